@@ -1,0 +1,143 @@
+//! Header editing that works on any header container, and per-service header rules.
+//!
+//! The gateway's headers live in pingora types that must be edited through their own
+//! methods (they keep the original header-name case); tests use `http::HeaderMap`.
+//! [`HeaderEdit`] is the small surface both provide, so adapters never see either.
+
+use http::{HeaderMap, HeaderName, HeaderValue};
+
+/// What an adapter may do to a set of headers.
+pub trait HeaderEdit {
+    /// The first value of `name`.
+    fn get(&self, name: &HeaderName) -> Option<&HeaderValue>;
+    /// All values of `name`, in order.
+    fn get_all(&self, name: &HeaderName) -> Vec<HeaderValue>;
+    /// Replaces every value of `name` with `value`.
+    fn set(&mut self, name: HeaderName, value: HeaderValue);
+    /// Adds a value, keeping existing ones.
+    fn append(&mut self, name: HeaderName, value: HeaderValue);
+    /// Removes every value of `name`.
+    fn remove(&mut self, name: &HeaderName);
+}
+
+impl HeaderEdit for HeaderMap {
+    fn get(&self, name: &HeaderName) -> Option<&HeaderValue> {
+        HeaderMap::get(self, name)
+    }
+    fn get_all(&self, name: &HeaderName) -> Vec<HeaderValue> {
+        HeaderMap::get_all(self, name).iter().cloned().collect()
+    }
+    fn set(&mut self, name: HeaderName, value: HeaderValue) {
+        self.insert(name, value);
+    }
+    fn append(&mut self, name: HeaderName, value: HeaderValue) {
+        HeaderMap::append(self, name, value);
+    }
+    fn remove(&mut self, name: &HeaderName) {
+        HeaderMap::remove(self, name);
+    }
+}
+
+/// Header edits for one direction, compiled from config: remove, then rename, then set.
+#[derive(Debug, Clone, Default)]
+pub struct HeaderRules {
+    remove: Vec<HeaderName>,
+    rename: Vec<(HeaderName, HeaderName)>,
+    set: Vec<(HeaderName, HeaderValue)>,
+}
+
+/// A rule named a header or value that is not valid HTTP.
+#[derive(Debug, thiserror::Error)]
+pub enum HeaderRuleError {
+    #[error("{0:?} is not a valid header name")]
+    Name(String),
+    #[error("the value for {0:?} is not a valid header value")]
+    Value(String),
+}
+
+fn name(s: &str) -> Result<HeaderName, HeaderRuleError> {
+    HeaderName::from_bytes(s.as_bytes()).map_err(|_| HeaderRuleError::Name(s.to_string()))
+}
+
+impl HeaderRules {
+    /// Compiles rules from their textual form.
+    pub fn new(
+        remove: &[String],
+        rename: &[(String, String)],
+        set: &[(String, String)],
+    ) -> Result<Self, HeaderRuleError> {
+        Ok(Self {
+            remove: remove.iter().map(|n| name(n)).collect::<Result<_, _>>()?,
+            rename: rename
+                .iter()
+                .map(|(a, b)| Ok((name(a)?, name(b)?)))
+                .collect::<Result<_, HeaderRuleError>>()?,
+            set: set
+                .iter()
+                .map(|(n, v)| {
+                    let value =
+                        HeaderValue::from_str(v).map_err(|_| HeaderRuleError::Value(n.clone()))?;
+                    Ok((name(n)?, value))
+                })
+                .collect::<Result<_, HeaderRuleError>>()?,
+        })
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.remove.is_empty() && self.rename.is_empty() && self.set.is_empty()
+    }
+
+    /// Applies the rules to `headers`.
+    pub fn apply(&self, headers: &mut impl HeaderEdit) {
+        for n in &self.remove {
+            headers.remove(n);
+        }
+        for (from, to) in &self.rename {
+            let values = headers.get_all(from);
+            if values.is_empty() {
+                continue;
+            }
+            headers.remove(from);
+            headers.remove(to);
+            for v in values {
+                headers.append(to.clone(), v);
+            }
+        }
+        for (n, v) in &self.set {
+            headers.set(n.clone(), v.clone());
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn rules() -> HeaderRules {
+        HeaderRules::new(
+            &["x-powered-by".into()],
+            &[("x-old".into(), "x-new".into())],
+            &[("x-portal".into(), "1".into())],
+        )
+        .expect("valid rules")
+    }
+
+    #[test]
+    fn rules_remove_rename_and_set_in_order() {
+        let mut h = HeaderMap::new();
+        h.insert("x-powered-by", HeaderValue::from_static("ASP.NET"));
+        h.append("x-old", HeaderValue::from_static("a"));
+        h.append("x-old", HeaderValue::from_static("b"));
+        rules().apply(&mut h);
+        assert!(h.get("x-powered-by").is_none());
+        assert!(h.get("x-old").is_none());
+        let renamed: Vec<_> = h.get_all("x-new").iter().collect();
+        assert_eq!(renamed, vec!["a", "b"]);
+        assert_eq!(h.get("x-portal").map(|v| v.as_bytes()), Some(&b"1"[..]));
+    }
+
+    #[test]
+    fn invalid_header_names_are_refused() {
+        assert!(HeaderRules::new(&["bad header".into()], &[], &[]).is_err());
+    }
+}

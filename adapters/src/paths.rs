@@ -1,0 +1,271 @@
+//! Paths between the portal and the legacy sites.
+//!
+//! A service lives at `/s/<id>/` on the portal and at `<base>/` on its backend (and at
+//! `http://<legacy host><legacy path>/` in citizens' old bookmarks). This module maps
+//! between those, and cleans request paths so no request can climb out of its service:
+//! dot segments (also `%2e`-encoded) are resolved inside the service, and anything that
+//! would escape it, encoded slashes, NUL and malformed escapes are refused.
+
+use std::borrow::Cow;
+use std::collections::HashMap;
+
+/// Why a request path was refused (the gateway answers 400).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, thiserror::Error)]
+pub enum PathError {
+    #[error("the path must start with '/'")]
+    NotAbsolute,
+    #[error("the path contains a NUL or control character")]
+    Control,
+    #[error("the path contains an encoded '/' or '\\'")]
+    EncodedSeparator,
+    #[error("the path contains a backslash")]
+    Backslash,
+    #[error("the path contains a malformed percent escape")]
+    BadEscape,
+    #[error("the path climbs above the service root")]
+    Escapes,
+}
+
+/// Resolves dot segments in `path` (which must start with `/`) without ever going above it.
+///
+/// Percent escapes other than dots are kept as they are, so the legacy site receives the
+/// bytes the citizen sent. Returns the input unchanged (no allocation) when already clean.
+pub fn clean(path: &str) -> Result<Cow<'_, str>, PathError> {
+    if !path.starts_with('/') {
+        return Err(PathError::NotAbsolute);
+    }
+    let bytes = path.as_bytes();
+    let mut needs_work = false;
+    let mut i = 0;
+    while i < bytes.len() {
+        match bytes[i] {
+            b if b < 0x20 || b == 0x7f => return Err(PathError::Control),
+            b'\\' => return Err(PathError::Backslash),
+            b'%' => {
+                let hi = bytes.get(i + 1).copied().and_then(hex);
+                let lo = bytes.get(i + 2).copied().and_then(hex);
+                let (Some(hi), Some(lo)) = (hi, lo) else {
+                    return Err(PathError::BadEscape);
+                };
+                match hi * 16 + lo {
+                    0 => return Err(PathError::Control),
+                    b'/' | b'\\' => return Err(PathError::EncodedSeparator),
+                    b'.' => needs_work = true,
+                    _ => {}
+                }
+                i += 3;
+                continue;
+            }
+            b'.' => needs_work = true,
+            _ => {}
+        }
+        i += 1;
+    }
+    if !needs_work {
+        return Ok(Cow::Borrowed(path));
+    }
+    let segments: Vec<&str> = path[1..].split('/').collect();
+    let mut out: Vec<&str> = Vec::with_capacity(segments.len());
+    for seg in &segments {
+        match dot_kind(seg) {
+            Dots::One => {}
+            Dots::Two => {
+                if out.pop().is_none() {
+                    return Err(PathError::Escapes);
+                }
+            }
+            Dots::None => out.push(seg),
+        }
+    }
+    let trailing_slash = segments
+        .last()
+        .is_some_and(|seg| !matches!(dot_kind(seg), Dots::None));
+    let mut s = String::with_capacity(path.len());
+    for seg in &out {
+        s.push('/');
+        s.push_str(seg);
+    }
+    if trailing_slash || s.is_empty() {
+        s.push('/');
+    }
+    Ok(Cow::Owned(s))
+}
+
+enum Dots {
+    None,
+    One,
+    Two,
+}
+
+fn dot_kind(seg: &str) -> Dots {
+    let mut dots = 0;
+    let b = seg.as_bytes();
+    let mut i = 0;
+    while i < b.len() {
+        if b[i] == b'.' {
+            i += 1;
+        } else if b[i] == b'%' && b.len() >= i + 3 && b[i + 1] == b'2' && (b[i + 2] | 0x20) == b'e'
+        {
+            i += 3;
+        } else {
+            return Dots::None;
+        }
+        dots += 1;
+        if dots > 2 {
+            return Dots::None;
+        }
+    }
+    match dots {
+        1 => Dots::One,
+        2 => Dots::Two,
+        _ => Dots::None,
+    }
+}
+
+fn hex(b: u8) -> Option<u8> {
+    match b {
+        b'0'..=b'9' => Some(b - b'0'),
+        b'a'..=b'f' => Some(b - b'a' + 10),
+        b'A'..=b'F' => Some(b - b'A' + 10),
+        _ => None,
+    }
+}
+
+/// Joins a base path (`/` or `/base` without trailing slash) and a cleaned path.
+pub fn join(base: &str, rest: &str) -> String {
+    if base == "/" {
+        rest.to_string()
+    } else {
+        let mut s = String::with_capacity(base.len() + rest.len());
+        s.push_str(base);
+        s.push_str(rest);
+        s
+    }
+}
+
+/// The part of `path` under `prefix` (`/` or `/base`), starting with `/`, if `path` is under it.
+pub fn strip_base<'a>(prefix: &str, path: &'a str) -> Option<&'a str> {
+    if prefix == "/" {
+        return path.starts_with('/').then_some(path);
+    }
+    let rest = path.strip_prefix(prefix)?;
+    if rest.is_empty() {
+        Some("/")
+    } else if rest.starts_with('/') {
+        Some(rest)
+    } else {
+        None
+    }
+}
+
+/// Where a legacy URL now lives on the portal: one entry per (legacy host, legacy path).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct LegacyMount<T> {
+    /// The path on the legacy host the service owns (`/` or `/base`).
+    pub base: String,
+    /// Whatever the caller wants back for this mount (e.g. the service's index).
+    pub target: T,
+}
+
+/// Legacy host + path → mount, compiled once. Lookup is one hash probe plus a scan of the
+/// (few) services sharing that host, so it does not grow with the catalog.
+#[derive(Debug, Clone)]
+pub struct LegacyMap<T> {
+    by_host: HashMap<String, Vec<LegacyMount<T>>>,
+}
+
+impl<T> Default for LegacyMap<T> {
+    fn default() -> Self {
+        Self {
+            by_host: HashMap::new(),
+        }
+    }
+}
+
+impl<T> LegacyMap<T> {
+    /// Adds a mount; `host` is matched case-insensitively, `base` as given.
+    pub fn insert(&mut self, host: &str, base: &str, target: T) {
+        let mounts = self.by_host.entry(host.to_ascii_lowercase()).or_default();
+        mounts.push(LegacyMount {
+            base: base.to_string(),
+            target,
+        });
+        // Longest base first, so `/vat-declaration` wins over `/`.
+        mounts.sort_by(|a, b| b.base.len().cmp(&a.base.len()));
+    }
+
+    /// Whether `host` (lowercase, no port) is a legacy host at all.
+    pub fn knows_host(&self, host: &str) -> bool {
+        self.by_host.contains_key(host)
+    }
+
+    /// The mount owning `path` on `host`, and the rest of the path under it.
+    pub fn resolve<'a>(&self, host: &str, path: &'a str) -> Option<(&LegacyMount<T>, &'a str)> {
+        self.by_host
+            .get(host)?
+            .iter()
+            .find_map(|m| strip_base(&m.base, path).map(|rest| (m, rest)))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn clean_paths_are_borrowed_unchanged() {
+        assert!(matches!(clean("/a/b%20c/"), Ok(Cow::Borrowed("/a/b%20c/"))));
+    }
+
+    #[test]
+    fn dot_segments_resolve_inside_the_root() {
+        assert_eq!(clean("/a/./b/../c").as_deref(), Ok("/a/c"));
+        assert_eq!(clean("/a/%2e%2E/b").as_deref(), Ok("/b"));
+        assert_eq!(clean("/a/..").as_deref(), Ok("/"));
+        assert_eq!(clean("/a/b/.").as_deref(), Ok("/a/b/"));
+        assert_eq!(clean("/...").as_deref(), Ok("/..."));
+        assert_eq!(clean("/.hidden").as_deref(), Ok("/.hidden"));
+    }
+
+    #[test]
+    fn climbing_above_the_root_is_refused() {
+        assert_eq!(clean("/../x"), Err(PathError::Escapes));
+        assert_eq!(clean("/a/../../x"), Err(PathError::Escapes));
+        assert_eq!(clean("/%2e%2e/x"), Err(PathError::Escapes));
+        assert_eq!(clean("/.%2e/x"), Err(PathError::Escapes));
+    }
+
+    #[test]
+    fn encoded_separators_nul_and_bad_escapes_are_refused() {
+        assert_eq!(clean("/a%2fb"), Err(PathError::EncodedSeparator));
+        assert_eq!(clean("/a%5Cb"), Err(PathError::EncodedSeparator));
+        assert_eq!(clean("/a%00b"), Err(PathError::Control));
+        assert_eq!(clean("/a\0b"), Err(PathError::Control));
+        assert_eq!(clean("/a\\b"), Err(PathError::Backslash));
+        assert_eq!(clean("/a%zzb"), Err(PathError::BadEscape));
+        assert_eq!(clean("/a%2"), Err(PathError::BadEscape));
+        assert_eq!(clean("a"), Err(PathError::NotAbsolute));
+    }
+
+    #[test]
+    fn join_and_strip_base_are_inverse() {
+        assert_eq!(join("/", "/x"), "/x");
+        assert_eq!(join("/ir", "/x"), "/ir/x");
+        assert_eq!(strip_base("/ir", "/ir/x"), Some("/x"));
+        assert_eq!(strip_base("/ir", "/ir"), Some("/"));
+        assert_eq!(strip_base("/ir", "/irx"), None);
+        assert_eq!(strip_base("/", "/x"), Some("/x"));
+    }
+
+    #[test]
+    fn legacy_map_prefers_the_longest_base() {
+        let mut m = LegacyMap::default();
+        m.insert("www.tax.gov.ma", "/", "home");
+        m.insert("www.tax.gov.ma", "/vat", "vat");
+        let (mount, rest) = m.resolve("www.tax.gov.ma", "/vat/form").expect("mounted");
+        assert_eq!((mount.target, rest), ("vat", "/form"));
+        let (mount, rest) = m.resolve("www.tax.gov.ma", "/other").expect("mounted");
+        assert_eq!((mount.target, rest), ("home", "/other"));
+        assert!(m.resolve("www.other.ma", "/").is_none());
+    }
+}

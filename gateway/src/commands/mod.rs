@@ -1,0 +1,79 @@
+//! The command-line interface: `serve`, `check` and `demo`.
+
+mod check;
+mod demo;
+mod serve;
+
+use clap::{Parser, Subcommand};
+use std::net::SocketAddr;
+use std::path::PathBuf;
+use std::process::ExitCode;
+
+/// One door to Morocco's e-government: the portal gateway in front of the ministries' sites.
+#[derive(Debug, Parser)]
+#[command(name = "egov-gateway", version)]
+pub struct Cli {
+    #[command(subcommand)]
+    pub command: Command,
+}
+
+#[derive(Debug, Subcommand)]
+pub enum Command {
+    /// Serve the portal from a configuration.
+    Serve {
+        /// The gateway's main configuration file.
+        #[arg(long, default_value = "config/gateway.toml")]
+        config: PathBuf,
+    },
+    /// Validate a configuration (every file, every error) and exit non-zero if it is wrong.
+    Check {
+        #[arg(long, default_value = "config/gateway.toml")]
+        config: PathBuf,
+        /// Only check that secrets are referenced correctly, not that they can be read.
+        #[arg(long)]
+        no_secrets: bool,
+    },
+    /// Run the gateway in front of the simulated legacy estate, with in-memory defaults.
+    Demo(DemoArgs),
+}
+
+/// Flags of `egov-gateway demo`.
+#[derive(Debug, clap::Args)]
+pub struct DemoArgs {
+    #[arg(long, default_value = "config/gateway.toml")]
+    pub config: PathBuf,
+    /// The portal listener.
+    #[arg(long, default_value = "127.0.0.1:8080")]
+    pub listen: SocketAddr,
+    /// The admin listener (health, status).
+    #[arg(long, default_value = "127.0.0.1:9901")]
+    pub admin_listen: SocketAddr,
+    /// The Prometheus metrics listener.
+    #[arg(long, default_value = "127.0.0.1:9902")]
+    pub metrics_listen: SocketAddr,
+    /// Where the simulated legacy estate listens.
+    #[arg(long, default_value = "127.0.0.1:9400")]
+    pub estate_listen: SocketAddr,
+    /// Seed of the estate's simulated latency and failures.
+    #[arg(long, default_value_t = 42)]
+    pub seed: u64,
+}
+
+/// Logs to stderr; `RUST_LOG` overrides the default level (`info`).
+pub fn init_tracing() {
+    let filter = tracing_subscriber::EnvFilter::try_from_default_env()
+        .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info"));
+    let _ = tracing_subscriber::fmt()
+        .with_env_filter(filter)
+        .with_writer(std::io::stderr)
+        .try_init();
+}
+
+/// Runs a parsed command line.
+pub fn run(cli: Cli) -> anyhow::Result<ExitCode> {
+    match cli.command {
+        Command::Serve { config } => serve::run(&config),
+        Command::Check { config, no_secrets } => Ok(check::run(&config, no_secrets)),
+        Command::Demo(args) => demo::run(args),
+    }
+}

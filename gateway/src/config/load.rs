@@ -1,0 +1,188 @@
+//! Reading the configuration tree from disk: `gateway.toml`, the ministries file and every
+//! `services/<ministry>/<service>.toml`, validated together.
+//!
+//! All files are read and checked before anything is reported, so `egov-gateway check`
+//! lists every problem in one run; cross-file rules (unique ids, one owner per legacy URL)
+//! are checked here because no single file can see them.
+
+use super::error::{ConfigError, ConfigErrors, Problems};
+use super::gateway::{validate_gateway, validate_ministries};
+use super::raw::{RawGateway, RawMinistries, RawService};
+use super::service::validate_service;
+use super::{Config, Defaults, Ministry, ServiceConfig};
+use serde::de::DeserializeOwned;
+use std::collections::{BTreeMap, HashMap};
+use std::path::{Path, PathBuf};
+
+/// Loads and validates the whole configuration rooted at `gateway.toml`.
+pub fn load(gateway_file: &Path) -> Result<Config, ConfigErrors> {
+    let mut errors = Vec::new();
+    let gateway = parse_file::<RawGateway>(gateway_file, &mut errors)
+        .and_then(|raw| validate_gateway(raw, &mut Problems::new(gateway_file, &mut errors)));
+    let Some(gateway) = gateway else {
+        return Err(ConfigErrors(errors));
+    };
+
+    let ministries = parse_file::<RawMinistries>(&gateway.ministries_file, &mut errors)
+        .map(|raw| {
+            validate_ministries(
+                raw,
+                &mut Problems::new(&gateway.ministries_file, &mut errors),
+            )
+        })
+        .unwrap_or_default();
+
+    let mut services = Vec::new();
+    match service_files(&gateway.services_dir) {
+        Ok((files, misplaced)) => {
+            for f in misplaced {
+                errors.push(ConfigError::new(
+                    &f,
+                    "",
+                    "service files belong in services/<ministry-id>/<service-id>.toml",
+                ));
+            }
+            for file in files {
+                if let Some(s) = load_one(&file, &ministries, &gateway.defaults, &mut errors) {
+                    services.push(s);
+                }
+            }
+        }
+        Err(e) => errors.push(ConfigError::new(
+            &gateway.services_dir,
+            "",
+            format!("cannot read the services directory: {e}"),
+        )),
+    }
+    cross_check(&services, &gateway.portal.public_url.host, &mut errors);
+
+    if errors.is_empty() {
+        Ok(Config {
+            gateway,
+            ministries,
+            services,
+        })
+    } else {
+        Err(ConfigErrors(errors))
+    }
+}
+
+/// Loads one service file on its own (the admin API and tests validate single services).
+pub fn load_service_file(
+    file: &Path,
+    ministries: &BTreeMap<String, Ministry>,
+    defaults: &Defaults,
+) -> Result<ServiceConfig, ConfigErrors> {
+    let mut errors = Vec::new();
+    match load_one(file, ministries, defaults, &mut errors) {
+        Some(s) if errors.is_empty() => Ok(s),
+        _ => Err(ConfigErrors(errors)),
+    }
+}
+
+fn load_one(
+    file: &Path,
+    ministries: &BTreeMap<String, Ministry>,
+    defaults: &Defaults,
+    errors: &mut Vec<ConfigError>,
+) -> Option<ServiceConfig> {
+    let raw = parse_file::<RawService>(file, errors)?;
+    let before = errors.len();
+    let s = validate_service(raw, ministries, defaults, &mut Problems::new(file, errors));
+    if errors.len() > before {
+        None
+    } else {
+        s
+    }
+}
+
+fn parse_file<T: DeserializeOwned>(file: &Path, errors: &mut Vec<ConfigError>) -> Option<T> {
+    let text = match std::fs::read_to_string(file) {
+        Ok(t) => t,
+        Err(e) => {
+            errors.push(ConfigError::new(file, "", format!("cannot read: {e}")));
+            return None;
+        }
+    };
+    match toml::from_str::<T>(&text) {
+        Ok(v) => Some(v),
+        Err(e) => {
+            let at = e
+                .span()
+                .map(|span| {
+                    let before = &text[..span.start.min(text.len())];
+                    let line = before.matches('\n').count() + 1;
+                    let col = before.rsplit('\n').next().map_or(0, |l| l.chars().count()) + 1;
+                    format!("line {line}, column {col}: ")
+                })
+                .unwrap_or_default();
+            errors.push(ConfigError::new(
+                file,
+                "",
+                format!("{at}{}", e.message().trim()),
+            ));
+            None
+        }
+    }
+}
+
+/// `(service files, files in the wrong place)`, sorted for a stable order.
+fn service_files(dir: &Path) -> std::io::Result<(Vec<PathBuf>, Vec<PathBuf>)> {
+    let mut files = Vec::new();
+    let mut misplaced = Vec::new();
+    for entry in std::fs::read_dir(dir)? {
+        let path = entry?.path();
+        if path.is_dir() {
+            for inner in std::fs::read_dir(&path)? {
+                let f = inner?.path();
+                if f.extension().is_some_and(|e| e == "toml") {
+                    files.push(f);
+                } else if f.is_dir() {
+                    misplaced.push(f);
+                }
+            }
+        } else if path.extension().is_some_and(|e| e == "toml") {
+            misplaced.push(path);
+        }
+    }
+    files.sort();
+    misplaced.sort();
+    Ok((files, misplaced))
+}
+
+/// Rules that span files: ids are unique, each legacy URL prefix has one owner, and no
+/// legacy hostname is the portal's own.
+fn cross_check(services: &[ServiceConfig], portal_host: &str, errors: &mut Vec<ConfigError>) {
+    let mut ids: HashMap<&str, &Path> = HashMap::new();
+    let mut claims: HashMap<(&str, &str), &ServiceConfig> = HashMap::new();
+    for s in services {
+        if let Some(other) = ids.insert(&s.id, &s.file) {
+            errors.push(ConfigError::new(
+                &s.file,
+                "id",
+                format!("{:?} is already used by {}", s.id, other.display()),
+            ));
+        }
+        if s.legacy.hostname == portal_host {
+            errors.push(ConfigError::new(
+                &s.file,
+                "legacy.hostname",
+                "is the portal's own host (portal.public_url)",
+            ));
+        }
+        let key = (s.legacy.hostname.as_str(), s.legacy.path.as_str());
+        if let Some(other) = claims.insert(key, s) {
+            errors.push(ConfigError::new(
+                &s.file,
+                "legacy.path",
+                format!(
+                    "{}{} is already claimed by service {:?} ({}); give each service on a shared host its own legacy.path",
+                    s.legacy.hostname,
+                    s.legacy.path,
+                    other.id,
+                    other.file.display()
+                ),
+            ));
+        }
+    }
+}

@@ -1,0 +1,249 @@
+//! Typed configuration: what the gateway runs from, separate from the files it comes from.
+//!
+//! Loading is two steps. [`raw`] mirrors the TOML files; [`load`] validates them into the
+//! typed structs below, collecting every problem with its file and key (see [`ConfigError`]).
+//! Raw strings never reach the request path: durations are `Duration`s, addresses are
+//! `SocketAddr`s, vocabularies are enums. The same typed config will later be produced by
+//! the ministries' admin API, so nothing here knows about files except `file` fields kept
+//! for error messages.
+
+mod error;
+mod gateway;
+mod load;
+pub mod raw;
+mod secret;
+mod service;
+pub mod values;
+mod vocab;
+
+pub use error::{ConfigError, ConfigErrors};
+pub use load::{load, load_service_file};
+pub use secret::{Secret, SecretError, SecretRef, Secrets};
+pub use vocab::{Access, Category, LegacyHostMode, Quirk};
+
+use ipnet::IpNet;
+use std::collections::BTreeMap;
+use std::net::SocketAddr;
+use std::path::PathBuf;
+use std::time::Duration;
+
+/// Everything the gateway needs to start: process settings, ministries and services.
+#[derive(Debug, Clone)]
+pub struct Config {
+    pub gateway: GatewaySettings,
+    pub ministries: BTreeMap<String, Ministry>,
+    pub services: Vec<ServiceConfig>,
+}
+
+/// `gateway.toml`, validated.
+#[derive(Debug, Clone)]
+pub struct GatewaySettings {
+    pub file: PathBuf,
+    pub server: ServerSettings,
+    pub portal: PortalSettings,
+    /// The ministries' admin API and the human status page; `None` disables it.
+    pub admin_listen: Option<SocketAddr>,
+    /// Prometheus `/metrics`; `None` disables it.
+    pub metrics_listen: Option<SocketAddr>,
+    pub defaults: Defaults,
+    pub services_dir: PathBuf,
+    pub ministries_file: PathBuf,
+}
+
+/// Process-wide proxy settings (pingora's `ServerConf`).
+#[derive(Debug, Clone)]
+pub struct ServerSettings {
+    /// Worker threads of the proxy service. Pingora defaults to 1; we never rely on that.
+    pub threads: usize,
+    pub work_stealing: bool,
+    /// Idle upstream connections kept for reuse across all services.
+    pub upstream_keepalive_pool_size: usize,
+    /// How long a graceful shutdown keeps serving before closing listeners' connections.
+    pub grace_period: Duration,
+    pub graceful_shutdown_timeout: Duration,
+}
+
+/// The citizen-facing listener(s) and the origin citizens see.
+#[derive(Debug, Clone)]
+pub struct PortalSettings {
+    /// The portal's public origin, used for redirects from legacy hosts.
+    pub public_url: PublicUrl,
+    /// Plain-text listeners (HTTP/1.1, and HTTP/2 prior knowledge when `h2c`).
+    pub listen: Vec<SocketAddr>,
+    pub h2c: bool,
+    pub tls: Vec<TlsListener>,
+    /// Peers whose `X-Forwarded-*`, `X-Request-Id` and `traceparent` headers are believed.
+    pub trusted_proxies: Vec<IpNet>,
+    /// Requests whose header block is larger are refused with 431.
+    pub max_header_bytes: usize,
+}
+
+/// An `http(s)://host[:port]` origin without path.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct PublicUrl {
+    pub https: bool,
+    /// Lowercase host, without port.
+    pub host: String,
+    /// `host` or `host:port` as it should appear in URLs.
+    pub authority: String,
+}
+
+impl PublicUrl {
+    /// `https://portail.gov.ma` (no trailing slash).
+    pub fn origin(&self) -> String {
+        format!(
+            "{}://{}",
+            if self.https { "https" } else { "http" },
+            self.authority
+        )
+    }
+}
+
+/// A TLS listener with its certificate chain and key (PEM files).
+#[derive(Debug, Clone)]
+pub struct TlsListener {
+    pub listen: SocketAddr,
+    pub cert: PathBuf,
+    pub key: PathBuf,
+    /// Offer HTTP/2 by ALPN.
+    pub h2: bool,
+}
+
+/// Defaults a service inherits unless it says otherwise.
+#[derive(Debug, Clone)]
+pub struct Defaults {
+    pub timeouts: Timeouts,
+    pub on_legacy_host: LegacyHostMode,
+}
+
+/// Upstream timeouts of one service.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Timeouts {
+    /// TCP (and TLS) connection establishment.
+    pub connect: Duration,
+    /// Longest wait for any read from the upstream, the response header included.
+    pub read: Duration,
+    /// Upper bound on the whole upstream exchange; checked as data arrives.
+    pub total: Duration,
+}
+
+/// A ministry and the agencies that run its legacy sites.
+#[derive(Debug, Clone)]
+pub struct Ministry {
+    pub id: String,
+    pub names: Localized,
+    pub agencies: BTreeMap<String, Localized>,
+}
+
+/// A text in the portal's three languages.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct Localized {
+    pub ar: String,
+    pub fr: String,
+    pub en: String,
+}
+
+impl Localized {
+    /// The text in `lang` (`ar`, `fr`, `en`), French for anything else.
+    pub fn get(&self, lang: &str) -> &str {
+        match lang {
+            "ar" => &self.ar,
+            "en" => &self.en,
+            _ => &self.fr,
+        }
+    }
+}
+
+/// One ministry service, validated.
+#[derive(Debug, Clone)]
+pub struct ServiceConfig {
+    /// The file it came from, for error messages.
+    pub file: PathBuf,
+    pub id: String,
+    pub ministry: String,
+    pub agency: Option<String>,
+    pub category: Category,
+    pub access: Access,
+    pub names: Localized,
+    pub descriptions: Localized,
+    pub keywords: Vec<String>,
+    /// Things citizens type when they look for this service (for intent routing).
+    pub examples: Vec<String>,
+    pub legacy: LegacySite,
+    pub upstream: UpstreamConfig,
+    pub adapters: Vec<AdapterStep>,
+}
+
+/// Where the service used to live, so old links and bookmarks still find it.
+#[derive(Debug, Clone)]
+pub struct LegacySite {
+    pub hostname: String,
+    /// The part of the legacy host this service owns (`/` unless the host is shared).
+    pub path: String,
+    pub quirks: Vec<Quirk>,
+    pub on_host: LegacyHostMode,
+}
+
+/// How to reach the legacy backend(s).
+#[derive(Debug, Clone)]
+pub struct UpstreamConfig {
+    pub tls: bool,
+    /// `host:port` of each backend; requests are balanced round-robin across them.
+    pub backends: Vec<Backend>,
+    /// Path prefix on the backend that `/s/<id>/` maps to (`/` for none).
+    pub base_path: String,
+    /// `Host` header (and TLS SNI) sent upstream; the legacy hostname unless set.
+    pub host: String,
+    pub timeouts: Timeouts,
+}
+
+/// One backend address as configured (resolved when the registry is built).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Backend {
+    pub host: String,
+    pub port: u16,
+}
+
+impl std::fmt::Display for Backend {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        if self.host.contains(':') {
+            write!(f, "[{}]:{}", self.host, self.port)
+        } else {
+            write!(f, "{}:{}", self.host, self.port)
+        }
+    }
+}
+
+/// One step of a service's adapter chain, in the order written.
+#[derive(Debug, Clone)]
+pub enum AdapterStep {
+    /// Convert legacy pages to UTF-8; `fallback` is the charset assumed when the page
+    /// declares none.
+    Charset {
+        fallback: String,
+    },
+    /// Rewrite absolute links to legacy hosts into portal paths.
+    HtmlLinks {
+        banner: bool,
+    },
+    BasicAuth {
+        username: String,
+        password: SecretRef,
+    },
+    ApiKey {
+        header: String,
+        key: SecretRef,
+    },
+    Headers {
+        request: HeaderRules,
+        response: HeaderRules,
+    },
+}
+
+/// Header edits, applied in the order remove → rename → set.
+#[derive(Debug, Clone, Default)]
+pub struct HeaderRules {
+    pub set: Vec<(String, String)>,
+    pub remove: Vec<String>,
+    pub rename: Vec<(String, String)>,
+}

@@ -1,0 +1,217 @@
+//! The configuration files exactly as written, before any validation.
+//!
+//! These structs mirror the TOML and keep values as the operator typed them (strings for
+//! durations, URLs and addresses) so validation can report *which* value is wrong and why,
+//! with the file and key, instead of a generic deserialisation error. Nothing outside
+//! `config/` sees these types; the rest of the gateway only sees the typed config.
+
+use serde::Deserialize;
+use std::collections::BTreeMap;
+
+/// `gateway.toml`.
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RawGateway {
+    #[serde(default)]
+    pub server: RawServer,
+    pub portal: RawPortal,
+    #[serde(default)]
+    pub admin: RawSideListener,
+    #[serde(default)]
+    pub metrics: RawSideListener,
+    #[serde(default)]
+    pub defaults: RawDefaults,
+    /// Directory of `<ministry>/<service>.toml` files, relative to `gateway.toml`.
+    pub services_dir: Option<String>,
+    /// The ministries file, relative to `gateway.toml`.
+    pub ministries_file: Option<String>,
+}
+
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RawServer {
+    pub threads: Option<i64>,
+    pub work_stealing: Option<bool>,
+    pub upstream_keepalive_pool_size: Option<i64>,
+    pub grace_period: Option<String>,
+    pub graceful_shutdown_timeout: Option<String>,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RawPortal {
+    pub public_url: String,
+    #[serde(default)]
+    pub listen: Vec<String>,
+    pub h2c: Option<bool>,
+    #[serde(default)]
+    pub tls: Vec<RawTlsListener>,
+    #[serde(default)]
+    pub trusted_proxies: Vec<String>,
+    pub max_header_bytes: Option<i64>,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RawTlsListener {
+    pub listen: String,
+    pub cert: String,
+    pub key: String,
+    pub h2: Option<bool>,
+}
+
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RawSideListener {
+    pub listen: Option<String>,
+}
+
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RawDefaults {
+    #[serde(default)]
+    pub timeouts: RawTimeouts,
+    pub on_legacy_host: Option<String>,
+}
+
+#[derive(Debug, Default, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RawTimeouts {
+    pub connect: Option<String>,
+    pub read: Option<String>,
+    pub total: Option<String>,
+}
+
+/// `ministries.toml`: ministry id → names and agencies.
+pub type RawMinistries = BTreeMap<String, RawMinistry>;
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RawMinistry {
+    pub names: RawLocalized,
+    #[serde(default)]
+    pub agencies: BTreeMap<String, RawAgency>,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RawAgency {
+    pub names: RawLocalized,
+}
+
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RawLocalized {
+    pub ar: Option<String>,
+    pub fr: Option<String>,
+    pub en: Option<String>,
+}
+
+/// `services/<ministry>/<service>.toml`.
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RawService {
+    pub id: String,
+    pub ministry: String,
+    pub agency: Option<String>,
+    pub category: String,
+    pub access: String,
+    #[serde(default)]
+    pub keywords: Vec<String>,
+    #[serde(default)]
+    pub examples: Vec<String>,
+    #[serde(default)]
+    pub names: RawLocalized,
+    #[serde(default)]
+    pub descriptions: RawLocalized,
+    pub legacy: RawLegacy,
+    pub upstream: RawUpstream,
+    #[serde(default)]
+    pub adapters: Vec<RawAdapterStep>,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RawLegacy {
+    pub hostname: String,
+    pub path: Option<String>,
+    #[serde(default)]
+    pub quirks: Vec<String>,
+    pub on_host: Option<String>,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RawUpstream {
+    pub url: OneOrMany,
+    pub host: Option<String>,
+    pub timeouts: Option<RawTimeouts>,
+}
+
+/// A value the operator may write as one string or as a list of strings.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(untagged)]
+pub enum OneOrMany {
+    One(String),
+    Many(Vec<String>),
+}
+
+impl OneOrMany {
+    /// The values with the key path each one should be reported under.
+    pub fn entries(&self, field: &str) -> Vec<(String, &str)> {
+        match self {
+            OneOrMany::One(s) => vec![(field.to_string(), s.as_str())],
+            OneOrMany::Many(v) => v
+                .iter()
+                .enumerate()
+                .map(|(i, s)| (format!("{field}[{i}]"), s.as_str()))
+                .collect(),
+        }
+    }
+}
+
+/// Where a secret comes from; the secret itself never appears in TOML.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RawSecret {
+    pub env: Option<String>,
+    pub file: Option<String>,
+}
+
+/// One adapter step, tagged by `step = "..."`.
+#[derive(Debug, Deserialize)]
+#[serde(tag = "step", rename_all = "kebab-case", deny_unknown_fields)]
+pub enum RawAdapterStep {
+    /// Re-encode the legacy site's pages to UTF-8.
+    Charset { fallback: Option<String> },
+    /// Rewrite absolute links to legacy hosts in HTML into portal paths.
+    HtmlLinks { banner: Option<bool> },
+    /// Log in to the legacy site with a shared service account (HTTP basic auth).
+    BasicAuth {
+        username: String,
+        password: RawSecret,
+    },
+    /// Send the legacy site's API key.
+    ApiKey {
+        header: Option<String>,
+        key: RawSecret,
+    },
+    /// Add, remove or rename headers on the way up or down.
+    Headers {
+        #[serde(default)]
+        request: RawHeaderRules,
+        #[serde(default)]
+        response: RawHeaderRules,
+    },
+}
+
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RawHeaderRules {
+    #[serde(default)]
+    pub set: BTreeMap<String, String>,
+    #[serde(default)]
+    pub remove: Vec<String>,
+    #[serde(default)]
+    pub rename: BTreeMap<String, String>,
+}

@@ -1,0 +1,119 @@
+//! References to secrets (service-account passwords, API keys) that live outside the TOML.
+//!
+//! A service file only says where a secret is (`{ env = "..." }` or `{ file = "..." }`);
+//! the value is read when the registry is built, so a missing secret is a load error that
+//! names the variable or file, and the value itself never appears in config, logs or errors.
+
+use std::fmt;
+use std::path::PathBuf;
+
+/// Where to read a secret from.
+#[derive(Clone, PartialEq, Eq)]
+pub enum SecretRef {
+    /// An environment variable of the gateway process.
+    Env(String),
+    /// A file (e.g. a mounted Kubernetes secret); one trailing newline is ignored.
+    File(PathBuf),
+}
+
+impl fmt::Debug for SecretRef {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            SecretRef::Env(name) => write!(f, "env:{name}"),
+            SecretRef::File(path) => write!(f, "file:{}", path.display()),
+        }
+    }
+}
+
+/// Why a secret could not be read; says where it looked, never what it found.
+#[derive(Debug, thiserror::Error)]
+pub enum SecretError {
+    #[error("environment variable {0} is not set")]
+    EnvMissing(String),
+    #[error("environment variable {0} is empty")]
+    EnvEmpty(String),
+    #[error("cannot read secret file {path}: {source}")]
+    File {
+        path: PathBuf,
+        source: std::io::Error,
+    },
+    #[error("secret file {0} is empty")]
+    FileEmpty(PathBuf),
+}
+
+/// A secret value. Its `Debug` never prints the value.
+#[derive(Clone, PartialEq, Eq)]
+pub struct Secret(String);
+
+impl Secret {
+    pub fn expose(&self) -> &str {
+        &self.0
+    }
+}
+
+impl fmt::Debug for Secret {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str("Secret(***)")
+    }
+}
+
+/// Resolves [`SecretRef`]s: from the process environment and files, with optional
+/// in-memory values that take precedence over environment variables.
+///
+/// The overrides exist so `demo` and the test harness can hand the simulated estate's
+/// credentials to a gateway in the same process without mutating the process environment
+/// (which is not safe once threads run).
+#[derive(Clone, Default)]
+pub struct Secrets {
+    env_overrides: std::collections::HashMap<String, String>,
+}
+
+impl fmt::Debug for Secrets {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("Secrets")
+            .field("overrides", &self.env_overrides.len())
+            .finish()
+    }
+}
+
+impl Secrets {
+    /// Secrets from the process environment and the file system only.
+    pub fn from_process() -> Self {
+        Self::default()
+    }
+
+    /// Provides the value of environment variable `name` without touching the environment.
+    pub fn with_env(mut self, name: impl Into<String>, value: impl Into<String>) -> Self {
+        self.env_overrides.insert(name.into(), value.into());
+        self
+    }
+
+    /// Reads the secret now.
+    pub fn resolve(&self, reference: &SecretRef) -> Result<Secret, SecretError> {
+        match reference {
+            SecretRef::Env(name) => {
+                let value = match self.env_overrides.get(name) {
+                    Some(v) => Some(v.clone()),
+                    None => std::env::var(name).ok(),
+                };
+                match value {
+                    Some(v) if v.is_empty() => Err(SecretError::EnvEmpty(name.clone())),
+                    Some(v) => Ok(Secret(v)),
+                    None => Err(SecretError::EnvMissing(name.clone())),
+                }
+            }
+            SecretRef::File(path) => {
+                let raw = std::fs::read_to_string(path).map_err(|source| SecretError::File {
+                    path: path.clone(),
+                    source,
+                })?;
+                let v = raw.strip_suffix('\n').unwrap_or(&raw);
+                let v = v.strip_suffix('\r').unwrap_or(v);
+                if v.is_empty() {
+                    return Err(SecretError::FileEmpty(path.clone()));
+                }
+                Ok(Secret(v.to_string()))
+            }
+        }
+    }
+}

@@ -1,0 +1,440 @@
+//! Validation of one `services/<ministry>/<service>.toml` file.
+
+use super::error::Problems;
+use super::gateway::{localized, relative_to, timeouts};
+use super::raw::{RawAdapterStep, RawHeaderRules, RawSecret, RawService};
+use super::values;
+use super::{
+    Access, AdapterStep, Backend, Category, Defaults, HeaderRules, LegacyHostMode, LegacySite,
+    Ministry, Quirk, SecretRef, ServiceConfig, UpstreamConfig,
+};
+use std::collections::BTreeMap;
+use std::path::Path;
+
+/// Headers that frame or route the message; no adapter rule may touch them.
+const PROTECTED_HEADERS: &[&str] = &[
+    "connection",
+    "content-length",
+    "host",
+    "keep-alive",
+    "proxy-connection",
+    "te",
+    "trailer",
+    "transfer-encoding",
+    "upgrade",
+];
+
+pub(crate) fn validate_service(
+    raw: RawService,
+    ministries: &BTreeMap<String, Ministry>,
+    defaults: &Defaults,
+    p: &mut Problems<'_>,
+) -> Option<ServiceConfig> {
+    let file = p.file().to_path_buf();
+    let id_ok = p.check("id", values::slug(&raw.id)).is_some();
+    if id_ok {
+        let stem = file.file_stem().and_then(|s| s.to_str()).unwrap_or("");
+        if stem != raw.id {
+            p.add(
+                "id",
+                format!(
+                    "{:?} does not match the file name; name the file {}.toml",
+                    raw.id, raw.id
+                ),
+            );
+        }
+    }
+    let ministry = match ministries.get(&raw.ministry) {
+        Some(m) => Some(m),
+        None => {
+            p.add(
+                "ministry",
+                format!(
+                    "{:?} is not a ministry in the ministries file (known: {})",
+                    raw.ministry,
+                    ministries.keys().cloned().collect::<Vec<_>>().join(", ")
+                ),
+            );
+            None
+        }
+    };
+    if let Some(m) = ministry {
+        let dir = file
+            .parent()
+            .and_then(|d| d.file_name())
+            .and_then(|s| s.to_str())
+            .unwrap_or("");
+        if dir != m.id {
+            p.add(
+                "ministry",
+                format!(
+                    "{:?} does not match the directory {dir:?}; a ministry's services live in services/{}/",
+                    m.id, m.id
+                ),
+            );
+        }
+        if let Some(agency) = &raw.agency {
+            if !m.agencies.contains_key(agency) {
+                p.add(
+                    "agency",
+                    format!("{agency:?} is not an agency of ministry {:?}", m.id),
+                );
+            }
+        }
+    }
+    let category = p.check("category", Category::parse(&raw.category));
+    let access = p.check("access", Access::parse(&raw.access));
+    let names = localized(p, "names", &raw.names);
+    let descriptions = localized(p, "descriptions", &raw.descriptions);
+    for (field, list) in [("keywords", &raw.keywords), ("examples", &raw.examples)] {
+        for (i, k) in list.iter().enumerate() {
+            if k.trim().is_empty() {
+                p.add(format!("{field}[{i}]"), "must not be empty");
+            }
+        }
+    }
+
+    let legacy = legacy(&raw, defaults, p);
+    let upstream = upstream(&raw, legacy.as_ref(), defaults, p);
+    let adapters = adapters(&raw.adapters, &file, p);
+    if let (Some(legacy), Some(adapters)) = (&legacy, &adapters) {
+        quirks_answered(&legacy.quirks, adapters, p);
+    }
+
+    Some(ServiceConfig {
+        file,
+        id: id_ok.then_some(raw.id)?,
+        ministry: ministry?.id.clone(),
+        agency: raw.agency,
+        category: category?,
+        access: access?,
+        names: names?,
+        descriptions: descriptions?,
+        keywords: raw.keywords,
+        examples: raw.examples,
+        legacy: legacy?,
+        upstream: upstream?,
+        adapters: adapters?,
+    })
+}
+
+fn legacy(raw: &RawService, defaults: &Defaults, p: &mut Problems<'_>) -> Option<LegacySite> {
+    let hostname = raw.legacy.hostname.trim().to_string();
+    let host_ok = p
+        .check("legacy.hostname", values::hostname(&hostname))
+        .is_some();
+    let path = p.check(
+        "legacy.path",
+        values::path_prefix(raw.legacy.path.as_deref().unwrap_or("/")),
+    );
+    let mut quirks = Vec::new();
+    for (i, q) in raw.legacy.quirks.iter().enumerate() {
+        if let Some(q) = p.check(format!("legacy.quirks[{i}]"), Quirk::parse(q)) {
+            quirks.push(q);
+        }
+    }
+    let on_host = match raw.legacy.on_host.as_deref() {
+        None => Some(defaults.on_legacy_host),
+        Some(s) => p.check("legacy.on_host", LegacyHostMode::parse(s)),
+    };
+    Some(LegacySite {
+        hostname: host_ok.then_some(hostname)?,
+        path: path?,
+        quirks,
+        on_host: on_host?,
+    })
+}
+
+fn upstream(
+    raw: &RawService,
+    legacy: Option<&LegacySite>,
+    defaults: &Defaults,
+    p: &mut Problems<'_>,
+) -> Option<UpstreamConfig> {
+    let mut backends = Vec::new();
+    let mut tls = None;
+    let mut base_path: Option<String> = None;
+    let mut ok = true;
+    let entries = raw.upstream.url.entries("upstream.url");
+    if entries.is_empty() {
+        p.add("upstream.url", "at least one backend URL is required");
+        ok = false;
+    }
+    for (field, s) in entries {
+        match backend_url(s) {
+            Ok((is_tls, backend, path)) => {
+                if *tls.get_or_insert(is_tls) != is_tls {
+                    p.add(
+                        field.clone(),
+                        "all backends of a service must use the same scheme",
+                    );
+                    ok = false;
+                }
+                if base_path.get_or_insert_with(|| path.clone()) != &path {
+                    p.add(field, "all backends of a service must use the same path");
+                    ok = false;
+                }
+                backends.push(backend);
+            }
+            Err(reason) => {
+                p.add(field, reason);
+                ok = false;
+            }
+        }
+    }
+    let host = match &raw.upstream.host {
+        Some(h) => {
+            let h = h.trim().to_ascii_lowercase();
+            p.check("upstream.host", values::hostname(&h)).map(|_| h)
+        }
+        None => legacy.map(|l| l.hostname.clone()),
+    };
+    let timeouts = timeouts(
+        p,
+        "upstream.timeouts",
+        raw.upstream.timeouts.as_ref(),
+        &defaults.timeouts,
+    );
+    if !ok {
+        return None;
+    }
+    Some(UpstreamConfig {
+        tls: tls?,
+        backends,
+        base_path: base_path?,
+        host: host?,
+        timeouts: timeouts?,
+    })
+}
+
+/// Parses one backend URL into (tls, host:port, base path).
+fn backend_url(s: &str) -> Result<(bool, Backend, String), String> {
+    let url = url::Url::parse(s.trim()).map_err(|e| format!("{s:?} is not a URL: {e}"))?;
+    let tls = match url.scheme() {
+        "http" => false,
+        "https" => true,
+        _ => return Err("scheme must be http or https".into()),
+    };
+    if !url.username().is_empty() || url.password().is_some() {
+        return Err(
+            "must not carry credentials; use a basic-auth adapter step with a secret".into(),
+        );
+    }
+    if url.query().is_some() || url.fragment().is_some() {
+        return Err("must not have a query or fragment".into());
+    }
+    let host = match url.host() {
+        Some(url::Host::Domain(d)) => d.to_string(),
+        Some(url::Host::Ipv4(ip)) => ip.to_string(),
+        Some(url::Host::Ipv6(ip)) => ip.to_string(),
+        None => return Err("must name a host".into()),
+    };
+    let port = url
+        .port_or_known_default()
+        .ok_or_else(|| "must have a port".to_string())?;
+    if port == 0 {
+        return Err("port must be 1-65535".into());
+    }
+    let path = values::path_prefix(url.path())?;
+    Ok((tls, Backend { host, port }, path))
+}
+
+fn secret(file: &Path, field: &str, raw: &RawSecret, p: &mut Problems<'_>) -> Option<SecretRef> {
+    match (&raw.env, &raw.file) {
+        (Some(name), None) => {
+            let ok = !name.is_empty()
+                && name
+                    .bytes()
+                    .all(|b| b.is_ascii_uppercase() || b.is_ascii_digit() || b == b'_');
+            if ok {
+                Some(SecretRef::Env(name.clone()))
+            } else {
+                p.add(
+                    format!("{field}.env"),
+                    format!("{name:?} must be an environment variable name (A-Z, 0-9, _)"),
+                );
+                None
+            }
+        }
+        (None, Some(path)) => Some(SecretRef::File(relative_to(file, path))),
+        _ => {
+            p.add(
+                field,
+                "give exactly one of { env = \"NAME\" } or { file = \"path\" }; never the secret itself",
+            );
+            None
+        }
+    }
+}
+
+fn header_name(s: &str) -> Result<String, String> {
+    let lower = s.trim().to_ascii_lowercase();
+    http::HeaderName::from_bytes(lower.as_bytes())
+        .map_err(|_| format!("{s:?} is not a valid header name"))?;
+    if PROTECTED_HEADERS.contains(&lower.as_str()) {
+        return Err(format!(
+            "{s:?} frames or routes the message and cannot be changed by an adapter"
+        ));
+    }
+    Ok(lower)
+}
+
+fn header_rules(field: &str, raw: &RawHeaderRules, p: &mut Problems<'_>) -> Option<HeaderRules> {
+    let mut ok = true;
+    let mut rules = HeaderRules::default();
+    for (name, value) in &raw.set {
+        let f = format!("{field}.set.{name}");
+        match header_name(name) {
+            Ok(n) => {
+                if http::HeaderValue::from_str(value).is_err() {
+                    p.add(f, "value must be visible ASCII text");
+                    ok = false;
+                } else {
+                    rules.set.push((n, value.clone()));
+                }
+            }
+            Err(e) => {
+                p.add(f, e);
+                ok = false;
+            }
+        }
+    }
+    for (i, name) in raw.remove.iter().enumerate() {
+        match p.check(format!("{field}.remove[{i}]"), header_name(name)) {
+            Some(n) => rules.remove.push(n),
+            None => ok = false,
+        }
+    }
+    for (from, to) in &raw.rename {
+        let f = format!("{field}.rename.{from}");
+        match (header_name(from), header_name(to)) {
+            (Ok(a), Ok(b)) => rules.rename.push((a, b)),
+            (Err(e), _) | (_, Err(e)) => {
+                p.add(f, e);
+                ok = false;
+            }
+        }
+    }
+    ok.then_some(rules)
+}
+
+fn adapters(raw: &[RawAdapterStep], file: &Path, p: &mut Problems<'_>) -> Option<Vec<AdapterStep>> {
+    let mut out = Vec::new();
+    let mut ok = true;
+    let mut seen: Vec<&'static str> = Vec::new();
+    for (i, step) in raw.iter().enumerate() {
+        let field = format!("adapters[{i}]");
+        let kind = step_kind(step);
+        if seen.contains(&kind) {
+            p.add(
+                format!("{field}.step"),
+                format!("{kind:?} appears twice; a chain has at most one step of each kind"),
+            );
+            ok = false;
+            continue;
+        }
+        seen.push(kind);
+        let built = match step {
+            RawAdapterStep::Charset { fallback } => {
+                let label = fallback.as_deref().unwrap_or("windows-1252");
+                match egov_adapters::charset::encoding_for_label(label) {
+                    Some(enc) => Some(AdapterStep::Charset {
+                        fallback: enc.name().to_string(),
+                    }),
+                    None => {
+                        p.add(
+                            format!("{field}.fallback"),
+                            format!("{label:?} is not a charset label known to the WHATWG Encoding Standard"),
+                        );
+                        None
+                    }
+                }
+            }
+            RawAdapterStep::HtmlLinks { banner } => Some(AdapterStep::HtmlLinks {
+                banner: banner.unwrap_or(false),
+            }),
+            RawAdapterStep::BasicAuth { username, password } => {
+                let user_ok = !username.is_empty() && !username.contains(':');
+                if !user_ok {
+                    p.add(
+                        format!("{field}.username"),
+                        "must be non-empty and must not contain ':'",
+                    );
+                }
+                let pw = secret(file, &format!("{field}.password"), password, p);
+                match (user_ok, pw) {
+                    (true, Some(password)) => Some(AdapterStep::BasicAuth {
+                        username: username.clone(),
+                        password,
+                    }),
+                    _ => None,
+                }
+            }
+            RawAdapterStep::ApiKey { header, key } => {
+                let h = p.check(
+                    format!("{field}.header"),
+                    header_name(header.as_deref().unwrap_or("x-api-key")),
+                );
+                let k = secret(file, &format!("{field}.key"), key, p);
+                match (h, k) {
+                    (Some(header), Some(key)) => Some(AdapterStep::ApiKey { header, key }),
+                    _ => None,
+                }
+            }
+            RawAdapterStep::Headers { request, response } => {
+                let rq = header_rules(&format!("{field}.request"), request, p);
+                let rs = header_rules(&format!("{field}.response"), response, p);
+                match (rq, rs) {
+                    (Some(request), Some(response)) => {
+                        Some(AdapterStep::Headers { request, response })
+                    }
+                    _ => None,
+                }
+            }
+        };
+        match built {
+            Some(s) => out.push(s),
+            None => ok = false,
+        }
+    }
+    ok.then_some(out)
+}
+
+fn step_kind(step: &RawAdapterStep) -> &'static str {
+    match step {
+        RawAdapterStep::Charset { .. } => "charset",
+        RawAdapterStep::HtmlLinks { .. } => "html-links",
+        RawAdapterStep::BasicAuth { .. } => "basic-auth",
+        RawAdapterStep::ApiKey { .. } => "api-key",
+        RawAdapterStep::Headers { .. } => "headers",
+    }
+}
+
+/// A quirk the service declares must be answered by the adapter step that fixes it, so a
+/// ministry cannot forget one silently.
+fn quirks_answered(quirks: &[Quirk], adapters: &[AdapterStep], p: &mut Problems<'_>) {
+    let has = |pred: fn(&AdapterStep) -> bool| adapters.iter().any(pred);
+    for (i, q) in quirks.iter().enumerate() {
+        let (answered, step) = match q {
+            Quirk::Windows1256 | Quirk::Iso88591 => {
+                (has(|s| matches!(s, AdapterStep::Charset { .. })), "charset")
+            }
+            Quirk::AbsoluteLinks | Quirk::AbsoluteForms | Quirk::Frames => (
+                has(|s| matches!(s, AdapterStep::HtmlLinks { .. })),
+                "html-links",
+            ),
+            Quirk::BasicAuth => (
+                has(|s| matches!(s, AdapterStep::BasicAuth { .. })),
+                "basic-auth",
+            ),
+            Quirk::ApiKey => (has(|s| matches!(s, AdapterStep::ApiKey { .. })), "api-key"),
+            _ => (true, ""),
+        };
+        if !answered {
+            p.add(
+                format!("legacy.quirks[{i}]"),
+                format!("{q} needs a [[adapters]] step = {step:?}"),
+            );
+        }
+    }
+}

@@ -1,0 +1,145 @@
+//! Validators for the small value types that appear all over the configuration.
+//!
+//! Each returns a reason an operator can act on ("must be between 1 and 65535"), never a
+//! parser's internal message, and each is used for every field of its kind so the same
+//! mistake gets the same explanation everywhere.
+
+use std::net::SocketAddr;
+use std::time::Duration;
+
+/// Durations are written like `"2s"`, `"500ms"`, `"1m 30s"`.
+pub fn duration(s: &str) -> Result<Duration, String> {
+    let d = humantime::parse_duration(s.trim())
+        .map_err(|_| format!("{s:?} is not a duration (write it like \"2s\" or \"500ms\")"))?;
+    if d.is_zero() {
+        return Err("must be greater than zero".into());
+    }
+    Ok(d)
+}
+
+/// A listen address is an IP and a port: `"127.0.0.1:8080"`, `"[::1]:8443"`.
+pub fn listen_addr(s: &str) -> Result<SocketAddr, String> {
+    s.trim()
+        .parse::<SocketAddr>()
+        .map_err(|_| format!("{s:?} is not an IP:port address (e.g. \"127.0.0.1:8080\")"))
+}
+
+/// Ids of services, ministries and agencies appear in URLs and metric labels, so they are
+/// restricted to lowercase ASCII letters, digits and dashes.
+pub fn slug(s: &str) -> Result<(), String> {
+    let ok = !s.is_empty()
+        && s.len() <= 64
+        && s.bytes()
+            .all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b == b'-')
+        && !s.starts_with('-')
+        && !s.ends_with('-');
+    if ok {
+        Ok(())
+    } else {
+        Err(format!(
+            "{s:?} must be 1-64 lowercase letters, digits and dashes, not starting or ending with a dash"
+        ))
+    }
+}
+
+/// A DNS host name as it appears in a `Host` header (lowercase, no port, no scheme).
+pub fn hostname(s: &str) -> Result<(), String> {
+    if s.is_empty() || s.len() > 253 {
+        return Err("must be a host name of 1-253 characters".into());
+    }
+    if s.contains("://") || s.contains('/') || s.contains(':') {
+        return Err(format!(
+            "{s:?} must be a bare host name like \"www.cnie.ma\" (no scheme, port or path)"
+        ));
+    }
+    for label in s.split('.') {
+        let ok = !label.is_empty()
+            && label.len() <= 63
+            && label
+                .bytes()
+                .all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b == b'-')
+            && !label.starts_with('-')
+            && !label.ends_with('-');
+        if !ok {
+            return Err(format!(
+                "{s:?} is not a valid lowercase host name (label {label:?})"
+            ));
+        }
+    }
+    Ok(())
+}
+
+/// An absolute path prefix such as `"/"` or `"/vat-declaration"`: starts with `/`, no
+/// trailing slash (except the root), no dot segments, query, fragment or percent escapes.
+pub fn path_prefix(s: &str) -> Result<String, String> {
+    if !s.starts_with('/') {
+        return Err(format!("{s:?} must start with \"/\""));
+    }
+    if s.contains(['?', '#', '%', '\\']) || s.bytes().any(|b| b.is_ascii_control() || b == b' ') {
+        return Err(format!(
+            "{s:?} must be a plain path (no query, fragment, escapes or spaces)"
+        ));
+    }
+    let trimmed = s.trim_end_matches('/');
+    if trimmed
+        .split('/')
+        .skip(1)
+        .any(|seg| seg.is_empty() || seg == "." || seg == "..")
+    {
+        return Err(format!(
+            "{s:?} must not contain empty, \".\" or \"..\" segments"
+        ));
+    }
+    Ok(if trimmed.is_empty() {
+        "/".to_string()
+    } else {
+        trimmed.to_string()
+    })
+}
+
+/// Positive integer within bounds, for counts and sizes.
+pub fn bounded(v: i64, min: i64, max: i64) -> Result<usize, String> {
+    if v < min || v > max {
+        return Err(format!("must be between {min} and {max}, got {v}"));
+    }
+    usize::try_from(v).map_err(|_| format!("must be between {min} and {max}, got {v}"))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn durations_are_human_and_positive() {
+        assert_eq!(duration("2s"), Ok(Duration::from_secs(2)));
+        assert_eq!(duration("500ms"), Ok(Duration::from_millis(500)));
+        assert!(duration("0s").is_err());
+        assert!(duration("2 parsecs").is_err());
+    }
+
+    #[test]
+    fn slugs_reject_upper_case_and_slashes() {
+        assert!(slug("cnie-renewal").is_ok());
+        assert!(slug("CNIE").is_err());
+        assert!(slug("a/b").is_err());
+        assert!(slug("-a").is_err());
+        assert!(slug("").is_err());
+    }
+
+    #[test]
+    fn hostnames_must_be_bare() {
+        assert!(hostname("www.cnie.ma").is_ok());
+        assert!(hostname("http://www.cnie.ma").is_err());
+        assert!(hostname("www.cnie.ma:80").is_err());
+        assert!(hostname("WWW.cnie.ma").is_err());
+    }
+
+    #[test]
+    fn path_prefixes_are_normalised_without_trailing_slash() {
+        assert_eq!(path_prefix("/"), Ok("/".into()));
+        assert_eq!(path_prefix("/ir/"), Ok("/ir".into()));
+        assert!(path_prefix("ir").is_err());
+        assert!(path_prefix("/a/../b").is_err());
+        assert!(path_prefix("/a%2fb").is_err());
+    }
+}

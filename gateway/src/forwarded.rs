@@ -1,0 +1,126 @@
+//! `X-Forwarded-For/-Proto/-Host`: what the legacy site learns about the citizen's request.
+//!
+//! Legacy sites log, rate-limit and sometimes refuse requests on these headers, so the
+//! gateway sets them itself. Values a client sent are believed only when the connection
+//! comes from a configured trusted proxy (a load balancer in front of the gateway); from
+//! anyone else they are replaced, so a citizen cannot pretend to be someone else.
+
+use egov_adapters::headers::HeaderEdit;
+use http::{HeaderName, HeaderValue};
+use ipnet::IpNet;
+use std::net::IpAddr;
+
+static X_FORWARDED_FOR: HeaderName = HeaderName::from_static("x-forwarded-for");
+static X_FORWARDED_PROTO: HeaderName = HeaderName::from_static("x-forwarded-proto");
+static X_FORWARDED_HOST: HeaderName = HeaderName::from_static("x-forwarded-host");
+static X_REAL_IP: HeaderName = HeaderName::from_static("x-real-ip");
+static FORWARDED: HeaderName = HeaderName::from_static("forwarded");
+
+/// The downstream connection, as far as forwarding headers are concerned.
+#[derive(Debug, Clone, Copy)]
+pub struct Client {
+    /// The TCP peer (the citizen, or a trusted proxy).
+    pub peer: Option<IpAddr>,
+    /// Whether the peer is a trusted proxy.
+    pub trusted: bool,
+    /// Whether the connection to the gateway is TLS.
+    pub tls: bool,
+}
+
+impl Client {
+    pub fn new(peer: Option<IpAddr>, trusted_proxies: &[IpNet], tls: bool) -> Self {
+        let trusted = peer.is_some_and(|ip| trusted_proxies.iter().any(|net| net.contains(&ip)));
+        Self { peer, trusted, tls }
+    }
+
+    /// The citizen's address: from a trusted proxy, the left-most `X-Forwarded-For` entry;
+    /// otherwise the TCP peer.
+    pub fn citizen_ip(&self, headers: &impl HeaderEdit) -> Option<IpAddr> {
+        if self.trusted {
+            let first = headers
+                .get(&X_FORWARDED_FOR)
+                .and_then(|v| v.to_str().ok())
+                .and_then(|s| s.split(',').next())
+                .and_then(|s| s.trim().parse().ok());
+            if first.is_some() {
+                return first;
+            }
+        }
+        self.peer
+    }
+
+    /// Sets the forwarding headers on the upstream request. `host` is the Host the citizen
+    /// asked for.
+    pub fn apply(&self, headers: &mut impl HeaderEdit, host: Option<&HeaderValue>) {
+        let peer = self.peer.map(|ip| ip.to_string());
+        let existing_xff = if self.trusted {
+            headers.get(&X_FORWARDED_FOR).cloned()
+        } else {
+            None
+        };
+        let xff = match (existing_xff.as_ref().and_then(|v| v.to_str().ok()), &peer) {
+            (Some(chain), Some(peer)) if !chain.trim().is_empty() => {
+                Some(format!("{chain}, {peer}"))
+            }
+            (_, Some(peer)) => Some(peer.clone()),
+            (Some(chain), None) => Some(chain.to_string()),
+            (None, None) => None,
+        };
+        match xff.and_then(|v| HeaderValue::from_str(&v).ok()) {
+            Some(v) => headers.set(X_FORWARDED_FOR.clone(), v),
+            None => headers.remove(&X_FORWARDED_FOR),
+        }
+
+        if !(self.trusted && headers.get(&X_FORWARDED_PROTO).is_some()) {
+            let proto = if self.tls { "https" } else { "http" };
+            headers.set(X_FORWARDED_PROTO.clone(), HeaderValue::from_static(proto));
+        }
+        if !(self.trusted && headers.get(&X_FORWARDED_HOST).is_some()) {
+            match host {
+                Some(h) => headers.set(X_FORWARDED_HOST.clone(), h.clone()),
+                None => headers.remove(&X_FORWARDED_HOST),
+            }
+        }
+        if !self.trusted {
+            // Alternative spellings of the same claims; only trusted proxies may make them.
+            headers.remove(&FORWARDED);
+            headers.remove(&X_REAL_IP);
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use http::HeaderMap;
+
+    fn trusted() -> Vec<IpNet> {
+        vec!["10.0.0.0/8".parse().expect("cidr")]
+    }
+
+    #[test]
+    fn untrusted_client_values_are_replaced() {
+        let mut h = HeaderMap::new();
+        h.insert("x-forwarded-for", HeaderValue::from_static("6.6.6.6"));
+        h.insert("x-forwarded-proto", HeaderValue::from_static("https"));
+        h.insert("forwarded", HeaderValue::from_static("for=6.6.6.6"));
+        let c = Client::new(Some("192.0.2.7".parse().expect("ip")), &trusted(), false);
+        c.apply(&mut h, Some(&HeaderValue::from_static("portail.gov.ma")));
+        assert_eq!(h["x-forwarded-for"], "192.0.2.7");
+        assert_eq!(h["x-forwarded-proto"], "http");
+        assert_eq!(h["x-forwarded-host"], "portail.gov.ma");
+        assert!(h.get("forwarded").is_none());
+    }
+
+    #[test]
+    fn trusted_proxy_chain_is_extended() {
+        let mut h = HeaderMap::new();
+        h.insert("x-forwarded-for", HeaderValue::from_static("198.51.100.1"));
+        h.insert("x-forwarded-proto", HeaderValue::from_static("https"));
+        let c = Client::new(Some("10.1.2.3".parse().expect("ip")), &trusted(), false);
+        assert_eq!(c.citizen_ip(&h), Some("198.51.100.1".parse().expect("ip")));
+        c.apply(&mut h, None);
+        assert_eq!(h["x-forwarded-for"], "198.51.100.1, 10.1.2.3");
+        assert_eq!(h["x-forwarded-proto"], "https");
+    }
+}

@@ -1,0 +1,84 @@
+//! First checks on a request, before it is routed: refuse what no backend should see.
+//!
+//! Pingora already rejects malformed requests and conflicting `Content-Length`s. Two
+//! cases it accepts we refuse, because legacy servers behind us may read them differently
+//! (request smuggling) or choke on them:
+//! - `Content-Length` together with `Transfer-Encoding` (pingora drops the length; an old
+//!   IIS or Tomcat might not) → 400;
+//! - a header block larger than `portal.max_header_bytes` → 431.
+
+use crate::portal::ErrorKind;
+use pingora::protocols::http::server::Session as ServerSession;
+
+/// Why a request was refused before routing.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Refusal {
+    /// Both `Content-Length` and `Transfer-Encoding`.
+    AmbiguousLength,
+    /// The header block is over the limit.
+    HeadersTooLarge,
+}
+
+impl Refusal {
+    pub fn kind(self) -> ErrorKind {
+        match self {
+            Refusal::AmbiguousLength => ErrorKind::BadRequest,
+            Refusal::HeadersTooLarge => ErrorKind::HeadersTooLarge,
+        }
+    }
+}
+
+/// Checks the downstream request.
+pub fn check(session: &ServerSession, max_header_bytes: usize) -> Result<(), Refusal> {
+    let req = session.req_header();
+    if let Some(h1) = session.as_http1() {
+        let raw = h1.get_headers_raw_bytes();
+        if raw.len() > max_header_bytes {
+            return Err(Refusal::HeadersTooLarge);
+        }
+        // Pingora removes Content-Length when Transfer-Encoding is present, so look at
+        // the bytes the client actually sent.
+        if req.headers.contains_key(http::header::TRANSFER_ENCODING)
+            && has_header_line(&raw, b"content-length")
+        {
+            return Err(Refusal::AmbiguousLength);
+        }
+    } else {
+        let size: usize = req
+            .headers
+            .iter()
+            .map(|(n, v)| n.as_str().len() + v.len() + 4)
+            .sum::<usize>()
+            + req.uri.to_string().len();
+        if size > max_header_bytes {
+            return Err(Refusal::HeadersTooLarge);
+        }
+    }
+    Ok(())
+}
+
+/// Whether the raw header block has a line starting with `name:` (case-insensitive).
+fn has_header_line(raw: &[u8], name: &[u8]) -> bool {
+    raw.split(|&b| b == b'\n').any(|line| {
+        let line = line.strip_prefix(b"\r").unwrap_or(line);
+        line.len() > name.len()
+            && line[..name.len()].eq_ignore_ascii_case(name)
+            && line[name.len()..]
+                .iter()
+                .find(|b| !matches!(b, b' ' | b'\t'))
+                .is_some_and(|&b| b == b':')
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn finds_content_length_lines_in_any_case() {
+        let raw = b"POST / HTTP/1.1\r\nHost: x\r\nCONTENT-LENGTH: 4\r\nTransfer-Encoding: chunked\r\n\r\n";
+        assert!(has_header_line(raw, b"content-length"));
+        let raw = b"POST / HTTP/1.1\r\nX-Content-Length: 4\r\n\r\n";
+        assert!(!has_header_line(raw, b"content-length"));
+    }
+}

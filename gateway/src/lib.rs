@@ -1,0 +1,20 @@
+//! `egov-gateway`: one door to Morocco's e-government.
+//!
+//! A Pingora reverse proxy that puts the legacy web sites of the ministries behind one
+//! portal origin (`/s/<service-id>/`), fixing each site's quirks with a per-service adapter
+//! chain. Start reading at [`proxy`] (the request pipeline), then [`routing`] and
+//! [`registry`] (what a request can reach), and [`config`] (where it all comes from).
+
+pub mod chain;
+pub mod commands;
+pub mod config;
+pub mod demo;
+pub mod forwarded;
+pub mod guard;
+pub mod portal;
+pub mod proxy;
+pub mod registry;
+pub mod request_id;
+pub mod routing;
+pub mod server;
+pub mod sidecar;

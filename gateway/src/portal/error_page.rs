@@ -1,0 +1,139 @@
+//! Error pages: what a citizen sees when something went wrong, in three languages, with
+//! the request id support staff need. Never an empty body.
+
+use super::html::{escape, frame};
+use super::LocalResponse;
+use http::StatusCode;
+
+/// What went wrong, from the citizen's point of view.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum ErrorKind {
+    BadRequest,
+    NotFound,
+    HeadersTooLarge,
+    BadGateway,
+    GatewayTimeout,
+    Unavailable,
+    Internal,
+}
+
+impl ErrorKind {
+    pub fn status(self) -> StatusCode {
+        match self {
+            ErrorKind::BadRequest => StatusCode::BAD_REQUEST,
+            ErrorKind::NotFound => StatusCode::NOT_FOUND,
+            ErrorKind::HeadersTooLarge => StatusCode::REQUEST_HEADER_FIELDS_TOO_LARGE,
+            ErrorKind::BadGateway => StatusCode::BAD_GATEWAY,
+            ErrorKind::GatewayTimeout => StatusCode::GATEWAY_TIMEOUT,
+            ErrorKind::Unavailable => StatusCode::SERVICE_UNAVAILABLE,
+            ErrorKind::Internal => StatusCode::INTERNAL_SERVER_ERROR,
+        }
+    }
+
+    /// (Arabic, French, English) title and explanation.
+    fn texts(self) -> [(&'static str, &'static str, &'static str); 3] {
+        match self {
+            ErrorKind::BadRequest => [
+                ("ar", "طلب غير صالح", "لا يمكن معالجة هذا الطلب. تحقق من العنوان ثم أعد المحاولة."),
+                ("fr", "Requête invalide", "Cette requête ne peut pas être traitée. Vérifiez l'adresse puis réessayez."),
+                ("en", "Bad request", "This request cannot be processed. Check the address and try again."),
+            ],
+            ErrorKind::NotFound => [
+                ("ar", "الخدمة غير موجودة", "لا توجد خدمة في هذا العنوان. يمكنك العثور على جميع الخدمات في الصفحة الرئيسية للبوابة."),
+                ("fr", "Service introuvable", "Aucun service n'existe à cette adresse. Tous les services sont listés sur l'accueil du portail."),
+                ("en", "Service not found", "There is no service at this address. Every service is listed on the portal's home page."),
+            ],
+            ErrorKind::HeadersTooLarge => [
+                ("ar", "رؤوس الطلب كبيرة جدا", "أرسل متصفحك بيانات كثيرة (غالبا ملفات تعريف الارتباط). امسحها ثم أعد المحاولة."),
+                ("fr", "En-têtes trop volumineux", "Votre navigateur a envoyé trop de données (souvent des cookies). Effacez-les puis réessayez."),
+                ("en", "Request headers too large", "Your browser sent too much data (often cookies). Clear them and try again."),
+            ],
+            ErrorKind::BadGateway => [
+                ("ar", "خدمة الوزارة لا تستجيب", "تعذر الاتصال بموقع الإدارة المعنية. أعد المحاولة بعد لحظات."),
+                ("fr", "Le service du ministère ne répond pas", "Le site de l'administration concernée est injoignable. Réessayez dans quelques instants."),
+                ("en", "The ministry's service is not responding", "The administration's site could not be reached. Please try again in a moment."),
+            ],
+            ErrorKind::GatewayTimeout => [
+                ("ar", "خدمة الوزارة بطيئة جدا", "لم يجب موقع الإدارة المعنية في الوقت المحدد. أعد المحاولة بعد لحظات."),
+                ("fr", "Le service du ministère met trop de temps à répondre", "Le site de l'administration concernée n'a pas répondu à temps. Réessayez dans quelques instants."),
+                ("en", "The ministry's service took too long", "The administration's site did not answer in time. Please try again in a moment."),
+            ],
+            ErrorKind::Unavailable => [
+                ("ar", "الخدمة غير متاحة مؤقتا", "الخدمة غير متاحة حاليا. أعد المحاولة لاحقا."),
+                ("fr", "Service temporairement indisponible", "Le service est momentanément indisponible. Réessayez plus tard."),
+                ("en", "Service temporarily unavailable", "The service is unavailable right now. Please try again later."),
+            ],
+            ErrorKind::Internal => [
+                ("ar", "خطأ داخلي", "حدث خطأ في البوابة. تم تسجيله وسنعالجه."),
+                ("fr", "Erreur interne", "Une erreur est survenue dans le portail. Elle a été enregistrée."),
+                ("en", "Internal error", "Something went wrong in the portal. It has been logged."),
+            ],
+        }
+    }
+}
+
+/// The error page for `kind`, quoting `request_id`.
+pub fn error_page(kind: ErrorKind, request_id: &str) -> LocalResponse {
+    let texts = kind.texts();
+    let id = escape(request_id);
+    let sections: Vec<(&str, String)> = texts
+        .iter()
+        .map(|(lang, title, text)| {
+            let (home, quote) = match *lang {
+                "ar" => ("العودة إلى البوابة", "رقم الطلب"),
+                "fr" => ("Retour au portail", "Référence de la requête"),
+                _ => ("Back to the portal", "Request reference"),
+            };
+            (
+                *lang,
+                format!(
+                    "<h1>{title}</h1><p>{text}</p><p>{quote}: <code>{id}</code></p><p><a href=\"/\">{home}</a></p>"
+                ),
+            )
+        })
+        .collect();
+    let refs: Vec<(&str, &str)> = sections.iter().map(|(l, h)| (*l, h.as_str())).collect();
+    let status = kind.status();
+    let title = format!("{} {}", status.as_u16(), texts[1].1);
+    LocalResponse::html(
+        status,
+        frame(
+            &title,
+            &refs,
+            &format!("{} · <code>{id}</code>", status.as_u16()),
+        ),
+    )
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn every_error_page_has_three_languages_and_the_request_id() {
+        for kind in [
+            ErrorKind::BadRequest,
+            ErrorKind::NotFound,
+            ErrorKind::HeadersTooLarge,
+            ErrorKind::BadGateway,
+            ErrorKind::GatewayTimeout,
+            ErrorKind::Unavailable,
+            ErrorKind::Internal,
+        ] {
+            let page = error_page(kind, "req-123");
+            let body = std::str::from_utf8(&page.body).expect("utf-8");
+            assert_eq!(page.status, kind.status());
+            for lang in ["lang=\"ar\"", "lang=\"fr\"", "lang=\"en\""] {
+                assert!(body.contains(lang), "{kind:?} lacks {lang}");
+            }
+            assert!(body.contains("req-123"));
+        }
+    }
+
+    #[test]
+    fn request_ids_are_escaped() {
+        let page = error_page(ErrorKind::NotFound, "<script>");
+        let body = std::str::from_utf8(&page.body).expect("utf-8");
+        assert!(!body.contains("<script>"));
+    }
+}

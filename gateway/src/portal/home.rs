@@ -1,0 +1,51 @@
+//! The portal's home page: every service, grouped by ministry, in three languages.
+//! (The full citizen portal comes later; this keeps `/` useful from day one.)
+
+use super::html::{escape, frame};
+use super::LocalResponse;
+use crate::registry::Snapshot;
+use http::StatusCode;
+
+/// Lists every service of `snap` with a link to `/s/<id>/`.
+pub fn home_page(snap: &Snapshot) -> LocalResponse {
+    let mut sections = Vec::new();
+    for (lang, heading) in [
+        ("ar", "البوابة الموحدة للخدمات الإدارية"),
+        ("fr", "Portail unifié des services administratifs"),
+        ("en", "Unified portal of government services"),
+    ] {
+        let mut html = format!("<h1>{heading}</h1>");
+        for (mid, ministry) in &snap.ministries {
+            let items: Vec<String> = snap
+                .services()
+                .iter()
+                .filter(|s| &s.config.ministry == mid)
+                .map(|s| {
+                    format!(
+                        "<li><a href=\"{}/\">{}</a></li>",
+                        s.portal_prefix,
+                        escape(s.config.names.get(lang))
+                    )
+                })
+                .collect();
+            if items.is_empty() {
+                continue;
+            }
+            html.push_str(&format!(
+                "<h2>{}</h2><ul>{}</ul>",
+                escape(ministry.names.get(lang)),
+                items.concat()
+            ));
+        }
+        sections.push((lang, html));
+    }
+    let refs: Vec<(&str, &str)> = sections.iter().map(|(l, h)| (*l, h.as_str())).collect();
+    LocalResponse::html(
+        StatusCode::OK,
+        frame(
+            "Portail national · البوابة الوطنية",
+            &refs,
+            &format!("{} services", snap.services().len()),
+        ),
+    )
+}

@@ -1,0 +1,59 @@
+//! Pages the gateway answers itself, in Arabic, French and English: error pages that
+//! always have a body and a request id to quote to support, and the portal's home page.
+
+mod error_page;
+mod home;
+mod html;
+
+pub use error_page::{error_page, ErrorKind};
+pub use home::home_page;
+pub use html::escape;
+
+use bytes::Bytes;
+use http::{HeaderName, HeaderValue, StatusCode};
+
+/// A response the gateway writes without contacting a backend.
+#[derive(Debug, Clone)]
+pub struct LocalResponse {
+    pub status: StatusCode,
+    pub headers: Vec<(HeaderName, HeaderValue)>,
+    pub body: Bytes,
+}
+
+impl LocalResponse {
+    /// An HTML page that must not be cached by shared caches.
+    pub fn html(status: StatusCode, body: String) -> Self {
+        Self {
+            status,
+            headers: vec![
+                (
+                    http::header::CONTENT_TYPE,
+                    HeaderValue::from_static("text/html; charset=utf-8"),
+                ),
+                (
+                    http::header::CACHE_CONTROL,
+                    HeaderValue::from_static("no-store"),
+                ),
+            ],
+            body: Bytes::from(body),
+        }
+    }
+
+    /// A redirect with an empty body.
+    pub fn redirect(permanent: bool, location: &str) -> Self {
+        let status = if permanent {
+            StatusCode::MOVED_PERMANENTLY
+        } else {
+            StatusCode::FOUND
+        };
+        let mut headers = Vec::with_capacity(1);
+        if let Ok(v) = HeaderValue::from_str(location) {
+            headers.push((http::header::LOCATION, v));
+        }
+        Self {
+            status,
+            headers,
+            body: Bytes::new(),
+        }
+    }
+}

@@ -1,0 +1,150 @@
+//! Building a [`Snapshot`] from validated config: resolve backends, read secrets, compile
+//! adapter chains, index services by id and by legacy URL.
+
+use super::service::{Service, Upstream};
+use crate::chain::AdapterChain;
+use crate::config::{Config, ConfigError, ConfigErrors, Ministry, PortalSettings, Secrets};
+use egov_adapters::paths::LegacyMap;
+use std::collections::{BTreeMap, HashMap};
+use std::net::{SocketAddr, ToSocketAddrs};
+use std::sync::Arc;
+
+/// What requests need to know about the portal itself.
+#[derive(Debug, Clone)]
+pub struct PortalInfo {
+    /// `https://portail.gov.ma`, for redirects from legacy hosts.
+    pub origin: String,
+    /// The portal's own host name (lowercase, no port).
+    pub host: String,
+    pub settings: PortalSettings,
+}
+
+/// One immutable, compiled view of every service. Lookups are hash probes, so their cost
+/// does not depend on how many services are registered.
+#[derive(Debug)]
+pub struct Snapshot {
+    pub portal: PortalInfo,
+    pub ministries: BTreeMap<String, Ministry>,
+    services: Vec<Arc<Service>>,
+    by_id: HashMap<String, usize>,
+    legacy: LegacyMap<usize>,
+}
+
+impl Snapshot {
+    /// Compiles `config`. Every service is attempted and every failure reported (with the
+    /// service file and key), so a bad change is refused as a whole with a full list.
+    pub fn build(config: &Config, secrets: &Secrets) -> Result<Snapshot, ConfigErrors> {
+        let mut errors = Vec::new();
+        let mut services = Vec::with_capacity(config.services.len());
+        for svc in &config.services {
+            let backends = resolve(svc, &mut errors);
+            let chain = AdapterChain::compile(svc, secrets);
+            let chain = match chain {
+                Ok(c) => Some(c),
+                Err(mut e) => {
+                    errors.append(&mut e.0);
+                    None
+                }
+            };
+            let (Some(backends), Some(chain)) = (backends, chain) else {
+                continue;
+            };
+            let upstream = match Upstream::new(
+                &backends,
+                svc.upstream.tls,
+                svc.upstream.host.clone(),
+                svc.upstream.base_path.clone(),
+                svc.upstream.timeouts,
+            ) {
+                Ok(u) => u,
+                Err(reason) => {
+                    errors.push(ConfigError::new(&svc.file, "upstream", reason));
+                    continue;
+                }
+            };
+            services.push(Arc::new(Service {
+                portal_prefix: format!("/s/{}", svc.id),
+                config: svc.clone(),
+                upstream,
+                chain,
+            }));
+        }
+        if !errors.is_empty() {
+            return Err(ConfigErrors(errors));
+        }
+        let mut by_id = HashMap::with_capacity(services.len());
+        let mut legacy = LegacyMap::default();
+        for (i, s) in services.iter().enumerate() {
+            by_id.insert(s.config.id.clone(), i);
+            legacy.insert(&s.config.legacy.hostname, &s.config.legacy.path, i);
+        }
+        let settings = config.gateway.portal.clone();
+        Ok(Snapshot {
+            portal: PortalInfo {
+                origin: settings.public_url.origin(),
+                host: settings.public_url.host.clone(),
+                settings,
+            },
+            ministries: config.ministries.clone(),
+            services,
+            by_id,
+            legacy,
+        })
+    }
+
+    /// The service with this id.
+    pub fn service(&self, id: &str) -> Option<&Arc<Service>> {
+        self.by_id.get(id).map(|&i| &self.services[i])
+    }
+
+    /// Every service, in configuration order.
+    pub fn services(&self) -> &[Arc<Service>] {
+        &self.services
+    }
+
+    /// Legacy host + path → the service that now owns it.
+    pub fn legacy(&self) -> &LegacyMap<usize> {
+        &self.legacy
+    }
+
+    pub fn service_at(&self, index: usize) -> &Arc<Service> {
+        &self.services[index]
+    }
+}
+
+fn resolve(
+    svc: &crate::config::ServiceConfig,
+    errors: &mut Vec<ConfigError>,
+) -> Option<Vec<SocketAddr>> {
+    let mut out = Vec::new();
+    let mut ok = true;
+    for (i, b) in svc.upstream.backends.iter().enumerate() {
+        let field = if svc.upstream.backends.len() == 1 {
+            "upstream.url".to_string()
+        } else {
+            format!("upstream.url[{i}]")
+        };
+        match (b.host.as_str(), b.port).to_socket_addrs() {
+            Ok(mut addrs) => match addrs.next() {
+                Some(a) => out.push(a),
+                None => {
+                    errors.push(ConfigError::new(
+                        &svc.file,
+                        field,
+                        format!("{b} resolves to no address"),
+                    ));
+                    ok = false;
+                }
+            },
+            Err(e) => {
+                errors.push(ConfigError::new(
+                    &svc.file,
+                    field,
+                    format!("cannot resolve {b}: {e}"),
+                ));
+                ok = false;
+            }
+        }
+    }
+    ok.then_some(out)
+}

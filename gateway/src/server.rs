@@ -1,0 +1,193 @@
+//! Assembling and running the pingora server: the proxy service on the portal listeners,
+//! plus the admin and metrics listeners as background services.
+//!
+//! Listeners are given to [`build`] rather than read from config inside it, so the demo and
+//! the tests can bind ports of their choosing (port 0) and know them before serving.
+
+use crate::config::{Config, ServerSettings, TlsListener};
+use crate::proxy::GatewayProxy;
+use crate::registry::Registry;
+use crate::sidecar::{SideListener, SideRole};
+use async_trait::async_trait;
+use pingora::apps::HttpServerOptions;
+use pingora::listeners::tls::TlsSettings;
+use pingora::listeners::TcpSocketOptions;
+use pingora::server::configuration::ServerConf;
+use pingora::server::{RunArgs, Server, ShutdownSignal, ShutdownSignalWatch};
+use pingora::services::background::background_service;
+use std::net::{SocketAddr, TcpListener};
+use std::sync::{Arc, Mutex};
+use std::thread::JoinHandle;
+use tokio::sync::oneshot;
+
+/// Where the gateway listens.
+#[derive(Debug, Default)]
+pub struct Listeners {
+    /// Plain-text portal listeners; pingora binds them.
+    pub portal: Vec<SocketAddr>,
+    /// Bind the portal listeners with `SO_REUSEPORT`, so a caller may hold a reservation
+    /// socket on the same port (how tests get a free port without a race).
+    pub portal_reuse_port: bool,
+    pub h2c: bool,
+    pub tls: Vec<TlsListener>,
+    /// Already-bound admin listener.
+    pub admin: Option<TcpListener>,
+    /// Already-bound metrics listener.
+    pub metrics: Option<TcpListener>,
+}
+
+impl Listeners {
+    /// The listeners `config` asks for, binding the admin and metrics ones now so a port
+    /// conflict is reported before anything starts.
+    pub fn from_config(config: &Config) -> std::io::Result<Self> {
+        let g = &config.gateway;
+        Ok(Self {
+            portal: g.portal.listen.clone(),
+            portal_reuse_port: false,
+            h2c: g.portal.h2c,
+            tls: g.portal.tls.clone(),
+            admin: g.admin_listen.map(TcpListener::bind).transpose()?,
+            metrics: g.metrics_listen.map(TcpListener::bind).transpose()?,
+        })
+    }
+}
+
+/// The server could not be assembled.
+#[derive(Debug, thiserror::Error)]
+pub enum ServerError {
+    #[error("TLS listener {addr}: {reason}")]
+    Tls { addr: SocketAddr, reason: String },
+    #[error("listener: {0}")]
+    Listener(#[from] std::io::Error),
+}
+
+/// Builds the pingora server for `registry` on `listeners`.
+pub fn build(
+    settings: &ServerSettings,
+    registry: Arc<Registry>,
+    listeners: Listeners,
+) -> Result<Server, ServerError> {
+    let conf = ServerConf {
+        threads: settings.threads,
+        work_stealing: settings.work_stealing,
+        upstream_keepalive_pool_size: settings.upstream_keepalive_pool_size,
+        grace_period_seconds: Some(settings.grace_period.as_secs()),
+        graceful_shutdown_timeout_seconds: Some(settings.graceful_shutdown_timeout.as_secs()),
+        ..ServerConf::default()
+    };
+    let mut server = Server::new_with_opt_and_conf(None, conf);
+    server.bootstrap();
+
+    let mut proxy = pingora::proxy::http_proxy_service_with_name(
+        &server.configuration,
+        GatewayProxy::new(Arc::clone(&registry)),
+        "portal",
+    );
+    if let Some(app) = proxy.app_logic_mut() {
+        let mut options = HttpServerOptions::default();
+        options.h2c = listeners.h2c;
+        app.server_options = Some(options);
+    }
+    for addr in &listeners.portal {
+        let mut opts = TcpSocketOptions::default();
+        opts.so_reuseport = listeners.portal_reuse_port.then_some(true);
+        proxy.add_tcp_with_settings(&addr.to_string(), opts);
+    }
+    for t in &listeners.tls {
+        let tls_err = |reason: String| ServerError::Tls {
+            addr: t.listen,
+            reason,
+        };
+        let cert = t
+            .cert
+            .to_str()
+            .ok_or_else(|| tls_err("certificate path is not UTF-8".into()))?;
+        let key = t
+            .key
+            .to_str()
+            .ok_or_else(|| tls_err("key path is not UTF-8".into()))?;
+        let mut tls = TlsSettings::intermediate(cert, key).map_err(|e| tls_err(e.to_string()))?;
+        if t.h2 {
+            tls.enable_h2();
+        }
+        proxy.add_tls_with_settings(&t.listen.to_string(), None, tls);
+    }
+    server.add_service(proxy);
+
+    for (listener, role) in [
+        (listeners.admin, SideRole::Admin),
+        (listeners.metrics, SideRole::Metrics),
+    ] {
+        if let Some(l) = listener {
+            l.set_nonblocking(true)?;
+            let side = SideListener::new(l, role, Arc::clone(&registry));
+            server.add_service(background_service(role.name(), side));
+        }
+    }
+    Ok(server)
+}
+
+/// A [`ShutdownSignalWatch`] driven by a channel instead of Unix signals, so an embedding
+/// program (the demo, a test) decides when the server stops.
+pub struct ChannelShutdown(Mutex<Option<oneshot::Receiver<ShutdownSignal>>>);
+
+#[async_trait]
+impl ShutdownSignalWatch for ChannelShutdown {
+    async fn recv(&self) -> ShutdownSignal {
+        let rx = self.0.lock().ok().and_then(|mut g| g.take());
+        match rx {
+            Some(rx) => rx.await.unwrap_or(ShutdownSignal::FastShutdown),
+            None => std::future::pending().await,
+        }
+    }
+}
+
+/// A gateway running on its own thread, stopped by [`RunningGateway::shutdown`] or drop.
+pub struct RunningGateway {
+    stop: Option<oneshot::Sender<ShutdownSignal>>,
+    thread: Option<JoinHandle<()>>,
+}
+
+impl RunningGateway {
+    /// Runs `server` on a new thread until shut down.
+    pub fn spawn(server: Server) -> std::io::Result<Self> {
+        let (tx, rx) = oneshot::channel();
+        let watch = ChannelShutdown(Mutex::new(Some(rx)));
+        let thread = std::thread::Builder::new()
+            .name("egov-gateway".into())
+            .spawn(move || {
+                server.run(RunArgs {
+                    shutdown_signal: Box::new(watch),
+                })
+            })?;
+        Ok(Self {
+            stop: Some(tx),
+            thread: Some(thread),
+        })
+    }
+
+    /// Stops serving at once and waits for the server's threads to end.
+    pub fn shutdown(mut self) {
+        self.stop_now();
+    }
+
+    fn stop_now(&mut self) {
+        if let Some(tx) = self.stop.take() {
+            let _ = tx.send(ShutdownSignal::FastShutdown);
+        }
+        if let Some(t) = self.thread.take() {
+            let _ = t.join();
+        }
+    }
+}
+
+impl Drop for RunningGateway {
+    fn drop(&mut self) {
+        self.stop_now();
+    }
+}
+
+/// Runs `server` on the current thread until SIGINT (fast) or SIGTERM (graceful).
+pub fn run_until_signalled(server: Server) {
+    server.run(RunArgs::default());
+}

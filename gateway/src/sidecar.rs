@@ -1,0 +1,105 @@
+//! The two listeners beside the portal: admin (health, readiness, status; the ministries'
+//! API later) and metrics (Prometheus). Each is a small axum app served as a pingora
+//! background service on a listener bound before start-up.
+
+use crate::registry::Registry;
+use async_trait::async_trait;
+use axum::routing::get;
+use axum::Router;
+use pingora::server::ShutdownWatch;
+use pingora::services::background::BackgroundService;
+use std::net::TcpListener;
+use std::sync::{Arc, Mutex};
+
+/// Which side listener this is.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum SideRole {
+    Admin,
+    Metrics,
+}
+
+impl SideRole {
+    pub fn name(self) -> &'static str {
+        match self {
+            SideRole::Admin => "admin",
+            SideRole::Metrics => "metrics",
+        }
+    }
+}
+
+/// A side listener waiting to be started by pingora.
+pub struct SideListener {
+    listener: Mutex<Option<TcpListener>>,
+    role: SideRole,
+    registry: Arc<Registry>,
+}
+
+impl SideListener {
+    pub fn new(listener: TcpListener, role: SideRole, registry: Arc<Registry>) -> Self {
+        Self {
+            listener: Mutex::new(Some(listener)),
+            role,
+            registry,
+        }
+    }
+
+    fn router(&self) -> Router {
+        match self.role {
+            SideRole::Admin => {
+                let registry = Arc::clone(&self.registry);
+                Router::new()
+                    .route("/healthz", get(|| async { "ok\n" }))
+                    .route(
+                        "/readyz",
+                        get(move || {
+                            let n = registry.snapshot().services().len();
+                            async move { format!("ready: {n} services\n") }
+                        }),
+                    )
+            }
+            SideRole::Metrics => Router::new().route("/metrics", get(metrics_text)),
+        }
+    }
+}
+
+async fn metrics_text() -> String {
+    let encoder = prometheus::TextEncoder::new();
+    let registry = prometheus::Registry::new();
+    let info = prometheus::IntGaugeVec::new(
+        prometheus::Opts::new("egov_build_info", "Build of the running gateway."),
+        &["version"],
+    );
+    if let Ok(info) = info {
+        info.with_label_values(&[env!("CARGO_PKG_VERSION")]).set(1);
+        let _ = registry.register(Box::new(info));
+    }
+    encoder
+        .encode_to_string(&registry.gather())
+        .unwrap_or_default()
+}
+
+#[async_trait]
+impl BackgroundService for SideListener {
+    async fn start(&self, mut shutdown: ShutdownWatch) {
+        let Some(std_listener) = self.listener.lock().ok().and_then(|mut l| l.take()) else {
+            return;
+        };
+        let listener = match tokio::net::TcpListener::from_std(std_listener) {
+            Ok(l) => l,
+            Err(e) => {
+                tracing::error!(role = self.role.name(), error = %e, "cannot use listener");
+                return;
+            }
+        };
+        let app = self.router();
+        let stop = async move {
+            let _ = shutdown.changed().await;
+        };
+        if let Err(e) = axum::serve(listener, app)
+            .with_graceful_shutdown(stop)
+            .await
+        {
+            tracing::error!(role = self.role.name(), error = %e, "side listener failed");
+        }
+    }
+}

@@ -1,0 +1,62 @@
+//! How an estate run behaves: the seed of every random decision and how much
+//! of the chaos (latency, flakiness) is switched on. Tests turn chaos off to be
+//! fast and exact; the demo keeps it realistic.
+
+use std::time::Duration;
+
+/// How the `slow` sites' latency is applied.
+#[derive(Debug, Clone, Copy, PartialEq, Default)]
+pub enum Latency {
+    /// The sampled latency as is (median about 900 ms).
+    #[default]
+    Realistic,
+    /// The sampled latency multiplied by this factor (e.g. `0.01` for tests).
+    Scaled(f64),
+    /// No added latency at all.
+    Off,
+}
+
+impl Latency {
+    /// Applies this policy to a sampled delay.
+    pub fn apply(self, sampled: Duration) -> Duration {
+        match self {
+            Latency::Realistic => sampled,
+            Latency::Scaled(factor) if factor.is_finite() && factor > 0.0 => {
+                sampled.mul_f64(factor)
+            }
+            Latency::Scaled(_) | Latency::Off => Duration::ZERO,
+        }
+    }
+}
+
+/// Options of one estate run.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct EstateOptions {
+    /// Seed of every random decision (latency, flakiness, session ids).
+    pub seed: u64,
+    /// Latency policy for `slow` sites.
+    pub latency: Latency,
+    /// Whether `flaky` sites answer some requests with `502`.
+    pub flaky: bool,
+}
+
+impl Default for EstateOptions {
+    fn default() -> Self {
+        EstateOptions {
+            seed: 42,
+            latency: Latency::Realistic,
+            flaky: true,
+        }
+    }
+}
+
+impl EstateOptions {
+    /// Options with every chaos switched off (no latency, no 502s).
+    pub fn calm(seed: u64) -> Self {
+        EstateOptions {
+            seed,
+            latency: Latency::Off,
+            flaky: false,
+        }
+    }
+}
