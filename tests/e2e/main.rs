@@ -1,1 +1,6 @@
-fn main() {}
+//! End-to-end tests: a real gateway in front of the real simulated estate, over sockets.
+//! One behaviour per test, named after it.
+
+mod foundation;
+mod hardening;
+mod protocols;

@@ -1,1 +1,20 @@
+//! The end-to-end test harness: real gateways, the real simulated estate and (later) real
+//! Redis, OpenID provider and Prometheus, all on 127.0.0.1 with ports chosen by the OS,
+//! started for a test and stopped when its handle drops.
 
+pub mod gateway;
+pub mod ports;
+pub mod raw_http;
+
+pub use gateway::{repo_config, start_estate, TestGateway};
+pub use ports::reserve;
+
+/// A client that never follows redirects and never uses a proxy, so tests see exactly
+/// what the gateway answered.
+pub fn client() -> reqwest::Client {
+    reqwest::Client::builder()
+        .redirect(reqwest::redirect::Policy::none())
+        .no_proxy()
+        .build()
+        .expect("the test HTTP client builds")
+}

@@ -4,6 +4,10 @@
 
 use std::time::Duration;
 
+/// Longest latency a scaled policy can produce (a factor from the command
+/// line must not be able to overflow a `Duration` or park a request forever).
+const MAX_LATENCY: Duration = Duration::from_secs(300);
+
 /// How the `slow` sites' latency is applied.
 #[derive(Debug, Clone, Copy, PartialEq, Default)]
 pub enum Latency {
@@ -22,7 +26,9 @@ impl Latency {
         match self {
             Latency::Realistic => sampled,
             Latency::Scaled(factor) if factor.is_finite() && factor > 0.0 => {
-                sampled.mul_f64(factor)
+                Duration::try_from_secs_f64(sampled.as_secs_f64() * factor)
+                    .unwrap_or(MAX_LATENCY)
+                    .min(MAX_LATENCY)
             }
             Latency::Scaled(_) | Latency::Off => Duration::ZERO,
         }

@@ -3,7 +3,7 @@
 //! (frameset, menu, content with its map `<iframe>`).
 //!
 //! Each function returns the page as a Rust string in the site's look (see
-//! [`crate::html::layout`]); [`crate::respond`] encodes it in the site's
+//! `html::layout`); `respond::html` encodes it in the site's
 //! charset. Texts mix the catalog's Arabic and French like the real sites do.
 
 use crate::charset::Charset;

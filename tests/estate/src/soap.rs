@@ -182,16 +182,12 @@ fn parse(body: &[u8]) -> Result<Call, String> {
             Event::End(_) => {
                 stack.pop();
             }
-            Event::Text(ref t) => {
-                if stack.len() == 4 {
-                    let text = t.unescape().map_err(|e| format!("Malformed XML: {e}"))?;
-                    append_field(call.as_mut(), &text);
-                }
+            Event::Text(ref t) if stack.len() == 4 => {
+                let text = t.unescape().map_err(|e| format!("Malformed XML: {e}"))?;
+                append_field(call.as_mut(), &text);
             }
-            Event::CData(ref c) => {
-                if stack.len() == 4 {
-                    append_field(call.as_mut(), &String::from_utf8_lossy(c.as_ref()));
-                }
+            Event::CData(ref c) if stack.len() == 4 => {
+                append_field(call.as_mut(), &String::from_utf8_lossy(c.as_ref()));
             }
             Event::Eof => break,
             _ => {}

@@ -2,12 +2,22 @@
 
 use crate::common::{header, header_values, TestEstate};
 
-const CACHE_HEADERS: [&str; 5] = ["cache-control", "expires", "etag", "last-modified", "pragma"];
+const CACHE_HEADERS: [&str; 5] = [
+    "cache-control",
+    "expires",
+    "etag",
+    "last-modified",
+    "pragma",
+];
 
 #[tokio::test]
 async fn no_cache_headers_site_sends_no_caching_header_at_all() {
     let estate = TestEstate::calm();
-    let response = estate.get_site("university-housing", "/").send().await.expect("response");
+    let response = estate
+        .get_site("university-housing", "/")
+        .send()
+        .await
+        .expect("response");
     assert_eq!(response.status(), 200);
     for name in CACHE_HEADERS {
         assert!(response.headers().get(name).is_none(), "{name} present");
@@ -34,8 +44,15 @@ async fn aggressive_caching_site_caches_dynamic_pages_for_a_year() {
 #[tokio::test]
 async fn ordinary_site_sends_private_no_cache() {
     let estate = TestEstate::calm();
-    let response = estate.get_site("cnie-renewal", "/").send().await.expect("response");
-    assert_eq!(header(&response, "cache-control").as_deref(), Some("private, no-cache"));
+    let response = estate
+        .get_site("cnie-renewal", "/")
+        .send()
+        .await
+        .expect("response");
+    assert_eq!(
+        header(&response, "cache-control").as_deref(),
+        Some("private, no-cache")
+    );
 }
 
 #[tokio::test]
@@ -48,6 +65,8 @@ async fn legacy_cookies_site_sets_domain_cookies() {
         .expect("response");
     let cookies = header_values(&response, "set-cookie");
     assert!(cookies.contains(&"PREF=lang-ar; Domain=www.watiqa.ma; Path=/".to_string()));
-    assert!(cookies.iter().any(|c| c.starts_with("SITE_BIRTH_CERTIFICATE_FULL_COPY=")
-        && c.contains("Domain=.watiqa.ma; Path=/; Expires=")));
+    assert!(cookies
+        .iter()
+        .any(|c| c.starts_with("SITE_BIRTH_CERTIFICATE_FULL_COPY=")
+            && c.contains("Domain=.watiqa.ma; Path=/; Expires=")));
 }

@@ -9,7 +9,11 @@ use crate::common::TestEstate;
 async fn echo_reflects_method_path_query_headers_cookies_and_body() {
     let estate = TestEstate::calm();
     let response = estate
-        .request(Method::PUT, "WWW.CNIE.MA:8080", "/cnie-renewal/__estate/echo/deep/path?a=1&b=%C3%A9")
+        .request(
+            Method::PUT,
+            "WWW.CNIE.MA:8080",
+            "/cnie-renewal/__estate/echo/deep/path?a=1&b=%C3%A9",
+        )
         .header("x-custom", "one")
         .header("cookie", "PREF=lang-ar; JSESSIONID=ABC")
         .body("bonjour مرحبا")
@@ -18,7 +22,10 @@ async fn echo_reflects_method_path_query_headers_cookies_and_body() {
         .expect("response");
     assert_eq!(response.status(), 200);
     assert_eq!(
-        response.headers().get("cache-control").map(|v| v.as_bytes()),
+        response
+            .headers()
+            .get("cache-control")
+            .map(|v| v.as_bytes()),
         Some(&b"no-store"[..])
     );
     let echo: Value = response.json().await.expect("json");

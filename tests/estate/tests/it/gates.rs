@@ -5,7 +5,11 @@ use crate::common::{basic, header, site_of, TestEstate};
 #[tokio::test]
 async fn basic_auth_site_answers_401_without_credentials() {
     let estate = TestEstate::calm();
-    let response = estate.get_site("vat-declaration", "/").send().await.expect("response");
+    let response = estate
+        .get_site("vat-declaration", "/")
+        .send()
+        .await
+        .expect("response");
     assert_eq!(response.status(), 401);
     let challenge = header(&response, "www-authenticate").expect("challenge");
     assert_eq!(
@@ -39,7 +43,11 @@ async fn basic_auth_site_answers_200_with_service_account() {
 #[tokio::test]
 async fn api_key_site_answers_403_without_key_and_200_with_it() {
     let estate = TestEstate::calm();
-    let without = estate.get_site("rnp-registration", "/").send().await.expect("response");
+    let without = estate
+        .get_site("rnp-registration", "/")
+        .send()
+        .await
+        .expect("response");
     assert_eq!(without.status(), 403);
     let Some(egov_estate::Credential::ApiKey { header: name, key }) =
         egov_estate::credential("rnp-registration")
@@ -58,9 +66,17 @@ async fn api_key_site_answers_403_without_key_and_200_with_it() {
 #[tokio::test]
 async fn requires_xff_site_refuses_direct_access() {
     let estate = TestEstate::calm();
-    let direct = estate.get_site("consular-appointment", "/").send().await.expect("response");
+    let direct = estate
+        .get_site("consular-appointment", "/")
+        .send()
+        .await
+        .expect("response");
     assert_eq!(direct.status(), 403);
-    assert!(direct.text().await.expect("body").contains("Accès direct interdit"));
+    assert!(direct
+        .text()
+        .await
+        .expect("body")
+        .contains("Accès direct interdit"));
     let proxied = estate
         .get_site("consular-appointment", "/")
         .header("x-forwarded-for", "203.0.113.7")

@@ -12,7 +12,11 @@ async fn windows_1256_text(response: reqwest::Response) -> String {
 #[tokio::test]
 async fn absolute_links_site_writes_its_own_hostname_everywhere() {
     let estate = TestEstate::calm();
-    let response = estate.get_site("cnie-renewal", "/").send().await.expect("response");
+    let response = estate
+        .get_site("cnie-renewal", "/")
+        .send()
+        .await
+        .expect("response");
     let page = windows_1256_text(response).await;
     let own = "http://www.cnie.ma/cnie-renewal/";
     for needle in [
@@ -71,23 +75,41 @@ async fn absolute_form_posts_to_own_host_and_redirects_to_thank_you_page() {
         header(&submitted, "location").as_deref(),
         Some("http://www.passeport.ma/merci")
     );
-    let merci = estate.get_site("passport-application", "/merci").send().await.expect("response");
+    let merci = estate
+        .get_site("passport-application", "/merci")
+        .send()
+        .await
+        .expect("response");
     assert_eq!(merci.status(), 200);
-    let merci = encoding_rs::WINDOWS_1252.decode(&merci.bytes().await.expect("body")).0.into_owned();
+    let merci = encoding_rs::WINDOWS_1252
+        .decode(&merci.bytes().await.expect("body"))
+        .0
+        .into_owned();
     assert!(merci.contains("votre demande a bien été enregistrée"));
 }
 
 #[tokio::test]
 async fn frames_site_serves_frameset_with_absolute_frames_and_iframe() {
     let estate = TestEstate::calm();
-    let home = estate.get_site("local-taxes-payment", "/").send().await.expect("response");
-    let home = encoding_rs::WINDOWS_1252.decode(&home.bytes().await.expect("body")).0.into_owned();
+    let home = estate
+        .get_site("local-taxes-payment", "/")
+        .send()
+        .await
+        .expect("response");
+    let home = encoding_rs::WINDOWS_1252
+        .decode(&home.bytes().await.expect("body"))
+        .0
+        .into_owned();
     assert!(home.contains("<frameset"));
     assert!(home.contains(r#"<frame src="http://www.tgr.gov.ma/menu""#));
     assert!(home.contains(r#"<frame src="http://www.tgr.gov.ma/contenu""#));
     assert!(home.contains("<noframes>"));
     for rel in ["/menu", "/contenu", "/carte"] {
-        let page = estate.get_site("local-taxes-payment", rel).send().await.expect("response");
+        let page = estate
+            .get_site("local-taxes-payment", rel)
+            .send()
+            .await
+            .expect("response");
         assert_eq!(page.status(), 200, "{rel}");
         if rel == "/contenu" {
             let text = page.text().await.expect("body");
@@ -100,32 +122,60 @@ async fn frames_site_serves_frameset_with_absolute_frames_and_iframe() {
 async fn self_redirects_site_redirects_to_its_own_absolute_hostname() {
     let estate = TestEstate::calm();
     let own = "http://www.cnie.ma/cnie-first-application";
-    let root = estate.get_site("cnie-first-application", "/").send().await.expect("response");
+    let root = estate
+        .get_site("cnie-first-application", "/")
+        .send()
+        .await
+        .expect("response");
     assert_eq!(root.status(), 302);
     assert_eq!(header(&root, "location"), Some(format!("{own}/accueil")));
 
-    let login = estate.get_site("cnie-first-application", "/login").send().await.expect("response");
+    let login = estate
+        .get_site("cnie-first-application", "/login")
+        .send()
+        .await
+        .expect("response");
     assert_eq!(login.status(), 302);
-    assert_eq!(header(&login, "location"), Some(format!("{own}/accueil?from=login")));
+    assert_eq!(
+        header(&login, "location"),
+        Some(format!("{own}/accueil?from=login"))
+    );
 
-    let accueil = estate.get_site("cnie-first-application", "/accueil").send().await.expect("response");
+    let accueil = estate
+        .get_site("cnie-first-application", "/accueil")
+        .send()
+        .await
+        .expect("response");
     assert_eq!(accueil.status(), 200);
-    assert_eq!(header(&accueil, "content-location"), Some(format!("{own}/accueil.html")));
+    assert_eq!(
+        header(&accueil, "content-location"),
+        Some(format!("{own}/accueil.html"))
+    );
 
     let logout = estate
         .get_site("cnie-first-application", "/deconnexion")
         .send()
         .await
         .expect("response");
-    assert_eq!(header(&logout, "refresh"), Some(format!("5; url={own}/accueil")));
+    assert_eq!(
+        header(&logout, "refresh"),
+        Some(format!("5; url={own}/accueil"))
+    );
 }
 
 #[tokio::test]
 async fn unknown_path_gets_legacy_404_page_in_site_charset() {
     let estate = TestEstate::calm();
-    let response = estate.get_site("cnie-renewal", "/nulle-part.php").send().await.expect("response");
+    let response = estate
+        .get_site("cnie-renewal", "/nulle-part.php")
+        .send()
+        .await
+        .expect("response");
     assert_eq!(response.status(), 404);
-    assert_eq!(header(&response, "content-type").as_deref(), Some("text/html"));
+    assert_eq!(
+        header(&response, "content-type").as_deref(),
+        Some("text/html")
+    );
     let page = windows_1256_text(response).await;
     assert!(page.contains("Page introuvable"));
     assert!(page.contains("الصفحة المطلوبة غير موجودة"));

@@ -19,11 +19,17 @@ async fn session(estate: &TestEstate, id: &str, cookie: Option<&str>) -> (Option
 async fn jsessionid_is_set_once_and_visits_are_counted() {
     let estate = TestEstate::calm();
     let (set_cookie, first) = session(&estate, "negative-certificate", None).await;
-    let id = first["jsessionid"].as_str().expect("session id").to_string();
+    let id = first["jsessionid"]
+        .as_str()
+        .expect("session id")
+        .to_string();
     assert_eq!(first["new"], true);
     assert_eq!(first["visits"], 1);
     assert_eq!(first["site"], "negative-certificate");
-    assert_eq!(set_cookie, Some(format!("JSESSIONID={id}; Path=/; HttpOnly")));
+    assert_eq!(
+        set_cookie,
+        Some(format!("JSESSIONID={id}; Path=/; HttpOnly"))
+    );
     assert_eq!(id.len(), 32);
     assert!(id.chars().all(|c| c.is_ascii_hexdigit()));
 

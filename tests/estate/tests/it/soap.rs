@@ -14,7 +14,12 @@ fn envelope(operation: &str, field: &str, value: &str) -> String {
     )
 }
 
-async fn call(estate: &TestEstate, content_type: &str, action: Option<&str>, body: String) -> reqwest::Response {
+async fn call(
+    estate: &TestEstate,
+    content_type: &str,
+    action: Option<&str>,
+    body: String,
+) -> reqwest::Response {
     let mut request = estate
         .request(Method::POST, "www.tax.gov.ma", "/income-tax-declaration/ws")
         .header("content-type", content_type)
@@ -29,7 +34,13 @@ async fn call(estate: &TestEstate, content_type: &str, action: Option<&str>, bod
 async fn soap_get_status_round_trip() {
     let estate = TestEstate::calm();
     let body = envelope("GetStatus", "reference", "IR-2008-000123");
-    let response = call(&estate, "text/xml; charset=utf-8", Some("\"GetStatus\""), body.clone()).await;
+    let response = call(
+        &estate,
+        "text/xml; charset=utf-8",
+        Some("\"GetStatus\""),
+        body.clone(),
+    )
+    .await;
     assert_eq!(response.status(), 200);
     assert!(header(&response, "content-type").is_some_and(|c| c.starts_with("text/xml")));
     let xml = response.text().await.expect("body");
@@ -42,14 +53,24 @@ async fn soap_get_status_round_trip() {
     assert!(xml.contains("<updated>20"));
 
     // Deterministic: the same reference gives the same status.
-    let again = call(&estate, "text/xml", Some("GetStatus"), body).await.text().await.expect("body");
+    let again = call(&estate, "text/xml", Some("GetStatus"), body)
+        .await
+        .text()
+        .await
+        .expect("body");
     assert!(again.contains(&format!("<status>{status}</status>")));
 }
 
 #[tokio::test]
 async fn soap_list_documents_returns_several_documents() {
     let estate = TestEstate::calm();
-    let response = call(&estate, "text/xml", Some("ListDocuments"), envelope("ListDocuments", "cin", "AB123456")).await;
+    let response = call(
+        &estate,
+        "text/xml",
+        Some("ListDocuments"),
+        envelope("ListDocuments", "cin", "AB123456"),
+    )
+    .await;
     assert_eq!(response.status(), 200);
     let xml = response.text().await.expect("body");
     assert!(xml.contains("<ListDocumentsResponse"));
@@ -59,7 +80,13 @@ async fn soap_list_documents_returns_several_documents() {
 #[tokio::test]
 async fn soap_unknown_operation_is_a_client_fault() {
     let estate = TestEstate::calm();
-    let response = call(&estate, "text/xml", Some("Hack"), envelope("DeleteEverything", "x", "1")).await;
+    let response = call(
+        &estate,
+        "text/xml",
+        Some("Hack"),
+        envelope("DeleteEverything", "x", "1"),
+    )
+    .await;
     assert_eq!(response.status(), 500);
     let xml = response.text().await.expect("body");
     assert!(xml.contains("<soap:Fault><faultcode>soap:Client</faultcode>"));
@@ -69,7 +96,13 @@ async fn soap_unknown_operation_is_a_client_fault() {
 #[tokio::test]
 async fn soap_wrong_content_type_is_415_fault() {
     let estate = TestEstate::calm();
-    let response = call(&estate, "application/json", Some("GetStatus"), "{}".to_string()).await;
+    let response = call(
+        &estate,
+        "application/json",
+        Some("GetStatus"),
+        "{}".to_string(),
+    )
+    .await;
     assert_eq!(response.status(), 415);
     assert!(response.text().await.expect("body").contains("soap:Fault"));
 }
@@ -77,7 +110,13 @@ async fn soap_wrong_content_type_is_415_fault() {
 #[tokio::test]
 async fn soap_missing_soapaction_is_400_fault() {
     let estate = TestEstate::calm();
-    let response = call(&estate, "text/xml", None, envelope("GetStatus", "reference", "X")).await;
+    let response = call(
+        &estate,
+        "text/xml",
+        None,
+        envelope("GetStatus", "reference", "X"),
+    )
+    .await;
     assert_eq!(response.status(), 400);
     assert!(response.text().await.expect("body").contains("soap:Fault"));
 }
@@ -85,7 +124,13 @@ async fn soap_missing_soapaction_is_400_fault() {
 #[tokio::test]
 async fn soap_malformed_xml_is_a_client_fault() {
     let estate = TestEstate::calm();
-    let response = call(&estate, "text/xml", Some("GetStatus"), "<Envelope><Body><GetStatus>".to_string()).await;
+    let response = call(
+        &estate,
+        "text/xml",
+        Some("GetStatus"),
+        "<Envelope><Body><GetStatus>".to_string(),
+    )
+    .await;
     assert_eq!(response.status(), 500);
     assert!(response.text().await.expect("body").contains("soap:Client"));
 }

@@ -1,0 +1,226 @@
+//! The portal serves every ministry service behind one origin.
+
+use egov_integration::{client, start_estate, TestGateway};
+use serde_json::Value;
+
+#[tokio::test(flavor = "multi_thread")]
+async fn every_service_answers_through_its_portal_path_with_its_legacy_site() {
+    let estate = start_estate(None);
+    let gw = TestGateway::in_front_of(&estate);
+    let http = client();
+    let snap = gw.registry.snapshot();
+    assert_eq!(snap.services().len(), 56);
+    for service in snap.services() {
+        let id = service.id();
+        let resp = http
+            .get(gw.url(&format!("/s/{id}/__estate/echo")))
+            .send()
+            .await
+            .expect("request");
+        assert_eq!(resp.status(), 200, "{id}: the legacy site was not reached");
+        let echo: Value = resp.json().await.expect("echo JSON");
+        assert_eq!(echo["site"], id, "{id} reached the wrong legacy site");
+
+        let home = http
+            .get(gw.url(&format!("/s/{id}/")))
+            .send()
+            .await
+            .expect("request");
+        assert!(
+            home.status().is_success() || home.status().is_redirection(),
+            "{id}: home answered {}",
+            home.status()
+        );
+        assert_eq!(
+            home.headers()
+                .get("x-estate-site")
+                .and_then(|v| v.to_str().ok()),
+            Some(id),
+            "{id}: home page is not the estate's"
+        );
+    }
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn the_backend_sees_the_path_under_its_own_base_and_its_own_host() {
+    let estate = start_estate(None);
+    let gw = TestGateway::in_front_of(&estate);
+    let echo: Value = client()
+        .get(gw.url("/s/vat-declaration/__estate/echo/a/b?x=1&y=%20"))
+        .send()
+        .await
+        .expect("request")
+        .json()
+        .await
+        .expect("json");
+    assert_eq!(echo["path"], "/vat-declaration/__estate/echo/a/b");
+    assert_eq!(echo["query"], "x=1&y=%20");
+    assert_eq!(echo["host"], "www.tax.gov.ma");
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn legacy_host_gets_a_301_to_the_same_page_on_the_portal_with_its_query() {
+    let estate = start_estate(None);
+    let gw = TestGateway::in_front_of(&estate);
+    let resp = client()
+        .get(gw.url("/vat-declaration/formulaire?annee=2024"))
+        .header("host", "www.tax.gov.ma")
+        .send()
+        .await
+        .expect("request");
+    assert_eq!(resp.status(), 301);
+    assert_eq!(
+        resp.headers()["location"],
+        format!("http://{}/s/vat-declaration/formulaire?annee=2024", gw.addr).as_str()
+    );
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn legacy_host_page_no_service_owns_redirects_to_the_portal_home() {
+    let estate = start_estate(None);
+    let gw = TestGateway::in_front_of(&estate);
+    let resp = client()
+        .get(gw.url("/"))
+        .header("host", "WWW.TAX.GOV.MA:80")
+        .send()
+        .await
+        .expect("request");
+    assert_eq!(resp.status(), 301);
+    assert_eq!(
+        resp.headers()["location"],
+        format!("http://{}/", gw.addr).as_str()
+    );
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn legacy_host_is_proxied_in_place_when_the_service_says_so() {
+    let estate = start_estate(None);
+    let gw = TestGateway::with(&estate, |c| {
+        for s in &mut c.services {
+            if s.id == "passport-application" {
+                s.legacy.on_host = egov_gateway::config::LegacyHostMode::Proxy;
+            }
+        }
+    });
+    let resp = client()
+        .get(gw.url("/__estate/echo"))
+        .header("host", "www.passeport.ma")
+        .send()
+        .await
+        .expect("request");
+    assert_eq!(resp.status(), 200);
+    let echo: Value = resp.json().await.expect("json");
+    assert_eq!(echo["site"], "passport-application");
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn service_root_without_trailing_slash_redirects_to_it() {
+    let estate = start_estate(None);
+    let gw = TestGateway::in_front_of(&estate);
+    let resp = client()
+        .get(gw.url("/s/cnie-renewal?lang=ar"))
+        .send()
+        .await
+        .expect("request");
+    assert_eq!(resp.status(), 301);
+    assert_eq!(resp.headers()["location"], "/s/cnie-renewal/?lang=ar");
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn unknown_service_gets_a_404_page_in_three_languages() {
+    let estate = start_estate(None);
+    let gw = TestGateway::in_front_of(&estate);
+    for path in ["/s/no-such-service/", "/nothing-here", "/s/"] {
+        let resp = client().get(gw.url(path)).send().await.expect("request");
+        assert_eq!(resp.status(), 404, "{path}");
+        let id = resp.headers()["x-request-id"]
+            .to_str()
+            .expect("ascii")
+            .to_string();
+        let body = resp.text().await.expect("body");
+        assert!(body.contains("الخدمة غير موجودة"), "{path}: no Arabic");
+        assert!(body.contains("Service introuvable"), "{path}: no French");
+        assert!(body.contains("Service not found"), "{path}: no English");
+        assert!(
+            body.contains(&id),
+            "{path}: the page does not quote the request id"
+        );
+    }
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn portal_home_lists_every_service() {
+    let estate = start_estate(None);
+    let gw = TestGateway::in_front_of(&estate);
+    let body = client()
+        .get(gw.url("/"))
+        .send()
+        .await
+        .expect("request")
+        .text()
+        .await
+        .expect("body");
+    for s in gw.registry.snapshot().services() {
+        assert!(
+            body.contains(&format!("href=\"/s/{}/\"", s.id())),
+            "{} missing",
+            s.id()
+        );
+    }
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn every_answer_carries_a_request_id_that_the_backend_also_saw() {
+    let estate = start_estate(None);
+    let gw = TestGateway::in_front_of(&estate);
+    let resp = client()
+        .get(gw.url("/s/cnie-renewal/__estate/echo"))
+        .send()
+        .await
+        .expect("request");
+    let id = resp.headers()["x-request-id"]
+        .to_str()
+        .expect("ascii")
+        .to_string();
+    let echo: Value = resp.json().await.expect("json");
+    assert_eq!(echo["headers"]["x-request-id"][0], id.as_str());
+    assert_eq!(id.len(), 32);
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn basic_auth_site_is_reached_without_the_citizen_seeing_a_prompt() {
+    let estate = start_estate(None);
+    let gw = TestGateway::in_front_of(&estate);
+    let resp = client()
+        .get(gw.url("/s/vat-declaration/__estate/echo"))
+        .header("authorization", "Basic Y2l0aXplbjpndWVzcw==")
+        .send()
+        .await
+        .expect("request");
+    assert_eq!(resp.status(), 200);
+    assert!(resp.headers().get("www-authenticate").is_none());
+    let echo: Value = resp.json().await.expect("json");
+    let sent = echo["headers"]["authorization"][0]
+        .as_str()
+        .expect("authorization");
+    assert_ne!(
+        sent, "Basic Y2l0aXplbjpndWVzcw==",
+        "the citizen's credentials leaked upstream"
+    );
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn site_requiring_x_forwarded_for_accepts_requests_through_the_gateway() {
+    let estate = start_estate(None);
+    let gw = TestGateway::in_front_of(&estate);
+    let xff_site = egov_estate::sites()
+        .iter()
+        .find(|s| s.has(egov_estate::Quirk::RequiresXff))
+        .expect("a site requires X-Forwarded-For");
+    let resp = client()
+        .get(gw.url(&format!("/s/{}/", xff_site.id)))
+        .send()
+        .await
+        .expect("request");
+    assert!(resp.status().is_success(), "{}", resp.status());
+}

@@ -1,0 +1,71 @@
+//! Requests no backend should ever see: path escapes, smuggling, oversized headers.
+
+use egov_integration::raw_http;
+use egov_integration::{start_estate, TestGateway};
+
+#[test]
+fn dot_segments_inside_a_service_are_resolved_within_it() {
+    let estate = start_estate(None);
+    let gw = TestGateway::in_front_of(&estate);
+    let resp = raw_http::get(gw.addr, "/s/cnie-renewal/x/../__estate/echo", "");
+    assert_eq!(resp.status, 200);
+    let echo: serde_json::Value = serde_json::from_slice(&resp.body).expect("echo JSON");
+    assert_eq!(echo["path"], "/cnie-renewal/__estate/echo");
+}
+
+#[test]
+fn paths_that_would_leave_the_service_are_refused_with_400() {
+    let estate = start_estate(None);
+    let gw = TestGateway::in_front_of(&estate);
+    for path in [
+        "/s/cnie-renewal/../passport-application/__estate/echo",
+        "/s/cnie-renewal/%2e%2e/passport-application/",
+        "/s/cnie-renewal/.%2E/x",
+        "/s/cnie-renewal/a%2f..%2f..%2fx",
+        "/s/cnie-renewal/a%5cb",
+        "/s/cnie-renewal/a%00b",
+        "/s/cnie-renewal/a%zz",
+    ] {
+        let resp = raw_http::get(gw.addr, path, "");
+        assert_eq!(resp.status, 400, "{path}");
+        assert!(
+            resp.text().contains("Requête invalide"),
+            "{path}: no error page"
+        );
+        assert!(resp.header("x-request-id").is_some(), "{path}");
+    }
+}
+
+#[test]
+fn oversized_request_headers_get_431() {
+    let estate = start_estate(None);
+    let gw = TestGateway::in_front_of(&estate);
+    let cookie = format!("Cookie: big={}\r\n", "a".repeat(40 * 1024));
+    let resp = raw_http::get(gw.addr, "/s/cnie-renewal/", &cookie);
+    assert_eq!(resp.status, 431);
+    assert!(resp.text().contains("trop volumineux"));
+}
+
+#[test]
+fn content_length_with_transfer_encoding_is_refused_with_400() {
+    let estate = start_estate(None);
+    let gw = TestGateway::in_front_of(&estate);
+    let req = format!(
+        "POST /s/cnie-renewal/__estate/echo HTTP/1.1\r\nHost: {}\r\nContent-Length: 4\r\nTransfer-Encoding: chunked\r\nConnection: close\r\n\r\n0\r\n\r\n",
+        gw.addr
+    );
+    let resp = raw_http::send(gw.addr, req.as_bytes());
+    assert_eq!(resp.status, 400);
+}
+
+#[test]
+fn two_different_content_lengths_are_refused_with_400() {
+    let estate = start_estate(None);
+    let gw = TestGateway::in_front_of(&estate);
+    let req = format!(
+        "POST /s/cnie-renewal/__estate/echo HTTP/1.1\r\nHost: {}\r\nContent-Length: 4\r\nContent-Length: 5\r\nConnection: close\r\n\r\nabcde",
+        gw.addr
+    );
+    let resp = raw_http::send(gw.addr, req.as_bytes());
+    assert_eq!(resp.status, 400);
+}

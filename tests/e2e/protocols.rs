@@ -1,0 +1,229 @@
+//! Failures of the legacy side, forwarding headers, and the protocols the portal speaks.
+
+use egov_gateway::config::{Backend, Timeouts};
+use egov_integration::{client, ports, start_estate, TestGateway};
+use futures_util::{SinkExt, StreamExt};
+use serde_json::Value;
+use std::time::Duration;
+
+#[tokio::test(flavor = "multi_thread")]
+async fn backend_refusing_connections_gets_a_502_page_with_the_request_id() {
+    let estate = start_estate(None);
+    let dead = ports::closed_port();
+    let gw = TestGateway::with(&estate, |c| {
+        let s = c
+            .services
+            .iter_mut()
+            .find(|s| s.id == "cnie-renewal")
+            .expect("service");
+        s.upstream.backends = vec![Backend {
+            host: "127.0.0.1".into(),
+            port: dead.addr.port(),
+        }];
+    });
+    let resp = client()
+        .get(gw.url("/s/cnie-renewal/"))
+        .send()
+        .await
+        .expect("request");
+    assert_eq!(resp.status(), 502);
+    let id = resp.headers()["x-request-id"]
+        .to_str()
+        .expect("ascii")
+        .to_string();
+    let body = resp.text().await.expect("body");
+    assert!(body.contains("ne répond pas"), "{body}");
+    assert!(body.contains(&id));
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn backend_slower_than_the_read_timeout_gets_a_504_page_with_the_request_id() {
+    let estate = start_estate(None);
+    let gw = TestGateway::with(&estate, |c| {
+        let s = c
+            .services
+            .iter_mut()
+            .find(|s| s.id == "cnie-renewal")
+            .expect("service");
+        s.upstream.timeouts = Timeouts {
+            connect: Duration::from_secs(1),
+            read: Duration::from_millis(300),
+            total: Duration::from_secs(5),
+        };
+    });
+    let resp = client()
+        .get(gw.url("/s/cnie-renewal/__estate/delay?ms=3000"))
+        .send()
+        .await
+        .expect("request");
+    assert_eq!(resp.status(), 504);
+    let id = resp.headers()["x-request-id"]
+        .to_str()
+        .expect("ascii")
+        .to_string();
+    let body = resp.text().await.expect("body");
+    assert!(body.contains("trop de temps"), "{body}");
+    assert!(body.contains(&id));
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn backend_exceeding_the_total_timeout_gets_a_504() {
+    let estate = start_estate(None);
+    let gw = TestGateway::with(&estate, |c| {
+        let s = c
+            .services
+            .iter_mut()
+            .find(|s| s.id == "cnie-renewal")
+            .expect("service");
+        s.upstream.timeouts = Timeouts {
+            connect: Duration::from_millis(200),
+            read: Duration::from_secs(10),
+            total: Duration::from_millis(400),
+        };
+    });
+    let resp = client()
+        .get(gw.url("/s/cnie-renewal/__estate/delay?ms=2000"))
+        .send()
+        .await
+        .expect("request");
+    assert_eq!(resp.status(), 504);
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn spoofed_forwarding_headers_are_replaced_by_the_gateways_own() {
+    let estate = start_estate(None);
+    let gw = TestGateway::in_front_of(&estate);
+    let echo: Value = client()
+        .get(gw.url("/s/cnie-renewal/__estate/echo"))
+        .header("x-forwarded-for", "6.6.6.6")
+        .header("x-forwarded-proto", "https")
+        .header("x-forwarded-host", "evil.example")
+        .header("forwarded", "for=6.6.6.6")
+        .send()
+        .await
+        .expect("request")
+        .json()
+        .await
+        .expect("json");
+    let h = &echo["headers"];
+    assert_eq!(h["x-forwarded-for"][0], "127.0.0.1");
+    assert_eq!(h["x-forwarded-proto"][0], "http");
+    assert_eq!(h["x-forwarded-host"][0], gw.addr.to_string().as_str());
+    assert!(h.get("forwarded").is_none());
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn trusted_proxy_forwarding_chain_is_extended() {
+    let estate = start_estate(None);
+    let gw = TestGateway::with(&estate, |c| {
+        c.gateway.portal.trusted_proxies = vec!["127.0.0.0/8".parse().expect("cidr")];
+    });
+    let echo: Value = client()
+        .get(gw.url("/s/cnie-renewal/__estate/echo"))
+        .header("x-forwarded-for", "198.51.100.7")
+        .header("x-forwarded-proto", "https")
+        .send()
+        .await
+        .expect("request")
+        .json()
+        .await
+        .expect("json");
+    assert_eq!(
+        echo["headers"]["x-forwarded-for"][0],
+        "198.51.100.7, 127.0.0.1"
+    );
+    assert_eq!(echo["headers"]["x-forwarded-proto"][0], "https");
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn websocket_upgrade_is_passed_through_and_echoes() {
+    let estate = start_estate(None);
+    let gw = TestGateway::in_front_of(&estate);
+    let url = format!("ws://{}/s/cnie-renewal/__estate/ws", gw.addr);
+    let (mut ws, resp) = tokio_tungstenite::connect_async(url)
+        .await
+        .expect("upgrade");
+    assert_eq!(resp.status(), 101);
+    ws.send(tokio_tungstenite::tungstenite::Message::text("سلام"))
+        .await
+        .expect("send");
+    let reply = ws.next().await.expect("a reply").expect("a frame");
+    assert_eq!(reply.into_text().expect("text").as_str(), "سلام");
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn http2_prior_knowledge_h2c_is_served() {
+    let estate = start_estate(None);
+    let gw = TestGateway::in_front_of(&estate);
+    let h2 = reqwest::Client::builder()
+        .http2_prior_knowledge()
+        .no_proxy()
+        .build()
+        .expect("client");
+    let resp = h2
+        .get(gw.url("/s/cnie-renewal/__estate/echo"))
+        .send()
+        .await
+        .expect("request");
+    assert_eq!(resp.version(), reqwest::Version::HTTP_2);
+    assert_eq!(resp.status(), 200);
+    let echo: Value = resp.json().await.expect("json");
+    assert_eq!(echo["site"], "cnie-renewal");
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn tls_listener_terminates_tls_and_negotiates_http2_by_alpn() {
+    let estate = start_estate(None);
+    let dir = tempdir();
+    let cert = rcgen::generate_simple_self_signed(vec!["localhost".into()]).expect("cert");
+    let cert_path = dir.join("portal.crt");
+    let key_path = dir.join("portal.key");
+    std::fs::write(&cert_path, cert.cert.pem()).expect("write cert");
+    std::fs::write(&key_path, cert.key_pair.serialize_pem()).expect("write key");
+    let tls_port = ports::reserve();
+    let tls_addr = tls_port.addr;
+    drop(tls_port);
+    let gw = TestGateway::with(&estate, |c| {
+        c.gateway.portal.tls = vec![egov_gateway::config::TlsListener {
+            listen: tls_addr,
+            cert: cert_path.clone(),
+            key: key_path.clone(),
+            h2: true,
+        }];
+    });
+    let https = reqwest::Client::builder()
+        .danger_accept_invalid_certs(true)
+        .no_proxy()
+        .build()
+        .expect("client");
+    let resp = https
+        .get(format!(
+            "https://localhost:{}/s/cnie-renewal/__estate/echo",
+            tls_addr.port()
+        ))
+        .send()
+        .await
+        .expect("request");
+    assert_eq!(resp.version(), reqwest::Version::HTTP_2);
+    let echo: Value = resp.json().await.expect("json");
+    assert_eq!(echo["headers"]["x-forwarded-proto"][0], "https");
+    drop(gw);
+    let _ = std::fs::remove_dir_all(&dir);
+}
+
+fn tempdir() -> std::path::PathBuf {
+    let dir = std::env::temp_dir().join(format!("egov-tls-{}", rand_suffix()));
+    std::fs::create_dir_all(&dir).expect("temp dir");
+    dir
+}
+
+fn rand_suffix() -> String {
+    format!(
+        "{}-{}",
+        std::process::id(),
+        std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .map(|d| d.as_nanos())
+            .unwrap_or(0)
+    )
+}

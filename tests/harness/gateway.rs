@@ -1,0 +1,102 @@
+//! A real gateway (pingora server, on its own thread) for one test.
+
+use crate::ports::{self, Reservation};
+use egov_estate::{EstateOptions, RunningEstate};
+use egov_gateway::config::{self, Config, Secrets};
+use egov_gateway::registry::{Registry, Snapshot};
+use egov_gateway::server::{self, Listeners, RunningGateway};
+use std::net::{SocketAddr, TcpListener};
+use std::path::PathBuf;
+use std::sync::Arc;
+
+/// The repository's `config/` directory.
+pub fn config_dir() -> PathBuf {
+    PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../config")
+}
+
+/// The repository's configuration, as shipped.
+pub fn repo_config() -> Config {
+    config::load(&config_dir().join("gateway.toml")).unwrap_or_else(|e| panic!("{e}"))
+}
+
+/// The estate on a free port, without latency or random failures unless asked.
+pub fn start_estate(options: Option<EstateOptions>) -> RunningEstate {
+    let addr: SocketAddr = "127.0.0.1:0".parse().expect("addr");
+    RunningEstate::start(addr, options.unwrap_or_else(|| EstateOptions::calm(42)))
+        .expect("the estate starts")
+}
+
+/// A running gateway and its addresses.
+pub struct TestGateway {
+    running: Option<RunningGateway>,
+    pub addr: SocketAddr,
+    pub admin: SocketAddr,
+    pub metrics: SocketAddr,
+    pub registry: Arc<Registry>,
+    _reservation: Reservation,
+}
+
+impl TestGateway {
+    /// The repository's configuration in front of `estate`.
+    pub fn in_front_of(estate: &RunningEstate) -> Self {
+        Self::with(estate, |_| {})
+    }
+
+    /// Like [`Self::in_front_of`], after `tweak` edits the configuration.
+    pub fn with(estate: &RunningEstate, tweak: impl FnOnce(&mut Config)) -> Self {
+        let reservation = ports::reserve();
+        let mut config = repo_config();
+        egov_gateway::demo::point_at_estate(&mut config, estate.addr(), reservation.addr);
+        tweak(&mut config);
+        let secrets = egov_gateway::demo::estate_secrets(&config);
+        Self::start(config, secrets, reservation)
+    }
+
+    /// Starts `config` on the reserved port.
+    pub fn start(config: Config, secrets: Secrets, reservation: Reservation) -> Self {
+        let snapshot = Snapshot::build(&config, &secrets).unwrap_or_else(|e| panic!("{e}"));
+        let registry = Arc::new(Registry::new(snapshot));
+        let admin = TcpListener::bind("127.0.0.1:0").expect("admin port");
+        let metrics = TcpListener::bind("127.0.0.1:0").expect("metrics port");
+        let admin_addr = admin.local_addr().expect("addr");
+        let metrics_addr = metrics.local_addr().expect("addr");
+        let listeners = Listeners {
+            portal: vec![reservation.addr],
+            portal_reuse_port: true,
+            h2c: config.gateway.portal.h2c,
+            tls: config.gateway.portal.tls.clone(),
+            admin: Some(admin),
+            metrics: Some(metrics),
+        };
+        let mut settings = config.gateway.server.clone();
+        settings.threads = 2;
+        let server = server::build(&settings, Arc::clone(&registry), listeners)
+            .unwrap_or_else(|e| panic!("{e}"));
+        let running = RunningGateway::spawn(server).expect("the gateway thread starts");
+        ports::wait_listening(reservation.addr);
+        for t in &config.gateway.portal.tls {
+            ports::wait_listening(t.listen);
+        }
+        Self {
+            running: Some(running),
+            addr: reservation.addr,
+            admin: admin_addr,
+            metrics: metrics_addr,
+            registry,
+            _reservation: reservation,
+        }
+    }
+
+    /// `http://127.0.0.1:<port><path>`.
+    pub fn url(&self, path: &str) -> String {
+        format!("http://{}{}", self.addr, path)
+    }
+}
+
+impl Drop for TestGateway {
+    fn drop(&mut self) {
+        if let Some(r) = self.running.take() {
+            r.shutdown();
+        }
+    }
+}
