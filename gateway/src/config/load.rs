@@ -6,10 +6,10 @@
 //! are checked here because no single file can see them.
 
 use super::error::{ConfigError, ConfigErrors, Problems};
-use super::gateway::{validate_gateway, validate_ministries};
+use super::gateway::{relative_to, validate_gateway, validate_ministries, BUILTIN_TIMEOUTS};
 use super::raw::{RawGateway, RawMinistries, RawService};
 use super::service::validate_service;
-use super::{Config, Defaults, Ministry, ServiceConfig};
+use super::{Config, Defaults, LegacyHostMode, Ministry, ServiceConfig};
 use serde::de::DeserializeOwned;
 use std::collections::{BTreeMap, HashMap};
 use std::path::{Path, PathBuf};
@@ -17,23 +17,34 @@ use std::path::{Path, PathBuf};
 /// Loads and validates the whole configuration rooted at `gateway.toml`.
 pub fn load(gateway_file: &Path) -> Result<Config, ConfigErrors> {
     let mut errors = Vec::new();
-    let gateway = parse_file::<RawGateway>(gateway_file, &mut errors)
-        .and_then(|raw| validate_gateway(raw, &mut Problems::new(gateway_file, &mut errors)));
-    let Some(gateway) = gateway else {
+    let Some(raw) = parse_file::<RawGateway>(gateway_file, &mut errors) else {
         return Err(ConfigErrors(errors));
     };
+    let services_dir = relative_to(
+        gateway_file,
+        raw.services_dir.as_deref().unwrap_or("services"),
+    );
+    let ministries_file = relative_to(
+        gateway_file,
+        raw.ministries_file.as_deref().unwrap_or("ministries.toml"),
+    );
+    let gateway = validate_gateway(raw, &mut Problems::new(gateway_file, &mut errors));
+    // Go on with built-in defaults when gateway.toml is wrong, so its errors and the
+    // services' are all reported in one run.
+    let defaults = gateway
+        .as_ref()
+        .map(|g| g.defaults.clone())
+        .unwrap_or(Defaults {
+            timeouts: BUILTIN_TIMEOUTS,
+            on_legacy_host: LegacyHostMode::Redirect,
+        });
 
-    let ministries = parse_file::<RawMinistries>(&gateway.ministries_file, &mut errors)
-        .map(|raw| {
-            validate_ministries(
-                raw,
-                &mut Problems::new(&gateway.ministries_file, &mut errors),
-            )
-        })
+    let ministries = parse_file::<RawMinistries>(&ministries_file, &mut errors)
+        .map(|raw| validate_ministries(raw, &mut Problems::new(&ministries_file, &mut errors)))
         .unwrap_or_default();
 
     let mut services = Vec::new();
-    match service_files(&gateway.services_dir) {
+    match service_files(&services_dir) {
         Ok((files, misplaced)) => {
             for f in misplaced {
                 errors.push(ConfigError::new(
@@ -43,27 +54,27 @@ pub fn load(gateway_file: &Path) -> Result<Config, ConfigErrors> {
                 ));
             }
             for file in files {
-                if let Some(s) = load_one(&file, &ministries, &gateway.defaults, &mut errors) {
+                if let Some(s) = load_one(&file, &ministries, &defaults, &mut errors) {
                     services.push(s);
                 }
             }
         }
         Err(e) => errors.push(ConfigError::new(
-            &gateway.services_dir,
+            &services_dir,
             "",
             format!("cannot read the services directory: {e}"),
         )),
     }
-    cross_check(&services, &gateway.portal.public_url.host, &mut errors);
+    let portal_host = gateway.as_ref().map(|g| g.portal.public_url.host.as_str());
+    cross_check(&services, portal_host, &mut errors);
 
-    if errors.is_empty() {
-        Ok(Config {
+    match gateway {
+        Some(gateway) if errors.is_empty() => Ok(Config {
             gateway,
             ministries,
             services,
-        })
-    } else {
-        Err(ConfigErrors(errors))
+        }),
+        _ => Err(ConfigErrors(errors)),
     }
 }
 
@@ -152,7 +163,11 @@ fn service_files(dir: &Path) -> std::io::Result<(Vec<PathBuf>, Vec<PathBuf>)> {
 
 /// Rules that span files: ids are unique, each legacy URL prefix has one owner, and no
 /// legacy hostname is the portal's own.
-fn cross_check(services: &[ServiceConfig], portal_host: &str, errors: &mut Vec<ConfigError>) {
+fn cross_check(
+    services: &[ServiceConfig],
+    portal_host: Option<&str>,
+    errors: &mut Vec<ConfigError>,
+) {
     let mut ids: HashMap<&str, &Path> = HashMap::new();
     let mut claims: HashMap<(&str, &str), &ServiceConfig> = HashMap::new();
     for s in services {
@@ -163,7 +178,7 @@ fn cross_check(services: &[ServiceConfig], portal_host: &str, errors: &mut Vec<C
                 format!("{:?} is already used by {}", s.id, other.display()),
             ));
         }
-        if s.legacy.hostname == portal_host {
+        if Some(s.legacy.hostname.as_str()) == portal_host {
             errors.push(ConfigError::new(
                 &s.file,
                 "legacy.hostname",

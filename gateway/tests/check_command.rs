@@ -1,0 +1,168 @@
+//! `egov-gateway check`: every configuration error, with file and key, and a non-zero exit.
+
+use std::path::{Path, PathBuf};
+use std::process::Command;
+
+fn repo_config() -> PathBuf {
+    PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../config")
+}
+
+/// A copy of the repository's config tree in a fresh temporary directory.
+fn copy_config() -> PathBuf {
+    let dir = std::env::temp_dir().join(format!(
+        "egov-check-{}-{}",
+        std::process::id(),
+        std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .map(|d| d.as_nanos())
+            .unwrap_or(0)
+    ));
+    copy_dir(&repo_config(), &dir);
+    dir
+}
+
+fn copy_dir(from: &Path, to: &Path) {
+    std::fs::create_dir_all(to).expect("mkdir");
+    for entry in std::fs::read_dir(from).expect("read_dir") {
+        let entry = entry.expect("entry");
+        let target = to.join(entry.file_name());
+        if entry.path().is_dir() {
+            copy_dir(&entry.path(), &target);
+        } else {
+            std::fs::copy(entry.path(), &target).expect("copy");
+        }
+    }
+}
+
+fn check(dir: &Path, extra: &[&str]) -> (bool, String, String) {
+    let out = Command::new(env!("CARGO_BIN_EXE_egov-gateway"))
+        .arg("check")
+        .arg("--config")
+        .arg(dir.join("gateway.toml"))
+        .args(extra)
+        .output()
+        .expect("run egov-gateway");
+    (
+        out.status.success(),
+        String::from_utf8_lossy(&out.stdout).into_owned(),
+        String::from_utf8_lossy(&out.stderr).into_owned(),
+    )
+}
+
+fn edit(file: &Path, from: &str, to: &str) {
+    let text = std::fs::read_to_string(file).expect("read");
+    assert!(text.contains(from), "{} has no {from:?}", file.display());
+    std::fs::write(file, text.replacen(from, to, 1)).expect("write");
+}
+
+#[test]
+fn the_shipped_configuration_passes() {
+    let (ok, stdout, stderr) = check(&repo_config(), &["--no-secrets"]);
+    assert!(ok, "{stderr}");
+    assert!(stdout.contains("16 ministries, 56 services"), "{stdout}");
+}
+
+#[test]
+fn every_error_is_listed_with_its_file_and_key_and_the_exit_is_non_zero() {
+    let dir = copy_config();
+    let cnie = dir.join("services/interior/cnie-renewal.toml");
+    edit(&cnie, "url = \"http://", "url = \"ftp://");
+    let passport = dir.join("services/interior/passport-application.toml");
+    edit(&passport, "access = \"public\"", "access = \"everyone\"");
+    edit(
+        &dir.join("gateway.toml"),
+        "connect = \"2s\"",
+        "connect = \"2 parsecs\"",
+    );
+    let (ok, _, stderr) = check(&dir, &["--no-secrets"]);
+    assert!(!ok);
+    let cnie_line = format!(
+        "{}: upstream.url: scheme must be http or https",
+        cnie.display()
+    );
+    assert!(stderr.contains(&cnie_line), "{stderr}");
+    assert!(
+        stderr.contains(&format!(
+            "{}: access: \"everyone\" is not one of: public, citizen, professional",
+            passport.display()
+        )),
+        "{stderr}"
+    );
+    assert!(stderr.contains("defaults.timeouts.connect"), "{stderr}");
+    let _ = std::fs::remove_dir_all(&dir);
+}
+
+#[test]
+fn malformed_toml_is_reported_with_its_line() {
+    let dir = copy_config();
+    let file = dir.join("services/justice/criminal-record-extract.toml");
+    edit(&file, "[legacy]", "[legacy");
+    let (ok, _, stderr) = check(&dir, &["--no-secrets"]);
+    assert!(!ok);
+    assert!(
+        stderr.contains(&format!("{}: line ", file.display())),
+        "{stderr}"
+    );
+    let _ = std::fs::remove_dir_all(&dir);
+}
+
+#[test]
+fn misplaced_service_files_are_errors() {
+    let dir = copy_config();
+    let original = dir.join("services/interior/cnie-renewal.toml");
+    std::fs::copy(&original, dir.join("services/justice/cnie-renewal.toml")).expect("copy");
+    std::fs::copy(&original, dir.join("services/stray.toml")).expect("copy");
+    let (ok, _, stderr) = check(&dir, &["--no-secrets"]);
+    assert!(!ok);
+    assert!(stderr.contains("does not match the directory"), "{stderr}");
+    assert!(
+        stderr.contains("stray.toml: service files belong in"),
+        "{stderr}"
+    );
+    let _ = std::fs::remove_dir_all(&dir);
+}
+
+#[test]
+fn two_services_claiming_the_same_legacy_url_is_an_error() {
+    let dir = copy_config();
+    let file = dir.join("services/interior/cnie-first-application.toml");
+    edit(
+        &file,
+        "path = \"/cnie-first-application\"",
+        "path = \"/cnie-renewal\"",
+    );
+    let (ok, _, stderr) = check(&dir, &["--no-secrets"]);
+    assert!(!ok);
+    assert!(
+        stderr.contains("legacy.path: www.cnie.ma/cnie-renewal is already claimed by service"),
+        "{stderr}"
+    );
+    let _ = std::fs::remove_dir_all(&dir);
+}
+
+#[test]
+fn a_quirk_without_its_adapter_step_is_an_error() {
+    let dir = copy_config();
+    let file = dir.join("services/interior/cnie-renewal.toml");
+    let text = std::fs::read_to_string(&file).expect("read");
+    let cut = text.find("[[adapters]]").expect("adapters");
+    std::fs::write(&file, &text[..cut]).expect("write");
+    let (ok, _, stderr) = check(&dir, &["--no-secrets"]);
+    assert!(!ok);
+    assert!(
+        stderr.contains("legacy.quirks[0]: windows-1256 needs a [[adapters]] step = \"charset\""),
+        "{stderr}"
+    );
+    let _ = std::fs::remove_dir_all(&dir);
+}
+
+#[test]
+fn missing_secrets_are_named_but_never_printed() {
+    let (ok, _, stderr) = check(&repo_config(), &[]);
+    assert!(!ok);
+    assert!(
+        stderr.contains("adapters[0].password: environment variable EGOV_SECRET_VAT_DECLARATION_PASSWORD is not set")
+            || stderr.contains("EGOV_SECRET_"),
+        "{stderr}"
+    );
+}
