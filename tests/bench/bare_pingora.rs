@@ -1,0 +1,56 @@
+//! The framework's floor: a pingora 0.9 proxy with one fixed peer and no features, to
+//! measure how much the gateway adds on top of pingora itself.
+//!
+//! ```text
+//! cargo run --release -p egov-integration --example bare-pingora -- 127.0.0.1:8181 127.0.0.1:9400 www.cnie.ma 2
+//! curl -H 'Host: www.cnie.ma' http://127.0.0.1:8181/cnie-first-application/__estate/blob
+//! ```
+
+use async_trait::async_trait;
+use pingora::prelude::*;
+use pingora::proxy::{ProxyHttp, Session};
+use pingora::server::configuration::ServerConf;
+
+struct Bare {
+    peer: std::net::SocketAddr,
+    host: String,
+}
+
+#[async_trait]
+impl ProxyHttp for Bare {
+    type CTX = ();
+    fn new_ctx(&self) {}
+
+    async fn upstream_peer(&self, _s: &mut Session, _c: &mut ()) -> Result<Box<HttpPeer>> {
+        Ok(Box::new(HttpPeer::new(self.peer, false, self.host.clone())))
+    }
+}
+
+fn main() {
+    let args: Vec<String> = std::env::args().collect();
+    let (Some(listen), Some(peer), Some(host)) = (args.get(1), args.get(2), args.get(3)) else {
+        eprintln!("usage: bare-pingora LISTEN PEER HOST [THREADS]");
+        std::process::exit(2);
+    };
+    let threads = args.get(4).and_then(|t| t.parse().ok()).unwrap_or(1);
+    let Ok(peer) = peer.parse() else {
+        eprintln!("PEER must be IP:port");
+        std::process::exit(2);
+    };
+    let conf = ServerConf {
+        threads,
+        ..ServerConf::default()
+    };
+    let mut server = Server::new_with_opt_and_conf(None, conf);
+    server.bootstrap();
+    let mut proxy = pingora::proxy::http_proxy_service(
+        &server.configuration,
+        Bare {
+            peer,
+            host: host.clone(),
+        },
+    );
+    proxy.add_tcp(listen);
+    server.add_service(proxy);
+    server.run_forever();
+}

@@ -1,0 +1,9 @@
+#!/usr/bin/env bash
+# The test command: install what the tests need beyond Rust (idempotent), then run every
+# test of the workspace. `.ci/run` runs exactly this.
+set -euo pipefail
+root="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
+cd "$root"
+"$root/tests/setup.sh"
+cargo fmt --all -- --check
+cargo test --workspace "$@"
