@@ -6,8 +6,21 @@
 //! transforms work through the [`headers::HeaderEdit`] trait. That keeps every adapter
 //! unit-testable and fuzzable alone, and lets the gateway compile a service's chain once,
 //! when its registry snapshot is built.
+//!
+//! Request side: [`paths`] (where a request goes on the backend), [`credentials`],
+//! [`headers`], [`cookies::filter_cookie_header`]. Response side: [`redirects`],
+//! [`cookies::scope_set_cookie`], and for bodies [`body::plan`] then a [`body::BodyPipeline`]
+//! made of [`charset::Transcoder`] and [`html::HtmlRewriter`] (which uses [`links`], [`css`]).
+//! [`soap`] is a JSON facade for the services that only speak SOAP.
 
+pub mod body;
 pub mod charset;
+pub mod cookies;
 pub mod credentials;
+pub mod css;
 pub mod headers;
+pub mod html;
+pub mod links;
 pub mod paths;
+pub mod redirects;
+pub mod soap;

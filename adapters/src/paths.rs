@@ -191,7 +191,7 @@ impl<T> LegacyMap<T> {
             target,
         });
         // Longest base first, so `/vat-declaration` wins over `/`.
-        mounts.sort_by(|a, b| b.base.len().cmp(&a.base.len()));
+        mounts.sort_by_key(|m| std::cmp::Reverse(m.base.len()));
     }
 
     /// Whether `host` (lowercase, no port) is a legacy host at all.

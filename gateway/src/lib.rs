@@ -18,3 +18,4 @@ pub mod request_id;
 pub mod routing;
 pub mod server;
 pub mod sidecar;
+pub mod sso;

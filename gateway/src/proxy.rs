@@ -3,10 +3,14 @@
 //!
 //! ```text
 //!  request_filter            request id · client & trust · guard (431, smuggling → 400)
-//!                            · route: home | redirect | 404 | 400 | a service
+//!                            · route: home | redirect | 404 | 400 | /auth/* | a service
+//!                            · SSO: the service's access level against the session
+//!                              (login redirect | 401 | 403 | 503 | go on with an identity)
 //!  upstream_peer             the service's balancer picks a backend; per-service timeouts
 //!  upstream_request_filter   path under the backend base · Host · X-Forwarded-* ·
-//!                            X-Request-Id · the service's adapter chain (rules, credentials)
+//!                            X-Request-Id · identity (client claims stripped, portal
+//!                            cookies stripped, signed assertion or identity headers) ·
+//!                            the service's adapter chain (rules, credentials)
 //!  upstream_response_filter  total deadline · adapter chain (response headers)
 //!  upstream_response_body_filter   total deadline while the body streams
 //!  response_filter           X-Request-Id on every answer
@@ -23,6 +27,9 @@ use crate::portal::{self, ErrorKind, LocalResponse};
 use crate::registry::{Registry, Service, Snapshot};
 use crate::request_id::RequestId;
 use crate::routing::{self, Route};
+use crate::sso::endpoints::AuthEndpoint;
+use crate::sso::session::Session as SsoSession;
+use crate::sso::{Authorization, Sso};
 use async_trait::async_trait;
 use bytes::Bytes;
 use http::header::HOST;
@@ -42,11 +49,12 @@ const UPSTREAM_IDLE_TIMEOUT: Duration = Duration::from_secs(60);
 /// The gateway's `ProxyHttp` implementation.
 pub struct GatewayProxy {
     registry: Arc<Registry>,
+    sso: Arc<Sso>,
 }
 
 impl GatewayProxy {
-    pub fn new(registry: Arc<Registry>) -> Self {
-        Self { registry }
+    pub fn new(registry: Arc<Registry>, sso: Arc<Sso>) -> Self {
+        Self { registry, sso }
     }
 }
 
@@ -61,12 +69,15 @@ pub struct RequestCtx {
     /// When the whole upstream exchange must be over (the service's `total` timeout).
     pub deadline: Option<Instant>,
     pub upgrade: bool,
+    /// The citizen's session, when the service needs one.
+    pub session: Option<SsoSession>,
 }
 
-/// What a routing step decided: go on to the backend, or answer now.
+/// What routing decided: go on to the backend, answer now, or hand over to SSO.
 enum Flow {
     Continue,
     Respond(LocalResponse),
+    Auth(AuthEndpoint),
 }
 
 #[async_trait]
@@ -82,13 +93,23 @@ impl ProxyHttp for GatewayProxy {
             upstream_uri: None,
             deadline: None,
             upgrade: false,
+            session: None,
         }
     }
 
     async fn request_filter(&self, session: &mut Session, ctx: &mut RequestCtx) -> Result<bool> {
-        match self.admit_and_route(session, ctx) {
-            Flow::Continue => Ok(false),
-            Flow::Respond(response) => {
+        let response = match self.admit_and_route(session, ctx) {
+            Flow::Continue => self.authorize(session, ctx).await,
+            Flow::Respond(response) => Some(response),
+            Flow::Auth(endpoint) => Some(
+                self.sso
+                    .handle(endpoint, session, ctx.request_id.as_str())
+                    .await,
+            ),
+        };
+        match response {
+            None => Ok(false),
+            Some(response) => {
                 write_local(session, response, ctx).await?;
                 Ok(true)
             }
@@ -216,6 +237,30 @@ impl ProxyHttp for GatewayProxy {
 }
 
 impl GatewayProxy {
+    /// The SSO step for a routed service: `None` to go on, or the answer to give instead.
+    async fn authorize(
+        &self,
+        session: &mut Session,
+        ctx: &mut RequestCtx,
+    ) -> Option<LocalResponse> {
+        let service = ctx.service.as_ref()?;
+        match self
+            .sso
+            .authorize(
+                session.req_header(),
+                service.config.access,
+                ctx.request_id.as_str(),
+            )
+            .await
+        {
+            Authorization::Proceed(s) => {
+                ctx.session = s;
+                None
+            }
+            Authorization::Respond(r) => Some(r),
+        }
+    }
+
     /// Identifies the request and the client, applies the guard, and routes.
     fn admit_and_route(&self, session: &mut Session, ctx: &mut RequestCtx) -> Flow {
         let snap = self.registry.snapshot();
@@ -264,6 +309,7 @@ impl GatewayProxy {
                 permanent,
             } => Flow::Respond(LocalResponse::redirect(permanent, &location)),
             Route::Home => Flow::Respond(portal::home_page(&snap)),
+            Route::Auth(endpoint) => Flow::Auth(endpoint),
             Route::NotFound => Flow::Respond(portal::error_page(
                 ErrorKind::NotFound,
                 ctx.request_id.as_str(),

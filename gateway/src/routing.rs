@@ -8,6 +8,7 @@
 
 use crate::config::LegacyHostMode;
 use crate::registry::{Service, Snapshot};
+use crate::sso::endpoints::AuthEndpoint;
 use egov_adapters::paths::{self, PathError};
 use std::borrow::Cow;
 use std::sync::Arc;
@@ -24,6 +25,8 @@ pub enum Route<'a> {
     Redirect { location: String, permanent: bool },
     /// The portal's home page.
     Home,
+    /// A single sign-on endpoint (`/auth/*`, `/.well-known/jwks.json`).
+    Auth(AuthEndpoint),
     /// No service here: the 404 page.
     NotFound,
     /// The path is unsafe or malformed: 400.
@@ -38,6 +41,9 @@ pub fn route<'a>(snap: &'a Snapshot, host: &str, path: &'a str, query: Option<&s
     }
     if path == "/" {
         return Route::Home;
+    }
+    if let Some(endpoint) = AuthEndpoint::from_path(path) {
+        return Route::Auth(endpoint);
     }
     let Some(under_s) = path.strip_prefix("/s/") else {
         return Route::NotFound;

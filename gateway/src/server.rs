@@ -8,14 +8,19 @@ use crate::config::{Config, ServerSettings, TlsListener};
 use crate::proxy::GatewayProxy;
 use crate::registry::Registry;
 use crate::sidecar::{SideListener, SideRole};
+use crate::sso::Sso;
 use async_trait::async_trait;
 use pingora::apps::HttpServerOptions;
 use pingora::listeners::tls::TlsSettings;
 use pingora::listeners::TcpSocketOptions;
 use pingora::server::configuration::ServerConf;
+use pingora::server::ShutdownWatch;
 use pingora::server::{RunArgs, Server, ShutdownSignal, ShutdownSignalWatch};
 use pingora::services::background::background_service;
+use pingora::services::background::BackgroundService;
+use std::future::Future;
 use std::net::{SocketAddr, TcpListener};
+use std::pin::Pin;
 use std::sync::{Arc, Mutex};
 use std::thread::JoinHandle;
 use tokio::sync::oneshot;
@@ -61,10 +66,11 @@ pub enum ServerError {
     Listener(#[from] std::io::Error),
 }
 
-/// Builds the pingora server for `registry` on `listeners`.
+/// Builds the pingora server for `registry` and `sso` on `listeners`.
 pub fn build(
     settings: &ServerSettings,
     registry: Arc<Registry>,
+    sso: Arc<Sso>,
     listeners: Listeners,
 ) -> Result<Server, ServerError> {
     let conf = ServerConf {
@@ -80,7 +86,7 @@ pub fn build(
 
     let mut proxy = pingora::proxy::http_proxy_service_with_name(
         &server.configuration,
-        GatewayProxy::new(Arc::clone(&registry)),
+        GatewayProxy::new(Arc::clone(&registry), Arc::clone(&sso)),
         "portal",
     );
     if let Some(app) = proxy.app_logic_mut() {
@@ -113,6 +119,9 @@ pub fn build(
         proxy.add_tls_with_settings(&t.listen.to_string(), None, tls);
     }
     server.add_service(proxy);
+    if let Some(task) = sso.background() {
+        server.add_service(background_service("sso-revocations", Task::new(task)));
+    }
 
     for (listener, role) in [
         (listeners.admin, SideRole::Admin),
@@ -125,6 +134,28 @@ pub fn build(
         }
     }
     Ok(server)
+}
+
+/// A long-running future as a named pingora background service, stopped at shutdown.
+pub struct Task(Mutex<Option<Pin<Box<dyn Future<Output = ()> + Send>>>>);
+
+impl Task {
+    pub fn new(f: impl Future<Output = ()> + Send + 'static) -> Self {
+        Self(Mutex::new(Some(Box::pin(f))))
+    }
+}
+
+#[async_trait]
+impl BackgroundService for Task {
+    async fn start(&self, mut shutdown: ShutdownWatch) {
+        let Some(f) = self.0.lock().ok().and_then(|mut g| g.take()) else {
+            return;
+        };
+        tokio::select! {
+            _ = f => {}
+            _ = shutdown.changed() => {}
+        }
+    }
 }
 
 /// A [`ShutdownSignalWatch`] driven by a channel instead of Unix signals, so an embedding

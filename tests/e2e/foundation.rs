@@ -1,12 +1,13 @@
 //! The portal serves every ministry service behind one origin.
 
-use egov_integration::{client, start_estate, TestGateway};
+use egov_integration::{all_public, client, start_estate, TestGateway};
 use serde_json::Value;
 
 #[tokio::test(flavor = "multi_thread")]
 async fn every_service_answers_through_its_portal_path_with_its_legacy_site() {
     let estate = start_estate(None);
-    let gw = TestGateway::in_front_of(&estate);
+    // Login is tested in `sso`; here every service is opened to test the proxying itself.
+    let gw = TestGateway::with(&estate, all_public);
     let http = client();
     let snap = gw.registry.snapshot();
     assert_eq!(snap.services().len(), 56);
@@ -44,7 +45,7 @@ async fn every_service_answers_through_its_portal_path_with_its_legacy_site() {
 #[tokio::test(flavor = "multi_thread")]
 async fn the_backend_sees_the_path_under_its_own_base_and_its_own_host() {
     let estate = start_estate(None);
-    let gw = TestGateway::in_front_of(&estate);
+    let gw = TestGateway::with(&estate, all_public);
     let echo: Value = client()
         .get(gw.url("/s/vat-declaration/__estate/echo/a/b?x=1&y=%20"))
         .send()
@@ -190,7 +191,7 @@ async fn every_answer_carries_a_request_id_that_the_backend_also_saw() {
 #[tokio::test(flavor = "multi_thread")]
 async fn basic_auth_site_is_reached_without_the_citizen_seeing_a_prompt() {
     let estate = start_estate(None);
-    let gw = TestGateway::in_front_of(&estate);
+    let gw = TestGateway::with(&estate, all_public);
     let resp = client()
         .get(gw.url("/s/vat-declaration/__estate/echo"))
         .header("authorization", "Basic Y2l0aXplbjpndWVzcw==")
@@ -212,7 +213,7 @@ async fn basic_auth_site_is_reached_without_the_citizen_seeing_a_prompt() {
 #[tokio::test(flavor = "multi_thread")]
 async fn site_requiring_x_forwarded_for_accepts_requests_through_the_gateway() {
     let estate = start_estate(None);
-    let gw = TestGateway::in_front_of(&estate);
+    let gw = TestGateway::with(&estate, all_public);
     let xff_site = egov_estate::sites()
         .iter()
         .find(|s| s.has(egov_estate::Quirk::RequiresXff))

@@ -5,6 +5,7 @@ use egov_estate::{EstateOptions, RunningEstate};
 use egov_gateway::config::{self, Config, Secrets};
 use egov_gateway::registry::{Registry, Snapshot};
 use egov_gateway::server::{self, Listeners, RunningGateway};
+use egov_gateway::sso::Sso;
 use std::net::{SocketAddr, TcpListener};
 use std::path::PathBuf;
 use std::sync::Arc;
@@ -24,6 +25,13 @@ pub fn start_estate(options: Option<EstateOptions>) -> RunningEstate {
     let addr: SocketAddr = "127.0.0.1:0".parse().expect("addr");
     RunningEstate::start(addr, options.unwrap_or_else(|| EstateOptions::calm(42)))
         .expect("the estate starts")
+}
+
+/// Opens every service to anonymous requests, for tests about proxying rather than login.
+pub fn all_public(config: &mut Config) {
+    for s in &mut config.services {
+        s.access = egov_gateway::config::Access::Public;
+    }
 }
 
 /// A running gateway and its addresses.
@@ -70,7 +78,8 @@ impl TestGateway {
         };
         let mut settings = config.gateway.server.clone();
         settings.threads = 2;
-        let server = server::build(&settings, Arc::clone(&registry), listeners)
+        let sso = Arc::new(Sso::new(&config, &secrets).unwrap_or_else(|e| panic!("{e}")));
+        let server = server::build(&settings, Arc::clone(&registry), sso, listeners)
             .unwrap_or_else(|e| panic!("{e}"));
         let running = RunningGateway::spawn(server).expect("the gateway thread starts");
         ports::wait_listening(reservation.addr);

@@ -2,11 +2,14 @@
 //! Redis, OpenID provider and Prometheus, all on 127.0.0.1 with ports chosen by the OS,
 //! started for a test and stopped when its handle drops.
 
+pub mod browser;
 pub mod gateway;
+pub mod oidc;
 pub mod ports;
 pub mod raw_http;
+pub mod redis;
 
-pub use gateway::{repo_config, start_estate, TestGateway};
+pub use gateway::{all_public, repo_config, start_estate, TestGateway};
 pub use ports::reserve;
 
 /// A client that never follows redirects and never uses a proxy, so tests see exactly

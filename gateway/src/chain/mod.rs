@@ -12,10 +12,20 @@ pub use headers::{RequestHeaders, ResponseHeaders};
 use crate::config::{AdapterStep, ConfigError, ConfigErrors, Secrets, ServiceConfig};
 use egov_adapters::credentials::Credentials;
 use egov_adapters::headers::{HeaderEdit, HeaderRules};
+use http::HeaderName;
+
+/// Headers that carry the citizen's identity to a legacy site that cannot verify a JWT.
+#[derive(Debug, Clone)]
+pub struct IdentityHeaderNames {
+    pub subject: HeaderName,
+    pub name: Option<HeaderName>,
+}
 
 /// The compiled steps of one service.
 #[derive(Debug, Default)]
 pub struct AdapterChain {
+    /// Set when the service wants plain identity headers instead of the signed JWT.
+    pub identity_headers: Option<IdentityHeaderNames>,
     credentials: Vec<Credentials>,
     request_rules: HeaderRules,
     response_rules: HeaderRules,
@@ -57,6 +67,19 @@ impl AdapterChain {
                     match HeaderRules::new(&response.remove, &response.rename, &response.set) {
                         Ok(r) => chain.response_rules = r,
                         Err(e) => fail(i, "response", e.to_string()),
+                    }
+                }
+                AdapterStep::IdentityHeaders { subject, name } => {
+                    match (
+                        HeaderName::from_bytes(subject.as_bytes()),
+                        name.as_deref()
+                            .map(|n| HeaderName::from_bytes(n.as_bytes()))
+                            .transpose(),
+                    ) {
+                        (Ok(subject), Ok(name)) => {
+                            chain.identity_headers = Some(IdentityHeaderNames { subject, name })
+                        }
+                        _ => fail(i, "subject", "invalid header name".into()),
                     }
                 }
                 // Body transforms are compiled by the body pipeline.

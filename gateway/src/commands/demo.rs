@@ -6,6 +6,7 @@ use crate::config;
 use crate::demo;
 use crate::registry::{Registry, Snapshot};
 use crate::server::{self, Listeners};
+use crate::sso::Sso;
 use anyhow::Context;
 use egov_estate::{EstateOptions, RunningEstate};
 use std::net::TcpListener;
@@ -24,7 +25,8 @@ pub fn run(args: DemoArgs) -> anyhow::Result<ExitCode> {
     )
     .with_context(|| format!("starting the simulated estate on {}", args.estate_listen))?;
     demo::point_at_estate(&mut config, estate.addr(), args.listen);
-    let snapshot = Snapshot::build(&config, &demo::estate_secrets(&config))
+    let secrets = demo::estate_secrets(&config);
+    let snapshot = Snapshot::build(&config, &secrets)
         .map_err(|e| anyhow::anyhow!("invalid configuration:\n{e}"))?;
     let registry = Arc::new(Registry::new(snapshot));
     let listeners = Listeners {
@@ -45,7 +47,8 @@ pub fn run(args: DemoArgs) -> anyhow::Result<ExitCode> {
         TcpListener::bind(args.listen)
             .with_context(|| format!("binding the portal listener {}", args.listen))?,
     );
-    let server = server::build(&config.gateway.server, registry, listeners)?;
+    let sso = Arc::new(Sso::new(&config, &secrets).context("single sign-on")?);
+    let server = server::build(&config.gateway.server, registry, sso, listeners)?;
     println!("egov-gateway demo");
     println!(
         "  portal:   http://{}/   (e.g. http://{}/s/cnie-renewal/)",

@@ -1,11 +1,15 @@
 //! Validation of `gateway.toml` and `ministries.toml`.
 
 use super::error::Problems;
-use super::raw::{RawGateway, RawLocalized, RawMinistries, RawTimeouts};
+use super::raw::{
+    RawGateway, RawIdentity, RawLocalized, RawMinistries, RawSecret, RawSessions, RawSso,
+    RawTimeouts,
+};
 use super::values;
 use super::{
-    Defaults, GatewaySettings, LegacyHostMode, Localized, Ministry, PortalSettings, PublicUrl,
-    ServerSettings, Timeouts, TlsListener,
+    Defaults, GatewaySettings, IdentitySettings, LegacyHostMode, Localized, Ministry,
+    PortalSettings, PublicUrl, SecretRef, ServerSettings, SessionSettings, SessionStoreKind,
+    SsoSettings, Timeouts, TlsListener,
 };
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
@@ -125,6 +129,13 @@ pub(crate) fn validate_gateway(raw: RawGateway, p: &mut Problems<'_>) -> Option<
         Some(s) => p.check("defaults.on_legacy_host", LegacyHostMode::parse(s)),
     };
 
+    let sso = match &raw.sso {
+        None => Some(None),
+        Some(raw_sso) => sso(raw_sso, p).map(Some),
+    };
+    let sessions = sessions(&raw.sessions, p);
+    let identity = identity(&raw.identity, p);
+
     let services_dir = relative_to(&file, raw.services_dir.as_deref().unwrap_or("services"));
     let ministries_file = relative_to(
         &file,
@@ -154,6 +165,9 @@ pub(crate) fn validate_gateway(raw: RawGateway, p: &mut Problems<'_>) -> Option<
             timeouts: timeouts?,
             on_legacy_host: on_legacy_host?,
         },
+        sso: sso?,
+        sessions: sessions?,
+        identity: identity?,
         services_dir,
         ministries_file,
     })
@@ -307,4 +321,248 @@ pub(crate) fn validate_ministries(
         }
     }
     out
+}
+
+/// A `{ env = "..." }` / `{ file = "..." }` secret reference.
+pub(crate) fn secret_ref(
+    file: &Path,
+    field: &str,
+    raw: &RawSecret,
+    p: &mut Problems<'_>,
+) -> Option<SecretRef> {
+    match (&raw.env, &raw.file) {
+        (Some(name), None) => {
+            let ok = !name.is_empty()
+                && name
+                    .bytes()
+                    .all(|b| b.is_ascii_uppercase() || b.is_ascii_digit() || b == b'_');
+            if ok {
+                Some(SecretRef::Env(name.clone()))
+            } else {
+                p.add(
+                    format!("{field}.env"),
+                    format!("{name:?} must be an environment variable name (A-Z, 0-9, _)"),
+                );
+                None
+            }
+        }
+        (None, Some(path)) => Some(SecretRef::File(relative_to(file, path))),
+        _ => {
+            p.add(
+                field,
+                "give exactly one of { env = \"NAME\" } or { file = \"path\" }; never the secret itself",
+            );
+            None
+        }
+    }
+}
+
+fn sso(raw: &RawSso, p: &mut Problems<'_>) -> Option<SsoSettings> {
+    let file = p.file().to_path_buf();
+    let issuer = match url::Url::parse(raw.issuer.trim()) {
+        Ok(u) if matches!(u.scheme(), "http" | "https") && u.host().is_some() => {
+            Some(raw.issuer.trim().trim_end_matches('/').to_string())
+        }
+        Ok(_) => {
+            p.add("sso.issuer", "must be an http(s) URL with a host");
+            None
+        }
+        Err(e) => {
+            p.add("sso.issuer", format!("{:?} is not a URL: {e}", raw.issuer));
+            None
+        }
+    };
+    if raw.client_id.trim().is_empty() {
+        p.add("sso.client_id", "must not be empty");
+    }
+    let secret = secret_ref(&file, "sso.client_secret", &raw.client_secret, p);
+    let mut scopes = vec!["openid".to_string()];
+    for (i, s) in raw.scopes.iter().enumerate() {
+        if s.is_empty() || s.contains(' ') {
+            p.add(
+                format!("sso.scopes[{i}]"),
+                "must be one scope token without spaces",
+            );
+        } else if !scopes.contains(s) {
+            scopes.push(s.clone());
+        }
+    }
+    if raw.scopes.is_empty() {
+        scopes.extend(["profile".to_string(), "email".to_string()]);
+    }
+    let clock_skew = opt_duration(
+        p,
+        "sso.clock_skew",
+        raw.clock_skew.as_deref(),
+        Duration::from_secs(60),
+    );
+    let refresh_before = opt_duration(
+        p,
+        "sso.refresh_before",
+        raw.refresh_before.as_deref(),
+        Duration::from_secs(30),
+    );
+    let provider_timeout = opt_duration(
+        p,
+        "sso.provider_timeout",
+        raw.provider_timeout.as_deref(),
+        Duration::from_secs(5),
+    );
+    let values = if raw.professional_values.is_empty() {
+        vec!["professional".to_string()]
+    } else {
+        raw.professional_values.clone()
+    };
+    Some(SsoSettings {
+        issuer: issuer?,
+        client_id: (!raw.client_id.trim().is_empty()).then(|| raw.client_id.trim().to_string())?,
+        client_secret: secret?,
+        scopes,
+        professional_claim: raw
+            .professional_claim
+            .clone()
+            .unwrap_or_else(|| "profile".to_string()),
+        professional_values: values,
+        clock_skew: clock_skew?,
+        refresh_before: refresh_before?,
+        provider_timeout: provider_timeout?,
+    })
+}
+
+fn sessions(raw: &RawSessions, p: &mut Problems<'_>) -> Option<SessionSettings> {
+    let store = match raw.store.as_deref().unwrap_or("memory") {
+        "memory" => {
+            if !raw.redis_urls.is_empty() {
+                p.add("sessions.redis_urls", "only used with store = \"redis\"");
+            }
+            Some(SessionStoreKind::Memory)
+        }
+        "redis" => {
+            let mut ok = !raw.redis_urls.is_empty();
+            if !ok {
+                p.add(
+                    "sessions.redis_urls",
+                    "store = \"redis\" needs at least one redis:// URL",
+                );
+            }
+            for (i, u) in raw.redis_urls.iter().enumerate() {
+                let valid = url::Url::parse(u).ok().is_some_and(|u| {
+                    matches!(u.scheme(), "redis" | "rediss") && u.host().is_some()
+                });
+                if !valid {
+                    p.add(
+                        format!("sessions.redis_urls[{i}]"),
+                        format!("{u:?} is not a redis:// or rediss:// URL"),
+                    );
+                    ok = false;
+                }
+            }
+            let cluster = raw.cluster.unwrap_or(raw.redis_urls.len() > 1);
+            ok.then(|| SessionStoreKind::Redis {
+                urls: raw.redis_urls.clone(),
+                cluster,
+            })
+        }
+        other => {
+            p.add(
+                "sessions.store",
+                format!("{other:?} is not one of: memory, redis"),
+            );
+            None
+        }
+    };
+    let idle = opt_duration(
+        p,
+        "sessions.idle_timeout",
+        raw.idle_timeout.as_deref(),
+        Duration::from_secs(30 * 60),
+    );
+    let absolute = opt_duration(
+        p,
+        "sessions.absolute_timeout",
+        raw.absolute_timeout.as_deref(),
+        Duration::from_secs(12 * 3600),
+    );
+    let cache_ttl = opt_duration(
+        p,
+        "sessions.cache_ttl",
+        raw.cache_ttl.as_deref(),
+        Duration::from_secs(5),
+    );
+    if let (Some(i), Some(a)) = (idle, absolute) {
+        if i > a {
+            p.add(
+                "sessions.idle_timeout",
+                "must not be longer than sessions.absolute_timeout",
+            );
+            return None;
+        }
+    }
+    Some(SessionSettings {
+        store: store?,
+        idle_timeout: idle?,
+        absolute_timeout: absolute?,
+        cache_ttl: cache_ttl?,
+        key_prefix: raw
+            .key_prefix
+            .clone()
+            .unwrap_or_else(|| "egov:".to_string()),
+    })
+}
+
+fn identity(raw: &RawIdentity, p: &mut Problems<'_>) -> Option<IdentitySettings> {
+    let file = p.file().to_path_buf();
+    let header = raw
+        .header
+        .as_deref()
+        .unwrap_or("x-egov-identity")
+        .to_ascii_lowercase();
+    let header_ok = http::HeaderName::from_bytes(header.as_bytes()).is_ok();
+    if !header_ok {
+        p.add(
+            "identity.header",
+            format!("{header:?} is not a valid header name"),
+        );
+    }
+    let ttl = opt_duration(
+        p,
+        "identity.ttl",
+        raw.ttl.as_deref(),
+        Duration::from_secs(60),
+    );
+    if ttl.is_some_and(|t| t > Duration::from_secs(60)) {
+        p.add(
+            "identity.ttl",
+            "must be at most 60s: assertions are short-lived by design",
+        );
+        return None;
+    }
+    let secret = match &raw.pairwise_secret {
+        None => Some(None),
+        Some(s) => secret_ref(&file, "identity.pairwise_secret", s, p).map(Some),
+    };
+    let mut keys = Vec::new();
+    for (i, k) in raw.signing_keys.iter().enumerate() {
+        let path = relative_to(&file, k);
+        if !path.is_file() {
+            p.add(
+                format!("identity.signing_keys[{i}]"),
+                format!("file {} does not exist", path.display()),
+            );
+        }
+        keys.push(path);
+    }
+    let rotate = opt_duration(
+        p,
+        "identity.rotate_every",
+        raw.rotate_every.as_deref(),
+        Duration::from_secs(24 * 3600),
+    );
+    Some(IdentitySettings {
+        header: header_ok.then_some(header)?,
+        ttl: ttl?,
+        pairwise_secret: secret?,
+        signing_keys: keys,
+        rotate_every: rotate?,
+    })
 }

@@ -46,6 +46,10 @@ pub struct GatewaySettings {
     /// Prometheus `/metrics`; `None` disables it.
     pub metrics_listen: Option<SocketAddr>,
     pub defaults: Defaults,
+    /// `None`: no login; `citizen` and `professional` services answer 503.
+    pub sso: Option<SsoSettings>,
+    pub sessions: SessionSettings,
+    pub identity: IdentitySettings,
     pub services_dir: PathBuf,
     pub ministries_file: PathBuf,
 }
@@ -107,6 +111,66 @@ pub struct TlsListener {
     pub key: PathBuf,
     /// Offer HTTP/2 by ALPN.
     pub h2: bool,
+}
+
+/// The OpenID provider and this portal's registration with it.
+#[derive(Debug, Clone)]
+pub struct SsoSettings {
+    /// The provider's issuer URL; discovery is `<issuer>/.well-known/openid-configuration`.
+    pub issuer: String,
+    pub client_id: String,
+    pub client_secret: SecretRef,
+    /// Always includes `openid`.
+    pub scopes: Vec<String>,
+    /// A user is "professional" when this ID-token claim has one of `professional_values`
+    /// (a string, or an array containing one).
+    pub professional_claim: String,
+    pub professional_values: Vec<String>,
+    /// Tolerance on `iat`/`exp` between our clock and the provider's.
+    pub clock_skew: Duration,
+    /// Refresh the access token when it expires within this.
+    pub refresh_before: Duration,
+    /// Deadline for each call to the provider.
+    pub provider_timeout: Duration,
+}
+
+/// Where sessions live.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum SessionStoreKind {
+    /// In this process only (one gateway instance, or the demo).
+    Memory,
+    /// Shared by every instance: standalone Redis (one URL) or Redis Cluster (seed URLs).
+    Redis { urls: Vec<String>, cluster: bool },
+}
+
+/// Session lifetimes and storage.
+#[derive(Debug, Clone)]
+pub struct SessionSettings {
+    pub store: SessionStoreKind,
+    /// A session unused this long ends.
+    pub idle_timeout: Duration,
+    /// A session ends this long after login, used or not.
+    pub absolute_timeout: Duration,
+    /// How long a session read from Redis is trusted in this process.
+    pub cache_ttl: Duration,
+    /// Prefix of every Redis key, so environments can share a Redis.
+    pub key_prefix: String,
+}
+
+/// The signed identity assertion sent to ministries.
+#[derive(Debug, Clone)]
+pub struct IdentitySettings {
+    /// Request header carrying the JWT.
+    pub header: String,
+    /// Lifetime of each assertion (at most 60 s).
+    pub ttl: Duration,
+    /// Key of the pairwise subject derivation; generated per process when absent (then
+    /// subjects change at restart: fine for the demo, not for production).
+    pub pairwise_secret: Option<SecretRef>,
+    /// PKCS#8 PEM EC P-256 keys; the first signs, all are published. Empty: generated and
+    /// rotated every `rotate_every`.
+    pub signing_keys: Vec<PathBuf>,
+    pub rotate_every: Duration,
 }
 
 /// Defaults a service inherits unless it says otherwise.
@@ -233,6 +297,11 @@ pub enum AdapterStep {
     ApiKey {
         header: String,
         key: SecretRef,
+    },
+    /// Identity as plain headers (e.g. `X-Remote-User`) instead of the signed JWT.
+    IdentityHeaders {
+        subject: String,
+        name: Option<String>,
     },
     Headers {
         request: HeaderRules,

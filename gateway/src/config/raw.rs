@@ -21,6 +21,12 @@ pub struct RawGateway {
     pub metrics: RawSideListener,
     #[serde(default)]
     pub defaults: RawDefaults,
+    /// Single sign-on; absent means every `citizen`/`professional` service is refused.
+    pub sso: Option<RawSso>,
+    #[serde(default)]
+    pub sessions: RawSessions,
+    #[serde(default)]
+    pub identity: RawIdentity,
     /// Directory of `<ministry>/<service>.toml` files, relative to `gateway.toml`.
     pub services_dir: Option<String>,
     /// The ministries file, relative to `gateway.toml`.
@@ -196,6 +202,12 @@ pub enum RawAdapterStep {
         header: Option<String>,
         key: RawSecret,
     },
+    /// Send the citizen's identity as plain headers instead of a signed JWT, for legacy
+    /// sites that cannot verify one.
+    IdentityHeaders {
+        subject: Option<String>,
+        name: Option<String>,
+    },
     /// Add, remove or rename headers on the way up or down.
     Headers {
         #[serde(default)]
@@ -214,4 +226,48 @@ pub struct RawHeaderRules {
     pub remove: Vec<String>,
     #[serde(default)]
     pub rename: BTreeMap<String, String>,
+}
+
+/// `[sso]`: the OpenID provider the portal logs citizens in with.
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RawSso {
+    pub issuer: String,
+    pub client_id: String,
+    pub client_secret: RawSecret,
+    #[serde(default)]
+    pub scopes: Vec<String>,
+    /// Claim and accepted values that make a user "professional".
+    pub professional_claim: Option<String>,
+    #[serde(default)]
+    pub professional_values: Vec<String>,
+    pub clock_skew: Option<String>,
+    pub refresh_before: Option<String>,
+    pub provider_timeout: Option<String>,
+}
+
+/// `[sessions]`: where sessions live and how long.
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RawSessions {
+    pub store: Option<String>,
+    #[serde(default)]
+    pub redis_urls: Vec<String>,
+    pub cluster: Option<bool>,
+    pub idle_timeout: Option<String>,
+    pub absolute_timeout: Option<String>,
+    pub cache_ttl: Option<String>,
+    pub key_prefix: Option<String>,
+}
+
+/// `[identity]`: the signed assertion ministries receive.
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RawIdentity {
+    pub header: Option<String>,
+    pub ttl: Option<String>,
+    pub pairwise_secret: Option<RawSecret>,
+    #[serde(default)]
+    pub signing_keys: Vec<String>,
+    pub rotate_every: Option<String>,
 }

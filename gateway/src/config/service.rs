@@ -1,12 +1,12 @@
 //! Validation of one `services/<ministry>/<service>.toml` file.
 
 use super::error::Problems;
-use super::gateway::{localized, relative_to, timeouts};
-use super::raw::{RawAdapterStep, RawHeaderRules, RawSecret, RawService};
+use super::gateway::{localized, secret_ref, timeouts};
+use super::raw::{RawAdapterStep, RawHeaderRules, RawService};
 use super::values;
 use super::{
     Access, AdapterStep, Backend, Category, Defaults, HeaderRules, LegacyHostMode, LegacySite,
-    Ministry, Quirk, SecretRef, ServiceConfig, UpstreamConfig,
+    Ministry, Quirk, ServiceConfig, UpstreamConfig,
 };
 use std::collections::BTreeMap;
 use std::path::Path;
@@ -239,34 +239,6 @@ fn backend_url(s: &str) -> Result<(bool, Backend, String), String> {
     Ok((tls, Backend { host, port }, path))
 }
 
-fn secret(file: &Path, field: &str, raw: &RawSecret, p: &mut Problems<'_>) -> Option<SecretRef> {
-    match (&raw.env, &raw.file) {
-        (Some(name), None) => {
-            let ok = !name.is_empty()
-                && name
-                    .bytes()
-                    .all(|b| b.is_ascii_uppercase() || b.is_ascii_digit() || b == b'_');
-            if ok {
-                Some(SecretRef::Env(name.clone()))
-            } else {
-                p.add(
-                    format!("{field}.env"),
-                    format!("{name:?} must be an environment variable name (A-Z, 0-9, _)"),
-                );
-                None
-            }
-        }
-        (None, Some(path)) => Some(SecretRef::File(relative_to(file, path))),
-        _ => {
-            p.add(
-                field,
-                "give exactly one of { env = \"NAME\" } or { file = \"path\" }; never the secret itself",
-            );
-            None
-        }
-    }
-}
-
 fn header_name(s: &str) -> Result<String, String> {
     let lower = s.trim().to_ascii_lowercase();
     http::HeaderName::from_bytes(lower.as_bytes())
@@ -361,7 +333,7 @@ fn adapters(raw: &[RawAdapterStep], file: &Path, p: &mut Problems<'_>) -> Option
                         "must be non-empty and must not contain ':'",
                     );
                 }
-                let pw = secret(file, &format!("{field}.password"), password, p);
+                let pw = secret_ref(file, &format!("{field}.password"), password, p);
                 match (user_ok, pw) {
                     (true, Some(password)) => Some(AdapterStep::BasicAuth {
                         username: username.clone(),
@@ -375,9 +347,25 @@ fn adapters(raw: &[RawAdapterStep], file: &Path, p: &mut Problems<'_>) -> Option
                     format!("{field}.header"),
                     header_name(header.as_deref().unwrap_or("x-api-key")),
                 );
-                let k = secret(file, &format!("{field}.key"), key, p);
+                let k = secret_ref(file, &format!("{field}.key"), key, p);
                 match (h, k) {
                     (Some(header), Some(key)) => Some(AdapterStep::ApiKey { header, key }),
+                    _ => None,
+                }
+            }
+            RawAdapterStep::IdentityHeaders { subject, name } => {
+                let subject = p.check(
+                    format!("{field}.subject"),
+                    header_name(subject.as_deref().unwrap_or("x-remote-user")),
+                );
+                let name = match name {
+                    None => Some(None),
+                    Some(n) => p.check(format!("{field}.name"), header_name(n)).map(Some),
+                };
+                match (subject, name) {
+                    (Some(subject), Some(name)) => {
+                        Some(AdapterStep::IdentityHeaders { subject, name })
+                    }
                     _ => None,
                 }
             }
@@ -406,6 +394,7 @@ fn step_kind(step: &RawAdapterStep) -> &'static str {
         RawAdapterStep::HtmlLinks { .. } => "html-links",
         RawAdapterStep::BasicAuth { .. } => "basic-auth",
         RawAdapterStep::ApiKey { .. } => "api-key",
+        RawAdapterStep::IdentityHeaders { .. } => "identity-headers",
         RawAdapterStep::Headers { .. } => "headers",
     }
 }

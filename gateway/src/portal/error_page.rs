@@ -14,6 +14,14 @@ pub enum ErrorKind {
     BadGateway,
     GatewayTimeout,
     Unavailable,
+    /// The identity provider cannot be reached to log in.
+    LoginUnavailable,
+    /// The login could not be completed (expired, replayed or refused).
+    LoginFailed,
+    /// Logged in, but the service is for professionals.
+    ProfessionalOnly,
+    /// Sessions cannot be checked right now (session store down).
+    SessionsUnavailable,
     Internal,
 }
 
@@ -26,6 +34,10 @@ impl ErrorKind {
             ErrorKind::BadGateway => StatusCode::BAD_GATEWAY,
             ErrorKind::GatewayTimeout => StatusCode::GATEWAY_TIMEOUT,
             ErrorKind::Unavailable => StatusCode::SERVICE_UNAVAILABLE,
+            ErrorKind::LoginUnavailable => StatusCode::SERVICE_UNAVAILABLE,
+            ErrorKind::LoginFailed => StatusCode::BAD_REQUEST,
+            ErrorKind::ProfessionalOnly => StatusCode::FORBIDDEN,
+            ErrorKind::SessionsUnavailable => StatusCode::SERVICE_UNAVAILABLE,
             ErrorKind::Internal => StatusCode::INTERNAL_SERVER_ERROR,
         }
     }
@@ -62,6 +74,26 @@ impl ErrorKind {
                 ("ar", "الخدمة غير متاحة مؤقتا", "الخدمة غير متاحة حاليا. أعد المحاولة لاحقا."),
                 ("fr", "Service temporairement indisponible", "Le service est momentanément indisponible. Réessayez plus tard."),
                 ("en", "Service temporarily unavailable", "The service is unavailable right now. Please try again later."),
+            ],
+            ErrorKind::LoginUnavailable => [
+                ("ar", "تسجيل الدخول غير متاح مؤقتا", "تعذر الاتصال بخدمة التعريف. الخدمات العمومية تبقى متاحة؛ أعد المحاولة بعد لحظات."),
+                ("fr", "Connexion momentanément indisponible", "Le service d'identification est injoignable. Les services publics restent accessibles ; réessayez dans quelques instants."),
+                ("en", "Login temporarily unavailable", "The identity service cannot be reached. Public services remain available; please try again shortly."),
+            ],
+            ErrorKind::LoginFailed => [
+                ("ar", "تعذر إتمام تسجيل الدخول", "انتهت صلاحية محاولة الدخول أو سبق استعمالها. أعد تسجيل الدخول من البداية."),
+                ("fr", "La connexion n'a pas pu aboutir", "Cette tentative de connexion a expiré ou a déjà été utilisée. Recommencez la connexion."),
+                ("en", "The login could not be completed", "This login attempt expired or was already used. Please log in again."),
+            ],
+            ErrorKind::ProfessionalOnly => [
+                ("ar", "هذه الخدمة مخصصة للمهنيين", "حسابك لا يحمل صفة مهني (مقاولة، موثق، معشر...). سجل الدخول بحساب مهني للوصول إلى هذه الخدمة."),
+                ("fr", "Service réservé aux professionnels", "Votre compte n'a pas le profil professionnel (entreprise, notaire, transitaire...). Connectez-vous avec un compte professionnel pour accéder à ce service."),
+                ("en", "This service is for professionals", "Your account does not have the professional profile (company, notary, customs broker...). Log in with a professional account to use this service."),
+            ],
+            ErrorKind::SessionsUnavailable => [
+                ("ar", "الخدمات المحمية غير متاحة مؤقتا", "لا يمكن التحقق من جلستك حاليا. الخدمات العمومية تبقى متاحة؛ أعد المحاولة بعد لحظات."),
+                ("fr", "Services connectés momentanément indisponibles", "Votre session ne peut pas être vérifiée pour le moment. Les services publics restent accessibles ; réessayez dans quelques instants."),
+                ("en", "Signed-in services temporarily unavailable", "Your session cannot be checked right now. Public services remain available; please try again shortly."),
             ],
             ErrorKind::Internal => [
                 ("ar", "خطأ داخلي", "حدث خطأ في البوابة. تم تسجيله وسنعالجه."),
@@ -118,6 +150,10 @@ mod tests {
             ErrorKind::BadGateway,
             ErrorKind::GatewayTimeout,
             ErrorKind::Unavailable,
+            ErrorKind::LoginUnavailable,
+            ErrorKind::LoginFailed,
+            ErrorKind::ProfessionalOnly,
+            ErrorKind::SessionsUnavailable,
             ErrorKind::Internal,
         ] {
             let page = error_page(kind, "req-123");

@@ -39,6 +39,30 @@ impl LocalResponse {
         }
     }
 
+    /// A small JSON document (API clients get JSON errors, not pages).
+    pub fn json(status: StatusCode, value: &serde_json::Value) -> Self {
+        Self {
+            status,
+            headers: vec![
+                (
+                    http::header::CONTENT_TYPE,
+                    HeaderValue::from_static("application/json"),
+                ),
+                (
+                    http::header::CACHE_CONTROL,
+                    HeaderValue::from_static("no-store"),
+                ),
+            ],
+            body: Bytes::from(value.to_string()),
+        }
+    }
+
+    /// Adds a header (e.g. `Set-Cookie`).
+    pub fn with_header(mut self, name: HeaderName, value: HeaderValue) -> Self {
+        self.headers.push((name, value));
+        self
+    }
+
     /// A redirect with an empty body.
     pub fn redirect(permanent: bool, location: &str) -> Self {
         let status = if permanent {

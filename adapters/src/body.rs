@@ -1,0 +1,253 @@
+//! One response body's way through the adapters: charset → UTF-8, then HTML rewriting.
+//!
+//! The gateway decides once per response, from its headers, whether the body is touched at
+//! all ([`plan`]): only HTML, only bodies that have one, never a compressed body (the gateway
+//! asks the legacy site for `identity` whenever the service's [`BodyPolicy`] is active). Then
+//! a [`BodyPipeline`] streams the chunks through, holding at most the first 1024 bytes while
+//! it looks for a `<meta charset>` (when the response did not declare a charset), and one
+//! unfinished tag inside the HTML rewriter.
+
+use crate::charset::{
+    charset_from_content_type, media_type, sniff_meta_charset, utf8_content_type, Encoding,
+    Transcoder, PRESCAN_LEN,
+};
+use crate::html::{Fallback, HtmlError, HtmlOptions, HtmlRewriter};
+use crate::links::{LinkMap, ServiceLinks};
+use std::borrow::Cow;
+use std::sync::Arc;
+
+/// What one service's adapter steps ask of its HTML bodies; built with the registry snapshot.
+#[derive(Debug, Clone, Default)]
+pub struct BodyPolicy {
+    /// Convert pages to UTF-8 (the service has a `charset` step). The encoding is the one
+    /// assumed when neither the response nor the page declares one.
+    pub transcode_fallback: Option<&'static Encoding>,
+    /// Map legacy links to portal paths.
+    pub links: Option<(Arc<LinkMap>, ServiceLinks)>,
+    /// HTML to put after `<body>`.
+    pub banner: Option<String>,
+}
+
+impl BodyPolicy {
+    /// Whether any body transform may apply, i.e. whether the gateway should ask the legacy
+    /// site for an uncompressed (`Accept-Encoding: identity`) body.
+    pub fn is_active(&self) -> bool {
+        self.transcode_fallback.is_some() || self.links.is_some() || self.banner.is_some()
+    }
+}
+
+/// Why a body is forwarded as it is.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Untouched {
+    /// 1xx, 204, 205 and 304 responses have no body.
+    NoBody,
+    /// Not `text/html` or `application/xhtml+xml` (or no `Content-Type` at all).
+    NotHtml,
+    /// Compressed with a `Content-Encoding` the adapters do not undo.
+    Compressed,
+    /// The service asks for no body transform.
+    NothingToDo,
+    /// Declared in an encoding (UTF-16) that can only be rewritten after transcoding, and
+    /// the service has no `charset` step.
+    UnsupportedEncoding,
+}
+
+/// How to decode the body before rewriting it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Decode {
+    /// The response declared its charset; a byte order mark still wins.
+    Declared(&'static Encoding),
+    /// Look for a `<meta>` declaration in the first 1024 bytes, else use `fallback`.
+    Sniff {
+        /// The service's configured charset for pages that declare none.
+        fallback: &'static Encoding,
+    },
+}
+
+/// The transform one response gets.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct BodyTransform {
+    /// The `Content-Type` to send instead of the legacy one (`charset=utf-8`), if it changes.
+    /// The body's length changes in any case: the gateway drops `Content-Length`.
+    pub content_type: Option<String>,
+    /// Convert to UTF-8 first.
+    pub decode: Option<Decode>,
+    /// Without decoding, the encoding the HTML rewriter reads and writes, and whether a
+    /// `<meta>` may switch it (the response declared none).
+    pub legacy_encoding: (&'static Encoding, bool),
+}
+
+/// Whether and how a response body is transformed.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum BodyPlan {
+    /// Forward the body as the legacy site sent it.
+    Untouched(Untouched),
+    /// Run it through a [`BodyPipeline`] built from this.
+    Transform(BodyTransform),
+}
+
+/// Decides, from a response's status and headers, what happens to its body. HEAD responses
+/// have no body either; the gateway does not build a pipeline for them.
+pub fn plan(
+    status: u16,
+    content_type: Option<&str>,
+    content_encoding: Option<&str>,
+    policy: &BodyPolicy,
+) -> BodyPlan {
+    use BodyPlan::Untouched as U;
+    if (100..200).contains(&status) || matches!(status, 204 | 205 | 304) {
+        return U(Untouched::NoBody);
+    }
+    let Some(ct) = content_type else {
+        return U(Untouched::NotHtml);
+    };
+    let media = media_type(ct);
+    if !media.eq_ignore_ascii_case("text/html")
+        && !media.eq_ignore_ascii_case("application/xhtml+xml")
+    {
+        return U(Untouched::NotHtml);
+    }
+    if content_encoding
+        .map(str::trim)
+        .is_some_and(|e| !e.is_empty() && !e.eq_ignore_ascii_case("identity"))
+    {
+        return U(Untouched::Compressed);
+    }
+    if !policy.is_active() {
+        return U(Untouched::NothingToDo);
+    }
+    let declared = charset_from_content_type(ct);
+    if let Some(fallback) = policy.transcode_fallback {
+        return BodyPlan::Transform(BodyTransform {
+            content_type: Some(utf8_content_type(ct)),
+            decode: Some(match declared {
+                Some(enc) => Decode::Declared(enc),
+                None => Decode::Sniff { fallback },
+            }),
+            legacy_encoding: (encoding_rs::UTF_8, false),
+        });
+    }
+    match declared {
+        Some(enc) if !enc.is_ascii_compatible() => U(Untouched::UnsupportedEncoding),
+        Some(enc) => BodyPlan::Transform(BodyTransform {
+            content_type: None,
+            decode: None,
+            legacy_encoding: (enc, false),
+        }),
+        // Every byte round-trips through windows-1252, so an undeclared page is unharmed.
+        None => BodyPlan::Transform(BodyTransform {
+            content_type: None,
+            decode: None,
+            legacy_encoding: (encoding_rs::WINDOWS_1252, true),
+        }),
+    }
+}
+
+/// A body transform failed in a way that may have lost output.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum BodyError {
+    #[error(transparent)]
+    Html(#[from] HtmlError),
+}
+
+enum Decoding {
+    Off,
+    /// Holding the first bytes until the `<meta>` prescan can decide.
+    Sniffing {
+        held: Vec<u8>,
+        fallback: &'static Encoding,
+    },
+    On(Transcoder),
+}
+
+/// One response body: optional transcoding to UTF-8, then HTML rewriting. `Send`.
+pub struct BodyPipeline {
+    decoding: Decoding,
+    html: HtmlRewriter,
+}
+
+impl std::fmt::Debug for BodyPipeline {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        let decoding = match &self.decoding {
+            Decoding::Off => "off".to_string(),
+            Decoding::Sniffing { .. } => "sniffing".to_string(),
+            Decoding::On(t) => format!("{t:?}"),
+        };
+        write!(f, "BodyPipeline(decoding: {decoding}, {:?})", self.html)
+    }
+}
+
+impl BodyPipeline {
+    /// The pipeline for a response [`plan`] chose to transform.
+    pub fn new(transform: &BodyTransform, policy: &BodyPolicy) -> Result<Self, BodyError> {
+        let options = HtmlOptions {
+            links: policy.links.clone(),
+            fix_charset_meta: transform.decode.is_some(),
+            banner: policy.banner.clone(),
+        };
+        let (decoding, html) = match transform.decode {
+            Some(Decode::Declared(enc)) => (
+                Decoding::On(Transcoder::new(enc)),
+                HtmlRewriter::new(options)?,
+            ),
+            Some(Decode::Sniff { fallback }) => (
+                Decoding::Sniffing {
+                    held: Vec::new(),
+                    fallback,
+                },
+                HtmlRewriter::new(options)?,
+            ),
+            None => {
+                let (enc, follow_meta) = transform.legacy_encoding;
+                (
+                    Decoding::Off,
+                    HtmlRewriter::for_encoding(options, enc, follow_meta)?,
+                )
+            }
+        };
+        Ok(Self { decoding, html })
+    }
+
+    /// Transforms the next chunk of the body. The output may lag: up to 1024 bytes while the
+    /// charset is sniffed, and an unfinished tag.
+    pub fn feed(&mut self, chunk: &[u8]) -> Result<Vec<u8>, BodyError> {
+        let decoded: Cow<'_, [u8]> = match &mut self.decoding {
+            Decoding::Off => Cow::Borrowed(chunk),
+            Decoding::On(t) => Cow::Owned(t.feed(chunk, false)),
+            Decoding::Sniffing { held, fallback } => {
+                held.extend_from_slice(chunk);
+                if held.len() < PRESCAN_LEN {
+                    return Ok(Vec::new());
+                }
+                let held = std::mem::take(held);
+                let mut t = Transcoder::new(sniff_meta_charset(&held).unwrap_or(fallback));
+                let out = t.feed(&held, false);
+                self.decoding = Decoding::On(t);
+                Cow::Owned(out)
+            }
+        };
+        Ok(self.html.feed(&decoded)?)
+    }
+
+    /// Ends the body and returns the rest of the output.
+    pub fn finish(&mut self) -> Result<Vec<u8>, BodyError> {
+        let tail = match std::mem::replace(&mut self.decoding, Decoding::Off) {
+            Decoding::Off => Vec::new(),
+            Decoding::On(mut t) => t.feed(&[], true),
+            Decoding::Sniffing { held, fallback } => {
+                Transcoder::new(sniff_meta_charset(&held).unwrap_or(fallback)).feed(&held, true)
+            }
+        };
+        let mut out = self.html.feed(&tail)?;
+        out.extend(self.html.finish()?);
+        Ok(out)
+    }
+
+    /// Why HTML rewriting stopped early and the rest passed through, if it did.
+    pub fn fallback(&self) -> Option<&Fallback> {
+        self.html.fallback()
+    }
+}
+
+#[cfg(test)]
+mod tests;

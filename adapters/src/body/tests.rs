@@ -1,0 +1,248 @@
+//! What happens to whole response bodies, one behaviour per test.
+
+use super::*;
+use crate::links::LinkMapBuilder;
+use encoding_rs::{UTF_8, WINDOWS_1252, WINDOWS_1256};
+
+fn policy(transcode: Option<&'static Encoding>) -> BodyPolicy {
+    let mut b = LinkMapBuilder::new();
+    b.add_legacy("www.tax.gov.ma", "/vat-declaration", "/s/vat-declaration")
+        .expect("valid");
+    BodyPolicy {
+        transcode_fallback: transcode,
+        links: Some((
+            Arc::new(b.build()),
+            ServiceLinks::new("www.tax.gov.ma", "/s/vat-declaration"),
+        )),
+        banner: None,
+    }
+}
+
+fn transform(p: BodyPlan) -> BodyTransform {
+    match p {
+        BodyPlan::Transform(t) => t,
+        BodyPlan::Untouched(why) => panic!("expected a transform, got {why:?}"),
+    }
+}
+
+fn run(ct: &str, policy: &BodyPolicy, chunks: &[&[u8]]) -> Vec<u8> {
+    let t = transform(plan(200, Some(ct), None, policy));
+    let mut p = BodyPipeline::new(&t, policy).expect("pipeline");
+    let mut out = Vec::new();
+    for c in chunks {
+        out.extend(p.feed(c).expect("feed"));
+    }
+    out.extend(p.finish().expect("finish"));
+    out
+}
+
+const PAGE: &str = concat!(
+    r#"<html><head><meta http-equiv="Content-Type" content="text/html; charset=windows-1256">"#,
+    r#"<title>الضريبة على القيمة المضافة</title></head><body>"#,
+    r#"<a href="http://www.tax.gov.ma/vat-declaration/demande">التصريح</a>"#,
+    r#"<p>Déclaration — الرجاء ملء الاستمارة</p></body></html>"#,
+);
+
+fn expected_page() -> String {
+    PAGE.replace("charset=windows-1256", "charset=utf-8")
+        .replace(
+            "http://www.tax.gov.ma/vat-declaration/",
+            "/s/vat-declaration/",
+        )
+}
+
+fn windows_1256_page() -> Vec<u8> {
+    // 'é' is in windows-1256 too.
+    let (bytes, _, unmappable) = WINDOWS_1256.encode(PAGE);
+    assert!(!unmappable);
+    bytes.into_owned()
+}
+
+#[test]
+fn the_pipeline_is_send() {
+    fn assert_send<T: Send>() {}
+    assert_send::<BodyPipeline>();
+}
+
+#[test]
+fn bodiless_statuses_are_untouched() {
+    for status in [101, 204, 205, 304] {
+        assert_eq!(
+            plan(status, Some("text/html"), None, &policy(Some(WINDOWS_1256))),
+            BodyPlan::Untouched(Untouched::NoBody)
+        );
+    }
+}
+
+#[test]
+fn only_html_and_xhtml_are_transformed() {
+    let p = policy(None);
+    assert_eq!(
+        plan(200, Some("text/css"), None, &p),
+        BodyPlan::Untouched(Untouched::NotHtml)
+    );
+    assert_eq!(
+        plan(200, None, None, &p),
+        BodyPlan::Untouched(Untouched::NotHtml)
+    );
+    assert!(matches!(
+        plan(200, Some("Application/XHTML+XML"), None, &p),
+        BodyPlan::Transform(_)
+    ));
+}
+
+#[test]
+fn compressed_bodies_are_untouched_but_identity_is_fine() {
+    let p = policy(None);
+    assert_eq!(
+        plan(200, Some("text/html"), Some("gzip"), &p),
+        BodyPlan::Untouched(Untouched::Compressed)
+    );
+    assert!(matches!(
+        plan(200, Some("text/html"), Some("identity"), &p),
+        BodyPlan::Transform(_)
+    ));
+}
+
+#[test]
+fn a_service_without_body_steps_is_untouched() {
+    assert_eq!(
+        plan(200, Some("text/html"), None, &BodyPolicy::default()),
+        BodyPlan::Untouched(Untouched::NothingToDo)
+    );
+    assert!(!BodyPolicy::default().is_active());
+}
+
+#[test]
+fn transcoding_announces_utf8_and_decodes_what_the_header_declares() {
+    let t = transform(plan(
+        200,
+        Some("text/html; charset=windows-1256"),
+        None,
+        &policy(Some(WINDOWS_1252)),
+    ));
+    assert_eq!(t.content_type.as_deref(), Some("text/html; charset=utf-8"));
+    assert_eq!(t.decode, Some(Decode::Declared(WINDOWS_1256)));
+}
+
+#[test]
+fn without_a_declared_charset_the_page_is_sniffed() {
+    let t = transform(plan(
+        200,
+        Some("text/html"),
+        None,
+        &policy(Some(WINDOWS_1252)),
+    ));
+    assert_eq!(
+        t.decode,
+        Some(Decode::Sniff {
+            fallback: WINDOWS_1252
+        })
+    );
+}
+
+#[test]
+fn utf16_cannot_be_rewritten_without_transcoding() {
+    assert_eq!(
+        plan(200, Some("text/html; charset=utf-16"), None, &policy(None)),
+        BodyPlan::Untouched(Untouched::UnsupportedEncoding)
+    );
+}
+
+#[test]
+fn a_windows_1256_page_found_by_its_meta_becomes_utf8_with_links_and_meta_fixed() {
+    let out = run(
+        "text/html",
+        &policy(Some(WINDOWS_1252)),
+        &[&windows_1256_page()],
+    );
+    assert_eq!(String::from_utf8(out).expect("utf-8"), expected_page());
+}
+
+#[test]
+fn a_windows_1256_page_split_at_every_byte_comes_out_identical() {
+    let bytes = windows_1256_page();
+    let p = policy(Some(WINDOWS_1252));
+    for cut in 0..=bytes.len() {
+        let (a, b) = bytes.split_at(cut);
+        let out = run("text/html; charset=windows-1256", &p, &[a, b]);
+        assert_eq!(
+            String::from_utf8(out).expect("utf-8"),
+            expected_page(),
+            "cut {cut}"
+        );
+    }
+}
+
+#[test]
+fn a_meta_after_the_first_chunk_is_still_found_within_1024_bytes() {
+    let bytes = windows_1256_page();
+    let chunks: Vec<&[u8]> = bytes.chunks(7).collect();
+    let out = run("text/html", &policy(Some(WINDOWS_1252)), &chunks);
+    assert_eq!(String::from_utf8(out).expect("utf-8"), expected_page());
+}
+
+#[test]
+fn an_undeclared_page_uses_the_service_fallback() {
+    let out = run(
+        "text/html",
+        &policy(Some(WINDOWS_1252)),
+        &[b"<p>R\xe9sultat</p>"],
+    );
+    assert_eq!(out, "<p>Résultat</p>".as_bytes());
+}
+
+#[test]
+fn a_large_page_is_streamed_in_bounded_steps() {
+    let mut page = windows_1256_page();
+    while page.len() < 200_000 {
+        page.extend_from_slice(b"<tr><td><a href=\"/vat-declaration/x\">\xc7\xe1</a></td></tr>");
+    }
+    let t = transform(plan(
+        200,
+        Some("text/html"),
+        None,
+        &policy(Some(WINDOWS_1256)),
+    ));
+    let mut p = BodyPipeline::new(&t, &policy(Some(WINDOWS_1256))).expect("pipeline");
+    let mut total = 0;
+    for chunk in page.chunks(16 * 1024) {
+        let out = p.feed(chunk).expect("feed");
+        assert!(
+            out.len() <= 3 * 16 * 1024,
+            "{} bytes out of one chunk",
+            out.len()
+        );
+        total += out.len();
+    }
+    total += p.finish().expect("finish").len();
+    assert!(total > page.len());
+    assert_eq!(p.fallback(), None);
+}
+
+#[test]
+fn without_a_charset_step_the_page_keeps_its_bytes_and_links_are_mapped() {
+    let out = run(
+        "text/html; charset=windows-1256",
+        &policy(None),
+        &[b"<a href=\"/vat-declaration/\">\xc7\xe1</a>"],
+    );
+    assert_eq!(out, b"<a href=\"/s/vat-declaration/\">\xc7\xe1</a>");
+}
+
+#[test]
+fn utf8_pages_pass_through_the_transcoder_unharmed() {
+    let page = "<p>مرحبا — Déclaration</p>";
+    let out = run(
+        "text/html; charset=utf-8",
+        &policy(Some(WINDOWS_1256)),
+        &[page.as_bytes()],
+    );
+    assert_eq!(out, page.as_bytes());
+    assert_eq!(UTF_8.name(), "UTF-8");
+}
+
+#[test]
+fn an_empty_body_gives_empty_output() {
+    assert!(run("text/html", &policy(Some(WINDOWS_1252)), &[]).is_empty());
+}

@@ -1,0 +1,168 @@
+//! Links inside CSS: `url(...)` (quoted or not) and `@import "..."`.
+//!
+//! Legacy pages put their background images and imported stylesheets in inline `style`
+//! attributes and `<style>` elements with absolute URLs to the legacy host. Those URLs are
+//! rewritten with the same [`LinkMap`] as HTML attributes; the rest of the CSS is copied byte
+//! for byte. This is a scanner, not a CSS parser: it only has to find URL tokens.
+
+use crate::links::{LinkMap, ServiceLinks};
+use memchr::memmem;
+
+/// Quote tokens a URL may be wrapped in. Entities appear when the CSS sits in a raw HTML
+/// attribute value (`style="background:url(&quot;/x.png&quot;)"`).
+const QUOTES: [&str; 6] = ["\"", "'", "&quot;", "&#39;", "&#x27;", "&apos;"];
+
+/// `css` with every mapped `url(...)` / `@import "..."` URL replaced by its portal path, or
+/// `None` if nothing changed.
+pub fn rewrite_css_urls(css: &str, links: &LinkMap, current: &ServiceLinks) -> Option<String> {
+    let mut edits: Vec<(usize, usize, String)> = Vec::new();
+    let b = css.as_bytes();
+    for open in memchr::memchr_iter(b'(', b) {
+        let Some(u) = open.checked_sub(3) else {
+            continue;
+        };
+        if !b[u..open].eq_ignore_ascii_case(b"url") {
+            continue;
+        }
+        if u > 0 && (b[u - 1].is_ascii_alphanumeric() || matches!(b[u - 1], b'-' | b'_')) {
+            continue;
+        }
+        if let Some((start, end)) = url_argument(css, open + 1) {
+            push_edit(&mut edits, css, start, end, links, current);
+        }
+    }
+    let finder = memmem::Finder::new(b"@import");
+    for at in finder.find_iter(b) {
+        if let Some((start, end)) = quoted_at(css, skip_ws(css, at + 7)) {
+            push_edit(&mut edits, css, start, end, links, current);
+        }
+    }
+    apply_edits(css, edits)
+}
+
+fn push_edit(
+    edits: &mut Vec<(usize, usize, String)>,
+    css: &str,
+    start: usize,
+    end: usize,
+    links: &LinkMap,
+    current: &ServiceLinks,
+) {
+    if let Some(new) = css.get(start..end).and_then(|u| links.rewrite(u, current)) {
+        edits.push((start, end, new));
+    }
+}
+
+/// Replaces the `(start, end)` spans of `s` (in any order, not overlapping) with new text.
+pub(crate) fn apply_edits(s: &str, mut edits: Vec<(usize, usize, String)>) -> Option<String> {
+    if edits.is_empty() {
+        return None;
+    }
+    edits.sort_by_key(|e| e.0);
+    let mut out = String::with_capacity(s.len() + 16 * edits.len());
+    let mut at = 0;
+    for (start, end, new) in &edits {
+        if *start < at {
+            continue;
+        }
+        out.push_str(s.get(at..*start)?);
+        out.push_str(new);
+        at = *end;
+    }
+    out.push_str(s.get(at..)?);
+    Some(out)
+}
+
+fn skip_ws(s: &str, mut i: usize) -> usize {
+    let b = s.as_bytes();
+    while i < b.len() && matches!(b[i], b' ' | b'\t' | b'\n' | b'\r' | b'\x0c') {
+        i += 1;
+    }
+    i
+}
+
+/// The span of a quoted string starting at `i`, without its quotes.
+fn quoted_at(s: &str, i: usize) -> Option<(usize, usize)> {
+    let rest = s.get(i..)?;
+    let quote = QUOTES.iter().find(|q| rest.starts_with(**q))?;
+    let start = i + quote.len();
+    let len = s.get(start..)?.find(quote)?;
+    Some((start, start + len))
+}
+
+/// The span of the URL inside `url(` ... `)`, `i` being just after the parenthesis.
+fn url_argument(s: &str, i: usize) -> Option<(usize, usize)> {
+    let i = skip_ws(s, i);
+    if let Some(span) = quoted_at(s, i) {
+        return Some(span);
+    }
+    let rest = s.get(i..)?;
+    let len = rest
+        .find([')', ' ', '\t', '\n', '\r', '\x0c'])
+        .unwrap_or(rest.len());
+    (len > 0).then_some((i, i + len))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::links::LinkMapBuilder;
+
+    fn rw(css: &str) -> Option<String> {
+        let mut b = LinkMapBuilder::new();
+        b.add_legacy("www.cnie.ma", "/cnie-renewal", "/s/cnie-renewal")
+            .expect("valid");
+        let here = ServiceLinks::new("www.cnie.ma", "/s/cnie-renewal");
+        rewrite_css_urls(css, &b.build(), &here)
+    }
+
+    #[test]
+    fn unquoted_single_and_double_quoted_urls_are_rewritten() {
+        assert_eq!(
+            rw("background:url(http://www.cnie.ma/cnie-renewal/img/bg.png) repeat-x").as_deref(),
+            Some("background:url(/s/cnie-renewal/img/bg.png) repeat-x")
+        );
+        assert_eq!(
+            rw("a{background: URL( '/cnie-renewal/a.gif' )}").as_deref(),
+            Some("a{background: URL( '/s/cnie-renewal/a.gif' )}")
+        );
+        assert_eq!(
+            rw(r#"b{list-style:url("//www.cnie.ma/cnie-renewal/b.gif")}"#).as_deref(),
+            Some(r#"b{list-style:url("/s/cnie-renewal/b.gif")}"#)
+        );
+    }
+
+    #[test]
+    fn entity_quoted_urls_in_attribute_values_are_rewritten() {
+        assert_eq!(
+            rw("background:url(&quot;/cnie-renewal/x.png&quot;)").as_deref(),
+            Some("background:url(&quot;/s/cnie-renewal/x.png&quot;)")
+        );
+    }
+
+    #[test]
+    fn import_strings_are_rewritten() {
+        assert_eq!(
+            rw("@import \"http://www.cnie.ma/cnie-renewal/print.css\" print;").as_deref(),
+            Some("@import \"/s/cnie-renewal/print.css\" print;")
+        );
+    }
+
+    #[test]
+    fn relative_and_foreign_urls_and_lookalike_functions_are_left_alone() {
+        assert_eq!(rw("background:url(img/bg.png)"), None);
+        assert_eq!(rw("background:url(http://cdn.example.com/x.png)"), None);
+        assert_eq!(rw("x:myurl(/cnie-renewal/x)"), None);
+        assert_eq!(rw("url(  )"), None);
+        assert_eq!(rw("url("), None);
+        assert_eq!(rw("url('/cnie-renewal/never-closed"), None);
+    }
+
+    #[test]
+    fn several_urls_in_one_declaration_are_all_rewritten() {
+        assert_eq!(
+            rw("background:url(/cnie-renewal/a.png),url(/cnie-renewal/b.png)").as_deref(),
+            Some("background:url(/s/cnie-renewal/a.png),url(/s/cnie-renewal/b.png)")
+        );
+    }
+}

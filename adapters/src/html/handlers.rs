@@ -1,0 +1,200 @@
+//! The element and text handlers one page's rewrite is made of, built from [`HtmlOptions`].
+//!
+//! Each handler is one legacy habit: URL-bearing attributes, `<meta>` refresh and charset
+//! declarations, `<style>` text, and the portal banner after `<body>`. They only read the
+//! (shared, immutable) link map and never fail on content, so a page can always be rewritten.
+
+use super::srcset::rewrite_srcset;
+use super::{HtmlError, HtmlOptions};
+use crate::charset::utf8_content_type;
+use crate::css::rewrite_css_urls;
+use crate::links::{LinkMap, ServiceLinks};
+use crate::redirects::rewrite_refresh;
+use lol_html::html_content::{ContentType, TextChunk};
+use lol_html::send::{Element, ElementContentHandlers};
+use lol_html::{HandlerResult, Selector};
+use std::borrow::Cow;
+use std::sync::Arc;
+
+/// Every element goes to the link handler, which looks at its attributes once: measured
+/// cheaper in lol_html than a selector list of the nine URL attributes, which makes its
+/// selector machine test each attribute of every element nine times.
+const LINK_SELECTOR: &str = "*";
+
+/// `<style>` text is held until its end so a `url(` cut between chunks is still seen; past
+/// this many bytes what was held is rewritten and emitted, to keep memory bounded.
+const STYLE_HOLD_LIMIT: usize = 256 * 1024;
+
+/// A `(selector, handlers)` pair as lol_html's settings take it.
+pub(super) type Handler = (Cow<'static, Selector>, ElementContentHandlers<'static>);
+
+#[derive(Clone)]
+struct Links {
+    map: Arc<LinkMap>,
+    here: ServiceLinks,
+}
+
+impl Links {
+    fn rewrite(&self, url: &str) -> Option<String> {
+        self.map.rewrite(url, &self.here)
+    }
+}
+
+fn selector(s: &str) -> Result<Cow<'static, Selector>, HtmlError> {
+    s.parse::<Selector>()
+        .map(Cow::Owned)
+        .map_err(|e| HtmlError::Selector(format!("{s}: {e}")))
+}
+
+/// The handlers `options` ask for, in document order of concern.
+pub(super) fn handlers(options: &HtmlOptions) -> Result<Vec<Handler>, HtmlError> {
+    let links = options.links.as_ref().map(|(map, here)| Links {
+        map: Arc::clone(map),
+        here: here.clone(),
+    });
+    let mut out = Vec::new();
+    if let Some(links) = &links {
+        let l = links.clone();
+        out.push((
+            selector(LINK_SELECTOR)?,
+            ElementContentHandlers::default()
+                .element(move |el: &mut Element<'_, '_>| rewrite_link_attributes(el, &l)),
+        ));
+        out.push((selector("style")?, style_text_handler(links.clone())));
+    }
+    if links.is_some() || options.fix_charset_meta {
+        let l = links.clone();
+        let fix = options.fix_charset_meta;
+        out.push((
+            selector("meta")?,
+            ElementContentHandlers::default()
+                .element(move |el: &mut Element<'_, '_>| rewrite_meta(el, l.as_ref(), fix)),
+        ));
+    }
+    if let Some(banner) = options.banner.clone() {
+        let mut injected = false;
+        out.push((
+            selector("body")?,
+            ElementContentHandlers::default().element(move |el: &mut Element<'_, '_>| {
+                if !injected {
+                    el.prepend(&banner, ContentType::Html);
+                    injected = true;
+                }
+                Ok(())
+            }),
+        ));
+    }
+    Ok(out)
+}
+
+/// How an attribute's value holds URLs.
+#[derive(Clone, Copy, PartialEq, Eq)]
+enum UrlKind {
+    /// The whole value is one URL.
+    Whole,
+    /// `srcset` candidates.
+    Srcset,
+    /// Inline CSS.
+    Style,
+    /// `data`, a URL only on `<object>`.
+    ObjectData,
+}
+
+/// The attributes that carry URLs, by (lowercase) name, with a bit of their own.
+fn url_attribute(name: &str) -> Option<(&'static str, UrlKind, u16)> {
+    Some(match name {
+        "href" => ("href", UrlKind::Whole, 1),
+        "src" => ("src", UrlKind::Whole, 1 << 1),
+        "action" => ("action", UrlKind::Whole, 1 << 2),
+        "formaction" => ("formaction", UrlKind::Whole, 1 << 3),
+        "background" => ("background", UrlKind::Whole, 1 << 4),
+        "poster" => ("poster", UrlKind::Whole, 1 << 5),
+        "srcset" => ("srcset", UrlKind::Srcset, 1 << 6),
+        "style" => ("style", UrlKind::Style, 1 << 7),
+        "data" => ("data", UrlKind::ObjectData, 1 << 8),
+        _ => return None,
+    })
+}
+
+fn rewrite_link_attributes(el: &mut Element<'_, '_>, links: &Links) -> HandlerResult {
+    // One pass over the attributes: each `get_attribute` call would allocate and scan.
+    let mut changes: Vec<(&'static str, String)> = Vec::new();
+    // Browsers use the first of duplicated attributes, and so does `set_attribute`.
+    let mut seen = 0u16;
+    for attr in el.attributes() {
+        let Some((name, kind, bit)) = url_attribute(&attr.name()) else {
+            continue;
+        };
+        if seen & bit != 0 {
+            continue;
+        }
+        seen |= bit;
+        let value = attr.value();
+        let new = match kind {
+            UrlKind::Whole | UrlKind::ObjectData => links.rewrite(&value),
+            UrlKind::Srcset => rewrite_srcset(&value, &links.map, &links.here),
+            UrlKind::Style => rewrite_css_urls(&value, &links.map, &links.here),
+        };
+        if let Some(new) = new {
+            if kind != UrlKind::ObjectData || el.tag_name() == "object" {
+                changes.push((name, new));
+            }
+        }
+    }
+    for (name, value) in changes {
+        el.set_attribute(name, &value)?;
+    }
+    Ok(())
+}
+
+/// `<meta http-equiv="refresh">` URLs, and charset declarations once the body is UTF-8.
+fn rewrite_meta(
+    el: &mut Element<'_, '_>,
+    links: Option<&Links>,
+    fix_charset: bool,
+) -> HandlerResult {
+    if let Some(equiv) = el.get_attribute("http-equiv") {
+        let equiv = equiv.trim();
+        if equiv.eq_ignore_ascii_case("refresh") {
+            if let Some(l) = links {
+                if let Some(new) = el
+                    .get_attribute("content")
+                    .and_then(|c| rewrite_refresh(&c, &l.map, &l.here))
+                {
+                    el.set_attribute("content", &new)?;
+                }
+            }
+        } else if fix_charset && equiv.eq_ignore_ascii_case("content-type") {
+            let content = el.get_attribute("content").unwrap_or_default();
+            el.set_attribute("content", &utf8_content_type(&content))?;
+        }
+    }
+    if fix_charset && el.has_attribute("charset") {
+        el.set_attribute("charset", "utf-8")?;
+    }
+    Ok(())
+}
+
+/// `url(...)` in `<style>` text. lol_html hands text over in arbitrary fragments, so they are
+/// held (and removed from the output) until the text node ends, then emitted rewritten.
+fn style_text_handler(links: Links) -> ElementContentHandlers<'static> {
+    let mut held = String::new();
+    ElementContentHandlers::default().text(move |t: &mut TextChunk<'_>| {
+        if t.last_in_text_node() && held.is_empty() {
+            if let Some(new) = rewrite_css_urls(t.as_str(), &links.map, &links.here) {
+                t.replace(&new, ContentType::Html);
+            }
+            return Ok(());
+        }
+        held.push_str(t.as_str());
+        if t.last_in_text_node() || held.len() > STYLE_HOLD_LIMIT {
+            let out = rewrite_css_urls(&held, &links.map, &links.here)
+                .unwrap_or_else(|| std::mem::take(&mut held));
+            t.replace(&out, ContentType::Html);
+            held.clear();
+        } else {
+            t.remove();
+        }
+        Ok(())
+    })
+}

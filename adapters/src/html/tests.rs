@@ -1,0 +1,327 @@
+//! What the HTML rewriter does to legacy pages, one behaviour per test.
+
+use super::*;
+use crate::links::LinkMapBuilder;
+
+fn options() -> HtmlOptions {
+    let mut b = LinkMapBuilder::new();
+    b.add_legacy("www.tax.gov.ma", "/vat-declaration", "/s/vat-declaration")
+        .expect("valid");
+    b.add_legacy(
+        "www.tax.gov.ma",
+        "/income-tax-declaration",
+        "/s/income-tax-declaration",
+    )
+    .expect("valid");
+    HtmlOptions {
+        links: Some((
+            Arc::new(b.build()),
+            ServiceLinks::new("www.tax.gov.ma", "/s/vat-declaration"),
+        )),
+        fix_charset_meta: false,
+        banner: None,
+    }
+}
+
+fn rewrite_with(options: HtmlOptions, chunks: &[&[u8]]) -> String {
+    let mut r = HtmlRewriter::new(options).expect("rewriter");
+    let mut out = Vec::new();
+    for c in chunks {
+        out.extend(r.feed(c).expect("feed"));
+    }
+    out.extend(r.finish().expect("finish"));
+    String::from_utf8(out).expect("utf-8 in, utf-8 out")
+}
+
+fn rewrite(html: &str) -> String {
+    rewrite_with(options(), &[html.as_bytes()])
+}
+
+#[test]
+fn the_rewriter_is_send() {
+    fn assert_send<T: Send>() {}
+    assert_send::<HtmlRewriter>();
+}
+
+#[test]
+fn absolute_protocol_relative_and_root_relative_hrefs_are_rewritten() {
+    assert_eq!(
+        rewrite(concat!(
+            r#"<a href="http://www.tax.gov.ma/vat-declaration/demande">a</a>"#,
+            r#"<a href="//www.tax.gov.ma/vat-declaration/suivi?id=1#h">b</a>"#,
+            r#"<a href="/vat-declaration/">c</a>"#,
+        )),
+        concat!(
+            r#"<a href="/s/vat-declaration/demande">a</a>"#,
+            r#"<a href="/s/vat-declaration/suivi?id=1#h">b</a>"#,
+            r#"<a href="/s/vat-declaration/">c</a>"#,
+        )
+    );
+}
+
+#[test]
+fn relative_links_and_other_schemes_are_untouched() {
+    let page = concat!(
+        r##"<a href="form.php">a</a><a href="../x">b</a><a href="?q=1">c</a><a href="#top">d</a>"##,
+        r#"<a href="mailto:dgi@tax.gov.ma">e</a><a href="javascript:void(0)">f</a>"#,
+        r#"<img src="data:image/gif;base64,R0lGOD"><a href="http://www.google.ma/">g</a>"#,
+    );
+    assert_eq!(rewrite(page), page);
+}
+
+#[test]
+fn a_link_to_a_sibling_service_on_the_same_host_goes_to_the_sibling() {
+    assert_eq!(
+        rewrite(r#"<a href="/income-tax-declaration/x">IR</a>"#),
+        r#"<a href="/s/income-tax-declaration/x">IR</a>"#
+    );
+}
+
+#[test]
+fn frames_iframes_scripts_images_and_stylesheets_are_rewritten() {
+    assert_eq!(
+        rewrite(concat!(
+            r#"<frameset cols="20%,*"><frame src="http://www.tax.gov.ma/vat-declaration/menu">"#,
+            r#"<frame src="/vat-declaration/main"></frameset>"#,
+            r#"<iframe src="//www.tax.gov.ma/vat-declaration/i"></iframe>"#,
+            r#"<script src="/vat-declaration/js/app.js"></script>"#,
+            r#"<link rel="stylesheet" href="/vat-declaration/css/style.css">"#,
+        )),
+        concat!(
+            r#"<frameset cols="20%,*"><frame src="/s/vat-declaration/menu">"#,
+            r#"<frame src="/s/vat-declaration/main"></frameset>"#,
+            r#"<iframe src="/s/vat-declaration/i"></iframe>"#,
+            r#"<script src="/s/vat-declaration/js/app.js"></script>"#,
+            r#"<link rel="stylesheet" href="/s/vat-declaration/css/style.css">"#,
+        )
+    );
+}
+
+#[test]
+fn form_actions_and_button_formactions_are_rewritten() {
+    assert_eq!(
+        rewrite(concat!(
+            r#"<form method="post" action="http://www.tax.gov.ma/vat-declaration/submit">"#,
+            r#"<button formaction="/vat-declaration/save">ok</button></form>"#,
+        )),
+        concat!(
+            r#"<form method="post" action="/s/vat-declaration/submit">"#,
+            r#"<button formaction="/s/vat-declaration/save">ok</button></form>"#,
+        )
+    );
+}
+
+#[test]
+fn backgrounds_posters_and_object_data_are_rewritten() {
+    assert_eq!(
+        rewrite(concat!(
+            r#"<td background="/vat-declaration/bg.gif"></td>"#,
+            r#"<video poster="/vat-declaration/p.jpg"></video>"#,
+            r#"<object data="/vat-declaration/a.swf"></object><div data="/vat-declaration/x"></div>"#,
+        )),
+        concat!(
+            r#"<td background="/s/vat-declaration/bg.gif"></td>"#,
+            r#"<video poster="/s/vat-declaration/p.jpg"></video>"#,
+            r#"<object data="/s/vat-declaration/a.swf"></object><div data="/vat-declaration/x"></div>"#,
+        )
+    );
+}
+
+#[test]
+fn a_duplicated_attribute_keeps_the_first_value_browsers_use() {
+    assert_eq!(
+        rewrite(r#"<a href="/vat-declaration/a" HREF="/vat-declaration/b">x</a>"#),
+        r#"<a href="/s/vat-declaration/a" HREF="/vat-declaration/b">x</a>"#
+    );
+}
+
+#[test]
+fn srcset_candidates_are_each_rewritten() {
+    assert_eq!(
+        rewrite(
+            r#"<img src="a.gif" srcset="/vat-declaration/l.gif 1x, http://www.tax.gov.ma/vat-declaration/l2.gif 2x">"#
+        ),
+        r#"<img src="a.gif" srcset="/s/vat-declaration/l.gif 1x, /s/vat-declaration/l2.gif 2x">"#
+    );
+}
+
+#[test]
+fn inline_style_urls_are_rewritten_quoted_or_not() {
+    assert_eq!(
+        rewrite(concat!(
+            r#"<td style="background:url(http://www.tax.gov.ma/vat-declaration/bg.png) repeat-x">"#,
+            r#"<div style='background-image:url("/vat-declaration/x.png")'></div>"#,
+        )),
+        concat!(
+            r#"<td style="background:url(/s/vat-declaration/bg.png) repeat-x">"#,
+            // A rewritten attribute is written back double-quoted, its quotes escaped.
+            r#"<div style="background-image:url(&quot;/s/vat-declaration/x.png&quot;)"></div>"#,
+        )
+    );
+}
+
+#[test]
+fn style_element_urls_are_rewritten_even_when_split_across_chunks() {
+    let page = "<style>body{background:url('http://www.tax.gov.ma/vat-declaration/bg.png')}</style><p>x</p>";
+    let expected = "<style>body{background:url('/s/vat-declaration/bg.png')}</style><p>x</p>";
+    for cut in 0..=page.len() {
+        let (a, b) = page.as_bytes().split_at(cut);
+        assert_eq!(rewrite_with(options(), &[a, b]), expected, "cut {cut}");
+    }
+}
+
+#[test]
+fn meta_refresh_urls_are_rewritten() {
+    assert_eq!(
+        rewrite(
+            r#"<meta http-equiv="refresh" content="300;url=http://www.tax.gov.ma/vat-declaration/">"#
+        ),
+        r#"<meta http-equiv="refresh" content="300;url=/s/vat-declaration/">"#
+    );
+}
+
+#[test]
+fn links_split_across_chunks_at_every_byte_are_rewritten() {
+    let page = r#"<p>x</p><a class="m" href="http://www.tax.gov.ma/vat-declaration/demande">d</a>"#;
+    let expected = r#"<p>x</p><a class="m" href="/s/vat-declaration/demande">d</a>"#;
+    for cut in 0..=page.len() {
+        let (a, b) = page.as_bytes().split_at(cut);
+        assert_eq!(rewrite_with(options(), &[a, b]), expected, "cut {cut}");
+    }
+}
+
+#[test]
+fn charset_declarations_say_utf8_once_the_body_was_transcoded() {
+    let opts = HtmlOptions {
+        fix_charset_meta: true,
+        ..options()
+    };
+    assert_eq!(
+        rewrite_with(
+            opts,
+            &[concat!(
+                r#"<meta charset="windows-1256">"#,
+                r#"<META HTTP-EQUIV="Content-Type" CONTENT="text/html; charset=windows-1256">"#,
+            )
+            .as_bytes()]
+        ),
+        concat!(
+            r#"<meta charset="utf-8">"#,
+            r#"<META HTTP-EQUIV="Content-Type" CONTENT="text/html; charset=utf-8">"#,
+        )
+    );
+}
+
+#[test]
+fn charset_declarations_are_kept_when_the_body_was_not_transcoded() {
+    let page = r#"<meta charset="windows-1256">"#;
+    assert_eq!(rewrite(page), page);
+}
+
+#[test]
+fn the_banner_goes_right_after_the_body_tag_once() {
+    let opts = HtmlOptions {
+        banner: Some(r#"<div id="egov-banner">Portail</div>"#.into()),
+        ..options()
+    };
+    assert_eq!(
+        rewrite_with(
+            opts,
+            &[br#"<html><body onload="init()"><p>x</p><body></body></html>"#]
+        ),
+        r#"<html><body onload="init()"><div id="egov-banner">Portail</div><p>x</p><body></body></html>"#
+    );
+}
+
+#[test]
+fn no_banner_is_injected_into_a_frameset() {
+    let opts = HtmlOptions {
+        banner: Some("<div>B</div>".into()),
+        links: None,
+        ..options()
+    };
+    let page = r#"<html><frameset rows="*"><frame src="a"><noframes><body>old</body></noframes></frameset></html>"#;
+    assert_eq!(rewrite_with(opts, &[page.as_bytes()]), page);
+}
+
+#[test]
+fn a_3mb_attribute_falls_back_to_passing_through_with_all_bytes_kept() {
+    let huge = "A".repeat(3 * 1024 * 1024);
+    let page = format!(
+        r#"<a href="/vat-declaration/a">a</a><img alt="{huge}" src="/vat-declaration/i"><a href="/vat-declaration/b">b</a>"#
+    );
+    let mut r = HtmlRewriter::new(options()).expect("rewriter");
+    let mut out = Vec::new();
+    let mut biggest = 0;
+    for chunk in page.as_bytes().chunks(16 * 1024) {
+        let o = r.feed(chunk).expect("feed");
+        biggest = biggest.max(o.len());
+        out.extend(o);
+    }
+    out.extend(r.finish().expect("finish"));
+    assert_eq!(r.fallback(), Some(&Fallback::MemoryLimit));
+    let out = String::from_utf8(out).expect("utf-8");
+    assert!(out.starts_with(r#"<a href="/s/vat-declaration/a">a</a><img alt="AAA"#));
+    assert!(out.ends_with(r#"src="/vat-declaration/i"><a href="/vat-declaration/b">b</a>"#));
+    assert_eq!(out.len(), page.len() + "/s".len());
+    assert!(
+        biggest <= MEMORY_LIMIT + 16 * 1024,
+        "one feed produced {biggest}"
+    );
+}
+
+#[test]
+fn malformed_html_produces_output_without_panicking() {
+    for page in [
+        "<a href=\"/vat-declaration/x",
+        "<<<>>><a href=/vat-declaration/y><b><i></b></i><table><tr><td></div>",
+        "</style><style>url(/vat-declaration/z",
+        "<!-- <a href=\"/vat-declaration/c\"> --",
+        "<select><xmp><script>\"use strict\";</script></select><a href=/vat-declaration/q>",
+        "<svg><a xlink:href=\"/x\" href=\"/vat-declaration/s\"/></svg>",
+        "<a href=\"\u{0}/vat-declaration/\">",
+        "<meta http-equiv=refresh content=\"; url=\"><meta charset>",
+    ] {
+        let out = rewrite(page);
+        assert!(!out.is_empty(), "{page}");
+    }
+}
+
+#[test]
+fn invalid_utf8_input_does_not_panic() {
+    let mut r = HtmlRewriter::new(options()).expect("rewriter");
+    let mut out = r
+        .feed(b"<a href=\"/vat-declaration/\xff\xfe\">\xc3</a>")
+        .expect("feed");
+    out.extend(r.finish().expect("finish"));
+    assert!(!out.is_empty());
+}
+
+#[test]
+fn feeding_after_finish_is_an_error_not_a_panic() {
+    let mut r = HtmlRewriter::new(options()).expect("rewriter");
+    r.finish().expect("finish");
+    assert_eq!(r.feed(b"<p>"), Err(HtmlError::Finished));
+    assert_eq!(r.finish(), Err(HtmlError::Finished));
+}
+
+#[test]
+fn a_legacy_encoded_page_can_be_rewritten_without_transcoding() {
+    let opts = options();
+    let mut r = HtmlRewriter::for_encoding(opts, encoding_rs::WINDOWS_1256, false).expect("ok");
+    let page = b"<p>\xc7\xe1\xd6\xd1\xed\xc8\xc9</p><a href=\"/vat-declaration/\xc7\">x</a>";
+    let mut out = r.feed(page).expect("feed");
+    out.extend(r.finish().expect("finish"));
+    assert_eq!(
+        out,
+        b"<p>\xc7\xe1\xd6\xd1\xed\xc8\xc9</p><a href=\"/s/vat-declaration/\xc7\">x</a>"
+    );
+}
+
+#[test]
+fn utf16_cannot_be_rewritten_in_place() {
+    assert!(matches!(
+        HtmlRewriter::for_encoding(options(), encoding_rs::UTF_16LE, false),
+        Err(HtmlError::UnsupportedEncoding("UTF-16LE"))
+    ));
+}

@@ -1,0 +1,256 @@
+//! Redirect headers: `Location`, `Content-Location` and `Refresh`.
+//!
+//! A legacy site redirects to its own absolute URL (`Location: http://www.cnie.ma/cnie/suivi`),
+//! to the internal address it is deployed at, or with a timed `Refresh: 5; url=...`. Left
+//! alone, any of those sends the citizen off the portal. Each value is mapped with the
+//! [`LinkMap`]; relative values and foreign hosts are left as they are, since the browser
+//! resolves them against the portal URL it already shows.
+
+use crate::headers::HeaderEdit;
+use crate::links::{LinkMap, ServiceLinks};
+use http::{HeaderName, HeaderValue};
+
+/// `Refresh` is not in `http`'s list of standard names.
+const REFRESH: &str = "refresh";
+
+/// The portal path for a `Location` or `Content-Location` value, or `None` to leave it.
+pub fn rewrite_location(value: &str, links: &LinkMap, current: &ServiceLinks) -> Option<String> {
+    links.rewrite(value, current)
+}
+
+/// A `Refresh` header (or `<meta http-equiv="refresh">` content) with its URL mapped:
+/// `5; url=http://host/x`, `0;URL='...'`, `3, url="..."` or a bare `0; http://...`. The delay
+/// and punctuation are kept; `None` if there is no URL or it is not mapped.
+pub fn rewrite_refresh(value: &str, links: &LinkMap, current: &ServiceLinks) -> Option<String> {
+    let (start, end) = refresh_url_span(value)?;
+    let new = links.rewrite(value.get(start..end)?, current)?;
+    let mut out = String::with_capacity(value.len() + new.len());
+    out.push_str(value.get(..start)?);
+    out.push_str(&new);
+    out.push_str(value.get(end..)?);
+    Some(out)
+}
+
+fn is_ws(b: u8) -> bool {
+    matches!(b, b' ' | b'\t' | b'\n' | b'\x0c' | b'\r')
+}
+
+/// Where the URL of a refresh value is, following the HTML standard's "shared declarative
+/// refresh steps".
+fn refresh_url_span(value: &str) -> Option<(usize, usize)> {
+    let b = value.as_bytes();
+    let mut i = 0;
+    let skip_ws = |mut i: usize| {
+        while i < b.len() && is_ws(b[i]) {
+            i += 1;
+        }
+        i
+    };
+    i = skip_ws(i);
+    let time_start = i;
+    while i < b.len() && (b[i].is_ascii_digit() || b[i] == b'.') {
+        i += 1;
+    }
+    if i == time_start {
+        return None;
+    }
+    if i < b.len() && !(is_ws(b[i]) || b[i] == b';' || b[i] == b',') {
+        return None;
+    }
+    i = skip_ws(i);
+    if i < b.len() && (b[i] == b';' || b[i] == b',') {
+        i += 1;
+    }
+    i = skip_ws(i);
+    let url_start = i;
+    if b.len() >= i + 3 && b[i..i + 3].eq_ignore_ascii_case(b"url") {
+        let j = skip_ws(i + 3);
+        i = if b.get(j) == Some(&b'=') {
+            skip_ws(j + 1)
+        } else {
+            url_start
+        };
+    }
+    let (start, end) = match b.get(i) {
+        Some(&q @ (b'"' | b'\'')) => {
+            let start = i + 1;
+            let len = b[start..].iter().position(|&c| c == q);
+            (start, len.map_or(b.len(), |l| start + l))
+        }
+        _ => (i, b.len()),
+    };
+    let mut end = end;
+    while end > start && is_ws(b[end - 1]) {
+        end -= 1;
+    }
+    (end > start).then_some((start, end))
+}
+
+/// Rewrites `Location`, `Content-Location` and `Refresh` in place; true if any changed.
+/// Values that are not valid UTF-8 are left alone.
+pub fn rewrite_redirect_headers(
+    headers: &mut impl HeaderEdit,
+    links: &LinkMap,
+    current: &ServiceLinks,
+) -> bool {
+    let mut changed = false;
+    let names = [
+        (http::header::LOCATION, rewrite_location as Rewrite),
+        (http::header::CONTENT_LOCATION, rewrite_location),
+        (HeaderName::from_static(REFRESH), rewrite_refresh),
+    ];
+    for (name, rewrite) in names {
+        let values = headers.get_all(&name);
+        let mut new_values = Vec::with_capacity(values.len());
+        let mut any = false;
+        for v in values {
+            let new = v
+                .to_str()
+                .ok()
+                .and_then(|s| rewrite(s, links, current))
+                .and_then(|s| HeaderValue::from_str(&s).ok());
+            any |= new.is_some();
+            new_values.push(new.unwrap_or(v));
+        }
+        if any {
+            headers.remove(&name);
+            for v in new_values {
+                headers.append(name.clone(), v);
+            }
+            changed = true;
+        }
+    }
+    changed
+}
+
+type Rewrite = fn(&str, &LinkMap, &ServiceLinks) -> Option<String>;
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::links::LinkMapBuilder;
+    use http::HeaderMap;
+
+    fn map() -> (LinkMap, ServiceLinks) {
+        let mut b = LinkMapBuilder::new();
+        b.add_legacy("www.cnie.ma", "/cnie-renewal", "/s/cnie-renewal")
+            .expect("valid");
+        b.add_upstream("127.0.0.1:9400", "/", "/s/cnie-renewal")
+            .expect("valid");
+        (
+            b.build(),
+            ServiceLinks::new("www.cnie.ma", "/s/cnie-renewal"),
+        )
+    }
+
+    fn refresh(v: &str) -> Option<String> {
+        let (m, here) = map();
+        rewrite_refresh(v, &m, &here)
+    }
+
+    #[test]
+    fn absolute_locations_to_the_legacy_host_become_portal_paths() {
+        let (m, here) = map();
+        assert_eq!(
+            rewrite_location("http://www.cnie.ma/cnie-renewal/suivi?id=4", &m, &here).as_deref(),
+            Some("/s/cnie-renewal/suivi?id=4")
+        );
+    }
+
+    #[test]
+    fn locations_to_the_internal_backend_address_become_portal_paths() {
+        let (m, here) = map();
+        assert_eq!(
+            rewrite_location("http://127.0.0.1:9400/login", &m, &here).as_deref(),
+            Some("/s/cnie-renewal/login")
+        );
+    }
+
+    #[test]
+    fn relative_and_foreign_locations_are_left_alone() {
+        let (m, here) = map();
+        for v in ["suivi", "../x", "?page=2", "https://www.google.com/"] {
+            assert_eq!(rewrite_location(v, &m, &here), None, "{v}");
+        }
+    }
+
+    #[test]
+    fn refresh_urls_are_mapped_keeping_delay_and_punctuation() {
+        assert_eq!(
+            refresh("5; url=http://www.cnie.ma/cnie-renewal/x").as_deref(),
+            Some("5; url=/s/cnie-renewal/x")
+        );
+        assert_eq!(
+            refresh("0;URL='http://www.cnie.ma/cnie-renewal/'").as_deref(),
+            Some("0;URL='/s/cnie-renewal/'")
+        );
+        assert_eq!(
+            refresh("3, url = \"/cnie-renewal/y\" ").as_deref(),
+            Some("3, url = \"/s/cnie-renewal/y\" ")
+        );
+        assert_eq!(
+            refresh("0; http://www.cnie.ma/cnie-renewal/z").as_deref(),
+            Some("0; /s/cnie-renewal/z")
+        );
+    }
+
+    #[test]
+    fn refresh_without_a_mapped_url_is_left_alone() {
+        for v in [
+            "5",
+            "5;",
+            "x; url=/cnie-renewal/",
+            "5; url=page.html",
+            "",
+            "5x",
+        ] {
+            assert_eq!(refresh(v), None, "{v:?}");
+        }
+    }
+
+    #[test]
+    fn redirect_headers_are_rewritten_in_place() {
+        let (m, here) = map();
+        let mut h = HeaderMap::new();
+        h.insert(
+            "location",
+            HeaderValue::from_static("http://www.cnie.ma/cnie-renewal/a"),
+        );
+        h.insert(
+            "content-location",
+            HeaderValue::from_static("/cnie-renewal/b"),
+        );
+        h.insert(
+            "refresh",
+            HeaderValue::from_static("1;url=http://127.0.0.1:9400/c"),
+        );
+        h.insert(
+            "x-other",
+            HeaderValue::from_static("http://www.cnie.ma/cnie-renewal/"),
+        );
+        assert!(rewrite_redirect_headers(&mut h, &m, &here));
+        let get = |n: &str| h.get(n).and_then(|v| v.to_str().ok()).map(str::to_string);
+        assert_eq!(get("location").as_deref(), Some("/s/cnie-renewal/a"));
+        assert_eq!(
+            get("content-location").as_deref(),
+            Some("/s/cnie-renewal/b")
+        );
+        assert_eq!(get("refresh").as_deref(), Some("1;url=/s/cnie-renewal/c"));
+        assert_eq!(
+            get("x-other").as_deref(),
+            Some("http://www.cnie.ma/cnie-renewal/")
+        );
+    }
+
+    #[test]
+    fn headers_without_mapped_urls_report_no_change() {
+        let (m, here) = map();
+        let mut h = HeaderMap::new();
+        h.insert("location", HeaderValue::from_static("next.php"));
+        assert!(!rewrite_redirect_headers(&mut h, &m, &here));
+        assert_eq!(
+            h.get("location").map(|v| v.as_bytes()),
+            Some(&b"next.php"[..])
+        );
+    }
+}

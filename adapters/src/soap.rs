@@ -1,0 +1,310 @@
+//! A small JSON ↔ SOAP 1.1 facade for legacy web services.
+//!
+//! Some ministries expose their back office only as SOAP 1.1 (document/literal) services.
+//! The portal's own pages and partners speak JSON, so a declared operation is called with a
+//! flat JSON object (its keys are the operation's declared request fields, nothing else), and
+//! the `<XResponse>` element that comes back is turned into JSON; a `soap:Fault` becomes a
+//! typed error. Input size and nesting are bounded, DTDs are refused, and any namespace
+//! prefix is accepted, since every legacy toolkit picks its own.
+
+use quick_xml::events::Event;
+use quick_xml::Reader;
+use serde_json::{Map, Value};
+use std::borrow::Cow;
+
+/// The largest SOAP response parsed, in bytes.
+pub const MAX_ENVELOPE_BYTES: usize = 4 * 1024 * 1024;
+/// The deepest element nesting accepted in a response.
+pub const MAX_DEPTH: usize = 64;
+/// The `Content-Type` of a SOAP 1.1 request.
+pub const CONTENT_TYPE: &str = "text/xml; charset=utf-8";
+const ENVELOPE_NS: &str = "http://schemas.xmlsoap.org/soap/envelope/";
+
+/// One operation of a legacy SOAP service, as declared in the service's configuration.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct SoapOperation {
+    /// The request element's name, e.g. `GetDossierStatus`.
+    pub name: String,
+    /// The target namespace the request element (and its fields) live in.
+    pub namespace: String,
+    /// The `SOAPAction` the service expects.
+    pub soap_action: String,
+    /// The request's child elements, in the order the service expects them.
+    pub request_fields: Vec<String>,
+}
+
+impl SoapOperation {
+    /// The `SOAPAction` header value, quoted as SOAP 1.1 requires.
+    pub fn soap_action_header(&self) -> String {
+        format!("\"{}\"", self.soap_action.replace('"', ""))
+    }
+}
+
+/// Why a call could not be translated, or the fault the service answered with.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum SoapError {
+    #[error("the request must be a JSON object")]
+    NotAnObject,
+    #[error("unknown field {0:?}")]
+    UnknownField(String),
+    #[error("missing field {0:?}")]
+    MissingField(String),
+    #[error("field {0:?} must be a string, number or boolean that XML can carry")]
+    InvalidValue(String),
+    #[error("{0:?} is not a valid XML element name")]
+    InvalidName(String),
+    #[error("the SOAP response is larger than {limit} bytes")]
+    TooLarge { limit: usize },
+    #[error("malformed SOAP response: {0}")]
+    Malformed(String),
+    #[error("SOAP fault {code}: {message}")]
+    Fault { code: String, message: String },
+}
+
+fn valid_name(name: &str) -> bool {
+    let mut chars = name.chars();
+    chars.next().is_some_and(|c| c.is_alphabetic() || c == '_')
+        && chars.all(|c| c.is_alphanumeric() || matches!(c, '_' | '-' | '.'))
+}
+
+/// Escapes text for XML content and attribute values; `None` for characters XML 1.0
+/// cannot carry at all (NUL and most control characters).
+fn escape_into(out: &mut String, text: &str) -> Option<()> {
+    for c in text.chars() {
+        match c {
+            '&' => out.push_str("&amp;"),
+            '<' => out.push_str("&lt;"),
+            '>' => out.push_str("&gt;"),
+            '"' => out.push_str("&quot;"),
+            '\'' => out.push_str("&apos;"),
+            '\r' => out.push_str("&#13;"),
+            '\t' | '\n' => out.push(c),
+            c if (c as u32) < 0x20 || c == '\u{FFFE}' || c == '\u{FFFF}' => return None,
+            c => out.push(c),
+        }
+    }
+    Some(())
+}
+
+/// The SOAP 1.1 request envelope for calling `op` with the JSON object `args`, whose keys
+/// must be exactly the operation's declared fields, with string, number or boolean values.
+pub fn json_to_envelope(op: &SoapOperation, args: &Value) -> Result<String, SoapError> {
+    let obj = args.as_object().ok_or(SoapError::NotAnObject)?;
+    for name in std::iter::once(&op.name).chain(&op.request_fields) {
+        if !valid_name(name) {
+            return Err(SoapError::InvalidName(name.clone()));
+        }
+    }
+    if let Some(unknown) = obj.keys().find(|k| !op.request_fields.contains(k)) {
+        return Err(SoapError::UnknownField(unknown.clone()));
+    }
+    let mut out = String::with_capacity(256);
+    out.push_str(r#"<?xml version="1.0" encoding="utf-8"?>"#);
+    out.push_str(r#"<soap:Envelope xmlns:soap=""#);
+    out.push_str(ENVELOPE_NS);
+    out.push_str(r#""><soap:Body><"#);
+    out.push_str(&op.name);
+    out.push_str(r#" xmlns=""#);
+    escape_into(&mut out, &op.namespace)
+        .ok_or_else(|| SoapError::InvalidName(op.namespace.clone()))?;
+    out.push_str(r#"">"#);
+    for field in &op.request_fields {
+        let value = obj
+            .get(field)
+            .ok_or_else(|| SoapError::MissingField(field.clone()))?;
+        let text: Cow<'_, str> = match value {
+            Value::String(s) => Cow::Borrowed(s),
+            Value::Number(n) => Cow::Owned(n.to_string()),
+            Value::Bool(b) => Cow::Borrowed(if *b { "true" } else { "false" }),
+            _ => return Err(SoapError::InvalidValue(field.clone())),
+        };
+        out.push('<');
+        out.push_str(field);
+        out.push('>');
+        escape_into(&mut out, &text).ok_or_else(|| SoapError::InvalidValue(field.clone()))?;
+        out.push_str("</");
+        out.push_str(field);
+        out.push('>');
+    }
+    out.push_str("</");
+    out.push_str(&op.name);
+    out.push_str("></soap:Body></soap:Envelope>");
+    Ok(out)
+}
+
+/// One element being read: its local name, children so far, and text.
+struct Frame {
+    name: String,
+    children: Map<String, Value>,
+    text: String,
+    has_children: bool,
+    nil: bool,
+}
+
+impl Frame {
+    fn into_value(self) -> Value {
+        if self.has_children {
+            Value::Object(self.children)
+        } else if self.nil {
+            Value::Null
+        } else {
+            Value::String(self.text)
+        }
+    }
+}
+
+/// Adds a child's value; a name seen again turns into an array of all its values.
+fn insert_child(map: &mut Map<String, Value>, name: String, value: Value) {
+    match map.get_mut(&name) {
+        None => {
+            map.insert(name, value);
+        }
+        Some(Value::Array(items)) => items.push(value),
+        Some(existing) => {
+            let first = existing.take();
+            *existing = Value::Array(vec![first, value]);
+        }
+    }
+}
+
+fn malformed(e: impl std::fmt::Display) -> SoapError {
+    SoapError::Malformed(e.to_string())
+}
+
+/// The response XML as text: UTF-8 unless a byte order mark or the XML declaration says
+/// otherwise (legacy Java and .NET services answer in ISO-8859-1 too).
+fn xml_text(xml: &[u8]) -> Cow<'_, str> {
+    if let Some((enc, bom_len)) = encoding_rs::Encoding::for_bom(xml) {
+        return enc.decode_without_bom_handling(&xml[bom_len..]).0;
+    }
+    let decl_end = xml
+        .starts_with(b"<?xml")
+        .then(|| xml.windows(2).position(|w| w == b"?>"))
+        .flatten();
+    let declared = decl_end.and_then(|end| {
+        let decl = std::str::from_utf8(&xml[..end]).ok()?;
+        let at = decl.find("encoding")?;
+        let rest = decl[at + 8..].trim_start().strip_prefix('=')?.trim_start();
+        let quote = rest.chars().next()?;
+        let label = rest.get(1..)?.split(quote).next()?;
+        encoding_rs::Encoding::for_label_no_replacement(label.as_bytes())
+    });
+    declared
+        .unwrap_or(encoding_rs::UTF_8)
+        .decode_without_bom_handling(xml)
+        .0
+}
+
+/// The JSON form of a SOAP response: the children of the element inside `Body` (repeated
+/// elements as arrays, nested ones as objects, text as strings, `xsi:nil` as null). A
+/// `Fault` becomes [`SoapError::Fault`].
+pub fn envelope_to_json(xml: &[u8]) -> Result<Value, SoapError> {
+    if xml.len() > MAX_ENVELOPE_BYTES {
+        return Err(SoapError::TooLarge {
+            limit: MAX_ENVELOPE_BYTES,
+        });
+    }
+    let text = xml_text(xml);
+    let mut reader = Reader::from_str(&text);
+    reader.config_mut().expand_empty_elements = true;
+    let mut stack: Vec<Frame> = Vec::new();
+    let mut saw_body = false;
+    loop {
+        match reader.read_event().map_err(malformed)? {
+            Event::Start(e) => {
+                if stack.len() >= MAX_DEPTH {
+                    return Err(SoapError::Malformed(format!(
+                        "elements nested deeper than {MAX_DEPTH}"
+                    )));
+                }
+                let name = std::str::from_utf8(e.local_name().as_ref())
+                    .map_err(malformed)?
+                    .to_string();
+                let mut nil = false;
+                for attr in e.attributes() {
+                    let attr = attr.map_err(malformed)?;
+                    if attr.key.local_name().as_ref() == b"nil" {
+                        let v = attr.unescape_value().map_err(malformed)?;
+                        nil = matches!(v.trim(), "true" | "1");
+                    }
+                }
+                if stack.is_empty() && name != "Envelope" {
+                    return Err(SoapError::Malformed(format!(
+                        "<{name}> is not a SOAP Envelope"
+                    )));
+                }
+                saw_body |= stack.len() == 1 && name == "Body";
+                stack.push(Frame {
+                    name,
+                    children: Map::new(),
+                    text: String::new(),
+                    has_children: false,
+                    nil,
+                });
+            }
+            Event::Text(t) => {
+                if let Some(top) = stack.last_mut() {
+                    top.text.push_str(&t.unescape().map_err(malformed)?);
+                }
+            }
+            Event::CData(c) => {
+                if let Some(top) = stack.last_mut() {
+                    top.text
+                        .push_str(std::str::from_utf8(&c.into_inner()).map_err(malformed)?);
+                }
+            }
+            Event::End(_) => {
+                let frame = stack
+                    .pop()
+                    .ok_or_else(|| SoapError::Malformed("unbalanced end tag".into()))?;
+                if stack.len() == 2 && stack[1].name == "Body" {
+                    return payload_to_json(frame);
+                }
+                if let Some(parent) = stack.last_mut() {
+                    parent.has_children = true;
+                    let name = frame.name.clone();
+                    insert_child(&mut parent.children, name, frame.into_value());
+                }
+            }
+            Event::DocType(_) => return Err(SoapError::Malformed("DTDs are not allowed".into())),
+            Event::Eof => break,
+            // `Empty` does not occur: empty elements are expanded to Start + End.
+            Event::Empty(_) | Event::Decl(_) | Event::PI(_) | Event::Comment(_) => {}
+        }
+    }
+    if saw_body {
+        // An empty Body: a one-way operation's answer.
+        Ok(Value::Object(Map::new()))
+    } else {
+        Err(SoapError::Malformed("no SOAP Body".into()))
+    }
+}
+
+fn payload_to_json(frame: Frame) -> Result<Value, SoapError> {
+    if frame.name == "Fault" {
+        return Err(fault(&frame.children));
+    }
+    Ok(Value::Object(frame.children))
+}
+
+/// The code and message of a SOAP 1.1 fault (`faultcode`, `faultstring`), or of a SOAP 1.2
+/// one (`Code/Value`, `Reason/Text`) from services that answer in the newer dialect.
+fn fault(f: &Map<String, Value>) -> SoapError {
+    fn text(v: Option<&Value>) -> Option<String> {
+        match v? {
+            Value::String(s) => Some(s.trim().to_string()),
+            Value::Array(items) => text(items.first()),
+            _ => None,
+        }
+    }
+    let code = text(f.get("faultcode"))
+        .or_else(|| text(f.get("Code").and_then(|c| c.get("Value"))))
+        .unwrap_or_default();
+    let message = text(f.get("faultstring"))
+        .or_else(|| text(f.get("Reason").and_then(|r| r.get("Text"))))
+        .unwrap_or_default();
+    SoapError::Fault { code, message }
+}
+
+#[cfg(test)]
+mod tests;

@@ -1,0 +1,243 @@
+//! What the SOAP facade sends and understands, one behaviour per test.
+
+use super::*;
+use serde_json::json;
+
+fn get_status() -> SoapOperation {
+    SoapOperation {
+        name: "GetStatus".into(),
+        namespace: "urn:egov:legacy:cnie-renewal".into(),
+        soap_action: "urn:egov:legacy:cnie-renewal#GetStatus".into(),
+        request_fields: vec!["reference".into(), "lang".into()],
+    }
+}
+
+#[test]
+fn a_json_call_becomes_a_soap_11_envelope_with_fields_in_declared_order() {
+    let xml = json_to_envelope(
+        &get_status(),
+        &json!({"lang": "fr", "reference": "CN-2024-001"}),
+    )
+    .expect("envelope");
+    assert_eq!(
+        xml,
+        concat!(
+            r#"<?xml version="1.0" encoding="utf-8"?>"#,
+            r#"<soap:Envelope xmlns:soap="http://schemas.xmlsoap.org/soap/envelope/"><soap:Body>"#,
+            r#"<GetStatus xmlns="urn:egov:legacy:cnie-renewal">"#,
+            r#"<reference>CN-2024-001</reference><lang>fr</lang>"#,
+            r#"</GetStatus></soap:Body></soap:Envelope>"#,
+        )
+    );
+}
+
+#[test]
+fn values_are_xml_escaped_and_numbers_and_booleans_written_plainly() {
+    let op = SoapOperation {
+        request_fields: vec!["a".into(), "n".into(), "b".into()],
+        ..get_status()
+    };
+    let xml = json_to_envelope(&op, &json!({"a": "<x> & \"y\"", "n": 12.5, "b": true}))
+        .expect("envelope");
+    assert!(xml.contains("<a>&lt;x&gt; &amp; &quot;y&quot;</a><n>12.5</n><b>true</b>"));
+}
+
+#[test]
+fn unknown_and_missing_fields_are_named_in_the_error() {
+    assert_eq!(
+        json_to_envelope(
+            &get_status(),
+            &json!({"reference": "x", "lang": "ar", "admin": 1})
+        ),
+        Err(SoapError::UnknownField("admin".into()))
+    );
+    assert_eq!(
+        json_to_envelope(&get_status(), &json!({"reference": "x"})),
+        Err(SoapError::MissingField("lang".into()))
+    );
+}
+
+#[test]
+fn non_scalar_values_and_non_objects_are_refused() {
+    assert_eq!(
+        json_to_envelope(&get_status(), &json!({"reference": ["x"], "lang": "ar"})),
+        Err(SoapError::InvalidValue("reference".into()))
+    );
+    assert_eq!(
+        json_to_envelope(
+            &get_status(),
+            &json!({"reference": "a\u{0}b", "lang": "ar"})
+        ),
+        Err(SoapError::InvalidValue("reference".into()))
+    );
+    assert_eq!(
+        json_to_envelope(&get_status(), &json!("x")),
+        Err(SoapError::NotAnObject)
+    );
+}
+
+#[test]
+fn operations_with_names_xml_cannot_carry_are_refused() {
+    let op = SoapOperation {
+        name: "Get Status".into(),
+        ..get_status()
+    };
+    assert_eq!(
+        json_to_envelope(&op, &json!({})),
+        Err(SoapError::InvalidName("Get Status".into()))
+    );
+}
+
+#[test]
+fn a_response_becomes_json_whatever_the_namespace_prefixes() {
+    let xml = br#"<?xml version="1.0" encoding="utf-8"?>
+<S:Envelope xmlns:S="http://schemas.xmlsoap.org/soap/envelope/">
+  <S:Header><x>ignored</x></S:Header>
+  <S:Body>
+    <ns2:GetStatusResponse xmlns:ns2="urn:egov:legacy:cnie-renewal">
+      <ns2:reference>CN-2024-001</ns2:reference>
+      <ns2:status>EN_COURS</ns2:status>
+      <ns2:label>Dossier en cours &amp; traitement</ns2:label>
+      <ns2:note xsi:nil="true" xmlns:xsi="http://www.w3.org/2001/XMLSchema-instance"/>
+    </ns2:GetStatusResponse>
+  </S:Body>
+</S:Envelope>"#;
+    assert_eq!(
+        envelope_to_json(xml).expect("json"),
+        json!({
+            "reference": "CN-2024-001",
+            "status": "EN_COURS",
+            "label": "Dossier en cours & traitement",
+            "note": null,
+        })
+    );
+}
+
+#[test]
+fn repeated_elements_become_arrays_and_nested_ones_objects() {
+    let xml = br#"<soap:Envelope xmlns:soap="http://schemas.xmlsoap.org/soap/envelope/"><soap:Body>
+<ListDocumentsResponse xmlns="urn:x">
+  <document><id>1</id><title>CNIE</title></document>
+  <document><id>2</id><title><![CDATA[Acte <naissance>]]></title></document>
+  <document><id>3</id><title/></document>
+  <count>3</count>
+</ListDocumentsResponse></soap:Body></soap:Envelope>"#;
+    assert_eq!(
+        envelope_to_json(xml).expect("json"),
+        json!({
+            "document": [
+                {"id": "1", "title": "CNIE"},
+                {"id": "2", "title": "Acte <naissance>"},
+                {"id": "3", "title": ""},
+            ],
+            "count": "3",
+        })
+    );
+}
+
+#[test]
+fn a_fault_becomes_a_typed_error() {
+    let xml = br#"<soap:Envelope xmlns:soap="http://schemas.xmlsoap.org/soap/envelope/"><soap:Body>
+<soap:Fault><faultcode>soap:Client</faultcode><faultstring>Dossier introuvable</faultstring><detail/></soap:Fault>
+</soap:Body></soap:Envelope>"#;
+    assert_eq!(
+        envelope_to_json(xml),
+        Err(SoapError::Fault {
+            code: "soap:Client".into(),
+            message: "Dossier introuvable".into()
+        })
+    );
+}
+
+#[test]
+fn a_soap_12_style_fault_is_understood_too() {
+    let xml = br#"<env:Envelope xmlns:env="http://www.w3.org/2003/05/soap-envelope"><env:Body>
+<env:Fault><env:Code><env:Value>env:Sender</env:Value></env:Code>
+<env:Reason><env:Text xml:lang="fr">Refus</env:Text><env:Text xml:lang="en">Refused</env:Text></env:Reason></env:Fault>
+</env:Body></env:Envelope>"#;
+    assert_eq!(
+        envelope_to_json(xml),
+        Err(SoapError::Fault {
+            code: "env:Sender".into(),
+            message: "Refus".into()
+        })
+    );
+}
+
+#[test]
+fn a_json_call_round_trips_through_a_service_echoing_its_fields() {
+    let op = get_status();
+    let request = json!({"reference": "R&D <1>", "lang": "ar"});
+    let envelope = json_to_envelope(&op, &request).expect("envelope");
+    // The service answers with the same fields in its Response element.
+    let response = envelope
+        .replace("<GetStatus ", "<GetStatusResponse ")
+        .replace("</GetStatus>", "</GetStatusResponse>");
+    assert_eq!(
+        envelope_to_json(response.as_bytes()).expect("json"),
+        request
+    );
+}
+
+#[test]
+fn a_latin1_response_declared_in_the_xml_declaration_is_decoded() {
+    let xml = b"<?xml version='1.0' encoding='ISO-8859-1'?><Envelope><Body><R><v>D\xe9j\xe0</v></R></Body></Envelope>";
+    assert_eq!(envelope_to_json(xml).expect("json"), json!({"v": "Déjà"}));
+}
+
+#[test]
+fn an_empty_body_is_an_empty_object() {
+    let xml = br#"<s:Envelope xmlns:s="x"><s:Body/></s:Envelope>"#;
+    assert_eq!(envelope_to_json(xml).expect("json"), json!({}));
+}
+
+#[test]
+fn oversized_responses_are_refused_before_parsing() {
+    let big = vec![b' '; MAX_ENVELOPE_BYTES + 1];
+    assert_eq!(
+        envelope_to_json(&big),
+        Err(SoapError::TooLarge {
+            limit: MAX_ENVELOPE_BYTES
+        })
+    );
+}
+
+#[test]
+fn dtds_deep_nesting_and_broken_xml_are_malformed_not_panics() {
+    let dtd =
+        br#"<!DOCTYPE x [<!ENTITY a "aaaa">]><Envelope><Body><R><v>&a;</v></R></Body></Envelope>"#;
+    assert!(matches!(
+        envelope_to_json(dtd),
+        Err(SoapError::Malformed(_))
+    ));
+    let deep = format!(
+        "<Envelope><Body>{}{}</Body></Envelope>",
+        "<a>".repeat(100),
+        "</a>".repeat(100)
+    );
+    assert!(matches!(
+        envelope_to_json(deep.as_bytes()),
+        Err(SoapError::Malformed(_))
+    ));
+    for bad in [
+        &b"<Envelope><Body><R><v>x</R></Body></Envelope>"[..],
+        b"<html><body>502 Bad Gateway</body></html>",
+        b"",
+        b"<Envelope><Body><R><v>&unknown;</v></R></Body></Envelope>",
+        b"\xff\xfe<",
+    ] {
+        assert!(
+            envelope_to_json(bad).is_err(),
+            "{}",
+            String::from_utf8_lossy(bad)
+        );
+    }
+}
+
+#[test]
+fn the_soap_action_header_is_quoted() {
+    assert_eq!(
+        get_status().soap_action_header(),
+        "\"urn:egov:legacy:cnie-renewal#GetStatus\""
+    );
+}

@@ -1,0 +1,360 @@
+//! The `/auth/*` endpoints and `/.well-known/jwks.json`.
+//!
+//! Every failure has a defined answer and leaves no session behind: a replayed or missing
+//! `state`, a login started in another browser, a refused code exchange or an invalid ID
+//! token get the "login failed" page (400); a provider that is down gets the "login
+//! unavailable" page (503) while existing sessions keep working; a bad logout token gets a
+//! 400 JSON error, as OIDC Back-Channel Logout asks.
+
+use super::session::{now_secs, random_token, PendingLogin, Session};
+use super::{provider::ProviderError, Sso};
+use crate::portal::{self, ErrorKind, LocalResponse};
+use bytes::{Bytes, BytesMut};
+use http::header::{CACHE_CONTROL, CONTENT_TYPE, SET_COOKIE};
+use http::{HeaderValue, StatusCode};
+use pingora::proxy::Session as HttpSession;
+use std::time::Duration;
+
+/// How long a login may take between `/auth/login` and `/auth/callback`.
+const LOGIN_TTL: Duration = Duration::from_secs(600);
+/// Largest back-channel logout request body accepted.
+const MAX_FORM_BYTES: usize = 64 * 1024;
+
+/// The endpoints SSO answers on the portal origin.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum AuthEndpoint {
+    Login,
+    Callback,
+    Logout,
+    BackchannelLogout,
+    Session,
+    Jwks,
+}
+
+impl AuthEndpoint {
+    pub fn from_path(path: &str) -> Option<Self> {
+        Some(match path {
+            "/auth/login" => Self::Login,
+            "/auth/callback" => Self::Callback,
+            "/auth/logout" => Self::Logout,
+            "/auth/backchannel-logout" => Self::BackchannelLogout,
+            "/auth/session" => Self::Session,
+            "/.well-known/jwks.json" => Self::Jwks,
+            _ => return None,
+        })
+    }
+}
+
+/// `return_to` must be a same-origin relative path: no scheme, no `//host`, no `/\host`.
+pub fn safe_return_to(raw: Option<&str>) -> String {
+    match raw {
+        Some(p)
+            if p.starts_with('/')
+                && !p.starts_with("//")
+                && !p.starts_with("/\\")
+                && !p.contains(['\\', '\r', '\n', '\0'])
+                && p.len() <= 2048 =>
+        {
+            p.to_string()
+        }
+        _ => "/".to_string(),
+    }
+}
+
+fn query_param(session: &HttpSession, name: &str) -> Option<String> {
+    let q = session.req_header().uri.query()?;
+    form_urlencoded::parse(q.as_bytes())
+        .find(|(k, _)| k == name)
+        .map(|(_, v)| v.into_owned())
+}
+
+fn no_store(resp: LocalResponse) -> LocalResponse {
+    let has = resp.headers.iter().any(|(n, _)| n == CACHE_CONTROL);
+    if has {
+        resp
+    } else {
+        resp.with_header(CACHE_CONTROL, HeaderValue::from_static("no-store"))
+    }
+}
+
+impl Sso {
+    /// Answers one SSO endpoint.
+    pub async fn handle(
+        &self,
+        endpoint: AuthEndpoint,
+        http: &mut HttpSession,
+        request_id: &str,
+    ) -> LocalResponse {
+        let resp = match endpoint {
+            AuthEndpoint::Login => self.login(http, request_id).await,
+            AuthEndpoint::Callback => self.callback(http, request_id).await,
+            AuthEndpoint::Logout => self.logout(http).await,
+            AuthEndpoint::BackchannelLogout => self.backchannel_logout(http).await,
+            AuthEndpoint::Session => self.whoami(http).await,
+            AuthEndpoint::Jwks => LocalResponse {
+                status: StatusCode::OK,
+                headers: vec![
+                    (
+                        CONTENT_TYPE,
+                        HeaderValue::from_static("application/jwk-set+json"),
+                    ),
+                    (
+                        CACHE_CONTROL,
+                        HeaderValue::from_static("public, max-age=300"),
+                    ),
+                ],
+                body: self.identity.jwks(),
+            },
+        };
+        no_store(resp)
+    }
+
+    async fn login(&self, http: &HttpSession, request_id: &str) -> LocalResponse {
+        let Some(provider) = &self.provider else {
+            return portal::error_page(ErrorKind::LoginUnavailable, request_id);
+        };
+        let return_to = safe_return_to(query_param(http, "return_to").as_deref());
+        let start = match provider.begin_login().await {
+            Ok(s) => s,
+            Err(e) => {
+                tracing::warn!(error = %e, "login: provider unavailable");
+                return portal::error_page(ErrorKind::LoginUnavailable, request_id);
+            }
+        };
+        let pending = PendingLogin {
+            pkce_verifier: start.pkce_verifier,
+            nonce: start.nonce,
+            return_to,
+            created_at: now_secs(),
+        };
+        if let Err(e) = self
+            .store
+            .put_pending(&start.state, &pending, LOGIN_TTL)
+            .await
+        {
+            tracing::warn!(error = %e, "login: session store unavailable");
+            return portal::error_page(ErrorKind::SessionsUnavailable, request_id);
+        }
+        LocalResponse::redirect(false, &start.authorize_url)
+            .with_header(SET_COOKIE, self.jar.set_login(&start.state))
+    }
+
+    async fn callback(&self, http: &HttpSession, request_id: &str) -> LocalResponse {
+        let failed = |why: &str| {
+            tracing::info!(reason = why, "login failed");
+            portal::error_page(ErrorKind::LoginFailed, request_id)
+                .with_header(SET_COOKIE, self.jar.clear_login())
+        };
+        let Some(provider) = &self.provider else {
+            return portal::error_page(ErrorKind::LoginUnavailable, request_id);
+        };
+        let (Some(state), Some(code)) = (query_param(http, "state"), query_param(http, "code"))
+        else {
+            return failed(if query_param(http, "error").is_some() {
+                "the provider returned an error"
+            } else {
+                "missing code or state"
+            });
+        };
+        // The state must be the one this browser was given (login CSRF), and unused.
+        if self.jar.login_state(http.req_header()) != Some(state.as_str()) {
+            return failed("state does not match this browser's login");
+        }
+        let pending = match self.store.take_pending(&state).await {
+            Ok(Some(p)) => p,
+            Ok(None) => return failed("unknown, expired or replayed state"),
+            Err(e) => {
+                tracing::warn!(error = %e, "callback: session store unavailable");
+                return portal::error_page(ErrorKind::SessionsUnavailable, request_id);
+            }
+        };
+        let (tokens, claims) = match provider
+            .finish_login(&code, &pending.pkce_verifier, &pending.nonce)
+            .await
+        {
+            Ok(r) => r,
+            Err(ProviderError::Unavailable(e)) => {
+                tracing::warn!(error = %e, "callback: provider unavailable");
+                return portal::error_page(ErrorKind::LoginUnavailable, request_id);
+            }
+            Err(e) => return failed(&e.to_string()),
+        };
+        // A fresh session id at every login (no fixation); any previous session ends.
+        if let Some(old) = self.jar.session_id(http.req_header()) {
+            let _ = self.store.delete(old).await;
+        }
+        let now = now_secs();
+        let session = Session {
+            id: random_token(),
+            public_id: random_token(),
+            sub: claims.sub,
+            idp_sid: claims.sid,
+            name: claims.name,
+            acr: claims.acr,
+            professional: claims.professional,
+            id_token: tokens.id_token.unwrap_or_default(),
+            access_token: tokens.access_token,
+            refresh_token: tokens.refresh_token,
+            access_expires_at: tokens.access_expires_at,
+            created_at: now,
+            last_seen: now,
+            absolute_expires_at: now + self.absolute.as_secs(),
+        };
+        if let Err(e) = self.store.put(&session, session.ttl(now, self.idle)).await {
+            tracing::warn!(error = %e, "callback: session store unavailable");
+            return portal::error_page(ErrorKind::SessionsUnavailable, request_id);
+        }
+        LocalResponse::redirect(false, &pending.return_to)
+            .with_header(SET_COOKIE, self.jar.set_session(&session.id))
+            .with_header(SET_COOKIE, self.jar.clear_login())
+    }
+
+    async fn logout(&self, http: &HttpSession) -> LocalResponse {
+        let mut id_token = None;
+        if let Some(id) = self.jar.session_id(http.req_header()) {
+            if let Ok(Some(s)) = self.store.get(id).await {
+                id_token = Some(s.id_token);
+            }
+            if let Err(e) = self.store.delete(id).await {
+                tracing::warn!(error = %e, "logout: could not delete the session");
+            }
+        }
+        let home = format!("{}/", self.origin);
+        let target = match (&self.provider, id_token.filter(|t| !t.is_empty())) {
+            (Some(p), Some(hint)) => p.end_session_url(&hint, &home).await.unwrap_or(home),
+            _ => home,
+        };
+        LocalResponse::redirect(false, &target).with_header(SET_COOKIE, self.jar.clear_session())
+    }
+
+    async fn backchannel_logout(&self, http: &mut HttpSession) -> LocalResponse {
+        let bad = |description: String| {
+            tracing::info!(%description, "back-channel logout refused");
+            LocalResponse::json(
+                StatusCode::BAD_REQUEST,
+                &serde_json::json!({ "error": "invalid_request", "error_description": description }),
+            )
+        };
+        if http.req_header().method != http::Method::POST {
+            return bad("use POST".into());
+        }
+        let Some(provider) = &self.provider else {
+            return bad("single sign-on is not configured".into());
+        };
+        let body = match read_body(http, MAX_FORM_BYTES).await {
+            Ok(b) => b,
+            Err(why) => return bad(why),
+        };
+        let Some(token) = form_urlencoded::parse(&body)
+            .find(|(k, _)| k == "logout_token")
+            .map(|(_, v)| v.into_owned())
+        else {
+            return bad("missing logout_token".into());
+        };
+        let request = match provider.validate_logout_token(&token).await {
+            Ok(r) => r,
+            Err(ProviderError::Unavailable(e)) => {
+                return LocalResponse::json(
+                    StatusCode::SERVICE_UNAVAILABLE,
+                    &serde_json::json!({ "error": "temporarily_unavailable", "error_description": e }),
+                )
+            }
+            Err(e) => return bad(e.to_string()),
+        };
+        let unavailable = |e: super::store::StoreError| {
+            LocalResponse::json(
+                StatusCode::SERVICE_UNAVAILABLE,
+                &serde_json::json!({ "error": "temporarily_unavailable", "error_description": e.to_string() }),
+            )
+        };
+        match self
+            .store
+            .remember_jti(&request.jti, Duration::from_secs(3600))
+            .await
+        {
+            Ok(true) => {}
+            Ok(false) => return bad("logout token replayed".into()),
+            Err(e) => return unavailable(e),
+        }
+        let revoked = match (&request.sid, &request.sub) {
+            (Some(sid), _) => self.store.revoke_idp_sid(sid).await,
+            (None, Some(sub)) => self.store.revoke_sub(sub).await,
+            (None, None) => Ok(0),
+        };
+        match revoked {
+            Ok(n) => {
+                tracing::info!(sessions = n, "back-channel logout");
+                LocalResponse {
+                    status: StatusCode::OK,
+                    headers: vec![],
+                    body: Bytes::new(),
+                }
+            }
+            Err(e) => unavailable(e),
+        }
+    }
+
+    async fn whoami(&self, http: &HttpSession) -> LocalResponse {
+        match self.current_session(http.req_header()).await {
+            Ok(Some(s)) => LocalResponse::json(
+                StatusCode::OK,
+                &serde_json::json!({
+                    "authenticated": true,
+                    "name": s.name,
+                    "acr": s.acr,
+                    "professional": s.professional,
+                    "expires_at": s.idle_expires_at(self.idle),
+                    "absolute_expires_at": s.absolute_expires_at,
+                }),
+            ),
+            Ok(None) => LocalResponse::json(
+                StatusCode::OK,
+                &serde_json::json!({ "authenticated": false }),
+            ),
+            Err(e) => LocalResponse::json(
+                StatusCode::SERVICE_UNAVAILABLE,
+                &serde_json::json!({ "error": "sessions_unavailable", "error_description": e.to_string() }),
+            ),
+        }
+    }
+}
+
+/// Reads a request body up to `limit` bytes.
+async fn read_body(http: &mut HttpSession, limit: usize) -> Result<Bytes, String> {
+    let mut buf = BytesMut::new();
+    loop {
+        match http.read_request_body().await {
+            Ok(Some(chunk)) => {
+                if buf.len() + chunk.len() > limit {
+                    return Err(format!("body larger than {limit} bytes"));
+                }
+                buf.extend_from_slice(&chunk);
+            }
+            Ok(None) => return Ok(buf.freeze()),
+            Err(e) => return Err(format!("could not read the body: {e}")),
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn return_to_accepts_only_same_origin_relative_paths() {
+        assert_eq!(
+            safe_return_to(Some("/s/cnie-renewal/?a=1")),
+            "/s/cnie-renewal/?a=1"
+        );
+        for evil in [
+            "https://evil.example/",
+            "//evil.example/",
+            "/\\evil.example",
+            "evil",
+            "/a\r\nSet-Cookie: x",
+        ] {
+            assert_eq!(safe_return_to(Some(evil)), "/", "{evil:?}");
+        }
+        assert_eq!(safe_return_to(None), "/");
+    }
+}

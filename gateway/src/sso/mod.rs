@@ -1,0 +1,319 @@
+//! Single sign-on: one login at the portal, recognised by every service.
+//!
+//! - [`provider`]: the OpenID provider (discovery, code flow + PKCE, refresh, token checks);
+//! - [`session`], [`store`]: server-side sessions, in memory or Redis, with a cache;
+//! - [`cookie`]: the small opaque cookie that points at a session;
+//! - [`identity`]: the signed, pairwise identity assertion ministries receive;
+//! - [`endpoints`]: `/auth/login`, `/auth/callback`, `/auth/logout`,
+//!   `/auth/backchannel-logout`, `/auth/session`.
+//!
+//! [`Sso::authorize`] is the per-request step: it decides, from the service's access level
+//! and the request's session, whether the request goes on (and with which identity), or
+//! which answer it gets instead (login redirect, 401, 403, 503).
+
+pub mod cookie;
+pub mod endpoints;
+pub mod identity;
+pub mod provider;
+pub mod session;
+pub mod store;
+pub mod upstream;
+
+use crate::config::{Access, Config, Secrets, SessionStoreKind};
+use crate::portal::{self, ErrorKind, LocalResponse};
+use cookie::CookieJar;
+use identity::IdentityIssuer;
+use pingora::http::RequestHeader;
+use provider::{Provider, ProviderError};
+use session::{looks_like_token, now_secs, Session};
+use std::collections::HashSet;
+use std::sync::{Arc, Mutex};
+use store::{CachedStore, MemoryStore, RedisStore, SessionCache, SessionStore, StoreError};
+
+/// SSO could not be set up from the configuration.
+#[derive(Debug, thiserror::Error)]
+pub enum SsoError {
+    #[error("sso.client_secret: {0}")]
+    ClientSecret(String),
+    #[error("identity.pairwise_secret: {0}")]
+    PairwiseSecret(String),
+    #[error("identity: {0}")]
+    Identity(#[from] identity::IdentityError),
+    #[error("sessions: {0}")]
+    Store(#[from] StoreError),
+    #[error("sso: {0}")]
+    Provider(#[from] ProviderError),
+}
+
+/// What the SSO step decided for one request to a service.
+#[derive(Debug)]
+pub enum Authorization {
+    /// Go on; with the citizen's session when there is one and the service needs it.
+    Proceed(Option<Session>),
+    /// Answer this instead.
+    Respond(LocalResponse),
+}
+
+/// Login, sessions and identity for the whole gateway.
+pub struct Sso {
+    provider: Option<Provider>,
+    store: Arc<dyn SessionStore>,
+    cache: Option<SessionCache>,
+    redis: Option<Arc<RedisStore>>,
+    identity: IdentityIssuer,
+    identity_header: http::HeaderName,
+    jar: CookieJar,
+    origin: String,
+    idle: std::time::Duration,
+    absolute: std::time::Duration,
+    refreshing: Mutex<HashSet<String>>,
+}
+
+impl Sso {
+    /// Builds SSO from `config`. Nothing is contacted yet: the provider is discovered and
+    /// Redis connected on first use, so the gateway starts while either is down.
+    pub fn new(config: &Config, secrets: &Secrets) -> Result<Self, SsoError> {
+        let g = &config.gateway;
+        let origin = g.portal.public_url.origin();
+        let provider = match &g.sso {
+            Some(sso) => {
+                let secret = secrets
+                    .resolve(&sso.client_secret)
+                    .map_err(|e| SsoError::ClientSecret(e.to_string()))?;
+                Some(Provider::new(
+                    sso.clone(),
+                    secret,
+                    format!("{origin}/auth/callback"),
+                )?)
+            }
+            None => None,
+        };
+        let (store, cache, redis): (Arc<dyn SessionStore>, _, _) = match &g.sessions.store {
+            SessionStoreKind::Memory => (Arc::new(MemoryStore::new()), None, None),
+            SessionStoreKind::Redis { urls, cluster } => {
+                let cache = SessionCache::new(g.sessions.cache_ttl, 100_000);
+                let redis = Arc::new(RedisStore::new(urls, *cluster, &g.sessions.key_prefix)?);
+                (
+                    Arc::new(CachedStore::new(Arc::clone(&redis), cache.clone())),
+                    Some(cache),
+                    Some(redis),
+                )
+            }
+        };
+        let pairwise = g
+            .identity
+            .pairwise_secret
+            .as_ref()
+            .map(|r| secrets.resolve(r))
+            .transpose()
+            .map_err(|e| SsoError::PairwiseSecret(e.to_string()))?;
+        if pairwise.is_none() {
+            tracing::warn!(
+                "identity.pairwise_secret is not set: pairwise subjects change at restart"
+            );
+        }
+        let identity = IdentityIssuer::new(&g.identity, origin.clone(), pairwise)?;
+        let identity_header = http::HeaderName::from_bytes(g.identity.header.as_bytes())
+            .unwrap_or_else(|_| http::HeaderName::from_static("x-egov-identity"));
+        Ok(Self {
+            provider,
+            store,
+            cache,
+            redis,
+            identity,
+            identity_header,
+            jar: CookieJar::new(g.portal.public_url.https),
+            origin,
+            idle: g.sessions.idle_timeout,
+            absolute: g.sessions.absolute_timeout,
+            refreshing: Mutex::new(HashSet::new()),
+        })
+    }
+
+    /// Work that runs for the life of the server: the Redis revocation feed.
+    pub fn background(&self) -> Option<impl std::future::Future<Output = ()> + Send + 'static> {
+        let (redis, cache) = (self.redis.clone()?, self.cache.clone()?);
+        Some(async move { redis.follow_revocations(cache).await })
+    }
+
+    pub fn identity(&self) -> &IdentityIssuer {
+        &self.identity
+    }
+
+    /// The request header carrying the signed assertion upstream.
+    pub fn identity_header(&self) -> &http::HeaderName {
+        &self.identity_header
+    }
+
+    pub fn cookies(&self) -> &CookieJar {
+        &self.jar
+    }
+
+    pub fn store(&self) -> &Arc<dyn SessionStore> {
+        &self.store
+    }
+
+    /// The per-request access decision for a service with `access`.
+    pub async fn authorize(
+        &self,
+        req: &RequestHeader,
+        access: Access,
+        request_id: &str,
+    ) -> Authorization {
+        if access == Access::Public {
+            return Authorization::Proceed(None);
+        }
+        if self.provider.is_none() {
+            return Authorization::Respond(portal::error_page(
+                ErrorKind::LoginUnavailable,
+                request_id,
+            ));
+        }
+        let session = match self.current_session(req).await {
+            Ok(s) => s,
+            Err(e) => {
+                tracing::warn!(error = %e, "session store unavailable");
+                return Authorization::Respond(portal::error_page(
+                    ErrorKind::SessionsUnavailable,
+                    request_id,
+                ));
+            }
+        };
+        match session {
+            None => Authorization::Respond(login_required(req)),
+            Some(s) if access == Access::Professional && !s.professional => {
+                Authorization::Respond(portal::error_page(ErrorKind::ProfessionalOnly, request_id))
+            }
+            Some(s) => Authorization::Proceed(Some(s)),
+        }
+    }
+
+    /// The request's live session: checked for expiry, its idle clock moved on, and its
+    /// access token refreshed when it is about to expire.
+    pub async fn current_session(
+        &self,
+        req: &RequestHeader,
+    ) -> Result<Option<Session>, StoreError> {
+        let Some(id) = self.jar.session_id(req).filter(|id| looks_like_token(id)) else {
+            return Ok(None);
+        };
+        let Some(mut session) = self.store.get(id).await? else {
+            return Ok(None);
+        };
+        let now = now_secs();
+        if session.expired(now, self.idle) {
+            self.store.delete(id).await?;
+            return Ok(None);
+        }
+        let mut dirty = false;
+        // Touch at most once a minute (or a tenth of the idle timeout): idle expiry stays
+        // accurate without a write per request.
+        let touch_every = (self.idle.as_secs() / 10).clamp(1, 60);
+        if now.saturating_sub(session.last_seen) >= touch_every {
+            session.last_seen = now;
+            dirty = true;
+        }
+        match self.refresh_if_due(&mut session, now).await {
+            Refresh::Kept => {}
+            Refresh::Updated => dirty = true,
+            Refresh::Ended => {
+                self.store.delete(&session.id).await?;
+                return Ok(None);
+            }
+        }
+        if dirty {
+            self.store
+                .put(&session, session.ttl(now, self.idle))
+                .await?;
+        }
+        Ok(Some(session))
+    }
+
+    async fn refresh_if_due(&self, session: &mut Session, now: u64) -> Refresh {
+        let Some(provider) = &self.provider else {
+            return Refresh::Kept;
+        };
+        let due = session.access_expires_at <= now + provider.settings().refresh_before.as_secs();
+        let Some(refresh_token) = session.refresh_token.clone().filter(|_| due) else {
+            return Refresh::Kept;
+        };
+        // One refresh per session at a time in this process (refresh tokens may rotate).
+        {
+            let Ok(mut busy) = self.refreshing.lock() else {
+                return Refresh::Kept;
+            };
+            if !busy.insert(session.id.clone()) {
+                return Refresh::Kept;
+            }
+        }
+        let result = provider.refresh(&refresh_token).await;
+        if let Ok(mut busy) = self.refreshing.lock() {
+            busy.remove(&session.id);
+        }
+        match result {
+            Ok(tokens) => {
+                session.access_token = tokens.access_token;
+                session.refresh_token = tokens.refresh_token;
+                session.access_expires_at = tokens.access_expires_at;
+                if let Some(id) = tokens.id_token {
+                    session.id_token = id;
+                }
+                Refresh::Updated
+            }
+            Err(ProviderError::Rejected(reason)) => {
+                tracing::info!(%reason, "refresh refused by the provider: session ended");
+                Refresh::Ended
+            }
+            Err(e) => {
+                // Provider down or slow: the session keeps working on what it has.
+                tracing::warn!(error = %e, "token refresh failed; keeping the session");
+                Refresh::Kept
+            }
+        }
+    }
+}
+
+enum Refresh {
+    Kept,
+    Updated,
+    Ended,
+}
+
+/// Anonymous request to a protected service: browsers are sent to log in and come back to
+/// the exact URL; API clients (non-GET or JSON) get a 401 they can act on.
+fn login_required(req: &RequestHeader) -> LocalResponse {
+    let back = req
+        .uri
+        .path_and_query()
+        .map(|pq| pq.as_str())
+        .unwrap_or("/");
+    let login = format!(
+        "/auth/login?return_to={}",
+        form_urlencoded::byte_serialize(back.as_bytes()).collect::<String>()
+    );
+    let wants_json = req
+        .headers
+        .get(http::header::ACCEPT)
+        .and_then(|v| v.to_str().ok())
+        .is_some_and(|a| a.contains("application/json") && !a.contains("text/html"));
+    let browser_nav = matches!(req.method, http::Method::GET | http::Method::HEAD);
+    if browser_nav && !wants_json {
+        LocalResponse::redirect(false, &login).with_header(
+            http::header::CACHE_CONTROL,
+            http::HeaderValue::from_static("no-store"),
+        )
+    } else {
+        LocalResponse::json(
+            http::StatusCode::UNAUTHORIZED,
+            &serde_json::json!({
+                "error": "login_required",
+                "error_description": "this service needs a logged-in citizen",
+                "login": login,
+            }),
+        )
+        .with_header(
+            http::header::WWW_AUTHENTICATE,
+            http::HeaderValue::from_static("Cookie realm=\"portal\""),
+        )
+    }
+}

@@ -1,0 +1,522 @@
+//! The OpenID provider, as a relying party sees it: discovery, the authorization code flow
+//! with PKCE (the `oauth2` crate), token refresh, and validation of ID tokens and
+//! back-channel logout tokens against the provider's JWKS.
+//!
+//! Discovery is lazy and retried, so the gateway starts (and public services and existing
+//! sessions keep working) while the provider is down; only a new login needs it. An unknown
+//! `kid` in a token triggers one JWKS refetch (rate-limited), which is how the provider's
+//! key rotation is followed.
+
+use super::session::{now_secs, random_token};
+use crate::config::{Secret, SsoSettings};
+use arc_swap::ArcSwapOption;
+use jsonwebtoken::jwk::JwkSet;
+use jsonwebtoken::{Algorithm, DecodingKey, Validation};
+use oauth2::basic::{
+    BasicErrorResponse, BasicRevocationErrorResponse, BasicTokenIntrospectionResponse,
+    BasicTokenType,
+};
+use oauth2::{
+    AuthUrl, AuthorizationCode, Client, ClientId, ClientSecret, CsrfToken, EndpointNotSet,
+    EndpointSet, ExtraTokenFields, PkceCodeChallenge, PkceCodeVerifier, RedirectUrl, RefreshToken,
+    RequestTokenError, Scope, StandardRevocableToken, StandardTokenResponse, TokenResponse,
+    TokenUrl,
+};
+use serde::{Deserialize, Serialize};
+use serde_json::{Map, Value};
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
+
+/// The `id_token` the token endpoint returns beside the OAuth 2.0 fields.
+#[derive(Clone, Debug, Default, Deserialize, Serialize)]
+pub struct IdTokenField {
+    pub id_token: Option<String>,
+}
+impl ExtraTokenFields for IdTokenField {}
+
+type TokenResp = StandardTokenResponse<IdTokenField, BasicTokenType>;
+type RpClient = Client<
+    BasicErrorResponse,
+    TokenResp,
+    BasicTokenIntrospectionResponse,
+    StandardRevocableToken,
+    BasicRevocationErrorResponse,
+    EndpointSet,
+    EndpointNotSet,
+    EndpointNotSet,
+    EndpointNotSet,
+    EndpointSet,
+>;
+
+/// What discovery tells us.
+#[derive(Debug, Clone, Deserialize)]
+struct Metadata {
+    issuer: String,
+    authorization_endpoint: String,
+    token_endpoint: String,
+    jwks_uri: String,
+    end_session_endpoint: Option<String>,
+}
+
+struct Discovered {
+    meta: Metadata,
+    client: RpClient,
+    jwks: ArcSwapOption<JwkSet>,
+}
+
+/// Why talking to the provider failed.
+#[derive(Debug, thiserror::Error)]
+pub enum ProviderError {
+    /// Down, slow or answering nonsense: retry later.
+    #[error("identity provider unavailable: {0}")]
+    Unavailable(String),
+    /// It answered and said no (bad code, revoked refresh token...).
+    #[error("identity provider refused: {0}")]
+    Rejected(String),
+    /// A token it gave us (or someone gave us) is not valid.
+    #[error("invalid token: {0}")]
+    InvalidToken(String),
+}
+
+/// What a validated ID token says about the user.
+#[derive(Debug, Clone)]
+pub struct IdentityClaims {
+    pub sub: String,
+    pub sid: Option<String>,
+    pub name: Option<String>,
+    pub acr: Option<String>,
+    pub professional: bool,
+    pub expires_at: u64,
+}
+
+/// What a validated logout token asks for.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct LogoutRequest {
+    pub sub: Option<String>,
+    pub sid: Option<String>,
+    pub jti: String,
+}
+
+/// The result of a code exchange or refresh.
+#[derive(Debug, Clone)]
+pub struct Tokens {
+    pub access_token: String,
+    pub refresh_token: Option<String>,
+    pub id_token: Option<String>,
+    pub access_expires_at: u64,
+}
+
+/// The start of a login: where to send the browser and what to remember.
+pub struct LoginStart {
+    pub authorize_url: String,
+    pub state: String,
+    pub nonce: String,
+    pub pkce_verifier: String,
+}
+
+/// The relying party for one provider.
+pub struct Provider {
+    settings: SsoSettings,
+    client_secret: Secret,
+    redirect_uri: String,
+    http: reqwest::Client,
+    discovered: ArcSwapOption<Discovered>,
+    last_discovery_attempt: Mutex<Option<Instant>>,
+    last_jwks_fetch: Mutex<Option<Instant>>,
+}
+
+const BACKCHANNEL_EVENT: &str = "http://schemas.openid.net/event/backchannel-logout";
+const REDISCOVERY_INTERVAL: Duration = Duration::from_secs(5);
+const JWKS_REFETCH_INTERVAL: Duration = Duration::from_secs(10);
+
+impl Provider {
+    /// A relying party registered with `redirect_uri` (`<portal>/auth/callback`).
+    pub fn new(
+        settings: SsoSettings,
+        client_secret: Secret,
+        redirect_uri: String,
+    ) -> Result<Self, ProviderError> {
+        let http = reqwest::Client::builder()
+            // Never follow redirects from the provider's endpoints (SSRF and token leaks).
+            .redirect(reqwest::redirect::Policy::none())
+            .timeout(settings.provider_timeout)
+            .no_proxy()
+            .build()
+            .map_err(|e| ProviderError::Unavailable(e.to_string()))?;
+        Ok(Self {
+            settings,
+            client_secret,
+            redirect_uri,
+            http,
+            discovered: ArcSwapOption::empty(),
+            last_discovery_attempt: Mutex::new(None),
+            last_jwks_fetch: Mutex::new(None),
+        })
+    }
+
+    pub fn settings(&self) -> &SsoSettings {
+        &self.settings
+    }
+
+    async fn discovered(&self) -> Result<Arc<Discovered>, ProviderError> {
+        if let Some(d) = self.discovered.load_full() {
+            return Ok(d);
+        }
+        {
+            let mut last = self
+                .last_discovery_attempt
+                .lock()
+                .map_err(|_| ProviderError::Unavailable("lock poisoned".into()))?;
+            if last.is_some_and(|t| t.elapsed() < REDISCOVERY_INTERVAL) {
+                return Err(ProviderError::Unavailable(
+                    "discovery failed recently; retrying shortly".into(),
+                ));
+            }
+            *last = Some(Instant::now());
+        }
+        let url = format!("{}/.well-known/openid-configuration", self.settings.issuer);
+        let meta: Metadata = self.get_json(&url).await?;
+        if meta.issuer.trim_end_matches('/') != self.settings.issuer {
+            return Err(ProviderError::Unavailable(format!(
+                "discovery issuer {:?} does not match the configured issuer {:?}",
+                meta.issuer, self.settings.issuer
+            )));
+        }
+        let bad_url =
+            |e: url::ParseError| ProviderError::Unavailable(format!("bad endpoint URL: {e}"));
+        let client: RpClient = Client::new(ClientId::new(self.settings.client_id.clone()))
+            .set_client_secret(ClientSecret::new(self.client_secret.expose().to_string()))
+            .set_auth_uri(AuthUrl::new(meta.authorization_endpoint.clone()).map_err(bad_url)?)
+            .set_token_uri(TokenUrl::new(meta.token_endpoint.clone()).map_err(bad_url)?)
+            .set_redirect_uri(RedirectUrl::new(self.redirect_uri.clone()).map_err(bad_url)?);
+        let d = Arc::new(Discovered {
+            meta,
+            client,
+            jwks: ArcSwapOption::empty(),
+        });
+        self.discovered.store(Some(Arc::clone(&d)));
+        Ok(d)
+    }
+
+    async fn get_json<T: serde::de::DeserializeOwned>(
+        &self,
+        url: &str,
+    ) -> Result<T, ProviderError> {
+        let resp = self
+            .http
+            .get(url)
+            .send()
+            .await
+            .map_err(|e| ProviderError::Unavailable(format!("{url}: {e}")))?;
+        if !resp.status().is_success() {
+            return Err(ProviderError::Unavailable(format!(
+                "{url}: HTTP {}",
+                resp.status()
+            )));
+        }
+        resp.json()
+            .await
+            .map_err(|e| ProviderError::Unavailable(format!("{url}: {e}")))
+    }
+
+    /// Starts a login: PKCE S256, random `state` and `nonce`.
+    pub async fn begin_login(&self) -> Result<LoginStart, ProviderError> {
+        let d = self.discovered().await?;
+        let (challenge, verifier) = PkceCodeChallenge::new_random_sha256();
+        let state = random_token();
+        let nonce = random_token();
+        let mut req = d
+            .client
+            .authorize_url(|| CsrfToken::new(state.clone()))
+            .set_pkce_challenge(challenge)
+            .add_extra_param("nonce", nonce.clone());
+        for s in self.settings.scopes.iter() {
+            req = req.add_scope(Scope::new(s.clone()));
+        }
+        let (url, _) = req.url();
+        Ok(LoginStart {
+            authorize_url: url.to_string(),
+            state,
+            nonce,
+            pkce_verifier: verifier.secret().clone(),
+        })
+    }
+
+    /// Exchanges an authorization code and validates the ID token against `nonce`.
+    pub async fn finish_login(
+        &self,
+        code: &str,
+        pkce_verifier: &str,
+        nonce: &str,
+    ) -> Result<(Tokens, IdentityClaims), ProviderError> {
+        let d = self.discovered().await?;
+        let resp = d
+            .client
+            .exchange_code(AuthorizationCode::new(code.to_string()))
+            .set_pkce_verifier(PkceCodeVerifier::new(pkce_verifier.to_string()))
+            .request_async(&self.http)
+            .await
+            .map_err(token_error)?;
+        let tokens = tokens_from(&resp);
+        let id_token = tokens.id_token.clone().ok_or_else(|| {
+            ProviderError::InvalidToken("the token response has no id_token".into())
+        })?;
+        let claims = self.validate_id_token(&id_token, Some(nonce)).await?;
+        Ok((tokens, claims))
+    }
+
+    /// Uses a refresh token. `Rejected` means the provider ended the grant.
+    pub async fn refresh(&self, refresh_token: &str) -> Result<Tokens, ProviderError> {
+        let d = self.discovered().await?;
+        let rt = RefreshToken::new(refresh_token.to_string());
+        let resp = d
+            .client
+            .exchange_refresh_token(&rt)
+            .request_async(&self.http)
+            .await
+            .map_err(token_error)?;
+        let mut tokens = tokens_from(&resp);
+        if tokens.refresh_token.is_none() {
+            tokens.refresh_token = Some(refresh_token.to_string());
+        }
+        if let Some(id) = &tokens.id_token {
+            // A refreshed ID token must still be ours and about the same user; callers
+            // compare `sub`.
+            self.validate_id_token(id, None).await?;
+        }
+        Ok(tokens)
+    }
+
+    /// The URL for RP-initiated logout, if the provider has one.
+    pub async fn end_session_url(
+        &self,
+        id_token_hint: &str,
+        post_logout_redirect_uri: &str,
+    ) -> Option<String> {
+        let d = self.discovered().await.ok()?;
+        let endpoint = d.meta.end_session_endpoint.as_ref()?;
+        let mut url = url::Url::parse(endpoint).ok()?;
+        url.query_pairs_mut()
+            .append_pair("id_token_hint", id_token_hint)
+            .append_pair("post_logout_redirect_uri", post_logout_redirect_uri)
+            .append_pair("client_id", &self.settings.client_id);
+        Some(url.to_string())
+    }
+
+    /// Validates an ID token: signature (provider JWKS), `iss`, `aud`/`azp`, `exp`, `iat`
+    /// skew and, at login, `nonce`.
+    pub async fn validate_id_token(
+        &self,
+        token: &str,
+        nonce: Option<&str>,
+    ) -> Result<IdentityClaims, ProviderError> {
+        let mut validation = self
+            .validation(&["exp", "iat", "iss", "aud", "sub"])
+            .await?;
+        validation.validate_exp = true;
+        let claims = self.verify(token, validation).await?;
+        self.check_iat(&claims)?;
+        if let Some(Value::Array(auds)) = claims.get("aud") {
+            if auds.len() > 1
+                && claims.get("azp").and_then(Value::as_str)
+                    != Some(self.settings.client_id.as_str())
+            {
+                return Err(ProviderError::InvalidToken(
+                    "several audiences and azp is not us".into(),
+                ));
+            }
+        }
+        if let Some(expected) = nonce {
+            if claims.get("nonce").and_then(Value::as_str) != Some(expected) {
+                return Err(ProviderError::InvalidToken("nonce mismatch".into()));
+            }
+        }
+        let sub = claims
+            .get("sub")
+            .and_then(Value::as_str)
+            .filter(|s| !s.is_empty())
+            .ok_or_else(|| ProviderError::InvalidToken("no sub".into()))?
+            .to_string();
+        let text = |k: &str| claims.get(k).and_then(Value::as_str).map(str::to_string);
+        let name = text("name").or_else(|| match (text("given_name"), text("family_name")) {
+            (Some(g), Some(f)) => Some(format!("{g} {f}")),
+            (g, f) => g.or(f),
+        });
+        let professional = match claims.get(&self.settings.professional_claim) {
+            Some(Value::String(s)) => self.settings.professional_values.contains(s),
+            Some(Value::Array(a)) => a
+                .iter()
+                .filter_map(Value::as_str)
+                .any(|s| self.settings.professional_values.iter().any(|v| v == s)),
+            _ => false,
+        };
+        Ok(IdentityClaims {
+            sub,
+            sid: text("sid"),
+            name,
+            acr: text("acr"),
+            professional,
+            expires_at: claims.get("exp").and_then(Value::as_u64).unwrap_or(0),
+        })
+    }
+
+    /// Validates an OIDC Back-Channel Logout token.
+    pub async fn validate_logout_token(&self, token: &str) -> Result<LogoutRequest, ProviderError> {
+        let header = jsonwebtoken::decode_header(token)
+            .map_err(|e| ProviderError::InvalidToken(format!("malformed logout token: {e}")))?;
+        if let Some(typ) = &header.typ {
+            if !typ.eq_ignore_ascii_case("logout+jwt") {
+                return Err(ProviderError::InvalidToken(format!(
+                    "typ {typ:?} is not logout+jwt"
+                )));
+            }
+        }
+        let mut validation = self.validation(&["iat", "iss", "aud", "jti"]).await?;
+        // exp is recommended, not required, for logout tokens; checked when present.
+        validation.validate_exp = true;
+        validation.required_spec_claims.remove("exp");
+        let claims = self.verify(token, validation).await?;
+        self.check_iat(&claims)?;
+        let has_event = claims
+            .get("events")
+            .and_then(Value::as_object)
+            .is_some_and(|e| e.contains_key(BACKCHANNEL_EVENT));
+        if !has_event {
+            return Err(ProviderError::InvalidToken(
+                "missing the back-channel logout event".into(),
+            ));
+        }
+        if claims.contains_key("nonce") {
+            return Err(ProviderError::InvalidToken(
+                "a logout token must not carry a nonce".into(),
+            ));
+        }
+        let text = |k: &str| claims.get(k).and_then(Value::as_str).map(str::to_string);
+        let (sub, sid) = (text("sub"), text("sid"));
+        if sub.is_none() && sid.is_none() {
+            return Err(ProviderError::InvalidToken(
+                "a logout token needs sub or sid".into(),
+            ));
+        }
+        let jti = text("jti").ok_or_else(|| ProviderError::InvalidToken("no jti".into()))?;
+        Ok(LogoutRequest { sub, sid, jti })
+    }
+
+    fn check_iat(&self, claims: &Map<String, Value>) -> Result<(), ProviderError> {
+        let iat = claims
+            .get("iat")
+            .and_then(Value::as_u64)
+            .ok_or_else(|| ProviderError::InvalidToken("no iat".into()))?;
+        if iat > now_secs() + self.settings.clock_skew.as_secs() {
+            return Err(ProviderError::InvalidToken("issued in the future".into()));
+        }
+        Ok(())
+    }
+
+    async fn validation(&self, required: &[&str]) -> Result<Validation, ProviderError> {
+        let d = self.discovered().await?;
+        let mut v = Validation::new(Algorithm::RS256);
+        v.algorithms = vec![
+            Algorithm::RS256,
+            Algorithm::RS384,
+            Algorithm::RS512,
+            Algorithm::PS256,
+            Algorithm::PS384,
+            Algorithm::PS512,
+            Algorithm::ES256,
+            Algorithm::ES384,
+            Algorithm::EdDSA,
+        ];
+        v.set_issuer(&[d.meta.issuer.as_str()]);
+        v.set_audience(&[self.settings.client_id.as_str()]);
+        v.set_required_spec_claims(required);
+        v.leeway = self.settings.clock_skew.as_secs();
+        Ok(v)
+    }
+
+    /// Checks the signature with the provider's key for the token's `kid`, refetching the
+    /// JWKS once if that key is unknown (provider key rotation).
+    async fn verify(
+        &self,
+        token: &str,
+        mut validation: Validation,
+    ) -> Result<Map<String, Value>, ProviderError> {
+        let header = jsonwebtoken::decode_header(token)
+            .map_err(|e| ProviderError::InvalidToken(format!("malformed token: {e}")))?;
+        if !validation.algorithms.contains(&header.alg) {
+            return Err(ProviderError::InvalidToken(format!(
+                "algorithm {:?} not accepted",
+                header.alg
+            )));
+        }
+        validation.algorithms = vec![header.alg];
+        let mut jwks = self.jwks(false).await?;
+        let key = match find_key(&jwks, header.kid.as_deref()) {
+            Some(k) => k,
+            None => {
+                jwks = self.jwks(true).await?;
+                find_key(&jwks, header.kid.as_deref()).ok_or_else(|| {
+                    ProviderError::InvalidToken("signed with an unknown key".into())
+                })?
+            }
+        };
+        let data = jsonwebtoken::decode::<Map<String, Value>>(token, &key, &validation)
+            .map_err(|e| ProviderError::InvalidToken(e.to_string()))?;
+        Ok(data.claims)
+    }
+
+    async fn jwks(&self, refetch: bool) -> Result<Arc<JwkSet>, ProviderError> {
+        let d = self.discovered().await?;
+        if !refetch {
+            if let Some(j) = d.jwks.load_full() {
+                return Ok(j);
+            }
+        } else {
+            let mut last = self
+                .last_jwks_fetch
+                .lock()
+                .map_err(|_| ProviderError::Unavailable("lock poisoned".into()))?;
+            if last.is_some_and(|t| t.elapsed() < JWKS_REFETCH_INTERVAL) {
+                return d
+                    .jwks
+                    .load_full()
+                    .ok_or_else(|| ProviderError::Unavailable("no JWKS".into()));
+            }
+            *last = Some(Instant::now());
+        }
+        let set: JwkSet = self.get_json(&d.meta.jwks_uri).await?;
+        let set = Arc::new(set);
+        d.jwks.store(Some(Arc::clone(&set)));
+        Ok(set)
+    }
+}
+
+fn find_key(jwks: &JwkSet, kid: Option<&str>) -> Option<DecodingKey> {
+    let jwk = match kid {
+        Some(kid) => jwks.find(kid)?,
+        None if jwks.keys.len() == 1 => jwks.keys.first()?,
+        None => return None,
+    };
+    DecodingKey::from_jwk(jwk).ok()
+}
+
+fn tokens_from(resp: &TokenResp) -> Tokens {
+    let lifetime = resp.expires_in().unwrap_or(Duration::from_secs(300));
+    Tokens {
+        access_token: resp.access_token().secret().clone(),
+        refresh_token: resp.refresh_token().map(|r| r.secret().clone()),
+        id_token: resp.extra_fields().id_token.clone(),
+        access_expires_at: now_secs() + lifetime.as_secs(),
+    }
+}
+
+fn token_error<E: std::error::Error>(e: RequestTokenError<E, BasicErrorResponse>) -> ProviderError {
+    match e {
+        RequestTokenError::ServerResponse(r) => ProviderError::Rejected(r.error().to_string()),
+        RequestTokenError::Request(e) => ProviderError::Unavailable(e.to_string()),
+        RequestTokenError::Parse(e, _) => {
+            ProviderError::Unavailable(format!("unparsable token response: {e}"))
+        }
+        RequestTokenError::Other(s) => ProviderError::Unavailable(s),
+    }
+}

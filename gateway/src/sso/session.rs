@@ -1,0 +1,139 @@
+//! What the gateway remembers about a logged-in citizen, server-side.
+//!
+//! The browser only holds an opaque random id in a small cookie; tokens (however large the
+//! provider makes them) stay here, so the cookie never grows and never leaks a token.
+
+use base64::Engine as _;
+use serde::{Deserialize, Serialize};
+use std::time::{Duration, SystemTime, UNIX_EPOCH};
+
+/// Seconds since the Unix epoch, now.
+pub fn now_secs() -> u64 {
+    SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .map(|d| d.as_secs())
+        .unwrap_or(0)
+}
+
+/// 32 random bytes, base64url: unguessable ids for sessions, states and nonces.
+pub fn random_token() -> String {
+    let bytes: [u8; 32] = rand::random();
+    base64::engine::general_purpose::URL_SAFE_NO_PAD.encode(bytes)
+}
+
+/// Whether `s` could be a token made by [`random_token`] (cheap pre-check before a store
+/// lookup, so junk cookies never reach Redis).
+pub fn looks_like_token(s: &str) -> bool {
+    s.len() == 43
+        && s.bytes()
+            .all(|b| b.is_ascii_alphanumeric() || b == b'-' || b == b'_')
+}
+
+/// A logged-in session.
+#[derive(Clone, Serialize, Deserialize, PartialEq, Eq)]
+pub struct Session {
+    /// The cookie value; the store key. Never logged, never sent upstream.
+    pub id: String,
+    /// A second random id, safe to show ministries as the assertion's `sid`.
+    pub public_id: String,
+    /// The provider's subject.
+    pub sub: String,
+    /// The provider's session id (`sid` claim), for back-channel logout.
+    pub idp_sid: Option<String>,
+    pub name: Option<String>,
+    pub acr: Option<String>,
+    /// Whether the ID token carried the configured professional claim.
+    pub professional: bool,
+    /// For `id_token_hint` at logout.
+    pub id_token: String,
+    pub access_token: String,
+    pub refresh_token: Option<String>,
+    /// Unix seconds.
+    pub access_expires_at: u64,
+    pub created_at: u64,
+    pub last_seen: u64,
+    pub absolute_expires_at: u64,
+}
+
+impl std::fmt::Debug for Session {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Session")
+            .field("public_id", &self.public_id)
+            .field("name", &self.name)
+            .field("professional", &self.professional)
+            .finish_non_exhaustive()
+    }
+}
+
+impl Session {
+    /// When the session ends if unused, given the idle timeout.
+    pub fn idle_expires_at(&self, idle: Duration) -> u64 {
+        (self.last_seen + idle.as_secs()).min(self.absolute_expires_at)
+    }
+
+    /// Whether the session is over at `now`.
+    pub fn expired(&self, now: u64, idle: Duration) -> bool {
+        now >= self.idle_expires_at(idle)
+    }
+
+    /// How long a store should keep it from `now`.
+    pub fn ttl(&self, now: u64, idle: Duration) -> Duration {
+        Duration::from_secs(self.idle_expires_at(idle).saturating_sub(now).max(1))
+    }
+}
+
+/// A login in progress, between `/auth/login` and `/auth/callback`, keyed by `state`.
+#[derive(Clone, Serialize, Deserialize, PartialEq, Eq)]
+pub struct PendingLogin {
+    pub pkce_verifier: String,
+    pub nonce: String,
+    /// Same-origin relative path to go back to.
+    pub return_to: String,
+    pub created_at: u64,
+}
+
+impl std::fmt::Debug for PendingLogin {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("PendingLogin")
+            .field("return_to", &self.return_to)
+            .finish_non_exhaustive()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn random_tokens_are_unique_and_recognised() {
+        let a = random_token();
+        assert!(looks_like_token(&a));
+        assert_ne!(a, random_token());
+        assert!(!looks_like_token("forged"));
+        assert!(!looks_like_token(&format!("{}!", &a[..42])));
+    }
+
+    #[test]
+    fn idle_expiry_never_passes_the_absolute_one() {
+        let s = Session {
+            id: random_token(),
+            public_id: random_token(),
+            sub: "u".into(),
+            idp_sid: None,
+            name: None,
+            acr: None,
+            professional: false,
+            id_token: String::new(),
+            access_token: String::new(),
+            refresh_token: None,
+            access_expires_at: 0,
+            created_at: 0,
+            last_seen: 100,
+            absolute_expires_at: 150,
+        };
+        assert_eq!(s.idle_expires_at(Duration::from_secs(30)), 130);
+        assert_eq!(s.idle_expires_at(Duration::from_secs(300)), 150);
+        assert!(s.expired(150, Duration::from_secs(300)));
+        assert!(!s.expired(129, Duration::from_secs(30)));
+    }
+}

@@ -1,0 +1,96 @@
+//! What the legacy site learns about the citizen, and nothing more.
+//!
+//! Before a request goes upstream: every identity header a client may have forged is
+//! removed, the portal's own cookies (the session cookie above all) are taken out of
+//! `Cookie`, and, for a logged-in citizen on a service that needs it, the gateway adds its
+//! signed assertion (or, for a site that cannot verify one, plain identity headers with the
+//! pairwise subject).
+
+use super::Sso;
+use crate::registry::Service;
+use crate::sso::session::Session;
+use egov_adapters::cookies::{filter_cookie_header, portal_reserved};
+use egov_adapters::headers::HeaderEdit;
+use http::{header::COOKIE, HeaderName, HeaderValue};
+
+/// Identity headers that proxies and legacy apps commonly trust. Clients may never send
+/// them through the gateway.
+const FORGEABLE: &[&str] = &[
+    "x-remote-user",
+    "x-remote-name",
+    "remote-user",
+    "x-forwarded-user",
+    "x-forwarded-email",
+    "x-forwarded-preferred-username",
+    "x-auth-request-user",
+    "x-auth-request-email",
+    "x-authenticated-user",
+    "x-user",
+    "x-userinfo",
+];
+
+/// Strips client identity claims and portal cookies, then presents the session's identity.
+pub fn present_identity(
+    sso: &Sso,
+    service: &Service,
+    session: Option<&Session>,
+    headers: &mut impl HeaderEdit,
+) {
+    for name in FORGEABLE {
+        headers.remove(&HeaderName::from_static(name));
+    }
+    headers.remove(sso.identity_header());
+    if let Some(names) = &service.chain.identity_headers {
+        headers.remove(&names.subject);
+        if let Some(n) = &names.name {
+            headers.remove(n);
+        }
+    }
+    strip_portal_cookies(headers);
+
+    let Some(session) = session else {
+        return;
+    };
+    let ministry = &service.config.ministry;
+    match &service.chain.identity_headers {
+        Some(names) => {
+            if let Ok(v) = HeaderValue::from_str(&sso.identity().pairwise(ministry, &session.sub)) {
+                headers.set(names.subject.clone(), v);
+            }
+            if let (Some(h), Some(name)) = (&names.name, &session.name) {
+                // Names may be Arabic: send them percent-encoded UTF-8.
+                let encoded: String = form_urlencoded::byte_serialize(name.as_bytes()).collect();
+                if let Ok(v) = HeaderValue::from_str(&encoded) {
+                    headers.set(h.clone(), v);
+                }
+            }
+        }
+        None => match sso.identity().assertion(session, service.id(), ministry) {
+            Ok(jwt) => {
+                if let Ok(v) = HeaderValue::from_str(&jwt) {
+                    headers.set(sso.identity_header().clone(), v);
+                }
+            }
+            Err(e) => tracing::error!(error = %e, "could not sign the identity assertion"),
+        },
+    }
+}
+
+/// Removes the portal's cookies from every `Cookie` header, keeping the service's own.
+fn strip_portal_cookies(headers: &mut impl HeaderEdit) {
+    let values = headers.get_all(&COOKIE);
+    if values.is_empty() {
+        return;
+    }
+    headers.remove(&COOKIE);
+    let kept: Vec<String> = values
+        .iter()
+        .filter_map(|v| v.to_str().ok())
+        .filter_map(|v| filter_cookie_header(v, portal_reserved))
+        .collect();
+    if !kept.is_empty() {
+        if let Ok(v) = HeaderValue::from_str(&kept.join("; ")) {
+            headers.set(COOKIE, v);
+        }
+    }
+}

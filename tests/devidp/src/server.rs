@@ -1,0 +1,270 @@
+//! The dev IdP's server: the shared [`Idp`] state, the router (discovery, JWKS and userinfo
+//! live here; the bigger endpoints have their own modules), and [`RunningDevIdp`], which runs
+//! it on its own thread and tokio runtime so the gateway's `demo` and tests can start it from
+//! inside or outside a runtime, exactly like the simulated estate.
+
+use std::net::SocketAddr;
+use std::sync::{Arc, Mutex, MutexGuard};
+use std::thread::JoinHandle;
+use std::time::{Duration, SystemTime, UNIX_EPOCH};
+
+use axum::extract::State;
+use axum::http::{header, HeaderMap, HeaderValue, StatusCode};
+use axum::response::{IntoResponse, Response};
+use axum::routing::get;
+use axum::{Json, Router};
+use serde_json::{json, Value};
+use tokio::sync::oneshot;
+
+use crate::config::{DevIdpConfig, Settings};
+use crate::error::DevIdpError;
+use crate::jose::Keys;
+use crate::logout::BACKCHANNEL_TIMEOUT;
+use crate::store::Store;
+use crate::token::no_store_json;
+use crate::{authorize, logout, token};
+
+/// How long in-flight requests may finish after shutdown is asked for.
+const SHUTDOWN_GRACE: Duration = Duration::from_secs(2);
+
+/// Unix time in seconds.
+pub(crate) fn now_secs() -> u64 {
+    SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .map_or(0, |d| d.as_secs())
+}
+
+/// Everything the handlers share.
+pub(crate) struct Idp {
+    pub settings: Settings,
+    pub keys: Keys,
+    pub http: reqwest::Client,
+    store: Mutex<Store>,
+}
+
+impl Idp {
+    /// The store; a poisoned lock is taken over (the maps stay consistent per operation).
+    pub fn store(&self) -> MutexGuard<'_, Store> {
+        self.store.lock().unwrap_or_else(|p| p.into_inner())
+    }
+}
+
+/// The routes.
+fn router(idp: Arc<Idp>) -> Router {
+    Router::new()
+        .route("/.well-known/openid-configuration", get(discovery))
+        .route("/authorize", get(authorize::get).post(authorize::post))
+        .route("/token", axum::routing::post(token::post))
+        .route("/jwks", get(jwks))
+        .route("/userinfo", get(userinfo).post(userinfo))
+        .route("/end_session", get(logout::get).post(logout::post))
+        .with_state(idp)
+}
+
+/// `GET /.well-known/openid-configuration`.
+async fn discovery(State(idp): State<Arc<Idp>>) -> Json<Value> {
+    let s = &idp.settings;
+    Json(json!({
+        "issuer": s.issuer,
+        "authorization_endpoint": s.endpoint("/authorize"),
+        "token_endpoint": s.endpoint("/token"),
+        "jwks_uri": s.endpoint("/jwks"),
+        "userinfo_endpoint": s.endpoint("/userinfo"),
+        "end_session_endpoint": s.endpoint("/end_session"),
+        "backchannel_logout_supported": true,
+        "backchannel_logout_session_supported": true,
+        "frontchannel_logout_supported": false,
+        "response_types_supported": ["code"],
+        "response_modes_supported": ["query"],
+        "grant_types_supported": ["authorization_code", "refresh_token"],
+        "subject_types_supported": ["public"],
+        "id_token_signing_alg_values_supported": ["ES256"],
+        "token_endpoint_auth_methods_supported": ["client_secret_basic", "client_secret_post"],
+        "code_challenge_methods_supported": ["S256"],
+        "scopes_supported": ["openid", "profile", "email"],
+        "claims_supported": [
+            "iss", "sub", "aud", "exp", "iat", "auth_time", "nonce", "sid", "acr", "at_hash",
+            "name", "given_name", "family_name", "email", "email_verified", "profile"
+        ],
+        "acr_values_supported": ["eidas2", "loa2"],
+        "authorization_response_iss_parameter_supported": true,
+        "prompt_values_supported": ["none", "login"],
+    }))
+}
+
+/// `GET /jwks`.
+async fn jwks(State(idp): State<Arc<Idp>>) -> Json<Value> {
+    Json(json!({ "keys": [idp.keys.public_jwk()] }))
+}
+
+/// `GET`/`POST /userinfo` with `Authorization: Bearer <access token>`.
+async fn userinfo(State(idp): State<Arc<Idp>>, headers: HeaderMap) -> Response {
+    let token = headers
+        .get(header::AUTHORIZATION)
+        .and_then(|v| v.to_str().ok())
+        .and_then(|v| v.strip_prefix("Bearer "));
+    let citizen = token.and_then(|t| idp.store().access(t.trim()).map(|g| g.citizen));
+    match citizen {
+        Some(c) => no_store_json(
+            StatusCode::OK,
+            &json!({
+                "sub": c.sub,
+                "name": c.name,
+                "given_name": c.given_name,
+                "family_name": c.family_name,
+                "email": c.email,
+                "email_verified": true,
+                "profile": c.profile.as_str(),
+            }),
+        ),
+        None => {
+            let mut response = StatusCode::UNAUTHORIZED.into_response();
+            response.headers_mut().insert(
+                header::WWW_AUTHENTICATE,
+                HeaderValue::from_static("Bearer error=\"invalid_token\""),
+            );
+            response
+        }
+    }
+}
+
+/// A dev IdP serving on its own thread and runtime; stopped by [`RunningDevIdp::shutdown`] or
+/// on drop.
+#[derive(Debug)]
+pub struct RunningDevIdp {
+    addr: SocketAddr,
+    issuer: String,
+    stop: Option<oneshot::Sender<()>>,
+    thread: Option<JoinHandle<()>>,
+}
+
+impl RunningDevIdp {
+    /// Validates `config`, binds `addr` (loopback only; port 0 allowed), serves on its own
+    /// thread with its own tokio runtime, and returns once bound. Works from inside a tokio
+    /// runtime as well as outside one.
+    pub fn start(addr: SocketAddr, config: DevIdpConfig) -> Result<RunningDevIdp, DevIdpError> {
+        if !addr.ip().is_loopback() {
+            return Err(DevIdpError::NotLoopback { addr });
+        }
+        let bind_error = |source| DevIdpError::Bind { addr, source };
+        let listener = std::net::TcpListener::bind(addr).map_err(bind_error)?;
+        listener.set_nonblocking(true).map_err(bind_error)?;
+        let local = listener.local_addr().map_err(bind_error)?;
+        let settings = Settings::validate(config, local)?;
+        let http = reqwest::Client::builder()
+            .no_proxy()
+            .redirect(reqwest::redirect::Policy::none())
+            .timeout(BACKCHANNEL_TIMEOUT)
+            .build()
+            .map_err(DevIdpError::HttpClient)?;
+        let issuer = settings.issuer.clone();
+        let idp = Arc::new(Idp {
+            settings,
+            keys: Keys::generate(),
+            http,
+            store: Mutex::new(Store::default()),
+        });
+        let warning = format!(
+            "WARNING: egov-devidp at {issuer} (bound {local}) is a DEVELOPMENT-ONLY OpenID \
+             provider: anyone can log in as any test citizen. Never expose it."
+        );
+        eprintln!("{warning}");
+        tracing::warn!("{warning}");
+
+        let (stop, stopped) = oneshot::channel::<()>();
+        let (ready_tx, ready_rx) = std::sync::mpsc::channel::<Result<(), DevIdpError>>();
+        let thread = std::thread::Builder::new()
+            .name("egov-devidp".to_string())
+            .spawn(move || {
+                let runtime = match tokio::runtime::Builder::new_multi_thread()
+                    .worker_threads(2)
+                    .thread_name("egov-devidp-worker")
+                    .enable_all()
+                    .build()
+                {
+                    Ok(runtime) => runtime,
+                    Err(error) => {
+                        let _ = ready_tx.send(Err(DevIdpError::Runtime(error)));
+                        return;
+                    }
+                };
+                runtime.block_on(async move {
+                    let listener = match tokio::net::TcpListener::from_std(listener) {
+                        Ok(listener) => listener,
+                        Err(source) => {
+                            let _ = ready_tx.send(Err(DevIdpError::Bind { addr, source }));
+                            return;
+                        }
+                    };
+                    let _ = ready_tx.send(Ok(()));
+                    let (drain, draining) = oneshot::channel::<()>();
+                    let server =
+                        axum::serve(listener, router(idp)).with_graceful_shutdown(async move {
+                            let _ = draining.await;
+                        });
+                    tokio::select! {
+                        result = server => {
+                            if let Err(error) = result {
+                                tracing::error!(%error, "dev IdP server stopped");
+                            }
+                        }
+                        () = async move {
+                            // A dropped sender means the handle is gone: stop too. In-flight
+                            // requests get a short grace, then are dropped.
+                            let _ = stopped.await;
+                            let _ = drain.send(());
+                            tokio::time::sleep(SHUTDOWN_GRACE).await;
+                        } => {}
+                    }
+                });
+                runtime.shutdown_timeout(Duration::from_secs(1));
+            })
+            .map_err(DevIdpError::Thread)?;
+        match ready_rx.recv() {
+            Ok(Ok(())) => Ok(RunningDevIdp {
+                addr: local,
+                issuer,
+                stop: Some(stop),
+                thread: Some(thread),
+            }),
+            Ok(Err(error)) => {
+                let _ = thread.join();
+                Err(error)
+            }
+            Err(_) => {
+                let _ = thread.join();
+                Err(DevIdpError::NotReady)
+            }
+        }
+    }
+
+    /// The bound address.
+    pub fn addr(&self) -> SocketAddr {
+        self.addr
+    }
+
+    /// The issuer URL (discovery is at `<issuer>/.well-known/openid-configuration`).
+    pub fn issuer(&self) -> &str {
+        &self.issuer
+    }
+
+    /// Stops serving and waits for the thread to end.
+    pub fn shutdown(mut self) {
+        self.stop_now();
+    }
+
+    fn stop_now(&mut self) {
+        if let Some(stop) = self.stop.take() {
+            let _ = stop.send(());
+        }
+        if let Some(thread) = self.thread.take() {
+            let _ = thread.join();
+        }
+    }
+}
+
+impl Drop for RunningDevIdp {
+    fn drop(&mut self) {
+        self.stop_now();
+    }
+}

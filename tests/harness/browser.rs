@@ -1,0 +1,234 @@
+//! A scripted "browser" for single sign-on tests, in plain HTTP: a cookie jar, no automatic
+//! redirects (each hop is visible to the test), and the two dances a person does at the real
+//! OpenID provider: logging in ([`Browser::oidc_provider_login`]) and confirming a logout
+//! ([`Browser::oidc_provider_logout`]).
+//!
+//! Why not a headless Chromium: the SSO tests assert on protocol hops (which redirect, which
+//! cookie, which parameter), and plain requests make those hops explicit, fast and stable.
+//! The dances stop at the first hop that leaves the provider and return that URL unrequested,
+//! so the test decides when to hand the code to the gateway.
+//!
+//! Beware: cookies are per host, not per port, so the jar shares cookies between the gateway,
+//! the provider and anything else on 127.0.0.1, exactly as a real browser would.
+
+use std::sync::Arc;
+
+use reqwest::cookie::{CookieStore, Jar};
+use reqwest::header::LOCATION;
+use reqwest::{Client, IntoUrl, Response, Url};
+
+/// How many hops a dance may take before it is declared a loop.
+const MAX_HOPS: usize = 12;
+
+/// A cookie-keeping HTTP client that never follows redirects by itself.
+#[derive(Clone)]
+pub struct Browser {
+    client: Client,
+    jar: Arc<Jar>,
+}
+
+impl Default for Browser {
+    fn default() -> Self {
+        Browser::new()
+    }
+}
+
+impl Browser {
+    /// A browser with an empty cookie jar.
+    pub fn new() -> Browser {
+        let jar = Arc::new(Jar::default());
+        let client = Client::builder()
+            .cookie_provider(Arc::clone(&jar))
+            .redirect(reqwest::redirect::Policy::none())
+            .no_proxy()
+            .build()
+            .expect("the browser's HTTP client builds");
+        Browser { client, jar }
+    }
+
+    /// The underlying client (shares this browser's cookies).
+    pub fn client(&self) -> &Client {
+        &self.client
+    }
+
+    /// The `Cookie` header this browser would send to `url`, if any.
+    pub fn cookies_for(&self, url: &str) -> Option<String> {
+        let url = Url::parse(url).unwrap_or_else(|e| panic!("bad URL {url}: {e}"));
+        self.jar
+            .cookies(&url)
+            .and_then(|v| v.to_str().ok().map(str::to_string))
+    }
+
+    /// `GET url`.
+    pub async fn get(&self, url: impl IntoUrl) -> Response {
+        let url = url.into_url().unwrap_or_else(|e| panic!("bad URL: {e}"));
+        self.client
+            .get(url.clone())
+            .send()
+            .await
+            .unwrap_or_else(|e| panic!("GET {url}: {e}"))
+    }
+
+    /// `POST url` with an `application/x-www-form-urlencoded` body.
+    pub async fn post_form(&self, url: impl IntoUrl, form: &[(&str, &str)]) -> Response {
+        let url = url.into_url().unwrap_or_else(|e| panic!("bad URL: {e}"));
+        self.client
+            .post(url.clone())
+            .form(form)
+            .send()
+            .await
+            .unwrap_or_else(|e| panic!("POST {url}: {e}"))
+    }
+
+    /// Follows one redirect: `GET` the `Location` of `response` (resolved against its URL).
+    /// Panics if `response` is not a redirect.
+    pub async fn follow(&self, response: Response) -> Response {
+        let next = redirect_target(&response);
+        self.get(next).await
+    }
+
+    /// Logs `login` in at the oidc-provider: `GET authorize_url`, then through its login
+    /// (`prompt=login`, `login`, `password`) and consent (`prompt=consent`) interactions,
+    /// following the provider's redirects, until a redirect leaves the provider. Returns that
+    /// URL (normally the client's `redirect_uri?code=..&state=..&iss=..`, or `?error=..`)
+    /// WITHOUT requesting it. Works as well when the provider already has a session (SSO) or
+    /// a grant (no consent asked).
+    pub async fn oidc_provider_login(
+        &self,
+        authorize_url: &str,
+        login: &str,
+        password: &str,
+    ) -> Url {
+        let start = Url::parse(authorize_url).unwrap_or_else(|e| panic!("bad authorize URL: {e}"));
+        let provider = start.origin();
+        let mut response = self.get(start).await;
+        for _ in 0..MAX_HOPS {
+            let url = response.url().clone();
+            if response.status().is_redirection() {
+                let next = redirect_target(&response);
+                if next.origin() != provider {
+                    return next;
+                }
+                response = self.get(next).await;
+                continue;
+            }
+            let status = response.status();
+            let page = response.text().await.unwrap_or_default();
+            if !status.is_success() || !url.path().starts_with("/interaction/") {
+                panic!(
+                    "oidc-provider login: unexpected {status} at {url}:\n{}",
+                    excerpt(&page)
+                );
+            }
+            response = if page.contains("name=\"prompt\" value=\"login\"") {
+                let form = [
+                    ("prompt", "login"),
+                    ("login", login),
+                    ("password", password),
+                ];
+                self.post_form(url, &form).await
+            } else if page.contains("name=\"prompt\" value=\"consent\"") {
+                self.post_form(url, &[("prompt", "consent")]).await
+            } else {
+                panic!(
+                    "oidc-provider login: no login or consent form at {url}:\n{}",
+                    excerpt(&page)
+                );
+            };
+        }
+        panic!("oidc-provider login: more than {MAX_HOPS} hops");
+    }
+
+    /// Logs out at the oidc-provider: `GET end_session_url` (its `/session/end?...`), which
+    /// answers a form, then `POST /session/end/confirm` with the form's `xsrf` and
+    /// `logout=yes`. The provider sends its back-channel logout tokens before it answers.
+    /// Returns where the provider redirects (the `post_logout_redirect_uri?state=..`, or its
+    /// own success page), without requesting it.
+    pub async fn oidc_provider_logout(&self, end_session_url: &str) -> Url {
+        let start =
+            Url::parse(end_session_url).unwrap_or_else(|e| panic!("bad end_session URL: {e}"));
+        let response = self.get(start.clone()).await;
+        let status = response.status();
+        let page = response.text().await.unwrap_or_default();
+        let Some(xsrf) = hidden_value(&page, "xsrf") else {
+            panic!(
+                "oidc-provider logout: no xsrf in the {status} answer to {start}:\n{}",
+                excerpt(&page)
+            );
+        };
+        let confirm = start
+            .join("/session/end/confirm")
+            .unwrap_or_else(|e| panic!("confirm URL: {e}"));
+        let done = self
+            .post_form(confirm, &[("xsrf", &xsrf), ("logout", "yes")])
+            .await;
+        if !done.status().is_redirection() {
+            let status = done.status();
+            let page = done.text().await.unwrap_or_default();
+            panic!(
+                "oidc-provider logout: confirm answered {status}:\n{}",
+                excerpt(&page)
+            );
+        }
+        redirect_target(&done)
+    }
+}
+
+/// The absolute target of a redirect response.
+pub fn redirect_target(response: &Response) -> Url {
+    let Some(location) = response
+        .headers()
+        .get(LOCATION)
+        .and_then(|v| v.to_str().ok())
+    else {
+        panic!(
+            "expected a redirect from {}, got {} without a usable Location",
+            response.url(),
+            response.status()
+        );
+    };
+    response
+        .url()
+        .join(location)
+        .unwrap_or_else(|e| panic!("bad Location {location:?}: {e}"))
+}
+
+/// The value of the first `<input ... name="{name}" ... value="...">` in `html`.
+pub fn hidden_value(html: &str, name: &str) -> Option<String> {
+    let needle = format!("name=\"{name}\"");
+    let at = html.find(&needle)?;
+    let tag_start = html[..at].rfind('<')?;
+    let tag_end = at + html[at..].find('>')?;
+    let tag = &html[tag_start..tag_end];
+    let value_at = tag.find("value=\"")? + "value=\"".len();
+    let value_len = tag[value_at..].find('"')?;
+    Some(unescape(&tag[value_at..value_at + value_len]))
+}
+
+fn unescape(text: &str) -> String {
+    text.replace("&quot;", "\"")
+        .replace("&#39;", "'")
+        .replace("&lt;", "<")
+        .replace("&gt;", ">")
+        .replace("&amp;", "&")
+}
+
+/// The start of a page, for panic messages.
+fn excerpt(page: &str) -> &str {
+    let end = page.char_indices().nth(2000).map_or(page.len(), |(i, _)| i);
+    &page[..end]
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn hidden_values_are_found_in_either_attribute_order() {
+        let form = r#"<form><input type="hidden" name="xsrf" value="a&amp;b"/></form>"#;
+        assert_eq!(hidden_value(form, "xsrf").as_deref(), Some("a&b"));
+        let reversed = r#"<input value="v1" type="hidden" name="logout">"#;
+        assert_eq!(hidden_value(reversed, "logout").as_deref(), Some("v1"));
+        assert_eq!(hidden_value(form, "missing"), None);
+    }
+}
