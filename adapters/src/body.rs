@@ -52,15 +52,23 @@ pub enum Untouched {
     UnsupportedEncoding,
 }
 
-/// How to decode the body before rewriting it.
+/// Which charset the body is read in, and whether it is converted to UTF-8.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Decode {
-    /// The response declared its charset; a byte order mark still wins.
+pub enum CharsetPlan {
+    /// Convert from the charset the response declared (a byte order mark still wins).
     Declared(&'static Encoding),
-    /// Look for a `<meta>` declaration in the first 1024 bytes, else use `fallback`.
+    /// Convert from what a `<meta>` in the first 1024 bytes declares, else from `fallback`.
     Sniff {
         /// The service's configured charset for pages that declare none.
         fallback: &'static Encoding,
+    },
+    /// No conversion (the service has no `charset` step): links are rewritten in place and
+    /// the body stays in `encoding`.
+    InPlace {
+        /// The charset the HTML rewriter reads and writes.
+        encoding: &'static Encoding,
+        /// The response declared no charset, so a `<meta>` may switch it, as in browsers.
+        follow_meta: bool,
     },
 }
 
@@ -70,11 +78,15 @@ pub struct BodyTransform {
     /// The `Content-Type` to send instead of the legacy one (`charset=utf-8`), if it changes.
     /// The body's length changes in any case: the gateway drops `Content-Length`.
     pub content_type: Option<String>,
-    /// Convert to UTF-8 first.
-    pub decode: Option<Decode>,
-    /// Without decoding, the encoding the HTML rewriter reads and writes, and whether a
-    /// `<meta>` may switch it (the response declared none).
-    pub legacy_encoding: (&'static Encoding, bool),
+    /// How the body's charset is handled.
+    pub charset: CharsetPlan,
+}
+
+impl BodyTransform {
+    /// Whether the body comes out as UTF-8 converted from its legacy charset.
+    pub fn transcodes(&self) -> bool {
+        !matches!(self.charset, CharsetPlan::InPlace { .. })
+    }
 }
 
 /// Whether and how a response body is transformed.
@@ -120,26 +132,26 @@ pub fn plan(
     if let Some(fallback) = policy.transcode_fallback {
         return BodyPlan::Transform(BodyTransform {
             content_type: Some(utf8_content_type(ct)),
-            decode: Some(match declared {
-                Some(enc) => Decode::Declared(enc),
-                None => Decode::Sniff { fallback },
-            }),
-            legacy_encoding: (encoding_rs::UTF_8, false),
+            charset: match declared {
+                Some(enc) => CharsetPlan::Declared(enc),
+                None => CharsetPlan::Sniff { fallback },
+            },
         });
     }
+    let in_place = |encoding, follow_meta| {
+        BodyPlan::Transform(BodyTransform {
+            content_type: None,
+            charset: CharsetPlan::InPlace {
+                encoding,
+                follow_meta,
+            },
+        })
+    };
     match declared {
         Some(enc) if !enc.is_ascii_compatible() => U(Untouched::UnsupportedEncoding),
-        Some(enc) => BodyPlan::Transform(BodyTransform {
-            content_type: None,
-            decode: None,
-            legacy_encoding: (enc, false),
-        }),
+        Some(enc) => in_place(enc, false),
         // Every byte round-trips through windows-1252, so an undeclared page is unharmed.
-        None => BodyPlan::Transform(BodyTransform {
-            content_type: None,
-            decode: None,
-            legacy_encoding: (encoding_rs::WINDOWS_1252, true),
-        }),
+        None => in_place(encoding_rs::WINDOWS_1252, true),
     }
 }
 
@@ -182,28 +194,28 @@ impl BodyPipeline {
     pub fn new(transform: &BodyTransform, policy: &BodyPolicy) -> Result<Self, BodyError> {
         let options = HtmlOptions {
             links: policy.links.clone(),
-            fix_charset_meta: transform.decode.is_some(),
+            fix_charset_meta: transform.transcodes(),
             banner: policy.banner.clone(),
         };
-        let (decoding, html) = match transform.decode {
-            Some(Decode::Declared(enc)) => (
+        let (decoding, html) = match transform.charset {
+            CharsetPlan::Declared(enc) => (
                 Decoding::On(Transcoder::new(enc)),
                 HtmlRewriter::new(options)?,
             ),
-            Some(Decode::Sniff { fallback }) => (
+            CharsetPlan::Sniff { fallback } => (
                 Decoding::Sniffing {
                     held: Vec::new(),
                     fallback,
                 },
                 HtmlRewriter::new(options)?,
             ),
-            None => {
-                let (enc, follow_meta) = transform.legacy_encoding;
-                (
-                    Decoding::Off,
-                    HtmlRewriter::for_encoding(options, enc, follow_meta)?,
-                )
-            }
+            CharsetPlan::InPlace {
+                encoding,
+                follow_meta,
+            } => (
+                Decoding::Off,
+                HtmlRewriter::for_encoding(options, encoding, follow_meta)?,
+            ),
         };
         Ok(Self { decoding, html })
     }

@@ -23,4 +23,5 @@ pub mod html;
 pub mod links;
 pub mod paths;
 pub mod redirects;
+pub mod script;
 pub mod soap;

@@ -2,17 +2,21 @@
 //! owns the step. Read this file to know what happens to a request, and in which order.
 //!
 //! ```text
-//!  request_filter            request id · client & trust · guard (431, smuggling → 400)
+//!  early_request_filter      request id · client & trust · guard (431, smuggling → 400)
 //!                            · route: home | redirect | 404 | 400 | /auth/* | a service
-//!                            · SSO: the service's access level against the session
+//!                            · compression on for services whose pages get rewritten
+//!  request_filter            answer local routes; SSO: the service's access level
+//!                              against the session
 //!                              (login redirect | 401 | 403 | 503 | go on with an identity)
 //!  upstream_peer             the service's balancer picks a backend; per-service timeouts
 //!  upstream_request_filter   path under the backend base · Host · X-Forwarded-* ·
 //!                            X-Request-Id · identity (client claims stripped, portal
 //!                            cookies stripped, signed assertion or identity headers) ·
 //!                            the service's adapter chain (rules, credentials)
-//!  upstream_response_filter  total deadline · adapter chain (response headers)
-//!  upstream_response_body_filter   total deadline while the body streams
+//!  upstream_response_filter  total deadline · adapter chain: Location/Refresh and
+//!                            Set-Cookie made portal-relative, header rules, body plan
+//!                            (charset → UTF-8, HTML links; compression toward the client)
+//!  upstream_response_body_filter   total deadline · the body pipeline, chunk by chunk
 //!  response_filter           X-Request-Id on every answer
 //!  fail_to_proxy             refused/reset → 502 page, timeout → 504 page (with request id)
 //! ```
@@ -27,14 +31,17 @@ use crate::portal::{self, ErrorKind, LocalResponse};
 use crate::registry::{Registry, Service, Snapshot};
 use crate::request_id::RequestId;
 use crate::routing::{self, Route};
+use crate::soap_facade;
 use crate::sso::endpoints::AuthEndpoint;
 use crate::sso::session::Session as SsoSession;
 use crate::sso::{Authorization, Sso};
 use async_trait::async_trait;
 use bytes::Bytes;
+use egov_adapters::body::BodyPipeline;
 use http::header::HOST;
 use http::{HeaderName, HeaderValue};
 use pingora::http::{RequestHeader, ResponseHeader};
+use pingora::modules::http::compression::ResponseCompression;
 use pingora::prelude::*;
 use pingora::proxy::{FailToProxy, ProxyHttp, Session};
 use pingora::{Error, ErrorSource, ErrorType};
@@ -50,11 +57,22 @@ const UPSTREAM_IDLE_TIMEOUT: Duration = Duration::from_secs(60);
 pub struct GatewayProxy {
     registry: Arc<Registry>,
     sso: Arc<Sso>,
+    /// Client for the calls the gateway makes itself (the SOAP facade).
+    http: reqwest::Client,
 }
 
 impl GatewayProxy {
     pub fn new(registry: Arc<Registry>, sso: Arc<Sso>) -> Self {
-        Self { registry, sso }
+        let http = reqwest::Client::builder()
+            .redirect(reqwest::redirect::Policy::none())
+            .no_proxy()
+            .build()
+            .unwrap_or_default();
+        Self {
+            registry,
+            sso,
+            http,
+        }
     }
 }
 
@@ -66,11 +84,18 @@ pub struct RequestCtx {
     pub service: Option<Arc<Service>>,
     /// Path and query to send upstream.
     pub upstream_uri: Option<String>,
+    /// The cleaned path under the service root (`/...`).
+    pub service_path: Option<String>,
     /// When the whole upstream exchange must be over (the service's `total` timeout).
     pub deadline: Option<Instant>,
     pub upgrade: bool,
     /// The citizen's session, when the service needs one.
     pub session: Option<SsoSession>,
+    /// What routing decided, acted on by `request_filter`.
+    flow: Option<Flow>,
+    /// The response body's rewriting, when it applies. (A mutex only because pingora
+    /// wants the context `Sync`; one task uses it at a time.)
+    body: Option<std::sync::Mutex<BodyPipeline>>,
 }
 
 /// What routing decided: go on to the backend, answer now, or hand over to SSO.
@@ -91,14 +116,38 @@ impl ProxyHttp for GatewayProxy {
             snapshot: None,
             service: None,
             upstream_uri: None,
+            service_path: None,
             deadline: None,
             upgrade: false,
             session: None,
+            flow: None,
+            body: None,
         }
     }
 
+    async fn early_request_filter(
+        &self,
+        session: &mut Session,
+        ctx: &mut RequestCtx,
+    ) -> Result<()> {
+        let flow = self.admit_and_route(session, ctx);
+        let compress = matches!(flow, Flow::Continue)
+            && ctx
+                .service
+                .as_ref()
+                .is_some_and(|s| s.chain.rewrites_bodies());
+        if compress {
+            // Decided now, before the compression module reads Accept-Encoding; turned off
+            // again in upstream_response_filter if this response is not rewritten.
+            set_compression(session, COMPRESSION_LEVEL);
+        }
+        ctx.flow = Some(flow);
+        Ok(())
+    }
+
     async fn request_filter(&self, session: &mut Session, ctx: &mut RequestCtx) -> Result<bool> {
-        let response = match self.admit_and_route(session, ctx) {
+        let flow = ctx.flow.take().unwrap_or(Flow::Continue);
+        let response = match flow {
             Flow::Continue => self.authorize(session, ctx).await,
             Flow::Respond(response) => Some(response),
             Flow::Auth(endpoint) => Some(
@@ -177,15 +226,27 @@ impl ProxyHttp for GatewayProxy {
 
     async fn upstream_response_filter(
         &self,
-        _session: &mut Session,
+        session: &mut Session,
         upstream_response: &mut ResponseHeader,
         ctx: &mut RequestCtx,
     ) -> Result<()> {
         check_deadline(ctx)?;
+        if upstream_response.status.is_informational() {
+            return Ok(());
+        }
         if let Some(service) = &ctx.service {
-            service
-                .chain
-                .apply_response(&mut ResponseHeaders(upstream_response));
+            let mut headers = ResponseHeaders(upstream_response);
+            service.chain.apply_response(&mut headers);
+            if session.req_header().method != http::Method::HEAD && !ctx.upgrade {
+                let status = headers.0.status.as_u16();
+                ctx.body = service
+                    .chain
+                    .body_pipeline(status, &mut headers)
+                    .map(std::sync::Mutex::new);
+            }
+            if ctx.body.is_none() && service.chain.rewrites_bodies() {
+                set_compression(session, 0);
+            }
         }
         Ok(())
     }
@@ -193,11 +254,28 @@ impl ProxyHttp for GatewayProxy {
     fn upstream_response_body_filter(
         &self,
         _session: &mut Session,
-        _body: &mut Option<Bytes>,
-        _end_of_stream: bool,
+        body: &mut Option<Bytes>,
+        end_of_stream: bool,
         ctx: &mut RequestCtx,
     ) -> Result<Option<Duration>> {
         check_deadline(ctx)?;
+        let Some(pipeline) = ctx.body.as_mut() else {
+            return Ok(None);
+        };
+        let pipeline = pipeline
+            .get_mut()
+            .map_err(|_| Error::explain(ErrorType::InternalError, "body rewrite poisoned"))?;
+        let rewrite_err = |e: egov_adapters::body::BodyError| {
+            Error::explain(ErrorType::InternalError, format!("body rewrite: {e}"))
+        };
+        let mut out = match body.as_deref() {
+            Some(chunk) if !chunk.is_empty() => pipeline.feed(chunk).map_err(rewrite_err)?,
+            _ => Vec::new(),
+        };
+        if end_of_stream {
+            out.extend_from_slice(&pipeline.finish().map_err(rewrite_err)?);
+        }
+        *body = Some(Bytes::from(out));
         Ok(None)
     }
 
@@ -255,10 +333,24 @@ impl GatewayProxy {
         {
             Authorization::Proceed(s) => {
                 ctx.session = s;
-                None
             }
-            Authorization::Respond(r) => Some(r),
+            Authorization::Respond(r) => return Some(r),
         }
+        let op = ctx
+            .service_path
+            .as_deref()
+            .and_then(soap_facade::operation_in)?;
+        if service.chain.soap.is_none() {
+            return None;
+        }
+        let call = soap_facade::Call {
+            service,
+            operation: op,
+            client: ctx.client.as_ref(),
+            citizen: ctx.session.as_ref(),
+            request_id: ctx.request_id.as_str(),
+        };
+        Some(soap_facade::call(&self.http, &self.sso, session, call).await)
     }
 
     /// Identifies the request and the client, applies the guard, and routes.
@@ -301,6 +393,7 @@ impl GatewayProxy {
                     uri.push_str(q);
                 }
                 ctx.upstream_uri = Some(uri);
+                ctx.service_path = Some(path.into_owned());
                 ctx.service = Some(Arc::clone(service));
                 Flow::Continue
             }
@@ -321,6 +414,18 @@ impl GatewayProxy {
         };
         ctx.snapshot = Some(snap);
         flow
+    }
+}
+
+/// Compression level toward clients for rewritten pages (gzip/brotli, when accepted).
+const COMPRESSION_LEVEL: u32 = 5;
+
+fn set_compression(session: &mut Session, level: u32) {
+    if let Some(c) = session
+        .downstream_modules_ctx
+        .get_mut::<ResponseCompression>()
+    {
+        c.adjust_level(level);
     }
 }
 

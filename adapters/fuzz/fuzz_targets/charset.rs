@@ -36,7 +36,10 @@ fuzz_target!(|data: &[u8]| {
         let n = usize::from(selector & 0x0f).min(rest.len());
         (String::from_utf8_lossy(&rest[..n]).into_owned(), &rest[n..])
     } else {
-        (KNOWN[usize::from(*selector) % KNOWN.len()].to_string(), rest)
+        (
+            KNOWN[usize::from(*selector) % KNOWN.len()].to_string(),
+            rest,
+        )
     };
     let encoding = encoding_for_label(&label).unwrap_or(encoding_rs::WINDOWS_1252);
 

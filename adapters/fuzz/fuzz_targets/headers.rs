@@ -4,7 +4,9 @@
 
 #![no_main]
 
-use egov_adapters::cookies::{filter_cookie_header, portal_reserved, scope_set_cookie, CookieScope};
+use egov_adapters::cookies::{
+    filter_cookie_header, portal_reserved, scope_set_cookie, CookieScope,
+};
 use egov_adapters::css::rewrite_css_urls;
 use egov_adapters::links::{LinkMapBuilder, ServiceLinks};
 use egov_adapters::redirects::{rewrite_location, rewrite_refresh};
@@ -35,10 +37,18 @@ fuzz_target!(|data: &[u8]| {
             portal_https: https,
         };
         if let Some(cookie) = scope_set_cookie(text, &scope) {
-            assert!(!cookie.to_ascii_lowercase().contains("; domain="), "{cookie}");
+            assert!(
+                !cookie.to_ascii_lowercase().contains("; domain="),
+                "{cookie}"
+            );
         }
     }
     if let Some(kept) = filter_cookie_header(text, portal_reserved) {
-        assert!(!kept.split("; ").any(|c| c.starts_with("egov_") && c.contains('=')), "{kept}");
+        assert!(
+            !kept
+                .split("; ")
+                .any(|c| c.starts_with("egov_") && c.contains('=')),
+            "{kept}"
+        );
     }
 });

@@ -122,7 +122,8 @@ fn transcoding_announces_utf8_and_decodes_what_the_header_declares() {
         &policy(Some(WINDOWS_1252)),
     ));
     assert_eq!(t.content_type.as_deref(), Some("text/html; charset=utf-8"));
-    assert_eq!(t.decode, Some(Decode::Declared(WINDOWS_1256)));
+    assert_eq!(t.charset, CharsetPlan::Declared(WINDOWS_1256));
+    assert!(t.transcodes());
 }
 
 #[test]
@@ -134,10 +135,10 @@ fn without_a_declared_charset_the_page_is_sniffed() {
         &policy(Some(WINDOWS_1252)),
     ));
     assert_eq!(
-        t.decode,
-        Some(Decode::Sniff {
+        t.charset,
+        CharsetPlan::Sniff {
             fallback: WINDOWS_1252
-        })
+        }
     );
 }
 
@@ -218,6 +219,20 @@ fn a_large_page_is_streamed_in_bounded_steps() {
     total += p.finish().expect("finish").len();
     assert!(total > page.len());
     assert_eq!(p.fallback(), None);
+}
+
+#[test]
+fn without_a_charset_step_an_undeclared_page_is_rewritten_in_place() {
+    let t = transform(plan(200, Some("text/html"), None, &policy(None)));
+    assert_eq!(t.content_type, None);
+    assert_eq!(
+        t.charset,
+        CharsetPlan::InPlace {
+            encoding: WINDOWS_1252,
+            follow_meta: true
+        }
+    );
+    assert!(!t.transcodes());
 }
 
 #[test]

@@ -5,14 +5,20 @@
 //! charsets looked up, so a mistake is a load error naming the file and step, and the hot
 //! path only applies ready-made values.
 
+mod body;
 mod headers;
 
 pub use headers::{RequestHeaders, ResponseHeaders};
 
 use crate::config::{AdapterStep, ConfigError, ConfigErrors, Secrets, ServiceConfig};
+use egov_adapters::body::BodyPolicy;
+use egov_adapters::cookies::CookieScope;
 use egov_adapters::credentials::Credentials;
 use egov_adapters::headers::{HeaderEdit, HeaderRules};
+use egov_adapters::links::{LinkMap, ServiceLinks};
+use egov_adapters::soap::SoapOperation;
 use http::HeaderName;
+use std::sync::Arc;
 
 /// Headers that carry the citizen's identity to a legacy site that cannot verify a JWT.
 #[derive(Debug, Clone)]
@@ -22,19 +28,67 @@ pub struct IdentityHeaderNames {
 }
 
 /// The compiled steps of one service.
-#[derive(Debug, Default)]
+#[derive(Debug)]
 pub struct AdapterChain {
     /// Set when the service wants plain identity headers instead of the signed JWT.
     pub identity_headers: Option<IdentityHeaderNames>,
     credentials: Vec<Credentials>,
     request_rules: HeaderRules,
     response_rules: HeaderRules,
+    /// Every legacy URL the portal knows (shared by all services of a snapshot).
+    link_map: Arc<LinkMap>,
+    /// This service among them.
+    links: ServiceLinks,
+    cookie_scope: CookieScope,
+    body_policy: BodyPolicy,
+    /// The JSON facade over the service's SOAP endpoint, when declared.
+    pub soap: Option<SoapFacade>,
 }
+
+/// A service's SOAP operations, callable as JSON.
+#[derive(Debug, Clone)]
+pub struct SoapFacade {
+    /// Path of the SOAP endpoint under the backend base.
+    pub endpoint: String,
+    pub operations: Vec<SoapOperation>,
+}
+
+impl SoapFacade {
+    pub fn operation(&self, name: &str) -> Option<&SoapOperation> {
+        self.operations.iter().find(|o| o.name == name)
+    }
+}
+
+/// Portal-wide facts a chain is compiled against.
+pub struct ChainContext<'a> {
+    pub secrets: &'a Secrets,
+    pub link_map: &'a Arc<LinkMap>,
+    pub portal_https: bool,
+}
+
+/// The banner put at the top of rewritten pages when a service asks for it.
+const BANNER: &str = "<div role=\"navigation\" lang=\"fr\" style=\"font:14px system-ui,sans-serif;background:#0b5394;color:#fff;padding:6px 12px\"><a href=\"/\" style=\"color:#fff\">&#8592; Portail national &middot; \u{627}\u{644}\u{628}\u{648}\u{627}\u{628}\u{629} \u{627}\u{644}\u{648}\u{637}\u{646}\u{64a}\u{629}</a> &middot; <a href=\"/auth/session\" style=\"color:#fff\">Mon compte</a></div>";
 
 impl AdapterChain {
     /// Compiles `service`'s steps, reading its secrets from `secrets`.
-    pub fn compile(service: &ServiceConfig, secrets: &Secrets) -> Result<Self, ConfigErrors> {
-        let mut chain = AdapterChain::default();
+    pub fn compile(service: &ServiceConfig, cx: &ChainContext<'_>) -> Result<Self, ConfigErrors> {
+        let secrets = cx.secrets;
+        let prefix = format!("/s/{}", service.id);
+        let mut chain = AdapterChain {
+            identity_headers: None,
+            credentials: Vec::new(),
+            request_rules: HeaderRules::default(),
+            response_rules: HeaderRules::default(),
+            link_map: Arc::clone(cx.link_map),
+            links: ServiceLinks::new(&service.legacy.hostname, &prefix),
+            cookie_scope: CookieScope {
+                portal_prefix: prefix.clone(),
+                legacy_base: service.legacy.path.clone(),
+                portal_https: cx.portal_https,
+            },
+            body_policy: BodyPolicy::default(),
+            soap: None,
+        };
         let mut errors = Vec::new();
         let mut fail = |i: usize, field: &str, reason: String| {
             errors.push(ConfigError::new(
@@ -82,8 +136,35 @@ impl AdapterChain {
                         _ => fail(i, "subject", "invalid header name".into()),
                     }
                 }
-                // Body transforms are compiled by the body pipeline.
-                AdapterStep::Charset { .. } | AdapterStep::HtmlLinks { .. } => {}
+                AdapterStep::Charset { fallback } => {
+                    match egov_adapters::charset::encoding_for_label(fallback) {
+                        Some(enc) => chain.body_policy.transcode_fallback = Some(enc),
+                        None => fail(i, "fallback", format!("unknown charset {fallback:?}")),
+                    }
+                }
+                AdapterStep::Soap {
+                    endpoint,
+                    operations,
+                } => {
+                    chain.soap = Some(SoapFacade {
+                        endpoint: endpoint.clone(),
+                        operations: operations
+                            .iter()
+                            .map(|o| SoapOperation {
+                                name: o.name.clone(),
+                                namespace: o.namespace.clone(),
+                                soap_action: o.action.clone(),
+                                request_fields: o.fields.clone(),
+                            })
+                            .collect(),
+                    })
+                }
+                AdapterStep::HtmlLinks { banner } => {
+                    chain.body_policy.links = Some((Arc::clone(cx.link_map), chain.links.clone()));
+                    if *banner {
+                        chain.body_policy.banner = Some(BANNER.to_string());
+                    }
+                }
             }
         }
         if errors.is_empty() {
@@ -100,10 +181,5 @@ impl AdapterChain {
         for c in &self.credentials {
             c.apply(headers);
         }
-    }
-
-    /// Response-side header steps.
-    pub fn apply_response(&self, headers: &mut impl HeaderEdit) {
-        self.response_rules.apply(headers);
     }
 }

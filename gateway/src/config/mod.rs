@@ -303,10 +303,25 @@ pub enum AdapterStep {
         subject: String,
         name: Option<String>,
     },
+    /// A JSON facade over the legacy SOAP endpoint: `POST /s/<id>/api/soap/<operation>`.
+    Soap {
+        /// Path of the SOAP endpoint under the backend base, e.g. `/ws`.
+        endpoint: String,
+        operations: Vec<SoapOperationConfig>,
+    },
     Headers {
         request: HeaderRules,
         response: HeaderRules,
     },
+}
+
+/// One operation of a legacy SOAP service.
+#[derive(Debug, Clone)]
+pub struct SoapOperationConfig {
+    pub name: String,
+    pub namespace: String,
+    pub action: String,
+    pub fields: Vec<String>,
 }
 
 /// Header edits, applied in the order remove → rename → set.

@@ -208,6 +208,12 @@ pub enum RawAdapterStep {
         subject: Option<String>,
         name: Option<String>,
     },
+    /// Declares the legacy SOAP service's operations for the JSON facade.
+    Soap {
+        endpoint: Option<String>,
+        namespace: String,
+        operations: Vec<RawSoapOperation>,
+    },
     /// Add, remove or rename headers on the way up or down.
     Headers {
         #[serde(default)]
@@ -270,4 +276,14 @@ pub struct RawIdentity {
     #[serde(default)]
     pub signing_keys: Vec<String>,
     pub rotate_every: Option<String>,
+}
+
+/// One SOAP operation offered through the JSON facade.
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RawSoapOperation {
+    pub name: String,
+    #[serde(default)]
+    pub fields: Vec<String>,
+    pub action: Option<String>,
 }

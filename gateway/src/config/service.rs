@@ -369,6 +369,76 @@ fn adapters(raw: &[RawAdapterStep], file: &Path, p: &mut Problems<'_>) -> Option
                     _ => None,
                 }
             }
+            RawAdapterStep::Soap {
+                endpoint,
+                namespace,
+                operations,
+            } => {
+                let mut ok = true;
+                let endpoint = match p.check(
+                    format!("{field}.endpoint"),
+                    values::path_prefix(endpoint.as_deref().unwrap_or("/ws")),
+                ) {
+                    Some(e) => e,
+                    None => {
+                        ok = false;
+                        String::new()
+                    }
+                };
+                if namespace.trim().is_empty() {
+                    p.add(format!("{field}.namespace"), "must not be empty");
+                    ok = false;
+                }
+                if operations.is_empty() {
+                    p.add(
+                        format!("{field}.operations"),
+                        "declare at least one operation",
+                    );
+                    ok = false;
+                }
+                let mut ops = Vec::new();
+                for (j, op) in operations.iter().enumerate() {
+                    let f = format!("{field}.operations[{j}]");
+                    if !xml_name(&op.name) {
+                        p.add(
+                            format!("{f}.name"),
+                            format!("{:?} is not an XML element name", op.name),
+                        );
+                        ok = false;
+                    }
+                    for (k, fld) in op.fields.iter().enumerate() {
+                        if !xml_name(fld) {
+                            p.add(
+                                format!("{f}.fields[{k}]"),
+                                format!("{fld:?} is not an XML element name"),
+                            );
+                            ok = false;
+                        }
+                    }
+                    if ops
+                        .iter()
+                        .any(|o: &crate::config::SoapOperationConfig| o.name == op.name)
+                    {
+                        p.add(
+                            format!("{f}.name"),
+                            format!("{:?} is declared twice", op.name),
+                        );
+                        ok = false;
+                    }
+                    ops.push(crate::config::SoapOperationConfig {
+                        name: op.name.clone(),
+                        namespace: namespace.clone(),
+                        action: op.action.clone().unwrap_or_else(|| {
+                            format!("{}/{}", namespace.trim_end_matches('/'), op.name)
+                        }),
+                        fields: op.fields.clone(),
+                    });
+                }
+                ok.then_some(AdapterStep::Soap {
+                    endpoint,
+                    operations: ops,
+                })
+            }
             RawAdapterStep::Headers { request, response } => {
                 let rq = header_rules(&format!("{field}.request"), request, p);
                 let rs = header_rules(&format!("{field}.response"), response, p);
@@ -388,6 +458,13 @@ fn adapters(raw: &[RawAdapterStep], file: &Path, p: &mut Problems<'_>) -> Option
     ok.then_some(out)
 }
 
+/// A plain XML element name (letters, digits, `_`, `-`, `.`; not starting with a digit).
+fn xml_name(s: &str) -> bool {
+    let mut chars = s.chars();
+    matches!(chars.next(), Some(c) if c.is_ascii_alphabetic() || c == '_')
+        && chars.all(|c| c.is_ascii_alphanumeric() || matches!(c, '_' | '-' | '.'))
+}
+
 fn step_kind(step: &RawAdapterStep) -> &'static str {
     match step {
         RawAdapterStep::Charset { .. } => "charset",
@@ -395,6 +472,7 @@ fn step_kind(step: &RawAdapterStep) -> &'static str {
         RawAdapterStep::BasicAuth { .. } => "basic-auth",
         RawAdapterStep::ApiKey { .. } => "api-key",
         RawAdapterStep::IdentityHeaders { .. } => "identity-headers",
+        RawAdapterStep::Soap { .. } => "soap",
         RawAdapterStep::Headers { .. } => "headers",
     }
 }
@@ -417,6 +495,7 @@ fn quirks_answered(quirks: &[Quirk], adapters: &[AdapterStep], p: &mut Problems<
                 "basic-auth",
             ),
             Quirk::ApiKey => (has(|s| matches!(s, AdapterStep::ApiKey { .. })), "api-key"),
+            Quirk::Soap => (has(|s| matches!(s, AdapterStep::Soap { .. })), "soap"),
             _ => (true, ""),
         };
         if !answered {

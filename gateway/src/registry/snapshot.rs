@@ -2,8 +2,9 @@
 //! adapter chains, index services by id and by legacy URL.
 
 use super::service::{Service, Upstream};
-use crate::chain::AdapterChain;
+use crate::chain::{AdapterChain, ChainContext};
 use crate::config::{Config, ConfigError, ConfigErrors, Ministry, PortalSettings, Secrets};
+use egov_adapters::links::{LinkMap, LinkMapBuilder};
 use egov_adapters::paths::LegacyMap;
 use std::collections::{BTreeMap, HashMap};
 use std::net::{SocketAddr, ToSocketAddrs};
@@ -35,10 +36,16 @@ impl Snapshot {
     /// service file and key), so a bad change is refused as a whole with a full list.
     pub fn build(config: &Config, secrets: &Secrets) -> Result<Snapshot, ConfigErrors> {
         let mut errors = Vec::new();
+        let link_map = Arc::new(link_map(config, &mut errors));
+        let cx = ChainContext {
+            secrets,
+            link_map: &link_map,
+            portal_https: config.gateway.portal.public_url.https,
+        };
         let mut services = Vec::with_capacity(config.services.len());
         for svc in &config.services {
             let backends = resolve(svc, &mut errors);
-            let chain = AdapterChain::compile(svc, secrets);
+            let chain = AdapterChain::compile(svc, &cx);
             let chain = match chain {
                 Ok(c) => Some(c),
                 Err(mut e) => {
@@ -147,4 +154,22 @@ fn resolve(
         }
     }
     ok.then_some(out)
+}
+
+/// Every legacy URL prefix (old domains and the backends' own addresses) → portal prefix,
+/// so links, redirects and refreshes to any service are rewritten wherever they appear.
+fn link_map(config: &Config, errors: &mut Vec<ConfigError>) -> LinkMap {
+    let mut b = LinkMapBuilder::new();
+    for s in &config.services {
+        let prefix = format!("/s/{}", s.id);
+        if let Err(e) = b.add_legacy(&s.legacy.hostname, &s.legacy.path, &prefix) {
+            errors.push(ConfigError::new(&s.file, "legacy", e.to_string()));
+        }
+        for backend in &s.upstream.backends {
+            if let Err(e) = b.add_upstream(&backend.to_string(), &s.upstream.base_path, &prefix) {
+                errors.push(ConfigError::new(&s.file, "upstream.url", e.to_string()));
+            }
+        }
+    }
+    b.build()
 }

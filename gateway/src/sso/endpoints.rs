@@ -9,7 +9,7 @@
 use super::session::{now_secs, random_token, PendingLogin, Session};
 use super::{provider::ProviderError, Sso};
 use crate::portal::{self, ErrorKind, LocalResponse};
-use bytes::{Bytes, BytesMut};
+use bytes::Bytes;
 use http::header::{CACHE_CONTROL, CONTENT_TYPE, SET_COOKIE};
 use http::{HeaderValue, StatusCode};
 use pingora::proxy::Session as HttpSession;
@@ -241,7 +241,7 @@ impl Sso {
         let Some(provider) = &self.provider else {
             return bad("single sign-on is not configured".into());
         };
-        let body = match read_body(http, MAX_FORM_BYTES).await {
+        let body = match crate::request_body::read_limited(http, MAX_FORM_BYTES).await {
             Ok(b) => b,
             Err(why) => return bad(why),
         };
@@ -315,23 +315,6 @@ impl Sso {
                 StatusCode::SERVICE_UNAVAILABLE,
                 &serde_json::json!({ "error": "sessions_unavailable", "error_description": e.to_string() }),
             ),
-        }
-    }
-}
-
-/// Reads a request body up to `limit` bytes.
-async fn read_body(http: &mut HttpSession, limit: usize) -> Result<Bytes, String> {
-    let mut buf = BytesMut::new();
-    loop {
-        match http.read_request_body().await {
-            Ok(Some(chunk)) => {
-                if buf.len() + chunk.len() > limit {
-                    return Err(format!("body larger than {limit} bytes"));
-                }
-                buf.extend_from_slice(&chunk);
-            }
-            Ok(None) => return Ok(buf.freeze()),
-            Err(e) => return Err(format!("could not read the body: {e}")),
         }
     }
 }

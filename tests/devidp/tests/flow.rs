@@ -526,7 +526,9 @@ fn a_non_loopback_bind_is_refused() {
 
 #[test]
 fn starts_and_stops_outside_a_runtime() {
+    let started = std::time::Instant::now();
     let idp = start(None);
+    eprintln!("dev IdP ready in {:?}", started.elapsed());
     let addr = idp.addr();
     assert!(addr.ip().is_loopback());
     assert_eq!(idp.issuer(), format!("http://{addr}"));

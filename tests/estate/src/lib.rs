@@ -22,6 +22,7 @@ mod error_pages;
 mod gates;
 mod headers;
 mod html;
+mod identity;
 mod instrument;
 mod large;
 mod options;

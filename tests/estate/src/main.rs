@@ -24,6 +24,9 @@ struct Args {
     /// Multiply the latency of slow sites by this factor (ignored with --no-chaos).
     #[arg(long)]
     latency_scale: Option<f64>,
+    /// The portal origin whose identity assertions `__estate/whoami` verifies.
+    #[arg(long)]
+    trust_portal: Option<String>,
 }
 
 #[tokio::main]
@@ -35,7 +38,7 @@ async fn main() -> anyhow::Result<()> {
         )
         .init();
     let args = Args::parse();
-    let options = if args.no_chaos {
+    let mut options = if args.no_chaos {
         EstateOptions::calm(args.seed)
     } else {
         EstateOptions {
@@ -44,8 +47,10 @@ async fn main() -> anyhow::Result<()> {
                 .latency_scale
                 .map_or(Latency::Realistic, Latency::Scaled),
             flaky: true,
+            portal: None,
         }
     };
+    options.portal = args.trust_portal;
     let listener = tokio::net::TcpListener::bind(args.listen)
         .await
         .with_context(|| format!("cannot listen on {}", args.listen))?;

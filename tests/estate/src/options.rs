@@ -36,7 +36,7 @@ impl Latency {
 }
 
 /// Options of one estate run.
-#[derive(Debug, Clone, Copy, PartialEq)]
+#[derive(Debug, Clone, PartialEq)]
 pub struct EstateOptions {
     /// Seed of every random decision (latency, flakiness, session ids).
     pub seed: u64,
@@ -44,6 +44,10 @@ pub struct EstateOptions {
     pub latency: Latency,
     /// Whether `flaky` sites answer some requests with `502`.
     pub flaky: bool,
+    /// The portal whose identity assertions the sites trust (its origin, e.g.
+    /// `http://127.0.0.1:8080`); its keys are read from `<origin>/.well-known/jwks.json`.
+    /// `None`: `__estate/whoami` refuses every assertion.
+    pub portal: Option<String>,
 }
 
 impl Default for EstateOptions {
@@ -52,6 +56,7 @@ impl Default for EstateOptions {
             seed: 42,
             latency: Latency::Realistic,
             flaky: true,
+            portal: None,
         }
     }
 }
@@ -63,6 +68,7 @@ impl EstateOptions {
             seed,
             latency: Latency::Off,
             flaky: false,
+            portal: None,
         }
     }
 }

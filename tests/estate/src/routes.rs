@@ -30,6 +30,7 @@ const PAGE_BODY_LIMIT: usize = 1024 * 1024;
 #[derive(Debug)]
 pub(crate) struct Estate {
     pub(crate) options: EstateOptions,
+    pub(crate) identity: Option<crate::identity::IdentityVerifier>,
     sites: Vec<SiteState>,
 }
 
@@ -43,6 +44,10 @@ struct SiteState {
 impl Estate {
     pub(crate) fn new(options: EstateOptions) -> Self {
         Estate {
+            identity: options
+                .portal
+                .as_deref()
+                .map(crate::identity::IdentityVerifier::new),
             options,
             sites: sites().iter().map(|_| SiteState::default()).collect(),
         }
@@ -63,11 +68,14 @@ pub(crate) async fn site_request(estate: Arc<Estate>, index: usize, request: Req
     }
     if let Some(rest) = rel.strip_prefix("/__estate") {
         if rest.is_empty() || rest.starts_with('/') {
+            if rest == "/whoami" {
+                return crate::identity::whoami(estate.identity.as_ref(), site, request).await;
+            }
             return instrument::handle(site, index, rest, request).await;
         }
     }
 
-    let options = estate.options;
+    let options = &estate.options;
     let n = state.requests.fetch_add(1, Ordering::Relaxed);
     if site.has(Quirk::Slow) {
         let delay = options.latency.apply(slow_latency(options.seed, index, n));

@@ -33,7 +33,7 @@ enum Conn {
 
 enum Target {
     Single(redis::Client),
-    Cluster(ClusterClient),
+    Cluster(Box<ClusterClient>),
 }
 
 /// The Redis store.
@@ -56,14 +56,14 @@ impl RedisStore {
         let bad = |e: redis::RedisError| StoreError::Unavailable(e.to_string());
         let pubsub_client = redis::Client::open(first.as_str()).map_err(bad)?;
         let target = if cluster {
-            Target::Cluster(
+            Target::Cluster(Box::new(
                 ClusterClient::builder(urls.iter().map(String::as_str))
                     .connection_timeout(CONNECT_TIMEOUT)
                     .response_timeout(RESPONSE_TIMEOUT)
                     .retries(1)
                     .build()
                     .map_err(bad)?,
-            )
+            ))
         } else {
             Target::Single(pubsub_client.clone())
         };

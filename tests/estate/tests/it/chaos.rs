@@ -66,6 +66,7 @@ async fn flaky_site_answers_502_exactly_when_the_seed_decides() {
         seed: 7,
         latency: Latency::Off,
         flaky: true,
+        portal: None,
     });
     for n in 0..=first_failure {
         // Instrument endpoints never fail and do not consume decisions.
@@ -97,6 +98,7 @@ async fn slow_site_is_delayed_by_the_scaled_sample() {
         seed: 42,
         latency: Latency::Scaled(0.2),
         flaky: true,
+        portal: None,
     });
     let started = std::time::Instant::now();
     let response = estate

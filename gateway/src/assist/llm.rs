@@ -1,0 +1,756 @@
+//! The routing LLM client: an advisor, never an authority.
+//!
+//! When the local ranker is not confident, the gateway may ask an LLM behind an
+//! OpenAI-compatible `POST {base_url}/chat/completions` endpoint (AI71's, a local
+//! llama.cpp server, ...) to pick one service from the ranker's shortlist. Everything here
+//! keeps that LLM in its place:
+//!
+//! - it only sees the shortlist and the citizen's text, which the caller has already redacted
+//!   ([`super::redact`]); the prompt is built by [`super::prompt`];
+//! - its answer must be exactly one shortlist id or `none` ([`super::prompt::parse_answer`]);
+//!   anything else is an error, never a choice;
+//! - the whole call, retries included, runs under one deadline ([`LlmSettings::deadline`]);
+//! - 429, 5xx and transport errors are retried a few times with a short backoff that honours
+//!   `Retry-After` (or `retry-after-ms`) only if it fits in what is left of the deadline;
+//! - a circuit breaker ([`super::breaker`]) stops calling an endpoint that keeps failing.
+//!
+//! **What counts against the breaker.** Every failed call that reached for the network:
+//! timeouts, 429, any non-2xx status (a 401 or 404 is a misconfiguration that will not heal by
+//! itself either), transport errors, malformed answers, and answers outside the shortlist (a
+//! misbehaving advisor is as useless as a silent one, and an endpoint steered by injected text
+//! should be left alone for a while). Configuration errors (a bad shortlist) are detected
+//! before any call and do not count. A successful answer, `none` included, closes it.
+//!
+//! The HTTP client never follows redirects and never uses a proxy. The API key is sent as a
+//! bearer token marked sensitive, and is never logged or shown by `Debug`.
+
+use std::fmt;
+use std::sync::atomic::{AtomicU32, Ordering};
+use std::time::{Duration, Instant};
+
+use reqwest::header::{HeaderMap, HeaderValue, ACCEPT, CONTENT_TYPE};
+use reqwest::{StatusCode, Url};
+use serde::{Deserialize, Serialize};
+use serde_json::Value;
+
+use super::breaker::Breaker;
+pub use super::breaker::BreakerState;
+use super::prompt;
+pub use super::prompt::ShortlistItem;
+
+/// Largest response body read from the endpoint.
+const MAX_RESPONSE_BYTES: usize = 256 * 1024;
+/// First retry backoff; doubled for each further retry.
+const BASE_BACKOFF: Duration = Duration::from_millis(50);
+/// Longest backoff when the endpoint gave no `Retry-After`.
+const MAX_BACKOFF: Duration = Duration::from_millis(500);
+
+/// Which `response_format` the request asks for.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Default)]
+pub enum ResponseFormatMode {
+    /// Structured outputs: `{type: json_schema, json_schema: {name, strict: true, schema}}`
+    /// whose `service` is an `enum` of the shortlist's ids and `none`. The best choice where
+    /// the server supports it (OpenAI, llama.cpp's server): the model cannot even spell
+    /// another id.
+    #[default]
+    JsonSchema,
+    /// JSON mode: `{type: json_object}`.
+    JsonObject,
+    /// No `response_format` at all, for servers that reject it.
+    Off,
+}
+
+/// How to reach and guard the LLM. Build with [`LlmSettings::new`] and adjust the fields.
+#[derive(Clone)]
+pub struct LlmSettings {
+    /// The API root, e.g. `http://127.0.0.1:8000/v1`; requests go to
+    /// `{base_url}/chat/completions`.
+    pub base_url: String,
+    /// The `model` sent with every request.
+    pub model: String,
+    /// Sent as `Authorization: Bearer <key>` when set.
+    pub api_key: Option<String>,
+    /// Time allowed for a whole [`LlmClient::choose`], retries included (default 2 s).
+    pub deadline: Duration,
+    /// Retries after a 429, a 5xx or a transport error (default 2).
+    pub max_retries: u32,
+    /// The `response_format` to ask for (default [`ResponseFormatMode::JsonSchema`]).
+    pub response_format: ResponseFormatMode,
+    /// The `max_tokens` of the answer (default 32: `{"service": "<id>"}` is about 10-20).
+    pub max_tokens: u32,
+    /// Consecutive failures that open the breaker (default 5).
+    pub breaker_failures: u32,
+    /// How long the breaker stays open before one trial call (default 30 s).
+    pub breaker_open_for: Duration,
+}
+
+impl LlmSettings {
+    /// Settings for `model` at `base_url` with the defaults above and no API key.
+    pub fn new(base_url: impl Into<String>, model: impl Into<String>) -> Self {
+        LlmSettings {
+            base_url: base_url.into(),
+            model: model.into(),
+            api_key: None,
+            deadline: Duration::from_secs(2),
+            max_retries: 2,
+            response_format: ResponseFormatMode::JsonSchema,
+            max_tokens: 32,
+            breaker_failures: 5,
+            breaker_open_for: Duration::from_secs(30),
+        }
+    }
+}
+
+impl fmt::Debug for LlmSettings {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("LlmSettings")
+            .field("base_url", &self.base_url)
+            .field("model", &self.model)
+            .field("api_key", &self.api_key.as_ref().map(|_| "<redacted>"))
+            .field("deadline", &self.deadline)
+            .field("max_retries", &self.max_retries)
+            .field("response_format", &self.response_format)
+            .field("max_tokens", &self.max_tokens)
+            .field("breaker_failures", &self.breaker_failures)
+            .field("breaker_open_for", &self.breaker_open_for)
+            .finish()
+    }
+}
+
+/// Token counts reported by the endpoint.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize, Deserialize)]
+pub struct Usage {
+    /// Tokens in the prompt.
+    pub prompt_tokens: u64,
+    /// Tokens in the answer.
+    pub completion_tokens: u64,
+    /// Their sum (as reported, or computed when the endpoint left it out).
+    pub total_tokens: u64,
+}
+
+/// The LLM's advice.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct LlmAnswer {
+    /// `Some(id)` with an id from the shortlist, `None` when the LLM answered `none`.
+    pub choice: Option<String>,
+    /// Token usage of the successful attempt, when the endpoint reported it.
+    pub usage: Option<Usage>,
+    /// Time spent in [`LlmClient::choose`], retries and backoff included.
+    pub latency: Duration,
+    /// HTTP requests made (1 + retries).
+    pub attempts: u32,
+}
+
+/// Why the LLM gave no usable advice. The caller falls back to the local ranker in every case.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum LlmError {
+    /// The deadline passed before a usable answer arrived.
+    #[error("the LLM did not answer within the deadline")]
+    Timeout,
+    /// The circuit breaker is open: no call was made.
+    #[error("the LLM circuit breaker is open")]
+    BreakerOpen,
+    /// The endpoint kept answering 429 Too Many Requests.
+    #[error("the LLM endpoint is rate limiting (429)")]
+    RateLimited,
+    /// The endpoint answered this non-2xx status (after retries for a 5xx).
+    #[error("the LLM endpoint answered HTTP {0}")]
+    Status(u16),
+    /// No HTTP answer: connection refused or reset, TLS failure, broken body...
+    #[error("cannot reach the LLM endpoint: {0}")]
+    Transport(String),
+    /// The response was not a chat completion, or its content held no readable answer (or
+    /// repeated the instructions).
+    #[error("malformed LLM answer: {0}")]
+    Malformed(String),
+    /// The LLM named something that is neither a shortlist id nor `none` (shown clipped).
+    #[error("the LLM answered {0:?}, which is neither a shortlist id nor \"none\"")]
+    OutsideShortlist(String),
+    /// Invalid settings or shortlist; detected before any call.
+    #[error("invalid LLM configuration: {0}")]
+    Config(String),
+}
+
+impl LlmError {
+    /// Whether another attempt may succeed: 429, 5xx and transport errors.
+    pub fn is_retryable(&self) -> bool {
+        match self {
+            LlmError::RateLimited | LlmError::Transport(_) => true,
+            LlmError::Status(code) => (500..600).contains(code),
+            _ => false,
+        }
+    }
+
+    /// A short, stable label for metrics and logs.
+    pub fn kind(&self) -> &'static str {
+        match self {
+            LlmError::Timeout => "timeout",
+            LlmError::BreakerOpen => "breaker_open",
+            LlmError::RateLimited => "rate_limited",
+            LlmError::Status(_) => "status",
+            LlmError::Transport(_) => "transport",
+            LlmError::Malformed(_) => "malformed",
+            LlmError::OutsideShortlist(_) => "outside_shortlist",
+            LlmError::Config(_) => "config",
+        }
+    }
+}
+
+/// One failed attempt and what the endpoint said about waiting.
+struct Failure {
+    error: LlmError,
+    retry_after: Option<Duration>,
+}
+
+impl From<LlmError> for Failure {
+    fn from(error: LlmError) -> Self {
+        Failure {
+            error,
+            retry_after: None,
+        }
+    }
+}
+
+/// The parts of a `chat.completion` object the client reads.
+#[derive(Deserialize)]
+struct Completion {
+    choices: Vec<CompletionChoice>,
+    #[serde(default)]
+    usage: Option<Value>,
+}
+
+#[derive(Deserialize)]
+struct CompletionChoice {
+    message: CompletionMessage,
+}
+
+#[derive(Deserialize)]
+struct CompletionMessage {
+    #[serde(default)]
+    content: Option<String>,
+    #[serde(default)]
+    refusal: Option<String>,
+}
+
+/// `usage` read leniently: a malformed one is dropped, a missing total is computed.
+fn usage_of(value: Option<&Value>) -> Option<Usage> {
+    let value = value?;
+    let prompt_tokens = value.get("prompt_tokens")?.as_u64()?;
+    let completion_tokens = value.get("completion_tokens")?.as_u64()?;
+    let total_tokens = value
+        .get("total_tokens")
+        .and_then(Value::as_u64)
+        .unwrap_or(prompt_tokens.saturating_add(completion_tokens));
+    Some(Usage {
+        prompt_tokens,
+        completion_tokens,
+        total_tokens,
+    })
+}
+
+/// `retry-after-ms` (OpenAI's) or `Retry-After` in seconds; HTTP dates are ignored.
+fn retry_after(headers: &HeaderMap) -> Option<Duration> {
+    let text = |name: &str| headers.get(name)?.to_str().ok().map(str::trim);
+    if let Some(ms) = text("retry-after-ms").and_then(|v| v.parse::<f64>().ok()) {
+        if ms.is_finite() && ms >= 0.0 {
+            return Some(Duration::from_secs_f64(ms.min(3_600_000.0) / 1000.0));
+        }
+    }
+    text("retry-after")
+        .and_then(|v| v.parse::<u64>().ok())
+        .map(|secs| Duration::from_secs(secs.min(3600)))
+}
+
+/// The backoff before retry number `retry` (0-based) when the endpoint named no delay.
+fn backoff(retry: u32) -> Duration {
+    BASE_BACKOFF
+        .saturating_mul(1u32 << retry.min(16))
+        .min(MAX_BACKOFF)
+}
+
+/// A transport error's message with its causes (reqwest hides the useful part in them).
+fn transport(error: reqwest::Error) -> LlmError {
+    let mut message = error.to_string();
+    let mut source = std::error::Error::source(&error);
+    while let Some(cause) = source {
+        message.push_str(": ");
+        message.push_str(&cause.to_string());
+        source = cause.source();
+    }
+    LlmError::Transport(message)
+}
+
+/// Checks the settings and returns the `chat/completions` URL.
+fn endpoint(settings: &LlmSettings) -> Result<Url, LlmError> {
+    let bad = |why: String| Err(LlmError::Config(why));
+    let base = settings.base_url.trim();
+    let url = match Url::parse(base) {
+        Ok(url) => url,
+        Err(error) => return bad(format!("base_url {base:?}: {error}")),
+    };
+    if !matches!(url.scheme(), "http" | "https") || url.host_str().is_none() {
+        return bad(format!("base_url {base:?}: must be an http(s) URL with a host"));
+    }
+    if url.query().is_some() || url.fragment().is_some() {
+        return bad(format!("base_url {base:?}: no query or fragment allowed"));
+    }
+    if !url.username().is_empty() || url.password().is_some() {
+        return bad("base_url: put credentials in api_key, not in the URL".into());
+    }
+    if settings.model.trim().is_empty() || settings.model.chars().any(char::is_control) {
+        return bad(format!("model {:?}: must be a non-empty name", settings.model));
+    }
+    if settings.deadline.is_zero() {
+        return bad("deadline: must be more than zero".into());
+    }
+    if settings.max_tokens == 0 {
+        return bad("max_tokens: must be at least 1".into());
+    }
+    if settings.breaker_failures == 0 {
+        return bad("breaker_failures: must be at least 1".into());
+    }
+    if let Some(key) = &settings.api_key {
+        if key.is_empty() || HeaderValue::from_str(&format!("Bearer {key}")).is_err() {
+            return bad("api_key: must be non-empty visible ASCII".into());
+        }
+    }
+    let joined = format!("{}/chat/completions", base.trim_end_matches('/'));
+    Url::parse(&joined).or_else(|error| bad(format!("base_url {base:?}: {error}")))
+}
+
+/// The LLM client. Cheap to share (`Send + Sync`); clones of it would not share the breaker,
+/// so share one behind an `Arc` instead.
+pub struct LlmClient {
+    http: reqwest::Client,
+    endpoint: Url,
+    settings: LlmSettings,
+    breaker: Breaker,
+}
+
+impl fmt::Debug for LlmClient {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("LlmClient")
+            .field("endpoint", &self.endpoint.as_str())
+            .field("settings", &self.settings)
+            .field("breaker", &self.breaker_state())
+            .finish()
+    }
+}
+
+impl LlmClient {
+    /// Validates `settings` and builds the HTTP client (no redirects, no proxy).
+    pub fn new(settings: LlmSettings) -> Result<Self, LlmError> {
+        let endpoint = endpoint(&settings)?;
+        let http = reqwest::Client::builder()
+            .redirect(reqwest::redirect::Policy::none())
+            .no_proxy()
+            .connect_timeout(settings.deadline)
+            .user_agent(concat!("egov-gateway/", env!("CARGO_PKG_VERSION"), " (assist)"))
+            .build()
+            .map_err(|e| LlmError::Config(format!("HTTP client: {e}")))?;
+        let breaker = Breaker::new(settings.breaker_failures, settings.breaker_open_for);
+        Ok(LlmClient {
+            http,
+            endpoint,
+            settings,
+            breaker,
+        })
+    }
+
+    /// The settings the client was built with.
+    pub fn settings(&self) -> &LlmSettings {
+        &self.settings
+    }
+
+    /// The URL requests are sent to.
+    pub fn endpoint(&self) -> &str {
+        self.endpoint.as_str()
+    }
+
+    /// The breaker's state now.
+    pub fn breaker_state(&self) -> BreakerState {
+        self.breaker.state(Instant::now())
+    }
+
+    /// Asks the LLM to pick one service of `shortlist` for `query`, which the caller has
+    /// ALREADY redacted. Returns a choice that is one of the shortlist's ids, or `None` for
+    /// "none of them"; never anything else.
+    ///
+    /// Fails fast with [`LlmError::Config`] for an invalid shortlist and with
+    /// [`LlmError::BreakerOpen`] (no network call) while the breaker is open.
+    pub async fn choose(
+        &self,
+        query: &str,
+        shortlist: &[ShortlistItem],
+    ) -> Result<LlmAnswer, LlmError> {
+        prompt::validate_shortlist(shortlist)?;
+        let body = prompt::request_body(
+            &self.settings.model,
+            self.settings.max_tokens,
+            self.settings.response_format,
+            query,
+            shortlist,
+        )
+        .to_string();
+        let Some(permit) = self.breaker.acquire(Instant::now()) else {
+            tracing::debug!(target: "assist::llm", "breaker open: LLM not asked");
+            return Err(LlmError::BreakerOpen);
+        };
+        let trial = permit.is_trial();
+        let started = Instant::now();
+        let deadline = self.settings.deadline;
+        let attempts = AtomicU32::new(0);
+        let result = tokio::time::timeout(
+            deadline,
+            self.attempt_until_done(&body, shortlist, &attempts, started + deadline),
+        )
+        .await
+        .unwrap_or(Err(LlmError::Timeout));
+        let latency = started.elapsed();
+        let attempts = attempts.load(Ordering::Relaxed);
+        match result {
+            Ok((choice, usage)) => {
+                permit.success();
+                if trial {
+                    tracing::info!(target: "assist::llm", "LLM trial call succeeded: breaker closed");
+                }
+                tracing::debug!(target: "assist::llm", ?latency, attempts, none = choice.is_none(), "LLM answered");
+                Ok(LlmAnswer {
+                    choice,
+                    usage,
+                    latency,
+                    attempts,
+                })
+            }
+            Err(error) => {
+                let opened = permit.failure(Instant::now());
+                tracing::debug!(target: "assist::llm", ?latency, attempts, kind = error.kind(), %error, "LLM call failed");
+                if opened {
+                    tracing::warn!(
+                        target: "assist::llm",
+                        kind = error.kind(),
+                        open_for = ?self.settings.breaker_open_for,
+                        "LLM breaker opened"
+                    );
+                }
+                Err(error)
+            }
+        }
+    }
+
+    /// Attempts until an answer, a non-retryable error, the retry budget's end, or a wait that
+    /// would not fit before `deadline_at`.
+    async fn attempt_until_done(
+        &self,
+        body: &str,
+        shortlist: &[ShortlistItem],
+        attempts: &AtomicU32,
+        deadline_at: Instant,
+    ) -> Result<(Option<String>, Option<Usage>), LlmError> {
+        let mut retry = 0;
+        loop {
+            attempts.fetch_add(1, Ordering::Relaxed);
+            let failure = match self.attempt(body).await {
+                Ok(completion) => return read_completion(completion, shortlist),
+                Err(failure) => failure,
+            };
+            if !failure.error.is_retryable() || retry >= self.settings.max_retries {
+                return Err(failure.error);
+            }
+            let wait = failure.retry_after.unwrap_or_else(|| backoff(retry));
+            let left = deadline_at.saturating_duration_since(Instant::now());
+            if wait >= left {
+                // Sleeping would only end in a timeout; report what the endpoint said.
+                return Err(failure.error);
+            }
+            tracing::debug!(target: "assist::llm", retry, ?wait, kind = failure.error.kind(), "retrying the LLM call");
+            tokio::time::sleep(wait).await;
+            retry += 1;
+        }
+    }
+
+    /// One HTTP request.
+    async fn attempt(&self, body: &str) -> Result<Completion, Failure> {
+        let mut request = self
+            .http
+            .post(self.endpoint.clone())
+            .header(CONTENT_TYPE, "application/json")
+            .header(ACCEPT, "application/json")
+            .body(body.to_string());
+        if let Some(key) = &self.settings.api_key {
+            request = request.bearer_auth(key);
+        }
+        let mut response = request.send().await.map_err(transport)?;
+        let status = response.status();
+        if status == StatusCode::TOO_MANY_REQUESTS || status.is_server_error() {
+            return Err(Failure {
+                error: if status == StatusCode::TOO_MANY_REQUESTS {
+                    LlmError::RateLimited
+                } else {
+                    LlmError::Status(status.as_u16())
+                },
+                retry_after: retry_after(response.headers()),
+            });
+        }
+        if !status.is_success() {
+            return Err(LlmError::Status(status.as_u16()).into());
+        }
+        let too_big = || LlmError::Malformed(format!("response over {MAX_RESPONSE_BYTES} bytes"));
+        if response
+            .content_length()
+            .is_some_and(|n| n > MAX_RESPONSE_BYTES as u64)
+        {
+            return Err(too_big().into());
+        }
+        let mut bytes = Vec::new();
+        while let Some(chunk) = response.chunk().await.map_err(transport)? {
+            if bytes.len() + chunk.len() > MAX_RESPONSE_BYTES {
+                return Err(too_big().into());
+            }
+            bytes.extend_from_slice(&chunk);
+        }
+        serde_json::from_slice(&bytes)
+            .map_err(|e| LlmError::Malformed(format!("not a chat completion: {e}")).into())
+    }
+}
+
+/// The choice in a completion, checked against the shortlist, and its usage.
+fn read_completion(
+    completion: Completion,
+    shortlist: &[ShortlistItem],
+) -> Result<(Option<String>, Option<Usage>), LlmError> {
+    let usage = usage_of(completion.usage.as_ref());
+    let Some(first) = completion.choices.into_iter().next() else {
+        return Err(LlmError::Malformed("no choices".into()));
+    };
+    let content = match first.message {
+        CompletionMessage {
+            content: Some(content),
+            ..
+        } => content,
+        CompletionMessage {
+            refusal: Some(_), ..
+        } => return Err(LlmError::Malformed("the model refused".into())),
+        _ => return Err(LlmError::Malformed("the message has no content".into())),
+    };
+    let choice = prompt::parse_answer(&content, shortlist)?;
+    Ok((choice, usage))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use serde_json::json;
+
+    fn settings() -> LlmSettings {
+        LlmSettings::new("http://127.0.0.1:9/v1", "smollm2")
+    }
+
+    fn shortlist() -> Vec<ShortlistItem> {
+        vec![
+            ShortlistItem::new("passport-renewal", "Passport", "Renew a passport."),
+            ShortlistItem::new("cnie-renewal", "CNIE", "Renew the identity card."),
+        ]
+    }
+
+    fn completion(value: Value) -> Completion {
+        serde_json::from_value(value).expect("a completion")
+    }
+
+    #[test]
+    fn the_client_is_send_and_sync() {
+        fn check<T: Send + Sync>() {}
+        check::<LlmClient>();
+    }
+
+    #[test]
+    fn the_choose_future_is_send() {
+        fn check<T: Send>(_: &T) {}
+        let client = LlmClient::new(settings()).expect("client");
+        let shortlist = shortlist();
+        let future = client.choose("q", &shortlist);
+        check(&future);
+    }
+
+    #[test]
+    fn the_endpoint_is_the_base_url_plus_chat_completions() {
+        for base in ["http://127.0.0.1:8000/v1", "http://127.0.0.1:8000/v1/"] {
+            let client = LlmClient::new(LlmSettings::new(base, "m")).expect("client");
+            assert_eq!(client.endpoint(), "http://127.0.0.1:8000/v1/chat/completions");
+        }
+        let client = LlmClient::new(LlmSettings::new("https://api.ai71.ai/v1", "m"))
+            .expect("an https endpoint");
+        assert_eq!(client.endpoint(), "https://api.ai71.ai/v1/chat/completions");
+    }
+
+    #[test]
+    fn invalid_settings_are_configuration_errors() {
+        let cases: Vec<(&str, Box<dyn Fn(&mut LlmSettings)>)> = vec![
+            ("not a url", Box::new(|s| s.base_url = "127.0.0.1:8000".into())),
+            ("ftp", Box::new(|s| s.base_url = "ftp://127.0.0.1/v1".into())),
+            ("query", Box::new(|s| s.base_url = "http://127.0.0.1/v1?x=1".into())),
+            ("userinfo", Box::new(|s| s.base_url = "http://k:s@127.0.0.1/v1".into())),
+            ("empty model", Box::new(|s| s.model = " ".into())),
+            ("zero deadline", Box::new(|s| s.deadline = Duration::ZERO)),
+            ("zero tokens", Box::new(|s| s.max_tokens = 0)),
+            ("zero breaker", Box::new(|s| s.breaker_failures = 0)),
+            ("empty key", Box::new(|s| s.api_key = Some(String::new()))),
+            ("key with newline", Box::new(|s| s.api_key = Some("a\nb".into()))),
+        ];
+        for (name, tweak) in cases {
+            let mut s = settings();
+            tweak(&mut s);
+            assert!(
+                matches!(LlmClient::new(s), Err(LlmError::Config(_))),
+                "{name}"
+            );
+        }
+    }
+
+    #[test]
+    fn debug_output_never_shows_the_api_key() {
+        let mut s = settings();
+        s.api_key = Some("sk-secret-123".into());
+        let client = LlmClient::new(s.clone()).expect("client");
+        assert!(!format!("{s:?}").contains("sk-secret-123"));
+        assert!(!format!("{client:?}").contains("sk-secret-123"));
+        assert!(format!("{s:?}").contains("<redacted>"));
+    }
+
+    #[test]
+    fn defaults_match_the_documented_values() {
+        let s = settings();
+        assert_eq!(s.deadline, Duration::from_secs(2));
+        assert_eq!(s.max_retries, 2);
+        assert_eq!(s.response_format, ResponseFormatMode::JsonSchema);
+        assert_eq!(s.breaker_failures, 5);
+        assert_eq!(s.breaker_open_for, Duration::from_secs(30));
+    }
+
+    #[tokio::test]
+    async fn an_invalid_shortlist_fails_before_the_breaker_or_the_network() {
+        let client = LlmClient::new(settings()).expect("client");
+        for _ in 0..10 {
+            assert!(matches!(
+                client.choose("q", &[]).await,
+                Err(LlmError::Config(_))
+            ));
+        }
+        assert_eq!(client.breaker_state(), BreakerState::Closed);
+    }
+
+    #[test]
+    fn only_429_5xx_and_transport_errors_are_retried() {
+        assert!(LlmError::RateLimited.is_retryable());
+        assert!(LlmError::Status(500).is_retryable());
+        assert!(LlmError::Status(503).is_retryable());
+        assert!(LlmError::Transport("reset".into()).is_retryable());
+        for no in [
+            LlmError::Status(400),
+            LlmError::Status(401),
+            LlmError::Status(404),
+            LlmError::Timeout,
+            LlmError::Malformed("x".into()),
+            LlmError::OutsideShortlist("x".into()),
+            LlmError::BreakerOpen,
+            LlmError::Config("x".into()),
+        ] {
+            assert!(!no.is_retryable(), "{no:?}");
+        }
+    }
+
+    #[test]
+    fn retry_after_reads_milliseconds_first_then_seconds() {
+        let mut headers = HeaderMap::new();
+        assert_eq!(retry_after(&headers), None);
+        headers.insert("retry-after", HeaderValue::from_static("2"));
+        assert_eq!(retry_after(&headers), Some(Duration::from_secs(2)));
+        headers.insert("retry-after-ms", HeaderValue::from_static("150"));
+        assert_eq!(retry_after(&headers), Some(Duration::from_millis(150)));
+        let mut date = HeaderMap::new();
+        date.insert(
+            "retry-after",
+            HeaderValue::from_static("Wed, 21 Oct 2015 07:28:00 GMT"),
+        );
+        assert_eq!(retry_after(&date), None, "dates fall back to the backoff");
+    }
+
+    #[test]
+    fn backoff_doubles_and_stays_short() {
+        assert_eq!(backoff(0), Duration::from_millis(50));
+        assert_eq!(backoff(1), Duration::from_millis(100));
+        assert_eq!(backoff(30), MAX_BACKOFF);
+    }
+
+    #[test]
+    fn a_completion_yields_its_choice_and_usage() {
+        let c = completion(json!({
+            "id": "chatcmpl-1", "object": "chat.completion", "created": 1, "model": "m",
+            "choices": [{"index": 0, "finish_reason": "stop",
+                         "message": {"role": "assistant", "content": "{\"service\": \"cnie-renewal\"}"}}],
+            "usage": {"prompt_tokens": 90, "completion_tokens": 9, "total_tokens": 99}
+        }));
+        assert_eq!(
+            read_completion(c, &shortlist()),
+            Ok((
+                Some("cnie-renewal".into()),
+                Some(Usage {
+                    prompt_tokens: 90,
+                    completion_tokens: 9,
+                    total_tokens: 99
+                })
+            ))
+        );
+    }
+
+    #[test]
+    fn a_missing_or_odd_usage_does_not_spoil_the_answer() {
+        let answer = json!({"role": "assistant", "content": "{\"service\": \"none\"}"});
+        let c = completion(json!({"choices": [{"message": answer}]}));
+        assert_eq!(read_completion(c, &shortlist()), Ok((None, None)));
+        let c = completion(json!({"choices": [{"message": answer}], "usage": {"prompt_tokens": "x"}}));
+        assert_eq!(read_completion(c, &shortlist()), Ok((None, None)));
+        let c = completion(json!({"choices": [{"message": answer}],
+                                  "usage": {"prompt_tokens": 3, "completion_tokens": 4}}));
+        assert_eq!(
+            read_completion(c, &shortlist()).map(|(_, u)| u.map(|u| u.total_tokens)),
+            Ok(Some(7))
+        );
+    }
+
+    #[test]
+    fn completions_without_content_are_malformed() {
+        for value in [
+            json!({"choices": []}),
+            json!({"choices": [{"message": {"role": "assistant", "content": null}}]}),
+            json!({"choices": [{"message": {"role": "assistant", "content": null, "refusal": "no"}}]}),
+        ] {
+            assert!(matches!(
+                read_completion(completion(value), &shortlist()),
+                Err(LlmError::Malformed(_))
+            ));
+        }
+    }
+
+    #[tokio::test]
+    async fn a_refused_connection_is_a_transport_error_that_counts_against_the_breaker() {
+        // A port that was just free: nothing listens there.
+        let listener = std::net::TcpListener::bind("127.0.0.1:0").expect("bind");
+        let port = listener.local_addr().expect("addr").port();
+        drop(listener);
+        let mut s = LlmSettings::new(format!("http://127.0.0.1:{port}/v1"), "m");
+        s.max_retries = 0;
+        s.breaker_failures = 2;
+        let client = LlmClient::new(s).expect("client");
+        let shortlist = shortlist();
+        for _ in 0..2 {
+            let error = client.choose("q", &shortlist).await.expect_err("refused");
+            assert!(matches!(error, LlmError::Transport(_)), "{error:?}");
+        }
+        assert_eq!(client.breaker_state(), BreakerState::Open);
+        assert_eq!(
+            client.choose("q", &shortlist).await,
+            Err(LlmError::BreakerOpen)
+        );
+    }
+}

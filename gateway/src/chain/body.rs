@@ -1,0 +1,95 @@
+//! Per-response use of a service's compiled adapters: legacy redirects and cookies made
+//! portal-relative, and the body plan (charset → UTF-8, HTML links) for each response.
+
+use super::AdapterChain;
+use egov_adapters::body::{plan, BodyPipeline, BodyPlan};
+use egov_adapters::cookies::scope_set_cookie;
+use egov_adapters::headers::HeaderEdit;
+use egov_adapters::redirects::rewrite_redirect_headers;
+use http::header::{
+    ACCEPT_RANGES, CONTENT_ENCODING, CONTENT_LENGTH, CONTENT_TYPE, ETAG, SET_COOKIE,
+};
+use http::HeaderValue;
+
+impl AdapterChain {
+    /// Response headers: `Location`/`Content-Location`/`Refresh` to portal paths, every
+    /// `Set-Cookie` scoped under `/s/<id>/`, then the service's own header rules.
+    pub fn apply_response(&self, headers: &mut impl HeaderEdit) {
+        rewrite_redirect_headers(headers, &self.link_map, &self.links);
+        let cookies = headers.get_all(&SET_COOKIE);
+        if !cookies.is_empty() {
+            headers.remove(&SET_COOKIE);
+            for c in cookies {
+                let scoped = c
+                    .to_str()
+                    .ok()
+                    .and_then(|v| scope_set_cookie(v, &self.cookie_scope))
+                    .and_then(|v| HeaderValue::from_str(&v).ok());
+                if let Some(v) = scoped {
+                    headers.append(SET_COOKIE, v);
+                }
+            }
+        }
+        self.response_rules.apply(headers);
+    }
+
+    /// Whether requests to this service should ask the legacy site for an uncompressed
+    /// body (some of its responses may be rewritten).
+    pub fn rewrites_bodies(&self) -> bool {
+        self.body_policy.is_active()
+    }
+
+    /// The pipeline for this response's body, with the headers adjusted for it (new
+    /// `Content-Type`, no `Content-Length`, no byte ranges, weak `ETag`); `None` when the
+    /// body goes through untouched. A 206 is never rewritten: a slice of a page cannot be.
+    pub fn body_pipeline(
+        &self,
+        status: u16,
+        headers: &mut impl HeaderEdit,
+    ) -> Option<BodyPipeline> {
+        if status == 206 || !self.body_policy.is_active() {
+            return None;
+        }
+        let ct = headers
+            .get(&CONTENT_TYPE)
+            .and_then(|v| v.to_str().ok())
+            .map(str::to_string);
+        let ce = headers
+            .get(&CONTENT_ENCODING)
+            .and_then(|v| v.to_str().ok())
+            .map(str::to_string);
+        let BodyPlan::Transform(transform) =
+            plan(status, ct.as_deref(), ce.as_deref(), &self.body_policy)
+        else {
+            return None;
+        };
+        let pipeline = match BodyPipeline::new(&transform, &self.body_policy) {
+            Ok(p) => p,
+            Err(e) => {
+                tracing::warn!(error = %e, "body left untouched: pipeline could not start");
+                return None;
+            }
+        };
+        if let Some(new_ct) = transform
+            .content_type
+            .as_deref()
+            .and_then(|c| HeaderValue::from_str(c).ok())
+        {
+            headers.set(CONTENT_TYPE, new_ct);
+        }
+        headers.remove(&CONTENT_LENGTH);
+        headers.remove(&ACCEPT_RANGES);
+        if let Some(etag) = headers
+            .get(&ETAG)
+            .and_then(|v| v.to_str().ok())
+            .map(str::to_string)
+        {
+            if !etag.starts_with("W/") {
+                if let Ok(weak) = HeaderValue::from_str(&format!("W/{etag}")) {
+                    headers.set(ETAG, weak);
+                }
+            }
+        }
+        Some(pipeline)
+    }
+}

@@ -1,0 +1,371 @@
+//! Every legacy quirk, fixed by the service's adapter chain, as a citizen sees it.
+
+use egov_integration::browser::Browser;
+use egov_integration::{all_public, client, start_estate, TestGateway};
+use serde_json::Value;
+
+/// Every legacy hostname of the catalog, in the forms a link can take.
+fn legacy_link_forms() -> Vec<String> {
+    let mut hosts: Vec<&str> = egov_estate::sites()
+        .iter()
+        .map(|s| s.host.as_str())
+        .collect();
+    hosts.sort();
+    hosts.dedup();
+    hosts
+        .iter()
+        .flat_map(|h| {
+            [
+                format!("http://{h}"),
+                format!("https://{h}"),
+                format!("//{h}"),
+            ]
+        })
+        .collect()
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn a_windows_1256_page_arrives_as_utf8_with_the_same_arabic_text() {
+    let estate = start_estate(None);
+    let gw = TestGateway::with(&estate, all_public);
+    let resp = client()
+        .get(gw.url("/s/cnie-renewal/"))
+        .send()
+        .await
+        .expect("request");
+    assert_eq!(resp.status(), 200);
+    let ct = resp.headers()["content-type"]
+        .to_str()
+        .expect("ascii")
+        .to_ascii_lowercase();
+    assert!(ct.contains("charset=utf-8"), "{ct}");
+    let bytes = resp.bytes().await.expect("body");
+    let text = std::str::from_utf8(&bytes).expect("the page is valid UTF-8");
+    let site = egov_estate::site("cnie-renewal").expect("site");
+    assert!(
+        text.contains(&site.title.ar),
+        "the Arabic title is not in the page"
+    );
+    assert!(
+        !text.to_ascii_lowercase().contains("windows-1256"),
+        "the page still declares windows-1256"
+    );
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn an_iso_8859_1_page_arrives_as_utf8_with_its_accents() {
+    let estate = start_estate(None);
+    let gw = TestGateway::with(&estate, all_public);
+    let resp = client()
+        .get(gw.url("/s/passport-application/"))
+        .send()
+        .await
+        .expect("request");
+    let bytes = resp.bytes().await.expect("body");
+    let text = std::str::from_utf8(&bytes).expect("valid UTF-8");
+    let site = egov_estate::site("passport-application").expect("site");
+    let accented = site
+        .title
+        .fr
+        .split_whitespace()
+        .find(|w| !w.is_ascii())
+        .unwrap_or("é");
+    assert!(text.contains(accented), "{accented} missing");
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn no_proxied_page_of_any_service_links_to_a_legacy_hostname() {
+    let estate = start_estate(None);
+    let gw = TestGateway::with(&estate, all_public);
+    let http = client();
+    let forbidden = legacy_link_forms();
+    for s in egov_estate::sites() {
+        for page in [
+            "/",
+            "/accueil",
+            "/demande",
+            "/suivi",
+            "/contact",
+            "/plan",
+            "/menu",
+            "/contenu",
+            "/deconnexion",
+        ] {
+            let url = gw.url(&format!("/s/{}{page}", s.id));
+            let resp = http.get(&url).send().await.expect("request");
+            if let Some(loc) = resp.headers().get("location").and_then(|v| v.to_str().ok()) {
+                assert!(
+                    loc.starts_with("/s/"),
+                    "{url}: Location {loc} leaves the portal"
+                );
+            }
+            if let Some(r) = resp.headers().get("refresh").and_then(|v| v.to_str().ok()) {
+                assert!(
+                    !forbidden.iter().any(|f| r.contains(f.as_str())),
+                    "{url}: Refresh {r}"
+                );
+            }
+            let body = resp.bytes().await.expect("body");
+            let text = String::from_utf8_lossy(&body);
+            if let Some(f) = forbidden.iter().find(|f| text.contains(f.as_str())) {
+                let at = text.find(f.as_str()).unwrap_or(0);
+                panic!(
+                    "{url} links to {f}: …{}…",
+                    &text[at.saturating_sub(60)..(at + 80).min(text.len())]
+                );
+            }
+        }
+    }
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn root_relative_links_are_moved_under_the_service() {
+    let estate = start_estate(None);
+    let gw = TestGateway::with(&estate, all_public);
+    let text = client()
+        .get(gw.url("/s/rnp-registration/"))
+        .send()
+        .await
+        .expect("request")
+        .text()
+        .await
+        .expect("body");
+    assert!(
+        text.contains("href=\"/s/rnp-registration/demande\""),
+        "{text}"
+    );
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn a_redirect_to_the_legacy_hostname_becomes_a_portal_path() {
+    let estate = start_estate(None);
+    let gw = TestGateway::with(&estate, all_public);
+    let resp = client()
+        .get(gw.url("/s/cnie-first-application/"))
+        .send()
+        .await
+        .expect("request");
+    assert_eq!(resp.status(), 302);
+    assert_eq!(
+        resp.headers()["location"],
+        "/s/cnie-first-application/accueil"
+    );
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn legacy_cookies_lose_their_domain_and_live_under_the_service() {
+    let estate = start_estate(None);
+    let gw = TestGateway::with(&estate, all_public);
+    let id = egov_estate::sites()
+        .iter()
+        .find(|s| {
+            s.has(egov_estate::Quirk::LegacyCookies) && !s.has(egov_estate::Quirk::SelfRedirects)
+        })
+        .map(|s| s.id.clone())
+        .expect("a site with legacy cookies");
+    let resp = client()
+        .get(gw.url(&format!("/s/{id}/demande")))
+        .send()
+        .await
+        .expect("request");
+    let cookies: Vec<String> = resp
+        .headers()
+        .get_all("set-cookie")
+        .iter()
+        .filter_map(|v| v.to_str().ok().map(str::to_string))
+        .collect();
+    assert!(!cookies.is_empty(), "no cookies set");
+    for c in cookies {
+        assert!(!c.to_ascii_lowercase().contains("domain="), "{c}");
+        assert!(c.contains(&format!("Path=/s/{id}/")), "{c}");
+    }
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn two_jsessionid_services_on_one_host_keep_separate_sessions() {
+    let estate = start_estate(None);
+    let gw = TestGateway::with(&estate, all_public);
+    let browser = Browser::new();
+    let session = |id: &str| gw.url(&format!("/s/{id}/session"));
+    let a1: Value = browser
+        .get(session("income-tax-declaration"))
+        .await
+        .json()
+        .await
+        .expect("json");
+    let b1: Value = browser
+        .get(session("tax-certificates"))
+        .await
+        .json()
+        .await
+        .expect("json");
+    let a2: Value = browser
+        .get(session("income-tax-declaration"))
+        .await
+        .json()
+        .await
+        .expect("json");
+    let b2: Value = browser
+        .get(session("tax-certificates"))
+        .await
+        .json()
+        .await
+        .expect("json");
+    assert_eq!(a1["site"], "income-tax-declaration");
+    assert_eq!(
+        a2["jsessionid"], a1["jsessionid"],
+        "the first service lost its session"
+    );
+    assert_eq!(
+        b2["jsessionid"], b1["jsessionid"],
+        "the second service lost its session"
+    );
+    assert_ne!(a1["jsessionid"], b1["jsessionid"]);
+    assert_eq!(a2["visits"], 2);
+    assert_eq!(b2["visits"], 2);
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn the_soap_json_facade_round_trips_an_operation() {
+    let estate = start_estate(None);
+    let gw = TestGateway::with(&estate, all_public);
+    let resp = client()
+        .post(gw.url("/s/vat-declaration/api/soap/GetStatus"))
+        .json(&serde_json::json!({ "reference": "TVA-2024-0042" }))
+        .send()
+        .await
+        .expect("request");
+    assert_eq!(resp.status(), 200);
+    let v: Value = resp.json().await.expect("json");
+    assert_eq!(v["reference"], "TVA-2024-0042", "{v}");
+    assert!(v["status"].is_string(), "{v}");
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn the_soap_facade_refuses_bad_json_and_unknown_operations_clearly() {
+    let estate = start_estate(None);
+    let gw = TestGateway::with(&estate, all_public);
+    let http = client();
+    let bad = http
+        .post(gw.url("/s/vat-declaration/api/soap/GetStatus"))
+        .body("{not json")
+        .send()
+        .await
+        .expect("request");
+    assert_eq!(bad.status(), 400);
+    let unknown_field = http
+        .post(gw.url("/s/vat-declaration/api/soap/GetStatus"))
+        .json(&serde_json::json!({ "nope": 1 }))
+        .send()
+        .await
+        .expect("request");
+    assert_eq!(unknown_field.status(), 400);
+    let unknown_op = http
+        .post(gw.url("/s/vat-declaration/api/soap/DropTables"))
+        .json(&serde_json::json!({}))
+        .send()
+        .await
+        .expect("request");
+    assert_eq!(unknown_op.status(), 404);
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn soap_passes_through_with_its_content_type_and_action() {
+    let estate = start_estate(None);
+    let gw = TestGateway::with(&estate, all_public);
+    let envelope = r#"<?xml version="1.0" encoding="utf-8"?><soap:Envelope xmlns:soap="http://schemas.xmlsoap.org/soap/envelope/"><soap:Body><GetStatus xmlns="urn:egov:legacy:vat-declaration"><reference>R-1</reference></GetStatus></soap:Body></soap:Envelope>"#;
+    let resp = client()
+        .post(gw.url("/s/vat-declaration/ws"))
+        .header("content-type", "text/xml; charset=utf-8")
+        .header(
+            "soapaction",
+            "\"urn:egov:legacy:vat-declaration/GetStatus\"",
+        )
+        .body(envelope)
+        .send()
+        .await
+        .expect("request");
+    assert_eq!(resp.status(), 200);
+    assert!(resp.headers()["content-type"]
+        .to_str()
+        .expect("ascii")
+        .contains("xml"));
+    assert!(resp.text().await.expect("body").contains("R-1"));
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn a_page_over_one_megabyte_streams_through_intact() {
+    let estate = start_estate(None);
+    let gw = TestGateway::with(&estate, all_public);
+    let resp = client()
+        .get(gw.url("/s/amo-reimbursement/releve"))
+        .send()
+        .await
+        .expect("request");
+    assert_eq!(resp.status(), 200);
+    assert!(
+        resp.headers().get("content-length").is_none(),
+        "a rewritten body must not keep its length"
+    );
+    let bytes = resp.bytes().await.expect("body");
+    assert!(bytes.len() > 1_000_000, "{} bytes", bytes.len());
+    let text = std::str::from_utf8(&bytes).expect("valid UTF-8");
+    assert!(text.trim_end().ends_with("</html>"), "the page is cut");
+    let direct = reqwest::Client::new()
+        .get(format!("http://{}/amo-reimbursement/releve", estate.addr()))
+        .header("host", "www.macnss.ma")
+        .header("x-api-key", "estate-amo-reimbursement-key")
+        .send()
+        .await
+        .expect("direct")
+        .bytes()
+        .await
+        .expect("body");
+    let rows = |t: &str| t.matches("<tr").count();
+    assert_eq!(
+        rows(text),
+        rows(&String::from_utf8_lossy(&direct)),
+        "rows were lost"
+    );
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn rewritten_pages_are_compressed_for_clients_that_accept_it() {
+    let estate = start_estate(None);
+    let gw = TestGateway::with(&estate, all_public);
+    let raw = reqwest::Client::builder()
+        .no_gzip()
+        .no_brotli()
+        .no_proxy()
+        .build()
+        .expect("client");
+    let resp = raw
+        .get(gw.url("/s/cnie-renewal/"))
+        .header("accept-encoding", "gzip")
+        .send()
+        .await
+        .expect("request");
+    assert_eq!(resp.headers()["content-encoding"], "gzip");
+    let plain = raw
+        .get(gw.url("/s/cnie-renewal/"))
+        .send()
+        .await
+        .expect("request");
+    assert!(plain.headers().get("content-encoding").is_none());
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn a_range_request_is_never_served_from_a_rewritten_body() {
+    let estate = start_estate(None);
+    let gw = TestGateway::with(&estate, all_public);
+    let resp = client()
+        .get(gw.url("/s/cnie-renewal/"))
+        .header("range", "bytes=0-99")
+        .send()
+        .await
+        .expect("request");
+    assert_ne!(resp.status(), 206, "a slice of a rewritten page was served");
+    assert!(resp.headers().get("accept-ranges").is_none());
+    let text = resp.text().await.expect("body");
+    assert!(text.contains("</html>"));
+}
