@@ -38,6 +38,7 @@ use crate::sso::{Authorization, Sso};
 use async_trait::async_trait;
 use bytes::Bytes;
 use egov_adapters::body::BodyPipeline;
+use egov_adapters::headers::HeaderEdit;
 use http::header::HOST;
 use http::{HeaderName, HeaderValue};
 use pingora::http::{RequestHeader, ResponseHeader};
@@ -220,6 +221,20 @@ impl ProxyHttp for GatewayProxy {
         headers
             .0
             .insert_header(X_REQUEST_ID.clone(), ctx.request_id.header_value().clone())?;
+        crate::sso::upstream::present_identity(
+            &self.sso,
+            service,
+            ctx.session.as_ref(),
+            &mut headers,
+        );
+        if service.chain.rewrites_bodies() {
+            // The adapters read bodies as the legacy site wrote them; compression toward
+            // the citizen is ours to do.
+            headers.set(
+                http::header::ACCEPT_ENCODING,
+                HeaderValue::from_static("identity"),
+            );
+        }
         service.chain.apply_request(&mut headers);
         Ok(())
     }

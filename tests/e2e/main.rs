@@ -5,3 +5,4 @@ mod adapters;
 mod foundation;
 mod hardening;
 mod protocols;
+mod sso;

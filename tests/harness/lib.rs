@@ -8,6 +8,7 @@ pub mod oidc;
 pub mod ports;
 pub mod raw_http;
 pub mod redis;
+pub mod sso;
 
 pub use gateway::{all_public, repo_config, start_estate, TestGateway};
 pub use ports::reserve;

@@ -299,6 +299,14 @@ impl OidcProvider {
     }
 }
 
+impl OidcProvider {
+    /// Kills the provider (as if it went down); its port then refuses connections.
+    pub fn stop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
 impl Drop for OidcProvider {
     fn drop(&mut self) {
         let _ = self.child.kill();

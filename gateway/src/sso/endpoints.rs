@@ -305,6 +305,7 @@ impl Sso {
                     "professional": s.professional,
                     "expires_at": s.idle_expires_at(self.idle),
                     "absolute_expires_at": s.absolute_expires_at,
+                    "access_expires_at": s.access_expires_at,
                 }),
             ),
             Ok(None) => LocalResponse::json(

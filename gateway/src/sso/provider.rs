@@ -123,11 +123,14 @@ pub struct Provider {
     discovered: ArcSwapOption<Discovered>,
     last_discovery_attempt: Mutex<Option<Instant>>,
     last_jwks_fetch: Mutex<Option<Instant>>,
+    /// When the provider last answered; a login is only started when it answers now.
+    last_seen_up: Mutex<Option<Instant>>,
 }
 
 const BACKCHANNEL_EVENT: &str = "http://schemas.openid.net/event/backchannel-logout";
 const REDISCOVERY_INTERVAL: Duration = Duration::from_secs(5);
 const JWKS_REFETCH_INTERVAL: Duration = Duration::from_secs(10);
+const PROVIDER_UP_MEMORY: Duration = Duration::from_secs(5);
 
 impl Provider {
     /// A relying party registered with `redirect_uri` (`<portal>/auth/callback`).
@@ -151,6 +154,7 @@ impl Provider {
             discovered: ArcSwapOption::empty(),
             last_discovery_attempt: Mutex::new(None),
             last_jwks_fetch: Mutex::new(None),
+            last_seen_up: Mutex::new(None),
         })
     }
 
@@ -219,9 +223,29 @@ impl Provider {
             .map_err(|e| ProviderError::Unavailable(format!("{url}: {e}")))
     }
 
+    /// Whether the provider answers right now (its discovery document), remembered for a
+    /// few seconds: a citizen is never sent to a provider that is down.
+    async fn ensure_up(&self) -> Result<(), ProviderError> {
+        let recent = self
+            .last_seen_up
+            .lock()
+            .map(|t| t.is_some_and(|t| t.elapsed() < PROVIDER_UP_MEMORY))
+            .unwrap_or(false);
+        if recent {
+            return Ok(());
+        }
+        let url = format!("{}/.well-known/openid-configuration", self.settings.issuer);
+        let _: serde_json::Value = self.get_json(&url).await?;
+        if let Ok(mut t) = self.last_seen_up.lock() {
+            *t = Some(Instant::now());
+        }
+        Ok(())
+    }
+
     /// Starts a login: PKCE S256, random `state` and `nonce`.
     pub async fn begin_login(&self) -> Result<LoginStart, ProviderError> {
         let d = self.discovered().await?;
+        self.ensure_up().await?;
         let (challenge, verifier) = PkceCodeChallenge::new_random_sha256();
         let state = random_token();
         let nonce = random_token();

@@ -1,0 +1,502 @@
+//! Single sign-on against a real, certified OpenID provider (npm `oidc-provider`), with
+//! sessions in memory and in a real Redis: every session test runs against both stores.
+
+use egov_integration::browser::Browser;
+use egov_integration::client;
+use egov_integration::sso::{SsoOptions, SsoWorld, Store};
+use serde_json::Value;
+use std::time::Duration;
+
+const CITIZEN_PAGE: &str = "/s/criminal-record-extract/__estate/whoami";
+const PRO_PAGE: &str = "/s/vat-declaration/__estate/whoami";
+const PUBLIC_ECHO: &str = "/s/cnie-renewal/__estate/echo";
+
+/// Runs a session test once per store.
+macro_rules! both_stores {
+    ($(#[$m:meta])* $name:ident, $body:ident) => {
+        mod $name {
+            use super::*;
+            #[tokio::test(flavor = "multi_thread")]
+            async fn memory() {
+                $body(Store::Memory).await
+            }
+            #[tokio::test(flavor = "multi_thread")]
+            async fn redis() {
+                $body(Store::Redis).await
+            }
+        }
+    };
+}
+
+async fn whoami(resp: reqwest::Response) -> Value {
+    let status = resp.status();
+    let body: Value = resp.json().await.expect("json");
+    assert_eq!(
+        status, 200,
+        "the legacy site did not verify the identity: {body}"
+    );
+    body
+}
+
+both_stores!(
+    a_citizen_logs_in_once_and_the_legacy_site_verifies_the_identity,
+    login_and_verified_identity
+);
+async fn login_and_verified_identity(store: Store) {
+    let world = SsoWorld::start(SsoOptions::new(store));
+    let browser = Browser::new();
+    let page = world.login(&browser, CITIZEN_PAGE, "amina").await;
+    let claims = whoami(page).await;
+    assert_eq!(claims["verified"], true);
+    assert_eq!(claims["claims"]["aud"], "criminal-record-extract");
+    assert_eq!(claims["claims"]["name"], "Amina El Idrissi");
+    let sub = claims["claims"]["sub"].as_str().expect("sub");
+    assert_ne!(
+        sub, "amina",
+        "the provider's subject must not reach ministries"
+    );
+    let ttl = claims["claims"]["exp"].as_u64().expect("exp")
+        - claims["claims"]["iat"].as_u64().expect("iat");
+    assert!(ttl <= 60, "assertions live at most 60 s, this one {ttl} s");
+
+    // Recognised by another service without logging in again, with another pairwise subject.
+    let other = whoami(
+        browser
+            .get(world.gateway.url("/s/property-certificate/__estate/whoami"))
+            .await,
+    )
+    .await;
+    assert_ne!(
+        other["claims"]["sub"], claims["claims"]["sub"],
+        "two ministries must not share an id"
+    );
+}
+
+both_stores!(
+    the_session_cookie_is_small_opaque_and_never_forwarded,
+    cookie_never_forwarded
+);
+async fn cookie_never_forwarded(store: Store) {
+    let world = SsoWorld::start(SsoOptions::new(store));
+    let browser = Browser::new();
+    world.login(&browser, CITIZEN_PAGE, "amina").await;
+    let cookies = browser
+        .cookies_for(&world.gateway.url("/"))
+        .expect("cookies");
+    let session = cookies
+        .split("; ")
+        .find(|c| c.starts_with("egov_session="))
+        .expect("a session cookie");
+    assert!(session.len() < 64, "the cookie must stay small: {session}");
+    let echo: Value = browser
+        .get(
+            world
+                .gateway
+                .url("/s/criminal-record-extract/__estate/echo"),
+        )
+        .await
+        .json()
+        .await
+        .expect("json");
+    let sent = echo["cookies"].as_object().expect("cookies");
+    assert!(
+        sent.keys().all(|k| !k.starts_with("egov")),
+        "portal cookies leaked upstream: {sent:?}"
+    );
+}
+
+both_stores!(
+    an_anonymous_browser_is_sent_to_login_and_back_to_the_exact_url,
+    exact_return
+);
+async fn exact_return(store: Store) {
+    let world = SsoWorld::start(SsoOptions::new(store));
+    let browser = Browser::new();
+    let path = "/s/criminal-record-extract/__estate/echo?lang=ar&x=%20y";
+    let first = browser.get(world.gateway.url(path)).await;
+    assert_eq!(first.status(), 302);
+    let location = first.headers()["location"]
+        .to_str()
+        .expect("ascii")
+        .to_string();
+    assert!(location.starts_with("/auth/login?return_to="), "{location}");
+    let login = browser.follow(first).await;
+    let authorize = egov_integration::browser::redirect_target(&login);
+    let callback = browser
+        .oidc_provider_login(authorize.as_str(), "youssef", "x")
+        .await;
+    let back = browser.get(callback).await;
+    assert_eq!(back.headers()["location"], path);
+}
+
+both_stores!(
+    an_anonymous_api_client_gets_a_401_json_not_a_redirect,
+    anonymous_api
+);
+async fn anonymous_api(store: Store) {
+    let world = SsoWorld::start(SsoOptions::new(store));
+    let http = client();
+    let json_get = http
+        .get(world.gateway.url(CITIZEN_PAGE))
+        .header("accept", "application/json")
+        .send()
+        .await
+        .expect("request");
+    assert_eq!(json_get.status(), 401);
+    let post = http
+        .post(world.gateway.url(CITIZEN_PAGE))
+        .body("x")
+        .send()
+        .await
+        .expect("request");
+    assert_eq!(post.status(), 401);
+    let body: Value = post.json().await.expect("json");
+    assert_eq!(body["error"], "login_required");
+}
+
+both_stores!(
+    a_citizen_without_the_professional_claim_gets_a_403_that_says_why,
+    professional_only
+);
+async fn professional_only(store: Store) {
+    let world = SsoWorld::start(SsoOptions::new(store));
+    let browser = Browser::new();
+    world.login(&browser, CITIZEN_PAGE, "amina").await;
+    let resp = browser.get(world.gateway.url(PRO_PAGE)).await;
+    assert_eq!(resp.status(), 403);
+    let page = resp.text().await.expect("body");
+    assert!(
+        page.contains("Service réservé aux professionnels"),
+        "{page}"
+    );
+
+    let notary = Browser::new();
+    let page = world.login(&notary, PRO_PAGE, "fatima").await;
+    assert_eq!(whoami(page).await["claims"]["professional"], true);
+}
+
+both_stores!(
+    forged_identity_headers_and_session_cookies_get_nothing,
+    forgeries
+);
+async fn forgeries(store: Store) {
+    let world = SsoWorld::start(SsoOptions::new(store));
+    let http = client();
+    let echo: Value = http
+        .get(world.gateway.url(PUBLIC_ECHO))
+        .header(
+            "x-egov-identity",
+            "eyJhbGciOiJub25lIn0.eyJzdWIiOiJhZG1pbiJ9.",
+        )
+        .header("x-remote-user", "admin")
+        .send()
+        .await
+        .expect("request")
+        .json()
+        .await
+        .expect("json");
+    assert!(
+        echo["headers"].get("x-egov-identity").is_none(),
+        "a forged assertion reached the ministry: {echo}"
+    );
+    assert!(echo["headers"].get("x-remote-user").is_none());
+    for cookie in [
+        "egov_session=forged",
+        "egov_session=AAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAA",
+    ] {
+        let resp = http
+            .get(world.gateway.url(CITIZEN_PAGE))
+            .header("cookie", cookie)
+            .send()
+            .await
+            .expect("request");
+        assert_eq!(resp.status(), 302, "{cookie} was accepted");
+    }
+}
+
+both_stores!(the_access_token_is_refreshed_before_it_expires, refresh);
+async fn refresh(store: Store) {
+    let world = SsoWorld::start(SsoOptions {
+        store,
+        access_token_ttl_secs: 2,
+    });
+    let browser = Browser::new();
+    world.login(&browser, CITIZEN_PAGE, "amina").await;
+    let before: Value = browser
+        .get(world.gateway.url("/auth/session"))
+        .await
+        .json()
+        .await
+        .expect("json");
+    tokio::time::sleep(Duration::from_millis(2500)).await;
+    let page = browser.get(world.gateway.url(CITIZEN_PAGE)).await;
+    assert_eq!(
+        page.status(),
+        200,
+        "the session did not survive the access token's expiry"
+    );
+    let after: Value = browser
+        .get(world.gateway.url("/auth/session"))
+        .await
+        .json()
+        .await
+        .expect("json");
+    assert!(
+        after["access_expires_at"].as_u64() > before["access_expires_at"].as_u64(),
+        "no refresh happened: {before} → {after}"
+    );
+}
+
+both_stores!(
+    rp_initiated_logout_ends_the_session_here_and_at_the_provider,
+    rp_logout
+);
+async fn rp_logout(store: Store) {
+    let world = SsoWorld::start(SsoOptions::new(store));
+    let browser = Browser::new();
+    world.login(&browser, CITIZEN_PAGE, "amina").await;
+    let out = browser.get(world.gateway.url("/auth/logout")).await;
+    assert_eq!(out.status(), 302);
+    let end_session = egov_integration::browser::redirect_target(&out);
+    assert!(
+        end_session.as_str().starts_with(world.provider.issuer()),
+        "{end_session}"
+    );
+    assert!(
+        end_session.query().unwrap_or("").contains("id_token_hint="),
+        "{end_session}"
+    );
+    browser.oidc_provider_logout(end_session.as_str()).await;
+    let again = browser.get(world.gateway.url(CITIZEN_PAGE)).await;
+    assert_eq!(again.status(), 302, "still logged in after logout");
+    let me: Value = browser
+        .get(world.gateway.url("/auth/session"))
+        .await
+        .json()
+        .await
+        .expect("json");
+    assert_eq!(me["authenticated"], false);
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn back_channel_logout_revokes_the_session_on_every_instance_sharing_redis() {
+    let world = SsoWorld::start(SsoOptions::new(Store::Redis));
+    let second = world.second_instance();
+    let browser = Browser::new();
+    world.login(&browser, CITIZEN_PAGE, "amina").await;
+    let cookie = browser
+        .cookies_for(&world.gateway.url("/"))
+        .expect("cookies");
+    let on_second = |path: &'static str| {
+        client()
+            .get(second.url(path))
+            .header("cookie", cookie.clone())
+            .send()
+    };
+    let echo = "/s/criminal-record-extract/__estate/echo";
+    assert_eq!(
+        on_second(echo).await.expect("request").status(),
+        200,
+        "the second instance must know the session"
+    );
+
+    // The citizen logs out at the provider (another relying party, or the provider's own
+    // page): the provider tells the gateway over the back channel.
+    let end = format!("{}/session/end", world.provider.issuer());
+    browser.oidc_provider_logout(&end).await;
+    assert!(
+        world
+            .provider
+            .wait_for_log("backchannel.success", Duration::from_secs(10)),
+        "the provider did not deliver the logout token:\n{}",
+        world.provider.logs()
+    );
+    let mut refused = false;
+    for _ in 0..20 {
+        if on_second(echo).await.expect("request").status() == 302 {
+            refused = true;
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    assert!(
+        refused,
+        "the second instance still honours a revoked session"
+    );
+}
+
+both_stores!(a_replayed_or_missing_state_creates_no_session, bad_state);
+async fn bad_state(store: Store) {
+    let world = SsoWorld::start(SsoOptions::new(store));
+    let browser = Browser::new();
+    let first = browser.get(world.gateway.url(CITIZEN_PAGE)).await;
+    let login = browser.follow(first).await;
+    let authorize = egov_integration::browser::redirect_target(&login);
+    let callback = browser
+        .oidc_provider_login(authorize.as_str(), "amina", "x")
+        .await;
+    assert_eq!(browser.get(callback.clone()).await.status(), 302);
+    let session_cookie = browser
+        .cookies_for(&world.gateway.url("/"))
+        .unwrap_or_default();
+
+    let fresh = Browser::new();
+    let replay = fresh.get(callback.clone()).await;
+    assert_eq!(replay.status(), 400, "a replayed callback was accepted");
+    assert!(replay
+        .headers()
+        .get_all("set-cookie")
+        .iter()
+        .all(|c| !c.to_str().unwrap_or("").starts_with("egov_session=")));
+    let missing = fresh
+        .get(world.gateway.url("/auth/callback?code=abc"))
+        .await;
+    assert_eq!(missing.status(), 400);
+    assert!(missing
+        .text()
+        .await
+        .expect("body")
+        .contains("La connexion n'a pas pu aboutir"));
+    assert!(!session_cookie.is_empty());
+}
+
+both_stores!(
+    a_code_redeemed_with_another_logins_pkce_verifier_is_refused,
+    wrong_verifier
+);
+async fn wrong_verifier(store: Store) {
+    let world = SsoWorld::start(SsoOptions::new(store));
+    let browser = Browser::new();
+    // Two logins started in one browser: the second one's state (and verifier) wins.
+    let start = |b: Browser, gw: String| async move {
+        let r = b.get(format!("{gw}/auth/login?return_to=/")).await;
+        egov_integration::browser::redirect_target(&r)
+    };
+    let gw = world.gateway.url("");
+    let first_authorize = start(browser.clone(), gw.clone()).await;
+    let second_authorize = start(browser.clone(), gw.clone()).await;
+    let first_callback = browser
+        .oidc_provider_login(first_authorize.as_str(), "amina", "x")
+        .await;
+    let second_state = second_authorize
+        .query_pairs()
+        .find(|(k, _)| k == "state")
+        .map(|(_, v)| v.into_owned())
+        .expect("state");
+    let code = first_callback
+        .query_pairs()
+        .find(|(k, _)| k == "code")
+        .map(|(_, v)| v.into_owned())
+        .expect("code");
+    let forged = format!("{gw}/auth/callback?code={code}&state={second_state}");
+    let resp = browser.get(forged).await;
+    assert_eq!(
+        resp.status(),
+        400,
+        "a code was redeemed with the wrong PKCE verifier"
+    );
+    let me: Value = browser
+        .get(world.gateway.url("/auth/session"))
+        .await
+        .json()
+        .await
+        .expect("json");
+    assert_eq!(me["authenticated"], false);
+}
+
+both_stores!(
+    a_logout_token_with_a_bad_signature_is_refused_and_sessions_stay,
+    bad_logout_token
+);
+async fn bad_logout_token(store: Store) {
+    let world = SsoWorld::start(SsoOptions::new(store));
+    let browser = Browser::new();
+    world.login(&browser, CITIZEN_PAGE, "amina").await;
+    let key = rcgen::KeyPair::generate_for(&rcgen::PKCS_ECDSA_P256_SHA256).expect("key");
+    let mut header = jsonwebtoken::Header::new(jsonwebtoken::Algorithm::ES256);
+    header.typ = Some("logout+jwt".into());
+    header.kid = Some("attacker".into());
+    let now = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .expect("time")
+        .as_secs();
+    let claims = serde_json::json!({
+        "iss": world.provider.issuer(), "aud": world.provider.client_id(), "iat": now, "exp": now + 60,
+        "jti": "j1", "sub": "amina",
+        "events": { "http://schemas.openid.net/event/backchannel-logout": {} },
+    });
+    let forged = jsonwebtoken::encode(
+        &header,
+        &claims,
+        &jsonwebtoken::EncodingKey::from_ec_pem(key.serialize_pem().as_bytes()).expect("pem"),
+    )
+    .expect("jwt");
+    let http = client();
+    for body in [format!("logout_token={forged}"), "nothing=here".to_string()] {
+        let resp = http
+            .post(world.gateway.url("/auth/backchannel-logout"))
+            .header("content-type", "application/x-www-form-urlencoded")
+            .body(body)
+            .send()
+            .await
+            .expect("request");
+        assert_eq!(resp.status(), 400);
+        let err: Value = resp.json().await.expect("json");
+        assert_eq!(err["error"], "invalid_request");
+    }
+    assert_eq!(
+        browser.get(world.gateway.url(CITIZEN_PAGE)).await.status(),
+        200,
+        "a forged logout ended the session"
+    );
+}
+
+both_stores!(
+    with_the_provider_down_login_is_a_friendly_page_and_sessions_keep_working,
+    provider_down
+);
+async fn provider_down(store: Store) {
+    let mut world = SsoWorld::start(SsoOptions::new(store));
+    let browser = Browser::new();
+    world.login(&browser, CITIZEN_PAGE, "amina").await;
+    world.provider.stop();
+    // Past the gateway's memory of the provider being up.
+    tokio::time::sleep(Duration::from_millis(5200)).await;
+    assert_eq!(
+        browser.get(world.gateway.url(CITIZEN_PAGE)).await.status(),
+        200
+    );
+    let fresh = Browser::new();
+    let login = fresh
+        .get(world.gateway.url("/auth/login?return_to=/"))
+        .await;
+    assert_eq!(login.status(), 503);
+    assert!(login
+        .text()
+        .await
+        .expect("body")
+        .contains("Connexion momentanément indisponible"));
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn with_redis_down_protected_services_answer_503_and_public_ones_work() {
+    let mut world = SsoWorld::start(SsoOptions::new(Store::Redis));
+    let browser = Browser::new();
+    world.login(&browser, CITIZEN_PAGE, "amina").await;
+    // Past the in-process cache's lifetime, so Redis is really asked.
+    tokio::time::sleep(Duration::from_millis(5200)).await;
+    if let Some(r) = world.redis.as_mut() {
+        r.stop();
+    }
+    let protected = browser.get(world.gateway.url(CITIZEN_PAGE)).await;
+    assert_eq!(protected.status(), 503);
+    assert!(protected
+        .text()
+        .await
+        .expect("body")
+        .contains("Services connectés momentanément indisponibles"));
+    assert_eq!(
+        browser.get(world.gateway.url(PUBLIC_ECHO)).await.status(),
+        200
+    );
+}

@@ -1,0 +1,150 @@
+//! A gateway with single sign-on against the real OpenID provider (npm `oidc-provider`),
+//! sessions in memory or in a real Redis, and the estate trusting its identity assertions;
+//! plus the login dance a citizen's browser performs.
+
+use crate::browser::Browser;
+use crate::gateway::{repo_config, start_estate, TestGateway};
+use crate::oidc::{OidcProvider, OidcProviderConfig};
+use crate::ports::{self, Reservation};
+use crate::redis::RedisServer;
+use egov_estate::{EstateOptions, RunningEstate};
+use egov_gateway::config::{Config, SecretRef, SessionStoreKind, SsoSettings};
+use std::time::Duration;
+
+/// Where sessions live in a test.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Store {
+    Memory,
+    Redis,
+}
+
+/// The environment variable name the test configs use for the client secret.
+const CLIENT_SECRET_ENV: &str = "EGOV_TEST_OIDC_CLIENT_SECRET";
+
+/// Everything a single sign-on test runs against.
+pub struct SsoWorld {
+    pub gateway: TestGateway,
+    pub provider: OidcProvider,
+    pub estate: RunningEstate,
+    pub redis: Option<RedisServer>,
+}
+
+/// How to set the world up.
+pub struct SsoOptions {
+    pub store: Store,
+    /// The provider's access-token lifetime (short for refresh tests).
+    pub access_token_ttl_secs: u64,
+}
+
+impl SsoOptions {
+    pub fn new(store: Store) -> Self {
+        Self {
+            store,
+            access_token_ttl_secs: 600,
+        }
+    }
+}
+
+impl SsoWorld {
+    pub fn start(options: SsoOptions) -> SsoWorld {
+        let reservation = ports::reserve();
+        let origin = format!("http://{}", reservation.addr);
+        let estate = start_estate(Some(EstateOptions {
+            portal: Some(origin.clone()),
+            ..EstateOptions::calm(42)
+        }));
+        let mut pc =
+            OidcProviderConfig::new(format!("{origin}/auth/callback"), format!("{origin}/"));
+        pc.backchannel_logout_uri = Some(format!("{origin}/auth/backchannel-logout"));
+        pc.access_token_ttl_secs = options.access_token_ttl_secs;
+        let provider = OidcProvider::start(pc);
+        let redis = (options.store == Store::Redis).then(RedisServer::start);
+        let gateway = gateway_for(
+            &estate,
+            &provider,
+            redis.as_ref().map(|r| r.url()),
+            reservation,
+        );
+        SsoWorld {
+            gateway,
+            provider,
+            estate,
+            redis,
+        }
+    }
+
+    /// A second gateway instance sharing this world's provider registration and Redis.
+    pub fn second_instance(&self) -> TestGateway {
+        let url = self.redis.as_ref().map(|r| r.url());
+        gateway_for(&self.estate, &self.provider, url, ports::reserve())
+    }
+
+    /// Logs `login` in through the portal, starting from `path` (a protected page), and
+    /// returns the final response (the page itself).
+    pub async fn login(&self, browser: &Browser, path: &str, login: &str) -> reqwest::Response {
+        let first = browser.get(self.gateway.url(path)).await;
+        assert_eq!(
+            first.status(),
+            302,
+            "{path}: an anonymous visit must be sent to log in"
+        );
+        let to_login = browser.follow(first).await;
+        assert_eq!(
+            to_login.status(),
+            302,
+            "/auth/login must redirect to the provider"
+        );
+        let authorize = crate::browser::redirect_target(&to_login);
+        let callback = browser
+            .oidc_provider_login(authorize.as_str(), login, "any-password")
+            .await;
+        let back = browser.get(callback).await;
+        assert_eq!(back.status(), 302, "the callback must redirect back");
+        let target = crate::browser::redirect_target(&back);
+        assert_eq!(
+            target.path(),
+            path.split('?').next().unwrap_or(path),
+            "not back at the original page"
+        );
+        browser.get(target).await
+    }
+}
+
+/// The repository's configuration in front of `estate`, with SSO against `provider` and
+/// sessions in `redis_url` (or memory), on `reservation`.
+pub fn gateway_for(
+    estate: &RunningEstate,
+    provider: &OidcProvider,
+    redis_url: Option<String>,
+    reservation: Reservation,
+) -> TestGateway {
+    let mut config = repo_config();
+    egov_gateway::demo::point_at_estate(&mut config, estate.addr(), reservation.addr);
+    configure_sso(&mut config, provider, redis_url);
+    let secrets = egov_gateway::demo::estate_secrets(&config)
+        .with_env(CLIENT_SECRET_ENV, provider.client_secret());
+    TestGateway::start(config, secrets, reservation)
+}
+
+/// Points `config`'s SSO at `provider` and its sessions at `redis_url` (or memory).
+pub fn configure_sso(config: &mut Config, provider: &OidcProvider, redis_url: Option<String>) {
+    config.gateway.sso = Some(SsoSettings {
+        issuer: provider.issuer().to_string(),
+        client_id: provider.client_id().to_string(),
+        client_secret: SecretRef::Env(CLIENT_SECRET_ENV.into()),
+        scopes: vec!["openid".into(), "profile".into(), "email".into()],
+        professional_claim: "profile".into(),
+        professional_values: vec!["professional".into()],
+        clock_skew: Duration::from_secs(30),
+        refresh_before: Duration::from_secs(1),
+        provider_timeout: Duration::from_secs(3),
+    });
+    config.gateway.sessions.store = match redis_url {
+        Some(url) => SessionStoreKind::Redis {
+            urls: vec![url],
+            cluster: false,
+        },
+        None => SessionStoreKind::Memory,
+    };
+    config.gateway.sessions.cache_ttl = Duration::from_secs(5);
+}
