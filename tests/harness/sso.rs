@@ -6,7 +6,7 @@ use crate::browser::Browser;
 use crate::gateway::{repo_config, start_estate, TestGateway};
 use crate::oidc::{OidcProvider, OidcProviderConfig};
 use crate::ports::{self, Reservation};
-use crate::redis::RedisServer;
+use crate::redis::{RedisCluster, RedisServer};
 use egov_estate::{EstateOptions, RunningEstate};
 use egov_gateway::config::{Config, SecretRef, SessionStoreKind, SsoSettings};
 use std::time::Duration;
@@ -16,6 +16,8 @@ use std::time::Duration;
 pub enum Store {
     Memory,
     Redis,
+    /// A three-master Redis Cluster.
+    Cluster,
 }
 
 /// The environment variable name the test configs use for the client secret.
@@ -27,6 +29,7 @@ pub struct SsoWorld {
     pub provider: OidcProvider,
     pub estate: RunningEstate,
     pub redis: Option<RedisServer>,
+    pub cluster: Option<RedisCluster>,
 }
 
 /// How to set the world up.
@@ -59,24 +62,30 @@ impl SsoWorld {
         pc.access_token_ttl_secs = options.access_token_ttl_secs;
         let provider = OidcProvider::start(pc);
         let redis = (options.store == Store::Redis).then(RedisServer::start);
-        let gateway = gateway_for(
-            &estate,
-            &provider,
-            redis.as_ref().map(|r| r.url()),
-            reservation,
-        );
+        let cluster = (options.store == Store::Cluster).then(RedisCluster::start);
+        let urls = match (&redis, &cluster) {
+            (Some(r), _) => Some(vec![r.url()]),
+            (_, Some(c)) => Some(c.urls()),
+            _ => None,
+        };
+        let gateway = gateway_for(&estate, &provider, urls, reservation);
         SsoWorld {
             gateway,
             provider,
             estate,
             redis,
+            cluster,
         }
     }
 
     /// A second gateway instance sharing this world's provider registration and Redis.
     pub fn second_instance(&self) -> TestGateway {
-        let url = self.redis.as_ref().map(|r| r.url());
-        gateway_for(&self.estate, &self.provider, url, ports::reserve())
+        let urls = match (&self.redis, &self.cluster) {
+            (Some(r), _) => Some(vec![r.url()]),
+            (_, Some(c)) => Some(c.urls()),
+            _ => None,
+        };
+        gateway_for(&self.estate, &self.provider, urls, ports::reserve())
     }
 
     /// Logs `login` in through the portal, starting from `path` (a protected page), and
@@ -111,23 +120,28 @@ impl SsoWorld {
 }
 
 /// The repository's configuration in front of `estate`, with SSO against `provider` and
-/// sessions in `redis_url` (or memory), on `reservation`.
+/// sessions in Redis at `redis_urls` (one: standalone, several: Cluster) or memory, on
+/// `reservation`.
 pub fn gateway_for(
     estate: &RunningEstate,
     provider: &OidcProvider,
-    redis_url: Option<String>,
+    redis_urls: Option<Vec<String>>,
     reservation: Reservation,
 ) -> TestGateway {
     let mut config = repo_config();
     egov_gateway::demo::point_at_estate(&mut config, estate.addr(), reservation.addr);
-    configure_sso(&mut config, provider, redis_url);
+    configure_sso(&mut config, provider, redis_urls);
     let secrets = egov_gateway::demo::estate_secrets(&config)
         .with_env(CLIENT_SECRET_ENV, provider.client_secret());
     TestGateway::start(config, secrets, reservation)
 }
 
-/// Points `config`'s SSO at `provider` and its sessions at `redis_url` (or memory).
-pub fn configure_sso(config: &mut Config, provider: &OidcProvider, redis_url: Option<String>) {
+/// Points `config`'s SSO at `provider` and its sessions at `redis_urls` (or memory).
+pub fn configure_sso(
+    config: &mut Config,
+    provider: &OidcProvider,
+    redis_urls: Option<Vec<String>>,
+) {
     config.gateway.sso = Some(SsoSettings {
         issuer: provider.issuer().to_string(),
         client_id: provider.client_id().to_string(),
@@ -139,10 +153,10 @@ pub fn configure_sso(config: &mut Config, provider: &OidcProvider, redis_url: Op
         refresh_before: Duration::from_secs(1),
         provider_timeout: Duration::from_secs(3),
     });
-    config.gateway.sessions.store = match redis_url {
-        Some(url) => SessionStoreKind::Redis {
-            urls: vec![url],
-            cluster: false,
+    config.gateway.sessions.store = match redis_urls {
+        Some(urls) => SessionStoreKind::Redis {
+            cluster: urls.len() > 1,
+            urls,
         },
         None => SessionStoreKind::Memory,
     };

@@ -54,6 +54,9 @@ pub struct DemoArgs {
     /// Where the simulated legacy estate listens.
     #[arg(long, default_value = "127.0.0.1:9400")]
     pub estate_listen: SocketAddr,
+    /// Where the development identity provider (test citizens) listens.
+    #[arg(long, default_value = "127.0.0.1:9500")]
+    pub idp_listen: SocketAddr,
     /// Seed of the estate's simulated latency and failures.
     #[arg(long, default_value_t = 42)]
     pub seed: u64,

@@ -1,0 +1,277 @@
+//! ID tokens and back-channel logout tokens the gateway must refuse. The real provider
+//! (tests/e2e/sso.rs) only ever issues valid tokens, so these are crafted here and signed
+//! with keys published by a minimal discovery + JWKS server on 127.0.0.1 (the real wire
+//! format: discovery document and JWK set).
+
+use axum::routing::get;
+use axum::{Json, Router};
+use egov_gateway::config::{SecretRef, Secrets, SsoSettings};
+use egov_gateway::sso::provider::{Provider, ProviderError};
+use jsonwebtoken::{Algorithm, EncodingKey, Header};
+use serde_json::{json, Value};
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, SystemTime, UNIX_EPOCH};
+
+const CLIENT: &str = "gw";
+
+struct Key {
+    kid: String,
+    encoding: EncodingKey,
+    jwk: Value,
+}
+
+fn key(kid: &str) -> Key {
+    let pair = rcgen::KeyPair::generate_for(&rcgen::PKCS_ECDSA_P256_SHA256).expect("key");
+    let point = pair.public_key_raw();
+    use base64::Engine as _;
+    let b64 = base64::engine::general_purpose::URL_SAFE_NO_PAD;
+    Key {
+        kid: kid.into(),
+        encoding: EncodingKey::from_ec_pem(pair.serialize_pem().as_bytes()).expect("pem"),
+        jwk: json!({"kty":"EC","crv":"P-256","x":b64.encode(&point[1..33]),"y":b64.encode(&point[33..65]),"kid":kid,"alg":"ES256","use":"sig"}),
+    }
+}
+
+/// A provider's discovery and JWKS on a free port; `published` can change (key rotation).
+struct FakeDiscovery {
+    issuer: String,
+    published: Arc<Mutex<Vec<Value>>>,
+    _rt: tokio::runtime::Runtime,
+}
+
+fn serve(published: Vec<Value>) -> FakeDiscovery {
+    let rt = tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(1)
+        .enable_all()
+        .build()
+        .expect("runtime");
+    let listener = rt
+        .block_on(tokio::net::TcpListener::bind("127.0.0.1:0"))
+        .expect("bind");
+    let addr = listener.local_addr().expect("addr");
+    let issuer = format!("http://{addr}");
+    let published = Arc::new(Mutex::new(published));
+    let keys = Arc::clone(&published);
+    let iss = issuer.clone();
+    let app = Router::new()
+        .route(
+            "/.well-known/openid-configuration",
+            get(move || {
+                let iss = iss.clone();
+                async move {
+                    Json(json!({
+                        "issuer": iss,
+                        "authorization_endpoint": format!("{iss}/auth"),
+                        "token_endpoint": format!("{iss}/token"),
+                        "jwks_uri": format!("{iss}/jwks"),
+                    }))
+                }
+            }),
+        )
+        .route(
+            "/jwks",
+            get(move || {
+                let keys = keys.lock().map(|k| k.clone()).unwrap_or_default();
+                async move { Json(json!({ "keys": keys })) }
+            }),
+        );
+    rt.spawn(async move {
+        let _ = axum::serve(listener, app).await;
+    });
+    FakeDiscovery {
+        issuer,
+        published,
+        _rt: rt,
+    }
+}
+
+fn provider(issuer: &str) -> Provider {
+    let settings = SsoSettings {
+        issuer: issuer.to_string(),
+        client_id: CLIENT.into(),
+        client_secret: SecretRef::Env("X".into()),
+        scopes: vec!["openid".into()],
+        professional_claim: "profile".into(),
+        professional_values: vec!["professional".into()],
+        clock_skew: Duration::from_secs(30),
+        refresh_before: Duration::from_secs(30),
+        provider_timeout: Duration::from_secs(2),
+    };
+    let secret = Secrets::from_process()
+        .with_env("X", "secret")
+        .resolve(&SecretRef::Env("X".into()))
+        .expect("secret");
+    Provider::new(settings, secret, "http://127.0.0.1:1/auth/callback".into()).expect("provider")
+}
+
+fn now() -> u64 {
+    SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .map(|d| d.as_secs())
+        .unwrap_or(0)
+}
+
+fn sign(k: &Key, claims: &Value, typ: Option<&str>) -> String {
+    let mut h = Header::new(Algorithm::ES256);
+    h.kid = Some(k.kid.clone());
+    h.typ = typ.map(str::to_string);
+    jsonwebtoken::encode(&h, claims, &k.encoding).expect("sign")
+}
+
+fn id_claims(iss: &str) -> Value {
+    json!({"iss": iss, "aud": CLIENT, "sub": "amina", "iat": now(), "exp": now() + 300, "nonce": "n1", "sid": "s1"})
+}
+
+fn logout_claims(iss: &str) -> Value {
+    json!({"iss": iss, "aud": CLIENT, "iat": now(), "exp": now() + 120, "jti": "j1", "sid": "s1",
+           "events": {"http://schemas.openid.net/event/backchannel-logout": {}}})
+}
+
+fn runtime() -> tokio::runtime::Runtime {
+    tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .expect("runtime")
+}
+
+fn refused(r: Result<impl std::fmt::Debug, ProviderError>) -> String {
+    match r {
+        Err(ProviderError::InvalidToken(why)) => why,
+        other => panic!("expected an invalid-token refusal, got {other:?}"),
+    }
+}
+
+#[test]
+fn a_valid_id_token_is_accepted() {
+    let k = key("k1");
+    let d = serve(vec![k.jwk.clone()]);
+    let p = provider(&d.issuer);
+    let claims = runtime()
+        .block_on(p.validate_id_token(&sign(&k, &id_claims(&d.issuer), None), Some("n1")))
+        .expect("valid");
+    assert_eq!(claims.sub, "amina");
+    assert_eq!(claims.sid.as_deref(), Some("s1"));
+}
+
+#[test]
+fn a_tampered_id_token_is_refused() {
+    let k = key("k1");
+    let d = serve(vec![k.jwk.clone()]);
+    let p = provider(&d.issuer);
+    let token = sign(&k, &id_claims(&d.issuer), None);
+    let mut parts: Vec<String> = token.split('.').map(str::to_string).collect();
+    use base64::Engine as _;
+    let b64 = base64::engine::general_purpose::URL_SAFE_NO_PAD;
+    let mut payload: Value =
+        serde_json::from_slice(&b64.decode(&parts[1]).expect("b64")).expect("json");
+    payload["sub"] = json!("admin");
+    parts[1] = b64.encode(payload.to_string());
+    refused(runtime().block_on(p.validate_id_token(&parts.join("."), Some("n1"))));
+}
+
+#[test]
+fn expired_wrong_audience_wrong_issuer_future_and_wrong_nonce_id_tokens_are_refused() {
+    let k = key("k1");
+    let d = serve(vec![k.jwk.clone()]);
+    let p = provider(&d.issuer);
+    let rt = runtime();
+    let cases = [
+        ("expired", json!({"exp": now() - 3600, "iat": now() - 7200})),
+        ("wrong audience", json!({"aud": "someone-else"})),
+        ("wrong issuer", json!({"iss": "http://evil.example"})),
+        (
+            "issued in the future",
+            json!({"iat": now() + 3600, "exp": now() + 7200}),
+        ),
+    ];
+    for (what, patch) in cases {
+        let mut c = id_claims(&d.issuer);
+        for (k2, v) in patch.as_object().expect("object") {
+            c[k2] = v.clone();
+        }
+        let why = refused(rt.block_on(p.validate_id_token(&sign(&k, &c, None), Some("n1"))));
+        assert!(!why.is_empty(), "{what}");
+    }
+    let why = refused(
+        rt.block_on(p.validate_id_token(&sign(&k, &id_claims(&d.issuer), None), Some("other"))),
+    );
+    assert!(why.contains("nonce"), "{why}");
+}
+
+#[test]
+fn an_unsigned_or_unknown_key_id_token_is_refused() {
+    let k = key("k1");
+    let stranger = key("k9");
+    let d = serve(vec![k.jwk.clone()]);
+    let p = provider(&d.issuer);
+    let rt = runtime();
+    refused(
+        rt.block_on(p.validate_id_token(&sign(&stranger, &id_claims(&d.issuer), None), Some("n1"))),
+    );
+    use base64::Engine as _;
+    let b64 = base64::engine::general_purpose::URL_SAFE_NO_PAD;
+    let none = format!(
+        "{}.{}.",
+        b64.encode(r#"{"alg":"none","typ":"JWT"}"#),
+        b64.encode(id_claims(&d.issuer).to_string())
+    );
+    refused(rt.block_on(p.validate_id_token(&none, Some("n1"))));
+}
+
+#[test]
+fn a_rotated_provider_key_is_fetched_when_an_unknown_kid_appears() {
+    let old = key("old");
+    let new = key("new");
+    let d = serve(vec![old.jwk.clone()]);
+    let p = provider(&d.issuer);
+    let rt = runtime();
+    rt.block_on(p.validate_id_token(&sign(&old, &id_claims(&d.issuer), None), Some("n1")))
+        .expect("old key valid");
+    *d.published.lock().expect("lock") = vec![new.jwk.clone()];
+    rt.block_on(p.validate_id_token(&sign(&new, &id_claims(&d.issuer), None), Some("n1")))
+        .expect("the rotated key is picked up");
+}
+
+#[test]
+fn a_valid_logout_token_names_its_session() {
+    let k = key("k1");
+    let d = serve(vec![k.jwk.clone()]);
+    let p = provider(&d.issuer);
+    let req = runtime()
+        .block_on(p.validate_logout_token(&sign(&k, &logout_claims(&d.issuer), Some("logout+jwt"))))
+        .expect("valid");
+    assert_eq!(req.sid.as_deref(), Some("s1"));
+}
+
+#[test]
+fn logout_tokens_without_events_with_a_nonce_or_a_wrong_type_are_refused() {
+    let k = key("k1");
+    let d = serve(vec![k.jwk.clone()]);
+    let p = provider(&d.issuer);
+    let rt = runtime();
+    let mut no_events = logout_claims(&d.issuer);
+    no_events.as_object_mut().expect("obj").remove("events");
+    assert!(refused(rt.block_on(p.validate_logout_token(&sign(
+        &k,
+        &no_events,
+        Some("logout+jwt")
+    ))))
+    .contains("event"));
+    let mut with_nonce = logout_claims(&d.issuer);
+    with_nonce["nonce"] = json!("n");
+    assert!(refused(rt.block_on(p.validate_logout_token(&sign(
+        &k,
+        &with_nonce,
+        Some("logout+jwt")
+    ))))
+    .contains("nonce"));
+    let mut neither = logout_claims(&d.issuer);
+    neither.as_object_mut().expect("obj").remove("sid");
+    refused(rt.block_on(p.validate_logout_token(&sign(&k, &neither, Some("logout+jwt")))));
+    // An ID token (typ JWT) replayed as a logout token.
+    refused(rt.block_on(p.validate_logout_token(&sign(
+        &k,
+        &logout_claims(&d.issuer),
+        Some("JWT"),
+    ))));
+}
