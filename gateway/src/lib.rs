@@ -5,12 +5,15 @@
 //! chain. Start reading at [`proxy`] (the request pipeline), then [`routing`] and
 //! [`registry`] (what a request can reach), and [`config`] (where it all comes from).
 
+pub mod app;
+pub mod assist;
 pub mod chain;
 pub mod commands;
 pub mod config;
 pub mod demo;
 pub mod forwarded;
 pub mod guard;
+pub mod kv;
 pub mod portal;
 pub mod proxy;
 pub mod registry;
@@ -21,3 +24,4 @@ pub mod server;
 pub mod sidecar;
 pub mod soap_facade;
 pub mod sso;
+pub mod telemetry;

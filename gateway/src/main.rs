@@ -5,7 +5,7 @@ use std::process::ExitCode;
 
 fn main() -> ExitCode {
     let cli = egov_gateway::commands::Cli::parse();
-    egov_gateway::commands::init_tracing();
+    egov_gateway::commands::init_tracing(&cli);
     match egov_gateway::commands::run(cli) {
         Ok(code) => code,
         Err(e) => {

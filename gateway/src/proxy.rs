@@ -24,6 +24,8 @@
 //! Local answers are produced as a [`LocalResponse`] value by the routing step and written
 //! in one place, [`write_local`]; no phase writes to the client on its own.
 
+use crate::app::App;
+use crate::assist::Assist;
 use crate::chain::{RequestHeaders, ResponseHeaders};
 use crate::forwarded::Client;
 use crate::guard;
@@ -35,6 +37,7 @@ use crate::soap_facade;
 use crate::sso::endpoints::AuthEndpoint;
 use crate::sso::session::Session as SsoSession;
 use crate::sso::{Authorization, Sso};
+use crate::telemetry::Metrics;
 use async_trait::async_trait;
 use bytes::Bytes;
 use egov_adapters::body::BodyPipeline;
@@ -58,20 +61,24 @@ const UPSTREAM_IDLE_TIMEOUT: Duration = Duration::from_secs(60);
 pub struct GatewayProxy {
     registry: Arc<Registry>,
     sso: Arc<Sso>,
+    assist: Arc<Assist>,
+    metrics: Arc<Metrics>,
     /// Client for the calls the gateway makes itself (the SOAP facade).
     http: reqwest::Client,
 }
 
 impl GatewayProxy {
-    pub fn new(registry: Arc<Registry>, sso: Arc<Sso>) -> Self {
+    pub fn new(app: &App) -> Self {
         let http = reqwest::Client::builder()
             .redirect(reqwest::redirect::Policy::none())
             .no_proxy()
             .build()
             .unwrap_or_default();
         Self {
-            registry,
-            sso,
+            registry: Arc::clone(&app.registry),
+            sso: Arc::clone(&app.sso),
+            assist: Arc::clone(&app.assist),
+            metrics: Arc::clone(&app.metrics),
             http,
         }
     }
@@ -104,6 +111,7 @@ enum Flow {
     Continue,
     Respond(LocalResponse),
     Auth(AuthEndpoint),
+    Assist,
 }
 
 #[async_trait]
@@ -156,6 +164,7 @@ impl ProxyHttp for GatewayProxy {
                     .handle(endpoint, session, ctx.request_id.as_str())
                     .await,
             ),
+            Flow::Assist => Some(self.route_query(session, ctx).await),
         };
         match response {
             None => Ok(false),
@@ -330,6 +339,47 @@ impl ProxyHttp for GatewayProxy {
 }
 
 impl GatewayProxy {
+    /// `POST /api/route`.
+    async fn route_query(&self, session: &mut Session, ctx: &RequestCtx) -> LocalResponse {
+        use crate::assist::api;
+        if session.req_header().method != http::Method::POST {
+            return LocalResponse::json(
+                http::StatusCode::METHOD_NOT_ALLOWED,
+                &serde_json::json!({"error": "method_not_allowed", "error_description": "POST a JSON object {\"query\": \"...\"}"}),
+            );
+        }
+        let body = match crate::request_body::read_limited(session, api::MAX_BODY_BYTES).await {
+            Ok(b) => b,
+            Err(why) => {
+                return LocalResponse::json(
+                    http::StatusCode::PAYLOAD_TOO_LARGE,
+                    &serde_json::json!({"error": "too_large", "error_description": why}),
+                )
+            }
+        };
+        let accept_language = session
+            .req_header()
+            .headers
+            .get(http::header::ACCEPT_LANGUAGE)
+            .and_then(|v| v.to_str().ok());
+        let request = match api::parse_request(&body, accept_language) {
+            Ok(r) => r,
+            Err(resp) => return resp,
+        };
+        let snap = ctx
+            .snapshot
+            .clone()
+            .unwrap_or_else(|| self.registry.snapshot());
+        let decision = self
+            .assist
+            .decide(snap.catalog(), &request.query, false)
+            .await;
+        LocalResponse::json(
+            http::StatusCode::OK,
+            &api::response_json(snap.catalog(), &decision, request.lang),
+        )
+    }
+
     /// The SSO step for a routed service: `None` to go on, or the answer to give instead.
     async fn authorize(
         &self,
@@ -418,6 +468,7 @@ impl GatewayProxy {
             } => Flow::Respond(LocalResponse::redirect(permanent, &location)),
             Route::Home => Flow::Respond(portal::home_page(&snap)),
             Route::Auth(endpoint) => Flow::Auth(endpoint),
+            Route::Assist => Flow::Assist,
             Route::NotFound => Flow::Respond(portal::error_page(
                 ErrorKind::NotFound,
                 ctx.request_id.as_str(),

@@ -27,6 +27,8 @@ pub enum Route<'a> {
     Home,
     /// A single sign-on endpoint (`/auth/*`, `/.well-known/jwks.json`).
     Auth(AuthEndpoint),
+    /// `POST /api/route`: where does this free-text request go?
+    Assist,
     /// No service here: the 404 page.
     NotFound,
     /// The path is unsafe or malformed: 400.
@@ -44,6 +46,9 @@ pub fn route<'a>(snap: &'a Snapshot, host: &str, path: &'a str, query: Option<&s
     }
     if let Some(endpoint) = AuthEndpoint::from_path(path) {
         return Route::Auth(endpoint);
+    }
+    if path == "/api/route" {
+        return Route::Assist;
     }
     let Some(under_s) = path.strip_prefix("/s/") else {
         return Route::NotFound;

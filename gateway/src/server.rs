@@ -4,11 +4,10 @@
 //! Listeners are given to [`build`] rather than read from config inside it, so the demo and
 //! the tests can bind ports of their choosing (port 0) and know them before serving.
 
+use crate::app::App;
 use crate::config::{Config, ServerSettings, TlsListener};
 use crate::proxy::GatewayProxy;
-use crate::registry::Registry;
 use crate::sidecar::{SideListener, SideRole};
-use crate::sso::Sso;
 use async_trait::async_trait;
 use pingora::apps::HttpServerOptions;
 use pingora::listeners::tls::TlsSettings;
@@ -21,7 +20,7 @@ use pingora::services::background::BackgroundService;
 use std::future::Future;
 use std::net::{SocketAddr, TcpListener};
 use std::pin::Pin;
-use std::sync::{Arc, Mutex};
+use std::sync::Mutex;
 use std::thread::JoinHandle;
 use tokio::sync::oneshot;
 
@@ -66,11 +65,10 @@ pub enum ServerError {
     Listener(#[from] std::io::Error),
 }
 
-/// Builds the pingora server for `registry` and `sso` on `listeners`.
+/// Builds the pingora server for `app` on `listeners`.
 pub fn build(
     settings: &ServerSettings,
-    registry: Arc<Registry>,
-    sso: Arc<Sso>,
+    app: &App,
     listeners: Listeners,
 ) -> Result<Server, ServerError> {
     let conf = ServerConf {
@@ -86,7 +84,7 @@ pub fn build(
 
     let mut proxy = pingora::proxy::http_proxy_service_with_name(
         &server.configuration,
-        GatewayProxy::new(Arc::clone(&registry), Arc::clone(&sso)),
+        GatewayProxy::new(app),
         "portal",
     );
     if let Some(app) = proxy.app_logic_mut() {
@@ -119,7 +117,7 @@ pub fn build(
         proxy.add_tls_with_settings(&t.listen.to_string(), None, tls);
     }
     server.add_service(proxy);
-    if let Some(task) = sso.background() {
+    if let Some(task) = app.sso.background() {
         server.add_service(background_service("sso-revocations", Task::new(task)));
     }
 
@@ -129,7 +127,7 @@ pub fn build(
     ] {
         if let Some(l) = listener {
             l.set_nonblocking(true)?;
-            let side = SideListener::new(l, role, Arc::clone(&registry));
+            let side = SideListener::new(l, role, app);
             server.add_service(background_service(role.name(), side));
         }
     }

@@ -2,7 +2,9 @@
 //! API later) and metrics (Prometheus). Each is a small axum app served as a pingora
 //! background service on a listener bound before start-up.
 
+use crate::app::App;
 use crate::registry::Registry;
+use crate::telemetry::Metrics;
 use async_trait::async_trait;
 use axum::routing::get;
 use axum::Router;
@@ -32,14 +34,16 @@ pub struct SideListener {
     listener: Mutex<Option<TcpListener>>,
     role: SideRole,
     registry: Arc<Registry>,
+    metrics: Arc<Metrics>,
 }
 
 impl SideListener {
-    pub fn new(listener: TcpListener, role: SideRole, registry: Arc<Registry>) -> Self {
+    pub fn new(listener: TcpListener, role: SideRole, app: &App) -> Self {
         Self {
             listener: Mutex::new(Some(listener)),
             role,
-            registry,
+            registry: Arc::clone(&app.registry),
+            metrics: Arc::clone(&app.metrics),
         }
     }
 
@@ -57,25 +61,23 @@ impl SideListener {
                         }),
                     )
             }
-            SideRole::Metrics => Router::new().route("/metrics", get(metrics_text)),
+            SideRole::Metrics => {
+                let metrics = Arc::clone(&self.metrics);
+                Router::new().route(
+                    "/metrics",
+                    get(move || {
+                        let text = metrics.render();
+                        async move {
+                            (
+                                [(http::header::CONTENT_TYPE, "text/plain; version=0.0.4")],
+                                text,
+                            )
+                        }
+                    }),
+                )
+            }
         }
     }
-}
-
-async fn metrics_text() -> String {
-    let encoder = prometheus::TextEncoder::new();
-    let registry = prometheus::Registry::new();
-    let info = prometheus::IntGaugeVec::new(
-        prometheus::Opts::new("egov_build_info", "Build of the running gateway."),
-        &["version"],
-    );
-    if let Ok(info) = info {
-        info.with_label_values(&[env!("CARGO_PKG_VERSION")]).set(1);
-        let _ = registry.register(Box::new(info));
-    }
-    encoder
-        .encode_to_string(&registry.gather())
-        .unwrap_or_default()
 }
 
 #[async_trait]

@@ -4,6 +4,8 @@
 
 pub mod browser;
 pub mod gateway;
+pub mod llama;
+pub mod llm_server;
 pub mod oidc;
 pub mod ports;
 pub mod raw_http;

@@ -108,7 +108,8 @@ impl LlamaServer {
     }
 
     fn spawn(model: &Path, port: u16) -> Result<LlamaServer, StartError> {
-        let log = std::env::temp_dir().join(format!("egov-llama-{}-{port}.log", std::process::id()));
+        let log =
+            std::env::temp_dir().join(format!("egov-llama-{}-{port}.log", std::process::id()));
         let log_file = std::fs::File::create(&log)
             .map_err(|e| StartError::Other(format!("cannot create {}: {e}", log.display())))?;
         let log_err = log_file

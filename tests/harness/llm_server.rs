@@ -226,7 +226,11 @@ fn error(status: StatusCode, kind: &str, message: &str) -> Response {
 }
 
 async fn not_found() -> Response {
-    error(StatusCode::NOT_FOUND, "invalid_request_error", "Unknown URL")
+    error(
+        StatusCode::NOT_FOUND,
+        "invalid_request_error",
+        "Unknown URL",
+    )
 }
 
 async fn models() -> Json<Value> {
@@ -315,7 +319,11 @@ async fn respond(mut behaviour: Behaviour, request: &Value, index: usize) -> Res
         behaviour = match behaviour {
             Behaviour::Sequence(mut items) => {
                 if items.is_empty() {
-                    return error(StatusCode::INTERNAL_SERVER_ERROR, "server_error", "empty script");
+                    return error(
+                        StatusCode::INTERNAL_SERVER_ERROR,
+                        "server_error",
+                        "empty script",
+                    );
                 }
                 let at = index.min(items.len() - 1);
                 items.swap_remove(at)
@@ -366,7 +374,8 @@ async fn respond(mut behaviour: Behaviour, request: &Value, index: usize) -> Res
                 return response;
             }
             Behaviour::Status(code) => {
-                let status = StatusCode::from_u16(code).unwrap_or(StatusCode::INTERNAL_SERVER_ERROR);
+                let status =
+                    StatusCode::from_u16(code).unwrap_or(StatusCode::INTERNAL_SERVER_ERROR);
                 return error(status, "server_error", "The server had an error.");
             }
             Behaviour::NotACompletion => {
@@ -473,7 +482,9 @@ mod tests {
             body["choices"][0]["message"]["content"],
             "{\"service\":\"passport-renewal\"}"
         );
-        assert!(body["usage"]["total_tokens"].as_u64().is_some_and(|n| n > 0));
+        assert!(body["usage"]["total_tokens"]
+            .as_u64()
+            .is_some_and(|n| n > 0));
         assert_eq!(fake.request_count(), 1);
         assert_eq!(fake.requests(), vec![request()]);
         validate_against_openai_spec("CreateChatCompletionResponse", &[body])
@@ -507,7 +518,10 @@ mod tests {
         let started = std::time::Instant::now();
         let text = content(post(&fake, &request()).await).await;
         assert!(started.elapsed() >= Duration::from_millis(300));
-        assert!(text.contains("```json\n{\"service\": \"x\"}\n```"), "{text}");
+        assert!(
+            text.contains("```json\n{\"service\": \"x\"}\n```"),
+            "{text}"
+        );
     }
 
     #[tokio::test]
@@ -515,7 +529,11 @@ mod tests {
         let fake = FakeLlm::start(Behaviour::status_then(1, 500, Behaviour::Status(503)));
         assert_eq!(post(&fake, &request()).await.status(), 500);
         assert_eq!(post(&fake, &request()).await.status(), 503);
-        assert_eq!(post(&fake, &request()).await.status(), 503, "the last item repeats");
+        assert_eq!(
+            post(&fake, &request()).await.status(),
+            503,
+            "the last item repeats"
+        );
     }
 
     #[test]

@@ -205,7 +205,10 @@ mod tests {
         let now = Instant::now();
         assert!(!fail(&breaker, now));
         breaker.acquire(now).expect("permit").success();
-        assert!(!fail(&breaker, now), "the count restarted after the success");
+        assert!(
+            !fail(&breaker, now),
+            "the count restarted after the success"
+        );
         assert_eq!(breaker.state(now), BreakerState::Closed);
     }
 

@@ -54,6 +54,11 @@ pub enum ResponseFormatMode {
     /// another id.
     #[default]
     JsonSchema,
+    /// The same schema in the JSON-mode dialect `{type: json_object, schema: {...}}`, for
+    /// servers that constrain output this way but reject `json_schema`: llama-cpp-python's
+    /// server (0.3.x answers `json_schema` with a 500) and some other OpenAI-compatible ones.
+    /// Not OpenAI's own API: use it only where the server documents it.
+    JsonObjectWithSchema,
     /// JSON mode: `{type: json_object}`.
     JsonObject,
     /// No `response_format` at all, for servers that reject it.
@@ -289,7 +294,9 @@ fn endpoint(settings: &LlmSettings) -> Result<Url, LlmError> {
         Err(error) => return bad(format!("base_url {base:?}: {error}")),
     };
     if !matches!(url.scheme(), "http" | "https") || url.host_str().is_none() {
-        return bad(format!("base_url {base:?}: must be an http(s) URL with a host"));
+        return bad(format!(
+            "base_url {base:?}: must be an http(s) URL with a host"
+        ));
     }
     if url.query().is_some() || url.fragment().is_some() {
         return bad(format!("base_url {base:?}: no query or fragment allowed"));
@@ -298,7 +305,10 @@ fn endpoint(settings: &LlmSettings) -> Result<Url, LlmError> {
         return bad("base_url: put credentials in api_key, not in the URL".into());
     }
     if settings.model.trim().is_empty() || settings.model.chars().any(char::is_control) {
-        return bad(format!("model {:?}: must be a non-empty name", settings.model));
+        return bad(format!(
+            "model {:?}: must be a non-empty name",
+            settings.model
+        ));
     }
     if settings.deadline.is_zero() {
         return bad("deadline: must be more than zero".into());
@@ -345,7 +355,11 @@ impl LlmClient {
             .redirect(reqwest::redirect::Policy::none())
             .no_proxy()
             .connect_timeout(settings.deadline)
-            .user_agent(concat!("egov-gateway/", env!("CARGO_PKG_VERSION"), " (assist)"))
+            .user_agent(concat!(
+                "egov-gateway/",
+                env!("CARGO_PKG_VERSION"),
+                " (assist)"
+            ))
             .build()
             .map_err(|e| LlmError::Config(format!("HTTP client: {e}")))?;
         let breaker = Breaker::new(settings.breaker_failures, settings.breaker_open_for);
@@ -576,7 +590,10 @@ mod tests {
     fn the_endpoint_is_the_base_url_plus_chat_completions() {
         for base in ["http://127.0.0.1:8000/v1", "http://127.0.0.1:8000/v1/"] {
             let client = LlmClient::new(LlmSettings::new(base, "m")).expect("client");
-            assert_eq!(client.endpoint(), "http://127.0.0.1:8000/v1/chat/completions");
+            assert_eq!(
+                client.endpoint(),
+                "http://127.0.0.1:8000/v1/chat/completions"
+            );
         }
         let client = LlmClient::new(LlmSettings::new("https://api.ai71.ai/v1", "m"))
             .expect("an https endpoint");
@@ -585,17 +602,33 @@ mod tests {
 
     #[test]
     fn invalid_settings_are_configuration_errors() {
-        let cases: Vec<(&str, Box<dyn Fn(&mut LlmSettings)>)> = vec![
-            ("not a url", Box::new(|s| s.base_url = "127.0.0.1:8000".into())),
-            ("ftp", Box::new(|s| s.base_url = "ftp://127.0.0.1/v1".into())),
-            ("query", Box::new(|s| s.base_url = "http://127.0.0.1/v1?x=1".into())),
-            ("userinfo", Box::new(|s| s.base_url = "http://k:s@127.0.0.1/v1".into())),
+        type Tweak = Box<dyn Fn(&mut LlmSettings)>;
+        let cases: Vec<(&str, Tweak)> = vec![
+            (
+                "not a url",
+                Box::new(|s| s.base_url = "127.0.0.1:8000".into()),
+            ),
+            (
+                "ftp",
+                Box::new(|s| s.base_url = "ftp://127.0.0.1/v1".into()),
+            ),
+            (
+                "query",
+                Box::new(|s| s.base_url = "http://127.0.0.1/v1?x=1".into()),
+            ),
+            (
+                "userinfo",
+                Box::new(|s| s.base_url = "http://k:s@127.0.0.1/v1".into()),
+            ),
             ("empty model", Box::new(|s| s.model = " ".into())),
             ("zero deadline", Box::new(|s| s.deadline = Duration::ZERO)),
             ("zero tokens", Box::new(|s| s.max_tokens = 0)),
             ("zero breaker", Box::new(|s| s.breaker_failures = 0)),
             ("empty key", Box::new(|s| s.api_key = Some(String::new()))),
-            ("key with newline", Box::new(|s| s.api_key = Some("a\nb".into()))),
+            (
+                "key with newline",
+                Box::new(|s| s.api_key = Some("a\nb".into())),
+            ),
         ];
         for (name, tweak) in cases {
             let mut s = settings();
@@ -708,7 +741,8 @@ mod tests {
         let answer = json!({"role": "assistant", "content": "{\"service\": \"none\"}"});
         let c = completion(json!({"choices": [{"message": answer}]}));
         assert_eq!(read_completion(c, &shortlist()), Ok((None, None)));
-        let c = completion(json!({"choices": [{"message": answer}], "usage": {"prompt_tokens": "x"}}));
+        let c =
+            completion(json!({"choices": [{"message": answer}], "usage": {"prompt_tokens": "x"}}));
         assert_eq!(read_completion(c, &shortlist()), Ok((None, None)));
         let c = completion(json!({"choices": [{"message": answer}],
                                   "usage": {"prompt_tokens": 3, "completion_tokens": 4}}));

@@ -3,18 +3,16 @@
 //! What a newcomer runs first.
 
 use super::DemoArgs;
+use crate::app::App;
 use crate::config::{self, SecretRef, SsoSettings};
 use crate::demo;
-use crate::registry::{Registry, Snapshot};
 use crate::server::{self, Listeners};
 use crate::sso::session::random_token;
-use crate::sso::Sso;
 use anyhow::Context;
 use egov_devidp::{DevClient, DevIdpConfig, DevOnly, RunningDevIdp};
 use egov_estate::{EstateOptions, RunningEstate};
 use std::net::TcpListener;
 use std::process::ExitCode;
-use std::sync::Arc;
 use std::time::Duration;
 
 /// The in-memory name of the demo's OIDC client secret.
@@ -81,10 +79,7 @@ pub fn run(args: DemoArgs) -> anyhow::Result<ExitCode> {
         provider_timeout: Duration::from_secs(5),
     });
     let secrets = demo::estate_secrets(&config).with_env(DEMO_CLIENT_SECRET, client_secret);
-    let snapshot = Snapshot::build(&config, &secrets)
-        .map_err(|e| anyhow::anyhow!("invalid configuration:\n{e}"))?;
-    let registry = Arc::new(Registry::new(snapshot));
-    let sso = Arc::new(Sso::new(&config, &secrets).context("single sign-on")?);
+    let app = App::new(&config, &secrets)?;
     let listeners = Listeners {
         portal: vec![args.listen],
         h2c: true,
@@ -92,7 +87,7 @@ pub fn run(args: DemoArgs) -> anyhow::Result<ExitCode> {
         metrics: Some(TcpListener::bind(args.metrics_listen)?),
         ..Listeners::default()
     };
-    let server = server::build(&config.gateway.server, registry, sso, listeners)?;
+    let server = server::build(&config.gateway.server, &app, listeners)?;
     println!("egov-gateway demo");
     println!("  portal:   {origin}/   (e.g. {origin}/s/cnie-renewal/, or log in at {origin}/s/criminal-record-extract/)");
     println!("  admin:    http://{}/healthz", args.admin_listen);

@@ -2,6 +2,7 @@
 
 mod check;
 mod demo;
+mod route;
 mod serve;
 
 use clap::{Parser, Subcommand};
@@ -35,6 +36,33 @@ pub enum Command {
     },
     /// Run the gateway in front of the simulated legacy estate, with in-memory defaults.
     Demo(DemoArgs),
+    /// Route a citizen's free-text request to a service.
+    Route {
+        /// What the citizen typed (Arabic, Darija, French, English...).
+        text: String,
+        #[arg(long, default_value = "config/gateway.toml")]
+        config: PathBuf,
+        /// Never call the LLM.
+        #[arg(long)]
+        local_only: bool,
+        /// Print the same JSON object `/api/route` answers, on one line.
+        #[arg(long)]
+        json: bool,
+        /// Language of the service names shown (ar, fr, en).
+        #[arg(long, default_value = "fr")]
+        lang: String,
+    },
+    /// Measure routing accuracy on a `lang<TAB>query<TAB>service_id` file.
+    Eval {
+        file: PathBuf,
+        #[arg(long, default_value = "config/gateway.toml")]
+        config: PathBuf,
+        #[arg(long)]
+        local_only: bool,
+        /// Print exactly one JSON object.
+        #[arg(long)]
+        json: bool,
+    },
 }
 
 /// Flags of `egov-gateway demo`.
@@ -62,10 +90,15 @@ pub struct DemoArgs {
     pub seed: u64,
 }
 
-/// Logs to stderr; `RUST_LOG` overrides the default level (`info`).
-pub fn init_tracing() {
+/// Logs to stderr; `RUST_LOG` overrides the default level (`info` for servers, `warn` for
+/// one-shot commands whose output is their stdout).
+pub fn init_tracing(cli: &Cli) {
+    let default = match cli.command {
+        Command::Route { .. } | Command::Eval { .. } | Command::Check { .. } => "warn",
+        _ => "info",
+    };
     let filter = tracing_subscriber::EnvFilter::try_from_default_env()
-        .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info"));
+        .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new(default));
     let _ = tracing_subscriber::fmt()
         .with_env_filter(filter)
         .with_writer(std::io::stderr)
@@ -78,5 +111,18 @@ pub fn run(cli: Cli) -> anyhow::Result<ExitCode> {
         Command::Serve { config } => serve::run(&config),
         Command::Check { config, no_secrets } => Ok(check::run(&config, no_secrets)),
         Command::Demo(args) => demo::run(args),
+        Command::Route {
+            text,
+            config,
+            local_only,
+            json,
+            lang,
+        } => route::route(&config, &text, local_only, json, &lang),
+        Command::Eval {
+            file,
+            config,
+            local_only,
+            json,
+        } => route::eval(&config, &file, local_only, json),
     }
 }

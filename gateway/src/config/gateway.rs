@@ -2,14 +2,14 @@
 
 use super::error::Problems;
 use super::raw::{
-    RawGateway, RawIdentity, RawLocalized, RawMinistries, RawSecret, RawSessions, RawSso,
-    RawTimeouts,
+    RawAssist, RawGateway, RawIdentity, RawLocalized, RawMinistries, RawSecret, RawSessions,
+    RawSso, RawTelemetry, RawTimeouts,
 };
 use super::values;
 use super::{
-    Defaults, GatewaySettings, IdentitySettings, LegacyHostMode, Localized, Ministry,
-    PortalSettings, PublicUrl, SecretRef, ServerSettings, SessionSettings, SessionStoreKind,
-    SsoSettings, Timeouts, TlsListener,
+    AccessLogTarget, AssistSettings, Defaults, GatewaySettings, IdentitySettings, LegacyHostMode,
+    LlmConfig, Localized, Ministry, PortalSettings, PublicUrl, SecretRef, ServerSettings,
+    SessionSettings, SessionStoreKind, SsoSettings, TelemetrySettings, Timeouts, TlsListener,
 };
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
@@ -135,6 +135,8 @@ pub(crate) fn validate_gateway(raw: RawGateway, p: &mut Problems<'_>) -> Option<
     };
     let sessions = sessions(&raw.sessions, p);
     let identity = identity(&raw.identity, p);
+    let assist = assist(&raw.assist, p);
+    let telemetry = telemetry(&raw.telemetry, p);
 
     let services_dir = relative_to(&file, raw.services_dir.as_deref().unwrap_or("services"));
     let ministries_file = relative_to(
@@ -168,6 +170,8 @@ pub(crate) fn validate_gateway(raw: RawGateway, p: &mut Problems<'_>) -> Option<
         sso: sso?,
         sessions: sessions?,
         identity: identity?,
+        assist: assist?,
+        telemetry: telemetry?,
         services_dir,
         ministries_file,
     })
@@ -564,5 +568,145 @@ fn identity(raw: &RawIdentity, p: &mut Problems<'_>) -> Option<IdentitySettings>
         pairwise_secret: secret?,
         signing_keys: keys,
         rotate_every: rotate?,
+    })
+}
+
+fn assist(raw: &RawAssist, p: &mut Problems<'_>) -> Option<AssistSettings> {
+    let file = p.file().to_path_buf();
+    let shortlist = match raw.shortlist {
+        None => Some(5),
+        Some(v) => p.check("assist.shortlist", values::bounded(v, 2, 10)),
+    };
+    let cache_ttl = opt_duration(
+        p,
+        "assist.cache_ttl",
+        raw.cache_ttl.as_deref(),
+        Duration::from_secs(600),
+    );
+    let llm = match &raw.llm {
+        None => Some(None),
+        Some(l) => {
+            let url_ok = url::Url::parse(&l.base_url)
+                .ok()
+                .is_some_and(|u| matches!(u.scheme(), "http" | "https") && u.host().is_some());
+            if !url_ok {
+                p.add(
+                    "assist.llm.base_url",
+                    format!("{:?} is not an http(s) URL", l.base_url),
+                );
+            }
+            if l.model.trim().is_empty() {
+                p.add("assist.llm.model", "must not be empty");
+            }
+            let key = match &l.api_key {
+                None => Some(None),
+                Some(k) => secret_ref(&file, "assist.llm.api_key", k, p).map(Some),
+            };
+            let deadline = opt_duration(
+                p,
+                "assist.llm.deadline",
+                l.deadline.as_deref(),
+                Duration::from_secs(2),
+            );
+            let open_for = opt_duration(
+                p,
+                "assist.llm.breaker_open_for",
+                l.breaker_open_for.as_deref(),
+                Duration::from_secs(30),
+            );
+            let retries = match l.retries {
+                None => Some(2),
+                Some(v) => p.check("assist.llm.retries", values::bounded(v, 0, 5)),
+            };
+            let max_tokens = match l.max_tokens {
+                None => Some(32),
+                Some(v) => p.check("assist.llm.max_tokens", values::bounded(v, 8, 4096)),
+            };
+            let failures = match l.breaker_failures {
+                None => Some(5),
+                Some(v) => p.check("assist.llm.breaker_failures", values::bounded(v, 1, 1000)),
+            };
+            let format = l
+                .response_format
+                .clone()
+                .unwrap_or_else(|| "json_schema".into());
+            if !matches!(format.as_str(), "json_schema" | "json_object" | "off") {
+                p.add(
+                    "assist.llm.response_format",
+                    format!("{format:?} is not one of: json_schema, json_object, off"),
+                );
+            }
+            (url_ok
+                && !l.model.trim().is_empty()
+                && matches!(format.as_str(), "json_schema" | "json_object" | "off"))
+            .then_some(())?;
+            Some(Some(LlmConfig {
+                base_url: l.base_url.trim_end_matches('/').to_string(),
+                model: l.model.clone(),
+                api_key: key?,
+                deadline: deadline?,
+                retries: retries? as u32,
+                response_format: format,
+                max_tokens: max_tokens? as u32,
+                breaker_failures: failures? as u32,
+                breaker_open_for: open_for?,
+            }))
+        }
+    };
+    Some(AssistSettings {
+        shortlist: shortlist?,
+        cache_ttl: cache_ttl?,
+        llm: llm?,
+    })
+}
+
+fn telemetry(raw: &RawTelemetry, p: &mut Problems<'_>) -> Option<TelemetrySettings> {
+    let file = p.file().to_path_buf();
+    let access_log = match raw.access_log.as_deref().unwrap_or("off") {
+        "off" | "" => AccessLogTarget::Off,
+        "stdout" => AccessLogTarget::Stdout,
+        other => match other.strip_prefix("file:") {
+            Some(path) if !path.is_empty() => AccessLogTarget::File(relative_to(&file, path)),
+            _ => {
+                p.add(
+                    "telemetry.access_log",
+                    format!("{other:?} is not one of: off, stdout, file:<path>"),
+                );
+                return None;
+            }
+        },
+    };
+    let otlp = match raw.otlp_endpoint.as_deref() {
+        None | Some("") => None,
+        Some(u) => {
+            let ok = url::Url::parse(u)
+                .ok()
+                .is_some_and(|u| matches!(u.scheme(), "http" | "https") && u.host().is_some());
+            if !ok {
+                p.add(
+                    "telemetry.otlp_endpoint",
+                    format!("{u:?} is not an http(s) URL"),
+                );
+                return None;
+            }
+            Some(u.trim_end_matches('/').to_string())
+        }
+    };
+    let ratio = raw.sampling_ratio.unwrap_or(1.0);
+    if !(0.0..=1.0).contains(&ratio) {
+        p.add(
+            "telemetry.sampling_ratio",
+            format!("must be between 0 and 1, got {ratio}"),
+        );
+        return None;
+    }
+    Some(TelemetrySettings {
+        access_log,
+        otlp_endpoint: otlp,
+        sampling_ratio: ratio,
+        service_name: raw
+            .service_name
+            .clone()
+            .unwrap_or_else(|| "egov-gateway".to_string()),
     })
 }

@@ -50,6 +50,8 @@ pub struct GatewaySettings {
     pub sso: Option<SsoSettings>,
     pub sessions: SessionSettings,
     pub identity: IdentitySettings,
+    pub assist: AssistSettings,
+    pub telemetry: TelemetrySettings,
     pub services_dir: PathBuf,
     pub ministries_file: PathBuf,
 }
@@ -171,6 +173,52 @@ pub struct IdentitySettings {
     /// rotated every `rotate_every`.
     pub signing_keys: Vec<PathBuf>,
     pub rotate_every: Duration,
+}
+
+/// Intent routing: the local ranker's shortlist and the optional LLM advisor.
+#[derive(Debug, Clone)]
+pub struct AssistSettings {
+    /// How many ranked services the LLM may choose from.
+    pub shortlist: usize,
+    /// How long a decision is remembered for the same (normalised) question.
+    pub cache_ttl: Duration,
+    pub llm: Option<LlmConfig>,
+}
+
+/// An OpenAI-compatible chat-completions endpoint.
+#[derive(Debug, Clone)]
+pub struct LlmConfig {
+    /// e.g. `https://api.ai71.ai/v1` (the client appends `/chat/completions`).
+    pub base_url: String,
+    pub model: String,
+    pub api_key: Option<SecretRef>,
+    /// Deadline of one routing question, retries included.
+    pub deadline: Duration,
+    pub retries: u32,
+    /// `json_schema` (strict choice among the shortlist), `json_object`, or `off`.
+    pub response_format: String,
+    pub max_tokens: u32,
+    pub breaker_failures: u32,
+    pub breaker_open_for: Duration,
+}
+
+/// Where the access log goes and whether traces are exported.
+#[derive(Debug, Clone)]
+pub struct TelemetrySettings {
+    pub access_log: AccessLogTarget,
+    /// OTLP/HTTP endpoint (e.g. `http://127.0.0.1:4318`); `None`: no trace export.
+    pub otlp_endpoint: Option<String>,
+    /// Fraction of requests traced (parent decisions from trusted callers are followed).
+    pub sampling_ratio: f64,
+    pub service_name: String,
+}
+
+/// The access log's destination.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum AccessLogTarget {
+    Off,
+    Stdout,
+    File(PathBuf),
 }
 
 /// Defaults a service inherits unless it says otherwise.

@@ -27,6 +27,10 @@ pub struct RawGateway {
     pub sessions: RawSessions,
     #[serde(default)]
     pub identity: RawIdentity,
+    #[serde(default)]
+    pub assist: RawAssist,
+    #[serde(default)]
+    pub telemetry: RawTelemetry,
     /// Directory of `<ministry>/<service>.toml` files, relative to `gateway.toml`.
     pub services_dir: Option<String>,
     /// The ministries file, relative to `gateway.toml`.
@@ -286,4 +290,38 @@ pub struct RawSoapOperation {
     #[serde(default)]
     pub fields: Vec<String>,
     pub action: Option<String>,
+}
+
+/// `[assist]`: routing citizens' free text to a service.
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RawAssist {
+    pub shortlist: Option<i64>,
+    pub cache_ttl: Option<String>,
+    pub llm: Option<RawLlm>,
+}
+
+/// `[assist.llm]`: an OpenAI-compatible chat-completions endpoint (AI71's, or any other).
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RawLlm {
+    pub base_url: String,
+    pub model: String,
+    pub api_key: Option<RawSecret>,
+    pub deadline: Option<String>,
+    pub retries: Option<i64>,
+    pub response_format: Option<String>,
+    pub max_tokens: Option<i64>,
+    pub breaker_failures: Option<i64>,
+    pub breaker_open_for: Option<String>,
+}
+
+/// `[telemetry]`: access log and traces.
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RawTelemetry {
+    pub access_log: Option<String>,
+    pub otlp_endpoint: Option<String>,
+    pub sampling_ratio: Option<f64>,
+    pub service_name: Option<String>,
 }

@@ -2,6 +2,7 @@
 //! adapter chains, index services by id and by legacy URL.
 
 use super::service::{Service, Upstream};
+use crate::assist::Catalog;
 use crate::chain::{AdapterChain, ChainContext};
 use crate::config::{Config, ConfigError, ConfigErrors, Ministry, PortalSettings, Secrets};
 use egov_adapters::links::{LinkMap, LinkMapBuilder};
@@ -29,6 +30,8 @@ pub struct Snapshot {
     services: Vec<Arc<Service>>,
     by_id: HashMap<String, usize>,
     legacy: LegacyMap<usize>,
+    /// The intent router's view of these services.
+    catalog: Arc<Catalog>,
 }
 
 impl Snapshot {
@@ -93,6 +96,7 @@ impl Snapshot {
                 settings,
             },
             ministries: config.ministries.clone(),
+            catalog: Arc::new(Catalog::new(&config.services)),
             services,
             by_id,
             legacy,
@@ -112,6 +116,11 @@ impl Snapshot {
     /// Legacy host + path → the service that now owns it.
     pub fn legacy(&self) -> &LegacyMap<usize> {
         &self.legacy
+    }
+
+    /// The intent router's view of this snapshot's services.
+    pub fn catalog(&self) -> &Catalog {
+        &self.catalog
     }
 
     pub fn service_at(&self, index: usize) -> &Arc<Service> {

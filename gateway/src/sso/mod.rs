@@ -72,7 +72,11 @@ pub struct Sso {
 impl Sso {
     /// Builds SSO from `config`. Nothing is contacted yet: the provider is discovered and
     /// Redis connected on first use, so the gateway starts while either is down.
-    pub fn new(config: &Config, secrets: &Secrets) -> Result<Self, SsoError> {
+    pub fn new(
+        config: &Config,
+        secrets: &Secrets,
+        kv: Option<Arc<crate::kv::RedisKv>>,
+    ) -> Result<Self, SsoError> {
         let g = &config.gateway;
         let origin = g.portal.public_url.origin();
         let provider = match &g.sso {
@@ -88,17 +92,17 @@ impl Sso {
             }
             None => None,
         };
-        let (store, cache, redis): (Arc<dyn SessionStore>, _, _) = match &g.sessions.store {
-            SessionStoreKind::Memory => (Arc::new(MemoryStore::new()), None, None),
-            SessionStoreKind::Redis { urls, cluster } => {
+        let (store, cache, redis): (Arc<dyn SessionStore>, _, _) = match (&g.sessions.store, kv) {
+            (SessionStoreKind::Redis { .. }, Some(kv)) => {
                 let cache = SessionCache::new(g.sessions.cache_ttl, 100_000);
-                let redis = Arc::new(RedisStore::new(urls, *cluster, &g.sessions.key_prefix)?);
+                let redis = Arc::new(RedisStore::new(kv));
                 (
                     Arc::new(CachedStore::new(Arc::clone(&redis), cache.clone())),
                     Some(cache),
                     Some(redis),
                 )
             }
+            _ => (Arc::new(MemoryStore::new()), None, None),
         };
         let pairwise = g
             .identity

@@ -1,0 +1,153 @@
+//! `POST /api/route`: `{"query": "...", "lang"?: "ar"|"fr"|"en"}` → where to go.
+//!
+//! ```json
+//! {"service": "passport-application", "confidence": 0.93, "source": "local",
+//!  "outcome": "routed",
+//!  "alternatives": [{"id": "...", "name": "...", "url": "/s/.../"}],
+//!  "redirect": "/s/passport-application/"}
+//! ```
+//! Names are in the language the request asks for (`lang`, else `Accept-Language`, else
+//! French). `redirect` is set only when the decision is firm. The routed service still
+//! applies its own access policy when the citizen follows the link.
+
+use super::decide::{Decision, Outcome};
+use super::Catalog;
+use crate::portal::LocalResponse;
+use http::StatusCode;
+use serde_json::{json, Value};
+
+/// Longest query accepted, in characters.
+pub const MAX_QUERY_CHARS: usize = 1000;
+/// Largest request body accepted.
+pub const MAX_BODY_BYTES: usize = 16 * 1024;
+
+/// The request, validated.
+#[derive(Debug)]
+pub struct RouteRequest {
+    pub query: String,
+    pub lang: &'static str,
+}
+
+/// Parses the JSON body; a clear 400 on anything else.
+pub fn parse_request(
+    body: &[u8],
+    accept_language: Option<&str>,
+) -> Result<RouteRequest, LocalResponse> {
+    let bad = |what: String| {
+        LocalResponse::json(
+            StatusCode::BAD_REQUEST,
+            &json!({ "error": "invalid_request", "error_description": what }),
+        )
+    };
+    let v: Value =
+        serde_json::from_slice(body).map_err(|e| bad(format!("the body must be JSON: {e}")))?;
+    let query = v
+        .get("query")
+        .and_then(Value::as_str)
+        .ok_or_else(|| bad("\"query\" (a string) is required".into()))?
+        .trim();
+    if query.is_empty() {
+        return Err(bad("\"query\" must not be empty".into()));
+    }
+    if query.chars().count() > MAX_QUERY_CHARS {
+        return Err(bad(format!(
+            "\"query\" is longer than {MAX_QUERY_CHARS} characters"
+        )));
+    }
+    let lang = v
+        .get("lang")
+        .and_then(Value::as_str)
+        .or(accept_language)
+        .map(language)
+        .unwrap_or("fr");
+    Ok(RouteRequest {
+        query: query.to_string(),
+        lang,
+    })
+}
+
+/// The portal language for a language tag or `Accept-Language` value.
+pub fn language(tag: &str) -> &'static str {
+    let first = tag
+        .split(',')
+        .next()
+        .unwrap_or("")
+        .split(';')
+        .next()
+        .unwrap_or("")
+        .trim()
+        .to_ascii_lowercase();
+    match first.split('-').next().unwrap_or("") {
+        "ar" | "ary" => "ar",
+        "en" => "en",
+        _ => "fr",
+    }
+}
+
+/// The JSON answer for `decision`.
+pub fn response_json(snap: &Catalog, decision: &Decision, lang: &str) -> Value {
+    let url = |id: &str| format!("/s/{id}/");
+    // Once routed, the alternatives are the *other* candidates.
+    let chosen = match decision.outcome {
+        Outcome::Routed => decision.service.as_deref(),
+        _ => None,
+    };
+    let alternatives: Vec<Value> = decision
+        .alternatives
+        .iter()
+        .filter(|id| Some(id.as_str()) != chosen)
+        .filter_map(|id| Some((id, snap.name(id)?)))
+        .map(|(id, names)| json!({ "id": id, "name": names.get(lang), "url": url(id) }))
+        .collect();
+    let redirect = match (decision.outcome, &decision.service) {
+        (Outcome::Routed, Some(id)) => Some(url(id)),
+        _ => None,
+    };
+    let message = match decision.outcome {
+        Outcome::NotGovernment => Some(match lang {
+            "ar" => "يبدو أن هذا الطلب لا يخص خدمة إدارية. يمكنك تصفح جميع الخدمات في الصفحة الرئيسية.",
+            "en" => "This does not look like a government service. You can browse every service on the home page.",
+            _ => "Cette demande ne semble pas concerner un service administratif. Tous les services sont listés sur l'accueil.",
+        }),
+        Outcome::Refused => Some(match lang {
+            "ar" => "لا يمكن معالجة هذا الطلب. صف الخدمة التي تبحث عنها.",
+            "en" => "This request cannot be processed. Describe the service you are looking for.",
+            _ => "Cette demande ne peut pas être traitée. Décrivez le service que vous cherchez.",
+        }),
+        _ => None,
+    };
+    json!({
+        "service": decision.service,
+        "confidence": (f64::from(decision.confidence) * 1000.0).round() / 1000.0,
+        "source": decision.source.as_str(),
+        "outcome": decision.outcome.as_str(),
+        "alternatives": alternatives,
+        "redirect": redirect,
+        "message": message,
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn languages_come_from_tags_and_accept_language() {
+        assert_eq!(language("ar-MA,fr;q=0.8"), "ar");
+        assert_eq!(language("ary"), "ar");
+        assert_eq!(language("en-GB"), "en");
+        assert_eq!(language("de"), "fr");
+    }
+
+    #[test]
+    fn bad_requests_are_explained() {
+        assert!(parse_request(b"nope", None).is_err());
+        assert!(parse_request(br#"{"query": ""}"#, None).is_err());
+        assert!(parse_request(br#"{"q": "x"}"#, None).is_err());
+        let long = format!(r#"{{"query": "{}"}}"#, "a".repeat(MAX_QUERY_CHARS + 1));
+        assert!(parse_request(long.as_bytes(), None).is_err());
+        let ok =
+            parse_request(r#"{"query": "باسبور", "lang": "ar"}"#.as_bytes(), None).expect("valid");
+        assert_eq!(ok.lang, "ar");
+    }
+}

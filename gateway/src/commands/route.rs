@@ -1,0 +1,124 @@
+//! `egov-gateway route "text"` and `egov-gateway eval FILE.tsv`: the intent router from the
+//! command line, on the configuration's services, with the same decisions `/api/route` makes.
+
+use crate::assist::api::response_json;
+use crate::assist::{eval, Assist, Catalog};
+use crate::config::{self, Config, Secrets};
+use crate::telemetry::Metrics;
+use anyhow::Context;
+use std::path::Path;
+use std::process::ExitCode;
+use std::sync::Arc;
+
+fn setup(path: &Path, local_only: bool) -> anyhow::Result<(Config, Catalog, Assist)> {
+    let mut config =
+        config::load(path).map_err(|e| anyhow::anyhow!("invalid configuration:\n{e}"))?;
+    if local_only {
+        config.gateway.assist.llm = None;
+    }
+    let catalog = Catalog::new(&config.services);
+    let metrics = Arc::new(Metrics::new()?);
+    let assist = Assist::new(
+        &config.gateway.assist,
+        &Secrets::from_process(),
+        None,
+        metrics,
+    )
+    .context("intent routing (use --local-only to run without the LLM)")?;
+    Ok((config, catalog, assist))
+}
+
+fn runtime() -> anyhow::Result<tokio::runtime::Runtime> {
+    Ok(tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()?)
+}
+
+/// `route`.
+pub fn route(
+    path: &Path,
+    text: &str,
+    local_only: bool,
+    json: bool,
+    lang: &str,
+) -> anyhow::Result<ExitCode> {
+    let (_, catalog, assist) = setup(path, local_only)?;
+    let decision = runtime()?.block_on(assist.decide(&catalog, text, local_only));
+    let value = response_json(&catalog, &decision, crate::assist::api::language(lang));
+    if json {
+        println!("{value}");
+        return Ok(ExitCode::SUCCESS);
+    }
+    let name = |id: &str| {
+        catalog
+            .name(id)
+            .map(|n| n.get(crate::assist::api::language(lang)).to_string())
+            .unwrap_or_default()
+    };
+    match &decision.service {
+        Some(id) => println!(
+            "{} {id} ({}) [{}, confidence {:.2}]",
+            match decision.outcome {
+                crate::assist::Outcome::Routed => "→",
+                _ => "?",
+            },
+            name(id),
+            decision.source.as_str(),
+            decision.confidence
+        ),
+        None => println!(
+            "✗ {} [{}]",
+            decision.outcome.as_str(),
+            decision.source.as_str()
+        ),
+    }
+    let chosen = decision
+        .service
+        .as_deref()
+        .filter(|_| decision.outcome == crate::assist::Outcome::Routed);
+    for alt in decision
+        .alternatives
+        .iter()
+        .filter(|a| Some(a.as_str()) != chosen)
+    {
+        println!("  did you mean: {alt} ({})", name(alt));
+    }
+    Ok(ExitCode::SUCCESS)
+}
+
+/// `eval`.
+pub fn eval(path: &Path, file: &Path, local_only: bool, json: bool) -> anyhow::Result<ExitCode> {
+    let (_, catalog, assist) = setup(path, local_only)?;
+    let text =
+        std::fs::read_to_string(file).with_context(|| format!("reading {}", file.display()))?;
+    let examples = eval::parse(&text).with_context(|| format!("{}", file.display()))?;
+    let report = runtime()?.block_on(eval::run(&assist, &catalog, &examples, local_only));
+    if json {
+        println!("{}", serde_json::to_string(&report)?);
+        return Ok(ExitCode::SUCCESS);
+    }
+    println!(
+        "{}: {}/{} correct, accuracy {:.1} %{}",
+        file.display(),
+        report.correct,
+        report.total,
+        report.accuracy * 100.0,
+        if local_only { " (local only)" } else { "" }
+    );
+    for (lang, s) in &report.by_lang {
+        println!(
+            "  {lang:<9} {:>4}/{:<4} {:>6.1} %",
+            s.correct,
+            s.total,
+            s.accuracy * 100.0
+        );
+    }
+    println!(
+        "  none: precision {:.2}, recall {:.2}; LLM calls: {}",
+        report.none.precision, report.none.recall, report.llm_calls
+    );
+    for (expected, got, lang) in &report.misses {
+        println!("  miss [{lang}] expected {expected}, got {got}");
+    }
+    Ok(ExitCode::SUCCESS)
+}

@@ -1,0 +1,160 @@
+//! Every Prometheus metric the gateway exports, registered once in one registry (no global
+//! statics), with the naming scheme SREs can rely on: `egov_` prefix, `_total` counters,
+//! `_seconds` and `_bytes` units, and label values taken only from the registry (service
+//! and ministry ids) or small fixed sets, never from raw paths or user input.
+//!
+//! A capability that comes later adds its fields here, registered in [`Metrics::new`], and its
+//! panels to `dashboards/`; the test that checks every dashboard query against a real
+//! Prometheus then covers it.
+
+use prometheus::{
+    exponential_buckets, Histogram, HistogramOpts, HistogramVec, IntCounter, IntCounterVec,
+    IntGauge, IntGaugeVec, Opts, Registry,
+};
+
+/// Label values for requests that did not reach a service (portal pages, /auth, /api).
+pub const PORTAL: &str = "_portal";
+
+/// The gateway's metrics.
+pub struct Metrics {
+    pub registry: Registry,
+    pub build_info: IntGaugeVec,
+    // Traffic.
+    pub requests: IntCounterVec,
+    pub request_duration: HistogramVec,
+    pub upstream_duration: HistogramVec,
+    pub response_bytes: IntCounterVec,
+    pub in_flight: IntGauge,
+    pub upstream_errors: IntCounterVec,
+    pub upstream_up: IntGaugeVec,
+    pub registry_services: IntGauge,
+    // Adapters.
+    pub body_rewrites: IntCounterVec,
+    // Single sign-on.
+    pub logins: IntCounterVec,
+    pub logouts: IntCounterVec,
+    pub sessions_active: IntGauge,
+    pub session_store_up: IntGauge,
+    pub session_store_errors: IntCounter,
+    pub access_denied: IntCounterVec,
+    // Intent routing.
+    pub assist_decisions: IntCounterVec,
+    pub assist_llm_duration: Histogram,
+    pub assist_llm_errors: IntCounterVec,
+    pub assist_llm_tokens: IntCounterVec,
+    pub circuit_breaker_state: IntGaugeVec,
+    pub cache_requests: IntCounterVec,
+    // Telemetry about telemetry.
+    pub access_log_dropped: IntCounter,
+}
+
+fn counter(
+    r: &Registry,
+    name: &str,
+    help: &str,
+    labels: &[&str],
+) -> prometheus::Result<IntCounterVec> {
+    let c = IntCounterVec::new(Opts::new(name, help), labels)?;
+    r.register(Box::new(c.clone()))?;
+    Ok(c)
+}
+
+fn gauge_vec(
+    r: &Registry,
+    name: &str,
+    help: &str,
+    labels: &[&str],
+) -> prometheus::Result<IntGaugeVec> {
+    let g = IntGaugeVec::new(Opts::new(name, help), labels)?;
+    r.register(Box::new(g.clone()))?;
+    Ok(g)
+}
+
+fn gauge(r: &Registry, name: &str, help: &str) -> prometheus::Result<IntGauge> {
+    let g = IntGauge::new(name, help)?;
+    r.register(Box::new(g.clone()))?;
+    Ok(g)
+}
+
+fn histogram_vec(
+    r: &Registry,
+    name: &str,
+    help: &str,
+    labels: &[&str],
+    buckets: Vec<f64>,
+) -> prometheus::Result<HistogramVec> {
+    let h = HistogramVec::new(HistogramOpts::new(name, help).buckets(buckets), labels)?;
+    r.register(Box::new(h.clone()))?;
+    Ok(h)
+}
+
+/// Latency buckets from 1 ms to ~33 s (legacy sites are slow; p50 of some is near 1 s).
+fn latency_buckets() -> Vec<f64> {
+    exponential_buckets(0.001, 2.0, 16).unwrap_or_default()
+}
+
+impl Metrics {
+    pub fn new() -> prometheus::Result<Self> {
+        let r = Registry::new();
+        let sm = &["service", "ministry"];
+        let build_info = gauge_vec(
+            &r,
+            "egov_build_info",
+            "The running gateway's version (always 1).",
+            &["version"],
+        )?;
+        build_info
+            .with_label_values(&[env!("CARGO_PKG_VERSION")])
+            .set(1);
+        let llm_duration = Histogram::with_opts(
+            HistogramOpts::new(
+                "egov_assist_llm_duration_seconds",
+                "Duration of calls to the routing LLM, retries included.",
+            )
+            .buckets(latency_buckets()),
+        )?;
+        r.register(Box::new(llm_duration.clone()))?;
+        let m = Metrics {
+            requests: counter(&r, "egov_http_requests_total", "Requests answered, by service, ministry and status class.", &["service", "ministry", "class"])?,
+            request_duration: histogram_vec(&r, "egov_http_request_duration_seconds", "Time from request to the end of the response.", sm, latency_buckets())?,
+            upstream_duration: histogram_vec(&r, "egov_upstream_duration_seconds", "Time the legacy site took to answer the response header.", sm, latency_buckets())?,
+            response_bytes: counter(&r, "egov_http_response_bytes_total", "Response body bytes sent to citizens.", sm)?,
+            in_flight: gauge(&r, "egov_http_requests_in_flight", "Requests being served now.")?,
+            upstream_errors: counter(&r, "egov_upstream_errors_total", "Failed exchanges with legacy sites, by kind (refused, timeout, reset, protocol).", &["service", "ministry", "kind"])?,
+            upstream_up: gauge_vec(&r, "egov_upstream_up", "Whether the last exchange with a backend succeeded (1) or failed to connect (0).", &["service", "backend"])?,
+            registry_services: gauge(&r, "egov_registry_services", "Services in the live registry snapshot.")?,
+            body_rewrites: counter(&r, "egov_adapter_body_rewrites_total", "Response bodies rewritten by adapters, by service and kind (transcode, links).", &["service", "kind"])?,
+            logins: counter(&r, "egov_sso_logins_total", "Completed and failed logins.", &["result"])?,
+            logouts: counter(&r, "egov_sso_logouts_total", "Logouts, by kind (rp, backchannel).", &["kind"])?,
+            sessions_active: gauge(&r, "egov_sso_sessions_active", "Live sessions (this instance's store, or the shared one).")?,
+            session_store_up: gauge(&r, "egov_sso_session_store_up", "Whether the session store answers (1) or not (0).")?,
+            session_store_errors: {
+                let c = IntCounter::new("egov_sso_session_store_errors_total", "Session store operations that failed.")?;
+                r.register(Box::new(c.clone()))?;
+                c
+            },
+            access_denied: counter(&r, "egov_sso_access_denied_total", "Requests to protected services not let through, by reason (login_required, forbidden, store_unavailable).", &["service", "reason"])?,
+            assist_decisions: counter(&r, "egov_assist_decisions_total", "Intent routing decisions, by source (local, llm, cache) and outcome.", &["source", "outcome"])?,
+            assist_llm_duration: llm_duration,
+            assist_llm_errors: counter(&r, "egov_assist_llm_errors_total", "Failed calls to the routing LLM, by kind.", &["kind"])?,
+            assist_llm_tokens: counter(&r, "egov_assist_llm_tokens_total", "Tokens used by the routing LLM, by kind (prompt, completion).", &["kind"])?,
+            circuit_breaker_state: gauge_vec(&r, "egov_circuit_breaker_state", "Circuit breaker state: 0 closed, 1 half-open, 2 open.", &["breaker"])?,
+            cache_requests: counter(&r, "egov_cache_requests_total", "Cache lookups, by cache and result (hit, miss).", &["cache", "result"])?,
+            access_log_dropped: {
+                let c = IntCounter::new("egov_access_log_dropped_total", "Access log lines dropped because the writer fell behind.")?;
+                r.register(Box::new(c.clone()))?;
+                c
+            },
+            registry: r,
+            build_info,
+        };
+        Ok(m)
+    }
+
+    /// The text exposition for `/metrics`.
+    pub fn render(&self) -> String {
+        prometheus::TextEncoder::new()
+            .encode_to_string(&self.registry.gather())
+            .unwrap_or_default()
+    }
+}
