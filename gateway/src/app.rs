@@ -1,13 +1,13 @@
 //! Everything a running gateway is made of, built once from a validated configuration: the
-//! registry snapshot, single sign-on, the intent router and the metrics. `serve`, `demo`
-//! and the test harness all start a gateway through [`App::new`], so they run the same thing.
+//! registry snapshot, single sign-on, the intent router and telemetry. `serve`, `demo` and
+//! the test harness all start a gateway through [`App::new`], so they run the same thing.
 
 use crate::assist::{Assist, AssistError};
 use crate::config::{Config, ConfigErrors, Secrets, SessionStoreKind};
 use crate::kv::RedisKv;
 use crate::registry::{Registry, Snapshot};
 use crate::sso::{Sso, SsoError};
-use crate::telemetry::Metrics;
+use crate::telemetry::{Telemetry, TelemetryError};
 use std::sync::Arc;
 
 /// A configuration that cannot be started.
@@ -21,8 +21,8 @@ pub enum AppError {
     Assist(#[from] AssistError),
     #[error("sessions.redis_urls: {0}")]
     Redis(String),
-    #[error("metrics: {0}")]
-    Metrics(#[from] prometheus::Error),
+    #[error("{0}")]
+    Telemetry(#[from] TelemetryError),
 }
 
 /// The parts of a running gateway.
@@ -30,13 +30,14 @@ pub struct App {
     pub registry: Arc<Registry>,
     pub sso: Arc<Sso>,
     pub assist: Arc<Assist>,
-    pub metrics: Arc<Metrics>,
+    pub telemetry: Arc<Telemetry>,
 }
 
 impl App {
     /// Builds every part; nothing external is contacted yet.
     pub fn new(config: &Config, secrets: &Secrets) -> Result<App, AppError> {
-        let metrics = Arc::new(Metrics::new()?);
+        let telemetry = Arc::new(Telemetry::new(&config.gateway.telemetry)?);
+        let metrics = Arc::clone(&telemetry.metrics);
         let snapshot = Snapshot::build(config, secrets)?;
         metrics
             .registry_services
@@ -49,18 +50,13 @@ impl App {
             )),
             SessionStoreKind::Memory => None,
         };
-        let sso = Arc::new(Sso::new(config, secrets, kv.clone())?);
-        let assist = Arc::new(Assist::new(
-            &config.gateway.assist,
-            secrets,
-            kv,
-            Arc::clone(&metrics),
-        )?);
+        let sso = Arc::new(Sso::new(config, secrets, kv.clone(), Arc::clone(&metrics))?);
+        let assist = Arc::new(Assist::new(&config.gateway.assist, secrets, kv, metrics)?);
         Ok(App {
             registry: Arc::new(Registry::new(snapshot)),
             sso,
             assist,
-            metrics,
+            telemetry,
         })
     }
 }

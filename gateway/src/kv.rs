@@ -119,6 +119,34 @@ impl RedisKv {
         result.map_err(|e| KvError(e.to_string()))
     }
 
+    /// How many keys of `kind` exist, by incremental `SCAN` (standalone only: a Cluster's keys
+    /// are spread over its masters, so `None` there).
+    pub async fn count_keys(&self, kind: &str) -> Result<Option<u64>, KvError> {
+        if matches!(self.target, Target::Cluster(_)) {
+            return Ok(None);
+        }
+        let pattern = format!("{}{kind}:*", self.prefix);
+        let mut cursor: u64 = 0;
+        let mut n = 0u64;
+        loop {
+            let (next, keys): (u64, Vec<String>) = self
+                .run(
+                    redis::cmd("SCAN")
+                        .arg(cursor)
+                        .arg("MATCH")
+                        .arg(&pattern)
+                        .arg("COUNT")
+                        .arg(1000),
+                )
+                .await?;
+            n += keys.len() as u64;
+            if next == 0 {
+                return Ok(Some(n));
+            }
+            cursor = next;
+        }
+    }
+
     /// Publishes `message` on `channel` (best effort).
     pub async fn publish(&self, channel: &str, message: &str) {
         let _: Result<i64, _> = self

@@ -25,3 +25,4 @@ pub mod sidecar;
 pub mod soap_facade;
 pub mod sso;
 pub mod telemetry;
+pub mod upstream;

@@ -2,31 +2,31 @@
 //! owns the step. Read this file to know what happens to a request, and in which order.
 //!
 //! ```text
-//!  early_request_filter      request id · client & trust · guard (431, smuggling → 400)
-//!                            · route: home | redirect | 404 | 400 | /auth/* | a service
-//!                            · compression on for services whose pages get rewritten
-//!  request_filter            answer local routes; SSO: the service's access level
-//!                              against the session
-//!                              (login redirect | 401 | 403 | 503 | go on with an identity)
+//!  early_request_filter      telemetry begins (trace, in-flight) · request id · client &
+//!                            trust · guard (431, smuggling → 400) · route: home | redirect
+//!                            | 404 | 400 | /auth/* | /api/route | a service · compression
+//!                            on for services whose pages get rewritten
+//!  request_filter            answer local routes (pages, SSO endpoints, intent routing);
+//!                            for a service: SSO (login redirect | 401 | 403 | 503 | go on
+//!                            with an identity), then the SOAP JSON facade if addressed
 //!  upstream_peer             the service's balancer picks a backend; per-service timeouts
-//!  upstream_request_filter   path under the backend base · Host · X-Forwarded-* ·
-//!                            X-Request-Id · identity (client claims stripped, portal
-//!                            cookies stripped, signed assertion or identity headers) ·
-//!                            the service's adapter chain (rules, credentials)
+//!  upstream_request_filter   upstream::prepare: path, Host, X-Forwarded-*, X-Request-Id,
+//!                            traceparent, identity, the service's adapter request chain
 //!  upstream_response_filter  total deadline · adapter chain: Location/Refresh and
 //!                            Set-Cookie made portal-relative, header rules, body plan
 //!                            (charset → UTF-8, HTML links; compression toward the client)
 //!  upstream_response_body_filter   total deadline · the body pipeline, chunk by chunk
 //!  response_filter           X-Request-Id on every answer
-//!  fail_to_proxy             refused/reset → 502 page, timeout → 504 page (with request id)
+//!  fail_to_proxy             refused/reset → 502 page, timeout → 504 page (with ids)
+//!  logging                   telemetry: metrics, access log, spans end
 //! ```
 //!
-//! Local answers are produced as a [`LocalResponse`] value by the routing step and written
-//! in one place, [`write_local`]; no phase writes to the client on its own.
+//! Local answers are produced as a [`LocalResponse`] value and written in one place,
+//! [`write_local`]; no phase writes to the client on its own.
 
 use crate::app::App;
 use crate::assist::Assist;
-use crate::chain::{RequestHeaders, ResponseHeaders};
+use crate::chain::ResponseHeaders;
 use crate::forwarded::Client;
 use crate::guard;
 use crate::portal::{self, ErrorKind, LocalResponse};
@@ -37,16 +37,19 @@ use crate::soap_facade;
 use crate::sso::endpoints::AuthEndpoint;
 use crate::sso::session::Session as SsoSession;
 use crate::sso::{Authorization, Sso};
-use crate::telemetry::Metrics;
+use crate::telemetry::request::{Finished, RequestObs};
+use crate::telemetry::trace::end_child;
+use crate::telemetry::Telemetry;
+use crate::upstream;
 use async_trait::async_trait;
 use bytes::Bytes;
 use egov_adapters::body::BodyPipeline;
-use egov_adapters::headers::HeaderEdit;
 use http::header::HOST;
 use http::{HeaderName, HeaderValue};
 use pingora::http::{RequestHeader, ResponseHeader};
 use pingora::modules::http::compression::ResponseCompression;
 use pingora::prelude::*;
+use pingora::protocols::Digest;
 use pingora::proxy::{FailToProxy, ProxyHttp, Session};
 use pingora::{Error, ErrorSource, ErrorType};
 use std::sync::Arc;
@@ -56,13 +59,15 @@ static X_REQUEST_ID: HeaderName = HeaderName::from_static("x-request-id");
 
 /// Idle upstream connections are kept this long for reuse.
 const UPSTREAM_IDLE_TIMEOUT: Duration = Duration::from_secs(60);
+/// Compression level toward clients for rewritten pages (gzip/brotli, when accepted).
+const COMPRESSION_LEVEL: u32 = 5;
 
 /// The gateway's `ProxyHttp` implementation.
 pub struct GatewayProxy {
     registry: Arc<Registry>,
     sso: Arc<Sso>,
     assist: Arc<Assist>,
-    metrics: Arc<Metrics>,
+    telemetry: Arc<Telemetry>,
     /// Client for the calls the gateway makes itself (the SOAP facade).
     http: reqwest::Client,
 }
@@ -78,7 +83,7 @@ impl GatewayProxy {
             registry: Arc::clone(&app.registry),
             sso: Arc::clone(&app.sso),
             assist: Arc::clone(&app.assist),
-            metrics: Arc::clone(&app.metrics),
+            telemetry: Arc::clone(&app.telemetry),
             http,
         }
     }
@@ -99,6 +104,8 @@ pub struct RequestCtx {
     pub upgrade: bool,
     /// The citizen's session, when the service needs one.
     pub session: Option<SsoSession>,
+    /// Telemetry's view of the request (trace, timings).
+    obs: Option<RequestObs>,
     /// What routing decided, acted on by `request_filter`.
     flow: Option<Flow>,
     /// The response body's rewriting, when it applies. (A mutex only because pingora
@@ -106,7 +113,7 @@ pub struct RequestCtx {
     body: Option<std::sync::Mutex<BodyPipeline>>,
 }
 
-/// What routing decided: go on to the backend, answer now, or hand over to SSO.
+/// What routing decided: go on to the backend, answer now, or hand over to a local handler.
 enum Flow {
     Continue,
     Respond(LocalResponse),
@@ -129,6 +136,7 @@ impl ProxyHttp for GatewayProxy {
             deadline: None,
             upgrade: false,
             session: None,
+            obs: None,
             flow: None,
             body: None,
         }
@@ -155,8 +163,7 @@ impl ProxyHttp for GatewayProxy {
     }
 
     async fn request_filter(&self, session: &mut Session, ctx: &mut RequestCtx) -> Result<bool> {
-        let flow = ctx.flow.take().unwrap_or(Flow::Continue);
-        let response = match flow {
+        let response = match ctx.flow.take().unwrap_or(Flow::Continue) {
             Flow::Continue => self.authorize(session, ctx).await,
             Flow::Respond(response) => Some(response),
             Flow::Auth(endpoint) => Some(
@@ -164,7 +171,19 @@ impl ProxyHttp for GatewayProxy {
                     .handle(endpoint, session, ctx.request_id.as_str())
                     .await,
             ),
-            Flow::Assist => Some(self.route_query(session, ctx).await),
+            Flow::Assist => {
+                let span = ctx
+                    .obs
+                    .as_ref()
+                    .and_then(|o| self.telemetry.child(o, "assist.route"));
+                let snap = ctx
+                    .snapshot
+                    .clone()
+                    .unwrap_or_else(|| self.registry.snapshot());
+                let r = crate::assist::api::handle(&self.assist, snap.catalog(), session).await;
+                end_child(span, None);
+                Some(r)
+            }
         };
         match response {
             None => Ok(false),
@@ -191,6 +210,9 @@ impl ProxyHttp for GatewayProxy {
                 "the service has no usable backend",
             )
         })?;
+        if let Some(obs) = ctx.obs.as_mut() {
+            self.telemetry.upstream_start(obs, &upstream.host, addr);
+        }
         let t = upstream.timeouts;
         let mut peer = HttpPeer::new(addr, upstream.tls, upstream.host.clone());
         peer.options.connection_timeout = Some(t.connect);
@@ -207,6 +229,22 @@ impl ProxyHttp for GatewayProxy {
         Ok(Box::new(peer))
     }
 
+    async fn connected_to_upstream(
+        &self,
+        _session: &mut Session,
+        _reused: bool,
+        _peer: &HttpPeer,
+        #[cfg(unix)] _fd: std::os::unix::io::RawFd,
+        #[cfg(windows)] _sock: std::os::windows::io::RawSocket,
+        _digest: Option<&Digest>,
+        ctx: &mut RequestCtx,
+    ) -> Result<()> {
+        if let (Some(obs), Some(service)) = (&ctx.obs, &ctx.service) {
+            self.telemetry.upstream_connected(obs, service.id());
+        }
+        Ok(())
+    }
+
     async fn upstream_request_filter(
         &self,
         session: &mut Session,
@@ -216,36 +254,25 @@ impl ProxyHttp for GatewayProxy {
         let (Some(service), Some(uri)) = (ctx.service.as_ref(), ctx.upstream_uri.as_deref()) else {
             return Error::e_explain(ErrorType::InternalError, "no service was routed");
         };
-        let uri = uri
-            .parse::<http::Uri>()
-            .map_err(|_| Error::explain(ErrorType::InternalError, "unbuildable upstream URI"))?;
-        upstream_request.set_uri(uri);
-        let citizen_host =
-            request_host(session.req_header()).and_then(|h| HeaderValue::from_str(h).ok());
-        upstream_request.insert_header(HOST, service.upstream.host_header.clone())?;
-        let mut headers = RequestHeaders(upstream_request);
-        if let Some(client) = &ctx.client {
-            client.apply(&mut headers, citizen_host.as_ref());
-        }
-        headers
-            .0
-            .insert_header(X_REQUEST_ID.clone(), ctx.request_id.header_value().clone())?;
-        crate::sso::upstream::present_identity(
+        let trace_headers = ctx
+            .obs
+            .as_ref()
+            .map(|o| self.telemetry.upstream_trace_headers(o))
+            .unwrap_or_default();
+        upstream::prepare(
             &self.sso,
-            service,
-            ctx.session.as_ref(),
-            &mut headers,
-        );
-        if service.chain.rewrites_bodies() {
-            // The adapters read bodies as the legacy site wrote them; compression toward
-            // the citizen is ours to do.
-            headers.set(
-                http::header::ACCEPT_ENCODING,
-                HeaderValue::from_static("identity"),
-            );
-        }
-        service.chain.apply_request(&mut headers);
-        Ok(())
+            upstream_request,
+            upstream::Prepare {
+                service,
+                uri,
+                citizen_host: request_host(session.req_header())
+                    .and_then(|h| HeaderValue::from_str(h).ok()),
+                client: ctx.client.as_ref(),
+                request_id: &ctx.request_id,
+                session: ctx.session.as_ref(),
+                trace_headers,
+            },
+        )
     }
 
     async fn upstream_response_filter(
@@ -258,15 +285,21 @@ impl ProxyHttp for GatewayProxy {
         if upstream_response.status.is_informational() {
             return Ok(());
         }
+        if let Some(obs) = ctx.obs.as_mut() {
+            self.telemetry
+                .upstream_answered(obs, upstream_response.status.as_u16());
+        }
         if let Some(service) = &ctx.service {
             let mut headers = ResponseHeaders(upstream_response);
             service.chain.apply_response(&mut headers);
             if session.req_header().method != http::Method::HEAD && !ctx.upgrade {
                 let status = headers.0.status.as_u16();
-                ctx.body = service
-                    .chain
-                    .body_pipeline(status, &mut headers)
-                    .map(std::sync::Mutex::new);
+                if let Some((pipeline, transcodes)) =
+                    service.chain.body_pipeline(status, &mut headers)
+                {
+                    self.telemetry.body_rewritten(service.id(), transcodes);
+                    ctx.body = Some(std::sync::Mutex::new(pipeline));
+                }
             }
             if ctx.body.is_none() && service.chain.rewrites_bodies() {
                 set_compression(session, 0);
@@ -320,12 +353,17 @@ impl ProxyHttp for GatewayProxy {
         e: &Error,
         ctx: &mut RequestCtx,
     ) -> FailToProxy {
+        if e.esource() == &ErrorSource::Upstream {
+            if let (Some(obs), Some(service)) = (ctx.obs.as_mut(), &ctx.service) {
+                self.telemetry.upstream_failed(obs, service.id(), e);
+            }
+        }
         let kind = failure_kind(e);
         let code = kind.map_or(0, |k| k.status().as_u16());
         if let Some(kind) = kind {
             if session.response_written().is_none() {
                 session.set_keepalive(None);
-                let page = portal::error_page(kind, ctx.request_id.as_str());
+                let page = self.error_page(kind, ctx);
                 if let Err(write_err) = write_local(session, page, ctx).await {
                     tracing::debug!(error = %write_err, "could not send the error page");
                 }
@@ -336,78 +374,70 @@ impl ProxyHttp for GatewayProxy {
             can_reuse_downstream: false,
         }
     }
+
+    async fn logging(&self, session: &mut Session, _e: Option<&Error>, ctx: &mut RequestCtx) {
+        let Some(obs) = ctx.obs.as_mut() else {
+            return;
+        };
+        let req = session.req_header();
+        let status = session.response_written().map_or(0, |r| r.status.as_u16());
+        let service = ctx
+            .service
+            .as_ref()
+            .map(|s| (s.id(), s.config.ministry.as_str()));
+        self.telemetry.finish(
+            obs,
+            &Finished {
+                service,
+                method: req.method.as_str(),
+                path: req.uri.path(),
+                query: req.uri.query(),
+                status,
+                bytes: session.body_bytes_sent(),
+                client_ip: ctx.client.and_then(|c| c.peer),
+                request_id: ctx.request_id.as_str(),
+            },
+        );
+    }
 }
 
 impl GatewayProxy {
-    /// `POST /api/route`.
-    async fn route_query(&self, session: &mut Session, ctx: &RequestCtx) -> LocalResponse {
-        use crate::assist::api;
-        if session.req_header().method != http::Method::POST {
-            return LocalResponse::json(
-                http::StatusCode::METHOD_NOT_ALLOWED,
-                &serde_json::json!({"error": "method_not_allowed", "error_description": "POST a JSON object {\"query\": \"...\"}"}),
-            );
-        }
-        let body = match crate::request_body::read_limited(session, api::MAX_BODY_BYTES).await {
-            Ok(b) => b,
-            Err(why) => {
-                return LocalResponse::json(
-                    http::StatusCode::PAYLOAD_TOO_LARGE,
-                    &serde_json::json!({"error": "too_large", "error_description": why}),
-                )
-            }
-        };
-        let accept_language = session
-            .req_header()
-            .headers
-            .get(http::header::ACCEPT_LANGUAGE)
-            .and_then(|v| v.to_str().ok());
-        let request = match api::parse_request(&body, accept_language) {
-            Ok(r) => r,
-            Err(resp) => return resp,
-        };
-        let snap = ctx
-            .snapshot
-            .clone()
-            .unwrap_or_else(|| self.registry.snapshot());
-        let decision = self
-            .assist
-            .decide(snap.catalog(), &request.query, false)
-            .await;
-        LocalResponse::json(
-            http::StatusCode::OK,
-            &api::response_json(snap.catalog(), &decision, request.lang),
-        )
-    }
-
-    /// The SSO step for a routed service: `None` to go on, or the answer to give instead.
+    /// The SSO step for a routed service, then the SOAP facade if the request addresses it:
+    /// `None` to go on to the backend, or the answer to give instead.
     async fn authorize(
         &self,
         session: &mut Session,
         ctx: &mut RequestCtx,
     ) -> Option<LocalResponse> {
         let service = ctx.service.as_ref()?;
-        match self
+        let span = ctx
+            .obs
+            .as_ref()
+            .and_then(|o| self.telemetry.child(o, "sso.authorize"));
+        let decision = self
             .sso
             .authorize(
                 session.req_header(),
                 service.config.access,
+                service.id(),
                 ctx.request_id.as_str(),
             )
-            .await
-        {
+            .await;
+        match decision {
             Authorization::Proceed(s) => {
+                end_child(span, None);
                 ctx.session = s;
             }
-            Authorization::Respond(r) => return Some(r),
+            Authorization::Respond(r) => {
+                end_child(span, Some("access not granted"));
+                return Some(r);
+            }
         }
         let op = ctx
             .service_path
             .as_deref()
             .and_then(soap_facade::operation_in)?;
-        if service.chain.soap.is_none() {
-            return None;
-        }
+        service.chain.soap.as_ref()?;
         let call = soap_facade::Call {
             service,
             operation: op,
@@ -418,7 +448,7 @@ impl GatewayProxy {
         Some(soap_facade::call(&self.http, &self.sso, session, call).await)
     }
 
-    /// Identifies the request and the client, applies the guard, and routes.
+    /// Starts telemetry, identifies the request and the client, applies the guard, routes.
     fn admit_and_route(&self, session: &mut Session, ctx: &mut RequestCtx) -> Flow {
         let snap = self.registry.snapshot();
         let settings = &snap.portal.settings;
@@ -428,29 +458,39 @@ impl GatewayProxy {
             .map(|a| a.ip());
         let tls = session.digest().is_some_and(|d| d.ssl_digest.is_some());
         let client = Client::new(peer_ip, &settings.trusted_proxies, tls);
-        if client.trusted {
-            if let Some(id) = session
-                .req_header()
-                .headers
-                .get(&X_REQUEST_ID)
-                .and_then(RequestId::from_trusted)
-            {
-                ctx.request_id = id;
-            }
-        }
+        let req = session.req_header();
+        let obs = self.telemetry.begin(
+            &req.headers,
+            client.trusted,
+            req.method.as_str(),
+            req.uri.path(),
+            peer_ip,
+        );
+        ctx.request_id = client
+            .trusted
+            .then(|| {
+                req.headers
+                    .get(&X_REQUEST_ID)
+                    .and_then(RequestId::from_trusted)
+            })
+            .flatten()
+            .or_else(|| RequestId::from_trace(&obs.trace.trace_id()))
+            .unwrap_or_else(RequestId::generate);
+        ctx.obs = Some(obs);
         ctx.client = Some(client);
         ctx.upgrade = session.is_upgrade_req();
 
         if let Err(refusal) = guard::check(session.as_downstream(), settings.max_header_bytes) {
             session.set_keepalive(None);
-            return Flow::Respond(portal::error_page(refusal.kind(), ctx.request_id.as_str()));
+            return Flow::Respond(self.error_page(refusal.kind(), ctx));
         }
 
         let req = session.req_header();
         let host = request_host(req).unwrap_or("");
         let path = req.uri.path();
         let query = req.uri.query();
-        let flow = match routing::route(&snap, host, path, query) {
+        let method = req.method.as_str();
+        let (flow, route_name) = match routing::route(&snap, host, path, query) {
             Route::Service { service, path } => {
                 let mut uri = egov_adapters::paths::join(&service.upstream.base_path, &path);
                 if let Some(q) = query {
@@ -460,31 +500,40 @@ impl GatewayProxy {
                 ctx.upstream_uri = Some(uri);
                 ctx.service_path = Some(path.into_owned());
                 ctx.service = Some(Arc::clone(service));
-                Flow::Continue
+                (Flow::Continue, "/s/{service}/*")
             }
             Route::Redirect {
                 location,
                 permanent,
-            } => Flow::Respond(LocalResponse::redirect(permanent, &location)),
-            Route::Home => Flow::Respond(portal::home_page(&snap)),
-            Route::Auth(endpoint) => Flow::Auth(endpoint),
-            Route::Assist => Flow::Assist,
-            Route::NotFound => Flow::Respond(portal::error_page(
-                ErrorKind::NotFound,
-                ctx.request_id.as_str(),
-            )),
-            Route::BadPath(_) => Flow::Respond(portal::error_page(
-                ErrorKind::BadRequest,
-                ctx.request_id.as_str(),
-            )),
+            } => (
+                Flow::Respond(LocalResponse::redirect(permanent, &location)),
+                "redirect",
+            ),
+            Route::Home => (Flow::Respond(portal::home_page(&snap)), "/"),
+            Route::Auth(endpoint) => (Flow::Auth(endpoint), "/auth/*"),
+            Route::Assist => (Flow::Assist, "/api/route"),
+            Route::NotFound => (
+                Flow::Respond(self.error_page(ErrorKind::NotFound, ctx)),
+                "not_found",
+            ),
+            Route::BadPath(_) => (
+                Flow::Respond(self.error_page(ErrorKind::BadRequest, ctx)),
+                "bad_path",
+            ),
         };
+        if let Some(obs) = &ctx.obs {
+            self.telemetry.routed(obs, method, route_name);
+        }
         ctx.snapshot = Some(snap);
         flow
     }
-}
 
-/// Compression level toward clients for rewritten pages (gzip/brotli, when accepted).
-const COMPRESSION_LEVEL: u32 = 5;
+    /// An error page quoting the request id (and the trace id when they differ).
+    fn error_page(&self, kind: ErrorKind, ctx: &RequestCtx) -> LocalResponse {
+        let trace = ctx.obs.as_ref().map(|o| o.trace.trace_id());
+        portal::error_page_traced(kind, ctx.request_id.as_str(), trace.as_deref())
+    }
+}
 
 fn set_compression(session: &mut Session, level: u32) {
     if let Some(c) = session
@@ -548,7 +597,7 @@ fn failure_kind(e: &Error) -> Option<ErrorKind> {
     }
 }
 
-/// Writes a gateway-made response (page, redirect) with the request id.
+/// Writes a gateway-made response (page, redirect, JSON) with the request id.
 async fn write_local(
     session: &mut Session,
     response: LocalResponse,

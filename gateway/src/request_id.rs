@@ -17,6 +17,12 @@ impl RequestId {
         Self(HeaderValue::from_str(&s).unwrap_or_else(|_| HeaderValue::from_static("0")))
     }
 
+    /// The request's trace id, used as its request id when no trusted proxy gave one, so
+    /// support staff quote one reference that finds both the log line and the trace.
+    pub fn from_trace(trace_id: &str) -> Option<Self> {
+        HeaderValue::from_str(trace_id).ok().map(Self)
+    }
+
     /// Accepts an id from a trusted upstream proxy if it is short visible ASCII.
     pub fn from_trusted(value: &HeaderValue) -> Option<Self> {
         let b = value.as_bytes();

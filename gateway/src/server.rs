@@ -117,9 +117,12 @@ pub fn build(
         proxy.add_tls_with_settings(&t.listen.to_string(), None, tls);
     }
     server.add_service(proxy);
-    if let Some(task) = app.sso.background() {
-        server.add_service(background_service("sso-revocations", Task::new(task)));
-    }
+    server.add_service(background_service("sso", Task::new(app.sso.background())));
+    let board = std::sync::Arc::clone(&app.telemetry);
+    server.add_service(background_service(
+        "status-board",
+        Task::new(async move { crate::telemetry::status::StatusBoard::run_shared(board).await }),
+    ));
 
     for (listener, role) in [
         (listeners.admin, SideRole::Admin),

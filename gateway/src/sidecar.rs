@@ -4,7 +4,8 @@
 
 use crate::app::App;
 use crate::registry::Registry;
-use crate::telemetry::Metrics;
+use crate::sso::Sso;
+use crate::telemetry::{Metrics, Telemetry};
 use async_trait::async_trait;
 use axum::routing::get;
 use axum::Router;
@@ -35,6 +36,8 @@ pub struct SideListener {
     role: SideRole,
     registry: Arc<Registry>,
     metrics: Arc<Metrics>,
+    telemetry: Arc<Telemetry>,
+    sso: Arc<Sso>,
 }
 
 impl SideListener {
@@ -43,7 +46,9 @@ impl SideListener {
             listener: Mutex::new(Some(listener)),
             role,
             registry: Arc::clone(&app.registry),
-            metrics: Arc::clone(&app.metrics),
+            metrics: Arc::clone(&app.telemetry.metrics),
+            telemetry: Arc::clone(&app.telemetry),
+            sso: Arc::clone(&app.sso),
         }
     }
 
@@ -51,13 +56,44 @@ impl SideListener {
         match self.role {
             SideRole::Admin => {
                 let registry = Arc::clone(&self.registry);
+                let sso = Arc::clone(&self.sso);
+                let board = Arc::clone(&self.telemetry);
                 Router::new()
                     .route("/healthz", get(|| async { "ok\n" }))
                     .route(
                         "/readyz",
                         get(move || {
                             let n = registry.snapshot().services().len();
-                            async move { format!("ready: {n} services\n") }
+                            let sso = Arc::clone(&sso);
+                            async move {
+                                // Ready: a registry is loaded and the session store answers.
+                                match sso.store().ping().await {
+                                    Ok(()) => (
+                                        http::StatusCode::OK,
+                                        format!("ready: {n} services, session store up\n"),
+                                    ),
+                                    Err(e) => (
+                                        http::StatusCode::SERVICE_UNAVAILABLE,
+                                        format!("not ready: {e}\n"),
+                                    ),
+                                }
+                            }
+                        }),
+                    )
+                    .route(
+                        "/status",
+                        get(|| async {
+                            (
+                                [(http::header::CONTENT_TYPE, "text/html; charset=utf-8")],
+                                crate::telemetry::status::PAGE,
+                            )
+                        }),
+                    )
+                    .route(
+                        "/status.json",
+                        get(move || {
+                            let services = board.status.snapshot();
+                            async move { axum::Json(serde_json::json!({ "services": services })) }
                         }),
                     )
             }

@@ -2,10 +2,10 @@
 
 use crate::ports::{self, Reservation};
 use egov_estate::{EstateOptions, RunningEstate};
+use egov_gateway::app::App;
 use egov_gateway::config::{self, Config, Secrets};
-use egov_gateway::registry::{Registry, Snapshot};
+use egov_gateway::registry::Registry;
 use egov_gateway::server::{self, Listeners, RunningGateway};
-use egov_gateway::sso::Sso;
 use std::net::{SocketAddr, TcpListener};
 use std::path::PathBuf;
 use std::sync::Arc;
@@ -41,6 +41,7 @@ pub struct TestGateway {
     pub admin: SocketAddr,
     pub metrics: SocketAddr,
     pub registry: Arc<Registry>,
+    pub telemetry: Arc<egov_gateway::telemetry::Telemetry>,
     _reservation: Reservation,
 }
 
@@ -62,8 +63,8 @@ impl TestGateway {
 
     /// Starts `config` on the reserved port.
     pub fn start(config: Config, secrets: Secrets, reservation: Reservation) -> Self {
-        let snapshot = Snapshot::build(&config, &secrets).unwrap_or_else(|e| panic!("{e}"));
-        let registry = Arc::new(Registry::new(snapshot));
+        let app = App::new(&config, &secrets).unwrap_or_else(|e| panic!("{e}"));
+        let registry = Arc::clone(&app.registry);
         let admin = TcpListener::bind("127.0.0.1:0").expect("admin port");
         let metrics = TcpListener::bind("127.0.0.1:0").expect("metrics port");
         let admin_addr = admin.local_addr().expect("addr");
@@ -78,9 +79,7 @@ impl TestGateway {
         };
         let mut settings = config.gateway.server.clone();
         settings.threads = 2;
-        let sso = Arc::new(Sso::new(&config, &secrets).unwrap_or_else(|e| panic!("{e}")));
-        let server = server::build(&settings, Arc::clone(&registry), sso, listeners)
-            .unwrap_or_else(|e| panic!("{e}"));
+        let server = server::build(&settings, &app, listeners).unwrap_or_else(|e| panic!("{e}"));
         let running = RunningGateway::spawn(server).expect("the gateway thread starts");
         ports::wait_listening(reservation.addr);
         for t in &config.gateway.portal.tls {
@@ -92,6 +91,7 @@ impl TestGateway {
             admin: admin_addr,
             metrics: metrics_addr,
             registry,
+            telemetry: Arc::clone(&app.telemetry),
             _reservation: reservation,
         }
     }

@@ -10,7 +10,7 @@
 //! French). `redirect` is set only when the decision is firm. The routed service still
 //! applies its own access policy when the citizen follows the link.
 
-use super::decide::{Decision, Outcome};
+use super::decide::{Assist, Decision, Outcome};
 use super::Catalog;
 use crate::portal::LocalResponse;
 use http::StatusCode;
@@ -26,6 +26,43 @@ pub const MAX_BODY_BYTES: usize = 16 * 1024;
 pub struct RouteRequest {
     pub query: String,
     pub lang: &'static str,
+}
+
+/// Answers `POST /api/route` on `session`.
+pub async fn handle(
+    assist: &Assist,
+    catalog: &Catalog,
+    session: &mut pingora::proxy::Session,
+) -> LocalResponse {
+    if session.req_header().method != http::Method::POST {
+        return LocalResponse::json(
+            StatusCode::METHOD_NOT_ALLOWED,
+            &json!({"error": "method_not_allowed", "error_description": "POST a JSON object {\"query\": \"...\"}"}),
+        );
+    }
+    let body = match crate::request_body::read_limited(session, MAX_BODY_BYTES).await {
+        Ok(b) => b,
+        Err(why) => {
+            return LocalResponse::json(
+                StatusCode::PAYLOAD_TOO_LARGE,
+                &json!({"error": "too_large", "error_description": why}),
+            )
+        }
+    };
+    let accept_language = session
+        .req_header()
+        .headers
+        .get(http::header::ACCEPT_LANGUAGE)
+        .and_then(|v| v.to_str().ok());
+    let request = match parse_request(&body, accept_language) {
+        Ok(r) => r,
+        Err(resp) => return resp,
+    };
+    let decision = assist.decide(catalog, &request.query, false).await;
+    LocalResponse::json(
+        StatusCode::OK,
+        &response_json(catalog, &decision, request.lang),
+    )
 }
 
 /// Parses the JSON body; a clear 400 on anything else.

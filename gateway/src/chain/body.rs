@@ -46,7 +46,7 @@ impl AdapterChain {
         &self,
         status: u16,
         headers: &mut impl HeaderEdit,
-    ) -> Option<BodyPipeline> {
+    ) -> Option<(BodyPipeline, bool)> {
         if status == 206 || !self.body_policy.is_active() {
             return None;
         }
@@ -90,6 +90,6 @@ impl AdapterChain {
                 }
             }
         }
-        Some(pipeline)
+        Some((pipeline, transform.transcodes()))
     }
 }

@@ -708,5 +708,6 @@ fn telemetry(raw: &RawTelemetry, p: &mut Problems<'_>) -> Option<TelemetrySettin
             .service_name
             .clone()
             .unwrap_or_else(|| "egov-gateway".to_string()),
+        metrics: raw.metrics.unwrap_or(true),
     })
 }

@@ -211,6 +211,8 @@ pub struct TelemetrySettings {
     /// Fraction of requests traced (parent decisions from trusted callers are followed).
     pub sampling_ratio: f64,
     pub service_name: String,
+    /// Record Prometheus metrics per request (off only to measure what they cost).
+    pub metrics: bool,
 }
 
 /// The access log's destination.

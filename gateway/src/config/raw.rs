@@ -324,4 +324,5 @@ pub struct RawTelemetry {
     pub otlp_endpoint: Option<String>,
     pub sampling_ratio: Option<f64>,
     pub service_name: Option<String>,
+    pub metrics: Option<bool>,
 }

@@ -104,10 +104,23 @@ impl ErrorKind {
     }
 }
 
-/// The error page for `kind`, quoting `request_id`.
+/// The error page for `kind`, quoting `request_id` (by default the request's trace id).
 pub fn error_page(kind: ErrorKind, request_id: &str) -> LocalResponse {
+    error_page_traced(kind, request_id, None)
+}
+
+/// The error page for `kind`, quoting `request_id` and, when it differs (the id came from a
+/// trusted proxy), the trace id too.
+pub fn error_page_traced(
+    kind: ErrorKind,
+    request_id: &str,
+    trace_id: Option<&str>,
+) -> LocalResponse {
     let texts = kind.texts();
-    let id = escape(request_id);
+    let id = match trace_id.filter(|t| !t.is_empty() && *t != request_id) {
+        Some(t) => format!("{} · trace {}", escape(request_id), escape(t)),
+        None => escape(request_id).into_owned(),
+    };
     let sections: Vec<(&str, String)> = texts
         .iter()
         .map(|(lang, title, text)| {

@@ -5,7 +5,7 @@ mod error_page;
 mod home;
 mod html;
 
-pub use error_page::{error_page, ErrorKind};
+pub use error_page::{error_page, error_page_traced, ErrorKind};
 pub use home::home_page;
 pub use html::escape;
 

@@ -142,6 +142,7 @@ impl Sso {
     async fn callback(&self, http: &HttpSession, request_id: &str) -> LocalResponse {
         let failed = |why: &str| {
             tracing::info!(reason = why, "login failed");
+            self.metrics.logins.with_label_values(&["failure"]).inc();
             portal::error_page(ErrorKind::LoginFailed, request_id)
                 .with_header(SET_COOKIE, self.jar.clear_login())
         };
@@ -204,6 +205,7 @@ impl Sso {
             tracing::warn!(error = %e, "callback: session store unavailable");
             return portal::error_page(ErrorKind::SessionsUnavailable, request_id);
         }
+        self.metrics.logins.with_label_values(&["success"]).inc();
         LocalResponse::redirect(false, &pending.return_to)
             .with_header(SET_COOKIE, self.jar.set_session(&session.id))
             .with_header(SET_COOKIE, self.jar.clear_login())
@@ -219,6 +221,7 @@ impl Sso {
                 tracing::warn!(error = %e, "logout: could not delete the session");
             }
         }
+        self.metrics.logouts.with_label_values(&["rp"]).inc();
         let home = format!("{}/", self.origin);
         let target = match (&self.provider, id_token.filter(|t| !t.is_empty())) {
             (Some(p), Some(hint)) => p.end_session_url(&hint, &home).await.unwrap_or(home),
@@ -284,6 +287,10 @@ impl Sso {
         match revoked {
             Ok(n) => {
                 tracing::info!(sessions = n, "back-channel logout");
+                self.metrics
+                    .logouts
+                    .with_label_values(&["backchannel"])
+                    .inc();
                 LocalResponse {
                     status: StatusCode::OK,
                     headers: vec![],

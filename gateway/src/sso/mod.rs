@@ -21,6 +21,7 @@ pub mod upstream;
 
 use crate::config::{Access, Config, Secrets, SessionStoreKind};
 use crate::portal::{self, ErrorKind, LocalResponse};
+use crate::telemetry::Metrics;
 use cookie::CookieJar;
 use identity::IdentityIssuer;
 use pingora::http::RequestHeader;
@@ -67,6 +68,7 @@ pub struct Sso {
     idle: std::time::Duration,
     absolute: std::time::Duration,
     refreshing: Mutex<HashSet<String>>,
+    pub(crate) metrics: Arc<Metrics>,
 }
 
 impl Sso {
@@ -76,6 +78,7 @@ impl Sso {
         config: &Config,
         secrets: &Secrets,
         kv: Option<Arc<crate::kv::RedisKv>>,
+        metrics: Arc<Metrics>,
     ) -> Result<Self, SsoError> {
         let g = &config.gateway;
         let origin = g.portal.public_url.origin();
@@ -131,13 +134,36 @@ impl Sso {
             idle: g.sessions.idle_timeout,
             absolute: g.sessions.absolute_timeout,
             refreshing: Mutex::new(HashSet::new()),
+            metrics,
         })
     }
 
-    /// Work that runs for the life of the server: the Redis revocation feed.
-    pub fn background(&self) -> Option<impl std::future::Future<Output = ()> + Send + 'static> {
-        let (redis, cache) = (self.redis.clone()?, self.cache.clone()?);
-        Some(async move { redis.follow_revocations(cache).await })
+    /// Work that runs for the life of the server: the Redis revocation feed, and a check of
+    /// the session store every few seconds (store-up and active-sessions metrics).
+    pub fn background(&self) -> impl std::future::Future<Output = ()> + Send + 'static {
+        let feed = self.redis.clone().zip(self.cache.clone());
+        let store = Arc::clone(&self.store);
+        let metrics = Arc::clone(&self.metrics);
+        async move {
+            let health = async move {
+                loop {
+                    match store.ping().await {
+                        Ok(()) => metrics.session_store_up.set(1),
+                        Err(_) => metrics.session_store_up.set(0),
+                    }
+                    if let Ok(Some(n)) = store.count().await {
+                        metrics.sessions_active.set(n as i64);
+                    }
+                    tokio::time::sleep(std::time::Duration::from_secs(5)).await;
+                }
+            };
+            match feed {
+                Some((redis, cache)) => {
+                    tokio::join!(redis.follow_revocations(cache), health);
+                }
+                None => health.await,
+            }
+        }
     }
 
     pub fn identity(&self) -> &IdentityIssuer {
@@ -157,37 +183,48 @@ impl Sso {
         &self.store
     }
 
-    /// The per-request access decision for a service with `access`.
+    /// The per-request access decision for `service`, whose access level is `access`.
     pub async fn authorize(
         &self,
         req: &RequestHeader,
         access: Access,
+        service: &str,
         request_id: &str,
     ) -> Authorization {
         if access == Access::Public {
             return Authorization::Proceed(None);
         }
+        let deny = |reason: &str, response: LocalResponse| {
+            self.metrics
+                .access_denied
+                .with_label_values(&[service, reason])
+                .inc();
+            Authorization::Respond(response)
+        };
         if self.provider.is_none() {
-            return Authorization::Respond(portal::error_page(
-                ErrorKind::LoginUnavailable,
-                request_id,
-            ));
+            return deny(
+                "login_unavailable",
+                portal::error_page(ErrorKind::LoginUnavailable, request_id),
+            );
         }
         let session = match self.current_session(req).await {
             Ok(s) => s,
             Err(e) => {
                 tracing::warn!(error = %e, "session store unavailable");
-                return Authorization::Respond(portal::error_page(
-                    ErrorKind::SessionsUnavailable,
-                    request_id,
-                ));
+                self.metrics.session_store_errors.inc();
+                self.metrics.session_store_up.set(0);
+                return deny(
+                    "store_unavailable",
+                    portal::error_page(ErrorKind::SessionsUnavailable, request_id),
+                );
             }
         };
         match session {
-            None => Authorization::Respond(login_required(req)),
-            Some(s) if access == Access::Professional && !s.professional => {
-                Authorization::Respond(portal::error_page(ErrorKind::ProfessionalOnly, request_id))
-            }
+            None => deny("login_required", login_required(req)),
+            Some(s) if access == Access::Professional && !s.professional => deny(
+                "forbidden",
+                portal::error_page(ErrorKind::ProfessionalOnly, request_id),
+            ),
             Some(s) => Authorization::Proceed(Some(s)),
         }
     }

@@ -1,6 +1,51 @@
-//! What SREs see: Prometheus metrics ([`metrics`]), one JSON access-log line per request, and
-//! OpenTelemetry traces.
+//! What SREs see: Prometheus metrics ([`metrics`]), one JSON access-log line per request
+//! ([`access_log`]), OpenTelemetry traces ([`trace`]), and the live status board of the
+//! admin listener ([`status`]). [`request`] records one finished request into all of them.
 
+pub mod access_log;
 pub mod metrics;
+pub mod request;
+pub mod status;
+pub mod trace;
 
 pub use metrics::{Metrics, PORTAL};
+
+use crate::config::TelemetrySettings;
+use std::sync::Arc;
+
+/// Telemetry could not be set up.
+#[derive(Debug, thiserror::Error)]
+pub enum TelemetryError {
+    #[error("metrics: {0}")]
+    Metrics(#[from] prometheus::Error),
+    #[error("telemetry.access_log: {0}")]
+    AccessLog(#[from] std::io::Error),
+    #[error("{0}")]
+    Tracing(#[from] trace::TracingError),
+}
+
+/// Metrics, access log, traces and status, for the whole gateway.
+pub struct Telemetry {
+    pub metrics: Arc<Metrics>,
+    pub access_log: access_log::AccessLog,
+    pub tracing: trace::Tracing,
+    pub status: status::StatusBoard,
+    /// Off only for measuring what instrumentation costs (`benchmarks`).
+    pub record_metrics: bool,
+}
+
+impl Telemetry {
+    pub fn new(settings: &TelemetrySettings) -> Result<Self, TelemetryError> {
+        let metrics = Arc::new(Metrics::new()?);
+        Ok(Self {
+            access_log: access_log::AccessLog::new(
+                &settings.access_log,
+                metrics.access_log_dropped.clone(),
+            )?,
+            tracing: trace::Tracing::new(settings)?,
+            status: status::StatusBoard::new(Arc::clone(&metrics)),
+            record_metrics: settings.metrics,
+            metrics,
+        })
+    }
+}

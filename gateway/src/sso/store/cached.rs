@@ -106,6 +106,10 @@ impl<S: SessionStore> SessionStore for CachedStore<S> {
     async fn ping(&self) -> Result<(), StoreError> {
         self.inner.ping().await
     }
+
+    async fn count(&self) -> Result<Option<u64>, StoreError> {
+        self.inner.count().await
+    }
 }
 
 /// Evicts cached sessions of a provider sid or subject directly (no reliance on the feed).

@@ -170,4 +170,15 @@ impl SessionStore for MemoryStore {
     async fn ping(&self) -> Result<(), StoreError> {
         self.lock().map(|_| ())
     }
+
+    async fn count(&self) -> Result<Option<u64>, StoreError> {
+        let now = Instant::now();
+        Ok(Some(
+            self.lock()?
+                .sessions
+                .values()
+                .filter(|(_, exp)| *exp > now)
+                .count() as u64,
+        ))
+    }
 }

@@ -50,6 +50,10 @@ pub trait SessionStore: Send + Sync {
     async fn remember_jti(&self, jti: &str, ttl: Duration) -> Result<bool, StoreError>;
     /// Whether the store answers (for `/readyz` and the store-up metric).
     async fn ping(&self) -> Result<(), StoreError>;
+    /// How many sessions are live, when the store can tell cheaply.
+    async fn count(&self) -> Result<Option<u64>, StoreError> {
+        Ok(None)
+    }
 }
 
 #[async_trait]
@@ -85,5 +89,8 @@ impl<T: SessionStore + ?Sized> SessionStore for std::sync::Arc<T> {
     }
     async fn ping(&self) -> Result<(), StoreError> {
         (**self).ping().await
+    }
+    async fn count(&self) -> Result<Option<u64>, StoreError> {
+        (**self).count().await
     }
 }

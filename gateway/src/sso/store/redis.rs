@@ -177,4 +177,8 @@ impl SessionStore for RedisStore {
         let _: String = self.kv.run(&redis::cmd("PING")).await?;
         Ok(())
     }
+
+    async fn count(&self) -> Result<Option<u64>, StoreError> {
+        Ok(self.kv.count_keys("s").await?)
+    }
 }

@@ -1,0 +1,244 @@
+//! One request, as telemetry sees it: [`Telemetry::begin`] when it arrives, a few events on
+//! the way (SSO, upstream, intent routing), [`Telemetry::finish`] when it is over; metrics,
+//! the access-log line and the spans all come from here, so the proxy only reports events.
+
+use super::access_log::{path_without_query_values, AccessLine};
+use super::trace::{end_child, RequestTrace};
+use super::{Telemetry, PORTAL};
+use opentelemetry::trace::{SpanKind, TraceContextExt};
+use opentelemetry::{Context, KeyValue};
+use std::net::{IpAddr, SocketAddr};
+use std::time::{Duration, Instant};
+
+/// What telemetry keeps about one request while it runs.
+pub struct RequestObs {
+    started: Instant,
+    pub trace: RequestTrace,
+    upstream_span: Option<Context>,
+    upstream_started: Option<Instant>,
+    upstream_elapsed: Option<Duration>,
+    upstream_error: Option<&'static str>,
+    backend: Option<SocketAddr>,
+    finished: bool,
+}
+
+/// What is known about a request when it ends.
+pub struct Finished<'a> {
+    /// `(service, ministry)` ids, when the request reached a service.
+    pub service: Option<(&'a str, &'a str)>,
+    pub method: &'a str,
+    pub path: &'a str,
+    pub query: Option<&'a str>,
+    pub status: u16,
+    pub bytes: usize,
+    pub client_ip: Option<IpAddr>,
+    pub request_id: &'a str,
+}
+
+fn class(status: u16) -> &'static str {
+    match status {
+        100..=199 => "1xx",
+        200..=299 => "2xx",
+        300..=399 => "3xx",
+        400..=499 => "4xx",
+        _ => "5xx",
+    }
+}
+
+/// The kind of an upstream failure, from a small fixed set (a metric label).
+pub fn upstream_error_kind(e: &pingora::Error) -> &'static str {
+    use pingora::ErrorType::*;
+    match e.etype() {
+        ConnectRefused | ConnectNoRoute => "refused",
+        ConnectTimedout | ReadTimedout | WriteTimedout | TLSHandshakeTimedout => "timeout",
+        ConnectionClosed | ReadError | WriteError => "reset",
+        InvalidHTTPHeader | H1Error | H2Error | InvalidH2 => "protocol",
+        _ => "other",
+    }
+}
+
+impl Telemetry {
+    /// A request arrives: its trace starts (continued from `headers` only when `trusted`).
+    pub fn begin(
+        &self,
+        headers: &http::HeaderMap,
+        trusted: bool,
+        method: &str,
+        path: &str,
+        client: Option<IpAddr>,
+    ) -> RequestObs {
+        self.metrics.in_flight.inc();
+        let mut attributes = vec![
+            KeyValue::new("http.request.method", method.to_string()),
+            KeyValue::new("url.path", path.to_string()),
+        ];
+        if let Some(ip) = client {
+            attributes.push(KeyValue::new("client.address", ip.to_string()));
+        }
+        if let Some(ua) = headers
+            .get(http::header::USER_AGENT)
+            .and_then(|v| v.to_str().ok())
+        {
+            attributes.push(KeyValue::new("user_agent.original", ua.to_string()));
+        }
+        RequestObs {
+            started: Instant::now(),
+            trace: self
+                .tracing
+                .start_request(headers, trusted, method, attributes),
+            upstream_span: None,
+            upstream_started: None,
+            upstream_elapsed: None,
+            upstream_error: None,
+            backend: None,
+            finished: false,
+        }
+    }
+
+    /// Routing decided: names the server span after the route template.
+    pub fn routed(&self, obs: &RequestObs, method: &str, route: &str) {
+        let span = obs.trace.cx.span();
+        span.update_name(format!("{method} {route}"));
+        span.set_attribute(KeyValue::new("http.route", route.to_string()));
+    }
+
+    /// A child span of the request (SSO, intent routing, cache).
+    pub fn child(&self, obs: &RequestObs, name: &'static str) -> Option<Context> {
+        self.tracing
+            .child(&obs.trace, name, SpanKind::Internal, Vec::new())
+    }
+
+    /// The legacy site is about to be called at `backend`.
+    pub fn upstream_start(&self, obs: &mut RequestObs, legacy_host: &str, backend: SocketAddr) {
+        obs.backend = Some(backend);
+        obs.upstream_started = Some(Instant::now());
+        obs.upstream_span = self.tracing.child(
+            &obs.trace,
+            "upstream",
+            SpanKind::Client,
+            vec![
+                KeyValue::new("server.address", legacy_host.to_string()),
+                KeyValue::new("network.peer.address", backend.ip().to_string()),
+                KeyValue::new("network.peer.port", i64::from(backend.port())),
+            ],
+        );
+    }
+
+    /// The `traceparent` (and `tracestate`) headers the legacy site receives.
+    pub fn upstream_trace_headers(&self, obs: &RequestObs) -> http::HeaderMap {
+        self.tracing
+            .inject(obs.upstream_span.as_ref().unwrap_or(&obs.trace.cx))
+    }
+
+    /// The connection to the backend is up (reused or new).
+    pub fn upstream_connected(&self, obs: &RequestObs, service: &str) {
+        if let Some(b) = obs.backend {
+            self.metrics
+                .upstream_up
+                .with_label_values(&[service, &b.to_string()])
+                .set(1);
+        }
+    }
+
+    /// The legacy site answered the response header.
+    pub fn upstream_answered(&self, obs: &mut RequestObs, status: u16) {
+        obs.upstream_elapsed = obs.upstream_started.map(|t| t.elapsed());
+        if let Some(cx) = obs.upstream_span.take() {
+            cx.span().set_attribute(KeyValue::new(
+                "http.response.status_code",
+                i64::from(status),
+            ));
+            end_child(Some(cx), (status >= 500).then_some("upstream 5xx"));
+        }
+    }
+
+    /// Talking to the legacy site failed.
+    pub fn upstream_failed(&self, obs: &mut RequestObs, service: &str, e: &pingora::Error) {
+        let kind = upstream_error_kind(e);
+        obs.upstream_error = Some(kind);
+        if kind == "refused" || matches!(e.etype(), pingora::ErrorType::ConnectTimedout) {
+            if let Some(b) = obs.backend {
+                self.metrics
+                    .upstream_up
+                    .with_label_values(&[service, &b.to_string()])
+                    .set(0);
+            }
+        }
+        if obs.upstream_elapsed.is_none() {
+            obs.upstream_elapsed = obs.upstream_started.map(|t| t.elapsed());
+        }
+        end_child(obs.upstream_span.take(), Some(kind));
+    }
+
+    /// A rewritten body (for the adapters' metrics).
+    pub fn body_rewritten(&self, service: &str, transcoded: bool) {
+        let kind = if transcoded { "transcode" } else { "links" };
+        self.metrics
+            .body_rewrites
+            .with_label_values(&[service, kind])
+            .inc();
+    }
+
+    /// The request is over: metrics, access log, spans.
+    pub fn finish(&self, obs: &mut RequestObs, r: &Finished<'_>) {
+        if obs.finished {
+            return;
+        }
+        obs.finished = true;
+        self.metrics.in_flight.dec();
+        let (service, ministry) = r.service.unwrap_or((PORTAL, PORTAL));
+        let elapsed = obs.started.elapsed();
+        if self.record_metrics {
+            let m = &self.metrics;
+            m.requests
+                .with_label_values(&[service, ministry, class(r.status)])
+                .inc();
+            m.request_duration
+                .with_label_values(&[service, ministry])
+                .observe(elapsed.as_secs_f64());
+            if let Some(u) = obs.upstream_elapsed {
+                m.upstream_duration
+                    .with_label_values(&[service, ministry])
+                    .observe(u.as_secs_f64());
+            }
+            m.response_bytes
+                .with_label_values(&[service, ministry])
+                .inc_by(r.bytes as u64);
+            if let Some(kind) = obs.upstream_error {
+                m.upstream_errors
+                    .with_label_values(&[service, ministry, kind])
+                    .inc();
+            }
+        }
+        end_child(obs.upstream_span.take(), obs.upstream_error);
+        let trace_id = obs.trace.trace_id();
+        if self.access_log.enabled() {
+            let path = path_without_query_values(r.path, r.query);
+            self.access_log.write(&AccessLine {
+                time: humantime::format_rfc3339_millis(std::time::SystemTime::now()).to_string(),
+                trace_id: &trace_id,
+                request_id: r.request_id,
+                service,
+                ministry,
+                method: r.method,
+                path: &path,
+                status: r.status,
+                duration_ms: (elapsed.as_secs_f64() * 1e6).round() / 1e3,
+                upstream_ms: obs
+                    .upstream_elapsed
+                    .map(|u| (u.as_secs_f64() * 1e6).round() / 1e3),
+                cache: "none",
+                bytes: r.bytes,
+                client_ip: r.client_ip.map(|ip| ip.to_string()),
+            });
+        }
+        obs.trace.end(
+            r.status,
+            vec![
+                KeyValue::new("egov.service", service.to_string()),
+                KeyValue::new("egov.ministry", ministry.to_string()),
+                KeyValue::new("egov.request_id", r.request_id.to_string()),
+            ],
+        );
+    }
+}

@@ -1,0 +1,269 @@
+//! The live status board on the admin listener: for each service, its health, error rate
+//! and p95 latency over the last five minutes, computed from the gateway's own metrics (no
+//! Prometheus needed to see what is happening right now).
+//!
+//! A background task samples the counters every [`SAMPLE_EVERY`]; the board compares the
+//! newest sample with the one five minutes older. `/status` is an HTML page that refreshes
+//! itself from `/status.json`.
+
+use super::Metrics;
+use prometheus::proto::MetricFamily;
+use serde::Serialize;
+use std::collections::{BTreeMap, VecDeque};
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
+
+/// How often the counters are sampled.
+pub const SAMPLE_EVERY: Duration = Duration::from_secs(5);
+/// The window the board shows.
+pub const WINDOW: Duration = Duration::from_secs(300);
+
+#[derive(Clone, Default)]
+struct ServiceCounters {
+    ministry: String,
+    total: f64,
+    errors: f64,
+    /// Cumulative latency bucket counts (upper bound, count).
+    buckets: Vec<(f64, f64)>,
+}
+
+struct Sample {
+    at: Instant,
+    services: BTreeMap<String, ServiceCounters>,
+    down: BTreeMap<String, bool>,
+}
+
+/// One service's line on the board.
+#[derive(Debug, Clone, Serialize)]
+pub struct ServiceStatus {
+    pub service: String,
+    pub ministry: String,
+    /// ok, degraded (errors above 5 %), down (a backend refuses connections), idle (no traffic).
+    pub health: &'static str,
+    pub requests: u64,
+    pub error_rate: f64,
+    pub p95_ms: Option<f64>,
+}
+
+/// The board.
+pub struct StatusBoard {
+    metrics: Arc<Metrics>,
+    samples: Mutex<VecDeque<Sample>>,
+}
+
+impl StatusBoard {
+    pub fn new(metrics: Arc<Metrics>) -> Self {
+        Self {
+            metrics,
+            samples: Mutex::new(VecDeque::new()),
+        }
+    }
+
+    /// Takes a sample of the counters now (the background task calls this).
+    pub fn sample(&self) {
+        let families = self.metrics.registry.gather();
+        let mut services: BTreeMap<String, ServiceCounters> = BTreeMap::new();
+        let mut down: BTreeMap<String, bool> = BTreeMap::new();
+        for f in &families {
+            match f.name() {
+                "egov_http_requests_total" => add_requests(f, &mut services),
+                "egov_http_request_duration_seconds" => add_latency(f, &mut services),
+                "egov_upstream_up" => {
+                    for m in f.get_metric() {
+                        let service = label(m, "service");
+                        let is_down = m.get_gauge().value() < 0.5;
+                        let entry = down.entry(service).or_insert(false);
+                        *entry |= is_down;
+                    }
+                }
+                _ => {}
+            }
+        }
+        services.remove(super::PORTAL);
+        if let Ok(mut s) = self.samples.lock() {
+            let now = Instant::now();
+            s.push_back(Sample {
+                at: now,
+                services,
+                down,
+            });
+            while s
+                .front()
+                .is_some_and(|old| now.duration_since(old.at) > WINDOW + SAMPLE_EVERY)
+            {
+                s.pop_front();
+            }
+        }
+    }
+
+    /// Every service with traffic or a known backend state, worst first.
+    pub fn snapshot(&self) -> Vec<ServiceStatus> {
+        let Ok(samples) = self.samples.lock() else {
+            return Vec::new();
+        };
+        let (Some(newest), Some(oldest)) = (samples.back(), samples.front()) else {
+            return Vec::new();
+        };
+        let mut out: Vec<ServiceStatus> = newest
+            .services
+            .iter()
+            .map(|(name, now)| {
+                let before = oldest.services.get(name).cloned().unwrap_or_default();
+                let base = if samples.len() == 1 {
+                    ServiceCounters::default()
+                } else {
+                    before
+                };
+                let total = (now.total - base.total).max(0.0);
+                let errors = (now.errors - base.errors).max(0.0);
+                let error_rate = if total > 0.0 { errors / total } else { 0.0 };
+                let p95_ms =
+                    quantile(&now.buckets, &base.buckets, 0.95).map(|s| (s * 1e4).round() / 10.0);
+                let is_down = newest.down.get(name).copied().unwrap_or(false);
+                let health = if is_down {
+                    "down"
+                } else if total == 0.0 {
+                    "idle"
+                } else if error_rate > 0.05 {
+                    "degraded"
+                } else {
+                    "ok"
+                };
+                ServiceStatus {
+                    service: name.clone(),
+                    ministry: now.ministry.clone(),
+                    health,
+                    requests: total as u64,
+                    error_rate: (error_rate * 1e4).round() / 1e4,
+                    p95_ms,
+                }
+            })
+            .collect();
+        let rank = |h: &str| match h {
+            "down" => 0,
+            "degraded" => 1,
+            "ok" => 2,
+            _ => 3,
+        };
+        out.sort_by(|a, b| {
+            rank(a.health)
+                .cmp(&rank(b.health))
+                .then(a.service.cmp(&b.service))
+        });
+        out
+    }
+
+    /// Samples `telemetry`'s board every [`SAMPLE_EVERY`] until the server stops.
+    pub async fn run_shared(telemetry: Arc<super::Telemetry>) {
+        loop {
+            telemetry.status.sample();
+            tokio::time::sleep(SAMPLE_EVERY).await;
+        }
+    }
+}
+
+fn label(m: &prometheus::proto::Metric, name: &str) -> String {
+    m.get_label()
+        .iter()
+        .find(|l| l.name() == name)
+        .map(|l| l.value().to_string())
+        .unwrap_or_default()
+}
+
+fn add_requests(f: &MetricFamily, services: &mut BTreeMap<String, ServiceCounters>) {
+    for m in f.get_metric() {
+        let e = services.entry(label(m, "service")).or_default();
+        e.ministry = label(m, "ministry");
+        let v = m.get_counter().value();
+        e.total += v;
+        if label(m, "class") == "5xx" {
+            e.errors += v;
+        }
+    }
+}
+
+fn add_latency(f: &MetricFamily, services: &mut BTreeMap<String, ServiceCounters>) {
+    for m in f.get_metric() {
+        let e = services.entry(label(m, "service")).or_default();
+        e.buckets = m
+            .get_histogram()
+            .get_bucket()
+            .iter()
+            .map(|b| (b.upper_bound(), b.cumulative_count() as f64))
+            .collect();
+    }
+}
+
+/// The `q` quantile (seconds) of the requests between two cumulative bucket snapshots, by
+/// linear interpolation inside the bucket, as Prometheus' `histogram_quantile` does.
+fn quantile(now: &[(f64, f64)], before: &[(f64, f64)], q: f64) -> Option<f64> {
+    let delta: Vec<(f64, f64)> = now
+        .iter()
+        .map(|(le, c)| {
+            let b = before
+                .iter()
+                .find(|(l, _)| l == le)
+                .map_or(0.0, |(_, c)| *c);
+            (*le, (c - b).max(0.0))
+        })
+        .collect();
+    let total = delta.last().map(|(_, c)| *c)?;
+    if total <= 0.0 {
+        return None;
+    }
+    let rank = q * total;
+    let mut prev_le = 0.0;
+    let mut prev_count = 0.0;
+    for (le, count) in delta {
+        if count >= rank {
+            let in_bucket = count - prev_count;
+            if in_bucket <= 0.0 {
+                return Some(le);
+            }
+            return Some(prev_le + (le - prev_le) * (rank - prev_count) / in_bucket);
+        }
+        prev_le = le;
+        prev_count = count;
+    }
+    Some(prev_le)
+}
+
+/// The page (it fetches `/status.json` every few seconds; no manual reload).
+pub const PAGE: &str = r#"<!DOCTYPE html>
+<html lang="fr"><head><meta charset="utf-8"><title>egov-gateway · état des services</title>
+<meta name="viewport" content="width=device-width, initial-scale=1">
+<style>body{font-family:system-ui,sans-serif;margin:1.5rem}table{border-collapse:collapse;width:100%}
+td,th{border-bottom:1px solid #ddd;padding:.3rem .6rem;text-align:left}.down{color:#fff;background:#b00020}
+.degraded{background:#ffd54f}.ok{color:#1b5e20}.idle{color:#777}</style></head>
+<body><h1>État des services <small id="at"></small></h1>
+<p>Fenêtre : 5 minutes. Santé : down (une instance refuse les connexions), degraded (plus de 5 % d'erreurs 5xx), ok, idle (pas de trafic).</p>
+<table><thead><tr><th>Service</th><th>Ministère</th><th>Santé</th><th>Requêtes</th><th>Erreurs</th><th>p95</th></tr></thead>
+<tbody id="rows"></tbody></table>
+<script>
+async function refresh(){
+  try{
+    const r=await fetch('/status.json',{cache:'no-store'});const d=await r.json();
+    document.getElementById('at').textContent=new Date().toLocaleTimeString();
+    const rows=document.getElementById('rows');rows.textContent='';
+    for(const s of d.services){
+      const tr=document.createElement('tr');
+      for(const [v,c] of [[s.service],[s.ministry],[s.health,s.health],[s.requests],[(s.error_rate*100).toFixed(2)+' %'],[s.p95_ms==null?'—':s.p95_ms+' ms']]){
+        const td=document.createElement('td');td.textContent=v;if(c)td.className=c;tr.appendChild(td);}
+      rows.appendChild(tr);}
+  }catch(e){document.getElementById('at').textContent='(indisponible)';}
+}
+refresh();setInterval(refresh,5000);
+</script></body></html>"#;
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn quantiles_interpolate_inside_the_bucket() {
+        let now = [(0.1, 50.0), (0.2, 100.0), (f64::INFINITY, 100.0)];
+        let p = quantile(&now, &[], 0.95).expect("p95");
+        assert!((p - 0.19).abs() < 1e-9, "{p}");
+        assert_eq!(quantile(&now, &now, 0.95), None);
+    }
+}
