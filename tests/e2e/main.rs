@@ -6,3 +6,4 @@ mod foundation;
 mod hardening;
 mod protocols;
 mod sso;
+mod telemetry;
