@@ -85,4 +85,18 @@ PY
   mv "$llm_model.part" "$llm_model"
 fi
 
+# The OTLP receiver of the tracing tests (tests/harness/otlp.rs): rotel, a collector written in
+# Rust, from PyPI. Its wheel keeps the rotel-agent binary inside the Python package rather than on
+# PATH; the harness looks for it there (or at $EGOV_ROTEL_AGENT).
+otlp_py="${EGOV_PYTHON:-python3}"
+rotel_version=0.0.1a15
+if ! command -v rotel-agent >/dev/null \
+  && ! "$otlp_py" -c "import importlib.util, pathlib, sys
+s = importlib.util.find_spec('rotel')
+sys.exit(0 if s and (pathlib.Path(s.origin).parent / 'rotel-agent').is_file() else 1)" 2>/dev/null; then
+  echo "setup: installing rotel $rotel_version (pip)" >&2
+  env PIP_ROOT_USER_ACTION=ignore PIP_DISABLE_PIP_VERSION_CHECK=1 "$otlp_py" -m pip install -q \
+    "rotel==$rotel_version"
+fi
+
 echo "setup: ok" >&2

@@ -2,8 +2,13 @@
 //! One behaviour per test, named after it.
 
 mod adapters;
+mod assist;
 mod foundation;
 mod hardening;
+#[path = "../llm/client_tests.rs"]
+mod llm_client;
+#[path = "../llm/llama_tests.rs"]
+mod llm_llama;
 mod protocols;
 mod sso;
 mod telemetry;

@@ -11,9 +11,15 @@ async fn traffic_shows_up_in_metrics_labelled_by_service_and_ministry_only() {
     let gw = TestGateway::with(&estate, all_public);
     let http = client();
     for _ in 0..3 {
-        http.get(gw.url("/s/cnie-renewal/")).send().await.expect("request");
+        http.get(gw.url("/s/cnie-renewal/"))
+            .send()
+            .await
+            .expect("request");
     }
-    http.get(gw.url("/s/no-such-service/x?secret=1")).send().await.expect("request");
+    http.get(gw.url("/s/no-such-service/x?secret=1"))
+        .send()
+        .await
+        .expect("request");
     let text = http
         .get(format!("http://{}/metrics", gw.metrics))
         .send()
@@ -23,15 +29,24 @@ async fn traffic_shows_up_in_metrics_labelled_by_service_and_ministry_only() {
         .await
         .expect("body");
     assert!(
-        text.contains(r#"egov_http_requests_total{class="2xx",ministry="interior",service="cnie-renewal"} 3"#),
+        text.contains(
+            r#"egov_http_requests_total{class="2xx",ministry="interior",service="cnie-renewal"} 3"#
+        ),
         "{text}"
     );
-    assert!(text.contains(r#"egov_http_requests_total{class="4xx",ministry="_portal",service="_portal"} 1"#));
+    assert!(text.contains(
+        r#"egov_http_requests_total{class="4xx",ministry="_portal",service="_portal"} 1"#
+    ));
     assert!(text.contains("egov_http_request_duration_seconds_bucket"));
     assert!(text.contains("egov_upstream_duration_seconds_count"));
-    assert!(text.contains(r#"egov_adapter_body_rewrites_total{kind="transcode",service="cnie-renewal"} 3"#));
+    assert!(text.contains(
+        r#"egov_adapter_body_rewrites_total{kind="transcode",service="cnie-renewal"} 3"#
+    ));
     assert!(text.contains("egov_build_info"));
-    assert!(!text.contains("no-such-service") && !text.contains("secret"), "raw paths leaked into labels");
+    assert!(
+        !text.contains("no-such-service") && !text.contains("secret"),
+        "raw paths leaked into labels"
+    );
 }
 
 #[tokio::test(flavor = "multi_thread")]
@@ -50,7 +65,10 @@ async fn the_access_log_has_one_json_line_per_request_without_query_values_or_co
         .send()
         .await
         .expect("request");
-    let request_id = resp.headers()["x-request-id"].to_str().expect("ascii").to_string();
+    let request_id = resp.headers()["x-request-id"]
+        .to_str()
+        .expect("ascii")
+        .to_string();
     drop(resp);
     let mut line = String::new();
     for _ in 0..50 {
@@ -68,7 +86,10 @@ async fn the_access_log_has_one_json_line_per_request_without_query_values_or_co
     assert_eq!(entry["trace_id"].as_str().map(str::len), Some(32));
     assert_eq!(entry["status"], 200);
     assert!(entry["duration_ms"].as_f64().is_some() && entry["upstream_ms"].as_f64().is_some());
-    assert!(!line.contains("AB123456") && !line.contains("abc") && !line.contains("zzz"), "{line}");
+    assert!(
+        !line.contains("AB123456") && !line.contains("abc") && !line.contains("zzz"),
+        "{line}"
+    );
     let _ = std::fs::remove_file(&log);
 }
 
@@ -78,16 +99,27 @@ async fn the_legacy_site_receives_a_traceparent_of_the_requests_trace() {
     let gw = TestGateway::with(&estate, all_public);
     let resp = client()
         .get(gw.url("/s/cnie-renewal/__estate/echo"))
-        .header("traceparent", "00-11111111111111111111111111111111-2222222222222222-01")
+        .header(
+            "traceparent",
+            "00-11111111111111111111111111111111-2222222222222222-01",
+        )
         .send()
         .await
         .expect("request");
-    let request_id = resp.headers()["x-request-id"].to_str().expect("ascii").to_string();
+    let request_id = resp.headers()["x-request-id"]
+        .to_str()
+        .expect("ascii")
+        .to_string();
     let echo: Value = resp.json().await.expect("json");
-    let tp = echo["headers"]["traceparent"][0].as_str().expect("a traceparent upstream");
+    let tp = echo["headers"]["traceparent"][0]
+        .as_str()
+        .expect("a traceparent upstream");
     let parts: Vec<&str> = tp.split('-').collect();
     assert_eq!(parts.len(), 4, "{tp}");
-    assert_ne!(parts[1], "11111111111111111111111111111111", "an untrusted client chose the trace");
+    assert_ne!(
+        parts[1], "11111111111111111111111111111111",
+        "an untrusted client chose the trace"
+    );
     assert_eq!(parts[1], request_id, "the request id is the trace id");
 }
 
@@ -100,16 +132,27 @@ async fn a_trusted_proxy_continues_its_trace() {
     });
     let echo: Value = client()
         .get(gw.url("/s/cnie-renewal/__estate/echo"))
-        .header("traceparent", "00-11111111111111111111111111111111-2222222222222222-01")
+        .header(
+            "traceparent",
+            "00-11111111111111111111111111111111-2222222222222222-01",
+        )
         .send()
         .await
         .expect("request")
         .json()
         .await
         .expect("json");
-    let tp = echo["headers"]["traceparent"][0].as_str().expect("traceparent");
-    assert!(tp.starts_with("00-11111111111111111111111111111111-"), "{tp}");
-    assert!(!tp.contains("2222222222222222"), "the gateway must add its own span id: {tp}");
+    let tp = echo["headers"]["traceparent"][0]
+        .as_str()
+        .expect("traceparent");
+    assert!(
+        tp.starts_with("00-11111111111111111111111111111111-"),
+        "{tp}"
+    );
+    assert!(
+        !tp.contains("2222222222222222"),
+        "the gateway must add its own span id: {tp}"
+    );
 }
 
 #[tokio::test(flavor = "multi_thread")]
@@ -118,7 +161,11 @@ async fn the_status_board_shows_each_services_health_errors_and_latency() {
     let dead = egov_integration::ports::closed_port();
     let gw = TestGateway::with(&estate, |c| {
         all_public(c);
-        let s = c.services.iter_mut().find(|s| s.id == "passport-application").expect("service");
+        let s = c
+            .services
+            .iter_mut()
+            .find(|s| s.id == "passport-application")
+            .expect("service");
         s.upstream.backends = vec![egov_gateway::config::Backend {
             host: "127.0.0.1".into(),
             port: dead.addr.port(),
@@ -126,8 +173,14 @@ async fn the_status_board_shows_each_services_health_errors_and_latency() {
     });
     let http = client();
     for _ in 0..4 {
-        http.get(gw.url("/s/cnie-renewal/")).send().await.expect("request");
-        http.get(gw.url("/s/passport-application/")).send().await.expect("request");
+        http.get(gw.url("/s/cnie-renewal/"))
+            .send()
+            .await
+            .expect("request");
+        http.get(gw.url("/s/passport-application/"))
+            .send()
+            .await
+            .expect("request");
     }
     gw.telemetry.status.sample();
     let board: Value = http
@@ -139,14 +192,33 @@ async fn the_status_board_shows_each_services_health_errors_and_latency() {
         .await
         .expect("json");
     let services = board["services"].as_array().expect("services");
-    let find = |id: &str| services.iter().find(|s| s["service"] == id).cloned().expect(id);
+    let find = |id: &str| {
+        services
+            .iter()
+            .find(|s| s["service"] == id)
+            .cloned()
+            .expect(id)
+    };
     let ok = find("cnie-renewal");
     assert_eq!(ok["health"], "ok");
     assert!(ok["p95_ms"].as_f64().is_some());
     let down = find("passport-application");
     assert_eq!(down["health"], "down");
     assert_eq!(down["error_rate"], 1.0);
-    assert_eq!(services[0]["service"], "passport-application", "the worst service comes first");
-    let page = http.get(format!("http://{}/status", gw.admin)).send().await.expect("page").text().await.expect("html");
-    assert!(page.contains("/status.json") && page.contains("setInterval"), "the page must refresh itself");
+    assert_eq!(
+        services[0]["service"], "passport-application",
+        "the worst service comes first"
+    );
+    let page = http
+        .get(format!("http://{}/status", gw.admin))
+        .send()
+        .await
+        .expect("page")
+        .text()
+        .await
+        .expect("html");
+    assert!(
+        page.contains("/status.json") && page.contains("setInterval"),
+        "the page must refresh itself"
+    );
 }

@@ -144,6 +144,7 @@ impl Assist {
                 s.breaker_open_for = cfg.breaker_open_for;
                 s.response_format = match cfg.response_format.as_str() {
                     "json_object" => ResponseFormatMode::JsonObject,
+                    "json_object_schema" => ResponseFormatMode::JsonObjectWithSchema,
                     "off" => ResponseFormatMode::Off,
                     _ => ResponseFormatMode::JsonSchema,
                 };

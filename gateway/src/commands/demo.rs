@@ -33,12 +33,19 @@ pub fn run(args: DemoArgs) -> anyhow::Result<ExitCode> {
                 .with_context(|| format!("binding the {what} listener {addr}"))?,
         );
     }
+    let estate_options = if args.calm {
+        EstateOptions::calm(args.seed)
+    } else {
+        EstateOptions {
+            seed: args.seed,
+            ..EstateOptions::default()
+        }
+    };
     let estate = RunningEstate::start(
         args.estate_listen,
         EstateOptions {
-            seed: args.seed,
             portal: Some(origin.clone()),
-            ..EstateOptions::default()
+            ..estate_options
         },
     )
     .with_context(|| format!("starting the simulated estate on {}", args.estate_listen))?;
@@ -78,6 +85,15 @@ pub fn run(args: DemoArgs) -> anyhow::Result<ExitCode> {
         refresh_before: Duration::from_secs(30),
         provider_timeout: Duration::from_secs(5),
     });
+    if !args.redis.is_empty() {
+        config.gateway.sessions.store = crate::config::SessionStoreKind::Redis {
+            cluster: args.redis.len() > 1,
+            urls: args.redis.clone(),
+        };
+    }
+    if args.access_log {
+        config.gateway.telemetry.access_log = crate::config::AccessLogTarget::Stdout;
+    }
     let secrets = demo::estate_secrets(&config).with_env(DEMO_CLIENT_SECRET, client_secret);
     let app = App::new(&config, &secrets)?;
     let listeners = Listeners {

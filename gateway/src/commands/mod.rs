@@ -88,6 +88,16 @@ pub struct DemoArgs {
     /// Seed of the estate's simulated latency and failures.
     #[arg(long, default_value_t = 42)]
     pub seed: u64,
+    /// Keep sessions (and routing decisions) in this Redis instead of in memory, e.g.
+    /// `redis://127.0.0.1:6379` (repeat for a Redis Cluster's seed nodes).
+    #[arg(long)]
+    pub redis: Vec<String>,
+    /// Turn the estate's simulated latency and failures off (for benchmarks).
+    #[arg(long)]
+    pub calm: bool,
+    /// Write the JSON access log to stdout.
+    #[arg(long)]
+    pub access_log: bool,
 }
 
 /// Logs to stderr; `RUST_LOG` overrides the default level (`info` for servers, `warn` for

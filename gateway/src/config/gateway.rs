@@ -630,10 +630,14 @@ fn assist(raw: &RawAssist, p: &mut Problems<'_>) -> Option<AssistSettings> {
                 .response_format
                 .clone()
                 .unwrap_or_else(|| "json_schema".into());
-            if !matches!(format.as_str(), "json_schema" | "json_object" | "off") {
+            let known_format = matches!(
+                format.as_str(),
+                "json_schema" | "json_object_schema" | "json_object" | "off"
+            );
+            if !known_format {
                 p.add(
                     "assist.llm.response_format",
-                    format!("{format:?} is not one of: json_schema, json_object, off"),
+                    format!("{format:?} is not one of: json_schema, json_object_schema, json_object, off"),
                 );
             }
             (url_ok

@@ -195,7 +195,8 @@ pub struct LlmConfig {
     /// Deadline of one routing question, retries included.
     pub deadline: Duration,
     pub retries: u32,
-    /// `json_schema` (strict choice among the shortlist), `json_object`, or `off`.
+    /// `json_schema` (OpenAI/AI71 strict choice among the shortlist), `json_object_schema`
+    /// (the same schema in llama.cpp's `json_object` form), `json_object`, or `off`.
     pub response_format: String,
     pub max_tokens: u32,
     pub breaker_failures: u32,
