@@ -38,7 +38,7 @@ impl App {
     pub fn new(config: &Config, secrets: &Secrets) -> Result<App, AppError> {
         let telemetry = Arc::new(Telemetry::new(&config.gateway.telemetry)?);
         let metrics = Arc::clone(&telemetry.metrics);
-        let snapshot = Snapshot::build(config, secrets)?;
+        let snapshot = Snapshot::build_with_metrics(config, secrets, Some(&metrics))?;
         metrics
             .registry_services
             .set(snapshot.services().len() as i64);

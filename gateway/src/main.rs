@@ -1,6 +1,11 @@
 //! The `egov-gateway` command: parse arguments, hand over to [`egov_gateway::commands`].
 
 use clap::Parser;
+
+/// A multi-threaded allocator: under load, glibc's malloc arenas showed up as lock
+/// contention between pingora's worker threads (see BENCHMARKS.md).
+#[global_allocator]
+static ALLOCATOR: mimalloc::MiMalloc = mimalloc::MiMalloc;
 use std::process::ExitCode;
 
 fn main() -> ExitCode {

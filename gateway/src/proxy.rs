@@ -127,7 +127,8 @@ impl ProxyHttp for GatewayProxy {
 
     fn new_ctx(&self) -> RequestCtx {
         RequestCtx {
-            request_id: RequestId::generate(),
+            // Assigned in early_request_filter (the trace id, or a trusted proxy's).
+            request_id: RequestId::unassigned(),
             client: None,
             snapshot: None,
             service: None,
@@ -149,6 +150,10 @@ impl ProxyHttp for GatewayProxy {
     ) -> Result<()> {
         let flow = self.admit_and_route(session, ctx);
         let compress = matches!(flow, Flow::Continue)
+            && session
+                .req_header()
+                .headers
+                .contains_key(http::header::ACCEPT_ENCODING)
             && ctx
                 .service
                 .as_ref()
@@ -240,7 +245,8 @@ impl ProxyHttp for GatewayProxy {
         ctx: &mut RequestCtx,
     ) -> Result<()> {
         if let (Some(obs), Some(service)) = (&ctx.obs, &ctx.service) {
-            self.telemetry.upstream_connected(obs, service.id());
+            self.telemetry
+                .upstream_connected(obs, service.metrics.as_ref());
         }
         Ok(())
     }
@@ -355,7 +361,8 @@ impl ProxyHttp for GatewayProxy {
     ) -> FailToProxy {
         if e.esource() == &ErrorSource::Upstream {
             if let (Some(obs), Some(service)) = (ctx.obs.as_mut(), &ctx.service) {
-                self.telemetry.upstream_failed(obs, service.id(), e);
+                self.telemetry
+                    .upstream_failed(obs, service.metrics.as_ref(), e);
             }
         }
         let kind = failure_kind(e);
@@ -385,10 +392,12 @@ impl ProxyHttp for GatewayProxy {
             .service
             .as_ref()
             .map(|s| (s.id(), s.config.ministry.as_str()));
+        let service_metrics = ctx.service.as_ref().and_then(|s| s.metrics.as_ref());
         self.telemetry.finish(
             obs,
             &Finished {
                 service,
+                service_metrics,
                 method: req.method.as_str(),
                 path: req.uri.path(),
                 query: req.uri.query(),
@@ -474,7 +483,7 @@ impl GatewayProxy {
                     .and_then(RequestId::from_trusted)
             })
             .flatten()
-            .or_else(|| RequestId::from_trace(&obs.trace.trace_id()))
+            .or_else(|| RequestId::from_trace(&obs.trace_id))
             .unwrap_or_else(RequestId::generate);
         ctx.obs = Some(obs);
         ctx.client = Some(client);
@@ -530,8 +539,8 @@ impl GatewayProxy {
 
     /// An error page quoting the request id (and the trace id when they differ).
     fn error_page(&self, kind: ErrorKind, ctx: &RequestCtx) -> LocalResponse {
-        let trace = ctx.obs.as_ref().map(|o| o.trace.trace_id());
-        portal::error_page_traced(kind, ctx.request_id.as_str(), trace.as_deref())
+        let trace = ctx.obs.as_ref().map(|o| o.trace_id.as_str());
+        portal::error_page_traced(kind, ctx.request_id.as_str(), trace)
     }
 }
 

@@ -17,6 +17,11 @@ impl RequestId {
         Self(HeaderValue::from_str(&s).unwrap_or_else(|_| HeaderValue::from_static("0")))
     }
 
+    /// A placeholder until the request is admitted (never sent anywhere).
+    pub fn unassigned() -> Self {
+        Self(HeaderValue::from_static("-"))
+    }
+
     /// The request's trace id, used as its request id when no trusted proxy gave one, so
     /// support staff quote one reference that finds both the log line and the trace.
     pub fn from_trace(trace_id: &str) -> Option<Self> {

@@ -1,15 +1,21 @@
 #!/usr/bin/env bash
-# Proxy throughput on this machine, in one run: the estate directly, nginx as a keep-alive
-# reverse proxy, a bare pingora proxy (the framework's floor) and the gateway, each in
-# front of the same estate site, alternated over several rounds (A B C D A B C D) so
-# the ratios compare like with like. Prints req/s, p50/p99 and the ratios.
+# Benchmarks on this machine, in one run each, alternating what is compared (A B A B) so the
+# ratios compare like with like. All targets front the same simulated legacy site (a 1 KB
+# object) on loopback; wrk is the load generator.
 #
-#   tests/bench/run.sh [seconds-per-run=10] [connections=32] [rounds=2]
+#   tests/bench/run.sh [proxy|auth|telemetry|all] [seconds-per-run=10] [connections=32] [rounds=2]
+#
+# proxy      the estate directly, nginx (keep-alive reverse proxy), a bare pingora proxy (the
+#            framework's floor) and the gateway; ratios gateway/nginx, gateway/bare, gateway/direct
+# auth       the gateway (demo, dev identity provider): an anonymous request to a public service
+#            vs a signed-in request to a citizen service, sessions in memory and in Redis
+# telemetry  the gateway with metrics + access log vs with both off
 set -euo pipefail
 
-secs="${1:-10}"
-conns="${2:-32}"
-rounds="${3:-2}"
+mode="${1:-proxy}"
+secs="${2:-10}"
+conns="${3:-32}"
+rounds="${4:-2}"
 root="$(cd "$(dirname "${BASH_SOURCE[0]}")/../.." && pwd)"
 "$root/tests/setup.sh"
 
@@ -28,20 +34,81 @@ cleanup() {
 trap cleanup EXIT
 
 free_port() { python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1]); s.close()'; }
-wait_port() { for _ in $(seq 1 100); do (exec 3<>"/dev/tcp/127.0.0.1/$1") 2>/dev/null && return 0; sleep 0.1; done; echo "port $1 never opened" >&2; exit 1; }
+wait_port() { for _ in $(seq 1 200); do (exec 3<>"/dev/tcp/127.0.0.1/$1") 2>/dev/null && return 0; sleep 0.1; done; echo "port $1 never opened" >&2; exit 1; }
+to_ms() { python3 -c "import sys,re; v=sys.argv[1]; m=re.match(r'([0-9.]+)(us|ms|s)',v); f={'us':0.001,'ms':1,'s':1000}[m.group(2)]; print(round(float(m.group(1))*f,3))" "$1"; }
+mean() { python3 -c "import sys; v=[float(x) for x in sys.argv[1:]]; print(round(sum(v)/len(v),1))" $1; }
+
+declare -A url hdr rps p50 p99
+targets=()
+
+# wrk once against target $1; records req/s, p50, p99.
+load() {
+  local t="$1" r="$2" out req l50 l99
+  out=$(wrk -t1 -c"$conns" -d"${secs}s" --latency -H "${hdr[$t]}" "${url[$t]}")
+  req=$(awk '/Requests\/sec/ {print $2}' <<<"$out")
+  l50=$(to_ms "$(awk '$1=="50%" {print $2}' <<<"$out")")
+  l99=$(to_ms "$(awk '$1=="99%" {print $2}' <<<"$out")")
+  printf '%-16s %-6s %12s %10s %10s\n' "$t" "$r" "$req" "$l50" "$l99"
+  rps[$t]="${rps[$t]:-} $req"; p50[$t]="${p50[$t]:-} $l50"; p99[$t]="${p99[$t]:-} $l99"
+}
+
+check() {
+  local t code
+  for t in "${targets[@]}"; do
+    code=$(curl -s -o /dev/null -w '%{http_code}' -H "${hdr[$t]}" "${url[$t]}")
+    [ "$code" = 200 ] || { echo "$t answered $code" >&2; tail -n 20 "$work"/*.log >&2 || true; exit 1; }
+  done
+}
+
+run_rounds() {
+  echo "wrk -t1 -c$conns -d${secs}s, 1 KB object, $rounds rounds"
+  printf '%-16s %-6s %12s %10s %10s\n' target round 'req/s' 'p50 ms' 'p99 ms'
+  for r in $(seq 1 "$rounds"); do
+    for t in "${targets[@]}"; do load "$t" "$r"; done
+  done
+  echo
+  printf '%-16s %12s %10s %10s\n' target 'mean req/s' 'p50 ms' 'p99 ms'
+  for t in "${targets[@]}"; do
+    printf '%-16s %12s %10s %10s\n' "$t" "$(mean "${rps[$t]}")" "$(mean "${p50[$t]}")" "$(mean "${p99[$t]}")"
+  done
+  echo
+}
+
+ratio() { python3 -c "import sys; print(f'{sys.argv[1]:<34} {float(sys.argv[2])/float(sys.argv[3]):.2f}')" "$1" "$(mean "${rps[$2]}")" "$(mean "${rps[$3]}")"; }
 
 service=cnie-first-application
 host=www.cnie.ma
-path="/$service/__estate/blob?bytes=1024"
+blob="__estate/blob?bytes=1024"
 threads=2
 
-est=$(free_port); ng=$(free_port); bare=$(free_port); gw=$(free_port)
+# A gateway with the repository's settings and one public service, fronting $1; extra
+# gateway.toml lines in $3; config written to $2.
+gateway_config() {
+  local est="$1" dir="$2" extra="$3" gw="$4"
+  mkdir -p "$dir/services/interior"
+  sed -e "s#^listen = \[\"127.0.0.1:8080\"\]#listen = [\"127.0.0.1:$gw\"]#" \
+      -e "s#^public_url = .*#public_url = \"http://127.0.0.1:$gw\"#" \
+      -e "s#^threads = .*#threads = $threads#" \
+      -e 's#^listen = "127.0.0.1:990[12]"#listen = ""#' \
+      config/gateway.toml >"$dir/gateway.toml"
+  printf '\n%s\n' "$extra" >>"$dir/gateway.toml"
+  cp config/ministries.toml "$dir/"
+  sed -e "s#127.0.0.1:9400#127.0.0.1:$est#" "config/services/interior/$service.toml" \
+      >"$dir/services/interior/$service.toml"
+}
 
-"$bin/egov-estate" --listen "127.0.0.1:$est" --no-chaos >"$work/estate.log" 2>&1 &
-pids+=($!)
+start_estate() {
+  local port="$1"
+  "$bin/egov-estate" --listen "127.0.0.1:$port" --no-chaos >"$work/estate.log" 2>&1 &
+  pids+=($!)
+}
 
-mkdir -p "$work/nginx/logs" "$work/config/services/interior"
-cat >"$work/nginx/nginx.conf" <<NGINX
+proxy_bench() {
+  local est ng bare gw
+  est=$(free_port); ng=$(free_port); bare=$(free_port); gw=$(free_port)
+  start_estate "$est"
+  mkdir -p "$work/nginx/logs"
+  cat >"$work/nginx/nginx.conf" <<NGINX
 worker_processes $threads;
 daemon off;
 pid $work/nginx/nginx.pid;
@@ -67,65 +134,84 @@ http {
   }
 }
 NGINX
-nginx -c "$work/nginx/nginx.conf" -p "$work/nginx" &
-pids+=($!)
+  nginx -c "$work/nginx/nginx.conf" -p "$work/nginx" &
+  pids+=($!)
+  "$bin/examples/bare-pingora" "127.0.0.1:$bare" "127.0.0.1:$est" "$host" "$threads" >"$work/bare.log" 2>&1 &
+  pids+=($!)
+  gateway_config "$est" "$work/gw" "" "$gw"
+  RUST_LOG=warn "$bin/egov-gateway" serve --config "$work/gw/gateway.toml" >"$work/gateway.log" 2>&1 &
+  pids+=($!)
+  for p in "$est" "$ng" "$bare" "$gw"; do wait_port "$p"; done
+  url[direct]="http://127.0.0.1:$est/$service/$blob";  hdr[direct]="Host: $host"
+  url[nginx]="http://127.0.0.1:$ng/$service/$blob";    hdr[nginx]="Host: $host"
+  url[bare-pingora]="http://127.0.0.1:$bare/$service/$blob"; hdr[bare-pingora]="Host: $host"
+  url[gateway]="http://127.0.0.1:$gw/s/$service/$blob"; hdr[gateway]="X-Bench: 1"
+  targets=(direct nginx bare-pingora gateway)
+  check
+  run_rounds
+  ratio "gateway/nginx" gateway nginx
+  ratio "gateway/bare-pingora" gateway bare-pingora
+  ratio "gateway/direct" gateway direct
+  ratio "bare-pingora/nginx" bare-pingora nginx
+}
 
-"$bin/examples/bare-pingora" "127.0.0.1:$bare" "127.0.0.1:$est" "$host" "$threads" >"$work/bare.log" 2>&1 &
-pids+=($!)
-
-# The gateway with the repository's settings and the one service under test.
-sed -e "s#^listen = \[\"127.0.0.1:8080\"\]#listen = [\"127.0.0.1:$gw\"]#" \
-    -e "s#^public_url = .*#public_url = \"http://127.0.0.1:$gw\"#" \
-    -e "s#^threads = .*#threads = $threads#" \
-    -e 's#^listen = "127.0.0.1:990[12]"#listen = ""#' \
-    config/gateway.toml >"$work/config/gateway.toml"
-cp config/ministries.toml "$work/config/"
-sed -e "s#127.0.0.1:9400#127.0.0.1:$est#" "config/services/interior/$service.toml" \
-    >"$work/config/services/interior/$service.toml"
-RUST_LOG=warn "$bin/egov-gateway" serve --config "$work/config/gateway.toml" >"$work/gateway.log" 2>&1 &
-pids+=($!)
-
-for p in "$est" "$ng" "$bare" "$gw"; do wait_port "$p"; done
-
-declare -A url hdr
-url[direct]="http://127.0.0.1:$est$path";  hdr[direct]="Host: $host"
-url[nginx]="http://127.0.0.1:$ng$path";    hdr[nginx]="Host: $host"
-url[bare]="http://127.0.0.1:$bare$path";   hdr[bare]="Host: $host"
-url[gateway]="http://127.0.0.1:$gw/s/$service/__estate/blob?bytes=1024"; hdr[gateway]="X-Bench: 1"
-
-for t in direct nginx bare gateway; do
-  code=$(curl -s -o /dev/null -w '%{http_code}' -H "${hdr[$t]}" "${url[$t]}")
-  [ "$code" = 200 ] || { echo "$t answered $code" >&2; cat "$work"/*.log >&2; exit 1; }
-done
-
-to_ms() { python3 -c "import sys,re; v=sys.argv[1]; m=re.match(r'([0-9.]+)(us|ms|s)',v); f={'us':0.001,'ms':1,'s':1000}[m.group(2)]; print(round(float(m.group(1))*f,3))" "$1"; }
-
-declare -A rps p50 p99
-echo "wrk -t1 -c$conns -d${secs}s, 1 KB object, $rounds rounds, proxies with $threads worker threads"
-printf '%-8s %-6s %12s %10s %10s\n' target round 'req/s' 'p50 ms' 'p99 ms'
-for r in $(seq 1 "$rounds"); do
-  for t in direct nginx bare gateway; do
-    out=$(wrk -t1 -c"$conns" -d"${secs}s" --latency -H "${hdr[$t]}" "${url[$t]}")
-    req=$(awk '/Requests\/sec/ {print $2}' <<<"$out")
-    l50=$(to_ms "$(awk '$1=="50%" {print $2}' <<<"$out")")
-    l99=$(to_ms "$(awk '$1=="99%" {print $2}' <<<"$out")")
-    printf '%-8s %-6s %12s %10s %10s\n' "$t" "$r" "$req" "$l50" "$l99"
-    rps[$t]="${rps[$t]:-} $req"; p50[$t]="${p50[$t]:-} $l50"; p99[$t]="${p99[$t]:-} $l99"
+auth_bench() {
+  local redis_port est idp gw admin met cookie store
+  redis_port=$(free_port)
+  redis-server --port "$redis_port" --bind 127.0.0.1 --save '' --appendonly no --dir "$work" >"$work/redis.log" 2>&1 &
+  pids+=($!)
+  wait_port "$redis_port"
+  for store in memory redis; do
+    est=$(free_port); idp=$(free_port); gw=$(free_port); admin=$(free_port); met=$(free_port)
+    local extra=()
+    [ "$store" = redis ] && extra=(--redis "redis://127.0.0.1:$redis_port")
+    RUST_LOG=warn "$bin/egov-gateway" demo --calm --listen "127.0.0.1:$gw" --admin-listen "127.0.0.1:$admin" \
+      --metrics-listen "127.0.0.1:$met" --estate-listen "127.0.0.1:$est" --idp-listen "127.0.0.1:$idp" \
+      "${extra[@]}" >"$work/demo-$store.log" 2>&1 &
+    local demo=$!
+    pids+=($demo)
+    wait_port "$gw"
+    cookie=$(python3 "$root/tests/bench/login.py" "http://127.0.0.1:$gw" /s/criminal-record-extract/)
+    url[anon-public-$store]="http://127.0.0.1:$gw/s/cnie-renewal/$blob"; hdr[anon-public-$store]="X-Bench: 1"
+    url[signed-in-$store]="http://127.0.0.1:$gw/s/criminal-record-extract/$blob"; hdr[signed-in-$store]="Cookie: $cookie"
+    targets=("anon-public-$store" "signed-in-$store")
+    check
+    run_rounds
+    ratio "signed-in/anonymous ($store)" "signed-in-$store" "anon-public-$store"
+    echo
+    kill "$demo" 2>/dev/null || true
+    wait "$demo" 2>/dev/null || true
   done
-done
+}
 
-mean() { python3 -c "import sys; v=[float(x) for x in sys.argv[1:]]; print(round(sum(v)/len(v),1))" $1; }
-echo
-printf '%-8s %12s %10s %10s\n' target 'mean req/s' 'p50 ms' 'p99 ms'
-for t in direct nginx bare gateway; do
-  printf '%-8s %12s %10s %10s\n' "$t" "$(mean "${rps[$t]}")" "$(mean "${p50[$t]}")" "$(mean "${p99[$t]}")"
-done
-g=$(mean "${rps[gateway]}"); n=$(mean "${rps[nginx]}"); b=$(mean "${rps[bare]}"); d=$(mean "${rps[direct]}")
-echo
-python3 - "$g" "$n" "$b" "$d" <<'PY'
-import sys
-g, n, b, d = map(float, sys.argv[1:])
-print(f"gateway/nginx        {g/n:.2f}")
-print(f"gateway/bare-pingora {g/b:.2f}")
-print(f"gateway/direct       {g/d:.2f}")
-PY
+telemetry_bench() {
+  local est on off
+  est=$(free_port); on=$(free_port); off=$(free_port)
+  start_estate "$est"
+  gateway_config "$est" "$work/on" "[telemetry]
+metrics = true
+access_log = \"file:$work/access.log\"" "$on"
+  gateway_config "$est" "$work/off" "[telemetry]
+metrics = false
+access_log = \"off\"" "$off"
+  RUST_LOG=warn "$bin/egov-gateway" serve --config "$work/on/gateway.toml" >"$work/gw-on.log" 2>&1 &
+  pids+=($!)
+  RUST_LOG=warn "$bin/egov-gateway" serve --config "$work/off/gateway.toml" >"$work/gw-off.log" 2>&1 &
+  pids+=($!)
+  for p in "$est" "$on" "$off"; do wait_port "$p"; done
+  url[instrumented]="http://127.0.0.1:$on/s/$service/$blob"; hdr[instrumented]="X-Bench: 1"
+  url[uninstrumented]="http://127.0.0.1:$off/s/$service/$blob"; hdr[uninstrumented]="X-Bench: 1"
+  targets=(instrumented uninstrumented)
+  check
+  run_rounds
+  ratio "instrumented/uninstrumented" instrumented uninstrumented
+  echo "access log lines written: $(wc -l <"$work/access.log")"
+}
+
+case "$mode" in
+  proxy) proxy_bench ;;
+  auth) auth_bench ;;
+  telemetry) telemetry_bench ;;
+  all) proxy_bench; echo; auth_bench; echo; telemetry_bench ;;
+  *) echo "usage: $0 [proxy|auth|telemetry|all] [seconds] [connections] [rounds]" >&2; exit 2 ;;
+esac

@@ -742,6 +742,26 @@ mod tests {
     }
 
     #[test]
+    fn a_broken_rule_file_stops_the_start_with_prometheus_log() {
+        let dir = temp_dir("prometheus-broken-rules");
+        let file = dir.join("broken.yml");
+        std::fs::write(
+            &file,
+            "groups:\n  - name: x\n    rules:\n      - record: a:b:c\n        expr: sum(\n",
+        )
+        .expect("write");
+        let started =
+            std::panic::catch_unwind(|| Prometheus::start(&[], std::slice::from_ref(&file)));
+        let _ = std::fs::remove_dir_all(&dir);
+        let message = started
+            .err()
+            .and_then(|e| e.downcast_ref::<String>().cloned())
+            .expect("start panics with a message");
+        assert!(message.contains("prometheus exited"), "{message}");
+        assert!(message.contains("broken.yml"), "{message}");
+    }
+
+    #[test]
     fn promtool_accepts_the_rules_and_their_unit_tests_pass() {
         let dir = dashboards_dir().join("rules");
         assert_eq!(rule_files(&dir).len(), 2, "{:?}", rule_files(&dir));
@@ -749,203 +769,103 @@ mod tests {
         promtool_check(&dir).unwrap_or_else(|e| panic!("{e}"));
     }
 
-    /// Le values as the gateway's `prometheus` crate prints them: 0.001 * 2^n, shortest form.
-    fn buckets() -> Vec<String> {
-        let mut le = 0.001_f64;
-        let mut out = Vec::new();
-        for _ in 0..16 {
-            out.push(format!("{le}"));
-            le *= 2.0;
+    /// Every metric the gateway exports, with every label value the dashboards and rules look
+    /// at: `name{labels} value`, where a counter's value (`_total`) is multiplied by the scrape
+    /// number. Histograms are added by [`exposition`].
+    const FIXTURE: &str = r#"
+egov_build_info{version="0.1.0"} 1
+egov_http_requests_in_flight 3
+egov_registry_services 56
+egov_http_response_bytes_total{service="cnie-renewal",ministry="interior"} 5000
+egov_http_response_bytes_total{service="_portal",ministry="_portal"} 900
+egov_upstream_errors_total{service="cnie-renewal",ministry="interior",kind="refused"} 1
+egov_upstream_errors_total{service="income-tax-declaration",ministry="economy-finance",kind="timeout"} 2
+egov_upstream_up{service="cnie-renewal",backend="127.0.0.1:8081"} 1
+egov_upstream_up{service="cnie-renewal",backend="127.0.0.1:8082"} 0
+egov_upstream_up{service="income-tax-declaration",backend="127.0.0.1:8083"} 1
+egov_adapter_body_rewrites_total{service="cnie-renewal",kind="transcode"} 4
+egov_adapter_body_rewrites_total{service="income-tax-declaration",kind="links"} 6
+egov_sso_logins_total{result="success"} 9
+egov_sso_logins_total{result="failure"} 1
+egov_sso_logouts_total{kind="rp"} 3
+egov_sso_logouts_total{kind="backchannel"} 1
+egov_sso_sessions_active 42
+egov_sso_session_store_up 1
+egov_sso_session_store_errors_total 1
+egov_sso_access_denied_total{service="cnie-renewal",reason="login_required"} 5
+egov_sso_access_denied_total{service="income-tax-declaration",reason="forbidden"} 1
+egov_sso_access_denied_total{service="cnie-renewal",reason="store_unavailable"} 1
+egov_assist_decisions_total{source="local",outcome="routed"} 8
+egov_assist_decisions_total{source="local",outcome="ambiguous"} 2
+egov_assist_decisions_total{source="local",outcome="refused"} 1
+egov_assist_decisions_total{source="llm",outcome="routed"} 3
+egov_assist_decisions_total{source="llm",outcome="not_government"} 1
+egov_assist_decisions_total{source="cache",outcome="routed"} 4
+egov_assist_llm_errors_total{kind="timeout"} 1
+egov_assist_llm_errors_total{kind="breaker_open"} 1
+egov_assist_llm_tokens_total{kind="prompt"} 300
+egov_assist_llm_tokens_total{kind="completion"} 5
+egov_circuit_breaker_state{breaker="assist_llm"} 0
+egov_cache_requests_total{cache="assist",result="hit"} 4
+egov_cache_requests_total{cache="assist",result="miss"} 12
+egov_access_log_dropped_total 1
+"#;
+
+    /// The fixture at scrape number `n`, with requests and histograms (buckets 0.001 * 2^i s,
+    /// printed like the gateway's `prometheus` crate does: `le="2.048"`) for three services.
+    fn exposition(n: u64) -> String {
+        let mut out = String::new();
+        for line in FIXTURE.lines().filter(|l| !l.is_empty()) {
+            let (series, value) = line.rsplit_once(' ').expect("name value");
+            let value: u64 = value.parse().expect("value");
+            let name = series.split('{').next().unwrap_or(series);
+            let value = if name.ends_with("_total") {
+                value * n
+            } else {
+                value
+            };
+            out.push_str(&format!("{series} {value}\n"));
         }
-        out.push("+Inf".to_string());
+        let services = [
+            r#"service="cnie-renewal",ministry="interior","#,
+            r#"service="income-tax-declaration",ministry="economy-finance","#,
+            r#"service="_portal",ministry="_portal","#,
+        ];
+        for (k, labels) in (1..).zip(services) {
+            for (class, f) in [("2xx", 20), ("3xx", 3), ("4xx", 2), ("5xx", 1)] {
+                let v = n * k * f;
+                out.push_str(&format!(
+                    "egov_http_requests_total{{{labels}class=\"{class}\"}} {v}\n"
+                ));
+            }
+            histogram(
+                &mut out,
+                "egov_http_request_duration_seconds",
+                labels,
+                n * k,
+            );
+            histogram(&mut out, "egov_upstream_duration_seconds", labels, n * k);
+        }
+        histogram(&mut out, "egov_assist_llm_duration_seconds", "", n);
         out
     }
 
-    /// A histogram family whose counts grow with `n` (cumulative over the buckets).
-    fn histogram(out: &mut String, name: &str, labels: &[&str], n: u64) {
-        out.push_str(&format!("# TYPE {name} histogram\n"));
-        for (k, labels) in labels.iter().enumerate() {
-            let sep = if labels.is_empty() { "" } else { "," };
-            let k = k as u64 + 1;
-            for (i, le) in buckets().iter().enumerate() {
-                let count = n * k * (i as u64 + 1).min(12);
-                out.push_str(&format!(
-                    "{name}_bucket{{{labels}{sep}le=\"{le}\"}} {count}\n"
-                ));
-            }
-            let braces = if labels.is_empty() {
-                String::new()
-            } else {
-                format!("{{{labels}}}")
-            };
-            out.push_str(&format!("{name}_sum{braces} {}\n", n * k * 7));
-            out.push_str(&format!("{name}_count{braces} {}\n", n * k * 12));
+    /// One histogram series set: 12 observations per unit of `n`, all under 2.048 s.
+    fn histogram(out: &mut String, name: &str, labels: &str, n: u64) {
+        let mut le = 0.001_f64;
+        for i in 1..=16_u64 {
+            let count = n * i.min(12);
+            out.push_str(&format!("{name}_bucket{{{labels}le=\"{le}\"}} {count}\n"));
+            le *= 2.0;
         }
-    }
-
-    /// One family of samples `name{labels} n * factor`.
-    fn family(out: &mut String, name: &str, kind: &str, series: &[(&str, u64)], n: u64) {
-        out.push_str(&format!("# TYPE {name} {kind}\n"));
-        for (labels, factor) in series {
-            let value = if kind == "counter" {
-                n * factor
-            } else {
-                *factor
-            };
-            out.push_str(&format!("{name}{{{labels}}} {value}\n"));
-        }
-    }
-
-    /// Every metric the gateway exports, with every label value the dashboards and rules
-    /// look at, counters growing with the scrape number `n`.
-    fn exposition(n: u64) -> String {
-        let cnie = r#"service="cnie-renewal",ministry="interior""#;
-        let tax = r#"service="income-tax-declaration",ministry="economy-finance""#;
-        let portal = r#"service="_portal",ministry="_portal""#;
-        let mut o = String::new();
-        family(
-            &mut o,
-            "egov_build_info",
-            "gauge",
-            &[(r#"version="0.1.0""#, 1)],
-            n,
-        );
-        let requests: Vec<(String, u64)> = [cnie, tax, portal]
-            .iter()
-            .flat_map(|sm| {
-                [("2xx", 20), ("3xx", 3), ("4xx", 2), ("5xx", 1)]
-                    .map(|(class, f)| (format!(r#"{sm},class="{class}""#), f))
-            })
-            .collect();
-        let requests: Vec<(&str, u64)> = requests.iter().map(|(l, f)| (l.as_str(), *f)).collect();
-        family(&mut o, "egov_http_requests_total", "counter", &requests, n);
-        histogram(
-            &mut o,
-            "egov_http_request_duration_seconds",
-            &[cnie, tax, portal],
-            n,
-        );
-        histogram(&mut o, "egov_upstream_duration_seconds", &[cnie, tax], n);
-        family(
-            &mut o,
-            "egov_http_response_bytes_total",
-            "counter",
-            &[(cnie, 5000), (tax, 7000), (portal, 900)],
-            n,
-        );
-        o.push_str("# TYPE egov_http_requests_in_flight gauge\negov_http_requests_in_flight 3\n");
-        let errors = [
-            (format!(r#"{cnie},kind="refused""#), 1),
-            (format!(r#"{tax},kind="timeout""#), 2),
-        ];
-        let errors: Vec<(&str, u64)> = errors.iter().map(|(l, f)| (l.as_str(), *f)).collect();
-        family(&mut o, "egov_upstream_errors_total", "counter", &errors, n);
-        family(
-            &mut o,
-            "egov_upstream_up",
-            "gauge",
-            &[
-                (r#"service="cnie-renewal",backend="127.0.0.1:8081""#, 1),
-                (r#"service="cnie-renewal",backend="127.0.0.1:8082""#, 0),
-                (
-                    r#"service="income-tax-declaration",backend="127.0.0.1:8083""#,
-                    1,
-                ),
-            ],
-            n,
-        );
-        o.push_str("# TYPE egov_registry_services gauge\negov_registry_services 56\n");
-        family(
-            &mut o,
-            "egov_adapter_body_rewrites_total",
-            "counter",
-            &[
-                (r#"service="cnie-renewal",kind="transcode""#, 4),
-                (r#"service="income-tax-declaration",kind="links""#, 6),
-            ],
-            n,
-        );
-        family(
-            &mut o,
-            "egov_sso_logins_total",
-            "counter",
-            &[(r#"result="success""#, 9), (r#"result="failure""#, 1)],
-            n,
-        );
-        family(
-            &mut o,
-            "egov_sso_logouts_total",
-            "counter",
-            &[(r#"kind="rp""#, 3), (r#"kind="backchannel""#, 1)],
-            n,
-        );
-        o.push_str("# TYPE egov_sso_sessions_active gauge\negov_sso_sessions_active 42\n");
-        o.push_str("# TYPE egov_sso_session_store_up gauge\negov_sso_session_store_up 1\n");
-        o.push_str(&format!(
-            "# TYPE egov_sso_session_store_errors_total counter\negov_sso_session_store_errors_total {n}\n"
+        let labels = labels.trim_end_matches(',');
+        out.push_str(&format!(
+            "{name}_bucket{{{labels}{}le=\"+Inf\"}} {}\n",
+            if labels.is_empty() { "" } else { "," },
+            n * 12
         ));
-        family(
-            &mut o,
-            "egov_sso_access_denied_total",
-            "counter",
-            &[
-                (r#"service="cnie-renewal",reason="login_required""#, 5),
-                (r#"service="income-tax-declaration",reason="forbidden""#, 1),
-                (r#"service="cnie-renewal",reason="store_unavailable""#, 1),
-            ],
-            n,
-        );
-        family(
-            &mut o,
-            "egov_assist_decisions_total",
-            "counter",
-            &[
-                (r#"source="local",outcome="routed""#, 8),
-                (r#"source="local",outcome="ambiguous""#, 2),
-                (r#"source="llm",outcome="routed""#, 3),
-                (r#"source="llm",outcome="not_government""#, 1),
-                (r#"source="cache",outcome="routed""#, 4),
-                (r#"source="local",outcome="refused""#, 1),
-            ],
-            n,
-        );
-        histogram(&mut o, "egov_assist_llm_duration_seconds", &[""], n);
-        family(
-            &mut o,
-            "egov_assist_llm_errors_total",
-            "counter",
-            &[(r#"kind="timeout""#, 1), (r#"kind="breaker_open""#, 1)],
-            n,
-        );
-        family(
-            &mut o,
-            "egov_assist_llm_tokens_total",
-            "counter",
-            &[(r#"kind="prompt""#, 300), (r#"kind="completion""#, 5)],
-            n,
-        );
-        family(
-            &mut o,
-            "egov_circuit_breaker_state",
-            "gauge",
-            &[(r#"breaker="assist_llm""#, 0)],
-            n,
-        );
-        family(
-            &mut o,
-            "egov_cache_requests_total",
-            "counter",
-            &[
-                (r#"cache="assist",result="hit""#, 4),
-                (r#"cache="assist",result="miss""#, 12),
-            ],
-            n,
-        );
-        o.push_str(&format!(
-            "# TYPE egov_access_log_dropped_total counter\negov_access_log_dropped_total {}\n",
-            n / 10
-        ));
-        o
+        out.push_str(&format!("{name}_sum{{{labels}}} {}\n", n * 7));
+        out.push_str(&format!("{name}_count{{{labels}}} {}\n", n * 12));
     }
 
     /// Serves [`exposition`] at `/metrics` on a free port, from a runtime of its own.
@@ -1036,7 +956,11 @@ mod tests {
             .filter(|r| r["type"] == "recording")
             .filter_map(|r| r["name"].as_str())
             .collect();
-        assert_eq!(recorded, recording_rules(&dir));
+        let mut expected = recording_rules(&dir);
+        expected.sort();
+        let mut recorded = recorded;
+        recorded.sort();
+        assert_eq!(recorded, expected);
         for rule in &rules {
             assert_ne!(rule["health"], "err", "{rule}");
         }

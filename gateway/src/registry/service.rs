@@ -3,6 +3,7 @@
 
 use crate::chain::AdapterChain;
 use crate::config::{ServiceConfig, Timeouts};
+use crate::telemetry::metrics::ServiceMetrics;
 use http::HeaderValue;
 use pingora::lb::selection::RoundRobin;
 use pingora::lb::LoadBalancer;
@@ -16,6 +17,8 @@ pub struct Service {
     pub portal_prefix: String,
     pub upstream: Upstream,
     pub chain: AdapterChain,
+    /// Its request metrics, when the snapshot serves traffic (not for `check`).
+    pub metrics: Option<ServiceMetrics>,
 }
 
 impl fmt::Debug for Service {

@@ -3,6 +3,7 @@
 
 use super::service::{Service, Upstream};
 use crate::assist::Catalog;
+use crate::telemetry::Metrics;
 use crate::chain::{AdapterChain, ChainContext};
 use crate::config::{Config, ConfigError, ConfigErrors, Ministry, PortalSettings, Secrets};
 use egov_adapters::links::{LinkMap, LinkMapBuilder};
@@ -38,6 +39,15 @@ impl Snapshot {
     /// Compiles `config`. Every service is attempted and every failure reported (with the
     /// service file and key), so a bad change is refused as a whole with a full list.
     pub fn build(config: &Config, secrets: &Secrets) -> Result<Snapshot, ConfigErrors> {
+        Self::build_with_metrics(config, secrets, None)
+    }
+
+    /// Like [`Snapshot::build`], with each service's request metrics resolved from `metrics`.
+    pub fn build_with_metrics(
+        config: &Config,
+        secrets: &Secrets,
+        metrics: Option<&Metrics>,
+    ) -> Result<Snapshot, ConfigErrors> {
         let mut errors = Vec::new();
         let link_map = Arc::new(link_map(config, &mut errors));
         let cx = ChainContext {
@@ -77,6 +87,7 @@ impl Snapshot {
                 config: svc.clone(),
                 upstream,
                 chain,
+                metrics: metrics.map(|m| m.for_service(&svc.id, &svc.ministry, &backends)),
             }));
         }
         if !errors.is_empty() {

@@ -37,9 +37,14 @@ pub fn present_identity(
     headers: &mut impl HeaderEdit,
 ) {
     for name in FORGEABLE {
-        headers.remove(&HeaderName::from_static(name));
+        let name = HeaderName::from_static(name);
+        if headers.get(&name).is_some() {
+            headers.remove(&name);
+        }
     }
-    headers.remove(sso.identity_header());
+    if headers.get(sso.identity_header()).is_some() {
+        headers.remove(sso.identity_header());
+    }
     if let Some(names) = &service.chain.identity_headers {
         headers.remove(&names.subject);
         if let Some(n) = &names.name {

@@ -93,7 +93,40 @@ fn latency_buckets() -> Vec<f64> {
     exponential_buckets(0.001, 2.0, 16).unwrap_or_default()
 }
 
+/// One service's per-request series, resolved once (at registry load) so a request only
+/// touches atomics, never hashes label values.
+#[derive(Clone)]
+pub struct ServiceMetrics {
+    /// By status class: 1xx, 2xx, 3xx, 4xx, 5xx.
+    pub requests: [IntCounter; 5],
+    pub duration: Histogram,
+    pub upstream_duration: Histogram,
+    pub bytes: IntCounter,
+    /// `egov_upstream_up` of each backend address.
+    pub backends_up: Vec<(std::net::SocketAddr, IntGauge)>,
+}
+
 impl Metrics {
+    /// The series of `service` of `ministry`, whose backends are `backends`.
+    pub fn for_service(
+        &self,
+        service: &str,
+        ministry: &str,
+        backends: &[std::net::SocketAddr],
+    ) -> ServiceMetrics {
+        let class = |c: &str| self.requests.with_label_values(&[service, ministry, c]);
+        ServiceMetrics {
+            requests: [class("1xx"), class("2xx"), class("3xx"), class("4xx"), class("5xx")],
+            duration: self.request_duration.with_label_values(&[service, ministry]),
+            upstream_duration: self.upstream_duration.with_label_values(&[service, ministry]),
+            bytes: self.response_bytes.with_label_values(&[service, ministry]),
+            backends_up: backends
+                .iter()
+                .map(|b| (*b, self.upstream_up.with_label_values(&[service, &b.to_string()])))
+                .collect(),
+        }
+    }
+
     pub fn new() -> prometheus::Result<Self> {
         let r = Registry::new();
         let sm = &["service", "ministry"];

@@ -32,6 +32,8 @@ pub struct Telemetry {
     pub status: status::StatusBoard,
     /// Off only for measuring what instrumentation costs (`benchmarks`).
     pub record_metrics: bool,
+    /// Series for requests that reached no service.
+    pub portal_metrics: metrics::ServiceMetrics,
 }
 
 impl Telemetry {
@@ -45,6 +47,7 @@ impl Telemetry {
             tracing: trace::Tracing::new(settings)?,
             status: status::StatusBoard::new(Arc::clone(&metrics)),
             record_metrics: settings.metrics,
+            portal_metrics: metrics.for_service(PORTAL, PORTAL, &[]),
             metrics,
         })
     }

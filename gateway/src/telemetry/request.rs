@@ -4,6 +4,7 @@
 
 use super::access_log::{path_without_query_values, AccessLine};
 use super::trace::{end_child, RequestTrace};
+use super::metrics::ServiceMetrics;
 use super::{Telemetry, PORTAL};
 use opentelemetry::trace::{SpanKind, TraceContextExt};
 use opentelemetry::{Context, KeyValue};
@@ -14,6 +15,8 @@ use std::time::{Duration, Instant};
 pub struct RequestObs {
     started: Instant,
     pub trace: RequestTrace,
+    /// The trace id as 32 hex digits (formatted once).
+    pub trace_id: String,
     upstream_span: Option<Context>,
     upstream_started: Option<Instant>,
     upstream_elapsed: Option<Duration>,
@@ -26,6 +29,8 @@ pub struct RequestObs {
 pub struct Finished<'a> {
     /// `(service, ministry)` ids, when the request reached a service.
     pub service: Option<(&'a str, &'a str)>,
+    /// That service's metric handles (resolved at registry load).
+    pub service_metrics: Option<&'a ServiceMetrics>,
     pub method: &'a str,
     pub path: &'a str,
     pub query: Option<&'a str>,
@@ -35,13 +40,14 @@ pub struct Finished<'a> {
     pub request_id: &'a str,
 }
 
-fn class(status: u16) -> &'static str {
+/// The index of a status class in [`ServiceMetrics::requests`].
+fn class(status: u16) -> usize {
     match status {
-        100..=199 => "1xx",
-        200..=299 => "2xx",
-        300..=399 => "3xx",
-        400..=499 => "4xx",
-        _ => "5xx",
+        100..=199 => 0,
+        200..=299 => 1,
+        300..=399 => 2,
+        400..=499 => 3,
+        _ => 4,
     }
 }
 
@@ -57,6 +63,15 @@ pub fn upstream_error_kind(e: &pingora::Error) -> &'static str {
     }
 }
 
+fn set_backend_up(obs: &RequestObs, service: Option<&ServiceMetrics>, up: i64) {
+    let (Some(b), Some(m)) = (obs.backend, service) else {
+        return;
+    };
+    if let Some((_, gauge)) = m.backends_up.iter().find(|(addr, _)| *addr == b) {
+        gauge.set(up);
+    }
+}
+
 impl Telemetry {
     /// A request arrives: its trace starts (continued from `headers` only when `trusted`).
     pub fn begin(
@@ -68,24 +83,27 @@ impl Telemetry {
         client: Option<IpAddr>,
     ) -> RequestObs {
         self.metrics.in_flight.inc();
-        let mut attributes = vec![
-            KeyValue::new("http.request.method", method.to_string()),
-            KeyValue::new("url.path", path.to_string()),
-        ];
-        if let Some(ip) = client {
-            attributes.push(KeyValue::new("client.address", ip.to_string()));
+        let mut attributes = Vec::new();
+        if self.tracing.exporting() {
+            attributes.push(KeyValue::new("http.request.method", method.to_string()));
+            attributes.push(KeyValue::new("url.path", path.to_string()));
+            if let Some(ip) = client {
+                attributes.push(KeyValue::new("client.address", ip.to_string()));
+            }
+            if let Some(ua) = headers
+                .get(http::header::USER_AGENT)
+                .and_then(|v| v.to_str().ok())
+            {
+                attributes.push(KeyValue::new("user_agent.original", ua.to_string()));
+            }
         }
-        if let Some(ua) = headers
-            .get(http::header::USER_AGENT)
-            .and_then(|v| v.to_str().ok())
-        {
-            attributes.push(KeyValue::new("user_agent.original", ua.to_string()));
-        }
+        let trace = self
+            .tracing
+            .start_request(headers, trusted, method, attributes);
         RequestObs {
             started: Instant::now(),
-            trace: self
-                .tracing
-                .start_request(headers, trusted, method, attributes),
+            trace_id: trace.trace_id(),
+            trace,
             upstream_span: None,
             upstream_started: None,
             upstream_elapsed: None,
@@ -97,6 +115,9 @@ impl Telemetry {
 
     /// Routing decided: names the server span after the route template.
     pub fn routed(&self, obs: &RequestObs, method: &str, route: &str) {
+        if !self.tracing.exporting() {
+            return;
+        }
         let span = obs.trace.cx.span();
         span.update_name(format!("{method} {route}"));
         span.set_attribute(KeyValue::new("http.route", route.to_string()));
@@ -112,6 +133,9 @@ impl Telemetry {
     pub fn upstream_start(&self, obs: &mut RequestObs, legacy_host: &str, backend: SocketAddr) {
         obs.backend = Some(backend);
         obs.upstream_started = Some(Instant::now());
+        if !self.tracing.exporting() {
+            return;
+        }
         obs.upstream_span = self.tracing.child(
             &obs.trace,
             "upstream",
@@ -131,13 +155,8 @@ impl Telemetry {
     }
 
     /// The connection to the backend is up (reused or new).
-    pub fn upstream_connected(&self, obs: &RequestObs, service: &str) {
-        if let Some(b) = obs.backend {
-            self.metrics
-                .upstream_up
-                .with_label_values(&[service, &b.to_string()])
-                .set(1);
-        }
+    pub fn upstream_connected(&self, obs: &RequestObs, service: Option<&ServiceMetrics>) {
+        set_backend_up(obs, service, 1);
     }
 
     /// The legacy site answered the response header.
@@ -153,16 +172,16 @@ impl Telemetry {
     }
 
     /// Talking to the legacy site failed.
-    pub fn upstream_failed(&self, obs: &mut RequestObs, service: &str, e: &pingora::Error) {
+    pub fn upstream_failed(
+        &self,
+        obs: &mut RequestObs,
+        service: Option<&ServiceMetrics>,
+        e: &pingora::Error,
+    ) {
         let kind = upstream_error_kind(e);
         obs.upstream_error = Some(kind);
         if kind == "refused" || matches!(e.etype(), pingora::ErrorType::ConnectTimedout) {
-            if let Some(b) = obs.backend {
-                self.metrics
-                    .upstream_up
-                    .with_label_values(&[service, &b.to_string()])
-                    .set(0);
-            }
+            set_backend_up(obs, service, 0);
         }
         if obs.upstream_elapsed.is_none() {
             obs.upstream_elapsed = obs.upstream_started.map(|t| t.elapsed());
@@ -189,34 +208,26 @@ impl Telemetry {
         let (service, ministry) = r.service.unwrap_or((PORTAL, PORTAL));
         let elapsed = obs.started.elapsed();
         if self.record_metrics {
-            let m = &self.metrics;
-            m.requests
-                .with_label_values(&[service, ministry, class(r.status)])
-                .inc();
-            m.request_duration
-                .with_label_values(&[service, ministry])
-                .observe(elapsed.as_secs_f64());
+            let m = r.service_metrics.unwrap_or(&self.portal_metrics);
+            m.requests[class(r.status)].inc();
+            m.duration.observe(elapsed.as_secs_f64());
             if let Some(u) = obs.upstream_elapsed {
-                m.upstream_duration
-                    .with_label_values(&[service, ministry])
-                    .observe(u.as_secs_f64());
+                m.upstream_duration.observe(u.as_secs_f64());
             }
-            m.response_bytes
-                .with_label_values(&[service, ministry])
-                .inc_by(r.bytes as u64);
+            m.bytes.inc_by(r.bytes as u64);
             if let Some(kind) = obs.upstream_error {
-                m.upstream_errors
+                self.metrics
+                    .upstream_errors
                     .with_label_values(&[service, ministry, kind])
                     .inc();
             }
         }
         end_child(obs.upstream_span.take(), obs.upstream_error);
-        let trace_id = obs.trace.trace_id();
         if self.access_log.enabled() {
             let path = path_without_query_values(r.path, r.query);
             self.access_log.write(&AccessLine {
                 time: humantime::format_rfc3339_millis(std::time::SystemTime::now()).to_string(),
-                trace_id: &trace_id,
+                trace_id: &obs.trace_id,
                 request_id: r.request_id,
                 service,
                 ministry,
@@ -232,13 +243,15 @@ impl Telemetry {
                 client_ip: r.client_ip.map(|ip| ip.to_string()),
             });
         }
-        obs.trace.end(
-            r.status,
-            vec![
-                KeyValue::new("egov.service", service.to_string()),
-                KeyValue::new("egov.ministry", ministry.to_string()),
-                KeyValue::new("egov.request_id", r.request_id.to_string()),
-            ],
-        );
+        if self.tracing.exporting() {
+            obs.trace.end(
+                r.status,
+                vec![
+                    KeyValue::new("egov.service", service.to_string()),
+                    KeyValue::new("egov.ministry", ministry.to_string()),
+                    KeyValue::new("egov.request_id", r.request_id.to_string()),
+                ],
+            );
+        }
     }
 }

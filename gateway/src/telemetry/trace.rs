@@ -65,6 +65,11 @@ impl Tracing {
         })
     }
 
+    /// Whether spans are exported (when not, no span attributes are even built).
+    pub fn exporting(&self) -> bool {
+        self.tracer.is_some()
+    }
+
     /// Starts the server span of a request. `headers` are read only when `trusted`.
     pub fn start_request(
         &self,
