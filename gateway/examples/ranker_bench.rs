@@ -42,7 +42,8 @@ fn measure(catalog: &Catalog, queries: &[String], rounds: usize) -> (Duration, D
 
 fn main() -> anyhow::Result<()> {
     let root = Path::new(env!("CARGO_MANIFEST_DIR")).join("..");
-    let config = config::load(&root.join("config/gateway.toml")).map_err(|e| anyhow::anyhow!("{e}"))?;
+    let config =
+        config::load(&root.join("config/gateway.toml")).map_err(|e| anyhow::anyhow!("{e}"))?;
     let queries = queries(&root);
     let small = Catalog::new(&config.services);
     let mut big_services = Vec::with_capacity(5_000);
@@ -64,8 +65,14 @@ fn main() -> anyhow::Result<()> {
     let t = Instant::now();
     let big = Catalog::new(&big_services);
     let build_big = t.elapsed();
-    println!("{} queries, ranked top-5, 20 rounds each (release build)", queries.len());
-    println!("{:<10} {:>10} {:>10} {:>10}", "services", "mean µs", "p50 µs", "p99 µs");
+    println!(
+        "{} queries, ranked top-5, 20 rounds each (release build)",
+        queries.len()
+    );
+    println!(
+        "{:<10} {:>10} {:>10} {:>10}",
+        "services", "mean µs", "p50 µs", "p99 µs"
+    );
     let mut rows = Vec::new();
     for (label, catalog) in [("56", &small), ("5000", &big)] {
         let (mean, p50, p99) = measure(catalog, &queries, 20);
@@ -77,7 +84,10 @@ fn main() -> anyhow::Result<()> {
         );
         rows.push(mean);
     }
-    println!("5000/56 mean ratio: {:.2}", rows[1].as_secs_f64() / rows[0].as_secs_f64());
+    println!(
+        "5000/56 mean ratio: {:.2}",
+        rows[1].as_secs_f64() / rows[0].as_secs_f64()
+    );
     println!("building the 5000-service index took {build_big:?}");
     Ok(())
 }

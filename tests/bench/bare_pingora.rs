@@ -14,6 +14,8 @@ use pingora::server::configuration::ServerConf;
 struct Bare {
     peer: std::net::SocketAddr,
     host: String,
+    /// Per-request connect/read/write timeouts, as the gateway sets them for every service.
+    timeouts: bool,
 }
 
 #[async_trait]
@@ -22,17 +24,27 @@ impl ProxyHttp for Bare {
     fn new_ctx(&self) {}
 
     async fn upstream_peer(&self, _s: &mut Session, _c: &mut ()) -> Result<Box<HttpPeer>> {
-        Ok(Box::new(HttpPeer::new(self.peer, false, self.host.clone())))
+        let mut peer = HttpPeer::new(self.peer, false, self.host.clone());
+        if self.timeouts {
+            let t = std::time::Duration::from_secs(10);
+            peer.options.connection_timeout = Some(std::time::Duration::from_secs(2));
+            peer.options.total_connection_timeout = Some(std::time::Duration::from_secs(2));
+            peer.options.read_timeout = Some(t);
+            peer.options.write_timeout = Some(t);
+            peer.options.idle_timeout = Some(std::time::Duration::from_secs(60));
+        }
+        Ok(Box::new(peer))
     }
 }
 
 fn main() {
     let args: Vec<String> = std::env::args().collect();
     let (Some(listen), Some(peer), Some(host)) = (args.get(1), args.get(2), args.get(3)) else {
-        eprintln!("usage: bare-pingora LISTEN PEER HOST [THREADS]");
+        eprintln!("usage: bare-pingora LISTEN PEER HOST [THREADS] [timeouts]");
         std::process::exit(2);
     };
     let threads = args.get(4).and_then(|t| t.parse().ok()).unwrap_or(1);
+    let timeouts = args.get(5).is_some_and(|a| a == "timeouts");
     let Ok(peer) = peer.parse() else {
         eprintln!("PEER must be IP:port");
         std::process::exit(2);
@@ -48,6 +60,7 @@ fn main() {
         Bare {
             peer,
             host: host.clone(),
+            timeouts,
         },
     );
     proxy.add_tcp(listen);

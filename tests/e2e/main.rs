@@ -3,6 +3,7 @@
 
 mod adapters;
 mod assist;
+mod dashboards;
 mod foundation;
 mod hardening;
 #[path = "../llm/client_tests.rs"]
@@ -12,3 +13,4 @@ mod llm_llama;
 mod protocols;
 mod sso;
 mod telemetry;
+mod tracing;

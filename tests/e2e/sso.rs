@@ -217,8 +217,8 @@ async fn forgeries(store: Store) {
 both_stores!(the_access_token_is_refreshed_before_it_expires, refresh);
 async fn refresh(store: Store) {
     let world = SsoWorld::start(SsoOptions {
-        store,
         access_token_ttl_secs: 2,
+        ..SsoOptions::new(store)
     });
     let browser = Browser::new();
     world.login(&browser, CITIZEN_PAGE, "amina").await;

@@ -32,11 +32,15 @@ pub struct SsoWorld {
     pub cluster: Option<RedisCluster>,
 }
 
+/// A change to the gateway's configuration, applied after SSO is set up.
+pub type Tweak = Box<dyn FnOnce(&mut Config)>;
+
 /// How to set the world up.
 pub struct SsoOptions {
     pub store: Store,
     /// The provider's access-token lifetime (short for refresh tests).
     pub access_token_ttl_secs: u64,
+    pub tweak: Option<Tweak>,
 }
 
 impl SsoOptions {
@@ -44,6 +48,7 @@ impl SsoOptions {
         Self {
             store,
             access_token_ttl_secs: 600,
+            tweak: None,
         }
     }
 }
@@ -68,7 +73,7 @@ impl SsoWorld {
             (_, Some(c)) => Some(c.urls()),
             _ => None,
         };
-        let gateway = gateway_for(&estate, &provider, urls, reservation);
+        let gateway = gateway_for_with(&estate, &provider, urls, reservation, options.tweak);
         SsoWorld {
             gateway,
             provider,
@@ -128,9 +133,22 @@ pub fn gateway_for(
     redis_urls: Option<Vec<String>>,
     reservation: Reservation,
 ) -> TestGateway {
+    gateway_for_with(estate, provider, redis_urls, reservation, None)
+}
+
+fn gateway_for_with(
+    estate: &RunningEstate,
+    provider: &OidcProvider,
+    redis_urls: Option<Vec<String>>,
+    reservation: Reservation,
+    tweak: Option<Tweak>,
+) -> TestGateway {
     let mut config = repo_config();
     egov_gateway::demo::point_at_estate(&mut config, estate.addr(), reservation.addr);
     configure_sso(&mut config, provider, redis_urls);
+    if let Some(t) = tweak {
+        t(&mut config);
+    }
     let secrets = egov_gateway::demo::estate_secrets(&config)
         .with_env(CLIENT_SECRET_ENV, provider.client_secret());
     TestGateway::start(config, secrets, reservation)

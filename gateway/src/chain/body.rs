@@ -50,18 +50,13 @@ impl AdapterChain {
         if status == 206 || !self.body_policy.is_active() {
             return None;
         }
-        let ct = headers
-            .get(&CONTENT_TYPE)
-            .and_then(|v| v.to_str().ok())
-            .map(str::to_string);
-        let ce = headers
-            .get(&CONTENT_ENCODING)
-            .and_then(|v| v.to_str().ok())
-            .map(str::to_string);
-        let BodyPlan::Transform(transform) =
-            plan(status, ct.as_deref(), ce.as_deref(), &self.body_policy)
-        else {
-            return None;
+        let transform = {
+            let ct = headers.get(&CONTENT_TYPE).and_then(|v| v.to_str().ok());
+            let ce = headers.get(&CONTENT_ENCODING).and_then(|v| v.to_str().ok());
+            match plan(status, ct, ce, &self.body_policy) {
+                BodyPlan::Transform(t) => t,
+                BodyPlan::Untouched(_) => return None,
+            }
         };
         let pipeline = match BodyPipeline::new(&transform, &self.body_policy) {
             Ok(p) => p,

@@ -3,9 +3,9 @@
 
 use super::service::{Service, Upstream};
 use crate::assist::Catalog;
-use crate::telemetry::Metrics;
 use crate::chain::{AdapterChain, ChainContext};
 use crate::config::{Config, ConfigError, ConfigErrors, Ministry, PortalSettings, Secrets};
+use crate::telemetry::Metrics;
 use egov_adapters::links::{LinkMap, LinkMapBuilder};
 use egov_adapters::paths::LegacyMap;
 use std::collections::{BTreeMap, HashMap};

@@ -15,18 +15,18 @@ use http::{header::COOKIE, HeaderName, HeaderValue};
 
 /// Identity headers that proxies and legacy apps commonly trust. Clients may never send
 /// them through the gateway.
-const FORGEABLE: &[&str] = &[
-    "x-remote-user",
-    "x-remote-name",
-    "remote-user",
-    "x-forwarded-user",
-    "x-forwarded-email",
-    "x-forwarded-preferred-username",
-    "x-auth-request-user",
-    "x-auth-request-email",
-    "x-authenticated-user",
-    "x-user",
-    "x-userinfo",
+const FORGEABLE: [HeaderName; 11] = [
+    HeaderName::from_static("x-remote-user"),
+    HeaderName::from_static("x-remote-name"),
+    HeaderName::from_static("remote-user"),
+    HeaderName::from_static("x-forwarded-user"),
+    HeaderName::from_static("x-forwarded-email"),
+    HeaderName::from_static("x-forwarded-preferred-username"),
+    HeaderName::from_static("x-auth-request-user"),
+    HeaderName::from_static("x-auth-request-email"),
+    HeaderName::from_static("x-authenticated-user"),
+    HeaderName::from_static("x-user"),
+    HeaderName::from_static("x-userinfo"),
 ];
 
 /// Strips client identity claims and portal cookies, then presents the session's identity.
@@ -36,10 +36,9 @@ pub fn present_identity(
     session: Option<&Session>,
     headers: &mut impl HeaderEdit,
 ) {
-    for name in FORGEABLE {
-        let name = HeaderName::from_static(name);
-        if headers.get(&name).is_some() {
-            headers.remove(&name);
+    for name in &FORGEABLE {
+        if headers.get(name).is_some() {
+            headers.remove(name);
         }
     }
     if headers.get(sso.identity_header()).is_some() {

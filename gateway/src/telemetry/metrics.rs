@@ -116,13 +116,29 @@ impl Metrics {
     ) -> ServiceMetrics {
         let class = |c: &str| self.requests.with_label_values(&[service, ministry, c]);
         ServiceMetrics {
-            requests: [class("1xx"), class("2xx"), class("3xx"), class("4xx"), class("5xx")],
-            duration: self.request_duration.with_label_values(&[service, ministry]),
-            upstream_duration: self.upstream_duration.with_label_values(&[service, ministry]),
+            requests: [
+                class("1xx"),
+                class("2xx"),
+                class("3xx"),
+                class("4xx"),
+                class("5xx"),
+            ],
+            duration: self
+                .request_duration
+                .with_label_values(&[service, ministry]),
+            upstream_duration: self
+                .upstream_duration
+                .with_label_values(&[service, ministry]),
             bytes: self.response_bytes.with_label_values(&[service, ministry]),
             backends_up: backends
                 .iter()
-                .map(|b| (*b, self.upstream_up.with_label_values(&[service, &b.to_string()])))
+                .map(|b| {
+                    (
+                        *b,
+                        self.upstream_up
+                            .with_label_values(&[service, &b.to_string()]),
+                    )
+                })
                 .collect(),
         }
     }

@@ -3,8 +3,8 @@
 //! the access-log line and the spans all come from here, so the proxy only reports events.
 
 use super::access_log::{path_without_query_values, AccessLine};
-use super::trace::{end_child, RequestTrace};
 use super::metrics::ServiceMetrics;
+use super::trace::{end_child, RequestTrace};
 use super::{Telemetry, PORTAL};
 use opentelemetry::trace::{SpanKind, TraceContextExt};
 use opentelemetry::{Context, KeyValue};

@@ -1,0 +1,88 @@
+//! Traces reach a real OTLP receiver (rotel) with the right shape: a server span per
+//! request, its children (the upstream call, SSO, intent routing) linked to it, and the
+//! legacy site receiving the upstream span as its parent.
+
+use egov_integration::otlp::OtlpReceiver;
+use egov_integration::{all_public, client, start_estate, TestGateway};
+use serde_json::Value;
+use std::time::Duration;
+
+#[tokio::test(flavor = "multi_thread")]
+async fn a_request_exports_a_server_span_with_linked_upstream_sso_and_routing_children() {
+    let receiver = OtlpReceiver::start();
+    let estate = start_estate(None);
+    let endpoint = receiver.http_endpoint();
+    let gw = TestGateway::with(&estate, move |c| {
+        all_public(c);
+        c.gateway.telemetry.otlp_endpoint = Some(endpoint);
+    });
+    let resp = client()
+        .get(gw.url("/s/cnie-renewal/__estate/echo"))
+        .send()
+        .await
+        .expect("request");
+    let request_id = resp.headers()["x-request-id"]
+        .to_str()
+        .expect("ascii")
+        .to_string();
+    let echo: Value = resp.json().await.expect("json");
+    let _ = client()
+        .post(gw.url("/api/route"))
+        .json(&serde_json::json!({"query": "pasport dyali sala"}))
+        .send()
+        .await
+        .expect("route");
+    gw.telemetry.tracing.flush();
+
+    let spans = receiver
+        .wait_for_spans(
+            |s| {
+                s.iter().filter(|s| s.kind == "server").count() >= 2
+                    && s.iter().any(|s| s.name == "upstream")
+            },
+            Duration::from_secs(15),
+        )
+        .unwrap_or_else(|| panic!("spans never arrived:\n{}", receiver.logs()));
+    let server = spans
+        .iter()
+        .find(|s| s.kind == "server" && s.trace_id == request_id)
+        .unwrap_or_else(|| panic!("no server span for trace {request_id}: {spans:#?}"));
+    assert!(server.is_root());
+    assert_eq!(server.attribute("http.route"), Some("/s/{service}/*"));
+    assert_eq!(server.attribute("egov.service"), Some("cnie-renewal"));
+    assert_eq!(server.attribute("http.response.status_code"), Some("200"));
+    let upstream = spans
+        .iter()
+        .find(|s| s.name == "upstream" && s.trace_id == server.trace_id)
+        .expect("an upstream span");
+    assert_eq!(upstream.kind, "client");
+    assert_eq!(
+        upstream.parent_span_id.as_deref(),
+        Some(server.span_id.as_str())
+    );
+    let sso = spans
+        .iter()
+        .find(|s| s.name == "sso.authorize" && s.trace_id == server.trace_id)
+        .expect("an SSO span");
+    assert_eq!(sso.parent_span_id.as_deref(), Some(server.span_id.as_str()));
+
+    // The legacy site was told the upstream span is its parent.
+    let tp = echo["headers"]["traceparent"][0]
+        .as_str()
+        .expect("traceparent");
+    assert_eq!(
+        tp,
+        format!("00-{}-{}-01", server.trace_id, upstream.span_id)
+    );
+
+    let routing = spans
+        .iter()
+        .find(|s| s.name == "assist.route")
+        .expect("an intent-routing span");
+    let routing_parent = spans
+        .iter()
+        .find(|s| Some(s.span_id.as_str()) == routing.parent_span_id.as_deref())
+        .expect("its parent span");
+    assert_eq!(routing_parent.kind, "server");
+    assert_eq!(routing_parent.attribute("http.route"), Some("/api/route"));
+}
