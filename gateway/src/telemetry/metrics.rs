@@ -102,8 +102,25 @@ pub struct ServiceMetrics {
     pub duration: Histogram,
     pub upstream_duration: Histogram,
     pub bytes: IntCounter,
-    /// `egov_upstream_up` of each backend address.
-    pub backends_up: Vec<(std::net::SocketAddr, IntGauge)>,
+    /// `egov_upstream_up` of each backend address, created at the first connection attempt
+    /// (a gauge that existed from the start would read 0, "down", for an idle service).
+    pub backends_up: Vec<(std::net::SocketAddr, std::sync::OnceLock<IntGauge>)>,
+    upstream_up: IntGaugeVec,
+    service: String,
+}
+
+impl ServiceMetrics {
+    /// Sets whether `backend` answered (1) or refused (0).
+    pub fn set_backend_up(&self, backend: std::net::SocketAddr, up: i64) {
+        if let Some((addr, gauge)) = self.backends_up.iter().find(|(a, _)| *a == backend) {
+            gauge
+                .get_or_init(|| {
+                    self.upstream_up
+                        .with_label_values(&[&self.service, &addr.to_string()])
+                })
+                .set(up);
+        }
+    }
 }
 
 impl Metrics {
@@ -132,14 +149,10 @@ impl Metrics {
             bytes: self.response_bytes.with_label_values(&[service, ministry]),
             backends_up: backends
                 .iter()
-                .map(|b| {
-                    (
-                        *b,
-                        self.upstream_up
-                            .with_label_values(&[service, &b.to_string()]),
-                    )
-                })
+                .map(|b| (*b, std::sync::OnceLock::new()))
                 .collect(),
+            upstream_up: self.upstream_up.clone(),
+            service: service.to_string(),
         }
     }
 

@@ -67,9 +67,7 @@ fn set_backend_up(obs: &RequestObs, service: Option<&ServiceMetrics>, up: i64) {
     let (Some(b), Some(m)) = (obs.backend, service) else {
         return;
     };
-    if let Some((_, gauge)) = m.backends_up.iter().find(|(addr, _)| *addr == b) {
-        gauge.set(up);
-    }
+    m.set_backend_up(b, up);
 }
 
 impl Telemetry {
