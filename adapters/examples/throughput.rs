@@ -131,7 +131,52 @@ fn pipeline_once(page: &[u8], policy: &BodyPolicy) -> usize {
     n + p.finish().expect("finish").len()
 }
 
+/// `--page FILE HOST BASE`: the pipeline alone on a saved legacy page (e.g. the simulated
+/// estate's `__estate/big` page), next to the copy and bare lol_html references.
+fn saved_page(args: &[String]) {
+    let (Some(file), Some(host), Some(base)) = (args.get(2), args.get(3), args.get(4)) else {
+        eprintln!("usage: throughput --page FILE HOST BASE");
+        std::process::exit(2);
+    };
+    let page = std::fs::read(file).expect("readable page");
+    let mut b = LinkMapBuilder::new();
+    b.add_legacy(host, base, "/s/page").expect("valid mount");
+    let policy = BodyPolicy {
+        transcode_fallback: Some(encoding_rs::WINDOWS_1256),
+        links: Some((Arc::new(b.build()), ServiceLinks::new(host, "/s/page"))),
+        banner: None,
+    };
+    let chunks: Vec<&[u8]> = page.chunks(CHUNK).collect();
+    let mb = page.len() as f64 / 1_000_000.0;
+    let (parse, _) = best(|| {
+        let mut n = 0usize;
+        let mut r = lol_html::HtmlRewriter::new(lol_html::Settings::new(), |c: &[u8]| {
+            n += black_box(c).len()
+        });
+        for c in &chunks {
+            r.write(c).expect("lol_html");
+        }
+        r.end().expect("lol_html");
+        n
+    });
+    let (pipeline, _) = best(|| pipeline_once(&page, &policy));
+    println!("{file}: {mb:.2} MB, best of {PASSES} passes");
+    println!(
+        "lol_html, no handlers (reference)  {:>8.1} MB/s",
+        mb / parse.as_secs_f64()
+    );
+    println!(
+        "full pipeline                      {:>8.1} MB/s",
+        mb / pipeline.as_secs_f64()
+    );
+}
+
 fn main() {
+    let args: Vec<String> = std::env::args().collect();
+    if args.get(1).map(String::as_str) == Some("--page") {
+        saved_page(&args);
+        return;
+    }
     let page = page();
     let chunks: Vec<&[u8]> = page.chunks(CHUNK).collect();
     let policy = policy();
