@@ -12,6 +12,7 @@ pub mod ports;
 pub mod prometheus;
 pub mod raw_http;
 pub mod redis;
+pub mod scratch;
 pub mod sso;
 
 pub use gateway::{all_public, repo_config, start_estate, TestGateway};

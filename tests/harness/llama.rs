@@ -13,7 +13,8 @@
 //! `tests/.cache/models/SmolLM2-135M-Instruct.Q4_1.gguf`. The interpreter is `$EGOV_PYTHON`,
 //! else `python3`.
 
-use std::net::{SocketAddr, TcpListener, TcpStream};
+use crate::scratch::{free_port, tail};
+use std::net::{SocketAddr, TcpStream};
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
@@ -48,20 +49,6 @@ pub fn model_path() -> PathBuf {
 
 fn python() -> String {
     std::env::var("EGOV_PYTHON").unwrap_or_else(|_| "python3".to_string())
-}
-
-fn free_port() -> u16 {
-    TcpListener::bind("127.0.0.1:0")
-        .and_then(|l| l.local_addr())
-        .map(|a| a.port())
-        .expect("a free port on 127.0.0.1")
-}
-
-/// The last lines of `path`, for panic messages.
-fn tail(path: &Path) -> String {
-    let text = std::fs::read_to_string(path).unwrap_or_default();
-    let lines: Vec<&str> = text.lines().collect();
-    lines[lines.len().saturating_sub(25)..].join("\n")
 }
 
 /// `GET /v1/models` answered 200 (a bare HTTP/1.1 exchange, so no runtime is needed).
@@ -160,7 +147,7 @@ impl LlamaServer {
                 .and_then(|c| c.try_wait().ok().flatten());
             if let Some(status) = exited {
                 server.child = None;
-                let log = tail(&server.log);
+                let log = tail(&server.log, 25);
                 if log.contains("address already in use") || log.contains("Errno 98") {
                     return Err(StartError::PortTaken(log));
                 }
@@ -177,7 +164,7 @@ impl LlamaServer {
                 server.kill();
                 return Err(StartError::Other(format!(
                     "llama_cpp.server did not answer GET /v1/models within {START_TIMEOUT:?}:\n{}",
-                    tail(&server.log)
+                    tail(&server.log, 25)
                 )));
             }
             std::thread::sleep(Duration::from_millis(100));
@@ -206,7 +193,7 @@ impl LlamaServer {
 
     /// The server's output so far (its last lines).
     pub fn logs(&self) -> String {
-        tail(&self.log)
+        tail(&self.log, 25)
     }
 
     fn kill(&mut self) {

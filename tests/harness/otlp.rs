@@ -63,12 +63,12 @@
 //!   defaults its pid and log files to `/tmp/rotel-agent.{pid,log}` (used by `--daemon` only;
 //!   they are pointed into a directory of our own anyway).
 
+use crate::scratch::{free_port, temp_dir};
 use std::collections::BTreeMap;
 use std::io::{BufRead, BufReader, Read};
-use std::net::{SocketAddr, TcpListener, TcpStream};
+use std::net::{SocketAddr, TcpStream};
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
-use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
@@ -606,30 +606,6 @@ pub fn agent_path() -> PathBuf {
              run tests/setup.sh (pip install rotel)"
         )
     })
-}
-
-/// A fresh, empty directory under the system temp dir.
-fn temp_dir(kind: &str) -> PathBuf {
-    static NEXT: AtomicU64 = AtomicU64::new(0);
-    let nanos = std::time::SystemTime::now()
-        .duration_since(std::time::UNIX_EPOCH)
-        .map_or(0, |d| d.subsec_nanos());
-    let dir = std::env::temp_dir().join(format!(
-        "egov-{kind}-{}-{}-{nanos}",
-        std::process::id(),
-        NEXT.fetch_add(1, Ordering::Relaxed)
-    ));
-    std::fs::create_dir_all(&dir)
-        .unwrap_or_else(|e| panic!("cannot create {}: {e}", dir.display()));
-    dir
-}
-
-/// A port on 127.0.0.1 that was free a moment ago (rotel binds it itself).
-fn free_port() -> u16 {
-    TcpListener::bind("127.0.0.1:0")
-        .and_then(|l| l.local_addr())
-        .map(|a| a.port())
-        .expect("a free port on 127.0.0.1")
 }
 
 #[cfg(test)]

@@ -21,11 +21,11 @@
 //!
 //! `prometheus` and `promtool` come from `tests/setup.sh` (Debian package `prometheus`).
 
+use crate::scratch::{free_port, tail, temp_dir};
 use std::io::{Read, Write};
-use std::net::{SocketAddr, TcpListener, TcpStream};
+use std::net::{SocketAddr, TcpStream};
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
-use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::{Duration, Instant};
 
 use serde_json::Value;
@@ -125,7 +125,7 @@ impl Prometheus {
                 .and_then(|c| c.try_wait().ok().flatten());
             if let Some(status) = exited {
                 prometheus.child = None;
-                let log = tail(&prometheus.log);
+                let log = tail(&prometheus.log, 30);
                 if log.contains("address already in use") {
                     return Err(StartError::PortTaken(log));
                 }
@@ -137,7 +137,7 @@ impl Prometheus {
                 prometheus.kill();
                 return Err(StartError::Other(format!(
                     "prometheus was not ready within {START_TIMEOUT:?}:\n{}",
-                    tail(&prometheus.log)
+                    tail(&prometheus.log, 30)
                 )));
             }
             std::thread::sleep(Duration::from_millis(20));
@@ -200,7 +200,7 @@ impl Prometheus {
 
     /// Prometheus's log so far (its last lines).
     pub fn logs(&self) -> String {
-        tail(&self.log)
+        tail(&self.log, 30)
     }
 
     /// GETs an API path and returns the answer's `data`, or its error.
@@ -300,37 +300,6 @@ fn encode(value: &str) -> String {
         }
     }
     out
-}
-
-/// A fresh, empty directory under the system temp dir.
-fn temp_dir(kind: &str) -> PathBuf {
-    static NEXT: AtomicU64 = AtomicU64::new(0);
-    let nanos = std::time::SystemTime::now()
-        .duration_since(std::time::UNIX_EPOCH)
-        .map_or(0, |d| d.subsec_nanos());
-    let dir = std::env::temp_dir().join(format!(
-        "egov-{kind}-{}-{}-{nanos}",
-        std::process::id(),
-        NEXT.fetch_add(1, Ordering::Relaxed)
-    ));
-    std::fs::create_dir_all(&dir)
-        .unwrap_or_else(|e| panic!("cannot create {}: {e}", dir.display()));
-    dir
-}
-
-/// A port on 127.0.0.1 that was free a moment ago (prometheus binds it itself).
-fn free_port() -> u16 {
-    TcpListener::bind("127.0.0.1:0")
-        .and_then(|l| l.local_addr())
-        .map(|a| a.port())
-        .expect("a free port on 127.0.0.1")
-}
-
-/// The last lines of `path`, for panic messages.
-fn tail(path: &Path) -> String {
-    let text = std::fs::read_to_string(path).unwrap_or_default();
-    let lines: Vec<&str> = text.lines().collect();
-    lines[lines.len().saturating_sub(30)..].join("\n")
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -642,6 +611,7 @@ pub fn recorded_names_in(expr: &str) -> Vec<String> {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use std::sync::atomic::{AtomicU64, Ordering};
     use std::sync::Arc;
 
     #[test]

@@ -10,11 +10,11 @@
 //!
 //! `redis-server` and `redis-cli` come from `tests/setup.sh`.
 
+use crate::scratch::{free_port, tail, temp_dir};
 use std::io::{self, BufRead, BufReader, Write};
-use std::net::{SocketAddr, TcpListener, TcpStream};
+use std::net::{SocketAddr, TcpStream};
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
-use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::{Duration, Instant};
 
 /// How long a server may take to answer `PING`.
@@ -101,39 +101,8 @@ fn read_reply(reader: &mut impl BufRead) -> io::Result<Reply> {
     }
 }
 
-/// A fresh, empty directory under the system temp dir.
-fn temp_dir(kind: &str) -> PathBuf {
-    static NEXT: AtomicU64 = AtomicU64::new(0);
-    let nanos = std::time::SystemTime::now()
-        .duration_since(std::time::UNIX_EPOCH)
-        .map_or(0, |d| d.subsec_nanos());
-    let dir = std::env::temp_dir().join(format!(
-        "egov-{kind}-{}-{}-{nanos}",
-        std::process::id(),
-        NEXT.fetch_add(1, Ordering::Relaxed)
-    ));
-    std::fs::create_dir_all(&dir)
-        .unwrap_or_else(|e| panic!("cannot create {}: {e}", dir.display()));
-    dir
-}
-
-/// A port on 127.0.0.1 that was free a moment ago (redis-server binds it itself).
-fn free_port() -> u16 {
-    TcpListener::bind("127.0.0.1:0")
-        .and_then(|l| l.local_addr())
-        .map(|a| a.port())
-        .expect("a free port on 127.0.0.1")
-}
-
 fn loopback(port: u16) -> SocketAddr {
     SocketAddr::from(([127, 0, 0, 1], port))
-}
-
-/// The last lines of `path`, for panic messages.
-fn tail(path: &Path) -> String {
-    let text = std::fs::read_to_string(path).unwrap_or_default();
-    let lines: Vec<&str> = text.lines().collect();
-    lines[lines.len().saturating_sub(20)..].join("\n")
 }
 
 /// One `redis-server` process.
@@ -204,7 +173,7 @@ impl Node {
                 return Err(format!(
                     "redis-server on port {} exited ({status}):\n{}",
                     self.port,
-                    tail(&self.log)
+                    tail(&self.log, 20)
                 ));
             }
             if Instant::now() > deadline {
@@ -212,7 +181,7 @@ impl Node {
                 return Err(format!(
                     "redis-server on port {} did not answer PING within {START_TIMEOUT:?}:\n{}",
                     self.port,
-                    tail(&self.log)
+                    tail(&self.log, 20)
                 ));
             }
             std::thread::sleep(Duration::from_millis(10));
