@@ -166,3 +166,84 @@ fn missing_secrets_are_named_but_never_printed() {
         "{stderr}"
     );
 }
+
+#[test]
+fn eval_json_prints_exactly_one_object_in_the_documented_shape() {
+    let out = Command::new(env!("CARGO_BIN_EXE_egov-gateway"))
+        .args(["eval", "--local-only", "--json", "--config"])
+        .arg(repo_config().join("gateway.toml"))
+        .arg(repo_config().join("../tests/data/queries-dev.tsv"))
+        .output()
+        .expect("run egov-gateway");
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let stdout = String::from_utf8(out.stdout).expect("utf-8");
+    assert_eq!(stdout.trim().lines().count(), 1, "{stdout}");
+    let v: serde_json::Value = serde_json::from_str(stdout.trim()).expect("one JSON object");
+    let keys: Vec<&str> = v
+        .as_object()
+        .expect("object")
+        .keys()
+        .map(String::as_str)
+        .collect();
+    assert_eq!(
+        keys,
+        [
+            "accuracy",
+            "by_lang",
+            "correct",
+            "llm_calls",
+            "none",
+            "total"
+        ]
+    );
+    assert_eq!(v["total"], 125);
+    assert_eq!(v["llm_calls"], 0);
+    assert!(v["by_lang"]["ary-latn"]["accuracy"].as_f64().is_some());
+    assert!(v["none"]["precision"].as_f64().is_some() && v["none"]["recall"].as_f64().is_some());
+}
+
+#[test]
+fn route_json_prints_the_api_object_on_one_line() {
+    let out = Command::new(env!("CARGO_BIN_EXE_egov-gateway"))
+        .args([
+            "route",
+            "bghit njedded lpasspor dyali",
+            "--local-only",
+            "--json",
+            "--config",
+        ])
+        .arg(repo_config().join("gateway.toml"))
+        .output()
+        .expect("run egov-gateway");
+    assert!(out.status.success());
+    let stdout = String::from_utf8(out.stdout).expect("utf-8");
+    assert_eq!(stdout.trim().lines().count(), 1);
+    let v: serde_json::Value = serde_json::from_str(stdout.trim()).expect("JSON");
+    assert_eq!(v["service"], "passport-application");
+    assert_eq!(v["source"], "local");
+    assert_eq!(v["redirect"], "/s/passport-application/");
+}
+
+#[test]
+fn eval_refuses_a_malformed_file_naming_the_line() {
+    let dir = copy_config();
+    let bad = dir.join("bad.tsv");
+    std::fs::write(&bad, "lang\tquery\tservice_id\nfr\tonly two columns\n").expect("write");
+    let out = Command::new(env!("CARGO_BIN_EXE_egov-gateway"))
+        .args(["eval", "--local-only", "--config"])
+        .arg(dir.join("gateway.toml"))
+        .arg(&bad)
+        .output()
+        .expect("run egov-gateway");
+    assert!(!out.status.success());
+    assert!(
+        String::from_utf8_lossy(&out.stderr).contains("line 2"),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let _ = std::fs::remove_dir_all(&dir);
+}

@@ -289,3 +289,22 @@ async fn through_the_gateway_a_real_local_model_picks_from_the_shortlist_or_none
         assert_ne!(service, Some("admin-panel"));
     }
 }
+
+#[tokio::test(flavor = "multi_thread")]
+async fn with_redis_an_llm_decision_is_shared_by_every_instance() {
+    let fake = FakeLlm::start(Behaviour::answer("vat-declaration"));
+    let cfg = llm(&fake, Duration::from_secs(2), 5);
+    let mut options = SsoOptions::new(Store::Redis);
+    options.tweak = Some(Box::new(move |c: &mut egov_gateway::config::Config| {
+        c.gateway.assist.llm = Some(cfg)
+    }));
+    let world = SsoWorld::start(options);
+    let (_, first) = route(&world.gateway, json!({"query": HESITANT})).await;
+    assert_eq!(first["source"], "llm");
+    // Another instance, without any LLM configured, sharing the Redis.
+    let other = world.second_instance();
+    let (_, v) = route(&other, json!({"query": HESITANT})).await;
+    assert_eq!(v["source"], "cache");
+    assert_eq!(v["service"], "vat-declaration");
+    assert_eq!(fake.request_count(), 1);
+}
