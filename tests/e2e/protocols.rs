@@ -27,10 +27,7 @@ async fn backend_refusing_connections_gets_a_502_page_with_the_request_id() {
         .await
         .expect("request");
     assert_eq!(resp.status(), 502);
-    let id = resp.headers()["x-request-id"]
-        .to_str()
-        .expect("ascii")
-        .to_string();
+    let id = egov_integration::request_id(&resp);
     let body = resp.text().await.expect("body");
     assert!(body.contains("ne répond pas"), "{body}");
     assert!(body.contains(&id));
@@ -57,10 +54,7 @@ async fn backend_slower_than_the_read_timeout_gets_a_504_page_with_the_request_i
         .await
         .expect("request");
     assert_eq!(resp.status(), 504);
-    let id = resp.headers()["x-request-id"]
-        .to_str()
-        .expect("ascii")
-        .to_string();
+    let id = egov_integration::request_id(&resp);
     let body = resp.text().await.expect("body");
     assert!(body.contains("trop de temps"), "{body}");
     assert!(body.contains(&id));

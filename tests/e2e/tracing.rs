@@ -21,10 +21,7 @@ async fn a_request_exports_a_server_span_with_linked_upstream_sso_and_routing_ch
         .send()
         .await
         .expect("request");
-    let request_id = resp.headers()["x-request-id"]
-        .to_str()
-        .expect("ascii")
-        .to_string();
+    let request_id = egov_integration::request_id(&resp);
     let echo: Value = resp.json().await.expect("json");
     let _ = client()
         .post(gw.url("/api/route"))

@@ -9,6 +9,7 @@ use egov_gateway::server::{self, Listeners, RunningGateway};
 use std::net::{SocketAddr, TcpListener};
 use std::path::PathBuf;
 use std::sync::Arc;
+use std::time::{Duration, Instant};
 
 /// The repository's `config/` directory.
 pub fn config_dir() -> PathBuf {
@@ -99,6 +100,28 @@ impl TestGateway {
     /// `http://127.0.0.1:<port><path>`.
     pub fn url(&self, path: &str) -> String {
         format!("http://{}{}", self.addr, path)
+    }
+
+    /// The `/metrics` page once it contains every one of `lines` (or after 5 s, for the
+    /// caller's assertion to show what was there). A request is counted in its logging phase,
+    /// which pingora runs after the response has gone out, so a client can read `/metrics`
+    /// a moment before its own last request shows up.
+    pub async fn metrics_showing(&self, lines: &[&str]) -> String {
+        let deadline = Instant::now() + Duration::from_secs(5);
+        loop {
+            let text = crate::client()
+                .get(format!("http://{}/metrics", self.metrics))
+                .send()
+                .await
+                .expect("the metrics listener answers")
+                .text()
+                .await
+                .expect("the metrics page is text");
+            if lines.iter().all(|l| text.contains(l)) || Instant::now() >= deadline {
+                return text;
+            }
+            tokio::time::sleep(Duration::from_millis(20)).await;
+        }
     }
 }
 

@@ -27,3 +27,14 @@ pub fn client() -> reqwest::Client {
         .build()
         .expect("the test HTTP client builds")
 }
+
+/// The `X-Request-Id` the gateway gave a response (every answer carries one).
+pub fn request_id(response: &reqwest::Response) -> String {
+    response
+        .headers()
+        .get("x-request-id")
+        .expect("every gateway answer carries an X-Request-Id")
+        .to_str()
+        .expect("the request id is ASCII")
+        .to_string()
+}

@@ -43,3 +43,15 @@ pub enum DevIdpError {
     #[error("the dev IdP thread stopped before it was ready")]
     NotReady,
 }
+
+impl From<egov_background_server::BackgroundError> for DevIdpError {
+    fn from(error: egov_background_server::BackgroundError) -> Self {
+        use egov_background_server::BackgroundError as B;
+        match error {
+            B::Bind { addr, source } => Self::Bind { addr, source },
+            B::Runtime(e) => Self::Runtime(e),
+            B::Thread(e) => Self::Thread(e),
+            B::NotReady => Self::NotReady,
+        }
+    }
+}

@@ -5,7 +5,6 @@
 
 use std::net::SocketAddr;
 use std::sync::{Arc, Mutex, MutexGuard};
-use std::thread::JoinHandle;
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
 use axum::extract::State;
@@ -14,7 +13,8 @@ use axum::response::{IntoResponse, Response};
 use axum::routing::get;
 use axum::{Json, Router};
 use serde_json::{json, Value};
-use tokio::sync::oneshot;
+
+use egov_background_server::BackgroundServer;
 
 use crate::config::{DevIdpConfig, Settings};
 use crate::error::DevIdpError;
@@ -132,10 +132,8 @@ async fn userinfo(State(idp): State<Arc<Idp>>, headers: HeaderMap) -> Response {
 /// on drop.
 #[derive(Debug)]
 pub struct RunningDevIdp {
-    addr: SocketAddr,
+    server: BackgroundServer,
     issuer: String,
-    stop: Option<oneshot::Sender<()>>,
-    thread: Option<JoinHandle<()>>,
 }
 
 impl RunningDevIdp {
@@ -146,10 +144,8 @@ impl RunningDevIdp {
         if !addr.ip().is_loopback() {
             return Err(DevIdpError::NotLoopback { addr });
         }
-        let bind_error = |source| DevIdpError::Bind { addr, source };
-        let listener = std::net::TcpListener::bind(addr).map_err(bind_error)?;
-        listener.set_nonblocking(true).map_err(bind_error)?;
-        let local = listener.local_addr().map_err(bind_error)?;
+        let listener = egov_background_server::bind(addr)?;
+        let local = listener.addr();
         let settings = Settings::validate(config, local)?;
         let http = reqwest::Client::builder()
             .no_proxy()
@@ -170,77 +166,13 @@ impl RunningDevIdp {
         );
         eprintln!("{warning}");
         tracing::warn!("{warning}");
-
-        let (stop, stopped) = oneshot::channel::<()>();
-        let (ready_tx, ready_rx) = std::sync::mpsc::channel::<Result<(), DevIdpError>>();
-        let thread = std::thread::Builder::new()
-            .name("egov-devidp".to_string())
-            .spawn(move || {
-                let runtime = match tokio::runtime::Builder::new_multi_thread()
-                    .worker_threads(2)
-                    .thread_name("egov-devidp-worker")
-                    .enable_all()
-                    .build()
-                {
-                    Ok(runtime) => runtime,
-                    Err(error) => {
-                        let _ = ready_tx.send(Err(DevIdpError::Runtime(error)));
-                        return;
-                    }
-                };
-                runtime.block_on(async move {
-                    let listener = match tokio::net::TcpListener::from_std(listener) {
-                        Ok(listener) => listener,
-                        Err(source) => {
-                            let _ = ready_tx.send(Err(DevIdpError::Bind { addr, source }));
-                            return;
-                        }
-                    };
-                    let _ = ready_tx.send(Ok(()));
-                    let (drain, draining) = oneshot::channel::<()>();
-                    let server =
-                        axum::serve(listener, router(idp)).with_graceful_shutdown(async move {
-                            let _ = draining.await;
-                        });
-                    tokio::select! {
-                        result = server => {
-                            if let Err(error) = result {
-                                tracing::error!(%error, "dev IdP server stopped");
-                            }
-                        }
-                        () = async move {
-                            // A dropped sender means the handle is gone: stop too. In-flight
-                            // requests get a short grace, then are dropped.
-                            let _ = stopped.await;
-                            let _ = drain.send(());
-                            tokio::time::sleep(SHUTDOWN_GRACE).await;
-                        } => {}
-                    }
-                });
-                runtime.shutdown_timeout(Duration::from_secs(1));
-            })
-            .map_err(DevIdpError::Thread)?;
-        match ready_rx.recv() {
-            Ok(Ok(())) => Ok(RunningDevIdp {
-                addr: local,
-                issuer,
-                stop: Some(stop),
-                thread: Some(thread),
-            }),
-            Ok(Err(error)) => {
-                let _ = thread.join();
-                Err(error)
-            }
-            Err(_) => {
-                let _ = thread.join();
-                Err(DevIdpError::NotReady)
-            }
-        }
+        let server = BackgroundServer::spawn("egov-devidp", listener, router(idp), SHUTDOWN_GRACE)?;
+        Ok(RunningDevIdp { server, issuer })
     }
 
     /// The bound address.
     pub fn addr(&self) -> SocketAddr {
-        self.addr
+        self.server.addr()
     }
 
     /// The issuer URL (discovery is at `<issuer>/.well-known/openid-configuration`).
@@ -249,22 +181,7 @@ impl RunningDevIdp {
     }
 
     /// Stops serving and waits for the thread to end.
-    pub fn shutdown(mut self) {
-        self.stop_now();
-    }
-
-    fn stop_now(&mut self) {
-        if let Some(stop) = self.stop.take() {
-            let _ = stop.send(());
-        }
-        if let Some(thread) = self.thread.take() {
-            let _ = thread.join();
-        }
-    }
-}
-
-impl Drop for RunningDevIdp {
-    fn drop(&mut self) {
-        self.stop_now();
+    pub fn shutdown(self) {
+        self.server.shutdown();
     }
 }

@@ -29,3 +29,15 @@ pub enum EstateError {
     #[error("the estate server failed: {0}")]
     Serve(#[source] io::Error),
 }
+
+impl From<egov_background_server::BackgroundError> for EstateError {
+    fn from(error: egov_background_server::BackgroundError) -> Self {
+        use egov_background_server::BackgroundError as B;
+        match error {
+            B::Bind { addr, source } => Self::Bind { addr, source },
+            B::Runtime(e) => Self::Runtime(e),
+            B::Thread(e) => Self::Thread(e),
+            B::NotReady => Self::NotReady,
+        }
+    }
+}

@@ -4,19 +4,17 @@
 //! with its own runtime, which works whether or not the caller is already
 //! inside tokio (tests, the gateway's `demo`).
 
-use std::future::{Future, IntoFuture};
+use std::future::Future;
 use std::net::SocketAddr;
 use std::sync::Arc;
-use std::thread::JoinHandle;
 use std::time::Duration;
 
 use axum::extract::{Request, State};
 use axum::http::{header, StatusCode};
 use axum::response::Response;
 use axum::Router;
-use futures_util::FutureExt;
+use egov_background_server::{serve_until, BackgroundServer};
 use serde_json::json;
-use tokio::sync::oneshot;
 
 use crate::error::EstateError;
 use crate::options::EstateOptions;
@@ -36,19 +34,16 @@ pub async fn serve(
     options: EstateOptions,
     shutdown: impl Future<Output = ()> + Send + 'static,
 ) -> Result<(), EstateError> {
-    let estate = Arc::new(Estate::new(options));
-    let app = Router::new().fallback(dispatch).with_state(estate);
-    let shutdown = shutdown.shared();
-    let server = axum::serve(listener, app)
-        .with_graceful_shutdown(shutdown.clone())
-        .into_future();
-    tokio::select! {
-        result = server => result.map_err(EstateError::Serve),
-        () = async move {
-            shutdown.await;
-            tokio::time::sleep(SHUTDOWN_GRACE).await;
-        } => Ok(()),
-    }
+    serve_until(listener, router(options), shutdown, SHUTDOWN_GRACE)
+        .await
+        .map_err(EstateError::Serve)
+}
+
+/// Every site behind one router.
+fn router(options: EstateOptions) -> Router {
+    Router::new()
+        .fallback(dispatch)
+        .with_state(Arc::new(Estate::new(options)))
 }
 
 /// Picks the site for a request, or answers for the estate itself.
@@ -89,9 +84,7 @@ fn site_list() -> Response {
 /// An estate serving on its own thread and runtime; shut down on drop.
 #[derive(Debug)]
 pub struct RunningEstate {
-    addr: SocketAddr,
-    stop: Option<oneshot::Sender<()>>,
-    thread: Option<JoinHandle<()>>,
+    server: BackgroundServer,
 }
 
 impl RunningEstate {
@@ -100,86 +93,19 @@ impl RunningEstate {
     ///
     /// Works from inside a tokio runtime as well as outside one.
     pub fn start(addr: SocketAddr, options: EstateOptions) -> Result<RunningEstate, EstateError> {
-        let bind_error = |source| EstateError::Bind { addr, source };
-        let listener = std::net::TcpListener::bind(addr).map_err(bind_error)?;
-        listener.set_nonblocking(true).map_err(bind_error)?;
-        let local = listener.local_addr().map_err(bind_error)?;
-        let (stop, stopped) = oneshot::channel::<()>();
-        let (ready_tx, ready_rx) = std::sync::mpsc::channel::<Result<(), EstateError>>();
-        let thread = std::thread::Builder::new()
-            .name("egov-estate".to_string())
-            .spawn(move || {
-                let runtime = match tokio::runtime::Builder::new_multi_thread()
-                    .worker_threads(2)
-                    .thread_name("egov-estate-worker")
-                    .enable_all()
-                    .build()
-                {
-                    Ok(runtime) => runtime,
-                    Err(error) => {
-                        let _ = ready_tx.send(Err(EstateError::Runtime(error)));
-                        return;
-                    }
-                };
-                runtime.block_on(async move {
-                    let listener = match tokio::net::TcpListener::from_std(listener) {
-                        Ok(listener) => listener,
-                        Err(source) => {
-                            let _ = ready_tx.send(Err(EstateError::Bind { addr, source }));
-                            return;
-                        }
-                    };
-                    let _ = ready_tx.send(Ok(()));
-                    let shutdown = async move {
-                        // A dropped sender means the handle is gone: stop too.
-                        let _ = stopped.await;
-                    };
-                    if let Err(error) = serve(listener, options, shutdown).await {
-                        tracing::error!(%error, "estate server stopped");
-                    }
-                });
-                runtime.shutdown_timeout(Duration::from_secs(1));
-            })
-            .map_err(EstateError::Thread)?;
-        match ready_rx.recv() {
-            Ok(Ok(())) => Ok(RunningEstate {
-                addr: local,
-                stop: Some(stop),
-                thread: Some(thread),
-            }),
-            Ok(Err(error)) => {
-                let _ = thread.join();
-                Err(error)
-            }
-            Err(_) => {
-                let _ = thread.join();
-                Err(EstateError::NotReady)
-            }
-        }
+        let listener = egov_background_server::bind(addr)?;
+        let server =
+            BackgroundServer::spawn("egov-estate", listener, router(options), SHUTDOWN_GRACE)?;
+        Ok(RunningEstate { server })
     }
 
     /// The address the estate listens on.
     pub fn addr(&self) -> SocketAddr {
-        self.addr
+        self.server.addr()
     }
 
     /// Stops serving and waits for the server thread to end.
-    pub fn shutdown(mut self) {
-        self.stop();
-    }
-
-    fn stop(&mut self) {
-        if let Some(stop) = self.stop.take() {
-            let _ = stop.send(());
-        }
-        if let Some(thread) = self.thread.take() {
-            let _ = thread.join();
-        }
-    }
-}
-
-impl Drop for RunningEstate {
-    fn drop(&mut self) {
-        self.stop();
+    pub fn shutdown(self) {
+        self.server.shutdown();
     }
 }
