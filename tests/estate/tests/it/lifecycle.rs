@@ -51,5 +51,10 @@ fn binding_a_used_port_is_an_error() {
     let estate = RunningEstate::start("127.0.0.1:0".parse().expect("addr"), EstateOptions::calm(1))
         .expect("estate starts");
     let again = RunningEstate::start(estate.addr(), EstateOptions::calm(1));
-    assert!(matches!(again, Err(egov_estate::EstateError::Bind { .. })));
+    assert!(matches!(
+        again,
+        Err(egov_estate::EstateError::Start(
+            egov_background_server::BackgroundError::Bind { .. }
+        ))
+    ));
 }
