@@ -3,7 +3,7 @@
 //! intent routing with an LLM) returns data for every dashboard panel query and every
 //! recording rule.
 
-use egov_gateway::config::{Backend, LlmConfig};
+use egov_gateway::config::LlmConfig;
 use egov_integration::browser::Browser;
 use egov_integration::llm_server::{Behaviour, FakeLlm};
 use egov_integration::prometheus::{
@@ -41,15 +41,7 @@ async fn every_dashboard_query_and_recording_rule_returns_data_from_a_real_prome
     let mut options = SsoOptions::new(Store::Memory);
     options.tweak = Some(Box::new(move |c: &mut egov_gateway::config::Config| {
         c.gateway.assist.llm = Some(llm);
-        let s = c
-            .services
-            .iter_mut()
-            .find(|s| s.id == "passport-application")
-            .expect("service");
-        s.upstream.backends = vec![Backend {
-            host: "127.0.0.1".into(),
-            port: dead_port,
-        }];
+        egov_integration::backend_down(c, "passport-application", dead_port);
     }));
     let world = SsoWorld::start(options);
     let gw = &world.gateway;

@@ -1,6 +1,6 @@
 //! Failures of the legacy side, forwarding headers, and the protocols the portal speaks.
 
-use egov_gateway::config::{Backend, Timeouts};
+use egov_gateway::config::Timeouts;
 use egov_integration::{client, ports, start_estate, TestGateway};
 use futures_util::{SinkExt, StreamExt};
 use serde_json::Value;
@@ -11,15 +11,7 @@ async fn backend_refusing_connections_gets_a_502_page_with_the_request_id() {
     let estate = start_estate(None);
     let dead = ports::closed_port();
     let gw = TestGateway::with(&estate, |c| {
-        let s = c
-            .services
-            .iter_mut()
-            .find(|s| s.id == "cnie-renewal")
-            .expect("service");
-        s.upstream.backends = vec![Backend {
-            host: "127.0.0.1".into(),
-            port: dead.addr.port(),
-        }];
+        egov_integration::backend_down(c, "cnie-renewal", dead.addr.port());
     });
     let resp = client()
         .get(gw.url("/s/cnie-renewal/"))
@@ -37,11 +29,7 @@ async fn backend_refusing_connections_gets_a_502_page_with_the_request_id() {
 async fn backend_slower_than_the_read_timeout_gets_a_504_page_with_the_request_id() {
     let estate = start_estate(None);
     let gw = TestGateway::with(&estate, |c| {
-        let s = c
-            .services
-            .iter_mut()
-            .find(|s| s.id == "cnie-renewal")
-            .expect("service");
+        let s = egov_integration::service_mut(c, "cnie-renewal");
         s.upstream.timeouts = Timeouts {
             connect: Duration::from_secs(1),
             read: Duration::from_millis(300),
@@ -64,11 +52,7 @@ async fn backend_slower_than_the_read_timeout_gets_a_504_page_with_the_request_i
 async fn backend_exceeding_the_total_timeout_gets_a_504() {
     let estate = start_estate(None);
     let gw = TestGateway::with(&estate, |c| {
-        let s = c
-            .services
-            .iter_mut()
-            .find(|s| s.id == "cnie-renewal")
-            .expect("service");
+        let s = egov_integration::service_mut(c, "cnie-renewal");
         s.upstream.timeouts = Timeouts {
             connect: Duration::from_millis(200),
             read: Duration::from_secs(10),

@@ -144,15 +144,7 @@ async fn the_status_board_shows_each_services_health_errors_and_latency() {
     let dead = egov_integration::ports::closed_port();
     let gw = TestGateway::with(&estate, |c| {
         all_public(c);
-        let s = c
-            .services
-            .iter_mut()
-            .find(|s| s.id == "passport-application")
-            .expect("service");
-        s.upstream.backends = vec![egov_gateway::config::Backend {
-            host: "127.0.0.1".into(),
-            port: dead.addr.port(),
-        }];
+        egov_integration::backend_down(c, "passport-application", dead.addr.port());
     });
     let http = client();
     for _ in 0..4 {

@@ -3,7 +3,7 @@
 use crate::ports::{self, Reservation};
 use egov_estate::{EstateOptions, RunningEstate};
 use egov_gateway::app::App;
-use egov_gateway::config::{self, Config, Secrets};
+use egov_gateway::config::{self, Backend, Config, Secrets, ServiceConfig};
 use egov_gateway::registry::Registry;
 use egov_gateway::server::{self, Listeners, RunningGateway};
 use std::net::{SocketAddr, TcpListener};
@@ -33,6 +33,23 @@ pub fn all_public(config: &mut Config) {
     for s in &mut config.services {
         s.access = egov_gateway::config::Access::Public;
     }
+}
+
+/// The configuration of service `id`, to tweak before a gateway starts.
+pub fn service_mut<'a>(config: &'a mut Config, id: &str) -> &'a mut ServiceConfig {
+    config
+        .services
+        .iter_mut()
+        .find(|s| s.id == id)
+        .unwrap_or_else(|| panic!("no service {id} in the repository's configuration"))
+}
+
+/// Points service `id` at a loopback port nothing listens on: its backend is down.
+pub fn backend_down(config: &mut Config, id: &str, port: u16) {
+    service_mut(config, id).upstream.backends = vec![Backend {
+        host: "127.0.0.1".into(),
+        port,
+    }];
 }
 
 /// A running gateway and its addresses.

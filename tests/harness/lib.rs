@@ -15,7 +15,7 @@ pub mod redis;
 pub mod scratch;
 pub mod sso;
 
-pub use gateway::{all_public, repo_config, start_estate, TestGateway};
+pub use gateway::{all_public, backend_down, repo_config, service_mut, start_estate, TestGateway};
 pub use ports::reserve;
 
 /// A client that never follows redirects and never uses a proxy, so tests see exactly
