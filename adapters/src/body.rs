@@ -1,11 +1,12 @@
-//! One response body's way through the adapters: charset → UTF-8, then HTML rewriting.
+//! One response body's way through the adapters: charset → UTF-8, then HTML rewriting (or,
+//! for a stylesheet, the links in its CSS).
 //!
 //! The gateway decides once per response, from its headers, whether the body is touched at
-//! all ([`plan`]): only HTML, only bodies that have one, never a compressed body (the gateway
+//! all ([`plan`]): only HTML and CSS, only bodies that have one, never a compressed body (the gateway
 //! asks the legacy site for `identity` whenever the service's [`BodyPolicy`] is active). Then
 //! a [`BodyPipeline`] streams the chunks through, holding at most the first 1024 bytes while
-//! it looks for a `<meta charset>` (when the response did not declare a charset), and one
-//! unfinished tag inside the HTML rewriter.
+//! it looks for a `<meta charset>` or `@charset` (when the response did not declare a
+//! charset), and one unfinished tag (or CSS rule) inside the rewriter.
 
 use crate::charset::{
     charset_from_content_type, media_type, sniff_meta_charset, utf8_content_type, Encoding,
@@ -13,6 +14,7 @@ use crate::charset::{
 };
 use crate::html::{Fallback, HtmlError, HtmlOptions, HtmlRewriter};
 use crate::links::{LinkMap, ServiceLinks};
+use crate::stylesheet::{sniff_css_charset, StylesheetRewriter};
 use std::borrow::Cow;
 use std::sync::Arc;
 
@@ -41,7 +43,7 @@ impl BodyPolicy {
 pub enum Untouched {
     /// 1xx, 204, 205 and 304 responses have no body.
     NoBody,
-    /// Not `text/html` or `application/xhtml+xml` (or no `Content-Type` at all).
+    /// Not `text/html`, `application/xhtml+xml` or `text/css` (or no `Content-Type` at all).
     NotHtml,
     /// Compressed with a `Content-Encoding` the adapters do not undo.
     Compressed,
@@ -72,9 +74,20 @@ pub enum CharsetPlan {
     },
 }
 
+/// What kind of text a transformed body is.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum BodyKind {
+    /// An HTML (or XHTML) page.
+    Html,
+    /// A stylesheet: only its `url(...)` and `@import` links are rewritten.
+    Css,
+}
+
 /// The transform one response gets.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct BodyTransform {
+    /// HTML or CSS.
+    pub kind: BodyKind,
     /// The `Content-Type` to send instead of the legacy one (`charset=utf-8`), if it changes.
     /// The body's length changes in any case: the gateway drops `Content-Length`.
     pub content_type: Option<String>,
@@ -114,10 +127,18 @@ pub fn plan(
         return U(Untouched::NotHtml);
     };
     let media = media_type(ct);
-    if !media.eq_ignore_ascii_case("text/html")
-        && !media.eq_ignore_ascii_case("application/xhtml+xml")
+    let kind = if media.eq_ignore_ascii_case("text/html")
+        || media.eq_ignore_ascii_case("application/xhtml+xml")
     {
+        BodyKind::Html
+    } else if media.eq_ignore_ascii_case("text/css") {
+        BodyKind::Css
+    } else {
         return U(Untouched::NotHtml);
+    };
+    if kind == BodyKind::Css && policy.links.is_none() && policy.transcode_fallback.is_none() {
+        // A banner is for pages only.
+        return U(Untouched::NothingToDo);
     }
     if content_encoding
         .map(str::trim)
@@ -131,6 +152,7 @@ pub fn plan(
     let declared = charset_from_content_type(ct);
     if let Some(fallback) = policy.transcode_fallback {
         return BodyPlan::Transform(BodyTransform {
+            kind,
             content_type: Some(utf8_content_type(ct)),
             charset: match declared {
                 Some(enc) => CharsetPlan::Declared(enc),
@@ -140,6 +162,7 @@ pub fn plan(
     }
     let in_place = |encoding, follow_meta| {
         BodyPlan::Transform(BodyTransform {
+            kind,
             content_type: None,
             charset: CharsetPlan::InPlace {
                 encoding,
@@ -172,10 +195,37 @@ enum Decoding {
     On(Transcoder),
 }
 
-/// One response body: optional transcoding to UTF-8, then HTML rewriting. `Send`.
+/// How a body's first bytes declare its charset.
+type Sniffer = fn(&[u8]) -> Option<&'static Encoding>;
+
+/// The rewriter after the transcoder.
+enum Markup {
+    Html(HtmlRewriter),
+    Css(StylesheetRewriter),
+}
+
+impl Markup {
+    fn feed(&mut self, chunk: &[u8]) -> Result<Vec<u8>, BodyError> {
+        match self {
+            Markup::Html(h) => Ok(h.feed(chunk)?),
+            Markup::Css(c) => Ok(c.feed(chunk)),
+        }
+    }
+
+    fn finish(&mut self) -> Result<Vec<u8>, BodyError> {
+        match self {
+            Markup::Html(h) => Ok(h.finish()?),
+            Markup::Css(c) => Ok(c.finish()),
+        }
+    }
+}
+
+/// One response body: optional transcoding to UTF-8, then HTML (or CSS) rewriting. `Send`.
 pub struct BodyPipeline {
     decoding: Decoding,
-    html: HtmlRewriter,
+    /// How a held prefix declares its charset: `<meta>` for HTML, `@charset` for CSS.
+    sniff: Sniffer,
+    markup: Markup,
 }
 
 impl std::fmt::Debug for BodyPipeline {
@@ -185,39 +235,55 @@ impl std::fmt::Debug for BodyPipeline {
             Decoding::Sniffing { .. } => "sniffing".to_string(),
             Decoding::On(t) => format!("{t:?}"),
         };
-        write!(f, "BodyPipeline(decoding: {decoding}, {:?})", self.html)
+        match &self.markup {
+            Markup::Html(h) => write!(f, "BodyPipeline(decoding: {decoding}, {h:?})"),
+            Markup::Css(c) => write!(f, "BodyPipeline(decoding: {decoding}, {c:?})"),
+        }
     }
 }
 
 impl BodyPipeline {
     /// The pipeline for a response [`plan`] chose to transform.
     pub fn new(transform: &BodyTransform, policy: &BodyPolicy) -> Result<Self, BodyError> {
-        let options = HtmlOptions {
-            links: policy.links.clone(),
-            fix_charset_meta: transform.transcodes(),
-            banner: policy.banner.clone(),
+        let decoding = match transform.charset {
+            CharsetPlan::Declared(enc) => Decoding::On(Transcoder::new(enc)),
+            CharsetPlan::Sniff { fallback } => Decoding::Sniffing {
+                held: Vec::new(),
+                fallback,
+            },
+            CharsetPlan::InPlace { .. } => Decoding::Off,
         };
-        let (decoding, html) = match transform.charset {
-            CharsetPlan::Declared(enc) => (
-                Decoding::On(Transcoder::new(enc)),
-                HtmlRewriter::new(options)?,
-            ),
-            CharsetPlan::Sniff { fallback } => (
-                Decoding::Sniffing {
-                    held: Vec::new(),
-                    fallback,
-                },
-                HtmlRewriter::new(options)?,
-            ),
-            CharsetPlan::InPlace {
-                encoding,
-                follow_meta,
-            } => (
-                Decoding::Off,
-                HtmlRewriter::for_encoding(options, encoding, follow_meta)?,
+        let (markup, sniff): (Markup, Sniffer) = match transform.kind {
+            BodyKind::Html => {
+                let options = HtmlOptions {
+                    links: policy.links.clone(),
+                    fix_charset_meta: transform.transcodes(),
+                    banner: policy.banner.as_deref().map(Arc::from),
+                };
+                let html = match transform.charset {
+                    CharsetPlan::InPlace {
+                        encoding,
+                        follow_meta,
+                    } => HtmlRewriter::for_encoding(options, encoding, follow_meta)?,
+                    _ => HtmlRewriter::new(options)?,
+                };
+                (Markup::Html(html), sniff_meta_charset)
+            }
+            // In place, the bytes go through windows-1252 and back unchanged, whatever
+            // ASCII-compatible charset they are in.
+            BodyKind::Css => (
+                Markup::Css(StylesheetRewriter::new(
+                    policy.links.clone(),
+                    transform.transcodes(),
+                )),
+                sniff_css_charset,
             ),
         };
-        Ok(Self { decoding, html })
+        Ok(Self {
+            decoding,
+            sniff,
+            markup,
+        })
     }
 
     /// Transforms the next chunk of the body. The output may lag: up to 1024 bytes while the
@@ -232,13 +298,13 @@ impl BodyPipeline {
                     return Ok(Vec::new());
                 }
                 let held = std::mem::take(held);
-                let mut t = Transcoder::new(sniff_meta_charset(&held).unwrap_or(fallback));
+                let mut t = Transcoder::new((self.sniff)(&held).unwrap_or(fallback));
                 let out = t.feed(&held, false);
                 self.decoding = Decoding::On(t);
                 Cow::Owned(out)
             }
         };
-        Ok(self.html.feed(&decoded)?)
+        self.markup.feed(&decoded)
     }
 
     /// Ends the body and returns the rest of the output.
@@ -247,17 +313,20 @@ impl BodyPipeline {
             Decoding::Off => Vec::new(),
             Decoding::On(mut t) => t.feed(&[], true),
             Decoding::Sniffing { held, fallback } => {
-                Transcoder::new(sniff_meta_charset(&held).unwrap_or(fallback)).feed(&held, true)
+                Transcoder::new((self.sniff)(&held).unwrap_or(fallback)).feed(&held, true)
             }
         };
-        let mut out = self.html.feed(&tail)?;
-        out.extend(self.html.finish()?);
+        let mut out = self.markup.feed(&tail)?;
+        out.extend(self.markup.finish()?);
         Ok(out)
     }
 
     /// Why HTML rewriting stopped early and the rest passed through, if it did.
     pub fn fallback(&self) -> Option<&Fallback> {
-        self.html.fallback()
+        match &self.markup {
+            Markup::Html(h) => h.fallback(),
+            Markup::Css(_) => None,
+        }
     }
 }
 

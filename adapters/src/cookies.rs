@@ -3,11 +3,14 @@
 //! On the portal every legacy site shares one host name, so a cookie left as the site set it
 //! (`JSESSIONID=...; Path=/; Domain=www.cnie.ma`) would either be refused (foreign `Domain`)
 //! or be sent to every other service, and two Java sites would overwrite each other's
-//! `JSESSIONID`. Response side, [`scope_set_cookie`] confines each cookie to its service's
-//! `/s/<id>/` path. Request side, [`filter_cookie_header`] keeps the gateway's own cookies
+//! `JSESSIONID`. Response side, [`scope_set_cookie_headers`] confines each cookie to its
+//! service's `/s/<id>/` path and refuses the names the portal keeps for itself. Request side, [`filter_cookie_header`] keeps the gateway's own cookies
 //! (the portal session) from ever reaching a legacy site.
 
+use crate::headers::HeaderEdit;
 use crate::paths::strip_base;
+use http::header::SET_COOKIE;
+use http::HeaderValue;
 
 /// Where one service's cookies must live on the portal.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -25,88 +28,133 @@ pub struct CookieScope {
 /// the portal prefix (added when missing), `Secure` dropped on a plain-HTTP portal, every
 /// other attribute and the cookie's name and value kept byte for byte.
 ///
-/// `None` means "drop this Set-Cookie": the value has no `name=` pair.
+/// `None` means "drop this Set-Cookie": the value has no `name=` pair, or the name is one of
+/// the portal's own ([`portal_reserved`]). A legacy site must never set those: scoped under
+/// `/s/<id>/`, its longer path would make browsers send it before the portal's session
+/// cookie on every request to that service, fixing the session the portal sees.
 ///
 /// On a plain-HTTP portal a `SameSite=None` attribute is dropped with `Secure`, because
 /// browsers reject `SameSite=None` without `Secure`. A legacy `__Host-` cookie cannot keep
 /// its guarantees under a service prefix and will be refused by the browser.
+///
+/// Header values that are not valid UTF-8 (a legacy value in windows-1256) go through
+/// [`scope_set_cookie_bytes`].
 pub fn scope_set_cookie(value: &str, scope: &CookieScope) -> Option<String> {
-    let mut parts = value.split(';');
-    let pair = parts.next()?.trim();
-    let eq = pair.find('=')?;
-    if pair[..eq].trim().is_empty() {
+    // Only whole UTF-8 slices and ASCII are written, so the output is UTF-8 too.
+    String::from_utf8(scope_set_cookie_bytes(value.as_bytes(), scope)?).ok()
+}
+
+/// [`scope_set_cookie`] on a header's raw bytes: name and value may hold any byte a legacy
+/// site sends (bytes ≥ 0x80 included, which `HeaderValue::to_str` refuses) and are copied
+/// verbatim; only the ASCII attributes are read and rewritten.
+pub fn scope_set_cookie_bytes(value: &[u8], scope: &CookieScope) -> Option<Vec<u8>> {
+    let mut parts = value.split(|&b| b == b';');
+    let pair = trim(parts.next()?);
+    let eq = memchr::memchr(b'=', pair)?;
+    let name = trim(&pair[..eq]);
+    if name.is_empty() || reserved_name(name) {
         return None;
     }
     let prefix = scope.portal_prefix.trim_end_matches('/');
-    let mut out = String::with_capacity(value.len() + prefix.len() + 8);
-    out.push_str(pair);
+    let mut out = Vec::with_capacity(value.len() + prefix.len() + 8);
+    out.extend_from_slice(pair);
     let mut path_written = false;
-    let attrs: Vec<&str> = parts.map(str::trim).filter(|a| !a.is_empty()).collect();
+    let attrs: Vec<&[u8]> = parts.map(trim).filter(|a| !a.is_empty()).collect();
     // Browsers honour the last Path attribute; it is written where the first one was.
     let legacy_path = attrs
         .iter()
         .rev()
-        .find(|a| attr_name(a).eq_ignore_ascii_case("path"))
+        .find(|a| attr_name(a).eq_ignore_ascii_case(b"path"))
         .map(|a| attr_value(a));
     for attr in &attrs {
         let name = attr_name(attr);
-        if name.eq_ignore_ascii_case("domain") {
+        if name.eq_ignore_ascii_case(b"domain") {
             continue;
         }
-        if name.eq_ignore_ascii_case("secure") && !scope.portal_https {
+        if name.eq_ignore_ascii_case(b"secure") && !scope.portal_https {
             continue;
         }
-        if name.eq_ignore_ascii_case("samesite")
+        if name.eq_ignore_ascii_case(b"samesite")
             && !scope.portal_https
-            && attr_value(attr).eq_ignore_ascii_case("none")
+            && attr_value(attr).eq_ignore_ascii_case(b"none")
         {
             continue;
         }
-        out.push_str("; ");
-        if name.eq_ignore_ascii_case("path") {
-            if path_written {
-                out.truncate(out.len() - 2);
-                continue;
+        if name.eq_ignore_ascii_case(b"path") {
+            if !path_written {
+                out.extend_from_slice(b"; ");
+                write_path(&mut out, prefix, &scope.legacy_base, legacy_path);
+                path_written = true;
             }
-            write_path(&mut out, prefix, &scope.legacy_base, legacy_path);
-            path_written = true;
         } else {
-            out.push_str(attr);
+            out.extend_from_slice(b"; ");
+            out.extend_from_slice(attr);
         }
     }
     if !path_written {
-        out.push_str("; ");
+        out.extend_from_slice(b"; ");
         write_path(&mut out, prefix, &scope.legacy_base, None);
     }
     Some(out)
 }
 
-fn attr_name(attr: &str) -> &str {
-    attr.split('=').next().unwrap_or_default().trim()
+/// Every `Set-Cookie` of a response scoped in place with [`scope_set_cookie_bytes`], on the
+/// raw header bytes so a cookie whose value is not visible ASCII is kept, not lost; the ones
+/// it refuses are removed.
+pub fn scope_set_cookie_headers(headers: &mut impl HeaderEdit, scope: &CookieScope) {
+    let cookies = headers.get_all(&SET_COOKIE);
+    if cookies.is_empty() {
+        return;
+    }
+    headers.remove(&SET_COOKIE);
+    for c in cookies {
+        if let Some(v) = scope_set_cookie_bytes(c.as_bytes(), scope)
+            .and_then(|v| HeaderValue::from_bytes(&v).ok())
+        {
+            headers.append(SET_COOKIE, v);
+        }
+    }
 }
 
-fn attr_value(attr: &str) -> &str {
-    attr.split_once('=').map_or("", |(_, v)| v.trim())
+/// `s` without the spaces and tabs HTTP allows around cookie parts.
+fn trim(s: &[u8]) -> &[u8] {
+    let is_ws = |b: &u8| matches!(b, b' ' | b'\t');
+    let start = s.iter().position(|b| !is_ws(b)).unwrap_or(s.len());
+    let end = s.iter().rposition(|b| !is_ws(b)).map_or(start, |i| i + 1);
+    &s[start..end]
+}
+
+fn attr_name(attr: &[u8]) -> &[u8] {
+    trim(attr.split(|&b| b == b'=').next().unwrap_or_default())
+}
+
+fn attr_value(attr: &[u8]) -> &[u8] {
+    memchr::memchr(b'=', attr).map_or(&[][..], |i| trim(&attr[i + 1..]))
 }
 
 /// `Path=<prefix><part under the legacy base>`, or `<prefix>/` when the legacy path is
-/// missing, not absolute, or outside the service's base.
-fn write_path(out: &mut String, prefix: &str, legacy_base: &str, legacy_path: Option<&str>) {
-    out.push_str("Path=");
-    out.push_str(prefix);
+/// missing, not absolute, not UTF-8, or outside the service's base.
+fn write_path(out: &mut Vec<u8>, prefix: &str, legacy_base: &str, legacy_path: Option<&[u8]>) {
+    out.extend_from_slice(b"Path=");
+    out.extend_from_slice(prefix.as_bytes());
     let under = legacy_path
+        .and_then(|p| std::str::from_utf8(p).ok())
         .filter(|p| p.starts_with('/'))
         .and_then(|p| strip_base(legacy_base, p))
         .unwrap_or("/");
-    out.push_str(under);
+    out.extend_from_slice(under.as_bytes());
 }
 
 /// Whether a cookie name belongs to the gateway itself (its session and CSRF cookies), which
-/// must never be forwarded to a legacy site.
+/// must never be forwarded to a legacy site, nor set by one.
 pub fn portal_reserved(name: &str) -> bool {
-    name.starts_with("egov_")
-        || name.starts_with("__Host-egov")
-        || name.starts_with("__Secure-egov")
+    reserved_name(name.as_bytes())
+}
+
+fn reserved_name(name: &[u8]) -> bool {
+    name.starts_with(b"egov_")
+        || name.starts_with(b"__Host-egov")
+        || name.starts_with(b"__Secure-egov")
 }
 
 /// A request's `Cookie` header without the cookies `is_reserved` claims for the gateway;
@@ -224,10 +272,74 @@ mod tests {
     }
 
     #[test]
+    fn a_legacy_site_cannot_set_the_portal_s_own_cookies() {
+        for v in [
+            "egov_session=attacker; Path=/",
+            " egov_login=x",
+            "__Host-egov_session=x; Secure; Path=/",
+            "__Secure-egov_login=x; Secure",
+        ] {
+            assert_eq!(scoped(v), None, "{v}");
+        }
+        assert_eq!(
+            scope_set_cookie_bytes(b"egov_session=\xff", &scope("/", false)),
+            None
+        );
+    }
+
+    #[test]
+    fn non_ascii_cookie_values_are_scoped_byte_for_byte() {
+        assert_eq!(
+            scope_set_cookie_bytes(
+                b"nom=\xc7\xe1; Path=/cnss/x; Domain=a.ma",
+                &scope("/cnss", true)
+            )
+            .as_deref(),
+            Some(&b"nom=\xc7\xe1; Path=/s/cnss-insured-portal/x"[..])
+        );
+        assert_eq!(
+            scoped("ville=Fès; path=/").as_deref(),
+            Some("ville=Fès; Path=/s/cnss-insured-portal/")
+        );
+    }
+
+    #[test]
+    fn a_path_that_is_not_utf8_becomes_the_service_root() {
+        assert_eq!(
+            scope_set_cookie_bytes(b"a=1; Path=/cnss/\xe9", &scope("/cnss", true)).as_deref(),
+            Some(&b"a=1; Path=/s/cnss-insured-portal/"[..])
+        );
+    }
+
+    #[test]
     fn malformed_set_cookie_values_are_dropped() {
         assert_eq!(scoped("garbage"), None);
         assert_eq!(scoped("=novalue; Path=/"), None);
         assert_eq!(scoped(""), None);
+    }
+
+    #[test]
+    fn set_cookie_headers_are_scoped_in_place_whatever_their_bytes() {
+        let mut h = http::HeaderMap::new();
+        for v in [
+            &b"JSESSIONID=A1; Path=/; Domain=www.cnss.ma"[..],
+            b"egov_session=fixed; Path=/",
+            b"nom=\xc7\xe1",
+        ] {
+            h.append(
+                SET_COOKIE,
+                HeaderValue::from_bytes(v).expect("valid header"),
+            );
+        }
+        scope_set_cookie_headers(&mut h, &scope("/", true));
+        let values: Vec<&[u8]> = h.get_all(SET_COOKIE).iter().map(|v| v.as_bytes()).collect();
+        assert_eq!(
+            values,
+            [
+                &b"JSESSIONID=A1; Path=/s/cnss-insured-portal/"[..],
+                b"nom=\xc7\xe1; Path=/s/cnss-insured-portal/",
+            ]
+        );
     }
 
     #[test]

@@ -10,7 +10,8 @@
 //! Request side: [`paths`] (where a request goes on the backend), [`credentials`],
 //! [`headers`], [`cookies::filter_cookie_header`]. Response side: [`redirects`],
 //! [`cookies::scope_set_cookie`], and for bodies [`body::plan`] then a [`body::BodyPipeline`]
-//! made of [`charset::Transcoder`] and [`html::HtmlRewriter`] (which uses [`links`], [`css`]).
+//! made of [`charset::Transcoder`] and [`html::HtmlRewriter`] (which uses [`links`], [`css`]),
+//! or [`stylesheet::StylesheetRewriter`] for `text/css` responses.
 //! [`soap`] is a JSON facade for the services that only speak SOAP.
 
 pub mod body;
@@ -25,3 +26,4 @@ pub mod paths;
 pub mod redirects;
 pub mod script;
 pub mod soap;
+pub mod stylesheet;

@@ -8,12 +8,14 @@
 //!
 //! [`LinkMap`] is compiled once per registry snapshot; [`LinkMap::rewrite`] is the hot path
 //! (it runs for every URL-bearing attribute and header), so it does not allocate unless it
-//! produces a new URL, and looks a host up with one hash probe.
+//! produces a new URL (or the URL holds the rare tab, backslash or dot segment a browser
+//! would read differently from its bytes), and looks a host up with one hash probe.
 
-use crate::paths::strip_base;
+use crate::paths::{resolve_dot_segments, strip_base};
 use std::borrow::Cow;
 use std::collections::HashMap;
 use std::hash::{BuildHasherDefault, Hasher};
+use std::sync::Arc;
 
 /// A mount that cannot be compiled into a [`LinkMap`].
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
@@ -124,8 +126,14 @@ fn valid_base(base: &str) -> bool {
 
 /// Which page a link was found on: root-relative links resolve against its legacy host, and
 /// when several services share one backend address its own mount is preferred.
+///
+/// Built once per service; cloning it (once per handler of every rewritten page) only bumps
+/// a reference count.
 #[derive(Debug, Clone, PartialEq, Eq)]
-pub struct ServiceLinks {
+pub struct ServiceLinks(Arc<ServicePage>);
+
+#[derive(Debug, PartialEq, Eq)]
+struct ServicePage {
     authority: Box<str>,
     prefix: Box<str>,
 }
@@ -137,15 +145,15 @@ impl ServiceLinks {
         let authority = authority_key(legacy_host.trim())
             .map(Cow::into_owned)
             .unwrap_or_default();
-        Self {
+        Self(Arc::new(ServicePage {
             authority: authority.into(),
             prefix: prefix.trim_end_matches('/').into(),
-        }
+        }))
     }
 
     /// The service's portal prefix, `/s/<id>`.
     pub fn prefix(&self) -> &str {
-        &self.prefix
+        &self.0.prefix
     }
 }
 
@@ -164,17 +172,34 @@ impl LinkMap {
     /// (`//host/...`) URLs are looked up by their host; root-relative ones (`/x/...`) by the
     /// current service's legacy host, so a link to a sibling service on the same host lands
     /// in that sibling. Query and fragment are kept byte for byte.
+    ///
+    /// The path is read as a browser reads it before the mount is looked up: tabs and
+    /// newlines dropped, `\` taken as `/`, dot segments resolved. So
+    /// `/vat-declaration/../portail/` is looked up as `/portail/` and never becomes a path
+    /// under `/s/vat-declaration/` that the browser would resolve into another service.
     pub fn rewrite(&self, url: &str, current: &ServiceLinks) -> Option<String> {
         let url = trim_html_space(url);
+        let without_tabs;
+        let url = if memchr::memchr3(b'\t', b'\n', b'\r', url.as_bytes()).is_some() {
+            without_tabs = url.replace(['\t', '\n', '\r'], "");
+            &without_tabs
+        } else {
+            url
+        };
         let (authority, rest) = split_url(url)?;
         let key: Cow<'_, str> = match authority {
             Some(a) => authority_key(a)?,
-            None => Cow::Borrowed(&*current.authority),
+            None => Cow::Borrowed(&*current.0.authority),
         };
         let mounts = self.by_authority.get(&*key)?;
         let path_end = memchr::memchr2(b'?', b'#', rest.as_bytes()).unwrap_or(rest.len());
         let (path, suffix) = rest.split_at(path_end);
-        let path = if path.is_empty() { "/" } else { path };
+        let slashed: Cow<'_, str> = match path {
+            "" => Cow::Borrowed("/"),
+            p if p.contains('\\') => Cow::Owned(p.replace('\\', "/")),
+            p => Cow::Borrowed(p),
+        };
+        let path = resolve_dot_segments(&slashed);
         let mut found: Option<(&Mount, &str)> = None;
         for m in mounts {
             if let Some((best, _)) = found {
@@ -182,8 +207,8 @@ impl LinkMap {
                     break;
                 }
             }
-            if let Some(under) = strip_base(&m.base, path) {
-                if found.is_none() || *m.prefix == *current.prefix {
+            if let Some(under) = strip_base(&m.base, &path) {
+                if found.is_none() || *m.prefix == *current.0.prefix {
                     found = Some((m, under));
                 }
             }
@@ -244,8 +269,10 @@ fn split_url(url: &str) -> Option<(Option<&str>, &str)> {
     let tb = tail.as_bytes();
     let has_authority = tb.len() >= 2 && is_slash(tb[0]) && is_slash(tb[1]);
     if !has_authority {
-        // `http:foo` is relative in browsers' eyes; only a bare `/path` is root-relative.
-        return (after_scheme == 0 && tb.first() == Some(&b'/')).then_some((None, tail));
+        // `http:foo` is relative in browsers' eyes; only a bare `/path` (or `\path`) is
+        // root-relative.
+        return (after_scheme == 0 && tb.first().copied().is_some_and(is_slash))
+            .then_some((None, tail));
     }
     let auth_and_rest = &tail[2..];
     let end = auth_and_rest
@@ -253,14 +280,16 @@ fn split_url(url: &str) -> Option<(Option<&str>, &str)> {
         .position(|c| matches!(c, b'/' | b'\\' | b'?' | b'#'))
         .unwrap_or(auth_and_rest.len());
     let (authority, rest) = auth_and_rest.split_at(end);
-    if authority.is_empty() || rest.starts_with('\\') {
+    if authority.is_empty() {
         return None;
     }
     Some((Some(authority), rest))
 }
 
-/// Normalizes `[userinfo@]host[:port]` to the key mounts are stored under: lowercase host,
-/// with `:port` kept only when it is not 80 or 443. `None` if it is not an authority.
+/// Normalizes `[userinfo@]host[:port]` to the key mounts are stored under: lowercase host
+/// without the trailing dot of a fully qualified name (`www.cnie.ma.` is the same site, and
+/// the gateway routes it), with `:port` kept only when it is not 80 or 443. `None` if it is
+/// not an authority.
 fn authority_key(authority: &str) -> Option<Cow<'_, str>> {
     let at = memchr::memrchr(b'@', authority.as_bytes()).map_or(0, |i| i + 1);
     // After an ASCII '@', so a character boundary.
@@ -298,7 +327,14 @@ fn authority_key(authority: &str) -> Option<Cow<'_, str>> {
         return None;
     }
     let host = hostport.get(..host_end)?;
-    match (default_port, upper) {
+    let (host, dotted) = match host.strip_suffix('.') {
+        Some(bare) if !host.starts_with('[') => (bare, true),
+        _ => (host, false),
+    };
+    if host.is_empty() || host.ends_with('.') {
+        return None;
+    }
+    match (default_port, upper || dotted) {
         (true, false) => Some(Cow::Borrowed(host)),
         (false, false) => Some(Cow::Borrowed(hostport)),
         (default_port, true) => {

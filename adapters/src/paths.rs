@@ -61,17 +61,42 @@ pub fn clean(path: &str) -> Result<Cow<'_, str>, PathError> {
         }
         i += 1;
     }
-    if !needs_work {
+    if !needs_work || !has_dot_segment(path) {
         return Ok(Cow::Borrowed(path));
     }
-    let segments: Vec<&str> = path[1..].split('/').collect();
+    remove_dot_segments(path, false)
+        .map(Cow::Owned)
+        .ok_or(PathError::Escapes)
+}
+
+/// Resolves dot segments (also `%2e`-encoded) in `path` (which must start with `/`) the way
+/// browsers do when they resolve a link: a `..` at the root stays at the root. Unlike
+/// [`clean`] nothing is refused, since a link is only mapped, never served from here.
+///
+/// Returns the input unchanged (no allocation) when it has no dot segment.
+pub fn resolve_dot_segments(path: &str) -> Cow<'_, str> {
+    if !has_dot_segment(path) {
+        return Cow::Borrowed(path);
+    }
+    remove_dot_segments(path, true).map_or(Cow::Borrowed(path), Cow::Owned)
+}
+
+fn has_dot_segment(path: &str) -> bool {
+    path.split('/')
+        .any(|seg| !matches!(dot_kind(seg), Dots::None))
+}
+
+/// `path` with its dot segments resolved; a `..` above the root is dropped when `clamp`,
+/// otherwise the whole path is refused (`None`).
+fn remove_dot_segments(path: &str, clamp: bool) -> Option<String> {
+    let segments: Vec<&str> = path.get(1..)?.split('/').collect();
     let mut out: Vec<&str> = Vec::with_capacity(segments.len());
     for seg in &segments {
         match dot_kind(seg) {
             Dots::One => {}
             Dots::Two => {
-                if out.pop().is_none() {
-                    return Err(PathError::Escapes);
+                if out.pop().is_none() && !clamp {
+                    return None;
                 }
             }
             Dots::None => out.push(seg),
@@ -88,7 +113,7 @@ pub fn clean(path: &str) -> Result<Cow<'_, str>, PathError> {
     if trailing_slash || s.is_empty() {
         s.push('/');
     }
-    Ok(Cow::Owned(s))
+    Some(s)
 }
 
 enum Dots {
@@ -233,6 +258,24 @@ mod tests {
         assert_eq!(clean("/a/../../x"), Err(PathError::Escapes));
         assert_eq!(clean("/%2e%2e/x"), Err(PathError::Escapes));
         assert_eq!(clean("/.%2e/x"), Err(PathError::Escapes));
+    }
+
+    #[test]
+    fn dotless_paths_are_borrowed_even_with_dots_in_names() {
+        assert!(matches!(clean("/a/form.php"), Ok(Cow::Borrowed(_))));
+        assert!(matches!(
+            resolve_dot_segments("/a/form.php"),
+            Cow::Borrowed("/a/form.php")
+        ));
+    }
+
+    #[test]
+    fn link_dot_segments_resolve_like_browsers_and_stop_at_the_root() {
+        assert_eq!(resolve_dot_segments("/a/./b/../c"), "/a/c");
+        assert_eq!(resolve_dot_segments("/a/%2E%2e/b/"), "/b/");
+        assert_eq!(resolve_dot_segments("/a/b/.."), "/a/");
+        assert_eq!(resolve_dot_segments("/../../x"), "/x");
+        assert_eq!(resolve_dot_segments("/.."), "/");
     }
 
     #[test]

@@ -18,6 +18,40 @@ pub fn rewrite_location(value: &str, links: &LinkMap, current: &ServiceLinks) ->
     links.rewrite(value, current)
 }
 
+/// [`rewrite_location`] on a header's raw bytes, for the legacy sites that redirect to a path
+/// with raw UTF-8 or windows-1256 in it (which `HeaderValue::to_str` refuses). Bytes other
+/// than the rewritten scheme, host and service base are copied verbatim.
+pub fn rewrite_location_bytes(
+    value: &[u8],
+    links: &LinkMap,
+    current: &ServiceLinks,
+) -> Option<Vec<u8>> {
+    on_bytes(value, |v| rewrite_location(v, links, current))
+}
+
+/// [`rewrite_refresh`] on a header's raw bytes, like [`rewrite_location_bytes`].
+pub fn rewrite_refresh_bytes(
+    value: &[u8],
+    links: &LinkMap,
+    current: &ServiceLinks,
+) -> Option<Vec<u8>> {
+    on_bytes(value, |v| rewrite_refresh(v, links, current))
+}
+
+/// Runs a text rewrite on raw bytes: UTF-8 as it is, anything else read one byte per
+/// character (Latin-1) and written back the same way. The rewrites only look at and insert
+/// ASCII, so either way every other byte comes out exactly as it went in.
+fn on_bytes(value: &[u8], rewrite: impl FnOnce(&str) -> Option<String>) -> Option<Vec<u8>> {
+    if let Ok(text) = std::str::from_utf8(value) {
+        return rewrite(text).map(String::into_bytes);
+    }
+    let latin1: String = value.iter().copied().map(char::from).collect();
+    rewrite(&latin1)?
+        .chars()
+        .map(|c| u8::try_from(c).ok())
+        .collect()
+}
+
 /// A `Refresh` header (or `<meta http-equiv="refresh">` content) with its URL mapped:
 /// `5; url=http://host/x`, `0;URL='...'`, `3, url="..."` or a bare `0; http://...`. The delay
 /// and punctuation are kept; `None` if there is no URL or it is not mapped.
@@ -87,7 +121,7 @@ fn refresh_url_span(value: &str) -> Option<(usize, usize)> {
 }
 
 /// Rewrites `Location`, `Content-Location` and `Refresh` in place; true if any changed.
-/// Values that are not valid UTF-8 are left alone.
+/// Values are read as raw bytes, so one holding non-ASCII bytes is rewritten too.
 pub fn rewrite_redirect_headers(
     headers: &mut impl HeaderEdit,
     links: &LinkMap,
@@ -95,20 +129,17 @@ pub fn rewrite_redirect_headers(
 ) -> bool {
     let mut changed = false;
     let names = [
-        (http::header::LOCATION, rewrite_location as Rewrite),
-        (http::header::CONTENT_LOCATION, rewrite_location),
-        (HeaderName::from_static(REFRESH), rewrite_refresh),
+        (http::header::LOCATION, rewrite_location_bytes as Rewrite),
+        (http::header::CONTENT_LOCATION, rewrite_location_bytes),
+        (HeaderName::from_static(REFRESH), rewrite_refresh_bytes),
     ];
     for (name, rewrite) in names {
         let values = headers.get_all(&name);
         let mut new_values = Vec::with_capacity(values.len());
         let mut any = false;
         for v in values {
-            let new = v
-                .to_str()
-                .ok()
-                .and_then(|s| rewrite(s, links, current))
-                .and_then(|s| HeaderValue::from_str(&s).ok());
+            let new = rewrite(v.as_bytes(), links, current)
+                .and_then(|b| HeaderValue::from_bytes(&b).ok());
             any |= new.is_some();
             new_values.push(new.unwrap_or(v));
         }
@@ -123,7 +154,7 @@ pub fn rewrite_redirect_headers(
     changed
 }
 
-type Rewrite = fn(&str, &LinkMap, &ServiceLinks) -> Option<String>;
+type Rewrite = fn(&[u8], &LinkMap, &ServiceLinks) -> Option<Vec<u8>>;
 
 #[cfg(test)]
 mod tests {
@@ -239,6 +270,45 @@ mod tests {
         assert_eq!(
             get("x-other").as_deref(),
             Some("http://www.cnie.ma/cnie-renewal/")
+        );
+    }
+
+    #[test]
+    fn raw_utf8_and_legacy_bytes_in_redirects_are_rewritten_and_kept() {
+        let (m, here) = map();
+        assert_eq!(
+            rewrite_location_bytes("http://www.cnie.ma/cnie-renewal/état".as_bytes(), &m, &here)
+                .as_deref(),
+            Some("/s/cnie-renewal/état".as_bytes())
+        );
+        assert_eq!(
+            rewrite_location_bytes(
+                b"http://www.cnie.ma/cnie-renewal/\xc7\xe1?q=\xff",
+                &m,
+                &here
+            )
+            .as_deref(),
+            Some(&b"/s/cnie-renewal/\xc7\xe1?q=\xff"[..])
+        );
+        assert_eq!(
+            rewrite_refresh_bytes(b"0; url='http://127.0.0.1:9400/\xe9'", &m, &here).as_deref(),
+            Some(&b"0; url='/s/cnie-renewal/\xe9'"[..])
+        );
+    }
+
+    #[test]
+    fn a_location_header_with_non_ascii_bytes_is_rewritten_in_place() {
+        let (m, here) = map();
+        let mut h = HeaderMap::new();
+        h.insert(
+            "location",
+            HeaderValue::from_bytes("http://www.cnie.ma/cnie-renewal/reçu".as_bytes())
+                .expect("valid header"),
+        );
+        assert!(rewrite_redirect_headers(&mut h, &m, &here));
+        assert_eq!(
+            h.get("location").map(HeaderValue::as_bytes),
+            Some("/s/cnie-renewal/reçu".as_bytes())
         );
     }
 

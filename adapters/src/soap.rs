@@ -7,6 +7,7 @@
 //! typed error. Input size and nesting are bounded, DTDs are refused, and any namespace
 //! prefix is accepted, since every legacy toolkit picks its own.
 
+use crate::charset::{charset_from_content_type, declared_in_document, Encoding};
 use quick_xml::events::Event;
 use quick_xml::Reader;
 use serde_json::{Map, Value};
@@ -171,40 +172,60 @@ fn malformed(e: impl std::fmt::Display) -> SoapError {
     SoapError::Malformed(e.to_string())
 }
 
-/// The response XML as text: UTF-8 unless a byte order mark or the XML declaration says
-/// otherwise (legacy Java and .NET services answer in ISO-8859-1 too).
-fn xml_text(xml: &[u8]) -> Cow<'_, str> {
+/// The response XML as text, decoded by the first of: a byte order mark, the `charset` of
+/// the HTTP `Content-Type`, the XML declaration's `encoding`, else UTF-8 (legacy Java and
+/// .NET services answer in ISO-8859-1 too). A declaration is read like a `<meta charset>`
+/// ([`declared_in_document`]): one found in ASCII cannot mean UTF-16, so `encoding="utf-16"`
+/// without a byte order mark (what .NET writes when it serializes a string) is UTF-8.
+fn xml_text<'a>(xml: &'a [u8], content_type: Option<&str>) -> Cow<'a, str> {
     if let Some((enc, bom_len)) = encoding_rs::Encoding::for_bom(xml) {
         return enc.decode_without_bom_handling(&xml[bom_len..]).0;
     }
-    let decl_end = xml
-        .starts_with(b"<?xml")
-        .then(|| xml.windows(2).position(|w| w == b"?>"))
-        .flatten();
-    let declared = decl_end.and_then(|end| {
-        let decl = std::str::from_utf8(&xml[..end]).ok()?;
-        let at = decl.find("encoding")?;
-        let rest = decl[at + 8..].trim_start().strip_prefix('=')?.trim_start();
-        let quote = rest.chars().next()?;
-        let label = rest.get(1..)?.split(quote).next()?;
-        encoding_rs::Encoding::for_label_no_replacement(label.as_bytes())
-    });
-    declared
+    content_type
+        .and_then(charset_from_content_type)
+        .or_else(|| xml_declared_encoding(xml))
         .unwrap_or(encoding_rs::UTF_8)
         .decode_without_bom_handling(xml)
         .0
 }
 
+/// The encoding an `<?xml ... encoding="..."?>` declaration at the very start names.
+fn xml_declared_encoding(xml: &[u8]) -> Option<&'static Encoding> {
+    if !xml.starts_with(b"<?xml") {
+        return None;
+    }
+    let end = memchr::memmem::find(xml, b"?>")?;
+    let decl = std::str::from_utf8(&xml[..end]).ok()?;
+    let at = decl.find("encoding")?;
+    let rest = decl[at + 8..].trim_start().strip_prefix('=')?.trim_start();
+    let quote = rest.chars().next()?;
+    let label = rest.get(1..)?.split(quote).next()?;
+    declared_in_document(label.as_bytes())
+}
+
 /// The JSON form of a SOAP response: the children of the element inside `Body` (repeated
 /// elements as arrays, nested ones as objects, text as strings, `xsi:nil` as null). A
 /// `Fault` becomes [`SoapError::Fault`].
+///
+/// Without the response's `Content-Type`; prefer [`envelope_to_json_with_content_type`],
+/// whose `charset` decides the decoding when there is no byte order mark.
 pub fn envelope_to_json(xml: &[u8]) -> Result<Value, SoapError> {
+    envelope_to_json_with_content_type(xml, None)
+}
+
+/// [`envelope_to_json`] for a response served with `content_type`: its `charset`, when it
+/// names a known encoding, is how the body is decoded unless a byte order mark says
+/// otherwise; only without one does the XML declaration decide.
+pub fn envelope_to_json_with_content_type(
+    xml: &[u8],
+    content_type: Option<&str>,
+) -> Result<Value, SoapError> {
     if xml.len() > MAX_ENVELOPE_BYTES {
         return Err(SoapError::TooLarge {
             limit: MAX_ENVELOPE_BYTES,
         });
     }
-    let text = xml_text(xml);
+    let text = xml_text(xml, content_type);
     let mut reader = Reader::from_str(&text);
     reader.config_mut().expand_empty_elements = true;
     let mut stack: Vec<Frame> = Vec::new();

@@ -74,7 +74,7 @@ async fn an_iso_8859_1_page_arrives_as_utf8_with_its_accents() {
 }
 
 #[tokio::test(flavor = "multi_thread")]
-async fn no_proxied_page_of_any_service_links_to_a_legacy_hostname() {
+async fn no_proxied_page_or_stylesheet_of_any_service_links_to_a_legacy_hostname() {
     let estate = start_estate(None);
     let gw = TestGateway::with(&estate, all_public);
     let http = client();
@@ -90,6 +90,7 @@ async fn no_proxied_page_of_any_service_links_to_a_legacy_hostname() {
             "/menu",
             "/contenu",
             "/deconnexion",
+            "/css/style.css",
         ] {
             let url = gw.url(&format!("/s/{}{page}", s.id));
             let resp = http.get(&url).send().await.expect("request");

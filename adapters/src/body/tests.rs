@@ -75,11 +75,15 @@ fn bodiless_statuses_are_untouched() {
 }
 
 #[test]
-fn only_html_and_xhtml_are_transformed() {
+fn only_html_xhtml_and_css_are_transformed() {
     let p = policy(None);
     assert_eq!(
-        plan(200, Some("text/css"), None, &p),
+        plan(200, Some("application/javascript"), None, &p),
         BodyPlan::Untouched(Untouched::NotHtml)
+    );
+    assert_eq!(
+        transform(plan(200, Some("text/css"), None, &p)).kind,
+        BodyKind::Css
     );
     assert_eq!(
         plan(200, None, None, &p),
@@ -176,11 +180,32 @@ fn a_windows_1256_page_split_at_every_byte_comes_out_identical() {
 }
 
 #[test]
-fn a_meta_after_the_first_chunk_is_still_found_within_1024_bytes() {
-    let bytes = windows_1256_page();
-    let chunks: Vec<&[u8]> = bytes.chunks(7).collect();
-    let out = run("text/html", &policy(Some(WINDOWS_1252)), &chunks);
-    assert_eq!(String::from_utf8(out).expect("utf-8"), expected_page());
+fn a_meta_after_the_first_chunk_is_found_when_the_1024_byte_window_fills() {
+    // Long enough that the charset is decided while streaming, not at the end of the body.
+    let paragraph = "<p>الرجاء ملء الاستمارة — Déclaration mensuelle</p>";
+    let long_page = PAGE.replace("</body>", &format!("{}</body>", paragraph.repeat(40)));
+    let (bytes, _, unmappable) = WINDOWS_1256.encode(&long_page);
+    assert!(!unmappable && bytes.len() > 2 * PRESCAN_LEN);
+    let p = policy(Some(WINDOWS_1252));
+    let t = transform(plan(200, Some("text/html"), None, &p));
+    let mut pipeline = BodyPipeline::new(&t, &p).expect("pipeline");
+    let mut streamed = Vec::new();
+    for chunk in bytes.chunks(7) {
+        streamed.extend(pipeline.feed(chunk).expect("feed"));
+    }
+    assert!(
+        streamed.len() > PRESCAN_LEN,
+        "only {} bytes came out before the end",
+        streamed.len()
+    );
+    streamed.extend(pipeline.finish().expect("finish"));
+    let expected = long_page
+        .replace("charset=windows-1256", "charset=utf-8")
+        .replace(
+            "http://www.tax.gov.ma/vat-declaration/",
+            "/s/vat-declaration/",
+        );
+    assert_eq!(String::from_utf8(streamed).expect("utf-8"), expected);
 }
 
 #[test]
@@ -254,10 +279,53 @@ fn utf8_pages_pass_through_the_transcoder_unharmed() {
         &[page.as_bytes()],
     );
     assert_eq!(out, page.as_bytes());
-    assert_eq!(UTF_8.name(), "UTF-8");
+}
+
+#[test]
+fn a_page_declared_utf8_goes_through_the_transcoder() {
+    let t = transform(plan(
+        200,
+        Some("text/html; charset=utf-8"),
+        None,
+        &policy(Some(WINDOWS_1256)),
+    ));
+    assert_eq!(t.charset, CharsetPlan::Declared(UTF_8));
 }
 
 #[test]
 fn an_empty_body_gives_empty_output() {
     assert!(run("text/html", &policy(Some(WINDOWS_1252)), &[]).is_empty());
+}
+
+#[test]
+fn a_stylesheet_gets_its_legacy_links_mapped_and_its_charset_converted() {
+    let css = ".ar:before { content: \"ضريبة\" }\nbody { background: url(http://www.tax.gov.ma/vat-declaration/img/bg.png) }";
+    let (legacy, _, _) = WINDOWS_1256.encode(css);
+    let policy = policy(Some(WINDOWS_1256));
+    assert_eq!(
+        transform(plan(200, Some("text/css"), None, &policy))
+            .content_type
+            .as_deref(),
+        Some("text/css; charset=utf-8")
+    );
+    let out = run("text/css", &policy, &[&legacy[..40], &legacy[40..]]);
+    assert_eq!(
+        String::from_utf8(out).expect("utf-8"),
+        css.replace(
+            "http://www.tax.gov.ma/vat-declaration/",
+            "/s/vat-declaration/"
+        )
+    );
+}
+
+#[test]
+fn a_banner_alone_leaves_stylesheets_untouched() {
+    let banner_only = BodyPolicy {
+        banner: Some("<p>portal</p>".into()),
+        ..BodyPolicy::default()
+    };
+    assert_eq!(
+        plan(200, Some("text/css"), None, &banner_only),
+        BodyPlan::Untouched(Untouched::NothingToDo)
+    );
 }

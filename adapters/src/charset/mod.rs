@@ -27,6 +27,25 @@ fn detected_label(label: &[u8]) -> Option<&'static Encoding> {
     Encoding::for_label_no_replacement(label)
 }
 
+/// The encoding to read a document in when the document itself declares `label` (a
+/// `<meta charset>`, an XML declaration's `encoding`). The declaration was readable as ASCII,
+/// so a declared UTF-16 (without a byte order mark, which wins before this is asked) can only
+/// mean UTF-8, as browsers decide and as .NET services that serialize a UTF-16 string to
+/// UTF-8 bytes need; `x-user-defined` means windows-1252. Unknown labels and `replacement`
+/// are `None`, so the caller falls back.
+pub fn declared_in_document(label: &[u8]) -> Option<&'static Encoding> {
+    let encoding = detected_label(label)?;
+    Some(
+        if encoding == encoding_rs::UTF_16BE || encoding == encoding_rs::UTF_16LE {
+            encoding_rs::UTF_8
+        } else if encoding == encoding_rs::X_USER_DEFINED {
+            encoding_rs::WINDOWS_1252
+        } else {
+            encoding
+        },
+    )
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -42,6 +61,16 @@ mod tests {
             Some("windows-1252")
         );
         assert!(encoding_for_label("klingon").is_none());
+    }
+
+    #[test]
+    fn a_document_declaring_utf16_or_user_defined_is_read_as_browsers_do() {
+        let name = |l: &[u8]| declared_in_document(l).map(|e| e.name());
+        assert_eq!(name(b"utf-16"), Some("UTF-8"));
+        assert_eq!(name(b"UTF-16BE"), Some("UTF-8"));
+        assert_eq!(name(b"x-user-defined"), Some("windows-1252"));
+        assert_eq!(name(b"iso-8859-1"), Some("windows-1252"));
+        assert_eq!(name(b"iso-2022-kr"), None);
     }
 
     #[test]

@@ -6,7 +6,7 @@
 //! attribute order, case, quoting and comments; this module implements that algorithm, plus
 //! byte order mark detection, so the portal decodes a page exactly as a browser would have.
 
-use super::{detected_label, Encoding};
+use super::{declared_in_document, Encoding};
 
 /// How many leading bytes the prescan looks at (the HTML standard's number).
 pub const PRESCAN_LEN: usize = 1024;
@@ -125,7 +125,7 @@ impl Prescan<'_> {
                     }
                 }
                 b"charset" => {
-                    charset = detected_label(trim_ws(&attr.value));
+                    charset = declared_in_document(trim_ws(&attr.value));
                     need_pragma = Some(false);
                 }
                 _ => {}
@@ -137,18 +137,7 @@ impl Prescan<'_> {
             Some(true) => got_pragma,
             Some(false) => true,
         };
-        let Some(enc) = charset.filter(|_| usable) else {
-            return Some(None);
-        };
-        Some(Some(
-            if enc == encoding_rs::UTF_16BE || enc == encoding_rs::UTF_16LE {
-                encoding_rs::UTF_8
-            } else if enc == encoding_rs::X_USER_DEFINED {
-                encoding_rs::WINDOWS_1252
-            } else {
-                enc
-            },
-        ))
+        Some(charset.filter(|_| usable))
     }
 
     /// The standard's "get an attribute": `Some(None)` at the end of the tag, `None` when the
@@ -268,7 +257,7 @@ fn charset_in_content(content: &[u8]) -> Option<&'static Encoding> {
                 &rest[..end]
             }
         };
-        return detected_label(label);
+        return declared_in_document(label);
     }
 }
 

@@ -5,7 +5,7 @@
 //! (shared, immutable) link map and never fail on content, so a page can always be rewritten.
 
 use super::srcset::rewrite_srcset;
-use super::{HtmlError, HtmlOptions};
+use super::HtmlOptions;
 use crate::charset::utf8_content_type;
 use crate::css::rewrite_css_urls;
 use crate::links::{LinkMap, ServiceLinks};
@@ -15,12 +15,24 @@ use lol_html::html_content::{ContentType, TextChunk};
 use lol_html::send::{Element, ElementContentHandlers};
 use lol_html::{HandlerResult, Selector};
 use std::borrow::Cow;
-use std::sync::Arc;
+use std::sync::{Arc, LazyLock};
 
 /// Every element goes to the link handler, which looks at its attributes once. On a
 /// link-dense page this costs about 11% fewer instructions than a selector list of the nine
 /// URL attributes, whose matching lol_html repeats for every attribute selector.
-const LINK_SELECTOR: &str = "*";
+static LINK_SELECTOR: LazyLock<Selector> = LazyLock::new(|| built_in("*"));
+static STYLE_SELECTOR: LazyLock<Selector> = LazyLock::new(|| built_in("style"));
+static SCRIPT_SELECTOR: LazyLock<Selector> = LazyLock::new(|| built_in("script"));
+static META_SELECTOR: LazyLock<Selector> = LazyLock::new(|| built_in("meta"));
+static BODY_SELECTOR: LazyLock<Selector> = LazyLock::new(|| built_in("body"));
+
+/// The handlers' selectors are constants, parsed once for the process rather than for every
+/// page; a typo in one is a bug that the first test (or page) finds at once.
+fn built_in(selector: &str) -> Selector {
+    selector
+        .parse()
+        .unwrap_or_else(|e| panic!("built-in selector {selector:?} is invalid: {e}"))
+}
 
 /// `<style>` text is held until its end so a `url(` cut between chunks is still seen; past
 /// this many bytes what was held is rewritten and emitted, to keep memory bounded.
@@ -29,6 +41,7 @@ const STYLE_HOLD_LIMIT: usize = 256 * 1024;
 /// A `(selector, handlers)` pair as lol_html's settings take it.
 pub(super) type Handler = (Cow<'static, Selector>, ElementContentHandlers<'static>);
 
+/// Shared by every handler of a page: cloning it only bumps two reference counts.
 #[derive(Clone)]
 struct Links {
     map: Arc<LinkMap>,
@@ -41,48 +54,38 @@ impl Links {
     }
 }
 
-fn selector(s: &str) -> Result<Cow<'static, Selector>, HtmlError> {
-    s.parse::<Selector>()
-        .map(Cow::Owned)
-        .map_err(|e| HtmlError::Selector(format!("{s}: {e}")))
-}
-
 /// The handlers `options` ask for, in the order they run on an element.
-pub(super) fn handlers(options: &HtmlOptions) -> Result<Vec<Handler>, HtmlError> {
-    let links = options.links.as_ref().map(|(map, here)| Links {
-        map: Arc::clone(map),
-        here: here.clone(),
-    });
+pub(super) fn handlers(options: HtmlOptions) -> Vec<Handler> {
+    let links = options.links.map(|(map, here)| Links { map, here });
     let mut out = Vec::new();
     if let Some(links) = &links {
         let l = links.clone();
         out.push((
-            selector(LINK_SELECTOR)?,
+            Cow::Borrowed(&*LINK_SELECTOR),
             ElementContentHandlers::default()
                 .element(move |el: &mut Element<'_, '_>| rewrite_link_attributes(el, &l)),
         ));
         out.push((
-            selector("style")?,
+            Cow::Borrowed(&*STYLE_SELECTOR),
             held_text_handler(links.clone(), rewrite_css_urls),
         ));
         out.push((
-            selector("script")?,
+            Cow::Borrowed(&*SCRIPT_SELECTOR),
             held_text_handler(links.clone(), rewrite_embedded_urls),
         ));
     }
-    if links.is_some() || options.fix_charset_meta {
-        let l = links.clone();
-        let fix = options.fix_charset_meta;
+    let fix = options.fix_charset_meta;
+    if links.is_some() || fix {
         out.push((
-            selector("meta")?,
+            Cow::Borrowed(&*META_SELECTOR),
             ElementContentHandlers::default()
-                .element(move |el: &mut Element<'_, '_>| rewrite_meta(el, l.as_ref(), fix)),
+                .element(move |el: &mut Element<'_, '_>| rewrite_meta(el, links.as_ref(), fix)),
         ));
     }
-    if let Some(banner) = options.banner.clone() {
+    if let Some(banner) = options.banner {
         let mut injected = false;
         out.push((
-            selector("body")?,
+            Cow::Borrowed(&*BODY_SELECTOR),
             ElementContentHandlers::default().element(move |el: &mut Element<'_, '_>| {
                 if !injected {
                     el.prepend(&banner, ContentType::Html);
@@ -92,7 +95,7 @@ pub(super) fn handlers(options: &HtmlOptions) -> Result<Vec<Handler>, HtmlError>
             }),
         ));
     }
-    Ok(out)
+    out
 }
 
 /// How an attribute's value holds URLs.

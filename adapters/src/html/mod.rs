@@ -36,15 +36,14 @@ pub struct HtmlOptions {
     /// The body was converted to UTF-8: make `<meta charset>` and the `http-equiv`
     /// Content-Type say so, or the browser would decode it as the legacy charset again.
     pub fix_charset_meta: bool,
-    /// HTML put right after the first `<body ...>` tag (not injected into framesets).
-    pub banner: Option<String>,
+    /// HTML put right after the first `<body ...>` tag (not injected into framesets). Shared,
+    /// since it is the same for every page of a service.
+    pub banner: Option<Arc<str>>,
 }
 
 /// Why a page could not be (fully) rewritten.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 pub enum HtmlError {
-    #[error("invalid built-in selector {0}")]
-    Selector(String),
     #[error("{0} is not ASCII-compatible; decode the body to UTF-8 first")]
     UnsupportedEncoding(&'static str),
     #[error("the HTML rewriter failed and output may be incomplete: {0}")]
@@ -148,7 +147,7 @@ impl HtmlRewriter {
                     .with_graceful_bail_out_on_memory_limit_exceeded(true),
             )
             .with_graceful_bail_out_on_content_handler_error(true);
-        for handler in handlers::handlers(&options)? {
+        for handler in handlers::handlers(options) {
             settings = settings.append_element_content_handler(handler);
         }
         let sink = SharedSink::default();

@@ -189,10 +189,94 @@ fn a_bare_host_maps_to_the_service_root() {
 
 #[test]
 fn backslashes_act_as_slashes_like_in_browsers() {
+    for url in [
+        "http:\\\\www.tax.gov.ma/vat-declaration/x",
+        "http://www.tax.gov.ma\\vat-declaration\\x",
+        "//www.tax.gov.ma\\vat-declaration/x",
+        "\\vat-declaration\\x",
+    ] {
+        assert_eq!(rw(url).as_deref(), Some("/s/vat-declaration/x"), "{url}");
+    }
+}
+
+#[test]
+fn a_trailing_dot_on_the_host_names_the_same_site() {
     assert_eq!(
-        rw("http:\\\\www.tax.gov.ma/vat-declaration/x").as_deref(),
+        rw("http://www.tax.gov.ma./vat-declaration/x").as_deref(),
         Some("/s/vat-declaration/x")
     );
+    assert_eq!(
+        rw("https://WWW.TAX.GOV.MA.:443/vat-declaration/x").as_deref(),
+        Some("/s/vat-declaration/x")
+    );
+    assert_eq!(rw("http://www.tax.gov.ma../vat-declaration/x"), None);
+    assert_eq!(rw("http://./vat-declaration/x"), None);
+}
+
+#[test]
+fn a_mount_registered_with_a_trailing_dot_matches_the_bare_host() {
+    let mut b = LinkMapBuilder::new();
+    b.add_legacy("www.cnie.ma.", "/", "/s/cnie-renewal")
+        .expect("valid");
+    let here = ServiceLinks::new("www.cnie.ma.", "/s/cnie-renewal");
+    let map = b.build();
+    assert_eq!(
+        map.rewrite("http://www.cnie.ma/x", &here).as_deref(),
+        Some("/s/cnie-renewal/x")
+    );
+    assert_eq!(
+        map.rewrite("/y", &here).as_deref(),
+        Some("/s/cnie-renewal/y")
+    );
+}
+
+#[test]
+fn dot_segments_are_resolved_before_the_mount_is_chosen() {
+    assert_eq!(
+        rw("/vat-declaration/../income-tax-declaration/x").as_deref(),
+        Some("/s/income-tax-declaration/x")
+    );
+    assert_eq!(
+        rw("http://www.tax.gov.ma/vat-declaration/./a/../form?x=../y").as_deref(),
+        Some("/s/vat-declaration/form?x=../y")
+    );
+}
+
+#[test]
+fn a_link_climbing_out_of_its_mount_is_not_mapped_into_that_service() {
+    for url in [
+        "http://www.tax.gov.ma/vat-declaration/../portail/",
+        "/vat-declaration/%2e%2E/portail/",
+        "/vat-declaration/..",
+        "/vat-declaration\\..\\portail",
+    ] {
+        assert_eq!(rw(url), None, "{url}");
+    }
+}
+
+#[test]
+fn dot_segments_above_the_root_stop_there_as_in_browsers() {
+    assert_eq!(
+        rw("/../../vat-declaration/x").as_deref(),
+        Some("/s/vat-declaration/x")
+    );
+}
+
+#[test]
+fn tabs_and_newlines_inside_a_url_are_dropped_like_browsers_do() {
+    assert_eq!(rw("/vat-declaration/.\t./portail/"), None);
+    assert_eq!(
+        rw("http://www.tax.gov.ma/vat-\ndeclaration/x").as_deref(),
+        Some("/s/vat-declaration/x")
+    );
+}
+
+#[test]
+fn cloning_service_links_shares_them() {
+    let here = ServiceLinks::new("www.tax.gov.ma", "/s/vat-declaration");
+    let copy = here.clone();
+    assert!(Arc::ptr_eq(&here.0, &copy.0));
+    assert_eq!(copy.prefix(), "/s/vat-declaration");
 }
 
 #[test]

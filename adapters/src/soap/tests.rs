@@ -186,6 +186,60 @@ fn a_latin1_response_declared_in_the_xml_declaration_is_decoded() {
 }
 
 #[test]
+fn the_content_type_charset_decodes_a_response_with_a_bare_declaration() {
+    let xml = b"<?xml version=\"1.0\"?><Envelope><Body><R><v>D\xe9j\xe0</v></R></Body></Envelope>";
+    assert_eq!(
+        envelope_to_json_with_content_type(xml, Some("text/xml; charset=ISO-8859-1"))
+            .expect("json"),
+        json!({"v": "Déjà"})
+    );
+}
+
+#[test]
+fn the_content_type_charset_wins_over_the_xml_declaration() {
+    let xml = "<?xml version='1.0' encoding='windows-1256'?><Envelope><Body><R><v>مرحبا</v></R></Body></Envelope>";
+    assert_eq!(
+        envelope_to_json_with_content_type(xml.as_bytes(), Some("text/xml;charset=\"utf-8\""))
+            .expect("json"),
+        json!({"v": "مرحبا"})
+    );
+}
+
+#[test]
+fn a_byte_order_mark_wins_over_the_content_type() {
+    let mut xml = b"\xEF\xBB\xBF".to_vec();
+    xml.extend_from_slice("<Envelope><Body><R><v>Fès</v></R></Body></Envelope>".as_bytes());
+    assert_eq!(
+        envelope_to_json_with_content_type(&xml, Some("text/xml; charset=iso-8859-1"))
+            .expect("json"),
+        json!({"v": "Fès"})
+    );
+}
+
+#[test]
+fn utf16_declared_without_a_byte_order_mark_is_read_as_utf8() {
+    let xml = "<?xml version=\"1.0\" encoding=\"utf-16\"?><Envelope><Body><R><v>Déjà مرحبا</v></R></Body></Envelope>";
+    assert_eq!(
+        envelope_to_json_with_content_type(xml.as_bytes(), Some("text/xml")).expect("json"),
+        json!({"v": "Déjà مرحبا"})
+    );
+    assert_eq!(
+        envelope_to_json(xml.as_bytes()).expect("json"),
+        json!({"v": "Déjà مرحبا"})
+    );
+}
+
+#[test]
+fn a_response_without_any_declaration_is_utf8() {
+    let xml = "<Envelope><Body><R><v>Déjà</v></R></Body></Envelope>";
+    assert_eq!(
+        envelope_to_json_with_content_type(xml.as_bytes(), Some("text/xml; charset=klingon"))
+            .expect("json"),
+        json!({"v": "Déjà"})
+    );
+}
+
+#[test]
 fn an_empty_body_is_an_empty_object() {
     let xml = br#"<s:Envelope xmlns:s="x"><s:Body/></s:Envelope>"#;
     assert_eq!(envelope_to_json(xml).expect("json"), json!({}));

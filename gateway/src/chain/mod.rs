@@ -17,7 +17,7 @@ use egov_adapters::credentials::Credentials;
 use egov_adapters::headers::{HeaderEdit, HeaderRules};
 use egov_adapters::links::{LinkMap, ServiceLinks};
 use egov_adapters::soap::SoapOperation;
-use http::HeaderName;
+use http::{HeaderName, HeaderValue};
 use std::sync::Arc;
 
 /// Headers that carry the citizen's identity to a legacy site that cannot verify a JWT.
@@ -45,17 +45,26 @@ pub struct AdapterChain {
     pub soap: Option<SoapFacade>,
 }
 
-/// A service's SOAP operations, callable as JSON.
+/// A service's SOAP operations, callable as JSON, with everything a call sends that does
+/// not depend on the request compiled once.
 #[derive(Debug, Clone)]
 pub struct SoapFacade {
-    /// Path of the SOAP endpoint under the backend base.
-    pub endpoint: String,
-    pub operations: Vec<SoapOperation>,
+    /// The endpoint: the legacy host name (kept for a TLS backend, whose certificate bears
+    /// it; replaced by the chosen backend's address otherwise) and the full backend path.
+    pub url: reqwest::Url,
+    pub operations: Vec<FacadeOperation>,
+}
+
+/// One SOAP operation and its ready-made `SOAPAction` header value.
+#[derive(Debug, Clone)]
+pub struct FacadeOperation {
+    pub soap: SoapOperation,
+    pub action: HeaderValue,
 }
 
 impl SoapFacade {
-    pub fn operation(&self, name: &str) -> Option<&SoapOperation> {
-        self.operations.iter().find(|o| o.name == name)
+    pub fn operation(&self, name: &str) -> Option<&FacadeOperation> {
+        self.operations.iter().find(|o| o.soap.name == name)
     }
 }
 
@@ -146,18 +155,39 @@ impl AdapterChain {
                     endpoint,
                     operations,
                 } => {
-                    chain.soap = Some(SoapFacade {
-                        endpoint: endpoint.clone(),
-                        operations: operations
-                            .iter()
-                            .map(|o| SoapOperation {
-                                name: o.name.clone(),
-                                namespace: o.namespace.clone(),
-                                soap_action: o.action.clone(),
-                                request_fields: o.fields.clone(),
+                    let mut compiled = Vec::with_capacity(operations.len());
+                    for (j, o) in operations.iter().enumerate() {
+                        let soap = SoapOperation {
+                            name: o.name.clone(),
+                            namespace: o.namespace.clone(),
+                            soap_action: o.action.clone(),
+                            request_fields: o.fields.clone(),
+                        };
+                        match HeaderValue::from_str(&soap.soap_action_header()) {
+                            Ok(action) => compiled.push(FacadeOperation { soap, action }),
+                            Err(_) => fail(
+                                i,
+                                &format!("operations[{j}].action"),
+                                "not a valid SOAPAction header value".into(),
+                            ),
+                        }
+                    }
+                    let scheme = if service.upstream.tls {
+                        "https"
+                    } else {
+                        "http"
+                    };
+                    let path = egov_adapters::paths::join(&service.upstream.base_path, endpoint);
+                    let url = format!("{scheme}://{}{path}", service.upstream.host);
+                    match reqwest::Url::parse(&url) {
+                        Ok(url) => {
+                            chain.soap = Some(SoapFacade {
+                                url,
+                                operations: compiled,
                             })
-                            .collect(),
-                    })
+                        }
+                        Err(e) => fail(i, "endpoint", format!("{url:?} is not a URL: {e}")),
+                    }
                 }
                 AdapterStep::HtmlLinks { banner } => {
                     chain.body_policy.links = Some((Arc::clone(cx.link_map), chain.links.clone()));
