@@ -45,15 +45,18 @@ impl AuthEndpoint {
     }
 }
 
-/// `return_to` must be a same-origin relative path: no scheme, no `//host`, no `/\host`.
+/// `return_to` must be a same-origin relative path: it starts with one `/` (not `//`, a
+/// scheme-relative URL), and holds only visible ASCII (0x21..=0x7e) other than `\`.
+/// Browsers drop tabs, newlines and other control bytes from URLs and read `\` as `/`, so
+/// `/<TAB>/evil.example` or `/\evil.example` would become `//evil.example`. Our own login
+/// redirects send the request's URI, which is already percent-encoded ASCII.
 pub fn safe_return_to(raw: Option<&str>) -> String {
     match raw {
         Some(p)
             if p.starts_with('/')
                 && !p.starts_with("//")
-                && !p.starts_with("/\\")
-                && !p.contains(['\\', '\r', '\n', '\0'])
-                && p.len() <= 2048 =>
+                && p.len() <= 2048
+                && p.bytes().all(|b| b.is_ascii_graphic() && b != b'\\') =>
         {
             p.to_string()
         }
@@ -89,8 +92,8 @@ impl Sso {
             AuthEndpoint::Login => self.login(http, request_id).await,
             AuthEndpoint::Callback => self.callback(http, request_id).await,
             AuthEndpoint::Logout => self.logout(http).await,
-            AuthEndpoint::BackchannelLogout => self.backchannel_logout(http).await,
-            AuthEndpoint::Session => self.whoami(http).await,
+            AuthEndpoint::BackchannelLogout => self.backchannel_logout(http, request_id).await,
+            AuthEndpoint::Session => self.whoami(http, request_id).await,
             AuthEndpoint::Jwks => LocalResponse {
                 status: StatusCode::OK,
                 headers: vec![
@@ -189,6 +192,7 @@ impl Sso {
             id: random_token(),
             public_id: random_token(),
             sub: claims.sub,
+            issuer: claims.iss,
             idp_sid: claims.sid,
             name: claims.name,
             acr: claims.acr,
@@ -201,7 +205,11 @@ impl Sso {
             last_seen: now,
             absolute_expires_at: now + self.absolute.as_secs(),
         };
-        if let Err(e) = self.store.put(&session, session.ttl(now, self.idle)).await {
+        if let Err(e) = self
+            .store
+            .create(&session, session.ttl(now, self.idle))
+            .await
+        {
             tracing::warn!(error = %e, "callback: session store unavailable");
             return portal::error_page(ErrorKind::SessionsUnavailable, request_id);
         }
@@ -230,7 +238,7 @@ impl Sso {
         LocalResponse::redirect(false, &target).with_header(SET_COOKIE, self.jar.clear_session())
     }
 
-    async fn backchannel_logout(&self, http: &mut HttpSession) -> LocalResponse {
+    async fn backchannel_logout(&self, http: &mut HttpSession, request_id: &str) -> LocalResponse {
         let bad = |description: String| {
             tracing::info!(%description, "back-channel logout refused");
             LocalResponse::json(
@@ -238,8 +246,23 @@ impl Sso {
                 &serde_json::json!({ "error": "invalid_request", "error_description": description }),
             )
         };
+        // The details go to the log (with the request id), never to the caller.
+        let unavailable = |what: &str, error: &dyn std::fmt::Display| {
+            tracing::warn!(%error, request_id, "back-channel logout: {what} unavailable");
+            LocalResponse::json(
+                StatusCode::SERVICE_UNAVAILABLE,
+                &serde_json::json!({
+                    "error": "temporarily_unavailable",
+                    "error_description": format!("{what} unavailable, retry later (request {request_id})"),
+                }),
+            )
+        };
         if http.req_header().method != http::Method::POST {
-            return bad("use POST".into());
+            return LocalResponse::json(
+                StatusCode::METHOD_NOT_ALLOWED,
+                &serde_json::json!({ "error": "invalid_request", "error_description": "use POST" }),
+            )
+            .with_header(http::header::ALLOW, HeaderValue::from_static("POST"));
         }
         let Some(provider) = &self.provider else {
             return bad("single sign-on is not configured".into());
@@ -256,20 +279,11 @@ impl Sso {
         };
         let request = match provider.validate_logout_token(&token).await {
             Ok(r) => r,
-            Err(ProviderError::Unavailable(e)) => {
-                return LocalResponse::json(
-                    StatusCode::SERVICE_UNAVAILABLE,
-                    &serde_json::json!({ "error": "temporarily_unavailable", "error_description": e }),
-                )
-            }
+            Err(e @ ProviderError::Unavailable(_)) => return unavailable("identity provider", &e),
             Err(e) => return bad(e.to_string()),
         };
-        let unavailable = |e: super::store::StoreError| {
-            LocalResponse::json(
-                StatusCode::SERVICE_UNAVAILABLE,
-                &serde_json::json!({ "error": "temporarily_unavailable", "error_description": e.to_string() }),
-            )
-        };
+        // Recorded first (atomically) so two deliveries of one token cannot both act; forgotten
+        // again if the revocation fails, so the provider's retry is not taken for a replay.
         match self
             .store
             .remember_jti(&request.jti, Duration::from_secs(3600))
@@ -277,16 +291,16 @@ impl Sso {
         {
             Ok(true) => {}
             Ok(false) => return bad("logout token replayed".into()),
-            Err(e) => return unavailable(e),
+            Err(e) => return unavailable("session store", &e),
         }
         let revoked = match (&request.sid, &request.sub) {
             (Some(sid), _) => self.store.revoke_idp_sid(sid).await,
             (None, Some(sub)) => self.store.revoke_sub(sub).await,
-            (None, None) => Ok(0),
+            (None, None) => Ok(Vec::new()),
         };
         match revoked {
-            Ok(n) => {
-                tracing::info!(sessions = n, "back-channel logout");
+            Ok(ids) => {
+                tracing::info!(sessions = ids.len(), "back-channel logout");
                 self.metrics
                     .logouts
                     .with_label_values(&["backchannel"])
@@ -297,11 +311,16 @@ impl Sso {
                     body: Bytes::new(),
                 }
             }
-            Err(e) => unavailable(e),
+            Err(e) => {
+                if let Err(forget) = self.store.forget_jti(&request.jti).await {
+                    tracing::warn!(error = %forget, request_id, "back-channel logout: could not forget the token id; a retry will be refused");
+                }
+                unavailable("session store", &e)
+            }
         }
     }
 
-    async fn whoami(&self, http: &HttpSession) -> LocalResponse {
+    async fn whoami(&self, http: &HttpSession, request_id: &str) -> LocalResponse {
         match self.current_session(http.req_header()).await {
             Ok(Some(s)) => LocalResponse::json(
                 StatusCode::OK,
@@ -319,10 +338,16 @@ impl Sso {
                 StatusCode::OK,
                 &serde_json::json!({ "authenticated": false }),
             ),
-            Err(e) => LocalResponse::json(
-                StatusCode::SERVICE_UNAVAILABLE,
-                &serde_json::json!({ "error": "sessions_unavailable", "error_description": e.to_string() }),
-            ),
+            Err(e) => {
+                tracing::warn!(error = %e, request_id, "/auth/session: session store unavailable");
+                LocalResponse::json(
+                    StatusCode::SERVICE_UNAVAILABLE,
+                    &serde_json::json!({
+                        "error": "sessions_unavailable",
+                        "error_description": format!("sessions are unavailable, retry later (request {request_id})"),
+                    }),
+                )
+            }
         }
     }
 }
@@ -343,6 +368,12 @@ mod tests {
             "/\\evil.example",
             "evil",
             "/a\r\nSet-Cookie: x",
+            "/\t/evil.example",
+            "/\x0b/evil.example",
+            "/ /evil.example",
+            "/\x7f/evil.example",
+            "/s/caf\u{e9}/",
+            "/\u{ff0f}/evil.example",
         ] {
             assert_eq!(safe_return_to(Some(evil)), "/", "{evil:?}");
         }

@@ -284,6 +284,7 @@ mod tests {
             id: "cookie".into(),
             public_id: "pub".into(),
             sub: "citizen-1".into(),
+            issuer: "https://idp.test".into(),
             idp_sid: None,
             name: Some("Amina".into()),
             acr: Some("loa2".into()),

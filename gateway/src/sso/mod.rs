@@ -29,7 +29,9 @@ use provider::{Provider, ProviderError};
 use session::{looks_like_token, now_secs, Session};
 use std::collections::HashSet;
 use std::sync::{Arc, Mutex};
-use store::{CachedStore, MemoryStore, RedisStore, SessionCache, SessionStore, StoreError};
+use store::{
+    CachedStore, MemoryStore, RedisStore, SessionCache, SessionStore, StoreError, UpdateOutcome,
+};
 
 /// SSO could not be set up from the configuration.
 #[derive(Debug, thiserror::Error)]
@@ -47,7 +49,11 @@ pub enum SsoError {
 }
 
 /// What the SSO step decided for one request to a service.
+///
+/// Returned by value once per request and taken apart at once, so the size difference
+/// between the variants costs a move, where boxing the session would cost an allocation.
 #[derive(Debug)]
+#[allow(clippy::large_enum_variant)]
 pub enum Authorization {
     /// Go on; with the citizen's session when there is one and the service needs it.
     Proceed(Option<Session>),
@@ -63,6 +69,8 @@ pub struct Sso {
     redis: Option<Arc<RedisStore>>,
     identity: IdentityIssuer,
     identity_header: http::HeaderName,
+    /// Every spelling of every identity header clients may not send (see [`upstream`]).
+    forgeable: Vec<http::HeaderName>,
     jar: CookieJar,
     origin: String,
     idle: std::time::Duration,
@@ -128,6 +136,7 @@ impl Sso {
             cache,
             redis,
             identity,
+            forgeable: upstream::forgeable_spellings(&identity_header),
             identity_header,
             jar: CookieJar::new(g.portal.public_url.https),
             origin,
@@ -231,6 +240,11 @@ impl Sso {
 
     /// The request's live session: checked for expiry, its idle clock moved on, and its
     /// access token refreshed when it is about to expire.
+    ///
+    /// The write-back is an update, never a create: a session revoked while this request
+    /// read or refreshed it stays revoked, and the request is treated as anonymous. Failed
+    /// writes are logged and counted but do not fail the request: the session was read and
+    /// is valid, and the citizen keeps their request (the idle clock moves on next time).
     pub async fn current_session(
         &self,
         req: &RequestHeader,
@@ -243,7 +257,7 @@ impl Sso {
         };
         let now = now_secs();
         if session.expired(now, self.idle) {
-            self.store.delete(id).await?;
+            self.end_session(id).await;
             return Ok(None);
         }
         let mut dirty = false;
@@ -258,16 +272,38 @@ impl Sso {
             Refresh::Kept => {}
             Refresh::Updated => dirty = true,
             Refresh::Ended => {
-                self.store.delete(&session.id).await?;
+                self.end_session(&session.id).await;
                 return Ok(None);
             }
         }
         if dirty {
-            self.store
-                .put(&session, session.ttl(now, self.idle))
-                .await?;
+            match self
+                .store
+                .update(&session, session.ttl(now, self.idle))
+                .await
+            {
+                Ok(UpdateOutcome::Written) => {}
+                Ok(UpdateOutcome::Gone) => return Ok(None),
+                Err(e) => {
+                    tracing::warn!(error = %e, "could not save the session's idle clock or tokens");
+                    self.store_failed();
+                }
+            }
         }
         Ok(Some(session))
+    }
+
+    /// Deletes a session that is over; if the store fails, its TTL ends it anyway.
+    async fn end_session(&self, id: &str) {
+        if let Err(e) = self.store.delete(id).await {
+            tracing::warn!(error = %e, "could not delete an ended session");
+            self.store_failed();
+        }
+    }
+
+    fn store_failed(&self) {
+        self.metrics.session_store_errors.inc();
+        self.metrics.session_store_up.set(0);
     }
 
     async fn refresh_if_due(&self, session: &mut Session, now: u64) -> Refresh {
@@ -292,21 +328,19 @@ impl Sso {
             busy.remove(&session.id);
         }
         match result {
-            Ok(tokens) => {
-                session.access_token = tokens.access_token;
-                session.refresh_token = tokens.refresh_token;
-                session.access_expires_at = tokens.access_expires_at;
-                if let Some(id) = tokens.id_token {
-                    session.id_token = id;
-                }
-                Refresh::Updated
-            }
+            Ok((tokens, claims)) => apply_refresh(session, tokens, claims),
             Err(ProviderError::Rejected(reason)) => {
                 tracing::info!(%reason, "refresh refused by the provider: session ended");
                 Refresh::Ended
             }
-            Err(e) => {
-                // Provider down or slow: the session keeps working on what it has.
+            Err(ProviderError::InvalidToken(reason)) => {
+                // The provider's new ID token does not prove who this is any more.
+                tracing::warn!(%reason, "refreshed ID token invalid: session ended");
+                Refresh::Ended
+            }
+            Err(e @ ProviderError::Unavailable(_)) => {
+                // Provider down, slow or in trouble: the session keeps working on what it
+                // has (the access token is never sent upstream) and tries again later.
                 tracing::warn!(error = %e, "token refresh failed; keeping the session");
                 Refresh::Kept
             }
@@ -314,6 +348,36 @@ impl Sso {
     }
 }
 
+/// Takes a refresh's result into the session. A refreshed ID token must be about the same
+/// user from the same issuer (OpenID Connect Core 12.2), otherwise the session ends; its
+/// claims (assurance level, professional status, name) replace the login's.
+fn apply_refresh(
+    session: &mut Session,
+    tokens: provider::Tokens,
+    claims: Option<provider::IdentityClaims>,
+) -> Refresh {
+    if let Some(c) = claims {
+        // Records written before the issuer was kept have none: the first refresh sets it.
+        let same_issuer = session.issuer.is_empty() || c.iss == session.issuer;
+        if c.sub != session.sub || !same_issuer {
+            tracing::warn!("refreshed ID token names another user or issuer: session ended");
+            return Refresh::Ended;
+        }
+        session.issuer = c.iss;
+        session.name = c.name;
+        session.acr = c.acr;
+        session.professional = c.professional;
+    }
+    session.access_token = tokens.access_token;
+    session.refresh_token = tokens.refresh_token;
+    session.access_expires_at = tokens.access_expires_at;
+    if let Some(id) = tokens.id_token {
+        session.id_token = id;
+    }
+    Refresh::Updated
+}
+
+#[derive(Debug, PartialEq, Eq)]
 enum Refresh {
     Kept,
     Updated,
@@ -356,5 +420,67 @@ fn login_required(req: &RequestHeader) -> LocalResponse {
             http::header::WWW_AUTHENTICATE,
             http::HeaderValue::from_static("Cookie realm=\"portal\""),
         )
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use provider::{IdentityClaims, Tokens};
+
+    fn tokens() -> Tokens {
+        Tokens {
+            access_token: "at-2".into(),
+            refresh_token: Some("rt-2".into()),
+            id_token: Some("id-2".into()),
+            access_expires_at: 4_000_000_000,
+        }
+    }
+
+    fn claims(iss: &str, sub: &str) -> IdentityClaims {
+        IdentityClaims {
+            iss: iss.into(),
+            sub: sub.into(),
+            sid: None,
+            name: Some("Amina El Idrissi".into()),
+            acr: Some("loa3".into()),
+            professional: true,
+            expires_at: 0,
+        }
+    }
+
+    #[test]
+    fn a_refreshed_id_token_for_the_same_user_updates_the_claims() {
+        let mut s = Session::for_test("amina", None);
+        let issuer = s.issuer.clone();
+        assert_eq!(
+            apply_refresh(&mut s, tokens(), Some(claims(&issuer, "amina"))),
+            Refresh::Updated
+        );
+        assert_eq!(s.access_token, "at-2");
+        assert_eq!(s.id_token, "id-2");
+        assert_eq!(s.acr.as_deref(), Some("loa3"));
+        assert_eq!(s.name.as_deref(), Some("Amina El Idrissi"));
+        assert!(s.professional);
+    }
+
+    #[test]
+    fn a_refreshed_id_token_for_another_user_or_issuer_ends_the_session() {
+        let mut s = Session::for_test("amina", None);
+        let issuer = s.issuer.clone();
+        assert_eq!(
+            apply_refresh(&mut s, tokens(), Some(claims(&issuer, "youssef"))),
+            Refresh::Ended
+        );
+        assert_eq!(
+            apply_refresh(
+                &mut s,
+                tokens(),
+                Some(claims("https://other.test", "amina"))
+            ),
+            Refresh::Ended
+        );
+        assert_ne!(s.access_token, "at-2", "nothing of the refusal was kept");
+        assert!(!s.professional);
     }
 }

@@ -13,8 +13,8 @@ use arc_swap::ArcSwapOption;
 use jsonwebtoken::jwk::JwkSet;
 use jsonwebtoken::{Algorithm, DecodingKey, Validation};
 use oauth2::basic::{
-    BasicErrorResponse, BasicRevocationErrorResponse, BasicTokenIntrospectionResponse,
-    BasicTokenType,
+    BasicErrorResponse, BasicErrorResponseType, BasicRevocationErrorResponse,
+    BasicTokenIntrospectionResponse, BasicTokenType,
 };
 use oauth2::{
     AuthUrl, AuthorizationCode, Client, ClientId, ClientSecret, CsrfToken, EndpointNotSet,
@@ -81,6 +81,7 @@ pub enum ProviderError {
 /// What a validated ID token says about the user.
 #[derive(Debug, Clone)]
 pub struct IdentityClaims {
+    pub iss: String,
     pub sub: String,
     pub sid: Option<String>,
     pub name: Option<String>,
@@ -289,8 +290,14 @@ impl Provider {
         Ok((tokens, claims))
     }
 
-    /// Uses a refresh token. `Rejected` means the provider ended the grant.
-    pub async fn refresh(&self, refresh_token: &str) -> Result<Tokens, ProviderError> {
+    /// Uses a refresh token. `Rejected` means the provider ended the grant (`invalid_grant`);
+    /// any other failure is `Unavailable`, and the session should simply try again later.
+    /// A refreshed ID token is validated and its claims returned: callers must check that
+    /// its `iss` and `sub` are the session's (OpenID Connect Core 12.2).
+    pub async fn refresh(
+        &self,
+        refresh_token: &str,
+    ) -> Result<(Tokens, Option<IdentityClaims>), ProviderError> {
         let d = self.discovered().await?;
         let rt = RefreshToken::new(refresh_token.to_string());
         let resp = d
@@ -298,17 +305,16 @@ impl Provider {
             .exchange_refresh_token(&rt)
             .request_async(&self.http)
             .await
-            .map_err(token_error)?;
+            .map_err(refresh_error)?;
         let mut tokens = tokens_from(&resp);
         if tokens.refresh_token.is_none() {
             tokens.refresh_token = Some(refresh_token.to_string());
         }
-        if let Some(id) = &tokens.id_token {
-            // A refreshed ID token must still be ours and about the same user; callers
-            // compare `sub`.
-            self.validate_id_token(id, None).await?;
-        }
-        Ok(tokens)
+        let claims = match &tokens.id_token {
+            Some(id) => Some(self.validate_id_token(id, None).await?),
+            None => None,
+        };
+        Ok((tokens, claims))
     }
 
     /// The URL for RP-initiated logout, if the provider has one.
@@ -375,6 +381,7 @@ impl Provider {
             _ => false,
         };
         Ok(IdentityClaims {
+            iss: text("iss").unwrap_or_default(),
             sub,
             sid: text("sid"),
             name,
@@ -534,13 +541,102 @@ fn tokens_from(resp: &TokenResp) -> Tokens {
     }
 }
 
+/// A token-endpoint error answer that means the grant itself is over: the code or
+/// refresh token is invalid, expired or revoked.
+fn ends_the_grant(code: &BasicErrorResponseType) -> bool {
+    match code {
+        BasicErrorResponseType::InvalidGrant => true,
+        BasicErrorResponseType::Extension(c) => c == "invalid_token",
+        _ => false,
+    }
+}
+
+/// A token-endpoint error answer that only says the provider is in trouble right now.
+fn is_provider_trouble(code: &BasicErrorResponseType) -> bool {
+    matches!(code, BasicErrorResponseType::Extension(c)
+        if c == "server_error" || c == "temporarily_unavailable")
+}
+
+/// Code exchange: the provider's "no" is a failed login, its trouble a login unavailable.
 fn token_error<E: std::error::Error>(e: RequestTokenError<E, BasicErrorResponse>) -> ProviderError {
     match e {
-        RequestTokenError::ServerResponse(r) => ProviderError::Rejected(r.error().to_string()),
+        RequestTokenError::ServerResponse(r) if !is_provider_trouble(r.error()) => {
+            ProviderError::Rejected(r.error().to_string())
+        }
+        other => transient(other),
+    }
+}
+
+/// Refresh: only an answer that ends the grant ends the session; anything else (the
+/// provider's 500, `server_error`, a misconfiguration) keeps the session for a later retry.
+fn refresh_error<E: std::error::Error>(
+    e: RequestTokenError<E, BasicErrorResponse>,
+) -> ProviderError {
+    match e {
+        RequestTokenError::ServerResponse(r) if ends_the_grant(r.error()) => {
+            ProviderError::Rejected(r.error().to_string())
+        }
+        other => transient(other),
+    }
+}
+
+fn transient<E: std::error::Error>(e: RequestTokenError<E, BasicErrorResponse>) -> ProviderError {
+    match e {
+        RequestTokenError::ServerResponse(r) => {
+            ProviderError::Unavailable(format!("token endpoint answered {}", r.error()))
+        }
         RequestTokenError::Request(e) => ProviderError::Unavailable(e.to_string()),
         RequestTokenError::Parse(e, _) => {
             ProviderError::Unavailable(format!("unparsable token response: {e}"))
         }
         RequestTokenError::Other(s) => ProviderError::Unavailable(s),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use oauth2::StandardErrorResponse;
+
+    fn answered(code: &str) -> RequestTokenError<std::io::Error, BasicErrorResponse> {
+        let code: BasicErrorResponseType =
+            serde_json::from_value(serde_json::json!(code)).expect("error code");
+        RequestTokenError::ServerResponse(StandardErrorResponse::new(code, None, None))
+    }
+
+    #[test]
+    fn only_an_ended_grant_ends_a_session_at_refresh() {
+        for ended in ["invalid_grant", "invalid_token"] {
+            assert!(
+                matches!(refresh_error(answered(ended)), ProviderError::Rejected(_)),
+                "{ended}"
+            );
+        }
+        for transient in [
+            "server_error",
+            "temporarily_unavailable",
+            "invalid_client",
+            "invalid_request",
+        ] {
+            assert!(
+                matches!(
+                    refresh_error(answered(transient)),
+                    ProviderError::Unavailable(_)
+                ),
+                "{transient}"
+            );
+        }
+    }
+
+    #[test]
+    fn at_login_a_refusal_fails_the_login_and_provider_trouble_is_unavailable() {
+        assert!(matches!(
+            token_error(answered("invalid_grant")),
+            ProviderError::Rejected(_)
+        ));
+        assert!(matches!(
+            token_error(answered("temporarily_unavailable")),
+            ProviderError::Unavailable(_)
+        ));
     }
 }

@@ -38,6 +38,10 @@ pub struct Session {
     pub public_id: String,
     /// The provider's subject.
     pub sub: String,
+    /// The ID token's `iss` at login; a refreshed ID token must carry the same one (and the
+    /// same `sub`). Empty in records written before it was kept.
+    #[serde(default)]
+    pub issuer: String,
     /// The provider's session id (`sid` claim), for back-channel logout.
     pub idp_sid: Option<String>,
     pub name: Option<String>,
@@ -101,6 +105,31 @@ impl std::fmt::Debug for PendingLogin {
 }
 
 #[cfg(test)]
+impl Session {
+    /// A fresh session of `sub` (and provider session `idp_sid`), for tests.
+    pub(crate) fn for_test(sub: &str, idp_sid: Option<&str>) -> Session {
+        let now = now_secs();
+        Session {
+            id: random_token(),
+            public_id: random_token(),
+            sub: sub.into(),
+            issuer: "https://idp.test".into(),
+            idp_sid: idp_sid.map(str::to_string),
+            name: None,
+            acr: None,
+            professional: false,
+            id_token: String::new(),
+            access_token: String::new(),
+            refresh_token: None,
+            access_expires_at: now + 300,
+            created_at: now,
+            last_seen: now,
+            absolute_expires_at: now + 3600,
+        }
+    }
+}
+
+#[cfg(test)]
 mod tests {
     use super::*;
 
@@ -116,20 +145,9 @@ mod tests {
     #[test]
     fn idle_expiry_never_passes_the_absolute_one() {
         let s = Session {
-            id: random_token(),
-            public_id: random_token(),
-            sub: "u".into(),
-            idp_sid: None,
-            name: None,
-            acr: None,
-            professional: false,
-            id_token: String::new(),
-            access_token: String::new(),
-            refresh_token: None,
-            access_expires_at: 0,
-            created_at: 0,
             last_seen: 100,
             absolute_expires_at: 150,
+            ..Session::for_test("u", None)
         };
         assert_eq!(s.idle_expires_at(Duration::from_secs(30)), 130);
         assert_eq!(s.idle_expires_at(Duration::from_secs(300)), 150);

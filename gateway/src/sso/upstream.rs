@@ -29,6 +29,42 @@ const FORGEABLE: [HeaderName; 11] = [
     HeaderName::from_static("x-userinfo"),
 ];
 
+/// Every spelling of `name` with any of its `-` written `_`, `name` itself first. CGI, PHP
+/// and many other stacks map `_` and `-` alike (`X_Remote_User` arrives as
+/// `HTTP_X_REMOTE_USER`, just like `X-Remote-User`), so each spelling must be stripped.
+/// Header names are stored lower-case, so case needs no variants.
+pub fn spellings(name: &HeaderName) -> Vec<HeaderName> {
+    let dashes: Vec<usize> = name.as_str().match_indices('-').map(|(i, _)| i).collect();
+    // Past a few dashes, only the fully underscored spelling (no real header gets there).
+    let masks: Vec<u32> = match dashes.len() {
+        0 => vec![0],
+        n if n <= 6 => (0..1u32 << n).collect(),
+        n => vec![0, (1u32 << n.min(31)) - 1],
+    };
+    masks
+        .into_iter()
+        .filter_map(|mask| {
+            let mut bytes = name.as_str().as_bytes().to_vec();
+            for (bit, at) in dashes.iter().enumerate() {
+                if mask & (1 << bit) != 0 {
+                    bytes[*at] = b'_';
+                }
+            }
+            HeaderName::from_bytes(&bytes).ok()
+        })
+        .collect()
+}
+
+/// Every spelling of the headers no client may send: [`FORGEABLE`] and the gateway's own
+/// identity header. Computed once, at start-up.
+pub fn forgeable_spellings(identity_header: &HeaderName) -> Vec<HeaderName> {
+    FORGEABLE
+        .iter()
+        .chain(std::iter::once(identity_header))
+        .flat_map(spellings)
+        .collect()
+}
+
 /// Strips client identity claims and portal cookies, then presents the session's identity.
 pub fn present_identity(
     sso: &Sso,
@@ -36,18 +72,10 @@ pub fn present_identity(
     session: Option<&Session>,
     headers: &mut impl HeaderEdit,
 ) {
-    for name in &FORGEABLE {
-        if headers.get(name).is_some() {
-            headers.remove(name);
-        }
-    }
-    if headers.get(sso.identity_header()).is_some() {
-        headers.remove(sso.identity_header());
-    }
+    strip(headers, &sso.forgeable);
     if let Some(names) = &service.chain.identity_headers {
-        headers.remove(&names.subject);
-        if let Some(n) = &names.name {
-            headers.remove(n);
+        for name in std::iter::once(&names.subject).chain(&names.name) {
+            strip(headers, &spellings(name));
         }
     }
     strip_portal_cookies(headers);
@@ -80,6 +108,15 @@ pub fn present_identity(
     }
 }
 
+/// Removes every header in `names` the request has.
+fn strip(headers: &mut impl HeaderEdit, names: &[HeaderName]) {
+    for name in names {
+        if headers.get(name).is_some() {
+            headers.remove(name);
+        }
+    }
+}
+
 /// Removes the portal's cookies from every `Cookie` header, keeping the service's own.
 fn strip_portal_cookies(headers: &mut impl HeaderEdit) {
     let values = headers.get_all(&COOKIE);
@@ -96,5 +133,50 @@ fn strip_portal_cookies(headers: &mut impl HeaderEdit) {
         if let Ok(v) = HeaderValue::from_str(&kept.join("; ")) {
             headers.set(COOKIE, v);
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use http::HeaderMap;
+
+    fn request(pairs: &[(&str, &str)]) -> HeaderMap {
+        let mut h = HeaderMap::new();
+        for (n, v) in pairs {
+            h.append(
+                HeaderName::from_bytes(n.as_bytes()).expect("name"),
+                HeaderValue::from_str(v).expect("value"),
+            );
+        }
+        h
+    }
+
+    #[test]
+    fn identity_headers_spelt_with_underscores_are_stripped_too() {
+        let names = forgeable_spellings(&HeaderName::from_static("x-egov-identity"));
+        let mut h = request(&[
+            ("X_Remote_User", "admin"),
+            ("x-remote_user", "admin"),
+            ("REMOTE_USER", "admin"),
+            ("X_Forwarded_Preferred-Username", "admin"),
+            ("x_egov_identity", "forged"),
+            ("X-Remote-User", "admin"),
+            ("x_request_trace", "kept"),
+            ("accept", "text/html"),
+        ]);
+        strip(&mut h, &names);
+        let mut left: Vec<&str> = h.keys().map(HeaderName::as_str).collect();
+        left.sort_unstable();
+        assert_eq!(left, ["accept", "x_request_trace"]);
+    }
+
+    #[test]
+    fn every_mix_of_dashes_and_underscores_is_a_spelling() {
+        let all = spellings(&HeaderName::from_static("x-auth-request-user"));
+        assert_eq!(all.len(), 8);
+        assert_eq!(all[0], "x-auth-request-user");
+        assert!(all.iter().any(|n| n == "x_auth-request_user"));
+        assert_eq!(spellings(&HeaderName::from_static("user")).len(), 1);
     }
 }

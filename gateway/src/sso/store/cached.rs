@@ -5,7 +5,7 @@
 //! evict at once; revocations made by other instances arrive on the Redis revocation feed
 //! (see [`super::RedisStore`]); the TTL bounds staleness if the feed is down.
 
-use super::{SessionStore, StoreError};
+use super::{SessionStore, StoreError, UpdateOutcome};
 use crate::sso::session::{PendingLogin, Session};
 use async_trait::async_trait;
 use moka::sync::Cache;
@@ -45,6 +45,12 @@ impl<S: SessionStore> CachedStore<S> {
     pub fn new(inner: S, cache: SessionCache) -> Self {
         Self { inner, cache }
     }
+
+    fn invalidate_each(&self, ids: &[String]) {
+        for id in ids {
+            self.cache.invalidate(id);
+        }
+    }
 }
 
 #[async_trait]
@@ -60,12 +66,24 @@ impl<S: SessionStore> SessionStore for CachedStore<S> {
         Ok(found)
     }
 
-    async fn put(&self, session: &Session, ttl: Duration) -> Result<(), StoreError> {
-        self.inner.put(session, ttl).await?;
+    async fn create(&self, session: &Session, ttl: Duration) -> Result<(), StoreError> {
+        self.inner.create(session, ttl).await?;
         self.cache
             .0
             .insert(session.id.clone(), Arc::new(session.clone()));
         Ok(())
+    }
+
+    async fn update(&self, session: &Session, ttl: Duration) -> Result<UpdateOutcome, StoreError> {
+        let outcome = self.inner.update(session, ttl).await?;
+        match outcome {
+            UpdateOutcome::Written => self
+                .cache
+                .0
+                .insert(session.id.clone(), Arc::new(session.clone())),
+            UpdateOutcome::Gone => self.cache.invalidate(&session.id),
+        }
+        Ok(outcome)
     }
 
     async fn delete(&self, id: &str) -> Result<(), StoreError> {
@@ -73,17 +91,17 @@ impl<S: SessionStore> SessionStore for CachedStore<S> {
         self.inner.delete(id).await
     }
 
-    async fn revoke_idp_sid(&self, idp_sid: &str) -> Result<usize, StoreError> {
-        let n = self.inner.revoke_idp_sid(idp_sid).await?;
-        // The feed evicts the exact ids; this instance may not be subscribed yet.
-        self.cache.0.invalidate_entries_if_supported(idp_sid);
-        Ok(n)
+    async fn revoke_idp_sid(&self, idp_sid: &str) -> Result<Vec<String>, StoreError> {
+        let ids = self.inner.revoke_idp_sid(idp_sid).await?;
+        // The feed evicts them too, but this instance may not be subscribed yet.
+        self.invalidate_each(&ids);
+        Ok(ids)
     }
 
-    async fn revoke_sub(&self, sub: &str) -> Result<usize, StoreError> {
-        let n = self.inner.revoke_sub(sub).await?;
-        self.cache.0.invalidate_entries_if_supported(sub);
-        Ok(n)
+    async fn revoke_sub(&self, sub: &str) -> Result<Vec<String>, StoreError> {
+        let ids = self.inner.revoke_sub(sub).await?;
+        self.invalidate_each(&ids);
+        Ok(ids)
     }
 
     async fn put_pending(
@@ -103,6 +121,10 @@ impl<S: SessionStore> SessionStore for CachedStore<S> {
         self.inner.remember_jti(jti, ttl).await
     }
 
+    async fn forget_jti(&self, jti: &str) -> Result<(), StoreError> {
+        self.inner.forget_jti(jti).await
+    }
+
     async fn ping(&self) -> Result<(), StoreError> {
         self.inner.ping().await
     }
@@ -112,21 +134,51 @@ impl<S: SessionStore> SessionStore for CachedStore<S> {
     }
 }
 
-/// Evicts cached sessions of a provider sid or subject directly (no reliance on the feed).
-trait InvalidateMatching {
-    fn invalidate_entries_if_supported(&self, key: &str);
-}
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::sso::store::MemoryStore;
 
-impl InvalidateMatching for Cache<String, Arc<Session>> {
-    fn invalidate_entries_if_supported(&self, key: &str) {
-        let key = key.to_string();
-        let victims: Vec<String> = self
-            .iter()
-            .filter(|(_, s)| s.sub == key || s.idp_sid.as_deref() == Some(key.as_str()))
-            .map(|(id, _)| (*id).clone())
-            .collect();
-        for id in victims {
-            self.invalidate(&id);
+    const TTL: Duration = Duration::from_secs(60);
+
+    fn cached() -> (Arc<MemoryStore>, CachedStore<Arc<MemoryStore>>) {
+        let inner = Arc::new(MemoryStore::new());
+        let cache = SessionCache::new(Duration::from_secs(60), 100);
+        (Arc::clone(&inner), CachedStore::new(inner, cache))
+    }
+
+    #[tokio::test]
+    async fn a_revocation_evicts_exactly_the_revoked_sessions_from_the_cache() {
+        let (_, store) = cached();
+        let a = Session::for_test("amina", Some("op-1"));
+        let b = Session::for_test("youssef", Some("op-2"));
+        for s in [&a, &b] {
+            store.create(s, TTL).await.expect("create");
+            store.get(&s.id).await.expect("get").expect("cached");
         }
+        assert_eq!(
+            store.revoke_idp_sid("op-1").await.expect("revoke"),
+            std::slice::from_ref(&a.id)
+        );
+        assert!(store.get(&a.id).await.expect("get").is_none());
+        assert!(store.get(&b.id).await.expect("get").is_some());
+    }
+
+    #[tokio::test]
+    async fn an_update_that_finds_the_session_gone_evicts_it_from_the_cache() {
+        let (inner, store) = cached();
+        let session = Session::for_test("amina", Some("op-1"));
+        store.create(&session, TTL).await.expect("create");
+        // Revoked behind this cache's back (another instance, before the feed arrives).
+        inner.revoke_idp_sid("op-1").await.expect("revoke");
+        assert!(
+            store.get(&session.id).await.expect("get").is_some(),
+            "cached"
+        );
+        assert_eq!(
+            store.update(&session, TTL).await.expect("update"),
+            UpdateOutcome::Gone
+        );
+        assert!(store.get(&session.id).await.expect("get").is_none());
     }
 }

@@ -27,17 +27,32 @@ pub enum StoreError {
     Corrupt(String),
 }
 
+/// What became of an [`SessionStore::update`].
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum UpdateOutcome {
+    /// The session was replaced.
+    Written,
+    /// The session no longer exists (logged out, revoked or expired since it was read):
+    /// nothing was written, and the caller must treat the request as having no session.
+    Gone,
+}
+
 /// Storage for sessions and the other short-lived SSO records.
 #[async_trait]
 pub trait SessionStore: Send + Sync {
     async fn get(&self, id: &str) -> Result<Option<Session>, StoreError>;
-    /// Stores (or replaces) a session for `ttl`, indexed by provider `sid` and `sub`.
-    async fn put(&self, session: &Session, ttl: Duration) -> Result<(), StoreError>;
+    /// Stores a new session for `ttl`, indexed by provider `sid` and `sub` (login only).
+    async fn create(&self, session: &Session, ttl: Duration) -> Result<(), StoreError>;
+    /// Replaces a session that still exists (idle clock, refreshed tokens). Never brings back
+    /// one deleted or revoked after it was read: a back-channel logout that lands while a
+    /// request refreshes tokens wins.
+    async fn update(&self, session: &Session, ttl: Duration) -> Result<UpdateOutcome, StoreError>;
     async fn delete(&self, id: &str) -> Result<(), StoreError>;
-    /// Deletes every session of a provider session; returns how many.
-    async fn revoke_idp_sid(&self, idp_sid: &str) -> Result<usize, StoreError>;
-    /// Deletes every session of a subject; returns how many.
-    async fn revoke_sub(&self, sub: &str) -> Result<usize, StoreError>;
+    /// Deletes every session of a provider session; returns their ids (so caches can drop
+    /// exactly those).
+    async fn revoke_idp_sid(&self, idp_sid: &str) -> Result<Vec<String>, StoreError>;
+    /// Deletes every session of a subject; returns their ids.
+    async fn revoke_sub(&self, sub: &str) -> Result<Vec<String>, StoreError>;
     async fn put_pending(
         &self,
         state: &str,
@@ -48,6 +63,9 @@ pub trait SessionStore: Send + Sync {
     async fn take_pending(&self, state: &str) -> Result<Option<PendingLogin>, StoreError>;
     /// Records a logout token id; `false` if it was already seen (a replay).
     async fn remember_jti(&self, jti: &str, ttl: Duration) -> Result<bool, StoreError>;
+    /// Forgets a logout token id whose logout could not be carried out, so the provider's
+    /// retry of the same token is not refused as a replay.
+    async fn forget_jti(&self, jti: &str) -> Result<(), StoreError>;
     /// Whether the store answers (for `/readyz` and the store-up metric).
     async fn ping(&self) -> Result<(), StoreError>;
     /// How many sessions are live, when the store can tell cheaply.
@@ -61,16 +79,19 @@ impl<T: SessionStore + ?Sized> SessionStore for std::sync::Arc<T> {
     async fn get(&self, id: &str) -> Result<Option<Session>, StoreError> {
         (**self).get(id).await
     }
-    async fn put(&self, session: &Session, ttl: Duration) -> Result<(), StoreError> {
-        (**self).put(session, ttl).await
+    async fn create(&self, session: &Session, ttl: Duration) -> Result<(), StoreError> {
+        (**self).create(session, ttl).await
+    }
+    async fn update(&self, session: &Session, ttl: Duration) -> Result<UpdateOutcome, StoreError> {
+        (**self).update(session, ttl).await
     }
     async fn delete(&self, id: &str) -> Result<(), StoreError> {
         (**self).delete(id).await
     }
-    async fn revoke_idp_sid(&self, idp_sid: &str) -> Result<usize, StoreError> {
+    async fn revoke_idp_sid(&self, idp_sid: &str) -> Result<Vec<String>, StoreError> {
         (**self).revoke_idp_sid(idp_sid).await
     }
-    async fn revoke_sub(&self, sub: &str) -> Result<usize, StoreError> {
+    async fn revoke_sub(&self, sub: &str) -> Result<Vec<String>, StoreError> {
         (**self).revoke_sub(sub).await
     }
     async fn put_pending(
@@ -86,6 +107,9 @@ impl<T: SessionStore + ?Sized> SessionStore for std::sync::Arc<T> {
     }
     async fn remember_jti(&self, jti: &str, ttl: Duration) -> Result<bool, StoreError> {
         (**self).remember_jti(jti, ttl).await
+    }
+    async fn forget_jti(&self, jti: &str) -> Result<(), StoreError> {
+        (**self).forget_jti(jti).await
     }
     async fn ping(&self) -> Result<(), StoreError> {
         (**self).ping().await

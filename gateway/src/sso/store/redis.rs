@@ -8,7 +8,7 @@
 //! in-process caches of other instances drop them at once. Connection handling is
 //! [`crate::kv::RedisKv`]'s.
 
-use super::{SessionCache, SessionStore, StoreError};
+use super::{SessionCache, SessionStore, StoreError, UpdateOutcome};
 use crate::kv::{KvError, RedisKv};
 use crate::sso::session::{PendingLogin, Session};
 use async_trait::async_trait;
@@ -53,19 +53,24 @@ impl RedisStore {
         }
     }
 
-    async fn revoke_index(&self, index_key: String) -> Result<usize, StoreError> {
+    /// Deletes the sessions an index names; returns their ids. Only the ids read are taken
+    /// out of the index (`SREM`, not `DEL`), so a session created meanwhile stays revocable.
+    async fn revoke_index(&self, index_key: String) -> Result<Vec<String>, StoreError> {
         let ids: Vec<String> = self.kv.run(redis::cmd("SMEMBERS").arg(&index_key)).await?;
-        let mut removed = 0;
         for id in &ids {
-            let n: i64 = self
+            let _: i64 = self
                 .kv
                 .run(redis::cmd("DEL").arg(self.kv.key("s", id)))
                 .await?;
-            removed += n as usize;
         }
-        let _: i64 = self.kv.run(redis::cmd("DEL").arg(&index_key)).await?;
+        if !ids.is_empty() {
+            let _: i64 = self
+                .kv
+                .run(redis::cmd("SREM").arg(&index_key).arg(&ids))
+                .await?;
+        }
         self.publish_revoked(&ids).await;
-        Ok(removed)
+        Ok(ids)
     }
 }
 
@@ -84,7 +89,7 @@ impl SessionStore for RedisStore {
             .transpose()
     }
 
-    async fn put(&self, session: &Session, ttl: Duration) -> Result<(), StoreError> {
+    async fn create(&self, session: &Session, ttl: Duration) -> Result<(), StoreError> {
         let json = serde_json::to_string(session).map_err(corrupt)?;
         let secs = ttl.as_secs().max(1);
         let key = self.kv.key("s", &session.id);
@@ -114,6 +119,28 @@ impl SessionStore for RedisStore {
         Ok(())
     }
 
+    async fn update(&self, session: &Session, ttl: Duration) -> Result<UpdateOutcome, StoreError> {
+        let json = serde_json::to_string(session).map_err(corrupt)?;
+        let secs = ttl.as_secs().max(1);
+        // XX: only if the key still exists; a revocation since the read wins. The indexes
+        // were written at creation and outlive the session (`sub` and `sid` do not change).
+        let written: Option<String> = self
+            .kv
+            .run(
+                redis::cmd("SET")
+                    .arg(self.kv.key("s", &session.id))
+                    .arg(json)
+                    .arg("XX")
+                    .arg("EX")
+                    .arg(secs),
+            )
+            .await?;
+        Ok(match written {
+            Some(_) => UpdateOutcome::Written,
+            None => UpdateOutcome::Gone,
+        })
+    }
+
     async fn delete(&self, id: &str) -> Result<(), StoreError> {
         let _: i64 = self
             .kv
@@ -123,11 +150,11 @@ impl SessionStore for RedisStore {
         Ok(())
     }
 
-    async fn revoke_idp_sid(&self, idp_sid: &str) -> Result<usize, StoreError> {
+    async fn revoke_idp_sid(&self, idp_sid: &str) -> Result<Vec<String>, StoreError> {
         self.revoke_index(self.kv.key("sid", idp_sid)).await
     }
 
-    async fn revoke_sub(&self, sub: &str) -> Result<usize, StoreError> {
+    async fn revoke_sub(&self, sub: &str) -> Result<Vec<String>, StoreError> {
         self.revoke_index(self.kv.key("sub", sub)).await
     }
 
@@ -171,6 +198,14 @@ impl SessionStore for RedisStore {
             )
             .await?;
         Ok(set.is_some())
+    }
+
+    async fn forget_jti(&self, jti: &str) -> Result<(), StoreError> {
+        let _: i64 = self
+            .kv
+            .run(redis::cmd("DEL").arg(self.kv.key("jti", jti)))
+            .await?;
+        Ok(())
     }
 
     async fn ping(&self) -> Result<(), StoreError> {
