@@ -23,6 +23,9 @@ pub enum AppError {
     Redis(String),
     #[error("{0}")]
     Telemetry(#[from] TelemetryError),
+    /// The client for the gateway's own calls could not be built (its TLS set-up failed).
+    #[error("cannot build the HTTP client for the SOAP facade: {0}")]
+    HttpClient(#[source] reqwest::Error),
 }
 
 /// The parts of a running gateway.
@@ -31,6 +34,10 @@ pub struct App {
     pub sso: Arc<Sso>,
     pub assist: Arc<Assist>,
     pub telemetry: Arc<Telemetry>,
+    /// Client for the calls the gateway makes itself to plain-text legacy backends (the
+    /// SOAP facade); built here so a failure stops start-up instead of silently losing
+    /// its no-redirect, no-proxy settings.
+    pub http: reqwest::Client,
 }
 
 impl App {
@@ -52,7 +59,11 @@ impl App {
         };
         let sso = Arc::new(Sso::new(config, secrets, kv.clone(), Arc::clone(&metrics))?);
         let assist = Arc::new(Assist::new(&config.gateway.assist, secrets, kv, metrics)?);
+        let http = crate::soap_facade::client_builder()
+            .build()
+            .map_err(AppError::HttpClient)?;
         Ok(App {
+            http,
             registry: Arc::new(Registry::new(snapshot)),
             sso,
             assist,

@@ -33,20 +33,38 @@ impl Client {
         Self { peer, trusted, tls }
     }
 
-    /// The citizen's address: from a trusted proxy, the left-most `X-Forwarded-For` entry;
-    /// otherwise the TCP peer.
-    pub fn citizen_ip(&self, headers: &impl HeaderEdit) -> Option<IpAddr> {
-        if self.trusted {
-            let first = headers
-                .get(&X_FORWARDED_FOR)
-                .and_then(|v| v.to_str().ok())
-                .and_then(|s| s.split(',').next())
-                .and_then(|s| s.trim().parse().ok());
-            if first.is_some() {
-                return first;
+    /// The citizen's address, for logs and traces. Each trusted proxy appends the address
+    /// it received the request from, so walking `X-Forwarded-For` from the right, the first
+    /// entry that is not itself a trusted proxy is the citizen; everything left of it was
+    /// written by the client and proves nothing. Without a trusted peer, the TCP peer.
+    /// (When every entry is a trusted proxy, the left-most one; an unparseable entry ends
+    /// the walk at the last address a trusted proxy vouched for.)
+    pub fn citizen_ip(
+        &self,
+        headers: &http::HeaderMap,
+        trusted_proxies: &[IpNet],
+    ) -> Option<IpAddr> {
+        if !self.trusted {
+            return self.peer;
+        }
+        let is_trusted = |ip: &IpAddr| trusted_proxies.iter().any(|net| net.contains(ip));
+        let entries = headers
+            .get_all(&X_FORWARDED_FOR)
+            .iter()
+            .filter_map(|v| v.to_str().ok())
+            .flat_map(|v| v.split(','))
+            .rev();
+        let mut citizen = self.peer;
+        for entry in entries {
+            let Some(ip) = parse_entry(entry) else {
+                break;
+            };
+            citizen = Some(ip);
+            if !is_trusted(&ip) {
+                break;
             }
         }
-        self.peer
+        citizen
     }
 
     /// Sets the forwarding headers on the upstream request. `host` is the Host the citizen
@@ -89,6 +107,15 @@ impl Client {
     }
 }
 
+/// One `X-Forwarded-For` entry: an address, maybe with a port (`1.2.3.4:5`, `[::1]:5`).
+fn parse_entry(entry: &str) -> Option<IpAddr> {
+    let entry = entry.trim();
+    entry
+        .parse()
+        .ok()
+        .or_else(|| entry.parse::<std::net::SocketAddr>().ok().map(|a| a.ip()))
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -118,9 +145,60 @@ mod tests {
         h.insert("x-forwarded-for", HeaderValue::from_static("198.51.100.1"));
         h.insert("x-forwarded-proto", HeaderValue::from_static("https"));
         let c = Client::new(Some("10.1.2.3".parse().expect("ip")), &trusted(), false);
-        assert_eq!(c.citizen_ip(&h), Some("198.51.100.1".parse().expect("ip")));
         c.apply(&mut h, None);
         assert_eq!(h["x-forwarded-for"], "198.51.100.1, 10.1.2.3");
         assert_eq!(h["x-forwarded-proto"], "https");
+    }
+
+    fn ip(s: &str) -> IpAddr {
+        s.parse().expect("ip")
+    }
+
+    fn xff(value: &'static str) -> HeaderMap {
+        let mut h = HeaderMap::new();
+        h.insert("x-forwarded-for", HeaderValue::from_static(value));
+        h
+    }
+
+    #[test]
+    fn citizen_is_the_right_most_forwarded_entry_that_is_not_a_trusted_proxy() {
+        let c = Client::new(Some(ip("10.1.2.3")), &trusted(), false);
+        // The client forged 6.6.6.6; the load balancer appended the address it saw.
+        let h = xff("6.6.6.6, 198.51.100.1, 10.9.9.9");
+        assert_eq!(c.citizen_ip(&h, &trusted()), Some(ip("198.51.100.1")));
+    }
+
+    #[test]
+    fn citizen_behind_only_trusted_hops_is_the_left_most_one() {
+        let c = Client::new(Some(ip("10.1.2.3")), &trusted(), false);
+        let h = xff("10.0.0.5, 10.9.9.9");
+        assert_eq!(c.citizen_ip(&h, &trusted()), Some(ip("10.0.0.5")));
+    }
+
+    #[test]
+    fn citizen_entries_may_carry_ports_and_span_several_headers() {
+        let c = Client::new(Some(ip("10.1.2.3")), &trusted(), false);
+        let mut h = xff("6.6.6.6");
+        h.append(
+            "x-forwarded-for",
+            HeaderValue::from_static("[2001:db8::7]:4711"),
+        );
+        assert_eq!(c.citizen_ip(&h, &trusted()), Some(ip("2001:db8::7")));
+    }
+
+    #[test]
+    fn citizen_forwarded_header_is_ignored_from_an_untrusted_peer() {
+        let c = Client::new(Some(ip("192.0.2.7")), &trusted(), false);
+        let h = xff("198.51.100.1");
+        assert_eq!(c.citizen_ip(&h, &trusted()), Some(ip("192.0.2.7")));
+    }
+
+    #[test]
+    fn citizen_without_forwarded_header_is_the_trusted_peer() {
+        let c = Client::new(Some(ip("10.1.2.3")), &trusted(), false);
+        assert_eq!(
+            c.citizen_ip(&HeaderMap::new(), &trusted()),
+            Some(ip("10.1.2.3"))
+        );
     }
 }

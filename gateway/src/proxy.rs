@@ -5,16 +5,21 @@
 //!  early_request_filter      telemetry begins (trace, in-flight) · request id · client &
 //!                            trust · guard (431, smuggling → 400) · route: home | redirect
 //!                            | 404 | 400 | /auth/* | /api/route | a service · compression
-//!                            on for services whose pages get rewritten
+//!                            toward the client on for proxied responses (pingora skips
+//!                            types that do not compress, e.g. images)
 //!  request_filter            answer local routes (pages, SSO endpoints, intent routing);
 //!                            for a service: SSO (login redirect | 401 | 403 | 503 | go on
 //!                            with an identity), then the SOAP JSON facade if addressed
-//!  upstream_peer             the service's balancer picks a backend; per-service timeouts
+//!  upstream_peer             the service's balancer picks a backend this request has not
+//!                            failed to reach yet; per-service timeouts
+//!  fail_to_connect           a backend that cannot be connected to: retry on the next one,
+//!                            until every backend of the service was tried
 //!  upstream_request_filter   upstream::prepare: path, Host, X-Forwarded-*, X-Request-Id,
-//!                            traceparent, identity, the service's adapter request chain
+//!                            traceparent, identity, the service's adapter request chain;
+//!                            Range dropped where the body may be rewritten
 //!  upstream_response_filter  total deadline · adapter chain: Location/Refresh and
 //!                            Set-Cookie made portal-relative, header rules, body plan
-//!                            (charset → UTF-8, HTML links; compression toward the client)
+//!                            (charset → UTF-8, HTML links)
 //!  upstream_response_body_filter   total deadline · the body pipeline, chunk by chunk
 //!  response_filter           X-Request-Id on every answer
 //!  fail_to_proxy             refused/reset → 502 page, timeout → 504 page (with ids)
@@ -40,18 +45,18 @@ use crate::sso::{Authorization, Sso};
 use crate::telemetry::request::{Finished, RequestObs};
 use crate::telemetry::trace::end_child;
 use crate::telemetry::Telemetry;
-use crate::upstream;
+use crate::upstream::{self, Hop};
 use async_trait::async_trait;
 use bytes::Bytes;
 use egov_adapters::body::BodyPipeline;
-use http::header::HOST;
-use http::{HeaderName, HeaderValue};
+use http::HeaderName;
 use pingora::http::{RequestHeader, ResponseHeader};
 use pingora::modules::http::compression::ResponseCompression;
 use pingora::prelude::*;
 use pingora::protocols::Digest;
 use pingora::proxy::{FailToProxy, ProxyHttp, Session};
 use pingora::{Error, ErrorSource, ErrorType};
+use std::net::{IpAddr, SocketAddr};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
@@ -59,7 +64,7 @@ static X_REQUEST_ID: HeaderName = HeaderName::from_static("x-request-id");
 
 /// Idle upstream connections are kept this long for reuse.
 const UPSTREAM_IDLE_TIMEOUT: Duration = Duration::from_secs(60);
-/// Compression level toward clients for rewritten pages (gzip/brotli, when accepted).
+/// Compression level toward clients (gzip/brotli, when accepted) for proxied responses.
 const COMPRESSION_LEVEL: u32 = 5;
 
 /// The gateway's `ProxyHttp` implementation.
@@ -74,17 +79,12 @@ pub struct GatewayProxy {
 
 impl GatewayProxy {
     pub fn new(app: &App) -> Self {
-        let http = reqwest::Client::builder()
-            .redirect(reqwest::redirect::Policy::none())
-            .no_proxy()
-            .build()
-            .unwrap_or_default();
         Self {
             registry: Arc::clone(&app.registry),
             sso: Arc::clone(&app.sso),
             assist: Arc::clone(&app.assist),
             telemetry: Arc::clone(&app.telemetry),
-            http,
+            http: app.http.clone(),
         }
     }
 }
@@ -93,12 +93,18 @@ impl GatewayProxy {
 pub struct RequestCtx {
     pub request_id: RequestId,
     pub client: Option<Client>,
+    /// The citizen's address (behind trusted proxies, from `X-Forwarded-For`).
+    pub citizen_ip: Option<IpAddr>,
     pub snapshot: Option<Arc<Snapshot>>,
     pub service: Option<Arc<Service>>,
     /// Path and query to send upstream.
-    pub upstream_uri: Option<String>,
-    /// The cleaned path under the service root (`/...`).
-    pub service_path: Option<String>,
+    pub upstream_uri: Option<http::Uri>,
+    /// The SOAP facade operation addressed, for a service that has a facade.
+    pub soap_operation: Option<String>,
+    /// The backend of the current attempt.
+    pub backend: Option<SocketAddr>,
+    /// Backends this request could not connect to (each is tried once).
+    pub failed_backends: Vec<SocketAddr>,
     /// When the whole upstream exchange must be over (the service's `total` timeout).
     pub deadline: Option<Instant>,
     pub upgrade: bool,
@@ -130,10 +136,13 @@ impl ProxyHttp for GatewayProxy {
             // Assigned in early_request_filter (the trace id, or a trusted proxy's).
             request_id: RequestId::unassigned(),
             client: None,
+            citizen_ip: None,
             snapshot: None,
             service: None,
             upstream_uri: None,
-            service_path: None,
+            soap_operation: None,
+            backend: None,
+            failed_backends: Vec::new(),
             deadline: None,
             upgrade: false,
             session: None,
@@ -153,14 +162,12 @@ impl ProxyHttp for GatewayProxy {
             && session
                 .req_header()
                 .headers
-                .contains_key(http::header::ACCEPT_ENCODING)
-            && ctx
-                .service
-                .as_ref()
-                .is_some_and(|s| s.chain.rewrites_bodies());
+                .contains_key(http::header::ACCEPT_ENCODING);
         if compress {
-            // Decided now, before the compression module reads Accept-Encoding; turned off
-            // again in upstream_response_filter if this response is not rewritten.
+            // Decided now, before the compression module reads Accept-Encoding. Rewritten
+            // pages and untouched responses alike: legacy sites rarely compress (and those
+            // whose pages get rewritten are asked not to). The module leaves alone what is
+            // already encoded or does not compress (images, archives).
             set_compression(session, COMPRESSION_LEVEL);
         }
         ctx.flow = Some(flow);
@@ -209,12 +216,15 @@ impl ProxyHttp for GatewayProxy {
             .as_ref()
             .ok_or_else(|| Error::explain(ErrorType::InternalError, "no service was routed"))?;
         let upstream = &service.upstream;
-        let addr = upstream.select().ok_or_else(|| {
-            Error::explain(
-                ErrorType::ConnectNoRoute,
-                "the service has no usable backend",
-            )
-        })?;
+        let addr = upstream
+            .select_excluding(&ctx.failed_backends)
+            .ok_or_else(|| {
+                Error::explain(
+                    ErrorType::ConnectNoRoute,
+                    "the service has no usable backend",
+                )
+            })?;
+        ctx.backend = Some(addr);
         if let Some(obs) = ctx.obs.as_mut() {
             self.telemetry.upstream_start(obs, &upstream.host, addr);
         }
@@ -228,10 +238,41 @@ impl ProxyHttp for GatewayProxy {
             let read = t.read.min(t.total);
             peer.options.read_timeout = Some(read);
             peer.options.write_timeout = Some(read);
-            ctx.deadline = Some(Instant::now() + t.total);
+            // Set by the first attempt: a failover does not extend the citizen's wait.
+            ctx.deadline.get_or_insert_with(|| Instant::now() + t.total);
         }
         peer.options.idle_timeout = Some(UPSTREAM_IDLE_TIMEOUT);
         Ok(Box::new(peer))
+    }
+
+    fn fail_to_connect(
+        &self,
+        _session: &mut Session,
+        _peer: &HttpPeer,
+        ctx: &mut RequestCtx,
+        mut e: Box<Error>,
+    ) -> Box<Error> {
+        let Some(service) = ctx.service.as_ref() else {
+            return e;
+        };
+        if let Some(addr) = ctx.backend.take() {
+            ctx.failed_backends.push(addr);
+        }
+        // Nothing was sent yet, so any method may go to another backend.
+        if is_connect_failure(e.etype())
+            && ctx.failed_backends.len() < service.upstream.backend_count()
+        {
+            if let Some(obs) = ctx.obs.as_mut() {
+                self.telemetry.upstream_retried(
+                    obs,
+                    (service.id(), service.config.ministry.as_str()),
+                    service.metrics.as_ref(),
+                    &e,
+                );
+            }
+            e.set_retry(true);
+        }
+        e
     }
 
     async fn connected_to_upstream(
@@ -257,28 +298,11 @@ impl ProxyHttp for GatewayProxy {
         upstream_request: &mut RequestHeader,
         ctx: &mut RequestCtx,
     ) -> Result<()> {
-        let (Some(service), Some(uri)) = (ctx.service.as_ref(), ctx.upstream_uri.as_deref()) else {
+        let (Some(service), Some(uri)) = (ctx.service.as_ref(), ctx.upstream_uri.as_ref()) else {
             return Error::e_explain(ErrorType::InternalError, "no service was routed");
         };
-        let trace_headers = ctx
-            .obs
-            .as_ref()
-            .map(|o| self.telemetry.upstream_trace_headers(o))
-            .unwrap_or_default();
-        upstream::prepare(
-            &self.sso,
-            upstream_request,
-            upstream::Prepare {
-                service,
-                uri,
-                citizen_host: request_host(session.req_header())
-                    .and_then(|h| HeaderValue::from_str(h).ok()),
-                client: ctx.client.as_ref(),
-                request_id: &ctx.request_id,
-                session: ctx.session.as_ref(),
-                trace_headers,
-            },
-        )
+        let hop = self.hop(session, ctx, service);
+        upstream::prepare(&self.sso, upstream_request, uri, &hop)
     }
 
     async fn upstream_response_filter(
@@ -306,9 +330,6 @@ impl ProxyHttp for GatewayProxy {
                     self.telemetry.body_rewritten(service.id(), transcodes);
                     ctx.body = Some(std::sync::Mutex::new(pipeline));
                 }
-            }
-            if ctx.body.is_none() && service.chain.rewrites_bodies() {
-                set_compression(session, 0);
             }
         }
         Ok(())
@@ -403,7 +424,7 @@ impl ProxyHttp for GatewayProxy {
                 query: req.uri.query(),
                 status,
                 bytes: session.body_bytes_sent(),
-                client_ip: ctx.client.and_then(|c| c.peer),
+                client_ip: ctx.citizen_ip,
                 request_id: ctx.request_id.as_str(),
             },
         );
@@ -442,19 +463,28 @@ impl GatewayProxy {
                 return Some(r);
             }
         }
-        let op = ctx
-            .service_path
-            .as_deref()
-            .and_then(soap_facade::operation_in)?;
-        service.chain.soap.as_ref()?;
+        let operation = ctx.soap_operation.as_deref()?;
         let call = soap_facade::Call {
-            service,
-            operation: op,
-            client: ctx.client.as_ref(),
-            citizen: ctx.session.as_ref(),
-            request_id: ctx.request_id.as_str(),
+            hop: self.hop(session, ctx, service),
+            operation,
         };
         Some(soap_facade::call(&self.http, &self.sso, session, call).await)
+    }
+
+    /// What a call to `service`'s legacy site says about this request.
+    fn hop<'a>(&self, session: &Session, ctx: &'a RequestCtx, service: &'a Service) -> Hop<'a> {
+        Hop {
+            service,
+            citizen_host: upstream::citizen_host(session.req_header()),
+            client: ctx.client.as_ref(),
+            request_id: &ctx.request_id,
+            session: ctx.session.as_ref(),
+            trace_headers: ctx
+                .obs
+                .as_ref()
+                .map(|o| self.telemetry.upstream_trace_headers(o))
+                .unwrap_or_default(),
+        }
     }
 
     /// Starts telemetry, identifies the request and the client, applies the guard, routes.
@@ -468,12 +498,13 @@ impl GatewayProxy {
         let tls = session.digest().is_some_and(|d| d.ssl_digest.is_some());
         let client = Client::new(peer_ip, &settings.trusted_proxies, tls);
         let req = session.req_header();
+        let citizen_ip = client.citizen_ip(&req.headers, &settings.trusted_proxies);
         let obs = self.telemetry.begin(
             &req.headers,
             client.trusted,
             req.method.as_str(),
             req.uri.path(),
-            peer_ip,
+            citizen_ip,
         );
         ctx.request_id = client
             .trusted
@@ -487,6 +518,7 @@ impl GatewayProxy {
             .unwrap_or_else(RequestId::generate);
         ctx.obs = Some(obs);
         ctx.client = Some(client);
+        ctx.citizen_ip = citizen_ip;
         ctx.upgrade = session.is_upgrade_req();
 
         if let Err(refusal) = guard::check(session.as_downstream(), settings.max_header_bytes) {
@@ -495,22 +527,25 @@ impl GatewayProxy {
         }
 
         let req = session.req_header();
-        let host = request_host(req).unwrap_or("");
+        let host = upstream::request_host(req).unwrap_or("");
         let path = req.uri.path();
         let query = req.uri.query();
         let method = req.method.as_str();
         let (flow, route_name) = match routing::route(&snap, host, path, query) {
-            Route::Service { service, path } => {
-                let mut uri = egov_adapters::paths::join(&service.upstream.base_path, &path);
-                if let Some(q) = query {
-                    uri.push('?');
-                    uri.push_str(q);
+            Route::Service { service, path } => match upstream_uri(service, &path, query) {
+                Some(uri) => {
+                    ctx.upstream_uri = Some(uri);
+                    if service.chain.soap.is_some() {
+                        ctx.soap_operation = soap_facade::operation_in(&path).map(str::to_string);
+                    }
+                    ctx.service = Some(Arc::clone(service));
+                    (Flow::Continue, "/s/{service}/*")
                 }
-                ctx.upstream_uri = Some(uri);
-                ctx.service_path = Some(path.into_owned());
-                ctx.service = Some(Arc::clone(service));
-                (Flow::Continue, "/s/{service}/*")
-            }
+                None => (
+                    Flow::Respond(self.error_page(ErrorKind::BadRequest, ctx)),
+                    "bad_path",
+                ),
+            },
             Route::Redirect {
                 location,
                 permanent,
@@ -518,7 +553,7 @@ impl GatewayProxy {
                 Flow::Respond(LocalResponse::redirect(permanent, &location)),
                 "redirect",
             ),
-            Route::Home => (Flow::Respond(portal::home_page(&snap)), "/"),
+            Route::Home => (Flow::Respond(snap.home_page()), "/"),
             Route::Auth(endpoint) => (Flow::Auth(endpoint), "/auth/*"),
             Route::Assist => (Flow::Assist, "/api/route"),
             Route::NotFound => (
@@ -553,12 +588,30 @@ fn set_compression(session: &mut Session, level: u32) {
     }
 }
 
-/// The host the citizen asked for: `Host` (HTTP/1) or the URI authority (HTTP/2).
-fn request_host(req: &RequestHeader) -> Option<&str> {
-    req.headers
-        .get(HOST)
-        .and_then(|h| h.to_str().ok())
-        .or_else(|| req.uri.authority().map(|a| a.as_str()))
+/// The backend's path and query for `path` under the service root, built once per request
+/// (a failover reuses it); `None` if it is not a valid request target.
+fn upstream_uri(service: &Service, path: &str, query: Option<&str>) -> Option<http::Uri> {
+    let mut uri = egov_adapters::paths::join(&service.upstream.base_path, path);
+    if let Some(q) = query {
+        uri.push('?');
+        uri.push_str(q);
+    }
+    http::Uri::try_from(uri).ok()
+}
+
+/// Errors where no byte reached the backend, so another backend may be tried.
+fn is_connect_failure(etype: &ErrorType) -> bool {
+    use ErrorType::*;
+    matches!(
+        etype,
+        ConnectTimedout
+            | ConnectRefused
+            | ConnectNoRoute
+            | ConnectError
+            | TLSHandshakeFailure
+            | TLSHandshakeTimedout
+            | HandshakeError
+    )
 }
 
 fn check_deadline(ctx: &RequestCtx) -> Result<()> {

@@ -39,8 +39,19 @@ pub enum Route<'a> {
 pub fn route<'a>(snap: &'a Snapshot, host: &str, path: &'a str, query: Option<&str>) -> Route<'a> {
     let host = normalize_host(host);
     if host != snap.portal.host && snap.legacy().knows_host(&host) {
+        if path.starts_with(PORTAL_SERVICES) {
+            return portal_path_on_legacy_host(snap, path, query);
+        }
         return legacy_route(snap, &host, path, query);
     }
+    portal_route(snap, path, query)
+}
+
+/// Where the portal's services live.
+const PORTAL_SERVICES: &str = "/s/";
+
+/// Routing on the portal's own host.
+fn portal_route<'a>(snap: &'a Snapshot, path: &'a str, query: Option<&str>) -> Route<'a> {
     if path == "/" {
         return Route::Home;
     }
@@ -50,7 +61,7 @@ pub fn route<'a>(snap: &'a Snapshot, host: &str, path: &'a str, query: Option<&s
     if path == "/api/route" {
         return Route::Assist;
     }
-    let Some(under_s) = path.strip_prefix("/s/") else {
+    let Some(under_s) = path.strip_prefix(PORTAL_SERVICES) else {
         return Route::NotFound;
     };
     let (id, rest) = match under_s.find('/') {
@@ -69,6 +80,27 @@ pub fn route<'a>(snap: &'a Snapshot, host: &str, path: &'a str, query: Option<&s
             Ok(path) => Route::Service { service, path },
             Err(e) => Route::BadPath(e),
         },
+    }
+}
+
+/// A portal path (`/s/<id>/...`) asked of a legacy host. Pages a service serves in place
+/// (`on_host = "proxy"`) still carry portal links and portal-scoped cookies, which lead
+/// here: such a service is served on the legacy host too; any other is sent to the portal.
+fn portal_path_on_legacy_host<'a>(
+    snap: &'a Snapshot,
+    path: &'a str,
+    query: Option<&str>,
+) -> Route<'a> {
+    match portal_route(snap, path, query) {
+        Route::Service { service, .. }
+            if service.config.legacy.on_host != LegacyHostMode::Proxy =>
+        {
+            Route::Redirect {
+                location: with_query(format!("{}{path}", snap.portal.origin), query),
+                permanent: true,
+            }
+        }
+        route => route,
     }
 }
 

@@ -29,8 +29,8 @@ use tokio::sync::oneshot;
 pub struct Listeners {
     /// Plain-text portal listeners; pingora binds them.
     pub portal: Vec<SocketAddr>,
-    /// Bind the portal listeners with `SO_REUSEPORT`, so a caller may hold a reservation
-    /// socket on the same port (how tests get a free port without a race).
+    /// Bind the portal listeners (plain and TLS) with `SO_REUSEPORT`, so a caller may hold a
+    /// reservation socket on the same port (how tests get a free port without a race).
     pub portal_reuse_port: bool,
     pub h2c: bool,
     pub tls: Vec<TlsListener>,
@@ -75,8 +75,10 @@ pub fn build(
         threads: settings.threads,
         work_stealing: settings.work_stealing,
         upstream_keepalive_pool_size: settings.upstream_keepalive_pool_size,
-        grace_period_seconds: Some(settings.grace_period.as_secs()),
-        graceful_shutdown_timeout_seconds: Some(settings.graceful_shutdown_timeout.as_secs()),
+        grace_period_seconds: Some(whole_seconds_up(settings.grace_period)),
+        graceful_shutdown_timeout_seconds: Some(whole_seconds_up(
+            settings.graceful_shutdown_timeout,
+        )),
         ..ServerConf::default()
     };
     let mut server = Server::new_with_opt_and_conf(None, conf);
@@ -92,10 +94,13 @@ pub fn build(
         options.h2c = listeners.h2c;
         app.server_options = Some(options);
     }
-    for addr in &listeners.portal {
+    let socket_options = || {
         let mut opts = TcpSocketOptions::default();
         opts.so_reuseport = listeners.portal_reuse_port.then_some(true);
-        proxy.add_tcp_with_settings(&addr.to_string(), opts);
+        opts
+    };
+    for addr in &listeners.portal {
+        proxy.add_tcp_with_settings(&addr.to_string(), socket_options());
     }
     for t in &listeners.tls {
         let tls_err = |reason: String| ServerError::Tls {
@@ -114,7 +119,7 @@ pub fn build(
         if t.h2 {
             tls.enable_h2();
         }
-        proxy.add_tls_with_settings(&t.listen.to_string(), None, tls);
+        proxy.add_tls_with_settings(&t.listen.to_string(), Some(socket_options()), tls);
     }
     server.add_service(proxy);
     server.add_service(background_service("sso", Task::new(app.sso.background())));
@@ -135,6 +140,12 @@ pub fn build(
         }
     }
     Ok(server)
+}
+
+/// Pingora counts shutdown delays in whole seconds; a configured `"500ms"` must not become
+/// 0 (no grace at all), so any fraction rounds up to the next second.
+fn whole_seconds_up(d: std::time::Duration) -> u64 {
+    d.as_secs() + u64::from(d.subsec_nanos() > 0)
 }
 
 /// A long-running future as a named pingora background service, stopped at shutdown.
@@ -222,4 +233,18 @@ impl Drop for RunningGateway {
 /// Runs `server` on the current thread until SIGINT (fast) or SIGTERM (graceful).
 pub fn run_until_signalled(server: Server) {
     server.run(RunArgs::default());
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::time::Duration;
+
+    #[test]
+    fn a_sub_second_shutdown_delay_rounds_up_to_a_whole_second() {
+        assert_eq!(whole_seconds_up(Duration::from_millis(500)), 1);
+        assert_eq!(whole_seconds_up(Duration::from_millis(1500)), 2);
+        assert_eq!(whole_seconds_up(Duration::from_secs(5)), 5);
+        assert_eq!(whole_seconds_up(Duration::ZERO), 0);
+    }
 }

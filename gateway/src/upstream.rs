@@ -2,6 +2,10 @@
 //! the gateway's `X-Forwarded-*`, `X-Request-Id` and `traceparent`, the citizen's identity
 //! (and nothing forged), and the service's adapter request chain (header rules, then the
 //! service account's credentials, which nothing may override).
+//!
+//! Two paths call a legacy site: the proxy ([`prepare`], on pingora's request header) and
+//! the SOAP facade (a request of its own). Both get their headers from [`forward`], so a
+//! backend cannot tell them apart by what it learns about the citizen.
 
 use crate::chain::RequestHeaders;
 use crate::forwarded::Client;
@@ -10,7 +14,7 @@ use crate::request_id::RequestId;
 use crate::sso::session::Session as SsoSession;
 use crate::sso::Sso;
 use egov_adapters::headers::HeaderEdit;
-use http::header::{ACCEPT_ENCODING, HOST};
+use http::header::{ACCEPT_ENCODING, HOST, IF_RANGE, RANGE};
 use http::{HeaderName, HeaderValue};
 use pingora::http::RequestHeader;
 
@@ -18,12 +22,10 @@ static X_REQUEST_ID: HeaderName = HeaderName::from_static("x-request-id");
 static TRACEPARENT: HeaderName = HeaderName::from_static("traceparent");
 static TRACESTATE: HeaderName = HeaderName::from_static("tracestate");
 
-/// What the upstream request is built from.
-pub struct Prepare<'a> {
+/// What every call to a legacy site says about the citizen's request.
+pub struct Hop<'a> {
     pub service: &'a Service,
-    /// Path and query on the backend.
-    pub uri: &'a str,
-    /// The `Host` the citizen asked for (for `X-Forwarded-Host`).
+    /// The host the citizen asked for (for `X-Forwarded-Host`); see [`citizen_host`].
     pub citizen_host: Option<HeaderValue>,
     pub client: Option<&'a Client>,
     pub request_id: &'a RequestId,
@@ -32,33 +34,58 @@ pub struct Prepare<'a> {
     pub trace_headers: http::HeaderMap,
 }
 
-/// Builds the upstream request in place.
-pub fn prepare(sso: &Sso, req: &mut RequestHeader, p: Prepare<'_>) -> pingora::Result<()> {
-    let uri = p.uri.parse::<http::Uri>().map_err(|_| {
-        pingora::Error::explain(
-            pingora::ErrorType::InternalError,
-            "unbuildable upstream URI",
-        )
-    })?;
-    req.set_uri(uri);
+/// The host the citizen asked for: `Host` (HTTP/1) or the URI authority (HTTP/2).
+pub fn request_host(req: &RequestHeader) -> Option<&str> {
+    req.headers
+        .get(HOST)
+        .and_then(|h| h.to_str().ok())
+        .or_else(|| req.uri.authority().map(|a| a.as_str()))
+}
+
+/// [`request_host`] as a header value, for `X-Forwarded-Host`.
+pub fn citizen_host(req: &RequestHeader) -> Option<HeaderValue> {
+    request_host(req).and_then(|h| HeaderValue::from_str(h).ok())
+}
+
+/// Builds the proxied request in place: `uri` (path and query on the backend), then the
+/// proxy-only steps, then [`forward`].
+pub fn prepare(
+    sso: &Sso,
+    req: &mut RequestHeader,
+    uri: &http::Uri,
+    hop: &Hop<'_>,
+) -> pingora::Result<()> {
+    req.set_uri(uri.clone());
     let mut headers = RequestHeaders(req);
-    headers.set(HOST, p.service.upstream.host_header.clone());
-    if let Some(client) = p.client {
-        client.apply(&mut headers, p.citizen_host.as_ref());
-    }
-    headers.set(X_REQUEST_ID.clone(), p.request_id.header_value().clone());
-    // Trace context is the gateway's to set (an untrusted client's was not followed).
-    headers.remove(&TRACEPARENT);
-    headers.remove(&TRACESTATE);
-    for (name, value) in &p.trace_headers {
-        headers.set(name.clone(), value.clone());
-    }
-    crate::sso::upstream::present_identity(sso, p.service, p.session, &mut headers);
-    if p.service.chain.rewrites_bodies() {
+    if hop.service.chain.rewrites_bodies() {
         // The adapters read bodies as the legacy site wrote them; compression toward the
         // citizen is the gateway's.
         headers.set(ACCEPT_ENCODING, HeaderValue::from_static("identity"));
+        // A legacy site honouring a range would answer a slice of a page in its old
+        // charset with its old links, which cannot be rewritten; a 200 is always a valid
+        // answer to a range request.
+        headers.remove(&RANGE);
+        headers.remove(&IF_RANGE);
     }
-    p.service.chain.apply_request(&mut headers);
+    forward(sso, &mut headers, hop);
     Ok(())
+}
+
+/// The header steps common to every call to a legacy site, in order: its own `Host`,
+/// `X-Forwarded-*`, `X-Request-Id`, trace context, the citizen's identity, then the
+/// service's request chain (header rules, then credentials, which nothing may override).
+pub fn forward(sso: &Sso, headers: &mut impl HeaderEdit, hop: &Hop<'_>) {
+    headers.set(HOST, hop.service.upstream.host_header.clone());
+    if let Some(client) = hop.client {
+        client.apply(headers, hop.citizen_host.as_ref());
+    }
+    headers.set(X_REQUEST_ID.clone(), hop.request_id.header_value().clone());
+    // Trace context is the gateway's to set (an untrusted client's was not followed).
+    headers.remove(&TRACEPARENT);
+    headers.remove(&TRACESTATE);
+    for (name, value) in &hop.trace_headers {
+        headers.set(name.clone(), value.clone());
+    }
+    crate::sso::upstream::present_identity(sso, hop.service, hop.session, headers);
+    hop.service.chain.apply_request(headers);
 }

@@ -2,12 +2,15 @@
 //! (The full citizen portal comes later; this keeps `/` useful from day one.)
 
 use super::html::{escape, frame};
-use super::LocalResponse;
-use crate::registry::Snapshot;
-use http::StatusCode;
+use crate::config::Ministry;
+use crate::registry::Service;
+use bytes::Bytes;
+use std::collections::BTreeMap;
+use std::sync::Arc;
 
-/// Lists every service of `snap` with a link to `/s/<id>/`.
-pub fn home_page(snap: &Snapshot) -> LocalResponse {
+/// Renders the page listing every service in `services` with a link to `/s/<id>/`.
+/// Called once per registry snapshot (it depends on nothing else), never per request.
+pub fn render_home(ministries: &BTreeMap<String, Ministry>, services: &[Arc<Service>]) -> Bytes {
     let mut sections = Vec::new();
     for (lang, heading) in [
         ("ar", "البوابة الموحدة للخدمات الإدارية"),
@@ -15,9 +18,8 @@ pub fn home_page(snap: &Snapshot) -> LocalResponse {
         ("en", "Unified portal of government services"),
     ] {
         let mut html = format!("<h1>{heading}</h1>");
-        for (mid, ministry) in &snap.ministries {
-            let items: Vec<String> = snap
-                .services()
+        for (mid, ministry) in ministries {
+            let items: Vec<String> = services
                 .iter()
                 .filter(|s| &s.config.ministry == mid)
                 .map(|s| {
@@ -40,12 +42,9 @@ pub fn home_page(snap: &Snapshot) -> LocalResponse {
         sections.push((lang, html));
     }
     let refs: Vec<(&str, &str)> = sections.iter().map(|(l, h)| (*l, h.as_str())).collect();
-    LocalResponse::html(
-        StatusCode::OK,
-        frame(
-            "Portail national · البوابة الوطنية",
-            &refs,
-            &format!("{} services", snap.services().len()),
-        ),
-    )
+    Bytes::from(frame(
+        "Portail national · البوابة الوطنية",
+        &refs,
+        &format!("{} services", services.len()),
+    ))
 }

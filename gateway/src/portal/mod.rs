@@ -6,7 +6,7 @@ mod home;
 mod html;
 
 pub use error_page::{error_page, error_page_traced, ErrorKind};
-pub use home::home_page;
+pub use home::render_home;
 pub use html::escape;
 
 use bytes::Bytes;
@@ -23,6 +23,12 @@ pub struct LocalResponse {
 impl LocalResponse {
     /// An HTML page that must not be cached by shared caches.
     pub fn html(status: StatusCode, body: String) -> Self {
+        Self::html_bytes(status, Bytes::from(body))
+    }
+
+    /// Like [`LocalResponse::html`], for a page rendered once and served many times (the
+    /// body is shared, not copied).
+    pub fn html_bytes(status: StatusCode, body: Bytes) -> Self {
         Self {
             status,
             headers: vec![
@@ -35,7 +41,7 @@ impl LocalResponse {
                     HeaderValue::from_static("no-store"),
                 ),
             ],
-            body: Bytes::from(body),
+            body,
         }
     }
 
@@ -55,6 +61,15 @@ impl LocalResponse {
             ],
             body: Bytes::from(value.to_string()),
         }
+    }
+
+    /// The JSON error every gateway API answers with: `{"error": code, "error_description":
+    /// description}` (OAuth 2.0's shape, so clients parse one format everywhere).
+    pub fn json_error(status: StatusCode, code: &str, description: impl Into<String>) -> Self {
+        Self::json(
+            status,
+            &serde_json::json!({ "error": code, "error_description": description.into() }),
+        )
     }
 
     /// Adds a header (e.g. `Set-Cookie`).

@@ -19,6 +19,11 @@ pub struct Service {
     pub chain: AdapterChain,
     /// Its request metrics, when the snapshot serves traffic (not for `check`).
     pub metrics: Option<ServiceMetrics>,
+    /// The SOAP facade's client when the backend speaks TLS: it resolves the legacy host
+    /// name to this service's backends, so the TLS handshake names the host the
+    /// certificate was issued for (an IP in the URL would send no SNI). Plain-text
+    /// backends share the application's client.
+    pub soap_client: Option<reqwest::Client>,
 }
 
 impl fmt::Debug for Service {
@@ -39,6 +44,8 @@ impl Service {
 /// The legacy backend(s) of a service.
 pub struct Upstream {
     balancer: LoadBalancer<RoundRobin>,
+    /// How many backends the balancer holds: the most attempts one request may make.
+    backend_count: usize,
     pub tls: bool,
     /// SNI and `Host` sent upstream.
     pub host: String,
@@ -62,6 +69,7 @@ impl Upstream {
             HeaderValue::from_str(&host).map_err(|_| format!("{host:?} is not a valid Host"))?;
         Ok(Self {
             balancer,
+            backend_count: backends.len(),
             tls,
             host,
             host_header,
@@ -72,8 +80,60 @@ impl Upstream {
 
     /// The next backend, round-robin.
     pub fn select(&self) -> Option<SocketAddr> {
+        self.select_excluding(&[])
+    }
+
+    /// The next backend, round-robin, skipping those this request already failed to reach
+    /// (so a retry after a refused connection goes elsewhere even when other requests move
+    /// the shared round-robin counter in between). `None` once every backend was tried.
+    pub fn select_excluding(&self, tried: &[SocketAddr]) -> Option<SocketAddr> {
+        // Bounds the search; round-robin visits every backend within `backend_count` steps
+        // unless other requests advance the shared counter meanwhile.
         self.balancer
-            .select(b"", 256)
+            .select_with(b"", 256, |b, healthy| {
+                healthy && b.addr.as_inet().is_some_and(|a| !tried.contains(a))
+            })
             .and_then(|b| b.addr.as_inet().copied())
+    }
+
+    /// How many backends the service has.
+    pub fn backend_count(&self) -> usize {
+        self.backend_count
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::time::Duration;
+
+    fn upstream(backends: &[SocketAddr]) -> Upstream {
+        let t = Duration::from_secs(1);
+        Upstream::new(
+            backends,
+            false,
+            "legacy.example".into(),
+            "/".into(),
+            Timeouts {
+                connect: t,
+                read: t,
+                total: t,
+            },
+        )
+        .expect("upstream")
+    }
+
+    #[test]
+    fn a_retry_never_picks_a_backend_the_request_already_tried() {
+        let a: SocketAddr = "127.0.0.1:1001".parse().expect("addr");
+        let b: SocketAddr = "127.0.0.1:1002".parse().expect("addr");
+        let u = upstream(&[a, b]);
+        for _ in 0..8 {
+            // Whatever the shared counter says, excluding one backend yields the other.
+            assert_eq!(u.select_excluding(&[a]), Some(b));
+            assert_eq!(u.select_excluding(&[b]), Some(a));
+            let _ = u.select();
+        }
+        assert_eq!(u.select_excluding(&[a, b]), None);
     }
 }

@@ -40,6 +40,20 @@ pub struct Finished<'a> {
     pub request_id: &'a str,
 }
 
+/// nginx's "client closed request": what a request that ended without any response
+/// (the client went away first) is recorded as. It is the client's doing, so it counts as a
+/// 4xx, never against the availability SLO as a 5xx would.
+pub const CLIENT_CLOSED_REQUEST: u16 = 499;
+
+/// The status to record: the one sent, or [`CLIENT_CLOSED_REQUEST`] when none was (`0`).
+pub fn recorded_status(sent: u16) -> u16 {
+    if sent == 0 {
+        CLIENT_CLOSED_REQUEST
+    } else {
+        sent
+    }
+}
+
 /// The index of a status class in [`ServiceMetrics::requests`].
 fn class(status: u16) -> usize {
     match status {
@@ -187,6 +201,27 @@ impl Telemetry {
         end_child(obs.upstream_span.take(), Some(kind));
     }
 
+    /// One backend could not be connected to and the request moves on to another: the
+    /// backend is marked down and the failure counted (a dead backend in a pool shows), but
+    /// the request's own outcome is left to the next attempt.
+    pub fn upstream_retried(
+        &self,
+        obs: &mut RequestObs,
+        service: (&str, &str),
+        service_metrics: Option<&ServiceMetrics>,
+        e: &pingora::Error,
+    ) {
+        let kind = upstream_error_kind(e);
+        set_backend_up(obs, service_metrics, 0);
+        end_child(obs.upstream_span.take(), Some(kind));
+        if self.record_metrics {
+            self.metrics
+                .upstream_errors
+                .with_label_values(&[service.0, service.1, kind])
+                .inc();
+        }
+    }
+
     /// A rewritten body (for the adapters' metrics).
     pub fn body_rewritten(&self, service: &str, transcoded: bool) {
         let kind = if transcoded { "transcode" } else { "links" };
@@ -196,18 +231,20 @@ impl Telemetry {
             .inc();
     }
 
-    /// The request is over: metrics, access log, spans.
+    /// The request is over: metrics, access log, spans. A `status` of 0 (no response was
+    /// written) is recorded as [`CLIENT_CLOSED_REQUEST`].
     pub fn finish(&self, obs: &mut RequestObs, r: &Finished<'_>) {
         if obs.finished {
             return;
         }
         obs.finished = true;
+        let status = recorded_status(r.status);
         self.metrics.in_flight.dec();
         let (service, ministry) = r.service.unwrap_or((PORTAL, PORTAL));
         let elapsed = obs.started.elapsed();
         if self.record_metrics {
             let m = r.service_metrics.unwrap_or(&self.portal_metrics);
-            m.requests[class(r.status)].inc();
+            m.requests[class(status)].inc();
             m.duration.observe(elapsed.as_secs_f64());
             if let Some(u) = obs.upstream_elapsed {
                 m.upstream_duration.observe(u.as_secs_f64());
@@ -231,7 +268,7 @@ impl Telemetry {
                 ministry,
                 method: r.method,
                 path: &path,
-                status: r.status,
+                status,
                 duration_ms: (elapsed.as_secs_f64() * 1e6).round() / 1e3,
                 upstream_ms: obs
                     .upstream_elapsed
@@ -243,7 +280,7 @@ impl Telemetry {
         }
         if self.tracing.exporting() {
             obs.trace.end(
-                r.status,
+                status,
                 vec![
                     KeyValue::new("egov.service", service.to_string()),
                     KeyValue::new("egov.ministry", ministry.to_string()),
@@ -251,5 +288,18 @@ impl Telemetry {
                 ],
             );
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_request_the_client_abandoned_is_a_499_in_the_4xx_class() {
+        assert_eq!(recorded_status(0), 499);
+        assert_eq!(class(recorded_status(0)), 3);
+        assert_eq!(recorded_status(502), 502);
+        assert_eq!(class(recorded_status(502)), 4);
     }
 }

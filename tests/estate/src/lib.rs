@@ -28,6 +28,7 @@ mod large;
 mod options;
 mod pages;
 mod query;
+mod ranges;
 mod records;
 mod respond;
 mod routes;

@@ -15,13 +15,14 @@ use axum::response::Response;
 use serde_json::json;
 
 use crate::chaos::{flaky_failure, slow_latency};
+use crate::charset::Charset;
 use crate::headers::{apply_site_headers, request_cookies, SITE_HEADER};
 use crate::html::Links;
 use crate::options::EstateOptions;
 use crate::respond::{self, add_header};
 use crate::sessions::{self, Sessions, Visit};
 use crate::sites::{sites, Quirk, Site};
-use crate::{assets, error_pages, gates, instrument, large, pages, query, soap};
+use crate::{assets, error_pages, gates, instrument, large, pages, query, ranges, soap};
 
 /// Largest request body a page (form post, SOAP call) reads.
 const PAGE_BODY_LIMIT: usize = 1024 * 1024;
@@ -119,6 +120,7 @@ async fn page(
 ) -> Response {
     let links = Links::new(site);
     let method = request.method().clone();
+    let range_request = ranges::request_of(request.headers());
     let query = request.uri().query().map(str::to_string);
     let query = query.as_deref();
 
@@ -160,7 +162,16 @@ async fn page(
 
     let self_redirects = site.has(Quirk::SelfRedirects);
     let frames = site.has(Quirk::Frames);
-    let ok = |html: String| respond::html(site, StatusCode::OK, &html);
+    // Pages honour byte ranges, as the sites' Apache did.
+    let ok = |html: String| {
+        let charset = Charset::of(site);
+        ranges::page(
+            StatusCode::OK,
+            charset.html_content_type(),
+            charset.encode(&html),
+            &range_request,
+        )
+    };
     match rel {
         "" | "/" if self_redirects => respond::redirect(StatusCode::FOUND, &links.own("accueil")),
         "" | "/" | "/accueil" | "/accueil.html" => {

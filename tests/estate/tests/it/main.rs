@@ -13,6 +13,7 @@ mod instruments;
 mod large_pages;
 mod lifecycle;
 mod links;
+mod ranges;
 mod sessions;
 mod soap;
 mod websocket;
