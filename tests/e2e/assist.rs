@@ -2,6 +2,7 @@
 //! an OpenAI-compatible LLM (the scripted chat-completions server, speaking the real wire
 //! protocol) as the advisor.
 
+use egov_gateway::assist::llm::ResponseFormatMode;
 use egov_gateway::config::LlmConfig;
 use egov_integration::llm_server::{Behaviour, FakeLlm};
 use egov_integration::sso::{SsoOptions, SsoWorld, Store};
@@ -19,7 +20,7 @@ fn llm(fake: &FakeLlm, deadline: Duration, breaker_failures: u32) -> LlmConfig {
         api_key: None,
         deadline,
         retries: 1,
-        response_format: "json_schema".into(),
+        response_format: ResponseFormatMode::JsonSchema,
         max_tokens: 32,
         breaker_failures,
         breaker_open_for: Duration::from_secs(60),
@@ -268,7 +269,7 @@ async fn through_the_gateway_a_real_local_model_picks_from_the_shortlist_or_none
         api_key: None,
         deadline: Duration::from_secs(30),
         retries: 0,
-        response_format: "json_object_schema".into(),
+        response_format: ResponseFormatMode::JsonObjectWithSchema,
         max_tokens: 32,
         breaker_failures: 5,
         breaker_open_for: Duration::from_secs(30),
@@ -293,18 +294,27 @@ async fn through_the_gateway_a_real_local_model_picks_from_the_shortlist_or_none
 #[tokio::test(flavor = "multi_thread")]
 async fn with_redis_an_llm_decision_is_shared_by_every_instance() {
     let fake = FakeLlm::start(Behaviour::answer("vat-declaration"));
-    let cfg = llm(&fake, Duration::from_secs(2), 5);
+    // A generous deadline: this test is about sharing, not about a slow LLM (a busy machine
+    // must not turn the first answer into a retry).
+    let cfg = llm(&fake, Duration::from_secs(30), 5);
+    let with_llm = |cfg: LlmConfig| -> egov_integration::sso::Tweak {
+        Box::new(move |c: &mut egov_gateway::config::Config| c.gateway.assist.llm = Some(cfg))
+    };
     let mut options = SsoOptions::new(Store::Redis);
-    options.tweak = Some(Box::new(move |c: &mut egov_gateway::config::Config| {
-        c.gateway.assist.llm = Some(cfg)
-    }));
+    options.tweak = Some(with_llm(cfg.clone()));
     let world = SsoWorld::start(options);
     let (_, first) = route(&world.gateway, json!({"query": HESITANT})).await;
     assert_eq!(first["source"], "llm");
-    // Another instance, without any LLM configured, sharing the Redis.
-    let other = world.second_instance();
+    let asked = fake.request_count();
+    assert!(asked >= 1, "the LLM was never asked");
+    // Another instance of the same deployment (same configuration), sharing the Redis.
+    let other = world.second_instance_with(Some(with_llm(cfg)));
     let (_, v) = route(&other, json!({"query": HESITANT})).await;
     assert_eq!(v["source"], "cache");
     assert_eq!(v["service"], "vat-declaration");
-    assert_eq!(fake.request_count(), 1);
+    assert_eq!(
+        fake.request_count(),
+        asked,
+        "the second instance asked the LLM again"
+    );
 }

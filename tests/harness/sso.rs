@@ -85,12 +85,18 @@ impl SsoWorld {
 
     /// A second gateway instance sharing this world's provider registration and Redis.
     pub fn second_instance(&self) -> TestGateway {
+        self.second_instance_with(None)
+    }
+
+    /// Like [`SsoWorld::second_instance`], with its own configuration change (instances of
+    /// one deployment share theirs: give it the first instance's).
+    pub fn second_instance_with(&self, tweak: Option<Tweak>) -> TestGateway {
         let urls = match (&self.redis, &self.cluster) {
             (Some(r), _) => Some(vec![r.url()]),
             (_, Some(c)) => Some(c.urls()),
             _ => None,
         };
-        gateway_for(&self.estate, &self.provider, urls, ports::reserve())
+        gateway_for_with(&self.estate, &self.provider, urls, ports::reserve(), tweak)
     }
 
     /// Logs `login` in through the portal, starting from `path` (a protected page), and

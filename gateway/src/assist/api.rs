@@ -11,13 +11,11 @@
 //! applies its own access policy when the citizen follows the link.
 
 use super::decide::{Assist, Decision, Outcome};
-use super::Catalog;
+use super::{Catalog, MAX_QUERY_CHARS};
 use crate::portal::LocalResponse;
 use http::StatusCode;
 use serde_json::{json, Value};
 
-/// Longest query accepted, in characters.
-pub const MAX_QUERY_CHARS: usize = 1000;
 /// Largest request body accepted.
 pub const MAX_BODY_BYTES: usize = 16 * 1024;
 
@@ -40,14 +38,14 @@ pub async fn handle(
             &json!({"error": "method_not_allowed", "error_description": "POST a JSON object {\"query\": \"...\"}"}),
         );
     }
-    let body = match crate::request_body::read_limited(session, MAX_BODY_BYTES).await {
+    let body = match crate::request_body::read_limited::<crate::request_body::BodyError>(
+        session,
+        MAX_BODY_BYTES,
+    )
+    .await
+    {
         Ok(b) => b,
-        Err(why) => {
-            return LocalResponse::json(
-                StatusCode::PAYLOAD_TOO_LARGE,
-                &json!({"error": "too_large", "error_description": why}),
-            )
-        }
+        Err(e) => return e.response(),
     };
     let accept_language = session
         .req_header()
@@ -176,15 +174,51 @@ mod tests {
         assert_eq!(language("de"), "fr");
     }
 
+    /// The status and JSON body of a refused request.
+    fn refusal(body: &[u8]) -> (StatusCode, Value) {
+        let response = parse_request(body, None).expect_err("refused");
+        let json = serde_json::from_slice(&response.body).expect("a JSON body");
+        (response.status, json)
+    }
+
     #[test]
-    fn bad_requests_are_explained() {
-        assert!(parse_request(b"nope", None).is_err());
-        assert!(parse_request(br#"{"query": ""}"#, None).is_err());
-        assert!(parse_request(br#"{"q": "x"}"#, None).is_err());
+    fn bad_requests_get_a_400_invalid_request_that_says_what_is_wrong() {
         let long = format!(r#"{{"query": "{}"}}"#, "a".repeat(MAX_QUERY_CHARS + 1));
-        assert!(parse_request(long.as_bytes(), None).is_err());
-        let ok =
-            parse_request(r#"{"query": "باسبور", "lang": "ar"}"#.as_bytes(), None).expect("valid");
+        for (body, says) in [
+            (&b"nope"[..], "must be JSON"),
+            (br#"{"query": ""}"#, "must not be empty"),
+            (br#"{"query": "   "}"#, "must not be empty"),
+            (br#"{"q": "x"}"#, "is required"),
+            (br#"{"query": 3}"#, "is required"),
+            (long.as_bytes(), "longer than 1000 characters"),
+        ] {
+            let (status, json) = refusal(body);
+            assert_eq!(status, StatusCode::BAD_REQUEST, "{json}");
+            assert_eq!(json["error"], "invalid_request", "{json}");
+            let description = json["error_description"].as_str().expect("a description");
+            assert!(description.contains(says), "{description}");
+        }
+    }
+
+    #[test]
+    fn a_query_of_the_longest_length_is_accepted() {
+        let longest = format!(r#"{{"query": "{}"}}"#, "ب".repeat(MAX_QUERY_CHARS));
+        let ok = parse_request(longest.as_bytes(), None).expect("valid");
+        assert_eq!(ok.query.chars().count(), MAX_QUERY_CHARS);
+    }
+
+    #[test]
+    fn the_language_comes_from_the_body_before_accept_language() {
+        let ok = parse_request(
+            r#"{"query": "باسبور", "lang": "ar"}"#.as_bytes(),
+            Some("en"),
+        )
+        .expect("valid");
         assert_eq!(ok.lang, "ar");
+        let ok =
+            parse_request(r#"{"query": "passport"}"#.as_bytes(), Some("en-GB")).expect("valid");
+        assert_eq!(ok.lang, "en");
+        let ok = parse_request(r#"{"query": "passeport"}"#.as_bytes(), None).expect("valid");
+        assert_eq!(ok.lang, "fr");
     }
 }

@@ -11,7 +11,14 @@
 //! the current time as an argument, so its whole life can be tested without sleeping. A call
 //! holds a [`Permit`]; a permit dropped without a verdict (the caller gave up on the future)
 //! counts as neither success nor failure, and frees the half-open trial slot for the next call.
+//!
+//! A breaker may own a gauge ([`Breaker::with_gauge`]) that it sets on every change of state,
+//! under the same lock, so the exported value can never disagree with the breaker. The one
+//! change no call makes, open → half-open when the cool-down ends, is published by
+//! [`Breaker::publish`], which the owner schedules for [`Breaker::open_until`] (the LLM client
+//! does so with a timer when the breaker opens).
 
+use prometheus::IntGauge;
 use std::fmt;
 use std::sync::{Arc, Mutex, MutexGuard};
 use std::time::{Duration, Instant};
@@ -25,6 +32,17 @@ pub enum BreakerState {
     Open,
     /// The cool-down is over: one trial call may go through (or is in flight).
     HalfOpen,
+}
+
+impl BreakerState {
+    /// The value of the `egov_circuit_breaker_state` gauge: 0 closed, 1 half-open, 2 open.
+    pub fn gauge_value(self) -> i64 {
+        match self {
+            BreakerState::Closed => 0,
+            BreakerState::HalfOpen => 1,
+            BreakerState::Open => 2,
+        }
+    }
 }
 
 impl fmt::Display for BreakerState {
@@ -44,6 +62,16 @@ enum State {
     HalfOpen { trial_in_flight: bool },
 }
 
+impl State {
+    fn seen_at(self, now: Instant) -> BreakerState {
+        match self {
+            State::Closed { .. } => BreakerState::Closed,
+            State::Open { until } if now < until => BreakerState::Open,
+            State::Open { .. } | State::HalfOpen { .. } => BreakerState::HalfOpen,
+        }
+    }
+}
+
 /// A consecutive-failure circuit breaker with a single half-open trial.
 #[derive(Debug, Clone)]
 pub struct Breaker {
@@ -55,6 +83,7 @@ struct Inner {
     failures_to_open: u32,
     open_for: Duration,
     state: Mutex<State>,
+    gauge: Option<IntGauge>,
 }
 
 /// The right to make one call, handed out by [`Breaker::acquire`]. Report its outcome with
@@ -71,11 +100,23 @@ impl Breaker {
     /// A closed breaker that opens after `failures_to_open` consecutive failures (at least 1)
     /// and stays open for `open_for`.
     pub fn new(failures_to_open: u32, open_for: Duration) -> Breaker {
+        Self::build(failures_to_open, open_for, None)
+    }
+
+    /// Like [`Breaker::new`], publishing every change of state to `gauge` (0 closed,
+    /// 1 half-open, 2 open), starting with 0 now.
+    pub fn with_gauge(failures_to_open: u32, open_for: Duration, gauge: IntGauge) -> Breaker {
+        gauge.set(BreakerState::Closed.gauge_value());
+        Self::build(failures_to_open, open_for, Some(gauge))
+    }
+
+    fn build(failures_to_open: u32, open_for: Duration, gauge: Option<IntGauge>) -> Breaker {
         Breaker {
             inner: Arc::new(Inner {
                 failures_to_open: failures_to_open.max(1),
                 open_for,
                 state: Mutex::new(State::Closed { failures: 0 }),
+                gauge,
             }),
         }
     }
@@ -85,13 +126,34 @@ impl Breaker {
         self.inner.state.lock().unwrap_or_else(|p| p.into_inner())
     }
 
+    /// Sets the gauge (if any) to `state` as seen at `now`; called with the lock held.
+    fn publish_locked(&self, state: &State, now: Instant) {
+        if let Some(gauge) = &self.inner.gauge {
+            gauge.set(state.seen_at(now).gauge_value());
+        }
+    }
+
     /// The state as seen at `now`: an open breaker whose cool-down has ended reports
-    /// [`BreakerState::HalfOpen`], since the next call would be its trial.
+    /// [`BreakerState::HalfOpen`], since the next call would be its trial. Also refreshes the
+    /// gauge, so any look at the breaker corrects a value that time has made stale.
     pub fn state(&self, now: Instant) -> BreakerState {
+        let state = self.lock();
+        self.publish_locked(&state, now);
+        state.seen_at(now)
+    }
+
+    /// Publishes the state as seen at `now` to the gauge: for the change that happens by
+    /// time alone, open → half-open at [`Breaker::open_until`].
+    pub fn publish(&self, now: Instant) {
+        let state = self.lock();
+        self.publish_locked(&state, now);
+    }
+
+    /// When the cool-down ends, while the breaker is open.
+    pub fn open_until(&self) -> Option<Instant> {
         match *self.lock() {
-            State::Closed { .. } => BreakerState::Closed,
-            State::Open { until } if now < until => BreakerState::Open,
-            State::Open { .. } | State::HalfOpen { .. } => BreakerState::HalfOpen,
+            State::Open { until } => Some(until),
+            _ => None,
         }
     }
 
@@ -112,6 +174,7 @@ impl Breaker {
                 *state = State::HalfOpen {
                     trial_in_flight: true,
                 };
+                self.publish_locked(&state, now);
                 true
             }
         };
@@ -132,7 +195,9 @@ impl Permit {
     /// The call succeeded: the breaker closes and its failure count resets.
     pub fn success(mut self) {
         self.settled = true;
-        *self.breaker.lock() = State::Closed { failures: 0 };
+        let mut state = self.breaker.lock();
+        *state = State::Closed { failures: 0 };
+        self.breaker.publish_locked(&state, Instant::now());
     }
 
     /// The call failed at `now`. Returns `true` when this failure opened the breaker.
@@ -143,7 +208,7 @@ impl Permit {
         let open = State::Open {
             until: now + inner.open_for,
         };
-        match *state {
+        let opened = match *state {
             State::Closed { failures } => {
                 let failures = failures.saturating_add(1);
                 if failures >= inner.failures_to_open {
@@ -160,7 +225,9 @@ impl Permit {
             }
             // Another call already opened it; keep its cool-down.
             State::Open { .. } => false,
-        }
+        };
+        self.breaker.publish_locked(&state, now);
+        opened
     }
 }
 
@@ -248,6 +315,41 @@ mod tests {
         drop(breaker.acquire(later).expect("trial"));
         assert_eq!(breaker.state(later), BreakerState::HalfOpen);
         assert!(breaker.acquire(later).expect("a new trial").is_trial());
+    }
+
+    #[test]
+    fn the_gauge_follows_every_change_of_state_including_the_end_of_the_cool_down() {
+        let gauge = IntGauge::new("breaker_state", "test").expect("a gauge");
+        gauge.set(7);
+        let breaker = Breaker::with_gauge(1, OPEN_FOR, gauge.clone());
+        assert_eq!(gauge.get(), 0, "a new breaker is closed");
+        let now = Instant::now();
+        assert!(fail(&breaker, now));
+        assert_eq!(gauge.get(), 2);
+        let until = breaker.open_until().expect("open");
+        assert_eq!(until, now + OPEN_FOR);
+        breaker.publish(until);
+        assert_eq!(
+            gauge.get(),
+            1,
+            "half-open once the cool-down is over, no call needed"
+        );
+        let trial = breaker.acquire(until).expect("the trial");
+        assert_eq!(gauge.get(), 1);
+        trial.success();
+        assert_eq!(gauge.get(), 0);
+        assert_eq!(breaker.open_until(), None);
+    }
+
+    #[test]
+    fn reading_the_state_corrects_a_stale_gauge() {
+        let gauge = IntGauge::new("breaker_state", "test").expect("a gauge");
+        let breaker = Breaker::with_gauge(1, OPEN_FOR, gauge.clone());
+        let now = Instant::now();
+        assert!(fail(&breaker, now));
+        assert_eq!(gauge.get(), 2);
+        assert_eq!(breaker.state(now + OPEN_FOR), BreakerState::HalfOpen);
+        assert_eq!(gauge.get(), 1);
     }
 
     #[test]

@@ -6,13 +6,18 @@
 //! | injection | — | refused, no service, nothing sent anywhere |
 //! | confident | — | the local top-1 (no LLM cost or latency) |
 //! | out of scope | — | "not a government service", with did-you-mean if any |
-//! | ambiguous | yes | the LLM's shortlist pick, or "none"; on timeout, error, open breaker or an invalid answer: the local top-1 if its confidence is at least [`FALLBACK_CONFIDENCE`], else did-you-mean top-3 |
+//! | ambiguous | yes | the LLM's shortlist pick (or its cached pick for the same normalised query), or "none"; on timeout, error, open breaker or an invalid answer: the local top-1 if its confidence is at least [`FALLBACK_CONFIDENCE`], else did-you-mean top-3 |
 //! | ambiguous | no | did-you-mean top-3, with the local top-1 as best guess |
+//!
+//! Only answers the LLM actually gave are cached, and the cache is consulted only where an
+//! LLM would be asked (ambiguous verdict, LLM configured). A local answer is recomputed in
+//! microseconds; caching it would let one citizen's refusal (an injection marker that
+//! normalisation erases) or an LLM-less instance's did-you-mean stand for everyone who
+//! types the same normalised words, through a shared Redis too.
 
 use super::cache::{query_key, Cached, DecisionCache};
-use super::llm::{LlmClient, LlmSettings, ResponseFormatMode, ShortlistItem};
-use super::normalize::normalize;
-use super::ranker::Verdict;
+use super::llm::{LlmClient, LlmError, ShortlistItem};
+use super::ranker::{Candidate, Ranking, Verdict};
 use super::redact::redact;
 use super::Catalog;
 use crate::config::{AssistSettings, Secrets};
@@ -135,20 +140,13 @@ impl Assist {
                     .transpose()
                     .map_err(|e| AssistError::ApiKey(e.to_string()))?
                     .map(|s| s.expose().to_string());
-                let mut s = LlmSettings::new(cfg.base_url.clone(), cfg.model.clone());
-                s.api_key = api_key;
-                s.deadline = cfg.deadline;
-                s.max_retries = cfg.retries;
-                s.max_tokens = cfg.max_tokens;
-                s.breaker_failures = cfg.breaker_failures;
-                s.breaker_open_for = cfg.breaker_open_for;
-                s.response_format = match cfg.response_format.as_str() {
-                    "json_object" => ResponseFormatMode::JsonObject,
-                    "json_object_schema" => ResponseFormatMode::JsonObjectWithSchema,
-                    "off" => ResponseFormatMode::Off,
-                    _ => ResponseFormatMode::JsonSchema,
-                };
-                Some(LlmClient::new(s).map_err(|e| AssistError::Llm(e.to_string()))?)
+                let gauge = metrics
+                    .circuit_breaker_state
+                    .with_label_values(&[BREAKER_LABEL]);
+                let client =
+                    LlmClient::with_breaker_gauge(super::llm_settings(cfg, api_key), gauge)
+                        .map_err(|e| AssistError::Llm(e.to_string()))?;
+                Some(client)
             }
         };
         let cache = match kv {
@@ -171,23 +169,49 @@ impl Assist {
         self.llm.is_some()
     }
 
-    /// Decides where `query` goes. With `local_only`, the LLM is never called.
+    /// Decides where `query` goes. With `local_only`, the LLM (and the cache of its
+    /// answers) is never used.
     pub async fn decide(&self, snap: &Catalog, query: &str, local_only: bool) -> Decision {
         let started = Instant::now();
-        let normalized = normalize(query);
-        let key = query_key(&normalized);
-        if let Some(d) = self.cached(snap, &key).await {
-            self.finish(&key, &d, started);
+        let ranking = snap.ranker().rank(query, self.shortlist);
+        let key = query_key(&ranking.normalized);
+        let local = LocalAnswer::new(snap, &ranking);
+        let decision = match (ranking.verdict, &self.llm) {
+            (Verdict::Injection, _) => Decision {
+                alternatives: Vec::new(),
+                ..local.decision(Outcome::Refused)
+            },
+            (Verdict::Confident, _) => local.decision(Outcome::Routed),
+            (Verdict::OutOfScope, _) => local.decision(Outcome::NotGovernment),
+            (Verdict::Ambiguous, Some(llm)) if !local_only && !local.candidates.is_empty() => {
+                self.advised(llm, snap, query, &key, &ranking.candidates, &local)
+                    .await
+            }
+            (Verdict::Ambiguous, _) => local.decision(Outcome::Ambiguous),
+        };
+        self.finish(&key, &decision, started);
+        decision
+    }
+
+    /// The LLM's advice on an ambiguous query: from the cache of its earlier answers, or
+    /// asked now (and cached when it answered).
+    async fn advised(
+        &self,
+        llm: &LlmClient,
+        snap: &Catalog,
+        query: &str,
+        key: &str,
+        ranked: &[Candidate],
+        local: &LocalAnswer,
+    ) -> Decision {
+        if let Some(d) = self.cached(snap, key, local).await {
             return d;
         }
-        let decision = self.fresh(snap, query, local_only).await;
-        // A fallback after an LLM failure is not remembered: the next asker may get advice.
-        if decision.llm_error.is_none()
-            && !(local_only && self.llm.is_some() && decision.outcome == Outcome::Ambiguous)
-        {
+        let decision = self.ask_llm(llm, snap, query, ranked, local).await;
+        if decision.source == Source::Llm {
             self.cache
                 .put(
-                    &key,
+                    key,
                     Cached {
                         service: decision.service.clone(),
                         confidence: decision.confidence,
@@ -197,7 +221,6 @@ impl Assist {
                 )
                 .await;
         }
-        self.finish(&key, &decision, started);
         decision
     }
 
@@ -209,7 +232,7 @@ impl Assist {
         super::audit::record(key, d, started.elapsed());
     }
 
-    async fn cached(&self, snap: &Catalog, key: &str) -> Option<Decision> {
+    async fn cached(&self, snap: &Catalog, key: &str, local: &LocalAnswer) -> Option<Decision> {
         let hit = self.cache.get(key).await;
         self.metrics
             .cache_requests
@@ -227,62 +250,10 @@ impl Assist {
             source: Source::Cache,
             outcome: Outcome::parse(&c.outcome)?,
             alternatives: c.alternatives.into_iter().filter(known).collect(),
-            candidates: Vec::new(),
+            candidates: local.candidates.clone(),
             llm_error: None,
             llm_called: false,
         })
-    }
-
-    async fn fresh(&self, snap: &Catalog, query: &str, local_only: bool) -> Decision {
-        let ranking = snap.ranker().rank(query, self.shortlist);
-        let id_of = |i: usize| snap.id(i).map(str::to_string);
-        let candidates: Vec<String> = ranking
-            .candidates
-            .iter()
-            .filter_map(|c| id_of(c.index))
-            .collect();
-        let alternatives: Vec<String> = ranking
-            .candidates
-            .iter()
-            .filter(|c| c.confidence >= MIN_ALTERNATIVE_CONFIDENCE)
-            .take(ALTERNATIVES)
-            .filter_map(|c| id_of(c.index))
-            .collect();
-        let top = ranking.candidates.first();
-        let local = |outcome: Outcome| Decision {
-            service: match outcome {
-                Outcome::Routed | Outcome::Ambiguous => top.and_then(|c| id_of(c.index)),
-                _ => None,
-            },
-            confidence: top.map_or(0.0, |c| c.confidence),
-            source: Source::Local,
-            outcome,
-            alternatives: alternatives.clone(),
-            candidates: candidates.clone(),
-            llm_error: None,
-            llm_called: false,
-        };
-        match ranking.verdict {
-            Verdict::Injection => Decision {
-                alternatives: Vec::new(),
-                ..local(Outcome::Refused)
-            },
-            Verdict::Confident => local(Outcome::Routed),
-            Verdict::OutOfScope => local(Outcome::NotGovernment),
-            Verdict::Ambiguous => match (&self.llm, local_only) {
-                (Some(llm), false) if !candidates.is_empty() => {
-                    self.ask_llm(
-                        llm,
-                        snap,
-                        query,
-                        &ranking.candidates,
-                        local(Outcome::Ambiguous),
-                    )
-                    .await
-                }
-                _ => local(Outcome::Ambiguous),
-            },
-        }
     }
 
     async fn ask_llm(
@@ -290,8 +261,8 @@ impl Assist {
         llm: &LlmClient,
         snap: &Catalog,
         query: &str,
-        ranked: &[super::ranker::Candidate],
-        local: Decision,
+        ranked: &[Candidate],
+        local: &LocalAnswer,
     ) -> Decision {
         let shortlist: Vec<ShortlistItem> = ranked
             .iter()
@@ -306,14 +277,7 @@ impl Assist {
             .collect();
         let redacted = redact(query);
         let result = llm.choose(&redacted.text, &shortlist).await;
-        self.metrics
-            .circuit_breaker_state
-            .with_label_values(&["assist_llm"])
-            .set(match llm.breaker_state() {
-                super::llm::BreakerState::Closed => 0,
-                super::llm::BreakerState::HalfOpen => 1,
-                super::llm::BreakerState::Open => 2,
-            });
+        let local = local.decision(Outcome::Ambiguous);
         match result {
             Ok(answer) => {
                 self.metrics
@@ -329,23 +293,17 @@ impl Assist {
                         .with_label_values(&["completion"])
                         .inc_by(u.completion_tokens);
                 }
-                match answer.choice {
-                    Some(id) => Decision {
-                        service: Some(id),
-                        confidence: LLM_CONFIDENCE,
-                        source: Source::Llm,
-                        outcome: Outcome::Routed,
-                        llm_called: true,
-                        ..local
-                    },
-                    None => Decision {
-                        service: None,
-                        confidence: LLM_CONFIDENCE,
-                        source: Source::Llm,
-                        outcome: Outcome::NotGovernment,
-                        llm_called: true,
-                        ..local
-                    },
+                let outcome = match answer.choice {
+                    Some(_) => Outcome::Routed,
+                    None => Outcome::NotGovernment,
+                };
+                Decision {
+                    service: answer.choice,
+                    confidence: LLM_CONFIDENCE,
+                    source: Source::Llm,
+                    outcome,
+                    llm_called: true,
+                    ..local
                 }
             }
             Err(e) => {
@@ -353,10 +311,7 @@ impl Assist {
                     .assist_llm_errors
                     .with_label_values(&[e.kind()])
                     .inc();
-                let called = !matches!(
-                    e,
-                    super::llm::LlmError::BreakerOpen | super::llm::LlmError::Config(_)
-                );
+                let called = !matches!(e, LlmError::BreakerOpen | LlmError::Config(_));
                 let outcome = if local.confidence >= FALLBACK_CONFIDENCE {
                     Outcome::Routed
                 } else {
@@ -370,5 +325,116 @@ impl Assist {
                 }
             }
         }
+    }
+}
+
+/// The `breaker` label of the LLM breaker's `egov_circuit_breaker_state` series.
+const BREAKER_LABEL: &str = "assist_llm";
+
+/// What the ranker alone says about a query, ready to become a [`Decision`].
+struct LocalAnswer {
+    /// The best candidate's id and confidence.
+    top: Option<(String, f32)>,
+    /// The shortlist (ids), for the audit.
+    candidates: Vec<String>,
+    /// Did-you-mean ids, best first.
+    alternatives: Vec<String>,
+}
+
+impl LocalAnswer {
+    fn new(snap: &Catalog, ranking: &Ranking) -> Self {
+        let id_of = |c: &Candidate| snap.id(c.index).map(str::to_string);
+        LocalAnswer {
+            top: ranking
+                .candidates
+                .first()
+                .and_then(|c| Some((id_of(c)?, c.confidence))),
+            candidates: ranking.candidates.iter().filter_map(id_of).collect(),
+            alternatives: ranking
+                .candidates
+                .iter()
+                .filter(|c| c.confidence >= MIN_ALTERNATIVE_CONFIDENCE)
+                .take(ALTERNATIVES)
+                .filter_map(id_of)
+                .collect(),
+        }
+    }
+
+    /// The local decision with `outcome` (a service only when routed or ambiguous).
+    fn decision(&self, outcome: Outcome) -> Decision {
+        Decision {
+            service: match outcome {
+                Outcome::Routed | Outcome::Ambiguous => self.top.as_ref().map(|t| t.0.clone()),
+                _ => None,
+            },
+            confidence: self.top.as_ref().map_or(0.0, |t| t.1),
+            source: Source::Local,
+            outcome,
+            alternatives: self.alternatives.clone(),
+            candidates: self.candidates.clone(),
+            llm_error: None,
+            llm_called: false,
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::config::{self, Config};
+    use std::path::Path;
+    use std::sync::OnceLock;
+    use std::time::Duration;
+
+    /// The repository's configuration, loaded once.
+    fn config() -> &'static Config {
+        static CONFIG: OnceLock<Config> = OnceLock::new();
+        CONFIG.get_or_init(|| {
+            let file = Path::new(env!("CARGO_MANIFEST_DIR")).join("../config/gateway.toml");
+            config::load(&file).unwrap_or_else(|e| panic!("the repository configuration: {e}"))
+        })
+    }
+
+    fn router() -> (Catalog, Assist) {
+        let settings = AssistSettings {
+            shortlist: 5,
+            cache_ttl: Duration::from_secs(600),
+            llm: None,
+        };
+        let metrics = Arc::new(Metrics::new().expect("metrics"));
+        let assist = Assist::new(&settings, &Secrets::from_process(), None, metrics)
+            .expect("a router without an LLM");
+        (Catalog::new(&config().services), assist)
+    }
+
+    #[tokio::test]
+    async fn a_refused_query_does_not_refuse_the_same_words_for_the_next_citizen() {
+        let (catalog, assist) = router();
+        let refused = assist.decide(&catalog, "<|passeport", false).await;
+        assert_eq!(refused.outcome, Outcome::Refused);
+        let next = assist.decide(&catalog, "passeport", false).await;
+        assert_eq!(next.outcome, Outcome::Routed, "{next:?}");
+        assert_eq!(next.source, Source::Local);
+        assert_eq!(next.service.as_deref(), Some("passport-application"));
+    }
+
+    #[tokio::test]
+    async fn without_an_llm_nothing_is_answered_from_the_cache() {
+        let (catalog, assist) = router();
+        for query in ["declaration", "declaration", "passeport", "passeport"] {
+            let d = assist.decide(&catalog, query, false).await;
+            assert_eq!(d.source, Source::Local, "{query}: {d:?}");
+        }
+        let lookups: u64 = ["hit", "miss"]
+            .iter()
+            .map(|r| {
+                assist
+                    .metrics
+                    .cache_requests
+                    .with_label_values(&["assist", r])
+                    .get()
+            })
+            .sum();
+        assert_eq!(lookups, 0, "the cache was not even consulted");
     }
 }

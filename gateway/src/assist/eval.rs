@@ -2,11 +2,19 @@
 //! line is allowed; `none` means "should not be routed"). Accuracy overall and per
 //! language, and precision/recall of `none`, in the same JSON shape `egov-gateway eval
 //! --json` prints.
+//!
+//! A hit is what the citizen would actually get: for a service, an answer that *routes* to
+//! it (a did-you-mean whose first guess happens to be right is not a hit, since the citizen
+//! still has to choose); for `none`, any answer that routes nowhere. Did-you-mean answers
+//! are counted separately per language, so a router cannot look accurate by hesitating.
 
-use super::decide::Assist;
+use super::decide::{Assist, Outcome};
 use super::Catalog;
 use serde::Serialize;
 use std::collections::BTreeMap;
+
+/// The label meaning "no service should be routed to".
+pub const NONE: &str = "none";
 
 /// One labelled query.
 #[derive(Debug, Clone)]
@@ -22,6 +30,15 @@ pub struct Example {
 pub struct EvalParseError {
     pub line: usize,
     pub reason: String,
+}
+
+/// A labelled file that names a service the catalog does not have: the file is stale or has
+/// a typo, and every such line would silently count as a miss.
+#[derive(Debug, thiserror::Error)]
+#[error("{} expected id(s) are neither a catalog service nor \"none\": {}", .unknown.len(), .unknown.join(", "))]
+pub struct UnknownLabels {
+    /// The unknown ids, each once, in file order.
+    pub unknown: Vec<String>,
 }
 
 /// Parses the TSV; the first line is skipped when it is the header.
@@ -47,12 +64,29 @@ pub fn parse(text: &str) -> Result<Vec<Example>, EvalParseError> {
     Ok(out)
 }
 
+/// Checks that every expected id is a service of `snap` or `none`.
+pub fn check_labels(snap: &Catalog, examples: &[Example]) -> Result<(), UnknownLabels> {
+    let mut unknown: Vec<String> = Vec::new();
+    for ex in examples {
+        if ex.expected != NONE && !snap.contains(&ex.expected) && !unknown.contains(&ex.expected) {
+            unknown.push(ex.expected.clone());
+        }
+    }
+    if unknown.is_empty() {
+        Ok(())
+    } else {
+        Err(UnknownLabels { unknown })
+    }
+}
+
 /// Per-language counts.
 #[derive(Debug, Clone, Default, Serialize)]
 pub struct LangScore {
     pub total: usize,
     pub correct: usize,
     pub accuracy: f64,
+    /// Answers that were a did-you-mean (neither routed nor "no service").
+    pub ambiguous: usize,
 }
 
 /// Precision and recall of the `none` answer.
@@ -71,9 +105,21 @@ pub struct Report {
     pub by_lang: BTreeMap<String, LangScore>,
     pub none: NoneScore,
     pub llm_calls: usize,
-    /// Misrouted examples (`expected`, `got`, language), for humans; not in `--json`.
+    /// Did-you-mean answers over all examples (also per language in `by_lang`); not in
+    /// `--json`, whose top level keeps its documented keys.
+    #[serde(skip)]
+    pub ambiguous: usize,
+    /// Missed examples (`expected`, what the citizen got, language), for humans; not in
+    /// `--json`.
     #[serde(skip)]
     pub misses: Vec<(String, String, String)>,
+}
+
+impl Report {
+    /// The share of answers that were a did-you-mean.
+    pub fn ambiguous_rate(&self) -> f64 {
+        ratio(self.ambiguous, self.total)
+    }
 }
 
 fn ratio(a: usize, b: usize) -> f64 {
@@ -84,33 +130,58 @@ fn ratio(a: usize, b: usize) -> f64 {
     }
 }
 
-/// Runs every example through `assist`.
+/// What the citizen got, as the misses list shows it: `<id>` when routed, `ambiguous:<id>`
+/// for a did-you-mean (its best guess), or the outcome when no service was offered.
+fn shown(outcome: Outcome, service: Option<&str>) -> String {
+    match (outcome, service) {
+        (Outcome::Routed, Some(id)) => id.to_string(),
+        (Outcome::Ambiguous, Some(id)) => format!("ambiguous:{id}"),
+        (outcome, _) => format!("{NONE} ({})", outcome.as_str()),
+    }
+}
+
+/// Runs every example through `assist`, after checking that every label is a service of
+/// `snap` or `none`.
 pub async fn run(
     assist: &Assist,
     snap: &Catalog,
     examples: &[Example],
     local_only: bool,
-) -> Report {
+) -> Result<Report, UnknownLabels> {
+    check_labels(snap, examples)?;
     let mut r = Report::default();
     let (mut none_predicted, mut none_expected, mut none_right) = (0, 0, 0);
     for ex in examples {
         let d = assist.decide(snap, &ex.query, local_only).await;
-        let got = d.service.clone().unwrap_or_else(|| "none".to_string());
-        let ok = got == ex.expected;
+        let routed = d.outcome == Outcome::Routed;
+        let ambiguous = d.outcome == Outcome::Ambiguous;
+        // "No service" as the citizen is told it: not a government service, or refused.
+        let said_none = !routed && !ambiguous;
+        let expects_none = ex.expected == NONE;
+        let ok = if expects_none {
+            !routed
+        } else {
+            routed && d.service.as_deref() == Some(ex.expected.as_str())
+        };
         r.total += 1;
+        r.ambiguous += usize::from(ambiguous);
         r.llm_calls += usize::from(d.llm_called);
         let l = r.by_lang.entry(ex.lang.clone()).or_default();
         l.total += 1;
+        l.ambiguous += usize::from(ambiguous);
         if ok {
             r.correct += 1;
             l.correct += 1;
         } else {
-            r.misses
-                .push((ex.expected.clone(), got.clone(), ex.lang.clone()));
+            r.misses.push((
+                ex.expected.clone(),
+                shown(d.outcome, d.service.as_deref()),
+                ex.lang.clone(),
+            ));
         }
-        none_predicted += usize::from(got == "none");
-        none_expected += usize::from(ex.expected == "none");
-        none_right += usize::from(got == "none" && ex.expected == "none");
+        none_predicted += usize::from(said_none);
+        none_expected += usize::from(expects_none);
+        none_right += usize::from(said_none && expects_none);
     }
     r.accuracy = ratio(r.correct, r.total);
     for l in r.by_lang.values_mut() {
@@ -120,19 +191,5 @@ pub async fn run(
         precision: ratio(none_right, none_predicted),
         recall: ratio(none_right, none_expected),
     };
-    r
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn the_header_is_skipped_and_bad_lines_are_named() {
-        let ok =
-            parse("lang\tquery\tservice_id\nfr\tpasseport\tpassport-application\n").expect("valid");
-        assert_eq!(ok.len(), 1);
-        let err = parse("fr\tonly two\n").expect_err("invalid");
-        assert_eq!(err.line, 1);
-    }
+    Ok(r)
 }

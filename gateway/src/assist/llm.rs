@@ -25,9 +25,11 @@
 //! bearer token marked sensitive, and is never logged or shown by `Debug`.
 
 use std::fmt;
+use std::str::FromStr;
 use std::sync::atomic::{AtomicU32, Ordering};
 use std::time::{Duration, Instant};
 
+use prometheus::IntGauge;
 use reqwest::header::{HeaderMap, HeaderValue, ACCEPT, CONTENT_TYPE};
 use reqwest::{StatusCode, Url};
 use serde::{Deserialize, Serialize};
@@ -63,6 +65,50 @@ pub enum ResponseFormatMode {
     JsonObject,
     /// No `response_format` at all, for servers that reject it.
     Off,
+}
+
+impl ResponseFormatMode {
+    /// Every mode, in the order the documentation lists them.
+    pub const ALL: [ResponseFormatMode; 4] = [
+        ResponseFormatMode::JsonSchema,
+        ResponseFormatMode::JsonObjectWithSchema,
+        ResponseFormatMode::JsonObject,
+        ResponseFormatMode::Off,
+    ];
+
+    /// The configuration spelling (`response_format = "..."` in `[assist.llm]`).
+    pub fn as_str(self) -> &'static str {
+        match self {
+            ResponseFormatMode::JsonSchema => "json_schema",
+            ResponseFormatMode::JsonObjectWithSchema => "json_object_schema",
+            ResponseFormatMode::JsonObject => "json_object",
+            ResponseFormatMode::Off => "off",
+        }
+    }
+}
+
+impl fmt::Display for ResponseFormatMode {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
+/// A `response_format` value that names no [`ResponseFormatMode`].
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error("{0:?} is not one of: json_schema, json_object_schema, json_object, off")]
+pub struct UnknownResponseFormat(pub String);
+
+impl FromStr for ResponseFormatMode {
+    type Err = UnknownResponseFormat;
+
+    /// Parses the configuration spelling; the one place that spelling is read, so the
+    /// configuration check and the client can never disagree on which values exist.
+    fn from_str(s: &str) -> Result<Self, Self::Err> {
+        ResponseFormatMode::ALL
+            .into_iter()
+            .find(|mode| mode.as_str() == s)
+            .ok_or_else(|| UnknownResponseFormat(s.to_string()))
+    }
 }
 
 /// How to reach and guard the LLM. Build with [`LlmSettings::new`] and adjust the fields.
@@ -285,47 +331,71 @@ fn transport(error: reqwest::Error) -> LlmError {
     LlmError::Transport(message)
 }
 
-/// Checks the settings and returns the `chat/completions` URL.
-fn endpoint(settings: &LlmSettings) -> Result<Url, LlmError> {
-    let bad = |why: String| Err(LlmError::Config(why));
+/// One invalid LLM setting: the key as `[assist.llm]` spells it, and why.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error("{key}: {reason}")]
+pub struct InvalidSetting {
+    /// `base_url`, `model`, `deadline`, `max_tokens`, `breaker_failures` or `api_key`.
+    pub key: &'static str,
+    pub reason: String,
+}
+
+/// Checks `settings` and returns the `chat/completions` URL, or every problem found.
+///
+/// The one validation of LLM settings: `egov-gateway check` (through the configuration's
+/// `[assist.llm]` validation, with the API key checked once its secret is read) and
+/// [`LlmClient::new`] both call it, so a configuration that passes the check builds a client.
+pub fn validate(settings: &LlmSettings) -> Result<Url, Vec<InvalidSetting>> {
+    let mut problems = Vec::new();
+    let mut bad = |key: &'static str, reason: String| problems.push(InvalidSetting { key, reason });
     let base = settings.base_url.trim();
-    let url = match Url::parse(base) {
-        Ok(url) => url,
-        Err(error) => return bad(format!("base_url {base:?}: {error}")),
-    };
-    if !matches!(url.scheme(), "http" | "https") || url.host_str().is_none() {
-        return bad(format!(
-            "base_url {base:?}: must be an http(s) URL with a host"
-        ));
-    }
-    if url.query().is_some() || url.fragment().is_some() {
-        return bad(format!("base_url {base:?}: no query or fragment allowed"));
-    }
-    if !url.username().is_empty() || url.password().is_some() {
-        return bad("base_url: put credentials in api_key, not in the URL".into());
+    let mut endpoint = None;
+    match Url::parse(base) {
+        Err(error) => bad("base_url", format!("{base:?}: {error}")),
+        Ok(url) if !matches!(url.scheme(), "http" | "https") || url.host_str().is_none() => bad(
+            "base_url",
+            format!("{base:?}: must be an http(s) URL with a host"),
+        ),
+        Ok(url) if url.query().is_some() || url.fragment().is_some() => bad(
+            "base_url",
+            format!("{base:?}: no query or fragment allowed"),
+        ),
+        Ok(url) if !url.username().is_empty() || url.password().is_some() => bad(
+            "base_url",
+            "put credentials in api_key, not in the URL".into(),
+        ),
+        Ok(_) => {
+            let joined = format!("{}/chat/completions", base.trim_end_matches('/'));
+            match Url::parse(&joined) {
+                Ok(url) => endpoint = Some(url),
+                Err(error) => bad("base_url", format!("{base:?}: {error}")),
+            }
+        }
     }
     if settings.model.trim().is_empty() || settings.model.chars().any(char::is_control) {
-        return bad(format!(
-            "model {:?}: must be a non-empty name",
-            settings.model
-        ));
+        bad(
+            "model",
+            format!("{:?}: must be a non-empty name", settings.model),
+        );
     }
     if settings.deadline.is_zero() {
-        return bad("deadline: must be more than zero".into());
+        bad("deadline", "must be more than zero".into());
     }
     if settings.max_tokens == 0 {
-        return bad("max_tokens: must be at least 1".into());
+        bad("max_tokens", "must be at least 1".into());
     }
     if settings.breaker_failures == 0 {
-        return bad("breaker_failures: must be at least 1".into());
+        bad("breaker_failures", "must be at least 1".into());
     }
     if let Some(key) = &settings.api_key {
         if key.is_empty() || HeaderValue::from_str(&format!("Bearer {key}")).is_err() {
-            return bad("api_key: must be non-empty visible ASCII".into());
+            bad("api_key", "must be non-empty visible ASCII".into());
         }
     }
-    let joined = format!("{}/chat/completions", base.trim_end_matches('/'));
-    Url::parse(&joined).or_else(|error| bad(format!("base_url {base:?}: {error}")))
+    match endpoint {
+        Some(url) if problems.is_empty() => Ok(url),
+        _ => Err(problems),
+    }
 }
 
 /// The LLM client. Cheap to share (`Send + Sync`); clones of it would not share the breaker,
@@ -348,9 +418,23 @@ impl fmt::Debug for LlmClient {
 }
 
 impl LlmClient {
-    /// Validates `settings` and builds the HTTP client (no redirects, no proxy).
+    /// Validates `settings` ([`validate`]) and builds the HTTP client (no redirects, no
+    /// proxy).
     pub fn new(settings: LlmSettings) -> Result<Self, LlmError> {
-        let endpoint = endpoint(&settings)?;
+        Self::build(settings, None)
+    }
+
+    /// [`LlmClient::new`] whose breaker publishes its state to `gauge` on every change,
+    /// including the end of a cool-down (0 closed, 1 half-open, 2 open).
+    pub fn with_breaker_gauge(settings: LlmSettings, gauge: IntGauge) -> Result<Self, LlmError> {
+        Self::build(settings, Some(gauge))
+    }
+
+    fn build(settings: LlmSettings, gauge: Option<IntGauge>) -> Result<Self, LlmError> {
+        let endpoint = validate(&settings).map_err(|problems| {
+            let all: Vec<String> = problems.iter().map(ToString::to_string).collect();
+            LlmError::Config(all.join("; "))
+        })?;
         let http = reqwest::Client::builder()
             .redirect(reqwest::redirect::Policy::none())
             .no_proxy()
@@ -362,7 +446,12 @@ impl LlmClient {
             ))
             .build()
             .map_err(|e| LlmError::Config(format!("HTTP client: {e}")))?;
-        let breaker = Breaker::new(settings.breaker_failures, settings.breaker_open_for);
+        let breaker = match gauge {
+            Some(gauge) => {
+                Breaker::with_gauge(settings.breaker_failures, settings.breaker_open_for, gauge)
+            }
+            None => Breaker::new(settings.breaker_failures, settings.breaker_open_for),
+        };
         Ok(LlmClient {
             http,
             endpoint,
@@ -446,10 +535,27 @@ impl LlmClient {
                         open_for = ?self.settings.breaker_open_for,
                         "LLM breaker opened"
                     );
+                    self.publish_when_the_cool_down_ends();
                 }
                 Err(error)
             }
         }
+    }
+
+    /// Schedules the breaker's open → half-open change for its gauge: no call marks the end
+    /// of a cool-down, and an `open` value left standing would keep the alert firing.
+    fn publish_when_the_cool_down_ends(&self) {
+        let (Some(until), Ok(runtime)) = (
+            self.breaker.open_until(),
+            tokio::runtime::Handle::try_current(),
+        ) else {
+            return;
+        };
+        let breaker = self.breaker.clone();
+        runtime.spawn(async move {
+            tokio::time::sleep_until(tokio::time::Instant::from_std(until)).await;
+            breaker.publish(Instant::now());
+        });
     }
 
     /// Attempts until an answer, a non-retryable error, the retry budget's end, or a wait that
@@ -516,6 +622,8 @@ impl LlmClient {
         {
             return Err(too_big().into());
         }
+        // The same bounded read as `soap_facade::read_response`; kept apart while the two
+        // have different owners and error types.
         let mut bytes = Vec::new();
         while let Some(chunk) = response.chunk().await.map_err(transport)? {
             if bytes.len() + chunk.len() > MAX_RESPONSE_BYTES {
@@ -636,6 +744,51 @@ mod tests {
             assert!(
                 matches!(LlmClient::new(s), Err(LlmError::Config(_))),
                 "{name}"
+            );
+        }
+    }
+
+    #[test]
+    fn validation_names_every_invalid_key() {
+        let mut s = settings();
+        s.base_url = "http://k:s@127.0.0.1/v1".into();
+        s.model = String::new();
+        s.max_tokens = 0;
+        s.api_key = Some("a\nb".into());
+        let keys: Vec<&str> = validate(&s)
+            .expect_err("invalid")
+            .iter()
+            .map(|p| p.key)
+            .collect();
+        assert_eq!(keys, ["base_url", "model", "max_tokens", "api_key"]);
+        let mut s = settings();
+        s.base_url = "http://127.0.0.1/v1?tenant=x".into();
+        let problems = validate(&s).expect_err("a query is refused");
+        assert!(
+            problems[0].to_string().starts_with("base_url: "),
+            "{problems:?}"
+        );
+        assert!(validate(&settings()).is_ok());
+    }
+
+    #[test]
+    fn every_response_format_parses_from_its_documented_spelling() {
+        for (text, mode) in [
+            ("json_schema", ResponseFormatMode::JsonSchema),
+            (
+                "json_object_schema",
+                ResponseFormatMode::JsonObjectWithSchema,
+            ),
+            ("json_object", ResponseFormatMode::JsonObject),
+            ("off", ResponseFormatMode::Off),
+        ] {
+            assert_eq!(text.parse::<ResponseFormatMode>(), Ok(mode));
+            assert_eq!(mode.to_string(), text);
+        }
+        for unknown in ["", "JSON_SCHEMA", "json", "text"] {
+            assert_eq!(
+                unknown.parse::<ResponseFormatMode>(),
+                Err(UnknownResponseFormat(unknown.to_string()))
             );
         }
     }
@@ -785,6 +938,29 @@ mod tests {
         assert_eq!(
             client.choose("q", &shortlist).await,
             Err(LlmError::BreakerOpen)
+        );
+    }
+
+    #[tokio::test]
+    async fn the_breaker_gauge_turns_half_open_when_the_cool_down_ends_without_any_call() {
+        let listener = std::net::TcpListener::bind("127.0.0.1:0").expect("bind");
+        let port = listener.local_addr().expect("addr").port();
+        drop(listener);
+        let mut s = LlmSettings::new(format!("http://127.0.0.1:{port}/v1"), "m");
+        s.max_retries = 0;
+        s.breaker_failures = 1;
+        s.breaker_open_for = Duration::from_millis(200);
+        let gauge = IntGauge::new("breaker_state", "test").expect("a gauge");
+        let client = LlmClient::with_breaker_gauge(s, gauge.clone()).expect("client");
+        assert_eq!(gauge.get(), 0);
+        let error = client.choose("q", &shortlist()).await.expect_err("refused");
+        assert!(matches!(error, LlmError::Transport(_)), "{error:?}");
+        assert_eq!(gauge.get(), 2);
+        tokio::time::sleep(Duration::from_millis(600)).await;
+        assert_eq!(
+            gauge.get(),
+            1,
+            "nothing asked the breaker, the gauge moved by itself"
         );
     }
 }

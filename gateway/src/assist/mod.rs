@@ -7,8 +7,8 @@
 //! the ranker's shortlist only, with personal data redacted first ([`redact`]), under a
 //! deadline and a circuit breaker. The LLM is an advisor, never an authority: its answer
 //! must be a shortlist id or `none`, and any failure falls back to the local answer.
-//! Decisions are cached by normalised query ([`cache`]) and audited without raw text
-//! ([`audit`]). [`api`] serves `POST /api/route`; [`eval`] measures accuracy on a TSV.
+//! The LLM's answers are cached by normalised query ([`cache`]); every decision is audited
+//! without raw text ([`audit`]). [`api`] serves `POST /api/route`; [`eval`] measures accuracy on a TSV.
 
 pub mod api;
 pub mod audit;
@@ -30,7 +30,11 @@ pub mod stopwords;
 
 pub use decide::{Assist, AssistError, Decision, Outcome, Source};
 
-use crate::config::{Localized, ServiceConfig};
+/// Longest citizen query, in characters: `/api/route` refuses longer ones, and the LLM
+/// prompt never carries more (for callers of the client that skip the API).
+pub const MAX_QUERY_CHARS: usize = 1000;
+
+use crate::config::{LlmConfig, Localized, ServiceConfig};
 use ranker::{Ranker, ServiceDoc};
 use std::collections::HashMap;
 
@@ -80,6 +84,21 @@ impl Catalog {
     pub fn description(&self, id: &str) -> Option<&Localized> {
         self.by_id.get(id).and_then(|&i| self.descriptions.get(i))
     }
+}
+
+/// The LLM client settings of `[assist.llm]`, with the API key once its secret is read
+/// (`None` while only the configuration is checked). One mapping, used by the
+/// configuration check and by the router, so both validate the same settings.
+pub fn llm_settings(cfg: &LlmConfig, api_key: Option<String>) -> llm::LlmSettings {
+    let mut s = llm::LlmSettings::new(cfg.base_url.clone(), cfg.model.clone());
+    s.api_key = api_key;
+    s.deadline = cfg.deadline;
+    s.max_retries = cfg.retries;
+    s.max_tokens = cfg.max_tokens;
+    s.response_format = cfg.response_format;
+    s.breaker_failures = cfg.breaker_failures;
+    s.breaker_open_for = cfg.breaker_open_for;
+    s
 }
 
 /// Builds the ranker over `services` (in registry order: candidate indexes are service

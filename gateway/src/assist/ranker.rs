@@ -171,7 +171,7 @@ impl Ranker {
             injection: injection::score(query, &normalized),
             ..Signals::default()
         };
-        if injection::is_injection(query, &normalized) {
+        if sig.injection >= injection::THRESHOLD {
             let r = Ranking {
                 candidates: Vec::new(),
                 verdict: Verdict::Injection,

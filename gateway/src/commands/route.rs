@@ -92,7 +92,9 @@ pub fn eval(path: &Path, file: &Path, local_only: bool, json: bool) -> anyhow::R
     let text =
         std::fs::read_to_string(file).with_context(|| format!("reading {}", file.display()))?;
     let examples = eval::parse(&text).with_context(|| format!("{}", file.display()))?;
-    let report = runtime()?.block_on(eval::run(&assist, &catalog, &examples, local_only));
+    let report = runtime()?
+        .block_on(eval::run(&assist, &catalog, &examples, local_only))
+        .with_context(|| format!("{}", file.display()))?;
     if json {
         println!("{}", serde_json::to_string(&report)?);
         return Ok(ExitCode::SUCCESS);
@@ -107,12 +109,17 @@ pub fn eval(path: &Path, file: &Path, local_only: bool, json: bool) -> anyhow::R
     );
     for (lang, s) in &report.by_lang {
         println!(
-            "  {lang:<9} {:>4}/{:<4} {:>6.1} %",
+            "  {lang:<9} {:>4}/{:<4} {:>6.1} %  ({} did-you-mean)",
             s.correct,
             s.total,
-            s.accuracy * 100.0
+            s.accuracy * 100.0,
+            s.ambiguous
         );
     }
+    println!(
+        "  did-you-mean answers: {:.1} %",
+        report.ambiguous_rate() * 100.0
+    );
     println!(
         "  none: precision {:.2}, recall {:.2}; LLM calls: {}",
         report.none.precision, report.none.recall, report.llm_calls

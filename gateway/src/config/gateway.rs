@@ -2,8 +2,8 @@
 
 use super::error::Problems;
 use super::raw::{
-    RawAssist, RawGateway, RawIdentity, RawLocalized, RawMinistries, RawSecret, RawSessions,
-    RawSso, RawTelemetry, RawTimeouts,
+    RawAssist, RawGateway, RawIdentity, RawLlm, RawLocalized, RawMinistries, RawSecret,
+    RawSessions, RawSso, RawTelemetry, RawTimeouts,
 };
 use super::values;
 use super::{
@@ -11,6 +11,7 @@ use super::{
     LlmConfig, Localized, Ministry, PortalSettings, PublicUrl, SecretRef, ServerSettings,
     SessionSettings, SessionStoreKind, SsoSettings, TelemetrySettings, Timeouts, TlsListener,
 };
+use crate::assist::llm::{self, ResponseFormatMode};
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 use std::time::Duration;
@@ -572,7 +573,6 @@ fn identity(raw: &RawIdentity, p: &mut Problems<'_>) -> Option<IdentitySettings>
 }
 
 fn assist(raw: &RawAssist, p: &mut Problems<'_>) -> Option<AssistSettings> {
-    let file = p.file().to_path_buf();
     let shortlist = match raw.shortlist {
         None => Some(5),
         Some(v) => p.check("assist.shortlist", values::bounded(v, 2, 10)),
@@ -585,82 +585,88 @@ fn assist(raw: &RawAssist, p: &mut Problems<'_>) -> Option<AssistSettings> {
     );
     let llm = match &raw.llm {
         None => Some(None),
-        Some(l) => {
-            let url_ok = url::Url::parse(&l.base_url)
-                .ok()
-                .is_some_and(|u| matches!(u.scheme(), "http" | "https") && u.host().is_some());
-            if !url_ok {
-                p.add(
-                    "assist.llm.base_url",
-                    format!("{:?} is not an http(s) URL", l.base_url),
-                );
-            }
-            if l.model.trim().is_empty() {
-                p.add("assist.llm.model", "must not be empty");
-            }
-            let key = match &l.api_key {
-                None => Some(None),
-                Some(k) => secret_ref(&file, "assist.llm.api_key", k, p).map(Some),
-            };
-            let deadline = opt_duration(
-                p,
-                "assist.llm.deadline",
-                l.deadline.as_deref(),
-                Duration::from_secs(2),
-            );
-            let open_for = opt_duration(
-                p,
-                "assist.llm.breaker_open_for",
-                l.breaker_open_for.as_deref(),
-                Duration::from_secs(30),
-            );
-            let retries = match l.retries {
-                None => Some(2),
-                Some(v) => p.check("assist.llm.retries", values::bounded(v, 0, 5)),
-            };
-            let max_tokens = match l.max_tokens {
-                None => Some(32),
-                Some(v) => p.check("assist.llm.max_tokens", values::bounded(v, 8, 4096)),
-            };
-            let failures = match l.breaker_failures {
-                None => Some(5),
-                Some(v) => p.check("assist.llm.breaker_failures", values::bounded(v, 1, 1000)),
-            };
-            let format = l
-                .response_format
-                .clone()
-                .unwrap_or_else(|| "json_schema".into());
-            let known_format = matches!(
-                format.as_str(),
-                "json_schema" | "json_object_schema" | "json_object" | "off"
-            );
-            if !known_format {
-                p.add(
-                    "assist.llm.response_format",
-                    format!("{format:?} is not one of: json_schema, json_object_schema, json_object, off"),
-                );
-            }
-            (url_ok
-                && !l.model.trim().is_empty()
-                && matches!(format.as_str(), "json_schema" | "json_object" | "off"))
-            .then_some(())?;
-            Some(Some(LlmConfig {
-                base_url: l.base_url.trim_end_matches('/').to_string(),
-                model: l.model.clone(),
-                api_key: key?,
-                deadline: deadline?,
-                retries: retries? as u32,
-                response_format: format,
-                max_tokens: max_tokens? as u32,
-                breaker_failures: failures? as u32,
-                breaker_open_for: open_for?,
-            }))
-        }
+        Some(l) => assist_llm(l, p).map(Some),
     };
     Some(AssistSettings {
         shortlist: shortlist?,
         cache_ttl: cache_ttl?,
         llm: llm?,
+    })
+}
+
+/// `[assist.llm]`. Every `None` comes with a recorded problem: each key is parsed on its own,
+/// then the whole is checked by the LLM client's own validation
+/// ([`crate::assist::llm::validate`]), so `check` refuses exactly what the client would.
+fn assist_llm(l: &RawLlm, p: &mut Problems<'_>) -> Option<LlmConfig> {
+    let file = p.file().to_path_buf();
+    let key = match &l.api_key {
+        None => Some(None),
+        Some(k) => secret_ref(&file, "assist.llm.api_key", k, p).map(Some),
+    };
+    let deadline = opt_duration(
+        p,
+        "assist.llm.deadline",
+        l.deadline.as_deref(),
+        Duration::from_secs(2),
+    );
+    let open_for = opt_duration(
+        p,
+        "assist.llm.breaker_open_for",
+        l.breaker_open_for.as_deref(),
+        Duration::from_secs(30),
+    );
+    let retries = match l.retries {
+        None => Some(2),
+        Some(v) => p.check("assist.llm.retries", values::bounded(v, 0, 5)),
+    };
+    let max_tokens = match l.max_tokens {
+        None => Some(32),
+        Some(v) => p.check("assist.llm.max_tokens", values::bounded(v, 8, 4096)),
+    };
+    let failures = match l.breaker_failures {
+        None => Some(5),
+        Some(v) => p.check("assist.llm.breaker_failures", values::bounded(v, 1, 1000)),
+    };
+    let format = match l.response_format.as_deref() {
+        None => Some(ResponseFormatMode::default()),
+        Some(f) => p.check(
+            "assist.llm.response_format",
+            f.parse::<ResponseFormatMode>(),
+        ),
+    };
+    // Keys that failed above are already reported; their defaults stand in so the rest is
+    // still checked in this run.
+    let candidate = LlmConfig {
+        base_url: l.base_url.trim().trim_end_matches('/').to_string(),
+        model: l.model.clone(),
+        api_key: None,
+        deadline: deadline.unwrap_or(Duration::from_secs(2)),
+        retries: retries.unwrap_or(2) as u32,
+        response_format: format.unwrap_or_default(),
+        max_tokens: max_tokens.unwrap_or(32) as u32,
+        breaker_failures: failures.unwrap_or(5) as u32,
+        breaker_open_for: open_for.unwrap_or(Duration::from_secs(30)),
+    };
+    // The key's value is only known once its secret is read; its form is checked then.
+    let valid = match llm::validate(&crate::assist::llm_settings(&candidate, None)) {
+        Ok(_) => true,
+        Err(problems) => {
+            for problem in problems {
+                p.add(format!("assist.llm.{}", problem.key), problem.reason);
+            }
+            false
+        }
+    };
+    let parsed = deadline.is_some()
+        && retries.is_some()
+        && max_tokens.is_some()
+        && failures.is_some()
+        && format.is_some()
+        && open_for.is_some();
+    let api_key = key?;
+    (parsed && valid).then_some(LlmConfig {
+        api_key,
+        ..candidate
     })
 }
 
@@ -714,4 +720,118 @@ fn telemetry(raw: &RawTelemetry, p: &mut Problems<'_>) -> Option<TelemetrySettin
             .unwrap_or_else(|| "egov-gateway".to_string()),
         metrics: raw.metrics.unwrap_or(true),
     })
+}
+
+#[cfg(test)]
+mod assist_tests {
+    use super::*;
+    use crate::config::error::ConfigError;
+
+    /// `gateway.toml` with a minimal portal and `llm` as the `[assist.llm]` table's body.
+    fn validate(llm: &str) -> (Option<GatewaySettings>, Vec<ConfigError>) {
+        let text = format!(
+            "[portal]\npublic_url = \"http://127.0.0.1:8080\"\nlisten = [\"127.0.0.1:8080\"]\n\n\
+             [assist.llm]\n{llm}\n"
+        );
+        let raw: RawGateway = toml::from_str(&text).unwrap_or_else(|e| panic!("{e}\n{text}"));
+        let mut errors = Vec::new();
+        let file = Path::new("gateway.toml");
+        let settings = validate_gateway(raw, &mut Problems::new(file, &mut errors));
+        (settings, errors)
+    }
+
+    fn llm_config(llm: &str) -> LlmConfig {
+        match validate(llm) {
+            (Some(settings), errors) if errors.is_empty() => {
+                settings.assist.llm.expect("an [assist.llm]")
+            }
+            (_, errors) => panic!("{llm}: {errors:?}"),
+        }
+    }
+
+    /// The error messages recorded for `llm`, which must be refused.
+    fn refused(llm: &str) -> Vec<String> {
+        let (settings, errors) = validate(llm);
+        assert!(settings.is_none(), "{llm}: accepted");
+        assert!(!errors.is_empty(), "{llm}: refused without a reason");
+        errors.iter().map(ToString::to_string).collect()
+    }
+
+    const ENDPOINT: &str = "base_url = \"http://127.0.0.1:8000/v1\"\nmodel = \"m\"";
+
+    #[test]
+    fn each_documented_response_format_is_read_from_toml() {
+        for (text, mode) in [
+            ("json_schema", ResponseFormatMode::JsonSchema),
+            (
+                "json_object_schema",
+                ResponseFormatMode::JsonObjectWithSchema,
+            ),
+            ("json_object", ResponseFormatMode::JsonObject),
+            ("off", ResponseFormatMode::Off),
+        ] {
+            let cfg = llm_config(&format!("{ENDPOINT}\nresponse_format = \"{text}\""));
+            assert_eq!(cfg.response_format, mode, "{text}");
+        }
+    }
+
+    #[test]
+    fn the_response_format_defaults_to_json_schema() {
+        assert_eq!(
+            llm_config(ENDPOINT).response_format,
+            ResponseFormatMode::JsonSchema
+        );
+    }
+
+    #[test]
+    fn an_unknown_response_format_is_an_error_naming_the_key() {
+        let errors = refused(&format!("{ENDPOINT}\nresponse_format = \"grammar\""));
+        assert_eq!(errors.len(), 1, "{errors:?}");
+        assert!(
+            errors[0].contains("assist.llm.response_format")
+                && errors[0].contains("json_object_schema"),
+            "{errors:?}"
+        );
+    }
+
+    #[test]
+    fn the_check_refuses_what_the_llm_client_would_refuse() {
+        for (llm, key) in [
+            (
+                "base_url = \"http://127.0.0.1:8000/v1?key=x\"\nmodel = \"m\"",
+                "assist.llm.base_url",
+            ),
+            (
+                "base_url = \"http://user:pass@127.0.0.1:8000/v1\"\nmodel = \"m\"",
+                "assist.llm.base_url",
+            ),
+            (
+                "base_url = \"ftp://127.0.0.1/v1\"\nmodel = \"m\"",
+                "assist.llm.base_url",
+            ),
+            (
+                "base_url = \"http://127.0.0.1:8000/v1\"\nmodel = \"\\u0007\"",
+                "assist.llm.model",
+            ),
+            (
+                &format!("{ENDPOINT}\ndeadline = \"0s\""),
+                "assist.llm.deadline",
+            ),
+        ] {
+            let errors = refused(llm);
+            assert!(errors.iter().any(|e| e.contains(key)), "{llm}: {errors:?}");
+        }
+    }
+
+    #[test]
+    fn every_problem_of_the_table_is_reported_in_one_run() {
+        let errors = refused(
+            "base_url = \"http://127.0.0.1:8000/v1#frag\"\nmodel = \" \"\nretries = 9\n\
+             response_format = \"xml\"",
+        );
+        for key in ["base_url", "model", "retries", "response_format"] {
+            let key = format!("assist.llm.{key}");
+            assert!(errors.iter().any(|e| e.contains(&key)), "{key}: {errors:?}");
+        }
+    }
 }

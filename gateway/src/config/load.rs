@@ -29,6 +29,14 @@ pub fn load(gateway_file: &Path) -> Result<Config, ConfigErrors> {
         raw.ministries_file.as_deref().unwrap_or("ministries.toml"),
     );
     let gateway = validate_gateway(raw, &mut Problems::new(gateway_file, &mut errors));
+    if gateway.is_none() && errors.is_empty() {
+        // A validator gave up without saying why: never report "0 errors" for a refusal.
+        errors.push(ConfigError::new(
+            gateway_file,
+            "",
+            "invalid settings, but no reason was recorded (a bug in the validation: please report it)",
+        ));
+    }
     // Go on with built-in defaults when gateway.toml is wrong, so its errors and the
     // services' are all reported in one run.
     let defaults = gateway

@@ -196,8 +196,9 @@ pub struct LlmConfig {
     pub deadline: Duration,
     pub retries: u32,
     /// `json_schema` (OpenAI/AI71 strict choice among the shortlist), `json_object_schema`
-    /// (the same schema in llama.cpp's `json_object` form), `json_object`, or `off`.
-    pub response_format: String,
+    /// (the same schema in llama.cpp's `json_object` form), `json_object`, or `off`; parsed
+    /// once here, into the mode the client uses, so no later step can guess.
+    pub response_format: crate::assist::llm::ResponseFormatMode,
     pub max_tokens: u32,
     pub breaker_failures: u32,
     pub breaker_open_for: Duration,
