@@ -10,8 +10,9 @@ as_root() {
 }
 
 # Debian packages: cmake (pingora's zlib-ng), redis-server (session/cache stores),
-# nginx + wrk (benchmark reference and load generator), prometheus + promtool (dashboard tests).
-debs=(cmake redis-server nginx wrk prometheus)
+# nginx + wrk (benchmark reference and load generator), prometheus + promtool (dashboard tests),
+# chromium (the real headless browser of the citizen browser tests, /usr/bin/chromium).
+debs=(cmake redis-server nginx wrk prometheus chromium)
 missing=()
 for p in "${debs[@]}"; do
   dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing+=("$p")
@@ -33,6 +34,21 @@ if [ ! -d "$oidc/node_modules/oidc-provider" ] \
     (cd "$oidc" && npm ci --no-audit --no-fund --loglevel=error >/dev/null)
   else
     (cd "$oidc" && npm install --no-audit --no-fund --loglevel=error >/dev/null)
+  fi
+fi
+
+# The driver of the real headless Chromium (npm playwright-core, in tests/browser): the same
+# locked install as tests/oidc. Only the library: the browser is Debian's chromium above, never a
+# download of Playwright's own (`npx playwright install` cannot reach its servers).
+browser="$here/browser"
+if [ ! -d "$browser/node_modules/playwright-core" ] \
+  || [ "$browser/package-lock.json" -nt "$browser/node_modules/.package-lock.json" ]; then
+  command -v npm >/dev/null || { echo "setup: npm is missing (Node.js 20+ is needed for tests/browser)" >&2; exit 1; }
+  echo "setup: installing tests/browser node packages" >&2
+  if [ -f "$browser/package-lock.json" ]; then
+    (cd "$browser" && npm ci --no-audit --no-fund --loglevel=error >/dev/null)
+  else
+    (cd "$browser" && npm install --no-audit --no-fund --loglevel=error >/dev/null)
   fi
 fi
 

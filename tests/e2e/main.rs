@@ -3,6 +3,7 @@
 
 mod adapters;
 mod assist;
+mod citizen_browser;
 mod dashboards;
 mod foundation;
 mod hardening;

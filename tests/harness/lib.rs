@@ -3,6 +3,7 @@
 //! started for a test and stopped when its handle drops.
 
 pub mod browser;
+pub mod chromium;
 pub mod gateway;
 pub mod llama;
 pub mod llm_server;
