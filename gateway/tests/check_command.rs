@@ -7,18 +7,38 @@ fn repo_config() -> PathBuf {
     PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../config")
 }
 
-/// A copy of the repository's config tree in a fresh temporary directory.
-fn copy_config() -> PathBuf {
-    let dir = std::env::temp_dir().join(format!(
-        "egov-check-{}-{}",
-        std::process::id(),
-        std::time::SystemTime::now()
-            .duration_since(std::time::UNIX_EPOCH)
-            .map(|d| d.as_nanos())
-            .unwrap_or(0)
-    ));
-    copy_dir(&repo_config(), &dir);
-    dir
+/// A copy of the repository's config tree in a fresh temporary directory, removed on drop
+/// (also when the test fails).
+struct ConfigCopy(PathBuf);
+
+impl ConfigCopy {
+    fn new() -> Self {
+        let dir = std::env::temp_dir().join(format!(
+            "egov-check-{}-{}",
+            std::process::id(),
+            std::time::SystemTime::now()
+                .duration_since(std::time::UNIX_EPOCH)
+                .map(|d| d.as_nanos())
+                .unwrap_or(0)
+        ));
+        let copy = Self(dir);
+        copy_dir(&repo_config(), &copy.0);
+        copy
+    }
+}
+
+impl std::ops::Deref for ConfigCopy {
+    type Target = Path;
+
+    fn deref(&self) -> &Path {
+        &self.0
+    }
+}
+
+impl Drop for ConfigCopy {
+    fn drop(&mut self) {
+        let _ = std::fs::remove_dir_all(&self.0);
+    }
 }
 
 fn copy_dir(from: &Path, to: &Path) {
@@ -64,7 +84,7 @@ fn the_shipped_configuration_passes() {
 
 #[test]
 fn every_error_is_listed_with_its_file_and_key_and_the_exit_is_non_zero() {
-    let dir = copy_config();
+    let dir = ConfigCopy::new();
     let cnie = dir.join("services/interior/cnie-renewal.toml");
     edit(&cnie, "url = \"http://", "url = \"ftp://");
     let passport = dir.join("services/interior/passport-application.toml");
@@ -89,12 +109,11 @@ fn every_error_is_listed_with_its_file_and_key_and_the_exit_is_non_zero() {
         "{stderr}"
     );
     assert!(stderr.contains("defaults.timeouts.connect"), "{stderr}");
-    let _ = std::fs::remove_dir_all(&dir);
 }
 
 #[test]
 fn malformed_toml_is_reported_with_its_line() {
-    let dir = copy_config();
+    let dir = ConfigCopy::new();
     let file = dir.join("services/justice/criminal-record-extract.toml");
     edit(&file, "[legacy]", "[legacy");
     let (ok, _, stderr) = check(&dir, &["--no-secrets"]);
@@ -103,12 +122,11 @@ fn malformed_toml_is_reported_with_its_line() {
         stderr.contains(&format!("{}: line ", file.display())),
         "{stderr}"
     );
-    let _ = std::fs::remove_dir_all(&dir);
 }
 
 #[test]
 fn misplaced_service_files_are_errors() {
-    let dir = copy_config();
+    let dir = ConfigCopy::new();
     let original = dir.join("services/interior/cnie-renewal.toml");
     std::fs::copy(&original, dir.join("services/justice/cnie-renewal.toml")).expect("copy");
     std::fs::copy(&original, dir.join("services/stray.toml")).expect("copy");
@@ -119,12 +137,11 @@ fn misplaced_service_files_are_errors() {
         stderr.contains("stray.toml: service files belong in"),
         "{stderr}"
     );
-    let _ = std::fs::remove_dir_all(&dir);
 }
 
 #[test]
 fn two_services_claiming_the_same_legacy_url_is_an_error() {
-    let dir = copy_config();
+    let dir = ConfigCopy::new();
     let file = dir.join("services/interior/cnie-first-application.toml");
     edit(
         &file,
@@ -137,12 +154,11 @@ fn two_services_claiming_the_same_legacy_url_is_an_error() {
         stderr.contains("legacy.path: www.cnie.ma/cnie-renewal is already claimed by service"),
         "{stderr}"
     );
-    let _ = std::fs::remove_dir_all(&dir);
 }
 
 #[test]
 fn a_quirk_without_its_adapter_step_is_an_error() {
-    let dir = copy_config();
+    let dir = ConfigCopy::new();
     let file = dir.join("services/interior/cnie-renewal.toml");
     let text = std::fs::read_to_string(&file).expect("read");
     let cut = text.find("[[adapters]]").expect("adapters");
@@ -153,17 +169,42 @@ fn a_quirk_without_its_adapter_step_is_an_error() {
         stderr.contains("legacy.quirks[0]: windows-1256 needs a [[adapters]] step = \"charset\""),
         "{stderr}"
     );
-    let _ = std::fs::remove_dir_all(&dir);
 }
 
 #[test]
 fn missing_secrets_are_named_but_never_printed() {
-    let (ok, _, stderr) = check(&repo_config(), &[]);
-    assert!(!ok);
+    const SENTINEL: &str = "sentinel-7f3a9c-do-not-print";
+    let mut command = Command::new(env!("CARGO_BIN_EXE_egov-gateway"));
+    command
+        .arg("check")
+        .arg("--config")
+        .arg(repo_config().join("gateway.toml"));
+    for (key, _) in std::env::vars_os() {
+        if key.to_string_lossy().starts_with("EGOV_SECRET_") {
+            command.env_remove(key);
+        }
+    }
+    let out = command
+        .env("EGOV_SECRET_VAT_DECLARATION_PASSWORD", SENTINEL)
+        .output()
+        .expect("run egov-gateway");
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(!out.status.success());
+    let missing = format!(
+        "{}: adapters[1].password: environment variable EGOV_SECRET_CRIMINAL_RECORD_EXTRACT_PASSWORD is not set",
+        repo_config()
+            .join("services/justice/criminal-record-extract.toml")
+            .display()
+    );
+    assert!(stderr.lines().any(|l| l == missing), "{stderr}");
     assert!(
-        stderr.contains("adapters[0].password: environment variable EGOV_SECRET_VAT_DECLARATION_PASSWORD is not set")
-            || stderr.contains("EGOV_SECRET_"),
-        "{stderr}"
+        !stderr.contains("EGOV_SECRET_VAT_DECLARATION_PASSWORD"),
+        "a secret that is set is not an error: {stderr}"
+    );
+    assert!(
+        !stdout.contains(SENTINEL) && !stderr.contains(SENTINEL),
+        "the secret's value was printed:\n{stdout}\n{stderr}"
     );
 }
 
@@ -230,7 +271,7 @@ fn route_json_prints_the_api_object_on_one_line() {
 
 #[test]
 fn eval_refuses_a_malformed_file_naming_the_line() {
-    let dir = copy_config();
+    let dir = ConfigCopy::new();
     let bad = dir.join("bad.tsv");
     std::fs::write(&bad, "lang\tquery\tservice_id\nfr\tonly two columns\n").expect("write");
     let out = Command::new(env!("CARGO_BIN_EXE_egov-gateway"))
@@ -245,5 +286,4 @@ fn eval_refuses_a_malformed_file_naming_the_line() {
         "{}",
         String::from_utf8_lossy(&out.stderr)
     );
-    let _ = std::fs::remove_dir_all(&dir);
 }

@@ -3,9 +3,12 @@
 
 use std::io::{BufRead, BufReader};
 use std::net::TcpListener;
+use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
+use std::sync::mpsc;
 use std::time::{Duration, Instant};
 
+/// The running demo, killed on drop.
 struct Demo(Child);
 
 impl Drop for Demo {
@@ -13,6 +16,33 @@ impl Drop for Demo {
         let _ = self.0.kill();
         let _ = self.0.wait();
     }
+}
+
+/// A fresh temporary directory, removed on drop (also when the test fails).
+struct ScratchDir(PathBuf);
+
+impl ScratchDir {
+    fn new(kind: &str) -> Self {
+        let nanos = std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .map_or(0, |d| d.as_nanos());
+        let dir = std::env::temp_dir().join(format!("egov-{kind}-{}-{nanos}", std::process::id()));
+        std::fs::create_dir_all(&dir).expect("a temporary directory");
+        Self(dir)
+    }
+}
+
+impl Drop for ScratchDir {
+    fn drop(&mut self) {
+        let _ = std::fs::remove_dir_all(&self.0);
+    }
+}
+
+/// The last lines of the file at `path`, for a failure message.
+fn tail(path: &Path) -> String {
+    let text = std::fs::read_to_string(path).unwrap_or_default();
+    let lines: Vec<&str> = text.lines().collect();
+    lines[lines.len().saturating_sub(30)..].join("\n")
 }
 
 fn free_port() -> u16 {
@@ -37,6 +67,9 @@ fn hidden_fields(html: &str) -> Vec<(String, String)> {
 async fn the_demo_serves_the_portal_and_its_login_works_with_nothing_external() {
     let [portal, admin, metrics, estate, idp] = [0; 5].map(|_| free_port());
     let config = concat!(env!("CARGO_MANIFEST_DIR"), "/../config/gateway.toml");
+    let scratch = ScratchDir::new("demo-test");
+    let stderr_log = scratch.0.join("stderr.log");
+    let stderr = std::fs::File::create(&stderr_log).expect("the stderr file");
     let mut child = Command::new(env!("CARGO_BIN_EXE_egov-gateway"))
         .args(["demo", "--config", config])
         .args(["--listen", &format!("127.0.0.1:{portal}")])
@@ -44,30 +77,38 @@ async fn the_demo_serves_the_portal_and_its_login_works_with_nothing_external() 
         .args(["--metrics-listen", &format!("127.0.0.1:{metrics}")])
         .args(["--estate-listen", &format!("127.0.0.1:{estate}")])
         .args(["--idp-listen", &format!("127.0.0.1:{idp}")])
+        .stdin(Stdio::null())
         .stdout(Stdio::piped())
-        .stderr(Stdio::null())
+        .stderr(Stdio::from(stderr))
         .spawn()
         .expect("the demo starts");
     let stdout = child.stdout.take().expect("stdout");
     let demo = Demo(child);
-    let mut lines = BufReader::new(stdout).lines();
+    // Read stdout on a thread of its own: a demo that hangs must not hang the test.
+    let (lines_tx, lines) = mpsc::channel::<String>();
+    std::thread::spawn(move || {
+        for line in BufReader::new(stdout).lines().map_while(Result::ok) {
+            if lines_tx.send(line).is_err() {
+                return;
+            }
+        }
+    });
     let deadline = Instant::now() + Duration::from_secs(30);
     let mut printed = String::new();
-    while Instant::now() < deadline {
-        match lines.next() {
-            Some(Ok(line)) => {
+    while !printed.contains("Ctrl-C") {
+        let left = deadline.saturating_duration_since(Instant::now());
+        match lines.recv_timeout(left) {
+            Ok(line) => {
                 printed.push_str(&line);
                 printed.push('\n');
-                if line.contains("Ctrl-C") {
-                    break;
-                }
             }
-            _ => break,
+            Err(_) => break,
         }
     }
     assert!(
         printed.contains(&format!("http://127.0.0.1:{portal}/")),
-        "{printed}"
+        "the demo did not print its address within 30 s; stdout:\n{printed}\nstderr:\n{}",
+        tail(&stderr_log)
     );
     let base = format!("http://127.0.0.1:{portal}");
     let http = reqwest::Client::builder()
@@ -89,7 +130,11 @@ async fn the_demo_serves_the_portal_and_its_login_works_with_nothing_external() 
         }
         tokio::time::sleep(Duration::from_millis(100)).await;
     }
-    assert!(ready, "the public service never answered");
+    assert!(
+        ready,
+        "the public service never answered; stderr:\n{}",
+        tail(&stderr_log)
+    );
 
     let protected = format!("{base}/s/criminal-record-extract/__estate/whoami");
     let to_login = http.get(&protected).send().await.expect("request");

@@ -3,15 +3,15 @@
 # ratios compare like with like. All targets front the same simulated legacy site (a 1 KB
 # object) on loopback; wrk is the load generator.
 #
-#   tests/bench/run.sh [proxy|auth|telemetry|all] [seconds-per-run=10] [connections=32] [rounds=2]
+#   tests/bench/run.sh [proxy|auth|telemetry|memory|all] [seconds-per-run=10] [connections=32] [rounds=2]
 #
 # proxy      the estate directly, nginx (keep-alive reverse proxy), a bare pingora proxy (the
 #            framework's floor) and the gateway; ratios gateway/nginx, gateway/bare, gateway/direct
 # auth       the gateway (demo, dev identity provider): an anonymous request to a public service
 #            vs a signed-in request to a citizen service, sessions in memory and in Redis
 # telemetry  the gateway with metrics + access log vs with both off
-# memory     the gateway's peak memory (VmHWM) while streaming a 1 MB and a 20 MB legacy page
-#            through charset conversion and link rewriting
+# memory     the gateway's peak memory (VmHWM) after 1 MB pages, then after a 20 MB and a 100 MB
+#            legacy page, streamed through charset conversion and link rewriting
 set -euo pipefail
 
 mode="${1:-proxy}"
@@ -211,7 +211,7 @@ access_log = \"off\"" "$off"
 }
 
 memory_bench() {
-  local est gw pid hwm0 hwm1 hwm20 bytes1 bytes20
+  local est gw pid hwm0 hwm20 hwm100 bytes20 bytes100
   est=$(free_port); gw=$(free_port)
   start_estate "$est"
   # cnie-renewal: a windows-1256 site with absolute links (charset + html-links steps).
@@ -228,10 +228,10 @@ memory_bench() {
   for _ in 1 2 3 4; do curl -s -o /dev/null "$page?mb=1"; done
   hwm() { awk '/VmHWM/ {print $2}' "/proc/$pid/status"; }
   hwm0=$(hwm)
-  bytes1=$(curl -s -o /dev/null -w '%{size_download}' "$page?mb=20"); hwm1=$(hwm)
-  bytes20=$(curl -s -o /dev/null -w '%{size_download}' "$page?mb=100"); hwm20=$(hwm)
-  echo "peak RSS (VmHWM) of the gateway, KiB: after 1 MB pages $hwm0, after a 20 MB page $hwm1 ($bytes1 bytes out), after a 100 MB page $hwm20 ($bytes20 bytes out)"
-  python3 -c "import sys; a,b,c=map(int,sys.argv[1:]); print(f'peak growth over the 1 MB pages: 20 MB page {(b-a)/1024:.1f} MiB, 100 MB page {(c-a)/1024:.1f} MiB')" "$hwm0" "$hwm1" "$hwm20"
+  bytes20=$(curl -s -o /dev/null -w '%{size_download}' "$page?mb=20"); hwm20=$(hwm)
+  bytes100=$(curl -s -o /dev/null -w '%{size_download}' "$page?mb=100"); hwm100=$(hwm)
+  echo "peak RSS (VmHWM) of the gateway, KiB: after 1 MB pages $hwm0, after a 20 MB page $hwm20 ($bytes20 bytes out), after a 100 MB page $hwm100 ($bytes100 bytes out)"
+  python3 -c "import sys; a,b,c=map(int,sys.argv[1:]); print(f'peak growth over the 1 MB pages: 20 MB page {(b-a)/1024:.1f} MiB, 100 MB page {(c-a)/1024:.1f} MiB')" "$hwm0" "$hwm20" "$hwm100"
 }
 
 case "$mode" in

@@ -1,6 +1,7 @@
 //! What SREs see: metrics, the access log, trace context and the status board.
 
 use egov_gateway::config::AccessLogTarget;
+use egov_integration::scratch::TempDir;
 use egov_integration::{all_public, client, start_estate, TestGateway};
 use serde_json::Value;
 use std::time::Duration;
@@ -41,14 +42,15 @@ async fn traffic_shows_up_in_metrics_labelled_by_service_and_ministry_only() {
 #[tokio::test(flavor = "multi_thread")]
 async fn the_access_log_has_one_json_line_per_request_without_query_values_or_cookies() {
     let estate = start_estate(None);
-    let log = std::env::temp_dir().join(format!("egov-access-{}.log", std::process::id()));
-    let _ = std::fs::remove_file(&log);
+    let dir = TempDir::new("access-log");
+    let log = dir.path().join("access.log");
     let path = log.clone();
     let gw = TestGateway::with(&estate, |c| {
         all_public(c);
         c.gateway.telemetry.access_log = AccessLogTarget::File(path);
     });
-    let resp = client()
+    let http = client();
+    let resp = http
         .get(gw.url("/s/cnie-renewal/suivi?cin=AB123456&ref=42"))
         .header("cookie", "egov_session=abc; JSESSIONID=zzz")
         .send()
@@ -56,27 +58,42 @@ async fn the_access_log_has_one_json_line_per_request_without_query_values_or_co
         .expect("request");
     let request_id = egov_integration::request_id(&resp);
     drop(resp);
-    let mut line = String::new();
-    for _ in 0..50 {
-        line = std::fs::read_to_string(&log).unwrap_or_default();
-        if !line.is_empty() {
+    http.get(gw.url("/s/cnie-renewal/"))
+        .send()
+        .await
+        .expect("request");
+    http.get(gw.url("/nowhere")).send().await.expect("request");
+    let mut text = String::new();
+    for _ in 0..100 {
+        text = std::fs::read_to_string(&log).unwrap_or_default();
+        if text.lines().count() >= 3 {
             break;
         }
         tokio::time::sleep(Duration::from_millis(50)).await;
     }
-    let entry: Value = serde_json::from_str(line.lines().next().expect("a line")).expect("JSON");
+    // Let a fourth line, if one were to come, arrive before counting.
+    tokio::time::sleep(Duration::from_millis(200)).await;
+    let text = std::fs::read_to_string(&log).unwrap_or(text);
+    let lines: Vec<&str> = text.lines().collect();
+    assert_eq!(lines.len(), 3, "{text}");
+    let entries: Vec<Value> = lines
+        .iter()
+        .map(|l| serde_json::from_str(l).unwrap_or_else(|e| panic!("{e}: {l}")))
+        .collect();
+    let entry = entries
+        .iter()
+        .find(|e| e["request_id"] == request_id.as_str())
+        .unwrap_or_else(|| panic!("no line for {request_id}: {text}"));
     assert_eq!(entry["service"], "cnie-renewal");
     assert_eq!(entry["ministry"], "interior");
     assert_eq!(entry["path"], "/s/cnie-renewal/suivi?cin=&ref=");
-    assert_eq!(entry["request_id"], request_id.as_str());
     assert_eq!(entry["trace_id"].as_str().map(str::len), Some(32));
     assert_eq!(entry["status"], 200);
     assert!(entry["duration_ms"].as_f64().is_some() && entry["upstream_ms"].as_f64().is_some());
     assert!(
-        !line.contains("AB123456") && !line.contains("abc") && !line.contains("zzz"),
-        "{line}"
+        !text.contains("AB123456") && !text.contains("abc") && !text.contains("zzz"),
+        "{text}"
     );
-    let _ = std::fs::remove_file(&log);
 }
 
 #[tokio::test(flavor = "multi_thread")]
@@ -146,6 +163,9 @@ async fn the_status_board_shows_each_services_health_errors_and_latency() {
         all_public(c);
         egov_integration::backend_down(c, "passport-application", dead.addr.port());
     });
+    // The board counts from its oldest sample: take one before the traffic, in case the
+    // background task's first one comes in the middle of it.
+    gw.telemetry.status.sample();
     let http = client();
     for _ in 0..4 {
         http.get(gw.url("/s/cnie-renewal/"))
@@ -157,6 +177,13 @@ async fn the_status_board_shows_each_services_health_errors_and_latency() {
             .await
             .expect("request");
     }
+    // A request is counted in pingora's logging phase, after its response went out: wait
+    // until all eight are, then sample.
+    let cnie =
+        r#"egov_http_requests_total{class="2xx",ministry="interior",service="cnie-renewal"} 4"#;
+    let passport = r#"egov_http_requests_total{class="5xx",ministry="interior",service="passport-application"} 4"#;
+    let text = gw.metrics_showing(&[cnie, passport]).await;
+    assert!(text.contains(cnie) && text.contains(passport), "{text}");
     gw.telemetry.status.sample();
     let board: Value = http
         .get(format!("http://{}/status.json", gw.admin))
@@ -176,10 +203,12 @@ async fn the_status_board_shows_each_services_health_errors_and_latency() {
     };
     let ok = find("cnie-renewal");
     assert_eq!(ok["health"], "ok");
+    assert_eq!(ok["requests"], 4, "{ok}");
     assert!(ok["p95_ms"].as_f64().is_some());
     let down = find("passport-application");
     assert_eq!(down["health"], "down");
     assert_eq!(down["error_rate"], 1.0);
+    assert_eq!(down["requests"], 4, "{down}");
     assert_eq!(
         services[0]["service"], "passport-application",
         "the worst service comes first"

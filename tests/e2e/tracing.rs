@@ -1,6 +1,7 @@
 //! Traces reach a real OTLP receiver (rotel) with the right shape: a server span per
-//! request, its children (the upstream call, SSO, intent routing) linked to it, and the
-//! legacy site receiving the upstream span as its parent.
+//! request, its children (the upstream call, SSO, intent routing) linked to it, the legacy
+//! site receiving the upstream span as its parent, and a failed request marked as an error
+//! on both the server span and its upstream child.
 
 use egov_integration::otlp::OtlpReceiver;
 use egov_integration::{all_public, client, start_estate, TestGateway};
@@ -82,4 +83,75 @@ async fn a_request_exports_a_server_span_with_linked_upstream_sso_and_routing_ch
         .expect("its parent span");
     assert_eq!(routing_parent.kind, "server");
     assert_eq!(routing_parent.attribute("http.route"), Some("/api/route"));
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn a_request_to_a_dead_backend_exports_an_error_server_span_and_a_refused_upstream_child() {
+    let receiver = OtlpReceiver::start();
+    let estate = start_estate(None);
+    let dead = egov_integration::ports::closed_port();
+    let dead_port = dead.addr.port();
+    let endpoint = receiver.http_endpoint();
+    let gw = TestGateway::with(&estate, move |c| {
+        all_public(c);
+        egov_integration::backend_down(c, "passport-application", dead_port);
+        c.gateway.telemetry.otlp_endpoint = Some(endpoint);
+    });
+    let resp = client()
+        .get(gw.url("/s/passport-application/"))
+        .send()
+        .await
+        .expect("request");
+    assert_eq!(resp.status(), 502);
+    let request_id = egov_integration::request_id(&resp);
+    drop(resp);
+    gw.telemetry.tracing.flush();
+
+    let spans = receiver
+        .wait_for_spans(
+            |s| {
+                s.iter()
+                    .any(|s| s.kind == "server" && s.trace_id == request_id)
+            },
+            Duration::from_secs(15),
+        )
+        .unwrap_or_else(|| panic!("spans never arrived:\n{}", receiver.logs()));
+    let server = spans
+        .iter()
+        .find(|s| s.kind == "server" && s.trace_id == request_id)
+        .unwrap_or_else(|| panic!("no server span for trace {request_id}: {spans:#?}"));
+    assert_eq!(server.status_code.as_deref(), Some("error"), "{server:#?}");
+    assert_eq!(server.status_message.as_deref(), Some("HTTP 502"));
+    assert_eq!(server.attribute("http.response.status_code"), Some("502"));
+    assert_eq!(
+        server.attribute("egov.service"),
+        Some("passport-application")
+    );
+    assert_eq!(
+        server.resource.get("service.name").map(String::as_str),
+        Some("egov-gateway"),
+        "{server:#?}"
+    );
+    let upstream: Vec<_> = spans
+        .iter()
+        .filter(|s| s.name == "upstream" && s.trace_id == request_id)
+        .collect();
+    assert!(!upstream.is_empty(), "no upstream span: {spans:#?}");
+    for child in upstream {
+        assert_eq!(child.kind, "client");
+        assert_eq!(
+            child.parent_span_id.as_deref(),
+            Some(server.span_id.as_str())
+        );
+        assert_eq!(child.status_code.as_deref(), Some("error"), "{child:#?}");
+        assert_eq!(
+            child.status_message.as_deref(),
+            Some("refused"),
+            "{child:#?}"
+        );
+        assert_eq!(
+            child.attribute("network.peer.port"),
+            Some(dead_port.to_string().as_str())
+        );
+    }
 }

@@ -13,10 +13,10 @@
 //! `tests/.cache/models/SmolLM2-135M-Instruct.Q4_1.gguf`. The interpreter is `$EGOV_PYTHON`,
 //! else `python3`.
 
-use crate::scratch::{free_port, tail};
+use crate::scratch::{python, spawn_on_free_ports, Spawned};
 use std::net::{SocketAddr, TcpStream};
 use std::path::{Path, PathBuf};
-use std::process::{Child, Command, Stdio};
+use std::process::Command;
 use std::time::{Duration, Instant};
 
 /// The model file `tests/setup.sh` unpacks.
@@ -25,14 +25,13 @@ pub const MODEL_FILE: &str = "SmolLM2-135M-Instruct.Q4_1.gguf";
 pub const MODEL_ALIAS: &str = "smollm2";
 /// How long loading the model and binding the port may take.
 const START_TIMEOUT: Duration = Duration::from_secs(90);
-/// How many times a start is retried when the chosen port was taken meanwhile.
-const PORT_ATTEMPTS: usize = 3;
+/// What uvicorn logs once the model is loaded and the port bound.
+const READY: &str = "Uvicorn running on";
 
 /// A running `llama_cpp.server`, killed on drop.
 pub struct LlamaServer {
-    child: Option<Child>,
+    process: Spawned,
     addr: SocketAddr,
-    log: PathBuf,
     started_in: Duration,
 }
 
@@ -47,32 +46,9 @@ pub fn model_path() -> PathBuf {
         })
 }
 
-fn python() -> String {
-    std::env::var("EGOV_PYTHON").unwrap_or_else(|_| "python3".to_string())
-}
-
-/// `GET /v1/models` answered 200 (a bare HTTP/1.1 exchange, so no runtime is needed).
-fn models_ready(addr: SocketAddr) -> bool {
-    use std::io::{Read, Write};
-    let Ok(mut stream) = TcpStream::connect_timeout(&addr, Duration::from_millis(200)) else {
-        return false;
-    };
-    let _ = stream.set_read_timeout(Some(Duration::from_secs(2)));
-    let request = format!("GET /v1/models HTTP/1.1\r\nHost: {addr}\r\nConnection: close\r\n\r\n");
-    if stream.write_all(request.as_bytes()).is_err() {
-        return false;
-    }
-    let mut head = [0u8; 12];
-    stream.read_exact(&mut head).is_ok() && head.starts_with(b"HTTP/1.1 200")
-}
-
-enum StartError {
-    PortTaken(String),
-    Other(String),
-}
-
 impl LlamaServer {
-    /// Starts the server on a free port and waits until `GET /v1/models` answers.
+    /// Starts the server on a free port and waits until uvicorn says it is running (after
+    /// the model is loaded) and the port accepts connections.
     ///
     /// Panics with a clear message if llama-cpp-python or the model is missing (run
     /// `tests/setup.sh`), or with the server's log if it does not come up.
@@ -83,91 +59,35 @@ impl LlamaServer {
             "the LLM test model {} is missing: run tests/setup.sh (or set EGOV_LLM_MODEL)",
             model.display()
         );
-        let mut last = String::new();
-        for _ in 0..PORT_ATTEMPTS {
-            match Self::spawn(&model, free_port()) {
-                Ok(server) => return server,
-                Err(StartError::PortTaken(log)) => last = log,
-                Err(StartError::Other(message)) => panic!("{message}"),
-            }
-        }
-        panic!("llama_cpp.server found no free port:\n{last}");
-    }
-
-    fn spawn(model: &Path, port: u16) -> Result<LlamaServer, StartError> {
-        let log =
-            std::env::temp_dir().join(format!("egov-llama-{}-{port}.log", std::process::id()));
-        let log_file = std::fs::File::create(&log)
-            .map_err(|e| StartError::Other(format!("cannot create {}: {e}", log.display())))?;
-        let log_err = log_file
-            .try_clone()
-            .map_err(|e| StartError::Other(format!("cannot clone the log handle: {e}")))?;
-        let started = Instant::now();
-        let port_text = port.to_string();
-        let child = Command::new(python())
-            .args(["-m", "llama_cpp.server", "--model"])
-            .arg(model)
-            .args([
-                "--model_alias",
-                MODEL_ALIAS,
-                "--host",
-                "127.0.0.1",
-                "--port",
-                &port_text,
-                "--n_ctx",
-                "2048",
-                "--n_threads",
-                "2",
-            ])
-            .stdin(Stdio::null())
-            .stdout(Stdio::from(log_file))
-            .stderr(Stdio::from(log_err))
-            .spawn()
-            .map_err(|e| {
-                StartError::Other(format!(
-                    "cannot run {} -m llama_cpp.server ({e}); run tests/setup.sh",
-                    python()
-                ))
-            })?;
-        let mut server = LlamaServer {
-            child: Some(child),
-            addr: SocketAddr::from(([127, 0, 0, 1], port)),
-            log,
-            started_in: Duration::ZERO,
+        let command = |ports: &[u16], _: &Path| {
+            let mut command = Command::new(python());
+            command
+                .args(["-m", "llama_cpp.server", "--model"])
+                .arg(&model)
+                .args(["--model_alias", MODEL_ALIAS, "--host", "127.0.0.1"])
+                .args(["--port", &ports[0].to_string()])
+                .args(["--n_ctx", "2048", "--n_threads", "2"]);
+            command
         };
-        let deadline = started + START_TIMEOUT;
-        loop {
-            if models_ready(server.addr) {
-                server.started_in = started.elapsed();
-                return Ok(server);
-            }
-            let exited = server
-                .child
-                .as_mut()
-                .and_then(|c| c.try_wait().ok().flatten());
-            if let Some(status) = exited {
-                server.child = None;
-                let log = tail(&server.log, 25);
-                if log.contains("address already in use") || log.contains("Errno 98") {
-                    return Err(StartError::PortTaken(log));
-                }
+        let ready = |p: &Spawned| {
+            let addr = SocketAddr::from(([127, 0, 0, 1], p.ports[0]));
+            std::fs::read_to_string(&p.log).is_ok_and(|l| l.contains(READY))
+                && TcpStream::connect_timeout(&addr, Duration::from_millis(200)).is_ok()
+        };
+        let started = Instant::now();
+        let process = spawn_on_free_ports("llama", 1, START_TIMEOUT, &command, &ready)
+            .unwrap_or_else(|log| {
                 let hint = if log.contains("No module named") {
                     "llama-cpp-python[server] is not installed: run tests/setup.sh\n"
                 } else {
                     ""
                 };
-                return Err(StartError::Other(format!(
-                    "{hint}llama_cpp.server exited ({status}):\n{log}"
-                )));
-            }
-            if Instant::now() > deadline {
-                server.kill();
-                return Err(StartError::Other(format!(
-                    "llama_cpp.server did not answer GET /v1/models within {START_TIMEOUT:?}:\n{}",
-                    tail(&server.log, 25)
-                )));
-            }
-            std::thread::sleep(Duration::from_millis(100));
+                panic!("{hint}{log}")
+            });
+        LlamaServer {
+            addr: SocketAddr::from(([127, 0, 0, 1], process.ports[0])),
+            process,
+            started_in: started.elapsed(),
         }
     }
 
@@ -193,20 +113,6 @@ impl LlamaServer {
 
     /// The server's output so far (its last lines).
     pub fn logs(&self) -> String {
-        tail(&self.log, 25)
-    }
-
-    fn kill(&mut self) {
-        if let Some(mut child) = self.child.take() {
-            let _ = child.kill();
-            let _ = child.wait();
-        }
-    }
-}
-
-impl Drop for LlamaServer {
-    fn drop(&mut self) {
-        self.kill();
-        let _ = std::fs::remove_file(&self.log);
+        self.process.logs()
     }
 }

