@@ -5,7 +5,10 @@
 //! Discovery is lazy and retried, so the gateway starts (and public services and existing
 //! sessions keep working) while the provider is down; only a new login needs it. An unknown
 //! `kid` in a token triggers one JWKS refetch (rate-limited), which is how the provider's
-//! key rotation is followed.
+//! key rotation is followed; a key set older than [`JWKS_MAX_AGE`] is fetched again before
+//! use, so a key the provider withdrew (compromised, retired) stops being trusted. If that
+//! refetch fails, the set in hand keeps serving: a provider outage must not end logins'
+//! validation of keys it published an hour ago.
 
 use super::session::{now_secs, random_token};
 use crate::config::{Secret, SsoSettings};
@@ -61,7 +64,13 @@ struct Metadata {
 struct Discovered {
     meta: Metadata,
     client: RpClient,
-    jwks: ArcSwapOption<JwkSet>,
+    jwks: ArcSwapOption<CachedJwks>,
+}
+
+/// The provider's keys and when they were fetched.
+struct CachedJwks {
+    set: JwkSet,
+    fetched: Instant,
 }
 
 /// Why talking to the provider failed.
@@ -131,6 +140,8 @@ pub struct Provider {
 const BACKCHANNEL_EVENT: &str = "http://schemas.openid.net/event/backchannel-logout";
 const REDISCOVERY_INTERVAL: Duration = Duration::from_secs(5);
 const JWKS_REFETCH_INTERVAL: Duration = Duration::from_secs(10);
+/// How long a fetched key set is trusted before it is fetched again.
+pub const JWKS_MAX_AGE: Duration = Duration::from_secs(3600);
 const PROVIDER_UP_MEMORY: Duration = Duration::from_secs(5);
 
 impl Provider {
@@ -482,11 +493,11 @@ impl Provider {
         }
         validation.algorithms = vec![header.alg];
         let mut jwks = self.jwks(false).await?;
-        let key = match find_key(&jwks, header.kid.as_deref()) {
+        let key = match find_key(&jwks.set, header.kid.as_deref()) {
             Some(k) => k,
             None => {
                 jwks = self.jwks(true).await?;
-                find_key(&jwks, header.kid.as_deref()).ok_or_else(|| {
+                find_key(&jwks.set, header.kid.as_deref()).ok_or_else(|| {
                     ProviderError::InvalidToken("signed with an unknown key".into())
                 })?
             }
@@ -496,11 +507,21 @@ impl Provider {
         Ok(data.claims)
     }
 
-    async fn jwks(&self, refetch: bool) -> Result<Arc<JwkSet>, ProviderError> {
+    async fn jwks(&self, refetch: bool) -> Result<Arc<CachedJwks>, ProviderError> {
         let d = self.discovered().await?;
         if !refetch {
-            if let Some(j) = d.jwks.load_full() {
-                return Ok(j);
+            match d.jwks.load_full() {
+                Some(j) if j.fetched.elapsed() < JWKS_MAX_AGE => return Ok(j),
+                Some(stale) => {
+                    return match self.fetch_jwks(&d).await {
+                        Ok(fresh) => Ok(fresh),
+                        Err(e) => {
+                            tracing::warn!(error = %e, "JWKS refresh failed; keeping the keys in hand");
+                            Ok(stale)
+                        }
+                    }
+                }
+                None => {}
             }
         } else {
             let mut last = self
@@ -515,10 +536,17 @@ impl Provider {
             }
             *last = Some(Instant::now());
         }
+        self.fetch_jwks(&d).await
+    }
+
+    async fn fetch_jwks(&self, d: &Discovered) -> Result<Arc<CachedJwks>, ProviderError> {
         let set: JwkSet = self.get_json(&d.meta.jwks_uri).await?;
-        let set = Arc::new(set);
-        d.jwks.store(Some(Arc::clone(&set)));
-        Ok(set)
+        let cached = Arc::new(CachedJwks {
+            set,
+            fetched: Instant::now(),
+        });
+        d.jwks.store(Some(Arc::clone(&cached)));
+        Ok(cached)
     }
 }
 
