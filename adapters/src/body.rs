@@ -269,13 +269,9 @@ impl BodyPipeline {
                 };
                 (Markup::Html(html), sniff_meta_charset)
             }
-            // In place, the bytes go through windows-1252 and back unchanged, whatever
-            // ASCII-compatible charset they are in.
+            // In place or transcoded, only the ASCII of the URLs changes.
             BodyKind::Css => (
-                Markup::Css(StylesheetRewriter::new(
-                    policy.links.clone(),
-                    transform.transcodes(),
-                )),
+                Markup::Css(StylesheetRewriter::new(policy.links.clone())),
                 sniff_css_charset,
             ),
         };

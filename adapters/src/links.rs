@@ -348,5 +348,22 @@ fn authority_key(authority: &str) -> Option<Cow<'_, str>> {
     }
 }
 
+/// Runs a text rewrite on raw bytes: UTF-8 as it is, anything else read one byte per
+/// character (Latin-1) and written back the same way. The rewrites only look at and insert
+/// ASCII, so either way every other byte comes out exactly as it went in.
+pub(crate) fn on_bytes(
+    value: &[u8],
+    rewrite: impl FnOnce(&str) -> Option<String>,
+) -> Option<Vec<u8>> {
+    if let Ok(text) = std::str::from_utf8(value) {
+        return rewrite(text).map(String::into_bytes);
+    }
+    let latin1: String = value.iter().copied().map(char::from).collect();
+    rewrite(&latin1)?
+        .chars()
+        .map(|c| u8::try_from(c).ok())
+        .collect()
+}
+
 #[cfg(test)]
 mod tests;

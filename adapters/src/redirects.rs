@@ -7,7 +7,7 @@
 //! resolves them against the portal URL it already shows.
 
 use crate::headers::HeaderEdit;
-use crate::links::{LinkMap, ServiceLinks};
+use crate::links::{on_bytes, LinkMap, ServiceLinks};
 use http::{HeaderName, HeaderValue};
 
 /// `Refresh` is not in `http`'s list of standard names.
@@ -36,20 +36,6 @@ pub fn rewrite_refresh_bytes(
     current: &ServiceLinks,
 ) -> Option<Vec<u8>> {
     on_bytes(value, |v| rewrite_refresh(v, links, current))
-}
-
-/// Runs a text rewrite on raw bytes: UTF-8 as it is, anything else read one byte per
-/// character (Latin-1) and written back the same way. The rewrites only look at and insert
-/// ASCII, so either way every other byte comes out exactly as it went in.
-fn on_bytes(value: &[u8], rewrite: impl FnOnce(&str) -> Option<String>) -> Option<Vec<u8>> {
-    if let Ok(text) = std::str::from_utf8(value) {
-        return rewrite(text).map(String::into_bytes);
-    }
-    let latin1: String = value.iter().copied().map(char::from).collect();
-    rewrite(&latin1)?
-        .chars()
-        .map(|c| u8::try_from(c).ok())
-        .collect()
 }
 
 /// A `Refresh` header (or `<meta http-equiv="refresh">` content) with its URL mapped:

@@ -5,16 +5,17 @@
 //! from the legacy host (leaking the citizen's visit to it, or failing once the old name
 //! points at the portal). Stylesheets get the same URL rewriting as inline CSS.
 //!
-//! Streaming without a CSS parser: the rewriter only needs whole URL tokens, and a URL token
-//! never contains an unescaped `}` or `;` outside quotes in practice (`url()` arguments and
-//! `@import` strings end before the declaration or rule does). So the text up to the last `}`
-//! or `;` of what has arrived is rewritten and sent, and the rest is held for the next chunk.
-//! A stylesheet without either for [`MAX_HELD`] bytes is passed on as it is (nothing is lost;
-//! a URL cut there stays unrewritten).
+//! Streaming without a CSS parser: the rewriter only needs whole URL tokens, and no URL token
+//! goes past the end of its declaration or rule. So the text up to the last `}` or `;` that
+//! is outside quotes and comments is rewritten and sent, and the rest is held for the next
+//! chunk. A stylesheet without such a point for [`MAX_HELD`] bytes is passed on as it is
+//! (nothing is lost; a URL cut there stays unrewritten).
+//!
+//! Bytes are rewritten with [`crate::links::on_bytes`]: UTF-8 as text, any other
+//! ASCII-compatible charset one byte per character, so only the ASCII of the URLs changes.
 
 use crate::css::rewrite_css_urls;
-use crate::links::{LinkMap, ServiceLinks};
-use encoding_rs::WINDOWS_1252;
+use crate::links::{on_bytes, LinkMap, ServiceLinks};
 use std::sync::Arc;
 
 /// The most text held while waiting for the end of a rule.
@@ -24,20 +25,14 @@ pub const MAX_HELD: usize = 64 * 1024;
 #[derive(Debug)]
 pub struct StylesheetRewriter {
     links: Option<(Arc<LinkMap>, ServiceLinks)>,
-    /// Whether the bytes are UTF-8 (transcoded, or declared so). Otherwise they are in an
-    /// ASCII-compatible legacy charset, read and written back through windows-1252, which
-    /// maps every byte to one character and back: URL tokens are ASCII, the rest is
-    /// untouched.
-    utf8: bool,
     held: Vec<u8>,
 }
 
 impl StylesheetRewriter {
     /// A rewriter mapping `links` (nothing to map: the body passes through).
-    pub fn new(links: Option<(Arc<LinkMap>, ServiceLinks)>, utf8: bool) -> Self {
+    pub fn new(links: Option<(Arc<LinkMap>, ServiceLinks)>) -> Self {
         Self {
             links,
-            utf8,
             held: Vec::new(),
         }
     }
@@ -45,8 +40,8 @@ impl StylesheetRewriter {
     /// Rewrites what can be rewritten of the text so far; holds the unfinished rule.
     pub fn feed(&mut self, chunk: &[u8]) -> Vec<u8> {
         self.held.extend_from_slice(chunk);
-        let cut = match self.held.iter().rposition(|&b| b == b'}' || b == b';') {
-            Some(i) => i + 1,
+        let cut = match last_rule_end(&self.held) {
+            Some(end) => end,
             None if self.held.len() > MAX_HELD => self.held.len(),
             None => return Vec::new(),
         };
@@ -65,19 +60,47 @@ impl StylesheetRewriter {
         let Some((map, here)) = &self.links else {
             return bytes;
         };
-        if self.utf8 {
-            return match std::str::from_utf8(&bytes) {
-                Ok(text) => rewrite_css_urls(text, map, here).map_or(bytes, String::into_bytes),
-                // Not the UTF-8 it claims to be: passed on as received.
-                Err(_) => bytes,
-            };
-        }
-        let (text, _) = WINDOWS_1252.decode_without_bom_handling(&bytes);
-        match rewrite_css_urls(&text, map, here) {
-            Some(new) => WINDOWS_1252.encode(&new).0.into_owned(),
-            None => bytes,
-        }
+        on_bytes(&bytes, |text| rewrite_css_urls(text, map, here)).unwrap_or(bytes)
     }
+}
+
+/// Just past the last `}` or `;` of `css` that is outside strings and comments, where a
+/// rewrite can safely stop. `css` starts at such a point (or at the start of the file), so
+/// the scan starts with no string or comment open.
+fn last_rule_end(css: &[u8]) -> Option<usize> {
+    let mut last = None;
+    let mut quote: Option<u8> = None;
+    let mut comment = false;
+    let mut i = 0;
+    while i < css.len() {
+        let b = css[i];
+        match (comment, quote) {
+            (true, _) => {
+                if b == b'*' && css.get(i + 1) == Some(&b'/') {
+                    comment = false;
+                    i += 1;
+                }
+            }
+            (false, Some(q)) => {
+                if b == b'\\' {
+                    i += 1;
+                } else if b == q || b == b'\n' {
+                    quote = None;
+                }
+            }
+            (false, None) => match b {
+                b'"' | b'\'' => quote = Some(b),
+                b'/' if css.get(i + 1) == Some(&b'*') => {
+                    comment = true;
+                    i += 1;
+                }
+                b'}' | b';' => last = Some(i + 1),
+                _ => {}
+            },
+        }
+        i += 1;
+    }
+    last
 }
 
 /// The charset a stylesheet declares in its first bytes: a byte order mark, or an
@@ -118,7 +141,7 @@ mod tests {
 
     #[test]
     fn a_url_split_across_chunks_is_rewritten_whole() {
-        let mut r = StylesheetRewriter::new(links(), true);
+        let mut r = StylesheetRewriter::new(links());
         let out = through(
             &mut r,
             &[
@@ -133,10 +156,37 @@ mod tests {
     }
 
     #[test]
+    fn a_stylesheet_cut_anywhere_comes_out_the_same_as_whole() {
+        let css = concat!(
+            "/* a } comment; with url(http://www.one.org.ma/c.png) */\n",
+            "a { background: url(\"http://www.one.org.ma/img/x.png;v=2\") }\n",
+            "b:before { content: '};' ; background: url('/img/y.png') }\n",
+            "@import \"http://www.one.org.ma/css/more.css\";\n",
+            ".ar { content: \"عربي\" } c { background: url(//www.one.org.ma/z.gif) }",
+        )
+        .as_bytes();
+        let whole = through(&mut StylesheetRewriter::new(links()), &[css]);
+        let text = String::from_utf8(whole.clone()).expect("utf-8");
+        assert!(!text.contains("url(\"http://www.one.org.ma"), "{text}");
+        assert!(!text.contains("//www.one.org.ma/z.gif"), "{text}");
+        assert!(
+            text.contains("/s/onee-electricity-bill/img/x.png;v=2"),
+            "{text}"
+        );
+        for cut in 1..css.len() {
+            let split = through(
+                &mut StylesheetRewriter::new(links()),
+                &[&css[..cut], &css[cut..]],
+            );
+            assert_eq!(split, whole, "cut at byte {cut}");
+        }
+    }
+
+    #[test]
     fn legacy_charset_bytes_around_a_url_survive_unchanged() {
         // "ق" in windows-1256 is 0xE2, which is not UTF-8 on its own.
         let css = b".ar:before { content: \"\xe2\"; background: url(/img/bg.png) }";
-        let mut r = StylesheetRewriter::new(links(), false);
+        let mut r = StylesheetRewriter::new(links());
         let out = through(&mut r, &[css]);
         assert_eq!(
             out,
@@ -146,7 +196,7 @@ mod tests {
 
     #[test]
     fn text_without_a_rule_end_is_held_only_up_to_the_limit() {
-        let mut r = StylesheetRewriter::new(links(), true);
+        let mut r = StylesheetRewriter::new(links());
         assert!(
             r.feed(b"a { color: red").is_empty(),
             "an unfinished rule is held"
@@ -158,7 +208,7 @@ mod tests {
 
     #[test]
     fn without_links_to_map_the_stylesheet_passes_through() {
-        let mut r = StylesheetRewriter::new(None, true);
+        let mut r = StylesheetRewriter::new(None);
         let css = b"a { background: url(http://www.one.org.ma/x.png) }";
         assert_eq!(through(&mut r, &[css]), css);
     }

@@ -313,6 +313,15 @@ impl ProxyHttp for GatewayProxy {
     ) -> Result<()> {
         check_deadline(ctx)?;
         if upstream_response.status.is_informational() {
+            // A WebSocket handshake's headers reach the browser like any answer's: its
+            // cookies are scoped (and portal names refused) too.
+            if upstream_response.status == http::StatusCode::SWITCHING_PROTOCOLS {
+                if let Some(service) = &ctx.service {
+                    service
+                        .chain
+                        .apply_response(&mut ResponseHeaders(upstream_response));
+                }
+            }
             return Ok(());
         }
         if let Some(obs) = ctx.obs.as_mut() {

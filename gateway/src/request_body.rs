@@ -56,6 +56,16 @@ pub async fn read_limited<E: From<BodyError>>(
 }
 
 async fn read(session: &mut Session, limit: usize) -> Result<Bytes, BodyError> {
+    let result = read_all(session, limit).await;
+    if result.is_err() {
+        // The rest of the body was not read: the connection cannot carry another request
+        // (and pingora must not try to drain an oversized body before reusing it).
+        session.set_keepalive(None);
+    }
+    result
+}
+
+async fn read_all(session: &mut Session, limit: usize) -> Result<Bytes, BodyError> {
     let announced = session
         .req_header()
         .headers

@@ -80,19 +80,11 @@ pub async fn call(
         );
     };
     if session.req_header().method != http::Method::POST {
-        return LocalResponse::json_error(
-            StatusCode::METHOD_NOT_ALLOWED,
-            "method_not_allowed",
-            "use POST with a JSON object",
-        );
+        return LocalResponse::post_only("method_not_allowed", "use POST with a JSON object");
     }
     let body = match crate::request_body::read_limited::<BodyError>(session, MAX_JSON_BYTES).await {
         Ok(b) => b,
-        Err(e) => {
-            // The rest of the body (if any) was not read: the connection cannot be reused.
-            session.set_keepalive(None);
-            return e.response();
-        }
+        Err(e) => return e.response(),
     };
     let args: serde_json::Value = match serde_json::from_slice(&body) {
         Ok(v) => v,

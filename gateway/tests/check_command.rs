@@ -287,3 +287,32 @@ fn eval_refuses_a_malformed_file_naming_the_line() {
         String::from_utf8_lossy(&out.stderr)
     );
 }
+
+#[test]
+fn response_rules_may_not_write_the_headers_the_gateway_rewrites() {
+    let dir = ConfigCopy::new();
+    let file = dir.join("services/interior/cnie-renewal.toml");
+    let mut text = std::fs::read_to_string(&file).expect("read");
+    text.push_str(concat!(
+        "\n[[adapters]]\nstep = \"headers\"\n",
+        "response = { set = { Location = \"https://evil.example/\" }, ",
+        "rename = { x-app-cookie = \"Set-Cookie\" }, remove = [\"refresh\"] }\n",
+    ));
+    std::fs::write(&file, text).expect("write");
+    let (ok, _, stderr) = check(&dir, &["--no-secrets"]);
+    assert!(!ok);
+    for field in [
+        "adapters[2].response.set.Location",
+        "adapters[2].response.rename.x-app-cookie",
+    ] {
+        assert!(
+            stderr.contains(&format!("{}: {field}: ", file.display()))
+                && stderr.contains("a rule may remove it but not write it"),
+            "{field}: {stderr}"
+        );
+    }
+    assert!(
+        !stderr.contains("remove[0]"),
+        "removing is allowed: {stderr}"
+    );
+}

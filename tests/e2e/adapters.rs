@@ -80,6 +80,7 @@ async fn no_proxied_page_or_stylesheet_of_any_service_links_to_a_legacy_hostname
     let http = client();
     let forbidden = legacy_link_forms();
     for s in egov_estate::sites() {
+        let mut served = 0;
         for page in [
             "/",
             "/accueil",
@@ -94,6 +95,13 @@ async fn no_proxied_page_or_stylesheet_of_any_service_links_to_a_legacy_hostname
         ] {
             let url = gw.url(&format!("/s/{}{page}", s.id));
             let resp = http.get(&url).send().await.expect("request");
+            if resp
+                .headers()
+                .get("x-estate-site")
+                .is_some_and(|v| v.as_bytes() == s.id.as_bytes())
+            {
+                served += 1;
+            }
             if let Some(loc) = resp.headers().get("location").and_then(|v| v.to_str().ok()) {
                 assert!(
                     loc.starts_with("/s/"),
@@ -116,6 +124,12 @@ async fn no_proxied_page_or_stylesheet_of_any_service_links_to_a_legacy_hostname
                 );
             }
         }
+        // Pages a site does not have may be 404s, but the site must have been reached.
+        assert!(
+            served >= 2,
+            "{}: only {served} answers came from its legacy site",
+            s.id
+        );
     }
 }
 

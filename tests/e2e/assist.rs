@@ -8,7 +8,7 @@ use egov_integration::llm_server::{Behaviour, FakeLlm};
 use egov_integration::sso::{SsoOptions, SsoWorld, Store};
 use egov_integration::{client, start_estate, TestGateway};
 use serde_json::{json, Value};
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 /// A query the local ranker hesitates on (several declaration services fit).
 const HESITANT: &str = "declaration";
@@ -158,14 +158,13 @@ async fn a_slow_llm_is_abandoned_at_the_deadline_and_the_local_answer_stands() {
         Behaviour::answer("vat-declaration"),
     ));
     let (gw, _estate) = gateway_with(Some(&fake), Duration::from_millis(400), 5);
-    let started = Instant::now();
     let (status, v) = route(&gw, json!({"query": HESITANT})).await;
     assert_eq!(status, 200);
-    assert!(
-        started.elapsed() < Duration::from_secs(3),
-        "the deadline was not kept"
-    );
-    assert_eq!(v["source"], "local");
+    // The LLM's answer would have come after 5 s; it was asked, timed out, and not waited for.
+    assert_eq!(v["source"], "local", "{v}");
+    assert!(fake.request_count() >= 1, "the LLM was never asked");
+    gw.metrics_showing(&[r#"egov_assist_llm_errors_total{kind="timeout"} 1"#])
+        .await;
 }
 
 #[tokio::test(flavor = "multi_thread")]
@@ -288,7 +287,19 @@ async fn through_the_gateway_a_real_local_model_picks_from_the_shortlist_or_none
             "{q}: answered a service that does not exist: {v}"
         );
         assert_ne!(service, Some("admin-panel"));
+        if q == HESITANT {
+            // The constrained answer always parses: a fallback here would mean the real
+            // server was never heard.
+            assert_eq!(v["source"], "llm", "{q}: {v}");
+        }
     }
+    let text = gw
+        .metrics_showing(&[r#"egov_assist_llm_tokens_total{kind="prompt"}"#])
+        .await;
+    assert!(
+        text.contains(r#"egov_assist_llm_tokens_total{kind="prompt"}"#),
+        "no token usage reported by the real server:\n{text}"
+    );
 }
 
 #[tokio::test(flavor = "multi_thread")]

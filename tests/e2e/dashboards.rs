@@ -67,7 +67,10 @@ async fn every_rule_loads_without_error_and_every_query_has_data() {
         .await;
     let forbidden = browser.get(gw.url("/s/vat-declaration/")).await;
     assert_eq!(forbidden.status(), 403);
-    let _ = http.get(gw.url("/s/criminal-record-extract/")).send().await;
+    http.get(gw.url("/s/criminal-record-extract/"))
+        .send()
+        .await
+        .expect("request");
     for round in 0..12 {
         for path in [
             "/s/cnie-renewal/",
@@ -75,7 +78,7 @@ async fn every_rule_loads_without_error_and_every_query_has_data() {
             "/s/passport-application/",
             "/nowhere",
         ] {
-            let _ = http.get(gw.url(path)).send().await;
+            http.get(gw.url(path)).send().await.expect("request");
         }
         for q in [
             "pasport dyali sala",
@@ -83,15 +86,18 @@ async fn every_rule_loads_without_error_and_every_query_has_data() {
             "carte",
             "weather in Casablanca",
         ] {
-            let _ = http
+            let routed = http
                 .post(gw.url("/api/route"))
                 .json(&json!({"query": format!("{q} {}", round % 2)}))
                 .send()
-                .await;
+                .await
+                .expect("request");
+            assert_eq!(routed.status(), 200, "{q}");
         }
-        let _ = browser
+        let echo = browser
             .get(gw.url("/s/criminal-record-extract/__estate/echo"))
             .await;
+        assert_eq!(echo.status(), 200, "the logged-in citizen is served");
         let login_failure = Browser::new()
             .get(gw.url("/auth/callback?code=x&state=y"))
             .await;

@@ -122,6 +122,15 @@ async fn websocket_upgrade_is_passed_through_and_echoes() {
         .await
         .expect("upgrade");
     assert_eq!(resp.status(), 101);
+    let cookie = resp
+        .headers()
+        .get("set-cookie")
+        .and_then(|v| v.to_str().ok())
+        .expect("the handshake's session cookie");
+    assert!(
+        cookie.contains("Path=/s/cnie-renewal/") && !cookie.contains("Domain"),
+        "the handshake's cookie was not scoped under the service: {cookie}"
+    );
     ws.send(tokio_tungstenite::tungstenite::Message::text("سلام"))
         .await
         .expect("send");
@@ -152,10 +161,10 @@ async fn http2_prior_knowledge_h2c_is_served() {
 #[tokio::test(flavor = "multi_thread")]
 async fn tls_listener_terminates_tls_and_negotiates_http2_by_alpn() {
     let estate = start_estate(None);
-    let dir = tempdir();
+    let dir = egov_integration::scratch::TempDir::new("tls");
     let cert = rcgen::generate_simple_self_signed(vec!["localhost".into()]).expect("cert");
-    let cert_path = dir.join("portal.crt");
-    let key_path = dir.join("portal.key");
+    let cert_path = dir.path().join("portal.crt");
+    let key_path = dir.path().join("portal.key");
     std::fs::write(&cert_path, cert.cert.pem()).expect("write cert");
     std::fs::write(&key_path, cert.key_pair.serialize_pem()).expect("write key");
     let tls_port = ports::reserve();
@@ -186,22 +195,4 @@ async fn tls_listener_terminates_tls_and_negotiates_http2_by_alpn() {
     let echo: Value = resp.json().await.expect("json");
     assert_eq!(echo["headers"]["x-forwarded-proto"][0], "https");
     drop(gw);
-    let _ = std::fs::remove_dir_all(&dir);
-}
-
-fn tempdir() -> std::path::PathBuf {
-    let dir = std::env::temp_dir().join(format!("egov-tls-{}", rand_suffix()));
-    std::fs::create_dir_all(&dir).expect("temp dir");
-    dir
-}
-
-fn rand_suffix() -> String {
-    format!(
-        "{}-{}",
-        std::process::id(),
-        std::time::SystemTime::now()
-            .duration_since(std::time::UNIX_EPOCH)
-            .map(|d| d.as_nanos())
-            .unwrap_or(0)
-    )
 }

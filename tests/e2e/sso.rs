@@ -28,6 +28,14 @@ macro_rules! both_stores {
     };
 }
 
+/// A world on `store` with Amina logged in (from a citizen page) in a fresh browser.
+async fn amina_logged_in(store: Store) -> (SsoWorld, Browser) {
+    let world = SsoWorld::start(SsoOptions::new(store));
+    let browser = Browser::new();
+    world.login(&browser, CITIZEN_PAGE, "amina").await;
+    (world, browser)
+}
+
 async fn whoami(resp: reqwest::Response) -> Value {
     let status = resp.status();
     let body: Value = resp.json().await.expect("json");
@@ -77,9 +85,7 @@ both_stores!(
     cookie_never_forwarded
 );
 async fn cookie_never_forwarded(store: Store) {
-    let world = SsoWorld::start(SsoOptions::new(store));
-    let browser = Browser::new();
-    world.login(&browser, CITIZEN_PAGE, "amina").await;
+    let (world, browser) = amina_logged_in(store).await;
     let cookies = browser
         .cookies_for(&world.gateway.url("/"))
         .expect("cookies");
@@ -159,9 +165,7 @@ both_stores!(
     professional_only
 );
 async fn professional_only(store: Store) {
-    let world = SsoWorld::start(SsoOptions::new(store));
-    let browser = Browser::new();
-    world.login(&browser, CITIZEN_PAGE, "amina").await;
+    let (world, browser) = amina_logged_in(store).await;
     let resp = browser.get(world.gateway.url(PRO_PAGE)).await;
     assert_eq!(resp.status(), 403);
     let page = resp.text().await.expect("body");
@@ -242,7 +246,12 @@ async fn refresh(store: Store) {
         .await
         .expect("json");
     assert!(
-        after["access_expires_at"].as_u64() > before["access_expires_at"].as_u64(),
+        after["access_expires_at"]
+            .as_u64()
+            .expect("access_expires_at after")
+            > before["access_expires_at"]
+                .as_u64()
+                .expect("access_expires_at before"),
         "no refresh happened: {before} → {after}"
     );
 }
@@ -252,9 +261,7 @@ both_stores!(
     rp_logout
 );
 async fn rp_logout(store: Store) {
-    let world = SsoWorld::start(SsoOptions::new(store));
-    let browser = Browser::new();
-    world.login(&browser, CITIZEN_PAGE, "amina").await;
+    let (world, browser) = amina_logged_in(store).await;
     let out = browser.get(world.gateway.url("/auth/logout")).await;
     assert_eq!(out.status(), 302);
     let end_session = egov_integration::browser::redirect_target(&out);
@@ -409,9 +416,7 @@ both_stores!(
     bad_logout_token
 );
 async fn bad_logout_token(store: Store) {
-    let world = SsoWorld::start(SsoOptions::new(store));
-    let browser = Browser::new();
-    world.login(&browser, CITIZEN_PAGE, "amina").await;
+    let (world, browser) = amina_logged_in(store).await;
     let key = rcgen::KeyPair::generate_for(&rcgen::PKCS_ECDSA_P256_SHA256).expect("key");
     let mut header = jsonwebtoken::Header::new(jsonwebtoken::Algorithm::ES256);
     header.typ = Some("logout+jwt".into());
@@ -485,9 +490,7 @@ async fn with_redis_down_protected_services_answer_503_and_public_ones_work() {
     world.login(&browser, CITIZEN_PAGE, "amina").await;
     // Past the in-process cache's lifetime, so Redis is really asked.
     tokio::time::sleep(Duration::from_millis(5200)).await;
-    if let Some(r) = world.redis.as_mut() {
-        r.stop();
-    }
+    world.redis.as_mut().expect("a Redis world").stop();
     let protected = browser.get(world.gateway.url(CITIZEN_PAGE)).await;
     assert_eq!(protected.status(), 503);
     assert!(protected

@@ -33,9 +33,9 @@ pub async fn handle(
     session: &mut pingora::proxy::Session,
 ) -> LocalResponse {
     if session.req_header().method != http::Method::POST {
-        return LocalResponse::json(
-            StatusCode::METHOD_NOT_ALLOWED,
-            &json!({"error": "method_not_allowed", "error_description": "POST a JSON object {\"query\": \"...\"}"}),
+        return LocalResponse::post_only(
+            "method_not_allowed",
+            "POST a JSON object {\"query\": \"...\"}",
         );
     }
     let body = match crate::request_body::read_limited::<crate::request_body::BodyError>(

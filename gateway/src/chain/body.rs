@@ -3,12 +3,10 @@
 
 use super::AdapterChain;
 use egov_adapters::body::{plan, BodyPipeline, BodyPlan};
-use egov_adapters::cookies::scope_set_cookie;
+use egov_adapters::cookies::scope_set_cookie_headers;
 use egov_adapters::headers::HeaderEdit;
 use egov_adapters::redirects::rewrite_redirect_headers;
-use http::header::{
-    ACCEPT_RANGES, CONTENT_ENCODING, CONTENT_LENGTH, CONTENT_TYPE, ETAG, SET_COOKIE,
-};
+use http::header::{ACCEPT_RANGES, CONTENT_ENCODING, CONTENT_LENGTH, CONTENT_TYPE, ETAG};
 use http::HeaderValue;
 
 impl AdapterChain {
@@ -16,20 +14,7 @@ impl AdapterChain {
     /// `Set-Cookie` scoped under `/s/<id>/`, then the service's own header rules.
     pub fn apply_response(&self, headers: &mut impl HeaderEdit) {
         rewrite_redirect_headers(headers, &self.link_map, &self.links);
-        let cookies = headers.get_all(&SET_COOKIE);
-        if !cookies.is_empty() {
-            headers.remove(&SET_COOKIE);
-            for c in cookies {
-                let scoped = c
-                    .to_str()
-                    .ok()
-                    .and_then(|v| scope_set_cookie(v, &self.cookie_scope))
-                    .and_then(|v| HeaderValue::from_str(&v).ok());
-                if let Some(v) = scoped {
-                    headers.append(SET_COOKIE, v);
-                }
-            }
-        }
+        scope_set_cookie_headers(headers, &self.cookie_scope);
         self.response_rules.apply(headers);
     }
 

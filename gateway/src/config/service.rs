@@ -239,6 +239,24 @@ fn backend_url(s: &str) -> Result<(bool, Backend, String), String> {
     Ok((tls, Backend { host, port }, path))
 }
 
+/// Response headers the gateway rewrites for the portal (cookies scoped under the service,
+/// redirects mapped to portal paths). The service's response rules run after that rewriting,
+/// so they may remove these headers but never write one: it would reach the citizen
+/// unrewritten (a cookie for the legacy domain, a redirect off the portal).
+const PORTAL_REWRITTEN_RESPONSE_HEADERS: &[&str] =
+    &["set-cookie", "location", "content-location", "refresh"];
+
+/// A header a rule writes (`set`, or the target of `rename`): not one in `rewritten`.
+fn written_header_name(s: &str, rewritten: &[&str]) -> Result<String, String> {
+    let name = header_name(s)?;
+    if rewritten.contains(&name.as_str()) {
+        return Err(format!(
+            "{s:?} is rewritten by the gateway before these rules run; a rule may remove it but not write it"
+        ));
+    }
+    Ok(name)
+}
+
 fn header_name(s: &str) -> Result<String, String> {
     let lower = s.trim().to_ascii_lowercase();
     http::HeaderName::from_bytes(lower.as_bytes())
@@ -251,12 +269,18 @@ fn header_name(s: &str) -> Result<String, String> {
     Ok(lower)
 }
 
-fn header_rules(field: &str, raw: &RawHeaderRules, p: &mut Problems<'_>) -> Option<HeaderRules> {
+/// `rewritten`: headers the rules may not write (see [`PORTAL_REWRITTEN_RESPONSE_HEADERS`]).
+fn header_rules(
+    field: &str,
+    raw: &RawHeaderRules,
+    rewritten: &[&str],
+    p: &mut Problems<'_>,
+) -> Option<HeaderRules> {
     let mut ok = true;
     let mut rules = HeaderRules::default();
     for (name, value) in &raw.set {
         let f = format!("{field}.set.{name}");
-        match header_name(name) {
+        match written_header_name(name, rewritten) {
             Ok(n) => {
                 if http::HeaderValue::from_str(value).is_err() {
                     p.add(f, "value must be visible ASCII text");
@@ -279,7 +303,7 @@ fn header_rules(field: &str, raw: &RawHeaderRules, p: &mut Problems<'_>) -> Opti
     }
     for (from, to) in &raw.rename {
         let f = format!("{field}.rename.{from}");
-        match (header_name(from), header_name(to)) {
+        match (header_name(from), written_header_name(to, rewritten)) {
             (Ok(a), Ok(b)) => rules.rename.push((a, b)),
             (Err(e), _) | (_, Err(e)) => {
                 p.add(f, e);
@@ -440,8 +464,13 @@ fn adapters(raw: &[RawAdapterStep], file: &Path, p: &mut Problems<'_>) -> Option
                 })
             }
             RawAdapterStep::Headers { request, response } => {
-                let rq = header_rules(&format!("{field}.request"), request, p);
-                let rs = header_rules(&format!("{field}.response"), response, p);
+                let rq = header_rules(&format!("{field}.request"), request, &[], p);
+                let rs = header_rules(
+                    &format!("{field}.response"),
+                    response,
+                    PORTAL_REWRITTEN_RESPONSE_HEADERS,
+                    p,
+                );
                 match (rq, rs) {
                     (Some(request), Some(response)) => {
                         Some(AdapterStep::Headers { request, response })

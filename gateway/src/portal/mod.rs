@@ -72,6 +72,13 @@ impl LocalResponse {
         )
     }
 
+    /// A 405 for an endpoint that only takes `POST`, with the `Allow` header RFC 9110 asks
+    /// for and a JSON body saying what to send instead.
+    pub fn post_only(code: &str, description: impl Into<String>) -> Self {
+        Self::json_error(StatusCode::METHOD_NOT_ALLOWED, code, description)
+            .with_header(http::header::ALLOW, HeaderValue::from_static("POST"))
+    }
+
     /// Adds a header (e.g. `Set-Cookie`).
     pub fn with_header(mut self, name: HeaderName, value: HeaderValue) -> Self {
         self.headers.push((name, value));

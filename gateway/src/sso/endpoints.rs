@@ -258,11 +258,7 @@ impl Sso {
             )
         };
         if http.req_header().method != http::Method::POST {
-            return LocalResponse::json(
-                StatusCode::METHOD_NOT_ALLOWED,
-                &serde_json::json!({ "error": "invalid_request", "error_description": "use POST" }),
-            )
-            .with_header(http::header::ALLOW, HeaderValue::from_static("POST"));
+            return LocalResponse::post_only("invalid_request", "use POST");
         }
         let Some(provider) = &self.provider else {
             return bad("single sign-on is not configured".into());

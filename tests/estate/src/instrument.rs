@@ -44,7 +44,7 @@ pub(crate) async fn handle(
     let mut response = match rest {
         "/echo" => echo::echo(site, request).await,
         _ if rest.starts_with("/echo/") => echo::echo(site, request).await,
-        "/ws" => ws::upgrade(request).await,
+        "/ws" => ws::upgrade(site, request).await,
         _ if !matches!(method, Method::GET | Method::HEAD) => {
             respond::text(StatusCode::METHOD_NOT_ALLOWED, "GET or HEAD only")
         }

@@ -8,11 +8,26 @@ use axum::http::StatusCode;
 use axum::response::{IntoResponse, Response};
 
 use crate::respond;
+use crate::Site;
 
-/// Upgrades `request` to a WebSocket echo, or answers 400/426 if it is not an upgrade.
-pub(crate) async fn upgrade(request: Request) -> Response {
+/// Upgrades `request` to a WebSocket echo (setting a session cookie of `site`'s), or answers
+/// 400/426 if it is not an upgrade.
+pub(crate) async fn upgrade(site: &Site, request: Request) -> Response {
     match WebSocketUpgrade::from_request(request, &()).await {
-        Ok(upgrade) => upgrade.on_upgrade(echo).into_response(),
+        Ok(upgrade) => {
+            let mut response = upgrade.on_upgrade(echo).into_response();
+            // Legacy WebSocket servers set their session cookie on the handshake, scoped to
+            // their own domain and root, like any other answer.
+            if let Ok(cookie) = axum::http::HeaderValue::from_str(&format!(
+                "WSSESSION=ws1; Path=/; Domain={}",
+                site.host
+            )) {
+                response
+                    .headers_mut()
+                    .append(axum::http::header::SET_COOKIE, cookie);
+            }
+            response
+        }
         Err(rejection) => {
             let status = rejection.status();
             let status = if status.is_client_error() {
