@@ -11,8 +11,9 @@ as_root() {
 
 # Debian packages: cmake (pingora's zlib-ng), redis-server (session/cache stores),
 # nginx + wrk (benchmark reference and load generator), prometheus + promtool (dashboard tests),
-# chromium (the real headless browser of the citizen browser tests, /usr/bin/chromium).
-debs=(cmake redis-server nginx wrk prometheus chromium)
+# chromium (the real headless browser of the citizen browser tests, /usr/bin/chromium),
+# g++ (llama-cpp-python is built from source below).
+debs=(cmake g++ redis-server nginx wrk prometheus chromium)
 missing=()
 for p in "${debs[@]}"; do
   dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing+=("$p")
@@ -21,6 +22,12 @@ if [ "${#missing[@]}" -gt 0 ]; then
   echo "setup: installing ${missing[*]}" >&2
   as_root apt-get update -qq
   DEBIAN_FRONTEND=noninteractive as_root apt-get install -y -qq --no-install-recommends "${missing[@]}" >/dev/null
+fi
+
+# rustfmt: tests/run.sh checks formatting before it tests.
+if ! cargo fmt --version >/dev/null 2>&1; then
+  echo "setup: installing rustfmt" >&2
+  rustup component add rustfmt
 fi
 
 # The real OpenID provider for the SSO interop tests (npm oidc-provider, in tests/oidc): install

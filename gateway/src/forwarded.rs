@@ -16,6 +16,16 @@ static X_FORWARDED_HOST: HeaderName = HeaderName::from_static("x-forwarded-host"
 static X_REAL_IP: HeaderName = HeaderName::from_static("x-real-ip");
 static FORWARDED: HeaderName = HeaderName::from_static("forwarded");
 
+/// The headers in which proxies describe the client; a request the gateway builds itself
+/// (the SOAP facade) copies a trusted proxy's before [`Client::apply`] extends them.
+pub const FORWARDING_HEADERS: [HeaderName; 5] = [
+    HeaderName::from_static("x-forwarded-for"),
+    HeaderName::from_static("x-forwarded-proto"),
+    HeaderName::from_static("x-forwarded-host"),
+    HeaderName::from_static("x-real-ip"),
+    HeaderName::from_static("forwarded"),
+];
+
 /// The downstream connection, as far as forwarding headers are concerned.
 #[derive(Debug, Clone, Copy)]
 pub struct Client {
@@ -71,17 +81,25 @@ impl Client {
     /// asked for.
     pub fn apply(&self, headers: &mut impl HeaderEdit, host: Option<&HeaderValue>) {
         let peer = self.peer.map(|ip| ip.to_string());
-        let existing_xff = if self.trusted {
-            headers.get(&X_FORWARDED_FOR).cloned()
+        // A trusted proxy's chain, over every header line (some proxies add a line of
+        // their own instead of appending to the client's), as `citizen_ip` reads it.
+        let existing: Vec<String> = if self.trusted {
+            headers
+                .get_all(&X_FORWARDED_FOR)
+                .iter()
+                .filter_map(|v| v.to_str().ok())
+                .map(str::trim)
+                .filter(|v| !v.is_empty())
+                .map(str::to_string)
+                .collect()
         } else {
-            None
+            Vec::new()
         };
-        let xff = match (existing_xff.as_ref().and_then(|v| v.to_str().ok()), &peer) {
-            (Some(chain), Some(peer)) if !chain.trim().is_empty() => {
-                Some(format!("{chain}, {peer}"))
-            }
-            (_, Some(peer)) => Some(peer.clone()),
-            (Some(chain), None) => Some(chain.to_string()),
+        let chain = (!existing.is_empty()).then(|| existing.join(", "));
+        let xff = match (chain, &peer) {
+            (Some(chain), Some(peer)) => Some(format!("{chain}, {peer}")),
+            (None, Some(peer)) => Some(peer.clone()),
+            (Some(chain), None) => Some(chain),
             (None, None) => None,
         };
         match xff.and_then(|v| HeaderValue::from_str(&v).ok()) {
@@ -158,6 +176,16 @@ mod tests {
         let mut h = HeaderMap::new();
         h.insert("x-forwarded-for", HeaderValue::from_static(value));
         h
+    }
+
+    #[test]
+    fn a_trusted_chain_spread_over_several_lines_is_extended_whole() {
+        let c = Client::new(Some(ip("10.1.2.3")), &trusted(), false);
+        let mut h = xff("198.51.100.1");
+        h.append("x-forwarded-for", HeaderValue::from_static("10.9.9.9"));
+        c.apply(&mut h, None);
+        let sent: Vec<&HeaderValue> = h.get_all("x-forwarded-for").iter().collect();
+        assert_eq!(sent, ["198.51.100.1, 10.9.9.9, 10.1.2.3"]);
     }
 
     #[test]

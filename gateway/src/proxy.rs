@@ -230,17 +230,30 @@ impl ProxyHttp for GatewayProxy {
         }
         let t = upstream.timeouts;
         let mut peer = HttpPeer::new(addr, upstream.tls, upstream.host.clone());
-        peer.options.connection_timeout = Some(t.connect);
-        peer.options.total_connection_timeout = Some(t.connect);
+        let mut connect = t.connect;
         // An upgraded (WebSocket) connection idles legitimately; only plain exchanges are
         // bounded by the read and total timeouts.
         if !ctx.upgrade {
-            let read = t.read.min(t.total);
+            // Set by the first attempt; a failover only gets what is left of it, so trying
+            // the next backend never extends the citizen's wait.
+            let now = Instant::now();
+            let left = ctx
+                .deadline
+                .get_or_insert(now + t.total)
+                .saturating_duration_since(now);
+            if left.is_zero() {
+                return Error::e_explain(
+                    ErrorType::ConnectTimedout,
+                    "the service's total upstream timeout elapsed",
+                );
+            }
+            connect = connect.min(left);
+            let read = t.read.min(left);
             peer.options.read_timeout = Some(read);
             peer.options.write_timeout = Some(read);
-            // Set by the first attempt: a failover does not extend the citizen's wait.
-            ctx.deadline.get_or_insert_with(|| Instant::now() + t.total);
         }
+        peer.options.connection_timeout = Some(connect);
+        peer.options.total_connection_timeout = Some(connect);
         peer.options.idle_timeout = Some(UPSTREAM_IDLE_TIMEOUT);
         Ok(Box::new(peer))
     }
@@ -600,12 +613,8 @@ fn set_compression(session: &mut Session, level: u32) {
 /// The backend's path and query for `path` under the service root, built once per request
 /// (a failover reuses it); `None` if it is not a valid request target.
 fn upstream_uri(service: &Service, path: &str, query: Option<&str>) -> Option<http::Uri> {
-    let mut uri = egov_adapters::paths::join(&service.upstream.base_path, path);
-    if let Some(q) = query {
-        uri.push('?');
-        uri.push_str(q);
-    }
-    http::Uri::try_from(uri).ok()
+    let uri = egov_adapters::paths::join(&service.upstream.base_path, path);
+    http::Uri::try_from(routing::with_query(uri, query)).ok()
 }
 
 /// Errors where no byte reached the backend, so another backend may be tried.

@@ -155,7 +155,8 @@ pub fn normalize_host(host: &str) -> Cow<'_, str> {
     }
 }
 
-fn with_query(mut location: String, query: Option<&str>) -> String {
+/// `location` with `?query` appended, when there is one.
+pub(crate) fn with_query(mut location: String, query: Option<&str>) -> String {
     if let Some(q) = query {
         location.push('?');
         location.push_str(q);

@@ -13,7 +13,9 @@ use crate::portal::LocalResponse;
 use crate::request_body::BodyError;
 use crate::sso::Sso;
 use crate::upstream::{self, Hop};
-use egov_adapters::soap::{envelope_to_json, json_to_envelope, SoapError, MAX_ENVELOPE_BYTES};
+use egov_adapters::soap::{
+    envelope_to_json_with_content_type, json_to_envelope, SoapError, MAX_ENVELOPE_BYTES,
+};
 use http::{HeaderMap, HeaderName, HeaderValue, StatusCode};
 use pingora::proxy::Session;
 use serde_json::json;
@@ -137,6 +139,14 @@ pub async fn call(
         HeaderValue::from_static(egov_adapters::soap::CONTENT_TYPE),
     );
     headers.insert(SOAPACTION.clone(), op.action.clone());
+    // What a trusted proxy in front said about the citizen, as a proxied request keeps it.
+    if c.hop.client.is_some_and(|client| client.trusted) {
+        for name in crate::forwarded::FORWARDING_HEADERS {
+            for value in session.req_header().headers.get_all(&name) {
+                headers.append(name.clone(), value.clone());
+            }
+        }
+    }
     upstream::forward(sso, &mut headers, &c.hop);
 
     let sent = client
@@ -161,6 +171,12 @@ pub async fn call(
         }
     };
     let status = resp.status();
+    // The charset a legacy answer declares in its Content-Type, when its XML does not.
+    let content_type = resp
+        .headers()
+        .get(http::header::CONTENT_TYPE)
+        .and_then(|v| v.to_str().ok())
+        .map(str::to_string);
     let xml = match read_response(resp, MAX_ENVELOPE_BYTES).await {
         Ok(b) => b,
         Err(ResponseError::TooLarge) => {
@@ -179,7 +195,7 @@ pub async fn call(
             );
         }
     };
-    match envelope_to_json(&xml) {
+    match envelope_to_json_with_content_type(&xml, content_type.as_deref()) {
         Ok(value) => LocalResponse::json(StatusCode::OK, &value),
         Err(SoapError::Fault { code, message }) => {
             // soap:Client faults are the caller's to fix; anything else is the service's.

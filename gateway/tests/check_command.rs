@@ -316,3 +316,22 @@ fn response_rules_may_not_write_the_headers_the_gateway_rewrites() {
         "removing is allowed: {stderr}"
     );
 }
+
+#[test]
+fn an_unreadable_signing_key_is_found_by_check_not_by_serve() {
+    let dir = ConfigCopy::new();
+    std::fs::write(dir.join("identity.pem"), "not a PEM key").expect("write key");
+    let gateway = dir.join("gateway.toml");
+    let mut text = std::fs::read_to_string(&gateway).expect("read");
+    text.push_str("\n[identity]\nsigning_keys = [\"identity.pem\"]\n");
+    std::fs::write(&gateway, text).expect("write");
+    let (ok, _, stderr) = check(&dir, &[]);
+    assert!(!ok, "accepted a key serve cannot use");
+    assert!(
+        stderr.contains("signing key") && stderr.contains("identity.pem"),
+        "{stderr}"
+    );
+    // Without secrets, only the reference is checked: the file exists.
+    let (ok, _, stderr) = check(&dir, &["--no-secrets"]);
+    assert!(ok, "{stderr}");
+}

@@ -275,3 +275,17 @@ fn logout_tokens_without_events_with_a_nonce_or_a_wrong_type_are_refused() {
         Some("JWT"),
     ))));
 }
+
+#[test]
+fn a_logout_token_older_than_the_replay_memory_is_refused_even_without_exp() {
+    let k = key("k1");
+    let d = serve(vec![k.jwk.clone()]);
+    let p = provider(&d.issuer);
+    let rt = runtime();
+    let mut old = logout_claims(&d.issuer);
+    let object = old.as_object_mut().expect("obj");
+    object.remove("exp");
+    object.insert("iat".into(), json!(now() - 2 * 3600));
+    let why = refused(rt.block_on(p.validate_logout_token(&sign(&k, &old, Some("logout+jwt")))));
+    assert!(why.contains("issued more than 3600 s ago"), "{why}");
+}

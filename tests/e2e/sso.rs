@@ -520,3 +520,36 @@ async fn sessions_live_on_a_redis_cluster_and_logout_revokes_them() {
         302
     );
 }
+
+#[tokio::test(flavor = "multi_thread")]
+async fn an_unreadable_session_record_means_logging_in_again_not_an_outage() {
+    let mut options = SsoOptions::new(Store::Redis);
+    options.tweak = Some(Box::new(|c: &mut egov_gateway::config::Config| {
+        c.gateway.sessions.cache_ttl = Duration::from_millis(100);
+    }));
+    let world = SsoWorld::start(options);
+    let browser = Browser::new();
+    world.login(&browser, CITIZEN_PAGE, "amina").await;
+    let cookies = browser
+        .cookies_for(&world.gateway.url("/"))
+        .expect("cookies");
+    let id = cookies
+        .split("; ")
+        .find_map(|c| c.strip_prefix("egov_session="))
+        .expect("a session cookie");
+    let key = format!("egov:s:{id}");
+    let redis = world.redis.as_ref().expect("a Redis world");
+    redis
+        .command(&["SET", &key, "{written by another release"])
+        .expect("SET");
+    // Past the in-process cache, so the record is read from Redis.
+    tokio::time::sleep(Duration::from_millis(300)).await;
+
+    let again = browser.get(world.gateway.url(CITIZEN_PAGE)).await;
+    assert_eq!(again.status(), 302, "sent to log in again, not a 503");
+    assert_eq!(
+        redis.command(&["EXISTS", &key]).expect("EXISTS"),
+        redis::Value::Int(0),
+        "the unreadable record was deleted"
+    );
+}

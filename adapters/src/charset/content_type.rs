@@ -190,7 +190,8 @@ mod tests {
     fn unterminated_quotes_and_non_ascii_do_not_panic() {
         assert_eq!(cs("text/html; charset=\"utf-8"), Some("UTF-8"));
         assert_eq!(cs("text/html; charset=\"é\\"), None);
-        let _ = utf8_content_type("é; ;=; \"; charset=\"\\é");
+        let odd = utf8_content_type("é; ;=; \"; charset=\"\\é");
+        assert!(odd.ends_with("charset=utf-8"), "{odd}");
     }
 
     #[test]

@@ -396,26 +396,52 @@ mod tests {
     }
 
     fn router() -> (Catalog, Assist) {
+        router_with(None)
+    }
+
+    fn router_with(llm: Option<crate::config::LlmConfig>) -> (Catalog, Assist) {
         let settings = AssistSettings {
             shortlist: 5,
             cache_ttl: Duration::from_secs(600),
-            llm: None,
+            llm,
         };
         let metrics = Arc::new(Metrics::new().expect("metrics"));
-        let assist = Assist::new(&settings, &Secrets::from_process(), None, metrics)
-            .expect("a router without an LLM");
+        let assist =
+            Assist::new(&settings, &Secrets::from_process(), None, metrics).expect("a router");
         (Catalog::new(&config().services), assist)
+    }
+
+    /// An LLM endpoint on a loopback port nothing listens on: every call fails at once, so
+    /// decisions fall back to the local answer, but the cache of LLM answers is in play.
+    fn unreachable_llm() -> crate::config::LlmConfig {
+        let port = std::net::TcpListener::bind("127.0.0.1:0")
+            .and_then(|l| l.local_addr())
+            .expect("a free port")
+            .port();
+        crate::config::LlmConfig {
+            base_url: format!("http://127.0.0.1:{port}/v1"),
+            model: "m".into(),
+            api_key: None,
+            deadline: Duration::from_secs(2),
+            retries: 0,
+            response_format: crate::assist::llm::ResponseFormatMode::JsonSchema,
+            max_tokens: 32,
+            breaker_failures: 100,
+            breaker_open_for: Duration::from_secs(1),
+        }
     }
 
     #[tokio::test]
     async fn a_refused_query_does_not_refuse_the_same_words_for_the_next_citizen() {
-        let (catalog, assist) = router();
-        let refused = assist.decide(&catalog, "<|passeport", false).await;
+        // "declaration" is ambiguous, so with an LLM configured the cache is consulted: a
+        // cached refusal would come back from it.
+        let (catalog, assist) = router_with(Some(unreachable_llm()));
+        let refused = assist.decide(&catalog, "<|declaration", false).await;
         assert_eq!(refused.outcome, Outcome::Refused);
-        let next = assist.decide(&catalog, "passeport", false).await;
-        assert_eq!(next.outcome, Outcome::Routed, "{next:?}");
-        assert_eq!(next.source, Source::Local);
-        assert_eq!(next.service.as_deref(), Some("passport-application"));
+        let next = assist.decide(&catalog, "declaration", false).await;
+        assert_ne!(next.outcome, Outcome::Refused, "{next:?}");
+        assert_eq!(next.source, Source::Local, "{next:?}");
+        assert!(next.llm_called, "the LLM was asked, not a cache: {next:?}");
     }
 
     #[tokio::test]

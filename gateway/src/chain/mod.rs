@@ -25,6 +25,9 @@ use std::sync::Arc;
 pub struct IdentityHeaderNames {
     pub subject: HeaderName,
     pub name: Option<HeaderName>,
+    /// Every spelling of both a client might forge (`_` for `-`), computed once here so a
+    /// request only looks them up.
+    pub forgeable: Vec<HeaderName>,
 }
 
 /// The compiled steps of one service.
@@ -140,7 +143,15 @@ impl AdapterChain {
                             .transpose(),
                     ) {
                         (Ok(subject), Ok(name)) => {
-                            chain.identity_headers = Some(IdentityHeaderNames { subject, name })
+                            let forgeable = std::iter::once(&subject)
+                                .chain(&name)
+                                .flat_map(crate::sso::upstream::spellings)
+                                .collect();
+                            chain.identity_headers = Some(IdentityHeaderNames {
+                                subject,
+                                name,
+                                forgeable,
+                            })
                         }
                         _ => fail(i, "subject", "invalid header name".into()),
                     }

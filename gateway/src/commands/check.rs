@@ -17,11 +17,22 @@ pub fn run(path: &Path, no_secrets: bool) -> ExitCode {
         }
     };
     if !no_secrets {
-        if let Err(errors) = Snapshot::build(&config, &Secrets::from_process()) {
-            for e in errors.iter() {
-                eprintln!("{e}");
+        let secrets = Secrets::from_process();
+        let mut problems: Vec<String> = match Snapshot::build(&config, &secrets) {
+            Ok(_) => Vec::new(),
+            Err(errors) => errors.iter().map(ToString::to_string).collect(),
+        };
+        // What `serve` reads next: the SSO client secret, pairwise secret and signing keys,
+        // and the LLM's API key. Building them contacts nothing (provider, Redis and LLM
+        // are reached on first use), so `check` finds here what `serve` would refuse.
+        if let Err(e) = gateway_secrets(&config, &secrets) {
+            problems.push(format!("{}: {e}", path.display()));
+        }
+        if !problems.is_empty() {
+            for p in &problems {
+                eprintln!("{p}");
             }
-            eprintln!("{} error(s); nothing was started", errors.len());
+            eprintln!("{} error(s); nothing was started", problems.len());
             return ExitCode::FAILURE;
         }
     }
@@ -32,4 +43,12 @@ pub fn run(path: &Path, no_secrets: bool) -> ExitCode {
         config.services.len()
     );
     ExitCode::SUCCESS
+}
+
+/// Builds the parts of the gateway that read secrets beyond the services' own.
+fn gateway_secrets(config: &config::Config, secrets: &Secrets) -> anyhow::Result<()> {
+    let metrics = std::sync::Arc::new(crate::telemetry::Metrics::new()?);
+    crate::sso::Sso::new(config, secrets, None, std::sync::Arc::clone(&metrics))?;
+    crate::assist::Assist::new(&config.gateway.assist, secrets, None, metrics)?;
+    Ok(())
 }

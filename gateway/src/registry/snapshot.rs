@@ -195,6 +195,9 @@ fn resolve(
         };
         match (b.host.as_str(), b.port).to_socket_addrs() {
             Ok(mut addrs) => match addrs.next() {
+                // Two URLs naming one address are one backend: the balancer keeps one, and
+                // failover counts backends.
+                Some(a) if out.contains(&a) => {}
                 Some(a) => out.push(a),
                 None => {
                     errors.push(ConfigError::new(

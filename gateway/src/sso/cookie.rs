@@ -38,8 +38,11 @@ impl CookieJar {
     }
 
     /// The session id the request carries, if any.
+    ///
+    /// Only a value shaped like a token the gateway makes: junk cookies never reach the
+    /// store (nor, through a delete, Redis's revocation channel).
     pub fn session_id<'a>(&self, req: &'a RequestHeader) -> Option<&'a str> {
-        find(req, self.session_name)
+        find(req, self.session_name).filter(|id| super::session::looks_like_token(id))
     }
 
     /// The login state the browser was given at `/auth/login`.
@@ -128,10 +131,19 @@ mod tests {
     fn the_session_cookie_is_found_among_others() {
         let jar = CookieJar::new(false);
         let mut req = RequestHeader::build("GET", b"/", None).expect("req");
-        req.append_header("cookie", "a=1; egov_session=xyz")
+        let id = super::super::session::random_token();
+        req.append_header("cookie", format!("a=1; egov_session={id}"))
             .expect("h");
         req.append_header("cookie", "JSESSIONID=j").expect("h");
-        assert_eq!(jar.session_id(&req), Some("xyz"));
+        assert_eq!(jar.session_id(&req), Some(id.as_str()));
         assert_eq!(jar.login_state(&req), None);
+    }
+
+    #[test]
+    fn a_session_cookie_that_is_no_token_of_ours_is_no_session() {
+        let jar = CookieJar::new(false);
+        let mut req = RequestHeader::build("GET", b"/", None).expect("req");
+        req.append_header("cookie", "egov_session=xyz").expect("h");
+        assert_eq!(jar.session_id(&req), None);
     }
 }

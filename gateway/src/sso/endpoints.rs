@@ -6,8 +6,9 @@
 //! unavailable" page (503) while existing sessions keep working; a bad logout token gets a
 //! 400 JSON error, as OIDC Back-Channel Logout asks.
 
+use super::provider::{ProviderError, LOGOUT_TOKEN_MAX_AGE};
 use super::session::{now_secs, random_token, PendingLogin, Session};
-use super::{provider::ProviderError, Sso};
+use super::Sso;
 use crate::portal::{self, ErrorKind, LocalResponse};
 use bytes::Bytes;
 use http::header::{CACHE_CONTROL, CONTENT_TYPE, SET_COOKIE};
@@ -282,7 +283,10 @@ impl Sso {
         // again if the revocation fails, so the provider's retry is not taken for a replay.
         match self
             .store
-            .remember_jti(&request.jti, Duration::from_secs(3600))
+            .remember_jti(
+                &request.jti,
+                LOGOUT_TOKEN_MAX_AGE + 2 * provider.clock_skew(),
+            )
             .await
         {
             Ok(true) => {}

@@ -26,7 +26,7 @@ use cookie::CookieJar;
 use identity::IdentityIssuer;
 use pingora::http::RequestHeader;
 use provider::{Provider, ProviderError};
-use session::{looks_like_token, now_secs, Session};
+use session::{now_secs, Session};
 use std::collections::HashSet;
 use std::sync::{Arc, Mutex};
 use store::{
@@ -47,6 +47,11 @@ pub enum SsoError {
     #[error("sso: {0}")]
     Provider(#[from] ProviderError),
 }
+
+/// How often the session store is pinged (the store-up metric and readiness).
+const STORE_CHECK_INTERVAL: std::time::Duration = std::time::Duration::from_secs(5);
+/// Live sessions are counted every this many pings (once a minute).
+const COUNT_EVERY_TICKS: u64 = 12;
 
 /// What the SSO step decided for one request to a service.
 ///
@@ -147,23 +152,27 @@ impl Sso {
         })
     }
 
-    /// Work that runs for the life of the server: the Redis revocation feed, and a check of
-    /// the session store every few seconds (store-up and active-sessions metrics).
+    /// Work that runs for the life of the server: the Redis revocation feed, a ping of the
+    /// session store every few seconds (store-up metric) and a count of live sessions every
+    /// minute.
     pub fn background(&self) -> impl std::future::Future<Output = ()> + Send + 'static {
         let feed = self.redis.clone().zip(self.cache.clone());
         let store = Arc::clone(&self.store);
         let metrics = Arc::clone(&self.metrics);
         async move {
             let health = async move {
-                loop {
+                for tick in 0u64.. {
                     match store.ping().await {
                         Ok(()) => metrics.session_store_up.set(1),
                         Err(_) => metrics.session_store_up.set(0),
                     }
-                    if let Ok(Some(n)) = store.count().await {
-                        metrics.sessions_active.set(n as i64);
+                    // Counting walks Redis's keyspace (SCAN): once a minute, not per ping.
+                    if tick % COUNT_EVERY_TICKS == 0 {
+                        if let Ok(Some(n)) = store.count().await {
+                            metrics.sessions_active.set(n as i64);
+                        }
                     }
-                    tokio::time::sleep(std::time::Duration::from_secs(5)).await;
+                    tokio::time::sleep(STORE_CHECK_INTERVAL).await;
                 }
             };
             match feed {
@@ -249,11 +258,21 @@ impl Sso {
         &self,
         req: &RequestHeader,
     ) -> Result<Option<Session>, StoreError> {
-        let Some(id) = self.jar.session_id(req).filter(|id| looks_like_token(id)) else {
+        let Some(id) = self.jar.session_id(req) else {
             return Ok(None);
         };
-        let Some(mut session) = self.store.get(id).await? else {
-            return Ok(None);
+        let mut session = match self.store.get(id).await {
+            Ok(Some(session)) => session,
+            Ok(None) => return Ok(None),
+            // A record this version cannot read (damaged, or written by an incompatible
+            // release) is no session: it is deleted and the citizen logs in again, rather
+            // than getting 503s until its TTL ends.
+            Err(StoreError::Corrupt(why)) => {
+                tracing::warn!(%why, "unreadable session record deleted");
+                self.end_session(id).await;
+                return Ok(None);
+            }
+            Err(e) => return Err(e),
         };
         let now = now_secs();
         if session.expired(now, self.idle) {

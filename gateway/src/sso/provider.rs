@@ -140,6 +140,9 @@ pub struct Provider {
 const BACKCHANNEL_EVENT: &str = "http://schemas.openid.net/event/backchannel-logout";
 const REDISCOVERY_INTERVAL: Duration = Duration::from_secs(5);
 const JWKS_REFETCH_INTERVAL: Duration = Duration::from_secs(10);
+/// How old a back-channel logout token may be; its `jti` is remembered at least this long
+/// (plus clock skew), so a token is accepted once and never replayed.
+pub const LOGOUT_TOKEN_MAX_AGE: Duration = Duration::from_secs(3600);
 /// How long a fetched key set is trusted before it is fetched again.
 pub const JWKS_MAX_AGE: Duration = Duration::from_secs(3600);
 const PROVIDER_UP_MEMORY: Duration = Duration::from_secs(5);
@@ -402,6 +405,11 @@ impl Provider {
         })
     }
 
+    /// The clock skew tolerated between the provider and the gateway.
+    pub fn clock_skew(&self) -> Duration {
+        self.settings.clock_skew
+    }
+
     /// Validates an OIDC Back-Channel Logout token.
     pub async fn validate_logout_token(&self, token: &str) -> Result<LogoutRequest, ProviderError> {
         let header = jsonwebtoken::decode_header(token)
@@ -419,6 +427,16 @@ impl Provider {
         validation.required_spec_claims.remove("exp");
         let claims = self.verify(token, validation).await?;
         self.check_iat(&claims)?;
+        // Token ids are remembered for LOGOUT_TOKEN_MAX_AGE only: an older token could be a
+        // replay nobody remembers any more (a token without exp would otherwise live forever).
+        let iat = claims.get("iat").and_then(Value::as_u64).unwrap_or(0);
+        let oldest = now_secs().saturating_sub(LOGOUT_TOKEN_MAX_AGE.as_secs());
+        if iat < oldest {
+            return Err(ProviderError::InvalidToken(format!(
+                "issued more than {} s ago",
+                LOGOUT_TOKEN_MAX_AGE.as_secs()
+            )));
+        }
         let has_event = claims
             .get("events")
             .and_then(Value::as_object)
@@ -507,36 +525,42 @@ impl Provider {
         Ok(data.claims)
     }
 
+    /// The provider's keys: the set in hand while it is younger than [`JWKS_MAX_AGE`] (and
+    /// no `refetch` is asked for), else a fresh one. Refetches are rate-limited to one per
+    /// [`JWKS_REFETCH_INTERVAL`], so neither unknown `kid`s nor a slow provider make every
+    /// validation wait; when a refetch is not allowed or fails, the set in hand serves.
     async fn jwks(&self, refetch: bool) -> Result<Arc<CachedJwks>, ProviderError> {
         let d = self.discovered().await?;
-        if !refetch {
-            match d.jwks.load_full() {
-                Some(j) if j.fetched.elapsed() < JWKS_MAX_AGE => return Ok(j),
-                Some(stale) => {
-                    return match self.fetch_jwks(&d).await {
-                        Ok(fresh) => Ok(fresh),
-                        Err(e) => {
-                            tracing::warn!(error = %e, "JWKS refresh failed; keeping the keys in hand");
-                            Ok(stale)
-                        }
-                    }
-                }
-                None => {}
-            }
-        } else {
-            let mut last = self
-                .last_jwks_fetch
-                .lock()
-                .map_err(|_| ProviderError::Unavailable("lock poisoned".into()))?;
-            if last.is_some_and(|t| t.elapsed() < JWKS_REFETCH_INTERVAL) {
-                return d
-                    .jwks
-                    .load_full()
-                    .ok_or_else(|| ProviderError::Unavailable("no JWKS".into()));
-            }
-            *last = Some(Instant::now());
+        let in_hand = d.jwks.load_full();
+        let fresh_enough = in_hand
+            .as_ref()
+            .is_some_and(|j| j.fetched.elapsed() < JWKS_MAX_AGE);
+        let Some(in_hand) = in_hand else {
+            return self.fetch_jwks(&d).await;
+        };
+        if (fresh_enough && !refetch) || !self.fetch_allowed()? {
+            return Ok(in_hand);
         }
-        self.fetch_jwks(&d).await
+        match self.fetch_jwks(&d).await {
+            Ok(fetched) => Ok(fetched),
+            Err(e) => {
+                tracing::warn!(error = %e, "JWKS refetch failed; keeping the keys in hand");
+                Ok(in_hand)
+            }
+        }
+    }
+
+    /// Whether a JWKS fetch may start now (and, if so, records it).
+    fn fetch_allowed(&self) -> Result<bool, ProviderError> {
+        let mut last = self
+            .last_jwks_fetch
+            .lock()
+            .map_err(|_| ProviderError::Unavailable("lock poisoned".into()))?;
+        if last.is_some_and(|t| t.elapsed() < JWKS_REFETCH_INTERVAL) {
+            return Ok(false);
+        }
+        *last = Some(Instant::now());
+        Ok(true)
     }
 
     async fn fetch_jwks(&self, d: &Discovered) -> Result<Arc<CachedJwks>, ProviderError> {

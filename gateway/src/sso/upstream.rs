@@ -74,9 +74,7 @@ pub fn present_identity(
 ) {
     strip(headers, &sso.forgeable);
     if let Some(names) = &service.chain.identity_headers {
-        for name in std::iter::once(&names.subject).chain(&names.name) {
-            strip(headers, &spellings(name));
-        }
+        strip(headers, &names.forgeable);
     }
     strip_portal_cookies(headers);
 
