@@ -36,6 +36,16 @@ async fn amina_logged_in(store: Store) -> (SsoWorld, Browser) {
     (world, browser)
 }
 
+/// What `/auth/session` says of `browser`'s session (always JSON, 200 or 503).
+async fn session_of(world: &SsoWorld, browser: &Browser) -> Value {
+    browser
+        .get(world.gateway.url("/auth/session"))
+        .await
+        .json()
+        .await
+        .expect("/auth/session answers JSON")
+}
+
 async fn whoami(resp: reqwest::Response) -> Value {
     let status = resp.status();
     let body: Value = resp.json().await.expect("json");
@@ -226,12 +236,7 @@ async fn refresh(store: Store) {
     });
     let browser = Browser::new();
     world.login(&browser, CITIZEN_PAGE, "amina").await;
-    let before: Value = browser
-        .get(world.gateway.url("/auth/session"))
-        .await
-        .json()
-        .await
-        .expect("json");
+    let before: Value = session_of(&world, &browser).await;
     tokio::time::sleep(Duration::from_millis(2500)).await;
     let page = browser.get(world.gateway.url(CITIZEN_PAGE)).await;
     assert_eq!(
@@ -239,12 +244,7 @@ async fn refresh(store: Store) {
         200,
         "the session did not survive the access token's expiry"
     );
-    let after: Value = browser
-        .get(world.gateway.url("/auth/session"))
-        .await
-        .json()
-        .await
-        .expect("json");
+    let after: Value = session_of(&world, &browser).await;
     assert!(
         after["access_expires_at"]
             .as_u64()
@@ -276,12 +276,7 @@ async fn rp_logout(store: Store) {
     browser.oidc_provider_logout(end_session.as_str()).await;
     let again = browser.get(world.gateway.url(CITIZEN_PAGE)).await;
     assert_eq!(again.status(), 302, "still logged in after logout");
-    let me: Value = browser
-        .get(world.gateway.url("/auth/session"))
-        .await
-        .json()
-        .await
-        .expect("json");
+    let me: Value = session_of(&world, &browser).await;
     assert_eq!(me["authenticated"], false);
 }
 
@@ -402,12 +397,7 @@ async fn wrong_verifier(store: Store) {
         400,
         "a code was redeemed with the wrong PKCE verifier"
     );
-    let me: Value = browser
-        .get(world.gateway.url("/auth/session"))
-        .await
-        .json()
-        .await
-        .expect("json");
+    let me: Value = session_of(&world, &browser).await;
     assert_eq!(me["authenticated"], false);
 }
 
