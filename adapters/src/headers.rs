@@ -109,6 +109,32 @@ impl HeaderRules {
     }
 }
 
+/// Every spelling of `name` with any of its `-` written `_`, `name` itself first. CGI, PHP
+/// and many other stacks map `_` and `-` alike (`X_Remote_User` arrives as
+/// `HTTP_X_REMOTE_USER`, just like `X-Remote-User`), so each spelling must be stripped.
+/// Header names are stored lower-case, so case needs no variants.
+pub fn spellings(name: &HeaderName) -> Vec<HeaderName> {
+    let dashes: Vec<usize> = name.as_str().match_indices('-').map(|(i, _)| i).collect();
+    // Past a few dashes, only the fully underscored spelling (no real header gets there).
+    let masks: Vec<u32> = match dashes.len() {
+        0 => vec![0],
+        n if n <= 6 => (0..1u32 << n).collect(),
+        n => vec![0, (1u32 << n.min(31)) - 1],
+    };
+    masks
+        .into_iter()
+        .filter_map(|mask| {
+            let mut bytes = name.as_str().as_bytes().to_vec();
+            for (bit, at) in dashes.iter().enumerate() {
+                if mask & (1 << bit) != 0 {
+                    bytes[*at] = b'_';
+                }
+            }
+            HeaderName::from_bytes(&bytes).ok()
+        })
+        .collect()
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -139,5 +165,14 @@ mod tests {
     #[test]
     fn invalid_header_names_are_refused() {
         assert!(HeaderRules::new(&["bad header".into()], &[], &[]).is_err());
+    }
+
+    #[test]
+    fn every_mix_of_dashes_and_underscores_is_a_spelling() {
+        let all = spellings(&HeaderName::from_static("x-auth-request-user"));
+        assert_eq!(all.len(), 8);
+        assert_eq!(all[0], "x-auth-request-user");
+        assert!(all.iter().any(|n| n == "x_auth-request_user"));
+        assert_eq!(spellings(&HeaderName::from_static("user")).len(), 1);
     }
 }

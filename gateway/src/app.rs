@@ -1,13 +1,16 @@
 //! Everything a running gateway is made of, built once from a validated configuration: the
-//! registry snapshot, single sign-on, the intent router and telemetry. `serve`, `demo` and
-//! the test harness all start a gateway through [`App::new`], so they run the same thing.
+//! registry snapshot, the portal's pages, single sign-on, the intent router, the shared state
+//! and telemetry. `serve`, `demo` and the test harness all start a gateway through
+//! [`App::new`], so they run the same thing.
 
 use crate::assist::{Assist, AssistError};
 use crate::config::{Config, ConfigErrors, Secrets, SessionStoreKind};
-use crate::kv::RedisKv;
+use crate::kv::SharedState;
+use crate::portal::Portal;
 use crate::registry::{Registry, Snapshot};
 use crate::sso::{Sso, SsoError};
 use crate::telemetry::{Telemetry, TelemetryError};
+use crate::upstream::Upstreams;
 use std::sync::Arc;
 
 /// A configuration that cannot be started.
@@ -19,25 +22,23 @@ pub enum AppError {
     Sso(#[from] SsoError),
     #[error("{0}")]
     Assist(#[from] AssistError),
-    #[error("sessions.redis_urls: {0}")]
-    Redis(String),
+    #[error("redis: {0}")]
+    Redis(#[from] crate::kv::KvError),
     #[error("{0}")]
     Telemetry(#[from] TelemetryError),
-    /// The client for the gateway's own calls could not be built (its TLS set-up failed).
-    #[error("cannot build the HTTP client for the SOAP facade: {0}")]
-    HttpClient(#[source] reqwest::Error),
 }
 
 /// The parts of a running gateway.
 pub struct App {
     pub registry: Arc<Registry>,
+    pub portal: Arc<Portal>,
     pub sso: Arc<Sso>,
     pub assist: Arc<Assist>,
     pub telemetry: Arc<Telemetry>,
-    /// Client for the calls the gateway makes itself to plain-text legacy backends (the
-    /// SOAP facade); built here so a failure stops start-up instead of silently losing
-    /// its no-redirect, no-proxy settings.
-    pub http: reqwest::Client,
+    /// How backends are reached (peers, deadlines, failover, outcomes), for the proxy and
+    /// for the gateway's own calls (the SOAP facade) alike.
+    pub upstreams: Arc<Upstreams>,
+    pub shared: Arc<SharedState>,
 }
 
 impl App {
@@ -49,25 +50,29 @@ impl App {
         metrics
             .registry_services
             .set(snapshot.services().len() as i64);
-        let sessions = &config.gateway.sessions;
-        let kv = match &sessions.store {
-            SessionStoreKind::Redis { urls, cluster } => Some(Arc::new(
-                RedisKv::new(urls, *cluster, &sessions.key_prefix)
-                    .map_err(|e| AppError::Redis(e.0))?,
-            )),
-            SessionStoreKind::Memory => None,
+        let shared = Arc::new(SharedState::new(config.gateway.redis.as_ref())?);
+        let sessions = match config.gateway.sessions.store {
+            SessionStoreKind::Redis => shared.store(),
+            SessionStoreKind::Memory => shared.memory(),
         };
-        let sso = Arc::new(Sso::new(config, secrets, kv.clone(), Arc::clone(&metrics))?);
-        let assist = Arc::new(Assist::new(&config.gateway.assist, secrets, kv, metrics)?);
-        let http = crate::soap_facade::client_builder()
-            .build()
-            .map_err(AppError::HttpClient)?;
+        let sso = Arc::new(Sso::new(config, secrets, sessions, Arc::clone(&metrics))?);
+        let assist = Arc::new(Assist::new(
+            &config.gateway.assist,
+            secrets,
+            shared.store(),
+            metrics,
+        )?);
         Ok(App {
-            http,
             registry: Arc::new(Registry::new(snapshot)),
+            portal: Arc::new(Portal::new()),
+            upstreams: Arc::new(Upstreams::new(
+                &config.gateway.server,
+                Arc::clone(&telemetry),
+            )),
             sso,
             assist,
             telemetry,
+            shared,
         })
     }
 }

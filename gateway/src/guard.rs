@@ -7,7 +7,7 @@
 //!   IIS or Tomcat might not) → 400;
 //! - a header block larger than `portal.max_header_bytes` → 431.
 
-use crate::portal::ErrorKind;
+use crate::response::ErrorKind;
 use pingora::protocols::http::server::Session as ServerSession;
 
 /// Why a request was refused before routing.

@@ -2,27 +2,35 @@
 //!
 //! A Pingora reverse proxy that puts the legacy web sites of the ministries behind one
 //! portal origin (`/s/<service-id>/`), fixing each site's quirks with a per-service adapter
-//! chain. Start reading at [`proxy`] (the request pipeline), then [`routing`] and
-//! [`registry`] (what a request can reach), and [`config`] (where it all comes from).
+//! chain. Start reading at [`pipeline`] (the request's steps, in order) and [`proxy`] (the
+//! phases that run them), then [`routing`] and [`registry`] (what a request can reach), and
+//! [`config`] (where it all comes from). `ARCHITECTURE.md` at the repository root maps the
+//! rooms and which may import which.
 
 pub mod app;
 pub mod assist;
 pub mod chain;
 pub mod commands;
 pub mod config;
+/// Wiring a configuration to the simulated estate (the `demo` feature only).
+#[cfg(feature = "demo")]
 pub mod demo;
 pub mod forwarded;
 pub mod guard;
 pub mod kv;
+pub mod pipeline;
 pub mod portal;
 pub mod proxy;
 pub mod registry;
 pub mod request_body;
 pub mod request_id;
+pub mod response;
 pub mod routing;
 pub mod server;
 pub mod sidecar;
 pub mod soap_facade;
 pub mod sso;
 pub mod telemetry;
+#[cfg(test)]
+mod testing;
 pub mod upstream;

@@ -2,7 +2,7 @@
 //! with a body (back-channel logout, the SOAP facade, intent routing). Bounded, so a client
 //! cannot make the gateway buffer without limit.
 
-use crate::portal::LocalResponse;
+use crate::response::LocalResponse;
 use bytes::{Bytes, BytesMut};
 use http::StatusCode;
 use pingora::proxy::Session;

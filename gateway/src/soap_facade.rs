@@ -2,21 +2,25 @@
 //! object, answered with JSON, so a modern client (the portal's pages, a mobile app) can call
 //! a 2008-era web service without speaking SOAP.
 //!
-//! The translation is the `egov-adapters` SOAP module's; this handler adds what only the
-//! gateway can: the service's backend, timeouts, and the same forwarding, trace, identity
-//! and credential headers as a proxied request ([`upstream::forward`]), and precise errors
-//! (400 for bad JSON or a client fault, 502 for a server fault or a broken backend, 504 for a
-//! slow one). What went wrong on the gateway's side is logged with the request id, never
-//! told to the client (it would name internal backends).
+//! The translation is the `egov-adapters` SOAP module's; the call is an upstream exchange
+//! like any other ([`Upstreams::call`]): the service's backends, failover, timeouts and
+//! outcome reporting, with the same forwarding, trace, identity and credential headers as a
+//! proxied request ([`upstream::forward`]). This module adds precise errors: 400 for bad
+//! JSON or a client fault, 502 for a server fault or a broken backend, 504 for a slow one.
+//! What went wrong on the gateway's side is logged with the request id, never told to the
+//! client (it would name internal backends).
 
-use crate::portal::LocalResponse;
+use crate::chain::RequestHeaders;
 use crate::request_body::BodyError;
+use crate::response::LocalResponse;
 use crate::sso::Sso;
-use crate::upstream::{self, Hop};
+use crate::telemetry::request::RequestObs;
+use crate::upstream::{self, CallError, Exchange, Hop, Upstreams};
 use egov_adapters::soap::{
     envelope_to_json_with_content_type, json_to_envelope, SoapError, MAX_ENVELOPE_BYTES,
 };
-use http::{HeaderMap, HeaderName, HeaderValue, StatusCode};
+use http::{HeaderName, HeaderValue, StatusCode};
+use pingora::http::RequestHeader;
 use pingora::proxy::Session;
 use serde_json::json;
 
@@ -31,15 +35,6 @@ pub fn operation_in(path: &str) -> Option<&str> {
         .filter(|op| !op.is_empty() && !op.contains('/'))
 }
 
-/// The client the gateway calls legacy SOAP endpoints with: it never follows a redirect
-/// (a legacy redirect is an answer to report, not to chase) and never goes through a proxy
-/// from the environment. Every facade client starts from this builder.
-pub fn client_builder() -> reqwest::ClientBuilder {
-    reqwest::Client::builder()
-        .redirect(reqwest::redirect::Policy::none())
-        .no_proxy()
-}
-
 /// Everything one facade call needs from the request's context.
 pub struct Call<'a> {
     /// Who is calling, for the headers every legacy call carries.
@@ -47,14 +42,14 @@ pub struct Call<'a> {
     pub operation: &'a str,
 }
 
-/// Calls the legacy operation and answers JSON. `http` is the shared client for plain-text
-/// backends; a TLS backend is called with its service's own client (see
-/// [`crate::registry::Service::soap_client`]).
+/// Calls the legacy operation through `upstreams` and answers JSON. `obs` is the request's
+/// telemetry, which the upstream exchange reports to.
 pub async fn call(
-    http: &reqwest::Client,
+    upstreams: &Upstreams,
     sso: &Sso,
     session: &mut Session,
     c: Call<'_>,
+    obs: Option<&mut RequestObs>,
 ) -> LocalResponse {
     let service = c.hop.service;
     let request_id = c.hop.request_id.as_str();
@@ -108,85 +103,39 @@ pub async fn call(
             )
         }
     };
-
-    let upstream = &service.upstream;
-    let mut url = facade.url.clone();
-    let client = match &service.soap_client {
-        // Resolves the legacy host name to the backends itself, so TLS sees that name.
-        Some(tls) => tls,
-        None => {
-            let Some(addr) = upstream.select() else {
-                return LocalResponse::json_error(
-                    StatusCode::BAD_GATEWAY,
-                    "no_backend",
-                    "the service has no usable backend",
-                );
-            };
-            if url.set_ip_host(addr.ip()).is_err() || url.set_port(Some(addr.port())).is_err() {
-                tracing::error!(
-                    request_id,
-                    service = service.id(),
-                    "SOAP facade: unusable endpoint URL"
-                );
-                return unreachable();
-            }
-            http
+    let header = match request_header(session, &c, sso, &facade.path, &op.action, envelope.len()) {
+        Ok(h) => h,
+        Err(e) => {
+            tracing::error!(request_id, service = service.id(), error = %e, "SOAP facade: cannot build the request");
+            return unreachable();
         }
     };
-    let mut headers = HeaderMap::new();
-    headers.insert(
-        http::header::CONTENT_TYPE,
-        HeaderValue::from_static(egov_adapters::soap::CONTENT_TYPE),
-    );
-    headers.insert(SOAPACTION.clone(), op.action.clone());
-    // What a trusted proxy in front said about the citizen, as a proxied request keeps it.
-    if c.hop.client.is_some_and(|client| client.trusted) {
-        for name in crate::forwarded::FORWARDING_HEADERS {
-            for value in session.req_header().headers.get_all(&name) {
-                headers.append(name.clone(), value.clone());
-            }
-        }
-    }
-    upstream::forward(sso, &mut headers, &c.hop);
-
-    let sent = client
-        .post(url)
-        .headers(headers)
-        .body(envelope)
-        .timeout(upstream.timeouts.total)
-        .send()
-        .await;
-    let resp = match sent {
-        Ok(r) => r,
-        Err(e) if e.is_timeout() => {
+    let exchange = Exchange {
+        header,
+        body: envelope.into(),
+        max_response: MAX_ENVELOPE_BYTES,
+    };
+    let answer = match upstreams.call(service, obs, exchange).await {
+        Ok(a) => a,
+        Err(CallError::TimedOut) => {
             return LocalResponse::json_error(
                 StatusCode::GATEWAY_TIMEOUT,
                 "timeout",
                 "the legacy service did not answer in time",
             )
         }
-        Err(e) => {
-            tracing::warn!(request_id, service = service.id(), error = %e, "SOAP facade: the legacy service could not be reached");
-            return unreachable();
-        }
-    };
-    let status = resp.status();
-    // The charset a legacy answer declares in its Content-Type, when its XML does not.
-    let content_type = resp
-        .headers()
-        .get(http::header::CONTENT_TYPE)
-        .and_then(|v| v.to_str().ok())
-        .map(str::to_string);
-    let xml = match read_response(resp, MAX_ENVELOPE_BYTES).await {
-        Ok(b) => b,
-        Err(ResponseError::TooLarge) => {
+        Err(CallError::TooLarge(limit)) => {
             return LocalResponse::json_error(
                 StatusCode::BAD_GATEWAY,
                 "upstream_response",
-                format!("the legacy service answered more than {MAX_ENVELOPE_BYTES} bytes"),
+                format!("the legacy service answered more than {limit} bytes"),
             )
         }
-        Err(ResponseError::Read(e)) => {
+        Err(e @ CallError::Unreachable(_)) => {
+            tracing::warn!(request_id, service = service.id(), error = %e, "SOAP facade: the legacy service could not be reached");
+            return unreachable();
+        }
+        Err(e @ CallError::Broken(_)) => {
             tracing::warn!(request_id, service = service.id(), error = %e, "SOAP facade: the legacy answer could not be read");
             return LocalResponse::json_error(
                 StatusCode::BAD_GATEWAY,
@@ -195,7 +144,14 @@ pub async fn call(
             );
         }
     };
-    match envelope_to_json_with_content_type(&xml, content_type.as_deref()) {
+    let status = answer.header.status;
+    // The charset a legacy answer declares in its Content-Type, when its XML does not.
+    let content_type = answer
+        .header
+        .headers
+        .get(http::header::CONTENT_TYPE)
+        .and_then(|v| v.to_str().ok());
+    match envelope_to_json_with_content_type(&answer.body, content_type) {
         Ok(value) => LocalResponse::json(StatusCode::OK, &value),
         Err(SoapError::Fault { code, message }) => {
             // soap:Client faults are the caller's to fix; anything else is the service's.
@@ -221,6 +177,35 @@ pub async fn call(
     }
 }
 
+/// The SOAP request's header: the endpoint's path, the envelope's type, length and action,
+/// what a trusted proxy in front said about the citizen (as a proxied request keeps it), then
+/// every header a legacy call carries ([`upstream::forward`]).
+fn request_header(
+    session: &Session,
+    c: &Call<'_>,
+    sso: &Sso,
+    path: &http::uri::PathAndQuery,
+    action: &HeaderValue,
+    length: usize,
+) -> pingora::Result<RequestHeader> {
+    let mut header = RequestHeader::build("POST", path.as_str().as_bytes(), Some(12))?;
+    header.insert_header(
+        http::header::CONTENT_TYPE,
+        HeaderValue::from_static(egov_adapters::soap::CONTENT_TYPE),
+    )?;
+    header.insert_header(SOAPACTION.clone(), action.clone())?;
+    header.insert_header(http::header::CONTENT_LENGTH, length)?;
+    if c.hop.client.is_some_and(|client| client.trusted) {
+        for name in crate::forwarded::FORWARDING_HEADERS {
+            for value in session.req_header().headers.get_all(&name) {
+                header.append_header(name.clone(), value.clone())?;
+            }
+        }
+    }
+    upstream::forward(sso, &mut RequestHeaders(&mut header), &c.hop);
+    Ok(header)
+}
+
 /// The answer when the backend cannot be reached; the cause is in the gateway's log.
 fn unreachable() -> LocalResponse {
     LocalResponse::json_error(
@@ -228,23 +213,4 @@ fn unreachable() -> LocalResponse {
         "upstream_unreachable",
         "the legacy service could not be reached",
     )
-}
-
-enum ResponseError {
-    TooLarge,
-    Read(reqwest::Error),
-}
-
-async fn read_response(
-    mut resp: reqwest::Response,
-    limit: usize,
-) -> Result<Vec<u8>, ResponseError> {
-    let mut out = Vec::new();
-    while let Some(chunk) = resp.chunk().await.map_err(ResponseError::Read)? {
-        if out.len() + chunk.len() > limit {
-            return Err(ResponseError::TooLarge);
-        }
-        out.extend_from_slice(&chunk);
-    }
-    Ok(out)
 }

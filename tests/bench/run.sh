@@ -6,7 +6,9 @@
 #   tests/bench/run.sh [proxy|auth|telemetry|memory|all] [seconds-per-run=10] [connections=32] [rounds=2]
 #
 # proxy      the estate directly, nginx (keep-alive reverse proxy), a bare pingora proxy (the
-#            framework's floor) and the gateway; ratios gateway/nginx, gateway/bare, gateway/direct
+#            framework's floor) and the gateway; ratios gateway/nginx, gateway/bare, gateway/direct.
+#            With EGOV_BENCH_BASELINE=/path/to/an/older/egov-gateway, that binary runs beside the
+#            gateway on the same configuration (target "baseline"): ratio gateway/baseline.
 # auth       the gateway (demo, dev identity provider): an anonymous request to a public service
 #            vs a signed-in request to a citizen service, sessions in memory and in Redis
 # telemetry  the gateway with metrics + access log vs with both off
@@ -40,17 +42,38 @@ wait_port() { for _ in $(seq 1 200); do (exec 3<>"/dev/tcp/127.0.0.1/$1") 2>/dev
 to_ms() { python3 -c "import sys,re; v=sys.argv[1]; m=re.match(r'([0-9.]+)(us|ms|s)',v); f={'us':0.001,'ms':1,'s':1000}[m.group(2)]; print(round(float(m.group(1))*f,3))" "$1"; }
 mean() { python3 -c "import sys; v=[float(x) for x in sys.argv[1:]]; print(round(sum(v)/len(v),1))" $1; }
 
-declare -A url hdr rps p50 p99
+declare -A url hdr rps p50 p99 rpc procs
 targets=()
+tck=$(getconf CLK_TCK)
 
-# wrk once against target $1; records req/s, p50, p99.
+# CPU time (utime + stime, in clock ticks) used so far by the processes $1 (pids).
+cpu_ticks() {
+  local total=0 p f
+  for p in $1; do
+    [ -r "/proc/$p/stat" ] || continue
+    # Fields after the command name, which is in parentheses: utime is the 12th, stime 13th.
+    f=$(sed 's/^.*) //' "/proc/$p/stat")
+    total=$(( total + $(awk '{print $12 + $13}' <<<"$f") ))
+  done
+  echo "$total"
+}
+
+# wrk once against target $1; records req/s, p50, p99 and, when the target's processes are
+# known (procs[$1]), requests per CPU-second of those processes.
 load() {
-  local t="$1" r="$2" out req l50 l99
+  local t="$1" r="$2" out req l50 l99 before after total per_cpu="-"
+  before=$(cpu_ticks "${procs[$t]:-}")
   out=$(wrk -t1 -c"$conns" -d"${secs}s" --latency -H "${hdr[$t]}" "${url[$t]}")
+  after=$(cpu_ticks "${procs[$t]:-}")
   req=$(awk '/Requests\/sec/ {print $2}' <<<"$out")
+  total=$(awk '/requests in/ {print $1}' <<<"$out")
   l50=$(to_ms "$(awk '$1=="50%" {print $2}' <<<"$out")")
   l99=$(to_ms "$(awk '$1=="99%" {print $2}' <<<"$out")")
-  printf '%-16s %-6s %12s %10s %10s\n' "$t" "$r" "$req" "$l50" "$l99"
+  if [ -n "${procs[$t]:-}" ] && [ "$after" -gt "$before" ]; then
+    per_cpu=$(python3 -c "print(round($total / (($after - $before) / $tck)))")
+    rpc[$t]="${rpc[$t]:-} $per_cpu"
+  fi
+  printf '%-16s %-6s %12s %10s %10s %12s\n' "$t" "$r" "$req" "$l50" "$l99" "$per_cpu"
   rps[$t]="${rps[$t]:-} $req"; p50[$t]="${p50[$t]:-} $l50"; p99[$t]="${p99[$t]:-} $l99"
 }
 
@@ -64,19 +87,28 @@ check() {
 
 run_rounds() {
   echo "wrk -t1 -c$conns -d${secs}s, 1 KB object, $rounds rounds"
-  printf '%-16s %-6s %12s %10s %10s\n' target round 'req/s' 'p50 ms' 'p99 ms'
+  printf '%-16s %-6s %12s %10s %10s %12s\n' target round 'req/s' 'p50 ms' 'p99 ms' 'req/CPU-s'
   for r in $(seq 1 "$rounds"); do
     for t in "${targets[@]}"; do load "$t" "$r"; done
   done
   echo
-  printf '%-16s %12s %10s %10s\n' target 'mean req/s' 'p50 ms' 'p99 ms'
+  printf '%-16s %12s %10s %10s %12s\n' target 'mean req/s' 'p50 ms' 'p99 ms' 'req/CPU-s'
   for t in "${targets[@]}"; do
-    printf '%-16s %12s %10s %10s\n' "$t" "$(mean "${rps[$t]}")" "$(mean "${p50[$t]}")" "$(mean "${p99[$t]}")"
+    printf '%-16s %12s %10s %10s %12s\n' "$t" "$(mean "${rps[$t]}")" "$(mean "${p50[$t]}")" "$(mean "${p99[$t]}")" \
+      "$( [ -n "${rpc[$t]:-}" ] && mean "${rpc[$t]}" || echo -)"
   done
   echo
 }
 
-ratio() { python3 -c "import sys; print(f'{sys.argv[1]:<34} {float(sys.argv[2])/float(sys.argv[3]):.2f}')" "$1" "$(mean "${rps[$2]}")" "$(mean "${rps[$3]}")"; }
+# Ratio of two targets' mean req/s and, when both were measured, of their requests per
+# CPU-second (the fair figure when the load generator and backend share the cores).
+ratio() {
+  local cpu="-"
+  if [ -n "${rpc[$2]:-}" ] && [ -n "${rpc[$3]:-}" ]; then
+    cpu=$(python3 -c "import sys; print(f'{float(sys.argv[1])/float(sys.argv[2]):.2f}')" "$(mean "${rpc[$2]}")" "$(mean "${rpc[$3]}")")
+  fi
+  python3 -c "import sys; print(f'{sys.argv[1]:<34} req/s {float(sys.argv[2])/float(sys.argv[3]):.2f}   per CPU-s {sys.argv[4]}')" "$1" "$(mean "${rps[$2]}")" "$(mean "${rps[$3]}")" "$cpu"
+}
 
 service=cnie-first-application
 host=www.cnie.ma
@@ -103,6 +135,7 @@ start_estate() {
   local port="$1"
   "$bin/egov-estate" --listen "127.0.0.1:$port" --no-chaos >"$work/estate.log" 2>&1 &
   pids+=($!)
+  estate_pid=$!
 }
 
 proxy_bench() {
@@ -137,24 +170,43 @@ http {
 }
 NGINX
   nginx -c "$work/nginx/nginx.conf" -p "$work/nginx" &
-  pids+=($!)
+  local nginx_master=$!
+  pids+=($nginx_master)
   "$bin/examples/bare-pingora" "127.0.0.1:$bare" "127.0.0.1:$est" "$host" "$threads" >"$work/bare.log" 2>&1 &
+  procs[bare-pingora]=$!
   pids+=($!)
   gateway_config "$est" "$work/gw" "" "$gw"
   RUST_LOG=warn "$bin/egov-gateway" serve --config "$work/gw/gateway.toml" >"$work/gateway.log" 2>&1 &
+  procs[gateway]=$!
   pids+=($!)
-  for p in "$est" "$ng" "$bare" "$gw"; do wait_port "$p"; done
+  targets=(direct nginx bare-pingora gateway)
+  local ports=("$est" "$ng" "$bare" "$gw")
+  if [ -n "${EGOV_BENCH_BASELINE:-}" ]; then
+    base=$(free_port)
+    gateway_config "$est" "$work/base" "" "$base"
+    RUST_LOG=warn "$EGOV_BENCH_BASELINE" serve --config "$work/base/gateway.toml" >"$work/baseline.log" 2>&1 &
+    procs[baseline]=$!
+    pids+=($!)
+    ports+=("$base")
+    url[baseline]="http://127.0.0.1:$base/s/$service/$blob"; hdr[baseline]="X-Bench: 1"
+    targets=(direct nginx bare-pingora baseline gateway)
+  fi
+  for p in "${ports[@]}"; do wait_port "$p"; done
+  procs[direct]=$estate_pid
+  procs[nginx]=$(pgrep -P "$nginx_master" | tr '\n' ' ')
   url[direct]="http://127.0.0.1:$est/$service/$blob";  hdr[direct]="Host: $host"
   url[nginx]="http://127.0.0.1:$ng/$service/$blob";    hdr[nginx]="Host: $host"
   url[bare-pingora]="http://127.0.0.1:$bare/$service/$blob"; hdr[bare-pingora]="Host: $host"
   url[gateway]="http://127.0.0.1:$gw/s/$service/$blob"; hdr[gateway]="X-Bench: 1"
-  targets=(direct nginx bare-pingora gateway)
   check
   run_rounds
   ratio "gateway/nginx" gateway nginx
   ratio "gateway/bare-pingora" gateway bare-pingora
   ratio "gateway/direct" gateway direct
   ratio "bare-pingora/nginx" bare-pingora nginx
+  if [ -n "${EGOV_BENCH_BASELINE:-}" ]; then
+    ratio "gateway/baseline" gateway baseline
+  fi
 }
 
 auth_bench() {

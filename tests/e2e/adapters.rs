@@ -1,7 +1,8 @@
 //! Every legacy quirk, fixed by the service's adapter chain, as a citizen sees it.
 
+use egov_gateway::config::Config;
 use egov_integration::browser::Browser;
-use egov_integration::{all_public, client, start_estate, TestGateway};
+use egov_integration::{all_public, client, service_mut, start_estate, TestGateway};
 use serde_json::Value;
 
 /// Every legacy hostname of the catalog, in the forms a link can take.
@@ -383,4 +384,88 @@ async fn a_range_request_is_never_served_from_a_rewritten_body() {
     assert!(resp.headers().get("accept-ranges").is_none());
     let text = resp.text().await.expect("body");
     assert!(text.contains("</html>"));
+}
+
+/// Points `vat-declaration` (the SOAP service) at `backends` and opens every service.
+fn soap_backends(backends: Vec<egov_gateway::config::Backend>) -> impl FnOnce(&mut Config) {
+    move |c: &mut Config| {
+        all_public(c);
+        service_mut(c, "vat-declaration").upstream.backends = backends;
+    }
+}
+
+fn loopback(port: u16) -> egov_gateway::config::Backend {
+    egov_gateway::config::Backend {
+        host: "127.0.0.1".into(),
+        port,
+    }
+}
+
+async fn get_status(gw: &TestGateway) -> reqwest::Response {
+    client()
+        .post(gw.url("/s/vat-declaration/api/soap/GetStatus"))
+        .json(&serde_json::json!({ "reference": "TVA-2024-0042" }))
+        .send()
+        .await
+        .expect("request")
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn the_soap_facade_fails_over_from_a_dead_backend_like_a_proxied_request() {
+    let estate = start_estate(None);
+    let dead = egov_integration::ports::closed_port();
+    let gw = TestGateway::with(
+        &estate,
+        soap_backends(vec![
+            loopback(dead.addr.port()),
+            loopback(estate.addr().port()),
+        ]),
+    );
+    // Round-robin sends some of these to the dead backend first: each must still succeed.
+    for _ in 0..4 {
+        let resp = get_status(&gw).await;
+        assert_eq!(resp.status(), 200);
+        let v: Value = resp.json().await.expect("json");
+        assert_eq!(v["reference"], "TVA-2024-0042", "{v}");
+    }
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn a_soap_backend_that_never_answers_gets_a_504_within_the_services_timeout() {
+    let estate = start_estate(None);
+    // Accepts connections (the kernel does) and never answers.
+    let silent = std::net::TcpListener::bind("127.0.0.1:0").expect("bind");
+    let port = silent.local_addr().expect("addr").port();
+    let gw = TestGateway::with(&estate, move |c| {
+        soap_backends(vec![loopback(port)])(c);
+        service_mut(c, "vat-declaration").upstream.timeouts = egov_gateway::config::Timeouts {
+            connect: std::time::Duration::from_millis(500),
+            read: std::time::Duration::from_millis(300),
+            total: std::time::Duration::from_secs(1),
+        };
+    });
+    let resp = get_status(&gw).await;
+    assert_eq!(resp.status(), 504);
+    let v: Value = resp.json().await.expect("json");
+    assert_eq!(v["error"], "timeout", "{v}");
+    drop(silent);
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn soap_facade_calls_are_counted_as_upstream_traffic() {
+    let estate = start_estate(None);
+    let dead = egov_integration::ports::closed_port();
+    let gw = TestGateway::with(&estate, soap_backends(vec![loopback(dead.addr.port())]));
+    let resp = get_status(&gw).await;
+    assert_eq!(resp.status(), 502);
+    let v: Value = resp.json().await.expect("json");
+    assert_eq!(v["error"], "upstream_unreachable", "{v}");
+    let refused = r#"egov_upstream_errors_total{kind="refused",ministry="economy-finance",service="vat-declaration"} 1"#;
+    let down = format!(
+        r#"egov_upstream_up{{backend="127.0.0.1:{}",service="vat-declaration"}} 0"#,
+        dead.addr.port()
+    );
+    let text = gw.metrics_showing(&[refused, &down]).await;
+    assert!(text.contains(refused), "{text}");
+    assert!(text.contains(&down), "{text}");
 }

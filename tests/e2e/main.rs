@@ -12,6 +12,7 @@ mod llm_client;
 #[path = "../llm/llama_tests.rs"]
 mod llm_llama;
 mod protocols;
+mod shared_state;
 mod sso;
 mod telemetry;
 mod tracing;

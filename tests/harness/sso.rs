@@ -8,7 +8,7 @@ use crate::oidc::{OidcProvider, OidcProviderConfig};
 use crate::ports::{self, Reservation};
 use crate::redis::{RedisCluster, RedisServer};
 use egov_estate::{EstateOptions, RunningEstate};
-use egov_gateway::config::{Config, SecretRef, SessionStoreKind, SsoSettings};
+use egov_gateway::config::{Config, RedisSettings, SecretRef, SessionStoreKind, SsoSettings};
 use std::time::Duration;
 
 /// Where sessions live in a test.
@@ -177,12 +177,15 @@ pub fn configure_sso(
         refresh_before: Duration::from_secs(1),
         provider_timeout: Duration::from_secs(3),
     });
-    config.gateway.sessions.store = match redis_urls {
-        Some(urls) => SessionStoreKind::Redis {
-            cluster: urls.len() > 1,
-            urls,
-        },
-        None => SessionStoreKind::Memory,
-    };
+    match redis_urls {
+        Some(urls) => {
+            config.gateway.redis = Some(RedisSettings::new(urls));
+            config.gateway.sessions.store = SessionStoreKind::Redis;
+        }
+        None => {
+            config.gateway.redis = None;
+            config.gateway.sessions.store = SessionStoreKind::Memory;
+        }
+    }
     config.gateway.sessions.cache_ttl = Duration::from_secs(5);
 }

@@ -10,9 +10,11 @@
 //! French). `redirect` is set only when the decision is firm. The routed service still
 //! applies its own access policy when the citizen follows the link.
 
-use super::decide::{Assist, Decision, Outcome};
-use super::{Catalog, MAX_QUERY_CHARS};
-use crate::portal::LocalResponse;
+use super::catalog::Catalog;
+use super::decide::Assist;
+use super::decision::{Decision, Outcome};
+use super::MAX_QUERY_CHARS;
+use crate::response::LocalResponse;
 use http::StatusCode;
 use serde_json::{json, Value};
 

@@ -2,7 +2,7 @@
 //! which question (as a hash), which candidates, who decided (local, LLM, cache), what was
 //! chosen and how long it took. Never the citizen's text or anything personal in it.
 
-use super::decide::Decision;
+use super::decision::Decision;
 use std::time::Duration;
 
 /// Writes the audit line for `decision` (to the `egov::assist::audit` log target).

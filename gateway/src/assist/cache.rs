@@ -1,12 +1,12 @@
 //! The decision cache: the same question (after normalisation) gets the same answer without
-//! asking the LLM again. In memory by default; in Redis when the deployment shares one, so
-//! every instance benefits from each LLM answer.
+//! asking the LLM again. In the shared state ([`crate::kv`]): memory by default, Redis when
+//! the deployment shares one, so every instance benefits from each LLM answer.
 //!
 //! Keys are a hash of the normalised query, never the text itself; values are service ids,
 //! so a cached decision survives a registry reload (ids are stable) and is dropped if the
 //! service disappears.
 
-use crate::kv::RedisKv;
+use crate::kv::{Kv, Write};
 use serde::{Deserialize, Serialize};
 use sha2::{Digest, Sha256};
 use std::sync::Arc;
@@ -27,51 +27,38 @@ pub fn query_key(normalized: &str) -> String {
     digest[..16].iter().map(|b| format!("{b:02x}")).collect()
 }
 
-/// Memory or Redis.
-pub enum DecisionCache {
-    Memory(moka::sync::Cache<String, Cached>),
-    Redis { kv: Arc<RedisKv>, ttl: Duration },
+/// The decision cache, in the deployment's shared state (memory, or Redis shared by every
+/// instance).
+pub struct DecisionCache {
+    kv: Arc<dyn Kv>,
+    ttl: Duration,
 }
 
 impl DecisionCache {
-    pub fn memory(ttl: Duration) -> Self {
-        DecisionCache::Memory(
-            moka::sync::Cache::builder()
-                .time_to_live(ttl)
-                .max_capacity(50_000)
-                .build(),
-        )
+    pub fn new(kv: Arc<dyn Kv>, ttl: Duration) -> Self {
+        Self { kv, ttl }
     }
 
+    /// The cached decision for `key`; `None` when absent, unreadable or the store is down
+    /// (the router then decides afresh).
     pub async fn get(&self, key: &str) -> Option<Cached> {
-        match self {
-            DecisionCache::Memory(c) => c.get(key),
-            DecisionCache::Redis { kv, .. } => {
-                let raw: Option<String> = kv
-                    .run(redis::cmd("GET").arg(kv.key("route", key)))
-                    .await
-                    .ok()?;
-                raw.and_then(|r| serde_json::from_str(&r).ok())
-            }
-        }
+        let raw = self.kv.get(&self.kv.key("route", key)).await.ok()??;
+        serde_json::from_slice(&raw).ok()
     }
 
+    /// Remembers `value` for the cache's TTL (best effort: a store that is down only costs
+    /// a later LLM call).
     pub async fn put(&self, key: &str, value: Cached) {
-        match self {
-            DecisionCache::Memory(c) => c.insert(key.to_string(), value),
-            DecisionCache::Redis { kv, ttl } => {
-                if let Ok(json) = serde_json::to_string(&value) {
-                    let _: Result<(), _> = kv
-                        .run(
-                            redis::cmd("SET")
-                                .arg(kv.key("route", key))
-                                .arg(json)
-                                .arg("EX")
-                                .arg(ttl.as_secs().max(1)),
-                        )
-                        .await;
-                }
-            }
+        if let Ok(json) = serde_json::to_vec(&value) {
+            let _ = self
+                .kv
+                .set(
+                    &self.kv.key("route", key),
+                    &json,
+                    Some(self.ttl),
+                    Write::Always,
+                )
+                .await;
         }
     }
 }

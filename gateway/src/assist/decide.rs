@@ -16,12 +16,13 @@
 //! types the same normalised words, through a shared Redis too.
 
 use super::cache::{query_key, Cached, DecisionCache};
-use super::llm::{LlmClient, LlmError, ShortlistItem};
+use super::catalog::Catalog;
+use super::decision::{Decision, Outcome, Source};
+use super::llm::{LlmClient, LlmError, LlmSettings, ShortlistItem};
 use super::ranker::{Candidate, Ranking, Verdict};
 use super::redact::redact;
-use super::Catalog;
 use crate::config::{AssistSettings, Secrets};
-use crate::kv::RedisKv;
+use crate::kv::Kv;
 use crate::telemetry::Metrics;
 use std::sync::Arc;
 use std::time::Instant;
@@ -34,76 +35,6 @@ const ALTERNATIVES: usize = 3;
 const MIN_ALTERNATIVE_CONFIDENCE: f32 = 0.1;
 /// Confidence reported for a service the LLM picked from the shortlist.
 const LLM_CONFIDENCE: f32 = 0.85;
-
-/// Who made the decision.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Source {
-    Local,
-    Llm,
-    Cache,
-}
-
-impl Source {
-    pub fn as_str(self) -> &'static str {
-        match self {
-            Source::Local => "local",
-            Source::Llm => "llm",
-            Source::Cache => "cache",
-        }
-    }
-}
-
-/// What the citizen is told.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Outcome {
-    /// Sent to the service.
-    Routed,
-    /// Several services fit: did-you-mean (the first is the best guess).
-    Ambiguous,
-    /// Not something a government service does (or too vague to tell).
-    NotGovernment,
-    /// Looked like an attempt to steer the router; nothing was routed.
-    Refused,
-}
-
-impl Outcome {
-    pub fn as_str(self) -> &'static str {
-        match self {
-            Outcome::Routed => "routed",
-            Outcome::Ambiguous => "ambiguous",
-            Outcome::NotGovernment => "not_government",
-            Outcome::Refused => "refused",
-        }
-    }
-
-    fn parse(s: &str) -> Option<Self> {
-        Some(match s {
-            "routed" => Outcome::Routed,
-            "ambiguous" => Outcome::Ambiguous,
-            "not_government" => Outcome::NotGovernment,
-            "refused" => Outcome::Refused,
-            _ => return None,
-        })
-    }
-}
-
-/// One routing decision.
-#[derive(Debug, Clone)]
-pub struct Decision {
-    /// The chosen (or best-guess) service id.
-    pub service: Option<String>,
-    pub confidence: f32,
-    pub source: Source,
-    pub outcome: Outcome,
-    /// Did-you-mean ids, best first.
-    pub alternatives: Vec<String>,
-    /// The shortlist the decision was made from (ids), for the audit.
-    pub candidates: Vec<String>,
-    /// Why the LLM's advice was not used, when it was asked and failed.
-    pub llm_error: Option<String>,
-    /// Whether the LLM endpoint was called for this decision.
-    pub llm_called: bool,
-}
 
 /// Routing could not be set up from the configuration.
 #[derive(Debug, thiserror::Error)]
@@ -123,11 +54,11 @@ pub struct Assist {
 }
 
 impl Assist {
-    /// The router for `settings`; the decision cache lives in `kv` when given.
+    /// The router for `settings`; its decision cache lives in `kv`.
     pub fn new(
         settings: &AssistSettings,
         secrets: &Secrets,
-        kv: Option<Arc<RedisKv>>,
+        kv: Arc<dyn Kv>,
         metrics: Arc<Metrics>,
     ) -> Result<Self, AssistError> {
         let llm = match &settings.llm {
@@ -144,18 +75,12 @@ impl Assist {
                     .circuit_breaker_state
                     .with_label_values(&[BREAKER_LABEL]);
                 let client =
-                    LlmClient::with_breaker_gauge(super::llm_settings(cfg, api_key), gauge)
+                    LlmClient::with_breaker_gauge(LlmSettings::from_config(cfg, api_key), gauge)
                         .map_err(|e| AssistError::Llm(e.to_string()))?;
                 Some(client)
             }
         };
-        let cache = match kv {
-            Some(kv) => DecisionCache::Redis {
-                kv,
-                ttl: settings.cache_ttl,
-            },
-            None => DecisionCache::memory(settings.cache_ttl),
-        };
+        let cache = DecisionCache::new(kv, settings.cache_ttl);
         Ok(Self {
             llm,
             cache,
@@ -406,8 +331,13 @@ mod tests {
             llm,
         };
         let metrics = Arc::new(Metrics::new().expect("metrics"));
-        let assist =
-            Assist::new(&settings, &Secrets::from_process(), None, metrics).expect("a router");
+        let assist = Assist::new(
+            &settings,
+            &Secrets::from_process(),
+            Arc::new(crate::kv::MemoryKv::default()),
+            metrics,
+        )
+        .expect("a router");
         (Catalog::new(&config().services), assist)
     }
 

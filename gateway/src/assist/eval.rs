@@ -8,8 +8,9 @@
 //! still has to choose); for `none`, any answer that routes nowhere. Did-you-mean answers
 //! are counted separately per language, so a router cannot look accurate by hesitating.
 
-use super::decide::{Assist, Outcome};
-use super::Catalog;
+use super::catalog::Catalog;
+use super::decide::Assist;
+use super::decision::Outcome;
 use serde::Serialize;
 use std::collections::BTreeMap;
 

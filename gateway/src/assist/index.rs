@@ -15,8 +15,23 @@ use std::hash::{BuildHasherDefault, Hasher};
 
 use super::fuzzy::Fuzzy;
 use super::lexicon;
-use super::normalize::tokens;
-use super::ranker::ServiceDoc;
+use super::text::tokens;
+
+/// One service as the ranker sees it; `names` and `descriptions` are in
+/// ar, fr, en order.
+#[derive(Debug, Clone, Default)]
+pub struct ServiceDoc {
+    /// Service id (`config/services/<ministry>/<id>.toml`).
+    pub id: String,
+    /// Display names in ar, fr, en.
+    pub names: [String; 3],
+    /// Descriptions in ar, fr, en.
+    pub descriptions: [String; 3],
+    /// Catalog keywords (mixed languages).
+    pub keywords: Vec<String>,
+    /// Example utterances citizens type for this service.
+    pub examples: Vec<String>,
+}
 
 const NAME: usize = 0;
 const KEYWORD: usize = 1;

@@ -16,7 +16,7 @@
 
 use std::sync::OnceLock;
 
-use super::normalize::normalize;
+use super::text::normalize;
 
 /// Total weight at which a query is treated as an injection attempt.
 pub const THRESHOLD: u32 = 2;

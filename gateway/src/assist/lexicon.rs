@@ -11,7 +11,7 @@
 //! particular queries.
 //!
 //! Variants are written as people type them; they go through the same
-//! [`tokens`](super::normalize::tokens) pipeline as everything else when the
+//! [`tokens`](super::text::tokens) pipeline as everything else when the
 //! table is loaded, so spelling variants only need listing when stemming and
 //! folding do not already merge them. Each variant must yield exactly one
 //! token (checked by a test).
@@ -19,7 +19,7 @@
 use std::collections::HashMap;
 use std::sync::OnceLock;
 
-use super::normalize::tokens;
+use super::text::tokens;
 
 /// `(concept, whitespace-separated variants)`.
 pub const CONCEPTS: &[(&str, &str)] = &[

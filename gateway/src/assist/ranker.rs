@@ -10,7 +10,7 @@
 //! Scoring is BM25F over an inverted index. Each service contributes four
 //! fields (names, keywords, example utterances, descriptions, weighted in that
 //! order); every field entry is tokenised by
-//! [`tokens`](super::normalize::tokens) and indexed as
+//! [`tokens`](super::text::tokens) and indexed as
 //! (1) its stems, (2) the lexicon concepts of those stems (so "باسبور",
 //! "passeport" and "paspor" meet on one term) and (3) unordered pairs of
 //! adjacent stems/concepts ("carte|grise"), which separate services that share
@@ -21,25 +21,9 @@
 //! posting lists of its own terms: its cost does not grow with the number of
 //! services except through those lists.
 
-use super::index::{pair, Index, Surface};
+use super::index::{pair, Index, ServiceDoc, Surface};
 use super::injection;
-use super::normalize::{normalize, tokens_of_normalized};
-
-/// One service as the ranker sees it; `names` and `descriptions` are in
-/// ar, fr, en order.
-#[derive(Debug, Clone, Default)]
-pub struct ServiceDoc {
-    /// Service id (`config/services/<ministry>/<id>.toml`).
-    pub id: String,
-    /// Display names in ar, fr, en.
-    pub names: [String; 3],
-    /// Descriptions in ar, fr, en.
-    pub descriptions: [String; 3],
-    /// Catalog keywords (mixed languages).
-    pub keywords: Vec<String>,
-    /// Example utterances citizens type for this service.
-    pub examples: Vec<String>,
-}
+use super::text::{normalize, tokens_of_normalized};
 
 /// What the caller should do with a ranking.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]

@@ -9,8 +9,8 @@
 //! digit, or a function word of any supported language ("et", "o", "و",
 //! "bghit").
 
-use super::normalize::normalize;
-use super::stopwords;
+use super::text::normalize;
+use super::text::stopwords;
 
 /// How a cue constrains the words after it.
 #[derive(Clone, Copy, PartialEq, Eq)]

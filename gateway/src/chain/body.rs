@@ -1,7 +1,7 @@
 //! Per-response use of a service's compiled adapters: legacy redirects and cookies made
 //! portal-relative, and the body plan (charset → UTF-8, HTML links) for each response.
 
-use super::AdapterChain;
+use super::{AdapterChain, BodyFeed};
 use egov_adapters::body::{plan, BodyPipeline, BodyPlan};
 use egov_adapters::cookies::scope_set_cookie_headers;
 use egov_adapters::headers::HeaderEdit;
@@ -16,6 +16,26 @@ impl AdapterChain {
         rewrite_redirect_headers(headers, &self.link_map, &self.links);
         scope_set_cookie_headers(headers, &self.cookie_scope);
         self.response_rules.apply(headers);
+    }
+
+    /// The response adapters, in order, for a legacy answer: redirects and cookies made
+    /// portal-relative and the header rules ([`Self::apply_response`]), then, for a body that
+    /// gets rewritten (never for `HEAD` or an upgraded connection), its [`BodyFeed`] and
+    /// whether it transcodes. A WebSocket handshake's headers are adapted like any answer's
+    /// (its cookies are scoped, portal names refused).
+    pub fn adapt_response(
+        &self,
+        headers: &mut impl HeaderEdit,
+        status: u16,
+        head: bool,
+        upgrade: bool,
+    ) -> Option<(BodyFeed, bool)> {
+        self.apply_response(headers);
+        if head || upgrade || status == 101 {
+            return None;
+        }
+        self.body_pipeline(status, headers)
+            .map(|(pipeline, transcodes)| (BodyFeed::new(pipeline), transcodes))
     }
 
     /// Whether requests to this service should ask the legacy site for an uncompressed

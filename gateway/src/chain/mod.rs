@@ -3,11 +3,15 @@
 //!
 //! Compiling here (not per request) is where secrets are read, header rules parsed and
 //! charsets looked up, so a mistake is a load error naming the file and step, and the hot
-//! path only applies ready-made values.
+//! path only applies ready-made values: request headers ([`AdapterChain::apply_request`]),
+//! response headers and the body plan ([`AdapterChain::adapt_response`]), then each body
+//! chunk ([`BodyFeed`]).
 
 mod body;
+mod feed;
 mod headers;
 
+pub use feed::{BodyFeed, FeedError};
 pub use headers::{RequestHeaders, ResponseHeaders};
 
 use crate::config::{AdapterStep, ConfigError, ConfigErrors, Secrets, ServiceConfig};
@@ -52,9 +56,9 @@ pub struct AdapterChain {
 /// not depend on the request compiled once.
 #[derive(Debug, Clone)]
 pub struct SoapFacade {
-    /// The endpoint: the legacy host name (kept for a TLS backend, whose certificate bears
-    /// it; replaced by the chosen backend's address otherwise) and the full backend path.
-    pub url: reqwest::Url,
+    /// The endpoint's full path on the backend (the backend itself is chosen per call, like
+    /// any upstream attempt).
+    pub path: http::uri::PathAndQuery,
     pub operations: Vec<FacadeOperation>,
 }
 
@@ -145,7 +149,7 @@ impl AdapterChain {
                         (Ok(subject), Ok(name)) => {
                             let forgeable = std::iter::once(&subject)
                                 .chain(&name)
-                                .flat_map(crate::sso::upstream::spellings)
+                                .flat_map(egov_adapters::headers::spellings)
                                 .collect();
                             chain.identity_headers = Some(IdentityHeaderNames {
                                 subject,
@@ -183,21 +187,15 @@ impl AdapterChain {
                             ),
                         }
                     }
-                    let scheme = if service.upstream.tls {
-                        "https"
-                    } else {
-                        "http"
-                    };
                     let path = egov_adapters::paths::join(&service.upstream.base_path, endpoint);
-                    let url = format!("{scheme}://{}{path}", service.upstream.host);
-                    match reqwest::Url::parse(&url) {
-                        Ok(url) => {
+                    match http::uri::PathAndQuery::try_from(path.as_str()) {
+                        Ok(path) => {
                             chain.soap = Some(SoapFacade {
-                                url,
+                                path,
                                 operations: compiled,
                             })
                         }
-                        Err(e) => fail(i, "endpoint", format!("{url:?} is not a URL: {e}")),
+                        Err(e) => fail(i, "endpoint", format!("{path:?} is not a path: {e}")),
                     }
                 }
                 AdapterStep::HtmlLinks { banner } => {

@@ -1,9 +1,11 @@
 //! `egov-gateway check`: validate everything, list every problem, exit non-zero on any.
 
 use crate::config::{self, Secrets};
+use crate::kv::MemoryKv;
 use crate::registry::Snapshot;
 use std::path::Path;
 use std::process::ExitCode;
+use std::sync::Arc;
 
 pub fn run(path: &Path, no_secrets: bool) -> ExitCode {
     let config = match config::load(path) {
@@ -16,25 +18,28 @@ pub fn run(path: &Path, no_secrets: bool) -> ExitCode {
             return ExitCode::FAILURE;
         }
     };
+    for w in &config.gateway.warnings {
+        eprintln!("warning: {w}");
+    }
+    let mut problems: Vec<String> = Vec::new();
     if !no_secrets {
         let secrets = Secrets::from_process();
-        let mut problems: Vec<String> = match Snapshot::build(&config, &secrets) {
-            Ok(_) => Vec::new(),
-            Err(errors) => errors.iter().map(ToString::to_string).collect(),
-        };
+        if let Err(errors) = Snapshot::build(&config, &secrets) {
+            problems.extend(errors.iter().map(ToString::to_string));
+        }
         // What `serve` reads next: the SSO client secret, pairwise secret and signing keys,
         // and the LLM's API key. Building them contacts nothing (provider, Redis and LLM
         // are reached on first use), so `check` finds here what `serve` would refuse.
         if let Err(e) = gateway_secrets(&config, &secrets) {
             problems.push(format!("{}: {e}", path.display()));
         }
-        if !problems.is_empty() {
-            for p in &problems {
-                eprintln!("{p}");
-            }
-            eprintln!("{} error(s); nothing was started", problems.len());
-            return ExitCode::FAILURE;
+    }
+    if !problems.is_empty() {
+        for p in &problems {
+            eprintln!("{p}");
         }
+        eprintln!("{} error(s); nothing was started", problems.len());
+        return ExitCode::FAILURE;
     }
     println!(
         "{}: ok ({} ministries, {} services)",
@@ -45,10 +50,12 @@ pub fn run(path: &Path, no_secrets: bool) -> ExitCode {
     ExitCode::SUCCESS
 }
 
-/// Builds the parts of the gateway that read secrets beyond the services' own.
+/// Builds the parts of the gateway that read secrets beyond the services' own (in memory:
+/// `check` contacts nothing).
 fn gateway_secrets(config: &config::Config, secrets: &Secrets) -> anyhow::Result<()> {
-    let metrics = std::sync::Arc::new(crate::telemetry::Metrics::new()?);
-    crate::sso::Sso::new(config, secrets, None, std::sync::Arc::clone(&metrics))?;
-    crate::assist::Assist::new(&config.gateway.assist, secrets, None, metrics)?;
+    let metrics = Arc::new(crate::telemetry::Metrics::new()?);
+    let memory = || Arc::new(MemoryKv::default());
+    crate::sso::Sso::new(config, secrets, memory(), Arc::clone(&metrics))?;
+    crate::assist::Assist::new(&config.gateway.assist, secrets, memory(), metrics)?;
     Ok(())
 }

@@ -86,10 +86,8 @@ pub fn run(args: DemoArgs) -> anyhow::Result<ExitCode> {
         provider_timeout: Duration::from_secs(5),
     });
     if !args.redis.is_empty() {
-        config.gateway.sessions.store = crate::config::SessionStoreKind::Redis {
-            cluster: args.redis.len() > 1,
-            urls: args.redis.clone(),
-        };
+        config.gateway.redis = Some(crate::config::RedisSettings::new(args.redis.clone()));
+        config.gateway.sessions.store = crate::config::SessionStoreKind::Redis;
     }
     if args.access_log {
         config.gateway.telemetry.access_log = crate::config::AccessLogTarget::Stdout;

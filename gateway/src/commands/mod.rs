@@ -1,11 +1,14 @@
-//! The command-line interface: `serve`, `check` and `demo`.
+//! The command-line interface: `serve`, `check`, `route`, `eval`, and `demo` (the `demo`
+//! feature, on by default).
 
 mod check;
+#[cfg(feature = "demo")]
 mod demo;
 mod route;
 mod serve;
 
 use clap::{Parser, Subcommand};
+#[cfg(feature = "demo")]
 use std::net::SocketAddr;
 use std::path::PathBuf;
 use std::process::ExitCode;
@@ -35,6 +38,7 @@ pub enum Command {
         no_secrets: bool,
     },
     /// Run the gateway in front of the simulated legacy estate, with in-memory defaults.
+    #[cfg(feature = "demo")]
     Demo(DemoArgs),
     /// Route a citizen's free-text request to a service.
     Route {
@@ -66,6 +70,7 @@ pub enum Command {
 }
 
 /// Flags of `egov-gateway demo`.
+#[cfg(feature = "demo")]
 #[derive(Debug, clap::Args)]
 pub struct DemoArgs {
     #[arg(long, default_value = "config/gateway.toml")]
@@ -120,6 +125,7 @@ pub fn run(cli: Cli) -> anyhow::Result<ExitCode> {
     match cli.command {
         Command::Serve { config } => serve::run(&config),
         Command::Check { config, no_secrets } => Ok(check::run(&config, no_secrets)),
+        #[cfg(feature = "demo")]
         Command::Demo(args) => demo::run(args),
         Command::Route {
             text,

@@ -4,6 +4,7 @@
 use crate::assist::api::response_json;
 use crate::assist::{eval, Assist, Catalog};
 use crate::config::{self, Config, Secrets};
+use crate::kv::MemoryKv;
 use crate::telemetry::Metrics;
 use anyhow::Context;
 use std::path::Path;
@@ -21,7 +22,8 @@ fn setup(path: &Path, local_only: bool) -> anyhow::Result<(Config, Catalog, Assi
     let assist = Assist::new(
         &config.gateway.assist,
         &Secrets::from_process(),
-        None,
+        // The command line decides on its own: its cache lives and dies with it.
+        Arc::new(MemoryKv::default()),
         metrics,
     )
     .context("intent routing (use --local-only to run without the LLM)")?;

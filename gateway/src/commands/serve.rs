@@ -9,6 +9,9 @@ use std::process::ExitCode;
 
 pub fn run(path: &Path) -> anyhow::Result<ExitCode> {
     let config = config::load(path).map_err(|e| anyhow::anyhow!("invalid configuration:\n{e}"))?;
+    for w in &config.gateway.warnings {
+        tracing::warn!("{w}");
+    }
     let app = App::new(&config, &Secrets::from_process())?;
     let listeners = Listeners::from_config(&config).context("binding the side listeners")?;
     let server = server::build(&config.gateway.server, &app, listeners)?;

@@ -6,7 +6,9 @@
 //! are checked here because no single file can see them.
 
 use super::error::{ConfigError, ConfigErrors, Problems};
-use super::gateway::{relative_to, validate_gateway, validate_ministries, BUILTIN_TIMEOUTS};
+use super::fields::relative_to;
+use super::gateway::{validate_gateway, BUILTIN_TIMEOUTS};
+use super::ministries::validate_ministries;
 use super::raw::{RawGateway, RawMinistries, RawService};
 use super::service::validate_service;
 use super::{Config, Defaults, LegacyHostMode, Ministry, ServiceConfig};

@@ -8,8 +8,10 @@
 //! for error messages.
 
 mod error;
+mod fields;
 mod gateway;
 mod load;
+mod ministries;
 pub mod raw;
 mod secret;
 mod service;
@@ -17,9 +19,14 @@ pub mod values;
 mod vocab;
 
 pub use error::{ConfigError, ConfigErrors};
+pub use gateway::{
+    check_llm_endpoint, InvalidSetting, LlmEndpoint, BUILTIN_TIMEOUTS, DEFAULT_KEY_PREFIX,
+};
 pub use load::{load, load_service_file};
 pub use secret::{Secret, SecretError, SecretRef, Secrets};
-pub use vocab::{Access, Category, LegacyHostMode, Quirk};
+pub use vocab::{
+    Access, Category, LegacyHostMode, Quirk, ResponseFormatMode, UnknownResponseFormat,
+};
 
 use ipnet::IpNet;
 use std::collections::BTreeMap;
@@ -48,12 +55,17 @@ pub struct GatewaySettings {
     pub defaults: Defaults,
     /// `None`: no login; `citizen` and `professional` services answer 503.
     pub sso: Option<SsoSettings>,
+    /// The shared store of every instance; `None`: in-memory defaults (one instance).
+    pub redis: Option<RedisSettings>,
     pub sessions: SessionSettings,
     pub identity: IdentitySettings,
     pub assist: AssistSettings,
     pub telemetry: TelemetrySettings,
     pub services_dir: PathBuf,
     pub ministries_file: PathBuf,
+    /// What is accepted but should change (deprecated keys...): `check` prints these, `serve`
+    /// logs them.
+    pub warnings: Vec<ConfigError>,
 }
 
 /// Process-wide proxy settings (pingora's `ServerConf`).
@@ -136,13 +148,38 @@ pub struct SsoSettings {
     pub provider_timeout: Duration,
 }
 
-/// Where sessions live.
+/// `[redis]`: the Redis deployment every instance shares.
 #[derive(Debug, Clone, PartialEq, Eq)]
+pub struct RedisSettings {
+    /// One URL for a standalone server, or a Cluster's seed nodes.
+    pub urls: Vec<String>,
+    pub cluster: bool,
+    /// Prefix of every key and channel, so environments can share one Redis.
+    pub key_prefix: String,
+    pub connect_timeout: Duration,
+    pub response_timeout: Duration,
+}
+
+impl RedisSettings {
+    /// `urls` (several: a Cluster) with the default prefix and timeouts.
+    pub fn new(urls: Vec<String>) -> Self {
+        Self {
+            cluster: urls.len() > 1,
+            urls,
+            key_prefix: DEFAULT_KEY_PREFIX.to_string(),
+            connect_timeout: Duration::from_millis(500),
+            response_timeout: Duration::from_millis(800),
+        }
+    }
+}
+
+/// Where sessions live.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum SessionStoreKind {
     /// In this process only (one gateway instance, or the demo).
     Memory,
-    /// Shared by every instance: standalone Redis (one URL) or Redis Cluster (seed URLs).
-    Redis { urls: Vec<String>, cluster: bool },
+    /// In `[redis]`, shared by every instance.
+    Redis,
 }
 
 /// Session lifetimes and storage.
@@ -155,8 +192,6 @@ pub struct SessionSettings {
     pub absolute_timeout: Duration,
     /// How long a session read from Redis is trusted in this process.
     pub cache_ttl: Duration,
-    /// Prefix of every Redis key, so environments can share a Redis.
-    pub key_prefix: String,
 }
 
 /// The signed identity assertion sent to ministries.
@@ -198,7 +233,7 @@ pub struct LlmConfig {
     /// `json_schema` (OpenAI/AI71 strict choice among the shortlist), `json_object_schema`
     /// (the same schema in llama.cpp's `json_object` form), `json_object`, or `off`; parsed
     /// once here, into the mode the client uses, so no later step can guess.
-    pub response_format: crate::assist::llm::ResponseFormatMode,
+    pub response_format: ResponseFormatMode,
     pub max_tokens: u32,
     pub breaker_failures: u32,
     pub breaker_open_for: Duration,

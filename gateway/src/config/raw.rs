@@ -23,6 +23,8 @@ pub struct RawGateway {
     pub defaults: RawDefaults,
     /// Single sign-on; absent means every `citizen`/`professional` service is refused.
     pub sso: Option<RawSso>,
+    /// The shared store for every instance; absent means in-memory defaults.
+    pub redis: Option<RawRedis>,
     #[serde(default)]
     pub sessions: RawSessions,
     #[serde(default)]
@@ -256,17 +258,32 @@ pub struct RawSso {
     pub provider_timeout: Option<String>,
 }
 
+/// `[redis]`: the Redis deployment shared state lives in.
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RawRedis {
+    #[serde(default)]
+    pub urls: Vec<String>,
+    pub cluster: Option<bool>,
+    pub key_prefix: Option<String>,
+    pub connect_timeout: Option<String>,
+    pub response_timeout: Option<String>,
+}
+
 /// `[sessions]`: where sessions live and how long.
 #[derive(Debug, Default, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct RawSessions {
     pub store: Option<String>,
+    /// Deprecated spelling of `[redis] urls`.
     #[serde(default)]
     pub redis_urls: Vec<String>,
+    /// Deprecated spelling of `[redis] cluster`.
     pub cluster: Option<bool>,
     pub idle_timeout: Option<String>,
     pub absolute_timeout: Option<String>,
     pub cache_ttl: Option<String>,
+    /// Deprecated spelling of `[redis] key_prefix`.
     pub key_prefix: Option<String>,
 }
 

@@ -1,7 +1,7 @@
 //! Validation of one `services/<ministry>/<service>.toml` file.
 
 use super::error::Problems;
-use super::gateway::{localized, secret_ref, timeouts};
+use super::fields::{localized, secret_ref, timeouts};
 use super::raw::{RawAdapterStep, RawHeaderRules, RawService};
 use super::values;
 use super::{

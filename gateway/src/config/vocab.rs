@@ -1,10 +1,11 @@
-//! The closed vocabularies of the configuration: categories, access levels, legacy quirks
-//! and what to do with requests on a legacy host.
+//! The closed vocabularies of the configuration: categories, access levels, legacy quirks,
+//! what to do with requests on a legacy host, and the routing LLM's response format.
 //!
 //! They are enums rather than strings so a typo is a load-time error and the hot path
 //! compares integers; each keeps the exact spelling operators write in TOML.
 
 use std::fmt;
+use std::str::FromStr;
 
 macro_rules! vocabulary {
     ($(#[$meta:meta])* $name:ident { $($(#[$vmeta:meta])* $variant:ident = $text:literal),+ $(,)? }) => {
@@ -109,5 +110,96 @@ vocabulary! {
         Redirect = "redirect",
         /// Serve it in place, for sites whose old URLs must keep answering (e.g. API clients).
         Proxy = "proxy",
+    }
+}
+
+/// Which `response_format` the routing LLM is asked for (`[assist.llm] response_format`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Default)]
+pub enum ResponseFormatMode {
+    /// Structured outputs: `{type: json_schema, json_schema: {name, strict: true, schema}}`
+    /// whose `service` is an `enum` of the shortlist's ids and `none`. The best choice where
+    /// the server supports it (OpenAI, llama.cpp's server): the model cannot even spell
+    /// another id.
+    #[default]
+    JsonSchema,
+    /// The same schema in the JSON-mode dialect `{type: json_object, schema: {...}}`, for
+    /// servers that constrain output this way but reject `json_schema`: llama-cpp-python's
+    /// server (0.3.x answers `json_schema` with a 500) and some other OpenAI-compatible ones.
+    /// Not OpenAI's own API: use it only where the server documents it.
+    JsonObjectWithSchema,
+    /// JSON mode: `{type: json_object}`.
+    JsonObject,
+    /// No `response_format` at all, for servers that reject it.
+    Off,
+}
+
+impl ResponseFormatMode {
+    /// Every mode, in the order the documentation lists them.
+    pub const ALL: [ResponseFormatMode; 4] = [
+        ResponseFormatMode::JsonSchema,
+        ResponseFormatMode::JsonObjectWithSchema,
+        ResponseFormatMode::JsonObject,
+        ResponseFormatMode::Off,
+    ];
+
+    /// The configuration spelling (`response_format = "..."` in `[assist.llm]`).
+    pub fn as_str(self) -> &'static str {
+        match self {
+            ResponseFormatMode::JsonSchema => "json_schema",
+            ResponseFormatMode::JsonObjectWithSchema => "json_object_schema",
+            ResponseFormatMode::JsonObject => "json_object",
+            ResponseFormatMode::Off => "off",
+        }
+    }
+}
+
+impl fmt::Display for ResponseFormatMode {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
+/// A `response_format` value that names no [`ResponseFormatMode`].
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error("{0:?} is not one of: json_schema, json_object_schema, json_object, off")]
+pub struct UnknownResponseFormat(pub String);
+
+impl FromStr for ResponseFormatMode {
+    type Err = UnknownResponseFormat;
+
+    /// Parses the configuration spelling; the one place that spelling is read, so the
+    /// configuration check and the client can never disagree on which values exist.
+    fn from_str(s: &str) -> Result<Self, Self::Err> {
+        ResponseFormatMode::ALL
+            .into_iter()
+            .find(|mode| mode.as_str() == s)
+            .ok_or_else(|| UnknownResponseFormat(s.to_string()))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn every_response_format_parses_from_its_documented_spelling() {
+        for (text, mode) in [
+            ("json_schema", ResponseFormatMode::JsonSchema),
+            (
+                "json_object_schema",
+                ResponseFormatMode::JsonObjectWithSchema,
+            ),
+            ("json_object", ResponseFormatMode::JsonObject),
+            ("off", ResponseFormatMode::Off),
+        ] {
+            assert_eq!(text.parse::<ResponseFormatMode>(), Ok(mode));
+            assert_eq!(mode.to_string(), text);
+        }
+        for unknown in ["", "JSON_SCHEMA", "json", "text"] {
+            assert_eq!(
+                unknown.parse::<ResponseFormatMode>(),
+                Err(UnknownResponseFormat(unknown.to_string()))
+            );
+        }
     }
 }

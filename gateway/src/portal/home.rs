@@ -1,15 +1,16 @@
 //! The portal's home page: every service, grouped by ministry, in three languages.
 //! (The full citizen portal comes later; this keeps `/` useful from day one.)
 
-use super::html::{escape, frame};
 use crate::config::Ministry;
 use crate::registry::Service;
+use crate::response::{escape, frame};
 use bytes::Bytes;
 use std::collections::BTreeMap;
 use std::sync::Arc;
 
 /// Renders the page listing every service in `services` with a link to `/s/<id>/`.
-/// Called once per registry snapshot (it depends on nothing else), never per request.
+/// Called once per registry snapshot (it depends on nothing else), never per request
+/// (see [`super::Portal`]).
 pub fn render_home(ministries: &BTreeMap<String, Ministry>, services: &[Arc<Service>]) -> Bytes {
     let mut sections = Vec::new();
     for (lang, heading) in [

@@ -1,105 +1,80 @@
-//! Pages the gateway answers itself, in Arabic, French and English: error pages that
-//! always have a body and a request id to quote to support, and the portal's home page.
+//! The citizen UI: the pages the portal serves itself, rendered from a registry
+//! [`Snapshot`] (today the home page; the full portal of categories, service pages and the
+//! "what do you need?" box grows here).
+//!
+//! Pages depend only on the snapshot, so each is rendered once per snapshot and then shared:
+//! a request costs one atomic load and a pointer comparison. The registry knows nothing of
+//! pages; the portal follows whichever snapshot a request was routed with.
 
-mod error_page;
 mod home;
-mod html;
 
-pub use error_page::{error_page, error_page_traced, ErrorKind};
 pub use home::render_home;
-pub use html::escape;
 
+use crate::registry::Snapshot;
+use crate::response::LocalResponse;
+use arc_swap::ArcSwapOption;
 use bytes::Bytes;
-use http::{HeaderName, HeaderValue, StatusCode};
+use http::StatusCode;
+use std::sync::{Arc, Weak};
 
-/// A response the gateway writes without contacting a backend.
-#[derive(Debug, Clone)]
-pub struct LocalResponse {
-    pub status: StatusCode,
-    pub headers: Vec<(HeaderName, HeaderValue)>,
-    pub body: Bytes,
+/// A page rendered for one snapshot. The `Weak` keeps that snapshot's allocation from being
+/// reused while the page is cached, so pointer equality cannot mistake a new snapshot for it.
+struct Rendered {
+    snapshot: Weak<Snapshot>,
+    body: Bytes,
 }
 
-impl LocalResponse {
-    /// An HTML page that must not be cached by shared caches.
-    pub fn html(status: StatusCode, body: String) -> Self {
-        Self::html_bytes(status, Bytes::from(body))
+/// The portal's pages, rendered lazily once per snapshot.
+#[derive(Default)]
+pub struct Portal {
+    home: ArcSwapOption<Rendered>,
+}
+
+impl Portal {
+    pub fn new() -> Self {
+        Self::default()
     }
 
-    /// Like [`LocalResponse::html`], for a page rendered once and served many times (the
-    /// body is shared, not copied).
-    pub fn html_bytes(status: StatusCode, body: Bytes) -> Self {
-        Self {
-            status,
-            headers: vec![
-                (
-                    http::header::CONTENT_TYPE,
-                    HeaderValue::from_static("text/html; charset=utf-8"),
-                ),
-                (
-                    http::header::CACHE_CONTROL,
-                    HeaderValue::from_static("no-store"),
-                ),
-            ],
-            body,
-        }
-    }
-
-    /// A small JSON document (API clients get JSON errors, not pages).
-    pub fn json(status: StatusCode, value: &serde_json::Value) -> Self {
-        Self {
-            status,
-            headers: vec![
-                (
-                    http::header::CONTENT_TYPE,
-                    HeaderValue::from_static("application/json"),
-                ),
-                (
-                    http::header::CACHE_CONTROL,
-                    HeaderValue::from_static("no-store"),
-                ),
-            ],
-            body: Bytes::from(value.to_string()),
-        }
-    }
-
-    /// The JSON error every gateway API answers with: `{"error": code, "error_description":
-    /// description}` (OAuth 2.0's shape, so clients parse one format everywhere).
-    pub fn json_error(status: StatusCode, code: &str, description: impl Into<String>) -> Self {
-        Self::json(
-            status,
-            &serde_json::json!({ "error": code, "error_description": description.into() }),
-        )
-    }
-
-    /// A 405 for an endpoint that only takes `POST`, with the `Allow` header RFC 9110 asks
-    /// for and a JSON body saying what to send instead.
-    pub fn post_only(code: &str, description: impl Into<String>) -> Self {
-        Self::json_error(StatusCode::METHOD_NOT_ALLOWED, code, description)
-            .with_header(http::header::ALLOW, HeaderValue::from_static("POST"))
-    }
-
-    /// Adds a header (e.g. `Set-Cookie`).
-    pub fn with_header(mut self, name: HeaderName, value: HeaderValue) -> Self {
-        self.headers.push((name, value));
-        self
-    }
-
-    /// A redirect with an empty body.
-    pub fn redirect(permanent: bool, location: &str) -> Self {
-        let status = if permanent {
-            StatusCode::MOVED_PERMANENTLY
-        } else {
-            StatusCode::FOUND
+    /// The home page for `snap`: rendered on the first request after a swap, shared after.
+    pub fn home_page(&self, snap: &Arc<Snapshot>) -> LocalResponse {
+        let body = match &*self.home.load() {
+            Some(r) if std::ptr::eq(r.snapshot.as_ptr(), Arc::as_ptr(snap)) => r.body.clone(),
+            _ => {
+                // Two first requests may both render; either result is the same page.
+                let body = render_home(&snap.ministries, snap.services());
+                self.home.store(Some(Arc::new(Rendered {
+                    snapshot: Arc::downgrade(snap),
+                    body: body.clone(),
+                })));
+                body
+            }
         };
-        let mut headers = Vec::with_capacity(1);
-        if let Ok(v) = HeaderValue::from_str(location) {
-            headers.push((http::header::LOCATION, v));
-        }
-        Self {
-            status,
-            headers,
-            body: Bytes::new(),
-        }
+        LocalResponse::html_bytes(StatusCode::OK, body)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::testing::snapshot;
+
+    #[test]
+    fn the_home_page_is_rendered_once_per_snapshot_and_again_after_a_swap() {
+        let portal = Portal::new();
+        let first = snapshot();
+        let a = portal.home_page(&first);
+        let b = portal.home_page(&first);
+        assert_eq!(a.status, StatusCode::OK);
+        // The same bytes, shared: not rendered twice.
+        assert_eq!(a.body.as_ptr(), b.body.as_ptr());
+        let second = snapshot();
+        let c = portal.home_page(&second);
+        assert_ne!(
+            a.body.as_ptr(),
+            c.body.as_ptr(),
+            "a new snapshot gets its own page"
+        );
+        let page = std::str::from_utf8(&c.body).expect("utf-8");
+        assert!(page.contains("/s/"), "{page}");
     }
 }

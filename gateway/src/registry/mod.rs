@@ -1,10 +1,11 @@
 //! The registry: every registered service, compiled into one immutable [`Snapshot`] that
 //! requests read without locks and that a reload replaces atomically.
 //!
-//! A change (file reload today; the ministries' admin API and a Redis-backed store later)
-//! always goes config → validate → [`Snapshot::build`] → [`Registry::swap`]. Building
-//! happens off the request path and a failed build leaves the old snapshot serving;
-//! requests already in flight keep the snapshot they started with.
+//! Today the snapshot is built once, at start-up, from `config/services/`, and nothing swaps
+//! it yet. The live registry (the ministries' admin API, file edits, SIGHUP) will go one way:
+//! config → validate → diff → [`Snapshot::build`] off the request path → [`Registry::swap`];
+//! a failed build will leave the old snapshot serving, and requests already in flight keep
+//! the snapshot they started with.
 
 mod service;
 mod snapshot;

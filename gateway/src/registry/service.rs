@@ -19,11 +19,6 @@ pub struct Service {
     pub chain: AdapterChain,
     /// Its request metrics, when the snapshot serves traffic (not for `check`).
     pub metrics: Option<ServiceMetrics>,
-    /// The SOAP facade's client when the backend speaks TLS: it resolves the legacy host
-    /// name to this service's backends, so the TLS handshake names the host the
-    /// certificate was issued for (an IP in the URL would send no SNI). Plain-text
-    /// backends share the application's client.
-    pub soap_client: Option<reqwest::Client>,
 }
 
 impl fmt::Debug for Service {

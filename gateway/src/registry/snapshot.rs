@@ -5,12 +5,9 @@ use super::service::{Service, Upstream};
 use crate::assist::Catalog;
 use crate::chain::{AdapterChain, ChainContext};
 use crate::config::{Config, ConfigError, ConfigErrors, Ministry, PortalSettings, Secrets};
-use crate::portal::LocalResponse;
 use crate::telemetry::Metrics;
-use bytes::Bytes;
 use egov_adapters::links::{LinkMap, LinkMapBuilder};
 use egov_adapters::paths::LegacyMap;
-use http::StatusCode;
 use std::collections::{BTreeMap, HashMap};
 use std::net::{SocketAddr, ToSocketAddrs};
 use std::sync::Arc;
@@ -36,8 +33,6 @@ pub struct Snapshot {
     legacy: LegacyMap<usize>,
     /// The intent router's view of these services.
     catalog: Arc<Catalog>,
-    /// The portal's home page, rendered once for this snapshot.
-    home: Bytes,
 }
 
 impl Snapshot {
@@ -87,19 +82,7 @@ impl Snapshot {
                     continue;
                 }
             };
-            let soap_client = match soap_tls_client(svc, &chain, &backends) {
-                Ok(c) => c,
-                Err(e) => {
-                    errors.push(ConfigError::new(
-                        &svc.file,
-                        "upstream",
-                        format!("cannot build the SOAP facade's TLS client: {e}"),
-                    ));
-                    continue;
-                }
-            };
             services.push(Arc::new(Service {
-                soap_client,
                 portal_prefix: format!("/s/{}", svc.id),
                 config: svc.clone(),
                 upstream,
@@ -117,7 +100,6 @@ impl Snapshot {
             legacy.insert(&s.config.legacy.hostname, &s.config.legacy.path, i);
         }
         let settings = config.gateway.portal.clone();
-        let home = crate::portal::render_home(&config.ministries, &services);
         Ok(Snapshot {
             portal: PortalInfo {
                 origin: settings.public_url.origin(),
@@ -129,13 +111,7 @@ impl Snapshot {
             services,
             by_id,
             legacy,
-            home,
         })
-    }
-
-    /// The portal's home page (rendered at build; a request only shares its bytes).
-    pub fn home_page(&self) -> LocalResponse {
-        LocalResponse::html_bytes(StatusCode::OK, self.home.clone())
     }
 
     /// The service with this id.
@@ -161,24 +137,6 @@ impl Snapshot {
     pub fn service_at(&self, index: usize) -> &Arc<Service> {
         &self.services[index]
     }
-}
-
-/// The SOAP facade's own client for a TLS backend (see [`Service::soap_client`]).
-fn soap_tls_client(
-    svc: &crate::config::ServiceConfig,
-    chain: &AdapterChain,
-    backends: &[SocketAddr],
-) -> Result<Option<reqwest::Client>, reqwest::Error> {
-    let Some(facade) = chain.soap.as_ref().filter(|_| svc.upstream.tls) else {
-        return Ok(None);
-    };
-    let Some(host) = facade.url.host_str() else {
-        return Ok(None);
-    };
-    crate::soap_facade::client_builder()
-        .resolve_to_addrs(host, backends)
-        .build()
-        .map(Some)
 }
 
 fn resolve(

@@ -9,7 +9,7 @@
 use super::provider::{ProviderError, LOGOUT_TOKEN_MAX_AGE};
 use super::session::{now_secs, random_token, PendingLogin, Session};
 use super::Sso;
-use crate::portal::{self, ErrorKind, LocalResponse};
+use crate::response::{self, ErrorKind, LocalResponse};
 use bytes::Bytes;
 use http::header::{CACHE_CONTROL, CONTENT_TYPE, SET_COOKIE};
 use http::{HeaderValue, StatusCode};
@@ -115,14 +115,14 @@ impl Sso {
 
     async fn login(&self, http: &HttpSession, request_id: &str) -> LocalResponse {
         let Some(provider) = &self.provider else {
-            return portal::error_page(ErrorKind::LoginUnavailable, request_id);
+            return response::error_page(ErrorKind::LoginUnavailable, request_id);
         };
         let return_to = safe_return_to(query_param(http, "return_to").as_deref());
         let start = match provider.begin_login().await {
             Ok(s) => s,
             Err(e) => {
                 tracing::warn!(error = %e, "login: provider unavailable");
-                return portal::error_page(ErrorKind::LoginUnavailable, request_id);
+                return response::error_page(ErrorKind::LoginUnavailable, request_id);
             }
         };
         let pending = PendingLogin {
@@ -137,7 +137,7 @@ impl Sso {
             .await
         {
             tracing::warn!(error = %e, "login: session store unavailable");
-            return portal::error_page(ErrorKind::SessionsUnavailable, request_id);
+            return response::error_page(ErrorKind::SessionsUnavailable, request_id);
         }
         LocalResponse::redirect(false, &start.authorize_url)
             .with_header(SET_COOKIE, self.jar.set_login(&start.state))
@@ -147,11 +147,11 @@ impl Sso {
         let failed = |why: &str| {
             tracing::info!(reason = why, "login failed");
             self.metrics.logins.with_label_values(&["failure"]).inc();
-            portal::error_page(ErrorKind::LoginFailed, request_id)
+            response::error_page(ErrorKind::LoginFailed, request_id)
                 .with_header(SET_COOKIE, self.jar.clear_login())
         };
         let Some(provider) = &self.provider else {
-            return portal::error_page(ErrorKind::LoginUnavailable, request_id);
+            return response::error_page(ErrorKind::LoginUnavailable, request_id);
         };
         let (Some(state), Some(code)) = (query_param(http, "state"), query_param(http, "code"))
         else {
@@ -170,7 +170,7 @@ impl Sso {
             Ok(None) => return failed("unknown, expired or replayed state"),
             Err(e) => {
                 tracing::warn!(error = %e, "callback: session store unavailable");
-                return portal::error_page(ErrorKind::SessionsUnavailable, request_id);
+                return response::error_page(ErrorKind::SessionsUnavailable, request_id);
             }
         };
         let (tokens, claims) = match provider
@@ -180,7 +180,7 @@ impl Sso {
             Ok(r) => r,
             Err(ProviderError::Unavailable(e)) => {
                 tracing::warn!(error = %e, "callback: provider unavailable");
-                return portal::error_page(ErrorKind::LoginUnavailable, request_id);
+                return response::error_page(ErrorKind::LoginUnavailable, request_id);
             }
             Err(e) => return failed(&e.to_string()),
         };
@@ -212,7 +212,7 @@ impl Sso {
             .await
         {
             tracing::warn!(error = %e, "callback: session store unavailable");
-            return portal::error_page(ErrorKind::SessionsUnavailable, request_id);
+            return response::error_page(ErrorKind::SessionsUnavailable, request_id);
         }
         self.metrics.logins.with_label_values(&["success"]).inc();
         LocalResponse::redirect(false, &pending.return_to)

@@ -19,8 +19,9 @@ pub mod session;
 pub mod store;
 pub mod upstream;
 
-use crate::config::{Access, Config, Secrets, SessionStoreKind};
-use crate::portal::{self, ErrorKind, LocalResponse};
+use crate::config::{Access, Config, Secrets};
+use crate::kv::Kv;
+use crate::response::{self, ErrorKind, LocalResponse};
 use crate::telemetry::Metrics;
 use cookie::CookieJar;
 use identity::IdentityIssuer;
@@ -29,9 +30,7 @@ use provider::{Provider, ProviderError};
 use session::{now_secs, Session};
 use std::collections::HashSet;
 use std::sync::{Arc, Mutex};
-use store::{
-    CachedStore, MemoryStore, RedisStore, SessionCache, SessionStore, StoreError, UpdateOutcome,
-};
+use store::{CachedStore, SessionCache, SessionStore, SharedStore, StoreError, UpdateOutcome};
 
 /// SSO could not be set up from the configuration.
 #[derive(Debug, thiserror::Error)]
@@ -70,8 +69,8 @@ pub enum Authorization {
 pub struct Sso {
     provider: Option<Provider>,
     store: Arc<dyn SessionStore>,
-    cache: Option<SessionCache>,
-    redis: Option<Arc<RedisStore>>,
+    cache: SessionCache,
+    shared: Arc<SharedStore>,
     identity: IdentityIssuer,
     identity_header: http::HeaderName,
     /// Every spelling of every identity header clients may not send (see [`upstream`]).
@@ -85,12 +84,13 @@ pub struct Sso {
 }
 
 impl Sso {
-    /// Builds SSO from `config`. Nothing is contacted yet: the provider is discovered and
-    /// Redis connected on first use, so the gateway starts while either is down.
+    /// Builds SSO from `config`, with sessions in `sessions` (the shared store, or this
+    /// process's memory). Nothing is contacted yet: the provider is discovered and Redis
+    /// connected on first use, so the gateway starts while either is down.
     pub fn new(
         config: &Config,
         secrets: &Secrets,
-        kv: Option<Arc<crate::kv::RedisKv>>,
+        sessions: Arc<dyn Kv>,
         metrics: Arc<Metrics>,
     ) -> Result<Self, SsoError> {
         let g = &config.gateway;
@@ -108,18 +108,10 @@ impl Sso {
             }
             None => None,
         };
-        let (store, cache, redis): (Arc<dyn SessionStore>, _, _) = match (&g.sessions.store, kv) {
-            (SessionStoreKind::Redis { .. }, Some(kv)) => {
-                let cache = SessionCache::new(g.sessions.cache_ttl, 100_000);
-                let redis = Arc::new(RedisStore::new(kv));
-                (
-                    Arc::new(CachedStore::new(Arc::clone(&redis), cache.clone())),
-                    Some(cache),
-                    Some(redis),
-                )
-            }
-            _ => (Arc::new(MemoryStore::new()), None, None),
-        };
+        let cache = SessionCache::new(g.sessions.cache_ttl, 100_000);
+        let shared = Arc::new(SharedStore::new(sessions));
+        let store: Arc<dyn SessionStore> =
+            Arc::new(CachedStore::new(Arc::clone(&shared), cache.clone()));
         let pairwise = g
             .identity
             .pairwise_secret
@@ -139,7 +131,7 @@ impl Sso {
             provider,
             store,
             cache,
-            redis,
+            shared,
             identity,
             forgeable: upstream::forgeable_spellings(&identity_header),
             identity_header,
@@ -152,11 +144,12 @@ impl Sso {
         })
     }
 
-    /// Work that runs for the life of the server: the Redis revocation feed, a ping of the
+    /// Work that runs for the life of the server: the revocation feed, a ping of the
     /// session store every few seconds (store-up metric) and a count of live sessions every
     /// minute.
     pub fn background(&self) -> impl std::future::Future<Output = ()> + Send + 'static {
-        let feed = self.redis.clone().zip(self.cache.clone());
+        let shared = Arc::clone(&self.shared);
+        let cache = self.cache.clone();
         let store = Arc::clone(&self.store);
         let metrics = Arc::clone(&self.metrics);
         async move {
@@ -175,12 +168,7 @@ impl Sso {
                     tokio::time::sleep(STORE_CHECK_INTERVAL).await;
                 }
             };
-            match feed {
-                Some((redis, cache)) => {
-                    tokio::join!(redis.follow_revocations(cache), health);
-                }
-                None => health.await,
-            }
+            tokio::join!(shared.follow_revocations(cache), health);
         }
     }
 
@@ -222,7 +210,7 @@ impl Sso {
         if self.provider.is_none() {
             return deny(
                 "login_unavailable",
-                portal::error_page(ErrorKind::LoginUnavailable, request_id),
+                response::error_page(ErrorKind::LoginUnavailable, request_id),
             );
         }
         let session = match self.current_session(req).await {
@@ -233,7 +221,7 @@ impl Sso {
                 self.metrics.session_store_up.set(0);
                 return deny(
                     "store_unavailable",
-                    portal::error_page(ErrorKind::SessionsUnavailable, request_id),
+                    response::error_page(ErrorKind::SessionsUnavailable, request_id),
                 );
             }
         };
@@ -241,7 +229,7 @@ impl Sso {
             None => deny("login_required", login_required(req)),
             Some(s) if access == Access::Professional && !s.professional => deny(
                 "forbidden",
-                portal::error_page(ErrorKind::ProfessionalOnly, request_id),
+                response::error_page(ErrorKind::ProfessionalOnly, request_id),
             ),
             Some(s) => Authorization::Proceed(Some(s)),
         }

@@ -10,7 +10,7 @@ use super::Sso;
 use crate::registry::Service;
 use crate::sso::session::Session;
 use egov_adapters::cookies::{filter_cookie_header, portal_reserved};
-use egov_adapters::headers::HeaderEdit;
+use egov_adapters::headers::{spellings, HeaderEdit};
 use http::{header::COOKIE, HeaderName, HeaderValue};
 
 /// Identity headers that proxies and legacy apps commonly trust. Clients may never send
@@ -28,32 +28,6 @@ const FORGEABLE: [HeaderName; 11] = [
     HeaderName::from_static("x-user"),
     HeaderName::from_static("x-userinfo"),
 ];
-
-/// Every spelling of `name` with any of its `-` written `_`, `name` itself first. CGI, PHP
-/// and many other stacks map `_` and `-` alike (`X_Remote_User` arrives as
-/// `HTTP_X_REMOTE_USER`, just like `X-Remote-User`), so each spelling must be stripped.
-/// Header names are stored lower-case, so case needs no variants.
-pub fn spellings(name: &HeaderName) -> Vec<HeaderName> {
-    let dashes: Vec<usize> = name.as_str().match_indices('-').map(|(i, _)| i).collect();
-    // Past a few dashes, only the fully underscored spelling (no real header gets there).
-    let masks: Vec<u32> = match dashes.len() {
-        0 => vec![0],
-        n if n <= 6 => (0..1u32 << n).collect(),
-        n => vec![0, (1u32 << n.min(31)) - 1],
-    };
-    masks
-        .into_iter()
-        .filter_map(|mask| {
-            let mut bytes = name.as_str().as_bytes().to_vec();
-            for (bit, at) in dashes.iter().enumerate() {
-                if mask & (1 << bit) != 0 {
-                    bytes[*at] = b'_';
-                }
-            }
-            HeaderName::from_bytes(&bytes).ok()
-        })
-        .collect()
-}
 
 /// Every spelling of the headers no client may send: [`FORGEABLE`] and the gateway's own
 /// identity header. Computed once, at start-up.
@@ -167,14 +141,5 @@ mod tests {
         let mut left: Vec<&str> = h.keys().map(HeaderName::as_str).collect();
         left.sort_unstable();
         assert_eq!(left, ["accept", "x_request_trace"]);
-    }
-
-    #[test]
-    fn every_mix_of_dashes_and_underscores_is_a_spelling() {
-        let all = spellings(&HeaderName::from_static("x-auth-request-user"));
-        assert_eq!(all.len(), 8);
-        assert_eq!(all[0], "x-auth-request-user");
-        assert!(all.iter().any(|n| n == "x_auth-request_user"));
-        assert_eq!(spellings(&HeaderName::from_static("user")).len(), 1);
     }
 }

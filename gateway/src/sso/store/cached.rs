@@ -1,9 +1,9 @@
 //! A short in-process cache in front of a shared store, so most requests of a logged-in
-//! citizen cost no Redis round trip.
+//! citizen cost no round trip to the shared store (nor a decode).
 //!
 //! Entries live `sessions.cache_ttl` (default 5 s). Deletions and revocations made here
 //! evict at once; revocations made by other instances arrive on the Redis revocation feed
-//! (see [`super::RedisStore`]); the TTL bounds staleness if the feed is down.
+//! (see [`super::SharedStore`]); the TTL bounds staleness if the feed is down.
 
 use super::{SessionStore, StoreError, UpdateOutcome};
 use crate::sso::session::{PendingLogin, Session};
@@ -137,12 +137,13 @@ impl<S: SessionStore> SessionStore for CachedStore<S> {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::sso::store::MemoryStore;
+    use crate::kv::MemoryKv;
+    use crate::sso::store::SharedStore;
 
     const TTL: Duration = Duration::from_secs(60);
 
-    fn cached() -> (Arc<MemoryStore>, CachedStore<Arc<MemoryStore>>) {
-        let inner = Arc::new(MemoryStore::new());
+    fn cached() -> (Arc<SharedStore>, CachedStore<Arc<SharedStore>>) {
+        let inner = Arc::new(SharedStore::new(Arc::new(MemoryKv::default())));
         let cache = SessionCache::new(Duration::from_secs(60), 100);
         (Arc::clone(&inner), CachedStore::new(inner, cache))
     }

@@ -1,17 +1,17 @@
 //! Where sessions, logins in progress and seen logout tokens live.
 //!
-//! [`SessionStore`] has an in-memory implementation (one instance, the demo) and a Redis one
-//! (standalone or Cluster, shared by every instance, so a logout on one revokes everywhere).
-//! [`CachedStore`] puts a short in-process cache in front of Redis so a request does not
-//! always cost a round trip; revocations are broadcast so caches drop them at once.
+//! [`SessionStore`] has one implementation, [`SharedStore`], over the shared state
+//! ([`crate::kv::Kv`]): in memory for one instance and the demo, in Redis (standalone or
+//! Cluster) shared by every instance, so a logout on one revokes everywhere.
+//! [`CachedStore`] puts a short in-process cache in front of it so a request does not always
+//! cost a round trip (or a JSON decode); revocations are broadcast so caches drop them at
+//! once.
 
 mod cached;
-mod memory;
-mod redis;
+mod shared;
 
 pub use cached::{CachedStore, SessionCache};
-pub use memory::MemoryStore;
-pub use redis::RedisStore;
+pub use shared::SharedStore;
 
 use super::session::{PendingLogin, Session};
 use async_trait::async_trait;

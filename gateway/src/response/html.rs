@@ -1,4 +1,5 @@
-//! HTML escaping for the few values the gateway puts into its own pages.
+//! HTML escaping for the few values the gateway puts into its own pages, and the frame
+//! every page the gateway writes shares.
 
 use std::borrow::Cow;
 
@@ -22,7 +23,7 @@ pub fn escape(s: &str) -> Cow<'_, str> {
 }
 
 /// The shared page frame: three languages side by side, Arabic right-to-left.
-pub(crate) fn frame(title: &str, sections: &[(&str, &str)], footer: &str) -> String {
+pub fn frame(title: &str, sections: &[(&str, &str)], footer: &str) -> String {
     let mut body = String::with_capacity(2048);
     for (lang, html) in sections {
         let dir = if *lang == "ar" { "rtl" } else { "ltr" };

@@ -1,147 +1,9 @@
-//! Text normalisation and tokenisation for citizen queries.
-//!
-//! Citizens write the same request in Modern Standard Arabic, Darija in Arabic
-//! script, Darija in Latin script with digits standing for Arabic letters
-//! ("l7aj", "9or3a"), French without accents, English, or all of them at once.
-//! Before any matching can happen these surface variants have to collapse onto
-//! one form: this module is the single place that decides what "the same word"
-//! means, and both the index (service texts) and the queries go through it, so
-//! whatever it does is applied consistently to both sides.
-//!
-//! [`normalize`] is a character-level pass (case, Arabic orthography, accents,
-//! digits, punctuation, whitespace). [`tokens`] splits the normalised text into
-//! words, drops stop words of every language involved and applies a light,
-//! deliberately conservative stemmer (French/English suffixes, Arabic clitics,
+//! Words out of normalised text: split on spaces, stop words of every language dropped,
+//! and a light, deliberately conservative stemmer (French/English suffixes, Arabic clitics,
 //! Darija-Latin digit letters and the assimilated article "l").
 
+use super::fold::{is_arabic_char as is_arabic, latin_fold, normalize};
 use super::stopwords;
-
-/// Script of a normalised character, used to split words at script changes
-/// ("ماCNSS" → "ما cnss").
-#[derive(Clone, Copy, PartialEq, Eq)]
-enum Script {
-    Arabic,
-    Latin,
-    Other,
-}
-
-/// What one lower-cased input character becomes.
-enum Fold {
-    Drop,
-    Space,
-    One(char),
-    Two(char, char),
-}
-
-fn is_arabic(c: char) -> bool {
-    matches!(c, '\u{0600}'..='\u{06FF}' | '\u{0750}'..='\u{077F}' | '\u{08A0}'..='\u{08FF}'
-        | '\u{FB50}'..='\u{FDFF}' | '\u{FE70}'..='\u{FEFF}')
-}
-
-fn script(c: char) -> Script {
-    if c.is_ascii_alphanumeric() {
-        Script::Latin
-    } else if is_arabic(c) {
-        Script::Arabic
-    } else {
-        Script::Other
-    }
-}
-
-fn fold(c: char) -> Fold {
-    match c {
-        'a'..='z' | '0'..='9' => Fold::One(c),
-        'à' | 'á' | 'â' | 'ã' | 'ä' | 'å' | 'ā' => Fold::One('a'),
-        'ç' | 'ć' | 'č' => Fold::One('c'),
-        'è' | 'é' | 'ê' | 'ë' | 'ē' => Fold::One('e'),
-        'ì' | 'í' | 'î' | 'ï' => Fold::One('i'),
-        'ñ' => Fold::One('n'),
-        'ò' | 'ó' | 'ô' | 'õ' | 'ö' | 'ø' => Fold::One('o'),
-        'ù' | 'ú' | 'û' | 'ü' => Fold::One('u'),
-        'ý' | 'ÿ' => Fold::One('y'),
-        'š' => Fold::One('s'),
-        'ž' => Fold::One('z'),
-        'œ' => Fold::Two('o', 'e'),
-        'æ' => Fold::Two('a', 'e'),
-        'ß' => Fold::Two('s', 's'),
-        // Combining accents, Arabic harakat / Quranic marks, tatweel,
-        // zero-width and bidi controls, soft hyphen: invisible, drop.
-        '\u{0300}'..='\u{036F}'
-        | '\u{0610}'..='\u{061A}'
-        | '\u{064B}'..='\u{065F}'
-        | '\u{0670}'
-        | '\u{06D6}'..='\u{06ED}'
-        | '\u{0640}'
-        | '\u{200B}'..='\u{200F}'
-        | '\u{202A}'..='\u{202E}'
-        | '\u{2066}'..='\u{2069}'
-        | '\u{FEFF}'
-        | '\u{00AD}' => Fold::Drop,
-        // Arabic-Indic and Extended Arabic-Indic (Persian) digits.
-        '\u{0660}'..='\u{0669}' => Fold::One(ascii_digit(c as u32 - 0x0660)),
-        '\u{06F0}'..='\u{06F9}' => Fold::One(ascii_digit(c as u32 - 0x06F0)),
-        // Alef variants, alef maqsura, ta marbuta, hamza carriers.
-        'أ' | 'إ' | 'آ' | 'ٱ' => Fold::One('ا'),
-        'ى' | 'ی' | 'ئ' => Fold::One('ي'),
-        'ة' => Fold::One('ه'),
-        'ؤ' => Fold::One('و'),
-        'ء' => Fold::Drop,
-        // Letters Moroccans borrow for g / v / p / ch; fold onto the letter
-        // most writers would use instead.
-        'گ' | 'ڭ' | 'ک' => Fold::One('ك'),
-        'ڤ' => Fold::One('ف'),
-        'پ' => Fold::One('ب'),
-        'چ' => Fold::One('ج'),
-        _ if c.is_alphanumeric() => Fold::One(c),
-        _ => Fold::Space,
-    }
-}
-
-fn ascii_digit(d: u32) -> char {
-    char::from_digit(d, 10).unwrap_or('0')
-}
-
-/// Normalises free text for matching: lower case; Arabic diacritics, tatweel
-/// and invisible characters removed; alef variants (أ إ آ ٱ) → ا, ى → ي,
-/// ة → ه, ؤ → و, ئ → ي, lone hamza dropped; Moroccan letters گ/ڭ → ك,
-/// ڤ → ف; Arabic-Indic digits → ASCII; French accents folded (é → e,
-/// œ → oe); punctuation → space; a space inserted where the script changes
-/// between Arabic and Latin; whitespace collapsed and trimmed.
-pub fn normalize(text: &str) -> String {
-    let mut out = String::with_capacity(text.len());
-    let mut last: Option<Script> = None;
-    let push = |out: &mut String, ch: char, last: &mut Option<Script>| {
-        let s = script(ch);
-        if let Some(prev) = *last {
-            if prev != s && (prev == Script::Arabic || s == Script::Arabic) {
-                out.push(' ');
-            }
-        }
-        out.push(ch);
-        *last = Some(s);
-    };
-    for c in text.chars() {
-        for l in c.to_lowercase() {
-            match fold(l) {
-                Fold::Drop => {}
-                Fold::Space => {
-                    if last.is_some() {
-                        out.push(' ');
-                        last = None;
-                    }
-                }
-                Fold::One(a) => push(&mut out, a, &mut last),
-                Fold::Two(a, b) => {
-                    push(&mut out, a, &mut last);
-                    push(&mut out, b, &mut last);
-                }
-            }
-        }
-    }
-    let trimmed_len = out.trim_end().len();
-    out.truncate(trimmed_len);
-    out
-}
 
 /// Normalised, stemmed content tokens of `text`, in order.
 ///
@@ -186,34 +48,6 @@ pub fn stem_word(word: &str) -> Option<String> {
         word.to_string()
     };
     (stem.chars().count() >= 2).then_some(stem)
-}
-
-/// Darija-Latin and spelling folding of a Latin-script word (no stemming):
-/// digit letters, "sh" → "ch", "ou" → "u", doubled letters collapsed.
-pub fn latin_fold(word: &str) -> String {
-    let arabizi = word.chars().any(|c| c.is_ascii_alphabetic());
-    let mut mapped = String::with_capacity(word.len() + 2);
-    for c in word.chars() {
-        match c {
-            '2' | '3' if arabizi => mapped.push('a'),
-            '7' if arabizi => mapped.push('h'),
-            '9' if arabizi => mapped.push('q'),
-            '5' if arabizi => mapped.push_str("kh"),
-            '8' if arabizi => mapped.push_str("gh"),
-            '6' if arabizi => mapped.push('t'),
-            _ => mapped.push(c),
-        }
-    }
-    let mapped = mapped.replace("sh", "ch").replace("ou", "u");
-    let mut out = String::with_capacity(mapped.len());
-    let mut prev = None;
-    for c in mapped.chars() {
-        if Some(c) != prev || c.is_ascii_digit() {
-            out.push(c);
-        }
-        prev = Some(c);
-    }
-    out
 }
 
 fn is_vowel(c: char) -> bool {
@@ -317,6 +151,7 @@ fn arabic_stem(word: &str) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::assist::text::normalize;
 
     #[test]
     fn arabic_orthography_is_folded() {

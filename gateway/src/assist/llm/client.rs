@@ -1,44 +1,21 @@
-//! The routing LLM client: an advisor, never an authority.
-//!
-//! When the local ranker is not confident, the gateway may ask an LLM behind an
-//! OpenAI-compatible `POST {base_url}/chat/completions` endpoint (AI71's, a local
-//! llama.cpp server, ...) to pick one service from the ranker's shortlist. Everything here
-//! keeps that LLM in its place:
-//!
-//! - it only sees the shortlist and the citizen's text, which the caller has already redacted
-//!   ([`super::redact`]); the prompt is built by [`super::prompt`];
-//! - its answer must be exactly one shortlist id or `none` ([`super::prompt::parse_answer`]);
-//!   anything else is an error, never a choice;
-//! - the whole call, retries included, runs under one deadline ([`LlmSettings::deadline`]);
-//! - 429, 5xx and transport errors are retried a few times with a short backoff that honours
-//!   `Retry-After` (or `retry-after-ms`) only if it fits in what is left of the deadline;
-//! - a circuit breaker ([`super::breaker`]) stops calling an endpoint that keeps failing.
-//!
-//! **What counts against the breaker.** Every failed call that reached for the network:
-//! timeouts, 429, any non-2xx status (a 401 or 404 is a misconfiguration that will not heal by
-//! itself either), transport errors, malformed answers, and answers outside the shortlist (a
-//! misbehaving advisor is as useless as a silent one, and an endpoint steered by injected text
-//! should be left alone for a while). Configuration errors (a bad shortlist) are detected
-//! before any call and do not count. A successful answer, `none` included, closes it.
-//!
-//! The HTTP client never follows redirects and never uses a proxy. The API key is sent as a
-//! bearer token marked sensitive, and is never logged or shown by `Debug`.
+//! The calls themselves: one `chat/completions` request per attempt under the settings'
+//! deadline, retries with backoff, and the circuit breaker around them (see the module
+//! above for what counts against it).
 
 use std::fmt;
-use std::str::FromStr;
 use std::sync::atomic::{AtomicU32, Ordering};
 use std::time::{Duration, Instant};
 
 use prometheus::IntGauge;
-use reqwest::header::{HeaderMap, HeaderValue, ACCEPT, CONTENT_TYPE};
+use reqwest::header::{HeaderMap, ACCEPT, CONTENT_TYPE};
 use reqwest::{StatusCode, Url};
 use serde::{Deserialize, Serialize};
 use serde_json::Value;
 
-use super::breaker::Breaker;
-pub use super::breaker::BreakerState;
-use super::prompt;
-pub use super::prompt::ShortlistItem;
+use super::error::LlmError;
+use super::prompt::{self, ShortlistItem};
+use super::settings::{validate, LlmSettings};
+use crate::assist::breaker::{Breaker, BreakerState};
 
 /// Largest response body read from the endpoint.
 const MAX_RESPONSE_BYTES: usize = 256 * 1024;
@@ -46,127 +23,6 @@ const MAX_RESPONSE_BYTES: usize = 256 * 1024;
 const BASE_BACKOFF: Duration = Duration::from_millis(50);
 /// Longest backoff when the endpoint gave no `Retry-After`.
 const MAX_BACKOFF: Duration = Duration::from_millis(500);
-
-/// Which `response_format` the request asks for.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Default)]
-pub enum ResponseFormatMode {
-    /// Structured outputs: `{type: json_schema, json_schema: {name, strict: true, schema}}`
-    /// whose `service` is an `enum` of the shortlist's ids and `none`. The best choice where
-    /// the server supports it (OpenAI, llama.cpp's server): the model cannot even spell
-    /// another id.
-    #[default]
-    JsonSchema,
-    /// The same schema in the JSON-mode dialect `{type: json_object, schema: {...}}`, for
-    /// servers that constrain output this way but reject `json_schema`: llama-cpp-python's
-    /// server (0.3.x answers `json_schema` with a 500) and some other OpenAI-compatible ones.
-    /// Not OpenAI's own API: use it only where the server documents it.
-    JsonObjectWithSchema,
-    /// JSON mode: `{type: json_object}`.
-    JsonObject,
-    /// No `response_format` at all, for servers that reject it.
-    Off,
-}
-
-impl ResponseFormatMode {
-    /// Every mode, in the order the documentation lists them.
-    pub const ALL: [ResponseFormatMode; 4] = [
-        ResponseFormatMode::JsonSchema,
-        ResponseFormatMode::JsonObjectWithSchema,
-        ResponseFormatMode::JsonObject,
-        ResponseFormatMode::Off,
-    ];
-
-    /// The configuration spelling (`response_format = "..."` in `[assist.llm]`).
-    pub fn as_str(self) -> &'static str {
-        match self {
-            ResponseFormatMode::JsonSchema => "json_schema",
-            ResponseFormatMode::JsonObjectWithSchema => "json_object_schema",
-            ResponseFormatMode::JsonObject => "json_object",
-            ResponseFormatMode::Off => "off",
-        }
-    }
-}
-
-impl fmt::Display for ResponseFormatMode {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.write_str(self.as_str())
-    }
-}
-
-/// A `response_format` value that names no [`ResponseFormatMode`].
-#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
-#[error("{0:?} is not one of: json_schema, json_object_schema, json_object, off")]
-pub struct UnknownResponseFormat(pub String);
-
-impl FromStr for ResponseFormatMode {
-    type Err = UnknownResponseFormat;
-
-    /// Parses the configuration spelling; the one place that spelling is read, so the
-    /// configuration check and the client can never disagree on which values exist.
-    fn from_str(s: &str) -> Result<Self, Self::Err> {
-        ResponseFormatMode::ALL
-            .into_iter()
-            .find(|mode| mode.as_str() == s)
-            .ok_or_else(|| UnknownResponseFormat(s.to_string()))
-    }
-}
-
-/// How to reach and guard the LLM. Build with [`LlmSettings::new`] and adjust the fields.
-#[derive(Clone)]
-pub struct LlmSettings {
-    /// The API root, e.g. `http://127.0.0.1:8000/v1`; requests go to
-    /// `{base_url}/chat/completions`.
-    pub base_url: String,
-    /// The `model` sent with every request.
-    pub model: String,
-    /// Sent as `Authorization: Bearer <key>` when set.
-    pub api_key: Option<String>,
-    /// Time allowed for a whole [`LlmClient::choose`], retries included (default 2 s).
-    pub deadline: Duration,
-    /// Retries after a 429, a 5xx or a transport error (default 2).
-    pub max_retries: u32,
-    /// The `response_format` to ask for (default [`ResponseFormatMode::JsonSchema`]).
-    pub response_format: ResponseFormatMode,
-    /// The `max_tokens` of the answer (default 32: `{"service": "<id>"}` is about 10-20).
-    pub max_tokens: u32,
-    /// Consecutive failures that open the breaker (default 5).
-    pub breaker_failures: u32,
-    /// How long the breaker stays open before one trial call (default 30 s).
-    pub breaker_open_for: Duration,
-}
-
-impl LlmSettings {
-    /// Settings for `model` at `base_url` with the defaults above and no API key.
-    pub fn new(base_url: impl Into<String>, model: impl Into<String>) -> Self {
-        LlmSettings {
-            base_url: base_url.into(),
-            model: model.into(),
-            api_key: None,
-            deadline: Duration::from_secs(2),
-            max_retries: 2,
-            response_format: ResponseFormatMode::JsonSchema,
-            max_tokens: 32,
-            breaker_failures: 5,
-            breaker_open_for: Duration::from_secs(30),
-        }
-    }
-}
-
-impl fmt::Debug for LlmSettings {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.debug_struct("LlmSettings")
-            .field("base_url", &self.base_url)
-            .field("model", &self.model)
-            .field("api_key", &self.api_key.as_ref().map(|_| "<redacted>"))
-            .field("deadline", &self.deadline)
-            .field("max_retries", &self.max_retries)
-            .field("response_format", &self.response_format)
-            .field("max_tokens", &self.max_tokens)
-            .field("breaker_failures", &self.breaker_failures)
-            .field("breaker_open_for", &self.breaker_open_for)
-            .finish()
-    }
-}
 
 /// Token counts reported by the endpoint.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize, Deserialize)]
@@ -190,61 +46,6 @@ pub struct LlmAnswer {
     pub latency: Duration,
     /// HTTP requests made (1 + retries).
     pub attempts: u32,
-}
-
-/// Why the LLM gave no usable advice. The caller falls back to the local ranker in every case.
-#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
-pub enum LlmError {
-    /// The deadline passed before a usable answer arrived.
-    #[error("the LLM did not answer within the deadline")]
-    Timeout,
-    /// The circuit breaker is open: no call was made.
-    #[error("the LLM circuit breaker is open")]
-    BreakerOpen,
-    /// The endpoint kept answering 429 Too Many Requests.
-    #[error("the LLM endpoint is rate limiting (429)")]
-    RateLimited,
-    /// The endpoint answered this non-2xx status (after retries for a 5xx).
-    #[error("the LLM endpoint answered HTTP {0}")]
-    Status(u16),
-    /// No HTTP answer: connection refused or reset, TLS failure, broken body...
-    #[error("cannot reach the LLM endpoint: {0}")]
-    Transport(String),
-    /// The response was not a chat completion, or its content held no readable answer (or
-    /// repeated the instructions).
-    #[error("malformed LLM answer: {0}")]
-    Malformed(String),
-    /// The LLM named something that is neither a shortlist id nor `none` (shown clipped).
-    #[error("the LLM answered {0:?}, which is neither a shortlist id nor \"none\"")]
-    OutsideShortlist(String),
-    /// Invalid settings or shortlist; detected before any call.
-    #[error("invalid LLM configuration: {0}")]
-    Config(String),
-}
-
-impl LlmError {
-    /// Whether another attempt may succeed: 429, 5xx and transport errors.
-    pub fn is_retryable(&self) -> bool {
-        match self {
-            LlmError::RateLimited | LlmError::Transport(_) => true,
-            LlmError::Status(code) => (500..600).contains(code),
-            _ => false,
-        }
-    }
-
-    /// A short, stable label for metrics and logs.
-    pub fn kind(&self) -> &'static str {
-        match self {
-            LlmError::Timeout => "timeout",
-            LlmError::BreakerOpen => "breaker_open",
-            LlmError::RateLimited => "rate_limited",
-            LlmError::Status(_) => "status",
-            LlmError::Transport(_) => "transport",
-            LlmError::Malformed(_) => "malformed",
-            LlmError::OutsideShortlist(_) => "outside_shortlist",
-            LlmError::Config(_) => "config",
-        }
-    }
 }
 
 /// One failed attempt and what the endpoint said about waiting.
@@ -329,73 +130,6 @@ fn transport(error: reqwest::Error) -> LlmError {
         source = cause.source();
     }
     LlmError::Transport(message)
-}
-
-/// One invalid LLM setting: the key as `[assist.llm]` spells it, and why.
-#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
-#[error("{key}: {reason}")]
-pub struct InvalidSetting {
-    /// `base_url`, `model`, `deadline`, `max_tokens`, `breaker_failures` or `api_key`.
-    pub key: &'static str,
-    pub reason: String,
-}
-
-/// Checks `settings` and returns the `chat/completions` URL, or every problem found.
-///
-/// The one validation of LLM settings: `egov-gateway check` (through the configuration's
-/// `[assist.llm]` validation, with the API key checked once its secret is read) and
-/// [`LlmClient::new`] both call it, so a configuration that passes the check builds a client.
-pub fn validate(settings: &LlmSettings) -> Result<Url, Vec<InvalidSetting>> {
-    let mut problems = Vec::new();
-    let mut bad = |key: &'static str, reason: String| problems.push(InvalidSetting { key, reason });
-    let base = settings.base_url.trim();
-    let mut endpoint = None;
-    match Url::parse(base) {
-        Err(error) => bad("base_url", format!("{base:?}: {error}")),
-        Ok(url) if !matches!(url.scheme(), "http" | "https") || url.host_str().is_none() => bad(
-            "base_url",
-            format!("{base:?}: must be an http(s) URL with a host"),
-        ),
-        Ok(url) if url.query().is_some() || url.fragment().is_some() => bad(
-            "base_url",
-            format!("{base:?}: no query or fragment allowed"),
-        ),
-        Ok(url) if !url.username().is_empty() || url.password().is_some() => bad(
-            "base_url",
-            "put credentials in api_key, not in the URL".into(),
-        ),
-        Ok(_) => {
-            let joined = format!("{}/chat/completions", base.trim_end_matches('/'));
-            match Url::parse(&joined) {
-                Ok(url) => endpoint = Some(url),
-                Err(error) => bad("base_url", format!("{base:?}: {error}")),
-            }
-        }
-    }
-    if settings.model.trim().is_empty() || settings.model.chars().any(char::is_control) {
-        bad(
-            "model",
-            format!("{:?}: must be a non-empty name", settings.model),
-        );
-    }
-    if settings.deadline.is_zero() {
-        bad("deadline", "must be more than zero".into());
-    }
-    if settings.max_tokens == 0 {
-        bad("max_tokens", "must be at least 1".into());
-    }
-    if settings.breaker_failures == 0 {
-        bad("breaker_failures", "must be at least 1".into());
-    }
-    if let Some(key) = &settings.api_key {
-        if key.is_empty() || HeaderValue::from_str(&format!("Bearer {key}")).is_err() {
-            bad("api_key", "must be non-empty visible ASCII".into());
-        }
-    }
-    match endpoint {
-        Some(url) if problems.is_empty() => Ok(url),
-        _ => Err(problems),
-    }
 }
 
 /// The LLM client. Cheap to share (`Send + Sync`); clones of it would not share the breaker,
@@ -662,6 +396,8 @@ fn read_completion(
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::config::ResponseFormatMode;
+    use reqwest::header::HeaderValue;
     use serde_json::json;
 
     fn settings() -> LlmSettings {
@@ -769,28 +505,6 @@ mod tests {
             "{problems:?}"
         );
         assert!(validate(&settings()).is_ok());
-    }
-
-    #[test]
-    fn every_response_format_parses_from_its_documented_spelling() {
-        for (text, mode) in [
-            ("json_schema", ResponseFormatMode::JsonSchema),
-            (
-                "json_object_schema",
-                ResponseFormatMode::JsonObjectWithSchema,
-            ),
-            ("json_object", ResponseFormatMode::JsonObject),
-            ("off", ResponseFormatMode::Off),
-        ] {
-            assert_eq!(text.parse::<ResponseFormatMode>(), Ok(mode));
-            assert_eq!(mode.to_string(), text);
-        }
-        for unknown in ["", "JSON_SCHEMA", "json", "text"] {
-            assert_eq!(
-                unknown.parse::<ResponseFormatMode>(),
-                Err(UnknownResponseFormat(unknown.to_string()))
-            );
-        }
     }
 
     #[test]

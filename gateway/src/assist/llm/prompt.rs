@@ -17,8 +17,9 @@ use serde_json::{json, Value};
 use std::collections::HashSet;
 use std::sync::OnceLock;
 
-use super::llm::{LlmError, ResponseFormatMode};
-use super::MAX_QUERY_CHARS;
+use super::error::LlmError;
+use crate::assist::MAX_QUERY_CHARS;
+use crate::config::ResponseFormatMode;
 
 /// The answer meaning "none of the listed services".
 pub const NONE: &str = "none";

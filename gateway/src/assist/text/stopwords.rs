@@ -12,7 +12,7 @@
 use std::collections::HashSet;
 use std::sync::OnceLock;
 
-use super::normalize::{latin_fold, normalize};
+use super::fold::{latin_fold, normalize};
 
 const ARABIC: &str = "من إلى الى على عن في مع هل ما ماذا كيف كيفية أين اين متى لماذا لما هذا هذه ذلك تلك التي الذي الذين \
 هو هي هم أنا انا نحن أنت انت أن إن لا لم لن قد كل بعد قبل عند عبر أو او ثم حتى يمكن يمكنني أريد ارغب أرغب أود \

@@ -1,0 +1,146 @@
+//! Validators shared by every configuration file: durations with defaults, listen
+//! addresses, timeout tables, texts in the portal's languages, secret references and paths
+//! relative to the file they are written in. Each records its problem with the file and key
+//! and returns `None`, so a caller goes on and every problem is reported in one run.
+
+use super::error::Problems;
+use super::raw::{RawLocalized, RawSecret, RawTimeouts};
+use super::values;
+use super::{Localized, SecretRef, Timeouts};
+use std::path::{Path, PathBuf};
+use std::time::Duration;
+
+/// Resolves a path written in a config file relative to that file's directory.
+pub(crate) fn relative_to(file: &Path, written: &str) -> PathBuf {
+    let p = Path::new(written);
+    if p.is_absolute() {
+        p.to_path_buf()
+    } else {
+        file.parent().unwrap_or(Path::new(".")).join(p)
+    }
+}
+
+pub(crate) fn opt_duration(
+    p: &mut Problems<'_>,
+    field: &str,
+    value: Option<&str>,
+    default: Duration,
+) -> Option<Duration> {
+    match value {
+        None => Some(default),
+        Some(s) => p.check(field, values::duration(s)),
+    }
+}
+
+pub(crate) fn opt_listen(
+    p: &mut Problems<'_>,
+    field: &str,
+    value: Option<&str>,
+) -> Option<Option<std::net::SocketAddr>> {
+    match value {
+        None | Some("") => Some(None),
+        Some(s) => p.check(field, values::listen_addr(s)).map(Some),
+    }
+}
+
+/// Validates a `timeouts` table, filling unset values from `inherited`.
+pub(crate) fn timeouts(
+    p: &mut Problems<'_>,
+    field: &str,
+    raw: Option<&RawTimeouts>,
+    inherited: &Timeouts,
+) -> Option<Timeouts> {
+    let Some(raw) = raw else {
+        return Some(*inherited);
+    };
+    let connect = opt_duration(
+        p,
+        &format!("{field}.connect"),
+        raw.connect.as_deref(),
+        inherited.connect,
+    );
+    let read = opt_duration(
+        p,
+        &format!("{field}.read"),
+        raw.read.as_deref(),
+        inherited.read,
+    );
+    let total = opt_duration(
+        p,
+        &format!("{field}.total"),
+        raw.total.as_deref(),
+        inherited.total,
+    );
+    let t = Timeouts {
+        connect: connect?,
+        read: read?,
+        total: total?,
+    };
+    if t.total < t.connect {
+        p.add(
+            format!("{field}.total"),
+            "must not be shorter than the connect timeout",
+        );
+        return None;
+    }
+    Some(t)
+}
+
+pub(crate) fn localized(
+    p: &mut Problems<'_>,
+    field: &str,
+    raw: &RawLocalized,
+) -> Option<Localized> {
+    let mut get = |lang: &str, v: &Option<String>| match v.as_deref().map(str::trim) {
+        Some(s) if !s.is_empty() => Some(s.to_string()),
+        _ => {
+            p.add(
+                format!("{field}.{lang}"),
+                "is required and must not be empty",
+            );
+            None
+        }
+    };
+    let ar = get("ar", &raw.ar);
+    let fr = get("fr", &raw.fr);
+    let en = get("en", &raw.en);
+    Some(Localized {
+        ar: ar?,
+        fr: fr?,
+        en: en?,
+    })
+}
+
+/// A `{ env = "..." }` / `{ file = "..." }` secret reference.
+pub(crate) fn secret_ref(
+    file: &Path,
+    field: &str,
+    raw: &RawSecret,
+    p: &mut Problems<'_>,
+) -> Option<SecretRef> {
+    match (&raw.env, &raw.file) {
+        (Some(name), None) => {
+            let ok = !name.is_empty()
+                && name
+                    .bytes()
+                    .all(|b| b.is_ascii_uppercase() || b.is_ascii_digit() || b == b'_');
+            if ok {
+                Some(SecretRef::Env(name.clone()))
+            } else {
+                p.add(
+                    format!("{field}.env"),
+                    format!("{name:?} must be an environment variable name (A-Z, 0-9, _)"),
+                );
+                None
+            }
+        }
+        (None, Some(path)) => Some(SecretRef::File(relative_to(file, path))),
+        _ => {
+            p.add(
+                field,
+                "give exactly one of { env = \"NAME\" } or { file = \"path\" }; never the secret itself",
+            );
+            None
+        }
+    }
+}

@@ -1,0 +1,64 @@
+//! `[identity]`: the signed, pairwise assertion ministries receive.
+
+use crate::config::error::Problems;
+use crate::config::fields::{opt_duration, relative_to, secret_ref};
+use crate::config::raw::RawIdentity;
+use crate::config::IdentitySettings;
+use std::time::Duration;
+
+pub(super) fn validate(raw: &RawIdentity, p: &mut Problems<'_>) -> Option<IdentitySettings> {
+    let file = p.file().to_path_buf();
+    let header = raw
+        .header
+        .as_deref()
+        .unwrap_or("x-egov-identity")
+        .to_ascii_lowercase();
+    let header_ok = http::HeaderName::from_bytes(header.as_bytes()).is_ok();
+    if !header_ok {
+        p.add(
+            "identity.header",
+            format!("{header:?} is not a valid header name"),
+        );
+    }
+    let ttl = opt_duration(
+        p,
+        "identity.ttl",
+        raw.ttl.as_deref(),
+        Duration::from_secs(60),
+    );
+    if ttl.is_some_and(|t| t > Duration::from_secs(60)) {
+        p.add(
+            "identity.ttl",
+            "must be at most 60s: assertions are short-lived by design",
+        );
+        return None;
+    }
+    let secret = match &raw.pairwise_secret {
+        None => Some(None),
+        Some(s) => secret_ref(&file, "identity.pairwise_secret", s, p).map(Some),
+    };
+    let mut keys = Vec::new();
+    for (i, k) in raw.signing_keys.iter().enumerate() {
+        let path = relative_to(&file, k);
+        if !path.is_file() {
+            p.add(
+                format!("identity.signing_keys[{i}]"),
+                format!("file {} does not exist", path.display()),
+            );
+        }
+        keys.push(path);
+    }
+    let rotate = opt_duration(
+        p,
+        "identity.rotate_every",
+        raw.rotate_every.as_deref(),
+        Duration::from_secs(24 * 3600),
+    );
+    Some(IdentitySettings {
+        header: header_ok.then_some(header)?,
+        ttl: ttl?,
+        pairwise_secret: secret?,
+        signing_keys: keys,
+        rotate_every: rotate?,
+    })
+}

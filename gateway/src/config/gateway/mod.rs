@@ -1,0 +1,103 @@
+//! Validation of `gateway.toml`, one file per section: [`server`], [`portal`] (with the admin
+//! and metrics listeners), [`sso`], [`redis`], [`sessions`], [`identity`], [`assist`] and
+//! [`telemetry`]. Each section validates its own raw table and records every problem with
+//! its key; this module puts the sections together.
+
+mod assist;
+mod identity;
+mod portal;
+mod redis;
+mod server;
+mod sessions;
+mod sso;
+mod telemetry;
+
+pub use assist::{check_llm_endpoint, InvalidSetting, LlmEndpoint};
+pub use redis::DEFAULT_KEY_PREFIX;
+
+use super::error::{ConfigError, Problems};
+use super::fields::{relative_to, timeouts};
+use super::raw::RawGateway;
+use super::{Defaults, GatewaySettings, LegacyHostMode, Timeouts};
+use std::time::Duration;
+
+/// Timeouts when neither the service nor `[defaults.timeouts]` sets them.
+pub const BUILTIN_TIMEOUTS: Timeouts = Timeouts {
+    connect: Duration::from_secs(2),
+    read: Duration::from_secs(10),
+    total: Duration::from_secs(30),
+};
+
+pub(crate) fn validate_gateway(raw: RawGateway, p: &mut Problems<'_>) -> Option<GatewaySettings> {
+    let file = p.file().to_path_buf();
+    let mut warnings = Vec::new();
+
+    let server = server::validate(&raw.server, p);
+    let portal = portal::validate(&raw.portal, p);
+    let admin_listen = portal::side_listener(p, "admin.listen", raw.admin.listen.as_deref());
+    let metrics_listen = portal::side_listener(p, "metrics.listen", raw.metrics.listen.as_deref());
+
+    let timeouts = timeouts(
+        p,
+        "defaults.timeouts",
+        Some(&raw.defaults.timeouts),
+        &BUILTIN_TIMEOUTS,
+    );
+    let on_legacy_host = match raw.defaults.on_legacy_host.as_deref() {
+        None => Some(LegacyHostMode::Redirect),
+        Some(s) => p.check("defaults.on_legacy_host", LegacyHostMode::parse(s)),
+    };
+
+    let sso = match &raw.sso {
+        None => Some(None),
+        Some(raw_sso) => sso::validate(raw_sso, p).map(Some),
+    };
+    let redis = redis::validate(
+        raw.redis.as_ref(),
+        &raw.sessions,
+        p,
+        &mut |field, reason| warnings.push(ConfigError::new(&file, field, reason)),
+    );
+    let sessions = sessions::validate(&raw.sessions, redis.as_ref().and_then(|r| r.as_ref()), p);
+    let identity = identity::validate(&raw.identity, p);
+    let assist = assist::validate(&raw.assist, p);
+    let telemetry = telemetry::validate(&raw.telemetry, p);
+
+    let services_dir = relative_to(&file, raw.services_dir.as_deref().unwrap_or("services"));
+    let ministries_file = relative_to(
+        &file,
+        raw.ministries_file.as_deref().unwrap_or("ministries.toml"),
+    );
+
+    Some(GatewaySettings {
+        file,
+        server: server?,
+        portal: portal?,
+        admin_listen: admin_listen?,
+        metrics_listen: metrics_listen?,
+        defaults: Defaults {
+            timeouts: timeouts?,
+            on_legacy_host: on_legacy_host?,
+        },
+        sso: sso?,
+        redis: redis?,
+        sessions: sessions?,
+        identity: identity?,
+        assist: assist?,
+        telemetry: telemetry?,
+        services_dir,
+        ministries_file,
+        warnings,
+    })
+}
+
+/// `gateway.toml` text through [`validate_gateway`], for the sections' tests: the settings
+/// (when valid), the errors and the warnings as `file: key: reason` lines.
+#[cfg(test)]
+pub(crate) fn validate_text(text: &str) -> (Option<GatewaySettings>, Vec<String>) {
+    let raw: RawGateway = toml::from_str(text).unwrap_or_else(|e| panic!("{e}\n{text}"));
+    let mut errors = Vec::new();
+    let file = std::path::Path::new("gateway.toml");
+    let settings = validate_gateway(raw, &mut Problems::new(file, &mut errors));
+    (settings, errors.iter().map(ToString::to_string).collect())
+}

@@ -1,0 +1,226 @@
+//! `[redis]`: the one Redis deployment (standalone or Cluster) every piece of shared state
+//! uses when a gateway runs as several instances: sessions, routing decisions, and what comes
+//! after them (response cache, registry, rate limits). Without it, each of them keeps its
+//! embedded in-memory default.
+//!
+//! `sessions.redis_urls`, `sessions.cluster` and `sessions.key_prefix` are the older spelling
+//! of the same settings: still read, with a warning, when `[redis]` is absent.
+
+use crate::config::error::Problems;
+use crate::config::fields::opt_duration;
+use crate::config::raw::{RawRedis, RawSessions};
+use crate::config::RedisSettings;
+use std::time::Duration;
+
+/// Default key prefix, so environments can share one Redis.
+pub const DEFAULT_KEY_PREFIX: &str = "egov:";
+
+/// `Some(None)`: no Redis; `None`: an error was recorded.
+pub(super) fn validate(
+    raw: Option<&RawRedis>,
+    sessions: &RawSessions,
+    p: &mut Problems<'_>,
+    warn: &mut dyn FnMut(&str, String),
+) -> Option<Option<RedisSettings>> {
+    let legacy = !sessions.redis_urls.is_empty()
+        || sessions.cluster.is_some()
+        || sessions.key_prefix.is_some();
+    let Some(raw) = raw else {
+        if !legacy {
+            return Some(None);
+        }
+        for (set, key) in [
+            (!sessions.redis_urls.is_empty(), "redis_urls"),
+            (sessions.cluster.is_some(), "cluster"),
+            (sessions.key_prefix.is_some(), "key_prefix"),
+        ] {
+            if set {
+                let new = if key == "redis_urls" { "urls" } else { key };
+                warn(
+                    &format!("sessions.{key}"),
+                    format!("deprecated: write it as [redis] {new}"),
+                );
+            }
+        }
+        if sessions.redis_urls.is_empty() {
+            p.add(
+                "sessions.redis_urls",
+                "sessions.cluster/key_prefix need redis_urls (better: a [redis] section)",
+            );
+            return None;
+        }
+        return settings(
+            p,
+            "sessions.redis_urls",
+            &sessions.redis_urls,
+            sessions.cluster,
+            sessions.key_prefix.as_deref(),
+            None,
+            None,
+        )
+        .map(Some);
+    };
+    if legacy {
+        p.add(
+            "sessions.redis_urls",
+            "[redis] is set: remove the deprecated sessions.redis_urls, cluster and key_prefix",
+        );
+        return None;
+    }
+    settings(
+        p,
+        "redis.urls",
+        &raw.urls,
+        raw.cluster,
+        raw.key_prefix.as_deref(),
+        raw.connect_timeout.as_deref(),
+        raw.response_timeout.as_deref(),
+    )
+    .map(Some)
+}
+
+fn settings(
+    p: &mut Problems<'_>,
+    urls_field: &str,
+    urls: &[String],
+    cluster: Option<bool>,
+    key_prefix: Option<&str>,
+    connect_timeout: Option<&str>,
+    response_timeout: Option<&str>,
+) -> Option<RedisSettings> {
+    let mut ok = true;
+    if urls.is_empty() {
+        p.add(
+            urls_field,
+            "at least one redis:// URL (a Cluster's seed nodes: several)",
+        );
+        ok = false;
+    }
+    for (i, u) in urls.iter().enumerate() {
+        let valid = url::Url::parse(u)
+            .ok()
+            .is_some_and(|u| matches!(u.scheme(), "redis" | "rediss") && u.host().is_some());
+        if !valid {
+            p.add(
+                format!("{urls_field}[{i}]"),
+                format!("{u:?} is not a redis:// or rediss:// URL"),
+            );
+            ok = false;
+        }
+    }
+    let prefix = key_prefix.unwrap_or(DEFAULT_KEY_PREFIX);
+    if prefix.chars().any(|c| c.is_whitespace() || c.is_control()) {
+        p.add(
+            "redis.key_prefix",
+            format!("{prefix:?} must not contain spaces or control characters"),
+        );
+        ok = false;
+    }
+    let connect = opt_duration(
+        p,
+        "redis.connect_timeout",
+        connect_timeout,
+        Duration::from_millis(500),
+    );
+    let response = opt_duration(
+        p,
+        "redis.response_timeout",
+        response_timeout,
+        Duration::from_millis(800),
+    );
+    for (field, d) in [
+        ("redis.connect_timeout", connect),
+        ("redis.response_timeout", response),
+    ] {
+        if d.is_some_and(|d| d.is_zero()) {
+            p.add(field, "must be more than zero");
+            ok = false;
+        }
+    }
+    let connect = connect?;
+    let response = response?;
+    ok.then(|| RedisSettings {
+        cluster: cluster.unwrap_or(urls.len() > 1),
+        urls: urls.to_vec(),
+        key_prefix: prefix.to_string(),
+        connect_timeout: connect,
+        response_timeout: response,
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::super::validate_text;
+
+    const PORTAL: &str =
+        "[portal]\npublic_url = \"http://127.0.0.1:8080\"\nlisten = [\"127.0.0.1:8080\"]\n";
+
+    #[test]
+    fn a_redis_section_is_read_with_its_defaults() {
+        let (settings, errors) = validate_text(&format!(
+            "{PORTAL}[redis]\nurls = [\"redis://127.0.0.1:6379\"]\n"
+        ));
+        assert!(errors.is_empty(), "{errors:?}");
+        let settings = settings.expect("valid");
+        let redis = settings.redis.expect("[redis]");
+        assert_eq!(redis.urls, ["redis://127.0.0.1:6379"]);
+        assert!(!redis.cluster);
+        assert_eq!(redis.key_prefix, "egov:");
+        assert!(settings.warnings.is_empty());
+    }
+
+    #[test]
+    fn several_urls_mean_a_cluster_unless_told_otherwise() {
+        let (settings, _) = validate_text(&format!(
+            "{PORTAL}[redis]\nurls = [\"redis://127.0.0.1:7000\", \"redis://127.0.0.1:7001\"]\n"
+        ));
+        assert!(settings.expect("valid").redis.expect("[redis]").cluster);
+    }
+
+    #[test]
+    fn the_deprecated_session_keys_still_work_with_a_warning() {
+        let (settings, errors) = validate_text(&format!(
+            "{PORTAL}[sessions]\nstore = \"redis\"\nredis_urls = [\"redis://127.0.0.1:6379\"]\nkey_prefix = \"t:\"\n"
+        ));
+        assert!(errors.is_empty(), "{errors:?}");
+        let settings = settings.expect("valid");
+        let redis = settings.redis.as_ref().expect("[redis] from the alias");
+        assert_eq!(redis.urls, ["redis://127.0.0.1:6379"]);
+        assert_eq!(redis.key_prefix, "t:");
+        let warnings: Vec<String> = settings.warnings.iter().map(ToString::to_string).collect();
+        assert!(
+            warnings.iter().any(|w| w.contains("sessions.redis_urls")
+                && w.contains("deprecated")
+                && w.contains("[redis] urls")),
+            "{warnings:?}"
+        );
+    }
+
+    #[test]
+    fn the_deprecated_keys_beside_a_redis_section_are_an_error() {
+        let (settings, errors) = validate_text(&format!(
+            "{PORTAL}[redis]\nurls = [\"redis://127.0.0.1:6379\"]\n[sessions]\nredis_urls = [\"redis://127.0.0.1:6380\"]\n"
+        ));
+        assert!(settings.is_none());
+        assert!(
+            errors.iter().any(|e| e.contains("sessions.redis_urls")),
+            "{errors:?}"
+        );
+    }
+
+    #[test]
+    fn every_bad_redis_value_is_reported_with_its_key() {
+        let (settings, errors) = validate_text(&format!(
+            "{PORTAL}[redis]\nurls = [\"http://127.0.0.1:6379\"]\nkey_prefix = \"a b\"\nconnect_timeout = \"0s\"\nresponse_timeout = \"soon\"\n"
+        ));
+        assert!(settings.is_none());
+        for key in [
+            "redis.urls[0]",
+            "redis.key_prefix",
+            "redis.connect_timeout",
+            "redis.response_timeout",
+        ] {
+            assert!(errors.iter().any(|e| e.contains(key)), "{key}: {errors:?}");
+        }
+    }
+}

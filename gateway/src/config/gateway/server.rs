@@ -1,0 +1,41 @@
+//! `[server]`: pingora's process settings.
+
+use crate::config::error::Problems;
+use crate::config::fields::opt_duration;
+use crate::config::raw::RawServer;
+use crate::config::values;
+use crate::config::ServerSettings;
+use std::time::Duration;
+
+pub(super) fn validate(raw: &RawServer, p: &mut Problems<'_>) -> Option<ServerSettings> {
+    let threads = match raw.threads {
+        None => Some(2),
+        Some(t) => p.check("server.threads", values::bounded(t, 1, 1024)),
+    };
+    let pool = match raw.upstream_keepalive_pool_size {
+        None => Some(1024),
+        Some(v) => p.check(
+            "server.upstream_keepalive_pool_size",
+            values::bounded(v, 0, 1_000_000),
+        ),
+    };
+    let grace_period = opt_duration(
+        p,
+        "server.grace_period",
+        raw.grace_period.as_deref(),
+        Duration::from_secs(5),
+    );
+    let graceful_timeout = opt_duration(
+        p,
+        "server.graceful_shutdown_timeout",
+        raw.graceful_shutdown_timeout.as_deref(),
+        Duration::from_secs(10),
+    );
+    Some(ServerSettings {
+        threads: threads?,
+        work_stealing: raw.work_stealing.unwrap_or(true),
+        upstream_keepalive_pool_size: pool?,
+        grace_period: grace_period?,
+        graceful_shutdown_timeout: graceful_timeout?,
+    })
+}

@@ -1,0 +1,104 @@
+//! `[sessions]`: where sessions live and how long they last.
+
+use crate::config::error::Problems;
+use crate::config::fields::opt_duration;
+use crate::config::raw::RawSessions;
+use crate::config::{RedisSettings, SessionSettings, SessionStoreKind};
+use std::time::Duration;
+
+pub(super) fn validate(
+    raw: &RawSessions,
+    redis: Option<&RedisSettings>,
+    p: &mut Problems<'_>,
+) -> Option<SessionSettings> {
+    // Sessions follow the deployment's shared store unless told to stay in memory.
+    let default = if redis.is_some() { "redis" } else { "memory" };
+    let store = match raw.store.as_deref().unwrap_or(default) {
+        "memory" => Some(SessionStoreKind::Memory),
+        "redis" if redis.is_some() => Some(SessionStoreKind::Redis),
+        "redis" => {
+            p.add(
+                "sessions.store",
+                "\"redis\" needs a [redis] section with the server's urls",
+            );
+            None
+        }
+        other => {
+            p.add(
+                "sessions.store",
+                format!("{other:?} is not one of: memory, redis"),
+            );
+            None
+        }
+    };
+    let idle = opt_duration(
+        p,
+        "sessions.idle_timeout",
+        raw.idle_timeout.as_deref(),
+        Duration::from_secs(30 * 60),
+    );
+    let absolute = opt_duration(
+        p,
+        "sessions.absolute_timeout",
+        raw.absolute_timeout.as_deref(),
+        Duration::from_secs(12 * 3600),
+    );
+    let cache_ttl = opt_duration(
+        p,
+        "sessions.cache_ttl",
+        raw.cache_ttl.as_deref(),
+        Duration::from_secs(5),
+    );
+    if let (Some(i), Some(a)) = (idle, absolute) {
+        if i > a {
+            p.add(
+                "sessions.idle_timeout",
+                "must not be longer than sessions.absolute_timeout",
+            );
+            return None;
+        }
+    }
+    Some(SessionSettings {
+        store: store?,
+        idle_timeout: idle?,
+        absolute_timeout: absolute?,
+        cache_ttl: cache_ttl?,
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::super::validate_text;
+    use crate::config::SessionStoreKind;
+
+    const PORTAL: &str =
+        "[portal]\npublic_url = \"http://127.0.0.1:8080\"\nlisten = [\"127.0.0.1:8080\"]\n";
+
+    #[test]
+    fn sessions_default_to_redis_when_the_deployment_has_one() {
+        let (settings, _) = validate_text(&format!(
+            "{PORTAL}[redis]\nurls = [\"redis://127.0.0.1:6379\"]\n"
+        ));
+        assert_eq!(
+            settings.expect("valid").sessions.store,
+            SessionStoreKind::Redis
+        );
+        let (settings, _) = validate_text(PORTAL);
+        assert_eq!(
+            settings.expect("valid").sessions.store,
+            SessionStoreKind::Memory
+        );
+    }
+
+    #[test]
+    fn a_redis_session_store_without_redis_is_an_error() {
+        let (settings, errors) = validate_text(&format!("{PORTAL}[sessions]\nstore = \"redis\"\n"));
+        assert!(settings.is_none());
+        assert!(
+            errors
+                .iter()
+                .any(|e| e.contains("sessions.store") && e.contains("[redis]")),
+            "{errors:?}"
+        );
+    }
+}

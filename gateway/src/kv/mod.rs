@@ -1,0 +1,128 @@
+//! The shared-state seam: one small key-value trait ([`Kv`]) that every piece of state
+//! shared between requests or instances goes through (sessions, routing decisions, and next
+//! the response cache's second tier, rate-limit counters, the registry store and its change
+//! notifications), with two implementations:
+//!
+//! - [`MemoryKv`], the embedded default: this process only, for one instance and the demo;
+//! - [`RedisKv`], `[redis]`: standalone Redis or Redis Cluster, shared by every instance.
+//!
+//! Both keep the same promises (TTLs, conditional writes, atomic take and increment, sets,
+//! publish/follow), so a store written against [`Kv`] behaves the same on one machine and on
+//! many; the integration tests run one suite against both. Only single-key operations exist,
+//! so everything runs on a Cluster without cross-slot errors; multi-key work is a sequence of
+//! single-key steps whose order is chosen so a crash in between leaves nothing dangerous.
+
+mod memory;
+mod redis;
+
+pub use self::redis::RedisKv;
+pub use memory::MemoryKv;
+
+use crate::config::RedisSettings;
+use async_trait::async_trait;
+use std::sync::Arc;
+use std::time::Duration;
+
+/// The store is unreachable, slow, full, or refused the operation.
+#[derive(Debug, Clone, thiserror::Error)]
+#[error("shared store unavailable: {0}")]
+pub struct KvError(pub String);
+
+/// When a [`Kv::set`] writes.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Write {
+    /// Always (Redis `SET`).
+    Always,
+    /// Only if the key does not exist (`SET NX`): a first writer wins.
+    IfAbsent,
+    /// Only if the key still exists (`SET XX`): an update never resurrects a deleted key.
+    IfPresent,
+}
+
+/// Called with each message of a followed channel.
+pub type OnMessage = Box<dyn Fn(String) + Send + Sync>;
+/// Called when messages may have been missed (a reconnect, a slow follower).
+pub type OnGap = Box<dyn Fn() + Send + Sync>;
+
+/// Shared key-value state. Keys are built with [`Kv::key`], so every implementation applies
+/// the deployment's prefix.
+#[async_trait]
+pub trait Kv: Send + Sync {
+    /// `<prefix><kind>:<id>`.
+    fn key(&self, kind: &str, id: &str) -> String;
+    /// `<prefix><name>`, for channels.
+    fn channel(&self, name: &str) -> String;
+    /// The value of `key`, if it exists and has not expired.
+    async fn get(&self, key: &str) -> Result<Option<Vec<u8>>, KvError>;
+    /// Writes `value` (for `ttl`, or without expiry) when `when` allows; whether it wrote.
+    async fn set(
+        &self,
+        key: &str,
+        value: &[u8],
+        ttl: Option<Duration>,
+        when: Write,
+    ) -> Result<bool, KvError>;
+    /// Returns and deletes the value in one step (`GETDEL`): only one caller gets it.
+    async fn take(&self, key: &str) -> Result<Option<Vec<u8>>, KvError>;
+    /// Deletes `key`; whether it existed.
+    async fn delete(&self, key: &str) -> Result<bool, KvError>;
+    /// Adds `by` to the integer at `key` (0 when absent) and returns the new value; `ttl` is
+    /// set when the key is created, so a counter of a window ends with its window.
+    async fn incr(&self, key: &str, by: i64, ttl: Option<Duration>) -> Result<i64, KvError>;
+    /// Adds `member` to the set at `key` and (re)sets the set's expiry to `ttl`.
+    async fn set_add(&self, key: &str, member: &str, ttl: Duration) -> Result<(), KvError>;
+    /// Every member of the set at `key`.
+    async fn set_members(&self, key: &str) -> Result<Vec<String>, KvError>;
+    /// Removes `members` from the set at `key`.
+    async fn set_remove(&self, key: &str, members: &[String]) -> Result<(), KvError>;
+    /// Sends `message` to every follower of `channel`, on every instance.
+    async fn publish(&self, channel: &str, message: &str) -> Result<(), KvError>;
+    /// Calls `on_message` for each message on `channel` until dropped, following the store
+    /// through failures; `on_gap` is called whenever messages may have been missed, so the
+    /// follower can resynchronise.
+    async fn follow(&self, channel: &str, on_message: OnMessage, on_gap: OnGap);
+    /// Whether the store answers.
+    async fn ping(&self) -> Result<(), KvError>;
+    /// How many live keys of `kind` exist, when the store can tell without walking every
+    /// node (`None` on a Cluster).
+    async fn count(&self, kind: &str) -> Result<Option<u64>, KvError>;
+}
+
+/// Where the deployment's shared state lives: `[redis]`, shared by every instance, or this
+/// process. Each concern (sessions, routing decisions, ...) asks it for its store.
+pub struct SharedState {
+    redis: Option<Arc<RedisKv>>,
+    prefix: String,
+}
+
+impl SharedState {
+    /// The deployment `settings` describe (`None`: this process only). Connects nothing yet.
+    pub fn new(settings: Option<&RedisSettings>) -> Result<Self, KvError> {
+        Ok(Self {
+            redis: settings.map(RedisKv::new).transpose()?.map(Arc::new),
+            prefix: settings.map_or_else(
+                || crate::config::DEFAULT_KEY_PREFIX.to_string(),
+                |s| s.key_prefix.clone(),
+            ),
+        })
+    }
+
+    /// Whether state is shared with other instances.
+    pub fn is_distributed(&self) -> bool {
+        self.redis.is_some()
+    }
+
+    /// The store of one concern: the deployment's Redis, or a memory store of its own (in
+    /// one process nothing is shared, so one concern can never fill another's room).
+    pub fn store(&self) -> Arc<dyn Kv> {
+        match &self.redis {
+            Some(r) => Arc::clone(r) as Arc<dyn Kv>,
+            None => self.memory(),
+        }
+    }
+
+    /// A memory store of its own, whatever the deployment (`sessions.store = "memory"`).
+    pub fn memory(&self) -> Arc<dyn Kv> {
+        Arc::new(MemoryKv::new(&self.prefix))
+    }
+}

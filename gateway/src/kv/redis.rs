@@ -1,0 +1,410 @@
+//! [`Kv`] on Redis, standalone or Cluster (`[redis]`): shared by every instance.
+//!
+//! Connecting is lazy and bounded by the configured timeouts, so the gateway starts while
+//! Redis is down and every caller gets a clear error instead of a hang; callers share one
+//! connect attempt and never queue behind each other's. Only single-key commands are used,
+//! so the same code runs on a Cluster. Classic pub/sub is cluster-wide, so following a
+//! channel needs one plain connection to any node: when that node goes away, the follower
+//! moves on to the next configured URL (a Cluster's seed nodes), so losing the node it
+//! subscribed through does not silence it.
+
+use super::{Kv, KvError, OnGap, OnMessage, Write};
+use crate::config::RedisSettings;
+use async_trait::async_trait;
+use futures_util::future::{BoxFuture, FutureExt, Shared};
+use futures_util::StreamExt;
+use redis::aio::{ConnectionManager, ConnectionManagerConfig};
+use redis::cluster::ClusterClient;
+use redis::cluster_async::ClusterConnection;
+use redis::{Cmd, FromRedisValue};
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::{Mutex, OnceLock};
+use std::time::{Duration, Instant};
+
+/// After a failed Cluster connect, callers fail at once for this long instead of each
+/// trying again (a Redis behind a black hole must not cost every request a timeout).
+const CLUSTER_RETRY_AFTER: Duration = Duration::from_secs(1);
+/// Pause between two attempts to follow a channel.
+const FOLLOW_RETRY: Duration = Duration::from_secs(1);
+
+/// `INCRBY` that sets the expiry of a key it creates, in one step (a crash between two
+/// commands must not leave a counter that never expires).
+const INCR_SCRIPT: &str = "local v = redis.call('INCRBY', KEYS[1], ARGV[1]) \
+if tonumber(ARGV[2]) > 0 and redis.call('PTTL', KEYS[1]) < 0 then \
+redis.call('PEXPIRE', KEYS[1], ARGV[2]) end return v";
+
+enum Conn {
+    Single(ConnectionManager),
+    Cluster(ClusterConnection),
+}
+
+enum Target {
+    /// The manager connects lazily, shares one connection attempt among every caller and
+    /// reconnects by itself, so no caller ever waits behind another one's connect. It is
+    /// made on first use because making it spawns a task (a runtime is needed).
+    Single {
+        client: redis::Client,
+        manager: OnceLock<ConnectionManager>,
+    },
+    Cluster(Box<ClusterSlot>),
+}
+
+/// How a Cluster connect attempt ended; cloneable so every waiter gets it.
+#[derive(Clone)]
+struct ClusterFailure {
+    message: String,
+    at: Instant,
+}
+
+type ClusterAttempt = Shared<BoxFuture<'static, Result<ClusterConnection, ClusterFailure>>>;
+
+/// The Cluster connection, or the one attempt in flight (awaited by every caller, outside
+/// the lock), or the last failure (answered at once for [`CLUSTER_RETRY_AFTER`]).
+struct ClusterSlot {
+    client: ClusterClient,
+    attempt: Mutex<Option<ClusterAttempt>>,
+    connect_timeout: Duration,
+}
+
+impl ClusterSlot {
+    fn start_attempt(&self) -> ClusterAttempt {
+        let client = self.client.clone();
+        let limit = self.connect_timeout * 4;
+        async move {
+            let failed = |message: String| ClusterFailure {
+                message,
+                at: Instant::now(),
+            };
+            match tokio::time::timeout(limit, client.get_async_connection()).await {
+                Ok(Ok(conn)) => Ok(conn),
+                Ok(Err(e)) => Err(failed(e.to_string())),
+                Err(_) => Err(failed("Redis Cluster connect timed out".into())),
+            }
+        }
+        .boxed()
+        .shared()
+    }
+
+    async fn conn(&self) -> Result<ClusterConnection, KvError> {
+        let attempt = {
+            let mut slot = self
+                .attempt
+                .lock()
+                .map_err(|_| KvError("Redis Cluster slot lock poisoned".into()))?;
+            match slot.as_ref().map(|a| (a, a.peek())) {
+                Some((_, Some(Ok(conn)))) => return Ok(conn.clone()),
+                Some((_, Some(Err(f)))) if f.at.elapsed() < CLUSTER_RETRY_AFTER => {
+                    return Err(KvError(f.message.clone()))
+                }
+                Some((pending, None)) => pending.clone(),
+                _ => {
+                    let fresh = self.start_attempt();
+                    *slot = Some(fresh.clone());
+                    fresh
+                }
+            }
+        };
+        attempt.await.map_err(|f| KvError(f.message))
+    }
+}
+
+/// A Redis deployment and a key prefix.
+pub struct RedisKv {
+    target: Target,
+    /// One client per configured URL, for following channels (see the module doc).
+    pubsub_clients: Vec<redis::Client>,
+    /// Which of them the next follow attempt starts with.
+    pubsub_next: AtomicUsize,
+    prefix: String,
+    connect_timeout: Duration,
+    response_timeout: Duration,
+}
+
+impl RedisKv {
+    /// The deployment `settings` describe. Does not connect yet.
+    pub fn new(settings: &RedisSettings) -> Result<Self, KvError> {
+        let bad = |e: redis::RedisError| KvError(e.to_string());
+        let pubsub_clients = settings
+            .urls
+            .iter()
+            .map(|u| redis::Client::open(u.as_str()).map_err(bad))
+            .collect::<Result<Vec<_>, _>>()?;
+        let first = pubsub_clients
+            .first()
+            .cloned()
+            .ok_or_else(|| KvError("no Redis URL configured".into()))?;
+        let target = if settings.cluster {
+            Target::Cluster(Box::new(ClusterSlot {
+                client: ClusterClient::builder(settings.urls.iter().map(String::as_str))
+                    .connection_timeout(settings.connect_timeout)
+                    .response_timeout(settings.response_timeout)
+                    .retries(1)
+                    .build()
+                    .map_err(bad)?,
+                attempt: Mutex::new(None),
+                connect_timeout: settings.connect_timeout,
+            }))
+        } else {
+            Target::Single {
+                client: first,
+                manager: OnceLock::new(),
+            }
+        };
+        Ok(Self {
+            target,
+            pubsub_clients,
+            pubsub_next: AtomicUsize::new(0),
+            prefix: settings.key_prefix.clone(),
+            connect_timeout: settings.connect_timeout,
+            response_timeout: settings.response_timeout,
+        })
+    }
+
+    async fn conn(&self) -> Result<Conn, KvError> {
+        match &self.target {
+            Target::Single { client, manager } => {
+                if let Some(m) = manager.get() {
+                    return Ok(Conn::Single(m.clone()));
+                }
+                let config = ConnectionManagerConfig::new()
+                    .set_connection_timeout(Some(self.connect_timeout))
+                    .set_response_timeout(Some(self.response_timeout))
+                    .set_number_of_retries(1);
+                let made = ConnectionManager::new_lazy_with_config(client.clone(), config)
+                    .map_err(|e| KvError(e.to_string()))?;
+                // Two first callers may both make one; the loser is dropped unconnected.
+                Ok(Conn::Single(manager.get_or_init(|| made).clone()))
+            }
+            Target::Cluster(slot) => slot.conn().await.map(Conn::Cluster),
+        }
+    }
+
+    /// Runs one command (for what the [`Kv`] operations do not cover).
+    pub async fn run<T: FromRedisValue>(&self, cmd: &Cmd) -> Result<T, KvError> {
+        let result = match self.conn().await? {
+            Conn::Single(mut c) => cmd.query_async(&mut c).await,
+            Conn::Cluster(mut c) => cmd.query_async(&mut c).await,
+        };
+        result.map_err(|e| KvError(e.to_string()))
+    }
+
+    /// One subscription through the next node in turn, until it breaks.
+    async fn follow_once(&self, channel: &str, on_message: &OnMessage) -> Result<(), KvError> {
+        let n = self.pubsub_clients.len().max(1);
+        let at = self.pubsub_next.fetch_add(1, Ordering::Relaxed) % n;
+        let client = self
+            .pubsub_clients
+            .get(at)
+            .ok_or_else(|| KvError("no Redis URL configured".into()))?;
+        let connect = tokio::time::timeout(self.connect_timeout, client.get_async_pubsub());
+        let mut pubsub = match connect.await {
+            Ok(Ok(p)) => p,
+            Ok(Err(e)) => return Err(KvError(e.to_string())),
+            Err(_) => return Err(KvError("Redis connect timed out".into())),
+        };
+        pubsub
+            .subscribe(channel)
+            .await
+            .map_err(|e| KvError(e.to_string()))?;
+        let mut messages = pubsub.on_message();
+        while let Some(msg) = messages.next().await {
+            if let Ok(text) = msg.get_payload::<String>() {
+                on_message(text);
+            }
+        }
+        // The node went away: start with the next one.
+        self.pubsub_next.store(at + 1, Ordering::Relaxed);
+        Err(KvError("the subscription ended".into()))
+    }
+}
+
+fn secs(ttl: Duration) -> u64 {
+    ttl.as_secs().max(1)
+}
+
+#[async_trait]
+impl Kv for RedisKv {
+    fn key(&self, kind: &str, id: &str) -> String {
+        format!("{}{kind}:{id}", self.prefix)
+    }
+
+    fn channel(&self, name: &str) -> String {
+        format!("{}{name}", self.prefix)
+    }
+
+    async fn get(&self, key: &str) -> Result<Option<Vec<u8>>, KvError> {
+        self.run(redis::cmd("GET").arg(key)).await
+    }
+
+    async fn set(
+        &self,
+        key: &str,
+        value: &[u8],
+        ttl: Option<Duration>,
+        when: Write,
+    ) -> Result<bool, KvError> {
+        let mut cmd = redis::cmd("SET");
+        cmd.arg(key).arg(value);
+        match when {
+            Write::Always => {}
+            Write::IfAbsent => {
+                cmd.arg("NX");
+            }
+            Write::IfPresent => {
+                cmd.arg("XX");
+            }
+        }
+        if let Some(ttl) = ttl {
+            cmd.arg("PX").arg(ttl.as_millis().max(1) as u64);
+        }
+        let written: Option<String> = self.run(&cmd).await?;
+        Ok(written.is_some())
+    }
+
+    async fn take(&self, key: &str) -> Result<Option<Vec<u8>>, KvError> {
+        self.run(redis::cmd("GETDEL").arg(key)).await
+    }
+
+    async fn delete(&self, key: &str) -> Result<bool, KvError> {
+        let n: i64 = self.run(redis::cmd("DEL").arg(key)).await?;
+        Ok(n > 0)
+    }
+
+    async fn incr(&self, key: &str, by: i64, ttl: Option<Duration>) -> Result<i64, KvError> {
+        let ms = ttl.map_or(0, |t| t.as_millis().max(1) as u64);
+        self.run(
+            redis::cmd("EVAL")
+                .arg(INCR_SCRIPT)
+                .arg(1)
+                .arg(key)
+                .arg(by)
+                .arg(ms),
+        )
+        .await
+    }
+
+    async fn set_add(&self, key: &str, member: &str, ttl: Duration) -> Result<(), KvError> {
+        let _: i64 = self.run(redis::cmd("SADD").arg(key).arg(member)).await?;
+        let _: i64 = self
+            .run(redis::cmd("EXPIRE").arg(key).arg(secs(ttl)))
+            .await?;
+        Ok(())
+    }
+
+    async fn set_members(&self, key: &str) -> Result<Vec<String>, KvError> {
+        self.run(redis::cmd("SMEMBERS").arg(key)).await
+    }
+
+    async fn set_remove(&self, key: &str, members: &[String]) -> Result<(), KvError> {
+        if members.is_empty() {
+            return Ok(());
+        }
+        let _: i64 = self.run(redis::cmd("SREM").arg(key).arg(members)).await?;
+        Ok(())
+    }
+
+    async fn publish(&self, channel: &str, message: &str) -> Result<(), KvError> {
+        let _: i64 = self
+            .run(redis::cmd("PUBLISH").arg(channel).arg(message))
+            .await?;
+        Ok(())
+    }
+
+    async fn follow(&self, channel: &str, on_message: OnMessage, on_gap: OnGap) {
+        loop {
+            if let Err(e) = self.follow_once(channel, &on_message).await {
+                tracing::debug!(error = %e, channel, "Redis feed interrupted");
+            }
+            // Whatever was published meanwhile was missed.
+            on_gap();
+            tokio::time::sleep(FOLLOW_RETRY).await;
+        }
+    }
+
+    async fn ping(&self) -> Result<(), KvError> {
+        let _: String = self.run(&redis::cmd("PING")).await?;
+        Ok(())
+    }
+
+    /// By incremental `SCAN` on a standalone server; `None` on a Cluster, whose keys are
+    /// spread over its masters.
+    async fn count(&self, kind: &str) -> Result<Option<u64>, KvError> {
+        if matches!(self.target, Target::Cluster(_)) {
+            return Ok(None);
+        }
+        let pattern = format!("{}{kind}:*", self.prefix);
+        let mut cursor: u64 = 0;
+        let mut n = 0u64;
+        loop {
+            let (next, keys): (u64, Vec<String>) = self
+                .run(
+                    redis::cmd("SCAN")
+                        .arg(cursor)
+                        .arg("MATCH")
+                        .arg(&pattern)
+                        .arg("COUNT")
+                        .arg(1000),
+                )
+                .await?;
+            n += keys.len() as u64;
+            if next == 0 {
+                return Ok(Some(n));
+            }
+            cursor = next;
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::sync::Arc;
+
+    /// A TCP port that accepts connections (the kernel's backlog does) and never answers:
+    /// Redis as seen behind a black hole.
+    fn silent_redis() -> (std::net::TcpListener, String) {
+        let listener = std::net::TcpListener::bind("127.0.0.1:0").expect("bind");
+        let url = format!("redis://{}", listener.local_addr().expect("addr"));
+        (listener, url)
+    }
+
+    async fn concurrent_pings(kv: Arc<RedisKv>, n: usize) -> Duration {
+        let started = Instant::now();
+        let calls: Vec<_> = (0..n)
+            .map(|_| {
+                let kv = Arc::clone(&kv);
+                tokio::spawn(async move { kv.run::<String>(&redis::cmd("PING")).await })
+            })
+            .collect();
+        for call in calls {
+            assert!(
+                call.await.expect("task").is_err(),
+                "a silent Redis answered"
+            );
+        }
+        started.elapsed()
+    }
+
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn with_redis_silent_concurrent_callers_fail_together_not_in_a_queue() {
+        let (_listener, url) = silent_redis();
+        let kv = Arc::new(RedisKv::new(&RedisSettings::new(vec![url])).expect("kv"));
+        let took = concurrent_pings(kv, 8).await;
+        assert!(took < Duration::from_secs(4), "8 callers took {took:?}");
+    }
+
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn with_a_silent_cluster_callers_share_one_attempt_then_fail_fast() {
+        let (_listener, url) = silent_redis();
+        let mut settings = RedisSettings::new(vec![url]);
+        settings.cluster = true;
+        let kv = Arc::new(RedisKv::new(&settings).expect("kv"));
+        let took = concurrent_pings(Arc::clone(&kv), 8).await;
+        assert!(took < Duration::from_secs(4), "8 callers took {took:?}");
+        let again = concurrent_pings(kv, 1).await;
+        assert!(
+            again < Duration::from_millis(200),
+            "no fail-fast: {again:?}"
+        );
+    }
+}

@@ -1,0 +1,130 @@
+//! What one request carries from stage to stage and phase to phase.
+
+use crate::chain::BodyFeed;
+use crate::forwarded::Client;
+use crate::registry::{Service, Snapshot};
+use crate::request_id::RequestId;
+use crate::response::{self, ErrorKind, LocalResponse};
+use crate::sso::endpoints::AuthEndpoint;
+use crate::sso::session::Session as SsoSession;
+use crate::telemetry::request::RequestObs;
+use crate::telemetry::Telemetry;
+use crate::upstream::{self, Attempts, Hop};
+use pingora::http::RequestHeader;
+use std::net::IpAddr;
+use std::sync::Arc;
+
+/// A page or endpoint the gateway answers itself, as routing found it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum LocalRoute {
+    /// The portal's home page.
+    Home,
+    /// A single sign-on endpoint.
+    Auth(AuthEndpoint),
+    /// `POST /api/route`.
+    Assist,
+}
+
+/// Per-request state shared by the stages and pingora's phases.
+pub struct RequestCtx {
+    /// The request's id (the trace id, or a trusted proxy's); see the identify stage.
+    pub request_id: RequestId,
+    pub client: Option<Client>,
+    /// The citizen's address (behind trusted proxies, from `X-Forwarded-For`).
+    pub citizen_ip: Option<IpAddr>,
+    /// A WebSocket (or other) upgrade request.
+    pub upgrade: bool,
+    /// Telemetry's view of the request (trace, timings).
+    pub obs: Option<RequestObs>,
+    /// The registry snapshot the request was routed with.
+    pub snapshot: Option<Arc<Snapshot>>,
+    /// The service the request goes to.
+    pub service: Option<Arc<Service>>,
+    /// Path and query to send upstream (built once; a failover reuses it).
+    pub upstream_uri: Option<http::Uri>,
+    /// The page or endpoint the gateway answers itself.
+    pub local: Option<LocalRoute>,
+    /// The citizen's session, when the service needs one.
+    pub session: Option<SsoSession>,
+    /// Attempts at the service's backends.
+    pub attempts: Attempts,
+    /// The response body's rewriting, when it applies.
+    pub body: Option<BodyFeed>,
+    /// The answer a stage gave, written in pingora's request phase.
+    pub answer: Option<LocalResponse>,
+}
+
+impl Default for RequestCtx {
+    fn default() -> Self {
+        Self {
+            // Assigned by the identify stage (the trace id, or a trusted proxy's).
+            request_id: RequestId::unassigned(),
+            client: None,
+            citizen_ip: None,
+            upgrade: false,
+            obs: None,
+            snapshot: None,
+            service: None,
+            upstream_uri: None,
+            local: None,
+            session: None,
+            attempts: Attempts::default(),
+            body: None,
+            answer: None,
+        }
+    }
+}
+
+impl RequestCtx {
+    /// An error page quoting the request id (and the trace id when they differ).
+    pub fn error_page(&self, kind: ErrorKind) -> LocalResponse {
+        let trace = self.obs.as_ref().map(|o| o.trace_id.as_str());
+        response::error_page_traced(kind, self.request_id.as_str(), trace)
+    }
+
+    /// What a call to `service`'s legacy site says about this request (see
+    /// [`upstream::forward`]).
+    pub fn hop<'a>(
+        &'a self,
+        req: &RequestHeader,
+        service: &'a Service,
+        telemetry: &Telemetry,
+    ) -> Hop<'a> {
+        Hop {
+            service,
+            citizen_host: upstream::citizen_host(req),
+            client: self.client.as_ref(),
+            request_id: &self.request_id,
+            session: self.session.as_ref(),
+            trace_headers: self
+                .obs
+                .as_ref()
+                .map(|o| telemetry.upstream_trace_headers(o))
+                .unwrap_or_default(),
+        }
+    }
+
+    /// [`Self::hop`] and the request's telemetry together, for a call of the gateway's own
+    /// that reports its upstream outcomes while the hop is in use.
+    pub fn hop_and_obs<'a>(
+        &'a mut self,
+        req: &RequestHeader,
+        service: &'a Service,
+        telemetry: &Telemetry,
+    ) -> (Hop<'a>, Option<&'a mut RequestObs>) {
+        let trace_headers = self
+            .obs
+            .as_ref()
+            .map(|o| telemetry.upstream_trace_headers(o))
+            .unwrap_or_default();
+        let hop = Hop {
+            service,
+            citizen_host: upstream::citizen_host(req),
+            client: self.client.as_ref(),
+            request_id: &self.request_id,
+            session: self.session.as_ref(),
+            trace_headers,
+        };
+        (hop, self.obs.as_mut())
+    }
+}

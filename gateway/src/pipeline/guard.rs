@@ -1,0 +1,76 @@
+//! The guard stage: refuse what no backend should see, before routing (431 for an oversized
+//! header block, 400 for an ambiguous body length). The rules are [`crate::guard`]'s.
+
+use super::{RequestCtx, Stage, Step};
+use pingora::proxy::Session;
+
+pub struct Guard;
+
+impl Stage for Guard {
+    fn name(&self) -> &'static str {
+        "guard"
+    }
+
+    async fn run(&self, session: &mut Session, ctx: &mut RequestCtx) -> Step {
+        let Some(snap) = ctx.snapshot.as_ref() else {
+            return Step::Continue;
+        };
+        let max = snap.portal.settings.max_header_bytes;
+        match crate::guard::check(session.as_downstream(), max) {
+            Ok(()) => Step::Continue,
+            Err(refusal) => {
+                // The rest of such a request cannot be trusted to frame the next one.
+                session.set_keepalive(None);
+                Step::Respond(ctx.error_page(refusal.kind()))
+            }
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::pipeline::testing::request;
+    use http::StatusCode;
+
+    fn ctx() -> RequestCtx {
+        RequestCtx {
+            snapshot: Some(crate::testing::snapshot()),
+            ..RequestCtx::default()
+        }
+    }
+
+    #[tokio::test]
+    async fn a_body_with_both_length_and_chunking_is_refused_with_400() {
+        let mut session = request(
+            b"POST / HTTP/1.1\r\nHost: x\r\nContent-Length: 4\r\nTransfer-Encoding: chunked\r\n\r\n0\r\n\r\n",
+        )
+        .await;
+        match Guard.run(&mut session, &mut ctx()).await {
+            Step::Respond(r) => assert_eq!(r.status, StatusCode::BAD_REQUEST),
+            Step::Continue => panic!("smuggling shape accepted"),
+        }
+    }
+
+    #[tokio::test]
+    async fn an_oversized_header_block_is_refused_with_431() {
+        let big = format!(
+            "GET / HTTP/1.1\r\nHost: x\r\nCookie: {}\r\n\r\n",
+            "a".repeat(40 * 1024)
+        );
+        let mut session = request(big.as_bytes()).await;
+        match Guard.run(&mut session, &mut ctx()).await {
+            Step::Respond(r) => assert_eq!(r.status, StatusCode::REQUEST_HEADER_FIELDS_TOO_LARGE),
+            Step::Continue => panic!("oversized headers accepted"),
+        }
+    }
+
+    #[tokio::test]
+    async fn an_ordinary_request_goes_on() {
+        let mut session = request(b"GET /s/x/ HTTP/1.1\r\nHost: x\r\n\r\n").await;
+        assert!(matches!(
+            Guard.run(&mut session, &mut ctx()).await,
+            Step::Continue
+        ));
+    }
+}

@@ -1,0 +1,107 @@
+//! The first stage: the request's snapshot, its client (and whether the peer is a trusted
+//! proxy), the citizen's address, its telemetry (trace and in-flight count) and its id.
+//! It never answers; every later stage and phase relies on what it sets.
+
+use super::{RequestCtx, Stage, Step};
+use crate::forwarded::Client;
+use crate::registry::Registry;
+use crate::request_id::RequestId;
+use crate::telemetry::Telemetry;
+use http::HeaderName;
+use pingora::proxy::Session;
+use std::sync::Arc;
+
+static X_REQUEST_ID: HeaderName = HeaderName::from_static("x-request-id");
+
+pub struct Identify {
+    registry: Arc<Registry>,
+    telemetry: Arc<Telemetry>,
+}
+
+impl Identify {
+    pub fn new(registry: Arc<Registry>, telemetry: Arc<Telemetry>) -> Self {
+        Self {
+            registry,
+            telemetry,
+        }
+    }
+}
+
+impl Stage for Identify {
+    fn name(&self) -> &'static str {
+        "identify"
+    }
+
+    async fn run(&self, session: &mut Session, ctx: &mut RequestCtx) -> Step {
+        let snap = self.registry.snapshot();
+        let settings = &snap.portal.settings;
+        let peer_ip = session
+            .client_addr()
+            .and_then(|a| a.as_inet())
+            .map(|a| a.ip());
+        let tls = session.digest().is_some_and(|d| d.ssl_digest.is_some());
+        let client = Client::new(peer_ip, &settings.trusted_proxies, tls);
+        let req = session.req_header();
+        let citizen_ip = client.citizen_ip(&req.headers, &settings.trusted_proxies);
+        let obs = self.telemetry.begin(
+            &req.headers,
+            client.trusted,
+            req.method.as_str(),
+            req.uri.path(),
+            citizen_ip,
+        );
+        ctx.request_id = client
+            .trusted
+            .then(|| {
+                req.headers
+                    .get(&X_REQUEST_ID)
+                    .and_then(RequestId::from_trusted)
+            })
+            .flatten()
+            .or_else(|| RequestId::from_trace(&obs.trace_id))
+            .unwrap_or_else(RequestId::generate);
+        ctx.obs = Some(obs);
+        ctx.client = Some(client);
+        ctx.citizen_ip = citizen_ip;
+        ctx.upgrade = session.is_upgrade_req();
+        ctx.snapshot = Some(snap);
+        Step::Continue
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::pipeline::testing::{request, telemetry};
+    use crate::registry::Registry;
+
+    fn stage() -> Identify {
+        let snap = crate::testing::snapshot();
+        let registry = Arc::new(Registry::new(
+            Arc::try_unwrap(snap).unwrap_or_else(|_| panic!("one owner")),
+        ));
+        Identify::new(registry, telemetry())
+    }
+
+    #[tokio::test]
+    async fn every_request_gets_an_id_a_trace_and_a_snapshot() {
+        let mut session = request(b"GET / HTTP/1.1\r\nHost: x\r\n\r\n").await;
+        let mut ctx = RequestCtx::default();
+        assert!(matches!(
+            stage().run(&mut session, &mut ctx).await,
+            Step::Continue
+        ));
+        assert_eq!(ctx.request_id.as_str().len(), 32, "the trace id");
+        assert!(ctx.obs.is_some() && ctx.snapshot.is_some() && ctx.client.is_some());
+        assert!(!ctx.upgrade);
+    }
+
+    #[tokio::test]
+    async fn an_untrusted_clients_request_id_is_not_believed() {
+        let mut session =
+            request(b"GET / HTTP/1.1\r\nHost: x\r\nX-Request-Id: forged-id\r\n\r\n").await;
+        let mut ctx = RequestCtx::default();
+        stage().run(&mut session, &mut ctx).await;
+        assert_ne!(ctx.request_id.as_str(), "forged-id");
+    }
+}

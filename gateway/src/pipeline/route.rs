@@ -1,0 +1,173 @@
+//! The route stage: where the request goes ([`crate::routing`]'s decision), made concrete:
+//! a service (with the path its backend sees), a page or endpoint the gateway answers
+//! itself (left to the local stage), or an answer now (redirect, 404, 400).
+
+use super::{LocalRoute, RequestCtx, Stage, Step};
+use crate::registry::Service;
+use crate::response::{ErrorKind, LocalResponse};
+use crate::routing::{self, Route};
+use crate::telemetry::Telemetry;
+use crate::upstream::request_host;
+use pingora::proxy::Session;
+use std::sync::Arc;
+
+pub struct RouteStage {
+    telemetry: Arc<Telemetry>,
+}
+
+impl RouteStage {
+    pub fn new(telemetry: Arc<Telemetry>) -> Self {
+        Self { telemetry }
+    }
+}
+
+impl Stage for RouteStage {
+    fn name(&self) -> &'static str {
+        "route"
+    }
+
+    async fn run(&self, session: &mut Session, ctx: &mut RequestCtx) -> Step {
+        let Some(snap) = ctx.snapshot.as_ref() else {
+            return Step::Respond(ctx.error_page(ErrorKind::Internal));
+        };
+        let req = session.req_header();
+        let host = request_host(req).unwrap_or("");
+        let query = req.uri.query();
+        let (step, route_name) = match routing::route(snap, host, req.uri.path(), query) {
+            Route::Service { service, path } => match upstream_uri(service, &path, query) {
+                Some(uri) => {
+                    ctx.upstream_uri = Some(uri);
+                    ctx.service = Some(Arc::clone(service));
+                    (Step::Continue, "/s/{service}/*")
+                }
+                None => (
+                    Step::Respond(ctx.error_page(ErrorKind::BadRequest)),
+                    "bad_path",
+                ),
+            },
+            Route::Redirect {
+                location,
+                permanent,
+            } => (
+                Step::Respond(LocalResponse::redirect(permanent, &location)),
+                "redirect",
+            ),
+            Route::Home => {
+                ctx.local = Some(LocalRoute::Home);
+                (Step::Continue, "/")
+            }
+            Route::Auth(endpoint) => {
+                ctx.local = Some(LocalRoute::Auth(endpoint));
+                (Step::Continue, "/auth/*")
+            }
+            Route::Assist => {
+                ctx.local = Some(LocalRoute::Assist);
+                (Step::Continue, "/api/route")
+            }
+            Route::NotFound => (
+                Step::Respond(ctx.error_page(ErrorKind::NotFound)),
+                "not_found",
+            ),
+            Route::BadPath(_) => (
+                Step::Respond(ctx.error_page(ErrorKind::BadRequest)),
+                "bad_path",
+            ),
+        };
+        if let Some(obs) = &ctx.obs {
+            self.telemetry
+                .routed(obs, session.req_header().method.as_str(), route_name);
+        }
+        step
+    }
+}
+
+/// The backend's path and query for `path` under the service root, built once per request
+/// (a failover reuses it); `None` if it is not a valid request target.
+fn upstream_uri(service: &Service, path: &str, query: Option<&str>) -> Option<http::Uri> {
+    let uri = egov_adapters::paths::join(&service.upstream.base_path, path);
+    http::Uri::try_from(routing::with_query(uri, query)).ok()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::pipeline::testing::{request, telemetry};
+    use http::StatusCode;
+
+    fn ctx() -> RequestCtx {
+        RequestCtx {
+            snapshot: Some(crate::testing::snapshot()),
+            ..RequestCtx::default()
+        }
+    }
+
+    async fn run(raw: &str) -> (Step, RequestCtx) {
+        let mut session = request(raw.as_bytes()).await;
+        let mut ctx = ctx();
+        let step = RouteStage::new(telemetry())
+            .run(&mut session, &mut ctx)
+            .await;
+        (step, ctx)
+    }
+
+    fn a_service() -> String {
+        crate::testing::snapshot().services()[0].id().to_string()
+    }
+
+    #[tokio::test]
+    async fn a_service_path_goes_on_with_the_backend_path_and_query() {
+        let id = a_service();
+        let (step, ctx) = run(&format!(
+            "GET /s/{id}/a/../b?x=1 HTTP/1.1\r\nHost: 127.0.0.1\r\n\r\n"
+        ))
+        .await;
+        assert!(matches!(step, Step::Continue));
+        let service = ctx.service.expect("routed");
+        assert_eq!(service.id(), id);
+        let uri = ctx.upstream_uri.expect("upstream uri");
+        assert!(uri.path().ends_with("/b"), "{uri}");
+        assert_eq!(uri.query(), Some("x=1"));
+    }
+
+    #[tokio::test]
+    async fn an_unknown_service_is_a_404_page() {
+        let (step, ctx) = run("GET /s/no-such-service/ HTTP/1.1\r\nHost: 127.0.0.1\r\n\r\n").await;
+        match step {
+            Step::Respond(r) => assert_eq!(r.status, StatusCode::NOT_FOUND),
+            Step::Continue => panic!("routed nowhere but went on"),
+        }
+        assert!(ctx.service.is_none());
+    }
+
+    #[tokio::test]
+    async fn a_service_root_without_its_slash_is_redirected() {
+        let id = a_service();
+        let (step, _) = run(&format!("GET /s/{id} HTTP/1.1\r\nHost: 127.0.0.1\r\n\r\n")).await;
+        match step {
+            Step::Respond(r) => assert_eq!(r.status, StatusCode::MOVED_PERMANENTLY),
+            Step::Continue => panic!("no redirect"),
+        }
+    }
+
+    #[tokio::test]
+    async fn climbing_out_of_a_service_is_a_400() {
+        let id = a_service();
+        let (step, _) = run(&format!(
+            "GET /s/{id}/%2e%2e/%2e%2e/etc HTTP/1.1\r\nHost: 127.0.0.1\r\n\r\n"
+        ))
+        .await;
+        match step {
+            Step::Respond(r) => assert_eq!(r.status, StatusCode::BAD_REQUEST),
+            Step::Continue => panic!("climbed out"),
+        }
+    }
+
+    #[tokio::test]
+    async fn portal_pages_and_endpoints_are_left_to_the_local_stage() {
+        for (path, local) in [("/", LocalRoute::Home), ("/api/route", LocalRoute::Assist)] {
+            let (step, ctx) = run(&format!("GET {path} HTTP/1.1\r\nHost: 127.0.0.1\r\n\r\n")).await;
+            assert!(matches!(step, Step::Continue), "{path}");
+            assert_eq!(ctx.local, Some(local), "{path}");
+        }
+    }
+}

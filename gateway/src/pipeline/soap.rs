@@ -1,0 +1,88 @@
+//! The SOAP facade stage: `POST /s/<id>/api/soap/<Operation>` on a service that declares a
+//! facade is answered as JSON by [`crate::soap_facade`], through the same upstream
+//! machinery as a proxied request. Every other request goes on to the backend.
+
+use super::{RequestCtx, Stage, Step};
+use crate::registry::Service;
+use crate::soap_facade::{self, Call};
+use crate::sso::Sso;
+use crate::telemetry::Telemetry;
+use crate::upstream::Upstreams;
+use pingora::proxy::Session;
+use std::sync::Arc;
+
+pub struct SoapFacade {
+    upstreams: Arc<Upstreams>,
+    sso: Arc<Sso>,
+    telemetry: Arc<Telemetry>,
+}
+
+impl SoapFacade {
+    pub fn new(upstreams: Arc<Upstreams>, sso: Arc<Sso>, telemetry: Arc<Telemetry>) -> Self {
+        Self {
+            upstreams,
+            sso,
+            telemetry,
+        }
+    }
+}
+
+/// The facade operation `uri` (the backend path of a request to `service`) addresses.
+fn operation<'u>(service: &Service, uri: &'u http::Uri) -> Option<&'u str> {
+    let base = service.upstream.base_path.trim_end_matches('/');
+    let under_service = uri.path().strip_prefix(base)?;
+    soap_facade::operation_in(under_service)
+}
+
+impl Stage for SoapFacade {
+    fn name(&self) -> &'static str {
+        "soap-facade"
+    }
+
+    async fn run(&self, session: &mut Session, ctx: &mut RequestCtx) -> Step {
+        let (Some(service), Some(uri)) = (ctx.service.as_ref(), ctx.upstream_uri.as_ref()) else {
+            return Step::Continue;
+        };
+        if service.chain.soap.is_none() {
+            return Step::Continue;
+        }
+        let Some(op) = operation(service, uri).map(str::to_string) else {
+            return Step::Continue;
+        };
+        let service = Arc::clone(service);
+        let (hop, obs) = ctx.hop_and_obs(session.req_header(), &service, &self.telemetry);
+        let call = Call {
+            hop,
+            operation: &op,
+        };
+        // Boxed: the exchange's future is large, and only facade calls build it.
+        Step::Respond(
+            Box::pin(soap_facade::call(
+                &self.upstreams,
+                &self.sso,
+                session,
+                call,
+                obs,
+            ))
+            .await,
+        )
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_operation_is_read_under_the_services_backend_path() {
+        let snap = crate::testing::snapshot();
+        let service = &snap.services()[0];
+        let base = service.upstream.base_path.trim_end_matches('/');
+        let uri: http::Uri = format!("{base}/api/soap/GetStatus").parse().expect("uri");
+        assert_eq!(operation(service, &uri), Some("GetStatus"));
+        let uri: http::Uri = format!("{base}/api/soap/").parse().expect("uri");
+        assert_eq!(operation(service, &uri), None);
+        let uri: http::Uri = format!("{base}/page").parse().expect("uri");
+        assert_eq!(operation(service, &uri), None);
+    }
+}

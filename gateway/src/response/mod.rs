@@ -1,0 +1,108 @@
+//! Answers the gateway writes itself, whichever room decided them: [`LocalResponse`] (a
+//! status, headers and a body, written by the proxy in one place), the error pages a citizen
+//! sees when something went wrong (in Arabic, French and English, always with a body and the
+//! request id to quote to support), and the HTML helpers they share.
+//!
+//! Every room may use this one (SSO, intent routing, the SOAP facade, the proxy's stages);
+//! it uses none of them, so it sits below all of them.
+
+mod error_page;
+mod html;
+
+pub use error_page::{error_page, error_page_traced, ErrorKind};
+pub use html::{escape, frame};
+
+use bytes::Bytes;
+use http::{HeaderName, HeaderValue, StatusCode};
+
+/// A response the gateway writes without contacting a backend.
+#[derive(Debug, Clone)]
+pub struct LocalResponse {
+    pub status: StatusCode,
+    pub headers: Vec<(HeaderName, HeaderValue)>,
+    pub body: Bytes,
+}
+
+impl LocalResponse {
+    /// An HTML page that must not be cached by shared caches.
+    pub fn html(status: StatusCode, body: String) -> Self {
+        Self::html_bytes(status, Bytes::from(body))
+    }
+
+    /// Like [`LocalResponse::html`], for a page rendered once and served many times (the
+    /// body is shared, not copied).
+    pub fn html_bytes(status: StatusCode, body: Bytes) -> Self {
+        Self {
+            status,
+            headers: vec![
+                (
+                    http::header::CONTENT_TYPE,
+                    HeaderValue::from_static("text/html; charset=utf-8"),
+                ),
+                (
+                    http::header::CACHE_CONTROL,
+                    HeaderValue::from_static("no-store"),
+                ),
+            ],
+            body,
+        }
+    }
+
+    /// A small JSON document (API clients get JSON errors, not pages).
+    pub fn json(status: StatusCode, value: &serde_json::Value) -> Self {
+        Self {
+            status,
+            headers: vec![
+                (
+                    http::header::CONTENT_TYPE,
+                    HeaderValue::from_static("application/json"),
+                ),
+                (
+                    http::header::CACHE_CONTROL,
+                    HeaderValue::from_static("no-store"),
+                ),
+            ],
+            body: Bytes::from(value.to_string()),
+        }
+    }
+
+    /// The JSON error every gateway API answers with: `{"error": code, "error_description":
+    /// description}` (OAuth 2.0's shape, so clients parse one format everywhere).
+    pub fn json_error(status: StatusCode, code: &str, description: impl Into<String>) -> Self {
+        Self::json(
+            status,
+            &serde_json::json!({ "error": code, "error_description": description.into() }),
+        )
+    }
+
+    /// A 405 for an endpoint that only takes `POST`, with the `Allow` header RFC 9110 asks
+    /// for and a JSON body saying what to send instead.
+    pub fn post_only(code: &str, description: impl Into<String>) -> Self {
+        Self::json_error(StatusCode::METHOD_NOT_ALLOWED, code, description)
+            .with_header(http::header::ALLOW, HeaderValue::from_static("POST"))
+    }
+
+    /// Adds a header (e.g. `Set-Cookie`).
+    pub fn with_header(mut self, name: HeaderName, value: HeaderValue) -> Self {
+        self.headers.push((name, value));
+        self
+    }
+
+    /// A redirect with an empty body.
+    pub fn redirect(permanent: bool, location: &str) -> Self {
+        let status = if permanent {
+            StatusCode::MOVED_PERMANENTLY
+        } else {
+            StatusCode::FOUND
+        };
+        let mut headers = Vec::with_capacity(1);
+        if let Ok(v) = HeaderValue::from_str(location) {
+            headers.push((http::header::LOCATION, v));
+        }
+        Self {
+            status,
+            headers,
+            body: Bytes::new(),
+        }
+    }
+}

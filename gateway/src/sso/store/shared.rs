@@ -1,0 +1,285 @@
+//! Sessions in the shared store ([`Kv`]): in this process's memory by default, in Redis
+//! (standalone or Cluster) when `[redis]` is configured, so every gateway instance sees the
+//! same sessions, a citizen can land on any instance, and a logout anywhere ends the session
+//! everywhere.
+//!
+//! Keys (under the deployment's prefix, default `egov:`): `s:<id>` the session as JSON with
+//! its idle TTL; `sid:<provider sid>` and `sub:<sub>` sets of session ids for back-channel
+//! logout; `p:<state>` a login in progress (taken with `GETDEL`, so a state works once);
+//! `jti:<id>` seen logout tokens. Revocations are published on `<prefix>revoked` so the
+//! in-process caches of every instance drop them at once.
+
+use super::{SessionCache, SessionStore, StoreError, UpdateOutcome};
+use crate::kv::{Kv, KvError, Write};
+use crate::sso::session::{PendingLogin, Session};
+use async_trait::async_trait;
+use std::sync::Arc;
+use std::time::Duration;
+
+impl From<KvError> for StoreError {
+    fn from(e: KvError) -> Self {
+        StoreError::Unavailable(e.0)
+    }
+}
+
+/// The session store over the shared state.
+pub struct SharedStore {
+    kv: Arc<dyn Kv>,
+}
+
+impl SharedStore {
+    pub fn new(kv: Arc<dyn Kv>) -> Self {
+        Self { kv }
+    }
+
+    /// Follows revocations published by any instance, evicting them from `cache`. Runs until
+    /// the server stops.
+    pub async fn follow_revocations(&self, cache: SessionCache) {
+        let channel = self.kv.channel("revoked");
+        let gap_cache = cache.clone();
+        self.kv
+            .follow(
+                &channel,
+                Box::new(move |id| cache.invalidate(&id)),
+                // Anything could have been revoked while we were not listening.
+                Box::new(move || gap_cache.invalidate_all()),
+            )
+            .await
+    }
+
+    async fn publish_revoked(&self, ids: &[String]) {
+        let channel = self.kv.channel("revoked");
+        for id in ids {
+            if let Err(e) = self.kv.publish(&channel, id).await {
+                // The other instances' caches drop it within their TTL anyway.
+                tracing::debug!(error = %e, "revocation not broadcast");
+            }
+        }
+    }
+
+    /// Deletes the sessions an index names; returns the ids of those that were live (an
+    /// index may still name sessions that ended another way). Only the ids read are taken
+    /// out of the index (not the whole set), so a session created meanwhile stays revocable.
+    async fn revoke_index(&self, index_key: String) -> Result<Vec<String>, StoreError> {
+        let named = self.kv.set_members(&index_key).await?;
+        let mut ended = Vec::with_capacity(named.len());
+        for id in &named {
+            if self.kv.delete(&self.kv.key("s", id)).await? {
+                ended.push(id.clone());
+            }
+        }
+        self.kv.set_remove(&index_key, &named).await?;
+        self.publish_revoked(&ended).await;
+        Ok(ended)
+    }
+}
+
+fn corrupt(e: serde_json::Error) -> StoreError {
+    StoreError::Corrupt(e.to_string())
+}
+
+fn decode<T: serde::de::DeserializeOwned>(raw: Option<Vec<u8>>) -> Result<Option<T>, StoreError> {
+    raw.map(|json| serde_json::from_slice(&json).map_err(corrupt))
+        .transpose()
+}
+
+/// A TTL of whole seconds, at least one (sessions and logins are counted in seconds).
+fn at_least_a_second(ttl: Duration) -> Duration {
+    Duration::from_secs(ttl.as_secs().max(1))
+}
+
+#[async_trait]
+impl SessionStore for SharedStore {
+    async fn get(&self, id: &str) -> Result<Option<Session>, StoreError> {
+        decode(self.kv.get(&self.kv.key("s", id)).await?)
+    }
+
+    async fn create(&self, session: &Session, ttl: Duration) -> Result<(), StoreError> {
+        let json = serde_json::to_vec(session).map_err(corrupt)?;
+        let ttl = at_least_a_second(ttl);
+        // The indexes first: a session that exists is always revocable.
+        let index_ttl = ttl.max(Duration::from_secs(
+            session
+                .absolute_expires_at
+                .saturating_sub(session.created_at),
+        ));
+        let mut indexes = vec![self.kv.key("sub", &session.sub)];
+        if let Some(sid) = &session.idp_sid {
+            indexes.push(self.kv.key("sid", sid));
+        }
+        for index in indexes {
+            self.kv.set_add(&index, &session.id, index_ttl).await?;
+        }
+        self.kv
+            .set(
+                &self.kv.key("s", &session.id),
+                &json,
+                Some(ttl),
+                Write::Always,
+            )
+            .await?;
+        Ok(())
+    }
+
+    async fn update(&self, session: &Session, ttl: Duration) -> Result<UpdateOutcome, StoreError> {
+        let json = serde_json::to_vec(session).map_err(corrupt)?;
+        // Only if the key still exists: a revocation since the read wins. The indexes were
+        // written at creation and outlive the session (`sub` and `sid` do not change).
+        let written = self
+            .kv
+            .set(
+                &self.kv.key("s", &session.id),
+                &json,
+                Some(at_least_a_second(ttl)),
+                Write::IfPresent,
+            )
+            .await?;
+        Ok(if written {
+            UpdateOutcome::Written
+        } else {
+            UpdateOutcome::Gone
+        })
+    }
+
+    async fn delete(&self, id: &str) -> Result<(), StoreError> {
+        self.kv.delete(&self.kv.key("s", id)).await?;
+        self.publish_revoked(&[id.to_string()]).await;
+        Ok(())
+    }
+
+    async fn revoke_idp_sid(&self, idp_sid: &str) -> Result<Vec<String>, StoreError> {
+        self.revoke_index(self.kv.key("sid", idp_sid)).await
+    }
+
+    async fn revoke_sub(&self, sub: &str) -> Result<Vec<String>, StoreError> {
+        self.revoke_index(self.kv.key("sub", sub)).await
+    }
+
+    async fn put_pending(
+        &self,
+        state: &str,
+        login: &PendingLogin,
+        ttl: Duration,
+    ) -> Result<(), StoreError> {
+        let json = serde_json::to_vec(login).map_err(corrupt)?;
+        self.kv
+            .set(
+                &self.kv.key("p", state),
+                &json,
+                Some(at_least_a_second(ttl)),
+                Write::Always,
+            )
+            .await?;
+        Ok(())
+    }
+
+    async fn take_pending(&self, state: &str) -> Result<Option<PendingLogin>, StoreError> {
+        decode(self.kv.take(&self.kv.key("p", state)).await?)
+    }
+
+    async fn remember_jti(&self, jti: &str, ttl: Duration) -> Result<bool, StoreError> {
+        Ok(self
+            .kv
+            .set(
+                &self.kv.key("jti", jti),
+                b"1",
+                Some(at_least_a_second(ttl)),
+                Write::IfAbsent,
+            )
+            .await?)
+    }
+
+    async fn forget_jti(&self, jti: &str) -> Result<(), StoreError> {
+        self.kv.delete(&self.kv.key("jti", jti)).await?;
+        Ok(())
+    }
+
+    async fn ping(&self) -> Result<(), StoreError> {
+        Ok(self.kv.ping().await?)
+    }
+
+    async fn count(&self) -> Result<Option<u64>, StoreError> {
+        Ok(self.kv.count("s").await?)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::kv::MemoryKv;
+
+    const TTL: Duration = Duration::from_secs(60);
+
+    fn store() -> SharedStore {
+        SharedStore::new(Arc::new(MemoryKv::default()))
+    }
+
+    #[tokio::test]
+    async fn an_update_after_a_revocation_writes_nothing_and_says_gone() {
+        let store = store();
+        let session = Session::for_test("amina", Some("op-1"));
+        store.create(&session, TTL).await.expect("create");
+        // A request read the session (and is, say, refreshing its tokens)...
+        let mut read = store.get(&session.id).await.expect("get").expect("live");
+        // ...when the provider's back-channel logout arrives.
+        store.revoke_idp_sid("op-1").await.expect("revoke");
+        read.last_seen += 1;
+        assert_eq!(
+            store.update(&read, TTL).await.expect("update"),
+            UpdateOutcome::Gone
+        );
+        assert!(store.get(&session.id).await.expect("get").is_none());
+    }
+
+    #[tokio::test]
+    async fn an_update_of_a_live_session_is_written() {
+        let store = store();
+        let mut session = Session::for_test("amina", None);
+        store.create(&session, TTL).await.expect("create");
+        session.access_token = "refreshed".into();
+        assert_eq!(
+            store.update(&session, TTL).await.expect("update"),
+            UpdateOutcome::Written
+        );
+        let stored = store.get(&session.id).await.expect("get").expect("live");
+        assert_eq!(stored.access_token, "refreshed");
+    }
+
+    #[tokio::test]
+    async fn a_revocation_returns_exactly_the_sessions_it_ended() {
+        let store = store();
+        let a = Session::for_test("amina", Some("op-1"));
+        let b = Session::for_test("amina", Some("op-2"));
+        store.create(&a, TTL).await.expect("create");
+        store.create(&b, TTL).await.expect("create");
+        assert_eq!(
+            store.revoke_idp_sid("op-1").await.expect("revoke"),
+            std::slice::from_ref(&a.id)
+        );
+        assert!(store.get(&b.id).await.expect("get").is_some());
+        assert_eq!(store.revoke_sub("amina").await.expect("revoke"), [b.id]);
+    }
+
+    #[tokio::test]
+    async fn a_forgotten_logout_token_id_is_accepted_again() {
+        let store = store();
+        assert!(store.remember_jti("j1", TTL).await.expect("remember"));
+        assert!(!store.remember_jti("j1", TTL).await.expect("replay"));
+        store.forget_jti("j1").await.expect("forget");
+        assert!(store.remember_jti("j1", TTL).await.expect("retry"));
+    }
+
+    #[tokio::test]
+    async fn a_pending_login_is_taken_once() {
+        let store = store();
+        let login = PendingLogin {
+            pkce_verifier: "v".into(),
+            nonce: "n".into(),
+            return_to: "/s/x/".into(),
+            created_at: 0,
+        };
+        store.put_pending("st", &login, TTL).await.expect("put");
+        assert!(store.take_pending("st").await.expect("take").is_some());
+        assert!(store.take_pending("st").await.expect("again").is_none());
+    }
+}

@@ -1,0 +1,44 @@
+//! How a service's legacy backends are reached, whoever calls them: the proxy (pingora's
+//! upstream phases) and the gateway's own calls (the SOAP facade) alike.
+//!
+//! - [`peer`]: which backend an attempt goes to and with which time limits (failover on a
+//!   refused connection, one deadline for the whole exchange);
+//! - [`request`]: what the legacy site receives (path, `Host`, `X-Forwarded-*`, request id,
+//!   trace context, identity, the service's adapter request chain);
+//! - [`outcome`]: the one hook every attempt's events go through (telemetry now; breakers
+//!   and outlier ejection next);
+//! - [`call`]: a request of the gateway's own, answered whole, over pingora's connector.
+
+pub mod call;
+pub mod outcome;
+pub mod peer;
+pub mod request;
+
+pub use call::{Answer, CallError, Exchange};
+pub use outcome::Outcome;
+pub use peer::Attempts;
+pub use request::{citizen_host, forward, prepare, request_host, Hop};
+
+use crate::config::ServerSettings;
+use crate::telemetry::Telemetry;
+use pingora::connectors::http::Connector;
+use pingora::connectors::ConnectorOptions;
+use std::sync::Arc;
+
+/// What every upstream attempt shares: the connector of the gateway's own calls (its pool
+/// of idle connections) and the listeners of outcomes.
+pub struct Upstreams {
+    connector: Connector,
+    telemetry: Arc<Telemetry>,
+}
+
+impl Upstreams {
+    pub fn new(server: &ServerSettings, telemetry: Arc<Telemetry>) -> Self {
+        Self {
+            connector: Connector::new(Some(ConnectorOptions::new(
+                server.upstream_keepalive_pool_size,
+            ))),
+            telemetry,
+        }
+    }
+}

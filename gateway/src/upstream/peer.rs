@@ -1,0 +1,187 @@
+//! Which backend one attempt goes to, and with which time limits.
+//!
+//! A request's [`Attempts`] remembers the backends it could not reach (each is tried once,
+//! round-robin, so failover goes elsewhere even when other requests move the shared
+//! counter) and the deadline of the whole exchange (the service's `total` timeout, set by
+//! the first attempt: a failover only gets what is left of it, so trying the next backend
+//! never extends the citizen's wait). The proxy and the gateway's own calls build their
+//! peers here, so both follow the same rules.
+
+use crate::registry::Service;
+use pingora::upstreams::peer::HttpPeer;
+use pingora::{Error, ErrorType};
+use std::net::SocketAddr;
+use std::time::{Duration, Instant};
+
+/// Idle upstream connections are kept this long for reuse.
+pub const IDLE_TIMEOUT: Duration = Duration::from_secs(60);
+
+/// One request's attempts at a service's backends.
+#[derive(Debug, Default)]
+pub struct Attempts {
+    /// The backend of the current attempt.
+    pub backend: Option<SocketAddr>,
+    /// Backends this request could not connect to.
+    failed: Vec<SocketAddr>,
+    /// When the whole upstream exchange must be over.
+    deadline: Option<Instant>,
+}
+
+impl Attempts {
+    /// A peer for the next attempt at `service`: a backend this request has not failed to
+    /// reach, with the service's timeouts cut to what is left of the total. An `upgrade`d
+    /// (WebSocket) connection idles legitimately: only its connect is bounded.
+    pub fn next_peer(
+        &mut self,
+        service: &Service,
+        upgrade: bool,
+    ) -> pingora::Result<Box<HttpPeer>> {
+        let upstream = &service.upstream;
+        let addr = upstream.select_excluding(&self.failed).ok_or_else(|| {
+            Error::explain(
+                ErrorType::ConnectNoRoute,
+                "the service has no usable backend",
+            )
+        })?;
+        self.backend = Some(addr);
+        let t = upstream.timeouts;
+        let mut peer = HttpPeer::new(addr, upstream.tls, upstream.host.clone());
+        let mut connect = t.connect;
+        if !upgrade {
+            let now = Instant::now();
+            let left = self
+                .deadline
+                .get_or_insert(now + t.total)
+                .saturating_duration_since(now);
+            if left.is_zero() {
+                return Error::e_explain(
+                    ErrorType::ConnectTimedout,
+                    "the service's total upstream timeout elapsed",
+                );
+            }
+            connect = connect.min(left);
+            let read = t.read.min(left);
+            peer.options.read_timeout = Some(read);
+            peer.options.write_timeout = Some(read);
+        }
+        peer.options.connection_timeout = Some(connect);
+        peer.options.total_connection_timeout = Some(connect);
+        peer.options.idle_timeout = Some(IDLE_TIMEOUT);
+        Ok(Box::new(peer))
+    }
+
+    /// The current attempt could not connect (`e`): whether another backend may be tried.
+    /// Nothing was sent yet, so any method may go elsewhere.
+    pub fn connect_failed(&mut self, service: &Service, e: &Error) -> bool {
+        if let Some(addr) = self.backend.take() {
+            self.failed.push(addr);
+        }
+        is_connect_failure(e.etype()) && self.failed.len() < service.upstream.backend_count()
+    }
+
+    /// What is left of the exchange's time, once an attempt has started it.
+    pub fn time_left(&self) -> Option<Duration> {
+        self.deadline
+            .map(|d| d.saturating_duration_since(Instant::now()))
+    }
+
+    /// An error once the exchange's total timeout has passed (checked as data arrives).
+    pub fn check_deadline(&self) -> pingora::Result<()> {
+        match self.deadline {
+            Some(deadline) if Instant::now() > deadline => Error::e_explain(
+                ErrorType::ReadTimedout,
+                "the service's total upstream timeout elapsed",
+            ),
+            _ => Ok(()),
+        }
+    }
+}
+
+/// Errors where no byte reached the backend, so another backend may be tried.
+pub fn is_connect_failure(etype: &ErrorType) -> bool {
+    use ErrorType::*;
+    matches!(
+        etype,
+        ConnectTimedout
+            | ConnectRefused
+            | ConnectNoRoute
+            | ConnectError
+            | TLSHandshakeFailure
+            | TLSHandshakeTimedout
+            | HandshakeError
+    )
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::testing::snapshot;
+
+    fn two_backend_service() -> std::sync::Arc<Service> {
+        let mut config = crate::testing::config_without_secrets();
+        config.services.truncate(1);
+        config.services[0].upstream.backends = vec![
+            crate::config::Backend {
+                host: "127.0.0.1".into(),
+                port: 1001,
+            },
+            crate::config::Backend {
+                host: "127.0.0.1".into(),
+                port: 1002,
+            },
+        ];
+        let snap =
+            crate::registry::Snapshot::build(&config, &crate::config::Secrets::from_process())
+                .expect("snapshot");
+        std::sync::Arc::clone(&snap.services()[0])
+    }
+
+    #[test]
+    fn a_failover_goes_to_the_other_backend_then_stops() {
+        let service = two_backend_service();
+        let mut attempts = Attempts::default();
+        let refused = Error::new(ErrorType::ConnectRefused);
+        let first = attempts.next_peer(&service, false).expect("peer");
+        assert!(
+            attempts.connect_failed(&service, &refused),
+            "one backend left"
+        );
+        let second = attempts.next_peer(&service, false).expect("peer");
+        assert_ne!(first._address, second._address);
+        assert!(!attempts.connect_failed(&service, &refused), "none left");
+        assert!(attempts.next_peer(&service, false).is_err());
+    }
+
+    #[test]
+    fn a_read_error_is_not_retried_on_another_backend() {
+        let service = two_backend_service();
+        let mut attempts = Attempts::default();
+        attempts.next_peer(&service, false).expect("peer");
+        assert!(!attempts.connect_failed(&service, &Error::new(ErrorType::ReadError)));
+    }
+
+    #[test]
+    fn the_peer_gets_the_service_timeouts_within_the_total() {
+        let snap = snapshot();
+        let service = &snap.services()[0];
+        let t = service.upstream.timeouts;
+        let mut attempts = Attempts::default();
+        let peer = attempts.next_peer(service, false).expect("peer");
+        assert_eq!(
+            peer.options.connection_timeout,
+            Some(t.connect.min(t.total))
+        );
+        assert!(peer.options.read_timeout.is_some_and(|r| r <= t.read));
+        assert!(attempts.time_left().is_some_and(|l| l <= t.total));
+        assert!(attempts.check_deadline().is_ok());
+    }
+
+    #[test]
+    fn an_upgraded_connection_has_no_read_or_total_limit() {
+        let snap = snapshot();
+        let mut attempts = Attempts::default();
+        let peer = attempts.next_peer(&snap.services()[0], true).expect("peer");
+        assert_eq!(peer.options.read_timeout, None);
+        assert_eq!(attempts.time_left(), None);
+    }
+}

@@ -1,0 +1,93 @@
+#!/usr/bin/env bash
+# Instructions per proxied request, counted by valgrind's callgrind: the same total for the
+# same binary, configuration and requests whatever else the machine is doing, so two builds
+# are compared exactly where wall-clock ratios swing by ±10 % on a shared 2-core machine.
+#
+#   tests/bench/instructions.sh [requests=2000] [OTHER_BINARY...]
+#
+# Each gateway (this checkout's release build first, then every OTHER_BINARY, e.g. an older
+# build kept aside) serves one public service (1 KB object from the estate) on one worker
+# thread; after 50 warm-up requests, callgrind counts only while `requests` requests run one
+# after another on one keep-alive connection. Prints instructions per request and the ratio
+# of each binary to the first.
+set -euo pipefail
+
+requests="${1:-2000}"
+shift || true
+root="$(cd "$(dirname "${BASH_SOURCE[0]}")/../.." && pwd)"
+"$root/tests/setup.sh"
+cd "$root"
+cargo build --release -q -p egov-gateway -p egov-estate
+bin="${CARGO_TARGET_DIR:-$root/target}/release"
+binaries=("$bin/egov-gateway" "$@")
+
+work="$(mktemp -d)"
+pids=()
+cleanup() {
+  for p in "${pids[@]}"; do kill "$p" 2>/dev/null || true; done
+  wait 2>/dev/null || true
+  rm -rf "$work"
+}
+trap cleanup EXIT
+
+free_port() { python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1]); s.close()'; }
+wait_port() { for _ in $(seq 1 600); do (exec 3<>"/dev/tcp/127.0.0.1/$1") 2>/dev/null && return 0; sleep 0.2; done; echo "port $1 never opened" >&2; exit 1; }
+
+service=cnie-first-application
+est=$(free_port)
+"$bin/egov-estate" --listen "127.0.0.1:$est" --no-chaos >"$work/estate.log" 2>&1 &
+pids+=($!)
+wait_port "$est"
+
+cat >"$work/client.py" <<'PY'
+import http.client, sys
+port, n, path = int(sys.argv[1]), int(sys.argv[2]), sys.argv[3]
+c = http.client.HTTPConnection("127.0.0.1", port)
+for _ in range(n):
+    c.request("GET", path, headers={"X-Bench": "1"})
+    r = c.getresponse()
+    r.read()
+    if r.status != 200:
+        sys.exit(f"answered {r.status}")
+PY
+
+# Instructions counted while $2 requests go through gateway binary $1.
+count() {
+  local binary="$1" n="$2" gw dir out vg
+  gw=$(free_port)
+  dir="$work/gw-$gw"
+  mkdir -p "$dir/services/interior"
+  sed -e "s#^listen = \[\"127.0.0.1:8080\"\]#listen = [\"127.0.0.1:$gw\"]#" \
+      -e "s#^public_url = .*#public_url = \"http://127.0.0.1:$gw\"#" \
+      -e "s#^threads = .*#threads = 1#" \
+      -e 's#^listen = "127.0.0.1:990[12]"#listen = ""#' \
+      config/gateway.toml >"$dir/gateway.toml"
+  cp config/ministries.toml "$dir/"
+  sed -e "s#127.0.0.1:9400#127.0.0.1:$est#" "config/services/interior/$service.toml" \
+      >"$dir/services/interior/$service.toml"
+  out="$dir/callgrind.out"
+  RUST_LOG=warn valgrind --tool=callgrind --instr-atstart=no --callgrind-out-file="$out" \
+    "$binary" serve --config "$dir/gateway.toml" >"$dir/valgrind.log" 2>&1 &
+  vg=$!
+  pids+=($vg)
+  wait_port "$gw"
+  local path="/s/$service/__estate/blob?bytes=1024"
+  python3 "$work/client.py" "$gw" 50 "$path"
+  callgrind_control -i on "$vg" >/dev/null 2>&1
+  python3 "$work/client.py" "$gw" "$n" "$path"
+  callgrind_control -i off "$vg" >/dev/null 2>&1
+  callgrind_control -d "$vg" >/dev/null 2>&1
+  kill "$vg" 2>/dev/null || true
+  wait "$vg" 2>/dev/null || true
+  cat "$out"* | awk '/^(summary|totals):/ {print $2}' | sort -n | tail -1
+}
+
+echo "callgrind, $requests sequential keep-alive requests, 1 KB object, 1 worker thread"
+printf '%-60s %16s %10s\n' binary 'instr/request' ratio
+first=""
+for b in "${binaries[@]}"; do
+  total=$(count "$b" "$requests")
+  per=$((total / requests))
+  [ -n "$first" ] || first=$per
+  printf '%-60s %16s %10s\n' "$b" "$per" "$(python3 -c "print(f'{$per/$first:.3f}')")"
+done

@@ -1,0 +1,311 @@
+//! The shared-state seam: one suite of promises run against every implementation of the
+//! gateway's key-value trait (the in-memory default, a real standalone `redis-server` and a
+//! real three-master Redis Cluster), and against the session store built on it. A store
+//! written against the trait behaves the same on one machine and on many.
+
+use egov_gateway::config::RedisSettings;
+use egov_gateway::kv::{Kv, MemoryKv, RedisKv, Write};
+use egov_gateway::sso::session::{now_secs, random_token, Session};
+use egov_gateway::sso::store::{SessionStore, SharedStore, UpdateOutcome};
+use egov_integration::redis::{command, RedisCluster, RedisServer};
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
+
+fn redis(urls: Vec<String>, prefix: &str) -> Arc<dyn Kv> {
+    let mut settings = RedisSettings::new(urls);
+    settings.key_prefix = prefix.to_string();
+    Arc::new(RedisKv::new(&settings).expect("a valid Redis configuration"))
+}
+
+/// Every promise of the trait, on `kv`.
+async fn the_contract(kv: &dyn Kv, counts: bool) {
+    values_are_written_read_and_deleted(kv).await;
+    conditional_writes_never_resurrect_or_overwrite(kv).await;
+    a_taken_value_is_taken_once(kv).await;
+    values_expire_with_their_ttl(kv).await;
+    counters_add_and_expire_from_their_creation(kv).await;
+    sets_add_list_and_remove_members(kv).await;
+    a_published_message_reaches_a_follower(kv).await;
+    live_keys_are_counted_where_the_store_can(kv, counts).await;
+}
+
+async fn values_are_written_read_and_deleted(kv: &dyn Kv) {
+    let key = kv.key("t", "plain");
+    assert!(kv.key("t", "plain").ends_with("t:plain"));
+    assert_eq!(kv.get(&key).await.expect("get"), None);
+    assert!(kv
+        .set(&key, b"\x00bytes\xff", None, Write::Always)
+        .await
+        .expect("set"));
+    assert_eq!(
+        kv.get(&key).await.expect("get").as_deref(),
+        Some(&b"\x00bytes\xff"[..])
+    );
+    assert!(kv.delete(&key).await.expect("delete"));
+    assert!(!kv.delete(&key).await.expect("delete again"));
+    assert_eq!(kv.get(&key).await.expect("get"), None);
+}
+
+async fn conditional_writes_never_resurrect_or_overwrite(kv: &dyn Kv) {
+    let key = kv.key("t", "cond");
+    assert!(
+        !kv.set(&key, b"a", None, Write::IfPresent)
+            .await
+            .expect("xx"),
+        "an update brought back a key that does not exist"
+    );
+    assert_eq!(kv.get(&key).await.expect("get"), None);
+    assert!(kv
+        .set(&key, b"first", None, Write::IfAbsent)
+        .await
+        .expect("nx"));
+    assert!(!kv
+        .set(&key, b"second", None, Write::IfAbsent)
+        .await
+        .expect("nx"));
+    assert!(kv
+        .set(&key, b"third", None, Write::IfPresent)
+        .await
+        .expect("xx"));
+    assert_eq!(
+        kv.get(&key).await.expect("get").as_deref(),
+        Some(&b"third"[..])
+    );
+    kv.delete(&key).await.expect("delete");
+}
+
+async fn a_taken_value_is_taken_once(kv: &dyn Kv) {
+    let key = kv.key("t", "take");
+    kv.set(&key, b"once", Some(Duration::from_secs(60)), Write::Always)
+        .await
+        .expect("set");
+    assert_eq!(
+        kv.take(&key).await.expect("take").as_deref(),
+        Some(&b"once"[..])
+    );
+    assert_eq!(kv.take(&key).await.expect("take again"), None);
+}
+
+async fn values_expire_with_their_ttl(kv: &dyn Kv) {
+    let key = kv.key("t", "ttl");
+    kv.set(&key, b"v", Some(Duration::from_millis(300)), Write::Always)
+        .await
+        .expect("set");
+    assert!(kv.get(&key).await.expect("get").is_some());
+    tokio::time::sleep(Duration::from_millis(700)).await;
+    assert_eq!(kv.get(&key).await.expect("get"), None, "outlived its TTL");
+    assert!(
+        !kv.set(&key, b"w", None, Write::IfPresent)
+            .await
+            .expect("xx"),
+        "an update brought back an expired key"
+    );
+}
+
+async fn counters_add_and_expire_from_their_creation(kv: &dyn Kv) {
+    let key = kv.key("t", "counter");
+    let window = Some(Duration::from_millis(500));
+    assert_eq!(kv.incr(&key, 1, window).await.expect("incr"), 1);
+    assert_eq!(kv.incr(&key, 5, window).await.expect("incr"), 6);
+    tokio::time::sleep(Duration::from_millis(300)).await;
+    // Counting again does not push the window's end back.
+    assert_eq!(kv.incr(&key, 1, window).await.expect("incr"), 7);
+    tokio::time::sleep(Duration::from_millis(500)).await;
+    assert_eq!(
+        kv.incr(&key, 1, window).await.expect("incr"),
+        1,
+        "the window ended"
+    );
+    kv.delete(&key).await.expect("delete");
+}
+
+async fn sets_add_list_and_remove_members(kv: &dyn Kv) {
+    let key = kv.key("t", "set");
+    let ttl = Duration::from_secs(60);
+    assert!(kv.set_members(&key).await.expect("members").is_empty());
+    for m in ["a", "b", "c", "a"] {
+        kv.set_add(&key, m, ttl).await.expect("add");
+    }
+    let mut members = kv.set_members(&key).await.expect("members");
+    members.sort();
+    assert_eq!(members, ["a", "b", "c"]);
+    kv.set_remove(&key, &["a".into(), "c".into(), "zz".into()])
+        .await
+        .expect("remove");
+    assert_eq!(kv.set_members(&key).await.expect("members"), ["b"]);
+    kv.set_remove(&key, &["b".into()]).await.expect("remove");
+    assert!(kv.set_members(&key).await.expect("members").is_empty());
+    assert_eq!(
+        kv.get(&key).await.ok().flatten(),
+        None,
+        "an empty set is no key"
+    );
+}
+
+/// Publishes on `channel` through `kv` until `seen` holds `message` (a follower subscribes
+/// asynchronously), for at most 10 s.
+async fn publish_until_seen(kv: &dyn Kv, channel: &str, message: &str, seen: &Mutex<Vec<String>>) {
+    let deadline = Instant::now() + Duration::from_secs(10);
+    while !seen.lock().expect("lock").iter().any(|m| m == message) {
+        assert!(Instant::now() < deadline, "{message:?} never arrived");
+        let _ = kv.publish(channel, message).await;
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+}
+
+async fn a_published_message_reaches_a_follower(kv: &dyn Kv) {
+    let channel = kv.channel("contract");
+    let seen = Arc::new(Mutex::new(Vec::new()));
+    let sink = Arc::clone(&seen);
+    let follow = kv.follow(
+        &channel,
+        Box::new(move |m| sink.lock().expect("lock").push(m)),
+        Box::new(|| {}),
+    );
+    tokio::select! {
+        _ = follow => panic!("the follower stopped"),
+        _ = publish_until_seen(kv, &channel, "hello", &seen) => {}
+    }
+}
+
+async fn live_keys_are_counted_where_the_store_can(kv: &dyn Kv, counts: bool) {
+    for i in 0..3 {
+        kv.set(
+            &kv.key("counted", &i.to_string()),
+            b"1",
+            Some(Duration::from_secs(60)),
+            Write::Always,
+        )
+        .await
+        .expect("set");
+    }
+    let n = kv.count("counted").await.expect("count");
+    if counts {
+        assert_eq!(n, Some(3));
+    } else {
+        assert_eq!(n, None, "a Cluster cannot count without walking every node");
+    }
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn the_in_memory_store_keeps_the_shared_state_contract() {
+    the_contract(&MemoryKv::new("egov-test:"), true).await;
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn a_standalone_redis_keeps_the_shared_state_contract() {
+    let server = RedisServer::start();
+    the_contract(&*redis(vec![server.url()], "egov-test:"), true).await;
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn a_redis_cluster_keeps_the_shared_state_contract() {
+    let cluster = RedisCluster::start();
+    the_contract(&*redis(cluster.urls(), "egov-test:"), false).await;
+}
+
+/// A fresh session of `sub` in provider session `sid`.
+fn session(sub: &str, sid: &str) -> Session {
+    let now = now_secs();
+    Session {
+        id: random_token(),
+        public_id: random_token(),
+        sub: sub.into(),
+        issuer: "https://idp.test".into(),
+        idp_sid: Some(sid.into()),
+        name: None,
+        acr: None,
+        professional: false,
+        id_token: String::new(),
+        access_token: String::new(),
+        refresh_token: None,
+        access_expires_at: now + 300,
+        created_at: now,
+        last_seen: now,
+        absolute_expires_at: now + 3600,
+    }
+}
+
+/// The session store's promises, on `kv`.
+async fn the_session_contract(kv: Arc<dyn Kv>) {
+    let store = SharedStore::new(kv);
+    let ttl = Duration::from_secs(60);
+    let mut session = session("amina", "op-1");
+    store.create(&session, ttl).await.expect("create");
+    let read = store.get(&session.id).await.expect("get").expect("live");
+    assert_eq!(read.sub, "amina");
+    session.access_token = "refreshed".into();
+    assert_eq!(
+        store.update(&session, ttl).await.expect("update"),
+        UpdateOutcome::Written
+    );
+    // A back-channel logout lands while a request holds the session...
+    assert_eq!(
+        store.revoke_idp_sid("op-1").await.expect("revoke"),
+        std::slice::from_ref(&session.id)
+    );
+    // ...and that request's write-back must not bring it back.
+    assert_eq!(
+        store.update(&session, ttl).await.expect("update"),
+        UpdateOutcome::Gone
+    );
+    assert!(store.get(&session.id).await.expect("get").is_none());
+    assert!(store.remember_jti("j1", ttl).await.expect("jti"));
+    assert!(!store.remember_jti("j1", ttl).await.expect("replay"));
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn sessions_keep_their_promises_in_memory_and_in_redis() {
+    the_session_contract(Arc::new(MemoryKv::new("egov-test:"))).await;
+    let server = RedisServer::start();
+    the_session_contract(redis(vec![server.url()], "egov-test:")).await;
+    let cluster = RedisCluster::start();
+    the_session_contract(redis(cluster.urls(), "egov-test:")).await;
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn a_follower_survives_the_loss_of_the_node_it_subscribed_through() {
+    let mut cluster = RedisCluster::start();
+    let addrs = cluster.addrs();
+    let kv = redis(cluster.urls(), "egov-test:");
+    let channel = kv.channel("revoked");
+    let seen = Arc::new(Mutex::new(Vec::new()));
+    let gaps = Arc::new(AtomicUsize::new(0));
+    let (sink, gap) = (Arc::clone(&seen), Arc::clone(&gaps));
+    let follower = {
+        let kv = Arc::clone(&kv);
+        let channel = channel.clone();
+        tokio::spawn(async move {
+            kv.follow(
+                &channel,
+                Box::new(move |m| sink.lock().expect("lock").push(m)),
+                Box::new(move || {
+                    gap.fetch_add(1, Ordering::SeqCst);
+                }),
+            )
+            .await
+        })
+    };
+    // Subscribed through the first seed node.
+    publish_until_seen(&*kv, &channel, "before", &seen).await;
+    cluster.stop_node(0);
+    // Published through a node that is still up: PUBLISH needs no slot, so it works while
+    // the cluster reports the lost shard.
+    let survivor = addrs[1];
+    let deadline = Instant::now() + Duration::from_secs(15);
+    while !seen.lock().expect("lock").iter().any(|m| m == "after") {
+        assert!(
+            Instant::now() < deadline,
+            "the follower stayed deaf after its node died (gaps seen: {})",
+            gaps.load(Ordering::SeqCst)
+        );
+        let _ = command(survivor, &["PUBLISH", &channel, "after"]);
+        tokio::time::sleep(Duration::from_millis(200)).await;
+    }
+    assert!(
+        gaps.load(Ordering::SeqCst) >= 1,
+        "the follower was not told it may have missed messages"
+    );
+    follower.abort();
+}
