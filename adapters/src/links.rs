@@ -1,10 +1,13 @@
-//! Legacy URLs → portal paths, for every link of every page.
+//! Legacy URLs → where the service lives now, for every link of every page.
 //!
 //! Legacy sites write links to themselves in every style: absolute (`http://www.tax.gov.ma/...`),
 //! protocol-relative (`//www.tax.gov.ma/...`), root-relative (`/vat-declaration/...`), and
 //! sometimes to the internal address they are deployed at (`http://127.0.0.1:9400/...`). Under
-//! the portal each service lives at `/s/<id>/`, so all of those must become portal paths or the
-//! citizen falls off the portal (or onto a host that does not answer from the internet).
+//! the portal each service lives either at a path of the portal origin (`/s/<id>/`) or on an
+//! origin of its own (`https://<id>.services.gov.ma`), so all of those must be rewritten or the
+//! citizen falls off the portal (or onto a host that does not answer from the internet). A
+//! mount's target is that path prefix or that origin; a link from a service's page to its own
+//! origin becomes root-relative, a link to another service's origin absolute.
 //!
 //! [`LinkMap`] is compiled once per registry snapshot; [`LinkMap::rewrite`] is the hot path
 //! (it runs for every URL-bearing attribute and header), so it does not allocate unless it
@@ -24,7 +27,7 @@ pub enum LinkMapError {
     Authority(String),
     #[error("base path {0:?} must be \"/\" or start with '/' and not end with '/'")]
     Base(String),
-    #[error("portal prefix {0:?} must start with '/' and not end with '/'")]
+    #[error("target {0:?} must be a path prefix (\"/s/<id>\") or an origin (\"https://host[:port]\"), without a trailing '/'")]
     Prefix(String),
 }
 
@@ -32,8 +35,25 @@ pub enum LinkMapError {
 struct Mount {
     /// Path the service owns on that authority: `/` or `/base`.
     base: Box<str>,
-    /// Where it lives on the portal: `/s/<id>` (no trailing slash).
+    /// Where it lives now: `/s/<id>` on the portal, or its own origin `https://<id>.<domain>`
+    /// (no trailing slash either way).
     prefix: Box<str>,
+}
+
+/// Whether `target` is a mount target: a path prefix, or an `http(s)://authority` origin.
+fn valid_target(target: &str) -> bool {
+    if target.ends_with('/') {
+        return false;
+    }
+    if target.starts_with('/') {
+        return true;
+    }
+    let authority = target
+        .strip_prefix("https://")
+        .or_else(|| target.strip_prefix("http://"));
+    authority.is_some_and(|a| {
+        !a.is_empty() && !a.contains(['/', '?', '#', '@', '\\']) && authority_key(a).is_some()
+    })
 }
 
 /// Collects the mounts of one registry snapshot; [`LinkMapBuilder::build`] freezes them.
@@ -98,7 +118,7 @@ impl LinkMapBuilder {
         if !valid_base(base) {
             return Err(LinkMapError::Base(base.to_string()));
         }
-        if !prefix.starts_with('/') || prefix.ends_with('/') {
+        if !valid_target(prefix) {
             return Err(LinkMapError::Prefix(prefix.to_string()));
         }
         let mounts = self.by_authority.entry(key.into_owned()).or_default();
@@ -140,7 +160,7 @@ struct ServicePage {
 
 impl ServiceLinks {
     /// `legacy_host` is the host (or host:port) the service's pages are written for;
-    /// `prefix` is its portal prefix (`/s/<id>`).
+    /// `prefix` is where it lives now, as its mounts name it (`/s/<id>`, or its origin).
     pub fn new(legacy_host: &str, prefix: &str) -> Self {
         let authority = authority_key(legacy_host.trim())
             .map(Cow::into_owned)
@@ -151,9 +171,14 @@ impl ServiceLinks {
         }))
     }
 
-    /// The service's portal prefix, `/s/<id>`.
+    /// Where the service lives now, `/s/<id>` or its origin.
     pub fn prefix(&self) -> &str {
         &self.0.prefix
+    }
+
+    /// Whether the service lives on an origin of its own (not a path of the portal's).
+    fn on_own_origin(&self) -> bool {
+        !self.0.prefix.starts_with('/')
     }
 }
 
@@ -215,7 +240,12 @@ impl LinkMap {
         }
         let (mount, under) = found?;
         let mut out = String::with_capacity(mount.prefix.len() + under.len() + suffix.len());
-        out.push_str(&mount.prefix);
+        // On its own origin, a link to the service itself is root-relative (the page is
+        // served from that origin); to any other service, absolute.
+        let own_origin = current.on_own_origin() && *mount.prefix == *current.0.prefix;
+        if !own_origin {
+            out.push_str(&mount.prefix);
+        }
         out.push_str(under);
         out.push_str(suffix);
         (out != url).then_some(out)

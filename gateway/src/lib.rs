@@ -17,6 +17,7 @@ pub mod config;
 pub mod demo;
 pub mod forwarded;
 pub mod guard;
+pub mod host;
 pub mod kv;
 pub mod pipeline;
 pub mod portal;

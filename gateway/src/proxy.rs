@@ -25,7 +25,7 @@
 use crate::app::App;
 use crate::chain::ResponseHeaders;
 use crate::pipeline::{Pipeline, RequestCtx, Step};
-use crate::response::{ErrorKind, LocalResponse};
+use crate::response::{security_headers, ErrorKind, LocalResponse};
 use crate::sso::Sso;
 use crate::telemetry::request::Finished;
 use crate::telemetry::Telemetry;
@@ -323,15 +323,25 @@ fn failure_kind(e: &Error) -> Option<ErrorKind> {
     }
 }
 
-/// Writes a gateway-made response (page, redirect, JSON) with the request id.
+/// Writes a gateway-made response (page, redirect, JSON) with the request id and the
+/// security headers (unless the response set its own).
 async fn write_local(
     session: &mut Session,
     response: LocalResponse,
     ctx: &RequestCtx,
 ) -> Result<()> {
-    let mut header = ResponseHeader::build(response.status, Some(response.headers.len() + 3))?;
+    let mut header = ResponseHeader::build(response.status, Some(response.headers.len() + 8))?;
     for (name, value) in response.headers {
         header.append_header(name, value)?;
+    }
+    let https = ctx
+        .snapshot
+        .as_ref()
+        .is_some_and(|s| s.portal.settings.public_url.https);
+    for (name, value) in security_headers(https) {
+        if !header.headers.contains_key(&name) {
+            header.insert_header(name, value)?;
+        }
     }
     header.insert_header(http::header::CONTENT_LENGTH, response.body.len())?;
     header.insert_header(X_REQUEST_ID.clone(), ctx.request_id.header_value().clone())?;

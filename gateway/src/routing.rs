@@ -1,10 +1,13 @@
 //! Where a request goes: a service (and the path its backend should see), a redirect,
 //! a page the gateway answers itself, or nowhere.
 //!
-//! Portal URLs are `/s/<service-id>/...`. A request whose `Host` is one of the old
-//! ministry domains (they now point at the gateway) is sent to the same page on the portal
-//! with a 301, or served in place for services configured to proxy. Lookups are hash
-//! probes in the [`Snapshot`], so routing costs the same with 5 or 5,000 services.
+//! A service lives at `/s/<service-id>/...` of the portal origin, or, when
+//! `portal.service_origin` is set, on its own origin (`https://<id>.services.gov.ma/...`,
+//! path unchanged); then `/s/<id>/...` on the portal answers a 301 to that origin. A request
+//! whose `Host` is one of the old ministry domains (they now point at the gateway) is sent to
+//! the same page where the service lives now with a 301, or served in place for services
+//! configured to proxy. Lookups are hash probes in the [`Snapshot`], so routing costs the
+//! same with 5 or 5,000 services.
 
 use crate::config::LegacyHostMode;
 use crate::registry::{Service, Snapshot};
@@ -21,6 +24,9 @@ pub enum Route<'a> {
         service: &'a Arc<Service>,
         path: Cow<'a, str>,
     },
+    /// On a service's own origin, the exchange of a one-time login code for that origin's
+    /// session ([`ORIGIN_EXCHANGE_PATH`]).
+    OriginExchange { service: &'a Arc<Service> },
     /// Answer with a redirect to `location`.
     Redirect { location: String, permanent: bool },
     /// The portal's home page.
@@ -35,9 +41,20 @@ pub enum Route<'a> {
     BadPath(PathError),
 }
 
+pub use crate::sso::origin::ORIGIN_EXCHANGE_PATH;
+
 /// Routes a request by its `host` (as sent, any case, maybe with a port), `path` and raw `query`.
 pub fn route<'a>(snap: &'a Snapshot, host: &str, path: &'a str, query: Option<&str>) -> Route<'a> {
-    let host = normalize_host(host);
+    let host = crate::host::normalize(host);
+    if let Some(id) = snap
+        .portal
+        .settings
+        .service_origins
+        .as_ref()
+        .and_then(|o| o.service_of(&host))
+    {
+        return service_origin_route(snap, id, path);
+    }
     if host != snap.portal.host && snap.legacy().knows_host(&host) {
         if path.starts_with(PORTAL_SERVICES) {
             return portal_path_on_legacy_host(snap, path, query);
@@ -49,6 +66,21 @@ pub fn route<'a>(snap: &'a Snapshot, host: &str, path: &'a str, query: Option<&s
 
 /// Where the portal's services live.
 const PORTAL_SERVICES: &str = "/s/";
+
+/// A request on service `id`'s own origin: its path goes to the service unchanged (cleaned),
+/// but for the gateway's own login exchange.
+fn service_origin_route<'a>(snap: &'a Snapshot, id: &str, path: &'a str) -> Route<'a> {
+    let Some(service) = snap.service(id) else {
+        return Route::NotFound;
+    };
+    if path == ORIGIN_EXCHANGE_PATH {
+        return Route::OriginExchange { service };
+    }
+    match paths::clean(path) {
+        Ok(path) => Route::Service { service, path },
+        Err(e) => Route::BadPath(e),
+    }
+}
 
 /// Routing on the portal's own host.
 fn portal_route<'a>(snap: &'a Snapshot, path: &'a str, query: Option<&str>) -> Route<'a> {
@@ -71,6 +103,17 @@ fn portal_route<'a>(snap: &'a Snapshot, path: &'a str, query: Option<&str>) -> R
     let Some(service) = snap.service(id) else {
         return Route::NotFound;
     };
+    if service.origin.is_some() {
+        // The service lives on its own origin: the same page there (dot segments are the
+        // service origin's to resolve, within the service).
+        return Route::Redirect {
+            location: with_query(
+                service.citizen_url(&snap.portal.origin, rest.unwrap_or("/")),
+                query,
+            ),
+            permanent: true,
+        };
+    }
     match rest {
         None => Route::Redirect {
             location: with_query(format!("{}/", service.portal_prefix), query),
@@ -124,34 +167,13 @@ fn legacy_route<'a>(
     let service = snap.service_at(mount.target);
     match service.config.legacy.on_host {
         LegacyHostMode::Redirect => Route::Redirect {
-            location: with_query(
-                format!("{}{}{}", snap.portal.origin, service.portal_prefix, rest),
-                query,
-            ),
+            location: with_query(service.citizen_url(&snap.portal.origin, rest), query),
             permanent: true,
         },
         LegacyHostMode::Proxy => Route::Service {
             service,
             path: Cow::Owned(rest.to_string()),
         },
-    }
-}
-
-/// Lowercase host without port or trailing dot.
-pub fn normalize_host(host: &str) -> Cow<'_, str> {
-    let h = if host.starts_with('[') {
-        // IPv6 literal: keep the brackets' content.
-        host.split(']')
-            .next()
-            .map_or(host, |s| s.trim_start_matches('['))
-    } else {
-        host.rsplit_once(':').map_or(host, |(h, _)| h)
-    };
-    let h = h.strip_suffix('.').unwrap_or(h);
-    if h.bytes().any(|b| b.is_ascii_uppercase()) {
-        Cow::Owned(h.to_ascii_lowercase())
-    } else {
-        Cow::Borrowed(h)
     }
 }
 
@@ -167,12 +189,86 @@ pub(crate) fn with_query(mut location: String, query: Option<&str>) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::testing::snapshot_on_origins;
+
+    fn a_service(snap: &Snapshot) -> (String, String, String) {
+        let s = &snap.services()[0];
+        (
+            s.id().to_string(),
+            s.config.legacy.hostname.clone(),
+            s.config.legacy.path.clone(),
+        )
+    }
 
     #[test]
-    fn hosts_lose_port_case_and_trailing_dot() {
-        assert_eq!(normalize_host("WWW.Cnie.ma:80"), "www.cnie.ma");
-        assert_eq!(normalize_host("www.cnie.ma."), "www.cnie.ma");
-        assert_eq!(normalize_host("[::1]:8080"), "::1");
-        assert_eq!(normalize_host("127.0.0.1"), "127.0.0.1");
+    fn a_request_on_a_service_origin_goes_to_that_service_with_its_path_unchanged() {
+        let snap = snapshot_on_origins();
+        let (id, _, _) = a_service(&snap);
+        match route(
+            &snap,
+            &format!("{id}.services.gov.ma"),
+            "/a/./b",
+            Some("x=1"),
+        ) {
+            Route::Service { service, path } => {
+                assert_eq!(service.id(), id);
+                assert_eq!(path, "/a/b");
+            }
+            other => panic!("{other:?}"),
+        }
+        assert!(matches!(
+            route(
+                &snap,
+                &format!("{id}.services.gov.ma"),
+                ORIGIN_EXCHANGE_PATH,
+                None
+            ),
+            Route::OriginExchange { .. }
+        ));
+        assert!(matches!(
+            route(&snap, "no-such-service.services.gov.ma", "/", None),
+            Route::NotFound
+        ));
+    }
+
+    #[test]
+    fn a_portal_path_to_a_service_on_its_own_origin_redirects_there() {
+        let snap = snapshot_on_origins();
+        let (id, _, _) = a_service(&snap);
+        match route(
+            &snap,
+            "portail.gov.ma",
+            &format!("/s/{id}/form"),
+            Some("a=1"),
+        ) {
+            Route::Redirect {
+                location,
+                permanent,
+            } => {
+                assert!(permanent);
+                assert_eq!(location, format!("https://{id}.services.gov.ma/form?a=1"));
+            }
+            other => panic!("{other:?}"),
+        }
+        match route(&snap, "portail.gov.ma", &format!("/s/{id}"), None) {
+            Route::Redirect { location, .. } => {
+                assert_eq!(location, format!("https://{id}.services.gov.ma/"))
+            }
+            other => panic!("{other:?}"),
+        }
+    }
+
+    #[test]
+    fn a_legacy_host_redirects_to_the_services_own_origin() {
+        let snap = snapshot_on_origins();
+        let (id, host, base) = a_service(&snap);
+        let page = format!("{}/page", base.trim_end_matches('/'));
+        match route(&snap, &host, &page, None) {
+            Route::Redirect { location, .. } => {
+                assert_eq!(location, format!("https://{id}.services.gov.ma/page"))
+            }
+            Route::Service { .. } => {} // a service configured to be served in place
+            other => panic!("{other:?}"),
+        }
     }
 }

@@ -31,3 +31,20 @@ pub fn snapshot() -> Arc<Snapshot> {
     let config = config_without_secrets();
     Arc::new(Snapshot::build(&config, &Secrets::from_process()).unwrap_or_else(|e| panic!("{e}")))
 }
+
+/// A snapshot of [`config_without_secrets`] with every service on its own origin,
+/// `https://<id>.services.gov.ma`, behind the portal `https://portail.gov.ma`.
+pub fn snapshot_on_origins() -> Arc<Snapshot> {
+    let mut config = config_without_secrets();
+    config.gateway.portal.public_url = config::PublicUrl {
+        https: true,
+        host: "portail.gov.ma".into(),
+        authority: "portail.gov.ma".into(),
+    };
+    config.gateway.portal.service_origins = Some(config::ServiceOrigins {
+        https: true,
+        domain: "services.gov.ma".into(),
+        port: None,
+    });
+    Arc::new(Snapshot::build(&config, &Secrets::from_process()).unwrap_or_else(|e| panic!("{e}")))
+}

@@ -111,16 +111,25 @@ async fn the_demo_serves_the_portal_and_its_login_works_with_nothing_external() 
         tail(&stderr_log)
     );
     let base = format!("http://127.0.0.1:{portal}");
+    // Every service on its own origin, `<id>.localhost`, which browsers and curl resolve to
+    // loopback; this client is told so.
+    let loopback: std::net::SocketAddr = format!("127.0.0.1:{portal}").parse().expect("addr");
     let http = reqwest::Client::builder()
         .cookie_store(true)
         .redirect(reqwest::redirect::Policy::none())
         .no_proxy()
+        .resolve("cnie-renewal.localhost", loopback)
+        .resolve("criminal-record-extract.localhost", loopback)
         .build()
         .expect("client");
+    assert!(
+        printed.contains(&format!("http://cnie-renewal.localhost:{portal}/")),
+        "the demo does not print the services' own origins:\n{printed}"
+    );
     let mut ready = false;
     for _ in 0..100 {
         if http
-            .get(format!("{base}/s/cnie-renewal/"))
+            .get(format!("http://cnie-renewal.localhost:{portal}/"))
             .send()
             .await
             .is_ok_and(|r| r.status() == 200)
@@ -132,37 +141,53 @@ async fn the_demo_serves_the_portal_and_its_login_works_with_nothing_external() 
     }
     assert!(
         ready,
-        "the public service never answered; stderr:\n{}",
+        "the public service never answered on its origin; stderr:\n{}",
         tail(&stderr_log)
     );
-
-    let protected = format!("{base}/s/criminal-record-extract/__estate/whoami");
-    let to_login = http.get(&protected).send().await.expect("request");
-    assert_eq!(to_login.status(), 302);
-    let login = http
-        .get(format!(
-            "{base}{}",
-            to_login.headers()["location"].to_str().expect("ascii")
-        ))
+    let old_path = http
+        .get(format!("{base}/s/cnie-renewal/"))
         .send()
         .await
-        .expect("login");
-    let authorize = login.headers()["location"]
-        .to_str()
-        .expect("ascii")
-        .to_string();
+        .expect("request");
+    assert_eq!(old_path.status(), 301);
+    assert_eq!(
+        old_path.headers()["location"],
+        format!("http://cnie-renewal.localhost:{portal}/").as_str()
+    );
+
+    // Follows redirects (relative ones against the current URL) until an answer that is not
+    // one, or a page of the identity provider; returns it and its URL.
+    let follow = |start: String| {
+        let http = http.clone();
+        async move {
+            let mut url = reqwest::Url::parse(&start).expect("url");
+            for _ in 0..10 {
+                let resp = http.get(url.clone()).send().await.expect("request");
+                if !resp.status().is_redirection() || url.port() == Some(idp) {
+                    return (url, resp);
+                }
+                let location = resp.headers()["location"]
+                    .to_str()
+                    .expect("ascii")
+                    .to_string();
+                url = url.join(&location).expect("a location");
+                if url.port() == Some(idp) {
+                    let resp = http.get(url.clone()).send().await.expect("provider");
+                    return (url, resp);
+                }
+            }
+            panic!("a redirect loop from {start}");
+        }
+    };
+    let protected = format!("http://criminal-record-extract.localhost:{portal}/__estate/whoami");
+    let (authorize, page) = follow(protected.clone()).await;
     assert!(
-        authorize.starts_with(&format!("http://127.0.0.1:{idp}/authorize")),
+        authorize
+            .as_str()
+            .starts_with(&format!("http://127.0.0.1:{idp}/authorize")),
         "{authorize}"
     );
-    let page = http
-        .get(&authorize)
-        .send()
-        .await
-        .expect("authorize page")
-        .text()
-        .await
-        .expect("html");
+    let page = page.text().await.expect("html");
     assert!(page.contains("DEV"), "the dev IdP must say it is not real");
     let mut form = hidden_fields(&page);
     let citizen = egov_devidp::citizens()
@@ -182,14 +207,13 @@ async fn the_demo_serves_the_portal_and_its_login_works_with_nothing_external() 
         .to_str()
         .expect("ascii")
         .to_string();
-    let back = http.get(&callback).send().await.expect("callback");
+    // Back at the portal, then handed to the service's origin with a one-time code.
+    let (landed, me) = follow(callback).await;
     assert_eq!(
-        back.status(),
-        302,
-        "{}",
-        back.text().await.unwrap_or_default()
+        landed.as_str(),
+        protected,
+        "not back on the service's origin"
     );
-    let me = http.get(&protected).send().await.expect("protected page");
     assert_eq!(me.status(), 200);
     let v: serde_json::Value = me.json().await.expect("json");
     assert_eq!(v["verified"], true, "{v}");

@@ -4,14 +4,26 @@
 # are compared exactly where wall-clock ratios swing by ±10 % on a shared 2-core machine.
 #
 #   tests/bench/instructions.sh [requests=2000] [OTHER_BINARY...]
+#   tests/bench/instructions.sh signed-in [requests=1000]
 #
 # Each gateway (this checkout's release build first, then every OTHER_BINARY, e.g. an older
 # build kept aside) serves one public service (1 KB object from the estate) on one worker
 # thread; after 50 warm-up requests, callgrind counts only while `requests` requests run one
 # after another on one keep-alive connection. Prints instructions per request and the ratio
 # of each binary to the first.
+#
+# `signed-in`: `egov-gateway demo --calm` (its estate and development identity provider run in
+# the same process, so their share is counted too, equally in both runs) with a citizen
+# logged in, a signed-in request to a citizen service on the service's own origin, then the
+# same with `--shared-origin` (the service as a path of the portal): what origin isolation
+# costs a request once the citizen has its origin session.
 set -euo pipefail
 
+mode=proxy
+if [ "${1:-}" = signed-in ]; then
+  mode=signed-in
+  shift
+fi
 requests="${1:-2000}"
 shift || true
 root="$(cd "$(dirname "${BASH_SOURCE[0]}")/../.." && pwd)"
@@ -42,9 +54,13 @@ wait_port "$est"
 cat >"$work/client.py" <<'PY'
 import http.client, sys
 port, n, path = int(sys.argv[1]), int(sys.argv[2]), sys.argv[3]
+headers = {"X-Bench": "1"}
+for h in sys.argv[4:]:
+    name, value = h.split(": ", 1)
+    headers[name] = value
 c = http.client.HTTPConnection("127.0.0.1", port)
 for _ in range(n):
-    c.request("GET", path, headers={"X-Bench": "1"})
+    c.request("GET", path, headers=headers)
     r = c.getresponse()
     r.read()
     if r.status != 200:
@@ -81,6 +97,48 @@ count() {
   wait "$vg" 2>/dev/null || true
   cat "$out"* | awk '/^(summary|totals):/ {print $2}' | sort -n | tail -1
 }
+
+# Instructions counted while $2 signed-in requests go through `demo` with flags $3.
+count_signed_in() {
+  local n="$1" flags="$2" gw admin met est2 idp out vg cookie
+  gw=$(free_port); admin=$(free_port); met=$(free_port); est2=$(free_port); idp=$(free_port)
+  out="$work/demo-$gw.out"
+  # shellcheck disable=SC2086
+  RUST_LOG=warn valgrind --tool=callgrind --instr-atstart=no --callgrind-out-file="$out" \
+    "$bin/egov-gateway" demo --calm $flags --listen "127.0.0.1:$gw" --admin-listen "127.0.0.1:$admin" \
+    --metrics-listen "127.0.0.1:$met" --estate-listen "127.0.0.1:$est2" --idp-listen "127.0.0.1:$idp" \
+    >"$work/demo-$gw.log" 2>&1 &
+  vg=$!
+  pids+=($vg)
+  wait_port "$gw"
+  local path host=()
+  if [ -z "$flags" ]; then
+    cookie=$(python3 "$root/tests/bench/login.py" "http://criminal-record-extract.localhost:$gw/")
+    path="/__estate/blob?bytes=1024"
+    host=("Host: criminal-record-extract.localhost:$gw")
+  else
+    cookie=$(python3 "$root/tests/bench/login.py" "http://127.0.0.1:$gw" /s/criminal-record-extract/)
+    path="/s/criminal-record-extract/__estate/blob?bytes=1024"
+  fi
+  python3 "$work/client.py" "$gw" 50 "$path" "${host[@]}" "Cookie: $cookie"
+  callgrind_control -i on "$vg" >/dev/null 2>&1
+  python3 "$work/client.py" "$gw" "$n" "$path" "${host[@]}" "Cookie: $cookie"
+  callgrind_control -i off "$vg" >/dev/null 2>&1
+  callgrind_control -d "$vg" >/dev/null 2>&1
+  kill "$vg" 2>/dev/null || true
+  wait "$vg" 2>/dev/null || true
+  cat "$out"* | awk '/^(summary|totals):/ {print $2}' | sort -n | tail -1
+}
+
+if [ "$mode" = signed-in ]; then
+  echo "callgrind, $requests sequential signed-in keep-alive requests (demo, sessions in memory)"
+  printf '%-40s %16s %10s\n' where 'instr/request' ratio
+  own=$(( $(count_signed_in "$requests" "") / requests ))
+  shared=$(( $(count_signed_in "$requests" "--shared-origin") / requests ))
+  printf '%-40s %16s %10s\n' "the service's own origin" "$own" "$(python3 -c "print(f'{$own/$shared:.3f}')")"
+  printf '%-40s %16s %10s\n' "a path of the portal (shared origin)" "$shared" "1.000"
+  exit 0
+fi
 
 echo "callgrind, $requests sequential keep-alive requests, 1 KB object, 1 worker thread"
 printf '%-60s %16s %10s\n' binary 'instr/request' ratio

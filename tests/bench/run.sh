@@ -10,7 +10,8 @@
 #            With EGOV_BENCH_BASELINE=/path/to/an/older/egov-gateway, that binary runs beside the
 #            gateway on the same configuration (target "baseline"): ratio gateway/baseline.
 # auth       the gateway (demo, dev identity provider): an anonymous request to a public service
-#            vs a signed-in request to a citizen service, sessions in memory and in Redis
+#            vs a signed-in request to a citizen service, sessions in memory and in Redis, each
+#            with services on their own origins and on the portal's (shared origin)
 # telemetry  the gateway with metrics + access log vs with both off
 # memory     the gateway's peak memory (VmHWM) after 1 MB pages, then after a 20 MB and a 100 MB
 #            legacy page, streamed through charset conversion and link rewriting
@@ -63,7 +64,11 @@ cpu_ticks() {
 load() {
   local t="$1" r="$2" out req l50 l99 before after total per_cpu="-"
   before=$(cpu_ticks "${procs[$t]:-}")
-  out=$(wrk -t1 -c"$conns" -d"${secs}s" --latency -H "${hdr[$t]}" "${url[$t]}")
+  # hdr[$t] holds one header, or several separated by '|'.
+  local headers=() h
+  IFS='|' read -r -a parts <<<"${hdr[$t]}"
+  for h in "${parts[@]}"; do headers+=(-H "$h"); done
+  out=$(wrk -t1 -c"$conns" -d"${secs}s" --latency "${headers[@]}" "${url[$t]}")
   after=$(cpu_ticks "${procs[$t]:-}")
   req=$(awk '/Requests\/sec/ {print $2}' <<<"$out")
   total=$(awk '/requests in/ {print $1}' <<<"$out")
@@ -78,9 +83,12 @@ load() {
 }
 
 check() {
-  local t code
+  local t code h
   for t in "${targets[@]}"; do
-    code=$(curl -s -o /dev/null -w '%{http_code}' -H "${hdr[$t]}" "${url[$t]}")
+    local headers=()
+    IFS='|' read -r -a parts <<<"${hdr[$t]}"
+    for h in "${parts[@]}"; do headers+=(-H "$h"); done
+    code=$(curl -s -o /dev/null -w '%{http_code}' "${headers[@]}" "${url[$t]}")
     [ "$code" = 200 ] || { echo "$t answered $code" >&2; tail -n 20 "$work"/*.log >&2 || true; exit 1; }
   done
 }
@@ -210,31 +218,50 @@ NGINX
 }
 
 auth_bench() {
-  local redis_port est idp gw admin met cookie store
+  local redis_port est idp gw admin met cookie store mode
   redis_port=$(free_port)
   redis-server --port "$redis_port" --bind 127.0.0.1 --save '' --appendonly no --dir "$work" >"$work/redis.log" 2>&1 &
   pids+=($!)
   wait_port "$redis_port"
   for store in memory redis; do
-    est=$(free_port); idp=$(free_port); gw=$(free_port); admin=$(free_port); met=$(free_port)
-    local extra=()
-    [ "$store" = redis ] && extra=(--redis "redis://127.0.0.1:$redis_port")
-    RUST_LOG=warn "$bin/egov-gateway" demo --calm --listen "127.0.0.1:$gw" --admin-listen "127.0.0.1:$admin" \
-      --metrics-listen "127.0.0.1:$met" --estate-listen "127.0.0.1:$est" --idp-listen "127.0.0.1:$idp" \
-      "${extra[@]}" >"$work/demo-$store.log" 2>&1 &
-    local demo=$!
-    pids+=($demo)
-    wait_port "$gw"
-    cookie=$(python3 "$root/tests/bench/login.py" "http://127.0.0.1:$gw" /s/criminal-record-extract/)
-    url[anon-public-$store]="http://127.0.0.1:$gw/s/cnie-renewal/$blob"; hdr[anon-public-$store]="X-Bench: 1"
-    url[signed-in-$store]="http://127.0.0.1:$gw/s/criminal-record-extract/$blob"; hdr[signed-in-$store]="Cookie: $cookie"
-    targets=("anon-public-$store" "signed-in-$store")
+    targets=()
+    local demos=()
+    for mode in own-origin shared-origin; do
+      est=$(free_port); idp=$(free_port); gw=$(free_port); admin=$(free_port); met=$(free_port)
+      local extra=()
+      [ "$store" = redis ] && extra+=(--redis "redis://127.0.0.1:$redis_port")
+      [ "$mode" = shared-origin ] && extra+=(--shared-origin)
+      RUST_LOG=warn "$bin/egov-gateway" demo --calm --listen "127.0.0.1:$gw" --admin-listen "127.0.0.1:$admin" \
+        --metrics-listen "127.0.0.1:$met" --estate-listen "127.0.0.1:$est" --idp-listen "127.0.0.1:$idp" \
+        "${extra[@]}" >"$work/demo-$store-$mode.log" 2>&1 &
+      local demo=$!
+      pids+=($demo); demos+=($demo)
+      wait_port "$gw"
+      local anon="anon-$store-${mode%%-*}" signed="signed-$store-${mode%%-*}"
+      procs[$anon]=$demo; procs[$signed]=$demo
+      if [ "$mode" = own-origin ]; then
+        # wrk cannot resolve *.localhost: the service's origin is named by the Host header.
+        cookie=$(python3 "$root/tests/bench/login.py" "http://criminal-record-extract.localhost:$gw/")
+        url[$anon]="http://127.0.0.1:$gw/$blob"; hdr[$anon]="Host: cnie-renewal.localhost:$gw"
+        url[$signed]="http://127.0.0.1:$gw/$blob"
+        hdr[$signed]="Host: criminal-record-extract.localhost:$gw|Cookie: $cookie"
+      else
+        cookie=$(python3 "$root/tests/bench/login.py" "http://127.0.0.1:$gw" /s/criminal-record-extract/)
+        url[$anon]="http://127.0.0.1:$gw/s/cnie-renewal/$blob"; hdr[$anon]="X-Bench: 1"
+        url[$signed]="http://127.0.0.1:$gw/s/criminal-record-extract/$blob"; hdr[$signed]="Cookie: $cookie"
+      fi
+      targets+=("$anon" "$signed")
+    done
     check
     run_rounds
-    ratio "signed-in/anonymous ($store)" "signed-in-$store" "anon-public-$store"
+    ratio "signed-in/anonymous (own origins, $store)" "signed-$store-own" "anon-$store-own"
+    ratio "signed-in/anonymous (shared origin, $store)" "signed-$store-shared" "anon-$store-shared"
+    ratio "signed-in own/shared origin ($store)" "signed-$store-own" "signed-$store-shared"
     echo
-    kill "$demo" 2>/dev/null || true
-    wait "$demo" 2>/dev/null || true
+    for demo in "${demos[@]}"; do
+      kill "$demo" 2>/dev/null || true
+      wait "$demo" 2>/dev/null || true
+    done
   done
 }
 

@@ -15,7 +15,8 @@
 //     "visits": [ { "url": "...",                  // typed into the address bar, in order
 //                   "login": "amina",              // fill the provider's login form with it
 //                   "password": "x",
-//                   "confirm_logout": true } ] }   // answer "Yes, sign me out" at the provider
+//                   "confirm_logout": true,        // answer "Yes, sign me out" at the provider
+//                   "evaluate": "<JS expression>" } ] }  // run in the page at the end (awaited)
 // A visit goes to its URL and then, while the page is on the provider, answers the provider's
 // dev-interaction forms (login if `login` is given, consent always, logout if
 // `confirm_logout`); it stops on the first page it has nothing to do on.
@@ -25,8 +26,9 @@
 //                      document_cookie,cookies}],"console_errors":[...],"offsite_requests":[...]}
 // where `status` is the HTTP status of the page finally shown, `navigations` every main-frame
 // request of the visit (each redirect hop included), `links` the raw `href` attributes,
-// `document_cookie` what page scripts read, `cookies` what the browser holds (HttpOnly too)
-// and `offsite_requests` every request that tried to leave 127.0.0.1.
+// `document_cookie` what page scripts read, `cookies` what the browser holds (HttpOnly too),
+// `evaluated` what the visit's script returned (null without one), and `offsite_requests`
+// every request that tried to leave 127.0.0.1 and *.localhost.
 // and its errors to stderr (exit status 1).
 
 import { chromium } from 'playwright-core';
@@ -41,7 +43,7 @@ function onLoopback(url) {
   try {
     const u = new URL(url);
     if (!u.protocol.startsWith('http') && !u.protocol.startsWith('ws')) return true;
-    return u.hostname === '127.0.0.1';
+    return u.hostname === '127.0.0.1' || u.hostname.endsWith('.localhost');
   } catch {
     return false;
   }
@@ -132,9 +134,17 @@ async function main() {
       if (done === null) break;
       actions.push(done);
     }
+    let evaluated = null;
+    if (visit.evaluate) {
+      try {
+        evaluated = await page.evaluate(visit.evaluate);
+      } catch (err) {
+        evaluated = { evaluate_error: String(err) };
+      }
+    }
     const seen = await snapshot(page, context);
     visits.push({
-      start: visit.url, status, navigations, actions, ...seen,
+      start: visit.url, status, navigations, actions, evaluated, ...seen,
     });
   }
   await context.close();

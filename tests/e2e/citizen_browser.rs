@@ -6,6 +6,7 @@
 //! windows-1256 Arabic announced only in a `<meta>`, with absolute links to its own hostname.
 
 use egov_estate::Site;
+use egov_integration::browser::Browser;
 use egov_integration::chromium::{Chromium, Outcome, Visit};
 use egov_integration::sso::{SsoOptions, SsoWorld, Store};
 use serde_json::Value;
@@ -161,5 +162,149 @@ fn logging_out_of_the_portal_sends_the_next_visit_to_the_provider_again() {
     assert!(
         again.cookies.iter().all(|c| c.name != SESSION_COOKIE),
         "the session cookie outlived the logout:\n{outcome}"
+    );
+}
+
+/// The world with every service on its own origin (`http://<id>.localhost:<port>`).
+fn world_on_origins() -> SsoWorld {
+    let mut options = SsoOptions::new(Store::Memory);
+    options.tweak = Some(Box::new(egov_integration::own_origins));
+    SsoWorld::start(options)
+}
+
+#[test]
+fn on_its_own_origin_the_citizen_logs_in_once_and_reads_the_arabic_page_with_links_that_stay() {
+    let world = world_on_origins();
+    let chromium = Chromium::start();
+    let page_url = world.gateway.origin_url(SERVICE, "/?lang=ar&ref=a%20b");
+    let outcome = chromium.visit(
+        world.provider.issuer(),
+        &[Visit::to(page_url.clone()).logging_in_as("amina")],
+    );
+    let page = outcome.last();
+    assert_eq!(page.actions, ["login", "consent"], "{outcome}");
+    assert_eq!(
+        page.url, page_url,
+        "not back on the service's origin:\n{outcome}"
+    );
+    assert_eq!(page.status, Some(200), "{outcome}");
+    let site = legacy_site();
+    assert!(page.title.contains(&site.title.ar), "{:?}", page.title);
+    assert!(
+        !page.text.contains('\u{fffd}'),
+        "undecodable bytes:\n{outcome}"
+    );
+    let hosts: Vec<&str> = egov_estate::sites()
+        .iter()
+        .map(|s| s.host.as_str())
+        .collect();
+    assert!(!page.links.is_empty(), "a page without links:\n{outcome}");
+    for href in &page.links {
+        assert!(
+            !href.starts_with("/s/") && !hosts.iter().any(|h| href.contains(h)),
+            "a link leads off the service's origin: {href}\n{outcome}"
+        );
+    }
+    // (The provider's own pages ask for web fonts; only legacy hosts matter here.)
+    let to_legacy: Vec<&String> = outcome
+        .offsite_requests
+        .iter()
+        .filter(|u| hosts.iter().any(|h| u.contains(h)))
+        .collect();
+    assert!(
+        to_legacy.is_empty(),
+        "the page made the browser call legacy hosts: {to_legacy:?}\n{outcome}"
+    );
+    let session = page
+        .cookies
+        .iter()
+        .find(|c| c.name == SESSION_COOKIE && c.domain.starts_with(SERVICE))
+        .unwrap_or_else(|| panic!("no session cookie of the service's origin:\n{outcome}"));
+    assert!(session.http_only, "{session:?}");
+}
+
+/// A live session of the attacker (Youssef, another citizen) on `SERVICE`'s origin: what an
+/// attacker who logs in with their own account holds, and would plant in a victim's browser.
+fn attackers_own_session(world: &SsoWorld) -> String {
+    let runtime = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .expect("a runtime");
+    runtime.block_on(async {
+        let browser = Browser::resolving_service_origins(world.gateway.addr);
+        let url = world.gateway.origin_url(SERVICE, "/__estate/whoami");
+        let provider = world.provider.issuer().to_string();
+        let (_, seen) = browser.follow_from(&url, Some(&provider)).await;
+        let authorize = seen.last().expect("a URL").to_string();
+        let callback = browser
+            .oidc_provider_login(&authorize, "youssef", "any-password")
+            .await;
+        let (page, _) = browser.follow_from(callback.as_str(), None).await;
+        assert_eq!(page.status(), 200, "the attacker's own login failed");
+        let cookies = browser.cookies_for(&url).expect("the attacker's cookies");
+        cookies
+            .split("; ")
+            .find_map(|c| c.strip_prefix(&format!("{SESSION_COOKIE}=")))
+            .expect("the attacker's session on the service's origin")
+            .to_string()
+    })
+}
+
+#[test]
+fn a_hostile_page_on_one_service_origin_can_neither_read_another_nor_plant_its_session() {
+    let world = world_on_origins();
+    let chromium = Chromium::start();
+    let victim = world.gateway.origin_url(SERVICE, "/__estate/whoami");
+    let attacker = attackers_own_session(&world);
+    // What script on a legacy page of another (public) service tries, once it runs there.
+    let script = format!(
+        r#"(async () => {{
+            const out = {{}};
+            try {{
+                const r = await fetch({victim:?}, {{ credentials: 'include' }});
+                out.read = await r.text();
+            }} catch (e) {{
+                out.blocked = String(e);
+            }}
+            document.cookie = "{SESSION_COOKIE}={attacker}; path=/";
+            document.cookie = "{SESSION_COOKIE}={attacker}; domain=localhost; path=/";
+            return out;
+        }})()"#
+    );
+    let outcome = chromium.visit(
+        world.provider.issuer(),
+        &[
+            Visit::to(victim.clone()).logging_in_as("amina"),
+            Visit::to(world.gateway.origin_url("cnie-renewal", "/")).running(&script),
+            Visit::to(victim.clone()),
+        ],
+    );
+    let [signed_in, hostile, after] = &outcome.visits[..] else {
+        panic!("three visits expected:\n{outcome}");
+    };
+    assert_eq!(signed_in.url, victim, "{outcome}");
+    assert!(
+        hostile.evaluated["read"].is_null() && hostile.evaluated["blocked"].is_string(),
+        "the hostile page read the other service as the citizen:\n{outcome}"
+    );
+    // The browser keeps the planted cookie to the hostile page's own origin (a session of
+    // another service is worthless there) and refuses it for any other.
+    assert!(
+        !hostile.cookies.iter().any(|c| c.name == SESSION_COOKIE
+            && !c.domain.starts_with("cnie-renewal")
+            && !c.http_only),
+        "a cookie planted for another origin was kept:\n{outcome}"
+    );
+    assert_eq!(after.url, victim, "{outcome}");
+    assert!(
+        !after.passed_through(world.provider.issuer()),
+        "sent to log in again:\n{outcome}"
+    );
+    let claims: Value = serde_json::from_str(&after.text)
+        .unwrap_or_else(|e| panic!("whoami is not JSON ({e}):\n{outcome}"));
+    assert_eq!(claims["verified"], true, "{claims}");
+    assert_eq!(
+        claims["claims"]["name"], "Amina El Idrissi",
+        "the service no longer sees the citizen's own identity: {claims}"
     );
 }

@@ -11,6 +11,7 @@ mod hardening;
 mod llm_client;
 #[path = "../llm/llama_tests.rs"]
 mod llm_llama;
+mod origins;
 mod protocols;
 mod shared_state;
 mod sso;

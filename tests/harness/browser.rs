@@ -36,14 +36,57 @@ impl Default for Browser {
 impl Browser {
     /// A browser with an empty cookie jar.
     pub fn new() -> Browser {
+        Browser::with_client(|b| b)
+    }
+
+    /// A browser that, like Chromium and curl, finds every service's own origin
+    /// (`<id>.localhost`) on the loopback address `gateway` (glibc does not resolve
+    /// `*.localhost`, so reqwest is told).
+    pub fn resolving_service_origins(gateway: std::net::SocketAddr) -> Browser {
+        Browser::with_client(|b| crate::gateway::resolve_service_origins(b, gateway))
+    }
+
+    fn with_client(
+        tweak: impl FnOnce(reqwest::ClientBuilder) -> reqwest::ClientBuilder,
+    ) -> Browser {
         let jar = Arc::new(Jar::default());
-        let client = Client::builder()
+        let builder = Client::builder()
             .cookie_provider(Arc::clone(&jar))
             .redirect(reqwest::redirect::Policy::none())
-            .no_proxy()
+            .no_proxy();
+        let client = tweak(builder)
             .build()
             .expect("the browser's HTTP client builds");
         Browser { client, jar }
+    }
+
+    /// Adds a cookie to the jar as if `url` had set it with `set_cookie` (a hostile page's
+    /// `document.cookie`, in tests).
+    pub fn plant_cookie(&self, set_cookie: &str, url: &str) {
+        let url = Url::parse(url).unwrap_or_else(|e| panic!("bad URL {url}: {e}"));
+        self.jar.add_cookie_str(set_cookie, &url);
+    }
+
+    /// Follows redirects from `url` (each hop visible to the jar) until an answer that is not
+    /// one, or one that leaves for `stop_at` (an origin, e.g. the provider's): returns the last
+    /// response, and every URL requested on the way.
+    pub async fn follow_from(&self, url: &str, stop_at: Option<&str>) -> (Response, Vec<Url>) {
+        let mut next = Url::parse(url).unwrap_or_else(|e| panic!("bad URL {url}: {e}"));
+        let mut seen = Vec::new();
+        for _ in 0..MAX_HOPS {
+            seen.push(next.clone());
+            let response = self.get(next.clone()).await;
+            if !response.status().is_redirection() {
+                return (response, seen);
+            }
+            let target = redirect_target(&response);
+            if stop_at.is_some_and(|o| target.as_str().starts_with(o)) {
+                seen.push(target);
+                return (response, seen);
+            }
+            next = target;
+        }
+        panic!("more than {MAX_HOPS} redirects from {url}: {seen:?}");
     }
 
     /// The underlying client (shares this browser's cookies).

@@ -43,8 +43,8 @@ const LOG_LINES: usize = 40;
 
 /// The flags Chromium needs here: headless as root without a sandbox or GPU, and quiet. Without
 /// the background-networking ones it dials Google's services at start and its connections
-/// are refused. Every name but 127.0.0.1 resolves to nothing and no proxy is used, so the
-/// browser can only reach this machine's loopback.
+/// are refused. Every name but 127.0.0.1 and `*.localhost` resolves to nothing and no proxy
+/// is used, so the browser can only reach this machine's loopback.
 const FLAGS: &[&str] = &[
     "--headless",
     "--no-sandbox",
@@ -55,7 +55,8 @@ const FLAGS: &[&str] = &[
     "--disable-component-update",
     "--disable-sync",
     "--no-proxy-server",
-    "--host-resolver-rules=MAP * ~NOTFOUND , EXCLUDE 127.0.0.1",
+    // Services' own origins are `<id>.localhost`: loopback, as Chromium resolves them anyway.
+    "--host-resolver-rules=MAP *.localhost 127.0.0.1 , MAP * ~NOTFOUND , EXCLUDE 127.0.0.1",
     "--remote-debugging-port=0",
 ];
 
@@ -272,6 +273,10 @@ pub struct Visit {
     pub login: Option<String>,
     /// Answer "Yes, sign me out" if the provider asks.
     pub confirm_logout: bool,
+    /// A script run in the page at the end of the visit (a JavaScript expression, awaited if
+    /// it is a promise): what a hostile script on that page could do. Its JSON result is in
+    /// [`Seen::evaluated`].
+    pub evaluate: Option<String>,
 }
 
 impl Visit {
@@ -281,7 +286,14 @@ impl Visit {
             url: url.into(),
             login: None,
             confirm_logout: false,
+            evaluate: None,
         }
+    }
+
+    /// Runs `script` (an expression) in the page at the end of the visit.
+    pub fn running(mut self, script: &str) -> Visit {
+        self.evaluate = Some(script.to_string());
+        self
     }
 
     /// Logs in as `login` (any password) if the provider asks.
@@ -302,6 +314,7 @@ impl Visit {
             "login": self.login,
             "password": "any-password",
             "confirm_logout": self.confirm_logout,
+            "evaluate": self.evaluate,
         })
     }
 }
@@ -343,6 +356,8 @@ pub struct Seen {
     pub document_cookie: String,
     /// Every cookie the browser holds.
     pub cookies: Vec<BrowserCookie>,
+    /// What the visit's script returned (`null` without one).
+    pub evaluated: Value,
 }
 
 /// What one [`Chromium::visit`] run saw.
@@ -412,6 +427,7 @@ impl Seen {
             links: strings(v, "links")?,
             document_cookie: string(v, "document_cookie")?,
             cookies,
+            evaluated: v["evaluated"].clone(),
         })
     }
 

@@ -21,6 +21,47 @@ pub fn repo_config() -> Config {
     config::load(&config_dir().join("gateway.toml")).unwrap_or_else(|e| panic!("{e}"))
 }
 
+/// Puts every service on its own origin, `http://<id>.localhost:<the portal's port>` (call it
+/// after the portal's address is known, e.g. as a [`TestGateway::with`] tweak).
+pub fn own_origins(config: &mut Config) {
+    let port = config
+        .gateway
+        .portal
+        .public_url
+        .authority
+        .rsplit_once(':')
+        .and_then(|(_, p)| p.parse().ok());
+    config.gateway.portal.service_origins = Some(egov_gateway::config::ServiceOrigins {
+        https: false,
+        domain: "localhost".into(),
+        port,
+    });
+}
+
+/// `builder` told that every service's own origin (`<id>.localhost`) is `gateway`, as browsers
+/// and curl resolve `*.localhost` to loopback by themselves.
+pub fn resolve_service_origins(
+    mut builder: reqwest::ClientBuilder,
+    gateway: SocketAddr,
+) -> reqwest::ClientBuilder {
+    for s in &repo_config().services {
+        builder = builder.resolve(&format!("{}.localhost", s.id), gateway);
+    }
+    builder.resolve("no-such-service.localhost", gateway)
+}
+
+/// A client like [`crate::client`] that finds every service's own origin on `gateway`.
+pub fn origin_client(gateway: SocketAddr) -> reqwest::Client {
+    resolve_service_origins(
+        reqwest::Client::builder()
+            .redirect(reqwest::redirect::Policy::none())
+            .no_proxy(),
+        gateway,
+    )
+    .build()
+    .expect("the test HTTP client builds")
+}
+
 /// The estate on a free port, without latency or random failures unless asked.
 pub fn start_estate(options: Option<EstateOptions>) -> RunningEstate {
     let addr: SocketAddr = "127.0.0.1:0".parse().expect("addr");
@@ -117,6 +158,12 @@ impl TestGateway {
     /// `http://127.0.0.1:<port><path>`.
     pub fn url(&self, path: &str) -> String {
         format!("http://{}{}", self.addr, path)
+    }
+
+    /// `http://<service>.localhost:<port><path>`: `path` on the service's own origin (see
+    /// [`own_origins`]).
+    pub fn origin_url(&self, service: &str, path: &str) -> String {
+        format!("http://{service}.localhost:{}{path}", self.addr.port())
     }
 
     /// The `/metrics` page once it contains every one of `lines` (or after 5 s, for the

@@ -16,7 +16,10 @@ pub mod redis;
 pub mod scratch;
 pub mod sso;
 
-pub use gateway::{all_public, backend_down, repo_config, service_mut, start_estate, TestGateway};
+pub use gateway::{
+    all_public, backend_down, origin_client, own_origins, repo_config, service_mut, start_estate,
+    TestGateway,
+};
 pub use ports::reserve;
 
 /// A client that never follows redirects and never uses a proxy, so tests see exactly

@@ -312,3 +312,72 @@ fn invalid_mounts_are_refused_with_what_was_wrong() {
         Err(LinkMapError::Authority("host/x".into()))
     );
 }
+
+/// The same legacy estate, each service on its own origin.
+fn tax_on_origins() -> (LinkMap, ServiceLinks) {
+    let mut b = LinkMapBuilder::new();
+    let vat = "https://vat-declaration.services.gov.ma";
+    b.add_legacy("www.tax.gov.ma", "/vat-declaration", vat)
+        .expect("valid");
+    b.add_legacy(
+        "www.tax.gov.ma",
+        "/income-tax-declaration",
+        "https://income-tax-declaration.services.gov.ma",
+    )
+    .expect("valid");
+    b.add_upstream("127.0.0.1:9400", "/vat-declaration", vat)
+        .expect("valid");
+    (b.build(), ServiceLinks::new("www.tax.gov.ma", vat))
+}
+
+#[test]
+fn on_its_own_origin_a_link_to_the_service_itself_becomes_root_relative() {
+    let (map, here) = tax_on_origins();
+    for url in [
+        "http://www.tax.gov.ma/vat-declaration/form?a=1#top",
+        "/vat-declaration/form?a=1#top",
+        "http://127.0.0.1:9400/vat-declaration/form?a=1#top",
+    ] {
+        assert_eq!(
+            map.rewrite(url, &here).as_deref(),
+            Some("/form?a=1#top"),
+            "{url}"
+        );
+    }
+    assert_eq!(
+        map.rewrite("https://www.tax.gov.ma/vat-declaration", &here)
+            .as_deref(),
+        Some("/")
+    );
+}
+
+#[test]
+fn on_its_own_origin_a_link_to_another_service_goes_to_that_services_origin() {
+    let (map, here) = tax_on_origins();
+    assert_eq!(
+        map.rewrite("/income-tax-declaration/ir?y=2024", &here)
+            .as_deref(),
+        Some("https://income-tax-declaration.services.gov.ma/ir?y=2024")
+    );
+}
+
+#[test]
+fn an_origin_target_must_be_a_bare_origin() {
+    let mut b = LinkMapBuilder::new();
+    for bad in [
+        "https://x.services.gov.ma/",
+        "https://x.services.gov.ma/path",
+        "ftp://x.services.gov.ma",
+        "https://",
+        "https://user@x.services.gov.ma",
+    ] {
+        assert_eq!(
+            b.add_legacy("www.x.ma", "/", bad),
+            Err(LinkMapError::Prefix(bad.into())),
+            "{bad}"
+        );
+    }
+    assert!(b
+        .add_legacy("www.x.ma", "/", "http://x.localhost:8080")
+        .is_ok());
+}

@@ -123,7 +123,7 @@ pub fn language(tag: &str) -> &'static str {
 
 /// The JSON answer for `decision`.
 pub fn response_json(snap: &Catalog, decision: &Decision, lang: &str) -> Value {
-    let url = |id: &str| format!("/s/{id}/");
+    let url = |id: &str| snap.url(id);
     // Once routed, the alternatives are the *other* candidates.
     let chosen = match decision.outcome {
         Outcome::Routed => decision.service.as_deref(),

@@ -3,7 +3,7 @@
 
 use super::index::ServiceDoc;
 use super::ranker::Ranker;
-use crate::config::{Localized, ServiceConfig};
+use crate::config::{Localized, ServiceConfig, ServiceOrigins};
 use std::collections::HashMap;
 
 /// What the router knows of the services: their ranker index and how to name them. Built
@@ -15,6 +15,8 @@ pub struct Catalog {
     names: Vec<Localized>,
     descriptions: Vec<Localized>,
     by_id: HashMap<String, usize>,
+    /// Each service on its own origin, or `None` for `/s/<id>/` paths.
+    origins: Option<ServiceOrigins>,
 }
 
 impl Catalog {
@@ -29,6 +31,21 @@ impl Catalog {
                 .enumerate()
                 .map(|(i, s)| (s.id.clone(), i))
                 .collect(),
+            origins: None,
+        }
+    }
+
+    /// The same catalog, with every service on its own origin (`portal.service_origin`).
+    pub fn on_origins(mut self, origins: Option<&ServiceOrigins>) -> Self {
+        self.origins = origins.cloned();
+        self
+    }
+
+    /// Where a citizen goes for service `id`: its own origin, or its portal path.
+    pub fn url(&self, id: &str) -> String {
+        match &self.origins {
+            Some(o) => format!("{}/", o.origin(id)),
+            None => format!("/s/{id}/"),
         }
     }
 

@@ -7,14 +7,28 @@ use egov_adapters::cookies::scope_set_cookie_headers;
 use egov_adapters::headers::HeaderEdit;
 use egov_adapters::redirects::rewrite_redirect_headers;
 use http::header::{ACCEPT_RANGES, CONTENT_ENCODING, CONTENT_LENGTH, CONTENT_TYPE, ETAG};
-use http::HeaderValue;
+use http::{HeaderName, HeaderValue};
+
+/// Headers a legacy answer may not pass to the browser: `Service-Worker-Allowed` would let a
+/// legacy page install a service worker over more of the origin than its own path, and
+/// `Clear-Site-Data` would wipe the citizen's portal cookies and storage.
+const LEGACY_MAY_NOT_SEND: [HeaderName; 2] = [
+    HeaderName::from_static("service-worker-allowed"),
+    HeaderName::from_static("clear-site-data"),
+];
 
 impl AdapterChain {
-    /// Response headers: `Location`/`Content-Location`/`Refresh` to portal paths, every
-    /// `Set-Cookie` scoped under `/s/<id>/`, then the service's own header rules.
+    /// Response headers: `Location`/`Content-Location`/`Refresh` to where services live now,
+    /// every `Set-Cookie` scoped to the service, what no legacy site may tell a browser on
+    /// the portal's behalf removed, then the service's own header rules.
     pub fn apply_response(&self, headers: &mut impl HeaderEdit) {
         rewrite_redirect_headers(headers, &self.link_map, &self.links);
         scope_set_cookie_headers(headers, &self.cookie_scope);
+        for name in &LEGACY_MAY_NOT_SEND {
+            if headers.get(name).is_some() {
+                headers.remove(name);
+            }
+        }
         self.response_rules.apply(headers);
     }
 

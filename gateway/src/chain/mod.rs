@@ -14,7 +14,9 @@ mod headers;
 pub use feed::{BodyFeed, FeedError};
 pub use headers::{RequestHeaders, ResponseHeaders};
 
-use crate::config::{AdapterStep, ConfigError, ConfigErrors, Secrets, ServiceConfig};
+use crate::config::{
+    AdapterStep, ConfigError, ConfigErrors, Secrets, ServiceConfig, ServiceOrigins,
+};
 use egov_adapters::body::BodyPolicy;
 use egov_adapters::cookies::CookieScope;
 use egov_adapters::credentials::Credentials;
@@ -80,25 +82,45 @@ pub struct ChainContext<'a> {
     pub secrets: &'a Secrets,
     pub link_map: &'a Arc<LinkMap>,
     pub portal_https: bool,
+    /// The portal's origin (`https://portail.gov.ma`), for links back to it.
+    pub portal_origin: &'a str,
+    /// Each service on its own origin, or `None` for paths of the portal origin.
+    pub service_origins: Option<&'a ServiceOrigins>,
 }
 
-/// The banner put at the top of rewritten pages when a service asks for it.
-const BANNER: &str = "<div role=\"navigation\" lang=\"fr\" style=\"font:14px system-ui,sans-serif;background:#0b5394;color:#fff;padding:6px 12px\"><a href=\"/\" style=\"color:#fff\">&#8592; Portail national &middot; \u{627}\u{644}\u{628}\u{648}\u{627}\u{628}\u{629} \u{627}\u{644}\u{648}\u{637}\u{646}\u{64a}\u{629}</a> &middot; <a href=\"/auth/session\" style=\"color:#fff\">Mon compte</a></div>";
+/// Where a service's pages live for citizens: `/s/<id>` on the portal origin, or its own
+/// origin (`https://<id>.services.gov.ma`). Links and redirects to the service are rewritten
+/// to it, and its cookies are scoped to it.
+pub fn link_target(id: &str, service_origins: Option<&ServiceOrigins>) -> String {
+    match service_origins {
+        Some(o) => o.origin(id),
+        None => format!("/s/{id}"),
+    }
+}
+
+/// The banner put at the top of rewritten pages when a service asks for it; `{portal}` is
+/// the portal's origin (a service on its own origin links back to it absolutely).
+const BANNER: &str = "<div role=\"navigation\" lang=\"fr\" style=\"font:14px system-ui,sans-serif;background:#0b5394;color:#fff;padding:6px 12px\"><a href=\"{portal}/\" style=\"color:#fff\">&#8592; Portail national &middot; \u{627}\u{644}\u{628}\u{648}\u{627}\u{628}\u{629} \u{627}\u{644}\u{648}\u{637}\u{646}\u{64a}\u{629}</a> &middot; <a href=\"{portal}/auth/session\" style=\"color:#fff\">Mon compte</a></div>";
 
 impl AdapterChain {
     /// Compiles `service`'s steps, reading its secrets from `secrets`.
     pub fn compile(service: &ServiceConfig, cx: &ChainContext<'_>) -> Result<Self, ConfigErrors> {
         let secrets = cx.secrets;
-        let prefix = format!("/s/{}", service.id);
+        let target = link_target(&service.id, cx.service_origins);
         let mut chain = AdapterChain {
             identity_headers: None,
             credentials: Vec::new(),
             request_rules: HeaderRules::default(),
             response_rules: HeaderRules::default(),
             link_map: Arc::clone(cx.link_map),
-            links: ServiceLinks::new(&service.legacy.hostname, &prefix),
+            links: ServiceLinks::new(&service.legacy.hostname, &target),
             cookie_scope: CookieScope {
-                portal_prefix: prefix.clone(),
+                // On its own origin a service's cookies keep their own paths (host-only).
+                portal_prefix: if cx.service_origins.is_some() {
+                    String::new()
+                } else {
+                    target.clone()
+                },
                 legacy_base: service.legacy.path.clone(),
                 portal_https: cx.portal_https,
             },
@@ -201,7 +223,12 @@ impl AdapterChain {
                 AdapterStep::HtmlLinks { banner } => {
                     chain.body_policy.links = Some((Arc::clone(cx.link_map), chain.links.clone()));
                     if *banner {
-                        chain.body_policy.banner = Some(BANNER.to_string());
+                        let portal = if cx.service_origins.is_some() {
+                            cx.portal_origin
+                        } else {
+                            ""
+                        };
+                        chain.body_policy.banner = Some(BANNER.replace("{portal}", portal));
                     }
                 }
             }

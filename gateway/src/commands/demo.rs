@@ -4,7 +4,7 @@
 
 use super::DemoArgs;
 use crate::app::App;
-use crate::config::{self, SecretRef, SsoSettings};
+use crate::config::{self, SecretRef, ServiceOrigins, SsoSettings};
 use crate::demo;
 use crate::server::{self, Listeners};
 use crate::sso::session::random_token;
@@ -74,6 +74,14 @@ pub fn run(args: DemoArgs) -> anyhow::Result<ExitCode> {
     })?;
 
     demo::point_at_estate(&mut config, estate.addr(), args.listen);
+    if !args.shared_origin {
+        // Every service on its own origin: `*.localhost` is loopback for browsers and curl.
+        config.gateway.portal.service_origins = Some(ServiceOrigins {
+            https: false,
+            domain: "localhost".into(),
+            port: Some(args.listen.port()),
+        });
+    }
     config.gateway.sso = Some(SsoSettings {
         issuer: idp.issuer().to_string(),
         client_id: "egov-portal".into(),
@@ -103,7 +111,14 @@ pub fn run(args: DemoArgs) -> anyhow::Result<ExitCode> {
     };
     let server = server::build(&config.gateway.server, &app, listeners)?;
     println!("egov-gateway demo");
-    println!("  portal:   {origin}/   (e.g. {origin}/s/cnie-renewal/, or log in at {origin}/s/criminal-record-extract/)");
+    match &config.gateway.portal.service_origins {
+        Some(o) => println!(
+            "  portal:   {origin}/   each service on its own origin, e.g. {}/ (or log in at {}/)",
+            o.origin("cnie-renewal"),
+            o.origin("criminal-record-extract")
+        ),
+        None => println!("  portal:   {origin}/   (e.g. {origin}/s/cnie-renewal/, or log in at {origin}/s/criminal-record-extract/)"),
+    }
     println!("  admin:    http://{}/healthz", args.admin_listen);
     println!("  metrics:  http://{}/metrics", args.metrics_listen);
     println!(

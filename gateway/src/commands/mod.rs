@@ -103,6 +103,10 @@ pub struct DemoArgs {
     /// Write the JSON access log to stdout.
     #[arg(long)]
     pub access_log: bool,
+    /// Serve every service under `/s/<id>/` of the portal origin instead of on its own
+    /// origin `http://<id>.localhost:<port>/` (weaker: legacy pages then share one origin).
+    #[arg(long)]
+    pub shared_origin: bool,
 }
 
 /// Logs to stderr; `RUST_LOG` overrides the default level (`info` for servers, `warn` for

@@ -86,6 +86,9 @@ pub struct ServerSettings {
 pub struct PortalSettings {
     /// The portal's public origin, used for redirects from legacy hosts.
     pub public_url: PublicUrl,
+    /// Where each service lives when every service has its own origin; `None`: services are
+    /// paths of the portal origin (`/s/<id>/`).
+    pub service_origins: Option<ServiceOrigins>,
     /// Plain-text listeners (HTTP/1.1, and HTTP/2 prior knowledge when `h2c`).
     pub listen: Vec<SocketAddr>,
     pub h2c: bool,
@@ -114,6 +117,36 @@ impl PublicUrl {
             if self.https { "https" } else { "http" },
             self.authority
         )
+    }
+}
+
+/// The `portal.service_origin` template, `<scheme>://{id}.<domain>[:port]`: service `id`
+/// lives at its own origin, so the browser's same-origin policy stands between any two
+/// legacy sites.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ServiceOrigins {
+    pub https: bool,
+    /// The domain under which every service has its label (`services.gov.ma`), lowercase.
+    pub domain: String,
+    /// `:port` when not the scheme's default.
+    pub port: Option<u16>,
+}
+
+impl ServiceOrigins {
+    /// `https://<id>.<domain>[:port]`, the origin of service `id`.
+    pub fn origin(&self, id: &str) -> String {
+        let scheme = if self.https { "https" } else { "http" };
+        match self.port {
+            Some(p) => format!("{scheme}://{id}.{}:{p}", self.domain),
+            None => format!("{scheme}://{id}.{}", self.domain),
+        }
+    }
+
+    /// The service id a host (lowercase, without port) names, if it is `<id>.<domain>` with
+    /// `<id>` one label.
+    pub fn service_of<'h>(&self, host: &'h str) -> Option<&'h str> {
+        let label = host.strip_suffix(self.domain.as_str())?.strip_suffix('.')?;
+        (!label.is_empty() && !label.contains('.')).then_some(label)
     }
 }
 
@@ -192,6 +225,9 @@ pub struct SessionSettings {
     pub absolute_timeout: Duration,
     /// How long a session read from Redis is trusted in this process.
     pub cache_ttl: Duration,
+    /// How long a one-time code handing a signed-in citizen to a service's origin may wait
+    /// to be exchanged (at most 60 s).
+    pub origin_code_ttl: Duration,
 }
 
 /// The signed identity assertion sent to ministries.

@@ -53,6 +53,8 @@ pub struct RawServer {
 #[serde(deny_unknown_fields)]
 pub struct RawPortal {
     pub public_url: String,
+    /// `https://{id}.services.gov.ma`: each service on its own origin.
+    pub service_origin: Option<String>,
     #[serde(default)]
     pub listen: Vec<String>,
     pub h2c: Option<bool>,
@@ -283,6 +285,8 @@ pub struct RawSessions {
     pub idle_timeout: Option<String>,
     pub absolute_timeout: Option<String>,
     pub cache_ttl: Option<String>,
+    /// How long a one-time code handing a citizen to a service's origin may wait.
+    pub origin_code_ttl: Option<String>,
     /// Deprecated spelling of `[redis] key_prefix`.
     pub key_prefix: Option<String>,
 }

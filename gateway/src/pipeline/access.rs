@@ -3,6 +3,7 @@
 //! the login redirect, 401, 403 or 503 instead.
 
 use super::{RequestCtx, Stage, Step};
+use crate::registry::Service;
 use crate::sso::{Authorization, Sso};
 use crate::telemetry::trace::end_child;
 use crate::telemetry::Telemetry;
@@ -29,6 +30,18 @@ impl Stage for Access {
         let Some(service) = ctx.service.as_ref() else {
             return Step::Continue;
         };
+        if ctx.local.is_some() {
+            // The origin's own login exchange, answered by the local stage.
+            return Step::Continue;
+        }
+        if let Some(sibling) = sibling_origin_write(session.req_header(), service, ctx) {
+            tracing::warn!(
+                service = service.id(),
+                from = sibling,
+                "a write sent from another service's origin was refused"
+            );
+            return Step::Respond(ctx.error_page(crate::response::ErrorKind::Forbidden));
+        }
         let span = ctx
             .obs
             .as_ref()
@@ -41,8 +54,7 @@ impl Stage for Access {
         // Boxed: the session lookup's future is large, and public requests never build it.
         let decision = Box::pin(self.sso.authorize(
             session.req_header(),
-            service.config.access,
-            service.id(),
+            service,
             ctx.request_id.as_str(),
         ))
         .await;
@@ -58,6 +70,35 @@ impl Stage for Access {
             }
         }
     }
+}
+
+/// The other service whose origin sent this state-changing request to `service`'s origin,
+/// if any. Services on their own origins are same-site to each other, so a browser attaches
+/// the citizen's cookies to a form or `fetch` one legacy page sends to another: the
+/// same-origin policy keeps the answer from being read, but not the write from happening.
+/// Such a write is refused; writes from the service's own pages, from the portal or from
+/// anywhere else (a payment provider posting back) are not.
+fn sibling_origin_write<'r>(
+    req: &'r pingora::http::RequestHeader,
+    service: &Service,
+    ctx: &RequestCtx,
+) -> Option<&'r str> {
+    use http::Method;
+    if matches!(req.method, Method::GET | Method::HEAD | Method::OPTIONS) {
+        return None;
+    }
+    let origins = ctx
+        .snapshot
+        .as_ref()?
+        .portal
+        .settings
+        .service_origins
+        .as_ref()?;
+    let origin = req.headers.get(http::header::ORIGIN)?.to_str().ok()?;
+    let host = origin.split_once("://")?.1;
+    let host = crate::host::normalize(host);
+    let from = origins.service_of(&host)?;
+    (from != service.id()).then_some(origin)
 }
 
 #[cfg(test)]

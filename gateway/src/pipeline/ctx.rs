@@ -9,7 +9,7 @@ use crate::sso::endpoints::AuthEndpoint;
 use crate::sso::session::Session as SsoSession;
 use crate::telemetry::request::RequestObs;
 use crate::telemetry::Telemetry;
-use crate::upstream::{self, Attempts, Hop};
+use crate::upstream::{Attempts, Hop};
 use pingora::http::RequestHeader;
 use std::net::IpAddr;
 use std::sync::Arc;
@@ -83,7 +83,7 @@ impl RequestCtx {
     }
 
     /// What a call to `service`'s legacy site says about this request (see
-    /// [`upstream::forward`]).
+    /// [`crate::upstream::forward`]).
     pub fn hop<'a>(
         &'a self,
         req: &RequestHeader,
@@ -92,7 +92,7 @@ impl RequestCtx {
     ) -> Hop<'a> {
         Hop {
             service,
-            citizen_host: upstream::citizen_host(req),
+            citizen_host: crate::host::citizen_host(req),
             client: self.client.as_ref(),
             request_id: &self.request_id,
             session: self.session.as_ref(),
@@ -119,7 +119,7 @@ impl RequestCtx {
             .unwrap_or_default();
         let hop = Hop {
             service,
-            citizen_host: upstream::citizen_host(req),
+            citizen_host: crate::host::citizen_host(req),
             client: self.client.as_ref(),
             request_id: &self.request_id,
             session: self.session.as_ref(),

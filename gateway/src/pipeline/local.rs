@@ -4,6 +4,7 @@
 use super::{LocalRoute, RequestCtx, Stage, Step};
 use crate::assist::Assist;
 use crate::portal::Portal;
+use crate::sso::endpoints::EndpointContext;
 use crate::sso::Sso;
 use crate::telemetry::trace::end_child;
 use crate::telemetry::Telemetry;
@@ -45,17 +46,26 @@ impl Stage for Local {
         Step::Respond(match local {
             LocalRoute::Home => self.portal.home_page(snap),
             LocalRoute::Auth(endpoint) => {
-                self.sso
-                    .handle(endpoint, session, ctx.request_id.as_str())
-                    .await
+                let cx = EndpointContext {
+                    request_id: ctx.request_id.as_str(),
+                    snapshot: snap,
+                    service: ctx.service.as_deref(),
+                };
+                // The handlers' futures are large: boxed where they run, so every other
+                // request's pass through this stage stays small.
+                Box::pin(self.sso.handle(endpoint, session, cx)).await
             }
             LocalRoute::Assist => {
                 let span = ctx
                     .obs
                     .as_ref()
                     .and_then(|o| self.telemetry.child(o, "assist.route"));
-                let answer =
-                    crate::assist::api::handle(&self.assist, snap.catalog(), session).await;
+                let answer = Box::pin(crate::assist::api::handle(
+                    &self.assist,
+                    snap.catalog(),
+                    session,
+                ))
+                .await;
                 end_child(span, None);
                 answer
             }

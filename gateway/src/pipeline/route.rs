@@ -3,11 +3,12 @@
 //! itself (left to the local stage), or an answer now (redirect, 404, 400).
 
 use super::{LocalRoute, RequestCtx, Stage, Step};
+use crate::host::request_host;
 use crate::registry::Service;
 use crate::response::{ErrorKind, LocalResponse};
 use crate::routing::{self, Route};
+use crate::sso::endpoints::AuthEndpoint;
 use crate::telemetry::Telemetry;
-use crate::upstream::request_host;
 use pingora::proxy::Session;
 use std::sync::Arc;
 
@@ -45,6 +46,11 @@ impl Stage for RouteStage {
                     "bad_path",
                 ),
             },
+            Route::OriginExchange { service } => {
+                ctx.service = Some(Arc::clone(service));
+                ctx.local = Some(LocalRoute::Auth(AuthEndpoint::OriginExchange));
+                (Step::Continue, "/__egov/session")
+            }
             Route::Redirect {
                 location,
                 permanent,

@@ -8,7 +8,8 @@ use bytes::Bytes;
 use std::collections::BTreeMap;
 use std::sync::Arc;
 
-/// Renders the page listing every service in `services` with a link to `/s/<id>/`.
+/// Renders the page listing every service in `services` with a link to where it lives (its
+/// own origin, or `/s/<id>/`).
 /// Called once per registry snapshot (it depends on nothing else), never per request
 /// (see [`super::Portal`]).
 pub fn render_home(ministries: &BTreeMap<String, Ministry>, services: &[Arc<Service>]) -> Bytes {
@@ -24,9 +25,10 @@ pub fn render_home(ministries: &BTreeMap<String, Ministry>, services: &[Arc<Serv
                 .iter()
                 .filter(|s| &s.config.ministry == mid)
                 .map(|s| {
+                    // Straight to the service's own origin when it has one.
+                    let home = s.origin.as_deref().unwrap_or(&s.portal_prefix);
                     format!(
-                        "<li><a href=\"{}/\">{}</a></li>",
-                        s.portal_prefix,
+                        "<li><a href=\"{home}/\">{}</a></li>",
                         escape(s.config.names.get(lang))
                     )
                 })

@@ -13,8 +13,11 @@ use std::net::SocketAddr;
 /// A registered service, compiled.
 pub struct Service {
     pub config: ServiceConfig,
-    /// `/s/<id>`: where the service lives on the portal.
+    /// `/s/<id>`: where the service lives on the portal origin (in origin mode, what
+    /// redirects to its own origin).
     pub portal_prefix: String,
+    /// `https://<id>.services.gov.ma` when every service has its own origin.
+    pub origin: Option<String>,
     pub upstream: Upstream,
     pub chain: AdapterChain,
     /// Its request metrics, when the snapshot serves traffic (not for `check`).
@@ -33,6 +36,15 @@ impl fmt::Debug for Service {
 impl Service {
     pub fn id(&self) -> &str {
         &self.config.id
+    }
+
+    /// Where a path under the service (`/x?y`, starting with `/`) lives for citizens: on the
+    /// service's own origin, or under its portal prefix on `portal_origin`.
+    pub fn citizen_url(&self, portal_origin: &str, rest: &str) -> String {
+        match &self.origin {
+            Some(o) => format!("{o}{rest}"),
+            None => format!("{portal_origin}{}{rest}", self.portal_prefix),
+        }
     }
 }
 

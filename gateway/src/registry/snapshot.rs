@@ -50,10 +50,14 @@ impl Snapshot {
     ) -> Result<Snapshot, ConfigErrors> {
         let mut errors = Vec::new();
         let link_map = Arc::new(link_map(config, &mut errors));
+        let portal_origin = config.gateway.portal.public_url.origin();
+        let service_origins = config.gateway.portal.service_origins.as_ref();
         let cx = ChainContext {
             secrets,
             link_map: &link_map,
             portal_https: config.gateway.portal.public_url.https,
+            portal_origin: &portal_origin,
+            service_origins,
         };
         let mut services = Vec::with_capacity(config.services.len());
         for svc in &config.services {
@@ -84,6 +88,7 @@ impl Snapshot {
             };
             services.push(Arc::new(Service {
                 portal_prefix: format!("/s/{}", svc.id),
+                origin: service_origins.map(|o| o.origin(&svc.id)),
                 config: svc.clone(),
                 upstream,
                 chain,
@@ -107,7 +112,10 @@ impl Snapshot {
                 settings,
             },
             ministries: config.ministries.clone(),
-            catalog: Arc::new(Catalog::new(&config.services)),
+            catalog: Arc::new(
+                Catalog::new(&config.services)
+                    .on_origins(config.gateway.portal.service_origins.as_ref()),
+            ),
             services,
             by_id,
             legacy,
@@ -179,12 +187,14 @@ fn resolve(
     ok.then_some(out)
 }
 
-/// Every legacy URL prefix (old domains and the backends' own addresses) → portal prefix,
-/// so links, redirects and refreshes to any service are rewritten wherever they appear.
+/// Every legacy URL prefix (old domains and the backends' own addresses) → where the service
+/// lives now (its portal path or its own origin), so links, redirects and refreshes to any
+/// service are rewritten wherever they appear.
 fn link_map(config: &Config, errors: &mut Vec<ConfigError>) -> LinkMap {
     let mut b = LinkMapBuilder::new();
+    let origins = config.gateway.portal.service_origins.as_ref();
     for s in &config.services {
-        let prefix = format!("/s/{}", s.id);
+        let prefix = crate::chain::link_target(&s.id, origins);
         if let Err(e) = b.add_legacy(&s.legacy.hostname, &s.legacy.path, &prefix) {
             errors.push(ConfigError::new(&s.file, "legacy", e.to_string()));
         }

@@ -22,6 +22,8 @@ pub enum ErrorKind {
     ProfessionalOnly,
     /// Sessions cannot be checked right now (session store down).
     SessionsUnavailable,
+    /// Refused: the request came from somewhere it may not (another service's page).
+    Forbidden,
     Internal,
 }
 
@@ -38,6 +40,7 @@ impl ErrorKind {
             ErrorKind::LoginFailed => StatusCode::BAD_REQUEST,
             ErrorKind::ProfessionalOnly => StatusCode::FORBIDDEN,
             ErrorKind::SessionsUnavailable => StatusCode::SERVICE_UNAVAILABLE,
+            ErrorKind::Forbidden => StatusCode::FORBIDDEN,
             ErrorKind::Internal => StatusCode::INTERNAL_SERVER_ERROR,
         }
     }
@@ -94,6 +97,11 @@ impl ErrorKind {
                 ("ar", "الخدمات المحمية غير متاحة مؤقتا", "لا يمكن التحقق من جلستك حاليا. الخدمات العمومية تبقى متاحة؛ أعد المحاولة بعد لحظات."),
                 ("fr", "Services connectés momentanément indisponibles", "Votre session ne peut pas être vérifiée pour le moment. Les services publics restent accessibles ; réessayez dans quelques instants."),
                 ("en", "Signed-in services temporarily unavailable", "Your session cannot be checked right now. Public services remain available; please try again shortly."),
+            ],
+            ErrorKind::Forbidden => [
+                ("ar", "طلب مرفوض", "أرسلت صفحة خدمة أخرى هذا الطلب نيابة عنك، فتم رفضه لحمايتك. افتح الخدمة مباشرة من البوابة."),
+                ("fr", "Requête refusée", "Cette requête a été envoyée par la page d'un autre service à votre place ; elle a été refusée pour vous protéger. Ouvrez le service depuis le portail."),
+                ("en", "Request refused", "This request was sent on your behalf by another service's page, so it was refused to protect you. Open the service from the portal."),
             ],
             ErrorKind::Internal => [
                 ("ar", "خطأ داخلي", "حدث خطأ في البوابة. تم تسجيله وسنعالجه."),
@@ -167,6 +175,7 @@ mod tests {
             ErrorKind::LoginFailed,
             ErrorKind::ProfessionalOnly,
             ErrorKind::SessionsUnavailable,
+            ErrorKind::Forbidden,
             ErrorKind::Internal,
         ] {
             let page = error_page(kind, "req-123");

@@ -8,9 +8,11 @@
 
 mod error_page;
 mod html;
+mod security;
 
 pub use error_page::{error_page, error_page_traced, ErrorKind};
 pub use html::{escape, frame};
+pub use security::{security_headers, CONTENT_SECURITY_POLICY_VALUE};
 
 use bytes::Bytes;
 use http::{HeaderName, HeaderValue, StatusCode};

@@ -8,6 +8,21 @@
 use http::HeaderValue;
 use pingora::http::RequestHeader;
 
+/// Ancestor paths of a request path whose planted cookies are expired (past it, a path is
+/// deeper than any a legacy page would plant for).
+const MAX_EXPIRED_PATHS: usize = 6;
+
+/// The session cookies a request carries.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum SessionCookie<'a> {
+    /// None (or one whose value is no token of ours).
+    Absent,
+    /// Exactly one, shaped like a session id.
+    One(&'a str),
+    /// More than one: none is trusted.
+    Duplicated,
+}
+
 /// Names and attributes, fixed by whether the portal is served over TLS.
 #[derive(Debug, Clone)]
 pub struct CookieJar {
@@ -40,9 +55,56 @@ impl CookieJar {
     /// The session id the request carries, if any.
     ///
     /// Only a value shaped like a token the gateway makes: junk cookies never reach the
-    /// store (nor, through a delete, Redis's revocation channel).
+    /// store (nor, through a delete, Redis's revocation channel). A request that carries the
+    /// session cookie more than once carries none: see [`Self::session_cookie`].
     pub fn session_id<'a>(&self, req: &'a RequestHeader) -> Option<&'a str> {
-        find(req, self.session_name).filter(|id| super::session::looks_like_token(id))
+        match self.session_cookie(req) {
+            SessionCookie::One(id) => Some(id),
+            SessionCookie::Absent | SessionCookie::Duplicated => None,
+        }
+    }
+
+    /// What the request says about its session. Browsers send every cookie whose domain
+    /// and path match, most specific path first: a second session cookie means someone
+    /// planted one (a legacy page under a longer path, or a sibling host through `Domain`),
+    /// so the request is treated as anonymous rather than trusting either.
+    pub fn session_cookie<'a>(&self, req: &'a RequestHeader) -> SessionCookie<'a> {
+        let mut found = all(req, self.session_name);
+        match (found.next(), found.next()) {
+            (None, _) => SessionCookie::Absent,
+            (Some(_), Some(_)) => SessionCookie::Duplicated,
+            (Some(id), None) if super::session::looks_like_token(id) => SessionCookie::One(id),
+            (Some(_), None) => SessionCookie::Absent,
+        }
+    }
+
+    /// `Set-Cookie` values that expire every session cookie a browser could send on a
+    /// request to `host` and `path`: host-only and for each parent domain, at `/` and at each
+    /// ancestor of `path`. Sent with the answer to a request whose cookie was duplicated.
+    pub fn expire_duplicates(&self, host: &str, path: &str) -> Vec<HeaderValue> {
+        let mut paths = vec!["/".to_string()];
+        for (i, _) in path.match_indices('/').skip(1).take(MAX_EXPIRED_PATHS) {
+            paths.push(path[..i].to_string());
+            paths.push(path[..=i].to_string());
+        }
+        let mut domains: Vec<Option<&str>> = vec![None];
+        let mut rest = host;
+        while let Some((_, parent)) = rest.split_once('.') {
+            domains.push(Some(parent));
+            rest = parent;
+        }
+        let secure = if self.secure { "; Secure" } else { "" };
+        let mut out = Vec::new();
+        for domain in &domains {
+            for p in &paths {
+                let domain = domain.map_or(String::new(), |d| format!("; Domain={d}"));
+                out.push(value(format!(
+                    "{}=; Max-Age=0; Path={p}{domain}; HttpOnly; SameSite=Lax{secure}",
+                    self.session_name
+                )));
+            }
+        }
+        out
     }
 
     /// The login state the browser was given at `/auth/login`.
@@ -93,14 +155,19 @@ fn value(s: String) -> HeaderValue {
 }
 
 /// The value of cookie `name` across all `Cookie` headers.
-fn find<'a>(req: &'a RequestHeader, name: &str) -> Option<&'a str> {
+fn find<'a>(req: &'a RequestHeader, name: &'a str) -> Option<&'a str> {
+    all(req, name).next()
+}
+
+/// Every value of cookie `name` across all `Cookie` headers, in order.
+fn all<'a>(req: &'a RequestHeader, name: &'a str) -> impl Iterator<Item = &'a str> + 'a {
     req.headers
         .get_all(http::header::COOKIE)
         .iter()
         .filter_map(|v| v.to_str().ok())
         .flat_map(|v| v.split(';'))
         .filter_map(|pair| pair.trim().split_once('='))
-        .find(|(n, _)| *n == name)
+        .filter(move |(n, _)| *n == name)
         .map(|(_, v)| v.trim())
 }
 
@@ -137,6 +204,42 @@ mod tests {
         req.append_header("cookie", "JSESSIONID=j").expect("h");
         assert_eq!(jar.session_id(&req), Some(id.as_str()));
         assert_eq!(jar.login_state(&req), None);
+    }
+
+    #[test]
+    fn a_session_cookie_sent_twice_is_no_session() {
+        let jar = CookieJar::new(false);
+        let mut req = RequestHeader::build("GET", b"/s/b/x", None).expect("req");
+        let planted = super::super::session::random_token();
+        let own = super::super::session::random_token();
+        req.append_header(
+            "cookie",
+            format!("egov_session={planted}; egov_session={own}"),
+        )
+        .expect("h");
+        assert_eq!(jar.session_cookie(&req), SessionCookie::Duplicated);
+        assert_eq!(jar.session_id(&req), None);
+    }
+
+    #[test]
+    fn duplicates_are_expired_at_every_ancestor_path_and_parent_domain() {
+        let jar = CookieJar::new(false);
+        let cookies: Vec<String> = jar
+            .expire_duplicates("b.services.gov.ma", "/s/b/page")
+            .iter()
+            .map(|v| v.to_str().expect("ascii").to_string())
+            .collect();
+        for expected in [
+            "egov_session=; Max-Age=0; Path=/; HttpOnly; SameSite=Lax",
+            "egov_session=; Max-Age=0; Path=/s/b; HttpOnly; SameSite=Lax",
+            "egov_session=; Max-Age=0; Path=/s/b/; HttpOnly; SameSite=Lax",
+            "egov_session=; Max-Age=0; Path=/; Domain=services.gov.ma; HttpOnly; SameSite=Lax",
+        ] {
+            assert!(
+                cookies.iter().any(|c| c == expected),
+                "{expected}: {cookies:#?}"
+            );
+        }
     }
 
     #[test]

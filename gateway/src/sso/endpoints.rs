@@ -1,4 +1,5 @@
-//! The `/auth/*` endpoints and `/.well-known/jwks.json`.
+//! The `/auth/*` endpoints, `/.well-known/jwks.json`, and on a service's own origin the
+//! exchange of a one-time code for that origin's session (see [`super::origin`]).
 //!
 //! Every failure has a defined answer and leaves no session behind: a replayed or missing
 //! `state`, a login started in another browser, a refused code exchange or an invalid ID
@@ -9,6 +10,7 @@
 use super::provider::{ProviderError, LOGOUT_TOKEN_MAX_AGE};
 use super::session::{now_secs, random_token, PendingLogin, Session};
 use super::Sso;
+use crate::registry::{Service, Snapshot};
 use crate::response::{self, ErrorKind, LocalResponse};
 use bytes::Bytes;
 use http::header::{CACHE_CONTROL, CONTENT_TYPE, SET_COOKIE};
@@ -30,6 +32,10 @@ pub enum AuthEndpoint {
     BackchannelLogout,
     Session,
     Jwks,
+    /// `/auth/hop`: a one-time code for a service's origin.
+    Hop,
+    /// On a service's origin: the code exchanged for that origin's session.
+    OriginExchange,
 }
 
 impl AuthEndpoint {
@@ -41,6 +47,7 @@ impl AuthEndpoint {
             "/auth/backchannel-logout" => Self::BackchannelLogout,
             "/auth/session" => Self::Session,
             "/.well-known/jwks.json" => Self::Jwks,
+            "/auth/hop" => Self::Hop,
             _ => return None,
         })
     }
@@ -65,7 +72,7 @@ pub fn safe_return_to(raw: Option<&str>) -> String {
     }
 }
 
-fn query_param(session: &HttpSession, name: &str) -> Option<String> {
+pub(crate) fn query_param(session: &HttpSession, name: &str) -> Option<String> {
     let q = session.req_header().uri.query()?;
     form_urlencoded::parse(q.as_bytes())
         .find(|(k, _)| k == name)
@@ -81,15 +88,30 @@ fn no_store(resp: LocalResponse) -> LocalResponse {
     }
 }
 
+/// What an endpoint may need of the request's routing.
+pub struct EndpointContext<'a> {
+    pub request_id: &'a str,
+    /// The snapshot the request was routed with.
+    pub snapshot: &'a Snapshot,
+    /// The service whose origin the request is on ([`AuthEndpoint::OriginExchange`]).
+    pub service: Option<&'a Service>,
+}
+
 impl Sso {
     /// Answers one SSO endpoint.
     pub async fn handle(
         &self,
         endpoint: AuthEndpoint,
         http: &mut HttpSession,
-        request_id: &str,
+        cx: EndpointContext<'_>,
     ) -> LocalResponse {
+        let request_id = cx.request_id;
         let resp = match endpoint {
+            AuthEndpoint::Hop => self.hop(http, cx.snapshot, request_id).await,
+            AuthEndpoint::OriginExchange => match cx.service {
+                Some(service) => self.exchange(http, service, request_id).await,
+                None => response::error_page(ErrorKind::NotFound, request_id),
+            },
             AuthEndpoint::Login => self.login(http, request_id).await,
             AuthEndpoint::Callback => self.callback(http, request_id).await,
             AuthEndpoint::Logout => self.logout(http).await,

@@ -3,6 +3,7 @@
 //! - [`provider`]: the OpenID provider (discovery, code flow + PKCE, refresh, token checks);
 //! - [`session`], [`store`]: server-side sessions, in memory or Redis, with a cache;
 //! - [`cookie`]: the small opaque cookie that points at a session;
+//! - [`origin`]: one login, one session per service origin (the one-time code hop);
 //! - [`identity`]: the signed, pairwise identity assertion ministries receive;
 //! - [`endpoints`]: `/auth/login`, `/auth/callback`, `/auth/logout`,
 //!   `/auth/backchannel-logout`, `/auth/session`.
@@ -14,16 +15,18 @@
 pub mod cookie;
 pub mod endpoints;
 pub mod identity;
+pub mod origin;
 pub mod provider;
 pub mod session;
 pub mod store;
 pub mod upstream;
 
-use crate::config::{Access, Config, Secrets};
+use crate::config::{Access, Config, Secrets, ServiceOrigins};
 use crate::kv::Kv;
+use crate::registry::Service;
 use crate::response::{self, ErrorKind, LocalResponse};
 use crate::telemetry::Metrics;
-use cookie::CookieJar;
+use cookie::{CookieJar, SessionCookie};
 use identity::IdentityIssuer;
 use pingora::http::RequestHeader;
 use provider::{Provider, ProviderError};
@@ -77,6 +80,10 @@ pub struct Sso {
     forgeable: Vec<http::HeaderName>,
     jar: CookieJar,
     origin: String,
+    /// Each service on its own origin (then its sessions are children of the portal's).
+    service_origins: Option<ServiceOrigins>,
+    /// How long a one-time origin code may wait to be exchanged.
+    origin_code_ttl: std::time::Duration,
     idle: std::time::Duration,
     absolute: std::time::Duration,
     refreshing: Mutex<HashSet<String>>,
@@ -137,6 +144,8 @@ impl Sso {
             identity_header,
             jar: CookieJar::new(g.portal.public_url.https),
             origin,
+            service_origins: g.portal.service_origins.clone(),
+            origin_code_ttl: g.sessions.origin_code_ttl,
             idle: g.sessions.idle_timeout,
             absolute: g.sessions.absolute_timeout,
             refreshing: Mutex::new(HashSet::new()),
@@ -189,21 +198,23 @@ impl Sso {
         &self.store
     }
 
-    /// The per-request access decision for `service`, whose access level is `access`.
+    /// The per-request access decision for `service`: its access level against the
+    /// request's session (on the service's own origin, that origin's session, read through
+    /// its portal parent).
     pub async fn authorize(
         &self,
         req: &RequestHeader,
-        access: Access,
-        service: &str,
+        service: &Service,
         request_id: &str,
     ) -> Authorization {
+        let access = service.config.access;
         if access == Access::Public {
             return Authorization::Proceed(None);
         }
         let deny = |reason: &str, response: LocalResponse| {
             self.metrics
                 .access_denied
-                .with_label_values(&[service, reason])
+                .with_label_values(&[service.id(), reason])
                 .inc();
             Authorization::Respond(response)
         };
@@ -213,7 +224,14 @@ impl Sso {
                 response::error_page(ErrorKind::LoginUnavailable, request_id),
             );
         }
-        let session = match self.current_session(req).await {
+        let cookie = self.jar.session_cookie(req);
+        let session = match (cookie, &service.origin) {
+            (SessionCookie::One(id), Some(_)) => self.origin_session(id, service).await,
+            (SessionCookie::One(id), None) => self.live_session(id).await,
+            (SessionCookie::Absent | SessionCookie::Duplicated, _) => Ok(None),
+        };
+        let duplicated = cookie == SessionCookie::Duplicated;
+        let session = match session {
             Ok(s) => s,
             Err(e) => {
                 tracing::warn!(error = %e, "session store unavailable");
@@ -226,7 +244,25 @@ impl Sso {
             }
         };
         match session {
-            None => deny("login_required", login_required(req)),
+            None => {
+                let mut answer = match &service.origin {
+                    Some(_) => self.hop_required(req, service),
+                    None => login_required(req),
+                };
+                if duplicated {
+                    tracing::warn!(
+                        service = service.id(),
+                        "a request carried the session cookie twice: treated as anonymous"
+                    );
+                    let host = crate::host::request_host(req)
+                        .map(crate::host::normalize)
+                        .unwrap_or_default();
+                    for expired in self.jar.expire_duplicates(&host, req.uri.path()) {
+                        answer = answer.with_header(http::header::SET_COOKIE, expired);
+                    }
+                }
+                deny("login_required", answer)
+            }
             Some(s) if access == Access::Professional && !s.professional => deny(
                 "forbidden",
                 response::error_page(ErrorKind::ProfessionalOnly, request_id),
@@ -249,6 +285,11 @@ impl Sso {
         let Some(id) = self.jar.session_id(req) else {
             return Ok(None);
         };
+        self.live_session(id).await
+    }
+
+    /// The live portal session `id` (see [`Self::current_session`]).
+    async fn live_session(&self, id: &str) -> Result<Option<Session>, StoreError> {
         let mut session = match self.store.get(id).await {
             Ok(Some(session)) => session,
             Ok(None) => return Ok(None),
@@ -403,6 +444,11 @@ fn login_required(req: &RequestHeader) -> LocalResponse {
         "/auth/login?return_to={}",
         form_urlencoded::byte_serialize(back.as_bytes()).collect::<String>()
     );
+    send_to(req, &login)
+}
+
+/// A browser navigation is redirected to `login`; anything else gets a 401 naming it.
+fn send_to(req: &RequestHeader, login: &str) -> LocalResponse {
     let wants_json = req
         .headers
         .get(http::header::ACCEPT)
@@ -410,7 +456,7 @@ fn login_required(req: &RequestHeader) -> LocalResponse {
         .is_some_and(|a| a.contains("application/json") && !a.contains("text/html"));
     let browser_nav = matches!(req.method, http::Method::GET | http::Method::HEAD);
     if browser_nav && !wants_json {
-        LocalResponse::redirect(false, &login).with_header(
+        LocalResponse::redirect(false, login).with_header(
             http::header::CACHE_CONTROL,
             http::HeaderValue::from_static("no-store"),
         )

@@ -104,6 +104,42 @@ impl std::fmt::Debug for PendingLogin {
     }
 }
 
+/// A service origin's session: a child of the citizen's portal session, bound to one
+/// service's origin. It holds no identity of its own: every request on that origin reads the
+/// portal session through it, so whatever ends the portal session (logout, back-channel
+/// logout, expiry, on any instance) ends every child with it.
+#[derive(Clone, Debug, Serialize, Deserialize, PartialEq, Eq)]
+pub struct OriginSession {
+    /// The portal session it belongs to.
+    pub parent: String,
+    /// The service whose origin it was issued for.
+    pub service: String,
+    pub created_at: u64,
+}
+
+/// A one-time code that hands a signed-in citizen from the portal origin to one service's
+/// origin: issued by the portal, exchanged once, server-side, by that origin only, within
+/// `sessions.origin_code_ttl`.
+#[derive(Clone, Serialize, Deserialize, PartialEq, Eq)]
+pub struct HopCode {
+    /// The portal session the new origin session will belong to.
+    pub parent: String,
+    /// The only service whose origin may exchange it.
+    pub service: String,
+    /// Where on that origin the citizen goes next (a relative path).
+    pub return_to: String,
+    pub created_at: u64,
+}
+
+impl std::fmt::Debug for HopCode {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("HopCode")
+            .field("service", &self.service)
+            .field("return_to", &self.return_to)
+            .finish_non_exhaustive()
+    }
+}
+
 #[cfg(test)]
 impl Session {
     /// A fresh session of `sub` (and provider session `idp_sid`), for tests.

@@ -33,6 +33,9 @@ pub struct Metrics {
     // Single sign-on.
     pub logins: IntCounterVec,
     pub logouts: IntCounterVec,
+    /// One-time origin codes, by result (issued, accepted, unknown, wrong_origin, expired,
+    /// session_ended).
+    pub origin_codes: IntCounterVec,
     pub sessions_active: IntGauge,
     pub session_store_up: IntGauge,
     pub session_store_errors: IntCounter,
@@ -188,6 +191,7 @@ impl Metrics {
             body_rewrites: counter(&r, "egov_adapter_body_rewrites_total", "Response bodies rewritten by adapters, by service and kind (transcode, links).", &["service", "kind"])?,
             logins: counter(&r, "egov_sso_logins_total", "Completed and failed logins.", &["result"])?,
             logouts: counter(&r, "egov_sso_logouts_total", "Logouts, by kind (rp, backchannel).", &["kind"])?,
+            origin_codes: counter(&r, "egov_sso_origin_codes_total", "One-time codes handing a signed-in citizen to a service's origin, by result (issued, accepted, unknown, wrong_origin, expired, session_ended).", &["result"])?,
             sessions_active: gauge(&r, "egov_sso_sessions_active", "Live sessions (this instance's store, or the shared one).")?,
             session_store_up: gauge(&r, "egov_sso_session_store_up", "Whether the session store answers (1) or not (0).")?,
             session_store_errors: {

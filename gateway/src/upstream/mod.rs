@@ -17,7 +17,7 @@ pub mod request;
 pub use call::{Answer, CallError, Exchange};
 pub use outcome::Outcome;
 pub use peer::Attempts;
-pub use request::{citizen_host, forward, prepare, request_host, Hop};
+pub use request::{forward, prepare, Hop};
 
 use crate::config::ServerSettings;
 use crate::telemetry::Telemetry;

@@ -25,26 +25,14 @@ static TRACESTATE: HeaderName = HeaderName::from_static("tracestate");
 /// What every call to a legacy site says about the citizen's request.
 pub struct Hop<'a> {
     pub service: &'a Service,
-    /// The host the citizen asked for (for `X-Forwarded-Host`); see [`citizen_host`].
+    /// The host the citizen asked for (for `X-Forwarded-Host`); see
+    /// [`crate::host::citizen_host`].
     pub citizen_host: Option<HeaderValue>,
     pub client: Option<&'a Client>,
     pub request_id: &'a RequestId,
     pub session: Option<&'a SsoSession>,
     /// `traceparent`/`tracestate` for this hop.
     pub trace_headers: http::HeaderMap,
-}
-
-/// The host the citizen asked for: `Host` (HTTP/1) or the URI authority (HTTP/2).
-pub fn request_host(req: &RequestHeader) -> Option<&str> {
-    req.headers
-        .get(HOST)
-        .and_then(|h| h.to_str().ok())
-        .or_else(|| req.uri.authority().map(|a| a.as_str()))
-}
-
-/// [`request_host`] as a header value, for `X-Forwarded-Host`.
-pub fn citizen_host(req: &RequestHeader) -> Option<HeaderValue> {
-    request_host(req).and_then(|h| HeaderValue::from_str(h).ok())
 }
 
 /// Builds the proxied request in place: `uri` (path and query on the backend), then the

@@ -34,6 +34,15 @@ pub(crate) fn validate_gateway(raw: RawGateway, p: &mut Problems<'_>) -> Option<
 
     let server = server::validate(&raw.server, p);
     let portal = portal::validate(&raw.portal, p);
+    if raw.portal.service_origin.is_none() {
+        warnings.push(ConfigError::new(
+            &file,
+            "portal.service_origin",
+            "not set: every service shares the portal's origin, so script on any legacy page \
+             can act as the signed-in citizen on every other service; set it (e.g. \
+             \"https://{id}.services.gov.ma\", wildcard DNS and certificate)",
+        ));
+    }
     let admin_listen = portal::side_listener(p, "admin.listen", raw.admin.listen.as_deref());
     let metrics_listen = portal::side_listener(p, "metrics.listen", raw.metrics.listen.as_deref());
 

@@ -4,11 +4,20 @@ use crate::config::error::Problems;
 use crate::config::fields::{opt_listen, relative_to};
 use crate::config::raw::RawPortal;
 use crate::config::values;
-use crate::config::{PortalSettings, PublicUrl, TlsListener};
+use crate::config::{PortalSettings, PublicUrl, ServiceOrigins, TlsListener};
 
 pub(super) fn validate(raw: &RawPortal, p: &mut Problems<'_>) -> Option<PortalSettings> {
     let file = p.file().to_path_buf();
     let public_url = p.check("portal.public_url", public_url(&raw.public_url));
+    let service_origins = match raw.service_origin.as_deref() {
+        None => Some(None),
+        Some(t) => p
+            .check(
+                "portal.service_origin",
+                service_origin(t, public_url.as_ref()),
+            )
+            .map(Some),
+    };
     let mut listen = Vec::new();
     for (i, a) in raw.listen.iter().enumerate() {
         if let Some(addr) = p.check(format!("portal.listen[{i}]"), values::listen_addr(a)) {
@@ -65,6 +74,7 @@ pub(super) fn validate(raw: &RawPortal, p: &mut Problems<'_>) -> Option<PortalSe
     };
     Some(PortalSettings {
         public_url: public_url?,
+        service_origins: service_origins?,
         listen,
         h2c: raw.h2c.unwrap_or(true),
         tls,
@@ -105,4 +115,130 @@ fn public_url(s: &str) -> Result<PublicUrl, String> {
         host: host.trim_matches(['[', ']']).to_string(),
         authority,
     })
+}
+
+/// `portal.service_origin`: `<scheme>://{id}.<domain>[:port]`, no path, the same scheme as
+/// the portal (the session cookies' `Secure` and `__Host-` rules follow the scheme), and a
+/// domain that is not the portal's host itself.
+fn service_origin(template: &str, portal: Option<&PublicUrl>) -> Result<ServiceOrigins, String> {
+    let shape = || {
+        format!(
+            "{template:?} must look like \"https://{{id}}.services.gov.ma\": a scheme, then \
+             {{id}} as the first label of a domain, an optional port, and no path"
+        )
+    };
+    let (scheme, rest) = template.split_once("://").ok_or_else(shape)?;
+    let https = match scheme {
+        "https" => true,
+        "http" => false,
+        _ => return Err(shape()),
+    };
+    let authority = rest.strip_suffix('/').unwrap_or(rest);
+    let after_id = authority.strip_prefix("{id}.").ok_or_else(shape)?;
+    if after_id.contains(['/', '?', '#', '{', '}', '@']) {
+        return Err(shape());
+    }
+    let (domain, port) = match after_id.rsplit_once(':') {
+        Some((d, p)) => (
+            d,
+            Some(
+                p.parse::<u16>()
+                    .ok()
+                    .filter(|p| *p != 0)
+                    .ok_or_else(|| format!("{p:?} is not a port (1-65535)"))?,
+            ),
+        ),
+        None => (after_id, None),
+    };
+    let domain = domain.to_ascii_lowercase();
+    values::hostname(&domain)?;
+    let port = port.filter(|p| *p != if https { 443 } else { 80 });
+    if let Some(portal) = portal {
+        if portal.https != https {
+            return Err(format!(
+                "must use the portal's scheme ({}): session cookies follow it",
+                if portal.https { "https" } else { "http" }
+            ));
+        }
+        if portal.host == domain {
+            return Err(format!(
+                "the services' domain must not be the portal's host {:?} itself",
+                portal.host
+            ));
+        }
+    }
+    Ok(ServiceOrigins {
+        https,
+        domain,
+        port,
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::super::validate_text;
+
+    fn with(origin: &str) -> (Option<crate::config::GatewaySettings>, Vec<String>) {
+        validate_text(&format!(
+            "[portal]\npublic_url = \"https://portail.gov.ma\"\nlisten = [\"127.0.0.1:8080\"]\n\
+             service_origin = \"{origin}\"\n"
+        ))
+    }
+
+    #[test]
+    fn a_service_origin_template_names_each_services_origin_and_host() {
+        let (settings, errors) = with("https://{id}.services.gov.ma");
+        assert!(errors.is_empty(), "{errors:?}");
+        let origins = settings
+            .expect("valid")
+            .portal
+            .service_origins
+            .expect("origin mode");
+        assert_eq!(
+            origins.origin("cnie-renewal"),
+            "https://cnie-renewal.services.gov.ma"
+        );
+        assert_eq!(
+            origins.service_of("cnie-renewal.services.gov.ma"),
+            Some("cnie-renewal")
+        );
+        assert_eq!(origins.service_of("a.b.services.gov.ma"), None);
+        assert_eq!(origins.service_of("services.gov.ma"), None);
+        assert_eq!(origins.service_of("evilservices.gov.ma"), None);
+    }
+
+    #[test]
+    fn a_service_origin_keeps_a_non_default_port() {
+        let (settings, errors) = validate_text(
+            "[portal]\npublic_url = \"http://127.0.0.1:8080\"\nlisten = [\"127.0.0.1:8080\"]\n\
+             service_origin = \"http://{id}.localhost:8080\"\n",
+        );
+        assert!(errors.is_empty(), "{errors:?}");
+        let origins = settings
+            .expect("valid")
+            .portal
+            .service_origins
+            .expect("set");
+        assert_eq!(origins.origin("x"), "http://x.localhost:8080");
+    }
+
+    #[test]
+    fn malformed_service_origins_are_refused_with_the_key() {
+        for bad in [
+            "https://services.gov.ma",
+            "https://www.{id}.gov.ma",
+            "https://{id}.services.gov.ma/path",
+            "ftp://{id}.services.gov.ma",
+            "http://{id}.services.gov.ma",
+            "https://{id}.services.gov.ma:99999",
+            "https://{id}.portail.gov.ma:x",
+        ] {
+            let (settings, errors) = with(bad);
+            assert!(settings.is_none(), "{bad} accepted");
+            assert!(
+                errors.iter().any(|e| e.contains("portal.service_origin")),
+                "{bad}: {errors:?}"
+            );
+        }
+    }
 }

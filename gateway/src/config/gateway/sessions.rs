@@ -49,6 +49,19 @@ pub(super) fn validate(
         raw.cache_ttl.as_deref(),
         Duration::from_secs(5),
     );
+    let origin_code_ttl = opt_duration(
+        p,
+        "sessions.origin_code_ttl",
+        raw.origin_code_ttl.as_deref(),
+        Duration::from_secs(60),
+    );
+    if origin_code_ttl.is_some_and(|t| t.is_zero() || t > Duration::from_secs(60)) {
+        p.add(
+            "sessions.origin_code_ttl",
+            "must be more than zero and at most 60s: a code is a short-lived, one-time handover",
+        );
+        return None;
+    }
     if let (Some(i), Some(a)) = (idle, absolute) {
         if i > a {
             p.add(
@@ -63,6 +76,7 @@ pub(super) fn validate(
         idle_timeout: idle?,
         absolute_timeout: absolute?,
         cache_ttl: cache_ttl?,
+        origin_code_ttl: origin_code_ttl?,
     })
 }
 

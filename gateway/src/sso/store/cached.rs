@@ -6,7 +6,7 @@
 //! (see [`super::SharedStore`]); the TTL bounds staleness if the feed is down.
 
 use super::{SessionStore, StoreError, UpdateOutcome};
-use crate::sso::session::{PendingLogin, Session};
+use crate::sso::session::{HopCode, OriginSession, PendingLogin, Session};
 use async_trait::async_trait;
 use moka::sync::Cache;
 use std::sync::Arc;
@@ -39,11 +39,20 @@ impl SessionCache {
 pub struct CachedStore<S> {
     inner: S,
     cache: SessionCache,
+    /// Origin sessions (immutable once made).
+    origins: Cache<String, Arc<OriginSession>>,
 }
 
 impl<S: SessionStore> CachedStore<S> {
     pub fn new(inner: S, cache: SessionCache) -> Self {
-        Self { inner, cache }
+        Self {
+            inner,
+            cache,
+            origins: Cache::builder()
+                .time_to_live(Duration::from_secs(300))
+                .max_capacity(200_000)
+                .build(),
+        }
     }
 
     fn invalidate_each(&self, ids: &[String]) {
@@ -127,6 +136,39 @@ impl<S: SessionStore> SessionStore for CachedStore<S> {
 
     async fn ping(&self) -> Result<(), StoreError> {
         self.inner.ping().await
+    }
+
+    async fn create_origin(
+        &self,
+        id: &str,
+        session: &OriginSession,
+        ttl: Duration,
+    ) -> Result<(), StoreError> {
+        self.inner.create_origin(id, session, ttl).await?;
+        self.origins
+            .insert(id.to_string(), Arc::new(session.clone()));
+        Ok(())
+    }
+
+    /// Cached without eviction on revocation: an origin session never changes, and it is
+    /// only ever used through its parent, which the revocation feed does evict.
+    async fn get_origin(&self, id: &str) -> Result<Option<Arc<OriginSession>>, StoreError> {
+        if let Some(s) = self.origins.get(id) {
+            return Ok(Some(s));
+        }
+        let found = self.inner.get_origin(id).await?;
+        if let Some(s) = &found {
+            self.origins.insert(id.to_string(), Arc::clone(s));
+        }
+        Ok(found)
+    }
+
+    async fn put_hop(&self, code: &str, hop: &HopCode, ttl: Duration) -> Result<(), StoreError> {
+        self.inner.put_hop(code, hop, ttl).await
+    }
+
+    async fn take_hop(&self, code: &str) -> Result<Option<HopCode>, StoreError> {
+        self.inner.take_hop(code).await
     }
 
     async fn count(&self) -> Result<Option<u64>, StoreError> {

@@ -13,8 +13,9 @@ mod shared;
 pub use cached::{CachedStore, SessionCache};
 pub use shared::SharedStore;
 
-use super::session::{PendingLogin, Session};
+use super::session::{HopCode, OriginSession, PendingLogin, Session};
 use async_trait::async_trait;
+use std::sync::Arc;
 use std::time::Duration;
 
 /// The store could not answer; callers treat the session as unknown *and* unverifiable
@@ -66,6 +67,20 @@ pub trait SessionStore: Send + Sync {
     /// Forgets a logout token id whose logout could not be carried out, so the provider's
     /// retry of the same token is not refused as a replay.
     async fn forget_jti(&self, jti: &str) -> Result<(), StoreError>;
+    /// Stores a service origin's session `id` (a child of `session.parent`) for `ttl`.
+    async fn create_origin(
+        &self,
+        id: &str,
+        session: &OriginSession,
+        ttl: Duration,
+    ) -> Result<(), StoreError>;
+    /// A service origin's session (shared: it is read on every request of that origin and
+    /// never changes).
+    async fn get_origin(&self, id: &str) -> Result<Option<Arc<OriginSession>>, StoreError>;
+    /// Stores a one-time origin code for `ttl`.
+    async fn put_hop(&self, code: &str, hop: &HopCode, ttl: Duration) -> Result<(), StoreError>;
+    /// Returns and removes a one-time origin code: a code works once.
+    async fn take_hop(&self, code: &str) -> Result<Option<HopCode>, StoreError>;
     /// Whether the store answers (for `/readyz` and the store-up metric).
     async fn ping(&self) -> Result<(), StoreError>;
     /// How many sessions are live, when the store can tell cheaply.
@@ -75,7 +90,7 @@ pub trait SessionStore: Send + Sync {
 }
 
 #[async_trait]
-impl<T: SessionStore + ?Sized> SessionStore for std::sync::Arc<T> {
+impl<T: SessionStore + ?Sized> SessionStore for Arc<T> {
     async fn get(&self, id: &str) -> Result<Option<Session>, StoreError> {
         (**self).get(id).await
     }
@@ -110,6 +125,23 @@ impl<T: SessionStore + ?Sized> SessionStore for std::sync::Arc<T> {
     }
     async fn forget_jti(&self, jti: &str) -> Result<(), StoreError> {
         (**self).forget_jti(jti).await
+    }
+    async fn create_origin(
+        &self,
+        id: &str,
+        session: &OriginSession,
+        ttl: Duration,
+    ) -> Result<(), StoreError> {
+        (**self).create_origin(id, session, ttl).await
+    }
+    async fn get_origin(&self, id: &str) -> Result<Option<Arc<OriginSession>>, StoreError> {
+        (**self).get_origin(id).await
+    }
+    async fn put_hop(&self, code: &str, hop: &HopCode, ttl: Duration) -> Result<(), StoreError> {
+        (**self).put_hop(code, hop, ttl).await
+    }
+    async fn take_hop(&self, code: &str) -> Result<Option<HopCode>, StoreError> {
+        (**self).take_hop(code).await
     }
     async fn ping(&self) -> Result<(), StoreError> {
         (**self).ping().await

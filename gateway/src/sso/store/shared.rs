@@ -6,12 +6,15 @@
 //! Keys (under the deployment's prefix, default `egov:`): `s:<id>` the session as JSON with
 //! its idle TTL; `sid:<provider sid>` and `sub:<sub>` sets of session ids for back-channel
 //! logout; `p:<state>` a login in progress (taken with `GETDEL`, so a state works once);
-//! `jti:<id>` seen logout tokens. Revocations are published on `<prefix>revoked` so the
-//! in-process caches of every instance drop them at once.
+//! `jti:<id>` seen logout tokens; `o:<id>` a service origin's session (a child of a portal
+//! session, listed in the set `kids:<portal session id>` so ending the portal session removes
+//! them too), `hop:<code>` a one-time origin code (taken with `GETDEL`). Revocations are
+//! published on `<prefix>revoked` so the in-process caches of every instance drop them at
+//! once.
 
 use super::{SessionCache, SessionStore, StoreError, UpdateOutcome};
 use crate::kv::{Kv, KvError, Write};
-use crate::sso::session::{PendingLogin, Session};
+use crate::sso::session::{HopCode, OriginSession, PendingLogin, Session};
 use async_trait::async_trait;
 use std::sync::Arc;
 use std::time::Duration;
@@ -67,10 +70,27 @@ impl SharedStore {
             if self.kv.delete(&self.kv.key("s", id)).await? {
                 ended.push(id.clone());
             }
+            self.end_children(id).await?;
         }
         self.kv.set_remove(&index_key, &named).await?;
         self.publish_revoked(&ended).await;
         Ok(ended)
+    }
+}
+
+impl SharedStore {
+    /// Removes the origin sessions of portal session `id` (they could no longer be used:
+    /// each is read through its parent; this only frees their room early).
+    async fn end_children(&self, id: &str) -> Result<(), StoreError> {
+        let kids_key = self.kv.key("kids", id);
+        let kids = self.kv.set_members(&kids_key).await?;
+        for kid in &kids {
+            self.kv.delete(&self.kv.key("o", kid)).await?;
+        }
+        if !kids.is_empty() {
+            self.kv.delete(&kids_key).await?;
+        }
+        Ok(())
     }
 }
 
@@ -144,7 +164,7 @@ impl SessionStore for SharedStore {
     async fn delete(&self, id: &str) -> Result<(), StoreError> {
         self.kv.delete(&self.kv.key("s", id)).await?;
         self.publish_revoked(&[id.to_string()]).await;
-        Ok(())
+        self.end_children(id).await
     }
 
     async fn revoke_idp_sid(&self, idp_sid: &str) -> Result<Vec<String>, StoreError> {
@@ -192,6 +212,45 @@ impl SessionStore for SharedStore {
     async fn forget_jti(&self, jti: &str) -> Result<(), StoreError> {
         self.kv.delete(&self.kv.key("jti", jti)).await?;
         Ok(())
+    }
+
+    async fn create_origin(
+        &self,
+        id: &str,
+        session: &OriginSession,
+        ttl: Duration,
+    ) -> Result<(), StoreError> {
+        let json = serde_json::to_vec(session).map_err(corrupt)?;
+        let ttl = at_least_a_second(ttl);
+        // Listed under its parent first, so a logout that lands in between still finds it.
+        self.kv
+            .set_add(&self.kv.key("kids", &session.parent), id, ttl)
+            .await?;
+        self.kv
+            .set(&self.kv.key("o", id), &json, Some(ttl), Write::Always)
+            .await?;
+        Ok(())
+    }
+
+    async fn get_origin(&self, id: &str) -> Result<Option<Arc<OriginSession>>, StoreError> {
+        Ok(decode(self.kv.get(&self.kv.key("o", id)).await?)?.map(Arc::new))
+    }
+
+    async fn put_hop(&self, code: &str, hop: &HopCode, ttl: Duration) -> Result<(), StoreError> {
+        let json = serde_json::to_vec(hop).map_err(corrupt)?;
+        self.kv
+            .set(
+                &self.kv.key("hop", code),
+                &json,
+                Some(at_least_a_second(ttl)),
+                Write::Always,
+            )
+            .await?;
+        Ok(())
+    }
+
+    async fn take_hop(&self, code: &str) -> Result<Option<HopCode>, StoreError> {
+        decode(self.kv.take(&self.kv.key("hop", code)).await?)
     }
 
     async fn ping(&self) -> Result<(), StoreError> {

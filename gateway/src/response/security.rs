@@ -1,0 +1,54 @@
+//! The security headers every answer the gateway writes itself carries (pages, error pages,
+//! redirects, the auth and API endpoints): no script but the gateway's own files, no framing,
+//! no MIME sniffing, referrers kept on the origin, and HSTS when the portal is HTTPS.
+//! Legacy answers keep their own (the adapters drop only what a legacy site must not set).
+
+use http::header::{
+    CONTENT_SECURITY_POLICY, REFERRER_POLICY, STRICT_TRANSPORT_SECURITY, X_CONTENT_TYPE_OPTIONS,
+    X_FRAME_OPTIONS,
+};
+use http::{HeaderName, HeaderValue};
+
+/// No inline or foreign script, no plugins, no `<base>` games, forms only to the gateway,
+/// never in a frame. Inline styles stay allowed until the portal's pages take their CSS from a
+/// file.
+pub const CONTENT_SECURITY_POLICY_VALUE: &str = "default-src 'self'; script-src 'self'; \
+style-src 'self' 'unsafe-inline'; img-src 'self' data:; object-src 'none'; base-uri 'none'; \
+form-action 'self'; frame-ancestors 'none'";
+
+/// Two years: what the HSTS preload list asks for. Without `includeSubDomains`: the portal's
+/// host does not speak for every name under it.
+const HSTS: &str = "max-age=63072000";
+
+/// The headers, for a portal served over HTTPS (`https`) or not.
+pub fn security_headers(https: bool) -> impl Iterator<Item = (HeaderName, HeaderValue)> {
+    let always = [
+        (
+            CONTENT_SECURITY_POLICY,
+            HeaderValue::from_static(CONTENT_SECURITY_POLICY_VALUE),
+        ),
+        (X_CONTENT_TYPE_OPTIONS, HeaderValue::from_static("nosniff")),
+        (REFERRER_POLICY, HeaderValue::from_static("same-origin")),
+        (X_FRAME_OPTIONS, HeaderValue::from_static("DENY")),
+    ];
+    let hsts = https.then(|| (STRICT_TRANSPORT_SECURITY, HeaderValue::from_static(HSTS)));
+    always.into_iter().chain(hsts)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_policy_forbids_inline_script_and_framing() {
+        assert!(CONTENT_SECURITY_POLICY_VALUE.contains("script-src 'self';"));
+        assert!(!CONTENT_SECURITY_POLICY_VALUE.contains("script-src 'self' 'unsafe-inline'"));
+        assert!(CONTENT_SECURITY_POLICY_VALUE.contains("frame-ancestors 'none'"));
+    }
+
+    #[test]
+    fn hsts_only_for_an_https_portal() {
+        assert!(security_headers(true).any(|(n, _)| n == STRICT_TRANSPORT_SECURITY));
+        assert!(!security_headers(false).any(|(n, _)| n == STRICT_TRANSPORT_SECURITY));
+    }
+}

@@ -1,0 +1,213 @@
+//! One login, one session per service origin.
+//!
+//! When every service has its own origin, the citizen still logs in once, at the portal
+//! origin, with the identity provider. A service origin never sees the portal's cookie (it is
+//! host-only) and never trusts anything but its own:
+//!
+//! 1. a request on `https://<id>.services…` without that origin's session is sent to the
+//!    portal's `/auth/hop?service=<id>&return_to=<path>` ([`Sso::hop_required`]);
+//! 2. the portal, if the citizen is signed in, stores a one-time code bound to that service
+//!    (and to the portal session, and where to go next) for at most `sessions.origin_code_ttl`
+//!    (60 s by default and at most), and
+//!    redirects to the service origin's [`ORIGIN_EXCHANGE_PATH`]`?code=…`; if not, it sends
+//!    the citizen to log in first and back to step 2;
+//! 3. the service origin takes the code (once: `GETDEL`), checks it was issued for this very
+//!    service and is not late, and sets its own host-only session cookie: an
+//!    [`OriginSession`], a child of the portal session.
+//!
+//! A code used twice, for another origin, or late is refused, logged and counted. Every
+//! request on the service origin reads the portal session through its child, so whatever
+//! ends the portal session (logout, back-channel logout, expiry, on any instance) ends all
+//! of its origin sessions at once.
+
+use super::endpoints::{query_param, safe_return_to};
+use super::session::{now_secs, random_token, HopCode, OriginSession, Session};
+use super::store::StoreError;
+use super::Sso;
+use crate::registry::{Service, Snapshot};
+use crate::response::{self, ErrorKind, LocalResponse};
+use http::header::SET_COOKIE;
+use pingora::http::RequestHeader;
+use pingora::proxy::Session as HttpSession;
+use std::time::Duration;
+
+/// The path on a service's own origin where the gateway exchanges a one-time login code for
+/// the origin's session. Reserved: legacy sites never see it.
+pub const ORIGIN_EXCHANGE_PATH: &str = "/__egov/session";
+
+fn encode(s: &str) -> String {
+    form_urlencoded::byte_serialize(s.as_bytes()).collect()
+}
+
+impl Sso {
+    /// The portal session behind origin session `id` (the session cookie of `service`'s
+    /// origin); `None` when there is none, it was issued for another service, or its parent
+    /// has ended.
+    pub(crate) async fn origin_session(
+        &self,
+        id: &str,
+        service: &Service,
+    ) -> Result<Option<Session>, StoreError> {
+        let child = match self.store.get_origin(id).await {
+            Ok(Some(c)) => c,
+            Ok(None) | Err(StoreError::Corrupt(_)) => return Ok(None),
+            Err(e) => return Err(e),
+        };
+        if child.service != service.id() {
+            tracing::warn!(
+                service = service.id(),
+                "an origin session of another service was presented"
+            );
+            return Ok(None);
+        }
+        self.live_session(&child.parent).await
+    }
+
+    /// An anonymous request on `service`'s origin: a browser goes to the portal's hop (and
+    /// comes back to the same path); anything else gets a 401 naming it.
+    pub(crate) fn hop_required(&self, req: &RequestHeader, service: &Service) -> LocalResponse {
+        let back = req
+            .uri
+            .path_and_query()
+            .map(|pq| pq.as_str())
+            .unwrap_or("/");
+        let hop = format!(
+            "{}/auth/hop?service={}&return_to={}",
+            self.origin,
+            encode(service.id()),
+            encode(back)
+        );
+        super::send_to(req, &hop)
+    }
+
+    /// `GET /auth/hop?service=<id>&return_to=<path>` on the portal origin: a one-time code
+    /// for that service's origin, or the login first.
+    pub(crate) async fn hop(
+        &self,
+        http: &HttpSession,
+        snapshot: &Snapshot,
+        request_id: &str,
+    ) -> LocalResponse {
+        let Some(origins) = &self.service_origins else {
+            return response::error_page(ErrorKind::NotFound, request_id);
+        };
+        let Some(service) =
+            query_param(http, "service").and_then(|id| snapshot.service(&id).cloned())
+        else {
+            return response::error_page(ErrorKind::NotFound, request_id);
+        };
+        let return_to = safe_return_to(query_param(http, "return_to").as_deref());
+        let session = match self.current_session(http.req_header()).await {
+            Ok(s) => s,
+            Err(e) => {
+                tracing::warn!(error = %e, "hop: session store unavailable");
+                return response::error_page(ErrorKind::SessionsUnavailable, request_id);
+            }
+        };
+        let Some(session) = session else {
+            // Log in first, then come back here for the code.
+            let again = format!(
+                "/auth/hop?service={}&return_to={}",
+                encode(service.id()),
+                encode(&return_to)
+            );
+            return LocalResponse::redirect(
+                false,
+                &format!("/auth/login?return_to={}", encode(&again)),
+            );
+        };
+        let code = random_token();
+        let hop = HopCode {
+            parent: session.id,
+            service: service.id().to_string(),
+            return_to,
+            created_at: now_secs(),
+        };
+        if let Err(e) = self.store.put_hop(&code, &hop, self.origin_code_ttl).await {
+            tracing::warn!(error = %e, "hop: session store unavailable");
+            return response::error_page(ErrorKind::SessionsUnavailable, request_id);
+        }
+        self.metrics
+            .origin_codes
+            .with_label_values(&["issued"])
+            .inc();
+        let target = format!(
+            "{}{ORIGIN_EXCHANGE_PATH}?code={code}",
+            origins.origin(service.id())
+        );
+        LocalResponse::redirect(false, &target)
+    }
+
+    /// `GET /__egov/session?code=…` on `service`'s origin: the code exchanged, once, for
+    /// this origin's own session.
+    pub(crate) async fn exchange(
+        &self,
+        http: &HttpSession,
+        service: &Service,
+        request_id: &str,
+    ) -> LocalResponse {
+        let refused = |result: &str, why: &str| {
+            tracing::warn!(
+                service = service.id(),
+                reason = why,
+                request_id,
+                "origin code refused"
+            );
+            self.metrics.origin_codes.with_label_values(&[result]).inc();
+            response::error_page(ErrorKind::LoginFailed, request_id)
+        };
+        let Some(code) = query_param(http, "code").filter(|c| super::session::looks_like_token(c))
+        else {
+            return refused("unknown", "no code, or not one of ours");
+        };
+        let hop = match self.store.take_hop(&code).await {
+            Ok(Some(h)) => h,
+            Ok(None) => return refused("unknown", "unknown, already used or expired code"),
+            Err(StoreError::Corrupt(_)) => return refused("unknown", "unreadable code record"),
+            Err(e) => {
+                tracing::warn!(error = %e, "exchange: session store unavailable");
+                return response::error_page(ErrorKind::SessionsUnavailable, request_id);
+            }
+        };
+        if hop.service != service.id() {
+            return refused(
+                "wrong_origin",
+                "the code was issued for another service's origin",
+            );
+        }
+        let now = now_secs();
+        if now > hop.created_at + self.origin_code_ttl.as_secs() {
+            return refused("expired", "the code came too late");
+        }
+        let parent = match self.live_session(&hop.parent).await {
+            Ok(Some(p)) => p,
+            Ok(None) => return refused("session_ended", "the portal session ended meanwhile"),
+            Err(e) => {
+                tracing::warn!(error = %e, "exchange: session store unavailable");
+                return response::error_page(ErrorKind::SessionsUnavailable, request_id);
+            }
+        };
+        let id = random_token();
+        let child = OriginSession {
+            parent: parent.id.clone(),
+            service: service.id().to_string(),
+            created_at: now,
+        };
+        // It lives no longer than its parent could.
+        let ttl = Duration::from_secs(parent.absolute_expires_at.saturating_sub(now).max(1));
+        if let Err(e) = self.store.create_origin(&id, &child, ttl).await {
+            tracing::warn!(error = %e, "exchange: session store unavailable");
+            return response::error_page(ErrorKind::SessionsUnavailable, request_id);
+        }
+        self.metrics
+            .origin_codes
+            .with_label_values(&["accepted"])
+            .inc();
+        LocalResponse::redirect(false, &hop.return_to)
+            .with_header(SET_COOKIE, self.jar.set_session(&id))
+            .with_header(
+                http::header::CACHE_CONTROL,
+                http::HeaderValue::from_static("no-store"),
+            )
+    }
+}

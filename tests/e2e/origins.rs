@@ -1,0 +1,461 @@
+//! Each legacy service on its own browser origin (`http://<id>.localhost:<port>` here), one
+//! login across all of them: routing, adapters and the one-time code hop, against the real
+//! OpenID provider and, for two instances, a real Redis.
+
+use egov_gateway::config::Config;
+use egov_integration::browser::{redirect_target, Browser};
+use egov_integration::sso::{SsoOptions, SsoWorld, Store};
+use egov_integration::{all_public, origin_client, own_origins, start_estate, TestGateway};
+use serde_json::Value;
+use std::time::Duration;
+
+fn on_own_origins(c: &mut Config) {
+    all_public(c);
+    own_origins(c);
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn a_service_answers_on_its_own_origin_with_its_path_unchanged() {
+    let estate = start_estate(None);
+    let gw = TestGateway::with(&estate, on_own_origins);
+    let http = origin_client(gw.addr);
+    let echo: Value = http
+        .get(gw.origin_url("cnie-renewal", "/__estate/echo?x=1"))
+        .send()
+        .await
+        .expect("request")
+        .json()
+        .await
+        .expect("json");
+    assert_eq!(echo["site"], "cnie-renewal", "{echo}");
+    let path = echo["path"].as_str().expect("path");
+    assert!(path.ends_with("/__estate/echo"), "{echo}");
+    let unknown = http
+        .get(gw.origin_url("no-such-service", "/"))
+        .send()
+        .await
+        .expect("request");
+    assert_eq!(unknown.status(), 404);
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn a_portal_path_and_a_legacy_host_redirect_to_the_services_own_origin() {
+    let estate = start_estate(None);
+    let gw = TestGateway::with(&estate, on_own_origins);
+    let http = origin_client(gw.addr);
+    let old = http
+        .get(gw.url("/s/cnie-renewal/renouvellement?etape=2"))
+        .send()
+        .await
+        .expect("request");
+    assert_eq!(old.status(), 301);
+    assert_eq!(
+        old.headers()["location"],
+        gw.origin_url("cnie-renewal", "/renouvellement?etape=2")
+            .as_str()
+    );
+    let legacy = http
+        .get(gw.url("/cnie-renewal/renouvellement"))
+        .header("host", "www.cnie.ma")
+        .send()
+        .await
+        .expect("request");
+    assert_eq!(legacy.status(), 301);
+    assert_eq!(
+        legacy.headers()["location"],
+        gw.origin_url("cnie-renewal", "/renouvellement").as_str()
+    );
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn on_its_origin_a_legacy_pages_links_to_itself_are_root_relative() {
+    let estate = start_estate(None);
+    let gw = TestGateway::with(&estate, on_own_origins);
+    let page = origin_client(gw.addr)
+        .get(gw.origin_url("cnie-renewal", "/"))
+        .send()
+        .await
+        .expect("request");
+    assert_eq!(page.status(), 200);
+    let html = page.text().await.expect("html");
+    assert!(
+        !html.contains("www.cnie.ma"),
+        "a legacy host survived:\n{html}"
+    );
+    assert!(
+        !html.contains("href=\"/s/"),
+        "a portal path on a service origin:\n{html}"
+    );
+    assert!(html.contains("href=\"/"), "no root-relative link:\n{html}");
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn a_legacy_self_redirect_stays_on_the_services_origin() {
+    let estate = start_estate(None);
+    let gw = TestGateway::with(&estate, on_own_origins);
+    let resp = origin_client(gw.addr)
+        .get(gw.origin_url("cnie-first-application", "/"))
+        .send()
+        .await
+        .expect("request");
+    if resp.status().is_redirection() {
+        let location = resp.headers()["location"].to_str().expect("ascii");
+        assert!(
+            location.starts_with('/')
+                && !location.starts_with("/s/")
+                && !location.contains("cnie.ma"),
+            "{location}"
+        );
+    }
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn legacy_cookies_are_host_only_on_the_services_origin() {
+    let estate = start_estate(None);
+    let gw = TestGateway::with(&estate, on_own_origins);
+    let resp = origin_client(gw.addr)
+        .get(gw.origin_url("birth-certificate-full-copy", "/"))
+        .send()
+        .await
+        .expect("request");
+    let cookies: Vec<&str> = resp
+        .headers()
+        .get_all("set-cookie")
+        .iter()
+        .map(|v| v.to_str().expect("ascii"))
+        .collect();
+    assert!(!cookies.is_empty(), "the legacy site sets cookies");
+    for c in &cookies {
+        assert!(!c.to_ascii_lowercase().contains("domain="), "{c}");
+        assert!(!c.contains("Path=/s/"), "{c}");
+    }
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn every_answer_the_gateway_writes_carries_the_security_headers() {
+    let estate = start_estate(None);
+    let gw = TestGateway::with(&estate, on_own_origins);
+    let http = origin_client(gw.addr);
+    for url in [
+        gw.url("/"),
+        gw.url("/s/no-such-service/"),
+        gw.url("/auth/session"),
+        gw.origin_url("no-such-service", "/"),
+    ] {
+        let resp = http.get(&url).send().await.expect("request");
+        let csp = resp
+            .headers()
+            .get("content-security-policy")
+            .unwrap_or_else(|| panic!("{url}: no CSP"))
+            .to_str()
+            .expect("ascii");
+        assert!(csp.contains("script-src 'self';"), "{url}: {csp}");
+        assert!(csp.contains("frame-ancestors 'none'"), "{url}: {csp}");
+        assert_eq!(resp.headers()["x-content-type-options"], "nosniff", "{url}");
+        assert!(resp.headers().contains_key("referrer-policy"), "{url}");
+    }
+}
+
+/// The SSO world with every service on its own origin.
+fn world(store: Store) -> SsoWorld {
+    let mut options = SsoOptions::new(store);
+    options.tweak = Some(Box::new(own_origins));
+    SsoWorld::start(options)
+}
+
+/// Visits `url` (a citizen service on its own origin) and follows every redirect: through
+/// the portal's hop, and at the first visit through the provider's login too. Returns the
+/// final page and whether the provider was involved.
+async fn visit(world: &SsoWorld, browser: &Browser, url: &str) -> (reqwest::Response, bool) {
+    let provider = world.provider.issuer().to_string();
+    let (resp, seen) = browser.follow_from(url, Some(&provider)).await;
+    if !seen
+        .last()
+        .is_some_and(|u| u.as_str().starts_with(&provider))
+    {
+        return (resp, false);
+    }
+    let authorize = seen.last().expect("a URL").as_str().to_string();
+    let callback = browser
+        .oidc_provider_login(&authorize, "amina", "any-password")
+        .await;
+    let (resp, _) = browser.follow_from(callback.as_str(), None).await;
+    (resp, true)
+}
+
+async fn whoami(resp: reqwest::Response) -> Value {
+    assert_eq!(resp.status(), 200, "{}", resp.url());
+    resp.json().await.expect("whoami is JSON")
+}
+
+const CITIZEN_SERVICES: [&str; 3] = [
+    "onee-electricity-bill",
+    "tax-certificates",
+    "university-housing",
+];
+
+#[tokio::test(flavor = "multi_thread")]
+async fn one_login_serves_three_citizen_services_on_three_origins() {
+    let world = world(Store::Memory);
+    let browser = Browser::resolving_service_origins(world.gateway.addr);
+    for (i, service) in CITIZEN_SERVICES.iter().enumerate() {
+        let url = world.gateway.origin_url(service, "/__estate/whoami");
+        let (page, provider) = visit(&world, &browser, &url).await;
+        assert_eq!(
+            provider,
+            i == 0,
+            "{service}: the provider is seen at the first login only"
+        );
+        assert_eq!(page.url().as_str(), url, "not back on {service}'s origin");
+        let me = whoami(page).await;
+        assert_eq!(me["verified"], true, "{service}: {me}");
+        assert_eq!(me["claims"]["name"], "Amina El Idrissi", "{service}: {me}");
+    }
+    let issued = world
+        .gateway
+        .metrics_showing(&[r#"egov_sso_origin_codes_total{result="accepted"} 3"#])
+        .await;
+    assert!(
+        issued.contains(r#"egov_sso_origin_codes_total{result="accepted"} 3"#),
+        "{issued}"
+    );
+}
+
+/// Logs in and visits every citizen service through `gateway_url`'s instance.
+async fn signed_in_everywhere(world: &SsoWorld, browser: &Browser) {
+    for service in CITIZEN_SERVICES {
+        let (page, _) = visit(
+            world,
+            browser,
+            &world.gateway.origin_url(service, "/__estate/whoami"),
+        )
+        .await;
+        assert_eq!(whoami(page).await["verified"], true, "{service}");
+    }
+}
+
+/// Asserts that every citizen service, through the instance on `port`, asks for login again
+/// (is sent to the portal's hop, not served).
+async fn every_origin_asks_for_login_again(browser: &Browser, port: u16) {
+    for service in CITIZEN_SERVICES {
+        let url = format!("http://{service}.localhost:{port}/__estate/echo");
+        let resp = browser.get(&url).await;
+        assert_eq!(resp.status(), 302, "{service} still served after logout");
+        let to = redirect_target(&resp);
+        assert_eq!(to.path(), "/auth/hop", "{service}: {to}");
+    }
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn one_logout_ends_every_origin_session_on_every_instance() {
+    let world = world(Store::Redis);
+    let other = world.second_instance_with(Some(Box::new(own_origins)));
+    let browser = Browser::resolving_service_origins(world.gateway.addr);
+    signed_in_everywhere(&world, &browser).await;
+    // The same hosts on the other instance (a load balancer's view): still signed in. (The
+    // echo, not whoami: each test instance signs assertions with keys of its own.)
+    let probe = browser
+        .get(format!(
+            "http://{}.localhost:{}/__estate/echo",
+            CITIZEN_SERVICES[0],
+            other.addr.port()
+        ))
+        .await;
+    assert_eq!(
+        probe.status(),
+        200,
+        "the other instance does not share the sessions"
+    );
+
+    // RP-initiated logout at the portal of the first instance.
+    let logout = browser.get(world.gateway.url("/auth/logout")).await;
+    assert_eq!(logout.status(), 302);
+    every_origin_asks_for_login_again(&browser, other.addr.port()).await;
+    every_origin_asks_for_login_again(&browser, world.gateway.addr.port()).await;
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn a_back_channel_logout_ends_every_origin_session_on_every_instance() {
+    let world = world(Store::Redis);
+    let other = world.second_instance_with(Some(Box::new(own_origins)));
+    let browser = Browser::resolving_service_origins(world.gateway.addr);
+    signed_in_everywhere(&world, &browser).await;
+    // The citizen logs out at the provider, which tells the gateway over the back channel.
+    let end = format!("{}/session/end", world.provider.issuer());
+    browser.oidc_provider_logout(&end).await;
+    assert!(
+        world
+            .provider
+            .wait_for_log("backchannel.success", Duration::from_secs(10)),
+        "the provider did not deliver the logout token:\n{}",
+        world.provider.logs()
+    );
+    let deadline = std::time::Instant::now() + Duration::from_secs(10);
+    loop {
+        let resp = browser
+            .get(format!(
+                "http://{}.localhost:{}/__estate/echo",
+                CITIZEN_SERVICES[0],
+                other.addr.port()
+            ))
+            .await;
+        if resp.status() == 302 {
+            break;
+        }
+        assert!(
+            std::time::Instant::now() < deadline,
+            "the back-channel logout never reached the origin sessions"
+        );
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    every_origin_asks_for_login_again(&browser, other.addr.port()).await;
+}
+
+/// A one-time code for `service`'s origin, issued to the signed-in `browser` by the portal,
+/// not yet exchanged.
+async fn code_for(world: &SsoWorld, browser: &Browser, service: &str) -> String {
+    let hop = browser
+        .get(world.gateway.url(&format!(
+            "/auth/hop?service={service}&return_to=%2F__estate%2Fwhoami"
+        )))
+        .await;
+    assert_eq!(hop.status(), 302);
+    let to = redirect_target(&hop);
+    assert_eq!(to.host_str(), Some(format!("{service}.localhost").as_str()));
+    to.query_pairs()
+        .find(|(k, _)| k == "code")
+        .map(|(_, v)| v.into_owned())
+        .expect("a code")
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn a_code_replayed_for_another_origin_or_late_is_refused_and_counted() {
+    let mut options = SsoOptions::new(Store::Memory);
+    options.tweak = Some(Box::new(|c: &mut Config| {
+        own_origins(c);
+        c.gateway.sessions.origin_code_ttl = Duration::from_secs(1);
+    }));
+    let world = SsoWorld::start(options);
+    let browser = Browser::resolving_service_origins(world.gateway.addr);
+    let (page, _) = visit(
+        &world,
+        &browser,
+        &world
+            .gateway
+            .origin_url(CITIZEN_SERVICES[0], "/__estate/whoami"),
+    )
+    .await;
+    assert_eq!(page.status(), 200);
+    let exchange = |service: &str, code: &str| {
+        world
+            .gateway
+            .origin_url(service, &format!("/__egov/session?code={code}"))
+    };
+    // Used once: fine; used again: refused.
+    let code = code_for(&world, &browser, CITIZEN_SERVICES[1]).await;
+    let first = browser.get(exchange(CITIZEN_SERVICES[1], &code)).await;
+    assert_eq!(first.status(), 302, "a fresh code is accepted");
+    let replay = browser.get(exchange(CITIZEN_SERVICES[1], &code)).await;
+    assert_eq!(replay.status(), 400, "a replayed code was accepted");
+    // Issued for one origin, presented at another.
+    let code = code_for(&world, &browser, CITIZEN_SERVICES[2]).await;
+    let elsewhere = browser.get(exchange(CITIZEN_SERVICES[1], &code)).await;
+    assert_eq!(elsewhere.status(), 400, "a code worked on another origin");
+    // Too late.
+    let code = code_for(&world, &browser, CITIZEN_SERVICES[2]).await;
+    tokio::time::sleep(Duration::from_millis(2100)).await;
+    let late = browser.get(exchange(CITIZEN_SERVICES[2], &code)).await;
+    assert_eq!(late.status(), 400, "a late code was accepted");
+    let text = world
+        .gateway
+        .metrics_showing(&[
+            r#"egov_sso_origin_codes_total{result="wrong_origin"} 1"#,
+            r#"egov_sso_origin_codes_total{result="unknown"} 2"#,
+        ])
+        .await;
+    assert!(
+        text.contains(r#"egov_sso_origin_codes_total{result="wrong_origin"} 1"#),
+        "{text}"
+    );
+    assert!(
+        text.contains(r#"egov_sso_origin_codes_total{result="unknown"} 2"#),
+        "the replay and the late code: {text}"
+    );
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn a_request_carrying_two_session_cookies_is_anonymous_and_the_duplicates_expire() {
+    // Path mode: a legacy page under /s/a/ could plant a cookie for /s/b/.
+    let world = SsoWorld::start(SsoOptions::new(Store::Memory));
+    let browser = Browser::new();
+    let path = "/s/onee-electricity-bill/__estate/whoami";
+    let page = world.login(&browser, path, "amina").await;
+    assert_eq!(page.status(), 200);
+    let attacker = egov_gateway::sso::session::random_token();
+    browser.plant_cookie(
+        &format!("egov_session={attacker}; Path=/s/onee-electricity-bill/"),
+        &world.gateway.url("/s/onee-electricity-bill/"),
+    );
+    let resp = browser.get(world.gateway.url(path)).await;
+    assert_eq!(
+        resp.status(),
+        302,
+        "a request with two session cookies was served"
+    );
+    let expired: Vec<String> = resp
+        .headers()
+        .get_all("set-cookie")
+        .iter()
+        .map(|v| v.to_str().expect("ascii").to_string())
+        .collect();
+    assert!(
+        expired
+            .iter()
+            .any(|c| c.contains("Max-Age=0") && c.contains("Path=/s/onee-electricity-bill/")),
+        "the planted cookie is not expired: {expired:?}"
+    );
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn a_write_sent_from_another_services_origin_is_refused() {
+    let estate = start_estate(None);
+    let gw = TestGateway::with(&estate, on_own_origins);
+    let http = origin_client(gw.addr);
+    let post = |origin: String| {
+        http.post(gw.origin_url("cnie-renewal", "/__estate/echo"))
+            .header("origin", origin)
+            .body("a=1")
+            .send()
+    };
+    let sibling = post(gw.origin_url("chikaya-complaint", ""))
+        .await
+        .expect("request");
+    assert_eq!(
+        sibling.status(),
+        403,
+        "a sibling service's page wrote as the citizen"
+    );
+    let own = post(gw.origin_url("cnie-renewal", ""))
+        .await
+        .expect("request");
+    assert_eq!(own.status(), 200, "the service's own form was refused");
+    let elsewhere = post("https://paiement.cmi.co.ma".into())
+        .await
+        .expect("request");
+    assert_eq!(
+        elsewhere.status(),
+        200,
+        "a payment provider's post-back was refused"
+    );
+    let read = http
+        .get(gw.origin_url("cnie-renewal", "/__estate/echo"))
+        .header("origin", gw.origin_url("chikaya-complaint", ""))
+        .send()
+        .await
+        .expect("request");
+    assert_eq!(
+        read.status(),
+        200,
+        "a read is the same-origin policy's to guard"
+    );
+}
