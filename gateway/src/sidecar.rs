@@ -1,9 +1,10 @@
-//! The two listeners beside the portal: admin (health, readiness, status; the ministries'
-//! API later) and metrics (Prometheus). Each is a small axum app served as a pingora
+//! The two listeners beside the portal: admin (health, readiness, status, and the
+//! ministries' API under `/api/v1`, see [`crate::admin`]) and metrics (Prometheus). Each is a small axum app served as a pingora
 //! background service on a listener bound before start-up.
 
+use crate::admin::Admin;
 use crate::app::App;
-use crate::registry::Registry;
+use crate::registry::LiveRegistry;
 use crate::sso::Sso;
 use crate::telemetry::{Metrics, Telemetry};
 use async_trait::async_trait;
@@ -34,7 +35,8 @@ impl SideRole {
 pub struct SideListener {
     listener: Mutex<Option<TcpListener>>,
     role: SideRole,
-    registry: Arc<Registry>,
+    live: Arc<LiveRegistry>,
+    admin: Arc<Admin>,
     metrics: Arc<Metrics>,
     telemetry: Arc<Telemetry>,
     sso: Arc<Sso>,
@@ -45,7 +47,8 @@ impl SideListener {
         Self {
             listener: Mutex::new(Some(listener)),
             role,
-            registry: Arc::clone(&app.registry),
+            live: Arc::clone(&app.live),
+            admin: Arc::clone(&app.admin),
             metrics: Arc::clone(&app.telemetry.metrics),
             telemetry: Arc::clone(&app.telemetry),
             sso: Arc::clone(&app.sso),
@@ -55,7 +58,7 @@ impl SideListener {
     fn router(&self) -> Router {
         match self.role {
             SideRole::Admin => {
-                let registry = Arc::clone(&self.registry);
+                let live = Arc::clone(&self.live);
                 let sso = Arc::clone(&self.sso);
                 let board = Arc::clone(&self.telemetry);
                 Router::new()
@@ -63,20 +66,27 @@ impl SideListener {
                     .route(
                         "/readyz",
                         get(move || {
-                            let n = registry.snapshot().services().len();
+                            let n = live.snapshot().services().len();
+                            let broken = live.broken();
                             let sso = Arc::clone(&sso);
                             async move {
                                 // Ready: a registry is loaded and the session store answers.
-                                match sso.store().ping().await {
-                                    Ok(()) => (
-                                        http::StatusCode::OK,
-                                        format!("ready: {n} services, session store up\n"),
-                                    ),
-                                    Err(e) => (
-                                        http::StatusCode::SERVICE_UNAVAILABLE,
-                                        format!("not ready: {e}\n"),
-                                    ),
+                                // Services that cannot be served as written are reported, not
+                                // a reason to take the instance out (their last good version
+                                // serves).
+                                let mut text = match sso.store().ping().await {
+                                    Ok(()) => format!("ready: {n} services, session store up\n"),
+                                    Err(e) => {
+                                        return (
+                                            http::StatusCode::SERVICE_UNAVAILABLE,
+                                            format!("not ready: {e}\n"),
+                                        )
+                                    }
+                                };
+                                for b in &broken {
+                                    text.push_str(&format!("registry: {b}\n"));
                                 }
+                                (http::StatusCode::OK, text)
                             }
                         }),
                     )
@@ -96,6 +106,7 @@ impl SideListener {
                             async move { axum::Json(serde_json::json!({ "services": services })) }
                         }),
                     )
+                    .merge(crate::admin::router(Arc::clone(&self.admin)))
             }
             SideRole::Metrics => {
                 let metrics = Arc::clone(&self.metrics);
@@ -133,6 +144,7 @@ impl BackgroundService for SideListener {
         let stop = async move {
             let _ = shutdown.changed().await;
         };
+        let app = app.into_make_service_with_connect_info::<std::net::SocketAddr>();
         if let Err(e) = axum::serve(listener, app)
             .with_graceful_shutdown(stop)
             .await

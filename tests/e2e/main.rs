@@ -13,6 +13,7 @@ mod llm_client;
 mod llm_llama;
 mod origins;
 mod protocols;
+mod registry;
 mod shared_state;
 mod sso;
 mod telemetry;

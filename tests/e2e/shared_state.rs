@@ -23,6 +23,7 @@ async fn the_contract(kv: &dyn Kv, counts: bool) {
     values_are_written_read_and_deleted(kv).await;
     conditional_writes_never_resurrect_or_overwrite(kv).await;
     a_taken_value_is_taken_once(kv).await;
+    only_one_of_two_writers_that_read_the_same_value_wins(kv).await;
     values_expire_with_their_ttl(kv).await;
     counters_add_and_expire_from_their_creation(kv).await;
     sets_add_list_and_remove_members(kv).await;
@@ -85,6 +86,29 @@ async fn a_taken_value_is_taken_once(kv: &dyn Kv) {
         Some(&b"once"[..])
     );
     assert_eq!(kv.take(&key).await.expect("take again"), None);
+}
+
+async fn only_one_of_two_writers_that_read_the_same_value_wins(kv: &dyn Kv) {
+    let key = kv.key("t", "cas");
+    assert!(kv.compare_and_set(&key, None, b"v1").await.expect("create"));
+    assert!(
+        !kv.compare_and_set(&key, None, b"other").await.expect("cas"),
+        "created twice"
+    );
+    // Both read v1; the first writer wins, the second finds v2 and loses.
+    assert!(kv
+        .compare_and_set(&key, Some(b"v1"), b"v2")
+        .await
+        .expect("cas"));
+    assert!(!kv
+        .compare_and_set(&key, Some(b"v1"), b"v3")
+        .await
+        .expect("cas"));
+    assert_eq!(
+        kv.get(&key).await.expect("get").as_deref(),
+        Some(&b"v2"[..])
+    );
+    kv.delete(&key).await.expect("delete");
 }
 
 async fn values_expire_with_their_ttl(kv: &dyn Kv) {

@@ -1,10 +1,12 @@
 //! A real gateway (pingora server, on its own thread) for one test.
 
 use crate::ports::{self, Reservation};
+use crate::scratch::TempDir;
 use egov_estate::{EstateOptions, RunningEstate};
 use egov_gateway::app::App;
 use egov_gateway::config::{self, Backend, Config, Secrets, ServiceConfig};
-use egov_gateway::registry::Registry;
+use egov_gateway::demo::DemoKeys;
+use egov_gateway::registry::{LiveRegistry, Registry};
 use egov_gateway::server::{self, Listeners, RunningGateway};
 use std::net::{SocketAddr, TcpListener};
 use std::path::PathBuf;
@@ -93,6 +95,66 @@ pub fn backend_down(config: &mut Config, id: &str, port: u16) {
     }];
 }
 
+/// A private copy of the repository's `config/` pointed at an estate: what a test gateway
+/// serves, and its registry store (the admin API and hand edits change the copy, never the
+/// repository's files).
+pub struct Staged {
+    dir: TempDir,
+    pub gateway_toml: PathBuf,
+}
+
+impl Staged {
+    /// The repository's configuration, copied, with every backend on `estate`.
+    pub fn new(estate: &RunningEstate) -> Self {
+        let dir = TempDir::new("config");
+        let gateway_toml = egov_gateway::demo::stage_config(
+            &config_dir().join("gateway.toml"),
+            dir.path(),
+            estate.addr(),
+        )
+        .unwrap_or_else(|e| panic!("{e}"));
+        Self { dir, gateway_toml }
+    }
+
+    /// One admin API key per ministry and a platform key, written (hashed) into the copy's
+    /// `[admin] keys`, with loopback backends allowed.
+    pub fn admin_keys(&self) -> DemoKeys {
+        let ministries = repo_config().ministries.into_keys().collect::<Vec<_>>();
+        egov_gateway::demo::add_admin_keys(
+            &self.gateway_toml,
+            ministries.iter().map(String::as_str),
+        )
+        .unwrap_or_else(|e| panic!("{e}"))
+    }
+
+    /// The same admin keys as `other` (another instance of one deployment): its
+    /// `gateway.toml`, copied over this one's.
+    pub fn share_keys_of(&self, other: &Staged) {
+        std::fs::copy(&other.gateway_toml, &self.gateway_toml).expect("copy gateway.toml");
+    }
+
+    /// The copy's configuration, as `config::load` reads it, serving on `portal`.
+    pub fn load(&self, estate: &RunningEstate, portal: SocketAddr) -> Config {
+        let mut config = config::load(&self.gateway_toml).unwrap_or_else(|e| panic!("{e}"));
+        egov_gateway::demo::point_at_estate(&mut config, estate.addr(), portal);
+        config
+    }
+
+    /// The copy's directory.
+    pub fn dir(&self) -> &std::path::Path {
+        self.dir.path()
+    }
+
+    /// The file of service `id` of `ministry` in the copy.
+    pub fn service_file(&self, ministry: &str, id: &str) -> PathBuf {
+        self.dir
+            .path()
+            .join("services")
+            .join(ministry)
+            .join(format!("{id}.toml"))
+    }
+}
+
 /// A running gateway and its addresses.
 pub struct TestGateway {
     running: Option<RunningGateway>,
@@ -100,8 +162,10 @@ pub struct TestGateway {
     pub admin: SocketAddr,
     pub metrics: SocketAddr,
     pub registry: Arc<Registry>,
+    pub live: Arc<LiveRegistry>,
     pub telemetry: Arc<egov_gateway::telemetry::Telemetry>,
     _reservation: Reservation,
+    staged: Option<Staged>,
 }
 
 impl TestGateway {
@@ -112,12 +176,28 @@ impl TestGateway {
 
     /// Like [`Self::in_front_of`], after `tweak` edits the configuration.
     pub fn with(estate: &RunningEstate, tweak: impl FnOnce(&mut Config)) -> Self {
+        Self::staged(estate, Staged::new(estate), tweak)
+    }
+
+    /// `staged` in front of `estate`, after `tweak` edits the loaded configuration (tweaks
+    /// live in memory: a registry refresh reads the staged files again).
+    pub fn staged(estate: &RunningEstate, staged: Staged, tweak: impl FnOnce(&mut Config)) -> Self {
         let reservation = ports::reserve();
-        let mut config = repo_config();
-        egov_gateway::demo::point_at_estate(&mut config, estate.addr(), reservation.addr);
+        let mut config = staged.load(estate, reservation.addr);
         tweak(&mut config);
         let secrets = egov_gateway::demo::estate_secrets(&config);
-        Self::start(config, secrets, reservation)
+        Self::start(config, secrets, reservation).serving(staged)
+    }
+
+    /// Keeps `staged` (the files this gateway serves) alive as long as the gateway.
+    pub fn serving(mut self, staged: Staged) -> Self {
+        self.staged = Some(staged);
+        self
+    }
+
+    /// The staged configuration this gateway serves, if it was started from one.
+    pub fn staged_config(&self) -> Option<&Staged> {
+        self.staged.as_ref()
     }
 
     /// Starts `config` on the reserved port.
@@ -150,8 +230,10 @@ impl TestGateway {
             admin: admin_addr,
             metrics: metrics_addr,
             registry,
+            live: Arc::clone(&app.live),
             telemetry: Arc::clone(&app.telemetry),
             _reservation: reservation,
+            staged: None,
         }
     }
 

@@ -2,12 +2,14 @@
 //! Redis, OpenID provider and Prometheus, all on 127.0.0.1 with ports chosen by the OS,
 //! started for a test and stopped when its handle drops.
 
+pub mod admin;
 pub mod browser;
 pub mod chromium;
 pub mod gateway;
 pub mod llama;
 pub mod llm_server;
 pub mod oidc;
+pub mod openapi;
 pub mod otlp;
 pub mod ports;
 pub mod prometheus;
@@ -18,7 +20,7 @@ pub mod sso;
 
 pub use gateway::{
     all_public, backend_down, origin_client, own_origins, repo_config, service_mut, start_estate,
-    TestGateway,
+    Staged, TestGateway,
 };
 pub use ports::reserve;
 

@@ -3,7 +3,7 @@
 //! plus the login dance a citizen's browser performs.
 
 use crate::browser::Browser;
-use crate::gateway::{repo_config, start_estate, TestGateway};
+use crate::gateway::{start_estate, Staged, TestGateway};
 use crate::oidc::{OidcProvider, OidcProviderConfig};
 use crate::ports::{self, Reservation};
 use crate::redis::{RedisCluster, RedisServer};
@@ -149,15 +149,15 @@ fn gateway_for_with(
     reservation: Reservation,
     tweak: Option<Tweak>,
 ) -> TestGateway {
-    let mut config = repo_config();
-    egov_gateway::demo::point_at_estate(&mut config, estate.addr(), reservation.addr);
+    let staged = Staged::new(estate);
+    let mut config = staged.load(estate, reservation.addr);
     configure_sso(&mut config, provider, redis_urls);
     if let Some(t) = tweak {
         t(&mut config);
     }
     let secrets = egov_gateway::demo::estate_secrets(&config)
         .with_env(CLIENT_SECRET_ENV, provider.client_secret());
-    TestGateway::start(config, secrets, reservation)
+    TestGateway::start(config, secrets, reservation).serving(staged)
 }
 
 /// Points `config`'s SSO at `provider` and its sessions at `redis_urls` (or memory).

@@ -1,10 +1,14 @@
 //! `egov-gateway demo`: the gateway in front of the simulated legacy estate, with the
 //! development identity provider for logins, in one process, with in-memory defaults.
 //! What a newcomer runs first.
+//!
+//! The demo serves a copy of `config/` in a temporary directory (its registry store: the
+//! admin API, file edits and SIGHUP change the copy, never the repository's files), with one
+//! admin API key per ministry and one platform key.
 
 use super::DemoArgs;
 use crate::app::App;
-use crate::config::{self, SecretRef, ServiceOrigins, SsoSettings};
+use crate::config::{self, SecretRef, SsoSettings};
 use crate::demo;
 use crate::server::{self, Listeners};
 use crate::sso::session::random_token;
@@ -19,7 +23,8 @@ use std::time::Duration;
 const DEMO_CLIENT_SECRET: &str = "EGOV_DEMO_OIDC_CLIENT_SECRET";
 
 pub fn run(args: DemoArgs) -> anyhow::Result<ExitCode> {
-    let mut config =
+    // The repository's configuration must be valid before anything is copied or started.
+    let original =
         config::load(&args.config).map_err(|e| anyhow::anyhow!("invalid configuration:\n{e}"))?;
     let origin = format!("http://{}", args.listen);
     // Fail early and clearly if a port is taken (pingora would only log it later).
@@ -73,15 +78,25 @@ pub fn run(args: DemoArgs) -> anyhow::Result<ExitCode> {
         )
     })?;
 
-    demo::point_at_estate(&mut config, estate.addr(), args.listen);
-    if !args.shared_origin {
-        // Every service on its own origin: `*.localhost` is loopback for browsers and curl.
-        config.gateway.portal.service_origins = Some(ServiceOrigins {
-            https: false,
-            domain: "localhost".into(),
-            port: Some(args.listen.port()),
-        });
+    let work = std::env::temp_dir().join(format!("egov-demo-{}", std::process::id()));
+    let staged = demo::stage_config(&args.config, &work.join("config"), estate.addr())
+        .context("copying the configuration")?;
+    // Every service on its own origin: `*.localhost` is loopback for browsers and curl.
+    let service_origin = format!("http://{{id}}.localhost:{}", args.listen.port());
+    demo::set_portal(
+        &staged,
+        &origin,
+        (!args.shared_origin).then_some(service_origin.as_str()),
+    )?;
+    let keys = demo::add_admin_keys(&staged, original.ministries.keys().map(String::as_str))?;
+    let keys_file = work.join("admin-keys.json");
+    write_keys(&keys_file, &keys)?;
+    if let Some(out) = &args.admin_keys_out {
+        write_keys(out, &keys)?;
     }
+    let mut config =
+        config::load(&staged).map_err(|e| anyhow::anyhow!("invalid staged configuration:\n{e}"))?;
+    demo::point_at_estate(&mut config, estate.addr(), args.listen);
     config.gateway.sso = Some(SsoSettings {
         issuer: idp.issuer().to_string(),
         client_id: "egov-portal".into(),
@@ -109,7 +124,8 @@ pub fn run(args: DemoArgs) -> anyhow::Result<ExitCode> {
         metrics: Some(TcpListener::bind(args.metrics_listen)?),
         ..Listeners::default()
     };
-    let server = server::build(&config.gateway.server, &app, listeners)?;
+    let mut server = server::build(&config.gateway.server, &app, listeners)?;
+    server::reload_on_hangup(&mut server, &app, staged.clone());
     println!("egov-gateway demo");
     match &config.gateway.portal.service_origins {
         Some(o) => println!(
@@ -119,7 +135,22 @@ pub fn run(args: DemoArgs) -> anyhow::Result<ExitCode> {
         ),
         None => println!("  portal:   {origin}/   (e.g. {origin}/s/cnie-renewal/, or log in at {origin}/s/criminal-record-extract/)"),
     }
-    println!("  admin:    http://{}/healthz", args.admin_listen);
+    println!(
+        "  admin:    http://{}/healthz, API http://{}/api/v1/services",
+        args.admin_listen, args.admin_listen
+    );
+    println!(
+        "  API keys: {} (one per ministry, and \"platform\"){}",
+        keys_file.display(),
+        args.admin_keys_out
+            .as_ref()
+            .map(|p| format!(", also {}", p.display()))
+            .unwrap_or_default()
+    );
+    println!(
+        "  config:   {} (the demo's registry; edits apply live, SIGHUP reloads)",
+        work.join("config").display()
+    );
     println!("  metrics:  http://{}/metrics", args.metrics_listen);
     println!(
         "  estate:   http://{} (the simulated legacy sites)",
@@ -134,4 +165,22 @@ pub fn run(args: DemoArgs) -> anyhow::Result<ExitCode> {
     idp.shutdown();
     estate.shutdown();
     Ok(ExitCode::SUCCESS)
+}
+
+/// Writes the keys as JSON, readable by this user only.
+fn write_keys(path: &std::path::Path, keys: &demo::DemoKeys) -> anyhow::Result<()> {
+    use std::io::Write as _;
+    let json = serde_json::to_vec_pretty(keys)?;
+    let mut options = std::fs::OpenOptions::new();
+    options.write(true).create(true).truncate(true);
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::OpenOptionsExt;
+        options.mode(0o600);
+    }
+    let mut f = options
+        .open(path)
+        .with_context(|| format!("writing the admin keys to {}", path.display()))?;
+    f.write_all(&json)?;
+    Ok(())
 }

@@ -1,6 +1,7 @@
-//! The command-line interface: `serve`, `check`, `route`, `eval`, and `demo` (the `demo`
-//! feature, on by default).
+//! The command-line interface: `serve`, `check`, `route`, `eval`, `admin-key`, and `demo`
+//! (the `demo` feature, on by default).
 
+mod admin_key;
 mod check;
 #[cfg(feature = "demo")]
 mod demo;
@@ -56,6 +57,19 @@ pub enum Command {
         #[arg(long, default_value = "fr")]
         lang: String,
     },
+    /// Make an API key for the ministries' admin API: prints the key once and the
+    /// `[admin] keys` entry (its argon2 hash) to add to gateway.toml.
+    AdminKey {
+        /// The ministry whose services the key may change.
+        #[arg(long, conflicts_with = "platform")]
+        ministry: Option<String>,
+        /// A platform key instead: every ministry's services.
+        #[arg(long)]
+        platform: bool,
+        /// The key's id (in the audit log and `[admin] keys`); default `<ministry>-<random>`.
+        #[arg(long)]
+        id: Option<String>,
+    },
     /// Measure routing accuracy on a `lang<TAB>query<TAB>service_id` file.
     Eval {
         file: PathBuf,
@@ -78,7 +92,7 @@ pub struct DemoArgs {
     /// The portal listener.
     #[arg(long, default_value = "127.0.0.1:8080")]
     pub listen: SocketAddr,
-    /// The admin listener (health, status).
+    /// The admin listener (health, status, the ministries' API under /api/v1).
     #[arg(long, default_value = "127.0.0.1:9901")]
     pub admin_listen: SocketAddr,
     /// The Prometheus metrics listener.
@@ -107,13 +121,20 @@ pub struct DemoArgs {
     /// origin `http://<id>.localhost:<port>/` (weaker: legacy pages then share one origin).
     #[arg(long)]
     pub shared_origin: bool,
+    /// Also write the demo's admin API keys here, as JSON:
+    /// `{"platform": KEY, "ministries": {"<ministry>": KEY, ...}}`.
+    #[arg(long)]
+    pub admin_keys_out: Option<PathBuf>,
 }
 
 /// Logs to stderr; `RUST_LOG` overrides the default level (`info` for servers, `warn` for
 /// one-shot commands whose output is their stdout).
 pub fn init_tracing(cli: &Cli) {
     let default = match cli.command {
-        Command::Route { .. } | Command::Eval { .. } | Command::Check { .. } => "warn",
+        Command::Route { .. }
+        | Command::Eval { .. }
+        | Command::Check { .. }
+        | Command::AdminKey { .. } => "warn",
         _ => "info",
     };
     let filter = tracing_subscriber::EnvFilter::try_from_default_env()
@@ -129,6 +150,11 @@ pub fn run(cli: Cli) -> anyhow::Result<ExitCode> {
     match cli.command {
         Command::Serve { config } => serve::run(&config),
         Command::Check { config, no_secrets } => Ok(check::run(&config, no_secrets)),
+        Command::AdminKey {
+            ministry,
+            platform,
+            id,
+        } => admin_key::run(ministry, platform, id),
         #[cfg(feature = "demo")]
         Command::Demo(args) => demo::run(args),
         Command::Route {

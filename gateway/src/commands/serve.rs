@@ -14,7 +14,8 @@ pub fn run(path: &Path) -> anyhow::Result<ExitCode> {
     }
     let app = App::new(&config, &Secrets::from_process())?;
     let listeners = Listeners::from_config(&config).context("binding the side listeners")?;
-    let server = server::build(&config.gateway.server, &app, listeners)?;
+    let mut server = server::build(&config.gateway.server, &app, listeners)?;
+    server::reload_on_hangup(&mut server, &app, path.to_path_buf());
     tracing::info!(
         portal = %config.gateway.portal.public_url.origin(),
         services = config.services.len(),

@@ -118,8 +118,9 @@ pub(crate) fn secret_ref(
     raw: &RawSecret,
     p: &mut Problems<'_>,
 ) -> Option<SecretRef> {
-    match (&raw.env, &raw.file) {
-        (Some(name), None) => {
+    match (&raw.env, &raw.file, &raw.stored) {
+        (None, None, Some(key)) if !key.is_empty() => Some(SecretRef::Stored(key.clone())),
+        (Some(name), None, None) => {
             let ok = !name.is_empty()
                 && name
                     .bytes()
@@ -134,7 +135,7 @@ pub(crate) fn secret_ref(
                 None
             }
         }
-        (None, Some(path)) => Some(SecretRef::File(relative_to(file, path))),
+        (None, Some(path), None) => Some(SecretRef::File(relative_to(file, path))),
         _ => {
             p.add(
                 field,

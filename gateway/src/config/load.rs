@@ -77,6 +77,19 @@ pub fn load(gateway_file: &Path) -> Result<Config, ConfigErrors> {
     }
     let portal_host = gateway.as_ref().map(|g| g.portal.public_url.host.as_str());
     cross_check(&services, portal_host, &mut errors);
+    if let Some(g) = &gateway {
+        for (i, key) in g.admin.keys.iter().enumerate() {
+            if let super::KeyHolder::Ministry(m) = &key.holder {
+                if !ministries.contains_key(m) {
+                    errors.push(ConfigError::new(
+                        gateway_file,
+                        format!("admin.keys[{i}].ministry"),
+                        format!("{m:?} is not a ministry of {}", ministries_file.display()),
+                    ));
+                }
+            }
+        }
+    }
 
     match gateway {
         Some(gateway) if errors.is_empty() => Ok(Config {
@@ -99,6 +112,43 @@ pub fn load_service_file(
         Some(s) if errors.is_empty() => Ok(s),
         _ => Err(ConfigErrors(errors)),
     }
+}
+
+/// A service given as a document in the service file's schema (JSON, as the admin API
+/// receives it, or a file's TOML converted), validated as its file would be. `file` is where
+/// it lives (or would): it names the service in errors and anchors relative paths. Schema
+/// errors name the key path (`upstream.timeouts.connect`).
+pub fn service_from_document(
+    doc: &serde_json::Value,
+    file: &Path,
+    ministries: &BTreeMap<String, Ministry>,
+    defaults: &Defaults,
+) -> Result<ServiceConfig, ConfigErrors> {
+    let raw: RawService = match serde_path_to_error::deserialize(doc) {
+        Ok(raw) => raw,
+        Err(e) => {
+            let path = e.path().to_string();
+            let field = if path == "." { String::new() } else { path };
+            return Err(ConfigError::new(file, field, e.into_inner().to_string()).into());
+        }
+    };
+    let mut errors = Vec::new();
+    let s = validate_service(
+        raw,
+        ministries,
+        defaults,
+        &mut Problems::new(file, &mut errors),
+    );
+    match s {
+        Some(s) if errors.is_empty() => Ok(s),
+        _ if errors.is_empty() => Err(ConfigError::new(file, "", "invalid service").into()),
+        _ => Err(ConfigErrors(errors)),
+    }
+}
+
+/// Where service `id` of `ministry` lives under `services_dir`.
+pub fn service_file(services_dir: &Path, ministry: &str, id: &str) -> PathBuf {
+    services_dir.join(ministry).join(format!("{id}.toml"))
 }
 
 fn load_one(
@@ -169,6 +219,14 @@ fn service_files(dir: &Path) -> std::io::Result<(Vec<PathBuf>, Vec<PathBuf>)> {
     files.sort();
     misplaced.sort();
     Ok((files, misplaced))
+}
+
+/// Rules that span services: ids are unique, each legacy URL prefix has one owner, and no
+/// legacy hostname is the portal's own. Every problem found (none: the set is consistent).
+pub fn cross_checked(services: &[ServiceConfig], portal_host: Option<&str>) -> Vec<ConfigError> {
+    let mut errors = Vec::new();
+    cross_check(services, portal_host, &mut errors);
+    errors
 }
 
 /// Rules that span files: ids are unique, each legacy URL prefix has one owner, and no

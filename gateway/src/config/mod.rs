@@ -22,7 +22,7 @@ pub use error::{ConfigError, ConfigErrors};
 pub use gateway::{
     check_llm_endpoint, InvalidSetting, LlmEndpoint, BUILTIN_TIMEOUTS, DEFAULT_KEY_PREFIX,
 };
-pub use load::{load, load_service_file};
+pub use load::{cross_checked, load, load_service_file, service_file, service_from_document};
 pub use secret::{Secret, SecretError, SecretRef, Secrets};
 pub use vocab::{
     Access, Category, LegacyHostMode, Quirk, ResponseFormatMode, UnknownResponseFormat,
@@ -35,7 +35,7 @@ use std::path::PathBuf;
 use std::time::Duration;
 
 /// Everything the gateway needs to start: process settings, ministries and services.
-#[derive(Debug, Clone)]
+#[derive(Debug, Clone, PartialEq)]
 pub struct Config {
     pub gateway: GatewaySettings,
     pub ministries: BTreeMap<String, Ministry>,
@@ -43,13 +43,17 @@ pub struct Config {
 }
 
 /// `gateway.toml`, validated.
-#[derive(Debug, Clone)]
+#[derive(Debug, Clone, PartialEq)]
 pub struct GatewaySettings {
     pub file: PathBuf,
     pub server: ServerSettings,
     pub portal: PortalSettings,
     /// The ministries' admin API and the human status page; `None` disables it.
     pub admin_listen: Option<SocketAddr>,
+    /// Who may use the ministries' API, and how changes are checked and audited.
+    pub admin: AdminSettings,
+    /// Where the live set of services is kept.
+    pub registry: RegistrySettings,
     /// Prometheus `/metrics`; `None` disables it.
     pub metrics_listen: Option<SocketAddr>,
     pub defaults: Defaults,
@@ -69,7 +73,7 @@ pub struct GatewaySettings {
 }
 
 /// Process-wide proxy settings (pingora's `ServerConf`).
-#[derive(Debug, Clone)]
+#[derive(Debug, Clone, PartialEq)]
 pub struct ServerSettings {
     /// Worker threads of the proxy service. Pingora defaults to 1; we never rely on that.
     pub threads: usize,
@@ -82,7 +86,7 @@ pub struct ServerSettings {
 }
 
 /// The citizen-facing listener(s) and the origin citizens see.
-#[derive(Debug, Clone)]
+#[derive(Debug, Clone, PartialEq)]
 pub struct PortalSettings {
     /// The portal's public origin, used for redirects from legacy hosts.
     pub public_url: PublicUrl,
@@ -151,7 +155,7 @@ impl ServiceOrigins {
 }
 
 /// A TLS listener with its certificate chain and key (PEM files).
-#[derive(Debug, Clone)]
+#[derive(Debug, Clone, PartialEq)]
 pub struct TlsListener {
     pub listen: SocketAddr,
     pub cert: PathBuf,
@@ -161,7 +165,7 @@ pub struct TlsListener {
 }
 
 /// The OpenID provider and this portal's registration with it.
-#[derive(Debug, Clone)]
+#[derive(Debug, Clone, PartialEq)]
 pub struct SsoSettings {
     /// The provider's issuer URL; discovery is `<issuer>/.well-known/openid-configuration`.
     pub issuer: String,
@@ -179,6 +183,69 @@ pub struct SsoSettings {
     pub refresh_before: Duration,
     /// Deadline for each call to the provider.
     pub provider_timeout: Duration,
+}
+
+/// `[admin]`: the ministries' API.
+#[derive(Debug, Clone, PartialEq)]
+pub struct AdminSettings {
+    pub listen: Option<SocketAddr>,
+    /// API keys, by id; stored as argon2 hashes only.
+    pub keys: Vec<AdminKey>,
+    /// Private or loopback networks ministries may point a service's backends at (link-local
+    /// and cloud metadata addresses are refused whatever this says).
+    pub upstream_allow: Vec<IpNet>,
+    pub audit_log: AuditTarget,
+    /// The `aud` of OAuth2 client-credentials access tokens (JWTs from `[sso]`'s issuer);
+    /// `None`: only API keys.
+    pub token_audience: Option<String>,
+    /// The token claim naming the ministry (`platform` for the platform role).
+    pub ministry_claim: String,
+}
+
+/// One admin API key.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct AdminKey {
+    /// The public part of the key (`egov_<id>_<secret>`), to find its hash.
+    pub id: String,
+    pub holder: KeyHolder,
+    /// Argon2 PHC string of the whole key.
+    pub hash: String,
+}
+
+/// Who an admin credential speaks for.
+#[derive(Debug, Clone, PartialEq, Eq, Hash)]
+pub enum KeyHolder {
+    /// Reads and writes only that ministry's services.
+    Ministry(String),
+    /// May do everything.
+    Platform,
+}
+
+/// Where admin changes (and refusals) are recorded, one JSON line each.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum AuditTarget {
+    Off,
+    Stdout,
+    File(PathBuf),
+}
+
+/// `[registry]`.
+#[derive(Debug, Clone, PartialEq)]
+pub struct RegistrySettings {
+    pub store: RegistryStoreKind,
+    /// The files store's history of changes (JSON lines).
+    pub history: PathBuf,
+    /// How often `services_dir` is checked for edits (files store).
+    pub watch_interval: Duration,
+}
+
+/// Where services are kept.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum RegistryStoreKind {
+    /// `services_dir` is the source of truth (written atomically, watched for edits).
+    Files,
+    /// `[redis]`: versioned records shared by every instance.
+    Redis,
 }
 
 /// `[redis]`: the Redis deployment every instance shares.
@@ -216,7 +283,7 @@ pub enum SessionStoreKind {
 }
 
 /// Session lifetimes and storage.
-#[derive(Debug, Clone)]
+#[derive(Debug, Clone, PartialEq)]
 pub struct SessionSettings {
     pub store: SessionStoreKind,
     /// A session unused this long ends.
@@ -231,7 +298,7 @@ pub struct SessionSettings {
 }
 
 /// The signed identity assertion sent to ministries.
-#[derive(Debug, Clone)]
+#[derive(Debug, Clone, PartialEq)]
 pub struct IdentitySettings {
     /// Request header carrying the JWT.
     pub header: String,
@@ -247,7 +314,7 @@ pub struct IdentitySettings {
 }
 
 /// Intent routing: the local ranker's shortlist and the optional LLM advisor.
-#[derive(Debug, Clone)]
+#[derive(Debug, Clone, PartialEq)]
 pub struct AssistSettings {
     /// How many ranked services the LLM may choose from.
     pub shortlist: usize,
@@ -257,7 +324,7 @@ pub struct AssistSettings {
 }
 
 /// An OpenAI-compatible chat-completions endpoint.
-#[derive(Debug, Clone)]
+#[derive(Debug, Clone, PartialEq)]
 pub struct LlmConfig {
     /// e.g. `https://api.ai71.ai/v1` (the client appends `/chat/completions`).
     pub base_url: String,
@@ -276,7 +343,7 @@ pub struct LlmConfig {
 }
 
 /// Where the access log goes and whether traces are exported.
-#[derive(Debug, Clone)]
+#[derive(Debug, Clone, PartialEq)]
 pub struct TelemetrySettings {
     pub access_log: AccessLogTarget,
     /// OTLP/HTTP endpoint (e.g. `http://127.0.0.1:4318`); `None`: no trace export.
@@ -297,7 +364,7 @@ pub enum AccessLogTarget {
 }
 
 /// Defaults a service inherits unless it says otherwise.
-#[derive(Debug, Clone)]
+#[derive(Debug, Clone, PartialEq)]
 pub struct Defaults {
     pub timeouts: Timeouts,
     pub on_legacy_host: LegacyHostMode,
@@ -315,7 +382,7 @@ pub struct Timeouts {
 }
 
 /// A ministry and the agencies that run its legacy sites.
-#[derive(Debug, Clone)]
+#[derive(Debug, Clone, PartialEq)]
 pub struct Ministry {
     pub id: String,
     pub names: Localized,
@@ -342,7 +409,7 @@ impl Localized {
 }
 
 /// One ministry service, validated.
-#[derive(Debug, Clone)]
+#[derive(Debug, Clone, PartialEq)]
 pub struct ServiceConfig {
     /// The file it came from, for error messages.
     pub file: PathBuf,
@@ -362,7 +429,7 @@ pub struct ServiceConfig {
 }
 
 /// Where the service used to live, so old links and bookmarks still find it.
-#[derive(Debug, Clone)]
+#[derive(Debug, Clone, PartialEq)]
 pub struct LegacySite {
     pub hostname: String,
     /// The part of the legacy host this service owns (`/` unless the host is shared).
@@ -372,7 +439,7 @@ pub struct LegacySite {
 }
 
 /// How to reach the legacy backend(s).
-#[derive(Debug, Clone)]
+#[derive(Debug, Clone, PartialEq)]
 pub struct UpstreamConfig {
     pub tls: bool,
     /// `host:port` of each backend; requests are balanced round-robin across them.
@@ -402,7 +469,7 @@ impl std::fmt::Display for Backend {
 }
 
 /// One step of a service's adapter chain, in the order written.
-#[derive(Debug, Clone)]
+#[derive(Debug, Clone, PartialEq)]
 pub enum AdapterStep {
     /// Convert legacy pages to UTF-8; `fallback` is the charset assumed when the page
     /// declares none.
@@ -439,7 +506,7 @@ pub enum AdapterStep {
 }
 
 /// One operation of a legacy SOAP service.
-#[derive(Debug, Clone)]
+#[derive(Debug, Clone, PartialEq)]
 pub struct SoapOperationConfig {
     pub name: String,
     pub namespace: String,
@@ -448,7 +515,7 @@ pub struct SoapOperationConfig {
 }
 
 /// Header edits, applied in the order remove → rename → set.
-#[derive(Debug, Clone, Default)]
+#[derive(Debug, Clone, Default, PartialEq)]
 pub struct HeaderRules {
     pub set: Vec<(String, String)>,
     pub remove: Vec<String>,

@@ -16,7 +16,7 @@ pub struct RawGateway {
     pub server: RawServer,
     pub portal: RawPortal,
     #[serde(default)]
-    pub admin: RawSideListener,
+    pub admin: RawAdmin,
     #[serde(default)]
     pub metrics: RawSideListener,
     #[serde(default)]
@@ -33,6 +33,8 @@ pub struct RawGateway {
     pub assist: RawAssist,
     #[serde(default)]
     pub telemetry: RawTelemetry,
+    #[serde(default)]
+    pub registry: RawRegistry,
     /// Directory of `<ministry>/<service>.toml` files, relative to `gateway.toml`.
     pub services_dir: Option<String>,
     /// The ministries file, relative to `gateway.toml`.
@@ -78,6 +80,39 @@ pub struct RawTlsListener {
 #[serde(deny_unknown_fields)]
 pub struct RawSideListener {
     pub listen: Option<String>,
+}
+
+/// `[admin]`: the admin listener and the ministries' API.
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RawAdmin {
+    pub listen: Option<String>,
+    #[serde(default)]
+    pub keys: Vec<RawAdminKey>,
+    #[serde(default)]
+    pub upstream_allow: Vec<String>,
+    pub audit_log: Option<String>,
+    pub token_audience: Option<String>,
+    pub ministry_claim: Option<String>,
+}
+
+/// One API key: its id, who holds it (a ministry, or the platform role) and its hash.
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RawAdminKey {
+    pub id: String,
+    pub ministry: Option<String>,
+    pub role: Option<String>,
+    pub hash: String,
+}
+
+/// `[registry]`: where the live set of services is kept.
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RawRegistry {
+    pub store: Option<String>,
+    pub history: Option<String>,
+    pub watch_interval: Option<String>,
 }
 
 #[derive(Debug, Default, Deserialize)]
@@ -190,6 +225,8 @@ impl OneOrMany {
 pub struct RawSecret {
     pub env: Option<String>,
     pub file: Option<String>,
+    /// Kept by the registry store (given write-only through the admin API).
+    pub stored: Option<String>,
 }
 
 /// One adapter step, tagged by `step = "..."`.

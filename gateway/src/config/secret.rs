@@ -14,6 +14,9 @@ pub enum SecretRef {
     Env(String),
     /// A file (e.g. a mounted Kubernetes secret); one trailing newline is ignored.
     File(PathBuf),
+    /// A secret a ministry gave the admin API (write-only), kept by the registry store under
+    /// this key (`<service id>:<JSON pointer>`).
+    Stored(String),
 }
 
 impl fmt::Debug for SecretRef {
@@ -21,6 +24,7 @@ impl fmt::Debug for SecretRef {
         match self {
             SecretRef::Env(name) => write!(f, "env:{name}"),
             SecretRef::File(path) => write!(f, "file:{}", path.display()),
+            SecretRef::Stored(key) => write!(f, "stored:{key}"),
         }
     }
 }
@@ -39,6 +43,8 @@ pub enum SecretError {
     },
     #[error("secret file {0} is empty")]
     FileEmpty(PathBuf),
+    #[error("no stored secret {0} (give it again through the admin API)")]
+    StoredMissing(String),
 }
 
 /// A secret value. Its `Debug` never prints the value.
@@ -66,12 +72,15 @@ impl fmt::Debug for Secret {
 #[derive(Clone, Default)]
 pub struct Secrets {
     env_overrides: std::collections::HashMap<String, String>,
+    /// Secrets kept by the registry store, by key.
+    stored: std::collections::HashMap<String, String>,
 }
 
 impl fmt::Debug for Secrets {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.debug_struct("Secrets")
             .field("overrides", &self.env_overrides.len())
+            .field("stored", &self.stored.len())
             .finish()
     }
 }
@@ -88,9 +97,19 @@ impl Secrets {
         self
     }
 
+    /// Adds the secrets the registry store keeps (replacing any with the same key).
+    pub fn with_stored(mut self, stored: impl IntoIterator<Item = (String, String)>) -> Self {
+        self.stored.extend(stored);
+        self
+    }
+
     /// Reads the secret now.
     pub fn resolve(&self, reference: &SecretRef) -> Result<Secret, SecretError> {
         match reference {
+            SecretRef::Stored(key) => match self.stored.get(key) {
+                Some(v) if !v.is_empty() => Ok(Secret(v.clone())),
+                _ => Err(SecretError::StoredMissing(key.clone())),
+            },
             SecretRef::Env(name) => {
                 let value = match self.env_overrides.get(name) {
                     Some(v) => Some(v.clone()),

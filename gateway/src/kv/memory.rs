@@ -160,6 +160,33 @@ impl Kv for MemoryKv {
         Ok(true)
     }
 
+    async fn compare_and_set(
+        &self,
+        key: &str,
+        current: Option<&[u8]>,
+        new: &[u8],
+    ) -> Result<bool, KvError> {
+        let now = Instant::now();
+        let mut inner = self.lock()?;
+        let matches = match (inner.live(key, now).map(|e| &e.value), current) {
+            (None, None) => true,
+            (Some(Value::Bytes(b)), Some(c)) => b.as_slice() == c,
+            _ => false,
+        };
+        if !matches {
+            return Ok(false);
+        }
+        inner.admit(key, now)?;
+        inner.entries.insert(
+            key.to_string(),
+            Entry {
+                value: Value::Bytes(new.to_vec()),
+                expires: None,
+            },
+        );
+        Ok(true)
+    }
+
     async fn take(&self, key: &str) -> Result<Option<Vec<u8>>, KvError> {
         let now = Instant::now();
         let mut inner = self.lock()?;

@@ -62,6 +62,15 @@ pub trait Kv: Send + Sync {
         ttl: Option<Duration>,
         when: Write,
     ) -> Result<bool, KvError>;
+    /// Replaces the value at `key` with `new` only if it is still exactly `current` (`None`:
+    /// only if the key does not exist); whether it did. The one atomic read-modify-write,
+    /// for optimistic concurrency: two writers that read the same value cannot both win.
+    async fn compare_and_set(
+        &self,
+        key: &str,
+        current: Option<&[u8]>,
+        new: &[u8],
+    ) -> Result<bool, KvError>;
     /// Returns and deletes the value in one step (`GETDEL`): only one caller gets it.
     async fn take(&self, key: &str) -> Result<Option<Vec<u8>>, KvError>;
     /// Deletes `key`; whether it existed.

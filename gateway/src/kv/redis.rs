@@ -24,6 +24,12 @@ use std::time::{Duration, Instant};
 /// After a failed Cluster connect, callers fail at once for this long instead of each
 /// trying again (a Redis behind a black hole must not cost every request a timeout).
 const CLUSTER_RETRY_AFTER: Duration = Duration::from_secs(1);
+/// `SET` only if the value is still the expected one (`ARGV[1]` = "1" when a value is
+/// expected, `ARGV[2]` that value), in one step.
+const CAS_SCRIPT: &str = "local v = redis.call('GET', KEYS[1]) \
+if (ARGV[1] == '0' and v == false) or (ARGV[1] == '1' and v == ARGV[2]) then \
+redis.call('SET', KEYS[1], ARGV[3]) return 1 end return 0";
+
 /// Pause between two attempts to follow a channel.
 const FOLLOW_RETRY: Duration = Duration::from_secs(1);
 
@@ -259,6 +265,26 @@ impl Kv for RedisKv {
         }
         let written: Option<String> = self.run(&cmd).await?;
         Ok(written.is_some())
+    }
+
+    async fn compare_and_set(
+        &self,
+        key: &str,
+        current: Option<&[u8]>,
+        new: &[u8],
+    ) -> Result<bool, KvError> {
+        let done: i64 = self
+            .run(
+                redis::cmd("EVAL")
+                    .arg(CAS_SCRIPT)
+                    .arg(1)
+                    .arg(key)
+                    .arg(if current.is_some() { "1" } else { "0" })
+                    .arg(current.unwrap_or_default())
+                    .arg(new),
+            )
+            .await?;
+        Ok(done == 1)
     }
 
     async fn take(&self, key: &str) -> Result<Option<Vec<u8>>, KvError> {

@@ -1,15 +1,21 @@
 //! The registry: every registered service, compiled into one immutable [`Snapshot`] that
 //! requests read without locks and that a reload replaces atomically.
 //!
-//! Today the snapshot is built once, at start-up, from `config/services/`, and nothing swaps
-//! it yet. The live registry (the ministries' admin API, file edits, SIGHUP) will go one way:
-//! config → validate → diff → [`Snapshot::build`] off the request path → [`Registry::swap`];
-//! a failed build will leave the old snapshot serving, and requests already in flight keep
-//! the snapshot they started with.
+//! Every change (the ministries' admin API, an edit of `config/services/`, SIGHUP, another
+//! instance's change) goes one way, through [`Reloader::apply`]: config → validate → diff →
+//! [`Snapshot::build_from`] off the request path, carrying over what did not change →
+//! [`Registry::swap`]. A failed build leaves the old snapshot serving; requests already in
+//! flight keep the snapshot they started with. Where services are kept is [`store`]'s.
 
+pub mod address;
+pub mod live;
+pub mod reload;
 mod service;
 mod snapshot;
+pub mod store;
 
+pub use live::{Backing, LiveRegistry};
+pub use reload::{Diff, Reloader};
 pub use service::{Service, Upstream};
 pub use snapshot::{PortalInfo, Snapshot};
 

@@ -9,6 +9,7 @@ use pingora::lb::selection::RoundRobin;
 use pingora::lb::LoadBalancer;
 use std::fmt;
 use std::net::SocketAddr;
+use std::sync::Arc;
 
 /// A registered service, compiled.
 pub struct Service {
@@ -18,7 +19,9 @@ pub struct Service {
     pub portal_prefix: String,
     /// `https://<id>.services.gov.ma` when every service has its own origin.
     pub origin: Option<String>,
-    pub upstream: Upstream,
+    /// Shared with the next snapshot when the service's `[upstream]` did not change, so its
+    /// balancer (and, with it, what it knows of its backends) survives a reload.
+    pub upstream: Arc<Upstream>,
     pub chain: AdapterChain,
     /// Its request metrics, when the snapshot serves traffic (not for `check`).
     pub metrics: Option<ServiceMetrics>,
@@ -51,6 +54,8 @@ impl Service {
 /// The legacy backend(s) of a service.
 pub struct Upstream {
     balancer: LoadBalancer<RoundRobin>,
+    /// The resolved backend addresses, in configuration order.
+    backends: Vec<SocketAddr>,
     /// How many backends the balancer holds: the most attempts one request may make.
     backend_count: usize,
     pub tls: bool,
@@ -76,6 +81,7 @@ impl Upstream {
             HeaderValue::from_str(&host).map_err(|_| format!("{host:?} is not a valid Host"))?;
         Ok(Self {
             balancer,
+            backends: backends.to_vec(),
             backend_count: backends.len(),
             tls,
             host,
@@ -106,6 +112,11 @@ impl Upstream {
     /// How many backends the service has.
     pub fn backend_count(&self) -> usize {
         self.backend_count
+    }
+
+    /// The resolved backend addresses.
+    pub fn backends(&self) -> &[SocketAddr] {
+        &self.backends
     }
 }
 

@@ -26,6 +26,8 @@ pub struct PortalInfo {
 /// does not depend on how many services are registered.
 #[derive(Debug)]
 pub struct Snapshot {
+    /// The configuration it was built from: what the next change starts from.
+    pub config: Config,
     pub portal: PortalInfo,
     pub ministries: BTreeMap<String, Ministry>,
     services: Vec<Arc<Service>>,
@@ -48,6 +50,19 @@ impl Snapshot {
         secrets: &Secrets,
         metrics: Option<&Metrics>,
     ) -> Result<Snapshot, ConfigErrors> {
+        Self::build_from(config, secrets, metrics, None)
+    }
+
+    /// Like [`Snapshot::build_with_metrics`], carrying over from `previous` what did not
+    /// change: a service whose `[upstream]` is the same keeps its balancer, resolved backends
+    /// (no DNS lookup) and what they know of their health. Chains are always recompiled
+    /// (cheap): a new service changes where other services' links point.
+    pub fn build_from(
+        config: &Config,
+        secrets: &Secrets,
+        metrics: Option<&Metrics>,
+        previous: Option<&Snapshot>,
+    ) -> Result<Snapshot, ConfigErrors> {
         let mut errors = Vec::new();
         let link_map = Arc::new(link_map(config, &mut errors));
         let portal_origin = config.gateway.portal.public_url.origin();
@@ -61,38 +76,43 @@ impl Snapshot {
         };
         let mut services = Vec::with_capacity(config.services.len());
         for svc in &config.services {
-            let backends = resolve(svc, &mut errors);
-            let chain = AdapterChain::compile(svc, &cx);
-            let chain = match chain {
+            let kept = previous
+                .and_then(|p| p.service(&svc.id))
+                .filter(|p| p.config.upstream == svc.upstream)
+                .map(|p| Arc::clone(&p.upstream));
+            let upstream = match kept {
+                Some(u) => Some(u),
+                None => resolve(svc, &mut errors).and_then(|backends| {
+                    Upstream::new(
+                        &backends,
+                        svc.upstream.tls,
+                        svc.upstream.host.clone(),
+                        svc.upstream.base_path.clone(),
+                        svc.upstream.timeouts,
+                    )
+                    .map(Arc::new)
+                    .map_err(|reason| errors.push(ConfigError::new(&svc.file, "upstream", reason)))
+                    .ok()
+                }),
+            };
+            let chain = match AdapterChain::compile(svc, &cx) {
                 Ok(c) => Some(c),
                 Err(mut e) => {
                     errors.append(&mut e.0);
                     None
                 }
             };
-            let (Some(backends), Some(chain)) = (backends, chain) else {
+            let (Some(upstream), Some(chain)) = (upstream, chain) else {
                 continue;
-            };
-            let upstream = match Upstream::new(
-                &backends,
-                svc.upstream.tls,
-                svc.upstream.host.clone(),
-                svc.upstream.base_path.clone(),
-                svc.upstream.timeouts,
-            ) {
-                Ok(u) => u,
-                Err(reason) => {
-                    errors.push(ConfigError::new(&svc.file, "upstream", reason));
-                    continue;
-                }
             };
             services.push(Arc::new(Service {
                 portal_prefix: format!("/s/{}", svc.id),
                 origin: service_origins.map(|o| o.origin(&svc.id)),
                 config: svc.clone(),
+                metrics: metrics
+                    .map(|m| m.for_service(&svc.id, &svc.ministry, upstream.backends())),
                 upstream,
                 chain,
-                metrics: metrics.map(|m| m.for_service(&svc.id, &svc.ministry, &backends)),
             }));
         }
         if !errors.is_empty() {
@@ -106,6 +126,7 @@ impl Snapshot {
         }
         let settings = config.gateway.portal.clone();
         Ok(Snapshot {
+            config: config.clone(),
             portal: PortalInfo {
                 origin: settings.public_url.origin(),
                 host: settings.public_url.host.clone(),
@@ -164,7 +185,17 @@ fn resolve(
                 // Two URLs naming one address are one backend: the balancer keeps one, and
                 // failover counts backends.
                 Some(a) if out.contains(&a) => {}
-                Some(a) => out.push(a),
+                Some(a) => match super::address::never_a_backend(a.ip()) {
+                    Some(why) => {
+                        errors.push(ConfigError::new(
+                            &svc.file,
+                            field,
+                            format!("{b} resolves to {}: {why}", a.ip()),
+                        ));
+                        ok = false;
+                    }
+                    None => out.push(a),
+                },
                 None => {
                     errors.push(ConfigError::new(
                         &svc.file,

@@ -190,6 +190,21 @@ impl Sso {
         &self.identity_header
     }
 
+    /// Checks an OAuth2 access token from the identity provider (a JWT for `audience`): its
+    /// claims, or why it is refused.
+    pub async fn validate_access_token(
+        &self,
+        token: &str,
+        audience: &str,
+    ) -> Result<serde_json::Map<String, serde_json::Value>, ProviderError> {
+        match &self.provider {
+            Some(p) => p.validate_access_token(token, audience).await,
+            None => Err(ProviderError::Unavailable(
+                "no identity provider is configured ([sso])".into(),
+            )),
+        }
+    }
+
     pub fn cookies(&self) -> &CookieJar {
         &self.jar
     }

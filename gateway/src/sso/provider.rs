@@ -462,6 +462,18 @@ impl Provider {
         Ok(LogoutRequest { sub, sid, jti })
     }
 
+    /// Checks an OAuth2 access token the provider issued as a JWT (client credentials, for
+    /// the ministries' API): signature by the provider's keys, issuer, `audience`, expiry.
+    pub async fn validate_access_token(
+        &self,
+        token: &str,
+        audience: &str,
+    ) -> Result<Map<String, Value>, ProviderError> {
+        let mut validation = self.validation(&["exp", "iss", "aud"]).await?;
+        validation.set_audience(&[audience]);
+        self.verify(token, validation).await
+    }
+
     fn check_iat(&self, claims: &Map<String, Value>) -> Result<(), ProviderError> {
         let iat = claims
             .get("iat")

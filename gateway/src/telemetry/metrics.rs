@@ -28,6 +28,11 @@ pub struct Metrics {
     pub upstream_errors: IntCounterVec,
     pub upstream_up: IntGaugeVec,
     pub registry_services: IntGauge,
+    /// Services whose stored document cannot be served as written (their last good version
+    /// serves).
+    pub registry_broken: IntGauge,
+    /// Admin API changes, by action and result.
+    pub admin_changes: IntCounterVec,
     // Adapters.
     pub body_rewrites: IntCounterVec,
     // Single sign-on.
@@ -188,6 +193,8 @@ impl Metrics {
             upstream_errors: counter(&r, "egov_upstream_errors_total", "Failed exchanges with legacy sites, by kind (refused, timeout, reset, protocol).", &["service", "ministry", "kind"])?,
             upstream_up: gauge_vec(&r, "egov_upstream_up", "Whether the last exchange with a backend succeeded (1) or failed to connect (0).", &["service", "backend"])?,
             registry_services: gauge(&r, "egov_registry_services", "Services in the live registry snapshot.")?,
+            registry_broken: gauge(&r, "egov_registry_broken_services", "Service documents that cannot be served as written (their last good version keeps serving).")?,
+            admin_changes: counter(&r, "egov_admin_changes_total", "Changes asked of the ministries' admin API, by action and result (ok, invalid, conflict, forbidden, unauthenticated, not_found, error).", &["action", "result"])?,
             body_rewrites: counter(&r, "egov_adapter_body_rewrites_total", "Response bodies rewritten by adapters, by service and kind (transcode, links).", &["service", "kind"])?,
             logins: counter(&r, "egov_sso_logins_total", "Completed and failed logins.", &["result"])?,
             logouts: counter(&r, "egov_sso_logouts_total", "Logouts, by kind (rp, backchannel).", &["kind"])?,
@@ -217,10 +224,40 @@ impl Metrics {
         Ok(m)
     }
 
+    /// Stops exporting every series of service `id` (it left the registry): its traffic,
+    /// upstream, adapter and access series, and so its line on the status board.
+    pub fn forget_service(&self, id: &str) {
+        forget(&self.requests, id);
+        forget(&self.request_duration, id);
+        forget(&self.upstream_duration, id);
+        forget(&self.response_bytes, id);
+        forget(&self.upstream_errors, id);
+        forget(&self.upstream_up, id);
+        forget(&self.body_rewrites, id);
+        forget(&self.access_denied, id);
+    }
+
     /// The text exposition for `/metrics`.
     pub fn render(&self) -> String {
         prometheus::TextEncoder::new()
             .encode_to_string(&self.registry.gather())
             .unwrap_or_default()
+    }
+}
+
+/// Removes every series of `vec` whose `service` label is `id`.
+fn forget<T: prometheus::core::MetricVecBuilder>(vec: &prometheus::core::MetricVec<T>, id: &str) {
+    use prometheus::core::Collector;
+    for family in vec.collect() {
+        for metric in family.get_metric() {
+            let labels: std::collections::HashMap<&str, &str> = metric
+                .get_label()
+                .iter()
+                .map(|l| (l.name(), l.value()))
+                .collect();
+            if labels.get("service") == Some(&id) {
+                let _ = vec.remove(&labels);
+            }
+        }
     }
 }

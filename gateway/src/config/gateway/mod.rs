@@ -3,6 +3,7 @@
 //! [`telemetry`]. Each section validates its own raw table and records every problem with
 //! its key; this module puts the sections together.
 
+mod admin;
 mod assist;
 mod identity;
 mod portal;
@@ -43,7 +44,7 @@ pub(crate) fn validate_gateway(raw: RawGateway, p: &mut Problems<'_>) -> Option<
              \"https://{id}.services.gov.ma\", wildcard DNS and certificate)",
         ));
     }
-    let admin_listen = portal::side_listener(p, "admin.listen", raw.admin.listen.as_deref());
+    let admin = admin::validate(&raw.admin, p);
     let metrics_listen = portal::side_listener(p, "metrics.listen", raw.metrics.listen.as_deref());
 
     let timeouts = timeouts(
@@ -69,6 +70,11 @@ pub(crate) fn validate_gateway(raw: RawGateway, p: &mut Problems<'_>) -> Option<
     );
     let sessions = sessions::validate(&raw.sessions, redis.as_ref().and_then(|r| r.as_ref()), p);
     let identity = identity::validate(&raw.identity, p);
+    let registry = admin::registry(
+        &raw.registry,
+        redis.as_ref().is_some_and(|r| r.is_some()),
+        p,
+    );
     let assist = assist::validate(&raw.assist, p);
     let telemetry = telemetry::validate(&raw.telemetry, p);
 
@@ -82,7 +88,9 @@ pub(crate) fn validate_gateway(raw: RawGateway, p: &mut Problems<'_>) -> Option<
         file,
         server: server?,
         portal: portal?,
-        admin_listen: admin_listen?,
+        admin_listen: admin.as_ref()?.listen,
+        admin: admin?,
+        registry: registry?,
         metrics_listen: metrics_listen?,
         defaults: Defaults {
             timeouts: timeouts?,

@@ -83,7 +83,7 @@ pub(super) fn validate(raw: &RawPortal, p: &mut Problems<'_>) -> Option<PortalSe
     })
 }
 
-/// `[admin] listen` or `[metrics] listen`: absent or `""` disables it.
+/// `[metrics] listen`: absent or `""` disables it.
 pub(super) fn side_listener(
     p: &mut Problems<'_>,
     field: &str,

@@ -1,0 +1,884 @@
+//! The handlers of `/api/v1`. Every request is authenticated first (before any lookup or
+//! validation); every change (create, replace, patch, delete, rollback) goes through one
+//! path, [`change`]: authorise, take secrets out, validate (the service, its backends'
+//! addresses, its legacy host, then the whole registry as it would become), store with
+//! optimistic concurrency, apply through the reload pipeline, audit.
+
+use super::auth::{Caller, Unauthenticated};
+use super::checks::{self, Problem};
+use super::Admin;
+use crate::registry::store::{Action, Author, Change, Expect, Record, StoreError};
+use axum::extract::{ConnectInfo, Path, Query, State};
+use axum::http::{header, HeaderMap, HeaderValue, StatusCode};
+use axum::response::{IntoResponse, Response};
+use axum::routing::{get, post};
+use axum::{Json, Router};
+use serde::Deserialize;
+use serde_json::{json, Value};
+use std::net::SocketAddr;
+use std::sync::Arc;
+
+type Shared = State<Arc<Admin>>;
+type Client = ConnectInfo<SocketAddr>;
+
+pub fn routes(admin: Arc<Admin>) -> Router {
+    Router::new()
+        .route("/api/v1/openapi.json", get(openapi))
+        .route("/api/v1/services", get(list).post(create))
+        .route("/api/v1/services/validate", post(validate_new))
+        .route(
+            "/api/v1/services/{id}",
+            get(read).put(replace).patch(patch).delete(remove),
+        )
+        .route("/api/v1/services/{id}/validate", post(validate_existing))
+        .route("/api/v1/services/{id}/history", get(history))
+        .route("/api/v1/services/{id}/rollback/{version}", post(rollback))
+        .route("/api/v1/services/{id}/health", get(health))
+        .with_state(admin)
+}
+
+/// An error answer.
+fn error(status: StatusCode, code: &str, description: impl Into<String>) -> Response {
+    (
+        status,
+        Json(json!({ "error": code, "error_description": description.into() })),
+    )
+        .into_response()
+}
+
+fn invalid(problems: Vec<Problem>) -> Response {
+    (
+        StatusCode::UNPROCESSABLE_ENTITY,
+        Json(json!({
+            "error": "invalid_service",
+            "error_description": "the service was not changed: fix every problem listed",
+            "problems": problems,
+        })),
+    )
+        .into_response()
+}
+
+fn etag(version: u64) -> HeaderValue {
+    HeaderValue::from_str(&format!("\"{version}\"")).unwrap_or(HeaderValue::from_static("\"0\""))
+}
+
+/// `If-Match` as an expectation: a version (`"12"`, `W/"12"`, `12`), `*`, or nothing.
+fn expectation(headers: &HeaderMap) -> Result<Expect, Box<Response>> {
+    let Some(raw) = headers.get(header::IF_MATCH) else {
+        return Ok(Expect::Any);
+    };
+    let text = raw.to_str().unwrap_or("").trim();
+    if text == "*" {
+        return Ok(Expect::Any);
+    }
+    text.trim_start_matches("W/")
+        .trim_matches('"')
+        .parse::<u64>()
+        .map(Expect::Version)
+        .map_err(|_| {
+            Box::new(error(
+                StatusCode::BAD_REQUEST,
+                "invalid_if_match",
+                "If-Match must be an ETag this API gave (\"<version>\")",
+            ))
+        })
+}
+
+impl Admin {
+    /// The caller, or the 401 to answer (audited).
+    async fn caller(
+        &self,
+        headers: &HeaderMap,
+        action: &str,
+        service: Option<&str>,
+        client: SocketAddr,
+    ) -> Result<Caller, Response> {
+        let authorization = headers
+            .get(header::AUTHORIZATION)
+            .and_then(|v| v.to_str().ok());
+        match self.auth.authenticate(authorization).await {
+            Ok(c) => Ok(c),
+            Err(why) => {
+                self.audit_result("-", "-", action, service, None, "unauthenticated", client);
+                let (code, text) = match why {
+                    Unauthenticated::Missing => (
+                        "invalid_request",
+                        "send Authorization: Bearer <API key or access token>",
+                    ),
+                    Unauthenticated::Invalid => ("invalid_token", "the credential is not valid"),
+                };
+                let mut r = error(StatusCode::UNAUTHORIZED, code, text);
+                r.headers_mut().insert(
+                    header::WWW_AUTHENTICATE,
+                    HeaderValue::from_str(&format!(
+                        "Bearer realm=\"egov-admin\", error=\"{code}\""
+                    ))
+                    .unwrap_or(HeaderValue::from_static("Bearer realm=\"egov-admin\"")),
+                );
+                Err(r)
+            }
+        }
+    }
+
+    #[allow(clippy::too_many_arguments)]
+    fn audit_result(
+        &self,
+        actor: &str,
+        ministry: &str,
+        action: &str,
+        service: Option<&str>,
+        version: Option<u64>,
+        result: &str,
+        client: SocketAddr,
+    ) {
+        self.audit.record(&super::audit::Entry {
+            time: humantime::format_rfc3339_millis(std::time::SystemTime::now()).to_string(),
+            actor,
+            ministry,
+            action,
+            service,
+            version,
+            result,
+            client_ip: Some(client.ip().to_string()),
+        });
+        if action != "read" {
+            self.metrics
+                .admin_changes
+                .with_label_values(&[action, result])
+                .inc();
+        }
+    }
+
+    fn audit(
+        &self,
+        caller: &Caller,
+        action: &str,
+        service: Option<&str>,
+        version: Option<u64>,
+        result: &str,
+        client: SocketAddr,
+    ) {
+        self.audit_result(
+            &caller.actor,
+            caller.ministry(),
+            action,
+            service,
+            version,
+            result,
+            client,
+        );
+    }
+
+    /// 403 for a service of another ministry (audited).
+    fn forbidden(&self, caller: &Caller, action: &str, id: &str, client: SocketAddr) -> Response {
+        self.audit(caller, action, Some(id), None, "forbidden", client);
+        error(
+            StatusCode::FORBIDDEN,
+            "forbidden",
+            format!(
+                "service {id:?} is not one of {}'s services",
+                caller.ministry()
+            ),
+        )
+    }
+}
+
+fn store_error(e: StoreError) -> Response {
+    match e {
+        StoreError::Conflict { current } => {
+            let mut r = error(
+                StatusCode::PRECONDITION_FAILED,
+                "conflict",
+                match current {
+                    Some(v) => format!(
+                        "the service changed meanwhile; it is now at version {v}: read it again"
+                    ),
+                    None => "the service does not exist any more".into(),
+                },
+            );
+            if let Some(v) = current {
+                r.headers_mut().insert(header::ETAG, etag(v));
+            }
+            r
+        }
+        other => {
+            tracing::warn!(error = %other, "admin API: registry store failed");
+            error(
+                StatusCode::SERVICE_UNAVAILABLE,
+                "store_unavailable",
+                "the registry store is unavailable; nothing was changed, retry later",
+            )
+        }
+    }
+}
+
+async fn openapi() -> Response {
+    (
+        [(header::CONTENT_TYPE, "application/json")],
+        super::openapi::DOCUMENT,
+    )
+        .into_response()
+}
+
+async fn list(State(admin): Shared, ConnectInfo(client): Client, headers: HeaderMap) -> Response {
+    let caller = match admin.caller(&headers, "read", None, client).await {
+        Ok(c) => c,
+        Err(r) => return r,
+    };
+    let records = match admin.live.store().list().await {
+        Ok(r) => r,
+        Err(e) => return store_error(e),
+    };
+    let visible: Vec<Value> = records
+        .iter()
+        .filter(|r| caller.may(&r.ministry))
+        .map(|r| {
+            json!({
+                "id": r.id,
+                "ministry": r.ministry,
+                "version": r.version,
+                "names": r.document.get("names"),
+                "access": r.document.get("access"),
+            })
+        })
+        .collect();
+    Json(json!({ "services": visible })).into_response()
+}
+
+/// The record of `id` the caller may see: 404 or 403 otherwise.
+async fn visible(
+    admin: &Admin,
+    caller: &Caller,
+    id: &str,
+    action: &str,
+    client: SocketAddr,
+) -> Result<Record, Response> {
+    match admin.live.store().get(id).await {
+        Ok(Some(r)) if caller.may(&r.ministry) => Ok(r),
+        Ok(Some(_)) => Err(admin.forbidden(caller, action, id, client)),
+        Ok(None) => {
+            admin.audit(caller, action, Some(id), None, "not_found", client);
+            Err(error(
+                StatusCode::NOT_FOUND,
+                "not_found",
+                format!("there is no service {id:?}"),
+            ))
+        }
+        Err(e) => Err(store_error(e)),
+    }
+}
+
+async fn read(
+    State(admin): Shared,
+    ConnectInfo(client): Client,
+    Path(id): Path<String>,
+    headers: HeaderMap,
+) -> Response {
+    let caller = match admin.caller(&headers, "read", Some(&id), client).await {
+        Ok(c) => c,
+        Err(r) => return r,
+    };
+    match visible(&admin, &caller, &id, "read", client).await {
+        Ok(r) => ([(header::ETAG, etag(r.version))], Json(r.document)).into_response(),
+        Err(r) => r,
+    }
+}
+
+async fn history(
+    State(admin): Shared,
+    ConnectInfo(client): Client,
+    Path(id): Path<String>,
+    headers: HeaderMap,
+) -> Response {
+    let caller = match admin.caller(&headers, "read", Some(&id), client).await {
+        Ok(c) => c,
+        Err(r) => return r,
+    };
+    let store = admin.live.store();
+    let changes = match store.history(&id).await {
+        Ok(h) => h,
+        Err(e) => return store_error(e),
+    };
+    // A deleted service's history is its ministry's to read too.
+    let ministry = match changes.last() {
+        Some(c) => c.ministry.clone(),
+        None => match visible(&admin, &caller, &id, "read", client).await {
+            Ok(r) => r.ministry,
+            Err(r) => return r,
+        },
+    };
+    if !caller.may(&ministry) {
+        return admin.forbidden(&caller, "read", &id, client);
+    }
+    let versions: Vec<Value> = changes
+        .iter()
+        .map(|c: &Change| {
+            json!({
+                "version": c.version,
+                "action": c.action,
+                "actor": c.actor,
+                "at": humantime::format_rfc3339_seconds(
+                    std::time::UNIX_EPOCH + std::time::Duration::from_secs(c.at)
+                ).to_string(),
+                "diff": c.diff,
+            })
+        })
+        .collect();
+    Json(json!({ "service": id, "history": versions })).into_response()
+}
+
+async fn health(
+    State(admin): Shared,
+    ConnectInfo(client): Client,
+    Path(id): Path<String>,
+    headers: HeaderMap,
+) -> Response {
+    let caller = match admin.caller(&headers, "read", Some(&id), client).await {
+        Ok(c) => c,
+        Err(r) => return r,
+    };
+    if let Err(r) = visible(&admin, &caller, &id, "read", client).await {
+        return r;
+    }
+    let snapshot = admin.live.snapshot();
+    let Some(service) = snapshot.service(&id).cloned() else {
+        return error(
+            StatusCode::SERVICE_UNAVAILABLE,
+            "not_serving",
+            "the service is stored but not serving (see /readyz)",
+        );
+    };
+    let backends = tokio::task::spawn_blocking(move || {
+        let timeout = service.upstream.timeouts.connect;
+        service
+            .upstream
+            .backends()
+            .iter()
+            .map(|a| {
+                let started = std::time::Instant::now();
+                let ok = std::net::TcpStream::connect_timeout(a, timeout).is_ok();
+                json!({
+                    "address": a.to_string(),
+                    "reachable": ok,
+                    "connect_ms": (started.elapsed().as_secs_f64() * 1000.0 * 10.0).round() / 10.0,
+                })
+            })
+            .collect::<Vec<_>>()
+    })
+    .await
+    .unwrap_or_default();
+    let healthy = backends.iter().all(|b| b["reachable"] == true);
+    Json(json!({ "service": id, "healthy": healthy, "backends": backends })).into_response()
+}
+
+/// Query flags of a write.
+#[derive(Debug, Default, Deserialize)]
+struct WriteFlags {
+    /// Every backend must accept a connection before the change goes live.
+    #[serde(default)]
+    require_healthy: bool,
+}
+
+/// What a change is.
+enum Intent {
+    /// The document the service should have.
+    Put(Value),
+    Delete,
+}
+
+struct Request<'a> {
+    caller: Caller,
+    id: &'a str,
+    action: Action,
+    intent: Intent,
+    expect: Expect,
+    dry_run: bool,
+    flags: WriteFlags,
+    client: SocketAddr,
+}
+
+async fn create(
+    State(admin): Shared,
+    ConnectInfo(client): Client,
+    Query(flags): Query<WriteFlags>,
+    headers: HeaderMap,
+    body: axum::body::Bytes,
+) -> Response {
+    new_service(admin, client, flags, headers, body, false).await
+}
+
+async fn validate_new(
+    State(admin): Shared,
+    ConnectInfo(client): Client,
+    Query(flags): Query<WriteFlags>,
+    headers: HeaderMap,
+    body: axum::body::Bytes,
+) -> Response {
+    new_service(admin, client, flags, headers, body, true).await
+}
+
+async fn new_service(
+    admin: Arc<Admin>,
+    client: SocketAddr,
+    flags: WriteFlags,
+    headers: HeaderMap,
+    body: axum::body::Bytes,
+    dry_run: bool,
+) -> Response {
+    let caller = match admin.caller(&headers, "create", None, client).await {
+        Ok(c) => c,
+        Err(r) => return r,
+    };
+    let doc = match parse(&body) {
+        Ok(d) => d,
+        Err(r) => return *r,
+    };
+    let Some(id) = doc.get("id").and_then(Value::as_str).map(str::to_string) else {
+        return invalid(vec![Problem::new("/id", "is required")]);
+    };
+    change(
+        &admin,
+        Request {
+            caller,
+            id: &id,
+            action: Action::Create,
+            intent: Intent::Put(doc),
+            expect: Expect::Absent,
+            dry_run,
+            flags,
+            client,
+        },
+    )
+    .await
+}
+
+fn parse(body: &[u8]) -> Result<Value, Box<Response>> {
+    match serde_json::from_slice::<Value>(body) {
+        Ok(v) if v.is_object() => Ok(v),
+        Ok(_) => Err(Box::new(invalid(vec![Problem::new(
+            "",
+            "must be a JSON object",
+        )]))),
+        Err(e) => Err(Box::new(error(
+            StatusCode::BAD_REQUEST,
+            "invalid_json",
+            e.to_string(),
+        ))),
+    }
+}
+
+async fn replace(
+    State(admin): Shared,
+    ConnectInfo(client): Client,
+    Path(id): Path<String>,
+    Query(flags): Query<WriteFlags>,
+    headers: HeaderMap,
+    body: axum::body::Bytes,
+) -> Response {
+    existing(
+        admin,
+        client,
+        id,
+        flags,
+        headers,
+        body,
+        Action::Replace,
+        false,
+    )
+    .await
+}
+
+async fn patch(
+    State(admin): Shared,
+    ConnectInfo(client): Client,
+    Path(id): Path<String>,
+    Query(flags): Query<WriteFlags>,
+    headers: HeaderMap,
+    body: axum::body::Bytes,
+) -> Response {
+    existing(
+        admin,
+        client,
+        id,
+        flags,
+        headers,
+        body,
+        Action::Patch,
+        false,
+    )
+    .await
+}
+
+async fn validate_existing(
+    State(admin): Shared,
+    ConnectInfo(client): Client,
+    Path(id): Path<String>,
+    Query(flags): Query<WriteFlags>,
+    headers: HeaderMap,
+    body: axum::body::Bytes,
+) -> Response {
+    existing(
+        admin,
+        client,
+        id,
+        flags,
+        headers,
+        body,
+        Action::Replace,
+        true,
+    )
+    .await
+}
+
+#[allow(clippy::too_many_arguments)]
+async fn existing(
+    admin: Arc<Admin>,
+    client: SocketAddr,
+    id: String,
+    flags: WriteFlags,
+    headers: HeaderMap,
+    body: axum::body::Bytes,
+    action: Action,
+    dry_run: bool,
+) -> Response {
+    let caller = match admin
+        .caller(&headers, action.as_str(), Some(&id), client)
+        .await
+    {
+        Ok(c) => c,
+        Err(r) => return r,
+    };
+    let expect = match expectation(&headers) {
+        Ok(e) => e,
+        Err(r) => return *r,
+    };
+    let given = match parse(&body) {
+        Ok(d) => d,
+        Err(r) => return *r,
+    };
+    let doc = if action == Action::Patch {
+        let current = match visible(&admin, &caller, &id, action.as_str(), client).await {
+            Ok(r) => r,
+            Err(r) => return r,
+        };
+        let mut doc = current.document;
+        checks::merge_patch(&mut doc, &given);
+        doc
+    } else {
+        given
+    };
+    change(
+        &admin,
+        Request {
+            caller,
+            id: &id,
+            action,
+            intent: Intent::Put(doc),
+            expect,
+            dry_run,
+            flags,
+            client,
+        },
+    )
+    .await
+}
+
+async fn remove(
+    State(admin): Shared,
+    ConnectInfo(client): Client,
+    Path(id): Path<String>,
+    headers: HeaderMap,
+) -> Response {
+    let caller = match admin.caller(&headers, "delete", Some(&id), client).await {
+        Ok(c) => c,
+        Err(r) => return r,
+    };
+    let expect = match expectation(&headers) {
+        Ok(e) => e,
+        Err(r) => return *r,
+    };
+    change(
+        &admin,
+        Request {
+            caller,
+            id: &id,
+            action: Action::Delete,
+            intent: Intent::Delete,
+            expect,
+            dry_run: false,
+            flags: WriteFlags::default(),
+            client,
+        },
+    )
+    .await
+}
+
+async fn rollback(
+    State(admin): Shared,
+    ConnectInfo(client): Client,
+    Path((id, version)): Path<(String, u64)>,
+    headers: HeaderMap,
+) -> Response {
+    let caller = match admin.caller(&headers, "rollback", Some(&id), client).await {
+        Ok(c) => c,
+        Err(r) => return r,
+    };
+    let store = admin.live.store();
+    let (current, changes) = match tokio::try_join!(store.get(&id), store.history(&id)) {
+        Ok(found) => found,
+        Err(e) => return store_error(e),
+    };
+    // Whose service it is (now, or when it was deleted) is settled before any version is
+    // looked up: another ministry learns nothing of its history.
+    let owner = current
+        .as_ref()
+        .map(|r| r.ministry.clone())
+        .or_else(|| changes.last().map(|c| c.ministry.clone()));
+    match owner {
+        Some(m) if !caller.may(&m) => return admin.forbidden(&caller, "rollback", &id, client),
+        Some(_) => {}
+        None => {
+            admin.audit(&caller, "rollback", Some(&id), None, "not_found", client);
+            return error(
+                StatusCode::NOT_FOUND,
+                "not_found",
+                format!("there is no service {id:?}"),
+            );
+        }
+    }
+    let Some(target) = changes.iter().find(|c| c.version == version) else {
+        admin.audit(&caller, "rollback", Some(&id), None, "not_found", client);
+        return error(
+            StatusCode::NOT_FOUND,
+            "not_found",
+            format!("service {id:?} has no version {version}"),
+        );
+    };
+    if !caller.may(&target.ministry) {
+        return admin.forbidden(&caller, "rollback", &id, client);
+    }
+    let Some(doc) = target.document.clone() else {
+        return invalid(vec![Problem::new(
+            "",
+            format!("version {version} is a deletion; roll back to a version that had the service"),
+        )]);
+    };
+    let expect = match expectation(&headers) {
+        Ok(e) => e,
+        Err(r) => return *r,
+    };
+    change(
+        &admin,
+        Request {
+            caller,
+            id: &id,
+            action: Action::Rollback,
+            intent: Intent::Put(doc),
+            expect,
+            dry_run: false,
+            flags: WriteFlags::default(),
+            client,
+        },
+    )
+    .await
+}
+
+/// The one path of every change: see the module documentation.
+async fn change(admin: &Admin, req: Request<'_>) -> Response {
+    let action = req.action.as_str();
+    let (caller, id, client) = (&req.caller, req.id, req.client);
+    let store = admin.live.store();
+    let current = match store.get(id).await {
+        Ok(c) => c,
+        Err(e) => return store_error(e),
+    };
+    if let Some(c) = &current {
+        if !caller.may(&c.ministry) {
+            return admin.forbidden(caller, action, id, client);
+        }
+    }
+    let mut doc = match req.intent {
+        Intent::Delete => {
+            let Some(c) = current else {
+                admin.audit(caller, action, Some(id), None, "not_found", client);
+                return error(
+                    StatusCode::NOT_FOUND,
+                    "not_found",
+                    format!("there is no service {id:?}"),
+                );
+            };
+            let next = admin.live.with_service(id, None);
+            if let Err(errors) = admin.live.check(next, &[]).await {
+                admin.audit(caller, action, Some(id), None, "invalid", client);
+                return invalid(checks::problems_of(&errors.0));
+            }
+            return match store
+                .delete(id, req.expect, &author(caller, req.action))
+                .await
+            {
+                Ok(version) => {
+                    applied(admin).await;
+                    admin.audit(caller, action, Some(id), Some(version), "ok", client);
+                    let _ = c;
+                    StatusCode::NO_CONTENT.into_response()
+                }
+                Err(e) => {
+                    admin.audit(caller, action, Some(id), None, result_of(&e), client);
+                    store_error(e)
+                }
+            };
+        }
+        Intent::Put(doc) => doc,
+    };
+    if req.action != Action::Create && current.is_none() {
+        admin.audit(caller, action, Some(id), None, "not_found", client);
+        return error(
+            StatusCode::NOT_FOUND,
+            "not_found",
+            format!("there is no service {id:?}"),
+        );
+    }
+    let mut problems = Vec::new();
+    if current.is_some() && req.action == Action::Create {
+        problems.push(Problem::new("/id", format!("{id:?} is already a service")));
+    }
+    if doc.get("id").and_then(Value::as_str) != Some(id) {
+        problems.push(Problem::new(
+            "/id",
+            format!("must be {id:?}, the service's id"),
+        ));
+    }
+    if crate::config::values::slug(id).is_err() {
+        problems.push(Problem::new(
+            "/id",
+            "must be lowercase letters, digits and '-' (it is a path segment and a host label)",
+        ));
+    }
+    let ministry = doc
+        .get("ministry")
+        .and_then(Value::as_str)
+        .unwrap_or_default()
+        .to_string();
+    if !caller.may(&ministry) {
+        return admin.forbidden(caller, action, id, client);
+    }
+    let secrets = checks::take_secrets(
+        id,
+        &mut doc,
+        current.as_ref().map(|c| &c.document),
+        &mut problems,
+    );
+    if !problems.is_empty() {
+        admin.audit(caller, action, Some(id), None, "invalid", client);
+        return invalid(problems);
+    }
+    let service = match admin.live.validate(&doc, &ministry, id) {
+        Ok(s) => s,
+        Err(errors) => {
+            admin.audit(caller, action, Some(id), None, "invalid", client);
+            return invalid(checks::problems_of(&errors.0));
+        }
+    };
+    let snapshot = admin.live.snapshot();
+    if !matches!(caller.holder, crate::config::KeyHolder::Platform) {
+        if let Some(other) = snapshot.services().iter().find(|s| {
+            s.id() != id
+                && s.config.ministry != ministry
+                && s.config.legacy.hostname == service.legacy.hostname
+        }) {
+            problems.push(Problem::new(
+                "/legacy/hostname",
+                format!(
+                    "{} is the legacy host of another ministry's service ({})",
+                    service.legacy.hostname,
+                    other.id()
+                ),
+            ));
+        }
+    }
+    let upstream_changed = snapshot
+        .service(id)
+        .is_none_or(|s| s.config.upstream != service.upstream);
+    let allow = admin.settings.upstream_allow.clone();
+    let to_check = service.clone();
+    let require_healthy = req.flags.require_healthy;
+    let network = tokio::task::spawn_blocking(move || {
+        let mut p = Vec::new();
+        if upstream_changed {
+            p.extend(checks::check_backends(&to_check, &allow));
+        }
+        if require_healthy && p.is_empty() {
+            p.extend(checks::check_reachable(&to_check));
+        }
+        p
+    })
+    .await
+    .unwrap_or_default();
+    problems.extend(network);
+    if problems.is_empty() {
+        let next = admin.live.with_service(id, Some(service));
+        if let Err(errors) = admin.live.check(next, &secrets).await {
+            problems.extend(checks::problems_of(&errors.0));
+        }
+    }
+    if !problems.is_empty() {
+        admin.audit(caller, action, Some(id), None, "invalid", client);
+        return invalid(problems);
+    }
+    if req.dry_run {
+        return Json(json!({ "valid": true, "service": id })).into_response();
+    }
+    if let Err(e) = store.put_secrets(id, &secrets).await {
+        return store_error(e);
+    }
+    let version = match store
+        .put(id, &ministry, &doc, req.expect, &author(caller, req.action))
+        .await
+    {
+        Ok(v) => v,
+        Err(e) => {
+            admin.audit(caller, action, Some(id), None, result_of(&e), client);
+            return store_error(e);
+        }
+    };
+    applied(admin).await;
+    admin.audit(caller, action, Some(id), Some(version), "ok", client);
+    let status = if req.action == Action::Create {
+        StatusCode::CREATED
+    } else {
+        StatusCode::OK
+    };
+    let mut response = (
+        status,
+        [(header::ETAG, etag(version))],
+        Json(json!({ "id": id, "ministry": ministry, "version": version, "document": doc })),
+    )
+        .into_response();
+    if req.action == Action::Create {
+        if let Ok(location) = HeaderValue::from_str(&format!("/api/v1/services/{id}")) {
+            response.headers_mut().insert(header::LOCATION, location);
+        }
+    }
+    response
+}
+
+fn author(caller: &Caller, action: Action) -> Author {
+    Author {
+        actor: caller.actor.clone(),
+        action,
+    }
+}
+
+fn result_of(e: &StoreError) -> &'static str {
+    match e {
+        StoreError::Conflict { .. } => "conflict",
+        _ => "error",
+    }
+}
+
+/// Applies the stored change to this instance now (other instances follow the store).
+async fn applied(admin: &Admin) {
+    if let Err(e) = admin.live.refresh().await {
+        tracing::error!(error = %e, "admin API: a stored change could not be applied");
+    }
+}

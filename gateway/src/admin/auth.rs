@@ -1,0 +1,218 @@
+//! Who is calling the ministries' API. Two kinds of credential, both sent as
+//! `Authorization: Bearer <token-or-key>`:
+//!
+//! - an API key, `egov_<key id>_<secret>`, checked against the argon2 hash `[admin] keys`
+//!   holds for that id (the key itself is stored nowhere). A verified key is remembered for a
+//!   few minutes (by its SHA-256), and verifications run a few at a time, so a flood of wrong
+//!   keys costs bounded CPU and never slows holders of a right one;
+//! - an OAuth2 client-credentials access token: a JWT from `[sso]`'s issuer, checked against
+//!   its JWKS, with `aud` = `[admin] token_audience`; the ministry is the token's
+//!   `[admin] ministry_claim` (`platform` for the platform role).
+//!
+//! Authentication happens before anything else a request asks, so a refusal reveals nothing.
+
+use crate::config::{AdminKey, AdminSettings, KeyHolder};
+use crate::sso::Sso;
+use argon2::{Argon2, PasswordHash, PasswordVerifier};
+use moka::sync::Cache;
+use sha2::{Digest, Sha256};
+use std::sync::Arc;
+use std::time::Duration;
+use tokio::sync::Semaphore;
+
+/// How long a verified API key is remembered.
+const VERIFIED_TTL: Duration = Duration::from_secs(300);
+/// Argon2 verifications running at once.
+const CONCURRENT_VERIFICATIONS: usize = 2;
+
+/// An authenticated caller.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Caller {
+    /// For the audit: `key:<id>` or `client:<client id>`.
+    pub actor: String,
+    pub holder: KeyHolder,
+}
+
+impl Caller {
+    /// Whether the caller may read and write services of `ministry`.
+    pub fn may(&self, ministry: &str) -> bool {
+        match &self.holder {
+            KeyHolder::Platform => true,
+            KeyHolder::Ministry(m) => m == ministry,
+        }
+    }
+
+    /// The ministry the caller speaks for (`platform` for the platform role).
+    pub fn ministry(&self) -> &str {
+        match &self.holder {
+            KeyHolder::Platform => "platform",
+            KeyHolder::Ministry(m) => m,
+        }
+    }
+}
+
+/// Why a request was not authenticated (never which part was wrong).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Unauthenticated {
+    /// No `Authorization: Bearer`.
+    Missing,
+    /// A credential that is not valid.
+    Invalid,
+}
+
+/// Checks credentials.
+pub struct Authenticator {
+    keys: Vec<AdminKey>,
+    audience: Option<String>,
+    claim: String,
+    sso: Arc<Sso>,
+    verified: Cache<[u8; 32], KeyHolder>,
+    verifying: Semaphore,
+}
+
+impl Authenticator {
+    pub fn new(settings: &AdminSettings, sso: Arc<Sso>) -> Self {
+        Self {
+            keys: settings.keys.clone(),
+            audience: settings.token_audience.clone(),
+            claim: settings.ministry_claim.clone(),
+            sso,
+            verified: Cache::builder()
+                .time_to_live(VERIFIED_TTL)
+                .max_capacity(10_000)
+                .build(),
+            verifying: Semaphore::new(CONCURRENT_VERIFICATIONS),
+        }
+    }
+
+    /// The caller behind an `Authorization` header value.
+    pub async fn authenticate(
+        &self,
+        authorization: Option<&str>,
+    ) -> Result<Caller, Unauthenticated> {
+        let token = authorization
+            .and_then(|v| {
+                let (scheme, rest) = v.split_once(' ')?;
+                scheme.eq_ignore_ascii_case("bearer").then(|| rest.trim())
+            })
+            .filter(|t| !t.is_empty())
+            .ok_or(Unauthenticated::Missing)?;
+        if let Some(rest) = token.strip_prefix("egov_") {
+            return self.api_key(token, rest).await;
+        }
+        self.access_token(token).await
+    }
+
+    async fn api_key(&self, key: &str, rest: &str) -> Result<Caller, Unauthenticated> {
+        let (id, _secret) = rest.split_once('_').ok_or(Unauthenticated::Invalid)?;
+        let Some(stored) = self.keys.iter().find(|k| k.id == id) else {
+            return Err(Unauthenticated::Invalid);
+        };
+        let actor = format!("key:{id}");
+        let fingerprint: [u8; 32] = Sha256::digest(key.as_bytes()).into();
+        if let Some(holder) = self.verified.get(&fingerprint) {
+            return Ok(Caller { actor, holder });
+        }
+        let _permit = self
+            .verifying
+            .acquire()
+            .await
+            .map_err(|_| Unauthenticated::Invalid)?;
+        let hash = stored.hash.clone();
+        let candidate = key.to_string();
+        let ok = tokio::task::spawn_blocking(move || {
+            PasswordHash::new(&hash)
+                .map(|h| {
+                    Argon2::default()
+                        .verify_password(candidate.as_bytes(), &h)
+                        .is_ok()
+                })
+                .unwrap_or(false)
+        })
+        .await
+        .unwrap_or(false);
+        if !ok {
+            return Err(Unauthenticated::Invalid);
+        }
+        self.verified.insert(fingerprint, stored.holder.clone());
+        Ok(Caller {
+            actor,
+            holder: stored.holder.clone(),
+        })
+    }
+
+    async fn access_token(&self, token: &str) -> Result<Caller, Unauthenticated> {
+        let Some(audience) = &self.audience else {
+            return Err(Unauthenticated::Invalid);
+        };
+        let claims = self
+            .sso
+            .validate_access_token(token, audience)
+            .await
+            .map_err(|e| {
+                tracing::info!(error = %e, "admin API: access token refused");
+                Unauthenticated::Invalid
+            })?;
+        let ministry = claims
+            .get(&self.claim)
+            .and_then(|v| v.as_str())
+            .ok_or(Unauthenticated::Invalid)?;
+        let client = claims
+            .get("client_id")
+            .or_else(|| claims.get("sub"))
+            .and_then(|v| v.as_str())
+            .unwrap_or("unknown");
+        let holder = if ministry == "platform" {
+            KeyHolder::Platform
+        } else {
+            KeyHolder::Ministry(ministry.to_string())
+        };
+        Ok(Caller {
+            actor: format!("client:{client}"),
+            holder,
+        })
+    }
+}
+
+/// A new API key with id `id`: the key (shown once, stored nowhere) and its argon2 hash
+/// (what `[admin] keys` holds).
+pub fn new_key(id: &str) -> Result<(String, String), String> {
+    use argon2::password_hash::{PasswordHasher, SaltString};
+    let secret = crate::sso::session::random_token();
+    let key = format!("egov_{id}_{secret}");
+    let salt = SaltString::generate(&mut argon2::password_hash::rand_core::OsRng);
+    let hash = Argon2::default()
+        .hash_password(key.as_bytes(), &salt)
+        .map_err(|e| e.to_string())?
+        .to_string();
+    Ok((key, hash))
+}
+
+/// The `[admin] keys` entry of key `id` of `holder` with argon2 hash `hash`.
+pub fn key_entry(id: &str, holder: &KeyHolder, hash: &str) -> String {
+    let who = match holder {
+        KeyHolder::Platform => "role = \"platform\"".to_string(),
+        KeyHolder::Ministry(m) => format!("ministry = \"{m}\""),
+    };
+    format!("{{ id = \"{id}\", {who}, hash = \"{hash}\" }}")
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_new_key_verifies_against_its_hash_and_nothing_else_does() {
+        let (key, hash) = new_key("interior-1").expect("key");
+        assert!(key.starts_with("egov_interior-1_"));
+        let entry = key_entry("interior-1", &KeyHolder::Ministry("interior".into()), &hash);
+        let parsed = PasswordHash::new(&hash).expect("phc");
+        assert!(Argon2::default()
+            .verify_password(key.as_bytes(), &parsed)
+            .is_ok());
+        assert!(Argon2::default()
+            .verify_password(format!("{key}x").as_bytes(), &parsed)
+            .is_err());
+        assert!(!entry.contains(&key), "the entry must not hold the key");
+    }
+}

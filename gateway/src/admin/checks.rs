@@ -1,0 +1,308 @@
+//! What the ministries' API checks in a service document before anything goes live, beyond
+//! the validation every service file gets:
+//!
+//! - **secrets**: a secret given as `{ value = "…" }` is taken out of the document (kept by
+//!   the store, referenced as `{ stored = "<id>:<pointer>:<nonce>" }`) and never returned or logged.
+//!   A ministry may not point at a secret it did not give: `{ env }` / `{ file }` references
+//!   (which read the gateway's environment and files) are the operators' to set, so a
+//!   document may only keep the ones the service already had, and `{ stored }` references
+//!   must be this service's own;
+//! - **backends** (SSRF): every address an upstream host resolves to is checked: link-local
+//!   and cloud metadata addresses are always refused, private and loopback ones unless
+//!   `[admin] upstream_allow` lists them;
+//! - **legacy hosts**: a ministry may not claim a legacy host another ministry's service
+//!   lives on (its paths would redirect citizens to the claimer's service).
+//!
+//! Problems are reported with the JSON pointer of the offending member.
+
+use crate::config::{ConfigError, ServiceConfig};
+use crate::registry::address::refused_address;
+use ipnet::IpNet;
+use serde_json::{Map, Value};
+use std::net::{SocketAddr, ToSocketAddrs};
+
+/// One problem with a document: where (a JSON pointer) and what.
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize)]
+pub struct Problem {
+    pub pointer: String,
+    pub message: String,
+}
+
+impl Problem {
+    pub fn new(pointer: impl Into<String>, message: impl Into<String>) -> Self {
+        Self {
+            pointer: pointer.into(),
+            message: message.into(),
+        }
+    }
+}
+
+/// A configuration key path (`upstream.url[1]`, `adapters[0].password.env`) as a JSON pointer
+/// (`/upstream/url/1`, `/adapters/0/password/env`); `""` (the whole document) stays `""`.
+pub fn pointer(field: &str) -> String {
+    let mut out = String::new();
+    for part in field.split('.').filter(|p| !p.is_empty()) {
+        let mut rest = part;
+        let name_end = rest.find('[').unwrap_or(rest.len());
+        out.push('/');
+        out.push_str(&crate::registry::store::escape_pointer(&rest[..name_end]));
+        rest = &rest[name_end..];
+        while let Some(open) = rest.strip_prefix('[') {
+            let close = open.find(']').unwrap_or(open.len());
+            out.push('/');
+            out.push_str(&open[..close]);
+            rest = open.get(close + 1..).unwrap_or("");
+        }
+    }
+    out
+}
+
+/// Configuration errors as problems with pointers.
+pub fn problems_of(errors: &[ConfigError]) -> Vec<Problem> {
+    errors
+        .iter()
+        .map(|e| Problem::new(pointer(&e.field), e.reason.clone()))
+        .collect()
+}
+
+/// Whether `v` is a secret reference object (`{ env }`, `{ file }`, `{ stored }` or
+/// `{ value }`).
+fn secret_kind(v: &Map<String, Value>) -> Option<&'static str> {
+    if v.len() != 1 {
+        return None;
+    }
+    ["value", "stored", "env", "file"]
+        .into_iter()
+        .find(|k| v.get(*k).is_some_and(Value::is_string))
+}
+
+/// Takes every `{ value = "…" }` secret out of `doc` (replaced by
+/// `{ stored = "<id>:<pointer>:<nonce>" }`)
+/// and returns them, checking every other secret reference against `previous` (the service's
+/// document now, if it exists).
+pub fn take_secrets(
+    id: &str,
+    doc: &mut Value,
+    previous: Option<&Value>,
+    problems: &mut Vec<Problem>,
+) -> Vec<(String, String)> {
+    let mut found = Vec::new();
+    walk_secrets(id, "", doc, previous, &mut found, problems);
+    found
+}
+
+fn walk_secrets(
+    id: &str,
+    at: &str,
+    v: &mut Value,
+    previous: Option<&Value>,
+    found: &mut Vec<(String, String)>,
+    problems: &mut Vec<Problem>,
+) {
+    match v {
+        Value::Object(map) => {
+            if let Some(kind) = secret_kind(map) {
+                let before = previous.and_then(|p| p.pointer(at));
+                match kind {
+                    "value" => {
+                        // A fresh name per value: a rotated secret changes the document, so
+                        // the change is a version (rebuilt, in the history without the
+                        // value) and a rollback brings the old secret back too.
+                        let key = format!("{id}:{at}:{:08x}", rand::random::<u32>());
+                        let secret = map
+                            .get("value")
+                            .and_then(Value::as_str)
+                            .unwrap_or_default()
+                            .to_string();
+                        if secret.is_empty() {
+                            problems.push(Problem::new(at, "a secret must not be empty"));
+                            return;
+                        }
+                        found.push((key.clone(), secret));
+                        *v = serde_json::json!({ "stored": key });
+                    }
+                    "stored" => {
+                        let key = map
+                            .get("stored")
+                            .and_then(Value::as_str)
+                            .unwrap_or_default();
+                        if !key.starts_with(&format!("{id}:")) {
+                            problems.push(Problem::new(
+                                at,
+                                "a stored secret must be this service's own (give it as { value })",
+                            ));
+                        }
+                    }
+                    _ => {
+                        if before != Some(&*v) {
+                            problems.push(Problem::new(
+                                at,
+                                "env and file secrets are the operators' to set; give the secret as { value } (kept by the registry, never returned)",
+                            ));
+                        }
+                    }
+                }
+                return;
+            }
+            for (k, child) in map.iter_mut() {
+                let here = format!("{at}/{}", crate::registry::store::escape_pointer(k));
+                walk_secrets(id, &here, child, previous, found, problems);
+            }
+        }
+        Value::Array(items) => {
+            for (i, child) in items.iter_mut().enumerate() {
+                walk_secrets(id, &format!("{at}/{i}"), child, previous, found, problems);
+            }
+        }
+        _ => {}
+    }
+}
+
+/// Resolves every backend of `service` and refuses the addresses [`refused_address`] refuses
+/// (blocking: call it off the request path). Problems point at `/upstream/url`.
+pub fn check_backends(service: &ServiceConfig, allow: &[IpNet]) -> Vec<Problem> {
+    let mut problems = Vec::new();
+    let many = service.upstream.backends.len() > 1;
+    for (i, b) in service.upstream.backends.iter().enumerate() {
+        let at = if many {
+            format!("/upstream/url/{i}")
+        } else {
+            "/upstream/url".to_string()
+        };
+        match (b.host.as_str(), b.port).to_socket_addrs() {
+            Ok(addrs) => {
+                let addrs: Vec<SocketAddr> = addrs.collect();
+                if addrs.is_empty() {
+                    problems.push(Problem::new(&at, format!("{b} resolves to no address")));
+                }
+                for a in addrs {
+                    if let Some(why) = refused_address(a.ip(), allow) {
+                        problems.push(Problem::new(
+                            &at,
+                            format!("{b} resolves to {}: {why}", a.ip()),
+                        ));
+                    }
+                }
+            }
+            Err(e) => problems.push(Problem::new(&at, format!("cannot resolve {b}: {e}"))),
+        }
+    }
+    problems
+}
+
+/// Whether every backend of `service` accepts a connection within its connect timeout
+/// (blocking).
+pub fn check_reachable(service: &ServiceConfig) -> Vec<Problem> {
+    let mut problems = Vec::new();
+    for b in &service.upstream.backends {
+        let reachable = (b.host.as_str(), b.port)
+            .to_socket_addrs()
+            .ok()
+            .into_iter()
+            .flatten()
+            .any(|a| {
+                std::net::TcpStream::connect_timeout(&a, service.upstream.timeouts.connect).is_ok()
+            });
+        if !reachable {
+            problems.push(Problem::new(
+                "/upstream/url",
+                format!("{b} does not accept connections (require_healthy)"),
+            ));
+        }
+    }
+    problems
+}
+
+/// RFC 7386 JSON merge patch of `patch` onto `target`.
+pub fn merge_patch(target: &mut Value, patch: &Value) {
+    match patch {
+        Value::Object(p) => {
+            if !target.is_object() {
+                *target = Value::Object(Map::new());
+            }
+            if let Value::Object(t) = target {
+                for (k, v) in p {
+                    if v.is_null() {
+                        t.remove(k);
+                    } else {
+                        merge_patch(t.entry(k.clone()).or_insert(Value::Null), v);
+                    }
+                }
+            }
+        }
+        other => *target = other.clone(),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use serde_json::json;
+
+    #[test]
+    fn key_paths_become_json_pointers() {
+        assert_eq!(pointer("upstream.url[1]"), "/upstream/url/1");
+        assert_eq!(
+            pointer("adapters[0].password.env"),
+            "/adapters/0/password/env"
+        );
+        assert_eq!(pointer("names.ar"), "/names/ar");
+        assert_eq!(pointer(""), "");
+    }
+
+    #[test]
+    fn a_given_secret_is_taken_out_and_referenced() {
+        let mut doc =
+            json!({ "adapters": [{ "step": "basic-auth", "password": { "value": "s3cr3t" } }] });
+        let mut problems = Vec::new();
+        let secrets = take_secrets("svc", &mut doc, None, &mut problems);
+        assert!(problems.is_empty(), "{problems:?}");
+        assert_eq!(secrets.len(), 1);
+        let (key, value) = &secrets[0];
+        assert!(key.starts_with("svc:/adapters/0/password:"), "{key}");
+        assert_eq!(value, "s3cr3t");
+        assert_eq!(doc["adapters"][0]["password"], json!({ "stored": key }));
+        assert!(!doc.to_string().contains("s3cr3t"));
+    }
+
+    #[test]
+    fn a_ministry_cannot_point_at_a_secret_it_did_not_give() {
+        for (doc, previous) in [
+            (json!({ "a": { "env": "EGOV_SECRET_OF_ANOTHER" } }), None),
+            (
+                json!({ "a": { "file": "/etc/shadow" } }),
+                Some(json!({ "a": { "file": "/run/x" } })),
+            ),
+            (json!({ "a": { "stored": "other-service:/a" } }), None),
+        ] {
+            let mut doc = doc;
+            let mut problems = Vec::new();
+            take_secrets("svc", &mut doc, previous.as_ref(), &mut problems);
+            assert_eq!(problems.len(), 1, "{doc}: {problems:?}");
+            assert_eq!(problems[0].pointer, "/a");
+        }
+        // The operator's reference, kept as it was: fine.
+        let mut doc = json!({ "a": { "env": "EGOV_X" } });
+        let mut problems = Vec::new();
+        take_secrets(
+            "svc",
+            &mut doc,
+            Some(&json!({ "a": { "env": "EGOV_X" } })),
+            &mut problems,
+        );
+        assert!(problems.is_empty(), "{problems:?}");
+    }
+
+    #[test]
+    fn a_merge_patch_replaces_removes_and_adds() {
+        let mut doc = json!({ "names": { "fr": "A", "en": "B" }, "keywords": ["x"] });
+        merge_patch(
+            &mut doc,
+            &json!({ "names": { "fr": "C", "en": null }, "keywords": ["y", "z"] }),
+        );
+        assert_eq!(
+            doc,
+            json!({ "names": { "fr": "C" }, "keywords": ["y", "z"] })
+        );
+    }
+}

@@ -1,0 +1,60 @@
+//! The ministries' API, on the admin listener under `/api/v1` (its OpenAPI 3.1 document at
+//! `/api/v1/openapi.json`): each ministry registers and changes its own services, live.
+//!
+//! - [`auth`]: who is calling (API keys, OAuth2 client-credentials tokens);
+//! - [`checks`]: what a document must pass beyond a service file's validation (secrets,
+//!   backends' addresses, legacy hosts);
+//! - [`api`]: the handlers; every change goes through the registry's one reload pipeline
+//!   ([`crate::registry::LiveRegistry`]);
+//! - [`audit`]: one JSON line per change asked, accepted or refused;
+//! - [`openapi`]: the document describing all of it.
+//!
+//! Errors are JSON, `{ "error", "error_description", "problems": [{ "pointer", "message" }] }`:
+//! 401 (with `WWW-Authenticate`) without a valid credential, 403 for another ministry's
+//! service, 404, 412 when `If-Match` names a version that is no longer current, 422 with a
+//! JSON pointer per problem.
+
+pub mod api;
+pub mod audit;
+pub mod auth;
+pub mod checks;
+pub mod openapi;
+
+use crate::config::AdminSettings;
+use crate::registry::LiveRegistry;
+use crate::sso::Sso;
+use crate::telemetry::Metrics;
+use audit::AuditLog;
+use auth::Authenticator;
+use std::sync::Arc;
+
+/// Everything the API's handlers share.
+pub struct Admin {
+    pub live: Arc<LiveRegistry>,
+    pub auth: Authenticator,
+    pub audit: AuditLog,
+    pub metrics: Arc<Metrics>,
+    pub settings: AdminSettings,
+}
+
+impl Admin {
+    pub fn new(
+        settings: &AdminSettings,
+        live: Arc<LiveRegistry>,
+        sso: Arc<Sso>,
+        metrics: Arc<Metrics>,
+    ) -> std::io::Result<Self> {
+        Ok(Self {
+            live,
+            auth: Authenticator::new(settings, sso),
+            audit: AuditLog::open(&settings.audit_log)?,
+            metrics,
+            settings: settings.clone(),
+        })
+    }
+}
+
+/// The API's routes, to be nested at the admin listener's root.
+pub fn router(admin: Arc<Admin>) -> axum::Router {
+    api::routes(admin)
+}

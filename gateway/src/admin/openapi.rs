@@ -1,0 +1,232 @@
+//! The OpenAPI 3.1 document of the ministries' API, served at `/api/v1/openapi.json`. Paths
+//! are absolute (`/api/v1/...`), so a client generated from it needs only the listener's
+//! address.
+
+/// The document (JSON).
+pub const DOCUMENT: &str = r##"{
+  "openapi": "3.1.0",
+  "info": {
+    "title": "egov-gateway: the ministries' API",
+    "version": "1.0.0",
+    "description": "Each ministry registers and changes its own services, live. A service is exactly its service file's schema, as JSON. Credentials: Authorization: Bearer <API key or OAuth2 client-credentials access token>; a ministry reads and writes only its own services, the platform role all of them. Secrets are given write-only as { \"value\": \"...\" } and are never returned."
+  },
+  "servers": [{ "url": "/" }],
+  "security": [{ "bearer": [] }],
+  "paths": {
+    "/api/v1/openapi.json": {
+      "get": {
+        "summary": "This document",
+        "security": [],
+        "responses": { "200": { "description": "The OpenAPI document", "content": { "application/json": { "schema": { "type": "object" } } } } }
+      }
+    },
+    "/api/v1/services": {
+      "get": {
+        "summary": "The caller's services",
+        "responses": {
+          "200": { "description": "The services the caller may see", "content": { "application/json": { "schema": { "$ref": "#/components/schemas/ServiceList" } } } },
+          "401": { "$ref": "#/components/responses/Unauthenticated" }
+        }
+      },
+      "post": {
+        "summary": "Register a service",
+        "parameters": [{ "$ref": "#/components/parameters/RequireHealthy" }],
+        "requestBody": { "$ref": "#/components/requestBodies/Service" },
+        "responses": {
+          "201": { "$ref": "#/components/responses/Changed" },
+          "400": { "$ref": "#/components/responses/BadRequest" },
+          "401": { "$ref": "#/components/responses/Unauthenticated" },
+          "403": { "$ref": "#/components/responses/Forbidden" },
+          "422": { "$ref": "#/components/responses/Invalid" },
+          "503": { "$ref": "#/components/responses/Unavailable" }
+        }
+      }
+    },
+    "/api/v1/services/validate": {
+      "post": {
+        "summary": "Check a new service without registering it (dry run)",
+        "parameters": [{ "$ref": "#/components/parameters/RequireHealthy" }],
+        "requestBody": { "$ref": "#/components/requestBodies/Service" },
+        "responses": {
+          "200": { "$ref": "#/components/responses/Valid" },
+          "401": { "$ref": "#/components/responses/Unauthenticated" },
+          "403": { "$ref": "#/components/responses/Forbidden" },
+          "422": { "$ref": "#/components/responses/Invalid" }
+        }
+      }
+    },
+    "/api/v1/services/{id}": {
+      "parameters": [{ "$ref": "#/components/parameters/Id" }],
+      "get": {
+        "summary": "A service's document",
+        "responses": {
+          "200": { "description": "The service file's schema, as JSON; ETag: its version", "headers": { "ETag": { "$ref": "#/components/headers/ETag" } }, "content": { "application/json": { "schema": { "$ref": "#/components/schemas/Service" } } } },
+          "401": { "$ref": "#/components/responses/Unauthenticated" },
+          "403": { "$ref": "#/components/responses/Forbidden" },
+          "404": { "$ref": "#/components/responses/NotFound" }
+        }
+      },
+      "put": {
+        "summary": "Replace a service",
+        "parameters": [{ "$ref": "#/components/parameters/IfMatch" }, { "$ref": "#/components/parameters/RequireHealthy" }],
+        "requestBody": { "$ref": "#/components/requestBodies/Service" },
+        "responses": {
+          "200": { "$ref": "#/components/responses/Changed" },
+          "401": { "$ref": "#/components/responses/Unauthenticated" },
+          "403": { "$ref": "#/components/responses/Forbidden" },
+          "404": { "$ref": "#/components/responses/NotFound" },
+          "412": { "$ref": "#/components/responses/Conflict" },
+          "422": { "$ref": "#/components/responses/Invalid" }
+        }
+      },
+      "patch": {
+        "summary": "Change part of a service (JSON merge patch, RFC 7386)",
+        "parameters": [{ "$ref": "#/components/parameters/IfMatch" }, { "$ref": "#/components/parameters/RequireHealthy" }],
+        "requestBody": { "required": true, "content": { "application/merge-patch+json": { "schema": { "type": "object" } }, "application/json": { "schema": { "type": "object" } } } },
+        "responses": {
+          "200": { "$ref": "#/components/responses/Changed" },
+          "401": { "$ref": "#/components/responses/Unauthenticated" },
+          "403": { "$ref": "#/components/responses/Forbidden" },
+          "404": { "$ref": "#/components/responses/NotFound" },
+          "412": { "$ref": "#/components/responses/Conflict" },
+          "422": { "$ref": "#/components/responses/Invalid" }
+        }
+      },
+      "delete": {
+        "summary": "Remove a service",
+        "parameters": [{ "$ref": "#/components/parameters/IfMatch" }],
+        "responses": {
+          "204": { "description": "Removed; no longer served" },
+          "401": { "$ref": "#/components/responses/Unauthenticated" },
+          "403": { "$ref": "#/components/responses/Forbidden" },
+          "404": { "$ref": "#/components/responses/NotFound" },
+          "412": { "$ref": "#/components/responses/Conflict" }
+        }
+      }
+    },
+    "/api/v1/services/{id}/validate": {
+      "parameters": [{ "$ref": "#/components/parameters/Id" }],
+      "post": {
+        "summary": "Check a replacement without applying it (dry run)",
+        "parameters": [{ "$ref": "#/components/parameters/RequireHealthy" }],
+        "requestBody": { "$ref": "#/components/requestBodies/Service" },
+        "responses": {
+          "200": { "$ref": "#/components/responses/Valid" },
+          "401": { "$ref": "#/components/responses/Unauthenticated" },
+          "403": { "$ref": "#/components/responses/Forbidden" },
+          "404": { "$ref": "#/components/responses/NotFound" },
+          "422": { "$ref": "#/components/responses/Invalid" }
+        }
+      }
+    },
+    "/api/v1/services/{id}/history": {
+      "parameters": [{ "$ref": "#/components/parameters/Id" }],
+      "get": {
+        "summary": "Every version of a service: who, when, what changed",
+        "responses": {
+          "200": { "description": "The history, oldest first", "content": { "application/json": { "schema": { "$ref": "#/components/schemas/History" } } } },
+          "401": { "$ref": "#/components/responses/Unauthenticated" },
+          "403": { "$ref": "#/components/responses/Forbidden" },
+          "404": { "$ref": "#/components/responses/NotFound" }
+        }
+      }
+    },
+    "/api/v1/services/{id}/rollback/{version}": {
+      "parameters": [{ "$ref": "#/components/parameters/Id" }, { "name": "version", "in": "path", "required": true, "schema": { "type": "integer", "minimum": 0 } }],
+      "post": {
+        "summary": "Restore a version (a new version, checked like any change)",
+        "parameters": [{ "$ref": "#/components/parameters/IfMatch" }],
+        "responses": {
+          "200": { "$ref": "#/components/responses/Changed" },
+          "401": { "$ref": "#/components/responses/Unauthenticated" },
+          "403": { "$ref": "#/components/responses/Forbidden" },
+          "404": { "$ref": "#/components/responses/NotFound" },
+          "412": { "$ref": "#/components/responses/Conflict" },
+          "422": { "$ref": "#/components/responses/Invalid" }
+        }
+      }
+    },
+    "/api/v1/services/{id}/health": {
+      "parameters": [{ "$ref": "#/components/parameters/Id" }],
+      "get": {
+        "summary": "Whether the service's own backends accept connections now",
+        "responses": {
+          "200": { "description": "Each backend", "content": { "application/json": { "schema": { "$ref": "#/components/schemas/Health" } } } },
+          "401": { "$ref": "#/components/responses/Unauthenticated" },
+          "403": { "$ref": "#/components/responses/Forbidden" },
+          "404": { "$ref": "#/components/responses/NotFound" }
+        }
+      }
+    }
+  },
+  "components": {
+    "securitySchemes": {
+      "bearer": { "type": "http", "scheme": "bearer", "description": "An API key (egov_<id>_<secret>) or an OAuth2 client-credentials access token (JWT)" }
+    },
+    "parameters": {
+      "Id": { "name": "id", "in": "path", "required": true, "schema": { "type": "string", "pattern": "^[a-z0-9-]+$" } },
+      "IfMatch": { "name": "If-Match", "in": "header", "required": false, "description": "The ETag read; the change is refused with 412 if the service changed since", "schema": { "type": "string" } },
+      "RequireHealthy": { "name": "require_healthy", "in": "query", "required": false, "description": "Refuse the change unless every backend accepts a connection", "schema": { "type": "boolean" } }
+    },
+    "headers": {
+      "ETag": { "description": "The service's version, quoted", "schema": { "type": "string" } }
+    },
+    "requestBodies": {
+      "Service": { "required": true, "content": { "application/json": { "schema": { "$ref": "#/components/schemas/Service" } } } }
+    },
+    "responses": {
+      "Changed": { "description": "The change is live on this instance", "headers": { "ETag": { "$ref": "#/components/headers/ETag" } }, "content": { "application/json": { "schema": { "$ref": "#/components/schemas/Changed" } } } },
+      "Valid": { "description": "The document would be accepted", "content": { "application/json": { "schema": { "type": "object", "properties": { "valid": { "type": "boolean" }, "service": { "type": "string" } } } } } },
+      "BadRequest": { "description": "Not JSON, or a malformed If-Match", "content": { "application/json": { "schema": { "$ref": "#/components/schemas/Error" } } } },
+      "Unauthenticated": { "description": "No valid credential", "headers": { "WWW-Authenticate": { "schema": { "type": "string" } } }, "content": { "application/json": { "schema": { "$ref": "#/components/schemas/Error" } } } },
+      "Forbidden": { "description": "Another ministry's service", "content": { "application/json": { "schema": { "$ref": "#/components/schemas/Error" } } } },
+      "NotFound": { "description": "No such service", "content": { "application/json": { "schema": { "$ref": "#/components/schemas/Error" } } } },
+      "Conflict": { "description": "The service changed since the If-Match version (or a service with this id was created meanwhile)", "content": { "application/json": { "schema": { "$ref": "#/components/schemas/Error" } } } },
+      "Invalid": { "description": "Nothing changed: every problem, with the JSON pointer of its member", "content": { "application/json": { "schema": { "$ref": "#/components/schemas/Error" } } } },
+      "Unavailable": { "description": "The registry store is unavailable; nothing changed", "content": { "application/json": { "schema": { "$ref": "#/components/schemas/Error" } } } }
+    },
+    "schemas": {
+      "Service": {
+        "type": "object",
+        "description": "A service file (config/services/<ministry>/<id>.toml) as JSON",
+        "required": ["id", "ministry", "category", "access", "names", "descriptions", "legacy", "upstream"],
+        "properties": {
+          "id": { "type": "string", "pattern": "^[a-z0-9-]+$" },
+          "ministry": { "type": "string" },
+          "agency": { "type": "string" },
+          "category": { "type": "string" },
+          "access": { "enum": ["public", "citizen", "professional"] },
+          "keywords": { "type": "array", "items": { "type": "string" } },
+          "examples": { "type": "array", "items": { "type": "string" } },
+          "names": { "$ref": "#/components/schemas/Localized" },
+          "descriptions": { "$ref": "#/components/schemas/Localized" },
+          "legacy": { "type": "object", "required": ["hostname"], "properties": { "hostname": { "type": "string" }, "path": { "type": "string" }, "quirks": { "type": "array", "items": { "type": "string" } }, "on_host": { "enum": ["redirect", "proxy"] } } },
+          "upstream": { "type": "object", "required": ["url"], "properties": { "url": { "oneOf": [{ "type": "string" }, { "type": "array", "items": { "type": "string" } }] }, "host": { "type": "string" }, "timeouts": { "type": "object", "properties": { "connect": { "type": "string" }, "read": { "type": "string" }, "total": { "type": "string" } } } } },
+          "adapters": { "type": "array", "items": { "type": "object", "required": ["step"], "properties": { "step": { "type": "string" } } } }
+        }
+      },
+      "Localized": { "type": "object", "required": ["ar", "fr", "en"], "properties": { "ar": { "type": "string" }, "fr": { "type": "string" }, "en": { "type": "string" } } },
+      "Secret": { "description": "Write-only: { value } is taken out and kept by the registry; the document then reads { stored }", "oneOf": [{ "type": "object", "required": ["value"], "properties": { "value": { "type": "string" } } }, { "type": "object", "required": ["stored"], "properties": { "stored": { "type": "string" } } }] },
+      "ServiceList": { "type": "object", "properties": { "services": { "type": "array", "items": { "type": "object", "properties": { "id": { "type": "string" }, "ministry": { "type": "string" }, "version": { "type": "integer" } } } } } },
+      "Changed": { "type": "object", "properties": { "id": { "type": "string" }, "ministry": { "type": "string" }, "version": { "type": "integer" }, "document": { "$ref": "#/components/schemas/Service" } } },
+      "History": { "type": "object", "properties": { "service": { "type": "string" }, "history": { "type": "array", "items": { "type": "object", "properties": { "version": { "type": "integer" }, "action": { "enum": ["create", "replace", "patch", "delete", "rollback", "file_edit"] }, "actor": { "type": "string" }, "at": { "type": "string", "format": "date-time" }, "diff": { "type": "object" } } } } } },
+      "Health": { "type": "object", "properties": { "service": { "type": "string" }, "healthy": { "type": "boolean" }, "backends": { "type": "array", "items": { "type": "object", "properties": { "address": { "type": "string" }, "reachable": { "type": "boolean" }, "connect_ms": { "type": "number" } } } } } },
+      "Error": { "type": "object", "required": ["error", "error_description"], "properties": { "error": { "type": "string" }, "error_description": { "type": "string" }, "problems": { "type": "array", "items": { "type": "object", "required": ["pointer", "message"], "properties": { "pointer": { "type": "string", "description": "JSON pointer of the offending member" }, "message": { "type": "string" } } } } } }
+    }
+  }
+}"##;
+
+#[cfg(test)]
+mod tests {
+    #[test]
+    fn the_document_is_json_and_every_path_is_absolute() {
+        let doc: serde_json::Value = serde_json::from_str(super::DOCUMENT).expect("JSON");
+        assert_eq!(doc["openapi"], "3.1.0");
+        let paths = doc["paths"].as_object().expect("paths");
+        assert!(
+            paths.keys().all(|p| p.starts_with("/api/v1/")),
+            "{:?}",
+            paths.keys()
+        );
+    }
+}

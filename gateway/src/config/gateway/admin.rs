@@ -1,0 +1,165 @@
+//! `[admin]`: the admin listener and who may change services through the ministries' API
+//! (API keys stored only as argon2 hashes, and OAuth2 client-credentials tokens), which
+//! private addresses ministries may point a service at, and where changes are audited.
+//! `[registry]`: where the live set of services is kept.
+
+use crate::config::error::Problems;
+use crate::config::fields::{opt_duration, opt_listen, relative_to};
+use crate::config::raw::{RawAdmin, RawRegistry};
+use crate::config::values;
+use crate::config::{
+    AdminKey, AdminSettings, AuditTarget, KeyHolder, RegistrySettings, RegistryStoreKind,
+};
+use std::time::Duration;
+
+/// `None` when an error was recorded.
+pub(super) fn validate(raw: &RawAdmin, p: &mut Problems<'_>) -> Option<AdminSettings> {
+    let file = p.file().to_path_buf();
+    let listen = opt_listen(p, "admin.listen", raw.listen.as_deref());
+    let mut ok = true;
+    let mut keys = Vec::new();
+    for (i, k) in raw.keys.iter().enumerate() {
+        let field = format!("admin.keys[{i}]");
+        if values::slug(&k.id).is_err() {
+            p.add(
+                format!("{field}.id"),
+                format!("{:?} must be lowercase letters, digits and '-'", k.id),
+            );
+            ok = false;
+        }
+        if keys.iter().any(|other: &AdminKey| other.id == k.id) {
+            p.add(
+                format!("{field}.id"),
+                format!("{:?} is used by another key", k.id),
+            );
+            ok = false;
+        }
+        let holder = match (k.ministry.as_deref(), k.role.as_deref()) {
+            (Some(m), None) => Some(KeyHolder::Ministry(m.to_string())),
+            (None, Some("platform")) => Some(KeyHolder::Platform),
+            (None, Some(other)) => {
+                p.add(
+                    format!("{field}.role"),
+                    format!("{other:?} is not a role (the one role is \"platform\")"),
+                );
+                None
+            }
+            _ => {
+                p.add(
+                    field.clone(),
+                    "give exactly one of ministry = \"<id>\" or role = \"platform\"",
+                );
+                None
+            }
+        };
+        if argon2::PasswordHash::new(&k.hash).is_err() {
+            p.add(
+                format!("{field}.hash"),
+                "must be an argon2 PHC hash (`egov-gateway admin-key` prints one); never the key itself",
+            );
+            ok = false;
+        }
+        match holder {
+            Some(holder) => keys.push(AdminKey {
+                id: k.id.clone(),
+                holder,
+                hash: k.hash.clone(),
+            }),
+            None => ok = false,
+        }
+    }
+    let mut allow = Vec::new();
+    for (i, cidr) in raw.upstream_allow.iter().enumerate() {
+        let parsed = cidr
+            .parse::<ipnet::IpNet>()
+            .or_else(|_| cidr.parse::<std::net::IpAddr>().map(ipnet::IpNet::from))
+            .map_err(|_| format!("{cidr:?} is not an IP address or CIDR block"));
+        match p.check(format!("admin.upstream_allow[{i}]"), parsed) {
+            Some(net) => allow.push(net),
+            None => ok = false,
+        }
+    }
+    let audit = match raw.audit_log.as_deref().unwrap_or("file:admin-audit.jsonl") {
+        "off" | "" => Some(AuditTarget::Off),
+        "stdout" => Some(AuditTarget::Stdout),
+        other => match other.strip_prefix("file:") {
+            Some(path) if !path.is_empty() => Some(AuditTarget::File(relative_to(&file, path))),
+            _ => {
+                p.add(
+                    "admin.audit_log",
+                    format!("{other:?} is not one of: off, stdout, file:<path>"),
+                );
+                None
+            }
+        },
+    };
+    let audience = match raw.token_audience.as_deref().map(str::trim) {
+        Some("") => {
+            p.add("admin.token_audience", "must not be empty");
+            ok = false;
+            None
+        }
+        other => other.map(str::to_string),
+    };
+    let claim = raw
+        .ministry_claim
+        .as_deref()
+        .unwrap_or("ministry")
+        .trim()
+        .to_string();
+    if claim.is_empty() {
+        p.add("admin.ministry_claim", "must not be empty");
+        ok = false;
+    }
+    let (listen, audit) = (listen?, audit?);
+    ok.then_some(AdminSettings {
+        listen,
+        keys,
+        upstream_allow: allow,
+        audit_log: audit,
+        token_audience: audience,
+        ministry_claim: claim,
+    })
+}
+
+/// `[registry]`.
+pub(super) fn registry(
+    raw: &RawRegistry,
+    has_redis: bool,
+    p: &mut Problems<'_>,
+) -> Option<RegistrySettings> {
+    let file = p.file().to_path_buf();
+    let store = match raw.store.as_deref().unwrap_or("files") {
+        "files" => Some(RegistryStoreKind::Files),
+        "redis" if has_redis => Some(RegistryStoreKind::Redis),
+        "redis" => {
+            p.add("registry.store", "\"redis\" needs a [redis] section");
+            None
+        }
+        other => {
+            p.add(
+                "registry.store",
+                format!("{other:?} is not one of: files, redis"),
+            );
+            None
+        }
+    };
+    let interval = opt_duration(
+        p,
+        "registry.watch_interval",
+        raw.watch_interval.as_deref(),
+        Duration::from_secs(2),
+    );
+    if interval.is_some_and(|d| d < Duration::from_millis(100)) {
+        p.add("registry.watch_interval", "must be at least 100ms");
+        return None;
+    }
+    Some(RegistrySettings {
+        store: store?,
+        history: relative_to(
+            &file,
+            raw.history.as_deref().unwrap_or("registry-history.jsonl"),
+        ),
+        watch_interval: interval?,
+    })
+}

@@ -1,0 +1,105 @@
+//! Which addresses a backend may have. Link-local, cloud-metadata, multicast and
+//! unspecified addresses never are, whoever configured the service (a snapshot that would
+//! reach one is refused at build, after the build's own DNS resolution, so a name that
+//! resolves differently between a check and the build cannot slip through). Private and
+//! loopback addresses are refused for services changed through the ministries' API unless
+//! `[admin] upstream_allow` lists them.
+
+use ipnet::IpNet;
+use std::net::{IpAddr, Ipv4Addr, Ipv6Addr};
+
+/// Why no service may have `ip` as a backend, if so.
+pub fn never_a_backend(ip: IpAddr) -> Option<&'static str> {
+    let ip = unmapped(ip);
+    let never = match ip {
+        IpAddr::V4(v4) => {
+            v4.is_unspecified()
+                || v4.is_link_local()
+                || v4.is_broadcast()
+                || v4.is_multicast()
+                || v4 == Ipv4Addr::new(100, 100, 100, 200)
+        }
+        IpAddr::V6(v6) => {
+            v6.is_unspecified()
+                || v6.is_multicast()
+                || (v6.segments()[0] & 0xffc0) == 0xfe80
+                || v6 == Ipv6Addr::new(0xfd00, 0x0ec2, 0, 0, 0, 0, 0, 0x254)
+        }
+    };
+    never.then_some("a link-local, metadata, multicast or unspecified address is never a backend")
+}
+
+fn unmapped(ip: IpAddr) -> IpAddr {
+    match ip {
+        IpAddr::V6(v6) => v6.to_ipv4_mapped().map_or(IpAddr::V6(v6), IpAddr::V4),
+        v4 => v4,
+    }
+}
+
+/// Why a ministry may not point a service at `ip`, or `None` if it may.
+pub fn refused_address(ip: IpAddr, allow: &[IpNet]) -> Option<&'static str> {
+    if let Some(why) = never_a_backend(ip) {
+        return Some(why);
+    }
+    let ip = unmapped(ip);
+    let private = match ip {
+        IpAddr::V4(v4) => {
+            v4.is_loopback()
+                || v4.is_private()
+                || (v4.octets()[0] == 100 && (v4.octets()[1] & 0xc0) == 64)
+        }
+        IpAddr::V6(v6) => v6.is_loopback() || (v6.segments()[0] & 0xfe00) == 0xfc00,
+    };
+    if private && !allow.iter().any(|net| net.contains(&ip)) {
+        return Some("a private or loopback address; [admin] upstream_allow does not list it");
+    }
+    None
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn metadata_and_link_local_addresses_are_never_backends() {
+        let allow: Vec<IpNet> = vec![
+            "0.0.0.0/0".parse().expect("net"),
+            "::/0".parse().expect("net"),
+        ];
+        for ip in [
+            "169.254.169.254",
+            "fe80::1",
+            "fd00:ec2::254",
+            "0.0.0.0",
+            "::ffff:169.254.169.254",
+            "224.0.0.1",
+        ] {
+            assert!(
+                refused_address(ip.parse().expect("ip"), &allow).is_some(),
+                "{ip}"
+            );
+        }
+    }
+
+    #[test]
+    fn private_and_loopback_backends_need_the_allow_list() {
+        let none: Vec<IpNet> = Vec::new();
+        for ip in [
+            "127.0.0.1",
+            "10.2.0.15",
+            "192.168.1.1",
+            "172.16.0.1",
+            "::1",
+            "fd12::1",
+            "100.64.0.1",
+        ] {
+            assert!(
+                refused_address(ip.parse().expect("ip"), &none).is_some(),
+                "{ip}"
+            );
+        }
+        let allow: Vec<IpNet> = vec!["10.0.0.0/8".parse().expect("net")];
+        assert!(refused_address("10.2.0.15".parse().expect("ip"), &allow).is_none());
+        assert!(refused_address("8.8.8.8".parse().expect("ip"), &none).is_none());
+    }
+}

@@ -1,0 +1,515 @@
+//! The live registry: the store ([`super::store`]) turned into the running snapshot, kept in
+//! step whatever changes it (this instance's admin API, another instance, a hand edit of
+//! `config/services/`, SIGHUP), always through the one [`Reloader`].
+//!
+//! A service document that does not validate (a broken hand edit, a record written by a
+//! newer release) is reported (log, `egov_registry_broken_services`, `/readyz` detail) and
+//! the running version of that service keeps serving; a new one is left out until fixed.
+
+use super::reload::{Diff, Reloader};
+use super::store::{BrokenFile, FileStore, Record, RegistryStore, SharedStore, StoreError};
+use super::{Registry, Snapshot};
+use crate::config::{
+    service_file, service_from_document, Config, ConfigError, ConfigErrors, GatewaySettings,
+    Ministry, Secrets, ServiceConfig,
+};
+use crate::telemetry::Metrics;
+use std::collections::BTreeMap;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::{Arc, Mutex, RwLock};
+use std::time::Duration;
+
+/// How often a shared store is asked for its version, besides its change notifications (an
+/// instance that missed notifications catches up within this).
+const POLL_SHARED: Duration = Duration::from_secs(5);
+/// Every this many polls the whole store is read again even if its version says nothing
+/// changed (a resync, as Kubernetes informers do: nothing can stay missed for long).
+const RESYNC_EVERY: u32 = 6;
+
+/// Which store, with what only that kind can do.
+#[derive(Clone)]
+pub enum Backing {
+    Files(Arc<FileStore>),
+    Shared(Arc<SharedStore>),
+}
+
+impl Backing {
+    pub fn store(&self) -> Arc<dyn RegistryStore> {
+        match self {
+            Backing::Files(f) => Arc::clone(f) as Arc<dyn RegistryStore>,
+            Backing::Shared(s) => Arc::clone(s) as Arc<dyn RegistryStore>,
+        }
+    }
+}
+
+/// What stays fixed between changes of services: the gateway's settings and the ministries
+/// (both replaced by SIGHUP).
+#[derive(Clone)]
+struct Base {
+    gateway: GatewaySettings,
+    ministries: BTreeMap<String, Ministry>,
+}
+
+/// The registry, live.
+pub struct LiveRegistry {
+    reloader: Reloader,
+    backing: Backing,
+    base: RwLock<Base>,
+    /// Secrets from the environment and files (the store's own are added at each change).
+    secrets: Secrets,
+    /// The store's version the running snapshot reflects.
+    applied: AtomicU64,
+    /// What cannot be served as written, for `/readyz`.
+    broken: Mutex<Vec<String>>,
+    /// The records and stored secrets last read from the store: what a shared store that
+    /// lost its data (a Redis restarted without persistence) is given back.
+    last_read: Mutex<LastRead>,
+    metrics: Option<Arc<Metrics>>,
+}
+
+/// The records and the stored secrets (`(pointer, value)`) of one read of the store.
+type LastRead = (Vec<Record>, Vec<(String, String)>);
+
+/// A change could not be applied.
+#[derive(Debug, thiserror::Error)]
+pub enum RefreshError {
+    #[error("{0}")]
+    Store(#[from] StoreError),
+    #[error("invalid registry:\n{0}")]
+    Invalid(#[from] ConfigErrors),
+}
+
+impl LiveRegistry {
+    pub fn new(
+        registry: Arc<Registry>,
+        backing: Backing,
+        config: &Config,
+        secrets: Secrets,
+        metrics: Option<Arc<Metrics>>,
+    ) -> Self {
+        Self {
+            reloader: Reloader::new(registry, secrets.clone(), metrics.clone()),
+            backing,
+            base: RwLock::new(Base {
+                gateway: config.gateway.clone(),
+                ministries: config.ministries.clone(),
+            }),
+            secrets,
+            applied: AtomicU64::new(0),
+            broken: Mutex::new(Vec::new()),
+            last_read: Mutex::new((Vec::new(), Vec::new())),
+            metrics,
+        }
+    }
+
+    pub fn registry(&self) -> &Arc<Registry> {
+        self.reloader.registry()
+    }
+
+    pub fn store(&self) -> Arc<dyn RegistryStore> {
+        self.backing.store()
+    }
+
+    pub fn backing(&self) -> &Backing {
+        &self.backing
+    }
+
+    pub fn snapshot(&self) -> Arc<Snapshot> {
+        self.reloader.registry().snapshot()
+    }
+
+    /// Services that cannot be served as written now (empty when all is well).
+    pub fn broken(&self) -> Vec<String> {
+        self.broken.lock().map(|b| b.clone()).unwrap_or_default()
+    }
+
+    fn base(&self) -> Base {
+        match self.base.read() {
+            Ok(b) => b.clone(),
+            Err(p) => p.into_inner().clone(),
+        }
+    }
+
+    /// Where a service lives (or would) as a file, for error messages and relative paths.
+    pub fn file_of(&self, ministry: &str, id: &str) -> std::path::PathBuf {
+        service_file(&self.base().gateway.services_dir, ministry, id)
+    }
+
+    /// Validates one service document as its file would be.
+    pub fn validate(
+        &self,
+        document: &serde_json::Value,
+        ministry: &str,
+        id: &str,
+    ) -> Result<ServiceConfig, ConfigErrors> {
+        let base = self.base();
+        service_from_document(
+            document,
+            &self.file_of(ministry, id),
+            &base.ministries,
+            &base.gateway.defaults,
+        )
+    }
+
+    /// The running configuration with `id` replaced by `service` (or removed with `None`).
+    pub fn with_service(&self, id: &str, service: Option<ServiceConfig>) -> Config {
+        let mut config = self.snapshot().config.clone();
+        let base = self.base();
+        config.gateway = base.gateway;
+        config.ministries = base.ministries;
+        match (config.services.iter().position(|s| s.id == id), service) {
+            (Some(i), Some(s)) => config.services[i] = s,
+            (Some(i), None) => {
+                config.services.remove(i);
+            }
+            (None, Some(s)) => config.services.push(s),
+            (None, None) => {}
+        }
+        config
+    }
+
+    /// Whether `next` would be accepted, with `extra` secrets being stored alongside.
+    pub async fn check(
+        &self,
+        next: Config,
+        extra: &[(String, String)],
+    ) -> Result<Diff, ConfigErrors> {
+        let stored = self.store().secrets().await.unwrap_or_default();
+        let secrets = self
+            .secrets
+            .clone()
+            .with_stored(stored)
+            .with_stored(extra.iter().cloned());
+        self.reloader.check_with(next, secrets).await
+    }
+
+    /// The configuration the store describes now, on the current base; services whose
+    /// documents do not validate keep their running version (and are reported).
+    async fn desired(&self) -> Result<(Config, Vec<String>, u64), StoreError> {
+        let store = self.store();
+        let version = store.version().await?;
+        let records = store.list().await?;
+        let base = self.base();
+        let running = self.snapshot();
+        let mut services = Vec::with_capacity(records.len());
+        let mut broken = Vec::new();
+        for r in &records {
+            let file = service_file(&base.gateway.services_dir, &r.ministry, &r.id);
+            match service_from_document(
+                &r.document,
+                &file,
+                &base.ministries,
+                &base.gateway.defaults,
+            ) {
+                Ok(s) => services.push(s),
+                Err(errors) => {
+                    broken.push(format!("{}: {errors}", r.id));
+                    if let Some(s) = running.service(&r.id) {
+                        services.push(s.config.clone());
+                    }
+                }
+            }
+        }
+        if let Ok(mut last) = self.last_read.lock() {
+            last.0 = records;
+        }
+        Ok((
+            Config {
+                gateway: base.gateway,
+                ministries: base.ministries,
+                services,
+            },
+            broken,
+            version,
+        ))
+    }
+
+    /// Brings the running snapshot in step with the store.
+    pub async fn refresh(&self) -> Result<Diff, RefreshError> {
+        let (next, mut broken, version) = self.desired().await?;
+        let stored = self.store().secrets().await?;
+        if let Ok(mut last) = self.last_read.lock() {
+            last.1 = stored.clone();
+        }
+        self.reloader
+            .set_secrets(self.secrets.clone().with_stored(stored));
+        let diff = match self.reloader.apply(next).await {
+            Ok(d) => d,
+            Err(errors) => {
+                broken.push(errors.to_string());
+                self.report(broken);
+                return Err(errors.into());
+            }
+        };
+        self.applied.store(version, Ordering::Relaxed);
+        self.report(broken);
+        Ok(diff)
+    }
+
+    fn report(&self, broken: Vec<String>) {
+        for b in &broken {
+            tracing::warn!(problem = %b, "registry: a service cannot be served as written; its last good version keeps serving");
+        }
+        if let Some(m) = &self.metrics {
+            m.registry_broken.set(broken.len() as i64);
+        }
+        if let Ok(mut slot) = self.broken.lock() {
+            *slot = broken;
+        }
+    }
+
+    /// Takes what reloads from a freshly loaded `config` (SIGHUP): the ministries, the
+    /// portal settings the snapshot holds (public origin, service origins, trusted proxies,
+    /// header limit) and the service defaults; then refreshes the services from the store.
+    /// Settings that need a restart (listeners, SSO, sessions, Redis, admin, registry,
+    /// telemetry, assist, server) keep their running values; each one that differs is
+    /// returned, for the operator to be told.
+    pub async fn rebase(&self, config: &Config) -> Result<(Diff, Vec<&'static str>), RefreshError> {
+        let running = self.base();
+        let (gateway, needs_restart) = reloadable(&running.gateway, &config.gateway);
+        if let Ok(mut b) = self.base.write() {
+            *b = Base {
+                gateway,
+                ministries: config.ministries.clone(),
+            };
+        }
+        match self.refresh().await {
+            Ok(diff) => Ok((diff, needs_restart)),
+            Err(e) => {
+                // Nothing of the new base is kept when it does not validate with the services.
+                if let Ok(mut b) = self.base.write() {
+                    *b = running;
+                }
+                Err(e)
+            }
+        }
+    }
+
+    /// Keeps the running snapshot in step with the store for the life of the server: the
+    /// files store's directory is polled for edits; a shared store's change notifications
+    /// are followed, and its version polled in case some were missed.
+    pub async fn follow(self: Arc<Self>) {
+        match self.backing.clone() {
+            Backing::Files(files) => {
+                let interval = self.base().gateway.registry.watch_interval;
+                let mut reported: Vec<BrokenFile> = Vec::new();
+                loop {
+                    tokio::time::sleep(interval).await;
+                    let scan = {
+                        let files = Arc::clone(&files);
+                        tokio::task::spawn_blocking(move || files.absorb_edits()).await
+                    };
+                    match scan {
+                        Ok(Ok((edits, broken))) => {
+                            if broken != reported {
+                                for b in &broken {
+                                    tracing::warn!(file = %b.file.display(), reason = %b.reason, "registry: unreadable service file ignored");
+                                }
+                            }
+                            let broken_changed = broken != reported;
+                            reported = broken;
+                            if edits > 0 || broken_changed {
+                                if let Err(e) = self.refresh().await {
+                                    tracing::warn!(error = %e, "registry: an edit was not applied");
+                                }
+                                self.add_unreadable(&reported);
+                            }
+                        }
+                        Ok(Err(e)) => {
+                            tracing::warn!(error = %e, "registry: cannot scan the services")
+                        }
+                        Err(e) => tracing::warn!(error = %e, "registry: scan stopped"),
+                    }
+                }
+            }
+            Backing::Shared(shared) => {
+                // Start from the shared store (importing this instance's files into an empty
+                // one), then follow it.
+                self.seed_shared(&shared).await;
+                let wake = Arc::new(tokio::sync::Notify::new());
+                let follower = {
+                    let kv = Arc::clone(shared.kv());
+                    let channel = shared.channel();
+                    let (on_message, on_gap) = (Arc::clone(&wake), Arc::clone(&wake));
+                    async move {
+                        kv.follow(
+                            &channel,
+                            Box::new(move |_| on_message.notify_one()),
+                            Box::new(move || on_gap.notify_one()),
+                        )
+                        .await
+                    }
+                };
+                let catch_up = async {
+                    let mut polls = 0u32;
+                    loop {
+                        tokio::select! {
+                            _ = wake.notified() => {}
+                            _ = tokio::time::sleep(POLL_SHARED) => polls += 1,
+                        }
+                        let applied = self.applied.load(Ordering::Relaxed);
+                        let (behind, lost) = match shared.version().await {
+                            Ok(v) => (v > applied, v < applied),
+                            Err(e) => {
+                                tracing::debug!(error = %e, "registry store unreachable; serving the last snapshot");
+                                continue;
+                            }
+                        };
+                        if lost {
+                            // The store went back in time: it lost its data. Give it back what
+                            // this instance last read (other instances do the same; a record
+                            // is only ever created where absent).
+                            tracing::warn!(applied, "the registry store lost its data; restoring it from this instance's last reading");
+                            self.restore(&shared).await;
+                        }
+                        if behind || lost || polls >= RESYNC_EVERY {
+                            polls = 0;
+                            if let Err(e) = self.refresh().await {
+                                tracing::warn!(error = %e, "registry: a change was not applied");
+                            }
+                        }
+                    }
+                };
+                tokio::join!(follower, catch_up);
+            }
+        }
+    }
+
+    /// Adds unreadable files to what `/readyz` reports (their services keep serving).
+    fn add_unreadable(&self, files: &[BrokenFile]) {
+        if files.is_empty() {
+            return;
+        }
+        if let Ok(mut b) = self.broken.lock() {
+            for f in files {
+                b.push(format!("{}: {}", f.file.display(), f.reason));
+            }
+            if let Some(m) = &self.metrics {
+                m.registry_broken.set(b.len() as i64);
+            }
+        }
+    }
+
+    /// A shared store with no services yet gets this instance's (the first deployment of a
+    /// registry in Redis starts from the repository's files); then the instance catches up.
+    async fn seed_shared(&self, shared: &SharedStore) {
+        loop {
+            match self.try_seed(shared).await {
+                Ok(()) => return,
+                Err(e) => {
+                    tracing::warn!(error = %e, "registry store unreachable at start; serving the files' snapshot");
+                    tokio::time::sleep(POLL_SHARED).await;
+                }
+            }
+        }
+    }
+
+    /// Writes the records and secrets last read back into a store that lost them.
+    async fn restore(&self, shared: &SharedStore) {
+        let (records, secrets) = match self.last_read.lock() {
+            Ok(l) => l.clone(),
+            Err(_) => return,
+        };
+        let author = super::store::Author {
+            actor: "restore".into(),
+            action: super::store::Action::Create,
+        };
+        for r in &records {
+            let _ = shared
+                .put(
+                    &r.id,
+                    &r.ministry,
+                    &r.document,
+                    super::store::Expect::Absent,
+                    &author,
+                )
+                .await;
+        }
+        let mut by_service: BTreeMap<String, Vec<(String, String)>> = BTreeMap::new();
+        for (k, v) in secrets {
+            let id = k.split(':').next().unwrap_or_default().to_string();
+            by_service.entry(id).or_default().push((k, v));
+        }
+        for (id, s) in by_service {
+            let _ = shared.put_secrets(&id, &s).await;
+        }
+    }
+
+    async fn try_seed(&self, shared: &SharedStore) -> Result<(), RefreshError> {
+        if shared.list().await?.is_empty() {
+            let author = super::store::Author {
+                actor: "import".into(),
+                action: super::store::Action::Create,
+            };
+            for s in &self.snapshot().config.services {
+                let Some(doc) = document_of_file(&s.file) else {
+                    continue;
+                };
+                // Two instances importing at once: the second finds each record there.
+                let _ = shared
+                    .put(
+                        &s.id,
+                        &s.ministry,
+                        &doc,
+                        super::store::Expect::Absent,
+                        &author,
+                    )
+                    .await;
+            }
+        }
+        self.refresh().await.map(|_| ())
+    }
+}
+
+/// `running` with what a reload may change taken from `loaded`, and the names of the
+/// restart-only settings that `loaded` would change.
+fn reloadable(
+    running: &GatewaySettings,
+    loaded: &GatewaySettings,
+) -> (GatewaySettings, Vec<&'static str>) {
+    let mut next = running.clone();
+    next.portal.public_url = loaded.portal.public_url.clone();
+    next.portal.service_origins = loaded.portal.service_origins.clone();
+    next.portal.trusted_proxies = loaded.portal.trusted_proxies.clone();
+    next.portal.max_header_bytes = loaded.portal.max_header_bytes;
+    next.defaults = loaded.defaults.clone();
+    let mut restart = Vec::new();
+    let p = (&running.portal, &loaded.portal);
+    if p.0.listen != p.1.listen || p.0.h2c != p.1.h2c || p.0.tls != p.1.tls {
+        restart.push("portal listeners");
+    }
+    for (name, differs) in [
+        ("server", running.server != loaded.server),
+        (
+            "admin",
+            running.admin != loaded.admin || running.admin_listen != loaded.admin_listen,
+        ),
+        ("metrics", running.metrics_listen != loaded.metrics_listen),
+        (
+            "registry",
+            running.registry != loaded.registry || running.services_dir != loaded.services_dir,
+        ),
+        ("sso", running.sso != loaded.sso),
+        ("redis", running.redis != loaded.redis),
+        ("sessions", running.sessions != loaded.sessions),
+        ("identity", running.identity != loaded.identity),
+        ("assist", running.assist != loaded.assist),
+        ("telemetry", running.telemetry != loaded.telemetry),
+    ] {
+        if differs {
+            restart.push(name);
+        }
+    }
+    (next, restart)
+}
+
+/// The document of a service file, if it reads.
+fn document_of_file(file: &std::path::Path) -> Option<serde_json::Value> {
+    let text = std::fs::read_to_string(file).ok()?;
+    super::store::files::document_of(&text).ok()
+}
+
+/// A problem with no file to name.
+pub fn problem(reason: impl Into<String>) -> ConfigErrors {
+    ConfigErrors(vec![ConfigError::new(std::path::Path::new(""), "", reason)])
+}

@@ -1,0 +1,532 @@
+//! The registry in files, the embedded default: `services_dir` (one TOML file per service,
+//! `<ministry>/<id>.toml`) stays the source of truth, so what an operator reads in the
+//! repository is what runs.
+//!
+//! A write goes to a temporary file beside the target and is renamed over it (a reader never
+//! sees half a file). The history is a JSON-lines file (`[registry] history`), one [`Change`]
+//! per line, appended; versions number its lines across the whole registry. A service found
+//! on disk without history is at version 0. Edits made by hand (or by GitOps) are found by
+//! [`FileStore::absorb_edits`] (the directory is polled) and recorded as `file_edit`
+//! changes. Secrets given to the admin API are kept in `registry-secrets.json` beside the
+//! history, readable by the gateway's user only.
+
+use super::{diff, now, Action, Author, Change, Expect, Record, RegistryStore, StoreError};
+use crate::config::service_file;
+use async_trait::async_trait;
+use serde_json::Value;
+use sha2::{Digest, Sha256};
+use std::collections::{BTreeMap, HashMap};
+use std::io::Write as _;
+use std::path::{Path, PathBuf};
+use std::sync::Mutex;
+
+/// What the store knows of one service file.
+#[derive(Debug, Clone)]
+struct Known {
+    ministry: String,
+    version: u64,
+    /// SHA-256 of the file's bytes as last read or written.
+    hash: [u8; 32],
+    /// The document as last read or written; a later edit that does not parse leaves this
+    /// (the last good version) in place.
+    document: Value,
+}
+
+#[derive(Debug, Default)]
+struct Index {
+    services: HashMap<String, Known>,
+    /// The registry's latest version.
+    version: u64,
+}
+
+/// A file that cannot be read as a service document.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct BrokenFile {
+    pub file: PathBuf,
+    pub reason: String,
+}
+
+/// The files store.
+pub struct FileStore {
+    dir: PathBuf,
+    history: PathBuf,
+    secrets: PathBuf,
+    index: Mutex<Index>,
+}
+
+fn unavailable(e: impl std::fmt::Display) -> StoreError {
+    StoreError::Unavailable(e.to_string())
+}
+
+fn hash(bytes: &[u8]) -> [u8; 32] {
+    Sha256::digest(bytes).into()
+}
+
+/// A service file's document: its TOML as JSON.
+pub fn document_of(text: &str) -> Result<Value, String> {
+    let value: toml::Value = toml::from_str(text).map_err(|e| e.message().trim().to_string())?;
+    serde_json::to_value(value).map_err(|e| e.to_string())
+}
+
+/// The TOML text of a document (`null`s are refused: TOML has none).
+pub fn toml_of(document: &Value) -> Result<String, String> {
+    let value = toml::Value::try_from(document).map_err(|e| e.to_string())?;
+    toml::to_string_pretty(&value).map_err(|e| e.to_string())
+}
+
+impl FileStore {
+    /// The store over `dir` (the services directory), with its history in `history`. Reads
+    /// the history to know each service's version.
+    pub fn open(dir: &Path, history: &Path) -> Result<Self, StoreError> {
+        let store = Self {
+            dir: dir.to_path_buf(),
+            history: history.to_path_buf(),
+            secrets: history.with_file_name("registry-secrets.json"),
+            index: Mutex::new(Index::default()),
+        };
+        let changes = store.read_history()?;
+        let mut index = Index::default();
+        for c in &changes {
+            index.version = index.version.max(c.version);
+        }
+        for (id, ministry, path) in store.files()? {
+            let bytes = std::fs::read(&path).map_err(unavailable)?;
+            // A file that does not parse at start has no good version to serve; `load`
+            // refuses such a directory before a store is opened, so this is a file that broke
+            // in between: it is found as an edit by the next scan.
+            let Ok(document) = std::str::from_utf8(&bytes)
+                .map_err(|e| e.to_string())
+                .and_then(document_of)
+            else {
+                continue;
+            };
+            let version = changes
+                .iter()
+                .rev()
+                .find(|c| c.id == id)
+                .map_or(0, |c| c.version);
+            index.services.insert(
+                id,
+                Known {
+                    ministry,
+                    version,
+                    hash: hash(&bytes),
+                    document,
+                },
+            );
+        }
+        *store.lock()? = index;
+        Ok(store)
+    }
+
+    fn lock(&self) -> Result<std::sync::MutexGuard<'_, Index>, StoreError> {
+        self.index
+            .lock()
+            .map_err(|_| StoreError::Unavailable("registry index lock poisoned".into()))
+    }
+
+    /// `(id, ministry, path)` of every service file, sorted.
+    fn files(&self) -> Result<Vec<(String, String, PathBuf)>, StoreError> {
+        let mut out = Vec::new();
+        for entry in std::fs::read_dir(&self.dir).map_err(unavailable)? {
+            let ministry_dir = entry.map_err(unavailable)?.path();
+            if !ministry_dir.is_dir() {
+                continue;
+            }
+            let Some(ministry) = ministry_dir.file_name().and_then(|n| n.to_str()) else {
+                continue;
+            };
+            for inner in std::fs::read_dir(&ministry_dir).map_err(unavailable)? {
+                let path = inner.map_err(unavailable)?.path();
+                if path.extension().is_some_and(|e| e == "toml") {
+                    if let Some(id) = path.file_stem().and_then(|n| n.to_str()) {
+                        out.push((id.to_string(), ministry.to_string(), path.clone()));
+                    }
+                }
+            }
+        }
+        out.sort();
+        Ok(out)
+    }
+
+    fn read_history(&self) -> Result<Vec<Change>, StoreError> {
+        let text = match std::fs::read_to_string(&self.history) {
+            Ok(t) => t,
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(Vec::new()),
+            Err(e) => return Err(unavailable(e)),
+        };
+        text.lines()
+            .filter(|l| !l.trim().is_empty())
+            .map(|l| serde_json::from_str(l).map_err(|e| StoreError::Corrupt(e.to_string())))
+            .collect()
+    }
+
+    fn append(&self, change: &Change) -> Result<(), StoreError> {
+        let line = serde_json::to_string(change).map_err(|e| StoreError::Corrupt(e.to_string()))?;
+        let mut f = std::fs::OpenOptions::new()
+            .create(true)
+            .append(true)
+            .open(&self.history)
+            .map_err(unavailable)?;
+        writeln!(f, "{line}").map_err(unavailable)?;
+        f.sync_data().map_err(unavailable)
+    }
+
+    /// Writes `bytes` to `path` through a temporary file renamed over it.
+    fn write_atomically(path: &Path, bytes: &[u8]) -> Result<(), StoreError> {
+        if let Some(parent) = path.parent() {
+            std::fs::create_dir_all(parent).map_err(unavailable)?;
+        }
+        let tmp = path.with_extension(format!("toml.tmp-{}", std::process::id()));
+        {
+            let mut f = std::fs::File::create(&tmp).map_err(unavailable)?;
+            f.write_all(bytes).map_err(unavailable)?;
+            f.sync_all().map_err(unavailable)?;
+        }
+        std::fs::rename(&tmp, path).map_err(|e| {
+            let _ = std::fs::remove_file(&tmp);
+            unavailable(e)
+        })
+    }
+
+    fn check(known: Option<&Known>, expect: Expect) -> Result<(), StoreError> {
+        let current = known.map(|k| k.version);
+        let ok = match expect {
+            Expect::Absent => known.is_none(),
+            Expect::Version(v) => current == Some(v),
+            Expect::Any => true,
+        };
+        if ok {
+            Ok(())
+        } else {
+            Err(StoreError::Conflict { current })
+        }
+    }
+
+    /// Finds the files edited (created, changed, removed) since the store last read or wrote
+    /// them, records each as a `file_edit` change, and returns how many there were. Files
+    /// that cannot be read as TOML are reported, not recorded (and keep their old hash, so a
+    /// fix is found).
+    pub fn absorb_edits(&self) -> Result<(usize, Vec<BrokenFile>), StoreError> {
+        let files = self.files()?;
+        let mut index = self.lock()?;
+        let mut seen = std::collections::HashSet::new();
+        let mut edits = 0;
+        let mut broken = Vec::new();
+        for (id, ministry, path) in &files {
+            seen.insert(id.clone());
+            let bytes = std::fs::read(path).map_err(unavailable)?;
+            let h = hash(&bytes);
+            let known = index.services.get(id).cloned();
+            if known
+                .as_ref()
+                .is_some_and(|k| k.hash == h && &k.ministry == ministry)
+            {
+                continue;
+            }
+            let after = match std::str::from_utf8(&bytes)
+                .map_err(|e| e.to_string())
+                .and_then(document_of)
+            {
+                Ok(d) => d,
+                Err(reason) => {
+                    broken.push(BrokenFile {
+                        file: path.clone(),
+                        reason,
+                    });
+                    continue;
+                }
+            };
+            index.version += 1;
+            let version = index.version;
+            let change = Change {
+                version,
+                id: id.clone(),
+                ministry: ministry.clone(),
+                action: Action::FileEdit,
+                actor: "file".into(),
+                at: now(),
+                diff: diff(known.as_ref().map(|k| &k.document), Some(&after)),
+                document: Some(after.clone()),
+            };
+            self.append(&change)?;
+            index.services.insert(
+                id.clone(),
+                Known {
+                    ministry: ministry.clone(),
+                    version,
+                    hash: h,
+                    document: after,
+                },
+            );
+            edits += 1;
+        }
+        let gone: Vec<String> = index
+            .services
+            .keys()
+            .filter(|id| !seen.contains(*id))
+            .cloned()
+            .collect();
+        for id in gone {
+            let Some(known) = index.services.remove(&id) else {
+                continue;
+            };
+            index.version += 1;
+            let version = index.version;
+            self.append(&Change {
+                version,
+                id,
+                ministry: known.ministry,
+                action: Action::FileEdit,
+                actor: "file".into(),
+                at: now(),
+                diff: diff(Some(&known.document), None),
+                document: None,
+            })?;
+            edits += 1;
+        }
+        Ok((edits, broken))
+    }
+
+    fn read_secrets(&self) -> Result<BTreeMap<String, String>, StoreError> {
+        match std::fs::read(&self.secrets) {
+            Ok(b) => serde_json::from_slice(&b).map_err(|e| StoreError::Corrupt(e.to_string())),
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(BTreeMap::new()),
+            Err(e) => Err(unavailable(e)),
+        }
+    }
+}
+
+#[async_trait]
+impl RegistryStore for FileStore {
+    async fn list(&self) -> Result<Vec<Record>, StoreError> {
+        let index = self.lock()?;
+        let mut out: Vec<Record> = index
+            .services
+            .iter()
+            .map(|(id, k)| Record {
+                id: id.clone(),
+                ministry: k.ministry.clone(),
+                version: k.version,
+                document: k.document.clone(),
+            })
+            .collect();
+        out.sort_by(|a, b| a.id.cmp(&b.id));
+        Ok(out)
+    }
+
+    async fn get(&self, id: &str) -> Result<Option<Record>, StoreError> {
+        Ok(self.lock()?.services.get(id).map(|k| Record {
+            id: id.to_string(),
+            ministry: k.ministry.clone(),
+            version: k.version,
+            document: k.document.clone(),
+        }))
+    }
+
+    async fn put(
+        &self,
+        id: &str,
+        ministry: &str,
+        document: &Value,
+        expect: Expect,
+        author: &Author,
+    ) -> Result<u64, StoreError> {
+        let text = toml_of(document).map_err(StoreError::Corrupt)?;
+        let mut index = self.lock()?;
+        let known = index.services.get(id).cloned();
+        Self::check(known.as_ref(), expect)?;
+        let before = known.as_ref().map(|k| k.document.clone());
+        let path = service_file(&self.dir, ministry, id);
+        Self::write_atomically(&path, text.as_bytes())?;
+        if let Some(k) = &known {
+            if k.ministry != ministry {
+                let _ = std::fs::remove_file(service_file(&self.dir, &k.ministry, id));
+            }
+        }
+        index.version += 1;
+        let version = index.version;
+        self.append(&Change {
+            version,
+            id: id.to_string(),
+            ministry: ministry.to_string(),
+            action: author.action,
+            actor: author.actor.clone(),
+            at: now(),
+            diff: diff(before.as_ref(), Some(document)),
+            document: Some(document.clone()),
+        })?;
+        index.services.insert(
+            id.to_string(),
+            Known {
+                ministry: ministry.to_string(),
+                version,
+                hash: hash(text.as_bytes()),
+                document: document.clone(),
+            },
+        );
+        Ok(version)
+    }
+
+    async fn delete(&self, id: &str, expect: Expect, author: &Author) -> Result<u64, StoreError> {
+        let mut index = self.lock()?;
+        let Some(known) = index.services.get(id).cloned() else {
+            return Err(StoreError::Conflict { current: None });
+        };
+        Self::check(Some(&known), expect)?;
+        let before = Some(known.document.clone());
+        std::fs::remove_file(service_file(&self.dir, &known.ministry, id)).map_err(unavailable)?;
+        index.services.remove(id);
+        index.version += 1;
+        let version = index.version;
+        self.append(&Change {
+            version,
+            id: id.to_string(),
+            ministry: known.ministry,
+            action: author.action,
+            actor: author.actor.clone(),
+            at: now(),
+            diff: diff(before.as_ref(), None),
+            document: None,
+        })?;
+        Ok(version)
+    }
+
+    async fn history(&self, id: &str) -> Result<Vec<Change>, StoreError> {
+        Ok(self
+            .read_history()?
+            .into_iter()
+            .filter(|c| c.id == id)
+            .collect())
+    }
+
+    async fn put_secrets(&self, _id: &str, secrets: &[(String, String)]) -> Result<(), StoreError> {
+        if secrets.is_empty() {
+            return Ok(());
+        }
+        let _index = self.lock()?;
+        let mut all = self.read_secrets()?;
+        all.extend(secrets.iter().cloned());
+        let json = serde_json::to_vec(&all).map_err(|e| StoreError::Corrupt(e.to_string()))?;
+        let tmp = self.secrets.with_extension("json.tmp");
+        {
+            let mut options = std::fs::OpenOptions::new();
+            options.write(true).create(true).truncate(true);
+            #[cfg(unix)]
+            {
+                use std::os::unix::fs::OpenOptionsExt;
+                options.mode(0o600);
+            }
+            let mut f = options.open(&tmp).map_err(unavailable)?;
+            f.write_all(&json).map_err(unavailable)?;
+            f.sync_all().map_err(unavailable)?;
+        }
+        std::fs::rename(&tmp, &self.secrets).map_err(unavailable)
+    }
+
+    async fn secrets(&self) -> Result<Vec<(String, String)>, StoreError> {
+        Ok(self.read_secrets()?.into_iter().collect())
+    }
+
+    async fn version(&self) -> Result<u64, StoreError> {
+        Ok(self.lock()?.version)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use serde_json::json;
+
+    struct Dir(PathBuf);
+    impl Drop for Dir {
+        fn drop(&mut self) {
+            let _ = std::fs::remove_dir_all(&self.0);
+        }
+    }
+
+    fn scratch() -> Dir {
+        let d = std::env::temp_dir().join(format!(
+            "egov-files-{}-{}",
+            std::process::id(),
+            crate::sso::session::random_token()
+        ));
+        std::fs::create_dir_all(d.join("services/m")).expect("dir");
+        Dir(d)
+    }
+
+    fn by(action: Action) -> Author {
+        Author {
+            actor: "test".into(),
+            action,
+        }
+    }
+
+    #[tokio::test]
+    async fn a_written_service_is_a_file_and_a_version_in_the_history() {
+        let d = scratch();
+        let store =
+            FileStore::open(&d.0.join("services"), &d.0.join("history.jsonl")).expect("open");
+        let v = store
+            .put(
+                "svc",
+                "m",
+                &json!({"id": "svc", "names": {"fr": "S"}}),
+                Expect::Absent,
+                &by(Action::Create),
+            )
+            .await
+            .expect("put");
+        assert_eq!(v, 1);
+        let text = std::fs::read_to_string(d.0.join("services/m/svc.toml")).expect("file");
+        assert_eq!(
+            document_of(&text).expect("toml"),
+            json!({"id": "svc", "names": {"fr": "S"}})
+        );
+        // A second store over the same files knows the version from the history.
+        let again =
+            FileStore::open(&d.0.join("services"), &d.0.join("history.jsonl")).expect("open");
+        assert_eq!(
+            again
+                .get("svc")
+                .await
+                .expect("get")
+                .expect("record")
+                .version,
+            1
+        );
+        assert!(matches!(
+            again
+                .put(
+                    "svc",
+                    "m",
+                    &json!({}),
+                    Expect::Version(0),
+                    &by(Action::Replace)
+                )
+                .await,
+            Err(StoreError::Conflict { current: Some(1) })
+        ));
+    }
+
+    #[tokio::test]
+    async fn an_edit_by_hand_is_found_and_recorded_and_a_broken_one_reported() {
+        let d = scratch();
+        std::fs::write(d.0.join("services/m/svc.toml"), "id = \"svc\"\n").expect("write");
+        let store =
+            FileStore::open(&d.0.join("services"), &d.0.join("history.jsonl")).expect("open");
+        assert_eq!(
+            store.absorb_edits().expect("scan").0,
+            0,
+            "nothing changed yet"
+        );
+        std::fs::write(d.0.join("services/m/svc.toml"), "id = \"svc\"\nx = 1\n").expect("write");
+        assert_eq!(store.absorb_edits().expect("scan").0, 1);
+        let h = store.history("svc").await.expect("history");
+        assert_eq!(h.last().map(|c| c.action), Some(Action::FileEdit));
+        std::fs::write(d.0.join("services/m/svc.toml"), "id = [broken\n").expect("write");
+        let (edits, broken) = store.absorb_edits().expect("scan");
+        assert_eq!(edits, 0);
+        assert_eq!(broken.len(), 1, "{broken:?}");
+    }
+}

@@ -1,0 +1,219 @@
+//! Where the live set of services is kept, and its history.
+//!
+//! A service is kept as a **document**: exactly the service file's schema, as JSON (what the
+//! admin API reads and writes). Every change gets a version (a number that only grows across
+//! the whole registry), is recorded with who made it, when, and what changed, and can be
+//! rolled back (a rollback is a change too). Two implementations:
+//!
+//! - [`FileStore`], the embedded default: `config/services/` stays the source of truth
+//!   (written atomically, and watched, so a hand or GitOps edit applies too); the history is
+//!   a JSON-lines file beside `gateway.toml`;
+//! - [`SharedStore`], `[registry] store = "redis"`: versioned records in the shared state
+//!   ([`crate::kv::Kv`]), optimistic concurrency by compare-and-set, a change notification to
+//!   every instance, and a version counter an instance that missed notifications catches up
+//!   from.
+//!
+//! Secrets given to the admin API are kept by the store too (never in a document, never
+//! returned): a document names them `{ stored = "<id>:<pointer>" }`.
+
+pub mod files;
+mod shared;
+
+pub use files::{BrokenFile, FileStore};
+pub use shared::SharedStore;
+
+use async_trait::async_trait;
+use serde::{Deserialize, Serialize};
+use serde_json::Value;
+use std::collections::BTreeMap;
+
+/// The store failed, or refused a write.
+#[derive(Debug, thiserror::Error)]
+pub enum StoreError {
+    /// The record is not at the version the writer read (`If-Match`), or a record that was
+    /// to be created exists already.
+    #[error("the service changed meanwhile (now at version {current:?})")]
+    Conflict { current: Option<u64> },
+    #[error("registry store unavailable: {0}")]
+    Unavailable(String),
+    #[error("corrupt registry record: {0}")]
+    Corrupt(String),
+}
+
+/// One service as kept.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Record {
+    pub id: String,
+    pub ministry: String,
+    /// The version of its last change.
+    pub version: u64,
+    /// The service file's schema, as JSON.
+    pub document: Value,
+}
+
+/// What a change did.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Action {
+    Create,
+    Replace,
+    Patch,
+    Delete,
+    Rollback,
+    /// A file was edited by hand (files store).
+    FileEdit,
+}
+
+impl Action {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Action::Create => "create",
+            Action::Replace => "replace",
+            Action::Patch => "patch",
+            Action::Delete => "delete",
+            Action::Rollback => "rollback",
+            Action::FileEdit => "file_edit",
+        }
+    }
+}
+
+/// One version in a service's history.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Change {
+    pub version: u64,
+    pub id: String,
+    pub ministry: String,
+    pub action: Action,
+    /// Who: an API key's id, a token's client, `file` for a hand edit.
+    pub actor: String,
+    /// Unix seconds.
+    pub at: u64,
+    /// JSON pointer → `{ "from": .., "to": .. }` for every leaf that changed.
+    pub diff: BTreeMap<String, Value>,
+    /// The document after the change (`None` after a delete): what a rollback restores.
+    pub document: Option<Value>,
+}
+
+/// What a write expects to find.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Expect {
+    /// No record (a create).
+    Absent,
+    /// The record at exactly this version (`If-Match`).
+    Version(u64),
+    /// Whatever is there (no `If-Match`).
+    Any,
+}
+
+/// Who makes a change, and how.
+#[derive(Debug, Clone)]
+pub struct Author {
+    pub actor: String,
+    pub action: Action,
+}
+
+/// Where services are kept.
+#[async_trait]
+pub trait RegistryStore: Send + Sync {
+    /// Every service now.
+    async fn list(&self) -> Result<Vec<Record>, StoreError>;
+    /// One service now.
+    async fn get(&self, id: &str) -> Result<Option<Record>, StoreError>;
+    /// Writes `document` for service `id` of `ministry` if the record is as `expect`ed;
+    /// returns the new version.
+    async fn put(
+        &self,
+        id: &str,
+        ministry: &str,
+        document: &Value,
+        expect: Expect,
+        author: &Author,
+    ) -> Result<u64, StoreError>;
+    /// Removes service `id` if the record is as `expect`ed; returns the change's version.
+    async fn delete(&self, id: &str, expect: Expect, author: &Author) -> Result<u64, StoreError>;
+    /// The service's changes, oldest first.
+    async fn history(&self, id: &str) -> Result<Vec<Change>, StoreError>;
+    /// Keeps `secrets` (key → value) for service `id`, replacing those with the same keys.
+    async fn put_secrets(&self, id: &str, secrets: &[(String, String)]) -> Result<(), StoreError>;
+    /// Every stored secret, by key.
+    async fn secrets(&self) -> Result<Vec<(String, String)>, StoreError>;
+    /// The registry's latest version (for catching up).
+    async fn version(&self) -> Result<u64, StoreError>;
+}
+
+/// Every leaf of `after` that differs from `before`, by JSON pointer: `{from, to}` (a missing
+/// side is `null`).
+pub fn diff(before: Option<&Value>, after: Option<&Value>) -> BTreeMap<String, Value> {
+    let mut out = BTreeMap::new();
+    walk(
+        "",
+        before.unwrap_or(&Value::Null),
+        after.unwrap_or(&Value::Null),
+        &mut out,
+    );
+    out
+}
+
+fn walk(at: &str, a: &Value, b: &Value, out: &mut BTreeMap<String, Value>) {
+    match (a, b) {
+        (Value::Object(x), Value::Object(y)) => {
+            let keys: std::collections::BTreeSet<&String> = x.keys().chain(y.keys()).collect();
+            for k in keys {
+                let here = format!("{at}/{}", escape_pointer(k));
+                walk(
+                    &here,
+                    x.get(k).unwrap_or(&Value::Null),
+                    y.get(k).unwrap_or(&Value::Null),
+                    out,
+                );
+            }
+        }
+        (Value::Array(x), Value::Array(y)) => {
+            for i in 0..x.len().max(y.len()) {
+                walk(
+                    &format!("{at}/{i}"),
+                    x.get(i).unwrap_or(&Value::Null),
+                    y.get(i).unwrap_or(&Value::Null),
+                    out,
+                );
+            }
+        }
+        _ if a != b => {
+            out.insert(
+                if at.is_empty() { "/".into() } else { at.into() },
+                serde_json::json!({ "from": a, "to": b }),
+            );
+        }
+        _ => {}
+    }
+}
+
+/// A JSON pointer reference token for `key` (RFC 6901: `~` → `~0`, `/` → `~1`).
+pub fn escape_pointer(key: &str) -> String {
+    key.replace('~', "~0").replace('/', "~1")
+}
+
+/// Unix seconds now.
+pub fn now() -> u64 {
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map_or(0, |d| d.as_secs())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use serde_json::json;
+
+    #[test]
+    fn a_diff_names_every_changed_leaf_by_pointer() {
+        let before = json!({ "names": { "fr": "A" }, "keywords": ["x", "y"], "a/b": 1 });
+        let after = json!({ "names": { "fr": "B" }, "keywords": ["x"], "a/b": 1, "new": true });
+        let d = diff(Some(&before), Some(&after));
+        assert_eq!(d["/names/fr"], json!({ "from": "A", "to": "B" }));
+        assert_eq!(d["/keywords/1"], json!({ "from": "y", "to": null }));
+        assert_eq!(d["/new"], json!({ "from": null, "to": true }));
+        assert!(!d.contains_key("/a~1b"), "{d:?}");
+        assert_eq!(d.len(), 3, "{d:?}");
+    }
+}

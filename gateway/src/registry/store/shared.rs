@@ -1,0 +1,436 @@
+//! The registry in the shared state ([`Kv`]): what every instance of a deployment with
+//! `[registry] store = "redis"` reads and writes.
+//!
+//! Keys (under the deployment's prefix): `reg:svc:<id>` a [`Record`] as JSON, `reg:ids` the
+//! set of ids, `reg:version` the version counter, `reg:change:<version>` one [`Change`],
+//! `reg:history:<id>` the set of a service's versions, `reg:secrets:<id>` its stored secrets
+//! (JSON map). Writes are optimistic: a record is replaced only if it is still the one the
+//! writer read (compare-and-set), so of two concurrent writers exactly one wins. Each change
+//! is published on the `reg:changed` channel; an instance that missed some (a restart, a
+//! Redis blip) sees `reg:version` ahead of what it applied and reloads.
+
+use super::{diff, now, Author, Change, Expect, Record, RegistryStore, StoreError};
+use crate::kv::{Kv, KvError, Write};
+use async_trait::async_trait;
+use serde_json::Value;
+use std::collections::BTreeMap;
+use std::sync::Arc;
+
+impl From<KvError> for StoreError {
+    fn from(e: KvError) -> Self {
+        StoreError::Unavailable(e.0)
+    }
+}
+
+fn corrupt(e: serde_json::Error) -> StoreError {
+    StoreError::Corrupt(e.to_string())
+}
+
+/// The registry over [`Kv`].
+pub struct SharedStore {
+    kv: Arc<dyn Kv>,
+}
+
+/// How long a change record (and so a version of the history) is kept.
+const HISTORY_TTL: std::time::Duration = std::time::Duration::from_secs(400 * 24 * 3600);
+
+impl SharedStore {
+    pub fn new(kv: Arc<dyn Kv>) -> Self {
+        Self { kv }
+    }
+
+    /// The channel every change is announced on (its version as the message).
+    pub fn channel(&self) -> String {
+        self.kv.channel("reg:changed")
+    }
+
+    /// The shared state it lives in (for following changes).
+    pub fn kv(&self) -> &Arc<dyn Kv> {
+        &self.kv
+    }
+
+    async fn raw(&self, id: &str) -> Result<Option<(Vec<u8>, Record)>, StoreError> {
+        let Some(bytes) = self.kv.get(&self.kv.key("reg:svc", id)).await? else {
+            return Ok(None);
+        };
+        let record: Record = serde_json::from_slice(&bytes).map_err(corrupt)?;
+        Ok(Some((bytes, record)))
+    }
+
+    /// The record as `expect`ed, or a conflict.
+    async fn expected(
+        &self,
+        id: &str,
+        expect: Expect,
+    ) -> Result<Option<(Vec<u8>, Record)>, StoreError> {
+        let current = self.raw(id).await?;
+        let version = current.as_ref().map(|(_, r)| r.version);
+        let ok = match expect {
+            Expect::Absent => current.is_none(),
+            Expect::Version(v) => version == Some(v),
+            Expect::Any => true,
+        };
+        if ok {
+            Ok(current)
+        } else {
+            Err(StoreError::Conflict { current: version })
+        }
+    }
+
+    /// Records `change` and announces it.
+    async fn record(&self, change: &Change) -> Result<(), StoreError> {
+        let json = serde_json::to_vec(change).map_err(corrupt)?;
+        self.kv
+            .set(
+                &self.kv.key("reg:change", &change.version.to_string()),
+                &json,
+                Some(HISTORY_TTL),
+                Write::Always,
+            )
+            .await?;
+        self.kv
+            .set_add(
+                &self.kv.key("reg:history", &change.id),
+                &change.version.to_string(),
+                HISTORY_TTL,
+            )
+            .await?;
+        if let Err(e) = self
+            .kv
+            .publish(&self.channel(), &change.version.to_string())
+            .await
+        {
+            // Other instances catch up from the version counter.
+            tracing::warn!(error = %e, "registry change not announced");
+        }
+        Ok(())
+    }
+
+    async fn next_version(&self) -> Result<u64, StoreError> {
+        let v = self
+            .kv
+            .incr(&self.kv.key("reg", "version"), 1, None)
+            .await?;
+        Ok(u64::try_from(v).unwrap_or(0))
+    }
+}
+
+/// How many times a write without a precondition (`Expect::Any`) is retried when another
+/// writer got in between its read and its compare-and-set.
+const UNCONDITIONAL_ATTEMPTS: usize = 5;
+
+impl SharedStore {
+    async fn put_once(
+        &self,
+        id: &str,
+        ministry: &str,
+        document: &Value,
+        expect: Expect,
+        author: &Author,
+    ) -> Result<u64, StoreError> {
+        let current = self.expected(id, expect).await?;
+        let version = self.next_version().await?;
+        let record = Record {
+            id: id.to_string(),
+            ministry: ministry.to_string(),
+            version,
+            document: document.clone(),
+        };
+        let json = serde_json::to_vec(&record).map_err(corrupt)?;
+        let swapped = self
+            .kv
+            .compare_and_set(
+                &self.kv.key("reg:svc", id),
+                current.as_ref().map(|(b, _)| b.as_slice()),
+                &json,
+            )
+            .await?;
+        if !swapped {
+            let now_at = self.raw(id).await?.map(|(_, r)| r.version);
+            return Err(StoreError::Conflict { current: now_at });
+        }
+        // The index only grows here; a delete removes the record first.
+        self.kv
+            .set_add(&self.kv.key("reg", "ids"), id, HISTORY_TTL)
+            .await?;
+        self.record(&Change {
+            version,
+            id: id.to_string(),
+            ministry: ministry.to_string(),
+            action: author.action,
+            actor: author.actor.clone(),
+            at: now(),
+            diff: diff(current.as_ref().map(|(_, r)| &r.document), Some(document)),
+            document: Some(document.clone()),
+        })
+        .await?;
+        Ok(version)
+    }
+
+    async fn delete_once(
+        &self,
+        id: &str,
+        expect: Expect,
+        author: &Author,
+    ) -> Result<u64, StoreError> {
+        let Some((bytes, record)) = self.expected(id, expect).await? else {
+            return Err(StoreError::Conflict { current: None });
+        };
+        let version = self.next_version().await?;
+        // A tombstone first (compare-and-set, so a concurrent write is not lost), then away.
+        let tombstone = b"{}";
+        if !self
+            .kv
+            .compare_and_set(&self.kv.key("reg:svc", id), Some(&bytes), tombstone)
+            .await?
+        {
+            let now_at = self.raw(id).await.ok().flatten().map(|(_, r)| r.version);
+            return Err(StoreError::Conflict { current: now_at });
+        }
+        self.kv.delete(&self.kv.key("reg:svc", id)).await?;
+        self.kv
+            .set_remove(&self.kv.key("reg", "ids"), &[id.to_string()])
+            .await?;
+        self.record(&Change {
+            version,
+            id: id.to_string(),
+            ministry: record.ministry.clone(),
+            action: author.action,
+            actor: author.actor.clone(),
+            at: now(),
+            diff: diff(Some(&record.document), None),
+            document: None,
+        })
+        .await?;
+        Ok(version)
+    }
+}
+
+#[async_trait]
+impl RegistryStore for SharedStore {
+    async fn list(&self) -> Result<Vec<Record>, StoreError> {
+        let mut ids = self.kv.set_members(&self.kv.key("reg", "ids")).await?;
+        ids.sort();
+        let mut out = Vec::with_capacity(ids.len());
+        for id in ids {
+            if let Some((_, r)) = self.raw(&id).await? {
+                out.push(r);
+            }
+        }
+        Ok(out)
+    }
+
+    async fn get(&self, id: &str) -> Result<Option<Record>, StoreError> {
+        Ok(self.raw(id).await?.map(|(_, r)| r))
+    }
+
+    async fn put(
+        &self,
+        id: &str,
+        ministry: &str,
+        document: &Value,
+        expect: Expect,
+        author: &Author,
+    ) -> Result<u64, StoreError> {
+        let mut attempt = 1;
+        loop {
+            match self.put_once(id, ministry, document, expect, author).await {
+                Err(StoreError::Conflict { .. })
+                    if expect == Expect::Any && attempt < UNCONDITIONAL_ATTEMPTS =>
+                {
+                    attempt += 1;
+                }
+                other => return other,
+            }
+        }
+    }
+
+    async fn delete(&self, id: &str, expect: Expect, author: &Author) -> Result<u64, StoreError> {
+        let mut attempt = 1;
+        loop {
+            match self.delete_once(id, expect, author).await {
+                Err(StoreError::Conflict { current: Some(_) })
+                    if expect == Expect::Any && attempt < UNCONDITIONAL_ATTEMPTS =>
+                {
+                    attempt += 1;
+                }
+                other => return other,
+            }
+        }
+    }
+
+    async fn history(&self, id: &str) -> Result<Vec<Change>, StoreError> {
+        let mut versions: Vec<u64> = self
+            .kv
+            .set_members(&self.kv.key("reg:history", id))
+            .await?
+            .iter()
+            .filter_map(|v| v.parse().ok())
+            .collect();
+        versions.sort_unstable();
+        let mut out = Vec::with_capacity(versions.len());
+        for v in versions {
+            if let Some(bytes) = self
+                .kv
+                .get(&self.kv.key("reg:change", &v.to_string()))
+                .await?
+            {
+                out.push(serde_json::from_slice(&bytes).map_err(corrupt)?);
+            }
+        }
+        Ok(out)
+    }
+
+    async fn put_secrets(&self, id: &str, secrets: &[(String, String)]) -> Result<(), StoreError> {
+        if secrets.is_empty() {
+            return Ok(());
+        }
+        let key = self.kv.key("reg:secrets", id);
+        // Replaced atomically, so two writers of one service's secrets do not lose either.
+        loop {
+            let current = self.kv.get(&key).await?;
+            let mut map: BTreeMap<String, String> = match &current {
+                Some(b) => serde_json::from_slice(b).map_err(corrupt)?,
+                None => BTreeMap::new(),
+            };
+            for (k, v) in secrets {
+                map.insert(k.clone(), v.clone());
+            }
+            let json = serde_json::to_vec(&map).map_err(corrupt)?;
+            if self
+                .kv
+                .compare_and_set(&key, current.as_deref(), &json)
+                .await?
+            {
+                self.kv
+                    .set_add(&self.kv.key("reg", "secret-ids"), id, HISTORY_TTL)
+                    .await?;
+                return Ok(());
+            }
+        }
+    }
+
+    async fn secrets(&self) -> Result<Vec<(String, String)>, StoreError> {
+        let mut out = Vec::new();
+        for id in self
+            .kv
+            .set_members(&self.kv.key("reg", "secret-ids"))
+            .await?
+        {
+            if let Some(b) = self.kv.get(&self.kv.key("reg:secrets", &id)).await? {
+                let map: BTreeMap<String, String> = serde_json::from_slice(&b).map_err(corrupt)?;
+                out.extend(map);
+            }
+        }
+        Ok(out)
+    }
+
+    async fn version(&self) -> Result<u64, StoreError> {
+        let raw = self.kv.get(&self.kv.key("reg", "version")).await?;
+        Ok(raw
+            .and_then(|b| String::from_utf8(b).ok())
+            .and_then(|s| s.parse().ok())
+            .unwrap_or(0))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::kv::MemoryKv;
+    use crate::registry::store::Action;
+    use serde_json::json;
+
+    fn store() -> SharedStore {
+        SharedStore::new(Arc::new(MemoryKv::default()))
+    }
+
+    fn by(action: Action) -> Author {
+        Author {
+            actor: "test".into(),
+            action,
+        }
+    }
+
+    #[tokio::test]
+    async fn of_two_writers_that_read_one_version_exactly_one_wins() {
+        let s = store();
+        let v1 = s
+            .put(
+                "a",
+                "m",
+                &json!({"x": 1}),
+                Expect::Absent,
+                &by(Action::Create),
+            )
+            .await
+            .expect("create");
+        let first = s
+            .put(
+                "a",
+                "m",
+                &json!({"x": 2}),
+                Expect::Version(v1),
+                &by(Action::Replace),
+            )
+            .await;
+        let second = s
+            .put(
+                "a",
+                "m",
+                &json!({"x": 3}),
+                Expect::Version(v1),
+                &by(Action::Replace),
+            )
+            .await;
+        assert!(first.is_ok());
+        assert!(
+            matches!(second, Err(StoreError::Conflict { .. })),
+            "{second:?}"
+        );
+        assert_eq!(
+            s.get("a").await.expect("get").expect("record").document,
+            json!({"x": 2})
+        );
+    }
+
+    #[tokio::test]
+    async fn every_change_is_in_the_history_with_its_diff() {
+        let s = store();
+        s.put(
+            "a",
+            "m",
+            &json!({"x": 1}),
+            Expect::Absent,
+            &by(Action::Create),
+        )
+        .await
+        .expect("create");
+        s.put("a", "m", &json!({"x": 2}), Expect::Any, &by(Action::Patch))
+            .await
+            .expect("patch");
+        s.delete("a", Expect::Any, &by(Action::Delete))
+            .await
+            .expect("delete");
+        let h = s.history("a").await.expect("history");
+        let actions: Vec<Action> = h.iter().map(|c| c.action).collect();
+        assert_eq!(actions, [Action::Create, Action::Patch, Action::Delete]);
+        assert_eq!(h[1].diff["/x"], json!({"from": 1, "to": 2}));
+        assert!(h[2].document.is_none());
+        assert!(s.list().await.expect("list").is_empty());
+        assert_eq!(s.version().await.expect("version"), 3);
+    }
+
+    #[tokio::test]
+    async fn a_create_over_an_existing_service_is_a_conflict() {
+        let s = store();
+        s.put("a", "m", &json!({}), Expect::Absent, &by(Action::Create))
+            .await
+            .expect("create");
+        assert!(matches!(
+            s.put("a", "m", &json!({}), Expect::Absent, &by(Action::Create))
+                .await,
+            Err(StoreError::Conflict { current: Some(1) })
+        ));
+    }
+}

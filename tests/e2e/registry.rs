@@ -1,0 +1,915 @@
+//! The live registry and the ministries' admin API: a ministry registers and changes its own
+//! services while the gateway serves, every change is validated before it goes live, is a
+//! version in the history and a line in the audit log, and reaches every instance.
+
+use egov_estate::RunningEstate;
+use egov_gateway::demo::DemoKeys;
+use egov_integration::admin::{AdminApi, Answer};
+use egov_integration::redis::RedisServer;
+use egov_integration::{client, start_estate, Staged, TestGateway};
+use reqwest::StatusCode;
+use serde_json::{json, Value};
+use std::time::{Duration, Instant};
+
+/// A gateway serving a staged copy of the repository's configuration, with one admin key
+/// per ministry and a platform key.
+struct Estate {
+    estate: RunningEstate,
+    gateway: TestGateway,
+    keys: DemoKeys,
+}
+
+impl Estate {
+    fn start() -> Self {
+        let estate = start_estate(None);
+        let staged = Staged::new(&estate);
+        let keys = staged.admin_keys();
+        let gateway = TestGateway::staged(&estate, staged, |_| {});
+        Self {
+            estate,
+            gateway,
+            keys,
+        }
+    }
+
+    /// The API as `ministry` (`"platform"` for the platform key).
+    fn api(&self, ministry: &str) -> AdminApi {
+        api_of(&self.gateway, &self.keys, ministry)
+    }
+
+    fn staged(&self) -> &Staged {
+        self.gateway.staged_config().expect("a staged gateway")
+    }
+
+    /// A new service of `ministry` served by the estate's CNIE renewal site.
+    fn new_service(&self, id: &str, ministry: &str) -> Value {
+        new_service(&self.estate, id, ministry)
+    }
+}
+
+fn api_of(gateway: &TestGateway, keys: &DemoKeys, ministry: &str) -> AdminApi {
+    let key = if ministry == "platform" {
+        &keys.platform
+    } else {
+        &keys.ministries[ministry]
+    };
+    AdminApi::new(gateway.admin, Some(key))
+}
+
+fn new_service(estate: &RunningEstate, id: &str, ministry: &str) -> Value {
+    json!({
+        "id": id,
+        "ministry": ministry,
+        "category": "identity",
+        "access": "public",
+        "names": { "ar": "خدمة جديدة", "fr": "Nouveau service", "en": "New service" },
+        "descriptions": {
+            "ar": "خدمة جديدة للتجربة.",
+            "fr": "Un nouveau service, pour l'essai.",
+            "en": "A new service, for the test."
+        },
+        "legacy": { "hostname": format!("{id}.legacy.gov.ma") },
+        "upstream": {
+            "url": format!("http://{}/cnie-renewal", estate.addr()),
+            "host": "www.cnie.ma"
+        }
+    })
+}
+
+/// The status of `GET url`.
+async fn status_of(url: &str) -> StatusCode {
+    client()
+        .get(url)
+        .send()
+        .await
+        .expect("the gateway answers")
+        .status()
+}
+
+/// Polls `check` until it holds or `within` passes; the time it took, or `None`.
+async fn within<F, Fut>(within: Duration, mut check: F) -> Option<Duration>
+where
+    F: FnMut() -> Fut,
+    Fut: std::future::Future<Output = bool>,
+{
+    let started = Instant::now();
+    loop {
+        if check().await {
+            return Some(started.elapsed());
+        }
+        if started.elapsed() > within {
+            return None;
+        }
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+}
+
+fn assert_status(a: &Answer, status: StatusCode) {
+    assert_eq!(a.status, status, "{}", a.body);
+}
+
+/// The audit log's lines.
+fn audit_lines(staged: &Staged) -> Vec<Value> {
+    std::fs::read_to_string(staged.dir().join("admin-audit.jsonl"))
+        .unwrap_or_default()
+        .lines()
+        .map(|l| serde_json::from_str(l).expect("every audit line is JSON"))
+        .collect()
+}
+
+#[tokio::test]
+async fn a_call_without_a_valid_credential_gets_401_with_www_authenticate_and_is_audited() {
+    let e = Estate::start();
+    let anonymous = AdminApi::new(e.gateway.admin, None);
+    let wrong_secret = AdminApi::new(e.gateway.admin, Some("egov_interior-demo_not-the-secret"));
+    let unknown_key = AdminApi::new(e.gateway.admin, Some("egov_nobody_x"));
+    for api in [&anonymous, &wrong_secret, &unknown_key] {
+        for a in [
+            api.get("/services").await,
+            // A service that does not exist answers the same: a refusal reveals nothing.
+            api.get("/services/no-such-service").await,
+            api.post("/services", &e.new_service("x-new", "interior"))
+                .await,
+        ] {
+            assert_status(&a, StatusCode::UNAUTHORIZED);
+            let challenge = a.www_authenticate.expect("a 401 carries WWW-Authenticate");
+            assert!(challenge.starts_with("Bearer "), "{challenge}");
+        }
+    }
+    assert_eq!(
+        status_of(&e.gateway.url("/s/x-new/")).await,
+        StatusCode::NOT_FOUND
+    );
+    let refused = audit_lines(e.staged())
+        .into_iter()
+        .filter(|l| l["result"] == "unauthenticated")
+        .count();
+    assert_eq!(refused, 9, "every refusal is audited");
+}
+
+#[tokio::test]
+async fn a_ministry_registers_a_service_and_it_serves_at_once() {
+    let e = Estate::start();
+    let before = e.gateway.registry.snapshot().services().len();
+    let created = e
+        .api("interior")
+        .post("/services", &e.new_service("parking-permit", "interior"))
+        .await;
+    assert_status(&created, StatusCode::CREATED);
+    let version = created.etag.clone().expect("an ETag");
+    // Applied on this instance before the answer: the very next request is served.
+    assert_eq!(
+        status_of(&e.gateway.url("/s/parking-permit/")).await,
+        StatusCode::OK
+    );
+    assert_eq!(e.gateway.registry.snapshot().services().len(), before + 1);
+    // The files store keeps it as a service file, like any other.
+    let file = e.staged().service_file("interior", "parking-permit");
+    let text = std::fs::read_to_string(&file).expect("the service file was written");
+    assert!(text.contains("parking-permit.legacy.gov.ma"), "{text}");
+    // Read back: exactly the document, at the version the ETag named.
+    let read = e.api("interior").get("/services/parking-permit").await;
+    assert_status(&read, StatusCode::OK);
+    assert_eq!(read.etag.as_deref(), Some(version.as_str()));
+    assert_eq!(read.body, e.new_service("parking-permit", "interior"));
+    let history = e
+        .api("interior")
+        .get("/services/parking-permit/history")
+        .await;
+    let versions = history.body["history"].as_array().expect("a history");
+    assert_eq!(versions.len(), 1);
+    assert_eq!(versions[0]["action"], "create");
+    assert_eq!(versions[0]["actor"], "key:interior-demo");
+    let metrics = e
+        .gateway
+        .metrics_showing(&["egov_admin_changes_total{action=\"create\",result=\"ok\"} 1"])
+        .await;
+    assert!(
+        metrics.contains(&format!("egov_registry_services {}", before + 1)),
+        "{metrics}"
+    );
+}
+
+#[tokio::test]
+async fn a_ministry_cannot_touch_another_ministrys_service_and_each_refusal_is_audited() {
+    let e = Estate::start();
+    let justice = e.api("justice");
+    let file = e.staged().service_file("interior", "cnie-renewal");
+    let before = std::fs::read(&file).expect("the file");
+    let patch = json!({ "names": { "fr": "Détourné" } });
+    let mut full = e.api("interior").get("/services/cnie-renewal").await.body;
+    full["names"]["fr"] = json!("Détourné");
+    let answers = [
+        justice.get("/services/cnie-renewal").await,
+        justice.patch("/services/cnie-renewal", &patch, None).await,
+        justice.put("/services/cnie-renewal", &full, None).await,
+        justice.delete("/services/cnie-renewal").await,
+        justice
+            .post("/services/cnie-renewal/rollback/0", &json!({}))
+            .await,
+        justice.get("/services/cnie-renewal/history").await,
+        justice.get("/services/cnie-renewal/health").await,
+        // Nor create a service in another ministry's name.
+        justice
+            .post("/services", &e.new_service("x-interior", "interior"))
+            .await,
+    ];
+    for a in &answers {
+        assert_status(a, StatusCode::FORBIDDEN);
+    }
+    // Its list shows only its own services.
+    let listed = justice.get("/services").await.body;
+    let services = listed["services"].as_array().expect("a list");
+    assert!(!services.is_empty());
+    assert!(
+        services.iter().all(|s| s["ministry"] == "justice"),
+        "{listed}"
+    );
+    // Nothing changed, everywhere.
+    assert_eq!(std::fs::read(&file).expect("the file"), before);
+    let served = e.gateway.registry.snapshot();
+    let svc = served.service("cnie-renewal").expect("still served");
+    assert_ne!(svc.config.names.fr, "Détourné");
+    assert!(served.service("x-interior").is_none());
+    let forbidden: Vec<Value> = audit_lines(e.staged())
+        .into_iter()
+        .filter(|l| l["result"] == "forbidden")
+        .collect();
+    assert_eq!(forbidden.len(), answers.len(), "{forbidden:?}");
+    assert!(forbidden
+        .iter()
+        .all(|l| l["actor"] == "key:justice-demo" && l["client_ip"] == "127.0.0.1"));
+    // The platform role may do it.
+    let platform = e.api("platform");
+    assert_status(
+        &platform.patch("/services/cnie-renewal", &patch, None).await,
+        StatusCode::OK,
+    );
+}
+
+#[tokio::test]
+async fn bad_payloads_get_422_with_a_pointer_each_and_change_nothing() {
+    let e = Estate::start();
+    let api = e.api("interior");
+    let version_before = e.gateway.registry.snapshot();
+    let cases: Vec<(&str, Value, &str)> = vec![
+        (
+            "a missing field",
+            {
+                let mut d = e.new_service("bad-a", "interior");
+                d.as_object_mut().expect("object").remove("descriptions");
+                d
+            },
+            "/descriptions/fr",
+        ),
+        (
+            "a field of the wrong type",
+            {
+                let mut d = e.new_service("bad-b", "interior");
+                d["names"] = json!(3);
+                d
+            },
+            "/names",
+        ),
+        (
+            "an id that is not path-safe",
+            {
+                let mut d = e.new_service("bad-c", "interior");
+                d["id"] = json!("../../etc");
+                d
+            },
+            "/id",
+        ),
+        (
+            "an id that exists",
+            {
+                let mut d = e.new_service("cnie-renewal", "interior");
+                d["legacy"]["hostname"] = json!("other.legacy.gov.ma");
+                d
+            },
+            "/id",
+        ),
+        (
+            "a cloud metadata backend",
+            {
+                let mut d = e.new_service("bad-d", "interior");
+                d["upstream"]["url"] = json!("http://169.254.169.254/latest/meta-data/");
+                d
+            },
+            "/upstream/url",
+        ),
+        (
+            "a private backend the allow-list does not name",
+            {
+                let mut d = e.new_service("bad-e", "interior");
+                d["upstream"]["url"] = json!("http://10.20.30.40/");
+                d
+            },
+            "/upstream/url",
+        ),
+        (
+            "a backend URL with credentials, second of two",
+            {
+                let mut d = e.new_service("bad-f", "interior");
+                d["upstream"]["url"] = json!([
+                    format!("http://{}/cnie-renewal", e.estate.addr()),
+                    format!("http://user:pw@{}/cnie-renewal", e.estate.addr()),
+                ]);
+                d
+            },
+            "/upstream/url/1",
+        ),
+        (
+            "an adapter step that does not exist",
+            {
+                let mut d = e.new_service("bad-g", "interior");
+                d["adapters"] = json!([{ "step": "html-links" }, { "step": "no-such-step" }]);
+                d
+            },
+            "/adapters/1/step",
+        ),
+        (
+            "an adapter chain that does not build",
+            {
+                let mut d = e.new_service("bad-h", "interior");
+                d["adapters"] = json!([{ "step": "charset", "fallback": "no-such-charset" }]);
+                d
+            },
+            "/adapters/0",
+        ),
+        (
+            "a secret read from the gateway's environment",
+            {
+                let mut d = e.new_service("bad-i", "interior");
+                d["adapters"] = json!([{
+                    "step": "basic-auth",
+                    "username": "u",
+                    "password": { "env": "EGOV_SECRET_PUBLIC_PROCUREMENT_PASSWORD" }
+                }]);
+                d
+            },
+            "/adapters/0/password",
+        ),
+    ];
+    for (what, doc, pointer) in cases {
+        let a = api.post("/services", &doc).await;
+        assert_status(&a, StatusCode::UNPROCESSABLE_ENTITY);
+        let pointers = a.pointers();
+        assert!(
+            pointers.iter().any(|p| p.starts_with(pointer)),
+            "{what}: expected a problem at {pointer}, got {}",
+            a.body
+        );
+        // A dry run says the same.
+        let dry = api.post("/services/validate", &doc).await;
+        assert_status(&dry, StatusCode::UNPROCESSABLE_ENTITY);
+    }
+    // Not JSON at all: 400.
+    let raw = client()
+        .post(format!("http://{}/api/v1/services", e.gateway.admin))
+        .bearer_auth(&e.keys.ministries["interior"])
+        .body("{not json")
+        .send()
+        .await
+        .expect("answer");
+    assert_eq!(raw.status(), StatusCode::BAD_REQUEST);
+    // Nothing changed: the same snapshot serves, no file appeared.
+    let now = e.gateway.registry.snapshot();
+    assert!(
+        std::sync::Arc::ptr_eq(&version_before, &now),
+        "a refused change swapped the snapshot"
+    );
+    for id in [
+        "bad-a", "bad-b", "bad-d", "bad-e", "bad-f", "bad-g", "bad-h", "bad-i",
+    ] {
+        assert!(!e.staged().service_file("interior", id).exists(), "{id}");
+    }
+    // And a good document passes the dry run without being applied.
+    let ok = api
+        .post("/services/validate", &e.new_service("good", "interior"))
+        .await;
+    assert_status(&ok, StatusCode::OK);
+    assert!(e.gateway.registry.snapshot().service("good").is_none());
+}
+
+#[tokio::test]
+async fn an_update_naming_a_stale_version_gets_412_and_of_two_concurrent_updates_one_wins() {
+    let e = Estate::start();
+    let api = e.api("interior");
+    let read = api.get("/services/cnie-renewal").await;
+    let etag = read.etag.clone().expect("an ETag");
+    let first = json!({ "names": { "fr": "Première" } });
+    let second = json!({ "names": { "fr": "Seconde" } });
+    let (a, b) = tokio::join!(
+        api.patch("/services/cnie-renewal", &first, Some(&etag)),
+        api.patch("/services/cnie-renewal", &second, Some(&etag)),
+    );
+    let mut statuses = [a.status, b.status];
+    statuses.sort();
+    assert_eq!(
+        statuses,
+        [StatusCode::OK, StatusCode::PRECONDITION_FAILED],
+        "{} / {}",
+        a.body,
+        b.body
+    );
+    let loser = if a.status == StatusCode::PRECONDITION_FAILED {
+        &a
+    } else {
+        &b
+    };
+    let winner = if a.status == StatusCode::OK { &a } else { &b };
+    assert_eq!(loser.etag, winner.etag, "the 412 names the current version");
+    // The winner's change is what serves.
+    let name = winner.body["document"]["names"]["fr"].clone();
+    let served = e.gateway.registry.snapshot();
+    assert_eq!(
+        json!(
+            served
+                .service("cnie-renewal")
+                .expect("served")
+                .config
+                .names
+                .fr
+        ),
+        name
+    );
+    // A stale version stays refused.
+    let again = api
+        .patch("/services/cnie-renewal", &first, Some(&etag))
+        .await;
+    assert_status(&again, StatusCode::PRECONDITION_FAILED);
+}
+
+#[tokio::test]
+async fn a_rollback_brings_back_an_old_version_as_a_new_one() {
+    let e = Estate::start();
+    let api = e.api("interior");
+    let created = api
+        .post("/services", &e.new_service("rolling", "interior"))
+        .await;
+    assert_status(&created, StatusCode::CREATED);
+    let v1 = created.body["version"].as_u64().expect("version");
+    let changed = api
+        .patch(
+            "/services/rolling",
+            &json!({ "names": { "fr": "Changé" }, "access": "citizen" }),
+            None,
+        )
+        .await;
+    assert_status(&changed, StatusCode::OK);
+    let v2 = changed.body["version"].as_u64().expect("version");
+    let back = api
+        .post(&format!("/services/rolling/rollback/{v1}"), &json!({}))
+        .await;
+    assert_status(&back, StatusCode::OK);
+    let v3 = back.body["version"].as_u64().expect("version");
+    assert!(v3 > v2, "a rollback is a new version ({v3} after {v2})");
+    let read = api.get("/services/rolling").await;
+    assert_eq!(read.body, e.new_service("rolling", "interior"));
+    let actions: Vec<Value> = api.get("/services/rolling/history").await.body["history"]
+        .as_array()
+        .expect("history")
+        .iter()
+        .map(|h| h["action"].clone())
+        .collect();
+    assert_eq!(
+        actions,
+        [json!("create"), json!("patch"), json!("rollback")]
+    );
+    // Serving the old version again: public, no login.
+    assert_eq!(
+        status_of(&e.gateway.url("/s/rolling/")).await,
+        StatusCode::OK
+    );
+    // A version that never existed: 404.
+    let none = api
+        .post("/services/rolling/rollback/999999", &json!({}))
+        .await;
+    assert_status(&none, StatusCode::NOT_FOUND);
+}
+
+#[tokio::test]
+async fn a_deleted_service_stops_serving_and_its_metrics_stop_being_exported() {
+    let e = Estate::start();
+    let api = e.api("interior");
+    assert_status(
+        &api.post("/services", &e.new_service("short-lived", "interior"))
+            .await,
+        StatusCode::CREATED,
+    );
+    assert_eq!(
+        status_of(&e.gateway.url("/s/short-lived/")).await,
+        StatusCode::OK
+    );
+    let metrics = e
+        .gateway
+        .metrics_showing(&["service=\"short-lived\""])
+        .await;
+    assert!(metrics.contains("service=\"short-lived\""), "{metrics}");
+    let deleted = api.delete("/services/short-lived").await;
+    assert_status(&deleted, StatusCode::NO_CONTENT);
+    assert_eq!(
+        status_of(&e.gateway.url("/s/short-lived/")).await,
+        StatusCode::NOT_FOUND
+    );
+    assert!(!e.staged().service_file("interior", "short-lived").exists());
+    let metrics = client()
+        .get(format!("http://{}/metrics", e.gateway.metrics))
+        .send()
+        .await
+        .expect("metrics")
+        .text()
+        .await
+        .expect("text");
+    assert!(
+        !metrics.contains("service=\"short-lived\""),
+        "a deleted service's series are still exported"
+    );
+    // Deleting it again: 404.
+    assert_status(
+        &api.delete("/services/short-lived").await,
+        StatusCode::NOT_FOUND,
+    );
+}
+
+#[tokio::test]
+async fn secrets_given_through_the_api_are_used_and_never_returned_logged_or_written_in_the_clear()
+{
+    let e = Estate::start();
+    let api = e.api("economy-finance");
+    let password = "estate-public-procurement-secret";
+    let doc = json!({
+        "id": "procurement-mirror",
+        "ministry": "economy-finance",
+        "category": "business",
+        "access": "public",
+        "names": { "ar": "صفقات", "fr": "Marchés", "en": "Procurement" },
+        "descriptions": { "ar": "صفقات.", "fr": "Marchés publics.", "en": "Public procurement." },
+        "legacy": { "hostname": "mirror.marchespublics.gov.ma" },
+        "upstream": { "url": format!("http://{}", e.estate.addr()), "host": "www.marchespublics.gov.ma" },
+        "adapters": [{ "step": "basic-auth", "username": "svc-portal", "password": { "value": password } }]
+    });
+    let created = api.post("/services", &doc).await;
+    assert_status(&created, StatusCode::CREATED);
+    // The legacy site accepts the stored secret: the page is served, no login prompt.
+    assert_eq!(
+        status_of(&e.gateway.url("/s/procurement-mirror/")).await,
+        StatusCode::OK
+    );
+    let read = api.get("/services/procurement-mirror").await;
+    let stored = &read.body["adapters"][0]["password"];
+    assert!(stored["stored"].is_string(), "{stored}");
+    let history = api.get("/services/procurement-mirror/history").await;
+    for (what, text) in [
+        ("the create answer", created.body.to_string()),
+        ("the read", read.body.to_string()),
+        ("the history", history.body.to_string()),
+        (
+            "the service file",
+            std::fs::read_to_string(
+                e.staged()
+                    .service_file("economy-finance", "procurement-mirror"),
+            )
+            .expect("file"),
+        ),
+        (
+            "the history file",
+            std::fs::read_to_string(e.staged().dir().join("registry-history.jsonl")).expect("file"),
+        ),
+        (
+            "the audit log",
+            std::fs::read_to_string(e.staged().dir().join("admin-audit.jsonl")).expect("file"),
+        ),
+    ] {
+        assert!(!text.contains(password), "{what} holds the secret");
+    }
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::PermissionsExt;
+        let mode = std::fs::metadata(e.staged().dir().join("registry-secrets.json"))
+            .expect("the secrets file")
+            .permissions()
+            .mode();
+        assert_eq!(
+            mode & 0o077,
+            0,
+            "the secrets file is readable by others: {mode:o}"
+        );
+    }
+    // Rotating it to a wrong value is a new version, and the legacy site then refuses.
+    let rotated = api
+        .patch(
+            "/services/procurement-mirror",
+            &json!({ "adapters": [{ "step": "basic-auth", "username": "svc-portal", "password": { "value": "wrong" } }] }),
+            None,
+        )
+        .await;
+    assert_status(&rotated, StatusCode::OK);
+    assert_ne!(
+        status_of(&e.gateway.url("/s/procurement-mirror/")).await,
+        StatusCode::OK
+    );
+}
+
+#[tokio::test]
+async fn a_hand_edit_of_a_service_file_is_applied_and_recorded() {
+    let e = Estate::start();
+    let file = e.staged().service_file("interior", "cnie-renewal");
+    let text = std::fs::read_to_string(&file).expect("file");
+    let edited = text.replacen("access = \"public\"", "access = \"citizen\"", 1);
+    assert_ne!(text, edited, "the test expects cnie-renewal to be public");
+    std::fs::write(&file, edited).expect("edit");
+    let applied = within(Duration::from_secs(6), || async {
+        e.gateway
+            .registry
+            .snapshot()
+            .service("cnie-renewal")
+            .is_some_and(|s| s.config.access != egov_gateway::config::Access::Public)
+    })
+    .await;
+    assert!(applied.is_some(), "the edit was not applied");
+    let history = e
+        .api("interior")
+        .get("/services/cnie-renewal/history")
+        .await;
+    let last = history.body["history"]
+        .as_array()
+        .and_then(|h| h.last())
+        .cloned()
+        .expect("a version");
+    assert_eq!(last["action"], "file_edit");
+}
+
+#[tokio::test]
+async fn a_broken_hand_edit_is_reported_and_the_last_good_version_keeps_serving() {
+    let e = Estate::start();
+    let readyz = || async {
+        client()
+            .get(format!("http://{}/readyz", e.gateway.admin))
+            .send()
+            .await
+            .expect("readyz")
+            .text()
+            .await
+            .expect("text")
+    };
+    for (what, broken) in [
+        ("not TOML", "id = [\"broken\"\n".to_string()),
+        ("TOML that does not validate", {
+            let text = std::fs::read_to_string(e.staged().service_file("interior", "cnie-renewal"))
+                .expect("file");
+            text.replacen("access = \"public\"", "access = \"everyone\"", 1)
+        }),
+    ] {
+        std::fs::write(e.staged().service_file("interior", "cnie-renewal"), &broken).expect("edit");
+        let reported = within(Duration::from_secs(6), || async {
+            readyz().await.contains("cnie-renewal")
+        })
+        .await;
+        assert!(
+            reported.is_some(),
+            "{what}: /readyz says {}",
+            readyz().await
+        );
+        let metrics = e
+            .gateway
+            .metrics_showing(&["egov_registry_broken_services 1"])
+            .await;
+        assert!(
+            metrics.contains("egov_registry_broken_services 1"),
+            "{what}"
+        );
+        assert_eq!(
+            status_of(&e.gateway.url("/s/cnie-renewal/")).await,
+            StatusCode::OK,
+            "{what}: the last good version must keep serving"
+        );
+    }
+}
+
+#[tokio::test]
+async fn a_reload_applies_portal_settings_and_a_broken_configuration_changes_nothing() {
+    let e = Estate::start();
+    let big_header = "x".repeat(4000);
+    let with_big_header = || async {
+        client()
+            .get(e.gateway.url("/"))
+            .header("x-filler", &big_header)
+            .send()
+            .await
+            .expect("answer")
+            .status()
+    };
+    assert_eq!(with_big_header().await, StatusCode::OK);
+    let toml = &e.staged().gateway_toml;
+    let text = std::fs::read_to_string(toml).expect("gateway.toml");
+    let smaller = text.replacen("max_header_bytes = 32768", "max_header_bytes = 2048", 1);
+    assert_ne!(text, smaller);
+    // A broken configuration first: refused, nothing changes.
+    std::fs::write(
+        toml,
+        smaller.replacen("[portal]", "[portal]\nnot_a_setting = 1", 1),
+    )
+    .expect("write");
+    egov_gateway::server::reload(&e.gateway.live, toml).await;
+    assert_eq!(with_big_header().await, StatusCode::OK);
+    // Then the good one (what SIGHUP runs).
+    std::fs::write(toml, smaller).expect("write");
+    egov_gateway::server::reload(&e.gateway.live, toml).await;
+    assert_eq!(
+        with_big_header().await,
+        StatusCode::REQUEST_HEADER_FIELDS_TOO_LARGE
+    );
+}
+
+#[tokio::test]
+async fn the_openapi_document_describes_every_route_with_absolute_paths() {
+    let e = Estate::start();
+    let doc: Value = client()
+        .get(format!("http://{}/api/v1/openapi.json", e.gateway.admin))
+        .send()
+        .await
+        .expect("answer")
+        .json()
+        .await
+        .expect("JSON");
+    assert!(
+        doc["openapi"]
+            .as_str()
+            .is_some_and(|v| v.starts_with("3.1")),
+        "{}",
+        doc["openapi"]
+    );
+    let paths = doc["paths"].as_object().expect("paths");
+    for (path, methods) in [
+        ("/api/v1/services", &["get", "post"][..]),
+        ("/api/v1/services/validate", &["post"]),
+        ("/api/v1/services/{id}", &["get", "put", "patch", "delete"]),
+        ("/api/v1/services/{id}/validate", &["post"]),
+        ("/api/v1/services/{id}/history", &["get"]),
+        ("/api/v1/services/{id}/rollback/{version}", &["post"]),
+        ("/api/v1/services/{id}/health", &["get"]),
+    ] {
+        let item = paths
+            .get(path)
+            .unwrap_or_else(|| panic!("{path} is not described"));
+        for m in methods {
+            assert!(item.get(*m).is_some(), "{m} {path} is not described");
+        }
+    }
+    assert!(
+        paths.keys().all(|p| p.starts_with("/api/v1/")),
+        "relative paths"
+    );
+    egov_integration::openapi::assert_valid(&doc);
+}
+
+/// Two instances sharing one real `redis-server` as their registry store.
+struct Pair {
+    estate: RunningEstate,
+    a: TestGateway,
+    b: TestGateway,
+    keys: DemoKeys,
+}
+
+impl Pair {
+    fn start(redis: &RedisServer) -> Self {
+        let estate = start_estate(None);
+        let (first, second) = (Staged::new(&estate), Staged::new(&estate));
+        let keys = first.admin_keys();
+        second.share_keys_of(&first);
+        let start = |staged: Staged| {
+            let url = redis.url();
+            TestGateway::staged(&estate, staged, |c| {
+                c.gateway.redis = Some(egov_gateway::config::RedisSettings::new(vec![url]));
+                c.gateway.registry.store = egov_gateway::config::RegistryStoreKind::Redis;
+            })
+        };
+        let a = start(first);
+        let b = start(second);
+        Self { estate, a, b, keys }
+    }
+}
+
+#[tokio::test]
+async fn a_service_registered_on_one_instance_serves_on_the_other_within_two_seconds() {
+    let redis = RedisServer::start();
+    let p = Pair::start(&redis);
+    let created = api_of(&p.a, &p.keys, "interior")
+        .post(
+            "/services",
+            &new_service(&p.estate, "shared-new", "interior"),
+        )
+        .await;
+    assert_status(&created, StatusCode::CREATED);
+    assert_eq!(status_of(&p.a.url("/s/shared-new/")).await, StatusCode::OK);
+    let took = within(Duration::from_secs(2), || async {
+        status_of(&p.b.url("/s/shared-new/")).await == StatusCode::OK
+    })
+    .await;
+    assert!(took.is_some(), "instance B does not serve it after 2 s");
+    // B's API knows it too, at the same version.
+    let on_b = api_of(&p.b, &p.keys, "interior")
+        .get("/services/shared-new")
+        .await;
+    assert_eq!(on_b.etag, created.etag);
+}
+
+#[tokio::test]
+async fn of_two_concurrent_updates_through_two_instances_one_gets_412() {
+    let redis = RedisServer::start();
+    let p = Pair::start(&redis);
+    let (on_a, on_b) = (
+        api_of(&p.a, &p.keys, "interior"),
+        api_of(&p.b, &p.keys, "interior"),
+    );
+    let etag = on_a
+        .get("/services/cnie-renewal")
+        .await
+        .etag
+        .expect("an ETag");
+    let (by_a, by_b) = (
+        json!({ "names": { "fr": "Par A" } }),
+        json!({ "names": { "fr": "Par B" } }),
+    );
+    let (x, y) = tokio::join!(
+        on_a.patch("/services/cnie-renewal", &by_a, Some(&etag)),
+        on_b.patch("/services/cnie-renewal", &by_b, Some(&etag)),
+    );
+    let mut statuses = [x.status, y.status];
+    statuses.sort();
+    assert_eq!(
+        statuses,
+        [StatusCode::OK, StatusCode::PRECONDITION_FAILED],
+        "{} / {}",
+        x.body,
+        y.body
+    );
+}
+
+#[tokio::test]
+async fn instances_keep_serving_while_redis_is_down_and_catch_up_when_it_returns() {
+    let mut redis = RedisServer::start();
+    let p = Pair::start(&redis);
+    let on_a = api_of(&p.a, &p.keys, "interior");
+    let on_b = api_of(&p.b, &p.keys, "interior");
+    assert_status(
+        &on_a
+            .post(
+                "/services",
+                &new_service(&p.estate, "before-outage", "interior"),
+            )
+            .await,
+        StatusCode::CREATED,
+    );
+    let seen = within(Duration::from_secs(2), || async {
+        status_of(&p.b.url("/s/before-outage/")).await == StatusCode::OK
+    })
+    .await;
+    assert!(seen.is_some());
+    redis.stop();
+    // Both keep serving their last snapshot; a change cannot be stored, and says so.
+    for g in [&p.a, &p.b] {
+        assert_eq!(status_of(&g.url("/s/cnie-renewal/")).await, StatusCode::OK);
+        assert_eq!(status_of(&g.url("/s/before-outage/")).await, StatusCode::OK);
+    }
+    let refused = on_a
+        .post(
+            "/services",
+            &new_service(&p.estate, "during-outage", "interior"),
+        )
+        .await;
+    assert_status(&refused, StatusCode::SERVICE_UNAVAILABLE);
+    // Redis comes back empty (no persistence): the instances give it back what they served,
+    // and a change made on B after that reaches A.
+    redis.restart();
+    let restored = within(Duration::from_secs(12), || async {
+        on_b.get("/services/before-outage").await.status == StatusCode::OK
+    })
+    .await;
+    assert!(
+        restored.is_some(),
+        "the registry was not restored into Redis"
+    );
+    let created = within(Duration::from_secs(5), || async {
+        on_b.post(
+            "/services",
+            &new_service(&p.estate, "after-outage", "interior"),
+        )
+        .await
+        .status
+            == StatusCode::CREATED
+    })
+    .await;
+    assert!(created.is_some(), "B cannot write after Redis returned");
+    let caught_up = within(Duration::from_secs(7), || async {
+        status_of(&p.a.url("/s/after-outage/")).await == StatusCode::OK
+    })
+    .await;
+    assert!(caught_up.is_some(), "A did not catch up");
+    for g in [&p.a, &p.b] {
+        assert_eq!(status_of(&g.url("/s/cnie-renewal/")).await, StatusCode::OK);
+        assert_eq!(status_of(&g.url("/s/before-outage/")).await, StatusCode::OK);
+    }
+}
