@@ -3,7 +3,7 @@
 # ratios compare like with like. All targets front the same simulated legacy site (a 1 KB
 # object) on loopback; wrk is the load generator.
 #
-#   tests/bench/run.sh [proxy|auth|telemetry|memory|all] [seconds-per-run=10] [connections=32] [rounds=2]
+#   tests/bench/run.sh [proxy|auth|telemetry|registry|memory|all] [seconds-per-run=10] [connections=32] [rounds=2]
 #
 # proxy      the estate directly, nginx (keep-alive reverse proxy), a bare pingora proxy (the
 #            framework's floor) and the gateway; ratios gateway/nginx, gateway/bare, gateway/direct.
@@ -13,6 +13,10 @@
 #            vs a signed-in request to a citizen service, sessions in memory and in Redis, each
 #            with services on their own origins and on the portal's (shared origin)
 # telemetry  the gateway with metrics + access log vs with both off
+# registry   two gateways sharing a Redis registry store, wrk on instance A's public service:
+#            runs without changes alternate with runs during which 100 changes (50 services
+#            registered, 50 deleted) go through A's admin API; failed requests, p99 ratio, and
+#            each change's time to serving on A and on B
 # memory     the gateway's peak memory (VmHWM) after 1 MB pages, then after a 20 MB and a 100 MB
 #            legacy page, streamed through charset conversion and link rewriting
 set -euo pipefail
@@ -43,7 +47,7 @@ wait_port() { for _ in $(seq 1 200); do (exec 3<>"/dev/tcp/127.0.0.1/$1") 2>/dev
 to_ms() { python3 -c "import sys,re; v=sys.argv[1]; m=re.match(r'([0-9.]+)(us|ms|s)',v); f={'us':0.001,'ms':1,'s':1000}[m.group(2)]; print(round(float(m.group(1))*f,3))" "$1"; }
 mean() { python3 -c "import sys; v=[float(x) for x in sys.argv[1:]]; print(round(sum(v)/len(v),1))" $1; }
 
-declare -A url hdr rps p50 p99 rpc procs
+declare -A url hdr rps p50 p99 rpc procs errs
 targets=()
 tck=$(getconf CLK_TCK)
 
@@ -74,6 +78,10 @@ load() {
   total=$(awk '/requests in/ {print $1}' <<<"$out")
   l50=$(to_ms "$(awk '$1=="50%" {print $2}' <<<"$out")")
   l99=$(to_ms "$(awk '$1=="99%" {print $2}' <<<"$out")")
+  # Failed requests: non-2xx/3xx answers and socket errors (connect, read, write, timeout).
+  local failed
+  failed=$(awk '/Non-2xx/ {n += $5} /Socket errors/ {gsub(",", ""); n += $4 + $6 + $8 + $10} END {print n + 0}' <<<"$out")
+  errs[$t]=$(( ${errs[$t]:-0} + failed ))
   if [ -n "${procs[$t]:-}" ] && [ "$after" -gt "$before" ]; then
     per_cpu=$(python3 -c "print(round($total / (($after - $before) / $tck)))")
     rpc[$t]="${rpc[$t]:-} $per_cpu"
@@ -289,6 +297,67 @@ access_log = \"off\"" "$off"
   echo "access log lines written: $(wc -l <"$work/access.log")"
 }
 
+registry_bench() {
+  local redis_port est a b admin_a admin_b key entry changes=100 r
+  redis_port=$(free_port); est=$(free_port); a=$(free_port); b=$(free_port)
+  admin_a=$(free_port); admin_b=$(free_port)
+  redis-server --port "$redis_port" --bind 127.0.0.1 --save '' --appendonly no --dir "$work" >"$work/redis.log" 2>&1 &
+  pids+=($!)
+  start_estate "$est"
+  local made
+  made=$("$bin/egov-gateway" admin-key --platform --id bench)
+  key=$(awk '/^key/ {getline; print $1}' <<<"$made")
+  entry=$(awk '/^add to/ {getline; sub(/^ +/, ""); print}' <<<"$made")
+  local inst port admin
+  for inst in a b; do
+    port=${!inst}; admin=$([ "$inst" = a ] && echo "$admin_a" || echo "$admin_b")
+    gateway_config "$est" "$work/$inst" "[redis]
+urls = [\"redis://127.0.0.1:$redis_port\"]
+
+[registry]
+store = \"redis\"" "$port"
+    # The admin listener on, with the platform key and the estate's loopback address allowed.
+    python3 - "$work/$inst/gateway.toml" "$admin" "$entry" <<'PY'
+import sys
+path, port, entry = sys.argv[1:]
+text = open(path).read()
+head, tail = text.split("[admin]\n", 1)
+line, rest = tail.split("\n", 1)
+text = head + "[admin]\n" + f'listen = "127.0.0.1:{port}"\nkeys = [{entry}]\nupstream_allow = ["127.0.0.1/32"]\n' + rest
+open(path, "w").write(text)
+PY
+    RUST_LOG=warn "$bin/egov-gateway" serve --config "$work/$inst/gateway.toml" >"$work/gw-$inst.log" 2>&1 &
+    procs[$inst]=$!
+    pids+=($!)
+  done
+  for p in "$redis_port" "$est" "$a" "$b" "$admin_a" "$admin_b"; do wait_port "$p"; done
+  url[steady]="http://127.0.0.1:$a/s/$service/$blob"; hdr[steady]="X-Bench: 1"; procs[steady]=${procs[a]}
+  url[changing]="http://127.0.0.1:$a/s/$service/$blob"; hdr[changing]="X-Bench: 1"; procs[changing]=${procs[a]}
+  targets=(steady changing)
+  check
+  echo "wrk -t1 -c$conns -d${secs}s on instance A, $rounds rounds; during 'changing', $changes changes through A's API"
+  printf '%-16s %-6s %12s %10s %10s %12s\n' target round 'req/s' 'p50 ms' 'p99 ms' 'req/CPU-s'
+  for r in $(seq 1 "$rounds"); do
+    load steady "$r"
+    python3 "$root/tests/bench/registry_changes.py" "http://127.0.0.1:$admin_a" "http://127.0.0.1:$a" \
+      "http://127.0.0.1:$b" "$key" "127.0.0.1:$est" "$changes" "$(python3 -c "print($secs * 0.8)")" \
+      >"$work/changes-$r.json" &
+    local driver=$!
+    load changing "$r"
+    wait "$driver"
+    echo "  changes, round $r: $(cat "$work/changes-$r.json")"
+  done
+  echo
+  printf '%-16s %12s %10s %10s %12s %8s\n' target 'mean req/s' 'p50 ms' 'p99 ms' 'req/CPU-s' failed
+  for t in steady changing; do
+    printf '%-16s %12s %10s %10s %12s %8s\n' "$t" "$(mean "${rps[$t]}")" "$(mean "${p50[$t]}")" "$(mean "${p99[$t]}")" \
+      "$(mean "${rpc[$t]}")" "${errs[$t]:-0}"
+  done
+  python3 -c "import sys; print(f'p99 changing/steady {float(sys.argv[1])/float(sys.argv[2]):.2f}')" "$(mean "${p99[changing]}")" "$(mean "${p99[steady]}")"
+  ratio "changing/steady" changing steady
+  echo "warnings logged: A $(grep -c WARN "$work/gw-a.log" || true), B $(grep -c WARN "$work/gw-b.log" || true)"
+}
+
 memory_bench() {
   local est gw pid hwm0 hwm20 hwm100 bytes20 bytes100
   est=$(free_port); gw=$(free_port)
@@ -317,7 +386,8 @@ case "$mode" in
   proxy) proxy_bench ;;
   auth) auth_bench ;;
   telemetry) telemetry_bench ;;
+  registry) registry_bench ;;
   memory) memory_bench ;;
-  all) proxy_bench; echo; auth_bench; echo; telemetry_bench; echo; memory_bench ;;
-  *) echo "usage: $0 [proxy|auth|telemetry|memory|all] [seconds] [connections] [rounds]" >&2; exit 2 ;;
+  all) proxy_bench; echo; auth_bench; echo; telemetry_bench; echo; registry_bench; echo; memory_bench ;;
+  *) echo "usage: $0 [proxy|auth|telemetry|registry|memory|all] [seconds] [connections] [rounds]" >&2; exit 2 ;;
 esac

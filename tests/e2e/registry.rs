@@ -5,7 +5,9 @@
 use egov_estate::RunningEstate;
 use egov_gateway::demo::DemoKeys;
 use egov_integration::admin::{AdminApi, Answer};
+use egov_integration::oidc::{MachineClient, API_AUDIENCE};
 use egov_integration::redis::RedisServer;
+use egov_integration::sso::{SsoOptions, SsoWorld, Store};
 use egov_integration::{client, start_estate, Staged, TestGateway};
 use reqwest::StatusCode;
 use serde_json::{json, Value};
@@ -912,4 +914,96 @@ async fn instances_keep_serving_while_redis_is_down_and_catch_up_when_it_returns
         assert_eq!(status_of(&g.url("/s/cnie-renewal/")).await, StatusCode::OK);
         assert_eq!(status_of(&g.url("/s/before-outage/")).await, StatusCode::OK);
     }
+}
+
+/// A gateway whose admin API takes client-credentials tokens from a real OpenID provider,
+/// which knows one machine client for the interior ministry and one for justice.
+fn token_world() -> SsoWorld {
+    let mut options = SsoOptions::new(Store::Memory);
+    options.machine_clients = vec![MachineClient::of("interior"), MachineClient::of("justice")];
+    options.tweak = Some(Box::new(|c| {
+        c.gateway.admin.token_audience = Some(API_AUDIENCE.to_string());
+        // The estate runs on loopback.
+        c.gateway.admin.upstream_allow = vec![std::net::IpAddr::from([127, 0, 0, 1]).into()];
+    }));
+    SsoWorld::start(options)
+}
+
+#[tokio::test]
+async fn a_ministrys_client_credentials_token_writes_its_own_services_and_no_others() {
+    let w = token_world();
+    let token = w
+        .provider
+        .client_credentials_token(&MachineClient::of("interior"))
+        .await;
+    let api = AdminApi::new(w.gateway.admin, Some(&token));
+    let created = api
+        .post(
+            "/services",
+            &new_service(&w.estate, "token-made", "interior"),
+        )
+        .await;
+    assert_status(&created, StatusCode::CREATED);
+    assert_eq!(
+        status_of(&w.gateway.url("/s/token-made/")).await,
+        StatusCode::OK
+    );
+    let history = api.get("/services/token-made/history").await;
+    assert_eq!(history.body["history"][0]["actor"], "client:interior-api");
+    // Justice's services stay out of its reach.
+    let refused = api
+        .patch(
+            "/services/criminal-record-extract",
+            &json!({ "names": { "fr": "Détourné" } }),
+            None,
+        )
+        .await;
+    assert_status(&refused, StatusCode::FORBIDDEN);
+    let staged = w.gateway.staged_config().expect("staged");
+    assert!(
+        audit_lines(staged)
+            .iter()
+            .any(|l| l["actor"] == "client:interior-api" && l["result"] == "forbidden"),
+        "the refusal is audited"
+    );
+}
+
+#[tokio::test]
+async fn a_token_whose_claims_were_altered_or_that_names_no_ministry_gets_401() {
+    use base64::Engine as _;
+    let w = token_world();
+    let token = w
+        .provider
+        .client_credentials_token(&MachineClient::of("justice"))
+        .await;
+    // Promote it to the platform role by rewriting its payload, keeping the signature.
+    let parts: Vec<&str> = token.split('.').collect();
+    let b64 = base64::engine::general_purpose::URL_SAFE_NO_PAD;
+    let mut claims: Value =
+        serde_json::from_slice(&b64.decode(parts[1]).expect("base64")).expect("JSON");
+    claims["ministry"] = json!("platform");
+    let forged = format!(
+        "{}.{}.{}",
+        parts[0],
+        b64.encode(serde_json::to_vec(&claims).expect("JSON")),
+        parts[2]
+    );
+    for credential in [forged.as_str(), "not.a.jwt", "eyJhbGciOiJub25lIn0.e30."] {
+        let a = AdminApi::new(w.gateway.admin, Some(credential))
+            .get("/services")
+            .await;
+        assert_status(&a, StatusCode::UNAUTHORIZED);
+    }
+    // The genuine token still works, with justice's scope only.
+    let listed = AdminApi::new(w.gateway.admin, Some(&token))
+        .get("/services")
+        .await;
+    assert_status(&listed, StatusCode::OK);
+    let ministries: std::collections::BTreeSet<String> = listed.body["services"]
+        .as_array()
+        .expect("a list")
+        .iter()
+        .filter_map(|s| s["ministry"].as_str().map(str::to_string))
+        .collect();
+    assert_eq!(ministries, ["justice".to_string()].into());
 }

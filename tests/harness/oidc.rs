@@ -88,7 +88,32 @@ pub struct OidcProviderConfig {
     pub refresh_token_ttl_secs: u64,
     /// Whether every refresh returns a new refresh token (and retires the old one).
     pub rotate_refresh_token: bool,
+    /// Machine clients (client credentials), e.g. a ministry calling the admin API.
+    pub machine_clients: Vec<MachineClient>,
 }
+
+/// A client that gets access tokens with the client-credentials grant: JWTs (RFC 9068) for
+/// [`API_AUDIENCE`] carrying a `ministry` claim.
+#[derive(Debug, Clone)]
+pub struct MachineClient {
+    pub client_id: String,
+    pub client_secret: String,
+    pub ministry: String,
+}
+
+impl MachineClient {
+    /// A client of `ministry` named `<ministry>-api`.
+    pub fn of(ministry: &str) -> Self {
+        Self {
+            client_id: format!("{ministry}-api"),
+            client_secret: format!("{ministry}-api-secret-0123456789abcdef"),
+            ministry: ministry.to_string(),
+        }
+    }
+}
+
+/// The audience (resource) of the machine clients' access tokens.
+pub const API_AUDIENCE: &str = "https://admin.egov.test";
 
 impl OidcProviderConfig {
     /// A client with `redirect_uri`, `post_logout_redirect_uri`, no back-channel URI, 10-minute
@@ -107,6 +132,7 @@ impl OidcProviderConfig {
             id_token_ttl_secs: 600,
             refresh_token_ttl_secs: 24 * 3600,
             rotate_refresh_token: true,
+            machine_clients: Vec::new(),
         }
     }
 
@@ -135,6 +161,12 @@ impl OidcProviderConfig {
             },
             "rotate_refresh_token": self.rotate_refresh_token,
             "accounts": accounts,
+            "machine_clients": self.machine_clients.iter().map(|m| json!({
+                "client_id": m.client_id,
+                "client_secret": m.client_secret,
+                "ministry": m.ministry,
+            })).collect::<Vec<_>>(),
+            "api_audience": API_AUDIENCE,
         })
         .to_string()
     }
@@ -273,6 +305,26 @@ impl OidcProvider {
             std::thread::sleep(Duration::from_millis(20));
         }
         self.logs().contains(needle)
+    }
+
+    /// An access token for `client` (client-credentials grant at the token endpoint).
+    pub async fn client_credentials_token(&self, client: &MachineClient) -> String {
+        let answer = crate::client()
+            .post(format!("{}/token", self.issuer))
+            .basic_auth(&client.client_id, Some(&client.client_secret))
+            .form(&[("grant_type", "client_credentials"), ("scope", "services")])
+            .send()
+            .await
+            .unwrap_or_else(|e| panic!("token endpoint: {e}"));
+        let status = answer.status();
+        let body: serde_json::Value = answer
+            .json()
+            .await
+            .unwrap_or_else(|e| panic!("token endpoint answered {status} without JSON: {e}"));
+        body["access_token"]
+            .as_str()
+            .unwrap_or_else(|| panic!("no access_token ({status}): {body}"))
+            .to_string()
     }
 
     /// An authorization request URL for this client, as a relying party would build it

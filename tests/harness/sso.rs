@@ -4,7 +4,7 @@
 
 use crate::browser::Browser;
 use crate::gateway::{start_estate, Staged, TestGateway};
-use crate::oidc::{OidcProvider, OidcProviderConfig};
+use crate::oidc::{MachineClient, OidcProvider, OidcProviderConfig};
 use crate::ports::{self, Reservation};
 use crate::redis::{RedisCluster, RedisServer};
 use egov_estate::{EstateOptions, RunningEstate};
@@ -41,6 +41,8 @@ pub struct SsoOptions {
     /// The provider's access-token lifetime (short for refresh tests).
     pub access_token_ttl_secs: u64,
     pub tweak: Option<Tweak>,
+    /// Client-credentials clients the provider knows (the ministries' API callers).
+    pub machine_clients: Vec<MachineClient>,
 }
 
 impl SsoOptions {
@@ -49,6 +51,7 @@ impl SsoOptions {
             store,
             access_token_ttl_secs: 600,
             tweak: None,
+            machine_clients: Vec::new(),
         }
     }
 }
@@ -65,6 +68,7 @@ impl SsoWorld {
             OidcProviderConfig::new(format!("{origin}/auth/callback"), format!("{origin}/"));
         pc.backchannel_logout_uri = Some(format!("{origin}/auth/backchannel-logout"));
         pc.access_token_ttl_secs = options.access_token_ttl_secs;
+        pc.machine_clients = options.machine_clients;
         let provider = OidcProvider::start(pc);
         let redis = (options.store == Store::Redis).then(RedisServer::start);
         let cluster = (options.store == Store::Cluster).then(RedisCluster::start);

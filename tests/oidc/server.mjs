@@ -18,7 +18,7 @@
 
 import { generateKeyPairSync, randomBytes } from 'node:crypto';
 import http from 'node:http';
-import { Provider } from 'oidc-provider';
+import { Provider, errors } from 'oidc-provider';
 
 const LOOPBACK = '127.0.0.1';
 
@@ -76,6 +76,11 @@ function defaults(env) {
     },
     rotate_refresh_token: (env.OIDC_ROTATE_REFRESH_TOKEN ?? 'true') !== 'false',
     accounts: DEFAULT_ACCOUNTS,
+    // Machine clients (OAuth2 client credentials), e.g. one per ministry calling the
+    // gateway's admin API: [{ client_id, client_secret, ministry }]. Their access tokens are
+    // JWTs (RFC 9068) for `api_audience`, carrying the client's `ministry` claim.
+    machine_clients: [],
+    api_audience: env.OIDC_API_AUDIENCE ?? 'https://admin.egov.test',
   };
 }
 
@@ -142,8 +147,22 @@ function providerConfiguration(config) {
     client.backchannel_logout_uri = config.client.backchannel_logout_uri;
     client.backchannel_logout_session_required = true;
   }
+  const machines = new Map(config.machine_clients.map((m) => [m.client_id, m]));
+  const machineClients = config.machine_clients.map((m) => ({
+    client_id: m.client_id,
+    client_secret: m.client_secret,
+    token_endpoint_auth_method: 'client_secret_basic',
+    grant_types: ['client_credentials'],
+    response_types: [],
+    redirect_uris: [],
+  }));
   return {
-    clients: [client],
+    clients: [client, ...machineClients],
+    // A ministry's machine client asks for a token for the admin API (its resource).
+    async extraTokenClaims(_ctx, token) {
+      const machine = machines.get(token.clientId);
+      return token.kind === 'ClientCredentials' && machine ? { ministry: machine.ministry } : undefined;
+    },
     jwks: { keys: [signingKey()] },
     cookies: { keys: [randomBytes(32).toString('hex')] },
     pkce: { required: () => true },
@@ -163,6 +182,22 @@ function providerConfiguration(config) {
       rpInitiatedLogout: { enabled: true, logoutSource, postLogoutSuccessSource },
       revocation: { enabled: true },
       introspection: { enabled: true },
+      clientCredentials: { enabled: true },
+      resourceIndicators: {
+        enabled: true,
+        defaultResource: () => config.api_audience,
+        useGrantedResource: () => true,
+        getResourceServerInfo: (_ctx, resource) => {
+          if (resource !== config.api_audience) throw new errors.InvalidTarget();
+          return {
+            scope: 'services',
+            audience: config.api_audience,
+            accessTokenTTL: config.ttl.access_token,
+            accessTokenFormat: 'jwt',
+            jwt: { sign: { alg: 'RS256' } },
+          };
+        },
+      },
     },
     ttl: {
       AccessToken: config.ttl.access_token,

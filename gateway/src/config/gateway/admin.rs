@@ -163,3 +163,50 @@ pub(super) fn registry(
         watch_interval: interval?,
     })
 }
+
+#[cfg(test)]
+mod tests {
+    use super::super::validate_text;
+
+    const PORTAL: &str =
+        "[portal]\npublic_url = \"http://127.0.0.1:8080\"\nlisten = [\"127.0.0.1:8080\"]\n";
+    const SSO: &str = "[sso]\nissuer = \"https://idp.example.test\"\nclient_id = \"portal\"\nclient_secret = { env = \"X\" }\n";
+
+    #[test]
+    fn the_token_audience_may_not_be_the_portals_own_client_id() {
+        let (settings, errors) = validate_text(&format!(
+            "{PORTAL}{SSO}[admin]\ntoken_audience = \"portal\"\n"
+        ));
+        assert!(
+            errors
+                .iter()
+                .any(|e| e.contains("admin.token_audience") && e.contains("ID tokens")),
+            "{errors:?} {settings:?}"
+        );
+    }
+
+    #[test]
+    fn a_resource_identifier_as_token_audience_is_accepted() {
+        let (settings, errors) = validate_text(&format!(
+            "{PORTAL}{SSO}[admin]\ntoken_audience = \"https://admin.services.gov.ma\"\n"
+        ));
+        assert!(errors.is_empty(), "{errors:?}");
+        assert_eq!(
+            settings.expect("valid").admin.token_audience.as_deref(),
+            Some("https://admin.services.gov.ma")
+        );
+    }
+
+    #[test]
+    fn a_key_entry_holding_a_key_instead_of_its_hash_is_refused() {
+        let (_, errors) = validate_text(&format!(
+            "{PORTAL}[admin]\nkeys = [{{ id = \"k1\", ministry = \"interior\", hash = \"egov_k1_secret\" }}]\n"
+        ));
+        assert!(
+            errors
+                .iter()
+                .any(|e| e.contains("admin.keys[0].hash") && e.contains("argon2")),
+            "{errors:?}"
+        );
+    }
+}

@@ -70,6 +70,17 @@ pub(crate) fn validate_gateway(raw: RawGateway, p: &mut Problems<'_>) -> Option<
     );
     let sessions = sessions::validate(&raw.sessions, redis.as_ref().and_then(|r| r.as_ref()), p);
     let identity = identity::validate(&raw.identity, p);
+    // An ID token the provider issued to the gateway itself is audienced to its client id: an
+    // admin API accepting that audience would take any citizen's ID token as a credential.
+    if let (Some(Some(sso)), Some(admin)) = (&sso, &admin) {
+        if admin.token_audience.as_deref() == Some(sso.client_id.as_str()) {
+            p.add(
+                "admin.token_audience",
+                "must not be sso.client_id: ID tokens issued to the portal would be accepted \
+                 as admin credentials; use the admin API's own resource identifier",
+            );
+        }
+    }
     let registry = admin::registry(
         &raw.registry,
         redis.as_ref().is_some_and(|r| r.is_some()),
