@@ -6,10 +6,14 @@ register a new service, the other half delete it again. After each change it pol
 and instance B until the change serves there (the new service answers 200, the deleted one
 404) and records how long that took, from the moment the API answered.
 
-    registry_changes.py ADMIN_A PORTAL_A PORTAL_B KEY ESTATE CHANGES WINDOW_SECONDS
+    registry_changes.py ADMIN_A PORTAL_A PORTAL_B KEY ESTATE CHANGES WINDOW_SECONDS [--idle]
 
-Prints one JSON object: changes applied, API failures, and the change-to-serving times on
-A and B (p50, p99, max, in ms).
+With --idle it makes the same calls at the same pace without changing anything (reads the
+service through the API, then polls A and B for a service that exists), so that a run
+without changes carries the same measuring traffic as a run with them.
+
+Prints one JSON object: changes applied, API failures, the API's answer times, and the
+change-to-serving times on A and B (p50, p99, max, in ms).
 """
 
 import json
@@ -48,7 +52,7 @@ def until(url, want, start, deadline=10.0):
     while time.monotonic() - start < deadline:
         if status(url) == want:
             return time.monotonic() - start
-        time.sleep(0.002)
+        time.sleep(0.005)
     return None
 
 
@@ -79,8 +83,9 @@ def pct(values, p):
 def main():
     admin_a, portal_a, portal_b, key, estate = sys.argv[1:6]
     changes, window = int(sys.argv[6]), float(sys.argv[7])
+    idle = "--idle" in sys.argv[8:]
     gap = window / changes
-    on_a, on_b, failures, missed = [], [], 0, 0
+    on_a, on_b, api, failures, missed = [], [], [], 0, 0
     start = time.monotonic()
     for i in range(changes):
         # Keep the pace even: change i starts at i * gap.
@@ -89,13 +94,19 @@ def main():
             time.sleep(wait)
         sid = f"bench-{i // 2}-{int(start)}"
         page = f"/s/{sid}/"
-        if i % 2 == 0:
+        asked = time.monotonic()
+        if idle:
+            sid, page = "cnie-first-application", "/s/cnie-first-application/"
+            code = call("GET", f"{admin_a}/api/v1/services/{sid}", key)
+            want, ok = 200, code == 200
+        elif i % 2 == 0:
             code = call("POST", f"{admin_a}/api/v1/services", key, service(sid, estate))
             want, ok = 200, code == 201
         else:
             code = call("DELETE", f"{admin_a}/api/v1/services/{sid}", key)
             want, ok = 404, code == 204
         answered = time.monotonic()
+        api.append(answered - asked)
         if not ok:
             failures += 1
             print(f"change {i}: the API answered {code}", file=sys.stderr)
@@ -112,6 +123,7 @@ def main():
                 "changes": changes,
                 "api_failures": failures,
                 "never_served": missed,
+                "api_ms": {"p50": pct(api, 50), "p99": pct(api, 99)},
                 "a_ms": {"p50": pct(on_a, 50), "p99": pct(on_a, 99), "max": pct(on_a, 100)},
                 "b_ms": {"p50": pct(on_b, 50), "p99": pct(on_b, 99), "max": pct(on_b, 100)},
             }

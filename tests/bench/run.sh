@@ -335,14 +335,22 @@ PY
   url[changing]="http://127.0.0.1:$a/s/$service/$blob"; hdr[changing]="X-Bench: 1"; procs[changing]=${procs[a]}
   targets=(steady changing)
   check
-  echo "wrk -t1 -c$conns -d${secs}s on instance A, $rounds rounds; during 'changing', $changes changes through A's API"
+  echo "wrk -t1 -c$conns -d${secs}s on instance A, $rounds rounds; during 'changing', $changes changes through A's API, during 'steady' as many reads"
   printf '%-16s %-6s %12s %10s %10s %12s\n' target round 'req/s' 'p50 ms' 'p99 ms' 'req/CPU-s'
-  for r in $(seq 1 "$rounds"); do
-    load steady "$r"
+  # The same driver runs during both: reads only ('steady', --idle), or changes ('changing').
+  local driver window
+  window=$(python3 -c "print($secs * 0.8)")
+  drive() {
     python3 "$root/tests/bench/registry_changes.py" "http://127.0.0.1:$admin_a" "http://127.0.0.1:$a" \
-      "http://127.0.0.1:$b" "$key" "127.0.0.1:$est" "$changes" "$(python3 -c "print($secs * 0.8)")" \
-      >"$work/changes-$r.json" &
-    local driver=$!
+      "http://127.0.0.1:$b" "$key" "127.0.0.1:$est" "$changes" "$window" "$@"
+  }
+  for r in $(seq 1 "$rounds"); do
+    drive --idle >"$work/reads-$r.json" &
+    driver=$!
+    load steady "$r"
+    wait "$driver"
+    drive >"$work/changes-$r.json" &
+    driver=$!
     load changing "$r"
     wait "$driver"
     echo "  changes, round $r: $(cat "$work/changes-$r.json")"
@@ -355,7 +363,7 @@ PY
   done
   python3 -c "import sys; print(f'p99 changing/steady {float(sys.argv[1])/float(sys.argv[2]):.2f}')" "$(mean "${p99[changing]}")" "$(mean "${p99[steady]}")"
   ratio "changing/steady" changing steady
-  echo "warnings logged: A $(grep -c WARN "$work/gw-a.log" || true), B $(grep -c WARN "$work/gw-b.log" || true)"
+  echo "warnings logged: A $(grep -c WARN "$work/gw-a.log" || true), B $(grep -c WARN "$work/gw-b.log" || true)"; grep -h WARN "$work/gw-a.log" "$work/gw-b.log" | cut -c1-300 | sort | uniq -c | head -5
 }
 
 memory_bench() {

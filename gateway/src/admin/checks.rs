@@ -213,7 +213,7 @@ pub fn check_reachable(service: &ServiceConfig) -> Vec<Problem> {
     problems
 }
 
-/// RFC 7386 JSON merge patch of `patch` onto `target`.
+/// RFC 7396 JSON merge patch of `patch` onto `target`.
 pub fn merge_patch(target: &mut Value, patch: &Value) {
     match patch {
         Value::Object(p) => {
