@@ -5,6 +5,7 @@
 
 use crate::admin::Admin;
 use crate::assist::{Assist, AssistError};
+use crate::cache::ResponseCache;
 use crate::config::{Config, ConfigErrors, RegistryStoreKind, Secrets, SessionStoreKind};
 use crate::kv::SharedState;
 use crate::portal::Portal;
@@ -49,6 +50,8 @@ pub struct App {
     /// for the gateway's own calls (the SOAP facade) alike.
     pub upstreams: Arc<Upstreams>,
     pub shared: Arc<SharedState>,
+    /// The response cache (storage, purges); what each service keeps is its `[cache]`.
+    pub cache: Arc<ResponseCache>,
 }
 
 impl App {
@@ -87,11 +90,17 @@ impl App {
             secrets.clone(),
             Some(Arc::clone(&metrics)),
         ));
+        let cache = Arc::new(ResponseCache::new(
+            &config.gateway.cache,
+            shared.store(),
+            Arc::clone(&metrics) as Arc<dyn crate::cache::StorageEvents>,
+        ));
         let admin = Arc::new(
             Admin::new(
                 &config.gateway.admin,
                 Arc::clone(&live),
                 Arc::clone(&sso),
+                Arc::clone(&cache),
                 metrics,
             )
             .map_err(AppError::Audit)?,
@@ -109,6 +118,7 @@ impl App {
             assist,
             telemetry,
             shared,
+            cache,
         })
     }
 }

@@ -10,6 +10,7 @@
 pub mod admin;
 pub mod app;
 pub mod assist;
+pub mod cache;
 pub mod chain;
 pub mod commands;
 pub mod config;

@@ -23,9 +23,10 @@
 //! ```
 
 use crate::app::App;
+use crate::cache::{self, CacheUse, ResponseCache};
 use crate::chain::ResponseHeaders;
-use crate::pipeline::{Pipeline, RequestCtx, Step};
-use crate::response::{security_headers, ErrorKind, LocalResponse};
+use crate::pipeline::{write_local, Pipeline, RequestCtx, Step};
+use crate::response::failure_kind;
 use crate::sso::Sso;
 use crate::telemetry::request::Finished;
 use crate::telemetry::Telemetry;
@@ -33,6 +34,8 @@ use crate::upstream::{self, Outcome, Upstreams};
 use async_trait::async_trait;
 use bytes::Bytes;
 use http::HeaderName;
+use pingora::cache::key::HashBinary;
+use pingora::cache::{CacheKey, CacheMeta, NoCacheReason, RespCacheable};
 use pingora::http::{RequestHeader, ResponseHeader};
 use pingora::modules::http::compression::ResponseCompression;
 use pingora::prelude::*;
@@ -43,6 +46,7 @@ use std::sync::Arc;
 use std::time::Duration;
 
 static X_REQUEST_ID: HeaderName = HeaderName::from_static("x-request-id");
+static X_CACHE_STATUS: HeaderName = HeaderName::from_static("x-cache-status");
 
 /// Compression level toward clients (gzip/brotli, when accepted) for proxied responses.
 const COMPRESSION_LEVEL: u32 = 5;
@@ -53,6 +57,7 @@ pub struct GatewayProxy {
     upstreams: Arc<Upstreams>,
     sso: Arc<Sso>,
     telemetry: Arc<Telemetry>,
+    cache: Arc<ResponseCache>,
 }
 
 impl GatewayProxy {
@@ -62,6 +67,7 @@ impl GatewayProxy {
             upstreams: Arc::clone(&app.upstreams),
             sso: Arc::clone(&app.sso),
             telemetry: Arc::clone(&app.telemetry),
+            cache: Arc::clone(&app.cache),
         }
     }
 
@@ -120,6 +126,67 @@ impl ProxyHttp for GatewayProxy {
         }
     }
 
+    fn request_cache_filter(&self, session: &mut Session, ctx: &mut RequestCtx) -> Result<()> {
+        if ctx.cache.is_shared() {
+            let limit = ctx.service.as_ref().and_then(|s| s.cache.as_ref());
+            let limit = limit
+                .and_then(|p| p.max_object_size)
+                .map_or(self.cache.max_object_size, |m| {
+                    m.min(self.cache.max_object_size)
+                });
+            let storage = self.cache.storage;
+            session
+                .cache
+                .enable(storage, None, None, Some(self.cache.lock()), None);
+            session.cache.set_max_file_size_bytes(limit);
+        }
+        Ok(())
+    }
+
+    fn cache_key_callback(&self, _session: &Session, ctx: &mut RequestCtx) -> Result<CacheKey> {
+        let (Some(service), Some(uri)) = (ctx.service.as_ref(), ctx.upstream_uri.as_ref()) else {
+            return Err(no_service());
+        };
+        let policy = service.cache.as_ref().ok_or_else(no_service)?;
+        let path = cache::service_path(&service.upstream.base_path, uri.path());
+        Ok(self.cache.key(service.id(), policy, path, uri.query()))
+    }
+
+    fn response_cache_filter(
+        &self,
+        _session: &Session,
+        resp: &ResponseHeader,
+        ctx: &mut RequestCtx,
+    ) -> Result<RespCacheable> {
+        Ok(match ctx.service.as_ref().and_then(|s| s.cache.as_ref()) {
+            Some(policy) => cache::freshness::decide(policy, resp),
+            None => RespCacheable::Uncacheable(NoCacheReason::NeverEnabled),
+        })
+    }
+
+    fn cache_vary_filter(
+        &self,
+        meta: &CacheMeta,
+        _ctx: &mut RequestCtx,
+        req: &RequestHeader,
+    ) -> Option<HashBinary> {
+        cache::variance(meta, req)
+    }
+
+    fn should_serve_stale(
+        &self,
+        _session: &mut Session,
+        _ctx: &mut RequestCtx,
+        error: Option<&Error>,
+    ) -> bool {
+        // Within the windows the stored answer allows (pingora checks them): while it is
+        // revalidated, or when the legacy site is unreachable or failing.
+        error.is_none_or(|e| {
+            e.esource() == &ErrorSource::Upstream
+                || matches!(e.etype(), ErrorType::HTTPStatus(code) if *code >= 500)
+        })
+    }
+
     async fn upstream_peer(
         &self,
         _session: &mut Session,
@@ -171,13 +238,23 @@ impl ProxyHttp for GatewayProxy {
         let (Some(service), Some(uri)) = (ctx.service.as_ref(), ctx.upstream_uri.as_ref()) else {
             return Err(no_service());
         };
-        let hop = ctx.hop(session.req_header(), service, &self.telemetry);
-        upstream::prepare(&self.sso, upstream_request, uri, &hop)
+        let mut hop = ctx.hop(session.req_header(), service, &self.telemetry);
+        let shared = ctx.cache.is_shared();
+        if shared {
+            // An answer that may be shared is asked for as nobody in particular.
+            hop.session = None;
+        }
+        upstream::prepare(&self.sso, upstream_request, uri, &hop)?;
+        if shared {
+            cache::anonymise(upstream_request);
+        }
+        ctx.upstream_head = upstream_request.method == http::Method::HEAD;
+        Ok(())
     }
 
     async fn upstream_response_filter(
         &self,
-        session: &mut Session,
+        _session: &mut Session,
         upstream_response: &mut ResponseHeader,
         ctx: &mut RequestCtx,
     ) -> Result<()> {
@@ -189,7 +266,13 @@ impl ProxyHttp for GatewayProxy {
         let Some(service) = ctx.service.as_ref() else {
             return Ok(());
         };
-        let head = session.req_header().method == http::Method::HEAD;
+        if let CacheUse::Shared {
+            strip_set_cookie: true,
+        } = ctx.cache
+        {
+            upstream_response.remove_header(&http::header::SET_COOKIE);
+        }
+        let head = ctx.upstream_head;
         let adapted = service.chain.adapt_response(
             &mut ResponseHeaders(upstream_response),
             status.as_u16(),
@@ -220,12 +303,15 @@ impl ProxyHttp for GatewayProxy {
 
     async fn response_filter(
         &self,
-        _session: &mut Session,
+        session: &mut Session,
         upstream_response: &mut ResponseHeader,
         ctx: &mut RequestCtx,
     ) -> Result<()> {
         upstream_response
             .insert_header(X_REQUEST_ID.clone(), ctx.request_id.header_value().clone())?;
+        if let Some(status) = cache::status(ctx.cache, session.cache.phase()) {
+            upstream_response.insert_header(X_CACHE_STATUS.clone(), status)?;
+        }
         Ok(())
     }
 
@@ -274,6 +360,7 @@ impl ProxyHttp for GatewayProxy {
                 bytes: session.body_bytes_sent(),
                 client_ip: ctx.citizen_ip,
                 request_id: ctx.request_id.as_str(),
+                cache: cache::status(ctx.cache, session.cache.phase()),
             },
         );
     }
@@ -285,99 +372,5 @@ fn set_compression(session: &mut Session, level: u32) {
         .get_mut::<ResponseCompression>()
     {
         c.adjust_level(level);
-    }
-}
-
-/// Which page a failed request gets; `None` when the client is already gone.
-fn failure_kind(e: &Error) -> Option<ErrorKind> {
-    use ErrorType::*;
-    match e.etype() {
-        HTTPStatus(code) => Some(match *code {
-            400 => ErrorKind::BadRequest,
-            404 => ErrorKind::NotFound,
-            431 => ErrorKind::HeadersTooLarge,
-            502 => ErrorKind::BadGateway,
-            503 => ErrorKind::Unavailable,
-            504 => ErrorKind::GatewayTimeout,
-            _ => ErrorKind::Internal,
-        }),
-        _ => match e.esource() {
-            ErrorSource::Upstream => Some(match e.etype() {
-                ConnectTimedout | ReadTimedout | WriteTimedout | TLSHandshakeTimedout => {
-                    ErrorKind::GatewayTimeout
-                }
-                _ => ErrorKind::BadGateway,
-            }),
-            ErrorSource::Downstream => match e.etype() {
-                WriteError | ReadError | ConnectionClosed => None,
-                _ => Some(ErrorKind::BadRequest),
-            },
-            ErrorSource::Internal | ErrorSource::Unset => Some(match e.etype() {
-                // Timeouts and unreachable backends can surface without an upstream tag
-                // (e.g. raised by our own deadline check or peer selection).
-                ConnectTimedout | ReadTimedout | WriteTimedout => ErrorKind::GatewayTimeout,
-                ConnectNoRoute | ConnectRefused | ConnectError => ErrorKind::BadGateway,
-                _ => ErrorKind::Internal,
-            }),
-        },
-    }
-}
-
-/// Writes a gateway-made response (page, redirect, JSON) with the request id and the
-/// security headers (unless the response set its own).
-async fn write_local(
-    session: &mut Session,
-    response: LocalResponse,
-    ctx: &RequestCtx,
-) -> Result<()> {
-    let mut header = ResponseHeader::build(response.status, Some(response.headers.len() + 8))?;
-    for (name, value) in response.headers {
-        header.append_header(name, value)?;
-    }
-    let https = ctx
-        .snapshot
-        .as_ref()
-        .is_some_and(|s| s.portal.settings.public_url.https);
-    for (name, value) in security_headers(https) {
-        if !header.headers.contains_key(&name) {
-            header.insert_header(name, value)?;
-        }
-    }
-    header.insert_header(http::header::CONTENT_LENGTH, response.body.len())?;
-    header.insert_header(X_REQUEST_ID.clone(), ctx.request_id.header_value().clone())?;
-    let head_only = session.req_header().method == http::Method::HEAD || response.body.is_empty();
-    session
-        .write_response_header(Box::new(header), head_only)
-        .await?;
-    if !head_only {
-        session
-            .write_response_body(Some(response.body), true)
-            .await?;
-    }
-    Ok(())
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn an_upstream_timeout_is_a_504_and_a_refusal_a_502() {
-        let timeout = Error::new_up(ErrorType::ReadTimedout);
-        assert_eq!(failure_kind(&timeout), Some(ErrorKind::GatewayTimeout));
-        let refused = Error::new_up(ErrorType::ConnectRefused);
-        assert_eq!(failure_kind(&refused), Some(ErrorKind::BadGateway));
-    }
-
-    #[test]
-    fn a_client_that_went_away_gets_no_page() {
-        let gone = Error::new_down(ErrorType::ConnectionClosed);
-        assert_eq!(failure_kind(&gone), None);
-    }
-
-    #[test]
-    fn our_own_deadline_check_is_a_504() {
-        let e = Error::new(ErrorType::ReadTimedout);
-        assert_eq!(failure_kind(&e), Some(ErrorKind::GatewayTimeout));
     }
 }

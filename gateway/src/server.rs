@@ -129,6 +129,24 @@ pub fn build(
         "registry",
         Task::new(std::sync::Arc::clone(&app.live).follow()),
     ));
+    let generations = std::sync::Arc::clone(&app.cache.generations);
+    let storage = app.cache.storage;
+    let registry = std::sync::Arc::clone(&app.registry);
+    server.add_service(background_service(
+        "cache-purges",
+        Task::new(generations.follow(
+            storage,
+            std::sync::Arc::new(move || {
+                let snapshot = registry.snapshot();
+                snapshot
+                    .services()
+                    .iter()
+                    .filter(|s| s.cache.is_some())
+                    .map(|s| s.id().to_string())
+                    .collect()
+            }),
+        )),
+    ));
     let board = std::sync::Arc::clone(&app.telemetry);
     server.add_service(background_service(
         "status-board",

@@ -3,6 +3,7 @@
 
 mod adapters;
 mod assist;
+mod cache;
 mod citizen_browser;
 mod dashboards;
 mod foundation;

@@ -145,6 +145,16 @@ impl Staged {
         self.dir.path()
     }
 
+    /// Adds `toml` (e.g. a `[cache]` table) at the end of the copy's service file.
+    pub fn append_to_service(&self, ministry: &str, id: &str, toml: &str) {
+        use std::io::Write as _;
+        let mut f = std::fs::OpenOptions::new()
+            .append(true)
+            .open(self.service_file(ministry, id))
+            .unwrap_or_else(|e| panic!("service file {ministry}/{id}: {e}"));
+        writeln!(f, "\n{toml}").expect("appended");
+    }
+
     /// The file of service `id` of `ministry` in the copy.
     pub fn service_file(&self, ministry: &str, id: &str) -> PathBuf {
         self.dir

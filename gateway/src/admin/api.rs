@@ -34,6 +34,7 @@ pub fn routes(admin: Arc<Admin>) -> Router {
         .route("/api/v1/services/{id}/history", get(history))
         .route("/api/v1/services/{id}/rollback/{version}", post(rollback))
         .route("/api/v1/services/{id}/health", get(health))
+        .route("/api/v1/services/{id}/purge", post(purge))
         .with_state(admin)
 }
 
@@ -369,6 +370,109 @@ async fn health(
     .unwrap_or_default();
     let healthy = backends.iter().all(|b| b["reachable"] == true);
     Json(json!({ "service": id, "healthy": healthy, "backends": backends })).into_response()
+}
+
+/// `POST .../purge`: `{}` (or no body) purges every stored answer of the service;
+/// `{"paths": ["/a", "/b?x=1"]}` only those. Every instance stops serving them.
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct PurgeRequest {
+    #[serde(default)]
+    paths: Option<Vec<String>>,
+}
+
+async fn purge(
+    State(admin): Shared,
+    ConnectInfo(client): Client,
+    Path(id): Path<String>,
+    headers: HeaderMap,
+    body: axum::body::Bytes,
+) -> Response {
+    let caller = match admin.caller(&headers, "purge", Some(&id), client).await {
+        Ok(c) => c,
+        Err(r) => return r,
+    };
+    if let Err(r) = visible(&admin, &caller, &id, "purge", client).await {
+        return r;
+    }
+    let asked: PurgeRequest = if body.iter().all(u8::is_ascii_whitespace) {
+        PurgeRequest::default()
+    } else {
+        match serde_json::from_slice(&body) {
+            Ok(p) => p,
+            Err(e) => {
+                return error(StatusCode::BAD_REQUEST, "invalid_json", e.to_string());
+            }
+        }
+    };
+    let mut problems = Vec::new();
+    for (i, path) in asked.paths.iter().flatten().enumerate() {
+        if !path.starts_with('/') || path.contains('#') || path.chars().any(char::is_control) {
+            problems.push(Problem::new(
+                format!("/paths/{i}"),
+                "must be a path of the service, starting with '/'",
+            ));
+        }
+    }
+    if !problems.is_empty() {
+        admin.audit(&caller, "purge", Some(&id), None, "invalid", client);
+        return invalid(problems);
+    }
+    let snapshot = admin.live.snapshot();
+    let policy = snapshot.service(&id).and_then(|s| s.cache.clone());
+    let cache = &admin.cache;
+    let outcome =
+        match (&asked.paths, policy) {
+            (None, _) => cache.generations.purge_service(&id).await.map(
+                |generation| json!({ "service": id, "purged": "all", "generation": generation }),
+            ),
+            (Some(paths), Some(policy)) => {
+                let mut found = 0usize;
+                let mut failed = None;
+                for path in paths {
+                    let (path, query) = match path.split_once('?') {
+                        Some((p, q)) => (p, Some(q)),
+                        None => (path.as_str(), None),
+                    };
+                    let slot = cache.slot(&id, &policy, path, query);
+                    match cache.generations.purge_object(cache.storage, &slot).await {
+                        Ok(true) => found += 1,
+                        Ok(false) => {}
+                        Err(e) => failed = Some(e),
+                    }
+                }
+                match failed {
+                    Some(e) => Err(e),
+                    None => Ok(json!({ "service": id, "purged": paths, "found": found })),
+                }
+            }
+            // Its cache is off: nothing of it is stored.
+            (Some(paths), None) => Ok(json!({ "service": id, "purged": paths, "found": 0 })),
+        };
+    let kind = if asked.paths.is_some() {
+        "url"
+    } else {
+        "service"
+    };
+    match outcome {
+        Ok(answer) => {
+            admin
+                .metrics
+                .response_cache_purges
+                .with_label_values(&[kind])
+                .inc();
+            admin.audit(&caller, "purge", Some(&id), None, "ok", client);
+            Json(answer).into_response()
+        }
+        Err(e) => {
+            admin.audit(&caller, "purge", Some(&id), None, "error", client);
+            error(
+                StatusCode::SERVICE_UNAVAILABLE,
+                "store_unavailable",
+                e.to_string(),
+            )
+        }
+    }
 }
 
 /// Query flags of a write.

@@ -20,6 +20,7 @@ pub mod auth;
 pub mod checks;
 pub mod openapi;
 
+use crate::cache::ResponseCache;
 use crate::config::AdminSettings;
 use crate::registry::LiveRegistry;
 use crate::sso::Sso;
@@ -35,6 +36,8 @@ pub struct Admin {
     pub audit: AuditLog,
     pub metrics: Arc<Metrics>,
     pub settings: AdminSettings,
+    /// For purges.
+    pub cache: Arc<ResponseCache>,
 }
 
 impl Admin {
@@ -42,6 +45,7 @@ impl Admin {
         settings: &AdminSettings,
         live: Arc<LiveRegistry>,
         sso: Arc<Sso>,
+        cache: Arc<ResponseCache>,
         metrics: Arc<Metrics>,
     ) -> std::io::Result<Self> {
         Ok(Self {
@@ -50,6 +54,7 @@ impl Admin {
             audit: AuditLog::open(&settings.audit_log)?,
             metrics,
             settings: settings.clone(),
+            cache,
         })
     }
 }

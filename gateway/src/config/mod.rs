@@ -54,6 +54,8 @@ pub struct GatewaySettings {
     pub admin: AdminSettings,
     /// Where the live set of services is kept.
     pub registry: RegistrySettings,
+    /// The response cache's storage (what each service caches is its own `[cache]`).
+    pub cache: CacheSettings,
     /// Prometheus `/metrics`; `None` disables it.
     pub metrics_listen: Option<SocketAddr>,
     pub defaults: Defaults,
@@ -426,6 +428,48 @@ pub struct ServiceConfig {
     pub legacy: LegacySite,
     pub upstream: UpstreamConfig,
     pub adapters: Vec<AdapterStep>,
+    /// What of this service's answers the shared response cache may keep (off unless set).
+    pub cache: ServiceCache,
+}
+
+/// A service's `[cache]`: which of its answers may be stored and for how long. Off by default:
+/// a ministry turns it on for the pages that are the same for every citizen.
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct ServiceCache {
+    pub enabled: bool,
+    /// Freshness for answers that carry none (`Cache-Control`/`Expires`); `None`: not stored.
+    pub default_ttl: Option<Duration>,
+    /// Cap on any answer's freshness (legacy `max-age=31536000` on dynamic pages).
+    pub max_ttl: Option<Duration>,
+    /// Larger answers are passed through, not stored.
+    pub max_object_size: Option<usize>,
+    /// Globs over the service's paths that may be stored (`/**` when empty).
+    pub paths: Vec<String>,
+    /// Globs never stored, even inside `paths`.
+    pub bypass_paths: Vec<String>,
+    /// For `citizen`/`professional` services: the paths that are the same for everyone (only
+    /// those are stored).
+    pub public_paths: Vec<String>,
+    /// Query parameters left out of the key (tracking parameters...).
+    pub ignore_query: Vec<String>,
+    pub stale_while_revalidate: Duration,
+    pub stale_if_error: Duration,
+    /// Paths whose `Set-Cookie` is dropped so the page can be stored (a JSESSIONID site sets
+    /// one on every page, static ones included).
+    pub strip_set_cookie_paths: Vec<String>,
+}
+
+/// `[cache]` in `gateway.toml`: the response cache's storage, shared by every service.
+#[derive(Debug, Clone, PartialEq)]
+pub struct CacheSettings {
+    /// Bytes the in-memory tier (L1) may hold; the least useful objects are evicted.
+    pub memory_size: usize,
+    /// Largest object stored (a service may lower it).
+    pub max_object_size: usize,
+    /// How long concurrent misses for one object wait for the one fetching it.
+    pub lock_timeout: Duration,
+    /// Whether objects also go to `[redis]` (L2, shared by every instance).
+    pub shared: bool,
 }
 
 /// Where the service used to live, so old links and bookmarks still find it.

@@ -35,6 +35,8 @@ pub struct RawGateway {
     pub telemetry: RawTelemetry,
     #[serde(default)]
     pub registry: RawRegistry,
+    #[serde(default)]
+    pub cache: RawCache,
     /// Directory of `<ministry>/<service>.toml` files, relative to `gateway.toml`.
     pub services_dir: Option<String>,
     /// The ministries file, relative to `gateway.toml`.
@@ -177,6 +179,39 @@ pub struct RawService {
     pub upstream: RawUpstream,
     #[serde(default)]
     pub adapters: Vec<RawAdapterStep>,
+    pub cache: Option<RawServiceCache>,
+}
+
+/// A service's `[cache]` table.
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RawServiceCache {
+    pub enabled: Option<bool>,
+    pub default_ttl: Option<String>,
+    pub max_ttl: Option<String>,
+    pub max_object_size: Option<i64>,
+    #[serde(default)]
+    pub paths: Vec<String>,
+    #[serde(default)]
+    pub bypass_paths: Vec<String>,
+    #[serde(default)]
+    pub public_paths: Vec<String>,
+    #[serde(default)]
+    pub ignore_query: Vec<String>,
+    pub stale_while_revalidate: Option<String>,
+    pub stale_if_error: Option<String>,
+    #[serde(default)]
+    pub strip_set_cookie_paths: Vec<String>,
+}
+
+/// `gateway.toml`'s `[cache]`: the response cache's storage.
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RawCache {
+    pub memory_size: Option<i64>,
+    pub max_object_size: Option<i64>,
+    pub lock_timeout: Option<String>,
+    pub shared: Option<bool>,
 }
 
 #[derive(Debug, Deserialize)]

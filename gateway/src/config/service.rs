@@ -2,11 +2,11 @@
 
 use super::error::Problems;
 use super::fields::{localized, secret_ref, timeouts};
-use super::raw::{RawAdapterStep, RawHeaderRules, RawService};
+use super::raw::{RawAdapterStep, RawHeaderRules, RawService, RawServiceCache};
 use super::values;
 use super::{
     Access, AdapterStep, Backend, Category, Defaults, HeaderRules, LegacyHostMode, LegacySite,
-    Ministry, Quirk, ServiceConfig, UpstreamConfig,
+    Ministry, Quirk, ServiceCache, ServiceConfig, UpstreamConfig,
 };
 use std::collections::BTreeMap;
 use std::path::Path;
@@ -97,6 +97,10 @@ pub(crate) fn validate_service(
     let legacy = legacy(&raw, defaults, p);
     let upstream = upstream(&raw, legacy.as_ref(), defaults, p);
     let adapters = adapters(&raw.adapters, &file, p);
+    let cache = match &raw.cache {
+        None => Some(ServiceCache::default()),
+        Some(c) => cache(c, p),
+    };
     if let (Some(legacy), Some(adapters)) = (&legacy, &adapters) {
         quirks_answered(&legacy.quirks, adapters, p);
     }
@@ -115,7 +119,92 @@ pub(crate) fn validate_service(
         legacy: legacy?,
         upstream: upstream?,
         adapters: adapters?,
+        cache: cache?,
     })
+}
+
+/// The largest object a service may ask to cache.
+const MAX_OBJECT_SIZE: i64 = 1 << 30;
+
+fn cache(raw: &RawServiceCache, p: &mut Problems<'_>) -> Option<ServiceCache> {
+    let mut ok = true;
+    let mut duration = |p: &mut Problems<'_>, field: &str, v: Option<&str>| match v {
+        None => Some(None),
+        Some(s) => match p.check(format!("cache.{field}"), values::duration(s)) {
+            Some(d) => Some(Some(d)),
+            None => {
+                ok = false;
+                None
+            }
+        },
+    };
+    let default_ttl = duration(p, "default_ttl", raw.default_ttl.as_deref());
+    let max_ttl = duration(p, "max_ttl", raw.max_ttl.as_deref());
+    let swr = duration(
+        p,
+        "stale_while_revalidate",
+        raw.stale_while_revalidate.as_deref(),
+    );
+    let sie = duration(p, "stale_if_error", raw.stale_if_error.as_deref());
+    if let (Some(Some(d)), Some(Some(m))) = (default_ttl, max_ttl) {
+        if d > m {
+            p.add(
+                "cache.default_ttl",
+                format!(
+                    "{} is longer than cache.max_ttl ({})",
+                    humantime::format_duration(d),
+                    humantime::format_duration(m)
+                ),
+            );
+            ok = false;
+        }
+    }
+    let max_object_size = match raw.max_object_size {
+        None => Some(None),
+        Some(v) => p
+            .check(
+                "cache.max_object_size",
+                values::bounded(v, 1, MAX_OBJECT_SIZE),
+            )
+            .map(Some),
+    };
+    let mut globs = |p: &mut Problems<'_>, field: &str, list: &[String]| {
+        for (i, g) in list.iter().enumerate() {
+            if p.check(format!("cache.{field}[{i}]"), values::path_glob(g))
+                .is_none()
+            {
+                ok = false;
+            }
+        }
+        list.to_vec()
+    };
+    let paths = globs(p, "paths", &raw.paths);
+    let bypass_paths = globs(p, "bypass_paths", &raw.bypass_paths);
+    let public_paths = globs(p, "public_paths", &raw.public_paths);
+    let strip_set_cookie_paths = globs(p, "strip_set_cookie_paths", &raw.strip_set_cookie_paths);
+    for (i, q) in raw.ignore_query.iter().enumerate() {
+        if q.is_empty() || q.contains(['&', '=', '#']) {
+            p.add(
+                format!("cache.ignore_query[{i}]"),
+                format!("{q:?} is not a query parameter name"),
+            );
+            ok = false;
+        }
+    }
+    let settings = ServiceCache {
+        enabled: raw.enabled.unwrap_or(true),
+        default_ttl: default_ttl?,
+        max_ttl: max_ttl?,
+        max_object_size: max_object_size?,
+        paths,
+        bypass_paths,
+        public_paths,
+        ignore_query: raw.ignore_query.clone(),
+        stale_while_revalidate: swr?.unwrap_or_default(),
+        stale_if_error: sie?.unwrap_or_default(),
+        strip_set_cookie_paths,
+    };
+    ok.then_some(settings)
 }
 
 fn legacy(raw: &RawService, defaults: &Defaults, p: &mut Problems<'_>) -> Option<LegacySite> {

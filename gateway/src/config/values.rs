@@ -105,6 +105,18 @@ pub fn bounded(v: i64, min: i64, max: i64) -> Result<usize, String> {
     usize::try_from(v).map_err(|_| format!("must be between {min} and {max}, got {v}"))
 }
 
+/// A glob over a service's paths (`/static/**`, `/*.css`): `*` stays within a segment, `**`
+/// crosses them.
+pub fn path_glob(s: &str) -> Result<globset::Glob, String> {
+    if !s.starts_with('/') {
+        return Err(format!("{s:?} must start with '/' (a path of the service)"));
+    }
+    globset::GlobBuilder::new(s)
+        .literal_separator(true)
+        .build()
+        .map_err(|e| format!("{s:?} is not a glob: {}", e.kind()))
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

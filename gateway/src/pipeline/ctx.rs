@@ -1,5 +1,6 @@
 //! What one request carries from stage to stage and phase to phase.
 
+use crate::cache::CacheUse;
 use crate::chain::BodyFeed;
 use crate::forwarded::Client;
 use crate::registry::{Service, Snapshot};
@@ -52,6 +53,11 @@ pub struct RequestCtx {
     pub body: Option<BodyFeed>,
     /// The answer a stage gave, written in pingora's request phase.
     pub answer: Option<LocalResponse>,
+    /// How the response cache takes part.
+    pub cache: CacheUse,
+    /// The request sent upstream is a HEAD (a cached HEAD is fetched as a GET, whose body
+    /// is adapted and stored).
+    pub upstream_head: bool,
 }
 
 impl Default for RequestCtx {
@@ -71,6 +77,8 @@ impl Default for RequestCtx {
             attempts: Attempts::default(),
             body: None,
             answer: None,
+            cache: CacheUse::Off,
+            upstream_head: false,
         }
     }
 }

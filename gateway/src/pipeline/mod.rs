@@ -1,11 +1,11 @@
 //! The request's steps, in the one order declared by [`Pipeline::standard`]:
 //!
 //! ```text
-//!  identify ─▶ guard ─▶ route ─▶ local ─▶ access ─▶ [rate limit] ─▶ [cache] ─▶ soap facade
-//!  snapshot,   431,     service  home,    session,                              JSON ⇄ SOAP
-//!  client,     400      | 301    /auth/*, 302 login,                            as an upstream
-//!  trace, id            | 404    /api/   401, 403,                              call
-//!                       | 400    route   503
+//!  identify ─▶ guard ─▶ route ─▶ local ─▶ access ─▶ [rate limit] ─▶ cache ─▶ soap facade
+//!  snapshot,   431,     service  home,    session,                  shared    JSON ⇄ SOAP
+//!  client,     400      | 301    /auth/*, 302 login,                or not    as an upstream
+//!  trace, id            | 404    /api/   401, 403,                  (pingora  call
+//!                       | 400    route   503                        looks up)
 //!        ─▶ upstream (proxy.rs: peer, failover, deadline; upstream::prepare; outcome hook)
 //!        ─▶ adapters (chain: Location/Set-Cookie/header rules, body feed)
 //!        ─▶ log (telemetry: metrics, access log, spans)
@@ -14,7 +14,7 @@
 //! Each stage is a small type in its own module that gets only the parts it needs, reads and
 //! fills the [`RequestCtx`], and says [`Step::Continue`] or [`Step::Respond`] with the answer
 //! the gateway gives instead of the backend's. The first `Respond` ends the list. Adding rate
-//! limiting or a cache lookup is adding an entry here, not editing the proxy's phases
+//! limiting is adding an entry here, not editing the proxy's phases
 //! (the proxy module runs the list and writes the answer, nothing else).
 //!
 //! The list is static (a field per stage, run in the order [`Pipeline::run`] names them), so
@@ -23,6 +23,8 @@
 //! behind a cheap check, so requests that do not need it never build it.
 
 pub mod access;
+mod answer;
+pub mod cache;
 pub mod ctx;
 pub mod guard;
 pub mod identify;
@@ -30,6 +32,7 @@ pub mod local;
 pub mod route;
 pub mod soap;
 
+pub use answer::write_local;
 pub use ctx::{LocalRoute, RequestCtx};
 
 use crate::app::App;
@@ -74,6 +77,7 @@ pub struct Pipeline {
     route: route::RouteStage,
     local: local::Local,
     access: access::Access,
+    cache: cache::CacheStage,
     soap: soap::SoapFacade,
 }
 
@@ -91,18 +95,20 @@ impl Pipeline {
                 t(),
             ),
             access: access::Access::new(Arc::clone(&app.sso), t()),
+            cache: cache::CacheStage,
             soap: soap::SoapFacade::new(Arc::clone(&app.upstreams), Arc::clone(&app.sso), t()),
         }
     }
 
     /// The stages' names, in the order they run.
-    pub fn names(&self) -> [&'static str; 6] {
+    pub fn names(&self) -> [&'static str; 7] {
         [
             self.identify.name(),
             self.guard.name(),
             self.route.name(),
             self.local.name(),
             self.access.name(),
+            self.cache.name(),
             self.soap.name(),
         ]
     }
@@ -115,7 +121,8 @@ impl Pipeline {
             self.route,
             self.local,
             self.access,
-            // [rate limit], [cache] come here.
+            // [rate limit] comes here.
+            self.cache,
             self.soap,
         )
     }
@@ -137,6 +144,7 @@ mod order_tests {
                 "route",
                 "local",
                 "access",
+                "cache",
                 "soap-facade"
             ]
         );

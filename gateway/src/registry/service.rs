@@ -23,6 +23,8 @@ pub struct Service {
     /// balancer (and, with it, what it knows of its backends) survives a reload.
     pub upstream: Arc<Upstream>,
     pub chain: AdapterChain,
+    /// What the response cache may keep of its answers; `None`: nothing.
+    pub cache: Option<Arc<crate::cache::Policy>>,
     /// Its request metrics, when the snapshot serves traffic (not for `check`).
     pub metrics: Option<ServiceMetrics>,
 }

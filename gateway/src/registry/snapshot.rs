@@ -102,7 +102,14 @@ impl Snapshot {
                     None
                 }
             };
-            let (Some(upstream), Some(chain)) = (upstream, chain) else {
+            let cache = match crate::cache::Policy::compile(&svc.cache, svc.access) {
+                Ok(p) => Some(p.map(Arc::new)),
+                Err(reason) => {
+                    errors.push(ConfigError::new(&svc.file, "cache", reason));
+                    None
+                }
+            };
+            let (Some(upstream), Some(chain), Some(cache)) = (upstream, chain, cache) else {
                 continue;
             };
             services.push(Arc::new(Service {
@@ -113,6 +120,7 @@ impl Snapshot {
                     .map(|m| m.for_service(&svc.id, &svc.ministry, upstream.backends())),
                 upstream,
                 chain,
+                cache,
             }));
         }
         if !errors.is_empty() {

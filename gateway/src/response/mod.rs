@@ -7,10 +7,12 @@
 //! it uses none of them, so it sits below all of them.
 
 mod error_page;
+mod failure;
 mod html;
 mod security;
 
 pub use error_page::{error_page, error_page_traced, ErrorKind};
+pub use failure::failure_kind;
 pub use html::{escape, frame};
 pub use security::{security_headers, CONTENT_SECURITY_POLICY_VALUE};
 

@@ -52,6 +52,14 @@ pub struct Metrics {
     pub assist_llm_tokens: IntCounterVec,
     pub circuit_breaker_state: IntGaugeVec,
     pub cache_requests: IntCounterVec,
+    // The response cache.
+    pub response_cache: IntCounterVec,
+    pub response_cache_bytes: IntCounterVec,
+    pub response_cache_l1_bytes: IntGauge,
+    pub response_cache_l1_objects: IntGauge,
+    pub response_cache_evictions: IntCounter,
+    pub response_cache_l2: IntCounterVec,
+    pub response_cache_purges: IntCounterVec,
     // Telemetry about telemetry.
     pub access_log_dropped: IntCounter,
 }
@@ -110,6 +118,10 @@ pub struct ServiceMetrics {
     pub duration: Histogram,
     pub upstream_duration: Histogram,
     pub bytes: IntCounter,
+    /// Response cache results, in [`CACHE_RESULTS`] order.
+    pub cache: [IntCounter; 6],
+    /// Bytes of answers served from the cache.
+    pub cache_bytes: IntCounter,
     /// `egov_upstream_up` of each backend address, created at the first connection attempt
     /// (a gauge that existed from the start would read 0, "down", for an idle service).
     pub backends_up: Vec<(std::net::SocketAddr, std::sync::OnceLock<IntGauge>)>,
@@ -117,7 +129,27 @@ pub struct ServiceMetrics {
     service: String,
 }
 
+/// The `result` label values of `egov_response_cache_requests_total`, as `X-Cache-Status`
+/// names them (lowercase).
+pub const CACHE_RESULTS: [&str; 6] = ["hit", "miss", "expired", "stale", "revalidated", "bypass"];
+
 impl ServiceMetrics {
+    /// Counts one answer with `X-Cache-Status: status` of `bytes` bytes.
+    pub fn cache_result(&self, status: &str, bytes: usize) {
+        let i = match status {
+            "HIT" => 0,
+            "MISS" => 1,
+            "EXPIRED" => 2,
+            "STALE" => 3,
+            "REVALIDATED" => 4,
+            _ => 5,
+        };
+        self.cache[i].inc();
+        if matches!(i, 0 | 3 | 4) {
+            self.cache_bytes.inc_by(bytes as u64);
+        }
+    }
+
     /// Sets whether `backend` answered (1) or refused (0).
     pub fn set_backend_up(&self, backend: std::net::SocketAddr, up: i64) {
         if let Some((addr, gauge)) = self.backends_up.iter().find(|(a, _)| *a == backend) {
@@ -155,6 +187,13 @@ impl Metrics {
                 .upstream_duration
                 .with_label_values(&[service, ministry]),
             bytes: self.response_bytes.with_label_values(&[service, ministry]),
+            cache: CACHE_RESULTS.map(|r| {
+                self.response_cache
+                    .with_label_values(&[service, ministry, r])
+            }),
+            cache_bytes: self
+                .response_cache_bytes
+                .with_label_values(&[service, ministry]),
             backends_up: backends
                 .iter()
                 .map(|b| (*b, std::sync::OnceLock::new()))
@@ -213,6 +252,17 @@ impl Metrics {
             assist_llm_tokens: counter(&r, "egov_assist_llm_tokens_total", "Tokens used by the routing LLM, by kind (prompt, completion).", &["kind"])?,
             circuit_breaker_state: gauge_vec(&r, "egov_circuit_breaker_state", "Circuit breaker state: 0 closed, 1 half-open, 2 open.", &["breaker"])?,
             cache_requests: counter(&r, "egov_cache_requests_total", "Cache lookups, by cache and result (hit, miss).", &["cache", "result"])?,
+            response_cache: counter(&r, "egov_response_cache_requests_total", "Proxied answers by response cache result (hit, miss, expired, stale, revalidated, bypass), for services whose cache is on.", &["service", "ministry", "result"])?,
+            response_cache_bytes: counter(&r, "egov_response_cache_bytes_served_total", "Bytes of answers served from the response cache (hits, stale and revalidated).", sm)?,
+            response_cache_l1_bytes: gauge(&r, "egov_response_cache_l1_bytes", "Bytes held by the response cache's in-memory tier.")?,
+            response_cache_l1_objects: gauge(&r, "egov_response_cache_l1_objects", "Objects held by the response cache's in-memory tier.")?,
+            response_cache_evictions: {
+                let c = IntCounter::new("egov_response_cache_evictions_total", "Objects the in-memory tier evicted to make room.")?;
+                r.register(Box::new(c.clone()))?;
+                c
+            },
+            response_cache_l2: counter(&r, "egov_response_cache_l2_operations_total", "Shared tier (Redis) operations by op (read, write, delete) and result (hit, miss, ok, error).", &["op", "result"])?,
+            response_cache_purges: counter(&r, "egov_response_cache_purges_total", "Purges asked, by kind (service, url).", &["kind"])?,
             access_log_dropped: {
                 let c = IntCounter::new("egov_access_log_dropped_total", "Access log lines dropped because the writer fell behind.")?;
                 r.register(Box::new(c.clone()))?;
@@ -235,6 +285,8 @@ impl Metrics {
         forget(&self.upstream_up, id);
         forget(&self.body_rewrites, id);
         forget(&self.access_denied, id);
+        forget(&self.response_cache, id);
+        forget(&self.response_cache_bytes, id);
     }
 
     /// The text exposition for `/metrics`.

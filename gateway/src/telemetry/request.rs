@@ -38,6 +38,8 @@ pub struct Finished<'a> {
     pub bytes: usize,
     pub client_ip: Option<IpAddr>,
     pub request_id: &'a str,
+    /// `X-Cache-Status` of the answer, for services whose cache is on.
+    pub cache: Option<&'static str>,
 }
 
 /// nginx's "client closed request": what a request that ended without any response
@@ -250,6 +252,9 @@ impl Telemetry {
                 m.upstream_duration.observe(u.as_secs_f64());
             }
             m.bytes.inc_by(r.bytes as u64);
+            if let (Some(sm), Some(c)) = (r.service_metrics, r.cache) {
+                sm.cache_result(c, r.bytes);
+            }
             if let Some(kind) = obs.upstream_error {
                 self.metrics
                     .upstream_errors
@@ -273,7 +278,7 @@ impl Telemetry {
                 upstream_ms: obs
                     .upstream_elapsed
                     .map(|u| (u.as_secs_f64() * 1e6).round() / 1e3),
-                cache: "none",
+                cache: r.cache.unwrap_or("none"),
                 bytes: r.bytes,
                 client_ip: r.client_ip.map(|ip| ip.to_string()),
             });

@@ -1,5 +1,5 @@
 //! The instrument endpoints every site has under `P/__estate/`: echo, delay,
-//! status, websocket, blob and big page.
+//! status, websocket, blob, big page, and a cacheable answer with its fetch counter.
 //!
 //! They let tests and benchmarks drive the gateway against a known legacy
 //! behaviour. The site's access gates apply to them, but not its chaos
@@ -53,6 +53,12 @@ pub(crate) async fn handle(
             tokio::time::sleep(Duration::from_millis(ms)).await;
             respond::text(StatusCode::OK, format!("slept {ms} ms\n"))
         }
+        "/cacheable" => {
+            let headers = request.headers().clone();
+            crate::cacheable::cacheable(site, query, &headers).await
+        }
+        "/fetches" => crate::cacheable::fetches(&request),
+        "/failing" => crate::cacheable::failing(&request),
         "/blob" => blob(number(query, "bytes").unwrap_or(1024).min(MAX_BLOB_BYTES)),
         "/big" => {
             let mb = number(query, "mb").unwrap_or(1).min(MAX_BIG_MB);
@@ -67,7 +73,8 @@ pub(crate) async fn handle(
         },
     };
     add_header(&mut response, SITE_HEADER, &site.id);
-    if !response.headers().contains_key(header::CACHE_CONTROL) {
+    // `cacheable` says exactly what the test asked for, nothing more.
+    if rest != "/cacheable" && !response.headers().contains_key(header::CACHE_CONTROL) {
         add_header(&mut response, "cache-control", "no-store");
     }
     response

@@ -13,6 +13,7 @@
 //! can share one legacy hostname exactly as they do in production.
 
 mod assets;
+mod cacheable;
 pub mod chaos;
 mod charset;
 mod credentials;

@@ -5,6 +5,7 @@
 
 mod admin;
 mod assist;
+mod cache;
 mod identity;
 mod portal;
 mod redis;
@@ -86,6 +87,7 @@ pub(crate) fn validate_gateway(raw: RawGateway, p: &mut Problems<'_>) -> Option<
         redis.as_ref().is_some_and(|r| r.is_some()),
         p,
     );
+    let cache = cache::validate(&raw.cache, redis.as_ref().is_some_and(|r| r.is_some()), p);
     let assist = assist::validate(&raw.assist, p);
     let telemetry = telemetry::validate(&raw.telemetry, p);
 
@@ -102,6 +104,7 @@ pub(crate) fn validate_gateway(raw: RawGateway, p: &mut Problems<'_>) -> Option<
         admin_listen: admin.as_ref()?.listen,
         admin: admin?,
         registry: registry?,
+        cache: cache?,
         metrics_listen: metrics_listen?,
         defaults: Defaults {
             timeouts: timeouts?,

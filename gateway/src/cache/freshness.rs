@@ -1,0 +1,229 @@
+//! Whether an answer may be stored, and for how long (RFC 9111 as pingora reads it, then the
+//! service's policy): `no-store`, `private`, `no-cache` and `Authorization` rules, `max-age`,
+//! `s-maxage`, `Expires`, the stale windows; then the policy's default TTL for answers that
+//! say nothing and its cap for absurd ones. Never an answer that sets a cookie or varies on
+//! everything.
+
+use super::policy::Policy;
+use pingora::cache::cache_control::{
+    CacheControl, Cacheable as CcCacheable, InterpretCacheControl,
+};
+use pingora::cache::filters::resp_cacheable;
+use pingora::cache::{CacheMeta, CacheMetaDefaults, NoCacheReason, RespCacheable};
+use pingora::http::ResponseHeader;
+use std::time::{Duration, SystemTime};
+
+/// Statuses a cache may store by default (RFC 9110 §15.1 "heuristically cacheable").
+fn heuristically_cacheable(status: u16) -> bool {
+    matches!(
+        status,
+        200 | 203 | 204 | 300 | 301 | 308 | 404 | 405 | 410 | 414 | 501
+    )
+}
+
+fn no_heuristic(_: http::StatusCode) -> Option<Duration> {
+    None
+}
+
+fn secs(d: Duration) -> u32 {
+    u32::try_from(d.as_secs()).unwrap_or(u32::MAX)
+}
+
+fn refuse(reason: &'static str) -> RespCacheable {
+    RespCacheable::Uncacheable(NoCacheReason::Custom(reason))
+}
+
+/// The decision for `resp` under `policy`.
+pub fn decide(policy: &Policy, resp: &ResponseHeader) -> RespCacheable {
+    if resp.headers.contains_key(http::header::SET_COOKIE) {
+        return refuse("set-cookie");
+    }
+    if resp.headers.get_all(http::header::VARY).iter().any(|v| {
+        v.to_str()
+            .map_or(true, |s| s.split(',').any(|p| p.trim() == "*"))
+    }) {
+        return refuse("vary-star");
+    }
+    if !heuristically_cacheable(resp.status.as_u16()) {
+        return refuse("status");
+    }
+    let cc = CacheControl::from_resp_headers(resp);
+    let defaults = CacheMetaDefaults::new(
+        no_heuristic,
+        secs(policy.stale_while_revalidate),
+        secs(policy.stale_if_error),
+    );
+    let decided = match resp_cacheable(cc.as_ref(), resp.clone(), false, &defaults) {
+        RespCacheable::Uncacheable(NoCacheReason::OriginNotCache) => {
+            // Nothing said how long (or it said "never"): only a policy default may store it,
+            // and never over an explicit refusal.
+            let forbidden = cc
+                .as_ref()
+                .is_some_and(|c| c.is_cacheable() == CcCacheable::No);
+            match policy.default_ttl {
+                Some(ttl) if !forbidden && !ttl.is_zero() => {
+                    let now = SystemTime::now();
+                    let mut header = resp.clone();
+                    if let Some(c) = &cc {
+                        c.strip_private_headers(&mut header);
+                    }
+                    RespCacheable::Cacheable(CacheMeta::new(
+                        now + ttl,
+                        now,
+                        secs(policy.stale_while_revalidate),
+                        secs(policy.stale_if_error),
+                        header,
+                    ))
+                }
+                _ => RespCacheable::Uncacheable(NoCacheReason::OriginNotCache),
+            }
+        }
+        other => other,
+    };
+    match (decided, policy.max_ttl) {
+        (RespCacheable::Cacheable(meta), Some(cap)) => {
+            let created = meta.created();
+            if meta.fresh_until() > created + cap {
+                RespCacheable::Cacheable(CacheMeta::new(
+                    created + cap,
+                    created,
+                    meta.stale_while_revalidate_sec(),
+                    meta.stale_if_error_sec(),
+                    meta.response_header_copy(),
+                ))
+            } else {
+                RespCacheable::Cacheable(meta)
+            }
+        }
+        (other, _) => other,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::config::{Access, ServiceCache};
+
+    fn policy(edit: impl FnOnce(&mut ServiceCache)) -> Policy {
+        let mut s = ServiceCache {
+            enabled: true,
+            ..ServiceCache::default()
+        };
+        edit(&mut s);
+        Policy::compile(&s, Access::Public)
+            .expect("valid")
+            .expect("on")
+    }
+
+    fn resp(status: u16, headers: &[(&str, &str)]) -> ResponseHeader {
+        let mut r = ResponseHeader::build(status, None).expect("header");
+        for (n, v) in headers {
+            r.append_header(n.to_string(), *v).expect("header");
+        }
+        r
+    }
+
+    fn fresh_for(d: &RespCacheable) -> Option<u64> {
+        match d {
+            RespCacheable::Cacheable(m) => Some(
+                m.fresh_until()
+                    .duration_since(m.created())
+                    .map(|d| d.as_secs())
+                    .unwrap_or(0),
+            ),
+            RespCacheable::Uncacheable(_) => None,
+        }
+    }
+
+    #[test]
+    fn max_age_and_s_maxage_give_the_freshness() {
+        let p = policy(|_| {});
+        assert_eq!(
+            fresh_for(&decide(&p, &resp(200, &[("cache-control", "max-age=60")]))),
+            Some(60)
+        );
+        assert_eq!(
+            fresh_for(&decide(
+                &p,
+                &resp(200, &[("cache-control", "max-age=60, s-maxage=120")])
+            )),
+            Some(120)
+        );
+    }
+
+    #[test]
+    fn no_store_private_and_no_cache_headers_are_not_stored_without_a_default() {
+        let p = policy(|_| {});
+        for cc in ["no-store", "private", "max-age=0, no-store"] {
+            assert_eq!(
+                fresh_for(&decide(&p, &resp(200, &[("cache-control", cc)]))),
+                None,
+                "{cc}"
+            );
+        }
+        assert_eq!(fresh_for(&decide(&p, &resp(200, &[]))), None);
+    }
+
+    #[test]
+    fn a_policy_default_covers_silent_answers_but_never_overrides_no_store() {
+        let p = policy(|s| s.default_ttl = Some(Duration::from_secs(300)));
+        assert_eq!(fresh_for(&decide(&p, &resp(200, &[]))), Some(300));
+        assert_eq!(
+            fresh_for(&decide(&p, &resp(200, &[("cache-control", "no-store")]))),
+            None
+        );
+        assert_eq!(
+            fresh_for(&decide(&p, &resp(200, &[("cache-control", "private")]))),
+            None
+        );
+    }
+
+    #[test]
+    fn the_policy_caps_absurd_lifetimes() {
+        let p = policy(|s| s.max_ttl = Some(Duration::from_secs(600)));
+        let d = decide(&p, &resp(200, &[("cache-control", "max-age=31536000")]));
+        assert_eq!(fresh_for(&d), Some(600));
+    }
+
+    #[test]
+    fn answers_setting_a_cookie_or_varying_on_everything_are_never_stored() {
+        let p = policy(|s| s.default_ttl = Some(Duration::from_secs(300)));
+        assert_eq!(
+            fresh_for(&decide(
+                &p,
+                &resp(
+                    200,
+                    &[("cache-control", "max-age=60"), ("set-cookie", "a=b")]
+                )
+            )),
+            None
+        );
+        assert_eq!(
+            fresh_for(&decide(
+                &p,
+                &resp(200, &[("cache-control", "max-age=60"), ("vary", "*")])
+            )),
+            None
+        );
+        assert_eq!(
+            fresh_for(&decide(&p, &resp(500, &[("cache-control", "max-age=60")]))),
+            None
+        );
+    }
+
+    #[test]
+    fn the_stale_windows_come_from_the_answer_or_else_the_policy() {
+        let p = policy(|s| s.stale_if_error = Duration::from_secs(3600));
+        match decide(&p, &resp(200, &[("cache-control", "max-age=60")])) {
+            RespCacheable::Cacheable(m) => assert_eq!(m.stale_if_error_sec(), 3600),
+            RespCacheable::Uncacheable(r) => panic!("{r:?}"),
+        }
+        match decide(
+            &p,
+            &resp(200, &[("cache-control", "max-age=60, stale-if-error=5")]),
+        ) {
+            RespCacheable::Cacheable(m) => assert_eq!(m.stale_if_error_sec(), 5),
+            RespCacheable::Uncacheable(r) => panic!("{r:?}"),
+        }
+    }
+}

@@ -1,0 +1,242 @@
+//! The response cache: what makes slow, flaky legacy sites fast and keeps their public pages
+//! up while they are down. Built on pingora's HTTP cache (its phases, RFC 9111 freshness,
+//! revalidation, `Age`, the cache lock against stampedes, stale-while-revalidate and
+//! stale-if-error); this room decides what may be shared and keeps it.
+//!
+//! - `policy.rs`: a service's `[cache]`, compiled once per snapshot: which requests may be
+//!   answered from the cache, what the key leaves out.
+//! - `freshness.rs`: whether an answer may be stored and for how long.
+//! - `storage.rs`: L1 in memory (bounded, TinyLFU eviction) and L2 in `[redis]`.
+//! - `purge.rs`: whole-service purges by generation, URL purges, seen by every instance.
+//!
+//! Never one citizen's page to another: a `citizen`/`professional` service's pages are stored
+//! only on paths it marks public, and a request whose answer is stored goes to the legacy
+//! site without the citizen's identity, cookies or `Authorization` (those requests bypass);
+//! answers that set a cookie are not stored. What is stored is the adapted answer (UTF-8,
+//! rewritten links), so a hit costs no rewriting.
+
+pub mod freshness;
+pub mod policy;
+pub mod purge;
+pub mod storage;
+
+pub use policy::{Bypass, Policy};
+pub use purge::{Generations, PurgeError};
+pub use storage::{StorageEvents, TieredStorage};
+
+use crate::config::CacheSettings;
+use crate::kv::Kv;
+use pingora::cache::key::{CacheHashKey, CacheKey, HashBinary};
+use pingora::cache::lock::{CacheKeyLockImpl, CacheLock};
+use pingora::cache::{CacheMeta, CachePhase, VarianceBuilder};
+use pingora::http::RequestHeader;
+use std::sync::Arc;
+
+/// How the cache takes part in one request.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum CacheUse {
+    /// The service has no cache, or the request is not proxied.
+    #[default]
+    Off,
+    /// The service caches, but not this request.
+    Bypass(Bypass),
+    /// Looked up, and stored if the answer allows; `strip_set_cookie` when the path's
+    /// cookies are dropped.
+    Shared { strip_set_cookie: bool },
+}
+
+impl CacheUse {
+    /// Whether the answer may be shared (the request is sent without the citizen's state).
+    pub fn is_shared(self) -> bool {
+        matches!(self, CacheUse::Shared { .. })
+    }
+}
+
+/// The cache of one gateway process.
+pub struct ResponseCache {
+    pub storage: &'static TieredStorage,
+    lock: &'static CacheKeyLockImpl,
+    pub generations: Arc<Generations>,
+    /// Objects larger than this pass through.
+    pub max_object_size: usize,
+}
+
+impl ResponseCache {
+    /// The cache `settings` describe; L2 and purges through `shared` (the deployment's Redis,
+    /// or this process's memory).
+    pub fn new(
+        settings: &CacheSettings,
+        shared: Arc<dyn Kv>,
+        events: Arc<dyn StorageEvents>,
+    ) -> Self {
+        let l2 = settings.shared.then(|| Arc::clone(&shared));
+        // pingora's cache wants `'static` storage and lock; there is one of each per process
+        // (per gateway in tests).
+        let storage: &'static TieredStorage = Box::leak(Box::new(TieredStorage::new(
+            settings.memory_size,
+            l2,
+            events,
+        )));
+        let lock: &'static CacheKeyLockImpl =
+            Box::leak(Box::new(CacheLock::new(settings.lock_timeout)));
+        Self {
+            storage,
+            lock,
+            generations: Arc::new(Generations::new(shared)),
+            max_object_size: settings.max_object_size,
+        }
+    }
+
+    pub fn lock(&self) -> &'static CacheKeyLockImpl {
+        self.lock
+    }
+
+    /// The key of `path` (under the service) and `query` of `service`: the service, its
+    /// current generation, the path and the kept query parameters.
+    pub fn key(&self, service: &str, policy: &Policy, path: &str, query: Option<&str>) -> CacheKey {
+        let generation = self.generations.of(service);
+        let query = policy.key_query(query);
+        // Length-prefixed, so no service id or path can be made to collide with another.
+        let mut primary = Vec::with_capacity(service.len() + path.len() + query.len() + 40);
+        for part in [
+            service.as_bytes(),
+            &generation.to_be_bytes(),
+            path.as_bytes(),
+            query.as_bytes(),
+        ] {
+            primary.extend_from_slice(&(part.len() as u32).to_be_bytes());
+            primary.extend_from_slice(part);
+        }
+        CacheKey::new(primary, "")
+    }
+
+    /// The primary slot of `path` and `query` of `service` (what a URL purge deletes; its
+    /// variants are found only through it, so they go with it).
+    pub fn slot(
+        &self,
+        service: &str,
+        policy: &Policy,
+        path: &str,
+        query: Option<&str>,
+    ) -> HashBinary {
+        self.key(service, policy, path, query).combined_bin()
+    }
+}
+
+/// Takes the citizen's own state out of a request whose answer may be shared (run after the
+/// request is assembled): cookies, and `Accept-Encoding` (the stored answer is uncompressed;
+/// the gateway compresses toward each client). A citizen's own `Authorization` never gets
+/// here (such requests bypass); one present now is the service account's, from its adapter.
+pub fn anonymise(req: &mut RequestHeader) {
+    for name in [http::header::COOKIE, http::header::ACCEPT_ENCODING] {
+        req.remove_header(&name);
+    }
+}
+
+/// The variant of `req` for a stored answer whose `Vary` names request headers.
+pub fn variance(meta: &CacheMeta, req: &RequestHeader) -> Option<HashBinary> {
+    let mut names: Vec<String> = Vec::new();
+    for v in meta.headers().get_all(http::header::VARY) {
+        for name in v.to_str().unwrap_or("").split(',') {
+            let name = name.trim().to_ascii_lowercase();
+            if !name.is_empty() && !names.contains(&name) {
+                names.push(name);
+            }
+        }
+    }
+    if names.is_empty() {
+        return None;
+    }
+    let mut builder = VarianceBuilder::new();
+    for name in names {
+        let value: Vec<u8> = req
+            .headers
+            .get_all(name.as_str())
+            .iter()
+            .flat_map(|v| v.as_bytes().iter().copied().chain([b',']))
+            .collect();
+        builder.add_owned_name_value(name, value);
+    }
+    builder.finalize()
+}
+
+/// The path of a backend `uri` under the service root `base_path` (what `[cache]` globs
+/// are written against).
+pub fn service_path<'a>(base_path: &str, uri_path: &'a str) -> &'a str {
+    let base = base_path.trim_end_matches('/');
+    match uri_path.strip_prefix(base) {
+        Some(rest) if rest.starts_with('/') => rest,
+        Some("") => "/",
+        _ => uri_path,
+    }
+}
+
+/// `X-Cache-Status` for an answer: `HIT`, `MISS`, `EXPIRED`, `STALE`, `REVALIDATED` or
+/// `BYPASS`; `None` for requests the cache had no part in.
+pub fn status(use_: CacheUse, phase: CachePhase) -> Option<&'static str> {
+    match use_ {
+        CacheUse::Off => None,
+        CacheUse::Bypass(_) => Some("BYPASS"),
+        CacheUse::Shared { .. } => Some(match phase {
+            CachePhase::Hit => "HIT",
+            CachePhase::Stale | CachePhase::StaleUpdating => "STALE",
+            CachePhase::Expired => "EXPIRED",
+            CachePhase::Revalidated | CachePhase::RevalidatedNoCache(_) => "REVALIDATED",
+            // Fetched from the site and not stored: still a miss, as nginx counts it.
+            CachePhase::Miss | CachePhase::Disabled(_) => "MISS",
+            _ => "BYPASS",
+        }),
+    }
+}
+
+/// The storage reports to the process's metrics.
+impl StorageEvents for crate::telemetry::Metrics {
+    fn evicted(&self) {
+        self.response_cache_evictions.inc();
+    }
+
+    fn l1_size(&self, bytes: u64, objects: u64) {
+        self.response_cache_l1_bytes
+            .set(i64::try_from(bytes).unwrap_or(i64::MAX));
+        self.response_cache_l1_objects
+            .set(i64::try_from(objects).unwrap_or(i64::MAX));
+    }
+
+    fn l2(&self, op: &'static str, result: &'static str) {
+        self.response_cache_l2
+            .with_label_values(&[op, result])
+            .inc();
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_service_path_is_the_backend_path_under_its_root() {
+        assert_eq!(service_path("/", "/a/b"), "/a/b");
+        assert_eq!(service_path("/cnie", "/cnie/a"), "/a");
+        assert_eq!(service_path("/cnie/", "/cnie"), "/");
+        assert_eq!(service_path("/cnie", "/cniex/a"), "/cniex/a");
+    }
+
+    #[test]
+    fn the_variant_follows_the_headers_vary_names() {
+        let mut stored = pingora::http::ResponseHeader::build(200, None).expect("header");
+        stored
+            .append_header("vary", "Accept-Language")
+            .expect("vary");
+        let now = std::time::SystemTime::now();
+        let meta = CacheMeta::new(now, now, 0, 0, stored);
+        let req = |lang: &str| {
+            let mut r = RequestHeader::build("GET", b"/", None).expect("req");
+            r.append_header("accept-language", lang).expect("h");
+            r
+        };
+        let fr = variance(&meta, &req("fr"));
+        assert!(fr.is_some());
+        assert_eq!(fr, variance(&meta, &req("fr")));
+        assert_ne!(fr, variance(&meta, &req("ar")));
+    }
+}

@@ -1,0 +1,214 @@
+//! Purges that every instance sees. A whole service is purged by moving its *generation*, a
+//! number inside every key of that service: old objects are never looked up again and expire
+//! on their own (no SCAN, so it works on a Redis Cluster). One URL is purged by deleting its
+//! object from L2 and telling every instance to drop its L1 copy.
+//!
+//! Generations live in the shared state (`rc:gen:<service>`); each instance keeps them in
+//! memory, updated by the `rc:purged` channel and re-read whenever messages may have been
+//! missed and every half minute, so an instance that starts after a purge never serves
+//! objects from before it.
+
+use super::storage::TieredStorage;
+use crate::kv::Kv;
+use pingora::cache::key::HashBinary;
+use std::collections::HashMap;
+use std::sync::{Arc, RwLock};
+use std::time::Duration;
+
+/// How often generations are re-read even without a message.
+const RESYNC: Duration = Duration::from_secs(30);
+
+/// The generation of each service's objects.
+pub struct Generations {
+    kv: Arc<dyn Kv>,
+    current: RwLock<HashMap<String, u64>>,
+}
+
+#[derive(Debug, thiserror::Error)]
+#[error("the shared state is unavailable: {0}")]
+pub struct PurgeError(String);
+
+fn parse_hex(s: &str) -> Option<HashBinary> {
+    if s.len() != 32 {
+        return None;
+    }
+    let mut out = [0u8; 16];
+    for (i, b) in out.iter_mut().enumerate() {
+        *b = u8::from_str_radix(s.get(i * 2..i * 2 + 2)?, 16).ok()?;
+    }
+    Some(out)
+}
+
+fn hex(hash: &HashBinary) -> String {
+    hash.iter().map(|b| format!("{b:02x}")).collect()
+}
+
+impl Generations {
+    pub fn new(kv: Arc<dyn Kv>) -> Self {
+        Self {
+            kv,
+            current: RwLock::new(HashMap::new()),
+        }
+    }
+
+    /// The generation of `service`'s objects on this instance.
+    pub fn of(&self, service: &str) -> u64 {
+        self.current
+            .read()
+            .ok()
+            .and_then(|m| m.get(service).copied())
+            .unwrap_or(0)
+    }
+
+    fn raise(&self, service: &str, generation: u64) {
+        if let Ok(mut m) = self.current.write() {
+            let slot = m.entry(service.to_string()).or_insert(0);
+            *slot = (*slot).max(generation);
+        }
+    }
+
+    /// Moves `service` to a new generation on every instance; the new generation.
+    pub async fn purge_service(&self, service: &str) -> Result<u64, PurgeError> {
+        let key = self.kv.key("rc:gen", service);
+        let generation = self
+            .kv
+            .incr(&key, 1, None)
+            .await
+            .map_err(|e| PurgeError(e.to_string()))?;
+        let generation = u64::try_from(generation).unwrap_or(0);
+        self.raise(service, generation);
+        let channel = self.kv.channel("rc:purged");
+        if let Err(e) = self
+            .kv
+            .publish(&channel, &format!("gen {service} {generation}"))
+            .await
+        {
+            tracing::warn!(error = %e, service, "cache purge: other instances will see it at their next resync");
+        }
+        Ok(generation)
+    }
+
+    /// Deletes the object at `hash` from L2 and from every instance's L1; whether it was
+    /// found here.
+    pub async fn purge_object(
+        &self,
+        storage: &TieredStorage,
+        hash: &HashBinary,
+    ) -> Result<bool, PurgeError> {
+        let found = storage.remove(hash).await;
+        let channel = self.kv.channel("rc:purged");
+        self.kv
+            .publish(&channel, &format!("url {}", hex(hash)))
+            .await
+            .map_err(|e| PurgeError(e.to_string()))?;
+        Ok(found)
+    }
+
+    /// Reads the generations of `services` from the shared state.
+    pub async fn resync<'a>(&self, services: impl IntoIterator<Item = &'a str>) {
+        for service in services {
+            match self.kv.get(&self.kv.key("rc:gen", service)).await {
+                Ok(Some(raw)) => {
+                    if let Some(g) = std::str::from_utf8(&raw)
+                        .ok()
+                        .and_then(|s| s.trim().parse::<u64>().ok())
+                    {
+                        self.raise(service, g);
+                    }
+                }
+                Ok(None) => {}
+                Err(e) => {
+                    tracing::debug!(error = %e, "cache generations: shared state unavailable");
+                    return;
+                }
+            }
+        }
+    }
+
+    /// Follows purges made on other instances until the process ends. `services` names the
+    /// services to resynchronise (the live registry's).
+    pub async fn follow(
+        self: Arc<Self>,
+        storage: &'static TieredStorage,
+        services: Arc<dyn Fn() -> Vec<String> + Send + Sync>,
+    ) {
+        let wake = Arc::new(tokio::sync::Notify::new());
+        let follower = {
+            let me = Arc::clone(&self);
+            let channel = self.kv.channel("rc:purged");
+            let on_gap = Arc::clone(&wake);
+            let kv = Arc::clone(&self.kv);
+            async move {
+                kv.follow(
+                    &channel,
+                    Box::new(move |message| me.apply(storage, &message)),
+                    Box::new(move || on_gap.notify_one()),
+                )
+                .await
+            }
+        };
+        let resync = async {
+            loop {
+                let ids = services();
+                self.resync(ids.iter().map(String::as_str)).await;
+                tokio::select! {
+                    _ = wake.notified() => {}
+                    _ = tokio::time::sleep(RESYNC) => {}
+                }
+            }
+        };
+        tokio::join!(follower, resync);
+    }
+
+    /// One message of the `rc:purged` channel.
+    fn apply(&self, storage: &TieredStorage, message: &str) {
+        let mut parts = message.split(' ');
+        match (parts.next(), parts.next(), parts.next()) {
+            (Some("gen"), Some(service), Some(g)) => {
+                if let Ok(g) = g.parse::<u64>() {
+                    self.raise(service, g);
+                }
+            }
+            (Some("url"), Some(h), None) => {
+                if let Some(hash) = parse_hex(h) {
+                    storage.forget_local(&hash);
+                }
+            }
+            _ => tracing::debug!(message, "cache purge: unknown message ignored"),
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::kv::MemoryKv;
+
+    #[tokio::test]
+    async fn a_service_purge_moves_its_generation_and_only_its_own() {
+        let g = Generations::new(Arc::new(MemoryKv::new("t:")));
+        assert_eq!(g.of("a"), 0);
+        assert_eq!(g.purge_service("a").await.expect("purged"), 1);
+        assert_eq!(g.of("a"), 1);
+        assert_eq!(g.of("b"), 0);
+    }
+
+    #[tokio::test]
+    async fn an_instance_starting_after_a_purge_reads_the_generation() {
+        let kv: Arc<dyn Kv> = Arc::new(MemoryKv::new("t:"));
+        let first = Generations::new(Arc::clone(&kv));
+        first.purge_service("a").await.expect("purged");
+        first.purge_service("a").await.expect("purged");
+        let later = Generations::new(kv);
+        later.resync(["a", "b"]).await;
+        assert_eq!(later.of("a"), 2);
+        assert_eq!(later.of("b"), 0);
+    }
+
+    #[test]
+    fn hashes_survive_their_message_form() {
+        let h: HashBinary = [7u8; 16];
+        assert_eq!(parse_hex(&hex(&h)), Some(h));
+        assert_eq!(parse_hex("zz"), None);
+    }
+}

@@ -1,0 +1,518 @@
+//! Where cached answers live: an in-memory tier (L1) bounded in bytes, evicting with moka's
+//! TinyLFU policy (frequency-aware admission, as pingora's TinyUFO), in front of an optional
+//! shared tier (L2) in `[redis]` that every instance reads. An L2 hit fills L1. L2 writes never
+//! delay an answer (they run after it), and after an L2 failure L2 is skipped for a second,
+//! so a Redis outage costs each request nothing: the cache is then L1 only.
+//!
+//! Objects are kept whole: admission stops at the object limit (pingora streams larger
+//! answers straight through), so nothing larger than that is ever buffered.
+
+use crate::kv::{Kv, Write};
+use async_trait::async_trait;
+use bytes::{Bytes, BytesMut};
+use pingora::cache::eviction::CacheEntryId;
+use pingora::cache::key::{CacheHashKey, CacheKey, HashBinary};
+use pingora::cache::storage::{
+    HandleHit, HandleMiss, HitHandler, MissFinishType, MissHandler, PurgeOutcome, PurgeTarget,
+    PurgeType, Storage,
+};
+use pingora::cache::trace::SpanHandle;
+use pingora::cache::CacheMeta;
+use pingora::{Error, ErrorType, Result};
+use std::any::Any;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::Arc;
+use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
+
+/// How much of a body one `read_body` hands over.
+const CHUNK: usize = 64 * 1024;
+/// How long L2 is left alone after it failed.
+const L2_BACKOFF: Duration = Duration::from_secs(1);
+/// What an object in L2 starts with (format version).
+const MAGIC: &[u8; 4] = b"EGC1";
+
+/// One stored answer: its metadata as pingora serialises it, and the (adapted) body.
+#[derive(Clone)]
+struct Object {
+    internal: Bytes,
+    header: Bytes,
+    body: Bytes,
+    /// Until when the object is kept (stale windows, revalidation).
+    until: SystemTime,
+}
+
+impl Object {
+    fn weight(&self) -> u32 {
+        u32::try_from(self.internal.len() + self.header.len() + self.body.len() + 64)
+            .unwrap_or(u32::MAX)
+    }
+
+    fn meta(&self) -> Result<CacheMeta> {
+        CacheMeta::deserialize(&self.internal, &self.header)
+    }
+
+    fn encode(&self) -> Vec<u8> {
+        let mut out =
+            Vec::with_capacity(20 + self.internal.len() + self.header.len() + self.body.len());
+        out.extend_from_slice(MAGIC);
+        out.extend_from_slice(&(self.internal.len() as u32).to_be_bytes());
+        out.extend_from_slice(&self.internal);
+        out.extend_from_slice(&(self.header.len() as u32).to_be_bytes());
+        out.extend_from_slice(&self.header);
+        out.extend_from_slice(&self.body);
+        out
+    }
+
+    fn decode(raw: Vec<u8>) -> Option<Object> {
+        let raw = Bytes::from(raw);
+        if raw.get(..4)? != MAGIC {
+            return None;
+        }
+        let len = |at: usize| -> Option<usize> {
+            Some(u32::from_be_bytes(raw.get(at..at + 4)?.try_into().ok()?) as usize)
+        };
+        let il = len(4)?;
+        let internal = raw.get(8..8 + il)?;
+        let hl = len(8 + il)?;
+        let header = raw.get(12 + il..12 + il + hl)?;
+        let (internal, header) = (raw.slice_ref(internal), raw.slice_ref(header));
+        let body = raw.slice(12 + il + hl..);
+        let mut object = Object {
+            internal,
+            header,
+            body,
+            until: UNIX_EPOCH,
+        };
+        object.until = until(&object.meta().ok()?);
+        Some(object)
+    }
+}
+
+/// How long past its freshness an answer with a validator (`ETag`, `Last-Modified`) is
+/// kept, so it can be revalidated (a 304 is cheaper than the page).
+const KEEP_FOR_REVALIDATION: Duration = Duration::from_secs(600);
+
+/// Until when `meta`'s object is kept: its stale windows, and a while for revalidation when
+/// it has a validator.
+fn until(meta: &CacheMeta) -> SystemTime {
+    let stale = Duration::from_secs(u64::from(
+        meta.stale_while_revalidate_sec()
+            .max(meta.stale_if_error_sec()),
+    ));
+    let headers = meta.headers();
+    let revalidate = if headers.contains_key(http::header::ETAG)
+        || headers.contains_key(http::header::LAST_MODIFIED)
+    {
+        KEEP_FOR_REVALIDATION
+    } else {
+        Duration::ZERO
+    };
+    meta.fresh_until() + stale.max(revalidate)
+}
+
+fn remaining(until: SystemTime) -> Duration {
+    until
+        .duration_since(SystemTime::now())
+        .unwrap_or(Duration::ZERO)
+}
+
+struct Lifetime;
+
+impl moka::Expiry<HashBinary, Object> for Lifetime {
+    fn expire_after_create(&self, _: &HashBinary, v: &Object, _: Instant) -> Option<Duration> {
+        Some(remaining(v.until))
+    }
+
+    fn expire_after_update(
+        &self,
+        _: &HashBinary,
+        v: &Object,
+        _: Instant,
+        _: Option<Duration>,
+    ) -> Option<Duration> {
+        Some(remaining(v.until))
+    }
+}
+
+/// What the storage reports, for metrics.
+pub trait StorageEvents: Send + Sync {
+    /// L1 evicted an object to make room.
+    fn evicted(&self);
+    /// L1 now holds `bytes` in `objects`.
+    fn l1_size(&self, bytes: u64, objects: u64);
+    /// An L2 operation (`read`, `write`, `delete`) ended with `result`.
+    fn l2(&self, op: &'static str, result: &'static str);
+}
+
+/// The two tiers.
+pub struct TieredStorage {
+    l1: moka::sync::Cache<HashBinary, Object>,
+    l2: Option<Arc<dyn Kv>>,
+    /// Until when (ms since the epoch) L2 is skipped after a failure.
+    l2_resting_until: AtomicU64,
+    events: Arc<dyn StorageEvents>,
+}
+
+fn now_ms() -> u64 {
+    SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .map(|d| d.as_millis() as u64)
+        .unwrap_or(0)
+}
+
+fn hex(hash: &HashBinary) -> String {
+    hash.iter().map(|b| format!("{b:02x}")).collect()
+}
+
+impl TieredStorage {
+    /// L1 of `memory_size` bytes, L2 in `l2` when given.
+    pub fn new(
+        memory_size: usize,
+        l2: Option<Arc<dyn Kv>>,
+        events: Arc<dyn StorageEvents>,
+    ) -> Self {
+        let listener_events = Arc::clone(&events);
+        let l1 = moka::sync::Cache::builder()
+            .max_capacity(memory_size as u64)
+            .weigher(|_: &HashBinary, v: &Object| v.weight())
+            .expire_after(Lifetime)
+            .eviction_listener(move |_, _, cause| {
+                if cause == moka::notification::RemovalCause::Size {
+                    listener_events.evicted();
+                }
+            })
+            .build();
+        Self {
+            l1,
+            l2,
+            l2_resting_until: AtomicU64::new(0),
+            events,
+        }
+    }
+
+    fn l2(&self) -> Option<&Arc<dyn Kv>> {
+        let l2 = self.l2.as_ref()?;
+        (now_ms() >= self.l2_resting_until.load(Ordering::Relaxed)).then_some(l2)
+    }
+
+    fn l2_failed(&self, op: &'static str, e: &crate::kv::KvError) {
+        tracing::debug!(error = %e, op, "response cache: L2 unavailable, L1 only for a moment");
+        self.l2_resting_until
+            .store(now_ms() + L2_BACKOFF.as_millis() as u64, Ordering::Relaxed);
+        self.events.l2(op, "error");
+    }
+
+    fn l2_key(kv: &dyn Kv, hash: &HashBinary) -> String {
+        kv.key("rc", &hex(hash))
+    }
+
+    fn report_size(&self) {
+        self.events
+            .l1_size(self.l1.weighted_size(), self.l1.entry_count());
+    }
+
+    fn put_l1(&self, hash: HashBinary, object: Object) {
+        self.l1.insert(hash, object);
+        self.report_size();
+    }
+
+    /// Writes `object` to L2 after the answer (never delaying it).
+    fn put_l2(&'static self, hash: HashBinary, object: Object) {
+        let Some(kv) = self.l2().cloned() else {
+            return;
+        };
+        let ttl = remaining(object.until);
+        if ttl.is_zero() {
+            return;
+        }
+        tokio::spawn(async move {
+            let key = Self::l2_key(kv.as_ref(), &hash);
+            match kv
+                .set(&key, &object.encode(), Some(ttl), Write::Always)
+                .await
+            {
+                Ok(_) => self.events.l2("write", "ok"),
+                Err(e) => self.l2_failed("write", &e),
+            }
+        });
+    }
+
+    async fn find(&'static self, hash: &HashBinary) -> Option<Object> {
+        if let Some(o) = self.l1.get(hash) {
+            return Some(o);
+        }
+        let kv = self.l2()?;
+        match kv.get(&Self::l2_key(kv.as_ref(), hash)).await {
+            Ok(Some(raw)) => {
+                let object = Object::decode(raw)?;
+                self.events.l2("read", "hit");
+                self.put_l1(*hash, object.clone());
+                Some(object)
+            }
+            Ok(None) => {
+                self.events.l2("read", "miss");
+                None
+            }
+            Err(e) => {
+                self.l2_failed("read", &e);
+                None
+            }
+        }
+    }
+
+    /// Removes the object at `hash` from this instance's L1 only (another instance purged
+    /// it and already removed it from L2).
+    pub fn forget_local(&self, hash: &HashBinary) {
+        self.l1.invalidate(hash);
+        self.report_size();
+    }
+
+    /// Removes the object at `hash` from L1 and L2; whether it was found in either.
+    pub async fn remove(&self, hash: &HashBinary) -> bool {
+        let local = self.l1.remove(hash).is_some();
+        self.report_size();
+        let mut shared = false;
+        if let Some(kv) = self.l2() {
+            match kv.delete(&Self::l2_key(kv.as_ref(), hash)).await {
+                Ok(found) => {
+                    shared = found;
+                    self.events.l2("delete", "ok");
+                }
+                Err(e) => self.l2_failed("delete", &e),
+            }
+        }
+        local || shared
+    }
+
+    /// Bytes and objects in L1 now.
+    pub fn l1_size(&self) -> (u64, u64) {
+        self.l1.run_pending_tasks();
+        (self.l1.weighted_size(), self.l1.entry_count())
+    }
+}
+
+fn storage_error(what: &str) -> Box<Error> {
+    Error::explain(ErrorType::InternalError, what.to_string())
+}
+
+#[async_trait]
+impl Storage for TieredStorage {
+    async fn lookup(
+        &'static self,
+        key: &CacheKey,
+        _trace: &SpanHandle,
+    ) -> Result<Option<(CacheMeta, HitHandler)>> {
+        let hash = key.combined_bin();
+        let Some(object) = self.find(&hash).await else {
+            return Ok(None);
+        };
+        let meta = object.meta()?;
+        let hit = Hit {
+            body: object.body,
+            at: 0,
+            end: None,
+        };
+        Ok(Some((meta, Box::new(hit))))
+    }
+
+    async fn get_miss_handler(
+        &'static self,
+        key: &CacheKey,
+        meta: &CacheMeta,
+        _trace: &SpanHandle,
+    ) -> Result<MissHandler> {
+        let (internal, header) = meta.serialize()?;
+        Ok(Box::new(Miss {
+            storage: self,
+            hash: key.combined_bin(),
+            internal: Bytes::from(internal),
+            header: Bytes::from(header),
+            until: until(meta),
+            body: BytesMut::new(),
+            finished: false,
+        }))
+    }
+
+    async fn purge(
+        &'static self,
+        target: PurgeTarget<'_>,
+        purge_type: PurgeType,
+        _trace: &SpanHandle,
+    ) -> Result<PurgeOutcome> {
+        let hash = target.key().combined_bin();
+        let found = match purge_type {
+            // Eviction is L1's own business; L2 expires by itself.
+            PurgeType::Eviction => {
+                let found = self.l1.remove(&hash).is_some();
+                self.report_size();
+                found
+            }
+            PurgeType::Invalidation => self.remove(&hash).await,
+        };
+        Ok(if found {
+            PurgeOutcome::Purged(None)
+        } else {
+            PurgeOutcome::NotFound
+        })
+    }
+
+    async fn update_meta(
+        &'static self,
+        key: &CacheKey,
+        meta: &CacheMeta,
+        _trace: &SpanHandle,
+    ) -> Result<bool> {
+        let hash = key.combined_bin();
+        let Some(old) = self.find(&hash).await else {
+            return Ok(false);
+        };
+        let (internal, header) = meta.serialize()?;
+        let object = Object {
+            internal: Bytes::from(internal),
+            header: Bytes::from(header),
+            body: old.body,
+            until: until(meta),
+        };
+        self.put_l1(hash, object.clone());
+        self.put_l2(hash, object);
+        Ok(true)
+    }
+
+    fn as_any(&self) -> &(dyn Any + Send + Sync + 'static) {
+        self
+    }
+}
+
+/// Reading one stored body.
+struct Hit {
+    body: Bytes,
+    at: usize,
+    end: Option<usize>,
+}
+
+#[async_trait]
+impl HandleHit for Hit {
+    async fn read_body(&mut self) -> Result<Option<Bytes>> {
+        let end = self.end.unwrap_or(self.body.len()).min(self.body.len());
+        if self.at >= end {
+            return Ok(None);
+        }
+        let next = (self.at + CHUNK).min(end);
+        let chunk = self.body.slice(self.at..next);
+        self.at = next;
+        Ok(Some(chunk))
+    }
+
+    async fn finish(
+        self: Box<Self>,
+        _storage: &'static (dyn Storage + Sync),
+        _key: &CacheKey,
+        _trace: &SpanHandle,
+    ) -> Result<()> {
+        Ok(())
+    }
+
+    fn can_seek(&self) -> bool {
+        true
+    }
+
+    fn seek(&mut self, start: usize, end: Option<usize>) -> Result<()> {
+        if start > self.body.len() || end.is_some_and(|e| e < start) {
+            return Err(storage_error("seek beyond the stored body"));
+        }
+        self.at = start;
+        self.end = end;
+        Ok(())
+    }
+
+    fn get_eviction_weight(&self) -> usize {
+        self.body.len()
+    }
+
+    fn entry_id(&self) -> Option<CacheEntryId> {
+        None
+    }
+
+    fn as_any(&self) -> &(dyn Any + Send + Sync) {
+        self
+    }
+
+    fn as_any_mut(&mut self) -> &mut (dyn Any + Send + Sync) {
+        self
+    }
+}
+
+/// Writing one answer as it streams to the citizen.
+struct Miss {
+    storage: &'static TieredStorage,
+    hash: HashBinary,
+    internal: Bytes,
+    header: Bytes,
+    until: SystemTime,
+    body: BytesMut,
+    finished: bool,
+}
+
+#[async_trait]
+impl HandleMiss for Miss {
+    async fn write_body(&mut self, data: Bytes, _eof: bool) -> Result<()> {
+        self.body.extend_from_slice(&data);
+        Ok(())
+    }
+
+    async fn finish(mut self: Box<Self>) -> Result<MissFinishType> {
+        self.finished = true;
+        let object = Object {
+            internal: self.internal.clone(),
+            header: self.header.clone(),
+            body: std::mem::take(&mut self.body).freeze(),
+            until: self.until,
+        };
+        let size = object.body.len();
+        self.storage.put_l1(self.hash, object.clone());
+        self.storage.put_l2(self.hash, object);
+        Ok(MissFinishType::Created(size))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn meta(fresh: Duration) -> CacheMeta {
+        let now = SystemTime::now();
+        let header = pingora::http::ResponseHeader::build(200, None).expect("header");
+        CacheMeta::new(now + fresh, now, 0, 30, header)
+    }
+
+    #[test]
+    fn an_object_survives_its_l2_encoding() {
+        let m = meta(Duration::from_secs(60));
+        let (internal, header) = m.serialize().expect("serialises");
+        let object = Object {
+            internal: internal.into(),
+            header: header.into(),
+            body: Bytes::from_static(b"<p>page</p>"),
+            until: until(&m),
+        };
+        let back = Object::decode(object.encode()).expect("decodes");
+        assert_eq!(back.body, object.body);
+        assert_eq!(back.until, object.until);
+        assert_eq!(back.meta().expect("meta").stale_if_error_sec(), 30);
+    }
+
+    #[test]
+    fn a_truncated_or_foreign_l2_value_is_a_miss_not_a_panic() {
+        assert!(Object::decode(b"EGC1\0\0\0\x09abc".to_vec()).is_none());
+        assert!(Object::decode(b"something else".to_vec()).is_none());
+        assert!(Object::decode(Vec::new()).is_none());
+    }
+
+    #[test]
+    fn an_object_may_be_served_until_its_longest_stale_window_ends() {
+        let m = meta(Duration::from_secs(60));
+        let served_until = until(&m);
+        let fresh_until = m.fresh_until();
+        assert_eq!(served_until, fresh_until + Duration::from_secs(30));
+    }
+}

@@ -1,0 +1,47 @@
+//! The cache stage: whether the response cache may answer this request, decided once the
+//! request is routed and let through (so a refused request never reaches the cache). It
+//! never answers itself; pingora's cache phases act on what it decides.
+
+use super::{RequestCtx, Stage, Step};
+use crate::cache::{service_path, CacheUse};
+use pingora::proxy::Session;
+
+pub struct CacheStage;
+
+impl Stage for CacheStage {
+    fn name(&self) -> &'static str {
+        "cache"
+    }
+
+    async fn run(&self, session: &mut Session, ctx: &mut RequestCtx) -> Step {
+        ctx.cache = decide(session, ctx);
+        Step::Continue
+    }
+}
+
+fn decide(session: &Session, ctx: &RequestCtx) -> CacheUse {
+    let (Some(service), Some(uri)) = (ctx.service.as_ref(), ctx.upstream_uri.as_ref()) else {
+        return CacheUse::Off;
+    };
+    let Some(policy) = service.cache.as_ref() else {
+        return CacheUse::Off;
+    };
+    if ctx.local.is_some() || ctx.upgrade {
+        return CacheUse::Off;
+    }
+    let req = session.req_header();
+    let path = service_path(&service.upstream.base_path, uri.path());
+    let authorization = req.headers.contains_key(http::header::AUTHORIZATION);
+    let legacy_cookies = req.headers.get_all(http::header::COOKIE).iter().any(|v| {
+        v.to_str().map_or(true, |v| {
+            egov_adapters::cookies::filter_cookie_header(v, egov_adapters::cookies::portal_reserved)
+                .is_some()
+        })
+    });
+    match policy.admits(&req.method, path, authorization, legacy_cookies) {
+        Ok(()) => CacheUse::Shared {
+            strip_set_cookie: policy.strips_set_cookie(path),
+        },
+        Err(why) => CacheUse::Bypass(why),
+    }
+}

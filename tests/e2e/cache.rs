@@ -1,0 +1,516 @@
+//! The response cache in front of the simulated estate: HTTP semantics (hits, revalidation,
+//! Vary, what is never stored), the per-service policy, stale answers while a site fails,
+//! one fetch for a stampede, purges, two instances sharing Redis, Redis going away, and never
+//! one citizen's page to another.
+//!
+//! The estate's `__estate/cacheable` answers with the caching headers a test asks for and
+//! says how many times it really produced the page, so a hit is told from a fetch.
+
+use egov_estate::RunningEstate;
+use egov_gateway::demo::DemoKeys;
+use egov_integration::admin::AdminApi;
+use egov_integration::browser::Browser;
+use egov_integration::redis::RedisServer;
+use egov_integration::sso::{SsoOptions, SsoWorld, Store, Tweak};
+use egov_integration::{client, start_estate, Staged, TestGateway};
+use reqwest::header::HeaderMap;
+use reqwest::StatusCode;
+use serde_json::json;
+use std::time::Duration;
+
+/// cnie-renewal: a public, windows-1256 site with absolute links (its pages are adapted).
+const SERVICE: &str = "cnie-renewal";
+const MINISTRY: &str = "interior";
+
+struct Answer {
+    status: StatusCode,
+    headers: HeaderMap,
+    body: String,
+}
+
+impl Answer {
+    fn cache(&self) -> &str {
+        self.headers
+            .get("x-cache-status")
+            .and_then(|v| v.to_str().ok())
+            .unwrap_or("-")
+    }
+
+    /// The estate's fetch number the page carries.
+    fn fetch(&self) -> String {
+        let start = self.body.find("fetch ").map(|i| i + 6).unwrap_or(0);
+        self.body[start..]
+            .split(' ')
+            .next()
+            .unwrap_or("")
+            .to_string()
+    }
+}
+
+async fn get(url: &str, headers: &[(&str, &str)]) -> Answer {
+    let mut req = client().get(url);
+    for (n, v) in headers {
+        req = req.header(*n, *v);
+    }
+    let r = req.send().await.unwrap_or_else(|e| panic!("{url}: {e}"));
+    let status = r.status();
+    let headers = r.headers().clone();
+    let body = r.text().await.unwrap_or_default();
+    Answer {
+        status,
+        headers,
+        body,
+    }
+}
+
+/// How many times the estate really produced the page of `tag`.
+async fn fetches(estate: &RunningEstate, tag: &str) -> u64 {
+    let url = format!(
+        "http://{}/cnie-renewal/__estate/fetches?tag={tag}",
+        estate.addr()
+    );
+    let text = client()
+        .get(url)
+        .header("host", "www.cnie.ma")
+        .send()
+        .await
+        .expect("estate")
+        .text()
+        .await
+        .expect("text");
+    text.trim().parse().expect("a number")
+}
+
+async fn set_failing(estate: &RunningEstate, tag: &str, on: bool) {
+    let url = format!(
+        "http://{}/cnie-renewal/__estate/failing?tag={tag}&on={}",
+        estate.addr(),
+        u8::from(on)
+    );
+    client()
+        .get(url)
+        .header("host", "www.cnie.ma")
+        .send()
+        .await
+        .expect("estate");
+}
+
+/// A gateway whose cnie-renewal service has the `[cache]` table `cache`.
+fn gateway_with(estate: &RunningEstate, cache: &str) -> TestGateway {
+    let staged = Staged::new(estate);
+    staged.append_to_service(MINISTRY, SERVICE, cache);
+    TestGateway::staged(estate, staged, |_| {})
+}
+
+/// The page of `tag` with `params` (already URL-encoded).
+fn page(gateway: &TestGateway, tag: &str, params: &str) -> String {
+    gateway.url(&format!(
+        "/s/{SERVICE}/__estate/cacheable?tag={tag}&{params}"
+    ))
+}
+
+#[tokio::test]
+async fn a_second_request_is_a_hit_with_the_adapted_body_and_its_age() {
+    let estate = start_estate(None);
+    let g = gateway_with(&estate, "[cache]");
+    let url = page(&g, "hit", "cc=max-age%3D60");
+    assert!(
+        g.registry
+            .snapshot()
+            .service(SERVICE)
+            .expect("served")
+            .cache
+            .is_some(),
+        "the policy is compiled"
+    );
+    let first = get(&url, &[]).await;
+    assert_eq!(first.status, StatusCode::OK);
+    assert_eq!(first.cache(), "MISS");
+    tokio::time::sleep(Duration::from_millis(1100)).await;
+    let second = get(&url, &[]).await;
+    assert_eq!(second.cache(), "HIT");
+    assert_eq!(
+        second.fetch(),
+        first.fetch(),
+        "the same page, not a new fetch"
+    );
+    assert_eq!(fetches(&estate, "hit").await, 1);
+    let age: u64 = second.headers["age"]
+        .to_str()
+        .expect("ascii")
+        .parse()
+        .expect("a number");
+    assert!(age >= 1, "Age says how long it was stored: {age}");
+    // What was stored is the adapted page: UTF-8, whatever the site's charset.
+    let ct = second.headers["content-type"].to_str().expect("ascii");
+    assert!(ct.contains("utf-8"), "{ct}");
+}
+
+#[tokio::test]
+async fn an_expired_answer_is_revalidated_with_its_etag_and_a_304_makes_it_fresh_again() {
+    let estate = start_estate(None);
+    let g = gateway_with(&estate, "[cache]");
+    let url = page(&g, "reval", "cc=max-age%3D1&etag=v1");
+    assert_eq!(get(&url, &[]).await.cache(), "MISS");
+    tokio::time::sleep(Duration::from_millis(2100)).await;
+    let again = get(&url, &[]).await;
+    assert_eq!(again.cache(), "REVALIDATED");
+    assert_eq!(again.fetch(), "1", "the stored body, confirmed by a 304");
+    assert_eq!(fetches(&estate, "reval").await, 1);
+    assert_eq!(get(&url, &[]).await.cache(), "HIT");
+}
+
+#[tokio::test]
+async fn vary_keeps_one_variant_per_language() {
+    let estate = start_estate(None);
+    let g = gateway_with(&estate, "[cache]");
+    let url = page(&g, "vary", "cc=max-age%3D60&vary=Accept-Language");
+    let fr = [("accept-language", "fr")];
+    let ar = [("accept-language", "ar")];
+    assert_eq!(get(&url, &fr).await.cache(), "MISS");
+    assert_eq!(get(&url, &ar).await.cache(), "MISS");
+    let fr_again = get(&url, &fr).await;
+    let ar_again = get(&url, &ar).await;
+    assert_eq!(fr_again.cache(), "HIT");
+    assert_eq!(ar_again.cache(), "HIT");
+    assert!(fr_again.body.contains(">fr<"), "{}", fr_again.body);
+    assert!(ar_again.body.contains(">ar<"), "{}", ar_again.body);
+    assert_eq!(fetches(&estate, "vary").await, 2);
+}
+
+#[tokio::test]
+async fn private_no_store_and_cookie_setting_answers_are_never_stored() {
+    let estate = start_estate(None);
+    let g = gateway_with(&estate, "[cache]\ndefault_ttl = \"60s\"");
+    for (tag, params) in [
+        ("private", "cc=private%2C%20max-age%3D60"),
+        ("nostore", "cc=no-store"),
+        ("cookie", "cc=max-age%3D60&cookie=1"),
+    ] {
+        let url = page(&g, tag, params);
+        get(&url, &[]).await;
+        let second = get(&url, &[]).await;
+        assert_eq!(second.cache(), "MISS", "{tag}");
+        assert_eq!(fetches(&estate, tag).await, 2, "{tag}");
+    }
+}
+
+#[tokio::test]
+async fn the_policy_caps_an_absurd_max_age() {
+    let estate = start_estate(None);
+    let g = gateway_with(&estate, "[cache]\nmax_ttl = \"1s\"");
+    let url = page(&g, "cap", "cc=public%2C%20max-age%3D31536000");
+    assert_eq!(get(&url, &[]).await.cache(), "MISS");
+    assert_eq!(get(&url, &[]).await.cache(), "HIT");
+    tokio::time::sleep(Duration::from_millis(2100)).await;
+    let later = get(&url, &[]).await;
+    assert_ne!(later.cache(), "HIT", "fresh for one second, not a year");
+    assert_eq!(later.fetch(), "2");
+}
+
+#[tokio::test]
+async fn a_default_ttl_covers_a_site_that_sends_no_cache_headers_and_only_then() {
+    let estate = start_estate(None);
+    let with_default = gateway_with(&estate, "[cache]\ndefault_ttl = \"60s\"");
+    let url = page(&with_default, "silent", "");
+    get(&url, &[]).await;
+    assert_eq!(get(&url, &[]).await.cache(), "HIT");
+    let without = gateway_with(&estate, "[cache]");
+    let url = page(&without, "silent-nodefault", "");
+    get(&url, &[]).await;
+    assert_eq!(
+        get(&url, &[]).await.cache(),
+        "MISS",
+        "no heuristic freshness"
+    );
+}
+
+#[tokio::test]
+async fn a_static_path_of_a_jsessionid_site_is_stored_without_its_cookie() {
+    let estate = start_estate(None);
+    let g = gateway_with(
+        &estate,
+        "[cache]\nstrip_set_cookie_paths = [\"/__estate/cacheable\"]",
+    );
+    let url = page(&g, "strip", "cc=max-age%3D60&cookie=1");
+    let first = get(&url, &[]).await;
+    assert!(first.headers.get("set-cookie").is_none());
+    let second = get(&url, &[("cookie", "JSESSIONID=someone-elses")]).await;
+    assert_eq!(second.cache(), "HIT", "its cookie makes no difference here");
+    assert!(second.headers.get("set-cookie").is_none());
+}
+
+#[tokio::test]
+async fn requests_with_the_citizens_own_credentials_or_cookies_bypass() {
+    let estate = start_estate(None);
+    let g = gateway_with(&estate, "[cache]");
+    let url = page(&g, "creds", "cc=max-age%3D60");
+    assert_eq!(get(&url, &[]).await.cache(), "MISS");
+    let with_auth = get(&url, &[("authorization", "Basic YTpi")]).await;
+    assert_eq!(with_auth.cache(), "BYPASS");
+    assert!(with_auth.body.contains("authorization: yes"));
+    let with_cookie = get(&url, &[("cookie", "JSESSIONID=mine")]).await;
+    assert_eq!(with_cookie.cache(), "BYPASS");
+    assert!(with_cookie.body.contains("cookie: yes"));
+    // The stored page was asked for without either.
+    let stored = get(&url, &[]).await;
+    assert_eq!(stored.cache(), "HIT");
+    assert!(stored.body.contains("cookie: no") && stored.body.contains("authorization: no"));
+}
+
+#[tokio::test]
+async fn a_stale_copy_is_served_while_the_legacy_site_fails_and_only_within_its_window() {
+    let estate = start_estate(None);
+    let g = gateway_with(&estate, "[cache]\nstale_if_error = \"1h\"");
+    let url = page(&g, "stale", "cc=max-age%3D1");
+    let first = get(&url, &[]).await;
+    set_failing(&estate, "stale", true).await;
+    tokio::time::sleep(Duration::from_millis(2100)).await;
+    let during = get(&url, &[]).await;
+    assert_eq!(during.status, StatusCode::OK, "{}", during.body);
+    assert_eq!(during.cache(), "STALE");
+    assert_eq!(during.fetch(), first.fetch());
+    assert!(during.headers.contains_key("age"));
+    // Without a stale window the failure shows.
+    let strict = gateway_with(&estate, "[cache]");
+    let url = page(&strict, "strict", "cc=max-age%3D1");
+    get(&url, &[]).await;
+    set_failing(&estate, "strict", true).await;
+    tokio::time::sleep(Duration::from_millis(2100)).await;
+    assert_eq!(get(&url, &[]).await.status, StatusCode::SERVICE_UNAVAILABLE);
+}
+
+#[tokio::test]
+async fn fifty_concurrent_misses_make_one_request_to_the_legacy_site() {
+    let estate = start_estate(None);
+    let g = gateway_with(&estate, "[cache]");
+    let url = page(&g, "stampede", "cc=max-age%3D60&delay_ms=400");
+    let all = futures_util::future::join_all((0..50).map(|_| get(&url, &[]))).await;
+    assert!(all.iter().all(|a| a.status == StatusCode::OK));
+    assert_eq!(fetches(&estate, "stampede").await, 1);
+    assert!(all.iter().all(|a| a.fetch() == "1"));
+}
+
+#[tokio::test]
+async fn a_service_without_a_cache_table_is_never_cached_nor_marked() {
+    let estate = start_estate(None);
+    let g = TestGateway::in_front_of(&estate);
+    let url = page(&g, "off", "cc=max-age%3D60");
+    get(&url, &[]).await;
+    let second = get(&url, &[]).await;
+    assert!(second.headers.get("x-cache-status").is_none());
+    assert_eq!(fetches(&estate, "off").await, 2);
+}
+
+fn api(gateway: &TestGateway, keys: &DemoKeys, ministry: &str) -> AdminApi {
+    AdminApi::new(gateway.admin, Some(&keys.ministries[ministry]))
+}
+
+#[tokio::test]
+async fn a_ministry_purges_one_url_or_its_whole_service_and_no_other_ministrys() {
+    let estate = start_estate(None);
+    let staged = Staged::new(&estate);
+    staged.append_to_service(MINISTRY, SERVICE, "[cache]");
+    let keys = staged.admin_keys();
+    let g = TestGateway::staged(&estate, staged, |_| {});
+    let one = page(&g, "purge-one", "cc=max-age%3D600");
+    let two = page(&g, "purge-two", "cc=max-age%3D600");
+    for u in [&one, &two] {
+        get(u, &[]).await;
+        assert_eq!(get(u, &[]).await.cache(), "HIT");
+    }
+    let refused = api(&g, &keys, "justice")
+        .post(&format!("/services/{SERVICE}/purge"), &json!({}))
+        .await;
+    assert_eq!(refused.status, StatusCode::FORBIDDEN);
+    assert_eq!(get(&one, &[]).await.cache(), "HIT", "nothing purged");
+    let by_url = api(&g, &keys, MINISTRY)
+        .post(
+            &format!("/services/{SERVICE}/purge"),
+            &json!({ "paths": ["/__estate/cacheable?tag=purge-one&cc=max-age%3D600"] }),
+        )
+        .await;
+    assert_eq!(by_url.status, StatusCode::OK, "{}", by_url.body);
+    assert_eq!(by_url.body["found"], 1);
+    assert_eq!(get(&one, &[]).await.cache(), "MISS");
+    assert_eq!(get(&two, &[]).await.cache(), "HIT");
+    let all = api(&g, &keys, MINISTRY)
+        .post(&format!("/services/{SERVICE}/purge"), &json!({}))
+        .await;
+    assert_eq!(all.status, StatusCode::OK, "{}", all.body);
+    assert_eq!(get(&two, &[]).await.cache(), "MISS");
+}
+
+/// Two instances whose caches share one `redis-server` (L2 and purges).
+fn pair(estate: &RunningEstate, redis: &RedisServer) -> (TestGateway, TestGateway, DemoKeys) {
+    let first = Staged::new(estate);
+    first.append_to_service(MINISTRY, SERVICE, "[cache]");
+    let keys = first.admin_keys();
+    let second = Staged::new(estate);
+    second.share_keys_of(&first);
+    second.append_to_service(MINISTRY, SERVICE, "[cache]");
+    let start = |staged: Staged| {
+        let url = redis.url();
+        TestGateway::staged(estate, staged, |c| {
+            c.gateway.redis = Some(egov_gateway::config::RedisSettings::new(vec![url]));
+            c.gateway.cache.shared = true;
+        })
+    };
+    (start(first), start(second), keys)
+}
+
+/// The cache status of `url` once it is `want` (an L2 write lands just after the answer).
+async fn eventually(url: &str, want: &str) -> Answer {
+    for _ in 0..50 {
+        let a = get(url, &[]).await;
+        if a.cache() == want {
+            return a;
+        }
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    get(url, &[]).await
+}
+
+#[tokio::test]
+async fn two_instances_share_stored_answers_and_a_purge_on_one_is_seen_by_both() {
+    let estate = start_estate(None);
+    let redis = RedisServer::start();
+    let (a, b, keys) = pair(&estate, &redis);
+    let on_a = page(&a, "pair", "cc=max-age%3D600");
+    let on_b = page(&b, "pair", "cc=max-age%3D600");
+    let first = get(&on_a, &[]).await;
+    assert_eq!(first.cache(), "MISS");
+    tokio::time::sleep(Duration::from_millis(300)).await;
+    let from_b = get(&on_b, &[]).await;
+    assert_eq!(from_b.cache(), "HIT", "B read A's answer from Redis");
+    assert_eq!(from_b.fetch(), first.fetch());
+    assert_eq!(fetches(&estate, "pair").await, 1);
+    let purged = api(&b, &keys, MINISTRY)
+        .post(&format!("/services/{SERVICE}/purge"), &json!({}))
+        .await;
+    assert_eq!(purged.status, StatusCode::OK, "{}", purged.body);
+    // A learns of B's purge from Redis.
+    let after = eventually(&on_a, "MISS").await;
+    assert_eq!(after.cache(), "MISS");
+    assert_eq!(fetches(&estate, "pair").await, 2);
+}
+
+#[tokio::test]
+async fn with_redis_gone_every_request_succeeds_from_memory_and_redis_is_used_again_when_back() {
+    let estate = start_estate(None);
+    let mut redis = RedisServer::start();
+    let (a, b, _) = pair(&estate, &redis);
+    let cached = page(&a, "gone", "cc=max-age%3D600");
+    get(&cached, &[]).await;
+    redis.stop();
+    for i in 0..20 {
+        let url = page(&a, &format!("gone-{i}"), "cc=max-age%3D600");
+        let answer = get(&url, &[]).await;
+        assert_eq!(answer.status, StatusCode::OK, "{i}");
+    }
+    assert_eq!(get(&cached, &[]).await.cache(), "HIT", "L1 still serves");
+    redis.restart();
+    // Back: an answer stored through A reaches B again, without a restart.
+    let mut shared = false;
+    for k in 0..40 {
+        tokio::time::sleep(Duration::from_millis(250)).await;
+        let tag = format!("back-{k}");
+        get(&page(&a, &tag, "cc=max-age%3D600"), &[]).await;
+        tokio::time::sleep(Duration::from_millis(200)).await;
+        if get(&page(&b, &tag, "cc=max-age%3D600"), &[]).await.cache() == "HIT" {
+            shared = true;
+            break;
+        }
+    }
+    assert!(shared, "L2 is used again after Redis came back");
+}
+
+/// criminal-record-extract: a citizen service (its site is told who the citizen is).
+const CITIZEN_SERVICE: &str = "criminal-record-extract";
+
+/// The citizen service with a `[cache]` whose public paths are `public_paths`.
+fn citizen_cache(public_paths: &'static [&'static str]) -> Tweak {
+    Box::new(move |c: &mut egov_gateway::config::Config| {
+        let s = egov_integration::service_mut(c, CITIZEN_SERVICE);
+        s.cache = egov_gateway::config::ServiceCache {
+            enabled: true,
+            public_paths: public_paths.iter().map(|p| p.to_string()).collect(),
+            ..Default::default()
+        };
+        c.gateway.cache.shared = c.gateway.redis.is_some();
+    })
+}
+
+/// `browser`'s answer for the citizen service's cacheable page of `tag` on `gateway`.
+async fn citizen_page(gateway: &TestGateway, browser: &Browser, tag: &str) -> Answer {
+    let r = browser
+        .get(gateway.url(&format!(
+            "/s/{CITIZEN_SERVICE}/__estate/cacheable?tag={tag}&cc=public%2C%20max-age%3D600"
+        )))
+        .await;
+    let status = r.status();
+    let headers = r.headers().clone();
+    let body = r.text().await.unwrap_or_default();
+    Answer {
+        status,
+        headers,
+        body,
+    }
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn citizen_b_never_receives_citizen_a_s_page_even_when_the_site_says_public() {
+    let mut options = SsoOptions::new(Store::Memory);
+    // Nothing of the service is marked public: its pages may be personal.
+    options.tweak = Some(citizen_cache(&["/aide/**"]));
+    let world = SsoWorld::start(options);
+    let (amina, youssef) = (Browser::new(), Browser::new());
+    world
+        .login(&amina, "/s/criminal-record-extract/", "amina")
+        .await;
+    world
+        .login(&youssef, "/s/criminal-record-extract/", "youssef")
+        .await;
+    let a = citizen_page(&world.gateway, &amina, "personal").await;
+    assert_eq!(a.status, StatusCode::OK);
+    assert!(a.body.contains("identity: yes"), "{}", a.body);
+    assert_eq!(a.cache(), "BYPASS");
+    let b = citizen_page(&world.gateway, &youssef, "personal").await;
+    assert_eq!(b.cache(), "BYPASS");
+    assert_eq!(b.fetch(), "2", "Youssef's own page, fetched for him");
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn a_public_path_of_a_citizen_service_is_stored_as_nobodys_page_on_every_instance() {
+    let mut options = SsoOptions::new(Store::Redis);
+    options.tweak = Some(citizen_cache(&["/__estate/cacheable"]));
+    let world = SsoWorld::start(options);
+    let second = world.second_instance_with(Some(citizen_cache(&["/__estate/cacheable"])));
+    let (amina, youssef) = (Browser::new(), Browser::new());
+    world
+        .login(&amina, "/s/criminal-record-extract/", "amina")
+        .await;
+    let a = citizen_page(&world.gateway, &amina, "public").await;
+    assert_eq!(a.cache(), "MISS");
+    assert!(
+        a.body.contains("identity: no") && a.body.contains("cookie: no"),
+        "a page that will be shared is asked for as nobody: {}",
+        a.body
+    );
+    // Youssef (his session is in Redis too) browses the other instance and gets the shared
+    // page: nothing of Amina is in it.
+    world
+        .login(&youssef, "/s/criminal-record-extract/", "youssef")
+        .await;
+    let mut b = citizen_page(&second, &youssef, "public").await;
+    for _ in 0..20 {
+        if b.cache() == "HIT" {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(100)).await;
+        b = citizen_page(&second, &youssef, "public").await;
+    }
+    assert_eq!(b.cache(), "HIT");
+    assert_eq!(b.fetch(), a.fetch());
+    assert!(b.body.contains("identity: no"));
+}
