@@ -3,7 +3,7 @@
 # ratios compare like with like. All targets front the same simulated legacy site (a 1 KB
 # object) on loopback; wrk is the load generator.
 #
-#   tests/bench/run.sh [proxy|auth|telemetry|registry|memory|all] [seconds-per-run=10] [connections=32] [rounds=2]
+#   tests/bench/run.sh [proxy|auth|telemetry|registry|cache|memory|all] [seconds-per-run=10] [connections=32] [rounds=2]
 #
 # proxy      the estate directly, nginx (keep-alive reverse proxy), a bare pingora proxy (the
 #            framework's floor) and the gateway; ratios gateway/nginx, gateway/bare, gateway/direct.
@@ -17,6 +17,8 @@
 #            runs without changes alternate with runs during which 100 changes (50 services
 #            registered, 50 deleted) go through A's admin API; failed requests, p99 ratio, and
 #            each change's time to serving on A and on B
+# cache      one worker each: the gateway answering from its cache (hit) vs the gateway
+#            proxying (no cache) vs nginx proxy_cache hits vs nginx proxying, on a 1 KB page
 # memory     the gateway's peak memory (VmHWM) after 1 MB pages, then after a 20 MB and a 100 MB
 #            legacy page, streamed through charset conversion and link rewriting
 set -euo pipefail
@@ -143,7 +145,9 @@ gateway_config() {
       config/gateway.toml >"$dir/gateway.toml"
   printf '\n%s\n' "$extra" >>"$dir/gateway.toml"
   cp config/ministries.toml "$dir/"
-  sed -e "s#127.0.0.1:9400#127.0.0.1:$est#" "config/services/interior/$service.toml" \
+  # The proxy path is measured without the service's response cache (its [cache] table is
+  # the file's last); the cache benchmark adds it back where it wants it.
+  sed -e "s#127.0.0.1:9400#127.0.0.1:$est#" -e '/^\[cache\]/,$d' "config/services/interior/$service.toml" \
       >"$dir/services/interior/$service.toml"
 }
 
@@ -366,6 +370,74 @@ PY
   echo "warnings logged: A $(grep -c WARN "$work/gw-a.log" || true), B $(grep -c WARN "$work/gw-b.log" || true)"; grep -h WARN "$work/gw-a.log" "$work/gw-b.log" | cut -c1-300 | sort | uniq -c | head -5
 }
 
+cache_bench() {
+  local est ng gw_hit gw_proxy
+  est=$(free_port); ng=$(free_port); gw_hit=$(free_port); gw_proxy=$(free_port)
+  start_estate "$est"
+  local saved_threads=$threads
+  threads=1
+  mkdir -p "$work/nginx/logs" "$work/nginx/cache"
+  cat >"$work/nginx/nginx.conf" <<NGINX
+worker_processes 1;
+daemon off;
+pid $work/nginx/nginx.pid;
+error_log $work/nginx/logs/error.log warn;
+events { worker_connections 4096; }
+http {
+  access_log off;
+  client_body_temp_path $work/nginx/body;
+  proxy_temp_path $work/nginx/proxy;
+  fastcgi_temp_path $work/nginx/fastcgi;
+  uwsgi_temp_path $work/nginx/uwsgi;
+  scgi_temp_path $work/nginx/scgi;
+  proxy_cache_path $work/nginx/cache levels=1:2 keys_zone=pages:10m max_size=100m inactive=10m use_temp_path=off;
+  upstream estate { server 127.0.0.1:$est; keepalive 64; }
+  server {
+    listen 127.0.0.1:$ng;
+    location / {
+      proxy_pass http://estate;
+      proxy_http_version 1.1;
+      proxy_set_header Connection "";
+      proxy_set_header Host \$host;
+      proxy_cache pages;
+      proxy_cache_lock on;
+      add_header X-Cache-Status \$upstream_cache_status;
+    }
+  }
+}
+NGINX
+  nginx -c "$work/nginx/nginx.conf" -p "$work/nginx" &
+  local nginx_master=$!
+  pids+=($nginx_master)
+  # The gateway with the service's [cache] (hits), and without it (proxying).
+  gateway_config "$est" "$work/hit" "" "$gw_hit"
+  printf '\n[cache]\n' >>"$work/hit/services/interior/$service.toml"
+  gateway_config "$est" "$work/proxy" "" "$gw_proxy"
+  RUST_LOG=warn "$bin/egov-gateway" serve --config "$work/hit/gateway.toml" >"$work/gw-hit.log" 2>&1 &
+  procs[gateway-hit]=$!
+  pids+=($!)
+  RUST_LOG=warn "$bin/egov-gateway" serve --config "$work/proxy/gateway.toml" >"$work/gw-proxy.log" 2>&1 &
+  procs[gateway-proxy]=$!
+  pids+=($!)
+  for p in "$est" "$ng" "$gw_hit" "$gw_proxy"; do wait_port "$p"; done
+  procs[nginx-hit]=$(pgrep -P "$nginx_master" | tr '\n' ' ')
+  local page="__estate/cacheable?tag=bench&cc=public%2C%20max-age%3D600&pad=1024"
+  url[gateway-hit]="http://127.0.0.1:$gw_hit/s/$service/$page"; hdr[gateway-hit]="X-Bench: 1"
+  url[gateway-proxy]="http://127.0.0.1:$gw_proxy/s/$service/$blob"; hdr[gateway-proxy]="X-Bench: 1"
+  url[nginx-hit]="http://127.0.0.1:$ng/$service/$page"; hdr[nginx-hit]="Host: $host"
+  targets=(gateway-hit gateway-proxy nginx-hit)
+  check
+  local status
+  status=$(curl -s -o /dev/null -D - "${url[gateway-hit]}" | awk -F': ' 'tolower($1)=="x-cache-status" {print $2}' | tr -d '\r')
+  [ "$status" = HIT ] || { echo "the gateway's second request was not a hit ($status)" >&2; exit 1; }
+  status=$(curl -s -o /dev/null -D - -H "Host: $host" "${url[nginx-hit]}" | awk -F': ' 'tolower($1)=="x-cache-status" {print $2}' | tr -d '\r')
+  [ "$status" = HIT ] || { echo "nginx's second request was not a hit ($status)" >&2; exit 1; }
+  run_rounds
+  ratio "gateway hit/gateway proxied" gateway-hit gateway-proxy
+  ratio "gateway hit/nginx hit" gateway-hit nginx-hit
+  threads=$saved_threads
+}
+
 memory_bench() {
   local est gw pid hwm0 hwm20 hwm100 bytes20 bytes100
   est=$(free_port); gw=$(free_port)
@@ -395,7 +467,8 @@ case "$mode" in
   auth) auth_bench ;;
   telemetry) telemetry_bench ;;
   registry) registry_bench ;;
+  cache) cache_bench ;;
   memory) memory_bench ;;
-  all) proxy_bench; echo; auth_bench; echo; telemetry_bench; echo; registry_bench; echo; memory_bench ;;
-  *) echo "usage: $0 [proxy|auth|telemetry|registry|memory|all] [seconds] [connections] [rounds]" >&2; exit 2 ;;
+  all) proxy_bench; echo; auth_bench; echo; telemetry_bench; echo; registry_bench; echo; cache_bench; echo; memory_bench ;;
+  *) echo "usage: $0 [proxy|auth|telemetry|registry|cache|memory|all] [seconds] [connections] [rounds]" >&2; exit 2 ;;
 esac

@@ -752,6 +752,7 @@ async fn the_openapi_document_describes_every_route_with_absolute_paths() {
         ("/api/v1/services/{id}/history", &["get"]),
         ("/api/v1/services/{id}/rollback/{version}", &["post"]),
         ("/api/v1/services/{id}/health", &["get"]),
+        ("/api/v1/services/{id}/purge", &["post"]),
     ] {
         let item = paths
             .get(path)

@@ -157,6 +157,22 @@ pub const DOCUMENT: &str = r##"{
           "404": { "$ref": "#/components/responses/NotFound" }
         }
       }
+    },
+    "/api/v1/services/{id}/purge": {
+      "parameters": [{ "$ref": "#/components/parameters/Id" }],
+      "post": {
+        "summary": "Remove the service's stored answers from the response cache of every instance: all of them, or only the given paths",
+        "requestBody": { "required": false, "content": { "application/json": { "schema": { "$ref": "#/components/schemas/Purge" } } } },
+        "responses": {
+          "200": { "description": "Purged everywhere", "content": { "application/json": { "schema": { "$ref": "#/components/schemas/Purged" } } } },
+          "400": { "$ref": "#/components/responses/BadRequest" },
+          "401": { "$ref": "#/components/responses/Unauthenticated" },
+          "403": { "$ref": "#/components/responses/Forbidden" },
+          "404": { "$ref": "#/components/responses/NotFound" },
+          "422": { "$ref": "#/components/responses/Invalid" },
+          "503": { "$ref": "#/components/responses/Unavailable" }
+        }
+      }
     }
   },
   "components": {
@@ -202,7 +218,8 @@ pub const DOCUMENT: &str = r##"{
           "descriptions": { "$ref": "#/components/schemas/Localized" },
           "legacy": { "type": "object", "required": ["hostname"], "properties": { "hostname": { "type": "string" }, "path": { "type": "string" }, "quirks": { "type": "array", "items": { "type": "string" } }, "on_host": { "enum": ["redirect", "proxy"] } } },
           "upstream": { "type": "object", "required": ["url"], "properties": { "url": { "oneOf": [{ "type": "string" }, { "type": "array", "items": { "type": "string" } }] }, "host": { "type": "string" }, "timeouts": { "type": "object", "properties": { "connect": { "type": "string" }, "read": { "type": "string" }, "total": { "type": "string" } } } } },
-          "adapters": { "type": "array", "items": { "type": "object", "required": ["step"], "properties": { "step": { "type": "string" } } } }
+          "adapters": { "type": "array", "items": { "type": "object", "required": ["step"], "properties": { "step": { "type": "string" } } } },
+          "cache": { "type": "object", "description": "What the shared response cache may keep of the service's answers", "properties": { "enabled": { "type": "boolean" }, "default_ttl": { "type": "string" }, "max_ttl": { "type": "string" }, "max_object_size": { "type": "integer" }, "paths": { "type": "array", "items": { "type": "string" } }, "bypass_paths": { "type": "array", "items": { "type": "string" } }, "public_paths": { "type": "array", "items": { "type": "string" } }, "ignore_query": { "type": "array", "items": { "type": "string" } }, "stale_while_revalidate": { "type": "string" }, "stale_if_error": { "type": "string" }, "strip_set_cookie_paths": { "type": "array", "items": { "type": "string" } } } }
         }
       },
       "Localized": { "type": "object", "required": ["ar", "fr", "en"], "properties": { "ar": { "type": "string" }, "fr": { "type": "string" }, "en": { "type": "string" } } },
@@ -210,6 +227,8 @@ pub const DOCUMENT: &str = r##"{
       "ServiceList": { "type": "object", "properties": { "services": { "type": "array", "items": { "type": "object", "properties": { "id": { "type": "string" }, "ministry": { "type": "string" }, "version": { "type": "integer" } } } } } },
       "Changed": { "type": "object", "properties": { "id": { "type": "string" }, "ministry": { "type": "string" }, "version": { "type": "integer" }, "document": { "$ref": "#/components/schemas/Service" } } },
       "History": { "type": "object", "properties": { "service": { "type": "string" }, "history": { "type": "array", "items": { "type": "object", "properties": { "version": { "type": "integer" }, "action": { "enum": ["create", "replace", "patch", "delete", "rollback", "file_edit"] }, "actor": { "type": "string" }, "at": { "type": "string", "format": "date-time" }, "diff": { "type": "object" } } } } } },
+      "Purge": { "type": "object", "additionalProperties": false, "properties": { "paths": { "type": "array", "description": "Paths of the service with their query (\"/a?b=1\"); absent: every stored answer", "items": { "type": "string" } } } },
+      "Purged": { "type": "object", "properties": { "service": { "type": "string" }, "purged": { "oneOf": [{ "const": "all" }, { "type": "array", "items": { "type": "string" } }] }, "found": { "type": "integer", "description": "How many of the paths were stored on this instance or in the shared tier" }, "generation": { "type": "integer" } } },
       "Health": { "type": "object", "properties": { "service": { "type": "string" }, "healthy": { "type": "boolean" }, "backends": { "type": "array", "items": { "type": "object", "properties": { "address": { "type": "string" }, "reachable": { "type": "boolean" }, "connect_ms": { "type": "number" } } } } } },
       "Error": { "type": "object", "required": ["error", "error_description"], "properties": { "error": { "type": "string" }, "error_description": { "type": "string" }, "problems": { "type": "array", "items": { "type": "object", "required": ["pointer", "message"], "properties": { "pointer": { "type": "string", "description": "JSON pointer of the offending member" }, "message": { "type": "string" } } } } } }
     }

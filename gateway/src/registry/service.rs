@@ -19,6 +19,9 @@ pub struct Service {
     pub portal_prefix: String,
     /// `https://<id>.services.gov.ma` when every service has its own origin.
     pub origin: Option<String>,
+    /// The host citizens reach it by (its origin's, or the portal's): the `X-Forwarded-Host`
+    /// of requests whose answer may be shared, whatever `Host` the request came with.
+    pub canonical_host: HeaderValue,
     /// Shared with the next snapshot when the service's `[upstream]` did not change, so its
     /// balancer (and, with it, what it knows of its backends) survives a reload.
     pub upstream: Arc<Upstream>,

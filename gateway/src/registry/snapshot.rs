@@ -8,6 +8,7 @@ use crate::config::{Config, ConfigError, ConfigErrors, Ministry, PortalSettings,
 use crate::telemetry::Metrics;
 use egov_adapters::links::{LinkMap, LinkMapBuilder};
 use egov_adapters::paths::LegacyMap;
+use http::HeaderValue;
 use std::collections::{BTreeMap, HashMap};
 use std::net::{SocketAddr, ToSocketAddrs};
 use std::sync::Arc;
@@ -112,9 +113,17 @@ impl Snapshot {
             let (Some(upstream), Some(chain), Some(cache)) = (upstream, chain, cache) else {
                 continue;
             };
+            let origin = service_origins.map(|o| o.origin(&svc.id));
+            let authority = origin
+                .as_deref()
+                .and_then(|o| o.split_once("://").map(|(_, a)| a))
+                .unwrap_or(&config.gateway.portal.public_url.authority);
+            let canonical_host = HeaderValue::from_str(authority)
+                .unwrap_or_else(|_| HeaderValue::from_static("localhost"));
             services.push(Arc::new(Service {
                 portal_prefix: format!("/s/{}", svc.id),
-                origin: service_origins.map(|o| o.origin(&svc.id)),
+                canonical_host,
+                origin,
                 config: svc.clone(),
                 metrics: metrics
                     .map(|m| m.for_service(&svc.id, &svc.ministry, upstream.backends())),

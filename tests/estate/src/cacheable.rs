@@ -3,8 +3,9 @@
 //!
 //! Query: `tag` (the counter's name; each test uses its own), `cc` (`Cache-Control`),
 //! `etag` (answers `304` to a matching `If-None-Match`), `vary`, `cookie` (adds a
-//! `Set-Cookie`), `expires`, `delay_ms` (a slow site). The body names the fetch number, the `Accept-Language`, and
-//! whether a `Cookie`, an `Authorization` or an identity assertion reached the site.
+//! `Set-Cookie`), `expires`, `delay_ms` (a slow site), `pad` (the page's size in bytes). The body names the fetch number, the `Accept-Language`, and
+//! whether a `Cookie`, an `Authorization` or an identity assertion reached the site, and the
+//! `X-Forwarded-Host` it was given.
 //! `P/__estate/fetches?tag=T` reads the counter without moving it;
 //! `P/__estate/failing?tag=T&on=1` makes `cacheable` answer `503` for that tag until `on=0`.
 
@@ -77,14 +78,24 @@ pub(crate) async fn cacheable(site: &Site, q: Option<&str>, headers: &HeaderMap)
         .get(header::ACCEPT_LANGUAGE)
         .and_then(|v| v.to_str().ok())
         .unwrap_or("-");
-    let body = format!(
+    let mut body = format!(
         "<!DOCTYPE html><html><body><p id=\"fetch\">fetch {n} of {tag}</p><p id=\"lang\">{lang}</p>\
          <p id=\"cookie\">cookie: {}</p><p id=\"authorization\">authorization: {}</p>\
-         <p id=\"identity\">identity: {}</p></body></html>\n",
+         <p id=\"identity\">identity: {}</p><p id=\"host\">forwarded host: {}</p></body></html>\n",
         yes(headers, "cookie"),
         yes(headers, "authorization"),
         yes(headers, "x-egov-identity"),
+        headers
+            .get("x-forwarded-host")
+            .and_then(|v| v.to_str().ok())
+            .map(crate::html::escape)
+            .unwrap_or_else(|| "-".into()),
     );
+    // `pad`: a page of (at least) that many bytes, for benchmarks.
+    if let Some(pad) = query::param(q, "pad").and_then(|v| v.parse::<usize>().ok()) {
+        let missing = pad.min(1 << 20).saturating_sub(body.len() + 9);
+        body.push_str(&format!("<!--{}-->\n", "x".repeat(missing)));
+    }
     let mut r = respond::html(site, StatusCode::OK, &body);
     add_header(&mut r, "x-estate-fetch", &n.to_string());
     if let Some(cc) = query::param(q, "cc") {
