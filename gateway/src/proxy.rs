@@ -311,9 +311,8 @@ impl ProxyHttp for GatewayProxy {
     ) -> Result<()> {
         upstream_response
             .insert_header(X_REQUEST_ID.clone(), ctx.request_id.header_value().clone())?;
-        if let Some(status) = cache::status(ctx.cache, session.cache.phase()) {
-            upstream_response.insert_header(X_CACHE_STATUS.clone(), status)?;
-        }
+        let status = cache::status(ctx.cache, session.cache.phase());
+        upstream_response.insert_header(X_CACHE_STATUS.clone(), status)?;
         Ok(())
     }
 
@@ -362,7 +361,10 @@ impl ProxyHttp for GatewayProxy {
                 bytes: session.body_bytes_sent(),
                 client_ip: ctx.citizen_ip,
                 request_id: ctx.request_id.as_str(),
-                cache: cache::status(ctx.cache, session.cache.phase()),
+                cache: service
+                    .filter(|_| ctx.local.is_none() && ctx.answer.is_none())
+                    .map(|_| cache::status(ctx.cache, session.cache.phase())),
+                cache_counted: ctx.cache != CacheUse::Off,
             },
         );
     }

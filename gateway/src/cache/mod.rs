@@ -171,13 +171,12 @@ pub fn service_path<'a>(base_path: &str, uri_path: &'a str) -> &'a str {
     }
 }
 
-/// `X-Cache-Status` for an answer: `HIT`, `MISS`, `EXPIRED`, `STALE`, `REVALIDATED` or
-/// `BYPASS`; `None` for requests the cache had no part in.
-pub fn status(use_: CacheUse, phase: CachePhase) -> Option<&'static str> {
+/// `X-Cache-Status` of a proxied answer: `HIT`, `MISS`, `EXPIRED`, `STALE`, `REVALIDATED`
+/// or `BYPASS` (also for services whose cache is off).
+pub fn status(use_: CacheUse, phase: CachePhase) -> &'static str {
     match use_ {
-        CacheUse::Off => None,
-        CacheUse::Bypass(_) => Some("BYPASS"),
-        CacheUse::Shared { .. } => Some(match phase {
+        CacheUse::Off | CacheUse::Bypass(_) => "BYPASS",
+        CacheUse::Shared { .. } => match phase {
             CachePhase::Hit => "HIT",
             CachePhase::Stale | CachePhase::StaleUpdating => "STALE",
             CachePhase::Expired => "EXPIRED",
@@ -185,7 +184,7 @@ pub fn status(use_: CacheUse, phase: CachePhase) -> Option<&'static str> {
             // Fetched from the site and not stored: still a miss, as nginx counts it.
             CachePhase::Miss | CachePhase::Disabled(_) => "MISS",
             _ => "BYPASS",
-        }),
+        },
     }
 }
 

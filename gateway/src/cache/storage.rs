@@ -206,7 +206,9 @@ impl TieredStorage {
         kv.key("rc", &hex(hash))
     }
 
+    /// Reports L1's size (after a change: inserts and removals, never on hits).
     fn report_size(&self) {
+        self.l1.run_pending_tasks();
         self.events
             .l1_size(self.l1.weighted_size(), self.l1.entry_count());
     }

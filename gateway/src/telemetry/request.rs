@@ -38,8 +38,10 @@ pub struct Finished<'a> {
     pub bytes: usize,
     pub client_ip: Option<IpAddr>,
     pub request_id: &'a str,
-    /// `X-Cache-Status` of the answer, for services whose cache is on.
+    /// `X-Cache-Status` of a proxied answer (`None`: the gateway answered itself).
     pub cache: Option<&'static str>,
+    /// Whether the service's cache is on (only those answers are counted by result).
+    pub cache_counted: bool,
 }
 
 /// nginx's "client closed request": what a request that ended without any response
@@ -252,7 +254,7 @@ impl Telemetry {
                 m.upstream_duration.observe(u.as_secs_f64());
             }
             m.bytes.inc_by(r.bytes as u64);
-            if let (Some(sm), Some(c)) = (r.service_metrics, r.cache) {
+            if let (Some(sm), Some(c), true) = (r.service_metrics, r.cache, r.cache_counted) {
                 sm.cache_result(c, r.bytes);
             }
             if let Some(kind) = obs.upstream_error {
