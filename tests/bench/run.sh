@@ -376,7 +376,10 @@ cache_bench() {
   start_estate "$est"
   local saved_threads=$threads
   threads=1
-  mkdir -p "$work/nginx/logs" "$work/nginx/cache"
+  mkdir -p "$work/nginx/logs" "$work/nginx/cache" "$work/nginx/proxy"
+  # nginx's workers drop root for nobody: they must reach and write the cache directory.
+  chmod a+x "$work"
+  chmod -R a+rwx "$work/nginx"
   cat >"$work/nginx/nginx.conf" <<NGINX
 worker_processes 1;
 daemon off;
