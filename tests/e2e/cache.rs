@@ -548,3 +548,16 @@ async fn a_forged_host_never_ends_up_in_a_stored_page() {
     assert_eq!(next.cache(), "HIT");
     assert!(!next.body.contains("attacker.example"));
 }
+
+#[tokio::test]
+async fn url_override_headers_never_reach_the_site_on_a_request_whose_answer_is_shared() {
+    let estate = start_estate(None);
+    let g = gateway_with(&estate, "[cache]");
+    let url = page(&g, "override", "cc=max-age%3D600");
+    let poisoned = get(
+        &url,
+        &[("x-original-url", "/admin"), ("x-http-method-override", "DELETE")],
+    )
+    .await;
+    assert!(poisoned.body.contains("url override: no"), "{}", poisoned.body);
+}
