@@ -556,8 +556,15 @@ async fn url_override_headers_never_reach_the_site_on_a_request_whose_answer_is_
     let url = page(&g, "override", "cc=max-age%3D600");
     let poisoned = get(
         &url,
-        &[("x-original-url", "/admin"), ("x-http-method-override", "DELETE")],
+        &[
+            ("x-original-url", "/admin"),
+            ("x-http-method-override", "DELETE"),
+        ],
     )
     .await;
-    assert!(poisoned.body.contains("url override: no"), "{}", poisoned.body);
+    assert!(
+        poisoned.body.contains("url override: no"),
+        "{}",
+        poisoned.body
+    );
 }

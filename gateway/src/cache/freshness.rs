@@ -84,12 +84,19 @@ pub fn decide(policy: &Policy, resp: &ResponseHeader) -> RespCacheable {
         (RespCacheable::Cacheable(meta), Some(cap)) => {
             let created = meta.created();
             if meta.fresh_until() > created + cap {
+                // Browsers are told the capped lifetime too, not the site's year.
+                let mut header = meta.response_header_copy();
+                header.remove_header(&http::header::EXPIRES);
+                let _ = header.insert_header(
+                    http::header::CACHE_CONTROL,
+                    format!("public, max-age={}", cap.as_secs()),
+                );
                 RespCacheable::Cacheable(CacheMeta::new(
                     created + cap,
                     created,
                     meta.stale_while_revalidate_sec(),
                     meta.stale_if_error_sec(),
-                    meta.response_header_copy(),
+                    header,
                 ))
             } else {
                 RespCacheable::Cacheable(meta)
@@ -179,10 +186,24 @@ mod tests {
     }
 
     #[test]
-    fn the_policy_caps_absurd_lifetimes() {
+    fn the_policy_caps_absurd_lifetimes_for_browsers_too() {
         let p = policy(|s| s.max_ttl = Some(Duration::from_secs(600)));
-        let d = decide(&p, &resp(200, &[("cache-control", "max-age=31536000")]));
+        let d = decide(
+            &p,
+            &resp(
+                200,
+                &[
+                    ("cache-control", "public, max-age=31536000, immutable"),
+                    ("expires", "Thu, 31 Dec 2037 23:55:55 GMT"),
+                ],
+            ),
+        );
         assert_eq!(fresh_for(&d), Some(600));
+        let RespCacheable::Cacheable(m) = d else {
+            panic!("stored")
+        };
+        assert_eq!(m.headers()["cache-control"], "public, max-age=600");
+        assert!(m.headers().get("expires").is_none());
     }
 
     #[test]
