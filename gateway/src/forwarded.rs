@@ -122,8 +122,37 @@ impl Client {
             headers.remove(&FORWARDED);
             headers.remove(&X_REAL_IP);
         }
+        for name in &SPOOFABLE {
+            if headers.get(name).is_some() {
+                headers.remove(name);
+            }
+        }
     }
 }
+
+/// Headers legacy frameworks believe (PHP's `$_SERVER`, IIS URL Rewrite, Symfony, Spring)
+/// that no client may set: another client address than `X-Forwarded-For`'s, another URL or
+/// method than the request line's, another port, server or path prefix. They never reach a
+/// backend, whoever sent them: the gateway says where a request came from, in
+/// `X-Forwarded-*` only. (Also what keeps a stored answer under the right cache key.)
+pub const SPOOFABLE: [HeaderName; 16] = [
+    HeaderName::from_static("true-client-ip"),
+    HeaderName::from_static("x-client-ip"),
+    HeaderName::from_static("client-ip"),
+    HeaderName::from_static("cf-connecting-ip"),
+    HeaderName::from_static("x-cluster-client-ip"),
+    HeaderName::from_static("fastly-client-ip"),
+    HeaderName::from_static("x-original-url"),
+    HeaderName::from_static("x-rewrite-url"),
+    HeaderName::from_static("x-http-method-override"),
+    HeaderName::from_static("x-http-method"),
+    HeaderName::from_static("x-method-override"),
+    HeaderName::from_static("x-forwarded-port"),
+    HeaderName::from_static("x-forwarded-server"),
+    HeaderName::from_static("x-forwarded-prefix"),
+    HeaderName::from_static("x-forwarded-scheme"),
+    HeaderName::from_static("x-host"),
+];
 
 /// One `X-Forwarded-For` entry: an address, maybe with a port (`1.2.3.4:5`, `[::1]:5`).
 fn parse_entry(entry: &str) -> Option<IpAddr> {
@@ -155,6 +184,25 @@ mod tests {
         assert_eq!(h["x-forwarded-proto"], "http");
         assert_eq!(h["x-forwarded-host"], "portail.gov.ma");
         assert!(h.get("forwarded").is_none());
+    }
+
+    #[test]
+    fn client_ip_and_url_override_headers_never_reach_a_backend() {
+        for trusted in [false, true] {
+            let mut h = HeaderMap::new();
+            for name in &SPOOFABLE {
+                h.insert(name.clone(), HeaderValue::from_static("6.6.6.6"));
+            }
+            let c = Client::new(
+                Some("10.0.0.1".parse().expect("ip")),
+                &if trusted { self::trusted() } else { Vec::new() },
+                false,
+            );
+            c.apply(&mut h, None);
+            for name in &SPOOFABLE {
+                assert!(h.get(name).is_none(), "{name} kept (trusted: {trusted})");
+            }
+        }
     }
 
     #[test]

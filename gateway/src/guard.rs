@@ -5,7 +5,10 @@
 //! (request smuggling) or choke on them:
 //! - `Content-Length` together with `Transfer-Encoding` (pingora drops the length; an old
 //!   IIS or Tomcat might not) → 400;
-//! - a header block larger than `portal.max_header_bytes` → 431.
+//! - a header block larger than `portal.max_header_bytes` → 431;
+//! - a method outside [`ALLOWED_METHODS`] (`TRACE`/`TRACK` would make an old Apache echo
+//!   the service account's injected credentials back to an anonymous caller; `CONNECT` and
+//!   invented methods have no business with a legacy site) → 405 with `Allow`.
 
 use crate::response::ErrorKind;
 use pingora::protocols::http::server::Session as ServerSession;
@@ -17,13 +20,30 @@ pub enum Refusal {
     AmbiguousLength,
     /// The header block is over the limit.
     HeadersTooLarge,
+    /// Not one of [`ALLOWED_METHODS`].
+    Method,
 }
+
+/// The methods any request may use; everything else is refused before routing.
+pub const ALLOWED_METHODS: [http::Method; 7] = [
+    http::Method::GET,
+    http::Method::HEAD,
+    http::Method::POST,
+    http::Method::PUT,
+    http::Method::PATCH,
+    http::Method::DELETE,
+    http::Method::OPTIONS,
+];
+
+/// The `Allow` header of a 405 for a refused method.
+pub const ALLOW: &str = "GET, HEAD, POST, PUT, PATCH, DELETE, OPTIONS";
 
 impl Refusal {
     pub fn kind(self) -> ErrorKind {
         match self {
             Refusal::AmbiguousLength => ErrorKind::BadRequest,
             Refusal::HeadersTooLarge => ErrorKind::HeadersTooLarge,
+            Refusal::Method => ErrorKind::MethodNotAllowed,
         }
     }
 }
@@ -31,6 +51,9 @@ impl Refusal {
 /// Checks the downstream request.
 pub fn check(session: &ServerSession, max_header_bytes: usize) -> Result<(), Refusal> {
     let req = session.req_header();
+    if !ALLOWED_METHODS.contains(&req.method) {
+        return Err(Refusal::Method);
+    }
     if let Some(h1) = session.as_http1() {
         let raw = h1.get_headers_raw_bytes();
         if raw.len() > max_header_bytes {

@@ -69,3 +69,58 @@ fn two_different_content_lengths_are_refused_with_400() {
     let resp = raw_http::send(gw.addr, req.as_bytes());
     assert_eq!(resp.status, 400);
 }
+
+#[test]
+fn trace_track_and_invented_methods_get_405_and_never_reach_a_site_with_injected_credentials() {
+    let estate = start_estate(None);
+    let gw = TestGateway::in_front_of(&estate);
+    // land-registration-tracking: the gateway adds the service account's basic auth; an
+    // Apache with TraceEnable would echo it back to whoever sent the TRACE.
+    for method in ["TRACE", "TRACK", "FOO"] {
+        let req = format!(
+            "{method} /s/land-registration-tracking/__estate/echo HTTP/1.1\r\nHost: {}\r\nConnection: close\r\n\r\n",
+            gw.addr
+        );
+        let resp = raw_http::send(gw.addr, req.as_bytes());
+        assert_eq!(resp.status, 405, "{method}");
+        assert!(
+            resp.headers
+                .iter()
+                .any(|(n, v)| n.eq_ignore_ascii_case("allow") && v.contains("GET")),
+            "{method}: Allow"
+        );
+        assert!(!resp.text().to_ascii_lowercase().contains("authorization"));
+    }
+}
+
+#[test]
+fn client_ip_and_url_override_headers_never_reach_the_legacy_site() {
+    let estate = start_estate(None);
+    let gw = TestGateway::in_front_of(&estate);
+    let spoofed = [
+        "True-Client-IP",
+        "X-Client-IP",
+        "Client-IP",
+        "CF-Connecting-IP",
+        "X-Original-URL",
+        "X-Rewrite-URL",
+        "X-Forwarded-Port",
+        "X-Forwarded-Server",
+        "X-Forwarded-Prefix",
+        "X-HTTP-Method-Override",
+    ];
+    let extra: String = spoofed
+        .iter()
+        .map(|h| format!("{h}: 6.6.6.6\r\n"))
+        .collect();
+    let resp = raw_http::get(gw.addr, "/s/cnie-renewal/__estate/echo", &extra);
+    assert_eq!(resp.status, 200);
+    let echo: serde_json::Value = serde_json::from_slice(&resp.body).expect("echo JSON");
+    for h in spoofed {
+        assert!(
+            echo["headers"].get(h.to_ascii_lowercase()).is_none(),
+            "{h} reached the site: {}",
+            echo["headers"]
+        );
+    }
+}

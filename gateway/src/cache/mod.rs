@@ -127,33 +127,13 @@ impl ResponseCache {
 /// request is assembled): cookies, and `Accept-Encoding` (the stored answer is uncompressed;
 /// the gateway compresses toward each client). A citizen's own `Authorization` never gets
 /// here (such requests bypass); one present now is the service account's, from its adapter.
-///
-/// Headers that make legacy frameworks serve another page or method than the key names
-/// (IIS/Symfony `X-Original-URL`, method overrides, forwarded prefixes) are dropped too: an
-/// answer fetched with them would be stored under the wrong key for everyone (cache
-/// poisoning).
+/// (Headers that make legacy frameworks serve another URL or method than the key names never
+/// reach a backend at all: `forwarded::SPOOFABLE`.)
 pub fn anonymise(req: &mut RequestHeader) {
     for name in [http::header::COOKIE, http::header::ACCEPT_ENCODING] {
         req.remove_header(&name);
     }
-    for name in UNKEYED_OVERRIDES {
-        req.remove_header(*name);
-    }
 }
-
-/// Request headers some legacy frameworks obey that are not part of the key.
-const UNKEYED_OVERRIDES: &[&str] = &[
-    "x-original-url",
-    "x-rewrite-url",
-    "x-http-method-override",
-    "x-http-method",
-    "x-method-override",
-    "x-forwarded-prefix",
-    "x-forwarded-port",
-    "x-forwarded-server",
-    "x-forwarded-scheme",
-    "x-host",
-];
 
 /// The variant of `req` for a stored answer whose `Vary` names request headers.
 pub fn variance(meta: &CacheMeta, req: &RequestHeader) -> Option<HashBinary> {

@@ -1,5 +1,5 @@
 //! The guard stage: refuse what no backend should see, before routing (431 for an oversized
-//! header block, 400 for an ambiguous body length). The rules are [`crate::guard`]'s.
+//! header block, 400 for an ambiguous body length, 405 for a method no service takes). The rules are [`crate::guard`]'s.
 
 use super::{RequestCtx, Stage, Step};
 use pingora::proxy::Session;
@@ -21,7 +21,14 @@ impl Stage for Guard {
             Err(refusal) => {
                 // The rest of such a request cannot be trusted to frame the next one.
                 session.set_keepalive(None);
-                Step::Respond(ctx.error_page(refusal.kind()))
+                let page = ctx.error_page(refusal.kind());
+                Step::Respond(match refusal {
+                    crate::guard::Refusal::Method => page.with_header(
+                        http::header::ALLOW,
+                        http::HeaderValue::from_static(crate::guard::ALLOW),
+                    ),
+                    _ => page,
+                })
             }
         }
     }
@@ -37,6 +44,34 @@ mod tests {
         RequestCtx {
             snapshot: Some(crate::testing::snapshot()),
             ..RequestCtx::default()
+        }
+    }
+
+    #[tokio::test]
+    async fn trace_track_connect_and_invented_methods_are_refused_with_405_and_allow() {
+        for method in ["TRACE", "TRACK", "PROPFIND", "FOO"] {
+            let raw = format!("{method} /s/x/ HTTP/1.1\r\nHost: x\r\n\r\n");
+            let mut session = request(raw.as_bytes()).await;
+            match Guard.run(&mut session, &mut ctx()).await {
+                Step::Respond(r) => {
+                    assert_eq!(r.status, StatusCode::METHOD_NOT_ALLOWED, "{method}");
+                    assert!(
+                        r.headers
+                            .iter()
+                            .any(|(n, v)| n == http::header::ALLOW && v == crate::guard::ALLOW),
+                        "{method}: Allow"
+                    );
+                }
+                Step::Continue => panic!("{method} let through"),
+            }
+        }
+        for method in ["GET", "POST", "OPTIONS", "DELETE"] {
+            let raw = format!("{method} /s/x/ HTTP/1.1\r\nHost: x\r\nContent-Length: 0\r\n\r\n");
+            let mut session = request(raw.as_bytes()).await;
+            assert!(matches!(
+                Guard.run(&mut session, &mut ctx()).await,
+                Step::Continue
+            ));
         }
     }
 

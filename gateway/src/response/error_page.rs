@@ -24,6 +24,8 @@ pub enum ErrorKind {
     SessionsUnavailable,
     /// Refused: the request came from somewhere it may not (another service's page).
     Forbidden,
+    /// A method no service takes (`TRACE`, `TRACK`, `CONNECT`, unknown ones).
+    MethodNotAllowed,
     Internal,
 }
 
@@ -41,6 +43,7 @@ impl ErrorKind {
             ErrorKind::ProfessionalOnly => StatusCode::FORBIDDEN,
             ErrorKind::SessionsUnavailable => StatusCode::SERVICE_UNAVAILABLE,
             ErrorKind::Forbidden => StatusCode::FORBIDDEN,
+            ErrorKind::MethodNotAllowed => StatusCode::METHOD_NOT_ALLOWED,
             ErrorKind::Internal => StatusCode::INTERNAL_SERVER_ERROR,
         }
     }
@@ -62,6 +65,11 @@ impl ErrorKind {
                 ("ar", "رؤوس الطلب كبيرة جدا", "أرسل متصفحك بيانات كثيرة (غالبا ملفات تعريف الارتباط). امسحها ثم أعد المحاولة."),
                 ("fr", "En-têtes trop volumineux", "Votre navigateur a envoyé trop de données (souvent des cookies). Effacez-les puis réessayez."),
                 ("en", "Request headers too large", "Your browser sent too much data (often cookies). Clear them and try again."),
+            ],
+            ErrorKind::MethodNotAllowed => [
+                ("ar", "طريقة الطلب غير مقبولة", "لا تقبل البوابة هذا النوع من الطلبات."),
+                ("fr", "Méthode non autorisée", "Le portail n'accepte pas ce type de requête."),
+                ("en", "Method not allowed", "The portal does not accept this kind of request."),
             ],
             ErrorKind::BadGateway => [
                 ("ar", "خدمة الوزارة لا تستجيب", "تعذر الاتصال بموقع الإدارة المعنية. أعد المحاولة بعد لحظات."),
