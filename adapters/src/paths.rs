@@ -24,6 +24,11 @@ pub enum PathError {
     BadEscape,
     #[error("the path climbs above the service root")]
     Escapes,
+    /// `..;x`, `.;x`, `%2e%2e;jsessionid=x`: Tomcat and other Java servers drop a segment's
+    /// `;` parameters before resolving dot segments, so such a segment climbs on the legacy
+    /// site while it looks like a name here.
+    #[error("the path has a dot segment with ';' parameters")]
+    DotSegmentParameters,
 }
 
 /// Resolves dot segments in `path` (which must start with `/`) without ever going above it.
@@ -36,6 +41,7 @@ pub fn clean(path: &str) -> Result<Cow<'_, str>, PathError> {
     }
     let bytes = path.as_bytes();
     let mut needs_work = false;
+    let mut parameters = false;
     let mut i = 0;
     while i < bytes.len() {
         match bytes[i] {
@@ -51,15 +57,20 @@ pub fn clean(path: &str) -> Result<Cow<'_, str>, PathError> {
                     0 => return Err(PathError::Control),
                     b'/' | b'\\' => return Err(PathError::EncodedSeparator),
                     b'.' => needs_work = true,
+                    b';' => parameters = true,
                     _ => {}
                 }
                 i += 3;
                 continue;
             }
             b'.' => needs_work = true,
+            b';' => parameters = true,
             _ => {}
         }
         i += 1;
+    }
+    if parameters && needs_work && path.split('/').any(is_dot_segment_with_parameters) {
+        return Err(PathError::DotSegmentParameters);
     }
     if !needs_work || !has_dot_segment(path) {
         return Ok(Cow::Borrowed(path));
@@ -114,6 +125,19 @@ fn remove_dot_segments(path: &str, clamp: bool) -> Option<String> {
         s.push('/');
     }
     Some(s)
+}
+
+/// Whether `seg` is a dot segment once its `;` parameters (also `%3b`) are dropped.
+fn is_dot_segment_with_parameters(seg: &str) -> bool {
+    let lower = seg.to_ascii_lowercase();
+    let cut = [lower.find(';'), lower.find("%3b")]
+        .into_iter()
+        .flatten()
+        .min();
+    match cut {
+        Some(at) => !matches!(dot_kind(&seg[..at]), Dots::None),
+        None => false,
+    }
 }
 
 enum Dots {
@@ -288,6 +312,27 @@ mod tests {
         assert_eq!(clean("/a%zzb"), Err(PathError::BadEscape));
         assert_eq!(clean("/a%2"), Err(PathError::BadEscape));
         assert_eq!(clean("a"), Err(PathError::NotAbsolute));
+    }
+
+    #[test]
+    fn dot_segments_with_path_parameters_are_refused() {
+        for path in [
+            "/x/..;/..;/vat-declaration/",
+            "/x/.;/y",
+            "/x/%2e%2e;jsessionid=abc/y",
+            "/x/..;jsessionid=abc",
+            "/x/..%3b/y",
+            "/x/.%2E%3Bx/y",
+        ] {
+            assert_eq!(clean(path), Err(PathError::DotSegmentParameters), "{path}");
+        }
+        // Parameters on ordinary segments are the legacy site's business.
+        assert_eq!(
+            clean("/a;jsessionid=1/b").as_deref(),
+            Ok("/a;jsessionid=1/b")
+        );
+        assert_eq!(clean("/a.;x/b").as_deref(), Ok("/a.;x/b"));
+        assert_eq!(clean("/a/...;x").as_deref(), Ok("/a/...;x"));
     }
 
     #[test]
