@@ -264,11 +264,21 @@ async fn the_soap_facade_refuses_bad_json_and_unknown_operations_clearly() {
     let http = client();
     let bad = http
         .post(gw.url("/s/vat-declaration/api/soap/GetStatus"))
+        .header("content-type", "application/json")
         .body("{not json")
         .send()
         .await
         .expect("request");
     assert_eq!(bad.status(), 400);
+    // JSON sent as text/plain (what a cross-site form or simple fetch can post): 415.
+    let plain = http
+        .post(gw.url("/s/vat-declaration/api/soap/GetStatus"))
+        .header("content-type", "text/plain")
+        .body(r#"{"reference": "TVA-2024-0042"}"#)
+        .send()
+        .await
+        .expect("request");
+    assert_eq!(plain.status(), 415);
     let unknown_field = http
         .post(gw.url("/s/vat-declaration/api/soap/GetStatus"))
         .json(&serde_json::json!({ "nope": 1 }))

@@ -49,6 +49,15 @@ impl Stage for SoapFacade {
         let Some(op) = operation(service, uri).map(str::to_string) else {
             return Step::Continue;
         };
+        // A form or a `text/plain` fetch can be posted cross-site without a preflight;
+        // `application/json` cannot.
+        if !is_json(session.req_header()) {
+            return Step::Respond(crate::response::LocalResponse::json_error(
+                http::StatusCode::UNSUPPORTED_MEDIA_TYPE,
+                "unsupported_media_type",
+                "send the operation's fields as Content-Type: application/json",
+            ));
+        }
         let service = Arc::clone(service);
         let (hop, obs) = ctx.hop_and_obs(session.req_header(), &service, &self.telemetry);
         let call = Call {
@@ -69,9 +78,34 @@ impl Stage for SoapFacade {
     }
 }
 
+/// Whether the request says its body is JSON (`application/json`, any parameters).
+fn is_json(req: &pingora::http::RequestHeader) -> bool {
+    req.headers
+        .get(http::header::CONTENT_TYPE)
+        .and_then(|v| v.to_str().ok())
+        .and_then(|v| v.split(';').next())
+        .is_some_and(|t| t.trim().eq_ignore_ascii_case("application/json"))
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn only_a_json_content_type_is_a_facade_call() {
+        let with = |ct: Option<&str>| {
+            let mut r = pingora::http::RequestHeader::build("POST", b"/", None).expect("req");
+            if let Some(ct) = ct {
+                r.insert_header("content-type", ct).expect("ct");
+            }
+            is_json(&r)
+        };
+        assert!(with(Some("application/json")));
+        assert!(with(Some("Application/JSON; charset=utf-8")));
+        assert!(!with(Some("text/plain")));
+        assert!(!with(Some("application/x-www-form-urlencoded")));
+        assert!(!with(None));
+    }
 
     #[test]
     fn the_operation_is_read_under_the_services_backend_path() {
