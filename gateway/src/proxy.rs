@@ -342,6 +342,12 @@ impl ProxyHttp for GatewayProxy {
         }
     }
 
+    /// What pingora's own log lines (an upstream failure...) say of the request: never
+    /// query values, path parameters or identifiers, as the access log.
+    fn request_summary(&self, session: &Session, _ctx: &RequestCtx) -> String {
+        crate::telemetry::access_log::summary(session.req_header())
+    }
+
     async fn logging(&self, session: &mut Session, _e: Option<&Error>, ctx: &mut RequestCtx) {
         let Some(obs) = ctx.obs.as_mut() else {
             return;

@@ -134,22 +134,52 @@ impl Drop for AccessLog {
 
 /// `path?key1=&key2=`: the query's keys, never its values (they may carry personal data).
 pub fn path_without_query_values(path: &str, query: Option<&str>) -> String {
-    let Some(q) = query.filter(|q| !q.is_empty()) else {
-        return path.to_string();
-    };
-    let mut out = String::with_capacity(path.len() + q.len());
-    out.push_str(path);
-    let mut first = true;
-    for key in q.split('&').map(|kv| kv.split('=').next().unwrap_or("")) {
-        if key.is_empty() {
-            continue;
+    let mut out = String::with_capacity(path.len() + query.map_or(0, str::len));
+    for (i, segment) in path.split('/').enumerate() {
+        if i > 0 {
+            out.push('/');
         }
+        // `;jsessionid=...` and other path parameters carry sessions: never logged.
+        let segment = segment.split(';').next().unwrap_or("");
+        out.push_str(if looks_like_an_identifier(segment) {
+            ":id"
+        } else {
+            segment
+        });
+    }
+    let Some(q) = query.filter(|q| !q.is_empty()) else {
+        return out;
+    };
+    let mut first = true;
+    for pair in q.split('&').filter(|kv| !kv.is_empty()) {
         out.push(if first { '?' } else { '&' });
-        out.push_str(key);
-        out.push('=');
         first = false;
+        match pair.split_once('=') {
+            Some((key, _)) if !looks_like_an_identifier(key) => {
+                out.push_str(key);
+                out.push('=');
+            }
+            // A key without a value (`?AB123456`) is a value.
+            _ => out.push_str(":id"),
+        }
     }
     out
+}
+
+/// A request as pingora's own log lines show it (`ProxyHttp::request_summary`): the method
+/// and the path as the access log writes it.
+pub fn summary(req: &pingora::http::RequestHeader) -> String {
+    format!(
+        "{} {}",
+        req.method,
+        path_without_query_values(req.uri.path(), req.uri.query())
+    )
+}
+
+/// Whether a path segment or query key is more likely a citizen's identifier than a name:
+/// five digits or more (CIN, case and file numbers; years stay), or an e-mail address.
+fn looks_like_an_identifier(s: &str) -> bool {
+    s.contains('@') || s.contains("%40") || s.bytes().filter(u8::is_ascii_digit).count() >= 5
 }
 
 #[cfg(test)]
@@ -163,5 +193,32 @@ mod tests {
             "/s/x/suivi?cin=&ref="
         );
         assert_eq!(path_without_query_values("/", None), "/");
+    }
+
+    #[test]
+    fn pingoras_own_log_lines_see_the_request_as_the_access_log_does() {
+        let req = pingora::http::RequestHeader::build(
+            "GET",
+            b"/s/x/suivi;jsessionid=S3CR3T?cin=AB123456",
+            None,
+        )
+        .expect("request");
+        assert_eq!(summary(&req), "GET /s/x/suivi?cin=");
+    }
+
+    #[test]
+    fn session_ids_identifiers_and_value_less_keys_never_reach_the_log() {
+        assert_eq!(
+            path_without_query_values("/s/x/page;jsessionid=ABCDEF0123/next", None),
+            "/s/x/page/next"
+        );
+        assert_eq!(
+            path_without_query_values("/s/x/dossier/AB123456/2024", None),
+            "/s/x/dossier/:id/2024"
+        );
+        assert_eq!(
+            path_without_query_values("/s/x/suivi", Some("AB123456&lang=fr&mail%40x.ma")),
+            "/s/x/suivi?:id&lang=&:id"
+        );
     }
 }
