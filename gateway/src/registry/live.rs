@@ -22,6 +22,8 @@ use std::time::Duration;
 /// How often a shared store is asked for its version, besides its change notifications (an
 /// instance that missed notifications catches up within this).
 const POLL_SHARED: Duration = Duration::from_secs(5);
+/// How soon the shared store is asked again after it failed to answer.
+const RETRY_SOON: Duration = Duration::from_millis(500);
 /// Every this many polls the whole store is read again even if its version says nothing
 /// changed (a resync, as Kubernetes informers do: nothing can stay missed for long).
 const RESYNC_EVERY: u32 = 6;
@@ -342,16 +344,21 @@ impl LiveRegistry {
                 };
                 let catch_up = async {
                     let mut polls = 0u32;
+                    // After a failure (Redis coming back, its connection being rebuilt), the
+                    // next look comes soon, not a whole poll later.
+                    let mut wait = POLL_SHARED;
                     loop {
                         tokio::select! {
                             _ = wake.notified() => {}
-                            _ = tokio::time::sleep(POLL_SHARED) => polls += 1,
+                            _ = tokio::time::sleep(wait) => polls += 1,
                         }
+                        wait = POLL_SHARED;
                         let applied = self.applied.load(Ordering::Relaxed);
                         let (behind, lost) = match shared.version().await {
                             Ok(v) => (v > applied, v < applied),
                             Err(e) => {
                                 tracing::debug!(error = %e, "registry store unreachable; serving the last snapshot");
+                                wait = RETRY_SOON;
                                 continue;
                             }
                         };
@@ -366,6 +373,7 @@ impl LiveRegistry {
                             polls = 0;
                             if let Err(e) = self.refresh().await {
                                 tracing::warn!(error = %e, "registry: a change was not applied");
+                                wait = RETRY_SOON;
                             }
                         }
                     }
