@@ -351,6 +351,20 @@ async fn a_ministry_purges_one_url_or_its_whole_service_and_no_other_ministrys()
     assert_eq!(by_url.body["found"], 1);
     assert_eq!(get(&one, &[]).await.cache(), "MISS");
     assert_eq!(get(&two, &[]).await.cache(), "HIT");
+    // Paths no request could have, or too many of them: 422, nothing purged.
+    for bad in [
+        json!({ "paths": ["no-slash"] }),
+        json!({ "paths": ["/a/../b"] }),
+        json!({ "paths": ["/a%2fb"] }),
+        json!({ "paths": vec!["/x"; 101] }),
+    ] {
+        let refused = api(&g, &keys, MINISTRY)
+            .post(&format!("/services/{SERVICE}/purge"), &bad)
+            .await;
+        assert_eq!(refused.status, StatusCode::UNPROCESSABLE_ENTITY, "{bad}");
+        assert!(!refused.pointers().is_empty(), "{}", refused.body);
+    }
+    assert_eq!(get(&two, &[]).await.cache(), "HIT");
     let all = api(&g, &keys, MINISTRY)
         .post(&format!("/services/{SERVICE}/purge"), &json!({}))
         .await;

@@ -372,6 +372,9 @@ async fn health(
     Json(json!({ "service": id, "healthy": healthy, "backends": backends })).into_response()
 }
 
+/// The most paths one purge call may name (each is a shared-store delete and a broadcast).
+const MAX_PURGE_PATHS: usize = 100;
+
 /// `POST .../purge`: `{}` (or no body) purges every stored answer of the service;
 /// `{"paths": ["/a", "/b?x=1"]}` only those. Every instance stops serving them.
 #[derive(Debug, Default, Deserialize)]
@@ -406,12 +409,29 @@ async fn purge(
         }
     };
     let mut problems = Vec::new();
-    for (i, path) in asked.paths.iter().flatten().enumerate() {
-        if !path.starts_with('/') || path.contains('#') || path.chars().any(char::is_control) {
-            problems.push(Problem::new(
-                format!("/paths/{i}"),
-                "must be a path of the service, starting with '/'",
-            ));
+    let paths = asked.paths.as_deref().unwrap_or_default();
+    if paths.len() > MAX_PURGE_PATHS {
+        problems.push(Problem::new(
+            "/paths",
+            format!("at most {MAX_PURGE_PATHS} paths per call; purge the whole service with {{}}"),
+        ));
+    }
+    for (i, path) in paths.iter().enumerate() {
+        // The key is made of the path as requests are cleaned: a path that a request could
+        // not have is refused, not silently matched to nothing.
+        let (p, _) = path.split_once('?').unwrap_or((path, ""));
+        let pointer = format!("/paths/{i}");
+        if path.contains('#') {
+            problems.push(Problem::new(pointer, "must not have a fragment"));
+            continue;
+        }
+        match egov_adapters::paths::clean(p) {
+            Err(e) => problems.push(Problem::new(pointer, e.to_string())),
+            Ok(cleaned) if cleaned != p => problems.push(Problem::new(
+                pointer,
+                "must be written without dot segments, as requests reach the cache",
+            )),
+            Ok(_) => {}
         }
     }
     if !problems.is_empty() {
