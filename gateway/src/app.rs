@@ -52,6 +52,8 @@ pub struct App {
     pub shared: Arc<SharedState>,
     /// The response cache (storage, purges); what each service keeps is its `[cache]`.
     pub cache: Arc<ResponseCache>,
+    /// Connection caps and the request-header deadline of the portal listeners.
+    pub connections: crate::limits::ConnectionLimits,
 }
 
 impl App {
@@ -119,6 +121,10 @@ impl App {
             telemetry,
             shared,
             cache,
+            connections: crate::limits::ConnectionLimits::new(
+                &config.gateway.limits,
+                &config.gateway.portal.trusted_proxies,
+            ),
         })
     }
 }

@@ -21,6 +21,7 @@ pub mod forwarded;
 pub mod guard;
 pub mod host;
 pub mod kv;
+pub mod limits;
 pub mod pipeline;
 pub mod portal;
 pub mod proxy;

@@ -6,6 +6,7 @@
 
 use crate::app::App;
 use crate::config::{Config, ServerSettings, TlsListener};
+use crate::limits::{Admission, AdmissionMetrics};
 use crate::proxy::GatewayProxy;
 use crate::registry::LiveRegistry;
 use crate::sidecar::{SideListener, SideRole};
@@ -86,16 +87,25 @@ pub fn build(
     let mut server = Server::new_with_opt_and_conf(None, conf);
     server.bootstrap();
 
-    let mut proxy = pingora::proxy::http_proxy_service_with_name(
-        &server.configuration,
-        GatewayProxy::new(app),
-        "portal",
+    let mut http = pingora::proxy::http_proxy(&server.configuration, GatewayProxy::new(app));
+    let mut options = HttpServerOptions::default();
+    options.h2c = listeners.h2c;
+    http.server_options = Some(options);
+    let metrics = &app.telemetry.metrics;
+    let admission = Admission::new(
+        http,
+        std::sync::Arc::clone(&app.connections.slots),
+        app.connections.header_timeout,
+        AdmissionMetrics {
+            open: metrics.connections_open.clone(),
+            refused_per_address: metrics
+                .connections_refused
+                .with_label_values(&["per_address"]),
+            refused_total: metrics.connections_refused.with_label_values(&["total"]),
+            header_timeouts: metrics.header_timeouts.clone(),
+        },
     );
-    if let Some(app) = proxy.app_logic_mut() {
-        let mut options = HttpServerOptions::default();
-        options.h2c = listeners.h2c;
-        app.server_options = Some(options);
-    }
+    let mut proxy = pingora::services::listening::Service::new("portal".to_string(), admission);
     let socket_options = || {
         let mut opts = TcpSocketOptions::default();
         opts.so_reuseport = listeners.portal_reuse_port.then_some(true);

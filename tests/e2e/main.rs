@@ -6,6 +6,7 @@ mod assist;
 mod cache;
 mod citizen_browser;
 mod dashboards;
+mod floods;
 mod foundation;
 mod hardening;
 #[path = "../llm/client_tests.rs"]

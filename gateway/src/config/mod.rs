@@ -56,6 +56,8 @@ pub struct GatewaySettings {
     pub registry: RegistrySettings,
     /// The response cache's storage (what each service caches is its own `[cache]`).
     pub cache: CacheSettings,
+    /// What one client, one connection and everyone together may ask.
+    pub limits: LimitsSettings,
     /// Prometheus `/metrics`; `None` disables it.
     pub metrics_listen: Option<SocketAddr>,
     pub defaults: Defaults,
@@ -85,6 +87,54 @@ pub struct ServerSettings {
     /// How long a graceful shutdown keeps serving before closing listeners' connections.
     pub grace_period: Duration,
     pub graceful_shutdown_timeout: Duration,
+}
+
+/// `[limits]`: connections, request shapes and request rates.
+#[derive(Debug, Clone, PartialEq)]
+pub struct LimitsSettings {
+    /// A complete request header must arrive within this, counted from the connection's
+    /// start (or, on a kept-alive connection, from the next request's first byte).
+    pub header_timeout: Duration,
+    /// Connections open at once on the portal listeners; beyond it a new connection gets a
+    /// short 503 and is closed. `None`: a share of the open-file limit, worked out at
+    /// start (`limits::connections`), so the process never runs out of descriptors for its
+    /// own upstream connections and files.
+    pub max_connections: Option<usize>,
+    /// Connections open at once from one client address (IPv6: one /64); trusted proxies
+    /// are exempt. Beyond it: a short 429 and close.
+    pub max_connections_per_ip: usize,
+    /// Request target (path and query) length; longer → 414.
+    pub max_uri_bytes: usize,
+    /// Header fields per request; more → 431.
+    pub max_headers: usize,
+    pub rate: RateLimits,
+}
+
+/// `n` requests per `per`, with a burst of `n` (a token bucket of `n` tokens refilled over
+/// `per`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Rate {
+    pub count: u32,
+    pub per: Duration,
+}
+
+/// `[limits.rate]`: request rates across the portal (each service may add its own).
+#[derive(Debug, Clone, PartialEq)]
+pub struct RateLimits {
+    /// Every request of one client address (IPv6: one /64).
+    pub per_ip: Option<Rate>,
+    /// Every request of one signed-in session.
+    pub per_session: Option<Rate>,
+    /// Logins started (`/auth/login`) by one client address: each stores a pending login.
+    pub login_per_ip: Rate,
+    /// Every request, all clients together.
+    pub global: Option<Rate>,
+    /// Count in `[redis]`, shared by every instance, as well as locally.
+    pub shared: bool,
+    /// Logins in progress kept at once; beyond it a new login is refused with 503.
+    pub max_pending_logins: usize,
+    /// Logins in progress kept at once for one client address.
+    pub max_pending_logins_per_ip: usize,
 }
 
 /// The citizen-facing listener(s) and the origin citizens see.

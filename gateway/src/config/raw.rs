@@ -37,6 +37,8 @@ pub struct RawGateway {
     pub registry: RawRegistry,
     #[serde(default)]
     pub cache: RawCache,
+    #[serde(default)]
+    pub limits: RawLimits,
     /// Directory of `<ministry>/<service>.toml` files, relative to `gateway.toml`.
     pub services_dir: Option<String>,
     /// The ministries file, relative to `gateway.toml`.
@@ -205,6 +207,30 @@ pub struct RawServiceCache {
 }
 
 /// `gateway.toml`'s `[cache]`: the response cache's storage.
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RawLimits {
+    pub header_timeout: Option<String>,
+    pub max_connections: Option<i64>,
+    pub max_connections_per_ip: Option<i64>,
+    pub max_uri_bytes: Option<i64>,
+    pub max_headers: Option<i64>,
+    #[serde(default)]
+    pub rate: RawRateLimits,
+}
+
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RawRateLimits {
+    pub per_ip: Option<String>,
+    pub per_session: Option<String>,
+    pub login_per_ip: Option<String>,
+    pub global: Option<String>,
+    pub shared: Option<bool>,
+    pub max_pending_logins: Option<i64>,
+    pub max_pending_logins_per_ip: Option<i64>,
+}
+
 #[derive(Debug, Default, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct RawCache {

@@ -117,6 +117,23 @@ pub fn path_glob(s: &str) -> Result<globset::Glob, String> {
         .map_err(|e| format!("{s:?} is not a glob: {}", e.kind()))
 }
 
+/// `"<n>/<unit>"` (`600/min`, `10/s`, `1000/h`): `n` requests per unit, with a burst of `n`.
+pub fn rate(s: &str) -> Result<crate::config::Rate, String> {
+    let bad = || format!("{s:?} is not a rate like \"600/min\" (units: s, min, h)");
+    let (n, unit) = s.split_once('/').ok_or_else(bad)?;
+    let count: u32 = n.trim().parse().map_err(|_| bad())?;
+    let per = match unit.trim() {
+        "s" | "sec" | "second" => std::time::Duration::from_secs(1),
+        "m" | "min" | "minute" => std::time::Duration::from_secs(60),
+        "h" | "hour" => std::time::Duration::from_secs(3600),
+        _ => return Err(bad()),
+    };
+    if count == 0 || count > 10_000_000 {
+        return Err(format!("{s:?}: the count must be between 1 and 10000000"));
+    }
+    Ok(crate::config::Rate { count, per })
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -60,6 +60,14 @@ pub struct Metrics {
     pub response_cache_evictions: IntCounter,
     pub response_cache_l2: IntCounterVec,
     pub response_cache_purges: IntCounterVec,
+    // Limits.
+    pub connections_open: IntGauge,
+    /// Connections refused at accept, by reason (per_address, total).
+    pub connections_refused: IntCounterVec,
+    pub header_timeouts: IntCounter,
+    /// Requests refused by a rate limit, by scope (per_ip, per_session, login, global,
+    /// service).
+    pub rate_limited: IntCounterVec,
     // Telemetry about telemetry.
     pub access_log_dropped: IntCounter,
 }
@@ -263,6 +271,14 @@ impl Metrics {
             },
             response_cache_l2: counter(&r, "egov_response_cache_l2_operations_total", "Shared tier (Redis) operations by op (read, write, delete) and result (hit, miss, ok, error).", &["op", "result"])?,
             response_cache_purges: counter(&r, "egov_response_cache_purges_total", "Purges asked, by kind (service, url).", &["kind"])?,
+            connections_open: gauge(&r, "egov_connections_open", "Connections open on the portal listeners.")?,
+            connections_refused: counter(&r, "egov_connections_refused_total", "Connections refused at accept, by reason (per_address: one address holds its share; total: the process holds as many as it may).", &["reason"])?,
+            header_timeouts: {
+                let c = IntCounter::new("egov_request_header_timeouts_total", "Connections closed because a request header was not complete within limits.header_timeout.")?;
+                r.register(Box::new(c.clone()))?;
+                c
+            },
+            rate_limited: counter(&r, "egov_rate_limited_total", "Requests refused with 429 by a rate limit, by scope (per_ip, per_session, login, global, service).", &["scope"])?,
             access_log_dropped: {
                 let c = IntCounter::new("egov_access_log_dropped_total", "Access log lines dropped because the writer fell behind.")?;
                 r.register(Box::new(c.clone()))?;

@@ -7,6 +7,7 @@ mod admin;
 mod assist;
 mod cache;
 mod identity;
+mod limits;
 mod portal;
 mod redis;
 mod server;
@@ -88,6 +89,7 @@ pub(crate) fn validate_gateway(raw: RawGateway, p: &mut Problems<'_>) -> Option<
         p,
     );
     let cache = cache::validate(&raw.cache, redis.as_ref().is_some_and(|r| r.is_some()), p);
+    let limits = limits::validate(&raw.limits, redis.as_ref().is_some_and(|r| r.is_some()), p);
     let assist = assist::validate(&raw.assist, p);
     let telemetry = telemetry::validate(&raw.telemetry, p);
 
@@ -105,6 +107,7 @@ pub(crate) fn validate_gateway(raw: RawGateway, p: &mut Problems<'_>) -> Option<
         admin: admin?,
         registry: registry?,
         cache: cache?,
+        limits: limits?,
         metrics_listen: metrics_listen?,
         defaults: Defaults {
             timeouts: timeouts?,

@@ -1,0 +1,164 @@
+//! `[limits]`: how long a client may take to send a request header, how many connections
+//! one address and everyone together may hold, the largest request target and header count,
+//! and `[limits.rate]`, the request rates (per client address, per session, logins started,
+//! global; each service may add its own in its file).
+
+use crate::config::error::Problems;
+use crate::config::fields::opt_duration;
+use crate::config::raw::{RawLimits, RawRateLimits};
+use crate::config::{values, LimitsSettings, Rate, RateLimits};
+use std::time::Duration;
+
+/// `None` when an error was recorded.
+pub(super) fn validate(
+    raw: &RawLimits,
+    has_redis: bool,
+    p: &mut Problems<'_>,
+) -> Option<LimitsSettings> {
+    let header_timeout = opt_duration(
+        p,
+        "limits.header_timeout",
+        raw.header_timeout.as_deref(),
+        Duration::from_secs(10),
+    );
+    let max_connections = match raw.max_connections {
+        None | Some(0) => Some(None),
+        Some(v) => p
+            .check("limits.max_connections", values::bounded(v, 16, 10_000_000))
+            .map(Some),
+    };
+    let per_ip = p.check(
+        "limits.max_connections_per_ip",
+        values::bounded(raw.max_connections_per_ip.unwrap_or(256), 1, 10_000_000),
+    );
+    let max_uri_bytes = p.check(
+        "limits.max_uri_bytes",
+        values::bounded(raw.max_uri_bytes.unwrap_or(8192), 256, 1 << 20),
+    );
+    let max_headers = p.check(
+        "limits.max_headers",
+        values::bounded(raw.max_headers.unwrap_or(100), 8, 10_000),
+    );
+    let rate = rate(&raw.rate, has_redis, p);
+    Some(LimitsSettings {
+        header_timeout: header_timeout?,
+        max_connections: max_connections?,
+        max_connections_per_ip: per_ip?,
+        max_uri_bytes: max_uri_bytes?,
+        max_headers: max_headers?,
+        rate: rate?,
+    })
+}
+
+fn opt_rate(p: &mut Problems<'_>, field: &str, value: Option<&str>) -> Option<Option<Rate>> {
+    match value {
+        None | Some("") | Some("off") => Some(None),
+        Some(s) => p.check(field, values::rate(s)).map(Some),
+    }
+}
+
+fn rate(raw: &RawRateLimits, has_redis: bool, p: &mut Problems<'_>) -> Option<RateLimits> {
+    let per_ip = opt_rate(p, "limits.rate.per_ip", raw.per_ip.as_deref());
+    let per_session = opt_rate(p, "limits.rate.per_session", raw.per_session.as_deref());
+    let global = opt_rate(p, "limits.rate.global", raw.global.as_deref());
+    let login_per_ip = match raw.login_per_ip.as_deref() {
+        None => Some(Rate {
+            count: 30,
+            per: Duration::from_secs(60),
+        }),
+        Some(s) => p.check("limits.rate.login_per_ip", values::rate(s)),
+    };
+    let pending = p.check(
+        "limits.rate.max_pending_logins",
+        values::bounded(raw.max_pending_logins.unwrap_or(100_000), 1, 100_000_000),
+    );
+    let pending_ip = p.check(
+        "limits.rate.max_pending_logins_per_ip",
+        values::bounded(raw.max_pending_logins_per_ip.unwrap_or(20), 1, 1_000_000),
+    );
+    if raw.shared == Some(true) && !has_redis {
+        p.add("limits.rate.shared", "true needs a [redis] section");
+        return None;
+    }
+    Some(RateLimits {
+        per_ip: per_ip?,
+        per_session: per_session?,
+        login_per_ip: login_per_ip?,
+        global: global?,
+        shared: raw.shared.unwrap_or(false),
+        max_pending_logins: pending?,
+        max_pending_logins_per_ip: pending_ip?,
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use crate::config::gateway::validate_text;
+    use std::time::Duration;
+
+    const BASE: &str =
+        "[portal]\npublic_url = \"http://portal.test\"\nlisten = [\"127.0.0.1:0\"]\n";
+
+    #[test]
+    fn defaults_give_a_ten_second_header_deadline_and_a_login_rate() {
+        let (settings, errors) = validate_text(BASE);
+        assert!(errors.is_empty(), "{errors:?}");
+        let limits = settings.expect("valid").limits;
+        assert_eq!(limits.header_timeout, Duration::from_secs(10));
+        assert_eq!(limits.max_connections, None);
+        assert_eq!(limits.max_connections_per_ip, 256);
+        assert_eq!(limits.rate.login_per_ip.count, 30);
+        assert_eq!(limits.rate.per_ip, None);
+        assert!(!limits.rate.shared);
+    }
+
+    #[test]
+    fn rates_are_counts_per_unit() {
+        let text = format!("{BASE}[limits.rate]\nper_ip = \"600/min\"\nglobal = \"5000/s\"\n");
+        let (settings, errors) = validate_text(&text);
+        assert!(errors.is_empty(), "{errors:?}");
+        let rate = settings.expect("valid").limits.rate;
+        let per_ip = rate.per_ip.expect("set");
+        assert_eq!((per_ip.count, per_ip.per), (600, Duration::from_secs(60)));
+        assert_eq!(rate.global.map(|r| r.count), Some(5000));
+    }
+
+    #[test]
+    fn a_malformed_rate_names_its_key_and_the_expected_shape() {
+        let text = format!("{BASE}[limits.rate]\nper_ip = \"lots\"\nlogin_per_ip = \"0/min\"\n");
+        let (_, errors) = validate_text(&text);
+        assert!(
+            errors
+                .iter()
+                .any(|e| e.contains("limits.rate.per_ip") && e.contains("600/min")),
+            "{errors:?}"
+        );
+        assert!(
+            errors
+                .iter()
+                .any(|e| e.contains("limits.rate.login_per_ip")),
+            "{errors:?}"
+        );
+    }
+
+    #[test]
+    fn shared_rate_counters_need_redis() {
+        let text = format!("{BASE}[limits.rate]\nshared = true\n");
+        let (settings, errors) = validate_text(&text);
+        assert!(settings.is_none());
+        assert!(
+            errors.iter().any(|e| e.contains("limits.rate.shared")),
+            "{errors:?}"
+        );
+    }
+
+    #[test]
+    fn a_connection_cap_below_sixteen_is_refused() {
+        let text = format!("{BASE}[limits]\nmax_connections = 3\n");
+        let (_, errors) = validate_text(&text);
+        assert!(
+            errors.iter().any(|e| e.contains("limits.max_connections")),
+            "{errors:?}"
+        );
+    }
+}

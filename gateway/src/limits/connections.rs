@@ -1,0 +1,234 @@
+//! How many connections one client address and everyone together may hold open.
+//!
+//! A slowloris flood holds sockets without finishing a request; tens of thousands of them
+//! exhaust the process's file descriptors and the portal stops answering everyone. Each
+//! accepted connection takes a [`Slot`] for its whole life (every request on it); a
+//! connection over the per-address cap or the global cap is refused at once, so the cap is
+//! reached long before the descriptor limit.
+
+use ipnet::IpNet;
+use std::collections::HashMap;
+use std::net::IpAddr;
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::{Arc, Mutex};
+
+/// Why a connection was refused.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Crowded {
+    /// The client address already holds its share.
+    PerAddress,
+    /// The process holds as many connections as it may.
+    Total,
+}
+
+/// Connections held now, in total and per client address.
+#[derive(Debug)]
+pub struct ConnectionSlots {
+    max_total: usize,
+    max_per_address: usize,
+    exempt: Vec<IpNet>,
+    total: AtomicUsize,
+    per_address: Mutex<HashMap<IpAddr, usize>>,
+}
+
+/// One held connection; dropping it frees the slot.
+#[derive(Debug)]
+pub struct Slot {
+    slots: Arc<ConnectionSlots>,
+    address: Option<IpAddr>,
+}
+
+impl ConnectionSlots {
+    /// `exempt` (trusted proxies: a load balancer carries many citizens on its connections)
+    /// are only counted against the total.
+    pub fn new(max_total: usize, max_per_address: usize, exempt: Vec<IpNet>) -> Arc<Self> {
+        Arc::new(Self {
+            max_total,
+            max_per_address,
+            exempt,
+            total: AtomicUsize::new(0),
+            per_address: Mutex::new(HashMap::new()),
+        })
+    }
+
+    /// Takes a slot for a connection from `peer`, or says why not.
+    pub fn take(self: &Arc<Self>, peer: Option<IpAddr>) -> Result<Slot, Crowded> {
+        let previous = self.total.fetch_add(1, Ordering::AcqRel);
+        if previous >= self.max_total {
+            self.total.fetch_sub(1, Ordering::AcqRel);
+            return Err(Crowded::Total);
+        }
+        let address = peer
+            .filter(|ip| !self.exempt.iter().any(|net| net.contains(ip)))
+            .map(address_key);
+        if let Some(key) = address {
+            let mut map = self.per_address.lock().unwrap_or_else(|e| e.into_inner());
+            let held = map.entry(key).or_insert(0);
+            if *held >= self.max_per_address {
+                drop(map);
+                self.total.fetch_sub(1, Ordering::AcqRel);
+                return Err(Crowded::PerAddress);
+            }
+            *held += 1;
+        }
+        Ok(Slot {
+            slots: Arc::clone(self),
+            address,
+        })
+    }
+
+    /// Connections held now.
+    pub fn open(&self) -> usize {
+        self.total.load(Ordering::Acquire)
+    }
+
+    /// Client addresses holding at least one connection.
+    pub fn addresses(&self) -> usize {
+        self.per_address
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .len()
+    }
+}
+
+impl Drop for Slot {
+    fn drop(&mut self) {
+        if let Some(key) = self.address {
+            let mut map = self
+                .slots
+                .per_address
+                .lock()
+                .unwrap_or_else(|e| e.into_inner());
+            if let Some(held) = map.get_mut(&key) {
+                *held -= 1;
+                if *held == 0 {
+                    map.remove(&key);
+                }
+            }
+        }
+        self.slots.total.fetch_sub(1, Ordering::AcqRel);
+    }
+}
+
+/// The address a client is counted under: itself for IPv4, its /64 for IPv6 (one
+/// subscriber usually holds a whole /64, so counting single addresses would be no cap).
+pub fn address_key(ip: IpAddr) -> IpAddr {
+    match ip {
+        IpAddr::V4(_) => ip,
+        IpAddr::V6(v6) => match v6.to_ipv4_mapped() {
+            Some(v4) => IpAddr::V4(v4),
+            None => {
+                let segments = v6.segments();
+                IpAddr::V6(std::net::Ipv6Addr::new(
+                    segments[0],
+                    segments[1],
+                    segments[2],
+                    segments[3],
+                    0,
+                    0,
+                    0,
+                    0,
+                ))
+            }
+        },
+    }
+}
+
+/// The default global cap: what the open-file limit leaves once every connection may have
+/// an upstream connection of its own and the process keeps a reserve for its files, pools
+/// and side listeners. Raises the soft limit to the hard one first, as nginx's
+/// `worker_rlimit_nofile` would.
+pub fn default_max_connections() -> usize {
+    let limit = raise_open_file_limit();
+    (limit.saturating_sub(RESERVED_DESCRIPTORS) / 2).max(64)
+}
+
+/// Descriptors kept for everything that is not a citizen's connection.
+const RESERVED_DESCRIPTORS: usize = 256;
+
+fn raise_open_file_limit() -> usize {
+    let mut limit = libc::rlimit {
+        rlim_cur: 0,
+        rlim_max: 0,
+    };
+    // SAFETY: getrlimit/setrlimit only read and write the struct passed to them.
+    unsafe {
+        if libc::getrlimit(libc::RLIMIT_NOFILE, &mut limit) != 0 {
+            return 1024;
+        }
+        if limit.rlim_cur < limit.rlim_max {
+            let raised = libc::rlimit {
+                rlim_cur: limit.rlim_max,
+                rlim_max: limit.rlim_max,
+            };
+            if libc::setrlimit(libc::RLIMIT_NOFILE, &raised) == 0 {
+                limit.rlim_cur = limit.rlim_max;
+            }
+        }
+    }
+    usize::try_from(limit.rlim_cur).unwrap_or(usize::MAX)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn ip(s: &str) -> Option<IpAddr> {
+        s.parse().ok()
+    }
+
+    #[test]
+    fn one_address_gets_its_share_and_no_more() {
+        let slots = ConnectionSlots::new(100, 2, Vec::new());
+        let a = slots.take(ip("192.0.2.1")).expect("first");
+        let _b = slots.take(ip("192.0.2.1")).expect("second");
+        assert_eq!(slots.take(ip("192.0.2.1")).err(), Some(Crowded::PerAddress));
+        assert!(
+            slots.take(ip("192.0.2.2")).is_ok(),
+            "another address is not affected"
+        );
+        drop(a);
+        assert!(
+            slots.take(ip("192.0.2.1")).is_ok(),
+            "a closed connection frees its slot"
+        );
+    }
+
+    #[test]
+    fn the_total_cap_holds_across_addresses() {
+        let slots = ConnectionSlots::new(2, 10, Vec::new());
+        let _a = slots.take(ip("192.0.2.1")).expect("first");
+        let _b = slots.take(ip("192.0.2.2")).expect("second");
+        assert_eq!(slots.take(ip("192.0.2.3")).err(), Some(Crowded::Total));
+        assert_eq!(slots.open(), 2, "a refused connection holds nothing");
+    }
+
+    #[test]
+    fn a_trusted_proxy_counts_only_against_the_total() {
+        let net: IpNet = "10.0.0.0/8".parse().expect("net");
+        let slots = ConnectionSlots::new(100, 1, vec![net]);
+        let held: Vec<Slot> = (0..5)
+            .map(|_| slots.take(ip("10.1.2.3")).expect("exempt"))
+            .collect();
+        assert_eq!(slots.open(), 5);
+        drop(held);
+        assert_eq!((slots.open(), slots.addresses()), (0, 0));
+    }
+
+    #[test]
+    fn ipv6_clients_are_counted_per_slash_64() {
+        let slots = ConnectionSlots::new(100, 1, Vec::new());
+        let _a = slots.take(ip("2001:db8:1:2::1")).expect("first");
+        assert_eq!(
+            slots.take(ip("2001:db8:1:2::ffff")).err(),
+            Some(Crowded::PerAddress)
+        );
+        assert!(slots.take(ip("2001:db8:1:3::1")).is_ok());
+    }
+
+    #[test]
+    fn the_default_cap_leaves_room_below_the_open_file_limit() {
+        let cap = default_max_connections();
+        assert!(cap >= 64);
+    }
+}

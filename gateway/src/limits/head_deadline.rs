@@ -1,0 +1,386 @@
+//! A deadline for a complete request header (nginx's `client_header_timeout`).
+//!
+//! Pingora's read timeout applies to each read, so a slowloris client that sends one header
+//! byte every few seconds keeps its connection forever. [`HeadDeadline`] wraps the accepted
+//! stream and watches the bytes go by: from the connection's start, and on a kept-alive
+//! connection from the next request's first byte, the header must be complete (a blank
+//! line) before `limit`, or reads fail with `TimedOut` and pingora closes the connection.
+//! Request bodies are not watched (pingora's per-read timeout covers them); the watch
+//! starts again when a final response head (`HTTP/1.x` non-1xx) is written. HTTP/2
+//! connections are left alone: their frames are not request lines.
+
+use pingora::protocols::raw_connect::ProxyDigest;
+use pingora::protocols::tls::TlsRef;
+use pingora::protocols::{
+    GetProxyDigest, GetSocketDigest, GetTimingDigest, Peek, Shutdown, SocketDigest, Ssl, Stream,
+    TimingDigest, UniqueID, UniqueIDType, ALPN,
+};
+use prometheus::IntCounter;
+use std::future::Future;
+use std::pin::Pin;
+use std::sync::Arc;
+use std::task::{Context, Poll};
+use std::time::Duration;
+use tokio::io::{AsyncRead, AsyncWrite, ReadBuf};
+use tokio::time::{Instant, Sleep};
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Phase {
+    /// Between requests: no deadline until the next request's first byte.
+    Idle,
+    /// Inside a request header, which must end before the deadline.
+    Head,
+    /// The header is complete; the body and the response are not watched.
+    Body,
+    /// HTTP/2: never watched.
+    Off,
+}
+
+/// The accepted stream, with a deadline on each request header.
+#[derive(Debug)]
+pub struct HeadDeadline {
+    inner: Stream,
+    limit: Duration,
+    phase: Phase,
+    deadline: Pin<Box<Sleep>>,
+    /// End-of-header scanner: 0 inside a line, 1 after `\n`, 2 after `\n\r`.
+    newlines: u8,
+    /// Whether a byte other than CR/LF was seen in this header (leading blank lines do not
+    /// end a header).
+    content: bool,
+    timeouts: IntCounter,
+}
+
+impl HeadDeadline {
+    /// Wraps `inner`; the first header's deadline starts now.
+    pub fn new(inner: Stream, limit: Duration, timeouts: IntCounter) -> Self {
+        let h2 = matches!(inner.selected_alpn_proto(), Some(ALPN::H2));
+        Self {
+            inner,
+            limit,
+            phase: if h2 { Phase::Off } else { Phase::Head },
+            deadline: Box::pin(tokio::time::sleep(limit)),
+            newlines: 0,
+            content: false,
+            timeouts,
+        }
+    }
+
+    fn start_head(&mut self) {
+        self.phase = Phase::Head;
+        self.newlines = 0;
+        self.content = false;
+        let at = Instant::now() + self.limit;
+        self.deadline.as_mut().reset(at);
+    }
+
+    /// Feeds header bytes; true once the blank line ending the header was seen.
+    fn scan(&mut self, bytes: &[u8]) -> bool {
+        if !self.content && bytes.starts_with(b"PRI * HTTP/2") {
+            self.phase = Phase::Off;
+            return false;
+        }
+        for &b in bytes {
+            match b {
+                b'\n' if self.content && self.newlines > 0 => return true,
+                b'\n' => self.newlines = 1,
+                b'\r' if self.newlines == 1 => self.newlines = 2,
+                b'\r' => {}
+                _ => {
+                    self.newlines = 0;
+                    self.content = true;
+                }
+            }
+        }
+        false
+    }
+}
+
+impl AsyncRead for HeadDeadline {
+    fn poll_read(
+        mut self: Pin<&mut Self>,
+        cx: &mut Context<'_>,
+        buf: &mut ReadBuf<'_>,
+    ) -> Poll<std::io::Result<()>> {
+        let this = &mut *self;
+        if this.phase == Phase::Head && this.deadline.as_mut().poll(cx).is_ready() {
+            this.timeouts.inc();
+            return Poll::Ready(Err(std::io::Error::new(
+                std::io::ErrorKind::TimedOut,
+                "request header not complete within limits.header_timeout",
+            )));
+        }
+        let before = buf.filled().len();
+        let polled = Pin::new(&mut this.inner).poll_read(cx, buf);
+        if let Poll::Ready(Ok(())) = polled {
+            let new = &buf.filled()[before..];
+            if !new.is_empty() {
+                if this.phase == Phase::Idle {
+                    this.start_head();
+                }
+                if this.phase == Phase::Head && this.scan(new) {
+                    this.phase = Phase::Body;
+                }
+            }
+        }
+        polled
+    }
+}
+
+impl AsyncWrite for HeadDeadline {
+    fn poll_write(
+        mut self: Pin<&mut Self>,
+        cx: &mut Context<'_>,
+        buf: &[u8],
+    ) -> Poll<std::io::Result<usize>> {
+        // A final response head: the next bytes read belong to the next request.
+        if self.phase == Phase::Body
+            && buf.len() > 9
+            && buf.starts_with(b"HTTP/1.")
+            && buf[9] != b'1'
+        {
+            self.phase = Phase::Idle;
+        }
+        Pin::new(&mut self.inner).poll_write(cx, buf)
+    }
+
+    fn poll_flush(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<std::io::Result<()>> {
+        Pin::new(&mut self.inner).poll_flush(cx)
+    }
+
+    fn poll_shutdown(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<std::io::Result<()>> {
+        Pin::new(&mut self.inner).poll_shutdown(cx)
+    }
+
+    fn poll_write_vectored(
+        mut self: Pin<&mut Self>,
+        cx: &mut Context<'_>,
+        bufs: &[std::io::IoSlice<'_>],
+    ) -> Poll<std::io::Result<usize>> {
+        if self.phase == Phase::Body {
+            if let Some(first) = bufs.iter().find(|b| !b.is_empty()) {
+                if first.len() > 9 && first.starts_with(b"HTTP/1.") && first[9] != b'1' {
+                    self.phase = Phase::Idle;
+                }
+            }
+        }
+        Pin::new(&mut self.inner).poll_write_vectored(cx, bufs)
+    }
+
+    fn is_write_vectored(&self) -> bool {
+        self.inner.is_write_vectored()
+    }
+}
+
+#[async_trait::async_trait]
+impl Shutdown for HeadDeadline {
+    async fn shutdown(&mut self) {
+        self.inner.shutdown().await
+    }
+}
+
+impl UniqueID for HeadDeadline {
+    fn id(&self) -> UniqueIDType {
+        self.inner.id()
+    }
+}
+
+impl Ssl for HeadDeadline {
+    fn get_ssl(&self) -> Option<&TlsRef> {
+        self.inner.get_ssl()
+    }
+
+    fn get_ssl_digest(&self) -> Option<Arc<pingora::protocols::tls::SslDigest>> {
+        self.inner.get_ssl_digest()
+    }
+
+    fn selected_alpn_proto(&self) -> Option<ALPN> {
+        self.inner.selected_alpn_proto()
+    }
+}
+
+impl GetTimingDigest for HeadDeadline {
+    fn get_timing_digest(&self) -> Vec<Option<TimingDigest>> {
+        self.inner.get_timing_digest()
+    }
+
+    fn get_read_pending_time(&self) -> Duration {
+        self.inner.get_read_pending_time()
+    }
+
+    fn get_write_pending_time(&self) -> Duration {
+        self.inner.get_write_pending_time()
+    }
+}
+
+impl GetProxyDigest for HeadDeadline {
+    fn get_proxy_digest(&self) -> Option<Arc<ProxyDigest>> {
+        self.inner.get_proxy_digest()
+    }
+
+    fn set_proxy_digest(&mut self, digest: ProxyDigest) {
+        self.inner.set_proxy_digest(digest)
+    }
+}
+
+impl GetSocketDigest for HeadDeadline {
+    fn get_socket_digest(&self) -> Option<Arc<SocketDigest>> {
+        self.inner.get_socket_digest()
+    }
+
+    fn set_socket_digest(&mut self, digest: SocketDigest) {
+        self.inner.set_socket_digest(digest)
+    }
+}
+
+#[async_trait::async_trait]
+impl Peek for HeadDeadline {
+    /// Pingora peeks for the HTTP/2 preface before reading anything: a client that sends
+    /// nothing waits here, so the deadline applies here too.
+    async fn try_peek(&mut self, buf: &mut [u8]) -> std::io::Result<bool> {
+        if self.phase != Phase::Head {
+            return self.inner.try_peek(buf).await;
+        }
+        let at = self.deadline.deadline();
+        match tokio::time::timeout_at(at, self.inner.try_peek(buf)).await {
+            Ok(peeked) => peeked,
+            Err(_) => {
+                self.timeouts.inc();
+                Err(std::io::Error::new(
+                    std::io::ErrorKind::TimedOut,
+                    "no request within limits.header_timeout",
+                ))
+            }
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+
+    /// Real time, kept short: the behaviour, not the speed, is under test.
+    const LIMIT: Duration = Duration::from_millis(300);
+
+    fn counter() -> IntCounter {
+        IntCounter::new("t", "t").expect("counter")
+    }
+
+    fn pair(limit: Duration) -> (HeadDeadline, tokio::io::DuplexStream) {
+        let (server, client) = tokio::io::duplex(4096);
+        (
+            HeadDeadline::new(Box::new(server), limit, counter()),
+            client,
+        )
+    }
+
+    async fn read_some(s: &mut HeadDeadline) -> std::io::Result<usize> {
+        let mut buf = [0u8; 512];
+        s.read(&mut buf).await
+    }
+
+    #[tokio::test]
+    async fn a_header_sent_a_byte_at_a_time_is_cut_off_at_the_deadline() {
+        let (mut server, mut client) = pair(LIMIT);
+        let mut last = Ok(0);
+        for _ in 0..30 {
+            client.write_all(b"X").await.expect("write");
+            last = read_some(&mut server).await;
+            if last.is_err() {
+                break;
+            }
+            tokio::time::sleep(LIMIT / 10).await;
+        }
+        let err = last.expect_err("the deadline passed");
+        assert_eq!(err.kind(), std::io::ErrorKind::TimedOut);
+        assert_eq!(server.timeouts.get(), 1);
+    }
+
+    #[tokio::test]
+    async fn a_connection_that_sends_nothing_is_cut_off_too() {
+        let (mut server, _client) = pair(LIMIT);
+        let err = read_some(&mut server).await.expect_err("deadline");
+        assert_eq!(err.kind(), std::io::ErrorKind::TimedOut);
+    }
+
+    #[tokio::test]
+    async fn a_complete_header_stops_the_clock_for_the_body() {
+        let (mut server, mut client) = pair(LIMIT);
+        client
+            .write_all(b"POST / HTTP/1.1\r\nHost: a\r\nContent-Length: 5\r\n\r\n")
+            .await
+            .expect("write");
+        read_some(&mut server).await.expect("header");
+        tokio::time::sleep(3 * LIMIT).await;
+        client.write_all(b"hello").await.expect("write");
+        assert_eq!(read_some(&mut server).await.expect("body"), 5);
+    }
+
+    #[tokio::test]
+    async fn a_kept_alive_connection_waits_idle_and_times_the_next_header_from_its_first_byte() {
+        let (mut server, mut client) = pair(LIMIT);
+        client
+            .write_all(b"GET / HTTP/1.1\r\nHost: a\r\n\r\n")
+            .await
+            .expect("write");
+        read_some(&mut server).await.expect("header");
+        server
+            .write_all(b"HTTP/1.1 200 OK\r\nContent-Length: 0\r\n\r\n")
+            .await
+            .expect("response");
+        let mut sink = [0u8; 64];
+        let _ = client.read(&mut sink).await;
+        // Idle between requests is pingora's keep-alive timeout's business, not this one's.
+        tokio::time::sleep(3 * LIMIT).await;
+        client.write_all(b"GET /next").await.expect("write");
+        read_some(&mut server)
+            .await
+            .expect("first byte of the next request");
+        let err = read_some(&mut server)
+            .await
+            .expect_err("deadline of the second header");
+        assert_eq!(err.kind(), std::io::ErrorKind::TimedOut);
+    }
+
+    #[tokio::test]
+    async fn an_interim_100_continue_does_not_restart_the_clock_on_the_body() {
+        let (mut server, mut client) = pair(LIMIT);
+        client
+            .write_all(b"POST / HTTP/1.1\r\nExpect: 100-continue\r\nContent-Length: 3\r\n\r\n")
+            .await
+            .expect("write");
+        read_some(&mut server).await.expect("header");
+        server
+            .write_all(b"HTTP/1.1 100 Continue\r\n\r\n")
+            .await
+            .expect("interim");
+        tokio::time::sleep(3 * LIMIT).await;
+        client.write_all(b"abc").await.expect("body");
+        assert_eq!(read_some(&mut server).await.expect("body"), 3);
+    }
+
+    #[tokio::test]
+    async fn leading_blank_lines_do_not_count_as_a_complete_header() {
+        let (mut server, mut client) = pair(LIMIT);
+        client.write_all(b"\r\n\r\n").await.expect("write");
+        read_some(&mut server).await.expect("blank lines");
+        let err = read_some(&mut server)
+            .await
+            .expect_err("still a header to come");
+        assert_eq!(err.kind(), std::io::ErrorKind::TimedOut);
+    }
+
+    #[tokio::test]
+    async fn http2_connections_are_not_watched() {
+        let (mut server, mut client) = pair(LIMIT);
+        client
+            .write_all(b"PRI * HTTP/2.0\r\n\r\nSM\r\n\r\n")
+            .await
+            .expect("preface");
+        read_some(&mut server).await.expect("preface");
+        tokio::time::sleep(3 * LIMIT).await;
+        client.write_all(b"\x00\x00\x00").await.expect("frame");
+        assert_eq!(read_some(&mut server).await.expect("frame"), 3);
+    }
+}

@@ -1,0 +1,43 @@
+//! What one client, one connection and everyone together may ask of the portal.
+//!
+//! - [`connections`]: connections held per client address and in total, capped below the
+//!   open-file limit;
+//! - [`head_deadline`]: a complete request header within `limits.header_timeout`
+//!   (slowloris);
+//! - [`admission`]: the two above around pingora's application, per accepted connection.
+
+pub mod admission;
+pub mod connections;
+pub mod head_deadline;
+
+pub use admission::{Admission, AdmissionMetrics};
+pub use connections::{ConnectionSlots, Crowded};
+
+use crate::config::LimitsSettings;
+use ipnet::IpNet;
+use std::sync::Arc;
+use std::time::Duration;
+
+/// The connection limits of the portal listeners, built once at start.
+#[derive(Debug, Clone)]
+pub struct ConnectionLimits {
+    pub slots: Arc<ConnectionSlots>,
+    pub header_timeout: Duration,
+}
+
+impl ConnectionLimits {
+    /// From `[limits]`; trusted proxies count only against the total.
+    pub fn new(settings: &LimitsSettings, trusted_proxies: &[IpNet]) -> Self {
+        let total = settings
+            .max_connections
+            .unwrap_or_else(connections::default_max_connections);
+        Self {
+            slots: ConnectionSlots::new(
+                total,
+                settings.max_connections_per_ip,
+                trusted_proxies.to_vec(),
+            ),
+            header_timeout: settings.header_timeout,
+        }
+    }
+}
