@@ -54,6 +54,8 @@ pub struct App {
     pub cache: Arc<ResponseCache>,
     /// Connection caps and the request-header deadline of the portal listeners.
     pub connections: crate::limits::ConnectionLimits,
+    /// Request-rate buckets (`[limits.rate]` and each service's `[limits]`).
+    pub rate_limiter: Arc<crate::limits::rate::RateLimiter>,
 }
 
 impl App {
@@ -107,6 +109,9 @@ impl App {
             )
             .map_err(AppError::Audit)?,
         );
+        let rate_limiter = Arc::new(crate::limits::rate::RateLimiter::new(
+            config.gateway.limits.rate.shared.then(|| shared.store()),
+        ));
         Ok(App {
             registry,
             live,
@@ -121,6 +126,7 @@ impl App {
             telemetry,
             shared,
             cache,
+            rate_limiter,
             connections: crate::limits::ConnectionLimits::new(
                 &config.gateway.limits,
                 &config.gateway.portal.trusted_proxies,

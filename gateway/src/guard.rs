@@ -5,7 +5,9 @@
 //! (request smuggling) or choke on them:
 //! - `Content-Length` together with `Transfer-Encoding` (pingora drops the length; an old
 //!   IIS or Tomcat might not) → 400;
-//! - a header block larger than `portal.max_header_bytes` → 431;
+//! - a header block larger than `portal.max_header_bytes`, or more header fields than
+//!   `limits.max_headers` → 431;
+//! - a request target longer than `limits.max_uri_bytes` → 414;
 //! - a method outside [`ALLOWED_METHODS`] (`TRACE`/`TRACK` would make an old Apache echo
 //!   the service account's injected credentials back to an anonymous caller; `CONNECT` and
 //!   invented methods have no business with a legacy site) → 405 with `Allow`.
@@ -22,6 +24,8 @@ pub enum Refusal {
     HeadersTooLarge,
     /// Not one of [`ALLOWED_METHODS`].
     Method,
+    /// The request target is over `limits.max_uri_bytes`.
+    UriTooLong,
 }
 
 /// The methods any request may use; everything else is refused before routing.
@@ -44,15 +48,32 @@ impl Refusal {
             Refusal::AmbiguousLength => ErrorKind::BadRequest,
             Refusal::HeadersTooLarge => ErrorKind::HeadersTooLarge,
             Refusal::Method => ErrorKind::MethodNotAllowed,
+            Refusal::UriTooLong => ErrorKind::UriTooLong,
         }
     }
 }
 
+/// The sizes a request may have.
+#[derive(Debug, Clone, Copy)]
+pub struct Sizes {
+    pub max_header_bytes: usize,
+    pub max_headers: usize,
+    pub max_uri_bytes: usize,
+}
+
 /// Checks the downstream request.
-pub fn check(session: &ServerSession, max_header_bytes: usize) -> Result<(), Refusal> {
+pub fn check(session: &ServerSession, sizes: Sizes) -> Result<(), Refusal> {
+    let max_header_bytes = sizes.max_header_bytes;
     let req = session.req_header();
     if !ALLOWED_METHODS.contains(&req.method) {
         return Err(Refusal::Method);
+    }
+    let target = req.uri.path_and_query().map_or(0, |pq| pq.as_str().len());
+    if target > sizes.max_uri_bytes {
+        return Err(Refusal::UriTooLong);
+    }
+    if req.headers.len() > sizes.max_headers {
+        return Err(Refusal::HeadersTooLarge);
     }
     if let Some(h1) = session.as_http1() {
         let raw = h1.get_headers_raw_bytes();

@@ -1,8 +1,11 @@
 //! Floods: slow clients, too many connections, too many requests. Each has a defined,
 //! polite refusal and leaves the portal answering everyone else.
 
+use egov_gateway::config::Rate;
 use egov_integration::raw_http;
-use egov_integration::{start_estate, TestGateway};
+use egov_integration::redis::RedisServer;
+use egov_integration::sso::{SsoOptions, SsoWorld, Store};
+use egov_integration::{client, start_estate, TestGateway};
 use std::io::{Read, Write};
 use std::net::TcpStream;
 use std::time::{Duration, Instant};
@@ -116,4 +119,177 @@ fn past_the_global_connection_cap_new_connections_get_a_503_and_close() {
     drop(held);
     std::thread::sleep(Duration::from_millis(200));
     assert_eq!(raw_http::get(gw.addr, "/s/cnie-renewal/", "").status, 200);
+}
+
+fn rate(count: u32, secs: u64) -> Option<Rate> {
+    Some(Rate {
+        count,
+        per: Duration::from_secs(secs),
+    })
+}
+
+#[test]
+fn over_the_per_address_rate_a_citizen_gets_429_with_retry_after_in_their_languages() {
+    let estate = start_estate(None);
+    let gw = TestGateway::with(&estate, |c| {
+        c.gateway.limits.rate.per_ip = rate(5, 60);
+    });
+    for i in 0..5 {
+        assert_eq!(
+            raw_http::get(gw.addr, "/s/cnie-renewal/", "").status,
+            200,
+            "request {i}"
+        );
+    }
+    let refused = raw_http::get(gw.addr, "/s/cnie-renewal/", "");
+    assert_eq!(refused.status, 429);
+    let wait: u64 = refused
+        .header("retry-after")
+        .and_then(|v| v.parse().ok())
+        .expect("Retry-After in seconds");
+    assert!((1..=12).contains(&wait), "{wait}");
+    let page = refused.text();
+    assert!(page.contains("Trop de requêtes") && page.contains("طلبات كثيرة جدا"));
+    assert!(metrics(&gw).contains("egov_rate_limited_total{scope=\"per_ip\"} 1"));
+}
+
+#[test]
+fn a_services_total_rate_protects_its_backend_and_no_other_service() {
+    let estate = start_estate(None);
+    let gw = TestGateway::with(&estate, |c| {
+        let service = c
+            .services
+            .iter_mut()
+            .find(|s| s.id == "cnie-renewal")
+            .expect("shipped service");
+        service.limits.rate_total = rate(3, 60);
+    });
+    let statuses: Vec<u16> = (0..4)
+        .map(|_| raw_http::get(gw.addr, "/s/cnie-renewal/", "").status)
+        .collect();
+    assert_eq!(statuses, [200, 200, 200, 429]);
+    assert_eq!(
+        raw_http::get(gw.addr, "/s/passport-application/", "").status,
+        200
+    );
+}
+
+#[test]
+fn a_body_over_the_services_limit_gets_413_and_a_smaller_one_goes_through() {
+    let estate = start_estate(None);
+    let gw = TestGateway::with(&estate, |c| {
+        let service = c
+            .services
+            .iter_mut()
+            .find(|s| s.id == "cnie-renewal")
+            .expect("shipped service");
+        service.limits.max_body_bytes = Some(100);
+    });
+    let body = "x".repeat(200);
+    let req = format!(
+        "POST /s/cnie-renewal/__estate/echo HTTP/1.1\r\nHost: {}\r\nContent-Type: text/plain\r\nContent-Length: {}\r\nConnection: close\r\n\r\n{body}",
+        gw.addr,
+        body.len()
+    );
+    let resp = raw_http::send(gw.addr, req.as_bytes());
+    assert_eq!(resp.status, 413);
+    assert!(resp.text().contains("Envoi trop volumineux"));
+    let small = "x".repeat(50);
+    let req = format!(
+        "POST /s/cnie-renewal/__estate/echo HTTP/1.1\r\nHost: {}\r\nContent-Type: text/plain\r\nContent-Length: {}\r\nConnection: close\r\n\r\n{small}",
+        gw.addr,
+        small.len()
+    );
+    assert_eq!(raw_http::send(gw.addr, req.as_bytes()).status, 200);
+}
+
+#[test]
+fn an_overlong_request_target_gets_414() {
+    let estate = start_estate(None);
+    let gw = TestGateway::in_front_of(&estate);
+    let path = format!("/s/cnie-renewal/?q={}", "a".repeat(9000));
+    assert_eq!(raw_http::get(gw.addr, &path, "").status, 414);
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn with_shared_counting_every_instance_sees_the_same_rate() {
+    let estate = start_estate(None);
+    let redis = RedisServer::start();
+    let start = || {
+        let url = redis.url();
+        TestGateway::with(&estate, move |c| {
+            c.gateway.redis = Some(egov_gateway::config::RedisSettings::new(vec![url]));
+            c.gateway.limits.rate.per_ip = rate(4, 3600);
+            c.gateway.limits.rate.shared = true;
+        })
+    };
+    let (a, b) = (start(), start());
+    let http = client();
+    let mut statuses = Vec::new();
+    for gw in [&a, &b, &a, &b, &a] {
+        let resp = http
+            .get(gw.url("/s/cnie-renewal/"))
+            .send()
+            .await
+            .expect("request");
+        statuses.push(resp.status().as_u16());
+    }
+    assert_eq!(statuses, [200, 200, 200, 200, 429]);
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn logins_in_progress_from_one_address_are_capped_and_the_next_gets_429() {
+    let mut options = SsoOptions::new(Store::Memory);
+    options.tweak = Some(Box::new(|c| {
+        c.gateway.limits.rate.max_pending_logins_per_ip = 5;
+        c.gateway.limits.rate.login_per_ip = Rate {
+            count: 1000,
+            per: Duration::from_secs(60),
+        };
+    }));
+    let world = SsoWorld::start(options);
+    let http = client();
+    for i in 0..5 {
+        let resp = http
+            .get(world.gateway.url("/auth/login"))
+            .send()
+            .await
+            .expect("login");
+        assert_eq!(resp.status(), 302, "login {i}");
+    }
+    let refused = http
+        .get(world.gateway.url("/auth/login"))
+        .send()
+        .await
+        .expect("login");
+    assert_eq!(refused.status(), 429);
+    assert!(refused.headers().contains_key("retry-after"));
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn the_login_endpoint_is_rate_limited_per_address() {
+    let mut options = SsoOptions::new(Store::Memory);
+    options.tweak = Some(Box::new(|c| {
+        c.gateway.limits.rate.login_per_ip = Rate {
+            count: 3,
+            per: Duration::from_secs(60),
+        };
+    }));
+    let world = SsoWorld::start(options);
+    let http = client();
+    let mut statuses = Vec::new();
+    for _ in 0..4 {
+        let resp = http
+            .get(world.gateway.url("/auth/login"))
+            .send()
+            .await
+            .expect("login");
+        statuses.push(resp.status().as_u16());
+    }
+    assert_eq!(statuses, [302, 302, 302, 429]);
+    let text = metrics(&world.gateway);
+    assert!(
+        text.contains("egov_rate_limited_total{scope=\"login\"} 1"),
+        "{text}"
+    );
 }

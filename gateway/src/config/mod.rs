@@ -480,6 +480,20 @@ pub struct ServiceConfig {
     pub adapters: Vec<AdapterStep>,
     /// What of this service's answers the shared response cache may keep (off unless set).
     pub cache: ServiceCache,
+    /// Rates and body size this service takes (its backend's capacity), on top of the
+    /// portal's `[limits]`.
+    pub limits: ServiceLimits,
+}
+
+/// A service's `[limits]`.
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct ServiceLimits {
+    /// Requests to this service from one client address.
+    pub rate_per_ip: Option<Rate>,
+    /// Requests to this service from everyone together (what its backend can take).
+    pub rate_total: Option<Rate>,
+    /// Request bodies larger than this are refused with 413.
+    pub max_body_bytes: Option<usize>,
 }
 
 /// A service's `[cache]`: which of its answers may be stored and for how long. Off by default:

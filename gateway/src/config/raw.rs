@@ -182,6 +182,17 @@ pub struct RawService {
     #[serde(default)]
     pub adapters: Vec<RawAdapterStep>,
     pub cache: Option<RawServiceCache>,
+    #[serde(default)]
+    pub limits: RawServiceLimits,
+}
+
+/// A service's `[limits]` table: what it takes on top of the portal's own limits.
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RawServiceLimits {
+    pub rate_per_ip: Option<String>,
+    pub rate_total: Option<String>,
+    pub max_body_bytes: Option<i64>,
 }
 
 /// A service's `[cache]` table.

@@ -2,8 +2,9 @@
 
 use super::error::Problems;
 use super::fields::{localized, secret_ref, timeouts};
-use super::raw::{RawAdapterStep, RawHeaderRules, RawService, RawServiceCache};
+use super::raw::{RawAdapterStep, RawHeaderRules, RawService, RawServiceCache, RawServiceLimits};
 use super::values;
+use super::ServiceLimits;
 use super::{
     Access, AdapterStep, Backend, Category, Defaults, HeaderRules, LegacyHostMode, LegacySite,
     Ministry, Quirk, ServiceCache, ServiceConfig, UpstreamConfig,
@@ -97,6 +98,7 @@ pub(crate) fn validate_service(
     let legacy = legacy(&raw, defaults, p);
     let upstream = upstream(&raw, legacy.as_ref(), defaults, p);
     let adapters = adapters(&raw.adapters, &file, p);
+    let limits = limits(&raw.limits, p);
     let cache = match &raw.cache {
         None => Some(ServiceCache::default()),
         Some(c) => cache(c, p),
@@ -120,6 +122,30 @@ pub(crate) fn validate_service(
         upstream: upstream?,
         adapters: adapters?,
         cache: cache?,
+        limits: limits?,
+    })
+}
+
+/// A service's `[limits]`.
+fn limits(raw: &RawServiceLimits, p: &mut Problems<'_>) -> Option<ServiceLimits> {
+    let mut rate = |field: &str, value: Option<&str>| match value {
+        None => Some(None),
+        Some(s) => p
+            .check(format!("limits.{field}"), values::rate(s))
+            .map(Some),
+    };
+    let per_ip = rate("rate_per_ip", raw.rate_per_ip.as_deref());
+    let total = rate("rate_total", raw.rate_total.as_deref());
+    let body = match raw.max_body_bytes {
+        None => Some(None),
+        Some(v) => p
+            .check("limits.max_body_bytes", values::bounded(v, 0, 1 << 34))
+            .map(Some),
+    };
+    Some(ServiceLimits {
+        rate_per_ip: per_ip?,
+        rate_total: total?,
+        max_body_bytes: body?,
     })
 }
 

@@ -9,6 +9,7 @@
 pub mod admission;
 pub mod connections;
 pub mod head_deadline;
+pub mod rate;
 
 pub use admission::{Admission, AdmissionMetrics};
 pub use connections::{ConnectionSlots, Crowded};

@@ -1,5 +1,6 @@
 //! The guard stage: refuse what no backend should see, before routing (431 for an oversized
-//! header block, 400 for an ambiguous body length, 405 for a method no service takes). The rules are [`crate::guard`]'s.
+//! header block or too many fields, 414 for an overlong target, 400 for an ambiguous body
+//! length, 405 for a method no service takes). The rules are [`crate::guard`]'s.
 
 use super::{RequestCtx, Stage, Step};
 use pingora::proxy::Session;
@@ -15,8 +16,13 @@ impl Stage for Guard {
         let Some(snap) = ctx.snapshot.as_ref() else {
             return Step::Continue;
         };
-        let max = snap.portal.settings.max_header_bytes;
-        match crate::guard::check(session.as_downstream(), max) {
+        let limits = &snap.config.gateway.limits;
+        let sizes = crate::guard::Sizes {
+            max_header_bytes: snap.portal.settings.max_header_bytes,
+            max_headers: limits.max_headers,
+            max_uri_bytes: limits.max_uri_bytes,
+        };
+        match crate::guard::check(session.as_downstream(), sizes) {
             Ok(()) => Step::Continue,
             Err(refusal) => {
                 // The rest of such a request cannot be trusted to frame the next one.
@@ -97,6 +103,30 @@ mod tests {
         match Guard.run(&mut session, &mut ctx()).await {
             Step::Respond(r) => assert_eq!(r.status, StatusCode::REQUEST_HEADER_FIELDS_TOO_LARGE),
             Step::Continue => panic!("oversized headers accepted"),
+        }
+    }
+
+    #[tokio::test]
+    async fn an_overlong_target_is_refused_with_414() {
+        let raw = format!(
+            "GET /s/x/?q={} HTTP/1.1\r\nHost: x\r\n\r\n",
+            "a".repeat(9000)
+        );
+        let mut session = request(raw.as_bytes()).await;
+        match Guard.run(&mut session, &mut ctx()).await {
+            Step::Respond(r) => assert_eq!(r.status, StatusCode::URI_TOO_LONG),
+            Step::Continue => panic!("overlong target accepted"),
+        }
+    }
+
+    #[tokio::test]
+    async fn too_many_header_fields_are_refused_with_431() {
+        let fields: String = (0..150).map(|i| format!("X-F{i}: v\r\n")).collect();
+        let raw = format!("GET /s/x/ HTTP/1.1\r\nHost: x\r\n{fields}\r\n");
+        let mut session = request(raw.as_bytes()).await;
+        match Guard.run(&mut session, &mut ctx()).await {
+            Step::Respond(r) => assert_eq!(r.status, StatusCode::REQUEST_HEADER_FIELDS_TOO_LARGE),
+            Step::Continue => panic!("150 header fields accepted"),
         }
     }
 

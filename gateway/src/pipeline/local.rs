@@ -50,6 +50,7 @@ impl Stage for Local {
                     request_id: ctx.request_id.as_str(),
                     snapshot: snap,
                     service: ctx.service.as_deref(),
+                    client: ctx.citizen_ip,
                 };
                 // The handlers' futures are large: boxed where they run, so every other
                 // request's pass through this stage stays small.

@@ -28,6 +28,7 @@ pub mod cache;
 pub mod ctx;
 pub mod guard;
 pub mod identify;
+pub mod limits;
 pub mod local;
 pub mod route;
 pub mod soap;
@@ -75,6 +76,7 @@ pub struct Pipeline {
     identify: identify::Identify,
     guard: guard::Guard,
     route: route::RouteStage,
+    limits: limits::LimitsStage,
     local: local::Local,
     access: access::Access,
     cache: cache::CacheStage,
@@ -88,6 +90,11 @@ impl Pipeline {
             identify: identify::Identify::new(Arc::clone(&app.registry), t()),
             guard: guard::Guard,
             route: route::RouteStage::new(t()),
+            limits: limits::LimitsStage::new(
+                Arc::clone(&app.rate_limiter),
+                Arc::clone(&app.sso),
+                t(),
+            ),
             local: local::Local::new(
                 Arc::clone(&app.portal),
                 Arc::clone(&app.sso),
@@ -101,11 +108,12 @@ impl Pipeline {
     }
 
     /// The stages' names, in the order they run.
-    pub fn names(&self) -> [&'static str; 7] {
+    pub fn names(&self) -> [&'static str; 8] {
         [
             self.identify.name(),
             self.guard.name(),
             self.route.name(),
+            self.limits.name(),
             self.local.name(),
             self.access.name(),
             self.cache.name(),
@@ -119,6 +127,7 @@ impl Pipeline {
             self.identify,
             self.guard,
             self.route,
+            self.limits,
             self.local,
             self.access,
             // [rate limit] comes here.
@@ -142,6 +151,7 @@ mod order_tests {
                 "identify",
                 "guard",
                 "route",
+                "limits",
                 "local",
                 "access",
                 "cache",

@@ -480,6 +480,9 @@ fn reloadable(
     next.portal.service_origins = loaded.portal.service_origins.clone();
     next.portal.trusted_proxies = loaded.portal.trusted_proxies.clone();
     next.portal.max_header_bytes = loaded.portal.max_header_bytes;
+    next.limits.rate = loaded.limits.rate.clone();
+    next.limits.max_uri_bytes = loaded.limits.max_uri_bytes;
+    next.limits.max_headers = loaded.limits.max_headers;
     next.defaults = loaded.defaults.clone();
     let mut restart = Vec::new();
     let p = (&running.portal, &loaded.portal);
@@ -493,6 +496,18 @@ fn reloadable(
             running.admin != loaded.admin || running.admin_listen != loaded.admin_listen,
         ),
         ("metrics", running.metrics_listen != loaded.metrics_listen),
+        (
+            "limits (connections, header timeout)",
+            (
+                running.limits.header_timeout,
+                running.limits.max_connections,
+                running.limits.max_connections_per_ip,
+            ) != (
+                loaded.limits.header_timeout,
+                loaded.limits.max_connections,
+                loaded.limits.max_connections_per_ip,
+            ),
+        ),
         (
             "registry",
             running.registry != loaded.registry || running.services_dir != loaded.services_dir,

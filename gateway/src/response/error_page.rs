@@ -26,6 +26,12 @@ pub enum ErrorKind {
     Forbidden,
     /// A method no service takes (`TRACE`, `TRACK`, `CONNECT`, unknown ones).
     MethodNotAllowed,
+    /// A rate limit: too many requests from this address, session or for this service.
+    TooManyRequests,
+    /// The request body is larger than the service takes.
+    PayloadTooLarge,
+    /// The request target is longer than the portal takes.
+    UriTooLong,
     Internal,
 }
 
@@ -44,6 +50,9 @@ impl ErrorKind {
             ErrorKind::SessionsUnavailable => StatusCode::SERVICE_UNAVAILABLE,
             ErrorKind::Forbidden => StatusCode::FORBIDDEN,
             ErrorKind::MethodNotAllowed => StatusCode::METHOD_NOT_ALLOWED,
+            ErrorKind::TooManyRequests => StatusCode::TOO_MANY_REQUESTS,
+            ErrorKind::PayloadTooLarge => StatusCode::PAYLOAD_TOO_LARGE,
+            ErrorKind::UriTooLong => StatusCode::URI_TOO_LONG,
             ErrorKind::Internal => StatusCode::INTERNAL_SERVER_ERROR,
         }
     }
@@ -70,6 +79,21 @@ impl ErrorKind {
                 ("ar", "طريقة الطلب غير مقبولة", "لا تقبل البوابة هذا النوع من الطلبات."),
                 ("fr", "Méthode non autorisée", "Le portail n'accepte pas ce type de requête."),
                 ("en", "Method not allowed", "The portal does not accept this kind of request."),
+            ],
+            ErrorKind::TooManyRequests => [
+                ("ar", "طلبات كثيرة جدا", "وصلت إلى البوابة طلبات كثيرة من جهتك في وقت قصير. انتظر قليلا ثم أعد المحاولة."),
+                ("fr", "Trop de requêtes", "Le portail a reçu trop de requêtes de votre part en peu de temps. Patientez un instant puis réessayez."),
+                ("en", "Too many requests", "The portal received too many requests from you in a short time. Wait a moment and try again."),
+            ],
+            ErrorKind::PayloadTooLarge => [
+                ("ar", "الملف أو البيانات كبيرة جدا", "حجم ما أرسلته يتجاوز ما تقبله هذه الخدمة. قلص حجم الملف ثم أعد المحاولة."),
+                ("fr", "Envoi trop volumineux", "Ce que vous avez envoyé dépasse la taille acceptée par ce service. Réduisez le fichier puis réessayez."),
+                ("en", "Upload too large", "What you sent is larger than this service accepts. Make the file smaller and try again."),
+            ],
+            ErrorKind::UriTooLong => [
+                ("ar", "العنوان طويل جدا", "عنوان الصفحة المطلوبة طويل جدا. عد إلى الصفحة الرئيسية للبوابة."),
+                ("fr", "Adresse trop longue", "L'adresse demandée est trop longue. Revenez à l'accueil du portail."),
+                ("en", "Address too long", "The requested address is too long. Go back to the portal's home page."),
             ],
             ErrorKind::BadGateway => [
                 ("ar", "خدمة الوزارة لا تستجيب", "تعذر الاتصال بموقع الإدارة المعنية. أعد المحاولة بعد لحظات."),

@@ -7,6 +7,7 @@
 //! unavailable" page (503) while existing sessions keep working; a bad logout token gets a
 //! 400 JSON error, as OIDC Back-Channel Logout asks.
 
+use super::pending::PendingRefusal;
 use super::provider::{ProviderError, LOGOUT_TOKEN_MAX_AGE};
 use super::session::{now_secs, random_token, PendingLogin, Session};
 use super::Sso;
@@ -19,7 +20,7 @@ use pingora::proxy::Session as HttpSession;
 use std::time::Duration;
 
 /// How long a login may take between `/auth/login` and `/auth/callback`.
-const LOGIN_TTL: Duration = Duration::from_secs(600);
+pub(crate) const LOGIN_TTL: Duration = Duration::from_secs(600);
 /// Largest back-channel logout request body accepted.
 const MAX_FORM_BYTES: usize = 64 * 1024;
 
@@ -95,6 +96,8 @@ pub struct EndpointContext<'a> {
     pub snapshot: &'a Snapshot,
     /// The service whose origin the request is on ([`AuthEndpoint::OriginExchange`]).
     pub service: Option<&'a Service>,
+    /// The citizen's address (behind trusted proxies, the one they name).
+    pub client: Option<std::net::IpAddr>,
 }
 
 impl Sso {
@@ -112,7 +115,7 @@ impl Sso {
                 Some(service) => self.exchange(http, service, request_id).await,
                 None => response::error_page(ErrorKind::NotFound, request_id),
             },
-            AuthEndpoint::Login => self.login(http, request_id).await,
+            AuthEndpoint::Login => self.login(http, request_id, cx.client).await,
             AuthEndpoint::Callback => self.callback(http, request_id).await,
             AuthEndpoint::Logout => self.logout(http).await,
             AuthEndpoint::BackchannelLogout => self.backchannel_logout(http, request_id).await,
@@ -135,10 +138,32 @@ impl Sso {
         no_store(resp)
     }
 
-    async fn login(&self, http: &HttpSession, request_id: &str) -> LocalResponse {
+    async fn login(
+        &self,
+        http: &HttpSession,
+        request_id: &str,
+        client: Option<std::net::IpAddr>,
+    ) -> LocalResponse {
         let Some(provider) = &self.provider else {
             return response::error_page(ErrorKind::LoginUnavailable, request_id);
         };
+        let created_at = now_secs();
+        match self.pending.admit(client, created_at).await {
+            Ok(()) => {}
+            Err(PendingRefusal::Unavailable(e)) => {
+                tracing::warn!(error = %e, "login: session store unavailable");
+                return response::error_page(ErrorKind::SessionsUnavailable, request_id);
+            }
+            Err(refusal) => {
+                tracing::info!(reason = %refusal, "login refused");
+                let kind = match refusal {
+                    PendingRefusal::PerAddress => ErrorKind::TooManyRequests,
+                    _ => ErrorKind::Unavailable,
+                };
+                return response::error_page(kind, request_id)
+                    .with_header(http::header::RETRY_AFTER, HeaderValue::from_static("60"));
+            }
+        }
         let return_to = safe_return_to(query_param(http, "return_to").as_deref());
         let start = match provider.begin_login().await {
             Ok(s) => s,
@@ -151,7 +176,8 @@ impl Sso {
             pkce_verifier: start.pkce_verifier,
             nonce: start.nonce,
             return_to,
-            created_at: now_secs(),
+            created_at,
+            client,
         };
         if let Err(e) = self
             .store
@@ -195,6 +221,9 @@ impl Sso {
                 return response::error_page(ErrorKind::SessionsUnavailable, request_id);
             }
         };
+        self.pending
+            .release(pending.client, pending.created_at)
+            .await;
         let (tokens, claims) = match provider
             .finish_login(&code, &pending.pkce_verifier, &pending.nonce)
             .await

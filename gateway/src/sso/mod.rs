@@ -16,6 +16,7 @@ pub mod cookie;
 pub mod endpoints;
 pub mod identity;
 pub mod origin;
+pub mod pending;
 pub mod provider;
 pub mod session;
 pub mod store;
@@ -79,6 +80,8 @@ pub struct Sso {
     /// Every spelling of every identity header clients may not send (see [`upstream`]).
     forgeable: Vec<http::HeaderName>,
     jar: CookieJar,
+    /// Logins in progress, capped overall and per client address.
+    pending: pending::PendingLogins,
     origin: String,
     /// Each service on its own origin (then its sessions are children of the portal's).
     service_origins: Option<ServiceOrigins>,
@@ -116,6 +119,12 @@ impl Sso {
             None => None,
         };
         let cache = SessionCache::new(g.sessions.cache_ttl, 100_000);
+        let pending = pending::PendingLogins::new(
+            Arc::clone(&sessions),
+            endpoints::LOGIN_TTL,
+            g.limits.rate.max_pending_logins,
+            g.limits.rate.max_pending_logins_per_ip,
+        );
         let shared = Arc::new(SharedStore::new(sessions));
         let store: Arc<dyn SessionStore> =
             Arc::new(CachedStore::new(Arc::clone(&shared), cache.clone()));
@@ -143,6 +152,7 @@ impl Sso {
             forgeable: upstream::forgeable_spellings(&identity_header),
             identity_header,
             jar: CookieJar::new(g.portal.public_url.https),
+            pending,
             origin,
             service_origins: g.portal.service_origins.clone(),
             origin_code_ttl: g.sessions.origin_code_ttl,

@@ -94,6 +94,9 @@ pub struct PendingLogin {
     /// Same-origin relative path to go back to.
     pub return_to: String,
     pub created_at: u64,
+    /// The address that started it, to take it off that address's count when it completes.
+    #[serde(default)]
+    pub client: Option<std::net::IpAddr>,
 }
 
 impl std::fmt::Debug for PendingLogin {

@@ -336,6 +336,7 @@ mod tests {
             nonce: "n".into(),
             return_to: "/s/x/".into(),
             created_at: 0,
+            client: None,
         };
         store.put_pending("st", &login, TTL).await.expect("put");
         assert!(store.take_pending("st").await.expect("take").is_some());

@@ -1,0 +1,132 @@
+//! The limits stage: the request body size a service takes (`[limits] max_body_bytes`,
+//! announced `Content-Length` over it → 413), then the portal's `[limits.rate]` (global, per client address, per session,
+//! logins started per address) and the service's own `[limits]` rates, checked after routing
+//! so a service's limit and the login endpoint are known, and before anything is answered,
+//! so the assist endpoint (an LLM call) and the login (a stored pending login) are covered.
+//! A refused request gets 429 with `Retry-After` and the error page in the citizen's
+//! languages.
+
+use super::{LocalRoute, RequestCtx, Stage, Step};
+use crate::limits::connections::address_key;
+use crate::limits::rate::{retry_after_secs, Limited, RateLimiter, Scope};
+use crate::response::ErrorKind;
+use crate::sso::endpoints::AuthEndpoint;
+use crate::sso::Sso;
+use crate::telemetry::Telemetry;
+use pingora::proxy::Session;
+use std::net::IpAddr;
+use std::sync::Arc;
+
+pub struct LimitsStage {
+    limiter: Arc<RateLimiter>,
+    sso: Arc<Sso>,
+    telemetry: Arc<Telemetry>,
+}
+
+impl LimitsStage {
+    pub fn new(limiter: Arc<RateLimiter>, sso: Arc<Sso>, telemetry: Arc<Telemetry>) -> Self {
+        Self {
+            limiter,
+            sso,
+            telemetry,
+        }
+    }
+
+    async fn check(&self, session: &Session, ctx: &RequestCtx) -> Result<(), Limited> {
+        let Some(snap) = ctx.snapshot.as_ref() else {
+            return Ok(());
+        };
+        let rates = &snap.config.gateway.limits.rate;
+        let ip = ctx.citizen_ip.map(address_key);
+        let ip_key = ip.map(ip_bytes);
+        let ip_key = ip_key.as_ref().map(|(b, n)| &b[..*n]).unwrap_or(b"unknown");
+        if let Some(rate) = rates.global {
+            self.limiter.check(Scope::Global, b"", rate).await?;
+        }
+        if let Some(rate) = rates.per_ip {
+            self.limiter.check(Scope::PerIp, ip_key, rate).await?;
+        }
+        if let Some(rate) = rates.per_session {
+            if let Some(id) = self.sso.cookies().session_id(session.req_header()) {
+                self.limiter
+                    .check(Scope::PerSession, id.as_bytes(), rate)
+                    .await?;
+            }
+        }
+        if ctx.local == Some(LocalRoute::Auth(AuthEndpoint::Login)) {
+            self.limiter
+                .check(Scope::Login, ip_key, rates.login_per_ip)
+                .await?;
+        }
+        if let Some(service) = ctx.service.as_ref() {
+            let limits = &service.config.limits;
+            if let Some(rate) = limits.rate_total {
+                self.limiter
+                    .check(Scope::ServiceTotal, service.id().as_bytes(), rate)
+                    .await?;
+            }
+            if let Some(rate) = limits.rate_per_ip {
+                let mut key = Vec::with_capacity(service.id().len() + 17);
+                key.extend_from_slice(service.id().as_bytes());
+                key.push(0);
+                key.extend_from_slice(ip_key);
+                self.limiter.check(Scope::ServicePerIp, &key, rate).await?;
+            }
+        }
+        Ok(())
+    }
+}
+
+/// An address as bytes on the stack (4 or 16), for bucket keys.
+fn ip_bytes(ip: IpAddr) -> ([u8; 16], usize) {
+    let mut out = [0u8; 16];
+    match ip {
+        IpAddr::V4(v4) => {
+            out[..4].copy_from_slice(&v4.octets());
+            (out, 4)
+        }
+        IpAddr::V6(v6) => (v6.octets(), 16),
+    }
+}
+
+impl Stage for LimitsStage {
+    fn name(&self) -> &'static str {
+        "limits"
+    }
+
+    async fn run(&self, session: &mut Session, ctx: &mut RequestCtx) -> Step {
+        if let Some(max) = ctx
+            .service
+            .as_ref()
+            .and_then(|s| s.config.limits.max_body_bytes)
+        {
+            let announced = session
+                .req_header()
+                .headers
+                .get(http::header::CONTENT_LENGTH)
+                .and_then(|v| v.to_str().ok())
+                .and_then(|v| v.parse::<u64>().ok());
+            if announced.is_some_and(|n| n > max as u64) {
+                // The body will not be read: the connection cannot carry another request.
+                session.set_keepalive(None);
+                return Step::Respond(ctx.error_page(ErrorKind::PayloadTooLarge));
+            }
+        }
+        match self.check(session, ctx).await {
+            Ok(()) => Step::Continue,
+            Err(limited) => {
+                self.telemetry
+                    .metrics
+                    .rate_limited
+                    .with_label_values(&[limited.scope.label()])
+                    .inc();
+                let secs = retry_after_secs(limited.retry_after);
+                let page = ctx.error_page(ErrorKind::TooManyRequests);
+                Step::Respond(match http::HeaderValue::from_str(&secs.to_string()) {
+                    Ok(v) => page.with_header(http::header::RETRY_AFTER, v),
+                    Err(_) => page,
+                })
+            }
+        }
+    }
+}

@@ -1,0 +1,182 @@
+//! How many logins may be in progress at once, overall and per client address.
+//!
+//! Each `GET /auth/login` stores a pending login (PKCE verifier, nonce, return path) for ten
+//! minutes; without a cap a flood of anonymous requests fills the store. Logins started are
+//! counted in windows of a fifth of the login lifetime, in the sessions store (so every
+//! instance counts the same with `[redis]`); a completed login takes itself off its
+//! window's count. What the live windows add up to is the number of logins in progress
+//! (abandoned ones leave the count when their window ages out, as their record expires).
+
+use crate::kv::{Kv, KvError};
+use crate::limits::connections::address_key;
+use std::net::IpAddr;
+use std::sync::Arc;
+use std::time::Duration;
+
+/// Why a login was not started.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum PendingRefusal {
+    #[error("too many logins in progress from this address")]
+    PerAddress,
+    #[error("too many logins in progress")]
+    Total,
+    #[error("session store unavailable: {0}")]
+    Unavailable(String),
+}
+
+impl From<KvError> for PendingRefusal {
+    fn from(e: KvError) -> Self {
+        PendingRefusal::Unavailable(e.to_string())
+    }
+}
+
+/// Counts of logins in progress.
+pub struct PendingLogins {
+    kv: Arc<dyn Kv>,
+    lifetime: Duration,
+    max_total: usize,
+    max_per_address: usize,
+}
+
+/// Windows per login lifetime.
+const WINDOWS: u64 = 5;
+
+impl PendingLogins {
+    pub fn new(
+        kv: Arc<dyn Kv>,
+        lifetime: Duration,
+        max_total: usize,
+        max_per_address: usize,
+    ) -> Self {
+        Self {
+            kv,
+            lifetime,
+            max_total,
+            max_per_address,
+        }
+    }
+
+    fn window_secs(&self) -> u64 {
+        (self.lifetime.as_secs() / WINDOWS).max(1)
+    }
+
+    fn key(&self, client: Option<IpAddr>, window: u64) -> String {
+        let who = match client.map(address_key) {
+            Some(ip) => ip.to_string(),
+            None => "all".to_string(),
+        };
+        self.kv.key("pl", &format!("{who}:{window}"))
+    }
+
+    async fn in_progress(&self, client: Option<IpAddr>, now: u64) -> Result<i64, KvError> {
+        let current = now / self.window_secs();
+        // The current window and every one a pending login could still be alive from.
+        let keys: Vec<String> = (0..=WINDOWS)
+            .map(|back| self.key(client, current.saturating_sub(back)))
+            .collect();
+        let reads = futures_util::future::join_all(keys.iter().map(|k| self.kv.get(k))).await;
+        let mut total = 0i64;
+        for read in reads {
+            if let Some(bytes) = read? {
+                total += std::str::from_utf8(&bytes)
+                    .ok()
+                    .and_then(|s| s.parse::<i64>().ok())
+                    .unwrap_or(0);
+            }
+        }
+        Ok(total)
+    }
+
+    /// Counts a login started now by `client`, unless a cap is reached.
+    pub async fn admit(&self, client: Option<IpAddr>, now: u64) -> Result<(), PendingRefusal> {
+        if self.in_progress(None, now).await? >= self.max_total as i64 {
+            return Err(PendingRefusal::Total);
+        }
+        if client.is_some() && self.in_progress(client, now).await? >= self.max_per_address as i64 {
+            return Err(PendingRefusal::PerAddress);
+        }
+        self.add(client, now, 1).await?;
+        Ok(())
+    }
+
+    /// Takes a login started at `started` by `client` off the count (it completed).
+    pub async fn release(&self, client: Option<IpAddr>, started: u64) {
+        if let Err(e) = self.add(client, started, -1).await {
+            tracing::debug!(error = %e, "pending logins: could not release a count");
+        }
+    }
+
+    async fn add(&self, client: Option<IpAddr>, at: u64, by: i64) -> Result<(), KvError> {
+        let window = at / self.window_secs();
+        let ttl = self.lifetime + Duration::from_secs(self.window_secs() * 2);
+        self.kv.incr(&self.key(None, window), by, Some(ttl)).await?;
+        if client.is_some() {
+            self.kv
+                .incr(&self.key(client, window), by, Some(ttl))
+                .await?;
+        }
+        Ok(())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::kv::MemoryKv;
+
+    fn gate(total: usize, per_address: usize) -> PendingLogins {
+        PendingLogins::new(
+            Arc::new(MemoryKv::new("t:")),
+            Duration::from_secs(600),
+            total,
+            per_address,
+        )
+    }
+
+    fn ip(s: &str) -> Option<IpAddr> {
+        s.parse().ok()
+    }
+
+    #[tokio::test]
+    async fn one_address_may_start_its_share_of_logins() {
+        let gate = gate(100, 3);
+        for _ in 0..3 {
+            gate.admit(ip("192.0.2.1"), 1000)
+                .await
+                .expect("within the share");
+        }
+        assert_eq!(
+            gate.admit(ip("192.0.2.1"), 1001).await,
+            Err(PendingRefusal::PerAddress)
+        );
+        assert!(gate.admit(ip("192.0.2.2"), 1001).await.is_ok());
+    }
+
+    #[tokio::test]
+    async fn the_total_cap_holds_across_addresses() {
+        let gate = gate(2, 10);
+        gate.admit(ip("192.0.2.1"), 1000).await.expect("first");
+        gate.admit(ip("192.0.2.2"), 1000).await.expect("second");
+        assert_eq!(
+            gate.admit(ip("192.0.2.3"), 1000).await,
+            Err(PendingRefusal::Total)
+        );
+    }
+
+    #[tokio::test]
+    async fn a_completed_login_frees_its_place() {
+        let gate = gate(100, 1);
+        gate.admit(ip("192.0.2.1"), 1000).await.expect("first");
+        gate.release(ip("192.0.2.1"), 1000).await;
+        assert!(gate.admit(ip("192.0.2.1"), 1100).await.is_ok());
+    }
+
+    #[tokio::test]
+    async fn abandoned_logins_stop_counting_once_they_would_have_expired() {
+        let gate = gate(100, 1);
+        gate.admit(ip("192.0.2.1"), 1000).await.expect("first");
+        assert!(gate.admit(ip("192.0.2.1"), 1300).await.is_err());
+        // Ten minutes and a window later, the abandoned login's record is gone too.
+        assert!(gate.admit(ip("192.0.2.1"), 1000 + 600 + 240).await.is_ok());
+    }
+}
