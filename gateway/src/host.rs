@@ -15,9 +15,34 @@ pub fn request_host(req: &RequestHeader) -> Option<&str> {
         .or_else(|| req.uri.authority().map(|a| a.as_str()))
 }
 
-/// [`request_host`] as a header value, for `X-Forwarded-Host`.
+/// [`request_host`] as a header value, for `X-Forwarded-Host`: only a well-formed
+/// `host[:port]` (routing has already refused hosts the gateway does not serve; this keeps
+/// a junk port such as `portal.gov.ma:@evil` out of legacy sites' absolute links).
 pub fn citizen_host(req: &RequestHeader) -> Option<HeaderValue> {
-    request_host(req).and_then(|h| HeaderValue::from_str(h).ok())
+    request_host(req)
+        .filter(|h| well_formed(h))
+        .and_then(|h| HeaderValue::from_str(h).ok())
+}
+
+/// A host name or IP literal, with at most a numeric port.
+fn well_formed(host: &str) -> bool {
+    let (name, port) = if let Some(rest) = host.strip_prefix('[') {
+        match rest.split_once(']') {
+            Some((ip, port)) => (ip, port.strip_prefix(':').unwrap_or(port)),
+            None => return false,
+        }
+    } else {
+        match host.rsplit_once(':') {
+            Some((name, port)) => (name, port),
+            None => (host, ""),
+        }
+    };
+    !name.is_empty()
+        && name
+            .bytes()
+            .all(|b| b.is_ascii_alphanumeric() || matches!(b, b'.' | b'-' | b':'))
+        && port.bytes().all(|b| b.is_ascii_digit())
+        && port.len() <= 5
 }
 
 /// Lowercase host without port or trailing dot.
@@ -48,5 +73,16 @@ mod tests {
         assert_eq!(normalize("www.cnie.ma."), "www.cnie.ma");
         assert_eq!(normalize("[::1]:8080"), "::1");
         assert_eq!(normalize("127.0.0.1"), "127.0.0.1");
+    }
+
+    #[test]
+    fn only_a_host_with_a_numeric_port_is_forwarded() {
+        assert!(well_formed("portail.gov.ma"));
+        assert!(well_formed("portail.gov.ma:8443"));
+        assert!(well_formed("[::1]:8080"));
+        assert!(!well_formed("portail.gov.ma:@evil.example"));
+        assert!(!well_formed("portail.gov.ma/evil"));
+        assert!(!well_formed("evil.example\\@portail.gov.ma"));
+        assert!(!well_formed(""));
     }
 }

@@ -39,6 +39,9 @@ pub enum Route<'a> {
     NotFound,
     /// The path is unsafe or malformed: 400.
     BadPath(PathError),
+    /// A host the gateway does not serve: 421. Serving it as the portal would let it reach
+    /// legacy sites that build absolute links or reset e-mails from `X-Forwarded-Host`.
+    UnknownHost,
 }
 
 pub use crate::sso::origin::ORIGIN_EXCHANGE_PATH;
@@ -61,7 +64,22 @@ pub fn route<'a>(snap: &'a Snapshot, host: &str, path: &'a str, query: Option<&s
         }
         return legacy_route(snap, &host, path, query);
     }
+    if !is_portal_host(snap, &host) {
+        return Route::UnknownHost;
+    }
     portal_route(snap, path, query)
+}
+
+/// The portal's own host, one of its configured aliases, a loopback name, or none at all
+/// (an HTTP/1.0 client).
+fn is_portal_host(snap: &Snapshot, host: &str) -> bool {
+    host.is_empty()
+        || host == snap.portal.host
+        || snap.portal.settings.hosts.iter().any(|h| h == host)
+        || host == "localhost"
+        || host
+            .parse::<std::net::IpAddr>()
+            .is_ok_and(|ip| ip.is_loopback())
 }
 
 /// Where the portal's services live.

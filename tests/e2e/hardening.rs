@@ -128,3 +128,56 @@ fn client_ip_and_url_override_headers_never_reach_the_legacy_site() {
         );
     }
 }
+
+#[test]
+fn a_host_the_gateway_does_not_serve_gets_421_and_reaches_no_site() {
+    let estate = start_estate(None);
+    let gw = TestGateway::in_front_of(&estate);
+    for host in [
+        "attacker.example",
+        "portal.evil.example",
+        "127.0.0.2.evil.example",
+    ] {
+        let req = format!(
+            "GET /s/cnie-renewal/__estate/echo HTTP/1.1\r\nHost: {host}\r\nConnection: close\r\n\r\n"
+        );
+        let resp = raw_http::send(gw.addr, req.as_bytes());
+        assert_eq!(resp.status, 421, "{host}");
+        assert!(resp.text().contains("Adresse inconnue"), "{host}");
+    }
+}
+
+#[test]
+fn a_portal_alias_and_loopback_names_are_served() {
+    let estate = start_estate(None);
+    let gw = TestGateway::with(&estate, |c| {
+        c.gateway.portal.hosts = vec!["www.portail.test".into()];
+    });
+    for host in [
+        "www.portail.test",
+        "WWW.Portail.Test.",
+        "localhost",
+        "[::1]",
+    ] {
+        let req =
+            format!("GET /s/cnie-renewal/ HTTP/1.1\r\nHost: {host}\r\nConnection: close\r\n\r\n");
+        assert_eq!(
+            raw_http::send(gw.addr, req.as_bytes()).status,
+            200,
+            "{host}"
+        );
+    }
+}
+
+#[test]
+fn a_junk_port_in_the_host_never_reaches_the_site_as_x_forwarded_host() {
+    let estate = start_estate(None);
+    let gw = TestGateway::in_front_of(&estate);
+    let req = "GET /s/cnie-renewal/__estate/echo HTTP/1.1\r\nHost: localhost:@evil.example\r\nConnection: close\r\n\r\n";
+    let resp = raw_http::send(gw.addr, req.as_bytes());
+    if resp.status == 200 {
+        assert!(!resp.text().contains("evil.example"), "{}", resp.text());
+    } else {
+        assert_eq!(resp.status, 400);
+    }
+}

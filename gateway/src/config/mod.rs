@@ -153,6 +153,10 @@ pub struct PortalSettings {
     pub trusted_proxies: Vec<IpNet>,
     /// Requests whose header block is larger are refused with 431.
     pub max_header_bytes: usize,
+    /// Other names the portal answers to, lowercase. A request naming a host that is none
+    /// of these, the portal's, a service origin or a legacy host gets 421 (loopback names
+    /// are always accepted: a link built from them points at the citizen's own machine).
+    pub hosts: Vec<String>,
 }
 
 /// An `http(s)://host[:port]` origin without path.

@@ -69,6 +69,9 @@ pub struct RawPortal {
     #[serde(default)]
     pub trusted_proxies: Vec<String>,
     pub max_header_bytes: Option<i64>,
+    /// Other names the portal answers to (a `www.` alias...).
+    #[serde(default)]
+    pub hosts: Vec<String>,
 }
 
 #[derive(Debug, Deserialize)]

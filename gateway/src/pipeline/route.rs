@@ -74,6 +74,10 @@ impl Stage for RouteStage {
                 Step::Respond(ctx.error_page(ErrorKind::NotFound)),
                 "not_found",
             ),
+            Route::UnknownHost => (
+                Step::Respond(ctx.error_page(ErrorKind::MisdirectedRequest)),
+                "unknown_host",
+            ),
             Route::BadPath(_) => (
                 Step::Respond(ctx.error_page(ErrorKind::BadRequest)),
                 "bad_path",

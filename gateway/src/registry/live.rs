@@ -480,6 +480,7 @@ fn reloadable(
     next.portal.service_origins = loaded.portal.service_origins.clone();
     next.portal.trusted_proxies = loaded.portal.trusted_proxies.clone();
     next.portal.max_header_bytes = loaded.portal.max_header_bytes;
+    next.portal.hosts = loaded.portal.hosts.clone();
     next.limits.rate = loaded.limits.rate.clone();
     next.limits.max_uri_bytes = loaded.limits.max_uri_bytes;
     next.limits.max_headers = loaded.limits.max_headers;

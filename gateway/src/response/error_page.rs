@@ -28,6 +28,8 @@ pub enum ErrorKind {
     MethodNotAllowed,
     /// A rate limit: too many requests from this address, session or for this service.
     TooManyRequests,
+    /// A host this gateway does not serve.
+    MisdirectedRequest,
     /// The request body is larger than the service takes.
     PayloadTooLarge,
     /// The request target is longer than the portal takes.
@@ -51,6 +53,7 @@ impl ErrorKind {
             ErrorKind::Forbidden => StatusCode::FORBIDDEN,
             ErrorKind::MethodNotAllowed => StatusCode::METHOD_NOT_ALLOWED,
             ErrorKind::TooManyRequests => StatusCode::TOO_MANY_REQUESTS,
+            ErrorKind::MisdirectedRequest => StatusCode::MISDIRECTED_REQUEST,
             ErrorKind::PayloadTooLarge => StatusCode::PAYLOAD_TOO_LARGE,
             ErrorKind::UriTooLong => StatusCode::URI_TOO_LONG,
             ErrorKind::Internal => StatusCode::INTERNAL_SERVER_ERROR,
@@ -84,6 +87,11 @@ impl ErrorKind {
                 ("ar", "طلبات كثيرة جدا", "وصلت إلى البوابة طلبات كثيرة من جهتك في وقت قصير. انتظر قليلا ثم أعد المحاولة."),
                 ("fr", "Trop de requêtes", "Le portail a reçu trop de requêtes de votre part en peu de temps. Patientez un instant puis réessayez."),
                 ("en", "Too many requests", "The portal received too many requests from you in a short time. Wait a moment and try again."),
+            ],
+            ErrorKind::MisdirectedRequest => [
+                ("ar", "عنوان غير معروف", "هذا العنوان لا يخص البوابة. افتح البوابة من عنوانها الرسمي."),
+                ("fr", "Adresse inconnue", "Cette adresse n'est pas celle du portail. Ouvrez le portail depuis son adresse officielle."),
+                ("en", "Unknown address", "This address is not the portal's. Open the portal from its official address."),
             ],
             ErrorKind::PayloadTooLarge => [
                 ("ar", "الملف أو البيانات كبيرة جدا", "حجم ما أرسلته يتجاوز ما تقبله هذه الخدمة. قلص حجم الملف ثم أعد المحاولة."),

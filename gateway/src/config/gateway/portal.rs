@@ -72,6 +72,23 @@ pub(super) fn validate(raw: &RawPortal, p: &mut Problems<'_>) -> Option<PortalSe
             values::bounded(v, 1024, 1024 * 1024),
         ),
     };
+    let mut hosts = Vec::new();
+    for (i, h) in raw.hosts.iter().enumerate() {
+        let name = h.trim().trim_end_matches('.').to_ascii_lowercase();
+        let valid = !name.is_empty()
+            && name.len() <= 253
+            && name
+                .bytes()
+                .all(|b| b.is_ascii_alphanumeric() || b == b'.' || b == b'-');
+        if valid {
+            hosts.push(name);
+        } else {
+            p.add(
+                format!("portal.hosts[{i}]"),
+                format!("{h:?} is not a host name (letters, digits, dots and dashes, no port)"),
+            );
+        }
+    }
     Some(PortalSettings {
         public_url: public_url?,
         service_origins: service_origins?,
@@ -80,6 +97,7 @@ pub(super) fn validate(raw: &RawPortal, p: &mut Problems<'_>) -> Option<PortalSe
         tls,
         trusted_proxies: trusted,
         max_header_bytes: max_header_bytes?,
+        hosts,
     })
 }
 
