@@ -15,7 +15,8 @@
 //     "visits": [ { "url": "...",                  // typed into the address bar, in order
 //                   "login": "amina",              // fill the provider's login form with it
 //                   "password": "x",
-//                   "confirm_logout": true,        // answer "Yes, sign me out" at the provider
+//                   "confirm_logout": true,        // post the gateway's logout page, then answer
+//                                                  // "Yes, sign me out" at the provider
 //                   "evaluate": "<JS expression>" } ] }  // run in the page at the end (awaited)
 // A visit goes to its URL and then, while the page is on the provider, answers the provider's
 // dev-interaction forms (login if `login` is given, consent always, logout if
@@ -129,6 +130,12 @@ async function main() {
     status = null;
     await page.goto(visit.url, { waitUntil: 'load', timeout });
     const actions = [];
+    // The gateway's own logout page: one button that posts the logout with its token.
+    const portalLogout = page.locator('form[action="/auth/logout"] button[name="logout"][value="yes"]');
+    if (visit.confirm_logout && new URL(page.url()).origin !== provider && await portalLogout.count()) {
+      await submit(page, portalLogout.first(), timeout);
+      actions.push('confirm-logout');
+    }
     while (new URL(page.url()).origin === provider && actions.length < MAX_ACTIONS) {
       const done = await answerProvider(page, visit, timeout);
       if (done === null) break;

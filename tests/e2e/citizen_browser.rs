@@ -149,7 +149,7 @@ fn logging_out_of_the_portal_sends_the_next_visit_to_the_provider_again() {
         panic!("three visits expected:\n{outcome}");
     };
     assert_eq!(logged_in.url, world.gateway.url(PAGE), "{outcome}");
-    assert_eq!(logout.actions, ["logout"], "{outcome}");
+    assert_eq!(logout.actions, ["confirm-logout", "logout"], "{outcome}");
 
     assert!(
         again.url.starts_with(world.provider.issuer()),

@@ -104,7 +104,7 @@ async fn every_rule_loads_without_error_and_every_query_has_data() {
         assert_eq!(login_failure.status(), 400);
         tokio::time::sleep(Duration::from_millis(500)).await;
     }
-    let out = browser.get(gw.url("/auth/logout")).await;
+    let out = browser.logout(&gw.url("/auth/logout")).await;
     let end = egov_integration::browser::redirect_target(&out);
     browser.oidc_provider_logout(end.as_str()).await;
 

@@ -268,8 +268,8 @@ async fn one_logout_ends_every_origin_session_on_every_instance() {
     );
 
     // RP-initiated logout at the portal of the first instance.
-    let logout = browser.get(world.gateway.url("/auth/logout")).await;
-    assert_eq!(logout.status(), 302);
+    let logout = browser.logout(&world.gateway.url("/auth/logout")).await;
+    assert_eq!(logout.status(), 303);
     every_origin_asks_for_login_again(&browser, other.addr.port()).await;
     every_origin_asks_for_login_again(&browser, world.gateway.addr.port()).await;
 }

@@ -262,8 +262,8 @@ both_stores!(
 );
 async fn rp_logout(store: Store) {
     let (world, browser) = amina_logged_in(store).await;
-    let out = browser.get(world.gateway.url("/auth/logout")).await;
-    assert_eq!(out.status(), 302);
+    let out = browser.logout(&world.gateway.url("/auth/logout")).await;
+    assert_eq!(out.status(), 303);
     let end_session = egov_integration::browser::redirect_target(&out);
     assert!(
         end_session.as_str().starts_with(world.provider.issuer()),
@@ -278,6 +278,38 @@ async fn rp_logout(store: Store) {
     assert_eq!(again.status(), 302, "still logged in after logout");
     let me: Value = session_of(&world, &browser).await;
     assert_eq!(me["authenticated"], false);
+}
+
+both_stores!(
+    a_logout_without_the_pages_token_or_from_another_site_ends_nothing,
+    forged_logout
+);
+async fn forged_logout(store: Store) {
+    let (world, browser) = amina_logged_in(store).await;
+    let url = world.gateway.url("/auth/logout");
+    // What a hostile page can make the browser send: a GET (an <img>), or a cross-site form
+    // post, which cannot read the token from the gateway's page.
+    let get = browser.get(&url).await;
+    assert_eq!(get.status(), 200, "a GET only asks");
+    let no_token = browser.post_form(&url, &[]).await;
+    assert_eq!(no_token.status(), 403);
+    let wrong = browser
+        .post_form(&url, &[("csrf", "0123456789abcdef")])
+        .await;
+    assert_eq!(wrong.status(), 403);
+    let page = browser.get(&url).await.text().await.unwrap_or_default();
+    let csrf = egov_integration::browser::hidden_value(&page, "csrf").expect("token");
+    let cross_site = browser
+        .client()
+        .post(&url)
+        .header("origin", "https://attacker.example")
+        .form(&[("csrf", csrf.as_str())])
+        .send()
+        .await
+        .expect("post");
+    assert_eq!(cross_site.status(), 403);
+    let me = session_of(&world, &browser).await;
+    assert_eq!(me["authenticated"], true, "still logged in: {me}");
 }
 
 #[tokio::test(flavor = "multi_thread")]

@@ -123,6 +123,18 @@ impl Browser {
             .unwrap_or_else(|e| panic!("POST {url}: {e}"))
     }
 
+    /// Logs out at `logout_url` (the gateway's `/auth/logout`) as a citizen does: opens the
+    /// page, then posts its form with the page's CSRF token. Returns the answer to the post
+    /// (a 303 to the provider's end-session endpoint, or home).
+    pub async fn logout(&self, logout_url: &str) -> Response {
+        let page = self.get(logout_url).await;
+        assert_eq!(page.status(), 200, "the logout page");
+        let html = page.text().await.unwrap_or_default();
+        let csrf = hidden_value(&html, "csrf")
+            .unwrap_or_else(|| panic!("no CSRF token on the logout page: {}", excerpt(&html)));
+        self.post_form(logout_url, &[("csrf", &csrf)]).await
+    }
+
     /// Follows one redirect: `GET` the `Location` of `response` (resolved against its URL).
     /// Panics if `response` is not a redirect.
     pub async fn follow(&self, response: Response) -> Response {

@@ -167,7 +167,8 @@ mod order_tests {
         let pipeline = Pipeline::standard(&app);
         // Routed nowhere: the route stage answers 404 and no later stage runs (the access
         // stage would otherwise see no service and the SOAP stage no URI; neither is set).
-        let mut session = testing::request(b"GET /s/nowhere/ HTTP/1.1\r\nHost: localhost\r\n\r\n").await;
+        let mut session =
+            testing::request(b"GET /s/nowhere/ HTTP/1.1\r\nHost: localhost\r\n\r\n").await;
         let mut ctx = RequestCtx::default();
         match pipeline.run(&mut session, &mut ctx).await {
             Step::Respond(r) => assert_eq!(r.status, http::StatusCode::NOT_FOUND),

@@ -117,7 +117,7 @@ impl Sso {
             },
             AuthEndpoint::Login => self.login(http, request_id, cx.client).await,
             AuthEndpoint::Callback => self.callback(http, request_id).await,
-            AuthEndpoint::Logout => self.logout(http).await,
+            AuthEndpoint::Logout => self.logout(http, request_id).await,
             AuthEndpoint::BackchannelLogout => self.backchannel_logout(http, request_id).await,
             AuthEndpoint::Session => self.whoami(http, request_id).await,
             AuthEndpoint::Jwks => LocalResponse {
@@ -271,23 +271,59 @@ impl Sso {
             .with_header(SET_COOKIE, self.jar.clear_login())
     }
 
-    async fn logout(&self, http: &HttpSession) -> LocalResponse {
+    /// `GET /auth/logout` asks (a page with a form); `POST /auth/logout` with the page's
+    /// CSRF token logs out. A GET that logged out would let any site end a citizen's session
+    /// (an `<img src>`), and send the ID token hint on its way.
+    async fn logout(&self, http: &mut HttpSession, request_id: &str) -> LocalResponse {
+        let home = format!("{}/", self.origin);
+        let Some(id) = self.jar.session_id(http.req_header()).map(str::to_owned) else {
+            // Nothing to end here; still clear whatever cookie the browser holds.
+            return LocalResponse::redirect(false, &home)
+                .with_header(SET_COOKIE, self.jar.clear_session());
+        };
+        let method = http.req_header().method.clone();
+        if method == http::Method::GET || method == http::Method::HEAD {
+            let provider = self.provider.as_ref().and_then(|p| p.origin());
+            return logout_page(&logout_csrf(&id), provider.as_deref());
+        }
+        if method != http::Method::POST {
+            return LocalResponse::post_only("invalid_request", "use POST");
+        }
+        let origin_ok = match http.req_header().headers.get(http::header::ORIGIN) {
+            None => true,
+            Some(o) => o.as_bytes() == self.origin.as_bytes(),
+        };
+        let body = crate::request_body::read_limited::<crate::request_body::BodyError>(
+            http,
+            MAX_FORM_BYTES,
+        )
+        .await
+        .unwrap_or_default();
+        let token = form_urlencoded::parse(&body)
+            .find(|(k, _)| k == "csrf")
+            .map(|(_, v)| v.into_owned())
+            .unwrap_or_default();
+        if !origin_ok || !constant_time_eq(token.as_bytes(), logout_csrf(&id).as_bytes()) {
+            tracing::info!("logout refused: missing or wrong CSRF token, or a foreign Origin");
+            return response::error_page(ErrorKind::Forbidden, request_id);
+        }
         let mut id_token = None;
-        if let Some(id) = self.jar.session_id(http.req_header()) {
-            if let Ok(Some(s)) = self.store.get(id).await {
-                id_token = Some(s.id_token);
-            }
-            if let Err(e) = self.store.delete(id).await {
-                tracing::warn!(error = %e, "logout: could not delete the session");
-            }
+        if let Ok(Some(s)) = self.store.get(&id).await {
+            id_token = Some(s.id_token);
+        }
+        if let Err(e) = self.store.delete(&id).await {
+            tracing::warn!(error = %e, "logout: could not delete the session");
         }
         self.metrics.logouts.with_label_values(&["rp"]).inc();
-        let home = format!("{}/", self.origin);
         let target = match (&self.provider, id_token.filter(|t| !t.is_empty())) {
             (Some(p), Some(hint)) => p.end_session_url(&hint, &home).await.unwrap_or(home),
             _ => home,
         };
-        LocalResponse::redirect(false, &target).with_header(SET_COOKIE, self.jar.clear_session())
+        // 303: the browser follows a POST's answer with a GET.
+        let mut resp = LocalResponse::redirect(false, &target)
+            .with_header(SET_COOKIE, self.jar.clear_session());
+        resp.status = StatusCode::SEE_OTHER;
+        resp
     }
 
     async fn backchannel_logout(&self, http: &mut HttpSession, request_id: &str) -> LocalResponse {
@@ -400,6 +436,47 @@ impl Sso {
                 )
             }
         }
+    }
+}
+
+/// The logout form's CSRF token: a digest of the session id, which only the citizen's
+/// browser holds (HttpOnly), so another site can neither read nor compute it, and no
+/// server-side state is kept for it.
+pub fn logout_csrf(session_id: &str) -> String {
+    use sha2::{Digest, Sha256};
+    let digest = Sha256::digest(format!("egov-logout-csrf\0{session_id}").as_bytes());
+    digest[..16].iter().map(|b| format!("{b:02x}")).collect()
+}
+
+fn constant_time_eq(a: &[u8], b: &[u8]) -> bool {
+    a.len() == b.len() && a.iter().zip(b).fold(0u8, |acc, (x, y)| acc | (x ^ y)) == 0
+}
+
+/// The page `GET /auth/logout` answers: one button that posts the logout. Its policy lets
+/// the form's answer redirect to the provider (`form-action` covers redirects).
+fn logout_page(csrf: &str, provider: Option<&str>) -> LocalResponse {
+    let form = |label: &str| {
+        format!(
+            "<form method=\"post\" action=\"/auth/logout\"><input type=\"hidden\" name=\"csrf\" value=\"{csrf}\"><button type=\"submit\" name=\"logout\" value=\"yes\">{label}</button></form>"
+        )
+    };
+    let sections = [
+        ("ar", format!("<h1>تسجيل الخروج</h1><p>هل تريد إنهاء جلستك في البوابة وفي جميع الخدمات؟</p>{}<p><a href=\"/\">العودة إلى البوابة</a></p>", form("تسجيل الخروج"))),
+        ("fr", format!("<h1>Se déconnecter</h1><p>Voulez-vous fermer votre session sur le portail et dans tous les services ?</p>{}<p><a href=\"/\">Retour au portail</a></p>", form("Se déconnecter"))),
+        ("en", format!("<h1>Log out</h1><p>Do you want to end your session on the portal and in every service?</p>{}<p><a href=\"/\">Back to the portal</a></p>", form("Log out"))),
+    ];
+    let refs: Vec<(&str, &str)> = sections.iter().map(|(l, h)| (*l, h.as_str())).collect();
+    let page = LocalResponse::html(
+        StatusCode::OK,
+        crate::response::frame("Se déconnecter", &refs, ""),
+    );
+    let policy = crate::response::CONTENT_SECURITY_POLICY_VALUE.replace(
+        "form-action 'self'",
+        &format!("form-action 'self' {}", provider.unwrap_or("")),
+    );
+    match HeaderValue::from_str(policy.trim()) {
+        Ok(v) => page.with_header(http::header::CONTENT_SECURITY_POLICY, v),
+        Err(_) => page,
     }
 }
 

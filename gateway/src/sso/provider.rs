@@ -331,6 +331,13 @@ impl Provider {
         Ok((tokens, claims))
     }
 
+    /// The provider's origin (`https://idp.example`), which pages that post to the logout
+    /// must allow as a form target: the answer redirects there.
+    pub fn origin(&self) -> Option<String> {
+        let url = url::Url::parse(&self.settings.issuer).ok()?;
+        Some(url.origin().ascii_serialization())
+    }
+
     /// The URL for RP-initiated logout, if the provider has one.
     pub async fn end_session_url(
         &self,
