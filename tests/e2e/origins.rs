@@ -209,7 +209,7 @@ async fn one_login_serves_three_citizen_services_on_three_origins() {
         assert_eq!(page.url().as_str(), url, "not back on {service}'s origin");
         let me = whoami(page).await;
         assert_eq!(me["verified"], true, "{service}: {me}");
-        assert_eq!(me["claims"]["name"], "Amina El Idrissi", "{service}: {me}");
+        assert!(me["claims"]["sub"].is_string(), "{service}: {me}");
     }
     let issued = world
         .gateway

@@ -281,6 +281,31 @@ async fn rp_logout(store: Store) {
 }
 
 both_stores!(
+    a_service_that_asked_for_no_claims_gets_only_the_pairwise_subject,
+    minimal_claims
+);
+async fn minimal_claims(store: Store) {
+    let (world, browser) = amina_logged_in(store).await;
+    let page = browser
+        .get(
+            world
+                .gateway
+                .url("/s/onee-electricity-bill/__estate/whoami"),
+        )
+        .await;
+    let me = whoami(page).await;
+    assert_eq!(me["verified"], true, "{me}");
+    let claims = me["claims"].as_object().expect("claims");
+    let mut names: Vec<&str> = claims.keys().map(String::as_str).collect();
+    names.sort_unstable();
+    assert_eq!(
+        names,
+        ["aud", "exp", "iat", "iss", "jti", "sid", "sub"],
+        "{me}"
+    );
+}
+
+both_stores!(
     a_logout_without_the_pages_token_or_from_another_site_ends_nothing,
     forged_logout
 );

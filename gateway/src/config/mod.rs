@@ -487,6 +487,26 @@ pub struct ServiceConfig {
     /// Rates and body size this service takes (its backend's capacity), on top of the
     /// portal's `[limits]`.
     pub limits: ServiceLimits,
+    /// Which of the citizen's claims the identity assertion to this service carries.
+    pub identity_claims: IdentityClaims,
+}
+
+/// The optional claims of a service's identity assertion (`[identity] claims`). The
+/// pairwise `sub` and `sid` are always there; anything else lets ministries join records
+/// across services, so each must be asked for.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Hash)]
+pub struct IdentityClaims {
+    /// The citizen's full name.
+    pub name: bool,
+    /// How strongly they authenticated.
+    pub acr: bool,
+    /// Whether they hold the professional profile.
+    pub professional: bool,
+}
+
+impl IdentityClaims {
+    /// The names `[identity] claims` accepts.
+    pub const NAMES: [&'static str; 3] = ["name", "acr", "professional"];
 }
 
 /// A service's `[limits]`.

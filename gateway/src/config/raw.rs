@@ -187,6 +187,16 @@ pub struct RawService {
     pub cache: Option<RawServiceCache>,
     #[serde(default)]
     pub limits: RawServiceLimits,
+    #[serde(default)]
+    pub identity: RawServiceIdentity,
+}
+
+/// A service's `[identity]` table: which of the citizen's claims its assertion carries.
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RawServiceIdentity {
+    #[serde(default)]
+    pub claims: Vec<String>,
 }
 
 /// A service's `[limits]` table: what it takes on top of the portal's own limits.

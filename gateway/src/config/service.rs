@@ -4,11 +4,11 @@ use super::error::Problems;
 use super::fields::{localized, secret_ref, timeouts};
 use super::raw::{RawAdapterStep, RawHeaderRules, RawService, RawServiceCache, RawServiceLimits};
 use super::values;
-use super::ServiceLimits;
 use super::{
     Access, AdapterStep, Backend, Category, Defaults, HeaderRules, LegacyHostMode, LegacySite,
     Ministry, Quirk, ServiceCache, ServiceConfig, UpstreamConfig,
 };
+use super::{IdentityClaims, ServiceLimits};
 use std::collections::BTreeMap;
 use std::path::Path;
 
@@ -99,6 +99,7 @@ pub(crate) fn validate_service(
     let upstream = upstream(&raw, legacy.as_ref(), defaults, p);
     let adapters = adapters(&raw.adapters, &file, p);
     let limits = limits(&raw.limits, p);
+    let identity_claims = identity_claims(&raw.identity.claims, p);
     let cache = match &raw.cache {
         None => Some(ServiceCache::default()),
         Some(c) => cache(c, p),
@@ -123,7 +124,32 @@ pub(crate) fn validate_service(
         adapters: adapters?,
         cache: cache?,
         limits: limits?,
+        identity_claims: identity_claims?,
     })
+}
+
+/// A service's `[identity] claims`.
+fn identity_claims(raw: &[String], p: &mut Problems<'_>) -> Option<IdentityClaims> {
+    let mut claims = IdentityClaims::default();
+    let mut ok = true;
+    for (i, name) in raw.iter().enumerate() {
+        match name.as_str() {
+            "name" => claims.name = true,
+            "acr" => claims.acr = true,
+            "professional" => claims.professional = true,
+            other => {
+                ok = false;
+                p.add(
+                    format!("identity.claims[{i}]"),
+                    format!(
+                        "unknown claim {other:?}; one of {} (sub is always sent)",
+                        IdentityClaims::NAMES.join(", ")
+                    ),
+                );
+            }
+        }
+    }
+    ok.then_some(claims)
 }
 
 /// A service's `[limits]`.

@@ -7,7 +7,7 @@
 //! service for half their lifetime, so signing is not paid on every request.
 
 use super::session::{now_secs, Session};
-use crate::config::{IdentitySettings, Secret};
+use crate::config::{IdentityClaims, IdentitySettings, Secret};
 use arc_swap::ArcSwap;
 use base64::Engine as _;
 use hmac::{Hmac, Mac};
@@ -54,7 +54,8 @@ struct Assertion<'a> {
     name: Option<&'a str>,
     #[serde(skip_serializing_if = "Option::is_none")]
     acr: Option<&'a str>,
-    professional: bool,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    professional: Option<bool>,
 }
 
 /// Signs identity assertions and publishes their keys.
@@ -67,7 +68,7 @@ pub struct IdentityIssuer {
     generated: bool,
     rotate_every: Duration,
     rotation: Mutex<()>,
-    cache: moka::sync::Cache<(String, String), (Arc<str>, u64)>,
+    cache: moka::sync::Cache<(String, String, IdentityClaims), (Arc<str>, u64)>,
 }
 
 impl IdentityIssuer {
@@ -136,15 +137,17 @@ impl IdentityIssuer {
         B64.encode(mac.finalize().into_bytes())
     }
 
-    /// An assertion for `session` towards `service_id` of `ministry` (cached briefly).
+    /// An assertion for `session` towards `service_id` of `ministry` (cached briefly),
+    /// carrying the pairwise subject and only the optional `claims` the service asked for.
     pub fn assertion(
         &self,
         session: &Session,
         service_id: &str,
         ministry: &str,
+        claims: IdentityClaims,
     ) -> Result<Arc<str>, IdentityError> {
         self.maybe_rotate();
-        let key = (session.public_id.clone(), service_id.to_string());
+        let key = (session.public_id.clone(), service_id.to_string(), claims);
         let now = now_secs();
         if let Some((jwt, exp)) = self.cache.get(&key) {
             if exp > now + 5 {
@@ -160,9 +163,9 @@ impl IdentityIssuer {
             iat: now,
             exp,
             jti: super::session::random_token(),
-            name: session.name.as_deref(),
-            acr: session.acr.as_deref(),
-            professional: session.professional,
+            name: session.name.as_deref().filter(|_| claims.name),
+            acr: session.acr.as_deref().filter(|_| claims.acr),
+            professional: claims.professional.then_some(session.professional),
         };
         let keys = self.keys.load();
         let mut header = Header::new(Algorithm::ES256);
@@ -277,10 +280,8 @@ mod tests {
         assert_eq!(i.pairwise("interior", "u1"), i.pairwise("interior", "u1"));
     }
 
-    #[test]
-    fn assertions_verify_against_the_published_jwks() {
-        let i = issuer();
-        let session = Session {
+    fn amina() -> Session {
+        Session {
             id: "cookie".into(),
             public_id: "pub".into(),
             sub: "citizen-1".into(),
@@ -296,9 +297,13 @@ mod tests {
             created_at: 0,
             last_seen: 0,
             absolute_expires_at: u64::MAX,
-        };
+        }
+    }
+
+    /// The verified claims of an assertion for `cnie-renewal`.
+    fn verified(i: &IdentityIssuer, claims: IdentityClaims) -> serde_json::Value {
         let jwt = i
-            .assertion(&session, "cnie-renewal", "interior")
+            .assertion(&amina(), "cnie-renewal", "interior", claims)
             .expect("signed");
         let jwks: jsonwebtoken::jwk::JwkSet = serde_json::from_slice(&i.jwks()).expect("jwks");
         let header = jsonwebtoken::decode_header(&*jwt).expect("header");
@@ -308,20 +313,42 @@ mod tests {
         let mut v = jsonwebtoken::Validation::new(Algorithm::ES256);
         v.set_audience(&["cnie-renewal"]);
         v.set_issuer(&["https://portail.test"]);
-        let data = jsonwebtoken::decode::<serde_json::Value>(
+        jsonwebtoken::decode::<serde_json::Value>(
             jwt.as_bytes(),
             &jsonwebtoken::DecodingKey::from_jwk(jwk).expect("key"),
             &v,
         )
-        .expect("valid");
-        assert_eq!(
-            data.claims["sub"],
-            i.pairwise("interior", "citizen-1").as_str()
-        );
-        assert_ne!(data.claims["sub"], "citizen-1");
-        assert!(
-            data.claims["exp"].as_u64().expect("exp") - data.claims["iat"].as_u64().expect("iat")
-                <= 60
-        );
+        .expect("valid")
+        .claims
+    }
+
+    #[test]
+    fn assertions_verify_against_the_published_jwks() {
+        let i = issuer();
+        let claims = verified(&i, IdentityClaims::default());
+        assert_eq!(claims["sub"], i.pairwise("interior", "citizen-1").as_str());
+        assert_ne!(claims["sub"], "citizen-1");
+        assert!(claims["exp"].as_u64().expect("exp") - claims["iat"].as_u64().expect("iat") <= 60);
+    }
+
+    #[test]
+    fn by_default_an_assertion_carries_the_pairwise_subject_and_nothing_that_names_the_citizen() {
+        let claims = verified(&issuer(), IdentityClaims::default());
+        for absent in ["name", "acr", "professional", "email"] {
+            assert!(claims.get(absent).is_none(), "{absent}: {claims}");
+        }
+    }
+
+    #[test]
+    fn a_service_gets_the_claims_it_asked_for() {
+        let asked = IdentityClaims {
+            name: true,
+            acr: true,
+            professional: false,
+        };
+        let claims = verified(&issuer(), asked);
+        assert_eq!(claims["name"], "Amina");
+        assert_eq!(claims["acr"], "loa2");
+        assert!(claims.get("professional").is_none());
     }
 }

@@ -69,7 +69,12 @@ pub fn present_identity(
                 }
             }
         }
-        None => match sso.identity().assertion(session, service.id(), ministry) {
+        None => match sso.identity().assertion(
+            session,
+            service.id(),
+            ministry,
+            service.config.identity_claims,
+        ) {
             Ok(jwt) => {
                 if let Ok(v) = HeaderValue::from_str(&jwt) {
                     headers.set(sso.identity_header().clone(), v);
