@@ -18,6 +18,7 @@ pub fn point_at_estate(config: &mut Config, estate: SocketAddr, portal: SocketAd
         s.upstream.backends = vec![crate::config::Backend {
             host: estate.ip().to_string(),
             port: estate.port(),
+            weight: 1,
         }];
     }
     config.gateway.portal.public_url = PublicUrl {

@@ -28,6 +28,7 @@ pub mod proxy;
 pub mod registry;
 pub mod request_body;
 pub mod request_id;
+pub mod resilience;
 pub mod response;
 pub mod routing;
 pub mod server;

@@ -26,7 +26,6 @@ use crate::app::App;
 use crate::cache::{self, CacheUse, ResponseCache};
 use crate::chain::ResponseHeaders;
 use crate::pipeline::{write_local, Pipeline, RequestCtx, Step};
-use crate::response::failure_kind;
 use crate::sso::Sso;
 use crate::telemetry::request::Finished;
 use crate::telemetry::Telemetry;
@@ -75,7 +74,7 @@ impl GatewayProxy {
     fn report(&self, ctx: &mut RequestCtx, outcome: Outcome<'_>) {
         if let Some(service) = ctx.service.as_ref() {
             self.upstreams
-                .report(service, &ctx.attempts, ctx.obs.as_mut(), outcome);
+                .report(service, &mut ctx.attempts, ctx.obs.as_mut(), outcome);
         }
     }
 }
@@ -176,15 +175,26 @@ impl ProxyHttp for GatewayProxy {
     fn should_serve_stale(
         &self,
         _session: &mut Session,
-        _ctx: &mut RequestCtx,
+        ctx: &mut RequestCtx,
         error: Option<&Error>,
     ) -> bool {
         // Within the windows the stored answer allows (pingora checks them): while it is
-        // revalidated, or when the legacy site is unreachable or failing.
-        error.is_none_or(|e| {
-            e.esource() == &ErrorSource::Upstream
-                || matches!(e.etype(), ErrorType::HTTPStatus(code) if *code >= 500)
-        })
+        // revalidated, or when the legacy site is unreachable or failing. The failure still
+        // counts against the backend and the breaker, though the citizen never sees it.
+        let Some(e) = error else { return true };
+        if ctx.attempts.unavailable_for.is_some() {
+            return true; // breaker open or no backend left: nothing was asked
+        }
+        let serve = e.esource() == &ErrorSource::Upstream
+            || matches!(e.etype(), ErrorType::HTTPStatus(code) if *code >= 500);
+        if serve {
+            let outcome = match e.etype() {
+                ErrorType::HTTPStatus(code) => Outcome::Answered(*code),
+                _ => Outcome::Failed(e),
+            };
+            self.report(ctx, outcome);
+        }
+        serve
     }
 
     async fn upstream_peer(
@@ -325,12 +335,11 @@ impl ProxyHttp for GatewayProxy {
         if e.esource() == &ErrorSource::Upstream {
             self.report(ctx, Outcome::Failed(e));
         }
-        let kind = failure_kind(e);
-        let code = kind.map_or(0, |k| k.status().as_u16());
-        if let Some(kind) = kind {
+        let page = ctx.failure_page(e);
+        let code = page.as_ref().map_or(0, |p| p.status.as_u16());
+        if let Some(page) = page {
             if session.response_written().is_none() {
                 session.set_keepalive(None);
-                let page = ctx.error_page(kind);
                 if let Err(write_err) = write_local(session, page, ctx).await {
                     tracing::debug!(error = %write_err, "could not send the error page");
                 }

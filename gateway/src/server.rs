@@ -157,6 +157,12 @@ pub fn build(
             }),
         )),
     ));
+    server.add_service(background_service(
+        "health-checks",
+        Task::new(crate::upstream::health::run(std::sync::Arc::clone(
+            &app.registry,
+        ))),
+    ));
     let board = std::sync::Arc::clone(&app.telemetry);
     server.add_service(background_service(
         "status-board",

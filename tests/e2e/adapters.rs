@@ -408,6 +408,7 @@ fn loopback(port: u16) -> egov_gateway::config::Backend {
     egov_gateway::config::Backend {
         host: "127.0.0.1".into(),
         port,
+        weight: 1,
     }
 }
 

@@ -16,6 +16,7 @@ mod llm_llama;
 mod origins;
 mod protocols;
 mod registry;
+mod resilience;
 mod shared_state;
 mod sso;
 mod telemetry;

@@ -92,6 +92,7 @@ pub fn backend_down(config: &mut Config, id: &str, port: u16) {
     service_mut(config, id).upstream.backends = vec![Backend {
         host: "127.0.0.1".into(),
         port,
+        weight: 1,
     }];
 }
 

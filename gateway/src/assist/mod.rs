@@ -12,7 +12,6 @@
 
 pub mod api;
 pub mod audit;
-pub mod breaker;
 pub mod cache;
 mod catalog;
 mod decide;

@@ -581,6 +581,10 @@ pub struct UpstreamConfig {
     /// `Host` header (and TLS SNI) sent upstream; the legacy hostname unless set.
     pub host: String,
     pub timeouts: Timeouts,
+    /// Active checks of every backend; `None`: none (passive ejection still applies).
+    pub health_check: Option<HealthCheckConfig>,
+    pub outlier: OutlierConfig,
+    pub breaker: BreakerConfig,
 }
 
 /// One backend address as configured (resolved when the registry is built).
@@ -588,6 +592,61 @@ pub struct UpstreamConfig {
 pub struct Backend {
     pub host: String,
     pub port: u16,
+    /// Its share of the traffic relative to the others (1-100, default 1).
+    pub weight: u32,
+}
+
+/// How a backend's health is checked (`[upstream.health_check]`).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct HealthCheckConfig {
+    /// `GET <path>` answered 2xx or 3xx, or `None`: a TCP (and TLS) connection.
+    pub http_path: Option<String>,
+    pub interval: Duration,
+    pub timeout: Duration,
+    /// Consecutive passes that bring a backend back.
+    pub healthy_threshold: u32,
+    /// Consecutive failures that take it out.
+    pub unhealthy_threshold: u32,
+}
+
+/// How a service ejects a backend that keeps failing (`[upstream.outlier]`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct OutlierConfig {
+    /// Consecutive gateway failures (connect, timeout, reset, 502/503/504) that eject a
+    /// backend; 0 disables ejection.
+    pub consecutive_failures: u32,
+    /// The first ejection's length; each further one doubles it.
+    pub base_ejection: Duration,
+    /// The longest an ejection lasts.
+    pub max_ejection: Duration,
+}
+
+impl Default for OutlierConfig {
+    fn default() -> Self {
+        Self {
+            consecutive_failures: 5,
+            base_ejection: Duration::from_secs(10),
+            max_ejection: Duration::from_secs(300),
+        }
+    }
+}
+
+/// The service's circuit breaker (`[upstream.breaker]`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct BreakerConfig {
+    /// Consecutive gateway failures, all backends together, that open it; 0: no breaker.
+    pub failures: u32,
+    /// How long it stays open before one trial request goes through.
+    pub open_for: Duration,
+}
+
+impl Default for BreakerConfig {
+    fn default() -> Self {
+        Self {
+            failures: 10,
+            open_for: Duration::from_secs(30),
+        }
+    }
 }
 
 impl std::fmt::Display for Backend {

@@ -277,9 +277,85 @@ pub struct RawLegacy {
 #[derive(Debug, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct RawUpstream {
-    pub url: OneOrMany,
+    pub url: RawBackends,
     pub host: Option<String>,
     pub timeouts: Option<RawTimeouts>,
+    pub health_check: Option<RawHealthCheck>,
+    pub outlier: Option<RawOutlier>,
+    pub breaker: Option<RawBreaker>,
+}
+
+/// `upstream.url`: one URL, or a list of URLs and `{ url, weight }` tables.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(untagged)]
+pub enum RawBackends {
+    One(String),
+    Many(Vec<RawBackendEntry>),
+}
+
+/// One backend of a list.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(untagged)]
+pub enum RawBackendEntry {
+    Url(String),
+    Weighted(RawWeightedBackend),
+}
+
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RawWeightedBackend {
+    pub url: String,
+    pub weight: Option<i64>,
+}
+
+impl RawBackends {
+    /// Each backend's URL and weight (when given), with the key path it is reported under.
+    pub fn entries(&self, field: &str) -> Vec<(String, &str, Option<i64>)> {
+        match self {
+            RawBackends::One(s) => vec![(field.to_string(), s.as_str(), None)],
+            RawBackends::Many(v) => v
+                .iter()
+                .enumerate()
+                .map(|(i, e)| match e {
+                    RawBackendEntry::Url(s) => (format!("{field}[{i}]"), s.as_str(), None),
+                    RawBackendEntry::Weighted(w) => (
+                        format!("{field}[{i}]"),
+                        w.url.as_str(),
+                        Some(w.weight.unwrap_or(1)),
+                    ),
+                })
+                .collect(),
+        }
+    }
+}
+
+/// `[upstream.health_check]`: active checks of every backend.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RawHealthCheck {
+    pub kind: Option<String>,
+    pub path: Option<String>,
+    pub interval: Option<String>,
+    pub timeout: Option<String>,
+    pub healthy_threshold: Option<i64>,
+    pub unhealthy_threshold: Option<i64>,
+}
+
+/// `[upstream.outlier]`: passive ejection of failing backends.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RawOutlier {
+    pub consecutive_failures: Option<i64>,
+    pub base_ejection: Option<String>,
+    pub max_ejection: Option<String>,
+}
+
+/// `[upstream.breaker]`: the service's circuit breaker.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RawBreaker {
+    pub failures: Option<i64>,
+    pub open_for: Option<String>,
 }
 
 /// A value the operator may write as one string or as a list of strings.

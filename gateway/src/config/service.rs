@@ -1,16 +1,21 @@
 //! Validation of one `services/<ministry>/<service>.toml` file.
 
 use super::error::Problems;
+use super::fields::opt_duration;
 use super::fields::{localized, secret_ref, timeouts};
-use super::raw::{RawAdapterStep, RawHeaderRules, RawService, RawServiceCache, RawServiceLimits};
+use super::raw::{
+    RawAdapterStep, RawBreaker, RawHeaderRules, RawHealthCheck, RawOutlier, RawService,
+    RawServiceCache, RawServiceLimits,
+};
 use super::values;
 use super::{
     Access, AdapterStep, Backend, Category, Defaults, HeaderRules, LegacyHostMode, LegacySite,
     Ministry, Quirk, ServiceCache, ServiceConfig, UpstreamConfig,
 };
-use super::{IdentityClaims, ServiceLimits};
+use super::{BreakerConfig, HealthCheckConfig, IdentityClaims, OutlierConfig, ServiceLimits};
 use std::collections::BTreeMap;
 use std::path::Path;
+use std::time::Duration;
 
 /// Headers that frame or route the message; no adapter rule may touch them.
 const PROTECTED_HEADERS: &[&str] = &[
@@ -301,9 +306,20 @@ fn upstream(
         p.add("upstream.url", "at least one backend URL is required");
         ok = false;
     }
-    for (field, s) in entries {
+    for (field, s, weight) in entries {
+        let weight = match weight {
+            None => 1,
+            Some(w) => match p.check(format!("{field}.weight"), values::bounded(w, 1, 100)) {
+                Some(w) => w as u32,
+                None => {
+                    ok = false;
+                    1
+                }
+            },
+        };
         match backend_url(s) {
-            Ok((is_tls, backend, path)) => {
+            Ok((is_tls, mut backend, path)) => {
+                backend.weight = weight;
                 if *tls.get_or_insert(is_tls) != is_tls {
                     p.add(
                         field.clone(),
@@ -336,6 +352,9 @@ fn upstream(
         raw.upstream.timeouts.as_ref(),
         &defaults.timeouts,
     );
+    let health_check = health_check(raw.upstream.health_check.as_ref(), p);
+    let outlier = outlier(raw.upstream.outlier.as_ref(), p);
+    let breaker = breaker(raw.upstream.breaker.as_ref(), p);
     if !ok {
         return None;
     }
@@ -345,6 +364,141 @@ fn upstream(
         base_path: base_path?,
         host: host?,
         timeouts: timeouts?,
+        health_check: health_check?,
+        outlier: outlier?,
+        breaker: breaker?,
+    })
+}
+
+fn health_check(
+    raw: Option<&RawHealthCheck>,
+    p: &mut Problems<'_>,
+) -> Option<Option<HealthCheckConfig>> {
+    let Some(raw) = raw else {
+        return Some(None);
+    };
+    let http_path = match raw.kind.as_deref().unwrap_or("http") {
+        "http" => match raw.path.as_deref().unwrap_or("/") {
+            path if path.starts_with('/') && !path.contains(char::is_whitespace) => {
+                Some(Some(path.to_string()))
+            }
+            path => {
+                p.add(
+                    "upstream.health_check.path",
+                    format!("{path:?} must start with / and hold no spaces"),
+                );
+                None
+            }
+        },
+        "tcp" => {
+            if raw.path.is_some() {
+                p.add("upstream.health_check.path", "a tcp check has no path");
+                None
+            } else {
+                Some(None)
+            }
+        }
+        other => {
+            p.add(
+                "upstream.health_check.kind",
+                format!("{other:?} is not a check kind: http or tcp"),
+            );
+            None
+        }
+    };
+    let interval = opt_duration(
+        p,
+        "upstream.health_check.interval",
+        raw.interval.as_deref(),
+        Duration::from_secs(10),
+    );
+    let timeout = opt_duration(
+        p,
+        "upstream.health_check.timeout",
+        raw.timeout.as_deref(),
+        Duration::from_secs(2),
+    );
+    if let (Some(i), Some(t)) = (interval, timeout) {
+        if i < Duration::from_secs(1) || t > i {
+            p.add(
+                "upstream.health_check.interval",
+                "must be at least 1s and no shorter than the timeout",
+            );
+            return None;
+        }
+    }
+    let healthy = p.check(
+        "upstream.health_check.healthy_threshold",
+        values::bounded(raw.healthy_threshold.unwrap_or(2), 1, 100),
+    );
+    let unhealthy = p.check(
+        "upstream.health_check.unhealthy_threshold",
+        values::bounded(raw.unhealthy_threshold.unwrap_or(3), 1, 100),
+    );
+    Some(Some(HealthCheckConfig {
+        http_path: http_path?,
+        interval: interval?,
+        timeout: timeout?,
+        healthy_threshold: healthy? as u32,
+        unhealthy_threshold: unhealthy? as u32,
+    }))
+}
+
+fn outlier(raw: Option<&RawOutlier>, p: &mut Problems<'_>) -> Option<OutlierConfig> {
+    let d = OutlierConfig::default();
+    let Some(raw) = raw else {
+        return Some(d);
+    };
+    let failures = p.check(
+        "upstream.outlier.consecutive_failures",
+        values::bounded(raw.consecutive_failures.unwrap_or(5), 0, 1000),
+    );
+    let base = opt_duration(
+        p,
+        "upstream.outlier.base_ejection",
+        raw.base_ejection.as_deref(),
+        d.base_ejection,
+    );
+    let max = opt_duration(
+        p,
+        "upstream.outlier.max_ejection",
+        raw.max_ejection.as_deref(),
+        d.max_ejection,
+    );
+    if let (Some(b), Some(m)) = (base, max) {
+        if b > m {
+            p.add(
+                "upstream.outlier.base_ejection",
+                "must not be longer than max_ejection",
+            );
+            return None;
+        }
+    }
+    Some(OutlierConfig {
+        consecutive_failures: failures? as u32,
+        base_ejection: base?,
+        max_ejection: max?,
+    })
+}
+
+fn breaker(raw: Option<&RawBreaker>, p: &mut Problems<'_>) -> Option<BreakerConfig> {
+    let d = BreakerConfig::default();
+    let Some(raw) = raw else {
+        return Some(d);
+    };
+    let failures = p.check(
+        "upstream.breaker.failures",
+        values::bounded(raw.failures.unwrap_or(10), 0, 10_000),
+    );
+    let open_for = opt_duration(
+        p,
+        "upstream.breaker.open_for",
+        raw.open_for.as_deref(),
+        d.open_for,
+    );
+    Some(BreakerConfig {
+        failures: failures? as u32,
+        open_for: open_for?,
     })
 }
 
@@ -377,7 +531,15 @@ fn backend_url(s: &str) -> Result<(bool, Backend, String), String> {
         return Err("port must be 1-65535".into());
     }
     let path = values::path_prefix(url.path())?;
-    Ok((tls, Backend { host, port }, path))
+    Ok((
+        tls,
+        Backend {
+            host,
+            port,
+            weight: 1,
+        },
+        path,
+    ))
 }
 
 /// Response headers the gateway rewrites for the portal (cookies scoped under the service,

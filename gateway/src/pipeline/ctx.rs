@@ -85,6 +85,22 @@ impl Default for RequestCtx {
 
 impl RequestCtx {
     /// An error page quoting the request id (and the trace id when they differ).
+    /// The page a proxied request that failed with `e` gets (`None`: the client is gone):
+    /// the maintenance page with `Retry-After` when the service cannot be reached at all
+    /// (breaker open, every backend down), otherwise the page of the failure's kind.
+    pub fn failure_page(&self, e: &pingora::Error) -> Option<LocalResponse> {
+        let kind = response::failure_kind(e)?;
+        let Some(wait) = self.attempts.unavailable_for else {
+            return Some(self.error_page(kind));
+        };
+        let secs = wait.as_secs().max(1).to_string();
+        let page = self.error_page(ErrorKind::Maintenance);
+        Some(match http::HeaderValue::from_str(&secs) {
+            Ok(v) => page.with_header(http::header::RETRY_AFTER, v),
+            Err(_) => page,
+        })
+    }
+
     pub fn error_page(&self, kind: ErrorKind) -> LocalResponse {
         let trace = self.obs.as_ref().map(|o| o.trace_id.as_str());
         response::error_page_traced(kind, self.request_id.as_str(), trace)

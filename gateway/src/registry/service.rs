@@ -2,14 +2,23 @@
 //! (backend balancer, adapter chain, header values), so a request does no parsing.
 
 use crate::chain::AdapterChain;
-use crate::config::{ServiceConfig, Timeouts};
+use crate::config::{ServiceConfig, Timeouts, UpstreamConfig};
+use crate::resilience::breaker::Breaker;
+use crate::resilience::budget::RetryBudget;
+use crate::resilience::outlier::Outliers;
 use crate::telemetry::metrics::ServiceMetrics;
+use futures_util::FutureExt;
 use http::HeaderValue;
+use pingora::lb::discovery::Static;
 use pingora::lb::selection::RoundRobin;
-use pingora::lb::LoadBalancer;
+use pingora::lb::{Backend as LbBackend, Backends, LoadBalancer};
+use prometheus::IntGauge;
+use std::collections::BTreeSet;
 use std::fmt;
 use std::net::SocketAddr;
-use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
 
 /// A registered service, compiled.
 pub struct Service {
@@ -56,7 +65,10 @@ impl Service {
     }
 }
 
-/// The legacy backend(s) of a service.
+/// The legacy backend(s) of a service, and what the gateway knows of them: their active
+/// health (in the balancer), passive ejections, the service's circuit breaker and retry
+/// budget. Shared with the next snapshot when `[upstream]` did not change, so all of it
+/// survives a registry swap.
 pub struct Upstream {
     balancer: LoadBalancer<RoundRobin>,
     /// The resolved backend addresses, in configuration order.
@@ -70,46 +82,116 @@ pub struct Upstream {
     /// Backend path prefix (`/` for none).
     pub base_path: String,
     pub timeouts: Timeouts,
+    pub outliers: Outliers,
+    /// `None` when `[upstream.breaker] failures = 0`.
+    pub breaker: Option<Breaker>,
+    pub budget: RetryBudget,
+    /// When active checks are configured: how often, and when the next is due.
+    pub health: Option<HealthSchedule>,
+}
+
+/// When a service's active health checks run.
+pub struct HealthSchedule {
+    pub interval: Duration,
+    next_due: Mutex<Instant>,
+    running: AtomicBool,
+}
+
+impl HealthSchedule {
+    /// Whether a run should start at `now` (and, if so, marks it started).
+    pub fn start_if_due(&self, now: Instant) -> bool {
+        let mut due = self.next_due.lock().unwrap_or_else(|e| e.into_inner());
+        if now < *due || self.running.swap(true, Ordering::AcqRel) {
+            return false;
+        }
+        *due = now + self.interval;
+        true
+    }
+
+    /// The run that [`Self::start_if_due`] started is over.
+    pub fn finished(&self) {
+        self.running.store(false, Ordering::Release);
+    }
 }
 
 impl Upstream {
+    /// The upstream of `config` on the resolved `backends` (address and weight); the
+    /// breaker, if any, publishes its state to `breaker_gauge`.
     pub fn new(
-        backends: &[SocketAddr],
-        tls: bool,
-        host: String,
-        base_path: String,
-        timeouts: Timeouts,
+        config: &UpstreamConfig,
+        backends: &[(SocketAddr, u32)],
+        breaker_gauge: Option<IntGauge>,
     ) -> Result<Self, String> {
-        let balancer = LoadBalancer::try_from_iter(backends.iter().copied())
+        let set: BTreeSet<LbBackend> = backends
+            .iter()
+            .map(|(addr, weight)| {
+                let mut b = LbBackend::new(&addr.to_string())
+                    .map_err(|e| format!("backend {addr}: {e}"))?;
+                b.weight = (*weight).max(1) as usize;
+                Ok(b)
+            })
+            .collect::<Result<_, String>>()?;
+        let mut balancer = LoadBalancer::from_backends(Backends::new(Static::new(set)));
+        if let Some(check) = &config.health_check {
+            balancer.set_health_check(crate::resilience::health::build(
+                check,
+                &config.host,
+                config.tls,
+            )?);
+        }
+        balancer
+            .update()
+            .now_or_never()
+            .ok_or("the static backend list did not load at once")?
             .map_err(|e| format!("cannot build the backend balancer: {e}"))?;
+        let host = config.host.clone();
         let host_header =
             HeaderValue::from_str(&host).map_err(|_| format!("{host:?} is not a valid Host"))?;
+        let addrs: Vec<SocketAddr> = backends.iter().map(|(a, _)| *a).collect();
+        let b = config.breaker;
+        let breaker = (b.failures > 0).then(|| match breaker_gauge {
+            Some(g) => Breaker::with_gauge(b.failures, b.open_for, g),
+            None => Breaker::new(b.failures, b.open_for),
+        });
         Ok(Self {
             balancer,
-            backends: backends.to_vec(),
-            backend_count: backends.len(),
-            tls,
+            outliers: Outliers::new(config.outlier, &addrs),
+            backend_count: addrs.len(),
+            backends: addrs,
+            tls: config.tls,
             host,
             host_header,
-            base_path,
-            timeouts,
+            base_path: config.base_path.clone(),
+            timeouts: config.timeouts,
+            breaker,
+            budget: RetryBudget::default(),
+            health: config.health_check.as_ref().map(|c| HealthSchedule {
+                interval: c.interval,
+                next_due: Mutex::new(Instant::now()),
+                running: AtomicBool::new(false),
+            }),
         })
     }
 
-    /// The next backend, round-robin.
+    /// The next backend, round-robin by weight.
     pub fn select(&self) -> Option<SocketAddr> {
         self.select_excluding(&[])
     }
 
-    /// The next backend, round-robin, skipping those this request already failed to reach
-    /// (so a retry after a refused connection goes elsewhere even when other requests move
-    /// the shared round-robin counter in between). `None` once every backend was tried.
+    /// The next backend, round-robin by weight, among those that pass their health checks
+    /// and are not ejected, skipping those this request already failed to reach (so a retry
+    /// after a refused connection goes elsewhere even when other requests move the shared
+    /// round-robin counter in between). `None` once none is left.
     pub fn select_excluding(&self, tried: &[SocketAddr]) -> Option<SocketAddr> {
-        // Bounds the search; round-robin visits every backend within `backend_count` steps
+        let now = Instant::now();
+        // Bounds the search; round-robin visits every backend within its weighted cycle
         // unless other requests advance the shared counter meanwhile.
         self.balancer
             .select_with(b"", 256, |b, healthy| {
-                healthy && b.addr.as_inet().is_some_and(|a| !tried.contains(a))
+                healthy
+                    && b.addr
+                        .as_inet()
+                        .is_some_and(|a| !tried.contains(a) && !self.outliers.is_ejected(*a, now))
             })
             .and_then(|b| b.addr.as_inet().copied())
     }
@@ -123,34 +205,66 @@ impl Upstream {
     pub fn backends(&self) -> &[SocketAddr] {
         &self.backends
     }
+
+    /// Runs every backend's active check once (all in parallel).
+    pub async fn run_health_checks(&self) {
+        self.balancer.backends().run_health_check(true).await
+    }
+
+    /// Whether `addr` passes its active checks (always, without checks).
+    pub fn passes_checks(&self, addr: SocketAddr) -> bool {
+        let backends = self.balancer.backends();
+        backends
+            .get_backend()
+            .iter()
+            .find(|b| b.addr.as_inet() == Some(&addr))
+            .is_none_or(|b| backends.ready(b))
+    }
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
-    use std::time::Duration;
+    use crate::config::{Backend, BreakerConfig, OutlierConfig};
 
-    fn upstream(backends: &[SocketAddr]) -> Upstream {
+    fn config(backends: &[SocketAddr]) -> UpstreamConfig {
         let t = Duration::from_secs(1);
-        Upstream::new(
-            backends,
-            false,
-            "legacy.example".into(),
-            "/".into(),
-            Timeouts {
+        UpstreamConfig {
+            tls: false,
+            backends: backends
+                .iter()
+                .map(|a| Backend {
+                    host: a.ip().to_string(),
+                    port: a.port(),
+                    weight: 1,
+                })
+                .collect(),
+            base_path: "/".into(),
+            host: "legacy.example".into(),
+            timeouts: Timeouts {
                 connect: t,
                 read: t,
                 total: t,
             },
-        )
-        .expect("upstream")
+            health_check: None,
+            outlier: OutlierConfig::default(),
+            breaker: BreakerConfig::default(),
+        }
+    }
+
+    fn upstream(backends: &[(SocketAddr, u32)]) -> Upstream {
+        let addrs: Vec<SocketAddr> = backends.iter().map(|(a, _)| *a).collect();
+        Upstream::new(&config(&addrs), backends, None).expect("upstream")
+    }
+
+    fn addr(port: u16) -> SocketAddr {
+        SocketAddr::from(([127, 0, 0, 1], port))
     }
 
     #[test]
     fn a_retry_never_picks_a_backend_the_request_already_tried() {
-        let a: SocketAddr = "127.0.0.1:1001".parse().expect("addr");
-        let b: SocketAddr = "127.0.0.1:1002".parse().expect("addr");
-        let u = upstream(&[a, b]);
+        let (a, b) = (addr(1001), addr(1002));
+        let u = upstream(&[(a, 1), (b, 1)]);
         for _ in 0..8 {
             // Whatever the shared counter says, excluding one backend yields the other.
             assert_eq!(u.select_excluding(&[a]), Some(b));
@@ -158,5 +272,27 @@ mod tests {
             let _ = u.select();
         }
         assert_eq!(u.select_excluding(&[a, b]), None);
+    }
+
+    #[test]
+    fn traffic_follows_the_weights() {
+        let (a, b) = (addr(1001), addr(1002));
+        let u = upstream(&[(a, 3), (b, 1)]);
+        let to_a = (0..400).filter(|_| u.select() == Some(a)).count();
+        assert!(
+            (280..=320).contains(&to_a),
+            "{to_a} of 400 to the weight-3 backend"
+        );
+    }
+
+    #[test]
+    fn an_ejected_backend_gets_no_traffic_until_its_ejection_ends() {
+        let (a, b) = (addr(1001), addr(1002));
+        let u = upstream(&[(a, 1), (b, 1)]);
+        let now = Instant::now();
+        for _ in 0..5 {
+            u.outliers.record(a, true, now);
+        }
+        assert!((0..20).all(|_| u.select() == Some(b)));
     }
 }

@@ -84,16 +84,16 @@ impl Snapshot {
             let upstream = match kept {
                 Some(u) => Some(u),
                 None => resolve(svc, &mut errors).and_then(|backends| {
-                    Upstream::new(
-                        &backends,
-                        svc.upstream.tls,
-                        svc.upstream.host.clone(),
-                        svc.upstream.base_path.clone(),
-                        svc.upstream.timeouts,
-                    )
-                    .map(Arc::new)
-                    .map_err(|reason| errors.push(ConfigError::new(&svc.file, "upstream", reason)))
-                    .ok()
+                    let gauge = metrics.map(|m| {
+                        m.circuit_breaker_state
+                            .with_label_values(&[&format!("service:{}", svc.id)])
+                    });
+                    Upstream::new(&svc.upstream, &backends, gauge)
+                        .map(Arc::new)
+                        .map_err(|reason| {
+                            errors.push(ConfigError::new(&svc.file, "upstream", reason))
+                        })
+                        .ok()
                 }),
             };
             let chain = match AdapterChain::compile(svc, &cx) {
@@ -188,8 +188,8 @@ impl Snapshot {
 fn resolve(
     svc: &crate::config::ServiceConfig,
     errors: &mut Vec<ConfigError>,
-) -> Option<Vec<SocketAddr>> {
-    let mut out = Vec::new();
+) -> Option<Vec<(SocketAddr, u32)>> {
+    let mut out: Vec<(SocketAddr, u32)> = Vec::new();
     let mut ok = true;
     for (i, b) in svc.upstream.backends.iter().enumerate() {
         let field = if svc.upstream.backends.len() == 1 {
@@ -201,7 +201,7 @@ fn resolve(
             Ok(mut addrs) => match addrs.next() {
                 // Two URLs naming one address are one backend: the balancer keeps one, and
                 // failover counts backends.
-                Some(a) if out.contains(&a) => {}
+                Some(a) if out.iter().any(|(o, _)| *o == a) => {}
                 Some(a) => match super::address::never_a_backend(a.ip()) {
                     Some(why) => {
                         errors.push(ConfigError::new(
@@ -211,7 +211,7 @@ fn resolve(
                         ));
                         ok = false;
                     }
-                    None => out.push(a),
+                    None => out.push((a, b.weight)),
                 },
                 None => {
                     errors.push(ConfigError::new(

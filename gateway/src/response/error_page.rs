@@ -30,6 +30,9 @@ pub enum ErrorKind {
     TooManyRequests,
     /// A host this gateway does not serve.
     MisdirectedRequest,
+    /// The service cannot be reached at all right now (its breaker is open, or every
+    /// backend is down): come back after `Retry-After`.
+    Maintenance,
     /// The request body is larger than the service takes.
     PayloadTooLarge,
     /// The request target is longer than the portal takes.
@@ -54,6 +57,7 @@ impl ErrorKind {
             ErrorKind::MethodNotAllowed => StatusCode::METHOD_NOT_ALLOWED,
             ErrorKind::TooManyRequests => StatusCode::TOO_MANY_REQUESTS,
             ErrorKind::MisdirectedRequest => StatusCode::MISDIRECTED_REQUEST,
+            ErrorKind::Maintenance => StatusCode::SERVICE_UNAVAILABLE,
             ErrorKind::PayloadTooLarge => StatusCode::PAYLOAD_TOO_LARGE,
             ErrorKind::UriTooLong => StatusCode::URI_TOO_LONG,
             ErrorKind::Internal => StatusCode::INTERNAL_SERVER_ERROR,
@@ -87,6 +91,11 @@ impl ErrorKind {
                 ("ar", "طلبات كثيرة جدا", "وصلت إلى البوابة طلبات كثيرة من جهتك في وقت قصير. انتظر قليلا ثم أعد المحاولة."),
                 ("fr", "Trop de requêtes", "Le portail a reçu trop de requêtes de votre part en peu de temps. Patientez un instant puis réessayez."),
                 ("en", "Too many requests", "The portal received too many requests from you in a short time. Wait a moment and try again."),
+            ],
+            ErrorKind::Maintenance => [
+                ("ar", "الخدمة في فترة صيانة", "موقع الإدارة المعنية متوقف حاليا. أعد المحاولة بعد بضع دقائق؛ باقي خدمات البوابة تعمل."),
+                ("fr", "Service en maintenance", "Le site de l'administration concernée est momentanément arrêté. Réessayez dans quelques minutes ; les autres services du portail fonctionnent."),
+                ("en", "Service under maintenance", "The administration's site is down for now. Try again in a few minutes; the portal's other services are working."),
             ],
             ErrorKind::MisdirectedRequest => [
                 ("ar", "عنوان غير معروف", "هذا العنوان لا يخص البوابة. افتح البوابة من عنوانها الرسمي."),

@@ -27,6 +27,8 @@ pub struct Metrics {
     pub in_flight: IntGauge,
     pub upstream_errors: IntCounterVec,
     pub upstream_up: IntGaugeVec,
+    /// Backends taken out of rotation after consecutive failures, by service.
+    pub upstream_ejections: IntCounterVec,
     pub registry_services: IntGauge,
     /// Services whose stored document cannot be served as written (their last good version
     /// serves).
@@ -238,7 +240,8 @@ impl Metrics {
             response_bytes: counter(&r, "egov_http_response_bytes_total", "Response body bytes sent to citizens.", sm)?,
             in_flight: gauge(&r, "egov_http_requests_in_flight", "Requests being served now.")?,
             upstream_errors: counter(&r, "egov_upstream_errors_total", "Failed exchanges with legacy sites, by kind (refused, timeout, reset, protocol).", &["service", "ministry", "kind"])?,
-            upstream_up: gauge_vec(&r, "egov_upstream_up", "Whether the last exchange with a backend succeeded (1) or failed to connect (0).", &["service", "backend"])?,
+            upstream_up: gauge_vec(&r, "egov_upstream_up", "Whether a backend is reachable (1) or not (0): its last exchange connected, or its last active health check passed.", &["service", "backend"])?,
+            upstream_ejections: counter(&r, "egov_upstream_ejections_total", "Backends taken out of rotation after consecutive gateway failures (connect, timeout, reset, 502/503/504), by service.", &["service"])?,
             registry_services: gauge(&r, "egov_registry_services", "Services in the live registry snapshot.")?,
             registry_broken: gauge(&r, "egov_registry_broken_services", "Service documents that cannot be served as written (their last good version keeps serving).")?,
             admin_changes: counter(&r, "egov_admin_changes_total", "Changes asked of the ministries' admin API, by action and result (ok, invalid, conflict, forbidden, unauthenticated, not_found, error).", &["action", "result"])?,
@@ -303,6 +306,10 @@ impl Metrics {
         forget(&self.access_denied, id);
         forget(&self.response_cache, id);
         forget(&self.response_cache_bytes, id);
+        forget(&self.upstream_ejections, id);
+        let _ = self
+            .circuit_breaker_state
+            .remove_label_values(&[&format!("service:{id}")]);
     }
 
     /// The text exposition for `/metrics`.

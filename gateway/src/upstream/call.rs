@@ -70,7 +70,12 @@ impl Upstreams {
             let peer = match attempts.next_peer(service, false) {
                 Ok(p) => p,
                 Err(e) => {
-                    self.report(service, &attempts, obs.as_deref_mut(), Outcome::Failed(&e));
+                    self.report(
+                        service,
+                        &mut attempts,
+                        obs.as_deref_mut(),
+                        Outcome::Failed(&e),
+                    );
                     return Err(if timed_out(&e) {
                         CallError::TimedOut
                     } else {
@@ -78,7 +83,7 @@ impl Upstreams {
                     });
                 }
             };
-            self.report(service, &attempts, obs.as_deref_mut(), Outcome::Started);
+            self.report(service, &mut attempts, obs.as_deref_mut(), Outcome::Started);
             let left = attempts
                 .time_left()
                 .unwrap_or(service.upstream.timeouts.total);
@@ -93,13 +98,18 @@ impl Upstreams {
                     if attempts.connect_failed(service, &e) {
                         self.report(
                             service,
-                            &attempts,
+                            &mut attempts,
                             obs.as_deref_mut(),
                             Outcome::Retrying(&e),
                         );
                         continue;
                     }
-                    self.report(service, &attempts, obs.as_deref_mut(), Outcome::Failed(&e));
+                    self.report(
+                        service,
+                        &mut attempts,
+                        obs.as_deref_mut(),
+                        Outcome::Failed(&e),
+                    );
                     return Err(if timed_out(&e) {
                         CallError::TimedOut
                     } else {
@@ -107,7 +117,12 @@ impl Upstreams {
                     });
                 }
             };
-            self.report(service, &attempts, obs.as_deref_mut(), Outcome::Connected);
+            self.report(
+                service,
+                &mut attempts,
+                obs.as_deref_mut(),
+                Outcome::Connected,
+            );
             let left = attempts.time_left().unwrap_or(left);
             let answered = tokio::time::timeout(left, exchange_on(&mut session, &exchange))
                 .await
@@ -121,7 +136,7 @@ impl Upstreams {
                 Ok(answer) => {
                     self.report(
                         service,
-                        &attempts,
+                        &mut attempts,
                         obs.as_deref_mut(),
                         Outcome::Answered(answer.header.status.as_u16()),
                     );
@@ -134,14 +149,19 @@ impl Upstreams {
                     // The backend did answer; the answer is what the caller refuses.
                     self.report(
                         service,
-                        &attempts,
+                        &mut attempts,
                         obs.as_deref_mut(),
                         Outcome::Answered(status),
                     );
                     Err(CallError::TooLarge(exchange.max_response))
                 }
                 Err(Exchanged::Failed(e)) => {
-                    self.report(service, &attempts, obs.as_deref_mut(), Outcome::Failed(&e));
+                    self.report(
+                        service,
+                        &mut attempts,
+                        obs.as_deref_mut(),
+                        Outcome::Failed(&e),
+                    );
                     Err(if timed_out(&e) {
                         CallError::TimedOut
                     } else {

@@ -5,11 +5,13 @@
 //!   refused connection, one deadline for the whole exchange);
 //! - [`request`]: what the legacy site receives (path, `Host`, `X-Forwarded-*`, request id,
 //!   trace context, identity, the service's adapter request chain);
-//! - [`outcome`]: the one hook every attempt's events go through (telemetry now; breakers
-//!   and outlier ejection next);
+//! - [`outcome`]: the one hook every attempt's events go through (telemetry, the service's
+//!   breaker, outlier ejection);
+//! - [`health`]: the background task running active health checks;
 //! - [`call`]: a request of the gateway's own, answered whole, over pingora's connector.
 
 pub mod call;
+pub mod health;
 pub mod outcome;
 pub mod peer;
 pub mod request;

@@ -1,8 +1,12 @@
 //! The one "upstream outcome" hook: every event of an attempt at a backend (started,
 //! connected, moving on to another backend, answered, failed) is reported here, from the
 //! proxy's phases and from the gateway's own calls alike, and fanned out to whatever
-//! listens: telemetry today (metrics, spans, backend health gauges), circuit breakers and
-//! outlier ejection next. Callers never talk to those listeners themselves.
+//! listens: telemetry (metrics, spans, backend health gauges), the service's circuit
+//! breaker and passive outlier ejection. Callers never talk to those listeners themselves.
+//!
+//! Only *gateway* failures count against a backend and the breaker: it could not be reached,
+//! timed out or reset, or answered 502/503/504. A 500 is an answer about one page, and
+//! counting it would let anyone trip a breaker by asking for a broken URL.
 
 use super::peer::Attempts;
 use super::Upstreams;
@@ -30,10 +34,11 @@ impl Upstreams {
     pub fn report(
         &self,
         service: &Service,
-        attempts: &Attempts,
+        attempts: &mut Attempts,
         obs: Option<&mut RequestObs>,
         outcome: Outcome<'_>,
     ) {
+        self.resilience(service, attempts, &outcome);
         let Some(obs) = obs else {
             return;
         };
@@ -54,6 +59,67 @@ impl Upstreams {
             ),
             Outcome::Answered(status) => t.upstream_answered(obs, status),
             Outcome::Failed(e) => t.upstream_failed(obs, metrics, e),
+        }
+    }
+}
+
+/// Whether an answer with `status` is the gateway's kind of failure (the backend or
+/// something in front of it says it cannot serve).
+fn gateway_status(status: u16) -> bool {
+    matches!(status, 502..=504)
+}
+
+impl Upstreams {
+    /// The outcome's verdict for the backend (outlier ejection) and the service (breaker).
+    fn resilience(&self, service: &Service, attempts: &mut Attempts, outcome: &Outcome<'_>) {
+        let (backend, failed) = match *outcome {
+            Outcome::Started | Outcome::Connected => return,
+            Outcome::Retrying(_) => (attempts.last_failed(), true),
+            Outcome::Answered(status) => (attempts.backend, gateway_status(status)),
+            Outcome::Failed(e) => {
+                if e.esource() != &pingora::ErrorSource::Upstream
+                    && !super::peer::is_connect_failure(e.etype())
+                {
+                    // The client went away, or nothing was tried: no verdict on the backend.
+                    return;
+                }
+                (attempts.backend.or(attempts.last_failed()), true)
+            }
+        };
+        let upstream = &service.upstream;
+        if let Some(addr) = backend {
+            let now = std::time::Instant::now();
+            if let crate::resilience::outlier::Ejection::Ejected(length) =
+                upstream.outliers.record(addr, failed, now)
+            {
+                tracing::warn!(
+                    service = service.id(),
+                    backend = %addr,
+                    seconds = length.as_secs(),
+                    "backend ejected after consecutive failures"
+                );
+                self.telemetry
+                    .metrics
+                    .upstream_ejections
+                    .with_label_values(&[service.id()])
+                    .inc();
+            }
+        }
+        // The breaker judges the whole exchange: a failover that then succeeds is a success.
+        if matches!(outcome, Outcome::Retrying(_)) {
+            return;
+        }
+        if let Some(permit) = attempts.permit.take() {
+            if failed {
+                if permit.failure(std::time::Instant::now()) {
+                    tracing::warn!(
+                        service = service.id(),
+                        "circuit breaker opened: the service answers with its maintenance page"
+                    );
+                }
+            } else {
+                permit.success();
+            }
         }
     }
 }

@@ -8,6 +8,7 @@
 //! peers here, so both follow the same rules.
 
 use crate::registry::Service;
+use crate::resilience::breaker::Permit;
 use pingora::upstreams::peer::HttpPeer;
 use pingora::{Error, ErrorType};
 use std::net::SocketAddr;
@@ -25,7 +26,17 @@ pub struct Attempts {
     failed: Vec<SocketAddr>,
     /// When the whole upstream exchange must be over.
     deadline: Option<Instant>,
+    /// The service's circuit breaker let this exchange through; its verdict is reported
+    /// with the outcome (dropped unsettled, it counts for nothing).
+    pub permit: Option<Permit>,
+    /// Set when the service cannot be reached at all (breaker open, every backend down or
+    /// ejected): how long until it is worth asking again. The citizen gets the maintenance
+    /// page with this `Retry-After` (or a stale copy).
+    pub unavailable_for: Option<Duration>,
 }
+
+/// How long a citizen is told to wait when every backend is down or ejected.
+const NO_BACKEND_RETRY_AFTER: Duration = Duration::from_secs(30);
 
 impl Attempts {
     /// A peer for the next attempt at `service`: a backend this request has not failed to
@@ -37,12 +48,35 @@ impl Attempts {
         upgrade: bool,
     ) -> pingora::Result<Box<HttpPeer>> {
         let upstream = &service.upstream;
-        let addr = upstream.select_excluding(&self.failed).ok_or_else(|| {
-            Error::explain(
+        let first = self.deadline.is_none() && self.failed.is_empty();
+        if first {
+            upstream.budget.deposit();
+            if let Some(breaker) = &upstream.breaker {
+                let now = Instant::now();
+                match breaker.acquire(now) {
+                    Some(permit) => self.permit = Some(permit),
+                    None => {
+                        let wait = breaker
+                            .open_until()
+                            .map_or(Duration::from_secs(1), |u| u.saturating_duration_since(now));
+                        self.unavailable_for = Some(wait.max(Duration::from_secs(1)));
+                        return Error::e_explain(
+                            ErrorType::ConnectNoRoute,
+                            "the service's circuit breaker is open",
+                        );
+                    }
+                }
+            }
+        }
+        let Some(addr) = upstream.select_excluding(&self.failed) else {
+            if first {
+                self.unavailable_for = Some(NO_BACKEND_RETRY_AFTER);
+            }
+            return Error::e_explain(
                 ErrorType::ConnectNoRoute,
                 "the service has no usable backend",
-            )
-        })?;
+            );
+        };
         self.backend = Some(addr);
         let t = upstream.timeouts;
         let mut peer = HttpPeer::new(addr, upstream.tls, upstream.host.clone());
@@ -71,12 +105,20 @@ impl Attempts {
     }
 
     /// The current attempt could not connect (`e`): whether another backend may be tried.
-    /// Nothing was sent yet, so any method may go elsewhere.
+    /// Nothing was sent yet, so any method may go elsewhere; but only while the service's
+    /// retry budget lasts.
     pub fn connect_failed(&mut self, service: &Service, e: &Error) -> bool {
         if let Some(addr) = self.backend.take() {
             self.failed.push(addr);
         }
-        is_connect_failure(e.etype()) && self.failed.len() < service.upstream.backend_count()
+        is_connect_failure(e.etype())
+            && self.failed.len() < service.upstream.backend_count()
+            && service.upstream.budget.withdraw()
+    }
+
+    /// The backend the last failed attempt went to.
+    pub fn last_failed(&self) -> Option<SocketAddr> {
+        self.failed.last().copied()
     }
 
     /// What is left of the exchange's time, once an attempt has started it.
@@ -124,10 +166,12 @@ mod tests {
             crate::config::Backend {
                 host: "127.0.0.1".into(),
                 port: 1001,
+                weight: 1,
             },
             crate::config::Backend {
                 host: "127.0.0.1".into(),
                 port: 1002,
+                weight: 1,
             },
         ];
         let snap =

@@ -15,7 +15,7 @@ use serde_json::Value;
 use super::error::LlmError;
 use super::prompt::{self, ShortlistItem};
 use super::settings::{validate, LlmSettings};
-use crate::assist::breaker::{Breaker, BreakerState};
+use crate::resilience::breaker::{Breaker, BreakerState};
 
 /// Largest response body read from the endpoint.
 const MAX_RESPONSE_BYTES: usize = 256 * 1024;

@@ -12,7 +12,7 @@
 //! - the whole call, retries included, runs under one deadline ([`LlmSettings::deadline`]);
 //! - 429, 5xx and transport errors are retried a few times with a short backoff that honours
 //!   `Retry-After` (or `retry-after-ms`) only if it fits in what is left of the deadline;
-//! - a circuit breaker ([`crate::assist::breaker`]) stops calling an endpoint that keeps failing.
+//! - a circuit breaker ([`crate::resilience::breaker`]) stops calling an endpoint that keeps failing.
 //!
 //! **What counts against the breaker.** Every failed call that reached for the network:
 //! timeouts, 429, any non-2xx status (a 401 or 404 is a misconfiguration that will not heal by
@@ -33,8 +33,8 @@ pub mod error;
 pub mod prompt;
 pub mod settings;
 
-pub use super::breaker::BreakerState;
 pub use crate::config::{ResponseFormatMode, UnknownResponseFormat};
+pub use crate::resilience::breaker::BreakerState;
 pub use client::{LlmAnswer, LlmClient, Usage};
 pub use error::LlmError;
 pub use prompt::ShortlistItem;

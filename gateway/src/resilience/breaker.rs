@@ -1,8 +1,8 @@
-//! The circuit breaker in front of the routing LLM.
+//! A circuit breaker: in front of the routing LLM, and in front of each service's backends.
 //!
-//! When the LLM endpoint is down, slow, rate-limiting us or answering nonsense, every citizen
-//! request that asks it would wait for its deadline and then fall back to the local ranker
-//! anyway. After a run of consecutive failures the breaker *opens*: calls are refused at once,
+//! When a dependency is down, slow, rate-limiting us or answering nonsense, every request
+//! that asks it would wait for its deadline and fail anyway (the LLM's callers then fall
+//! back to the local ranker; a service's get the maintenance page or a stale copy). After a run of consecutive failures the breaker *opens*: calls are refused at once,
 //! with no network traffic, for a cool-down period. Then it lets exactly one trial call
 //! through (*half-open*); the trial's success closes it again, its failure re-opens it for
 //! another period.

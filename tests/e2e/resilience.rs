@@ -1,0 +1,243 @@
+//! Backends that fail: a backend killed under load, a service whose every backend is down,
+//! a backend that its active checks find broken, a stale copy while the breaker is open.
+
+use egov_gateway::config::{Backend, BreakerConfig, Config, HealthCheckConfig};
+use egov_integration::raw_http;
+use egov_integration::{client, start_estate, Staged, TestGateway};
+use std::io::{Read, Write};
+use std::net::{SocketAddr, TcpListener};
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::Arc;
+use std::time::Duration;
+
+const SERVICE: &str = "cnie-renewal";
+
+fn backend(addr: SocketAddr) -> Backend {
+    Backend {
+        host: addr.ip().to_string(),
+        port: addr.port(),
+        weight: 1,
+    }
+}
+
+fn service(c: &mut Config) -> &mut egov_gateway::config::ServiceConfig {
+    c.services
+        .iter_mut()
+        .find(|s| s.id == SERVICE)
+        .expect("shipped service")
+}
+
+fn metrics(gw: &TestGateway) -> String {
+    raw_http::get(gw.metrics, "/metrics", "").text()
+}
+
+/// A backend that answers 500 to everything, counting health checks and other requests.
+struct BrokenBackend {
+    addr: SocketAddr,
+    checks: Arc<AtomicUsize>,
+    requests: Arc<AtomicUsize>,
+}
+
+impl BrokenBackend {
+    fn start() -> Self {
+        let listener = TcpListener::bind("127.0.0.1:0").expect("bind");
+        let addr = listener.local_addr().expect("addr");
+        let checks = Arc::new(AtomicUsize::new(0));
+        let requests = Arc::new(AtomicUsize::new(0));
+        let (c, r) = (Arc::clone(&checks), Arc::clone(&requests));
+        std::thread::spawn(move || {
+            for stream in listener.incoming() {
+                let Ok(mut stream) = stream else { continue };
+                let _ = stream.set_read_timeout(Some(Duration::from_secs(2)));
+                let mut head = Vec::new();
+                let mut buf = [0u8; 1024];
+                while !head.windows(4).any(|w| w == b"\r\n\r\n") {
+                    match stream.read(&mut buf) {
+                        Ok(0) | Err(_) => break,
+                        Ok(n) => head.extend_from_slice(&buf[..n]),
+                    }
+                }
+                let text = String::from_utf8_lossy(&head).to_ascii_lowercase();
+                if text.contains("egov-gateway-health-check") {
+                    c.fetch_add(1, Ordering::SeqCst);
+                } else if !head.is_empty() {
+                    r.fetch_add(1, Ordering::SeqCst);
+                }
+                let _ = stream.write_all(
+                    b"HTTP/1.1 500 Internal Server Error\r\nContent-Length: 0\r\nConnection: close\r\n\r\n",
+                );
+            }
+        });
+        Self {
+            addr,
+            checks,
+            requests,
+        }
+    }
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn a_backend_killed_under_load_costs_no_request_and_is_ejected() {
+    let a = start_estate(None);
+    let b = start_estate(None);
+    let (a_addr, b_addr) = (a.addr(), b.addr());
+    let gw = TestGateway::with(&a, move |c| {
+        service(c).upstream.backends = vec![backend(a_addr), backend(b_addr)];
+    });
+    let http = client();
+    let url = gw.url(&format!("/s/{SERVICE}/"));
+    let mut statuses = Vec::new();
+    let mut b = Some(b);
+    for i in 0..40 {
+        if i == 10 {
+            if let Some(b) = b.take() {
+                b.shutdown();
+            }
+        }
+        let resp = http.get(&url).send().await.expect("request");
+        statuses.push(resp.status().as_u16());
+    }
+    assert!(statuses.iter().all(|s| *s == 200), "{statuses:?}");
+    let text = metrics(&gw);
+    assert!(
+        text.contains(&format!(
+            "egov_upstream_ejections_total{{service=\"{SERVICE}\"}} 1"
+        )),
+        "{text}"
+    );
+}
+
+#[test]
+fn with_its_backend_down_a_service_opens_its_breaker_and_shows_the_maintenance_page() {
+    let estate = start_estate(None);
+    let gw = TestGateway::with(&estate, |c| {
+        egov_integration::backend_down(c, SERVICE, 9);
+        service(c).upstream.breaker = BreakerConfig {
+            failures: 3,
+            open_for: Duration::from_secs(30),
+        };
+    });
+    let path = format!("/s/{SERVICE}/");
+    let first: Vec<u16> = (0..3)
+        .map(|_| raw_http::get(gw.addr, &path, "").status)
+        .collect();
+    assert_eq!(first, [502, 502, 502]);
+    let open = raw_http::get(gw.addr, &path, "");
+    assert_eq!(open.status, 503);
+    let wait: u64 = open
+        .header("retry-after")
+        .and_then(|v| v.parse().ok())
+        .expect("Retry-After");
+    assert!((1..=30).contains(&wait), "{wait}");
+    assert!(open.text().contains("Service en maintenance"));
+    let text = metrics(&gw);
+    assert!(
+        text.contains(&format!(
+            "egov_circuit_breaker_state{{breaker=\"service:{SERVICE}\"}} 2"
+        )),
+        "{text}"
+    );
+    // Another service is not affected.
+    assert_eq!(
+        raw_http::get(gw.addr, "/s/passport-application/", "").status,
+        200
+    );
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn a_backend_its_checks_find_broken_gets_no_citizen_traffic() {
+    let estate = start_estate(None);
+    let broken = BrokenBackend::start();
+    let (good, bad) = (estate.addr(), broken.addr);
+    let gw = TestGateway::with(&estate, move |c| {
+        let s = service(c);
+        s.upstream.backends = vec![backend(good), backend(bad)];
+        s.upstream.health_check = Some(HealthCheckConfig {
+            http_path: Some(format!("/{SERVICE}/")),
+            interval: Duration::from_secs(1),
+            timeout: Duration::from_millis(500),
+            healthy_threshold: 1,
+            unhealthy_threshold: 1,
+        });
+    });
+    // The first run of the checks happens within a second of the start.
+    for _ in 0..50 {
+        if broken.checks.load(Ordering::SeqCst) > 0 {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    tokio::time::sleep(Duration::from_millis(300)).await;
+    assert!(
+        broken.checks.load(Ordering::SeqCst) > 0,
+        "no health check ran"
+    );
+    let http = client();
+    for _ in 0..20 {
+        let resp = http
+            .get(gw.url(&format!("/s/{SERVICE}/")))
+            .send()
+            .await
+            .expect("request");
+        assert_eq!(resp.status(), 200);
+    }
+    assert_eq!(
+        broken.requests.load(Ordering::SeqCst),
+        0,
+        "a backend failing its checks was sent citizens"
+    );
+    let text = metrics(&gw);
+    assert!(
+        text.contains(&format!(
+            "egov_upstream_up{{backend=\"{bad}\",service=\"{SERVICE}\"}} 0"
+        )),
+        "{text}"
+    );
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn while_the_breaker_is_open_a_stale_copy_is_served_when_there_is_one() {
+    let estate = start_estate(None);
+    let staged = Staged::new(&estate);
+    staged.append_to_service("interior", SERVICE, "[cache]\nstale_if_error = \"1h\"");
+    let gw = TestGateway::staged(&estate, staged, |c| {
+        service(c).upstream.breaker = BreakerConfig {
+            failures: 2,
+            open_for: Duration::from_secs(60),
+        };
+    });
+    let url = gw.url(&format!(
+        "/s/{SERVICE}/__estate/cacheable?tag=breaker-stale&cc=max-age%3D1"
+    ));
+    let http = client();
+    let first = http.get(&url).send().await.expect("request");
+    assert_eq!(first.status(), 200);
+    let failing = format!(
+        "http://{}/{SERVICE}/__estate/failing?tag=breaker-stale&on=1",
+        estate.addr()
+    );
+    http.get(failing)
+        .header("host", "www.cnie.ma")
+        .send()
+        .await
+        .expect("estate");
+    tokio::time::sleep(Duration::from_millis(1100)).await;
+    for i in 0..4 {
+        let resp = http.get(&url).send().await.expect("request");
+        assert_eq!(resp.status(), 200, "request {i}");
+        let status = resp
+            .headers()
+            .get("x-cache-status")
+            .and_then(|v| v.to_str().ok())
+            .unwrap_or("")
+            .to_string();
+        assert_eq!(status, "STALE", "request {i}");
+    }
+    let text = metrics(&gw);
+    assert!(
+        text.contains(&format!(
+            "egov_circuit_breaker_state{{breaker=\"service:{SERVICE}\"}} 2"
+        )),
+        "the breaker opened: {text}"
+    );
+}
