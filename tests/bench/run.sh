@@ -465,6 +465,62 @@ memory_bench() {
   python3 -c "import sys; a,b,c=map(int,sys.argv[1:]); print(f'peak growth over the 1 MB pages: 20 MB page {(b-a)/1024:.1f} MiB, 100 MB page {(c-a)/1024:.1f} MiB')" "$hwm0" "$hwm20" "$hwm100"
 }
 
+# Mixed traffic for $secs seconds (60 is the soak) across every shipped service: public
+# pages, citizen pages (login redirects), stored and uncacheable answers, 404s and refused
+# paths, from $conns connections. Prints the gateway's resident memory every 5 s and its
+# growth from the 10 s mark to the end, and the share of answers that were 5xx.
+soak_bench() {
+  local est gw pid dir="$work/soak"
+  est=$(free_port); gw=$(free_port)
+  start_estate "$est"
+  mkdir -p "$dir"
+  sed -e "s#^listen = \[\"127.0.0.1:8080\"\]#listen = [\"127.0.0.1:$gw\"]#" \
+      -e "s#^public_url = .*#public_url = \"http://127.0.0.1:$gw\"#" \
+      -e "s#^threads = .*#threads = $threads#" \
+      -e 's#^listen = "127.0.0.1:990[12]"#listen = ""#' \
+      config/gateway.toml >"$dir/gateway.toml"
+  cp config/ministries.toml "$dir/"
+  cp -r config/services "$dir/services"
+  find "$dir/services" -name '*.toml' -exec sed -i "s#127.0.0.1:9400#127.0.0.1:$est#" {} +
+  RUST_LOG=warn "$bin/egov-gateway" serve --config "$dir/gateway.toml" >"$work/gw-soak.log" 2>&1 &
+  pid=$!
+  pids+=($pid)
+  wait_port "$est"; wait_port "$gw"
+  # Every service's front page and a few pages each, plus what attackers and typos send.
+  local paths
+  paths=$(for f in config/services/*/*.toml; do
+      id=$(basename "$f" .toml)
+      printf '"/s/%s/", "/s/%s/__estate/echo?q=1", "/s/%s/__estate/cacheable?tag=soak-%s&cc=max-age%%3D5", ' "$id" "$id" "$id" "$id"
+    done)
+  cat >"$work/soak.lua" <<LUA
+paths = { $paths "/", "/nowhere", "/s/nowhere/", "/s/cnie-renewal/../x", "/s/cnie-renewal/%2e%2e/x" }
+i = 0
+request = function()
+  i = i + 1
+  return wrk.format("GET", paths[(i % #paths) + 1])
+end
+statuses = {}
+response = function(status, headers, body)
+  statuses[status] = (statuses[status] or 0) + 1
+end
+done = function(summary, latency, requests)
+  for s, n in pairs(statuses) do io.write(string.format("status %d: %d\\n", s, n)) end
+end
+LUA
+  rss() { awk '/VmRSS/ {print $2}' "/proc/$pid/status"; }
+  echo "soak: ${secs}s of mixed traffic, wrk -t1 -c$conns, $(ls config/services/*/*.toml | wc -l) services"
+  wrk -t1 -c"$conns" -d"${secs}s" --latency -s "$work/soak.lua" "http://127.0.0.1:$gw" >"$work/soak.out" 2>&1 &
+  local wrk_pid=$! samples=() t=0
+  while kill -0 "$wrk_pid" 2>/dev/null; do
+    sleep 5; t=$((t + 5))
+    samples+=("$(rss)")
+    printf 'RSS at %3ss: %s KiB\n' "$t" "${samples[-1]}"
+  done
+  wait "$wrk_pid" || true
+  grep -E "Requests/sec|requests in|50%|99%|status|Socket errors" "$work/soak.out" || true
+  python3 -c "import sys; v=[int(x) for x in sys.argv[1:]]; a=v[1] if len(v)>2 else v[0]; print(f'RSS from the 10 s mark to the end: {a/1024:.1f} MiB -> {v[-1]/1024:.1f} MiB ({(v[-1]-a)/1024:+.1f} MiB)')" "${samples[@]}"
+}
+
 case "$mode" in
   proxy) proxy_bench ;;
   auth) auth_bench ;;
@@ -472,6 +528,7 @@ case "$mode" in
   registry) registry_bench ;;
   cache) cache_bench ;;
   memory) memory_bench ;;
+  soak) soak_bench ;;
   all) proxy_bench; echo; auth_bench; echo; telemetry_bench; echo; registry_bench; echo; cache_bench; echo; memory_bench ;;
-  *) echo "usage: $0 [proxy|auth|telemetry|registry|cache|memory|all] [seconds] [connections] [rounds]" >&2; exit 2 ;;
+  *) echo "usage: $0 [proxy|auth|telemetry|registry|cache|memory|soak|all] [seconds] [connections] [rounds]" >&2; exit 2 ;;
 esac
