@@ -41,22 +41,41 @@ pub struct Listeners {
     pub admin: Option<TcpListener>,
     /// Already-bound metrics listener.
     pub metrics: Option<TcpListener>,
+    /// Take the portal listeners over from a running gateway through
+    /// `server.upgrade_sock` (`serve --upgrade`), instead of binding them.
+    pub upgrade: bool,
 }
 
 impl Listeners {
     /// The listeners `config` asks for, binding the admin and metrics ones now so a port
-    /// conflict is reported before anything starts.
-    pub fn from_config(config: &Config) -> std::io::Result<Self> {
+    /// conflict is reported before anything starts. With `upgrade`, the portal listeners
+    /// come from the running gateway; the admin and metrics ones are bound with
+    /// `SO_REUSEPORT` (always, so that a successor can bind them while its predecessor
+    /// drains).
+    pub fn from_config(config: &Config, upgrade: bool) -> std::io::Result<Self> {
         let g = &config.gateway;
         Ok(Self {
             portal: g.portal.listen.clone(),
             portal_reuse_port: false,
             h2c: g.portal.h2c,
             tls: g.portal.tls.clone(),
-            admin: g.admin_listen.map(TcpListener::bind).transpose()?,
-            metrics: g.metrics_listen.map(TcpListener::bind).transpose()?,
+            admin: g.admin_listen.map(bind_shared).transpose()?,
+            metrics: g.metrics_listen.map(bind_shared).transpose()?,
+            upgrade,
         })
     }
+}
+
+/// A listener another gateway process may bind too (`SO_REUSEPORT`): during a graceful
+/// upgrade the old and the new process both hold the admin and metrics ports.
+fn bind_shared(addr: SocketAddr) -> std::io::Result<TcpListener> {
+    use socket2::{Domain, Socket, Type};
+    let socket = Socket::new(Domain::for_address(addr), Type::STREAM, None)?;
+    socket.set_reuse_address(true)?;
+    socket.set_reuse_port(true)?;
+    socket.bind(&addr.into())?;
+    socket.listen(1024)?;
+    Ok(socket.into())
 }
 
 /// The server could not be assembled.
@@ -82,9 +101,15 @@ pub fn build(
         graceful_shutdown_timeout_seconds: Some(whole_seconds_up(
             settings.graceful_shutdown_timeout,
         )),
+        upgrade_sock: settings.upgrade_sock.to_string_lossy().into_owned(),
         ..ServerConf::default()
     };
-    let mut server = Server::new_with_opt_and_conf(None, conf);
+    let opt = listeners.upgrade.then(|| {
+        let mut opt = pingora::server::configuration::Opt::default();
+        opt.upgrade = true;
+        opt
+    });
+    let mut server = Server::new_with_opt_and_conf(opt, conf);
     server.bootstrap();
 
     let mut http = pingora::proxy::http_proxy(&server.configuration, GatewayProxy::new(app));

@@ -226,6 +226,7 @@ impl TestGateway {
             tls: config.gateway.portal.tls.clone(),
             admin: Some(admin),
             metrics: Some(metrics),
+            upgrade: false,
         };
         let mut settings = config.gateway.server.clone();
         settings.threads = 2;

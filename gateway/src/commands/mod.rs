@@ -29,6 +29,11 @@ pub enum Command {
         /// The gateway's main configuration file.
         #[arg(long, default_value = "config/gateway.toml")]
         config: PathBuf,
+        /// Take the listening sockets over from the gateway running on the same
+        /// `server.upgrade_sock`; send that one SIGQUIT to hand them over. No connection is
+        /// refused during the swap.
+        #[arg(long)]
+        upgrade: bool,
     },
     /// Validate a configuration (every file, every error) and exit non-zero if it is wrong.
     Check {
@@ -148,7 +153,7 @@ pub fn init_tracing(cli: &Cli) {
 /// Runs a parsed command line.
 pub fn run(cli: Cli) -> anyhow::Result<ExitCode> {
     match cli.command {
-        Command::Serve { config } => serve::run(&config),
+        Command::Serve { config, upgrade } => serve::run(&config, upgrade),
         Command::Check { config, no_secrets } => Ok(check::run(&config, no_secrets)),
         Command::AdminKey {
             ministry,

@@ -7,13 +7,16 @@ use anyhow::Context;
 use std::path::Path;
 use std::process::ExitCode;
 
-pub fn run(path: &Path) -> anyhow::Result<ExitCode> {
+/// Serves `path`; with `upgrade`, takes the listening sockets over from the gateway running
+/// on the same `server.upgrade_sock` (which then drains and exits once sent SIGQUIT).
+pub fn run(path: &Path, upgrade: bool) -> anyhow::Result<ExitCode> {
     let config = config::load(path).map_err(|e| anyhow::anyhow!("invalid configuration:\n{e}"))?;
     for w in &config.gateway.warnings {
         tracing::warn!("{w}");
     }
     let app = App::new(&config, &Secrets::from_process())?;
-    let listeners = Listeners::from_config(&config).context("binding the side listeners")?;
+    let listeners =
+        Listeners::from_config(&config, upgrade).context("binding the side listeners")?;
     let mut server = server::build(&config.gateway.server, &app, listeners)?;
     server::reload_on_hangup(&mut server, &app, path.to_path_buf());
     tracing::info!(

@@ -87,6 +87,9 @@ pub struct ServerSettings {
     /// How long a graceful shutdown keeps serving before closing listeners' connections.
     pub grace_period: Duration,
     pub graceful_shutdown_timeout: Duration,
+    /// The Unix socket through which a running gateway hands its listening sockets to the
+    /// one started with `serve --upgrade` (then told to quit with SIGQUIT).
+    pub upgrade_sock: PathBuf,
 }
 
 /// `[limits]`: connections, request shapes and request rates.

@@ -53,6 +53,7 @@ pub struct RawServer {
     pub upstream_keepalive_pool_size: Option<i64>,
     pub grace_period: Option<String>,
     pub graceful_shutdown_timeout: Option<String>,
+    pub upgrade_sock: Option<String>,
 }
 
 #[derive(Debug, Deserialize)]

@@ -31,11 +31,23 @@ pub(super) fn validate(raw: &RawServer, p: &mut Problems<'_>) -> Option<ServerSe
         raw.graceful_shutdown_timeout.as_deref(),
         Duration::from_secs(10),
     );
+    let upgrade_sock = match raw.upgrade_sock.as_deref() {
+        None => Some(std::path::PathBuf::from("/tmp/egov-gateway-upgrade.sock")),
+        Some(s) if s.starts_with('/') => Some(std::path::PathBuf::from(s)),
+        Some(s) => {
+            p.add(
+                "server.upgrade_sock",
+                format!("{s:?} must be an absolute path"),
+            );
+            None
+        }
+    };
     Some(ServerSettings {
         threads: threads?,
         work_stealing: raw.work_stealing.unwrap_or(true),
         upstream_keepalive_pool_size: pool?,
         grace_period: grace_period?,
         graceful_shutdown_timeout: graceful_timeout?,
+        upgrade_sock: upgrade_sock?,
     })
 }

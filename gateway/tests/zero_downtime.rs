@@ -1,0 +1,290 @@
+//! Zero-downtime changes of a running `egov-gateway serve` process, under load: a SIGHUP
+//! reload that adds a service, and a graceful upgrade (`serve --upgrade`, then SIGQUIT to the
+//! old process) that hands the listening sockets to a new process. Not one request fails.
+
+use std::io::{Read, Write};
+use std::net::{SocketAddr, TcpListener, TcpStream};
+use std::path::PathBuf;
+use std::process::{Child, Command, Stdio};
+use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+fn repo_config() -> PathBuf {
+    PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../config")
+}
+
+fn free_port() -> u16 {
+    TcpListener::bind("127.0.0.1:0")
+        .and_then(|l| l.local_addr())
+        .map(|a| a.port())
+        .expect("a free port")
+}
+
+/// A backend answering `200 ok` to everything, on its own thread.
+fn start_backend() -> SocketAddr {
+    let listener = TcpListener::bind("127.0.0.1:0").expect("bind");
+    let addr = listener.local_addr().expect("addr");
+    std::thread::spawn(move || {
+        for stream in listener.incoming() {
+            let Ok(mut stream) = stream else { continue };
+            std::thread::spawn(move || {
+                let _ = stream.set_read_timeout(Some(Duration::from_secs(5)));
+                let mut buf = [0u8; 4096];
+                let mut head = Vec::new();
+                loop {
+                    match stream.read(&mut buf) {
+                        Ok(0) | Err(_) => return,
+                        Ok(n) => head.extend_from_slice(&buf[..n]),
+                    }
+                    while let Some(end) = head.windows(4).position(|w| w == b"\r\n\r\n") {
+                        head.drain(..end + 4);
+                        let answer = b"HTTP/1.1 200 OK\r\nContent-Type: text/plain\r\nContent-Length: 2\r\n\r\nok";
+                        if stream.write_all(answer).is_err() {
+                            return;
+                        }
+                    }
+                }
+            });
+        }
+    });
+    addr
+}
+
+/// A configuration directory with one service (`cnie-renewal`) in front of `backend`,
+/// removed on drop.
+struct Setup {
+    dir: PathBuf,
+    portal: SocketAddr,
+    backend: SocketAddr,
+}
+
+impl Setup {
+    fn new(name: &str) -> Self {
+        let dir = std::env::temp_dir().join(format!(
+            "egov-{name}-{}-{}",
+            std::process::id(),
+            std::time::SystemTime::now()
+                .duration_since(std::time::UNIX_EPOCH)
+                .map(|d| d.as_nanos())
+                .unwrap_or(0)
+        ));
+        std::fs::create_dir_all(dir.join("services/interior")).expect("mkdir");
+        let portal = SocketAddr::from(([127, 0, 0, 1], free_port()));
+        let admin = SocketAddr::from(([127, 0, 0, 1], free_port()));
+        let backend = start_backend();
+        std::fs::write(
+            dir.join("gateway.toml"),
+            format!(
+                "[server]\nthreads = 1\ngrace_period = \"1s\"\ngraceful_shutdown_timeout = \"2s\"\n\
+                 upgrade_sock = \"{}\"\n\n[portal]\npublic_url = \"http://{portal}\"\n\
+                 listen = [\"{portal}\"]\n\n[admin]\nlisten = \"{admin}\"\n\n[metrics]\nlisten = \"\"\n",
+                dir.join("upgrade.sock").display()
+            ),
+        )
+        .expect("gateway.toml");
+        std::fs::copy(
+            repo_config().join("ministries.toml"),
+            dir.join("ministries.toml"),
+        )
+        .expect("ministries.toml");
+        let setup = Self {
+            dir,
+            portal,
+            backend,
+        };
+        setup.add_service("cnie-renewal");
+        setup
+    }
+
+    /// Copies the repository's file of interior service `id`, pointed at the backend.
+    fn add_service(&self, id: &str) {
+        let text =
+            std::fs::read_to_string(repo_config().join(format!("services/interior/{id}.toml")))
+                .expect("service file")
+                .replace("127.0.0.1:9400", &self.backend.to_string());
+        std::fs::write(self.dir.join(format!("services/interior/{id}.toml")), text)
+            .expect("service file");
+    }
+
+    fn serve(&self, upgrade: bool) -> Child {
+        let mut command = Command::new(env!("CARGO_BIN_EXE_egov-gateway"));
+        command
+            .arg("serve")
+            .arg("--config")
+            .arg(self.dir.join("gateway.toml"))
+            .env("RUST_LOG", "warn")
+            .stdout(Stdio::null())
+            .stderr(Stdio::null());
+        if upgrade {
+            command.arg("--upgrade");
+        }
+        command.spawn().expect("egov-gateway serve starts")
+    }
+
+    fn get(&self, path: &str) -> Option<u16> {
+        get(self.portal, path)
+    }
+}
+
+impl Drop for Setup {
+    fn drop(&mut self) {
+        let _ = std::fs::remove_dir_all(&self.dir);
+    }
+}
+
+/// One request on a fresh connection; its status, or `None` if the connection failed.
+fn get(addr: SocketAddr, path: &str) -> Option<u16> {
+    let mut stream = TcpStream::connect_timeout(&addr, Duration::from_secs(2)).ok()?;
+    stream.set_read_timeout(Some(Duration::from_secs(5))).ok()?;
+    let req = format!("GET {path} HTTP/1.1\r\nHost: {addr}\r\nConnection: close\r\n\r\n");
+    stream.write_all(req.as_bytes()).ok()?;
+    let mut answer = Vec::new();
+    stream.read_to_end(&mut answer).ok()?;
+    let text = String::from_utf8_lossy(&answer);
+    text.strip_prefix("HTTP/1.1 ")?.get(..3)?.parse().ok()
+}
+
+fn wait_serving(setup: &Setup) {
+    let start = Instant::now();
+    while start.elapsed() < Duration::from_secs(20) {
+        if setup.get("/s/cnie-renewal/") == Some(200) {
+            return;
+        }
+        std::thread::sleep(Duration::from_millis(100));
+    }
+    panic!("the gateway did not start serving");
+}
+
+fn signal(child: &Child, name: &str) {
+    let ok = Command::new("kill")
+        .arg(format!("-{name}"))
+        .arg(child.id().to_string())
+        .status()
+        .is_ok_and(|s| s.success());
+    assert!(ok, "kill -{name}");
+}
+
+/// Requests `path` in a loop on `threads` threads until stopped: (answered 200, anything
+/// else).
+struct Load {
+    stop: Arc<AtomicBool>,
+    ok: Arc<AtomicUsize>,
+    failed: Arc<AtomicUsize>,
+    threads: Vec<std::thread::JoinHandle<()>>,
+}
+
+impl Load {
+    fn start(addr: SocketAddr, path: &'static str, threads: usize) -> Self {
+        let stop = Arc::new(AtomicBool::new(false));
+        let ok = Arc::new(AtomicUsize::new(0));
+        let failed = Arc::new(AtomicUsize::new(0));
+        let threads = (0..threads)
+            .map(|_| {
+                let (stop, ok, failed) = (Arc::clone(&stop), Arc::clone(&ok), Arc::clone(&failed));
+                std::thread::spawn(move || {
+                    while !stop.load(Ordering::Relaxed) {
+                        match get(addr, path) {
+                            Some(200) => ok.fetch_add(1, Ordering::Relaxed),
+                            _ => failed.fetch_add(1, Ordering::Relaxed),
+                        };
+                    }
+                })
+            })
+            .collect();
+        Self {
+            stop,
+            ok,
+            failed,
+            threads,
+        }
+    }
+
+    fn finish(self) -> (usize, usize) {
+        self.stop.store(true, Ordering::Relaxed);
+        for t in self.threads {
+            let _ = t.join();
+        }
+        (
+            self.ok.load(Ordering::Relaxed),
+            self.failed.load(Ordering::Relaxed),
+        )
+    }
+}
+
+fn wait_exit(child: &mut Child, within: Duration) -> bool {
+    let start = Instant::now();
+    while start.elapsed() < within {
+        if let Ok(Some(_)) = child.try_wait() {
+            return true;
+        }
+        std::thread::sleep(Duration::from_millis(50));
+    }
+    false
+}
+
+fn stop(mut child: Child) {
+    signal(&child, "TERM");
+    if !wait_exit(&mut child, Duration::from_secs(10)) {
+        let _ = child.kill();
+        let _ = child.wait();
+    }
+}
+
+#[test]
+fn a_sighup_reload_under_load_adds_a_service_and_fails_no_request() {
+    let setup = Setup::new("reload");
+    let gateway = setup.serve(false);
+    wait_serving(&setup);
+    assert_eq!(setup.get("/s/passport-application/"), Some(404));
+    let load = Load::start(setup.portal, "/s/cnie-renewal/", 4);
+    std::thread::sleep(Duration::from_millis(500));
+    setup.add_service("passport-application");
+    signal(&gateway, "HUP");
+    let start = Instant::now();
+    while setup.get("/s/passport-application/") != Some(200) {
+        assert!(
+            start.elapsed() < Duration::from_secs(10),
+            "the reload did not add the service"
+        );
+        std::thread::sleep(Duration::from_millis(100));
+    }
+    std::thread::sleep(Duration::from_millis(500));
+    let (ok, failed) = load.finish();
+    stop(gateway);
+    assert_eq!(
+        failed, 0,
+        "{failed} failed, {ok} answered during the reload"
+    );
+    assert!(ok > 20, "only {ok} requests ran");
+}
+
+#[test]
+fn a_graceful_upgrade_under_load_hands_the_sockets_over_and_fails_no_request() {
+    let setup = Setup::new("upgrade");
+    let mut old = setup.serve(false);
+    wait_serving(&setup);
+    let load = Load::start(setup.portal, "/s/cnie-renewal/", 4);
+    std::thread::sleep(Duration::from_millis(500));
+    // The new process waits on the upgrade socket for the old one's listeners.
+    let new = setup.serve(true);
+    std::thread::sleep(Duration::from_millis(1500));
+    signal(&old, "QUIT");
+    assert!(
+        wait_exit(&mut old, Duration::from_secs(15)),
+        "the old process did not drain and exit"
+    );
+    std::thread::sleep(Duration::from_millis(1000));
+    let (ok, failed) = load.finish();
+    assert_eq!(
+        setup.get("/s/cnie-renewal/"),
+        Some(200),
+        "the new process serves"
+    );
+    stop(new);
+    assert_eq!(
+        failed, 0,
+        "{failed} failed, {ok} answered across the upgrade"
+    );
+    assert!(ok > 20, "only {ok} requests ran");
+}
