@@ -104,11 +104,12 @@ pub fn build(
         upgrade_sock: settings.upgrade_sock.to_string_lossy().into_owned(),
         ..ServerConf::default()
     };
-    let opt = listeners.upgrade.then(|| {
-        let mut opt = pingora::server::configuration::Opt::default();
-        opt.upgrade = true;
-        opt
-    });
+    let opt = listeners
+        .upgrade
+        .then(|| pingora::server::configuration::Opt {
+            upgrade: true,
+            ..Default::default()
+        });
     let mut server = Server::new_with_opt_and_conf(opt, conf);
     server.bootstrap();
 
