@@ -241,3 +241,41 @@ async fn while_the_breaker_is_open_a_stale_copy_is_served_when_there_is_one() {
         "the breaker opened: {text}"
     );
 }
+
+/// A backend that takes connections and requests and never answers.
+fn start_hanging_backend() -> SocketAddr {
+    let listener = TcpListener::bind("127.0.0.1:0").expect("bind");
+    let addr = listener.local_addr().expect("addr");
+    std::thread::spawn(move || {
+        let mut held = Vec::new();
+        for stream in listener.incoming().flatten() {
+            held.push(stream);
+        }
+    });
+    addr
+}
+
+#[test]
+fn a_backend_that_hangs_gets_504s_then_its_breaker_answers_with_the_maintenance_page() {
+    let estate = start_estate(None);
+    let hanging = start_hanging_backend();
+    let gw = TestGateway::with(&estate, move |c| {
+        let s = service(c);
+        s.upstream.backends = vec![backend(hanging)];
+        s.upstream.timeouts.read = Duration::from_millis(500);
+        s.upstream.timeouts.total = Duration::from_secs(2);
+        s.upstream.breaker = BreakerConfig {
+            failures: 2,
+            open_for: Duration::from_secs(30),
+        };
+    });
+    let path = format!("/s/{SERVICE}/");
+    for i in 0..2 {
+        let resp = raw_http::get(gw.addr, &path, "");
+        assert_eq!(resp.status, 504, "request {i}");
+        assert!(resp.text().contains("met trop de temps"), "request {i}");
+    }
+    let open = raw_http::get(gw.addr, &path, "");
+    assert_eq!(open.status, 503);
+    assert!(open.header("retry-after").is_some());
+}
