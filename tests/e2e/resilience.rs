@@ -279,3 +279,35 @@ fn a_backend_that_hangs_gets_504s_then_its_breaker_answers_with_the_maintenance_
     assert_eq!(open.status, 503);
     assert!(open.header("retry-after").is_some());
 }
+
+#[test]
+fn pages_that_answer_500_never_open_the_breaker_nor_eject_the_backend() {
+    let estate = start_estate(None);
+    let broken = BrokenBackend::start();
+    let addr = broken.addr;
+    let gw = TestGateway::with(&estate, move |c| {
+        let s = service(c);
+        s.upstream.backends = vec![backend(addr)];
+        s.upstream.breaker = BreakerConfig {
+            failures: 2,
+            open_for: Duration::from_secs(30),
+        };
+    });
+    // What an attacker would do to take a service out: ask for a page that errors, often.
+    let statuses: Vec<u16> = (0..6)
+        .map(|_| raw_http::get(gw.addr, &format!("/s/{SERVICE}/broken"), "").status)
+        .collect();
+    assert_eq!(statuses, [500; 6]);
+    assert_eq!(
+        broken.requests.load(Ordering::SeqCst),
+        6,
+        "every one reached the site"
+    );
+    let text = metrics(&gw);
+    assert!(
+        text.contains(&format!(
+            "egov_circuit_breaker_state{{breaker=\"service:{SERVICE}\"}} 0"
+        )),
+        "{text}"
+    );
+}
