@@ -48,6 +48,24 @@ async fn every_rule_loads_without_error_and_every_query_has_data() {
     options.tweak = Some(Box::new(move |c: &mut egov_gateway::config::Config| {
         c.gateway.assist.llm = Some(llm);
         egov_integration::backend_down(c, "passport-application", dead_port);
+        // A second, dead backend ejected again and again; a service whose rate is spent.
+        let cnie = egov_integration::service_mut(c, "cnie-renewal");
+        cnie.upstream.backends.push(egov_gateway::config::Backend {
+            host: "127.0.0.1".into(),
+            port: dead_port,
+            weight: 1,
+        });
+        cnie.upstream.outlier = egov_gateway::config::OutlierConfig {
+            consecutive_failures: 1,
+            base_ejection: Duration::from_millis(100),
+            max_ejection: Duration::from_millis(100),
+        };
+        egov_integration::service_mut(c, "birth-certificate-extract")
+            .limits
+            .rate_total = Some(egov_gateway::config::Rate {
+            count: 1,
+            per: Duration::from_secs(60),
+        });
     }));
     let world = SsoWorld::start(options);
     let gw = &world.gateway;
@@ -76,6 +94,7 @@ async fn every_rule_loads_without_error_and_every_query_has_data() {
             "/s/cnie-renewal/",
             "/s/cnie-first-application/__estate/blob",
             "/s/passport-application/",
+            "/s/birth-certificate-extract/",
             "/nowhere",
         ] {
             http.get(gw.url(path)).send().await.expect("request");
