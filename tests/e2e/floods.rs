@@ -293,3 +293,25 @@ async fn the_login_endpoint_is_rate_limited_per_address() {
         "{text}"
     );
 }
+
+#[test]
+fn a_service_that_takes_only_some_methods_answers_405_with_its_own_allow() {
+    let estate = start_estate(None);
+    let gw = TestGateway::with(&estate, |c| {
+        let service = c
+            .services
+            .iter_mut()
+            .find(|s| s.id == "cnie-renewal")
+            .expect("shipped service");
+        service.limits.methods = Some(vec![http::Method::GET, http::Method::HEAD]);
+        service.limits.allow = Some(http::HeaderValue::from_static("GET, HEAD"));
+    });
+    let req = format!(
+        "DELETE /s/cnie-renewal/__estate/echo HTTP/1.1\r\nHost: {}\r\nConnection: close\r\n\r\n",
+        gw.addr
+    );
+    let resp = raw_http::send(gw.addr, req.as_bytes());
+    assert_eq!(resp.status, 405);
+    assert_eq!(resp.header("allow"), Some("GET, HEAD"));
+    assert_eq!(raw_http::get(gw.addr, "/s/cnie-renewal/", "").status, 200);
+}

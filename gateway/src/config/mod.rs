@@ -521,6 +521,11 @@ pub struct ServiceLimits {
     pub rate_total: Option<Rate>,
     /// Request bodies larger than this are refused with 413.
     pub max_body_bytes: Option<usize>,
+    /// The methods the service takes, among the portal's (`GET, HEAD, POST, PUT, PATCH,
+    /// DELETE, OPTIONS`); `None`: all of those. Others get 405 with this list as `Allow`.
+    pub methods: Option<Vec<http::Method>>,
+    /// `methods` as an `Allow` header value.
+    pub allow: Option<http::HeaderValue>,
 }
 
 /// A service's `[cache]`: which of its answers may be stored and for how long. Off by default:

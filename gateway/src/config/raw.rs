@@ -207,6 +207,7 @@ pub struct RawServiceLimits {
     pub rate_per_ip: Option<String>,
     pub rate_total: Option<String>,
     pub max_body_bytes: Option<i64>,
+    pub methods: Option<Vec<String>>,
 }
 
 /// A service's `[cache]` table.

@@ -173,11 +173,54 @@ fn limits(raw: &RawServiceLimits, p: &mut Problems<'_>) -> Option<ServiceLimits>
             .check("limits.max_body_bytes", values::bounded(v, 0, 1 << 34))
             .map(Some),
     };
+    let methods = match &raw.methods {
+        None => Some(None),
+        Some(list) => service_methods(list, p).map(Some),
+    };
+    let methods = methods?;
+    let allow = methods.as_ref().and_then(|m: &Vec<http::Method>| {
+        let names: Vec<&str> = m.iter().map(http::Method::as_str).collect();
+        http::HeaderValue::from_str(&names.join(", ")).ok()
+    });
     Some(ServiceLimits {
         rate_per_ip: per_ip?,
         rate_total: total?,
         max_body_bytes: body?,
+        methods,
+        allow,
     })
+}
+
+/// The portal's methods a service may narrow its list to.
+const PORTAL_METHODS: [&str; 7] = ["GET", "HEAD", "POST", "PUT", "PATCH", "DELETE", "OPTIONS"];
+
+fn service_methods(list: &[String], p: &mut Problems<'_>) -> Option<Vec<http::Method>> {
+    if list.is_empty() {
+        p.add("limits.methods", "must name at least one method");
+        return None;
+    }
+    let mut out = Vec::new();
+    let mut ok = true;
+    for (i, m) in list.iter().enumerate() {
+        let upper = m.trim().to_ascii_uppercase();
+        match PORTAL_METHODS.iter().find(|&&known| known == upper) {
+            Some(known) => {
+                if let Ok(method) = http::Method::from_bytes(known.as_bytes()) {
+                    if !out.contains(&method) {
+                        out.push(method);
+                    }
+                }
+            }
+            None => {
+                ok = false;
+                p.add(
+                    format!("limits.methods[{i}]"),
+                    format!("{m:?} is not one of {}", PORTAL_METHODS.join(", ")),
+                );
+            }
+        }
+    }
+    ok.then_some(out)
 }
 
 /// The largest object a service may ask to cache.

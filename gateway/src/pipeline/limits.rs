@@ -1,4 +1,5 @@
-//! The limits stage: the request body size a service takes (`[limits] max_body_bytes`,
+//! The limits stage: the methods a service takes (`[limits] methods`, others → 405 with
+//! its `Allow`), the request body size it takes (`[limits] max_body_bytes`,
 //! announced `Content-Length` over it → 413), then the portal's `[limits.rate]` (global, per client address, per session,
 //! logins started per address) and the service's own `[limits]` rates, checked after routing
 //! so a service's limit and the login endpoint are known, and before anything is answered,
@@ -95,6 +96,14 @@ impl Stage for LimitsStage {
     }
 
     async fn run(&self, session: &mut Session, ctx: &mut RequestCtx) -> Step {
+        if let Some(limits) = ctx.service.as_ref().map(|s| &s.config.limits) {
+            if let (Some(methods), Some(allow)) = (&limits.methods, &limits.allow) {
+                if !methods.contains(&session.req_header().method) {
+                    let page = ctx.error_page(ErrorKind::MethodNotAllowed);
+                    return Step::Respond(page.with_header(http::header::ALLOW, allow.clone()));
+                }
+            }
+        }
         if let Some(max) = ctx
             .service
             .as_ref()
