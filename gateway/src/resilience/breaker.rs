@@ -7,7 +7,8 @@
 //! through (*half-open*); the trial's success closes it again, its failure re-opens it for
 //! another period.
 //!
-//! The breaker is pure state behind a mutex that is never held across an `.await`, and takes
+//! The breaker is pure state behind a mutex that is never held across an `.await` (with an
+//! atomic mirror of "closed, nothing counted" so the common case takes no lock), and takes
 //! the current time as an argument, so its whole life can be tested without sleeping. A call
 //! holds a [`Permit`]; a permit dropped without a verdict (the caller gave up on the future)
 //! counts as neither success nor failure, and frees the half-open trial slot for the next call.
@@ -20,6 +21,7 @@
 
 use prometheus::IntGauge;
 use std::fmt;
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex, MutexGuard};
 use std::time::{Duration, Instant};
 
@@ -84,6 +86,10 @@ struct Inner {
     open_for: Duration,
     state: Mutex<State>,
     gauge: Option<IntGauge>,
+    /// Whether the state is closed with no failure counted: the common case, in which a
+    /// call needs no lock to be let through nor to report a success (a service's breaker is
+    /// asked on every request).
+    clean: AtomicBool,
 }
 
 /// The right to make one call, handed out by [`Breaker::acquire`]. Report its outcome with
@@ -117,6 +123,7 @@ impl Breaker {
                 open_for,
                 state: Mutex::new(State::Closed { failures: 0 }),
                 gauge,
+                clean: AtomicBool::new(true),
             }),
         }
     }
@@ -128,6 +135,10 @@ impl Breaker {
 
     /// Sets the gauge (if any) to `state` as seen at `now`; called with the lock held.
     fn publish_locked(&self, state: &State, now: Instant) {
+        self.inner.clean.store(
+            matches!(state, State::Closed { failures: 0 }),
+            Ordering::Release,
+        );
         if let Some(gauge) = &self.inner.gauge {
             gauge.set(state.seen_at(now).gauge_value());
         }
@@ -160,6 +171,13 @@ impl Breaker {
     /// Asks to make a call at `now`: `None` while open (or while the half-open trial is in
     /// flight), otherwise a [`Permit`].
     pub fn acquire(&self, now: Instant) -> Option<Permit> {
+        if self.inner.clean.load(Ordering::Acquire) {
+            return Some(Permit {
+                breaker: self.clone(),
+                trial: false,
+                settled: false,
+            });
+        }
         let mut state = self.lock();
         let trial = match *state {
             State::Closed { .. } => false,
@@ -195,6 +213,9 @@ impl Permit {
     /// The call succeeded: the breaker closes and its failure count resets.
     pub fn success(mut self) {
         self.settled = true;
+        if !self.trial && self.breaker.inner.clean.load(Ordering::Acquire) {
+            return; // already closed with nothing counted
+        }
         let mut state = self.breaker.lock();
         *state = State::Closed { failures: 0 };
         self.breaker.publish_locked(&state, Instant::now());

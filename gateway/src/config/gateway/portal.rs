@@ -73,6 +73,7 @@ pub(super) fn validate(raw: &RawPortal, p: &mut Problems<'_>) -> Option<PortalSe
         ),
     };
     let mut hosts = Vec::new();
+    let mut hosts_ok = true;
     for (i, h) in raw.hosts.iter().enumerate() {
         let name = h.trim().trim_end_matches('.').to_ascii_lowercase();
         let valid = !name.is_empty()
@@ -83,6 +84,7 @@ pub(super) fn validate(raw: &RawPortal, p: &mut Problems<'_>) -> Option<PortalSe
         if valid {
             hosts.push(name);
         } else {
+            hosts_ok = false;
             p.add(
                 format!("portal.hosts[{i}]"),
                 format!("{h:?} is not a host name (letters, digits, dots and dashes, no port)"),
@@ -97,7 +99,7 @@ pub(super) fn validate(raw: &RawPortal, p: &mut Problems<'_>) -> Option<PortalSe
         tls,
         trusted_proxies: trusted,
         max_header_bytes: max_header_bytes?,
-        hosts,
+        hosts: hosts_ok.then_some(hosts)?,
     })
 }
 
@@ -201,6 +203,26 @@ mod tests {
             "[portal]\npublic_url = \"https://portail.gov.ma\"\nlisten = [\"127.0.0.1:8080\"]\n\
              service_origin = \"{origin}\"\n"
         ))
+    }
+
+    #[test]
+    fn portal_aliases_are_lowercase_host_names_and_anything_else_is_refused_by_index() {
+        let (settings, errors) = validate_text(
+            "[portal]\npublic_url = \"https://portail.gov.ma\"\nlisten = [\"127.0.0.1:8080\"]\n\
+             hosts = [\"WWW.Portail.gov.ma.\", \"evil.example/x\", \"a.ma:443\"]\n",
+        );
+        assert!(settings.is_none());
+        assert_eq!(errors.len(), 2, "{errors:?}");
+        assert!(errors[0].contains("portal.hosts[1]") && errors[1].contains("portal.hosts[2]"));
+        let (settings, errors) = validate_text(
+            "[portal]\npublic_url = \"https://portail.gov.ma\"\nlisten = [\"127.0.0.1:8080\"]\n\
+             hosts = [\"WWW.Portail.gov.ma.\"]\n",
+        );
+        assert!(errors.is_empty(), "{errors:?}");
+        assert_eq!(
+            settings.expect("valid").portal.hosts,
+            ["www.portail.gov.ma"]
+        );
     }
 
     #[test]
