@@ -4,6 +4,7 @@
 # are compared exactly where wall-clock ratios swing by ±10 % on a shared 2-core machine.
 #
 #   tests/bench/instructions.sh [requests=2000] [OTHER_BINARY...]
+#   EGOV_BENCH_OTHER_CONFIG=/path/to/old/checkout/config tests/bench/instructions.sh 2000 OLD
 #   tests/bench/instructions.sh signed-in [requests=1000]
 #
 # Each gateway (this checkout's release build first, then every OTHER_BINARY, e.g. an older
@@ -67,9 +68,11 @@ for _ in range(n):
         sys.exit(f"answered {r.status}")
 PY
 
-# Instructions counted while $2 requests go through gateway binary $1.
+# Instructions counted while $2 requests go through gateway binary $1, configured from the
+# directory $3 (an older build may not know this checkout's newer settings: give it its own
+# checkout's config/ through EGOV_BENCH_OTHER_CONFIG).
 count() {
-  local binary="$1" n="$2" gw dir out vg
+  local binary="$1" n="$2" cfg="$3" gw dir out vg
   gw=$(free_port)
   dir="$work/gw-$gw"
   mkdir -p "$dir/services/interior"
@@ -77,9 +80,9 @@ count() {
       -e "s#^public_url = .*#public_url = \"http://127.0.0.1:$gw\"#" \
       -e "s#^threads = .*#threads = 1#" \
       -e 's#^listen = "127.0.0.1:990[12]"#listen = ""#' \
-      config/gateway.toml >"$dir/gateway.toml"
-  cp config/ministries.toml "$dir/"
-  sed -e "s#127.0.0.1:9400#127.0.0.1:$est#" "config/services/interior/$service.toml" \
+      "$cfg/gateway.toml" >"$dir/gateway.toml"
+  cp "$cfg/ministries.toml" "$dir/"
+  sed -e "s#127.0.0.1:9400#127.0.0.1:$est#" "$cfg/services/interior/$service.toml" \
       >"$dir/services/interior/$service.toml"
   out="$dir/callgrind.out"
   RUST_LOG=warn valgrind --tool=callgrind --instr-atstart=no --callgrind-out-file="$out" \
@@ -144,7 +147,9 @@ echo "callgrind, $requests sequential keep-alive requests, 1 KB object, 1 worker
 printf '%-60s %16s %10s\n' binary 'instr/request' ratio
 first=""
 for b in "${binaries[@]}"; do
-  total=$(count "$b" "$requests")
+  cfg=config
+  [ -z "$first" ] || cfg="${EGOV_BENCH_OTHER_CONFIG:-config}"
+  total=$(count "$b" "$requests" "$cfg")
   per=$((total / requests))
   [ -n "$first" ] || first=$per
   printf '%-60s %16s %10s\n' "$b" "$per" "$(python3 -c "print(f'{$per/$first:.3f}')")"

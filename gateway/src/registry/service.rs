@@ -183,7 +183,9 @@ impl Upstream {
     /// after a refused connection goes elsewhere even when other requests move the shared
     /// round-robin counter in between). `None` once none is left.
     pub fn select_excluding(&self, tried: &[SocketAddr]) -> Option<SocketAddr> {
-        let now = Instant::now();
+        // The clock is read only when some backend was ejected.
+        let now = self.outliers.any_marked().then(Instant::now);
+        let ejected = |a: &SocketAddr| now.is_some_and(|t| self.outliers.is_ejected(*a, t));
         // Bounds the search; round-robin visits every backend within its weighted cycle
         // unless other requests advance the shared counter meanwhile.
         self.balancer
@@ -191,7 +193,7 @@ impl Upstream {
                 healthy
                     && b.addr
                         .as_inet()
-                        .is_some_and(|a| !tried.contains(a) && !self.outliers.is_ejected(*a, now))
+                        .is_some_and(|a| !tried.contains(a) && !ejected(a))
             })
             .and_then(|b| b.addr.as_inet().copied())
     }

@@ -64,6 +64,14 @@ impl Outliers {
         self.backends.iter().find(|b| b.addr == addr)
     }
 
+    /// Whether any backend was ever ejected and not yet found back in: when none was, a
+    /// backend choice needs neither the clock nor a lookup.
+    pub fn any_marked(&self) -> bool {
+        self.backends
+            .iter()
+            .any(|b| b.ejected_until.load(Ordering::Relaxed) != 0)
+    }
+
     /// Whether `addr` is out of the rotation at `at`.
     pub fn is_ejected(&self, addr: SocketAddr, at: Instant) -> bool {
         self.state(addr)
@@ -85,8 +93,10 @@ impl Outliers {
         };
         if !gateway_failure {
             b.failures.store(0, Ordering::Release);
-            if b.ejected_until.load(Ordering::Acquire) <= self.now(at) {
+            let until = b.ejected_until.load(Ordering::Acquire);
+            if until != 0 && until <= self.now(at) {
                 b.ejections.store(0, Ordering::Release);
+                b.ejected_until.store(0, Ordering::Release);
             }
             return Ejection::None;
         }
