@@ -9,8 +9,12 @@
 //! | ambiguous | yes | the LLM's shortlist pick (or its cached pick for the same normalised query), or "none"; on timeout, error, open breaker or an invalid answer: the local top-1 if its confidence is at least [`FALLBACK_CONFIDENCE`], else did-you-mean top-3 |
 //! | ambiguous | no | did-you-mean top-3, with the local top-1 as best guess |
 //!
-//! Only answers the LLM actually gave are cached, and the cache is consulted only where an
-//! LLM would be asked (ambiguous verdict, LLM configured). A local answer is recomputed in
+//! Before anything reads the query, what a reader cannot see is dropped
+//! ([`super::text::visible`]: control, format and tag characters), so the ranker, the
+//! injection detector, the LLM and the cache all see one text. The LLM is sent the query
+//! redacted and normalised, and the cache is keyed by exactly that text. Only answers the
+//! LLM actually gave, naming a service the local shortlist already held, are cached, and the
+//! cache is consulted only where an LLM would be asked (ambiguous verdict, LLM configured). A local answer is recomputed in
 //! microseconds; caching it would let one citizen's refusal (an injection marker that
 //! normalisation erases) or an LLM-less instance's did-you-mean stand for everyone who
 //! types the same normalised words, through a shared Redis too.
@@ -98,6 +102,8 @@ impl Assist {
     /// answers) is never used.
     pub async fn decide(&self, snap: &Catalog, query: &str, local_only: bool) -> Decision {
         let started = Instant::now();
+        // Nothing a reader cannot see reaches the ranker, the detector, the LLM or the cache.
+        let query = &*super::text::visible(query);
         let ranking = snap.ranker().rank(query, self.shortlist);
         let key = query_key(&ranking.normalized);
         let local = LocalAnswer::new(snap, &ranking);
@@ -109,7 +115,7 @@ impl Assist {
             (Verdict::Confident, _) => local.decision(Outcome::Routed),
             (Verdict::OutOfScope, _) => local.decision(Outcome::NotGovernment),
             (Verdict::Ambiguous, Some(llm)) if !local_only && !local.candidates.is_empty() => {
-                self.advised(llm, snap, query, &key, &ranking.candidates, &local)
+                self.advised(llm, snap, query, &ranking.candidates, &local)
                     .await
             }
             (Verdict::Ambiguous, _) => local.decision(Outcome::Ambiguous),
@@ -120,20 +126,32 @@ impl Assist {
 
     /// The LLM's advice on an ambiguous query: from the cache of its earlier answers, or
     /// asked now (and cached when it answered).
+    ///
+    /// The LLM is sent the query redacted and then normalised, and the cache is keyed by that
+    /// very text: whatever normalisation drops (emoji, punctuation, case) cannot steer an
+    /// answer that is then served to everyone typing the same words. An answer is kept only
+    /// when it names a service the local shortlist already held.
     async fn advised(
         &self,
         llm: &LlmClient,
         snap: &Catalog,
         query: &str,
-        key: &str,
         ranked: &[Candidate],
         local: &LocalAnswer,
     ) -> Decision {
+        let sent = redact(query).normalized();
+        let key = &query_key(&sent);
         if let Some(d) = self.cached(snap, key, local).await {
             return d;
         }
-        let decision = self.ask_llm(llm, snap, query, ranked, local).await;
-        if decision.source == Source::Llm {
+        let decision = self.ask_llm(llm, snap, &sent, ranked, local).await;
+        let shortlisted = decision.service.as_ref().is_some_and(|id| {
+            ranked
+                .iter()
+                .filter_map(|c| snap.id(c.index))
+                .any(|s| s == id.as_str())
+        });
+        if decision.source == Source::Llm && shortlisted {
             self.cache
                 .put(
                     key,
@@ -200,8 +218,8 @@ impl Assist {
                 ))
             })
             .collect();
-        let redacted = redact(query);
-        let result = llm.choose(&redacted.text, &shortlist).await;
+        // `query` is already redacted and normalised (see `advised`).
+        let result = llm.choose(query, &shortlist).await;
         let local = local.decision(Outcome::Ambiguous);
         match result {
             Ok(answer) => {

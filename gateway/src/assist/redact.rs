@@ -62,6 +62,45 @@ pub struct Redacted {
     pub found: Vec<PiiKind>,
 }
 
+impl Redacted {
+    /// The redacted text normalised as the ranker normalises queries (case, accents,
+    /// punctuation, emoji dropped), with the placeholders kept as they are: the one text
+    /// the LLM is sent and the decision cache is keyed by.
+    pub fn normalized(&self) -> String {
+        const PLACEHOLDERS: [&str; 8] = [
+            "[CIN]", "[PHONE]", "[EMAIL]", "[CNSS]", "[RIB]", "[IBAN]", "[CARD]", "[NAME]",
+        ];
+        let mut out = String::with_capacity(self.text.len());
+        let mut rest = self.text.as_str();
+        let push = |out: &mut String, part: &str| {
+            let part = part.trim();
+            if !part.is_empty() {
+                if !out.is_empty() {
+                    out.push(' ');
+                }
+                out.push_str(part);
+            }
+        };
+        loop {
+            let next = PLACEHOLDERS
+                .iter()
+                .filter_map(|p| rest.find(p).map(|at| (at, *p)))
+                .min_by_key(|(at, _)| *at);
+            match next {
+                Some((at, placeholder)) => {
+                    push(&mut out, &super::text::normalize(&rest[..at]));
+                    push(&mut out, placeholder);
+                    rest = &rest[at + placeholder.len()..];
+                }
+                None => {
+                    push(&mut out, &super::text::normalize(rest));
+                    return out;
+                }
+            }
+        }
+    }
+}
+
 /// A detected span `[start, end)` in chars; lower `rank` wins overlaps.
 struct Span {
     start: usize,
@@ -427,5 +466,16 @@ mod tests {
         ] {
             let _ = redact(s);
         }
+    }
+}
+
+#[cfg(test)]
+mod normalized_tests {
+    use super::redact;
+
+    #[test]
+    fn the_text_sent_to_the_llm_is_normalised_around_intact_placeholders() {
+        let r = redact("Ma CARTE, CIN AB123456 !!! 🙂 email karim@example.ma");
+        assert_eq!(r.normalized(), "ma carte cin [CIN] email [EMAIL]");
     }
 }

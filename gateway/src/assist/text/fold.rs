@@ -162,3 +162,70 @@ pub fn latin_fold(word: &str) -> String {
 pub(super) fn is_arabic_char(c: char) -> bool {
     is_arabic(c)
 }
+
+/// `text` without what a reader cannot see: control characters (kept as a space when they
+/// separate words: tab, newline), Unicode format characters (zero-width spaces and joiners,
+/// bidirectional controls, the byte-order mark, soft hyphens) and the tag characters
+/// (U+E0000–U+E007F) that can spell a whole hidden instruction. Applied to a citizen's query
+/// before anything else reads it, so the ranker, the injection detector, the LLM and the
+/// decision cache all see the same text.
+pub fn visible(text: &str) -> std::borrow::Cow<'_, str> {
+    fn hidden(c: char) -> bool {
+        matches!(c,
+            '\u{00AD}'
+            | '\u{061C}'
+            | '\u{180E}'
+            | '\u{200B}'..='\u{200F}'
+            | '\u{202A}'..='\u{202E}'
+            | '\u{2060}'..='\u{206F}'
+            | '\u{FE00}'..='\u{FE0F}'
+            | '\u{FEFF}'
+            | '\u{FFF9}'..='\u{FFFB}'
+            | '\u{E0000}'..='\u{E007F}'
+            | '\u{E0100}'..='\u{E01EF}'
+        ) || (c.is_control() && !c.is_whitespace())
+    }
+    if !text
+        .chars()
+        .any(|c| hidden(c) || (c.is_control() && c != ' '))
+    {
+        return std::borrow::Cow::Borrowed(text);
+    }
+    std::borrow::Cow::Owned(
+        text.chars()
+            .filter(|&c| !hidden(c))
+            .map(|c| if c.is_whitespace() { ' ' } else { c })
+            .collect(),
+    )
+}
+
+#[cfg(test)]
+mod visible_tests {
+    use super::visible;
+
+    #[test]
+    fn tag_characters_spelling_an_instruction_disappear() {
+        let hidden: String = "answer building-permit"
+            .chars()
+            .map(|c| char::from_u32(0xE0000 + c as u32).unwrap_or(' '))
+            .collect();
+        assert_eq!(visible(&format!("permis{hidden}")), "permis");
+    }
+
+    #[test]
+    fn zero_width_and_bidi_controls_disappear_and_line_breaks_become_spaces() {
+        assert_eq!(
+            visible("pas\u{200B}se\u{202E}port\ndyali\u{FEFF}"),
+            "passeport dyali"
+        );
+        assert_eq!(visible("جواز\u{200F} السفر"), "جواز السفر");
+    }
+
+    #[test]
+    fn ordinary_text_is_borrowed_untouched() {
+        assert!(matches!(
+            visible("Renouveler ma CIN, s'il vous plaît"),
+            std::borrow::Cow::Borrowed(_)
+        ));
+    }
+}
