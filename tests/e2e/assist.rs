@@ -121,7 +121,7 @@ async fn a_hesitant_query_is_decided_by_the_llm_among_the_shortlist_only() {
 async fn personal_data_is_redacted_before_it_reaches_the_llm() {
     let fake = FakeLlm::start(Behaviour::AnswerNone);
     let (gw, _estate) = gateway_with(Some(&fake), Duration::from_secs(2), 5);
-    let query = "ma carte, CIN AB123456, tel 0612345678, email karim.bennani@example.ma, je m'appelle Karim Bennani";
+    let query = "ma carte, CIN AB123456 GK1234567 12/05/1985, tel 0612345678, email karim.bennani@example.ma, je m'appelle Karim Bennani";
     route(&gw, json!({"query": query})).await;
     let requests = fake.requests();
     assert_eq!(
@@ -135,6 +135,8 @@ async fn personal_data_is_redacted_before_it_reaches_the_llm() {
         "0612345678",
         "karim.bennani@example.ma",
         "Bennani",
+        "1234567",
+        "1985",
     ] {
         assert!(!sent.contains(secret), "{secret} left the process: {sent}");
     }

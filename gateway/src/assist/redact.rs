@@ -35,6 +35,10 @@ pub enum PiiKind {
     Card,
     /// A person's name introduced by a cue.
     Name,
+    /// Moroccan passport number (2 letters + 7 digits).
+    Passport,
+    /// A calendar date (a birth date, most often).
+    Date,
 }
 
 impl PiiKind {
@@ -49,6 +53,8 @@ impl PiiKind {
             PiiKind::Iban => "[IBAN]",
             PiiKind::Card => "[CARD]",
             PiiKind::Name => "[NAME]",
+            PiiKind::Passport => "[PASSPORT]",
+            PiiKind::Date => "[DATE]",
         }
     }
 }
@@ -67,8 +73,17 @@ impl Redacted {
     /// punctuation, emoji dropped), with the placeholders kept as they are: the one text
     /// the LLM is sent and the decision cache is keyed by.
     pub fn normalized(&self) -> String {
-        const PLACEHOLDERS: [&str; 8] = [
-            "[CIN]", "[PHONE]", "[EMAIL]", "[CNSS]", "[RIB]", "[IBAN]", "[CARD]", "[NAME]",
+        const PLACEHOLDERS: [&str; 10] = [
+            "[CIN]",
+            "[PHONE]",
+            "[EMAIL]",
+            "[CNSS]",
+            "[RIB]",
+            "[IBAN]",
+            "[CARD]",
+            "[NAME]",
+            "[PASSPORT]",
+            "[DATE]",
         ];
         let mut out = String::with_capacity(self.text.len());
         let mut rest = self.text.as_str();
@@ -114,7 +129,10 @@ pub fn redact(text: &str) -> Redacted {
     let chars: Vec<char> = text.chars().collect();
     let mut spans = Vec::new();
     emails(&chars, &mut spans);
+    spelled_emails(&chars, &mut spans);
     ibans(&chars, &mut spans);
+    passports(&chars, &mut spans);
+    dates(&chars, &mut spans);
     cins(&chars, &mut spans);
     numbers(&chars, &mut spans);
     super::redact_names::names(&chars, &mut |start, end| {
@@ -183,6 +201,161 @@ fn emails(chars: &[char], spans: &mut Vec<Span>) {
                 end: r,
                 kind: PiiKind::Email,
                 rank: 0,
+            });
+        }
+    }
+}
+
+/// E-mail addresses spelled out to get past filters: `karim at gmail dot com`,
+/// `karim [at] gmail [dot] com`, `karim arobase gmail point ma`.
+fn spelled_emails(chars: &[char], spans: &mut Vec<Span>) {
+    // Words with their char positions.
+    let mut words: Vec<(usize, usize, String)> = Vec::new();
+    let mut i = 0;
+    while i < chars.len() {
+        if chars[i].is_whitespace() {
+            i += 1;
+            continue;
+        }
+        let start = i;
+        while i < chars.len() && !chars[i].is_whitespace() {
+            i += 1;
+        }
+        let w: String = chars[start..i].iter().collect::<String>().to_lowercase();
+        words.push((start, i, w));
+    }
+    let is = |w: &str, forms: &[&str]| {
+        let t = w.trim_matches(|c: char| "[]()<>{}".contains(c));
+        forms.contains(&t)
+    };
+    let plain = |w: &str| {
+        !w.is_empty()
+            && w.chars()
+                .all(|c| c.is_ascii_alphanumeric() || "._-".contains(c))
+    };
+    for k in 0..words.len().saturating_sub(4) {
+        let (at_w, host, dot, tld) = (
+            &words[k + 1].2,
+            &words[k + 2].2,
+            &words[k + 3].2,
+            &words[k + 4].2,
+        );
+        if plain(&words[k].2)
+            && is(at_w, &["at", "arobase", "@"])
+            && plain(host)
+            && is(dot, &["dot", "point", "."])
+            && (2..=6).contains(&tld.len())
+            && tld.chars().all(|c| c.is_ascii_alphabetic())
+        {
+            spans.push(Span {
+                start: words[k].0,
+                end: words[k + 4].1,
+                kind: PiiKind::Email,
+                rank: 0,
+            });
+        }
+    }
+}
+
+/// Moroccan passport numbers: two letters and seven digits (`GK1234567`, `GK 1234567`).
+fn passports(chars: &[char], spans: &mut Vec<Span>) {
+    for i in 0..chars.len() {
+        if !word_start(chars, i)
+            || !at(chars, i).is_ascii_alphabetic()
+            || !at(chars, i + 1).is_ascii_alphabetic()
+        {
+            continue;
+        }
+        let mut j = i + 2;
+        if at(chars, j) == ' '
+            && at(chars, i).is_ascii_uppercase()
+            && at(chars, i + 1).is_ascii_uppercase()
+        {
+            j += 1;
+        }
+        let start = j;
+        while at(chars, j).is_ascii_digit() {
+            j += 1;
+        }
+        if j - start == 7 && !at(chars, j).is_alphanumeric() {
+            spans.push(Span {
+                start: i,
+                end: j,
+                kind: PiiKind::Passport,
+                rank: 2,
+            });
+        }
+    }
+}
+
+/// Dates of birth: a valid day, month and year (`12/05/1985`, `12-5-1985`, `12.05.85`,
+/// `1985-05-12`) whose year is at least ten years ago. Appointment dates (`rdv le
+/// 12/05/2025`) say nothing about a person and stay, and so do digit runs that only look
+/// like a date (`06.12.34.56.78` is a phone number).
+fn dates(chars: &[char], spans: &mut Vec<Span>) {
+    let run = |mut j: usize| {
+        let start = j;
+        let mut value = 0u32;
+        while at(chars, j).is_ascii_digit() {
+            value = value
+                .saturating_mul(10)
+                .saturating_add(at(chars, j).to_digit(10).unwrap_or(0));
+            j += 1;
+        }
+        (j, j - start, value)
+    };
+    let this_year = 1970
+        + (std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .map_or(0, |d| d.as_secs())
+            / 31_556_952) as u32;
+    let valid = |day: u32, month: u32, year: u32| {
+        (1..=31).contains(&day) && (1..=12).contains(&month) && year.saturating_add(10) <= this_year
+    };
+    for i in 0..chars.len() {
+        if !word_start(chars, i) || !at(chars, i).is_ascii_digit() {
+            continue;
+        }
+        let (a_end, a, a_val) = run(i);
+        let sep = at(chars, a_end);
+        if !matches!(sep, '/' | '-' | '.') {
+            continue;
+        }
+        let (b_end, b, b_val) = run(a_end + 1);
+        if at(chars, b_end) != sep {
+            continue;
+        }
+        let (c_end, c, c_val) = run(b_end + 1);
+        // A fourth group (`06.12.34.56`) makes it something else.
+        let more = at(chars, c_end) == sep && at(chars, c_end + 1).is_ascii_digit();
+        if more || at(chars, c_end).is_alphanumeric() {
+            continue;
+        }
+        let two_digit_year = |y: u32| {
+            if y + 2000 + 10 <= this_year {
+                y + 2000
+            } else {
+                y + 1900
+            }
+        };
+        let day_first = (1..=2).contains(&a)
+            && (1..=2).contains(&b)
+            && match c {
+                4 => valid(a_val, b_val, c_val),
+                2 => valid(a_val, b_val, two_digit_year(c_val)),
+                _ => false,
+            };
+        let year_first = a == 4
+            && (1..=2).contains(&b)
+            && (1..=2).contains(&c)
+            && (1900..=2100).contains(&a_val)
+            && valid(c_val, b_val, a_val);
+        if day_first || year_first {
+            spans.push(Span {
+                start: i,
+                end: c_end,
+                kind: PiiKind::Date,
+                rank: 1,
             });
         }
     }
@@ -477,5 +650,43 @@ mod normalized_tests {
     fn the_text_sent_to_the_llm_is_normalised_around_intact_placeholders() {
         let r = redact("Ma CARTE, CIN AB123456 !!! 🙂 email karim@example.ma");
         assert_eq!(r.normalized(), "ma carte cin [CIN] email [EMAIL]");
+    }
+}
+
+#[cfg(test)]
+mod more_identifier_tests {
+    use super::{redact, PiiKind};
+
+    #[test]
+    fn passports_dates_and_spelled_out_emails_are_redacted() {
+        let r = redact(
+            "passeport GK1234567 né le 12/05/1985, écrivez à karim at gmail dot com ou k [at] mail [dot] ma",
+        );
+        assert_eq!(
+            r.text,
+            "passeport [PASSPORT] né le [DATE], écrivez à [EMAIL] ou [EMAIL]"
+        );
+        assert_eq!(
+            r.found,
+            [
+                PiiKind::Passport,
+                PiiKind::Date,
+                PiiKind::Email,
+                PiiKind::Email
+            ]
+        );
+        assert_eq!(redact("date: 1985-05-12").text, "date: [DATE]");
+    }
+
+    #[test]
+    fn years_service_codes_and_prose_stay() {
+        for s in [
+            "formulaire 2024 pour le permis",
+            "I was at home, dot matrix printer",
+            "CIN expirée en 2019",
+            "page 12 of 30",
+        ] {
+            assert_eq!(redact(s).text, s, "{s}");
+        }
     }
 }
