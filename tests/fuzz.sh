@@ -23,3 +23,4 @@ run adapters html seeds/html 16384
 run adapters headers seeds/headers 4096
 run gateway service_config seeds/config 4096
 run gateway request_text seeds/request 1024
+run gateway redact "" 2048
