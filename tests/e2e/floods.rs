@@ -176,11 +176,7 @@ fn over_the_per_address_rate_a_citizen_gets_429_with_retry_after_in_their_langua
 fn a_services_total_rate_protects_its_backend_and_no_other_service() {
     let estate = start_estate(None);
     let gw = TestGateway::with(&estate, |c| {
-        let service = c
-            .services
-            .iter_mut()
-            .find(|s| s.id == "cnie-renewal")
-            .expect("shipped service");
+        let service = egov_integration::service_mut(c, "cnie-renewal");
         service.limits.rate_total = rate(3, 60);
     });
     let statuses: Vec<u16> = (0..4)
@@ -197,11 +193,7 @@ fn a_services_total_rate_protects_its_backend_and_no_other_service() {
 fn a_body_over_the_services_limit_gets_413_and_a_smaller_one_goes_through() {
     let estate = start_estate(None);
     let gw = TestGateway::with(&estate, |c| {
-        let service = c
-            .services
-            .iter_mut()
-            .find(|s| s.id == "cnie-renewal")
-            .expect("shipped service");
+        let service = egov_integration::service_mut(c, "cnie-renewal");
         service.limits.max_body_bytes = Some(100);
     });
     let body = "x".repeat(200);
@@ -317,11 +309,7 @@ async fn the_login_endpoint_is_rate_limited_per_address() {
 fn a_service_that_takes_only_some_methods_answers_405_with_its_own_allow() {
     let estate = start_estate(None);
     let gw = TestGateway::with(&estate, |c| {
-        let service = c
-            .services
-            .iter_mut()
-            .find(|s| s.id == "cnie-renewal")
-            .expect("shipped service");
+        let service = egov_integration::service_mut(c, "cnie-renewal");
         service.limits.methods = Some(vec![http::Method::GET, http::Method::HEAD]);
         service.limits.allow = Some(http::HeaderValue::from_static("GET, HEAD"));
     });

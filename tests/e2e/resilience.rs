@@ -21,10 +21,7 @@ fn backend(addr: SocketAddr) -> Backend {
 }
 
 fn service(c: &mut Config) -> &mut egov_gateway::config::ServiceConfig {
-    c.services
-        .iter_mut()
-        .find(|s| s.id == SERVICE)
-        .expect("shipped service")
+    egov_integration::service_mut(c, SERVICE)
 }
 
 fn metrics(gw: &TestGateway) -> String {
