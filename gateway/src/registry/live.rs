@@ -11,7 +11,7 @@ use super::store::{BrokenFile, FileStore, Record, RegistryStore, SharedStore, St
 use super::{Registry, Snapshot};
 use crate::config::{
     service_file, service_from_document, Config, ConfigError, ConfigErrors, GatewaySettings,
-    Ministry, Secrets, ServiceConfig,
+    Ministry, RateLimits, Secrets, ServiceConfig,
 };
 use crate::telemetry::Metrics;
 use std::collections::BTreeMap;
@@ -481,7 +481,11 @@ fn reloadable(
     next.portal.trusted_proxies = loaded.portal.trusted_proxies.clone();
     next.portal.max_header_bytes = loaded.portal.max_header_bytes;
     next.portal.hosts = loaded.portal.hosts.clone();
-    next.limits.rate = loaded.limits.rate.clone();
+    next.limits.rate = RateLimits {
+        // Where rates are counted is chosen at start.
+        shared: running.limits.rate.shared,
+        ..loaded.limits.rate.clone()
+    };
     next.limits.max_uri_bytes = loaded.limits.max_uri_bytes;
     next.limits.max_headers = loaded.limits.max_headers;
     next.defaults = loaded.defaults.clone();
@@ -497,6 +501,10 @@ fn reloadable(
             running.admin != loaded.admin || running.admin_listen != loaded.admin_listen,
         ),
         ("metrics", running.metrics_listen != loaded.metrics_listen),
+        (
+            "limits.rate.shared",
+            running.limits.rate.shared != loaded.limits.rate.shared,
+        ),
         (
             "limits (connections, header timeout)",
             (
@@ -536,4 +544,26 @@ fn document_of_file(file: &std::path::Path) -> Option<serde_json::Value> {
 /// A problem with no file to name.
 pub fn problem(reason: impl Into<String>) -> ConfigErrors {
     ConfigErrors(vec![ConfigError::new(std::path::Path::new(""), "", reason)])
+}
+
+#[cfg(test)]
+mod reload_tests {
+    use super::reloadable;
+    use crate::config::Rate;
+    use std::time::Duration;
+
+    #[test]
+    fn rates_reload_but_where_they_are_counted_needs_a_restart() {
+        let running = crate::testing::config_without_secrets().gateway;
+        let mut loaded = running.clone();
+        loaded.limits.rate.per_ip = Some(Rate {
+            count: 10,
+            per: Duration::from_secs(1),
+        });
+        loaded.limits.rate.shared = !running.limits.rate.shared;
+        let (next, restart) = reloadable(&running, &loaded);
+        assert_eq!(next.limits.rate.per_ip, loaded.limits.rate.per_ip);
+        assert_eq!(next.limits.rate.shared, running.limits.rate.shared);
+        assert!(restart.contains(&"limits.rate.shared"), "{restart:?}");
+    }
 }
