@@ -26,7 +26,8 @@ pub struct BodyPolicy {
     pub transcode_fallback: Option<&'static Encoding>,
     /// Map legacy links to portal paths.
     pub links: Option<(Arc<LinkMap>, ServiceLinks)>,
-    /// HTML to put after `<body>`.
+    /// HTML to put after `<body>` (a caller may choose another per response: see
+    /// [`BodyPipeline::with_banner`]).
     pub banner: Option<String>,
 }
 
@@ -245,6 +246,17 @@ impl std::fmt::Debug for BodyPipeline {
 impl BodyPipeline {
     /// The pipeline for a response [`plan`] chose to transform.
     pub fn new(transform: &BodyTransform, policy: &BodyPolicy) -> Result<Self, BodyError> {
+        Self::with_banner(transform, policy, policy.banner.as_deref().map(Arc::from))
+    }
+
+    /// Like [`BodyPipeline::new`], with this response's own banner instead of the policy's
+    /// (the portal strip in the citizen's language and login state). Only a policy that has
+    /// a banner puts one in.
+    pub fn with_banner(
+        transform: &BodyTransform,
+        policy: &BodyPolicy,
+        banner: Option<Arc<str>>,
+    ) -> Result<Self, BodyError> {
         let decoding = match transform.charset {
             CharsetPlan::Declared(enc) => Decoding::On(Transcoder::new(enc)),
             CharsetPlan::Sniff { fallback } => Decoding::Sniffing {
@@ -258,7 +270,7 @@ impl BodyPipeline {
                 let options = HtmlOptions {
                     links: policy.links.clone(),
                     fix_charset_meta: transform.transcodes(),
-                    banner: policy.banner.as_deref().map(Arc::from),
+                    banner: banner.filter(|_| policy.banner.is_some()),
                 };
                 let html = match transform.charset {
                     CharsetPlan::InPlace {

@@ -8,7 +8,8 @@ use crate::assist::{Assist, AssistError};
 use crate::cache::ResponseCache;
 use crate::config::{Config, ConfigErrors, RegistryStoreKind, Secrets, SessionStoreKind};
 use crate::kv::SharedState;
-use crate::portal::Portal;
+use crate::portal::feedback::FeedbackLog;
+use crate::portal::{Portal, PortalDeps};
 use crate::registry::store::{FileStore, SharedStore, StoreError};
 use crate::registry::{Backing, LiveRegistry, Registry, Snapshot};
 use crate::sso::{Sso, SsoError};
@@ -99,12 +100,21 @@ impl App {
             shared.store(),
             Arc::clone(&metrics) as Arc<dyn crate::cache::StorageEvents>,
         ));
+        let feedback = Arc::new(if shared.is_distributed() {
+            FeedbackLog::Shared(shared.store())
+        } else {
+            match &config.gateway.portal.feedback_log {
+                Some(path) => FeedbackLog::file(path.clone()),
+                None => FeedbackLog::Off,
+            }
+        });
         let admin = Arc::new(
             Admin::new(
                 &config.gateway.admin,
                 Arc::clone(&live),
                 Arc::clone(&sso),
                 Arc::clone(&cache),
+                Arc::clone(&feedback),
                 metrics,
             )
             .map_err(AppError::Audit)?,
@@ -112,11 +122,18 @@ impl App {
         let rate_limiter = Arc::new(crate::limits::rate::RateLimiter::new(
             config.gateway.limits.rate.shared.then(|| shared.store()),
         ));
+        let portal = Arc::new(Portal::new(PortalDeps {
+            sso: Arc::clone(&sso),
+            assist: Arc::clone(&assist),
+            telemetry: Arc::clone(&telemetry),
+            feedback,
+            https: config.gateway.portal.public_url.https,
+        }));
         Ok(App {
             registry,
             live,
             admin,
-            portal: Arc::new(Portal::new()),
+            portal,
             upstreams: Arc::new(Upstreams::new(
                 &config.gateway.server,
                 Arc::clone(&telemetry),

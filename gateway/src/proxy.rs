@@ -166,10 +166,10 @@ impl ProxyHttp for GatewayProxy {
     fn cache_vary_filter(
         &self,
         meta: &CacheMeta,
-        _ctx: &mut RequestCtx,
+        ctx: &mut RequestCtx,
         req: &RequestHeader,
     ) -> Option<HashBinary> {
-        cache::variance(meta, req)
+        cache::variance(meta, req, ctx.strip.as_ref().map(|(variant, _)| *variant))
     }
 
     fn should_serve_stale(
@@ -290,6 +290,7 @@ impl ProxyHttp for GatewayProxy {
             status.as_u16(),
             head || status.is_informational(),
             ctx.upgrade,
+            ctx.strip.as_ref().map(|(_, html)| html),
         );
         if let Some((feed, transcodes)) = adapted {
             self.telemetry.body_rewritten(service.id(), transcodes);

@@ -29,8 +29,8 @@ pub enum Route<'a> {
     OriginExchange { service: &'a Arc<Service> },
     /// Answer with a redirect to `location`.
     Redirect { location: String, permanent: bool },
-    /// The portal's home page.
-    Home,
+    /// A page of the citizen portal (home, categories, services, search...).
+    Portal(crate::portal::PortalPage),
     /// A single sign-on endpoint (`/auth/*`, `/.well-known/jwks.json`).
     Auth(AuthEndpoint),
     /// `POST /api/route`: where does this free-text request go?
@@ -102,8 +102,8 @@ fn service_origin_route<'a>(snap: &'a Snapshot, id: &str, path: &'a str) -> Rout
 
 /// Routing on the portal's own host.
 fn portal_route<'a>(snap: &'a Snapshot, path: &'a str, query: Option<&str>) -> Route<'a> {
-    if path == "/" {
-        return Route::Home;
+    if let Some(page) = crate::portal::PortalPage::from_path(path) {
+        return Route::Portal(page);
     }
     if let Some(endpoint) = AuthEndpoint::from_path(path) {
         return Route::Auth(endpoint);

@@ -3,7 +3,7 @@
 # ratios compare like with like. All targets front the same simulated legacy site (a 1 KB
 # object) on loopback; wrk is the load generator.
 #
-#   tests/bench/run.sh [proxy|auth|telemetry|registry|cache|memory|all] [seconds-per-run=10] [connections=32] [rounds=2]
+#   tests/bench/run.sh [proxy|auth|telemetry|registry|cache|portal|memory|all] [seconds-per-run=10] [connections=32] [rounds=2]
 #
 # proxy      the estate directly, nginx (keep-alive reverse proxy), a bare pingora proxy (the
 #            framework's floor) and the gateway; ratios gateway/nginx, gateway/bare, gateway/direct.
@@ -19,6 +19,9 @@
 #            each change's time to serving on A and on B
 # cache      one worker each: the gateway answering from its cache (hit) vs the gateway
 #            proxying (no cache) vs nginx proxy_cache hits vs nginx proxying, on a 1 KB page
+# portal     the portal's home page (the full shipped catalog, Arabic, anonymous) served by the
+#            gateway vs the same bytes as a static file from nginx, one worker each; and the
+#            home page's total transfer with its stylesheets
 # memory     the gateway's peak memory (VmHWM) after 1 MB pages, then after a 20 MB and a 100 MB
 #            legacy page, streamed through charset conversion and link rewriting
 set -euo pipefail
@@ -441,6 +444,57 @@ NGINX
   threads=$saved_threads
 }
 
+portal_bench() {
+  local est gw ng
+  est=$(free_port); gw=$(free_port); ng=$(free_port)
+  start_estate "$est"
+  local saved_threads=$threads
+  threads=1
+  # The whole shipped catalog (56 services), so the home page is the real one.
+  gateway_config "$est" "$work/portal" "" "$gw"
+  rm -rf "$work/portal/services"
+  cp -r config/services "$work/portal/services"
+  find "$work/portal/services" -name '*.toml' -exec sed -i "s#127.0.0.1:9400#127.0.0.1:$est#" {} +
+  RUST_LOG=warn "$bin/egov-gateway" serve --config "$work/portal/gateway.toml" >"$work/gw-portal.log" 2>&1 &
+  procs[portal-home]=$!
+  pids+=($!)
+  wait_port "$gw"
+  mkdir -p "$work/www" "$work/nginx-static/logs"
+  curl -s -H 'Accept-Language: ar' "http://127.0.0.1:$gw/" >"$work/www/index.html"
+  chmod -R a+rX "$work/www"; chmod a+x "$work"
+  cat >"$work/nginx-static/nginx.conf" <<NGINX
+worker_processes 1;
+daemon off;
+pid $work/nginx-static/nginx.pid;
+error_log $work/nginx-static/logs/error.log warn;
+events { worker_connections 4096; }
+http {
+  access_log off;
+  default_type text/html;
+  server { listen 127.0.0.1:$ng; root $work/www; add_header Cache-Control no-store; }
+}
+NGINX
+  nginx -c "$work/nginx-static/nginx.conf" -p "$work/nginx-static" &
+  local nginx_master=$!
+  pids+=($nginx_master)
+  wait_port "$ng"
+  procs[nginx-static]=$(pgrep -P "$nginx_master" | tr '\n' ' ')
+  url[portal-home]="http://127.0.0.1:$gw/"; hdr[portal-home]="Accept-Language: ar"
+  url[nginx-static]="http://127.0.0.1:$ng/index.html"; hdr[nginx-static]="X-Bench: 1"
+  targets=(portal-home nginx-static)
+  check
+  run_rounds
+  ratio "portal home/nginx static file" portal-home nginx-static
+  local total=0 part size
+  for part in / $(grep -o '/assets/[a-z]*\.[0-9a-f]*\.css' "$work/www/index.html"); do
+    size=$(curl -s -o /dev/null -w '%{size_download}' -H 'Accept-Language: ar' "http://127.0.0.1:$gw$part")
+    printf '%-34s %8s bytes\n' "$part" "$size"
+    total=$((total + size))
+  done
+  printf '%-34s %8s bytes (%s KB)\n' "home page + stylesheets" "$total" "$((total / 1024))"
+  threads=$saved_threads
+}
+
 memory_bench() {
   local est gw pid hwm0 hwm20 hwm100 bytes20 bytes100
   est=$(free_port); gw=$(free_port)
@@ -530,6 +584,7 @@ case "$mode" in
   telemetry) telemetry_bench ;;
   registry) registry_bench ;;
   cache) cache_bench ;;
+  portal) portal_bench ;;
   memory) memory_bench ;;
   soak) soak_bench ;;
   all) proxy_bench; echo; auth_bench; echo; telemetry_bench; echo; registry_bench; echo; cache_bench; echo; memory_bench ;;

@@ -17,7 +17,12 @@
 //                   "password": "x",
 //                   "confirm_logout": true,        // post the gateway's logout page, then answer
 //                                                  // "Yes, sign me out" at the provider
-//                   "evaluate": "<JS expression>" } ] }  // run in the page at the end (awaited)
+//                   "evaluate": "<JS expression>",   // run in the page at the end (awaited)
+//                   "search": "text",              // type it into the page's box (#q) and submit
+//                   "clicks": ["css selector"],    // then click each, waiting for its page
+//                   "keyboard": true,              // then Tab through the page (see below)
+//                   "audit": true,                 // then run axe-core (WCAG 2.1 A and AA)
+//                   "screenshot": "/path.png" } ] }  // then save the whole page as PNG
 // A visit goes to its URL and then, while the page is on the provider, answers the provider's
 // dev-interaction forms (login if `login` is given, consent always, logout if
 // `confirm_logout`); it stops on the first page it has nothing to do on.
@@ -25,6 +30,9 @@
 // Prints exactly one line to stdout:
 //   RESULT {"visits":[{start,url,status,navigations,actions,title,charset,text,links,
 //                      document_cookie,cookies}],"console_errors":[...],"offsite_requests":[...]}
+// `audit` the axe-core violations ([{id, impact, help, targets}], null without an audit),
+// `keyboard` every element Tab reached ({tag, name, href, outline}) and the links and buttons
+// it never reached (`unreached`), null without a walk,
 // where `status` is the HTTP status of the page finally shown, `navigations` every main-frame
 // request of the visit (each redirect hop included), `links` the raw `href` attributes,
 // `document_cookie` what page scripts read, `cookies` what the browser holds (HttpOnly too),
@@ -33,6 +41,59 @@
 // and its errors to stderr (exit status 1).
 
 import { chromium } from 'playwright-core';
+import { readFileSync } from 'node:fs';
+import { createRequire } from 'node:module';
+
+/// axe-core's source, injected into a page over DevTools (not as a <script>: the portal's
+/// Content-Security-Policy stays in force while it is audited).
+const axeSource = readFileSync(createRequire(import.meta.url).resolve('axe-core/axe.min.js'), 'utf8');
+
+/// Runs axe-core's WCAG 2.1 A and AA rules on the page; the violations, briefly.
+async function audit(page) {
+  await page.evaluate(axeSource);
+  return page.evaluate(async () => {
+    const result = await window.axe.run(document, {
+      runOnly: { type: 'tag', values: ['wcag2a', 'wcag2aa', 'wcag21a', 'wcag21aa'] },
+    });
+    return result.violations.map((v) => ({
+      id: v.id, impact: v.impact, help: v.help,
+      targets: v.nodes.slice(0, 5).map((n) => n.target.join(' ')),
+    }));
+  });
+}
+
+/// Tabs through the page from the top: what got focus (and whether its focus is visible),
+/// and which links and buttons Tab never reached.
+async function keyboardWalk(page, limit = 400) {
+  await page.evaluate(() => { document.activeElement?.blur(); window.scrollTo(0, 0); });
+  const reached = [];
+  const seen = new Set();
+  for (let i = 0; i < limit; i++) {
+    await page.keyboard.press('Tab');
+    const info = await page.evaluate(() => {
+      const el = document.activeElement;
+      if (!el || el === document.body) return null;
+      if (!el.dataset.egovWalk) el.dataset.egovWalk = String(Math.random());
+      const style = getComputedStyle(el);
+      const visible = (style.outlineStyle !== 'none' && parseFloat(style.outlineWidth) > 0)
+        || style.boxShadow !== 'none';
+      return {
+        key: el.dataset.egovWalk, tag: el.tagName.toLowerCase(),
+        name: (el.innerText || el.value || el.getAttribute('aria-label') || '').trim().slice(0, 60),
+        href: el.getAttribute('href'), outline: visible,
+      };
+    });
+    if (info === null) break;
+    if (seen.has(info.key)) break;
+    seen.add(info.key);
+    const { key, ...rest } = info;
+    reached.push(rest);
+  }
+  const unreached = await page.evaluate(() => [...document.querySelectorAll('a[href], button, input, select')]
+    .filter((el) => !el.dataset.egovWalk && el.type !== 'hidden' && el.offsetParent !== null)
+    .map((el) => el.outerHTML.slice(0, 120)));
+  return { reached, unreached };
+}
 
 /// Longest body text reported per page (characters).
 const TEXT_LIMIT = 20000;
@@ -125,7 +186,14 @@ async function main() {
   });
 
   const visits = [];
-  for (const visit of scenario.visits ?? []) {
+  for (const [index, visit] of (scenario.visits ?? []).entries()) {
+    try {
+      visits.push(await runVisit(visit));
+    } catch (err) {
+      throw new Error(`visit ${index} (${visit.url}, at ${page.url()}): ${err?.message ?? err}`);
+    }
+  }
+  async function runVisit(visit) {
     navigations = [];
     status = null;
     await page.goto(visit.url, { waitUntil: 'load', timeout });
@@ -141,6 +209,23 @@ async function main() {
       if (done === null) break;
       actions.push(done);
     }
+    if (visit.search !== undefined && visit.search !== null) {
+      await page.locator('#q').fill(visit.search, { timeout });
+      await submit(page, page.locator('form[role="search"] button[type="submit"]'), timeout);
+      actions.push('search');
+    }
+    for (const selector of visit.clicks ?? []) {
+      await submit(page, page.locator(selector).first(), timeout);
+      actions.push(`click ${selector}`);
+      while (new URL(page.url()).origin === provider && actions.length < MAX_ACTIONS + 8) {
+        const done = await answerProvider(page, visit, timeout);
+        if (done === null) break;
+        actions.push(done);
+      }
+    }
+    const keyboard = visit.keyboard ? await keyboardWalk(page) : null;
+    const violations = visit.audit ? await audit(page) : null;
+    if (visit.screenshot) await page.screenshot({ path: visit.screenshot, fullPage: true });
     let evaluated = null;
     if (visit.evaluate) {
       try {
@@ -150,9 +235,9 @@ async function main() {
       }
     }
     const seen = await snapshot(page, context);
-    visits.push({
-      start: visit.url, status, navigations, actions, evaluated, ...seen,
-    });
+    return {
+      start: visit.url, status, navigations, actions, evaluated, audit: violations, keyboard, ...seen,
+    };
   }
   await context.close();
   // Over CDP, close() only disconnects: the harness owns (and kills) the browser.

@@ -22,11 +22,15 @@ fn legacy_site() -> &'static Site {
     egov_estate::site(SERVICE).unwrap_or_else(|| panic!("no estate site {SERVICE}"))
 }
 
-/// Whether a link keeps the citizen on the portal: a service path, a relative reference, or
-/// a scheme that does not navigate elsewhere.
+/// Whether a link keeps the citizen on the portal: a service path, one of the portal's own
+/// pages (the portal strip links home, to the service's page and to login or logout), a
+/// relative reference, or a scheme that does not navigate elsewhere.
 fn stays_on_portal(href: &str) -> bool {
     let relative = !href.starts_with('/') && !href.split('/').next().unwrap_or("").contains(':');
     href.starts_with("/s/")
+        || href == "/"
+        || href.starts_with("/services/")
+        || href.starts_with("/auth/")
         || href.starts_with("mailto:")
         || href.starts_with("javascript:")
         || relative

@@ -147,21 +147,51 @@ async fn unknown_service_gets_a_404_page_in_three_languages() {
 }
 
 #[tokio::test(flavor = "multi_thread")]
-async fn portal_home_lists_every_service() {
+async fn every_service_is_two_links_from_the_home_page_and_its_page_starts_it() {
     let estate = start_estate(None);
     let gw = TestGateway::in_front_of(&estate);
-    let body = client()
-        .get(gw.url("/"))
-        .send()
-        .await
-        .expect("request")
-        .text()
-        .await
-        .expect("body");
-    for s in gw.registry.snapshot().services() {
+    let http = client();
+    let page = |path: String| {
+        let http = http.clone();
+        let url = gw.url(&path);
+        async move {
+            let resp = http.get(url).send().await.expect("request");
+            assert_eq!(resp.status(), 200, "{path}");
+            resp.text().await.expect("body")
+        }
+    };
+    let home = page("/".into()).await;
+    let snapshot = gw.registry.snapshot();
+    let mut categories: Vec<&str> = snapshot
+        .services()
+        .iter()
+        .map(|s| s.config.category.as_str())
+        .collect();
+    categories.sort_unstable();
+    categories.dedup();
+    for category in categories {
         assert!(
-            body.contains(&format!("href=\"/s/{}/\"", s.id())),
-            "{} missing",
+            home.contains(&format!("href=\"/categories/{category}\"")),
+            "{category} missing from the home page"
+        );
+        let listing = page(format!("/categories/{category}")).await;
+        for s in snapshot
+            .services()
+            .iter()
+            .filter(|s| s.config.category.as_str() == category)
+        {
+            assert!(
+                listing.contains(&format!("href=\"/services/{}\"", s.id())),
+                "{} missing from /categories/{category}",
+                s.id()
+            );
+        }
+    }
+    for s in snapshot.services() {
+        let service = page(format!("/services/{}", s.id())).await;
+        assert!(
+            service.contains(&format!("/s/{}/\"", s.id())),
+            "{}: no start link",
             s.id()
         );
     }

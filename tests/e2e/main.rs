@@ -14,6 +14,7 @@ mod llm_client;
 #[path = "../llm/llama_tests.rs"]
 mod llm_llama;
 mod origins;
+mod portal;
 mod protocols;
 mod registry;
 mod resilience;

@@ -277,6 +277,17 @@ pub struct Visit {
     /// it is a promise): what a hostile script on that page could do. Its JSON result is in
     /// [`Seen::evaluated`].
     pub evaluate: Option<String>,
+    /// Typed into the page's "what do you need?" box (`#q`) and submitted.
+    pub search: Option<String>,
+    /// CSS selectors clicked in order after that, each waiting for the page it opens
+    /// (answering the provider's forms on the way, as for the visit itself).
+    pub clicks: Vec<String>,
+    /// Tab through the page and report what got focus ([`Seen::keyboard`]).
+    pub keyboard: bool,
+    /// Run axe-core's WCAG 2.1 A/AA rules on the final page ([`Seen::audit`]).
+    pub audit: bool,
+    /// Save the final page, whole, as a PNG here.
+    pub screenshot: Option<PathBuf>,
 }
 
 impl Visit {
@@ -287,7 +298,42 @@ impl Visit {
             login: None,
             confirm_logout: false,
             evaluate: None,
+            search: None,
+            clicks: Vec::new(),
+            keyboard: false,
+            audit: false,
+            screenshot: None,
         }
+    }
+
+    /// Types `text` into the portal's box and submits it.
+    pub fn searching(mut self, text: &str) -> Visit {
+        self.search = Some(text.to_string());
+        self
+    }
+
+    /// Then clicks the first element matching `selector` and waits for its page.
+    pub fn clicking(mut self, selector: &str) -> Visit {
+        self.clicks.push(selector.to_string());
+        self
+    }
+
+    /// Tabs through the final page.
+    pub fn tabbing_through(mut self) -> Visit {
+        self.keyboard = true;
+        self
+    }
+
+    /// Audits the final page with axe-core.
+    pub fn audited(mut self) -> Visit {
+        self.audit = true;
+        self
+    }
+
+    /// Saves the final page as a PNG at `path`.
+    pub fn screenshot_to(mut self, path: impl Into<PathBuf>) -> Visit {
+        self.screenshot = Some(path.into());
+        self
     }
 
     /// Runs `script` (an expression) in the page at the end of the visit.
@@ -315,6 +361,11 @@ impl Visit {
             "password": "any-password",
             "confirm_logout": self.confirm_logout,
             "evaluate": self.evaluate,
+            "search": self.search,
+            "clicks": self.clicks,
+            "keyboard": self.keyboard,
+            "audit": self.audit,
+            "screenshot": self.screenshot,
         })
     }
 }
@@ -358,6 +409,10 @@ pub struct Seen {
     pub cookies: Vec<BrowserCookie>,
     /// What the visit's script returned (`null` without one).
     pub evaluated: Value,
+    /// axe-core's violations, `[{id, impact, help, targets}]` (`null` without an audit).
+    pub audit: Value,
+    /// `{reached: [{tag, name, href, outline}], unreached: [html]}` (`null` without a walk).
+    pub keyboard: Value,
 }
 
 /// What one [`Chromium::visit`] run saw.
@@ -428,6 +483,8 @@ impl Seen {
             document_cookie: string(v, "document_cookie")?,
             cookies,
             evaluated: v["evaluated"].clone(),
+            audit: v["audit"].clone(),
+            keyboard: v["keyboard"].clone(),
         })
     }
 

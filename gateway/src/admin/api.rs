@@ -34,6 +34,7 @@ pub fn routes(admin: Arc<Admin>) -> Router {
         .route("/api/v1/services/{id}/history", get(history))
         .route("/api/v1/services/{id}/rollback/{version}", post(rollback))
         .route("/api/v1/services/{id}/health", get(health))
+        .route("/api/v1/services/{id}/feedback", get(feedback))
         .route("/api/v1/services/{id}/purge", post(purge))
         .with_state(admin)
 }
@@ -326,6 +327,34 @@ async fn history(
         })
         .collect();
     Json(json!({ "service": id, "history": versions })).into_response()
+}
+
+/// `GET .../feedback`: the citizens' "not what I meant" answers that concern the service
+/// (chosen instead of what the router said, or routed to it by mistake), newest first.
+async fn feedback(
+    State(admin): Shared,
+    ConnectInfo(client): Client,
+    Path(id): Path<String>,
+    headers: HeaderMap,
+) -> Response {
+    let caller = match admin.caller(&headers, "read", Some(&id), client).await {
+        Ok(c) => c,
+        Err(r) => return r,
+    };
+    if let Err(r) = visible(&admin, &caller, &id, "read", client).await {
+        return r;
+    }
+    match admin.feedback.for_service(&id).await {
+        Ok(entries) => Json(json!({ "service": id, "feedback": entries })).into_response(),
+        Err(e) => {
+            tracing::warn!(error = %e, "routing feedback unreadable");
+            error(
+                StatusCode::SERVICE_UNAVAILABLE,
+                "feedback_unavailable",
+                "the routing feedback store cannot be read right now",
+            )
+        }
+    }
 }
 
 async fn health(

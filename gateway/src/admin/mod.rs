@@ -7,6 +7,8 @@
 //! - [`api`]: the handlers; every change goes through the registry's one reload pipeline
 //!   ([`crate::registry::LiveRegistry`]);
 //! - [`audit`]: one JSON line per change asked, accepted or refused;
+//! - the citizens' "not what I meant" answers about a ministry's services (redacted), to
+//!   turn into routing examples;
 //! - [`openapi`]: the document describing all of it.
 //!
 //! Errors are JSON, `{ "error", "error_description", "problems": [{ "pointer", "message" }] }`:
@@ -22,6 +24,7 @@ pub mod openapi;
 
 use crate::cache::ResponseCache;
 use crate::config::AdminSettings;
+use crate::portal::feedback::FeedbackLog;
 use crate::registry::LiveRegistry;
 use crate::sso::Sso;
 use crate::telemetry::Metrics;
@@ -38,6 +41,8 @@ pub struct Admin {
     pub settings: AdminSettings,
     /// For purges.
     pub cache: Arc<ResponseCache>,
+    /// The portal's "not what I meant" answers, each ministry reading its services'.
+    pub feedback: Arc<FeedbackLog>,
 }
 
 impl Admin {
@@ -46,6 +51,7 @@ impl Admin {
         live: Arc<LiveRegistry>,
         sso: Arc<Sso>,
         cache: Arc<ResponseCache>,
+        feedback: Arc<FeedbackLog>,
         metrics: Arc<Metrics>,
     ) -> std::io::Result<Self> {
         Ok(Self {
@@ -55,6 +61,7 @@ impl Admin {
             metrics,
             settings: settings.clone(),
             cache,
+            feedback,
         })
     }
 }

@@ -131,6 +131,19 @@ pub const DOCUMENT: &str = r##"{
         }
       }
     },
+    "/api/v1/services/{id}/feedback": {
+      "parameters": [{ "$ref": "#/components/parameters/Id" }],
+      "get": {
+        "summary": "Citizens' \"not what I meant\" answers about the service (redacted), newest first",
+        "responses": {
+          "200": { "description": "The answers", "content": { "application/json": { "schema": { "$ref": "#/components/schemas/Feedback" } } } },
+          "401": { "$ref": "#/components/responses/Unauthenticated" },
+          "403": { "$ref": "#/components/responses/Forbidden" },
+          "404": { "$ref": "#/components/responses/NotFound" },
+          "503": { "description": "The feedback store cannot be read", "content": { "application/json": { "schema": { "$ref": "#/components/schemas/Error" } } } }
+        }
+      }
+    },
     "/api/v1/services/{id}/rollback/{version}": {
       "parameters": [{ "$ref": "#/components/parameters/Id" }, { "name": "version", "in": "path", "required": true, "schema": { "type": "integer", "minimum": 0 } }],
       "post": {
@@ -216,6 +229,7 @@ pub const DOCUMENT: &str = r##"{
           "examples": { "type": "array", "items": { "type": "string" } },
           "names": { "$ref": "#/components/schemas/Localized" },
           "descriptions": { "$ref": "#/components/schemas/Localized" },
+          "prepare": { "$ref": "#/components/schemas/Localized", "description": "What a citizen should have at hand before starting" },
           "legacy": { "type": "object", "required": ["hostname"], "properties": { "hostname": { "type": "string" }, "path": { "type": "string" }, "quirks": { "type": "array", "items": { "type": "string" } }, "on_host": { "enum": ["redirect", "proxy"] } } },
           "upstream": { "type": "object", "required": ["url"], "properties": { "url": { "oneOf": [{ "type": "string" }, { "type": "array", "items": { "type": "string" } }] }, "host": { "type": "string" }, "timeouts": { "type": "object", "properties": { "connect": { "type": "string" }, "read": { "type": "string" }, "total": { "type": "string" } } } } },
           "adapters": { "type": "array", "items": { "type": "object", "required": ["step"], "properties": { "step": { "type": "string" } } } },
@@ -224,11 +238,12 @@ pub const DOCUMENT: &str = r##"{
           "limits": { "type": "object", "description": "What this service takes on top of the portal's limits", "properties": { "rate_per_ip": { "type": "string", "description": "n/unit (600/min) from one client address" }, "rate_total": { "type": "string", "description": "n/unit from everyone together: what the backend can take" }, "max_body_bytes": { "type": "integer", "description": "Larger request bodies get 413" }, "methods": { "type": "array", "items": { "type": "string", "enum": ["GET", "HEAD", "POST", "PUT", "PATCH", "DELETE", "OPTIONS"] }, "description": "The methods the service takes; others get 405" } } }
         }
       },
-      "Localized": { "type": "object", "required": ["ar", "fr", "en"], "properties": { "ar": { "type": "string" }, "fr": { "type": "string" }, "en": { "type": "string" } } },
+      "Localized": { "type": "object", "required": ["ar", "fr", "en"], "properties": { "ar": { "type": "string" }, "fr": { "type": "string" }, "en": { "type": "string" }, "zgh": { "type": "string", "description": "Amazigh in Tifinagh; falls back to Arabic when absent" } } },
       "Secret": { "description": "Write-only: { value } is taken out and kept by the registry; the document then reads { stored }", "oneOf": [{ "type": "object", "required": ["value"], "properties": { "value": { "type": "string" } } }, { "type": "object", "required": ["stored"], "properties": { "stored": { "type": "string" } } }] },
       "ServiceList": { "type": "object", "properties": { "services": { "type": "array", "items": { "type": "object", "properties": { "id": { "type": "string" }, "ministry": { "type": "string" }, "version": { "type": "integer" } } } } } },
       "Changed": { "type": "object", "properties": { "id": { "type": "string" }, "ministry": { "type": "string" }, "version": { "type": "integer" }, "document": { "$ref": "#/components/schemas/Service" } } },
       "History": { "type": "object", "properties": { "service": { "type": "string" }, "history": { "type": "array", "items": { "type": "object", "properties": { "version": { "type": "integer" }, "action": { "enum": ["create", "replace", "patch", "delete", "rollback", "file_edit"] }, "actor": { "type": "string" }, "at": { "type": "string", "format": "date-time" }, "diff": { "type": "object" } } } } } },
+      "Feedback": { "type": "object", "required": ["service", "feedback"], "properties": { "service": { "type": "string" }, "feedback": { "type": "array", "items": { "type": "object", "required": ["at", "service", "query", "lang"], "properties": { "at": { "type": "integer", "description": "Unix seconds" }, "service": { "type": "string", "description": "The service the citizen chose" }, "routed": { "type": ["string", "null"], "description": "The service the router answered with" }, "query": { "type": "string", "description": "The query, redacted" }, "lang": { "type": "string", "enum": ["ar", "zgh", "fr", "en"] } } } } } },
       "Purge": { "type": "object", "additionalProperties": false, "properties": { "paths": { "type": "array", "description": "Paths of the service with their query (\"/a?b=1\"); absent: every stored answer", "items": { "type": "string" } } } },
       "Purged": { "type": "object", "properties": { "service": { "type": "string" }, "purged": { "oneOf": [{ "const": "all" }, { "type": "array", "items": { "type": "string" } }] }, "found": { "type": "integer", "description": "How many of the paths were stored on this instance or in the shared tier" }, "generation": { "type": "integer" } } },
       "Health": { "type": "object", "properties": { "service": { "type": "string" }, "healthy": { "type": "boolean" }, "backends": { "type": "array", "items": { "type": "object", "properties": { "address": { "type": "string" }, "reachable": { "type": "boolean" }, "connect_ms": { "type": "number" } } } } } },

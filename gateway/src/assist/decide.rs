@@ -24,7 +24,6 @@ use super::catalog::Catalog;
 use super::decision::{Decision, Outcome, Source};
 use super::llm::{LlmClient, LlmError, LlmSettings, ShortlistItem};
 use super::ranker::{Candidate, Ranking, Verdict};
-use super::redact::redact;
 use crate::config::{AssistSettings, Secrets};
 use crate::kv::Kv;
 use crate::telemetry::Metrics;
@@ -139,7 +138,7 @@ impl Assist {
         ranked: &[Candidate],
         local: &LocalAnswer,
     ) -> Decision {
-        let sent = redact(query).normalized();
+        let sent = super::shareable_text(query);
         let key = &query_key(&sent);
         if let Some(d) = self.cached(snap, key, local).await {
             return d;

@@ -31,6 +31,14 @@ pub use catalog::Catalog;
 pub use decide::{Assist, AssistError};
 pub use decision::{Decision, Outcome, Source};
 
+/// A citizen's query as it may leave the request: invisible characters stripped, personal
+/// data redacted, normalised. What the LLM is sent, the key its answers are cached under, and
+/// what "not what I meant" keeps: one text, so none of them can see something the others
+/// do not.
+pub fn shareable_text(query: &str) -> String {
+    redact::redact(&text::visible(query)).normalized()
+}
+
 /// Longest citizen query, in characters: `/api/route` refuses longer ones, and the LLM
 /// prompt never carries more (for callers of the client that skip the API).
 pub const MAX_QUERY_CHARS: usize = 1000;

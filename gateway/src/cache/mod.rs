@@ -136,7 +136,7 @@ pub fn anonymise(req: &mut RequestHeader) {
 }
 
 /// The variant of `req` for a stored answer whose `Vary` names request headers.
-pub fn variance(meta: &CacheMeta, req: &RequestHeader) -> Option<HashBinary> {
+pub fn variance(meta: &CacheMeta, req: &RequestHeader, strip: Option<u8>) -> Option<HashBinary> {
     let mut names: Vec<String> = Vec::new();
     for v in meta.headers().get_all(http::header::VARY) {
         for name in v.to_str().unwrap_or("").split(',') {
@@ -146,10 +146,15 @@ pub fn variance(meta: &CacheMeta, req: &RequestHeader) -> Option<HashBinary> {
             }
         }
     }
-    if names.is_empty() {
+    if names.is_empty() && strip.is_none() {
         return None;
     }
     let mut builder = VarianceBuilder::new();
+    if let Some(variant) = strip {
+        // The portal strip in the page differs by language and login state: each variant is
+        // its own stored answer, so no citizen gets another's strip.
+        builder.add_owned_name_value("egov-strip".to_string(), vec![variant]);
+    }
     for name in names {
         let value: Vec<u8> = req
             .headers
@@ -235,9 +240,22 @@ mod tests {
             r.append_header("accept-language", lang).expect("h");
             r
         };
-        let fr = variance(&meta, &req("fr"));
+        let fr = variance(&meta, &req("fr"), None);
         assert!(fr.is_some());
-        assert_eq!(fr, variance(&meta, &req("fr")));
-        assert_ne!(fr, variance(&meta, &req("ar")));
+        assert_eq!(fr, variance(&meta, &req("fr"), None));
+        assert_ne!(fr, variance(&meta, &req("ar"), None));
+    }
+
+    #[test]
+    fn each_portal_strip_variant_is_stored_apart_even_without_vary() {
+        let stored = pingora::http::ResponseHeader::build(200, None).expect("header");
+        let now = std::time::SystemTime::now();
+        let meta = CacheMeta::new(now, now, 0, 0, stored);
+        let req = RequestHeader::build("GET", b"/", None).expect("req");
+        assert_eq!(variance(&meta, &req, None), None);
+        let arabic = variance(&meta, &req, Some(0));
+        assert!(arabic.is_some());
+        assert_ne!(arabic, variance(&meta, &req, Some(1)));
+        assert_eq!(arabic, variance(&meta, &req, Some(0)));
     }
 }

@@ -8,6 +8,7 @@ use egov_adapters::headers::HeaderEdit;
 use egov_adapters::redirects::rewrite_redirect_headers;
 use http::header::{ACCEPT_RANGES, CONTENT_ENCODING, CONTENT_LENGTH, CONTENT_TYPE, ETAG};
 use http::{HeaderName, HeaderValue};
+use std::sync::Arc;
 
 /// Headers a legacy answer may not pass to the browser: `Service-Worker-Allowed` would let a
 /// legacy page install a service worker over more of the origin than its own path, and
@@ -43,12 +44,13 @@ impl AdapterChain {
         status: u16,
         head: bool,
         upgrade: bool,
+        banner: Option<&Arc<str>>,
     ) -> Option<(BodyFeed, bool)> {
         self.apply_response(headers);
         if head || upgrade || status == 101 {
             return None;
         }
-        self.body_pipeline(status, headers)
+        self.body_pipeline(status, headers, banner)
             .map(|(pipeline, transcodes)| (BodyFeed::new(pipeline), transcodes))
     }
 
@@ -58,6 +60,11 @@ impl AdapterChain {
         self.body_policy.is_active()
     }
 
+    /// Whether the service's pages get the portal strip (`html-links` with `banner = true`).
+    pub fn has_banner(&self) -> bool {
+        self.body_policy.banner.is_some()
+    }
+
     /// The pipeline for this response's body, with the headers adjusted for it (new
     /// `Content-Type`, no `Content-Length`, no byte ranges, weak `ETag`); `None` when the
     /// body goes through untouched. A 206 is never rewritten: a slice of a page cannot be.
@@ -65,6 +72,7 @@ impl AdapterChain {
         &self,
         status: u16,
         headers: &mut impl HeaderEdit,
+        banner: Option<&Arc<str>>,
     ) -> Option<(BodyPipeline, bool)> {
         if status == 206 || !self.body_policy.is_active() {
             return None;
@@ -77,7 +85,10 @@ impl AdapterChain {
                 BodyPlan::Untouched(_) => return None,
             }
         };
-        let pipeline = match BodyPipeline::new(&transform, &self.body_policy) {
+        let banner = banner
+            .cloned()
+            .or_else(|| self.body_policy.banner.as_deref().map(Arc::from));
+        let pipeline = match BodyPipeline::with_banner(&transform, &self.body_policy, banner) {
             Ok(p) => p,
             Err(e) => {
                 tracing::warn!(error = %e, "body left untouched: pipeline could not start");

@@ -98,9 +98,11 @@ pub fn link_target(id: &str, service_origins: Option<&ServiceOrigins>) -> String
     }
 }
 
-/// The banner put at the top of rewritten pages when a service asks for it; `{portal}` is
-/// the portal's origin (a service on its own origin links back to it absolutely).
-const BANNER: &str = "<div role=\"navigation\" lang=\"fr\" style=\"font:14px system-ui,sans-serif;background:#0b5394;color:#fff;padding:6px 12px\"><a href=\"{portal}/\" style=\"color:#fff\">&#8592; Portail national &middot; \u{627}\u{644}\u{628}\u{648}\u{627}\u{628}\u{629} \u{627}\u{644}\u{648}\u{637}\u{646}\u{64a}\u{629}</a> &middot; <a href=\"{portal}/auth/session\" style=\"color:#fff\">Mon compte</a></div>";
+/// The banner put at the top of rewritten pages when a service asks for it and no portal
+/// strip was chosen for the response (the portal's strip stage chooses one per language and
+/// login state for every proxied page); `{portal}` is the portal's origin (a service on its
+/// own origin links back to it absolutely).
+const BANNER: &str = "<div role=\"navigation\" lang=\"ar\" dir=\"rtl\" style=\"all:initial;display:block;font:14px/1.6 system-ui,sans-serif;background:#0b5394;color:#fff;padding:6px 12px\"><a href=\"{portal}/\" style=\"all:initial;color:#fff;font:inherit;text-decoration:underline\">\u{627}\u{644}\u{628}\u{648}\u{627}\u{628}\u{629} \u{627}\u{644}\u{648}\u{637}\u{646}\u{64a}\u{629}</a></div>";
 
 impl AdapterChain {
     /// Compiles `service`'s steps, reading its secrets from `secrets`.

@@ -1,10 +1,11 @@
-//! The command-line interface: `serve`, `check`, `route`, `eval`, `admin-key`, and `demo`
+//! The command-line interface: `serve`, `check`, `route`, `eval`, `admin-key`, `feedback`, and `demo`
 //! (the `demo` feature, on by default).
 
 mod admin_key;
 mod check;
 #[cfg(feature = "demo")]
 mod demo;
+mod feedback;
 mod route;
 mod serve;
 
@@ -75,6 +76,11 @@ pub enum Command {
         #[arg(long)]
         id: Option<String>,
     },
+    /// The citizens' "not what I meant" answers.
+    Feedback {
+        #[command(subcommand)]
+        action: FeedbackAction,
+    },
     /// Measure routing accuracy on a `lang<TAB>query<TAB>service_id` file.
     Eval {
         file: PathBuf,
@@ -85,6 +91,19 @@ pub enum Command {
         /// Print exactly one JSON object.
         #[arg(long)]
         json: bool,
+    },
+}
+
+/// `egov-gateway feedback ...`.
+#[derive(Debug, Subcommand)]
+pub enum FeedbackAction {
+    /// Print the answers that chose a service as candidate `examples` lines for its file.
+    Export {
+        /// The service the citizens chose.
+        #[arg(long)]
+        service: String,
+        #[arg(long, default_value = "config/gateway.toml")]
+        config: PathBuf,
     },
 }
 
@@ -139,7 +158,8 @@ pub fn init_tracing(cli: &Cli) {
         Command::Route { .. }
         | Command::Eval { .. }
         | Command::Check { .. }
-        | Command::AdminKey { .. } => "warn",
+        | Command::AdminKey { .. }
+        | Command::Feedback { .. } => "warn",
         _ => "info",
     };
     let filter = tracing_subscriber::EnvFilter::try_from_default_env()
@@ -160,6 +180,9 @@ pub fn run(cli: Cli) -> anyhow::Result<ExitCode> {
             platform,
             id,
         } => admin_key::run(ministry, platform, id),
+        Command::Feedback {
+            action: FeedbackAction::Export { service, config },
+        } => feedback::export(&config, &service),
         #[cfg(feature = "demo")]
         Command::Demo(args) => demo::run(args),
         Command::Route {

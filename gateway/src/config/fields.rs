@@ -104,11 +104,35 @@ pub(crate) fn localized(
     let ar = get("ar", &raw.ar);
     let fr = get("fr", &raw.fr);
     let en = get("en", &raw.en);
+    let zgh = match raw.zgh.as_deref().map(str::trim) {
+        None => None,
+        Some("") => {
+            p.add(
+                format!("{field}.zgh"),
+                "must not be empty (leave it out to fall back to Arabic)",
+            );
+            None
+        }
+        Some(s) if !s.chars().any(is_tifinagh) => {
+            p.add(
+                format!("{field}.zgh"),
+                "must be written in Tifinagh (U+2D30..U+2D7F)",
+            );
+            None
+        }
+        Some(s) => Some(s.to_string()),
+    };
     Some(Localized {
         ar: ar?,
         fr: fr?,
         en: en?,
+        zgh,
     })
+}
+
+/// Whether `c` is a Tifinagh letter or mark.
+fn is_tifinagh(c: char) -> bool {
+    ('\u{2D30}'..='\u{2D7F}').contains(&c)
 }
 
 /// A `{ env = "..." }` / `{ file = "..." }` secret reference.

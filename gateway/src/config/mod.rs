@@ -160,6 +160,9 @@ pub struct PortalSettings {
     /// of these, the portal's, a service origin or a legacy host gets 421 (loopback names
     /// are always accepted: a link built from them points at the citizen's own machine).
     pub hosts: Vec<String>,
+    /// The file "not what I meant" answers are appended to when no `[redis]` is configured
+    /// (`None`: not kept).
+    pub feedback_log: Option<PathBuf>,
 }
 
 /// An `http(s)://host[:port]` origin without path.
@@ -448,21 +451,37 @@ pub struct Ministry {
     pub agencies: BTreeMap<String, Localized>,
 }
 
-/// A text in the portal's three languages.
+/// A text in the portal's languages: Arabic, French and English always; Amazigh (`zgh`, in
+/// Tifinagh) when the ministry has written it.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct Localized {
     pub ar: String,
     pub fr: String,
     pub en: String,
+    pub zgh: Option<String>,
 }
 
+/// The language an Amazigh text falls back to when a file has none: Arabic, the other
+/// official language (the page marks the fragment `lang="ar" dir="rtl"`).
+pub const ZGH_FALLBACK: &str = "ar";
+
 impl Localized {
-    /// The text in `lang` (`ar`, `fr`, `en`), French for anything else.
+    /// The text in `lang` (`ar`, `fr`, `en`, `zgh`), French for anything else.
     pub fn get(&self, lang: &str) -> &str {
+        self.get_tagged(lang).0
+    }
+
+    /// The text in `lang` and the language it is really in: Amazigh without a translation
+    /// gives [`ZGH_FALLBACK`]'s text, tagged so the page can mark the fragment.
+    pub fn get_tagged(&self, lang: &str) -> (&str, &'static str) {
         match lang {
-            "ar" => &self.ar,
-            "en" => &self.en,
-            _ => &self.fr,
+            "ar" => (&self.ar, "ar"),
+            "en" => (&self.en, "en"),
+            "zgh" => match &self.zgh {
+                Some(t) => (t, "zgh"),
+                None => (&self.ar, ZGH_FALLBACK),
+            },
+            _ => (&self.fr, "fr"),
         }
     }
 }
@@ -479,6 +498,8 @@ pub struct ServiceConfig {
     pub access: Access,
     pub names: Localized,
     pub descriptions: Localized,
+    /// What to have at hand before starting, when the ministry has said.
+    pub prepare: Option<Localized>,
     pub keywords: Vec<String>,
     /// Things citizens type when they look for this service (for intent routing).
     pub examples: Vec<String>,

@@ -73,6 +73,9 @@ pub struct RawPortal {
     /// Other names the portal answers to (a `www.` alias...).
     #[serde(default)]
     pub hosts: Vec<String>,
+    /// Where "not what I meant" answers are kept: `off`, `file:<path>` (default
+    /// `file:routing-feedback.jsonl`); with `[redis]`, in Redis.
+    pub feedback_log: Option<String>,
 }
 
 #[derive(Debug, Deserialize)]
@@ -162,6 +165,8 @@ pub struct RawLocalized {
     pub ar: Option<String>,
     pub fr: Option<String>,
     pub en: Option<String>,
+    /// Amazigh in Tifinagh; optional (falls back to Arabic).
+    pub zgh: Option<String>,
 }
 
 /// `services/<ministry>/<service>.toml`.
@@ -181,6 +186,8 @@ pub struct RawService {
     pub names: RawLocalized,
     #[serde(default)]
     pub descriptions: RawLocalized,
+    /// What a citizen should have at hand before starting (the service page shows it).
+    pub prepare: Option<RawLocalized>,
     pub legacy: RawLegacy,
     pub upstream: RawUpstream,
     #[serde(default)]

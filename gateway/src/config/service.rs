@@ -92,6 +92,7 @@ pub(crate) fn validate_service(
     let access = p.check("access", Access::parse(&raw.access));
     let names = localized(p, "names", &raw.names);
     let descriptions = localized(p, "descriptions", &raw.descriptions);
+    let prepare = raw.prepare.as_ref().map(|r| localized(p, "prepare", r));
     for (field, list) in [("keywords", &raw.keywords), ("examples", &raw.examples)] {
         for (i, k) in list.iter().enumerate() {
             if k.trim().is_empty() {
@@ -122,6 +123,10 @@ pub(crate) fn validate_service(
         access: access?,
         names: names?,
         descriptions: descriptions?,
+        prepare: match prepare {
+            None => None,
+            Some(p) => Some(p?),
+        },
         keywords: raw.keywords,
         examples: raw.examples,
         legacy: legacy?,

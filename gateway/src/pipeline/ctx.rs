@@ -18,8 +18,8 @@ use std::sync::Arc;
 /// A page or endpoint the gateway answers itself, as routing found it.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum LocalRoute {
-    /// The portal's home page.
-    Home,
+    /// A page of the citizen portal.
+    Portal(crate::portal::PortalPage),
     /// A single sign-on endpoint.
     Auth(AuthEndpoint),
     /// `POST /api/route`.
@@ -47,6 +47,9 @@ pub struct RequestCtx {
     pub local: Option<LocalRoute>,
     /// The citizen's session, when the service needs one.
     pub session: Option<SsoSession>,
+    /// The portal strip this response's page gets (variant number, HTML), for services
+    /// that show one.
+    pub strip: Option<(u8, std::sync::Arc<str>)>,
     /// Attempts at the service's backends.
     pub attempts: Attempts,
     /// The response body's rewriting, when it applies.
@@ -74,6 +77,7 @@ impl Default for RequestCtx {
             upstream_uri: None,
             local: None,
             session: None,
+            strip: None,
             attempts: Attempts::default(),
             body: None,
             answer: None,

@@ -44,7 +44,13 @@ impl Stage for Local {
             return Step::Continue;
         };
         Step::Respond(match local {
-            LocalRoute::Home => self.portal.home_page(snap),
+            LocalRoute::Portal(page) => {
+                Box::pin(
+                    self.portal
+                        .answer(page, session, snap, ctx.request_id.as_str()),
+                )
+                .await
+            }
             LocalRoute::Auth(endpoint) => {
                 let cx = EndpointContext {
                     request_id: ctx.request_id.as_str(),
@@ -82,7 +88,7 @@ mod tests {
 
     fn stage() -> Local {
         let p = parts();
-        Local::new(Arc::new(Portal::new()), p.sso, p.assist, p.telemetry)
+        Local::new(p.portal(), p.sso, p.assist, p.telemetry)
     }
 
     fn ctx(local: Option<LocalRoute>) -> RequestCtx {
@@ -97,12 +103,17 @@ mod tests {
     async fn the_home_page_is_answered_from_the_snapshot() {
         let mut session = request(b"GET / HTTP/1.1\r\nHost: x\r\n\r\n").await;
         match stage()
-            .run(&mut session, &mut ctx(Some(LocalRoute::Home)))
+            .run(
+                &mut session,
+                &mut ctx(Some(LocalRoute::Portal(crate::portal::PortalPage::Home))),
+            )
             .await
         {
             Step::Respond(r) => {
                 assert_eq!(r.status, StatusCode::OK);
-                assert!(std::str::from_utf8(&r.body).expect("utf-8").contains("/s/"));
+                assert!(std::str::from_utf8(&r.body)
+                    .expect("utf-8")
+                    .contains("/categories/"));
             }
             Step::Continue => panic!("no home page"),
         }

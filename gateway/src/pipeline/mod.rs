@@ -1,11 +1,11 @@
 //! The request's steps, in the one order declared by [`Pipeline::standard`]:
 //!
 //! ```text
-//!  identify ─▶ guard ─▶ route ─▶ local ─▶ access ─▶ [rate limit] ─▶ cache ─▶ soap facade
-//!  snapshot,   431,     service  home,    session,                  shared    JSON ⇄ SOAP
-//!  client,     400      | 301    /auth/*, 302 login,                or not    as an upstream
-//!  trace, id            | 404    /api/   401, 403,                  (pingora  call
-//!                       | 400    route   503                        looks up)
+//!  identify ─▶ guard ─▶ route ─▶ limits ─▶ local ─▶ access ─▶ strip ─▶ cache ─▶ soap facade
+//!  snapshot,   431,     service  405,     portal,  session,  portal  shared    JSON ⇄ SOAP
+//!  client,     400      | 301    413,     /auth/*, 302 login, strip  or not    as an upstream
+//!  trace, id            | 404    429      /api/    401, 403,  variant (pingora call
+//!                       | 400             route    503               looks up)
 //!        ─▶ upstream (proxy.rs: peer, failover, deadline; upstream::prepare; outcome hook)
 //!        ─▶ adapters (chain: Location/Set-Cookie/header rules, body feed)
 //!        ─▶ log (telemetry: metrics, access log, spans)
@@ -32,6 +32,7 @@ pub mod limits;
 pub mod local;
 pub mod route;
 pub mod soap;
+pub mod strip;
 
 pub use answer::write_local;
 pub use ctx::{LocalRoute, RequestCtx};
@@ -79,6 +80,7 @@ pub struct Pipeline {
     limits: limits::LimitsStage,
     local: local::Local,
     access: access::Access,
+    strip: strip::StripStage,
     cache: cache::CacheStage,
     soap: soap::SoapFacade,
 }
@@ -102,13 +104,14 @@ impl Pipeline {
                 t(),
             ),
             access: access::Access::new(Arc::clone(&app.sso), t()),
+            strip: strip::StripStage::new(Arc::clone(&app.portal), Arc::clone(&app.sso)),
             cache: cache::CacheStage,
             soap: soap::SoapFacade::new(Arc::clone(&app.upstreams), Arc::clone(&app.sso), t()),
         }
     }
 
     /// The stages' names, in the order they run.
-    pub fn names(&self) -> [&'static str; 8] {
+    pub fn names(&self) -> [&'static str; 9] {
         [
             self.identify.name(),
             self.guard.name(),
@@ -116,6 +119,7 @@ impl Pipeline {
             self.limits.name(),
             self.local.name(),
             self.access.name(),
+            self.strip.name(),
             self.cache.name(),
             self.soap.name(),
         ]
@@ -130,7 +134,7 @@ impl Pipeline {
             self.limits,
             self.local,
             self.access,
-            // [rate limit] comes here.
+            self.strip,
             self.cache,
             self.soap,
         )
@@ -154,6 +158,7 @@ mod order_tests {
                 "limits",
                 "local",
                 "access",
+                "strip",
                 "cache",
                 "soap-facade"
             ]
@@ -221,6 +226,21 @@ pub(crate) mod testing {
         pub sso: Arc<Sso>,
         pub assist: Arc<Assist>,
         pub telemetry: Arc<Telemetry>,
+    }
+
+    impl Parts {
+        /// The portal over these parts, keeping feedback in memory.
+        pub fn portal(&self) -> Arc<crate::portal::Portal> {
+            Arc::new(crate::portal::Portal::new(crate::portal::PortalDeps {
+                sso: Arc::clone(&self.sso),
+                assist: Arc::clone(&self.assist),
+                telemetry: Arc::clone(&self.telemetry),
+                feedback: Arc::new(crate::portal::feedback::FeedbackLog::Shared(Arc::new(
+                    MemoryKv::default(),
+                ))),
+                https: false,
+            }))
+        }
     }
 
     pub fn parts() -> Parts {

@@ -58,9 +58,9 @@ impl Stage for RouteStage {
                 Step::Respond(LocalResponse::redirect(permanent, &location)),
                 "redirect",
             ),
-            Route::Home => {
-                ctx.local = Some(LocalRoute::Home);
-                (Step::Continue, "/")
+            Route::Portal(page) => {
+                ctx.local = Some(LocalRoute::Portal(page));
+                (Step::Continue, page.label())
             }
             Route::Auth(endpoint) => {
                 ctx.local = Some(LocalRoute::Auth(endpoint));
@@ -174,7 +174,11 @@ mod tests {
 
     #[tokio::test]
     async fn portal_pages_and_endpoints_are_left_to_the_local_stage() {
-        for (path, local) in [("/", LocalRoute::Home), ("/api/route", LocalRoute::Assist)] {
+        use crate::portal::PortalPage;
+        for (path, local) in [
+            ("/", LocalRoute::Portal(PortalPage::Home)),
+            ("/api/route", LocalRoute::Assist),
+        ] {
             let (step, ctx) = run(&format!("GET {path} HTTP/1.1\r\nHost: 127.0.0.1\r\n\r\n")).await;
             assert!(matches!(step, Step::Continue), "{path}");
             assert_eq!(ctx.local, Some(local), "{path}");

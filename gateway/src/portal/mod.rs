@@ -1,80 +1,490 @@
-//! The citizen UI: the pages the portal serves itself, rendered from a registry
-//! [`Snapshot`] (today the home page; the full portal of categories, service pages and the
-//! "what do you need?" box grows here).
+//! The citizen portal: the pages the gateway serves itself, in Arabic (default), Amazigh,
+//! French and English ([`lang`], [`text`]).
 //!
-//! Pages depend only on the snapshot, so each is rendered once per snapshot and then shared:
-//! a request costs one atomic load and a pointer comparison. The registry knows nothing of
-//! pages; the portal follows whichever snapshot a request was routed with.
+//! - `/`: the "what do you need?" box, the most used services, the categories;
+//! - `/categories/<id>`, `/services/<id>`: one page per category and per service, with the
+//!   service's live status from the status board and the way in;
+//! - `/search?q=`: the box's answer, from the intent router (a form: no JavaScript needed),
+//!   with a "not what I meant" form posting to `/feedback` ([`feedback`]);
+//! - `/lang?set=<code>&back=<path>`: the language switcher on every page (a cookie);
+//! - `/assets/<name>.<hash>.css`: the stylesheets (see [`crate::response::assets`]).
+//!
+//! Pages depend on the registry snapshot, the language and the status board, so each is
+//! rendered once per (snapshot, status sample, language) and shared; a request adds only
+//! its login slot ([`login`]). The registry knows nothing of pages: the portal follows
+//! whichever snapshot a request was routed with.
 
-mod home;
+pub mod feedback;
+pub mod lang;
+mod login;
+pub mod pages;
+pub mod strip;
+pub mod text;
 
-pub use home::render_home;
-
+use crate::assist::{Assist, Outcome};
+use crate::config::Category;
 use crate::registry::Snapshot;
-use crate::response::LocalResponse;
+use crate::response::{self, error_page, ErrorKind, LocalResponse};
+use crate::sso::Sso;
+use crate::telemetry::Telemetry;
 use arc_swap::ArcSwapOption;
-use bytes::Bytes;
-use http::StatusCode;
-use std::sync::{Arc, Weak};
+use bytes::{Bytes, BytesMut};
+use feedback::{FeedbackEntry, FeedbackLog};
+use http::{HeaderValue, Method, StatusCode};
+use lang::Lang;
+use pages::{Pages, LOGIN_SLOT};
+use pingora::proxy::Session as HttpSession;
+use std::collections::HashMap;
+use std::sync::{Arc, RwLock, Weak};
 
-/// A page rendered for one snapshot. The `Weak` keeps that snapshot's allocation from being
-/// reused while the page is cached, so pointer equality cannot mistake a new snapshot for it.
-struct Rendered {
-    snapshot: Weak<Snapshot>,
-    body: Bytes,
+/// A page of the portal, as its path names it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum PortalPage {
+    Home,
+    Category,
+    Service,
+    Search,
+    Language,
+    Asset,
+    Feedback,
 }
 
-/// The portal's pages, rendered lazily once per snapshot.
-#[derive(Default)]
+impl PortalPage {
+    /// The page a portal path names, if any.
+    pub fn from_path(path: &str) -> Option<Self> {
+        Some(match path {
+            "/" => Self::Home,
+            "/search" => Self::Search,
+            "/lang" => Self::Language,
+            "/feedback" => Self::Feedback,
+            p if p.starts_with("/categories/") => Self::Category,
+            p if p.starts_with("/services/") => Self::Service,
+            p if p.starts_with(response::assets::PREFIX) => Self::Asset,
+            _ => return None,
+        })
+    }
+
+    /// The route label in metrics and traces.
+    pub fn label(self) -> &'static str {
+        match self {
+            Self::Home => "/",
+            Self::Category => "/categories/*",
+            Self::Service => "/services/*",
+            Self::Search => "/search",
+            Self::Language => "/lang",
+            Self::Asset => "/assets/*",
+            Self::Feedback => "/feedback",
+        }
+    }
+}
+
+/// Which cached page.
+#[derive(Debug, Clone, PartialEq, Eq, Hash)]
+enum Key {
+    Home,
+    Category(Category),
+    Service(String),
+}
+
+/// A rendered page, split around its login slot.
+struct Split {
+    head: Bytes,
+    tail: Bytes,
+}
+
+/// The pages rendered for one snapshot and one status sample. The `Weak` keeps that
+/// snapshot's allocation from being reused while the set lives, so pointer equality cannot
+/// mistake a new snapshot for it.
+struct PageSet {
+    snapshot: Weak<Snapshot>,
+    epoch: u64,
+    pages: RwLock<HashMap<(Key, Lang), Arc<Split>>>,
+    /// Portal strips, by service (its address in the snapshot), language and login state.
+    strips: RwLock<HashMap<(usize, Lang, bool), Arc<str>>>,
+}
+
+/// How many status samples a rendered page lives (samples come every 5 s: 30 s).
+const SAMPLES_PER_EPOCH: u64 = 6;
+/// Largest `/feedback` form accepted.
+const MAX_FEEDBACK_BYTES: usize = 8 * 1024;
+
+/// What the portal needs from the other rooms.
+pub struct PortalDeps {
+    pub sso: Arc<Sso>,
+    pub assist: Arc<Assist>,
+    pub telemetry: Arc<Telemetry>,
+    pub feedback: Arc<FeedbackLog>,
+    /// Cookies get `Secure` (the portal is HTTPS).
+    pub https: bool,
+}
+
+/// The citizen portal.
 pub struct Portal {
-    home: ArcSwapOption<Rendered>,
+    pages: Pages,
+    rendered: ArcSwapOption<PageSet>,
+    deps: PortalDeps,
 }
 
 impl Portal {
-    pub fn new() -> Self {
-        Self::default()
+    pub fn new(deps: PortalDeps) -> Self {
+        Self {
+            // The templates are part of the binary, and a unit test renders every one.
+            pages: Pages::new().expect("the portal's templates compile"),
+            rendered: ArcSwapOption::empty(),
+            deps,
+        }
     }
 
-    /// The home page for `snap`: rendered on the first request after a swap, shared after.
-    pub fn home_page(&self, snap: &Arc<Snapshot>) -> LocalResponse {
-        let body = match &*self.home.load() {
-            Some(r) if std::ptr::eq(r.snapshot.as_ptr(), Arc::as_ptr(snap)) => r.body.clone(),
+    /// Where "not what I meant" answers are kept (the admin API reads them).
+    pub fn feedback(&self) -> &FeedbackLog {
+        &self.deps.feedback
+    }
+
+    /// Answers one portal request.
+    pub async fn answer(
+        &self,
+        page: PortalPage,
+        http: &mut HttpSession,
+        snap: &Arc<Snapshot>,
+        request_id: &str,
+    ) -> LocalResponse {
+        let method = http.req_header().method.clone();
+        let wanted = if page == PortalPage::Feedback {
+            Method::POST
+        } else {
+            Method::GET
+        };
+        if method != wanted && !(method == Method::HEAD && wanted == Method::GET) {
+            let allow = if wanted == Method::POST {
+                "POST"
+            } else {
+                "GET, HEAD"
+            };
+            return error_page(ErrorKind::MethodNotAllowed, request_id)
+                .with_header(http::header::ALLOW, HeaderValue::from_static(allow));
+        }
+        let path = http.req_header().uri.path().to_string();
+        let lang = Lang::of_request(http.req_header());
+        let result = match page {
+            PortalPage::Asset => {
+                let etag = http
+                    .req_header()
+                    .headers
+                    .get(http::header::IF_NONE_MATCH)
+                    .map(|v| v.as_bytes().to_vec());
+                return response::assets::serve(&path, etag.as_deref())
+                    .unwrap_or_else(|| error_page(ErrorKind::NotFound, request_id));
+            }
+            PortalPage::Language => return self.switch_language(http, request_id),
+            PortalPage::Home => self.cached(http, snap, Key::Home, lang).await,
+            PortalPage::Category => {
+                let id = path.trim_start_matches("/categories/");
+                match Category::parse(id) {
+                    Ok(c) => self.cached(http, snap, Key::Category(c), lang).await,
+                    Err(_) => return error_page(ErrorKind::NotFound, request_id),
+                }
+            }
+            PortalPage::Service => {
+                let id = path.trim_start_matches("/services/");
+                if snap.service(id).is_none() {
+                    return error_page(ErrorKind::NotFound, request_id);
+                }
+                self.cached(http, snap, Key::Service(id.to_string()), lang)
+                    .await
+            }
+            PortalPage::Search => self.search(http, snap, lang).await,
+            PortalPage::Feedback => self.record_feedback(http, snap, lang, request_id).await,
+        };
+        match result {
+            Ok(answer) => answer,
+            Err(e) => {
+                tracing::error!(error = %e, ?page, "a portal page did not render");
+                error_page(ErrorKind::Internal, request_id)
+            }
+        }
+    }
+
+    /// A page from the cache (rendered on the first request for it after a swap or a
+    /// status sample), with this request's login slot.
+    async fn cached(
+        &self,
+        http: &HttpSession,
+        snap: &Arc<Snapshot>,
+        key: Key,
+        lang: Lang,
+    ) -> Result<LocalResponse, minijinja::Error> {
+        let split = self.split_page(snap, key, lang)?;
+        let slot = self.login_slot(http, lang).await;
+        let mut body = BytesMut::with_capacity(split.head.len() + slot.len() + split.tail.len());
+        body.extend_from_slice(&split.head);
+        body.extend_from_slice(slot.as_bytes());
+        body.extend_from_slice(&split.tail);
+        Ok(page_response(StatusCode::OK, body.freeze(), lang))
+    }
+
+    /// The portal strip for `service`'s pages (see [`strip`]): its variant number and HTML,
+    /// rendered once per snapshot and variant.
+    pub fn strip(
+        &self,
+        snap: &Arc<Snapshot>,
+        service: &Arc<crate::registry::Service>,
+        req: &pingora::http::RequestHeader,
+        logged_in: bool,
+    ) -> (u8, Arc<str>) {
+        let lang = Lang::of_request(req);
+        let set = self.page_set(snap);
+        let key = (Arc::as_ptr(service) as usize, lang, logged_in);
+        let variant = strip::variant(lang, logged_in);
+        if let Some(found) = set.strips.read().ok().and_then(|m| m.get(&key).cloned()) {
+            return (variant, found);
+        }
+        let html: Arc<str> = Arc::from(strip::render(snap, service, lang, logged_in));
+        if let Ok(mut m) = set.strips.write() {
+            m.insert(key, Arc::clone(&html));
+        }
+        (variant, html)
+    }
+
+    /// The rendered pages of `snap` at the current status sample (a new, empty set after a
+    /// swap or a sample).
+    fn page_set(&self, snap: &Arc<Snapshot>) -> Arc<PageSet> {
+        let epoch = self.deps.telemetry.status.generation() / SAMPLES_PER_EPOCH;
+        match &*self.rendered.load() {
+            Some(set)
+                if std::ptr::eq(set.snapshot.as_ptr(), Arc::as_ptr(snap)) && set.epoch == epoch =>
+            {
+                Arc::clone(set)
+            }
             _ => {
-                // Two first requests may both render; either result is the same page.
-                let body = render_home(&snap.ministries, snap.services());
-                self.home.store(Some(Arc::new(Rendered {
+                let set = Arc::new(PageSet {
                     snapshot: Arc::downgrade(snap),
-                    body: body.clone(),
-                })));
-                body
+                    epoch,
+                    pages: RwLock::new(HashMap::new()),
+                    strips: RwLock::new(HashMap::new()),
+                });
+                self.rendered.store(Some(Arc::clone(&set)));
+                set
+            }
+        }
+    }
+
+    fn split_page(
+        &self,
+        snap: &Arc<Snapshot>,
+        key: Key,
+        lang: Lang,
+    ) -> Result<Arc<Split>, minijinja::Error> {
+        let set = self.page_set(snap);
+        let cache_key = (key, lang);
+        if let Some(found) = set
+            .pages
+            .read()
+            .ok()
+            .and_then(|p| p.get(&cache_key).cloned())
+        {
+            return Ok(found);
+        }
+        // Two first requests may both render; either result is the same page.
+        let html = match &cache_key.0 {
+            Key::Home => self
+                .pages
+                .home(snap, lang, &self.deps.telemetry.status.snapshot())?,
+            Key::Category(c) => self.pages.category(snap, lang, *c)?,
+            Key::Service(id) => {
+                let health = self
+                    .deps
+                    .telemetry
+                    .status
+                    .snapshot()
+                    .into_iter()
+                    .find(|s| &s.service == id)
+                    .map_or("idle", |s| s.health);
+                match snap.service(id) {
+                    Some(s) => self.pages.service(snap, lang, s, health)?,
+                    None => String::new(),
+                }
             }
         };
-        LocalResponse::html_bytes(StatusCode::OK, body)
+        let (head, tail) = html.split_once(LOGIN_SLOT).unwrap_or((&html, ""));
+        let split = Arc::new(Split {
+            head: Bytes::copy_from_slice(head.as_bytes()),
+            tail: Bytes::copy_from_slice(tail.as_bytes()),
+        });
+        if let Ok(mut pages) = set.pages.write() {
+            pages.insert(cache_key, Arc::clone(&split));
+        }
+        Ok(split)
     }
+
+    /// The login state for this request: "logged in as" and a logout button, or a login
+    /// link coming back to this page (none when no identity provider is configured).
+    async fn login_slot(&self, http: &HttpSession, lang: Lang) -> String {
+        let req = http.req_header();
+        let session = match self.deps.sso.current_session(req).await {
+            Ok(s) => s,
+            // The session store is down: say nothing rather than "log in" to someone who is.
+            Err(_) => return String::new(),
+        };
+        let here = match req.uri.path_and_query() {
+            Some(pq) => pq.as_str(),
+            None => "/",
+        };
+        login::slot(lang, session.as_ref(), self.deps.sso.has_provider(), here)
+    }
+
+    /// `/search?q=...`: the router's answer as a page.
+    async fn search(
+        &self,
+        http: &HttpSession,
+        snap: &Arc<Snapshot>,
+        lang: Lang,
+    ) -> Result<LocalResponse, minijinja::Error> {
+        let raw = crate::sso::endpoints::query_param(http, "q").unwrap_or_default();
+        let query: String = raw
+            .trim()
+            .chars()
+            .take(crate::assist::MAX_QUERY_CHARS)
+            .collect();
+        let (outcome, found, routed) = if query.is_empty() {
+            ("empty", Vec::new(), None)
+        } else {
+            let d = self.deps.assist.decide(snap.catalog(), &query, false).await;
+            let mut found = Vec::new();
+            match d.outcome {
+                Outcome::Routed => {
+                    found.extend(d.service.as_deref().and_then(|id| snap.service(id)))
+                }
+                Outcome::Ambiguous => {
+                    let mut ids: Vec<&str> = d.service.as_deref().into_iter().collect();
+                    ids.extend(d.alternatives.iter().map(String::as_str));
+                    ids.dedup();
+                    found.extend(ids.into_iter().filter_map(|id| snap.service(id)).take(3));
+                }
+                Outcome::NotGovernment | Outcome::Refused => {}
+            }
+            let routed = match d.outcome {
+                Outcome::Routed | Outcome::Ambiguous => d.service.clone(),
+                _ => None,
+            };
+            (d.outcome.as_str(), found, routed)
+        };
+        let found: Vec<&crate::registry::Service> = found.iter().map(|s| s.as_ref()).collect();
+        let slot = minijinja::Value::from_safe_string(self.login_slot(http, lang).await);
+        let html =
+            self.pages
+                .search(snap, lang, &query, outcome, &found, routed.as_deref(), slot)?;
+        Ok(page_response(StatusCode::OK, Bytes::from(html), lang))
+    }
+
+    /// `POST /feedback`: the citizen's "not what I meant" answer, redacted and kept.
+    async fn record_feedback(
+        &self,
+        http: &mut HttpSession,
+        snap: &Arc<Snapshot>,
+        lang: Lang,
+        request_id: &str,
+    ) -> Result<LocalResponse, minijinja::Error> {
+        // A form another site posts on the citizen's behalf is refused (the browser names
+        // the page it comes from).
+        let foreign = http
+            .req_header()
+            .headers
+            .get(http::header::ORIGIN)
+            .and_then(|o| o.to_str().ok())
+            .is_some_and(|o| o != snap.portal.origin && o != "null");
+        if foreign {
+            return Ok(error_page(ErrorKind::Forbidden, request_id));
+        }
+        let body = match crate::request_body::read_limited::<crate::request_body::BodyError>(
+            http,
+            MAX_FEEDBACK_BYTES,
+        )
+        .await
+        {
+            Ok(b) => b,
+            Err(e) => {
+                let kind = if e.status() == StatusCode::PAYLOAD_TOO_LARGE {
+                    ErrorKind::PayloadTooLarge
+                } else {
+                    ErrorKind::BadRequest
+                };
+                return Ok(error_page(kind, request_id));
+            }
+        };
+        let form: HashMap<String, String> = form_urlencoded::parse(&body).into_owned().collect();
+        let field = |name: &str| form.get(name).map(|v| v.trim()).unwrap_or("");
+        let query = field("q");
+        let (Some(chosen), routed) = (snap.service(field("chosen")), field("routed")) else {
+            return Ok(error_page(ErrorKind::BadRequest, request_id));
+        };
+        let routed = match routed {
+            "" => None,
+            id => match snap.service(id) {
+                Some(s) => Some(s.config.id.clone()),
+                None => return Ok(error_page(ErrorKind::BadRequest, request_id)),
+            },
+        };
+        if query.is_empty() || query.chars().count() > crate::assist::MAX_QUERY_CHARS {
+            return Ok(error_page(ErrorKind::BadRequest, request_id));
+        }
+        if routed.as_deref() != Some(chosen.config.id.as_str()) {
+            let entry = FeedbackEntry {
+                at: crate::sso::session::now_secs(),
+                service: chosen.config.id.clone(),
+                routed,
+                query: crate::assist::shareable_text(query),
+                lang: lang.code().to_string(),
+            };
+            if let Err(e) = self.deps.feedback.record(&entry).await {
+                tracing::warn!(error = %e, "routing feedback not kept");
+                return Ok(error_page(ErrorKind::Unavailable, request_id));
+            }
+            self.deps
+                .telemetry
+                .metrics
+                .routing_feedback
+                .with_label_values(&[&chosen.config.id])
+                .inc();
+        }
+        let slot = minijinja::Value::from_safe_string(self.login_slot(http, lang).await);
+        let html = self.pages.thanks(lang, chosen, slot)?;
+        Ok(page_response(StatusCode::OK, Bytes::from(html), lang))
+    }
+
+    /// `/lang?set=fr&back=/services/x`: remembers the language and goes back (only ever to
+    /// a path of the portal).
+    fn switch_language(&self, http: &HttpSession, request_id: &str) -> LocalResponse {
+        let Some(lang) = crate::sso::endpoints::query_param(http, "set")
+            .as_deref()
+            .and_then(Lang::from_code)
+        else {
+            return error_page(ErrorKind::BadRequest, request_id);
+        };
+        let back = crate::sso::endpoints::safe_return_to(
+            crate::sso::endpoints::query_param(http, "back").as_deref(),
+        );
+        let mut answer = LocalResponse::redirect(false, &back);
+        answer.status = StatusCode::SEE_OTHER;
+        answer.with_header(
+            http::header::SET_COOKIE,
+            lang::set_cookie(lang, self.deps.https),
+        )
+    }
+}
+
+/// A portal page: never stored by a shared cache (it carries the login slot), and marked
+/// with its language.
+fn page_response(status: StatusCode, body: Bytes, lang: Lang) -> LocalResponse {
+    LocalResponse::html_bytes(status, body)
+        .with_header(
+            http::header::CONTENT_LANGUAGE,
+            HeaderValue::from_static(lang.code()),
+        )
+        .with_header(
+            http::header::VARY,
+            HeaderValue::from_static("Cookie, Accept-Language"),
+        )
 }
 
 #[cfg(test)]
-mod tests {
-    use super::*;
-    use crate::testing::snapshot;
-
-    #[test]
-    fn the_home_page_is_rendered_once_per_snapshot_and_again_after_a_swap() {
-        let portal = Portal::new();
-        let first = snapshot();
-        let a = portal.home_page(&first);
-        let b = portal.home_page(&first);
-        assert_eq!(a.status, StatusCode::OK);
-        // The same bytes, shared: not rendered twice.
-        assert_eq!(a.body.as_ptr(), b.body.as_ptr());
-        let second = snapshot();
-        let c = portal.home_page(&second);
-        assert_ne!(
-            a.body.as_ptr(),
-            c.body.as_ptr(),
-            "a new snapshot gets its own page"
-        );
-        let page = std::str::from_utf8(&c.body).expect("utf-8");
-        assert!(page.contains("/s/"), "{page}");
-    }
-}
+mod tests;

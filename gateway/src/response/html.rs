@@ -22,27 +22,86 @@ pub fn escape(s: &str) -> Cow<'_, str> {
     Cow::Owned(out)
 }
 
-/// The shared page frame: three languages side by side, Arabic right-to-left.
-pub fn frame(title: &str, sections: &[(&str, &str)], footer: &str) -> String {
-    let mut body = String::with_capacity(2048);
-    for (lang, html) in sections {
-        let dir = if *lang == "ar" { "rtl" } else { "ltr" };
-        body.push_str(&format!(
-            "<section lang=\"{lang}\" dir=\"{dir}\">{html}</section>\n"
-        ));
+/// The frame every page the gateway writes shares (a minijinja template): the stylesheet
+/// links, the skip link, the header bar with the way back to the portal, `<main>` and the
+/// footer. The portal's own pages extend it (`{% extends "frame.html" %}`); error and logout
+/// pages fill it with one section per language.
+pub const FRAME_TEMPLATE: &str = include_str!("templates/frame.html");
+
+/// Sets up `env` the way every page template of the gateway is rendered: HTML auto-escaping
+/// with [`escape`] (the five characters that matter, so URLs stay readable: minijinja's
+/// default also rewrites every `/`), and the frame template.
+pub fn template_env(env: &mut minijinja::Environment<'static>) -> Result<(), minijinja::Error> {
+    env.set_auto_escape_callback(|_| minijinja::AutoEscape::Html);
+    env.set_formatter(|out, state, value| {
+        if value.is_safe() || state.auto_escape() == minijinja::AutoEscape::None {
+            return minijinja::escape_formatter(out, state, value);
+        }
+        let text = match value.as_str() {
+            Some(s) => std::borrow::Cow::Borrowed(s),
+            None if value.is_undefined() || value.is_none() => std::borrow::Cow::Borrowed(""),
+            None => std::borrow::Cow::Owned(value.to_string()),
+        };
+        out.write_str(&escape(&text))
+            .map_err(|e| minijinja::Error::new(minijinja::ErrorKind::WriteFailure, e.to_string()))
+    });
+    env.add_template("frame.html", FRAME_TEMPLATE)
+}
+
+/// The frame's template environment (one template), built once.
+static FRAME_ENV: std::sync::LazyLock<minijinja::Environment<'static>> =
+    std::sync::LazyLock::new(|| {
+        let mut env = minijinja::Environment::new();
+        if let Err(e) = template_env(&mut env) {
+            tracing::error!(error = %e, "the page frame template does not compile");
+        }
+        env
+    });
+
+/// The values every use of the frame passes (the page's own come on top).
+pub fn frame_context(lang: &str, dir: &str, title: &str) -> minijinja::Value {
+    minijinja::context! {
+        lang => lang,
+        dir => dir,
+        title => title,
+        css => super::assets::stylesheet(),
+        print_css => super::assets::print_stylesheet(),
     }
-    format!(
-        "<!DOCTYPE html>\n<html lang=\"fr\">\n<head>\n<meta charset=\"utf-8\">\n\
-<meta name=\"viewport\" content=\"width=device-width, initial-scale=1\">\n\
-<title>{title}</title>\n<style>\
-body{{font-family:system-ui,'Noto Sans Arabic',sans-serif;max-width:60rem;margin:2rem auto;padding:0 1rem;color:#1b1b1b;line-height:1.5}}\
-section{{border-bottom:1px solid #ddd;padding:.5rem 0}}\
-footer{{color:#555;font-size:.9rem;margin-top:1rem}}\
-code{{background:#f2f2f2;padding:0 .3rem}}\
-a{{color:#0b5394}}\
-</style>\n</head>\n<body>\n<main>\n{body}</main>\n<footer>{footer}</footer>\n</body>\n</html>\n",
-        title = escape(title),
-    )
+}
+
+/// A page in several languages side by side (`sections`: language and trusted HTML), Arabic
+/// first and right-to-left: the error pages and the logout page, which are answered before
+/// (or without) knowing the citizen's language.
+pub fn frame(title: &str, sections: &[(&str, &str)], footer: &str) -> String {
+    let sections: Vec<minijinja::Value> = sections
+        .iter()
+        .map(|(lang, html)| {
+            minijinja::context! {
+                lang => lang,
+                dir => if *lang == "ar" { "rtl" } else { "ltr" },
+                html => html,
+            }
+        })
+        .collect();
+    let ctx = minijinja::context! {
+        sections => sections,
+        footer => footer,
+        brand => "البوابة الوطنية · Portail national · National portal",
+        skip => "المحتوى · Contenu · Content",
+        ..frame_context("ar", "rtl", title)
+    };
+    FRAME_ENV
+        .get_template("frame.html")
+        .and_then(|t| t.render(ctx))
+        .unwrap_or_else(|e| {
+            // The template is compiled into the binary and tested; never a blank answer.
+            tracing::error!(error = %e, "the page frame did not render");
+            format!(
+                "<!DOCTYPE html><title>{}</title><p>{}</p>",
+                escape(title),
+                footer
+            )
+        })
 }
 
 #[cfg(test)]
@@ -56,5 +115,25 @@ mod tests {
             "&lt;a href=&quot;x&quot;&gt;&amp;&#39;"
         );
         assert!(matches!(escape("plain"), Cow::Borrowed(_)));
+    }
+
+    #[test]
+    fn the_frame_links_the_stylesheets_and_marks_each_section_s_language() {
+        let page = frame(
+            "T <1>",
+            &[("ar", "<p>مرحبا</p>"), ("fr", "<p>Bonjour</p>")],
+            "f",
+        );
+        assert!(page.contains(super::super::assets::stylesheet()), "{page}");
+        assert!(page.contains("<title>T &lt;1&gt;</title>"), "{page}");
+        assert!(
+            page.contains("<section lang=\"ar\" dir=\"rtl\"><p>مرحبا</p>"),
+            "{page}"
+        );
+        assert!(
+            page.contains("<section lang=\"fr\" dir=\"ltr\"><p>Bonjour</p>"),
+            "{page}"
+        );
+        assert!(!page.contains("<style"), "no inline style: {page}");
     }
 }

@@ -6,6 +6,7 @@
 //! Every room may use this one (SSO, intent routing, the SOAP facade, the proxy's stages);
 //! it uses none of them, so it sits below all of them.
 
+pub mod assets;
 mod error_page;
 mod failure;
 mod html;
@@ -13,7 +14,7 @@ mod security;
 
 pub use error_page::{error_page, error_page_traced, ErrorKind};
 pub use failure::failure_kind;
-pub use html::{escape, frame};
+pub use html::{escape, frame, frame_context, template_env};
 pub use security::{security_headers, CONTENT_SECURITY_POLICY_VALUE};
 
 use bytes::Bytes;

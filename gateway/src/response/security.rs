@@ -9,11 +9,10 @@ use http::header::{
 };
 use http::{HeaderName, HeaderValue};
 
-/// No inline or foreign script, no plugins, no `<base>` games, forms only to the gateway,
-/// never in a frame. Inline styles stay allowed until the portal's pages take their CSS from a
-/// file.
+/// No inline or foreign script or style (every style is in the fingerprinted stylesheet), no
+/// plugins, no `<base>` games, forms only to the gateway, never in a frame.
 pub const CONTENT_SECURITY_POLICY_VALUE: &str = "default-src 'self'; script-src 'self'; \
-style-src 'self' 'unsafe-inline'; img-src 'self' data:; object-src 'none'; base-uri 'none'; \
+style-src 'self'; img-src 'self' data:; object-src 'none'; base-uri 'none'; \
 form-action 'self'; frame-ancestors 'none'";
 
 /// Two years: what the HSTS preload list asks for. Without `includeSubDomains`: the portal's
@@ -44,6 +43,7 @@ mod tests {
         assert!(CONTENT_SECURITY_POLICY_VALUE.contains("script-src 'self';"));
         assert!(!CONTENT_SECURITY_POLICY_VALUE.contains("script-src 'self' 'unsafe-inline'"));
         assert!(CONTENT_SECURITY_POLICY_VALUE.contains("frame-ancestors 'none'"));
+        assert!(CONTENT_SECURITY_POLICY_VALUE.contains("style-src 'self';"));
     }
 
     #[test]

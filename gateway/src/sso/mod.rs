@@ -191,6 +191,11 @@ impl Sso {
         }
     }
 
+    /// Whether an identity provider is configured (citizens can log in).
+    pub fn has_provider(&self) -> bool {
+        self.provider.is_some()
+    }
+
     pub fn identity(&self) -> &IdentityIssuer {
         &self.identity
     }

@@ -40,6 +40,8 @@ pub struct Metrics {
     // Single sign-on.
     pub logins: IntCounterVec,
     pub logouts: IntCounterVec,
+    /// "Not what I meant" answers kept, by the service the citizen chose.
+    pub routing_feedback: IntCounterVec,
     /// One-time origin codes, by result (issued, accepted, unknown, wrong_origin, expired,
     /// session_ended).
     pub origin_codes: IntCounterVec,
@@ -248,6 +250,7 @@ impl Metrics {
             body_rewrites: counter(&r, "egov_adapter_body_rewrites_total", "Response bodies rewritten by adapters, by service and kind (transcode, links).", &["service", "kind"])?,
             logins: counter(&r, "egov_sso_logins_total", "Completed and failed logins.", &["result"])?,
             logouts: counter(&r, "egov_sso_logouts_total", "Logouts, by kind (rp, backchannel).", &["kind"])?,
+            routing_feedback: counter(&r, "egov_routing_feedback_total", "\"Not what I meant\" answers kept, by the service chosen instead.", &["service"])?,
             origin_codes: counter(&r, "egov_sso_origin_codes_total", "One-time codes handing a signed-in citizen to a service's origin, by result (issued, accepted, unknown, wrong_origin, expired, session_ended).", &["result"])?,
             sessions_active: gauge(&r, "egov_sso_sessions_active", "Live sessions (this instance's store, or the shared one).")?,
             session_store_up: gauge(&r, "egov_sso_session_store_up", "Whether the session store answers (1) or not (0).")?,
@@ -307,6 +310,7 @@ impl Metrics {
         forget(&self.response_cache, id);
         forget(&self.response_cache_bytes, id);
         forget(&self.upstream_ejections, id);
+        forget(&self.routing_feedback, id);
         let _ = self
             .circuit_breaker_state
             .remove_label_values(&[&format!("service:{id}")]);

@@ -49,6 +49,8 @@ pub struct ServiceStatus {
 pub struct StatusBoard {
     metrics: Arc<Metrics>,
     samples: Mutex<VecDeque<Sample>>,
+    /// Samples taken so far: pages that show the board know when to render again.
+    generation: std::sync::atomic::AtomicU64,
 }
 
 impl StatusBoard {
@@ -56,6 +58,7 @@ impl StatusBoard {
         Self {
             metrics,
             samples: Mutex::new(VecDeque::new()),
+            generation: std::sync::atomic::AtomicU64::new(0),
         }
     }
 
@@ -94,6 +97,13 @@ impl StatusBoard {
                 s.pop_front();
             }
         }
+        self.generation
+            .fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+    }
+
+    /// How many samples have been taken: changes every [`SAMPLE_EVERY`] while the board runs.
+    pub fn generation(&self) -> u64 {
+        self.generation.load(std::sync::atomic::Ordering::Relaxed)
     }
 
     /// Every service with traffic or a known backend state, worst first.

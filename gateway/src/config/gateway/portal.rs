@@ -91,7 +91,25 @@ pub(super) fn validate(raw: &RawPortal, p: &mut Problems<'_>) -> Option<PortalSe
             );
         }
     }
+    let feedback_log = match raw
+        .feedback_log
+        .as_deref()
+        .unwrap_or("file:routing-feedback.jsonl")
+    {
+        "off" | "" => Some(None),
+        other => match other.strip_prefix("file:") {
+            Some(path) if !path.is_empty() => Some(Some(relative_to(&file, path))),
+            _ => {
+                p.add(
+                    "portal.feedback_log",
+                    format!("{other:?} is not one of: off, file:<path>"),
+                );
+                None
+            }
+        },
+    };
     Some(PortalSettings {
+        feedback_log: feedback_log?,
         public_url: public_url?,
         service_origins: service_origins?,
         listen,

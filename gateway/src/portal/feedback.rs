@@ -1,0 +1,338 @@
+//! "Not what I meant": a citizen tells the portal that a routed answer was wrong and picks the
+//! right service. Each answer is kept as a candidate example for the ministry that runs the
+//! right service (and the one that got the query by mistake):
+//!
+//! - the query *redacted* exactly as the LLM path redacts it (no CIN, phone, name...), the
+//!   language, the routed and the chosen service, and the time: no session, no address;
+//! - in Redis when `[redis]` is configured (a set per service, shared by every instance),
+//!   else appended to a JSON-lines file (`[portal] feedback_log`);
+//! - capped ([`MAX_PER_SERVICE`] per service, [`MAX_FILE_ENTRIES`] per file) and expiring
+//!   after [`KEEP`].
+//!
+//! Ministries read the entries of their services through the admin API; `egov-gateway
+//! feedback export` turns them into `examples` lines for a service file.
+
+use crate::kv::Kv;
+use serde::{Deserialize, Serialize};
+use std::path::PathBuf;
+use std::sync::Arc;
+use std::time::Duration;
+
+/// How long an answer is kept.
+pub const KEEP: Duration = Duration::from_secs(90 * 24 * 3600);
+/// Answers kept per service in the shared store (the oldest go first).
+pub const MAX_PER_SERVICE: usize = 500;
+/// Lines kept in the file before it is compacted to the newest half.
+pub const MAX_FILE_ENTRIES: usize = 20_000;
+
+/// One answer.
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq, Eq)]
+pub struct FeedbackEntry {
+    /// Unix seconds.
+    pub at: u64,
+    /// The service the citizen chose (the right one).
+    pub service: String,
+    /// The service the router answered with.
+    pub routed: Option<String>,
+    /// The query, redacted.
+    pub query: String,
+    /// The page's language (`ar`, `zgh`, `fr`, `en`).
+    pub lang: String,
+}
+
+impl FeedbackEntry {
+    /// Whether the entry concerns `service` (chosen or routed to it).
+    pub fn concerns(&self, service: &str) -> bool {
+        self.service == service || self.routed.as_deref() == Some(service)
+    }
+
+    fn expired(&self, now: u64) -> bool {
+        now.saturating_sub(self.at) > KEEP.as_secs()
+    }
+}
+
+/// Why an answer could not be kept or read.
+#[derive(Debug, thiserror::Error)]
+pub enum FeedbackError {
+    #[error("the feedback file {path}: {source}")]
+    File {
+        path: PathBuf,
+        source: std::io::Error,
+    },
+    #[error("the shared store: {0}")]
+    Store(#[from] crate::kv::KvError),
+}
+
+/// Where answers are kept.
+pub enum FeedbackLog {
+    /// Not kept (`feedback_log = "off"` without Redis).
+    Off,
+    /// Appended to a JSON-lines file.
+    File {
+        path: PathBuf,
+        /// Serialises appends and compactions (lines are counted so the cap needs no read).
+        lines: Arc<tokio::sync::Mutex<Option<usize>>>,
+    },
+    /// A set per service in the shared store.
+    Shared(Arc<dyn Kv>),
+}
+
+impl FeedbackLog {
+    /// The file log at `path`.
+    pub fn file(path: PathBuf) -> Self {
+        FeedbackLog::File {
+            path,
+            lines: Arc::new(tokio::sync::Mutex::new(None)),
+        }
+    }
+
+    /// Keeps `entry` (under both services it concerns, in the shared store).
+    pub async fn record(&self, entry: &FeedbackEntry) -> Result<(), FeedbackError> {
+        match self {
+            FeedbackLog::Off => Ok(()),
+            FeedbackLog::Shared(kv) => {
+                let member = serde_json::to_string(entry).unwrap_or_default();
+                let mut services = vec![entry.service.as_str()];
+                services.extend(entry.routed.as_deref().filter(|r| *r != entry.service));
+                for service in services {
+                    let key = kv.key("feedback", service);
+                    kv.set_add(&key, &member, KEEP).await?;
+                    trim_set(kv.as_ref(), &key).await?;
+                }
+                Ok(())
+            }
+            FeedbackLog::File { path, lines } => {
+                let mut lines = lines.lock().await;
+                let path_owned = path.clone();
+                let line = serde_json::to_string(entry).unwrap_or_default();
+                let known = *lines;
+                let count =
+                    tokio::task::spawn_blocking(move || append_line(&path_owned, &line, known))
+                        .await
+                        .unwrap_or_else(|e| Err(std::io::Error::other(e)))
+                        .map_err(|source| FeedbackError::File {
+                            path: path.clone(),
+                            source,
+                        })?;
+                *lines = Some(count);
+                Ok(())
+            }
+        }
+    }
+
+    /// The live answers concerning `service`, newest first.
+    pub async fn for_service(&self, service: &str) -> Result<Vec<FeedbackEntry>, FeedbackError> {
+        let now = crate::sso::session::now_secs();
+        let mut entries: Vec<FeedbackEntry> = match self {
+            FeedbackLog::Off => Vec::new(),
+            FeedbackLog::Shared(kv) => kv
+                .set_members(&kv.key("feedback", service))
+                .await?
+                .iter()
+                .filter_map(|m| serde_json::from_str(m).ok())
+                .collect(),
+            FeedbackLog::File { path, lines } => {
+                let _guard = lines.lock().await;
+                read_file(path).map_err(|source| FeedbackError::File {
+                    path: path.clone(),
+                    source,
+                })?
+            }
+        };
+        entries.retain(|e| e.concerns(service) && !e.expired(now));
+        entries.sort_by_key(|e| std::cmp::Reverse(e.at));
+        Ok(entries)
+    }
+}
+
+/// Drops the oldest members of the set at `key` beyond [`MAX_PER_SERVICE`], and expired ones.
+async fn trim_set(kv: &dyn Kv, key: &str) -> Result<(), FeedbackError> {
+    let members = kv.set_members(key).await?;
+    if members.len() <= MAX_PER_SERVICE {
+        return Ok(());
+    }
+    let now = crate::sso::session::now_secs();
+    let mut dated: Vec<(u64, String)> = members
+        .into_iter()
+        .map(|m| {
+            let at = serde_json::from_str::<FeedbackEntry>(&m)
+                .ok()
+                .filter(|e| !e.expired(now))
+                .map_or(0, |e| e.at);
+            (at, m)
+        })
+        .collect();
+    dated.sort_by_key(|d| std::cmp::Reverse(d.0));
+    let drop: Vec<String> = dated
+        .split_off(MAX_PER_SERVICE)
+        .into_iter()
+        .map(|(_, m)| m)
+        .collect();
+    kv.set_remove(key, &drop).await?;
+    Ok(())
+}
+
+/// Every readable, live line of the file (a missing file is an empty log; an unreadable
+/// line, e.g. a torn last write, is skipped).
+fn read_file(path: &std::path::Path) -> std::io::Result<Vec<FeedbackEntry>> {
+    match std::fs::read_to_string(path) {
+        Ok(text) => Ok(text
+            .lines()
+            .filter_map(|l| serde_json::from_str(l).ok())
+            .collect()),
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(Vec::new()),
+        Err(e) => Err(e),
+    }
+}
+
+/// Appends `line`; past [`MAX_FILE_ENTRIES`] lines, rewrites the file with the newest half of
+/// its live entries (through a temporary file and a rename, so a crash loses nothing
+/// already kept). Returns the file's line count.
+fn append_line(path: &std::path::Path, line: &str, known: Option<usize>) -> std::io::Result<usize> {
+    use std::io::Write;
+    let count = match known {
+        Some(n) => n,
+        None => match std::fs::read_to_string(path) {
+            Ok(t) => t.lines().count(),
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => 0,
+            Err(e) => return Err(e),
+        },
+    };
+    if count >= MAX_FILE_ENTRIES {
+        let now = crate::sso::session::now_secs();
+        let mut entries = read_file(path)?;
+        entries.retain(|e| !e.expired(now));
+        let keep = entries.split_off(entries.len().saturating_sub(MAX_FILE_ENTRIES / 2));
+        let tmp = path.with_extension("jsonl.tmp");
+        let mut text = String::new();
+        for e in &keep {
+            text.push_str(&serde_json::to_string(e).unwrap_or_default());
+            text.push('\n');
+        }
+        text.push_str(line);
+        text.push('\n');
+        std::fs::write(&tmp, text)?;
+        std::fs::rename(&tmp, path)?;
+        return Ok(keep.len() + 1);
+    }
+    let mut file = std::fs::OpenOptions::new()
+        .create(true)
+        .append(true)
+        .open(path)?;
+    file.write_all(format!("{line}\n").as_bytes())?;
+    Ok(count + 1)
+}
+
+/// The `examples = [...]` lines a ministry can paste into the service file of `service`:
+/// each distinct redacted query the citizens who chose it typed, TOML-quoted.
+pub fn export_examples(entries: &[FeedbackEntry], service: &str) -> String {
+    let mut seen = std::collections::BTreeSet::new();
+    let mut out = format!(
+        "# Candidate examples for {service}, from \"not what I meant\" answers (redacted).\n\
+         # Review each before adding it to the service file's `examples`.\n"
+    );
+    for e in entries.iter().filter(|e| e.service == service) {
+        if seen.insert(e.query.as_str()) {
+            let quoted = toml::Value::String(e.query.clone()).to_string();
+            let routed = e.routed.as_deref().unwrap_or("-");
+            out.push_str(&format!(
+                "  {quoted}, # {} · was routed to {routed}\n",
+                e.lang
+            ));
+        }
+    }
+    out
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::kv::MemoryKv;
+
+    fn entry(at: u64, service: &str, routed: &str, query: &str) -> FeedbackEntry {
+        FeedbackEntry {
+            at,
+            service: service.into(),
+            routed: Some(routed.into()),
+            query: query.into(),
+            lang: "fr".into(),
+        }
+    }
+
+    fn now() -> u64 {
+        crate::sso::session::now_secs()
+    }
+
+    #[tokio::test]
+    async fn the_file_log_keeps_entries_across_reopening_and_reads_them_per_service() {
+        let dir = std::env::temp_dir().join(format!(
+            "egov-feedback-{}",
+            crate::sso::session::random_token()
+        ));
+        std::fs::create_dir_all(&dir).expect("dir");
+        let path = dir.join("feedback.jsonl");
+        let log = FeedbackLog::file(path.clone());
+        log.record(&entry(now(), "a", "b", "q1"))
+            .await
+            .expect("kept");
+        log.record(&entry(now() + 1, "c", "d", "q2"))
+            .await
+            .expect("kept");
+        let reopened = FeedbackLog::file(path);
+        assert_eq!(reopened.for_service("a").await.expect("read").len(), 1);
+        assert_eq!(
+            reopened.for_service("b").await.expect("read")[0].query,
+            "q1"
+        );
+        assert!(reopened.for_service("z").await.expect("read").is_empty());
+        let _ = std::fs::remove_dir_all(dir);
+    }
+
+    #[tokio::test]
+    async fn expired_entries_are_not_shown() {
+        let kv: Arc<dyn Kv> = Arc::new(MemoryKv::new("t:"));
+        let log = FeedbackLog::Shared(kv);
+        log.record(&entry(now() - KEEP.as_secs() - 10, "a", "b", "old"))
+            .await
+            .expect("kept");
+        log.record(&entry(now(), "a", "b", "new"))
+            .await
+            .expect("kept");
+        let entries = log.for_service("a").await.expect("read");
+        assert_eq!(entries.len(), 1);
+        assert_eq!(entries[0].query, "new");
+    }
+
+    #[tokio::test]
+    async fn the_shared_log_keeps_only_the_newest_per_service() {
+        let kv: Arc<dyn Kv> = Arc::new(MemoryKv::new("t:"));
+        let log = FeedbackLog::Shared(kv);
+        let start = now() - 10_000;
+        for i in 0..(MAX_PER_SERVICE as u64 + 5) {
+            log.record(&entry(start + i, "a", "b", &format!("q{i}")))
+                .await
+                .expect("kept");
+        }
+        let entries = log.for_service("a").await.expect("read");
+        assert_eq!(entries.len(), MAX_PER_SERVICE);
+        assert_eq!(entries[0].query, format!("q{}", MAX_PER_SERVICE + 4));
+        assert!(!entries.iter().any(|e| e.query == "q0"));
+    }
+
+    #[test]
+    fn the_export_is_toml_quoted_and_deduplicated() {
+        let entries = [
+            entry(2, "a", "b", "bghit \"la carte\""),
+            entry(1, "a", "b", "bghit \"la carte\""),
+            entry(1, "b", "a", "other way"),
+        ];
+        let text = export_examples(&entries, "a");
+        assert_eq!(text.matches("bghit").count(), 1, "{text}");
+        // A valid TOML string, whichever quoting TOML picks for it.
+        let line = text.lines().find(|l| l.contains("bghit")).expect("a line");
+        let value = line.trim().split(", #").next().expect("a value");
+        let parsed: toml::Value = toml::from_str(&format!("x = {value}")).expect("toml");
+        assert_eq!(parsed["x"].as_str(), Some("bghit \"la carte\""), "{text}");
+        assert!(!text.contains("other way"), "{text}");
+    }
+}

@@ -1,0 +1,91 @@
+//! The portal strip on legacy pages: a one-line bar put right after `<body>` of a service's
+//! adapted pages (`html-links` with `banner = true`) with the way back to the portal, the
+//! service's name in the citizen's language and the login state.
+//!
+//! It never names the citizen: a public service's pages are stored in the shared cache with
+//! their strip, one stored copy per variant (language × logged in or not, see
+//! [`variant`]), so nothing in it may belong to one person. Its style is inline and reset
+//! (`all: initial`) so neither the legacy page's CSS nor its layout is touched; a legacy
+//! Content-Security-Policy that forbids inline style leaves it plain but working.
+
+use super::lang::Lang;
+use super::text;
+use crate::registry::{Service, Snapshot};
+use crate::response::escape;
+
+/// The variant number of a strip: what the shared cache tells stored copies apart by.
+pub fn variant(lang: Lang, logged_in: bool) -> u8 {
+    let l = Lang::ALL.iter().position(|x| *x == lang).unwrap_or(0) as u8;
+    l * 2 + u8::from(logged_in)
+}
+
+const BAR: &str = "all:initial;display:block;box-sizing:border-box;width:100%;\
+font:14px/1.6 system-ui,sans-serif;background:#0b5394;color:#fff;padding:6px 12px";
+const LINK: &str = "all:initial;color:#fff;font:inherit;text-decoration:underline;cursor:pointer";
+const TEXT: &str = "all:initial;color:#fff;font:inherit;font-weight:700";
+
+/// The strip's HTML for `service` in `lang`.
+pub fn render(snap: &Snapshot, service: &Service, lang: Lang, logged_in: bool) -> String {
+    let ui = text::ui(lang);
+    // On its own origin a service links back to the portal absolutely.
+    let portal = if snap.portal.settings.service_origins.is_some() {
+        snap.portal.origin.as_str()
+    } else {
+        ""
+    };
+    let (name, name_lang) = service.config.names.get_tagged(lang.code());
+    let name_attrs = match Lang::from_code(name_lang).filter(|l| *l != lang) {
+        Some(l) => format!(" lang=\"{}\" dir=\"{}\"", l.code(), l.dir()),
+        None => String::new(),
+    };
+    let id = &service.config.id;
+    let account = if logged_in {
+        format!(
+            "<a href=\"{portal}/auth/logout\" style=\"{LINK}\">{}</a>",
+            ui.logout
+        )
+    } else {
+        format!(
+            "<a href=\"{portal}/auth/login?return_to=%2Fs%2F{id}%2F\" style=\"{LINK}\">{}</a>",
+            ui.login
+        )
+    };
+    format!(
+        "<div id=\"egov-strip\" role=\"navigation\" aria-label=\"{portal_name}\" lang=\"{code}\" dir=\"{dir}\" style=\"{BAR}\">\
+<a href=\"{portal}/\" style=\"{LINK}\">{portal_name}</a> · \
+<a href=\"{portal}/services/{id}\" style=\"{TEXT}\"{name_attrs}>{name}</a> · {account}</div>",
+        portal_name = ui.portal,
+        code = lang.code(),
+        dir = lang.dir(),
+        name = escape(name),
+    )
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_strip_names_the_service_in_the_citizen_s_language_and_never_the_citizen() {
+        let snap = crate::testing::snapshot();
+        let s = &snap.services()[0];
+        let html = render(&snap, s, Lang::Fr, true);
+        assert!(html.contains(&*escape(&s.config.names.fr)), "{html}");
+        assert!(html.contains("lang=\"fr\" dir=\"ltr\""), "{html}");
+        assert!(html.contains("/auth/logout"), "{html}");
+        let anonymous = render(&snap, s, Lang::Ar, false);
+        assert!(anonymous.contains("dir=\"rtl\""), "{anonymous}");
+        assert!(anonymous.contains("/auth/login?return_to="), "{anonymous}");
+    }
+
+    #[test]
+    fn every_language_and_login_state_is_its_own_variant() {
+        let mut seen = std::collections::BTreeSet::new();
+        for lang in Lang::ALL {
+            for logged_in in [false, true] {
+                assert!(seen.insert(variant(lang, logged_in)));
+            }
+        }
+        assert_eq!(seen.len(), 8);
+    }
+}

@@ -1,0 +1,339 @@
+use super::*;
+use crate::pipeline::testing::{parts, request};
+
+fn portal() -> Arc<Portal> {
+    parts().portal()
+}
+
+async fn get(portal: &Portal, snap: &Arc<Snapshot>, raw: &str) -> LocalResponse {
+    let path = raw
+        .split_whitespace()
+        .nth(1)
+        .and_then(|t| t.split('?').next())
+        .unwrap_or("/");
+    let page = PortalPage::from_path(path).expect("a portal path");
+    let mut session = request(raw.as_bytes()).await;
+    portal.answer(page, &mut session, snap, "req-1").await
+}
+
+fn body(r: &LocalResponse) -> &str {
+    std::str::from_utf8(&r.body).expect("utf-8")
+}
+
+fn header(r: &LocalResponse, name: http::HeaderName) -> Option<&str> {
+    r.headers
+        .iter()
+        .find(|(n, _)| *n == name)
+        .and_then(|(_, v)| v.to_str().ok())
+}
+
+#[tokio::test]
+async fn the_home_page_is_arabic_right_to_left_by_default() {
+    let snap = crate::testing::snapshot();
+    let r = get(&portal(), &snap, "GET / HTTP/1.1\r\nHost: x\r\n\r\n").await;
+    assert_eq!(r.status, StatusCode::OK);
+    let html = body(&r);
+    assert!(html.contains("<html lang=\"ar\" dir=\"rtl\">"), "{html}");
+    assert!(html.contains("action=\"/search\""), "{html}");
+    assert!(html.contains("/categories/identity"), "{html}");
+    assert!(!html.contains(LOGIN_SLOT), "the slot marker never leaves");
+    assert_eq!(header(&r, http::header::CONTENT_LANGUAGE), Some("ar"));
+}
+
+#[tokio::test]
+async fn every_language_has_its_lang_and_dir() {
+    let snap = crate::testing::snapshot();
+    let portal = portal();
+    for (code, dir) in [("ar", "rtl"), ("zgh", "ltr"), ("fr", "ltr"), ("en", "ltr")] {
+        let r = get(
+            &portal,
+            &snap,
+            &format!("GET / HTTP/1.1\r\nHost: x\r\nCookie: egov_lang={code}\r\n\r\n"),
+        )
+        .await;
+        let html = body(&r);
+        assert!(
+            html.contains(&format!("<html lang=\"{code}\" dir=\"{dir}\">")),
+            "{code}: {html}"
+        );
+    }
+}
+
+#[tokio::test]
+async fn an_amazigh_page_marks_the_arabic_fallback_of_an_untranslated_name() {
+    let snap = crate::testing::snapshot();
+    let id = snap.services()[0].config.id.clone();
+    assert!(snap.services()[0].config.names.zgh.is_none());
+    let r = get(
+        &portal(),
+        &snap,
+        &format!("GET /services/{id} HTTP/1.1\r\nHost: x\r\nCookie: egov_lang=zgh\r\n\r\n"),
+    )
+    .await;
+    let html = body(&r);
+    let name = &snap.services()[0].config.names.ar;
+    assert!(
+        html.contains(&format!(
+            "<h1 lang=\"ar\" dir=\"rtl\">{}</h1>",
+            crate::response::escape(name)
+        )),
+        "{html}"
+    );
+}
+
+#[tokio::test]
+async fn a_service_page_says_who_runs_it_who_may_use_it_and_how_to_start() {
+    let snap = crate::testing::snapshot();
+    let s = &snap.services()[0];
+    let r = get(
+        &portal(),
+        &snap,
+        &format!(
+            "GET /services/{} HTTP/1.1\r\nHost: x\r\nAccept-Language: fr\r\n\r\n",
+            s.config.id
+        ),
+    )
+    .await;
+    assert_eq!(r.status, StatusCode::OK);
+    let html = body(&r);
+    assert!(html.contains("Administration"), "{html}");
+    assert!(html.contains("Accès"), "{html}");
+    assert!(
+        html.contains("Pas de données récentes"),
+        "no traffic yet: {html}"
+    );
+    assert!(html.contains("Commencer la démarche"), "{html}");
+}
+
+#[tokio::test]
+async fn unknown_services_and_categories_are_404() {
+    let snap = crate::testing::snapshot();
+    let portal = portal();
+    for path in [
+        "/services/nope",
+        "/categories/nope",
+        "/services/",
+        "/assets/x.css",
+    ] {
+        let r = get(
+            &portal,
+            &snap,
+            &format!("GET {path} HTTP/1.1\r\nHost: x\r\n\r\n"),
+        )
+        .await;
+        assert_eq!(r.status, StatusCode::NOT_FOUND, "{path}");
+    }
+}
+
+#[tokio::test]
+async fn pages_are_rendered_once_per_snapshot_and_language() {
+    let snap = crate::testing::snapshot();
+    let portal = portal();
+    let first = portal.split_page(&snap, Key::Home, Lang::Fr).expect("page");
+    let again = portal.split_page(&snap, Key::Home, Lang::Fr).expect("page");
+    assert!(Arc::ptr_eq(&first, &again), "shared, not rendered twice");
+    let arabic = portal.split_page(&snap, Key::Home, Lang::Ar).expect("page");
+    assert!(!Arc::ptr_eq(&first, &arabic));
+    let swapped = crate::testing::snapshot();
+    let after = portal
+        .split_page(&swapped, Key::Home, Lang::Fr)
+        .expect("page");
+    assert!(
+        !Arc::ptr_eq(&first, &after),
+        "a new snapshot gets its own pages"
+    );
+}
+
+#[tokio::test]
+async fn only_get_and_head_reach_a_page_and_only_post_the_feedback() {
+    let snap = crate::testing::snapshot();
+    let portal = portal();
+    let r = get(&portal, &snap, "DELETE / HTTP/1.1\r\nHost: x\r\n\r\n").await;
+    assert_eq!(r.status, StatusCode::METHOD_NOT_ALLOWED);
+    assert_eq!(header(&r, http::header::ALLOW), Some("GET, HEAD"));
+    let r = get(&portal, &snap, "GET /feedback HTTP/1.1\r\nHost: x\r\n\r\n").await;
+    assert_eq!(r.status, StatusCode::METHOD_NOT_ALLOWED);
+    assert_eq!(header(&r, http::header::ALLOW), Some("POST"));
+}
+
+#[tokio::test]
+async fn the_language_switcher_sets_a_cookie_and_goes_back_only_to_a_portal_path() {
+    let snap = crate::testing::snapshot();
+    let portal = portal();
+    let r = get(
+        &portal,
+        &snap,
+        "GET /lang?set=zgh&back=%2Fservices%2Fx HTTP/1.1\r\nHost: x\r\n\r\n",
+    )
+    .await;
+    assert_eq!(r.status, StatusCode::SEE_OTHER);
+    assert_eq!(header(&r, http::header::LOCATION), Some("/services/x"));
+    assert!(header(&r, http::header::SET_COOKIE).is_some_and(|c| c.starts_with("egov_lang=zgh;")));
+    for back in [
+        "%2F%2Fevil.example",
+        "https%3A%2F%2Fevil.example",
+        "%2F%5Cevil.example",
+    ] {
+        let r = get(
+            &portal,
+            &snap,
+            &format!("GET /lang?set=fr&back={back} HTTP/1.1\r\nHost: x\r\n\r\n"),
+        )
+        .await;
+        assert_eq!(header(&r, http::header::LOCATION), Some("/"), "{back}");
+    }
+    let r = get(
+        &portal,
+        &snap,
+        "GET /lang?set=xx HTTP/1.1\r\nHost: x\r\n\r\n",
+    )
+    .await;
+    assert_eq!(r.status, StatusCode::BAD_REQUEST);
+}
+
+#[tokio::test]
+async fn the_search_box_answers_with_the_routed_service_and_a_not_what_i_meant_form() {
+    let snap = crate::testing::snapshot();
+    let s = &snap.services()[0];
+    let q: String = percent_encoding::utf8_percent_encode(
+        &s.config.names.fr,
+        percent_encoding::NON_ALPHANUMERIC,
+    )
+    .collect();
+    let r = get(
+        &portal(),
+        &snap,
+        &format!("GET /search?q={q} HTTP/1.1\r\nHost: x\r\nCookie: egov_lang=fr\r\n\r\n"),
+    )
+    .await;
+    assert_eq!(r.status, StatusCode::OK);
+    let html = body(&r);
+    assert!(
+        html.contains(&format!("href=\"/services/{}\"", s.config.id)),
+        "{html}"
+    );
+    assert!(
+        html.contains("Ce n&#39;est pas ce que je cherchais"),
+        "{html}"
+    );
+    assert!(html.contains("name=\"chosen\""), "{html}");
+    assert!(html.contains("name=\"routed\""), "{html}");
+}
+
+#[tokio::test]
+async fn a_search_for_nothing_asks_again_and_markup_in_the_query_stays_text() {
+    let snap = crate::testing::snapshot();
+    let portal = portal();
+    let r = get(
+        &portal,
+        &snap,
+        "GET /search?q=+ HTTP/1.1\r\nHost: x\r\nCookie: egov_lang=en\r\n\r\n",
+    )
+    .await;
+    assert!(body(&r).contains("Type what you need"), "{}", body(&r));
+    let r = get(
+        &portal,
+        &snap,
+        "GET /search?q=%3Cscript%3Ealert(1)%3C%2Fscript%3E HTTP/1.1\r\nHost: x\r\n\r\n",
+    )
+    .await;
+    assert!(!body(&r).contains("<script>"), "{}", body(&r));
+}
+
+async fn post_feedback(
+    portal: &Portal,
+    snap: &Arc<Snapshot>,
+    form: &str,
+    origin: Option<&str>,
+) -> LocalResponse {
+    let origin = origin
+        .map(|o| format!("Origin: {o}\r\n"))
+        .unwrap_or_default();
+    let raw = format!(
+        "POST /feedback HTTP/1.1\r\nHost: x\r\nCookie: egov_lang=fr\r\n{origin}Content-Type: application/x-www-form-urlencoded\r\nContent-Length: {}\r\n\r\n{form}",
+        form.len()
+    );
+    let mut session = request(raw.as_bytes()).await;
+    portal
+        .answer(PortalPage::Feedback, &mut session, snap, "req-1")
+        .await
+}
+
+#[tokio::test]
+async fn feedback_is_kept_redacted_without_session_or_address() {
+    let snap = crate::testing::snapshot();
+    let portal = portal();
+    let (a, b) = (&snap.services()[0].config.id, &snap.services()[1].config.id);
+    let form = format!("q=ana+CIN+AB123456+bghit+{b}&routed={a}&chosen={b}");
+    let r = post_feedback(&portal, &snap, &form, Some(&snap.portal.origin)).await;
+    assert_eq!(r.status, StatusCode::OK, "{}", body(&r));
+    let kept = portal.feedback().for_service(b).await.expect("read");
+    assert_eq!(kept.len(), 1);
+    assert_eq!(kept[0].routed.as_deref(), Some(a.as_str()));
+    assert_eq!(kept[0].lang, "fr");
+    assert!(!kept[0].query.contains("AB123456"), "{:?}", kept[0]);
+    assert!(kept[0].query.contains("[CIN]"), "{:?}", kept[0]);
+    let json = serde_json::to_string(&kept[0]).expect("json");
+    assert!(
+        !json.contains("127.0.0.1") && !json.contains("session"),
+        "{json}"
+    );
+    // The service it was wrongly routed to sees it too.
+    assert_eq!(
+        portal.feedback().for_service(a).await.expect("read").len(),
+        1
+    );
+}
+
+#[tokio::test]
+async fn feedback_from_another_site_or_naming_no_service_is_refused_and_not_kept() {
+    let snap = crate::testing::snapshot();
+    let portal = portal();
+    let (a, b) = (&snap.services()[0].config.id, &snap.services()[1].config.id);
+    let form = format!("q=x&routed={a}&chosen={b}");
+    let r = post_feedback(&portal, &snap, &form, Some("https://evil.example")).await;
+    assert_eq!(r.status, StatusCode::FORBIDDEN);
+    for bad in [
+        format!("q=x&routed={a}&chosen=nope"),
+        format!("q=x&routed=nope&chosen={b}"),
+        format!("q=&routed={a}&chosen={b}"),
+        format!("q={}&routed={a}&chosen={b}", "x".repeat(1001)),
+    ] {
+        let r = post_feedback(&portal, &snap, &bad, None).await;
+        assert_eq!(r.status, StatusCode::BAD_REQUEST, "{bad}");
+    }
+    assert!(portal
+        .feedback()
+        .for_service(b)
+        .await
+        .expect("read")
+        .is_empty());
+}
+
+#[test]
+fn every_template_renders_in_every_language() {
+    let pages = Pages::new().expect("templates");
+    let snap = crate::testing::snapshot();
+    let s = &snap.services()[0];
+    for lang in Lang::ALL {
+        pages.home(&snap, lang, &[]).expect("home");
+        pages
+            .category(&snap, lang, s.config.category)
+            .expect("category");
+        pages.service(&snap, lang, s, "ok").expect("service");
+        pages
+            .search(
+                &snap,
+                lang,
+                "q",
+                "routed",
+                &[s],
+                Some(&s.config.id),
+                minijinja::Value::from(""),
+            )
+            .expect("search");
+        pages
+            .thanks(lang, s, minijinja::Value::from(""))
+            .expect("thanks");
+    }
+}
