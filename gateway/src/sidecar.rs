@@ -40,6 +40,39 @@ pub struct SideListener {
     metrics: Arc<Metrics>,
     telemetry: Arc<Telemetry>,
     sso: Arc<Sso>,
+    /// Set once shutdown has begun: readiness fails so load balancers stop sending while
+    /// the portal listeners drain.
+    draining: Arc<std::sync::atomic::AtomicBool>,
+}
+
+/// What `/readyz` answers: not ready only when this instance cannot serve its traffic (it is
+/// draining). A shared store that does not answer degrades logins and citizen services (they
+/// answer 503) but public services still work, so it is reported (here, on `/status` and in
+/// `egov_sso_session_store_up`) rather than taking every instance out of the load balancer at
+/// once.
+pub fn readiness(
+    draining: bool,
+    services: usize,
+    store: Result<(), String>,
+    broken: &[String],
+) -> (http::StatusCode, String) {
+    if draining {
+        return (
+            http::StatusCode::SERVICE_UNAVAILABLE,
+            "not ready: shutting down (draining)\n".to_string(),
+        );
+    }
+    let mut text = match store {
+        Ok(()) => format!("ready: {services} services, session store up\n"),
+        Err(e) => format!(
+            "ready (degraded): {services} services; session store unreachable ({e}): logins and \
+             citizen services answer 503, public services serve\n"
+        ),
+    };
+    for b in broken {
+        text.push_str(&format!("registry: {b}\n"));
+    }
+    (http::StatusCode::OK, text)
 }
 
 impl SideListener {
@@ -52,6 +85,7 @@ impl SideListener {
             metrics: Arc::clone(&app.telemetry.metrics),
             telemetry: Arc::clone(&app.telemetry),
             sso: Arc::clone(&app.sso),
+            draining: Arc::new(std::sync::atomic::AtomicBool::new(false)),
         }
     }
 
@@ -61,6 +95,9 @@ impl SideListener {
                 let live = Arc::clone(&self.live);
                 let sso = Arc::clone(&self.sso);
                 let board = Arc::clone(&self.telemetry);
+                let draining = Arc::clone(&self.draining);
+                let status_sso = Arc::clone(&self.sso);
+                let store_up = Arc::clone(&self.metrics);
                 Router::new()
                     .route("/healthz", get(|| async { "ok\n" }))
                     .route(
@@ -69,24 +106,15 @@ impl SideListener {
                             let n = live.snapshot().services().len();
                             let broken = live.broken();
                             let sso = Arc::clone(&sso);
+                            let draining = draining.load(std::sync::atomic::Ordering::Relaxed);
                             async move {
-                                // Ready: a registry is loaded and the session store answers.
                                 // Services that cannot be served as written are reported, not
                                 // a reason to take the instance out (their last good version
                                 // serves).
-                                let mut text = match sso.store().ping().await {
-                                    Ok(()) => format!("ready: {n} services, session store up\n"),
-                                    Err(e) => {
-                                        return (
-                                            http::StatusCode::SERVICE_UNAVAILABLE,
-                                            format!("not ready: {e}\n"),
-                                        )
-                                    }
-                                };
-                                for b in &broken {
-                                    text.push_str(&format!("registry: {b}\n"));
-                                }
-                                (http::StatusCode::OK, text)
+                                let store = sso.store().ping().await.map_err(|e| e.to_string());
+                                // Every probe refreshes the gauge SREs alert on.
+                                store_up.session_store_up.set(i64::from(store.is_ok()));
+                                readiness(draining, n, store, &broken)
                             }
                         }),
                     )
@@ -103,7 +131,17 @@ impl SideListener {
                         "/status.json",
                         get(move || {
                             let services = board.status.snapshot();
-                            async move { axum::Json(serde_json::json!({ "services": services })) }
+                            let sso = Arc::clone(&status_sso);
+                            async move {
+                                let store = match sso.store().ping().await {
+                                    Ok(()) => "up".to_string(),
+                                    Err(e) => format!("unreachable: {e}"),
+                                };
+                                axum::Json(serde_json::json!({
+                                    "services": services,
+                                    "session_store": store,
+                                }))
+                            }
                         }),
                     )
                     .merge(crate::admin::router(Arc::clone(&self.admin)))
@@ -141,8 +179,10 @@ impl BackgroundService for SideListener {
             }
         };
         let app = self.router();
+        let draining = Arc::clone(&self.draining);
         let stop = async move {
             let _ = shutdown.changed().await;
+            draining.store(true, std::sync::atomic::Ordering::Relaxed);
         };
         let app = app.into_make_service_with_connect_info::<std::net::SocketAddr>();
         if let Err(e) = axum::serve(listener, app)
@@ -151,5 +191,37 @@ impl BackgroundService for SideListener {
         {
             tracing::error!(role = self.role.name(), error = %e, "side listener failed");
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::readiness;
+    use http::StatusCode;
+
+    #[test]
+    fn an_instance_whose_session_store_is_down_stays_ready_and_says_it_is_degraded() {
+        let (status, text) = readiness(false, 56, Err("connection refused".into()), &[]);
+        assert_eq!(status, StatusCode::OK);
+        assert!(text.starts_with("ready (degraded): 56 services"), "{text}");
+        assert!(text.contains("connection refused"), "{text}");
+    }
+
+    #[test]
+    fn a_draining_instance_is_not_ready() {
+        let (status, text) = readiness(true, 56, Ok(()), &[]);
+        assert_eq!(status, StatusCode::SERVICE_UNAVAILABLE);
+        assert!(text.contains("draining"), "{text}");
+    }
+
+    #[test]
+    fn a_healthy_instance_is_ready_and_reports_broken_services() {
+        let (status, text) = readiness(false, 3, Ok(()), &["x.toml: unreadable".to_string()]);
+        assert_eq!(status, StatusCode::OK);
+        assert!(
+            text.contains("ready: 3 services, session store up"),
+            "{text}"
+        );
+        assert!(text.contains("registry: x.toml: unreadable"), "{text}");
     }
 }

@@ -316,10 +316,16 @@ registry_bench() {
   key=$(awk '/^key/ {getline; print $1}' <<<"$made")
   entry=$(awk '/^add to/ {getline; sub(/^ +/, ""); print}' <<<"$made")
   local inst port admin
+  # Instances sharing Redis must share the identity key and pairwise secret.
+  "$bin/egov-gateway" keys generate --out "$work/keys" >/dev/null
   for inst in a b; do
     port=${!inst}; admin=$([ "$inst" = a ] && echo "$admin_a" || echo "$admin_b")
     gateway_config "$est" "$work/$inst" "[redis]
 urls = [\"redis://127.0.0.1:$redis_port\"]
+
+[identity]
+signing_keys = [\"$work/keys/identity-signing-key.pem\"]
+pairwise_secret = { file = \"$work/keys/identity-pairwise-secret\" }
 
 [registry]
 store = \"redis\"" "$port"

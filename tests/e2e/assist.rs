@@ -144,6 +144,41 @@ async fn personal_data_is_redacted_before_it_reaches_the_llm() {
 }
 
 #[tokio::test(flavor = "multi_thread")]
+async fn names_addresses_and_health_without_a_fixed_shape_never_reach_the_llm() {
+    let fake = FakeLlm::start(Behaviour::AnswerNone);
+    let (gw, _estate) = gateway_with(Some(&fake), Duration::from_secs(2), 5);
+    // Each is hesitant enough for the LLM to be asked; each carries data with no fixed shape.
+    let cases = [
+        (
+            "ana mohamed el idrissi, ma carte",
+            &["mohamed", "idrissi"][..],
+        ),
+        ("انا محمد الإدريسي البطاقة ديالي", &["محمد", "الإدريسي"][..]),
+        (
+            "ma carte, j'habite 12 rue Ibn Sina",
+            &["Ibn Sina", "12 rue"][..],
+        ),
+        (
+            "ma carte, je suis diabetique et enceinte",
+            &["diabetique", "enceinte"][..],
+        ),
+    ];
+    for (query, secrets) in cases {
+        let before = fake.request_count();
+        route(&gw, json!({"query": query})).await;
+        let requests = fake.requests();
+        assert_eq!(requests.len(), before + 1, "not sent to the LLM: {query}");
+        let sent = requests[before].to_string();
+        for secret in secrets {
+            assert!(
+                !sent.to_lowercase().contains(&secret.to_lowercase()),
+                "{secret} left the process: {sent}"
+            );
+        }
+    }
+}
+
+#[tokio::test(flavor = "multi_thread")]
 async fn an_llm_answer_outside_the_shortlist_is_never_used() {
     let fake = FakeLlm::start(Behaviour::answer("admin-panel"));
     let (gw, _estate) = gateway_with(Some(&fake), Duration::from_secs(2), 5);

@@ -552,6 +552,55 @@ async fn with_redis_down_protected_services_answer_503_and_public_ones_work() {
 }
 
 #[tokio::test(flavor = "multi_thread")]
+async fn with_redis_down_the_instance_stays_ready_and_reports_itself_degraded() {
+    let mut world = SsoWorld::start(SsoOptions::new(Store::Redis));
+    let admin = format!("http://{}", world.gateway.admin);
+    let http = reqwest::Client::new();
+    let ready = http
+        .get(format!("{admin}/readyz"))
+        .send()
+        .await
+        .expect("readyz");
+    assert_eq!(ready.status(), 200);
+    world.redis.as_mut().expect("a Redis world").stop();
+    let ready = http
+        .get(format!("{admin}/readyz"))
+        .send()
+        .await
+        .expect("readyz");
+    assert_eq!(
+        ready.status(),
+        200,
+        "a Redis blip must not take the instance out"
+    );
+    let text = ready.text().await.expect("body");
+    assert!(text.starts_with("ready (degraded)"), "{text}");
+    let status: serde_json::Value = http
+        .get(format!("{admin}/status.json"))
+        .send()
+        .await
+        .expect("status")
+        .json()
+        .await
+        .expect("json");
+    assert!(
+        status["session_store"]
+            .as_str()
+            .is_some_and(|s| s.starts_with("unreachable")),
+        "{status}"
+    );
+    let metrics = http
+        .get(format!("http://{}/metrics", world.gateway.metrics))
+        .send()
+        .await
+        .expect("metrics")
+        .text()
+        .await
+        .expect("text");
+    assert!(metrics.contains("egov_sso_session_store_up 0"), "{metrics}");
+}
+
+#[tokio::test(flavor = "multi_thread")]
 async fn sessions_live_on_a_redis_cluster_and_logout_revokes_them() {
     let world = SsoWorld::start(SsoOptions::new(Store::Cluster));
     let browser = Browser::new();

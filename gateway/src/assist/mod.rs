@@ -25,6 +25,7 @@ pub mod llm;
 pub mod ranker;
 pub mod redact;
 pub mod redact_names;
+pub mod redact_words;
 pub mod text;
 
 pub use catalog::Catalog;
@@ -37,6 +38,13 @@ pub use decision::{Decision, Outcome, Source};
 /// do not.
 pub fn shareable_text(query: &str) -> String {
     redact::redact(&text::visible(query)).normalized()
+}
+
+/// Whether a citizen's query has a shape the router refuses (a directive, a system tag, a
+/// link outside `.ma`...): such text is neither routed nor kept as a routing example.
+pub fn looks_like_injection(query: &str) -> bool {
+    let visible = text::visible(query);
+    injection::is_injection(&visible, &text::normalize(&visible))
 }
 
 /// Longest citizen query, in characters: `/api/route` refuses longer ones, and the LLM

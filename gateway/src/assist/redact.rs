@@ -39,6 +39,10 @@ pub enum PiiKind {
     Passport,
     /// A calendar date (a birth date, most often).
     Date,
+    /// A street address.
+    Address,
+    /// A health condition.
+    Health,
 }
 
 impl PiiKind {
@@ -55,6 +59,8 @@ impl PiiKind {
             PiiKind::Name => "[NAME]",
             PiiKind::Passport => "[PASSPORT]",
             PiiKind::Date => "[DATE]",
+            PiiKind::Address => "[ADDRESS]",
+            PiiKind::Health => "[HEALTH]",
         }
     }
 }
@@ -73,7 +79,9 @@ impl Redacted {
     /// punctuation, emoji dropped), with the placeholders kept as they are: the one text
     /// the LLM is sent and the decision cache is keyed by.
     pub fn normalized(&self) -> String {
-        const PLACEHOLDERS: [&str; 10] = [
+        const PLACEHOLDERS: [&str; 12] = [
+            "[ADDRESS]",
+            "[HEALTH]",
             "[CIN]",
             "[PHONE]",
             "[EMAIL]",
@@ -143,6 +151,24 @@ pub fn redact(text: &str) -> Redacted {
             rank: 4,
         });
     });
+    for (find, kind, rank) in [
+        (
+            super::redact_words::addresses as fn(&[char], &mut dyn FnMut(usize, usize)),
+            PiiKind::Address,
+            5,
+        ),
+        (super::redact_words::names, PiiKind::Name, 6),
+        (super::redact_words::health, PiiKind::Health, 7),
+    ] {
+        find(&chars, &mut |start, end| {
+            spans.push(Span {
+                start,
+                end,
+                kind,
+                rank,
+            });
+        });
+    }
     spans.sort_by(|a, b| {
         a.start
             .cmp(&b.start)

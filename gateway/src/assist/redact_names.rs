@@ -48,15 +48,17 @@ const CUES: &[(&str, Cue)] = &[
     ("ana", Cue::Ana),
 ];
 
-struct Word {
-    start: usize,
-    end: usize,
-    norm: String,
+/// A word of the text: its char offsets and normalised form.
+pub(super) struct Word {
+    pub start: usize,
+    pub end: usize,
+    pub norm: String,
     /// Only whitespace separates this word from the previous one.
-    joined: bool,
+    pub joined: bool,
 }
 
-fn words(chars: &[char]) -> Vec<Word> {
+/// The words of `chars` (letters and digits, inner hyphens kept).
+pub(super) fn words(chars: &[char]) -> Vec<Word> {
     let mut out = Vec::new();
     let mut i = 0;
     let mut prev_end = 0;

@@ -6,6 +6,7 @@ mod check;
 #[cfg(feature = "demo")]
 mod demo;
 mod feedback;
+pub mod keys;
 mod route;
 mod serve;
 
@@ -76,6 +77,11 @@ pub enum Command {
         #[arg(long)]
         id: Option<String>,
     },
+    /// What every instance of a deployment must share (identity signing key, pairwise secret).
+    Keys {
+        #[command(subcommand)]
+        action: KeysAction,
+    },
     /// The citizens' "not what I meant" answers.
     Feedback {
         #[command(subcommand)]
@@ -91,6 +97,17 @@ pub enum Command {
         /// Print exactly one JSON object.
         #[arg(long)]
         json: bool,
+    },
+}
+
+/// `egov-gateway keys ...`.
+#[derive(Debug, Subcommand)]
+pub enum KeysAction {
+    /// Write a new identity signing key and pairwise secret into a directory (files that do
+    /// not exist yet, mode 0600) and print the `[identity]` lines for them.
+    Generate {
+        #[arg(long)]
+        out: PathBuf,
     },
 }
 
@@ -159,7 +176,8 @@ pub fn init_tracing(cli: &Cli) {
         | Command::Eval { .. }
         | Command::Check { .. }
         | Command::AdminKey { .. }
-        | Command::Feedback { .. } => "warn",
+        | Command::Feedback { .. }
+        | Command::Keys { .. } => "warn",
         _ => "info",
     };
     let filter = tracing_subscriber::EnvFilter::try_from_default_env()
@@ -180,6 +198,9 @@ pub fn run(cli: Cli) -> anyhow::Result<ExitCode> {
             platform,
             id,
         } => admin_key::run(ministry, platform, id),
+        Command::Keys {
+            action: KeysAction::Generate { out },
+        } => keys::generate(&out),
         Command::Feedback {
             action: FeedbackAction::Export { service, config },
         } => feedback::export(&config, &service),

@@ -427,7 +427,13 @@ impl Portal {
         if query.is_empty() || query.chars().count() > crate::assist::MAX_QUERY_CHARS {
             return Ok(error_page(ErrorKind::BadRequest, request_id));
         }
-        if routed.as_deref() != Some(chosen.config.id.as_str()) {
+        // A directive dressed as a query would become a routing example once exported: it is
+        // not kept (and the sender is thanked all the same).
+        let steering = crate::assist::looks_like_injection(query);
+        if steering {
+            tracing::info!("routing feedback not kept: the query is shaped like a directive");
+        }
+        if !steering && routed.as_deref() != Some(chosen.config.id.as_str()) {
             let entry = FeedbackEntry {
                 at: crate::sso::session::now_secs(),
                 service: chosen.config.id.clone(),

@@ -213,14 +213,19 @@ fn jwks_document(active: &SigningKey, retired: &[Arc<SigningKey>]) -> bytes::Byt
     bytes::Bytes::from(serde_json::json!({ "keys": keys }).to_string())
 }
 
-fn generate_key() -> Result<SigningKey, IdentityError> {
+/// A new EC P-256 private key as PKCS#8 PEM: what `identity.signing_keys` files hold.
+pub fn new_signing_key_pem() -> Result<String, IdentityError> {
     let pair = rcgen::KeyPair::generate_for(&rcgen::PKCS_ECDSA_P256_SHA256).map_err(|e| {
         IdentityError::Key {
             path: "(generated)".into(),
             reason: e.to_string(),
         }
     })?;
-    key_from_pem(&pair.serialize_pem()).map_err(|reason| IdentityError::Key {
+    Ok(pair.serialize_pem())
+}
+
+fn generate_key() -> Result<SigningKey, IdentityError> {
+    key_from_pem(&new_signing_key_pem()?).map_err(|reason| IdentityError::Key {
         path: "(generated)".into(),
         reason,
     })

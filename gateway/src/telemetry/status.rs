@@ -247,6 +247,7 @@ td,th{border-bottom:1px solid #ddd;padding:.3rem .6rem;text-align:left}.down{col
 .degraded{background:#ffd54f}.ok{color:#1b5e20}.idle{color:#777}</style></head>
 <body><h1>État des services <small id="at"></small></h1>
 <p>Fenêtre : 5 minutes. Santé : down (une instance refuse les connexions), degraded (plus de 5 % d'erreurs 5xx), ok, idle (pas de trafic).</p>
+<p id="store" class="degraded" hidden></p>
 <table><thead><tr><th>Service</th><th>Ministère</th><th>Santé</th><th>Requêtes</th><th>Erreurs</th><th>p95</th></tr></thead>
 <tbody id="rows"></tbody></table>
 <script>
@@ -254,6 +255,9 @@ async function refresh(){
   try{
     const r=await fetch('/status.json',{cache:'no-store'});const d=await r.json();
     document.getElementById('at').textContent=new Date().toLocaleTimeString();
+    const store=document.getElementById('store');
+    store.hidden=d.session_store==='up';
+    store.textContent='Magasin de sessions : '+d.session_store+' (connexions et services citoyens en 503, services publics servis)';
     const rows=document.getElementById('rows');rows.textContent='';
     for(const s of d.services){
       const tr=document.createElement('tr');

@@ -6,7 +6,14 @@ use crate::config::raw::RawIdentity;
 use crate::config::IdentitySettings;
 use std::time::Duration;
 
-pub(super) fn validate(raw: &RawIdentity, p: &mut Problems<'_>) -> Option<IdentitySettings> {
+/// `shared`: a `[redis]` is configured, so more than one instance may serve: they must all
+/// sign with the same keys and derive the same pairwise subjects, or one citizen would get
+/// two subjects and the instances would publish different JWKS.
+pub(super) fn validate(
+    raw: &RawIdentity,
+    shared: bool,
+    p: &mut Problems<'_>,
+) -> Option<IdentitySettings> {
     let file = p.file().to_path_buf();
     let header = raw
         .header
@@ -47,6 +54,17 @@ pub(super) fn validate(raw: &RawIdentity, p: &mut Problems<'_>) -> Option<Identi
             );
         }
         keys.push(path);
+    }
+    if shared {
+        const WHY: &str = "is required when [redis] is configured: every instance must share it \
+(one citizen would otherwise get a different subject, and a different JWKS, per instance); \
+`egov-gateway keys generate --out DIR` makes one";
+        if raw.signing_keys.is_empty() {
+            p.add("identity.signing_keys", WHY);
+        }
+        if raw.pairwise_secret.is_none() {
+            p.add("identity.pairwise_secret", WHY);
+        }
     }
     let rotate = opt_duration(
         p,

@@ -71,7 +71,11 @@ pub(crate) fn validate_gateway(raw: RawGateway, p: &mut Problems<'_>) -> Option<
         &mut |field, reason| warnings.push(ConfigError::new(&file, field, reason)),
     );
     let sessions = sessions::validate(&raw.sessions, redis.as_ref().and_then(|r| r.as_ref()), p);
-    let identity = identity::validate(&raw.identity, p);
+    let identity = identity::validate(
+        &raw.identity,
+        redis.as_ref().is_some_and(|r| r.is_some()),
+        p,
+    );
     // An ID token the provider issued to the gateway itself is audienced to its client id: an
     // admin API accepting that audience would take any citizen's ID token as a credential.
     if let (Some(Some(sso)), Some(admin)) = (&sso, &admin) {

@@ -155,10 +155,21 @@ mod tests {
     const PORTAL: &str =
         "[portal]\npublic_url = \"http://127.0.0.1:8080\"\nlisten = [\"127.0.0.1:8080\"]\n";
 
+    /// The `[identity]` every deployment with Redis must have (shared key and secret).
+    fn shared_identity() -> String {
+        let key = std::env::temp_dir().join("egov-config-test-signing-key.pem");
+        std::fs::write(&key, "a key file").expect("a key file");
+        format!(
+            "[identity]\nsigning_keys = [{:?}]\npairwise_secret = {{ env = \"EGOV_TEST_PAIRWISE\" }}\n",
+            key.display().to_string()
+        )
+    }
+
     #[test]
     fn a_redis_section_is_read_with_its_defaults() {
         let (settings, errors) = validate_text(&format!(
-            "{PORTAL}[redis]\nurls = [\"redis://127.0.0.1:6379\"]\n"
+            "{PORTAL}{}[redis]\nurls = [\"redis://127.0.0.1:6379\"]\n",
+            shared_identity()
         ));
         assert!(errors.is_empty(), "{errors:?}");
         let settings = settings.expect("valid");
@@ -177,6 +188,23 @@ mod tests {
     }
 
     #[test]
+    fn with_redis_every_instance_must_be_given_the_shared_identity_key_and_secret() {
+        let (_, errors) = validate_text(&format!(
+            "{PORTAL}[redis]\nurls = [\"redis://127.0.0.1:6379\"]\n"
+        ));
+        for field in ["identity.signing_keys", "identity.pairwise_secret"] {
+            assert!(
+                errors
+                    .iter()
+                    .any(|e| e.contains(field) && e.contains("keys generate")),
+                "{field}: {errors:?}"
+            );
+        }
+        let (_, without_redis) = validate_text(PORTAL);
+        assert!(without_redis.is_empty(), "{without_redis:?}");
+    }
+
+    #[test]
     fn several_urls_mean_a_cluster_unless_told_otherwise() {
         let (settings, _) = validate_text(&format!(
             "{PORTAL}[redis]\nurls = [\"redis://127.0.0.1:7000\", \"redis://127.0.0.1:7001\"]\n"
@@ -187,7 +215,8 @@ mod tests {
     #[test]
     fn the_deprecated_session_keys_still_work_with_a_warning() {
         let (settings, errors) = validate_text(&format!(
-            "{PORTAL}[sessions]\nstore = \"redis\"\nredis_urls = [\"redis://127.0.0.1:6379\"]\nkey_prefix = \"t:\"\n"
+            "{PORTAL}{}[sessions]\nstore = \"redis\"\nredis_urls = [\"redis://127.0.0.1:6379\"]\nkey_prefix = \"t:\"\n",
+            shared_identity()
         ));
         assert!(errors.is_empty(), "{errors:?}");
         let settings = settings.expect("valid");
