@@ -5,5 +5,7 @@ set -euo pipefail
 root="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
 cd "$root"
 "$root/tests/setup.sh"
+# The Kubernetes manifests and the Dockerfile, offline (deploy/; no cluster, no network).
+"${EGOV_PYTHON:-python3}" "$root/tests/deploy/validate.py"
 cargo fmt --all -- --check
 cargo test --workspace "$@"

@@ -124,4 +124,16 @@ sys.exit(0 if s and (pathlib.Path(s.origin).parent / 'rotel-agent').is_file() el
     "rotel==$rotel_version"
 fi
 
+# The offline check of the Kubernetes deployment (tests/deploy/validate.py, run by tests/run.sh):
+# kubernetes-validate, from PyPI, ships the Kubernetes OpenAPI schemas inside the package, so
+# the manifests are validated without a cluster or the network.
+deploy_py="${EGOV_PYTHON:-python3}"
+kubernetes_validate_version=1.37.0
+if ! "$deploy_py" -c "import importlib.metadata as m, kubernetes_validate
+assert m.version('kubernetes-validate') == '$kubernetes_validate_version'" 2>/dev/null; then
+  echo "setup: installing kubernetes-validate $kubernetes_validate_version (pip)" >&2
+  env PIP_ROOT_USER_ACTION=ignore PIP_DISABLE_PIP_VERSION_CHECK=1 "$deploy_py" -m pip install -q \
+    "kubernetes-validate==$kubernetes_validate_version"
+fi
+
 echo "setup: ok" >&2

@@ -140,6 +140,25 @@ fn misplaced_service_files_are_errors() {
 }
 
 #[test]
+fn the_hidden_entries_of_a_kubernetes_configmap_mount_are_not_services() {
+    // A mounted ConfigMap holds its files under `..<timestamp>/`, points `..data` at it and
+    // links each key to `..data/...`: only the links are the services.
+    let dir = ConfigCopy::new();
+    let stamp = dir.join("services/..2026_12_03_10_00_00.000000001");
+    std::fs::create_dir_all(stamp.join("interior")).expect("mkdir");
+    std::fs::copy(
+        dir.join("services/interior/cnie-renewal.toml"),
+        stamp.join("interior/cnie-renewal.toml"),
+    )
+    .expect("copy");
+    std::os::unix::fs::symlink(&stamp, dir.join("services/..data")).expect("link");
+    std::fs::write(dir.join("services/interior/.cnie-renewal.toml.swp"), "x").expect("swp");
+    let (ok, stdout, stderr) = check(&dir, &["--no-secrets"]);
+    assert!(ok, "{stdout}{stderr}");
+    assert!(stdout.contains("56 services"), "{stdout}");
+}
+
+#[test]
 fn two_services_claiming_the_same_legacy_url_is_an_error() {
     let dir = ConfigCopy::new();
     let file = dir.join("services/interior/cnie-first-application.toml");

@@ -197,15 +197,29 @@ fn parse_file<T: DeserializeOwned>(file: &Path, errors: &mut Vec<ConfigError>) -
     }
 }
 
+/// Whether a directory entry is hidden (`.git`, an editor's `.swp`, and the `..data` and
+/// `..2026_...` entries Kubernetes puts inside a mounted ConfigMap): never a service.
+fn hidden(path: &Path) -> bool {
+    path.file_name()
+        .and_then(|n| n.to_str())
+        .is_some_and(|n| n.starts_with('.'))
+}
+
 /// `(service files, files in the wrong place)`, sorted for a stable order.
 fn service_files(dir: &Path) -> std::io::Result<(Vec<PathBuf>, Vec<PathBuf>)> {
     let mut files = Vec::new();
     let mut misplaced = Vec::new();
     for entry in std::fs::read_dir(dir)? {
         let path = entry?.path();
+        if hidden(&path) {
+            continue;
+        }
         if path.is_dir() {
             for inner in std::fs::read_dir(&path)? {
                 let f = inner?.path();
+                if hidden(&f) {
+                    continue;
+                }
                 if f.extension().is_some_and(|e| e == "toml") {
                     files.push(f);
                 } else if f.is_dir() {
