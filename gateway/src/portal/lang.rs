@@ -82,14 +82,7 @@ impl Lang {
 
 /// The language the `egov_lang` cookie names, if any (a value we do not know is ignored).
 fn cookie_lang(req: &RequestHeader) -> Option<Lang> {
-    req.headers
-        .get_all(http::header::COOKIE)
-        .iter()
-        .filter_map(|v| v.to_str().ok())
-        .flat_map(|v| v.split(';'))
-        .filter_map(|pair| pair.trim().split_once('='))
-        .find(|(name, _)| *name == COOKIE)
-        .and_then(|(_, value)| Lang::from_code(value.trim()))
+    crate::sso::cookie::find(req, COOKIE).and_then(Lang::from_code)
 }
 
 /// The highest-weighted language of ours in an `Accept-Language` value (RFC 9110 §12.5.4);

@@ -154,8 +154,8 @@ fn value(s: String) -> HeaderValue {
     HeaderValue::from_str(&s).unwrap_or_else(|_| HeaderValue::from_static(""))
 }
 
-/// The value of cookie `name` across all `Cookie` headers.
-fn find<'a>(req: &'a RequestHeader, name: &'a str) -> Option<&'a str> {
+/// The value of cookie `name` across all `Cookie` headers (the first, if sent twice).
+pub fn find<'a>(req: &'a RequestHeader, name: &'a str) -> Option<&'a str> {
     all(req, name).next()
 }
 
