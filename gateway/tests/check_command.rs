@@ -256,7 +256,9 @@ fn eval_json_prints_exactly_one_object_in_the_documented_shape() {
             "by_lang",
             "correct",
             "llm_calls",
+            "llm_rate",
             "none",
+            "top3_accuracy",
             "total"
         ]
     );

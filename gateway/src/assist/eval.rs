@@ -106,6 +106,12 @@ pub struct Report {
     pub by_lang: BTreeMap<String, LangScore>,
     pub none: NoneScore,
     pub llm_calls: usize,
+    /// Of the examples that name a service, the share whose service is among the first three
+    /// the citizen is shown (the routed one or the did-you-mean list).
+    pub top3_accuracy: f64,
+    /// The share of queries the LLM is asked on: the did-you-mean answers of a local-only
+    /// run (where it would be asked), the calls made otherwise.
+    pub llm_rate: f64,
     /// Did-you-mean answers over all examples (also per language in `by_lang`); not in
     /// `--json`, whose top level keeps its documented keys.
     #[serde(skip)]
@@ -152,6 +158,7 @@ pub async fn run(
     check_labels(snap, examples)?;
     let mut r = Report::default();
     let (mut none_predicted, mut none_expected, mut none_right) = (0, 0, 0);
+    let (mut named, mut top3) = (0, 0);
     for ex in examples {
         let d = assist.decide(snap, &ex.query, local_only).await;
         let routed = d.outcome == Outcome::Routed;
@@ -164,6 +171,17 @@ pub async fn run(
         } else {
             routed && d.service.as_deref() == Some(ex.expected.as_str())
         };
+        if !expects_none {
+            named += 1;
+            let mut shown: Vec<&str> = Vec::with_capacity(3);
+            for id in d.service.iter().chain(d.alternatives.iter()) {
+                if shown.len() < 3 && !shown.contains(&id.as_str()) {
+                    shown.push(id);
+                }
+            }
+            let offered = routed || ambiguous;
+            top3 += usize::from(offered && shown.contains(&ex.expected.as_str()));
+        }
         r.total += 1;
         r.ambiguous += usize::from(ambiguous);
         r.llm_calls += usize::from(d.llm_called);
@@ -185,6 +203,12 @@ pub async fn run(
         none_right += usize::from(said_none && expects_none);
     }
     r.accuracy = ratio(r.correct, r.total);
+    r.top3_accuracy = ratio(top3, named);
+    r.llm_rate = if local_only {
+        ratio(r.ambiguous, r.total)
+    } else {
+        ratio(r.llm_calls, r.total)
+    };
     for l in r.by_lang.values_mut() {
         l.accuracy = ratio(l.correct, l.total);
     }

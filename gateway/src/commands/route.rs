@@ -120,8 +120,18 @@ pub fn eval(path: &Path, file: &Path, local_only: bool, json: bool) -> anyhow::R
         );
     }
     println!(
-        "  did-you-mean answers: {:.1} %",
-        report.ambiguous_rate() * 100.0
+        "  did-you-mean answers: {:.1} %; the right service in the first three shown: {:.1} %",
+        report.ambiguous_rate() * 100.0,
+        report.top3_accuracy * 100.0
+    );
+    println!(
+        "  LLM {}: {:.1} % of queries",
+        if local_only {
+            "would be asked"
+        } else {
+            "asked"
+        },
+        report.llm_rate * 100.0
     );
     println!(
         "  none: precision {:.2}, recall {:.2}; LLM calls: {}",
