@@ -399,3 +399,56 @@ async fn hidden_characters_never_reach_the_llm_nor_the_decision_cache_key() {
     assert_eq!(again["source"], "cache");
     assert_eq!(fake.request_count(), 1);
 }
+
+/// Whether `decision` is a hit for `expected` as `egov-gateway eval` counts it.
+fn hit(decision: &egov_gateway::assist::Decision, expected: &str) -> bool {
+    use egov_gateway::assist::Outcome;
+    let routed = decision.outcome == Outcome::Routed;
+    if expected == "none" {
+        !routed
+    } else {
+        routed && decision.service.as_deref() == Some(expected)
+    }
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn with_a_real_model_the_llm_never_makes_a_held_out_answer_worse_than_the_local_one() {
+    use egov_gateway::assist::{eval, Assist, Catalog};
+    let llama = egov_integration::llama::LlamaServer::start();
+    let root = std::path::Path::new(env!("CARGO_MANIFEST_DIR"));
+    let mut config = egov_gateway::config::load(&root.join("../config/gateway.toml"))
+        .expect("the shipped configuration");
+    config.gateway.assist.llm = Some(LlmConfig {
+        base_url: llama.base_url(),
+        model: llama.model().to_string(),
+        api_key: None,
+        deadline: Duration::from_secs(30),
+        retries: 0,
+        response_format: ResponseFormatMode::JsonObjectWithSchema,
+        max_tokens: 32,
+        breaker_failures: 50,
+        breaker_open_for: Duration::from_secs(30),
+    });
+    let catalog = Catalog::new(&config.services);
+    let assist = Assist::new(
+        &config.gateway.assist,
+        &egov_gateway::config::Secrets::from_process(),
+        std::sync::Arc::new(egov_gateway::kv::MemoryKv::default()),
+        std::sync::Arc::new(egov_gateway::telemetry::Metrics::new().expect("metrics")),
+    )
+    .expect("the router");
+    let text = std::fs::read_to_string(root.join("data/queries-holdout4.tsv")).expect("the set");
+    let examples = eval::parse(&text).expect("a valid set");
+    let mut asked = 0;
+    for ex in &examples {
+        let local = assist.decide(&catalog, &ex.query, true).await;
+        let advised = assist.decide(&catalog, &ex.query, false).await;
+        asked += usize::from(advised.llm_called);
+        assert!(
+            !hit(&local, &ex.expected) || hit(&advised, &ex.expected),
+            "the LLM made {:?} worse: local {local:?}, with the LLM {advised:?}",
+            ex.query
+        );
+    }
+    assert!(asked > 0, "the LLM was never asked: nothing was compared");
+}
