@@ -18,6 +18,7 @@ mod portal;
 mod protocols;
 mod registry;
 mod resilience;
+mod scale;
 mod shared_state;
 mod sso;
 mod telemetry;

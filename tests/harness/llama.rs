@@ -33,7 +33,13 @@ pub struct LlamaServer {
     process: Spawned,
     addr: SocketAddr,
     started_in: Duration,
+    /// One server at a time in this test process: two models answering on two cores beside
+    /// the rest of the suite miss their deadlines, and a test would read a fallback as the
+    /// model's answer.
+    _turn: std::sync::MutexGuard<'static, ()>,
 }
+
+static ONE_AT_A_TIME: std::sync::Mutex<()> = std::sync::Mutex::new(());
 
 /// The model file: `$EGOV_LLM_MODEL`, else `tests/.cache/models/<MODEL_FILE>`.
 pub fn model_path() -> PathBuf {
@@ -53,6 +59,10 @@ impl LlamaServer {
     /// Panics with a clear message if llama-cpp-python or the model is missing (run
     /// `tests/setup.sh`), or with the server's log if it does not come up.
     pub fn start() -> LlamaServer {
+        // A test that panicked while holding its turn leaves the lock poisoned, not unusable.
+        let turn = ONE_AT_A_TIME
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner);
         let model = model_path();
         assert!(
             model.is_file(),
@@ -88,6 +98,7 @@ impl LlamaServer {
             addr: SocketAddr::from(([127, 0, 0, 1], process.ports[0])),
             process,
             started_in: started.elapsed(),
+            _turn: turn,
         }
     }
 

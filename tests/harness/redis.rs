@@ -139,10 +139,11 @@ impl RedisServer {
     }
 }
 
-/// A Redis Cluster of three masters (no replicas) on free 127.0.0.1 ports, all killed (and
-/// their directories removed) on drop.
+/// A Redis Cluster of three masters (and, with [`RedisCluster::start_with_replicas`], one
+/// replica each) on free 127.0.0.1 ports, all killed (and their directories removed) on drop.
 pub struct RedisCluster {
     nodes: Vec<Spawned>,
+    replicas: usize,
 }
 
 impl RedisCluster {
@@ -151,17 +152,94 @@ impl RedisCluster {
     pub fn start() -> RedisCluster {
         let cluster = RedisCluster {
             nodes: (0..3).map(|_| start_node(true)).collect(),
+            replicas: 0,
         };
         cluster.create();
         cluster.wait_ok();
         cluster
     }
 
+    /// Three masters and three replicas (`--cluster-replicas 1`), what production runs: when
+    /// a master dies its replica takes over after the node timeout (2 s). Waits until every
+    /// replica is attached and in sync.
+    pub fn start_with_replicas() -> RedisCluster {
+        let cluster = RedisCluster {
+            nodes: (0..6).map(|_| start_node(true)).collect(),
+            replicas: 1,
+        };
+        cluster.create();
+        cluster.wait_ok();
+        let deadline = Instant::now() + CLUSTER_TIMEOUT;
+        loop {
+            let synced = cluster
+                .addrs()
+                .into_iter()
+                .filter(|a| {
+                    text(*a, &["INFO", "replication"]).is_some_and(|i| {
+                        i.contains("role:slave") && i.contains("master_link_status:up")
+                    })
+                })
+                .count();
+            if synced == 3 {
+                return cluster;
+            }
+            if Instant::now() > deadline {
+                panic!("only {synced} of 3 replicas in sync after {CLUSTER_TIMEOUT:?}");
+            }
+            std::thread::sleep(Duration::from_millis(100));
+        }
+    }
+
+    /// The index of a node that is a master now and holds slots.
+    pub fn a_master(&self) -> usize {
+        self.addrs()
+            .iter()
+            .position(|a| {
+                text(*a, &["INFO", "replication"]).is_some_and(|i| i.contains("role:master"))
+            })
+            .expect("a master")
+    }
+
+    /// The index of the master that holds `key` (the only node that answers for it without
+    /// a `MOVED` redirection), if the key exists.
+    pub fn owner_of(&self, key: &str) -> Option<usize> {
+        self.addrs()
+            .iter()
+            .position(|a| matches!(command(*a, &["EXISTS", key]), Ok(redis::Value::Int(1))))
+    }
+
+    /// Waits until the live nodes report `cluster_state:ok` again (after a failover).
+    pub fn wait_recovered(&mut self, within: Duration) -> Duration {
+        let started = Instant::now();
+        loop {
+            let mut live = Vec::new();
+            for n in self.nodes.iter_mut() {
+                if n.is_running() {
+                    live.push(loopback(n.ports[0]));
+                }
+            }
+            let ok = live.iter().all(|a| {
+                text(*a, &["CLUSTER", "INFO"]).is_some_and(|i| i.contains("cluster_state:ok"))
+            });
+            if ok && !live.is_empty() {
+                return started.elapsed();
+            }
+            if started.elapsed() > within {
+                panic!("the cluster did not recover within {within:?}");
+            }
+            std::thread::sleep(Duration::from_millis(100));
+        }
+    }
+
     fn create(&self) {
         let output = Command::new("redis-cli")
             .args(["--cluster", "create"])
             .args(self.addrs().iter().map(SocketAddr::to_string))
-            .args(["--cluster-replicas", "0", "--cluster-yes"])
+            .args([
+                "--cluster-replicas",
+                &self.replicas.to_string(),
+                "--cluster-yes",
+            ])
             .output()
             .unwrap_or_else(|e| panic!("cannot run redis-cli ({e}); run tests/setup.sh"));
         if !output.status.success() {
@@ -190,12 +268,12 @@ impl RedisCluster {
         }
     }
 
-    /// The three masters' addresses.
+    /// Every node's address (the masters', and the replicas' when there are some).
     pub fn addrs(&self) -> Vec<SocketAddr> {
         self.nodes.iter().map(|n| loopback(n.ports[0])).collect()
     }
 
-    /// `redis://127.0.0.1:<port>` for each master (any one is enough to discover the rest).
+    /// `redis://127.0.0.1:<port>` for each node (any one is enough to discover the rest).
     pub fn urls(&self) -> Vec<String> {
         self.addrs()
             .iter()

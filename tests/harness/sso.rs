@@ -18,6 +18,8 @@ pub enum Store {
     Redis,
     /// A three-master Redis Cluster.
     Cluster,
+    /// Three masters with a replica each: a master can die and the cluster fails over.
+    ReplicatedCluster,
 }
 
 /// The environment variable name the test configs use for the client secret.
@@ -71,7 +73,11 @@ impl SsoWorld {
         pc.machine_clients = options.machine_clients;
         let provider = OidcProvider::start(pc);
         let redis = (options.store == Store::Redis).then(RedisServer::start);
-        let cluster = (options.store == Store::Cluster).then(RedisCluster::start);
+        let cluster = match options.store {
+            Store::Cluster => Some(RedisCluster::start()),
+            Store::ReplicatedCluster => Some(RedisCluster::start_with_replicas()),
+            _ => None,
+        };
         let urls = match (&redis, &cluster) {
             (Some(r), _) => Some(vec![r.url()]),
             (_, Some(c)) => Some(c.urls()),

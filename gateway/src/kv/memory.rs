@@ -271,6 +271,19 @@ impl Kv for MemoryKv {
         Ok(())
     }
 
+    async fn distinct_add(&self, key: &str, member: &str, ttl: Duration) -> Result<(), KvError> {
+        // Exact in memory: a set.
+        self.set_add(key, member, ttl).await
+    }
+
+    async fn distinct_count(&self, keys: &[String]) -> Result<u64, KvError> {
+        let mut all = HashSet::new();
+        for key in keys {
+            all.extend(self.set_members(key).await?);
+        }
+        Ok(all.len() as u64)
+    }
+
     async fn set_members(&self, key: &str) -> Result<Vec<String>, KvError> {
         let mut inner = self.lock()?;
         match inner.live(key, Instant::now()).map(|e| &e.value) {

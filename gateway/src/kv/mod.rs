@@ -84,6 +84,12 @@ pub trait Kv: Send + Sync {
     async fn set_members(&self, key: &str) -> Result<Vec<String>, KvError>;
     /// Removes `members` from the set at `key`.
     async fn set_remove(&self, key: &str, members: &[String]) -> Result<(), KvError>;
+    /// Adds `member` to the distinct-count sketch at `key` (a HyperLogLog: 12 KB whatever
+    /// the count) and (re)sets its expiry to `ttl`.
+    async fn distinct_add(&self, key: &str, member: &str, ttl: Duration) -> Result<(), KvError>;
+    /// About how many distinct members the sketches at `keys` hold together (±1 % on
+    /// Redis, exact in memory). On a Cluster the keys must share a hash tag (`{...}`).
+    async fn distinct_count(&self, keys: &[String]) -> Result<u64, KvError>;
     /// Sends `message` to every follower of `channel`, on every instance.
     async fn publish(&self, channel: &str, message: &str) -> Result<(), KvError>;
     /// Calls `on_message` for each message on `channel` until dropped, following the store

@@ -329,6 +329,21 @@ impl Kv for RedisKv {
         Ok(())
     }
 
+    async fn distinct_add(&self, key: &str, member: &str, ttl: Duration) -> Result<(), KvError> {
+        let _: i64 = self.run(redis::cmd("PFADD").arg(key).arg(member)).await?;
+        let _: i64 = self
+            .run(redis::cmd("EXPIRE").arg(key).arg(secs(ttl)))
+            .await?;
+        Ok(())
+    }
+
+    async fn distinct_count(&self, keys: &[String]) -> Result<u64, KvError> {
+        if keys.is_empty() {
+            return Ok(0);
+        }
+        self.run(redis::cmd("PFCOUNT").arg(keys)).await
+    }
+
     async fn publish(&self, channel: &str, message: &str) -> Result<(), KvError> {
         let _: i64 = self
             .run(redis::cmd("PUBLISH").arg(channel).arg(message))

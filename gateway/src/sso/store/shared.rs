@@ -50,6 +50,19 @@ impl SharedStore {
             .await
     }
 
+    /// Marks session `public_id` as seen in the current activity window.
+    async fn seen(&self, public_id: &str) -> Result<(), StoreError> {
+        let window = crate::sso::session::now_secs() / ACTIVITY_WINDOW.as_secs();
+        self.kv
+            .distinct_add(
+                &activity_key(self.kv.as_ref(), window),
+                public_id,
+                ACTIVITY_WINDOW * 2,
+            )
+            .await?;
+        Ok(())
+    }
+
     async fn publish_revoked(&self, ids: &[String]) {
         let channel = self.kv.channel("revoked");
         for id in ids {
@@ -138,6 +151,7 @@ impl SessionStore for SharedStore {
                 Write::Always,
             )
             .await?;
+        self.seen(&session.public_id).await?;
         Ok(())
     }
 
@@ -154,6 +168,10 @@ impl SessionStore for SharedStore {
                 Write::IfPresent,
             )
             .await?;
+        if written {
+            // (Updates come at most once a minute per session: the idle clock's touch.)
+            self.seen(&session.public_id).await?;
+        }
         Ok(if written {
             UpdateOutcome::Written
         } else {
@@ -258,8 +276,28 @@ impl SessionStore for SharedStore {
     }
 
     async fn count(&self) -> Result<Option<u64>, StoreError> {
-        Ok(self.kv.count("s").await?)
+        if let Some(n) = self.kv.count("s").await? {
+            return Ok(Some(n));
+        }
+        // A Cluster cannot be walked: the sessions seen in this activity window and the one
+        // before (an idle session ends after 30 minutes), as one distinct count.
+        let window = crate::sso::session::now_secs() / ACTIVITY_WINDOW.as_secs();
+        let keys = [
+            activity_key(self.kv.as_ref(), window),
+            activity_key(self.kv.as_ref(), window.saturating_sub(1)),
+        ];
+        Ok(Some(self.kv.distinct_count(&keys).await?))
     }
+}
+
+/// How long one activity window lasts: the default idle timeout, so "seen in this window or
+/// the last" is "not idle-expired yet", give or take a window.
+const ACTIVITY_WINDOW: Duration = Duration::from_secs(30 * 60);
+
+/// The distinct-count key of activity window `window`. Every window shares the `{active}`
+/// hash tag, so one `PFCOUNT` over two windows stays on one Cluster slot.
+fn activity_key(kv: &dyn crate::kv::Kv, window: u64) -> String {
+    kv.key("{active}", &window.to_string())
 }
 
 #[cfg(test)]
@@ -271,6 +309,23 @@ mod tests {
 
     fn store() -> SharedStore {
         SharedStore::new(Arc::new(MemoryKv::default()))
+    }
+
+    #[tokio::test]
+    async fn live_sessions_are_marked_in_a_distinct_count_keyed_for_one_cluster_slot() {
+        let kv: Arc<dyn Kv> = Arc::new(MemoryKv::default());
+        let store = SharedStore::new(Arc::clone(&kv));
+        for who in ["amina", "youssef", "amina"] {
+            store
+                .create(&Session::for_test(who, None), TTL)
+                .await
+                .expect("create");
+        }
+        let window = crate::sso::session::now_secs() / ACTIVITY_WINDOW.as_secs();
+        let key = activity_key(kv.as_ref(), window);
+        assert!(key.contains("{active}"), "{key}: no hash tag");
+        // Three sessions (amina twice, on two devices): three distinct public ids.
+        assert_eq!(kv.distinct_count(&[key]).await.expect("count"), 3);
     }
 
     #[tokio::test]
