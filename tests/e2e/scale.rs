@@ -4,9 +4,12 @@
 //! rate limit counted across all), and when a master dies the cluster fails over and the
 //! gateways recover without a restart, with the errors of the failover window bounded.
 
+use egov_gateway::assist::llm::ResponseFormatMode;
+use egov_gateway::config::LlmConfig;
 use egov_gateway::config::{AdminKey, Config, KeyHolder, RegistryStoreKind, SecretRef};
 use egov_integration::admin::AdminApi;
 use egov_integration::browser::Browser;
+use egov_integration::llm_server::{Behaviour, FakeLlm};
 use egov_integration::sso::{SsoOptions, SsoWorld, Store, Tweak};
 use egov_integration::TestGateway;
 use serde_json::json;
@@ -24,6 +27,7 @@ const PAIRWISE_ENV: &str = "EGOV_TEST_SCALE_PAIRWISE";
 /// What every instance of the deployment shares: the identity key and pairwise secret, one
 /// admin key, the registry, the response cache's second tier and the rate counters in Redis.
 struct Shared {
+    llm: String,
     signing_key: PathBuf,
     admin_id: String,
     admin_key: String,
@@ -31,7 +35,7 @@ struct Shared {
 }
 
 impl Shared {
-    fn new() -> Self {
+    fn new(llm: &FakeLlm) -> Self {
         let dir = std::env::temp_dir().join(format!("egov-scale-{}", std::process::id()));
         std::fs::create_dir_all(&dir).expect("a key directory");
         let signing_key = dir.join("identity.pem");
@@ -42,6 +46,7 @@ impl Shared {
         let (admin_key, admin_hash) =
             egov_gateway::admin::auth::new_key(&admin_id).expect("an admin key");
         Self {
+            llm: llm.base_url(),
             signing_key,
             admin_id,
             admin_key,
@@ -52,10 +57,11 @@ impl Shared {
     /// The configuration change of every instance; `portal`: the first instance's public URL,
     /// which the others share (one deployment, one origin, one issuer of assertions).
     fn tweak(&self, portal: Option<egov_gateway::config::PublicUrl>) -> Tweak {
-        let (key, id, hash) = (
+        let (key, id, hash, llm) = (
             self.signing_key.clone(),
             self.admin_id.clone(),
             self.admin_hash.clone(),
+            self.llm.clone(),
         );
         Box::new(move |c: &mut Config| {
             if let Some(url) = portal {
@@ -72,6 +78,17 @@ impl Shared {
             c.gateway.registry.store = RegistryStoreKind::Redis;
             c.gateway.limits.rate.shared = true;
             c.gateway.cache.shared = true;
+            c.gateway.assist.llm = Some(LlmConfig {
+                base_url: llm,
+                model: "fake-model".into(),
+                api_key: None,
+                deadline: Duration::from_secs(2),
+                retries: 0,
+                response_format: ResponseFormatMode::JsonSchema,
+                max_tokens: 32,
+                breaker_failures: 5,
+                breaker_open_for: Duration::from_secs(60),
+            });
             // Every request reads its session from Redis (no in-process copy to hide behind).
             c.gateway.sessions.cache_ttl = Duration::from_millis(50);
         })
@@ -101,7 +118,8 @@ async fn cache_status(url: String) -> String {
 
 #[tokio::test(flavor = "multi_thread")]
 async fn three_instances_on_a_replicated_cluster_act_as_one_and_survive_a_master_failover() {
-    let shared = Shared::new();
+    let fake = FakeLlm::start(Behaviour::answer("vat-declaration"));
+    let shared = Shared::new(&fake);
     let mut options = SsoOptions::new(Store::ReplicatedCluster);
     options.tweak = Some(shared.tweak(None));
     let mut world = SsoWorld::start(options);
@@ -217,6 +235,52 @@ async fn three_instances_on_a_replicated_cluster_act_as_one_and_survive_a_master
         tokio::time::sleep(Duration::from_millis(100)).await;
     }
     assert!(gone, "instance three still serves the purged page");
+
+    // The LLM's advice, asked through one, is the cache's answer on three.
+    let route = |g: &TestGateway| {
+        let url = g.url("/api/route");
+        async move {
+            egov_integration::client()
+                .post(url)
+                .json(&json!({ "query": "declaration" }))
+                .send()
+                .await
+                .expect("an answer")
+                .json::<serde_json::Value>()
+                .await
+                .expect("json")
+        }
+    };
+    assert_eq!(route(one).await["source"], "llm");
+    let cached = route(&three).await;
+    assert_eq!(cached["source"], "cache", "{cached}");
+    assert_eq!(
+        fake.request_count(),
+        1,
+        "asked twice: the decision cache is not shared"
+    );
+
+    // "Not what I meant", told to one, is read by the ministry through two.
+    let told = browser
+        .post_form(
+            &one.url("/feedback"),
+            &[
+                ("q", "report card of my kid"),
+                ("routed", "cnie-renewal"),
+                ("chosen", "massar-school-results"),
+            ],
+        )
+        .await;
+    assert_eq!(told.status(), 200);
+    let read = admin(&two, &shared)
+        .get("/services/massar-school-results/feedback")
+        .await;
+    assert_eq!(read.status.as_u16(), 200, "{}", read.body);
+    assert_eq!(
+        read.body["feedback"][0]["query"], "report card of my kid",
+        "{}",
+        read.body
+    );
 
     // One rate (6 a minute from one address), set through one, counted across all three.
     let limited = admin(one, &shared)

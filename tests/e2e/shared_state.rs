@@ -29,6 +29,19 @@ async fn the_contract(kv: &dyn Kv, counts: bool) {
     sets_add_list_and_remove_members(kv).await;
     a_published_message_reaches_a_follower(kv).await;
     live_keys_are_counted_where_the_store_can(kv, counts).await;
+    distinct_members_are_counted_across_keys_of_one_hash_tag(kv).await;
+}
+
+/// What `egov_sso_sessions_active` is built on where no store can be walked: distinct counts
+/// per window, summed over two windows in one command (one slot: the `{active}` tag).
+async fn distinct_members_are_counted_across_keys_of_one_hash_tag(kv: &dyn Kv) {
+    let (a, b) = (kv.key("{active}", "t1"), kv.key("{active}", "t2"));
+    let ttl = Duration::from_secs(60);
+    for (key, member) in [(&a, "x"), (&a, "y"), (&a, "x"), (&b, "y"), (&b, "z")] {
+        kv.distinct_add(key, member, ttl).await.expect("add");
+    }
+    assert_eq!(kv.distinct_count(&[a.clone(), b]).await.expect("count"), 3);
+    assert_eq!(kv.distinct_count(&[a]).await.expect("count"), 2);
 }
 
 async fn values_are_written_read_and_deleted(kv: &dyn Kv) {
