@@ -368,6 +368,28 @@ async fn three_instances_on_a_replicated_cluster_act_as_one_and_survive_a_master
         "the session's master died and no request noticed: not a failover test"
     );
     // (Every failed request was a clean 503, checked as it came: never a 500 or a wrong page.)
+    // And counted where an SRE looks: instance two's 5xx for the service.
+    let metrics = egov_integration::client()
+        .get(format!("http://{}/metrics", two.metrics))
+        .send()
+        .await
+        .expect("metrics")
+        .text()
+        .await
+        .expect("text");
+    let counted: f64 = metrics
+        .lines()
+        .filter(|l| {
+            l.starts_with("egov_http_requests_total{")
+                && l.contains("service=\"criminal-record-extract\"")
+                && l.contains("class=\"5xx\"")
+        })
+        .filter_map(|l| l.rsplit(' ').next()?.parse::<f64>().ok())
+        .sum();
+    assert!(
+        counted >= f64::from(errors),
+        "{errors} failed requests, {counted} counted:\n{metrics}"
+    );
     assert!(
         recovered < Duration::from_secs(20),
         "serving again only after {recovered:?}"
