@@ -248,7 +248,18 @@ async fn every_origin_asks_for_login_again(browser: &Browser, port: u16) {
 
 #[tokio::test(flavor = "multi_thread")]
 async fn one_logout_ends_every_origin_session_on_every_instance() {
-    let world = world(Store::Redis);
+    one_logout_ends_every_origin_session_on_every_instance_of(Store::Redis).await;
+}
+
+/// The same on a Redis Cluster: origin sessions, their index under the portal session and
+/// the revocation all live on whichever shard their keys hash to.
+#[tokio::test(flavor = "multi_thread")]
+async fn on_a_redis_cluster_one_logout_ends_every_origin_session_on_every_instance() {
+    one_logout_ends_every_origin_session_on_every_instance_of(Store::Cluster).await;
+}
+
+async fn one_logout_ends_every_origin_session_on_every_instance_of(store: Store) {
+    let world = world(store);
     let other = world.second_instance_with(Some(Box::new(own_origins)));
     let browser = Browser::resolving_service_origins(world.gateway.addr);
     signed_in_everywhere(&world, &browser).await;
