@@ -18,6 +18,22 @@ pub trait HeaderEdit {
     fn append(&mut self, name: HeaderName, value: HeaderValue);
     /// Removes every value of `name`.
     fn remove(&mut self, name: &HeaderName);
+    /// Removes every value of each of `names` (a deny list). Implementations over a real
+    /// header map look at the few headers present once instead of hashing every name of the
+    /// list on every request.
+    fn remove_any(&mut self, names: &[HeaderName]) {
+        for name in names {
+            if self.get(name).is_some() {
+                self.remove(name);
+            }
+        }
+    }
+}
+
+/// Whether `headers` has any of `names`: one pass over the headers present (a request
+/// carries a handful; deny lists are longer), comparing names without hashing.
+pub fn has_any(headers: &HeaderMap, names: &[HeaderName]) -> bool {
+    headers.keys().any(|k| names.contains(k))
 }
 
 impl HeaderEdit for HeaderMap {
@@ -35,6 +51,14 @@ impl HeaderEdit for HeaderMap {
     }
     fn remove(&mut self, name: &HeaderName) {
         HeaderMap::remove(self, name);
+    }
+    fn remove_any(&mut self, names: &[HeaderName]) {
+        if !has_any(self, names) {
+            return;
+        }
+        for name in names {
+            HeaderMap::remove(self, name);
+        }
     }
 }
 
@@ -138,6 +162,26 @@ pub fn spellings(name: &HeaderName) -> Vec<HeaderName> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn remove_any_takes_every_value_of_every_listed_header_and_nothing_else() {
+        let deny = [
+            HeaderName::from_static("x-original-url"),
+            HeaderName::from_static("true-client-ip"),
+        ];
+        let mut h = HeaderMap::new();
+        h.append("true-client-ip", HeaderValue::from_static("1.2.3.4"));
+        h.append("true-client-ip", HeaderValue::from_static("5.6.7.8"));
+        h.append("accept", HeaderValue::from_static("*/*"));
+        assert!(has_any(&h, &deny));
+        h.remove_any(&deny);
+        assert!(h.get("true-client-ip").is_none());
+        assert_eq!(h.len(), 1);
+        assert!(!has_any(&h, &deny));
+        // Nothing listed present: nothing changes.
+        h.remove_any(&deny);
+        assert_eq!(h.len(), 1);
+    }
 
     fn rules() -> HeaderRules {
         HeaderRules::new(

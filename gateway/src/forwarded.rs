@@ -119,14 +119,9 @@ impl Client {
         }
         if !self.trusted {
             // Alternative spellings of the same claims; only trusted proxies may make them.
-            headers.remove(&FORWARDED);
-            headers.remove(&X_REAL_IP);
+            headers.remove_any(&[FORWARDED.clone(), X_REAL_IP.clone()]);
         }
-        for name in &SPOOFABLE {
-            if headers.get(name).is_some() {
-                headers.remove(name);
-            }
-        }
+        headers.remove_any(&SPOOFABLE);
     }
 }
 

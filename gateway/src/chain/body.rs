@@ -25,11 +25,7 @@ impl AdapterChain {
     pub fn apply_response(&self, headers: &mut impl HeaderEdit) {
         rewrite_redirect_headers(headers, &self.link_map, &self.links);
         scope_set_cookie_headers(headers, &self.cookie_scope);
-        for name in &LEGACY_MAY_NOT_SEND {
-            if headers.get(name).is_some() {
-                headers.remove(name);
-            }
-        }
+        headers.remove_any(&LEGACY_MAY_NOT_SEND);
         self.response_rules.apply(headers);
     }
 

@@ -32,6 +32,16 @@ macro_rules! impl_edit {
             fn remove(&mut self, name: &HeaderName) {
                 self.0.remove_header(name);
             }
+            fn remove_any(&mut self, names: &[HeaderName]) {
+                if !egov_adapters::headers::has_any(&self.0.headers, names) {
+                    return;
+                }
+                for name in names {
+                    if self.0.headers.contains_key(name) {
+                        self.0.remove_header(name);
+                    }
+                }
+            }
         }
     };
 }

@@ -19,8 +19,11 @@ use http::{HeaderName, HeaderValue};
 use pingora::http::RequestHeader;
 
 static X_REQUEST_ID: HeaderName = HeaderName::from_static("x-request-id");
-static TRACEPARENT: HeaderName = HeaderName::from_static("traceparent");
-static TRACESTATE: HeaderName = HeaderName::from_static("tracestate");
+/// `traceparent`, `tracestate`.
+const TRACE_CONTEXT: [HeaderName; 2] = [
+    HeaderName::from_static("traceparent"),
+    HeaderName::from_static("tracestate"),
+];
 
 /// What every call to a legacy site says about the citizen's request.
 pub struct Hop<'a> {
@@ -69,8 +72,7 @@ pub fn forward(sso: &Sso, headers: &mut impl HeaderEdit, hop: &Hop<'_>) {
     }
     headers.set(X_REQUEST_ID.clone(), hop.request_id.header_value().clone());
     // Trace context is the gateway's to set (an untrusted client's was not followed).
-    headers.remove(&TRACEPARENT);
-    headers.remove(&TRACESTATE);
+    headers.remove_any(&TRACE_CONTEXT);
     for (name, value) in &hop.trace_headers {
         headers.set(name.clone(), value.clone());
     }
