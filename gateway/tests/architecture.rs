@@ -61,8 +61,7 @@ fn code(text: &str) -> String {
     out
 }
 
-/// Each room of `gateway/src` (a top-level module) → the rooms it names as `crate::<room>`
-/// (outside test code: `#[cfg(test)]` modules, inline or in their own `tests.rs`).
+/// Each room of `gateway/src` (a top-level module) → the rooms it names as `crate::<room>`.
 fn imports() -> BTreeMap<String, BTreeSet<String>> {
     let root = src();
     let mut files = Vec::new();
@@ -79,9 +78,6 @@ fn imports() -> BTreeMap<String, BTreeSet<String>> {
             .trim_end_matches(".rs")
             .to_string();
         if first == "main" || first == "lib" || first == "testing" {
-            continue;
-        }
-        if file.file_name().is_some_and(|n| n == "tests.rs") {
             continue;
         }
         let text = std::fs::read_to_string(&file).expect("readable");

@@ -105,7 +105,7 @@ fn sibling_origin_write<'r>(
 mod tests {
     use super::*;
     use crate::config::Access as Level;
-    use crate::pipeline::testing::{parts, request};
+    use crate::testing::{parts, request};
     use http::StatusCode;
 
     /// A context routed to the first service, with its access level set to `level`.

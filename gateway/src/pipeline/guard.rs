@@ -43,7 +43,7 @@ impl Stage for Guard {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::pipeline::testing::request;
+    use crate::testing::request;
     use http::StatusCode;
 
     fn ctx() -> RequestCtx {

@@ -72,8 +72,8 @@ impl Stage for Identify {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::pipeline::testing::{request, telemetry};
     use crate::registry::Registry;
+    use crate::testing::{request, telemetry};
 
     fn stage() -> Identify {
         let snap = crate::testing::snapshot();

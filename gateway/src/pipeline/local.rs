@@ -83,7 +83,7 @@ impl Stage for Local {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::pipeline::testing::{parts, request};
+    use crate::testing::{parts, request};
     use http::StatusCode;
 
     fn stage() -> Local {

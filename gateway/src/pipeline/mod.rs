@@ -173,7 +173,7 @@ mod order_tests {
         // Routed nowhere: the route stage answers 404 and no later stage runs (the access
         // stage would otherwise see no service and the SOAP stage no URI; neither is set).
         let mut session =
-            testing::request(b"GET /s/nowhere/ HTTP/1.1\r\nHost: localhost\r\n\r\n").await;
+            crate::testing::request(b"GET /s/nowhere/ HTTP/1.1\r\nHost: localhost\r\n\r\n").await;
         let mut ctx = RequestCtx::default();
         match pipeline.run(&mut session, &mut ctx).await {
             Step::Respond(r) => assert_eq!(r.status, http::StatusCode::NOT_FOUND),
@@ -181,93 +181,5 @@ mod order_tests {
         }
         assert!(ctx.obs.is_some(), "identify ran first");
         assert!(ctx.service.is_none() && ctx.session.is_none());
-    }
-}
-
-/// What the stages' unit tests build requests and parts from.
-#[cfg(test)]
-pub(crate) mod testing {
-    use crate::assist::Assist;
-    use crate::config::TelemetrySettings;
-    use crate::kv::MemoryKv;
-    use crate::sso::Sso;
-    use crate::telemetry::Telemetry;
-    use pingora::proxy::Session;
-    use std::sync::Arc;
-    use tokio::io::AsyncWriteExt;
-
-    /// A pingora session that has read `raw` (a whole HTTP/1.1 request head, and body).
-    pub async fn request(raw: &[u8]) -> Session {
-        let (mut client, server) = tokio::io::duplex(128 * 1024);
-        client.write_all(raw).await.expect("write the request");
-        // Kept open: the session may read a body after the head.
-        std::mem::forget(client);
-        let mut session = Session::new_h1(Box::new(server));
-        assert!(
-            session.read_request().await.expect("a request"),
-            "no request"
-        );
-        session
-    }
-
-    pub fn telemetry() -> Arc<Telemetry> {
-        let settings = TelemetrySettings {
-            access_log: crate::config::AccessLogTarget::Off,
-            otlp_endpoint: None,
-            sampling_ratio: 1.0,
-            service_name: "egov-gateway-test".into(),
-            metrics: true,
-        };
-        Arc::new(Telemetry::new(&settings).expect("telemetry"))
-    }
-
-    /// SSO (no provider: the unit-test configuration has none), the router and telemetry.
-    pub struct Parts {
-        pub sso: Arc<Sso>,
-        pub assist: Arc<Assist>,
-        pub telemetry: Arc<Telemetry>,
-    }
-
-    impl Parts {
-        /// The portal over these parts, keeping feedback in memory.
-        pub fn portal(&self) -> Arc<crate::portal::Portal> {
-            Arc::new(crate::portal::Portal::new(crate::portal::PortalDeps {
-                sso: Arc::clone(&self.sso),
-                assist: Arc::clone(&self.assist),
-                telemetry: Arc::clone(&self.telemetry),
-                feedback: Arc::new(crate::portal::feedback::FeedbackLog::Shared(Arc::new(
-                    MemoryKv::default(),
-                ))),
-                https: false,
-            }))
-        }
-    }
-
-    pub fn parts() -> Parts {
-        let config = crate::testing::config_without_secrets();
-        let secrets = crate::config::Secrets::from_process();
-        let telemetry = telemetry();
-        let metrics = Arc::clone(&telemetry.metrics);
-        let sso = Sso::new(
-            &config,
-            &secrets,
-            Arc::new(MemoryKv::default()),
-            Arc::clone(&metrics),
-        )
-        .expect("sso");
-        let mut assist_settings = config.gateway.assist.clone();
-        assist_settings.llm = None;
-        let assist = Assist::new(
-            &assist_settings,
-            &secrets,
-            Arc::new(MemoryKv::default()),
-            metrics,
-        )
-        .expect("router");
-        Parts {
-            sso: Arc::new(sso),
-            assist: Arc::new(assist),
-            telemetry,
-        }
     }
 }

@@ -101,7 +101,7 @@ fn upstream_uri(service: &Service, path: &str, query: Option<&str>) -> Option<ht
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::pipeline::testing::{request, telemetry};
+    use crate::testing::{request, telemetry};
     use http::StatusCode;
 
     fn ctx() -> RequestCtx {

@@ -43,7 +43,7 @@ impl Stage for StripStage {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::pipeline::testing::{parts, request};
+    use crate::testing::{parts, request};
 
     #[tokio::test]
     async fn a_request_to_a_service_without_a_strip_gets_none() {

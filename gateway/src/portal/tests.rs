@@ -1,5 +1,5 @@
 use super::*;
-use crate::pipeline::testing::{parts, request};
+use crate::testing::{parts, request};
 
 fn portal() -> Arc<Portal> {
     parts().portal()
