@@ -305,6 +305,58 @@ async fn the_login_endpoint_is_rate_limited_per_address() {
     );
 }
 
+#[tokio::test(flavor = "multi_thread")]
+async fn searches_route_calls_and_feedback_share_one_rate_per_address() {
+    // Each may cost an LLM call or a stored entry, and any site can make a browser send them
+    // (a GET to /search from an <img>): one bucket per address for all three.
+    let estate = start_estate(None);
+    let gw = TestGateway::with(&estate, |c| {
+        c.gateway.limits.rate.route_per_ip = Rate {
+            count: 3,
+            per: Duration::from_secs(60),
+        };
+    });
+    let http = client();
+    let mut statuses = Vec::new();
+    for i in 0..2 {
+        let resp = http
+            .get(gw.url(&format!("/search?q=passeport+{i}")))
+            .send()
+            .await
+            .expect("search");
+        statuses.push(resp.status().as_u16());
+    }
+    let route = http
+        .post(gw.url("/api/route"))
+        .json(&serde_json::json!({ "query": "passeport" }))
+        .send()
+        .await
+        .expect("route");
+    statuses.push(route.status().as_u16());
+    let feedback = http
+        .post(gw.url("/feedback"))
+        .form(&[
+            ("q", "passeport"),
+            ("routed", "cnie-renewal"),
+            ("chosen", "passport-application"),
+        ])
+        .send()
+        .await
+        .expect("feedback");
+    statuses.push(feedback.status().as_u16());
+    assert_eq!(statuses, [200, 200, 200, 429]);
+    // The portal's other pages are not counted against it.
+    assert_eq!(
+        http.get(gw.url("/")).send().await.expect("home").status(),
+        200
+    );
+    assert!(
+        metrics(&gw).contains("egov_rate_limited_total{scope=\"route\"} 1"),
+        "{}",
+        metrics(&gw)
+    );
+}
+
 #[test]
 fn a_service_that_takes_only_some_methods_answers_405_with_its_own_allow() {
     let estate = start_estate(None);

@@ -130,6 +130,10 @@ pub struct RateLimits {
     pub per_session: Option<Rate>,
     /// Logins started (`/auth/login`) by one client address: each stores a pending login.
     pub login_per_ip: Rate,
+    /// Requests to the intent router (`/search`, `/api/route`) and "not what I meant"
+    /// answers (`/feedback`) by one client address: each may cost an LLM call or a stored
+    /// entry, and a page on any site can make a browser send them.
+    pub route_per_ip: Rate,
     /// Every request, all clients together.
     pub global: Option<Rate>,
     /// Count in `[redis]`, shared by every instance, as well as locally.

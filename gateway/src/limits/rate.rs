@@ -21,6 +21,7 @@ pub enum Scope {
     PerIp,
     PerSession,
     Login,
+    Route,
     ServicePerIp,
     ServiceTotal,
 }
@@ -33,6 +34,7 @@ impl Scope {
             Scope::PerIp => "per_ip",
             Scope::PerSession => "per_session",
             Scope::Login => "login",
+            Scope::Route => "route",
             Scope::ServicePerIp | Scope::ServiceTotal => "service",
         }
     }

@@ -10,6 +10,7 @@
 use super::{LocalRoute, RequestCtx, Stage, Step};
 use crate::limits::connections::address_key;
 use crate::limits::rate::{retry_after_secs, Limited, RateLimiter, Scope};
+use crate::portal::PortalPage;
 use crate::response::ErrorKind;
 use crate::sso::endpoints::AuthEndpoint;
 use crate::sso::Sso;
@@ -53,6 +54,17 @@ impl LimitsStage {
                     .check(Scope::PerSession, id.as_bytes(), rate)
                     .await?;
             }
+        }
+        let routes = matches!(
+            ctx.local,
+            Some(
+                LocalRoute::Assist | LocalRoute::Portal(PortalPage::Search | PortalPage::Feedback)
+            )
+        );
+        if routes {
+            self.limiter
+                .check(Scope::Route, ip_key, rates.route_per_ip)
+                .await?;
         }
         if ctx.local == Some(LocalRoute::Auth(AuthEndpoint::Login)) {
             self.limiter

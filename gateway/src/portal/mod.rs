@@ -384,14 +384,13 @@ impl Portal {
         lang: Lang,
         request_id: &str,
     ) -> Result<LocalResponse, minijinja::Error> {
-        // A form another site posts on the citizen's behalf is refused (the browser names
-        // the page it comes from).
+        // A form another site posts on the citizen's behalf is refused: the browser names
+        // the page it comes from, and a sandboxed frame on any site says "null".
         let foreign = http
             .req_header()
             .headers
             .get(http::header::ORIGIN)
-            .and_then(|o| o.to_str().ok())
-            .is_some_and(|o| o != snap.portal.origin && o != "null");
+            .is_some_and(|o| o.as_bytes() != snap.portal.origin.as_bytes());
         if foreign {
             return Ok(error_page(ErrorKind::Forbidden, request_id));
         }

@@ -291,8 +291,10 @@ async fn feedback_from_another_site_or_naming_no_service_is_refused_and_not_kept
     let portal = portal();
     let (a, b) = (&snap.services()[0].config.id, &snap.services()[1].config.id);
     let form = format!("q=x&routed={a}&chosen={b}");
-    let r = post_feedback(&portal, &snap, &form, Some("https://evil.example")).await;
-    assert_eq!(r.status, StatusCode::FORBIDDEN);
+    for origin in ["https://evil.example", "null"] {
+        let r = post_feedback(&portal, &snap, &form, Some(origin)).await;
+        assert_eq!(r.status, StatusCode::FORBIDDEN, "{origin}");
+    }
     for bad in [
         format!("q=x&routed={a}&chosen=nope"),
         format!("q=x&routed=nope&chosen={b}"),

@@ -68,6 +68,13 @@ fn rate(raw: &RawRateLimits, has_redis: bool, p: &mut Problems<'_>) -> Option<Ra
         }),
         Some(s) => p.check("limits.rate.login_per_ip", values::rate(s)),
     };
+    let route_per_ip = match raw.route_per_ip.as_deref() {
+        None => Some(Rate {
+            count: 60,
+            per: Duration::from_secs(60),
+        }),
+        Some(s) => p.check("limits.rate.route_per_ip", values::rate(s)),
+    };
     let pending = p.check(
         "limits.rate.max_pending_logins",
         values::bounded(raw.max_pending_logins.unwrap_or(100_000), 1, 100_000_000),
@@ -84,6 +91,7 @@ fn rate(raw: &RawRateLimits, has_redis: bool, p: &mut Problems<'_>) -> Option<Ra
         per_ip: per_ip?,
         per_session: per_session?,
         login_per_ip: login_per_ip?,
+        route_per_ip: route_per_ip?,
         global: global?,
         shared: raw.shared.unwrap_or(false),
         max_pending_logins: pending?,
