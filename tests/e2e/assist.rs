@@ -38,6 +38,22 @@ fn gateway_with(
     (gw, estate)
 }
 
+/// The real llama.cpp server as the routing LLM: a generous deadline (the machine is shared
+/// with the rest of the suite, and the first call warms the model up).
+fn llama_config(llama: &egov_integration::llama::LlamaServer) -> LlmConfig {
+    LlmConfig {
+        base_url: llama.base_url(),
+        model: llama.model().to_string(),
+        api_key: None,
+        deadline: Duration::from_secs(30),
+        retries: 0,
+        response_format: ResponseFormatMode::JsonObjectWithSchema,
+        max_tokens: 32,
+        breaker_failures: 5,
+        breaker_open_for: Duration::from_secs(30),
+    }
+}
+
 async fn route(gw: &TestGateway, body: Value) -> (u16, Value) {
     let resp = client()
         .post(gw.url("/api/route"))
@@ -303,17 +319,7 @@ async fn the_routed_service_still_applies_its_own_access_policy() {
 async fn through_the_gateway_a_real_local_model_picks_from_the_shortlist_or_none() {
     let llama = egov_integration::llama::LlamaServer::start();
     let estate = start_estate(None);
-    let cfg = LlmConfig {
-        base_url: llama.base_url(),
-        model: llama.model().to_string(),
-        api_key: None,
-        deadline: Duration::from_secs(30),
-        retries: 0,
-        response_format: ResponseFormatMode::JsonObjectWithSchema,
-        max_tokens: 32,
-        breaker_failures: 5,
-        breaker_open_for: Duration::from_secs(30),
-    };
+    let cfg = llama_config(&llama);
     let gw = TestGateway::with(&estate, move |c| c.gateway.assist.llm = Some(cfg));
     for q in [
         HESITANT,
@@ -418,17 +424,7 @@ async fn with_a_real_model_the_llm_never_makes_a_held_out_answer_worse_than_the_
     let root = std::path::Path::new(env!("CARGO_MANIFEST_DIR"));
     let mut config = egov_gateway::config::load(&root.join("../config/gateway.toml"))
         .expect("the shipped configuration");
-    config.gateway.assist.llm = Some(LlmConfig {
-        base_url: llama.base_url(),
-        model: llama.model().to_string(),
-        api_key: None,
-        deadline: Duration::from_secs(30),
-        retries: 0,
-        response_format: ResponseFormatMode::JsonObjectWithSchema,
-        max_tokens: 32,
-        breaker_failures: 50,
-        breaker_open_for: Duration::from_secs(30),
-    });
+    config.gateway.assist.llm = Some(llama_config(&llama));
     let catalog = Catalog::new(&config.services);
     let assist = Assist::new(
         &config.gateway.assist,

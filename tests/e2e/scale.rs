@@ -10,6 +10,7 @@ use egov_gateway::config::{AdminKey, Config, KeyHolder, RegistryStoreKind, Secre
 use egov_integration::admin::AdminApi;
 use egov_integration::browser::Browser;
 use egov_integration::llm_server::{Behaviour, FakeLlm};
+use egov_integration::scratch::TempDir;
 use egov_integration::sso::{SsoOptions, SsoWorld, Store, Tweak};
 use egov_integration::TestGateway;
 use serde_json::json;
@@ -35,10 +36,8 @@ struct Shared {
 }
 
 impl Shared {
-    fn new(llm: &FakeLlm) -> Self {
-        let dir = std::env::temp_dir().join(format!("egov-scale-{}", std::process::id()));
-        std::fs::create_dir_all(&dir).expect("a key directory");
-        let signing_key = dir.join("identity.pem");
+    fn new(llm: &FakeLlm, dir: &TempDir) -> Self {
+        let signing_key = dir.path().join("identity.pem");
         let pem = egov_gateway::sso::identity::new_signing_key_pem().expect("a key");
         std::fs::write(&signing_key, pem).expect("the key file");
         std::env::set_var(PAIRWISE_ENV, "one-pairwise-secret-for-every-instance");
@@ -119,7 +118,9 @@ async fn cache_status(url: String) -> String {
 #[tokio::test(flavor = "multi_thread")]
 async fn three_instances_on_a_replicated_cluster_act_as_one_and_survive_a_master_failover() {
     let fake = FakeLlm::start(Behaviour::answer("vat-declaration"));
-    let shared = Shared::new(&fake);
+    // The keys live as long as the test (removed on drop).
+    let keys = TempDir::new("scale-keys");
+    let shared = Shared::new(&fake, &keys);
     let mut options = SsoOptions::new(Store::ReplicatedCluster);
     options.tweak = Some(shared.tweak(None));
     let mut world = SsoWorld::start(options);
