@@ -5,10 +5,11 @@
 //! comes from a configured trusted proxy (a load balancer in front of the gateway); from
 //! anyone else they are replaced, so a citizen cannot pretend to be someone else.
 
-use egov_adapters::headers::HeaderEdit;
+use egov_adapters::headers::{HeaderEdit, HeaderSet};
 use http::{HeaderName, HeaderValue};
 use ipnet::IpNet;
 use std::net::IpAddr;
+use std::sync::LazyLock;
 
 static X_FORWARDED_FOR: HeaderName = HeaderName::from_static("x-forwarded-for");
 static X_FORWARDED_PROTO: HeaderName = HeaderName::from_static("x-forwarded-proto");
@@ -80,29 +81,20 @@ impl Client {
     /// Sets the forwarding headers on the upstream request. `host` is the Host the citizen
     /// asked for.
     pub fn apply(&self, headers: &mut impl HeaderEdit, host: Option<&HeaderValue>) {
-        let peer = self.peer.map(|ip| ip.to_string());
-        // A trusted proxy's chain, over every header line (some proxies add a line of
-        // their own instead of appending to the client's), as `citizen_ip` reads it.
-        let existing: Vec<String> = if self.trusted {
-            headers
-                .get_all(&X_FORWARDED_FOR)
-                .iter()
-                .filter_map(|v| v.to_str().ok())
-                .map(str::trim)
-                .filter(|v| !v.is_empty())
-                .map(str::to_string)
-                .collect()
+        // First what no client may send (fewer headers to look through than after ours).
+        if !self.trusted {
+            // Alternative spellings of the same claims; only trusted proxies may make them.
+            headers.remove_any(&ALTERNATIVE_SPELLINGS);
+        }
+        headers.remove_any(&SPOOFABLE_SET);
+        let xff = if self.trusted {
+            self.extended_chain(headers)
         } else {
-            Vec::new()
+            // The common case, on every request: the TCP peer alone, formatted without a
+            // `String`.
+            self.peer.and_then(address_value)
         };
-        let chain = (!existing.is_empty()).then(|| existing.join(", "));
-        let xff = match (chain, &peer) {
-            (Some(chain), Some(peer)) => Some(format!("{chain}, {peer}")),
-            (None, Some(peer)) => Some(peer.clone()),
-            (Some(chain), None) => Some(chain),
-            (None, None) => None,
-        };
-        match xff.and_then(|v| HeaderValue::from_str(&v).ok()) {
+        match xff {
             Some(v) => headers.set(X_FORWARDED_FOR.clone(), v),
             None => headers.remove(&X_FORWARDED_FOR),
         }
@@ -117,13 +109,50 @@ impl Client {
                 None => headers.remove(&X_FORWARDED_HOST),
             }
         }
-        if !self.trusted {
-            // Alternative spellings of the same claims; only trusted proxies may make them.
-            headers.remove_any(&[FORWARDED.clone(), X_REAL_IP.clone()]);
-        }
-        headers.remove_any(&SPOOFABLE);
     }
 }
+
+impl Client {
+    /// A trusted proxy's chain, over every header line (some proxies add a line of their own
+    /// instead of appending to the client's), as `citizen_ip` reads it, extended with the
+    /// proxy's own address.
+    fn extended_chain(&self, headers: &impl HeaderEdit) -> Option<HeaderValue> {
+        let existing: Vec<String> = headers
+            .get_all(&X_FORWARDED_FOR)
+            .iter()
+            .filter_map(|v| v.to_str().ok())
+            .map(str::trim)
+            .filter(|v| !v.is_empty())
+            .map(str::to_string)
+            .collect();
+        let chain = (!existing.is_empty()).then(|| existing.join(", "));
+        let xff = match (chain, self.peer) {
+            (Some(chain), Some(peer)) => format!("{chain}, {peer}"),
+            (None, Some(peer)) => return address_value(peer),
+            (Some(chain), None) => chain,
+            (None, None) => return None,
+        };
+        HeaderValue::from_str(&xff).ok()
+    }
+}
+
+/// An address as a header value, formatted on the stack.
+fn address_value(ip: IpAddr) -> Option<HeaderValue> {
+    use std::io::Write;
+    // The longest address, an IPv4-mapped IPv6 one, is 45 characters.
+    let mut buf = [0u8; 48];
+    let mut cursor = std::io::Cursor::new(&mut buf[..]);
+    write!(cursor, "{ip}").ok()?;
+    let len = usize::try_from(cursor.position()).ok()?;
+    HeaderValue::from_bytes(&buf[..len]).ok()
+}
+
+/// `Forwarded` and `X-Real-IP`: what [`Client::apply`] removes unless a trusted proxy sent them.
+static ALTERNATIVE_SPELLINGS: LazyLock<HeaderSet> =
+    LazyLock::new(|| [FORWARDED.clone(), X_REAL_IP.clone()].into_iter().collect());
+
+/// [`SPOOFABLE`] compiled for the request path.
+static SPOOFABLE_SET: LazyLock<HeaderSet> = LazyLock::new(|| SPOOFABLE.into_iter().collect());
 
 /// Headers legacy frameworks believe (PHP's `$_SERVER`, IIS URL Rewrite, Symfony, Spring)
 /// that no client may set: another client address than `X-Forwarded-For`'s, another URL or
@@ -165,6 +194,22 @@ mod tests {
 
     fn trusted() -> Vec<IpNet> {
         vec!["10.0.0.0/8".parse().expect("cidr")]
+    }
+
+    #[test]
+    fn addresses_are_written_in_their_usual_form() {
+        for ip in [
+            "203.0.113.7",
+            "2001:db8::1",
+            "::ffff:255.255.255.255",
+            "ffff:ffff:ffff:ffff:ffff:ffff:ffff:ffff",
+        ] {
+            let parsed: IpAddr = ip.parse().expect("address");
+            assert_eq!(
+                address_value(parsed).expect("value"),
+                parsed.to_string().as_str()
+            );
+        }
     }
 
     #[test]

@@ -1,5 +1,6 @@
 //! The framework's floor: a pingora 0.9 proxy with one fixed peer and no features, to
-//! measure how much the gateway adds on top of pingora itself.
+//! measure how much the gateway adds on top of pingora itself. It runs on the gateway's
+//! allocator (mimalloc), so the comparison is of the work, not of the allocators.
 //!
 //! ```text
 //! cargo run --release -p egov-integration --example bare-pingora -- 127.0.0.1:8181 127.0.0.1:9400 www.cnie.ma 2
@@ -10,6 +11,9 @@ use async_trait::async_trait;
 use pingora::prelude::*;
 use pingora::proxy::{ProxyHttp, Session};
 use pingora::server::configuration::ServerConf;
+
+#[global_allocator]
+static ALLOCATOR: mimalloc::MiMalloc = mimalloc::MiMalloc;
 
 struct Bare {
     peer: std::net::SocketAddr,

@@ -9,7 +9,9 @@
 #
 # Each gateway (this checkout's release build first, then every OTHER_BINARY, e.g. an older
 # build kept aside) serves one public service (1 KB object from the estate) on one worker
-# thread; after 50 warm-up requests, callgrind counts only while `requests` requests run one
+# thread, and so does a bare pingora proxy (the framework's floor, same allocator and
+# timeouts; the ratio gateway/bare is what the gateway's features cost); after 50 warm-up
+# requests, callgrind counts only while `requests` requests run one
 # after another on one keep-alive connection. Prints instructions per request and the ratio
 # of each binary to the first.
 #
@@ -31,6 +33,7 @@ root="$(cd "$(dirname "${BASH_SOURCE[0]}")/../.." && pwd)"
 "$root/tests/setup.sh"
 cd "$root"
 cargo build --release -q -p egov-gateway -p egov-estate
+[ "$mode" = signed-in ] || cargo build --release -q -p egov-integration --example bare-pingora
 bin="${CARGO_TARGET_DIR:-$root/target}/release"
 binaries=("$bin/egov-gateway" "$@")
 
@@ -82,7 +85,7 @@ count() {
       -e 's#^listen = "127.0.0.1:990[12]"#listen = ""#' \
       "$cfg/gateway.toml" >"$dir/gateway.toml"
   cp "$cfg/ministries.toml" "$dir/"
-  sed -e "s#127.0.0.1:9400#127.0.0.1:$est#" "$cfg/services/interior/$service.toml" \
+  sed -e "s#127.0.0.1:9400#127.0.0.1:$est#" -e '/^\[cache\]/,$d' "$cfg/services/interior/$service.toml" \
       >"$dir/services/interior/$service.toml"
   out="$dir/callgrind.out"
   RUST_LOG=warn valgrind --tool=callgrind --instr-atstart=no --callgrind-out-file="$out" \
@@ -96,7 +99,29 @@ count() {
   python3 "$work/client.py" "$gw" "$n" "$path"
   callgrind_control -i off "$vg" >/dev/null 2>&1
   callgrind_control -d "$vg" >/dev/null 2>&1
-  kill "$vg" 2>/dev/null || true
+  kill -INT "$vg" 2>/dev/null || true
+  wait "$vg" 2>/dev/null || true
+  cat "$out"* | awk '/^(summary|totals):/ {print $2}' | sort -n | tail -1
+}
+
+# Instructions counted while $1 requests go through the bare pingora proxy.
+count_bare() {
+  local n="$1" port out vg
+  port=$(free_port)
+  out="$work/bare-$port.out"
+  valgrind --tool=callgrind --instr-atstart=no --callgrind-out-file="$out" \
+    "$bin/examples/bare-pingora" "127.0.0.1:$port" "127.0.0.1:$est" www.cnie.ma 1 timeouts \
+    >"$work/bare-$port.log" 2>&1 &
+  vg=$!
+  pids+=($vg)
+  wait_port "$port"
+  local path="/$service/__estate/blob?bytes=1024"
+  python3 "$work/client.py" "$port" 50 "$path" "Host: www.cnie.ma"
+  callgrind_control -i on "$vg" >/dev/null 2>&1
+  python3 "$work/client.py" "$port" "$n" "$path" "Host: www.cnie.ma"
+  callgrind_control -i off "$vg" >/dev/null 2>&1
+  callgrind_control -d "$vg" >/dev/null 2>&1
+  kill -INT "$vg" 2>/dev/null || true
   wait "$vg" 2>/dev/null || true
   cat "$out"* | awk '/^(summary|totals):/ {print $2}' | sort -n | tail -1
 }
@@ -128,7 +153,7 @@ count_signed_in() {
   python3 "$work/client.py" "$gw" "$n" "$path" "${host[@]}" "Cookie: $cookie"
   callgrind_control -i off "$vg" >/dev/null 2>&1
   callgrind_control -d "$vg" >/dev/null 2>&1
-  kill "$vg" 2>/dev/null || true
+  kill -INT "$vg" 2>/dev/null || true
   wait "$vg" 2>/dev/null || true
   cat "$out"* | awk '/^(summary|totals):/ {print $2}' | sort -n | tail -1
 }
@@ -154,3 +179,5 @@ for b in "${binaries[@]}"; do
   [ -n "$first" ] || first=$per
   printf '%-60s %16s %10s\n' "$b" "$per" "$(python3 -c "print(f'{$per/$first:.3f}')")"
 done
+bare=$(( $(count_bare "$requests") / requests ))
+printf '%-60s %16s %10s\n' "bare pingora (the framework's floor)" "$bare" "$(python3 -c "print(f'{$bare/$first:.3f}')")"

@@ -3,12 +3,16 @@
 # ratios compare like with like. All targets front the same simulated legacy site (a 1 KB
 # object) on loopback; wrk is the load generator.
 #
-#   tests/bench/run.sh [proxy|auth|telemetry|registry|cache|portal|memory|all] [seconds-per-run=10] [connections=32] [rounds=2]
+#   tests/bench/run.sh [proxy|idle|auth|telemetry|registry|cache|portal|memory|soak|all] [seconds-per-run=10] [connections=32] [rounds=2]
 #
 # proxy      the estate directly, nginx (keep-alive reverse proxy), a bare pingora proxy (the
-#            framework's floor) and the gateway; ratios gateway/nginx, gateway/bare, gateway/direct.
+#            framework's floor, on the gateway's allocator and timeouts) and the gateway, at one
+#            worker thread (process) each and then at two (EGOV_BENCH_THREADS="1 2");
+#            ratios gateway/nginx, gateway/bare, gateway/direct.
 #            With EGOV_BENCH_BASELINE=/path/to/an/older/egov-gateway, that binary runs beside the
 #            gateway on the same configuration (target "baseline"): ratio gateway/baseline.
+# idle       resident memory of the gateway and of a bare pingora holding 10,000 idle
+#            keep-alive connections (EGOV_BENCH_IDLE), each after one request
 # auth       the gateway (demo, dev identity provider): an anonymous request to a public service
 #            vs a signed-in request to a citizen service, sessions in memory and in Redis, each
 #            with services on their own origins and on the portal's (shared origin)
@@ -40,8 +44,9 @@ bin="${CARGO_TARGET_DIR:-$root/target}/release"
 
 work="$(mktemp -d)"
 pids=()
+# SIGINT: pingora's fast shutdown (SIGTERM would wait out a bare pingora's 5-minute grace).
 cleanup() {
-  for p in "${pids[@]}"; do kill "$p" 2>/dev/null || true; done
+  for p in "${pids[@]}"; do kill -INT "$p" 2>/dev/null || true; done
   wait 2>/dev/null || true
   rm -rf "$work"
 }
@@ -195,7 +200,7 @@ NGINX
   nginx -c "$work/nginx/nginx.conf" -p "$work/nginx" &
   local nginx_master=$!
   pids+=($nginx_master)
-  "$bin/examples/bare-pingora" "127.0.0.1:$bare" "127.0.0.1:$est" "$host" "$threads" >"$work/bare.log" 2>&1 &
+  "$bin/examples/bare-pingora" "127.0.0.1:$bare" "127.0.0.1:$est" "$host" "$threads" timeouts >"$work/bare.log" 2>&1 &
   procs[bare-pingora]=$!
   pids+=($!)
   gateway_config "$est" "$work/gw" "" "$gw"
@@ -589,8 +594,65 @@ LUA
   python3 -c "import sys; v=[int(x) for x in sys.argv[1:]]; a=v[1] if len(v)>2 else v[0]; print(f'RSS from the 10 s mark to the end: {a/1024:.1f} MiB -> {v[-1]/1024:.1f} MiB ({(v[-1]-a)/1024:+.1f} MiB)')" "${samples[@]}"
 }
 
+# Stops every process started so far and forgets the figures (between thread counts).
+stop_all() {
+  for p in "${pids[@]}"; do kill -INT "$p" 2>/dev/null || true; done
+  wait 2>/dev/null || true
+  pids=()
+  rps=(); p50=(); p99=(); rpc=(); errs=(); procs=(); url=(); hdr=()
+}
+
+# The proxy benchmark at one worker thread (process) each, then at two.
+proxy_threads() {
+  for threads in ${EGOV_BENCH_THREADS:-1 2}; do
+    echo "== $threads worker thread(s) each =="
+    proxy_bench
+    stop_all
+    echo
+  done
+}
+
+# Memory of the gateway and of a bare pingora holding $EGOV_BENCH_IDLE (10,000) idle keep-alive
+# client connections, each of which has served one request (1 KB object) and now waits.
+idle_bench() {
+  local est gw bare n="${EGOV_BENCH_IDLE:-10000}" t port rss0 rss1 hwm ready done_file served
+  est=$(free_port); gw=$(free_port); bare=$(free_port)
+  start_estate "$est"
+  gateway_config "$est" "$work/idle" "" "$gw"
+  # One address opens them all: the per-address cap (256) would refuse most.
+  sed -i -e 's/^max_connections_per_ip = .*/max_connections_per_ip = 100000/' \
+      -e 's/^# max_connections = .*/max_connections = 15000/' "$work/idle/gateway.toml"
+  RUST_LOG=warn "$bin/egov-gateway" serve --config "$work/idle/gateway.toml" >"$work/gw-idle.log" 2>&1 &
+  procs[gateway]=$!; pids+=($!)
+  "$bin/examples/bare-pingora" "127.0.0.1:$bare" "127.0.0.1:$est" "$host" "$threads" >"$work/bare.log" 2>&1 &
+  procs[bare-pingora]=$!; pids+=($!)
+  for port in "$est" "$gw" "$bare"; do wait_port "$port"; done
+  echo "$n idle keep-alive connections, each after one request; resident memory (VmRSS) of each proxy"
+  printf '%-14s %12s %14s %14s %16s\n' proxy 'served' 'before MiB' 'holding MiB' 'KiB/connection'
+  for t in gateway bare-pingora; do
+    local path="/$service/$blob" h="$host"
+    port=$bare
+    if [ "$t" = gateway ]; then path="/s/$service/$blob"; h="127.0.0.1:$gw"; port=$gw; fi
+    for _ in $(seq 1 50); do curl -s -o /dev/null -H "Host: $h" "http://127.0.0.1:$port$path"; done
+    rss0=$(awk '/VmRSS/ {print $2}' "/proc/${procs[$t]}/status")
+    ready="$work/ready-$t"; done_file="$work/done-$t"
+    python3 "$root/tests/bench/idle_connections.py" "$port" "$path" "$h" "$n" "$ready" "$done_file" >"$work/idle-$t.out" &
+    local client=$!
+    for _ in $(seq 1 1200); do [ -s "$ready" ] && break; sleep 0.1; done
+    sleep 1
+    rss1=$(awk '/VmRSS/ {print $2}' "/proc/${procs[$t]}/status")
+    served=$(cat "$ready")
+    touch "$done_file"
+    wait "$client"
+    printf '%-14s %12s %14s %14s %16s\n' "$t" "$served" "$((rss0 / 1024))" "$((rss1 / 1024))" \
+      "$(python3 -c "print(round(($rss1 - $rss0) / max(1, $served), 1))")"
+    echo "  $(cat "$work/idle-$t.out")"
+  done
+}
+
 case "$mode" in
-  proxy) proxy_bench ;;
+  proxy) proxy_threads ;;
+  idle) idle_bench ;;
   auth) auth_bench ;;
   telemetry) telemetry_bench ;;
   registry) registry_bench ;;
@@ -598,6 +660,6 @@ case "$mode" in
   portal) portal_bench ;;
   memory) memory_bench ;;
   soak) soak_bench ;;
-  all) proxy_bench; echo; auth_bench; echo; telemetry_bench; echo; registry_bench; echo; cache_bench; echo; memory_bench ;;
-  *) echo "usage: $0 [proxy|auth|telemetry|registry|cache|memory|soak|all] [seconds] [connections] [rounds]" >&2; exit 2 ;;
+  all) proxy_threads; echo; auth_bench; echo; telemetry_bench; echo; registry_bench; echo; cache_bench; echo; memory_bench ;;
+  *) echo "usage: $0 [proxy|idle|auth|telemetry|registry|cache|portal|memory|soak|all] [seconds] [connections] [rounds]" >&2; exit 2 ;;
 esac

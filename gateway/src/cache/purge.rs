@@ -29,18 +29,9 @@ pub struct Generations {
 pub struct PurgeError(String);
 
 fn parse_hex(s: &str) -> Option<HashBinary> {
-    if s.len() != 32 {
-        return None;
-    }
     let mut out = [0u8; 16];
-    for (i, b) in out.iter_mut().enumerate() {
-        *b = u8::from_str_radix(s.get(i * 2..i * 2 + 2)?, 16).ok()?;
-    }
+    hex::decode_to_slice(s, &mut out).ok()?;
     Some(out)
-}
-
-fn hex(hash: &HashBinary) -> String {
-    hash.iter().map(|b| format!("{b:02x}")).collect()
 }
 
 impl Generations {
@@ -98,7 +89,7 @@ impl Generations {
         let found = storage.remove(hash).await;
         let channel = self.kv.channel("rc:purged");
         self.kv
-            .publish(&channel, &format!("url {}", hex(hash)))
+            .publish(&channel, &format!("url {}", hex::encode(hash)))
             .await
             .map_err(|e| PurgeError(e.to_string()))?;
         Ok(found)
@@ -208,7 +199,7 @@ mod tests {
     #[test]
     fn hashes_survive_their_message_form() {
         let h: HashBinary = [7u8; 16];
-        assert_eq!(parse_hex(&hex(&h)), Some(h));
+        assert_eq!(parse_hex(&hex::encode(h)), Some(h));
         assert_eq!(parse_hex("zz"), None);
     }
 }

@@ -208,10 +208,6 @@ fn now_ms() -> u64 {
         .unwrap_or(0)
 }
 
-fn hex(hash: &HashBinary) -> String {
-    hash.iter().map(|b| format!("{b:02x}")).collect()
-}
-
 impl TieredStorage {
     /// L1 of `memory_size` bytes, L2 in `l2` when given.
     pub fn new(
@@ -251,7 +247,7 @@ impl TieredStorage {
     }
 
     fn l2_key(kv: &dyn Kv, hash: &HashBinary) -> String {
-        kv.key("rc", &hex(hash))
+        kv.key("rc", &hex::encode(hash))
     }
 
     /// Reports L1's size (after a change: inserts and removals, never on hits).

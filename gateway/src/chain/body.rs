@@ -4,19 +4,23 @@
 use super::{AdapterChain, BodyFeed};
 use egov_adapters::body::{plan, BodyPipeline, BodyPlan};
 use egov_adapters::cookies::scope_set_cookie_headers;
-use egov_adapters::headers::HeaderEdit;
+use egov_adapters::headers::{HeaderEdit, HeaderSet};
 use egov_adapters::redirects::rewrite_redirect_headers;
 use http::header::{ACCEPT_RANGES, CONTENT_ENCODING, CONTENT_LENGTH, CONTENT_TYPE, ETAG};
 use http::{HeaderName, HeaderValue};
-use std::sync::Arc;
+use std::sync::{Arc, LazyLock};
 
 /// Headers a legacy answer may not pass to the browser: `Service-Worker-Allowed` would let a
 /// legacy page install a service worker over more of the origin than its own path, and
 /// `Clear-Site-Data` would wipe the citizen's portal cookies and storage.
-const LEGACY_MAY_NOT_SEND: [HeaderName; 2] = [
-    HeaderName::from_static("service-worker-allowed"),
-    HeaderName::from_static("clear-site-data"),
-];
+static LEGACY_MAY_NOT_SEND: LazyLock<HeaderSet> = LazyLock::new(|| {
+    [
+        HeaderName::from_static("service-worker-allowed"),
+        HeaderName::from_static("clear-site-data"),
+    ]
+    .into_iter()
+    .collect()
+});
 
 impl AdapterChain {
     /// Response headers: `Location`/`Content-Location`/`Refresh` to where services live now,

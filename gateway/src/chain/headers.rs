@@ -3,7 +3,7 @@
 //! Pingora keeps the original case of header names beside the map, so headers must be
 //! changed through its methods; these wrappers let the pure adapters do that.
 
-use egov_adapters::headers::HeaderEdit;
+use egov_adapters::headers::{HeaderEdit, HeaderSet};
 use http::{HeaderName, HeaderValue};
 use pingora::http::{RequestHeader, ResponseHeader};
 
@@ -32,14 +32,9 @@ macro_rules! impl_edit {
             fn remove(&mut self, name: &HeaderName) {
                 self.0.remove_header(name);
             }
-            fn remove_any(&mut self, names: &[HeaderName]) {
-                if !egov_adapters::headers::has_any(&self.0.headers, names) {
-                    return;
-                }
-                for name in names {
-                    if self.0.headers.contains_key(name) {
-                        self.0.remove_header(name);
-                    }
+            fn remove_any(&mut self, names: &HeaderSet) {
+                for name in names.present_in(&self.0.headers) {
+                    self.0.remove_header(&name);
                 }
             }
         }

@@ -33,7 +33,7 @@ pub struct IdentityHeaderNames {
     pub name: Option<HeaderName>,
     /// Every spelling of both a client might forge (`_` for `-`), computed once here so a
     /// request only looks them up.
-    pub forgeable: Vec<HeaderName>,
+    pub forgeable: egov_adapters::headers::HeaderSet,
 }
 
 /// The compiled steps of one service.

@@ -58,7 +58,7 @@ impl Stage for Identify {
                     .and_then(RequestId::from_trusted)
             })
             .flatten()
-            .or_else(|| RequestId::from_trace(&obs.trace_id))
+            .or_else(|| RequestId::from_trace(obs.trace_id.as_str()))
             .unwrap_or_else(RequestId::generate);
         ctx.obs = Some(obs);
         ctx.client = Some(client);

@@ -78,7 +78,7 @@ pub struct Sso {
     identity: IdentityIssuer,
     identity_header: http::HeaderName,
     /// Every spelling of every identity header clients may not send (see [`upstream`]).
-    forgeable: Vec<http::HeaderName>,
+    forgeable: egov_adapters::headers::HeaderSet,
     jar: CookieJar,
     /// Logins in progress, capped overall and per client address.
     pending: pending::PendingLogins,

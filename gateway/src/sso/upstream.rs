@@ -10,7 +10,7 @@ use super::Sso;
 use crate::registry::Service;
 use crate::sso::session::Session;
 use egov_adapters::cookies::{filter_cookie_header, portal_reserved};
-use egov_adapters::headers::{spellings, HeaderEdit};
+use egov_adapters::headers::{spellings, HeaderEdit, HeaderSet};
 use http::{header::COOKIE, HeaderName, HeaderValue};
 
 /// Identity headers that proxies and legacy apps commonly trust. Clients may never send
@@ -31,7 +31,7 @@ const FORGEABLE: [HeaderName; 11] = [
 
 /// Every spelling of the headers no client may send: [`FORGEABLE`] and the gateway's own
 /// identity header. Computed once, at start-up.
-pub fn forgeable_spellings(identity_header: &HeaderName) -> Vec<HeaderName> {
+pub fn forgeable_spellings(identity_header: &HeaderName) -> HeaderSet {
     FORGEABLE
         .iter()
         .chain(std::iter::once(identity_header))
@@ -39,19 +39,24 @@ pub fn forgeable_spellings(identity_header: &HeaderName) -> Vec<HeaderName> {
         .collect()
 }
 
-/// Strips client identity claims and portal cookies, then presents the session's identity.
+/// Strips the identity claims a client may have forged and the portal's cookies. Runs
+/// before the gateway adds headers of its own, so there are fewer to look through.
+pub fn strip_client_identity(sso: &Sso, service: &Service, headers: &mut impl HeaderEdit) {
+    headers.remove_any(&sso.forgeable);
+    if let Some(names) = &service.chain.identity_headers {
+        headers.remove_any(&names.forgeable);
+    }
+    strip_portal_cookies(headers);
+}
+
+/// Presents the session's identity (after [`strip_client_identity`]): the signed
+/// assertion, or the service's plain identity headers with the pairwise subject.
 pub fn present_identity(
     sso: &Sso,
     service: &Service,
     session: Option<&Session>,
     headers: &mut impl HeaderEdit,
 ) {
-    headers.remove_any(&sso.forgeable);
-    if let Some(names) = &service.chain.identity_headers {
-        headers.remove_any(&names.forgeable);
-    }
-    strip_portal_cookies(headers);
-
     let Some(session) = session else {
         return;
     };

@@ -9,6 +9,7 @@ pub mod status;
 pub mod trace;
 
 pub use metrics::{Metrics, PORTAL};
+pub use trace::{TraceHeaders, TraceIdHex};
 
 use crate::config::TelemetrySettings;
 use std::sync::Arc;

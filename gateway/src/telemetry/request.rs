@@ -4,7 +4,7 @@
 
 use super::access_log::{path_without_query_values, AccessLine};
 use super::metrics::ServiceMetrics;
-use super::trace::{end_child, RequestTrace};
+use super::trace::{end_child, RequestTrace, TraceHeaders, TraceIdHex};
 use super::{Telemetry, PORTAL};
 use opentelemetry::trace::{SpanKind, TraceContextExt};
 use opentelemetry::{Context, KeyValue};
@@ -16,7 +16,7 @@ pub struct RequestObs {
     started: Instant,
     pub trace: RequestTrace,
     /// The trace id as 32 hex digits (formatted once).
-    pub trace_id: String,
+    pub trace_id: TraceIdHex,
     upstream_span: Option<Context>,
     upstream_started: Option<Instant>,
     upstream_elapsed: Option<Duration>,
@@ -165,7 +165,7 @@ impl Telemetry {
     }
 
     /// The `traceparent` (and `tracestate`) headers the legacy site receives.
-    pub fn upstream_trace_headers(&self, obs: &RequestObs) -> http::HeaderMap {
+    pub fn upstream_trace_headers(&self, obs: &RequestObs) -> TraceHeaders {
         self.tracing
             .inject(obs.upstream_span.as_ref().unwrap_or(&obs.trace.cx))
     }
@@ -269,7 +269,7 @@ impl Telemetry {
             let path = path_without_query_values(r.path, r.query);
             self.access_log.write(&AccessLine {
                 time: humantime::format_rfc3339_millis(std::time::SystemTime::now()).to_string(),
-                trace_id: &obs.trace_id,
+                trace_id: obs.trace_id.as_str(),
                 request_id: r.request_id,
                 service,
                 ministry,

@@ -14,7 +14,7 @@ use opentelemetry::trace::{
     Tracer as _, TracerProvider as _,
 };
 use opentelemetry::{Context, KeyValue};
-use opentelemetry_http::{HeaderExtractor, HeaderInjector};
+use opentelemetry_http::HeaderExtractor;
 use opentelemetry_sdk::propagation::TraceContextPropagator;
 use opentelemetry_sdk::trace::{Sampler, SdkTracer, SdkTracerProvider};
 use opentelemetry_sdk::Resource;
@@ -130,12 +130,22 @@ impl Tracing {
         Some(parent.cx.with_span(span))
     }
 
-    /// `traceparent` (and `tracestate`) for a request leaving with context `cx`.
-    pub fn inject(&self, cx: &Context) -> http::HeaderMap {
-        let mut headers = http::HeaderMap::new();
-        self.propagator
-            .inject_context(cx, &mut HeaderInjector(&mut headers));
-        headers
+    /// `traceparent` (and `tracestate`) for a request leaving with context `cx`, as the W3C
+    /// Trace Context propagator writes them, formatted into a stack buffer: this runs on
+    /// every proxied request.
+    pub fn inject(&self, cx: &Context) -> TraceHeaders {
+        let span = cx.span();
+        let sc = span.span_context();
+        if !sc.is_valid() {
+            return TraceHeaders::default();
+        }
+        let state = sc.trace_state().header();
+        TraceHeaders {
+            traceparent: traceparent(sc),
+            tracestate: (!state.is_empty())
+                .then(|| http::HeaderValue::from_str(&state).ok())
+                .flatten(),
+        }
     }
 
     /// Exports what is buffered (at shutdown, and in tests).
@@ -154,6 +164,57 @@ impl Drop for Tracing {
     }
 }
 
+/// The trace context a call to a legacy site carries.
+#[derive(Debug, Clone, Default)]
+pub struct TraceHeaders {
+    pub traceparent: Option<http::HeaderValue>,
+    /// Only when the trace has vendor state (a trusted caller's).
+    pub tracestate: Option<http::HeaderValue>,
+}
+
+/// `00-<trace id>-<span id>-<flags>` (W3C Trace Context, version 00; of the flags only
+/// "sampled" is defined, so only it is passed on).
+fn traceparent(sc: &SpanContext) -> Option<http::HeaderValue> {
+    let mut buf = [b'-'; 55];
+    buf[..2].copy_from_slice(b"00");
+    hex::encode_to_slice(sc.trace_id().to_bytes(), &mut buf[3..35]).ok()?;
+    hex::encode_to_slice(sc.span_id().to_bytes(), &mut buf[36..52]).ok()?;
+    let flags = (sc.trace_flags() & TraceFlags::SAMPLED).to_u8();
+    hex::encode_to_slice([flags], &mut buf[53..55]).ok()?;
+    http::HeaderValue::from_bytes(&buf).ok()
+}
+
+/// A trace id as 32 lowercase hex digits, without a `String`: it is formatted for every
+/// request (the access log, error pages and the default request id).
+#[derive(Clone, Copy, PartialEq, Eq)]
+pub struct TraceIdHex([u8; 32]);
+
+impl TraceIdHex {
+    pub fn new(id: TraceId) -> Self {
+        let mut buf = [b'0'; 32];
+        // 16 bytes always fit 32 hex digits.
+        let _ = hex::encode_to_slice(id.to_bytes(), &mut buf);
+        Self(buf)
+    }
+
+    pub fn as_str(&self) -> &str {
+        // Hex digits are ASCII.
+        std::str::from_utf8(&self.0).unwrap_or("")
+    }
+}
+
+impl std::fmt::Debug for TraceIdHex {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
+impl std::fmt::Display for TraceIdHex {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
 /// One request's trace context.
 #[derive(Clone)]
 pub struct RequestTrace {
@@ -162,8 +223,8 @@ pub struct RequestTrace {
 
 impl RequestTrace {
     /// The trace id as 32 hex digits.
-    pub fn trace_id(&self) -> String {
-        self.cx.span().span_context().trace_id().to_string()
+    pub fn trace_id(&self) -> TraceIdHex {
+        TraceIdHex::new(self.cx.span().span_context().trace_id())
     }
 
     /// Records the outcome on the server span and ends it.
@@ -189,5 +250,80 @@ pub fn end_child(cx: Option<Context>, error: Option<&str>) {
             span.set_status(Status::error(e.to_string()));
         }
         span.end();
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use opentelemetry_http::HeaderInjector;
+
+    fn context(flags: TraceFlags, state: TraceState) -> Context {
+        let sc = SpanContext::new(
+            TraceId::from_bytes(rand::random::<[u8; 16]>()),
+            SpanId::from_bytes(rand::random::<[u8; 8]>()),
+            flags,
+            true,
+            state,
+        );
+        Context::new().with_remote_span_context(sc)
+    }
+
+    /// What the W3C propagator of the OpenTelemetry SDK writes for `cx`.
+    fn propagated(cx: &Context) -> http::HeaderMap {
+        let mut headers = http::HeaderMap::new();
+        TraceContextPropagator::new().inject_context(cx, &mut HeaderInjector(&mut headers));
+        headers
+    }
+
+    fn tracing() -> Tracing {
+        Tracing::new(&TelemetrySettings {
+            access_log: crate::config::AccessLogTarget::Off,
+            otlp_endpoint: None,
+            sampling_ratio: 1.0,
+            service_name: "test".into(),
+            metrics: false,
+        })
+        .expect("no export")
+    }
+
+    #[test]
+    fn traceparent_is_written_as_the_w3c_propagator_writes_it() {
+        for flags in [
+            TraceFlags::SAMPLED,
+            TraceFlags::default(),
+            TraceFlags::new(0xff),
+        ] {
+            let cx = context(flags, TraceState::default());
+            let ours = tracing().inject(&cx);
+            let theirs = propagated(&cx);
+            assert_eq!(ours.traceparent.as_ref(), theirs.get("traceparent"));
+            assert!(ours.tracestate.is_none(), "no vendor state, no header");
+        }
+    }
+
+    #[test]
+    fn a_trusted_callers_trace_state_is_passed_on() {
+        let state = TraceState::from_key_value([("vendor", "opaque")]).expect("state");
+        let cx = context(TraceFlags::SAMPLED, state);
+        let ours = tracing().inject(&cx);
+        assert_eq!(ours.tracestate.as_ref(), propagated(&cx).get("tracestate"));
+    }
+
+    #[test]
+    fn no_valid_span_no_trace_headers() {
+        let ours = tracing().inject(&Context::new());
+        assert!(ours.traceparent.is_none() && ours.tracestate.is_none());
+    }
+
+    #[test]
+    fn trace_ids_are_written_as_opentelemetry_writes_them() {
+        let id = TraceId::from_bytes(rand::random::<[u8; 16]>());
+        assert_eq!(TraceIdHex::new(id).as_str(), id.to_string());
+        let small = TraceId::from_bytes([0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 1]);
+        assert_eq!(
+            TraceIdHex::new(small).as_str(),
+            "00000000000000000000000000000001"
+        );
     }
 }

@@ -13,17 +13,22 @@ use crate::registry::Service;
 use crate::request_id::RequestId;
 use crate::sso::session::Session as SsoSession;
 use crate::sso::Sso;
-use egov_adapters::headers::HeaderEdit;
+use crate::telemetry::TraceHeaders;
+use egov_adapters::headers::{HeaderEdit, HeaderSet};
 use http::header::{ACCEPT_ENCODING, HOST, IF_RANGE, RANGE};
 use http::{HeaderName, HeaderValue};
 use pingora::http::RequestHeader;
+use std::sync::LazyLock;
 
 static X_REQUEST_ID: HeaderName = HeaderName::from_static("x-request-id");
+static TRACEPARENT: HeaderName = HeaderName::from_static("traceparent");
+static TRACESTATE: HeaderName = HeaderName::from_static("tracestate");
 /// `traceparent`, `tracestate`.
-const TRACE_CONTEXT: [HeaderName; 2] = [
-    HeaderName::from_static("traceparent"),
-    HeaderName::from_static("tracestate"),
-];
+static TRACE_CONTEXT: LazyLock<HeaderSet> = LazyLock::new(|| {
+    [TRACEPARENT.clone(), TRACESTATE.clone()]
+        .into_iter()
+        .collect()
+});
 
 /// What every call to a legacy site says about the citizen's request.
 pub struct Hop<'a> {
@@ -35,7 +40,7 @@ pub struct Hop<'a> {
     pub request_id: &'a RequestId,
     pub session: Option<&'a SsoSession>,
     /// `traceparent`/`tracestate` for this hop.
-    pub trace_headers: http::HeaderMap,
+    pub trace_headers: TraceHeaders,
 }
 
 /// Builds the proxied request in place: `uri` (path and query on the backend), then the
@@ -62,19 +67,26 @@ pub fn prepare(
     Ok(())
 }
 
-/// The header steps common to every call to a legacy site, in order: its own `Host`,
+/// The header steps common to every call to a legacy site, in order: what no client may
+/// send removed (forged identity, portal cookies, trace context), its own `Host`,
 /// `X-Forwarded-*`, `X-Request-Id`, trace context, the citizen's identity, then the
 /// service's request chain (header rules, then credentials, which nothing may override).
 pub fn forward(sso: &Sso, headers: &mut impl HeaderEdit, hop: &Hop<'_>) {
+    // What no client may send goes first, while only the client's headers are there to
+    // look through. Trace context is the gateway's to set (an untrusted client's was not
+    // followed).
+    headers.remove_any(&TRACE_CONTEXT);
+    crate::sso::upstream::strip_client_identity(sso, hop.service, headers);
     headers.set(HOST, hop.service.upstream.host_header.clone());
     if let Some(client) = hop.client {
         client.apply(headers, hop.citizen_host.as_ref());
     }
     headers.set(X_REQUEST_ID.clone(), hop.request_id.header_value().clone());
-    // Trace context is the gateway's to set (an untrusted client's was not followed).
-    headers.remove_any(&TRACE_CONTEXT);
-    for (name, value) in &hop.trace_headers {
-        headers.set(name.clone(), value.clone());
+    if let Some(v) = &hop.trace_headers.traceparent {
+        headers.set(TRACEPARENT.clone(), v.clone());
+    }
+    if let Some(v) = &hop.trace_headers.tracestate {
+        headers.set(TRACESTATE.clone(), v.clone());
     }
     crate::sso::upstream::present_identity(sso, hop.service, hop.session, headers);
     hop.service.chain.apply_request(headers);
