@@ -3,12 +3,14 @@
 //! allocator (mimalloc), so the comparison is of the work, not of the allocators.
 //!
 //! ```text
-//! cargo run --release -p egov-integration --example bare-pingora -- 127.0.0.1:8181 127.0.0.1:9400 www.cnie.ma 2
+//! cargo run --release -p egov-integration --example bare-pingora -- 127.0.0.1:8181 127.0.0.1:9400 www.cnie.ma 2 gateway-settings
 //! curl -H 'Host: www.cnie.ma' http://127.0.0.1:8181/cnie-first-application/__estate/blob
 //! ```
 
 use async_trait::async_trait;
+use pingora::listeners::ListenerConfig;
 use pingora::prelude::*;
+use pingora::protocols::l4::stream::L4BufferSettings;
 use pingora::proxy::{ProxyHttp, Session};
 use pingora::server::configuration::ServerConf;
 
@@ -44,11 +46,13 @@ impl ProxyHttp for Bare {
 fn main() {
     let args: Vec<String> = std::env::args().collect();
     let (Some(listen), Some(peer), Some(host)) = (args.get(1), args.get(2), args.get(3)) else {
-        eprintln!("usage: bare-pingora LISTEN PEER HOST [THREADS] [timeouts]");
+        eprintln!("usage: bare-pingora LISTEN PEER HOST [THREADS] [gateway-settings]");
         std::process::exit(2);
     };
     let threads = args.get(4).and_then(|t| t.parse().ok()).unwrap_or(1);
-    let timeouts = args.get(5).is_some_and(|a| a == "timeouts");
+    // The gateway's settings: its per-request timeouts and its citizen-connection buffers
+    // (no 64 KiB read buffer per connection).
+    let gateway_settings = args.get(5).is_some_and(|a| a == "gateway-settings");
     let Ok(peer) = peer.parse() else {
         eprintln!("PEER must be IP:port");
         std::process::exit(2);
@@ -64,10 +68,17 @@ fn main() {
         Bare {
             peer,
             host: host.clone(),
-            timeouts,
+            timeouts: gateway_settings,
         },
     );
-    proxy.add_tcp(listen);
+    let mut listener = ListenerConfig::tcp(listen.as_str());
+    if gateway_settings {
+        listener = listener.l4_buffer(L4BufferSettings {
+            read: Some(0),
+            write: None,
+        });
+    }
+    proxy.add_listener(listener);
     server.add_service(proxy);
     server.run_forever();
 }

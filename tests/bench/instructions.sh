@@ -10,7 +10,7 @@
 # Each gateway (this checkout's release build first, then every OTHER_BINARY, e.g. an older
 # build kept aside) serves one public service (1 KB object from the estate) on one worker
 # thread, and so does a bare pingora proxy (the framework's floor, same allocator and
-# timeouts; the ratio gateway/bare is what the gateway's features cost); after 50 warm-up
+# timeouts and connection buffers; the ratio gateway/bare is what the gateway's features cost); after 50 warm-up
 # requests, callgrind counts only while `requests` requests run one
 # after another on one keep-alive connection. Prints instructions per request and the ratio
 # of each binary to the first.
@@ -110,7 +110,7 @@ count_bare() {
   port=$(free_port)
   out="$work/bare-$port.out"
   valgrind --tool=callgrind --instr-atstart=no --callgrind-out-file="$out" \
-    "$bin/examples/bare-pingora" "127.0.0.1:$port" "127.0.0.1:$est" www.cnie.ma 1 timeouts \
+    "$bin/examples/bare-pingora" "127.0.0.1:$port" "127.0.0.1:$est" www.cnie.ma 1 gateway-settings \
     >"$work/bare-$port.log" 2>&1 &
   vg=$!
   pids+=($vg)

@@ -6,13 +6,14 @@
 #   tests/bench/run.sh [proxy|idle|auth|telemetry|registry|cache|portal|memory|soak|all] [seconds-per-run=10] [connections=32] [rounds=2]
 #
 # proxy      the estate directly, nginx (keep-alive reverse proxy), a bare pingora proxy (the
-#            framework's floor, on the gateway's allocator and timeouts) and the gateway, at one
+#            framework's floor, on the gateway's allocator, timeouts and connection buffers) and the gateway, at one
 #            worker thread (process) each and then at two (EGOV_BENCH_THREADS="1 2");
 #            ratios gateway/nginx, gateway/bare, gateway/direct.
 #            With EGOV_BENCH_BASELINE=/path/to/an/older/egov-gateway, that binary runs beside the
 #            gateway on the same configuration (target "baseline"): ratio gateway/baseline.
-# idle       resident memory of the gateway and of a bare pingora holding 10,000 idle
-#            keep-alive connections (EGOV_BENCH_IDLE), each after one request
+# idle       resident memory of the gateway, of a bare pingora with the gateway's settings and
+#            of one with pingora's defaults, each holding 10,000 idle keep-alive connections
+#            (EGOV_BENCH_IDLE), each after one request
 # auth       the gateway (demo, dev identity provider): an anonymous request to a public service
 #            vs a signed-in request to a citizen service, sessions in memory and in Redis, each
 #            with services on their own origins and on the portal's (shared origin)
@@ -200,7 +201,7 @@ NGINX
   nginx -c "$work/nginx/nginx.conf" -p "$work/nginx" &
   local nginx_master=$!
   pids+=($nginx_master)
-  "$bin/examples/bare-pingora" "127.0.0.1:$bare" "127.0.0.1:$est" "$host" "$threads" timeouts >"$work/bare.log" 2>&1 &
+  "$bin/examples/bare-pingora" "127.0.0.1:$bare" "127.0.0.1:$est" "$host" "$threads" gateway-settings >"$work/bare.log" 2>&1 &
   procs[bare-pingora]=$!
   pids+=($!)
   gateway_config "$est" "$work/gw" "" "$gw"
@@ -624,14 +625,19 @@ idle_bench() {
       -e 's/^# max_connections = .*/max_connections = 15000/' "$work/idle/gateway.toml"
   RUST_LOG=warn "$bin/egov-gateway" serve --config "$work/idle/gateway.toml" >"$work/gw-idle.log" 2>&1 &
   procs[gateway]=$!; pids+=($!)
-  "$bin/examples/bare-pingora" "127.0.0.1:$bare" "127.0.0.1:$est" "$host" "$threads" >"$work/bare.log" 2>&1 &
+  "$bin/examples/bare-pingora" "127.0.0.1:$bare" "127.0.0.1:$est" "$host" "$threads" gateway-settings >"$work/bare.log" 2>&1 &
   procs[bare-pingora]=$!; pids+=($!)
-  for port in "$est" "$gw" "$bare"; do wait_port "$port"; done
+  # pingora's own defaults (a 64 KiB read buffer per connection), for comparison.
+  local plain; plain=$(free_port)
+  "$bin/examples/bare-pingora" "127.0.0.1:$plain" "127.0.0.1:$est" "$host" "$threads" >"$work/bare-plain.log" 2>&1 &
+  procs[pingora-defaults]=$!; pids+=($!)
+  for port in "$est" "$gw" "$bare" "$plain"; do wait_port "$port"; done
   echo "$n idle keep-alive connections, each after one request; resident memory (VmRSS) of each proxy"
-  printf '%-14s %12s %14s %14s %16s\n' proxy 'served' 'before MiB' 'holding MiB' 'KiB/connection'
-  for t in gateway bare-pingora; do
+  printf '%-16s %8s %12s %13s %16s\n' proxy 'served' 'before MiB' 'holding MiB' 'KiB/connection'
+  for t in gateway bare-pingora pingora-defaults; do
     local path="/$service/$blob" h="$host"
     port=$bare
+    [ "$t" = pingora-defaults ] && port=$plain
     if [ "$t" = gateway ]; then path="/s/$service/$blob"; h="127.0.0.1:$gw"; port=$gw; fi
     for _ in $(seq 1 50); do curl -s -o /dev/null -H "Host: $h" "http://127.0.0.1:$port$path"; done
     rss0=$(awk '/VmRSS/ {print $2}' "/proc/${procs[$t]}/status")
@@ -644,7 +650,7 @@ idle_bench() {
     served=$(cat "$ready")
     touch "$done_file"
     wait "$client"
-    printf '%-14s %12s %14s %14s %16s\n' "$t" "$served" "$((rss0 / 1024))" "$((rss1 / 1024))" \
+    printf '%-16s %8s %12s %13s %16s\n' "$t" "$served" "$((rss0 / 1024))" "$((rss1 / 1024))" \
       "$(python3 -c "print(round(($rss1 - $rss0) / max(1, $served), 1))")"
     echo "  $(cat "$work/idle-$t.out")"
   done

@@ -88,6 +88,81 @@ fn a_slowloris_header_is_cut_off_at_the_header_deadline_while_others_are_served(
     assert!(metrics(&gw).contains("egov_request_header_timeouts_total 1"));
 }
 
+/// Reads one answer (a `Content-Length` or a chunked body) from a kept-alive connection;
+/// its head.
+fn read_answer(stream: &mut TcpStream) -> String {
+    stream
+        .set_read_timeout(Some(Duration::from_secs(5)))
+        .expect("timeout");
+    let mut got = Vec::new();
+    let mut buf = [0u8; 4096];
+    loop {
+        let n = stream.read(&mut buf).expect("an answer");
+        assert!(n > 0, "closed before answering");
+        got.extend_from_slice(&buf[..n]);
+        let text = String::from_utf8_lossy(&got).to_string();
+        let Some((head, body)) = text.split_once("\r\n\r\n") else {
+            continue;
+        };
+        let header = |name: &str| {
+            head.lines().find_map(|l| {
+                let (n, v) = l.split_once(':')?;
+                n.eq_ignore_ascii_case(name).then(|| v.trim().to_string())
+            })
+        };
+        let complete = match header("content-length") {
+            Some(length) => body.len() >= length.parse::<usize>().expect("length"),
+            None => body.ends_with("\r\n0\r\n\r\n") || body == "0\r\n\r\n",
+        };
+        if complete {
+            return head.to_string();
+        }
+    }
+}
+
+#[test]
+fn a_kept_alive_connection_serves_its_next_request_after_idling_and_cuts_a_slow_one() {
+    let estate = start_estate(None);
+    let gw = TestGateway::with(&estate, |c| {
+        c.gateway.limits.header_timeout = Duration::from_secs(1);
+    });
+    let request = format!("GET /s/cnie-renewal/ HTTP/1.1\r\nHost: {}\r\n\r\n", gw.addr);
+    let mut conn = TcpStream::connect(gw.addr).expect("connect");
+    conn.write_all(request.as_bytes()).expect("first");
+    assert!(read_answer(&mut conn).starts_with("HTTP/1.1 200"));
+    // Idle longer than the header deadline: between requests no deadline runs.
+    std::thread::sleep(Duration::from_millis(1500));
+    // The next request arrives in two parts: the wait for its first bytes and the
+    // parser's reads both see all of it.
+    let (start, rest) = request.split_at(10);
+    conn.write_all(start.as_bytes()).expect("second, start");
+    std::thread::sleep(Duration::from_millis(100));
+    conn.write_all(rest.as_bytes()).expect("second, rest");
+    assert!(read_answer(&mut conn).starts_with("HTTP/1.1 200"));
+    // A third request whose header never ends is cut off at the deadline, counted from
+    // its first byte.
+    conn.write_all(b"GET /s/cnie-renewal/ HTTP/1.1\r\n")
+        .expect("third");
+    let start = Instant::now();
+    let mut closed = false;
+    while start.elapsed() < Duration::from_secs(6) {
+        if conn.write_all(b"X-Slow: 1\r\n").is_err() {
+            closed = true;
+            break;
+        }
+        let (_, gone) = read_until_closed(&mut conn, Duration::from_millis(300));
+        if gone {
+            closed = true;
+            break;
+        }
+    }
+    assert!(
+        closed,
+        "a slow header on a kept-alive connection was never cut off"
+    );
+    assert!(metrics(&gw).contains("egov_request_header_timeouts_total 1"));
+}
+
 #[test]
 fn a_connection_that_never_sends_a_byte_is_closed_at_the_header_deadline() {
     let estate = start_estate(None);

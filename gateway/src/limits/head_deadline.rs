@@ -9,6 +9,7 @@
 //! starts again when a final response head (`HTTP/1.x` non-1xx) is written. HTTP/2
 //! connections are left alone: their frames are not request lines.
 
+use bytes::Bytes;
 use pingora::protocols::raw_connect::ProxyDigest;
 use pingora::protocols::tls::TlsRef;
 use pingora::protocols::{
@@ -49,7 +50,13 @@ pub struct HeadDeadline {
     /// end a header).
     content: bool,
     timeouts: IntCounter,
+    /// Bytes read while the connection waited between requests ([`Self::next_request`]),
+    /// already through the header watch, served before anything else is read.
+    stash: Bytes,
 }
+
+/// The most [`HeadDeadline::next_request`] reads at once (pingora's first header buffer).
+const FIRST_READ: usize = 4096;
 
 impl HeadDeadline {
     /// Wraps `inner`; the first header's deadline starts now.
@@ -63,7 +70,30 @@ impl HeadDeadline {
             newlines: 0,
             content: false,
             timeouts,
+            stash: Bytes::new(),
         }
+    }
+
+    /// Waits, between two requests of a kept-alive connection, for the next request's
+    /// first bytes, and keeps them for the parser: `Ok(false)` when the client closed the
+    /// connection instead. Nothing is held while waiting (the read buffer lives on the
+    /// stack of each poll), so an idle connection costs its socket and this wrapper, not
+    /// the proxy's per-request state and buffers, which are made once bytes arrive.
+    pub async fn next_request(&mut self) -> std::io::Result<bool> {
+        std::future::poll_fn(|cx| {
+            let mut buf = [0u8; FIRST_READ];
+            let mut read = ReadBuf::new(&mut buf);
+            match Pin::new(&mut *self).poll_read(cx, &mut read) {
+                Poll::Ready(Ok(())) if read.filled().is_empty() => Poll::Ready(Ok(false)),
+                Poll::Ready(Ok(())) => {
+                    self.stash = Bytes::copy_from_slice(read.filled());
+                    Poll::Ready(Ok(true))
+                }
+                Poll::Ready(Err(e)) => Poll::Ready(Err(e)),
+                Poll::Pending => Poll::Pending,
+            }
+        })
+        .await
     }
 
     fn start_head(&mut self) {
@@ -120,6 +150,12 @@ impl AsyncRead for HeadDeadline {
         buf: &mut ReadBuf<'_>,
     ) -> Poll<std::io::Result<()>> {
         let this = &mut *self;
+        if !this.stash.is_empty() {
+            // Read (and watched) while the connection was idle.
+            let n = this.stash.len().min(buf.remaining());
+            buf.put_slice(&this.stash.split_to(n));
+            return Poll::Ready(Ok(()));
+        }
         if this.phase == Phase::Head && this.deadline.as_mut().poll(cx).is_ready() {
             this.timeouts.inc();
             return Poll::Ready(Err(std::io::Error::new(
@@ -255,6 +291,10 @@ impl Peek for HeadDeadline {
     /// Pingora peeks for the HTTP/2 preface before reading anything: a client that sends
     /// nothing waits here, so the deadline applies here too.
     async fn try_peek(&mut self, buf: &mut [u8]) -> std::io::Result<bool> {
+        if !self.stash.is_empty() {
+            // Bytes were taken off the socket already: peeking would skip them.
+            return Ok(false);
+        }
         if self.phase != Phase::Head {
             return self.inner.try_peek(buf).await;
         }
@@ -312,6 +352,40 @@ mod tests {
         let err = last.expect_err("the deadline passed");
         assert_eq!(err.kind(), std::io::ErrorKind::TimedOut);
         assert_eq!(server.timeouts.get(), 1);
+    }
+
+    #[tokio::test]
+    async fn bytes_that_arrive_while_idle_are_kept_for_the_parser_and_watched() {
+        let (mut server, mut client) = pair(LIMIT);
+        client
+            .write_all(b"GET / HTTP/1.1\r\nHost: a\r\n\r\n")
+            .await
+            .expect("write");
+        read_some(&mut server).await.expect("header");
+        server
+            .write_all(b"HTTP/1.1 200 OK\r\nContent-Length: 0\r\n\r\n")
+            .await
+            .expect("response");
+        client
+            .write_all(b"GET /next HTTP/1.1\r\n")
+            .await
+            .expect("write");
+        assert!(server.next_request().await.expect("bytes"));
+        // The parser reads exactly what arrived, then the rest from the socket.
+        let mut buf = [0u8; 64];
+        let n = server.read(&mut buf).await.expect("stashed");
+        assert_eq!(&buf[..n], b"GET /next HTTP/1.1\r\n");
+        // The header watch started with those bytes: the rest must come in time.
+        tokio::time::sleep(2 * LIMIT).await;
+        let err = read_some(&mut server).await.expect_err("deadline");
+        assert_eq!(err.kind(), std::io::ErrorKind::TimedOut);
+    }
+
+    #[tokio::test]
+    async fn a_client_that_closes_while_idle_ends_the_wait() {
+        let (mut server, client) = pair(LIMIT);
+        drop(client);
+        assert!(!server.next_request().await.expect("end of stream"));
     }
 
     #[tokio::test]
