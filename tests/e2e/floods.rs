@@ -33,6 +33,27 @@ fn read_until_closed(stream: &mut TcpStream, patience: Duration) -> (Vec<u8>, bo
     (got, false)
 }
 
+/// Sends one header line every 300 ms (each read is quick, the header never ends), calling
+/// `meanwhile` after each, until the gateway closes the connection or `patience` passes;
+/// whether it closed.
+fn drip_header_until_closed(
+    stream: &mut TcpStream,
+    patience: Duration,
+    mut meanwhile: impl FnMut(),
+) -> bool {
+    let start = Instant::now();
+    while start.elapsed() < patience {
+        if stream.write_all(b"X-Slow: 1\r\n").is_err() {
+            return true;
+        }
+        if read_until_closed(stream, Duration::from_millis(300)).1 {
+            return true;
+        }
+        meanwhile();
+    }
+    false
+}
+
 fn metrics(gw: &TestGateway) -> String {
     raw_http::get(gw.metrics, "/metrics", "").text()
 }
@@ -65,25 +86,13 @@ fn a_slowloris_header_is_cut_off_at_the_header_deadline_while_others_are_served(
     let mut slow = TcpStream::connect(gw.addr).expect("connect");
     slow.write_all(format!("GET /s/cnie-renewal/ HTTP/1.1\r\nHost: {}\r\n", gw.addr).as_bytes())
         .expect("start");
-    let start = Instant::now();
-    let mut closed = false;
-    // One header line every 300 ms: each read is quick, the header never ends.
-    while start.elapsed() < Duration::from_secs(8) {
-        if slow.write_all(b"X-Slow: 1\r\n").is_err() {
-            closed = true;
-            break;
-        }
-        let (_, gone) = read_until_closed(&mut slow, Duration::from_millis(300));
-        if gone {
-            closed = true;
-            break;
-        }
+    let closed = drip_header_until_closed(&mut slow, Duration::from_secs(8), || {
         assert_eq!(
             raw_http::get(gw.addr, "/s/cnie-renewal/", "").status,
             200,
             "a slow client does not slow anyone else"
         );
-    }
+    });
     assert!(closed, "the slow header was still accepted after 8 s");
     assert!(metrics(&gw).contains("egov_request_header_timeouts_total 1"));
 }
@@ -143,19 +152,7 @@ fn a_kept_alive_connection_serves_its_next_request_after_idling_and_cuts_a_slow_
     // its first byte.
     conn.write_all(b"GET /s/cnie-renewal/ HTTP/1.1\r\n")
         .expect("third");
-    let start = Instant::now();
-    let mut closed = false;
-    while start.elapsed() < Duration::from_secs(6) {
-        if conn.write_all(b"X-Slow: 1\r\n").is_err() {
-            closed = true;
-            break;
-        }
-        let (_, gone) = read_until_closed(&mut conn, Duration::from_millis(300));
-        if gone {
-            closed = true;
-            break;
-        }
-    }
+    let closed = drip_header_until_closed(&mut conn, Duration::from_secs(6), || {});
     assert!(
         closed,
         "a slow header on a kept-alive connection was never cut off"

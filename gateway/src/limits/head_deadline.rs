@@ -333,6 +333,19 @@ mod tests {
         )
     }
 
+    /// One request read and answered: the connection is now between requests.
+    async fn serve_one(server: &mut HeadDeadline, client: &mut tokio::io::DuplexStream) {
+        client
+            .write_all(b"GET / HTTP/1.1\r\nHost: a\r\n\r\n")
+            .await
+            .expect("write");
+        read_some(server).await.expect("header");
+        server
+            .write_all(b"HTTP/1.1 200 OK\r\nContent-Length: 0\r\n\r\n")
+            .await
+            .expect("response");
+    }
+
     async fn read_some(s: &mut HeadDeadline) -> std::io::Result<usize> {
         let mut buf = [0u8; 512];
         s.read(&mut buf).await
@@ -358,15 +371,7 @@ mod tests {
     #[tokio::test]
     async fn bytes_that_arrive_while_idle_are_kept_for_the_parser_and_watched() {
         let (mut server, mut client) = pair(LIMIT);
-        client
-            .write_all(b"GET / HTTP/1.1\r\nHost: a\r\n\r\n")
-            .await
-            .expect("write");
-        read_some(&mut server).await.expect("header");
-        server
-            .write_all(b"HTTP/1.1 200 OK\r\nContent-Length: 0\r\n\r\n")
-            .await
-            .expect("response");
+        serve_one(&mut server, &mut client).await;
         client
             .write_all(b"GET /next HTTP/1.1\r\n")
             .await
@@ -412,15 +417,7 @@ mod tests {
     #[tokio::test]
     async fn a_kept_alive_connection_waits_idle_and_times_the_next_header_from_its_first_byte() {
         let (mut server, mut client) = pair(LIMIT);
-        client
-            .write_all(b"GET / HTTP/1.1\r\nHost: a\r\n\r\n")
-            .await
-            .expect("write");
-        read_some(&mut server).await.expect("header");
-        server
-            .write_all(b"HTTP/1.1 200 OK\r\nContent-Length: 0\r\n\r\n")
-            .await
-            .expect("response");
+        serve_one(&mut server, &mut client).await;
         let mut sink = [0u8; 64];
         let _ = client.read(&mut sink).await;
         // Idle between requests is pingora's keep-alive timeout's business, not this one's.
