@@ -83,7 +83,10 @@ impl<A: HttpServerApp + Send + Sync + 'static> Admission<A> {
     /// request's bytes arrive. That is what 10,000 idle keep-alive connections cost.
     async fn serve(self: &Arc<Self>, mut stream: Box<HeadDeadline>, shutdown: &ShutdownWatch) {
         if self.hands_over(&mut stream).await {
-            let _ = ServerApp::process_new(&self.inner, stream, shutdown).await;
+            let mut handed: Stream = stream;
+            while let Some(reused) = ServerApp::process_new(&self.inner, handed, shutdown).await {
+                handed = reused;
+            }
             return;
         }
         let mut persistent: Option<HttpPersistentSettings> = None;
