@@ -169,6 +169,12 @@ fn a_connection_that_never_sends_a_byte_is_closed_at_the_header_deadline() {
     let mut idle = TcpStream::connect(gw.addr).expect("connect");
     let (_, closed) = read_until_closed(&mut idle, Duration::from_secs(6));
     assert!(closed);
+    // One timeout, counted once (not again by a second look for HTTP/2's preface).
+    assert!(
+        metrics(&gw).contains("egov_request_header_timeouts_total 1\n"),
+        "{}",
+        metrics(&gw)
+    );
 }
 
 #[test]

@@ -270,18 +270,28 @@ async fn visible(
     }
 }
 
+/// The caller, authenticated for `action` on service `id`, and the service's record, which
+/// must exist and be the caller's ministry's: the preamble of every call about one service.
+async fn caller_of_service(
+    admin: &Admin,
+    headers: &HeaderMap,
+    action: &str,
+    id: &str,
+    client: SocketAddr,
+) -> Result<(Caller, Record), Response> {
+    let caller = admin.caller(headers, action, Some(id), client).await?;
+    let record = visible(admin, &caller, id, action, client).await?;
+    Ok((caller, record))
+}
+
 async fn read(
     State(admin): Shared,
     ConnectInfo(client): Client,
     Path(id): Path<String>,
     headers: HeaderMap,
 ) -> Response {
-    let caller = match admin.caller(&headers, "read", Some(&id), client).await {
-        Ok(c) => c,
-        Err(r) => return r,
-    };
-    match visible(&admin, &caller, &id, "read", client).await {
-        Ok(r) => ([(header::ETAG, etag(r.version))], Json(r.document)).into_response(),
+    match caller_of_service(&admin, &headers, "read", &id, client).await {
+        Ok((_, r)) => ([(header::ETAG, etag(r.version))], Json(r.document)).into_response(),
         Err(r) => r,
     }
 }
@@ -337,11 +347,7 @@ async fn feedback(
     Path(id): Path<String>,
     headers: HeaderMap,
 ) -> Response {
-    let caller = match admin.caller(&headers, "read", Some(&id), client).await {
-        Ok(c) => c,
-        Err(r) => return r,
-    };
-    if let Err(r) = visible(&admin, &caller, &id, "read", client).await {
+    if let Err(r) = caller_of_service(&admin, &headers, "read", &id, client).await {
         return r;
     }
     match admin.feedback.for_service(&id).await {
@@ -363,11 +369,7 @@ async fn health(
     Path(id): Path<String>,
     headers: HeaderMap,
 ) -> Response {
-    let caller = match admin.caller(&headers, "read", Some(&id), client).await {
-        Ok(c) => c,
-        Err(r) => return r,
-    };
-    if let Err(r) = visible(&admin, &caller, &id, "read", client).await {
+    if let Err(r) = caller_of_service(&admin, &headers, "read", &id, client).await {
         return r;
     }
     let snapshot = admin.live.snapshot();
@@ -420,13 +422,10 @@ async fn purge(
     headers: HeaderMap,
     body: axum::body::Bytes,
 ) -> Response {
-    let caller = match admin.caller(&headers, "purge", Some(&id), client).await {
-        Ok(c) => c,
+    let caller = match caller_of_service(&admin, &headers, "purge", &id, client).await {
+        Ok((caller, _)) => caller,
         Err(r) => return r,
     };
-    if let Err(r) = visible(&admin, &caller, &id, "purge", client).await {
-        return r;
-    }
     let asked: PurgeRequest = if body.iter().all(u8::is_ascii_whitespace) {
         PurgeRequest::default()
     } else {

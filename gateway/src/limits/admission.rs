@@ -82,12 +82,18 @@ impl<A: HttpServerApp + Send + Sync + 'static> Admission<A> {
     /// future of over 10 KiB and a 4 KiB header buffer), which is made only when the next
     /// request's bytes arrive. That is what 10,000 idle keep-alive connections cost.
     async fn serve(self: &Arc<Self>, mut stream: Box<HeadDeadline>, shutdown: &ShutdownWatch) {
-        if self.hands_over(&mut stream).await {
-            let mut handed: Stream = stream;
-            while let Some(reused) = ServerApp::process_new(&self.inner, handed, shutdown).await {
-                handed = reused;
+        match self.protocol(&mut stream).await {
+            Protocol::Http1 => {}
+            // The client sent no preface in time, or the peek failed: pingora would close.
+            Protocol::Gone => return,
+            Protocol::Pingora => {
+                let mut handed: Stream = stream;
+                while let Some(reused) = ServerApp::process_new(&self.inner, handed, shutdown).await
+                {
+                    handed = reused;
+                }
+                return;
             }
-            return;
         }
         let mut persistent: Option<HttpPersistentSettings> = None;
         let mut next: Stream = stream;
@@ -129,32 +135,41 @@ impl<A: HttpServerApp + Send + Sync + 'static> Admission<A> {
         }
     }
 
-    /// Whether pingora serves the whole connection: HTTP/2 by ALPN, a custom protocol, or
-    /// (plain text, with h2c on) a client that starts with HTTP/2's preface. The same test
-    /// as pingora's own, with the same peek.
-    async fn hands_over(&self, stream: &mut HeadDeadline) -> bool {
+    /// Who serves the connection: pingora, whole, for HTTP/2 by ALPN, a custom protocol,
+    /// or (plain text, with h2c on) a client that starts with HTTP/2's preface; this loop
+    /// for HTTP/1. The same test as pingora's own, with the same peek.
+    async fn protocol(&self, stream: &mut HeadDeadline) -> Protocol {
         if matches!(
             stream.selected_alpn_proto(),
             Some(ALPN::H2) | Some(ALPN::Custom(_))
         ) {
-            return true;
+            return Protocol::Pingora;
         }
         let options = self.inner.server_options();
         if options.is_some_and(|o| o.force_custom) {
-            return true;
+            return Protocol::Pingora;
         }
         let h2c = options.is_some_and(|o| o.h2c) && stream.get_ssl_digest().is_none();
         if !h2c {
-            return false;
+            return Protocol::Http1;
         }
         let mut preface = [0u8; H2_PREFACE.len()];
         match stream.try_peek(&mut preface).await {
-            Ok(true) => preface == *H2_PREFACE,
-            // A client that sent less than a preface and stopped, or an error: pingora's
-            // own loop answers it as it would have.
-            _ => true,
+            Ok(true) if preface == *H2_PREFACE => Protocol::Pingora,
+            Ok(true) => Protocol::Http1,
+            // A stream that cannot be peeked: pingora's own test then assumes HTTP/2.
+            Ok(false) => Protocol::Pingora,
+            // Nothing complete within the header deadline (counted once, here), or an error.
+            Err(_) => Protocol::Gone,
         }
     }
+}
+
+/// Who serves a connection (see [`Admission::protocol`]).
+enum Protocol {
+    Pingora,
+    Http1,
+    Gone,
 }
 
 /// HTTP/2's connection preface (RFC 9113, section 3.4).

@@ -45,22 +45,30 @@ mod tests {
     use super::*;
     use crate::testing::{parts, request};
 
-    #[tokio::test]
-    async fn a_request_to_a_service_without_a_strip_gets_none() {
+    /// The stage, and a request context routed to a shipped service with or without the
+    /// portal strip.
+    fn stage_and_ctx(with_strip: bool) -> (StripStage, RequestCtx) {
         let p = parts();
         let stage = StripStage::new(p.portal(), Arc::clone(&p.sso));
         let snap = crate::testing::snapshot();
+        // The shipped catalog shows the strip on onee-electricity-bill, not on most.
         let service = snap
             .services()
             .iter()
-            .find(|s| !s.chain.has_banner())
+            .find(|s| s.chain.has_banner() == with_strip)
             .cloned()
-            .expect("a service without a banner");
-        let mut ctx = RequestCtx {
-            snapshot: Some(Arc::clone(&snap)),
+            .expect("a shipped service with (or without) the portal strip");
+        let ctx = RequestCtx {
+            snapshot: Some(snap),
             service: Some(service),
             ..RequestCtx::default()
         };
+        (stage, ctx)
+    }
+
+    #[tokio::test]
+    async fn a_request_to_a_service_without_a_strip_gets_none() {
+        let (stage, mut ctx) = stage_and_ctx(false);
         let mut session = request(b"GET /s/x/ HTTP/1.1\r\nHost: x\r\n\r\n").await;
         assert!(matches!(
             stage.run(&mut session, &mut ctx).await,
@@ -71,21 +79,7 @@ mod tests {
 
     #[tokio::test]
     async fn a_service_with_a_strip_gets_the_citizen_s_language_variant() {
-        let p = parts();
-        let stage = StripStage::new(p.portal(), Arc::clone(&p.sso));
-        let snap = crate::testing::snapshot();
-        // The shipped catalog shows the strip on onee-electricity-bill.
-        let service = snap
-            .services()
-            .iter()
-            .find(|s| s.chain.has_banner())
-            .cloned()
-            .expect("a service with the portal strip in the shipped catalog");
-        let mut ctx = RequestCtx {
-            snapshot: Some(Arc::clone(&snap)),
-            service: Some(service),
-            ..RequestCtx::default()
-        };
+        let (stage, mut ctx) = stage_and_ctx(true);
         let mut session =
             request(b"GET /s/x/ HTTP/1.1\r\nHost: x\r\nAccept-Language: en\r\n\r\n").await;
         stage.run(&mut session, &mut ctx).await;
