@@ -58,25 +58,6 @@ fn metrics(gw: &TestGateway) -> String {
     raw_http::get(gw.metrics, "/metrics", "").text()
 }
 
-/// Waits until the gateway holds `n` connections (accepted and given their slots: under
-/// load the accept loop may run well after the client's `connect` returned).
-fn wait_open(gw: &TestGateway, n: usize) {
-    let open = |text: String| {
-        text.lines()
-            .find_map(|l| l.strip_prefix("egov_connections_open "))
-            .and_then(|v| v.trim().parse::<usize>().ok())
-            .unwrap_or(0)
-    };
-    let start = Instant::now();
-    while open(metrics(gw)) < n {
-        assert!(
-            start.elapsed() < Duration::from_secs(10),
-            "the gateway never held {n} connections"
-        );
-        std::thread::sleep(Duration::from_millis(20));
-    }
-}
-
 #[test]
 fn a_slowloris_header_is_cut_off_at_the_header_deadline_while_others_are_served() {
     let estate = start_estate(None);
@@ -187,7 +168,7 @@ fn one_address_over_its_connection_share_gets_a_429_and_close() {
         .map(|_| TcpStream::connect(gw.addr).expect("connect"))
         .collect();
     // The four are taken in before the fifth arrives.
-    wait_open(&gw, 4);
+    gw.wait_connections_open(4);
     let mut fifth = TcpStream::connect(gw.addr).expect("connect");
     let (answer, closed) = read_until_closed(&mut fifth, Duration::from_secs(5));
     let text = String::from_utf8_lossy(&answer);
@@ -208,7 +189,7 @@ fn past_the_global_connection_cap_new_connections_get_a_503_and_close() {
     let held: Vec<TcpStream> = (0..16)
         .map(|_| TcpStream::connect(gw.addr).expect("connect"))
         .collect();
-    wait_open(&gw, 16);
+    gw.wait_connections_open(16);
     let mut over = TcpStream::connect(gw.addr).expect("connect");
     let (answer, closed) = read_until_closed(&mut over, Duration::from_secs(5));
     let text = String::from_utf8_lossy(&answer);

@@ -236,7 +236,7 @@ impl TestGateway {
         for t in &config.gateway.portal.tls {
             ports::wait_listening(t.listen);
         }
-        Self {
+        let gateway = Self {
             running: Some(running),
             addr: reservation.addr,
             admin: admin_addr,
@@ -246,6 +246,38 @@ impl TestGateway {
             telemetry: Arc::clone(&app.telemetry),
             _reservation: reservation,
             staged: None,
+        };
+        // The probe above was a connection too: until the gateway has seen it close, it
+        // holds a connection slot, and a test of the connection caps would count it.
+        gateway.wait_connections_open(0);
+        gateway
+    }
+
+    /// Connections the portal listeners hold now (`egov_connections_open`).
+    pub fn connections_open(&self) -> usize {
+        crate::raw_http::get(self.metrics, "/metrics", "")
+            .text()
+            .lines()
+            .find_map(|l| l.strip_prefix("egov_connections_open "))
+            .and_then(|v| v.trim().parse().ok())
+            .unwrap_or(0)
+    }
+
+    /// Waits until the portal listeners hold exactly `n` connections: accepted and given
+    /// their slots (under load the accept loop may run well after the client's `connect`
+    /// returned), or let go after the client closed.
+    pub fn wait_connections_open(&self, n: usize) {
+        let start = Instant::now();
+        loop {
+            let open = self.connections_open();
+            if open == n {
+                return;
+            }
+            assert!(
+                start.elapsed() < Duration::from_secs(10),
+                "the gateway holds {open} connections, not {n}, after 10 s"
+            );
+            std::thread::sleep(Duration::from_millis(20));
         }
     }
 
