@@ -31,6 +31,11 @@ use std::hint::black_box;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
+/// The gateway's allocator: pages are rewritten inside the gateway, which runs on mimalloc,
+/// and the pipeline allocates per element (lol_html's attribute names and values).
+#[global_allocator]
+static ALLOCATOR: mimalloc::MiMalloc = mimalloc::MiMalloc;
+
 const CHUNK: usize = 16 * 1024;
 const TARGET_SIZE: usize = 2 * 1024 * 1024;
 const PASSES: usize = 15;

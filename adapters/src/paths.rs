@@ -92,9 +92,20 @@ pub fn resolve_dot_segments(path: &str) -> Cow<'_, str> {
     remove_dot_segments(path, true).map_or(Cow::Borrowed(path), Cow::Owned)
 }
 
+/// Whether any `/`-separated segment of `path` is `.` or `..` (also `%2e`-encoded). Only a
+/// segment that starts with `.` or `%` can be one, so the scan jumps between those bytes
+/// (`memchr`) and looks at a segment only there: a link's `file.php` costs one glance.
 fn has_dot_segment(path: &str) -> bool {
-    path.split('/')
-        .any(|seg| !matches!(dot_kind(seg), Dots::None))
+    let b = path.as_bytes();
+    memchr::memchr2_iter(b'.', b'%', b).any(|start| {
+        if start > 0 && b[start - 1] != b'/' {
+            return false;
+        }
+        let end = memchr::memchr(b'/', &b[start..]).map_or(b.len(), |n| start + n);
+        // `start` and `end` sit on ASCII bytes (or the end), so on character boundaries.
+        path.get(start..end)
+            .is_some_and(|seg| !matches!(dot_kind(seg), Dots::None))
+    })
 }
 
 /// `path` with its dot segments resolved; a `..` above the root is dropped when `clamp`,
@@ -291,6 +302,44 @@ mod tests {
             resolve_dot_segments("/a/form.php"),
             Cow::Borrowed("/a/form.php")
         ));
+    }
+
+    #[test]
+    fn the_dot_segment_scan_agrees_with_looking_at_every_segment() {
+        let every_segment = |p: &str| p.split('/').any(|seg| !matches!(dot_kind(seg), Dots::None));
+        for path in [
+            "",
+            "/",
+            ".",
+            "..",
+            "...",
+            "/.",
+            "/..",
+            "/...",
+            "/a.",
+            "/.a",
+            "/a/./b",
+            "/a/../b",
+            "/a/.../b",
+            "/a/b.php",
+            "/a.b/c",
+            "a/..",
+            "./a",
+            "/%2e",
+            "/%2E%2e/",
+            "/%2e%2e%2e",
+            "/a%2e/b",
+            "/%2",
+            "/%",
+            "/a/%2e.",
+            "/a/.%2E",
+            "//..//",
+            "/a/b/..",
+            "/x/y.z/.",
+            "/ملف/../نموذج.php",
+        ] {
+            assert_eq!(has_dot_segment(path), every_segment(path), "{path:?}");
+        }
     }
 
     #[test]

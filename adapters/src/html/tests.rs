@@ -341,3 +341,32 @@ fn utf16_cannot_be_rewritten_in_place() {
         Err(HtmlError::UnsupportedEncoding("UTF-16LE"))
     ));
 }
+
+#[test]
+fn two_pages_rewritten_in_turn_on_one_thread_each_get_only_their_own_output() {
+    let mut a = HtmlRewriter::new(options()).expect("rewriter");
+    let mut b = HtmlRewriter::new(options()).expect("rewriter");
+    let mut out_a = a.feed(b"<p>page A, ").expect("feed");
+    let mut out_b = b.feed(b"<p>page B, ").expect("feed");
+    out_a.extend(a.feed(b"still A</p>").expect("feed"));
+    out_b.extend(b.feed(b"still B</p>").expect("feed"));
+    out_a.extend(a.finish().expect("finish"));
+    out_b.extend(b.finish().expect("finish"));
+    assert_eq!(String::from_utf8_lossy(&out_a), "<p>page A, still A</p>");
+    assert_eq!(String::from_utf8_lossy(&out_b), "<p>page B, still B</p>");
+}
+
+#[test]
+fn output_left_behind_by_a_call_that_panicked_never_reaches_the_next_page() {
+    let panicked = std::panic::catch_unwind(|| {
+        run(|| {
+            ThreadSink.handle_chunk(b"a citizen's half-written page");
+            panic!("a handler bug");
+        })
+    });
+    assert!(panicked.is_err());
+    let mut next = HtmlRewriter::new(options()).expect("rewriter");
+    let mut out = next.feed(b"<p>next page</p>").expect("feed");
+    out.extend(next.finish().expect("finish"));
+    assert_eq!(String::from_utf8_lossy(&out), "<p>next page</p>");
+}
