@@ -127,63 +127,18 @@ pub fn build(
         });
     let mut server = Server::new_with_opt_and_conf(opt, conf);
     server.bootstrap();
-
-    let mut http = pingora::proxy::http_proxy(&server.configuration, GatewayProxy::new(app));
-    let mut options = HttpServerOptions::default();
-    options.h2c = listeners.h2c;
-    http.server_options = Some(options);
-    let metrics = &app.telemetry.metrics;
-    let admission = Admission::new(
-        http,
-        std::sync::Arc::clone(&app.connections.slots),
-        app.connections.header_timeout,
-        AdmissionMetrics {
-            open: metrics.connections_open.clone(),
-            refused_per_address: metrics
-                .connections_refused
-                .with_label_values(&["per_address"]),
-            refused_total: metrics.connections_refused.with_label_values(&["total"]),
-            header_timeouts: metrics.header_timeouts.clone(),
-        },
-    );
-    let mut proxy = pingora::services::listening::Service::new("portal".to_string(), admission);
-    let socket_options = || {
-        let mut opts = TcpSocketOptions::default();
-        opts.so_reuseport = listeners.portal_reuse_port.then_some(true);
-        opts
+    // With `thread_per_core`, one portal service per thread, each a runtime of one thread
+    // with sockets of its own; otherwise one service on the shared runtime.
+    let (runtimes, threads_each) = if settings.thread_per_core {
+        (settings.threads, Some(1))
+    } else {
+        (1, None)
     };
-    for addr in &listeners.portal {
-        proxy.add_listener(
-            ListenerConfig::tcp(addr.to_string())
-                .tcp_socket_options(socket_options())
-                .l4_buffer(citizen_connection_buffers()),
-        );
+    for index in 0..runtimes {
+        let mut portal = portal_service(&server, app, &listeners, index, runtimes)?;
+        portal.threads = threads_each;
+        server.add_service(portal);
     }
-    for t in &listeners.tls {
-        let tls_err = |reason: String| ServerError::Tls {
-            addr: t.listen,
-            reason,
-        };
-        let cert = t
-            .cert
-            .to_str()
-            .ok_or_else(|| tls_err("certificate path is not UTF-8".into()))?;
-        let key = t
-            .key
-            .to_str()
-            .ok_or_else(|| tls_err("key path is not UTF-8".into()))?;
-        let mut tls = TlsSettings::intermediate(cert, key).map_err(|e| tls_err(e.to_string()))?;
-        if t.h2 {
-            tls.enable_h2();
-        }
-        proxy.add_listener(
-            ListenerConfig::tcp(t.listen.to_string())
-                .tcp_socket_options(socket_options())
-                .tls(tls)
-                .l4_buffer(citizen_connection_buffers()),
-        );
-    }
-    server.add_service(proxy);
     server.add_service(background_service("sso", Task::new(app.sso.background())));
     server.add_service(background_service(
         "registry",
@@ -230,6 +185,96 @@ pub fn build(
         }
     }
     Ok(server)
+}
+
+/// The proxy, behind admission control, on the portal listeners: runtime `index` of
+/// `runtimes`. Each runtime has its own listening socket on every portal address: with more
+/// than one they are bound with `SO_REUSEPORT`, and the kernel spreads new connections over
+/// them, so a connection lives on one thread from accept to close.
+fn portal_service(
+    server: &Server,
+    app: &App,
+    listeners: &Listeners,
+    index: usize,
+    runtimes: usize,
+) -> Result<pingora::services::listening::Service<Admission<PortalApp>>, ServerError> {
+    let mut http = pingora::proxy::http_proxy(&server.configuration, GatewayProxy::new(app));
+    let mut options = HttpServerOptions::default();
+    options.h2c = listeners.h2c;
+    http.server_options = Some(options);
+    let metrics = &app.telemetry.metrics;
+    let admission = Admission::new(
+        http,
+        std::sync::Arc::clone(&app.connections.slots),
+        app.connections.header_timeout,
+        AdmissionMetrics {
+            open: metrics.connections_open.clone(),
+            refused_per_address: metrics
+                .connections_refused
+                .with_label_values(&["per_address"]),
+            refused_total: metrics.connections_refused.with_label_values(&["total"]),
+            header_timeouts: metrics.header_timeouts.clone(),
+        },
+    );
+    let name = if runtimes == 1 {
+        "portal".to_string()
+    } else {
+        format!("portal-{index}")
+    };
+    let mut proxy = pingora::services::listening::Service::new(name, admission);
+    let socket_options = || {
+        let mut opts = TcpSocketOptions::default();
+        opts.so_reuseport = (listeners.portal_reuse_port || runtimes > 1).then_some(true);
+        opts
+    };
+    for addr in &listeners.portal {
+        proxy.add_listener(
+            ListenerConfig::tcp(listener_key(*addr, index))
+                .tcp_socket_options(socket_options())
+                .l4_buffer(citizen_connection_buffers()),
+        );
+    }
+    for t in &listeners.tls {
+        let tls_err = |reason: String| ServerError::Tls {
+            addr: t.listen,
+            reason,
+        };
+        let cert = t
+            .cert
+            .to_str()
+            .ok_or_else(|| tls_err("certificate path is not UTF-8".into()))?;
+        let key = t
+            .key
+            .to_str()
+            .ok_or_else(|| tls_err("key path is not UTF-8".into()))?;
+        let mut tls = TlsSettings::intermediate(cert, key).map_err(|e| tls_err(e.to_string()))?;
+        if t.h2 {
+            tls.enable_h2();
+        }
+        proxy.add_listener(
+            ListenerConfig::tcp(listener_key(t.listen, index))
+                .tcp_socket_options(socket_options())
+                .tls(tls)
+                .l4_buffer(citizen_connection_buffers()),
+        );
+    }
+    Ok(proxy)
+}
+
+/// Pingora's application on the portal listeners.
+type PortalApp = pingora::proxy::HttpProxy<GatewayProxy>;
+
+/// How runtime `index` names listening address `addr` to pingora. Pingora keeps one socket
+/// per address *string* (its table of listening sockets, also what a graceful upgrade hands
+/// over), so runtimes naming the same address alike would share one socket and each close it
+/// at shutdown. Runtime `index` writes the port with `index` leading zeros (`127.0.0.1:8080`,
+/// `127.0.0.1:08080`, ...): the same address once parsed, a socket of its own in the table,
+/// and the same name again after an upgrade with the same thread count.
+fn listener_key(addr: SocketAddr, index: usize) -> String {
+    let text = addr.to_string();
+    // A socket address always ends with `:port`.
+    let (host, port) = text.rsplit_once(':').unwrap_or((&text, ""));
+    format!("{host}:{}{port}", "0".repeat(index))
 }
 
 /// Reloads `config_path` through the registry's pipeline on every SIGHUP, for the life of
@@ -381,6 +426,29 @@ pub fn run_until_signalled(server: Server) {
 mod tests {
     use super::*;
     use std::time::Duration;
+
+    #[test]
+    fn each_runtime_names_a_listening_address_its_own_way_and_all_mean_the_same_address() {
+        for addr in [
+            "127.0.0.1:8080",
+            "[::1]:443",
+            "[fe80::1%2]:8443",
+            "0.0.0.0:80",
+        ] {
+            let addr: SocketAddr = addr.parse().expect("address");
+            let keys: Vec<String> = (0..4).map(|i| listener_key(addr, i)).collect();
+            assert_eq!(
+                keys[0],
+                addr.to_string(),
+                "the first runtime's is the plain address"
+            );
+            for key in &keys {
+                assert_eq!(key.parse::<SocketAddr>().ok(), Some(addr), "{key}");
+            }
+            let distinct: std::collections::HashSet<&String> = keys.iter().collect();
+            assert_eq!(distinct.len(), keys.len(), "{keys:?}");
+        }
+    }
 
     #[test]
     fn a_sub_second_shutdown_delay_rounds_up_to_a_whole_second() {

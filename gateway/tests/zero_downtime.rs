@@ -76,7 +76,7 @@ impl Setup {
         std::fs::write(
             dir.join("gateway.toml"),
             format!(
-                "[server]\nthreads = 1\ngrace_period = \"1s\"\ngraceful_shutdown_timeout = \"2s\"\n\
+                "[server]\nthreads = 2\ngrace_period = \"1s\"\ngraceful_shutdown_timeout = \"2s\"\n\
                  upgrade_sock = \"{}\"\n\n[portal]\npublic_url = \"http://{portal}\"\n\
                  listen = [\"{portal}\"]\n\n[admin]\nlisten = \"{admin}\"\n\n[metrics]\nlisten = \"\"\n",
                 dir.join("upgrade.sock").display()

@@ -1,6 +1,9 @@
 //! The framework's floor: a pingora 0.9 proxy with one fixed peer and no features, to
 //! measure how much the gateway adds on top of pingora itself. It runs on the gateway's
-//! allocator (mimalloc), so the comparison is of the work, not of the allocators.
+//! allocator (mimalloc), so the comparison is of the work, not of the allocators. With
+//! `gateway-settings` it also takes the gateway's per-request timeouts, connection buffers
+//! and threading (a runtime and a `SO_REUSEPORT` listening socket per thread, as the
+//! gateway's `server.thread_per_core`).
 //!
 //! ```text
 //! cargo run --release -p egov-integration --example bare-pingora -- 127.0.0.1:8181 127.0.0.1:9400 www.cnie.ma 2 gateway-settings
@@ -63,22 +66,33 @@ fn main() {
     };
     let mut server = Server::new_with_opt_and_conf(None, conf);
     server.bootstrap();
-    let mut proxy = pingora::proxy::http_proxy_service(
-        &server.configuration,
-        Bare {
-            peer,
-            host: host.clone(),
-            timeouts: gateway_settings,
-        },
-    );
-    let mut listener = ListenerConfig::tcp(listen.as_str());
-    if gateway_settings {
-        listener = listener.l4_buffer(L4BufferSettings {
-            read: Some(0),
-            write: None,
-        });
+    // The gateway's `thread_per_core`: one single-threaded service per thread, each with its
+    // own socket (pingora keys sockets by address text, hence the port's leading zeros).
+    let runtimes = if gateway_settings { threads } else { 1 };
+    for index in 0..runtimes {
+        let mut proxy = pingora::proxy::http_proxy_service(
+            &server.configuration,
+            Bare {
+                peer,
+                host: host.clone(),
+                timeouts: gateway_settings,
+            },
+        );
+        let (ip, port) = listen.rsplit_once(':').unwrap_or((listen.as_str(), ""));
+        let mut listener = ListenerConfig::tcp(format!("{ip}:{}{port}", "0".repeat(index)));
+        if gateway_settings {
+            let mut options = pingora::listeners::TcpSocketOptions::default();
+            options.so_reuseport = (runtimes > 1).then_some(true);
+            listener = listener
+                .l4_buffer(L4BufferSettings {
+                    read: Some(0),
+                    write: None,
+                })
+                .tcp_socket_options(options);
+            proxy.threads = Some(1);
+        }
+        proxy.add_listener(listener);
+        server.add_service(proxy);
     }
-    proxy.add_listener(listener);
-    server.add_service(proxy);
     server.run_forever();
 }

@@ -196,3 +196,40 @@ async fn tls_listener_terminates_tls_and_negotiates_http2_by_alpn() {
     assert_eq!(echo["headers"]["x-forwarded-proto"][0], "https");
     drop(gw);
 }
+
+/// Sockets listening on 127.0.0.1:`port` (state `LISTEN` in the kernel's table).
+fn listening_sockets(port: u16) -> usize {
+    let table = std::fs::read_to_string("/proc/net/tcp").expect("the kernel's TCP table");
+    let local = format!("0100007F:{port:04X}");
+    table
+        .lines()
+        .skip(1)
+        .filter(|line| {
+            let fields: Vec<&str> = line.split_whitespace().collect();
+            fields.get(1) == Some(&local.as_str()) && fields.get(3) == Some(&"0A")
+        })
+        .count()
+}
+
+#[test]
+fn with_a_runtime_per_thread_each_thread_listens_on_its_own_socket_and_every_one_serves() {
+    let estate = start_estate(None);
+    // The repository's configuration (`thread_per_core = true`), at two threads.
+    let gw = TestGateway::in_front_of(&estate);
+    assert_eq!(listening_sockets(gw.addr.port()), 2);
+    // The kernel spreads new connections over both sockets: were one runtime's accept loop
+    // missing, about half of these would never be answered.
+    for i in 0..40 {
+        let answer = egov_integration::raw_http::get(gw.addr, "/s/cnie-renewal/", "");
+        assert_eq!(answer.status, 200, "connection {i}");
+    }
+}
+
+#[test]
+fn with_one_shared_runtime_the_portal_listens_on_one_socket() {
+    let estate = start_estate(None);
+    let gw = TestGateway::with(&estate, |c| c.gateway.server.thread_per_core = false);
+    assert_eq!(listening_sockets(gw.addr.port()), 1);
+    let answer = egov_integration::raw_http::get(gw.addr, "/s/cnie-renewal/", "");
+    assert_eq!(answer.status, 200);
+}

@@ -81,8 +81,16 @@ pub struct GatewaySettings {
 pub struct ServerSettings {
     /// Worker threads of the proxy service. Pingora defaults to 1; we never rely on that.
     pub threads: usize,
+    /// Work stealing between the threads of the shared runtime (without `thread_per_core`).
     pub work_stealing: bool,
-    /// Idle upstream connections kept for reuse across all services.
+    /// Each worker thread runs its own runtime, with its own listening sockets
+    /// (`SO_REUSEPORT`: the kernel spreads new connections over them), its own connections
+    /// and its own upstream connection pool, like nginx's worker processes. One shared
+    /// runtime made its threads wake each other and share one I/O driver and one pool: CPU
+    /// per request grew 20 % from one thread to two; with this, 3 % (BENCHMARKS.md, issue 16).
+    pub thread_per_core: bool,
+    /// Idle upstream connections kept for reuse across all services (per thread with
+    /// `thread_per_core`).
     pub upstream_keepalive_pool_size: usize,
     /// How long a graceful shutdown keeps serving before closing listeners' connections.
     pub grace_period: Duration,

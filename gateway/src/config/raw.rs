@@ -50,6 +50,7 @@ pub struct RawGateway {
 pub struct RawServer {
     pub threads: Option<i64>,
     pub work_stealing: Option<bool>,
+    pub thread_per_core: Option<bool>,
     pub upstream_keepalive_pool_size: Option<i64>,
     pub grace_period: Option<String>,
     pub graceful_shutdown_timeout: Option<String>,

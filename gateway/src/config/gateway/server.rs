@@ -45,6 +45,7 @@ pub(super) fn validate(raw: &RawServer, p: &mut Problems<'_>) -> Option<ServerSe
     Some(ServerSettings {
         threads: threads?,
         work_stealing: raw.work_stealing.unwrap_or(true),
+        thread_per_core: raw.thread_per_core.unwrap_or(true),
         upstream_keepalive_pool_size: pool?,
         grace_period: grace_period?,
         graceful_shutdown_timeout: graceful_timeout?,
