@@ -34,7 +34,8 @@ pub struct Listeners {
     /// Plain-text portal listeners; pingora binds them.
     pub portal: Vec<SocketAddr>,
     /// Bind the portal listeners (plain and TLS) with `SO_REUSEPORT`, so a caller may hold a
-    /// reservation socket on the same port (how tests get a free port without a race).
+    /// reservation socket on the same port (how tests get a free port without a race). With
+    /// a runtime per thread (`server.thread_per_core`) they are bound so anyway.
     pub portal_reuse_port: bool,
     pub h2c: bool,
     pub tls: Vec<TlsListener>,
