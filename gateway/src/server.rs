@@ -206,8 +206,7 @@ fn portal_service(
     let metrics = &app.telemetry.metrics;
     let admission = Admission::new(
         http,
-        std::sync::Arc::clone(&app.connections.slots),
-        app.connections.header_timeout,
+        &app.connections,
         AdmissionMetrics {
             open: metrics.connections_open.clone(),
             refused_per_address: metrics

@@ -111,6 +111,54 @@ fn read_answer(stream: &mut TcpStream) -> String {
 }
 
 #[test]
+fn an_idle_kept_alive_connection_is_closed_after_the_keepalive_timeout() {
+    let estate = start_estate(None);
+    let gw = TestGateway::with(&estate, |c| {
+        c.gateway.limits.keepalive_timeout = Some(Duration::from_secs(1));
+    });
+    let request = format!("GET /s/cnie-renewal/ HTTP/1.1\r\nHost: {}\r\n\r\n", gw.addr);
+    let mut conn = TcpStream::connect(gw.addr).expect("connect");
+    conn.write_all(request.as_bytes()).expect("first");
+    assert!(read_answer(&mut conn).starts_with("HTTP/1.1 200"));
+    // Well within the keep-alive timeout: the connection is still there.
+    std::thread::sleep(Duration::from_millis(300));
+    conn.write_all(request.as_bytes()).expect("second");
+    assert!(read_answer(&mut conn).starts_with("HTTP/1.1 200"));
+    // Idle past it: the gateway closes the connection (and frees its slot).
+    let idle = Instant::now();
+    let (_, closed) = read_until_closed(&mut conn, Duration::from_secs(5));
+    assert!(
+        closed,
+        "an idle connection outlived limits.keepalive_timeout"
+    );
+    assert!(
+        idle.elapsed() >= Duration::from_millis(900),
+        "{:?}",
+        idle.elapsed()
+    );
+    gw.wait_connections_open(0);
+}
+
+#[test]
+fn with_keep_alive_off_every_answer_closes_its_connection() {
+    let estate = start_estate(None);
+    let gw = TestGateway::with(&estate, |c| c.gateway.limits.keepalive_timeout = None);
+    let mut conn = TcpStream::connect(gw.addr).expect("connect");
+    conn.write_all(
+        format!("GET /s/cnie-renewal/ HTTP/1.1\r\nHost: {}\r\n\r\n", gw.addr).as_bytes(),
+    )
+    .expect("request");
+    let (answer, closed) = read_until_closed(&mut conn, Duration::from_secs(5));
+    let text = String::from_utf8_lossy(&answer);
+    assert!(text.starts_with("HTTP/1.1 200"), "{text}");
+    assert!(
+        text.to_ascii_lowercase().contains("connection: close"),
+        "{text}"
+    );
+    assert!(closed, "the connection stayed open after its answer");
+}
+
+#[test]
 fn a_kept_alive_connection_serves_its_next_request_after_idling_and_cuts_a_slow_one() {
     let estate = start_estate(None);
     let gw = TestGateway::with(&estate, |c| {

@@ -106,6 +106,9 @@ pub struct LimitsSettings {
     /// A complete request header must arrive within this, counted from the connection's
     /// start (or, on a kept-alive connection, from the next request's first byte).
     pub header_timeout: Duration,
+    /// How long a kept-alive HTTP/1 connection may wait for its next request (nginx's
+    /// `keepalive_timeout`); `None`: no keep-alive, every answer closes its connection.
+    pub keepalive_timeout: Option<Duration>,
     /// Connections open at once on the portal listeners; beyond it a new connection gets a
     /// short 503 and is closed. `None`: a share of the open-file limit, worked out at
     /// start (`limits::connections`), so the process never runs out of descriptors for its

@@ -9,6 +9,7 @@
 
 use super::connections::{ConnectionSlots, Crowded};
 use super::head_deadline::HeadDeadline;
+use super::ConnectionLimits;
 use async_trait::async_trait;
 use pingora::apps::{HttpPersistentSettings, HttpServerApp, ServerApp};
 use pingora::protocols::http::ServerSession;
@@ -34,20 +35,19 @@ pub struct Admission<A> {
     inner: Arc<A>,
     slots: Arc<ConnectionSlots>,
     header_timeout: Duration,
+    /// How long a kept-alive HTTP/1 connection waits for its next request; `None`: no
+    /// keep-alive.
+    keepalive: Option<Duration>,
     metrics: AdmissionMetrics,
 }
 
 impl<A> Admission<A> {
-    pub fn new(
-        inner: A,
-        slots: Arc<ConnectionSlots>,
-        header_timeout: Duration,
-        metrics: AdmissionMetrics,
-    ) -> Self {
+    pub fn new(inner: A, limits: &ConnectionLimits, metrics: AdmissionMetrics) -> Self {
         Self {
             inner: Arc::new(inner),
-            slots,
-            header_timeout,
+            slots: Arc::clone(&limits.slots),
+            header_timeout: limits.header_timeout,
+            keepalive: limits.keepalive_timeout,
             metrics,
         }
     }
@@ -71,16 +71,14 @@ async fn refuse(mut stream: Stream, answer: &[u8]) {
     let _ = tokio::time::timeout(Duration::from_secs(1), stream.shutdown()).await;
 }
 
-/// How long a kept-alive connection may wait for its next request (pingora's own).
-const KEEPALIVE_SECONDS: u64 = 60;
-
 impl<A: HttpServerApp + Send + Sync + 'static> Admission<A> {
     /// Serves a connection. HTTP/2 (by ALPN or by h2c's preface, as pingora decides) is
     /// pingora's to serve whole. HTTP/1 is served request by request as pingora would, with
     /// one difference: between two requests the connection waits in
     /// [`HeadDeadline::next_request`], holding nothing of pingora's per-request state (a
     /// future of over 10 KiB and a 4 KiB header buffer), which is made only when the next
-    /// request's bytes arrive. That is what 10,000 idle keep-alive connections cost.
+    /// request's bytes arrive. That is what 10,000 idle keep-alive connections cost. It waits
+    /// `limits.keepalive_timeout` at most, then closes the connection and frees its slot.
     async fn serve(self: &Arc<Self>, mut stream: Box<HeadDeadline>, shutdown: &ShutdownWatch) {
         match self.protocol(&mut stream).await {
             Protocol::Http1 => {}
@@ -99,11 +97,11 @@ impl<A: HttpServerApp + Send + Sync + 'static> Admission<A> {
         let mut next: Stream = stream;
         loop {
             let mut session = ServerSession::new_http1(next);
-            if *shutdown.borrow() {
-                session.set_keepalive(None);
-            } else {
-                session.set_keepalive(Some(KEEPALIVE_SECONDS));
-            }
+            // Pingora counts it in whole seconds; the wait below is exact. (Pingora itself
+            // turns keep-alive off after reading the request when shutting down, and the
+            // proxy when `limits.keepalive_timeout` is "off".)
+            let seconds = self.keepalive.map_or(0, |wait| wait.as_secs().max(1));
+            session.set_keepalive(Some(seconds));
             match persistent.take() {
                 Some(settings) => settings.apply_to_session(&mut session),
                 None => session.set_keepalive_reuses_remaining(
@@ -123,7 +121,7 @@ impl<A: HttpServerApp + Send + Sync + 'static> Admission<A> {
             };
             let mut shutting_down = shutdown.clone();
             let arrived = tokio::select! {
-                r = tokio::time::timeout(Duration::from_secs(KEEPALIVE_SECONDS), idle.next_request()) => {
+                r = tokio::time::timeout(self.keepalive.unwrap_or_default(), idle.next_request()) => {
                     matches!(r, Ok(Ok(true)))
                 }
                 _ = shutting_down.changed() => false,

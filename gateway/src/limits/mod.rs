@@ -24,6 +24,8 @@ use std::time::Duration;
 pub struct ConnectionLimits {
     pub slots: Arc<ConnectionSlots>,
     pub header_timeout: Duration,
+    /// `None`: no keep-alive.
+    pub keepalive_timeout: Option<Duration>,
 }
 
 impl ConnectionLimits {
@@ -39,6 +41,7 @@ impl ConnectionLimits {
                 trusted_proxies.to_vec(),
             ),
             header_timeout: settings.header_timeout,
+            keepalive_timeout: settings.keepalive_timeout,
         }
     }
 }

@@ -1,6 +1,7 @@
 //! The first stage: the request's snapshot, its client (and whether the peer is a trusted
-//! proxy), the citizen's address, its telemetry (trace and in-flight count) and its id.
-//! It never answers; every later stage and phase relies on what it sets.
+//! proxy), the citizen's address, its telemetry (trace and in-flight count) and its id, and
+//! whether its connection is offered keep-alive. It never answers; every later stage and
+//! phase relies on what it sets.
 
 use super::{RequestCtx, Stage, Step};
 use crate::forwarded::Client;
@@ -16,13 +17,18 @@ static X_REQUEST_ID: HeaderName = HeaderName::from_static("x-request-id");
 pub struct Identify {
     registry: Arc<Registry>,
     telemetry: Arc<Telemetry>,
+    /// `limits.keepalive_timeout` is not `"off"`. How long an idle connection waits is the
+    /// admission layer's; whether an answer offers keep-alive is decided here, once pingora
+    /// has read the request (it applies the client's own `Connection` wish as it reads).
+    keepalive: bool,
 }
 
 impl Identify {
-    pub fn new(registry: Arc<Registry>, telemetry: Arc<Telemetry>) -> Self {
+    pub fn new(registry: Arc<Registry>, telemetry: Arc<Telemetry>, keepalive: bool) -> Self {
         Self {
             registry,
             telemetry,
+            keepalive,
         }
     }
 }
@@ -33,6 +39,9 @@ impl Stage for Identify {
     }
 
     async fn run(&self, session: &mut Session, ctx: &mut RequestCtx) -> Step {
+        if !self.keepalive {
+            session.set_keepalive(None);
+        }
         let snap = self.registry.snapshot();
         let settings = &snap.portal.settings;
         let peer_ip = session
@@ -80,7 +89,7 @@ mod tests {
         let registry = Arc::new(Registry::new(
             Arc::try_unwrap(snap).unwrap_or_else(|_| panic!("one owner")),
         ));
-        Identify::new(registry, telemetry())
+        Identify::new(registry, telemetry(), true)
     }
 
     #[tokio::test]

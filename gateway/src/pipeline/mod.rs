@@ -89,7 +89,11 @@ impl Pipeline {
     pub fn standard(app: &App) -> Self {
         let t = || Arc::clone(&app.telemetry);
         Self {
-            identify: identify::Identify::new(Arc::clone(&app.registry), t()),
+            identify: identify::Identify::new(
+                Arc::clone(&app.registry),
+                t(),
+                app.connections.keepalive_timeout.is_some(),
+            ),
             guard: guard::Guard,
             route: route::RouteStage::new(t()),
             limits: limits::LimitsStage::new(

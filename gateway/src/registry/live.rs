@@ -506,13 +506,15 @@ fn reloadable(
             running.limits.rate.shared != loaded.limits.rate.shared,
         ),
         (
-            "limits (connections, header timeout)",
+            "limits (connections, header and keep-alive timeouts)",
             (
                 running.limits.header_timeout,
+                running.limits.keepalive_timeout,
                 running.limits.max_connections,
                 running.limits.max_connections_per_ip,
             ) != (
                 loaded.limits.header_timeout,
+                loaded.limits.keepalive_timeout,
                 loaded.limits.max_connections,
                 loaded.limits.max_connections_per_ip,
             ),

@@ -21,6 +21,7 @@ pub(super) fn validate(
         raw.header_timeout.as_deref(),
         Duration::from_secs(10),
     );
+    let keepalive_timeout = keepalive(raw.keepalive_timeout.as_deref(), p);
     let max_connections = match raw.max_connections {
         None | Some(0) => Some(None),
         Some(v) => p
@@ -42,12 +43,34 @@ pub(super) fn validate(
     let rate = rate(&raw.rate, has_redis, p);
     Some(LimitsSettings {
         header_timeout: header_timeout?,
+        keepalive_timeout: keepalive_timeout?,
         max_connections: max_connections?,
         max_connections_per_ip: per_ip?,
         max_uri_bytes: max_uri_bytes?,
         max_headers: max_headers?,
         rate: rate?,
     })
+}
+
+/// `limits.keepalive_timeout`: 60 s unless set; `"off"` closes every connection after its
+/// answer; at most an hour (an idle connection holds a slot of `max_connections`).
+fn keepalive(value: Option<&str>, p: &mut Problems<'_>) -> Option<Option<Duration>> {
+    const FIELD: &str = "limits.keepalive_timeout";
+    match value.map(str::trim) {
+        None => Some(Some(Duration::from_secs(60))),
+        Some("off") => Some(None),
+        Some(s) => {
+            let d = p.check(FIELD, values::duration(s))?;
+            if d > Duration::from_secs(3600) {
+                p.add(
+                    FIELD,
+                    format!("{s:?} is over the most, \"1h\" (or \"off\")"),
+                );
+                return None;
+            }
+            Some(Some(d))
+        }
+    }
 }
 
 fn opt_rate(p: &mut Problems<'_>, field: &str, value: Option<&str>) -> Option<Option<Rate>> {
@@ -158,6 +181,30 @@ mod tests {
             errors.iter().any(|e| e.contains("limits.rate.shared")),
             "{errors:?}"
         );
+    }
+
+    #[test]
+    fn kept_alive_connections_wait_a_minute_unless_told_otherwise() {
+        let limits = |extra: &str| {
+            let (settings, errors) = validate_text(&format!("{BASE}[limits]\n{extra}"));
+            (settings.map(|s| s.limits.keepalive_timeout), errors)
+        };
+        assert_eq!(limits("").0, Some(Some(Duration::from_secs(60))));
+        assert_eq!(
+            limits("keepalive_timeout = \"5s\"\n").0,
+            Some(Some(Duration::from_secs(5)))
+        );
+        assert_eq!(limits("keepalive_timeout = \"off\"\n").0, Some(None));
+        for bad in ["\"2h\"", "\"0s\"", "\"soon\""] {
+            let (settings, errors) = limits(&format!("keepalive_timeout = {bad}\n"));
+            assert!(settings.is_none(), "{bad}");
+            assert!(
+                errors
+                    .iter()
+                    .any(|e| e.contains("limits.keepalive_timeout")),
+                "{bad}: {errors:?}"
+            );
+        }
     }
 
     #[test]
