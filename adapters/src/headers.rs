@@ -62,15 +62,14 @@ impl HeaderSet {
         headers.keys().any(|k| self.contains(k))
     }
 
-    /// The names of the set `headers` carries (allocates only when there are some).
+    /// The names of the set `headers` carries, each once (`HeaderMap::keys` yields a name
+    /// once however many values it has); allocates only when there are some.
     pub fn present_in(&self, headers: &HeaderMap) -> Vec<HeaderName> {
-        let mut found: Vec<HeaderName> = Vec::new();
-        for k in headers.keys().filter(|k| self.contains(k)) {
-            if !found.contains(k) {
-                found.push(k.clone());
-            }
-        }
-        found
+        headers
+            .keys()
+            .filter(|k| self.contains(k))
+            .cloned()
+            .collect()
     }
 }
 

@@ -52,13 +52,15 @@ pub(super) fn validate(
     })
 }
 
-/// `limits.keepalive_timeout`: 60 s unless set; `"off"` closes every connection after its
-/// answer; at most an hour (an idle connection holds a slot of `max_connections`).
+/// `limits.keepalive_timeout`: 60 s unless set; `"off"` (or a zero duration, as nginx's
+/// `keepalive_timeout 0`) closes every connection after its answer; at most an hour (an
+/// idle connection holds a slot of `max_connections`).
 fn keepalive(value: Option<&str>, p: &mut Problems<'_>) -> Option<Option<Duration>> {
     const FIELD: &str = "limits.keepalive_timeout";
     match value.map(str::trim) {
         None => Some(Some(Duration::from_secs(60))),
         Some("off") => Some(None),
+        Some(s) if humantime::parse_duration(s).is_ok_and(|d| d.is_zero()) => Some(None),
         Some(s) => {
             let d = p.check(FIELD, values::duration(s))?;
             if d > Duration::from_secs(3600) {
@@ -195,7 +197,8 @@ mod tests {
             Some(Some(Duration::from_secs(5)))
         );
         assert_eq!(limits("keepalive_timeout = \"off\"\n").0, Some(None));
-        for bad in ["\"2h\"", "\"0s\"", "\"soon\""] {
+        assert_eq!(limits("keepalive_timeout = \"0s\"\n").0, Some(None));
+        for bad in ["\"2h\"", "\"soon\"", "\"-5s\""] {
             let (settings, errors) = limits(&format!("keepalive_timeout = {bad}\n"));
             assert!(settings.is_none(), "{bad}");
             assert!(
