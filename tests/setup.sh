@@ -13,8 +13,8 @@ as_root() {
 # nginx + wrk (benchmark reference and load generator), prometheus + promtool (dashboard tests),
 # chromium (the real headless browser of the citizen browser tests, /usr/bin/chromium),
 # g++ (llama-cpp-python is built from source below), valgrind (tests/bench/instructions.sh
-# counts instructions per request with callgrind).
-debs=(cmake g++ redis-server nginx wrk prometheus chromium valgrind)
+# counts instructions per request with callgrind), linux-perf (tests/bench/run.sh profile).
+debs=(cmake g++ redis-server nginx wrk prometheus chromium valgrind linux-perf)
 missing=()
 for p in "${debs[@]}"; do
   dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing+=("$p")

@@ -24,7 +24,7 @@
 
 use crate::app::App;
 use crate::cache::{self, CacheUse, ResponseCache};
-use crate::chain::ResponseHeaders;
+use crate::chain::edit_response;
 use crate::pipeline::{write_local, Pipeline, RequestCtx, Step};
 use crate::sso::Sso;
 use crate::telemetry::request::Finished;
@@ -32,7 +32,7 @@ use crate::telemetry::Telemetry;
 use crate::upstream::{self, Outcome, Upstreams};
 use async_trait::async_trait;
 use bytes::Bytes;
-use http::HeaderName;
+use http::{HeaderName, HeaderValue};
 use pingora::cache::key::HashBinary;
 use pingora::cache::{CacheKey, CacheMeta, NoCacheReason, RespCacheable};
 use pingora::http::{RequestHeader, ResponseHeader};
@@ -256,7 +256,7 @@ impl ProxyHttp for GatewayProxy {
             hop.session = None;
             hop.citizen_host = Some(service.canonical_host.clone());
         }
-        upstream::prepare(&self.sso, upstream_request, uri, &hop)?;
+        upstream::prepare(&self.sso, upstream_request, uri, &hop);
         if shared {
             cache::anonymise(upstream_request);
         }
@@ -278,20 +278,20 @@ impl ProxyHttp for GatewayProxy {
         let Some(service) = ctx.service.as_ref() else {
             return Ok(());
         };
-        if let CacheUse::Shared {
-            strip_set_cookie: true,
-        } = ctx.cache
-        {
-            upstream_response.remove_header(&http::header::SET_COOKIE);
-        }
+        let strip_set_cookie = ctx.cache.strips_set_cookie();
         let head = ctx.upstream_head;
-        let adapted = service.chain.adapt_response(
-            &mut ResponseHeaders(upstream_response),
-            status.as_u16(),
-            head || status.is_informational(),
-            ctx.upgrade,
-            ctx.strip.as_ref().map(|(_, html)| html),
-        );
+        let adapted = edit_response(upstream_response, 0, |headers| {
+            if strip_set_cookie {
+                headers.remove(http::header::SET_COOKIE);
+            }
+            service.chain.adapt_response(
+                headers,
+                status.as_u16(),
+                head || status.is_informational(),
+                ctx.upgrade,
+                ctx.strip.as_ref().map(|(_, html)| html),
+            )
+        });
         if let Some((feed, transcodes)) = adapted {
             self.telemetry.body_rewritten(service.id(), transcodes);
             ctx.body = Some(feed);
@@ -320,10 +320,11 @@ impl ProxyHttp for GatewayProxy {
         upstream_response: &mut ResponseHeader,
         ctx: &mut RequestCtx,
     ) -> Result<()> {
-        upstream_response
-            .insert_header(X_REQUEST_ID.clone(), ctx.request_id.header_value().clone())?;
         let status = cache::status(ctx.cache, session.cache.phase());
-        upstream_response.insert_header(X_CACHE_STATUS.clone(), status)?;
+        edit_response(upstream_response, 2, |headers| {
+            headers.insert(X_REQUEST_ID.clone(), ctx.request_id.header_value().clone());
+            headers.insert(X_CACHE_STATUS.clone(), HeaderValue::from_static(status));
+        });
         Ok(())
     }
 

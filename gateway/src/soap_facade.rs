@@ -10,7 +10,7 @@
 //! What went wrong on the gateway's side is logged with the request id, never told to the
 //! client (it would name internal backends).
 
-use crate::chain::RequestHeaders;
+use crate::chain::edit_request;
 use crate::request_body::BodyError;
 use crate::response::LocalResponse;
 use crate::sso::Sso;
@@ -202,7 +202,9 @@ fn request_header(
             }
         }
     }
-    upstream::forward(sso, &mut RequestHeaders(&mut header), &c.hop);
+    edit_request(&mut header, upstream::ADDED_HEADERS, |parts| {
+        upstream::forward(sso, &mut parts.headers, &c.hop)
+    });
     Ok(header)
 }
 

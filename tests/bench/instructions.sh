@@ -6,6 +6,8 @@
 #   tests/bench/instructions.sh [requests=2000] [OTHER_BINARY...]
 #   EGOV_BENCH_OTHER_CONFIG=/path/to/old/checkout/config tests/bench/instructions.sh 2000 OLD
 #   tests/bench/instructions.sh signed-in [requests=1000]
+#   EGOV_BENCH_KEEP=/some/dir tests/bench/instructions.sh ...   # keep callgrind's files there,
+#                                                                 # for callgrind_annotate
 #
 # Each gateway (this checkout's release build first, then every OTHER_BINARY, e.g. an older
 # build kept aside) serves one public service (1 KB object from the estate) on one worker
@@ -42,6 +44,10 @@ pids=()
 cleanup() {
   for p in "${pids[@]}"; do kill "$p" 2>/dev/null || true; done
   wait 2>/dev/null || true
+  if [ -n "${EGOV_BENCH_KEEP:-}" ]; then
+    mkdir -p "$EGOV_BENCH_KEEP"
+    find "$work" -name '*.out*' -exec cp {} "$EGOV_BENCH_KEEP/" \;
+  fi
   rm -rf "$work"
 }
 trap cleanup EXIT

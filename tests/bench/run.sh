@@ -3,7 +3,7 @@
 # ratios compare like with like. All targets front the same simulated legacy site (a 1 KB
 # object) on loopback; wrk is the load generator.
 #
-#   tests/bench/run.sh [proxy|idle|auth|telemetry|registry|cache|portal|memory|soak|all] [seconds-per-run=10] [connections=32] [rounds=2]
+#   tests/bench/run.sh [proxy|profile|idle|auth|telemetry|registry|cache|portal|memory|soak|all] [seconds-per-run=10] [connections=32] [rounds=2]
 #
 # proxy      the estate directly, nginx (keep-alive reverse proxy), a bare pingora proxy (the
 #            framework's floor, on the gateway's allocator, timeouts and connection buffers) and the gateway, at one
@@ -11,6 +11,10 @@
 #            ratios gateway/nginx, gateway/bare, gateway/direct.
 #            With EGOV_BENCH_BASELINE=/path/to/an/older/egov-gateway, that binary runs beside the
 #            gateway on the same configuration (target "baseline"): ratio gateway/baseline.
+# profile    where each proxy's CPU goes, per request, at one worker each: perf's samples of
+#            nginx, the bare pingora and the gateway, split into the proxy's own code, libc,
+#            the kernel's TCP work and its wake-ups of the processes the proxy sends to; then
+#            the functions where the gateway spends more than the bare pingora
 # idle       resident memory of the gateway, of a bare pingora with the gateway's settings and
 #            of one with pingora's defaults, each holding 10,000 idle keep-alive connections
 #            (EGOV_BENCH_IDLE), each after one request
@@ -167,7 +171,9 @@ start_estate() {
   estate_pid=$!
 }
 
-proxy_bench() {
+# Starts the estate, nginx, the bare pingora and the gateway ($threads workers each) and fills
+# targets, url, hdr and procs for them.
+proxy_setup() {
   local est ng bare gw
   est=$(free_port); ng=$(free_port); bare=$(free_port); gw=$(free_port)
   start_estate "$est"
@@ -228,6 +234,10 @@ NGINX
   url[bare-pingora]="http://127.0.0.1:$bare/$service/$blob"; hdr[bare-pingora]="Host: $host"
   url[gateway]="http://127.0.0.1:$gw/s/$service/$blob"; hdr[gateway]="X-Bench: 1"
   check
+}
+
+proxy_bench() {
+  proxy_setup
   run_rounds
   ratio "gateway/nginx" gateway nginx
   ratio "gateway/bare-pingora" gateway bare-pingora
@@ -236,6 +246,35 @@ NGINX
   if [ -n "${EGOV_BENCH_BASELINE:-}" ]; then
     ratio "gateway/baseline" gateway baseline
   fi
+}
+
+# One worker each, perf's cpu-clock samples (with stacks) of nginx, the bare pingora and the
+# gateway, each under its own wrk run: CPU microseconds per request, split into the proxy's
+# own code, libc, the kernel's TCP work and the kernel's wake-ups of the processes it sends
+# to, and the functions where the gateway spends more than the bare pingora
+# (tests/bench/perf_split.py).
+profile_bench() {
+  command -v perf >/dev/null || { echo "profile needs perf (Debian: linux-perf)" >&2; exit 1; }
+  threads=1
+  proxy_setup
+  local t freq=2000 args=() out total
+  echo "perf record -e cpu-clock -F $freq -g, wrk -t1 -c$conns -d${secs}s, 1 KB object, one worker each"
+  for t in gateway bare-pingora nginx; do
+    local headers=() h
+    IFS='|' read -r -a parts <<<"${hdr[$t]}"
+    for h in "${parts[@]}"; do headers+=(-H "$h"); done
+    wrk -t1 -c"$conns" -d2s "${headers[@]}" "${url[$t]}" >/dev/null
+    perf record -q -e cpu-clock -F "$freq" -g -p "$(tr ' ' ',' <<<"${procs[$t]}" | sed 's/,$//')" \
+      -o "$work/$t.perf" -- sleep "$secs" >/dev/null 2>&1 &
+    local rec=$!
+    out=$(wrk -t1 -c"$conns" -d"${secs}s" "${headers[@]}" "${url[$t]}")
+    wait "$rec" || true
+    total=$(awk '/requests in/ {print $1}' <<<"$out")
+    printf '%-14s %10s req/s\n' "$t" "$(awk '/Requests\/sec/ {print $2}' <<<"$out")"
+    args+=("$t=$work/$t.perf:$total")
+  done
+  echo
+  python3 "$root/tests/bench/perf_split.py" "$freq" "${args[@]}"
 }
 
 auth_bench() {
@@ -660,6 +699,7 @@ idle_bench() {
 
 case "$mode" in
   proxy) proxy_threads ;;
+  profile) profile_bench ;;
   idle) idle_bench ;;
   auth) auth_bench ;;
   telemetry) telemetry_bench ;;
@@ -669,5 +709,5 @@ case "$mode" in
   memory) memory_bench ;;
   soak) soak_bench ;;
   all) proxy_threads; echo; auth_bench; echo; telemetry_bench; echo; registry_bench; echo; cache_bench; echo; memory_bench ;;
-  *) echo "usage: $0 [proxy|idle|auth|telemetry|registry|cache|portal|memory|soak|all] [seconds] [connections] [rounds]" >&2; exit 2 ;;
+  *) echo "usage: $0 [proxy|profile|idle|auth|telemetry|registry|cache|portal|memory|soak|all] [seconds] [connections] [rounds]" >&2; exit 2 ;;
 esac

@@ -50,6 +50,16 @@ impl CacheUse {
     pub fn is_shared(self) -> bool {
         matches!(self, CacheUse::Shared { .. })
     }
+
+    /// Whether the answer's `Set-Cookie` must go before it may be stored and shared.
+    pub fn strips_set_cookie(self) -> bool {
+        matches!(
+            self,
+            CacheUse::Shared {
+                strip_set_cookie: true
+            }
+        )
+    }
 }
 
 /// The cache of one gateway process.

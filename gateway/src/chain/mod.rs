@@ -12,7 +12,7 @@ mod feed;
 mod headers;
 
 pub use feed::{BodyFeed, FeedError};
-pub use headers::{RequestHeaders, ResponseHeaders};
+pub use headers::{edit_request, edit_response};
 
 use crate::config::{
     AdapterStep, ConfigError, ConfigErrors, Secrets, ServiceConfig, ServiceOrigins,

@@ -7,7 +7,7 @@
 //! the SOAP facade (a request of its own). Both get their headers from [`forward`], so a
 //! backend cannot tell them apart by what it learns about the citizen.
 
-use crate::chain::RequestHeaders;
+use crate::chain::edit_request;
 use crate::forwarded::Client;
 use crate::registry::Service;
 use crate::request_id::RequestId;
@@ -44,28 +44,30 @@ pub struct Hop<'a> {
 }
 
 /// Builds the proxied request in place: `uri` (path and query on the backend), then the
-/// proxy-only steps, then [`forward`].
-pub fn prepare(
-    sso: &Sso,
-    req: &mut RequestHeader,
-    uri: &http::Uri,
-    hop: &Hop<'_>,
-) -> pingora::Result<()> {
-    req.set_uri(uri.clone());
-    let mut headers = RequestHeaders(req);
-    if hop.service.chain.rewrites_bodies() {
-        // The adapters read bodies as the legacy site wrote them; compression toward the
-        // citizen is the gateway's.
-        headers.set(ACCEPT_ENCODING, HeaderValue::from_static("identity"));
-        // A legacy site honouring a range would answer a slice of a page in its old
-        // charset with its old links, which cannot be rewritten; a 200 is always a valid
-        // answer to a range request.
-        headers.remove(&RANGE);
-        headers.remove(&IF_RANGE);
-    }
-    forward(sso, &mut headers, hop);
-    Ok(())
+/// proxy-only steps, then [`forward`], on the request's `http` parts (pingora's copy of the
+/// client's header-name case is dropped: see [`crate::chain::edit_request`]).
+pub fn prepare(sso: &Sso, req: &mut RequestHeader, uri: &http::Uri, hop: &Hop<'_>) {
+    edit_request(req, ADDED_HEADERS, |parts| {
+        parts.uri = uri.clone();
+        let headers = &mut parts.headers;
+        if hop.service.chain.rewrites_bodies() {
+            // The adapters read bodies as the legacy site wrote them; compression toward
+            // the citizen is the gateway's.
+            headers.set(ACCEPT_ENCODING, HeaderValue::from_static("identity"));
+            // A legacy site honouring a range would answer a slice of a page in its old
+            // charset with its old links, which cannot be rewritten; a 200 is always a
+            // valid answer to a range request.
+            headers.remove(&RANGE);
+            headers.remove(&IF_RANGE);
+        }
+        forward(sso, headers, hop);
+    });
 }
+
+/// How many headers [`forward`] may add to a request: the forwarding headers, the request
+/// id, the trace context and a few of identity or the service's rules; room for them is
+/// made once.
+pub const ADDED_HEADERS: usize = 10;
 
 /// The header steps common to every call to a legacy site, in order: what no client may
 /// send removed (forged identity, portal cookies, trace context), its own `Host`,
