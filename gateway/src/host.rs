@@ -19,9 +19,12 @@ pub fn request_host(req: &RequestHeader) -> Option<&str> {
 /// `host[:port]` (routing has already refused hosts the gateway does not serve; this keeps
 /// a junk port such as `portal.gov.ma:@evil` out of legacy sites' absolute links).
 pub fn citizen_host(req: &RequestHeader) -> Option<HeaderValue> {
-    request_host(req)
-        .filter(|h| well_formed(h))
-        .and_then(|h| HeaderValue::from_str(h).ok())
+    let host = request_host(req).filter(|h| well_formed(h))?;
+    match req.headers.get(HOST) {
+        // The client's own `Host`, shared rather than copied (every HTTP/1 request).
+        Some(value) if value.as_bytes() == host.as_bytes() => Some(value.clone()),
+        _ => HeaderValue::from_str(host).ok(),
+    }
 }
 
 /// A host name or IP literal, with at most a numeric port.
@@ -84,5 +87,21 @@ mod tests {
         assert!(!well_formed("portail.gov.ma/evil"));
         assert!(!well_formed("evil.example\\@portail.gov.ma"));
         assert!(!well_formed(""));
+    }
+
+    #[test]
+    fn x_forwarded_host_is_the_clients_host_or_the_http2_authority_when_well_formed() {
+        let mut http1 = RequestHeader::build("GET", b"/", None).unwrap();
+        http1.insert_header(HOST, "portail.gov.ma:8443").unwrap();
+        assert_eq!(citizen_host(&http1).unwrap(), "portail.gov.ma:8443");
+
+        let mut http2 = RequestHeader::build("GET", b"/s/x", None).unwrap();
+        http2.set_uri(http::Uri::from_static("https://portail.gov.ma/s/x"));
+        assert_eq!(citizen_host(&http2).unwrap(), "portail.gov.ma");
+
+        let mut junk = RequestHeader::build("GET", b"/", None).unwrap();
+        junk.insert_header(HOST, "portail.gov.ma:@evil.example")
+            .unwrap();
+        assert_eq!(citizen_host(&junk), None);
     }
 }

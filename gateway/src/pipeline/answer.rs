@@ -3,7 +3,7 @@
 
 use super::RequestCtx;
 use crate::response::{security_headers, LocalResponse};
-use http::HeaderName;
+use http::{HeaderName, HeaderValue};
 use pingora::http::ResponseHeader;
 use pingora::prelude::*;
 use pingora::proxy::Session;
@@ -17,21 +17,30 @@ pub async fn write_local(
     response: LocalResponse,
     ctx: &RequestCtx,
 ) -> Result<()> {
-    let mut header = ResponseHeader::build(response.status, Some(response.headers.len() + 8))?;
+    // Built as plain `http` parts, without pingora's header-name case map (see
+    // `crate::chain::edit_response`): a dozen headers, each set once.
+    let mut parts = http::Response::new(()).into_parts().0;
+    parts.status = response.status;
+    let headers = &mut parts.headers;
+    headers.reserve(response.headers.len() + 10);
     for (name, value) in response.headers {
-        header.append_header(name, value)?;
+        headers.append(name, value);
     }
     let https = ctx
         .snapshot
         .as_ref()
         .is_some_and(|s| s.portal.settings.public_url.https);
     for (name, value) in security_headers(https) {
-        if !header.headers.contains_key(&name) {
-            header.insert_header(name, value)?;
+        if !headers.contains_key(&name) {
+            headers.insert(name, value);
         }
     }
-    header.insert_header(http::header::CONTENT_LENGTH, response.body.len())?;
-    header.insert_header(X_REQUEST_ID.clone(), ctx.request_id.header_value().clone())?;
+    headers.insert(
+        http::header::CONTENT_LENGTH,
+        HeaderValue::from(response.body.len()),
+    );
+    headers.insert(X_REQUEST_ID.clone(), ctx.request_id.header_value().clone());
+    let header = ResponseHeader::from(parts);
     let head_only = session.req_header().method == http::Method::HEAD || response.body.is_empty();
     session
         .write_response_header(Box::new(header), head_only)
