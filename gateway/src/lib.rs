@@ -13,6 +13,7 @@ pub mod assist;
 pub mod cache;
 pub mod chain;
 pub mod commands;
+pub mod compression;
 pub mod config;
 /// Wiring a configuration to the simulated estate (the `demo` feature only).
 #[cfg(feature = "demo")]

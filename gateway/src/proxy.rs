@@ -6,8 +6,8 @@
 //!
 //! ```text
 //!  early_request_filter      the stage list (pipeline::Pipeline::standard); compression
-//!                            toward the client on for what goes to a backend (pingora skips
-//!                            types that do not compress, e.g. images)
+//!                            toward the client on for what goes to a backend
+//!                            (crate::compression; pingora skips types that do not compress)
 //!  request_filter            write the stages' answer, if any (the one place local answers
 //!                            are written: write_local)
 //!  upstream_peer             upstream::Attempts::next_peer; outcome: started
@@ -17,7 +17,7 @@
 //!                            the service's request adapters)
 //!  upstream_response_filter  total deadline · outcome: answered · chain::adapt_response
 //!  upstream_response_body_filter   total deadline · the body feed, chunk by chunk
-//!  response_filter           X-Request-Id on every answer
+//!  response_filter           X-Request-Id, X-Cache-Status; compression off for a small answer
 //!  fail_to_proxy             outcome: failed · refused/reset → 502 page, timeout → 504 page
 //!  logging                   telemetry: metrics, access log, spans end
 //! ```
@@ -25,6 +25,7 @@
 use crate::app::App;
 use crate::cache::{self, CacheUse, ResponseCache};
 use crate::chain::edit_response;
+use crate::compression;
 use crate::pipeline::{write_local, Pipeline, RequestCtx, Step};
 use crate::sso::Sso;
 use crate::telemetry::request::Finished;
@@ -36,7 +37,6 @@ use http::{HeaderName, HeaderValue};
 use pingora::cache::key::HashBinary;
 use pingora::cache::{CacheKey, CacheMeta, NoCacheReason, RespCacheable};
 use pingora::http::{RequestHeader, ResponseHeader};
-use pingora::modules::http::compression::ResponseCompression;
 use pingora::prelude::*;
 use pingora::protocols::Digest;
 use pingora::proxy::{FailToProxy, ProxyHttp, Session};
@@ -46,9 +46,6 @@ use std::time::Duration;
 
 static X_REQUEST_ID: HeaderName = HeaderName::from_static("x-request-id");
 static X_CACHE_STATUS: HeaderName = HeaderName::from_static("x-cache-status");
-
-/// Compression level toward clients (gzip/brotli, when accepted) for proxied responses.
-const COMPRESSION_LEVEL: u32 = 5;
 
 /// The gateway's `ProxyHttp` implementation.
 pub struct GatewayProxy {
@@ -100,17 +97,7 @@ impl ProxyHttp for GatewayProxy {
         // can be decided for what goes to a backend only.
         match self.pipeline.run(session, ctx).await {
             Step::Respond(answer) => ctx.answer = Some(answer),
-            Step::Continue => {
-                if session
-                    .req_header()
-                    .headers
-                    .contains_key(http::header::ACCEPT_ENCODING)
-                {
-                    // Rewritten pages and untouched responses alike: legacy sites rarely
-                    // compress (and those whose pages get rewritten are asked not to).
-                    set_compression(session, COMPRESSION_LEVEL);
-                }
-            }
+            Step::Continue => compression::offer(session),
         }
         Ok(())
     }
@@ -320,6 +307,7 @@ impl ProxyHttp for GatewayProxy {
         upstream_response: &mut ResponseHeader,
         ctx: &mut RequestCtx,
     ) -> Result<()> {
+        compression::skip_if_small(session, upstream_response);
         let status = cache::status(ctx.cache, session.cache.phase());
         edit_response(upstream_response, 2, |headers| {
             headers.insert(X_REQUEST_ID.clone(), ctx.request_id.header_value().clone());
@@ -384,14 +372,5 @@ impl ProxyHttp for GatewayProxy {
                 cache_counted: ctx.cache != CacheUse::Off,
             },
         );
-    }
-}
-
-fn set_compression(session: &mut Session, level: u32) {
-    if let Some(c) = session
-        .downstream_modules_ctx
-        .get_mut::<ResponseCompression>()
-    {
-        c.adjust_level(level);
     }
 }

@@ -11,6 +11,8 @@
 #            ratios gateway/nginx, gateway/bare, gateway/direct.
 #            With EGOV_BENCH_BASELINE=/path/to/an/older/egov-gateway, that binary runs beside the
 #            gateway on the same configuration (target "baseline"): ratio gateway/baseline.
+#            EGOV_BENCH_BYTES sets the object's size (1024), EGOV_BENCH_ACCEPT_ENCODING an
+#            Accept-Encoding every request sends (none; a browser sends "gzip, deflate, br").
 # profile    where each proxy's CPU goes, per request, at one worker each: perf's samples of
 #            nginx, the bare pingora and the gateway, split into the proxy's own code, libc,
 #            the kernel's TCP work and its wake-ups of the processes the proxy sends to; then
@@ -143,7 +145,7 @@ ratio() {
 
 service=cnie-first-application
 host=www.cnie.ma
-blob="__estate/blob?bytes=1024"
+blob="__estate/blob?bytes=${EGOV_BENCH_BYTES:-1024}"
 threads=2
 
 # A gateway with the repository's settings and one public service, fronting $1; extra
@@ -233,6 +235,10 @@ NGINX
   url[nginx]="http://127.0.0.1:$ng/$service/$blob";    hdr[nginx]="Host: $host"
   url[bare-pingora]="http://127.0.0.1:$bare/$service/$blob"; hdr[bare-pingora]="Host: $host"
   url[gateway]="http://127.0.0.1:$gw/s/$service/$blob"; hdr[gateway]="X-Bench: 1"
+  if [ -n "${EGOV_BENCH_ACCEPT_ENCODING:-}" ]; then
+    local t
+    for t in "${targets[@]}"; do hdr[$t]="${hdr[$t]}|Accept-Encoding: $EGOV_BENCH_ACCEPT_ENCODING"; done
+  fi
   check
 }
 

@@ -355,16 +355,21 @@ async fn a_page_over_one_megabyte_streams_through_intact() {
     );
 }
 
-#[tokio::test(flavor = "multi_thread")]
-async fn rewritten_pages_are_compressed_for_clients_that_accept_it() {
-    let estate = start_estate(None);
-    let gw = TestGateway::with(&estate, all_public);
-    let raw = reqwest::Client::builder()
+/// A client that shows the answer's encoding as sent (reqwest would decode it).
+fn undecoding_client() -> reqwest::Client {
+    reqwest::Client::builder()
         .no_gzip()
         .no_brotli()
         .no_proxy()
         .build()
-        .expect("client");
+        .expect("client")
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn rewritten_pages_are_compressed_for_clients_that_accept_it() {
+    let estate = start_estate(None);
+    let gw = TestGateway::with(&estate, all_public);
+    let raw = undecoding_client();
     let resp = raw
         .get(gw.url("/s/cnie-renewal/"))
         .header("accept-encoding", "gzip")
@@ -378,6 +383,30 @@ async fn rewritten_pages_are_compressed_for_clients_that_accept_it() {
         .await
         .expect("request");
     assert!(plain.headers().get("content-encoding").is_none());
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn an_answer_under_a_kilobyte_goes_uncompressed_with_its_length_and_a_larger_one_compressed()
+{
+    let estate = start_estate(None);
+    let gw = TestGateway::with(&estate, all_public);
+    let raw = undecoding_client();
+    let get = |bytes: usize| {
+        raw.get(gw.url(&format!("/s/cnie-renewal/__estate/blob?bytes={bytes}")))
+            .header("accept-encoding", "gzip, deflate, br")
+            .send()
+    };
+    let small = get(1000).await.expect("request");
+    assert_eq!(small.status(), 200);
+    assert!(small.headers().get("content-encoding").is_none());
+    assert_eq!(small.headers()["content-length"], "1000");
+    assert!(small.headers().get("vary").is_none());
+    assert_eq!(small.bytes().await.expect("body").len(), 1000);
+
+    let large = get(4096).await.expect("request");
+    assert_eq!(large.status(), 200);
+    assert!(large.headers().get("content-encoding").is_some());
+    assert!(large.bytes().await.expect("body").len() < 4096);
 }
 
 #[tokio::test(flavor = "multi_thread")]

@@ -1,0 +1,85 @@
+//! Compression toward citizens (gzip, brotli or zstd, whichever the client accepts):
+//! pingora's compression module, turned on by a request and, for a small answer, off again.
+//!
+//! - **On** for a proxied request whose client sends `Accept-Encoding` (every browser does):
+//!   legacy sites rarely compress, and pages the adapters rewrite are asked for uncompressed.
+//! - **Off again** for an answer whose `Content-Length` says it is under [`MIN_BYTES`], as
+//!   Traefik (`minResponseBodyBytes`, 1024) and CloudFront (1,000 bytes) do: such an answer
+//!   and its headers fit in one packet either way, so compressing it saves the citizen no
+//!   round trip, costs the gateway a compressor per request (measured: 39 % fewer answers a
+//!   second for 1 KB objects) and turns a known length into chunked encoding. Its bytes are
+//!   then the same whatever the client accepts, so it carries no `Vary: Accept-Encoding`.
+
+use http::header::{ACCEPT_ENCODING, CONTENT_LENGTH};
+use pingora::http::ResponseHeader;
+use pingora::modules::http::compression::ResponseCompression;
+use pingora::proxy::Session;
+
+/// The compression level (gzip/brotli/zstd) toward clients.
+pub const LEVEL: u32 = 5;
+
+/// Answers whose `Content-Length` is below this go uncompressed.
+pub const MIN_BYTES: u64 = 1024;
+
+/// After routing, for a request going to a backend: compression on if the client accepts
+/// an encoding.
+pub fn offer(session: &mut Session) {
+    if session.req_header().headers.contains_key(ACCEPT_ENCODING) {
+        set_level(session, LEVEL);
+    }
+}
+
+/// On the answer's header, before it is written: compression off for an answer known to be
+/// smaller than [`MIN_BYTES`].
+pub fn skip_if_small(session: &mut Session, answer: &ResponseHeader) {
+    if is_small(answer) {
+        set_level(session, 0);
+    }
+}
+
+fn is_small(answer: &ResponseHeader) -> bool {
+    answer
+        .headers
+        .get(CONTENT_LENGTH)
+        .and_then(|v| v.to_str().ok())
+        .and_then(|v| v.trim().parse::<u64>().ok())
+        .is_some_and(|length| length < MIN_BYTES)
+}
+
+fn set_level(session: &mut Session, level: u32) {
+    if let Some(c) = session
+        .downstream_modules_ctx
+        .get_mut::<ResponseCompression>()
+    {
+        // Once the module has seen a final answer's header it has chosen (and the level can
+        // no longer change: pingora panics); an interim 1xx leaves it choosing.
+        if c.is_header_phase() && (level != 0 || c.is_enabled()) {
+            c.adjust_level(level);
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn answer(length: Option<&str>) -> ResponseHeader {
+        let mut r = ResponseHeader::build(200, None).unwrap();
+        if let Some(l) = length {
+            r.insert_header(CONTENT_LENGTH, l).unwrap();
+        }
+        r
+    }
+
+    #[test]
+    fn only_an_answer_known_to_be_under_the_minimum_is_small() {
+        assert!(is_small(&answer(Some("0"))));
+        assert!(is_small(&answer(Some("1023"))));
+        assert!(!is_small(&answer(Some("1024"))));
+        assert!(!is_small(&answer(Some("5000000"))));
+        // Unknown (chunked, streamed, rewritten) or unreadable lengths are not small.
+        assert!(!is_small(&answer(None)));
+        assert!(!is_small(&answer(Some("12, 12"))));
+        assert!(!is_small(&answer(Some("-1"))));
+    }
+}
