@@ -17,6 +17,7 @@
 #            nginx, the bare pingora and the gateway, split into the proxy's own code, libc,
 #            the kernel's TCP work and its wake-ups of the processes the proxy sends to; then
 #            the functions where the gateway spends more than the bare pingora
+#            (EGOV_BENCH_KEEP=/some/dir keeps perf's files there, for perf report/annotate)
 # idle       resident memory of the gateway, of a bare pingora with the gateway's settings and
 #            of one with pingora's defaults, each holding 10,000 idle keep-alive connections
 #            (EGOV_BENCH_IDLE), each after one request
@@ -55,6 +56,9 @@ pids=()
 cleanup() {
   for p in "${pids[@]}"; do kill -INT "$p" 2>/dev/null || true; done
   wait 2>/dev/null || true
+  if [ -n "${EGOV_BENCH_KEEP:-}" ]; then
+    mkdir -p "$EGOV_BENCH_KEEP" && cp "$work"/*.perf "$EGOV_BENCH_KEEP"/ 2>/dev/null || true
+  fi
   rm -rf "$work"
 }
 trap cleanup EXIT
@@ -225,7 +229,7 @@ NGINX
     procs[baseline]=$!
     pids+=($!)
     ports+=("$base")
-    url[baseline]="http://127.0.0.1:$base/s/$service/$blob"; hdr[baseline]="X-Bench: 1"
+    url[baseline]="http://127.0.0.1:$base/s/$service/$blob"; hdr[baseline]="Host: 127.0.0.1:$base"
     targets=(direct nginx bare-pingora baseline gateway)
   fi
   for p in "${ports[@]}"; do wait_port "$p"; done
@@ -234,7 +238,8 @@ NGINX
   url[direct]="http://127.0.0.1:$est/$service/$blob";  hdr[direct]="Host: $host"
   url[nginx]="http://127.0.0.1:$ng/$service/$blob";    hdr[nginx]="Host: $host"
   url[bare-pingora]="http://127.0.0.1:$bare/$service/$blob"; hdr[bare-pingora]="Host: $host"
-  url[gateway]="http://127.0.0.1:$gw/s/$service/$blob"; hdr[gateway]="X-Bench: 1"
+  # Each proxy gets one header, Host, as the bare pingora and nginx do.
+  url[gateway]="http://127.0.0.1:$gw/s/$service/$blob"; hdr[gateway]="Host: 127.0.0.1:$gw"
   if [ -n "${EGOV_BENCH_ACCEPT_ENCODING:-}" ]; then
     local t
     for t in "${targets[@]}"; do hdr[$t]="${hdr[$t]}|Accept-Encoding: $EGOV_BENCH_ACCEPT_ENCODING"; done
