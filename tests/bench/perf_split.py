@@ -11,8 +11,9 @@ Prints, in microseconds of CPU per request:
   loopback, the proxy's own `sendto` delivers the bytes and wakes their reader, the load
   generator or the legacy site, asleep in epoll), the scheduler (the proxy's own thread going to sleep and coming back), and the
   rest of the kernel (TCP send and receive, epoll, syscall entry);
-- then, for the first two names (e.g. gateway and bare-pingora), the user-space functions
-  whose own time differs most between them.
+- then, for the first two names (e.g. gateway and bare-pingora), their user space by crate
+  (the gateway's own, pingora, http, tokio, bytes, the allocator, libc...) and the
+  user-space functions whose own time differs most between them.
 """
 
 import subprocess
@@ -82,6 +83,28 @@ def split(path, executable_names):
     return kinds, own
 
 
+def crate_of(symbol):
+    """The crate a user-space function belongs to, by its path (`<A as B>::f` is A's)."""
+    if symbol.startswith("libc: "):
+        return "libc"
+    if symbol.startswith("mi_") or symbol.startswith("_mi_"):
+        return "mimalloc"
+    s = symbol.lstrip("<&*")
+    if s.startswith("mut ") or s.startswith("dyn "):
+        s = s[4:]
+    head = s.split("::", 1)[0]
+    if " as " in head:
+        # `<T as pingora_core::...>`: a generic impl, the trait's crate.
+        head = head.split(" as ", 1)[1]
+    if head.startswith("pingora"):
+        return "pingora"
+    if head.startswith("egov_"):
+        return "egov (the gateway's own crates)"
+    if head in ("core", "alloc", "std"):
+        return "Rust std"
+    return head if "::" in s else "other"
+
+
 def main():
     freq = float(sys.argv[1])
     per_sample_us = 1e6 / freq
@@ -118,6 +141,17 @@ def main():
         a, b = names[0], names[1]
         own_a, own_b = results[a][1], results[b][1]
         diff = sorted(((own_a.get(k, 0) - own_b.get(k, 0), k) for k in set(own_a) | set(own_b)), reverse=True)
+        crates_a, crates_b = {}, {}
+        for own, crates in ((own_a, crates_a), (own_b, crates_b)):
+            for k, v in own.items():
+                c = crate_of(k)
+                crates[c] = crates.get(c, 0) + v
+        print(f"\nuser space by crate (own time), microseconds per request")
+        print(f"{'':34}{a:>14}{b:>14}{'difference':>14}")
+        for c in sorted(set(crates_a) | set(crates_b), key=lambda c: -(crates_a.get(c, 0) - crates_b.get(c, 0))):
+            ca, cb = crates_a.get(c, 0), crates_b.get(c, 0)
+            if max(ca, cb) >= 0.05:
+                print(f"{c:34}{ca:14.2f}{cb:14.2f}{ca - cb:14.2f}")
         print(f"\nuser-space functions (own time), {a} minus {b}, microseconds per request")
         for d, k in diff[:25]:
             print(f"{d:8.3f} {own_a.get(k, 0):8.3f} {own_b.get(k, 0):8.3f}  {k[:110]}")
