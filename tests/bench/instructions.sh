@@ -14,8 +14,8 @@
 # thread, and so does a bare pingora proxy (the framework's floor, same allocator and
 # timeouts and connection buffers; the ratio gateway/bare is what the gateway's features cost); after 50 warm-up
 # requests, callgrind counts only while `requests` requests run one
-# after another on one keep-alive connection. Prints instructions per request and the ratio
-# of each binary to the first.
+# after another on one keep-alive connection. Prints instructions per request, the ratio
+# of each binary to the first, and allocations per request (calls into the allocator).
 #
 # `signed-in`: `egov-gateway demo --calm` (its estate and development identity provider run in
 # the same process, so their share is counted too, equally in both runs) with a citizen
@@ -77,6 +77,14 @@ for _ in range(n):
         sys.exit(f"answered {r.status}")
 PY
 
+# "instructions allocations" in callgrind's files $1*: the counted section's total, and its
+# calls into the allocator (tests/bench/callgrind_calls.py).
+measured() {
+  local files=("$1"*)
+  echo "$(cat "${files[@]}" | awk '/^(summary|totals):/ {print $2}' | sort -n | tail -1)" \
+    "$(python3 "$root/tests/bench/callgrind_calls.py" "${files[@]}")"
+}
+
 # Instructions counted while $2 requests go through gateway binary $1, configured from the
 # directory $3 (an older build may not know this checkout's newer settings: give it its own
 # checkout's config/ through EGOV_BENCH_OTHER_CONFIG).
@@ -107,7 +115,7 @@ count() {
   callgrind_control -d "$vg" >/dev/null 2>&1
   kill -INT "$vg" 2>/dev/null || true
   wait "$vg" 2>/dev/null || true
-  cat "$out"* | awk '/^(summary|totals):/ {print $2}' | sort -n | tail -1
+  measured "$out"
 }
 
 # Instructions counted while $1 requests go through the bare pingora proxy.
@@ -129,7 +137,7 @@ count_bare() {
   callgrind_control -d "$vg" >/dev/null 2>&1
   kill -INT "$vg" 2>/dev/null || true
   wait "$vg" 2>/dev/null || true
-  cat "$out"* | awk '/^(summary|totals):/ {print $2}' | sort -n | tail -1
+  measured "$out"
 }
 
 # Instructions counted while $2 signed-in requests go through `demo` with flags $3.
@@ -161,29 +169,35 @@ count_signed_in() {
   callgrind_control -d "$vg" >/dev/null 2>&1
   kill -INT "$vg" 2>/dev/null || true
   wait "$vg" 2>/dev/null || true
-  cat "$out"* | awk '/^(summary|totals):/ {print $2}' | sort -n | tail -1
+  measured "$out"
 }
 
 if [ "$mode" = signed-in ]; then
   echo "callgrind, $requests sequential signed-in keep-alive requests (demo, sessions in memory)"
-  printf '%-40s %16s %10s\n' where 'instr/request' ratio
-  own=$(( $(count_signed_in "$requests" "") / requests ))
-  shared=$(( $(count_signed_in "$requests" "--shared-origin") / requests ))
-  printf '%-40s %16s %10s\n' "the service's own origin" "$own" "$(python3 -c "print(f'{$own/$shared:.3f}')")"
-  printf '%-40s %16s %10s\n' "a path of the portal (shared origin)" "$shared" "1.000"
+  printf '%-40s %16s %10s %14s\n' where 'instr/request' ratio 'allocs/request'
+  read -r own own_allocs <<<"$(count_signed_in "$requests" "")"
+  read -r shared shared_allocs <<<"$(count_signed_in "$requests" "--shared-origin")"
+  own=$((own / requests)); shared=$((shared / requests))
+  printf '%-40s %16s %10s %14s\n' "the service's own origin" "$own" "$(python3 -c "print(f'{$own/$shared:.3f}')")" \
+    "$(python3 -c "print(f'{$own_allocs/$requests:.1f}')")"
+  printf '%-40s %16s %10s %14s\n' "a path of the portal (shared origin)" "$shared" "1.000" \
+    "$(python3 -c "print(f'{$shared_allocs/$requests:.1f}')")"
   exit 0
 fi
 
 echo "callgrind, $requests sequential keep-alive requests, 1 KB object, 1 worker thread"
-printf '%-60s %16s %10s\n' binary 'instr/request' ratio
+printf '%-60s %16s %10s %14s\n' binary 'instr/request' ratio 'allocs/request'
 first=""
 for b in "${binaries[@]}"; do
   cfg=config
   [ -z "$first" ] || cfg="${EGOV_BENCH_OTHER_CONFIG:-config}"
-  total=$(count "$b" "$requests" "$cfg")
+  read -r total allocs <<<"$(count "$b" "$requests" "$cfg")"
   per=$((total / requests))
   [ -n "$first" ] || first=$per
-  printf '%-60s %16s %10s\n' "$b" "$per" "$(python3 -c "print(f'{$per/$first:.3f}')")"
+  printf '%-60s %16s %10s %14s\n' "$b" "$per" "$(python3 -c "print(f'{$per/$first:.3f}')")" \
+    "$(python3 -c "print(f'{$allocs/$requests:.1f}')")"
 done
-bare=$(( $(count_bare "$requests") / requests ))
-printf '%-60s %16s %10s\n' "bare pingora (the framework's floor)" "$bare" "$(python3 -c "print(f'{$bare/$first:.3f}')")"
+read -r total allocs <<<"$(count_bare "$requests")"
+bare=$((total / requests))
+printf '%-60s %16s %10s %14s\n' "bare pingora (the framework's floor)" "$bare" "$(python3 -c "print(f'{$bare/$first:.3f}')")" \
+  "$(python3 -c "print(f'{$allocs/$requests:.1f}')")"
