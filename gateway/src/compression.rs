@@ -13,6 +13,7 @@
 use http::header::{ACCEPT_ENCODING, CONTENT_LENGTH};
 use pingora::http::ResponseHeader;
 use pingora::modules::http::compression::ResponseCompression;
+use pingora::protocols::http::compression::ResponseCompressionCtx;
 use pingora::proxy::Session;
 
 /// The compression level (gzip/brotli/zstd) toward clients.
@@ -51,11 +52,15 @@ fn set_level(session: &mut Session, level: u32) {
         .downstream_modules_ctx
         .get_mut::<ResponseCompression>()
     {
-        // Once the module has seen a final answer's header it has chosen (and the level can
-        // no longer change: pingora panics); an interim 1xx leaves it choosing.
-        if c.is_header_phase() && (level != 0 || c.is_enabled()) {
-            c.adjust_level(level);
-        }
+        adjust(c, level);
+    }
+}
+
+/// Once the module has seen a final answer's header it has chosen, and its level can no
+/// longer change (pingora panics); an interim 1xx leaves it choosing.
+fn adjust(c: &mut ResponseCompressionCtx, level: u32) {
+    if c.is_header_phase() && (level != 0 || c.is_enabled()) {
+        c.adjust_level(level);
     }
 }
 
@@ -81,5 +86,33 @@ mod tests {
         assert!(!is_small(&answer(None)));
         assert!(!is_small(&answer(Some("12, 12"))));
         assert!(!is_small(&answer(Some("-1"))));
+    }
+
+    #[test]
+    fn once_the_compressor_has_chosen_a_late_change_is_ignored_not_a_panic() {
+        let mut c = ResponseCompressionCtx::new(LEVEL, false, false);
+        let mut req = pingora::http::RequestHeader::build("GET", b"/", None).unwrap();
+        req.insert_header(ACCEPT_ENCODING, "gzip").unwrap();
+        c.request_filter(&req);
+        let mut big = answer(Some("5000"));
+        big.insert_header(http::header::CONTENT_TYPE, "text/html")
+            .unwrap();
+        c.response_header_filter(&mut big, false);
+        assert!(
+            !c.is_header_phase() && c.is_enabled(),
+            "it chose to compress"
+        );
+        adjust(&mut c, 0);
+        assert!(c.is_enabled(), "the choice made stands");
+    }
+
+    #[test]
+    fn before_the_answer_a_small_one_turns_the_compressor_off() {
+        let mut c = ResponseCompressionCtx::new(LEVEL, false, false);
+        adjust(&mut c, 0);
+        assert!(!c.is_enabled());
+        // Off stays off: nothing to turn off twice.
+        adjust(&mut c, 0);
+        assert!(c.is_header_phase() && !c.is_enabled());
     }
 }

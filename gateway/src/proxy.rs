@@ -27,13 +27,14 @@ use crate::cache::{self, CacheUse, ResponseCache};
 use crate::chain::edit_response;
 use crate::compression;
 use crate::pipeline::{write_local, Pipeline, RequestCtx, Step};
+use crate::request_id;
 use crate::sso::Sso;
 use crate::telemetry::request::Finished;
 use crate::telemetry::Telemetry;
 use crate::upstream::{self, Outcome, Upstreams};
 use async_trait::async_trait;
 use bytes::Bytes;
-use http::{HeaderName, HeaderValue};
+use http::HeaderValue;
 use pingora::cache::key::HashBinary;
 use pingora::cache::{CacheKey, CacheMeta, NoCacheReason, RespCacheable};
 use pingora::http::{RequestHeader, ResponseHeader};
@@ -43,9 +44,6 @@ use pingora::proxy::{FailToProxy, ProxyHttp, Session};
 use pingora::{Error, ErrorSource, ErrorType};
 use std::sync::Arc;
 use std::time::Duration;
-
-static X_REQUEST_ID: HeaderName = HeaderName::from_static("x-request-id");
-static X_CACHE_STATUS: HeaderName = HeaderName::from_static("x-cache-status");
 
 /// The gateway's `ProxyHttp` implementation.
 pub struct GatewayProxy {
@@ -310,8 +308,14 @@ impl ProxyHttp for GatewayProxy {
         compression::skip_if_small(session, upstream_response);
         let status = cache::status(ctx.cache, session.cache.phase());
         edit_response(upstream_response, 2, |headers| {
-            headers.insert(X_REQUEST_ID.clone(), ctx.request_id.header_value().clone());
-            headers.insert(X_CACHE_STATUS.clone(), HeaderValue::from_static(status));
+            headers.insert(
+                request_id::HEADER.clone(),
+                ctx.request_id.header_value().clone(),
+            );
+            headers.insert(
+                cache::STATUS_HEADER.clone(),
+                HeaderValue::from_static(status),
+            );
         });
         Ok(())
     }

@@ -1,7 +1,10 @@
 //! The `X-Request-Id` every request carries: assigned by the gateway, shown on error pages,
 //! sent to the legacy site and logged, so a citizen's complaint can be traced end to end.
 
-use http::HeaderValue;
+use http::{HeaderName, HeaderValue};
+
+/// The header that carries it, on the request to the legacy site and on every answer.
+pub static HEADER: HeaderName = HeaderName::from_static("x-request-id");
 
 /// A request id: 32 lowercase hex characters (128 random bits), or an id a trusted proxy
 /// already assigned.

@@ -188,6 +188,9 @@ pub fn service_path<'a>(base_path: &str, uri_path: &'a str) -> &'a str {
     }
 }
 
+/// The header that says, on every proxied answer, what the cache did ([`status`]).
+pub static STATUS_HEADER: http::HeaderName = http::HeaderName::from_static("x-cache-status");
+
 /// `X-Cache-Status` of a proxied answer: `HIT`, `MISS`, `EXPIRED`, `STALE`, `REVALIDATED`
 /// or `BYPASS` (also for services whose cache is off).
 pub fn status(use_: CacheUse, phase: CachePhase) -> &'static str {

@@ -157,10 +157,13 @@ mod tests {
     }
 
     #[test]
-    fn an_answer_with_the_usual_reason_stores_none() {
+    fn an_edited_answer_with_the_usual_reason_keeps_it_and_loses_the_case_map() {
         let mut resp = ResponseHeader::build(StatusCode::OK, None).unwrap();
+        resp.append_header("X-Legacy", "1").unwrap();
+        assert!(resp.has_case());
         edit_response(&mut resp, 0, |_| ());
         assert_eq!(resp.get_reason_phrase(), Some("OK"));
         assert!(!resp.has_case());
+        assert_eq!(resp.headers["x-legacy"], "1");
     }
 }

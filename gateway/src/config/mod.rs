@@ -87,7 +87,8 @@ pub struct ServerSettings {
     /// (`SO_REUSEPORT`: the kernel spreads new connections over them), its own connections
     /// and its own upstream connection pool, like nginx's worker processes. One shared
     /// runtime made its threads wake each other and share one I/O driver and one pool: CPU
-    /// per request grew 20 % from one thread to two; with this, 3 % (BENCHMARKS.md, issue 16).
+    /// per request grew 20 % from one thread to two; with this, it falls 9 % (BENCHMARKS.md,
+    /// issue 16).
     pub thread_per_core: bool,
     /// Idle upstream connections kept for reuse across all services (per thread with
     /// `thread_per_core`).

@@ -2,13 +2,12 @@
 //! the request id and the security headers.
 
 use super::RequestCtx;
+use crate::request_id;
 use crate::response::{security_headers, LocalResponse};
-use http::{HeaderName, HeaderValue};
+use http::HeaderValue;
 use pingora::http::ResponseHeader;
 use pingora::prelude::*;
 use pingora::proxy::Session;
-
-static X_REQUEST_ID: HeaderName = HeaderName::from_static("x-request-id");
 
 /// Writes a gateway-made response (page, redirect, JSON) with the request id and the
 /// security headers (unless the response set its own).
@@ -39,7 +38,10 @@ pub async fn write_local(
         http::header::CONTENT_LENGTH,
         HeaderValue::from(response.body.len()),
     );
-    headers.insert(X_REQUEST_ID.clone(), ctx.request_id.header_value().clone());
+    headers.insert(
+        request_id::HEADER.clone(),
+        ctx.request_id.header_value().clone(),
+    );
     let header = ResponseHeader::from(parts);
     let head_only = session.req_header().method == http::Method::HEAD || response.body.is_empty();
     session

@@ -6,13 +6,10 @@
 use super::{RequestCtx, Stage, Step};
 use crate::forwarded::Client;
 use crate::registry::Registry;
-use crate::request_id::RequestId;
+use crate::request_id::{self, RequestId};
 use crate::telemetry::Telemetry;
-use http::HeaderName;
 use pingora::proxy::Session;
 use std::sync::Arc;
-
-static X_REQUEST_ID: HeaderName = HeaderName::from_static("x-request-id");
 
 pub struct Identify {
     registry: Arc<Registry>,
@@ -63,7 +60,7 @@ impl Stage for Identify {
             .trusted
             .then(|| {
                 req.headers
-                    .get(&X_REQUEST_ID)
+                    .get(&request_id::HEADER)
                     .and_then(RequestId::from_trusted)
             })
             .flatten()

@@ -10,7 +10,7 @@
 use crate::chain::edit_request;
 use crate::forwarded::Client;
 use crate::registry::Service;
-use crate::request_id::RequestId;
+use crate::request_id::{self, RequestId};
 use crate::sso::session::Session as SsoSession;
 use crate::sso::Sso;
 use crate::telemetry::TraceHeaders;
@@ -20,7 +20,6 @@ use http::{HeaderName, HeaderValue};
 use pingora::http::RequestHeader;
 use std::sync::LazyLock;
 
-static X_REQUEST_ID: HeaderName = HeaderName::from_static("x-request-id");
 static TRACEPARENT: HeaderName = HeaderName::from_static("traceparent");
 static TRACESTATE: HeaderName = HeaderName::from_static("tracestate");
 /// `traceparent`, `tracestate`.
@@ -83,7 +82,10 @@ pub fn forward(sso: &Sso, headers: &mut impl HeaderEdit, hop: &Hop<'_>) {
     if let Some(client) = hop.client {
         client.apply(headers, hop.citizen_host.as_ref());
     }
-    headers.set(X_REQUEST_ID.clone(), hop.request_id.header_value().clone());
+    headers.set(
+        request_id::HEADER.clone(),
+        hop.request_id.header_value().clone(),
+    );
     if let Some(v) = &hop.trace_headers.traceparent {
         headers.set(TRACEPARENT.clone(), v.clone());
     }
