@@ -80,17 +80,17 @@ fn no_service() -> Box<Error> {
 
 #[async_trait]
 impl ProxyHttp for GatewayProxy {
-    type CTX = RequestCtx;
+    /// Boxed: pingora keeps the context by value in the per-request future it boxes, and
+    /// the compiler lays it out there three times (the value `new_ctx` returns, the local,
+    /// and `process_request`'s argument). A kilobyte context made that future 3 KB larger
+    /// than a bare proxy's, copied whole for every request; a box costs one allocation.
+    type CTX = Box<RequestCtx>;
 
-    fn new_ctx(&self) -> RequestCtx {
-        RequestCtx::default()
+    fn new_ctx(&self) -> Self::CTX {
+        Box::default()
     }
 
-    async fn early_request_filter(
-        &self,
-        session: &mut Session,
-        ctx: &mut RequestCtx,
-    ) -> Result<()> {
+    async fn early_request_filter(&self, session: &mut Session, ctx: &mut Self::CTX) -> Result<()> {
         // The stages run here, before pingora's modules read the request, so compression
         // can be decided for what goes to a backend only.
         match self.pipeline.run(session, ctx).await {
@@ -100,7 +100,7 @@ impl ProxyHttp for GatewayProxy {
         Ok(())
     }
 
-    async fn request_filter(&self, session: &mut Session, ctx: &mut RequestCtx) -> Result<bool> {
+    async fn request_filter(&self, session: &mut Session, ctx: &mut Self::CTX) -> Result<bool> {
         match ctx.answer.take() {
             None => Ok(false),
             Some(answer) => {
@@ -110,7 +110,7 @@ impl ProxyHttp for GatewayProxy {
         }
     }
 
-    fn request_cache_filter(&self, session: &mut Session, ctx: &mut RequestCtx) -> Result<()> {
+    fn request_cache_filter(&self, session: &mut Session, ctx: &mut Self::CTX) -> Result<()> {
         if ctx.cache.is_shared() {
             let limit = ctx.service.as_ref().and_then(|s| s.cache.as_ref());
             let limit = limit
@@ -127,7 +127,7 @@ impl ProxyHttp for GatewayProxy {
         Ok(())
     }
 
-    fn cache_key_callback(&self, _session: &Session, ctx: &mut RequestCtx) -> Result<CacheKey> {
+    fn cache_key_callback(&self, _session: &Session, ctx: &mut Self::CTX) -> Result<CacheKey> {
         let (Some(service), Some(uri)) = (ctx.service.as_ref(), ctx.upstream_uri.as_ref()) else {
             return Err(no_service());
         };
@@ -140,7 +140,7 @@ impl ProxyHttp for GatewayProxy {
         &self,
         _session: &Session,
         resp: &ResponseHeader,
-        ctx: &mut RequestCtx,
+        ctx: &mut Self::CTX,
     ) -> Result<RespCacheable> {
         Ok(match ctx.service.as_ref().and_then(|s| s.cache.as_ref()) {
             Some(policy) => cache::freshness::decide(policy, resp),
@@ -151,7 +151,7 @@ impl ProxyHttp for GatewayProxy {
     fn cache_vary_filter(
         &self,
         meta: &CacheMeta,
-        ctx: &mut RequestCtx,
+        ctx: &mut Self::CTX,
         req: &RequestHeader,
     ) -> Option<HashBinary> {
         cache::variance(meta, req, ctx.strip.as_ref().map(|(variant, _)| *variant))
@@ -160,7 +160,7 @@ impl ProxyHttp for GatewayProxy {
     fn should_serve_stale(
         &self,
         _session: &mut Session,
-        ctx: &mut RequestCtx,
+        ctx: &mut Self::CTX,
         error: Option<&Error>,
     ) -> bool {
         // Within the windows the stored answer allows (pingora checks them): while it is
@@ -185,7 +185,7 @@ impl ProxyHttp for GatewayProxy {
     async fn upstream_peer(
         &self,
         _session: &mut Session,
-        ctx: &mut RequestCtx,
+        ctx: &mut Self::CTX,
     ) -> Result<Box<HttpPeer>> {
         let service = ctx.service.as_ref().ok_or_else(no_service)?;
         let peer = ctx.attempts.next_peer(service, ctx.upgrade)?;
@@ -197,7 +197,7 @@ impl ProxyHttp for GatewayProxy {
         &self,
         _session: &mut Session,
         _peer: &HttpPeer,
-        ctx: &mut RequestCtx,
+        ctx: &mut Self::CTX,
         mut e: Box<Error>,
     ) -> Box<Error> {
         let Some(service) = ctx.service.as_ref() else {
@@ -218,7 +218,7 @@ impl ProxyHttp for GatewayProxy {
         #[cfg(unix)] _fd: std::os::unix::io::RawFd,
         #[cfg(windows)] _sock: std::os::windows::io::RawSocket,
         _digest: Option<&Digest>,
-        ctx: &mut RequestCtx,
+        ctx: &mut Self::CTX,
     ) -> Result<()> {
         self.report(ctx, Outcome::Connected);
         Ok(())
@@ -228,7 +228,7 @@ impl ProxyHttp for GatewayProxy {
         &self,
         session: &mut Session,
         upstream_request: &mut RequestHeader,
-        ctx: &mut RequestCtx,
+        ctx: &mut Self::CTX,
     ) -> Result<()> {
         let (Some(service), Some(uri)) = (ctx.service.as_ref(), ctx.upstream_uri.as_ref()) else {
             return Err(no_service());
@@ -253,7 +253,7 @@ impl ProxyHttp for GatewayProxy {
         &self,
         _session: &mut Session,
         upstream_response: &mut ResponseHeader,
-        ctx: &mut RequestCtx,
+        ctx: &mut Self::CTX,
     ) -> Result<()> {
         ctx.attempts.check_deadline()?;
         let status = upstream_response.status;
@@ -289,7 +289,7 @@ impl ProxyHttp for GatewayProxy {
         _session: &mut Session,
         body: &mut Option<Bytes>,
         end_of_stream: bool,
-        ctx: &mut RequestCtx,
+        ctx: &mut Self::CTX,
     ) -> Result<Option<Duration>> {
         ctx.attempts.check_deadline()?;
         if let Some(feed) = ctx.body.as_mut() {
@@ -303,7 +303,7 @@ impl ProxyHttp for GatewayProxy {
         &self,
         session: &mut Session,
         upstream_response: &mut ResponseHeader,
-        ctx: &mut RequestCtx,
+        ctx: &mut Self::CTX,
     ) -> Result<()> {
         compression::skip_if_small(session, upstream_response);
         let status = cache::status(ctx.cache, session.cache.phase());
@@ -324,7 +324,7 @@ impl ProxyHttp for GatewayProxy {
         &self,
         session: &mut Session,
         e: &Error,
-        ctx: &mut RequestCtx,
+        ctx: &mut Self::CTX,
     ) -> FailToProxy {
         if e.esource() == &ErrorSource::Upstream {
             self.report(ctx, Outcome::Failed(e));
@@ -347,11 +347,11 @@ impl ProxyHttp for GatewayProxy {
 
     /// What pingora's own log lines (an upstream failure...) say of the request: never
     /// query values, path parameters or identifiers, as the access log.
-    fn request_summary(&self, session: &Session, _ctx: &RequestCtx) -> String {
+    fn request_summary(&self, session: &Session, _ctx: &Self::CTX) -> String {
         crate::telemetry::access_log::summary(session.req_header())
     }
 
-    async fn logging(&self, session: &mut Session, _e: Option<&Error>, ctx: &mut RequestCtx) {
+    async fn logging(&self, session: &mut Session, _e: Option<&Error>, ctx: &mut Self::CTX) {
         let Some(obs) = ctx.obs.as_mut() else {
             return;
         };

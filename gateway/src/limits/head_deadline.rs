@@ -43,7 +43,13 @@ pub struct HeadDeadline {
     inner: Stream,
     limit: Duration,
     phase: Phase,
-    deadline: Pin<Box<Sleep>>,
+    /// When the current header must be complete: from the connection's start for the
+    /// first, from the first read of the next one that did not bring it whole otherwise.
+    deadline: Option<Instant>,
+    /// The timer that wakes a read waiting past [`Self::deadline`]; made and set only when
+    /// a read of an incomplete header has to wait. A header that arrives in one read (nearly
+    /// every request of a keep-alive connection) costs no timer operation at all.
+    timer: Option<Pin<Box<Sleep>>>,
     /// End-of-header scanner: 0 inside a line, 1 after `\n`, 2 after `\n\r`.
     newlines: u8,
     /// Whether a byte other than CR/LF was seen in this header (leading blank lines do not
@@ -66,7 +72,8 @@ impl HeadDeadline {
             inner,
             limit,
             phase: if h2 { Phase::Off } else { Phase::Head },
-            deadline: Box::pin(tokio::time::sleep(limit)),
+            deadline: Some(Instant::now() + limit),
+            timer: None,
             newlines: 0,
             content: false,
             timeouts,
@@ -101,8 +108,48 @@ impl HeadDeadline {
         self.phase = Phase::Head;
         self.newlines = 0;
         self.content = false;
-        let at = Instant::now() + self.limit;
-        self.deadline.as_mut().reset(at);
+        // Set by the first read that leaves this header incomplete.
+        self.deadline = None;
+    }
+
+    /// The header is still incomplete after a read: its deadline starts now if it had none,
+    /// and `TimedOut` once it has passed.
+    fn check_deadline(&mut self) -> std::io::Result<()> {
+        let now = Instant::now();
+        match self.deadline {
+            None => self.deadline = Some(now + self.limit),
+            Some(at) if now >= at => return Err(self.timed_out()),
+            Some(_) => {}
+        }
+        Ok(())
+    }
+
+    /// A read of an incomplete header has to wait: wake it at the deadline.
+    fn poll_deadline(&mut self, cx: &mut Context<'_>) -> std::io::Result<()> {
+        let at = *self
+            .deadline
+            .get_or_insert_with(|| Instant::now() + self.limit);
+        let timer = match &mut self.timer {
+            Some(timer) => {
+                if timer.deadline() != at {
+                    timer.as_mut().reset(at);
+                }
+                timer
+            }
+            None => self.timer.insert(Box::pin(tokio::time::sleep_until(at))),
+        };
+        if timer.as_mut().poll(cx).is_ready() {
+            return Err(self.timed_out());
+        }
+        Ok(())
+    }
+
+    fn timed_out(&self) -> std::io::Error {
+        self.timeouts.inc();
+        std::io::Error::new(
+            std::io::ErrorKind::TimedOut,
+            "request header not complete within limits.header_timeout",
+        )
     }
 
     /// Feeds header bytes; true once the blank line ending the header was seen. Jumps from
@@ -157,25 +204,31 @@ impl AsyncRead for HeadDeadline {
             buf.put_slice(&this.stash.split_to(n));
             return Poll::Ready(Ok(()));
         }
-        if this.phase == Phase::Head && this.deadline.as_mut().poll(cx).is_ready() {
-            this.timeouts.inc();
-            return Poll::Ready(Err(std::io::Error::new(
-                std::io::ErrorKind::TimedOut,
-                "request header not complete within limits.header_timeout",
-            )));
-        }
         let before = buf.filled().len();
         let polled = Pin::new(&mut this.inner).poll_read(cx, buf);
-        if let Poll::Ready(Ok(())) = polled {
-            let new = &buf.filled()[before..];
-            if !new.is_empty() {
-                if this.phase == Phase::Idle {
-                    this.start_head();
-                }
-                if this.phase == Phase::Head && this.scan(new) {
-                    this.phase = Phase::Body;
+        match polled {
+            Poll::Ready(Ok(())) => {
+                let new = &buf.filled()[before..];
+                if !new.is_empty() {
+                    if this.phase == Phase::Idle {
+                        this.start_head();
+                    }
+                    if this.phase == Phase::Head {
+                        if this.scan(new) {
+                            this.phase = Phase::Body;
+                        } else if let Err(e) = this.check_deadline() {
+                            // A client trickling its header never lets a read wait.
+                            return Poll::Ready(Err(e));
+                        }
+                    }
                 }
             }
+            Poll::Pending if this.phase == Phase::Head => {
+                if let Err(e) = this.poll_deadline(cx) {
+                    return Poll::Ready(Err(e));
+                }
+            }
+            _ => {}
         }
         polled
     }
@@ -299,7 +352,9 @@ impl Peek for HeadDeadline {
         if self.phase != Phase::Head {
             return self.inner.try_peek(buf).await;
         }
-        let at = self.deadline.deadline();
+        let at = *self
+            .deadline
+            .get_or_insert_with(|| Instant::now() + self.limit);
         match tokio::time::timeout_at(at, self.inner.try_peek(buf)).await {
             Ok(peeked) => peeked,
             Err(_) => {
@@ -385,6 +440,41 @@ mod tests {
         tokio::time::sleep(2 * LIMIT).await;
         let err = read_some(&mut server).await.expect_err("deadline");
         assert_eq!(err.kind(), std::io::ErrorKind::TimedOut);
+    }
+
+    #[tokio::test]
+    async fn headers_that_arrive_whole_never_set_a_timer() {
+        let (mut server, mut client) = pair(LIMIT);
+        serve_one(&mut server, &mut client).await;
+        for _ in 0..3 {
+            client
+                .write_all(b"GET /next HTTP/1.1\r\nHost: a\r\n\r\n")
+                .await
+                .expect("write");
+            assert!(server.next_request().await.expect("bytes"));
+            read_some(&mut server).await.expect("header");
+            server
+                .write_all(b"HTTP/1.1 200 OK\r\nContent-Length: 0\r\n\r\n")
+                .await
+                .expect("response");
+        }
+        assert!(server.timer.is_none(), "no read of a header had to wait");
+        assert_eq!(server.timeouts.get(), 0);
+    }
+
+    #[tokio::test]
+    async fn a_header_whose_read_waits_sets_the_timer_that_cuts_it_off() {
+        let (mut server, mut client) = pair(LIMIT);
+        client
+            .write_all(b"GET / HTTP/1.1\r\n")
+            .await
+            .expect("write");
+        read_some(&mut server).await.expect("first line");
+        // Nothing more comes: the read waits, and only the timer can end the wait.
+        let err = read_some(&mut server).await.expect_err("deadline");
+        assert_eq!(err.kind(), std::io::ErrorKind::TimedOut);
+        assert!(server.timer.is_some());
+        assert_eq!(server.timeouts.get(), 1);
     }
 
     #[tokio::test]
