@@ -1,7 +1,7 @@
 //! Compression toward citizens (gzip, brotli or zstd, whichever the client accepts):
 //! pingora's compression module, turned on by a request and, for a small answer, off again.
 //!
-//! - **On** for a proxied request whose client sends `Accept-Encoding` (every browser does):
+//! - **On** for a proxied request whose client accepts an encoding (every browser does):
 //!   legacy sites rarely compress, and pages the adapters rewrite are asked for uncompressed.
 //! - **Off again** for an answer whose `Content-Length` says it is under [`MIN_BYTES`], as
 //!   Traefik (`minResponseBodyBytes`, 1024) and CloudFront (1,000 bytes) do: such an answer
@@ -25,9 +25,21 @@ pub const MIN_BYTES: u64 = 1024;
 /// After routing, for a request going to a backend: compression on if the client accepts
 /// an encoding.
 pub fn offer(session: &mut Session) {
-    if session.req_header().headers.contains_key(ACCEPT_ENCODING) {
+    let accepted = session.req_header().headers.get(ACCEPT_ENCODING);
+    if accepted.is_some_and(|v| accepts_an_encoding(v.as_bytes())) {
         set_level(session, LEVEL);
     }
+}
+
+/// Whether an `Accept-Encoding` value may name an encoding other than `identity`. One that
+/// names only `identity` (what Python's `http.client` sends by default) can never be
+/// compressed, so it need not cost a compressor context and pingora's header parse.
+fn accepts_an_encoding(value: &[u8]) -> bool {
+    value.split(|&b| b == b',').any(|item| {
+        let coding = item.split(|&b| b == b';').next().unwrap_or_default();
+        let coding = coding.trim_ascii();
+        !coding.is_empty() && !coding.eq_ignore_ascii_case(b"identity")
+    })
 }
 
 /// On the answer's header, before it is written: compression off for an answer known to be
@@ -74,6 +86,16 @@ mod tests {
             r.insert_header(CONTENT_LENGTH, l).unwrap();
         }
         r
+    }
+
+    #[test]
+    fn a_client_accepting_only_identity_is_offered_no_compression() {
+        for value in ["identity", " Identity ", "identity;q=1", "", " , "] {
+            assert!(!accepts_an_encoding(value.as_bytes()), "{value:?}");
+        }
+        for value in ["gzip", "gzip, deflate, br, zstd", "identity, br;q=0.5", "*"] {
+            assert!(accepts_an_encoding(value.as_bytes()), "{value:?}");
+        }
     }
 
     #[test]
