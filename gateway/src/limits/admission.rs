@@ -9,6 +9,7 @@
 
 use super::connections::{ConnectionSlots, Crowded};
 use super::head_deadline::HeadDeadline;
+use super::keepalive::IdleTimer;
 use super::ConnectionLimits;
 use async_trait::async_trait;
 use pingora::apps::{HttpPersistentSettings, HttpServerApp, ServerApp};
@@ -95,6 +96,8 @@ impl<A: HttpServerApp + Send + Sync + 'static> Admission<A> {
         }
         let mut persistent: Option<HttpPersistentSettings> = None;
         let mut next: Stream = stream;
+        let mut idle_timer = IdleTimer::new(self.keepalive.unwrap_or_default());
+        let mut shutting_down = shutdown.clone();
         loop {
             let mut session = ServerSession::new_http1(next);
             // Pingora counts it in whole seconds; the wait below is exact. (Pingora itself
@@ -119,11 +122,11 @@ impl<A: HttpServerApp + Send + Sync + 'static> Admission<A> {
                 // Always the wrapper this connection was given; if not, close it.
                 return;
             };
-            let mut shutting_down = shutdown.clone();
             let arrived = tokio::select! {
-                r = tokio::time::timeout(self.keepalive.unwrap_or_default(), idle.next_request()) => {
-                    matches!(r, Ok(Ok(true)))
-                }
+                // A request already waiting is served without looking at the timers.
+                biased;
+                r = idle.next_request() => matches!(r, Ok(true)),
+                () = idle_timer.expired() => false,
                 _ = shutting_down.changed() => false,
             };
             if !arrived {

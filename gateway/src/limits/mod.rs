@@ -4,11 +4,13 @@
 //!   open-file limit;
 //! - [`head_deadline`]: a complete request header within `limits.header_timeout`
 //!   (slowloris);
-//! - [`admission`]: the two above around pingora's application, per accepted connection.
+//! - [`keepalive`]: how long a kept-alive connection waits for its next request;
+//! - [`admission`]: the three above around pingora's application, per accepted connection.
 
 pub mod admission;
 pub mod connections;
 pub mod head_deadline;
+pub mod keepalive;
 pub mod rate;
 
 pub use admission::{Admission, AdmissionMetrics};
