@@ -186,6 +186,11 @@ impl Upstream {
         // The clock is read only when some backend was ejected.
         let now = self.outliers.any_marked().then(Instant::now);
         let ejected = |a: &SocketAddr| now.is_some_and(|t| self.outliers.is_ejected(*a, t));
+        if let ([only], None) = (self.backends.as_slice(), &self.health) {
+            // Nothing to balance and no check to consult (pingora's balancer would hash the
+            // backend to look its health up, for every request).
+            return (!tried.contains(only) && !ejected(only)).then_some(*only);
+        }
         // Bounds the search; round-robin visits every backend within its weighted cycle
         // unless other requests advance the shared counter meanwhile.
         self.balancer
@@ -274,6 +279,24 @@ mod tests {
             let _ = u.select();
         }
         assert_eq!(u.select_excluding(&[a, b]), None);
+    }
+
+    #[test]
+    fn a_lone_backend_is_chosen_unless_this_request_tried_it() {
+        let a = addr(1001);
+        let u = upstream(&[(a, 1)]);
+        assert_eq!(u.select(), Some(a));
+        assert_eq!(
+            u.select_excluding(&[a]),
+            None,
+            "a retry has nowhere else to go"
+        );
+        // Never ejected: the service's circuit breaker does that job.
+        let now = Instant::now();
+        for _ in 0..5 {
+            u.outliers.record(a, true, now);
+        }
+        assert_eq!(u.select(), Some(a));
     }
 
     #[test]
