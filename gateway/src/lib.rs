@@ -15,6 +15,7 @@ pub mod chain;
 pub mod commands;
 pub mod compression;
 pub mod config;
+pub mod content_length;
 /// Wiring a configuration to the simulated estate (the `demo` feature only).
 #[cfg(feature = "demo")]
 pub mod demo;

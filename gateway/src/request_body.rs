@@ -66,12 +66,7 @@ async fn read(session: &mut Session, limit: usize) -> Result<Bytes, BodyError> {
 }
 
 async fn read_all(session: &mut Session, limit: usize) -> Result<Bytes, BodyError> {
-    let announced = session
-        .req_header()
-        .headers
-        .get(http::header::CONTENT_LENGTH)
-        .and_then(|v| v.to_str().ok())
-        .and_then(|v| v.trim().parse::<u64>().ok());
+    let announced = crate::content_length::declared(&session.req_header().headers);
     if announced.is_some_and(|n| n > limit as u64) {
         return Err(BodyError::TooLarge { limit });
     }

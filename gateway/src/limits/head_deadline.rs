@@ -124,11 +124,16 @@ impl HeadDeadline {
         Ok(())
     }
 
+    /// The current header's deadline, starting now if no read has set it yet.
+    fn deadline_from_now_if_unset(&mut self) -> Instant {
+        *self
+            .deadline
+            .get_or_insert_with(|| Instant::now() + self.limit)
+    }
+
     /// A read of an incomplete header has to wait: wake it at the deadline.
     fn poll_deadline(&mut self, cx: &mut Context<'_>) -> std::io::Result<()> {
-        let at = *self
-            .deadline
-            .get_or_insert_with(|| Instant::now() + self.limit);
+        let at = self.deadline_from_now_if_unset();
         let timer = match &mut self.timer {
             Some(timer) => {
                 if timer.deadline() != at {
@@ -352,9 +357,7 @@ impl Peek for HeadDeadline {
         if self.phase != Phase::Head {
             return self.inner.try_peek(buf).await;
         }
-        let at = *self
-            .deadline
-            .get_or_insert_with(|| Instant::now() + self.limit);
+        let at = self.deadline_from_now_if_unset();
         match tokio::time::timeout_at(at, self.inner.try_peek(buf)).await {
             Ok(peeked) => peeked,
             Err(_) => {

@@ -121,12 +121,7 @@ impl Stage for LimitsStage {
             .as_ref()
             .and_then(|s| s.config.limits.max_body_bytes)
         {
-            let announced = session
-                .req_header()
-                .headers
-                .get(http::header::CONTENT_LENGTH)
-                .and_then(|v| v.to_str().ok())
-                .and_then(|v| v.parse::<u64>().ok());
+            let announced = crate::content_length::declared(&session.req_header().headers);
             if announced.is_some_and(|n| n > max as u64) {
                 // The body will not be read: the connection cannot carry another request.
                 session.set_keepalive(None);
