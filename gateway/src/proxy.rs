@@ -15,6 +15,7 @@
 //!  connected_to_upstream     outcome: connected
 //!  upstream_request_filter   upstream::prepare (path, Host, X-Forwarded-*, ids, identity,
 //!                            the service's request adapters)
+//!  request_body_filter       the body counted against the service's limit (pipeline::limits)
 //!  upstream_response_filter  total deadline · outcome: answered · chain::adapt_response
 //!  upstream_response_body_filter   total deadline · the body feed, chunk by chunk
 //!  response_filter           X-Request-Id, X-Cache-Status; compression off for a small answer
@@ -247,6 +248,16 @@ impl ProxyHttp for GatewayProxy {
         }
         ctx.upstream_head = upstream_request.method == http::Method::HEAD;
         Ok(())
+    }
+
+    async fn request_body_filter(
+        &self,
+        _session: &mut Session,
+        body: &mut Option<Bytes>,
+        _end_of_stream: bool,
+        ctx: &mut Self::CTX,
+    ) -> Result<()> {
+        crate::pipeline::limits::count_body(ctx, body.as_ref())
     }
 
     async fn upstream_response_filter(

@@ -139,6 +139,28 @@ async fn websocket_upgrade_is_passed_through_and_echoes() {
 }
 
 #[tokio::test(flavor = "multi_thread")]
+async fn a_websocket_outlives_the_services_request_body_limit() {
+    let estate = start_estate(None);
+    let gw = TestGateway::with(&estate, |c| {
+        let service = egov_integration::service_mut(c, "cnie-renewal");
+        service.limits.max_body_bytes = Some(100);
+    });
+    let url = format!("ws://{}/s/cnie-renewal/__estate/ws", gw.addr);
+    let (mut ws, _) = tokio_tungstenite::connect_async(url)
+        .await
+        .expect("upgrade");
+    // Ten 60-byte messages: six times what a request body may carry, and none of it is one.
+    for i in 0..10 {
+        let text = format!("{i:060}");
+        ws.send(tokio_tungstenite::tungstenite::Message::text(text.clone()))
+            .await
+            .expect("send");
+        let reply = ws.next().await.expect("a reply").expect("a frame");
+        assert_eq!(reply.into_text().expect("text").as_str(), text);
+    }
+}
+
+#[tokio::test(flavor = "multi_thread")]
 async fn http2_prior_knowledge_h2c_is_served() {
     let estate = start_estate(None);
     let gw = TestGateway::in_front_of(&estate);

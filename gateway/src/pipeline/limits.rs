@@ -1,6 +1,7 @@
 //! The limits stage: the methods a service takes (`[limits] methods`, others → 405 with
 //! its `Allow`), the request body size it takes (`[limits] max_body_bytes`,
-//! announced `Content-Length` over it → 413), then the portal's `[limits.rate]` (global, per client address, per session,
+//! announced `Content-Length` over it → 413 at once; a body without one, chunked or HTTP/2,
+//! → 413 when it streams past it, [`count_body`]), then the portal's `[limits.rate]` (global, per client address, per session,
 //! logins started per address) and the service's own `[limits]` rates, checked after routing
 //! so a service's limit and the login endpoint are known, and before anything is answered,
 //! so the assist endpoint (an LLM call) and the login (a stored pending login) are covered.
@@ -90,6 +91,26 @@ impl LimitsStage {
     }
 }
 
+/// Counts a piece of a proxied request's body against what the service takes
+/// ([`RequestCtx::body_left`]). Past it, the request fails with 413 before the piece is
+/// sent on: the legacy site gets an unfinished body, never a larger one, and the citizen
+/// the "too large" page (if the site has not answered yet).
+pub fn count_body(ctx: &mut RequestCtx, piece: Option<&bytes::Bytes>) -> pingora::Result<()> {
+    let (Some(left), Some(piece)) = (ctx.body_left.as_mut(), piece) else {
+        return Ok(());
+    };
+    match left.checked_sub(piece.len() as u64) {
+        Some(rest) => {
+            *left = rest;
+            Ok(())
+        }
+        None => Err(pingora::Error::explain(
+            pingora::ErrorType::HTTPStatus(413),
+            "the request body is larger than the service takes",
+        )),
+    }
+}
+
 /// An address as bytes on the stack (4 or 16), for bucket keys.
 fn ip_bytes(ip: IpAddr) -> ([u8; 16], usize) {
     let mut out = [0u8; 16];
@@ -126,6 +147,10 @@ impl Stage for LimitsStage {
                 // The body will not be read: the connection cannot carry another request.
                 session.set_keepalive(None);
                 return Step::Respond(ctx.error_page(ErrorKind::PayloadTooLarge));
+            }
+            // After an upgrade the "body" is the WebSocket's stream, not a request body.
+            if !ctx.upgrade {
+                ctx.body_left = Some(max as u64);
             }
         }
         match self.check(session, ctx).await {
