@@ -22,24 +22,45 @@ pub const LEVEL: u32 = 5;
 /// Answers whose `Content-Length` is below this go uncompressed.
 pub const MIN_BYTES: u64 = 1024;
 
-/// After routing, for a request going to a backend: compression on if the client accepts
-/// an encoding.
+/// After routing, for a request going to a backend: compression on if the encoding
+/// pingora's module would choose is one the client accepts.
 pub fn offer(session: &mut Session) {
     let accepted = session.req_header().headers.get(ACCEPT_ENCODING);
-    if accepted.is_some_and(|v| accepts_an_encoding(v.as_bytes())) {
+    if accepted.is_some_and(|v| first_known_coding_is_accepted(v.as_bytes())) {
         set_level(session, LEVEL);
     }
 }
 
-/// Whether an `Accept-Encoding` value may name an encoding other than `identity`. One that
-/// names only `identity` (what Python's `http.client` sends by default) can never be
-/// compressed, so it need not cost a compressor context and pingora's header parse.
-fn accepts_an_encoding(value: &[u8]) -> bool {
-    value.split(|&b| b == b',').any(|item| {
-        let coding = item.split(|&b| b == b';').next().unwrap_or_default();
-        let coding = coding.trim_ascii();
-        !coding.is_empty() && !coding.eq_ignore_ascii_case(b"identity")
-    })
+/// The codings pingora's compression module knows; it compresses with the first of them
+/// that `Accept-Encoding` lists, whatever its q-value.
+const KNOWN_CODINGS: [&[u8]; 5] = [b"gzip", b"br", b"zstd", b"dcb", b"dcz"];
+
+/// Whether the coding pingora would compress with (the first known one listed) is
+/// acceptable to the client. It is not when its q-value is 0: `gzip;q=0` is a refusal
+/// (RFC 9110, 12.4.2), which pingora ignores, so such a client gets the answer uncompressed,
+/// always acceptable. A value naming no known coding (`identity`, what Python's
+/// `http.client` sends) can never be compressed, so it need not cost a compressor context
+/// and pingora's header parse.
+fn first_known_coding_is_accepted(value: &[u8]) -> bool {
+    for item in value.split(|&b| b == b',') {
+        let mut parts = item.split(|&b| b == b';');
+        let coding = parts.next().unwrap_or_default().trim_ascii();
+        if !KNOWN_CODINGS.iter().any(|k| coding.eq_ignore_ascii_case(k)) {
+            continue;
+        }
+        return !parts.any(|param| {
+            let param = param.trim_ascii();
+            param.len() > 2
+                && param[..2].eq_ignore_ascii_case(b"q=")
+                && is_zero_qvalue(param[2..].trim_ascii())
+        });
+    }
+    false
+}
+
+/// `0`, `0.`, `0.0`, `0.000`: a weight of zero (`qvalue` of RFC 9110, 12.4.2).
+fn is_zero_qvalue(v: &[u8]) -> bool {
+    v.first() == Some(&b'0') && v.iter().all(|&b| b == b'0' || b == b'.')
 }
 
 /// On the answer's header, before it is written: compression off for an answer known to be
@@ -85,12 +106,58 @@ mod tests {
     }
 
     #[test]
-    fn a_client_accepting_only_identity_is_offered_no_compression() {
-        for value in ["identity", " Identity ", "identity;q=1", "", " , "] {
-            assert!(!accepts_an_encoding(value.as_bytes()), "{value:?}");
+    fn a_client_accepting_no_known_coding_is_offered_no_compression() {
+        for value in [
+            "identity",
+            " Identity ",
+            "identity;q=1",
+            "",
+            " , ",
+            "deflate",
+            "*",
+        ] {
+            assert!(
+                !first_known_coding_is_accepted(value.as_bytes()),
+                "{value:?}"
+            );
         }
-        for value in ["gzip", "gzip, deflate, br, zstd", "identity, br;q=0.5", "*"] {
-            assert!(accepts_an_encoding(value.as_bytes()), "{value:?}");
+        for value in [
+            "gzip",
+            "gzip, deflate, br, zstd",
+            "identity, br;q=0.5",
+            "deflate, ZSTD",
+        ] {
+            assert!(
+                first_known_coding_is_accepted(value.as_bytes()),
+                "{value:?}"
+            );
+        }
+    }
+
+    #[test]
+    fn a_coding_refused_with_q_0_is_never_the_one_compressed_with() {
+        // pingora would compress with the first known coding listed: these refuse it.
+        for value in [
+            "gzip;q=0",
+            "GZIP; Q=0.000",
+            "gzip;q=0., br",
+            "deflate, br ;q=0 , gzip",
+        ] {
+            assert!(
+                !first_known_coding_is_accepted(value.as_bytes()),
+                "{value:?}"
+            );
+        }
+        for value in [
+            "gzip;q=0.001",
+            "br;q=1, gzip;q=0",
+            "gzip;level=0",
+            "gzip;q=1.0",
+        ] {
+            assert!(
+                first_known_coding_is_accepted(value.as_bytes()),
+                "{value:?}"
+            );
         }
     }
 

@@ -410,6 +410,31 @@ async fn an_answer_under_a_kilobyte_goes_uncompressed_with_its_length_and_a_larg
 }
 
 #[tokio::test(flavor = "multi_thread")]
+async fn a_client_refusing_gzip_with_q_0_never_gets_gzip() {
+    let estate = start_estate(None);
+    let gw = TestGateway::with(&estate, all_public);
+    let raw = undecoding_client();
+    let get = |accept: &'static str| {
+        raw.get(gw.url("/s/cnie-renewal/__estate/blob?bytes=4096"))
+            .header("accept-encoding", accept)
+            .send()
+    };
+    for accept in ["gzip;q=0", "gzip;q=0, br"] {
+        let resp = get(accept).await.expect("request");
+        assert_eq!(resp.status(), 200);
+        let encoding = resp.headers().get("content-encoding").cloned();
+        assert_ne!(
+            encoding.as_ref().map(|v| v.as_bytes()),
+            Some(&b"gzip"[..]),
+            "{accept}"
+        );
+        assert_eq!(resp.bytes().await.expect("body").len(), 4096, "{accept}");
+    }
+    let accepted = get("br;q=0.5, gzip;q=0").await.expect("request");
+    assert_eq!(accepted.headers()["content-encoding"], "br");
+}
+
+#[tokio::test(flavor = "multi_thread")]
 async fn a_range_request_is_never_served_from_a_rewritten_body() {
     let estate = start_estate(None);
     let gw = TestGateway::with(&estate, all_public);
