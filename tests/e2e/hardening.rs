@@ -181,3 +181,32 @@ fn a_junk_port_in_the_host_never_reaches_the_site_as_x_forwarded_host() {
         assert_eq!(resp.status, 400);
     }
 }
+
+#[test]
+fn a_legacy_sites_software_banners_never_reach_the_citizen() {
+    let estate = start_estate(None);
+    let gw = TestGateway::with(&estate, egov_integration::all_public);
+    for (service, host) in [
+        ("cnie-renewal", "www.cnie.ma"),
+        ("tax-certificates", "www.tax.gov.ma"),
+        ("vat-declaration", "www.tax.gov.ma"),
+    ] {
+        let direct = raw_http::send(
+            estate.addr(),
+            format!("GET /{service}/ HTTP/1.1\r\nHost: {host}\r\nConnection: close\r\n\r\n")
+                .as_bytes(),
+        );
+        assert!(
+            direct.header("server").is_some() && direct.header("x-powered-by").is_some(),
+            "{service}: the legacy site announces its software"
+        );
+        let resp = raw_http::get(gw.addr, &format!("/s/{service}/"), "");
+        assert!(
+            resp.header("x-estate-site").is_some(),
+            "{service}: the site answered"
+        );
+        for banner in ["server", "x-powered-by"] {
+            assert_eq!(resp.header(banner), None, "{service}: {banner}");
+        }
+    }
+}

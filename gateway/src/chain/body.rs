@@ -12,11 +12,18 @@ use std::sync::{Arc, LazyLock};
 
 /// Headers a legacy answer may not pass to the browser: `Service-Worker-Allowed` would let a
 /// legacy page install a service worker over more of the origin than its own path, and
-/// `Clear-Site-Data` would wipe the citizen's portal cookies and storage.
+/// `Clear-Site-Data` would wipe the citizen's portal cookies and storage. The banners
+/// (`Server: Apache/2.2.3 (CentOS)`, `X-Powered-By: PHP/5.2.6`, the ASP.NET versions) would
+/// tell anyone the exact, often unpatched, software behind each service, as nginx's
+/// `proxy_hide_header` defaults hide `Server`.
 static LEGACY_MAY_NOT_SEND: LazyLock<HeaderSet> = LazyLock::new(|| {
     [
         HeaderName::from_static("service-worker-allowed"),
         HeaderName::from_static("clear-site-data"),
+        http::header::SERVER,
+        HeaderName::from_static("x-powered-by"),
+        HeaderName::from_static("x-aspnet-version"),
+        HeaderName::from_static("x-aspnetmvc-version"),
     ]
     .into_iter()
     .collect()
