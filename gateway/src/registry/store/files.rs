@@ -7,7 +7,9 @@
 //! per line, appended; versions number its lines across the whole registry. A service found
 //! on disk without history is at version 0. Edits made by hand (or by GitOps) are found by
 //! [`FileStore::absorb_edits`] (the directory is polled) and recorded as `file_edit`
-//! changes. Secrets given to the admin API are kept in `registry-secrets.json` beside the
+//! changes. A poll reads only the files whose metadata moved since they were last read
+//! ([`Stamp`], as git's index does), so it costs a `stat` per service, not a read and a
+//! hash. Secrets given to the admin API are kept in `registry-secrets.json` beside the
 //! history, readable by the gateway's user only.
 
 use super::{diff, now, Action, Author, Change, Expect, Record, RegistryStore, StoreError};
@@ -19,6 +21,55 @@ use std::collections::{BTreeMap, HashMap};
 use std::io::Write as _;
 use std::path::{Path, PathBuf};
 use std::sync::Mutex;
+use std::time::{Duration, SystemTime};
+
+/// A file's metadata when its bytes were last read: while it stays the same, so do the
+/// bytes. The change time and inode are in it because tools that copy files keep their
+/// modification time (`cp -p`, `rsync -a`) but cannot keep those; a write through a
+/// temporary file (editors, GitOps, this store) gives a new inode.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+struct Stamp {
+    len: u64,
+    modified: (i64, i64),
+    changed: (i64, i64),
+    inode: u64,
+}
+
+/// A stamp is trusted only once the file's last change is this much older than the stat
+/// that took it: a change in the same clock tick as the read (on a file system with coarse
+/// timestamps) could otherwise leave the stamp as it was (git's "racy clean" case).
+const RACY: Duration = Duration::from_secs(1);
+
+impl Stamp {
+    /// The stamp of `path` as of now, `None` when it cannot be trusted (too recent, or no
+    /// such metadata on this platform): the file is then read at every poll until it can.
+    fn of(path: &Path) -> Option<Stamp> {
+        #[cfg(unix)]
+        {
+            use std::os::unix::fs::MetadataExt;
+            let taken = SystemTime::now();
+            let m = std::fs::metadata(path).ok()?;
+            let changed = SystemTime::UNIX_EPOCH.checked_add(Duration::new(
+                u64::try_from(m.ctime()).ok()?,
+                u32::try_from(m.ctime_nsec()).ok()?,
+            ))?;
+            if taken.duration_since(changed).ok()? < RACY {
+                return None;
+            }
+            Some(Stamp {
+                len: m.len(),
+                modified: (m.mtime(), m.mtime_nsec()),
+                changed: (m.ctime(), m.ctime_nsec()),
+                inode: m.ino(),
+            })
+        }
+        #[cfg(not(unix))]
+        {
+            let _ = path;
+            None
+        }
+    }
+}
 
 /// What the store knows of one service file.
 #[derive(Debug, Clone)]
@@ -27,6 +78,8 @@ struct Known {
     version: u64,
     /// SHA-256 of the file's bytes as last read or written.
     hash: [u8; 32],
+    /// The file's metadata before it was last read (`None`: read it at the next poll).
+    stamp: Option<Stamp>,
     /// The document as last read or written; a later edit that does not parse leaves this
     /// (the last good version) in place.
     document: Value,
@@ -52,6 +105,9 @@ pub struct FileStore {
     history: PathBuf,
     secrets: PathBuf,
     index: Mutex<Index>,
+    /// Service files read by polls, for the test that unchanged ones are not.
+    #[cfg(test)]
+    reads: std::sync::atomic::AtomicUsize,
 }
 
 fn unavailable(e: impl std::fmt::Display) -> StoreError {
@@ -83,6 +139,8 @@ impl FileStore {
             history: history.to_path_buf(),
             secrets: history.with_file_name("registry-secrets.json"),
             index: Mutex::new(Index::default()),
+            #[cfg(test)]
+            reads: Default::default(),
         };
         let changes = store.read_history()?;
         let mut index = Index::default();
@@ -90,6 +148,7 @@ impl FileStore {
             index.version = index.version.max(c.version);
         }
         for (id, ministry, path) in store.files()? {
+            let stamp = Stamp::of(&path);
             let bytes = std::fs::read(&path).map_err(unavailable)?;
             // A file that does not parse at start has no good version to serve; `load`
             // refuses such a directory before a store is opened, so this is a file that broke
@@ -111,6 +170,7 @@ impl FileStore {
                     ministry,
                     version,
                     hash: hash(&bytes),
+                    stamp,
                     document,
                 },
             );
@@ -215,15 +275,26 @@ impl FileStore {
         let mut broken = Vec::new();
         for (id, ministry, path) in &files {
             seen.insert(id.clone());
+            let stamp = Stamp::of(path);
+            let same_place = |k: &Known| &k.ministry == ministry;
+            if let Some(k) = index.services.get(id) {
+                if same_place(k) && stamp.is_some() && k.stamp == stamp {
+                    continue;
+                }
+            }
+            #[cfg(test)]
+            self.reads
+                .fetch_add(1, std::sync::atomic::Ordering::Relaxed);
             let bytes = std::fs::read(path).map_err(unavailable)?;
             let h = hash(&bytes);
-            let known = index.services.get(id).cloned();
-            if known
-                .as_ref()
-                .is_some_and(|k| k.hash == h && &k.ministry == ministry)
-            {
-                continue;
+            if let Some(k) = index.services.get_mut(id) {
+                if same_place(k) && k.hash == h {
+                    k.stamp = stamp;
+                    continue;
+                }
             }
+            // A broken file keeps the old stamp, so it is read (and reported) again.
+            let known = index.services.get(id).cloned();
             let after = match std::str::from_utf8(&bytes)
                 .map_err(|e| e.to_string())
                 .and_then(document_of)
@@ -256,6 +327,7 @@ impl FileStore {
                     ministry: ministry.clone(),
                     version,
                     hash: h,
+                    stamp,
                     document: after,
                 },
             );
@@ -362,6 +434,8 @@ impl RegistryStore for FileStore {
                 ministry: ministry.to_string(),
                 version,
                 hash: hash(text.as_bytes()),
+                // Just written, so too recent to trust: the next poll reads it once.
+                stamp: None,
                 document: document.clone(),
             },
         );
@@ -528,5 +602,51 @@ mod tests {
         let (edits, broken) = store.absorb_edits().expect("scan");
         assert_eq!(edits, 0);
         assert_eq!(broken.len(), 1, "{broken:?}");
+    }
+
+    #[test]
+    fn a_poll_reads_only_the_files_whose_metadata_moved() {
+        let d = scratch();
+        let file = d.0.join("services/m/svc.toml");
+        std::fs::write(&file, "id = \"svc\"\nx = 1\n").expect("write");
+        // Past the racy window, so the stamp taken at open is trusted.
+        std::thread::sleep(RACY + Duration::from_millis(100));
+        let store =
+            FileStore::open(&d.0.join("services"), &d.0.join("history.jsonl")).expect("open");
+        let reads = || store.reads.load(std::sync::atomic::Ordering::Relaxed);
+        assert_eq!(store.absorb_edits().expect("scan").0, 0);
+        assert_eq!(store.absorb_edits().expect("scan").0, 0);
+        assert_eq!(reads(), 0, "an unchanged file was read again");
+
+        // The same length and modification time, as a copy that keeps times leaves it.
+        let modified = std::fs::metadata(&file)
+            .and_then(|m| m.modified())
+            .expect("mtime");
+        std::fs::write(&file, "id = \"svc\"\nx = 2\n").expect("write");
+        std::fs::File::options()
+            .write(true)
+            .open(&file)
+            .and_then(|f| f.set_modified(modified))
+            .expect("set mtime");
+        assert_eq!(
+            store.absorb_edits().expect("scan").0,
+            1,
+            "the change time gives the edit away"
+        );
+    }
+
+    #[test]
+    fn a_broken_file_is_read_and_reported_at_every_poll() {
+        let d = scratch();
+        let file = d.0.join("services/m/svc.toml");
+        std::fs::write(&file, "id = \"svc\"\n").expect("write");
+        let store =
+            FileStore::open(&d.0.join("services"), &d.0.join("history.jsonl")).expect("open");
+        std::fs::write(&file, "id = [broken\n").expect("write");
+        std::thread::sleep(RACY + Duration::from_millis(100));
+        for _ in 0..2 {
+            let (edits, broken) = store.absorb_edits().expect("scan");
+            assert_eq!((edits, broken.len()), (0, 1), "{broken:?}");
+        }
     }
 }
