@@ -202,6 +202,15 @@ fn portal_service(
     let mut http = pingora::proxy::http_proxy(&server.configuration, GatewayProxy::new(app));
     let mut options = HttpServerOptions::default();
     options.h2c = listeners.h2c;
+    // HTTP/2 connections are pingora's whole (not the keep-alive loop of
+    // `limits::admission`): one with nothing in flight is closed after the same wait. With
+    // keep-alive off, the header deadline (zero would close a connection before its first
+    // request).
+    options.h2_idle_timeout = Some(
+        app.connections
+            .keepalive_timeout
+            .unwrap_or(app.connections.header_timeout),
+    );
     http.server_options = Some(options);
     let metrics = &app.telemetry.metrics;
     let admission = Admission::new(

@@ -140,6 +140,31 @@ fn an_idle_kept_alive_connection_is_closed_after_the_keepalive_timeout() {
 }
 
 #[test]
+fn an_idle_http2_connection_is_closed_after_the_keepalive_timeout() {
+    let estate = start_estate(None);
+    let gw = TestGateway::with(&estate, |c| {
+        c.gateway.limits.keepalive_timeout = Some(Duration::from_secs(1));
+    });
+    let mut conn = TcpStream::connect(gw.addr).expect("connect");
+    // HTTP/2 with prior knowledge: the preface and an empty SETTINGS frame, then nothing.
+    conn.write_all(b"PRI * HTTP/2.0\r\n\r\nSM\r\n\r\n\0\0\0\x04\0\0\0\0\0")
+        .expect("preface");
+    let idle = Instant::now();
+    let (answer, closed) = read_until_closed(&mut conn, Duration::from_secs(5));
+    assert!(!answer.is_empty(), "the gateway spoke HTTP/2");
+    assert!(
+        closed,
+        "an idle HTTP/2 connection outlived limits.keepalive_timeout"
+    );
+    assert!(
+        idle.elapsed() >= Duration::from_millis(900),
+        "{:?}",
+        idle.elapsed()
+    );
+    gw.wait_connections_open(0);
+}
+
+#[test]
 fn with_keep_alive_off_every_answer_closes_its_connection() {
     let estate = start_estate(None);
     let gw = TestGateway::with(&estate, |c| c.gateway.limits.keepalive_timeout = None);

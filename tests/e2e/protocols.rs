@@ -181,6 +181,28 @@ async fn http2_prior_knowledge_h2c_is_served() {
 }
 
 #[tokio::test(flavor = "multi_thread")]
+async fn an_http2_request_slower_than_the_keepalive_timeout_is_not_cut_off() {
+    let estate = start_estate(None);
+    let gw = TestGateway::with(&estate, |c| {
+        c.gateway.limits.keepalive_timeout = Some(Duration::from_secs(1));
+    });
+    let h2 = reqwest::Client::builder()
+        .http2_prior_knowledge()
+        .no_proxy()
+        .build()
+        .expect("client");
+    // The connection is idle only with nothing in flight.
+    let resp = h2
+        .get(gw.url("/s/cnie-renewal/__estate/delay?ms=2500"))
+        .send()
+        .await
+        .expect("request");
+    assert_eq!(resp.version(), reqwest::Version::HTTP_2);
+    assert_eq!(resp.status(), 200);
+    assert!(resp.text().await.expect("body").contains("slept 2500 ms"));
+}
+
+#[tokio::test(flavor = "multi_thread")]
 async fn tls_listener_terminates_tls_and_negotiates_http2_by_alpn() {
     let estate = start_estate(None);
     let dir = egov_integration::scratch::TempDir::new("tls");
