@@ -68,7 +68,7 @@ impl App {
         metrics
             .registry_services
             .set(snapshot.services().len() as i64);
-        let shared = Arc::new(SharedState::new(config.gateway.redis.as_ref())?);
+        let shared = Arc::new(SharedState::new(config.gateway.redis.as_ref(), secrets)?);
         let sessions = match config.gateway.sessions.store {
             SessionStoreKind::Redis => shared.store(),
             SessionStoreKind::Memory => shared.memory(),

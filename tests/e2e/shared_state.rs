@@ -3,8 +3,8 @@
 //! real three-master Redis Cluster), and against the session store built on it. A store
 //! written against the trait behaves the same on one machine and on many.
 
-use egov_gateway::config::RedisSettings;
-use egov_gateway::kv::{Kv, MemoryKv, RedisKv, Write};
+use egov_gateway::config::{RedisSettings, SecretRef, Secrets};
+use egov_gateway::kv::{Kv, MemoryKv, RedisKv, SharedState, Write};
 use egov_gateway::sso::session::{now_secs, random_token, Session};
 use egov_gateway::sso::store::{SessionStore, SharedStore, UpdateOutcome};
 use egov_integration::redis::{command, RedisCluster, RedisServer};
@@ -15,7 +15,7 @@ use std::time::{Duration, Instant};
 fn redis(urls: Vec<String>, prefix: &str) -> Arc<dyn Kv> {
     let mut settings = RedisSettings::new(urls);
     settings.key_prefix = prefix.to_string();
-    Arc::new(RedisKv::new(&settings).expect("a valid Redis configuration"))
+    Arc::new(RedisKv::new(&settings, None).expect("a valid Redis configuration"))
 }
 
 /// Every promise of the trait, on `kv`.
@@ -234,6 +234,45 @@ async fn the_in_memory_store_keeps_the_shared_state_contract() {
 async fn a_standalone_redis_keeps_the_shared_state_contract() {
     let server = RedisServer::start();
     the_contract(&*redis(vec![server.url()], "egov-test:"), true).await;
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn a_redis_that_requires_a_password_is_reached_with_redis_password() {
+    let server = RedisServer::start();
+    server
+        .command(&["CONFIG", "SET", "requirepass", "s3cret-pw"])
+        .expect("requirepass");
+    let mut settings = RedisSettings::new(vec![server.url()]);
+    settings.password = Some(SecretRef::Env("EGOV_TEST_REDIS_PASSWORD".into()));
+    let secrets = Secrets::default().with_env("EGOV_TEST_REDIS_PASSWORD", "s3cret-pw");
+    let shared = SharedState::new(Some(&settings), &secrets).expect("shared state");
+    values_are_written_read_and_deleted(&*shared.store()).await;
+
+    settings.password = None;
+    let without = SharedState::new(Some(&settings), &secrets).expect("shared state");
+    let refused = without
+        .store()
+        .ping()
+        .await
+        .expect_err("no password, no access");
+    assert!(
+        refused.to_string().to_ascii_lowercase().contains("auth"),
+        "{refused}"
+    );
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn a_redis_password_that_cannot_be_read_is_a_clear_error_at_start() {
+    let mut settings = RedisSettings::new(vec!["redis://127.0.0.1:1".into()]);
+    settings.password = Some(SecretRef::Env("EGOV_TEST_UNSET_REDIS_PASSWORD".into()));
+    let Err(e) = SharedState::new(Some(&settings), &Secrets::default()) else {
+        panic!("a missing password was not reported");
+    };
+    let e = e.to_string();
+    assert!(
+        e.contains("redis.password") && e.contains("EGOV_TEST_UNSET_REDIS_PASSWORD"),
+        "{e}"
+    );
 }
 
 #[tokio::test(flavor = "multi_thread")]

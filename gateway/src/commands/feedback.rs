@@ -18,7 +18,11 @@ pub fn export(path: &Path, service: &str) -> anyhow::Result<ExitCode> {
     }
     let log = match &config.gateway.redis {
         Some(redis) => FeedbackLog::Shared(
-            Arc::new(SharedState::new(Some(redis)).context("connecting to [redis]")?).store(),
+            Arc::new(
+                SharedState::new(Some(redis), &config::Secrets::from_process())
+                    .context("connecting to [redis]")?,
+            )
+            .store(),
         ),
         None => match &config.gateway.portal.feedback_log {
             Some(file) => FeedbackLog::file(file.clone()),

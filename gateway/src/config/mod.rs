@@ -336,10 +336,12 @@ pub struct RedisSettings {
     pub key_prefix: String,
     pub connect_timeout: Duration,
     pub response_timeout: Duration,
+    /// Where the `AUTH` password is (`redis.password`); `None`: the URLs' own, if any.
+    pub password: Option<SecretRef>,
 }
 
 impl RedisSettings {
-    /// `urls` (several: a Cluster) with the default prefix and timeouts.
+    /// `urls` (several: a Cluster) with the default prefix and timeouts, no password.
     pub fn new(urls: Vec<String>) -> Self {
         Self {
             cluster: urls.len() > 1,
@@ -347,6 +349,7 @@ impl RedisSettings {
             key_prefix: DEFAULT_KEY_PREFIX.to_string(),
             connect_timeout: Duration::from_millis(500),
             response_timeout: Duration::from_millis(800),
+            password: None,
         }
     }
 }

@@ -480,6 +480,9 @@ pub struct RawRedis {
     pub key_prefix: Option<String>,
     pub connect_timeout: Option<String>,
     pub response_timeout: Option<String>,
+    /// `AUTH` password (`requirepass`, or an ACL user's named in the URLs), kept out of the
+    /// file like every other secret.
+    pub password: Option<RawSecret>,
 }
 
 /// `[sessions]`: where sessions live and how long.

@@ -18,7 +18,7 @@ mod redis;
 pub use self::redis::RedisKv;
 pub use memory::MemoryKv;
 
-use crate::config::RedisSettings;
+use crate::config::{RedisSettings, Secrets};
 use async_trait::async_trait;
 use std::sync::Arc;
 use std::time::Duration;
@@ -111,10 +111,23 @@ pub struct SharedState {
 }
 
 impl SharedState {
-    /// The deployment `settings` describe (`None`: this process only). Connects nothing yet.
-    pub fn new(settings: Option<&RedisSettings>) -> Result<Self, KvError> {
+    /// The deployment `settings` describe (`None`: this process only), its password read
+    /// from `secrets`. Connects nothing yet.
+    pub fn new(settings: Option<&RedisSettings>, secrets: &Secrets) -> Result<Self, KvError> {
+        let redis = match settings {
+            None => None,
+            Some(s) => {
+                let password = s
+                    .password
+                    .as_ref()
+                    .map(|r| secrets.resolve(r))
+                    .transpose()
+                    .map_err(|e| KvError(format!("redis.password: {e}")))?;
+                Some(Arc::new(RedisKv::new(s, password.as_ref())?))
+            }
+        };
         Ok(Self {
-            redis: settings.map(RedisKv::new).transpose()?.map(Arc::new),
+            redis,
             prefix: settings.map_or_else(
                 || crate::config::DEFAULT_KEY_PREFIX.to_string(),
                 |s| s.key_prefix.clone(),

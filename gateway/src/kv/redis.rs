@@ -9,14 +9,14 @@
 //! subscribed through does not silence it.
 
 use super::{Kv, KvError, OnGap, OnMessage, Write};
-use crate::config::RedisSettings;
+use crate::config::{RedisSettings, Secret};
 use async_trait::async_trait;
 use futures_util::future::{BoxFuture, FutureExt, Shared};
 use futures_util::StreamExt;
 use redis::aio::{ConnectionManager, ConnectionManagerConfig};
 use redis::cluster::ClusterClient;
 use redis::cluster_async::ClusterConnection;
-use redis::{Cmd, FromRedisValue};
+use redis::{Cmd, FromRedisValue, IntoConnectionInfo};
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::{Mutex, OnceLock};
 use std::time::{Duration, Instant};
@@ -127,26 +127,39 @@ pub struct RedisKv {
 }
 
 impl RedisKv {
-    /// The deployment `settings` describe. Does not connect yet.
-    pub fn new(settings: &RedisSettings) -> Result<Self, KvError> {
+    /// The deployment `settings` describe, authenticating with `password` (`redis.password`,
+    /// read) when given. Does not connect yet.
+    pub fn new(settings: &RedisSettings, password: Option<&Secret>) -> Result<Self, KvError> {
         let bad = |e: redis::RedisError| KvError(e.to_string());
         let pubsub_clients = settings
             .urls
             .iter()
-            .map(|u| redis::Client::open(u.as_str()).map_err(bad))
+            .map(|u| {
+                let info = u.as_str().into_connection_info().map_err(bad)?;
+                let info = match password {
+                    Some(p) => {
+                        let auth = info.redis_settings().clone().set_password(p.expose());
+                        info.set_redis_settings(auth)
+                    }
+                    None => info,
+                };
+                redis::Client::open(info).map_err(bad)
+            })
             .collect::<Result<Vec<_>, _>>()?;
         let first = pubsub_clients
             .first()
             .cloned()
             .ok_or_else(|| KvError("no Redis URL configured".into()))?;
         let target = if settings.cluster {
+            let mut builder = ClusterClient::builder(settings.urls.iter().map(String::as_str))
+                .connection_timeout(settings.connect_timeout)
+                .response_timeout(settings.response_timeout)
+                .retries(1);
+            if let Some(p) = password {
+                builder = builder.password(p.expose());
+            }
             Target::Cluster(Box::new(ClusterSlot {
-                client: ClusterClient::builder(settings.urls.iter().map(String::as_str))
-                    .connection_timeout(settings.connect_timeout)
-                    .response_timeout(settings.response_timeout)
-                    .retries(1)
-                    .build()
-                    .map_err(bad)?,
+                client: builder.build().map_err(bad)?,
                 attempt: Mutex::new(None),
                 connect_timeout: settings.connect_timeout,
             }))
@@ -429,7 +442,7 @@ mod tests {
     #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
     async fn with_redis_silent_concurrent_callers_fail_together_not_in_a_queue() {
         let (_listener, url) = silent_redis();
-        let kv = Arc::new(RedisKv::new(&RedisSettings::new(vec![url])).expect("kv"));
+        let kv = Arc::new(RedisKv::new(&RedisSettings::new(vec![url]), None).expect("kv"));
         let took = concurrent_pings(kv, 8).await;
         assert!(took < Duration::from_secs(4), "8 callers took {took:?}");
     }
@@ -439,7 +452,7 @@ mod tests {
         let (_listener, url) = silent_redis();
         let mut settings = RedisSettings::new(vec![url]);
         settings.cluster = true;
-        let kv = Arc::new(RedisKv::new(&settings).expect("kv"));
+        let kv = Arc::new(RedisKv::new(&settings, None).expect("kv"));
         let took = concurrent_pings(Arc::clone(&kv), 8).await;
         assert!(took < Duration::from_secs(4), "8 callers took {took:?}");
         let again = concurrent_pings(kv, 1).await;

@@ -5,9 +5,13 @@
 //!
 //! `sessions.redis_urls`, `sessions.cluster` and `sessions.key_prefix` are the older spelling
 //! of the same settings: still read, with a warning, when `[redis]` is absent.
+//!
+//! The password is `redis.password = { env = "..." }` (or `{ file = "..." }`), like every
+//! secret: one written into a URL (`redis://:pw@host`) still works, with a warning, since the
+//! file it sits in is read by everyone who reads the configuration.
 
 use crate::config::error::Problems;
-use crate::config::fields::opt_duration;
+use crate::config::fields::{opt_duration, secret_ref};
 use crate::config::raw::{RawRedis, RawSessions};
 use crate::config::RedisSettings;
 use std::time::Duration;
@@ -51,12 +55,14 @@ pub(super) fn validate(
         }
         return settings(
             p,
+            warn,
             "sessions.redis_urls",
             &sessions.redis_urls,
             sessions.cluster,
             sessions.key_prefix.as_deref(),
             None,
             None,
+            Some(None),
         )
         .map(Some);
     };
@@ -67,28 +73,42 @@ pub(super) fn validate(
         );
         return None;
     }
+    let password = match &raw.password {
+        None => Some(None),
+        Some(secret) => {
+            let file = p.file().to_path_buf();
+            secret_ref(&file, "redis.password", secret, p).map(Some)
+        }
+    };
     settings(
         p,
+        warn,
         "redis.urls",
         &raw.urls,
         raw.cluster,
         raw.key_prefix.as_deref(),
         raw.connect_timeout.as_deref(),
         raw.response_timeout.as_deref(),
+        password,
     )
     .map(Some)
 }
 
+/// `password`: `None` when `redis.password` was given and is invalid (already reported).
+#[allow(clippy::too_many_arguments)]
 fn settings(
     p: &mut Problems<'_>,
+    warn: &mut dyn FnMut(&str, String),
     urls_field: &str,
     urls: &[String],
     cluster: Option<bool>,
     key_prefix: Option<&str>,
     connect_timeout: Option<&str>,
     response_timeout: Option<&str>,
+    password: Option<Option<crate::config::SecretRef>>,
 ) -> Option<RedisSettings> {
-    let mut ok = true;
+    let mut ok = password.is_some();
+    let given = password.as_ref().is_some_and(Option::is_some);
     if urls.is_empty() {
         p.add(
             urls_field,
@@ -97,15 +117,31 @@ fn settings(
         ok = false;
     }
     for (i, u) in urls.iter().enumerate() {
-        let valid = url::Url::parse(u)
+        let parsed = url::Url::parse(u)
             .ok()
-            .is_some_and(|u| matches!(u.scheme(), "redis" | "rediss") && u.host().is_some());
-        if !valid {
+            .filter(|u| matches!(u.scheme(), "redis" | "rediss") && u.host().is_some());
+        let Some(parsed) = parsed else {
+            // Not quoted: a URL that does not parse may still carry a password.
             p.add(
                 format!("{urls_field}[{i}]"),
-                format!("{u:?} is not a redis:// or rediss:// URL"),
+                "is not a redis:// or rediss:// URL",
             );
             ok = false;
+            continue;
+        };
+        if parsed.password().is_some() {
+            if given {
+                p.add(
+                    format!("{urls_field}[{i}]"),
+                    "has a password and redis.password is set: keep only redis.password",
+                );
+                ok = false;
+            } else {
+                warn(
+                    &format!("{urls_field}[{i}]"),
+                    "has its password written in the configuration: give it as redis.password = { env = \"...\" }".to_string(),
+                );
+            }
         }
     }
     let prefix = key_prefix.unwrap_or(DEFAULT_KEY_PREFIX);
@@ -145,6 +181,7 @@ fn settings(
         key_prefix: prefix.to_string(),
         connect_timeout: connect,
         response_timeout: response,
+        password: password.flatten(),
     })
 }
 
@@ -258,5 +295,57 @@ mod tests {
         ] {
             assert!(errors.iter().any(|e| e.contains(key)), "{key}: {errors:?}");
         }
+    }
+
+    #[test]
+    fn the_password_is_a_secret_reference() {
+        let (settings, errors) = validate_text(&format!(
+            "{PORTAL}{}[redis]\nurls = [\"redis://127.0.0.1:6379\"]\npassword = {{ env = \"EGOV_REDIS_PASSWORD\" }}\n",
+            shared_identity()
+        ));
+        assert!(errors.is_empty(), "{errors:?}");
+        let redis = settings.expect("valid").redis.expect("[redis]");
+        assert_eq!(
+            redis.password,
+            Some(crate::config::SecretRef::Env("EGOV_REDIS_PASSWORD".into()))
+        );
+    }
+
+    #[test]
+    fn a_password_written_in_a_url_works_with_a_warning_that_does_not_repeat_it() {
+        let (settings, errors) = validate_text(&format!(
+            "{PORTAL}{}[redis]\nurls = [\"redis://:hunter2@127.0.0.1:6379\"]\n",
+            shared_identity()
+        ));
+        assert!(errors.is_empty(), "{errors:?}");
+        let settings = settings.expect("valid");
+        let warnings: Vec<String> = settings.warnings.iter().map(ToString::to_string).collect();
+        assert!(
+            warnings
+                .iter()
+                .any(|w| w.contains("redis.urls[0]") && w.contains("redis.password")),
+            "{warnings:?}"
+        );
+        assert!(
+            !warnings.iter().any(|w| w.contains("hunter2")),
+            "{warnings:?}"
+        );
+        assert_eq!(settings.redis.expect("[redis]").password, None);
+    }
+
+    #[test]
+    fn a_password_in_a_url_beside_redis_password_is_an_error() {
+        let (settings, errors) = validate_text(&format!(
+            "{PORTAL}{}[redis]\nurls = [\"redis://:hunter2@127.0.0.1:6379\"]\npassword = {{ env = \"X\" }}\n",
+            shared_identity()
+        ));
+        assert!(settings.is_none());
+        assert!(
+            errors
+                .iter()
+                .any(|e| e.contains("redis.urls[0]") && e.contains("keep only redis.password")),
+            "{errors:?}"
+        );
+        assert!(!errors.iter().any(|e| e.contains("hunter2")), "{errors:?}");
     }
 }
