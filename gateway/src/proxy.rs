@@ -252,12 +252,12 @@ impl ProxyHttp for GatewayProxy {
 
     async fn request_body_filter(
         &self,
-        _session: &mut Session,
-        body: &mut Option<Bytes>,
+        session: &mut Session,
+        _body: &mut Option<Bytes>,
         _end_of_stream: bool,
         ctx: &mut Self::CTX,
     ) -> Result<()> {
-        crate::pipeline::limits::count_body(ctx, body.as_ref())
+        crate::pipeline::limits::check_body(ctx, session.body_bytes_read())
     }
 
     async fn upstream_response_filter(

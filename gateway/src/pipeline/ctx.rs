@@ -61,9 +61,9 @@ pub struct RequestCtx {
     /// The request sent upstream is a HEAD (a cached HEAD is fetched as a GET, whose body
     /// is adapted and stored).
     pub upstream_head: bool,
-    /// Request body bytes the service still takes (`[limits] max_body_bytes`), counted down
-    /// as the body streams: a chunked or HTTP/2 body announces no length to refuse up front.
-    pub body_left: Option<u64>,
+    /// The request body size the service takes (`[limits] max_body_bytes`), checked as the
+    /// body streams: a chunked or HTTP/2 body announces no length to refuse up front.
+    pub body_limit: Option<u64>,
 }
 
 impl Default for RequestCtx {
@@ -86,7 +86,7 @@ impl Default for RequestCtx {
             answer: None,
             cache: CacheUse::Off,
             upstream_head: false,
-            body_left: None,
+            body_limit: None,
         }
     }
 }

@@ -1,7 +1,7 @@
 //! The limits stage: the methods a service takes (`[limits] methods`, others → 405 with
 //! its `Allow`), the request body size it takes (`[limits] max_body_bytes`,
 //! announced `Content-Length` over it → 413 at once; a body without one, chunked or HTTP/2,
-//! → 413 when it streams past it, [`count_body`]), then the portal's `[limits.rate]` (global, per client address, per session,
+//! → 413 when it streams past it, [`check_body`]), then the portal's `[limits.rate]` (global, per client address, per session,
 //! logins started per address) and the service's own `[limits]` rates, checked after routing
 //! so a service's limit and the login endpoint are known, and before anything is answered,
 //! so the assist endpoint (an LLM call) and the login (a stored pending login) are covered.
@@ -91,23 +91,18 @@ impl LimitsStage {
     }
 }
 
-/// Counts a piece of a proxied request's body against what the service takes
-/// ([`RequestCtx::body_left`]). Past it, the request fails with 413 before the piece is
-/// sent on: the legacy site gets an unfinished body, never a larger one, and the citizen
-/// the "too large" page (if the site has not answered yet).
-pub fn count_body(ctx: &mut RequestCtx, piece: Option<&bytes::Bytes>) -> pingora::Result<()> {
-    let (Some(left), Some(piece)) = (ctx.body_left.as_mut(), piece) else {
-        return Ok(());
-    };
-    match left.checked_sub(piece.len() as u64) {
-        Some(rest) => {
-            *left = rest;
-            Ok(())
-        }
-        None => Err(pingora::Error::explain(
+/// Checks what a proxied request's client has sent of its body so far (`read`, pingora's
+/// count, which a retry replaying the body to another backend does not add to) against what
+/// the service takes ([`RequestCtx::body_limit`]). Past it, the request fails with 413 before
+/// the piece that crossed it is sent on: the legacy site gets an unfinished body, never a
+/// larger one, and the citizen the "too large" page (if the site has not answered yet).
+pub fn check_body(ctx: &RequestCtx, read: usize) -> pingora::Result<()> {
+    match ctx.body_limit {
+        Some(limit) if read as u64 > limit => Err(pingora::Error::explain(
             pingora::ErrorType::HTTPStatus(413),
             "the request body is larger than the service takes",
         )),
+        _ => Ok(()),
     }
 }
 
@@ -150,7 +145,7 @@ impl Stage for LimitsStage {
             }
             // After an upgrade the "body" is the WebSocket's stream, not a request body.
             if !ctx.upgrade {
-                ctx.body_left = Some(max as u64);
+                ctx.body_limit = Some(max as u64);
             }
         }
         match self.check(session, ctx).await {
@@ -169,5 +164,23 @@ impl Stage for LimitsStage {
                 })
             }
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_body_is_refused_with_413_only_past_the_services_limit() {
+        let mut ctx = RequestCtx {
+            body_limit: Some(100),
+            ..RequestCtx::default()
+        };
+        assert!(check_body(&ctx, 100).is_ok());
+        let past = check_body(&ctx, 101).expect_err("past the limit");
+        assert_eq!(past.etype(), &pingora::ErrorType::HTTPStatus(413));
+        ctx.body_limit = None;
+        assert!(check_body(&ctx, usize::MAX).is_ok(), "no limit, no refusal");
     }
 }
