@@ -410,6 +410,14 @@ impl RunningGateway {
         self.stop_now();
     }
 
+    /// Starts a graceful shutdown, as SIGTERM does (`server.grace_period` of serving, then
+    /// connections are told to finish), without waiting for it; drop waits for the end.
+    pub fn begin_graceful_shutdown(&mut self) {
+        if let Some(tx) = self.stop.take() {
+            let _ = tx.send(ShutdownSignal::GracefulTerminate);
+        }
+    }
+
     fn stop_now(&mut self) {
         if let Some(tx) = self.stop.take() {
             let _ = tx.send(ShutdownSignal::FastShutdown);

@@ -140,6 +140,29 @@ fn an_idle_kept_alive_connection_is_closed_after_the_keepalive_timeout() {
 }
 
 #[test]
+fn a_graceful_shutdown_closes_connections_waiting_between_requests() {
+    let estate = start_estate(None);
+    let mut gw = TestGateway::with(&estate, |c| {
+        c.gateway.limits.keepalive_timeout = Some(Duration::from_secs(60));
+        c.gateway.server.grace_period = Duration::from_secs(3);
+        c.gateway.server.graceful_shutdown_timeout = Duration::from_secs(3);
+    });
+    let request = format!("GET /s/cnie-renewal/ HTTP/1.1\r\nHost: {}\r\n\r\n", gw.addr);
+    let mut conn = TcpStream::connect(gw.addr).expect("connect");
+    conn.write_all(request.as_bytes()).expect("request");
+    assert!(read_answer(&mut conn).starts_with("HTTP/1.1 200"));
+    // The connection now waits for its next request, for up to a minute.
+    let asked = Instant::now();
+    gw.begin_graceful_shutdown();
+    let (_, closed) = read_until_closed(&mut conn, Duration::from_secs(10));
+    assert!(closed, "an idle connection held the shutdown up");
+    // Pingora tells connections to finish as a graceful shutdown begins: one waiting between
+    // requests closes then, not when the grace period or the runtimes end.
+    let after = asked.elapsed();
+    assert!(after < Duration::from_secs(1), "closed after {after:?}");
+}
+
+#[test]
 fn an_idle_http2_connection_is_closed_after_the_keepalive_timeout() {
     let estate = start_estate(None);
     let gw = TestGateway::with(&estate, |c| {

@@ -253,6 +253,13 @@ impl TestGateway {
         gateway
     }
 
+    /// Starts a graceful shutdown (as SIGTERM would) without waiting for it to finish.
+    pub fn begin_graceful_shutdown(&mut self) {
+        if let Some(r) = self.running.as_mut() {
+            r.begin_graceful_shutdown();
+        }
+    }
+
     /// Connections the portal listeners hold now (`egov_connections_open`).
     pub fn connections_open(&self) -> usize {
         crate::raw_http::get(self.metrics, "/metrics", "")
