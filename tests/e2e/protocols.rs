@@ -160,15 +160,20 @@ async fn a_websocket_outlives_the_services_request_body_limit() {
     }
 }
 
+/// A client speaking HTTP/2 over plain TCP from the first byte (h2c with prior knowledge).
+fn h2c_client() -> reqwest::Client {
+    reqwest::Client::builder()
+        .http2_prior_knowledge()
+        .no_proxy()
+        .build()
+        .expect("client")
+}
+
 #[tokio::test(flavor = "multi_thread")]
 async fn http2_prior_knowledge_h2c_is_served() {
     let estate = start_estate(None);
     let gw = TestGateway::in_front_of(&estate);
-    let h2 = reqwest::Client::builder()
-        .http2_prior_knowledge()
-        .no_proxy()
-        .build()
-        .expect("client");
+    let h2 = h2c_client();
     let resp = h2
         .get(gw.url("/s/cnie-renewal/__estate/echo"))
         .send()
@@ -186,11 +191,7 @@ async fn an_http2_request_slower_than_the_keepalive_timeout_is_not_cut_off() {
     let gw = TestGateway::with(&estate, |c| {
         c.gateway.limits.keepalive_timeout = Some(Duration::from_secs(1));
     });
-    let h2 = reqwest::Client::builder()
-        .http2_prior_knowledge()
-        .no_proxy()
-        .build()
-        .expect("client");
+    let h2 = h2c_client();
     // The connection is idle only with nothing in flight.
     let resp = h2
         .get(gw.url("/s/cnie-renewal/__estate/delay?ms=2500"))
