@@ -28,7 +28,7 @@ pub fn run(path: &Path, no_secrets: bool) -> ExitCode {
             problems.extend(errors.iter().map(ToString::to_string));
         }
         // What `serve` reads next: the SSO client secret, pairwise secret and signing keys,
-        // and the LLM's API key. Building them contacts nothing (provider, Redis and LLM
+        // the LLM's API key and the Redis password. Building them contacts nothing (provider, Redis and LLM
         // are reached on first use), so `check` finds here what `serve` would refuse.
         if let Err(e) = gateway_secrets(&config, &secrets) {
             problems.push(format!("{}: {e}", path.display()));
@@ -57,5 +57,6 @@ fn gateway_secrets(config: &config::Config, secrets: &Secrets) -> anyhow::Result
     let memory = || Arc::new(MemoryKv::default());
     crate::sso::Sso::new(config, secrets, memory(), Arc::clone(&metrics))?;
     crate::assist::Assist::new(&config.gateway.assist, secrets, memory(), metrics)?;
+    crate::kv::SharedState::new(config.gateway.redis.as_ref(), secrets)?;
     Ok(())
 }
