@@ -210,3 +210,37 @@ fn a_legacy_sites_software_banners_never_reach_the_citizen() {
         }
     }
 }
+
+#[test]
+fn a_legacy_answer_cannot_speak_for_the_portals_origin() {
+    let estate = start_estate(None);
+    let gw = TestGateway::in_front_of(&estate);
+    let hostile = [
+        "Service-Worker-Allowed:/",
+        "Clear-Site-Data:\"*\"",
+        "Strict-Transport-Security:max-age=0",
+        "Alt-Svc:h2=\"attacker.example:443\"",
+        "Public-Key-Pins:max-age=0",
+        "Expect-CT:max-age=0",
+    ];
+    let query: Vec<String> = hostile
+        .iter()
+        .chain(["X-Legacy-Note:kept"].iter())
+        .map(|h| format!("set={}", h.replace('"', "%22").replace('*', "%2A")))
+        .collect();
+    let resp = raw_http::get(
+        gw.addr,
+        &format!("/s/cnie-renewal/__estate/headers?{}", query.join("&")),
+        "",
+    );
+    assert_eq!(resp.status, 200);
+    assert_eq!(
+        resp.header("x-legacy-note"),
+        Some("kept"),
+        "other headers pass"
+    );
+    for h in hostile {
+        let name = h.split(':').next().unwrap_or_default();
+        assert_eq!(resp.header(name), None, "{name} reached the citizen");
+    }
+}

@@ -1,5 +1,6 @@
 //! The instrument endpoints every site has under `P/__estate/`: echo, delay,
-//! status, websocket, blob, big page, and a cacheable answer with its fetch counter.
+//! status, websocket, blob, big page, a cacheable answer with its fetch counter, and an
+//! answer with the response headers the test names (what a hostile legacy site would send).
 //!
 //! They let tests and benchmarks drive the gateway against a known legacy
 //! behaviour. The site's access gates apply to them, but not its chaos
@@ -11,7 +12,7 @@ use std::time::Duration;
 
 use axum::body::Body;
 use axum::extract::Request;
-use axum::http::{header, HeaderValue, Method, StatusCode};
+use axum::http::{header, HeaderName, HeaderValue, Method, StatusCode};
 use axum::response::Response;
 use bytes::Bytes;
 use futures_util::stream;
@@ -60,6 +61,7 @@ pub(crate) async fn handle(
         "/fetches" => crate::cacheable::fetches(&request),
         "/failing" => crate::cacheable::failing(&request),
         "/blob" => blob(number(query, "bytes").unwrap_or(1024).min(MAX_BLOB_BYTES)),
+        "/headers" => with_headers(query),
         "/big" => {
             let mb = number(query, "mb").unwrap_or(1).min(MAX_BIG_MB);
             large::page(site, site_index, "Archives des dossiers", mb * 1024 * 1024)
@@ -76,6 +78,28 @@ pub(crate) async fn handle(
     // `cacheable` says exactly what the test asked for, nothing more.
     if rest != "/cacheable" && !response.headers().contains_key(header::CACHE_CONTROL) {
         add_header(&mut response, "cache-control", "no-store");
+    }
+    response
+}
+
+/// `headers?set=Name:Value&set=...`: a small page answered with those response headers
+/// (malformed ones are left out).
+fn with_headers(query: Option<&str>) -> Response {
+    let mut response = respond::with_body(
+        StatusCode::OK,
+        "text/html; charset=utf-8",
+        "<html><body><p>headers</p></body></html>\n",
+    );
+    for set in query::params(query, "set") {
+        let Some((name, value)) = set.split_once(':') else {
+            continue;
+        };
+        if let (Ok(name), Ok(value)) = (
+            HeaderName::from_bytes(name.trim().as_bytes()),
+            HeaderValue::from_str(value.trim()),
+        ) {
+            response.headers_mut().append(name, value);
+        }
     }
     response
 }

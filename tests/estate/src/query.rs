@@ -14,6 +14,20 @@ pub(crate) fn param<'a>(query: Option<&'a str>, name: &str) -> Option<Cow<'a, st
     })
 }
 
+/// The decoded values of every `name` parameter of `query`, in order.
+pub(crate) fn params<'a>(
+    query: Option<&'a str>,
+    name: &'a str,
+) -> impl Iterator<Item = Cow<'a, str>> + 'a {
+    query
+        .unwrap_or_default()
+        .split('&')
+        .filter_map(move |pair| {
+            let (key, value) = pair.split_once('=').unwrap_or((pair, ""));
+            (decode(key) == name).then(|| decode(value))
+        })
+}
+
 fn decode(raw: &str) -> Cow<'_, str> {
     if raw.contains('+') {
         let spaced = raw.replace('+', " ");
