@@ -257,7 +257,7 @@ impl ProxyHttp for GatewayProxy {
         _end_of_stream: bool,
         ctx: &mut Self::CTX,
     ) -> Result<()> {
-        crate::pipeline::limits::check_body(ctx, session.body_bytes_read())
+        crate::pipeline::limits::check_body(ctx, session.body_bytes_read(), session.was_upgraded())
     }
 
     async fn upstream_response_filter(

@@ -366,11 +366,12 @@ fn a_body_over_the_services_limit_gets_413_and_a_smaller_one_goes_through() {
     assert_eq!(raw_http::send(gw.addr, req.as_bytes()).status, 200);
 }
 
-/// A chunked POST of `chunks` chunks of 60 bytes to the echo page of `cnie-renewal`.
-fn chunked_post(gw: &TestGateway, chunks: usize) -> String {
+/// A chunked POST of `chunks` chunks of 60 bytes to the echo page of `cnie-renewal`, with
+/// `extra` header lines.
+fn chunked_post(gw: &TestGateway, chunks: usize, extra: &str) -> String {
     let chunk = "x".repeat(60);
     let mut req = format!(
-        "POST /s/cnie-renewal/__estate/echo HTTP/1.1\r\nHost: {}\r\nContent-Type: text/plain\r\nTransfer-Encoding: chunked\r\nConnection: close\r\n\r\n",
+        "POST /s/cnie-renewal/__estate/echo HTTP/1.1\r\nHost: {}\r\nContent-Type: text/plain\r\nTransfer-Encoding: chunked\r\nConnection: close\r\n{extra}\r\n",
         gw.addr
     );
     for _ in 0..chunks {
@@ -388,11 +389,24 @@ fn a_chunked_body_over_the_services_limit_gets_413_and_a_smaller_one_goes_throug
         service.limits.max_body_bytes = Some(100);
     });
     // No Content-Length to refuse up front: the body is counted as it streams.
-    let resp = raw_http::send(gw.addr, chunked_post(&gw, 4).as_bytes());
+    let resp = raw_http::send(gw.addr, chunked_post(&gw, 4, "").as_bytes());
     assert_eq!(resp.status, 413, "{}", resp.text());
     assert!(resp.text().contains("Envoi trop volumineux"));
-    let resp = raw_http::send(gw.addr, chunked_post(&gw, 1).as_bytes());
+    let resp = raw_http::send(gw.addr, chunked_post(&gw, 1, "").as_bytes());
     assert_eq!(resp.status, 200, "{}", resp.text());
+}
+
+#[test]
+fn asking_for_an_upgrade_does_not_lift_the_body_limit() {
+    let estate = start_estate(None);
+    let gw = TestGateway::with(&estate, |c| {
+        let service = egov_integration::service_mut(c, "cnie-renewal");
+        service.limits.max_body_bytes = Some(100);
+    });
+    // The echo page does not switch protocols: the body is a body.
+    let req = chunked_post(&gw, 4, "Connection: Upgrade\r\nUpgrade: x-anything\r\n");
+    let resp = raw_http::send(gw.addr, req.as_bytes());
+    assert_eq!(resp.status, 413, "{}", resp.text());
 }
 
 #[test]

@@ -96,9 +96,13 @@ impl LimitsStage {
 /// the service takes ([`RequestCtx::body_limit`]). Past it, the request fails with 413 before
 /// the piece that crossed it is sent on: the legacy site gets an unfinished body, never a
 /// larger one, and the citizen the "too large" page (if the site has not answered yet).
-pub fn check_body(ctx: &RequestCtx, read: usize) -> pingora::Result<()> {
+///
+/// After a real upgrade (a 101 from the site) the bytes are the WebSocket's stream, not a
+/// body (`upgraded`). A request that only asks for one (any `Upgrade` header) and is not
+/// switched keeps its body limit: asking must not lift it.
+pub fn check_body(ctx: &RequestCtx, read: usize, upgraded: bool) -> pingora::Result<()> {
     match ctx.body_limit {
-        Some(limit) if read as u64 > limit => Err(pingora::Error::explain(
+        Some(limit) if !upgraded && read as u64 > limit => Err(pingora::Error::explain(
             pingora::ErrorType::HTTPStatus(413),
             "the request body is larger than the service takes",
         )),
@@ -143,10 +147,7 @@ impl Stage for LimitsStage {
                 session.set_keepalive(None);
                 return Step::Respond(ctx.error_page(ErrorKind::PayloadTooLarge));
             }
-            // After an upgrade the "body" is the WebSocket's stream, not a request body.
-            if !ctx.upgrade {
-                ctx.body_limit = Some(max as u64);
-            }
+            ctx.body_limit = Some(max as u64);
         }
         match self.check(session, ctx).await {
             Ok(()) => Step::Continue,
@@ -177,10 +178,17 @@ mod tests {
             body_limit: Some(100),
             ..RequestCtx::default()
         };
-        assert!(check_body(&ctx, 100).is_ok());
-        let past = check_body(&ctx, 101).expect_err("past the limit");
+        assert!(check_body(&ctx, 100, false).is_ok());
+        let past = check_body(&ctx, 101, false).expect_err("past the limit");
         assert_eq!(past.etype(), &pingora::ErrorType::HTTPStatus(413));
+        assert!(
+            check_body(&ctx, 101, true).is_ok(),
+            "a switched connection's stream is not a body"
+        );
         ctx.body_limit = None;
-        assert!(check_body(&ctx, usize::MAX).is_ok(), "no limit, no refusal");
+        assert!(
+            check_body(&ctx, usize::MAX, false).is_ok(),
+            "no limit, no refusal"
+        );
     }
 }

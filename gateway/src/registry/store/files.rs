@@ -36,9 +36,10 @@ struct Stamp {
 }
 
 /// A stamp is trusted only once the file's last change is this much older than the stat
-/// that took it: a change in the same clock tick as the read (on a file system with coarse
-/// timestamps) could otherwise leave the stamp as it was (git's "racy clean" case).
-const RACY: Duration = Duration::from_secs(1);
+/// that took it: a change in the same clock tick as the read could otherwise leave the stamp
+/// as it was (git's "racy clean" case). Twice the coarsest timestamps in use (FAT's 2 s;
+/// ext4 and xfs keep nanoseconds), since a file's time is rounded down and the clock is not.
+const RACY: Duration = Duration::from_secs(4);
 
 impl Stamp {
     /// The stamp of `path` as of now, `None` when it cannot be trusted (too recent, or no
@@ -628,6 +629,8 @@ mod tests {
             .open(&file)
             .and_then(|f| f.set_modified(modified))
             .expect("set mtime");
+        // Past the racy window again, so the stamp is compared, not distrusted.
+        std::thread::sleep(RACY + Duration::from_millis(100));
         assert_eq!(
             store.absorb_edits().expect("scan").0,
             1,
