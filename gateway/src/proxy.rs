@@ -15,7 +15,8 @@
 //!  connected_to_upstream     outcome: connected
 //!  upstream_request_filter   upstream::prepare (path, Host, X-Forwarded-*, ids, identity,
 //!                            the service's request adapters)
-//!  request_body_filter       the body counted against the service's limit (pipeline::limits)
+//!  request_body_filter       the body read so far against the service's limit
+//!                            (pipeline::limits::check_body)
 //!  upstream_response_filter  total deadline · outcome: answered · chain::adapt_response
 //!  upstream_response_body_filter   total deadline · the body feed, chunk by chunk
 //!  response_filter           X-Request-Id, X-Cache-Status; compression off for a small answer

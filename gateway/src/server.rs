@@ -410,8 +410,9 @@ impl RunningGateway {
         self.stop_now();
     }
 
-    /// Starts a graceful shutdown, as SIGTERM does (`server.grace_period` of serving, then
-    /// connections are told to finish), without waiting for it; drop waits for the end.
+    /// Starts a graceful shutdown, as SIGTERM does (connections are told to finish at once,
+    /// the process ends after `server.grace_period` and the runtimes' timeout), without
+    /// waiting for it; drop waits for the end.
     pub fn begin_graceful_shutdown(&mut self) {
         if let Some(tx) = self.stop.take() {
             let _ = tx.send(ShutdownSignal::GracefulTerminate);

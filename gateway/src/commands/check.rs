@@ -28,8 +28,9 @@ pub fn run(path: &Path, no_secrets: bool) -> ExitCode {
             problems.extend(errors.iter().map(ToString::to_string));
         }
         // What `serve` reads next: the SSO client secret, pairwise secret and signing keys,
-        // the LLM's API key and the Redis password. Building them contacts nothing (provider, Redis and LLM
-        // are reached on first use), so `check` finds here what `serve` would refuse.
+        // the LLM's API key and the Redis password. Building them contacts nothing
+        // (provider, Redis and LLM are reached on first use), so `check` finds here what
+        // `serve` would refuse.
         if let Err(e) = gateway_secrets(&config, &secrets) {
             problems.push(format!("{}: {e}", path.display()));
         }

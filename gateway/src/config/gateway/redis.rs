@@ -53,18 +53,17 @@ pub(super) fn validate(
             );
             return None;
         }
-        return settings(
+        let urls_ok = url_passwords(p, warn, "sessions.redis_urls", &sessions.redis_urls, false);
+        let s = settings(
             p,
-            warn,
             "sessions.redis_urls",
             &sessions.redis_urls,
             sessions.cluster,
             sessions.key_prefix.as_deref(),
             None,
             None,
-            Some(None),
-        )
-        .map(Some);
+        );
+        return s.filter(|_| urls_ok).map(Some);
     };
     if legacy {
         p.add(
@@ -80,35 +79,69 @@ pub(super) fn validate(
             secret_ref(&file, "redis.password", secret, p).map(Some)
         }
     };
-    settings(
+    let given = raw.password.is_some();
+    let urls_ok = url_passwords(p, warn, "redis.urls", &raw.urls, given);
+    let settings = settings(
         p,
-        warn,
         "redis.urls",
         &raw.urls,
         raw.cluster,
         raw.key_prefix.as_deref(),
         raw.connect_timeout.as_deref(),
         raw.response_timeout.as_deref(),
-        password,
-    )
-    .map(Some)
+    );
+    let (Some(mut settings), Some(password), true) = (settings, password, urls_ok) else {
+        return None;
+    };
+    settings.password = password;
+    Some(Some(settings))
 }
 
-/// `password`: `None` when `redis.password` was given and is invalid (already reported).
-#[allow(clippy::too_many_arguments)]
-fn settings(
+/// A password written into a URL works, with a warning (the file it sits in is read by
+/// everyone who reads the configuration); beside `redis.password` (`password_given`) it is
+/// an error. Whether all is well. URLs that do not parse are `settings`' to report.
+fn url_passwords(
     p: &mut Problems<'_>,
     warn: &mut dyn FnMut(&str, String),
+    urls_field: &str,
+    urls: &[String],
+    password_given: bool,
+) -> bool {
+    let mut ok = true;
+    for (i, u) in urls.iter().enumerate() {
+        if url::Url::parse(u)
+            .ok()
+            .and_then(|u| u.password().map(drop))
+            .is_none()
+        {
+            continue;
+        }
+        if password_given {
+            p.add(
+                format!("{urls_field}[{i}]"),
+                "has a password and redis.password is set: keep only redis.password",
+            );
+            ok = false;
+        } else {
+            warn(
+                &format!("{urls_field}[{i}]"),
+                "has its password written in the configuration: give it as redis.password = { env = \"...\" }".to_string(),
+            );
+        }
+    }
+    ok
+}
+
+fn settings(
+    p: &mut Problems<'_>,
     urls_field: &str,
     urls: &[String],
     cluster: Option<bool>,
     key_prefix: Option<&str>,
     connect_timeout: Option<&str>,
     response_timeout: Option<&str>,
-    password: Option<Option<crate::config::SecretRef>>,
 ) -> Option<RedisSettings> {
-    let mut ok = password.is_some();
-    let given = password.as_ref().is_some_and(Option::is_some);
+    let mut ok = true;
     if urls.is_empty() {
         p.add(
             urls_field,
@@ -117,31 +150,16 @@ fn settings(
         ok = false;
     }
     for (i, u) in urls.iter().enumerate() {
-        let parsed = url::Url::parse(u)
+        let valid = url::Url::parse(u)
             .ok()
-            .filter(|u| matches!(u.scheme(), "redis" | "rediss") && u.host().is_some());
-        let Some(parsed) = parsed else {
+            .is_some_and(|u| matches!(u.scheme(), "redis" | "rediss") && u.host().is_some());
+        if !valid {
             // Not quoted: a URL that does not parse may still carry a password.
             p.add(
                 format!("{urls_field}[{i}]"),
                 "is not a redis:// or rediss:// URL",
             );
             ok = false;
-            continue;
-        };
-        if parsed.password().is_some() {
-            if given {
-                p.add(
-                    format!("{urls_field}[{i}]"),
-                    "has a password and redis.password is set: keep only redis.password",
-                );
-                ok = false;
-            } else {
-                warn(
-                    &format!("{urls_field}[{i}]"),
-                    "has its password written in the configuration: give it as redis.password = { env = \"...\" }".to_string(),
-                );
-            }
         }
     }
     let prefix = key_prefix.unwrap_or(DEFAULT_KEY_PREFIX);
@@ -181,7 +199,7 @@ fn settings(
         key_prefix: prefix.to_string(),
         connect_timeout: connect,
         response_timeout: response,
-        password: password.flatten(),
+        password: None,
     })
 }
 
