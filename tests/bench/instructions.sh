@@ -8,6 +8,8 @@
 #   tests/bench/instructions.sh signed-in [requests=1000]
 #   EGOV_BENCH_KEEP=/some/dir tests/bench/instructions.sh ...   # keep callgrind's files there,
 #                                                                 # for callgrind_annotate
+#   EGOV_BENCH_EXTRA=$'[telemetry]\naccess_log = "file:/tmp/access.log"' tests/bench/instructions.sh
+#                                       # extra gateway.toml lines for every gateway counted
 #
 # Each gateway (this checkout's release build first, then every OTHER_BINARY, e.g. an older
 # build kept aside) serves one public service (1 KB object from the estate) on one worker
@@ -98,6 +100,7 @@ count() {
       -e "s#^threads = .*#threads = 1#" \
       -e 's#^listen = "127.0.0.1:990[12]"#listen = ""#' \
       "$cfg/gateway.toml" >"$dir/gateway.toml"
+  [ -z "${EGOV_BENCH_EXTRA:-}" ] || printf '\n%s\n' "$EGOV_BENCH_EXTRA" >>"$dir/gateway.toml"
   cp "$cfg/ministries.toml" "$dir/"
   sed -e "s#127.0.0.1:9400#127.0.0.1:$est#" -e '/^\[cache\]/,$d' "$cfg/services/interior/$service.toml" \
       >"$dir/services/interior/$service.toml"

@@ -24,7 +24,7 @@
 # auth       the gateway (demo, dev identity provider): an anonymous request to a public service
 #            vs a signed-in request to a citizen service, sessions in memory and in Redis, each
 #            with services on their own origins and on the portal's (shared origin)
-# telemetry  the gateway with metrics + access log vs with both off
+# telemetry  the gateway with metrics + access log, with metrics only, and with both off ($threads workers)
 # registry   two gateways sharing a Redis registry store, wrk on instance A's public service:
 #            runs without changes alternate with runs during which 100 changes (50 services
 #            registered, 50 deleted) go through A's admin API; failed requests, p99 ratio, and
@@ -337,26 +337,33 @@ auth_bench() {
 }
 
 telemetry_bench() {
-  local est on off
-  est=$(free_port); on=$(free_port); off=$(free_port)
+  local est on met off p
+  est=$(free_port); on=$(free_port); met=$(free_port); off=$(free_port)
   start_estate "$est"
   gateway_config "$est" "$work/on" "[telemetry]
 metrics = true
 access_log = \"file:$work/access.log\"" "$on"
+  gateway_config "$est" "$work/met" "[telemetry]
+metrics = true
+access_log = \"off\"" "$met"
   gateway_config "$est" "$work/off" "[telemetry]
 metrics = false
 access_log = \"off\"" "$off"
-  RUST_LOG=warn "$bin/egov-gateway" serve --config "$work/on/gateway.toml" >"$work/gw-on.log" 2>&1 &
-  pids+=($!)
-  RUST_LOG=warn "$bin/egov-gateway" serve --config "$work/off/gateway.toml" >"$work/gw-off.log" 2>&1 &
-  pids+=($!)
-  for p in "$est" "$on" "$off"; do wait_port "$p"; done
+  for t in on met off; do
+    RUST_LOG=warn "$bin/egov-gateway" serve --config "$work/$t/gateway.toml" >"$work/gw-$t.log" 2>&1 &
+    pids+=($!)
+    procs[$t]=$!
+  done
+  procs[instrumented]=${procs[on]}; procs[metrics-only]=${procs[met]}; procs[uninstrumented]=${procs[off]}
+  for p in "$est" "$on" "$met" "$off"; do wait_port "$p"; done
   url[instrumented]="http://127.0.0.1:$on/s/$service/$blob"; hdr[instrumented]="X-Bench: 1"
+  url[metrics-only]="http://127.0.0.1:$met/s/$service/$blob"; hdr[metrics-only]="X-Bench: 1"
   url[uninstrumented]="http://127.0.0.1:$off/s/$service/$blob"; hdr[uninstrumented]="X-Bench: 1"
-  targets=(instrumented uninstrumented)
+  targets=(instrumented metrics-only uninstrumented)
   check
   run_rounds
   ratio "instrumented/uninstrumented" instrumented uninstrumented
+  ratio "metrics-only/uninstrumented" metrics-only uninstrumented
   echo "access log lines written: $(wc -l <"$work/access.log")"
 }
 

@@ -92,7 +92,11 @@ impl Outliers {
             return Ejection::None;
         };
         if !gateway_failure {
-            b.failures.store(0, Ordering::Release);
+            // Every answer passes here: writing only when there is something to reset keeps
+            // the backend's cache line shared between worker threads instead of bouncing it.
+            if b.failures.load(Ordering::Relaxed) != 0 {
+                b.failures.store(0, Ordering::Release);
+            }
             let until = b.ejected_until.load(Ordering::Acquire);
             if until != 0 && until <= self.now(at) {
                 b.ejections.store(0, Ordering::Release);

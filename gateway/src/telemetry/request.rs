@@ -2,7 +2,7 @@
 //! the way (SSO, upstream, intent routing), [`Telemetry::finish`] when it is over; metrics,
 //! the access-log line and the spans all come from here, so the proxy only reports events.
 
-use super::access_log::{path_without_query_values, AccessLine};
+use super::access_log::AccessLine;
 use super::metrics::ServiceMetrics;
 use super::trace::{end_child, RequestTrace, TraceHeaders, TraceIdHex};
 use super::{Telemetry, PORTAL};
@@ -266,23 +266,21 @@ impl Telemetry {
         }
         end_child(obs.upstream_span.take(), obs.upstream_error);
         if self.access_log.enabled() {
-            let path = path_without_query_values(r.path, r.query);
             self.access_log.write(&AccessLine {
-                time: humantime::format_rfc3339_millis(std::time::SystemTime::now()).to_string(),
+                time: std::time::SystemTime::now(),
                 trace_id: obs.trace_id.as_str(),
                 request_id: r.request_id,
                 service,
                 ministry,
                 method: r.method,
-                path: &path,
+                path: r.path,
+                query: r.query,
                 status,
-                duration_ms: (elapsed.as_secs_f64() * 1e6).round() / 1e3,
-                upstream_ms: obs
-                    .upstream_elapsed
-                    .map(|u| (u.as_secs_f64() * 1e6).round() / 1e3),
+                duration: elapsed,
+                upstream: obs.upstream_elapsed,
                 cache: r.cache.unwrap_or("none"),
                 bytes: r.bytes,
-                client_ip: r.client_ip.map(|ip| ip.to_string()),
+                client_ip: r.client_ip,
             });
         }
         if self.tracing.exporting() {
