@@ -7,10 +7,11 @@
 //! panels to `dashboards/`; the test that checks every dashboard query against a real
 //! Prometheus then covers it.
 
+use super::traffic::{latency_buckets, Registered, ServiceTraffic, TrafficCollector};
 use prometheus::{
-    exponential_buckets, Histogram, HistogramOpts, HistogramVec, IntCounter, IntCounterVec,
-    IntGauge, IntGaugeVec, Opts, Registry,
+    Histogram, HistogramOpts, IntCounter, IntCounterVec, IntGauge, IntGaugeVec, Opts, Registry,
 };
+use std::sync::Arc;
 
 /// Label values for requests that did not reach a service (portal pages, /auth, /api).
 pub const PORTAL: &str = "_portal";
@@ -19,11 +20,10 @@ pub const PORTAL: &str = "_portal";
 pub struct Metrics {
     pub registry: Registry,
     pub build_info: IntGaugeVec,
-    // Traffic.
-    pub requests: IntCounterVec,
-    pub request_duration: HistogramVec,
-    pub upstream_duration: HistogramVec,
-    pub response_bytes: IntCounterVec,
+    /// Traffic by service (`egov_http_requests_total`, `egov_http_request_duration_seconds`,
+    /// `egov_upstream_duration_seconds`, `egov_http_response_bytes_total`), counted per
+    /// worker thread.
+    pub traffic: Arc<TrafficCollector>,
     pub in_flight: IntGauge,
     pub upstream_errors: IntCounterVec,
     pub upstream_up: IntGaugeVec,
@@ -104,32 +104,12 @@ fn gauge(r: &Registry, name: &str, help: &str) -> prometheus::Result<IntGauge> {
     Ok(g)
 }
 
-fn histogram_vec(
-    r: &Registry,
-    name: &str,
-    help: &str,
-    labels: &[&str],
-    buckets: Vec<f64>,
-) -> prometheus::Result<HistogramVec> {
-    let h = HistogramVec::new(HistogramOpts::new(name, help).buckets(buckets), labels)?;
-    r.register(Box::new(h.clone()))?;
-    Ok(h)
-}
-
-/// Latency buckets from 1 ms to ~33 s (legacy sites are slow; p50 of some is near 1 s).
-fn latency_buckets() -> Vec<f64> {
-    exponential_buckets(0.001, 2.0, 16).unwrap_or_default()
-}
-
 /// One service's per-request series, resolved once (at registry load) so a request only
 /// touches atomics, never hashes label values.
 #[derive(Clone)]
 pub struct ServiceMetrics {
-    /// By status class: 1xx, 2xx, 3xx, 4xx, 5xx.
-    pub requests: [IntCounter; 5],
-    pub duration: Histogram,
-    pub upstream_duration: Histogram,
-    pub bytes: IntCounter,
+    /// Requests by status class, durations and bytes, in this thread's shard.
+    pub traffic: Arc<ServiceTraffic>,
     /// Response cache results, in [`CACHE_RESULTS`] order.
     pub cache: [IntCounter; 6],
     /// Bytes of answers served from the cache.
@@ -183,22 +163,8 @@ impl Metrics {
         ministry: &str,
         backends: &[std::net::SocketAddr],
     ) -> ServiceMetrics {
-        let class = |c: &str| self.requests.with_label_values(&[service, ministry, c]);
         ServiceMetrics {
-            requests: [
-                class("1xx"),
-                class("2xx"),
-                class("3xx"),
-                class("4xx"),
-                class("5xx"),
-            ],
-            duration: self
-                .request_duration
-                .with_label_values(&[service, ministry]),
-            upstream_duration: self
-                .upstream_duration
-                .with_label_values(&[service, ministry]),
-            bytes: self.response_bytes.with_label_values(&[service, ministry]),
+            traffic: self.traffic.for_service(service, ministry),
             cache: CACHE_RESULTS.map(|r| {
                 self.response_cache
                     .with_label_values(&[service, ministry, r])
@@ -235,11 +201,10 @@ impl Metrics {
             .buckets(latency_buckets()),
         )?;
         r.register(Box::new(llm_duration.clone()))?;
+        let traffic = Arc::new(TrafficCollector::new()?);
+        r.register(Box::new(Registered(Arc::clone(&traffic))))?;
         let m = Metrics {
-            requests: counter(&r, "egov_http_requests_total", "Requests answered, by service, ministry and status class.", &["service", "ministry", "class"])?,
-            request_duration: histogram_vec(&r, "egov_http_request_duration_seconds", "Time from request to the end of the response.", sm, latency_buckets())?,
-            upstream_duration: histogram_vec(&r, "egov_upstream_duration_seconds", "Time the legacy site took to answer the response header.", sm, latency_buckets())?,
-            response_bytes: counter(&r, "egov_http_response_bytes_total", "Response body bytes sent to citizens.", sm)?,
+            traffic,
             in_flight: gauge(&r, "egov_http_requests_in_flight", "Requests being served now.")?,
             upstream_errors: counter(&r, "egov_upstream_errors_total", "Failed exchanges with legacy sites, by kind (refused, timeout, reset, protocol).", &["service", "ministry", "kind"])?,
             upstream_up: gauge_vec(&r, "egov_upstream_up", "Whether a backend is reachable (1) or not (0): its last exchange connected, or its last active health check passed.", &["service", "backend"])?,
@@ -299,10 +264,7 @@ impl Metrics {
     /// Stops exporting every series of service `id` (it left the registry): its traffic,
     /// upstream, adapter and access series, and so its line on the status board.
     pub fn forget_service(&self, id: &str) {
-        forget(&self.requests, id);
-        forget(&self.request_duration, id);
-        forget(&self.upstream_duration, id);
-        forget(&self.response_bytes, id);
+        self.traffic.forget_service(id);
         forget(&self.upstream_errors, id);
         forget(&self.upstream_up, id);
         forget(&self.body_rewrites, id);

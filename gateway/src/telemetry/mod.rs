@@ -7,6 +7,7 @@ pub mod metrics;
 pub mod request;
 pub mod status;
 pub mod trace;
+pub mod traffic;
 
 pub use metrics::{Metrics, PORTAL};
 pub use trace::{TraceHeaders, TraceIdHex};

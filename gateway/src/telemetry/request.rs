@@ -58,7 +58,7 @@ pub fn recorded_status(sent: u16) -> u16 {
     }
 }
 
-/// The index of a status class in [`ServiceMetrics::requests`].
+/// The index of a status class in [`ServiceMetrics::traffic`]'s requests.
 fn class(status: u16) -> usize {
     match status {
         100..=199 => 0,
@@ -248,12 +248,8 @@ impl Telemetry {
         let elapsed = obs.started.elapsed();
         if self.record_metrics {
             let m = r.service_metrics.unwrap_or(&self.portal_metrics);
-            m.requests[class(status)].inc();
-            m.duration.observe(elapsed.as_secs_f64());
-            if let Some(u) = obs.upstream_elapsed {
-                m.upstream_duration.observe(u.as_secs_f64());
-            }
-            m.bytes.inc_by(r.bytes as u64);
+            m.traffic
+                .record(class(status), elapsed, obs.upstream_elapsed, r.bytes as u64);
             if let (Some(sm), Some(c), true) = (r.service_metrics, r.cache, r.cache_counted) {
                 sm.cache_result(c, r.bytes);
             }
