@@ -23,8 +23,8 @@ pub struct Metrics {
     /// Traffic by service (`egov_http_requests_total`, `egov_http_request_duration_seconds`,
     /// `egov_upstream_duration_seconds`, `egov_http_response_bytes_total`), counted per
     /// worker thread.
+    /// (And `egov_http_requests_in_flight`.)
     pub traffic: Arc<TrafficCollector>,
-    pub in_flight: IntGauge,
     pub upstream_errors: IntCounterVec,
     pub upstream_up: IntGaugeVec,
     /// Backends taken out of rotation after consecutive failures, by service.
@@ -205,7 +205,6 @@ impl Metrics {
         r.register(Box::new(Registered(Arc::clone(&traffic))))?;
         let m = Metrics {
             traffic,
-            in_flight: gauge(&r, "egov_http_requests_in_flight", "Requests being served now.")?,
             upstream_errors: counter(&r, "egov_upstream_errors_total", "Failed exchanges with legacy sites, by kind (refused, timeout, reset, protocol).", &["service", "ministry", "kind"])?,
             upstream_up: gauge_vec(&r, "egov_upstream_up", "Whether a backend is reachable (1) or not (0): its last exchange connected, or its last active health check passed.", &["service", "backend"])?,
             upstream_ejections: counter(&r, "egov_upstream_ejections_total", "Backends taken out of rotation after consecutive gateway failures (connect, timeout, reset, 502/503/504), by service.", &["service"])?,

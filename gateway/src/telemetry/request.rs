@@ -98,7 +98,7 @@ impl Telemetry {
         path: &str,
         client: Option<IpAddr>,
     ) -> RequestObs {
-        self.metrics.in_flight.inc();
+        self.metrics.traffic.begin();
         let mut attributes = Vec::new();
         if self.tracing.exporting() {
             attributes.push(KeyValue::new("http.request.method", method.to_string()));
@@ -243,7 +243,7 @@ impl Telemetry {
         }
         obs.finished = true;
         let status = recorded_status(r.status);
-        self.metrics.in_flight.dec();
+        self.metrics.traffic.end();
         let (service, ministry) = r.service.unwrap_or((PORTAL, PORTAL));
         let elapsed = obs.started.elapsed();
         if self.record_metrics {

@@ -8,14 +8,17 @@
 //! bounce between cores on every request. Here a thread only writes its own shard (its own
 //! cache lines, allocated the first time that thread serves the service, so an idle service
 //! costs a pointer per shard), the sum is integer nanoseconds (one add), and the cost of
-//! adding the shards up is paid by the scrape. The exported families, names, labels and
-//! buckets are the ones the dashboards and alerts read.
+//! adding the shards up is paid by the scrape. The requests in flight are counted the same
+//! way. The exported families, names, labels and buckets are the ones the dashboards and
+//! alerts read.
 
 use crossbeam_utils::CachePadded;
 use prometheus::core::{Collector, Desc};
-use prometheus::proto::{Bucket, Counter, Histogram, LabelPair, Metric, MetricFamily, MetricType};
+use prometheus::proto::{
+    Bucket, Counter, Gauge, Histogram, LabelPair, Metric, MetricFamily, MetricType,
+};
 use std::collections::BTreeMap;
-use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
+use std::sync::atomic::{AtomicI64, AtomicU64, AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex, OnceLock};
 use std::time::Duration;
 
@@ -38,6 +41,10 @@ thread_local! {
     /// This thread's shard, the same for every service: threads are numbered as they first
     /// record a request.
     static SHARD: usize = NEXT_THREAD.fetch_add(1, Ordering::Relaxed) % SHARDS;
+}
+
+fn this_shard() -> usize {
+    SHARD.with(|s| *s)
 }
 
 /// One histogram's counts in one shard: per bucket (not cumulative), the count and the sum.
@@ -84,7 +91,7 @@ impl ServiceTraffic {
     }
 
     fn shard(&self) -> &Shard {
-        let i = SHARD.with(|s| *s);
+        let i = this_shard();
         self.shards[i].get_or_init(Box::default)
     }
 
@@ -173,8 +180,13 @@ struct Totals {
 /// The status classes, in [`ServiceTraffic::record`]'s order, as the `class` label.
 const CLASSES: [&str; 5] = ["1xx", "2xx", "3xx", "4xx", "5xx"];
 
-/// Every service's [`ServiceTraffic`], exported as four metric families.
+/// Every service's [`ServiceTraffic`], exported as four metric families, and the requests
+/// in flight (`egov_http_requests_in_flight`).
 pub struct TrafficCollector {
+    /// Requests begun minus requests finished, per thread (a request that ends on another
+    /// thread than it began on leaves one shard high and the other low; the sum is right).
+    in_flight: [CachePadded<AtomicI64>; SHARDS],
+    in_flight_desc: Desc,
     requests: Desc,
     duration: Desc,
     upstream: Desc,
@@ -219,6 +231,12 @@ impl TrafficCollector {
             *b = (s * 1e9).round() as u64;
         }
         Ok(Self {
+            in_flight: std::array::from_fn(|_| CachePadded::new(AtomicI64::new(0))),
+            in_flight_desc: desc(
+                "egov_http_requests_in_flight",
+                "Requests being served now.",
+                &[],
+            )?,
             requests: desc(
                 "egov_http_requests_total",
                 "Requests answered, by service, ministry and status class.",
@@ -264,6 +282,16 @@ impl TrafficCollector {
         )
     }
 
+    /// A request has begun.
+    pub fn begin(&self) {
+        self.in_flight[this_shard()].fetch_add(1, Ordering::Relaxed);
+    }
+
+    /// A request has ended.
+    pub fn end(&self) {
+        self.in_flight[this_shard()].fetch_sub(1, Ordering::Relaxed);
+    }
+
     /// Stops exporting every series of service `id` (it left the registry).
     pub fn forget_service(&self, id: &str) {
         self.services().retain(|(service, _), _| service != id);
@@ -272,7 +300,13 @@ impl TrafficCollector {
 
 impl Collector for TrafficCollector {
     fn desc(&self) -> Vec<&Desc> {
-        vec![&self.requests, &self.duration, &self.upstream, &self.bytes]
+        vec![
+            &self.in_flight_desc,
+            &self.requests,
+            &self.duration,
+            &self.upstream,
+            &self.bytes,
+        ]
     }
 
     fn collect(&self) -> Vec<MetricFamily> {
@@ -310,7 +344,17 @@ impl Collector for TrafficCollector {
             m.set_counter(c);
             bytes.push(m);
         }
+        let mut in_flight = Gauge::default();
+        in_flight.set_value(
+            self.in_flight
+                .iter()
+                .map(|n| n.load(Ordering::Relaxed))
+                .sum::<i64>() as f64,
+        );
+        let mut m = Metric::from_label(Vec::new());
+        m.set_gauge(in_flight);
         vec![
+            family(&self.in_flight_desc, MetricType::GAUGE, vec![m]),
             family(&self.requests, MetricType::COUNTER, requests),
             family(&self.duration, MetricType::HISTOGRAM, duration),
             family(&self.upstream, MetricType::HISTOGRAM, upstream),
@@ -398,6 +442,26 @@ mod tests {
             .get_counter()
             .value();
         assert_eq!(bytes, 200_000.0);
+    }
+
+    #[test]
+    fn requests_in_flight_are_those_begun_and_not_ended_whichever_thread_ends_them() {
+        let c = Arc::new(TrafficCollector::new().expect("collector"));
+        for _ in 0..5 {
+            c.begin();
+        }
+        let other = Arc::clone(&c);
+        std::thread::spawn(move || {
+            other.end();
+            other.end();
+        })
+        .join()
+        .expect("thread");
+        let families = gathered(&c);
+        let value = family(&families, "egov_http_requests_in_flight").get_metric()[0]
+            .get_gauge()
+            .value();
+        assert_eq!(value, 3.0);
     }
 
     #[test]
