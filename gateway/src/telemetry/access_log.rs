@@ -55,16 +55,17 @@ impl AccessLine<'_> {
     pub fn write_json(&self, out: &mut Vec<u8>) {
         out.extend_from_slice(b"{\"time\":\"");
         write_time(out, self.time);
-        out.extend_from_slice(b"\",\"trace_id\":");
-        json_str(out, self.trace_id);
-        out.extend_from_slice(b",\"request_id\":");
-        json_str(out, self.request_id);
-        out.extend_from_slice(b",\"service\":");
-        json_str(out, self.service);
-        out.extend_from_slice(b",\"ministry\":");
-        json_str(out, self.ministry);
-        out.extend_from_slice(b",\"method\":");
-        json_str(out, self.method);
+        out.push(b'"');
+        for (key, value) in [
+            (&b",\"trace_id\":"[..], self.trace_id),
+            (b",\"request_id\":", self.request_id),
+            (b",\"service\":", self.service),
+            (b",\"ministry\":", self.ministry),
+            (b",\"method\":", self.method),
+        ] {
+            out.extend_from_slice(key);
+            json_str(out, value);
+        }
         out.extend_from_slice(b",\"path\":\"");
         // Writing into a `Vec` cannot fail.
         let _ = write_path_without_query_values(&mut JsonText(out), self.path, self.query);
