@@ -136,43 +136,9 @@ impl Client {
     }
 }
 
-/// An address as a header value, formatted on the stack ([`write_address`]).
+/// An address as a header value, formatted on the stack ([`crate::ip_text::write_address`]).
 fn address_value(ip: IpAddr) -> Option<HeaderValue> {
-    HeaderValue::from_bytes(write_address(ip, &mut [0; 48])).ok()
-}
-
-/// `ip` in its usual text form, written into `buf` (the longest address, an IPv4-mapped IPv6
-/// one, is 45 characters). IPv4, the usual case, is written digit by digit: `Display` costs
-/// ten times as much, and this runs for every request (`X-Forwarded-For`, the access log).
-pub fn write_address(ip: IpAddr, buf: &mut [u8; 48]) -> &[u8] {
-    use std::io::Write;
-    let mut len = 0;
-    if let IpAddr::V4(v4) = ip {
-        for (i, octet) in v4.octets().into_iter().enumerate() {
-            if i > 0 {
-                buf[len] = b'.';
-                len += 1;
-            }
-            let digits = [octet / 100, octet / 10 % 10, octet % 10];
-            let skip = if octet >= 100 {
-                0
-            } else if octet >= 10 {
-                1
-            } else {
-                2
-            };
-            for d in &digits[skip..] {
-                buf[len] = b'0' + d;
-                len += 1;
-            }
-        }
-        return &buf[..len];
-    }
-    let mut cursor = std::io::Cursor::new(&mut buf[..]);
-    if write!(cursor, "{ip}").is_ok() {
-        len = usize::try_from(cursor.position()).unwrap_or(0);
-    }
-    &buf[..len]
+    HeaderValue::from_bytes(crate::ip_text::write_address(ip, &mut [0; 48])).ok()
 }
 
 /// `Forwarded` and `X-Real-IP`: what [`Client::apply`] removes unless a trusted proxy sent them.

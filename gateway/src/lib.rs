@@ -22,6 +22,7 @@ pub mod demo;
 pub mod forwarded;
 pub mod guard;
 pub mod host;
+pub mod ip_text;
 pub mod kv;
 pub mod limits;
 pub mod pipeline;

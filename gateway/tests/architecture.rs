@@ -117,8 +117,9 @@ fn the_lowest_rooms_import_nothing_above_them() {
         ("config", &[][..]),
         ("response", &[][..]),
         ("request_id", &[][..]),
+        ("ip_text", &[][..]),
         ("kv", &["config"][..]),
-        ("telemetry", &["config"][..]),
+        ("telemetry", &["config", "ip_text"][..]),
         ("chain", &["config"][..]),
     ] {
         let deps = graph.get(room).cloned().unwrap_or_default();

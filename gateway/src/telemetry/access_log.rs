@@ -86,7 +86,7 @@ impl AccessLine<'_> {
         match self.client_ip {
             Some(ip) => {
                 out.push(b'"');
-                out.extend_from_slice(crate::forwarded::write_address(ip, &mut [0; 48]));
+                out.extend_from_slice(crate::ip_text::write_address(ip, &mut [0; 48]));
                 out.push(b'"');
             }
             None => out.extend_from_slice(b"null"),
