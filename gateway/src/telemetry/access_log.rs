@@ -67,8 +67,14 @@ impl AccessLine<'_> {
             json_str(out, value);
         }
         out.extend_from_slice(b",\"path\":\"");
-        // Writing into a `Vec` cannot fail.
-        let _ = write_path_without_query_values(&mut JsonText(out), self.path, self.query);
+        let mut path = JsonText {
+            out,
+            room: PATH_LIMIT,
+        };
+        // The only failure is running out of room.
+        if write_path_without_query_values(&mut path, self.path, self.query).is_err() {
+            out.extend_from_slice("…".as_bytes());
+        }
         out.extend_from_slice(b"\",\"status\":");
         out.extend_from_slice(itoa::Buffer::new().format(self.status).as_bytes());
         out.extend_from_slice(b",\"duration_ms\":");
@@ -159,13 +165,33 @@ fn clean_prefix(bytes: &[u8]) -> usize {
     clean
 }
 
-/// A `fmt::Write` that escapes what it is given into a JSON string's inside.
-struct JsonText<'a>(&'a mut Vec<u8>);
+/// At most this many bytes of a request's path and query keys go into its line (then `…`).
+/// The path is the citizen's to choose, up to `limits.max_uri_bytes`: a flood of long URLs
+/// while the writer is behind would otherwise fill the queue's 65,536 lines with up to half
+/// a gigabyte.
+const PATH_LIMIT: usize = 1024;
+
+/// A `fmt::Write` that escapes what it is given into a JSON string's inside, until `room`
+/// bytes of it are written; then it fails, which ends the writing.
+struct JsonText<'a> {
+    out: &'a mut Vec<u8>,
+    room: usize,
+}
 
 impl fmt::Write for JsonText<'_> {
     fn write_str(&mut self, s: &str) -> fmt::Result {
-        json_text(self.0, s);
-        Ok(())
+        if s.len() <= self.room {
+            json_text(self.out, s);
+            self.room -= s.len();
+            return Ok(());
+        }
+        let mut cut = self.room;
+        while !s.is_char_boundary(cut) {
+            cut -= 1;
+        }
+        json_text(self.out, &s[..cut]);
+        self.room = 0;
+        Err(fmt::Error)
     }
 }
 
@@ -194,21 +220,18 @@ thread_local! {
 
 /// `t` in RFC 3339 to the millisecond, UTC (`2025-12-04T10:00:00.123Z`), without the quotes.
 fn write_time(out: &mut Vec<u8>, t: SystemTime) {
+    // A clock before 1970 or past 9999 (RFC 3339's four-digit year, and humantime's limit)
+    // is written as the nearest time that can be.
     let since = t.duration_since(UNIX_EPOCH).unwrap_or_default();
-    let secs = since.as_secs();
+    let secs = since.as_secs().min(LAST_WRITABLE_SECOND);
     let (cached, mut prefix) = SECOND.get();
     if cached != secs {
-        let mut buf = [0u8; 32];
+        // `YYYY-MM-DDTHH:MM:SSZ`: always 20 bytes up to the last writable second.
+        let mut buf = [0u8; 20];
         let mut cursor = std::io::Cursor::new(&mut buf[..]);
         let whole = UNIX_EPOCH + Duration::from_secs(secs);
-        // `YYYY-MM-DDTHH:MM:SSZ`; a time humantime cannot write that way (past year 9999)
-        // is written as it can, uncached.
-        let written = write!(cursor, "{}", humantime::format_rfc3339_seconds(whole)).is_ok();
-        let len = usize::try_from(cursor.position()).unwrap_or(0);
-        if !written || len != 20 {
-            out.extend_from_slice(&buf[..len.saturating_sub(1)]);
-            write_subsec(out, since.subsec_millis());
-            return;
+        if write!(cursor, "{}", humantime::format_rfc3339_seconds(whole)).is_err() {
+            buf = *b"1970-01-01T00:00:00Z";
         }
         prefix.copy_from_slice(&buf[..19]);
         SECOND.set((secs, prefix));
@@ -216,6 +239,9 @@ fn write_time(out: &mut Vec<u8>, t: SystemTime) {
     out.extend_from_slice(&prefix);
     write_subsec(out, since.subsec_millis());
 }
+
+/// 9999-12-31T23:59:59Z.
+const LAST_WRITABLE_SECOND: u64 = 253_402_300_799;
 
 /// `.123Z`.
 fn write_subsec(out: &mut Vec<u8>, millis: u32) {
@@ -608,5 +634,28 @@ mod tests {
             // Every whole word before the first byte to escape, and none after it.
             assert_eq!(clean, first / 8 * 8, "{s:?}");
         }
+    }
+
+    #[test]
+    fn a_long_path_is_logged_up_to_the_limit_and_marked_cut() {
+        let long = format!("/s/x/{}é{}", "a".repeat(PATH_LIMIT - 6), "b".repeat(8000));
+        let got = written(&[line(&long, Some("k=v"))]);
+        let path = got[0]["path"].as_str().unwrap_or("");
+        assert!(path.ends_with('…'), "{path}");
+        assert!(path.len() <= PATH_LIMIT + '…'.len_utf8(), "{}", path.len());
+        assert!(long.starts_with(path.trim_end_matches('…')));
+        let short = written(&[line("/s/x/suivi", Some("k=v"))]);
+        assert_eq!(short[0]["path"], "/s/x/suivi?k=");
+    }
+
+    #[test]
+    fn a_clock_outside_what_rfc_3339_can_write_still_gives_a_valid_time() {
+        let mut far = line("/", None);
+        far.time = std::time::UNIX_EPOCH + Duration::from_secs(400_000_000_000);
+        let mut before = line("/", None);
+        before.time = std::time::UNIX_EPOCH - Duration::from_secs(5);
+        let got = written(&[far, before]);
+        assert_eq!(got[0]["time"], "9999-12-31T23:59:59.000Z");
+        assert_eq!(got[1]["time"], "1970-01-01T00:00:00.000Z");
     }
 }

@@ -21,9 +21,8 @@ pub struct Metrics {
     pub registry: Registry,
     pub build_info: IntGaugeVec,
     /// Traffic by service (`egov_http_requests_total`, `egov_http_request_duration_seconds`,
-    /// `egov_upstream_duration_seconds`, `egov_http_response_bytes_total`), counted per
-    /// worker thread.
-    /// (And `egov_http_requests_in_flight`.)
+    /// `egov_upstream_duration_seconds`, `egov_http_response_bytes_total`) and
+    /// `egov_http_requests_in_flight`, counted per worker thread.
     pub traffic: Arc<TrafficCollector>,
     pub upstream_errors: IntCounterVec,
     pub upstream_up: IntGaugeVec,

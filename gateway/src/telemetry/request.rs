@@ -58,17 +58,6 @@ pub fn recorded_status(sent: u16) -> u16 {
     }
 }
 
-/// The index of a status class in [`ServiceMetrics::traffic`]'s requests.
-fn class(status: u16) -> usize {
-    match status {
-        100..=199 => 0,
-        200..=299 => 1,
-        300..=399 => 2,
-        400..=499 => 3,
-        _ => 4,
-    }
-}
-
 /// The kind of an upstream failure, from a small fixed set (a metric label).
 pub fn upstream_error_kind(e: &pingora::Error) -> &'static str {
     use pingora::ErrorType::*;
@@ -249,7 +238,7 @@ impl Telemetry {
         if self.record_metrics {
             let m = r.service_metrics.unwrap_or(&self.portal_metrics);
             m.traffic
-                .record(class(status), elapsed, obs.upstream_elapsed, r.bytes as u64);
+                .record(status, elapsed, obs.upstream_elapsed, r.bytes as u64);
             if let (Some(sm), Some(c), true) = (r.service_metrics, r.cache, r.cache_counted) {
                 sm.cache_result(c, r.bytes);
             }
@@ -299,8 +288,8 @@ mod tests {
     #[test]
     fn a_request_the_client_abandoned_is_a_499_in_the_4xx_class() {
         assert_eq!(recorded_status(0), 499);
-        assert_eq!(class(recorded_status(0)), 3);
+        assert_eq!(super::super::traffic::status_class(recorded_status(0)), 3);
         assert_eq!(recorded_status(502), 502);
-        assert_eq!(class(recorded_status(502)), 4);
+        assert_eq!(super::super::traffic::status_class(recorded_status(502)), 4);
     }
 }

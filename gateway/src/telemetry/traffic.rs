@@ -95,19 +95,11 @@ impl ServiceTraffic {
         self.shards[i].get_or_init(Box::default)
     }
 
-    /// One request ended with `status_class` (0 for 1xx ... 4 for 5xx) after `duration`,
-    /// the legacy site having answered its header after `upstream`, `bytes` sent.
-    pub fn record(
-        &self,
-        status_class: usize,
-        duration: Duration,
-        upstream: Option<Duration>,
-        bytes: u64,
-    ) {
+    /// One request ended with `status` after `duration`, the legacy site having answered its
+    /// header after `upstream`, `bytes` sent.
+    pub fn record(&self, status: u16, duration: Duration, upstream: Option<Duration>, bytes: u64) {
         let shard = self.shard();
-        if let Some(c) = shard.requests.get(status_class) {
-            c.fetch_add(1, Ordering::Relaxed);
-        }
+        shard.requests[status_class(status)].fetch_add(1, Ordering::Relaxed);
         shard.duration.observe(&self.bounds, duration);
         if let Some(u) = upstream {
             shard.upstream.observe(&self.bounds, u);
@@ -177,8 +169,20 @@ struct Totals {
     upstream: HistogramTotals,
 }
 
-/// The status classes, in [`ServiceTraffic::record`]'s order, as the `class` label.
+/// The status classes, as the `class` label, in [`status_class`]'s order.
 const CLASSES: [&str; 5] = ["1xx", "2xx", "3xx", "4xx", "5xx"];
+
+/// The index of `status`'s class in [`CLASSES`]; anything that is not 1xx–4xx counts as a
+/// server error.
+pub fn status_class(status: u16) -> usize {
+    match status {
+        100..=199 => 0,
+        200..=299 => 1,
+        300..=399 => 2,
+        400..=499 => 3,
+        _ => 4,
+    }
+}
 
 /// Every service's [`ServiceTraffic`], exported as four metric families, and the requests
 /// in flight (`egov_http_requests_in_flight`).
@@ -211,6 +215,14 @@ fn label(name: &str, value: &str) -> LabelPair {
     l.set_name(name.to_string());
     l.set_value(value.to_string());
     l
+}
+
+fn counter(labels: Vec<LabelPair>, value: u64) -> Metric {
+    let mut c = Counter::default();
+    c.set_value(value as f64);
+    let mut m = Metric::from_label(labels);
+    m.set_counter(c);
+    m
 }
 
 fn family(d: &Desc, kind: MetricType, metrics: Vec<Metric>) -> MetricFamily {
@@ -310,27 +322,21 @@ impl Collector for TrafficCollector {
     }
 
     fn collect(&self) -> Vec<MetricFamily> {
-        let services: Vec<_> = self
-            .services()
-            .iter()
-            .map(|(k, v)| (k.clone(), Arc::clone(v)))
-            .collect();
         let (mut requests, mut duration, mut upstream, mut bytes) =
             (Vec::new(), Vec::new(), Vec::new(), Vec::new());
-        for ((service, ministry), traffic) in &services {
+        // The map is held while the shards are read: loads only, and a registry load waits
+        // for them at most.
+        for ((service, ministry), traffic) in self.services().iter() {
             let t = traffic.totals();
             // Label pairs sorted by name, as Prometheus's own vectors make them.
             let pairs = || vec![label("ministry", ministry), label("service", service)];
             for (class, n) in CLASSES.iter().zip(t.requests) {
-                let mut m = Metric::from_label(vec![
+                let labels = vec![
                     label("class", class),
                     label("ministry", ministry),
                     label("service", service),
-                ]);
-                let mut c = Counter::default();
-                c.set_value(n as f64);
-                m.set_counter(c);
-                requests.push(m);
+                ];
+                requests.push(counter(labels, n));
             }
             let mut m = Metric::from_label(pairs());
             m.set_histogram(t.duration.proto(&self.bounds_seconds));
@@ -338,11 +344,7 @@ impl Collector for TrafficCollector {
             let mut m = Metric::from_label(pairs());
             m.set_histogram(t.upstream.proto(&self.bounds_seconds));
             upstream.push(m);
-            let mut m = Metric::from_label(pairs());
-            let mut c = Counter::default();
-            c.set_value(t.bytes as f64);
-            m.set_counter(c);
-            bytes.push(m);
+            bytes.push(counter(pairs(), t.bytes));
         }
         let mut in_flight = Gauge::default();
         in_flight.set_value(
@@ -404,13 +406,13 @@ mod tests {
                 std::thread::spawn(move || {
                     for _ in 0..1000 {
                         s.record(
-                            1,
+                            200,
                             Duration::from_millis(3),
                             Some(Duration::from_millis(1)),
                             10,
                         );
                     }
-                    s.record(4, Duration::from_secs(60), None, 0);
+                    s.record(503, Duration::from_secs(60), None, 0);
                 })
             })
             .collect();
@@ -485,7 +487,7 @@ mod tests {
             Duration::from_secs(3600),
         ];
         for d in samples {
-            ours.record(1, d, None, 0);
+            ours.record(200, d, None, 0);
             theirs.observe(d.as_secs_f64());
         }
         let families = gathered(&c);
@@ -507,9 +509,9 @@ mod tests {
     #[test]
     fn a_reloaded_service_keeps_its_counts_and_a_forgotten_one_is_no_longer_exported() {
         let c = Arc::new(TrafficCollector::new().expect("collector"));
-        c.for_service("a", "m").record(1, Duration::ZERO, None, 5);
-        c.for_service("a", "m").record(1, Duration::ZERO, None, 5);
-        c.for_service("b", "m").record(1, Duration::ZERO, None, 1);
+        c.for_service("a", "m").record(200, Duration::ZERO, None, 5);
+        c.for_service("a", "m").record(200, Duration::ZERO, None, 5);
+        c.for_service("b", "m").record(200, Duration::ZERO, None, 1);
         let bytes = |families: &[MetricFamily], service: &str| {
             family(families, "egov_http_response_bytes_total")
                 .get_metric()
