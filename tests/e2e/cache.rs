@@ -146,7 +146,11 @@ async fn a_second_request_is_a_hit_with_the_adapted_body_and_its_age() {
     assert!(ct.contains("utf-8"), "{ct}");
     // Counted per service and result.
     let metrics = g
-        .metrics_showing(&["egov_response_cache_bytes_served_total{ministry=\"interior\",service=\"cnie-renewal\"}"])
+        .metrics_showing(&[
+            // The hit is counted once its answer is sent (pingora's logging phase), which can
+            // be after the client has read it: wait for the count, not for the series.
+            "egov_response_cache_requests_total{ministry=\"interior\",result=\"hit\",service=\"cnie-renewal\"} 1",
+        ])
         .await;
     let counted = |result: &str| {
         metrics.lines().any(|l| {
