@@ -193,14 +193,21 @@ fn hex(b: u8) -> Option<u8> {
 
 /// Joins a base path (`/` or `/base` without trailing slash) and a cleaned path.
 pub fn join(base: &str, rest: &str) -> String {
-    if base == "/" {
-        rest.to_string()
-    } else {
-        let mut s = String::with_capacity(base.len() + rest.len());
-        s.push_str(base);
-        s.push_str(rest);
-        s
+    request_target(base, rest, None)
+}
+
+/// [`join`] with `?query` appended when there is one: a request target, in a string of
+/// exactly its length (so it becomes a URI's bytes without a copy or a second allocation).
+pub fn request_target(base: &str, rest: &str, query: Option<&str>) -> String {
+    let base = if base == "/" { "" } else { base };
+    let mut s = String::with_capacity(base.len() + rest.len() + query.map_or(0, |q| q.len() + 1));
+    s.push_str(base);
+    s.push_str(rest);
+    if let Some(q) = query {
+        s.push('?');
+        s.push_str(q);
     }
+    s
 }
 
 /// The part of `path` under `prefix` (`/` or `/base`), starting with `/`, if `path` is under it.
@@ -388,6 +395,9 @@ mod tests {
     fn join_and_strip_base_are_inverse() {
         assert_eq!(join("/", "/x"), "/x");
         assert_eq!(join("/ir", "/x"), "/ir/x");
+        assert_eq!(request_target("/", "/x", Some("q=1")), "/x?q=1");
+        let target = request_target("/ir", "/x", Some(""));
+        assert_eq!((target.as_str(), target.capacity()), ("/ir/x?", 6));
         assert_eq!(strip_base("/ir", "/ir/x"), Some("/x"));
         assert_eq!(strip_base("/ir", "/ir"), Some("/"));
         assert_eq!(strip_base("/ir", "/irx"), None);

@@ -19,12 +19,17 @@ pub fn request_host(req: &RequestHeader) -> Option<&str> {
 /// `host[:port]` (routing has already refused hosts the gateway does not serve; this keeps
 /// a junk port such as `portal.gov.ma:@evil` out of legacy sites' absolute links).
 pub fn citizen_host(req: &RequestHeader) -> Option<HeaderValue> {
-    let host = request_host(req).filter(|h| well_formed(h))?;
-    match req.headers.get(HOST) {
-        // The client's own `Host`, shared rather than copied (every HTTP/1 request).
-        Some(value) if value.as_bytes() == host.as_bytes() => Some(value.clone()),
-        _ => HeaderValue::from_str(host).ok(),
+    // Read as request_host reads it, looking `Host` up once.
+    if let Some(value) = req.headers.get(HOST) {
+        if let Ok(host) = value.to_str() {
+            // The client's own `Host`, shared rather than copied (every HTTP/1 request).
+            return well_formed(host).then(|| value.clone());
+        }
     }
+    let host = req.uri.authority()?.as_str();
+    well_formed(host)
+        .then(|| HeaderValue::from_str(host).ok())
+        .flatten()
 }
 
 /// A host name or IP literal, with at most a numeric port.
@@ -103,5 +108,14 @@ mod tests {
         junk.insert_header(HOST, "portail.gov.ma:@evil.example")
             .unwrap();
         assert_eq!(citizen_host(&junk), None);
+
+        // A `Host` that is not text is read past, as request_host reads past it.
+        let mut opaque = RequestHeader::build("GET", b"/s/x", None).unwrap();
+        opaque.set_uri(http::Uri::from_static("https://portail.gov.ma/s/x"));
+        opaque
+            .insert_header(HOST, HeaderValue::from_bytes(b"caf\xc3\xa9.ma").unwrap())
+            .unwrap();
+        assert_eq!(request_host(&opaque), Some("portail.gov.ma"));
+        assert_eq!(citizen_host(&opaque).unwrap(), "portail.gov.ma");
     }
 }

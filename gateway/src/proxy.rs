@@ -17,26 +17,27 @@
 //!                            the service's request adapters)
 //!  request_body_filter       the body read so far against the service's limit
 //!                            (pipeline::limits::check_body)
-//!  upstream_response_filter  total deadline · outcome: answered · chain::adapt_response
+//!  upstream_response_filter  total deadline · outcome: answered · chain::adapt_response;
+//!                            X-Request-Id, X-Cache-Status if the cache takes no part
 //!  upstream_response_body_filter   total deadline · the body feed, chunk by chunk
-//!  response_filter           X-Request-Id, X-Cache-Status; compression off for a small answer
+//!  response_filter           compression off for a small answer; X-Request-Id, X-Cache-Status
+//!                            on the rest (cache hits, interim answers)
 //!  fail_to_proxy             outcome: failed · refused/reset → 502 page, timeout → 504 page
 //!  logging                   telemetry: metrics, access log, spans end
 //! ```
 
 use crate::app::App;
-use crate::cache::{self, CacheUse, ResponseCache};
+use crate::cache::{self, mark_answer, CacheUse, ResponseCache, ANSWER_HEADERS};
 use crate::chain::edit_response;
+
 use crate::compression;
 use crate::pipeline::{write_local, Pipeline, RequestCtx, Step};
-use crate::request_id;
 use crate::sso::Sso;
 use crate::telemetry::request::Finished;
 use crate::telemetry::Telemetry;
 use crate::upstream::{self, Outcome, Upstreams};
 use async_trait::async_trait;
 use bytes::Bytes;
-use http::HeaderValue;
 use pingora::cache::key::HashBinary;
 use pingora::cache::{CacheKey, CacheMeta, NoCacheReason, RespCacheable};
 use pingora::http::{RequestHeader, ResponseHeader};
@@ -263,7 +264,7 @@ impl ProxyHttp for GatewayProxy {
 
     async fn upstream_response_filter(
         &self,
-        _session: &mut Session,
+        session: &mut Session,
         upstream_response: &mut ResponseHeader,
         ctx: &mut Self::CTX,
     ) -> Result<()> {
@@ -277,18 +278,26 @@ impl ProxyHttp for GatewayProxy {
         };
         let strip_set_cookie = ctx.cache.strips_set_cookie();
         let head = ctx.upstream_head;
-        let adapted = edit_response(upstream_response, 0, |headers| {
+        // An answer the cache takes no part in is marked in this edit (see response_filter).
+        let mark = (!status.is_informational() && !ctx.cache.is_shared())
+            .then(|| cache::status(ctx.cache, session.cache.phase()));
+        let adapted = edit_response(upstream_response, ANSWER_HEADERS, |headers| {
             if strip_set_cookie {
                 headers.remove(http::header::SET_COOKIE);
             }
-            service.chain.adapt_response(
+            let adapted = service.chain.adapt_response(
                 headers,
                 status.as_u16(),
                 head || status.is_informational(),
                 ctx.upgrade,
                 ctx.strip.as_ref().map(|(_, html)| html),
-            )
+            );
+            if let Some(cache_status) = mark {
+                mark_answer(headers, &ctx.request_id, cache_status);
+            }
+            adapted
         });
+        ctx.answer_marked = mark.is_some();
         if let Some((feed, transcodes)) = adapted {
             self.telemetry.body_rewritten(service.id(), transcodes);
             ctx.body = Some(feed);
@@ -318,17 +327,13 @@ impl ProxyHttp for GatewayProxy {
         ctx: &mut Self::CTX,
     ) -> Result<()> {
         compression::skip_if_small(session, upstream_response);
-        let status = cache::status(ctx.cache, session.cache.phase());
-        edit_response(upstream_response, 2, |headers| {
-            headers.insert(
-                request_id::HEADER.clone(),
-                ctx.request_id.header_value().clone(),
-            );
-            headers.insert(
-                cache::STATUS_HEADER.clone(),
-                HeaderValue::from_static(status),
-            );
-        });
+        if !ctx.answer_marked {
+            // A cache's answer (its status known only now) or an interim one.
+            let status = cache::status(ctx.cache, session.cache.phase());
+            edit_response(upstream_response, ANSWER_HEADERS, |headers| {
+                mark_answer(headers, &ctx.request_id, status)
+            });
+        }
         Ok(())
     }
 

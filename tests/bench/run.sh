@@ -3,7 +3,7 @@
 # ratios compare like with like. All targets front the same simulated legacy site (a 1 KB
 # object) on loopback; wrk is the load generator.
 #
-#   tests/bench/run.sh [proxy|profile|idle|auth|telemetry|registry|cache|portal|memory|soak|all] [seconds-per-run=10] [connections=32] [rounds=2]
+#   tests/bench/run.sh [proxy|latency|profile|idle|auth|telemetry|registry|cache|portal|memory|soak|all] [seconds-per-run=10] [connections=32] [rounds=2]
 #
 # proxy      the estate directly, nginx (keep-alive reverse proxy), a bare pingora proxy (the
 #            framework's floor, on the gateway's allocator, timeouts and connection buffers) and the gateway, at one
@@ -13,6 +13,9 @@
 #            gateway on the same configuration (target "baseline"): ratio gateway/baseline.
 #            EGOV_BENCH_BYTES sets the object's size (1024), EGOV_BENCH_ACCEPT_ENCODING an
 #            Accept-Encoding every request sends (none; a browser sends "gzip, deflate, br").
+# latency    p50/p99 of nginx, the bare pingora and the gateway (one worker each) at the same
+#            offered loads below saturation (EGOV_BENCH_RATES, default "5000 10000 20000" req/s:
+#            each connection waits connections/rate seconds after every answer)
 # profile    where each proxy's CPU goes, per request, at one worker each: perf's samples of
 #            nginx, the bare pingora and the gateway, split into the proxy's own code, libc,
 #            the kernel's TCP work and its wake-ups of the processes the proxy sends to; then
@@ -70,6 +73,8 @@ mean() { python3 -c "import sys; v=[float(x) for x in sys.argv[1:]]; print(round
 
 declare -A url hdr rps p50 p99 rpc procs errs
 targets=()
+# A wrk Lua script for every run (the latency mode's pacing), when set.
+wrk_script=""
 tck=$(getconf CLK_TCK)
 
 # CPU time (utime + stime, in clock ticks) used so far by the processes $1 (pids).
@@ -93,7 +98,7 @@ load() {
   local headers=() h
   IFS='|' read -r -a parts <<<"${hdr[$t]}"
   for h in "${parts[@]}"; do headers+=(-H "$h"); done
-  out=$(wrk -t1 -c"$conns" -d"${secs}s" --latency "${headers[@]}" "${url[$t]}")
+  out=$(wrk -t1 -c"$conns" -d"${secs}s" --latency ${wrk_script:+-s "$wrk_script"} "${headers[@]}" "${url[$t]}")
   after=$(cpu_ticks "${procs[$t]:-}")
   req=$(awk '/Requests\/sec/ {print $2}' <<<"$out")
   total=$(awk '/requests in/ {print $1}' <<<"$out")
@@ -257,6 +262,35 @@ proxy_bench() {
   if [ -n "${EGOV_BENCH_BASELINE:-}" ]; then
     ratio "gateway/baseline" gateway baseline
   fi
+}
+
+# One worker each, nginx, the bare pingora and the gateway at the same offered loads below
+# saturation: each of the $conns connections waits a fixed time after every answer before
+# its next request (wrk's `delay`), so all three get about the same requests a second and
+# p50/p99 show each proxy's own latency rather than its queue at saturation (which
+# `run.sh proxy` measures). EGOV_BENCH_RATES: the offered loads, requests a second.
+latency_bench() {
+  threads=1
+  proxy_setup
+  targets=(nginx bare-pingora gateway)
+  local rate ms
+  for rate in ${EGOV_BENCH_RATES:-5000 10000 20000}; do
+    ms=$(( conns * 1000 / rate ))
+    [ "$ms" -ge 1 ] || ms=1
+    printf 'function delay()\n  return %d\nend\n' "$ms" >"$work/pace.lua"
+    wrk_script="$work/pace.lua"
+    unset rps p50 p99 rpc
+    declare -gA rps p50 p99 rpc
+    echo "offered load ~$rate req/s: each of $conns connections waits $ms ms after every answer"
+    run_rounds
+    local t
+    for t in bare-pingora gateway; do
+      python3 -c "import sys; print(f'p99 {sys.argv[1]}/nginx: {float(sys.argv[2])/float(sys.argv[3]):.2f}   p50: {float(sys.argv[4])/float(sys.argv[5]):.2f}')" \
+        "$t" "$(mean "${p99[$t]}")" "$(mean "${p99[nginx]}")" "$(mean "${p50[$t]}")" "$(mean "${p50[nginx]}")"
+    done
+    echo
+  done
+  wrk_script=""
 }
 
 # One worker each, perf's cpu-clock samples (with stacks) of nginx, the bare pingora and the
@@ -718,6 +752,7 @@ idle_bench() {
 case "$mode" in
   proxy) proxy_threads ;;
   profile) profile_bench ;;
+  latency) latency_bench ;;
   idle) idle_bench ;;
   auth) auth_bench ;;
   telemetry) telemetry_bench ;;

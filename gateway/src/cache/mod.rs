@@ -191,6 +191,26 @@ pub fn service_path<'a>(base_path: &str, uri_path: &'a str) -> &'a str {
 /// The header that says, on every proxied answer, what the cache did ([`status`]).
 pub static STATUS_HEADER: http::HeaderName = http::HeaderName::from_static("x-cache-status");
 
+/// How many headers [`mark_answer`] adds.
+pub const ANSWER_HEADERS: usize = 2;
+
+/// The gateway's own headers on every proxied answer: the request's id and how the cache
+/// took part (`X-Cache-Status`).
+pub fn mark_answer(
+    headers: &mut http::HeaderMap,
+    request_id: &crate::request_id::RequestId,
+    cache_status: &'static str,
+) {
+    headers.insert(
+        crate::request_id::HEADER.clone(),
+        request_id.header_value().clone(),
+    );
+    headers.insert(
+        STATUS_HEADER.clone(),
+        http::HeaderValue::from_static(cache_status),
+    );
+}
+
 /// `X-Cache-Status` of a proxied answer: `HIT`, `MISS`, `EXPIRED`, `STALE`, `REVALIDATED`
 /// or `BYPASS` (also for services whose cache is off).
 pub fn status(use_: CacheUse, phase: CachePhase) -> &'static str {

@@ -64,6 +64,10 @@ pub struct RequestCtx {
     /// The request body size the service takes (`[limits] max_body_bytes`), checked as the
     /// body streams: a chunked or HTTP/2 body announces no length to refuse up front.
     pub body_limit: Option<u64>,
+    /// The final answer already carries `X-Request-Id` and `X-Cache-Status` (set with the
+    /// legacy answer's adapters when the cache cannot change the status; see
+    /// `GatewayProxy::response_filter`).
+    pub answer_marked: bool,
 }
 
 impl Default for RequestCtx {
@@ -87,6 +91,7 @@ impl Default for RequestCtx {
             cache: CacheUse::Off,
             upstream_head: false,
             body_limit: None,
+            answer_marked: false,
         }
     }
 }

@@ -4,7 +4,6 @@
 
 use super::{LocalRoute, RequestCtx, Stage, Step};
 use crate::host::request_host;
-use crate::registry::Service;
 use crate::response::{ErrorKind, LocalResponse};
 use crate::routing::{self, Route};
 use crate::sso::endpoints::AuthEndpoint;
@@ -35,17 +34,19 @@ impl Stage for RouteStage {
         let host = request_host(req).unwrap_or("");
         let query = req.uri.query();
         let (step, route_name) = match routing::route(snap, host, req.uri.path(), query) {
-            Route::Service { service, path } => match upstream_uri(service, &path, query) {
-                Some(uri) => {
-                    ctx.upstream_uri = Some(uri);
-                    ctx.service = Some(Arc::clone(service));
-                    (Step::Continue, "/s/{service}/*")
+            Route::Service { service, path } => {
+                match upstream_uri(&service.upstream.base_path, &path, &req.uri) {
+                    Some(uri) => {
+                        ctx.upstream_uri = Some(uri);
+                        ctx.service = Some(Arc::clone(service));
+                        (Step::Continue, "/s/{service}/*")
+                    }
+                    None => (
+                        Step::Respond(ctx.error_page(ErrorKind::BadRequest)),
+                        "bad_path",
+                    ),
                 }
-                None => (
-                    Step::Respond(ctx.error_page(ErrorKind::BadRequest)),
-                    "bad_path",
-                ),
-            },
+            }
             Route::OriginExchange { service } => {
                 ctx.service = Some(Arc::clone(service));
                 ctx.local = Some(LocalRoute::Auth(AuthEndpoint::OriginExchange));
@@ -91,11 +92,21 @@ impl Stage for RouteStage {
     }
 }
 
-/// The backend's path and query for `path` under the service root, built once per request
-/// (a failover reuses it); `None` if it is not a valid request target.
-fn upstream_uri(service: &Service, path: &str, query: Option<&str>) -> Option<http::Uri> {
-    let uri = egov_adapters::paths::join(&service.upstream.base_path, path);
-    http::Uri::try_from(routing::with_query(uri, query)).ok()
+/// The backend's path and query for `path` under the service's `base` path, with the request's
+/// query, built once per request (a failover reuses it); `None` if it is not a valid
+/// request target.
+///
+/// A service at its backend's root that gets the citizen's path unchanged (the common case
+/// on a service's own origin) shares the request's own path and query: no string is built
+/// and nothing is parsed again.
+fn upstream_uri(base: &str, path: &str, request: &http::Uri) -> Option<http::Uri> {
+    if base == "/" && path == request.path() {
+        let mut parts = http::uri::Parts::default();
+        parts.path_and_query = request.path_and_query().cloned();
+        return http::Uri::from_parts(parts).ok();
+    }
+    let target = egov_adapters::paths::request_target(base, path, request.query());
+    http::Uri::from_maybe_shared(bytes::Bytes::from(target)).ok()
 }
 
 #[cfg(test)]
@@ -137,6 +148,40 @@ mod tests {
         let uri = ctx.upstream_uri.expect("upstream uri");
         assert!(uri.path().ends_with("/b"), "{uri}");
         assert_eq!(uri.query(), Some("x=1"));
+    }
+
+    #[test]
+    fn a_root_service_given_the_citizens_path_unchanged_shares_the_requests_target() {
+        let request: http::Uri = "/forms/a%20b?x=1&y".parse().unwrap();
+        let uri = upstream_uri("/", request.path(), &request).expect("valid");
+        assert_eq!(uri, "/forms/a%20b?x=1&y");
+        assert!(uri.scheme().is_none() && uri.authority().is_none());
+        assert_eq!(uri.path().as_ptr(), request.path().as_ptr(), "not shared");
+    }
+
+    #[test]
+    fn an_http2_requests_scheme_and_authority_never_reach_the_backends_target() {
+        let request: http::Uri = "https://portail.gov.ma/forms?x=1".parse().unwrap();
+        let uri = upstream_uri("/", "/forms", &request).expect("valid");
+        assert_eq!(uri.to_string(), "/forms?x=1");
+    }
+
+    #[test]
+    fn a_cleaned_path_or_a_base_path_builds_the_target_with_the_query() {
+        let request: http::Uri = "/a/../b?x=1".parse().unwrap();
+        assert_eq!(upstream_uri("/", "/b", &request).unwrap(), "/b?x=1");
+        assert_eq!(
+            upstream_uri("/ir", "/a/../b", &request).unwrap(),
+            "/ir/a/../b?x=1"
+        );
+        let no_query: http::Uri = "/b".parse().unwrap();
+        assert_eq!(upstream_uri("/ir", "/b", &no_query).unwrap(), "/ir/b");
+    }
+
+    #[test]
+    fn a_path_that_is_no_valid_target_is_refused() {
+        let request: http::Uri = "/b".parse().unwrap();
+        assert!(upstream_uri("/ir", "/a b", &request).is_none());
     }
 
     #[tokio::test]
