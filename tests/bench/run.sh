@@ -270,13 +270,19 @@ proxy_bench() {
 # p50/p99 show each proxy's own latency rather than its queue at saturation (which
 # `run.sh proxy` measures). EGOV_BENCH_RATES: the offered loads, requests a second.
 latency_bench() {
+  local rate ms
+  for rate in ${EGOV_BENCH_RATES:-5000 10000 20000}; do
+    # wrk waits whole milliseconds: at most $conns * 1000 requests a second can be offered.
+    if ! [[ "$rate" =~ ^[1-9][0-9]*$ ]] || [ "$rate" -gt $(( conns * 1000 )) ]; then
+      echo "EGOV_BENCH_RATES: '$rate' is not a rate from 1 to $(( conns * 1000 )) requests a second" >&2
+      exit 2
+    fi
+  done
   threads=1
   proxy_setup
   targets=(nginx bare-pingora gateway)
-  local rate ms
   for rate in ${EGOV_BENCH_RATES:-5000 10000 20000}; do
     ms=$(( conns * 1000 / rate ))
-    [ "$ms" -ge 1 ] || ms=1
     printf 'function delay()\n  return %d\nend\n' "$ms" >"$work/pace.lua"
     wrk_script="$work/pace.lua"
     unset rps p50 p99 rpc
