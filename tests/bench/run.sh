@@ -15,7 +15,8 @@
 #            Accept-Encoding every request sends (none; a browser sends "gzip, deflate, br").
 # latency    p50/p99 of nginx, the bare pingora and the gateway (one worker each) at the same
 #            offered loads below saturation (EGOV_BENCH_RATES, default "5000 10000 20000" req/s:
-#            each connection waits connections/rate seconds after every answer)
+#            each connection waits connections/rate seconds after every answer); the baseline too
+#            with EGOV_BENCH_BASELINE
 # profile    where each proxy's CPU goes, per request, at one worker each: perf's samples of
 #            nginx, the bare pingora and the gateway, split into the proxy's own code, libc,
 #            the kernel's TCP work and its wake-ups of the processes the proxy sends to; then
@@ -281,6 +282,7 @@ latency_bench() {
   threads=1
   proxy_setup
   targets=(nginx bare-pingora gateway)
+  if [ -n "${EGOV_BENCH_BASELINE:-}" ]; then targets=(nginx bare-pingora baseline gateway); fi
   for rate in ${EGOV_BENCH_RATES:-5000 10000 20000}; do
     ms=$(( conns * 1000 / rate ))
     printf 'function delay()\n  return %d\nend\n' "$ms" >"$work/pace.lua"
@@ -290,7 +292,7 @@ latency_bench() {
     echo "offered load ~$rate req/s: each of $conns connections waits $ms ms after every answer"
     run_rounds
     local t
-    for t in bare-pingora gateway; do
+    for t in "${targets[@]:1}"; do
       python3 -c "import sys; print(f'p99 {sys.argv[1]}/nginx: {float(sys.argv[2])/float(sys.argv[3]):.2f}   p50: {float(sys.argv[4])/float(sys.argv[5]):.2f}')" \
         "$t" "$(mean "${p99[$t]}")" "$(mean "${p99[nginx]}")" "$(mean "${p50[$t]}")" "$(mean "${p50[nginx]}")"
     done
