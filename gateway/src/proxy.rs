@@ -162,7 +162,7 @@ impl ProxyHttp for GatewayProxy {
 
     fn should_serve_stale(
         &self,
-        _session: &mut Session,
+        session: &mut Session,
         ctx: &mut Self::CTX,
         error: Option<&Error>,
     ) -> bool {
@@ -170,6 +170,7 @@ impl ProxyHttp for GatewayProxy {
         // revalidated, or when the legacy site is unreachable or failing. The failure still
         // counts against the backend and the breaker, though the citizen never sees it.
         let Some(e) = error else { return true };
+        cache::stale_on_error(session, e);
         if ctx.attempts.unavailable_for.is_some() {
             return true; // breaker open or no backend left: nothing was asked
         }

@@ -216,8 +216,8 @@ async fn while_the_breaker_is_open_a_stale_copy_is_served_when_there_is_one() {
         .expect("estate");
     tokio::time::sleep(Duration::from_millis(1100)).await;
     for i in 0..4 {
-        // Each on a connection of its own: what is asked here is the stale copy, not whether
-        // a connection that served one on an error is kept (pingora may end it).
+        // Each on a connection of its own: what is asked here is the stale copy; what
+        // happens to its connection is the next test's.
         let resp = client().get(&url).send().await.expect("request");
         assert_eq!(resp.status(), 200, "request {i}");
         let status = resp
@@ -235,6 +235,61 @@ async fn while_the_breaker_is_open_a_stale_copy_is_served_when_there_is_one() {
         )),
         "the breaker opened: {text}"
     );
+}
+
+#[tokio::test]
+async fn a_connection_that_served_a_stale_copy_on_an_error_is_kept_or_said_to_close() {
+    // A stale copy served because the legacy site failed: the answer's `Connection` header
+    // must say what happens to the connection next. An answer that says `keep-alive` on a
+    // connection then dropped makes a client's next request on it fail.
+    let estate = start_estate(None);
+    let staged = Staged::new(&estate);
+    staged.append_to_service("interior", SERVICE, "[cache]\nstale_if_error = \"1h\"");
+    let gw = TestGateway::staged(&estate, staged, |c| {
+        service(c).upstream.breaker = BreakerConfig {
+            failures: 2,
+            open_for: Duration::from_secs(60),
+        };
+    });
+    let path = format!("/s/{SERVICE}/__estate/cacheable?tag=stale-connection&cc=max-age%3D1");
+    assert_eq!(raw_http::get(gw.addr, &path, "").status, 200);
+    let failing = format!(
+        "http://{}/{SERVICE}/__estate/failing?tag=stale-connection&on=1",
+        estate.addr()
+    );
+    client()
+        .get(failing)
+        .header("host", "www.cnie.ma")
+        .send()
+        .await
+        .expect("estate");
+    tokio::time::sleep(Duration::from_millis(1100)).await;
+    let request = format!("GET {path} HTTP/1.1\r\nHost: {}\r\n\r\n", gw.addr);
+    let mut conn = std::net::TcpStream::connect(gw.addr).expect("connect");
+    // The first two fail at the legacy site (a 500), the rest find the breaker open.
+    for i in 0..5 {
+        let answer = raw_http::exchange(&mut conn, request.as_bytes())
+            .unwrap_or_else(|e| panic!("request {i} on a connection said to be kept: {e}"));
+        assert_eq!(answer.status, 200, "request {i}");
+        assert_eq!(
+            answer.header("x-cache-status"),
+            Some("STALE"),
+            "request {i}"
+        );
+        let said = answer
+            .header("connection")
+            .unwrap_or("")
+            .to_ascii_lowercase();
+        if said == "close" {
+            assert!(
+                raw_http::closed_within(&mut conn, Duration::from_secs(5)),
+                "request {i}: said close, left open"
+            );
+            conn = std::net::TcpStream::connect(gw.addr).expect("connect");
+        } else {
+            assert_eq!(said, "keep-alive", "request {i}");
+        }
+    }
 }
 
 /// A backend that takes connections and requests and never answers.

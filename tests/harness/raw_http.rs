@@ -46,6 +46,57 @@ pub fn get(addr: SocketAddr, path: &str, extra_headers: &str) -> RawResponse {
     send(addr, req.as_bytes())
 }
 
+/// Sends `request` on a connection kept alive and reads one answer: its head, then the body
+/// its `Content-Length` or chunked framing says (not the rest of the connection).
+pub fn exchange(stream: &mut TcpStream, request: &[u8]) -> std::io::Result<RawResponse> {
+    stream.set_read_timeout(Some(Duration::from_secs(10)))?;
+    stream.write_all(request)?;
+    let mut buf = Vec::new();
+    let mut chunk = [0u8; 4096];
+    loop {
+        if let Some(answer) = parse(&buf).filter(|r| whole(r, &buf)) {
+            return Ok(answer);
+        }
+        let n = stream.read(&mut chunk)?;
+        if n == 0 {
+            return Err(std::io::Error::new(
+                std::io::ErrorKind::UnexpectedEof,
+                format!(
+                    "closed after {} bytes of an answer",
+                    String::from_utf8_lossy(&buf)
+                ),
+            ));
+        }
+        buf.extend_from_slice(&chunk[..n]);
+    }
+}
+
+/// Whether the peer has closed `stream` (end of stream or reset) within `patience`.
+pub fn closed_within(stream: &mut TcpStream, patience: Duration) -> bool {
+    let _ = stream.set_read_timeout(Some(patience));
+    let mut byte = [0u8; 1];
+    match stream.read(&mut byte) {
+        Ok(0) => true,
+        Ok(_) => false, // bytes nobody asked for: not closed, though not well either
+        Err(e) => e.kind() == std::io::ErrorKind::ConnectionReset, // else the patience ran out
+    }
+}
+
+/// Whether `buf` holds all of the answer `parsed` from it (head and framed body).
+fn whole(parsed: &RawResponse, buf: &[u8]) -> bool {
+    let Some(end) = buf.windows(4).position(|w| w == b"\r\n\r\n") else {
+        return false;
+    };
+    let body = &buf[end + 4..];
+    if parsed.status == 304 || parsed.status == 204 {
+        return true;
+    }
+    match parsed.header("content-length").map(str::parse::<usize>) {
+        Some(Ok(length)) => body.len() >= length,
+        _ => body.ends_with(b"0\r\n\r\n"),
+    }
+}
+
 fn parse(buf: &[u8]) -> Option<RawResponse> {
     let end = buf.windows(4).position(|w| w == b"\r\n\r\n")?;
     let head = std::str::from_utf8(&buf[..end]).ok()?;

@@ -211,6 +211,16 @@ pub fn mark_answer(
     );
 }
 
+/// A stale copy may be served because of `error`. When the proxying itself failed (rather
+/// than the legacy site answering with a 5xx), pingora ends the citizen's connection after
+/// the copy. The copy must then say `Connection: close`: an answer that promised
+/// `keep-alive` on a connection then dropped makes the client's next request on it fail.
+pub fn stale_on_error(session: &mut pingora::proxy::Session, error: &pingora::Error) {
+    if !matches!(error.etype(), pingora::ErrorType::HTTPStatus(_)) {
+        session.set_keepalive(None);
+    }
+}
+
 /// `X-Cache-Status` of a proxied answer: `HIT`, `MISS`, `EXPIRED`, `STALE`, `REVALIDATED`
 /// or `BYPASS` (also for services whose cache is off).
 pub fn status(use_: CacheUse, phase: CachePhase) -> &'static str {
