@@ -1,6 +1,7 @@
 //! Backends that fail: a backend killed under load, a service whose every backend is down,
 //! a backend that its active checks find broken, a stale copy while the breaker is open.
 
+use egov_estate::RunningEstate;
 use egov_gateway::config::{Backend, BreakerConfig, Config, HealthCheckConfig};
 use egov_integration::raw_http;
 use egov_integration::{client, start_estate, Staged, TestGateway};
@@ -188,8 +189,10 @@ async fn a_backend_its_checks_find_broken_gets_no_citizen_traffic() {
     assert!(text.contains(&down), "{text}");
 }
 
-#[tokio::test(flavor = "multi_thread")]
-async fn while_the_breaker_is_open_a_stale_copy_is_served_when_there_is_one() {
+/// A gateway whose service keeps stale copies for an hour and opens its breaker after two
+/// failures, and the path of a page it has cached (fresh for a second) that now fails at
+/// the legacy site: its copy is stale and the site answers 500 (`tag` names the page).
+async fn a_stale_copy_of_a_failing_page(tag: &str) -> (RunningEstate, TestGateway, String) {
     let estate = start_estate(None);
     let staged = Staged::new(&estate);
     staged.append_to_service("interior", SERVICE, "[cache]\nstale_if_error = \"1h\"");
@@ -199,22 +202,26 @@ async fn while_the_breaker_is_open_a_stale_copy_is_served_when_there_is_one() {
             open_for: Duration::from_secs(60),
         };
     });
-    let url = gw.url(&format!(
-        "/s/{SERVICE}/__estate/cacheable?tag=breaker-stale&cc=max-age%3D1"
-    ));
-    let http = client();
-    let first = http.get(&url).send().await.expect("request");
-    assert_eq!(first.status(), 200);
+    let path = format!("/s/{SERVICE}/__estate/cacheable?tag={tag}&cc=max-age%3D1");
+    assert_eq!(raw_http::get(gw.addr, &path, "").status, 200);
     let failing = format!(
-        "http://{}/{SERVICE}/__estate/failing?tag=breaker-stale&on=1",
+        "http://{}/{SERVICE}/__estate/failing?tag={tag}&on=1",
         estate.addr()
     );
-    http.get(failing)
+    client()
+        .get(failing)
         .header("host", "www.cnie.ma")
         .send()
         .await
         .expect("estate");
     tokio::time::sleep(Duration::from_millis(1100)).await;
+    (estate, gw, path)
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn while_the_breaker_is_open_a_stale_copy_is_served_when_there_is_one() {
+    let (_estate, gw, path) = a_stale_copy_of_a_failing_page("breaker-stale").await;
+    let url = gw.url(&path);
     for i in 0..4 {
         // Each on a connection of its own: what is asked here is the stale copy; what
         // happens to its connection is the next test's.
@@ -242,28 +249,7 @@ async fn a_connection_that_served_a_stale_copy_on_an_error_is_kept_or_said_to_cl
     // A stale copy served because the legacy site failed: the answer's `Connection` header
     // must say what happens to the connection next. An answer that says `keep-alive` on a
     // connection then dropped makes a client's next request on it fail.
-    let estate = start_estate(None);
-    let staged = Staged::new(&estate);
-    staged.append_to_service("interior", SERVICE, "[cache]\nstale_if_error = \"1h\"");
-    let gw = TestGateway::staged(&estate, staged, |c| {
-        service(c).upstream.breaker = BreakerConfig {
-            failures: 2,
-            open_for: Duration::from_secs(60),
-        };
-    });
-    let path = format!("/s/{SERVICE}/__estate/cacheable?tag=stale-connection&cc=max-age%3D1");
-    assert_eq!(raw_http::get(gw.addr, &path, "").status, 200);
-    let failing = format!(
-        "http://{}/{SERVICE}/__estate/failing?tag=stale-connection&on=1",
-        estate.addr()
-    );
-    client()
-        .get(failing)
-        .header("host", "www.cnie.ma")
-        .send()
-        .await
-        .expect("estate");
-    tokio::time::sleep(Duration::from_millis(1100)).await;
+    let (_estate, gw, path) = a_stale_copy_of_a_failing_page("stale-connection").await;
     let request = format!("GET {path} HTTP/1.1\r\nHost: {}\r\n\r\n", gw.addr);
     let mut conn = std::net::TcpStream::connect(gw.addr).expect("connect");
     // The first two fail at the legacy site (a 500), the rest find the breaker open.
