@@ -1,10 +1,14 @@
-//! Redirect headers: `Location`, `Content-Location` and `Refresh`.
+//! Headers that send the browser to a URL: `Location`, `Content-Location`, `Refresh` and
+//! `Link`.
 //!
 //! A legacy site redirects to its own absolute URL (`Location: http://www.cnie.ma/cnie/suivi`),
-//! to the internal address it is deployed at, or with a timed `Refresh: 5; url=...`. Left
-//! alone, any of those sends the citizen off the portal. Each value is mapped with the
-//! [`LinkMap`]; relative values and foreign hosts are left as they are, since the browser
-//! resolves them against the portal URL it already shows.
+//! to the internal address it is deployed at, or with a timed `Refresh: 5; url=...`, and
+//! asks for its style sheets and scripts ahead of the page with
+//! `Link: <http://www.cnie.ma/cnie/app.css>; rel=preload`. Left alone, a redirect sends the
+//! citizen off the portal, and a preload fetches from the old domain what the page then
+//! asks of the portal (twice the bytes, or a blocked cross-origin fetch). Each value is
+//! mapped with the [`LinkMap`]; relative values and foreign hosts are left as they are,
+//! since the browser resolves them against the portal URL it already shows.
 
 use crate::headers::HeaderEdit;
 use crate::links::{on_bytes, LinkMap, ServiceLinks};
@@ -49,6 +53,53 @@ pub fn rewrite_refresh(value: &str, links: &LinkMap, current: &ServiceLinks) -> 
     out.push_str(&new);
     out.push_str(value.get(end..)?);
     Some(out)
+}
+
+/// A `Link` header (RFC 8288: `<url>; rel=preload; as=style, <url>; rel=canonical`) with
+/// every target URL mapped; parameters, punctuation and unmapped targets kept as they are.
+/// A `<` inside a quoted parameter (`title="a<b>"`) starts no target. `None` if no target
+/// is mapped.
+pub fn rewrite_link(value: &str, links: &LinkMap, current: &ServiceLinks) -> Option<String> {
+    let b = value.as_bytes();
+    let mut out = String::new();
+    let mut copied = 0;
+    let mut quoted = false;
+    let mut i = 0;
+    while i < b.len() {
+        match b[i] {
+            b'\\' if quoted => i += 1, // the escaped character is not a quote
+            b'"' => quoted = !quoted,
+            b'<' if !quoted => {
+                let Some(len) = b[i + 1..].iter().position(|&c| c == b'>') else {
+                    break; // an unterminated target: the rest is left as it is
+                };
+                let (start, end) = (i + 1, i + 1 + len);
+                // `<`, `>`, `"` and `\` are ASCII: every index here is a char boundary.
+                if let Some(new) = links.rewrite(&value[start..end], current) {
+                    out.push_str(&value[copied..start]);
+                    out.push_str(&new);
+                    copied = end;
+                }
+                i = end;
+            }
+            _ => {}
+        }
+        i += 1;
+    }
+    if copied == 0 {
+        return None;
+    }
+    out.push_str(&value[copied..]);
+    Some(out)
+}
+
+/// [`rewrite_link`] on a header's raw bytes, like [`rewrite_location_bytes`].
+pub fn rewrite_link_bytes(
+    value: &[u8],
+    links: &LinkMap,
+    current: &ServiceLinks,
+) -> Option<Vec<u8>> {
+    on_bytes(value, |v| rewrite_link(v, links, current))
 }
 
 fn is_ws(b: u8) -> bool {
@@ -106,7 +157,7 @@ fn refresh_url_span(value: &str) -> Option<(usize, usize)> {
     (end > start).then_some((start, end))
 }
 
-/// Rewrites `Location`, `Content-Location` and `Refresh` in place; true if any changed.
+/// Rewrites `Location`, `Content-Location`, `Refresh` and `Link` in place; true if any changed.
 /// Values are read as raw bytes, so one holding non-ASCII bytes is rewritten too.
 pub fn rewrite_redirect_headers(
     headers: &mut impl HeaderEdit,
@@ -118,6 +169,7 @@ pub fn rewrite_redirect_headers(
         (http::header::LOCATION, rewrite_location_bytes as Rewrite),
         (http::header::CONTENT_LOCATION, rewrite_location_bytes),
         (HeaderName::from_static(REFRESH), rewrite_refresh_bytes),
+        (http::header::LINK, rewrite_link_bytes),
     ];
     for (name, rewrite) in names {
         let values = headers.get_all(&name);
@@ -225,6 +277,44 @@ mod tests {
         }
     }
 
+    fn link(v: &str) -> Option<String> {
+        let (m, here) = map();
+        rewrite_link(v, &m, &here)
+    }
+
+    #[test]
+    fn link_targets_are_mapped_keeping_their_parameters() {
+        assert_eq!(
+            link("<http://www.cnie.ma/cnie-renewal/app.css>; rel=preload; as=style").as_deref(),
+            Some("</s/cnie-renewal/app.css>; rel=preload; as=style")
+        );
+        assert_eq!(
+            link("<http://127.0.0.1:9400/a.js>;rel=preload;as=script, <https://cdn.example/x.js>; rel=preload, </cnie-renewal/next>; rel=next").as_deref(),
+            Some("</s/cnie-renewal/a.js>;rel=preload;as=script, <https://cdn.example/x.js>; rel=preload, </s/cnie-renewal/next>; rel=next")
+        );
+    }
+
+    #[test]
+    fn a_link_without_a_mapped_target_is_left_alone() {
+        for v in [
+            "<style.css>; rel=preload",
+            "<https://www.google.com/>; rel=preconnect",
+            "",
+            "</cnie-renewal/x; rel=next", // no closing `>`
+            "rel=preload",
+        ] {
+            assert_eq!(link(v), None, "{v:?}");
+        }
+    }
+
+    #[test]
+    fn a_less_than_sign_inside_a_quoted_link_parameter_starts_no_target() {
+        assert_eq!(
+            link(r#"<a.css>; title="x \" <http://www.cnie.ma/cnie-renewal/q>", <http://www.cnie.ma/cnie-renewal/b.css>; rel=preload"#).as_deref(),
+            Some(r#"<a.css>; title="x \" <http://www.cnie.ma/cnie-renewal/q>", </s/cnie-renewal/b.css>; rel=preload"#)
+        );
+    }
+
     #[test]
     fn redirect_headers_are_rewritten_in_place() {
         let (m, here) = map();
@@ -245,7 +335,24 @@ mod tests {
             "x-other",
             HeaderValue::from_static("http://www.cnie.ma/cnie-renewal/"),
         );
+        h.append(
+            "link",
+            HeaderValue::from_static("<http://www.cnie.ma/cnie-renewal/d.css>; rel=preload"),
+        );
+        h.append("link", HeaderValue::from_static("<e.js>; rel=preload"));
         assert!(rewrite_redirect_headers(&mut h, &m, &here));
+        let links: Vec<_> = h
+            .get_all("link")
+            .iter()
+            .map(HeaderValue::as_bytes)
+            .collect();
+        assert_eq!(
+            links,
+            [
+                &b"</s/cnie-renewal/d.css>; rel=preload"[..],
+                b"<e.js>; rel=preload"
+            ]
+        );
         let get = |n: &str| h.get(n).and_then(|v| v.to_str().ok()).map(str::to_string);
         assert_eq!(get("location").as_deref(), Some("/s/cnie-renewal/a"));
         assert_eq!(

@@ -109,11 +109,14 @@ async fn no_proxied_page_or_stylesheet_of_any_service_links_to_a_legacy_hostname
                     "{url}: Location {loc} leaves the portal"
                 );
             }
-            if let Some(r) = resp.headers().get("refresh").and_then(|v| v.to_str().ok()) {
-                assert!(
-                    !forbidden.iter().any(|f| r.contains(f.as_str())),
-                    "{url}: Refresh {r}"
-                );
+            for name in ["refresh", "link"] {
+                for v in resp.headers().get_all(name) {
+                    let v = String::from_utf8_lossy(v.as_bytes());
+                    assert!(
+                        !forbidden.iter().any(|f| v.contains(f.as_str())),
+                        "{url}: {name} {v}"
+                    );
+                }
             }
             let body = resp.bytes().await.expect("body");
             let text = String::from_utf8_lossy(&body);

@@ -12,7 +12,8 @@ use egov_adapters::cookies::{
 use egov_adapters::css::rewrite_css_urls;
 use egov_adapters::links::{LinkMapBuilder, ServiceLinks};
 use egov_adapters::redirects::{
-    rewrite_location, rewrite_location_bytes, rewrite_refresh, rewrite_refresh_bytes,
+    rewrite_link, rewrite_link_bytes, rewrite_location, rewrite_location_bytes, rewrite_refresh,
+    rewrite_refresh_bytes,
 };
 use egov_adapters::soap::{envelope_to_json, envelope_to_json_with_content_type};
 use libfuzzer_sys::fuzz_target;
@@ -46,6 +47,11 @@ fuzz_target!(|data: &[u8]| {
         assert!(new.starts_with(b"/s/cnie-renewal"), "{new:?}");
     }
     let _ = rewrite_refresh_bytes(data, &map, &here);
+    if let Some(new) = rewrite_link_bytes(data, &map, &here) {
+        // Only targets change: what is outside `<...>` is the legacy value's, byte for byte.
+        let outside = |v: &[u8]| v.iter().filter(|&&b| b == b'>').count();
+        assert_eq!(outside(&new), outside(data), "{new:?}");
+    }
     for https in [false, true] {
         let scope = CookieScope {
             portal_prefix: "/s/cnie-renewal".into(),
@@ -71,6 +77,7 @@ fuzz_target!(|data: &[u8]| {
         assert!(new.starts_with("/s/cnie-renewal"), "{new}");
     }
     let _ = rewrite_refresh(text, &map, &here);
+    let _ = rewrite_link(text, &map, &here);
     let _ = rewrite_css_urls(text, &map, &here);
     for https in [false, true] {
         let scope = CookieScope {

@@ -39,7 +39,7 @@ static LEGACY_MAY_NOT_SEND: LazyLock<HeaderSet> = LazyLock::new(|| {
 });
 
 impl AdapterChain {
-    /// Response headers: `Location`/`Content-Location`/`Refresh` to where services live now,
+    /// Response headers: `Location`/`Content-Location`/`Refresh`/`Link` to where services live now,
     /// every `Set-Cookie` scoped to the service, what no legacy site may tell a browser on
     /// the portal's behalf removed, then the service's own header rules.
     pub fn apply_response(&self, headers: &mut impl HeaderEdit) {

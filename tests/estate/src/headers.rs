@@ -1,12 +1,14 @@
 //! The response headers a legacy site adds to everything it serves — its
 //! `Server` banner, its caching policy (`no-cache-headers`,
-//! `aggressive-caching` or the usual `private, no-cache`) and its
-//! `legacy-cookies` — and the request-side cookie parser shared by sessions
+//! `aggressive-caching` or the usual `private, no-cache`), its
+//! `legacy-cookies`, and for an `absolute-links` site the `Link` preloads of its
+//! pages at its own hostname — and the request-side cookie parser shared by sessions
 //! and the echo instrument.
 
 use axum::http::{header, HeaderMap};
 use axum::response::Response;
 
+use crate::html::Links;
 use crate::respond::add_header;
 use crate::sites::{Quirk, Site};
 
@@ -26,6 +28,20 @@ pub(crate) fn apply_site_headers(site: &Site, response: &mut Response) {
     }
     add_header(response, SITE_HEADER, &site.id);
     apply_caching(site, response);
+    let html = response
+        .headers()
+        .get(header::CONTENT_TYPE)
+        .is_some_and(|t| t.as_bytes().starts_with(b"text/html"));
+    if html && site.has(Quirk::AbsoluteLinks) {
+        // The page's style sheet and script asked for ahead of it, at the site's own name.
+        let links = Links::new(site);
+        let preload = format!(
+            "<{}>; rel=preload; as=style, <{}>; rel=preload; as=script",
+            links.own("css/style.css"),
+            links.own("js/app.js")
+        );
+        add_header(response, "link", &preload);
+    }
     if site.has(Quirk::LegacyCookies) {
         for cookie in legacy_cookies(site) {
             add_header(response, "set-cookie", &cookie);
