@@ -10,7 +10,8 @@ use std::path::PathBuf;
 /// Where to read a secret from.
 #[derive(Clone, PartialEq, Eq)]
 pub enum SecretRef {
-    /// An environment variable of the gateway process.
+    /// An environment variable of the gateway process; one trailing newline is ignored
+    /// (Kubernetes puts a secret made `--from-file` into a variable with the file's newline).
     Env(String),
     /// A file (e.g. a mounted Kubernetes secret); one trailing newline is ignored.
     File(PathBuf),
@@ -115,9 +116,9 @@ impl Secrets {
                     Some(v) => Some(v.clone()),
                     None => std::env::var(name).ok(),
                 };
-                match value {
-                    Some(v) if v.is_empty() => Err(SecretError::EnvEmpty(name.clone())),
-                    Some(v) => Ok(Secret(v)),
+                match value.as_deref().map(without_line_end) {
+                    Some("") => Err(SecretError::EnvEmpty(name.clone())),
+                    Some(v) => Ok(Secret(v.to_string())),
                     None => Err(SecretError::EnvMissing(name.clone())),
                 }
             }
@@ -126,13 +127,52 @@ impl Secrets {
                     path: path.clone(),
                     source,
                 })?;
-                let v = raw.strip_suffix('\n').unwrap_or(&raw);
-                let v = v.strip_suffix('\r').unwrap_or(v);
+                let v = without_line_end(&raw);
                 if v.is_empty() {
                     return Err(SecretError::FileEmpty(path.clone()));
                 }
                 Ok(Secret(v.to_string()))
             }
         }
+    }
+}
+
+/// A secret's value without the one line ending (`\n` or `\r\n`) that the file it came
+/// from ends with: no password or key ends with one, and sent along it would fail as a wrong
+/// secret, which says nothing of the newline.
+fn without_line_end(value: &str) -> &str {
+    let v = value.strip_suffix('\n').unwrap_or(value);
+    v.strip_suffix('\r').unwrap_or(v)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn resolved(secrets: &Secrets, reference: SecretRef) -> Result<String, SecretError> {
+        secrets.resolve(&reference).map(|s| s.expose().to_string())
+    }
+
+    #[test]
+    fn an_environment_secret_ignores_one_trailing_newline_like_a_file() {
+        let secrets = Secrets::default()
+            .with_env("LF", "hunter2\n")
+            .with_env("CRLF", "hunter2\r\n")
+            .with_env("TWO", "hunter2\n\n")
+            .with_env("INSIDE", "hun\nter2");
+        let env = |n: &str| resolved(&secrets, SecretRef::Env(n.to_string())).ok();
+        assert_eq!(env("LF").as_deref(), Some("hunter2"));
+        assert_eq!(env("CRLF").as_deref(), Some("hunter2"));
+        assert_eq!(env("TWO").as_deref(), Some("hunter2\n"));
+        assert_eq!(env("INSIDE").as_deref(), Some("hun\nter2"));
+    }
+
+    #[test]
+    fn an_environment_secret_that_is_only_a_newline_is_empty() {
+        let secrets = Secrets::default().with_env("NL", "\n");
+        assert!(matches!(
+            resolved(&secrets, SecretRef::Env("NL".into())),
+            Err(SecretError::EnvEmpty(name)) if name == "NL"
+        ));
     }
 }
