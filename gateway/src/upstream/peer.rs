@@ -41,7 +41,8 @@ const NO_BACKEND_RETRY_AFTER: Duration = Duration::from_secs(30);
 impl Attempts {
     /// A peer for the next attempt at `service`: a backend this request has not failed to
     /// reach, with the service's timeouts cut to what is left of the total. An `upgrade`d
-    /// (WebSocket) connection idles legitimately: only its connect is bounded.
+    /// (WebSocket) connection idles legitimately: only its connect is bounded here (the
+    /// client's side still ends it after 60 s without a byte: pingora's read timeout).
     pub fn next_peer(
         &mut self,
         service: &Service,
