@@ -160,6 +160,57 @@ async fn a_websocket_outlives_the_services_request_body_limit() {
     }
 }
 
+/// A gateway whose upgraded connections may stay silent one second, and a WebSocket
+/// through it to the estate's echo.
+async fn websocket_with_a_one_second_idle_limit() -> (
+    egov_estate::RunningEstate,
+    TestGateway,
+    tokio_tungstenite::WebSocketStream<tokio_tungstenite::MaybeTlsStream<tokio::net::TcpStream>>,
+) {
+    let estate = start_estate(None);
+    let gw = TestGateway::with(&estate, |c| {
+        c.gateway.limits.upgraded_idle_timeout = Duration::from_secs(1);
+    });
+    let url = format!("ws://{}/s/cnie-renewal/__estate/ws", gw.addr);
+    let (ws, _) = tokio_tungstenite::connect_async(url)
+        .await
+        .expect("upgrade");
+    (estate, gw, ws)
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn a_websocket_whose_citizen_stays_silent_ends_after_the_upgraded_idle_timeout() {
+    let (_estate, _gw, mut ws) = websocket_with_a_one_second_idle_limit().await;
+    let silent = std::time::Instant::now();
+    let end = tokio::time::timeout(Duration::from_secs(10), ws.next())
+        .await
+        .expect("a silent upgraded connection was still open after 10 s");
+    assert!(
+        !matches!(&end, Some(Ok(m)) if m.is_text() || m.is_binary()),
+        "a message nobody asked for: {end:?}"
+    );
+    assert!(
+        silent.elapsed() >= Duration::from_millis(900),
+        "ended after {:?}, before the limit",
+        silent.elapsed()
+    );
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn a_websocket_that_keeps_talking_outlives_the_upgraded_idle_timeout() {
+    let (_estate, _gw, mut ws) = websocket_with_a_one_second_idle_limit().await;
+    // Three seconds of conversation, never a second of silence.
+    for i in 0..10 {
+        tokio::time::sleep(Duration::from_millis(300)).await;
+        let text = format!("message {i}");
+        ws.send(tokio_tungstenite::tungstenite::Message::text(text.clone()))
+            .await
+            .unwrap_or_else(|e| panic!("message {i}: {e}"));
+        let reply = ws.next().await.expect("a reply").expect("a frame");
+        assert_eq!(reply.into_text().expect("text").as_str(), text);
+    }
+}
+
 /// A client speaking HTTP/2 over plain TCP from the first byte (h2c with prior knowledge).
 fn h2c_client() -> reqwest::Client {
     reqwest::Client::builder()

@@ -110,6 +110,10 @@ pub struct LimitsSettings {
     /// How long a kept-alive HTTP/1 connection may wait for its next request (nginx's
     /// `keepalive_timeout`); `None`: no keep-alive, every answer closes its connection.
     pub keepalive_timeout: Option<Duration>,
+    /// How long the citizen's side of an upgraded (WebSocket) connection may stay silent
+    /// before the connection ends (a pong to the site's ping counts). Nothing else bounds
+    /// such a connection: it has no total time, and a site may rightly stay silent.
+    pub upgraded_idle_timeout: Duration,
     /// Connections open at once on the portal listeners; beyond it a new connection gets a
     /// short 503 and is closed. `None`: a share of the open-file limit, worked out at
     /// start (`limits::connections`), so the process never runs out of descriptors for its

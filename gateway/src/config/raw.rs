@@ -240,12 +240,13 @@ pub struct RawServiceCache {
     pub strip_set_cookie_paths: Vec<String>,
 }
 
-/// `gateway.toml`'s `[cache]`: the response cache's storage.
+/// `gateway.toml`'s `[limits]`.
 #[derive(Debug, Default, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct RawLimits {
     pub header_timeout: Option<String>,
     pub keepalive_timeout: Option<String>,
+    pub upgraded_idle_timeout: Option<String>,
     pub max_connections: Option<i64>,
     pub max_connections_per_ip: Option<i64>,
     pub max_uri_bytes: Option<i64>,

@@ -42,7 +42,7 @@ impl Attempts {
     /// A peer for the next attempt at `service`: a backend this request has not failed to
     /// reach, with the service's timeouts cut to what is left of the total. An `upgrade`d
     /// (WebSocket) connection idles legitimately: only its connect is bounded here (the
-    /// client's side still ends it after 60 s without a byte: pingora's read timeout).
+    /// citizen's side ends it after `limits.upgraded_idle_timeout` of silence).
     pub fn next_peer(
         &mut self,
         service: &Service,

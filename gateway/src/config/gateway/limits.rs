@@ -1,4 +1,5 @@
-//! `[limits]`: how long a client may take to send a request header, how many connections
+//! `[limits]`: how long a client may take to send a request header (and stay silent on a
+//! kept-alive or upgraded connection), how many connections
 //! one address and everyone together may hold, the largest request target and header count,
 //! and `[limits.rate]`, the request rates (per client address, per session, logins started,
 //! global; each service may add its own in its file).
@@ -22,6 +23,7 @@ pub(super) fn validate(
         Duration::from_secs(10),
     );
     let keepalive_timeout = keepalive(raw.keepalive_timeout.as_deref(), p);
+    let upgraded_idle_timeout = upgraded_idle(raw.upgraded_idle_timeout.as_deref(), p);
     let max_connections = match raw.max_connections {
         None | Some(0) => Some(None),
         Some(v) => p
@@ -44,6 +46,7 @@ pub(super) fn validate(
     Some(LimitsSettings {
         header_timeout: header_timeout?,
         keepalive_timeout: keepalive_timeout?,
+        upgraded_idle_timeout: upgraded_idle_timeout?,
         max_connections: max_connections?,
         max_connections_per_ip: per_ip?,
         max_uri_bytes: max_uri_bytes?,
@@ -73,6 +76,21 @@ fn keepalive(value: Option<&str>, p: &mut Problems<'_>) -> Option<Option<Duratio
             Some(Some(d))
         }
     }
+}
+
+/// `limits.upgraded_idle_timeout`: 60 s unless set (nginx's `proxy_read_timeout`), at most
+/// an hour, never off: a silent upgraded connection holds a slot of `max_connections`.
+fn upgraded_idle(value: Option<&str>, p: &mut Problems<'_>) -> Option<Duration> {
+    const FIELD: &str = "limits.upgraded_idle_timeout";
+    let d = opt_duration(p, FIELD, value, Duration::from_secs(60))?;
+    if d > Duration::from_secs(3600) {
+        p.add(
+            FIELD,
+            format!("{:?} is over the most, \"1h\"", value.unwrap_or_default()),
+        );
+        return None;
+    }
+    Some(d)
 }
 
 fn opt_rate(p: &mut Problems<'_>, field: &str, value: Option<&str>) -> Option<Option<Rate>> {
@@ -205,6 +223,33 @@ mod tests {
                 errors
                     .iter()
                     .any(|e| e.contains("limits.keepalive_timeout")),
+                "{bad}: {errors:?}"
+            );
+        }
+    }
+
+    #[test]
+    fn an_upgraded_connection_may_be_silent_a_minute_unless_told_otherwise() {
+        let limits = |extra: &str| {
+            let (settings, errors) = validate_text(&format!("{BASE}[limits]\n{extra}"));
+            (settings.map(|s| s.limits.upgraded_idle_timeout), errors)
+        };
+        assert_eq!(limits("").0, Some(Duration::from_secs(60)));
+        assert_eq!(
+            limits("upgraded_idle_timeout = \"10m\"\n").0,
+            Some(Duration::from_secs(600))
+        );
+        for (bad, says) in [
+            ("\"2h\"", "over the most, \"1h\""),
+            ("\"off\"", "not a duration"),
+            ("\"0s\"", "greater than zero"),
+        ] {
+            let (settings, errors) = limits(&format!("upgraded_idle_timeout = {bad}\n"));
+            assert!(settings.is_none(), "{bad}");
+            assert!(
+                errors
+                    .iter()
+                    .any(|e| e.contains("limits.upgraded_idle_timeout") && e.contains(says)),
                 "{bad}: {errors:?}"
             );
         }
