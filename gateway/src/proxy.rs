@@ -17,8 +17,8 @@
 //!                            the service's request adapters)
 //!  request_body_filter       the body read so far against the service's limit
 //!                            (pipeline::limits::check_body)
-//!  upstream_response_filter  total deadline · outcome: answered · chain::adapt_response;
-//!                            X-Request-Id, X-Cache-Status if the cache takes no part
+//!  upstream_response_filter  total deadline · outcome: answered · limits::upgraded (a 101) ·
+//!                            chain::adapt_response; X-Request-Id, X-Cache-Status if uncached
 //!  upstream_response_body_filter   total deadline · the body feed, chunk by chunk
 //!  response_filter           compression off for a small answer; X-Request-Id, X-Cache-Status
 //!                            on the rest (cache hits, interim answers)
@@ -29,7 +29,6 @@
 use crate::app::App;
 use crate::cache::{self, mark_answer, CacheUse, ResponseCache, ANSWER_HEADERS};
 use crate::chain::edit_response;
-
 use crate::compression;
 use crate::pipeline::{write_local, Pipeline, RequestCtx, Step};
 use crate::sso::Sso;
@@ -274,6 +273,8 @@ impl ProxyHttp for GatewayProxy {
         if !status.is_informational() {
             self.report(ctx, Outcome::Answered(status.as_u16()));
         }
+        let limits = ctx.snapshot.as_ref().map(|s| &s.config.gateway.limits);
+        crate::limits::upgraded(session, status, limits);
         let Some(service) = ctx.service.as_ref() else {
             return Ok(());
         };

@@ -47,3 +47,17 @@ impl ConnectionLimits {
         }
     }
 }
+
+/// The legacy site accepted an upgrade (`101`): from now on the citizen's bytes are read as
+/// one long body, each read waiting at most `limits.upgraded_idle_timeout` instead of
+/// pingora's fixed minute. Set only then, so a request that merely asks for an upgrade (an
+/// `Upgrade` header on a slowly sent body) keeps pingora's limit on its reads.
+pub fn upgraded(
+    session: &mut pingora::proxy::Session,
+    status: http::StatusCode,
+    limits: Option<&LimitsSettings>,
+) {
+    if let (http::StatusCode::SWITCHING_PROTOCOLS, Some(limits)) = (status, limits) {
+        session.set_read_timeout(Some(limits.upgraded_idle_timeout));
+    }
+}

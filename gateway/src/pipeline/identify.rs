@@ -70,10 +70,6 @@ impl Stage for Identify {
         ctx.client = Some(client);
         ctx.citizen_ip = citizen_ip;
         ctx.upgrade = session.is_upgrade_req();
-        if ctx.upgrade {
-            // Once upgraded, the client's bytes are read as a body: each read waits this long.
-            session.set_read_timeout(Some(snap.config.gateway.limits.upgraded_idle_timeout));
-        }
         ctx.snapshot = Some(snap);
         Step::Continue
     }

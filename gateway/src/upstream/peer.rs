@@ -42,7 +42,7 @@ impl Attempts {
     /// A peer for the next attempt at `service`: a backend this request has not failed to
     /// reach, with the service's timeouts cut to what is left of the total. An `upgrade`d
     /// (WebSocket) connection idles legitimately: only its connect is bounded here (the
-    /// citizen's side ends it after `limits.upgraded_idle_timeout` of silence).
+    /// citizen's side ends it after `limits.upgraded_idle_timeout` of silence: limits::upgraded).
     pub fn next_peer(
         &mut self,
         service: &Service,
