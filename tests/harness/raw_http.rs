@@ -62,7 +62,8 @@ pub fn exchange(stream: &mut TcpStream, request: &[u8]) -> std::io::Result<RawRe
             return Err(std::io::Error::new(
                 std::io::ErrorKind::UnexpectedEof,
                 format!(
-                    "closed after {} bytes of an answer",
+                    "closed after {} bytes of an answer: {:?}",
+                    buf.len(),
                     String::from_utf8_lossy(&buf)
                 ),
             ));
