@@ -295,7 +295,7 @@ impl ProxyHttp for GatewayProxy {
                 ctx.strip.as_ref().map(|(_, html)| html),
             );
             if let Some(cache_status) = mark {
-                mark_answer(headers, &ctx.request_id, cache_status);
+                mark_answer(headers, &ctx.request_id, cache_status, ctx.https());
             }
             adapted
         });
@@ -333,7 +333,7 @@ impl ProxyHttp for GatewayProxy {
             // A cache's answer (its status known only now) or an interim one.
             let status = cache::status(ctx.cache, session.cache.phase());
             edit_response(upstream_response, ANSWER_HEADERS, |headers| {
-                mark_answer(headers, &ctx.request_id, status)
+                mark_answer(headers, &ctx.request_id, status, ctx.https())
             });
         }
         Ok(())

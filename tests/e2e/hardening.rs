@@ -1,7 +1,7 @@
 //! Requests no backend should ever see: path escapes, smuggling, oversized headers.
 
 use egov_integration::raw_http;
-use egov_integration::{start_estate, TestGateway};
+use egov_integration::{start_estate, Staged, TestGateway};
 
 #[test]
 fn dot_segments_inside_a_service_are_resolved_within_it() {
@@ -243,4 +243,42 @@ fn a_legacy_answer_cannot_speak_for_the_portals_origin() {
         let name = h.split(':').next().unwrap_or_default();
         assert_eq!(resp.header(name), None, "{name} reached the citizen");
     }
+}
+
+/// The gateway removes a legacy site's `Strict-Transport-Security` (its `max-age=0` would
+/// switch HSTS off), so on an HTTPS portal it declares its own on every legacy answer, fresh
+/// or from the cache, as on the answers it writes itself: otherwise a service's origin, whose
+/// pages all come from its legacy site, would never be told to refuse plain HTTP.
+#[test]
+fn on_an_https_portal_every_legacy_answer_carries_the_gateways_hsts() {
+    let estate = start_estate(None);
+    let staged = Staged::new(&estate);
+    staged.append_to_service("interior", "cnie-renewal", "[cache]");
+    let gw = TestGateway::staged(&estate, staged, |c| {
+        c.gateway.portal.public_url.https = true
+    });
+    let hsts = Some("max-age=63072000");
+    let switched_off = raw_http::get(
+        gw.addr,
+        "/s/cnie-renewal/__estate/headers?set=Strict-Transport-Security:max-age=0",
+        "",
+    );
+    assert_eq!(switched_off.status, 200);
+    assert_eq!(switched_off.header("strict-transport-security"), hsts);
+    let cacheable = "/s/cnie-renewal/__estate/cacheable?tag=hsts&cc=max-age%3D60";
+    let first = raw_http::get(gw.addr, cacheable, "");
+    let again = raw_http::get(gw.addr, cacheable, "");
+    assert_eq!(again.header("x-cache-status"), Some("HIT"));
+    for (answer, what) in [(&first, "fetched"), (&again, "from the cache")] {
+        assert_eq!(answer.header("strict-transport-security"), hsts, "{what}");
+    }
+}
+
+#[test]
+fn on_a_plain_http_portal_a_legacy_answer_carries_no_hsts() {
+    let estate = start_estate(None);
+    let gw = TestGateway::in_front_of(&estate);
+    let resp = raw_http::get(gw.addr, "/s/cnie-renewal/__estate/echo", "");
+    assert_eq!(resp.status, 200);
+    assert_eq!(resp.header("strict-transport-security"), None);
 }

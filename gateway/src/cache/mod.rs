@@ -191,15 +191,17 @@ pub fn service_path<'a>(base_path: &str, uri_path: &'a str) -> &'a str {
 /// The header that says, on every proxied answer, what the cache did ([`status`]).
 pub static STATUS_HEADER: http::HeaderName = http::HeaderName::from_static("x-cache-status");
 
-/// How many headers [`mark_answer`] adds.
-pub const ANSWER_HEADERS: usize = 2;
+/// How many headers [`mark_answer`] adds, at most.
+pub const ANSWER_HEADERS: usize = 3;
 
-/// The gateway's own headers on every proxied answer: the request's id and how the cache
-/// took part (`X-Cache-Status`).
+/// The gateway's own headers on every proxied answer: the request's id, how the cache
+/// took part (`X-Cache-Status`) and, over an HTTPS portal (`https`), the portal's HSTS in
+/// place of the legacy site's, which the adapters removed (a stored copy has none either).
 pub fn mark_answer(
     headers: &mut http::HeaderMap,
     request_id: &crate::request_id::RequestId,
     cache_status: &'static str,
+    https: bool,
 ) {
     headers.insert(
         crate::request_id::HEADER.clone(),
@@ -209,6 +211,10 @@ pub fn mark_answer(
         STATUS_HEADER.clone(),
         http::HeaderValue::from_static(cache_status),
     );
+    if https {
+        let (name, value) = crate::response::strict_transport_security();
+        headers.insert(name, value);
+    }
 }
 
 /// A stale copy may be served because of `error`. When the proxying itself failed (rather

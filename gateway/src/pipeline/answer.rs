@@ -25,11 +25,7 @@ pub async fn write_local(
     for (name, value) in response.headers {
         headers.append(name, value);
     }
-    let https = ctx
-        .snapshot
-        .as_ref()
-        .is_some_and(|s| s.portal.settings.public_url.https);
-    for (name, value) in security_headers(https) {
+    for (name, value) in security_headers(ctx.https()) {
         if !headers.contains_key(&name) {
             headers.insert(name, value);
         }

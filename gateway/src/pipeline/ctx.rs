@@ -97,7 +97,14 @@ impl Default for RequestCtx {
 }
 
 impl RequestCtx {
-    /// An error page quoting the request id (and the trace id when they differ).
+    /// Whether the citizen reaches the portal (and every service origin, which shares its
+    /// scheme) over HTTPS: then every answer carries the portal's HSTS.
+    pub fn https(&self) -> bool {
+        self.snapshot
+            .as_ref()
+            .is_some_and(|s| s.portal.settings.public_url.https)
+    }
+
     /// The page a proxied request that failed with `e` gets (`None`: the client is gone):
     /// the maintenance page with `Retry-After` when the service cannot be reached at all
     /// (breaker open, every backend down), otherwise the page of the failure's kind.
@@ -114,6 +121,7 @@ impl RequestCtx {
         })
     }
 
+    /// An error page quoting the request id (and the trace id when they differ).
     pub fn error_page(&self, kind: ErrorKind) -> LocalResponse {
         let trace = self.obs.as_ref().map(|o| o.trace_id.as_str());
         response::error_page_traced(kind, self.request_id.as_str(), trace)

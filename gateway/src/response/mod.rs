@@ -15,7 +15,7 @@ mod security;
 pub use error_page::{error_page, error_page_traced, ErrorKind};
 pub use failure::failure_kind;
 pub use html::{escape, frame, frame_context, template_env};
-pub use security::{security_headers, CONTENT_SECURITY_POLICY_VALUE};
+pub use security::{security_headers, strict_transport_security, CONTENT_SECURITY_POLICY_VALUE};
 
 use bytes::Bytes;
 use http::{HeaderName, HeaderValue, StatusCode};

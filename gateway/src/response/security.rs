@@ -1,7 +1,9 @@
 //! The security headers every answer the gateway writes itself carries (pages, error pages,
 //! redirects, the auth and API endpoints): no script but the gateway's own files, no framing,
 //! no MIME sniffing, referrers kept on the origin, and HSTS when the portal is HTTPS.
-//! Legacy answers keep their own (the adapters drop only what a legacy site must not set).
+//! Legacy answers keep their own (the adapters drop only what a legacy site must not set),
+//! but for HSTS: a legacy site may not declare the transport of a portal origin, so every
+//! answer of an HTTPS portal carries the gateway's ([`strict_transport_security`]).
 
 use http::header::{
     CONTENT_SECURITY_POLICY, REFERRER_POLICY, STRICT_TRANSPORT_SECURITY, X_CONTENT_TYPE_OPTIONS,
@@ -30,8 +32,15 @@ pub fn security_headers(https: bool) -> impl Iterator<Item = (HeaderName, Header
         (REFERRER_POLICY, HeaderValue::from_static("same-origin")),
         (X_FRAME_OPTIONS, HeaderValue::from_static("DENY")),
     ];
-    let hsts = https.then(|| (STRICT_TRANSPORT_SECURITY, HeaderValue::from_static(HSTS)));
-    always.into_iter().chain(hsts)
+    always
+        .into_iter()
+        .chain(https.then(strict_transport_security))
+}
+
+/// The portal's HSTS, on every answer over an HTTPS portal: the pages the gateway writes and
+/// the legacy answers it passes on (whose own `Strict-Transport-Security` it removes).
+pub fn strict_transport_security() -> (HeaderName, HeaderValue) {
+    (STRICT_TRANSPORT_SECURITY, HeaderValue::from_static(HSTS))
 }
 
 #[cfg(test)]
