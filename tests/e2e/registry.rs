@@ -614,6 +614,75 @@ async fn secrets_given_through_the_api_are_used_and_never_returned_logged_or_wri
     );
 }
 
+/// A service with a basic-auth secret, given as `{ value }`, registered by `ministry`.
+fn service_with_a_secret(estate: &RunningEstate, id: &str, ministry: &str, secret: Value) -> Value {
+    let mut doc = new_service(estate, id, ministry);
+    doc["adapters"] =
+        json!([{ "step": "basic-auth", "username": "svc-portal", "password": secret }]);
+    doc
+}
+
+#[tokio::test]
+async fn a_ministry_that_registers_an_id_another_deleted_gets_none_of_its_secrets_or_history() {
+    let e = Estate::start();
+    let interior = e.api("interior");
+    let justice = e.api("justice");
+    let doc = service_with_a_secret(
+        &e.estate,
+        "handed-over",
+        "interior",
+        json!({ "value": "interior-only" }),
+    );
+    assert_status(&interior.post("/services", &doc).await, StatusCode::CREATED);
+    let read = interior.get("/services/handed-over").await;
+    let reference = read.body["adapters"][0]["password"].clone();
+    assert!(reference["stored"].is_string(), "{reference}");
+    assert_status(
+        &interior.delete("/services/handed-over").await,
+        StatusCode::NO_CONTENT,
+    );
+
+    // Justice takes the id and points at interior's secret: refused, nothing stored.
+    let grab = service_with_a_secret(&e.estate, "handed-over", "justice", reference.clone());
+    let refused = justice.post("/services", &grab).await;
+    assert_status(&refused, StatusCode::UNPROCESSABLE_ENTITY);
+    assert_eq!(
+        refused.pointers(),
+        ["/adapters/0/password"],
+        "{}",
+        refused.body
+    );
+    assert_status(
+        &justice.get("/services/handed-over").await,
+        StatusCode::NOT_FOUND,
+    );
+
+    // With a secret of its own, justice registers it, and its history starts there.
+    let own = service_with_a_secret(
+        &e.estate,
+        "handed-over",
+        "justice",
+        json!({ "value": "justice-own" }),
+    );
+    assert_status(&justice.post("/services", &own).await, StatusCode::CREATED);
+    let history = justice.get("/services/handed-over/history").await;
+    assert_status(&history, StatusCode::OK);
+    let versions = history.body["history"].as_array().expect("versions");
+    assert_eq!(versions.len(), 1, "{}", history.body);
+    assert_eq!(versions[0]["action"], "create");
+    assert!(
+        !history.body.to_string().contains("interior"),
+        "interior's versions shown to justice: {}",
+        history.body
+    );
+    // The platform still sees the whole history: create, delete, create.
+    let platform_history = e.api("platform").get("/services/handed-over/history").await;
+    assert_eq!(
+        platform_history.body["history"].as_array().map(Vec::len),
+        Some(3)
+    );
+}
+
 #[tokio::test]
 async fn a_hand_edit_of_a_service_file_is_applied_and_recorded() {
     let e = Estate::start();

@@ -15,6 +15,7 @@ use axum::routing::{get, post};
 use axum::{Json, Router};
 use serde::Deserialize;
 use serde_json::{json, Value};
+use std::collections::HashSet;
 use std::net::SocketAddr;
 use std::sync::Arc;
 
@@ -322,8 +323,11 @@ async fn history(
     if !caller.may(&ministry) {
         return admin.forbidden(&caller, "read", &id, client);
     }
+    // Only the versions that were the caller's ministry's: an id deleted by one ministry
+    // and registered again by another keeps the first one's documents and actors to itself.
     let versions: Vec<Value> = changes
         .iter()
+        .filter(|c| caller.may(&c.ministry))
         .map(|c: &Change| {
             json!({
                 "version": c.version,
@@ -914,12 +918,26 @@ async fn change(admin: &Admin, req: Request<'_>) -> Response {
     if !caller.may(&ministry) {
         return admin.forbidden(caller, action, id, client);
     }
-    let secrets = checks::take_secrets(
-        id,
-        &mut doc,
-        current.as_ref().map(|c| &c.document),
-        &mut problems,
-    );
+    // The secrets this ministry gave the service, in any of its versions: a rollback brings
+    // an older one back, and a ministry that registers an id another ministry deleted gets
+    // none of that ministry's.
+    let mut given = HashSet::new();
+    if let Some(c) = &current {
+        checks::stored_references(&c.document, &mut given);
+    }
+    match store.history(id).await {
+        Ok(changes) => changes
+            .iter()
+            .filter(|c| caller.may(&c.ministry))
+            .filter_map(|c| c.document.as_ref())
+            .for_each(|d| checks::stored_references(d, &mut given)),
+        Err(e) => return store_error(e),
+    }
+    let known = checks::Known {
+        previous: current.as_ref().map(|c| &c.document),
+        stored: &given,
+    };
+    let secrets = checks::take_secrets(id, &mut doc, &known, &mut problems);
     if !problems.is_empty() {
         admin.audit(caller, action, Some(id), None, "invalid", client);
         return invalid(problems);

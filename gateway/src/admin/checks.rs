@@ -5,8 +5,9 @@
 //!   the store, referenced as `{ stored = "<id>:<pointer>:<nonce>" }`) and never returned or logged.
 //!   A ministry may not point at a secret it did not give: `{ env }` / `{ file }` references
 //!   (which read the gateway's environment and files) are the operators' to set, so a
-//!   document may only keep the ones the service already had, and `{ stored }` references
-//!   must be this service's own;
+//!   document may only keep the ones the service already had, and a `{ stored }` reference
+//!   must be one this service had in a version of the caller's ministry (a service deleted
+//!   and registered again by another ministry does not inherit the first one's secrets);
 //! - **backends** (SSRF): every address an upstream host resolves to is checked: link-local
 //!   and cloud metadata addresses are always refused, private and loopback ones unless
 //!   `[admin] upstream_allow` lists them;
@@ -19,6 +20,7 @@ use crate::config::{ConfigError, ServiceConfig};
 use crate::registry::address::refused_address;
 use ipnet::IpNet;
 use serde_json::{Map, Value};
+use std::collections::HashSet;
 use std::net::{SocketAddr, ToSocketAddrs};
 
 /// One problem with a document: where (a JSON pointer) and what.
@@ -76,33 +78,56 @@ fn secret_kind(v: &Map<String, Value>) -> Option<&'static str> {
         .find(|k| v.get(*k).is_some_and(Value::is_string))
 }
 
+/// What a document's secret references are checked against.
+pub struct Known<'a> {
+    /// The service's document now, if it exists: `{ env }` / `{ file }` references must be
+    /// kept exactly where it has them.
+    pub previous: Option<&'a Value>,
+    /// The `{ stored }` references of the service's versions that belonged to the caller's
+    /// ministry (see [`stored_references`]).
+    pub stored: &'a HashSet<String>,
+}
+
 /// Takes every `{ value = "…" }` secret out of `doc` (replaced by
-/// `{ stored = "<id>:<pointer>:<nonce>" }`)
-/// and returns them, checking every other secret reference against `previous` (the service's
-/// document now, if it exists).
+/// `{ stored = "<id>:<pointer>:<nonce>" }`) and returns them, checking every other secret
+/// reference against what is `known`.
 pub fn take_secrets(
     id: &str,
     doc: &mut Value,
-    previous: Option<&Value>,
+    known: &Known<'_>,
     problems: &mut Vec<Problem>,
 ) -> Vec<(String, String)> {
     let mut found = Vec::new();
-    walk_secrets(id, "", doc, previous, &mut found, problems);
+    walk_secrets(id, "", doc, known, &mut found, problems);
     found
+}
+
+/// Adds every `{ stored }` reference in `doc` to `out`.
+pub fn stored_references(doc: &Value, out: &mut HashSet<String>) {
+    match doc {
+        Value::Object(map) => match map.get("stored").and_then(Value::as_str) {
+            Some(key) if map.len() == 1 => {
+                out.insert(key.to_string());
+            }
+            _ => map.values().for_each(|v| stored_references(v, out)),
+        },
+        Value::Array(items) => items.iter().for_each(|v| stored_references(v, out)),
+        _ => {}
+    }
 }
 
 fn walk_secrets(
     id: &str,
     at: &str,
     v: &mut Value,
-    previous: Option<&Value>,
+    known: &Known<'_>,
     found: &mut Vec<(String, String)>,
     problems: &mut Vec<Problem>,
 ) {
     match v {
         Value::Object(map) => {
             if let Some(kind) = secret_kind(map) {
-                let before = previous.and_then(|p| p.pointer(at));
+                let before = known.previous.and_then(|p| p.pointer(at));
                 match kind {
                     "value" => {
                         // A fresh name per value: a rotated secret changes the document, so
@@ -126,10 +151,10 @@ fn walk_secrets(
                             .get("stored")
                             .and_then(Value::as_str)
                             .unwrap_or_default();
-                        if !key.starts_with(&format!("{id}:")) {
+                        if !key.starts_with(&format!("{id}:")) || !known.stored.contains(key) {
                             problems.push(Problem::new(
                                 at,
-                                "a stored secret must be this service's own (give it as { value })",
+                                "a stored secret must be one your ministry gave this service (give it as { value })",
                             ));
                         }
                     }
@@ -146,12 +171,12 @@ fn walk_secrets(
             }
             for (k, child) in map.iter_mut() {
                 let here = format!("{at}/{}", crate::registry::store::escape_pointer(k));
-                walk_secrets(id, &here, child, previous, found, problems);
+                walk_secrets(id, &here, child, known, found, problems);
             }
         }
         Value::Array(items) => {
             for (i, child) in items.iter_mut().enumerate() {
-                walk_secrets(id, &format!("{at}/{i}"), child, previous, found, problems);
+                walk_secrets(id, &format!("{at}/{i}"), child, known, found, problems);
             }
         }
         _ => {}
@@ -255,7 +280,11 @@ mod tests {
         let mut doc =
             json!({ "adapters": [{ "step": "basic-auth", "password": { "value": "s3cr3t" } }] });
         let mut problems = Vec::new();
-        let secrets = take_secrets("svc", &mut doc, None, &mut problems);
+        let known = Known {
+            previous: None,
+            stored: &HashSet::new(),
+        };
+        let secrets = take_secrets("svc", &mut doc, &known, &mut problems);
         assert!(problems.is_empty(), "{problems:?}");
         assert_eq!(secrets.len(), 1);
         let (key, value) = &secrets[0];
@@ -267,6 +296,7 @@ mod tests {
 
     #[test]
     fn a_ministry_cannot_point_at_a_secret_it_did_not_give() {
+        let given = HashSet::from(["svc:/a:0000002a".to_string()]);
         for (doc, previous) in [
             (json!({ "a": { "env": "EGOV_SECRET_OF_ANOTHER" } }), None),
             (
@@ -274,23 +304,49 @@ mod tests {
                 Some(json!({ "a": { "file": "/run/x" } })),
             ),
             (json!({ "a": { "stored": "other-service:/a" } }), None),
+            // This service's name, but not a secret the caller's ministry gave it (one left
+            // by a deleted service of the same id and another ministry).
+            (json!({ "a": { "stored": "svc:/a:00000001" } }), None),
         ] {
             let mut doc = doc;
             let mut problems = Vec::new();
-            take_secrets("svc", &mut doc, previous.as_ref(), &mut problems);
+            let known = Known {
+                previous: previous.as_ref(),
+                stored: &given,
+            };
+            take_secrets("svc", &mut doc, &known, &mut problems);
             assert_eq!(problems.len(), 1, "{doc}: {problems:?}");
             assert_eq!(problems[0].pointer, "/a");
         }
-        // The operator's reference, kept as it was: fine.
-        let mut doc = json!({ "a": { "env": "EGOV_X" } });
+        // The operator's reference, kept as it was, and a secret the ministry gave: fine.
+        let mut doc = json!({ "a": { "env": "EGOV_X" }, "b": { "stored": "svc:/a:0000002a" } });
         let mut problems = Vec::new();
-        take_secrets(
-            "svc",
-            &mut doc,
-            Some(&json!({ "a": { "env": "EGOV_X" } })),
-            &mut problems,
-        );
+        let previous = json!({ "a": { "env": "EGOV_X" } });
+        let known = Known {
+            previous: Some(&previous),
+            stored: &given,
+        };
+        take_secrets("svc", &mut doc, &known, &mut problems);
         assert!(problems.is_empty(), "{problems:?}");
+    }
+
+    #[test]
+    fn stored_references_are_found_anywhere_in_a_document() {
+        let doc = json!({
+            "adapters": [
+                { "step": "basic-auth", "password": { "stored": "svc:/adapters/0/password:1" } },
+                { "step": "api-key", "key": { "stored": "svc:/adapters/1/key:2" } }
+            ],
+            "names": { "stored": "not a secret", "en": "x" }
+        });
+        let mut found = HashSet::new();
+        stored_references(&doc, &mut found);
+        let mut found: Vec<_> = found.into_iter().collect();
+        found.sort();
+        assert_eq!(
+            found,
+            ["svc:/adapters/0/password:1", "svc:/adapters/1/key:2"]
+        );
     }
 
     #[test]
