@@ -64,22 +64,10 @@ pub fn route<'a>(snap: &'a Snapshot, host: &str, path: &'a str, query: Option<&s
         }
         return legacy_route(snap, &host, path, query);
     }
-    if !is_portal_host(snap, &host) {
+    if !snap.portal.settings.answers_to(&host) {
         return Route::UnknownHost;
     }
     portal_route(snap, path, query)
-}
-
-/// The portal's own host, one of its configured aliases, a loopback name, or none at all
-/// (an HTTP/1.0 client).
-fn is_portal_host(snap: &Snapshot, host: &str) -> bool {
-    host.is_empty()
-        || host == snap.portal.host
-        || snap.portal.settings.hosts.iter().any(|h| h == host)
-        || host == "localhost"
-        || host
-            .parse::<std::net::IpAddr>()
-            .is_ok_and(|ip| ip.is_loopback())
 }
 
 /// Where the portal's services live.

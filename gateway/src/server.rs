@@ -175,6 +175,15 @@ pub fn build(
         Task::new(async move { crate::telemetry::status::StatusBoard::run_shared(board).await }),
     ));
 
+    let side = [&listeners.admin, &listeners.metrics];
+    let bound = side
+        .into_iter()
+        .flatten()
+        .filter_map(|l| l.local_addr().ok());
+    let tls = listeners.tls.iter().map(|t| t.listen);
+    let portal = listeners.portal.iter().copied();
+    app.admin
+        .listening_on(portal.chain(tls).chain(bound).collect());
     for (listener, role) in [
         (listeners.admin, SideRole::Admin),
         (listeners.metrics, SideRole::Metrics),

@@ -352,6 +352,35 @@ async fn bad_payloads_get_422_with_a_pointer_each_and_change_nothing() {
             },
             "/adapters/0/password",
         ),
+        (
+            // Legacy hosts are routed first: it would take the portal's pages over.
+            "a legacy host the portal answers to",
+            {
+                let mut d = e.new_service("bad-j", "interior");
+                d["legacy"]["hostname"] = json!("localhost");
+                d
+            },
+            "/legacy/hostname",
+        ),
+        (
+            // It would publish the admin API and /status on the portal, unauthenticated.
+            "the gateway's own admin listener as a backend",
+            {
+                let mut d = e.new_service("bad-k", "interior");
+                d["upstream"]["url"] = json!(format!("http://{}/", e.gateway.admin));
+                d
+            },
+            "/upstream/url",
+        ),
+        (
+            "the gateway's own portal listener as a backend",
+            {
+                let mut d = e.new_service("bad-l", "interior");
+                d["upstream"]["url"] = json!(format!("http://{}/", e.gateway.addr));
+                d
+            },
+            "/upstream/url",
+        ),
     ];
     for (what, doc, pointer) in cases {
         let a = api.post("/services", &doc).await;
@@ -382,7 +411,8 @@ async fn bad_payloads_get_422_with_a_pointer_each_and_change_nothing() {
         "a refused change swapped the snapshot"
     );
     for id in [
-        "bad-a", "bad-b", "bad-d", "bad-e", "bad-f", "bad-g", "bad-h", "bad-i",
+        "bad-a", "bad-b", "bad-d", "bad-e", "bad-f", "bad-g", "bad-h", "bad-i", "bad-j", "bad-k",
+        "bad-l",
     ] {
         assert!(!e.staged().service_file("interior", id).exists(), "{id}");
     }

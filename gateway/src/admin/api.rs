@@ -970,12 +970,13 @@ async fn change(admin: &Admin, req: Request<'_>) -> Response {
         .service(id)
         .is_none_or(|s| s.config.upstream != service.upstream);
     let allow = admin.settings.upstream_allow.clone();
+    let own = admin.own_listeners();
     let to_check = service.clone();
     let require_healthy = req.flags.require_healthy;
     let network = tokio::task::spawn_blocking(move || {
         let mut p = Vec::new();
         if upstream_changed {
-            p.extend(checks::check_backends(&to_check, &allow));
+            p.extend(checks::check_backends(&to_check, &allow, &own));
         }
         if require_healthy && p.is_empty() {
             p.extend(checks::check_reachable(&to_check));

@@ -184,8 +184,13 @@ fn walk_secrets(
 }
 
 /// Resolves every backend of `service` and refuses the addresses [`refused_address`] refuses
-/// (blocking: call it off the request path). Problems point at `/upstream/url`.
-pub fn check_backends(service: &ServiceConfig, allow: &[IpNet]) -> Vec<Problem> {
+/// and the gateway's `own` listeners, whatever `allow` says (blocking: call it off the
+/// request path). Problems point at `/upstream/url`.
+pub fn check_backends(
+    service: &ServiceConfig,
+    allow: &[IpNet],
+    own: &[SocketAddr],
+) -> Vec<Problem> {
     let mut problems = Vec::new();
     let many = service.upstream.backends.len() > 1;
     for (i, b) in service.upstream.backends.iter().enumerate() {
@@ -201,6 +206,15 @@ pub fn check_backends(service: &ServiceConfig, allow: &[IpNet]) -> Vec<Problem> 
                     problems.push(Problem::new(&at, format!("{b} resolves to no address")));
                 }
                 for a in addrs {
+                    if let Some(listener) = own.iter().find(|l| is_listener(**l, a)) {
+                        problems.push(Problem::new(
+                            &at,
+                            format!(
+                                "{b} resolves to {a}, where the gateway itself listens ({listener}): a service may not publish the gateway's portal, admin or metrics listeners"
+                            ),
+                        ));
+                        continue;
+                    }
                     if let Some(why) = refused_address(a.ip(), allow) {
                         problems.push(Problem::new(
                             &at,
@@ -213,6 +227,24 @@ pub fn check_backends(service: &ServiceConfig, allow: &[IpNet]) -> Vec<Problem> 
         }
     }
     problems
+}
+
+/// Whether a connection to `to` reaches the gateway's `listener`: the same port, and the
+/// listener's address or, for a listener on every address (`0.0.0.0`, `::`), any address
+/// of this machine (one a socket can be bound to).
+fn is_listener(listener: SocketAddr, to: SocketAddr) -> bool {
+    if listener.port() != to.port() {
+        return false;
+    }
+    let ip = match to.ip() {
+        std::net::IpAddr::V6(v6) => v6
+            .to_ipv4_mapped()
+            .map_or(std::net::IpAddr::V6(v6), std::net::IpAddr::V4),
+        v4 => v4,
+    };
+    ip == listener.ip()
+        || (listener.ip().is_unspecified()
+            && (ip.is_loopback() || std::net::UdpSocket::bind((ip, 0)).is_ok()))
 }
 
 /// Whether every backend of `service` accepts a connection within its connect timeout
@@ -328,6 +360,23 @@ mod tests {
         };
         take_secrets("svc", &mut doc, &known, &mut problems);
         assert!(problems.is_empty(), "{problems:?}");
+    }
+
+    #[test]
+    fn the_gateways_own_listeners_are_recognised_by_address_and_port() {
+        let on = |s: &str| s.parse::<SocketAddr>().expect("address");
+        assert!(is_listener(on("127.0.0.1:9901"), on("127.0.0.1:9901")));
+        assert!(is_listener(
+            on("127.0.0.1:9901"),
+            on("[::ffff:127.0.0.1]:9901")
+        ));
+        assert!(!is_listener(on("127.0.0.1:9901"), on("127.0.0.1:9902")));
+        assert!(!is_listener(on("127.0.0.1:9901"), on("127.0.0.2:9901")));
+        // A listener on every address answers on every address of this machine.
+        assert!(is_listener(on("0.0.0.0:9901"), on("127.0.0.2:9901")));
+        assert!(is_listener(on("[::]:9901"), on("[::1]:9901")));
+        // Not on another machine's (TEST-NET-1 is nobody's).
+        assert!(!is_listener(on("0.0.0.0:9901"), on("192.0.2.7:9901")));
     }
 
     #[test]

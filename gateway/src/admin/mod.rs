@@ -28,8 +28,10 @@ use crate::portal::feedback::FeedbackLog;
 use crate::registry::LiveRegistry;
 use crate::sso::Sso;
 use crate::telemetry::Metrics;
+use arc_swap::ArcSwap;
 use audit::AuditLog;
 use auth::Authenticator;
+use std::net::SocketAddr;
 use std::sync::Arc;
 
 /// Everything the API's handlers share.
@@ -43,6 +45,9 @@ pub struct Admin {
     pub cache: Arc<ResponseCache>,
     /// The portal's "not what I meant" answers, each ministry reading its services'.
     pub feedback: Arc<FeedbackLog>,
+    /// Where this gateway really listens (the configured addresses may name port 0, or a
+    /// caller may hand over sockets of its own): no service may have one as a backend.
+    listening: ArcSwap<Vec<SocketAddr>>,
 }
 
 impl Admin {
@@ -62,7 +67,20 @@ impl Admin {
             settings: settings.clone(),
             cache,
             feedback,
+            listening: ArcSwap::from_pointee(Vec::new()),
         })
+    }
+
+    /// Records the addresses the gateway's listeners are bound to, once the server has them.
+    pub fn listening_on(&self, addresses: Vec<SocketAddr>) {
+        self.listening.store(Arc::new(addresses));
+    }
+
+    /// The gateway's own listeners: those bound, and those the configuration names.
+    pub fn own_listeners(&self) -> Vec<SocketAddr> {
+        let mut own = self.live.snapshot().config.gateway.own_listeners();
+        own.extend(self.listening.load().iter().copied());
+        own
     }
 }
 

@@ -11,7 +11,7 @@ use super::gateway::{validate_gateway, BUILTIN_TIMEOUTS};
 use super::ministries::validate_ministries;
 use super::raw::{RawGateway, RawMinistries, RawService};
 use super::service::validate_service;
-use super::{Config, Defaults, LegacyHostMode, Ministry, ServiceConfig};
+use super::{Config, Defaults, LegacyHostMode, Ministry, PortalSettings, ServiceConfig};
 use serde::de::DeserializeOwned;
 use std::collections::{BTreeMap, HashMap};
 use std::path::{Path, PathBuf};
@@ -75,8 +75,7 @@ pub fn load(gateway_file: &Path) -> Result<Config, ConfigErrors> {
             format!("cannot read the services directory: {e}"),
         )),
     }
-    let portal_host = gateway.as_ref().map(|g| g.portal.public_url.host.as_str());
-    cross_check(&services, portal_host, &mut errors);
+    cross_check(&services, gateway.as_ref().map(|g| &g.portal), &mut errors);
     if let Some(g) = &gateway {
         for (i, key) in g.admin.keys.iter().enumerate() {
             if let super::KeyHolder::Ministry(m) = &key.holder {
@@ -236,18 +235,23 @@ fn service_files(dir: &Path) -> std::io::Result<(Vec<PathBuf>, Vec<PathBuf>)> {
 }
 
 /// Rules that span services: ids are unique, each legacy URL prefix has one owner, and no
-/// legacy hostname is the portal's own. Every problem found (none: the set is consistent).
-pub fn cross_checked(services: &[ServiceConfig], portal_host: Option<&str>) -> Vec<ConfigError> {
+/// legacy hostname is one the portal answers to. Every problem found (none: the set is
+/// consistent).
+pub fn cross_checked(
+    services: &[ServiceConfig],
+    portal: Option<&PortalSettings>,
+) -> Vec<ConfigError> {
     let mut errors = Vec::new();
-    cross_check(services, portal_host, &mut errors);
+    cross_check(services, portal, &mut errors);
     errors
 }
 
 /// Rules that span files: ids are unique, each legacy URL prefix has one owner, and no
-/// legacy hostname is the portal's own.
+/// legacy hostname is one the portal answers to (legacy hosts are routed first: such a
+/// service would take the portal's pages over).
 fn cross_check(
     services: &[ServiceConfig],
-    portal_host: Option<&str>,
+    portal: Option<&PortalSettings>,
     errors: &mut Vec<ConfigError>,
 ) {
     let mut ids: HashMap<&str, &Path> = HashMap::new();
@@ -260,11 +264,11 @@ fn cross_check(
                 format!("{:?} is already used by {}", s.id, other.display()),
             ));
         }
-        if Some(s.legacy.hostname.as_str()) == portal_host {
+        if portal.is_some_and(|p| p.answers_to(&s.legacy.hostname)) {
             errors.push(ConfigError::new(
                 &s.file,
                 "legacy.hostname",
-                "is the portal's own host (portal.public_url)",
+                "is a host the portal answers to (portal.public_url, portal.hosts or a loopback name)",
             ));
         }
         let key = (s.legacy.hostname.as_str(), s.legacy.path.as_str());

@@ -185,6 +185,37 @@ pub struct PortalSettings {
     pub feedback_log: Option<PathBuf>,
 }
 
+impl GatewaySettings {
+    /// Every address the gateway listens on: the portal (plain and TLS), the admin API and
+    /// the metrics. A service whose backend is one of them would publish the gateway's own
+    /// admin or metrics endpoints on the portal, or loop requests through itself.
+    pub fn own_listeners(&self) -> Vec<SocketAddr> {
+        let portal = self.portal.listen.iter().copied();
+        let tls = self.portal.tls.iter().map(|t| t.listen);
+        portal
+            .chain(tls)
+            .chain(self.admin_listen)
+            .chain(self.metrics_listen)
+            .collect()
+    }
+}
+
+impl PortalSettings {
+    /// Whether the portal answers to `host` (lowercase, no port): its own host, one of its
+    /// aliases, a loopback name (a link built from one points at the citizen's own machine),
+    /// or none at all (an HTTP/1.0 client). No service may claim one as its legacy host.
+    pub fn answers_to(&self, host: &str) -> bool {
+        host.is_empty()
+            || host == self.public_url.host
+            || self.hosts.iter().any(|h| h == host)
+            || host == "localhost"
+            || host
+                .trim_matches(['[', ']'])
+                .parse::<std::net::IpAddr>()
+                .is_ok_and(|ip| ip.is_loopback())
+    }
+}
+
 /// An `http(s)://host[:port]` origin without path.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct PublicUrl {

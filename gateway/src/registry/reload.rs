@@ -186,7 +186,7 @@ impl Reloader {
         secrets: Secrets,
         metrics: Option<Arc<Metrics>>,
     ) -> Result<(Option<Snapshot>, Diff), ConfigErrors> {
-        let problems = cross_checked(&next.services, Some(&next.gateway.portal.public_url.host));
+        let problems = cross_checked(&next.services, Some(&next.gateway.portal));
         if !problems.is_empty() {
             return Err(ConfigErrors(problems));
         }
