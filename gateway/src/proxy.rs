@@ -45,7 +45,6 @@ use pingora::protocols::Digest;
 use pingora::proxy::{FailToProxy, ProxyHttp, Session};
 use pingora::{Error, ErrorSource, ErrorType};
 use std::sync::Arc;
-use std::time::Duration;
 
 /// The gateway's `ProxyHttp` implementation.
 pub struct GatewayProxy {
@@ -313,7 +312,7 @@ impl ProxyHttp for GatewayProxy {
         body: &mut Option<Bytes>,
         end_of_stream: bool,
         ctx: &mut Self::CTX,
-    ) -> Result<Option<Duration>> {
+    ) -> Result<Option<std::time::Duration>> {
         ctx.attempts.check_deadline()?;
         if let Some(feed) = ctx.body.as_mut() {
             feed.feed(body, end_of_stream)
@@ -345,10 +344,11 @@ impl ProxyHttp for GatewayProxy {
         e: &Error,
         ctx: &mut Self::CTX,
     ) -> FailToProxy {
-        if e.esource() == &ErrorSource::Upstream {
+        let stalled = crate::pipeline::limits::body_stalled(session, e);
+        if e.esource() == &ErrorSource::Upstream && !stalled {
             self.report(ctx, Outcome::Failed(e));
         }
-        let page = ctx.failure_page(e);
+        let page = ctx.failure_page(e, stalled);
         let code = page.as_ref().map_or(0, |p| p.status.as_u16());
         if let Some(page) = page {
             if session.response_written().is_none() {

@@ -316,6 +316,42 @@ fn a_backend_that_hangs_gets_504s_then_its_breaker_answers_with_the_maintenance_
     assert!(open.header("retry-after").is_some());
 }
 
+/// A citizen who announces a body and never sends it keeps the legacy site waiting for it:
+/// the site's silence is his doing, not the site's. Counted as a backend timeout, a dozen
+/// such requests took a public service into maintenance for everyone.
+#[test]
+fn a_citizen_who_never_sends_the_body_he_announced_gets_408_and_opens_no_breaker() {
+    let estate = start_estate(None);
+    let gw = TestGateway::with(&estate, move |c| {
+        let s = service(c);
+        s.upstream.timeouts.read = Duration::from_millis(500);
+        s.upstream.breaker = BreakerConfig {
+            failures: 2,
+            open_for: Duration::from_secs(30),
+        };
+    });
+    let stalled = format!(
+        "POST /s/{SERVICE}/__estate/echo HTTP/1.1\r\nHost: {}\r\nContent-Length: 100\r\n\r\n",
+        gw.addr
+    );
+    for i in 0..4 {
+        let resp = raw_http::send(gw.addr, stalled.as_bytes());
+        assert_eq!(resp.status, 408, "request {i}: {}", resp.text());
+        assert_eq!(resp.header("connection"), Some("close"), "request {i}");
+    }
+    assert_eq!(
+        raw_http::get(gw.addr, &format!("/s/{SERVICE}/"), "").status,
+        200
+    );
+    let text = metrics(&gw);
+    assert!(
+        text.contains(&format!(
+            "egov_circuit_breaker_state{{breaker=\"service:{SERVICE}\"}} 0"
+        )),
+        "{text}"
+    );
+}
+
 #[test]
 fn pages_that_answer_500_never_open_the_breaker_nor_eject_the_backend() {
     let estate = start_estate(None);

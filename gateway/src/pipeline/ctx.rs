@@ -108,7 +108,12 @@ impl RequestCtx {
     /// The page a proxied request that failed with `e` gets (`None`: the client is gone):
     /// the maintenance page with `Retry-After` when the service cannot be reached at all
     /// (breaker open, every backend down), otherwise the page of the failure's kind.
-    pub fn failure_page(&self, e: &pingora::Error) -> Option<LocalResponse> {
+    /// A citizen who stopped sending his request's body (`stalled`, see
+    /// [`super::limits::body_stalled`]) gets the 408 page.
+    pub fn failure_page(&self, e: &pingora::Error, stalled: bool) -> Option<LocalResponse> {
+        if stalled {
+            return Some(self.error_page(ErrorKind::RequestTimeout));
+        }
         let kind = response::failure_kind(e)?;
         let Some(wait) = self.attempts.unavailable_for else {
             return Some(self.error_page(kind));

@@ -37,6 +37,8 @@ pub enum ErrorKind {
     PayloadTooLarge,
     /// The request target is longer than the portal takes.
     UriTooLong,
+    /// The citizen stopped sending the body the request announced.
+    RequestTimeout,
     Internal,
 }
 
@@ -60,6 +62,7 @@ impl ErrorKind {
             ErrorKind::Maintenance => StatusCode::SERVICE_UNAVAILABLE,
             ErrorKind::PayloadTooLarge => StatusCode::PAYLOAD_TOO_LARGE,
             ErrorKind::UriTooLong => StatusCode::URI_TOO_LONG,
+            ErrorKind::RequestTimeout => StatusCode::REQUEST_TIMEOUT,
             ErrorKind::Internal => StatusCode::INTERNAL_SERVER_ERROR,
         }
     }
@@ -106,6 +109,11 @@ impl ErrorKind {
                 ("ar", "الملف أو البيانات كبيرة جدا", "حجم ما أرسلته يتجاوز ما تقبله هذه الخدمة. قلص حجم الملف ثم أعد المحاولة."),
                 ("fr", "Envoi trop volumineux", "Ce que vous avez envoyé dépasse la taille acceptée par ce service. Réduisez le fichier puis réessayez."),
                 ("en", "Upload too large", "What you sent is larger than this service accepts. Make the file smaller and try again."),
+            ],
+            ErrorKind::RequestTimeout => [
+                ("ar", "انتهت مهلة الإرسال", "لم يصل ما كنت ترسله كاملا في الوقت المحدد. تحقق من اتصالك ثم أعد المحاولة."),
+                ("fr", "Envoi interrompu", "Ce que vous envoyiez n'est pas arrivé en entier à temps. Vérifiez votre connexion puis réessayez."),
+                ("en", "Sending timed out", "What you were sending did not arrive in full in time. Check your connection and try again."),
             ],
             ErrorKind::UriTooLong => [
                 ("ar", "العنوان طويل جدا", "عنوان الصفحة المطلوبة طويل جدا. عد إلى الصفحة الرئيسية للبوابة."),
