@@ -339,6 +339,36 @@ fn response_rules_may_not_write_the_headers_the_gateway_rewrites() {
 }
 
 #[test]
+fn response_rules_may_not_write_the_headers_no_legacy_answer_may_send() {
+    let dir = ConfigCopy::new();
+    let file = dir.join("services/interior/cnie-renewal.toml");
+    let mut text = std::fs::read_to_string(&file).expect("read");
+    text.push_str(concat!(
+        "\n[[adapters]]\nstep = \"headers\"\n",
+        "response = { set = { Strict-Transport-Security = \"max-age=0\", Clear-Site-Data = \"*\" }, ",
+        "rename = { x-app = \"Alt-Svc\" }, remove = [\"server\"] }\n",
+    ));
+    std::fs::write(&file, text).expect("write");
+    let (ok, _, stderr) = check(&dir, &["--no-secrets"]);
+    assert!(!ok);
+    for field in [
+        "adapters[2].response.set.Strict-Transport-Security",
+        "adapters[2].response.set.Clear-Site-Data",
+        "adapters[2].response.rename.x-app",
+    ] {
+        assert!(
+            stderr.contains(&format!("{}: {field}: ", file.display()))
+                && stderr.contains("never reaches the citizen from a legacy answer"),
+            "{field}: {stderr}"
+        );
+    }
+    assert!(
+        !stderr.contains("remove[0]"),
+        "removing is allowed: {stderr}"
+    );
+}
+
+#[test]
 fn an_unreadable_signing_key_is_found_by_check_not_by_serve() {
     let dir = ConfigCopy::new();
     std::fs::write(dir.join("identity.pem"), "not a PEM key").expect("write key");

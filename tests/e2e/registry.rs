@@ -373,6 +373,19 @@ async fn bad_payloads_get_422_with_a_pointer_each_and_change_nothing() {
             "/upstream/url",
         ),
         (
+            // It would switch the browser's HSTS for the service's origin off.
+            "a response rule writing a header no legacy answer may send",
+            {
+                let mut d = e.new_service("bad-m", "interior");
+                d["adapters"] = json!([{
+                    "step": "headers",
+                    "response": { "set": { "Strict-Transport-Security": "max-age=0" } }
+                }]);
+                d
+            },
+            "/adapters/0/response/set/Strict-Transport-Security",
+        ),
+        (
             "the gateway's own portal listener as a backend",
             {
                 let mut d = e.new_service("bad-l", "interior");
@@ -412,7 +425,7 @@ async fn bad_payloads_get_422_with_a_pointer_each_and_change_nothing() {
     );
     for id in [
         "bad-a", "bad-b", "bad-d", "bad-e", "bad-f", "bad-g", "bad-h", "bad-i", "bad-j", "bad-k",
-        "bad-l",
+        "bad-l", "bad-m",
     ] {
         assert!(!e.staged().service_file("interior", id).exists(), "{id}");
     }

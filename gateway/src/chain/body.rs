@@ -10,32 +10,12 @@ use http::header::{ACCEPT_RANGES, CONTENT_ENCODING, CONTENT_LENGTH, CONTENT_TYPE
 use http::{HeaderName, HeaderValue};
 use std::sync::{Arc, LazyLock};
 
-/// Headers a legacy answer may not pass to the browser: `Service-Worker-Allowed` would let a
-/// legacy page install a service worker over more of the origin than its own path, and
-/// `Clear-Site-Data` would wipe the citizen's portal cookies and storage. The transport of
-/// the portal's origins is the gateway's to declare: a legacy
-/// `Strict-Transport-Security: max-age=0` would switch off the browser's HSTS for it, and
-/// `Alt-Svc` would send the browser's next connections elsewhere (as would the obsolete key
-/// pinning and `Expect-CT`, pinning keys the gateway does not hold). The banners
-/// (`Server: Apache/2.2.3 (CentOS)`, `X-Powered-By: PHP/5.2.6`, the ASP.NET versions) would
-/// tell anyone the exact, often unpatched, software behind each service, as nginx's
-/// `proxy_hide_header` defaults hide `Server`.
+/// [`LEGACY_MAY_NOT_SEND`](crate::config::LEGACY_MAY_NOT_SEND), as a set to remove at once.
 static LEGACY_MAY_NOT_SEND: LazyLock<HeaderSet> = LazyLock::new(|| {
-    [
-        HeaderName::from_static("service-worker-allowed"),
-        HeaderName::from_static("clear-site-data"),
-        http::header::STRICT_TRANSPORT_SECURITY,
-        HeaderName::from_static("alt-svc"),
-        HeaderName::from_static("public-key-pins"),
-        HeaderName::from_static("public-key-pins-report-only"),
-        HeaderName::from_static("expect-ct"),
-        http::header::SERVER,
-        HeaderName::from_static("x-powered-by"),
-        HeaderName::from_static("x-aspnet-version"),
-        HeaderName::from_static("x-aspnetmvc-version"),
-    ]
-    .into_iter()
-    .collect()
+    crate::config::LEGACY_MAY_NOT_SEND
+        .iter()
+        .map(|name| HeaderName::from_static(name))
+        .collect()
 });
 
 impl AdapterChain {

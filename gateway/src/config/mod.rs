@@ -24,6 +24,7 @@ pub use gateway::{
 };
 pub use load::{cross_checked, load, load_service_file, service_file, service_from_document};
 pub use secret::{Secret, SecretError, SecretRef, Secrets};
+pub use service::LEGACY_MAY_NOT_SEND;
 pub use vocab::{
     Access, Category, LegacyHostMode, Quirk, ResponseFormatMode, UnknownResponseFormat,
 };

@@ -597,12 +597,42 @@ fn backend_url(s: &str) -> Result<(bool, Backend, String), String> {
 const PORTAL_REWRITTEN_RESPONSE_HEADERS: &[&str] =
     &["set-cookie", "location", "content-location", "refresh"];
 
-/// A header a rule writes (`set`, or the target of `rename`): not one in `rewritten`.
+/// Response headers no legacy answer may pass to the browser, whether the legacy site or a
+/// response rule wrote them. `Service-Worker-Allowed` would let a legacy page install a
+/// service worker over more of the origin than its own path, and `Clear-Site-Data` would
+/// wipe the citizen's portal cookies and storage. The transport of the portal's origins is
+/// the gateway's to declare: a legacy `Strict-Transport-Security: max-age=0` would switch
+/// off the browser's HSTS for it, and `Alt-Svc` would send the browser's next connections
+/// elsewhere (as would the obsolete key pinning and `Expect-CT`, pinning keys the gateway
+/// does not hold). The banners (`Server: Apache/2.2.3 (CentOS)`, `X-Powered-By: PHP/5.2.6`,
+/// the ASP.NET versions) would tell anyone the exact, often unpatched, software behind each
+/// service, as nginx's `proxy_hide_header` defaults hide `Server`.
+pub const LEGACY_MAY_NOT_SEND: &[&str] = &[
+    "service-worker-allowed",
+    "clear-site-data",
+    "strict-transport-security",
+    "alt-svc",
+    "public-key-pins",
+    "public-key-pins-report-only",
+    "expect-ct",
+    "server",
+    "x-powered-by",
+    "x-aspnet-version",
+    "x-aspnetmvc-version",
+];
+
+/// A header a rule writes (`set`, or the target of `rename`): not one in `rewritten`, and
+/// for response rules (`rewritten` not empty) none a legacy answer may not send.
 fn written_header_name(s: &str, rewritten: &[&str]) -> Result<String, String> {
     let name = header_name(s)?;
     if rewritten.contains(&name.as_str()) {
         return Err(format!(
             "{s:?} is rewritten by the gateway before these rules run; a rule may remove it but not write it"
+        ));
+    }
+    if !rewritten.is_empty() && LEGACY_MAY_NOT_SEND.contains(&name.as_str()) {
+        return Err(format!(
+            "{s:?} never reaches the citizen from a legacy answer (it would speak for the portal's origin or name the software behind it); a rule may remove it but not write it"
         ));
     }
     Ok(name)
