@@ -236,6 +236,21 @@ async fn http2_prior_knowledge_h2c_is_served() {
     assert_eq!(echo["site"], "cnie-renewal");
 }
 
+/// With h2c on, the gateway tells HTTP/2 from HTTP/1 by the connection's first bytes. A
+/// whole request shorter than HTTP/2's 24-byte preface (what load balancers' health checks
+/// send) was left waiting for bytes that never come, then dropped at the header deadline.
+#[test]
+fn with_h2c_on_a_request_shorter_than_the_http2_preface_is_answered() {
+    let estate = start_estate(None);
+    let gw = TestGateway::in_front_of(&estate);
+    assert!(
+        gw.registry.snapshot().config.gateway.portal.h2c,
+        "h2c is on"
+    );
+    let resp = egov_integration::raw_http::send(gw.addr, b"GET / HTTP/1.0\r\n\r\n");
+    assert_eq!(resp.status, 200);
+}
+
 #[tokio::test(flavor = "multi_thread")]
 async fn an_http2_request_slower_than_the_keepalive_timeout_is_not_cut_off() {
     let estate = start_estate(None);

@@ -14,7 +14,7 @@ use super::ConnectionLimits;
 use async_trait::async_trait;
 use pingora::apps::{HttpPersistentSettings, HttpServerApp, ServerApp};
 use pingora::protocols::http::ServerSession;
-use pingora::protocols::{Peek, Ssl, Stream, ALPN};
+use pingora::protocols::{Ssl, Stream, ALPN};
 use pingora::server::ShutdownWatch;
 use prometheus::{IntCounter, IntGauge};
 use std::net::IpAddr;
@@ -138,7 +138,8 @@ impl<A: HttpServerApp + Send + Sync + 'static> Admission<A> {
 
     /// Who serves the connection: pingora, whole, for HTTP/2 by ALPN, a custom protocol,
     /// or (plain text, with h2c on) a client that starts with HTTP/2's preface; this loop
-    /// for HTTP/1. The same test as pingora's own, with the same peek.
+    /// for HTTP/1. The same test as pingora's own, but decided by the first byte that
+    /// differs from the preface rather than by a peek of all 24 bytes.
     async fn protocol(&self, stream: &mut HeadDeadline) -> Protocol {
         if matches!(
             stream.selected_alpn_proto(),
@@ -154,13 +155,12 @@ impl<A: HttpServerApp + Send + Sync + 'static> Admission<A> {
         if !h2c {
             return Protocol::Http1;
         }
-        let mut preface = [0u8; H2_PREFACE.len()];
-        match stream.try_peek(&mut preface).await {
-            Ok(true) if preface == *H2_PREFACE => Protocol::Pingora,
-            Ok(true) => Protocol::Http1,
-            // A stream that cannot be peeked: pingora's own test then assumes HTTP/2.
-            Ok(false) => Protocol::Pingora,
-            // Nothing complete within the header deadline (counted once, here), or an error.
+        // Pingora peeks again, finds the bytes already read (kept by the wrapper) and so
+        // takes the connection as HTTP/2, as this test found.
+        match stream.starts_with(H2_PREFACE).await {
+            Ok(true) => Protocol::Pingora,
+            Ok(false) => Protocol::Http1,
+            // Nothing telling within the header deadline (counted once), or an error.
             Err(_) => Protocol::Gone,
         }
     }

@@ -104,6 +104,45 @@ impl HeadDeadline {
         .await
     }
 
+    /// Reads the connection's first bytes until they tell whether it starts with `prefix`
+    /// (HTTP/2's preface): as soon as one byte differs, or once `prefix.len()` arrived, or
+    /// at the end of the stream. The bytes stay for whoever reads next. A peek of exactly
+    /// `prefix.len()` bytes (pingora's test) leaves a whole request shorter than that
+    /// (`GET / HTTP/1.0\r\n\r\n`, 18 bytes: a load balancer's health check) unanswered
+    /// until the header deadline; this answers it at once. Under the header deadline.
+    pub async fn starts_with(&mut self, prefix: &[u8]) -> std::io::Result<bool> {
+        let mut first = std::mem::take(&mut self.stash).to_vec();
+        let verdict = loop {
+            let n = first.len().min(prefix.len());
+            if first[..n] != prefix[..n] {
+                break Ok(false);
+            }
+            if n == prefix.len() {
+                break Ok(true);
+            }
+            let read = std::future::poll_fn(|cx| {
+                let mut buf = [std::mem::MaybeUninit::<u8>::uninit(); FIRST_READ];
+                let mut read = ReadBuf::uninit(&mut buf);
+                match self.poll_watched(cx, &mut read) {
+                    Poll::Ready(Ok(())) => {
+                        first.extend_from_slice(read.filled());
+                        Poll::Ready(Ok(read.filled().len()))
+                    }
+                    Poll::Ready(Err(e)) => Poll::Ready(Err(e)),
+                    Poll::Pending => Poll::Pending,
+                }
+            })
+            .await;
+            match read {
+                Ok(0) => break Ok(false),
+                Ok(_) => {}
+                Err(e) => break Err(e),
+            }
+        };
+        self.stash = Bytes::from(first);
+        verdict
+    }
+
     fn start_head(&mut self) {
         self.phase = Phase::Head;
         self.newlines = 0;
@@ -204,11 +243,23 @@ impl AsyncRead for HeadDeadline {
     ) -> Poll<std::io::Result<()>> {
         let this = &mut *self;
         if !this.stash.is_empty() {
-            // Read (and watched) while the connection was idle.
+            // Read (and watched) while the connection was idle, or to tell its protocol.
             let n = this.stash.len().min(buf.remaining());
             buf.put_slice(&this.stash.split_to(n));
             return Poll::Ready(Ok(()));
         }
+        this.poll_watched(cx, buf)
+    }
+}
+
+impl HeadDeadline {
+    /// A read of the socket, its bytes watched for the end of the header and the deadline.
+    fn poll_watched(
+        &mut self,
+        cx: &mut Context<'_>,
+        buf: &mut ReadBuf<'_>,
+    ) -> Poll<std::io::Result<()>> {
+        let this = self;
         let before = buf.filled().len();
         let polled = Pin::new(&mut this.inner).poll_read(cx, buf);
         match polled {
