@@ -5,7 +5,7 @@
 //! comes from a configured trusted proxy (a load balancer in front of the gateway); from
 //! anyone else they are replaced, so a citizen cannot pretend to be someone else.
 
-use egov_adapters::headers::{HeaderEdit, HeaderSet};
+use egov_adapters::headers::{spellings, HeaderEdit, HeaderSet};
 use http::{HeaderName, HeaderValue};
 use ipnet::IpNet;
 use std::net::IpAddr;
@@ -145,8 +145,23 @@ fn address_value(ip: IpAddr) -> Option<HeaderValue> {
 static ALTERNATIVE_SPELLINGS: LazyLock<HeaderSet> =
     LazyLock::new(|| [FORWARDED.clone(), X_REAL_IP.clone()].into_iter().collect());
 
-/// [`SPOOFABLE`] compiled for the request path.
-static SPOOFABLE_SET: LazyLock<HeaderSet> = LazyLock::new(|| SPOOFABLE.into_iter().collect());
+/// [`SPOOFABLE`] in every spelling, and the headers the gateway writes here (and the
+/// request id) in every spelling but their own, compiled for the request path. CGI, PHP
+/// and many other stacks read `_` and `-` alike (`X_Forwarded_For` is PHP's
+/// `HTTP_X_FORWARDED_FOR` as much as `X-Forwarded-For` is), so a client's underscored copy
+/// would stand beside, or in place of, the gateway's own; nginx drops underscored names
+/// for the same reason.
+static SPOOFABLE_SET: LazyLock<HeaderSet> = LazyLock::new(|| {
+    let written = FORWARDING_HEADERS
+        .into_iter()
+        .chain([crate::request_id::HEADER.clone()])
+        .flat_map(|name| spellings(&name).into_iter().skip(1));
+    SPOOFABLE
+        .iter()
+        .flat_map(spellings)
+        .chain(written)
+        .collect()
+});
 
 /// Headers legacy frameworks believe (PHP's `$_SERVER`, IIS URL Rewrite, Symfony, Spring)
 /// that no client may set: another client address than `X-Forwarded-For`'s, another URL or
@@ -236,6 +251,36 @@ mod tests {
             for name in &SPOOFABLE {
                 assert!(h.get(name).is_none(), "{name} kept (trusted: {trusted})");
             }
+        }
+    }
+
+    #[test]
+    fn underscored_spellings_of_the_forwarding_and_override_headers_never_reach_a_backend() {
+        for trusted in [false, true] {
+            let mut h = HeaderMap::new();
+            let forged = [
+                "x_forwarded_for",
+                "x-forwarded_proto",
+                "x_forwarded_host",
+                "x_real_ip",
+                "x_request_id",
+                "true_client_ip",
+                "x_original_url",
+                "x_http_method_override",
+            ];
+            for name in forged {
+                h.insert(name, HeaderValue::from_static("6.6.6.6"));
+            }
+            let c = Client::new(
+                Some("10.0.0.1".parse().expect("ip")),
+                &if trusted { self::trusted() } else { Vec::new() },
+                false,
+            );
+            c.apply(&mut h, None);
+            for name in forged {
+                assert!(h.get(name).is_none(), "{name} kept (trusted: {trusted})");
+            }
+            assert_eq!(h["x-forwarded-for"], "10.0.0.1", "trusted: {trusted}");
         }
     }
 

@@ -112,6 +112,14 @@ fn client_ip_and_url_override_headers_never_reach_the_legacy_site() {
         "X-Forwarded-Server",
         "X-Forwarded-Prefix",
         "X-HTTP-Method-Override",
+        // Underscored, as CGI and PHP read them alike (`HTTP_X_FORWARDED_FOR`).
+        "True_Client_IP",
+        "X_Original_URL",
+        "X_HTTP_Method_Override",
+        "X_Forwarded_For",
+        "X_Forwarded_Proto",
+        "X_Real_IP",
+        "X_Request_Id",
     ];
     let extra: String = spoofed
         .iter()
