@@ -453,6 +453,32 @@ async fn a_range_request_is_never_served_from_a_rewritten_body() {
     assert!(text.contains("</html>"));
 }
 
+/// A HEAD answer describes the page its GET would send: the rewritten body's charset, no
+/// legacy length (the rewritten page is another size) and no byte ranges (a GET ignores
+/// them). It carried the legacy site's own `Content-Length: 3754` and charset-less type.
+#[tokio::test(flavor = "multi_thread")]
+async fn a_head_answer_carries_the_headers_of_the_rewritten_page() {
+    let estate = start_estate(None);
+    let gw = TestGateway::with(&estate, all_public);
+    let url = gw.url("/s/cnie-renewal/");
+    let get = undecoding_client().get(&url).send().await.expect("GET");
+    let head = undecoding_client().head(&url).send().await.expect("HEAD");
+    assert_eq!((get.status().as_u16(), head.status().as_u16()), (200, 200));
+    assert_eq!(
+        head.headers().get("content-type"),
+        get.headers().get("content-type")
+    );
+    for name in ["content-length", "accept-ranges"] {
+        assert_eq!(
+            head.headers().get(name),
+            get.headers().get(name),
+            "{name}: HEAD {:?}, GET {:?}",
+            head.headers(),
+            get.headers()
+        );
+    }
+}
+
 /// Points `vat-declaration` (the SOAP service) at `backends` and opens every service.
 fn soap_backends(backends: Vec<egov_gateway::config::Backend>) -> impl FnOnce(&mut Config) {
     move |c: &mut Config| {

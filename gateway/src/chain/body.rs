@@ -2,7 +2,7 @@
 //! portal-relative, and the body plan (charset → UTF-8, HTML links) for each response.
 
 use super::{AdapterChain, BodyFeed};
-use egov_adapters::body::{plan, BodyPipeline, BodyPlan};
+use egov_adapters::body::{plan, BodyPipeline, BodyPlan, BodyTransform};
 use egov_adapters::cookies::scope_set_cookie_headers;
 use egov_adapters::headers::{HeaderEdit, HeaderSet};
 use egov_adapters::redirects::rewrite_redirect_headers;
@@ -31,8 +31,8 @@ impl AdapterChain {
 
     /// The response adapters, in order, for a legacy answer: redirects and cookies made
     /// portal-relative and the header rules ([`Self::apply_response`]), then, for a body that
-    /// gets rewritten (never for `HEAD` or an upgraded connection), its [`BodyFeed`] and
-    /// whether it transcodes. A WebSocket handshake's headers are adapted like any answer's
+    /// gets rewritten (never for an upgraded connection), its [`BodyFeed`] and whether it
+    /// transcodes; a `HEAD` answer gets no feed but the headers its `GET` would carry. A WebSocket handshake's headers are adapted like any answer's
     /// (its cookies are scoped, portal names refused).
     pub fn adapt_response(
         &self,
@@ -43,7 +43,15 @@ impl AdapterChain {
         banner: Option<&Arc<str>>,
     ) -> Option<(BodyFeed, bool)> {
         self.apply_response(headers);
-        if head || upgrade || status == 101 {
+        if upgrade || status == 101 {
+            return None;
+        }
+        if head {
+            // No body, but the headers the GET's answer would carry: a HEAD that announced
+            // the legacy length, charset and byte ranges would describe another page.
+            if let Some(transform) = self.transform(status, headers) {
+                announce(&transform, headers);
+            }
             return None;
         }
         self.body_pipeline(status, headers, banner)
@@ -61,26 +69,29 @@ impl AdapterChain {
         self.body_policy.banner.is_some()
     }
 
-    /// The pipeline for this response's body, with the headers adjusted for it (new
-    /// `Content-Type`, no `Content-Length`, no byte ranges, weak `ETag`); `None` when the
-    /// body goes through untouched. A 206 is never rewritten: a slice of a page cannot be.
+    /// What happens to this response's body, if it is rewritten. A 206 never is: a slice of
+    /// a page cannot be.
+    fn transform(&self, status: u16, headers: &impl HeaderEdit) -> Option<BodyTransform> {
+        if status == 206 || !self.body_policy.is_active() {
+            return None;
+        }
+        let ct = headers.get(&CONTENT_TYPE).and_then(|v| v.to_str().ok());
+        let ce = headers.get(&CONTENT_ENCODING).and_then(|v| v.to_str().ok());
+        match plan(status, ct, ce, &self.body_policy) {
+            BodyPlan::Transform(t) => Some(t),
+            BodyPlan::Untouched(_) => None,
+        }
+    }
+
+    /// The pipeline for this response's body, with the headers adjusted for it (see
+    /// [`announce`]); `None` when the body goes through untouched.
     pub fn body_pipeline(
         &self,
         status: u16,
         headers: &mut impl HeaderEdit,
         banner: Option<&Arc<str>>,
     ) -> Option<(BodyPipeline, bool)> {
-        if status == 206 || !self.body_policy.is_active() {
-            return None;
-        }
-        let transform = {
-            let ct = headers.get(&CONTENT_TYPE).and_then(|v| v.to_str().ok());
-            let ce = headers.get(&CONTENT_ENCODING).and_then(|v| v.to_str().ok());
-            match plan(status, ct, ce, &self.body_policy) {
-                BodyPlan::Transform(t) => t,
-                BodyPlan::Untouched(_) => return None,
-            }
-        };
+        let transform = self.transform(status, headers)?;
         let banner = banner
             .cloned()
             .or_else(|| self.body_policy.banner.as_deref().map(Arc::from));
@@ -91,26 +102,32 @@ impl AdapterChain {
                 return None;
             }
         };
-        if let Some(new_ct) = transform
-            .content_type
-            .as_deref()
-            .and_then(|c| HeaderValue::from_str(c).ok())
-        {
-            headers.set(CONTENT_TYPE, new_ct);
-        }
-        headers.remove(&CONTENT_LENGTH);
-        headers.remove(&ACCEPT_RANGES);
-        if let Some(etag) = headers
-            .get(&ETAG)
-            .and_then(|v| v.to_str().ok())
-            .map(str::to_string)
-        {
-            if !etag.starts_with("W/") {
-                if let Ok(weak) = HeaderValue::from_str(&format!("W/{etag}")) {
-                    headers.set(ETAG, weak);
-                }
+        announce(&transform, headers);
+        Some((pipeline, transform.transcodes()))
+    }
+}
+
+/// The headers of a rewritten body: its new `Content-Type`, no `Content-Length` (it is
+/// streamed), no byte ranges, a weak `ETag` (the same page, not the same bytes).
+fn announce(transform: &BodyTransform, headers: &mut impl HeaderEdit) {
+    if let Some(new_ct) = transform
+        .content_type
+        .as_deref()
+        .and_then(|c| HeaderValue::from_str(c).ok())
+    {
+        headers.set(CONTENT_TYPE, new_ct);
+    }
+    headers.remove(&CONTENT_LENGTH);
+    headers.remove(&ACCEPT_RANGES);
+    if let Some(etag) = headers
+        .get(&ETAG)
+        .and_then(|v| v.to_str().ok())
+        .map(str::to_string)
+    {
+        if !etag.starts_with("W/") {
+            if let Ok(weak) = HeaderValue::from_str(&format!("W/{etag}")) {
+                headers.set(ETAG, weak);
             }
         }
-        Some((pipeline, transform.transcodes()))
     }
 }
