@@ -25,10 +25,11 @@ pub fn listen_addr(s: &str) -> Result<SocketAddr, String> {
 }
 
 /// Ids of services, ministries and agencies appear in URLs and metric labels, so they are
-/// restricted to lowercase ASCII letters, digits and dashes.
+/// restricted to lowercase ASCII letters, digits and dashes; a service id is also the host
+/// label of its own origin (`<id>.services.gov.ma`), which DNS caps at 63 bytes.
 pub fn slug(s: &str) -> Result<(), String> {
     let ok = !s.is_empty()
-        && s.len() <= 64
+        && s.len() <= 63
         && s.bytes()
             .all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b == b'-')
         && !s.starts_with('-')
@@ -37,7 +38,7 @@ pub fn slug(s: &str) -> Result<(), String> {
         Ok(())
     } else {
         Err(format!(
-            "{s:?} must be 1-64 lowercase letters, digits and dashes, not starting or ending with a dash"
+            "{s:?} must be 1-63 lowercase letters, digits and dashes, not starting or ending with a dash"
         ))
     }
 }
@@ -153,6 +154,9 @@ mod tests {
         assert!(slug("a/b").is_err());
         assert!(slug("-a").is_err());
         assert!(slug("").is_err());
+        // A host label: at most 63 bytes.
+        assert!(slug(&"a".repeat(63)).is_ok());
+        assert!(slug(&"a".repeat(64)).is_err());
     }
 
     #[test]
