@@ -528,7 +528,7 @@ async fn purge(
 }
 
 /// Query flags of a write.
-#[derive(Debug, Default, Deserialize)]
+#[derive(Debug, Default, Clone, Copy, Deserialize)]
 struct WriteFlags {
     /// Every backend must accept a connection before the change goes live.
     #[serde(default)]
@@ -644,6 +644,10 @@ async fn replace(
     .await
 }
 
+/// How many times a patch without `If-Match` is merged again onto a service another call
+/// changed in between, before the caller gets the 412.
+const PATCH_ATTEMPTS: usize = 5;
+
 async fn patch(
     State(admin): Shared,
     ConnectInfo(client): Client,
@@ -652,17 +656,32 @@ async fn patch(
     headers: HeaderMap,
     body: axum::body::Bytes,
 ) -> Response {
-    existing(
-        admin,
-        client,
-        id,
-        flags,
-        headers,
-        body,
-        Action::Patch,
-        false,
-    )
-    .await
+    // A patch is merged onto the version it read, and stored only if that is still the
+    // service's version: two concurrent patches of different fields both land (the second
+    // is merged again onto the first's result) instead of the second silently undoing the
+    // first. A caller that named a version (`If-Match`) gets the 412 at once.
+    let retry = !headers.contains_key(header::IF_MATCH);
+    let mut attempt = 1;
+    loop {
+        let answer = existing(
+            Arc::clone(&admin),
+            client,
+            id.clone(),
+            flags,
+            headers.clone(),
+            body.clone(),
+            Action::Patch,
+            false,
+        )
+        .await;
+        if !(retry
+            && answer.status() == StatusCode::PRECONDITION_FAILED
+            && attempt < PATCH_ATTEMPTS)
+        {
+            return answer;
+        }
+        attempt += 1;
+    }
 }
 
 async fn validate_existing(
@@ -704,7 +723,7 @@ async fn existing(
         Ok(c) => c,
         Err(r) => return r,
     };
-    let expect = match expectation(&headers) {
+    let mut expect = match expectation(&headers) {
         Ok(e) => e,
         Err(r) => return *r,
     };
@@ -717,6 +736,10 @@ async fn existing(
             Ok(r) => r,
             Err(r) => return r,
         };
+        if expect == Expect::Any {
+            // Stored only over the version the patch was merged onto (see `patch`).
+            expect = Expect::Version(current.version);
+        }
         let mut doc = current.document;
         checks::merge_patch(&mut doc, &given);
         doc
