@@ -5,6 +5,8 @@
 //! (request smuggling) or choke on them:
 //! - `Content-Length` together with `Transfer-Encoding` (pingora drops the length; an old
 //!   IIS or Tomcat might not) → 400;
+//! - an HTTP/1.1 request without `Host` (RFC 9112, section 3.2: it must be refused, not
+//!   guessed at) → 400;
 //! - a header block larger than `portal.max_header_bytes`, or more header fields than
 //!   `limits.max_headers` → 431;
 //! - a request target longer than `limits.max_uri_bytes` → 414;
@@ -20,6 +22,8 @@ use pingora::protocols::http::server::Session as ServerSession;
 pub enum Refusal {
     /// Both `Content-Length` and `Transfer-Encoding`.
     AmbiguousLength,
+    /// An HTTP/1.1 request without `Host`.
+    MissingHost,
     /// The header block is over the limit.
     HeadersTooLarge,
     /// Not one of [`ALLOWED_METHODS`].
@@ -45,7 +49,7 @@ pub const ALLOW: &str = "GET, HEAD, POST, PUT, PATCH, DELETE, OPTIONS";
 impl Refusal {
     pub fn kind(self) -> ErrorKind {
         match self {
-            Refusal::AmbiguousLength => ErrorKind::BadRequest,
+            Refusal::AmbiguousLength | Refusal::MissingHost => ErrorKind::BadRequest,
             Refusal::HeadersTooLarge => ErrorKind::HeadersTooLarge,
             Refusal::Method => ErrorKind::MethodNotAllowed,
             Refusal::UriTooLong => ErrorKind::UriTooLong,
@@ -79,6 +83,9 @@ pub fn check(session: &ServerSession, sizes: Sizes) -> Result<(), Refusal> {
         let raw = h1.get_headers_raw_bytes();
         if raw.len() > max_header_bytes {
             return Err(Refusal::HeadersTooLarge);
+        }
+        if req.version == http::Version::HTTP_11 && !req.headers.contains_key(http::header::HOST) {
+            return Err(Refusal::MissingHost);
         }
         // Pingora removes Content-Length when Transfer-Encoding is present, so look at
         // the bytes the client actually sent.

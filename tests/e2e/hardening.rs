@@ -137,6 +137,21 @@ fn client_ip_and_url_override_headers_never_reach_the_legacy_site() {
     }
 }
 
+/// RFC 9112 (section 3.2): an HTTP/1.1 request without `Host` must get 400. It was routed
+/// as the portal's and answered 404 (HTTP/1.0, which has no `Host`, still is served).
+#[test]
+fn an_http_1_1_request_without_host_gets_400() {
+    let estate = start_estate(None);
+    let gw = TestGateway::in_front_of(&estate);
+    let resp = raw_http::send(
+        gw.addr,
+        b"GET /s/cnie-renewal/ HTTP/1.1\r\nConnection: close\r\n\r\n",
+    );
+    assert_eq!(resp.status, 400, "{}", resp.text());
+    let old = raw_http::send(gw.addr, b"GET /s/cnie-renewal/ HTTP/1.0\r\n\r\n");
+    assert_eq!(old.status, 200);
+}
+
 #[test]
 fn a_host_the_gateway_does_not_serve_gets_421_and_reaches_no_site() {
     let estate = start_estate(None);
