@@ -249,6 +249,163 @@ async fn a_ministry_cannot_touch_another_ministrys_service_and_each_refusal_is_a
     );
 }
 
+/// `method` on `/api/v1<path>` with `key` and a raw `body`: the status, the `Allow`
+/// header and the body, which must be JSON whatever the answer.
+async fn raw_call(
+    e: &Estate,
+    method: reqwest::Method,
+    path: &str,
+    key: Option<&str>,
+    body: Vec<u8>,
+) -> (StatusCode, Option<String>, Value) {
+    let mut req = client()
+        .request(method, format!("http://{}/api/v1{path}", e.gateway.admin))
+        .header("content-type", "application/json")
+        .body(body);
+    if let Some(k) = key {
+        req = req.bearer_auth(k);
+    }
+    let r = req.send().await.expect("the admin listener answers");
+    let status = r.status();
+    let allow = r
+        .headers()
+        .get("allow")
+        .and_then(|v| v.to_str().ok())
+        .map(str::to_string);
+    let text = r.text().await.expect("a body");
+    let json = serde_json::from_str(&text)
+        .unwrap_or_else(|err| panic!("{path}: not JSON ({err}): {text:?}"));
+    (status, allow, json)
+}
+
+/// What is sent (what, method, path, key, body) and the status expected.
+type MalformedCall<'a> = (
+    &'a str,
+    reqwest::Method,
+    &'a str,
+    Option<&'a str>,
+    Vec<u8>,
+    StatusCode,
+);
+
+/// Calls whose form is wrong are answered after the credential and the service's owner are
+/// checked, always in the API's JSON shape, and each is a line of the audit log.
+#[tokio::test]
+async fn malformed_calls_are_answered_in_json_after_the_credential_and_audited() {
+    let e = Estate::start();
+    let interior = Some(e.keys.ministries["interior"].as_str());
+    let justice = Some(e.keys.ministries["justice"].as_str());
+    let audited_before = audit_lines(e.staged()).len();
+    let cases: Vec<MalformedCall<'_>> = vec![
+        (
+            "no credential, a bad version",
+            reqwest::Method::POST,
+            "/services/cnie-renewal/rollback/abc",
+            None,
+            vec![],
+            StatusCode::UNAUTHORIZED,
+        ),
+        (
+            "a bad version",
+            reqwest::Method::POST,
+            "/services/cnie-renewal/rollback/abc",
+            interior,
+            vec![],
+            StatusCode::BAD_REQUEST,
+        ),
+        (
+            "a body that is not JSON",
+            reqwest::Method::PUT,
+            "/services/cnie-renewal",
+            interior,
+            b"{not json".to_vec(),
+            StatusCode::BAD_REQUEST,
+        ),
+        (
+            "not JSON, on another ministry's service",
+            reqwest::Method::PUT,
+            "/services/cnie-renewal",
+            justice,
+            b"{not json".to_vec(),
+            StatusCode::FORBIDDEN,
+        ),
+        (
+            "a body over the limit",
+            reqwest::Method::POST,
+            "/services",
+            interior,
+            vec![b' '; 5 * 1024 * 1024],
+            StatusCode::PAYLOAD_TOO_LARGE,
+        ),
+        (
+            "no such route",
+            reqwest::Method::GET,
+            "/no-such-thing",
+            interior,
+            vec![],
+            StatusCode::NOT_FOUND,
+        ),
+        (
+            "no such method",
+            reqwest::Method::DELETE,
+            "/services",
+            interior,
+            vec![],
+            StatusCode::METHOD_NOT_ALLOWED,
+        ),
+    ];
+    for (what, method, path, key, body, status) in cases {
+        let (got, allow, json) = raw_call(&e, method, path, key, body).await;
+        assert_eq!(got, status, "{what}: {json}");
+        assert!(json["error"].is_string(), "{what}: {json}");
+        if status == StatusCode::METHOD_NOT_ALLOWED {
+            assert!(allow.is_some_and(|a| a.contains("GET")), "{what}: no Allow");
+        }
+    }
+    let audited: Vec<Value> = audit_lines(e.staged())
+        .into_iter()
+        .skip(audited_before)
+        .collect();
+    let malformed = audited
+        .iter()
+        .filter(|l| l["result"] == "malformed")
+        .count();
+    assert_eq!(
+        malformed, 2,
+        "the bad version and the body that is not JSON: {audited:?}"
+    );
+}
+
+/// A missing ministry is a problem with the document (422 at `/ministry`), not a refusal;
+/// a ministry giving its own service away is refused with that reason, not with "not one
+/// of your services" (it is).
+#[tokio::test]
+async fn a_document_without_a_ministry_gets_422_and_giving_a_service_away_says_why_it_is_refused() {
+    let e = Estate::start();
+    let interior = e.api("interior");
+    let mut orphan = e.new_service("orphan", "interior");
+    orphan.as_object_mut().expect("object").remove("ministry");
+    let missing = interior.post("/services", &orphan).await;
+    assert_status(&missing, StatusCode::UNPROCESSABLE_ENTITY);
+    assert_eq!(missing.pointers(), ["/ministry"], "{}", missing.body);
+    let moved = interior
+        .patch(
+            "/services/cnie-renewal",
+            &json!({ "ministry": "justice" }),
+            None,
+        )
+        .await;
+    assert_status(&moved, StatusCode::FORBIDDEN);
+    assert!(
+        moved
+            .body
+            .to_string()
+            .contains("only the platform may move a service"),
+        "{}",
+        moved.body
+    );
+}
+
 #[tokio::test]
 async fn bad_payloads_get_422_with_a_pointer_each_and_change_nothing() {
     let e = Estate::start();

@@ -37,7 +37,48 @@ pub fn routes(admin: Arc<Admin>) -> Router {
         .route("/api/v1/services/{id}/health", get(health))
         .route("/api/v1/services/{id}/feedback", get(feedback))
         .route("/api/v1/services/{id}/purge", post(purge))
+        .fallback(|| async { StatusCode::NOT_FOUND })
+        .layer(axum::middleware::map_response(json_errors))
         .with_state(admin)
+}
+
+/// Every refusal in the API's one JSON shape (`error`, `error_description`), including
+/// those axum writes itself as plain text or with no body at all: a body over the limit
+/// (413), a path or query that does not parse (400), no such route (404) or method (405,
+/// its `Allow` kept).
+async fn json_errors(response: Response) -> Response {
+    let status = response.status();
+    let json = response
+        .headers()
+        .get(header::CONTENT_TYPE)
+        .and_then(|v| v.to_str().ok())
+        .is_some_and(|ct| ct.starts_with("application/json"));
+    if json || !(status.is_client_error() || status.is_server_error()) {
+        return response;
+    }
+    let allow = response.headers().get(header::ALLOW).cloned();
+    let text = axum::body::to_bytes(response.into_body(), 16 * 1024)
+        .await
+        .map(|b| String::from_utf8_lossy(&b).trim().to_string())
+        .unwrap_or_default();
+    let code = match status {
+        StatusCode::BAD_REQUEST => "bad_request",
+        StatusCode::NOT_FOUND => "not_found",
+        StatusCode::METHOD_NOT_ALLOWED => "method_not_allowed",
+        StatusCode::PAYLOAD_TOO_LARGE => "too_large",
+        StatusCode::UNSUPPORTED_MEDIA_TYPE => "unsupported_media_type",
+        _ => "error",
+    };
+    let description = if text.is_empty() {
+        status.canonical_reason().unwrap_or("error").to_string()
+    } else {
+        text
+    };
+    let mut answer = error(status, code, description);
+    if let Some(allow) = allow {
+        answer.headers_mut().insert(header::ALLOW, allow);
+    }
+    answer
 }
 
 /// An error answer.
@@ -174,15 +215,38 @@ impl Admin {
 
     /// 403 for a service of another ministry (audited).
     fn forbidden(&self, caller: &Caller, action: &str, id: &str, client: SocketAddr) -> Response {
+        let why = format!(
+            "service {id:?} is not one of {}'s services",
+            caller.ministry()
+        );
+        self.refused(caller, action, id, client, why)
+    }
+
+    /// `answer`, the 400 to a call whose form is wrong (its body, its `If-Match`), audited:
+    /// every call is a line in the audit log, refusals included.
+    fn malformed(
+        &self,
+        caller: &Caller,
+        action: &str,
+        id: Option<&str>,
+        client: SocketAddr,
+        answer: Response,
+    ) -> Response {
+        self.audit(caller, action, id, None, "malformed", client);
+        answer
+    }
+
+    /// A 403 saying `why` (audited).
+    fn refused(
+        &self,
+        caller: &Caller,
+        action: &str,
+        id: &str,
+        client: SocketAddr,
+        why: String,
+    ) -> Response {
         self.audit(caller, action, Some(id), None, "forbidden", client);
-        error(
-            StatusCode::FORBIDDEN,
-            "forbidden",
-            format!(
-                "service {id:?} is not one of {}'s services",
-                caller.ministry()
-            ),
-        )
+        error(StatusCode::FORBIDDEN, "forbidden", why)
     }
 }
 
@@ -587,7 +651,7 @@ async fn new_service(
     };
     let doc = match parse(&body) {
         Ok(d) => d,
-        Err(r) => return *r,
+        Err(r) => return admin.malformed(&caller, "create", None, client, *r),
     };
     let Some(id) = doc.get("id").and_then(Value::as_str).map(str::to_string) else {
         return invalid(vec![Problem::new("/id", "is required")]);
@@ -723,19 +787,21 @@ async fn existing(
         Ok(c) => c,
         Err(r) => return r,
     };
+    // Whose service it is is settled before the request's own form: another ministry
+    // learns nothing from how its malformed calls are answered.
+    let current = match visible(&admin, &caller, &id, action.as_str(), client).await {
+        Ok(r) => r,
+        Err(r) => return r,
+    };
     let mut expect = match expectation(&headers) {
         Ok(e) => e,
-        Err(r) => return *r,
+        Err(r) => return admin.malformed(&caller, action.as_str(), Some(&id), client, *r),
     };
     let given = match parse(&body) {
         Ok(d) => d,
-        Err(r) => return *r,
+        Err(r) => return admin.malformed(&caller, action.as_str(), Some(&id), client, *r),
     };
     let doc = if action == Action::Patch {
-        let current = match visible(&admin, &caller, &id, action.as_str(), client).await {
-            Ok(r) => r,
-            Err(r) => return r,
-        };
         if expect == Expect::Any {
             // Stored only over the version the patch was merged onto (see `patch`).
             expect = Expect::Version(current.version);
@@ -772,9 +838,12 @@ async fn remove(
         Ok(c) => c,
         Err(r) => return r,
     };
+    if let Err(r) = visible(&admin, &caller, &id, "delete", client).await {
+        return r;
+    }
     let expect = match expectation(&headers) {
         Ok(e) => e,
-        Err(r) => return *r,
+        Err(r) => return admin.malformed(&caller, "delete", Some(&id), client, *r),
     };
     change(
         &admin,
@@ -795,13 +864,14 @@ async fn remove(
 async fn rollback(
     State(admin): Shared,
     ConnectInfo(client): Client,
-    Path((id, version)): Path<(String, u64)>,
+    Path((id, version)): Path<(String, String)>,
     headers: HeaderMap,
 ) -> Response {
     let caller = match admin.caller(&headers, "rollback", Some(&id), client).await {
         Ok(c) => c,
         Err(r) => return r,
     };
+
     let store = admin.live.store();
     let (current, changes) = match tokio::try_join!(store.get(&id), store.history(&id)) {
         Ok(found) => found,
@@ -825,6 +895,15 @@ async fn rollback(
             );
         }
     }
+    // Read once the caller may act on the service: nobody else learns anything from it.
+    let Ok(version) = version.parse::<u64>() else {
+        let answer = error(
+            StatusCode::BAD_REQUEST,
+            "bad_request",
+            format!("{version:?} is not a version number"),
+        );
+        return admin.malformed(&caller, "rollback", Some(&id), client, answer);
+    };
     let Some(target) = changes.iter().find(|c| c.version == version) else {
         admin.audit(&caller, "rollback", Some(&id), None, "not_found", client);
         return error(
@@ -844,7 +923,7 @@ async fn rollback(
     };
     let expect = match expectation(&headers) {
         Ok(e) => e,
-        Err(r) => return *r,
+        Err(r) => return admin.malformed(&caller, "rollback", Some(&id), client, *r),
     };
     change(
         &admin,
@@ -933,13 +1012,27 @@ async fn change(admin: &Admin, req: Request<'_>) -> Response {
             "must be lowercase letters, digits and '-' (it is a path segment and a host label)",
         ));
     }
-    let ministry = doc
+    let Some(ministry) = doc
         .get("ministry")
         .and_then(Value::as_str)
-        .unwrap_or_default()
-        .to_string();
+        .map(str::to_string)
+    else {
+        admin.audit(caller, action, Some(id), None, "invalid", client);
+        return invalid(vec![Problem::new(
+            "/ministry",
+            "is required: the id of the ministry the service belongs to",
+        )]);
+    };
     if !caller.may(&ministry) {
-        return admin.forbidden(caller, action, id, client);
+        let why = if current.is_some() {
+            format!("only the platform may move a service to another ministry ({ministry:?})")
+        } else {
+            format!(
+                "{} may only register services of its own",
+                caller.ministry()
+            )
+        };
+        return admin.refused(caller, action, id, client, why);
     }
     // The secrets this ministry gave the service, in any of its versions: a rollback brings
     // an older one back, and a ministry that registers an id another ministry deleted gets
@@ -1030,6 +1123,14 @@ async fn change(admin: &Admin, req: Request<'_>) -> Response {
         .await
     {
         Ok(v) => v,
+        Err(StoreError::Conflict { .. }) if req.action == Action::Create => {
+            // Another call created it between the check above and now.
+            admin.audit(caller, action, Some(id), None, "invalid", client);
+            return invalid(vec![Problem::new(
+                "/id",
+                format!("{id:?} is already a service"),
+            )]);
+        }
         Err(e) => {
             admin.audit(caller, action, Some(id), None, result_of(&e), client);
             return store_error(e);
