@@ -140,8 +140,25 @@ impl Admin {
         let authorization = headers
             .get(header::AUTHORIZATION)
             .and_then(|v| v.to_str().ok());
-        match self.auth.authenticate(authorization).await {
+        match self
+            .auth
+            .authenticate_from(authorization, client.ip())
+            .await
+        {
             Ok(c) => Ok(c),
+            Err(Unauthenticated::Throttled) => {
+                self.audit_result("-", "-", action, service, None, "throttled", client);
+                let mut r = error(
+                    StatusCode::TOO_MANY_REQUESTS,
+                    "too_many_invalid_credentials",
+                    "this address sent too many invalid credentials; wait a minute",
+                );
+                r.headers_mut().insert(
+                    header::RETRY_AFTER,
+                    HeaderValue::from(super::auth::FAILURE_WINDOW.as_secs()),
+                );
+                Err(r)
+            }
             Err(why) => {
                 self.audit_result("-", "-", action, service, None, "unauthenticated", client);
                 let (code, text) = match why {
@@ -149,7 +166,9 @@ impl Admin {
                         "invalid_request",
                         "send Authorization: Bearer <API key or access token>",
                     ),
-                    Unauthenticated::Invalid => ("invalid_token", "the credential is not valid"),
+                    Unauthenticated::Invalid | Unauthenticated::Throttled => {
+                        ("invalid_token", "the credential is not valid")
+                    }
                 };
                 let mut r = error(StatusCode::UNAUTHORIZED, code, text);
                 r.headers_mut().insert(

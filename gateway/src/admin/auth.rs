@@ -4,7 +4,10 @@
 //! - an API key, `egov_<key id>_<secret>`, checked against the argon2 hash `[admin] keys`
 //!   holds for that id (the key itself is stored nowhere). A verified key is remembered for a
 //!   few minutes (by its SHA-256), and verifications run a few at a time, so a flood of wrong
-//!   keys costs bounded CPU and never slows holders of a right one;
+//!   keys costs bounded CPU. An address that sent [`FAILURES_ALLOWED`] invalid credentials
+//!   within [`FAILURE_WINDOW`] gets 429 without a verification until it stops, so its flood
+//!   does not queue ahead of holders of a right key. A key id that does not exist costs the
+//!   same verification as a wrong secret, so the answer's time does not tell which ids do;
 //! - an OAuth2 client-credentials access token: a JWT from `[sso]`'s issuer, checked against
 //!   its JWKS, with `aud` = `[admin] token_audience`; the ministry is the token's
 //!   `[admin] ministry_claim` (`platform` for the platform role).
@@ -16,7 +19,8 @@ use crate::sso::Sso;
 use argon2::{Argon2, PasswordHash, PasswordVerifier};
 use moka::sync::Cache;
 use sha2::{Digest, Sha256};
-use std::sync::Arc;
+use std::net::IpAddr;
+use std::sync::{Arc, LazyLock};
 use std::time::Duration;
 use tokio::sync::Semaphore;
 
@@ -24,6 +28,15 @@ use tokio::sync::Semaphore;
 const VERIFIED_TTL: Duration = Duration::from_secs(300);
 /// Argon2 verifications running at once.
 const CONCURRENT_VERIFICATIONS: usize = 2;
+/// Invalid credentials one address may send within [`FAILURE_WINDOW`].
+pub const FAILURES_ALLOWED: u32 = 20;
+/// How long an address's invalid credentials are counted (from the last one).
+pub const FAILURE_WINDOW: Duration = Duration::from_secs(60);
+
+/// The hash a key naming an id that does not exist is checked against: never matched, but
+/// as slow to check as a real one.
+static UNKNOWN_ID_HASH: LazyLock<Option<String>> =
+    LazyLock::new(|| new_key("unknown").ok().map(|(_, hash)| hash));
 
 /// An authenticated caller.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -58,6 +71,8 @@ pub enum Unauthenticated {
     Missing,
     /// A credential that is not valid.
     Invalid,
+    /// Too many invalid credentials from this address lately: not even checked.
+    Throttled,
 }
 
 /// Checks credentials.
@@ -68,6 +83,8 @@ pub struct Authenticator {
     sso: Arc<Sso>,
     verified: Cache<[u8; 32], KeyHolder>,
     verifying: Semaphore,
+    /// Invalid credentials by address, each forgotten [`FAILURE_WINDOW`] after the last.
+    failures: Cache<IpAddr, u32>,
 }
 
 impl Authenticator {
@@ -82,7 +99,29 @@ impl Authenticator {
                 .max_capacity(10_000)
                 .build(),
             verifying: Semaphore::new(CONCURRENT_VERIFICATIONS),
+            failures: Cache::builder()
+                .time_to_live(FAILURE_WINDOW)
+                .max_capacity(100_000)
+                .build(),
         }
+    }
+
+    /// [`Self::authenticate`], for a request from `client`: refused unchecked while the
+    /// address is over its invalid credentials, which are counted here.
+    pub async fn authenticate_from(
+        &self,
+        authorization: Option<&str>,
+        client: IpAddr,
+    ) -> Result<Caller, Unauthenticated> {
+        let failed = self.failures.get(&client).unwrap_or(0);
+        if failed >= FAILURES_ALLOWED {
+            return Err(Unauthenticated::Throttled);
+        }
+        let result = self.authenticate(authorization).await;
+        if result == Err(Unauthenticated::Invalid) {
+            self.failures.insert(client, failed + 1);
+        }
+        result
     }
 
     /// The caller behind an `Authorization` header value.
@@ -105,9 +144,7 @@ impl Authenticator {
 
     async fn api_key(&self, key: &str, rest: &str) -> Result<Caller, Unauthenticated> {
         let (id, _secret) = rest.split_once('_').ok_or(Unauthenticated::Invalid)?;
-        let Some(stored) = self.keys.iter().find(|k| k.id == id) else {
-            return Err(Unauthenticated::Invalid);
-        };
+        let stored = self.keys.iter().find(|k| k.id == id);
         let actor = format!("key:{id}");
         let fingerprint: [u8; 32] = Sha256::digest(key.as_bytes()).into();
         if let Some(holder) = self.verified.get(&fingerprint) {
@@ -118,7 +155,11 @@ impl Authenticator {
             .acquire()
             .await
             .map_err(|_| Unauthenticated::Invalid)?;
-        let hash = stored.hash.clone();
+        // An unknown id is checked too (and fails): as slow as a wrong secret.
+        let hash = match stored {
+            Some(k) => k.hash.clone(),
+            None => UNKNOWN_ID_HASH.clone().unwrap_or_default(),
+        };
         let candidate = key.to_string();
         let ok = tokio::task::spawn_blocking(move || {
             PasswordHash::new(&hash)
@@ -131,9 +172,9 @@ impl Authenticator {
         })
         .await
         .unwrap_or(false);
-        if !ok {
+        let Some(stored) = stored.filter(|_| ok) else {
             return Err(Unauthenticated::Invalid);
-        }
+        };
         self.verified.insert(fingerprint, stored.holder.clone());
         Ok(Caller {
             actor,
