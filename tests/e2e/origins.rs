@@ -455,6 +455,13 @@ async fn a_write_sent_from_another_services_origin_is_refused() {
         403,
         "a sibling service's page wrote as the citizen"
     );
+    // What a sibling's page sends from a sandboxed frame: an origin that says nothing.
+    let opaque = post("null".into()).await.expect("request");
+    assert_eq!(
+        opaque.status(),
+        403,
+        "a write from an opaque origin went through"
+    );
     let own = post(gw.origin_url("cnie-renewal", ""))
         .await
         .expect("request");

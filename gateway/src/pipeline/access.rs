@@ -77,7 +77,9 @@ impl Stage for Access {
 /// the citizen's cookies to a form or `fetch` one legacy page sends to another: the
 /// same-origin policy keeps the answer from being read, but not the write from happening.
 /// Such a write is refused; writes from the service's own pages, from the portal or from
-/// anywhere else (a payment provider posting back) are not.
+/// anywhere else (a payment provider posting back) are not. An opaque `Origin: null` is
+/// refused too: a sibling's page gets one by posting from a sandboxed frame, and nothing
+/// then says where it came from (the portal's logout and feedback refuse it alike).
 fn sibling_origin_write<'r>(
     req: &'r pingora::http::RequestHeader,
     service: &Service,
@@ -95,6 +97,9 @@ fn sibling_origin_write<'r>(
         .service_origins
         .as_ref()?;
     let origin = req.headers.get(http::header::ORIGIN)?.to_str().ok()?;
+    if origin.trim().eq_ignore_ascii_case("null") {
+        return Some(origin);
+    }
     let host = origin.split_once("://")?.1;
     let host = crate::host::normalize(host);
     let from = origins.service_of(&host)?;
