@@ -111,6 +111,17 @@ impl HeadDeadline {
     /// (`GET / HTTP/1.0\r\n\r\n`, 18 bytes: a load balancer's health check) unanswered
     /// until the header deadline; this answers it at once. Under the header deadline.
     pub async fn starts_with(&mut self, prefix: &[u8]) -> std::io::Result<bool> {
+        // The whole test runs under the header deadline: the scanner stops watching once
+        // it sees the preface begin (or a blank line inside it), so a client that sends
+        // part of the preface and falls silent would otherwise hold the connection forever.
+        let at = self.deadline_from_now_if_unset();
+        match tokio::time::timeout_at(at, self.read_until_told(prefix)).await {
+            Ok(verdict) => verdict,
+            Err(_) => Err(self.timed_out()),
+        }
+    }
+
+    async fn read_until_told(&mut self, prefix: &[u8]) -> std::io::Result<bool> {
         let mut first = std::mem::take(&mut self.stash).to_vec();
         let verdict = loop {
             let n = first.len().min(prefix.len());
@@ -475,6 +486,41 @@ mod tests {
         let err = last.expect_err("the deadline passed");
         assert_eq!(err.kind(), std::io::ErrorKind::TimedOut);
         assert_eq!(server.timeouts.get(), 1);
+    }
+
+    #[tokio::test]
+    async fn part_of_the_http2_preface_then_silence_is_cut_off_at_the_deadline() {
+        for sent in [
+            &b"PRI * HTTP/2.0\r\n"[..],
+            &b"PRI * HTTP/2.0\r\n\r\nS"[..],
+            b"PR",
+        ] {
+            let (mut server, mut client) = pair(LIMIT);
+            client.write_all(sent).await.expect("write");
+            let err = server
+                .starts_with(b"PRI * HTTP/2.0\r\n\r\nSM\r\n\r\n")
+                .await
+                .expect_err("the deadline passed");
+            assert_eq!(err.kind(), std::io::ErrorKind::TimedOut, "{sent:?}");
+            assert_eq!(server.timeouts.get(), 1, "{sent:?}");
+        }
+    }
+
+    #[tokio::test]
+    async fn a_request_shorter_than_the_http2_preface_is_told_at_once_and_kept() {
+        let (mut server, mut client) = pair(LIMIT);
+        client
+            .write_all(b"GET / HTTP/1.0\r\n\r\n")
+            .await
+            .expect("write");
+        let h2 = server
+            .starts_with(b"PRI * HTTP/2.0\r\n\r\nSM\r\n\r\n")
+            .await
+            .expect("told");
+        assert!(!h2);
+        let mut buf = [0u8; 64];
+        let n = server.read(&mut buf).await.expect("kept");
+        assert_eq!(&buf[..n], b"GET / HTTP/1.0\r\n\r\n");
     }
 
     #[tokio::test]
