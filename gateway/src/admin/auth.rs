@@ -20,6 +20,7 @@ use argon2::{Argon2, PasswordHash, PasswordVerifier};
 use moka::sync::Cache;
 use sha2::{Digest, Sha256};
 use std::net::IpAddr;
+use std::sync::atomic::{AtomicU32, Ordering};
 use std::sync::{Arc, LazyLock};
 use std::time::Duration;
 use tokio::sync::Semaphore;
@@ -30,7 +31,7 @@ const VERIFIED_TTL: Duration = Duration::from_secs(300);
 const CONCURRENT_VERIFICATIONS: usize = 2;
 /// Invalid credentials one address may send within [`FAILURE_WINDOW`].
 pub const FAILURES_ALLOWED: u32 = 20;
-/// How long an address's invalid credentials are counted (from the last one).
+/// How long an address's invalid credentials are counted (from the first one).
 pub const FAILURE_WINDOW: Duration = Duration::from_secs(60);
 
 /// The hash a key naming an id that does not exist is checked against: never matched, but
@@ -83,8 +84,9 @@ pub struct Authenticator {
     sso: Arc<Sso>,
     verified: Cache<[u8; 32], KeyHolder>,
     verifying: Semaphore,
-    /// Invalid credentials by address, each forgotten [`FAILURE_WINDOW`] after the last.
-    failures: Cache<IpAddr, u32>,
+    /// Credentials being checked or found invalid, by address (an IPv6 address by its /64);
+    /// an address's count is forgotten [`FAILURE_WINDOW`] after its first.
+    failures: Cache<IpAddr, Arc<AtomicU32>>,
 }
 
 impl Authenticator {
@@ -106,22 +108,43 @@ impl Authenticator {
         }
     }
 
-    /// [`Self::authenticate`], for a request from `client`: refused unchecked while the
-    /// address is over its invalid credentials, which are counted here.
+    /// [`Self::authenticate`], for a request from `client`. A key verified lately passes at
+    /// once. Otherwise the check counts against the address while it runs, and stays counted
+    /// if the credential is invalid: an address with [`FAILURES_ALLOWED`] counted is
+    /// refused unchecked, so a flood sent all at once is cut off as surely as one sent in
+    /// turn (counting only finished failures let hundreds queue ahead of a right key).
     pub async fn authenticate_from(
         &self,
         authorization: Option<&str>,
         client: IpAddr,
     ) -> Result<Caller, Unauthenticated> {
-        let failed = self.failures.get(&client).unwrap_or(0);
-        if failed >= FAILURES_ALLOWED {
+        if let Some(caller) = self.remembered(authorization) {
+            return Ok(caller);
+        }
+        let counter = self
+            .failures
+            .get_with(throttle_key(client), || Arc::new(AtomicU32::new(0)));
+        if counter.fetch_add(1, Ordering::AcqRel) >= FAILURES_ALLOWED {
+            counter.fetch_sub(1, Ordering::AcqRel);
             return Err(Unauthenticated::Throttled);
         }
         let result = self.authenticate(authorization).await;
-        if result == Err(Unauthenticated::Invalid) {
-            self.failures.insert(client, failed + 1);
+        if result != Err(Unauthenticated::Invalid) {
+            counter.fetch_sub(1, Ordering::AcqRel);
         }
         result
+    }
+
+    /// The caller of an API key verified within [`VERIFIED_TTL`], without a check.
+    fn remembered(&self, authorization: Option<&str>) -> Option<Caller> {
+        let key = bearer(authorization)?;
+        let (id, _) = key.strip_prefix("egov_")?.split_once('_')?;
+        let fingerprint: [u8; 32] = Sha256::digest(key.as_bytes()).into();
+        let holder = self.verified.get(&fingerprint)?;
+        Some(Caller {
+            actor: format!("key:{id}"),
+            holder,
+        })
     }
 
     /// The caller behind an `Authorization` header value.
@@ -129,13 +152,7 @@ impl Authenticator {
         &self,
         authorization: Option<&str>,
     ) -> Result<Caller, Unauthenticated> {
-        let token = authorization
-            .and_then(|v| {
-                let (scheme, rest) = v.split_once(' ')?;
-                scheme.eq_ignore_ascii_case("bearer").then(|| rest.trim())
-            })
-            .filter(|t| !t.is_empty())
-            .ok_or(Unauthenticated::Missing)?;
+        let token = bearer(authorization).ok_or(Unauthenticated::Missing)?;
         if let Some(rest) = token.strip_prefix("egov_") {
             return self.api_key(token, rest).await;
         }
@@ -215,6 +232,29 @@ impl Authenticator {
     }
 }
 
+/// The token of an `Authorization: Bearer <token>` value.
+fn bearer(authorization: Option<&str>) -> Option<&str> {
+    authorization
+        .and_then(|v| {
+            let (scheme, rest) = v.split_once(' ')?;
+            scheme.eq_ignore_ascii_case("bearer").then(|| rest.trim())
+        })
+        .filter(|t| !t.is_empty())
+}
+
+/// Whose invalid credentials an address's count: an IPv6 address by its /64, which one
+/// client holds whole.
+fn throttle_key(ip: IpAddr) -> IpAddr {
+    match ip {
+        IpAddr::V6(v6) if v6.to_ipv4_mapped().is_none() => {
+            let bits = u128::from(v6) & !((1u128 << 64) - 1);
+            IpAddr::V6(std::net::Ipv6Addr::from(bits))
+        }
+        IpAddr::V6(v6) => v6.to_ipv4_mapped().map_or(ip, IpAddr::V4),
+        v4 => v4,
+    }
+}
+
 /// A new API key with id `id`: the key (shown once, stored nowhere) and its argon2 hash
 /// (what `[admin] keys` holds).
 pub fn new_key(id: &str) -> Result<(String, String), String> {
@@ -241,6 +281,16 @@ pub fn key_entry(id: &str, holder: &KeyHolder, hash: &str) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn invalid_credentials_are_counted_by_address_and_by_ipv6_slash_64() {
+        let key = |s: &str| throttle_key(s.parse().expect("ip"));
+        assert_eq!(key("192.0.2.7"), key("192.0.2.7"));
+        assert_ne!(key("192.0.2.7"), key("192.0.2.8"));
+        assert_eq!(key("2001:db8:1:2::1"), key("2001:db8:1:2:ffff::9"));
+        assert_ne!(key("2001:db8:1:2::1"), key("2001:db8:1:3::1"));
+        assert_eq!(key("::ffff:192.0.2.7"), key("192.0.2.7"));
+    }
 
     #[test]
     fn a_new_key_verifies_against_its_hash_and_nothing_else_does() {
