@@ -1,5 +1,5 @@
 //! The handlers of `/api/v1`. Every request is authenticated first (before any lookup or
-//! validation); every change (create, replace, patch, delete, rollback) goes through one
+//! validation; only axum's body limit and query parsing come before it); every change (create, replace, patch, delete, rollback) goes through one
 //! path, [`change`]: authorise, take secrets out, validate (the service, its backends'
 //! addresses, its legacy host, then the whole registry as it would become), store with
 //! optimistic concurrency, apply through the reload pipeline, audit.
@@ -634,6 +634,9 @@ struct Request<'a> {
     dry_run: bool,
     flags: WriteFlags,
     client: SocketAddr,
+    /// A conflict will be retried (a patch without a version of its own): the call is
+    /// audited when it ends, not at each attempt.
+    retried: bool,
 }
 
 async fn create(
@@ -686,6 +689,7 @@ async fn new_service(
             dry_run,
             flags,
             client,
+            retried: false,
         },
     )
     .await
@@ -723,6 +727,7 @@ async fn replace(
         body,
         Action::Replace,
         false,
+        false,
     )
     .await
 }
@@ -743,7 +748,7 @@ async fn patch(
     // service's version: two concurrent patches of different fields both land (the second
     // is merged again onto the first's result) instead of the second silently undoing the
     // first. A caller that named a version (`If-Match`) gets the 412 at once.
-    let retry = !headers.contains_key(header::IF_MATCH);
+    let retry = matches!(expectation(&headers), Ok(Expect::Any));
     let mut attempt = 1;
     loop {
         let answer = existing(
@@ -755,6 +760,7 @@ async fn patch(
             body.clone(),
             Action::Patch,
             false,
+            retry && attempt < PATCH_ATTEMPTS,
         )
         .await;
         if !(retry
@@ -784,6 +790,7 @@ async fn validate_existing(
         body,
         Action::Replace,
         true,
+        false,
     )
     .await
 }
@@ -798,6 +805,7 @@ async fn existing(
     body: axum::body::Bytes,
     action: Action,
     dry_run: bool,
+    retried: bool,
 ) -> Response {
     let caller = match admin
         .caller(&headers, action.as_str(), Some(&id), client)
@@ -842,6 +850,7 @@ async fn existing(
             dry_run,
             flags,
             client,
+            retried,
         },
     )
     .await
@@ -875,6 +884,7 @@ async fn remove(
             dry_run: false,
             flags: WriteFlags::default(),
             client,
+            retried: false,
         },
     )
     .await
@@ -955,6 +965,7 @@ async fn rollback(
             dry_run: false,
             flags: WriteFlags::default(),
             client,
+            retried: false,
         },
     )
     .await
@@ -1036,11 +1047,12 @@ async fn change(admin: &Admin, req: Request<'_>) -> Response {
         .and_then(Value::as_str)
         .map(str::to_string)
     else {
-        admin.audit(caller, action, Some(id), None, "invalid", client);
-        return invalid(vec![Problem::new(
+        problems.push(Problem::new(
             "/ministry",
             "is required: the id of the ministry the service belongs to",
-        )]);
+        ));
+        admin.audit(caller, action, Some(id), None, "invalid", client);
+        return invalid(problems);
     };
     if !caller.may(&ministry) {
         let why = if current.is_some() {
@@ -1060,13 +1072,18 @@ async fn change(admin: &Admin, req: Request<'_>) -> Response {
     if let Some(c) = &current {
         checks::stored_references(&c.document, &mut given);
     }
-    match store.history(id).await {
-        Ok(changes) => changes
-            .iter()
-            .filter(|c| caller.may(&c.ministry))
-            .filter_map(|c| c.document.as_ref())
-            .for_each(|d| checks::stored_references(d, &mut given)),
-        Err(e) => return store_error(e),
+    let mut named = HashSet::new();
+    checks::stored_references(&doc, &mut named);
+    if !named.is_subset(&given) {
+        // Only then is the history read (one store read per version).
+        match store.history(id).await {
+            Ok(changes) => changes
+                .iter()
+                .filter(|c| caller.may(&c.ministry))
+                .filter_map(|c| c.document.as_ref())
+                .for_each(|d| checks::stored_references(d, &mut given)),
+            Err(e) => return store_error(e),
+        }
     }
     let known = checks::Known {
         previous: current.as_ref().map(|c| &c.document),
@@ -1150,6 +1167,7 @@ async fn change(admin: &Admin, req: Request<'_>) -> Response {
                 format!("{id:?} is already a service"),
             )]);
         }
+        Err(e @ StoreError::Conflict { .. }) if req.retried => return store_error(e),
         Err(e) => {
             admin.audit(caller, action, Some(id), None, result_of(&e), client);
             return store_error(e);

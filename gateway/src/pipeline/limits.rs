@@ -114,11 +114,12 @@ pub fn check_body(ctx: &RequestCtx, read: usize, upgraded: bool) -> pingora::Res
 /// body his request announced: the legacy site timed out waiting for the rest of it. That
 /// is the citizen's doing, not the site's: he gets 408, and the site's health and breaker
 /// hear nothing (counted, a dozen such requests took a service into maintenance).
+///
+/// Only a read timeout (the gateway waiting for the site's answer): a write timeout while
+/// a body is unfinished is a site that stopped reading it, the site's doing.
 pub fn body_stalled(session: &mut Session, e: &pingora::Error) -> bool {
-    matches!(
-        e.etype(),
-        pingora::ErrorType::ReadTimedout | pingora::ErrorType::WriteTimedout
-    ) && !session.was_upgraded()
+    matches!(e.etype(), pingora::ErrorType::ReadTimedout)
+        && !session.was_upgraded()
         && !session.is_body_done()
 }
 
