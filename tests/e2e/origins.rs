@@ -167,6 +167,16 @@ fn world(store: Store) -> SsoWorld {
 /// the portal's hop, and at the first visit through the provider's login too. Returns the
 /// final page and whether the provider was involved.
 async fn visit(world: &SsoWorld, browser: &Browser, url: &str) -> (reqwest::Response, bool) {
+    visit_as(world, browser, url, "amina").await
+}
+
+/// [`visit`], signing in as `citizen` when the provider asks.
+async fn visit_as(
+    world: &SsoWorld,
+    browser: &Browser,
+    url: &str,
+    citizen: &str,
+) -> (reqwest::Response, bool) {
     let provider = world.provider.issuer().to_string();
     let (resp, seen) = browser.follow_from(url, Some(&provider)).await;
     if !seen
@@ -177,7 +187,7 @@ async fn visit(world: &SsoWorld, browser: &Browser, url: &str) -> (reqwest::Resp
     }
     let authorize = seen.last().expect("a URL").as_str().to_string();
     let callback = browser
-        .oidc_provider_login(&authorize, "amina", "any-password")
+        .oidc_provider_login(&authorize, citizen, "any-password")
         .await;
     let (resp, _) = browser.follow_from(callback.as_str(), None).await;
     (resp, true)
@@ -332,13 +342,16 @@ async fn wait_for_the_revocation_to_reach(browser: &Browser, port: u16) {
 }
 
 /// A one-time code for `service`'s origin, issued to the signed-in `browser` by the portal,
-/// not yet exchanged.
+/// not yet exchanged: asked for as a browser does, from the service's origin (which gives
+/// the browser the nonce the code is bound to).
 async fn code_for(world: &SsoWorld, browser: &Browser, service: &str) -> String {
-    let hop = browser
-        .get(world.gateway.url(&format!(
-            "/auth/hop?service={service}&return_to=%2F__estate%2Fwhoami"
-        )))
+    let start = browser
+        .get(world.gateway.origin_url(service, "/__estate/whoami"))
         .await;
+    assert_eq!(start.status(), 302, "{service} served without a session");
+    let hop_url = redirect_target(&start);
+    assert_eq!(hop_url.path(), "/auth/hop");
+    let hop = browser.get(hop_url).await;
     assert_eq!(hop.status(), 302);
     let to = redirect_target(&hop);
     assert_eq!(to.host_str(), Some(format!("{service}.localhost").as_str()));
@@ -346,6 +359,57 @@ async fn code_for(world: &SsoWorld, browser: &Browser, service: &str) -> String 
         .find(|(k, _)| k == "code")
         .map(|(_, v)| v.into_owned())
         .expect("a code")
+}
+
+/// Login CSRF across origins: a signed-in attacker mints a code for a service and has a
+/// victim's browser open it. Unbound, the victim's session on that origin became his (the
+/// legacy site then saw his identity in her browser). Bound to the nonce of the browser
+/// that asked for it, the code is burnt and she stays herself.
+#[tokio::test(flavor = "multi_thread")]
+async fn a_code_minted_by_another_citizen_gives_the_victims_browser_nothing() {
+    let world = world(Store::Memory);
+    let service = CITIZEN_SERVICES[0];
+    let whoami_url = world.gateway.origin_url(service, "/__estate/whoami");
+    let victim = Browser::resolving_service_origins(world.gateway.addr);
+    let (page, _) = visit(&world, &victim, &whoami_url).await;
+    let before = whoami(page).await;
+    let attacker = Browser::resolving_service_origins(world.gateway.addr);
+    let elsewhere = world
+        .gateway
+        .origin_url(CITIZEN_SERVICES[1], "/__estate/whoami");
+    let (his, _) = visit_as(&world, &attacker, &elsewhere, "youssef").await;
+    assert!(
+        whoami(his).await["claims"]["sub"].is_string(),
+        "he is signed in"
+    );
+    let code = code_for(&world, &attacker, service).await;
+    let planted = victim
+        .get(
+            world
+                .gateway
+                .origin_url(service, &format!("/__egov/session?code={code}")),
+        )
+        .await;
+    assert_eq!(planted.status(), 302);
+    assert!(
+        planted
+            .headers()
+            .get("set-cookie")
+            .is_none_or(|c| !c.to_str().unwrap_or("").contains("egov_session=")),
+        "the attacker's code set a session in the victim's browser"
+    );
+    let after = whoami(victim.get(&whoami_url).await).await;
+    assert_eq!(after["claims"]["sub"], before["claims"]["sub"], "{after}");
+    assert!(!after.to_string().contains("Youssef"), "{after}");
+    // And the attacker's own browser can no longer use the code either.
+    let replay = attacker
+        .get(
+            world
+                .gateway
+                .origin_url(service, &format!("/__egov/session?code={code}")),
+        )
+        .await;
+    assert_eq!(replay.status(), 400);
 }
 
 #[tokio::test(flavor = "multi_thread")]

@@ -1,4 +1,5 @@
-//! The portal's own cookies: the session id and the login-in-progress marker.
+//! The portal's own cookies: the session id, the login-in-progress marker and, on a service
+//! origin, the hop-in-progress nonce.
 //!
 //! Small and opaque: the session cookie holds only a random id (tokens stay server-side),
 //! `HttpOnly`, `SameSite=Lax`, and under TLS `Secure` with the `__Host-` prefix (so no
@@ -29,6 +30,7 @@ pub struct CookieJar {
     secure: bool,
     session_name: &'static str,
     login_name: &'static str,
+    hop_name: &'static str,
 }
 
 impl CookieJar {
@@ -38,12 +40,14 @@ impl CookieJar {
                 secure,
                 session_name: "__Host-egov_session",
                 login_name: "__Secure-egov_login",
+                hop_name: "__Host-egov_hop",
             }
         } else {
             Self {
                 secure,
                 session_name: "egov_session",
                 login_name: "egov_login",
+                hop_name: "egov_hop",
             }
         }
     }
@@ -138,6 +142,28 @@ impl CookieJar {
             "{}={state}; Max-Age=600{}",
             self.login_name,
             self.attributes("/auth/callback")
+        ))
+    }
+
+    /// The nonce a service origin gave the browser when it sent it for a hop code.
+    pub fn hop_nonce<'a>(&self, req: &'a RequestHeader) -> Option<&'a str> {
+        find(req, self.hop_name)
+    }
+
+    /// The hop nonce, for `max_age` seconds (a code's lifetime and the login it may need).
+    pub fn set_hop(&self, nonce: &str, max_age: u64) -> HeaderValue {
+        value(format!(
+            "{}={nonce}; Max-Age={max_age}{}",
+            self.hop_name,
+            self.attributes("/")
+        ))
+    }
+
+    pub fn clear_hop(&self) -> HeaderValue {
+        value(format!(
+            "{}=; Max-Age=0{}",
+            self.hop_name,
+            self.attributes("/")
         ))
     }
 

@@ -4,18 +4,25 @@
 //! origin, with the identity provider. A service origin never sees the portal's cookie (it is
 //! host-only) and never trusts anything but its own:
 //!
-//! 1. a request on `https://<id>.services…` without that origin's session is sent to the
-//!    portal's `/auth/hop?service=<id>&return_to=<path>` ([`Sso::hop_required`]);
+//! 1. a request on `https://<id>.services…` without that origin's session gets a fresh
+//!    nonce in a host-only cookie of that origin and is sent to the portal's
+//!    `/auth/hop?service=<id>&return_to=<path>&binding=<SHA-256 of the nonce>`
+//!    ([`Sso::hop_required`]); a hop asked for without a binding is sent to the service
+//!    origin first, to get one;
 //! 2. the portal, if the citizen is signed in, stores a one-time code bound to that service
-//!    (and to the portal session, and where to go next) for at most `sessions.origin_code_ttl`
-//!    (60 s by default and at most), and
+//!    (and to the portal session, the binding, and where to go next) for at most
+//!    `sessions.origin_code_ttl` (60 s by default and at most), and
 //!    redirects to the service origin's [`ORIGIN_EXCHANGE_PATH`]`?code=…`; if not, it sends
 //!    the citizen to log in first and back to step 2;
 //! 3. the service origin takes the code (once: `GETDEL`), checks it was issued for this very
-//!    service and is not late, and sets its own host-only session cookie: an
-//!    [`OriginSession`], a child of the portal session.
+//!    service, to this very browser (its nonce cookie hashes to the binding) and is not
+//!    late, and sets its own host-only session cookie: an [`OriginSession`], a child of the
+//!    portal session.
 //!
-//! A code used twice, for another origin, or late is refused, logged and counted. Every
+//! A code used twice, for another origin, by another browser or late is refused, logged and
+//! counted. The binding is what OAuth's `state` is to a login: without it, anyone signed in
+//! could mint a code and have a victim's browser open it, and the victim would then act on
+//! that service as him (his identity in her session). Every
 //! request on the service origin reads the portal session through its child, so whatever
 //! ends the portal session (logout, back-channel logout, expiry, on any instance) ends all
 //! of its origin sessions at once.
@@ -71,13 +78,16 @@ impl Sso {
             .path_and_query()
             .map(|pq| pq.as_str())
             .unwrap_or("/");
+        let nonce = random_token();
         let hop = format!(
-            "{}/auth/hop?service={}&return_to={}",
+            "{}/auth/hop?service={}&return_to={}&binding={}",
             self.origin,
             encode(service.id()),
-            encode(back)
+            encode(back),
+            binding_of(&nonce)
         );
-        super::send_to(req, &hop)
+        // Long enough for a login at the identity provider on the way.
+        super::send_to(req, &hop).with_header(SET_COOKIE, self.jar.set_hop(&nonce, 600))
     }
 
     /// `GET /auth/hop?service=<id>&return_to=<path>` on the portal origin: a one-time code
@@ -97,6 +107,14 @@ impl Sso {
             return response::error_page(ErrorKind::NotFound, request_id);
         };
         let return_to = safe_return_to(query_param(http, "return_to").as_deref());
+        let Some(binding) = query_param(http, "binding").filter(|b| is_binding(b)) else {
+            // Not asked for by the service origin: that origin gives the browser its nonce
+            // (and sends it back here) first.
+            return LocalResponse::redirect(
+                false,
+                &format!("{}{return_to}", origins.origin(service.id())),
+            );
+        };
         let session = match self.current_session(http.req_header()).await {
             Ok(s) => s,
             Err(e) => {
@@ -107,7 +125,7 @@ impl Sso {
         let Some(session) = session else {
             // Log in first, then come back here for the code.
             let again = format!(
-                "/auth/hop?service={}&return_to={}",
+                "/auth/hop?service={}&return_to={}&binding={binding}",
                 encode(service.id()),
                 encode(&return_to)
             );
@@ -122,6 +140,7 @@ impl Sso {
             service: service.id().to_string(),
             return_to,
             created_at: now_secs(),
+            binding,
         };
         if let Err(e) = self.store.put_hop(&code, &hop, self.origin_code_ttl).await {
             tracing::warn!(error = %e, "hop: session store unavailable");
@@ -146,7 +165,7 @@ impl Sso {
         service: &Service,
         request_id: &str,
     ) -> LocalResponse {
-        let refused = |result: &str, why: &str| {
+        let counted = |result: &str, why: &str| {
             tracing::warn!(
                 service = service.id(),
                 reason = why,
@@ -154,6 +173,9 @@ impl Sso {
                 "origin code refused"
             );
             self.metrics.origin_codes.with_label_values(&[result]).inc();
+        };
+        let refused = |result: &str, why: &str| {
+            counted(result, why);
             response::error_page(ErrorKind::LoginFailed, request_id)
         };
         let Some(code) = query_param(http, "code").filter(|c| super::session::looks_like_token(c))
@@ -173,6 +195,20 @@ impl Sso {
             return refused(
                 "wrong_origin",
                 "the code was issued for another service's origin",
+            );
+        }
+        let nonce = self.jar.hop_nonce(http.req_header()).unwrap_or_default();
+        if hop.binding.is_empty() || binding_of(nonce) != hop.binding {
+            // Someone else's code (or this browser's, when a second tab's hop replaced its
+            // nonce): burnt, and no session from it. The browser goes on to the page as it
+            // is; without a session of its own there, that page starts its own hop.
+            counted(
+                "unbound",
+                "the code was asked for by another browser (or by another tab of this one)",
+            );
+            return LocalResponse::redirect(false, &hop.return_to).with_header(
+                http::header::CACHE_CONTROL,
+                http::HeaderValue::from_static("no-store"),
             );
         }
         let now = now_secs();
@@ -205,9 +241,22 @@ impl Sso {
             .inc();
         LocalResponse::redirect(false, &hop.return_to)
             .with_header(SET_COOKIE, self.jar.set_session(&id))
+            .with_header(SET_COOKIE, self.jar.clear_hop())
             .with_header(
                 http::header::CACHE_CONTROL,
                 http::HeaderValue::from_static("no-store"),
             )
     }
+}
+
+/// What a hop code is bound to: the SHA-256 of the browser's nonce, in hex (the nonce itself
+/// never leaves the service origin's cookie).
+fn binding_of(nonce: &str) -> String {
+    use sha2::Digest;
+    hex::encode(sha2::Sha256::digest(nonce.as_bytes()))
+}
+
+/// A binding as [`binding_of`] writes it: 64 lowercase hex digits.
+fn is_binding(s: &str) -> bool {
+    s.len() == 64 && s.bytes().all(|b| matches!(b, b'0'..=b'9' | b'a'..=b'f'))
 }

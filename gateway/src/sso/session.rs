@@ -132,6 +132,10 @@ pub struct HopCode {
     /// Where on that origin the citizen goes next (a relative path).
     pub return_to: String,
     pub created_at: u64,
+    /// The SHA-256 (hex) of the nonce the service origin gave the browser that asked for
+    /// the code (its hop cookie): only that browser can exchange it.
+    #[serde(default)]
+    pub binding: String,
 }
 
 impl std::fmt::Debug for HopCode {

@@ -214,7 +214,7 @@ impl Metrics {
             logins: counter(&r, "egov_sso_logins_total", "Completed and failed logins.", &["result"])?,
             logouts: counter(&r, "egov_sso_logouts_total", "Logouts, by kind (rp, backchannel).", &["kind"])?,
             routing_feedback: counter(&r, "egov_routing_feedback_total", "\"Not what I meant\" answers kept, by the service chosen instead.", &["service"])?,
-            origin_codes: counter(&r, "egov_sso_origin_codes_total", "One-time codes handing a signed-in citizen to a service's origin, by result (issued, accepted, unknown, wrong_origin, expired, session_ended).", &["result"])?,
+            origin_codes: counter(&r, "egov_sso_origin_codes_total", "One-time codes handing a signed-in citizen to a service's origin, by result (issued, accepted, unknown, wrong_origin, unbound, expired, session_ended).", &["result"])?,
             sessions_active: gauge(&r, "egov_sso_sessions_active", "Live sessions (this instance's store, or the shared one).")?,
             session_store_up: gauge(&r, "egov_sso_session_store_up", "Whether the session store answers (1) or not (0).")?,
             session_store_errors: {
