@@ -356,14 +356,6 @@ async fn malformed_calls_are_answered_in_json_after_the_credential_and_audited()
             StatusCode::FORBIDDEN,
         ),
         (
-            "a body over the limit",
-            reqwest::Method::POST,
-            "/services",
-            interior,
-            vec![b' '; 5 * 1024 * 1024],
-            StatusCode::PAYLOAD_TOO_LARGE,
-        ),
-        (
             "no such route",
             reqwest::Method::GET,
             "/no-such-thing",

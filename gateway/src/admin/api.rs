@@ -1214,3 +1214,49 @@ async fn applied(admin: &Admin) {
         tracing::error!(error = %e, "admin API: a stored change could not be applied");
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    async fn body_json(r: Response) -> Value {
+        let bytes = axum::body::to_bytes(r.into_body(), 64 * 1024)
+            .await
+            .expect("body");
+        serde_json::from_slice(&bytes).expect("JSON")
+    }
+
+    #[tokio::test]
+    async fn axums_plain_text_refusals_become_the_apis_json_errors() {
+        // What axum's body limit answers (and its path or query rejections, alike).
+        let too_large = (StatusCode::PAYLOAD_TOO_LARGE, "length limit exceeded").into_response();
+        let r = json_errors(too_large).await;
+        assert_eq!(r.status(), StatusCode::PAYLOAD_TOO_LARGE);
+        let json = body_json(r).await;
+        assert_eq!(json["error"], "too_large");
+        assert_eq!(json["error_description"], "length limit exceeded");
+        // No body at all: the status's reason; `Allow` kept.
+        let mut not_allowed = StatusCode::METHOD_NOT_ALLOWED.into_response();
+        not_allowed
+            .headers_mut()
+            .insert(header::ALLOW, HeaderValue::from_static("GET,HEAD"));
+        let r = json_errors(not_allowed).await;
+        assert_eq!(r.headers()[header::ALLOW], "GET,HEAD");
+        assert_eq!(body_json(r).await["error"], "method_not_allowed");
+    }
+
+    #[tokio::test]
+    async fn answers_already_in_json_and_successes_pass_untouched() {
+        let ours = error(StatusCode::FORBIDDEN, "forbidden", "not yours");
+        assert_eq!(
+            body_json(json_errors(ours).await).await["error"],
+            "forbidden"
+        );
+        let ok = (StatusCode::OK, "fine").into_response();
+        let r = json_errors(ok).await;
+        let bytes = axum::body::to_bytes(r.into_body(), 1024)
+            .await
+            .expect("body");
+        assert_eq!(&bytes[..], b"fine");
+    }
+}
