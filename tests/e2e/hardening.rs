@@ -137,6 +137,44 @@ fn client_ip_and_url_override_headers_never_reach_the_legacy_site() {
     }
 }
 
+/// Two session cookies make a request anonymous; every copy is expired on whatever the
+/// gateway answers itself, the portal's pages too. It was done only where a service asked
+/// for a login, so a cookie planted on the portal (a plain-HTTP sibling's `Domain` cookie)
+/// kept the citizen anonymous after every login, in a loop.
+#[test]
+fn a_planted_session_cookie_is_expired_on_the_portals_own_pages() {
+    let estate = start_estate(None);
+    let gw = TestGateway::in_front_of(&estate);
+    let planted = format!(
+        "Cookie: egov_session={}; egov_session={}\r\n",
+        "a".repeat(43),
+        "b".repeat(43)
+    );
+    let resp = raw_http::get(gw.addr, "/", &planted);
+    assert_eq!(resp.status, 200);
+    let expired: Vec<&str> = resp
+        .headers
+        .iter()
+        .filter(|(n, v)| n.eq_ignore_ascii_case("set-cookie") && v.starts_with("egov_session=;"))
+        .map(|(_, v)| v.as_str())
+        .collect();
+    assert!(
+        expired
+            .iter()
+            .any(|c| c.contains("Max-Age=0") && c.contains("Path=/;")),
+        "{expired:?}"
+    );
+    // One cookie: nothing expired.
+    let one = raw_http::get(
+        gw.addr,
+        "/",
+        &format!("Cookie: egov_session={}\r\n", "a".repeat(43)),
+    );
+    assert!(one
+        .header("set-cookie")
+        .is_none_or(|c| !c.contains("Max-Age=0")));
+}
+
 /// RFC 9112 (section 3.2): an HTTP/1.1 request without `Host` must get 400. It was routed
 /// as the portal's and answered 404 (HTTP/1.0, which has no `Host`, still is served).
 #[test]

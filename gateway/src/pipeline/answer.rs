@@ -4,6 +4,7 @@
 use super::RequestCtx;
 use crate::request_id;
 use crate::response::{security_headers, LocalResponse};
+use crate::sso::cookie::{CookieJar, SessionCookie};
 use http::HeaderValue;
 use pingora::http::ResponseHeader;
 use pingora::prelude::*;
@@ -22,6 +23,17 @@ pub async fn write_local(
     parts.status = response.status;
     let headers = &mut parts.headers;
     headers.reserve(response.headers.len() + 10);
+    // A planted session cookie beside the real one makes every request anonymous (see
+    // `CookieJar::session_cookie`): each copy is expired, before the answer's own cookies
+    // so that a session it sets (a login's) outlives the expiry.
+    let jar = CookieJar::new(ctx.https());
+    let req = session.req_header();
+    if jar.session_cookie(req) == SessionCookie::Duplicated {
+        let host = crate::host::request_host(req).map(crate::host::normalize);
+        for expired in jar.expire_duplicates(&host.unwrap_or_default(), req.uri.path()) {
+            headers.append(http::header::SET_COOKIE, expired);
+        }
+    }
     for (name, value) in response.headers {
         headers.append(name, value);
     }

@@ -275,21 +275,17 @@ impl Sso {
         };
         match session {
             None => {
-                let mut answer = match &service.origin {
+                let answer = match &service.origin {
                     Some(_) => self.hop_required(req, service),
                     None => login_required(req),
                 };
                 if duplicated {
+                    // Every copy is expired where every gateway-made answer is written
+                    // (`pipeline::write_local`).
                     tracing::warn!(
                         service = service.id(),
                         "a request carried the session cookie twice: treated as anonymous"
                     );
-                    let host = crate::host::request_host(req)
-                        .map(crate::host::normalize)
-                        .unwrap_or_default();
-                    for expired in self.jar.expire_duplicates(&host, req.uri.path()) {
-                        answer = answer.with_header(http::header::SET_COOKIE, expired);
-                    }
                 }
                 deny("login_required", answer)
             }
