@@ -170,9 +170,12 @@ fn a_planted_session_cookie_is_expired_on_the_portals_own_pages() {
         "/",
         &format!("Cookie: egov_session={}\r\n", "a".repeat(43)),
     );
-    assert!(one
-        .header("set-cookie")
-        .is_none_or(|c| !c.contains("Max-Age=0")));
+    assert!(
+        !one.headers
+            .iter()
+            .any(|(n, v)| n.eq_ignore_ascii_case("set-cookie") && v.contains("Max-Age=0")),
+        "a lone session cookie was expired"
+    );
 }
 
 /// RFC 9112 (section 3.2): an HTTP/1.1 request without `Host` must get 400. It was routed

@@ -1,8 +1,9 @@
 //! The handlers of `/api/v1`. Every request is authenticated first (before any lookup or
-//! validation; only axum's body limit and query parsing come before it); every change (create, replace, patch, delete, rollback) goes through one
-//! path, [`change`]: authorise, take secrets out, validate (the service, its backends'
-//! addresses, its legacy host, then the whole registry as it would become), store with
-//! optimistic concurrency, apply through the reload pipeline, audit.
+//! validation; only axum's body limit and query parsing come before it); every change
+//! (create, replace, patch, delete, rollback) goes through one path, [`change`]: authorise,
+//! take secrets out, validate (the service, its backends' addresses, its legacy host, then
+//! the whole registry as it would become), store with optimistic concurrency, apply through
+//! the reload pipeline, audit.
 
 use super::auth::{Caller, Unauthenticated};
 use super::checks::{self, Problem};
@@ -900,7 +901,6 @@ async fn rollback(
         Ok(c) => c,
         Err(r) => return r,
     };
-
     let store = admin.live.store();
     let (current, changes) = match tokio::try_join!(store.get(&id), store.history(&id)) {
         Ok(found) => found,

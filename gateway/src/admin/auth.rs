@@ -139,19 +139,16 @@ impl Authenticator {
     fn remembered(&self, authorization: Option<&str>) -> Option<Caller> {
         let key = bearer(authorization)?;
         let (id, _) = key.strip_prefix("egov_")?.split_once('_')?;
-        let fingerprint: [u8; 32] = Sha256::digest(key.as_bytes()).into();
-        let holder = self.verified.get(&fingerprint)?;
+        let holder = self.verified.get(&fingerprint(key))?;
         Some(Caller {
             actor: format!("key:{id}"),
             holder,
         })
     }
 
-    /// The caller behind an `Authorization` header value.
-    pub async fn authenticate(
-        &self,
-        authorization: Option<&str>,
-    ) -> Result<Caller, Unauthenticated> {
+    /// The caller behind an `Authorization` header value (a key verified lately was let
+    /// through by [`Self::authenticate_from`] before this).
+    async fn authenticate(&self, authorization: Option<&str>) -> Result<Caller, Unauthenticated> {
         let token = bearer(authorization).ok_or(Unauthenticated::Missing)?;
         if let Some(rest) = token.strip_prefix("egov_") {
             return self.api_key(token, rest).await;
@@ -162,11 +159,6 @@ impl Authenticator {
     async fn api_key(&self, key: &str, rest: &str) -> Result<Caller, Unauthenticated> {
         let (id, _secret) = rest.split_once('_').ok_or(Unauthenticated::Invalid)?;
         let stored = self.keys.iter().find(|k| k.id == id);
-        let actor = format!("key:{id}");
-        let fingerprint: [u8; 32] = Sha256::digest(key.as_bytes()).into();
-        if let Some(holder) = self.verified.get(&fingerprint) {
-            return Ok(Caller { actor, holder });
-        }
         let _permit = self
             .verifying
             .acquire()
@@ -192,9 +184,10 @@ impl Authenticator {
         let Some(stored) = stored.filter(|_| ok) else {
             return Err(Unauthenticated::Invalid);
         };
-        self.verified.insert(fingerprint, stored.holder.clone());
+        self.verified
+            .insert(fingerprint(key), stored.holder.clone());
         Ok(Caller {
-            actor,
+            actor: format!("key:{id}"),
             holder: stored.holder.clone(),
         })
     }
@@ -245,14 +238,18 @@ fn bearer(authorization: Option<&str>) -> Option<&str> {
 /// Whose invalid credentials an address's count: an IPv6 address by its /64, which one
 /// client holds whole.
 fn throttle_key(ip: IpAddr) -> IpAddr {
-    match ip {
-        IpAddr::V6(v6) if v6.to_ipv4_mapped().is_none() => {
+    match crate::registry::address::unmapped(ip) {
+        IpAddr::V6(v6) => {
             let bits = u128::from(v6) & !((1u128 << 64) - 1);
             IpAddr::V6(std::net::Ipv6Addr::from(bits))
         }
-        IpAddr::V6(v6) => v6.to_ipv4_mapped().map_or(ip, IpAddr::V4),
         v4 => v4,
     }
+}
+
+/// What a verified key is remembered by: its SHA-256 (the key itself is kept nowhere).
+fn fingerprint(key: &str) -> [u8; 32] {
+    Sha256::digest(key.as_bytes()).into()
 }
 
 /// A new API key with id `id`: the key (shown once, stored nowhere) and its argon2 hash

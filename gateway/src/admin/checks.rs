@@ -17,7 +17,7 @@
 //! Problems are reported with the JSON pointer of the offending member.
 
 use crate::config::{ConfigError, ServiceConfig};
-use crate::registry::address::refused_address;
+use crate::registry::address::{refused_address, unmapped};
 use ipnet::IpNet;
 use serde_json::{Map, Value};
 use std::collections::HashSet;
@@ -236,12 +236,7 @@ fn is_listener(listener: SocketAddr, to: SocketAddr) -> bool {
     if listener.port() != to.port() {
         return false;
     }
-    let ip = match to.ip() {
-        std::net::IpAddr::V6(v6) => v6
-            .to_ipv4_mapped()
-            .map_or(std::net::IpAddr::V6(v6), std::net::IpAddr::V4),
-        v4 => v4,
-    };
+    let ip = unmapped(to.ip());
     ip == listener.ip()
         || (listener.ip().is_unspecified()
             && (ip.is_loopback() || std::net::UdpSocket::bind((ip, 0)).is_ok()))

@@ -29,7 +29,9 @@ pub fn never_a_backend(ip: IpAddr) -> Option<&'static str> {
     never.then_some("a link-local, metadata, multicast or unspecified address is never a backend")
 }
 
-fn unmapped(ip: IpAddr) -> IpAddr {
+/// `ip` with an IPv4-mapped IPv6 address (`::ffff:a.b.c.d`) written as the IPv4 address it
+/// is: checks and counts by address must not tell the two spellings apart.
+pub fn unmapped(ip: IpAddr) -> IpAddr {
     match ip {
         IpAddr::V6(v6) => v6.to_ipv4_mapped().map_or(IpAddr::V6(v6), IpAddr::V4),
         v4 => v4,
