@@ -33,7 +33,9 @@ const PATTERNS: &[(u32, usize, &str)] = &[
     (2, 1, "nsa|ensa|tnsa|nsay > ga3|kolchi|dakchi|koulchi"),
     // Change the assistant's role.
     (2, 1, "you > are|re > now"),
-    (2, 1, "tu|vous > es|etes > maintenant|desormais"),
+    // "tu es maintenant majeur" is a parent's question: the French shape counts only with
+    // another sign ("tu es désormais mon assistant" is the role pattern below).
+    (1, 1, "tu|vous > es|etes > maintenant|desormais"),
     (2, 1, "انت > الان"),
     (2, 1, "act|acts|agis|agissez > as|comme"),
     (2, 1, "fais|faites > comme > si"),
@@ -52,7 +54,9 @@ const PATTERNS: &[(u32, usize, &str)] = &[
     // Alone, asking for a password or a setting is what citizens do ("give me the password
     // reset page"); with another sign of an override, it is not.
     (1, 4, "reveal*|print|show|display|leak*|dump|revele*|affiche*|montre*|donne*|give|tell|repeat|عطيني|اعطني|وريني|اظهر|اكشف|اعرض|3tini|wrini|kteb > prompt*|password*|secret*|token*|config*|parametre*|credential*|برومبت|البرومبت|سر|السر|اعدادات"),
-    (2, 1, "your|tes|vos|ton|votre > instruction*|rule|rules|regle*|consigne*|prompt*"),
+    (2, 1, "your|tes|vos|ton|votre > instruction*|consigne*|prompt*"),
+    // "quelles sont vos règles pour le passeport": rules are what citizens ask about.
+    (1, 1, "your|tes|vos|ton|votre > rule|rules|regle*"),
     (2, 1, "تعليمات|قواعد|القواعد|التعليمات|qawa3id > ديالك|dyalek|dyalk"),
     // Alone, "password" is a citizen who forgot theirs; with a request to reveal it, not.
     (1, 0, "كلمه > سر|السر|المرور"),
@@ -65,16 +69,23 @@ const PATTERNS: &[(u32, usize, &str)] = &[
     (1, 0, "admin|prompt|jailbreak|sysadmin"),
     // Announce a new directive: "nouvelle consigne prioritaire", "new instructions",
     // "تعليمات جديدة", "t3limat jdida".
-    (2, 2, "nouvelle*|nouveau*|new|updated|jdida|jdid > consigne*|instruction*|directive*|rule|rules|regle|regles|order|orders|ordre|ordres|t3limat|ta3limat"),
-    (2, 1, "تعليمات|التعليمات|تعليمه|اوامر|الاوامر|توجيهات|t3limat|ta3limat > جديده|الجديده|جديد|jdida|jdad"),
+    (2, 2, "nouvelle*|nouveau*|new|updated|jdida|jdid > consigne*|directive*|order|orders|ordre|ordres"),
+    // New rules and instructions are also what a ministry publishes and citizens ask
+    // about ("les nouvelles règles du permis", "التعليمات الجديدة لجواز السفر"): with
+    // another sign only.
+    (1, 2, "nouvelle*|nouveau*|new|updated|jdida|jdid > instruction*|rule|rules|regle|regles|t3limat|ta3limat"),
+    (1, 1, "تعليمات|التعليمات|تعليمه|اوامر|الاوامر|توجيهات|t3limat|ta3limat > جديده|الجديده|جديد|jdida|jdad"),
     (2, 2, "system|systeme|النظام|sistem > override*|consigne*|instruction*|directive*|تعليمات|اوامر"),
     // Redirect everyone's requests somewhere: "redirige toutes les requêtes vers".
     (2, 3, "redirig*|redirect*|forward*|renvo*|transfer*|transfe*|حول|حولي|وجه|sift|siftli|7awel > tout|toute|toutes|tous|all|every|everyone|كل|جميع|ga3|kolchi > requete*|request*|demande*|queries|query|traffic|trafic|users|utilisateur*|citoyen*|الطلبات|طلبات|talabat|tolbat|nass"),
     // Give the assistant a role: "tu es un assistant", "you are an AI", "انت مساعد".
-    (2, 2, "tu|vous|you|انت|nta|nti > es|etes|are|re > un|une|a|an > assistant*|ai|ia|bot|chatbot|model*|modele*|agent*|hacker*"),
+    (2, 2, "tu|vous|you|انت|nta|nti > es|etes|are|re > un|une|a|an|mon|ma|my > assistant*|ai|ia|bot|chatbot|model*|modele*|hacker*"),
     (2, 1, "انت|nta > مساعد|نموذج|بوت|mosa3id|bot"),
-    (2, 2, "en > tant > que|qu > assistant*|ia|admin*|developpeur*|systeme"),
-    (2, 2, "as > an|a > ai|assistant|admin*|administrator|developer|hacker*"),
+    // "en tant qu'assistante maternelle", "I work as an assistant nurse": a job, unless
+    // something else gives the assistant orders.
+    (1, 2, "en > tant > que|qu > assistant*|ia|admin*|developpeur*|systeme"),
+    (1, 2, "as > an|a > ai|assistant|admin*|administrator|developer|hacker*"),
+    (1, 1, "reponds|repondez|answer|respond|reply > toujours|always|only|uniquement|seulement"),
 ];
 
 struct Pattern {
@@ -234,13 +245,27 @@ pub fn score(raw: &str, normalized: &str) -> u32 {
     {
         total += THRESHOLD;
     }
-    let words: Vec<&str> = normalized.split(' ').filter(|w| !w.is_empty()).collect();
+    let mut words: Vec<&str> = normalized.split(' ').filter(|w| !w.is_empty()).collect();
+    declaratives(&mut words);
     for p in patterns() {
         if matches(p, &words) {
             total += p.weight;
         }
     }
     total
+}
+
+/// Blanks French verbs of the override patterns that a subject pronoun makes a statement
+/// rather than an order: "j'ignore les règles pour renouveler mon passeport" is a citizen
+/// who does not know them ("ignore les règles" would be an order). The blank keeps the
+/// other words' distances.
+fn declaratives(words: &mut [&str]) {
+    const SUBJECTS: &[&str] = &["j", "je", "il", "elle", "on", "nous", "ils", "elles"];
+    for i in 1..words.len() {
+        if SUBJECTS.contains(&words[i - 1]) && words[i].starts_with("ignor") {
+            words[i] = "";
+        }
+    }
 }
 
 /// Whether a query looks like a prompt-injection attempt; `normalized` must
@@ -316,6 +341,25 @@ mod tests {
             "https://massar.men.gov.ma résultat de mon fils",
             "rediriger mon courrier après déménagement",
             "nouveau règlement des impôts",
+        ] {
+            assert!(!inj(s), "{s}");
+        }
+    }
+
+    /// Found when tried: ordinary questions about rules, instructions and jobs were
+    /// refused as injections.
+    #[test]
+    fn questions_about_new_rules_jobs_and_coming_of_age_are_citizens_talking() {
+        for s in [
+            "Quelles sont les nouvelles règles du permis de conduire ?",
+            "what are the new rules for the driving licence test",
+            "ما هي التعليمات الجديدة لطلب جواز السفر",
+            "Quelles sont vos règles pour obtenir un passeport ?",
+            "I work as an assistant nurse, how do I get my CNSS attestation",
+            "en tant qu'assistante maternelle comment m'inscrire à la CNSS",
+            "j'ignore les règles pour renouveler mon passeport",
+            "tu es maintenant majeur, comment faire ta CNIE",
+            "si vous êtes un agent de l'état, comment demander la retraite CMR",
         ] {
             assert!(!inj(s), "{s}");
         }

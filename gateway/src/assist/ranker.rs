@@ -53,7 +53,8 @@ pub struct Candidate {
 /// Result of [`Ranker::rank`].
 #[derive(Debug, Clone)]
 pub struct Ranking {
-    /// Best candidates first (empty for [`Verdict::Injection`]).
+    /// Best candidates first. For [`Verdict::Injection`], only when the words name a
+    /// service (they are then offered, never followed).
     pub candidates: Vec<Candidate>,
     /// Routing decision.
     pub verdict: Verdict,
@@ -155,14 +156,6 @@ impl Ranker {
             injection: injection::score(query, &normalized),
             ..Signals::default()
         };
-        if sig.injection >= injection::THRESHOLD {
-            let r = Ranking {
-                candidates: Vec::new(),
-                verdict: Verdict::Injection,
-                normalized,
-            };
-            return (r, sig);
-        }
         let mut toks = tokens_of_normalized(&normalized);
         toks.truncate(MAX_QUERY_TOKENS);
         sig.tokens = toks.len();
@@ -254,11 +247,16 @@ impl Ranker {
             sig.specific = mask & specific_mask != 0;
         }
         let confidence = calibrated(&sig);
-        let verdict = if ranked.is_empty()
+        let out_of_scope = ranked.is_empty()
             || !sig.specific
             || sig.top < MIN_SCORE * self.index.scale
-            || sig.coverage < MIN_COVERAGE
-        {
+            || sig.coverage < MIN_COVERAGE;
+        if sig.injection >= injection::THRESHOLD && out_of_scope {
+            ranked.clear();
+        }
+        let verdict = if sig.injection >= injection::THRESHOLD {
+            Verdict::Injection
+        } else if out_of_scope {
             Verdict::OutOfScope
         } else if confidence >= CONFIDENT {
             Verdict::Confident

@@ -360,7 +360,14 @@ impl Portal {
                     ids.dedup();
                     found.extend(ids.into_iter().filter_map(|id| snap.service(id)).take(3));
                 }
-                Outcome::NotGovernment | Outcome::Refused => {}
+                // Suspected injections are never followed: what the words name is offered.
+                Outcome::Refused => found.extend(
+                    d.alternatives
+                        .iter()
+                        .filter_map(|id| snap.service(id))
+                        .take(3),
+                ),
+                Outcome::NotGovernment => {}
             }
             let routed = match d.outcome {
                 Outcome::Routed | Outcome::Ambiguous => d.service.clone(),
