@@ -502,8 +502,7 @@ async fn the_login_endpoint_is_rate_limited_per_address() {
 
 #[tokio::test(flavor = "multi_thread")]
 async fn searches_route_calls_and_feedback_share_one_rate_per_address() {
-    // Each may cost an LLM call or a stored entry, and any site can make a browser send them
-    // (a GET to /search from an <img>): one bucket per address for all three.
+    // Each may cost an LLM call or a stored entry: one bucket per address for all three.
     let estate = start_estate(None);
     let gw = TestGateway::with(&estate, |c| {
         c.gateway.limits.rate.route_per_ip = Rate {
@@ -550,6 +549,83 @@ async fn searches_route_calls_and_feedback_share_one_rate_per_address() {
         "{}",
         metrics(&gw)
     );
+}
+
+/// Found when tried: feedback posted from another site was refused (403) but still spent
+/// the address's budget, so one visited page locked everyone behind a carrier's NAT out of
+/// the search box; and the router's API took a cross-site `text/plain` post.
+#[tokio::test(flavor = "multi_thread")]
+async fn calls_another_site_makes_through_a_browser_are_refused_before_they_spend_the_budget() {
+    let estate = start_estate(None);
+    let gw = TestGateway::with(&estate, |c| {
+        c.gateway.limits.rate.route_per_ip = Rate {
+            count: 3,
+            per: Duration::from_secs(60),
+        };
+    });
+    let http = client();
+    for _ in 0..5 {
+        let feedback = http
+            .post(gw.url("/feedback"))
+            .header("Origin", "https://evil.example")
+            .form(&[
+                ("q", "passeport"),
+                ("routed", "cnie-renewal"),
+                ("chosen", "passport-application"),
+            ])
+            .send()
+            .await
+            .expect("feedback");
+        assert_eq!(feedback.status(), 403);
+        let route = http
+            .post(gw.url("/api/route"))
+            .header("Origin", "null")
+            .header("Content-Type", "text/plain")
+            .body(r#"{"query":"passeport"}"#)
+            .send()
+            .await
+            .expect("route");
+        assert_eq!(route.status(), 403);
+        let body: serde_json::Value = route.json().await.expect("a JSON refusal");
+        assert_eq!(body["error"], "cross_site", "{body}");
+        let image = http
+            .get(gw.url("/search?q=passeport"))
+            .header("Sec-Fetch-Site", "cross-site")
+            .header("Sec-Fetch-Mode", "no-cors")
+            .header("Sec-Fetch-Dest", "image")
+            .send()
+            .await
+            .expect("search");
+        assert_eq!(image.status(), 403);
+    }
+    // A link from another site to a search is followed, and counted.
+    let link = http
+        .get(gw.url("/search?q=passeport"))
+        .header("Sec-Fetch-Site", "cross-site")
+        .header("Sec-Fetch-Mode", "navigate")
+        .send()
+        .await
+        .expect("search");
+    assert_eq!(link.status(), 200);
+    for _ in 0..2 {
+        let own = http
+            .post(gw.url("/api/route"))
+            .json(&serde_json::json!({ "query": "passeport" }))
+            .send()
+            .await
+            .expect("route");
+        assert_eq!(own.status(), 200, "the refused calls spent the budget");
+    }
+    let over = http
+        .post(gw.url("/api/route"))
+        .json(&serde_json::json!({ "query": "passeport" }))
+        .send()
+        .await
+        .expect("route");
+    assert_eq!(over.status(), 429);
+    assert!(over.headers().contains_key("retry-after"));
+    let body: serde_json::Value = over.json().await.expect("a JSON 429 from the API");
+    assert_eq!(body["error"], "rate_limited", "{body}");
 }
 
 #[test]

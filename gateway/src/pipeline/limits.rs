@@ -6,16 +6,21 @@
 //! so a service's limit and the login endpoint are known, and before anything is answered,
 //! so the assist endpoint (an LLM call) and the login (a stored pending login) are covered.
 //! A refused request gets 429 with `Retry-After` and the error page in the citizen's
-//! languages.
+//! languages (the router's API: JSON). Before those three endpoints are counted, a call
+//! another site made through the citizen's browser is refused with 403
+//! ([`crate::portal::cross_site`]): it must not spend the budget of everyone behind the
+//! citizen's address.
 
 use super::{LocalRoute, RequestCtx, Stage, Step};
 use crate::limits::connections::address_key;
 use crate::limits::rate::{retry_after_secs, Limited, RateLimiter, Scope};
+use crate::portal::cross_site::sent_by_another_site;
 use crate::portal::PortalPage;
-use crate::response::ErrorKind;
+use crate::response::{ErrorKind, LocalResponse};
 use crate::sso::endpoints::AuthEndpoint;
 use crate::sso::Sso;
 use crate::telemetry::Telemetry;
+use http::StatusCode;
 use pingora::proxy::Session;
 use std::net::IpAddr;
 use std::sync::Arc;
@@ -56,13 +61,7 @@ impl LimitsStage {
                     .await?;
             }
         }
-        let routes = matches!(
-            ctx.local,
-            Some(
-                LocalRoute::Assist | LocalRoute::Portal(PortalPage::Search | PortalPage::Feedback)
-            )
-        );
-        if routes {
+        if counted_route(ctx) {
             self.limiter
                 .check(Scope::Route, ip_key, rates.route_per_ip)
                 .await?;
@@ -89,6 +88,15 @@ impl LimitsStage {
         }
         Ok(())
     }
+}
+
+/// Whether the request is one of the portal's endpoints that share `route_per_ip`: the
+/// search box, the router's API and the feedback form.
+fn counted_route(ctx: &RequestCtx) -> bool {
+    matches!(
+        ctx.local,
+        Some(LocalRoute::Assist | LocalRoute::Portal(PortalPage::Search | PortalPage::Feedback))
+    )
 }
 
 /// Checks what a proxied request's client has sent of its body so far (`read`, pingora's
@@ -162,6 +170,22 @@ impl Stage for LimitsStage {
             }
             ctx.body_limit = Some(max as u64);
         }
+        let api = ctx.local == Some(LocalRoute::Assist);
+        if counted_route(ctx) {
+            if let Some(snap) = ctx.snapshot.as_ref() {
+                if sent_by_another_site(session.req_header(), &snap.portal.origin) {
+                    return Step::Respond(if api {
+                        LocalResponse::json_error(
+                            StatusCode::FORBIDDEN,
+                            "cross_site",
+                            "the portal's endpoints answer its own pages, not another site's",
+                        )
+                    } else {
+                        ctx.error_page(ErrorKind::Forbidden)
+                    });
+                }
+            }
+        }
         match self.check(session, ctx).await {
             Ok(()) => Step::Continue,
             Err(limited) => {
@@ -171,7 +195,15 @@ impl Stage for LimitsStage {
                     .with_label_values(&[limited.scope.label()])
                     .inc();
                 let secs = retry_after_secs(limited.retry_after);
-                let page = ctx.error_page(ErrorKind::TooManyRequests);
+                let page = if api {
+                    LocalResponse::json_error(
+                        StatusCode::TOO_MANY_REQUESTS,
+                        "rate_limited",
+                        "too many requests from this address; try again after Retry-After seconds",
+                    )
+                } else {
+                    ctx.error_page(ErrorKind::TooManyRequests)
+                };
                 Step::Respond(match http::HeaderValue::from_str(&secs.to_string()) {
                     Ok(v) => page.with_header(http::header::RETRY_AFTER, v),
                     Err(_) => page,

@@ -14,6 +14,7 @@
 //! its login slot ([`login`]). The registry knows nothing of pages: the portal follows
 //! whichever snapshot a request was routed with.
 
+pub mod cross_site;
 pub mod feedback;
 pub mod lang;
 mod login;
@@ -391,16 +392,8 @@ impl Portal {
         lang: Lang,
         request_id: &str,
     ) -> Result<LocalResponse, minijinja::Error> {
-        // A form another site posts on the citizen's behalf is refused: the browser names
-        // the page it comes from, and a sandboxed frame on any site says "null".
-        let foreign = http
-            .req_header()
-            .headers
-            .get(http::header::ORIGIN)
-            .is_some_and(|o| o.as_bytes() != snap.portal.origin.as_bytes());
-        if foreign {
-            return Ok(error_page(ErrorKind::Forbidden, request_id));
-        }
+        // A form another site posts on the citizen's behalf was refused before it was
+        // counted (cross_site, in the limits stage).
         let body = match crate::request_body::read_limited::<crate::request_body::BodyError>(
             http,
             MAX_FEEDBACK_BYTES,
