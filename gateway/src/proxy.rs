@@ -245,7 +245,7 @@ impl ProxyHttp for GatewayProxy {
         }
         upstream::prepare(&self.sso, upstream_request, uri, &hop);
         if shared {
-            cache::anonymise(upstream_request);
+            cache::anonymise(upstream_request, service.cache.as_deref());
         }
         ctx.upstream_head = upstream_request.method == http::Method::HEAD;
         Ok(())

@@ -376,6 +376,96 @@ async fn a_ministry_purges_one_url_or_its_whole_service_and_no_other_ministrys()
     assert_eq!(get(&two, &[]).await.cache(), "MISS");
 }
 
+/// Found when tried: a ministry stored a year-long page, deleted its service, and another
+/// ministry's service registered under the same id was answered with that page (its own
+/// site never asked, its one-minute cap ignored).
+#[tokio::test]
+async fn a_re_registered_id_is_answered_by_its_new_site_not_the_old_ones_stored_pages() {
+    let estate = start_estate(None);
+    let staged = Staged::new(&estate);
+    let keys = staged.admin_keys();
+    let g = TestGateway::staged(&estate, staged, |_| {});
+    let doc = |ministry: &str, max_ttl: Option<&str>| {
+        let mut cache = json!({});
+        if let Some(t) = max_ttl {
+            cache["max_ttl"] = json!(t);
+        }
+        json!({
+            "id": "reborn",
+            "ministry": ministry,
+            "category": "identity",
+            "access": "public",
+            "names": { "ar": "خدمة", "fr": "Service", "en": "Service" },
+            "descriptions": { "ar": "خدمة للتجربة.", "fr": "Un service d'essai.", "en": "A test service." },
+            "legacy": { "hostname": "reborn.legacy.gov.ma" },
+            "upstream": { "url": format!("http://{}/cnie-renewal", estate.addr()), "host": "www.cnie.ma" },
+            "cache": cache,
+        })
+    };
+    let url = g.url("/s/reborn/__estate/cacheable?tag=reborn&cc=max-age%3D31536000");
+    let created = api(&g, &keys, MINISTRY)
+        .post("/services", &doc(MINISTRY, None))
+        .await;
+    assert_eq!(created.status, StatusCode::CREATED, "{}", created.body);
+    assert_eq!(get(&url, &[]).await.cache(), "MISS");
+    assert_eq!(get(&url, &[]).await.cache(), "HIT");
+    let deleted = api(&g, &keys, MINISTRY).delete("/services/reborn").await;
+    assert_eq!(deleted.status, StatusCode::NO_CONTENT, "{}", deleted.body);
+    let again = api(&g, &keys, "justice")
+        .post("/services", &doc("justice", Some("1m")))
+        .await;
+    assert_eq!(again.status, StatusCode::CREATED, "{}", again.body);
+    let answer = get(&url, &[]).await;
+    assert_eq!(answer.cache(), "MISS", "{}", answer.body);
+    assert_eq!(answer.fetch(), "2", "the new service's site was asked");
+    let stored = get(&url, &[]).await;
+    assert_eq!(stored.cache(), "HIT");
+    assert_eq!(
+        stored.headers["cache-control"], "public, max-age=60",
+        "the new service's cap"
+    );
+}
+
+/// Found when tried: a page reflecting an `ignore_query` parameter was stored with it and
+/// served to everyone asking without it.
+#[tokio::test]
+async fn an_ignored_parameter_is_neither_in_the_key_nor_sent_to_the_site() {
+    let estate = start_estate(None);
+    let g = gateway_with(&estate, "[cache]\nignore_query = [\"utm_source\"]");
+    let with = page(&g, "ignored", "cc=max-age%3D600&utm_source=planted");
+    let first = get(&with, &[]).await;
+    assert_eq!(first.cache(), "MISS");
+    assert!(
+        first
+            .body
+            .contains("query: tag=ignored&amp;cc=max-age%3D600<"),
+        "{}",
+        first.body
+    );
+    let without = get(&page(&g, "ignored", "cc=max-age%3D600"), &[]).await;
+    assert_eq!(without.cache(), "HIT");
+    assert!(!without.body.contains("planted"), "{}", without.body);
+}
+
+/// Found when tried: a `GET` with a body was stored, and the page its body chose served to
+/// everyone.
+#[tokio::test]
+async fn a_get_with_a_body_bypasses_the_cache() {
+    let estate = start_estate(None);
+    let g = gateway_with(&estate, "[cache]");
+    let url = page(&g, "fat-get", "cc=max-age%3D600");
+    let fat = client()
+        .get(&url)
+        .header("content-type", "application/x-www-form-urlencoded")
+        .body("q=planted")
+        .send()
+        .await
+        .expect("fat GET");
+    assert_eq!(fat.status(), StatusCode::OK);
+    assert_eq!(fat.headers()["x-cache-status"], "BYPASS");
+    assert_eq!(get(&url, &[]).await.cache(), "MISS", "nothing was stored");
+}
+
 /// Two instances whose caches share one `redis-server` (L2 and purges).
 fn pair(estate: &RunningEstate, redis: &RedisServer) -> (TestGateway, TestGateway, DemoKeys) {
     let first = Staged::new(estate);

@@ -33,6 +33,34 @@ fn refuse(reason: &'static str) -> RespCacheable {
     RespCacheable::Uncacheable(NoCacheReason::Custom(reason))
 }
 
+/// The `Age` the answer came with (delta-seconds; an unreadable one counts as none, a
+/// huge one is capped at a year).
+fn received_age(resp: &ResponseHeader) -> Option<Duration> {
+    let age = resp.headers.get(http::header::AGE)?.to_str().ok()?.trim();
+    let secs = age.parse::<u64>().ok()?;
+    Some(Duration::from_secs(secs.min(365 * 24 * 3600)))
+}
+
+/// Whether `Vary` names a header the gateway writes (or removes) on the way to the site:
+/// the forwarding headers, the request id, the trace context. A variant is chosen by the
+/// *citizen's* request (all pingora shows a lookup), but the site answered the gateway's:
+/// a page varying on `X-Forwarded-For` would be stored under the first citizen's absent
+/// header and served, with his address in it, to every citizen after him.
+fn varies_on_what_the_gateway_writes(resp: &ResponseHeader) -> bool {
+    const TRACE_CONTEXT: [&str; 2] = ["traceparent", "tracestate"];
+    resp.headers.get_all(http::header::VARY).iter().any(|v| {
+        v.to_str().map_or(true, |s| {
+            s.split(',').map(str::trim).any(|name| {
+                crate::forwarded::FORWARDING_HEADERS
+                    .iter()
+                    .chain([&crate::request_id::HEADER])
+                    .any(|h| name.eq_ignore_ascii_case(h.as_str()))
+                    || TRACE_CONTEXT.iter().any(|t| name.eq_ignore_ascii_case(t))
+            })
+        })
+    })
+}
+
 /// The decision for `resp` under `policy`.
 pub fn decide(policy: &Policy, resp: &ResponseHeader) -> RespCacheable {
     if resp.headers.contains_key(http::header::SET_COOKIE) {
@@ -44,10 +72,18 @@ pub fn decide(policy: &Policy, resp: &ResponseHeader) -> RespCacheable {
     }) {
         return refuse("vary-star");
     }
+    if varies_on_what_the_gateway_writes(resp) {
+        return refuse("vary-gateway-header");
+    }
     if !heuristically_cacheable(resp.status.as_u16()) {
         return refuse("status");
     }
     let cc = CacheControl::from_resp_headers(resp);
+    if cc.as_ref().is_some_and(|c| c.no_cache()) {
+        // May be stored only to be validated before every use (RFC 9111 §5.2.2.4), and never
+        // served stale (§4.2.4), which the stale windows would do: not stored, as nginx.
+        return refuse("no-cache");
+    }
     let defaults = CacheMetaDefaults::new(
         no_heuristic,
         secs(policy.stale_while_revalidate),
@@ -79,6 +115,21 @@ pub fn decide(policy: &Policy, resp: &ResponseHeader) -> RespCacheable {
             }
         }
         other => other,
+    };
+    let decided = match (decided, received_age(resp)) {
+        (RespCacheable::Cacheable(meta), Some(age)) if !age.is_zero() => {
+            // The answer was already `age` old when it came (another cache on the way): its
+            // lifetime counts from then (RFC 9111 §4.2.3), and so does the `Age` of a hit.
+            let at = |t: SystemTime| t.checked_sub(age).unwrap_or(SystemTime::UNIX_EPOCH);
+            RespCacheable::Cacheable(CacheMeta::new(
+                at(meta.fresh_until()),
+                at(meta.created()),
+                meta.stale_while_revalidate_sec(),
+                meta.stale_if_error_sec(),
+                meta.response_header_copy(),
+            ))
+        }
+        (other, _) => other,
     };
     match (decided, policy.max_ttl) {
         (RespCacheable::Cacheable(meta), Some(cap)) => {
@@ -112,14 +163,14 @@ mod tests {
     use crate::config::{Access, ServiceCache};
 
     fn policy(edit: impl FnOnce(&mut ServiceCache)) -> Policy {
-        let mut s = ServiceCache {
+        let mut svc = crate::testing::config_without_secrets().services.remove(0);
+        svc.access = Access::Public;
+        svc.cache = ServiceCache {
             enabled: true,
             ..ServiceCache::default()
         };
-        edit(&mut s);
-        Policy::compile(&s, Access::Public)
-            .expect("valid")
-            .expect("on")
+        edit(&mut svc.cache);
+        Policy::compile(&svc).expect("valid").expect("on")
     }
 
     fn resp(status: u16, headers: &[(&str, &str)]) -> ResponseHeader {
@@ -230,6 +281,82 @@ mod tests {
             fresh_for(&decide(&p, &resp(500, &[("cache-control", "max-age=60")]))),
             None
         );
+    }
+
+    /// Found when tried: a `no-cache` page was served stale, without asking the site,
+    /// while it answered 503.
+    #[test]
+    fn a_no_cache_answer_is_not_stored_even_with_a_policy_default() {
+        let p = policy(|s| {
+            s.default_ttl = Some(Duration::from_secs(300));
+            s.stale_if_error = Duration::from_secs(3600);
+        });
+        for cc in ["no-cache", "max-age=600, no-cache", "public, no-cache"] {
+            assert_eq!(
+                fresh_for(&decide(&p, &resp(200, &[("cache-control", cc)]))),
+                None,
+                "{cc}"
+            );
+        }
+    }
+
+    /// Found when tried: `Vary: X-Forwarded-For` stored one citizen's address for all.
+    #[test]
+    fn an_answer_varying_on_a_header_the_gateway_writes_is_not_stored() {
+        let p = policy(|_| {});
+        for vary in [
+            "X-Forwarded-For",
+            "accept-language, x-forwarded-for",
+            "X-Request-Id",
+            "traceparent",
+            "Forwarded",
+        ] {
+            assert_eq!(
+                fresh_for(&decide(
+                    &p,
+                    &resp(200, &[("cache-control", "max-age=60"), ("vary", vary)])
+                )),
+                None,
+                "{vary}"
+            );
+        }
+        assert_eq!(
+            fresh_for(&decide(
+                &p,
+                &resp(
+                    200,
+                    &[("cache-control", "max-age=60"), ("vary", "Accept-Language")]
+                )
+            )),
+            Some(60)
+        );
+    }
+
+    /// Found when tried: `max-age=600` with `Age: 100000` was kept fresh for ten minutes
+    /// and its hits said `Age: 0`.
+    #[test]
+    fn the_age_an_answer_came_with_counts_against_its_lifetime() {
+        let p = policy(|_| {});
+        let d = decide(
+            &p,
+            &resp(200, &[("cache-control", "max-age=600"), ("age", "100")]),
+        );
+        let RespCacheable::Cacheable(m) = d else {
+            panic!("stored")
+        };
+        let now = SystemTime::now();
+        let left = m.fresh_until().duration_since(now).expect("still fresh");
+        assert!(left <= Duration::from_secs(500), "{left:?}");
+        let age = now.duration_since(m.created()).expect("created before now");
+        assert!(age >= Duration::from_secs(100), "{age:?}");
+        let old = decide(
+            &p,
+            &resp(200, &[("cache-control", "max-age=600"), ("age", "100000")]),
+        );
+        let RespCacheable::Cacheable(m) = old else {
+            panic!("stored, stale")
+        };
+        assert!(m.fresh_until() < SystemTime::now(), "stale on arrival");
     }
 
     #[test]

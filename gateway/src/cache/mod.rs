@@ -102,14 +102,16 @@ impl ResponseCache {
     }
 
     /// The key of `path` (under the service) and `query` of `service`: the service, its
-    /// current generation, the path and the kept query parameters.
+    /// incarnation ([`Policy::incarnation`]), its current generation, the path and the kept
+    /// query parameters.
     pub fn key(&self, service: &str, policy: &Policy, path: &str, query: Option<&str>) -> CacheKey {
         let generation = self.generations.of(service);
         let query = policy.key_query(query);
         // Length-prefixed, so no service id or path can be made to collide with another.
-        let mut primary = Vec::with_capacity(service.len() + path.len() + query.len() + 40);
+        let mut primary = Vec::with_capacity(service.len() + path.len() + query.len() + 52);
         for part in [
             service.as_bytes(),
+            &policy.incarnation.to_be_bytes(),
             &generation.to_be_bytes(),
             path.as_bytes(),
             query.as_bytes(),
@@ -137,11 +139,30 @@ impl ResponseCache {
 /// request is assembled): cookies, and `Accept-Encoding` (the stored answer is uncompressed;
 /// the gateway compresses toward each client). A citizen's own `Authorization` never gets
 /// here (such requests bypass); one present now is the service account's, from its adapter.
-/// (Headers that make legacy frameworks serve another URL or method than the key names never
-/// reach a backend at all: `forwarded::SPOOFABLE`.)
-pub fn anonymise(req: &mut RequestHeader) {
+/// The query loses the parameters `policy` leaves out of the key
+/// ([`Policy::forwarded_query`]). (Headers that make legacy frameworks serve another URL or
+/// method than the key names never reach a backend at all: `forwarded::SPOOFABLE`.)
+pub fn anonymise(req: &mut RequestHeader, policy: Option<&Policy>) {
     for name in [http::header::COOKIE, http::header::ACCEPT_ENCODING] {
         req.remove_header(&name);
+    }
+    let uri = &req.uri;
+    let Some(query) = policy
+        .zip(uri.query())
+        .and_then(|(p, q)| p.forwarded_query(q))
+    else {
+        return;
+    };
+    let target = if query.is_empty() {
+        uri.path().to_string()
+    } else {
+        format!("{}?{query}", uri.path())
+    };
+    match http::Uri::try_from(target) {
+        Ok(u) => req.set_uri(u),
+        // Pairs of a valid query joined again: cannot fail; if it did, the key still
+        // leaves them out, and the site is asked as the citizen asked.
+        Err(e) => tracing::warn!(error = %e, "the query without ignored parameters"),
     }
 }
 

@@ -1,8 +1,9 @@
 //! A service's `[cache]` compiled once per snapshot: which requests may be answered from the
 //! shared cache, which answers may be stored, and what the key leaves out.
 
-use crate::config::{Access, ServiceCache};
+use crate::config::{Access, ServiceConfig};
 use globset::{GlobSet, GlobSetBuilder};
+use sha2::{Digest, Sha256};
 use std::time::Duration;
 
 /// Why a request is not looked up in the cache (`X-Cache-Status: BYPASS`).
@@ -19,6 +20,8 @@ pub enum Bypass {
     Authorization,
     /// The request carries the legacy site's cookies (its own session).
     Cookie,
+    /// A `GET` with a body: the site may answer the body, which the key does not name.
+    Body,
 }
 
 impl Bypass {
@@ -29,6 +32,7 @@ impl Bypass {
             Bypass::Personal => "personal",
             Bypass::Authorization => "authorization",
             Bypass::Cookie => "cookie",
+            Bypass::Body => "body",
         }
     }
 }
@@ -48,6 +52,38 @@ pub struct Policy {
     pub max_object_size: Option<usize>,
     pub stale_while_revalidate: Duration,
     pub stale_if_error: Duration,
+    /// Whose answers this service's objects are ([`incarnation`]): part of every key.
+    pub incarnation: u64,
+}
+
+/// A number that changes when what answers a service changes: its ministry, its legacy
+/// site (backends, `Host`, base path, TLS) and its lifetimes. Objects stored for an id are
+/// then never served under another incarnation of it: a ministry that deletes a service
+/// cannot leave year-long pages for whoever registers the id next, and a service moved to
+/// another site or given a shorter `max_ttl` starts afresh. The same on every instance and
+/// across restarts (SHA-256 of the fields, not a per-process hasher): L2 is shared.
+fn incarnation(svc: &ServiceConfig) -> u64 {
+    let mut h = Sha256::new();
+    let mut part = |bytes: &[u8]| {
+        h.update((bytes.len() as u64).to_be_bytes());
+        h.update(bytes);
+    };
+    let up = &svc.upstream;
+    part(svc.ministry.as_bytes());
+    part(&[u8::from(up.tls)]);
+    part(up.host.as_bytes());
+    part(up.base_path.as_bytes());
+    for b in &up.backends {
+        part(b.host.as_bytes());
+        part(&b.port.to_be_bytes());
+    }
+    for ttl in [svc.cache.default_ttl, svc.cache.max_ttl] {
+        part(&ttl.map_or(u128::MAX, |d| d.as_nanos()).to_be_bytes());
+    }
+    let digest = h.finalize();
+    let mut first = [0u8; 8];
+    first.copy_from_slice(&digest[..8]);
+    u64::from_be_bytes(first)
 }
 
 fn globset(globs: &[String]) -> Result<GlobSet, String> {
@@ -59,12 +95,13 @@ fn globset(globs: &[String]) -> Result<GlobSet, String> {
 }
 
 impl Policy {
-    /// The policy of a service with `settings` and `access`; `None` when its cache is off.
-    pub fn compile(settings: &ServiceCache, access: Access) -> Result<Option<Policy>, String> {
+    /// The policy of `svc`'s `[cache]`; `None` when its cache is off.
+    pub fn compile(svc: &ServiceConfig) -> Result<Option<Policy>, String> {
+        let settings = &svc.cache;
         if !settings.enabled {
             return Ok(None);
         }
-        let personal = access != Access::Public;
+        let personal = svc.access != Access::Public;
         Ok(Some(Policy {
             paths: (!settings.paths.is_empty())
                 .then(|| globset(&settings.paths))
@@ -80,6 +117,7 @@ impl Policy {
             max_object_size: settings.max_object_size,
             stale_while_revalidate: settings.stale_while_revalidate,
             stale_if_error: settings.stale_if_error,
+            incarnation: incarnation(svc),
         }))
     }
 
@@ -120,35 +158,62 @@ impl Policy {
         self.strip_set_cookie.is_match(path)
     }
 
-    /// The query as the key sees it: `ignore_query` parameters left out, the rest in order, so
-    /// `?b=2&a=1` and `?a=1&b=2&utm_source=x` are one object.
+    /// The query as the key sees it: `ignore_query` parameters left out, the rest ordered by
+    /// name, so `?b=2&a=1` and `?a=1&b=2&utm_source=x` are one object. A repeated name keeps
+    /// its values' order (`?tag=a&tag=b` is not `?tag=b&tag=a`: a site may read the first).
     pub fn key_query(&self, query: Option<&str>) -> String {
         let Some(query) = query.filter(|q| !q.is_empty()) else {
             return String::new();
         };
-        let mut pairs: Vec<&str> = query
-            .split('&')
-            .filter(|pair| {
-                let name = pair.split('=').next().unwrap_or("");
-                !pair.is_empty() && !self.ignore_query.iter().any(|i| i == name)
-            })
-            .collect();
-        pairs.sort_unstable();
+        let mut pairs: Vec<&str> = self.kept(query).collect();
+        pairs.sort_by_key(|pair| param_name(pair));
         pairs.join("&")
     }
+
+    /// The query sent to the legacy site for an answer that may be shared: without the
+    /// `ignore_query` parameters, which the key leaves out (a page reflecting one would be
+    /// stored with it and served to everyone); `None` when there is none to remove.
+    pub fn forwarded_query(&self, query: &str) -> Option<String> {
+        let ignored = |pair: &str| self.ignore_query.iter().any(|i| i == param_name(pair));
+        if !query.split('&').any(ignored) {
+            return None;
+        }
+        Some(self.kept(query).collect::<Vec<_>>().join("&"))
+    }
+
+    fn kept<'q>(&'q self, query: &'q str) -> impl Iterator<Item = &'q str> + 'q {
+        query.split('&').filter(|pair| {
+            !pair.is_empty() && !self.ignore_query.iter().any(|i| i == param_name(pair))
+        })
+    }
+}
+
+/// The name of one `name=value` pair of a query.
+fn param_name(pair: &str) -> &str {
+    pair.split('=').next().unwrap_or("")
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::config::ServiceCache;
 
-    fn policy(access: Access, edit: impl FnOnce(&mut ServiceCache)) -> Policy {
-        let mut s = ServiceCache {
+    /// A service of the repository's configuration with `access` and the cache `edit` makes.
+    fn service(access: Access, edit: impl FnOnce(&mut ServiceCache)) -> ServiceConfig {
+        let mut svc = crate::testing::config_without_secrets().services.remove(0);
+        svc.access = access;
+        svc.cache = ServiceCache {
             enabled: true,
             ..ServiceCache::default()
         };
-        edit(&mut s);
-        Policy::compile(&s, access).expect("valid").expect("on")
+        edit(&mut svc.cache);
+        svc
+    }
+
+    fn policy(access: Access, edit: impl FnOnce(&mut ServiceCache)) -> Policy {
+        Policy::compile(&service(access, edit))
+            .expect("valid")
+            .expect("on")
     }
 
     #[test]
@@ -237,11 +302,57 @@ mod tests {
         assert_eq!(p.key_query(None), "");
     }
 
+    /// Found when tried: `?tag=XB&tag=XA` was served the page of `?tag=XA&tag=XB`.
+    #[test]
+    fn a_repeated_parameter_keeps_the_order_of_its_values_in_the_key() {
+        let p = policy(Access::Public, |_| {});
+        assert_ne!(
+            p.key_query(Some("tag=a&tag=b")),
+            p.key_query(Some("tag=b&tag=a"))
+        );
+        assert_eq!(p.key_query(Some("z=1&tag=b&tag=a")), "tag=b&tag=a&z=1");
+    }
+
+    /// Found when tried: a page reflecting `utm_source` was stored with it and served to
+    /// everyone asking without it.
+    #[test]
+    fn ignored_parameters_are_not_sent_to_the_site_of_a_shared_answer() {
+        let p = policy(Access::Public, |s| {
+            s.ignore_query = vec!["utm_source".into()]
+        });
+        assert_eq!(
+            p.forwarded_query("a=1&utm_source=%3Cscript%3E&b=2")
+                .as_deref(),
+            Some("a=1&b=2")
+        );
+        assert_eq!(p.forwarded_query("utm_source=x").as_deref(), Some(""));
+        assert_eq!(p.forwarded_query("a=1&b=2"), None, "nothing to remove");
+    }
+
+    /// Found when tried: a ministry deleted its service after storing a year-long page, and
+    /// another ministry's service registered under the same id was answered with it.
+    #[test]
+    fn another_ministry_site_or_lifetime_is_another_incarnation() {
+        let base = service(Access::Public, |_| {});
+        let same = Policy::compile(&base).expect("valid").expect("on");
+        let again = Policy::compile(&base.clone()).expect("valid").expect("on");
+        assert_eq!(same.incarnation, again.incarnation, "stable");
+        let mut ministry = base.clone();
+        ministry.ministry = "justice".into();
+        let mut site = base.clone();
+        site.upstream.backends[0].port ^= 1;
+        let mut lifetime = base.clone();
+        lifetime.cache.max_ttl = Some(std::time::Duration::from_secs(60));
+        for other in [ministry, site, lifetime] {
+            let p = Policy::compile(&other).expect("valid").expect("on");
+            assert_ne!(p.incarnation, same.incarnation);
+        }
+    }
+
     #[test]
     fn a_service_without_cache_has_no_policy() {
-        let s = ServiceCache::default();
-        assert!(Policy::compile(&s, Access::Public)
-            .expect("valid")
-            .is_none());
+        let mut s = service(Access::Public, |_| {});
+        s.cache.enabled = false;
+        assert!(Policy::compile(&s).expect("valid").is_none());
     }
 }

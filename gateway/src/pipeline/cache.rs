@@ -19,7 +19,7 @@ impl Stage for CacheStage {
     }
 }
 
-fn decide(session: &Session, ctx: &RequestCtx) -> CacheUse {
+fn decide(session: &mut Session, ctx: &RequestCtx) -> CacheUse {
     let (Some(service), Some(uri)) = (ctx.service.as_ref(), ctx.upstream_uri.as_ref()) else {
         return CacheUse::Off;
     };
@@ -29,6 +29,7 @@ fn decide(session: &Session, ctx: &RequestCtx) -> CacheUse {
     if ctx.local.is_some() || ctx.upgrade {
         return CacheUse::Off;
     }
+    let bodied = !session.is_body_empty();
     let req = session.req_header();
     let path = service_path(&service.upstream.base_path, uri.path());
     let authorization = req.headers.contains_key(http::header::AUTHORIZATION);
@@ -39,6 +40,9 @@ fn decide(session: &Session, ctx: &RequestCtx) -> CacheUse {
         })
     });
     match policy.admits(&req.method, path, authorization, legacy_cookies) {
+        // A GET with a body (a "fat GET") may be answered from the body, which the key does
+        // not name: one citizen's body would choose everyone's page.
+        Ok(()) if bodied => CacheUse::Bypass(crate::cache::Bypass::Body),
         Ok(()) => CacheUse::Shared {
             strip_set_cookie: policy.strips_set_cookie(path),
         },

@@ -103,7 +103,7 @@ impl Snapshot {
                     None
                 }
             };
-            let cache = match crate::cache::Policy::compile(&svc.cache, svc.access) {
+            let cache = match crate::cache::Policy::compile(svc) {
                 Ok(p) => Some(p.map(Arc::new)),
                 Err(reason) => {
                     errors.push(ConfigError::new(&svc.file, "cache", reason));

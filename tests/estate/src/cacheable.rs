@@ -81,7 +81,8 @@ pub(crate) async fn cacheable(site: &Site, q: Option<&str>, headers: &HeaderMap)
     let mut body = format!(
         "<!DOCTYPE html><html><body><p id=\"fetch\">fetch {n} of {tag}</p><p id=\"lang\">{lang}</p>\
          <p id=\"cookie\">cookie: {}</p><p id=\"authorization\">authorization: {}</p>\
-         <p id=\"identity\">identity: {}</p><p id=\"host\">forwarded host: {}</p><p id=\"override\">url override: {}</p></body></html>\n",
+         <p id=\"identity\">identity: {}</p><p id=\"host\">forwarded host: {}</p><p id=\"override\">url override: {}</p>\
+         <p id=\"query\">query: {}</p></body></html>\n",
         yes(headers, "cookie"),
         yes(headers, "authorization"),
         yes(headers, "x-egov-identity"),
@@ -91,6 +92,7 @@ pub(crate) async fn cacheable(site: &Site, q: Option<&str>, headers: &HeaderMap)
             .map(crate::html::escape)
             .unwrap_or_else(|| "-".into()),
         yes(headers, "x-original-url"),
+        crate::html::escape(q.unwrap_or("")),
     );
     // `pad`: a page of (at least) that many bytes, for benchmarks.
     if let Some(pad) = query::param(q, "pad").and_then(|v| v.parse::<usize>().ok()) {
