@@ -62,7 +62,7 @@ def service(sid, estate):
         "ministry": "interior",
         "category": "identity",
         "access": "public",
-        "names": {"ar": "خدمة للقياس", "fr": "Service de mesure", "en": "Benchmark service"},
+        "names": {"ar": f"خدمة للقياس {sid}", "fr": f"Service de mesure {sid}", "en": f"Benchmark service {sid}"},
         "descriptions": {
             "ar": "خدمة تسجل وتحذف أثناء القياس.",
             "fr": "Un service créé puis supprimé pendant la mesure.",

@@ -64,7 +64,12 @@ fn new_service(estate: &RunningEstate, id: &str, ministry: &str) -> Value {
         "ministry": ministry,
         "category": "identity",
         "access": "public",
-        "names": { "ar": "خدمة جديدة", "fr": "Nouveau service", "en": "New service" },
+        // Names are unique in each language across the registry.
+        "names": {
+            "ar": format!("خدمة جديدة {id}"),
+            "fr": format!("Nouveau service {id}"),
+            "en": format!("New service {id}")
+        },
         "descriptions": {
             "ar": "خدمة جديدة للتجربة.",
             "fr": "Un nouveau service, pour l'essai.",
@@ -561,6 +566,62 @@ async fn bad_payloads_get_422_with_a_pointer_each_and_change_nothing() {
             "/adapters/0/response/set/Strict-Transport-Security",
         ),
         (
+            // Found when tried: three copies of the passport's examples took its searches.
+            "a keyword given twice",
+            {
+                let mut d = e.new_service("bad-n", "interior");
+                d["keywords"] = json!(["passeport", "visa", "Passeport "]);
+                d
+            },
+            "/keywords/2",
+        ),
+        (
+            "more examples than a service may give",
+            {
+                let mut d = e.new_service("bad-o", "interior");
+                let many: Vec<String> = (0..21).map(|i| format!("demande {i}")).collect();
+                d["examples"] = json!(many);
+                d
+            },
+            "/examples",
+        ),
+        (
+            "a name that displays as another (a right-to-left override)",
+            {
+                let mut d = e.new_service("bad-p", "interior");
+                d["names"]["fr"] = json!("\u{202e}tropssaP");
+                d
+            },
+            "/names/fr",
+        ),
+        (
+            "another service's name",
+            {
+                let mut d = e.new_service("bad-q", "interior");
+                d["names"]["en"] = json!("renewal of the electronic  national ID card (CNIE)");
+                d
+            },
+            "/names/en",
+        ),
+        (
+            "French behind one Tifinagh letter",
+            {
+                let mut d = e.new_service("bad-s", "interior");
+                d["names"]["zgh"] = json!("ⴰ hello not tifinagh");
+                d
+            },
+            "/names/zgh",
+        ),
+        (
+            "a description longer than a card has room for",
+            {
+                let mut d = e.new_service("bad-t", "interior");
+                d["descriptions"]["fr"] = json!("x".repeat(601));
+                d
+            },
+            "/descriptions/fr",
+        ),
+        (
             "the gateway's own portal listener as a backend",
             {
                 let mut d = e.new_service("bad-l", "interior");
@@ -600,7 +661,7 @@ async fn bad_payloads_get_422_with_a_pointer_each_and_change_nothing() {
     );
     for id in [
         "bad-a", "bad-b", "bad-d", "bad-e", "bad-f", "bad-g", "bad-h", "bad-i", "bad-j", "bad-k",
-        "bad-l", "bad-m",
+        "bad-l", "bad-m", "bad-n", "bad-o", "bad-p", "bad-q", "bad-s", "bad-t",
     ] {
         assert!(!e.staged().service_file("interior", id).exists(), "{id}");
     }

@@ -86,13 +86,24 @@ pub(crate) fn timeouts(
     Some(t)
 }
 
+/// The longest name (of a service, ministry or agency) a card has room for.
+pub(crate) const NAME_CHARS: usize = 160;
+/// The longest description: a paragraph, not a page (every home page carries them).
+pub(crate) const DESCRIPTION_CHARS: usize = 600;
+
+/// A text in the portal's languages: `ar`, `fr` and `en` required, `zgh` optional and in
+/// Tifinagh; each at most `max` characters, none with a character a reader cannot see
+/// ([`values::shown_text`]).
 pub(crate) fn localized(
     p: &mut Problems<'_>,
     field: &str,
     raw: &RawLocalized,
+    max: usize,
 ) -> Option<Localized> {
     let mut get = |lang: &str, v: &Option<String>| match v.as_deref().map(str::trim) {
-        Some(s) if !s.is_empty() => Some(s.to_string()),
+        Some(s) if !s.is_empty() => p
+            .check(format!("{field}.{lang}"), values::shown_text(s, max))
+            .map(|()| s.to_string()),
         _ => {
             p.add(
                 format!("{field}.{lang}"),
@@ -113,14 +124,16 @@ pub(crate) fn localized(
             );
             None
         }
-        Some(s) if !s.chars().any(is_tifinagh) => {
+        Some(s) if !mostly_tifinagh(s) => {
             p.add(
                 format!("{field}.zgh"),
-                "must be written in Tifinagh (U+2D30..U+2D7F)",
+                "must be written in Tifinagh (U+2D30..U+2D7F): most of its letters are not",
             );
             None
         }
-        Some(s) => Some(s.to_string()),
+        Some(s) => p
+            .check(format!("{field}.zgh"), values::shown_text(s, max))
+            .map(|()| s.to_string()),
     };
     Some(Localized {
         ar: ar?,
@@ -130,9 +143,15 @@ pub(crate) fn localized(
     })
 }
 
-/// Whether `c` is a Tifinagh letter or mark.
-fn is_tifinagh(c: char) -> bool {
-    ('\u{2D30}'..='\u{2D7F}').contains(&c)
+/// Whether at least half the letters of `s` are Tifinagh (an acronym in Latin letters may
+/// stand in an Amazigh text; one Tifinagh letter in front of French does not make one).
+fn mostly_tifinagh(s: &str) -> bool {
+    let tifinagh = s
+        .chars()
+        .filter(|c| ('\u{2D30}'..='\u{2D7F}').contains(c))
+        .count();
+    let letters = s.chars().filter(|c| c.is_alphabetic()).count();
+    tifinagh > 0 && tifinagh * 2 >= letters
 }
 
 /// A `{ env = "..." }` / `{ file = "..." }` secret reference.

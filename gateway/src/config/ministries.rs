@@ -2,7 +2,7 @@
 //! in the portal's languages.
 
 use super::error::Problems;
-use super::fields::localized;
+use super::fields::{localized, NAME_CHARS};
 use super::raw::RawMinistries;
 use super::values;
 use super::Ministry;
@@ -17,14 +17,14 @@ pub(crate) fn validate_ministries(
         if p.check(id.clone(), values::slug(&id)).is_none() {
             continue;
         }
-        let names = localized(p, &format!("{id}.names"), &m.names);
+        let names = localized(p, &format!("{id}.names"), &m.names, NAME_CHARS);
         let mut agencies = BTreeMap::new();
         for (aid, a) in &m.agencies {
             let field = format!("{id}.agencies.{aid}");
             if p.check(field.clone(), values::slug(aid)).is_none() {
                 continue;
             }
-            if let Some(n) = localized(p, &format!("{field}.names"), &a.names) {
+            if let Some(n) = localized(p, &format!("{field}.names"), &a.names, NAME_CHARS) {
                 agencies.insert(aid.clone(), n);
             }
         }

@@ -2,7 +2,7 @@
 
 use super::error::Problems;
 use super::fields::opt_duration;
-use super::fields::{localized, secret_ref, timeouts};
+use super::fields::{localized, secret_ref, timeouts, DESCRIPTION_CHARS, NAME_CHARS};
 use super::raw::{
     RawAdapterStep, RawBreaker, RawHeaderRules, RawHealthCheck, RawOutlier, RawService,
     RawServiceCache, RawServiceLimits,
@@ -29,6 +29,53 @@ const PROTECTED_HEADERS: &[&str] = &[
     "transfer-encoding",
     "upgrade",
 ];
+
+/// The longest "what to have at hand" text.
+const PREPARE_CHARS: usize = 1000;
+/// How many keywords and examples a service may give the router, and how long each may be.
+/// The router weighs a service by how often its terms appear in them: a service repeating
+/// another's terms, or listing hundreds, would take that service's searches (found when
+/// tried: a ministry copied the passport's examples three times and every passport query
+/// went to its service). Duplicates are refused for the same reason.
+const KEYWORDS: usize = 40;
+const KEYWORD_CHARS: usize = 80;
+const EXAMPLES: usize = 20;
+const EXAMPLE_CHARS: usize = 300;
+
+/// Checks `keywords` and `examples`: none empty, none repeated (case and spacing aside),
+/// within the counts and lengths above, nothing a reader cannot see.
+fn search_terms(p: &mut Problems<'_>, keywords: &[String], examples: &[String]) {
+    for (field, list, most, chars) in [
+        ("keywords", keywords, KEYWORDS, KEYWORD_CHARS),
+        ("examples", examples, EXAMPLES, EXAMPLE_CHARS),
+    ] {
+        if list.len() > most {
+            p.add(field, format!("has {} entries; at most {most}", list.len()));
+        }
+        let mut seen: Vec<String> = Vec::with_capacity(list.len());
+        for (i, k) in list.iter().enumerate() {
+            let at = format!("{field}[{i}]");
+            if k.trim().is_empty() {
+                p.add(at, "must not be empty");
+                continue;
+            }
+            if p.check(at.clone(), values::shown_text(k.trim(), chars))
+                .is_none()
+            {
+                continue;
+            }
+            let folded = k
+                .split_whitespace()
+                .collect::<Vec<_>>()
+                .join(" ")
+                .to_lowercase();
+            match seen.iter().position(|s| *s == folded) {
+                Some(first) => p.add(at, format!("repeats {field}[{first}]")),
+                None => seen.push(folded),
+            }
+        }
+    }
+}
 
 pub(crate) fn validate_service(
     raw: RawService,
@@ -90,16 +137,13 @@ pub(crate) fn validate_service(
     }
     let category = p.check("category", Category::parse(&raw.category));
     let access = p.check("access", Access::parse(&raw.access));
-    let names = localized(p, "names", &raw.names);
-    let descriptions = localized(p, "descriptions", &raw.descriptions);
-    let prepare = raw.prepare.as_ref().map(|r| localized(p, "prepare", r));
-    for (field, list) in [("keywords", &raw.keywords), ("examples", &raw.examples)] {
-        for (i, k) in list.iter().enumerate() {
-            if k.trim().is_empty() {
-                p.add(format!("{field}[{i}]"), "must not be empty");
-            }
-        }
-    }
+    let names = localized(p, "names", &raw.names, NAME_CHARS);
+    let descriptions = localized(p, "descriptions", &raw.descriptions, DESCRIPTION_CHARS);
+    let prepare = raw
+        .prepare
+        .as_ref()
+        .map(|r| localized(p, "prepare", r, PREPARE_CHARS));
+    search_terms(p, &raw.keywords, &raw.examples);
 
     let legacy = legacy(&raw, defaults, p);
     let upstream = upstream(&raw, legacy.as_ref(), defaults, p);

@@ -7,6 +7,45 @@
 use std::net::SocketAddr;
 use std::time::Duration;
 
+/// Whether `c` is a character a reader does not see but which changes what is read: control
+/// characters other than whitespace, Unicode format characters (zero-width spaces and
+/// joiners, bidirectional embeddings, overrides and isolates, the Arabic letter mark, the
+/// byte-order mark, soft hyphens), variation selectors and the tag characters
+/// (U+E0000–U+E007F) that can spell a whole hidden sentence. A citizen's query loses them
+/// before it is read (`assist::text::visible`); a ministry's texts may not contain them
+/// (`"\u{202E}tropssaP"` displays as another service's name).
+pub fn hidden(c: char) -> bool {
+    matches!(c,
+        '\u{00AD}'
+        | '\u{061C}'
+        | '\u{180E}'
+        | '\u{200B}'..='\u{200F}'
+        | '\u{202A}'..='\u{202E}'
+        | '\u{2060}'..='\u{206F}'
+        | '\u{FE00}'..='\u{FE0F}'
+        | '\u{FEFF}'
+        | '\u{FFF9}'..='\u{FFFB}'
+        | '\u{E0000}'..='\u{E007F}'
+        | '\u{E0100}'..='\u{E01EF}'
+    ) || (c.is_control() && !c.is_whitespace())
+}
+
+/// A text shown to citizens: at most `max` characters, nothing [`hidden`] in it.
+pub fn shown_text(s: &str, max: usize) -> Result<(), String> {
+    let count = s.chars().count();
+    if count > max {
+        return Err(format!("is {count} characters long; at most {max}"));
+    }
+    if let Some((i, c)) = s.chars().enumerate().find(|&(_, c)| hidden(c)) {
+        return Err(format!(
+            "contains an invisible or direction-changing character (U+{:04X}, character {}); write the text as it reads",
+            u32::from(c),
+            i + 1
+        ));
+    }
+    Ok(())
+}
+
 /// Durations are written like `"2s"`, `"500ms"`, `"1m 30s"`.
 pub fn duration(s: &str) -> Result<Duration, String> {
     let d = humantime::parse_duration(s.trim())

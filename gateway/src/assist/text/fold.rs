@@ -170,21 +170,7 @@ pub(super) fn is_arabic_char(c: char) -> bool {
 /// before anything else reads it, so the ranker, the injection detector, the LLM and the
 /// decision cache all see the same text.
 pub fn visible(text: &str) -> std::borrow::Cow<'_, str> {
-    fn hidden(c: char) -> bool {
-        matches!(c,
-            '\u{00AD}'
-            | '\u{061C}'
-            | '\u{180E}'
-            | '\u{200B}'..='\u{200F}'
-            | '\u{202A}'..='\u{202E}'
-            | '\u{2060}'..='\u{206F}'
-            | '\u{FE00}'..='\u{FE0F}'
-            | '\u{FEFF}'
-            | '\u{FFF9}'..='\u{FFFB}'
-            | '\u{E0000}'..='\u{E007F}'
-            | '\u{E0100}'..='\u{E01EF}'
-        ) || (c.is_control() && !c.is_whitespace())
-    }
+    use crate::config::values::hidden;
     if !text
         .chars()
         .any(|c| hidden(c) || (c.is_control() && c != ' '))
