@@ -119,9 +119,72 @@ fn hash(bytes: &[u8]) -> [u8; 32] {
     Sha256::digest(bytes).into()
 }
 
+/// The largest service file read (the largest shipped one is a few kilobytes): a file of
+/// gigabytes, sparse and costing no disk, was read whole at every poll.
+pub const MAX_FILE_BYTES: u64 = 1024 * 1024;
+
+/// The bytes of the service file at `path`, or why it is not read: not a regular file (a
+/// FIFO's open waits for a writer, forever), over [`MAX_FILE_BYTES`], or unreadable.
+fn read_service_file(path: &Path) -> Result<Vec<u8>, String> {
+    use std::io::Read as _;
+    let meta = std::fs::metadata(path).map_err(|e| format!("cannot be read: {e}"))?;
+    if !meta.is_file() {
+        return Err("is not a regular file".into());
+    }
+    if meta.len() > MAX_FILE_BYTES {
+        return Err(format!(
+            "is {} bytes; a service file is at most {MAX_FILE_BYTES}",
+            meta.len()
+        ));
+    }
+    let file = std::fs::File::open(path).map_err(|e| format!("cannot be read: {e}"))?;
+    let mut bytes = Vec::with_capacity(usize::try_from(meta.len()).unwrap_or(0));
+    file.take(MAX_FILE_BYTES + 1)
+        .read_to_end(&mut bytes)
+        .map_err(|e| format!("cannot be read: {e}"))?;
+    if bytes.len() as u64 > MAX_FILE_BYTES {
+        return Err(format!(
+            "grew past {MAX_FILE_BYTES} bytes while it was read"
+        ));
+    }
+    Ok(bytes)
+}
+
+/// The ministry whose file has `id` when `ministry`'s file with the same id is not the one
+/// that counts: the one the registry already knows it from, or, for an id new to it, any
+/// other (neither is taken until one is gone).
+fn claimed_elsewhere<'a>(
+    places: &HashMap<&str, Vec<&'a str>>,
+    index: &'a Index,
+    id: &str,
+    ministry: &str,
+) -> Option<&'a str> {
+    let here = places.get(id)?;
+    if here.len() < 2 {
+        return None;
+    }
+    match index.services.get(id) {
+        Some(k) if k.ministry == ministry => None,
+        Some(k) if here.contains(&k.ministry.as_str()) => Some(k.ministry.as_str()),
+        _ => here.iter().copied().find(|m| *m != ministry),
+    }
+}
+
 /// A service file's document: its TOML as JSON.
+/// A TOML problem says where, on one line (as `check` does): `line 3, column 7: ...`.
 pub fn document_of(text: &str) -> Result<Value, String> {
-    let value: toml::Value = toml::from_str(text).map_err(|e| e.message().trim().to_string())?;
+    let value: toml::Value = toml::from_str(text).map_err(|e| {
+        let message = e.message().split_whitespace().collect::<Vec<_>>().join(" ");
+        match e.span() {
+            Some(span) => {
+                let before = text.get(..span.start).unwrap_or(text);
+                let line = before.matches('\n').count() + 1;
+                let column = before.rsplit('\n').next().map_or(0, |l| l.chars().count()) + 1;
+                format!("line {line}, column {column}: {message}")
+            }
+            None => message,
+        }
+    })?;
     serde_json::to_value(value).map_err(|e| e.to_string())
 }
 
@@ -268,14 +331,33 @@ impl FileStore {
     /// them, records each as a `file_edit` change, and returns how many there were. Files
     /// that cannot be read as TOML are reported, not recorded (and keep their old hash, so a
     /// fix is found).
+    ///
+    /// Every file is judged on its own: one that is not a regular file (a FIFO would block
+    /// the read, and the registry with it), is larger than [`MAX_FILE_BYTES`], cannot be read
+    /// (a dangling link) or names an id another ministry's file already has is reported and
+    /// skipped, and the scan goes on. (A ministry that put a file with another's id in its own
+    /// directory took that service over when its directory sorted later.)
     pub fn absorb_edits(&self) -> Result<(usize, Vec<BrokenFile>), StoreError> {
         let files = self.files()?;
         let mut index = self.lock()?;
         let mut seen = std::collections::HashSet::new();
         let mut edits = 0;
         let mut broken = Vec::new();
+        let mut places: HashMap<&str, Vec<&str>> = HashMap::new();
+        for (id, ministry, _) in &files {
+            places.entry(id).or_default().push(ministry);
+        }
         for (id, ministry, path) in &files {
             seen.insert(id.clone());
+            if let Some(owner) = claimed_elsewhere(&places, &index, id, ministry) {
+                broken.push(BrokenFile {
+                    file: path.clone(),
+                    reason: format!(
+                        "service id {id:?} is also {owner}/{id}.toml; an id has one file, in its ministry's directory"
+                    ),
+                });
+                continue;
+            }
             let stamp = Stamp::of(path);
             let same_place = |k: &Known| &k.ministry == ministry;
             if let Some(k) = index.services.get(id) {
@@ -286,7 +368,16 @@ impl FileStore {
             #[cfg(test)]
             self.reads
                 .fetch_add(1, std::sync::atomic::Ordering::Relaxed);
-            let bytes = std::fs::read(path).map_err(unavailable)?;
+            let bytes = match read_service_file(path) {
+                Ok(b) => b,
+                Err(reason) => {
+                    broken.push(BrokenFile {
+                        file: path.clone(),
+                        reason,
+                    });
+                    continue;
+                }
+            };
             let h = hash(&bytes);
             if let Some(k) = index.services.get_mut(id) {
                 if same_place(k) && k.hash == h {
@@ -651,5 +742,63 @@ mod tests {
             let (edits, broken) = store.absorb_edits().expect("scan");
             assert_eq!((edits, broken.len()), (0, 1), "{broken:?}");
         }
+    }
+
+    /// Found when tried: a ministry copied another's service file into its own directory,
+    /// and the later directory in sort order took the service over, unreported.
+    #[tokio::test]
+    async fn a_second_file_with_a_known_id_is_reported_and_the_owners_kept() {
+        let d = scratch();
+        std::fs::write(d.0.join("services/m/svc.toml"), "id = \"svc\"\nx = 1\n").expect("write");
+        let store =
+            FileStore::open(&d.0.join("services"), &d.0.join("history.jsonl")).expect("open");
+        std::fs::create_dir_all(d.0.join("services/z")).expect("dir");
+        std::fs::write(d.0.join("services/z/svc.toml"), "id = \"svc\"\nx = 2\n").expect("write");
+        for _ in 0..2 {
+            let (edits, broken) = store.absorb_edits().expect("scan");
+            assert_eq!(edits, 0, "the copy was taken");
+            assert_eq!(broken.len(), 1, "{broken:?}");
+            assert!(broken[0].file.ends_with("z/svc.toml"), "{broken:?}");
+            assert!(broken[0].reason.contains("m/svc.toml"), "{broken:?}");
+        }
+        let records = store.list().await.expect("list");
+        assert_eq!(records.len(), 1);
+        assert_eq!(records[0].ministry, "m");
+        assert_eq!(records[0].document["x"], 1);
+    }
+
+    /// Found when tried: a dangling link ended the scan, and an edit found in it before was
+    /// never applied; a FIFO named `.toml` held the registry forever.
+    #[test]
+    fn a_link_to_nothing_a_fifo_or_a_huge_file_is_reported_and_the_rest_still_read() {
+        let d = scratch();
+        let dir = d.0.join("services/m");
+        let store =
+            FileStore::open(&d.0.join("services"), &d.0.join("history.jsonl")).expect("open");
+        std::os::unix::fs::symlink(d.0.join("nowhere"), dir.join("a-dangling.toml")).expect("link");
+        let fifo = dir.join("b-fifo.toml");
+        let made = std::process::Command::new("mkfifo")
+            .arg(&fifo)
+            .status()
+            .expect("mkfifo");
+        assert!(made.success());
+        let huge = std::fs::File::create(dir.join("c-huge.toml")).expect("create");
+        huge.set_len(MAX_FILE_BYTES + 1).expect("sparse");
+        std::fs::write(dir.join("d-new.toml"), "id = \"d-new\"\n").expect("write");
+        let (edits, broken) = store.absorb_edits().expect("scan");
+        assert_eq!(edits, 1, "the good file after them was read");
+        let mut reasons: Vec<String> = broken.iter().map(|b| b.reason.clone()).collect();
+        reasons.sort();
+        assert_eq!(reasons.len(), 3, "{reasons:?}");
+        assert!(reasons[0].starts_with("cannot be read"), "{reasons:?}");
+        assert!(reasons[1].contains("at most"), "{reasons:?}");
+        assert_eq!(reasons[2], "is not a regular file");
+    }
+
+    #[test]
+    fn a_toml_problem_says_its_line_and_column_on_one_line() {
+        let reason = document_of("id = \"x\"\nname = [broken\n").expect_err("broken");
+        assert!(reason.starts_with("line 2, column "), "{reason}");
+        assert!(!reason.contains('\n'), "{reason}");
     }
 }
