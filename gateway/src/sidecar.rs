@@ -184,13 +184,79 @@ impl BackgroundService for SideListener {
             let _ = shutdown.changed().await;
             draining.store(true, std::sync::atomic::Ordering::Relaxed);
         };
-        let app = app.into_make_service_with_connect_info::<std::net::SocketAddr>();
-        if let Err(e) = axum::serve(listener, app)
-            .with_graceful_shutdown(stop)
-            .await
-        {
-            tracing::error!(role = self.role.name(), error = %e, "side listener failed");
-        }
+        serve_guarded(listener, app, stop, self.role).await;
+    }
+}
+
+/// Connections a side listener holds at once. Beyond them, new ones wait in the kernel's
+/// backlog until one ends: the process's file descriptors stay the portal's.
+const MAX_CONNECTIONS: usize = 256;
+
+/// How long a connection may take to send a request's head, idle time before it included.
+/// A client that opens connections and sends half a header (or nothing) loses them then.
+const HEADER_TIMEOUT: std::time::Duration = std::time::Duration::from_secs(10);
+
+/// How long a shutdown waits for requests in progress.
+const DRAIN: std::time::Duration = std::time::Duration::from_secs(5);
+
+/// Serves `app` (HTTP/1.1) on `listener` until `stop` resolves, with what `axum::serve`
+/// leaves out: a deadline on each request's head ([`HEADER_TIMEOUT`]) and a bound on the
+/// connections held ([`MAX_CONNECTIONS`]). Found when tried: 20,000 connections sending a
+/// partial header to the admin and metrics listeners were held for good and took every file
+/// descriptor of the process, and with them the portal.
+async fn serve_guarded(
+    listener: tokio::net::TcpListener,
+    app: Router,
+    stop: impl std::future::Future<Output = ()>,
+    role: SideRole,
+) {
+    use axum::extract::ConnectInfo;
+    use hyper_util::rt::{TokioIo, TokioTimer};
+    use hyper_util::service::TowerToHyperService;
+    let permits = Arc::new(tokio::sync::Semaphore::new(MAX_CONNECTIONS));
+    let graceful = hyper_util::server::graceful::GracefulShutdown::new();
+    tokio::pin!(stop);
+    loop {
+        let permit = tokio::select! {
+            p = Arc::clone(&permits).acquire_owned() => match p {
+                Ok(p) => p,
+                Err(_) => break,
+            },
+            () = &mut stop => break,
+        };
+        let (stream, peer) = tokio::select! {
+            accepted = listener.accept() => match accepted {
+                Ok(a) => a,
+                Err(e) => {
+                    // Out of descriptors, or the peer gone before the accept: wait a moment.
+                    tracing::warn!(role = role.name(), error = %e, "side listener: accept failed");
+                    tokio::time::sleep(std::time::Duration::from_millis(50)).await;
+                    continue;
+                }
+            },
+            () = &mut stop => break,
+        };
+        let service =
+            TowerToHyperService::new(app.clone().layer(axum::Extension(ConnectInfo(peer))));
+        let mut http = hyper::server::conn::http1::Builder::new();
+        http.timer(TokioTimer::new())
+            .header_read_timeout(HEADER_TIMEOUT);
+        let connection = graceful.watch(http.serve_connection(TokioIo::new(stream), service));
+        tokio::spawn(async move {
+            if let Err(e) = connection.await {
+                tracing::debug!(error = %e, "side listener connection ended");
+            }
+            drop(permit);
+        });
+    }
+    if tokio::time::timeout(DRAIN, graceful.shutdown())
+        .await
+        .is_err()
+    {
+        tracing::warn!(
+            role = role.name(),
+            "side listener: requests still running at shutdown"
+        );
     }
 }
 

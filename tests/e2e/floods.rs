@@ -551,6 +551,31 @@ async fn searches_route_calls_and_feedback_share_one_rate_per_address() {
     );
 }
 
+/// Found when tried: connections to the admin and metrics listeners sending half a header
+/// (or nothing) were held for good, 20,000 of them took every file descriptor of the
+/// process, and the portal with them. Each side listener now drops a head not sent within
+/// its deadline, and keeps answering meanwhile.
+#[test]
+fn half_sent_heads_on_the_admin_and_metrics_listeners_are_dropped_at_their_deadline() {
+    let estate = start_estate(None);
+    let gw = TestGateway::with(&estate, |_| {});
+    let mut held = Vec::new();
+    for addr in [gw.admin, gw.metrics] {
+        for _ in 0..5 {
+            let mut s = TcpStream::connect(addr).expect("connect");
+            s.write_all(b"GET /healthz HTTP/1.1\r\nHost: x\r\n").expect("write");
+            held.push(s);
+        }
+        held.push(TcpStream::connect(addr).expect("an idle connection"));
+    }
+    let health = raw_http::get(gw.admin, "/healthz", "");
+    assert_eq!(health.status, 200, "the admin listener answers meanwhile");
+    for s in &mut held {
+        let (_, closed) = read_until_closed(s, Duration::from_secs(15));
+        assert!(closed, "a half-sent head was held past the deadline");
+    }
+}
+
 /// Found when tried: feedback posted from another site was refused (403) but still spent
 /// the address's budget, so one visited page locked everyone behind a carrier's NAT out of
 /// the search box; and the router's API took a cross-site `text/plain` post.
