@@ -563,7 +563,8 @@ fn half_sent_heads_on_the_admin_and_metrics_listeners_are_dropped_at_their_deadl
     for addr in [gw.admin, gw.metrics] {
         for _ in 0..5 {
             let mut s = TcpStream::connect(addr).expect("connect");
-            s.write_all(b"GET /healthz HTTP/1.1\r\nHost: x\r\n").expect("write");
+            s.write_all(b"GET /healthz HTTP/1.1\r\nHost: x\r\n")
+                .expect("write");
             held.push(s);
         }
         held.push(TcpStream::connect(addr).expect("an idle connection"));

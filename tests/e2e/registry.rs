@@ -180,6 +180,28 @@ async fn an_address_that_sends_too_many_invalid_credentials_gets_429_without_a_c
     assert_eq!(throttled, 20, "each throttled call is audited");
 }
 
+/// Found when tried: calls without a credential were not counted, and each wrote its whole
+/// path segment (60 KB) into the audit log: 60 MB in a second and a half.
+#[tokio::test]
+async fn calls_without_a_credential_are_throttled_and_audited_with_the_id_cut_to_an_ids_length() {
+    let e = Estate::start();
+    let anonymous = AdminApi::new(e.gateway.admin, None);
+    let long = "x".repeat(60_000);
+    let mut statuses = Vec::new();
+    for _ in 0..25 {
+        statuses.push(anonymous.get(&format!("/services/{long}")).await.status);
+    }
+    let count = |s: StatusCode| statuses.iter().filter(|x| **x == s).count();
+    assert_eq!(count(StatusCode::UNAUTHORIZED), 20, "{statuses:?}");
+    assert_eq!(count(StatusCode::TOO_MANY_REQUESTS), 5, "{statuses:?}");
+    let lines = audit_lines(e.staged());
+    assert!(lines.len() >= 25, "every refusal is audited");
+    for line in lines {
+        let service = line["service"].as_str().unwrap_or("");
+        assert!(service.chars().count() <= 64, "{} chars", service.len());
+    }
+}
+
 #[tokio::test]
 async fn a_ministry_registers_a_service_and_it_serves_at_once() {
     let e = Estate::start();

@@ -8,6 +8,7 @@
 use super::auth::{Caller, Unauthenticated};
 use super::checks::{self, Problem};
 use super::Admin;
+use crate::config::values::MAX_SLUG;
 use crate::registry::store::{Action, Author, Change, Expect, Record, StoreError};
 use axum::extract::{ConnectInfo, Path, Query, State};
 use axum::http::{header, HeaderMap, HeaderValue, StatusCode};
@@ -195,12 +196,19 @@ impl Admin {
         result: &str,
         client: SocketAddr,
     ) {
+        // The id as the caller wrote it, but no longer than an id can be: an unauthenticated
+        // caller's 60 KB path segment was written whole, a thousand times a second (found
+        // when tried).
+        let service = service.map(|s| match s.char_indices().nth(MAX_SLUG) {
+            Some((end, _)) => std::borrow::Cow::Owned(format!("{}…", &s[..end])),
+            None => std::borrow::Cow::Borrowed(s),
+        });
         self.audit.record(&super::audit::Entry {
             time: humantime::format_rfc3339_millis(std::time::SystemTime::now()).to_string(),
             actor,
             ministry,
             action,
-            service,
+            service: service.as_deref(),
             version,
             result,
             client_ip: Some(client.ip().to_string()),

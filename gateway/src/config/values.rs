@@ -46,6 +46,9 @@ pub fn shown_text(s: &str, max: usize) -> Result<(), String> {
     Ok(())
 }
 
+/// The longest id (of a service, ministry or agency): a DNS label.
+pub const MAX_SLUG: usize = 63;
+
 /// Durations are written like `"2s"`, `"500ms"`, `"1m 30s"`.
 pub fn duration(s: &str) -> Result<Duration, String> {
     let d = humantime::parse_duration(s.trim())
@@ -68,7 +71,7 @@ pub fn listen_addr(s: &str) -> Result<SocketAddr, String> {
 /// label of its own origin (`<id>.services.gov.ma`), which DNS caps at 63 bytes.
 pub fn slug(s: &str) -> Result<(), String> {
     let ok = !s.is_empty()
-        && s.len() <= 63
+        && s.len() <= MAX_SLUG
         && s.bytes()
             .all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b == b'-')
         && !s.starts_with('-')
