@@ -155,3 +155,48 @@ async fn a_request_to_a_dead_backend_exports_an_error_server_span_and_a_refused_
         );
     }
 }
+
+/// Found when tried: the exported span carried the path verbatim (an ID number, an e-mail
+/// address, a `;jsessionid`) where the access log redacts them, and an invented method named
+/// its span (50 requests, 50 span names).
+#[tokio::test(flavor = "multi_thread")]
+async fn spans_carry_the_redacted_path_and_no_invented_method() {
+    let receiver = OtlpReceiver::start();
+    let estate = start_estate(None);
+    let endpoint = receiver.http_endpoint();
+    let gw = TestGateway::with(&estate, move |c| {
+        all_public(c);
+        c.gateway.telemetry.otlp_endpoint = Some(endpoint);
+    });
+    let _ = client()
+        .get(gw.url("/s/cnie-renewal/recu/CD987654/omar@example.org;jsessionid=SECONDSESSION99"))
+        .send()
+        .await
+        .expect("request");
+    let invented = reqwest::Method::from_bytes(b"PROBEMETHODX").expect("a token");
+    let _ = client()
+        .request(invented, gw.url("/s/cnie-renewal/"))
+        .send()
+        .await
+        .expect("request");
+    gw.telemetry.tracing.flush();
+    let spans = receiver
+        .wait_for_spans(
+            |s| s.iter().filter(|s| s.kind == "server").count() >= 2,
+            Duration::from_secs(15),
+        )
+        .unwrap_or_else(|| panic!("spans never arrived:\n{}", receiver.logs()));
+    for span in spans.iter().filter(|s| s.kind == "server") {
+        let path = span.attribute("url.path").unwrap_or("");
+        for secret in ["CD987654", "omar@example.org", "SECONDSESSION99"] {
+            assert!(!path.contains(secret), "{path}");
+        }
+        assert!(!span.name.contains("PROBEMETHODX"), "{}", span.name);
+        assert_ne!(span.attribute("http.request.method"), Some("PROBEMETHODX"));
+    }
+    assert!(
+        spans.iter().any(|s| s.name.starts_with("_OTHER")),
+        "{:?}",
+        spans.iter().map(|s| &s.name).collect::<Vec<_>>()
+    );
+}

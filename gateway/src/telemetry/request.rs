@@ -77,6 +77,23 @@ fn set_backend_up(obs: &RequestObs, service: Option<&ServiceMetrics>, up: i64) {
     m.set_backend_up(b, up);
 }
 
+/// The longest `User-Agent` a span carries.
+const MAX_USER_AGENT_CHARS: usize = 256;
+
+/// A request's method as telemetry names it: one of HTTP's own, or `_OTHER` (OpenTelemetry's
+/// convention). Any token is a valid method, so a client could otherwise name a span, or
+/// write a 30,000-byte access log line, with one (found when tried: 50 requests, 50 span
+/// names).
+pub fn method_label(method: &str) -> &'static str {
+    const KNOWN: [&str; 9] = [
+        "GET", "HEAD", "POST", "PUT", "DELETE", "CONNECT", "OPTIONS", "TRACE", "PATCH",
+    ];
+    match KNOWN.iter().find(|k| **k == method) {
+        Some(k) => *k,
+        None => "_OTHER",
+    }
+}
+
 impl Telemetry {
     /// A request arrives: its trace starts (continued from `headers` only when `trusted`).
     pub fn begin(
@@ -89,9 +106,13 @@ impl Telemetry {
     ) -> RequestObs {
         self.metrics.traffic.begin();
         let mut attributes = Vec::new();
+        let method = method_label(method);
         if self.tracing.exporting() {
-            attributes.push(KeyValue::new("http.request.method", method.to_string()));
-            attributes.push(KeyValue::new("url.path", path.to_string()));
+            // What the access log shows of the path, no more: identifiers, e-mail addresses
+            // and `;jsessionid` values were exported verbatim (found when tried).
+            let shown = super::access_log::path_without_query_values(path, None);
+            attributes.push(KeyValue::new("http.request.method", method));
+            attributes.push(KeyValue::new("url.path", shown));
             if let Some(ip) = client {
                 attributes.push(KeyValue::new("client.address", ip.to_string()));
             }
@@ -99,7 +120,8 @@ impl Telemetry {
                 .get(http::header::USER_AGENT)
                 .and_then(|v| v.to_str().ok())
             {
-                attributes.push(KeyValue::new("user_agent.original", ua.to_string()));
+                let ua: String = ua.chars().take(MAX_USER_AGENT_CHARS).collect();
+                attributes.push(KeyValue::new("user_agent.original", ua));
             }
         }
         let trace = self
@@ -124,7 +146,7 @@ impl Telemetry {
             return;
         }
         let span = obs.trace.cx.span();
-        span.update_name(format!("{method} {route}"));
+        span.update_name(format!("{} {route}", method_label(method)));
         span.set_attribute(KeyValue::new("http.route", route.to_string()));
     }
 
@@ -257,7 +279,7 @@ impl Telemetry {
                 request_id: r.request_id,
                 service,
                 ministry,
-                method: r.method,
+                method: method_label(r.method),
                 path: r.path,
                 query: r.query,
                 status,
