@@ -89,7 +89,7 @@ pub fn method_label(method: &str) -> &'static str {
         "GET", "HEAD", "POST", "PUT", "DELETE", "CONNECT", "OPTIONS", "TRACE", "PATCH",
     ];
     match KNOWN.iter().find(|k| **k == method) {
-        Some(k) => *k,
+        Some(k) => k,
         None => "_OTHER",
     }
 }
