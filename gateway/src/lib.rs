@@ -24,6 +24,7 @@ pub mod guard;
 pub mod host;
 pub mod ip_text;
 pub mod kv;
+pub mod lang;
 pub mod limits;
 pub mod pipeline;
 pub mod portal;

@@ -1,4 +1,4 @@
-//! `POST /api/route`: `{"query": "...", "lang"?: "ar"|"fr"|"en"}` → where to go.
+//! `POST /api/route`: `{"query": "...", "lang"?: "ar"|"zgh"|"fr"|"en"}` → where to go.
 //!
 //! ```json
 //! {"service": "passport-application", "confidence": 0.93, "source": "local",
@@ -6,14 +6,15 @@
 //!  "alternatives": [{"id": "...", "name": "...", "url": "/s/.../"}],
 //!  "redirect": "/s/passport-application/"}
 //! ```
-//! Names are in the language the request asks for (`lang`, else `Accept-Language`, else
-//! French). `redirect` is set only when the decision is firm. The routed service still
+//! Names are in the language the request asks for (`lang`, else the best of
+//! `Accept-Language` as the portal reads it, [`crate::lang`], else French). `redirect` is set only when the decision is firm. The routed service still
 //! applies its own access policy when the citizen follows the link.
 
 use super::catalog::Catalog;
 use super::decide::Assist;
 use super::decision::{Decision, Outcome};
 use super::MAX_QUERY_CHARS;
+use crate::lang::{from_accept_language, Lang};
 use crate::response::LocalResponse;
 use http::StatusCode;
 use serde_json::{json, Value};
@@ -94,31 +95,13 @@ pub fn parse_request(
     let lang = v
         .get("lang")
         .and_then(Value::as_str)
-        .or(accept_language)
-        .map(language)
-        .unwrap_or("fr");
+        .and_then(|tag| Lang::from_code(tag.trim()))
+        .or_else(|| accept_language.and_then(from_accept_language))
+        .map_or("fr", Lang::code);
     Ok(RouteRequest {
         query: query.to_string(),
         lang,
     })
-}
-
-/// The portal language for a language tag or `Accept-Language` value.
-pub fn language(tag: &str) -> &'static str {
-    let first = tag
-        .split(',')
-        .next()
-        .unwrap_or("")
-        .split(';')
-        .next()
-        .unwrap_or("")
-        .trim()
-        .to_ascii_lowercase();
-    match first.split('-').next().unwrap_or("") {
-        "ar" | "ary" => "ar",
-        "en" => "en",
-        _ => "fr",
-    }
 }
 
 /// The JSON answer for `decision`.
@@ -142,12 +125,13 @@ pub fn response_json(snap: &Catalog, decision: &Decision, lang: &str) -> Value {
     };
     let message = match decision.outcome {
         Outcome::NotGovernment => Some(match lang {
-            "ar" => "يبدو أن هذا الطلب لا يخص خدمة إدارية. يمكنك تصفح جميع الخدمات في الصفحة الرئيسية.",
+            // Amazigh pages show Arabic where a text has no Tifinagh version.
+            "ar" | "zgh" => "يبدو أن هذا الطلب لا يخص خدمة إدارية. يمكنك تصفح جميع الخدمات في الصفحة الرئيسية.",
             "en" => "This does not look like a government service. You can browse every service on the home page.",
             _ => "Cette demande ne semble pas concerner un service administratif. Tous les services sont listés sur l'accueil.",
         }),
         Outcome::Refused => Some(match lang {
-            "ar" => "لا يمكن معالجة هذا الطلب. صف الخدمة التي تبحث عنها.",
+            "ar" | "zgh" => "لا يمكن معالجة هذا الطلب. صف الخدمة التي تبحث عنها.",
             "en" => "This request cannot be processed. Describe the service you are looking for.",
             _ => "Cette demande ne peut pas être traitée. Décrivez le service que vous cherchez.",
         }),
@@ -168,12 +152,19 @@ pub fn response_json(snap: &Catalog, decision: &Decision, lang: &str) -> Value {
 mod tests {
     use super::*;
 
+    /// Found when tried: only the first `Accept-Language` tag was read, weights ignored,
+    /// and Amazigh fell back to French.
     #[test]
-    fn languages_come_from_tags_and_accept_language() {
-        assert_eq!(language("ar-MA,fr;q=0.8"), "ar");
-        assert_eq!(language("ary"), "ar");
-        assert_eq!(language("en-GB"), "en");
-        assert_eq!(language("de"), "fr");
+    fn the_language_is_negotiated_as_the_portal_does_and_amazigh_is_one() {
+        let lang = |body: &str, accept: Option<&str>| {
+            parse_request(body.as_bytes(), accept).expect("valid").lang
+        };
+        let q = r#"{"query": "passeport"}"#;
+        assert_eq!(lang(q, Some("fr;q=0, en")), "en");
+        assert_eq!(lang(q, Some("ar;q=0.1, en;q=0.9")), "en");
+        assert_eq!(lang(q, Some("de")), "fr");
+        assert_eq!(lang(r#"{"query": "x", "lang": "zgh"}"#, None), "zgh");
+        assert_eq!(lang(r#"{"query": "x", "lang": "ary"}"#, Some("en")), "ar");
     }
 
     /// The status and JSON body of a refused request.

@@ -47,7 +47,8 @@ pub fn route(
 ) -> anyhow::Result<ExitCode> {
     let (_, catalog, assist) = setup(path, local_only)?;
     let decision = runtime()?.block_on(assist.decide(&catalog, text, local_only));
-    let value = response_json(&catalog, &decision, crate::assist::api::language(lang));
+    let lang = crate::lang::Lang::from_code(lang).map_or("fr", crate::lang::Lang::code);
+    let value = response_json(&catalog, &decision, lang);
     if json {
         println!("{value}");
         return Ok(ExitCode::SUCCESS);
@@ -55,7 +56,7 @@ pub fn route(
     let name = |id: &str| {
         catalog
             .name(id)
-            .map(|n| n.get(crate::assist::api::language(lang)).to_string())
+            .map(|n| n.get(lang).to_string())
             .unwrap_or_default()
     };
     match &decision.service {

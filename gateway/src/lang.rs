@@ -1,0 +1,122 @@
+//! The portal's four languages: Arabic (the default, right-to-left), Amazigh in Tifinagh
+//! (Morocco's second official language), French and English, and how a request's
+//! `Accept-Language` names one. One definition for the portal's pages (which add the
+//! language cookie, [`crate::portal::lang`]) and the router's API. Nothing here allocates.
+
+/// One of the portal's languages.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum Lang {
+    Ar,
+    Zgh,
+    Fr,
+    En,
+}
+
+impl Lang {
+    /// Every language, in the switcher's order.
+    pub const ALL: [Lang; 4] = [Lang::Ar, Lang::Zgh, Lang::Fr, Lang::En];
+
+    /// The BCP 47 tag written into `lang` attributes.
+    pub fn code(self) -> &'static str {
+        match self {
+            Lang::Ar => "ar",
+            Lang::Zgh => "zgh",
+            Lang::Fr => "fr",
+            Lang::En => "en",
+        }
+    }
+
+    /// The writing direction, for `dir` attributes.
+    pub fn dir(self) -> &'static str {
+        match self {
+            Lang::Ar => "rtl",
+            _ => "ltr",
+        }
+    }
+
+    /// The language's own name, for the switcher.
+    pub fn endonym(self) -> &'static str {
+        match self {
+            Lang::Ar => "العربية",
+            Lang::Zgh => "ⵜⴰⵎⴰⵣⵉⵖⵜ",
+            Lang::Fr => "Français",
+            Lang::En => "English",
+        }
+    }
+
+    /// The language a cookie value or a tag's primary subtag names, if one of ours.
+    pub fn from_code(code: &str) -> Option<Lang> {
+        let primary = code.split(['-', '_']).next().unwrap_or("");
+        Some(match primary.to_ascii_lowercase().as_str() {
+            "ar" | "ary" => Lang::Ar,
+            // Standard Moroccan Amazigh, and the tags browsers send for its varieties
+            // (Tamazight, Tachelhit, Tarifit, the Berber collective tag).
+            "zgh" | "tzm" | "shi" | "rif" | "ber" => Lang::Zgh,
+            "fr" => Lang::Fr,
+            "en" => Lang::En,
+            _ => return None,
+        })
+    }
+}
+
+/// The highest-weighted language of ours in an `Accept-Language` value (RFC 9110 §12.5.4);
+/// among equal weights, the first listed. `q=0` means "not this one".
+pub fn from_accept_language(value: &str) -> Option<Lang> {
+    let mut best: Option<(Lang, u16)> = None;
+    for item in value.split(',').take(32) {
+        let mut parts = item.split(';');
+        let Some(lang) = Lang::from_code(parts.next().unwrap_or("").trim()) else {
+            continue;
+        };
+        let q = parts
+            .find_map(|p| {
+                let p = p.trim();
+                // Parameter names are case-insensitive (RFC 9110 §5.6.6): `Q=0.5` too.
+                p.strip_prefix("q=").or_else(|| p.strip_prefix("Q="))
+            })
+            .map(quality)
+            .unwrap_or(1000);
+        if q > 0 && best.is_none_or(|(_, b)| q > b) {
+            best = Some((lang, q));
+        }
+    }
+    best.map(|(lang, _)| lang)
+}
+
+/// A `q` value in thousandths; anything unreadable counts as 0.
+fn quality(q: &str) -> u16 {
+    q.trim()
+        .parse::<f32>()
+        .ok()
+        .filter(|q| (0.0..=1.0).contains(q))
+        .map_or(0, |q| (q * 1000.0).round() as u16)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn accept_language_weights_are_honoured() {
+        assert_eq!(
+            from_accept_language("de;q=0.9, en;q=0.5, fr;q=0.8"),
+            Some(Lang::Fr)
+        );
+        assert_eq!(from_accept_language("fr;q=0, en"), Some(Lang::En));
+        assert_eq!(from_accept_language("tzm-MA, ar"), Some(Lang::Zgh));
+        assert_eq!(from_accept_language("fr;q=abc"), None);
+    }
+
+    /// Found when tried: `en;Q=0.1, fr;q=0.5` gave English.
+    #[test]
+    fn the_q_parameter_is_read_in_either_case() {
+        assert_eq!(from_accept_language("en;Q=0.1, fr;q=0.5"), Some(Lang::Fr));
+    }
+
+    #[test]
+    fn directions_follow_the_script() {
+        assert_eq!(Lang::Ar.dir(), "rtl");
+        assert_eq!(Lang::Zgh.dir(), "ltr");
+        assert_eq!(Lang::Zgh.code(), "zgh");
+    }
+}
