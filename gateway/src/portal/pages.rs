@@ -169,8 +169,10 @@ impl Pages {
         status: &[ServiceStatus],
     ) -> Result<String, minijinja::Error> {
         let ui = text::ui(lang);
-        let mut popular: Vec<&ServiceStatus> = status.iter().filter(|s| s.requests > 0).collect();
-        popular.sort_by(|a, b| b.requests.cmp(&a.requests).then(a.service.cmp(&b.service)));
+        // Answers citizens got, not requests: 300 requests for pages that do not exist put
+        // any service first (found when tried).
+        let mut popular: Vec<&ServiceStatus> = status.iter().filter(|s| s.served > 0).collect();
+        popular.sort_by(|a, b| b.served.cmp(&a.served).then(a.service.cmp(&b.service)));
         let mut cards: Vec<Card<'_>> = popular
             .iter()
             .filter_map(|s| snap.service(&s.service))

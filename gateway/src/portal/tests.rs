@@ -385,3 +385,39 @@ fn every_template_renders_in_every_language() {
             .expect("thanks");
     }
 }
+
+/// Found when tried: 300 requests for pages that do not exist put a service first among
+/// the most used. Only answers citizens got (2xx, 3xx) count.
+#[test]
+fn most_used_counts_answers_citizens_got_not_requests() {
+    use crate::telemetry::status::ServiceStatus;
+    let snap = crate::testing::snapshot();
+    let (flooded, used) = (&snap.services()[0].config.id, &snap.services()[1].config.id);
+    let line = |id: &str, requests: u64, served: u64| ServiceStatus {
+        service: id.to_string(),
+        ministry: String::new(),
+        health: "ok",
+        requests,
+        served,
+        error_rate: 0.0,
+        p95_ms: None,
+    };
+    let status = [line(flooded, 300, 0), line(used, 2, 2)];
+    let html = Pages::new()
+        .expect("templates")
+        .home(&snap, Lang::En, &status)
+        .expect("home");
+    let popular = html
+        .split("aria-labelledby=\"popular\"")
+        .nth(1)
+        .and_then(|rest| rest.split("</ul>").next())
+        .expect("the most used list");
+    assert!(
+        popular.contains(&format!("/services/{used}\"")),
+        "{popular}"
+    );
+    assert!(
+        !popular.contains(&format!("/services/{flooded}\"")),
+        "{popular}"
+    );
+}

@@ -23,6 +23,8 @@ struct ServiceCounters {
     ministry: String,
     total: f64,
     errors: f64,
+    /// Answered 2xx or 3xx.
+    served: f64,
     /// Cumulative latency bucket counts (upper bound, count).
     buckets: Vec<(f64, f64)>,
 }
@@ -41,6 +43,9 @@ pub struct ServiceStatus {
     /// ok, degraded (errors above 5 %), down (a backend refuses connections), idle (no traffic).
     pub health: &'static str,
     pub requests: u64,
+    /// Of them, answered 2xx or 3xx: what the home page's "most used" counts (a flood of
+    /// requests for pages that do not exist is not use).
+    pub served: u64,
     pub error_rate: f64,
     pub p95_ms: Option<f64>,
 }
@@ -126,6 +131,7 @@ impl StatusBoard {
                 };
                 let total = (now.total - base.total).max(0.0);
                 let errors = (now.errors - base.errors).max(0.0);
+                let served = (now.served - base.served).max(0.0);
                 let error_rate = if total > 0.0 { errors / total } else { 0.0 };
                 let p95_ms =
                     quantile(&now.buckets, &base.buckets, 0.95).map(|s| (s * 1e4).round() / 10.0);
@@ -144,6 +150,7 @@ impl StatusBoard {
                     ministry: now.ministry.clone(),
                     health,
                     requests: total as u64,
+                    served: served as u64,
                     error_rate: (error_rate * 1e4).round() / 1e4,
                     p95_ms,
                 }
@@ -186,8 +193,10 @@ fn add_requests(f: &MetricFamily, services: &mut BTreeMap<String, ServiceCounter
         e.ministry = label(m, "ministry");
         let v = m.get_counter().value();
         e.total += v;
-        if label(m, "class") == "5xx" {
-            e.errors += v;
+        match label(m, "class").as_str() {
+            "5xx" => e.errors += v,
+            "2xx" | "3xx" => e.served += v,
+            _ => {}
         }
     }
 }
