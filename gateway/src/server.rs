@@ -295,11 +295,13 @@ fn listener_key(addr: SocketAddr, index: usize) -> String {
     format!("{host}:{}{port}", "0".repeat(index))
 }
 
-/// Reloads `config_path` through the registry's pipeline on every SIGHUP, for the life of
-/// `server` (see [`LiveRegistry::rebase`] for what reloads and what needs a restart). A
+/// Reopens the access and audit logs' files and reloads `config_path` through the
+/// registry's pipeline on every SIGHUP, for the life of `server` (see [`LiveRegistry::rebase`] for what reloads and what needs a restart). A
 /// configuration that does not load or validate is logged and changes nothing.
 pub fn reload_on_hangup(server: &mut Server, app: &App, config_path: PathBuf) {
     let live = std::sync::Arc::clone(&app.live);
+    let telemetry = std::sync::Arc::clone(&app.telemetry);
+    let admin = std::sync::Arc::clone(&app.admin);
     server.add_service(background_service(
         "sighup",
         Task::new(async move {
@@ -313,6 +315,10 @@ pub fn reload_on_hangup(server: &mut Server, app: &App, config_path: PathBuf) {
                 }
             };
             while hangup.recv().await.is_some() {
+                // The logs' files are opened again by name: `logrotate` moves them, then
+                // sends SIGHUP (lines went on into the moved files, found when tried).
+                telemetry.access_log.reopen();
+                admin.audit.reopen();
                 reload(&live, &config_path).await;
             }
         }),

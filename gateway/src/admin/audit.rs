@@ -23,6 +23,8 @@ pub struct Entry<'a> {
 /// Where lines go.
 pub struct AuditLog {
     out: Mutex<Option<Box<dyn Write + Send>>>,
+    /// The file, when it is one: [`AuditLog::reopen`] opens it again by name.
+    file: Option<std::path::PathBuf>,
 }
 
 impl AuditLog {
@@ -43,9 +45,36 @@ impl AuditLog {
                 ))
             }
         };
+        let file = match target {
+            AuditTarget::File(path) => Some(path.clone()),
+            _ => None,
+        };
         Ok(Self {
             out: Mutex::new(out),
+            file,
         })
+    }
+
+    /// Opens the file again by its name (after `logrotate` moved it away; SIGHUP). On a
+    /// failure the old file stays in use and the error is logged.
+    pub fn reopen(&self) {
+        let Some(path) = &self.file else {
+            return;
+        };
+        match std::fs::OpenOptions::new()
+            .create(true)
+            .append(true)
+            .open(path)
+        {
+            Ok(f) => {
+                if let Ok(mut out) = self.out.lock() {
+                    *out = Some(Box::new(f));
+                }
+            }
+            Err(e) => {
+                tracing::error!(file = %path.display(), error = %e, "the audit log cannot be opened again; still writing to the old file");
+            }
+        }
     }
 
     /// Appends one line (a failure to write is logged: the change itself stands).
@@ -61,5 +90,42 @@ impl AuditLog {
                 tracing::error!(error = %e, "admin audit line not written");
             }
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn entry(action: &str) -> Entry<'_> {
+        Entry {
+            time: "2026-12-04T00:00:00.000Z".into(),
+            actor: "key:x",
+            ministry: "interior",
+            action,
+            service: Some("cnie-renewal"),
+            version: None,
+            result: "ok",
+            client_ip: None,
+        }
+    }
+
+    /// Found when tried: after `logrotate` moved the audit log and sent SIGHUP, lines went
+    /// on into the moved file.
+    #[test]
+    fn a_reopened_audit_log_writes_to_a_new_file_at_its_name() {
+        let dir = std::env::temp_dir().join(format!("egov-audit-rotate-{}", std::process::id()));
+        let _ = std::fs::remove_dir_all(&dir);
+        let (path, moved) = (dir.join("audit.jsonl"), dir.join("audit.jsonl.1"));
+        let log = AuditLog::open(&AuditTarget::File(path.clone())).expect("open");
+        log.record(&entry("before"));
+        std::fs::rename(&path, &moved).expect("rotate");
+        log.reopen();
+        log.record(&entry("after"));
+        let old = std::fs::read_to_string(&moved).expect("the moved file");
+        let new = std::fs::read_to_string(&path).expect("a new file at the log's name");
+        let _ = std::fs::remove_dir_all(&dir);
+        assert!(old.contains("before") && !old.contains("after"), "{old}");
+        assert!(new.contains("after"), "{new}");
     }
 }

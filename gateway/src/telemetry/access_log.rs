@@ -261,6 +261,16 @@ const LINE_CAPACITY: usize = 512;
 struct Shared {
     queue: ArrayQueue<Vec<u8>>,
     closed: AtomicBool,
+    /// Set by [`AccessLog::reopen`]; the writer opens its file again before its next write.
+    reopen: AtomicBool,
+}
+
+/// The access log's file, opened (created if needed) to append.
+fn open_file(path: &std::path::Path) -> std::io::Result<std::fs::File> {
+    std::fs::OpenOptions::new()
+        .create(true)
+        .append(true)
+        .open(path)
 }
 
 /// The access log (or nothing, when off).
@@ -281,16 +291,16 @@ impl AccessLog {
                 })
             }
             AccessLogTarget::Stdout => Box::new(std::io::stdout()),
-            AccessLogTarget::File(path) => Box::new(
-                std::fs::OpenOptions::new()
-                    .create(true)
-                    .append(true)
-                    .open(path)?,
-            ),
+            AccessLogTarget::File(path) => Box::new(open_file(path)?),
+        };
+        let file = match target {
+            AccessLogTarget::File(path) => Some(path.clone()),
+            _ => None,
         };
         let shared = Arc::new(Shared {
             queue: ArrayQueue::new(QUEUE),
             closed: AtomicBool::new(false),
+            reopen: AtomicBool::new(false),
         });
         let s = Arc::clone(&shared);
         let writer = std::thread::Builder::new()
@@ -298,6 +308,15 @@ impl AccessLog {
             .spawn(move || {
                 let mut out = std::io::BufWriter::with_capacity(256 * 1024, sink);
                 loop {
+                    if s.reopen.swap(false, Ordering::AcqRel) {
+                        if let Some(path) = &file {
+                            let _ = out.flush();
+                            match open_file(path) {
+                                Ok(f) => out = std::io::BufWriter::with_capacity(256 * 1024, Box::new(f)),
+                                Err(e) => tracing::error!(file = %path.display(), error = %e, "the access log cannot be opened again; still writing to the old file"),
+                            }
+                        }
+                    }
                     let mut wrote = false;
                     while let Some(line) = s.queue.pop() {
                         let _ = out.write_all(&line);
@@ -322,6 +341,15 @@ impl AccessLog {
 
     pub fn enabled(&self) -> bool {
         self.shared.is_some()
+    }
+
+    /// Opens the log's file again (by its name) before the next line: after `logrotate`
+    /// moved it away, lines go to the new file, not the moved one (SIGHUP, as nginx's
+    /// USR1). Nothing for stdout.
+    pub fn reopen(&self) {
+        if let Some(s) = &self.shared {
+            s.reopen.store(true, Ordering::Release);
+        }
     }
 
     /// Queues a line; never blocks.
@@ -507,6 +535,35 @@ mod tests {
         text.lines()
             .map(|l| serde_json::from_str(l).expect("each line is one JSON object"))
             .collect()
+    }
+
+    /// Found when tried: after `logrotate` moved the log and sent SIGHUP, lines went on
+    /// into the moved file.
+    #[test]
+    fn a_reopened_log_writes_to_a_new_file_at_its_name() {
+        let dir = std::env::temp_dir().join(format!("egov-access-rotate-{}", std::process::id()));
+        let _ = std::fs::remove_dir_all(&dir);
+        std::fs::create_dir_all(&dir).expect("dir");
+        let (path, moved) = (dir.join("access.log"), dir.join("access.log.1"));
+        let dropped = IntCounter::new("dropped", "dropped").expect("counter");
+        let log = AccessLog::new(&AccessLogTarget::File(path.clone()), dropped).expect("open");
+        log.write(&line("/before", None));
+        let drained = |p: &std::path::Path| {
+            (0..100).any(|_| {
+                std::thread::sleep(DRAIN_EVERY);
+                std::fs::read_to_string(p).is_ok_and(|t| !t.is_empty())
+            })
+        };
+        assert!(drained(&path), "the first line was written");
+        std::fs::rename(&path, &moved).expect("rotate");
+        log.reopen();
+        log.write(&line("/after", None));
+        drop(log);
+        let old = std::fs::read_to_string(&moved).expect("the moved file");
+        let new = std::fs::read_to_string(&path).expect("a new file at the log's name");
+        let _ = std::fs::remove_dir_all(&dir);
+        assert!(old.contains("/before") && !old.contains("/after"), "{old}");
+        assert!(new.contains("/after"), "{new}");
     }
 
     #[test]
