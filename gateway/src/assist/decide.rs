@@ -97,6 +97,20 @@ impl Assist {
         self.llm.is_some()
     }
 
+    /// Whether [`Self::decide`] could have sent `query` to `service`: it is on the local
+    /// shortlist the router (and the LLM, which only picks from it) chooses from. Feedback
+    /// saying "I was sent to X" is taken only then: a form naming any service as the wrong
+    /// answer to any query blamed services for queries they never received (found when
+    /// tried).
+    pub fn could_have_routed(&self, snap: &Catalog, query: &str, service: &str) -> bool {
+        let query = &*super::text::visible(query);
+        snap.ranker()
+            .rank(query, self.shortlist)
+            .candidates
+            .iter()
+            .any(|c| snap.id(c.index) == Some(service))
+    }
+
     /// Decides where `query` goes. With `local_only`, the LLM (and the cache of its
     /// answers) is never used.
     pub async fn decide(&self, snap: &Catalog, query: &str, local_only: bool) -> Decision {

@@ -426,6 +426,14 @@ impl Portal {
         if query.is_empty() || query.chars().count() > crate::assist::MAX_QUERY_CHARS {
             return Ok(error_page(ErrorKind::BadRequest, request_id));
         }
+        if routed.as_deref().is_some_and(|id| {
+            !self
+                .deps
+                .assist
+                .could_have_routed(snap.catalog(), query, id)
+        }) {
+            return Ok(error_page(ErrorKind::BadRequest, request_id));
+        }
         // A directive dressed as a query would become a routing example once exported: it is
         // not kept (and the sender is thanked all the same).
         let steering = crate::assist::looks_like_injection(query);
