@@ -149,11 +149,23 @@ impl Reloader {
             return Ok(diff);
         };
         let count = built.services().len();
+        let moved: Vec<(String, String)> = built
+            .services()
+            .iter()
+            .filter_map(|s| {
+                let before = previous.service(s.id())?;
+                (before.config.ministry != s.config.ministry)
+                    .then(|| (s.id().to_string(), before.config.ministry.clone()))
+            })
+            .collect();
         self.registry.swap(built);
         if let Some(m) = &self.metrics {
             m.registry_services.set(count as i64);
             for id in &diff.removed {
                 m.forget_service(id);
+            }
+            for (id, ministry) in &moved {
+                m.forget_ministry_of(id, ministry);
             }
         }
         tracing::info!(

@@ -262,18 +262,35 @@ impl Metrics {
     /// Stops exporting every series of service `id` (it left the registry): its traffic,
     /// upstream, adapter and access series, and so its line on the status board.
     pub fn forget_service(&self, id: &str) {
-        self.traffic.forget_service(id);
-        forget(&self.upstream_errors, id);
-        forget(&self.upstream_up, id);
-        forget(&self.body_rewrites, id);
-        forget(&self.access_denied, id);
-        forget(&self.response_cache, id);
-        forget(&self.response_cache_bytes, id);
-        forget(&self.upstream_ejections, id);
-        forget(&self.routing_feedback, id);
+        self.forget_series(id, None);
         let _ = self
             .circuit_breaker_state
             .remove_label_values(&[&format!("service:{id}")]);
+    }
+
+    /// Drops the series of service `id` labelled with `ministry`, its ministry until the
+    /// platform moved it to another: they would otherwise be exported, frozen, for the life
+    /// of the process (found when tried), and the status board would show the old ministry.
+    /// Its series under the new ministry are kept.
+    pub fn forget_ministry_of(&self, id: &str, ministry: &str) {
+        self.forget_series(id, Some(ministry));
+    }
+
+    /// Every per-service series of `id` (only those labelled `ministry`, when given).
+    fn forget_series(&self, id: &str, ministry: Option<&str>) {
+        self.traffic.forget_service(id, ministry);
+        for vec in [
+            &self.upstream_errors,
+            &self.body_rewrites,
+            &self.access_denied,
+            &self.response_cache,
+            &self.response_cache_bytes,
+            &self.upstream_ejections,
+            &self.routing_feedback,
+        ] {
+            forget(vec, id, ministry);
+        }
+        forget(&self.upstream_up, id, ministry);
     }
 
     /// The text exposition for `/metrics`.
@@ -284,8 +301,13 @@ impl Metrics {
     }
 }
 
-/// Removes every series of `vec` whose `service` label is `id`.
-fn forget<T: prometheus::core::MetricVecBuilder>(vec: &prometheus::core::MetricVec<T>, id: &str) {
+/// Removes every series of `vec` whose `service` label is `id` (and, when given, whose
+/// `ministry` label is `ministry`).
+fn forget<T: prometheus::core::MetricVecBuilder>(
+    vec: &prometheus::core::MetricVec<T>,
+    id: &str,
+    ministry: Option<&str>,
+) {
     use prometheus::core::Collector;
     for family in vec.collect() {
         for metric in family.get_metric() {
@@ -294,7 +316,8 @@ fn forget<T: prometheus::core::MetricVecBuilder>(vec: &prometheus::core::MetricV
                 .iter()
                 .map(|l| (l.name(), l.value()))
                 .collect();
-            if labels.get("service") == Some(&id) {
+            let of_ministry = ministry.is_none_or(|m| labels.get("ministry") == Some(&m));
+            if labels.get("service") == Some(&id) && of_ministry {
                 let _ = vec.remove(&labels);
             }
         }

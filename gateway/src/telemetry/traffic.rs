@@ -305,8 +305,9 @@ impl TrafficCollector {
     }
 
     /// Stops exporting every series of service `id` (it left the registry).
-    pub fn forget_service(&self, id: &str) {
-        self.services().retain(|(service, _), _| service != id);
+    pub fn forget_service(&self, id: &str, ministry: Option<&str>) {
+        self.services()
+            .retain(|(service, m), _| service != id || ministry.is_some_and(|x| x != m));
     }
 }
 
@@ -521,9 +522,30 @@ mod tests {
         };
         let before = gathered(&c);
         assert_eq!(bytes(&before, "a"), Some(10.0));
-        c.forget_service("a");
+        c.forget_service("a", None);
         let after = gathered(&c);
         assert_eq!(bytes(&after, "a"), None);
         assert_eq!(bytes(&after, "b"), Some(1.0));
+    }
+
+    /// Found when tried: a service moved to another ministry was exported under both, the
+    /// old series frozen for the life of the process.
+    #[test]
+    fn a_moved_service_loses_its_old_ministrys_series_and_keeps_the_new_ones() {
+        let c = Arc::new(TrafficCollector::new().expect("collector"));
+        c.for_service("a", "old")
+            .record(200, Duration::ZERO, None, 5);
+        c.for_service("a", "new")
+            .record(200, Duration::ZERO, None, 7);
+        c.forget_service("a", Some("old"));
+        let families = gathered(&c);
+        let ministries: Vec<String> = family(&families, "egov_http_response_bytes_total")
+            .get_metric()
+            .iter()
+            .flat_map(|m| m.get_label().iter())
+            .filter(|l| l.name() == "ministry")
+            .map(|l| l.value().to_string())
+            .collect();
+        assert_eq!(ministries, ["new"]);
     }
 }
