@@ -47,15 +47,20 @@ impl Lang {
     /// The language a cookie value or a tag's primary subtag names, if one of ours.
     pub fn from_code(code: &str) -> Option<Lang> {
         let primary = code.split(['-', '_']).next().unwrap_or("");
-        Some(match primary.to_ascii_lowercase().as_str() {
-            "ar" | "ary" => Lang::Ar,
+        let is = |tags: &[&str]| tags.iter().any(|t| primary.eq_ignore_ascii_case(t));
+        if is(&["ar", "ary"]) {
+            Some(Lang::Ar)
+        } else if is(&["zgh", "tzm", "shi", "rif", "ber"]) {
             // Standard Moroccan Amazigh, and the tags browsers send for its varieties
             // (Tamazight, Tachelhit, Tarifit, the Berber collective tag).
-            "zgh" | "tzm" | "shi" | "rif" | "ber" => Lang::Zgh,
-            "fr" => Lang::Fr,
-            "en" => Lang::En,
-            _ => return None,
-        })
+            Some(Lang::Zgh)
+        } else if is(&["fr"]) {
+            Some(Lang::Fr)
+        } else if is(&["en"]) {
+            Some(Lang::En)
+        } else {
+            None
+        }
     }
 }
 

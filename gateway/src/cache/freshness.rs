@@ -41,7 +41,7 @@ fn received_age(resp: &ResponseHeader) -> Option<Duration> {
     Some(Duration::from_secs(secs.min(365 * 24 * 3600)))
 }
 
-/// Whether `Vary` names a header the gateway writes (or removes) on the way to the site:
+/// Whether `Vary` names a header the gateway writes on the way to the site:
 /// the forwarding headers, the request id, the trace context. A variant is chosen by the
 /// *citizen's* request (all pingora shows a lookup), but the site answered the gateway's:
 /// a page varying on `X-Forwarded-For` would be stored under the first citizen's absent
@@ -121,12 +121,16 @@ pub fn decide(policy: &Policy, resp: &ResponseHeader) -> RespCacheable {
             // The answer was already `age` old when it came (another cache on the way): its
             // lifetime counts from then (RFC 9111 §4.2.3), and so does the `Age` of a hit.
             let at = |t: SystemTime| t.checked_sub(age).unwrap_or(SystemTime::UNIX_EPOCH);
+            // Counted once: a revalidation merges the 304 into the stored header, and an
+            // `Age` left in it would be taken off the lifetime again each time.
+            let mut header = meta.response_header_copy();
+            header.remove_header(&http::header::AGE);
             RespCacheable::Cacheable(CacheMeta::new(
                 at(meta.fresh_until()),
                 at(meta.created()),
                 meta.stale_while_revalidate_sec(),
                 meta.stale_if_error_sec(),
-                meta.response_header_copy(),
+                header,
             ))
         }
         (other, _) => other,
@@ -344,6 +348,7 @@ mod tests {
         let RespCacheable::Cacheable(m) = d else {
             panic!("stored")
         };
+        assert!(m.headers().get("age").is_none(), "counted once, not kept");
         let now = SystemTime::now();
         let left = m.fresh_until().duration_since(now).expect("still fresh");
         assert!(left <= Duration::from_secs(500), "{left:?}");

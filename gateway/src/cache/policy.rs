@@ -57,7 +57,8 @@ pub struct Policy {
 }
 
 /// A number that changes when what answers a service changes: its ministry, its legacy
-/// site (backends, `Host`, base path, TLS) and its lifetimes. Objects stored for an id are
+/// site (`Host`, base path, TLS; not its backends, which a scale-out adds to without
+/// changing the site) and its lifetimes. Objects stored for an id are
 /// then never served under another incarnation of it: a ministry that deletes a service
 /// cannot leave year-long pages for whoever registers the id next, and a service moved to
 /// another site or given a shorter `max_ttl` starts afresh. The same on every instance and
@@ -73,10 +74,6 @@ fn incarnation(svc: &ServiceConfig) -> u64 {
     part(&[u8::from(up.tls)]);
     part(up.host.as_bytes());
     part(up.base_path.as_bytes());
-    for b in &up.backends {
-        part(b.host.as_bytes());
-        part(&b.port.to_be_bytes());
-    }
     for ttl in [svc.cache.default_ttl, svc.cache.max_ttl] {
         part(&ttl.map_or(u128::MAX, |d| d.as_nanos()).to_be_bytes());
     }
@@ -340,7 +337,7 @@ mod tests {
         let mut ministry = base.clone();
         ministry.ministry = "justice".into();
         let mut site = base.clone();
-        site.upstream.backends[0].port ^= 1;
+        site.upstream.host = "another.legacy.gov.ma".into();
         let mut lifetime = base.clone();
         lifetime.cache.max_ttl = Some(std::time::Duration::from_secs(60));
         for other in [ministry, site, lifetime] {

@@ -426,20 +426,25 @@ impl Portal {
         if query.is_empty() || query.chars().count() > crate::assist::MAX_QUERY_CHARS {
             return Ok(error_page(ErrorKind::BadRequest, request_id));
         }
-        if routed.as_deref().is_some_and(|id| {
-            !self
-                .deps
-                .assist
-                .could_have_routed(snap.catalog(), query, id)
-        }) {
-            return Ok(error_page(ErrorKind::BadRequest, request_id));
-        }
-        // A directive dressed as a query would become a routing example once exported: it is
-        // not kept (and the sender is thanked all the same).
+        // A directive dressed as a query would become a routing example once exported, and
+        // a service the router could not have chosen for the query is a forged blame (or a
+        // catalog changed since): neither is kept, and the sender is thanked all the same.
         let steering = crate::assist::looks_like_injection(query);
         if steering {
             tracing::info!("routing feedback not kept: the query is shaped like a directive");
         }
+        let forged = routed.as_deref().is_some_and(|id| {
+            !self
+                .deps
+                .assist
+                .could_have_routed(snap.catalog(), query, id)
+        });
+        if forged {
+            tracing::info!(
+                "routing feedback not kept: the router could not have chosen that service"
+            );
+        }
+        let steering = steering || forged;
         if !steering && routed.as_deref() != Some(chosen.config.id.as_str()) {
             let entry = FeedbackEntry {
                 at: crate::sso::session::now_secs(),

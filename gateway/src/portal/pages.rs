@@ -169,8 +169,8 @@ impl Pages {
         status: &[ServiceStatus],
     ) -> Result<String, minijinja::Error> {
         let ui = text::ui(lang);
-        // Answers citizens got, not requests: 300 requests for pages that do not exist put
-        // any service first (found when tried).
+        // Pages citizens got (2xx), not requests: 300 requests for pages that do not exist
+        // put any service first (found when tried), and anonymous ones get redirects.
         let mut popular: Vec<&ServiceStatus> = status.iter().filter(|s| s.served > 0).collect();
         popular.sort_by(|a, b| b.served.cmp(&a.served).then(a.service.cmp(&b.service)));
         let mut cards: Vec<Card<'_>> = popular

@@ -23,7 +23,7 @@ struct ServiceCounters {
     ministry: String,
     total: f64,
     errors: f64,
-    /// Answered 2xx or 3xx.
+    /// Answered 2xx.
     served: f64,
     /// Cumulative latency bucket counts (upper bound, count).
     buckets: Vec<(f64, f64)>,
@@ -43,8 +43,8 @@ pub struct ServiceStatus {
     /// ok, degraded (errors above 5 %), down (a backend refuses connections), idle (no traffic).
     pub health: &'static str,
     pub requests: u64,
-    /// Of them, answered 2xx or 3xx: what the home page's "most used" counts (a flood of
-    /// requests for pages that do not exist is not use).
+    /// Of them, answered 2xx: what the home page's "most used" counts (a flood of requests
+    /// for pages that do not exist, or anonymous ones sent to the login, is not use).
     pub served: u64,
     pub error_rate: f64,
     pub p95_ms: Option<f64>,
@@ -195,7 +195,7 @@ fn add_requests(f: &MetricFamily, services: &mut BTreeMap<String, ServiceCounter
         e.total += v;
         match label(m, "class").as_str() {
             "5xx" => e.errors += v,
-            "2xx" | "3xx" => e.served += v,
+            "2xx" => e.served += v,
             _ => {}
         }
     }
