@@ -623,6 +623,15 @@ async fn calls_another_site_makes_through_a_browser_are_refused_before_they_spen
             .await
             .expect("search");
         assert_eq!(image.status(), 403);
+        let frame = http
+            .get(gw.url("/search?q=passeport"))
+            .header("Sec-Fetch-Site", "cross-site")
+            .header("Sec-Fetch-Mode", "navigate")
+            .header("Sec-Fetch-Dest", "iframe")
+            .send()
+            .await
+            .expect("search");
+        assert_eq!(frame.status(), 403, "a hidden frame is no link followed");
     }
     // A link from another site to a search is followed, and counted.
     let link = http

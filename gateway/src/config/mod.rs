@@ -215,6 +215,36 @@ impl PortalSettings {
                 .parse::<std::net::IpAddr>()
                 .is_ok_and(|ip| ip.is_loopback())
     }
+
+    /// Whether `origin` (an `Origin` header's bytes, `scheme://host[:port]`) is the portal's
+    /// own: its scheme, a host it [`answers_to`](Self::answers_to) and its public port. A
+    /// citizen on an alias (`www.`) posts from that alias.
+    pub fn is_own_origin(&self, origin: &[u8]) -> bool {
+        let Ok(origin) = std::str::from_utf8(origin) else {
+            return false;
+        };
+        let scheme = if self.public_url.https {
+            "https://"
+        } else {
+            "http://"
+        };
+        let Some(rest) = origin.strip_prefix(scheme) else {
+            return false;
+        };
+        let split = |authority: &'_ str| -> (String, Option<String>) {
+            let (host, port) = match authority.rfind(']') {
+                Some(end) => (&authority[..=end], authority[end + 1..].strip_prefix(':')),
+                None => match authority.rsplit_once(':') {
+                    Some((h, p)) => (h, Some(p)),
+                    None => (authority, None),
+                },
+            };
+            (host.to_ascii_lowercase(), port.map(str::to_string))
+        };
+        let (host, port) = split(rest);
+        let (_, public_port) = split(&self.public_url.authority);
+        !host.is_empty() && port == public_port && self.answers_to(&host)
+    }
 }
 
 /// An `http(s)://host[:port]` origin without path.

@@ -40,7 +40,9 @@ impl LimitsStage {
         }
     }
 
-    async fn check(&self, session: &Session, ctx: &RequestCtx) -> Result<(), Limited> {
+    /// The limits `ctx` falls under; the route budget only when `route` (a call another
+    /// site made is refused, not counted there).
+    async fn check(&self, session: &Session, ctx: &RequestCtx, route: bool) -> Result<(), Limited> {
         let Some(snap) = ctx.snapshot.as_ref() else {
             return Ok(());
         };
@@ -61,7 +63,7 @@ impl LimitsStage {
                     .await?;
             }
         }
-        if counted_route(ctx) {
+        if route && counted_route(ctx) {
             self.limiter
                 .check(Scope::Route, ip_key, rates.route_per_ip)
                 .await?;
@@ -171,22 +173,23 @@ impl Stage for LimitsStage {
             ctx.body_limit = Some(max as u64);
         }
         let api = ctx.local == Some(LocalRoute::Assist);
-        if counted_route(ctx) {
-            if let Some(snap) = ctx.snapshot.as_ref() {
-                if sent_by_another_site(session.req_header(), &snap.portal.origin) {
-                    return Step::Respond(if api {
-                        LocalResponse::json_error(
-                            StatusCode::FORBIDDEN,
-                            "cross_site",
-                            "the portal's endpoints answer its own pages, not another site's",
-                        )
-                    } else {
-                        ctx.error_page(ErrorKind::Forbidden)
-                    });
-                }
-            }
-        }
-        match self.check(session, ctx).await {
+        let page = ctx.local == Some(LocalRoute::Portal(PortalPage::Search));
+        let cross_site = counted_route(ctx)
+            && ctx.snapshot.as_ref().is_some_and(|snap| {
+                sent_by_another_site(session.req_header(), page, &snap.portal.settings)
+            });
+        // Counted against the address's other limits like any request, never against the
+        // route budget, and refused.
+        match self.check(session, ctx, !cross_site).await {
+            Ok(()) if cross_site => Step::Respond(if api {
+                LocalResponse::json_error(
+                    StatusCode::FORBIDDEN,
+                    "cross_site",
+                    "the portal's endpoints answer its own pages, not another site's",
+                )
+            } else {
+                ctx.error_page(ErrorKind::Forbidden)
+            }),
             Ok(()) => Step::Continue,
             Err(limited) => {
                 self.telemetry

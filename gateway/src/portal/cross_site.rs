@@ -5,6 +5,7 @@
 //! everyone behind it, and could post feedback in their name. Such calls are refused before
 //! they are counted ([`crate::pipeline::limits`]).
 
+use crate::config::PortalSettings;
 use pingora::http::RequestHeader;
 
 /// Whether `req` was sent by a page of another site (or of a service's origin, a sibling
@@ -12,14 +13,16 @@ use pingora::http::RequestHeader;
 /// program calling the API directly.
 ///
 /// The browser says so in two ways: `Origin` (on every `POST` and every cross-origin
-/// `fetch`), which must then be `portal_origin` (a sandboxed frame anywhere sends `null`);
-/// and `Sec-Fetch-Site` (every current browser, on every request), which must be
-/// `same-origin` or `none` (typed in, a bookmark), except for a link followed to a page,
-/// which any site may offer. A client that sends neither (the router's API called by an
-/// app or a script) is not a browser acting for someone else.
-pub fn sent_by_another_site(req: &RequestHeader, portal_origin: &str) -> bool {
+/// `fetch`), which must then be the portal's own ([`PortalSettings::is_own_origin`]: its
+/// public origin or an alias it answers to; a sandboxed frame anywhere sends `null`); and `Sec-Fetch-Site`
+/// (every current browser, on every request), which must be `same-origin` or `none` (typed
+/// in, a bookmark), except for a link to a page (`page`) followed into a window of its own,
+/// which any site may offer. A frame is not such a link: fifty hidden ones would spend
+/// fifty of the address's budget. A client that sends neither (the router's API called by
+/// an app or a script) is not a browser acting for someone else.
+pub fn sent_by_another_site(req: &RequestHeader, page: bool, portal: &PortalSettings) -> bool {
     if let Some(origin) = req.headers.get(http::header::ORIGIN) {
-        if origin.as_bytes() != portal_origin.as_bytes() {
+        if !portal.is_own_origin(origin.as_bytes()) {
             return true;
         }
     }
@@ -28,11 +31,18 @@ pub fn sent_by_another_site(req: &RequestHeader, portal_origin: &str) -> bool {
     };
     let own = site.as_bytes().eq_ignore_ascii_case(b"same-origin")
         || site.as_bytes().eq_ignore_ascii_case(b"none");
-    let followed_link = matches!(req.method, http::Method::GET | http::Method::HEAD)
+    let is = |name: &str, value: &[u8]| {
+        req.headers
+            .get(name)
+            .is_some_and(|v| v.as_bytes().eq_ignore_ascii_case(value))
+    };
+    let followed_link = page
+        && matches!(req.method, http::Method::GET | http::Method::HEAD)
+        && is("sec-fetch-mode", b"navigate")
         && req
             .headers
-            .get("sec-fetch-mode")
-            .is_some_and(|m| m.as_bytes().eq_ignore_ascii_case(b"navigate"));
+            .get("sec-fetch-dest")
+            .is_none_or(|d| d.as_bytes().eq_ignore_ascii_case(b"document"));
     !own && !followed_link
 }
 
@@ -40,7 +50,14 @@ pub fn sent_by_another_site(req: &RequestHeader, portal_origin: &str) -> bool {
 mod tests {
     use super::*;
 
-    const PORTAL: &str = "https://portail.gov.ma";
+    fn portal() -> PortalSettings {
+        let mut p = crate::testing::config_without_secrets().gateway.portal;
+        p.public_url.https = true;
+        p.public_url.host = "portail.gov.ma".into();
+        p.public_url.authority = "portail.gov.ma".into();
+        p.hosts = vec!["www.portail.gov.ma".into()];
+        p
+    }
 
     fn req(method: &str, headers: &[(&str, &str)]) -> RequestHeader {
         let mut r = RequestHeader::build(method, b"/feedback", None).expect("request");
@@ -50,22 +67,56 @@ mod tests {
         r
     }
 
-    #[test]
-    fn the_portals_own_pages_and_programs_are_not_another_site() {
-        assert!(!sent_by_another_site(&req("POST", &[]), PORTAL));
-        let own = [("origin", PORTAL), ("sec-fetch-site", "same-origin")];
-        assert!(!sent_by_another_site(&req("POST", &own), PORTAL));
-        let typed = [("sec-fetch-site", "none"), ("sec-fetch-mode", "navigate")];
-        assert!(!sent_by_another_site(&req("GET", &typed), PORTAL));
+    fn another(method: &str, page: bool, headers: &[(&str, &str)]) -> bool {
+        sent_by_another_site(&req(method, headers), page, &portal())
     }
 
     #[test]
-    fn a_link_from_anywhere_to_a_page_is_followed() {
+    fn the_portals_own_pages_its_aliases_and_programs_are_not_another_site() {
+        assert!(!another("POST", false, &[]));
+        let own = [
+            ("origin", "https://portail.gov.ma"),
+            ("sec-fetch-site", "same-origin"),
+        ];
+        assert!(!another("POST", false, &own));
+        let alias = [
+            ("origin", "https://www.portail.gov.ma"),
+            ("sec-fetch-site", "same-origin"),
+        ];
+        assert!(
+            !another("POST", false, &alias),
+            "an alias the portal answers to"
+        );
+        let typed = [("sec-fetch-site", "none"), ("sec-fetch-mode", "navigate")];
+        assert!(!another("GET", true, &typed));
+    }
+
+    #[test]
+    fn a_link_from_anywhere_to_a_page_is_followed_into_its_own_window_only() {
         let link = [
             ("sec-fetch-site", "cross-site"),
             ("sec-fetch-mode", "navigate"),
         ];
-        assert!(!sent_by_another_site(&req("GET", &link), PORTAL));
+        assert!(!another("GET", true, &link));
+        let document = [
+            ("sec-fetch-site", "cross-site"),
+            ("sec-fetch-mode", "navigate"),
+            ("sec-fetch-dest", "document"),
+        ];
+        assert!(!another("GET", true, &document));
+        let frame = [
+            ("sec-fetch-site", "cross-site"),
+            ("sec-fetch-mode", "navigate"),
+            ("sec-fetch-dest", "iframe"),
+        ];
+        assert!(
+            another("GET", true, &frame),
+            "a hidden frame is not a link followed"
+        );
+        assert!(
+            another("GET", false, &link),
+            "the API is no page to link to"
+        );
     }
 
     #[test]
@@ -77,6 +128,8 @@ mod tests {
                 "POST",
                 vec![("origin", "https://passport-application.portail.gov.ma")],
             ),
+            ("POST", vec![("origin", "http://portail.gov.ma")]),
+            ("POST", vec![("origin", "https://portail.gov.ma:8443")]),
             (
                 "GET",
                 vec![
@@ -96,10 +149,7 @@ mod tests {
                 ],
             ),
         ] {
-            assert!(
-                sent_by_another_site(&req(method, &headers), PORTAL),
-                "{method} {headers:?}"
-            );
+            assert!(another(method, true, &headers), "{method} {headers:?}");
         }
     }
 }
