@@ -196,12 +196,22 @@ const MAX_CONNECTIONS: usize = 256;
 /// A client that opens connections and sends half a header (or nothing) loses them then.
 const HEADER_TIMEOUT: std::time::Duration = std::time::Duration::from_secs(10);
 
+/// Connections one address may hold on a side listener: a few hundred from one client
+/// would otherwise take every slot, and with them the orchestrator's health checks.
+const MAX_PER_ADDRESS: usize = 64;
+
+/// How long a connection lives at most, whatever it does: a body sent a byte at a time, or
+/// an answer never read, holds a slot no longer than this. Admin calls and scrapes take
+/// milliseconds; a client whose connection ends opens another.
+const CONNECTION_LIFETIME: std::time::Duration = std::time::Duration::from_secs(60);
+
 /// How long a shutdown waits for requests in progress.
 const DRAIN: std::time::Duration = std::time::Duration::from_secs(5);
 
 /// Serves `app` (HTTP/1.1) on `listener` until `stop` resolves, with what `axum::serve`
-/// leaves out: a deadline on each request's head ([`HEADER_TIMEOUT`]) and a bound on the
-/// connections held ([`MAX_CONNECTIONS`]). Found when tried: 20,000 connections sending a
+/// leaves out: a deadline on each request's head ([`HEADER_TIMEOUT`]), a lifetime for each
+/// connection ([`CONNECTION_LIFETIME`]) and bounds on the connections held, in all
+/// ([`MAX_CONNECTIONS`]) and per address ([`MAX_PER_ADDRESS`]). Found when tried: 20,000 connections sending a
 /// partial header to the admin and metrics listeners were held for good and took every file
 /// descriptor of the process, and with them the portal.
 async fn serve_guarded(
@@ -214,6 +224,8 @@ async fn serve_guarded(
     use hyper_util::rt::{TokioIo, TokioTimer};
     use hyper_util::service::TowerToHyperService;
     let permits = Arc::new(tokio::sync::Semaphore::new(MAX_CONNECTIONS));
+    let per_address: Arc<Mutex<std::collections::HashMap<std::net::IpAddr, usize>>> =
+        Arc::default();
     let graceful = hyper_util::server::graceful::GracefulShutdown::new();
     tokio::pin!(stop);
     loop {
@@ -236,6 +248,11 @@ async fn serve_guarded(
             },
             () = &mut stop => break,
         };
+        let Some(held) = AddressSlot::take(&per_address, peer.ip()) else {
+            tracing::debug!(role = role.name(), client = %peer.ip(), "side listener: too many connections from one address");
+            drop(stream);
+            continue;
+        };
         let service =
             TowerToHyperService::new(app.clone().layer(axum::Extension(ConnectInfo(peer))));
         let mut http = hyper::server::conn::http1::Builder::new();
@@ -243,10 +260,12 @@ async fn serve_guarded(
             .header_read_timeout(HEADER_TIMEOUT);
         let connection = graceful.watch(http.serve_connection(TokioIo::new(stream), service));
         tokio::spawn(async move {
-            if let Err(e) = connection.await {
-                tracing::debug!(error = %e, "side listener connection ended");
+            match tokio::time::timeout(CONNECTION_LIFETIME, connection).await {
+                Ok(Err(e)) => tracing::debug!(error = %e, "side listener connection ended"),
+                Err(_) => tracing::debug!("side listener connection outlived its lifetime"),
+                Ok(Ok(())) => {}
             }
-            drop(permit);
+            drop((permit, held));
         });
     }
     if tokio::time::timeout(DRAIN, graceful.shutdown())
@@ -257,6 +276,44 @@ async fn serve_guarded(
             role = role.name(),
             "side listener: requests still running at shutdown"
         );
+    }
+}
+
+/// One connection counted against its address on a side listener; given back when dropped.
+struct AddressSlot {
+    counts: Arc<Mutex<std::collections::HashMap<std::net::IpAddr, usize>>>,
+    ip: std::net::IpAddr,
+}
+
+impl AddressSlot {
+    /// A slot for `ip`, unless it holds [`MAX_PER_ADDRESS`] already.
+    fn take(
+        counts: &Arc<Mutex<std::collections::HashMap<std::net::IpAddr, usize>>>,
+        ip: std::net::IpAddr,
+    ) -> Option<AddressSlot> {
+        let mut map = counts.lock().ok()?;
+        let n = map.entry(ip).or_insert(0);
+        if *n >= MAX_PER_ADDRESS {
+            return None;
+        }
+        *n += 1;
+        Some(AddressSlot {
+            counts: Arc::clone(counts),
+            ip,
+        })
+    }
+}
+
+impl Drop for AddressSlot {
+    fn drop(&mut self) {
+        if let Ok(mut map) = self.counts.lock() {
+            if let Some(n) = map.get_mut(&self.ip) {
+                *n -= 1;
+                if *n == 0 {
+                    map.remove(&self.ip);
+                }
+            }
+        }
     }
 }
 
