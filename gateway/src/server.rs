@@ -295,13 +295,11 @@ fn listener_key(addr: SocketAddr, index: usize) -> String {
     format!("{host}:{}{port}", "0".repeat(index))
 }
 
-/// Reopens the access and audit logs' files and reloads `config_path` through the
-/// registry's pipeline on every SIGHUP, for the life of `server` (see [`LiveRegistry::rebase`] for what reloads and what needs a restart). A
+/// Reloads `config_path` through the registry's pipeline on every SIGHUP, for the life of
+/// `server` (see [`LiveRegistry::rebase`] for what reloads and what needs a restart). A
 /// configuration that does not load or validate is logged and changes nothing.
 pub fn reload_on_hangup(server: &mut Server, app: &App, config_path: PathBuf) {
     let live = std::sync::Arc::clone(&app.live);
-    let telemetry = std::sync::Arc::clone(&app.telemetry);
-    let admin = std::sync::Arc::clone(&app.admin);
     server.add_service(background_service(
         "sighup",
         Task::new(async move {
@@ -315,11 +313,35 @@ pub fn reload_on_hangup(server: &mut Server, app: &App, config_path: PathBuf) {
                 }
             };
             while hangup.recv().await.is_some() {
-                // The logs' files are opened again by name: `logrotate` moves them, then
-                // sends SIGHUP (lines went on into the moved files, found when tried).
+                reload(&live, &config_path).await;
+            }
+        }),
+    ));
+}
+
+/// Opens the access and audit logs' files again by name on every SIGUSR1, as nginx does:
+/// `logrotate` moves them, then signals (lines went on into the moved files, found when
+/// tried). A signal of its own, not SIGHUP: a nightly rotation must not also reload a
+/// configuration someone is in the middle of editing, nor wait behind a reload.
+pub fn reopen_logs_on_usr1(server: &mut Server, app: &App) {
+    let telemetry = std::sync::Arc::clone(&app.telemetry);
+    let admin = std::sync::Arc::clone(&app.admin);
+    server.add_service(background_service(
+        "sigusr1",
+        Task::new(async move {
+            let mut usr1 = match tokio::signal::unix::signal(
+                tokio::signal::unix::SignalKind::user_defined1(),
+            ) {
+                Ok(s) => s,
+                Err(e) => {
+                    tracing::error!(error = %e, "SIGUSR1 cannot be watched; logs reopen only on restart");
+                    return;
+                }
+            };
+            while usr1.recv().await.is_some() {
                 telemetry.access_log.reopen();
                 admin.audit.reopen();
-                reload(&live, &config_path).await;
+                tracing::info!("log files opened again");
             }
         }),
     ));

@@ -55,7 +55,7 @@ impl AuditLog {
         })
     }
 
-    /// Opens the file again by its name (after `logrotate` moved it away; SIGHUP). On a
+    /// Opens the file again by its name (after `logrotate` moved it away; SIGUSR1). On a
     /// failure the old file stays in use and the error is logged.
     pub fn reopen(&self) {
         let Some(path) = &self.file else {
@@ -110,7 +110,7 @@ mod tests {
         }
     }
 
-    /// Found when tried: after `logrotate` moved the audit log and sent SIGHUP, lines went
+    /// Found when tried: after `logrotate` moved the audit log and signalled, lines went
     /// on into the moved file.
     #[test]
     fn a_reopened_audit_log_writes_to_a_new_file_at_its_name() {

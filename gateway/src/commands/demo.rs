@@ -126,6 +126,7 @@ pub fn run(args: DemoArgs) -> anyhow::Result<ExitCode> {
     };
     let mut server = server::build(&config.gateway.server, &app, listeners)?;
     server::reload_on_hangup(&mut server, &app, staged.clone());
+    server::reopen_logs_on_usr1(&mut server, &app);
     println!("egov-gateway demo");
     match &config.gateway.portal.service_origins {
         Some(o) => println!(

@@ -19,6 +19,7 @@ pub fn run(path: &Path, upgrade: bool) -> anyhow::Result<ExitCode> {
         Listeners::from_config(&config, upgrade).context("binding the side listeners")?;
     let mut server = server::build(&config.gateway.server, &app, listeners)?;
     server::reload_on_hangup(&mut server, &app, path.to_path_buf());
+    server::reopen_logs_on_usr1(&mut server, &app);
     tracing::info!(
         portal = %config.gateway.portal.public_url.origin(),
         services = config.services.len(),

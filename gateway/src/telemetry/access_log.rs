@@ -344,8 +344,8 @@ impl AccessLog {
     }
 
     /// Opens the log's file again (by its name) before the next line: after `logrotate`
-    /// moved it away, lines go to the new file, not the moved one (SIGHUP, as nginx's
-    /// USR1). Nothing for stdout.
+    /// moved it away, lines go to the new file, not the moved one (SIGUSR1, as nginx).
+    /// Nothing for stdout.
     pub fn reopen(&self) {
         if let Some(s) = &self.shared {
             s.reopen.store(true, Ordering::Release);
@@ -537,7 +537,7 @@ mod tests {
             .collect()
     }
 
-    /// Found when tried: after `logrotate` moved the log and sent SIGHUP, lines went on
+    /// Found when tried: after `logrotate` moved the log and signalled, lines went on
     /// into the moved file.
     #[test]
     fn a_reopened_log_writes_to_a_new_file_at_its_name() {
