@@ -148,8 +148,12 @@ impl Admin {
             .await
         {
             Ok(c) => Ok(c),
-            Err(Unauthenticated::Throttled) => {
-                self.audit_result("-", "-", action, service, None, "throttled", client);
+            Err(Unauthenticated::Throttled { first }) => {
+                // One audit line for the address's window, not one per call: a flood of
+                // refused calls would otherwise be a flood of lines.
+                if first {
+                    self.audit_result("-", "-", action, service, None, "throttled", client);
+                }
                 let mut r = error(
                     StatusCode::TOO_MANY_REQUESTS,
                     "too_many_invalid_credentials",
@@ -168,7 +172,7 @@ impl Admin {
                         "invalid_request",
                         "send Authorization: Bearer <API key or access token>",
                     ),
-                    Unauthenticated::Invalid | Unauthenticated::Throttled => {
+                    Unauthenticated::Invalid | Unauthenticated::Throttled { .. } => {
                         ("invalid_token", "the credential is not valid")
                     }
                 };

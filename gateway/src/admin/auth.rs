@@ -72,8 +72,9 @@ pub enum Unauthenticated {
     Missing,
     /// A credential that is not valid.
     Invalid,
-    /// Too many invalid credentials from this address lately: not even checked.
-    Throttled,
+    /// Too many invalid credentials from this address lately: not even checked. `first`
+    /// for the first such refusal of the window.
+    Throttled { first: bool },
 }
 
 /// Checks credentials.
@@ -124,9 +125,13 @@ impl Authenticator {
         let counter = self
             .failures
             .get_with(throttle_key(client), || Arc::new(AtomicU32::new(0)));
-        if counter.fetch_add(1, Ordering::AcqRel) >= FAILURES_ALLOWED {
-            counter.fetch_sub(1, Ordering::AcqRel);
-            return Err(Unauthenticated::Throttled);
+        let before = counter.fetch_add(1, Ordering::AcqRel);
+        if before >= FAILURES_ALLOWED {
+            // Left counted: the count says how many were refused, and only the first of a
+            // window is the one worth an audit line.
+            return Err(Unauthenticated::Throttled {
+                first: before == FAILURES_ALLOWED,
+            });
         }
         let result = self.authenticate(authorization).await;
         // A missing credential counts as a wrong one: each refusal is an audit line, and
