@@ -195,7 +195,11 @@ async fn calls_without_a_credential_are_throttled_and_audited_with_the_id_cut_to
     assert_eq!(count(StatusCode::UNAUTHORIZED), 20, "{statuses:?}");
     assert_eq!(count(StatusCode::TOO_MANY_REQUESTS), 5, "{statuses:?}");
     let lines = audit_lines(e.staged());
-    assert_eq!(lines.len(), 21, "each refusal, then the address's throttle once");
+    assert_eq!(
+        lines.len(),
+        21,
+        "each refusal, then the address's throttle once"
+    );
     for line in lines {
         let service = line["service"].as_str().unwrap_or("");
         assert!(service.chars().count() <= 64, "{} chars", service.len());

@@ -167,38 +167,74 @@ fn load_one(
 }
 
 fn parse_file<T: DeserializeOwned>(file: &Path, errors: &mut Vec<ConfigError>) -> Option<T> {
-    let text = match std::fs::read_to_string(file) {
+    let text = match read_config_file(file)
+        .and_then(|b| String::from_utf8(b).map_err(|e| format!("is not UTF-8: {}", e.utf8_error())))
+    {
         Ok(t) => t,
-        Err(e) => {
-            errors.push(ConfigError::new(file, "", format!("cannot read: {e}")));
+        Err(reason) => {
+            errors.push(ConfigError::new(file, "", reason));
             return None;
         }
     };
     match toml::from_str::<T>(&text) {
         Ok(v) => Some(v),
         Err(e) => {
-            let at = e
-                .span()
-                .map(|span| {
-                    let before = &text[..span.start.min(text.len())];
-                    let line = before.matches('\n').count() + 1;
-                    let col = before.rsplit('\n').next().map_or(0, |l| l.chars().count()) + 1;
-                    format!("line {line}, column {col}: ")
-                })
-                .unwrap_or_default();
-            errors.push(ConfigError::new(
-                file,
-                "",
-                format!("{at}{}", e.message().trim()),
-            ));
+            errors.push(ConfigError::new(file, "", toml_problem(&text, &e)));
             None
         }
     }
 }
 
+/// The largest configuration file read (the largest shipped one is a few kilobytes): a
+/// sparse file of gigabytes, costing no disk, was read whole.
+pub const MAX_FILE_BYTES: u64 = 1024 * 1024;
+
+/// The bytes of the configuration file at `path`, or why it is not read: not a regular
+/// file (a FIFO's open waits for a writer, forever: a FIFO named `.toml` held the registry),
+/// over [`MAX_FILE_BYTES`], or unreadable (a link to nothing). Every configuration and
+/// service file is read through here, at start-up, on SIGHUP and by the registry's poll.
+pub fn read_config_file(path: &Path) -> Result<Vec<u8>, String> {
+    use std::io::Read as _;
+    let meta = std::fs::metadata(path).map_err(|e| format!("cannot read: {e}"))?;
+    if !meta.is_file() {
+        return Err("is not a regular file".into());
+    }
+    if meta.len() > MAX_FILE_BYTES {
+        return Err(format!(
+            "is {} bytes; a configuration file is at most {MAX_FILE_BYTES}",
+            meta.len()
+        ));
+    }
+    let file = std::fs::File::open(path).map_err(|e| format!("cannot read: {e}"))?;
+    let mut bytes = Vec::with_capacity(usize::try_from(meta.len()).unwrap_or(0));
+    file.take(MAX_FILE_BYTES + 1)
+        .read_to_end(&mut bytes)
+        .map_err(|e| format!("cannot read: {e}"))?;
+    if bytes.len() as u64 > MAX_FILE_BYTES {
+        return Err(format!(
+            "grew past {MAX_FILE_BYTES} bytes while it was read"
+        ));
+    }
+    Ok(bytes)
+}
+
+/// A TOML problem in `text` as one line that says where: `line 3, column 7: ...`.
+pub fn toml_problem(text: &str, e: &toml::de::Error) -> String {
+    let message = e.message().split_whitespace().collect::<Vec<_>>().join(" ");
+    match e.span() {
+        Some(span) => {
+            let before = text.get(..span.start).unwrap_or(text);
+            let line = before.matches('\n').count() + 1;
+            let col = before.rsplit('\n').next().map_or(0, |l| l.chars().count()) + 1;
+            format!("line {line}, column {col}: {message}")
+        }
+        None => message,
+    }
+}
+
 /// Whether a directory entry is hidden (`.git`, an editor's `.swp`, and the `..data` and
 /// `..2026_...` entries Kubernetes puts inside a mounted ConfigMap): never a service.
-fn hidden(path: &Path) -> bool {
+pub fn hidden(path: &Path) -> bool {
     path.file_name()
         .and_then(|n| n.to_str())
         .is_some_and(|n| n.starts_with('.'))
@@ -264,12 +300,7 @@ fn cross_check(
         let langs = [("ar", &n.ar), ("fr", &n.fr), ("en", &n.en)];
         let zgh = n.zgh.iter().map(|z| ("zgh", z));
         for (lang, name) in langs.into_iter().chain(zgh) {
-            let folded = name
-                .split_whitespace()
-                .collect::<Vec<_>>()
-                .join(" ")
-                .to_lowercase();
-            if let Some(other) = names.insert((lang, folded), s) {
+            if let Some(other) = names.insert((lang, super::values::folded(name)), s) {
                 for (this, that) in [(s, other), (other, s)] {
                     errors.push(ConfigError::new(
                         &this.file,

@@ -22,7 +22,10 @@ pub use error::{ConfigError, ConfigErrors};
 pub use gateway::{
     check_llm_endpoint, InvalidSetting, LlmEndpoint, BUILTIN_TIMEOUTS, DEFAULT_KEY_PREFIX,
 };
-pub use load::{cross_checked, load, load_service_file, service_file, service_from_document};
+pub use load::{
+    cross_checked, hidden, load, load_service_file, read_config_file, service_file,
+    service_from_document, toml_problem, MAX_FILE_BYTES,
+};
 pub use secret::{Secret, SecretError, SecretRef, Secrets};
 pub use service::LEGACY_MAY_NOT_SEND;
 pub use vocab::{

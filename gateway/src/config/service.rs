@@ -64,11 +64,7 @@ fn search_terms(p: &mut Problems<'_>, keywords: &[String], examples: &[String]) 
             {
                 continue;
             }
-            let folded = k
-                .split_whitespace()
-                .collect::<Vec<_>>()
-                .join(" ")
-                .to_lowercase();
+            let folded = values::folded(k);
             match seen.iter().position(|s| *s == folded) {
                 Some(first) => p.add(at, format!("repeats {field}[{first}]")),
                 None => seen.push(folded),

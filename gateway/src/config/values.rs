@@ -30,13 +30,39 @@ pub fn hidden(c: char) -> bool {
     ) || (c.is_control() && !c.is_whitespace())
 }
 
-/// A text shown to citizens: at most `max` characters, nothing [`hidden`] in it.
+/// Whether `c` may not appear in a text a ministry shows citizens: the [`hidden`]
+/// characters that reorder or conceal text (bidirectional embeddings, overrides and isolates,
+/// zero-width spaces, word joiners, the byte-order mark, tag characters, control
+/// characters). The marks and joiners that mixed Arabic and Latin text and Arabic script
+/// need (LRM, RLM, ALM, ZWJ, ZWNJ), soft hyphens and variation selectors are allowed: they
+/// cannot make one name display as another, and [`folded`] leaves them out when names are
+/// compared.
+fn forbidden_in_text(c: char) -> bool {
+    hidden(c)
+        && !matches!(
+            c,
+            '\u{200C}'..='\u{200F}' | '\u{061C}' | '\u{00AD}' | '\u{FE00}'..='\u{FE0F}'
+        )
+}
+
+/// `s` as two texts are compared for sameness (a name, a keyword): without [`hidden`]
+/// characters, whitespace collapsed, lower case.
+pub fn folded(s: &str) -> String {
+    let visible: String = s.chars().filter(|&c| !hidden(c)).collect();
+    visible
+        .split_whitespace()
+        .collect::<Vec<_>>()
+        .join(" ")
+        .to_lowercase()
+}
+
+/// A text shown to citizens: at most `max` characters, nothing [`forbidden_in_text`] in it.
 pub fn shown_text(s: &str, max: usize) -> Result<(), String> {
     let count = s.chars().count();
     if count > max {
         return Err(format!("is {count} characters long; at most {max}"));
     }
-    if let Some((i, c)) = s.chars().enumerate().find(|&(_, c)| hidden(c)) {
+    if let Some((i, c)) = s.chars().enumerate().find(|&(_, c)| forbidden_in_text(c)) {
         return Err(format!(
             "contains an invisible or direction-changing character (U+{:04X}, character {}); write the text as it reads",
             u32::from(c),
@@ -180,6 +206,17 @@ pub fn rate(s: &str) -> Result<crate::config::Rate, String> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    /// Found in review: a mark mixed Arabic and Latin text needs is no trick; an override is.
+    #[test]
+    fn texts_keep_the_marks_scripts_need_and_lose_the_tricks() {
+        assert!(shown_text("بطاقة \u{200E}CNIE\u{200F} الوطنية", 100).is_ok());
+        assert!(shown_text("می\u{200C}خواهم", 100).is_ok(), "ZWNJ");
+        for trick in ["\u{202E}tropssaP", "Pass\u{200B}port", "a\u{2066}b", "x\u{E0041}"] {
+            assert!(shown_text(trick, 100).is_err(), "{trick:?}");
+        }
+        assert_eq!(folded("Pass\u{200B}port  CNIE"), folded("passport cnie"));
+    }
 
     #[test]
     fn durations_are_human_and_positive() {

@@ -13,7 +13,7 @@
 //! history, readable by the gateway's user only.
 
 use super::{diff, now, Action, Author, Change, Expect, Record, RegistryStore, StoreError};
-use crate::config::service_file;
+use crate::config::{hidden, read_config_file, service_file, toml_problem};
 use async_trait::async_trait;
 use serde_json::Value;
 use sha2::{Digest, Sha256};
@@ -119,37 +119,6 @@ fn hash(bytes: &[u8]) -> [u8; 32] {
     Sha256::digest(bytes).into()
 }
 
-/// The largest service file read (the largest shipped one is a few kilobytes): a file of
-/// gigabytes, sparse and costing no disk, was read whole at every poll.
-pub const MAX_FILE_BYTES: u64 = 1024 * 1024;
-
-/// The bytes of the service file at `path`, or why it is not read: not a regular file (a
-/// FIFO's open waits for a writer, forever), over [`MAX_FILE_BYTES`], or unreadable.
-fn read_service_file(path: &Path) -> Result<Vec<u8>, String> {
-    use std::io::Read as _;
-    let meta = std::fs::metadata(path).map_err(|e| format!("cannot be read: {e}"))?;
-    if !meta.is_file() {
-        return Err("is not a regular file".into());
-    }
-    if meta.len() > MAX_FILE_BYTES {
-        return Err(format!(
-            "is {} bytes; a service file is at most {MAX_FILE_BYTES}",
-            meta.len()
-        ));
-    }
-    let file = std::fs::File::open(path).map_err(|e| format!("cannot be read: {e}"))?;
-    let mut bytes = Vec::with_capacity(usize::try_from(meta.len()).unwrap_or(0));
-    file.take(MAX_FILE_BYTES + 1)
-        .read_to_end(&mut bytes)
-        .map_err(|e| format!("cannot be read: {e}"))?;
-    if bytes.len() as u64 > MAX_FILE_BYTES {
-        return Err(format!(
-            "grew past {MAX_FILE_BYTES} bytes while it was read"
-        ));
-    }
-    Ok(bytes)
-}
-
 /// The ministry whose file has `id` when `ministry`'s file with the same id is not the one
 /// that counts: the one the registry already knows it from, or, for an id new to it, any
 /// other (neither is taken until one is gone).
@@ -173,18 +142,7 @@ fn claimed_elsewhere<'a>(
 /// A service file's document: its TOML as JSON.
 /// A TOML problem says where, on one line (as `check` does): `line 3, column 7: ...`.
 pub fn document_of(text: &str) -> Result<Value, String> {
-    let value: toml::Value = toml::from_str(text).map_err(|e| {
-        let message = e.message().split_whitespace().collect::<Vec<_>>().join(" ");
-        match e.span() {
-            Some(span) => {
-                let before = text.get(..span.start).unwrap_or(text);
-                let line = before.matches('\n').count() + 1;
-                let column = before.rsplit('\n').next().map_or(0, |l| l.chars().count()) + 1;
-                format!("line {line}, column {column}: {message}")
-            }
-            None => message,
-        }
-    })?;
+    let value: toml::Value = toml::from_str(text).map_err(|e| toml_problem(text, &e))?;
     serde_json::to_value(value).map_err(|e| e.to_string())
 }
 
@@ -213,14 +171,15 @@ impl FileStore {
         }
         for (id, ministry, path) in store.files()? {
             let stamp = Stamp::of(&path);
-            let bytes = std::fs::read(&path).map_err(unavailable)?;
-            // A file that does not parse at start has no good version to serve; `load`
-            // refuses such a directory before a store is opened, so this is a file that broke
-            // in between: it is found as an edit by the next scan.
-            let Ok(document) = std::str::from_utf8(&bytes)
-                .map_err(|e| e.to_string())
-                .and_then(document_of)
-            else {
+            // A file that cannot be read or does not parse at start has no good version to
+            // serve; `load` refuses such a directory before a store is opened, so this is a
+            // file that broke in between: it is reported by the next scan.
+            let Ok((bytes, document)) = read_config_file(&path).and_then(|bytes| {
+                let document = std::str::from_utf8(&bytes)
+                    .map_err(|e| e.to_string())
+                    .and_then(document_of)?;
+                Ok((bytes, document))
+            }) else {
                 continue;
             };
             let version = changes
@@ -262,7 +221,9 @@ impl FileStore {
             };
             for inner in std::fs::read_dir(&ministry_dir).map_err(unavailable)? {
                 let path = inner.map_err(unavailable)?.path();
-                if path.extension().is_some_and(|e| e == "toml") {
+                // Hidden entries are never services, as at start-up (an editor's `.#x.toml`
+                // lock is a link to nothing).
+                if path.extension().is_some_and(|e| e == "toml") && !hidden(&path) {
                     if let Some(id) = path.file_stem().and_then(|n| n.to_str()) {
                         out.push((id.to_string(), ministry.to_string(), path.clone()));
                     }
@@ -368,7 +329,7 @@ impl FileStore {
             #[cfg(test)]
             self.reads
                 .fetch_add(1, std::sync::atomic::Ordering::Relaxed);
-            let bytes = match read_service_file(path) {
+            let bytes = match read_config_file(path) {
                 Ok(b) => b,
                 Err(reason) => {
                     broken.push(BrokenFile {
@@ -783,14 +744,15 @@ mod tests {
             .expect("mkfifo");
         assert!(made.success());
         let huge = std::fs::File::create(dir.join("c-huge.toml")).expect("create");
-        huge.set_len(MAX_FILE_BYTES + 1).expect("sparse");
+        huge.set_len(crate::config::MAX_FILE_BYTES + 1)
+            .expect("sparse");
         std::fs::write(dir.join("d-new.toml"), "id = \"d-new\"\n").expect("write");
         let (edits, broken) = store.absorb_edits().expect("scan");
         assert_eq!(edits, 1, "the good file after them was read");
         let mut reasons: Vec<String> = broken.iter().map(|b| b.reason.clone()).collect();
         reasons.sort();
         assert_eq!(reasons.len(), 3, "{reasons:?}");
-        assert!(reasons[0].starts_with("cannot be read"), "{reasons:?}");
+        assert!(reasons[0].starts_with("cannot read"), "{reasons:?}");
         assert!(reasons[1].contains("at most"), "{reasons:?}");
         assert_eq!(reasons[2], "is not a regular file");
     }
