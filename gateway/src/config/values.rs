@@ -212,7 +212,12 @@ mod tests {
     fn texts_keep_the_marks_scripts_need_and_lose_the_tricks() {
         assert!(shown_text("بطاقة \u{200E}CNIE\u{200F} الوطنية", 100).is_ok());
         assert!(shown_text("می\u{200C}خواهم", 100).is_ok(), "ZWNJ");
-        for trick in ["\u{202E}tropssaP", "Pass\u{200B}port", "a\u{2066}b", "x\u{E0041}"] {
+        for trick in [
+            "\u{202E}tropssaP",
+            "Pass\u{200B}port",
+            "a\u{2066}b",
+            "x\u{E0041}",
+        ] {
             assert!(shown_text(trick, 100).is_err(), "{trick:?}");
         }
         assert_eq!(folded("Pass\u{200B}port  CNIE"), folded("passport cnie"));
