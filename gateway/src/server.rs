@@ -24,8 +24,10 @@ use std::future::Future;
 use std::net::{SocketAddr, TcpListener};
 use std::path::{Path, PathBuf};
 use std::pin::Pin;
+use std::sync::Arc;
 use std::sync::Mutex;
 use std::thread::JoinHandle;
+use tokio::signal::unix::SignalKind;
 use tokio::sync::oneshot;
 
 /// Where the gateway listens.
@@ -300,23 +302,11 @@ fn listener_key(addr: SocketAddr, index: usize) -> String {
 /// configuration that does not load or validate is logged and changes nothing.
 pub fn reload_on_hangup(server: &mut Server, app: &App, config_path: PathBuf) {
     let live = std::sync::Arc::clone(&app.live);
-    server.add_service(background_service(
-        "sighup",
-        Task::new(async move {
-            let mut hangup = match tokio::signal::unix::signal(
-                tokio::signal::unix::SignalKind::hangup(),
-            ) {
-                Ok(s) => s,
-                Err(e) => {
-                    tracing::error!(error = %e, "SIGHUP cannot be watched; reload by restarting");
-                    return;
-                }
-            };
-            while hangup.recv().await.is_some() {
-                reload(&live, &config_path).await;
-            }
-        }),
-    ));
+    let config_path = Arc::new(config_path);
+    on_signal(server, "SIGHUP", SignalKind::hangup(), move || {
+        let (live, config_path) = (Arc::clone(&live), Arc::clone(&config_path));
+        async move { reload(&live, &config_path).await }
+    });
 }
 
 /// Opens the access and audit logs' files again by name on every SIGUSR1, as nginx does:
@@ -326,22 +316,32 @@ pub fn reload_on_hangup(server: &mut Server, app: &App, config_path: PathBuf) {
 pub fn reopen_logs_on_usr1(server: &mut Server, app: &App) {
     let telemetry = std::sync::Arc::clone(&app.telemetry);
     let admin = std::sync::Arc::clone(&app.admin);
+    on_signal(server, "SIGUSR1", SignalKind::user_defined1(), move || {
+        telemetry.access_log.reopen();
+        admin.audit.reopen();
+        tracing::info!("log files opened again");
+        std::future::ready(())
+    });
+}
+
+/// Runs `handle` on every `kind` signal, one at a time, for the life of `server`.
+fn on_signal<F, Fut>(server: &mut Server, name: &'static str, kind: SignalKind, handle: F)
+where
+    F: Fn() -> Fut + Send + Sync + 'static,
+    Fut: std::future::Future<Output = ()> + Send,
+{
     server.add_service(background_service(
-        "sigusr1",
+        name,
         Task::new(async move {
-            let mut usr1 = match tokio::signal::unix::signal(
-                tokio::signal::unix::SignalKind::user_defined1(),
-            ) {
+            let mut signals = match tokio::signal::unix::signal(kind) {
                 Ok(s) => s,
                 Err(e) => {
-                    tracing::error!(error = %e, "SIGUSR1 cannot be watched; logs reopen only on restart");
+                    tracing::error!(error = %e, signal = name, "the signal cannot be watched; restart instead");
                     return;
                 }
             };
-            while usr1.recv().await.is_some() {
-                telemetry.access_log.reopen();
-                admin.audit.reopen();
-                tracing::info!("log files opened again");
+            while signals.recv().await.is_some() {
+                handle().await;
             }
         }),
     ));
