@@ -500,16 +500,22 @@ async fn the_login_endpoint_is_rate_limited_per_address() {
     );
 }
 
+/// A gateway whose search box, router and feedback form share `count` calls a minute per
+/// address.
+fn with_route_budget(estate: &egov_estate::RunningEstate, count: u32) -> TestGateway {
+    TestGateway::with(estate, move |c| {
+        c.gateway.limits.rate.route_per_ip = Rate {
+            count,
+            per: Duration::from_secs(60),
+        };
+    })
+}
+
 #[tokio::test(flavor = "multi_thread")]
 async fn searches_route_calls_and_feedback_share_one_rate_per_address() {
     // Each may cost an LLM call or a stored entry: one bucket per address for all three.
     let estate = start_estate(None);
-    let gw = TestGateway::with(&estate, |c| {
-        c.gateway.limits.rate.route_per_ip = Rate {
-            count: 3,
-            per: Duration::from_secs(60),
-        };
-    });
+    let gw = with_route_budget(&estate, 3);
     let http = client();
     let mut statuses = Vec::new();
     for i in 0..2 {
@@ -607,12 +613,7 @@ fn one_address_holds_at_most_64_connections_to_a_side_listener() {
 #[tokio::test(flavor = "multi_thread")]
 async fn calls_another_site_makes_through_a_browser_are_refused_before_they_spend_the_budget() {
     let estate = start_estate(None);
-    let gw = TestGateway::with(&estate, |c| {
-        c.gateway.limits.rate.route_per_ip = Rate {
-            count: 3,
-            per: Duration::from_secs(60),
-        };
-    });
+    let gw = with_route_budget(&estate, 3);
     let http = client();
     for _ in 0..5 {
         let feedback = http

@@ -8,8 +8,8 @@ use egov_integration::{all_public, client, start_estate, TestGateway};
 use serde_json::Value;
 use std::time::Duration;
 
-#[tokio::test(flavor = "multi_thread")]
-async fn a_request_exports_a_server_span_with_linked_upstream_sso_and_routing_children() {
+/// A gateway whose services are all public, exporting its traces to a real OTLP receiver.
+fn traced_gateway() -> (OtlpReceiver, egov_estate::RunningEstate, TestGateway) {
     let receiver = OtlpReceiver::start();
     let estate = start_estate(None);
     let endpoint = receiver.http_endpoint();
@@ -17,6 +17,12 @@ async fn a_request_exports_a_server_span_with_linked_upstream_sso_and_routing_ch
         all_public(c);
         c.gateway.telemetry.otlp_endpoint = Some(endpoint);
     });
+    (receiver, estate, gw)
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn a_request_exports_a_server_span_with_linked_upstream_sso_and_routing_children() {
+    let (receiver, _estate, gw) = traced_gateway();
     let resp = client()
         .get(gw.url("/s/cnie-renewal/__estate/echo"))
         .send()
@@ -161,13 +167,7 @@ async fn a_request_to_a_dead_backend_exports_an_error_server_span_and_a_refused_
 /// its span (50 requests, 50 span names).
 #[tokio::test(flavor = "multi_thread")]
 async fn spans_carry_the_redacted_path_and_no_invented_method() {
-    let receiver = OtlpReceiver::start();
-    let estate = start_estate(None);
-    let endpoint = receiver.http_endpoint();
-    let gw = TestGateway::with(&estate, move |c| {
-        all_public(c);
-        c.gateway.telemetry.otlp_endpoint = Some(endpoint);
-    });
+    let (receiver, _estate, gw) = traced_gateway();
     let _ = client()
         .get(gw.url("/s/cnie-renewal/recu/CD987654/omar@example.org;jsessionid=SECONDSESSION99"))
         .send()
