@@ -119,6 +119,28 @@ fn hash(bytes: &[u8]) -> [u8; 32] {
     Sha256::digest(bytes).into()
 }
 
+/// `document` if it is the service its file's place names: its `id` the file's name, its
+/// `ministry` the directory's. Anything else is not taken in, so never stored, served or
+/// written to the history: a ministry that linked `gateway.toml` (or another ministry's
+/// file) into its own directory read it back through the admin API, admin keys' hashes
+/// included (found when tried).
+fn placed(document: Value, id: &str, ministry: &str) -> Result<Value, String> {
+    let field = |name: &str| {
+        document
+            .get(name)
+            .and_then(Value::as_str)
+            .map(str::to_string)
+    };
+    match (field("id"), field("ministry")) {
+        (Some(i), Some(m)) if i == id && m == ministry => Ok(document),
+        (i, m) => Err(format!(
+            "names id {} and ministry {}; a service file's id is its file name ({id:?}) and its ministry its directory ({ministry:?})",
+            i.map_or("none".into(), |i| format!("{i:?}")),
+            m.map_or("none".into(), |m| format!("{m:?}")),
+        )),
+    }
+}
+
 /// The ministry whose file has `id` when `ministry`'s file with the same id is not the one
 /// that counts: the one the registry already knows it from, or, for an id new to it, any
 /// other (neither is taken until one is gone).
@@ -351,6 +373,7 @@ impl FileStore {
             let after = match std::str::from_utf8(&bytes)
                 .map_err(|e| e.to_string())
                 .and_then(document_of)
+                .and_then(|d| placed(d, id, ministry))
             {
                 Ok(d) => d,
                 Err(reason) => {
@@ -639,7 +662,11 @@ mod tests {
     #[tokio::test]
     async fn an_edit_by_hand_is_found_and_recorded_and_a_broken_one_reported() {
         let d = scratch();
-        std::fs::write(d.0.join("services/m/svc.toml"), "id = \"svc\"\n").expect("write");
+        std::fs::write(
+            d.0.join("services/m/svc.toml"),
+            "id = \"svc\"\nministry = \"m\"\n",
+        )
+        .expect("write");
         let store =
             FileStore::open(&d.0.join("services"), &d.0.join("history.jsonl")).expect("open");
         assert_eq!(
@@ -647,7 +674,11 @@ mod tests {
             0,
             "nothing changed yet"
         );
-        std::fs::write(d.0.join("services/m/svc.toml"), "id = \"svc\"\nx = 1\n").expect("write");
+        std::fs::write(
+            d.0.join("services/m/svc.toml"),
+            "id = \"svc\"\nministry = \"m\"\nx = 1\n",
+        )
+        .expect("write");
         assert_eq!(store.absorb_edits().expect("scan").0, 1);
         let h = store.history("svc").await.expect("history");
         assert_eq!(h.last().map(|c| c.action), Some(Action::FileEdit));
@@ -661,7 +692,7 @@ mod tests {
     fn a_poll_reads_only_the_files_whose_metadata_moved() {
         let d = scratch();
         let file = d.0.join("services/m/svc.toml");
-        std::fs::write(&file, "id = \"svc\"\nx = 1\n").expect("write");
+        std::fs::write(&file, "id = \"svc\"\nministry = \"m\"\nx = 1\n").expect("write");
         // Past the racy window, so the stamp taken at open is trusted.
         std::thread::sleep(RACY + Duration::from_millis(100));
         let store =
@@ -675,7 +706,7 @@ mod tests {
         let modified = std::fs::metadata(&file)
             .and_then(|m| m.modified())
             .expect("mtime");
-        std::fs::write(&file, "id = \"svc\"\nx = 2\n").expect("write");
+        std::fs::write(&file, "id = \"svc\"\nministry = \"m\"\nx = 2\n").expect("write");
         std::fs::File::options()
             .write(true)
             .open(&file)
@@ -694,7 +725,7 @@ mod tests {
     fn a_broken_file_is_read_and_reported_at_every_poll() {
         let d = scratch();
         let file = d.0.join("services/m/svc.toml");
-        std::fs::write(&file, "id = \"svc\"\n").expect("write");
+        std::fs::write(&file, "id = \"svc\"\nministry = \"m\"\n").expect("write");
         let store =
             FileStore::open(&d.0.join("services"), &d.0.join("history.jsonl")).expect("open");
         std::fs::write(&file, "id = [broken\n").expect("write");
@@ -710,11 +741,19 @@ mod tests {
     #[tokio::test]
     async fn a_second_file_with_a_known_id_is_reported_and_the_owners_kept() {
         let d = scratch();
-        std::fs::write(d.0.join("services/m/svc.toml"), "id = \"svc\"\nx = 1\n").expect("write");
+        std::fs::write(
+            d.0.join("services/m/svc.toml"),
+            "id = \"svc\"\nministry = \"m\"\nx = 1\n",
+        )
+        .expect("write");
         let store =
             FileStore::open(&d.0.join("services"), &d.0.join("history.jsonl")).expect("open");
         std::fs::create_dir_all(d.0.join("services/z")).expect("dir");
-        std::fs::write(d.0.join("services/z/svc.toml"), "id = \"svc\"\nx = 2\n").expect("write");
+        std::fs::write(
+            d.0.join("services/z/svc.toml"),
+            "id = \"svc\"\nministry = \"m\"\nx = 2\n",
+        )
+        .expect("write");
         for _ in 0..2 {
             let (edits, broken) = store.absorb_edits().expect("scan");
             assert_eq!(edits, 0, "the copy was taken");
@@ -746,7 +785,8 @@ mod tests {
         let huge = std::fs::File::create(dir.join("c-huge.toml")).expect("create");
         huge.set_len(crate::config::MAX_FILE_BYTES + 1)
             .expect("sparse");
-        std::fs::write(dir.join("d-new.toml"), "id = \"d-new\"\n").expect("write");
+        std::fs::write(dir.join("d-new.toml"), "id = \"d-new\"\nministry = \"m\"\n")
+            .expect("write");
         let (edits, broken) = store.absorb_edits().expect("scan");
         assert_eq!(edits, 1, "the good file after them was read");
         let mut reasons: Vec<String> = broken.iter().map(|b| b.reason.clone()).collect();
@@ -755,6 +795,32 @@ mod tests {
         assert!(reasons[0].starts_with("cannot read"), "{reasons:?}");
         assert!(reasons[1].contains("at most"), "{reasons:?}");
         assert_eq!(reasons[2], "is not a regular file");
+    }
+
+    /// Found when tried: a ministry linked `gateway.toml` into its own directory and read
+    /// it back, admin keys' hashes included, through the admin API and the history.
+    #[tokio::test]
+    async fn a_file_that_is_not_the_service_its_place_names_is_never_taken_in() {
+        let d = scratch();
+        let store =
+            FileStore::open(&d.0.join("services"), &d.0.join("history.jsonl")).expect("open");
+        let dir = d.0.join("services/m");
+        std::fs::write(
+            d.0.join("gateway.toml"),
+            "[admin]\nkeys = [\"secret-hash\"]\n",
+        )
+        .expect("write");
+        std::os::unix::fs::symlink(d.0.join("gateway.toml"), dir.join("leak.toml")).expect("link");
+        std::fs::write(dir.join("other.toml"), "id = \"other\"\nministry = \"z\"\n")
+            .expect("write");
+        std::fs::write(dir.join("renamed.toml"), "id = \"svc\"\nministry = \"m\"\n")
+            .expect("write");
+        let (edits, broken) = store.absorb_edits().expect("scan");
+        assert_eq!(edits, 0, "{broken:?}");
+        assert_eq!(broken.len(), 3, "{broken:?}");
+        assert!(store.list().await.expect("list").is_empty());
+        let history = std::fs::read_to_string(d.0.join("history.jsonl")).unwrap_or_default();
+        assert!(!history.contains("secret-hash"), "{history}");
     }
 
     #[test]
