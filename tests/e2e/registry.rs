@@ -630,6 +630,26 @@ async fn bad_payloads_get_422_with_a_pointer_each_and_change_nothing() {
             "/names/en",
         ),
         (
+            // Found when tried on the day's build: a trailing dot made a copy "another" name.
+            "another service's name with a dot added",
+            {
+                let mut d = e.new_service("bad-u", "interior");
+                d["names"]["fr"] =
+                    json!("Renouvellement de la carte nationale d'identité électronique (CNIE).");
+                d
+            },
+            "/names/fr",
+        ),
+        (
+            "a word repeated inside one example",
+            {
+                let mut d = e.new_service("bad-v", "interior");
+                d["examples"] = json!(["passeport passeport passeport"]);
+                d
+            },
+            "/examples/0",
+        ),
+        (
             "French behind one Tifinagh letter",
             {
                 let mut d = e.new_service("bad-s", "interior");
@@ -687,7 +707,7 @@ async fn bad_payloads_get_422_with_a_pointer_each_and_change_nothing() {
     );
     for id in [
         "bad-a", "bad-b", "bad-d", "bad-e", "bad-f", "bad-g", "bad-h", "bad-i", "bad-j", "bad-k",
-        "bad-l", "bad-m", "bad-n", "bad-o", "bad-p", "bad-q", "bad-s", "bad-t",
+        "bad-l", "bad-m", "bad-n", "bad-o", "bad-p", "bad-q", "bad-s", "bad-t", "bad-u", "bad-v",
     ] {
         assert!(!e.staged().service_file("interior", id).exists(), "{id}");
     }

@@ -138,8 +138,18 @@ impl Index {
                 .chain(doc.keywords.iter().map(|t| (KEYWORD, t)))
                 .chain(doc.examples.iter().map(|t| (EXAMPLE, t)))
                 .chain(doc.descriptions.iter().map(|t| (DESCRIPTION, t)));
+            // Entries of one field the router reads as the same words count once: copies
+            // with a `.` or `!` added took another service's searches (found when tried).
+            let mut read: Vec<(usize, Vec<String>)> = Vec::new();
             for (field, text) in entries {
                 let toks = tokens(text);
+                let mut set = toks.clone();
+                set.sort();
+                set.dedup();
+                if read.iter().any(|(f, s)| *f == field && *s == set) {
+                    continue;
+                }
+                read.push((field, set));
                 len[field] += toks.len() as f32;
                 let mut add = |term: u32| tf.entry(term).or_insert([0.0; 4])[field] += 1.0;
                 for t in &toks {

@@ -155,7 +155,7 @@ fn without_clitics(word: &str) -> &str {
 
 /// Whether a word mixes Latin letters with Cyrillic or Greek ones (`іgnore` with a
 /// Cyrillic `і`): no citizen types that, but it gets a keyword past a word match.
-fn mixes_scripts(word: &str) -> bool {
+pub(crate) fn mixes_scripts(word: &str) -> bool {
     let latin = word.chars().any(|c| c.is_ascii_alphabetic());
     let lookalike = word
         .chars()

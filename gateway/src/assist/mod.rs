@@ -26,6 +26,7 @@ pub mod ranker;
 pub mod redact;
 pub mod redact_names;
 pub mod redact_words;
+pub mod terms;
 pub mod text;
 
 pub use catalog::Catalog;

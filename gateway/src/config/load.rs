@@ -282,8 +282,9 @@ pub fn cross_checked(
     errors
 }
 
-/// Rules that span files: ids are unique, names are unique in each language, each legacy URL
-/// prefix has one owner, and no legacy hostname is one the portal answers to (legacy hosts are routed first: such a
+/// Rules that span files: ids are unique, each legacy URL prefix has one owner, and no
+/// legacy hostname is one the portal answers to (names unique as the router reads them:
+/// `assist::terms`, when the registry builds) (legacy hosts are routed first: such a
 /// service would take the portal's pages over).
 fn cross_check(
     services: &[ServiceConfig],
@@ -292,27 +293,7 @@ fn cross_check(
 ) {
     let mut ids: HashMap<&str, &Path> = HashMap::new();
     let mut claims: HashMap<(&str, &str), &ServiceConfig> = HashMap::new();
-    let mut names: HashMap<(&str, String), &ServiceConfig> = HashMap::new();
     for s in services {
-        // Two cards citizens cannot tell apart: a look-alike of another service (found when
-        // tried: a ministry registered a copy of the passport service's name, shown first).
-        let n = &s.names;
-        let langs = [("ar", &n.ar), ("fr", &n.fr), ("en", &n.en)];
-        let zgh = n.zgh.iter().map(|z| ("zgh", z));
-        for (lang, name) in langs.into_iter().chain(zgh) {
-            if let Some(other) = names.insert((lang, super::values::folded(name)), s) {
-                for (this, that) in [(s, other), (other, s)] {
-                    errors.push(ConfigError::new(
-                        &this.file,
-                        format!("names.{lang}"),
-                        format!(
-                            "is the name of service {:?} too; citizens could not tell them apart",
-                            that.id
-                        ),
-                    ));
-                }
-            }
-        }
         if let Some(other) = ids.insert(&s.id, &s.file) {
             errors.push(ConfigError::new(
                 &s.file,

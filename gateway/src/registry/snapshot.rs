@@ -64,7 +64,7 @@ impl Snapshot {
         metrics: Option<&Metrics>,
         previous: Option<&Snapshot>,
     ) -> Result<Snapshot, ConfigErrors> {
-        let mut errors = Vec::new();
+        let mut errors = crate::assist::terms::problems(&config.services);
         let link_map = Arc::new(link_map(config, &mut errors));
         let portal_origin = config.gateway.portal.public_url.origin();
         let service_origins = config.gateway.portal.service_origins.as_ref();

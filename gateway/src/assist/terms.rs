@@ -1,0 +1,159 @@
+//! What in a service's names, keywords and examples would let it take other services'
+//! searches, judged as the router reads them ([`super::text::tokens`]: accents, punctuation,
+//! case and word forms folded). The registry refuses such a service when it builds a
+//! snapshot, at start-up, on a reload and for every change through the admin API.
+//!
+//! Found when tried: a ministry copied the passport service's keywords and examples with a
+//! trailing `.` or `!`, or a word repeated inside one entry, and every passport query went
+//! to its service, the real one not even offered; its names were the passport's with a
+//! trailing dot, or with a Cyrillic `а`.
+
+use super::injection::mixes_scripts;
+use super::text::tokens;
+use crate::config::{ConfigError, ServiceConfig};
+use std::collections::HashMap;
+
+/// How often one word may appear in one keyword or example.
+const MAX_REPEATS: usize = 2;
+
+/// The words of `text` as the router reads them, each once, in order.
+fn words(text: &str) -> Vec<String> {
+    let mut out: Vec<String> = tokens(text);
+    out.sort();
+    out.dedup();
+    out
+}
+
+/// Every problem of `services`' search terms: an entry repeating a word, a name word mixing
+/// Latin with Cyrillic or Greek letters, and two services' names the router (and a citizen)
+/// reads as the same. Entries of one service the router reads as the same (`pasport`,
+/// `lpassport`: spellings citizens type) are allowed, and counted once by the index.
+pub fn problems(services: &[ServiceConfig]) -> Vec<ConfigError> {
+    let mut out = Vec::new();
+    let mut names: HashMap<(&str, Vec<String>), &ServiceConfig> = HashMap::new();
+    for s in services {
+        for (field, list) in [("keywords", &s.keywords), ("examples", &s.examples)] {
+            for (i, entry) in list.iter().enumerate() {
+                let toks = tokens(entry);
+                let mut counts: HashMap<&str, usize> = HashMap::new();
+                for t in &toks {
+                    *counts.entry(t.as_str()).or_default() += 1;
+                }
+                if let Some((word, n)) = counts.iter().find(|(_, n)| **n > MAX_REPEATS) {
+                    out.push(ConfigError::new(
+                        &s.file,
+                        format!("{field}[{i}]"),
+                        format!("repeats the word {word:?} {n} times; at most {MAX_REPEATS}"),
+                    ));
+                    continue;
+                }
+            }
+        }
+        let n = &s.names;
+        let langs = [("ar", &n.ar), ("fr", &n.fr), ("en", &n.en)];
+        for (lang, name) in langs.into_iter().chain(n.zgh.iter().map(|z| ("zgh", z))) {
+            if name.split_whitespace().any(mixes_scripts) {
+                out.push(ConfigError::new(
+                    &s.file,
+                    format!("names.{lang}"),
+                    "mixes Latin letters with Cyrillic or Greek ones in a word",
+                ));
+            }
+            let set = words(name);
+            if set.is_empty() {
+                continue;
+            }
+            if let Some(other) = names.insert((lang, set), s) {
+                for (this, that) in [(s, other), (other, s)] {
+                    out.push(ConfigError::new(
+                        &this.file,
+                        format!("names.{lang}"),
+                        format!(
+                            "reads as the name of service {:?}; citizens could not tell them apart",
+                            that.id
+                        ),
+                    ));
+                }
+            }
+        }
+    }
+    out
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn catalog() -> Vec<ServiceConfig> {
+        crate::testing::config_without_secrets().services
+    }
+
+    #[test]
+    fn the_shipped_catalog_has_none() {
+        assert_eq!(problems(&catalog()), Vec::new());
+    }
+
+    /// Found when tried: copies with a trailing `.` or `!`, a word repeated inside one
+    /// entry, a name with a trailing dot or a Cyrillic `а`.
+    #[test]
+    fn copies_the_router_reads_as_the_same_are_problems() {
+        let mut services = catalog();
+        let mut copy = services[0].clone();
+        copy.id = "look-alike".into();
+        copy.file = "look-alike.toml".into();
+        copy.names.fr = format!("{}.", services[0].names.fr);
+        copy.names.en = copy.names.en.replace('a', "\u{430}");
+        copy.names.ar = format!("{} x", copy.names.ar);
+        let first = copy.keywords[0].clone();
+        copy.keywords = vec![first.clone(), format!("{first}!")];
+        copy.examples = vec!["passeport passeport passeport".into()];
+        services.push(copy);
+        let found: Vec<String> = problems(&services)
+            .iter()
+            .filter(|e| e.file.ends_with("look-alike.toml"))
+            .map(|e| e.field.clone())
+            .collect();
+        for field in ["names.fr", "names.en", "examples[0]"] {
+            assert!(found.iter().any(|f| f == field), "{field}: {found:?}");
+        }
+    }
+
+    /// Found when tried: the passport's keywords copied with `.` and `!` added (three times
+    /// each) and its examples twice took every passport query. Entries the router reads as
+    /// the same count once, so the copy only ties with the original's terms at best.
+    #[test]
+    fn punctuated_copies_of_anothers_terms_do_not_take_its_searches() {
+        let mut services = catalog();
+        let passport = services
+            .iter()
+            .find(|s| s.id == "passport-application")
+            .expect("the passport service")
+            .clone();
+        let mut copy = services
+            .iter()
+            .find(|s| s.id != passport.id)
+            .expect("another service")
+            .clone();
+        let suffixed = |list: &[String], ends: &[&str]| -> Vec<String> {
+            list.iter()
+                .flat_map(|k| ends.iter().map(move |e| format!("{k}{e}")))
+                .collect()
+        };
+        copy.keywords = suffixed(&passport.keywords, &["", ".", "!"]);
+        copy.examples = suffixed(&passport.examples, &[".", "!"]);
+        let copy_id = copy.id.clone();
+        services.retain(|s| s.id != copy_id);
+        services.push(copy);
+        let catalog = super::super::Catalog::new(&services);
+        for query in [
+            "renouvellement passeport",
+            "passport renewal",
+            "تجديد جواز السفر",
+            "suivi demande de passeport",
+        ] {
+            let ranking = catalog.ranker().rank(query, 3);
+            let top = ranking.candidates.first().and_then(|c| catalog.id(c.index));
+            assert_eq!(top, Some("passport-application"), "{query}");
+        }
+    }
+}
