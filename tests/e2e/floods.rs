@@ -658,11 +658,12 @@ async fn calls_another_site_makes_through_a_browser_are_refused_before_they_spen
             .expect("search");
         assert_eq!(frame.status(), 403, "a hidden frame is no link followed");
     }
-    // A link from another site to a search is followed, and counted.
+    // A link from another site to a search, followed by the citizen, is counted.
     let link = http
         .get(gw.url("/search?q=passeport"))
         .header("Sec-Fetch-Site", "cross-site")
         .header("Sec-Fetch-Mode", "navigate")
+        .header("Sec-Fetch-User", "?1")
         .send()
         .await
         .expect("search");

@@ -220,8 +220,8 @@ impl PortalSettings {
     }
 
     /// Whether `origin` (an `Origin` header's bytes, `scheme://host[:port]`) is the portal's
-    /// own: its scheme, a host it [`answers_to`](Self::answers_to) and its public port. A
-    /// citizen on an alias (`www.`) posts from that alias.
+    /// own: its scheme, its public host or an alias (a citizen on `www.` posts from it), and
+    /// its public port.
     pub fn is_own_origin(&self, origin: &[u8]) -> bool {
         let Ok(origin) = std::str::from_utf8(origin) else {
             return false;
@@ -246,7 +246,18 @@ impl PortalSettings {
         };
         let (host, port) = split(rest);
         let (_, public_port) = split(&self.public_url.authority);
-        !host.is_empty() && port == public_port && self.answers_to(&host)
+        // Loopback names count only for a portal that is itself on one (the demo): a
+        // public portal's citizens never post from their own machine.
+        let loopback = |h: &str| {
+            h == "localhost"
+                || h.trim_matches(['[', ']'])
+                    .parse::<std::net::IpAddr>()
+                    .is_ok_and(|ip| ip.is_loopback())
+        };
+        let named = host == self.public_url.host || self.hosts.iter().any(|h| *h == host);
+        !host.is_empty()
+            && port == public_port
+            && (named || (loopback(&host) && loopback(&self.public_url.host)))
     }
 }
 

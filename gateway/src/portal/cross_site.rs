@@ -36,9 +36,15 @@ pub fn sent_by_another_site(req: &RequestHeader, page: bool, portal: &PortalSett
             .get(name)
             .is_some_and(|v| v.as_bytes().eq_ignore_ascii_case(value))
     };
+    // A prefetch (`Sec-Purpose`, `Purpose`) is no citizen: a page's speculation rules fire
+    // dozens without a click. Nor is a navigation no user made (`Sec-Fetch-User: ?1`): a
+    // script driving a window it opened.
+    let prefetch = req.headers.contains_key("sec-purpose") || req.headers.contains_key("purpose");
     let followed_link = page
+        && !prefetch
         && matches!(req.method, http::Method::GET | http::Method::HEAD)
         && is("sec-fetch-mode", b"navigate")
+        && is("sec-fetch-user", b"?1")
         && req
             .headers
             .get("sec-fetch-dest")
@@ -92,21 +98,36 @@ mod tests {
     }
 
     #[test]
-    fn a_link_from_anywhere_to_a_page_is_followed_into_its_own_window_only() {
+    fn a_link_a_citizen_follows_from_anywhere_to_a_page_is_followed_into_its_window_only() {
         let link = [
             ("sec-fetch-site", "cross-site"),
             ("sec-fetch-mode", "navigate"),
+            ("sec-fetch-user", "?1"),
         ];
         assert!(!another("GET", true, &link));
         let document = [
             ("sec-fetch-site", "cross-site"),
             ("sec-fetch-mode", "navigate"),
+            ("sec-fetch-user", "?1"),
             ("sec-fetch-dest", "document"),
         ];
         assert!(!another("GET", true, &document));
+        let scripted = [
+            ("sec-fetch-site", "cross-site"),
+            ("sec-fetch-mode", "navigate"),
+        ];
+        assert!(another("GET", true, &scripted), "no user made it");
+        let prefetch = [
+            ("sec-fetch-site", "cross-site"),
+            ("sec-fetch-mode", "navigate"),
+            ("sec-fetch-user", "?1"),
+            ("sec-purpose", "prefetch"),
+        ];
+        assert!(another("GET", true, &prefetch), "a prefetch is no citizen");
         let frame = [
             ("sec-fetch-site", "cross-site"),
             ("sec-fetch-mode", "navigate"),
+            ("sec-fetch-user", "?1"),
             ("sec-fetch-dest", "iframe"),
         ];
         assert!(
@@ -130,6 +151,7 @@ mod tests {
             ),
             ("POST", vec![("origin", "http://portail.gov.ma")]),
             ("POST", vec![("origin", "https://portail.gov.ma:8443")]),
+            ("POST", vec![("origin", "https://localhost")]),
             (
                 "GET",
                 vec![
