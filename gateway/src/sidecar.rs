@@ -4,6 +4,7 @@
 
 use crate::admin::Admin;
 use crate::app::App;
+use crate::limits::connections::ConnectionSlots;
 use crate::registry::LiveRegistry;
 use crate::sso::Sso;
 use crate::telemetry::{Metrics, Telemetry};
@@ -188,17 +189,18 @@ impl BackgroundService for SideListener {
     }
 }
 
-/// Connections a side listener holds at once. Beyond them, new ones wait in the kernel's
-/// backlog until one ends: the process's file descriptors stay the portal's.
+/// Connections a side listener holds at once. Beyond them, new ones are closed at once:
+/// the process's file descriptors stay the portal's.
 const MAX_CONNECTIONS: usize = 256;
 
 /// How long a connection may take to send a request's head, idle time before it included.
 /// A client that opens connections and sends half a header (or nothing) loses them then.
 const HEADER_TIMEOUT: std::time::Duration = std::time::Duration::from_secs(10);
 
-/// Connections one address may hold on a side listener: a few hundred from one client
-/// would otherwise take every slot, and with them the orchestrator's health checks.
-const MAX_PER_ADDRESS: usize = 64;
+/// Connections one address (an IPv6 /64) may hold on a side listener: a few hundred from
+/// one client would otherwise take every slot, and with them the orchestrator's health
+/// checks.
+const MAX_PER_ADDRESS: usize = 32;
 
 /// How long a connection lives at most, whatever it does: a body sent a byte at a time, or
 /// an answer never read, holds a slot no longer than this. Admin calls and scrapes take
@@ -223,19 +225,10 @@ async fn serve_guarded(
     use axum::extract::ConnectInfo;
     use hyper_util::rt::{TokioIo, TokioTimer};
     use hyper_util::service::TowerToHyperService;
-    let permits = Arc::new(tokio::sync::Semaphore::new(MAX_CONNECTIONS));
-    let per_address: Arc<Mutex<std::collections::HashMap<std::net::IpAddr, usize>>> =
-        Arc::default();
+    let slots = ConnectionSlots::new(MAX_CONNECTIONS, MAX_PER_ADDRESS, Vec::new());
     let graceful = hyper_util::server::graceful::GracefulShutdown::new();
     tokio::pin!(stop);
     loop {
-        let permit = tokio::select! {
-            p = Arc::clone(&permits).acquire_owned() => match p {
-                Ok(p) => p,
-                Err(_) => break,
-            },
-            () = &mut stop => break,
-        };
         let (stream, peer) = tokio::select! {
             accepted = listener.accept() => match accepted {
                 Ok(a) => a,
@@ -248,10 +241,13 @@ async fn serve_guarded(
             },
             () = &mut stop => break,
         };
-        let Some(held) = AddressSlot::take(&per_address, peer.ip()) else {
-            tracing::debug!(role = role.name(), client = %peer.ip(), "side listener: too many connections from one address");
-            drop(stream);
-            continue;
+        let slot = match slots.take(Some(peer.ip())) {
+            Ok(slot) => slot,
+            Err(why) => {
+                tracing::debug!(role = role.name(), client = %peer.ip(), ?why, "side listener: connection refused");
+                drop(stream);
+                continue;
+            }
         };
         let service =
             TowerToHyperService::new(app.clone().layer(axum::Extension(ConnectInfo(peer))));
@@ -265,7 +261,7 @@ async fn serve_guarded(
                 Err(_) => tracing::debug!("side listener connection outlived its lifetime"),
                 Ok(Ok(())) => {}
             }
-            drop((permit, held));
+            drop(slot);
         });
     }
     if tokio::time::timeout(DRAIN, graceful.shutdown())
@@ -276,44 +272,6 @@ async fn serve_guarded(
             role = role.name(),
             "side listener: requests still running at shutdown"
         );
-    }
-}
-
-/// One connection counted against its address on a side listener; given back when dropped.
-struct AddressSlot {
-    counts: Arc<Mutex<std::collections::HashMap<std::net::IpAddr, usize>>>,
-    ip: std::net::IpAddr,
-}
-
-impl AddressSlot {
-    /// A slot for `ip`, unless it holds [`MAX_PER_ADDRESS`] already.
-    fn take(
-        counts: &Arc<Mutex<std::collections::HashMap<std::net::IpAddr, usize>>>,
-        ip: std::net::IpAddr,
-    ) -> Option<AddressSlot> {
-        let mut map = counts.lock().ok()?;
-        let n = map.entry(ip).or_insert(0);
-        if *n >= MAX_PER_ADDRESS {
-            return None;
-        }
-        *n += 1;
-        Some(AddressSlot {
-            counts: Arc::clone(counts),
-            ip,
-        })
-    }
-}
-
-impl Drop for AddressSlot {
-    fn drop(&mut self) {
-        if let Ok(mut map) = self.counts.lock() {
-            if let Some(n) = map.get_mut(&self.ip) {
-                *n -= 1;
-                if *n == 0 {
-                    map.remove(&self.ip);
-                }
-            }
-        }
     }
 }
 

@@ -164,14 +164,15 @@ async fn an_address_that_sends_too_many_invalid_credentials_gets_429_without_a_c
     let interior = e.api("interior");
     assert_status(&interior.get("/services").await, StatusCode::OK);
     let wrong = AdminApi::new(e.gateway.admin, Some("egov_interior-demo_not-the-secret"));
-    let flood = (0..40).map(|_| {
+    // 30 at once: a side listener holds at most 32 connections from one address.
+    let flood = (0..30).map(|_| {
         let wrong = wrong.clone();
         async move { wrong.get("/services").await.status }
     });
     let statuses = futures_util::future::join_all(flood).await;
     let count = |s: StatusCode| statuses.iter().filter(|x| **x == s).count();
     assert_eq!(count(StatusCode::UNAUTHORIZED), 20, "{statuses:?}");
-    assert_eq!(count(StatusCode::TOO_MANY_REQUESTS), 20, "{statuses:?}");
+    assert_eq!(count(StatusCode::TOO_MANY_REQUESTS), 10, "{statuses:?}");
     assert_status(&interior.get("/services").await, StatusCode::OK);
     let throttled = audit_lines(e.staged())
         .into_iter()

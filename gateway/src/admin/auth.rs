@@ -124,7 +124,9 @@ impl Authenticator {
         }
         let counter = self
             .failures
-            .get_with(throttle_key(client), || Arc::new(AtomicU32::new(0)));
+            .get_with(crate::limits::connections::address_key(client), || {
+                Arc::new(AtomicU32::new(0))
+            });
         let before = counter.fetch_add(1, Ordering::AcqRel);
         if before >= FAILURES_ALLOWED {
             // Left counted: the count says how many were refused, and only the first of a
@@ -245,18 +247,6 @@ fn bearer(authorization: Option<&str>) -> Option<&str> {
         .filter(|t| !t.is_empty())
 }
 
-/// Whose invalid credentials an address's count: an IPv6 address by its /64, which one
-/// client holds whole.
-fn throttle_key(ip: IpAddr) -> IpAddr {
-    match crate::registry::address::unmapped(ip) {
-        IpAddr::V6(v6) => {
-            let bits = u128::from(v6) & !((1u128 << 64) - 1);
-            IpAddr::V6(std::net::Ipv6Addr::from(bits))
-        }
-        v4 => v4,
-    }
-}
-
 /// What a verified key is remembered by: its SHA-256 (the key itself is kept nowhere).
 fn fingerprint(key: &str) -> [u8; 32] {
     Sha256::digest(key.as_bytes()).into()
@@ -291,7 +281,7 @@ mod tests {
 
     #[test]
     fn invalid_credentials_are_counted_by_address_and_by_ipv6_slash_64() {
-        let key = |s: &str| throttle_key(s.parse().expect("ip"));
+        let key = |s: &str| crate::limits::connections::address_key(s.parse().expect("ip"));
         assert_eq!(key("192.0.2.7"), key("192.0.2.7"));
         assert_ne!(key("192.0.2.7"), key("192.0.2.8"));
         assert_eq!(key("2001:db8:1:2::1"), key("2001:db8:1:2:ffff::9"));

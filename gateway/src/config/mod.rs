@@ -254,7 +254,7 @@ impl PortalSettings {
                     .parse::<std::net::IpAddr>()
                     .is_ok_and(|ip| ip.is_loopback())
         };
-        let named = host == self.public_url.host || self.hosts.iter().any(|h| *h == host);
+        let named = host == self.public_url.host || self.hosts.contains(&host);
         !host.is_empty()
             && port == public_port
             && (named || (loopback(&host) && loopback(&self.public_url.host)))
