@@ -1,7 +1,8 @@
 //! The portal's four languages: Arabic (the default, right-to-left), Amazigh in Tifinagh
 //! (Morocco's second official language), French and English, and how a request's
 //! `Accept-Language` names one. One definition for the portal's pages (which add the
-//! language cookie, [`crate::portal::lang`]) and the router's API. Nothing here allocates.
+//! language cookie in the portal's own `lang` module) and the router's API. Nothing here
+//! allocates.
 
 /// One of the portal's languages.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]

@@ -143,9 +143,7 @@ impl Index {
             let mut read: Vec<(usize, Vec<String>)> = Vec::new();
             for (field, text) in entries {
                 let toks = tokens(text);
-                let mut set = toks.clone();
-                set.sort();
-                set.dedup();
+                let set = super::terms::word_set(&toks);
                 if read.iter().any(|(f, s)| *f == field && *s == set) {
                     continue;
                 }

@@ -16,9 +16,10 @@ use std::collections::HashMap;
 /// How often one word may appear in one keyword or example.
 const MAX_REPEATS: usize = 2;
 
-/// The words of `text` as the router reads them, each once, in order.
-fn words(text: &str) -> Vec<String> {
-    let mut out: Vec<String> = tokens(text);
+/// The words `tokens` name, each once, sorted: what two texts share when the router reads
+/// them as the same (the index counts such entries of one field once).
+pub(super) fn word_set(tokens: &[String]) -> Vec<String> {
+    let mut out = tokens.to_vec();
     out.sort();
     out.dedup();
     out
@@ -45,7 +46,6 @@ pub fn problems(services: &[ServiceConfig]) -> Vec<ConfigError> {
                         format!("{field}[{i}]"),
                         format!("repeats the word {word:?} {n} times; at most {MAX_REPEATS}"),
                     ));
-                    continue;
                 }
             }
         }
@@ -59,7 +59,7 @@ pub fn problems(services: &[ServiceConfig]) -> Vec<ConfigError> {
                     "mixes Latin letters with Cyrillic or Greek ones in a word",
                 ));
             }
-            let set = words(name);
+            let set = word_set(&tokens(name));
             if set.is_empty() {
                 continue;
             }

@@ -218,47 +218,6 @@ impl PortalSettings {
                 .parse::<std::net::IpAddr>()
                 .is_ok_and(|ip| ip.is_loopback())
     }
-
-    /// Whether `origin` (an `Origin` header's bytes, `scheme://host[:port]`) is the portal's
-    /// own: its scheme, its public host or an alias (a citizen on `www.` posts from it), and
-    /// its public port.
-    pub fn is_own_origin(&self, origin: &[u8]) -> bool {
-        let Ok(origin) = std::str::from_utf8(origin) else {
-            return false;
-        };
-        let scheme = if self.public_url.https {
-            "https://"
-        } else {
-            "http://"
-        };
-        let Some(rest) = origin.strip_prefix(scheme) else {
-            return false;
-        };
-        let split = |authority: &'_ str| -> (String, Option<String>) {
-            let (host, port) = match authority.rfind(']') {
-                Some(end) => (&authority[..=end], authority[end + 1..].strip_prefix(':')),
-                None => match authority.rsplit_once(':') {
-                    Some((h, p)) => (h, Some(p)),
-                    None => (authority, None),
-                },
-            };
-            (host.to_ascii_lowercase(), port.map(str::to_string))
-        };
-        let (host, port) = split(rest);
-        let (_, public_port) = split(&self.public_url.authority);
-        // Loopback names count only for a portal that is itself on one (the demo): a
-        // public portal's citizens never post from their own machine.
-        let loopback = |h: &str| {
-            h == "localhost"
-                || h.trim_matches(['[', ']'])
-                    .parse::<std::net::IpAddr>()
-                    .is_ok_and(|ip| ip.is_loopback())
-        };
-        let named = host == self.public_url.host || self.hosts.contains(&host);
-        !host.is_empty()
-            && port == public_port
-            && (named || (loopback(&host) && loopback(&self.public_url.host)))
-    }
 }
 
 /// An `http(s)://host[:port]` origin without path.

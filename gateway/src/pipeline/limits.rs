@@ -175,9 +175,10 @@ impl Stage for LimitsStage {
         let api = ctx.local == Some(LocalRoute::Assist);
         let page = ctx.local == Some(LocalRoute::Portal(PortalPage::Search));
         let cross_site = counted_route(ctx)
-            && ctx.snapshot.as_ref().is_some_and(|snap| {
-                sent_by_another_site(session.req_header(), page, &snap.portal.settings)
-            });
+            && ctx
+                .snapshot
+                .as_ref()
+                .is_some_and(|snap| sent_by_another_site(session.req_header(), page, &snap.portal));
         // Counted against the address's other limits like any request, never against the
         // route budget, and refused.
         match self.check(session, ctx, !cross_site).await {

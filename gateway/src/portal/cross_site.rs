@@ -3,9 +3,9 @@
 //! (`limits.rate.route_per_ip`), and many citizens share an address behind a carrier's NAT:
 //! a page anywhere that made its visitors' browsers call them would spend that budget for
 //! everyone behind it, and could post feedback in their name. Such calls are refused before
-//! they are counted ([`crate::pipeline::limits`]).
+//! they are counted (by the limits stage of the pipeline).
 
-use crate::config::PortalSettings;
+use crate::registry::PortalInfo;
 use pingora::http::RequestHeader;
 
 /// Whether `req` was sent by a page of another site (or of a service's origin, a sibling
@@ -13,14 +13,14 @@ use pingora::http::RequestHeader;
 /// program calling the API directly.
 ///
 /// The browser says so in two ways: `Origin` (on every `POST` and every cross-origin
-/// `fetch`), which must then be the portal's own ([`PortalSettings::is_own_origin`]: its
+/// `fetch`), which must then be the portal's own ([`PortalInfo::is_own_origin`]: its
 /// public origin or an alias it answers to; a sandboxed frame anywhere sends `null`); and `Sec-Fetch-Site`
 /// (every current browser, on every request), which must be `same-origin` or `none` (typed
 /// in, a bookmark), except for a link to a page (`page`) followed into a window of its own,
 /// which any site may offer. A frame is not such a link: fifty hidden ones would spend
 /// fifty of the address's budget. A client that sends neither (the router's API called by
 /// an app or a script) is not a browser acting for someone else.
-pub fn sent_by_another_site(req: &RequestHeader, page: bool, portal: &PortalSettings) -> bool {
+pub fn sent_by_another_site(req: &RequestHeader, page: bool, portal: &PortalInfo) -> bool {
     if let Some(origin) = req.headers.get(http::header::ORIGIN) {
         if !portal.is_own_origin(origin.as_bytes()) {
             return true;
@@ -56,13 +56,38 @@ pub fn sent_by_another_site(req: &RequestHeader, page: bool, portal: &PortalSett
 mod tests {
     use super::*;
 
-    fn portal() -> PortalSettings {
+    fn portal() -> PortalInfo {
         let mut p = crate::testing::config_without_secrets().gateway.portal;
         p.public_url.https = true;
         p.public_url.host = "portail.gov.ma".into();
         p.public_url.authority = "portail.gov.ma".into();
         p.hosts = vec!["www.portail.gov.ma".into()];
-        p
+        PortalInfo::new(p)
+    }
+
+    /// The demo's portal is on a loopback address: its pages may be opened as `localhost`.
+    #[test]
+    fn a_portal_on_a_loopback_address_takes_the_loopback_names_at_its_port_only() {
+        let mut p = crate::testing::config_without_secrets().gateway.portal;
+        p.public_url.https = false;
+        p.public_url.host = "127.0.0.1".into();
+        p.public_url.authority = "127.0.0.1:8080".into();
+        p.hosts = Vec::new();
+        let demo = PortalInfo::new(p);
+        for own in [
+            "http://127.0.0.1:8080",
+            "http://localhost:8080",
+            "HTTP://LOCALHOST:8080",
+        ] {
+            assert!(demo.is_own_origin(own.as_bytes()), "{own}");
+        }
+        for other in [
+            "http://localhost:3000",
+            "https://localhost:8080",
+            "http://127.0.0.1",
+        ] {
+            assert!(!demo.is_own_origin(other.as_bytes()), "{other}");
+        }
     }
 
     fn req(method: &str, headers: &[(&str, &str)]) -> RequestHeader {

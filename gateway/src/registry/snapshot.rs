@@ -20,7 +20,63 @@ pub struct PortalInfo {
     pub origin: String,
     /// The portal's own host name (lowercase, no port).
     pub host: String,
+    /// Every `Origin` the portal's own pages send: its public origin, and its scheme and port
+    /// with each alias (a citizen on `www.` posts from it), and with the loopback names when
+    /// the portal itself is on one (the demo). Written once, compared per request.
+    pub own_origins: Vec<String>,
     pub settings: PortalSettings,
+}
+
+impl PortalInfo {
+    /// What requests need to know of the portal `settings` describe, worked out once.
+    pub fn new(settings: PortalSettings) -> Self {
+        let url = &settings.public_url;
+        let scheme = if url.https { "https" } else { "http" };
+        let authority = url.authority.as_str();
+        let port = match authority.rfind(':') {
+            Some(i)
+                if authority[i + 1..].bytes().all(|b| b.is_ascii_digit())
+                    && !authority[i..].contains(']') =>
+            {
+                &authority[i..]
+            }
+            _ => "",
+        };
+        let on_loopback = url.host == "localhost"
+            || url
+                .host
+                .trim_matches(['[', ']'])
+                .parse::<std::net::IpAddr>()
+                .is_ok_and(|ip| ip.is_loopback());
+        let loopback: &[&str] = if on_loopback {
+            &["localhost", "127.0.0.1", "[::1]"]
+        } else {
+            &[]
+        };
+        let own_origins = std::iter::once(url.origin())
+            .chain(
+                settings
+                    .hosts
+                    .iter()
+                    .map(String::as_str)
+                    .chain(loopback.iter().copied())
+                    .map(|h| format!("{scheme}://{h}{port}")),
+            )
+            .collect();
+        PortalInfo {
+            origin: url.origin(),
+            host: url.host.clone(),
+            own_origins,
+            settings,
+        }
+    }
+
+    /// Whether `origin` (an `Origin` header's bytes) is one of [`Self::own_origins`].
+    pub fn is_own_origin(&self, origin: &[u8]) -> bool {
+        self.own_origins
+            .iter()
+            .any(|o| o.as_bytes().eq_ignore_ascii_case(origin))
+    }
 }
 
 /// One immutable, compiled view of every service. Lookups are hash probes, so their cost
@@ -144,11 +200,7 @@ impl Snapshot {
         let settings = config.gateway.portal.clone();
         Ok(Snapshot {
             config: config.clone(),
-            portal: PortalInfo {
-                origin: settings.public_url.origin(),
-                host: settings.public_url.host.clone(),
-                settings,
-            },
+            portal: PortalInfo::new(settings),
             ministries: config.ministries.clone(),
             catalog: Arc::new(
                 Catalog::new(&config.services)
