@@ -316,10 +316,11 @@ impl FileStore {
     /// fix is found).
     ///
     /// Every file is judged on its own: one that is not a regular file (a FIFO would block
-    /// the read, and the registry with it), is larger than [`MAX_FILE_BYTES`], cannot be read
-    /// (a dangling link) or names an id another ministry's file already has is reported and
-    /// skipped, and the scan goes on. (A ministry that put a file with another's id in its own
-    /// directory took that service over when its directory sorted later.)
+    /// the read, and the registry with it), is larger than [`crate::config::MAX_FILE_BYTES`],
+    /// cannot be read (a dangling link), names an id another ministry's file already has, or
+    /// is not the service its place names ([`placed`]) is reported and skipped, and the scan
+    /// goes on. (A ministry that put a file with another's id in its own directory took that
+    /// service over when its directory sorted later.)
     pub fn absorb_edits(&self) -> Result<(usize, Vec<BrokenFile>), StoreError> {
         let files = self.files()?;
         let mut index = self.lock()?;
