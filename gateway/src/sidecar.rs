@@ -203,11 +203,13 @@ const HEADER_TIMEOUT: std::time::Duration = std::time::Duration::from_secs(10);
 const MAX_PER_ADDRESS: usize = 32;
 
 /// How long a connection lives at most, whatever it does: a body sent a byte at a time, or
-/// an answer never read, holds a slot no longer than this. Admin calls and scrapes take
-/// milliseconds; a client whose connection ends opens another.
+/// an answer never read, holds a slot no longer than this (and [`DRAIN`] to finish the
+/// request it is in). Admin calls and scrapes take milliseconds; a client whose
+/// connection ends opens another.
 const CONNECTION_LIFETIME: std::time::Duration = std::time::Duration::from_secs(60);
 
-/// How long a shutdown waits for requests in progress.
+/// How long a connection past its lifetime, or a listener stopping, waits for the request
+/// in progress.
 const DRAIN: std::time::Duration = std::time::Duration::from_secs(5);
 
 /// Serves `app` (HTTP/1.1) on `listener` until `stop` resolves, with what `axum::serve`
@@ -226,7 +228,12 @@ async fn serve_guarded(
     use hyper_util::rt::{TokioIo, TokioTimer};
     use hyper_util::service::TowerToHyperService;
     let slots = ConnectionSlots::new(MAX_CONNECTIONS, MAX_PER_ADDRESS, Vec::new());
-    let graceful = hyper_util::server::graceful::GracefulShutdown::new();
+    let mut http = hyper::server::conn::http1::Builder::new();
+    http.timer(TokioTimer::new())
+        .header_read_timeout(HEADER_TIMEOUT);
+    // Every connection hears the listener's stop, to finish its request and close.
+    let (stopping, stopped) = tokio::sync::watch::channel(false);
+    let mut running = tokio::task::JoinSet::new();
     tokio::pin!(stop);
     loop {
         let (stream, peer) = tokio::select! {
@@ -249,24 +256,54 @@ async fn serve_guarded(
                 continue;
             }
         };
-        let service =
-            TowerToHyperService::new(app.clone().layer(axum::Extension(ConnectInfo(peer))));
-        let mut http = hyper::server::conn::http1::Builder::new();
-        http.timer(TokioTimer::new())
-            .header_read_timeout(HEADER_TIMEOUT);
-        let connection = graceful.watch(http.serve_connection(TokioIo::new(stream), service));
-        tokio::spawn(async move {
-            match tokio::time::timeout(CONNECTION_LIFETIME, connection).await {
-                Ok(Err(e)) => tracing::debug!(error = %e, "side listener connection ended"),
-                Err(_) => tracing::debug!("side listener connection outlived its lifetime"),
-                Ok(Ok(())) => {}
+        // The peer's address for the admin throttle, put on each request: one router for
+        // every connection.
+        let service = TowerToHyperService::new(tower::util::MapRequest::new(
+            app.clone(),
+            move |mut req: http::Request<hyper::body::Incoming>| {
+                req.extensions_mut().insert(ConnectInfo(peer));
+                req
+            },
+        ));
+        let connection = http.serve_connection(TokioIo::new(stream), service);
+        let mut stopped = stopped.clone();
+        running.spawn(async move {
+            tokio::pin!(connection);
+            // At its lifetime's end, or the listener's, a connection finishes the request it
+            // is in (an admin change is never cut between its store and its audit line),
+            // takes no other, and is closed if it still runs a grace period later.
+            let ended = tokio::select! {
+                r = connection.as_mut() => Some(r),
+                () = tokio::time::sleep(CONNECTION_LIFETIME) => None,
+                _ = stopped.wait_for(|s| *s) => None,
+            };
+            let ended = match ended {
+                Some(r) => r,
+                None => {
+                    connection.as_mut().graceful_shutdown();
+                    match tokio::time::timeout(DRAIN, connection.as_mut()).await {
+                        Ok(r) => r,
+                        Err(_) => {
+                            tracing::debug!("side listener connection closed past its lifetime");
+                            Ok(())
+                        }
+                    }
+                }
+            };
+            if let Err(e) = ended {
+                tracing::debug!(error = %e, "side listener connection ended");
             }
             drop(slot);
         });
+        // Finished connections' tasks are collected as others start.
+        while running.try_join_next().is_some() {}
     }
-    if tokio::time::timeout(DRAIN, graceful.shutdown())
-        .await
-        .is_err()
+    let _ = stopping.send(true);
+    if tokio::time::timeout(DRAIN * 2, async {
+        while running.join_next().await.is_some() {}
+    })
+    .await
+    .is_err()
     {
         tracing::warn!(
             role = role.name(),
