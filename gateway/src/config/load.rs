@@ -195,7 +195,18 @@ pub const MAX_FILE_BYTES: u64 = 1024 * 1024;
 /// service file is read through here, at start-up, on SIGHUP and by the registry's poll.
 pub fn read_config_file(path: &Path) -> Result<Vec<u8>, String> {
     use std::io::Read as _;
-    let meta = std::fs::metadata(path).map_err(|e| format!("cannot read: {e}"))?;
+    // Opened without waiting (a FIFO's open would wait for a writer), then judged by what
+    // was opened, not by the path: a file swapped for a FIFO between a look and the open
+    // is caught all the same.
+    let mut options = std::fs::OpenOptions::new();
+    options.read(true);
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::OpenOptionsExt as _;
+        options.custom_flags(libc::O_NONBLOCK);
+    }
+    let file = options.open(path).map_err(|e| format!("cannot read: {e}"))?;
+    let meta = file.metadata().map_err(|e| format!("cannot read: {e}"))?;
     if !meta.is_file() {
         return Err("is not a regular file".into());
     }
@@ -205,7 +216,6 @@ pub fn read_config_file(path: &Path) -> Result<Vec<u8>, String> {
             meta.len()
         ));
     }
-    let file = std::fs::File::open(path).map_err(|e| format!("cannot read: {e}"))?;
     let mut bytes = Vec::with_capacity(usize::try_from(meta.len()).unwrap_or(0));
     file.take(MAX_FILE_BYTES + 1)
         .read_to_end(&mut bytes)

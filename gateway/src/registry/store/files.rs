@@ -235,7 +235,8 @@ impl FileStore {
         let mut out = Vec::new();
         for entry in std::fs::read_dir(&self.dir).map_err(unavailable)? {
             let ministry_dir = entry.map_err(unavailable)?.path();
-            if !ministry_dir.is_dir() {
+            // Hidden directories are no ministry's, as at start-up (`.git`, a `.trash`).
+            if !ministry_dir.is_dir() || hidden(&ministry_dir) {
                 continue;
             }
             let Some(ministry) = ministry_dir.file_name().and_then(|n| n.to_str()) else {
