@@ -181,30 +181,27 @@ async fn an_address_that_sends_too_many_invalid_credentials_gets_429_without_a_c
     assert_eq!(throttled, 1, "one audit line for the address's window");
 }
 
-/// Found when tried: calls without a credential were not counted, and each wrote its whole
-/// path segment (60 KB) into the audit log: 60 MB in a second and a half.
+/// Found when tried: calls without a credential each wrote their whole path segment (60 KB)
+/// into the audit log, 60 MB in a second and a half. An address's first calls without one
+/// are audited, with the id cut to an id's length, the rest only answered: never a lockout
+/// (an uptime probe on an address ministries share must not lock them out).
 #[tokio::test]
-async fn calls_without_a_credential_are_throttled_and_audited_with_the_id_cut_to_an_ids_length() {
+async fn calls_without_a_credential_are_audited_a_few_a_window_with_the_id_cut_short() {
     let e = Estate::start();
     let anonymous = AdminApi::new(e.gateway.admin, None);
     let long = "x".repeat(60_000);
-    let mut statuses = Vec::new();
     for _ in 0..25 {
-        statuses.push(anonymous.get(&format!("/services/{long}")).await.status);
+        let status = anonymous.get(&format!("/services/{long}")).await.status;
+        assert_eq!(status, StatusCode::UNAUTHORIZED);
     }
-    let count = |s: StatusCode| statuses.iter().filter(|x| **x == s).count();
-    assert_eq!(count(StatusCode::UNAUTHORIZED), 20, "{statuses:?}");
-    assert_eq!(count(StatusCode::TOO_MANY_REQUESTS), 5, "{statuses:?}");
     let lines = audit_lines(e.staged());
-    assert_eq!(
-        lines.len(),
-        21,
-        "each refusal, then the address's throttle once"
-    );
+    assert_eq!(lines.len(), 20, "the address's first 20 calls are audited");
     for line in lines {
         let service = line["service"].as_str().unwrap_or("");
         assert!(service.chars().count() <= 64, "{} chars", service.len());
     }
+    let interior = e.api("interior");
+    assert_status(&interior.get("/services").await, StatusCode::OK);
 }
 
 #[tokio::test]

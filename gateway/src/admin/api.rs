@@ -166,9 +166,11 @@ impl Admin {
                 Err(r)
             }
             Err(why) => {
-                self.audit_result("-", "-", action, service, None, "unauthenticated", client);
+                if why != (Unauthenticated::Missing { audited: false }) {
+                    self.audit_result("-", "-", action, service, None, "unauthenticated", client);
+                }
                 let (code, text) = match why {
-                    Unauthenticated::Missing => (
+                    Unauthenticated::Missing { .. } => (
                         "invalid_request",
                         "send Authorization: Bearer <API key or access token>",
                     ),

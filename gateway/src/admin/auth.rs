@@ -68,8 +68,9 @@ impl Caller {
 /// Why a request was not authenticated (never which part was wrong).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Unauthenticated {
-    /// No `Authorization: Bearer`.
-    Missing,
+    /// No `Authorization: Bearer`. `audited` while the address has sent fewer than
+    /// [`FAILURES_ALLOWED`] such calls in the window.
+    Missing { audited: bool },
     /// A credential that is not valid.
     Invalid,
     /// Too many invalid credentials from this address lately: not even checked. `first`
@@ -88,6 +89,10 @@ pub struct Authenticator {
     /// Credentials being checked or found invalid, by address (an IPv6 address by its /64);
     /// an address's count is forgotten [`FAILURE_WINDOW`] after its first.
     failures: Cache<IpAddr, Arc<AtomicU32>>,
+    /// Calls without a credential, by address, for the same window: never a lockout (an
+    /// uptime probe on an address ministries share must not lock them out), only a bound on
+    /// their audit lines.
+    missing: Cache<IpAddr, Arc<AtomicU32>>,
 }
 
 impl Authenticator {
@@ -103,6 +108,10 @@ impl Authenticator {
                 .build(),
             verifying: Semaphore::new(CONCURRENT_VERIFICATIONS),
             failures: Cache::builder()
+                .time_to_live(FAILURE_WINDOW)
+                .max_capacity(100_000)
+                .build(),
+            missing: Cache::builder()
                 .time_to_live(FAILURE_WINDOW)
                 .max_capacity(100_000)
                 .build(),
@@ -122,11 +131,21 @@ impl Authenticator {
         if let Some(caller) = self.remembered(authorization) {
             return Ok(caller);
         }
+        let address = crate::limits::connections::address_key(client);
+        if bearer(authorization).is_none() {
+            // Calls without one wrote 60 MB of audit lines in a second and a half (found
+            // when tried): the first of a window are audited, the rest only answered.
+            let sent = self
+                .missing
+                .get_with(address, || Arc::new(AtomicU32::new(0)))
+                .fetch_add(1, Ordering::AcqRel);
+            return Err(Unauthenticated::Missing {
+                audited: sent < FAILURES_ALLOWED,
+            });
+        }
         let counter = self
             .failures
-            .get_with(crate::limits::connections::address_key(client), || {
-                Arc::new(AtomicU32::new(0))
-            });
+            .get_with(address, || Arc::new(AtomicU32::new(0)));
         let before = counter.fetch_add(1, Ordering::AcqRel);
         if before >= FAILURES_ALLOWED {
             // Left counted: the count says how many were refused, and only the first of a
@@ -136,12 +155,7 @@ impl Authenticator {
             });
         }
         let result = self.authenticate(authorization).await;
-        // A missing credential counts as a wrong one: each refusal is an audit line, and
-        // calls without one wrote 60 MB of them in a second and a half (found when tried).
-        if !matches!(
-            result,
-            Err(Unauthenticated::Invalid | Unauthenticated::Missing)
-        ) {
+        if result != Err(Unauthenticated::Invalid) {
             counter.fetch_sub(1, Ordering::AcqRel);
         }
         result
@@ -161,7 +175,7 @@ impl Authenticator {
     /// The caller behind an `Authorization` header value (a key verified lately was let
     /// through by [`Self::authenticate_from`] before this).
     async fn authenticate(&self, authorization: Option<&str>) -> Result<Caller, Unauthenticated> {
-        let token = bearer(authorization).ok_or(Unauthenticated::Missing)?;
+        let token = bearer(authorization).ok_or(Unauthenticated::Missing { audited: true })?;
         if let Some(rest) = token.strip_prefix("egov_") {
             return self.api_key(token, rest).await;
         }
