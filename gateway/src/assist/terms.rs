@@ -29,7 +29,15 @@ pub(super) fn word_set(tokens: &[String]) -> Vec<String> {
 /// Latin with Cyrillic or Greek letters, and two services' names the router (and a citizen)
 /// reads as the same. Entries of one service the router reads as the same (`pasport`,
 /// `lpassport`: spellings citizens type) are allowed, and counted once by the index.
-pub fn problems(services: &[ServiceConfig]) -> Vec<ConfigError> {
+///
+/// A name collision is the newcomer's problem: `settled` says which services already run
+/// under the names they have (the snapshot before), and of a settled service and another,
+/// only the other is refused; otherwise both are. A ministry copying a name into its own
+/// file then refuses its own change, not the owner's service.
+pub fn problems(
+    services: &[ServiceConfig],
+    settled: impl Fn(&ServiceConfig) -> bool,
+) -> Vec<ConfigError> {
     let mut out = Vec::new();
     let mut names: HashMap<(&str, Vec<String>), &ServiceConfig> = HashMap::new();
     for s in services {
@@ -40,7 +48,8 @@ pub fn problems(services: &[ServiceConfig]) -> Vec<ConfigError> {
                 for t in &toks {
                     *counts.entry(t.as_str()).or_default() += 1;
                 }
-                if let Some((word, n)) = counts.iter().find(|(_, n)| **n > MAX_REPEATS) {
+                let most = counts.iter().max_by(|a, b| a.1.cmp(b.1).then(b.0.cmp(a.0)));
+                if let Some((word, n)) = most.filter(|(_, n)| **n > MAX_REPEATS) {
                     out.push(ConfigError::new(
                         &s.file,
                         format!("{field}[{i}]"),
@@ -64,7 +73,13 @@ pub fn problems(services: &[ServiceConfig]) -> Vec<ConfigError> {
                 continue;
             }
             if let Some(other) = names.insert((lang, set), s) {
-                for (this, that) in [(s, other), (other, s)] {
+                let blamed: &[(&ServiceConfig, &ServiceConfig)] = match (settled(s), settled(other))
+                {
+                    (false, true) => &[(s, other)],
+                    (true, false) => &[(other, s)],
+                    _ => &[(s, other), (other, s)],
+                };
+                for &(this, that) in blamed {
                     out.push(ConfigError::new(
                         &this.file,
                         format!("names.{lang}"),
@@ -90,7 +105,7 @@ mod tests {
 
     #[test]
     fn the_shipped_catalog_has_none() {
-        assert_eq!(problems(&catalog()), Vec::new());
+        assert_eq!(problems(&catalog(), |_| true), Vec::new());
     }
 
     /// Found when tried: copies with a trailing `.` or `!`, a word repeated inside one
@@ -108,7 +123,7 @@ mod tests {
         copy.keywords = vec![first.clone(), format!("{first}!")];
         copy.examples = vec!["passeport passeport passeport".into()];
         services.push(copy);
-        let found: Vec<String> = problems(&services)
+        let found: Vec<String> = problems(&services, |_| false)
             .iter()
             .filter(|e| e.file.ends_with("look-alike.toml"))
             .map(|e| e.field.clone())
@@ -155,5 +170,25 @@ mod tests {
             let top = ranking.candidates.first().and_then(|c| catalog.id(c.index));
             assert_eq!(top, Some("passport-application"), "{query}");
         }
+    }
+
+    /// Found in review: a copied name refused the owner's service too, and with it every
+    /// reload. Of a service already running under its name and a newcomer, only the
+    /// newcomer is refused.
+    #[test]
+    fn a_name_collision_is_the_newcomers_problem() {
+        let mut services = catalog();
+        let owner = services[0].id.clone();
+        let mut copy = services[0].clone();
+        copy.id = "copy".into();
+        copy.file = "copy.toml".into();
+        services.push(copy);
+        let blamed: Vec<String> = problems(&services, |s| s.id == owner)
+            .iter()
+            .filter(|e| e.field.starts_with("names."))
+            .map(|e| e.file.display().to_string())
+            .collect();
+        assert!(!blamed.is_empty());
+        assert!(blamed.iter().all(|f| f == "copy.toml"), "{blamed:?}");
     }
 }

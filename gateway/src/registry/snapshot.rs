@@ -120,7 +120,11 @@ impl Snapshot {
         metrics: Option<&Metrics>,
         previous: Option<&Snapshot>,
     ) -> Result<Snapshot, ConfigErrors> {
-        let mut errors = crate::assist::terms::problems(&config.services);
+        let mut errors = crate::assist::terms::problems(&config.services, |s| {
+            previous
+                .and_then(|p| p.service(&s.id))
+                .is_some_and(|p| p.config.names == s.names)
+        });
         let link_map = Arc::new(link_map(config, &mut errors));
         let portal_origin = config.gateway.portal.public_url.origin();
         let service_origins = config.gateway.portal.service_origins.as_ref();
