@@ -340,6 +340,14 @@ mod tests {
         site.upstream.host = "another.legacy.gov.ma".into();
         let mut lifetime = base.clone();
         lifetime.cache.max_ttl = Some(std::time::Duration::from_secs(60));
+        let mut scaled = base.clone();
+        let extra = scaled.upstream.backends[0].clone();
+        scaled.upstream.backends.push(extra);
+        let scaled = Policy::compile(&scaled).expect("valid").expect("on");
+        assert_eq!(
+            scaled.incarnation, same.incarnation,
+            "a backend added to the same site keeps the cache"
+        );
         for other in [ministry, site, lifetime] {
             let p = Policy::compile(&other).expect("valid").expect("on");
             assert_ne!(p.incarnation, same.incarnation);
