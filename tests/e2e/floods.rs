@@ -607,6 +607,20 @@ fn one_address_holds_at_most_32_connections_to_a_side_listener() {
     assert_eq!(health.status, 200, "slots come back when connections end");
 }
 
+/// The status of `/search` fetched as another site's page makes a browser fetch it:
+/// `Sec-Fetch-Mode`, `-Dest` and `-User` (cross-site).
+async fn search_fetched_as(gw: &TestGateway, mode: &str, dest: &str, user: Option<&str>) -> u16 {
+    let mut req = client()
+        .get(gw.url("/search?q=passeport"))
+        .header("Sec-Fetch-Site", "cross-site")
+        .header("Sec-Fetch-Mode", mode)
+        .header("Sec-Fetch-Dest", dest);
+    if let Some(u) = user {
+        req = req.header("Sec-Fetch-User", u);
+    }
+    req.send().await.expect("search").status().as_u16()
+}
+
 /// Found when tried: feedback posted from another site was refused (403) but still spent
 /// the address's budget, so one visited page locked everyone behind a carrier's NAT out of
 /// the search box; and the router's API took a cross-site `text/plain` post.
@@ -639,35 +653,14 @@ async fn calls_another_site_makes_through_a_browser_are_refused_before_they_spen
         assert_eq!(route.status(), 403);
         let body: serde_json::Value = route.json().await.expect("a JSON refusal");
         assert_eq!(body["error"], "cross_site", "{body}");
-        let image = http
-            .get(gw.url("/search?q=passeport"))
-            .header("Sec-Fetch-Site", "cross-site")
-            .header("Sec-Fetch-Mode", "no-cors")
-            .header("Sec-Fetch-Dest", "image")
-            .send()
-            .await
-            .expect("search");
-        assert_eq!(image.status(), 403);
-        let frame = http
-            .get(gw.url("/search?q=passeport"))
-            .header("Sec-Fetch-Site", "cross-site")
-            .header("Sec-Fetch-Mode", "navigate")
-            .header("Sec-Fetch-Dest", "iframe")
-            .send()
-            .await
-            .expect("search");
-        assert_eq!(frame.status(), 403, "a hidden frame is no link followed");
+        let image = search_fetched_as(&gw, "no-cors", "image", None).await;
+        assert_eq!(image, 403);
+        let frame = search_fetched_as(&gw, "navigate", "iframe", None).await;
+        assert_eq!(frame, 403, "a hidden frame is no link followed");
     }
     // A link from another site to a search, followed by the citizen, is counted.
-    let link = http
-        .get(gw.url("/search?q=passeport"))
-        .header("Sec-Fetch-Site", "cross-site")
-        .header("Sec-Fetch-Mode", "navigate")
-        .header("Sec-Fetch-User", "?1")
-        .send()
-        .await
-        .expect("search");
-    assert_eq!(link.status(), 200);
+    let link = search_fetched_as(&gw, "navigate", "document", Some("?1")).await;
+    assert_eq!(link, 200);
     for _ in 0..2 {
         let own = http
             .post(gw.url("/api/route"))
