@@ -56,8 +56,21 @@ impl Listeners {
     /// come from the running gateway; the admin and metrics ones are bound with
     /// `SO_REUSEPORT` (always, so that a successor can bind them while its predecessor
     /// drains).
-    pub fn from_config(config: &Config, upgrade: bool) -> std::io::Result<Self> {
+    ///
+    /// Without `upgrade`, every address must be free first ([`refuse_taken`]): a gateway
+    /// started by mistake on a running one's ports would otherwise share them.
+    pub fn from_config(config: &Config, upgrade: bool) -> Result<Self, ServerError> {
         let g = &config.gateway;
+        if !upgrade {
+            let portal = g.portal.listen.iter().map(|a| ("portal", *a));
+            let tls = g.portal.tls.iter().map(|t| ("portal TLS", t.listen));
+            let side = [("admin", g.admin_listen), ("metrics", g.metrics_listen)]
+                .into_iter()
+                .filter_map(|(what, addr)| Some((what, addr?)));
+            for (what, addr) in portal.chain(tls).chain(side) {
+                refuse_taken(what, addr)?;
+            }
+        }
         Ok(Self {
             portal: g.portal.listen.clone(),
             portal_reuse_port: false,
@@ -67,6 +80,25 @@ impl Listeners {
             metrics: g.metrics_listen.map(bind_shared).transpose()?,
             upgrade,
         })
+    }
+}
+
+/// Fails if another process listens on `addr` already. The admin and metrics listeners
+/// (always) and the portal's (with a runtime per thread) are bound with `SO_REUSEPORT`, so
+/// a second gateway started by mistake on the same ports would share them without a word,
+/// and the kernel would spread citizens over two configurations (and the second would
+/// take the upgrade socket). A bind without `SO_REUSEPORT` fails on a port anyone holds,
+/// as nginx's own bind does; the probe is closed at once.
+pub fn refuse_taken(what: &'static str, addr: SocketAddr) -> Result<(), ServerError> {
+    if addr.port() == 0 {
+        return Ok(());
+    }
+    match TcpListener::bind(addr) {
+        Ok(probe) => {
+            drop(probe);
+            Ok(())
+        }
+        Err(source) => Err(ServerError::Taken { what, addr, source }),
     }
 }
 
@@ -103,6 +135,15 @@ pub enum ServerError {
     Tls { addr: SocketAddr, reason: String },
     #[error("listener: {0}")]
     Listener(#[from] std::io::Error),
+    #[error(
+        "the {what} listener {addr} cannot be bound: {source} (is a gateway already running \
+         there? `serve --upgrade` takes a running gateway's listeners over)"
+    )]
+    Taken {
+        what: &'static str,
+        addr: SocketAddr,
+        source: std::io::Error,
+    },
 }
 
 /// Builds the pingora server for `app` on `listeners`.

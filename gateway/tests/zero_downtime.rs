@@ -288,3 +288,41 @@ fn a_graceful_upgrade_under_load_hands_the_sockets_over_and_fails_no_request() {
     );
     assert!(ok > 20, "only {ok} requests ran");
 }
+
+#[test]
+fn a_second_gateway_on_a_running_ones_ports_refuses_to_start_and_names_the_port() {
+    let setup = Setup::new("twice");
+    let first = setup.serve(false);
+    wait_serving(&setup);
+    // Started by mistake (a second unit, a forgotten terminal) with the same configuration.
+    let mut second = Command::new(env!("CARGO_BIN_EXE_egov-gateway"))
+        .arg("serve")
+        .arg("--config")
+        .arg(setup.dir.join("gateway.toml"))
+        .env("RUST_LOG", "warn")
+        .stdout(Stdio::null())
+        .stderr(Stdio::piped())
+        .spawn()
+        .expect("egov-gateway serve starts");
+    let exited = wait_exit(&mut second, Duration::from_secs(15));
+    if !exited {
+        let _ = second.kill();
+    }
+    let output = second
+        .wait_with_output()
+        .expect("the second gateway's output");
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    assert!(exited, "the second gateway shares the running one's ports");
+    assert!(!output.status.success(), "{stderr}");
+    assert!(
+        stderr.contains(&format!("the portal listener {}", setup.portal))
+            && stderr.contains("a gateway already running"),
+        "{stderr}"
+    );
+    assert_eq!(
+        setup.get("/s/cnie-renewal/"),
+        Some(200),
+        "the first gateway serves on"
+    );
+    stop(first);
+}

@@ -33,10 +33,7 @@ pub fn run(args: DemoArgs) -> anyhow::Result<ExitCode> {
         ("admin", args.admin_listen),
         ("metrics", args.metrics_listen),
     ] {
-        drop(
-            TcpListener::bind(addr)
-                .with_context(|| format!("binding the {what} listener {addr}"))?,
-        );
+        server::refuse_taken(what, addr)?;
     }
     let estate_options = if args.calm {
         EstateOptions::calm(args.seed)

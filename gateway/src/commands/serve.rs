@@ -14,9 +14,9 @@ pub fn run(path: &Path, upgrade: bool) -> anyhow::Result<ExitCode> {
     for w in &config.gateway.warnings {
         tracing::warn!("{w}");
     }
+    // Before anything starts: a port another process holds is the whole answer.
+    let listeners = Listeners::from_config(&config, upgrade).context("binding the listeners")?;
     let app = App::new(&config, &Secrets::from_process())?;
-    let listeners =
-        Listeners::from_config(&config, upgrade).context("binding the side listeners")?;
     let mut server = server::build(&config.gateway.server, &app, listeners)?;
     server::reload_on_hangup(&mut server, &app, path.to_path_buf());
     server::reopen_logs_on_usr1(&mut server, &app);
