@@ -228,3 +228,102 @@ fn a_darija_request_leads_to_the_service_the_legacy_page_and_back_out() {
         .collect();
     assert!(ours.is_empty(), "{ours:?}\n{outcome}");
 }
+
+/// Another site's page, served from `http://elsewhere.localhost:<port>/` for any path:
+/// it makes its visitor's browser call the portal's search, router and feedback every way a
+/// page can without a click (images, frames, a prefetch, a form posted into a hidden
+/// frame, a `fetch`), and offers a link to a search (`#go`). Returns its address.
+fn another_sites_page(portal: &str) -> String {
+    let page = format!(
+        r#"<!doctype html><html lang="en"><head><meta charset="utf-8"><title>Elsewhere</title>
+<link rel="prefetch" href="{portal}/search?q=prefetched"></head><body>
+<img alt="" src="{portal}/search?q=image"><img alt="" src="{portal}/search?q=image2">
+<iframe title="a" src="{portal}/search?q=frame"></iframe>
+<iframe title="b" src="{portal}/search?q=frame2"></iframe>
+<iframe title="sink" name="sink"></iframe>
+<form id="f" method="post" action="{portal}/feedback" target="sink">
+<input name="q" value="passeport"><input name="routed" value="cnie-renewal">
+<input name="chosen" value="passport-application"></form>
+<script>
+document.getElementById('f').submit();
+fetch('{portal}/api/route', {{method: 'POST', mode: 'no-cors',
+  headers: {{'Content-Type': 'text/plain'}}, body: '{{"query":"passeport"}}'}});
+</script>
+<a id="go" href="{portal}/search?q=passeport">Search the portal</a></body></html>"#
+    );
+    let listener = std::net::TcpListener::bind("127.0.0.1:0").expect("a port for the page");
+    let port = listener.local_addr().expect("its address").port();
+    std::thread::spawn(move || {
+        use std::io::{Read, Write};
+        for stream in listener.incoming() {
+            let Ok(mut stream) = stream else { continue };
+            let mut head = [0u8; 4096];
+            let _ = stream.read(&mut head);
+            let answer = format!(
+                "HTTP/1.1 200 OK\r\nContent-Type: text/html; charset=utf-8\r\n\
+                 Content-Length: {}\r\nConnection: close\r\n\r\n{page}",
+                page.len()
+            );
+            let _ = stream.write_all(answer.as_bytes());
+        }
+    });
+    format!("http://elsewhere.localhost:{port}/")
+}
+
+/// The portal's 4xx answers so far, from its `/metrics`.
+async fn portal_refusals(gw: &egov_integration::TestGateway) -> u64 {
+    let text = gw.metrics_showing(&[]).await;
+    text.lines()
+        .find(|l| {
+            l.starts_with("egov_http_requests_total{")
+                && l.contains(r#"class="4xx""#)
+                && l.contains(r#"service="_portal""#)
+        })
+        .and_then(|l| l.rsplit(' ').next()?.parse().ok())
+        .unwrap_or(0)
+}
+
+/// What a real browser sends, not headers written by hand: another site's page spends none
+/// of the search budget of the address its visitors share (a carrier's NAT), while a link
+/// on it that the citizen clicks is a search like any other.
+#[tokio::test(flavor = "multi_thread")]
+async fn another_sites_page_in_a_real_browser_spends_no_search_budget_but_its_clicked_link_does() {
+    let estate = egov_integration::start_estate(None);
+    let gw = egov_integration::TestGateway::with(&estate, |c| {
+        c.gateway.limits.rate.route_per_ip = egov_gateway::config::Rate {
+            count: 3,
+            per: std::time::Duration::from_secs(60),
+        };
+    });
+    let portal = format!("http://{}", gw.addr);
+    let elsewhere = another_sites_page(&portal);
+    let chromium = Chromium::start();
+    let before = portal_refusals(&gw).await;
+    let wait_for_calls = "new Promise(done => setTimeout(() => done(true), 1500))";
+    let visits = [
+        Visit::to(&elsewhere).running(wait_for_calls),
+        Visit::to(&elsewhere).clicking("#go"),
+    ];
+    let outcome = chromium.visit(&portal, &visits);
+    let seen = outcome.last();
+    assert_eq!(
+        seen.status,
+        Some(200),
+        "the clicked link is a search\n{outcome}"
+    );
+    assert!(seen.url.contains("/search?q=passeport"), "{outcome}");
+    let refused = portal_refusals(&gw).await - before;
+    assert!(
+        refused >= 8,
+        "the page's calls reached the portal and were refused: {refused}\n{outcome}"
+    );
+    // The click spent one of three; the citizen's own two searches spend the rest.
+    let own = [
+        Visit::to(format!("{portal}/search?q=passeport")),
+        Visit::to(format!("{portal}/search?q=permis")),
+        Visit::to(format!("{portal}/search?q=bourse")),
+    ];
+    let outcome = chromium.visit(&portal, &own);
+    let statuses: Vec<Option<u16>> = outcome.visits.iter().map(|v| v.status).collect();
+    assert_eq!(statuses, [Some(200), Some(200), Some(429)], "{outcome}");
+}
