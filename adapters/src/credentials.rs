@@ -5,7 +5,7 @@
 //! `Authorization` a client sends is dropped so it can neither leak to nor override the
 //! service account.
 
-use crate::headers::HeaderEdit;
+use crate::headers::{spellings, HeaderEdit, HeaderSet};
 use base64::Engine as _;
 use http::{header, HeaderName, HeaderValue};
 
@@ -53,12 +53,43 @@ impl Credentials {
         value.set_sensitive(true);
         Ok(Self { header, value })
     }
+}
 
-    /// Drops whatever the client sent in our header (and any client `Authorization`), then
-    /// sets the service account's.
+/// A service's credentials, applied together. What a client sent in any of their headers,
+/// in any spelling (CGI and PHP read `X_Api_Key` as `X-Api-Key`), and any `Authorization`
+/// is removed once, then each credential is set: a step removing `Authorization` itself
+/// would erase the credential an earlier step had just set there (found when tried: with
+/// `basic-auth` then `api-key`, the site never got its Basic credentials).
+#[derive(Debug, Clone, Default)]
+pub struct ServiceCredentials {
+    list: Vec<Credentials>,
+    client_may_not_send: HeaderSet,
+}
+
+impl ServiceCredentials {
+    /// The credentials, in the order the service lists them (the later wins a header two
+    /// of them name).
+    pub fn new(list: Vec<Credentials>) -> Self {
+        let client_may_not_send = std::iter::once(header::AUTHORIZATION)
+            .chain(list.iter().map(|c| c.header.clone()))
+            .flat_map(|name| spellings(&name))
+            .collect();
+        Self {
+            list,
+            client_may_not_send,
+        }
+    }
+
+    /// Drops what the client sent in the credentials' headers (and any `Authorization`),
+    /// then sets the service account's. Without credentials, nothing changes.
     pub fn apply(&self, headers: &mut impl HeaderEdit) {
-        headers.remove(&header::AUTHORIZATION);
-        headers.set(self.header.clone(), self.value.clone());
+        if self.list.is_empty() {
+            return;
+        }
+        headers.remove_any(&self.client_may_not_send);
+        for c in &self.list {
+            headers.set(c.header.clone(), c.value.clone());
+        }
     }
 }
 
@@ -74,8 +105,7 @@ mod tests {
             header::AUTHORIZATION,
             HeaderValue::from_static("Bearer citizen"),
         );
-        Credentials::basic("svc", "pw")
-            .expect("valid")
+        ServiceCredentials::new(vec![Credentials::basic("svc", "pw").expect("valid")])
             .apply(&mut h);
         assert_eq!(
             h.get(header::AUTHORIZATION).map(|v| v.as_bytes()),
@@ -91,11 +121,51 @@ mod tests {
             HeaderValue::from_static("Basic eA=="),
         );
         h.insert("x-api-key", HeaderValue::from_static("forged"));
-        Credentials::api_key("x-api-key", "k1")
-            .expect("valid")
+        ServiceCredentials::new(vec![Credentials::api_key("x-api-key", "k1").expect("valid")])
             .apply(&mut h);
         assert!(h.get(header::AUTHORIZATION).is_none());
         assert_eq!(h.get("x-api-key").map(|v| v.as_bytes()), Some(&b"k1"[..]));
+    }
+
+    /// Found when tried: each step removed `Authorization` before setting its own header,
+    /// so an `api-key` step after a `basic-auth` step erased the Basic credentials.
+    #[test]
+    fn basic_auth_then_an_api_key_sends_both() {
+        let mut h = HeaderMap::new();
+        ServiceCredentials::new(vec![
+            Credentials::basic("svc", "pw").expect("valid"),
+            Credentials::api_key("x-api-key", "k1").expect("valid"),
+        ])
+        .apply(&mut h);
+        assert_eq!(
+            h.get(header::AUTHORIZATION).map(|v| v.as_bytes()),
+            Some(&b"Basic c3ZjOnB3"[..])
+        );
+        assert_eq!(h.get("x-api-key").map(|v| v.as_bytes()), Some(&b"k1"[..]));
+    }
+
+    /// Found when tried: a client's `X_Api_Key` reached the site beside the service's
+    /// `X-Api-Key`, and CGI reads both as `HTTP_X_API_KEY`.
+    #[test]
+    fn the_credential_header_is_removed_in_every_spelling() {
+        let mut h = HeaderMap::new();
+        h.insert("x_api_key", HeaderValue::from_static("forged"));
+        h.insert("x-api_key", HeaderValue::from_static("forged"));
+        ServiceCredentials::new(vec![Credentials::api_key("x-api-key", "k1").expect("valid")])
+            .apply(&mut h);
+        assert_eq!(h.len(), 1, "{h:?}");
+        assert_eq!(h.get("x-api-key").map(|v| v.as_bytes()), Some(&b"k1"[..]));
+    }
+
+    #[test]
+    fn without_credentials_the_clients_authorization_goes_to_the_site() {
+        let mut h = HeaderMap::new();
+        h.insert(
+            header::AUTHORIZATION,
+            HeaderValue::from_static("Basic eA=="),
+        );
+        ServiceCredentials::default().apply(&mut h);
+        assert!(h.contains_key(header::AUTHORIZATION));
     }
 
     #[test]

@@ -20,14 +20,9 @@ pub trait HeaderEdit {
     fn append(&mut self, name: HeaderName, value: HeaderValue);
     /// Removes every value of `name`.
     fn remove(&mut self, name: &HeaderName);
-    /// Removes every value of each header in `names` (a deny list).
-    fn remove_any(&mut self, names: &HeaderSet) {
-        for name in names.names() {
-            if self.get(name).is_some() {
-                self.remove(name);
-            }
-        }
-    }
+    /// Removes every value of each header in `names` (a deny list), its prefixes included:
+    /// a container must look at the names it holds, not only at the set's.
+    fn remove_any(&mut self, names: &HeaderSet);
 }
 
 /// A set of header names compiled once (a deny list), asked about each header a message
@@ -40,6 +35,13 @@ pub struct HeaderSet {
     index: HashSet<HeaderName, FxBuildHasher>,
     /// Bit `n` set when a name `n` bytes long is in the set (bit 63: 63 bytes or more).
     lengths: u64,
+    /// Families of names with an open end (`OIDC_CLAIM_<claim>`), written with `-`: a
+    /// name's `_` matches a prefix's `-` (see [`spellings`]). Only [`Self::contains`] and
+    /// what uses it ([`Self::present_in`], [`Self::any_in`]) see them.
+    prefixes: Vec<&'static str>,
+    /// Bit `b % 64` set when a prefix begins with byte `b`: most names are ruled out by
+    /// their first byte.
+    prefix_starts: u64,
 }
 
 fn length_bit(name: &HeaderName) -> u64 {
@@ -49,7 +51,34 @@ fn length_bit(name: &HeaderName) -> u64 {
 impl HeaderSet {
     /// Whether `name` is in the set.
     pub fn contains(&self, name: &HeaderName) -> bool {
-        self.lengths & length_bit(name) != 0 && self.index.contains(name)
+        (self.lengths & length_bit(name) != 0 && self.index.contains(name))
+            || self.has_prefix_of(name.as_str().as_bytes())
+    }
+
+    /// The set, also holding every name that begins with one of `prefixes` (lowercase,
+    /// written with `-`; an `_` in a name matches a `-`).
+    pub fn with_prefixes(mut self, prefixes: &[&'static str]) -> Self {
+        for p in prefixes {
+            if let Some(&first) = p.as_bytes().first() {
+                self.prefix_starts |= 1u64 << (first % 64);
+                self.prefixes.push(p);
+            }
+        }
+        self
+    }
+
+    fn has_prefix_of(&self, name: &[u8]) -> bool {
+        let Some(&first) = name.first() else {
+            return false;
+        };
+        self.prefix_starts & (1u64 << (first % 64)) != 0
+            && self.prefixes.iter().any(|p| {
+                name.len() >= p.len()
+                    && name
+                        .iter()
+                        .zip(p.as_bytes())
+                        .all(|(&n, &p)| n == p || (n == b'_' && p == b'-'))
+            })
     }
 
     /// The names, in the order given.

@@ -168,7 +168,11 @@ static SPOOFABLE_SET: LazyLock<HeaderSet> = LazyLock::new(|| {
 /// method than the request line's, another port, server or path prefix. They never reach a
 /// backend, whoever sent them: the gateway says where a request came from, in
 /// `X-Forwarded-*` only. (Also what keeps a stored answer under the right cache key.)
-pub const SPOOFABLE: [HeaderName; 16] = [
+/// `Proxy` is no header of HTTP at all: CGI hands it to the site as `HTTP_PROXY`, which
+/// many HTTP client libraries take as the proxy for the site's own outbound calls
+/// ("httpoxy", CVE-2016-5385), so a citizen could route them through his machine.
+pub const SPOOFABLE: [HeaderName; 17] = [
+    HeaderName::from_static("proxy"),
     HeaderName::from_static("true-client-ip"),
     HeaderName::from_static("x-client-ip"),
     HeaderName::from_static("client-ip"),

@@ -137,6 +137,62 @@ fn client_ip_and_url_override_headers_never_reach_the_legacy_site() {
     }
 }
 
+/// Found when tried: `Proxy` (httpoxy: CGI's `HTTP_PROXY`, the proxy of the site's own
+/// outbound calls), the groups, tokens and claims of the identity proxies legacy sites once
+/// sat behind (oauth2-proxy, mod_auth_openidc, client-certificate terminators, cloud
+/// identity-aware proxies) and W3C `baggage` reached legacy sites as a citizen wrote them.
+#[test]
+fn proxy_identity_proxy_and_baggage_headers_never_reach_the_legacy_site() {
+    let estate = start_estate(None);
+    let gw = TestGateway::in_front_of(&estate);
+    let forged = [
+        "Proxy",
+        "X-Forwarded-Groups",
+        "X-Auth-Request-Groups",
+        "X-Auth-Request-Preferred-Username",
+        "X-Forwarded-Access-Token",
+        "X-Auth-Request-Access-Token",
+        "OIDC_CLAIM_sub",
+        "OIDC-Claim-Email",
+        "OIDC_access_token",
+        "SSL_CLIENT_CERT",
+        "SSL_Client_S_DN",
+        "X-SSL-Client-Cert",
+        "X-Forwarded-Client-Cert",
+        "X-Forwarded-Tls-Client-Cert-Info",
+        "X-ARR-ClientCert",
+        "X-MS-CLIENT-PRINCIPAL-NAME",
+        "X-Amzn-Oidc-Identity",
+        "X-Goog-Authenticated-User-Email",
+        "X-WEBAUTH-USER",
+        "baggage",
+    ];
+    let extra: String = forged.iter().map(|h| format!("{h}: admin\r\n")).collect();
+    let resp = raw_http::get(gw.addr, "/s/cnie-renewal/__estate/echo", &extra);
+    assert_eq!(resp.status, 200);
+    let echo: serde_json::Value = serde_json::from_slice(&resp.body).expect("echo JSON");
+    for h in forged {
+        assert!(
+            echo["headers"].get(h.to_ascii_lowercase()).is_none(),
+            "{h} reached the site: {}",
+            echo["headers"]
+        );
+    }
+    // A name that only begins like a family member's first letters still goes through.
+    let resp = raw_http::get(
+        gw.addr,
+        "/s/cnie-renewal/__estate/echo",
+        "X-Client-Locale: ar\r\nOIDC: x\r\n",
+    );
+    let echo: serde_json::Value = serde_json::from_slice(&resp.body).expect("echo JSON");
+    assert_eq!(
+        echo["headers"]["x-client-locale"][0], "ar",
+        "{}",
+        echo["headers"]
+    );
+    assert_eq!(echo["headers"]["oidc"][0], "x", "{}", echo["headers"]);
+}
+
 /// Two session cookies make a request anonymous; every copy is expired on whatever the
 /// gateway answers itself, the portal's pages too. It was done only where a service asked
 /// for a login, so a cookie planted on the portal (a plain-HTTP sibling's `Domain` cookie)

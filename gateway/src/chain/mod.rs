@@ -19,7 +19,7 @@ use crate::config::{
 };
 use egov_adapters::body::BodyPolicy;
 use egov_adapters::cookies::CookieScope;
-use egov_adapters::credentials::Credentials;
+use egov_adapters::credentials::{Credentials, ServiceCredentials};
 use egov_adapters::headers::{HeaderEdit, HeaderRules};
 use egov_adapters::links::{LinkMap, ServiceLinks};
 use egov_adapters::soap::SoapOperation;
@@ -41,7 +41,7 @@ pub struct IdentityHeaderNames {
 pub struct AdapterChain {
     /// Set when the service wants plain identity headers instead of the signed JWT.
     pub identity_headers: Option<IdentityHeaderNames>,
-    credentials: Vec<Credentials>,
+    credentials: ServiceCredentials,
     request_rules: HeaderRules,
     response_rules: HeaderRules,
     /// Every legacy URL the portal knows (shared by all services of a snapshot).
@@ -111,7 +111,7 @@ impl AdapterChain {
         let target = link_target(&service.id, cx.service_origins);
         let mut chain = AdapterChain {
             identity_headers: None,
-            credentials: Vec::new(),
+            credentials: ServiceCredentials::default(),
             request_rules: HeaderRules::default(),
             response_rules: HeaderRules::default(),
             link_map: Arc::clone(cx.link_map),
@@ -129,6 +129,7 @@ impl AdapterChain {
             body_policy: BodyPolicy::default(),
             soap: None,
         };
+        let mut credentials = Vec::new();
         let mut errors = Vec::new();
         let mut fail = |i: usize, field: &str, reason: String| {
             errors.push(ConfigError::new(
@@ -141,14 +142,14 @@ impl AdapterChain {
             match step {
                 AdapterStep::BasicAuth { username, password } => match secrets.resolve(password) {
                     Ok(pw) => match Credentials::basic(username, pw.expose()) {
-                        Ok(c) => chain.credentials.push(c),
+                        Ok(c) => credentials.push(c),
                         Err(e) => fail(i, "password", e.to_string()),
                     },
                     Err(e) => fail(i, "password", e.to_string()),
                 },
                 AdapterStep::ApiKey { header, key } => match secrets.resolve(key) {
                     Ok(k) => match Credentials::api_key(header, k.expose()) {
-                        Ok(c) => chain.credentials.push(c),
+                        Ok(c) => credentials.push(c),
                         Err(e) => fail(i, "key", e.to_string()),
                     },
                     Err(e) => fail(i, "key", e.to_string()),
@@ -235,6 +236,7 @@ impl AdapterChain {
                 }
             }
         }
+        chain.credentials = ServiceCredentials::new(credentials);
         if errors.is_empty() {
             Ok(chain)
         } else {
@@ -246,8 +248,6 @@ impl AdapterChain {
     /// (so no rule can override or leak the service account).
     pub fn apply_request(&self, headers: &mut impl HeaderEdit) {
         self.request_rules.apply(headers);
-        for c in &self.credentials {
-            c.apply(headers);
-        }
+        self.credentials.apply(headers);
     }
 }

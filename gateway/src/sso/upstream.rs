@@ -14,29 +14,62 @@ use egov_adapters::headers::{spellings, HeaderEdit, HeaderSet};
 use http::{header::COOKIE, HeaderName, HeaderValue};
 
 /// Identity headers that proxies and legacy apps commonly trust. Clients may never send
-/// them through the gateway.
-const FORGEABLE: [HeaderName; 11] = [
+/// them through the gateway. A legacy site that once sat behind oauth2-proxy, Apache's
+/// mod_auth_openidc, a TLS terminator passing client certificates (Tomcat's SSLValve,
+/// Envoy, Traefik, IIS ARR) or a cloud's identity-aware proxy may still grant a user, a
+/// group or a certificate's subject on their word: every header such a proxy sets, not
+/// only its user and e-mail (found when tried: `X-Forwarded-Groups`, `OIDC_CLAIM_sub` and
+/// `X-Forwarded-Client-Cert` reached the sites as a citizen wrote them).
+const FORGEABLE: [HeaderName; 19] = [
     HeaderName::from_static("x-remote-user"),
     HeaderName::from_static("x-remote-name"),
+    HeaderName::from_static("x-remote-group"),
     HeaderName::from_static("remote-user"),
     HeaderName::from_static("x-forwarded-user"),
     HeaderName::from_static("x-forwarded-email"),
     HeaderName::from_static("x-forwarded-preferred-username"),
+    HeaderName::from_static("x-forwarded-groups"),
+    HeaderName::from_static("x-forwarded-access-token"),
     HeaderName::from_static("x-auth-request-user"),
     HeaderName::from_static("x-auth-request-email"),
+    HeaderName::from_static("x-auth-request-groups"),
+    HeaderName::from_static("x-auth-request-preferred-username"),
+    HeaderName::from_static("x-auth-request-access-token"),
     HeaderName::from_static("x-authenticated-user"),
     HeaderName::from_static("x-user"),
     HeaderName::from_static("x-userinfo"),
+    HeaderName::from_static("x-webauth-user"),
+    HeaderName::from_static("x-goog-iap-jwt-assertion"),
 ];
 
-/// Every spelling of the headers no client may send: [`FORGEABLE`] and the gateway's own
-/// identity header. Computed once, at start-up.
+/// Families of identity headers with open-ended names, in every spelling: mod_auth_openidc
+/// (`OIDC_CLAIM_<claim>`, `OIDC_access_token`), client certificates (`SSL_CLIENT_S_DN`,
+/// `X-SSL-Client-Cert`, Envoy's `X-Forwarded-Client-Cert`, Traefik's
+/// `X-Forwarded-Tls-Client-Cert-Info`, ARR's `X-ARR-ClientCert`), Azure's, AWS's and
+/// Google's identity-aware proxies.
+const FORGEABLE_PREFIXES: &[&str] = &[
+    "oidc-",
+    "ssl-client-",
+    "x-ssl-client-",
+    "x-client-cert",
+    "x-forwarded-client-cert",
+    "x-forwarded-tls-client-cert",
+    "x-arr-clientcert",
+    "x-ms-client-principal",
+    "x-amzn-oidc-",
+    "x-goog-authenticated-user-",
+];
+
+/// Every spelling of the headers no client may send: [`FORGEABLE`], its families
+/// ([`FORGEABLE_PREFIXES`]) and the gateway's own identity header. Computed once, at
+/// start-up.
 pub fn forgeable_spellings(identity_header: &HeaderName) -> HeaderSet {
     FORGEABLE
         .iter()
         .chain(std::iter::once(identity_header))
         .flat_map(spellings)
-        .collect()
+        .collect::<HeaderSet>()
+        .with_prefixes(FORGEABLE_PREFIXES)
 }
 
 /// Strips the identity claims a client may have forged and the portal's cookies. Runs

@@ -22,11 +22,17 @@ use std::sync::LazyLock;
 
 static TRACEPARENT: HeaderName = HeaderName::from_static("traceparent");
 static TRACESTATE: HeaderName = HeaderName::from_static("tracestate");
-/// `traceparent`, `tracestate`.
+/// `traceparent`, `tracestate` and W3C `baggage`. The gateway sets the first two itself; a
+/// client's baggage (`enduser.id=admin`) would be taken into an instrumented site's context
+/// and logs, and passed on to its own backends, so it goes like the rest.
 static TRACE_CONTEXT: LazyLock<HeaderSet> = LazyLock::new(|| {
-    [TRACEPARENT.clone(), TRACESTATE.clone()]
-        .into_iter()
-        .collect()
+    [
+        TRACEPARENT.clone(),
+        TRACESTATE.clone(),
+        HeaderName::from_static("baggage"),
+    ]
+    .into_iter()
+    .collect()
 });
 
 /// What every call to a legacy site says about the citizen's request.
