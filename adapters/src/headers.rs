@@ -138,6 +138,50 @@ impl HeaderEdit for HeaderMap {
     }
 }
 
+/// The hop-by-hop fields of HTTP/1.1 (RFC 9110 §7.6.1) and the proxy-authentication ones,
+/// which describe one connection, not the message.
+static HOP_BY_HOP: std::sync::LazyLock<HeaderSet> = std::sync::LazyLock::new(|| {
+    [
+        "connection",
+        "keep-alive",
+        "proxy-connection",
+        "te",
+        "trailer",
+        "upgrade",
+        "proxy-authenticate",
+        "proxy-authentication-info",
+    ]
+    .into_iter()
+    .map(HeaderName::from_static)
+    .collect()
+});
+
+/// Removes what belongs to the connection a message came in on, before the message goes
+/// out on another: the fields its `Connection` header names, then the hop-by-hop ones. A
+/// proxy must (RFC 9110 §7.6.1): a legacy `TE: gzip` made the answer malformed over
+/// HTTP/2, which browsers drop, and `Connection: X-Internal-Token` is the site's way of
+/// saying the token is for the proxy only. A `101`'s `Connection` and `Upgrade` are its
+/// handshake and stay. The framing fields are the HTTP library's and are not touched.
+pub fn remove_hop_by_hop(headers: &mut impl HeaderEdit, switching_protocols: bool) {
+    if switching_protocols {
+        return;
+    }
+    if headers.get(&http::header::CONNECTION).is_some() {
+        for value in headers.get_all(&http::header::CONNECTION) {
+            let Ok(text) = value.to_str() else { continue };
+            for token in text.split(',') {
+                let Ok(name) = HeaderName::from_bytes(token.trim().as_bytes()) else {
+                    continue;
+                };
+                if name != http::header::CONTENT_LENGTH && name != http::header::TRANSFER_ENCODING {
+                    headers.remove(&name);
+                }
+            }
+        }
+    }
+    headers.remove_any(&HOP_BY_HOP);
+}
+
 /// Header edits for one direction, compiled from config: remove, then rename, then set.
 #[derive(Debug, Clone, Default)]
 pub struct HeaderRules {
@@ -238,6 +282,31 @@ pub fn spellings(name: &HeaderName) -> Vec<HeaderName> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn a_switching_protocols_answer_keeps_its_handshake() {
+        let mut h = HeaderMap::new();
+        h.insert("connection", HeaderValue::from_static("Upgrade"));
+        h.insert("upgrade", HeaderValue::from_static("websocket"));
+        remove_hop_by_hop(&mut h, true);
+        assert_eq!(h.len(), 2);
+        remove_hop_by_hop(&mut h, false);
+        assert!(h.is_empty(), "{h:?}");
+    }
+
+    #[test]
+    fn the_fields_connection_names_go_but_never_the_framing() {
+        let mut h = HeaderMap::new();
+        h.insert(
+            "connection",
+            HeaderValue::from_static("close, X-Token , content-length"),
+        );
+        h.insert("x-token", HeaderValue::from_static("secret"));
+        h.insert("content-length", HeaderValue::from_static("2"));
+        remove_hop_by_hop(&mut h, false);
+        assert_eq!(h.len(), 1, "{h:?}");
+        assert!(h.contains_key("content-length"));
+    }
 
     #[test]
     fn remove_any_takes_every_value_of_every_listed_header_and_nothing_else() {

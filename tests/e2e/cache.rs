@@ -181,6 +181,30 @@ async fn an_expired_answer_is_revalidated_with_its_etag_and_a_304_makes_it_fresh
     assert_eq!(get(&url, &[]).await.cache(), "HIT");
 }
 
+/// Found when tried: a rewritten page is announced with a weak `ETag` (the same page, not
+/// the same bytes), but the legacy `304` of its revalidation put its strong one back, and
+/// the Arabic and French strips of one page then shared a strong validator for `If-Range`.
+#[tokio::test]
+async fn a_rewritten_page_keeps_its_weak_etag_through_a_revalidation() {
+    let estate = start_estate(None);
+    let g = gateway_with(&estate, "[cache]");
+    let url = page(&g, "reval-weak", "cc=max-age%3D1&etag=v1");
+    let etag = |a: &Answer| {
+        a.headers
+            .get("etag")
+            .and_then(|v| v.to_str().ok())
+            .map(str::to_string)
+    };
+    let first = get(&url, &[]).await;
+    assert_eq!(first.cache(), "MISS");
+    assert_eq!(etag(&first).as_deref(), Some("W/\"v1\""));
+    tokio::time::sleep(Duration::from_millis(2100)).await;
+    let again = get(&url, &[]).await;
+    assert_eq!(again.cache(), "REVALIDATED");
+    assert_eq!(etag(&again).as_deref(), Some("W/\"v1\""));
+    assert_eq!(etag(&get(&url, &[]).await).as_deref(), Some("W/\"v1\""));
+}
+
 #[tokio::test]
 async fn vary_keeps_one_variant_per_language() {
     let estate = start_estate(None);

@@ -342,6 +342,10 @@ fn a_legacy_answer_cannot_speak_for_the_portals_origin() {
         "Alt-Svc:h2=\"attacker.example:443\"",
         "Public-Key-Pins:max-age=0",
         "Expect-CT:max-age=0",
+        // Network Error Logging: every later request to the origin reported to the site.
+        "NEL:{\"report_to\":\"x\",\"max_age\":99999999}",
+        "Report-To:{\"group\":\"x\",\"max_age\":99999999}",
+        "Reporting-Endpoints:x=\"https://collector.example/r\"",
     ];
     let query: Vec<String> = hostile
         .iter()
@@ -363,6 +367,71 @@ fn a_legacy_answer_cannot_speak_for_the_portals_origin() {
         let name = h.split(':').next().unwrap_or_default();
         assert_eq!(resp.header(name), None, "{name} reached the citizen");
     }
+}
+
+/// Found when tried: the fields of the legacy connection reached citizens (and a legacy
+/// `TE: gzip` made the answer malformed over HTTP/2), as did the header the site's
+/// `Connection` named as meant for the proxy only.
+#[test]
+fn a_legacy_answers_hop_by_hop_headers_stay_on_its_connection() {
+    let estate = start_estate(None);
+    let site = raw_http::scripted_site(
+        b"HTTP/1.1 200 OK\r\nContent-Type: text/plain\r\nContent-Length: 2\r\n\
+          Connection: close, X-Internal-Token\r\nX-Internal-Token: backend-admin\r\n\
+          Keep-Alive: timeout=5\r\nProxy-Connection: keep-alive\r\nTE: gzip\r\n\
+          Trailer: X-Checksum\r\nUpgrade: h2c\r\nProxy-Authenticate: Basic realm=x\r\n\
+          X-Legacy-Note: kept\r\n\r\nok",
+    );
+    let gw = TestGateway::with(&estate, |c| {
+        egov_integration::service_mut(c, "cnie-renewal")
+            .upstream
+            .backends = vec![egov_gateway::config::Backend {
+            host: "127.0.0.1".into(),
+            port: site.port(),
+            weight: 1,
+        }];
+    });
+    let resp = raw_http::get(gw.addr, "/s/cnie-renewal/", "");
+    assert_eq!(resp.status, 200, "{resp:?}");
+    assert_eq!(resp.header("x-legacy-note"), Some("kept"));
+    for name in [
+        "x-internal-token",
+        "keep-alive",
+        "proxy-connection",
+        "te",
+        "trailer",
+        "upgrade",
+        "proxy-authenticate",
+    ] {
+        assert_eq!(resp.header(name), None, "{name} reached the citizen");
+    }
+    assert_eq!(
+        resp.header("connection"),
+        Some("close"),
+        "the gateway's own"
+    );
+}
+
+/// Found when tried: a legacy `204` with a `Content-Length` kept it (RFC 9110 §8.6 forbids
+/// one), and a client or proxy trusting it reads the next answer as its body.
+#[test]
+fn a_legacy_204_goes_out_without_a_content_length() {
+    let estate = start_estate(None);
+    let site = raw_http::scripted_site(
+        b"HTTP/1.1 204 No Content\r\nContent-Length: 20\r\nConnection: close\r\n\r\n",
+    );
+    let gw = TestGateway::with(&estate, |c| {
+        egov_integration::service_mut(c, "cnie-renewal")
+            .upstream
+            .backends = vec![egov_gateway::config::Backend {
+            host: "127.0.0.1".into(),
+            port: site.port(),
+            weight: 1,
+        }];
+    });
+    let resp = raw_http::get(gw.addr, "/s/cnie-renewal/", "");
+    assert_eq!(resp.status, 204, "{resp:?}");
+    assert_eq!(resp.header("content-length"), None, "{resp:?}");
 }
 
 /// The gateway removes a legacy site's `Strict-Transport-Security` (its `max-age=0` would

@@ -140,3 +140,29 @@ fn dechunk(mut b: &[u8]) -> Vec<u8> {
         b = &b[(size + 2).min(b.len())..];
     }
 }
+
+/// A legacy site that answers every request with `answer` written as is (one answer per
+/// connection, then closed): for answers no well-behaved server library would write. Its
+/// address; it lives as long as the test process.
+pub fn scripted_site(answer: &'static [u8]) -> SocketAddr {
+    let listener = std::net::TcpListener::bind("127.0.0.1:0").expect("bind a scripted site");
+    let addr = listener.local_addr().expect("its address");
+    std::thread::spawn(move || {
+        for stream in listener.incoming() {
+            let Ok(mut stream) = stream else { continue };
+            std::thread::spawn(move || {
+                let _ = stream.set_read_timeout(Some(Duration::from_secs(5)));
+                let mut head = Vec::new();
+                let mut buf = [0u8; 4096];
+                while !head.windows(4).any(|w| w == b"\r\n\r\n") {
+                    match stream.read(&mut buf) {
+                        Ok(0) | Err(_) => return,
+                        Ok(n) => head.extend_from_slice(&buf[..n]),
+                    }
+                }
+                let _ = stream.write_all(answer);
+            });
+        }
+    });
+    addr
+}

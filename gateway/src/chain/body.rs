@@ -4,7 +4,7 @@
 use super::{AdapterChain, BodyFeed};
 use egov_adapters::body::{plan, BodyPipeline, BodyPlan, BodyTransform};
 use egov_adapters::cookies::scope_set_cookie_headers;
-use egov_adapters::headers::{HeaderEdit, HeaderSet};
+use egov_adapters::headers::{remove_hop_by_hop, HeaderEdit, HeaderSet};
 use egov_adapters::redirects::rewrite_redirect_headers;
 use http::header::{ACCEPT_RANGES, CONTENT_ENCODING, CONTENT_LENGTH, CONTENT_TYPE, ETAG};
 use http::{HeaderName, HeaderValue};
@@ -42,8 +42,21 @@ impl AdapterChain {
         upgrade: bool,
         banner: Option<&Arc<str>>,
     ) -> Option<(BodyFeed, bool)> {
+        remove_hop_by_hop(headers, status == 101);
         self.apply_response(headers);
+        if status == 204 || (100..200).contains(&status) {
+            // RFC 9110 §8.6: none may carry one, and a client or a proxy in front trusting
+            // a legacy `204`'s would read the next answer as its body.
+            headers.remove(&CONTENT_LENGTH);
+        }
         if upgrade || status == 101 {
+            return None;
+        }
+        if status == 304 && self.body_policy.is_active() {
+            // The validator of the page stored or held by the browser, which was rewritten
+            // and so announced weak: the legacy `304`'s strong one would be merged over it
+            // and name two languages' different bytes alike (`If-Range` would mix them).
+            weaken_etag(headers);
             return None;
         }
         if head {
@@ -119,6 +132,11 @@ fn announce(transform: &BodyTransform, headers: &mut impl HeaderEdit) {
     }
     headers.remove(&CONTENT_LENGTH);
     headers.remove(&ACCEPT_RANGES);
+    weaken_etag(headers);
+}
+
+/// A weak `ETag` in place of a strong one: the same page, not the same bytes.
+fn weaken_etag(headers: &mut impl HeaderEdit) {
     if let Some(etag) = headers
         .get(&ETAG)
         .and_then(|v| v.to_str().ok())

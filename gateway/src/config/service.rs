@@ -646,8 +646,14 @@ const PORTAL_REWRITTEN_RESPONSE_HEADERS: &[&str] =
 /// elsewhere (as would the obsolete key pinning and `Expect-CT`, pinning keys the gateway
 /// does not hold). The banners (`Server: Apache/2.2.3 (CentOS)`, `X-Powered-By: PHP/5.2.6`,
 /// the ASP.NET versions) would tell anyone the exact, often unpatched, software behind each
-/// service, as nginx's `proxy_hide_header` defaults hide `Server`.
+/// service, as nginx's `proxy_hide_header` defaults hide `Server`. Network Error Logging
+/// (`NEL`, with its `Report-To` and `Reporting-Endpoints`) is an origin-wide policy kept for
+/// years: every later request to the origin, the portal's own pages on a shared origin
+/// included, would be reported to a ministry's collector, even after its service is gone.
 pub const LEGACY_MAY_NOT_SEND: &[&str] = &[
+    "nel",
+    "report-to",
+    "reporting-endpoints",
     "service-worker-allowed",
     "clear-site-data",
     "strict-transport-security",
