@@ -1254,6 +1254,62 @@ async fn a_service_registered_on_one_instance_serves_on_the_other_within_two_sec
     assert_eq!(on_b.etag, created.etag);
 }
 
+/// Found when tried: one record that did not decode (a delete's tombstone left by a
+/// process stopped between its two steps, or any damaged value) failed every instance's
+/// reading of the store. A service created meanwhile got 201 and was never served, and
+/// nothing was reported. Now the record is reported (`/readyz`), its running version kept,
+/// every other change applied, and a tombstone reads as no record at all.
+#[tokio::test]
+async fn a_record_that_cannot_be_read_is_reported_and_every_other_change_still_applies() {
+    let redis = RedisServer::start();
+    let p = Pair::start(&redis);
+    redis
+        .command(&["SET", "egov:reg:svc:cnie-renewal", "not json at all"])
+        .expect("a damaged record");
+    redis
+        .command(&["SADD", "egov:reg:ids", "left-behind"])
+        .expect("an id");
+    redis
+        .command(&["SET", "egov:reg:svc:left-behind", "{}"])
+        .expect("a tombstone left behind");
+    let created = api_of(&p.a, &p.keys, "interior")
+        .post(
+            "/services",
+            &new_service(&p.estate, "after-damage", "interior"),
+        )
+        .await;
+    assert_status(&created, StatusCode::CREATED);
+    for gw in [&p.a, &p.b] {
+        let served = within(Duration::from_secs(3), || async {
+            status_of(&gw.url("/s/after-damage/")).await == StatusCode::OK
+        })
+        .await;
+        assert!(served.is_some(), "the new service is not served");
+        assert_eq!(
+            status_of(&gw.url("/s/cnie-renewal/")).await,
+            StatusCode::OK,
+            "the damaged record's running version serves on"
+        );
+        let readyz = egov_integration::client()
+            .get(format!("http://{}/readyz", gw.admin))
+            .send()
+            .await
+            .expect("readyz")
+            .text()
+            .await
+            .expect("text");
+        assert!(readyz.contains("cnie-renewal"), "{readyz}");
+    }
+    // The tombstone's id can be registered again.
+    let again = api_of(&p.b, &p.keys, "interior")
+        .post(
+            "/services",
+            &new_service(&p.estate, "left-behind", "interior"),
+        )
+        .await;
+    assert_status(&again, StatusCode::CREATED);
+}
+
 #[tokio::test]
 async fn of_two_concurrent_updates_through_two_instances_one_gets_412() {
     let redis = RedisServer::start();

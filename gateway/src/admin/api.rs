@@ -326,8 +326,9 @@ async fn list(State(admin): Shared, ConnectInfo(client): Client, headers: Header
         Ok(c) => c,
         Err(r) => return r,
     };
+    // A record that cannot be read is reported by the registry (`/readyz`, the log).
     let records = match admin.live.store().list().await {
-        Ok(r) => r,
+        Ok(listing) => listing.records,
         Err(e) => return store_error(e),
     };
     let visible: Vec<Value> = records

@@ -7,7 +7,9 @@
 //! the running version of that service keeps serving; a new one is left out until fixed.
 
 use super::reload::{Diff, Reloader};
-use super::store::{BrokenFile, FileStore, Record, RegistryStore, SharedStore, StoreError};
+use super::store::{
+    BrokenFile, FileStore, Listing, Record, RegistryStore, SharedStore, StoreError,
+};
 use super::{Registry, Snapshot};
 use crate::config::{
     service_file, service_from_document, Config, ConfigError, ConfigErrors, GatewaySettings,
@@ -190,11 +192,20 @@ impl LiveRegistry {
     async fn desired(&self) -> Result<(Config, Vec<String>, u64), StoreError> {
         let store = self.store();
         let version = store.version().await?;
-        let records = store.list().await?;
+        let Listing {
+            records,
+            unreadable,
+        } = store.list().await?;
         let base = self.base();
         let running = self.snapshot();
-        let mut services = Vec::with_capacity(records.len());
+        let mut services = Vec::with_capacity(records.len() + unreadable.len());
         let mut broken = Vec::new();
+        for (id, why) in unreadable {
+            broken.push(format!("{id}: {why}"));
+            if let Some(s) = running.service(&id) {
+                services.push(s.config.clone());
+            }
+        }
         for r in &records {
             let file = service_file(&base.gateway.services_dir, &r.ministry, &r.id);
             match service_from_document(
@@ -444,7 +455,8 @@ impl LiveRegistry {
     }
 
     async fn try_seed(&self, shared: &SharedStore) -> Result<(), RefreshError> {
-        if shared.list().await?.is_empty() {
+        let listing = shared.list().await?;
+        if listing.records.is_empty() && listing.unreadable.is_empty() {
             let author = super::store::Author {
                 actor: "import".into(),
                 action: super::store::Action::Create,

@@ -12,7 +12,9 @@
 //! hash. Secrets given to the admin API are kept in `registry-secrets.json` beside the
 //! history, readable by the gateway's user only.
 
-use super::{diff, now, Action, Author, Change, Expect, Record, RegistryStore, StoreError};
+use super::{
+    diff, now, Action, Author, Change, Expect, Listing, Record, RegistryStore, StoreError,
+};
 use crate::config::{hidden, read_config_file, service_file, toml_problem};
 use async_trait::async_trait;
 use serde_json::Value;
@@ -449,7 +451,7 @@ impl FileStore {
 
 #[async_trait]
 impl RegistryStore for FileStore {
-    async fn list(&self) -> Result<Vec<Record>, StoreError> {
+    async fn list(&self) -> Result<Listing, StoreError> {
         let index = self.lock()?;
         let mut out: Vec<Record> = index
             .services
@@ -462,7 +464,11 @@ impl RegistryStore for FileStore {
             })
             .collect();
         out.sort_by(|a, b| a.id.cmp(&b.id));
-        Ok(out)
+        // A file that cannot be read is reported by the scan that finds it.
+        Ok(Listing {
+            records: out,
+            unreadable: Vec::new(),
+        })
     }
 
     async fn get(&self, id: &str) -> Result<Option<Record>, StoreError> {
@@ -763,7 +769,7 @@ mod tests {
             assert!(broken[0].file.ends_with("z/svc.toml"), "{broken:?}");
             assert!(broken[0].reason.contains("m/svc.toml"), "{broken:?}");
         }
-        let records = store.list().await.expect("list");
+        let records = store.list().await.expect("list").records;
         assert_eq!(records.len(), 1);
         assert_eq!(records[0].ministry, "m");
         assert_eq!(records[0].document["x"], 1);
@@ -820,7 +826,7 @@ mod tests {
         let (edits, broken) = store.absorb_edits().expect("scan");
         assert_eq!(edits, 0, "{broken:?}");
         assert_eq!(broken.len(), 3, "{broken:?}");
-        assert!(store.list().await.expect("list").is_empty());
+        assert!(store.list().await.expect("list").records.is_empty());
         let history = std::fs::read_to_string(d.0.join("history.jsonl")).unwrap_or_default();
         assert!(!history.contains("secret-hash"), "{history}");
     }

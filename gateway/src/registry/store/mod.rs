@@ -105,6 +105,17 @@ pub enum Expect {
     Any,
 }
 
+/// Every service a store keeps, and the records it holds that cannot be read.
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct Listing {
+    pub records: Vec<Record>,
+    /// `(id, why)` of each record that does not decode (written by a newer release, by
+    /// hand, or damaged): reported, its running version kept, and every other record still
+    /// applied. One such record used to fail the whole listing, and with it every change on
+    /// every instance.
+    pub unreadable: Vec<(String, String)>,
+}
+
 /// Who makes a change, and how.
 #[derive(Debug, Clone)]
 pub struct Author {
@@ -116,7 +127,7 @@ pub struct Author {
 #[async_trait]
 pub trait RegistryStore: Send + Sync {
     /// Every service now.
-    async fn list(&self) -> Result<Vec<Record>, StoreError>;
+    async fn list(&self) -> Result<Listing, StoreError>;
     /// One service now.
     async fn get(&self, id: &str) -> Result<Option<Record>, StoreError>;
     /// Writes `document` for service `id` of `ministry` if the record is as `expect`ed;

@@ -9,7 +9,7 @@
 //! is published on the `reg:changed` channel; an instance that missed some (a restart, a
 //! Redis blip) sees `reg:version` ahead of what it applied and reloads.
 
-use super::{diff, now, Author, Change, Expect, Record, RegistryStore, StoreError};
+use super::{diff, now, Author, Change, Expect, Listing, Record, RegistryStore, StoreError};
 use crate::kv::{Kv, KvError, Write};
 use async_trait::async_trait;
 use serde_json::Value;
@@ -24,6 +24,18 @@ impl From<KvError> for StoreError {
 
 fn corrupt(e: serde_json::Error) -> StoreError {
     StoreError::Corrupt(e.to_string())
+}
+
+/// What a delete writes over a record before removing its key: compare-and-set, so a
+/// concurrent write is not lost. Left behind when the deleting process stops between its
+/// two steps, it reads as no record, and a create may write over it.
+const TOMBSTONE: &[u8] = b"{}";
+
+/// The bytes under a service's key (what a compare-and-set must name) and the record they
+/// hold (none for a [`TOMBSTONE`]).
+struct Stored {
+    bytes: Vec<u8>,
+    record: Option<Record>,
 }
 
 /// The registry over [`Kv`].
@@ -49,24 +61,32 @@ impl SharedStore {
         &self.kv
     }
 
-    async fn raw(&self, id: &str) -> Result<Option<(Vec<u8>, Record)>, StoreError> {
+    async fn raw(&self, id: &str) -> Result<Option<Stored>, StoreError> {
         let Some(bytes) = self.kv.get(&self.kv.key("reg:svc", id)).await? else {
             return Ok(None);
         };
+        if bytes == TOMBSTONE {
+            return Ok(Some(Stored {
+                bytes,
+                record: None,
+            }));
+        }
         let record: Record = serde_json::from_slice(&bytes).map_err(corrupt)?;
-        Ok(Some((bytes, record)))
+        Ok(Some(Stored {
+            bytes,
+            record: Some(record),
+        }))
     }
 
-    /// The record as `expect`ed, or a conflict.
-    async fn expected(
-        &self,
-        id: &str,
-        expect: Expect,
-    ) -> Result<Option<(Vec<u8>, Record)>, StoreError> {
+    /// The record as `expect`ed (a tombstone counts as no record), or a conflict.
+    async fn expected(&self, id: &str, expect: Expect) -> Result<Option<Stored>, StoreError> {
         let current = self.raw(id).await?;
-        let version = current.as_ref().map(|(_, r)| r.version);
+        let version = current
+            .as_ref()
+            .and_then(|s| s.record.as_ref())
+            .map(|r| r.version);
         let ok = match expect {
-            Expect::Absent => current.is_none(),
+            Expect::Absent => version.is_none(),
             Expect::Version(v) => version == Some(v),
             Expect::Any => true,
         };
@@ -75,6 +95,12 @@ impl SharedStore {
         } else {
             Err(StoreError::Conflict { current: version })
         }
+    }
+
+    /// The version now under `id`, for a conflict's answer.
+    async fn version_of(&self, id: &str) -> Option<u64> {
+        let stored = self.raw(id).await.ok().flatten()?;
+        stored.record.map(|r| r.version)
     }
 
     /// Records `change` and announces it.
@@ -129,6 +155,7 @@ impl SharedStore {
         author: &Author,
     ) -> Result<u64, StoreError> {
         let current = self.expected(id, expect).await?;
+        let before = current.as_ref().and_then(|s| s.record.as_ref());
         let version = self.next_version().await?;
         let record = Record {
             id: id.to_string(),
@@ -141,13 +168,14 @@ impl SharedStore {
             .kv
             .compare_and_set(
                 &self.kv.key("reg:svc", id),
-                current.as_ref().map(|(b, _)| b.as_slice()),
+                current.as_ref().map(|s| s.bytes.as_slice()),
                 &json,
             )
             .await?;
         if !swapped {
-            let now_at = self.raw(id).await?.map(|(_, r)| r.version);
-            return Err(StoreError::Conflict { current: now_at });
+            return Err(StoreError::Conflict {
+                current: self.version_of(id).await,
+            });
         }
         // The index only grows here; a delete removes the record first.
         self.kv
@@ -160,7 +188,7 @@ impl SharedStore {
             action: author.action,
             actor: author.actor.clone(),
             at: now(),
-            diff: diff(current.as_ref().map(|(_, r)| &r.document), Some(document)),
+            diff: diff(before.map(|r| &r.document), Some(document)),
             document: Some(document.clone()),
         })
         .await?;
@@ -173,19 +201,22 @@ impl SharedStore {
         expect: Expect,
         author: &Author,
     ) -> Result<u64, StoreError> {
-        let Some((bytes, record)) = self.expected(id, expect).await? else {
+        let Some(Stored {
+            bytes,
+            record: Some(record),
+        }) = self.expected(id, expect).await?
+        else {
             return Err(StoreError::Conflict { current: None });
         };
         let version = self.next_version().await?;
-        // A tombstone first (compare-and-set, so a concurrent write is not lost), then away.
-        let tombstone = b"{}";
         if !self
             .kv
-            .compare_and_set(&self.kv.key("reg:svc", id), Some(&bytes), tombstone)
+            .compare_and_set(&self.kv.key("reg:svc", id), Some(&bytes), TOMBSTONE)
             .await?
         {
-            let now_at = self.raw(id).await.ok().flatten().map(|(_, r)| r.version);
-            return Err(StoreError::Conflict { current: now_at });
+            return Err(StoreError::Conflict {
+                current: self.version_of(id).await,
+            });
         }
         self.kv.delete(&self.kv.key("reg:svc", id)).await?;
         self.kv
@@ -208,20 +239,25 @@ impl SharedStore {
 
 #[async_trait]
 impl RegistryStore for SharedStore {
-    async fn list(&self) -> Result<Vec<Record>, StoreError> {
+    async fn list(&self) -> Result<Listing, StoreError> {
         let mut ids = self.kv.set_members(&self.kv.key("reg", "ids")).await?;
         ids.sort();
-        let mut out = Vec::with_capacity(ids.len());
+        let mut listing = Listing {
+            records: Vec::with_capacity(ids.len()),
+            unreadable: Vec::new(),
+        };
         for id in ids {
-            if let Some((_, r)) = self.raw(&id).await? {
-                out.push(r);
+            match self.raw(&id).await {
+                Ok(stored) => listing.records.extend(stored.and_then(|s| s.record)),
+                Err(StoreError::Corrupt(why)) => listing.unreadable.push((id, why)),
+                Err(e) => return Err(e),
             }
         }
-        Ok(out)
+        Ok(listing)
     }
 
     async fn get(&self, id: &str) -> Result<Option<Record>, StoreError> {
-        Ok(self.raw(id).await?.map(|(_, r)| r))
+        Ok(self.raw(id).await?.and_then(|s| s.record))
     }
 
     async fn put(
@@ -417,7 +453,7 @@ mod tests {
         assert_eq!(actions, [Action::Create, Action::Patch, Action::Delete]);
         assert_eq!(h[1].diff["/x"], json!({"from": 1, "to": 2}));
         assert!(h[2].document.is_none());
-        assert!(s.list().await.expect("list").is_empty());
+        assert!(s.list().await.expect("list").records.is_empty());
         assert_eq!(s.version().await.expect("version"), 3);
     }
 
