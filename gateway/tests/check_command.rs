@@ -386,3 +386,25 @@ fn an_unreadable_signing_key_is_found_by_check_not_by_serve() {
     let (ok, _, stderr) = check(&dir, &["--no-secrets"]);
     assert!(ok, "{stderr}");
 }
+
+/// Found when tried: `metrics.listen` on the portal's port passed `check` and `serve`, and
+/// the kernel then served `/metrics` on the portal's port now and then.
+#[test]
+fn two_listeners_on_one_port_are_an_error() {
+    let dir = ConfigCopy::new();
+    let gateway = dir.join("gateway.toml");
+    edit(
+        &gateway,
+        "listen = \"127.0.0.1:9902\"",
+        "listen = \"0.0.0.0:8080\"",
+    );
+    let (ok, _, stderr) = check(&dir, &["--no-secrets"]);
+    assert!(!ok);
+    assert!(
+        stderr.contains(&format!(
+            "{}: metrics.listen: 0.0.0.0:8080 is also where portal.listen listens (127.0.0.1:8080)",
+            gateway.display()
+        )),
+        "{stderr}"
+    );
+}

@@ -31,6 +31,58 @@ pub const BUILTIN_TIMEOUTS: Timeouts = Timeouts {
     total: Duration::from_secs(30),
 };
 
+/// Refuses two listeners on one port (the same address, or one on every address): both
+/// sockets would be bound (the side listeners with `SO_REUSEPORT`), and the kernel would
+/// spread connections over them, so `/metrics`, the admin API and `/readyz` would be served
+/// on the portal's port now and then (found when tried: `metrics.listen` set to the portal's
+/// address passed `check` and `serve`).
+fn listeners_apart(
+    portal: &crate::config::PortalSettings,
+    admin: Option<std::net::SocketAddr>,
+    metrics: Option<std::net::SocketAddr>,
+    p: &mut Problems<'_>,
+) {
+    let many = portal.listen.len() > 1;
+    let mut all: Vec<(String, std::net::SocketAddr)> = portal
+        .listen
+        .iter()
+        .enumerate()
+        .map(|(i, a)| {
+            let field = if many {
+                format!("portal.listen[{i}]")
+            } else {
+                "portal.listen".to_string()
+            };
+            (field, *a)
+        })
+        .collect();
+    all.extend(
+        portal
+            .tls
+            .iter()
+            .enumerate()
+            .map(|(i, t)| (format!("portal.tls[{i}].listen"), t.listen)),
+    );
+    all.extend(admin.map(|a| ("admin.listen".to_string(), a)));
+    all.extend(metrics.map(|a| ("metrics.listen".to_string(), a)));
+    let overlap = |a: std::net::SocketAddr, b: std::net::SocketAddr| {
+        a.port() != 0
+            && a.port() == b.port()
+            && (a.ip() == b.ip() || a.ip().is_unspecified() || b.ip().is_unspecified())
+    };
+    for (j, (field, addr)) in all.iter().enumerate() {
+        if let Some((other, at)) = all[..j].iter().find(|(_, a)| overlap(*a, *addr)) {
+            p.add(
+                field.clone(),
+                format!(
+                    "{addr} is also where {other} listens ({at}): two listeners on one port \
+                     would take each other's connections"
+                ),
+            );
+        }
+    }
+}
+
 pub(crate) fn validate_gateway(raw: RawGateway, p: &mut Problems<'_>) -> Option<GatewaySettings> {
     let file = p.file().to_path_buf();
     let mut warnings = Vec::new();
@@ -48,6 +100,10 @@ pub(crate) fn validate_gateway(raw: RawGateway, p: &mut Problems<'_>) -> Option<
     }
     let admin = admin::validate(&raw.admin, p);
     let metrics_listen = portal::side_listener(p, "metrics.listen", raw.metrics.listen.as_deref());
+
+    if let (Some(portal), Some(admin), Some(metrics)) = (&portal, &admin, &metrics_listen) {
+        listeners_apart(portal, admin.listen, *metrics, p);
+    }
 
     let timeouts = timeouts(
         p,
