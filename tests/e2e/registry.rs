@@ -901,6 +901,41 @@ async fn a_deleted_service_stops_serving_and_its_metrics_stop_being_exported() {
     );
 }
 
+/// Found when tried: a backend taken out of a service stayed "down" in
+/// `egov_upstream_up` for the life of the process, firing `EgovUpstreamBackendDown` and
+/// marking the service down on the status board while its new backend answered.
+#[tokio::test]
+async fn a_backend_taken_out_of_a_service_leaves_the_metrics() {
+    let e = Estate::start();
+    let api = e.api("interior");
+    let dead = egov_integration::ports::closed_port();
+    let mut doc = e.new_service("moved-backend", "interior");
+    doc["upstream"]["url"] = json!(format!("http://{}/cnie-renewal", dead.addr));
+    assert_status(&api.post("/services", &doc).await, StatusCode::CREATED);
+    let url = e.gateway.url("/s/moved-backend/");
+    assert_ne!(status_of(&url).await, StatusCode::OK);
+    let down = format!("backend=\"{}\",service=\"moved-backend\"}} 0", dead.addr);
+    let metrics = e.gateway.metrics_showing(&[&down]).await;
+    assert!(metrics.contains(&down), "{metrics}");
+    let moved =
+        json!({ "upstream": { "url": format!("http://{}/cnie-renewal", e.estate.addr()) } });
+    assert_status(
+        &api.patch("/services/moved-backend", &moved, None).await,
+        StatusCode::OK,
+    );
+    assert_eq!(status_of(&url).await, StatusCode::OK);
+    let up = format!(
+        "backend=\"{}\",service=\"moved-backend\"}} 1",
+        e.estate.addr()
+    );
+    let metrics = e.gateway.metrics_showing(&[&up]).await;
+    assert!(metrics.contains(&up), "{metrics}");
+    assert!(
+        !metrics.contains(&format!("backend=\"{}\"", dead.addr)),
+        "the old backend is still exported"
+    );
+}
+
 #[tokio::test]
 async fn secrets_given_through_the_api_are_used_and_never_returned_logged_or_written_in_the_clear()
 {

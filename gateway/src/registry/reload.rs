@@ -167,6 +167,12 @@ impl Reloader {
             for (id, ministry) in &moved {
                 m.forget_ministry_of(id, ministry);
             }
+            let current = self.registry.snapshot();
+            for id in &diff.changed {
+                if let Some(s) = current.service(id) {
+                    m.forget_backends_but(id, s.upstream.backends());
+                }
+            }
         }
         tracing::info!(
             added = ?diff.added,

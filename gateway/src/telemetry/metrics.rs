@@ -276,6 +276,32 @@ impl Metrics {
         self.forget_series(id, Some(ministry));
     }
 
+    /// Drops `egov_upstream_up` of service `id`'s backends that are not in `kept`: a backend
+    /// taken out of the service would otherwise stay "down" for the life of the process,
+    /// firing `EgovUpstreamBackendDown` and marking the service down on the status board
+    /// while its new backends answer (found when tried).
+    pub fn forget_backends_but(&self, id: &str, kept: &[std::net::SocketAddr]) {
+        use prometheus::core::Collector;
+        let kept: Vec<String> = kept.iter().map(|a| a.to_string()).collect();
+        for family in self.upstream_up.collect() {
+            for metric in family.get_metric() {
+                let label = |name: &str| {
+                    metric
+                        .get_label()
+                        .iter()
+                        .find(|l| l.name() == name)
+                        .map(|l| l.value().to_string())
+                };
+                let (Some(service), Some(backend)) = (label("service"), label("backend")) else {
+                    continue;
+                };
+                if service == id && !kept.contains(&backend) {
+                    let _ = self.upstream_up.remove_label_values(&[&service, &backend]);
+                }
+            }
+        }
+    }
+
     /// Every per-service series of `id` (only those labelled `ministry`, when given).
     fn forget_series(&self, id: &str, ministry: Option<&str>) {
         self.traffic.forget_service(id, ministry);
