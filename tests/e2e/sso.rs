@@ -551,6 +551,36 @@ async fn with_redis_down_protected_services_answer_503_and_public_ones_work() {
     );
 }
 
+/// Found when tried: with Redis out of reach, a logout answered "logged out" (303 home,
+/// the portal cookie cleared) and ended nothing: the session was alive again when Redis
+/// came back, on every service's origin too. It now says it could not, and keeps the cookie
+/// so that trying again ends the session.
+#[tokio::test(flavor = "multi_thread")]
+async fn a_logout_that_cannot_reach_the_session_store_says_so_and_clears_nothing() {
+    let mut world = SsoWorld::start(SsoOptions::new(Store::Redis));
+    let browser = Browser::new();
+    world.login(&browser, CITIZEN_PAGE, "amina").await;
+    let url = world.gateway.url("/auth/logout");
+    let page = browser.get(&url).await.text().await.unwrap_or_default();
+    let csrf = egov_integration::browser::hidden_value(&page, "csrf").expect("token");
+    world.redis.as_mut().expect("a Redis world").stop();
+    let out = browser.post_form(&url, &[("csrf", csrf.as_str())]).await;
+    assert_eq!(out.status(), 503);
+    assert!(
+        out.headers()
+            .get_all("set-cookie")
+            .iter()
+            .all(|c| !c.to_str().unwrap_or("").starts_with("egov_session=;")),
+        "the cookie was cleared: {:?}",
+        out.headers()
+    );
+    assert!(out
+        .text()
+        .await
+        .expect("body")
+        .contains("Services connectés momentanément indisponibles"));
+}
+
 #[tokio::test(flavor = "multi_thread")]
 async fn with_redis_down_the_instance_stays_ready_and_reports_itself_degraded() {
     let mut world = SsoWorld::start(SsoOptions::new(Store::Redis));

@@ -307,12 +307,19 @@ impl Sso {
             tracing::info!("logout refused: missing or wrong CSRF token, or a foreign Origin");
             return response::error_page(ErrorKind::Forbidden, request_id);
         }
-        let mut id_token = None;
-        if let Ok(Some(s)) = self.store.get(&id).await {
-            id_token = Some(s.id_token);
-        }
+        // A logout that cannot end the session says so, and keeps the cookie for a retry.
+        // Answering "logged out" over a session left alive (a Redis partition) left it
+        // usable on every service's origin, for the next person at a shared computer.
+        let id_token = match self.store.get(&id).await {
+            Ok(session) => session.map(|s| s.id_token),
+            Err(e) => {
+                tracing::warn!(error = %e, "logout: session store unavailable; nothing ended");
+                return response::error_page(ErrorKind::SessionsUnavailable, request_id);
+            }
+        };
         if let Err(e) = self.store.delete(&id).await {
-            tracing::warn!(error = %e, "logout: could not delete the session");
+            tracing::warn!(error = %e, "logout: could not delete the session; nothing ended");
+            return response::error_page(ErrorKind::SessionsUnavailable, request_id);
         }
         self.metrics.logouts.with_label_values(&["rp"]).inc();
         let target = match (&self.provider, id_token.filter(|t| !t.is_empty())) {
