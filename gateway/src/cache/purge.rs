@@ -59,14 +59,37 @@ impl Generations {
     }
 
     /// Moves `service` to a new generation on every instance; the new generation.
+    ///
+    /// A new generation must be above every one an instance holds, also when the shared
+    /// state lost its counter (a Redis restarted empty: a counter starting again at 1 was
+    /// below what the instances held, and the first purge after it purged nothing while it
+    /// answered `purged: all`). So it is the time in milliseconds, or one more than the
+    /// shared or this instance's generation if that is higher (clocks a little apart).
     pub async fn purge_service(&self, service: &str) -> Result<u64, PurgeError> {
         let key = self.kv.key("rc:gen", service);
-        let generation = self
+        let unavailable = |e: crate::kv::KvError| PurgeError(e.to_string());
+        let shared = self
             .kv
-            .incr(&key, 1, None)
+            .get(&key)
             .await
-            .map_err(|e| PurgeError(e.to_string()))?;
-        let generation = u64::try_from(generation).unwrap_or(0);
+            .map_err(unavailable)?
+            .and_then(|raw| std::str::from_utf8(&raw).ok()?.trim().parse::<u64>().ok())
+            .unwrap_or(0);
+        let now_ms = std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .map_or(0, |d| u64::try_from(d.as_millis()).unwrap_or(u64::MAX));
+        let generation = now_ms
+            .max(shared.saturating_add(1))
+            .max(self.of(service).saturating_add(1));
+        self.kv
+            .set(
+                &key,
+                generation.to_string().as_bytes(),
+                None,
+                crate::kv::Write::Always,
+            )
+            .await
+            .map_err(unavailable)?;
         self.raise(service, generation);
         let channel = self.kv.channel("rc:purged");
         if let Err(e) = self
@@ -179,9 +202,29 @@ mod tests {
     async fn a_service_purge_moves_its_generation_and_only_its_own() {
         let g = Generations::new(Arc::new(MemoryKv::new("t:")));
         assert_eq!(g.of("a"), 0);
-        assert_eq!(g.purge_service("a").await.expect("purged"), 1);
-        assert_eq!(g.of("a"), 1);
+        let moved = g.purge_service("a").await.expect("purged");
+        assert!(moved > 0);
+        assert_eq!(g.of("a"), moved);
         assert_eq!(g.of("b"), 0);
+        let again = g.purge_service("a").await.expect("purged");
+        assert!(again > moved, "{again} after {moved}");
+    }
+
+    /// Found when tried: after Redis restarted empty, its counter began again at 1, below
+    /// what every instance held, and the first purge purged nothing.
+    #[tokio::test]
+    async fn a_purge_after_the_shared_state_was_lost_still_moves_every_instance() {
+        let before = Generations::new(Arc::new(MemoryKv::new("t:")));
+        let held = before.purge_service("a").await.expect("purged");
+        // Both instances held `held`; the shared state is new and empty.
+        let kv: Arc<dyn Kv> = Arc::new(MemoryKv::new("t:"));
+        let (one, other) = (Generations::new(Arc::clone(&kv)), Generations::new(kv));
+        one.raise("a", held);
+        other.raise("a", held);
+        let moved = one.purge_service("a").await.expect("purged");
+        assert!(moved > held, "{moved} is not past {held}");
+        other.resync(["a"]).await;
+        assert_eq!(other.of("a"), moved);
     }
 
     #[tokio::test]
@@ -190,9 +233,10 @@ mod tests {
         let first = Generations::new(Arc::clone(&kv));
         first.purge_service("a").await.expect("purged");
         first.purge_service("a").await.expect("purged");
+        let last = first.of("a");
         let later = Generations::new(kv);
         later.resync(["a", "b"]).await;
-        assert_eq!(later.of("a"), 2);
+        assert_eq!(later.of("a"), last);
         assert_eq!(later.of("b"), 0);
     }
 
