@@ -470,6 +470,12 @@ async fn logins_in_progress_from_one_address_are_capped_and_the_next_gets_429() 
         .expect("login");
     assert_eq!(refused.status(), 429);
     assert!(refused.headers().contains_key("retry-after"));
+    // Counted with the other 429s of the login's rate (it was not: found when tried).
+    let text = metrics(&world.gateway);
+    assert!(
+        text.contains("egov_rate_limited_total{scope=\"login\"} 1"),
+        "{text}"
+    );
 }
 
 #[tokio::test(flavor = "multi_thread")]
