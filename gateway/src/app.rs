@@ -57,6 +57,9 @@ pub struct App {
     pub connections: crate::limits::ConnectionLimits,
     /// Request-rate buckets (`[limits.rate]` and each service's `[limits]`).
     pub rate_limiter: Arc<crate::limits::rate::RateLimiter>,
+    /// Set once shutdown has begun: `/readyz` answers 503 so load balancers stop sending,
+    /// while the portal keeps serving for `server.grace_period`.
+    pub draining: Arc<std::sync::atomic::AtomicBool>,
 }
 
 impl App {
@@ -148,6 +151,7 @@ impl App {
                 &config.gateway.limits,
                 &config.gateway.portal.trusted_proxies,
             ),
+            draining: Arc::new(std::sync::atomic::AtomicBool::new(false)),
         })
     }
 }

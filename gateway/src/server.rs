@@ -156,10 +156,12 @@ pub fn build(
         threads: settings.threads,
         work_stealing: settings.work_stealing,
         upstream_keepalive_pool_size: settings.upstream_keepalive_pool_size,
-        grace_period_seconds: Some(whole_seconds_up(settings.grace_period)),
-        graceful_shutdown_timeout_seconds: Some(whole_seconds_up(
-            settings.graceful_shutdown_timeout,
-        )),
+        // Pingora's grace period begins when its listeners stop taking connections: the
+        // time in-flight requests have to finish, ours `graceful_shutdown_timeout` (our
+        // `grace_period`, serving on while `/readyz` says 503, comes before it: see
+        // `DrainFirst`). Its runtimes' own timeout then only bounds blocking work.
+        grace_period_seconds: Some(whole_seconds_up(settings.graceful_shutdown_timeout)),
+        graceful_shutdown_timeout_seconds: Some(RUNTIME_SHUTDOWN_SECONDS),
         upgrade_sock: settings.upgrade_sock.to_string_lossy().into_owned(),
         ..ServerConf::default()
     };
@@ -513,9 +515,58 @@ impl Drop for RunningGateway {
     }
 }
 
-/// Runs `server` on the current thread until SIGINT (fast) or SIGTERM (graceful).
-pub fn run_until_signalled(server: Server) {
-    server.run(RunArgs::default());
+/// How long pingora's runtimes wait for blocking work at the very end of a shutdown (async
+/// tasks are dropped then: in-flight requests had pingora's grace period).
+const RUNTIME_SHUTDOWN_SECONDS: u64 = 1;
+
+/// Runs `server` on the current thread until SIGINT (fast), SIGTERM (graceful, see
+/// [`DrainFirst`]) or SIGQUIT (graceful upgrade).
+pub fn run_until_signalled(server: Server, app: &App, settings: &ServerSettings) {
+    server.run(RunArgs {
+        shutdown_signal: Box::new(DrainFirst {
+            draining: Arc::clone(&app.draining),
+            grace: settings.grace_period,
+        }),
+    });
+}
+
+/// Unix signals, with SIGTERM's shutdown preceded by `server.grace_period` of serving as
+/// before while `/readyz` answers 503: the time a load balancer takes to notice and stop
+/// sending. Only then do the listeners stop taking connections (pingora stopped them at
+/// once, so a balancer still sending met refused connections, and `/readyz` never said
+/// 503: found when tried). SIGINT during that time still stops at once; SIGQUIT hands the
+/// listeners over.
+struct DrainFirst {
+    draining: Arc<std::sync::atomic::AtomicBool>,
+    grace: std::time::Duration,
+}
+
+#[async_trait]
+impl ShutdownSignalWatch for DrainFirst {
+    async fn recv(&self) -> ShutdownSignal {
+        use tokio::signal::unix::signal;
+        let (Ok(mut quit), Ok(mut term), Ok(mut int)) = (
+            signal(SignalKind::quit()),
+            signal(SignalKind::terminate()),
+            signal(SignalKind::interrupt()),
+        ) else {
+            tracing::error!("cannot watch the shutdown signals; stopping");
+            return ShutdownSignal::FastShutdown;
+        };
+        tokio::select! {
+            _ = quit.recv() => return ShutdownSignal::GracefulUpgrade,
+            _ = int.recv() => return ShutdownSignal::FastShutdown,
+            _ = term.recv() => {}
+        }
+        self.draining
+            .store(true, std::sync::atomic::Ordering::Relaxed);
+        tracing::info!(grace = ?self.grace, "SIGTERM: /readyz says 503; serving on for the grace period");
+        tokio::select! {
+            () = tokio::time::sleep(self.grace) => ShutdownSignal::GracefulTerminate,
+            _ = int.recv() => ShutdownSignal::FastShutdown,
+            _ = quit.recv() => ShutdownSignal::GracefulUpgrade,
+        }
+    }
 }
 
 #[cfg(test)]

@@ -41,8 +41,8 @@ pub struct SideListener {
     metrics: Arc<Metrics>,
     telemetry: Arc<Telemetry>,
     sso: Arc<Sso>,
-    /// Set once shutdown has begun: readiness fails so load balancers stop sending while
-    /// the portal listeners drain.
+    /// Set once shutdown has begun ([`App::draining`]): readiness fails so load balancers
+    /// stop sending.
     draining: Arc<std::sync::atomic::AtomicBool>,
 }
 
@@ -86,7 +86,7 @@ impl SideListener {
             metrics: Arc::clone(&app.telemetry.metrics),
             telemetry: Arc::clone(&app.telemetry),
             sso: Arc::clone(&app.sso),
-            draining: Arc::new(std::sync::atomic::AtomicBool::new(false)),
+            draining: Arc::clone(&app.draining),
         }
     }
 

@@ -326,3 +326,40 @@ fn a_second_gateway_on_a_running_ones_ports_refuses_to_start_and_names_the_port(
     );
     stop(first);
 }
+
+/// Found when tried: at SIGTERM the listeners stopped taking connections at once, and
+/// `/readyz` never answered the 503 that tells a load balancer to stop sending. Now it
+/// does, and the portal serves on for `server.grace_period` before it drains.
+#[test]
+fn a_sigterm_says_not_ready_and_serves_on_for_the_grace_period_then_exits() {
+    let setup = Setup::new("sigterm");
+    let mut gateway = setup.serve(false);
+    wait_serving(&setup);
+    let text = std::fs::read_to_string(setup.dir.join("gateway.toml")).expect("gateway.toml");
+    let admin: SocketAddr = text
+        .split("[admin]\nlisten = \"")
+        .nth(1)
+        .and_then(|rest| rest.split('"').next())
+        .and_then(|a| a.parse().ok())
+        .expect("the admin address");
+    assert_eq!(get(admin, "/readyz"), Some(200));
+    let asked = Instant::now();
+    signal(&gateway, "TERM");
+    std::thread::sleep(Duration::from_millis(300));
+    assert_eq!(get(admin, "/readyz"), Some(503), "not ready once draining");
+    assert_eq!(
+        setup.get("/s/cnie-renewal/"),
+        Some(200),
+        "new connections are still served within the grace period"
+    );
+    assert!(
+        wait_exit(&mut gateway, Duration::from_secs(15)),
+        "the gateway did not exit"
+    );
+    // grace_period (1 s) before draining begins.
+    assert!(
+        asked.elapsed() >= Duration::from_secs(1),
+        "{:?}",
+        asked.elapsed()
+    );
+}

@@ -159,7 +159,7 @@ pub fn run(args: DemoArgs) -> anyhow::Result<ExitCode> {
         idp.issuer()
     );
     println!("  {} services; Ctrl-C stops", config.services.len());
-    server::run_until_signalled(server);
+    server::run_until_signalled(server, &app, &config.gateway.server);
     idp.shutdown();
     estate.shutdown();
     Ok(ExitCode::SUCCESS)

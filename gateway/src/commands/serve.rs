@@ -25,6 +25,6 @@ pub fn run(path: &Path, upgrade: bool) -> anyhow::Result<ExitCode> {
         services = config.services.len(),
         "serving"
     );
-    server::run_until_signalled(server);
+    server::run_until_signalled(server, &app, &config.gateway.server);
     Ok(ExitCode::SUCCESS)
 }
