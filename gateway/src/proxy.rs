@@ -23,7 +23,7 @@
 //!  response_filter           compression off for a small answer; X-Request-Id, X-Cache-Status
 //!                            on the rest (cache hits, interim answers)
 //!  fail_to_proxy             outcome: failed · refused/reset → 502 page, timeout → 504 page
-//!  logging                   telemetry: metrics, access log, spans end
+//!  logging                   telemetry: metrics, access log (not a cache refresh), spans end
 //! ```
 
 use crate::app::App;
@@ -81,10 +81,9 @@ fn no_service() -> Box<Error> {
 
 #[async_trait]
 impl ProxyHttp for GatewayProxy {
-    /// Boxed: pingora keeps the context by value in the per-request future it boxes, and
-    /// the compiler lays it out there three times (the value `new_ctx` returns, the local,
-    /// and `process_request`'s argument). A kilobyte context made that future 3 KB larger
-    /// than a bare proxy's, copied whole for every request; a box costs one allocation.
+    /// Boxed: pingora keeps the context by value in its boxed per-request future, laid out
+    /// three times (`new_ctx`'s value, the local, `process_request`'s argument): a kilobyte
+    /// context made it 3 KB larger than a bare proxy's, copied per request; a box is one.
     type CTX = Box<RequestCtx>;
 
     fn new_ctx(&self) -> Self::CTX {
@@ -393,6 +392,7 @@ impl ProxyHttp for GatewayProxy {
                     .filter(|_| ctx.local.is_none() && ctx.answer.is_none())
                     .map(|_| cache::status(ctx.cache, session.cache.phase())),
                 cache_counted: ctx.cache != CacheUse::Off,
+                background: session.subrequest_ctx.is_some(),
             },
         );
     }

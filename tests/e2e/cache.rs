@@ -325,6 +325,37 @@ async fn a_stale_copy_is_served_while_the_legacy_site_fails_and_only_within_its_
     assert_eq!(get(&url, &[]).await.status, StatusCode::SERVICE_UNAVAILABLE);
 }
 
+/// Found when tried: the refresh pingora makes in the background for a stale answer was
+/// counted as a citizen's request (and logged with his address and bytes never sent), so
+/// three requests showed as five.
+#[tokio::test]
+async fn a_background_refresh_is_no_citizens_request_in_the_metrics() {
+    let estate = start_estate(None);
+    let g = gateway_with(&estate, "[cache]\nstale_while_revalidate = \"30s\"");
+    let url = page(&g, "swr", "cc=max-age%3D1");
+    assert_eq!(get(&url, &[]).await.cache(), "MISS");
+    tokio::time::sleep(Duration::from_millis(2100)).await;
+    assert_eq!(get(&url, &[]).await.cache(), "STALE");
+    let start = std::time::Instant::now();
+    while fetches(&estate, "swr").await < 2 {
+        assert!(
+            start.elapsed() < Duration::from_secs(5),
+            "no background refresh"
+        );
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    tokio::time::sleep(Duration::from_millis(500)).await;
+    let counted = format!(
+        "egov_http_requests_total{{class=\"2xx\",ministry=\"{MINISTRY}\",service=\"{SERVICE}\"}} "
+    );
+    let metrics = g.metrics_showing(&[&counted]).await;
+    let line = metrics
+        .lines()
+        .find(|l| l.starts_with(&counted))
+        .unwrap_or_default();
+    assert_eq!(line, format!("{counted}2"), "{metrics}");
+}
+
 #[tokio::test]
 async fn fifty_concurrent_misses_make_one_request_to_the_legacy_site() {
     let estate = start_estate(None);

@@ -42,6 +42,11 @@ pub struct Finished<'a> {
     pub cache: Option<&'static str>,
     /// Whether the service's cache is on (only those answers are counted by result).
     pub cache_counted: bool,
+    /// A stored answer refreshed in the background (`stale-while-revalidate`): nobody asked
+    /// for it, so it is neither a request in the metrics nor a line in the access log (it
+    /// was both, with the citizen's address and bytes never sent: found when tried). A
+    /// failure of the legacy site it meets is still counted.
+    pub background: bool,
 }
 
 /// nginx's "client closed request": what a request that ended without any response
@@ -260,11 +265,13 @@ impl Telemetry {
         let (service, ministry) = r.service.unwrap_or((PORTAL, PORTAL));
         let elapsed = obs.started.elapsed();
         if self.record_metrics {
-            let m = r.service_metrics.unwrap_or(&self.portal_metrics);
-            m.traffic
-                .record(status, elapsed, obs.upstream_elapsed, r.bytes as u64);
-            if let (Some(sm), Some(c), true) = (r.service_metrics, r.cache, r.cache_counted) {
-                sm.cache_result(c, r.bytes);
+            if !r.background {
+                let m = r.service_metrics.unwrap_or(&self.portal_metrics);
+                m.traffic
+                    .record(status, elapsed, obs.upstream_elapsed, r.bytes as u64);
+                if let (Some(sm), Some(c), true) = (r.service_metrics, r.cache, r.cache_counted) {
+                    sm.cache_result(c, r.bytes);
+                }
             }
             if let Some(kind) = obs.upstream_error {
                 self.metrics
@@ -274,7 +281,7 @@ impl Telemetry {
             }
         }
         end_child(obs.upstream_span.take(), obs.upstream_error);
-        if self.access_log.enabled() {
+        if self.access_log.enabled() && !r.background {
             self.access_log.write(&AccessLine {
                 time: std::time::SystemTime::now(),
                 trace_id: obs.trace_id.as_str(),
