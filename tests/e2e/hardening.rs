@@ -193,6 +193,34 @@ fn proxy_identity_proxy_and_baggage_headers_never_reach_the_legacy_site() {
     assert_eq!(echo["headers"]["oidc"][0], "x", "{}", echo["headers"]);
 }
 
+/// Found when tried: `Content-Length` went to the legacy site as the citizen wrote it
+/// (`0100`, `5, 5`, twice), and a server reading `0100` as octal left the rest of the body
+/// on the pooled connection, where it prefixed the next citizen's request.
+#[test]
+fn a_legacy_site_gets_one_plain_decimal_content_length() {
+    let estate = start_estate(None);
+    let gw = TestGateway::in_front_of(&estate);
+    for length in [
+        "Content-Length: 0005\r\n",
+        "Content-Length: 5, 5\r\n",
+        "Content-Length: 5\r\nContent-Length: 5\r\n",
+    ] {
+        let req = format!(
+            "POST /s/cnie-renewal/__estate/echo HTTP/1.1\r\nHost: {}\r\nConnection: close\r\n\
+             Content-Type: text/plain\r\n{length}\r\nhello",
+            gw.addr
+        );
+        let resp = raw_http::send(gw.addr, req.as_bytes());
+        assert_eq!(resp.status, 200, "{length:?}: {}", resp.text());
+        let echo: serde_json::Value = serde_json::from_slice(&resp.body).expect("echo JSON");
+        assert_eq!(
+            echo["headers"]["content-length"],
+            serde_json::json!(["5"]),
+            "{length:?}"
+        );
+    }
+}
+
 /// Two session cookies make a request anonymous; every copy is expired on whatever the
 /// gateway answers itself, the portal's pages too. It was done only where a service asked
 /// for a login, so a cookie planted on the portal (a plain-HTTP sibling's `Domain` cookie)

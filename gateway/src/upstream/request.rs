@@ -55,6 +55,7 @@ pub fn prepare(sso: &Sso, req: &mut RequestHeader, uri: &http::Uri, hop: &Hop<'_
     edit_request(req, ADDED_HEADERS, |parts| {
         parts.uri = uri.clone();
         let headers = &mut parts.headers;
+        crate::content_length::canonicalise(headers);
         if hop.service.chain.rewrites_bodies() {
             // The adapters read bodies as the legacy site wrote them; compression toward
             // the citizen is the gateway's.
