@@ -20,6 +20,7 @@ pub mod content_length;
 #[cfg(feature = "demo")]
 pub mod demo;
 pub mod forwarded;
+pub mod framing;
 pub mod guard;
 pub mod host;
 pub mod ip_text;

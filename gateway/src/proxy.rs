@@ -7,7 +7,7 @@
 //! ```text
 //!  early_request_filter      the stage list (pipeline::Pipeline::standard); compression
 //!                            toward the client on for what goes to a backend
-//!                            (crate::compression; pingora skips types that do not compress)
+//!                            (crate::framing; pingora skips types that do not compress)
 //!  request_filter            write the stages' answer, if any (the one place local answers
 //!                            are written: write_local)
 //!  upstream_peer             upstream::Attempts::next_peer; outcome: started
@@ -20,8 +20,8 @@
 //!  upstream_response_filter  total deadline · outcome: answered · limits::upgraded (a 101) ·
 //!                            chain::adapt_response; X-Request-Id, X-Cache-Status if uncached
 //!  upstream_response_body_filter   total deadline · the body feed, chunk by chunk
-//!  response_filter           compression off for a small answer; X-Request-Id, X-Cache-Status
-//!                            on the rest (cache hits, interim answers)
+//!  response_filter           crate::framing (small: uncompressed; HTTP/1.0: no chunks);
+//!                            X-Request-Id, X-Cache-Status on the rest (hits, interim answers)
 //!  fail_to_proxy             outcome: failed · refused/reset → 502 page, timeout → 504 page
 //!  logging                   telemetry: metrics, access log (not a cache refresh), spans end
 //! ```
@@ -29,7 +29,7 @@
 use crate::app::App;
 use crate::cache::{self, mark_answer, CacheUse, ResponseCache, ANSWER_HEADERS};
 use crate::chain::edit_response;
-use crate::compression;
+use crate::framing;
 use crate::pipeline::{write_local, Pipeline, RequestCtx, Step};
 use crate::sso::Sso;
 use crate::telemetry::request::Finished;
@@ -95,7 +95,7 @@ impl ProxyHttp for GatewayProxy {
         // can be decided for what goes to a backend only.
         match self.pipeline.run(session, ctx).await {
             Step::Respond(answer) => ctx.answer = Some(answer),
-            Step::Continue => compression::offer(session),
+            Step::Continue => framing::to_backend(session),
         }
         Ok(())
     }
@@ -326,7 +326,7 @@ impl ProxyHttp for GatewayProxy {
         upstream_response: &mut ResponseHeader,
         ctx: &mut Self::CTX,
     ) -> Result<()> {
-        compression::skip_if_small(session, upstream_response);
+        framing::toward_client(session, upstream_response);
         if !ctx.answer_marked {
             // A cache's answer (its status known only now) or an interim one.
             let status = cache::status(ctx.cache, session.cache.phase());

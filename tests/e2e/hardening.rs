@@ -440,6 +440,61 @@ fn a_legacy_answers_hop_by_hop_headers_stay_on_its_connection() {
     );
 }
 
+/// Found when tried: an HTTP/1.0 client (a load balancer's health check, `ab`) got a
+/// rewritten page in chunks it cannot decode, so the chunk sizes were part of the page.
+#[test]
+fn an_http10_client_gets_a_rewritten_page_without_chunks() {
+    let estate = start_estate(None);
+    let gw = TestGateway::in_front_of(&estate);
+    let req = format!(
+        "GET /s/cnie-renewal/ HTTP/1.0\r\nHost: {}\r\nAccept-Encoding: gzip\r\n\r\n",
+        gw.addr
+    );
+    let resp = raw_http::send(gw.addr, req.as_bytes());
+    assert_eq!(resp.status, 200);
+    assert_eq!(resp.header("transfer-encoding"), None, "{:?}", resp.headers);
+    assert_eq!(resp.header("content-encoding"), None, "{:?}", resp.headers);
+    assert_eq!(resp.header("connection"), Some("close"));
+    let page = resp.text();
+    assert!(
+        page.trim_start().starts_with('<'),
+        "{}",
+        &page[..page.len().min(80)]
+    );
+    assert!(page.contains("/s/cnie-renewal/"), "the page was rewritten");
+}
+
+/// Found when tried: a legacy site's `103 Early Hints` went to an HTTP/1.0 client, which
+/// takes the first status line it reads for the answer.
+#[test]
+fn an_http10_client_gets_no_interim_answer() {
+    let estate = start_estate(None);
+    let site = raw_http::scripted_site(
+        b"HTTP/1.1 103 Early Hints\r\nLink: </a.css>; rel=preload\r\n\r\n\
+          HTTP/1.1 200 OK\r\nContent-Type: text/plain\r\nContent-Length: 2\r\n\
+          Connection: close\r\n\r\nok",
+    );
+    let gw = TestGateway::with(&estate, |c| {
+        egov_integration::service_mut(c, "cnie-renewal")
+            .upstream
+            .backends = vec![egov_gateway::config::Backend {
+            host: "127.0.0.1".into(),
+            port: site.port(),
+            weight: 1,
+        }];
+    });
+    let req = format!(
+        "GET /s/cnie-renewal/x HTTP/1.0\r\nHost: {}\r\n\r\n",
+        gw.addr
+    );
+    let resp = raw_http::send(gw.addr, req.as_bytes());
+    assert_eq!(resp.status, 200, "{resp:?}");
+    assert_eq!(resp.text(), "ok");
+    // An HTTP/1.1 client still gets it.
+    let resp = raw_http::get(gw.addr, "/s/cnie-renewal/x", "");
+    assert_eq!(resp.status, 103, "{resp:?}");
+}
+
 /// Found when tried: a legacy `204` with a `Content-Length` kept it (RFC 9110 §8.6 forbids
 /// one), and a client or proxy trusting it reads the next answer as its body.
 #[test]

@@ -1,0 +1,41 @@
+//! How an answer is framed toward the client that asked. Most of it is pingora's; what is
+//! decided here: compression ([`crate::compression`]: on for what goes to a backend, off
+//! again for a small answer) and what an HTTP/1.0 client can read.
+//!
+//! An HTTP/1.0 client knows neither chunked encoding nor interim answers. Pingora turns
+//! every answer of unknown length (every page the adapters rewrite) into chunks, and passes
+//! a legacy site's `103 Early Hints` on: such a client read chunk sizes as part of the page,
+//! and took the `103` for the answer (found when tried; RFC 9112 §6.1 and RFC 9110 §15.2
+//! forbid both). It gets the body delimited by the connection's close instead, no interim
+//! answer, and no compression (whose output pingora also chunks), as nginx does
+//! (`gzip_http_version 1.1`). Load balancers' health checks and `ab` still speak HTTP/1.0.
+
+use crate::compression;
+use http::header::TRANSFER_ENCODING;
+use pingora::http::ResponseHeader;
+use pingora::protocols::http::ServerSession;
+use pingora::proxy::Session;
+
+/// After routing, for a request going to a backend.
+pub fn to_backend(session: &mut Session) {
+    if !http10(session) {
+        compression::offer(session);
+    } else if let ServerSession::H1(h1) = session.as_downstream_mut() {
+        h1.set_ignore_info_resp(true);
+    }
+}
+
+/// On the answer's header, before it is written.
+pub fn toward_client(session: &mut Session, answer: &mut ResponseHeader) {
+    compression::skip_if_small(session, answer);
+    if http10(session) && answer.headers.contains_key(TRANSFER_ENCODING) {
+        answer.remove_header(&TRANSFER_ENCODING);
+        // Without a length or chunks, the end of the body is the end of the connection.
+        session.set_keepalive(None);
+    }
+}
+
+/// Whether the client speaks HTTP/1.0 (or 0.9).
+fn http10(session: &Session) -> bool {
+    session.req_header().version < http::Version::HTTP_11
+}
