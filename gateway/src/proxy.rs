@@ -5,18 +5,15 @@
 //! adapters and body feed) and [`crate::telemetry`] (the log).
 //!
 //! ```text
-//!  early_request_filter      the stage list (pipeline::Pipeline::standard); compression
-//!                            toward the client on for what goes to a backend
-//!                            (crate::framing; pingora skips types that do not compress)
-//!  request_filter            write the stages' answer, if any (the one place local answers
-//!                            are written: write_local)
+//!  early_request_filter      the stage list (pipeline::Pipeline::standard); crate::framing
+//!                            (compression on for what goes to a backend)
+//!  request_filter            the stages' answer, if any (write_local: the one writer)
 //!  upstream_peer             upstream::Attempts::next_peer; outcome: started
 //!  fail_to_connect           another backend when nothing was sent; outcome: retrying
 //!  connected_to_upstream     outcome: connected
 //!  upstream_request_filter   upstream::prepare (path, Host, X-Forwarded-*, ids, identity,
 //!                            the service's request adapters)
-//!  request_body_filter       the body read so far against the service's limit
-//!                            (pipeline::limits::check_body)
+//!  request_body_filter       pipeline::limits::check_body · outcome: sent (at its end)
 //!  upstream_response_filter  total deadline · outcome: answered · limits::upgraded (a 101) ·
 //!                            chain::adapt_response; X-Request-Id, X-Cache-Status if uncached
 //!  upstream_response_body_filter   total deadline · the body feed, chunk by chunk
@@ -254,9 +251,12 @@ impl ProxyHttp for GatewayProxy {
         &self,
         session: &mut Session,
         _body: &mut Option<Bytes>,
-        _end_of_stream: bool,
+        end_of_stream: bool,
         ctx: &mut Self::CTX,
     ) -> Result<()> {
+        if end_of_stream {
+            self.report(ctx, Outcome::Sent);
+        }
         crate::pipeline::limits::check_body(ctx, session.body_bytes_read(), session.was_upgraded())
     }
 

@@ -227,3 +227,49 @@ async fn the_status_board_shows_each_services_health_errors_and_latency() {
         "the page must refresh itself"
     );
 }
+
+/// The sum of histogram `name`'s samples for `service`, from a `/metrics` page.
+fn histogram_sum(metrics: &str, name: &str, service: &str) -> f64 {
+    metrics
+        .lines()
+        .find(|l| {
+            l.starts_with(&format!("{name}_sum{{")) && l.contains(&format!("service=\"{service}\""))
+        })
+        .and_then(|l| l.rsplit(' ').next()?.parse().ok())
+        .unwrap_or(f64::NAN)
+}
+
+/// Found when tried: a body the citizen sent slowly counted as the legacy site's latency and
+/// the request's, so six slow uploads from one address paged the on-call for a healthy site,
+/// and the runbook then blamed its ministry.
+#[tokio::test(flavor = "multi_thread")]
+async fn a_body_the_citizen_sends_slowly_is_neither_the_sites_latency_nor_the_requests() {
+    use std::io::{Read, Write};
+    let estate = start_estate(None);
+    let gw = TestGateway::with(&estate, all_public);
+    let mut conn = std::net::TcpStream::connect(gw.addr).expect("connect");
+    let head = format!(
+        "POST /s/cnie-renewal/__estate/echo HTTP/1.1\r\nHost: {}\r\nConnection: close\r\n\
+         Content-Type: text/plain\r\nContent-Length: 3\r\n\r\n",
+        gw.addr
+    );
+    conn.write_all(head.as_bytes()).expect("head");
+    for byte in [b"a", b"b", b"c"] {
+        std::thread::sleep(Duration::from_millis(400));
+        conn.write_all(byte).expect("a byte of the body");
+    }
+    let mut answer = String::new();
+    let _ = conn.read_to_string(&mut answer);
+    assert!(answer.starts_with("HTTP/1.1 200"), "{answer}");
+    let counted =
+        r#"egov_http_requests_total{class="2xx",ministry="interior",service="cnie-renewal"} 1"#;
+    let metrics = gw.metrics_showing(&[counted]).await;
+    let upstream = histogram_sum(&metrics, "egov_upstream_duration_seconds", "cnie-renewal");
+    let request = histogram_sum(
+        &metrics,
+        "egov_http_request_duration_seconds",
+        "cnie-renewal",
+    );
+    assert!(upstream < 0.5, "the site is charged {upstream} s");
+    assert!(request < 0.5, "the request is charged {request} s");
+}

@@ -20,6 +20,11 @@ pub struct RequestObs {
     upstream_span: Option<Context>,
     upstream_started: Option<Instant>,
     upstream_elapsed: Option<Duration>,
+    /// When the connection to the legacy site was up (this attempt's).
+    upstream_connected: Option<Instant>,
+    /// How long the exchange with the legacy site waited for the citizen's body: neither the
+    /// site's time nor the gateway's (see [`Telemetry::request_sent`]).
+    client_wait: Duration,
     upstream_error: Option<&'static str>,
     backend: Option<SocketAddr>,
     finished: bool,
@@ -141,6 +146,8 @@ impl Telemetry {
             upstream_span: None,
             upstream_started: None,
             upstream_elapsed: None,
+            upstream_connected: None,
+            client_wait: Duration::ZERO,
             upstream_error: None,
             backend: None,
             finished: false,
@@ -189,8 +196,26 @@ impl Telemetry {
     }
 
     /// The connection to the backend is up (reused or new).
-    pub fn upstream_connected(&self, obs: &RequestObs, service: Option<&ServiceMetrics>) {
+    pub fn upstream_connected(&self, obs: &mut RequestObs, service: Option<&ServiceMetrics>) {
+        obs.upstream_connected = Some(Instant::now());
         set_backend_up(obs, service, 1);
+    }
+
+    /// The citizen's request body has been read to its end. The time from the connection to
+    /// the legacy site to here is the citizen's, not the site's nor the gateway's:
+    /// a body sent slowly counted as the site's latency and the request's, so six slow
+    /// uploads from one address paged the on-call with the legacy site to blame (found when
+    /// tried). A body read before the exchange began costs nothing here.
+    pub fn request_sent(&self, obs: &mut RequestObs) {
+        if let (Some(connected), Some(start), None) = (
+            obs.upstream_connected,
+            obs.upstream_started,
+            obs.upstream_elapsed,
+        ) {
+            let waited = connected.elapsed();
+            obs.client_wait += waited;
+            obs.upstream_started = Some(start + waited);
+        }
     }
 
     /// The legacy site answered the response header.
@@ -265,6 +290,8 @@ impl Telemetry {
         let (service, ministry) = r.service.unwrap_or((PORTAL, PORTAL));
         let elapsed = obs.started.elapsed();
         if self.record_metrics {
+            // The request's latency, less the time the citizen took to send his body.
+            let elapsed = elapsed.saturating_sub(obs.client_wait);
             if !r.background {
                 let m = r.service_metrics.unwrap_or(&self.portal_metrics);
                 m.traffic

@@ -256,12 +256,12 @@ impl TrafficCollector {
             )?,
             duration: desc(
                 "egov_http_request_duration_seconds",
-                "Time from request to the end of the response.",
+                "Time from request to the end of the response, less the time the citizen took to send the request body.",
                 sm,
             )?,
             upstream: desc(
                 "egov_upstream_duration_seconds",
-                "Time the legacy site took to answer the response header.",
+                "Time the legacy site took to answer the response header, once it had the whole request.",
                 sm,
             )?,
             bytes: desc(

@@ -20,6 +20,8 @@ pub enum Outcome<'e> {
     Started,
     /// The connection is up (new or reused).
     Connected,
+    /// The citizen's request body has been read to its end (and handed on).
+    Sent,
     /// The backend could not be connected to; the next one is tried.
     Retrying(&'e pingora::Error),
     /// The backend answered with this status (a 5xx is an answer, not a failure to reach).
@@ -51,6 +53,7 @@ impl Upstreams {
                 }
             }
             Outcome::Connected => t.upstream_connected(obs, metrics),
+            Outcome::Sent => t.request_sent(obs),
             Outcome::Retrying(e) => t.upstream_retried(
                 obs,
                 (service.id(), service.config.ministry.as_str()),
@@ -73,7 +76,7 @@ impl Upstreams {
     /// The outcome's verdict for the backend (outlier ejection) and the service (breaker).
     fn resilience(&self, service: &Service, attempts: &mut Attempts, outcome: &Outcome<'_>) {
         let (backend, failed) = match *outcome {
-            Outcome::Started | Outcome::Connected => return,
+            Outcome::Started | Outcome::Connected | Outcome::Sent => return,
             Outcome::Retrying(_) => (attempts.last_failed(), true),
             Outcome::Answered(status) => (attempts.backend, gateway_status(status)),
             Outcome::Failed(e) => {
