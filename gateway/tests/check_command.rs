@@ -408,3 +408,23 @@ fn two_listeners_on_one_port_are_an_error() {
         "{stderr}"
     );
 }
+
+/// Found when tried: an access log in a directory that does not exist passed `check`, and
+/// `serve` then failed, repeating its reason three times without naming the path.
+#[test]
+fn a_log_file_in_a_missing_directory_is_an_error_named_once() {
+    let dir = ConfigCopy::new();
+    let gateway = dir.join("gateway.toml");
+    let mut text = std::fs::read_to_string(&gateway).expect("read");
+    assert!(
+        !text.contains("[telemetry]"),
+        "the shipped file has no [telemetry] yet"
+    );
+    text.push_str("\n[telemetry]\naccess_log = \"file:/nonexistent-egov-dir/access.log\"\n");
+    std::fs::write(&gateway, text).expect("write");
+    let (ok, _, stderr) = check(&dir, &["--no-secrets"]);
+    assert!(!ok);
+    let said = "telemetry.access_log: /nonexistent-egov-dir/access.log: the directory /nonexistent-egov-dir does not exist";
+    assert!(stderr.contains(said), "{stderr}");
+    assert_eq!(stderr.matches("does not exist").count(), 1, "{stderr}");
+}

@@ -20,6 +20,37 @@ pub(crate) fn relative_to(file: &Path, written: &str) -> PathBuf {
     }
 }
 
+/// A file the gateway writes (a log, the registry's history), written in a config file:
+/// relative to that file, and in a directory that exists. `check` then refuses what `serve`
+/// could not open (found when tried: an access log in a missing directory passed `check`).
+pub(crate) fn written_file(
+    p: &mut Problems<'_>,
+    field: &str,
+    file: &Path,
+    written: &str,
+) -> Option<PathBuf> {
+    let path = relative_to(file, written);
+    let dir = path.parent().unwrap_or(Path::new("."));
+    let dir = if dir.as_os_str().is_empty() {
+        Path::new(".")
+    } else {
+        dir
+    };
+    if dir.is_dir() {
+        Some(path)
+    } else {
+        p.add(
+            field,
+            format!(
+                "{}: the directory {} does not exist",
+                path.display(),
+                dir.display()
+            ),
+        );
+        None
+    }
+}
+
 pub(crate) fn opt_duration(
     p: &mut Problems<'_>,
     field: &str,

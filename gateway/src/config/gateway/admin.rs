@@ -4,7 +4,7 @@
 //! `[registry]`: where the live set of services is kept.
 
 use crate::config::error::Problems;
-use crate::config::fields::{opt_duration, opt_listen, relative_to};
+use crate::config::fields::{opt_duration, opt_listen, written_file};
 use crate::config::raw::{RawAdmin, RawRegistry};
 use crate::config::values;
 use crate::config::{
@@ -83,7 +83,9 @@ pub(super) fn validate(raw: &RawAdmin, p: &mut Problems<'_>) -> Option<AdminSett
         "off" | "" => Some(AuditTarget::Off),
         "stdout" => Some(AuditTarget::Stdout),
         other => match other.strip_prefix("file:") {
-            Some(path) if !path.is_empty() => Some(AuditTarget::File(relative_to(&file, path))),
+            Some(path) if !path.is_empty() => {
+                written_file(p, "admin.audit_log", &file, path).map(AuditTarget::File)
+            }
             _ => {
                 p.add(
                     "admin.audit_log",
@@ -156,10 +158,12 @@ pub(super) fn registry(
     }
     Some(RegistrySettings {
         store: store?,
-        history: relative_to(
+        history: written_file(
+            p,
+            "registry.history",
             &file,
             raw.history.as_deref().unwrap_or("registry-history.jsonl"),
-        ),
+        )?,
         watch_interval: interval?,
     })
 }

@@ -1,7 +1,7 @@
 //! `[portal]`: the citizen-facing listeners and origin; `[admin]` and `[metrics]` listeners.
 
 use crate::config::error::Problems;
-use crate::config::fields::{opt_listen, relative_to};
+use crate::config::fields::{opt_listen, relative_to, written_file};
 use crate::config::raw::RawPortal;
 use crate::config::values;
 use crate::config::{PortalSettings, PublicUrl, ServiceOrigins, TlsListener};
@@ -98,7 +98,9 @@ pub(super) fn validate(raw: &RawPortal, p: &mut Problems<'_>) -> Option<PortalSe
     {
         "off" | "" => Some(None),
         other => match other.strip_prefix("file:") {
-            Some(path) if !path.is_empty() => Some(Some(relative_to(&file, path))),
+            Some(path) if !path.is_empty() => {
+                written_file(p, "portal.feedback_log", &file, path).map(Some)
+            }
             _ => {
                 p.add(
                     "portal.feedback_log",

@@ -1,7 +1,7 @@
 //! `[telemetry]`: the access log, trace export and metrics switch.
 
 use crate::config::error::Problems;
-use crate::config::fields::relative_to;
+use crate::config::fields::written_file;
 use crate::config::raw::RawTelemetry;
 use crate::config::{AccessLogTarget, TelemetrySettings};
 
@@ -11,7 +11,9 @@ pub(super) fn validate(raw: &RawTelemetry, p: &mut Problems<'_>) -> Option<Telem
         "off" | "" => AccessLogTarget::Off,
         "stdout" => AccessLogTarget::Stdout,
         other => match other.strip_prefix("file:") {
-            Some(path) if !path.is_empty() => AccessLogTarget::File(relative_to(&file, path)),
+            Some(path) if !path.is_empty() => {
+                AccessLogTarget::File(written_file(p, "telemetry.access_log", &file, path)?)
+            }
             _ => {
                 p.add(
                     "telemetry.access_log",
