@@ -21,7 +21,6 @@ use pingora::cache::CacheMeta;
 use pingora::http::ResponseHeader;
 use pingora::{Error, ErrorType, Result};
 use std::any::Any;
-use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::Arc;
 use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
@@ -196,16 +195,9 @@ pub trait StorageEvents: Send + Sync {
 pub struct TieredStorage {
     l1: moka::sync::Cache<HashBinary, Object>,
     l2: Option<Arc<dyn Kv>>,
-    /// Until when (ms since the epoch) L2 is skipped after a failure.
-    l2_resting_until: AtomicU64,
+    /// L2 is skipped for a moment after a failure.
+    l2_resting: crate::kv::Resting,
     events: Arc<dyn StorageEvents>,
-}
-
-fn now_ms() -> u64 {
-    SystemTime::now()
-        .duration_since(UNIX_EPOCH)
-        .map(|d| d.as_millis() as u64)
-        .unwrap_or(0)
 }
 
 impl TieredStorage {
@@ -229,20 +221,19 @@ impl TieredStorage {
         Self {
             l1,
             l2,
-            l2_resting_until: AtomicU64::new(0),
+            l2_resting: crate::kv::Resting::new(L2_BACKOFF),
             events,
         }
     }
 
     fn l2(&self) -> Option<&Arc<dyn Kv>> {
         let l2 = self.l2.as_ref()?;
-        (now_ms() >= self.l2_resting_until.load(Ordering::Relaxed)).then_some(l2)
+        (!self.l2_resting.now()).then_some(l2)
     }
 
     fn l2_failed(&self, op: &'static str, e: &crate::kv::KvError) {
         tracing::debug!(error = %e, op, "response cache: L2 unavailable, L1 only for a moment");
-        self.l2_resting_until
-            .store(now_ms() + L2_BACKOFF.as_millis() as u64, Ordering::Relaxed);
+        self.l2_resting.failed();
         self.events.l2(op, "error");
     }
 

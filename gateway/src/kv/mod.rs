@@ -14,9 +14,11 @@
 
 mod memory;
 mod redis;
+mod resting;
 
 pub use self::redis::RedisKv;
 pub use memory::MemoryKv;
+pub use resting::Resting;
 
 use crate::config::{RedisSettings, Secrets};
 use async_trait::async_trait;

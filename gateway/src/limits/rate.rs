@@ -47,6 +47,9 @@ pub struct Limited {
     pub retry_after: Duration,
 }
 
+/// How long the shared counters are left alone after a failure.
+const SHARED_PAUSE: Duration = Duration::from_secs(1);
+
 /// Buckets kept at once; beyond it the least used are forgotten (they start full again).
 const MAX_BUCKETS: u64 = 500_000;
 /// A bucket idle this long is full again for every rate up to this period, so forgetting it
@@ -59,6 +62,10 @@ pub struct RateLimiter {
     hasher: std::hash::RandomState,
     epoch: Instant,
     shared: Option<Arc<dyn Kv>>,
+    /// The shared counters are left alone for a second after a failure: a Redis behind a
+    /// black hole added its whole response timeout (800 ms) to every request, the home
+    /// page's too (found when tried). Meanwhile the local buckets count alone.
+    shared_resting: crate::kv::Resting,
 }
 
 impl RateLimiter {
@@ -72,6 +79,7 @@ impl RateLimiter {
             hasher: std::hash::RandomState::new(),
             epoch: Instant::now(),
             shared,
+            shared_resting: crate::kv::Resting::new(SHARED_PAUSE),
         }
     }
 
@@ -79,7 +87,7 @@ impl RateLimiter {
     /// digest, a service id...), or says when to come back.
     pub async fn check(&self, scope: Scope, key: &[u8], rate: Rate) -> Result<(), Limited> {
         self.check_local(scope, key, rate)?;
-        if let Some(kv) = &self.shared {
+        if let Some(kv) = self.shared.as_ref().filter(|_| !self.shared_resting.now()) {
             self.check_shared(kv.as_ref(), scope, key, rate).await?;
         }
         Ok(())
@@ -140,7 +148,8 @@ impl RateLimiter {
             }),
             Ok(_) => Ok(()),
             Err(e) => {
-                tracing::debug!(error = %e, "rate limit: shared store unavailable, local bucket only");
+                tracing::debug!(error = %e, "rate limit: shared store unavailable, local buckets only for a moment");
+                self.shared_resting.failed();
                 Ok(())
             }
         }
