@@ -22,7 +22,7 @@ use pingora::http::ResponseHeader;
 use pingora::{Error, ErrorType, Result};
 use std::any::Any;
 use std::sync::Arc;
-use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
+use std::time::{Duration, Instant, SystemTime};
 
 /// How much of a body one `read_body` hands over.
 const CHUNK: usize = 64 * 1024;
