@@ -66,7 +66,7 @@ pub fn readiness(
     let mut text = match store {
         Ok(()) => format!("ready: {services} services, session store up\n"),
         Err(e) => format!(
-            "ready (degraded): {services} services; session store unreachable ({e}): logins and \
+            "ready (degraded): {services} services; session store failing ({e}): logins and \
              citizen services answer 503, public services serve\n"
         ),
     };
@@ -112,7 +112,7 @@ impl SideListener {
                                 // Services that cannot be served as written are reported, not
                                 // a reason to take the instance out (their last good version
                                 // serves).
-                                let store = sso.store().ping().await.map_err(|e| e.to_string());
+                                let store = sso.store_health().await;
                                 // Every probe refreshes the gauge SREs alert on.
                                 store_up.session_store_up.set(i64::from(store.is_ok()));
                                 readiness(draining, n, store, &broken)
@@ -135,8 +135,11 @@ impl SideListener {
                             let sso = Arc::clone(&status_sso);
                             async move {
                                 let store = match sso.store().ping().await {
-                                    Ok(()) => "up".to_string(),
                                     Err(e) => format!("unreachable: {e}"),
+                                    Ok(()) => match sso.store_health().await {
+                                        Ok(()) => "up".to_string(),
+                                        Err(e) => format!("failing: {e}"),
+                                    },
                                 };
                                 axum::Json(serde_json::json!({
                                     "services": services,

@@ -581,6 +581,45 @@ async fn a_logout_that_cannot_reach_the_session_store_says_so_and_clears_nothing
         .contains("Services connectés momentanément indisponibles"));
 }
 
+/// Found when tried: a Redis at its memory limit answers `PING` and refuses every write, so
+/// logins failed while `/readyz` and `egov_sso_session_store_up` said the store was up.
+#[tokio::test(flavor = "multi_thread")]
+async fn a_session_store_that_refuses_writes_is_reported_as_failing() {
+    let world = SsoWorld::start(SsoOptions::new(Store::Redis));
+    let redis = world.redis.as_ref().expect("a Redis world");
+    redis
+        .command(&["CONFIG", "SET", "maxmemory-policy", "noeviction"])
+        .expect("policy");
+    redis
+        .command(&["CONFIG", "SET", "maxmemory", "1"])
+        .expect("a full Redis");
+    let login = reqwest::Client::builder()
+        .redirect(reqwest::redirect::Policy::none())
+        .build()
+        .expect("client")
+        .get(world.gateway.url("/auth/login"))
+        .send()
+        .await
+        .expect("login");
+    assert_eq!(login.status(), 503);
+    let ready = reqwest::get(format!("http://{}/readyz", world.gateway.admin))
+        .await
+        .expect("readyz");
+    assert_eq!(ready.status(), 200, "still ready: public services serve");
+    let text = ready.text().await.expect("body");
+    assert!(
+        text.starts_with("ready (degraded)") && text.contains("session store failing"),
+        "{text}"
+    );
+    let metrics = reqwest::get(format!("http://{}/metrics", world.gateway.metrics))
+        .await
+        .expect("metrics")
+        .text()
+        .await
+        .expect("text");
+    assert!(metrics.contains("egov_sso_session_store_up 0"), "{metrics}");
+}
+
 #[tokio::test(flavor = "multi_thread")]
 async fn with_redis_down_the_instance_stays_ready_and_reports_itself_degraded() {
     let mut world = SsoWorld::start(SsoOptions::new(Store::Redis));

@@ -152,6 +152,7 @@ impl Sso {
             Ok(()) => {}
             Err(PendingRefusal::Unavailable(e)) => {
                 tracing::warn!(error = %e, "login: session store unavailable");
+                self.store_failed();
                 return response::error_page(ErrorKind::SessionsUnavailable, request_id);
             }
             Err(refusal) => {
@@ -193,6 +194,7 @@ impl Sso {
             .await
         {
             tracing::warn!(error = %e, "login: session store unavailable");
+            self.store_failed();
             return response::error_page(ErrorKind::SessionsUnavailable, request_id);
         }
         LocalResponse::redirect(false, &start.authorize_url)
@@ -226,6 +228,7 @@ impl Sso {
             Ok(None) => return failed("unknown, expired or replayed state"),
             Err(e) => {
                 tracing::warn!(error = %e, "callback: session store unavailable");
+                self.store_failed();
                 return response::error_page(ErrorKind::SessionsUnavailable, request_id);
             }
         };
@@ -271,6 +274,7 @@ impl Sso {
             .await
         {
             tracing::warn!(error = %e, "callback: session store unavailable");
+            self.store_failed();
             return response::error_page(ErrorKind::SessionsUnavailable, request_id);
         }
         self.metrics.logins.with_label_values(&["success"]).inc();
@@ -322,11 +326,13 @@ impl Sso {
             Ok(session) => session.map(|s| s.id_token),
             Err(e) => {
                 tracing::warn!(error = %e, "logout: session store unavailable; nothing ended");
+                self.store_failed();
                 return response::error_page(ErrorKind::SessionsUnavailable, request_id);
             }
         };
         if let Err(e) = self.store.delete(&id).await {
             tracing::warn!(error = %e, "logout: could not delete the session; nothing ended");
+            self.store_failed();
             return response::error_page(ErrorKind::SessionsUnavailable, request_id);
         }
         self.metrics.logouts.with_label_values(&["rp"]).inc();
@@ -442,6 +448,7 @@ impl Sso {
             ),
             Err(e) => {
                 tracing::warn!(error = %e, request_id, "/auth/session: session store unavailable");
+                self.store_failed();
                 LocalResponse::json(
                     StatusCode::SERVICE_UNAVAILABLE,
                     &serde_json::json!({

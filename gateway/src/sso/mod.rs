@@ -91,7 +91,14 @@ pub struct Sso {
     absolute: std::time::Duration,
     refreshing: Mutex<HashSet<String>>,
     pub(crate) metrics: Arc<Metrics>,
+    /// A session store operation failed within [`STORE_FAILURE_REMEMBERED`]: a Redis at
+    /// its memory limit answers `PING` and refuses every write, so readiness and
+    /// `egov_sso_session_store_up` said "up" while nobody could log in (found when tried).
+    store_failing: crate::kv::Resting,
 }
+
+/// How long a failed session store operation keeps the store reported as failing.
+const STORE_FAILURE_REMEMBERED: std::time::Duration = std::time::Duration::from_secs(30);
 
 impl Sso {
     /// Builds SSO from `config`, with sessions in `sessions` (the shared store, or this
@@ -160,6 +167,7 @@ impl Sso {
             absolute: g.sessions.absolute_timeout,
             refreshing: Mutex::new(HashSet::new()),
             metrics,
+            store_failing: crate::kv::Resting::new(STORE_FAILURE_REMEMBERED),
         })
     }
 
@@ -265,8 +273,7 @@ impl Sso {
             Ok(s) => s,
             Err(e) => {
                 tracing::warn!(error = %e, "session store unavailable");
-                self.metrics.session_store_errors.inc();
-                self.metrics.session_store_up.set(0);
+                self.store_failed();
                 return deny(
                     "store_unavailable",
                     response::error_page(ErrorKind::SessionsUnavailable, request_id),
@@ -375,9 +382,24 @@ impl Sso {
         }
     }
 
-    fn store_failed(&self) {
+    pub(crate) fn store_failed(&self) {
         self.metrics.session_store_errors.inc();
         self.metrics.session_store_up.set(0);
+        self.store_failing.failed();
+    }
+
+    /// Whether the session store answers, and no operation on it failed lately (what
+    /// readiness and `egov_sso_session_store_up` report).
+    pub async fn store_health(&self) -> Result<(), String> {
+        self.store.ping().await.map_err(|e| e.to_string())?;
+        if self.store_failing.now() {
+            return Err(
+                "it answers, but an operation on it failed within the last 30 s \
+                        (a full Redis refuses writes: see the log)"
+                    .to_string(),
+            );
+        }
+        Ok(())
     }
 
     async fn refresh_if_due(&self, session: &mut Session, now: u64) -> Refresh {
