@@ -161,25 +161,38 @@ static HOP_BY_HOP: std::sync::LazyLock<HeaderSet> = std::sync::LazyLock::new(|| 
 /// proxy must (RFC 9110 §7.6.1): a legacy `TE: gzip` made the answer malformed over
 /// HTTP/2, which browsers drop, and `Connection: X-Internal-Token` is the site's way of
 /// saying the token is for the proxy only. A `101`'s `Connection` and `Upgrade` are its
-/// handshake and stay. The framing fields are the HTTP library's and are not touched.
-pub fn remove_hop_by_hop(headers: &mut impl HeaderEdit, switching_protocols: bool) {
-    if switching_protocols {
+/// handshake and stay, as does a `426`'s `Upgrade` (which it must carry). The framing
+/// fields are the HTTP library's and are not touched. Allocates only for a named field
+/// other than the usual `close`/`keep-alive`.
+pub fn remove_hop_by_hop(headers: &mut HeaderMap, status: u16) {
+    if status == 101 {
         return;
     }
-    if headers.get(&http::header::CONNECTION).is_some() {
-        for value in headers.get_all(&http::header::CONNECTION) {
-            let Ok(text) = value.to_str() else { continue };
-            for token in text.split(',') {
-                let Ok(name) = HeaderName::from_bytes(token.trim().as_bytes()) else {
-                    continue;
-                };
+    let mut nominated: Vec<HeaderName> = Vec::new();
+    for value in headers.get_all(http::header::CONNECTION) {
+        let Ok(text) = value.to_str() else { continue };
+        for token in text.split(',').map(str::trim) {
+            let usual = ["close", "keep-alive", "upgrade", ""]
+                .iter()
+                .any(|u| token.eq_ignore_ascii_case(u));
+            if usual {
+                continue;
+            }
+            if let Ok(name) = HeaderName::from_bytes(token.as_bytes()) {
                 if name != http::header::CONTENT_LENGTH && name != http::header::TRANSFER_ENCODING {
-                    headers.remove(&name);
+                    nominated.push(name);
                 }
             }
         }
     }
-    headers.remove_any(&HOP_BY_HOP);
+    for name in &nominated {
+        headers.remove(name);
+    }
+    for name in HOP_BY_HOP.names() {
+        if !(status == 426 && name == http::header::UPGRADE) {
+            headers.remove(name);
+        }
+    }
 }
 
 /// Header edits for one direction, compiled from config: remove, then rename, then set.
@@ -288,9 +301,11 @@ mod tests {
         let mut h = HeaderMap::new();
         h.insert("connection", HeaderValue::from_static("Upgrade"));
         h.insert("upgrade", HeaderValue::from_static("websocket"));
-        remove_hop_by_hop(&mut h, true);
+        remove_hop_by_hop(&mut h, 101);
         assert_eq!(h.len(), 2);
-        remove_hop_by_hop(&mut h, false);
+        remove_hop_by_hop(&mut h, 426);
+        assert_eq!(h.len(), 1, "a 426 keeps its Upgrade: {h:?}");
+        remove_hop_by_hop(&mut h, 200);
         assert!(h.is_empty(), "{h:?}");
     }
 
@@ -303,7 +318,7 @@ mod tests {
         );
         h.insert("x-token", HeaderValue::from_static("secret"));
         h.insert("content-length", HeaderValue::from_static("2"));
-        remove_hop_by_hop(&mut h, false);
+        remove_hop_by_hop(&mut h, 200);
         assert_eq!(h.len(), 1, "{h:?}");
         assert!(h.contains_key("content-length"));
     }

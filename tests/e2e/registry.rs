@@ -1335,6 +1335,20 @@ async fn a_record_that_cannot_be_read_is_reported_and_every_other_change_still_a
             .expect("text");
         assert!(readyz.contains("cnie-renewal"), "{readyz}");
     }
+    // A change to the damaged service says why it cannot be made (a retry would not help).
+    let patched = api_of(&p.a, &p.keys, "interior")
+        .patch(
+            "/services/cnie-renewal",
+            &json!({ "names": { "fr": "Renouvellement" } }),
+            None,
+        )
+        .await;
+    assert_status(&patched, StatusCode::CONFLICT);
+    assert_eq!(
+        patched.body["error"], "unreadable_record",
+        "{}",
+        patched.body
+    );
     // The tombstone's id can be registered again.
     let again = api_of(&p.b, &p.keys, "interior")
         .post(

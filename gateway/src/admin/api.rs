@@ -302,6 +302,19 @@ fn store_error(e: StoreError) -> Response {
             }
             r
         }
+        // Not a passing outage (a retry changes nothing): the stored record itself cannot be
+        // read, and only the platform's operators can remove it from the store.
+        StoreError::Corrupt(why) => {
+            tracing::warn!(%why, "admin API: a registry record cannot be read");
+            error(
+                StatusCode::CONFLICT,
+                "unreadable_record",
+                format!(
+                    "the stored record of this service cannot be read ({why}); nothing was \
+                     changed. The platform's operators must remove it from the registry store"
+                ),
+            )
+        }
         other => {
             tracing::warn!(error = %other, "admin API: registry store failed");
             error(

@@ -75,6 +75,7 @@ pub const DOCUMENT: &str = r##"{
           "401": { "$ref": "#/components/responses/Unauthenticated" },
           "403": { "$ref": "#/components/responses/Forbidden" },
           "404": { "$ref": "#/components/responses/NotFound" },
+          "409": { "$ref": "#/components/responses/Unreadable" },
           "412": { "$ref": "#/components/responses/Conflict" },
           "422": { "$ref": "#/components/responses/Invalid" }
         }
@@ -88,6 +89,7 @@ pub const DOCUMENT: &str = r##"{
           "401": { "$ref": "#/components/responses/Unauthenticated" },
           "403": { "$ref": "#/components/responses/Forbidden" },
           "404": { "$ref": "#/components/responses/NotFound" },
+          "409": { "$ref": "#/components/responses/Unreadable" },
           "412": { "$ref": "#/components/responses/Conflict" },
           "422": { "$ref": "#/components/responses/Invalid" }
         }
@@ -100,6 +102,7 @@ pub const DOCUMENT: &str = r##"{
           "401": { "$ref": "#/components/responses/Unauthenticated" },
           "403": { "$ref": "#/components/responses/Forbidden" },
           "404": { "$ref": "#/components/responses/NotFound" },
+          "409": { "$ref": "#/components/responses/Unreadable" },
           "412": { "$ref": "#/components/responses/Conflict" }
         }
       }
@@ -212,7 +215,8 @@ pub const DOCUMENT: &str = r##"{
       "NotFound": { "description": "No such service", "content": { "application/json": { "schema": { "$ref": "#/components/schemas/Error" } } } },
       "Conflict": { "description": "The service changed since the If-Match version (or a service with this id was created meanwhile)", "content": { "application/json": { "schema": { "$ref": "#/components/schemas/Error" } } } },
       "Invalid": { "description": "Nothing changed: every problem, with the JSON pointer of its member", "content": { "application/json": { "schema": { "$ref": "#/components/schemas/Error" } } } },
-      "Unavailable": { "description": "The registry store is unavailable; nothing changed", "content": { "application/json": { "schema": { "$ref": "#/components/schemas/Error" } } } }
+      "Unavailable": { "description": "The registry store is unavailable; nothing changed", "content": { "application/json": { "schema": { "$ref": "#/components/schemas/Error" } } } },
+      "Unreadable": { "description": "The service's stored record cannot be read (`unreadable_record`); nothing changed: the platform's operators must remove it", "content": { "application/json": { "schema": { "$ref": "#/components/schemas/Error" } } } }
     },
     "schemas": {
       "Service": {

@@ -68,28 +68,37 @@ impl Generations {
     pub async fn purge_service(&self, service: &str) -> Result<u64, PurgeError> {
         let key = self.kv.key("rc:gen", service);
         let unavailable = |e: crate::kv::KvError| PurgeError(e.to_string());
-        let shared = self
-            .kv
-            .get(&key)
-            .await
-            .map_err(unavailable)?
-            .and_then(|raw| std::str::from_utf8(&raw).ok()?.trim().parse::<u64>().ok())
-            .unwrap_or(0);
-        let now_ms = std::time::SystemTime::now()
-            .duration_since(std::time::UNIX_EPOCH)
-            .map_or(0, |d| u64::try_from(d.as_millis()).unwrap_or(u64::MAX));
-        let generation = now_ms
-            .max(shared.saturating_add(1))
-            .max(self.of(service).saturating_add(1));
-        self.kv
-            .set(
-                &key,
-                generation.to_string().as_bytes(),
-                None,
-                crate::kv::Write::Always,
-            )
-            .await
-            .map_err(unavailable)?;
+        // Compare-and-set, so that of two purges at once neither lowers what the other
+        // stored (a later purge reading the lower value could then fall below what an
+        // instance holds).
+        let mut attempts = 0;
+        let generation = loop {
+            let current = self.kv.get(&key).await.map_err(unavailable)?;
+            let shared = current
+                .as_deref()
+                .and_then(|raw| std::str::from_utf8(raw).ok()?.trim().parse::<u64>().ok())
+                .unwrap_or(0);
+            let now_ms = std::time::SystemTime::now()
+                .duration_since(std::time::UNIX_EPOCH)
+                .map_or(0, |d| u64::try_from(d.as_millis()).unwrap_or(u64::MAX));
+            let generation = now_ms
+                .max(shared.saturating_add(1))
+                .max(self.of(service).saturating_add(1));
+            let stored = self
+                .kv
+                .compare_and_set(&key, current.as_deref(), generation.to_string().as_bytes())
+                .await
+                .map_err(unavailable)?;
+            attempts += 1;
+            if stored {
+                break generation;
+            }
+            if attempts == 5 {
+                return Err(PurgeError(
+                    "other purges of this service kept landing first; try again".into(),
+                ));
+            }
+        };
         self.raise(service, generation);
         let channel = self.kv.channel("rc:purged");
         if let Err(e) = self

@@ -36,13 +36,13 @@ impl AdapterChain {
     /// (its cookies are scoped, portal names refused).
     pub fn adapt_response(
         &self,
-        headers: &mut impl HeaderEdit,
+        headers: &mut http::HeaderMap,
         status: u16,
         head: bool,
         upgrade: bool,
         banner: Option<&Arc<str>>,
     ) -> Option<(BodyFeed, bool)> {
-        remove_hop_by_hop(headers, status == 101);
+        remove_hop_by_hop(headers, status);
         self.apply_response(headers);
         if status == 204 || (100..200).contains(&status) {
             // RFC 9110 §8.6: none may carry one, and a client or a proxy in front trusting

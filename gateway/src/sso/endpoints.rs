@@ -10,6 +10,7 @@
 use super::pending::PendingRefusal;
 use super::provider::{ProviderError, LOGOUT_TOKEN_MAX_AGE};
 use super::session::{now_secs, random_token, PendingLogin, Session};
+use super::store::StoreError;
 use super::Sso;
 use crate::registry::{Service, Snapshot};
 use crate::response::{self, ErrorKind, LocalResponse};
@@ -324,6 +325,8 @@ impl Sso {
         // usable on every service's origin, for the next person at a shared computer.
         let id_token = match self.store.get(&id).await {
             Ok(session) => session.map(|s| s.id_token),
+            // A record this version cannot read is no session: it is deleted below.
+            Err(StoreError::Corrupt(_)) => None,
             Err(e) => {
                 tracing::warn!(error = %e, "logout: session store unavailable; nothing ended");
                 self.store_failed();
