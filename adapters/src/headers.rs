@@ -138,6 +138,27 @@ impl HeaderEdit for HeaderMap {
     }
 }
 
+/// Removes every request field whose name is not made of letters, digits and hyphens, as
+/// nginx does by default (`ignore_invalid_headers`, `underscores_in_headers off`). CGI,
+/// PHP, Apache's `http2env` and lighttpd turn every other character of a name into `_`, so
+/// `X.Citizen.Id`, `X~Citizen~Id` and `X_Citizen_Id` all reach a legacy application as
+/// `HTTP_X_CITIZEN_ID`: a deny list of spellings cannot keep up (found when tried: a dotted
+/// copy of the identity header went through). Allocates only when there is one to remove.
+pub fn remove_unusual_names(headers: &mut HeaderMap) {
+    let usual = |name: &HeaderName| {
+        name.as_str()
+            .bytes()
+            .all(|b| b.is_ascii_alphanumeric() || b == b'-')
+    };
+    if headers.keys().all(usual) {
+        return;
+    }
+    let unusual: Vec<HeaderName> = headers.keys().filter(|n| !usual(n)).cloned().collect();
+    for name in &unusual {
+        headers.remove(name);
+    }
+}
+
 /// The hop-by-hop fields of HTTP/1.1 (RFC 9110 §7.6.1) and the proxy-authentication ones,
 /// which describe one connection, not the message.
 static HOP_BY_HOP: std::sync::LazyLock<HeaderSet> = std::sync::LazyLock::new(|| {
@@ -295,6 +316,28 @@ pub fn spellings(name: &HeaderName) -> Vec<HeaderName> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn names_nginx_would_ignore_are_removed_and_the_rest_kept() {
+        let mut h = HeaderMap::new();
+        for name in [
+            "x.citizen.id",
+            "x~citizen~id",
+            "x_citizen_id",
+            "x*a",
+            "x-ok",
+            "accept",
+        ] {
+            h.insert(
+                HeaderName::from_bytes(name.as_bytes()).expect("a name"),
+                HeaderValue::from_static("v"),
+            );
+        }
+        remove_unusual_names(&mut h);
+        let mut left: Vec<&str> = h.keys().map(|k| k.as_str()).collect();
+        left.sort_unstable();
+        assert_eq!(left, ["accept", "x-ok"]);
+    }
 
     #[test]
     fn a_switching_protocols_answer_keeps_its_handshake() {

@@ -20,11 +20,14 @@ use http::{header::COOKIE, HeaderName, HeaderValue};
 /// group or a certificate's subject on their word: every header such a proxy sets, not
 /// only its user and e-mail (found when tried: `X-Forwarded-Groups`, `OIDC_CLAIM_sub` and
 /// `X-Forwarded-Client-Cert` reached the sites as a citizen wrote them).
-const FORGEABLE: [HeaderName; 19] = [
+const FORGEABLE: [HeaderName; 22] = [
     HeaderName::from_static("x-remote-user"),
     HeaderName::from_static("x-remote-name"),
     HeaderName::from_static("x-remote-group"),
     HeaderName::from_static("remote-user"),
+    HeaderName::from_static("remote-groups"),
+    HeaderName::from_static("remote-email"),
+    HeaderName::from_static("remote-name"),
     HeaderName::from_static("x-forwarded-user"),
     HeaderName::from_static("x-forwarded-email"),
     HeaderName::from_static("x-forwarded-preferred-username"),
@@ -46,7 +49,8 @@ const FORGEABLE: [HeaderName; 19] = [
 /// (`OIDC_CLAIM_<claim>`, `OIDC_access_token`), client certificates (`SSL_CLIENT_S_DN`,
 /// `X-SSL-Client-Cert`, Envoy's `X-Forwarded-Client-Cert`, Traefik's
 /// `X-Forwarded-Tls-Client-Cert-Info`, ARR's `X-ARR-ClientCert`), Azure's, AWS's and
-/// Google's identity-aware proxies.
+/// Google's identity-aware proxies, Azure's token store (`X-MS-TOKEN-AAD-ID-TOKEN`) and
+/// Cloudflare Access.
 const FORGEABLE_PREFIXES: &[&str] = &[
     "oidc-",
     "ssl-client-",
@@ -58,6 +62,8 @@ const FORGEABLE_PREFIXES: &[&str] = &[
     "x-ms-client-principal",
     "x-amzn-oidc-",
     "x-goog-authenticated-user-",
+    "x-ms-token-",
+    "cf-access-",
 ];
 
 /// Every spelling of the headers no client may send: [`FORGEABLE`], its families

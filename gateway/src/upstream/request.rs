@@ -14,7 +14,7 @@ use crate::request_id::{self, RequestId};
 use crate::sso::session::Session as SsoSession;
 use crate::sso::Sso;
 use crate::telemetry::TraceHeaders;
-use egov_adapters::headers::{HeaderEdit, HeaderSet};
+use egov_adapters::headers::{remove_unusual_names, HeaderEdit, HeaderSet};
 use http::header::{ACCEPT_ENCODING, HOST, IF_RANGE, RANGE};
 use http::{HeaderName, HeaderValue};
 use pingora::http::RequestHeader;
@@ -30,6 +30,7 @@ static TRACE_CONTEXT: LazyLock<HeaderSet> = LazyLock::new(|| {
         TRACEPARENT.clone(),
         TRACESTATE.clone(),
         HeaderName::from_static("baggage"),
+        HeaderName::from_static("correlation-context"),
     ]
     .into_iter()
     .collect()
@@ -79,10 +80,11 @@ pub const ADDED_HEADERS: usize = 10;
 /// send removed (forged identity, portal cookies, trace context), its own `Host`,
 /// `X-Forwarded-*`, `X-Request-Id`, trace context, the citizen's identity, then the
 /// service's request chain (header rules, then credentials, which nothing may override).
-pub fn forward(sso: &Sso, headers: &mut impl HeaderEdit, hop: &Hop<'_>) {
+pub fn forward(sso: &Sso, headers: &mut http::HeaderMap, hop: &Hop<'_>) {
     // What no client may send goes first, while only the client's headers are there to
-    // look through. Trace context is the gateway's to set (an untrusted client's was not
-    // followed).
+    // look through: names a legacy stack would read as another's, then trace context,
+    // which is the gateway's to set (an untrusted client's was not followed).
+    remove_unusual_names(headers);
     headers.remove_any(&TRACE_CONTEXT);
     crate::sso::upstream::strip_client_identity(sso, hop.service, headers);
     headers.set(HOST, hop.service.upstream.host_header.clone());
