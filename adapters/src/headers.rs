@@ -181,14 +181,13 @@ static HOP_BY_HOP: std::sync::LazyLock<HeaderSet> = std::sync::LazyLock::new(|| 
 /// out on another: the fields its `Connection` header names, then the hop-by-hop ones. A
 /// proxy must (RFC 9110 §7.6.1): a legacy `TE: gzip` made the answer malformed over
 /// HTTP/2, which browsers drop, and `Connection: X-Internal-Token` is the site's way of
-/// saying the token is for the proxy only. A `101`'s `Connection` and `Upgrade` are its
-/// handshake and stay, as does a `426`'s `Upgrade` (which it must carry). The framing
+/// saying the token is for the proxy only. A `101`'s `Connection: upgrade` and `Upgrade`
+/// are its handshake and stay (the rest goes: found when tried), as does a `426`'s
+/// `Upgrade` (which it must carry). The framing
 /// fields are the HTTP library's and are not touched. Allocates only for a named field
 /// other than the usual `close`/`keep-alive`.
 pub fn remove_hop_by_hop(headers: &mut HeaderMap, status: u16) {
-    if status == 101 {
-        return;
-    }
+    let handshake = status == 101;
     let mut nominated: Vec<HeaderName> = Vec::new();
     for value in headers.get_all(http::header::CONNECTION) {
         let Ok(text) = value.to_str() else { continue };
@@ -210,9 +209,18 @@ pub fn remove_hop_by_hop(headers: &mut HeaderMap, status: u16) {
         headers.remove(name);
     }
     for name in HOP_BY_HOP.names() {
-        if !(status == 426 && name == http::header::UPGRADE) {
+        let kept = (name == http::header::UPGRADE && (handshake || status == 426))
+            || (name == http::header::CONNECTION && handshake);
+        if !kept {
             headers.remove(name);
         }
+    }
+    if handshake && headers.contains_key(http::header::CONNECTION) {
+        // Only the upgrade it announces, not the names of fields just removed.
+        headers.insert(
+            http::header::CONNECTION,
+            HeaderValue::from_static("upgrade"),
+        );
     }
 }
 
@@ -342,10 +350,13 @@ mod tests {
     #[test]
     fn a_switching_protocols_answer_keeps_its_handshake() {
         let mut h = HeaderMap::new();
-        h.insert("connection", HeaderValue::from_static("Upgrade"));
+        h.insert("connection", HeaderValue::from_static("Upgrade, X-Token"));
         h.insert("upgrade", HeaderValue::from_static("websocket"));
+        h.insert("x-token", HeaderValue::from_static("secret"));
+        h.insert("keep-alive", HeaderValue::from_static("timeout=5"));
         remove_hop_by_hop(&mut h, 101);
-        assert_eq!(h.len(), 2);
+        assert_eq!(h.len(), 2, "{h:?}");
+        assert_eq!(h["connection"], "upgrade");
         remove_hop_by_hop(&mut h, 426);
         assert_eq!(h.len(), 1, "a 426 keeps its Upgrade: {h:?}");
         remove_hop_by_hop(&mut h, 200);

@@ -14,8 +14,8 @@ pub fn declared(headers: &HeaderMap) -> Option<u64> {
         .and_then(|v| v.trim().parse::<u64>().ok())
 }
 
-/// Writes the request's `Content-Length` as the one decimal number pingora frames its body
-/// by, before it goes to a legacy site. Pingora accepts repeated identical values
+/// Writes a message's `Content-Length` as the one decimal number pingora frames its body
+/// by: a request's before it goes to a legacy site, an answer's before it goes to a citizen. Pingora accepts repeated identical values
 /// (`5` twice, `5, 5`) and leading zeros (`0005`), and used to forward them as sent: a legacy
 /// server reading `0100` as octal (C's `strtol` with base 0) took 64 bytes of a 100-byte
 /// body, and the rest prefixed the next citizen's request on that connection (found when

@@ -5,6 +5,9 @@
 //! (request smuggling) or choke on them:
 //! - `Content-Length` together with `Transfer-Encoding` (pingora drops the length; an old
 //!   IIS or Tomcat might not) → 400;
+//! - a transfer coding other than `chunked` (pingora reads `gzip, chunked` as chunked and
+//!   drops the `gzip`, so the site got a compressed body with nothing saying so; nginx
+//!   refuses it too) → 400;
 //! - an HTTP/1.1 request without `Host` (RFC 9112, section 3.2: it must be refused, not
 //!   guessed at) → 400;
 //! - a header block larger than `portal.max_header_bytes`, or more header fields than
@@ -20,7 +23,8 @@ use pingora::protocols::http::server::Session as ServerSession;
 /// Why a request was refused before routing.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Refusal {
-    /// Both `Content-Length` and `Transfer-Encoding`.
+    /// Both `Content-Length` and `Transfer-Encoding`, or a transfer coding other than
+    /// `chunked`.
     AmbiguousLength,
     /// An HTTP/1.1 request without `Host`.
     MissingHost,
@@ -90,7 +94,7 @@ pub fn check(session: &ServerSession, sizes: Sizes) -> Result<(), Refusal> {
         // Pingora removes Content-Length when Transfer-Encoding is present, so look at
         // the bytes the client actually sent.
         if req.headers.contains_key(http::header::TRANSFER_ENCODING)
-            && has_header_line(&raw, b"content-length")
+            && (has_header_line(&raw, b"content-length") || !only_chunked(&req.headers))
         {
             return Err(Refusal::AmbiguousLength);
         }
@@ -106,6 +110,18 @@ pub fn check(session: &ServerSession, sizes: Sizes) -> Result<(), Refusal> {
         }
     }
     Ok(())
+}
+
+/// Whether every transfer coding the request names is `chunked`.
+fn only_chunked(headers: &http::HeaderMap) -> bool {
+    headers
+        .get_all(http::header::TRANSFER_ENCODING)
+        .iter()
+        .all(|v| {
+            v.as_bytes()
+                .split(|&b| b == b',')
+                .all(|c| c.trim_ascii().eq_ignore_ascii_case(b"chunked"))
+        })
 }
 
 /// Whether the raw header block has a line starting with `name:` (case-insensitive).
@@ -124,6 +140,24 @@ fn has_header_line(raw: &[u8], name: &[u8]) -> bool {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn only_chunked_is_a_transfer_coding_taken() {
+        for (value, taken) in [
+            ("chunked", true),
+            ("Chunked", true),
+            ("gzip, chunked", false),
+            ("identity, chunked", false),
+            (",chunked", false),
+        ] {
+            let mut h = http::HeaderMap::new();
+            h.insert(
+                http::header::TRANSFER_ENCODING,
+                http::HeaderValue::from_static(value),
+            );
+            assert_eq!(only_chunked(&h), taken, "{value}");
+        }
+    }
 
     #[test]
     fn finds_content_length_lines_in_any_case() {

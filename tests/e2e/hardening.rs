@@ -206,6 +206,29 @@ fn proxy_identity_proxy_and_baggage_headers_never_reach_the_legacy_site() {
     assert_eq!(echo["headers"]["oidc"][0], "x", "{}", echo["headers"]);
 }
 
+/// Found when tried: `Transfer-Encoding: gzip, chunked` was read as chunked and the `gzip`
+/// dropped, so the site got a compressed body with nothing saying so (nginx refuses it).
+#[test]
+fn a_transfer_coding_other_than_chunked_is_refused() {
+    let estate = start_estate(None);
+    let gw = TestGateway::in_front_of(&estate);
+    for coding in ["gzip, chunked", "identity, chunked"] {
+        let req = format!(
+            "POST /s/cnie-renewal/__estate/echo HTTP/1.1\r\nHost: {}\r\nConnection: close\r\n\
+             Transfer-Encoding: {coding}\r\n\r\n5\r\nhello\r\n0\r\n\r\n",
+            gw.addr
+        );
+        let resp = raw_http::send(gw.addr, req.as_bytes());
+        assert_eq!(resp.status, 400, "{coding}: {}", resp.text());
+    }
+    let req = format!(
+        "POST /s/cnie-renewal/__estate/echo HTTP/1.1\r\nHost: {}\r\nConnection: close\r\n\
+         Transfer-Encoding: chunked\r\n\r\n5\r\nhello\r\n0\r\n\r\n",
+        gw.addr
+    );
+    assert_eq!(raw_http::send(gw.addr, req.as_bytes()).status, 200);
+}
+
 /// Found when tried: `Content-Length` went to the legacy site as the citizen wrote it
 /// (`0100`, `5, 5`, twice), and a server reading `0100` as octal left the rest of the body
 /// on the pooled connection, where it prefixed the next citizen's request.
@@ -516,6 +539,9 @@ fn a_legacy_204_goes_out_without_a_content_length() {
     let site = raw_http::scripted_site(
         b"HTTP/1.1 204 No Content\r\nContent-Length: 20\r\nConnection: close\r\n\r\n",
     );
+    let chunked = raw_http::scripted_site(
+        b"HTTP/1.1 204 No Content\r\nTransfer-Encoding: chunked\r\nConnection: close\r\n\r\n",
+    );
     let gw = TestGateway::with(&estate, |c| {
         egov_integration::service_mut(c, "cnie-renewal")
             .upstream
@@ -528,6 +554,86 @@ fn a_legacy_204_goes_out_without_a_content_length() {
     let resp = raw_http::get(gw.addr, "/s/cnie-renewal/", "");
     assert_eq!(resp.status, 204, "{resp:?}");
     assert_eq!(resp.header("content-length"), None, "{resp:?}");
+    // Nor chunks (found when the fix was tried).
+    let gw = TestGateway::with(&estate, |c| {
+        egov_integration::service_mut(c, "cnie-renewal")
+            .upstream
+            .backends = vec![egov_gateway::config::Backend {
+            host: "127.0.0.1".into(),
+            port: chunked.port(),
+            weight: 1,
+        }];
+    });
+    let resp = raw_http::get(gw.addr, "/s/cnie-renewal/", "");
+    assert_eq!(resp.status, 204, "{resp:?}");
+    assert_eq!(resp.header("transfer-encoding"), None, "{resp:?}");
+}
+
+/// Found when the fix was tried: an answer's `Content-Length` went to citizens as the
+/// legacy site wrote it (`010`), for a proxy in front to read its own way.
+#[test]
+fn a_citizen_gets_one_plain_decimal_content_length() {
+    let estate = start_estate(None);
+    let site = raw_http::scripted_site(
+        b"HTTP/1.1 200 OK\r\nContent-Type: application/octet-stream\r\n\
+          Content-Length: 010\r\nConnection: close\r\n\r\n0123456789",
+    );
+    let gw = TestGateway::with(&estate, |c| {
+        egov_integration::service_mut(c, "cnie-renewal")
+            .upstream
+            .backends = vec![egov_gateway::config::Backend {
+            host: "127.0.0.1".into(),
+            port: site.port(),
+            weight: 1,
+        }];
+    });
+    let resp = raw_http::get(gw.addr, "/s/cnie-renewal/file.bin", "");
+    assert_eq!(resp.status, 200, "{resp:?}");
+    assert_eq!(resp.header("content-length"), Some("10"), "{resp:?}");
+    assert_eq!(resp.body, b"0123456789");
+}
+
+/// Found when the fix was tried: a WebSocket handshake's answer (101) kept every field of
+/// the legacy connection, and the field its `Connection` named as the proxy's only.
+#[test]
+fn a_handshakes_answer_keeps_only_its_upgrade() {
+    let estate = start_estate(None);
+    let site = raw_http::scripted_site(
+        b"HTTP/1.1 101 Switching Protocols\r\nUpgrade: websocket\r\n\
+          Connection: Upgrade, X-Internal-Token\r\nX-Internal-Token: secret\r\n\
+          Keep-Alive: timeout=5\r\nProxy-Authenticate: Basic realm=x\r\n\
+          Sec-WebSocket-Accept: s3pPLMBiTxaQ9kYGzzhZRbK+xOo=\r\n\r\n",
+    );
+    let gw = TestGateway::with(&estate, |c| {
+        egov_integration::service_mut(c, "cnie-renewal")
+            .upstream
+            .backends = vec![egov_gateway::config::Backend {
+            host: "127.0.0.1".into(),
+            port: site.port(),
+            weight: 1,
+        }];
+    });
+    let req = format!(
+        "GET /s/cnie-renewal/ws HTTP/1.1\r\nHost: {}\r\nUpgrade: websocket\r\n\
+         Connection: Upgrade\r\nSec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==\r\n\
+         Sec-WebSocket-Version: 13\r\n\r\n",
+        gw.addr
+    );
+    let resp = raw_http::send(gw.addr, req.as_bytes());
+    assert_eq!(resp.status, 101, "{resp:?}");
+    assert_eq!(resp.header("upgrade"), Some("websocket"));
+    assert!(resp.header("sec-websocket-accept").is_some(), "{resp:?}");
+    for name in ["x-internal-token", "keep-alive", "proxy-authenticate"] {
+        assert_eq!(resp.header(name), None, "{name} reached the citizen");
+    }
+    assert!(
+        !resp
+            .header("connection")
+            .unwrap_or_default()
+            .to_ascii_lowercase()
+            .contains("x-internal-token"),
+        "{resp:?}"
+    );
 }
 
 /// The gateway removes a legacy site's `Strict-Transport-Security` (its `max-age=0` would

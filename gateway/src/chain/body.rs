@@ -45,9 +45,15 @@ impl AdapterChain {
         remove_hop_by_hop(headers, status);
         self.apply_response(headers);
         if status == 204 || (100..200).contains(&status) {
-            // RFC 9110 §8.6: none may carry one, and a client or a proxy in front trusting
-            // a legacy `204`'s would read the next answer as its body.
+            // RFC 9110 §8.6 and RFC 9112 §6.1: none may carry a length or chunks, and a
+            // client or a proxy in front trusting a legacy `204`'s would read the next
+            // answer as its body.
             headers.remove(&CONTENT_LENGTH);
+            headers.remove(&http::header::TRANSFER_ENCODING);
+        } else {
+            // One plain decimal length, as for requests (`010` and `5, 5` went to citizens
+            // as the legacy site wrote them).
+            crate::content_length::canonicalise(headers);
         }
         if upgrade || status == 101 {
             return None;
