@@ -490,9 +490,10 @@ impl RunningGateway {
         self.stop_now();
     }
 
-    /// Starts a graceful shutdown, as SIGTERM does (connections are told to finish at once,
-    /// the process ends after `server.grace_period` and the runtimes' timeout), without
-    /// waiting for it; drop waits for the end.
+    /// Starts a graceful shutdown as SIGTERM's ends (connections are told to finish at once,
+    /// the process ends after pingora's grace period, `server.graceful_shutdown_timeout`, and
+    /// the runtimes' second): without SIGTERM's first `server.grace_period` of serving with
+    /// `/readyz` at 503 ([`DrainFirst`]). It does not wait; drop waits for the end.
     pub fn begin_graceful_shutdown(&mut self) {
         if let Some(tx) = self.stop.take() {
             let _ = tx.send(ShutdownSignal::GracefulTerminate);

@@ -352,6 +352,21 @@ fn a_sigterm_says_not_ready_and_serves_on_for_the_grace_period_then_exits() {
         Some(200),
         "new connections are still served within the grace period"
     );
+    // A client asking to keep its connection is told it closes, so it moves to another
+    // instance while this one still answers.
+    let mut conn = TcpStream::connect(setup.portal).expect("connect");
+    conn.set_read_timeout(Some(Duration::from_secs(5)))
+        .expect("timeout");
+    let req = format!(
+        "GET /s/cnie-renewal/ HTTP/1.1\r\nHost: {}\r\n\r\n",
+        setup.portal
+    );
+    conn.write_all(req.as_bytes()).expect("request");
+    let mut answer = Vec::new();
+    let _ = conn.read_to_end(&mut answer);
+    let answer = String::from_utf8_lossy(&answer).to_ascii_lowercase();
+    assert!(answer.starts_with("http/1.1 200"), "{answer}");
+    assert!(answer.contains("\r\nconnection: close\r\n"), "{answer}");
     assert!(
         wait_exit(&mut gateway, Duration::from_secs(15)),
         "the gateway did not exit"

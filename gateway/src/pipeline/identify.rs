@@ -18,14 +18,25 @@ pub struct Identify {
     /// admission layer's; whether an answer offers keep-alive is decided here, once pingora
     /// has read the request (it applies the client's own `Connection` wish as it reads).
     keepalive: bool,
+    /// Set when a SIGTERM's grace period begins ([`crate::app::App::draining`]): every
+    /// answer from then on closes its connection, so clients holding one move to another
+    /// instance while this one still serves (found when tried: answers kept offering
+    /// keep-alive, and the connections were cut when the grace period ended).
+    draining: Arc<std::sync::atomic::AtomicBool>,
 }
 
 impl Identify {
-    pub fn new(registry: Arc<Registry>, telemetry: Arc<Telemetry>, keepalive: bool) -> Self {
+    pub fn new(
+        registry: Arc<Registry>,
+        telemetry: Arc<Telemetry>,
+        keepalive: bool,
+        draining: Arc<std::sync::atomic::AtomicBool>,
+    ) -> Self {
         Self {
             registry,
             telemetry,
             keepalive,
+            draining,
         }
     }
 }
@@ -36,7 +47,7 @@ impl Stage for Identify {
     }
 
     async fn run(&self, session: &mut Session, ctx: &mut RequestCtx) -> Step {
-        if !self.keepalive {
+        if !self.keepalive || self.draining.load(std::sync::atomic::Ordering::Relaxed) {
             session.set_keepalive(None);
         }
         let snap = self.registry.snapshot();
@@ -86,7 +97,7 @@ mod tests {
         let registry = Arc::new(Registry::new(
             Arc::try_unwrap(snap).unwrap_or_else(|_| panic!("one owner")),
         ));
-        Identify::new(registry, telemetry(), true)
+        Identify::new(registry, telemetry(), true, Arc::default())
     }
 
     #[tokio::test]
