@@ -118,9 +118,10 @@ fn the_lowest_rooms_import_nothing_above_them() {
         ("response", &[][..]),
         ("request_id", &[][..]),
         ("ip_text", &[][..]),
+        ("content_length", &[][..]),
         ("kv", &["config"][..]),
         ("telemetry", &["config", "ip_text"][..]),
-        ("chain", &["config"][..]),
+        ("chain", &["config", "content_length"][..]),
     ] {
         let deps = graph.get(room).cloned().unwrap_or_default();
         let extra: Vec<&String> = deps
