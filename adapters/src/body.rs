@@ -203,6 +203,47 @@ type Sniffer = fn(&[u8]) -> Option<&'static Encoding>;
 enum Markup {
     Html(HtmlRewriter),
     Css(StylesheetRewriter),
+    /// A page rewritten in place, until its first bytes say whether a byte order mark
+    /// overrides the declared charset ([`InPlaceStart`]).
+    Starting(InPlaceStart),
+    /// A page in UTF-16 by its byte order mark: passed on as it is (its links cannot be
+    /// rewritten without transcoding).
+    Untouched,
+}
+
+/// The start of a page rewritten in place. Browsers let a byte order mark win over the
+/// declared charset, so the gateway must too: a UTF-8 page declared `windows-1256` got the
+/// portal strip written in windows-1256, which the browser showed as garbage (found when
+/// tried).
+struct InPlaceStart {
+    options: HtmlOptions,
+    encoding: &'static Encoding,
+    follow_meta: bool,
+    held: Vec<u8>,
+}
+
+/// The longest byte order mark (UTF-8's).
+const BOM_LEN: usize = 3;
+
+impl InPlaceStart {
+    /// The markup the held start (and `more`) calls for, once enough is known or at the end.
+    fn decide(&mut self, more: &[u8], end: bool) -> Result<Option<Markup>, BodyError> {
+        self.held.extend_from_slice(more);
+        if self.held.len() < BOM_LEN && !end {
+            return Ok(None);
+        }
+        let (encoding, follow_meta) = match crate::charset::bom_encoding(&self.held) {
+            Some(bom) if !bom.is_ascii_compatible() => return Ok(Some(Markup::Untouched)),
+            Some(bom) => (bom, false),
+            None => (self.encoding, self.follow_meta),
+        };
+        let options = std::mem::take(&mut self.options);
+        Ok(Some(Markup::Html(HtmlRewriter::for_encoding(
+            options,
+            encoding,
+            follow_meta,
+        )?)))
+    }
 }
 
 impl Markup {
@@ -210,6 +251,15 @@ impl Markup {
         match self {
             Markup::Html(h) => Ok(h.feed(chunk)?),
             Markup::Css(c) => Ok(c.feed(chunk)),
+            Markup::Untouched => Ok(chunk.to_vec()),
+            Markup::Starting(start) => match start.decide(chunk, false)? {
+                None => Ok(Vec::new()),
+                Some(next) => {
+                    let held = std::mem::take(&mut start.held);
+                    *self = next;
+                    self.feed(&held)
+                }
+            },
         }
     }
 
@@ -217,6 +267,17 @@ impl Markup {
         match self {
             Markup::Html(h) => Ok(h.finish()?),
             Markup::Css(c) => Ok(c.finish()),
+            Markup::Untouched => Ok(Vec::new()),
+            Markup::Starting(start) => {
+                let next = start.decide(&[], true)?;
+                let held = std::mem::take(&mut start.held);
+                if let Some(next) = next {
+                    *self = next;
+                }
+                let mut out = self.feed(&held)?;
+                out.extend(self.finish()?);
+                Ok(out)
+            }
         }
     }
 }
@@ -239,6 +300,12 @@ impl std::fmt::Debug for BodyPipeline {
         match &self.markup {
             Markup::Html(h) => write!(f, "BodyPipeline(decoding: {decoding}, {h:?})"),
             Markup::Css(c) => write!(f, "BodyPipeline(decoding: {decoding}, {c:?})"),
+            Markup::Starting(s) => write!(
+                f,
+                "BodyPipeline(in place, {}, waiting for the first bytes)",
+                s.encoding.name()
+            ),
+            Markup::Untouched => write!(f, "BodyPipeline(untouched: UTF-16 by its mark)"),
         }
     }
 }
@@ -276,10 +343,15 @@ impl BodyPipeline {
                     CharsetPlan::InPlace {
                         encoding,
                         follow_meta,
-                    } => HtmlRewriter::for_encoding(options, encoding, follow_meta)?,
-                    _ => HtmlRewriter::new(options)?,
+                    } => Markup::Starting(InPlaceStart {
+                        options,
+                        encoding,
+                        follow_meta,
+                        held: Vec::new(),
+                    }),
+                    _ => Markup::Html(HtmlRewriter::new(options)?),
                 };
-                (Markup::Html(html), sniff_meta_charset)
+                (html, sniff_meta_charset)
             }
             // In place or transcoded, only the ASCII of the URLs changes.
             BodyKind::Css => (
@@ -333,7 +405,7 @@ impl BodyPipeline {
     pub fn fallback(&self) -> Option<&Fallback> {
         match &self.markup {
             Markup::Html(h) => h.fallback(),
-            Markup::Css(_) => None,
+            Markup::Css(_) | Markup::Starting(_) | Markup::Untouched => None,
         }
     }
 }

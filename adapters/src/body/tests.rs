@@ -329,3 +329,57 @@ fn a_banner_alone_leaves_stylesheets_untouched() {
         BodyPlan::Untouched(Untouched::NothingToDo)
     );
 }
+
+/// A page rewritten in place (no `charset` step) with the portal strip, `chunks` at a time.
+fn in_place_with_strip(ct: &str, chunks: &[&[u8]]) -> Vec<u8> {
+    let mut p = policy(None);
+    p.banner = Some("<p>portal</p>".into());
+    let t = transform(plan(200, Some(ct), None, &p));
+    let strip: Arc<str> = Arc::from("<p>البوابة الوطنية</p>");
+    let mut pipeline = BodyPipeline::with_banner(&t, &p, Some(strip)).expect("pipeline");
+    let mut out = Vec::new();
+    for c in chunks {
+        out.extend(pipeline.feed(c).expect("feed"));
+    }
+    out.extend(pipeline.finish().expect("finish"));
+    out
+}
+
+/// Found when tried: a UTF-8 page (byte order mark first) declared `windows-1256` got the
+/// portal strip in windows-1256, which browsers, following the mark, showed as garbage.
+#[test]
+fn a_byte_order_mark_wins_over_the_declared_charset_for_a_page_rewritten_in_place() {
+    let page = format!(
+        "\u{feff}<html><body><a href=\"http://www.tax.gov.ma/vat-declaration/x\">التصريح</a></body></html>"
+    );
+    let whole = in_place_with_strip("text/html; charset=windows-1256", &[page.as_bytes()]);
+    let text = String::from_utf8(whole.clone()).expect("the page stays UTF-8");
+    assert!(text.contains("البوابة الوطنية"), "{text}");
+    assert!(text.contains("href=\"/s/vat-declaration/x\""), "{text}");
+    let bytes = page.as_bytes();
+    let byte_by_byte: Vec<&[u8]> = bytes.chunks(1).collect();
+    assert_eq!(
+        in_place_with_strip("text/html; charset=windows-1256", &byte_by_byte),
+        whole
+    );
+    // Without the mark, the declared charset still rules.
+    let declared = in_place_with_strip("text/html; charset=windows-1256", &[&windows_1256_page()]);
+    assert!(
+        String::from_utf8(declared).is_err(),
+        "the strip was written in windows-1256"
+    );
+}
+
+/// A UTF-16 page (by its byte order mark) cannot be rewritten in place: it passes on as
+/// it is rather than being read as windows-1256.
+#[test]
+fn a_utf16_page_by_its_byte_order_mark_passes_on_untouched() {
+    let mut page = vec![0xff, 0xfe];
+    for unit in "<a href=\"http://www.tax.gov.ma/vat-declaration/x\">x</a>".encode_utf16() {
+        page.extend(unit.to_le_bytes());
+    }
+    assert_eq!(
+        in_place_with_strip("text/html; charset=windows-1256", &[&page]),
+        page
+    );
+}
