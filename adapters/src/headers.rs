@@ -160,10 +160,10 @@ pub fn remove_unusual_names(headers: &mut HeaderMap) {
 }
 
 /// The hop-by-hop fields of HTTP/1.1 (RFC 9110 §7.6.1) and the proxy-authentication ones,
-/// which describe one connection, not the message.
+/// which describe one connection, not the message; `Connection` itself is read and removed
+/// on its own.
 static HOP_BY_HOP: std::sync::LazyLock<HeaderSet> = std::sync::LazyLock::new(|| {
     [
-        "connection",
         "keep-alive",
         "proxy-connection",
         "te",
@@ -183,9 +183,9 @@ static HOP_BY_HOP: std::sync::LazyLock<HeaderSet> = std::sync::LazyLock::new(|| 
 /// HTTP/2, which browsers drop, and `Connection: X-Internal-Token` is the site's way of
 /// saying the token is for the proxy only. A `101`'s `Connection: upgrade` and `Upgrade`
 /// are its handshake and stay (the rest goes: found when tried), as does a `426`'s
-/// `Upgrade` (which it must carry). The framing
-/// fields are the HTTP library's and are not touched. Allocates only for a named field
-/// other than the usual `close`/`keep-alive`.
+/// `Upgrade` (which it must carry). The framing fields are the HTTP library's and are not
+/// touched. On the answer path: one lookup for `Connection`, one pass over the names (a
+/// length test rules most out) for the rest, and an allocation only when one is there.
 pub fn remove_hop_by_hop(headers: &mut HeaderMap, status: u16) {
     let handshake = status == 101;
     let mut nominated: Vec<HeaderName> = Vec::new();
@@ -208,19 +208,25 @@ pub fn remove_hop_by_hop(headers: &mut HeaderMap, status: u16) {
     for name in &nominated {
         headers.remove(name);
     }
-    for name in HOP_BY_HOP.names() {
-        let kept = (name == http::header::UPGRADE && (handshake || status == 426))
-            || (name == http::header::CONNECTION && handshake);
-        if !kept {
-            headers.remove(name);
+    if handshake {
+        if headers.contains_key(http::header::CONNECTION) {
+            // Only the upgrade it announces, not the names of fields just removed.
+            headers.insert(
+                http::header::CONNECTION,
+                HeaderValue::from_static("upgrade"),
+            );
         }
+    } else {
+        headers.remove(http::header::CONNECTION);
     }
-    if handshake && headers.contains_key(http::header::CONNECTION) {
-        // Only the upgrade it announces, not the names of fields just removed.
-        headers.insert(
-            http::header::CONNECTION,
-            HeaderValue::from_static("upgrade"),
-        );
+    if !HOP_BY_HOP.any_in(headers) {
+        return;
+    }
+    for name in HOP_BY_HOP.present_in(headers) {
+        let kept = name == http::header::UPGRADE && (handshake || status == 426);
+        if !kept {
+            headers.remove(&name);
+        }
     }
 }
 
