@@ -3,6 +3,37 @@
 use egov_integration::raw_http;
 use egov_integration::{start_estate, Staged, TestGateway};
 
+/// The request headers the legacy site received for a GET with `extra` header lines, as its
+/// echo page lists them (names in lower case, each with its values).
+fn echoed_headers(gw: &TestGateway, extra: &str) -> serde_json::Value {
+    let resp = raw_http::get(gw.addr, "/s/cnie-renewal/__estate/echo", extra);
+    assert_eq!(resp.status, 200, "{}", resp.text());
+    let echo: serde_json::Value = serde_json::from_slice(&resp.body).expect("echo JSON");
+    echo["headers"].clone()
+}
+
+/// Asserts that none of `names` reached the legacy site, sent with value `value`.
+fn none_reaches_the_site(gw: &TestGateway, names: &[&str], value: &str) {
+    let extra: String = names.iter().map(|h| format!("{h}: {value}\r\n")).collect();
+    let headers = echoed_headers(gw, &extra);
+    for h in names {
+        assert!(
+            headers.get(h.to_ascii_lowercase()).is_none(),
+            "{h} reached the site: {headers}"
+        );
+    }
+}
+
+/// A gateway whose `cnie-renewal` is the scripted legacy site at `site`.
+fn in_front_of_site(
+    estate: &egov_estate::RunningEstate,
+    site: std::net::SocketAddr,
+) -> TestGateway {
+    TestGateway::with(estate, |c| {
+        egov_integration::backend_at(c, "cnie-renewal", site.port())
+    })
+}
+
 #[test]
 fn dot_segments_inside_a_service_are_resolved_within_it() {
     let estate = start_estate(None);
@@ -121,20 +152,7 @@ fn client_ip_and_url_override_headers_never_reach_the_legacy_site() {
         "X_Real_IP",
         "X_Request_Id",
     ];
-    let extra: String = spoofed
-        .iter()
-        .map(|h| format!("{h}: 6.6.6.6\r\n"))
-        .collect();
-    let resp = raw_http::get(gw.addr, "/s/cnie-renewal/__estate/echo", &extra);
-    assert_eq!(resp.status, 200);
-    let echo: serde_json::Value = serde_json::from_slice(&resp.body).expect("echo JSON");
-    for h in spoofed {
-        assert!(
-            echo["headers"].get(h.to_ascii_lowercase()).is_none(),
-            "{h} reached the site: {}",
-            echo["headers"]
-        );
-    }
+    none_reaches_the_site(&gw, &spoofed, "6.6.6.6");
 }
 
 /// Found when tried: `Proxy` (httpoxy: CGI's `HTTP_PROXY`, the proxy of the site's own
@@ -180,30 +198,11 @@ fn proxy_identity_proxy_and_baggage_headers_never_reach_the_legacy_site() {
         "X~Citizen~Id",
         "X*Api*Key",
     ];
-    let extra: String = forged.iter().map(|h| format!("{h}: admin\r\n")).collect();
-    let resp = raw_http::get(gw.addr, "/s/cnie-renewal/__estate/echo", &extra);
-    assert_eq!(resp.status, 200);
-    let echo: serde_json::Value = serde_json::from_slice(&resp.body).expect("echo JSON");
-    for h in forged {
-        assert!(
-            echo["headers"].get(h.to_ascii_lowercase()).is_none(),
-            "{h} reached the site: {}",
-            echo["headers"]
-        );
-    }
+    none_reaches_the_site(&gw, &forged, "admin");
     // A name that only begins like a family member's first letters still goes through.
-    let resp = raw_http::get(
-        gw.addr,
-        "/s/cnie-renewal/__estate/echo",
-        "X-Client-Locale: ar\r\nOIDC: x\r\n",
-    );
-    let echo: serde_json::Value = serde_json::from_slice(&resp.body).expect("echo JSON");
-    assert_eq!(
-        echo["headers"]["x-client-locale"][0], "ar",
-        "{}",
-        echo["headers"]
-    );
-    assert_eq!(echo["headers"]["oidc"][0], "x", "{}", echo["headers"]);
+    let headers = echoed_headers(&gw, "X-Client-Locale: ar\r\nOIDC: x\r\n");
+    assert_eq!(headers["x-client-locale"][0], "ar", "{headers}");
+    assert_eq!(headers["oidc"][0], "x", "{headers}");
 }
 
 /// Found when tried: `Transfer-Encoding: gzip, chunked` was read as chunked and the `gzip`
@@ -446,15 +445,7 @@ fn a_legacy_answers_hop_by_hop_headers_stay_on_its_connection() {
           Trailer: X-Checksum\r\nUpgrade: h2c\r\nProxy-Authenticate: Basic realm=x\r\n\
           X-Legacy-Note: kept\r\n\r\nok",
     );
-    let gw = TestGateway::with(&estate, |c| {
-        egov_integration::service_mut(c, "cnie-renewal")
-            .upstream
-            .backends = vec![egov_gateway::config::Backend {
-            host: "127.0.0.1".into(),
-            port: site.port(),
-            weight: 1,
-        }];
-    });
+    let gw = in_front_of_site(&estate, site);
     let resp = raw_http::get(gw.addr, "/s/cnie-renewal/", "");
     assert_eq!(resp.status, 200, "{resp:?}");
     assert_eq!(resp.header("x-legacy-note"), Some("kept"));
@@ -510,15 +501,7 @@ fn an_http10_client_gets_no_interim_answer() {
           HTTP/1.1 200 OK\r\nContent-Type: text/plain\r\nContent-Length: 2\r\n\
           Connection: close\r\n\r\nok",
     );
-    let gw = TestGateway::with(&estate, |c| {
-        egov_integration::service_mut(c, "cnie-renewal")
-            .upstream
-            .backends = vec![egov_gateway::config::Backend {
-            host: "127.0.0.1".into(),
-            port: site.port(),
-            weight: 1,
-        }];
-    });
+    let gw = in_front_of_site(&estate, site);
     let req = format!(
         "GET /s/cnie-renewal/x HTTP/1.0\r\nHost: {}\r\n\r\n",
         gw.addr
@@ -542,28 +525,12 @@ fn a_legacy_204_goes_out_without_a_content_length() {
     let chunked = raw_http::scripted_site(
         b"HTTP/1.1 204 No Content\r\nTransfer-Encoding: chunked\r\nConnection: close\r\n\r\n",
     );
-    let gw = TestGateway::with(&estate, |c| {
-        egov_integration::service_mut(c, "cnie-renewal")
-            .upstream
-            .backends = vec![egov_gateway::config::Backend {
-            host: "127.0.0.1".into(),
-            port: site.port(),
-            weight: 1,
-        }];
-    });
+    let gw = in_front_of_site(&estate, site);
     let resp = raw_http::get(gw.addr, "/s/cnie-renewal/", "");
     assert_eq!(resp.status, 204, "{resp:?}");
     assert_eq!(resp.header("content-length"), None, "{resp:?}");
     // Nor chunks (found when the fix was tried).
-    let gw = TestGateway::with(&estate, |c| {
-        egov_integration::service_mut(c, "cnie-renewal")
-            .upstream
-            .backends = vec![egov_gateway::config::Backend {
-            host: "127.0.0.1".into(),
-            port: chunked.port(),
-            weight: 1,
-        }];
-    });
+    let gw = in_front_of_site(&estate, chunked);
     let resp = raw_http::get(gw.addr, "/s/cnie-renewal/", "");
     assert_eq!(resp.status, 204, "{resp:?}");
     assert_eq!(resp.header("transfer-encoding"), None, "{resp:?}");
@@ -578,15 +545,7 @@ fn a_citizen_gets_one_plain_decimal_content_length() {
         b"HTTP/1.1 200 OK\r\nContent-Type: application/octet-stream\r\n\
           Content-Length: 010\r\nConnection: close\r\n\r\n0123456789",
     );
-    let gw = TestGateway::with(&estate, |c| {
-        egov_integration::service_mut(c, "cnie-renewal")
-            .upstream
-            .backends = vec![egov_gateway::config::Backend {
-            host: "127.0.0.1".into(),
-            port: site.port(),
-            weight: 1,
-        }];
-    });
+    let gw = in_front_of_site(&estate, site);
     let resp = raw_http::get(gw.addr, "/s/cnie-renewal/file.bin", "");
     assert_eq!(resp.status, 200, "{resp:?}");
     assert_eq!(resp.header("content-length"), Some("10"), "{resp:?}");
@@ -604,15 +563,7 @@ fn a_handshakes_answer_keeps_only_its_upgrade() {
           Keep-Alive: timeout=5\r\nProxy-Authenticate: Basic realm=x\r\n\
           Sec-WebSocket-Accept: s3pPLMBiTxaQ9kYGzzhZRbK+xOo=\r\n\r\n",
     );
-    let gw = TestGateway::with(&estate, |c| {
-        egov_integration::service_mut(c, "cnie-renewal")
-            .upstream
-            .backends = vec![egov_gateway::config::Backend {
-            host: "127.0.0.1".into(),
-            port: site.port(),
-            weight: 1,
-        }];
-    });
+    let gw = in_front_of_site(&estate, site);
     let req = format!(
         "GET /s/cnie-renewal/ws HTTP/1.1\r\nHost: {}\r\nUpgrade: websocket\r\n\
          Connection: Upgrade\r\nSec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==\r\n\

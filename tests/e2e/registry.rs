@@ -1116,16 +1116,7 @@ async fn a_hand_edit_of_a_service_file_is_applied_and_recorded() {
 #[tokio::test]
 async fn a_broken_hand_edit_is_reported_and_the_last_good_version_keeps_serving() {
     let e = Estate::start();
-    let readyz = || async {
-        client()
-            .get(format!("http://{}/readyz", e.gateway.admin))
-            .send()
-            .await
-            .expect("readyz")
-            .text()
-            .await
-            .expect("text")
-    };
+    let readyz = || async { e.gateway.readyz().await.1 };
     for (what, broken) in [
         ("not TOML", "id = [\"broken\"\n".to_string()),
         ("TOML that does not validate", {
@@ -1325,14 +1316,7 @@ async fn a_record_that_cannot_be_read_is_reported_and_every_other_change_still_a
             StatusCode::OK,
             "the damaged record's running version serves on"
         );
-        let readyz = egov_integration::client()
-            .get(format!("http://{}/readyz", gw.admin))
-            .send()
-            .await
-            .expect("readyz")
-            .text()
-            .await
-            .expect("text");
+        let (_, readyz) = gw.readyz().await;
         assert!(readyz.contains("cnie-renewal"), "{readyz}");
     }
     // A change to the damaged service says why it cannot be made (a retry would not help).

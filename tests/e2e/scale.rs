@@ -324,12 +324,9 @@ async fn three_instances_on_a_replicated_cluster_act_as_one_and_survive_a_master
     // gateways follow without a restart.
     let browser = Browser::new();
     world.login(&browser, CITIZEN_PAGE, "amina").await;
-    let cookies = browser.cookies_for(&two.url("/")).expect("cookies");
-    let session = cookies
-        .split("; ")
-        .find_map(|c| c.strip_prefix("egov_session="))
-        .expect("a session cookie")
-        .to_string();
+    let session = browser
+        .cookie(&two.url("/"), "egov_session")
+        .expect("a session cookie");
     let cluster = world.cluster.as_mut().expect("a cluster");
     let victim = cluster
         .owner_of(&format!("egov:s:{session}"))

@@ -102,6 +102,14 @@ impl Browser {
             .and_then(|v| v.to_str().ok().map(str::to_string))
     }
 
+    /// The value of the cookie `name` the browser would send to `url`.
+    pub fn cookie(&self, url: &str, name: &str) -> Option<String> {
+        let prefix = format!("{name}=");
+        self.cookies_for(url)?
+            .split("; ")
+            .find_map(|c| c.strip_prefix(prefix.as_str()).map(str::to_string))
+    }
+
     /// `GET url`.
     pub async fn get(&self, url: impl IntoUrl) -> Response {
         let url = url.into_url().unwrap_or_else(|e| panic!("bad URL: {e}"));

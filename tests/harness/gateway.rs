@@ -87,13 +87,18 @@ pub fn service_mut<'a>(config: &'a mut Config, id: &str) -> &'a mut ServiceConfi
         .unwrap_or_else(|| panic!("no service {id} in the repository's configuration"))
 }
 
-/// Points service `id` at a loopback port nothing listens on: its backend is down.
-pub fn backend_down(config: &mut Config, id: &str, port: u16) {
+/// Points service `id` at one backend on a loopback `port` (a site of the test's own).
+pub fn backend_at(config: &mut Config, id: &str, port: u16) {
     service_mut(config, id).upstream.backends = vec![Backend {
         host: "127.0.0.1".into(),
         port,
         weight: 1,
     }];
+}
+
+/// Points service `id` at a loopback port nothing listens on: its backend is down.
+pub fn backend_down(config: &mut Config, id: &str, port: u16) {
+    backend_at(config, id, port);
 }
 
 /// A private copy of the repository's `config/` pointed at an estate: what a test gateway
@@ -297,6 +302,17 @@ impl TestGateway {
     /// [`own_origins`]).
     pub fn origin_url(&self, service: &str, path: &str) -> String {
         format!("http://{service}.localhost:{}{path}", self.addr.port())
+    }
+
+    /// What `/readyz` on the admin listener answers: its status and text.
+    pub async fn readyz(&self) -> (u16, String) {
+        let answer = crate::client()
+            .get(format!("http://{}/readyz", self.admin))
+            .send()
+            .await
+            .expect("the admin listener answers");
+        let status = answer.status().as_u16();
+        (status, answer.text().await.expect("the readiness is text"))
     }
 
     /// The `/metrics` page once it contains every one of `lines` (or after 5 s, for the
