@@ -25,8 +25,14 @@ pub struct Generations {
 }
 
 #[derive(Debug, thiserror::Error)]
-#[error("the shared state is unavailable: {0}")]
+#[error("{0}")]
 pub struct PurgeError(String);
+
+impl From<crate::kv::KvError> for PurgeError {
+    fn from(e: crate::kv::KvError) -> Self {
+        PurgeError(format!("the shared state is unavailable: {e}"))
+    }
+}
 
 fn parse_hex(s: &str) -> Option<HashBinary> {
     let mut out = [0u8; 16];
@@ -67,13 +73,12 @@ impl Generations {
     /// shared or this instance's generation if that is higher (clocks a little apart).
     pub async fn purge_service(&self, service: &str) -> Result<u64, PurgeError> {
         let key = self.kv.key("rc:gen", service);
-        let unavailable = |e: crate::kv::KvError| PurgeError(e.to_string());
         // Compare-and-set, so that of two purges at once neither lowers what the other
         // stored (a later purge reading the lower value could then fall below what an
         // instance holds).
         let mut attempts = 0;
         let generation = loop {
-            let current = self.kv.get(&key).await.map_err(unavailable)?;
+            let current = self.kv.get(&key).await?;
             let shared = current
                 .as_deref()
                 .and_then(|raw| std::str::from_utf8(raw).ok()?.trim().parse::<u64>().ok())
@@ -87,15 +92,16 @@ impl Generations {
             let stored = self
                 .kv
                 .compare_and_set(&key, current.as_deref(), generation.to_string().as_bytes())
-                .await
-                .map_err(unavailable)?;
+                .await?;
             attempts += 1;
             if stored {
                 break generation;
             }
             if attempts == 5 {
                 return Err(PurgeError(
-                    "other purges of this service kept landing first; try again".into(),
+                    "other purges of this service kept landing first; nothing was purged by \
+                     this one, try again"
+                        .into(),
                 ));
             }
         };
@@ -122,8 +128,7 @@ impl Generations {
         let channel = self.kv.channel("rc:purged");
         self.kv
             .publish(&channel, &format!("url {}", hex::encode(hash)))
-            .await
-            .map_err(|e| PurgeError(e.to_string()))?;
+            .await?;
         Ok(found)
     }
 
