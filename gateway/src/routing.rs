@@ -195,7 +195,7 @@ pub(crate) fn with_query(mut location: String, query: Option<&str>) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::testing::snapshot_on_origins;
+    use crate::registry::fixtures::snapshot_on_origins;
 
     fn a_service(snap: &Snapshot) -> (String, String, String) {
         let s = &snap.services()[0];

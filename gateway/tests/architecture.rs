@@ -77,7 +77,7 @@ fn imports() -> BTreeMap<String, BTreeSet<String>> {
             .to_string_lossy()
             .trim_end_matches(".rs")
             .to_string();
-        if first == "main" || first == "lib" || first == "testing" {
+        if first == "main" || first == "lib" {
             continue;
         }
         let text = std::fs::read_to_string(&file).expect("readable");

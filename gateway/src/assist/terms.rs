@@ -100,7 +100,7 @@ mod tests {
     use super::*;
 
     fn catalog() -> Vec<ServiceConfig> {
-        crate::testing::config_without_secrets().services
+        crate::config::fixtures::config_without_secrets().services
     }
 
     #[test]

@@ -167,7 +167,9 @@ mod tests {
     use crate::config::{Access, ServiceCache};
 
     fn policy(edit: impl FnOnce(&mut ServiceCache)) -> Policy {
-        let mut svc = crate::testing::config_without_secrets().services.remove(0);
+        let mut svc = crate::config::fixtures::config_without_secrets()
+            .services
+            .remove(0);
         svc.access = Access::Public;
         svc.cache = ServiceCache {
             enabled: true,

@@ -197,7 +197,9 @@ mod tests {
 
     /// A service of the repository's configuration with `access` and the cache `edit` makes.
     fn service(access: Access, edit: impl FnOnce(&mut ServiceCache)) -> ServiceConfig {
-        let mut svc = crate::testing::config_without_secrets().services.remove(0);
+        let mut svc = crate::config::fixtures::config_without_secrets()
+            .services
+            .remove(0);
         svc.access = access;
         svc.cache = ServiceCache {
             enabled: true,

@@ -9,6 +9,8 @@
 
 mod error;
 mod fields;
+#[cfg(test)]
+pub mod fixtures;
 mod gateway;
 mod load;
 mod ministries;

@@ -48,7 +48,7 @@ mod tests {
 
     fn ctx() -> RequestCtx {
         RequestCtx {
-            snapshot: Some(crate::testing::snapshot()),
+            snapshot: Some(crate::registry::fixtures::snapshot()),
             ..RequestCtx::default()
         }
     }

@@ -93,7 +93,7 @@ mod tests {
     use crate::testing::{request, telemetry};
 
     fn stage() -> Identify {
-        let snap = crate::testing::snapshot();
+        let snap = crate::registry::fixtures::snapshot();
         let registry = Arc::new(Registry::new(
             Arc::try_unwrap(snap).unwrap_or_else(|_| panic!("one owner")),
         ));

@@ -88,12 +88,17 @@ mod tests {
 
     fn stage() -> Local {
         let p = parts();
-        Local::new(p.portal(), p.sso, p.assist, p.telemetry)
+        Local::new(
+            crate::portal::fixtures::portal(&p),
+            p.sso,
+            p.assist,
+            p.telemetry,
+        )
     }
 
     fn ctx(local: Option<LocalRoute>) -> RequestCtx {
         RequestCtx {
-            snapshot: Some(crate::testing::snapshot()),
+            snapshot: Some(crate::registry::fixtures::snapshot()),
             local,
             ..RequestCtx::default()
         }

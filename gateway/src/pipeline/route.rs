@@ -117,7 +117,7 @@ mod tests {
 
     fn ctx() -> RequestCtx {
         RequestCtx {
-            snapshot: Some(crate::testing::snapshot()),
+            snapshot: Some(crate::registry::fixtures::snapshot()),
             ..RequestCtx::default()
         }
     }
@@ -132,7 +132,9 @@ mod tests {
     }
 
     fn a_service() -> String {
-        crate::testing::snapshot().services()[0].id().to_string()
+        crate::registry::fixtures::snapshot().services()[0]
+            .id()
+            .to_string()
     }
 
     #[tokio::test]

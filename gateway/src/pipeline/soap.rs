@@ -109,7 +109,7 @@ mod tests {
 
     #[test]
     fn the_operation_is_read_under_the_services_backend_path() {
-        let snap = crate::testing::snapshot();
+        let snap = crate::registry::fixtures::snapshot();
         let service = &snap.services()[0];
         let base = service.upstream.base_path.trim_end_matches('/');
         let uri: http::Uri = format!("{base}/api/soap/GetStatus").parse().expect("uri");

@@ -49,8 +49,8 @@ mod tests {
     /// portal strip.
     fn stage_and_ctx(with_strip: bool) -> (StripStage, RequestCtx) {
         let p = parts();
-        let stage = StripStage::new(p.portal(), Arc::clone(&p.sso));
-        let snap = crate::testing::snapshot();
+        let stage = StripStage::new(crate::portal::fixtures::portal(&p), Arc::clone(&p.sso));
+        let snap = crate::registry::fixtures::snapshot();
         // The shipped catalog shows the strip on onee-electricity-bill, not on most.
         let service = snap
             .services()

@@ -57,7 +57,9 @@ mod tests {
     use super::*;
 
     fn portal() -> PortalInfo {
-        let mut p = crate::testing::config_without_secrets().gateway.portal;
+        let mut p = crate::config::fixtures::config_without_secrets()
+            .gateway
+            .portal;
         p.public_url.https = true;
         p.public_url.host = "portail.gov.ma".into();
         p.public_url.authority = "portail.gov.ma".into();
@@ -68,7 +70,9 @@ mod tests {
     /// The demo's portal is on a loopback address: its pages may be opened as `localhost`.
     #[test]
     fn a_portal_on_a_loopback_address_takes_the_loopback_names_at_its_port_only() {
-        let mut p = crate::testing::config_without_secrets().gateway.portal;
+        let mut p = crate::config::fixtures::config_without_secrets()
+            .gateway
+            .portal;
         p.public_url.https = false;
         p.public_url.host = "127.0.0.1".into();
         p.public_url.authority = "127.0.0.1:8080".into();

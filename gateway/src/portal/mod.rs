@@ -505,4 +505,25 @@ fn page_response(status: StatusCode, body: Bytes, lang: Lang) -> LocalResponse {
 }
 
 #[cfg(test)]
+pub mod fixtures {
+    //! A portal for the unit tests of every room, over the shared test parts.
+
+    use super::{feedback::FeedbackLog, Portal, PortalDeps};
+    use crate::kv::MemoryKv;
+    use crate::testing::Parts;
+    use std::sync::Arc;
+
+    /// The portal over `parts`, keeping feedback in memory.
+    pub fn portal(parts: &Parts) -> Arc<Portal> {
+        Arc::new(Portal::new(PortalDeps {
+            sso: Arc::clone(&parts.sso),
+            assist: Arc::clone(&parts.assist),
+            telemetry: Arc::clone(&parts.telemetry),
+            feedback: Arc::new(FeedbackLog::Shared(Arc::new(MemoryKv::default()))),
+            https: false,
+        }))
+    }
+}
+
+#[cfg(test)]
 mod tests;

@@ -67,7 +67,7 @@ mod tests {
 
     #[test]
     fn the_strip_names_the_service_in_the_citizen_s_language_and_never_the_citizen() {
-        let snap = crate::testing::snapshot();
+        let snap = crate::registry::fixtures::snapshot();
         let s = &snap.services()[0];
         let html = render(&snap, s, Lang::Fr, true);
         assert!(html.contains(&*escape(&s.config.names.fr)), "{html}");

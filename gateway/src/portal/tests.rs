@@ -2,7 +2,7 @@ use super::*;
 use crate::testing::{parts, request};
 
 fn portal() -> Arc<Portal> {
-    parts().portal()
+    crate::portal::fixtures::portal(&parts())
 }
 
 async fn get(portal: &Portal, snap: &Arc<Snapshot>, raw: &str) -> LocalResponse {
@@ -29,7 +29,7 @@ fn header(r: &LocalResponse, name: http::HeaderName) -> Option<&str> {
 
 #[tokio::test]
 async fn the_home_page_is_arabic_right_to_left_by_default() {
-    let snap = crate::testing::snapshot();
+    let snap = crate::registry::fixtures::snapshot();
     let r = get(&portal(), &snap, "GET / HTTP/1.1\r\nHost: x\r\n\r\n").await;
     assert_eq!(r.status, StatusCode::OK);
     let html = body(&r);
@@ -42,7 +42,7 @@ async fn the_home_page_is_arabic_right_to_left_by_default() {
 
 #[tokio::test]
 async fn every_language_has_its_lang_and_dir() {
-    let snap = crate::testing::snapshot();
+    let snap = crate::registry::fixtures::snapshot();
     let portal = portal();
     for (code, dir) in [("ar", "rtl"), ("zgh", "ltr"), ("fr", "ltr"), ("en", "ltr")] {
         let r = get(
@@ -61,7 +61,7 @@ async fn every_language_has_its_lang_and_dir() {
 
 #[tokio::test]
 async fn an_amazigh_page_marks_the_arabic_fallback_of_an_untranslated_name() {
-    let snap = crate::testing::snapshot();
+    let snap = crate::registry::fixtures::snapshot();
     let id = snap.services()[0].config.id.clone();
     assert!(snap.services()[0].config.names.zgh.is_none());
     let r = get(
@@ -83,7 +83,7 @@ async fn an_amazigh_page_marks_the_arabic_fallback_of_an_untranslated_name() {
 
 #[tokio::test]
 async fn a_service_page_says_who_runs_it_who_may_use_it_and_how_to_start() {
-    let snap = crate::testing::snapshot();
+    let snap = crate::registry::fixtures::snapshot();
     let s = &snap.services()[0];
     let r = get(
         &portal(),
@@ -107,7 +107,7 @@ async fn a_service_page_says_who_runs_it_who_may_use_it_and_how_to_start() {
 
 #[tokio::test]
 async fn unknown_services_and_categories_are_404() {
-    let snap = crate::testing::snapshot();
+    let snap = crate::registry::fixtures::snapshot();
     let portal = portal();
     for path in [
         "/services/nope",
@@ -127,14 +127,14 @@ async fn unknown_services_and_categories_are_404() {
 
 #[tokio::test]
 async fn pages_are_rendered_once_per_snapshot_and_language() {
-    let snap = crate::testing::snapshot();
+    let snap = crate::registry::fixtures::snapshot();
     let portal = portal();
     let first = portal.split_page(&snap, Key::Home, Lang::Fr).expect("page");
     let again = portal.split_page(&snap, Key::Home, Lang::Fr).expect("page");
     assert!(Arc::ptr_eq(&first, &again), "shared, not rendered twice");
     let arabic = portal.split_page(&snap, Key::Home, Lang::Ar).expect("page");
     assert!(!Arc::ptr_eq(&first, &arabic));
-    let swapped = crate::testing::snapshot();
+    let swapped = crate::registry::fixtures::snapshot();
     let after = portal
         .split_page(&swapped, Key::Home, Lang::Fr)
         .expect("page");
@@ -146,7 +146,7 @@ async fn pages_are_rendered_once_per_snapshot_and_language() {
 
 #[tokio::test]
 async fn only_get_and_head_reach_a_page_and_only_post_the_feedback() {
-    let snap = crate::testing::snapshot();
+    let snap = crate::registry::fixtures::snapshot();
     let portal = portal();
     let r = get(&portal, &snap, "DELETE / HTTP/1.1\r\nHost: x\r\n\r\n").await;
     assert_eq!(r.status, StatusCode::METHOD_NOT_ALLOWED);
@@ -158,7 +158,7 @@ async fn only_get_and_head_reach_a_page_and_only_post_the_feedback() {
 
 #[tokio::test]
 async fn the_language_switcher_sets_a_cookie_and_goes_back_only_to_a_portal_path() {
-    let snap = crate::testing::snapshot();
+    let snap = crate::registry::fixtures::snapshot();
     let portal = portal();
     let r = get(
         &portal,
@@ -193,7 +193,7 @@ async fn the_language_switcher_sets_a_cookie_and_goes_back_only_to_a_portal_path
 
 #[tokio::test]
 async fn the_search_box_answers_with_the_routed_service_and_a_not_what_i_meant_form() {
-    let snap = crate::testing::snapshot();
+    let snap = crate::registry::fixtures::snapshot();
     let s = &snap.services()[0];
     let q: String = percent_encoding::utf8_percent_encode(
         &s.config.names.fr,
@@ -222,7 +222,7 @@ async fn the_search_box_answers_with_the_routed_service_and_a_not_what_i_meant_f
 
 #[tokio::test]
 async fn a_search_for_nothing_asks_again_and_markup_in_the_query_stays_text() {
-    let snap = crate::testing::snapshot();
+    let snap = crate::registry::fixtures::snapshot();
     let portal = portal();
     let r = get(
         &portal,
@@ -261,7 +261,7 @@ async fn post_feedback(
 
 #[tokio::test]
 async fn feedback_is_kept_redacted_without_session_or_address() {
-    let snap = crate::testing::snapshot();
+    let snap = crate::registry::fixtures::snapshot();
     let portal = portal();
     let (a, b) = (&snap.services()[0].config.id, &snap.services()[1].config.id);
     // A query the router could have sent to `a` (its own keyword).
@@ -291,7 +291,7 @@ async fn feedback_is_kept_redacted_without_session_or_address() {
 #[tokio::test]
 async fn feedback_naming_no_service_is_refused_and_not_kept() {
     // Feedback from another site is refused before it reaches the portal (cross_site).
-    let snap = crate::testing::snapshot();
+    let snap = crate::registry::fixtures::snapshot();
     let portal = portal();
     let (a, b) = (&snap.services()[0].config.id, &snap.services()[1].config.id);
     for bad in [
@@ -313,7 +313,7 @@ async fn feedback_naming_no_service_is_refused_and_not_kept() {
 
 #[tokio::test]
 async fn feedback_shaped_like_a_directive_is_not_kept() {
-    let snap = crate::testing::snapshot();
+    let snap = crate::registry::fixtures::snapshot();
     let portal = portal();
     let b = &snap.services()[1].config.id;
     let form = format!(
@@ -331,7 +331,7 @@ async fn feedback_shaped_like_a_directive_is_not_kept() {
 
 #[tokio::test]
 async fn a_hostile_service_name_is_text_on_every_page_and_in_the_strip() {
-    let mut config = crate::testing::config_without_secrets();
+    let mut config = crate::config::fixtures::config_without_secrets();
     config.services[0].names.fr = "<script>alert(1)</script>".into();
     config.services[0].descriptions.fr = "\"><img src=x onerror=alert(1)>".into();
     let snap = Arc::new(
@@ -364,7 +364,7 @@ async fn a_hostile_service_name_is_text_on_every_page_and_in_the_strip() {
 #[test]
 fn every_template_renders_in_every_language() {
     let pages = Pages::new().expect("templates");
-    let snap = crate::testing::snapshot();
+    let snap = crate::registry::fixtures::snapshot();
     let s = &snap.services()[0];
     for lang in Lang::ALL {
         pages.home(&snap, lang, &[]).expect("home");
@@ -394,7 +394,7 @@ fn every_template_renders_in_every_language() {
 #[test]
 fn most_used_counts_answers_citizens_got_not_requests() {
     use crate::telemetry::status::ServiceStatus;
-    let snap = crate::testing::snapshot();
+    let snap = crate::registry::fixtures::snapshot();
     let (flooded, used) = (&snap.services()[0].config.id, &snap.services()[1].config.id);
     let line = |id: &str, requests: u64, served: u64| ServiceStatus {
         service: id.to_string(),
@@ -429,7 +429,7 @@ fn most_used_counts_answers_citizens_got_not_requests() {
 /// electricity bill" sent to the criminal record), and the ministry's feedback showed it.
 #[tokio::test]
 async fn feedback_naming_a_service_the_router_could_not_have_chosen_is_not_kept() {
-    let snap = crate::testing::snapshot();
+    let snap = crate::registry::fixtures::snapshot();
     let portal = portal();
     let (a, b) = (&snap.services()[0].config.id, &snap.services()[1].config.id);
     let form = format!("q=how+to+pay+my+electricity+bill&routed={a}&chosen={b}");

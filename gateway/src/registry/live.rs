@@ -568,7 +568,7 @@ mod reload_tests {
 
     #[test]
     fn rates_reload_but_where_they_are_counted_needs_a_restart() {
-        let running = crate::testing::config_without_secrets().gateway;
+        let running = crate::config::fixtures::config_without_secrets().gateway;
         let mut loaded = running.clone();
         loaded.limits.rate.per_ip = Some(Rate {
             count: 10,

@@ -8,6 +8,8 @@
 //! flight keep the snapshot they started with. Where services are kept is [`store`]'s.
 
 pub mod address;
+#[cfg(test)]
+pub mod fixtures;
 pub mod live;
 pub mod reload;
 mod service;

@@ -158,7 +158,7 @@ pub fn is_connect_failure(etype: &ErrorType) -> bool {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::testing::snapshot;
+    use crate::registry::fixtures::snapshot;
 
     fn two_backend_service() -> std::sync::Arc<Service> {
         let mut config = crate::testing::config_without_secrets();
