@@ -225,6 +225,45 @@ pub fn strip_base<'a>(prefix: &str, path: &'a str) -> Option<&'a str> {
     }
 }
 
+/// Whether some legacy server would serve `path` from `prefix` or below it. Legacy servers
+/// read paths loosely: IIS ignores case, Tomcat drops a segment's `;` parameters and merges
+/// `//`, and every server decodes percent escapes. So a path that differs from `prefix` only
+/// in those ways (`/WS`, `/ws;jsessionid=1`, `//ws/`, `/w%73`) is under it here too, which is
+/// what a rule that keeps citizens *away* from a legacy path must check.
+pub fn reaches_under(prefix: &str, path: &str) -> bool {
+    let mut wanted = prefix.split('/').filter(|s| !s.is_empty());
+    let mut given = path.split('/').filter(|s| !s.is_empty());
+    wanted.all(|want| {
+        given.next().is_some_and(|seg| {
+            let seg = seg.split(';').next().unwrap_or_default();
+            segment_is(seg.as_bytes(), want.as_bytes())
+        })
+    })
+}
+
+/// Whether the percent-decoded `seg` equals `want`, ignoring ASCII case.
+fn segment_is(seg: &[u8], want: &[u8]) -> bool {
+    let mut i = 0;
+    let mut wanted = want.iter();
+    while i < seg.len() {
+        let mut b = seg[i];
+        if b == b'%' {
+            if let (Some(hi), Some(lo)) = (
+                seg.get(i + 1).and_then(|&h| hex(h)),
+                seg.get(i + 2).and_then(|&l| hex(l)),
+            ) {
+                b = hi * 16 + lo;
+                i += 2;
+            }
+        }
+        if !wanted.next().is_some_and(|w| w.eq_ignore_ascii_case(&b)) {
+            return false;
+        }
+        i += 1;
+    }
+    wanted.next().is_none()
+}
+
 /// Where a legacy URL now lives on the portal: one entry per (legacy host, legacy path).
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct LegacyMount<T> {
@@ -414,5 +453,25 @@ mod tests {
         let (mount, rest) = m.resolve("www.tax.gov.ma", "/other").expect("mounted");
         assert_eq!((mount.target, rest), ("home", "/other"));
         assert!(m.resolve("www.other.ma", "/").is_none());
+    }
+
+    #[test]
+    fn a_path_is_under_a_prefix_however_loosely_a_legacy_server_reads_it() {
+        for path in [
+            "/base/ws",
+            "/base/ws/",
+            "/base/ws/GetStatus",
+            "/BASE/WS",
+            "/base/ws;jsessionid=1",
+            "//base//ws",
+            "/base/w%73",
+            "/base/%57S",
+        ] {
+            assert!(reaches_under("/base/ws", path), "{path}");
+        }
+        for path in ["/base/wsdl", "/base/w", "/base", "/other/ws", "/base/ws%2"] {
+            assert!(!reaches_under("/base/ws", path), "{path}");
+        }
+        assert!(reaches_under("/", "/anything"));
     }
 }

@@ -10,6 +10,8 @@
 use crate::charset::{charset_from_content_type, declared_in_document, Encoding};
 use quick_xml::events::Event;
 use quick_xml::Reader;
+use serde::de::{Deserialize, Deserializer, MapAccess, Visitor};
+use serde_json::value::RawValue;
 use serde_json::{Map, Value};
 use std::borrow::Cow;
 
@@ -46,6 +48,10 @@ impl SoapOperation {
 pub enum SoapError {
     #[error("the request must be a JSON object")]
     NotAnObject,
+    #[error("the request is not JSON: {0}")]
+    InvalidJson(String),
+    #[error("field {0:?} is given twice")]
+    DuplicateField(String),
     #[error("unknown field {0:?}")]
     UnknownField(String),
     #[error("missing field {0:?}")]
@@ -87,17 +93,36 @@ fn escape_into(out: &mut String, text: &str) -> Option<()> {
     Some(())
 }
 
-/// The SOAP 1.1 request envelope for calling `op` with the JSON object `args`, whose keys
-/// must be exactly the operation's declared fields, with string, number or boolean values.
-pub fn json_to_envelope(op: &SoapOperation, args: &Value) -> Result<String, SoapError> {
-    let obj = args.as_object().ok_or(SoapError::NotAnObject)?;
+/// The SOAP 1.1 request envelope for calling `op` with the JSON object in `json` (a request
+/// body), whose keys must be exactly the operation's declared fields, each once, with
+/// string, number or boolean values.
+///
+/// A number goes to the service as the caller wrote it: parsed into a float first, a
+/// 24-digit account number would arrive with other digits, and `1e2` as `100.0`.
+pub fn json_to_envelope(op: &SoapOperation, json: &[u8]) -> Result<String, SoapError> {
+    // RFC 8259 section 8.1: a parser may ignore a byte order mark, and some clients send one.
+    let json = json.strip_prefix(b"\xEF\xBB\xBF").unwrap_or(json);
+    let fields: Fields<'_> = match json.iter().find(|b| !b.is_ascii_whitespace()) {
+        Some(b'{') => serde_json::from_slice(json).map_err(invalid_json)?,
+        _ => {
+            return Err(match serde_json::from_slice::<Value>(json) {
+                Ok(_) => SoapError::NotAnObject,
+                Err(e) => invalid_json(e),
+            })
+        }
+    };
     for name in std::iter::once(&op.name).chain(&op.request_fields) {
         if !valid_name(name) {
             return Err(SoapError::InvalidName(name.clone()));
         }
     }
-    if let Some(unknown) = obj.keys().find(|k| !op.request_fields.contains(k)) {
-        return Err(SoapError::UnknownField(unknown.clone()));
+    for (i, (key, _)) in fields.0.iter().enumerate() {
+        if !op.request_fields.iter().any(|f| f == key) {
+            return Err(SoapError::UnknownField(key.to_string()));
+        }
+        if fields.0[..i].iter().any(|(k, _)| k == key) {
+            return Err(SoapError::DuplicateField(key.to_string()));
+        }
     }
     let mut out = String::with_capacity(256);
     out.push_str(r#"<?xml version="1.0" encoding="utf-8"?>"#);
@@ -110,15 +135,12 @@ pub fn json_to_envelope(op: &SoapOperation, args: &Value) -> Result<String, Soap
         .ok_or_else(|| SoapError::InvalidName(op.namespace.clone()))?;
     out.push_str(r#"">"#);
     for field in &op.request_fields {
-        let value = obj
-            .get(field)
+        let (_, raw) = fields
+            .0
+            .iter()
+            .find(|(k, _)| k == field)
             .ok_or_else(|| SoapError::MissingField(field.clone()))?;
-        let text: Cow<'_, str> = match value {
-            Value::String(s) => Cow::Borrowed(s),
-            Value::Number(n) => Cow::Owned(n.to_string()),
-            Value::Bool(b) => Cow::Borrowed(if *b { "true" } else { "false" }),
-            _ => return Err(SoapError::InvalidValue(field.clone())),
-        };
+        let text = scalar_text(raw).ok_or_else(|| SoapError::InvalidValue(field.clone()))?;
         out.push('<');
         out.push_str(field);
         out.push('>');
@@ -133,9 +155,51 @@ pub fn json_to_envelope(op: &SoapOperation, args: &Value) -> Result<String, Soap
     Ok(out)
 }
 
-/// One element being read: its local name, children so far, and text.
+fn invalid_json(e: serde_json::Error) -> SoapError {
+    SoapError::InvalidJson(e.to_string())
+}
+
+/// A JSON object's members in the order written, duplicates kept (a map would keep only one
+/// of them, silently), each value as its JSON text.
+struct Fields<'a>(Vec<(Cow<'a, str>, &'a RawValue)>);
+
+impl<'de> Deserialize<'de> for Fields<'de> {
+    fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        struct Members;
+        impl<'de> Visitor<'de> for Members {
+            type Value = Fields<'de>;
+            fn expecting(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+                f.write_str("a JSON object")
+            }
+            fn visit_map<A: MapAccess<'de>>(self, mut map: A) -> Result<Fields<'de>, A::Error> {
+                let mut out = Vec::new();
+                while let Some(key) = map.next_key::<Cow<'de, str>>()? {
+                    out.push((key, map.next_value::<&'de RawValue>()?));
+                }
+                Ok(Fields(out))
+            }
+        }
+        d.deserialize_map(Members)
+    }
+}
+
+/// The text of a string, number or boolean as the service gets it: a string unescaped, a
+/// number exactly as written.
+fn scalar_text(raw: &RawValue) -> Option<Cow<'_, str>> {
+    let text = raw.get().trim();
+    match text.as_bytes().first()? {
+        b'"' => serde_json::from_str::<String>(text).ok().map(Cow::Owned),
+        b'-' | b'0'..=b'9' => Some(Cow::Borrowed(text)),
+        b't' | b'f' => Some(Cow::Borrowed(text)),
+        _ => None,
+    }
+}
+
+/// One element being read: its local name, attributes, children so far, and text.
 struct Frame {
     name: String,
+    /// Its own attributes (`@name`), without the namespace machinery (`xmlns`, `xsi:*`...).
+    attributes: Map<String, Value>,
     children: Map<String, Value>,
     text: String,
     has_children: bool,
@@ -143,14 +207,26 @@ struct Frame {
 }
 
 impl Frame {
+    /// An element with only text is that text, and one with `xsi:nil` is null. Otherwise it
+    /// is an object of its attributes (`@name`), its children, and its text (`#text`) when
+    /// it has more than whitespace besides them, so that nothing the service said is lost.
     fn into_value(self) -> Value {
-        if self.has_children {
-            Value::Object(self.children)
-        } else if self.nil {
-            Value::Null
-        } else {
-            Value::String(self.text)
+        if self.nil {
+            return Value::Null;
         }
+        if !self.has_children && self.attributes.is_empty() {
+            return Value::String(self.text);
+        }
+        self.into_object()
+    }
+
+    fn into_object(self) -> Value {
+        let mut out = self.attributes;
+        out.extend(self.children);
+        if !self.text.trim().is_empty() {
+            out.insert("#text".into(), Value::String(self.text));
+        }
+        Value::Object(out)
     }
 }
 
@@ -204,8 +280,9 @@ fn xml_declared_encoding(xml: &[u8]) -> Option<&'static Encoding> {
 }
 
 /// The JSON form of a SOAP response: the children of the element inside `Body` (repeated
-/// elements as arrays, nested ones as objects, text as strings, `xsi:nil` as null). A
-/// `Fault` becomes [`SoapError::Fault`].
+/// elements as arrays, nested ones as objects, text as strings, `xsi:nil` as null,
+/// attributes as `@name`, text beside children or attributes as `#text`). A `Fault`
+/// anywhere in the `Body` becomes [`SoapError::Fault`].
 ///
 /// Without the response's `Content-Type`; prefer [`envelope_to_json_with_content_type`],
 /// whose `charset` decides the decoding when there is no byte order mark.
@@ -230,6 +307,7 @@ pub fn envelope_to_json_with_content_type(
     reader.config_mut().expand_empty_elements = true;
     let mut stack: Vec<Frame> = Vec::new();
     let mut saw_body = false;
+    let mut payload: Option<Value> = None;
     loop {
         match reader.read_event().map_err(malformed)? {
             Event::Start(e) => {
@@ -242,11 +320,19 @@ pub fn envelope_to_json_with_content_type(
                     .map_err(malformed)?
                     .to_string();
                 let mut nil = false;
+                let mut attributes = Map::new();
                 for attr in e.attributes() {
                     let attr = attr.map_err(malformed)?;
-                    if attr.key.local_name().as_ref() == b"nil" {
+                    let key = attr.key;
+                    if key.local_name().as_ref() == b"nil" {
                         let v = attr.unescape_value().map_err(malformed)?;
                         nil = matches!(v.trim(), "true" | "1");
+                    } else if key.prefix().is_none() && key.as_ref() != b"xmlns" {
+                        // Prefixed attributes are the namespaces' machinery (`xmlns:*`,
+                        // `xsi:type`, `soapenc:arrayType`), not the service's data.
+                        let name = std::str::from_utf8(key.as_ref()).map_err(malformed)?;
+                        let value = attr.unescape_value().map_err(malformed)?;
+                        attributes.insert(format!("@{name}"), Value::String(value.into_owned()));
                     }
                 }
                 if stack.is_empty() && name != "Envelope" {
@@ -257,6 +343,7 @@ pub fn envelope_to_json_with_content_type(
                 saw_body |= stack.len() == 1 && name == "Body";
                 stack.push(Frame {
                     name,
+                    attributes,
                     children: Map::new(),
                     text: String::new(),
                     has_children: false,
@@ -279,7 +366,13 @@ pub fn envelope_to_json_with_content_type(
                     .pop()
                     .ok_or_else(|| SoapError::Malformed("unbalanced end tag".into()))?;
                 if stack.len() == 2 && stack[1].name == "Body" {
-                    return payload_to_json(frame);
+                    // A fault may be any entry of the Body (SOAP 1.1 section 4.4), not only
+                    // the first; the first other entry is the answer.
+                    if frame.name == "Fault" {
+                        return Err(fault(&frame.children));
+                    }
+                    payload.get_or_insert(frame.into_object());
+                    continue;
                 }
                 if let Some(parent) = stack.last_mut() {
                     parent.has_children = true;
@@ -294,18 +387,11 @@ pub fn envelope_to_json_with_content_type(
         }
     }
     if saw_body {
-        // An empty Body: a one-way operation's answer.
-        Ok(Value::Object(Map::new()))
+        // An empty Body is a one-way operation's answer.
+        Ok(payload.unwrap_or_else(|| Value::Object(Map::new())))
     } else {
         Err(SoapError::Malformed("no SOAP Body".into()))
     }
-}
-
-fn payload_to_json(frame: Frame) -> Result<Value, SoapError> {
-    if frame.name == "Fault" {
-        return Err(fault(&frame.children));
-    }
-    Ok(Value::Object(frame.children))
 }
 
 /// The code and message of a SOAP 1.1 fault (`faultcode`, `faultstring`), or of a SOAP 1.2

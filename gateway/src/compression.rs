@@ -3,7 +3,8 @@
 //!
 //! - **On** for a proxied request whose client accepts an encoding (every browser does):
 //!   legacy sites rarely compress, and pages the adapters rewrite are asked for uncompressed.
-//! - **Off again** for an answer whose `Content-Length` says it is under [`MIN_BYTES`], as
+//! - **Off again** for an answer compression would break ([`must_stay_as_sent`]: events,
+//!   ranges, `no-transform`), and for one whose `Content-Length` says it is under [`MIN_BYTES`], as
 //!   Traefik (`minResponseBodyBytes`, 1024) and CloudFront (1,000 bytes) do: such an answer
 //!   and its headers fit in one packet either way, so compressing it saves the citizen no
 //!   round trip, costs the gateway a compressor per request (measured: 39 % fewer answers a
@@ -63,12 +64,37 @@ fn is_zero_qvalue(v: &[u8]) -> bool {
     v.first() == Some(&b'0') && v.iter().all(|&b| b == b'0' || b == b'.')
 }
 
-/// On the answer's header, before it is written: compression off for an answer known to be
-/// smaller than [`MIN_BYTES`].
-pub fn skip_if_small(session: &mut Session, answer: &ResponseHeader) {
-    if is_small(answer) {
+/// On the answer's header, before it is written: compression off for an answer it would
+/// not help ([`is_small`]) or would harm ([`must_stay_as_sent`]).
+pub fn decline_where_unfit(session: &mut Session, answer: &ResponseHeader) {
+    if is_small(answer) || must_stay_as_sent(answer) {
         set_level(session, 0);
     }
+}
+
+/// Answers compression would break:
+/// - server-sent events (`text/event-stream`): the compressor holds each small event until
+///   it has a block's worth, so a browser's `EventSource` saw none (found when tried; Traefik
+///   leaves this type alone by default);
+/// - a `206`: its `Content-Range` counts the uncompressed bytes (nginx compresses only 200,
+///   403 and 404);
+/// - `Cache-Control: no-transform`, which a proxy must honour (RFC 9110 §7.7).
+fn must_stay_as_sent(answer: &ResponseHeader) -> bool {
+    if answer.status == http::StatusCode::PARTIAL_CONTENT {
+        return true;
+    }
+    let event_stream = answer
+        .headers
+        .get(http::header::CONTENT_TYPE)
+        .and_then(|v| v.as_bytes().split(|&b| b == b';').next())
+        .is_some_and(|t| t.trim_ascii().eq_ignore_ascii_case(b"text/event-stream"));
+    event_stream
+        || answer
+            .headers
+            .get_all(http::header::CACHE_CONTROL)
+            .iter()
+            .flat_map(|v| v.as_bytes().split(|&b| b == b','))
+            .any(|d| d.trim_ascii().eq_ignore_ascii_case(b"no-transform"))
 }
 
 fn is_small(answer: &ResponseHeader) -> bool {
@@ -171,6 +197,22 @@ mod tests {
         // is readable: `crate::content_length`).
         assert!(!is_small(&answer(None)));
         assert!(!is_small(&answer(Some("12, 12"))));
+    }
+
+    #[test]
+    fn events_ranges_and_no_transform_answers_stay_as_the_site_sent_them() {
+        let with = |status: u16, name: http::HeaderName, value: &str| {
+            let mut r = ResponseHeader::build(status, None).unwrap();
+            r.insert_header(name, value).unwrap();
+            must_stay_as_sent(&r)
+        };
+        use http::header::{CACHE_CONTROL, CONTENT_RANGE, CONTENT_TYPE};
+        assert!(with(200, CONTENT_TYPE, "text/event-stream"));
+        assert!(with(200, CONTENT_TYPE, "Text/Event-Stream; charset=utf-8"));
+        assert!(with(206, CONTENT_RANGE, "bytes 0-5000/12113"));
+        assert!(with(200, CACHE_CONTROL, "public, No-Transform"));
+        assert!(!with(200, CONTENT_TYPE, "text/html"));
+        assert!(!with(200, CACHE_CONTROL, "no-store, max-age=0"));
     }
 
     #[test]

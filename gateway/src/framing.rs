@@ -27,7 +27,7 @@ pub fn to_backend(session: &mut Session) {
 
 /// On the answer's header, before it is written.
 pub fn toward_client(session: &mut Session, answer: &mut ResponseHeader) {
-    compression::skip_if_small(session, answer);
+    compression::decline_where_unfit(session, answer);
     if http10(session) && answer.headers.contains_key(TRANSFER_ENCODING) {
         answer.remove_header(&TRANSFER_ENCODING);
         // Without a length or chunks, the end of the body is the end of the connection.

@@ -6,9 +6,10 @@
 //! like any other ([`Upstreams::call`]): the service's backends, failover, timeouts and
 //! outcome reporting, with the same forwarding, trace, identity and credential headers as a
 //! proxied request ([`upstream::forward`]). This module adds precise errors: 400 for bad
-//! JSON or a client fault, 502 for a server fault or a broken backend, 504 for a slow one.
-//! What went wrong on the gateway's side is logged with the request id, never told to the
-//! client (it would name internal backends).
+//! JSON or a client fault, 502 for a server fault, an error status or a broken backend, 503
+//! with `Retry-After` while the service's breaker is open, 504 for a slow one. What went
+//! wrong on the gateway's or the service's side is logged with the request id, never told
+//! to the client (it would name internal backends, or carry a server fault's stack trace).
 
 use crate::chain::edit_request;
 use crate::request_body::BodyError;
@@ -76,25 +77,19 @@ pub async fn call(
             ),
         );
     };
-    if session.req_header().method != http::Method::POST {
-        return LocalResponse::post_only("method_not_allowed", "use POST with a JSON object");
-    }
     let body = match crate::request_body::read_limited::<BodyError>(session, MAX_JSON_BYTES).await {
         Ok(b) => b,
         Err(e) => return e.response(),
     };
-    let args: serde_json::Value = match serde_json::from_slice(&body) {
-        Ok(v) => v,
-        Err(e) => {
+    let envelope = match json_to_envelope(&op.soap, &body) {
+        Ok(e) => e,
+        Err(e @ SoapError::InvalidJson(_)) => {
             return LocalResponse::json_error(
                 StatusCode::BAD_REQUEST,
                 "invalid_json",
                 e.to_string(),
             )
         }
-    };
-    let envelope = match json_to_envelope(&op.soap, &args) {
-        Ok(e) => e,
         Err(e) => {
             return LocalResponse::json_error(
                 StatusCode::BAD_REQUEST,
@@ -131,6 +126,7 @@ pub async fn call(
                 format!("the legacy service answered more than {limit} bytes"),
             )
         }
+        Err(CallError::Unavailable(wait)) => return unavailable(wait),
         Err(e @ CallError::Unreachable(_)) => {
             tracing::warn!(request_id, service = service.id(), error = %e, "SOAP facade: the legacy service could not be reached");
             return unreachable();
@@ -152,28 +148,75 @@ pub async fn call(
         .get(http::header::CONTENT_TYPE)
         .and_then(|v| v.to_str().ok());
     match envelope_to_json_with_content_type(&answer.body, content_type) {
-        Ok(value) => LocalResponse::json(StatusCode::OK, &value),
-        Err(SoapError::Fault { code, message }) => {
-            // soap:Client faults are the caller's to fix; anything else is the service's.
-            let client_fault = code
-                .rsplit(':')
-                .next()
-                .is_some_and(|c| c.eq_ignore_ascii_case("Client"));
-            let http_status = if client_fault {
-                StatusCode::BAD_REQUEST
-            } else {
-                StatusCode::BAD_GATEWAY
-            };
-            LocalResponse::json(
-                http_status,
-                &json!({ "error": "soap_fault", "fault_code": code, "fault_message": message }),
-            )
+        // A 500 with a normal-looking body, or a 503 with an empty one, is a failure: a
+        // client told 200 would think a one-way operation was done.
+        Ok(value) if status.is_success() => LocalResponse::json(StatusCode::OK, &value),
+        Err(SoapError::Fault { code, message }) => fault_answer(&c, &code, &message),
+        Ok(_) => {
+            tracing::warn!(request_id, service = service.id(), %status, "SOAP facade: the legacy service answered an error status without a fault");
+            upstream_response(status)
         }
-        Err(e) => LocalResponse::json_error(
-            StatusCode::BAD_GATEWAY,
-            "upstream_response",
-            format!("the legacy service answered HTTP {status} that is not a SOAP response: {e}"),
+        Err(e) => {
+            tracing::warn!(request_id, service = service.id(), %status, error = %e, "SOAP facade: the legacy answer is not a SOAP response");
+            upstream_response(status)
+        }
+    }
+}
+
+/// The answer to a SOAP fault. A `Client` (SOAP 1.2: `Sender`) fault is the caller's to fix,
+/// so its message is passed on; any other is the service's, and its message (which names
+/// database hosts and users, or carries a stack trace, as often as not) goes to the log,
+/// as Apigee's and Azure API Management's fault masking do.
+fn fault_answer(c: &Call<'_>, code: &str, message: &str) -> LocalResponse {
+    let local = code.rsplit(':').next().unwrap_or(code);
+    if local.eq_ignore_ascii_case("Client") || local.eq_ignore_ascii_case("Sender") {
+        return LocalResponse::json(
+            StatusCode::BAD_REQUEST,
+            &json!({ "error": "soap_fault", "fault_code": code, "fault_message": message }),
+        );
+    }
+    tracing::warn!(
+        request_id = c.hop.request_id.as_str(),
+        service = c.hop.service.id(),
+        fault_code = code,
+        fault_message = message,
+        "SOAP facade: the legacy service answered a server fault"
+    );
+    LocalResponse::json(
+        StatusCode::BAD_GATEWAY,
+        &json!({
+            "error": "soap_fault",
+            "fault_code": code,
+            "fault_message": "the legacy service failed; the gateway's log has its message under this request's id",
+        }),
+    )
+}
+
+/// The answer when the legacy answer is an error status or not SOAP; what it said is in the
+/// gateway's log.
+fn upstream_response(status: StatusCode) -> LocalResponse {
+    LocalResponse::json_error(
+        StatusCode::BAD_GATEWAY,
+        "upstream_response",
+        format!(
+            "the legacy service answered HTTP {} without a usable SOAP response",
+            status.as_u16()
         ),
+    )
+}
+
+/// The answer while the service's breaker is open or no backend is up: 503 with the same
+/// `Retry-After` a proxied request's maintenance page gives, so clients wait rather than
+/// retry at once.
+fn unavailable(wait: std::time::Duration) -> LocalResponse {
+    let answer = LocalResponse::json_error(
+        StatusCode::SERVICE_UNAVAILABLE,
+        "unavailable",
+        "the legacy service is unavailable for now; retry after the time in Retry-After",
+    );
+    match HeaderValue::from_str(&wait.as_secs().max(1).to_string()) {
+        Ok(v) => answer.with_header(http::header::RETRY_AFTER, v),
+        Err(_) => answer,
     }
 }
 

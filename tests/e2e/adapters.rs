@@ -1,6 +1,6 @@
 //! Every legacy quirk, fixed by the service's adapter chain, as a citizen sees it.
 
-use egov_gateway::config::Config;
+use egov_gateway::config::{AdapterStep, Config};
 use egov_integration::browser::Browser;
 use egov_integration::{all_public, client, service_mut, start_estate, TestGateway};
 use serde_json::Value;
@@ -298,10 +298,53 @@ async fn the_soap_facade_refuses_bad_json_and_unknown_operations_clearly() {
     assert_eq!(unknown_op.status(), 404);
 }
 
+/// A raw SOAP call to the vat-declaration site's endpoint, with an operation it never declared.
+const UNDECLARED_CALL: &str = r#"<?xml version="1.0"?><soap:Envelope xmlns:soap="http://schemas.xmlsoap.org/soap/envelope/"><soap:Body><DeleteAllDossiers xmlns="urn:egov:legacy:vat-declaration"/></soap:Body></soap:Envelope>"#;
+
 #[tokio::test(flavor = "multi_thread")]
-async fn soap_passes_through_with_its_content_type_and_action() {
+async fn the_legacy_soap_endpoint_behind_a_facade_is_closed_however_its_path_is_spelled() {
     let estate = start_estate(None);
     let gw = TestGateway::with(&estate, all_public);
+    for path in [
+        "/ws",
+        "/ws?wsdl",
+        "/WS",
+        "/ws;jsessionid=1",
+        "/w%73",
+        "//ws/",
+        "/ws/DeleteAllDossiers",
+    ] {
+        let resp = client()
+            .post(gw.url(&format!("/s/vat-declaration{path}")))
+            .header("content-type", "text/xml; charset=utf-8")
+            .header(
+                "soapaction",
+                "\"urn:egov:legacy:vat-declaration/DeleteAllDossiers\"",
+            )
+            .body(UNDECLARED_CALL)
+            .send()
+            .await
+            .expect("request");
+        assert_eq!(resp.status(), 403, "{path}");
+        let body: Value = resp.json().await.expect("json");
+        assert_eq!(body["error"], "soap_endpoint_closed", "{path}");
+    }
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn soap_passes_through_with_its_content_type_and_action_where_the_endpoint_is_exposed() {
+    let estate = start_estate(None);
+    let gw = TestGateway::with(&estate, |config: &mut Config| {
+        all_public(config);
+        for step in &mut service_mut(config, "vat-declaration").adapters {
+            if let AdapterStep::Soap {
+                expose_endpoint, ..
+            } = step
+            {
+                *expose_endpoint = true;
+            }
+        }
+    });
     let envelope = r#"<?xml version="1.0" encoding="utf-8"?><soap:Envelope xmlns:soap="http://schemas.xmlsoap.org/soap/envelope/"><soap:Body><GetStatus xmlns="urn:egov:legacy:vat-declaration"><reference>R-1</reference></GetStatus></soap:Body></soap:Envelope>"#;
     let resp = client()
         .post(gw.url("/s/vat-declaration/ws"))
@@ -562,4 +605,99 @@ async fn soap_facade_calls_are_counted_as_upstream_traffic() {
     let text = gw.metrics_showing(&[refused, &down]).await;
     assert!(text.contains(refused), "{text}");
     assert!(text.contains(&down), "{text}");
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn a_legacy_error_status_without_a_fault_is_a_502_not_an_empty_success() {
+    let estate = start_estate(None);
+    let site = egov_integration::raw_http::scripted_site(
+        b"HTTP/1.1 503 Service Unavailable\r\nContent-Type: text/xml\r\nContent-Length: 98\r\nConnection: close\r\n\r\n<soap:Envelope xmlns:soap=\"http://schemas.xmlsoap.org/soap/envelope/\"><soap:Body/></soap:Envelope>",
+    );
+    let gw = TestGateway::with(&estate, soap_backends(vec![loopback(site.port())]));
+    let resp = get_status(&gw).await;
+    assert_eq!(resp.status(), 502);
+    let v: Value = resp.json().await.expect("json");
+    assert_eq!(v["error"], "upstream_response", "{v}");
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn a_server_faults_message_goes_to_the_log_not_to_the_caller() {
+    let estate = start_estate(None);
+    let site = egov_integration::raw_http::scripted_site(
+        b"HTTP/1.1 500 Internal Server Error\r\nContent-Type: text/xml\r\nContent-Length: 233\r\nConnection: close\r\n\r\n<soap:Envelope xmlns:soap=\"http://schemas.xmlsoap.org/soap/envelope/\"><soap:Body><soap:Fault><faultcode>soap:Server</faultcode><faultstring>ORA-01017 at 10.2.0.15 password=S3cr3t</faultstring></soap:Fault></soap:Body></soap:Envelope>",
+    );
+    let gw = TestGateway::with(&estate, soap_backends(vec![loopback(site.port())]));
+    let resp = get_status(&gw).await;
+    assert_eq!(resp.status(), 502);
+    let text = resp.text().await.expect("body");
+    let v: Value = serde_json::from_str(&text).expect("json");
+    assert_eq!(v["error"], "soap_fault", "{v}");
+    assert_eq!(v["fault_code"], "soap:Server", "{v}");
+    assert!(
+        !text.contains("S3cr3t") && !text.contains("10.2.0.15"),
+        "{text}"
+    );
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn an_open_breaker_answers_facade_calls_503_with_retry_after() {
+    let estate = start_estate(None);
+    let dead = egov_integration::ports::closed_port();
+    let gw = TestGateway::with(&estate, move |c| {
+        soap_backends(vec![loopback(dead.addr.port())])(c);
+        service_mut(c, "vat-declaration").upstream.breaker = egov_gateway::config::BreakerConfig {
+            failures: 2,
+            open_for: std::time::Duration::from_secs(30),
+        };
+    });
+    for _ in 0..2 {
+        assert_eq!(get_status(&gw).await.status(), 502);
+    }
+    let resp = get_status(&gw).await;
+    assert_eq!(resp.status(), 503);
+    let wait: u64 = resp.headers()["retry-after"]
+        .to_str()
+        .expect("ascii")
+        .parse()
+        .expect("seconds");
+    assert!((1..=30).contains(&wait), "{wait}");
+    let v: Value = resp.json().await.expect("json");
+    assert_eq!(v["error"], "unavailable", "{v}");
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn events_ranges_and_no_transform_answers_reach_a_gzip_client_uncompressed() {
+    let estate = start_estate(None);
+    let site = |head: &str| {
+        let mut answer = head.as_bytes().to_vec();
+        answer.extend(b"data: tick\n\n".repeat(400));
+        egov_integration::raw_http::scripted_site(Box::leak(answer.into_boxed_slice()))
+    };
+    let sites = [
+        ("cnie-renewal", site("HTTP/1.1 200 OK\r\nContent-Type: text/event-stream\r\nConnection: close\r\n\r\n")),
+        ("passport-application", site("HTTP/1.1 206 Partial Content\r\nContent-Type: text/plain\r\nContent-Range: bytes 0-4799/20000\r\nContent-Length: 4800\r\nConnection: close\r\n\r\n")),
+        ("vat-declaration", site("HTTP/1.1 200 OK\r\nContent-Type: application/json\r\nCache-Control: no-transform\r\nContent-Length: 4800\r\nConnection: close\r\n\r\n")),
+    ];
+    let gw = TestGateway::with(&estate, move |c| {
+        all_public(c);
+        for (id, addr) in sites {
+            egov_integration::backend_at(c, id, addr.port());
+        }
+    });
+    let raw = undecoding_client();
+    for id in ["cnie-renewal", "passport-application", "vat-declaration"] {
+        let resp = raw
+            .get(gw.url(&format!("/s/{id}/x")))
+            .header("accept-encoding", "gzip, deflate, br")
+            .send()
+            .await
+            .expect("request");
+        assert!(resp.status().is_success(), "{id}: {}", resp.status());
+        assert!(
+            resp.headers().get("content-encoding").is_none(),
+            "{id}: {:?}",
+            resp.headers()
+        );
+        assert_eq!(resp.bytes().await.expect("body").len(), 4800, "{id}");
+    }
 }

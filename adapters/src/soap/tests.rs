@@ -12,9 +12,14 @@ fn get_status() -> SoapOperation {
     }
 }
 
+/// The envelope for a call whose body is `args` written as JSON.
+fn envelope_for(op: &SoapOperation, args: &Value) -> Result<String, SoapError> {
+    json_to_envelope(op, args.to_string().as_bytes())
+}
+
 #[test]
 fn a_json_call_becomes_a_soap_11_envelope_with_fields_in_declared_order() {
-    let xml = json_to_envelope(
+    let xml = envelope_for(
         &get_status(),
         &json!({"lang": "fr", "reference": "CN-2024-001"}),
     )
@@ -37,22 +42,64 @@ fn values_are_xml_escaped_and_numbers_and_booleans_written_plainly() {
         request_fields: vec!["a".into(), "n".into(), "b".into()],
         ..get_status()
     };
-    let xml = json_to_envelope(&op, &json!({"a": "<x> & \"y\"", "n": 12.5, "b": true}))
-        .expect("envelope");
+    let xml =
+        envelope_for(&op, &json!({"a": "<x> & \"y\"", "n": 12.5, "b": true})).expect("envelope");
     assert!(xml.contains("<a>&lt;x&gt; &amp; &quot;y&quot;</a><n>12.5</n><b>true</b>"));
+}
+
+#[test]
+fn numbers_reach_the_service_exactly_as_the_caller_wrote_them() {
+    let op = SoapOperation {
+        request_fields: vec!["rib".into(), "n".into(), "z".into()],
+        ..get_status()
+    };
+    let xml = json_to_envelope(
+        &op,
+        br#"{"rib": 123456789012345678901234567890, "n": 1e2, "z": -0}"#,
+    )
+    .expect("envelope");
+    assert!(
+        xml.contains("<rib>123456789012345678901234567890</rib><n>1e2</n><z>-0</z>"),
+        "{xml}"
+    );
+}
+
+#[test]
+fn a_field_given_twice_is_refused_rather_than_one_of_them_chosen() {
+    assert_eq!(
+        json_to_envelope(
+            &get_status(),
+            br#"{"reference": "first", "reference": "second", "lang": "ar"}"#
+        ),
+        Err(SoapError::DuplicateField("reference".into()))
+    );
+}
+
+#[test]
+fn a_body_with_a_byte_order_mark_or_not_json_at_all() {
+    let with_bom = b"\xEF\xBB\xBF{\"reference\": \"x\", \"lang\": \"ar\"}";
+    assert!(json_to_envelope(&get_status(), with_bom).is_ok());
+    assert!(matches!(
+        json_to_envelope(&get_status(), b"{\"reference\": "),
+        Err(SoapError::InvalidJson(_))
+    ));
+    assert!(matches!(
+        json_to_envelope(&get_status(), b"[1]"),
+        Err(SoapError::NotAnObject)
+    ));
 }
 
 #[test]
 fn unknown_and_missing_fields_are_named_in_the_error() {
     assert_eq!(
-        json_to_envelope(
+        envelope_for(
             &get_status(),
             &json!({"reference": "x", "lang": "ar", "admin": 1})
         ),
         Err(SoapError::UnknownField("admin".into()))
     );
     assert_eq!(
-        json_to_envelope(&get_status(), &json!({"reference": "x"})),
+        envelope_for(&get_status(), &json!({"reference": "x"})),
         Err(SoapError::MissingField("lang".into()))
     );
 }
@@ -60,18 +107,18 @@ fn unknown_and_missing_fields_are_named_in_the_error() {
 #[test]
 fn non_scalar_values_and_non_objects_are_refused() {
     assert_eq!(
-        json_to_envelope(&get_status(), &json!({"reference": ["x"], "lang": "ar"})),
+        envelope_for(&get_status(), &json!({"reference": ["x"], "lang": "ar"})),
         Err(SoapError::InvalidValue("reference".into()))
     );
     assert_eq!(
-        json_to_envelope(
+        envelope_for(
             &get_status(),
             &json!({"reference": "a\u{0}b", "lang": "ar"})
         ),
         Err(SoapError::InvalidValue("reference".into()))
     );
     assert_eq!(
-        json_to_envelope(&get_status(), &json!("x")),
+        envelope_for(&get_status(), &json!("x")),
         Err(SoapError::NotAnObject)
     );
 }
@@ -83,7 +130,7 @@ fn operations_with_names_xml_cannot_carry_are_refused() {
         ..get_status()
     };
     assert_eq!(
-        json_to_envelope(&op, &json!({})),
+        envelope_for(&op, &json!({})),
         Err(SoapError::InvalidName("Get Status".into()))
     );
 }
@@ -168,7 +215,7 @@ fn a_soap_12_style_fault_is_understood_too() {
 fn a_json_call_round_trips_through_a_service_echoing_its_fields() {
     let op = get_status();
     let request = json!({"reference": "R&D <1>", "lang": "ar"});
-    let envelope = json_to_envelope(&op, &request).expect("envelope");
+    let envelope = envelope_for(&op, &request).expect("envelope");
     // The service answers with the same fields in its Response element.
     let response = envelope
         .replace("<GetStatus ", "<GetStatusResponse ")
@@ -293,5 +340,44 @@ fn the_soap_action_header_is_quoted() {
     assert_eq!(
         get_status().soap_action_header(),
         "\"urn:egov:legacy:cnie-renewal#GetStatus\""
+    );
+}
+
+/// A SOAP 1.1 envelope around `body`.
+fn envelope(body: &str) -> Vec<u8> {
+    format!(
+        r#"<soap:Envelope xmlns:soap="http://schemas.xmlsoap.org/soap/envelope/" xmlns:xsi="http://www.w3.org/2001/XMLSchema-instance"><soap:Body>{body}</soap:Body></soap:Envelope>"#
+    )
+    .into_bytes()
+}
+
+#[test]
+fn a_fault_after_another_body_entry_is_still_the_answer() {
+    let xml = envelope(
+        "<Junk/><soap:Fault><faultcode>soap:Server</faultcode><faultstring>down</faultstring></soap:Fault>",
+    );
+    assert_eq!(
+        envelope_to_json(&xml),
+        Err(SoapError::Fault {
+            code: "soap:Server".into(),
+            message: "down".into()
+        })
+    );
+}
+
+#[test]
+fn text_and_attributes_in_a_response_are_kept_not_dropped() {
+    let xml = envelope(r#"<OpResponse xmlns="urn:x">hello world</OpResponse>"#);
+    assert_eq!(envelope_to_json(&xml), Ok(json!({"#text": "hello world"})));
+    let xml = envelope(
+        r#"<OpResponse xmlns="urn:x"><amount currency="MAD" xsi:type="xsd:decimal">12.50</amount><item href="id1"/><status>ok</status></OpResponse>"#,
+    );
+    assert_eq!(
+        envelope_to_json(&xml),
+        Ok(json!({
+            "amount": {"@currency": "MAD", "#text": "12.50"},
+            "item": {"@href": "id1"},
+            "status": "ok"
+        }))
     );
 }

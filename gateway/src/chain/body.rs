@@ -95,8 +95,22 @@ impl AdapterChain {
             return None;
         }
         let ct = headers.get(&CONTENT_TYPE).and_then(|v| v.to_str().ok());
-        let ce = headers.get(&CONTENT_ENCODING).and_then(|v| v.to_str().ok());
-        match plan(status, ct, ce, &self.body_policy) {
+        let first = headers.get(&CONTENT_ENCODING);
+        let ce = match first {
+            // `identity` then `gzip` in two fields is the list `identity, gzip` (RFC 9110
+            // §5.3): read as the first field alone, a gzip body was transcoded as text
+            // (found when tried). Only then are the other fields looked at.
+            Some(v) if !is_coded(v) => {
+                let others = headers.get_all(&CONTENT_ENCODING);
+                others
+                    .iter()
+                    .find(|v| is_coded(v))
+                    .map(|coded| coded.to_str().unwrap_or("unreadable").to_owned())
+            }
+            Some(v) => Some(v.to_str().unwrap_or("unreadable").to_owned()),
+            None => None,
+        };
+        match plan(status, ct, ce.as_deref(), &self.body_policy) {
             BodyPlan::Transform(t) => Some(t),
             BodyPlan::Untouched(_) => None,
         }
@@ -153,5 +167,40 @@ fn weaken_etag(headers: &mut impl HeaderEdit) {
                 headers.set(ETAG, weak);
             }
         }
+    }
+}
+
+/// Whether a `Content-Encoding` field names a coding (anything but empty or `identity`).
+fn is_coded(v: &http::HeaderValue) -> bool {
+    let t = v.as_bytes().trim_ascii();
+    !t.is_empty() && !t.eq_ignore_ascii_case(b"identity")
+}
+
+#[cfg(test)]
+mod tests {
+    use http::header::{CONTENT_ENCODING, CONTENT_TYPE};
+    use http::{HeaderMap, HeaderValue};
+
+    #[test]
+    fn a_coding_named_in_a_second_content_encoding_field_leaves_the_body_untouched() {
+        let snap = crate::registry::fixtures::snapshot();
+        let chain = &snap
+            .services()
+            .iter()
+            .find(|s| s.chain.body_policy.transcode_fallback.is_some())
+            .expect("a service whose pages are transcoded")
+            .chain;
+        let page = |encodings: &[&'static str]| {
+            let mut h = HeaderMap::new();
+            h.insert(CONTENT_TYPE, HeaderValue::from_static("text/html"));
+            for e in encodings {
+                h.append(CONTENT_ENCODING, HeaderValue::from_static(e));
+            }
+            h
+        };
+        assert!(chain.transform(200, &page(&[])).is_some());
+        assert!(chain.transform(200, &page(&["identity"])).is_some());
+        assert!(chain.transform(200, &page(&["identity", "gzip"])).is_none());
+        assert!(chain.transform(200, &page(&["gzip"])).is_none());
     }
 }

@@ -62,6 +62,8 @@ pub struct SoapFacade {
     /// any upstream attempt).
     pub path: http::uri::PathAndQuery,
     pub operations: Vec<FacadeOperation>,
+    /// Whether citizens' requests may reach [`Self::path`] directly (`expose_endpoint`).
+    pub expose_endpoint: bool,
 }
 
 /// One SOAP operation and its ready-made `SOAPAction` header value.
@@ -194,6 +196,7 @@ impl AdapterChain {
                 AdapterStep::Soap {
                     endpoint,
                     operations,
+                    expose_endpoint,
                 } => {
                     let mut compiled = Vec::with_capacity(operations.len());
                     for (j, o) in operations.iter().enumerate() {
@@ -218,6 +221,7 @@ impl AdapterChain {
                             chain.soap = Some(SoapFacade {
                                 path,
                                 operations: compiled,
+                                expose_endpoint: *expose_endpoint,
                             })
                         }
                         Err(e) => fail(i, "endpoint", format!("{path:?} is not a path: {e}")),

@@ -778,6 +778,11 @@ pub enum AdapterStep {
         /// Path of the SOAP endpoint under the backend base, e.g. `/ws`.
         endpoint: String,
         operations: Vec<SoapOperationConfig>,
+        /// Whether citizens' own requests may still reach the endpoint, past the facade (for
+        /// legacy pages that call it from the browser). Off: only the declared operations
+        /// are callable, and the raw endpoint (which would take any operation, any
+        /// `SOAPAction` and a DTD, with the service's credentials added) answers 403.
+        expose_endpoint: bool,
     },
     Headers {
         request: HeaderRules,

@@ -432,6 +432,8 @@ pub enum RawAdapterStep {
         endpoint: Option<String>,
         namespace: String,
         operations: Vec<RawSoapOperation>,
+        #[serde(default)]
+        expose_endpoint: bool,
     },
     /// Add, remove or rename headers on the way up or down.
     Headers {

@@ -824,6 +824,7 @@ fn adapters(raw: &[RawAdapterStep], file: &Path, p: &mut Problems<'_>) -> Option
                 endpoint,
                 namespace,
                 operations,
+                expose_endpoint,
             } => {
                 let mut ok = true;
                 let endpoint = match p.check(
@@ -888,6 +889,7 @@ fn adapters(raw: &[RawAdapterStep], file: &Path, p: &mut Problems<'_>) -> Option
                 ok.then_some(AdapterStep::Soap {
                     endpoint,
                     operations: ops,
+                    expose_endpoint: *expose_endpoint,
                 })
             }
             RawAdapterStep::Headers { request, response } => {

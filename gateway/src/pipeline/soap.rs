@@ -8,6 +8,7 @@ use crate::soap_facade::{self, Call};
 use crate::sso::Sso;
 use crate::telemetry::Telemetry;
 use crate::upstream::Upstreams;
+use egov_adapters::paths::reaches_under;
 use pingora::proxy::Session;
 use std::sync::Arc;
 
@@ -43,12 +44,21 @@ impl Stage for SoapFacade {
         let (Some(service), Some(uri)) = (ctx.service.as_ref(), ctx.upstream_uri.as_ref()) else {
             return Step::Continue;
         };
-        if service.chain.soap.is_none() {
-            return Step::Continue;
-        }
-        let Some(op) = operation(service, uri).map(str::to_string) else {
+        let Some(facade) = service.chain.soap.as_ref() else {
             return Step::Continue;
         };
+        let Some(op) = operation(service, uri).map(str::to_string) else {
+            if !facade.expose_endpoint && reaches_under(facade.path.path(), uri.path()) {
+                return Step::Respond(endpoint_closed());
+            }
+            return Step::Continue;
+        };
+        if session.req_header().method != http::Method::POST {
+            return Step::Respond(crate::response::LocalResponse::post_only(
+                "method_not_allowed",
+                "use POST with a JSON object",
+            ));
+        }
         // A form or a `text/plain` fetch can be posted cross-site without a preflight;
         // `application/json` cannot.
         if !is_json(session.req_header()) {
@@ -76,6 +86,17 @@ impl Stage for SoapFacade {
             .await,
         )
     }
+}
+
+/// The answer to a request for the legacy SOAP endpoint itself: it would take any operation,
+/// any `SOAPAction` and a DTD, sent with the service's credentials, so only the declared
+/// operations are reachable (as with Kong's or Apigee's SOAP-to-REST facades).
+fn endpoint_closed() -> crate::response::LocalResponse {
+    crate::response::LocalResponse::json_error(
+        http::StatusCode::FORBIDDEN,
+        "soap_endpoint_closed",
+        "this service's SOAP operations are called as JSON: POST api/soap/<operation>",
+    )
 }
 
 /// Whether the request says its body is JSON (`application/json`, any parameters).

@@ -36,6 +36,11 @@ pub enum CallError {
     /// No backend could be connected to.
     #[error("the backend could not be reached: {0}")]
     Unreachable(Box<Error>),
+    /// Nothing was tried: the service's breaker is open, or every backend is down or
+    /// ejected. Worth asking again after this long (a proxied request's maintenance page
+    /// says the same in `Retry-After`).
+    #[error("the service is unavailable for {0:?}")]
+    Unavailable(std::time::Duration),
     /// The service's timeouts passed.
     #[error("the backend did not answer in time")]
     TimedOut,
@@ -76,10 +81,10 @@ impl Upstreams {
                         obs.as_deref_mut(),
                         Outcome::Failed(&e),
                     );
-                    return Err(if timed_out(&e) {
-                        CallError::TimedOut
-                    } else {
-                        CallError::Unreachable(e)
+                    return Err(match attempts.unavailable_for {
+                        Some(wait) => CallError::Unavailable(wait),
+                        None if timed_out(&e) => CallError::TimedOut,
+                        None => CallError::Unreachable(e),
                     });
                 }
             };
