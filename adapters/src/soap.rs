@@ -34,6 +34,10 @@ pub struct SoapOperation {
     pub soap_action: String,
     /// The request's child elements, in the order the service expects them.
     pub request_fields: Vec<String>,
+    /// Whether the fields are in the namespace too (XSD `elementFormDefault="qualified"`,
+    /// what .NET services expect) or in none (`"unqualified"`, XSD's default and what
+    /// JAX-WS, CXF and Metro generate: such a service reads a qualified field as absent).
+    pub qualified_fields: bool,
 }
 
 impl SoapOperation {
@@ -129,8 +133,16 @@ pub fn json_to_envelope(op: &SoapOperation, json: &[u8]) -> Result<String, SoapE
     out.push_str(r#"<soap:Envelope xmlns:soap=""#);
     out.push_str(ENVELOPE_NS);
     out.push_str(r#""><soap:Body><"#);
+    // Unqualified fields are in no namespace: only the operation's element gets one, by a
+    // prefix its children do not inherit.
+    let prefix = if op.qualified_fields { "" } else { "op:" };
+    out.push_str(prefix);
     out.push_str(&op.name);
-    out.push_str(r#" xmlns=""#);
+    out.push_str(if op.qualified_fields {
+        r#" xmlns=""#
+    } else {
+        r#" xmlns:op=""#
+    });
     escape_into(&mut out, &op.namespace)
         .ok_or_else(|| SoapError::InvalidName(op.namespace.clone()))?;
     out.push_str(r#"">"#);
@@ -150,6 +162,7 @@ pub fn json_to_envelope(op: &SoapOperation, json: &[u8]) -> Result<String, SoapE
         out.push('>');
     }
     out.push_str("</");
+    out.push_str(prefix);
     out.push_str(&op.name);
     out.push_str("></soap:Body></soap:Envelope>");
     Ok(out)

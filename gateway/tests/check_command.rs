@@ -428,3 +428,21 @@ fn a_log_file_in_a_missing_directory_is_an_error_named_once() {
     assert!(stderr.contains(said), "{stderr}");
     assert_eq!(stderr.matches("does not exist").count(), 1, "{stderr}");
 }
+
+#[test]
+fn a_soap_element_form_other_than_qualified_or_unqualified_is_an_error() {
+    let dir = ConfigCopy::new();
+    let file = dir.join("services/economy-finance/vat-declaration.toml");
+    edit(
+        &file,
+        "endpoint = \"/ws\"",
+        "endpoint = \"/ws\"\nelement_form = \"unqualifed\"",
+    );
+    let (ok, _, stderr) = check(&dir, &["--no-secrets"]);
+    assert!(!ok);
+    assert!(
+        stderr
+            .contains("element_form: \"unqualifed\" is neither \"qualified\" nor \"unqualified\""),
+        "{stderr}"
+    );
+}

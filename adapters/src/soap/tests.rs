@@ -9,6 +9,7 @@ fn get_status() -> SoapOperation {
         namespace: "urn:egov:legacy:cnie-renewal".into(),
         soap_action: "urn:egov:legacy:cnie-renewal#GetStatus".into(),
         request_fields: vec!["reference".into(), "lang".into()],
+        qualified_fields: true,
     }
 }
 
@@ -33,6 +34,22 @@ fn a_json_call_becomes_a_soap_11_envelope_with_fields_in_declared_order() {
             r#"<reference>CN-2024-001</reference><lang>fr</lang>"#,
             r#"</GetStatus></soap:Body></soap:Envelope>"#,
         )
+    );
+}
+
+#[test]
+fn unqualified_fields_are_in_no_namespace_as_jax_ws_services_expect() {
+    let op = SoapOperation {
+        qualified_fields: false,
+        ..get_status()
+    };
+    let xml = envelope_for(&op, &json!({"lang": "fr", "reference": "CN-1"})).expect("envelope");
+    assert!(
+        xml.contains(concat!(
+            r#"<op:GetStatus xmlns:op="urn:egov:legacy:cnie-renewal">"#,
+            r#"<reference>CN-1</reference><lang>fr</lang></op:GetStatus>"#
+        )),
+        "{xml}"
     );
 }
 

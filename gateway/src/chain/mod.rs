@@ -205,6 +205,7 @@ impl AdapterChain {
                             namespace: o.namespace.clone(),
                             soap_action: o.action.clone(),
                             request_fields: o.fields.clone(),
+                            qualified_fields: o.qualified_fields,
                         };
                         match HeaderValue::from_str(&soap.soap_action_header()) {
                             Ok(action) => compiled.push(FacadeOperation { soap, action }),

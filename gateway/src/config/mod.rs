@@ -797,6 +797,9 @@ pub struct SoapOperationConfig {
     pub namespace: String,
     pub action: String,
     pub fields: Vec<String>,
+    /// `element_form = "qualified"` (the default) or `"unqualified"`, as the service's WSDL
+    /// says (`elementFormDefault`): whether the fields are in the namespace too.
+    pub qualified_fields: bool,
 }
 
 /// Header edits, applied in the order remove → rename → set.

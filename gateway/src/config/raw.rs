@@ -434,6 +434,7 @@ pub enum RawAdapterStep {
         operations: Vec<RawSoapOperation>,
         #[serde(default)]
         expose_endpoint: bool,
+        element_form: Option<String>,
     },
     /// Add, remove or rename headers on the way up or down.
     Headers {

@@ -825,8 +825,21 @@ fn adapters(raw: &[RawAdapterStep], file: &Path, p: &mut Problems<'_>) -> Option
                 namespace,
                 operations,
                 expose_endpoint,
+                element_form,
             } => {
                 let mut ok = true;
+                let qualified_fields = match element_form.as_deref() {
+                    None | Some("qualified") => true,
+                    Some("unqualified") => false,
+                    Some(other) => {
+                        p.add(
+                            format!("{field}.element_form"),
+                            format!("{other:?} is neither \"qualified\" nor \"unqualified\" (the WSDL's elementFormDefault)"),
+                        );
+                        ok = false;
+                        true
+                    }
+                };
                 let endpoint = match p.check(
                     format!("{field}.endpoint"),
                     values::path_prefix(endpoint.as_deref().unwrap_or("/ws")),
@@ -884,6 +897,7 @@ fn adapters(raw: &[RawAdapterStep], file: &Path, p: &mut Problems<'_>) -> Option
                             format!("{}/{}", namespace.trim_end_matches('/'), op.name)
                         }),
                         fields: op.fields.clone(),
+                        qualified_fields,
                     });
                 }
                 ok.then_some(AdapterStep::Soap {
