@@ -24,12 +24,11 @@
 //! ```
 
 use crate::app::App;
-use crate::cache::{self, mark_answer, CacheUse, ResponseCache, ANSWER_HEADERS};
+use crate::cache::{self, mark_answer, ResponseCache, ANSWER_HEADERS};
 use crate::chain::edit_response;
 use crate::framing;
 use crate::pipeline::{write_local, Pipeline, RequestCtx, Step};
 use crate::sso::Sso;
-use crate::telemetry::request::Finished;
 use crate::telemetry::Telemetry;
 use crate::upstream::{self, Outcome, Upstreams};
 use async_trait::async_trait;
@@ -186,7 +185,8 @@ impl ProxyHttp for GatewayProxy {
         ctx: &mut Self::CTX,
     ) -> Result<Box<HttpPeer>> {
         let service = ctx.service.as_ref().ok_or_else(no_service)?;
-        let peer = ctx.attempts.next_peer(service, ctx.upgrade)?;
+        let idle = ctx.upgrade_idle();
+        let peer = ctx.attempts.next_peer(service, idle)?;
         self.report(ctx, Outcome::Started);
         Ok(peer)
     }
@@ -204,6 +204,23 @@ impl ProxyHttp for GatewayProxy {
         if ctx.attempts.connect_failed(service, &e) {
             self.report(ctx, Outcome::Retrying(&e));
             e.set_retry(true);
+        }
+        e
+    }
+
+    fn error_while_proxy(
+        &self,
+        peer: &HttpPeer,
+        session: &mut Session,
+        e: Box<Error>,
+        ctx: &mut Self::CTX,
+        reused: bool,
+    ) -> Box<Error> {
+        let e = ctx
+            .attempts
+            .exchange_failed(session, peer, e, ctx.service.as_ref(), reused);
+        if e.retry() {
+            self.report(ctx, Outcome::Retrying(&e));
         }
         e
     }
@@ -370,30 +387,11 @@ impl ProxyHttp for GatewayProxy {
     }
 
     async fn logging(&self, session: &mut Session, _e: Option<&Error>, ctx: &mut Self::CTX) {
-        let Some(obs) = ctx.obs.as_mut() else {
-            return;
-        };
-        let req = session.req_header();
-        let status = session.response_written().map_or(0, |r| r.status.as_u16());
-        let service = ctx.service.as_ref();
-        self.telemetry.finish(
-            obs,
-            &Finished {
-                service: service.map(|s| (s.id(), s.config.ministry.as_str())),
-                service_metrics: service.and_then(|s| s.metrics.as_ref()),
-                method: req.method.as_str(),
-                path: req.uri.path(),
-                query: req.uri.query(),
-                status,
-                bytes: session.body_bytes_sent(),
-                client_ip: ctx.citizen_ip,
-                request_id: ctx.request_id.as_str(),
-                cache: service
-                    .filter(|_| ctx.local.is_none() && ctx.answer.is_none())
-                    .map(|_| cache::status(ctx.cache, session.cache.phase())),
-                cache_counted: ctx.cache != CacheUse::Off,
-                background: session.subrequest_ctx.is_some(),
-            },
-        );
+        if let Some(ticket) = ctx.stream_ticket.take() {
+            ticket.finish(session.response_written().is_some());
+        }
+        if let Some(mut obs) = ctx.obs.take() {
+            self.telemetry.finish(&mut obs, &ctx.finished(session));
+        }
     }
 }

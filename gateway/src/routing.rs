@@ -82,6 +82,9 @@ fn service_origin_route<'a>(snap: &'a Snapshot, id: &str, path: &'a str) -> Rout
     if path == ORIGIN_EXCHANGE_PATH {
         return Route::OriginExchange { service };
     }
+    if crate::response::assets::is_ours(path) {
+        return Route::Portal(crate::portal::PortalPage::Asset);
+    }
     match paths::clean(path) {
         Ok(path) => Route::Service { service, path },
         Err(e) => Route::BadPath(e),
@@ -234,6 +237,16 @@ mod tests {
         assert!(matches!(
             route(&snap, "no-such-service.services.gov.ma", "/", None),
             Route::NotFound
+        ));
+        // The gateway's own stylesheets, which its error pages there link.
+        assert!(matches!(
+            route(
+                &snap,
+                &format!("{id}.services.gov.ma"),
+                crate::response::assets::stylesheet(),
+                None
+            ),
+            Route::Portal(crate::portal::PortalPage::Asset)
         ));
     }
 

@@ -705,3 +705,172 @@ fn a_service_that_takes_only_some_methods_answers_405_with_its_own_allow() {
     assert_eq!(resp.header("allow"), Some("GET, HEAD"));
     assert_eq!(raw_http::get(gw.addr, "/s/cnie-renewal/", "").status, 200);
 }
+
+#[test]
+fn a_client_that_stops_reading_is_cut_off_after_the_send_timeout() {
+    let estate = start_estate(None);
+    let gw = TestGateway::with(&estate, |c| {
+        c.gateway.limits.send_timeout = Duration::from_secs(1);
+    });
+    let mut conn = TcpStream::connect(gw.addr).expect("connect");
+    let big = 64 * 1024 * 1024;
+    write!(
+        conn,
+        "GET /s/cnie-renewal/__estate/big?mb=64 HTTP/1.1\r\nHost: {}\r\n\r\n",
+        gw.addr
+    )
+    .expect("request");
+    // Reads nothing for four send timeouts: the gateway's writes wait, then give up.
+    std::thread::sleep(Duration::from_secs(4));
+    let (got, closed) = read_until_closed(&mut conn, Duration::from_secs(30));
+    assert!(closed, "the gateway closed the connection");
+    assert!(
+        got.len() < big / 2,
+        "{} bytes: the page was not cut off",
+        got.len()
+    );
+    gw.wait_connections_open(0);
+}
+
+/// An HTTP/2 connection to `gw` with prior knowledge, whose streams' windows start at
+/// `window` bytes.
+async fn http2(gw: &TestGateway, window: u32) -> h2::client::SendRequest<bytes::Bytes> {
+    let tcp = tokio::net::TcpStream::connect(gw.addr)
+        .await
+        .expect("connect");
+    let (client, connection) = h2::client::Builder::new()
+        .initial_window_size(window)
+        .handshake(tcp)
+        .await
+        .expect("HTTP/2 handshake");
+    tokio::spawn(connection);
+    client
+}
+
+fn h2_get(gw: &TestGateway, path: &str) -> http::Request<()> {
+    http::Request::get(gw.url(path)).body(()).expect("request")
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn an_http2_client_that_never_opens_its_window_is_cut_off_after_the_send_timeout() {
+    let estate = start_estate(None);
+    let gw = TestGateway::with(&estate, |c| {
+        c.gateway.limits.send_timeout = Duration::from_secs(1);
+    });
+    let mut client = http2(&gw, 0).await;
+    let (answer, _) = client
+        .send_request(
+            h2_get(&gw, "/s/cnie-renewal/__estate/blob?bytes=4096"),
+            true,
+        )
+        .expect("send");
+    let answer = answer.await.expect("the answer's header needs no window");
+    assert_eq!(answer.status(), 200);
+    let mut body = answer.into_body();
+    // Not one byte of the body can be sent; the gateway gives up after the send timeout
+    // and resets the stream, freeing the legacy connection.
+    let ended = tokio::time::timeout(Duration::from_secs(10), body.data()).await;
+    assert!(
+        matches!(ended, Ok(Some(Err(_))) | Ok(None)),
+        "the stream was still held after ten seconds: {ended:?}"
+    );
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn resetting_http2_streams_keeps_no_more_requests_at_a_site_than_twice_the_stream_limit() {
+    let estate = start_estate(None);
+    // A slow legacy site: it takes every connection and answers none (the gateway's read
+    // timeout ends each request); it counts the requests it was sent.
+    let site = std::net::TcpListener::bind("127.0.0.1:0").expect("bind");
+    let port = site.local_addr().expect("addr").port();
+    let reached = std::sync::Arc::new(std::sync::atomic::AtomicUsize::new(0));
+    let counter = std::sync::Arc::clone(&reached);
+    std::thread::spawn(move || {
+        let mut held = Vec::new();
+        for conn in site.incoming().flatten() {
+            counter.fetch_add(1, std::sync::atomic::Ordering::SeqCst);
+            held.push(conn);
+        }
+    });
+    let gw = TestGateway::with(&estate, move |c| {
+        egov_integration::backend_at(c, "cnie-renewal", port);
+        egov_integration::service_mut(c, "cnie-renewal")
+            .upstream
+            .timeouts
+            .read = Duration::from_secs(5);
+    });
+    let mut client = http2(&gw, 65_535).await;
+    // Rapid reset (CVE-2023-44487): a hundred streams (the advertised limit), a moment for
+    // the gateway to send them on, then every one reset, six times over.
+    for _ in 0..6 {
+        let mut pending = Vec::new();
+        for _ in 0..100 {
+            client = client.ready().await.expect("a stream slot");
+            let (answer, _) = client
+                .send_request(h2_get(&gw, "/s/cnie-renewal/slow"), true)
+                .expect("send");
+            pending.push(answer);
+        }
+        tokio::time::sleep(Duration::from_millis(150)).await;
+        drop(pending);
+    }
+    tokio::time::sleep(Duration::from_millis(500)).await;
+    let sent = reached.load(std::sync::atomic::Ordering::SeqCst);
+    assert!(
+        sent <= 200,
+        "{sent} requests reached the site from one connection whose streams were reset"
+    );
+    let text = gw.metrics_showing(&["h2_streams"]).await;
+    assert!(
+        text.contains(r#"egov_rate_limited_total{scope="h2_streams"}"#),
+        "{text}"
+    );
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn an_addresss_http2_streams_count_against_its_connection_share() {
+    let estate = start_estate(None);
+    // A slow legacy site that counts the requests reaching it and answers none.
+    let site = std::net::TcpListener::bind("127.0.0.1:0").expect("bind");
+    let port = site.local_addr().expect("addr").port();
+    let reached = std::sync::Arc::new(std::sync::atomic::AtomicUsize::new(0));
+    let counter = std::sync::Arc::clone(&reached);
+    std::thread::spawn(move || {
+        let mut held = Vec::new();
+        for conn in site.incoming().flatten() {
+            counter.fetch_add(1, std::sync::atomic::Ordering::SeqCst);
+            held.push(conn);
+        }
+    });
+    let gw = TestGateway::with(&estate, move |c| {
+        c.gateway.limits.max_connections_per_ip = 20;
+        egov_integration::backend_at(c, "cnie-renewal", port);
+    });
+    // Three connections (three of the address's twenty slots), twenty streams each.
+    let mut refused = 0;
+    let mut waiting = Vec::new();
+    let mut clients = Vec::new();
+    for _ in 0..3 {
+        let mut client = http2(&gw, 65_535).await;
+        for _ in 0..20 {
+            client = client.ready().await.expect("a stream slot");
+            let (answer, _) = client
+                .send_request(h2_get(&gw, "/s/cnie-renewal/slow"), true)
+                .expect("send");
+            waiting.push(answer);
+        }
+        clients.push(client);
+    }
+    tokio::time::sleep(Duration::from_millis(500)).await;
+    for answer in waiting {
+        if let Ok(Ok(answer)) = tokio::time::timeout(Duration::from_millis(50), answer).await {
+            if answer.status() == 429 {
+                refused += 1;
+            }
+        }
+    }
+    let sent = reached.load(std::sync::atomic::Ordering::SeqCst);
+    // Each connection holds a slot too, so fewer than twenty requests can be in flight.
+    assert!(sent < 20, "{sent} requests of one address reached the site");
+    assert!(refused >= 60 - 20, "only {refused} of the rest got 429");
+}

@@ -553,3 +553,39 @@ async fn a_write_sent_from_another_services_origin_is_refused() {
         "a read is the same-origin policy's to guard"
     );
 }
+
+#[tokio::test(flavor = "multi_thread")]
+async fn an_error_page_on_a_service_origin_links_back_to_the_portal_and_styles_itself() {
+    let estate = start_estate(None);
+    let gw = TestGateway::with(&estate, |c| {
+        on_own_origins(c);
+        egov_integration::backend_down(c, "cnie-renewal", 9);
+    });
+    let http = origin_client(gw.addr);
+    let page = http
+        .get(gw.origin_url("cnie-renewal", "/"))
+        .send()
+        .await
+        .expect("request");
+    assert_eq!(page.status(), 502);
+    let html = page.text().await.expect("page");
+    let portal = format!("href=\"{}/\"", gw.url(""));
+    assert!(html.contains(&portal), "no link to {portal} in {html}");
+    assert!(!html.contains("href=\"/\""), "{html}");
+    // Its stylesheets, linked from the service's origin, are the gateway's, not the site's.
+    let css = html
+        .split("rel=\"stylesheet\" href=\"")
+        .nth(1)
+        .and_then(|rest| rest.split('"').next())
+        .expect("a stylesheet link");
+    let sheet = http
+        .get(gw.origin_url("cnie-renewal", css))
+        .send()
+        .await
+        .expect("request");
+    assert_eq!(sheet.status(), 200, "{css}");
+    assert!(sheet.headers()["content-type"]
+        .to_str()
+        .expect("ascii")
+        .starts_with("text/css"));
+}

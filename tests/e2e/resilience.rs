@@ -383,3 +383,98 @@ fn pages_that_answer_500_never_open_the_breaker_nor_eject_the_backend() {
         "{text}"
     );
 }
+
+/// A legacy site whose `/drop` requests are read and then dropped, the connection closed
+/// without an answer (a crashing worker); every other request gets a small kept-alive 200.
+/// Counts the `/drop` requests it received.
+fn site_dropping_some_requests() -> (SocketAddr, Arc<AtomicUsize>) {
+    let listener = TcpListener::bind("127.0.0.1:0").expect("bind");
+    let addr = listener.local_addr().expect("addr");
+    let dropped = Arc::new(AtomicUsize::new(0));
+    let count = Arc::clone(&dropped);
+    std::thread::spawn(move || {
+        for conn in listener.incoming().flatten() {
+            let count = Arc::clone(&count);
+            std::thread::spawn(move || {
+                let mut conn = conn;
+                let mut buf = Vec::new();
+                let mut chunk = [0u8; 4096];
+                loop {
+                    while !buf.windows(4).any(|w| w == b"\r\n\r\n") {
+                        match conn.read(&mut chunk) {
+                            Ok(0) | Err(_) => return,
+                            Ok(n) => buf.extend_from_slice(&chunk[..n]),
+                        }
+                    }
+                    let end = buf.windows(4).position(|w| w == b"\r\n\r\n").expect("head") + 4;
+                    let head = String::from_utf8_lossy(&buf[..end]).to_string();
+                    buf.drain(..end);
+                    if head.contains(" /cnie-renewal/drop") {
+                        count.fetch_add(1, Ordering::SeqCst);
+                        return;
+                    }
+                    let answer = b"HTTP/1.1 200 OK\r\nContent-Length: 2\r\nCache-Control: no-store\r\n\r\nok";
+                    if conn.write_all(answer).is_err() {
+                        return;
+                    }
+                }
+            });
+        }
+    });
+    (addr, dropped)
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn a_request_a_site_drops_is_resent_at_most_once_however_many_pooled_connections_there_are() {
+    let estate = start_estate(None);
+    let (addr, dropped) = site_dropping_some_requests();
+    let gw = TestGateway::with(&estate, move |c| {
+        egov_integration::all_public(c);
+        service(c).upstream.backends = vec![backend(addr)];
+    });
+    let http = client();
+    // Twenty answers at once leave twenty connections to the site in the gateway's pool.
+    let warm: Vec<_> = (0..20)
+        .map(|_| http.get(gw.url("/s/cnie-renewal/ok")).send())
+        .collect();
+    for answer in futures_util::future::join_all(warm).await {
+        assert_eq!(answer.expect("request").status(), 200);
+    }
+    for method in [reqwest::Method::GET, reqwest::Method::PUT] {
+        dropped.store(0, Ordering::SeqCst);
+        let answer = http
+            .request(method.clone(), gw.url("/s/cnie-renewal/drop"))
+            .send()
+            .await
+            .expect("request");
+        assert_eq!(answer.status(), 502, "{method}");
+        let sent = dropped.load(Ordering::SeqCst);
+        assert!(sent <= 2, "{method} reached the site {sent} times");
+    }
+}
+
+#[test]
+fn asking_for_an_upgrade_does_not_lift_the_wait_for_a_silent_site() {
+    let estate = start_estate(None);
+    // Takes connections (the kernel does) and never answers.
+    let silent = TcpListener::bind("127.0.0.1:0").expect("bind");
+    let addr = silent.local_addr().expect("addr");
+    let gw = TestGateway::with(&estate, move |c| {
+        egov_integration::all_public(c);
+        c.gateway.limits.upgraded_idle_timeout = Duration::from_secs(1);
+        service(c).upstream.backends = vec![backend(addr)];
+    });
+    let started = std::time::Instant::now();
+    let answer = raw_http::get(
+        gw.addr,
+        "/s/cnie-renewal/chat",
+        "Connection: Upgrade\r\nUpgrade: websocket\r\nSec-WebSocket-Version: 13\r\nSec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==\r\n",
+    );
+    assert_eq!(answer.status, 504);
+    assert!(
+        started.elapsed() < Duration::from_secs(10),
+        "{:?}",
+        started.elapsed()
+    );
+    drop(silent);
+}

@@ -35,6 +35,10 @@ pub fn run(args: DemoArgs) -> anyhow::Result<ExitCode> {
     ] {
         server::refuse_taken(what, addr)?;
     }
+    // The configuration's TLS listeners are the demo's too (it ignored them silently).
+    for t in &original.gateway.portal.tls {
+        server::refuse_taken("portal TLS", t.listen)?;
+    }
     let estate_options = if args.calm {
         EstateOptions::calm(args.seed)
     } else {
@@ -117,6 +121,7 @@ pub fn run(args: DemoArgs) -> anyhow::Result<ExitCode> {
     let listeners = Listeners {
         portal: vec![args.listen],
         h2c: true,
+        tls: config.gateway.portal.tls.clone(),
         admin: Some(TcpListener::bind(args.admin_listen)?),
         metrics: Some(TcpListener::bind(args.metrics_listen)?),
         ..Listeners::default()
@@ -132,6 +137,10 @@ pub fn run(args: DemoArgs) -> anyhow::Result<ExitCode> {
             o.origin("criminal-record-extract")
         ),
         None => println!("  portal:   {origin}/   (e.g. {origin}/s/cnie-renewal/, or log in at {origin}/s/criminal-record-extract/)"),
+    }
+    for t in &config.gateway.portal.tls {
+        let h2 = if t.h2 { "HTTP/2 by ALPN" } else { "HTTP/1.1" };
+        println!("  TLS:      https://{}/ ({h2})", t.listen);
     }
     println!(
         "  admin:    http://{}/healthz, API http://{}/api/v1/services",

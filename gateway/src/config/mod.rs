@@ -120,6 +120,10 @@ pub struct LimitsSettings {
     /// before the connection ends (a pong to the site's ping counts). Nothing else bounds
     /// such a connection: it has no total time, and a site may rightly stay silent.
     pub upgraded_idle_timeout: Duration,
+    /// How long one write toward a client may wait for it to take the bytes (nginx's
+    /// `send_timeout`): a client that stops reading (or never opens its HTTP/2 window) is
+    /// cut off then, and the legacy connection its answer held is freed.
+    pub send_timeout: Duration,
     /// Connections open at once on the portal listeners; beyond it a new connection gets a
     /// short 503 and is closed. `None`: a share of the open-file limit, worked out at
     /// start (`limits::connections`), so the process never runs out of descriptors for its

@@ -247,6 +247,7 @@ pub struct RawLimits {
     pub header_timeout: Option<String>,
     pub keepalive_timeout: Option<String>,
     pub upgraded_idle_timeout: Option<String>,
+    pub send_timeout: Option<String>,
     pub max_connections: Option<i64>,
     pub max_connections_per_ip: Option<i64>,
     pub max_uri_bytes: Option<i64>,

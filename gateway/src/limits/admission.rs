@@ -10,11 +10,12 @@
 use super::connections::{ConnectionSlots, Crowded};
 use super::head_deadline::HeadDeadline;
 use super::keepalive::IdleTimer;
+use super::streams::StreamsInFlight;
 use super::ConnectionLimits;
 use async_trait::async_trait;
 use pingora::apps::{HttpPersistentSettings, HttpServerApp, ServerApp};
 use pingora::protocols::http::ServerSession;
-use pingora::protocols::{Ssl, Stream, ALPN};
+use pingora::protocols::{GetSocketDigest, Ssl, Stream, ALPN};
 use pingora::server::ShutdownWatch;
 use prometheus::{IntCounter, IntGauge};
 use std::net::IpAddr;
@@ -39,6 +40,7 @@ pub struct Admission<A> {
     /// How long a kept-alive HTTP/1 connection waits for its next request; `None`: no
     /// keep-alive.
     keepalive: Option<Duration>,
+    streams: Arc<StreamsInFlight>,
     metrics: AdmissionMetrics,
 }
 
@@ -49,6 +51,7 @@ impl<A> Admission<A> {
             slots: Arc::clone(&limits.slots),
             header_timeout: limits.header_timeout,
             keepalive: limits.keepalive_timeout,
+            streams: Arc::clone(&limits.streams),
             metrics,
         }
     }
@@ -86,6 +89,8 @@ impl<A: HttpServerApp + Send + Sync + 'static> Admission<A> {
             // The client sent no preface in time, or the peek failed: pingora would close.
             Protocol::Gone => return,
             Protocol::Pingora => {
+                // Its requests are judged together while it lasts (rapid reset).
+                let _counted = self.streams.open(stream.get_socket_digest());
                 let mut handed: Stream = stream;
                 while let Some(reused) = ServerApp::process_new(&self.inner, handed, shutdown).await
                 {

@@ -5,13 +5,16 @@
 //! - [`head_deadline`]: a complete request header within `limits.header_timeout`
 //!   (slowloris);
 //! - [`keepalive`]: how long a kept-alive connection waits for its next request;
-//! - [`admission`]: the three above around pingora's application, per accepted connection.
+//! - [`admission`]: the three above around pingora's application, per accepted connection;
+//! - [`streams`]: the requests one HTTP/2 connection keeps the gateway serving (rapid reset);
+//! - [`rate`]: request rates.
 
 pub mod admission;
 pub mod connections;
 pub mod head_deadline;
 pub mod keepalive;
 pub mod rate;
+pub mod streams;
 
 pub use admission::{Admission, AdmissionMetrics};
 pub use connections::{ConnectionSlots, Crowded};
@@ -28,6 +31,8 @@ pub struct ConnectionLimits {
     pub header_timeout: Duration,
     /// `None`: no keep-alive.
     pub keepalive_timeout: Option<Duration>,
+    /// The HTTP/2 connections being served and what their requests did (rapid reset).
+    pub streams: Arc<streams::StreamsInFlight>,
 }
 
 impl ConnectionLimits {
@@ -36,12 +41,14 @@ impl ConnectionLimits {
         let total = settings
             .max_connections
             .unwrap_or_else(connections::default_max_connections);
+        let slots = ConnectionSlots::new(
+            total,
+            settings.max_connections_per_ip,
+            trusted_proxies.to_vec(),
+        );
         Self {
-            slots: ConnectionSlots::new(
-                total,
-                settings.max_connections_per_ip,
-                trusted_proxies.to_vec(),
-            ),
+            streams: Arc::new(streams::StreamsInFlight::new(Arc::clone(&slots))),
+            slots,
             header_timeout: settings.header_timeout,
             keepalive_timeout: settings.keepalive_timeout,
         }

@@ -8,10 +8,11 @@ use crate::request_id::RequestId;
 use crate::response::{self, ErrorKind, LocalResponse};
 use crate::sso::endpoints::AuthEndpoint;
 use crate::sso::session::Session as SsoSession;
-use crate::telemetry::request::RequestObs;
+use crate::telemetry::request::{Finished, RequestObs};
 use crate::telemetry::Telemetry;
 use crate::upstream::{Attempts, Hop};
 use pingora::http::RequestHeader;
+use pingora::proxy::Session;
 use std::net::IpAddr;
 use std::sync::Arc;
 
@@ -64,6 +65,9 @@ pub struct RequestCtx {
     /// The request body size the service takes (`[limits] max_body_bytes`), checked as the
     /// body streams: a chunked or HTTP/2 body announces no length to refuse up front.
     pub body_limit: Option<u64>,
+    /// This HTTP/2 request's place in its connection's count of requests the gateway is
+    /// serving (rapid reset: [`crate::limits::streams`]), given back with the context.
+    pub stream_ticket: Option<crate::limits::streams::StreamTicket>,
     /// The final answer already carries `X-Request-Id` and `X-Cache-Status` (set with the
     /// legacy answer's adapters when the cache cannot change the status; see
     /// `GatewayProxy::response_filter`).
@@ -91,12 +95,42 @@ impl Default for RequestCtx {
             cache: CacheUse::Off,
             upstream_head: false,
             body_limit: None,
+            stream_ticket: None,
             answer_marked: false,
         }
     }
 }
 
 impl RequestCtx {
+    /// For a request asking for an upgrade, how long each wait for the site may last
+    /// (`limits.upgraded_idle_timeout`); `None` otherwise.
+    pub fn upgrade_idle(&self) -> Option<std::time::Duration> {
+        let limits = &self.snapshot.as_ref()?.config.gateway.limits;
+        self.upgrade.then_some(limits.upgraded_idle_timeout)
+    }
+
+    /// What the metrics and the access log record of the request, once it is over.
+    pub fn finished<'a>(&'a self, session: &'a Session) -> Finished<'a> {
+        let req = session.req_header();
+        let service = self.service.as_ref();
+        Finished {
+            service: service.map(|s| (s.id(), s.config.ministry.as_str())),
+            service_metrics: service.and_then(|s| s.metrics.as_ref()),
+            method: req.method.as_str(),
+            path: req.uri.path(),
+            query: req.uri.query(),
+            status: session.response_written().map_or(0, |r| r.status.as_u16()),
+            bytes: session.body_bytes_sent(),
+            client_ip: self.citizen_ip,
+            request_id: self.request_id.as_str(),
+            cache: service
+                .filter(|_| self.local.is_none() && self.answer.is_none())
+                .map(|_| crate::cache::status(self.cache, session.cache.phase())),
+            cache_counted: self.cache != CacheUse::Off,
+            background: session.subrequest_ctx.is_some(),
+        }
+    }
+
     /// Whether the citizen reaches the portal (and every service origin, which shares its
     /// scheme) over HTTPS: then every answer carries the portal's HSTS.
     pub fn https(&self) -> bool {
@@ -129,7 +163,13 @@ impl RequestCtx {
     /// An error page quoting the request id (and the trace id when they differ).
     pub fn error_page(&self, kind: ErrorKind) -> LocalResponse {
         let trace = self.obs.as_ref().map(|o| o.trace_id.as_str());
-        response::error_page_traced(kind, self.request_id.as_str(), trace)
+        // A service's page may be served on its own origin or a legacy host, where `/` is
+        // the service, not the portal.
+        let home = match (&self.service, &self.snapshot) {
+            (Some(_), Some(snap)) => format!("{}/", snap.portal.origin),
+            _ => "/".to_owned(),
+        };
+        response::error_page_traced(kind, self.request_id.as_str(), trace, &home)
     }
 
     /// What a call to `service`'s legacy site says about this request (see

@@ -13,14 +13,16 @@
 
 use super::{LocalRoute, RequestCtx, Stage, Step};
 use crate::limits::connections::address_key;
+use crate::limits::connections::Crowded;
 use crate::limits::rate::{retry_after_secs, Limited, RateLimiter, Scope};
+use crate::limits::streams::{StreamsInFlight, TooMany};
 use crate::portal::cross_site::sent_by_another_site;
 use crate::portal::PortalPage;
 use crate::response::{ErrorKind, LocalResponse};
 use crate::sso::endpoints::AuthEndpoint;
 use crate::sso::Sso;
 use crate::telemetry::Telemetry;
-use http::StatusCode;
+use http::{HeaderValue, StatusCode};
 use pingora::proxy::Session;
 use std::net::IpAddr;
 use std::sync::Arc;
@@ -29,14 +31,21 @@ pub struct LimitsStage {
     limiter: Arc<RateLimiter>,
     sso: Arc<Sso>,
     telemetry: Arc<Telemetry>,
+    streams: Arc<StreamsInFlight>,
 }
 
 impl LimitsStage {
-    pub fn new(limiter: Arc<RateLimiter>, sso: Arc<Sso>, telemetry: Arc<Telemetry>) -> Self {
+    pub fn new(
+        limiter: Arc<RateLimiter>,
+        sso: Arc<Sso>,
+        telemetry: Arc<Telemetry>,
+        streams: Arc<StreamsInFlight>,
+    ) -> Self {
         Self {
             limiter,
             sso,
             telemetry,
+            streams,
         }
     }
 
@@ -151,6 +160,29 @@ impl Stage for LimitsStage {
     }
 
     async fn run(&self, session: &mut Session, ctx: &mut RequestCtx) -> Step {
+        if let Some(snap) = ctx.snapshot.as_ref() {
+            session.set_write_timeout(Some(snap.config.gateway.limits.send_timeout));
+        }
+        match self.streams.enter(session) {
+            Ok(ticket) => ctx.stream_ticket = ticket,
+            Err(refused) => {
+                self.telemetry
+                    .metrics
+                    .rate_limited
+                    .with_label_values(&["h2_streams"])
+                    .inc();
+                let (kind, wait) = match refused {
+                    TooMany::Slots(Crowded::Total) => (ErrorKind::Unavailable, "5"),
+                    TooMany::Slots(Crowded::PerAddress) => (ErrorKind::TooManyRequests, "10"),
+                    TooMany::OnTheConnection => (ErrorKind::TooManyRequests, "1"),
+                };
+                let wait = HeaderValue::from_static(wait);
+                return Step::Respond(
+                    ctx.error_page(kind)
+                        .with_header(http::header::RETRY_AFTER, wait),
+                );
+            }
+        }
         if let Some(limits) = ctx.service.as_ref().map(|s| &s.config.limits) {
             if let (Some(methods), Some(allow)) = (&limits.methods, &limits.allow) {
                 if !methods.contains(&session.req_header().method) {

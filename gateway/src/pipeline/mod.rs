@@ -101,6 +101,7 @@ impl Pipeline {
                 Arc::clone(&app.rate_limiter),
                 Arc::clone(&app.sso),
                 t(),
+                Arc::clone(&app.connections.streams),
             ),
             local: local::Local::new(
                 Arc::clone(&app.portal),

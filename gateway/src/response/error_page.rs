@@ -169,18 +169,24 @@ impl ErrorKind {
     }
 }
 
-/// The error page for `kind`, quoting `request_id` (by default the request's trace id).
+/// The error page for `kind` on the portal's origin, quoting `request_id` (by default the
+/// request's trace id).
 pub fn error_page(kind: ErrorKind, request_id: &str) -> LocalResponse {
-    error_page_traced(kind, request_id, None)
+    error_page_traced(kind, request_id, None, "/")
 }
 
 /// The error page for `kind`, quoting `request_id` and, when it differs (the id came from a
-/// trusted proxy), the trace id too.
+/// trusted proxy), the trace id too. `home` is the portal's address as a link from where
+/// the page is served: `/` on the portal's origin, the portal's absolute URL on a service's
+/// own origin or a legacy host, where `/` is the service (its maintenance page linked back
+/// to itself: found when tried).
 pub fn error_page_traced(
     kind: ErrorKind,
     request_id: &str,
     trace_id: Option<&str>,
+    home: &str,
 ) -> LocalResponse {
+    let home = escape(home);
     let texts = kind.texts();
     let id = match trace_id.filter(|t| !t.is_empty() && *t != request_id) {
         Some(t) => format!("{} · trace {}", escape(request_id), escape(t)),
@@ -189,7 +195,7 @@ pub fn error_page_traced(
     let sections: Vec<(&str, String)> = texts
         .iter()
         .map(|(lang, title, text)| {
-            let (home, quote) = match *lang {
+            let (back, quote) = match *lang {
                 "ar" => ("العودة إلى البوابة", "رقم الطلب"),
                 "fr" => ("Retour au portail", "Référence de la requête"),
                 _ => ("Back to the portal", "Request reference"),
@@ -197,7 +203,7 @@ pub fn error_page_traced(
             (
                 *lang,
                 format!(
-                    "<h1>{title}</h1><p>{text}</p><p>{quote}: <code>{id}</code></p><p><a href=\"/\">{home}</a></p>"
+                    "<h1>{title}</h1><p>{text}</p><p>{quote}: <code>{id}</code></p><p><a href=\"{home}\">{back}</a></p>"
                 ),
             )
         })
@@ -211,6 +217,7 @@ pub fn error_page_traced(
             &title,
             &refs,
             &format!("{} · <code>{id}</code>", status.as_u16()),
+            &home,
         ),
     )
 }

@@ -71,8 +71,9 @@ pub fn frame_context(lang: &str, dir: &str, title: &str) -> minijinja::Value {
 
 /// A page in several languages side by side (`sections`: language and trusted HTML), Arabic
 /// first and right-to-left: the error pages and the logout page, which are answered before
-/// (or without) knowing the citizen's language.
-pub fn frame(title: &str, sections: &[(&str, &str)], footer: &str) -> String {
+/// (or without) knowing the citizen's language. `home`: the portal's address from where
+/// the page is served (see [`super::error_page_traced`]).
+pub fn frame(title: &str, sections: &[(&str, &str)], footer: &str, home: &str) -> String {
     let sections: Vec<minijinja::Value> = sections
         .iter()
         .map(|(lang, html)| {
@@ -86,6 +87,7 @@ pub fn frame(title: &str, sections: &[(&str, &str)], footer: &str) -> String {
     let ctx = minijinja::context! {
         sections => sections,
         footer => footer,
+        home => home,
         brand => "البوابة الوطنية · Portail national · National portal",
         skip => "المحتوى · Contenu · Content",
         ..frame_context("ar", "rtl", title)
@@ -123,6 +125,7 @@ mod tests {
             "T <1>",
             &[("ar", "<p>مرحبا</p>"), ("fr", "<p>Bonjour</p>")],
             "f",
+            "/",
         );
         assert!(page.contains(super::super::assets::stylesheet()), "{page}");
         assert!(page.contains("<title>T &lt;1&gt;</title>"), "{page}");

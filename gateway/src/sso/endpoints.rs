@@ -493,7 +493,7 @@ fn logout_page(csrf: &str, provider: Option<&str>) -> LocalResponse {
     let refs: Vec<(&str, &str)> = sections.iter().map(|(l, h)| (*l, h.as_str())).collect();
     let page = LocalResponse::html(
         StatusCode::OK,
-        crate::response::frame("Se déconnecter", &refs, ""),
+        crate::response::frame("Se déconnecter", &refs, "", "/"),
     );
     let policy = crate::response::CONTENT_SECURITY_POLICY_VALUE.replace(
         "form-action 'self'",

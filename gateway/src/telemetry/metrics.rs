@@ -73,6 +73,12 @@ pub struct Metrics {
     pub rate_limited: IntCounterVec,
     // Telemetry about telemetry.
     pub access_log_dropped: IntCounter,
+    // The process.
+    /// Open file descriptors and their limit (the Prometheus clients' `process_open_fds`
+    /// and `process_max_fds`), read at each scrape: every connection, to citizens and to
+    /// sites, is one, and running out fails every service at once (found when tried).
+    pub open_fds: IntGauge,
+    pub max_fds: IntGauge,
 }
 
 fn counter(
@@ -247,12 +253,14 @@ impl Metrics {
                 r.register(Box::new(c.clone()))?;
                 c
             },
-            rate_limited: counter(&r, "egov_rate_limited_total", "Requests refused with 429 by a rate limit, by scope (per_ip, per_session, login, global, service).", &["scope"])?,
+            rate_limited: counter(&r, "egov_rate_limited_total", "Requests refused with 429 by a rate limit, by scope (per_ip, per_session, login, route, global, service; h2_streams: an HTTP/2 connection resetting its streams).", &["scope"])?,
             access_log_dropped: {
                 let c = IntCounter::new("egov_access_log_dropped_total", "Access log lines dropped because the writer fell behind.")?;
                 r.register(Box::new(c.clone()))?;
                 c
             },
+            open_fds: gauge(&r, "process_open_fds", "Open file descriptors.")?,
+            max_fds: gauge(&r, "process_max_fds", "The process's limit on open file descriptors.")?,
             registry: r,
             build_info,
         };
@@ -321,9 +329,34 @@ impl Metrics {
 
     /// The text exposition for `/metrics`.
     pub fn render(&self) -> String {
+        self.read_descriptors();
         prometheus::TextEncoder::new()
             .encode_to_string(&self.registry.gather())
             .unwrap_or_default()
+    }
+}
+
+impl Metrics {
+    /// Sets [`Self::open_fds`] and [`Self::max_fds`] from `/proc/self` (Linux; elsewhere
+    /// they stay at 0).
+    fn read_descriptors(&self) {
+        if let Ok(entries) = std::fs::read_dir("/proc/self/fd") {
+            self.open_fds
+                .set(i64::try_from(entries.count()).unwrap_or(i64::MAX));
+        }
+        let limit = std::fs::read_to_string("/proc/self/limits")
+            .ok()
+            .and_then(|text| {
+                let line = text.lines().find(|l| l.starts_with("Max open files"))?;
+                line["Max open files".len()..]
+                    .split_whitespace()
+                    .next()?
+                    .parse::<i64>()
+                    .ok()
+            });
+        if let Some(limit) = limit {
+            self.max_fds.set(limit);
+        }
     }
 }
 
@@ -347,5 +380,27 @@ fn forget<T: prometheus::core::MetricVecBuilder>(
                 let _ = vec.remove(&labels);
             }
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// The value of the unlabelled series `name` in `text`.
+    fn value(text: &str, name: &str) -> f64 {
+        text.lines()
+            .find_map(|l| l.strip_prefix(name)?.strip_prefix(' ')?.parse().ok())
+            .unwrap_or_else(|| panic!("no {name} in {text}"))
+    }
+
+    #[test]
+    fn a_scrape_says_how_many_file_descriptors_are_open_and_how_many_may_be() {
+        let text = Metrics::new().expect("metrics").render();
+        let (open, max) = (
+            value(&text, "process_open_fds"),
+            value(&text, "process_max_fds"),
+        );
+        assert!(open >= 3.0 && max >= open, "{open} of {max}");
     }
 }

@@ -72,7 +72,7 @@ impl Upstreams {
         let mut attempts = Attempts::default();
         let mut obs = obs;
         loop {
-            let peer = match attempts.next_peer(service, false) {
+            let peer = match attempts.next_peer(service, None) {
                 Ok(p) => p,
                 Err(e) => {
                     self.report(

@@ -12,6 +12,7 @@ use crate::resilience::breaker::Permit;
 use pingora::upstreams::peer::HttpPeer;
 use pingora::{Error, ErrorType};
 use std::net::SocketAddr;
+use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 /// Idle upstream connections are kept this long for reuse.
@@ -33,6 +34,8 @@ pub struct Attempts {
     /// ejected): how long until it is worth asking again. The citizen gets the maintenance
     /// page with this `Retry-After` (or a stale copy).
     pub unavailable_for: Option<Duration>,
+    /// The one resend on a fresh connection after a pooled one failed was made.
+    resent: bool,
 }
 
 /// How long a citizen is told to wait when every backend is down or ejected.
@@ -40,13 +43,16 @@ const NO_BACKEND_RETRY_AFTER: Duration = Duration::from_secs(30);
 
 impl Attempts {
     /// A peer for the next attempt at `service`: a backend this request has not failed to
-    /// reach, with the service's timeouts cut to what is left of the total. An `upgrade`d
-    /// (WebSocket) connection idles legitimately: only its connect is bounded here (the
-    /// citizen's side ends it after `limits.upgraded_idle_timeout` of silence: limits::upgraded).
+    /// reach, with the service's timeouts cut to what is left of the total. A request asking
+    /// for an upgrade (WebSocket) has `upgrade_idle` instead (`limits.upgraded_idle_timeout`):
+    /// an upgraded connection idles legitimately and has no total, but each wait for the
+    /// site, the handshake's answer included, is bounded as nginx's `proxy_read_timeout`
+    /// bounds it. Without it, any request carrying `Upgrade` waited for a slow site without
+    /// limit (found when tried). The citizen's side has the same limit (limits::upgraded).
     pub fn next_peer(
         &mut self,
         service: &Service,
-        upgrade: bool,
+        upgrade_idle: Option<Duration>,
     ) -> pingora::Result<Box<HttpPeer>> {
         let upstream = &service.upstream;
         let first = self.deadline.is_none() && self.failed.is_empty();
@@ -82,7 +88,10 @@ impl Attempts {
         let t = upstream.timeouts;
         let mut peer = HttpPeer::new(addr, upstream.tls, upstream.host.clone());
         let mut connect = t.connect;
-        if !upgrade {
+        if let Some(idle) = upgrade_idle {
+            peer.options.read_timeout = Some(idle);
+            peer.options.write_timeout = Some(idle);
+        } else {
             let now = Instant::now();
             let left = self
                 .deadline
@@ -115,6 +124,40 @@ impl Attempts {
         is_connect_failure(e.etype())
             && self.failed.len() < service.upstream.backend_count()
             && service.upstream.budget.withdraw()
+    }
+
+    /// The exchange with `peer` failed with `e` (`reused`: on a connection taken from the
+    /// pool): `e` with its retry flag set as it will be. Pingora judges (an idempotent
+    /// method, a body it still holds, a reused connection), then at most once
+    /// ([`Self::resend_after_reused_connection_failed`]).
+    pub fn exchange_failed(
+        &mut self,
+        session: &pingora::proxy::Session,
+        peer: &HttpPeer,
+        e: Box<Error>,
+        service: Option<&Arc<Service>>,
+        reused: bool,
+    ) -> Box<Error> {
+        let mut e = e.more_context(format!("Peer: {peer}"));
+        let replayable = session.req_header().method.is_idempotent()
+            && !session.as_ref().retry_buffer_truncated();
+        e.retry.decide_reuse(reused);
+        let resend = replayable
+            && e.retry()
+            && service.is_some_and(|s| self.resend_after_reused_connection_failed(s));
+        e.set_retry(resend);
+        e
+    }
+
+    /// The request failed on a reused (pooled) connection before any answer, and pingora
+    /// judged it safe to send again (an idempotent method, a body it still holds): whether
+    /// to. The site may have closed the idle connection just as it was reused, the race
+    /// RFC 9112 §9.3.1 allows a retry for; but pingora would resend on one pooled
+    /// connection after another, up to 16 times, to a site that drops the request (found
+    /// when tried: one GET reached it 16 times, a PUT 5). So once per request, within the
+    /// service's retry budget.
+    pub fn resend_after_reused_connection_failed(&mut self, service: &Service) -> bool {
+        !std::mem::replace(&mut self.resent, true) && service.upstream.budget.withdraw()
     }
 
     /// The backend the last failed attempt went to.
@@ -186,22 +229,22 @@ mod tests {
         let service = two_backend_service();
         let mut attempts = Attempts::default();
         let refused = Error::new(ErrorType::ConnectRefused);
-        let first = attempts.next_peer(&service, false).expect("peer");
+        let first = attempts.next_peer(&service, None).expect("peer");
         assert!(
             attempts.connect_failed(&service, &refused),
             "one backend left"
         );
-        let second = attempts.next_peer(&service, false).expect("peer");
+        let second = attempts.next_peer(&service, None).expect("peer");
         assert_ne!(first._address, second._address);
         assert!(!attempts.connect_failed(&service, &refused), "none left");
-        assert!(attempts.next_peer(&service, false).is_err());
+        assert!(attempts.next_peer(&service, None).is_err());
     }
 
     #[test]
     fn a_read_error_is_not_retried_on_another_backend() {
         let service = two_backend_service();
         let mut attempts = Attempts::default();
-        attempts.next_peer(&service, false).expect("peer");
+        attempts.next_peer(&service, None).expect("peer");
         assert!(!attempts.connect_failed(&service, &Error::new(ErrorType::ReadError)));
     }
 
@@ -211,7 +254,7 @@ mod tests {
         let service = &snap.services()[0];
         let t = service.upstream.timeouts;
         let mut attempts = Attempts::default();
-        let peer = attempts.next_peer(service, false).expect("peer");
+        let peer = attempts.next_peer(service, None).expect("peer");
         assert_eq!(
             peer.options.connection_timeout,
             Some(t.connect.min(t.total))
@@ -222,11 +265,14 @@ mod tests {
     }
 
     #[test]
-    fn an_upgraded_connection_has_no_read_or_total_limit() {
+    fn an_upgrade_has_no_total_but_each_wait_for_the_site_is_bounded() {
         let snap = snapshot();
         let mut attempts = Attempts::default();
-        let peer = attempts.next_peer(&snap.services()[0], true).expect("peer");
-        assert_eq!(peer.options.read_timeout, None);
+        let idle = Duration::from_secs(60);
+        let peer = attempts
+            .next_peer(&snap.services()[0], Some(idle))
+            .expect("peer");
+        assert_eq!(peer.options.read_timeout, Some(idle));
         assert_eq!(attempts.time_left(), None);
     }
 }

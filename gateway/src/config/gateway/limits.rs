@@ -24,6 +24,12 @@ pub(super) fn validate(
     );
     let keepalive_timeout = keepalive(raw.keepalive_timeout.as_deref(), p);
     let upgraded_idle_timeout = upgraded_idle(raw.upgraded_idle_timeout.as_deref(), p);
+    let send_timeout = opt_duration(
+        p,
+        "limits.send_timeout",
+        raw.send_timeout.as_deref(),
+        Duration::from_secs(60),
+    );
     let max_connections = match raw.max_connections {
         None | Some(0) => Some(None),
         Some(v) => p
@@ -47,6 +53,7 @@ pub(super) fn validate(
         header_timeout: header_timeout?,
         keepalive_timeout: keepalive_timeout?,
         upgraded_idle_timeout: upgraded_idle_timeout?,
+        send_timeout: send_timeout?,
         max_connections: max_connections?,
         max_connections_per_ip: per_ip?,
         max_uri_bytes: max_uri_bytes?,
