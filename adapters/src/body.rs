@@ -372,19 +372,35 @@ impl BodyPipeline {
         let decoded: Cow<'_, [u8]> = match &mut self.decoding {
             Decoding::Off => Cow::Borrowed(chunk),
             Decoding::On(t) => Cow::Owned(t.feed(chunk, false)),
-            Decoding::Sniffing { held, fallback } => {
+            Decoding::Sniffing { held, .. } => {
                 held.extend_from_slice(chunk);
                 if held.len() < PRESCAN_LEN {
                     return Ok(Vec::new());
                 }
-                let held = std::mem::take(held);
-                let mut t = Transcoder::new((self.sniff)(&held).unwrap_or(fallback));
-                let out = t.feed(&held, false);
-                self.decoding = Decoding::On(t);
-                Cow::Owned(out)
+                return self.settle_charset();
             }
         };
         self.markup.feed(&decoded)
+    }
+
+    /// Whether the start of the body is still held to find its charset.
+    pub fn is_sniffing(&self) -> bool {
+        matches!(self.decoding, Decoding::Sniffing { .. })
+    }
+
+    /// Decides the charset from what is held now, without waiting for [`PRESCAN_LEN`] bytes,
+    /// and returns the output so far. A browser's prescan gives up waiting after 500 ms
+    /// (HTML, "determining the character encoding"); a page that trickles a progress
+    /// message showed nothing at all until 1 KiB had come (found when tried).
+    pub fn settle_charset(&mut self) -> Result<Vec<u8>, BodyError> {
+        let Decoding::Sniffing { held, fallback } = &mut self.decoding else {
+            return Ok(Vec::new());
+        };
+        let held = std::mem::take(held);
+        let mut t = Transcoder::new((self.sniff)(&held).unwrap_or(*fallback));
+        let out = t.feed(&held, false);
+        self.decoding = Decoding::On(t);
+        self.markup.feed(&out)
     }
 
     /// Ends the body and returns the rest of the output.

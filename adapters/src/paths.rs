@@ -226,42 +226,81 @@ pub fn strip_base<'a>(prefix: &str, path: &'a str) -> Option<&'a str> {
 }
 
 /// Whether some legacy server would serve `path` from `prefix` or below it. Legacy servers
-/// read paths loosely: IIS ignores case, Tomcat drops a segment's `;` parameters and merges
-/// `//`, and every server decodes percent escapes. So a path that differs from `prefix` only
-/// in those ways (`/WS`, `/ws;jsessionid=1`, `//ws/`, `/w%73`) is under it here too, which is
-/// what a rule that keeps citizens *away* from a legacy path must check.
+/// read paths loosely: IIS ignores case and a name's trailing dots and spaces, ASP.NET drops
+/// cookieless-session segments (`/(S(x))/`), Tomcat drops a segment's `;` parameters and
+/// merges the empty segments left (`//`, `/;x/`), and every server decodes percent escapes. So a path that differs from
+/// `prefix` only in those ways (`/WS`, `/ws.`, `/(S(x))/ws`, `/ws;jsessionid=1`, `//ws/`,
+/// `/w%73`) is under it here too, which is what a rule that keeps citizens *away* from a
+/// legacy path must check.
 pub fn reaches_under(prefix: &str, path: &str) -> bool {
     let mut wanted = prefix.split('/').filter(|s| !s.is_empty());
-    let mut given = path.split('/').filter(|s| !s.is_empty());
+    // A segment that is only `;` parameters (`/;x/ws`) is empty once Tomcat drops them,
+    // and merged away like `//` (found when tried).
+    let mut given = path
+        .split('/')
+        .map(|seg| seg.split(';').next().unwrap_or_default())
+        .filter(|s| !s.is_empty() && !is_cookieless_session(s));
     wanted.all(|want| {
-        given.next().is_some_and(|seg| {
-            let seg = seg.split(';').next().unwrap_or_default();
-            segment_is(seg.as_bytes(), want.as_bytes())
-        })
+        given
+            .next()
+            .is_some_and(|seg| segment_is(&decoded(seg), want.as_bytes()))
     })
 }
 
-/// Whether the percent-decoded `seg` equals `want`, ignoring ASCII case.
-fn segment_is(seg: &[u8], want: &[u8]) -> bool {
-    let mut i = 0;
-    let mut wanted = want.iter();
-    while i < seg.len() {
-        let mut b = seg[i];
-        if b == b'%' {
-            if let (Some(hi), Some(lo)) = (
-                seg.get(i + 1).and_then(|&h| hex(h)),
-                seg.get(i + 2).and_then(|&l| hex(l)),
-            ) {
-                b = hi * 16 + lo;
-                i += 2;
-            }
-        }
-        if !wanted.next().is_some_and(|w| w.eq_ignore_ascii_case(&b)) {
+/// ASP.NET's cookieless state in a path segment: `(S(id))`, `(A(id)F(id))`..., which its
+/// filter removes before the path is served.
+fn is_cookieless_session(seg: &str) -> bool {
+    let Some(inner) = seg.strip_prefix('(').and_then(|s| s.strip_suffix(')')) else {
+        return false;
+    };
+    let mut rest = inner;
+    while !rest.is_empty() {
+        let mut chars = rest.chars();
+        let (Some(letter), Some('(')) = (chars.next(), chars.next()) else {
+            return false;
+        };
+        if !letter.is_ascii_alphabetic() {
             return false;
         }
-        i += 1;
+        let Some(end) = rest.find(')') else {
+            return false;
+        };
+        rest = &rest[end + 1..];
     }
-    wanted.next().is_none()
+    !inner.is_empty()
+}
+
+/// `seg` with its percent escapes decoded (a malformed one kept as it is).
+fn decoded(seg: &str) -> Vec<u8> {
+    let bytes = seg.as_bytes();
+    let mut out = Vec::with_capacity(bytes.len());
+    let mut i = 0;
+    while i < bytes.len() {
+        let escaped = (bytes[i] == b'%')
+            .then(|| Some(hex(*bytes.get(i + 1)?)? * 16 + hex(*bytes.get(i + 2)?)?))
+            .flatten();
+        match escaped {
+            Some(b) => {
+                out.push(b);
+                i += 3;
+            }
+            None => {
+                out.push(bytes[i]);
+                i += 1;
+            }
+        }
+    }
+    out
+}
+
+/// Whether the decoded segment `seg` names `want`, ignoring ASCII case and the trailing
+/// dots and spaces Windows drops from a file name.
+fn segment_is(seg: &[u8], want: &[u8]) -> bool {
+    let mut seg = seg;
+    while let [rest @ .., b'.' | b' '] = seg {
+        seg = rest;
+    }
+    seg.eq_ignore_ascii_case(want)
 }
 
 /// Where a legacy URL now lives on the portal: one entry per (legacy host, legacy path).
@@ -466,6 +505,13 @@ mod tests {
             "//base//ws",
             "/base/w%73",
             "/base/%57S",
+            "/base/ws.",
+            "/base/ws%20",
+            "/base/ws%2e",
+            "/(S(x1y2))/base/ws",
+            "/base/(A(abc)F(def))/ws",
+            "/base/;x/ws",
+            "/;jsessionid=1/base/;/ws",
         ] {
             assert!(reaches_under("/base/ws", path), "{path}");
         }

@@ -67,8 +67,15 @@ fn is_zero_qvalue(v: &[u8]) -> bool {
 /// On the answer's header, before it is written: compression off for an answer it would
 /// not help ([`is_small`]) or would harm ([`must_stay_as_sent`]).
 pub fn decline_where_unfit(session: &mut Session, answer: &ResponseHeader) {
-    if is_small(answer) || must_stay_as_sent(answer) {
-        set_level(session, 0);
+    let Some(c) = session
+        .downstream_modules_ctx
+        .get_mut::<ResponseCompression>()
+    else {
+        return;
+    };
+    // Most answers go to clients that asked for none: nothing to look at then.
+    if c.is_enabled() && (is_small(answer) || must_stay_as_sent(answer)) {
+        adjust(c, 0);
     }
 }
 

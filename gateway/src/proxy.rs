@@ -216,13 +216,9 @@ impl ProxyHttp for GatewayProxy {
         ctx: &mut Self::CTX,
         reused: bool,
     ) -> Box<Error> {
-        let e = ctx
-            .attempts
-            .exchange_failed(session, peer, e, ctx.service.as_ref(), reused);
-        if e.retry() {
-            self.report(ctx, Outcome::Retrying(&e));
-        }
-        e
+        // A resend is no failed attempt at a backend: the site closed a pooled connection.
+        ctx.attempts
+            .exchange_failed(session, peer, e, ctx.service.as_ref(), reused)
     }
 
     async fn connected_to_upstream(

@@ -277,6 +277,7 @@ fn portal_service(
                 .with_label_values(&["per_address"]),
             refused_total: metrics.connections_refused.with_label_values(&["total"]),
             header_timeouts: metrics.header_timeouts.clone(),
+            closed_for_resets: metrics.rate_limited.with_label_values(&["h2_streams"]),
         },
     );
     let name = if runtimes == 1 {

@@ -209,15 +209,12 @@ fn upstream_response(status: StatusCode) -> LocalResponse {
 /// `Retry-After` a proxied request's maintenance page gives, so clients wait rather than
 /// retry at once.
 fn unavailable(wait: std::time::Duration) -> LocalResponse {
-    let answer = LocalResponse::json_error(
+    LocalResponse::json_error(
         StatusCode::SERVICE_UNAVAILABLE,
         "unavailable",
         "the legacy service is unavailable for now; retry after the time in Retry-After",
-    );
-    match HeaderValue::from_str(&wait.as_secs().max(1).to_string()) {
-        Ok(v) => answer.with_header(http::header::RETRY_AFTER, v),
-        Err(_) => answer,
-    }
+    )
+    .with_retry_after_secs(wait.as_secs())
 }
 
 /// The SOAP request's header: the endpoint's path, the envelope's type, length and action,

@@ -313,6 +313,11 @@ async fn the_legacy_soap_endpoint_behind_a_facade_is_closed_however_its_path_is_
         "/w%73",
         "//ws/",
         "/ws/DeleteAllDossiers",
+        "/ws.",
+        "/;x/ws",
+        "/(S(x1y2))/ws",
+        // Any path, with the call's SOAPAction: a spelling not known here still carries none.
+        "/anything-else",
     ] {
         let resp = client()
             .post(gw.url(&format!("/s/vat-declaration{path}")))
@@ -700,4 +705,64 @@ async fn events_ranges_and_no_transform_answers_reach_a_gzip_client_uncompressed
         );
         assert_eq!(resp.bytes().await.expect("body").len(), 4800, "{id}");
     }
+}
+
+#[test]
+fn a_page_without_a_charset_that_trickles_in_shows_before_a_kilobyte_has_come() {
+    use std::io::{Read, Write};
+    let estate = start_estate(None);
+    let site = std::net::TcpListener::bind("127.0.0.1:0").expect("bind");
+    let port = site.local_addr().expect("addr").port();
+    let (seen_tx, seen_rx) = std::sync::mpsc::channel::<()>();
+    std::thread::spawn(move || {
+        let Ok((mut conn, _)) = site.accept() else {
+            return;
+        };
+        let mut head = Vec::new();
+        let mut buf = [0u8; 4096];
+        while !head.windows(4).any(|w| w == b"\r\n\r\n") {
+            match conn.read(&mut buf) {
+                Ok(0) | Err(_) => return,
+                Ok(n) => head.extend_from_slice(&buf[..n]),
+            }
+        }
+        // A long report printing its progress: no charset declared, a line now and then.
+        let _ = conn.write_all(b"HTTP/1.1 200 OK\r\nContent-Type: text/html\r\nTransfer-Encoding: chunked\r\n\r\n8\r\n<p>1</p>\r\n");
+        std::thread::sleep(std::time::Duration::from_millis(700));
+        let _ = conn.write_all(b"8\r\n<p>2</p>\r\n");
+        // The rest only once the citizen has seen the start (or after 20 s).
+        let _ = seen_rx.recv_timeout(std::time::Duration::from_secs(20));
+        let _ = conn.write_all(b"8\r\n<p>3</p>\r\n0\r\n\r\n");
+    });
+    let gw = TestGateway::with(&estate, move |c| {
+        all_public(c);
+        egov_integration::backend_at(c, "cnie-renewal", port);
+    });
+    let mut conn = std::net::TcpStream::connect(gw.addr).expect("connect");
+    conn.set_read_timeout(Some(std::time::Duration::from_secs(10)))
+        .expect("timeout");
+    write!(
+        conn,
+        "GET /s/cnie-renewal/report HTTP/1.1\r\nHost: {}\r\nConnection: close\r\n\r\n",
+        gw.addr
+    )
+    .expect("request");
+    let mut got = Vec::new();
+    let mut buf = [0u8; 4096];
+    while !got.windows(8).any(|w| w == b"<p>1</p>") {
+        match conn.read(&mut buf) {
+            Ok(0) => break,
+            Ok(n) => got.extend_from_slice(&buf[..n]),
+            Err(e) => panic!(
+                "nothing of the page after 10 s ({e}): {}",
+                String::from_utf8_lossy(&got)
+            ),
+        }
+    }
+    let _ = seen_tx.send(());
+    assert!(
+        got.windows(8).any(|w| w == b"<p>1</p>"),
+        "{}",
+        String::from_utf8_lossy(&got)
+    );
 }

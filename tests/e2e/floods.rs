@@ -777,7 +777,7 @@ async fn an_http2_client_that_never_opens_its_window_is_cut_off_after_the_send_t
 }
 
 #[tokio::test(flavor = "multi_thread")]
-async fn resetting_http2_streams_keeps_no_more_requests_at_a_site_than_twice_the_stream_limit() {
+async fn a_connection_resetting_its_streams_is_closed_after_a_burst_of_them() {
     let estate = start_estate(None);
     // A slow legacy site: it takes every connection and answers none (the gateway's read
     // timeout ends each request); it counts the requests it was sent.
@@ -801,23 +801,35 @@ async fn resetting_http2_streams_keeps_no_more_requests_at_a_site_than_twice_the
     });
     let mut client = http2(&gw, 65_535).await;
     // Rapid reset (CVE-2023-44487): a hundred streams (the advertised limit), a moment for
-    // the gateway to send them on, then every one reset, six times over.
-    for _ in 0..6 {
+    // the gateway to send them on, then every one reset, over and over.
+    let mut closed = false;
+    'rounds: for _ in 0..10 {
         let mut pending = Vec::new();
         for _ in 0..100 {
-            client = client.ready().await.expect("a stream slot");
-            let (answer, _) = client
-                .send_request(h2_get(&gw, "/s/cnie-renewal/slow"), true)
-                .expect("send");
-            pending.push(answer);
+            let sent = match client.clone().ready().await {
+                Ok(ready) => {
+                    client = ready;
+                    client.send_request(h2_get(&gw, "/s/cnie-renewal/slow"), true)
+                }
+                Err(e) => Err(e),
+            };
+            match sent {
+                Ok((answer, _)) => pending.push(answer),
+                Err(_) => {
+                    closed = true;
+                    break 'rounds;
+                }
+            }
         }
         tokio::time::sleep(Duration::from_millis(150)).await;
         drop(pending);
     }
+    assert!(closed, "the connection that reset its streams was closed");
     tokio::time::sleep(Duration::from_millis(500)).await;
     let sent = reached.load(std::sync::atomic::Ordering::SeqCst);
+    // At most a burst of abandoned requests, and those in the gateway's hands meanwhile.
     assert!(
-        sent <= 200,
+        sent <= 350,
         "{sent} requests reached the site from one connection whose streams were reset"
     );
     let text = gw.metrics_showing(&["h2_streams"]).await;
@@ -863,14 +875,19 @@ async fn an_addresss_http2_streams_count_against_its_connection_share() {
     }
     tokio::time::sleep(Duration::from_millis(500)).await;
     for answer in waiting {
-        if let Ok(Ok(answer)) = tokio::time::timeout(Duration::from_millis(50), answer).await {
-            if answer.status() == 429 {
-                refused += 1;
-            }
+        match tokio::time::timeout(Duration::from_millis(50), answer).await {
+            // Refused as a request (429), or with its connection (the address's share was
+            // full when it came).
+            Ok(Ok(answer)) if answer.status() == 429 => refused += 1,
+            Ok(Err(_)) => refused += 1,
+            _ => {}
         }
     }
     let sent = reached.load(std::sync::atomic::Ordering::SeqCst);
     // Each connection holds a slot too, so fewer than twenty requests can be in flight.
     assert!(sent < 20, "{sent} requests of one address reached the site");
-    assert!(refused >= 60 - 20, "only {refused} of the rest got 429");
+    assert!(
+        refused >= 60 - 20,
+        "only {refused} of the rest were refused"
+    );
 }

@@ -572,6 +572,18 @@ async fn an_error_page_on_a_service_origin_links_back_to_the_portal_and_styles_i
     let portal = format!("href=\"{}/\"", gw.url(""));
     assert!(html.contains(&portal), "no link to {portal} in {html}");
     assert!(!html.contains("href=\"/\""), "{html}");
+    // Also a page answered before any service is chosen (a path refused with 400).
+    let refused = http
+        .get(gw.origin_url("cnie-renewal", "/a%2fb"))
+        .send()
+        .await
+        .expect("request");
+    assert_eq!(refused.status(), 400);
+    let refused = refused.text().await.expect("page");
+    assert!(
+        refused.contains(&portal),
+        "no link to {portal} in {refused}"
+    );
     // Its stylesheets, linked from the service's origin, are the gateway's, not the site's.
     let css = html
         .split("rel=\"stylesheet\" href=\"")

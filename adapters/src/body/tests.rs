@@ -381,3 +381,24 @@ fn a_utf16_page_by_its_byte_order_mark_passes_on_untouched() {
         page
     );
 }
+
+#[test]
+fn a_page_held_for_its_charset_can_be_settled_before_a_kilobyte_has_come() {
+    let p = policy(Some(WINDOWS_1256));
+    let t = transform(plan(200, Some("text/html"), None, &p));
+    let mut pipeline = BodyPipeline::new(&t, &p).expect("pipeline");
+    let (first, _, _) = WINDOWS_1256.encode("<p>جاري المعالجة</p>");
+    assert!(pipeline.feed(&first).expect("feed").is_empty(), "held");
+    assert!(pipeline.is_sniffing());
+    let out = pipeline.settle_charset().expect("settle");
+    assert_eq!(
+        String::from_utf8(out).expect("utf-8"),
+        "<p>جاري المعالجة</p>"
+    );
+    assert!(!pipeline.is_sniffing());
+    // The rest of the page follows as it comes.
+    let (rest, _, _) = WINDOWS_1256.encode("<p>تم</p>");
+    let mut out = pipeline.feed(&rest).expect("feed");
+    out.extend(pipeline.finish().expect("finish"));
+    assert_eq!(String::from_utf8(out).expect("utf-8"), "<p>تم</p>");
+}

@@ -8,6 +8,7 @@ use egov_adapters::headers::{remove_hop_by_hop, HeaderEdit, HeaderSet};
 use egov_adapters::redirects::rewrite_redirect_headers;
 use http::header::{ACCEPT_RANGES, CONTENT_ENCODING, CONTENT_LENGTH, CONTENT_TYPE, ETAG};
 use http::{HeaderName, HeaderValue};
+use std::borrow::Cow;
 use std::sync::{Arc, LazyLock};
 
 /// [`LEGACY_MAY_NOT_SEND`](crate::config::LEGACY_MAY_NOT_SEND), as a set to remove at once.
@@ -105,9 +106,9 @@ impl AdapterChain {
                 others
                     .iter()
                     .find(|v| is_coded(v))
-                    .map(|coded| coded.to_str().unwrap_or("unreadable").to_owned())
+                    .map(|coded| Cow::Owned(coded.to_str().unwrap_or("unreadable").to_owned()))
             }
-            Some(v) => Some(v.to_str().unwrap_or("unreadable").to_owned()),
+            Some(v) => Some(Cow::Borrowed(v.to_str().unwrap_or("unreadable"))),
             None => None,
         };
         match plan(status, ct, ce.as_deref(), &self.body_policy) {

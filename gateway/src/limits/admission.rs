@@ -30,6 +30,9 @@ pub struct AdmissionMetrics {
     pub refused_per_address: IntCounter,
     pub refused_total: IntCounter,
     pub header_timeouts: IntCounter,
+    /// HTTP/2 connections closed for abandoning requests (rapid reset), counted with the
+    /// requests refused for it (`egov_rate_limited_total{scope="h2_streams"}`).
+    pub closed_for_resets: IntCounter,
 }
 
 /// Pingora's application `A`, behind connection caps and a header deadline.
@@ -89,12 +92,23 @@ impl<A: HttpServerApp + Send + Sync + 'static> Admission<A> {
             // The client sent no preface in time, or the peek failed: pingora would close.
             Protocol::Gone => return,
             Protocol::Pingora => {
-                // Its requests are judged together while it lasts (rapid reset).
-                let _counted = self.streams.open(stream.get_socket_digest());
-                let mut handed: Stream = stream;
-                while let Some(reused) = ServerApp::process_new(&self.inner, handed, shutdown).await
-                {
-                    handed = reused;
+                // Its requests are judged together while it lasts (rapid reset), and it is
+                // closed when they abandon too many.
+                let counted = self.streams.open(stream.get_socket_digest());
+                let serve = async {
+                    let mut handed: Stream = stream;
+                    while let Some(reused) =
+                        ServerApp::process_new(&self.inner, handed, shutdown).await
+                    {
+                        handed = reused;
+                    }
+                };
+                match counted.as_ref().map(|c| c.closing()) {
+                    Some(closing) => tokio::select! {
+                        () = serve => {}
+                        () = closing.notified() => self.metrics.closed_for_resets.inc(),
+                    },
+                    None => serve.await,
                 }
                 return;
             }

@@ -36,6 +36,9 @@ pub struct RequestCtx {
     pub citizen_ip: Option<IpAddr>,
     /// A WebSocket (or other) upgrade request.
     pub upgrade: bool,
+    /// The request came to another host than the portal's (a service's own origin, a
+    /// legacy host): `/` there is not the portal, so the gateway's pages link its URL.
+    pub portal_elsewhere: bool,
     /// Telemetry's view of the request (trace, timings).
     pub obs: Option<RequestObs>,
     /// The registry snapshot the request was routed with.
@@ -82,6 +85,7 @@ impl Default for RequestCtx {
             client: None,
             citizen_ip: None,
             upgrade: false,
+            portal_elsewhere: false,
             obs: None,
             snapshot: None,
             service: None,
@@ -152,21 +156,17 @@ impl RequestCtx {
         let Some(wait) = self.attempts.unavailable_for else {
             return Some(self.error_page(kind));
         };
-        let secs = wait.as_secs().max(1).to_string();
-        let page = self.error_page(ErrorKind::Maintenance);
-        Some(match http::HeaderValue::from_str(&secs) {
-            Ok(v) => page.with_header(http::header::RETRY_AFTER, v),
-            Err(_) => page,
-        })
+        Some(
+            self.error_page(ErrorKind::Maintenance)
+                .with_retry_after_secs(wait.as_secs()),
+        )
     }
 
     /// An error page quoting the request id (and the trace id when they differ).
     pub fn error_page(&self, kind: ErrorKind) -> LocalResponse {
         let trace = self.obs.as_ref().map(|o| o.trace_id.as_str());
-        // A service's page may be served on its own origin or a legacy host, where `/` is
-        // the service, not the portal.
-        let home = match (&self.service, &self.snapshot) {
-            (Some(_), Some(snap)) => format!("{}/", snap.portal.origin),
+        let home = match &self.snapshot {
+            Some(snap) if self.portal_elsewhere => format!("{}/", snap.portal.origin),
             _ => "/".to_owned(),
         };
         response::error_page_traced(kind, self.request_id.as_str(), trace, &home)

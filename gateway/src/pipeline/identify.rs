@@ -51,6 +51,9 @@ impl Stage for Identify {
             session.set_keepalive(None);
         }
         let snap = self.registry.snapshot();
+        // Every answer, the gateway's own first ones included, goes to a client that may
+        // stop reading (limits.send_timeout).
+        session.set_write_timeout(Some(snap.config.gateway.limits.send_timeout));
         let settings = &snap.portal.settings;
         let peer_ip = session
             .client_addr()
@@ -81,6 +84,8 @@ impl Stage for Identify {
         ctx.client = Some(client);
         ctx.citizen_ip = citizen_ip;
         ctx.upgrade = session.is_upgrade_req();
+        ctx.portal_elsewhere = crate::host::request_host(req)
+            .is_some_and(|h| crate::host::normalize(h) != snap.portal.host);
         ctx.snapshot = Some(snap);
         Step::Continue
     }

@@ -22,7 +22,7 @@ use crate::response::{ErrorKind, LocalResponse};
 use crate::sso::endpoints::AuthEndpoint;
 use crate::sso::Sso;
 use crate::telemetry::Telemetry;
-use http::{HeaderValue, StatusCode};
+use http::StatusCode;
 use pingora::proxy::Session;
 use std::net::IpAddr;
 use std::sync::Arc;
@@ -160,10 +160,8 @@ impl Stage for LimitsStage {
     }
 
     async fn run(&self, session: &mut Session, ctx: &mut RequestCtx) -> Step {
-        if let Some(snap) = ctx.snapshot.as_ref() {
-            session.set_write_timeout(Some(snap.config.gateway.limits.send_timeout));
-        }
-        match self.streams.enter(session) {
+        let to_a_site = ctx.service.is_some() && ctx.local.is_none();
+        match self.streams.enter(session, to_a_site) {
             Ok(ticket) => ctx.stream_ticket = ticket,
             Err(refused) => {
                 self.telemetry
@@ -172,17 +170,14 @@ impl Stage for LimitsStage {
                     .with_label_values(&["h2_streams"])
                     .inc();
                 let (kind, wait) = match refused {
-                    TooMany::Slots(Crowded::Total) => (ErrorKind::Unavailable, "5"),
-                    TooMany::Slots(Crowded::PerAddress) => (ErrorKind::TooManyRequests, "10"),
-                    TooMany::OnTheConnection => (ErrorKind::TooManyRequests, "1"),
+                    TooMany::Slots(Crowded::Total) => (ErrorKind::Unavailable, 5),
+                    TooMany::Slots(Crowded::PerAddress) => (ErrorKind::TooManyRequests, 10),
+                    TooMany::InFlight | TooMany::Abandoned => (ErrorKind::TooManyRequests, 1),
                 };
-                let wait = HeaderValue::from_static(wait);
-                return Step::Respond(
-                    ctx.error_page(kind)
-                        .with_header(http::header::RETRY_AFTER, wait),
-                );
+                return Step::Respond(ctx.error_page(kind).with_retry_after_secs(wait));
             }
         }
+
         if let Some(limits) = ctx.service.as_ref().map(|s| &s.config.limits) {
             if let (Some(methods), Some(allow)) = (&limits.methods, &limits.allow) {
                 if !methods.contains(&session.req_header().method) {
@@ -240,10 +235,7 @@ impl Stage for LimitsStage {
                 } else {
                     ctx.error_page(ErrorKind::TooManyRequests)
                 };
-                Step::Respond(match http::HeaderValue::from_str(&secs.to_string()) {
-                    Ok(v) => page.with_header(http::header::RETRY_AFTER, v),
-                    Err(_) => page,
-                })
+                Step::Respond(page.with_retry_after_secs(secs))
             }
         }
     }

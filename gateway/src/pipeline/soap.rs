@@ -48,7 +48,10 @@ impl Stage for SoapFacade {
             return Step::Continue;
         };
         let Some(op) = operation(service, uri).map(str::to_string) else {
-            if !facade.expose_endpoint && reaches_under(facade.path.path(), uri.path()) {
+            if !facade.expose_endpoint
+                && (reaches_under(facade.path.path(), uri.path())
+                    || is_a_soap_call(session.req_header()))
+            {
                 return Step::Respond(endpoint_closed());
             }
             return Step::Continue;
@@ -97,6 +100,19 @@ fn endpoint_closed() -> crate::response::LocalResponse {
         "soap_endpoint_closed",
         "this service's SOAP operations are called as JSON: POST api/soap/<operation>",
     )
+}
+
+/// Whether the request is a SOAP call, whatever its path: SOAP 1.1 sends `SOAPAction`,
+/// SOAP 1.2 the type `application/soap+xml`. A service whose endpoint is closed takes none,
+/// so a path spelled in a way [`reaches_under`] does not know still cannot carry one.
+fn is_a_soap_call(req: &pingora::http::RequestHeader) -> bool {
+    req.headers.contains_key("soapaction")
+        || req
+            .headers
+            .get(http::header::CONTENT_TYPE)
+            .and_then(|v| v.to_str().ok())
+            .and_then(|v| v.split(';').next())
+            .is_some_and(|t| t.trim().eq_ignore_ascii_case("application/soap+xml"))
 }
 
 /// Whether the request says its body is JSON (`application/json`, any parameters).

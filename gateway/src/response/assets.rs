@@ -64,9 +64,6 @@ pub fn print_stylesheet() -> &'static str {
     &PRINT.path
 }
 
-/// The answer for `path` under [`PREFIX`]: the file, cached for a year, or `None` for a name
-/// that is not (or no longer) one of ours, which the caller answers with a 404 (an old
-/// fingerprint must not be served the new content under a year-long cache).
 /// Whether `path` is exactly one of the gateway's stylesheets (a name with its content
 /// hash no legacy site uses). On a service's own origin these are answered by the gateway
 /// too: its error and maintenance pages link them with `'self'`-only styles, and they went
@@ -75,6 +72,9 @@ pub fn is_ours(path: &str) -> bool {
     [&*STYLESHEET, &*PRINT].into_iter().any(|a| a.path == path)
 }
 
+/// The answer for `path` under [`PREFIX`]: the file, cached for a year, or `None` for a name
+/// that is not (or no longer) one of ours, which the caller answers with a 404 (an old
+/// fingerprint must not be served the new content under a year-long cache).
 pub fn serve(path: &str, if_none_match: Option<&[u8]>) -> Option<LocalResponse> {
     let asset = [&*STYLESHEET, &*PRINT]
         .into_iter()

@@ -186,7 +186,7 @@ pub fn error_page_traced(
     trace_id: Option<&str>,
     home: &str,
 ) -> LocalResponse {
-    let home = escape(home);
+    let home_attr = escape(home);
     let texts = kind.texts();
     let id = match trace_id.filter(|t| !t.is_empty() && *t != request_id) {
         Some(t) => format!("{} · trace {}", escape(request_id), escape(t)),
@@ -203,7 +203,7 @@ pub fn error_page_traced(
             (
                 *lang,
                 format!(
-                    "<h1>{title}</h1><p>{text}</p><p>{quote}: <code>{id}</code></p><p><a href=\"{home}\">{back}</a></p>"
+                    "<h1>{title}</h1><p>{text}</p><p>{quote}: <code>{id}</code></p><p><a href=\"{home_attr}\">{back}</a></p>"
                 ),
             )
         })
@@ -217,7 +217,7 @@ pub fn error_page_traced(
             &title,
             &refs,
             &format!("{} · <code>{id}</code>", status.as_u16()),
-            &home,
+            home,
         ),
     )
 }

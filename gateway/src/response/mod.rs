@@ -93,6 +93,12 @@ impl LocalResponse {
         self
     }
 
+    /// Adds `Retry-After: <secs>` (at least 1: `0` would invite a retry at once).
+    pub fn with_retry_after_secs(self, secs: u64) -> Self {
+        let value = HeaderValue::from(secs.max(1));
+        self.with_header(http::header::RETRY_AFTER, value)
+    }
+
     /// A redirect with an empty body.
     pub fn redirect(permanent: bool, location: &str) -> Self {
         let status = if permanent {

@@ -253,7 +253,7 @@ impl Metrics {
                 r.register(Box::new(c.clone()))?;
                 c
             },
-            rate_limited: counter(&r, "egov_rate_limited_total", "Requests refused with 429 by a rate limit, by scope (per_ip, per_session, login, route, global, service; h2_streams: an HTTP/2 connection resetting its streams).", &["scope"])?,
+            rate_limited: counter(&r, "egov_rate_limited_total", "Requests refused with 429 by a rate limit, by scope (per_ip, per_session, login, route, global, service; h2_streams: an HTTP/2 request refused for what its connection or address holds, or for a connection resetting its streams).", &["scope"])?,
             access_log_dropped: {
                 let c = IntCounter::new("egov_access_log_dropped_total", "Access log lines dropped because the writer fell behind.")?;
                 r.register(Box::new(c.clone()))?;
@@ -395,6 +395,7 @@ mod tests {
     }
 
     #[test]
+    #[cfg(target_os = "linux")]
     fn a_scrape_says_how_many_file_descriptors_are_open_and_how_many_may_be() {
         let text = Metrics::new().expect("metrics").render();
         let (open, max) = (
