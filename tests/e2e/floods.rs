@@ -776,11 +776,10 @@ async fn an_http2_client_that_never_opens_its_window_is_cut_off_after_the_send_t
     );
 }
 
-#[tokio::test(flavor = "multi_thread")]
-async fn a_connection_resetting_its_streams_is_closed_after_a_burst_of_them() {
-    let estate = start_estate(None);
-    // A slow legacy site: it takes every connection and answers none (the gateway's read
-    // timeout ends each request); it counts the requests it was sent.
+/// A slow legacy site: it takes every connection and answers none (the gateway's read
+/// timeout ends each request). Its port, and how many connections (one per request: none
+/// is ever answered, so none is reused) reached it.
+fn silent_counting_site() -> (u16, std::sync::Arc<std::sync::atomic::AtomicUsize>) {
     let site = std::net::TcpListener::bind("127.0.0.1:0").expect("bind");
     let port = site.local_addr().expect("addr").port();
     let reached = std::sync::Arc::new(std::sync::atomic::AtomicUsize::new(0));
@@ -792,6 +791,13 @@ async fn a_connection_resetting_its_streams_is_closed_after_a_burst_of_them() {
             held.push(conn);
         }
     });
+    (port, reached)
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn a_connection_resetting_its_streams_is_closed_after_a_burst_of_them() {
+    let estate = start_estate(None);
+    let (port, reached) = silent_counting_site();
     let gw = TestGateway::with(&estate, move |c| {
         egov_integration::backend_at(c, "cnie-renewal", port);
         egov_integration::service_mut(c, "cnie-renewal")
@@ -842,18 +848,7 @@ async fn a_connection_resetting_its_streams_is_closed_after_a_burst_of_them() {
 #[tokio::test(flavor = "multi_thread")]
 async fn an_addresss_http2_streams_count_against_its_connection_share() {
     let estate = start_estate(None);
-    // A slow legacy site that counts the requests reaching it and answers none.
-    let site = std::net::TcpListener::bind("127.0.0.1:0").expect("bind");
-    let port = site.local_addr().expect("addr").port();
-    let reached = std::sync::Arc::new(std::sync::atomic::AtomicUsize::new(0));
-    let counter = std::sync::Arc::clone(&reached);
-    std::thread::spawn(move || {
-        let mut held = Vec::new();
-        for conn in site.incoming().flatten() {
-            counter.fetch_add(1, std::sync::atomic::Ordering::SeqCst);
-            held.push(conn);
-        }
-    });
+    let (port, reached) = silent_counting_site();
     let gw = TestGateway::with(&estate, move |c| {
         c.gateway.limits.max_connections_per_ip = 20;
         egov_integration::backend_at(c, "cnie-renewal", port);
