@@ -219,3 +219,74 @@ async fn the_demo_serves_the_portal_and_its_login_works_with_nothing_external() 
     assert_eq!(v["verified"], true, "{v}");
     drop(demo);
 }
+
+/// Copies the directory `from` into `to`, recursively.
+fn copy_dir(from: &Path, to: &Path) {
+    std::fs::create_dir_all(to).expect("a directory");
+    for entry in std::fs::read_dir(from).expect("a readable directory") {
+        let entry = entry.expect("an entry");
+        let target = to.join(entry.file_name());
+        if entry.file_type().expect("its type").is_dir() {
+            copy_dir(&entry.path(), &target);
+        } else {
+            std::fs::copy(entry.path(), &target).expect("a copy");
+        }
+    }
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn the_demo_serves_the_configurations_tls_listener_too() {
+    let [portal, admin, metrics, estate, idp, tls] = [0; 6].map(|_| free_port());
+    let scratch = ScratchDir::new("demo-tls-test");
+    let config_dir = scratch.0.join("config");
+    copy_dir(
+        Path::new(concat!(env!("CARGO_MANIFEST_DIR"), "/../config")),
+        &config_dir,
+    );
+    let cert =
+        rcgen::generate_simple_self_signed(vec!["localhost".to_string()]).expect("a certificate");
+    let (cert_file, key_file) = (scratch.0.join("cert.pem"), scratch.0.join("key.pem"));
+    std::fs::write(&cert_file, cert.cert.pem()).expect("write the certificate");
+    std::fs::write(&key_file, cert.key_pair.serialize_pem()).expect("write the key");
+    let gateway_toml = config_dir.join("gateway.toml");
+    let mut text = std::fs::read_to_string(&gateway_toml).expect("gateway.toml");
+    text.push_str(&format!(
+        "\n[[portal.tls]]\nlisten = \"127.0.0.1:{tls}\"\ncert = \"{}\"\nkey = \"{}\"\n",
+        cert_file.display(),
+        key_file.display()
+    ));
+    std::fs::write(&gateway_toml, text).expect("write gateway.toml");
+    let stderr_log = scratch.0.join("stderr.log");
+    let stderr = std::fs::File::create(&stderr_log).expect("the stderr file");
+    let child = Command::new(env!("CARGO_BIN_EXE_egov-gateway"))
+        .arg("demo")
+        .arg("--config")
+        .arg(&gateway_toml)
+        .args(["--listen", &format!("127.0.0.1:{portal}")])
+        .args(["--admin-listen", &format!("127.0.0.1:{admin}")])
+        .args(["--metrics-listen", &format!("127.0.0.1:{metrics}")])
+        .args(["--estate-listen", &format!("127.0.0.1:{estate}")])
+        .args(["--idp-listen", &format!("127.0.0.1:{idp}")])
+        .stdin(Stdio::null())
+        .stdout(Stdio::null())
+        .stderr(Stdio::from(stderr))
+        .spawn()
+        .expect("the demo starts");
+    let _demo = Demo(child);
+    let https = reqwest::Client::builder()
+        .danger_accept_invalid_certs(true)
+        .no_proxy()
+        .build()
+        .expect("client");
+    let deadline = Instant::now() + Duration::from_secs(60);
+    let status = loop {
+        match https.get(format!("https://127.0.0.1:{tls}/")).send().await {
+            Ok(answer) => break answer.status(),
+            Err(e) if Instant::now() > deadline => {
+                panic!("no TLS answer in 60 s: {e}\nstderr:\n{}", tail(&stderr_log))
+            }
+            Err(_) => tokio::time::sleep(Duration::from_millis(200)).await,
+        }
+    };
+    assert_eq!(status, 200);
+}
