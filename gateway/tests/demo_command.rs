@@ -52,6 +52,27 @@ fn free_port() -> u16 {
         .expect("a free port")
 }
 
+/// `egov-gateway demo` on `config`, its portal, admin, metrics, estate and identity
+/// provider on these loopback ports, its stderr in `stderr_log`.
+fn start_demo(config: &Path, ports: [u16; 5], stderr_log: &Path, stdout: Stdio) -> Child {
+    let [portal, admin, metrics, estate, idp] = ports;
+    let stderr = std::fs::File::create(stderr_log).expect("the stderr file");
+    Command::new(env!("CARGO_BIN_EXE_egov-gateway"))
+        .arg("demo")
+        .arg("--config")
+        .arg(config)
+        .args(["--listen", &format!("127.0.0.1:{portal}")])
+        .args(["--admin-listen", &format!("127.0.0.1:{admin}")])
+        .args(["--metrics-listen", &format!("127.0.0.1:{metrics}")])
+        .args(["--estate-listen", &format!("127.0.0.1:{estate}")])
+        .args(["--idp-listen", &format!("127.0.0.1:{idp}")])
+        .stdin(Stdio::null())
+        .stdout(stdout)
+        .stderr(Stdio::from(stderr))
+        .spawn()
+        .expect("the demo starts")
+}
+
 fn hidden_fields(html: &str) -> Vec<(String, String)> {
     html.split("<input type=\"hidden\"")
         .skip(1)
@@ -69,19 +90,12 @@ async fn the_demo_serves_the_portal_and_its_login_works_with_nothing_external() 
     let config = concat!(env!("CARGO_MANIFEST_DIR"), "/../config/gateway.toml");
     let scratch = ScratchDir::new("demo-test");
     let stderr_log = scratch.0.join("stderr.log");
-    let stderr = std::fs::File::create(&stderr_log).expect("the stderr file");
-    let mut child = Command::new(env!("CARGO_BIN_EXE_egov-gateway"))
-        .args(["demo", "--config", config])
-        .args(["--listen", &format!("127.0.0.1:{portal}")])
-        .args(["--admin-listen", &format!("127.0.0.1:{admin}")])
-        .args(["--metrics-listen", &format!("127.0.0.1:{metrics}")])
-        .args(["--estate-listen", &format!("127.0.0.1:{estate}")])
-        .args(["--idp-listen", &format!("127.0.0.1:{idp}")])
-        .stdin(Stdio::null())
-        .stdout(Stdio::piped())
-        .stderr(Stdio::from(stderr))
-        .spawn()
-        .expect("the demo starts");
+    let mut child = start_demo(
+        Path::new(config),
+        [portal, admin, metrics, estate, idp],
+        &stderr_log,
+        Stdio::piped(),
+    );
     let stdout = child.stdout.take().expect("stdout");
     let demo = Demo(child);
     // Read stdout on a thread of its own: a demo that hangs must not hang the test.
@@ -257,21 +271,12 @@ async fn the_demo_serves_the_configurations_tls_listener_too() {
     ));
     std::fs::write(&gateway_toml, text).expect("write gateway.toml");
     let stderr_log = scratch.0.join("stderr.log");
-    let stderr = std::fs::File::create(&stderr_log).expect("the stderr file");
-    let child = Command::new(env!("CARGO_BIN_EXE_egov-gateway"))
-        .arg("demo")
-        .arg("--config")
-        .arg(&gateway_toml)
-        .args(["--listen", &format!("127.0.0.1:{portal}")])
-        .args(["--admin-listen", &format!("127.0.0.1:{admin}")])
-        .args(["--metrics-listen", &format!("127.0.0.1:{metrics}")])
-        .args(["--estate-listen", &format!("127.0.0.1:{estate}")])
-        .args(["--idp-listen", &format!("127.0.0.1:{idp}")])
-        .stdin(Stdio::null())
-        .stdout(Stdio::null())
-        .stderr(Stdio::from(stderr))
-        .spawn()
-        .expect("the demo starts");
+    let child = start_demo(
+        &gateway_toml,
+        [portal, admin, metrics, estate, idp],
+        &stderr_log,
+        Stdio::null(),
+    );
     let _demo = Demo(child);
     let https = reqwest::Client::builder()
         .danger_accept_invalid_certs(true)
