@@ -110,6 +110,21 @@ fn counted_route(ctx: &RequestCtx) -> bool {
     )
 }
 
+/// A limit's refusal as its client reads it: the router's API (`POST /api/route`, called
+/// by scripts and the portal's own pages) gets JSON with `error` and `error_description`
+/// like its other errors, everything else the error page in the citizen's language.
+fn refusal(ctx: &RequestCtx, kind: ErrorKind, description: &str) -> LocalResponse {
+    if ctx.local == Some(LocalRoute::Assist) {
+        let code = match kind {
+            ErrorKind::TooManyRequests => "rate_limited",
+            _ => "unavailable",
+        };
+        LocalResponse::json_error(kind.status(), code, description)
+    } else {
+        ctx.error_page(kind)
+    }
+}
+
 /// Checks what a proxied request's client has sent of its body so far (`read`, pingora's
 /// count, which a retry replaying the body to another backend does not add to) against what
 /// the service takes ([`RequestCtx::body_limit`]). Past it, the request fails with 413 before
@@ -174,7 +189,12 @@ impl Stage for LimitsStage {
                     TooMany::Slots(Crowded::PerAddress) => (ErrorKind::TooManyRequests, 10),
                     TooMany::InFlight | TooMany::Abandoned => (ErrorKind::TooManyRequests, 1),
                 };
-                return Step::Respond(ctx.error_page(kind).with_retry_after_secs(wait));
+                let page = refusal(
+                    ctx,
+                    kind,
+                    "too many requests on this connection; try again after Retry-After seconds",
+                );
+                return Step::Respond(page.with_retry_after_secs(wait));
             }
         }
 
@@ -226,15 +246,11 @@ impl Stage for LimitsStage {
                     .with_label_values(&[limited.scope.label()])
                     .inc();
                 let secs = retry_after_secs(limited.retry_after);
-                let page = if api {
-                    LocalResponse::json_error(
-                        StatusCode::TOO_MANY_REQUESTS,
-                        "rate_limited",
-                        "too many requests from this address; try again after Retry-After seconds",
-                    )
-                } else {
-                    ctx.error_page(ErrorKind::TooManyRequests)
-                };
+                let page = refusal(
+                    ctx,
+                    ErrorKind::TooManyRequests,
+                    "too many requests from this address; try again after Retry-After seconds",
+                );
                 Step::Respond(page.with_retry_after_secs(secs))
             }
         }
@@ -244,6 +260,31 @@ impl Stage for LimitsStage {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn the_routers_api_is_refused_in_json_and_pages_with_the_error_page() {
+        let api = RequestCtx {
+            local: Some(LocalRoute::Assist),
+            ..RequestCtx::default()
+        };
+        let refused = refusal(&api, ErrorKind::TooManyRequests, "too many");
+        assert_eq!(refused.status, StatusCode::TOO_MANY_REQUESTS);
+        let error: serde_json::Value = serde_json::from_slice(&refused.body).expect("JSON");
+        assert_eq!(error["error"], "rate_limited");
+        let unavailable = refusal(&api, ErrorKind::Unavailable, "full");
+        assert_eq!(unavailable.status, StatusCode::SERVICE_UNAVAILABLE);
+
+        let page = refusal(
+            &RequestCtx::default(),
+            ErrorKind::TooManyRequests,
+            "too many",
+        );
+        assert_eq!(page.status, StatusCode::TOO_MANY_REQUESTS);
+        assert!(
+            page.body.starts_with(b"<!DOCTYPE html>"),
+            "a citizen's page"
+        );
+    }
 
     #[test]
     fn a_body_is_refused_with_413_only_past_the_services_limit() {
