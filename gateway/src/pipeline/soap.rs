@@ -28,11 +28,18 @@ impl SoapFacade {
     }
 }
 
-/// The facade operation `uri` (the backend path of a request to `service`) addresses.
-fn operation<'u>(service: &Service, uri: &'u http::Uri) -> Option<&'u str> {
+/// The facade operation `uri` (the backend path of a request to `service`) addresses,
+/// percent-decoded: a client that escapes the path segment (`Get%53tatus`, or an operation
+/// named in Arabic, which every client escapes) names the same operation.
+fn operation(service: &Service, uri: &http::Uri) -> Option<String> {
     let base = service.upstream.base_path.trim_end_matches('/');
     let under_service = uri.path().strip_prefix(base)?;
-    soap_facade::operation_in(under_service)
+    let op = soap_facade::operation_in(under_service)?;
+    // Not UTF-8 once decoded: no XML name, so left as sent (an unknown operation).
+    let decoded = percent_encoding::percent_decode_str(op)
+        .decode_utf8()
+        .unwrap_or(std::borrow::Cow::Borrowed(op));
+    Some(decoded.into_owned())
 }
 
 impl Stage for SoapFacade {
@@ -47,7 +54,7 @@ impl Stage for SoapFacade {
         let Some(facade) = service.chain.soap.as_ref() else {
             return Step::Continue;
         };
-        let Some(op) = operation(service, uri).map(str::to_string) else {
+        let Some(op) = operation(service, uri) else {
             if !facade.expose_endpoint
                 && (reaches_under(facade.path.path(), uri.path())
                     || is_a_soap_call(session.req_header()))
@@ -150,10 +157,28 @@ mod tests {
         let service = &snap.services()[0];
         let base = service.upstream.base_path.trim_end_matches('/');
         let uri: http::Uri = format!("{base}/api/soap/GetStatus").parse().expect("uri");
-        assert_eq!(operation(service, &uri), Some("GetStatus"));
+        assert_eq!(operation(service, &uri).as_deref(), Some("GetStatus"));
         let uri: http::Uri = format!("{base}/api/soap/").parse().expect("uri");
         assert_eq!(operation(service, &uri), None);
         let uri: http::Uri = format!("{base}/page").parse().expect("uri");
         assert_eq!(operation(service, &uri), None);
+    }
+
+    #[test]
+    fn an_escaped_operation_name_is_the_operation_it_spells() {
+        let snap = crate::registry::fixtures::snapshot();
+        let service = &snap.services()[0];
+        let base = service.upstream.base_path.trim_end_matches('/');
+        let op = |path: &str| {
+            let uri: http::Uri = format!("{base}/api/soap/{path}").parse().expect("uri");
+            operation(service, &uri)
+        };
+        assert_eq!(op("Get%53tatus").as_deref(), Some("GetStatus"));
+        assert_eq!(
+            op("%D8%B7%D9%84%D8%A8").as_deref(),
+            Some("\u{637}\u{644}\u{628}")
+        );
+        // Not UTF-8: kept as sent, so no operation of the service matches it.
+        assert_eq!(op("%FF").as_deref(), Some("%FF"));
     }
 }
