@@ -204,6 +204,22 @@ async fn an_llm_answer_outside_the_shortlist_is_never_used() {
     assert_eq!(fake.request_count(), 1);
 }
 
+/// Found when tried: only the tokens of answers the gateway used were counted, though the
+/// endpoint bills every answer it gives.
+#[tokio::test(flavor = "multi_thread")]
+async fn the_tokens_of_an_answer_refused_are_counted_too() {
+    let fake = FakeLlm::start(Behaviour::answer("admin-panel"));
+    let (gw, _estate) = gateway_with(Some(&fake), Duration::from_secs(2), 5);
+    let (_, v) = route(&gw, json!({"query": HESITANT})).await;
+    assert_eq!(v["source"], "local", "{v}");
+    let metrics = gw.metrics_showing(&["egov_assist_llm_tokens_total"]).await;
+    let prompt = metrics
+        .lines()
+        .find_map(|l| l.strip_prefix(r#"egov_assist_llm_tokens_total{kind="prompt"} "#))
+        .and_then(|v| v.trim().parse::<u64>().ok());
+    assert!(prompt.is_some_and(|n| n > 0), "{metrics}");
+}
+
 #[tokio::test(flavor = "multi_thread")]
 async fn a_slow_llm_is_abandoned_at_the_deadline_and_the_local_answer_stands() {
     let fake = FakeLlm::start(Behaviour::delayed(

@@ -9,12 +9,14 @@
 //! | ambiguous | yes | the LLM's shortlist pick (or its cached pick for the same normalised query), or "none"; on timeout, error, open breaker or an invalid answer: the local top-1 if its confidence is at least [`FALLBACK_CONFIDENCE`], else did-you-mean top-3 |
 //! | ambiguous | no | did-you-mean top-3, with the local top-1 as best guess |
 //!
-//! Before anything reads the query, what a reader cannot see is dropped
-//! ([`super::text::visible`]: control, format and tag characters), so the ranker, the
-//! injection detector, the LLM and the cache all see one text. The LLM is sent the query
-//! redacted and normalised, and the cache is keyed by exactly that text. Only answers the
-//! LLM actually gave, naming a service the local shortlist already held, are cached, and the
-//! cache is consulted only where an LLM would be asked (ambiguous verdict, LLM configured). A local answer is recomputed in
+//! Before anything reads the query, what a reader cannot see is dropped and look-alike
+//! forms are written plainly ([`super::text::canonical`]: control, format and tag
+//! characters; full-width letters, Arabic-Indic digits), so the ranker, the injection
+//! detector, the LLM and the cache all see one text. The LLM is sent the query redacted and
+//! normalised, and the cache and the audit are keyed by exactly that text. Only answers the
+//! LLM actually gave, naming a service the local shortlist already held, are cached; a cached
+//! answer is served only to a query whose own shortlist holds its service; and the cache is
+//! consulted only where an LLM would be asked (ambiguous verdict, LLM configured). A local answer is recomputed in
 //! microseconds; caching it would let one citizen's refusal (an injection marker that
 //! normalisation erases) or an LLM-less instance's did-you-mean stand for everyone who
 //! types the same normalised words, through a shared Redis too.
@@ -77,9 +79,11 @@ impl Assist {
                 let gauge = metrics
                     .circuit_breaker_state
                     .with_label_values(&[BREAKER_LABEL]);
+                let tokens = |kind: &str| metrics.assist_llm_tokens.with_label_values(&[kind]);
                 let client =
                     LlmClient::with_breaker_gauge(LlmSettings::from_config(cfg, api_key), gauge)
-                        .map_err(|e| AssistError::Llm(e.to_string()))?;
+                        .map_err(|e| AssistError::Llm(e.to_string()))?
+                        .counting_tokens(tokens("prompt"), tokens("completion"));
                 Some(client)
             }
         };
@@ -103,7 +107,7 @@ impl Assist {
     /// answer to any query blamed services for queries they never received (found when
     /// tried).
     pub fn could_have_routed(&self, snap: &Catalog, query: &str, service: &str) -> bool {
-        let query = &*super::text::visible(query);
+        let query = &*super::text::canonical(query);
         snap.ranker()
             .rank(query, self.shortlist)
             .candidates
@@ -115,10 +119,14 @@ impl Assist {
     /// answers) is never used.
     pub async fn decide(&self, snap: &Catalog, query: &str, local_only: bool) -> Decision {
         let started = Instant::now();
-        // Nothing a reader cannot see reaches the ranker, the detector, the LLM or the cache.
-        let query = &*super::text::visible(query);
+        // The ranker, the detector, the LLM and the cache read the text as a reader does:
+        // nothing a reader cannot see, and no look-alike forms of letters and digits.
+        let query = &*super::text::canonical(query);
         let ranking = snap.ranker().rank(query, self.shortlist);
-        let key = query_key(&ranking.normalized);
+        // Sent to the LLM, and the key of the cache and the audit: a hash of the text before
+        // redaction could be reversed by trying every phone number (found when tried).
+        let sent = super::shareable_text(query);
+        let key = query_key(&sent);
         let local = LocalAnswer::new(snap, &ranking);
         let decision = match (ranking.verdict, &self.llm) {
             // Never followed and never sent: the services the words name are only offered.
@@ -126,7 +134,7 @@ impl Assist {
             (Verdict::Confident, _) => local.decision(Outcome::Routed),
             (Verdict::OutOfScope, _) => local.decision(Outcome::NotGovernment),
             (Verdict::Ambiguous, Some(llm)) if !local_only && !local.candidates.is_empty() => {
-                self.advised(llm, snap, query, &ranking.candidates, &local)
+                self.advised(llm, snap, &sent, &key, &ranking.candidates, &local)
                     .await
             }
             (Verdict::Ambiguous, _) => local.decision(Outcome::Ambiguous),
@@ -146,16 +154,15 @@ impl Assist {
         &self,
         llm: &LlmClient,
         snap: &Catalog,
-        query: &str,
+        sent: &str,
+        key: &str,
         ranked: &[Candidate],
         local: &LocalAnswer,
     ) -> Decision {
-        let sent = super::shareable_text(query);
-        let key = &query_key(&sent);
-        if let Some(d) = self.cached(snap, key, local).await {
+        if let Some(d) = self.cached(key, local).await {
             return d;
         }
-        let decision = self.ask_llm(llm, snap, &sent, ranked, local).await;
+        let decision = self.ask_llm(llm, snap, sent, ranked, local).await;
         let shortlisted = decision.service.as_ref().is_some_and(|id| {
             ranked
                 .iter()
@@ -186,16 +193,22 @@ impl Assist {
         super::audit::record(key, d, started.elapsed());
     }
 
-    async fn cached(&self, snap: &Catalog, key: &str, local: &LocalAnswer) -> Option<Decision> {
+    async fn cached(&self, key: &str, local: &LocalAnswer) -> Option<Decision> {
         let hit = self.cache.get(key).await;
         self.metrics
             .cache_requests
             .with_label_values(&["assist", if hit.is_some() { "hit" } else { "miss" }])
             .inc();
         let c = hit?;
-        // A service removed since is not offered any more.
-        let known = |id: &String| snap.contains(id);
-        if c.service.as_ref().is_some_and(|s| !known(s)) {
+        // Only a service this query's own shortlist holds, as the LLM could only have picked
+        // one of those: the key is the redacted text, and words inside a redacted span (an
+        // e-mail's local part) steer the shortlist without reaching the key (found when tried:
+        // one citizen's pick, from his shortlist, was served to others whose shortlist never
+        // held it). That also leaves out a service removed since.
+        if c.service
+            .as_ref()
+            .is_some_and(|s| !local.candidates.contains(s))
+        {
             return None;
         }
         Some(Decision {
@@ -203,7 +216,8 @@ impl Assist {
             confidence: c.confidence,
             source: Source::Cache,
             outcome: Outcome::parse(&c.outcome)?,
-            alternatives: c.alternatives.into_iter().filter(known).collect(),
+            // This query's own did-you-means, not those of whoever asked first.
+            alternatives: local.alternatives.clone(),
             candidates: local.candidates.clone(),
             llm_error: None,
             llm_called: false,
@@ -237,16 +251,6 @@ impl Assist {
                 self.metrics
                     .assist_llm_duration
                     .observe(answer.latency.as_secs_f64());
-                if let Some(u) = answer.usage {
-                    self.metrics
-                        .assist_llm_tokens
-                        .with_label_values(&["prompt"])
-                        .inc_by(u.prompt_tokens);
-                    self.metrics
-                        .assist_llm_tokens
-                        .with_label_values(&["completion"])
-                        .inc_by(u.completion_tokens);
-                }
                 let outcome = match answer.choice {
                     Some(_) => Outcome::Routed,
                     None => Outcome::NotGovernment,
@@ -427,6 +431,78 @@ mod tests {
             .await;
         assert_eq!(nothing.outcome, Outcome::Refused);
         assert!(nothing.alternatives.is_empty(), "{nothing:?}");
+    }
+
+    /// Found when tried: the shortlist is the ranker's, from the whole query, and the cache
+    /// key the redacted text. Words inside an e-mail address (redacted) steered one
+    /// citizen's shortlist, and the LLM's pick from it was served from the cache to everyone
+    /// typing "permis" and their own address.
+    #[tokio::test]
+    async fn a_cached_pick_outside_this_querys_own_shortlist_is_not_served() {
+        let (catalog, assist) = router_with(Some(unreachable_llm()));
+        let query = "permis karim.alami@gmail.com";
+        let own = assist.decide(&catalog, query, false).await;
+        let elsewhere = "passport-application";
+        assert!(!own.candidates.iter().any(|c| c == elsewhere), "{own:?}");
+        let planted = |service: &str| Cached {
+            service: Some(service.to_string()),
+            confidence: LLM_CONFIDENCE,
+            outcome: "routed".into(),
+            alternatives: vec![elsewhere.to_string()],
+        };
+        let key = query_key(&crate::assist::shareable_text(query));
+        assist.cache.put(&key, planted(elsewhere)).await;
+        let d = assist.decide(&catalog, query, false).await;
+        assert_ne!(d.source, Source::Cache, "{d:?}");
+        assert_ne!(d.service.as_deref(), Some(elsewhere), "{d:?}");
+
+        // A pick its shortlist holds is served, with this query's own did-you-means.
+        let shortlisted = own.candidates[1].clone();
+        assist.cache.put(&key, planted(&shortlisted)).await;
+        let d = assist.decide(&catalog, query, false).await;
+        assert_eq!(d.source, Source::Cache, "{d:?}");
+        assert_eq!(d.service, Some(shortlisted), "{d:?}");
+        assert_eq!(d.alternatives, own.alternatives, "{d:?}");
+    }
+
+    /// What the audit lines say, written while `run` runs on this thread.
+    #[derive(Clone, Default)]
+    struct AuditLines(Arc<std::sync::Mutex<Vec<u8>>>);
+
+    impl std::io::Write for AuditLines {
+        fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
+            if let Ok(mut lines) = self.0.lock() {
+                lines.extend_from_slice(buf);
+            }
+            Ok(buf.len())
+        }
+        fn flush(&mut self) -> std::io::Result<()> {
+            Ok(())
+        }
+    }
+
+    /// Found when tried: the audit's `query_hash` was a hash of the text before redaction,
+    /// and trying every phone number found "declaration 0612345678" in half a second.
+    #[tokio::test(flavor = "current_thread")]
+    async fn the_audit_hashes_the_redacted_text_not_the_citizens() {
+        let (catalog, assist) = router();
+        let lines = AuditLines::default();
+        let writer = lines.clone();
+        let subscriber = tracing_subscriber::fmt()
+            .with_writer(move || writer.clone())
+            .with_ansi(false)
+            .finish();
+        let _guard = tracing::subscriber::set_default(subscriber);
+        assist
+            .decide(&catalog, "declaration 0612345678", false)
+            .await;
+        let text = String::from_utf8(lines.0.lock().expect("lines").clone()).expect("UTF-8");
+        let redacted = query_key("declaration [PHONE]");
+        assert!(text.contains(&redacted), "{text}");
+        assert!(
+            !text.contains(&query_key("declaration 0612345678")),
+            "{text}"
+        );
     }
 
     #[tokio::test]

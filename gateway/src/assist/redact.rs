@@ -404,6 +404,12 @@ fn digit_groups(chars: &[char], mut i: usize) -> Vec<(usize, String)> {
         groups.push((i, digits.clone()));
         if " .-/".contains(at(chars, i)) && at(chars, i + 1).is_ascii_digit() {
             i += 1;
+        } else if at(chars, i) == ')'
+            && at(chars, i + 1) == ' '
+            && at(chars, i + 2).is_ascii_digit()
+        {
+            // A prefix in parentheses: "(06) 12 34 56 78".
+            i += 2;
         } else {
             break;
         }
@@ -446,7 +452,9 @@ fn cins(chars: &[char], spans: &mut Vec<Span>) {
             1
         };
         let mut j = i + letters;
-        let upper = (i..j).all(|k| at(chars, k).is_ascii_uppercase());
+        // "ab 123456" is a CIN typed on a phone right after a cue; elsewhere "le 100000"
+        // is French.
+        let upper = (i..j).all(|k| at(chars, k).is_ascii_uppercase()) || after_cin_cue(chars, i);
         if at(chars, j) == ' ' && upper {
             j += 1;
         }
@@ -465,6 +473,34 @@ fn cins(chars: &[char], spans: &mut Vec<Span>) {
             });
         }
     }
+}
+
+/// Words that announce an identity card's number, lower case: "cin", "cnie", "carte
+/// nationale", "رقم البطاقة"...
+const CIN_CUES: [&str; 8] = [
+    "cin",
+    "cnie",
+    "nationale",
+    "identite",
+    "identité",
+    "identity",
+    "بطاق",
+    "bita",
+];
+
+/// Whether one of [`CIN_CUES`] ends within the three words before position `i`.
+fn after_cin_cue(chars: &[char], i: usize) -> bool {
+    let from = i.saturating_sub(40);
+    let before: String = chars[from..i]
+        .iter()
+        .flat_map(|c| c.to_lowercase())
+        .collect();
+    before
+        .split(|c: char| !c.is_alphanumeric())
+        .filter(|w| !w.is_empty())
+        .rev()
+        .take(3)
+        .any(|w| CIN_CUES.iter().any(|cue| w.contains(cue)))
 }
 
 fn classify(digits: &str, plus: bool) -> Option<PiiKind> {
@@ -561,6 +597,23 @@ mod tests {
         assert_eq!(r("نمرتي 0661234567 عافاك"), "نمرتي [PHONE] عافاك");
         assert_eq!(r("00212 5 22 12 34 56"), "[PHONE]");
         assert_eq!(r("tel:0612345678 2 fois"), "tel:[PHONE] 2 fois");
+        assert_eq!(r("gsm (06) 12.34.56.78"), "gsm ([PHONE]");
+    }
+
+    #[test]
+    fn a_lower_case_cin_typed_after_its_cue_is_redacted() {
+        assert_eq!(r("cin ab 123456"), "cin [CIN]");
+        assert_eq!(r("CIN ab 123456"), "CIN [CIN]");
+        assert_eq!(
+            r("numero de carte nationale: jb 654321"),
+            "numero de carte nationale: [CIN]"
+        );
+        assert_eq!(r("رقم البطاقة be 654321"), "رقم البطاقة [CIN]");
+        // Without a cue, two lower-case letters and a number are prose.
+        assert_eq!(
+            r("aide de 500 dh, le 100000 dh"),
+            "aide de 500 dh, le 100000 dh"
+        );
     }
 
     #[test]

@@ -6,7 +6,7 @@ use std::fmt;
 use std::sync::atomic::{AtomicU32, Ordering};
 use std::time::{Duration, Instant};
 
-use prometheus::IntGauge;
+use prometheus::{IntCounter, IntGauge};
 use reqwest::header::{HeaderMap, ACCEPT, CONTENT_TYPE};
 use reqwest::{StatusCode, Url};
 use serde::{Deserialize, Serialize};
@@ -84,15 +84,19 @@ struct CompletionMessage {
     refusal: Option<String>,
 }
 
-/// `usage` read leniently: a malformed one is dropped, a missing total is computed.
+/// Most tokens one completion is believed to have used, prompt or answer: more than any
+/// model's context. The endpoint is not trusted (found when tried: a `usage` of
+/// `u64::MAX` wrapped the token counter, which Prometheus then read as a reset).
+const MAX_REPORTED_TOKENS: u64 = 10_000_000;
+
+/// `usage` read leniently: a malformed one is dropped, a missing total is computed, and each
+/// count is capped at [`MAX_REPORTED_TOKENS`].
 fn usage_of(value: Option<&Value>) -> Option<Usage> {
     let value = value?;
-    let prompt_tokens = value.get("prompt_tokens")?.as_u64()?;
-    let completion_tokens = value.get("completion_tokens")?.as_u64()?;
-    let total_tokens = value
-        .get("total_tokens")
-        .and_then(Value::as_u64)
-        .unwrap_or(prompt_tokens.saturating_add(completion_tokens));
+    let count = |name: &str| Some(value.get(name)?.as_u64()?.min(MAX_REPORTED_TOKENS));
+    let prompt_tokens = count("prompt_tokens")?;
+    let completion_tokens = count("completion_tokens")?;
+    let total_tokens = count("total_tokens").unwrap_or(prompt_tokens + completion_tokens);
     Some(Usage {
         prompt_tokens,
         completion_tokens,
@@ -139,6 +143,8 @@ pub struct LlmClient {
     endpoint: Url,
     settings: LlmSettings,
     breaker: Breaker,
+    /// Where the tokens of every completion received are counted (prompt, completion).
+    tokens: Option<(IntCounter, IntCounter)>,
 }
 
 impl fmt::Debug for LlmClient {
@@ -191,7 +197,17 @@ impl LlmClient {
             endpoint,
             settings,
             breaker,
+            tokens: None,
         })
+    }
+
+    /// Counts the tokens every completion received reports into `prompt` and `completion`:
+    /// the endpoint bills each one, the answers the client then refuses (outside the
+    /// shortlist, prose) and those of attempts retried too (found when tried: only accepted
+    /// answers were counted).
+    pub fn counting_tokens(mut self, prompt: IntCounter, completion: IntCounter) -> Self {
+        self.tokens = Some((prompt, completion));
+        self
     }
 
     /// The settings the client was built with.
@@ -305,7 +321,15 @@ impl LlmClient {
         loop {
             attempts.fetch_add(1, Ordering::Relaxed);
             let failure = match self.attempt(body).await {
-                Ok(completion) => return read_completion(completion, shortlist),
+                Ok(completion) => {
+                    if let (Some((prompt, answer)), Some(usage)) =
+                        (&self.tokens, usage_of(completion.usage.as_ref()))
+                    {
+                        prompt.inc_by(usage.prompt_tokens);
+                        answer.inc_by(usage.completion_tokens);
+                    }
+                    return read_completion(completion, shortlist);
+                }
                 Err(failure) => failure,
             };
             if !failure.error.is_retryable() || retry >= self.settings.max_retries {
@@ -616,6 +640,23 @@ mod tests {
         assert_eq!(
             read_completion(c, &shortlist()).map(|(_, u)| u.map(|u| u.total_tokens)),
             Ok(Some(7))
+        );
+    }
+
+    #[test]
+    fn a_usage_past_any_context_is_capped() {
+        let answer = json!({"role": "assistant", "content": "{\"service\": \"none\"}"});
+        let c = completion(json!({"choices": [{"message": answer}],
+                                  "usage": {"prompt_tokens": u64::MAX, "completion_tokens": 4,
+                                            "total_tokens": u64::MAX}}));
+        let usage = read_completion(c, &shortlist()).map(|(_, u)| u);
+        assert_eq!(
+            usage,
+            Ok(Some(Usage {
+                prompt_tokens: MAX_REPORTED_TOKENS,
+                completion_tokens: 4,
+                total_tokens: MAX_REPORTED_TOKENS
+            }))
         );
     }
 

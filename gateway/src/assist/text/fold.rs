@@ -185,6 +185,84 @@ pub fn visible(text: &str) -> std::borrow::Cow<'_, str> {
     )
 }
 
+/// `text` as a reader (a person or a model) reads it: [`visible`], then Unicode's
+/// compatibility forms written plainly (NFKC: full-width letters and digits, mathematical
+/// letters, ligatures, Arabic presentation forms) and the Arabic-Indic and Eastern digits
+/// written as ASCII ones. What the redactor and the injection detector look at: both match
+/// ASCII digits and plain letters, and the LLM reads `０６١٢` as the number `0612` all the
+/// same (found when tried: a phone number typed on an Arabic keyboard, or in full-width
+/// digits, reached the LLM and the feedback store unredacted, and `ｉｇｎｏｒｅ ...` got past
+/// the injection detector).
+pub fn canonical(text: &str) -> std::borrow::Cow<'_, str> {
+    let text = visible(text);
+    if text.is_ascii() {
+        return text;
+    }
+    let composed = icu_normalizer::ComposingNormalizerBorrowed::new_nfkc().normalize(&text);
+    let digits = |c: char| matches!(c, '\u{0660}'..='\u{0669}' | '\u{06F0}'..='\u{06F9}');
+    if composed == *text && !text.chars().any(digits) {
+        return text;
+    }
+    std::borrow::Cow::Owned(
+        composed
+            .chars()
+            .map(|c| match c {
+                '\u{0660}'..='\u{0669}' => ascii_digit(c as u32 - 0x0660),
+                '\u{06F0}'..='\u{06F9}' => ascii_digit(c as u32 - 0x06F0),
+                _ => c,
+            })
+            .collect(),
+    )
+}
+
+#[cfg(test)]
+mod canonical_tests {
+    use super::canonical;
+
+    #[test]
+    fn arabic_indic_and_eastern_digits_become_ascii() {
+        assert_eq!(canonical("tel ٠٦١٢٣٤٥٦٧٨"), "tel 0612345678");
+        assert_eq!(canonical("۰۶۱۲"), "0612");
+        assert_eq!(canonical("06١٢"), "0612");
+    }
+
+    #[test]
+    fn full_width_and_other_compatibility_forms_are_written_plainly() {
+        assert_eq!(canonical("０６１２３４５６７８"), "0612345678");
+        assert_eq!(
+            canonical("ｉｇｎｏｒｅ ＰＲＥＶＩＯＵＳ"),
+            "ignore PREVIOUS"
+        );
+        assert_eq!(
+            canonical("\u{1D422}\u{1D420}\u{1D427}"),
+            "ign",
+            "mathematical bold"
+        );
+        assert_eq!(canonical("ﬁche"), "fiche");
+        // Presentation forms of lam-alef: the letters every keyboard types.
+        assert_eq!(canonical("\u{FEFB}"), "\u{0644}\u{0627}");
+    }
+
+    #[test]
+    fn plain_text_in_any_script_is_borrowed_untouched() {
+        for text in [
+            "Renouveler ma CIN",
+            "تجديد جواز السفر",
+            "bghit njded lpassport",
+        ] {
+            assert!(
+                matches!(canonical(text), std::borrow::Cow::Borrowed(_)),
+                "{text}"
+            );
+        }
+    }
+
+    #[test]
+    fn hidden_characters_go_first() {
+        assert_eq!(canonical("pas\u{200B}seport ０６"), "passeport 06");
+    }
+}
+
 #[cfg(test)]
 mod visible_tests {
     use super::visible;

@@ -22,5 +22,5 @@ pub mod fold;
 pub mod stopwords;
 pub mod tokens;
 
-pub use fold::{latin_fold, normalize, visible};
+pub use fold::{canonical, latin_fold, normalize, visible};
 pub use tokens::{stem_word, tokens, tokens_of_normalized};
