@@ -285,7 +285,7 @@ impl ProxyHttp for GatewayProxy {
             self.report(ctx, Outcome::Answered(status.as_u16()));
         }
         let limits = ctx.snapshot.as_ref().map(|s| &s.config.gateway.limits);
-        crate::limits::upgraded(session, status, limits);
+        crate::limits::upgraded(session, status, ctx.upgrade, limits)?;
         let Some(service) = ctx.service.as_ref() else {
             return Ok(());
         };

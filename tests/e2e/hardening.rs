@@ -587,6 +587,25 @@ fn a_handshakes_answer_keeps_only_its_upgrade() {
     );
 }
 
+/// Found when tried: a site answering `101` to a plain GET had the 101 passed on and then
+/// its bytes raw: a second answer whose `Set-Cookie; Domain` and `Clear-Site-Data` no
+/// adapter saw, and which Chromium obeyed. A switch the citizen did not ask for is a 502.
+#[test]
+fn a_101_to_a_request_that_asked_for_no_upgrade_is_a_bad_gateway() {
+    let estate = start_estate(None);
+    let site = raw_http::scripted_site(
+        b"HTTP/1.1 101 Switching Protocols\r\nUpgrade: websocket\r\nConnection: Upgrade\r\n\r\n\
+          HTTP/1.1 200 OK\r\nSet-Cookie: planted=1; Domain=localhost; Path=/\r\n\
+          Clear-Site-Data: \"*\"\r\nContent-Length: 2\r\n\r\nhi",
+    );
+    let gw = in_front_of_site(&estate, site);
+    let resp = raw_http::get(gw.addr, "/s/cnie-renewal/page", "");
+    assert_eq!(resp.status, 502, "{resp:?}");
+    let raw = String::from_utf8_lossy(&resp.body);
+    assert!(!raw.contains("planted"), "{raw}");
+    assert!(!raw.contains("Clear-Site-Data"), "{raw}");
+}
+
 /// The gateway removes a legacy site's `Strict-Transport-Security` (its `max-age=0` would
 /// switch HSTS off), so on an HTTPS portal it declares its own on every legacy answer, fresh
 /// or from the cache, as on the answers it writes itself: otherwise a service's origin, whose

@@ -59,12 +59,29 @@ impl ConnectionLimits {
 /// one long body, each read waiting at most `limits.upgraded_idle_timeout` instead of
 /// pingora's fixed minute. Set only then, so a request that merely asks for an upgrade (an
 /// `Upgrade` header on a slowly sent body) keeps pingora's limit on its reads.
+///
+/// A `101` to a request that did not ask for an upgrade (`asked`: an HTTP/1.1 `Upgrade`) is
+/// the site's error, a 502 (RFC 9110 §15.2.2: a server must not switch to a protocol the
+/// client did not ask for; nginx tunnels only when the client's request had `Upgrade`).
+/// Found when tried: the gateway passed such a 101 on and then the site's bytes raw, a whole
+/// second answer whose `Set-Cookie; Domain`, `Clear-Site-Data` and HSTS no adapter saw and
+/// the browser obeyed; over HTTP/2 the citizen was told his request was bad.
 pub fn upgraded(
     session: &mut pingora::proxy::Session,
     status: http::StatusCode,
+    asked: bool,
     limits: Option<&LimitsSettings>,
-) {
-    if let (http::StatusCode::SWITCHING_PROTOCOLS, Some(limits)) = (status, limits) {
+) -> pingora::Result<()> {
+    if status != http::StatusCode::SWITCHING_PROTOCOLS {
+        return Ok(());
+    }
+    if !asked {
+        let mut e = pingora::Error::new_up(pingora::ErrorType::InvalidHTTPHeader);
+        e.set_context("a 101 to a request that did not ask for an upgrade");
+        return Err(e);
+    }
+    if let Some(limits) = limits {
         session.set_read_timeout(Some(limits.upgraded_idle_timeout));
     }
+    Ok(())
 }
