@@ -115,9 +115,10 @@ impl ProxyHttp for GatewayProxy {
                     m.min(self.cache.max_object_size)
                 });
             let storage = self.cache.storage;
+            let (lock, waits) = (self.cache.lock(), self.cache.lock_waits());
             session
                 .cache
-                .enable(storage, None, None, Some(self.cache.lock()), None);
+                .enable(storage, None, None, Some(lock), Some(waits));
             session.cache.set_max_file_size_bytes(limit);
         }
         Ok(())

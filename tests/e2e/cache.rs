@@ -367,6 +367,43 @@ async fn fifty_concurrent_misses_make_one_request_to_the_legacy_site() {
     assert!(all.iter().all(|a| a.fetch() == "1"));
 }
 
+/// Found when tried: behind a hung site, a miss waiting for another's fetch waited one
+/// lock age, then competed to fetch again and waited anew, three times: citizens waited 25 s
+/// for a 5 s `lock_timeout`. Now each waits `lock_timeout` in all, then asks the site itself
+/// (nginx's `proxy_cache_lock_timeout`).
+#[tokio::test(flavor = "multi_thread")]
+async fn a_miss_waits_for_anothers_fetch_at_most_the_lock_timeout() {
+    let estate = start_estate(None);
+    let site = egov_integration::raw_http::SilentSite::start();
+    let port = site.port;
+    let staged = Staged::new(&estate);
+    staged.append_to_service(MINISTRY, SERVICE, "[cache]");
+    let g = TestGateway::staged(&estate, staged, move |c| {
+        c.gateway.cache.lock_timeout = Duration::from_secs(2);
+        egov_integration::backend_at(c, SERVICE, port);
+        egov_integration::service_mut(c, SERVICE)
+            .upstream
+            .timeouts
+            .read = Duration::from_secs(20);
+    });
+    let url = g.url(&format!("/s/{SERVICE}/hung"));
+    let misses = futures_util::future::join_all((0..6).map(|_| get(&url, &[])));
+    // None is ever answered; what counts is when each reached the site.
+    let _ = tokio::time::timeout(Duration::from_secs(5), misses).await;
+    let arrivals = site.arrivals();
+    assert_eq!(
+        arrivals.len(),
+        6,
+        "every citizen's request reached the site"
+    );
+    let last = arrivals[arrivals.len() - 1].duration_since(arrivals[0]);
+    // One lock timeout (2 s) after the first fetch; three lock ages would be 6 s.
+    assert!(
+        last < Duration::from_millis(3500),
+        "the last waiter reached the site {last:?} after the first fetch"
+    );
+}
+
 #[tokio::test]
 async fn a_service_without_a_cache_table_is_never_cached() {
     let estate = start_estate(None);

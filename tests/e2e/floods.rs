@@ -776,28 +776,11 @@ async fn an_http2_client_that_never_opens_its_window_is_cut_off_after_the_send_t
     );
 }
 
-/// A slow legacy site: it takes every connection and answers none (the gateway's read
-/// timeout ends each request). Its port, and how many connections (one per request: none
-/// is ever answered, so none is reused) reached it.
-fn silent_counting_site() -> (u16, std::sync::Arc<std::sync::atomic::AtomicUsize>) {
-    let site = std::net::TcpListener::bind("127.0.0.1:0").expect("bind");
-    let port = site.local_addr().expect("addr").port();
-    let reached = std::sync::Arc::new(std::sync::atomic::AtomicUsize::new(0));
-    let counter = std::sync::Arc::clone(&reached);
-    std::thread::spawn(move || {
-        let mut held = Vec::new();
-        for conn in site.incoming().flatten() {
-            counter.fetch_add(1, std::sync::atomic::Ordering::SeqCst);
-            held.push(conn);
-        }
-    });
-    (port, reached)
-}
-
 #[tokio::test(flavor = "multi_thread")]
 async fn a_connection_resetting_its_streams_is_closed_after_a_burst_of_them() {
     let estate = start_estate(None);
-    let (port, reached) = silent_counting_site();
+    let site = egov_integration::raw_http::SilentSite::start();
+    let port = site.port;
     let gw = TestGateway::with(&estate, move |c| {
         egov_integration::backend_at(c, "cnie-renewal", port);
         egov_integration::service_mut(c, "cnie-renewal")
@@ -832,7 +815,7 @@ async fn a_connection_resetting_its_streams_is_closed_after_a_burst_of_them() {
     }
     assert!(closed, "the connection that reset its streams was closed");
     tokio::time::sleep(Duration::from_millis(500)).await;
-    let sent = reached.load(std::sync::atomic::Ordering::SeqCst);
+    let sent = site.reached();
     // At most a burst of abandoned requests, and those in the gateway's hands meanwhile.
     assert!(
         sent <= 350,
@@ -848,7 +831,8 @@ async fn a_connection_resetting_its_streams_is_closed_after_a_burst_of_them() {
 #[tokio::test(flavor = "multi_thread")]
 async fn an_addresss_http2_streams_count_against_its_connection_share() {
     let estate = start_estate(None);
-    let (port, reached) = silent_counting_site();
+    let site = egov_integration::raw_http::SilentSite::start();
+    let port = site.port;
     let gw = TestGateway::with(&estate, move |c| {
         c.gateway.limits.max_connections_per_ip = 20;
         egov_integration::backend_at(c, "cnie-renewal", port);
@@ -878,7 +862,7 @@ async fn an_addresss_http2_streams_count_against_its_connection_share() {
             _ => {}
         }
     }
-    let sent = reached.load(std::sync::atomic::Ordering::SeqCst);
+    let sent = site.reached();
     // Each connection holds a slot too, so fewer than twenty requests can be in flight.
     assert!(sent < 20, "{sent} requests of one address reached the site");
     assert!(

@@ -166,3 +166,40 @@ pub fn scripted_site(answer: &'static [u8]) -> SocketAddr {
     });
     addr
 }
+
+/// A hung legacy site: it takes every connection and answers none, so the gateway's read
+/// timeout ends each request, and none is reused: one connection per request. It records
+/// when each arrived; it lives as long as the test process.
+pub struct SilentSite {
+    pub port: u16,
+    arrivals: std::sync::Arc<std::sync::Mutex<Vec<std::time::Instant>>>,
+}
+
+impl SilentSite {
+    pub fn start() -> Self {
+        let site = std::net::TcpListener::bind("127.0.0.1:0").expect("bind a silent site");
+        let port = site.local_addr().expect("its address").port();
+        let arrivals = std::sync::Arc::new(std::sync::Mutex::new(Vec::new()));
+        let record = std::sync::Arc::clone(&arrivals);
+        std::thread::spawn(move || {
+            let mut held = Vec::new();
+            for conn in site.incoming().flatten() {
+                if let Ok(mut times) = record.lock() {
+                    times.push(std::time::Instant::now());
+                }
+                held.push(conn);
+            }
+        });
+        SilentSite { port, arrivals }
+    }
+
+    /// How many requests reached it.
+    pub fn reached(&self) -> usize {
+        self.arrivals().len()
+    }
+
+    /// When each request reached it, in order.
+    pub fn arrivals(&self) -> Vec<std::time::Instant> {
+        self.arrivals.lock().map(|a| a.clone()).unwrap_or_default()
+    }
+}
