@@ -590,6 +590,17 @@ async fn bad_payloads_get_422_with_a_pointer_each_and_change_nothing() {
             "/adapters/0/response/set/Strict-Transport-Security",
         ),
         (
+            // Found when tried: it overflowed the clock at the service's first request and
+            // aborted the process, every ministry's services with it.
+            "a timeout past any clock",
+            {
+                let mut d = e.new_service("bad-o", "interior");
+                d["upstream"]["timeouts"] = json!({ "read": "300000000000y" });
+                d
+            },
+            "/upstream/timeouts/read",
+        ),
+        (
             // Found when tried: three copies of the passport's examples took its searches.
             "a keyword given twice",
             {

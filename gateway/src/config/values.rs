@@ -75,12 +75,22 @@ pub fn shown_text(s: &str, max: usize) -> Result<(), String> {
 /// The longest id (of a service, ministry or agency): a DNS label.
 pub const MAX_SLUG: usize = 63;
 
-/// Durations are written like `"2s"`, `"500ms"`, `"1m 30s"`.
+/// The longest duration any setting takes: a year (a day's slack for `"1y"`). Found when
+/// tried: `"300000000000y"` passed `check` and a ministry's PATCH, and the first request to
+/// the service overflowed the clock (`Instant + Duration` panics) and aborted the process,
+/// every ministry's services with it.
+pub const MAX_DURATION: Duration = Duration::from_secs(366 * 24 * 3600);
+
+/// Durations are written like `"2s"`, `"500ms"`, `"1m 30s"`; from a millisecond-or-so above
+/// zero up to [`MAX_DURATION`].
 pub fn duration(s: &str) -> Result<Duration, String> {
     let d = humantime::parse_duration(s.trim())
         .map_err(|_| format!("{s:?} is not a duration (write it like \"2s\" or \"500ms\")"))?;
     if d.is_zero() {
         return Err("must be greater than zero".into());
+    }
+    if d > MAX_DURATION {
+        return Err(format!("{s:?} is longer than a year; at most \"1y\""));
     }
     Ok(d)
 }
@@ -228,6 +238,10 @@ mod tests {
         assert_eq!(duration("2s"), Ok(Duration::from_secs(2)));
         assert_eq!(duration("500ms"), Ok(Duration::from_millis(500)));
         assert!(duration("0s").is_err());
+        assert_eq!(duration("1y"), Ok(Duration::from_secs(31_557_600)));
+        let past = duration("300000000000y").expect_err("past any clock");
+        assert!(past.contains("longer than a year"), "{past}");
+        assert!(duration("367d").is_err());
         assert!(duration("2 parsecs").is_err());
     }
 
