@@ -32,12 +32,19 @@ pub(super) fn validate(raw: &RawPortal, p: &mut Problems<'_>) -> Option<PortalSe
         );
         let cert = relative_to(&file, &t.cert);
         let key = relative_to(&file, &t.key);
+        let mut present = true;
         for (field, path) in [("cert", &cert), ("key", &key)] {
             if !path.is_file() {
+                present = false;
                 p.add(
                     format!("portal.tls[{i}].{field}"),
                     format!("file {} does not exist", path.display()),
                 );
+            }
+        }
+        if present {
+            if let Err(e) = certificate_and_key(&cert, &key) {
+                p.add(format!("portal.tls[{i}]"), e);
             }
         }
         if let Some(listen) = addr {
@@ -300,5 +307,74 @@ mod tests {
                 "{bad}: {errors:?}"
             );
         }
+    }
+}
+
+/// Whether `cert` and `key` make a TLS server's identity: PEM certificates, a PEM private
+/// key, and the key the certificate's. Found when tried: a key of another certificate (or a
+/// file of junk) passed `check`, and then every portal worker thread panicked building its
+/// listener, the plain one too, while `/readyz` said ready.
+fn certificate_and_key(cert: &std::path::Path, key: &std::path::Path) -> Result<(), String> {
+    use pingora::tls::{version, ServerConfig};
+    let (Some(cert_path), Some(key_path)) = (cert.to_str(), key.to_str()) else {
+        return Err("the certificate's and key's paths must be UTF-8".into());
+    };
+    let (certs, private_key) = match pingora::tls::load_certs_and_key_files(cert_path, key_path) {
+        Ok(Some(pair)) => pair,
+        Ok(None) => {
+            return Err(format!(
+                "{} holds no PEM certificate or {} no PEM private key (PKCS#1, PKCS#8 or SEC1)",
+                cert.display(),
+                key.display()
+            ))
+        }
+        Err(e) => return Err(format!("cannot be read: {e}")),
+    };
+    pingora::tls::install_default_crypto_provider();
+    ServerConfig::builder_with_protocol_versions(&[&version::TLS12, &version::TLS13])
+        .with_no_client_auth()
+        .with_single_cert(certs, private_key)
+        .map(|_| ())
+        .map_err(|e| {
+            format!(
+                "the key {} is not the certificate {}'s: {e}",
+                key.display(),
+                cert.display()
+            )
+        })
+}
+
+#[cfg(test)]
+mod tls_tests {
+    use super::certificate_and_key;
+    use std::path::PathBuf;
+
+    /// Writes `text` to a file of its own in the temporary directory.
+    fn file(name: &str, text: &str) -> PathBuf {
+        let path = std::env::temp_dir().join(format!("egov-tls-{}-{name}", std::process::id()));
+        std::fs::write(&path, text).expect("write");
+        path
+    }
+
+    #[test]
+    fn a_certificate_and_its_own_key_make_an_identity() {
+        let a = rcgen::generate_simple_self_signed(vec!["localhost".into()]).expect("cert");
+        let cert = file("own.crt", &a.cert.pem());
+        let key = file("own.key", &a.key_pair.serialize_pem());
+        assert_eq!(certificate_and_key(&cert, &key), Ok(()));
+    }
+
+    #[test]
+    fn another_certificates_key_or_junk_is_refused_with_the_files_named() {
+        let a = rcgen::generate_simple_self_signed(vec!["localhost".into()]).expect("cert");
+        let b = rcgen::generate_simple_self_signed(vec!["localhost".into()]).expect("cert");
+        let cert = file("a.crt", &a.cert.pem());
+        let other_key = file("b.key", &b.key_pair.serialize_pem());
+        let mismatch = certificate_and_key(&cert, &other_key).expect_err("another's key");
+        assert!(mismatch.contains("is not the certificate"), "{mismatch}");
+        assert!(mismatch.contains("b.key"), "{mismatch}");
+        let junk = file("junk.key", "garbage\n");
+        let none = certificate_and_key(&cert, &junk).expect_err("junk");
+        assert!(none.contains("no PEM private key"), "{none}");
     }
 }
