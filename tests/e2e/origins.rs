@@ -554,6 +554,38 @@ async fn a_write_sent_from_another_services_origin_is_refused() {
     );
 }
 
+/// Found when tried: a WebSocket handshake is a GET, and one from a sibling service's page
+/// went through with the citizen's identity; the page then read and wrote on the socket.
+#[tokio::test(flavor = "multi_thread")]
+async fn a_websocket_opened_from_another_services_origin_is_refused() {
+    use tokio_tungstenite::tungstenite::client::IntoClientRequest;
+    let estate = start_estate(None);
+    let gw = TestGateway::with(&estate, on_own_origins);
+    let handshake = |origin: String| {
+        let url = gw
+            .origin_url("cnie-renewal", "/__estate/ws")
+            .replace("http://", "ws://");
+        async move {
+            let tcp = tokio::net::TcpStream::connect(gw.addr)
+                .await
+                .expect("connect");
+            let mut req = url.into_client_request().expect("request");
+            req.headers_mut()
+                .insert("origin", origin.parse().expect("an origin"));
+            match tokio_tungstenite::client_async(req, tcp).await {
+                Ok((_, resp)) => resp.status().as_u16(),
+                Err(tokio_tungstenite::tungstenite::Error::Http(resp)) => resp.status().as_u16(),
+                Err(e) => panic!("handshake: {e}"),
+            }
+        }
+    };
+    let sibling = handshake(gw.origin_url("chikaya-complaint", "")).await;
+    assert_eq!(sibling, 403, "a sibling service's page opened the socket");
+    assert_eq!(handshake("null".into()).await, 403, "an opaque origin did");
+    let own = handshake(gw.origin_url("cnie-renewal", "")).await;
+    assert_eq!(own, 101, "the service's own page was refused");
+}
+
 #[tokio::test(flavor = "multi_thread")]
 async fn an_error_page_on_a_service_origin_links_back_to_the_portal_and_styles_itself() {
     let estate = start_estate(None);

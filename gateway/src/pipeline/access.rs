@@ -38,7 +38,7 @@ impl Stage for Access {
             tracing::warn!(
                 service = service.id(),
                 from = sibling,
-                "a write sent from another service's origin was refused"
+                "a write or a WebSocket sent from another service's origin was refused"
             );
             return Step::Respond(ctx.error_page(crate::response::ErrorKind::Forbidden));
         }
@@ -80,13 +80,17 @@ impl Stage for Access {
 /// anywhere else (a payment provider posting back) are not. An opaque `Origin: null` is
 /// refused too: a sibling's page gets one by posting from a sandboxed frame, and nothing
 /// then says where it came from (the portal's logout and feedback refuse it alike).
+///
+/// A WebSocket handshake is a GET, but what it opens reads and writes as the citizen, and
+/// the same-origin policy does not guard it: it is refused alike (found when tried: a page
+/// on one service's origin opened another's socket and read the citizen's identity on it).
 fn sibling_origin_write<'r>(
     req: &'r pingora::http::RequestHeader,
     service: &Service,
     ctx: &RequestCtx,
 ) -> Option<&'r str> {
     use http::Method;
-    if matches!(req.method, Method::GET | Method::HEAD | Method::OPTIONS) {
+    if matches!(req.method, Method::GET | Method::HEAD | Method::OPTIONS) && !ctx.upgrade {
         return None;
     }
     let origins = ctx
