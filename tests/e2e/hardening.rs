@@ -205,6 +205,28 @@ fn proxy_identity_proxy_and_baggage_headers_never_reach_the_legacy_site() {
     assert_eq!(headers["oidc"][0], "x", "{headers}");
 }
 
+/// Found when tried: one legacy site is often reached through several services, and the
+/// identity headers one of them is sent were stripped only on requests to that one: a
+/// public service on the same site passed a citizen's `X-Citizen-Id: victim` on as written.
+#[test]
+fn an_identity_header_of_any_service_is_forgeable_through_none() {
+    let estate = start_estate(None);
+    let gw = TestGateway::with(&estate, |c| {
+        egov_integration::service_mut(c, "chikaya-complaint")
+            .adapters
+            .push(egov_gateway::config::AdapterStep::IdentityHeaders {
+                subject: "X-Citizen-Id".into(),
+                name: Some("X-Citizen-Name".into()),
+            });
+    });
+    // cnie-renewal, public, on the same legacy estate, declares no identity headers.
+    none_reaches_the_site(
+        &gw,
+        &["X-Citizen-Id", "x_citizen_id", "X-Citizen-Name"],
+        "victim",
+    );
+}
+
 /// Found when tried: `Transfer-Encoding: gzip, chunked` was read as chunked and the `gzip`
 /// dropped, so the site got a compressed body with nothing saying so (nginx refuses it).
 #[test]

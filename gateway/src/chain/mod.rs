@@ -31,9 +31,6 @@ use std::sync::Arc;
 pub struct IdentityHeaderNames {
     pub subject: HeaderName,
     pub name: Option<HeaderName>,
-    /// Every spelling of both a client might forge (`_` for `-`), computed once here so a
-    /// request only looks them up.
-    pub forgeable: egov_adapters::headers::HeaderSet,
 }
 
 /// The compiled steps of one service.
@@ -41,6 +38,12 @@ pub struct IdentityHeaderNames {
 pub struct AdapterChain {
     /// Set when the service wants plain identity headers instead of the signed JWT.
     pub identity_headers: Option<IdentityHeaderNames>,
+    /// Every spelling of every identity header of the deployment, removed from what any
+    /// client sends to this service: one legacy site may be reached through several
+    /// services, and the names one of them is sent the identity in must not be forgeable
+    /// through another (found when tried: a public service on the same legacy host passed
+    /// a citizen's `X-Citizen-Id` on as written).
+    pub forgeable_identity: Arc<egov_adapters::headers::HeaderSet>,
     credentials: ServiceCredentials,
     request_rules: HeaderRules,
     response_rules: HeaderRules,
@@ -82,12 +85,32 @@ impl SoapFacade {
 /// Portal-wide facts a chain is compiled against.
 pub struct ChainContext<'a> {
     pub secrets: &'a Secrets,
+    /// Every spelling of every identity header any service of the deployment is sent
+    /// ([`identity_header_spellings`]).
+    pub forgeable_identity: &'a Arc<egov_adapters::headers::HeaderSet>,
     pub link_map: &'a Arc<LinkMap>,
     pub portal_https: bool,
     /// The portal's origin (`https://portail.gov.ma`), for links back to it.
     pub portal_origin: &'a str,
     /// Each service on its own origin, or `None` for paths of the portal origin.
     pub service_origins: Option<&'a ServiceOrigins>,
+}
+
+/// Every spelling (`_` for `-`) of every identity header name the services of `services`
+/// declare (`identity-headers` steps), compiled once per snapshot so a request only looks
+/// them up.
+pub fn identity_header_spellings(services: &[ServiceConfig]) -> egov_adapters::headers::HeaderSet {
+    services
+        .iter()
+        .flat_map(|s| &s.adapters)
+        .filter_map(|step| match step {
+            AdapterStep::IdentityHeaders { subject, name } => Some((subject, name)),
+            _ => None,
+        })
+        .flat_map(|(subject, name)| std::iter::once(subject.as_str()).chain(name.as_deref()))
+        .filter_map(|n| HeaderName::from_bytes(n.as_bytes()).ok())
+        .flat_map(|n| egov_adapters::headers::spellings(&n))
+        .collect()
 }
 
 /// Where a service's pages live for citizens: `/s/<id>` on the portal origin, or its own
@@ -113,6 +136,7 @@ impl AdapterChain {
         let target = link_target(&service.id, cx.service_origins);
         let mut chain = AdapterChain {
             identity_headers: None,
+            forgeable_identity: Arc::clone(cx.forgeable_identity),
             credentials: ServiceCredentials::default(),
             request_rules: HeaderRules::default(),
             response_rules: HeaderRules::default(),
@@ -174,15 +198,7 @@ impl AdapterChain {
                             .transpose(),
                     ) {
                         (Ok(subject), Ok(name)) => {
-                            let forgeable = std::iter::once(&subject)
-                                .chain(&name)
-                                .flat_map(egov_adapters::headers::spellings)
-                                .collect();
-                            chain.identity_headers = Some(IdentityHeaderNames {
-                                subject,
-                                name,
-                                forgeable,
-                            })
+                            chain.identity_headers = Some(IdentityHeaderNames { subject, name })
                         }
                         _ => fail(i, "subject", "invalid header name".into()),
                     }

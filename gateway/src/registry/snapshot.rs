@@ -128,8 +128,11 @@ impl Snapshot {
         let link_map = Arc::new(link_map(config, &mut errors));
         let portal_origin = config.gateway.portal.public_url.origin();
         let service_origins = config.gateway.portal.service_origins.as_ref();
+        let forgeable_identity =
+            Arc::new(crate::chain::identity_header_spellings(&config.services));
         let cx = ChainContext {
             secrets,
+            forgeable_identity: &forgeable_identity,
             link_map: &link_map,
             portal_https: config.gateway.portal.public_url.https,
             portal_origin: &portal_origin,

@@ -82,9 +82,7 @@ pub fn forgeable_spellings(identity_header: &HeaderName) -> HeaderSet {
 /// before the gateway adds headers of its own, so there are fewer to look through.
 pub fn strip_client_identity(sso: &Sso, service: &Service, headers: &mut impl HeaderEdit) {
     headers.remove_any(&sso.forgeable);
-    if let Some(names) = &service.chain.identity_headers {
-        headers.remove_any(&names.forgeable);
-    }
+    headers.remove_any(&service.chain.forgeable_identity);
     strip_portal_cookies(headers);
 }
 
