@@ -304,6 +304,7 @@ impl ProxyHttp for GatewayProxy {
                 status.as_u16(),
                 head || status.is_informational(),
                 ctx.upgrade,
+                ctx.cache.is_shared(),
                 ctx.strip.as_ref().map(|(_, html)| html),
             );
             if let Some(cache_status) = mark {

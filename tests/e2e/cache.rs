@@ -697,6 +697,28 @@ async fn citizen_b_never_receives_citizen_a_s_page_even_when_the_site_says_publi
     assert_eq!(b.fetch(), "2", "Youssef's own page, fetched for him");
 }
 
+/// Found when tried: a signed-in citizen's page went to the browser with the site's
+/// `public, max-age`, and after the citizen logged out the next person at the computer typed
+/// the address and read it from the browser's cache.
+#[tokio::test(flavor = "multi_thread")]
+async fn a_signed_in_citizens_page_leaves_private_whatever_the_site_says() {
+    let world = SsoWorld::start(SsoOptions::new(Store::Memory));
+    let amina = Browser::new();
+    world
+        .login(&amina, "/s/criminal-record-extract/", "amina")
+        .await;
+    let page = citizen_page(&world.gateway, &amina, "mine").await;
+    assert_eq!(page.status, StatusCode::OK);
+    assert!(page.body.contains("identity: yes"), "{}", page.body);
+    assert_eq!(
+        page.headers.get("cache-control").map(|v| v.as_bytes()),
+        Some(&b"private, no-store"[..]),
+        "{:?}",
+        page.headers
+    );
+    assert!(page.headers.get("expires").is_none(), "{:?}", page.headers);
+}
+
 #[tokio::test(flavor = "multi_thread")]
 async fn a_public_path_of_a_citizen_service_is_stored_as_nobodys_page_on_every_instance() {
     let mut options = SsoOptions::new(Store::Redis);

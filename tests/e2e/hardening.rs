@@ -205,6 +205,24 @@ fn proxy_identity_proxy_and_baggage_headers_never_reach_the_legacy_site() {
     assert_eq!(headers["oidc"][0], "x", "{headers}");
 }
 
+/// Found when tried: every service origin is same-site with its siblings', so a hostile
+/// legacy page could frame another service's signed-in page and have the citizen click in
+/// it. A legacy page may be framed by its own origin only; other answers are left alone.
+#[test]
+fn a_legacy_page_may_be_framed_by_its_own_origin_only() {
+    let estate = start_estate(None);
+    let gw = TestGateway::in_front_of(&estate);
+    let page = raw_http::get(gw.addr, "/s/cnie-renewal/", "");
+    assert_eq!(page.status, 200, "{page:?}");
+    assert_eq!(
+        page.header("content-security-policy"),
+        Some("frame-ancestors 'self'"),
+        "{page:?}"
+    );
+    let json = raw_http::get(gw.addr, "/s/cnie-renewal/__estate/echo", "");
+    assert_eq!(json.header("content-security-policy"), None, "{json:?}");
+}
+
 /// Found when tried: one legacy site is often reached through several services, and the
 /// identity headers one of them is sent were stripped only on requests to that one: a
 /// public service on the same site passed a citizen's `X-Citizen-Id: victim` on as written.

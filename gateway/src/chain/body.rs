@@ -19,6 +19,63 @@ static LEGACY_MAY_NOT_SEND: LazyLock<HeaderSet> = LazyLock::new(|| {
         .collect()
 });
 
+/// What a browser does with an answer, by its type: render it as a document (HTML, XML,
+/// SVG), use it as a page's static part (a stylesheet, a script, an image, a font), or
+/// anything else (a PDF, JSON, a download).
+#[derive(Clone, Copy, PartialEq, Eq)]
+enum Document {
+    Page,
+    Static,
+    Other,
+}
+
+fn document_kind(headers: &impl HeaderEdit) -> Document {
+    let Some(ct) = headers.get(&CONTENT_TYPE).and_then(|v| v.to_str().ok()) else {
+        return Document::Other;
+    };
+    let essence = ct.split(';').next().unwrap_or("").trim();
+    let is = |prefix: &str| {
+        essence
+            .get(..prefix.len())
+            .is_some_and(|p| p.eq_ignore_ascii_case(prefix))
+    };
+    if is("text/html") || is("application/xhtml") || is("image/svg") || essence.ends_with("xml") {
+        Document::Page
+    } else if is("text/css") || is("image/") || is("font/") || essence.ends_with("javascript") {
+        Document::Static
+    } else {
+        Document::Other
+    }
+}
+
+/// `frame-ancestors 'self'`, added (as a policy of its own, which browsers enforce beside
+/// the site's) to every legacy document: every service's origin is same-site with its
+/// siblings' (`*.services.gov.ma`), so the citizen's session cookies go to a sibling's
+/// frame, and one hostile legacy page could frame another service's signed-in page and
+/// have the citizen click its buttons (found when tried: a form submitted from inside an
+/// invisible frame; the write came from the framed service's own origin, so the sibling
+/// check let it through). A site still frames its own pages.
+static FRAMED_ONLY_BY_ITSELF: HeaderValue = HeaderValue::from_static("frame-ancestors 'self'");
+
+/// The caching an answer to a signed-in citizen leaves the gateway with, whatever the legacy
+/// site asked for: none in a shared cache (`private`), and in the browser's a page is not
+/// kept at all (`no-store`) and a stylesheet, script, image or font only to be revalidated
+/// (`no-cache`: after a logout, the gateway answers the revalidation with a login). Found
+/// when tried: a site's `public, max-age=31536000, immutable` went to the browser as
+/// written, and after the citizen logged out the next person at the computer typed the
+/// address and read the page from the browser's cache.
+fn keep_private(headers: &mut impl HeaderEdit, kind: Document) {
+    static PAGE: HeaderValue = HeaderValue::from_static("private, no-store");
+    static STATIC: HeaderValue = HeaderValue::from_static("private, no-cache");
+    let value = if kind == Document::Static {
+        &STATIC
+    } else {
+        &PAGE
+    };
+    headers.set(http::header::CACHE_CONTROL, value.clone());
+    headers.remove(&http::header::EXPIRES);
+}
+
 impl AdapterChain {
     /// Response headers: `Location`/`Content-Location`/`Refresh`/`Link` to where services live now,
     /// every `Set-Cookie` scoped to the service, what no legacy site may tell a browser on
@@ -30,21 +87,41 @@ impl AdapterChain {
         self.response_rules.apply(headers);
     }
 
+    /// What a legacy answer may let a browser do with it, whatever the site said: be framed
+    /// only by its own pages, and, answering a signed-in citizen (`shared`: the request was
+    /// asked as nobody, for the response cache), be kept nowhere but privately.
+    fn guard(&self, headers: &mut impl HeaderEdit, shared: bool) {
+        let kind = document_kind(headers);
+        if kind == Document::Page {
+            headers.append(
+                http::header::CONTENT_SECURITY_POLICY,
+                FRAMED_ONLY_BY_ITSELF.clone(),
+            );
+        }
+        if self.signed_in && !shared {
+            keep_private(headers, kind);
+        }
+    }
+
     /// The response adapters, in order, for a legacy answer: redirects and cookies made
     /// portal-relative and the header rules ([`Self::apply_response`]), then, for a body that
     /// gets rewritten (never for an upgraded connection), its [`BodyFeed`] and whether it
-    /// transcodes; a `HEAD` answer gets no feed but the headers its `GET` would carry. A WebSocket handshake's headers are adapted like any answer's
-    /// (its cookies are scoped, portal names refused).
+    /// transcodes; a `HEAD` answer gets no feed but the headers its `GET` would carry. A
+    /// WebSocket handshake's headers are adapted like any answer's (its cookies are scoped,
+    /// portal names refused). Every answer is guarded ([`Self::guard`]; `shared`: the
+    /// response cache may keep it).
     pub fn adapt_response(
         &self,
         headers: &mut http::HeaderMap,
         status: u16,
         head: bool,
         upgrade: bool,
+        shared: bool,
         banner: Option<&Arc<str>>,
     ) -> Option<(BodyFeed, bool)> {
         remove_hop_by_hop(headers, status);
         self.apply_response(headers);
+        self.guard(headers, shared);
         if status == 204 || (100..200).contains(&status) {
             // RFC 9110 §8.6 and RFC 9112 §6.1: none may carry a length or chunks, and a
             // client or a proxy in front trusting a legacy `204`'s would read the next

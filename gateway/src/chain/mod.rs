@@ -53,6 +53,9 @@ pub struct AdapterChain {
     links: ServiceLinks,
     cookie_scope: CookieScope,
     body_policy: BodyPolicy,
+    /// The service answers signed-in citizens (`access` other than `public`): its answers
+    /// leave the gateway private, whatever caching the legacy site asked for.
+    signed_in: bool,
     /// The JSON facade over the service's SOAP endpoint, when declared.
     pub soap: Option<SoapFacade>,
 }
@@ -153,6 +156,7 @@ impl AdapterChain {
                 portal_https: cx.portal_https,
             },
             body_policy: BodyPolicy::default(),
+            signed_in: service.access != crate::config::Access::Public,
             soap: None,
         };
         let mut credentials = Vec::new();
