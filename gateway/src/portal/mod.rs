@@ -416,12 +416,11 @@ impl Portal {
         let (Some(chosen), routed) = (snap.service(field("chosen")), field("routed")) else {
             return Ok(error_page(ErrorKind::BadRequest, request_id));
         };
-        let routed = match routed {
-            "" => None,
-            id => match snap.service(id) {
-                Some(s) => Some(s.config.id.clone()),
-                None => return Ok(error_page(ErrorKind::BadRequest, request_id)),
-            },
+        // Where the router sent the query: the portal offers the form only then, and the
+        // blame is checked against it. Without one, any text could be kept for any service
+        // (found when tried: spam kept for the VAT declaration with `routed` left out).
+        let Some(routed) = snap.service(routed).map(|s| Some(s.config.id.clone())) else {
+            return Ok(error_page(ErrorKind::BadRequest, request_id));
         };
         if query.is_empty() || query.chars().count() > crate::assist::MAX_QUERY_CHARS {
             return Ok(error_page(ErrorKind::BadRequest, request_id));
