@@ -245,7 +245,13 @@ async fn the_policy_caps_an_absurd_max_age() {
     let estate = start_estate(None);
     let g = gateway_with(&estate, "[cache]\nmax_ttl = \"1s\"");
     let url = page(&g, "cap", "cc=public%2C%20max-age%3D31536000");
-    assert_eq!(get(&url, &[]).await.cache(), "MISS");
+    let miss = get(&url, &[]).await;
+    assert_eq!(miss.cache(), "MISS");
+    // The browser is told the cap on the miss too (it was told the site's year).
+    assert_eq!(
+        miss.headers.get("cache-control").map(|v| v.as_bytes()),
+        Some(&b"public, max-age=1"[..])
+    );
     assert_eq!(get(&url, &[]).await.cache(), "HIT");
     tokio::time::sleep(Duration::from_millis(2100)).await;
     let later = get(&url, &[]).await;

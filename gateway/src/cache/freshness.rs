@@ -161,6 +161,37 @@ pub fn decide(policy: &Policy, resp: &ResponseHeader) -> RespCacheable {
     }
 }
 
+/// The citizen's copy of an answer the cache takes part in, told the policy's `max_ttl` as
+/// its stored copy is: a fresh answer going out (a miss) carried the site's year-long
+/// `max-age` and `Expires` while hits carried the cap (found when tried: the first visitor
+/// of each page kept it a year, `immutable`, beyond any purge). An answer the cache may not
+/// keep (`private`, `no-store`) and one fresh for no longer than the cap keep theirs.
+pub fn cap_for_client(policy: Option<&Policy>, resp: &mut ResponseHeader) {
+    let Some(cap) = policy.and_then(|p| p.max_ttl) else {
+        return;
+    };
+    let cc = CacheControl::from_resp_headers(resp);
+    if cc.as_ref().is_some_and(|c| c.private() || c.no_store()) {
+        return;
+    }
+    let longest = cc
+        .as_ref()
+        .map(|c| {
+            let age = |v: pingora::Result<Option<u32>>| v.ok().flatten().unwrap_or(0);
+            age(c.max_age()).max(age(c.s_maxage()))
+        })
+        .unwrap_or(0);
+    let expires = resp.headers.contains_key(http::header::EXPIRES);
+    if u64::from(longest) <= cap.as_secs() && !expires {
+        return;
+    }
+    resp.remove_header(&http::header::EXPIRES);
+    let _ = resp.insert_header(
+        http::header::CACHE_CONTROL,
+        format!("public, max-age={}", cap.as_secs()),
+    );
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -197,6 +228,42 @@ mod tests {
             ),
             RespCacheable::Uncacheable(_) => None,
         }
+    }
+
+    #[test]
+    fn a_fresh_answer_going_out_is_told_the_cap_as_its_stored_copy_is() {
+        let p = policy(|s| s.max_ttl = Some(Duration::from_secs(600)));
+        let told = |headers: &[(&str, &str)]| {
+            let mut r = resp(200, headers);
+            cap_for_client(Some(&p), &mut r);
+            let cc = r
+                .headers
+                .get("cache-control")
+                .map(|v| v.as_bytes().to_vec());
+            (cc, r.headers.contains_key("expires"))
+        };
+        let capped = (Some(b"public, max-age=600".to_vec()), false);
+        assert_eq!(
+            told(&[
+                ("cache-control", "public, max-age=31536000, immutable"),
+                ("expires", "Thu, 31 Dec 2037 23:55:55 GMT")
+            ]),
+            capped
+        );
+        assert_eq!(told(&[("cache-control", "s-maxage=3600")]), capped);
+        assert_eq!(
+            told(&[("expires", "Thu, 31 Dec 2037 23:55:55 GMT")]),
+            capped
+        );
+        // Within the cap, or not the cache's to keep: as the site said.
+        assert_eq!(
+            told(&[("cache-control", "max-age=60")]),
+            (Some(b"max-age=60".to_vec()), false)
+        );
+        assert_eq!(
+            told(&[("cache-control", "private, max-age=31536000")]),
+            (Some(b"private, max-age=31536000".to_vec()), false)
+        );
     }
 
     #[test]

@@ -106,6 +106,14 @@ impl Default for RequestCtx {
 }
 
 impl RequestCtx {
+    /// The service's cache policy, when the response cache takes part in this request.
+    pub fn shared_cache(&self) -> Option<&crate::cache::Policy> {
+        if !self.cache.is_shared() {
+            return None;
+        }
+        self.service.as_ref()?.cache.as_deref()
+    }
+
     /// For a request asking for an upgrade, how long each wait for the site may last
     /// (`limits.upgraded_idle_timeout`); `None` otherwise.
     pub fn upgrade_idle(&self) -> Option<std::time::Duration> {
