@@ -17,7 +17,7 @@
 //! Problems are reported with the JSON pointer of the offending member.
 
 use crate::config::{ConfigError, ServiceConfig};
-use crate::registry::address::{refused_address, unmapped};
+use crate::registry::address::{is_listener, refused_address};
 use ipnet::IpNet;
 use serde_json::{Map, Value};
 use std::collections::HashSet;
@@ -229,19 +229,6 @@ pub fn check_backends(
     problems
 }
 
-/// Whether a connection to `to` reaches the gateway's `listener`: the same port, and the
-/// listener's address or, for a listener on every address (`0.0.0.0`, `::`), any address
-/// of this machine (one a socket can be bound to).
-fn is_listener(listener: SocketAddr, to: SocketAddr) -> bool {
-    if listener.port() != to.port() {
-        return false;
-    }
-    let ip = unmapped(to.ip());
-    ip == listener.ip()
-        || (listener.ip().is_unspecified()
-            && (ip.is_loopback() || std::net::UdpSocket::bind((ip, 0)).is_ok()))
-}
-
 /// Whether every backend of `service` accepts a connection within its connect timeout
 /// (blocking).
 pub fn check_reachable(service: &ServiceConfig) -> Vec<Problem> {
@@ -355,23 +342,6 @@ mod tests {
         };
         take_secrets("svc", &mut doc, &known, &mut problems);
         assert!(problems.is_empty(), "{problems:?}");
-    }
-
-    #[test]
-    fn the_gateways_own_listeners_are_recognised_by_address_and_port() {
-        let on = |s: &str| s.parse::<SocketAddr>().expect("address");
-        assert!(is_listener(on("127.0.0.1:9901"), on("127.0.0.1:9901")));
-        assert!(is_listener(
-            on("127.0.0.1:9901"),
-            on("[::ffff:127.0.0.1]:9901")
-        ));
-        assert!(!is_listener(on("127.0.0.1:9901"), on("127.0.0.1:9902")));
-        assert!(!is_listener(on("127.0.0.1:9901"), on("127.0.0.2:9901")));
-        // A listener on every address answers on every address of this machine.
-        assert!(is_listener(on("0.0.0.0:9901"), on("127.0.0.2:9901")));
-        assert!(is_listener(on("[::]:9901"), on("[::1]:9901")));
-        // Not on another machine's (TEST-NET-1 is nobody's).
-        assert!(!is_listener(on("0.0.0.0:9901"), on("192.0.2.7:9901")));
     }
 
     #[test]

@@ -6,7 +6,7 @@
 //! `[admin] upstream_allow` lists them.
 
 use ipnet::IpNet;
-use std::net::{IpAddr, Ipv4Addr, Ipv6Addr};
+use std::net::{IpAddr, Ipv4Addr, Ipv6Addr, SocketAddr};
 
 /// Why no service may have `ip` as a backend, if so.
 pub fn never_a_backend(ip: IpAddr) -> Option<&'static str> {
@@ -38,6 +38,19 @@ pub fn unmapped(ip: IpAddr) -> IpAddr {
     }
 }
 
+/// Whether a connection to `to` reaches the gateway's `listener`: the same port, and the
+/// listener's address or, for a listener on every address (`0.0.0.0`, `::`), any address
+/// of this machine (one a socket can be bound to).
+pub fn is_listener(listener: SocketAddr, to: SocketAddr) -> bool {
+    if listener.port() != to.port() {
+        return false;
+    }
+    let ip = unmapped(to.ip());
+    let at = unmapped(listener.ip());
+    ip == at
+        || (at.is_unspecified() && (ip.is_loopback() || std::net::UdpSocket::bind((ip, 0)).is_ok()))
+}
+
 /// Why a ministry may not point a service at `ip`, or `None` if it may.
 pub fn refused_address(ip: IpAddr, allow: &[IpNet]) -> Option<&'static str> {
     if let Some(why) = never_a_backend(ip) {
@@ -61,6 +74,27 @@ pub fn refused_address(ip: IpAddr, allow: &[IpNet]) -> Option<&'static str> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn the_gateways_own_listeners_are_recognised_by_address_and_port() {
+        let on = |s: &str| s.parse::<SocketAddr>().expect("address");
+        assert!(is_listener(on("127.0.0.1:9901"), on("127.0.0.1:9901")));
+        assert!(is_listener(
+            on("127.0.0.1:9901"),
+            on("[::ffff:127.0.0.1]:9901")
+        ));
+        assert!(is_listener(
+            on("[::ffff:127.0.0.1]:9901"),
+            on("127.0.0.1:9901")
+        ));
+        assert!(!is_listener(on("127.0.0.1:9901"), on("127.0.0.1:9902")));
+        assert!(!is_listener(on("127.0.0.1:9901"), on("127.0.0.2:9901")));
+        // A listener on every address answers on every address of this machine.
+        assert!(is_listener(on("0.0.0.0:9901"), on("127.0.0.2:9901")));
+        assert!(is_listener(on("[::]:9901"), on("[::1]:9901")));
+        // Not on another machine's (TEST-NET-1 is nobody's).
+        assert!(!is_listener(on("0.0.0.0:9901"), on("192.0.2.7:9901")));
+    }
 
     #[test]
     fn metadata_and_link_local_addresses_are_never_backends() {

@@ -138,6 +138,7 @@ impl Snapshot {
             portal_origin: &portal_origin,
             service_origins,
         };
+        let own = config.gateway.own_listeners();
         let mut services = Vec::with_capacity(config.services.len());
         for svc in &config.services {
             let kept = previous
@@ -146,7 +147,7 @@ impl Snapshot {
                 .map(|p| Arc::clone(&p.upstream));
             let upstream = match kept {
                 Some(u) => Some(u),
-                None => resolve(svc, &mut errors).and_then(|backends| {
+                None => resolve(svc, &own, &mut errors).and_then(|backends| {
                     let gauge = metrics.map(|m| {
                         m.circuit_breaker_state
                             .with_label_values(&[&format!("service:{}", svc.id)])
@@ -246,6 +247,7 @@ impl Snapshot {
 
 fn resolve(
     svc: &crate::config::ServiceConfig,
+    own: &[SocketAddr],
     errors: &mut Vec<ConfigError>,
 ) -> Option<Vec<(SocketAddr, u32)>> {
     let mut out: Vec<(SocketAddr, u32)> = Vec::new();
@@ -261,6 +263,20 @@ fn resolve(
                 // Two URLs naming one address are one backend: the balancer keeps one, and
                 // failover counts backends.
                 Some(a) if out.iter().any(|(o, _)| *o == a) => {}
+                // The admin API refuses these too (where it can also name the listeners
+                // bound); found when tried: a service file pointing at the admin listener
+                // published `/metrics`, `/status` and the API on the portal, and one at the
+                // portal itself turned one citizen's request into 256.
+                Some(a) if own.iter().any(|l| super::address::is_listener(*l, a)) => {
+                    errors.push(ConfigError::new(
+                        &svc.file,
+                        field,
+                        format!(
+                            "{b} resolves to {a}, where the gateway itself listens: a service may not publish the gateway's portal, admin or metrics listeners"
+                        ),
+                    ));
+                    ok = false;
+                }
                 Some(a) => match super::address::never_a_backend(a.ip()) {
                     Some(why) => {
                         errors.push(ConfigError::new(
@@ -312,4 +328,25 @@ fn link_map(config: &Config, errors: &mut Vec<ConfigError>) -> LinkMap {
         }
     }
     b.build()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// Found when tried: the admin API refused a backend on the gateway's own listeners, but
+    /// a service file (and `check`) took one, and published `/metrics` and the API on the
+    /// portal.
+    #[test]
+    fn a_service_file_may_not_point_at_the_gateways_own_listeners() {
+        let mut config = crate::config::fixtures::config_without_secrets();
+        let admin: SocketAddr = "127.0.0.1:9901".parse().expect("address");
+        config.gateway.admin_listen = Some(admin);
+        let backend = &mut config.services[0].upstream.backends[0];
+        backend.host = "127.0.0.1".into();
+        backend.port = admin.port();
+        let errors = Snapshot::build(&config, &Secrets::from_process()).expect_err("refused");
+        let text = errors.to_string();
+        assert!(text.contains("where the gateway itself listens"), "{text}");
+    }
 }
