@@ -1162,6 +1162,59 @@ async fn a_broken_hand_edit_is_reported_and_the_last_good_version_keeps_serving(
     }
 }
 
+/// Found when tried: a service file copied from a neighbour with only its id changed (it
+/// claims the neighbour's legacy host) failed the whole registry, and from then on no
+/// ministry's change was applied, though the admin API answered 200.
+#[tokio::test]
+async fn a_file_clashing_with_another_service_is_left_out_and_every_other_change_applies() {
+    let e = Estate::start();
+    let original = e.staged().service_file("interior", "cnie-renewal");
+    let text = std::fs::read_to_string(&original).expect("file");
+    let copy = original.with_file_name("cnie-renewal-copy.toml");
+    std::fs::write(
+        &copy,
+        text.replacen("id = \"cnie-renewal\"", "id = \"cnie-renewal-copy\"", 1),
+    )
+    .expect("copy");
+    let reported = within(Duration::from_secs(6), || async {
+        e.gateway.readyz().await.1.contains("cnie-renewal-copy")
+    })
+    .await;
+    assert!(
+        reported.is_some(),
+        "/readyz: {}",
+        e.gateway.readyz().await.1
+    );
+    // Another ministry's change through the API is applied meanwhile, and so is a hand edit.
+    let api = e.api("interior");
+    let patched = api
+        .patch(
+            "/services/birth-certificate-extract",
+            &json!({ "keywords": ["extrait", "naissance", "acte"] }),
+            None,
+        )
+        .await;
+    assert_status(&patched, StatusCode::OK);
+    let edited = text.replacen("access = \"public\"", "access = \"citizen\"", 1);
+    std::fs::write(&original, edited).expect("edit");
+    let applied = within(Duration::from_secs(6), || async {
+        let snap = e.gateway.registry.snapshot();
+        snap.service("cnie-renewal")
+            .is_some_and(|s| s.config.access != egov_gateway::config::Access::Public)
+            && snap
+                .service("birth-certificate-extract")
+                .is_some_and(|s| s.config.keywords.iter().any(|k| k == "acte"))
+    })
+    .await;
+    assert!(applied.is_some(), "the other changes were not applied");
+    assert!(e
+        .gateway
+        .registry
+        .snapshot()
+        .service("cnie-renewal-copy")
+        .is_none());
+}
+
 #[tokio::test]
 async fn a_reload_applies_portal_settings_and_a_broken_configuration_changes_nothing() {
     let e = Estate::start();

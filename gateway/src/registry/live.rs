@@ -246,17 +246,54 @@ impl LiveRegistry {
         }
         self.reloader
             .set_secrets(self.secrets.clone().with_stored(stored));
-        let diff = match self.reloader.apply(next).await {
+        let diff = match self.reloader.apply(next.clone()).await {
             Ok(d) => d,
-            Err(errors) => {
-                broken.push(errors.to_string());
-                self.report(broken);
-                return Err(errors.into());
-            }
+            Err(errors) => match self.apply_each(next, &mut broken).await {
+                Some(d) => d,
+                None => {
+                    broken.push(errors.to_string());
+                    self.report(broken);
+                    return Err(errors.into());
+                }
+            },
         };
         self.applied.store(version, Ordering::Relaxed);
         self.report(broken);
         Ok(diff)
+    }
+
+    /// `next` as far as it can be applied, when it cannot be as a whole: from the running
+    /// version of every service, each new or changed service is taken in turn and kept when
+    /// the configuration still builds with it; one that does not (it claims another's
+    /// legacy host or name, say) keeps its running version, or stays out if new, and is
+    /// reported in `broken`. Found when tried: a hand-copied file clashing with another
+    /// service failed the whole snapshot, and from then on no ministry's change was applied,
+    /// though the admin API answered 200. `None` when not even the running services build
+    /// on `next`'s settings.
+    async fn apply_each(&self, next: Config, broken: &mut Vec<String>) -> Option<Diff> {
+        let running = self.snapshot();
+        let mut chosen: Vec<Option<ServiceConfig>> = next
+            .services
+            .iter()
+            .map(|s| running.service(&s.id).map(|r| r.config.clone()))
+            .collect();
+        let with = |chosen: &[Option<ServiceConfig>]| Config {
+            gateway: next.gateway.clone(),
+            ministries: next.ministries.clone(),
+            services: chosen.iter().flatten().cloned().collect(),
+        };
+        self.reloader.check(with(&chosen)).await.ok()?;
+        for (i, service) in next.services.iter().enumerate() {
+            if chosen[i].as_ref() == Some(service) {
+                continue;
+            }
+            let before = chosen[i].replace(service.clone());
+            if let Err(errors) = self.reloader.check(with(&chosen)).await {
+                broken.push(format!("{}: {errors}", service.id));
+                chosen[i] = before;
+            }
+        }
+        self.reloader.apply(with(&chosen)).await.ok()
     }
 
     fn report(&self, broken: Vec<String>) {
