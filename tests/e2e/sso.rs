@@ -530,6 +530,57 @@ async fn provider_down(store: Store) {
         .contains("Connexion momentanément indisponible"));
 }
 
+/// Found when tried: a login refused because the provider was down stayed counted as in
+/// progress, so an address that pressed "log in" twenty times during a few seconds of outage
+/// was locked out of login (429) for ten minutes after the provider came back.
+#[tokio::test(flavor = "multi_thread")]
+async fn logins_that_never_reached_the_provider_are_not_counted_as_in_progress() {
+    let mut world = SsoWorld::start(SsoOptions::new(Store::Memory));
+    world.provider.stop();
+    // Past the gateway's memory of the provider being up.
+    tokio::time::sleep(Duration::from_millis(5200)).await;
+    let browser = Browser::new();
+    for attempt in 0..30 {
+        let login = browser
+            .get(world.gateway.url("/auth/login?return_to=/"))
+            .await;
+        assert_eq!(login.status(), 503, "attempt {attempt}");
+    }
+}
+
+/// Found when tried: a citizen who cancelled at the provider (`error=access_denied` on the
+/// way back) stayed counted as logging in; twenty cancellations locked the address out.
+#[tokio::test(flavor = "multi_thread")]
+async fn a_login_cancelled_at_the_provider_is_no_longer_counted_as_in_progress() {
+    let world = SsoWorld::start(SsoOptions::new(Store::Memory));
+    let browser = Browser::new();
+    for attempt in 0..30 {
+        let login = browser
+            .get(world.gateway.url("/auth/login?return_to=/"))
+            .await;
+        assert_eq!(login.status(), 302, "attempt {attempt}");
+        let to = login
+            .headers()
+            .get("location")
+            .and_then(|v| v.to_str().ok())
+            .expect("the provider's authorize URL");
+        let state = reqwest::Url::parse(to)
+            .expect("URL")
+            .query_pairs()
+            .find(|(k, _)| k == "state")
+            .map(|(_, v)| v.into_owned())
+            .expect("a state");
+        let back = browser
+            .get(
+                world
+                    .gateway
+                    .url(&format!("/auth/callback?error=access_denied&state={state}")),
+            )
+            .await;
+        assert_eq!(back.status(), 400, "attempt {attempt}");
+    }
+}
+
 #[tokio::test(flavor = "multi_thread")]
 async fn with_redis_down_protected_services_answer_503_and_public_ones_work() {
     let mut world = SsoWorld::start(SsoOptions::new(Store::Redis));

@@ -179,6 +179,9 @@ impl Sso {
             Ok(s) => s,
             Err(e) => {
                 tracing::warn!(error = %e, "login: provider unavailable");
+                // Never started, so not in progress: counted until it aged out, a few seconds
+                // of outage locked an address out of login for ten minutes (found when tried).
+                self.pending.release(client, created_at).await;
                 return response::error_page(ErrorKind::LoginUnavailable, request_id);
             }
         };
@@ -196,6 +199,7 @@ impl Sso {
         {
             tracing::warn!(error = %e, "login: session store unavailable");
             self.store_failed();
+            self.pending.release(client, created_at).await;
             return response::error_page(ErrorKind::SessionsUnavailable, request_id);
         }
         LocalResponse::redirect(false, &start.authorize_url)
@@ -212,13 +216,8 @@ impl Sso {
         let Some(provider) = &self.provider else {
             return response::error_page(ErrorKind::LoginUnavailable, request_id);
         };
-        let (Some(state), Some(code)) = (query_param(http, "state"), query_param(http, "code"))
-        else {
-            return failed(if query_param(http, "error").is_some() {
-                "the provider returned an error"
-            } else {
-                "missing code or state"
-            });
+        let Some(state) = query_param(http, "state") else {
+            return failed("missing state");
         };
         // The state must be the one this browser was given (login CSRF), and unused.
         if self.jar.login_state(http.req_header()) != Some(state.as_str()) {
@@ -233,9 +232,18 @@ impl Sso {
                 return response::error_page(ErrorKind::SessionsUnavailable, request_id);
             }
         };
+        // The login is over, completed or not: a citizen who cancels at the provider
+        // (`error=access_denied`) is no longer counted as logging in.
         self.pending
             .release(pending.client, pending.created_at)
             .await;
+        let Some(code) = query_param(http, "code") else {
+            return failed(if query_param(http, "error").is_some() {
+                "the provider returned an error"
+            } else {
+                "missing code"
+            });
+        };
         let (tokens, claims) = match provider
             .finish_login(&code, &pending.pkce_verifier, &pending.nonce)
             .await
