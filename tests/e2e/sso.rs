@@ -256,6 +256,41 @@ async fn refresh(store: Store) {
     );
 }
 
+/// Found when tried: while the provider hung, every request of a citizen whose access token
+/// was due waited for a refresh that could not come (5 s a page). After one fails, no
+/// refresh is tried for a while.
+#[tokio::test(flavor = "multi_thread")]
+async fn a_refresh_the_provider_cannot_answer_is_not_tried_again_on_every_request() {
+    let mut world = SsoWorld::start(SsoOptions {
+        access_token_ttl_secs: 2,
+        tweak: Some(Box::new(|c: &mut egov_gateway::config::Config| {
+            if let Some(sso) = c.gateway.sso.as_mut() {
+                sso.provider_timeout = Duration::from_millis(500);
+            }
+        })),
+        ..SsoOptions::new(Store::Memory)
+    });
+    let browser = Browser::new();
+    world.login(&browser, CITIZEN_PAGE, "amina").await;
+    let port = reqwest::Url::parse(world.provider.issuer())
+        .expect("the issuer's URL")
+        .port()
+        .expect("a port");
+    world.provider.stop();
+    // The provider hangs: it takes connections and answers none.
+    let hung = egov_integration::raw_http::SilentSite::on(port);
+    tokio::time::sleep(Duration::from_millis(2500)).await;
+    for _ in 0..5 {
+        let page = browser.get(world.gateway.url(CITIZEN_PAGE)).await;
+        assert_eq!(page.status(), 200, "the session keeps working");
+    }
+    assert!(
+        hung.reached() <= 2,
+        "{} requests waited for the hung provider",
+        hung.reached()
+    );
+}
+
 both_stores!(
     rp_initiated_logout_ends_the_session_here_and_at_the_provider,
     rp_logout

@@ -177,7 +177,12 @@ pub struct SilentSite {
 
 impl SilentSite {
     pub fn start() -> Self {
-        let site = std::net::TcpListener::bind("127.0.0.1:0").expect("bind a silent site");
+        Self::on(0)
+    }
+
+    /// A silent site on `port` of 127.0.0.1 (e.g. where a stopped server listened).
+    pub fn on(port: u16) -> Self {
+        let site = std::net::TcpListener::bind(("127.0.0.1", port)).expect("bind a silent site");
         let port = site.local_addr().expect("its address").port();
         let arrivals = std::sync::Arc::new(std::sync::Mutex::new(Vec::new()));
         let record = std::sync::Arc::clone(&arrivals);

@@ -33,6 +33,7 @@ use pingora::http::RequestHeader;
 use provider::{Provider, ProviderError};
 use session::{now_secs, Session};
 use std::collections::HashSet;
+use std::sync::atomic::Ordering;
 use std::sync::{Arc, Mutex};
 use store::{CachedStore, SessionCache, SessionStore, SharedStore, StoreError, UpdateOutcome};
 
@@ -90,6 +91,9 @@ pub struct Sso {
     idle: std::time::Duration,
     absolute: std::time::Duration,
     refreshing: Mutex<HashSet<String>>,
+    /// Until when (seconds) no refresh is tried, after one failed because the provider was
+    /// down or slow ([`REFRESH_PAUSE`]).
+    refresh_paused_until: std::sync::atomic::AtomicU64,
     pub(crate) metrics: Arc<Metrics>,
     /// A session store operation failed within [`STORE_FAILURE_REMEMBERED`]: a Redis at
     /// its memory limit answers `PING` and refuses every write, so readiness and
@@ -166,6 +170,7 @@ impl Sso {
             idle: g.sessions.idle_timeout,
             absolute: g.sessions.absolute_timeout,
             refreshing: Mutex::new(HashSet::new()),
+            refresh_paused_until: std::sync::atomic::AtomicU64::new(0),
             metrics,
             store_failing: crate::kv::Resting::new(STORE_FAILURE_REMEMBERED),
         })
@@ -410,6 +415,10 @@ impl Sso {
         let Some(refresh_token) = session.refresh_token.clone().filter(|_| due) else {
             return Refresh::Kept;
         };
+        let paused_until = self.refresh_paused_until.load(Ordering::Relaxed);
+        if now < paused_until {
+            return Refresh::Kept;
+        }
         // One refresh per session at a time in this process (refresh tokens may rotate).
         {
             let Ok(mut busy) = self.refreshing.lock() else {
@@ -438,11 +447,20 @@ impl Sso {
                 // Provider down, slow or in trouble: the session keeps working on what it
                 // has (the access token is never sent upstream) and tries again later.
                 tracing::warn!(error = %e, "token refresh failed; keeping the session");
+                self.refresh_paused_until
+                    .store(now + REFRESH_PAUSE.as_secs(), Ordering::Relaxed);
                 Refresh::Kept
             }
         }
     }
 }
+
+/// How long no session's tokens are refreshed after a refresh failed because the provider
+/// was down or slow. The refresh runs before the request goes on, and the access token is
+/// never sent to a legacy site: without a pause, every request of every citizen whose token
+/// was due waited `provider_timeout` again (found when tried: 5 s on every page while the
+/// provider hung). After it, one request tries again.
+const REFRESH_PAUSE: std::time::Duration = std::time::Duration::from_secs(30);
 
 /// Takes a refresh's result into the session. A refreshed ID token must be about the same
 /// user from the same issuer (OpenID Connect Core 12.2), otherwise the session ends; its
