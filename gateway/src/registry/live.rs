@@ -309,8 +309,8 @@ impl LiveRegistry {
     }
 
     /// Takes what reloads from a freshly loaded `config` (SIGHUP): the ministries, the
-    /// portal settings the snapshot holds (public origin, service origins, trusted proxies,
-    /// header limit) and the service defaults; then refreshes the services from the store.
+    /// portal settings the snapshot holds but the origins (trusted proxies, hosts, header
+    /// limit) and the service defaults; then refreshes the services from the store.
     /// Settings that need a restart (listeners, SSO, sessions, Redis, admin, registry,
     /// telemetry, assist, server) keep their running values; each one that differs is
     /// returned, for the operator to be told.
@@ -525,8 +525,9 @@ fn reloadable(
     loaded: &GatewaySettings,
 ) -> (GatewaySettings, Vec<&'static str>) {
     let mut next = running.clone();
-    next.portal.public_url = loaded.portal.public_url.clone();
-    next.portal.service_origins = loaded.portal.service_origins.clone();
+    // The portal's and the services' origins stay: single sign-on was set up for them at
+    // start (its redirect URI, where `/auth/hop` sends browsers, its cookies), and found when
+    // tried, moving the services' origins on SIGHUP sent every sign-in to the old one (421).
     next.portal.trusted_proxies = loaded.portal.trusted_proxies.clone();
     next.portal.max_header_bytes = loaded.portal.max_header_bytes;
     next.portal.hosts = loaded.portal.hosts.clone();
@@ -542,6 +543,9 @@ fn reloadable(
     let p = (&running.portal, &loaded.portal);
     if p.0.listen != p.1.listen || p.0.h2c != p.1.h2c || p.0.tls != p.1.tls {
         restart.push("portal listeners");
+    }
+    if p.0.public_url != p.1.public_url || p.0.service_origins != p.1.service_origins {
+        restart.push("portal.public_url and portal.service_origin");
     }
     for (name, differs) in [
         ("server", running.server != loaded.server),
@@ -616,5 +620,22 @@ mod reload_tests {
         assert_eq!(next.limits.rate.per_ip, loaded.limits.rate.per_ip);
         assert_eq!(next.limits.rate.shared, running.limits.rate.shared);
         assert!(restart.contains(&"limits.rate.shared"), "{restart:?}");
+    }
+
+    #[test]
+    fn the_origins_sign_in_was_set_up_for_need_a_restart() {
+        let running = crate::config::fixtures::config_without_secrets().gateway;
+        let mut loaded = running.clone();
+        loaded.portal.public_url = crate::config::PublicUrl {
+            https: true,
+            host: "portail.example.ma".into(),
+            authority: "portail.example.ma".into(),
+        };
+        let (next, restart) = reloadable(&running, &loaded);
+        assert_eq!(next.portal.public_url, running.portal.public_url);
+        assert!(
+            restart.contains(&"portal.public_url and portal.service_origin"),
+            "{restart:?}"
+        );
     }
 }
