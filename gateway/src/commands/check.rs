@@ -22,6 +22,7 @@ pub fn run(path: &Path, no_secrets: bool) -> ExitCode {
         eprintln!("warning: {w}");
     }
     let mut problems: Vec<String> = Vec::new();
+    problems.extend(registry_files(&config));
     if !no_secrets {
         let secrets = Secrets::from_process();
         if let Err(errors) = Snapshot::build(&config, &secrets) {
@@ -51,6 +52,24 @@ pub fn run(path: &Path, no_secrets: bool) -> ExitCode {
     ExitCode::SUCCESS
 }
 
+/// What `serve` reads of the files registry's own files (its history and the secrets the
+/// admin API keeps) and would refuse or stumble on (found when tried: `check` said ok over a
+/// history `serve` refused, and over a secrets file that silently stopped every edit).
+fn registry_files(config: &config::Config) -> Vec<String> {
+    use crate::registry::store::files;
+    let registry = &config.gateway.registry;
+    if registry.store != config::RegistryStoreKind::Files {
+        return Vec::new();
+    }
+    let history = files::read_history(&registry.history).err();
+    let secrets = files::read_secrets(&files::secrets_file(&registry.history)).err();
+    history
+        .into_iter()
+        .chain(secrets)
+        .map(|e| e.to_string())
+        .collect()
+}
+
 /// Builds the parts of the gateway that read secrets beyond the services' own (in memory:
 /// `check` contacts nothing).
 fn gateway_secrets(config: &config::Config, secrets: &Secrets) -> anyhow::Result<()> {
@@ -60,4 +79,39 @@ fn gateway_secrets(config: &config::Config, secrets: &Secrets) -> anyhow::Result
     crate::assist::Assist::new(&config.gateway.assist, secrets, memory(), metrics)?;
     crate::kv::SharedState::new(config.gateway.redis.as_ref(), secrets)?;
     Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::registry_files;
+
+    #[test]
+    fn the_files_registrys_own_files_are_checked_as_serve_reads_them() {
+        let dir = std::env::temp_dir().join(format!(
+            "egov-check-{}-{}",
+            std::process::id(),
+            crate::sso::session::random_token()
+        ));
+        std::fs::create_dir_all(&dir).expect("dir");
+        let mut config = crate::config::fixtures::config_without_secrets();
+        config.gateway.registry.store = crate::config::RegistryStoreKind::Files;
+        config.gateway.registry.history = dir.join("registry-history.jsonl");
+        assert!(
+            registry_files(&config).is_empty(),
+            "no files yet: nothing to refuse"
+        );
+        std::fs::write(&config.gateway.registry.history, "garbage\n{}\n").expect("write");
+        std::fs::write(dir.join("registry-secrets.json"), "{\"a\": \"b\", trunc").expect("write");
+        let problems = registry_files(&config);
+        let _ = std::fs::remove_dir_all(&dir);
+        assert_eq!(problems.len(), 2, "{problems:?}");
+        assert!(
+            problems[0].contains("registry-history.jsonl: line 1"),
+            "{problems:?}"
+        );
+        assert!(
+            problems[1].contains("registry-secrets.json"),
+            "{problems:?}"
+        );
+    }
 }

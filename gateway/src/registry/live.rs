@@ -240,7 +240,16 @@ impl LiveRegistry {
     /// Brings the running snapshot in step with the store.
     pub async fn refresh(&self) -> Result<Diff, RefreshError> {
         let (next, mut broken, version) = self.desired().await?;
-        let stored = self.store().secrets().await?;
+        let stored = match self.store().secrets().await {
+            Ok(s) => s,
+            Err(e) => {
+                // Every change waits for them: said where SREs look, not only in the log
+                // (found when tried: a corrupt secrets file stopped every edit, /readyz 200).
+                broken.push(format!("registry secrets: {e}"));
+                self.report(broken);
+                return Err(e.into());
+            }
+        };
         if let Ok(mut last) = self.last_read.lock() {
             last.1 = stored.clone();
         }

@@ -183,7 +183,7 @@ impl FileStore {
         let store = Self {
             dir: dir.to_path_buf(),
             history: history.to_path_buf(),
-            secrets: history.with_file_name("registry-secrets.json"),
+            secrets: secrets_file(history),
             index: Mutex::new(Index::default()),
             #[cfg(test)]
             reads: Default::default(),
@@ -260,24 +260,31 @@ impl FileStore {
     }
 
     fn read_history(&self) -> Result<Vec<Change>, StoreError> {
-        let text = match std::fs::read_to_string(&self.history) {
-            Ok(t) => t,
-            Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(Vec::new()),
-            Err(e) => return Err(unavailable(e)),
-        };
-        text.lines()
-            .filter(|l| !l.trim().is_empty())
-            .map(|l| serde_json::from_str(l).map_err(|e| StoreError::Corrupt(e.to_string())))
-            .collect()
+        read_history(&self.history)
     }
 
     fn append(&self, change: &Change) -> Result<(), StoreError> {
+        use std::io::{Read, Seek, SeekFrom};
         let line = serde_json::to_string(change).map_err(|e| StoreError::Corrupt(e.to_string()))?;
         let mut f = std::fs::OpenOptions::new()
             .create(true)
+            .read(true)
             .append(true)
             .open(&self.history)
             .map_err(unavailable)?;
+        // After a torn append (a crash, a full disk) the file ends mid-line: that record was
+        // never acknowledged, so it goes, and the next starts on a line of its own.
+        let mut last = [0u8; 1];
+        let torn = f.seek(SeekFrom::End(-1)).is_ok()
+            && f.read_exact(&mut last).is_ok()
+            && last[0] != b'\n';
+        if torn {
+            let mut text = Vec::new();
+            f.seek(SeekFrom::Start(0)).map_err(unavailable)?;
+            f.read_to_end(&mut text).map_err(unavailable)?;
+            let keep = text.iter().rposition(|&b| b == b'\n').map_or(0, |i| i + 1);
+            f.set_len(keep as u64).map_err(unavailable)?;
+        }
         writeln!(f, "{line}").map_err(unavailable)?;
         f.sync_data().map_err(unavailable)
     }
@@ -441,12 +448,57 @@ impl FileStore {
     }
 
     fn read_secrets(&self) -> Result<BTreeMap<String, String>, StoreError> {
-        match std::fs::read(&self.secrets) {
-            Ok(b) => serde_json::from_slice(&b).map_err(|e| StoreError::Corrupt(e.to_string())),
-            Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(BTreeMap::new()),
-            Err(e) => Err(unavailable(e)),
+        read_secrets(&self.secrets)
+    }
+}
+
+/// The files store's history at `path`, one change per line. A last line cut short (an
+/// append a crash or a full disk interrupted) is left out with a warning, as JSON-lines
+/// readers do; any other unreadable line is an error naming the file and the line (found
+/// when tried: a torn last line stopped `serve` with "line 1", naming no file).
+pub fn read_history(path: &Path) -> Result<Vec<Change>, StoreError> {
+    let text = match std::fs::read_to_string(path) {
+        Ok(t) => t,
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(Vec::new()),
+        Err(e) => return Err(unavailable(format!("{}: {e}", path.display()))),
+    };
+    let complete = text.ends_with('\n');
+    let lines: Vec<&str> = text.lines().collect();
+    let mut changes = Vec::with_capacity(lines.len());
+    for (i, line) in lines.iter().enumerate() {
+        if line.trim().is_empty() {
+            continue;
+        }
+        match serde_json::from_str(line) {
+            Ok(c) => changes.push(c),
+            Err(_) if i + 1 == lines.len() && !complete => {
+                tracing::warn!(file = %path.display(), line = i + 1, "registry history: a last line cut short is left out");
+            }
+            Err(e) => {
+                return Err(StoreError::Corrupt(format!(
+                    "{}: line {}: {e}",
+                    path.display(),
+                    i + 1
+                )))
+            }
         }
     }
+    Ok(changes)
+}
+
+/// The secrets the admin API keeps, in `path` (none if there is no file yet).
+pub fn read_secrets(path: &Path) -> Result<BTreeMap<String, String>, StoreError> {
+    match std::fs::read(path) {
+        Ok(b) => serde_json::from_slice(&b)
+            .map_err(|e| StoreError::Corrupt(format!("{}: {e}", path.display()))),
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(BTreeMap::new()),
+        Err(e) => Err(unavailable(format!("{}: {e}", path.display()))),
+    }
+}
+
+/// Where the files store keeps the secrets given to the admin API: beside its history.
+pub fn secrets_file(history: &Path) -> PathBuf {
+    history.with_file_name("registry-secrets.json")
 }
 
 #[async_trait]
@@ -665,6 +717,44 @@ mod tests {
                 .await,
             Err(StoreError::Conflict { current: Some(1) })
         ));
+    }
+
+    /// Found when tried: a history whose last append was cut short stopped `serve`, with an
+    /// error naming neither the file nor the line.
+    #[tokio::test]
+    async fn a_history_cut_short_loses_only_its_torn_line_and_goes_on() {
+        let d = scratch();
+        let history = d.0.join("history.jsonl");
+        let store = FileStore::open(&d.0.join("services"), &history).expect("open");
+        let doc = json!({"id": "svc", "names": {"fr": "S"}});
+        store
+            .put("svc", "m", &doc, Expect::Absent, &by(Action::Create))
+            .await
+            .expect("put");
+        let mut text = std::fs::read_to_string(&history).expect("history");
+        text.push_str("{\"version\": 2, \"id\": \"svc\", \"act");
+        std::fs::write(&history, &text).expect("tear");
+        let again =
+            FileStore::open(&d.0.join("services"), &history).expect("a torn line is left out");
+        let v = again
+            .put("svc", "m", &doc, Expect::Version(1), &by(Action::Replace))
+            .await
+            .expect("put after the torn line");
+        assert_eq!(v, 2);
+        assert_eq!(read_history(&history).expect("read").len(), 2);
+    }
+
+    #[test]
+    fn an_unreadable_history_line_is_named_with_its_file_and_line() {
+        let d = scratch();
+        let history = d.0.join("history.jsonl");
+        std::fs::write(&history, "not json\n{}\n").expect("write");
+        let e = read_history(&history).expect_err("corrupt").to_string();
+        assert!(e.contains("history.jsonl: line 1"), "{e}");
+        let secrets = secrets_file(&history);
+        std::fs::write(&secrets, "{\"a\": \"b\", trunc").expect("write");
+        let e = read_secrets(&secrets).expect_err("corrupt").to_string();
+        assert!(e.contains("registry-secrets.json"), "{e}");
     }
 
     #[tokio::test]
