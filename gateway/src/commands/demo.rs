@@ -27,6 +27,7 @@ pub fn run(args: DemoArgs) -> anyhow::Result<ExitCode> {
     let original =
         config::load(&args.config).map_err(|e| anyhow::anyhow!("invalid configuration:\n{e}"))?;
     let origin = format!("http://{}", args.listen);
+    ports_apart(&args)?;
     // Fail early and clearly if a port is taken (pingora would only log it later).
     for (what, addr) in [
         ("portal", args.listen),
@@ -79,7 +80,7 @@ pub fn run(args: DemoArgs) -> anyhow::Result<ExitCode> {
         )
     })?;
 
-    let work = std::env::temp_dir().join(format!("egov-demo-{}", std::process::id()));
+    let work = private_dir()?;
     let staged = demo::stage_config(&args.config, &work.join("config"), estate.addr())
         .context("copying the configuration")?;
     // Every service on its own origin: `*.localhost` is loopback for browsers and curl.
@@ -171,7 +172,52 @@ pub fn run(args: DemoArgs) -> anyhow::Result<ExitCode> {
     server::run_until_signalled(server, &app, &config.gateway.server);
     idp.shutdown();
     estate.shutdown();
+    // The staged registry and every ministry's key go with the demo.
+    let _ = std::fs::remove_dir_all(&work);
     Ok(ExitCode::SUCCESS)
+}
+
+/// Refuses two of the demo's addresses on one port (found when tried: `--listen` equal to
+/// `--admin-listen` started, printed the portal's URL, and the admin listener answered it).
+fn ports_apart(args: &DemoArgs) -> anyhow::Result<()> {
+    let named = [
+        ("--listen", args.listen),
+        ("--admin-listen", args.admin_listen),
+        ("--metrics-listen", args.metrics_listen),
+        ("--estate-listen", args.estate_listen),
+        ("--idp-listen", args.idp_listen),
+    ];
+    for (j, (flag, addr)) in named.iter().enumerate() {
+        let (ip, port) = (addr.ip().to_canonical(), addr.port());
+        let clash = named[..j].iter().find(|(_, a)| {
+            let other = a.ip().to_canonical();
+            port != 0
+                && a.port() == port
+                && (other == ip || other.is_unspecified() || ip.is_unspecified())
+        });
+        if let Some((other, _)) = clash {
+            anyhow::bail!("{flag} {addr} is also {other}'s port: each needs its own");
+        }
+    }
+    Ok(())
+}
+
+/// A fresh directory only this user can read, for the staged configuration and the admin
+/// keys: the demo's used to be `/tmp/egov-demo-<pid>`, predictable, never emptied (a planted
+/// or stale service file there was served) and left behind with every ministry's key.
+fn private_dir() -> anyhow::Result<std::path::PathBuf> {
+    let dir = std::env::temp_dir().join(format!(
+        "egov-demo-{}-{}",
+        std::process::id(),
+        &random_token()[..12]
+    ));
+    let mut builder = std::fs::DirBuilder::new();
+    #[cfg(unix)]
+    std::os::unix::fs::DirBuilderExt::mode(&mut builder, 0o700);
+    builder
+        .create(&dir)
+        .with_context(|| format!("creating {}", dir.display()))?;
+    Ok(dir)
 }
 
 /// Writes the keys as JSON, readable by this user only.
@@ -190,4 +236,40 @@ fn write_keys(path: &std::path::Path, keys: &demo::DemoKeys) -> anyhow::Result<(
         .with_context(|| format!("writing the admin keys to {}", path.display()))?;
     f.write_all(&json)?;
     Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::ports_apart;
+    use crate::commands::{Cli, Command};
+    use clap::Parser;
+
+    fn demo(flags: &[&str]) -> crate::commands::DemoArgs {
+        let argv = ["egov-gateway", "demo"].iter().chain(flags);
+        match Cli::parse_from(argv).command {
+            Command::Demo(args) => args,
+            _ => panic!("not the demo"),
+        }
+    }
+
+    #[test]
+    fn two_of_the_demos_addresses_on_one_port_are_refused() {
+        assert!(ports_apart(&demo(&[])).is_ok(), "the defaults are apart");
+        let same = demo(&[
+            "--listen",
+            "127.0.0.1:7000",
+            "--admin-listen",
+            "127.0.0.1:7000",
+        ]);
+        let e = ports_apart(&same).expect_err("one port twice").to_string();
+        assert!(
+            e.contains("--admin-listen") && e.contains("--listen"),
+            "{e}"
+        );
+        let estate = demo(&["--estate-listen", "[::ffff:127.0.0.1]:8080"]);
+        assert!(
+            ports_apart(&estate).is_err(),
+            "the estate on the portal's port"
+        );
+    }
 }

@@ -96,6 +96,13 @@ pub fn eval(path: &Path, file: &Path, local_only: bool, json: bool) -> anyhow::R
     let text =
         std::fs::read_to_string(file).with_context(|| format!("reading {}", file.display()))?;
     let examples = eval::parse(&text).with_context(|| format!("{}", file.display()))?;
+    // An empty file measured nothing: its "accuracy 1.0" passed a CI gate (found when tried).
+    if examples.is_empty() {
+        anyhow::bail!(
+            "{}: no examples (lang<TAB>query<TAB>service_id lines): nothing to measure",
+            file.display()
+        );
+    }
     let report = runtime()?
         .block_on(eval::run(&assist, &catalog, &examples, local_only))
         .with_context(|| format!("{}", file.display()))?;
@@ -142,4 +149,20 @@ pub fn eval(path: &Path, file: &Path, local_only: bool, json: bool) -> anyhow::R
         println!("  miss [{lang}] expected {expected}, got {got}");
     }
     Ok(ExitCode::SUCCESS)
+}
+
+#[cfg(test)]
+mod tests {
+    /// Found when tried: an empty file reported `accuracy 1.0` and exited 0.
+    #[test]
+    fn eval_of_a_file_without_examples_is_an_error() {
+        let config =
+            std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../config/gateway.toml");
+        let empty =
+            std::env::temp_dir().join(format!("egov-eval-empty-{}.tsv", std::process::id()));
+        std::fs::write(&empty, "lang\tquery\tservice_id\n").expect("write");
+        let e = super::eval(&config, &empty, true, true).expect_err("nothing to measure");
+        let _ = std::fs::remove_file(&empty);
+        assert!(e.to_string().contains("no examples"), "{e}");
+    }
 }

@@ -65,10 +65,13 @@ fn listeners_apart(
     );
     all.extend(admin.map(|a| ("admin.listen".to_string(), a)));
     all.extend(metrics.map(|a| ("metrics.listen".to_string(), a)));
+    // `[::ffff:127.0.0.1]` is `127.0.0.1` (found when tried: an admin listener written so
+    // bound beside the portal's and was never reached).
     let overlap = |a: std::net::SocketAddr, b: std::net::SocketAddr| {
+        let (x, y) = (a.ip().to_canonical(), b.ip().to_canonical());
         a.port() != 0
             && a.port() == b.port()
-            && (a.ip() == b.ip() || a.ip().is_unspecified() || b.ip().is_unspecified())
+            && (x == y || x.is_unspecified() || y.is_unspecified())
     };
     for (j, (field, addr)) in all.iter().enumerate() {
         if let Some((other, at)) = all[..j].iter().find(|(_, a)| overlap(*a, *addr)) {
@@ -194,4 +197,35 @@ pub(crate) fn validate_text(text: &str) -> (Option<GatewaySettings>, Vec<String>
     let file = std::path::Path::new("gateway.toml");
     let settings = validate_gateway(raw, &mut Problems::new(file, &mut errors));
     (settings, errors.iter().map(ToString::to_string).collect())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// The problems of a portal on `portal` with an admin listener on `admin`.
+    fn apart(portal: &str, admin: &str) -> Vec<ConfigError> {
+        let mut settings = crate::config::fixtures::config_without_secrets()
+            .gateway
+            .portal;
+        settings.listen = vec![portal.parse().expect("address")];
+        settings.tls.clear();
+        let mut errors = Vec::new();
+        let file = std::path::Path::new("gateway.toml");
+        listeners_apart(
+            &settings,
+            Some(admin.parse().expect("address")),
+            None,
+            &mut Problems::new(file, &mut errors),
+        );
+        errors
+    }
+
+    #[test]
+    fn two_listeners_on_one_port_are_refused_however_the_address_is_written() {
+        assert_eq!(apart("127.0.0.1:8080", "127.0.0.1:9901").len(), 0);
+        assert_eq!(apart("127.0.0.1:8080", "127.0.0.1:8080").len(), 1);
+        assert_eq!(apart("127.0.0.1:8080", "[::ffff:127.0.0.1]:8080").len(), 1);
+        assert_eq!(apart("0.0.0.0:8080", "127.0.0.1:8080").len(), 1);
+    }
 }
