@@ -223,6 +223,35 @@ fn a_legacy_page_may_be_framed_by_its_own_origin_only() {
     assert_eq!(json.header("content-security-policy"), None, "{json:?}");
 }
 
+/// Found when tried: a page carrying the portal strip (its language and login state) went
+/// out as the site said, `public, max-age`, and a shared cache in front of the gateway gave
+/// every citizen the first one's strip.
+#[test]
+fn a_page_carrying_the_portal_strip_varies_on_language_and_cookie() {
+    let estate = start_estate(None);
+    let gw = TestGateway::with(&estate, |c| {
+        egov_integration::service_mut(c, "onee-electricity-bill").access =
+            egov_gateway::config::Access::Public;
+    });
+    let page = raw_http::get(gw.addr, "/s/onee-electricity-bill/", "");
+    assert_eq!(page.status, 200, "{}", page.text());
+    assert!(
+        page.text().contains("egov-strip"),
+        "the service's pages carry the strip: {}",
+        page.text()
+    );
+    let vary: Vec<&str> = page
+        .headers
+        .iter()
+        .filter(|(n, _)| n.eq_ignore_ascii_case("vary"))
+        .map(|(_, v)| v.as_str())
+        .collect();
+    assert!(
+        vary.iter().any(|v| v.contains("Accept-Language, Cookie")),
+        "{vary:?}"
+    );
+}
+
 /// Found when tried: one legacy site is often reached through several services, and the
 /// identity headers one of them is sent were stripped only on requests to that one: a
 /// public service on the same site passed a citizen's `X-Citizen-Id: victim` on as written.

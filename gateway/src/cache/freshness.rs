@@ -161,12 +161,32 @@ pub fn decide(policy: &Policy, resp: &ResponseHeader) -> RespCacheable {
     }
 }
 
-/// The citizen's copy of an answer the cache takes part in, told the policy's `max_ttl` as
-/// its stored copy is: a fresh answer going out (a miss) carried the site's year-long
-/// `max-age` and `Expires` while hits carried the cap (found when tried: the first visitor
-/// of each page kept it a year, `immutable`, beyond any purge). An answer the cache may not
-/// keep (`private`, `no-store`) and one fresh for no longer than the cap keep theirs.
-pub fn cap_for_client(policy: Option<&Policy>, resp: &mut ResponseHeader) {
+/// What the caches after the gateway (the browser's, a CDN's) are told of an answer going
+/// out, fresh or from the response cache:
+/// - a page carrying the portal strip varies on `Accept-Language` and `Cookie` (the strip's
+///   language and login state): a shared cache in front kept the first citizen's variant
+///   for all (found when tried). Only on the way out: the response cache tells its
+///   variants apart by the strip itself, and a stored `Vary: Cookie` would split it by
+///   every citizen's cookies;
+/// - an answer the cache takes part in (`policy`) is told the policy's `max_ttl` as its
+///   stored copy is: a miss carried the site's year-long `max-age` and `Expires` while
+///   hits carried the cap (found when tried: the first visitor of each page kept it a year,
+///   `immutable`, beyond any purge). One the cache may not keep (`private`, `no-store`) and
+///   one fresh for no longer than the cap keep theirs.
+pub fn for_caches_after_us(policy: Option<&Policy>, strip: bool, resp: &mut ResponseHeader) {
+    if strip
+        && resp
+            .headers
+            .get(http::header::CONTENT_TYPE)
+            .and_then(|v| v.to_str().ok())
+            .is_some_and(|ct| {
+                ct.trim_start()
+                    .to_ascii_lowercase()
+                    .starts_with("text/html")
+            })
+    {
+        let _ = resp.append_header(http::header::VARY, "Accept-Language, Cookie");
+    }
     let Some(cap) = policy.and_then(|p| p.max_ttl) else {
         return;
     };
@@ -235,7 +255,7 @@ mod tests {
         let p = policy(|s| s.max_ttl = Some(Duration::from_secs(600)));
         let told = |headers: &[(&str, &str)]| {
             let mut r = resp(200, headers);
-            cap_for_client(Some(&p), &mut r);
+            for_caches_after_us(Some(&p), false, &mut r);
             let cc = r
                 .headers
                 .get("cache-control")
@@ -264,6 +284,19 @@ mod tests {
             told(&[("cache-control", "private, max-age=31536000")]),
             (Some(b"private, max-age=31536000".to_vec()), false)
         );
+    }
+
+    #[test]
+    fn a_page_carrying_the_strip_varies_on_language_and_cookie_on_the_way_out() {
+        let mut page = resp(200, &[("content-type", "text/html; charset=utf-8")]);
+        for_caches_after_us(None, true, &mut page);
+        assert_eq!(page.headers["vary"], "Accept-Language, Cookie");
+        let mut image = resp(200, &[("content-type", "image/png")]);
+        for_caches_after_us(None, true, &mut image);
+        assert!(!image.headers.contains_key("vary"));
+        let mut unstripped = resp(200, &[("content-type", "text/html")]);
+        for_caches_after_us(None, false, &mut unstripped);
+        assert!(!unstripped.headers.contains_key("vary"));
     }
 
     #[test]

@@ -23,6 +23,10 @@ const BAR: &str = "all:initial;display:block;box-sizing:border-box;width:100%;\
 font:14px/1.6 system-ui,sans-serif;background:#0b5394;color:#fff;padding:6px 12px";
 const LINK: &str = "all:initial;color:#fff;font:inherit;text-decoration:underline;cursor:pointer";
 const TEXT: &str = "all:initial;color:#fff;font:inherit;font-weight:700";
+/// The one thing inline style cannot say: where the keyboard is. `all: initial` took the
+/// browser's focus ring off the strip's links, the first Tab stops of the page (WCAG 2.4.7;
+/// found when tried). A legacy policy forbidding inline style drops it with the rest.
+const FOCUS: &str = "<style>#egov-strip a:focus-visible{outline:2px solid #fff!important;outline-offset:2px!important}</style>";
 
 /// The strip's HTML for `service` in `lang`.
 pub fn render(snap: &Snapshot, service: &Service, lang: Lang, logged_in: bool) -> String {
@@ -51,7 +55,7 @@ pub fn render(snap: &Snapshot, service: &Service, lang: Lang, logged_in: bool) -
         )
     };
     format!(
-        "<div id=\"egov-strip\" role=\"navigation\" aria-label=\"{portal_name}\" lang=\"{code}\" dir=\"{dir}\" style=\"{BAR}\">\
+        "<div id=\"egov-strip\" role=\"navigation\" aria-label=\"{portal_name}\" lang=\"{code}\" dir=\"{dir}\" style=\"{BAR}\">{FOCUS}\
 <a href=\"{portal}/\" style=\"{LINK}\">{portal_name}</a> · \
 <a href=\"{portal}/services/{id}\" style=\"{TEXT}\"{name_attrs}>{name}</a> · {account}</div>",
         portal_name = ui.portal,
@@ -76,6 +80,10 @@ mod tests {
         let anonymous = render(&snap, s, Lang::Ar, false);
         assert!(anonymous.contains("dir=\"rtl\""), "{anonymous}");
         assert!(anonymous.contains("/auth/login?return_to="), "{anonymous}");
+        assert!(
+            anonymous.contains("#egov-strip a:focus-visible{outline"),
+            "the keyboard's place shows: {anonymous}"
+        );
     }
 
     #[test]

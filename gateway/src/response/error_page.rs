@@ -210,7 +210,9 @@ pub fn error_page_traced(
         .collect();
     let refs: Vec<(&str, &str)> = sections.iter().map(|(l, h)| (*l, h.as_str())).collect();
     let status = kind.status();
-    let title = format!("{} {}", status.as_u16(), texts[1].1);
+    // In the page's own language (its `<html lang>` is Arabic, the first section's): a
+    // French title was read with an Arabic voice (found when tried).
+    let title = format!("{} {}", status.as_u16(), texts[0].1);
     LocalResponse::html(
         status,
         frame(
@@ -225,6 +227,19 @@ pub fn error_page_traced(
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn an_error_pages_title_is_in_the_pages_language() {
+        let page = error_page(ErrorKind::NotFound, "id");
+        let html = String::from_utf8_lossy(&page.body);
+        assert!(html.contains("<html lang=\"ar\""), "{html}");
+        let title = html
+            .split("<title>")
+            .nth(1)
+            .and_then(|t| t.split("</title>").next())
+            .expect("a title");
+        assert!(title.contains(ErrorKind::NotFound.texts()[0].1), "{title}");
+    }
 
     #[test]
     fn every_error_page_has_three_languages_and_the_request_id() {

@@ -145,9 +145,17 @@ impl CookieJar {
         ))
     }
 
-    /// The nonce a service origin gave the browser when it sent it for a hop code.
+    /// The nonce a service origin gave the browser when it sent it for a hop code; none when
+    /// the request carries the cookie twice, as for the session cookie (found when tried: on
+    /// plain HTTP, where it has no `__Host-` prefix, a sibling's page planted one on the
+    /// parent domain and the first copy was believed: the victim was signed in as the
+    /// attacker on that service).
     pub fn hop_nonce<'a>(&self, req: &'a RequestHeader) -> Option<&'a str> {
-        find(req, self.hop_name)
+        let mut found = all(req, self.hop_name);
+        match (found.next(), found.next()) {
+            (Some(nonce), None) => Some(nonce),
+            _ => None,
+        }
     }
 
     /// The hop nonce, for `max_age` seconds (a code's lifetime and the login it may need).
@@ -230,6 +238,16 @@ mod tests {
         req.append_header("cookie", "JSESSIONID=j").expect("h");
         assert_eq!(jar.session_id(&req), Some(id.as_str()));
         assert_eq!(jar.login_state(&req), None);
+    }
+
+    #[test]
+    fn a_hop_cookie_sent_twice_is_no_hop() {
+        let jar = CookieJar::new(false);
+        let mut req = RequestHeader::build("GET", b"/auth/origin", None).expect("req");
+        req.append_header("cookie", "egov_hop=mine").expect("h");
+        assert_eq!(jar.hop_nonce(&req), Some("mine"));
+        req.append_header("cookie", "egov_hop=planted").expect("h");
+        assert_eq!(jar.hop_nonce(&req), None);
     }
 
     #[test]
