@@ -398,14 +398,18 @@ pub async fn reload(live: &LiveRegistry, config_path: &Path) {
         Ok(Ok(c)) => c,
         Ok(Err(e)) => {
             tracing::error!(config = %config_path.display(), "reload refused, nothing changed:\n{e}");
+            live.count_reload(false);
             return;
         }
         Err(e) => {
             tracing::error!(error = %e, "reload failed");
+            live.count_reload(false);
             return;
         }
     };
-    match live.rebase(&loaded).await {
+    let result = live.rebase(&loaded).await;
+    live.count_reload(result.is_ok());
+    match result {
         Ok((diff, restart)) => {
             tracing::info!(config = %config_path.display(), %diff, "configuration reloaded");
             if !restart.is_empty() {

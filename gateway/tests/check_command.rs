@@ -124,6 +124,27 @@ fn malformed_toml_is_reported_with_its_line() {
     );
 }
 
+/// Found when tried: an unknown key in gateway.toml was the only error `check` listed;
+/// the service files were not read.
+#[test]
+fn an_error_in_gateway_toml_hides_no_other_files_errors() {
+    let dir = ConfigCopy::new();
+    let gateway = dir.join("gateway.toml");
+    edit(&gateway, "[portal]", "[portal]\nnot_a_setting = 1");
+    let service = dir.join("services/justice/criminal-record-extract.toml");
+    edit(&service, "[legacy]", "[legacy");
+    let (ok, _, stderr) = check(&dir, &["--no-secrets"]);
+    assert!(!ok);
+    assert!(
+        stderr.contains(&format!("{}:", gateway.display())),
+        "{stderr}"
+    );
+    assert!(
+        stderr.contains(&format!("{}: line ", service.display())),
+        "{stderr}"
+    );
+}
+
 #[test]
 fn misplaced_service_files_are_errors() {
     let dir = ConfigCopy::new();
@@ -445,4 +466,26 @@ fn a_soap_element_form_other_than_qualified_or_unqualified_is_an_error() {
             .contains("element_form: \"unqualifed\" is neither \"qualified\" nor \"unqualified\""),
         "{stderr}"
     );
+}
+
+/// Found when tried: on plain HTTP the hop cookie has no `__Host-` prefix, and a sibling
+/// service's page planted one that signed the citizen in as the attacker; `check` said
+/// nothing of a public portal without TLS.
+#[test]
+fn a_public_portal_on_plain_http_is_warned_about_and_loopback_is_not() {
+    let (ok, _, stderr) = check(&repo_config(), &["--no-secrets"]);
+    assert!(ok, "{stderr}");
+    assert!(
+        !stderr.contains("portal.public_url: plain HTTP"),
+        "{stderr}"
+    );
+    let dir = ConfigCopy::new();
+    edit(
+        &dir.join("gateway.toml"),
+        "public_url = \"http://127.0.0.1:8080\"",
+        "public_url = \"http://portail.gov.ma\"",
+    );
+    let (ok, _, stderr) = check(&dir, &["--no-secrets"]);
+    assert!(ok, "a warning, not an error: {stderr}");
+    assert!(stderr.contains("portal.public_url: plain HTTP"), "{stderr}");
 }

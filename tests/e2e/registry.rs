@@ -1248,6 +1248,15 @@ async fn a_reload_applies_portal_settings_and_a_broken_configuration_changes_not
         with_big_header().await,
         StatusCode::REQUEST_HEADER_FIELDS_TOO_LARGE
     );
+    // Found when tried: a refused reload showed only in the log.
+    let counted = [
+        r#"egov_config_reloads_total{result="refused"} 1"#,
+        r#"egov_config_reloads_total{result="applied"} 1"#,
+    ];
+    let metrics = e.gateway.metrics_showing(&counted).await;
+    for line in counted {
+        assert!(metrics.contains(line), "{metrics}");
+    }
 }
 
 #[tokio::test]

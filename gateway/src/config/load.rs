@@ -19,19 +19,23 @@ use std::path::{Path, PathBuf};
 /// Loads and validates the whole configuration rooted at `gateway.toml`.
 pub fn load(gateway_file: &Path) -> Result<Config, ConfigErrors> {
     let mut errors = Vec::new();
-    let Some(raw) = parse_file::<RawGateway>(gateway_file, &mut errors) else {
-        return Err(ConfigErrors(errors));
+    let raw = parse_file::<RawGateway>(gateway_file, &mut errors);
+    // Where the other files are, even when gateway.toml does not parse (an unknown key, a
+    // typo): their problems are listed in the same run (found when tried: one error in
+    // gateway.toml hid every service file's).
+    let (services_dir, ministries_file) = match &raw {
+        Some(raw) => (raw.services_dir.clone(), raw.ministries_file.clone()),
+        None => paths_in_unparsed(gateway_file),
     };
-    let services_dir = relative_to(
-        gateway_file,
-        raw.services_dir.as_deref().unwrap_or("services"),
-    );
+    let services_dir = relative_to(gateway_file, services_dir.as_deref().unwrap_or("services"));
     let ministries_file = relative_to(
         gateway_file,
-        raw.ministries_file.as_deref().unwrap_or("ministries.toml"),
+        ministries_file.as_deref().unwrap_or("ministries.toml"),
     );
-    let gateway = validate_gateway(raw, &mut Problems::new(gateway_file, &mut errors));
-    if gateway.is_none() && errors.is_empty() {
+    let parsed = raw.is_some();
+    let gateway =
+        raw.and_then(|raw| validate_gateway(raw, &mut Problems::new(gateway_file, &mut errors)));
+    if parsed && gateway.is_none() && errors.is_empty() {
         // A validator gave up without saying why: never report "0 errors" for a refusal.
         errors.push(ConfigError::new(
             gateway_file,
@@ -183,6 +187,23 @@ fn parse_file<T: DeserializeOwned>(file: &Path, errors: &mut Vec<ConfigError>) -
             None
         }
     }
+}
+
+/// `services_dir` and `ministries_file` of a gateway.toml that does not parse as settings,
+/// if it is TOML at all.
+fn paths_in_unparsed(file: &Path) -> (Option<String>, Option<String>) {
+    let table = read_config_file(file)
+        .ok()
+        .and_then(|b| String::from_utf8(b).ok())
+        .and_then(|t| toml::from_str::<toml::Table>(&t).ok());
+    let text = |key: &str| {
+        table
+            .as_ref()
+            .and_then(|t| t.get(key))
+            .and_then(|v| v.as_str())
+            .map(str::to_string)
+    };
+    (text("services_dir"), text("ministries_file"))
 }
 
 /// The largest configuration file read (the largest shipped one is a few kilobytes): a

@@ -305,6 +305,14 @@ impl LiveRegistry {
         self.reloader.apply(with(&chosen)).await.ok()
     }
 
+    /// Counts a SIGHUP reload, `applied` or refused (`egov_config_reloads_total`).
+    pub fn count_reload(&self, applied: bool) {
+        if let Some(m) = &self.metrics {
+            let result = if applied { "applied" } else { "refused" };
+            m.config_reloads.with_label_values(&[result]).inc();
+        }
+    }
+
     fn report(&self, broken: Vec<String>) {
         for b in &broken {
             tracing::warn!(problem = %b, "registry: a service cannot be served as written; its last good version keeps serving");

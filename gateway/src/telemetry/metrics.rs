@@ -32,6 +32,8 @@ pub struct Metrics {
     /// Services whose stored document cannot be served as written (their last good version
     /// serves).
     pub registry_broken: IntGauge,
+    /// Configuration reloads (SIGHUP), by result: a refused one showed only in the log.
+    pub config_reloads: IntCounterVec,
     /// Admin API changes, by action and result.
     pub admin_changes: IntCounterVec,
     // Adapters.
@@ -215,6 +217,7 @@ impl Metrics {
             upstream_ejections: counter(&r, "egov_upstream_ejections_total", "Backends taken out of rotation after consecutive gateway failures (connect, timeout, reset, 502/503/504), by service.", &["service"])?,
             registry_services: gauge(&r, "egov_registry_services", "Services in the live registry snapshot.")?,
             registry_broken: gauge(&r, "egov_registry_broken_services", "Service documents that cannot be served as written (their last good version keeps serving).")?,
+            config_reloads: counter(&r, "egov_config_reloads_total", "Configuration reloads asked by SIGHUP, by result (applied, refused: the running configuration stays; the log says why).", &["result"])?,
             admin_changes: counter(&r, "egov_admin_changes_total", "Changes asked of the ministries' admin API, by action and result (ok, invalid, conflict, forbidden, unauthenticated, not_found, error).", &["action", "result"])?,
             body_rewrites: counter(&r, "egov_adapter_body_rewrites_total", "Response bodies rewritten by adapters, by service and kind (transcode, links).", &["service", "kind"])?,
             logins: counter(&r, "egov_sso_logins_total", "Completed and failed logins.", &["result"])?,

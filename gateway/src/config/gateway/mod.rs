@@ -101,6 +101,23 @@ pub(crate) fn validate_gateway(raw: RawGateway, p: &mut Problems<'_>) -> Option<
              \"https://{id}.services.gov.ma\", wildcard DNS and certificate)",
         ));
     }
+    if let Some(portal) = portal.as_ref().filter(|p| !p.public_url.https) {
+        let host = portal.public_url.host.as_str();
+        let loopback = host == "localhost"
+            || host.ends_with(".localhost")
+            || host
+                .parse::<std::net::IpAddr>()
+                .is_ok_and(|ip| ip.is_loopback());
+        if !loopback {
+            warnings.push(ConfigError::new(
+                &file,
+                "portal.public_url",
+                "plain HTTP: the session and hop cookies cannot take the __Host- prefix, so a \
+                 page on one service's origin can plant them for another's (and they cross the \
+                 network in the clear); serve the portal over https",
+            ));
+        }
+    }
     let admin = admin::validate(&raw.admin, p);
     let metrics_listen = portal::side_listener(p, "metrics.listen", raw.metrics.listen.as_deref());
 
