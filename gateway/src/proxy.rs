@@ -343,7 +343,7 @@ impl ProxyHttp for GatewayProxy {
     ) -> Result<()> {
         framing::toward_client(session, upstream_response);
         let strip = ctx.strip.is_some();
-        cache::freshness::for_caches_after_us(ctx.shared_cache(), strip, upstream_response);
+        cache::freshness::for_caches_after_us(ctx.cache_policy(), strip, upstream_response);
         if !ctx.answer_marked {
             // A cache's answer (its status known only now) or an interim one.
             let status = cache::status(ctx.cache, session.cache.phase());

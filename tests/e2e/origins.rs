@@ -582,8 +582,13 @@ async fn a_websocket_opened_from_another_services_origin_is_refused() {
     let sibling = handshake(gw.origin_url("chikaya-complaint", "")).await;
     assert_eq!(sibling, 403, "a sibling service's page opened the socket");
     assert_eq!(handshake("null".into()).await, 403, "an opaque origin did");
+    // Found when the fix was tried: a page on another service's legacy host, which the
+    // gateway serves too, is another origin of the deployment.
+    assert_eq!(handshake("http://www.chikaya.ma".into()).await, 403);
     let own = handshake(gw.origin_url("cnie-renewal", "")).await;
     assert_eq!(own, 101, "the service's own page was refused");
+    let own_legacy = handshake("http://www.cnie.ma".into()).await;
+    assert_eq!(own_legacy, 101, "the service's own legacy host was refused");
 }
 
 #[tokio::test(flavor = "multi_thread")]

@@ -387,8 +387,19 @@ fn dates(chars: &[char], spans: &mut Vec<Span>) {
     }
 }
 
-/// Digit groups separated by single spaces, dots, dashes or slashes,
-/// starting at `i`: `(end of each group, digits so far)`.
+/// The most characters between two digit groups of one number: `06 - 12`, `(06) 12`.
+const MAX_SEPARATOR: usize = 3;
+
+/// Whether `c` may stand between the digit groups of one number: anything but a letter, a
+/// digit, a line break or what starts another kind of text (`@`, `+`). Found when tried:
+/// with only ` .-/`, numbers written with the Arabic comma (`06،12،34`), en dashes, `·`,
+/// ` - ` or two spaces got past, and normalising turned them into the plain number.
+fn separates_digits(c: char) -> bool {
+    !c.is_alphanumeric() && !matches!(c, '\0' | '\n' | '\r' | '@' | '+')
+}
+
+/// Digit groups separated by at most [`MAX_SEPARATOR`] separating characters
+/// ([`separates_digits`]), starting at `i`: `(end of each group, digits so far)`.
 fn digit_groups(chars: &[char], mut i: usize) -> Vec<(usize, String)> {
     let mut groups = Vec::new();
     let mut digits = String::new();
@@ -402,14 +413,11 @@ fn digit_groups(chars: &[char], mut i: usize) -> Vec<(usize, String)> {
             break;
         }
         groups.push((i, digits.clone()));
-        if " .-/".contains(at(chars, i)) && at(chars, i + 1).is_ascii_digit() {
-            i += 1;
-        } else if at(chars, i) == ')'
-            && at(chars, i + 1) == ' '
-            && at(chars, i + 2).is_ascii_digit()
-        {
-            // A prefix in parentheses: "(06) 12 34 56 78".
-            i += 2;
+        let gap = (i..i + MAX_SEPARATOR)
+            .take_while(|&k| separates_digits(at(chars, k)))
+            .count();
+        if gap > 0 && at(chars, i + gap).is_ascii_digit() {
+            i += gap;
         } else {
             break;
         }
@@ -455,15 +463,30 @@ fn cins(chars: &[char], spans: &mut Vec<Span>) {
         // "ab 123456" is a CIN typed on a phone right after a cue; elsewhere "le 100000"
         // is French.
         let upper = (i..j).all(|k| at(chars, k).is_ascii_uppercase()) || after_cin_cue(chars, i);
-        if at(chars, j) == ' ' && upper {
+        if matches!(at(chars, j), ' ' | '-') && upper {
             j += 1;
         }
         let start = j;
-        while at(chars, j).is_ascii_digit() {
-            j += 1;
-        }
-        let n = j - start;
         let attached = start == i + letters;
+        // Its digits may be grouped too ("AB 12 34 56"), when the letters say it is one.
+        let groups = if upper {
+            digit_groups(chars, start)
+        } else {
+            let mut end = start;
+            while at(chars, end).is_ascii_digit() {
+                end += 1;
+            }
+            vec![(end, chars[start..end].iter().collect::<String>())]
+        };
+        let Some((end, n)) = groups
+            .iter()
+            .rev()
+            .find(|(end, d)| (5..=6).contains(&d.len()) && !at(chars, *end).is_alphanumeric())
+            .map(|(end, d)| (*end, d.len()))
+        else {
+            continue;
+        };
+        j = end;
         if (5..=6).contains(&n) && !at(chars, j).is_alphanumeric() && (attached || upper) {
             spans.push(Span {
                 start: i,
@@ -598,6 +621,17 @@ mod tests {
         assert_eq!(r("00212 5 22 12 34 56"), "[PHONE]");
         assert_eq!(r("tel:0612345678 2 fois"), "tel:[PHONE] 2 fois");
         assert_eq!(r("gsm (06) 12.34.56.78"), "gsm ([PHONE]");
+        for written in [
+            "06،12،34،56،78",
+            "06٬12٬34٬56٬78",
+            "06,12,34,56,78",
+            "06 12  34 56 78",
+            "06 - 12 - 34 - 56 - 78",
+            "06–12–34–56–78",
+        ] {
+            assert_eq!(r(&format!("tel {written}")), "tel [PHONE]", "{written}");
+        }
+        assert_eq!(r("cnss 123·456·789"), "cnss [CNSS]");
     }
 
     #[test]
@@ -609,6 +643,8 @@ mod tests {
             "numero de carte nationale: [CIN]"
         );
         assert_eq!(r("رقم البطاقة be 654321"), "رقم البطاقة [CIN]");
+        assert_eq!(r("cin AB-123456"), "cin [CIN]");
+        assert_eq!(r("cin AB 12 34 56"), "cin [CIN]");
         // Without a cue, two lower-case letters and a number are prose.
         assert_eq!(
             r("aide de 500 dh, le 100000 dh"),

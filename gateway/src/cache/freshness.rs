@@ -173,26 +173,31 @@ pub fn decide(policy: &Policy, resp: &ResponseHeader) -> RespCacheable {
 ///   hits carried the cap (found when tried: the first visitor of each page kept it a year,
 ///   `immutable`, beyond any purge). One the cache may not keep (`private`, `no-store`) and
 ///   one fresh for no longer than the cap keep theirs.
-pub fn for_caches_after_us(policy: Option<&Policy>, strip: bool, resp: &mut ResponseHeader) {
+pub fn for_caches_after_us(
+    policy: Option<(&Policy, bool)>,
+    strip: bool,
+    resp: &mut ResponseHeader,
+) {
+    const HTML: &str = "text/html";
     if strip
         && resp
             .headers
             .get(http::header::CONTENT_TYPE)
             .and_then(|v| v.to_str().ok())
-            .is_some_and(|ct| {
-                ct.trim_start()
-                    .to_ascii_lowercase()
-                    .starts_with("text/html")
-            })
+            .and_then(|ct| ct.trim_start().get(..HTML.len()))
+            .is_some_and(|t| t.eq_ignore_ascii_case(HTML))
     {
         let _ = resp.append_header(http::header::VARY, "Accept-Language, Cookie");
     }
-    let Some(cap) = policy.and_then(|p| p.max_ttl) else {
+    let Some((cap, shared)) = policy.and_then(|(p, shared)| Some((p.max_ttl?, shared))) else {
         return;
     };
     let cc = CacheControl::from_resp_headers(resp);
     if cc.as_ref().is_some_and(|c| c.private() || c.no_store()) {
         return;
+    }
+    for name in crate::config::TARGETED_CACHING {
+        resp.remove_header(*name);
     }
     let longest = cc
         .as_ref()
@@ -206,9 +211,13 @@ pub fn for_caches_after_us(policy: Option<&Policy>, strip: bool, resp: &mut Resp
         return;
     }
     resp.remove_header(&http::header::EXPIRES);
+    // A request the cache bypassed (it carried the site's cookie, or `Authorization`) may
+    // have a personal answer: capped too (found when tried: a year, `immutable`), but for
+    // the browser alone.
+    let scope = if shared { "public" } else { "private" };
     let _ = resp.insert_header(
         http::header::CACHE_CONTROL,
-        format!("public, max-age={}", cap.as_secs()),
+        format!("{scope}, max-age={}", cap.as_secs()),
     );
 }
 
@@ -255,7 +264,7 @@ mod tests {
         let p = policy(|s| s.max_ttl = Some(Duration::from_secs(600)));
         let told = |headers: &[(&str, &str)]| {
             let mut r = resp(200, headers);
-            for_caches_after_us(Some(&p), false, &mut r);
+            for_caches_after_us(Some((&p, true)), false, &mut r);
             let cc = r
                 .headers
                 .get("cache-control")
@@ -284,6 +293,18 @@ mod tests {
             told(&[("cache-control", "private, max-age=31536000")]),
             (Some(b"private, max-age=31536000".to_vec()), false)
         );
+        // What a cache in front would obey instead goes; a bypassed request's answer is
+        // capped for the browser alone.
+        let mut r = resp(
+            200,
+            &[
+                ("cache-control", "public, max-age=31536000"),
+                ("cdn-cache-control", "public, max-age=31536000"),
+            ],
+        );
+        for_caches_after_us(Some((&p, false)), false, &mut r);
+        assert_eq!(r.headers["cache-control"], "private, max-age=600");
+        assert!(!r.headers.contains_key("cdn-cache-control"));
     }
 
     #[test]

@@ -29,24 +29,67 @@ enum Document {
     Other,
 }
 
-fn document_kind(headers: &impl HeaderEdit) -> Document {
-    let Some(ct) = headers.get(&CONTENT_TYPE).and_then(|v| v.to_str().ok()) else {
-        return Document::Other;
-    };
+/// What a browser may make of an answer with these headers. An answer it could render as a
+/// document is a page: one with no `Content-Type` (the browser sniffs it), or with several
+/// types, in several fields or in one (`text/plain, text/html`: Chromium takes the last), of
+/// which one is a document's (found when tried: each rendered in a sibling's frame).
+fn document_kind(headers: &http::HeaderMap) -> Document {
+    let mut values = headers.get_all(&CONTENT_TYPE).iter().peekable();
+    if values.peek().is_none() {
+        return Document::Page;
+    }
+    let mut kind = Document::Static;
+    for value in values {
+        let Ok(text) = value.to_str() else {
+            return Document::Page;
+        };
+        for ct in text.split(',') {
+            match media_kind(ct) {
+                Document::Page => return Document::Page,
+                Document::Other => kind = Document::Other,
+                Document::Static => {}
+            }
+        }
+    }
+    kind
+}
+
+fn media_kind(ct: &str) -> Document {
     let essence = ct.split(';').next().unwrap_or("").trim();
     let is = |prefix: &str| {
         essence
             .get(..prefix.len())
             .is_some_and(|p| p.eq_ignore_ascii_case(prefix))
     };
-    if is("text/html") || is("application/xhtml") || is("image/svg") || essence.ends_with("xml") {
+    let ends = |suffix: &str| {
+        essence
+            .len()
+            .checked_sub(suffix.len())
+            .and_then(|i| essence.get(i..))
+            .is_some_and(|s| s.eq_ignore_ascii_case(suffix))
+    };
+    if essence.is_empty()
+        || is("text/html")
+        || is("application/xhtml")
+        || is("image/svg")
+        || ends("xml")
+        || is("multipart/")
+    {
         Document::Page
-    } else if is("text/css") || is("image/") || is("font/") || essence.ends_with("javascript") {
+    } else if is("text/css") || is("image/") || is("font/") || ends("javascript") {
         Document::Static
     } else {
         Document::Other
     }
 }
+
+/// [`TARGETED_CACHING`](crate::config::TARGETED_CACHING), as a set to remove at once.
+static TARGETED_CACHING: LazyLock<HeaderSet> = LazyLock::new(|| {
+    crate::config::TARGETED_CACHING
+        .iter()
+        .map(|name| HeaderName::from_static(name))
+        .collect()
+});
 
 /// `frame-ancestors 'self'`, added (as a policy of its own, which browsers enforce beside
 /// the site's) to every legacy document: every service's origin is same-site with its
@@ -74,6 +117,7 @@ fn keep_private(headers: &mut impl HeaderEdit, kind: Document) {
     };
     headers.set(http::header::CACHE_CONTROL, value.clone());
     headers.remove(&http::header::EXPIRES);
+    headers.remove_any(&TARGETED_CACHING);
 }
 
 impl AdapterChain {
@@ -90,7 +134,7 @@ impl AdapterChain {
     /// What a legacy answer may let a browser do with it, whatever the site said: be framed
     /// only by its own pages, and, answering a signed-in citizen (`shared`: the request was
     /// asked as nobody, for the response cache), be kept nowhere but privately.
-    fn guard(&self, headers: &mut impl HeaderEdit, shared: bool) {
+    fn guard(&self, headers: &mut http::HeaderMap, shared: bool) {
         let kind = document_kind(headers);
         if kind == Document::Page {
             headers.append(
@@ -256,6 +300,7 @@ fn is_coded(v: &http::HeaderValue) -> bool {
 
 #[cfg(test)]
 mod tests {
+    use super::{document_kind, Document};
     use http::header::{CONTENT_ENCODING, CONTENT_TYPE};
     use http::{HeaderMap, HeaderValue};
 
@@ -280,5 +325,26 @@ mod tests {
         assert!(chain.transform(200, &page(&["identity"])).is_some());
         assert!(chain.transform(200, &page(&["identity", "gzip"])).is_none());
         assert!(chain.transform(200, &page(&["gzip"])).is_none());
+    }
+
+    /// Found when tried: a legacy page sent without a `Content-Type`, with two, or with
+    /// `text/plain, text/html` rendered as HTML in a sibling's frame, unguarded.
+    #[test]
+    fn an_answer_a_browser_may_render_as_a_document_is_a_page() {
+        let kind = |types: &[&str]| {
+            let mut h = HeaderMap::new();
+            for t in types {
+                h.append(CONTENT_TYPE, HeaderValue::from_str(t).expect("value"));
+            }
+            document_kind(&h)
+        };
+        assert!(kind(&[]) == Document::Page, "sniffed");
+        assert!(kind(&["text/plain", "text/html"]) == Document::Page);
+        assert!(kind(&["text/plain, text/html"]) == Document::Page);
+        assert!(kind(&["TEXT/HTML; charset=utf-8"]) == Document::Page);
+        assert!(kind(&["application/rss+XML"]) == Document::Page);
+        assert!(kind(&["image/png"]) == Document::Static);
+        assert!(kind(&["text/css", "application/pdf"]) == Document::Other);
+        assert!(kind(&["application/json"]) == Document::Other);
     }
 }

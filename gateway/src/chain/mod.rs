@@ -185,6 +185,25 @@ impl AdapterChain {
                     Err(e) => fail(i, "key", e.to_string()),
                 },
                 AdapterStep::Headers { request, response } => {
+                    // A rule runs after the client's identity headers are stripped: writing
+                    // one, or renaming a client's header into one, would forge it (found when
+                    // tried: `rename X-Foo -> X-Citizen-Id` of another service).
+                    let forging = request
+                        .set
+                        .iter()
+                        .map(|(name, _)| name)
+                        .chain(request.rename.iter().map(|(_, to)| to))
+                        .find(|name| {
+                            HeaderName::from_bytes(name.as_bytes())
+                                .is_ok_and(|n| cx.forgeable_identity.contains(&n))
+                        });
+                    if let Some(name) = forging {
+                        fail(
+                            i,
+                            "request",
+                            format!("{name:?} carries a citizen's identity to a service of the deployment (identity-headers): a rule may not write it"),
+                        );
+                    }
                     match HeaderRules::new(&request.remove, &request.rename, &request.set) {
                         Ok(r) => chain.request_rules = r,
                         Err(e) => fail(i, "request", e.to_string()),

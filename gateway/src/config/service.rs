@@ -665,6 +665,26 @@ pub const LEGACY_MAY_NOT_SEND: &[&str] = &[
     "x-powered-by",
     "x-aspnet-version",
     "x-aspnetmvc-version",
+    // Orders to a server in front, which it would carry out on the gateway's word: serve a
+    // file of its own (`X-Accel-Redirect`, `X-Sendfile`), cache or throttle the answer.
+    "x-accel-redirect",
+    "x-accel-expires",
+    "x-accel-limit-rate",
+    "x-sendfile",
+    "x-lighttpd-send-file",
+];
+
+/// Caching orders addressed to the caches in front rather than to the browser: a CDN obeys
+/// `CDN-Cache-Control` (RFC 9213) or its own (`Surrogate-Control`, Cloudflare's, Akamai's
+/// `Edge-Control`) instead of `Cache-Control`. An answer made private, or whose lifetime the
+/// cache policy caps, loses them with `Pragma` (found when tried: `CDN-Cache-Control: public,
+/// max-age=3600` beside the gateway's `private, no-store`).
+pub const TARGETED_CACHING: &[&str] = &[
+    "cdn-cache-control",
+    "cloudflare-cdn-cache-control",
+    "surrogate-control",
+    "edge-control",
+    "pragma",
 ];
 
 /// A header a rule writes (`set`, or the target of `rename`): not one in `rewritten`, and

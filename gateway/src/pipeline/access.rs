@@ -93,21 +93,22 @@ fn sibling_origin_write<'r>(
     if matches!(req.method, Method::GET | Method::HEAD | Method::OPTIONS) && !ctx.upgrade {
         return None;
     }
-    let origins = ctx
-        .snapshot
-        .as_ref()?
-        .portal
-        .settings
-        .service_origins
-        .as_ref()?;
+    let snapshot = ctx.snapshot.as_ref()?;
+    let origins = snapshot.portal.settings.service_origins.as_ref()?;
     let origin = req.headers.get(http::header::ORIGIN)?.to_str().ok()?;
     if origin.trim().eq_ignore_ascii_case("null") {
         return Some(origin);
     }
     let host = origin.split_once("://")?.1;
     let host = crate::host::normalize(host);
-    let from = origins.service_of(&host)?;
-    (from != service.id()).then_some(origin)
+    match origins.service_of(&host) {
+        Some(from) => (from != service.id()).then_some(origin),
+        // A legacy host the gateway serves pages of (`on_legacy_host = "proxy"`) is another
+        // origin of the deployment, same-site with the services' (found when tried: a page
+        // there opened another ministry's signed-in socket); only the service's own is its.
+        None => (snapshot.legacy().knows_host(&host) && host != service.config.legacy.hostname)
+            .then_some(origin),
+    }
 }
 
 #[cfg(test)]

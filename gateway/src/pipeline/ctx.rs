@@ -106,12 +106,14 @@ impl Default for RequestCtx {
 }
 
 impl RequestCtx {
-    /// The service's cache policy, when the response cache takes part in this request.
-    pub fn shared_cache(&self) -> Option<&crate::cache::Policy> {
-        if !self.cache.is_shared() {
+    /// The service's cache policy, if it has one, and whether the response cache takes part
+    /// in this request (`false`: it bypasses it).
+    pub fn cache_policy(&self) -> Option<(&crate::cache::Policy, bool)> {
+        if self.cache == crate::cache::CacheUse::Off {
             return None;
         }
-        self.service.as_ref()?.cache.as_deref()
+        let policy = self.service.as_ref()?.cache.as_deref()?;
+        Some((policy, self.cache.is_shared()))
     }
 
     /// For a request asking for an upgrade, how long each wait for the site may last

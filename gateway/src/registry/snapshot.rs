@@ -349,4 +349,33 @@ mod tests {
         let text = errors.to_string();
         assert!(text.contains("where the gateway itself listens"), "{text}");
     }
+
+    /// Found when tried: a request rule of one service renamed a client's header into the
+    /// identity header another service is sent the citizen in, after the stripping.
+    #[test]
+    fn a_header_rule_may_not_write_an_identity_header_of_the_deployment() {
+        use crate::config::{AdapterStep, HeaderRules};
+        let mut config = crate::config::fixtures::config_without_secrets();
+        config.services[0]
+            .adapters
+            .push(AdapterStep::IdentityHeaders {
+                subject: "X-Citizen-Id".into(),
+                name: None,
+            });
+        config.services[1].adapters.push(AdapterStep::Headers {
+            request: HeaderRules {
+                set: Vec::new(),
+                remove: Vec::new(),
+                rename: vec![("X-Foo".into(), "x-citizen-id".into())],
+            },
+            response: HeaderRules {
+                set: Vec::new(),
+                remove: Vec::new(),
+                rename: Vec::new(),
+            },
+        });
+        let errors = Snapshot::build(&config, &Secrets::from_process()).expect_err("refused");
+        let text = errors.to_string();
+        assert!(text.contains("a rule may not write it"), "{text}");
+    }
 }

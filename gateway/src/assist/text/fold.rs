@@ -199,8 +199,8 @@ pub fn canonical(text: &str) -> std::borrow::Cow<'_, str> {
         return text;
     }
     let composed = icu_normalizer::ComposingNormalizerBorrowed::new_nfkc().normalize(&text);
-    let digits = |c: char| matches!(c, '\u{0660}'..='\u{0669}' | '\u{06F0}'..='\u{06F9}');
-    if composed == *text && !text.chars().any(digits) {
+    let foreign_digit = |c: char| c.is_numeric() && !c.is_ascii_digit();
+    if composed == *text && !text.chars().any(foreign_digit) {
         return text;
     }
     std::borrow::Cow::Owned(
@@ -209,10 +209,32 @@ pub fn canonical(text: &str) -> std::borrow::Cow<'_, str> {
             .map(|c| match c {
                 '\u{0660}'..='\u{0669}' => ascii_digit(c as u32 - 0x0660),
                 '\u{06F0}'..='\u{06F9}' => ascii_digit(c as u32 - 0x06F0),
+                _ if foreign_digit(c) => decimal_digit(c).unwrap_or(c),
                 _ => c,
             })
             .collect(),
     )
+}
+
+/// The ASCII digit a decimal digit of another script stands for (Devanagari `६`, Bengali,
+/// Thai...), found from its block: Unicode writes each script's ten digits in a row, zero
+/// first, so a digit's value is its distance from the first of its row (found when tried:
+/// a phone number in Devanagari digits got past the redactor). `None` for a numeric
+/// character that is no such digit (`½`, Roman numerals), which NFKC mostly rewrites anyway.
+fn decimal_digit(c: char) -> Option<char> {
+    let code = c as u32;
+    let mut zero = code;
+    while code - zero < 10 {
+        match char::from_u32(zero - 1) {
+            Some(p) if p.is_numeric() && !p.is_ascii_digit() => zero -= 1,
+            _ => break,
+        }
+    }
+    let run_end = (code..code + 10)
+        .take_while(|&x| char::from_u32(x).is_some_and(|n| n.is_numeric()))
+        .count() as u32;
+    // A row of exactly ten, this digit inside it.
+    (code - zero + run_end == 10).then(|| ascii_digit(code - zero))
 }
 
 #[cfg(test)]
@@ -224,6 +246,15 @@ mod canonical_tests {
         assert_eq!(canonical("tel ٠٦١٢٣٤٥٦٧٨"), "tel 0612345678");
         assert_eq!(canonical("۰۶۱۲"), "0612");
         assert_eq!(canonical("06١٢"), "0612");
+    }
+
+    #[test]
+    fn the_decimal_digits_of_other_scripts_become_ascii() {
+        assert_eq!(canonical("०६१२३४५६७८"), "0612345678", "Devanagari");
+        assert_eq!(canonical("০৬"), "06", "Bengali");
+        assert_eq!(canonical("๐๖"), "06", "Thai");
+        // Numeric, but no digit of a row of ten: left to NFKC.
+        assert_eq!(canonical("Ⅻ"), "XII");
     }
 
     #[test]
