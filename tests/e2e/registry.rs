@@ -590,6 +590,17 @@ async fn bad_payloads_get_422_with_a_pointer_each_and_change_nothing() {
             "/adapters/0/response/set/Strict-Transport-Security",
         ),
         (
+            // Found when tried: every service's identity names are stripped from every
+            // request, so one ministry took the cookies off every other ministry's.
+            "an identity header that requests carry for their own sake",
+            {
+                let mut d = e.new_service("bad-p", "interior");
+                d["adapters"] = json!([{ "step": "identity-headers", "subject": "Cookie" }]);
+                d
+            },
+            "/adapters/0/subject",
+        ),
+        (
             // Found when tried: it overflowed the clock at the service's first request and
             // aborted the process, every ministry's services with it.
             "a timeout past any clock",

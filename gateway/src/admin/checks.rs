@@ -206,7 +206,7 @@ pub fn check_backends(
                     problems.push(Problem::new(&at, format!("{b} resolves to no address")));
                 }
                 for a in addrs {
-                    if let Some(listener) = own.iter().find(|l| is_listener(**l, a)) {
+                    if let Some(listener) = own.iter().find(|l| is_listener(**l, a, true)) {
                         problems.push(Problem::new(
                             &at,
                             format!(

@@ -499,10 +499,12 @@ fn cins(chars: &[char], spans: &mut Vec<Span>) {
 }
 
 /// Words that announce an identity card's number, lower case: "cin", "cnie", "carte
-/// nationale", "رقم البطاقة"...
-const CIN_CUES: [&str; 8] = [
+/// nationale", "رقم البطاقة"... A Latin cue begins its word (a word merely containing one,
+/// "vaccin", "habitation", is none); an Arabic one may carry the article and suffixes.
+const CIN_CUES: [&str; 9] = [
     "cin",
     "cnie",
+    "carte",
     "nationale",
     "identite",
     "identité",
@@ -511,7 +513,7 @@ const CIN_CUES: [&str; 8] = [
     "bita",
 ];
 
-/// Whether one of [`CIN_CUES`] ends within the three words before position `i`.
+/// Whether one of [`CIN_CUES`] is among the three words before position `i`.
 fn after_cin_cue(chars: &[char], i: usize) -> bool {
     let from = i.saturating_sub(40);
     let before: String = chars[from..i]
@@ -523,7 +525,15 @@ fn after_cin_cue(chars: &[char], i: usize) -> bool {
         .filter(|w| !w.is_empty())
         .rev()
         .take(3)
-        .any(|w| CIN_CUES.iter().any(|cue| w.contains(cue)))
+        .any(|w| {
+            CIN_CUES.iter().any(|cue| {
+                if cue.is_ascii() {
+                    w.starts_with(cue)
+                } else {
+                    w.contains(cue)
+                }
+            })
+        })
 }
 
 fn classify(digits: &str, plus: bool) -> Option<PiiKind> {
@@ -645,6 +655,9 @@ mod tests {
         assert_eq!(r("رقم البطاقة be 654321"), "رقم البطاقة [CIN]");
         assert_eq!(r("cin AB-123456"), "cin [CIN]");
         assert_eq!(r("cin AB 12 34 56"), "cin [CIN]");
+        assert_eq!(r("ma carte ab 123456"), "ma carte [CIN]");
+        // A word that merely contains a cue is none.
+        assert_eq!(r("vaccin le 123456"), "vaccin le 123456");
         // Without a cue, two lower-case letters and a number are prose.
         assert_eq!(
             r("aide de 500 dh, le 100000 dh"),

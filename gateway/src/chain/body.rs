@@ -76,7 +76,14 @@ fn media_kind(ct: &str) -> Document {
         || is("multipart/")
     {
         Document::Page
-    } else if is("text/css") || is("image/") || is("font/") || ends("javascript") {
+    } else if is("text/css")
+        || is("image/")
+        || is("font/")
+        || is("application/font")
+        || is("application/x-font")
+        || is("application/vnd.ms-fontobject")
+        || ends("javascript")
+    {
         Document::Static
     } else {
         Document::Other
@@ -134,8 +141,15 @@ impl AdapterChain {
     /// What a legacy answer may let a browser do with it, whatever the site said: be framed
     /// only by its own pages, and, answering a signed-in citizen (`shared`: the request was
     /// asked as nobody, for the response cache), be kept nowhere but privately.
-    fn guard(&self, headers: &mut http::HeaderMap, shared: bool) {
-        let kind = document_kind(headers);
+    fn guard(&self, headers: &mut http::HeaderMap, status: u16, shared: bool) {
+        // A 304 has no body and rarely a type: it refreshes what the browser holds, which
+        // was kept only if it was no page (found when tried: a stylesheet's 304 said
+        // `no-store`, and the browser dropped the copy it had just revalidated).
+        let kind = if status == 304 {
+            Document::Static
+        } else {
+            document_kind(headers)
+        };
         if kind == Document::Page {
             headers.append(
                 http::header::CONTENT_SECURITY_POLICY,
@@ -165,7 +179,7 @@ impl AdapterChain {
     ) -> Option<(BodyFeed, bool)> {
         remove_hop_by_hop(headers, status);
         self.apply_response(headers);
-        self.guard(headers, shared);
+        self.guard(headers, status, shared);
         if status == 204 || (100..200).contains(&status) {
             // RFC 9110 §8.6 and RFC 9112 §6.1: none may carry a length or chunks, and a
             // client or a proxy in front trusting a legacy `204`'s would read the next
@@ -327,6 +341,49 @@ mod tests {
         assert!(chain.transform(200, &page(&["gzip"])).is_none());
     }
 
+    #[test]
+    fn a_signed_in_answer_is_private_and_its_304_keeps_the_copy_revalidated() {
+        let snap = crate::registry::fixtures::snapshot();
+        let chain = &snap
+            .services()
+            .iter()
+            .find(|s| s.chain.signed_in)
+            .expect("a signed-in service")
+            .chain;
+        let answer = |ct: Option<&'static str>, status: u16| {
+            let mut h = HeaderMap::new();
+            h.insert(
+                http::header::CACHE_CONTROL,
+                HeaderValue::from_static("public, max-age=31536000"),
+            );
+            h.insert("cdn-cache-control", HeaderValue::from_static("max-age=60"));
+            if let Some(ct) = ct {
+                h.insert(CONTENT_TYPE, HeaderValue::from_static(ct));
+            }
+            chain.guard(&mut h, status, false);
+            h
+        };
+        let page = answer(Some("text/html"), 200);
+        assert_eq!(page["cache-control"], "private, no-store");
+        assert_eq!(page["content-security-policy"], "frame-ancestors 'self'");
+        assert!(!page.contains_key("cdn-cache-control"));
+        assert_eq!(
+            answer(Some("text/css"), 200)["cache-control"],
+            "private, no-cache"
+        );
+        let revalidated = answer(None, 304);
+        assert_eq!(revalidated["cache-control"], "private, no-cache");
+        assert!(!revalidated.contains_key("content-security-policy"));
+        // Shared through the response cache: as the site said.
+        let mut shared = HeaderMap::new();
+        shared.insert(
+            http::header::CACHE_CONTROL,
+            HeaderValue::from_static("public, max-age=60"),
+        );
+        chain.guard(&mut shared, 200, true);
+        assert_eq!(shared["cache-control"], "public, max-age=60");
+    }
+
     /// Found when tried: a legacy page sent without a `Content-Type`, with two, or with
     /// `text/plain, text/html` rendered as HTML in a sibling's frame, unguarded.
     #[test]
@@ -344,6 +401,7 @@ mod tests {
         assert!(kind(&["TEXT/HTML; charset=utf-8"]) == Document::Page);
         assert!(kind(&["application/rss+XML"]) == Document::Page);
         assert!(kind(&["image/png"]) == Document::Static);
+        assert!(kind(&["application/font-woff"]) == Document::Static);
         assert!(kind(&["text/css", "application/pdf"]) == Document::Other);
         assert!(kind(&["application/json"]) == Document::Other);
     }

@@ -81,6 +81,8 @@ pub fn run(args: DemoArgs) -> anyhow::Result<ExitCode> {
     })?;
 
     let work = private_dir()?;
+    // Removed however the demo ends, an error while starting included.
+    let _removed = RemovedOnDrop(work.clone());
     let staged = demo::stage_config(&args.config, &work.join("config"), estate.addr())
         .context("copying the configuration")?;
     // Every service on its own origin: `*.localhost` is loopback for browsers and curl.
@@ -172,9 +174,16 @@ pub fn run(args: DemoArgs) -> anyhow::Result<ExitCode> {
     server::run_until_signalled(server, &app, &config.gateway.server);
     idp.shutdown();
     estate.shutdown();
-    // The staged registry and every ministry's key go with the demo.
-    let _ = std::fs::remove_dir_all(&work);
     Ok(ExitCode::SUCCESS)
+}
+
+/// The demo's directory: the staged registry and every ministry's key go with the demo.
+struct RemovedOnDrop(std::path::PathBuf);
+
+impl Drop for RemovedOnDrop {
+    fn drop(&mut self) {
+        let _ = std::fs::remove_dir_all(&self.0);
+    }
 }
 
 /// Refuses two of the demo's addresses on one port (found when tried: `--listen` equal to

@@ -716,6 +716,55 @@ fn header_name(s: &str) -> Result<String, String> {
     Ok(lower)
 }
 
+/// A header no client may send to any service once a service is sent the identity in it
+/// (every service's identity names are stripped from every request): a name of its own,
+/// never one that requests carry for their own sake. Found when tried: a ministry that
+/// declared `Cookie` and `Content-Type` took them off every other ministry's requests.
+fn identity_header_name(s: &str) -> Result<String, String> {
+    const STANDARD: &[&str] = &[
+        "authorization",
+        "cookie",
+        "cookie2",
+        "origin",
+        "referer",
+        "user-agent",
+        "from",
+        "range",
+        "cache-control",
+        "pragma",
+        "dnt",
+        "priority",
+        "via",
+        "forwarded",
+        "x-real-ip",
+        "x-request-id",
+        "x-correlation-id",
+        "traceparent",
+        "tracestate",
+        "baggage",
+        "x-requested-with",
+        "x-csrf-token",
+        "x-xsrf-token",
+        "upgrade",
+    ];
+    const STANDARD_PREFIXES: &[&str] = &[
+        "accept",
+        "content-",
+        "if-",
+        "sec-",
+        "access-control-",
+        "x-forwarded-",
+        "proxy-",
+    ];
+    let name = header_name(s)?;
+    if STANDARD.contains(&name.as_str()) || STANDARD_PREFIXES.iter().any(|p| name.starts_with(p)) {
+        return Err(format!(
+            "{s:?} is a header requests carry for their own sake: name one of the service's own (e.g. \"X-Citizen-Id\"), as it is taken off every client's request to every service"
+        ));
+    }
+    Ok(name)
+}
+
 /// `rewritten`: headers the rules may not write (see [`PORTAL_REWRITTEN_RESPONSE_HEADERS`]).
 fn header_rules(
     field: &str,
@@ -827,11 +876,13 @@ fn adapters(raw: &[RawAdapterStep], file: &Path, p: &mut Problems<'_>) -> Option
             RawAdapterStep::IdentityHeaders { subject, name } => {
                 let subject = p.check(
                     format!("{field}.subject"),
-                    header_name(subject.as_deref().unwrap_or("x-remote-user")),
+                    identity_header_name(subject.as_deref().unwrap_or("x-remote-user")),
                 );
                 let name = match name {
                     None => Some(None),
-                    Some(n) => p.check(format!("{field}.name"), header_name(n)).map(Some),
+                    Some(n) => p
+                        .check(format!("{field}.name"), identity_header_name(n))
+                        .map(Some),
                 };
                 match (subject, name) {
                     (Some(subject), Some(name)) => {

@@ -39,16 +39,20 @@ pub fn unmapped(ip: IpAddr) -> IpAddr {
 }
 
 /// Whether a connection to `to` reaches the gateway's `listener`: the same port, and the
-/// listener's address or, for a listener on every address (`0.0.0.0`, `::`), any address
-/// of this machine (one a socket can be bound to).
-pub fn is_listener(listener: SocketAddr, to: SocketAddr) -> bool {
+/// listener's address or, for a listener on every address (`0.0.0.0`, `::`), a loopback
+/// address, or with `probe`, any address of this machine (one a socket can be bound to).
+/// The probe is the admin API's, answering one change; a whole configuration loaded at start
+/// does without it: on a machine that may bind any address (`ip_nonlocal_bind`, as VIP
+/// setups do) every address passes it, and a working configuration would be refused.
+pub fn is_listener(listener: SocketAddr, to: SocketAddr, probe: bool) -> bool {
     if listener.port() != to.port() {
         return false;
     }
     let ip = unmapped(to.ip());
     let at = unmapped(listener.ip());
     ip == at
-        || (at.is_unspecified() && (ip.is_loopback() || std::net::UdpSocket::bind((ip, 0)).is_ok()))
+        || (at.is_unspecified()
+            && (ip.is_loopback() || (probe && std::net::UdpSocket::bind((ip, 0)).is_ok())))
 }
 
 /// Why a ministry may not point a service at `ip`, or `None` if it may.
@@ -75,25 +79,48 @@ pub fn refused_address(ip: IpAddr, allow: &[IpNet]) -> Option<&'static str> {
 mod tests {
     use super::*;
 
+    fn is_listener_probed(listener: SocketAddr, to: SocketAddr) -> bool {
+        is_listener(listener, to, true)
+    }
+
     #[test]
     fn the_gateways_own_listeners_are_recognised_by_address_and_port() {
         let on = |s: &str| s.parse::<SocketAddr>().expect("address");
-        assert!(is_listener(on("127.0.0.1:9901"), on("127.0.0.1:9901")));
-        assert!(is_listener(
+        assert!(is_listener_probed(
+            on("127.0.0.1:9901"),
+            on("127.0.0.1:9901")
+        ));
+        assert!(is_listener_probed(
             on("127.0.0.1:9901"),
             on("[::ffff:127.0.0.1]:9901")
         ));
-        assert!(is_listener(
+        assert!(is_listener_probed(
             on("[::ffff:127.0.0.1]:9901"),
             on("127.0.0.1:9901")
         ));
-        assert!(!is_listener(on("127.0.0.1:9901"), on("127.0.0.1:9902")));
-        assert!(!is_listener(on("127.0.0.1:9901"), on("127.0.0.2:9901")));
+        assert!(!is_listener_probed(
+            on("127.0.0.1:9901"),
+            on("127.0.0.1:9902")
+        ));
+        assert!(!is_listener_probed(
+            on("127.0.0.1:9901"),
+            on("127.0.0.2:9901")
+        ));
         // A listener on every address answers on every address of this machine.
-        assert!(is_listener(on("0.0.0.0:9901"), on("127.0.0.2:9901")));
-        assert!(is_listener(on("[::]:9901"), on("[::1]:9901")));
+        assert!(is_listener_probed(on("0.0.0.0:9901"), on("127.0.0.2:9901")));
+        assert!(is_listener_probed(on("[::]:9901"), on("[::1]:9901")));
         // Not on another machine's (TEST-NET-1 is nobody's).
-        assert!(!is_listener(on("0.0.0.0:9901"), on("192.0.2.7:9901")));
+        assert!(!is_listener_probed(
+            on("0.0.0.0:9901"),
+            on("192.0.2.7:9901")
+        ));
+        // Unprobed (a configuration loaded whole): only loopback stands for "every address".
+        assert!(is_listener(on("0.0.0.0:9901"), on("127.0.0.2:9901"), false));
+        assert!(!is_listener(
+            on("0.0.0.0:9901"),
+            on("192.0.2.7:9901"),
+            false
+        ));
     }
 
     #[test]

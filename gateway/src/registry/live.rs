@@ -69,6 +69,9 @@ pub struct LiveRegistry {
     /// lost its data (a Redis restarted without persistence) is given back.
     last_read: Mutex<LastRead>,
     metrics: Option<Arc<Metrics>>,
+    /// One refresh at a time: the watcher's and an admin API write's could interleave, and
+    /// an older reading of the store be applied over a newer one.
+    refreshing: tokio::sync::Mutex<()>,
 }
 
 /// The records and the stored secrets (`(pointer, value)`) of one read of the store.
@@ -103,6 +106,7 @@ impl LiveRegistry {
             broken: Mutex::new(Vec::new()),
             last_read: Mutex::new((Vec::new(), Vec::new())),
             metrics,
+            refreshing: tokio::sync::Mutex::new(()),
         }
     }
 
@@ -239,6 +243,7 @@ impl LiveRegistry {
 
     /// Brings the running snapshot in step with the store.
     pub async fn refresh(&self) -> Result<Diff, RefreshError> {
+        let _turn = self.refreshing.lock().await;
         let (next, mut broken, version) = self.desired().await?;
         let stored = match self.store().secrets().await {
             Ok(s) => s,
@@ -257,7 +262,7 @@ impl LiveRegistry {
             .set_secrets(self.secrets.clone().with_stored(stored));
         let diff = match self.reloader.apply(next.clone()).await {
             Ok(d) => d,
-            Err(errors) => match self.apply_each(next, &mut broken).await {
+            Err(errors) => match self.apply_each(next, &errors, &mut broken).await {
                 Some(d) => d,
                 None => {
                     broken.push(errors.to_string());
@@ -271,35 +276,60 @@ impl LiveRegistry {
         Ok(diff)
     }
 
-    /// `next` as far as it can be applied, when it cannot be as a whole: from the running
-    /// version of every service, each new or changed service is taken in turn and kept when
-    /// the configuration still builds with it; one that does not (it claims another's
-    /// legacy host or name, say) keeps its running version, or stays out if new, and is
-    /// reported in `broken`. Found when tried: a hand-copied file clashing with another
-    /// service failed the whole snapshot, and from then on no ministry's change was applied,
-    /// though the admin API answered 200. `None` when not even the running services build
-    /// on `next`'s settings.
-    async fn apply_each(&self, next: Config, broken: &mut Vec<String>) -> Option<Diff> {
+    /// `next` as far as it can be applied, when it cannot be as a whole (`errors`): the
+    /// changes its errors name are held back and the rest applied in one build; each held
+    /// back is then taken in turn and kept when the configuration still builds with it. One
+    /// that does not (it claims another's legacy host or name, say) keeps its running
+    /// version, or stays out if new, and is reported in `broken`. Found when tried: a
+    /// hand-copied file clashing with another service failed the whole snapshot, and from
+    /// then on no ministry's change was applied, though the admin API answered 200. When the
+    /// errors name none of the changes (they fell on a service that did not change), every
+    /// change is taken in turn, a build each. `None` when not even the running services
+    /// build on `next`'s settings.
+    async fn apply_each(
+        &self,
+        next: Config,
+        errors: &ConfigErrors,
+        broken: &mut Vec<String>,
+    ) -> Option<Diff> {
         let running = self.snapshot();
-        let mut chosen: Vec<Option<ServiceConfig>> = next
+        let before: Vec<Option<ServiceConfig>> = next
             .services
             .iter()
             .map(|s| running.service(&s.id).map(|r| r.config.clone()))
+            .collect();
+        let changed: Vec<usize> = (0..next.services.len())
+            .filter(|&i| before[i].as_ref() != Some(&next.services[i]))
+            .collect();
+        let named: Vec<usize> = changed
+            .iter()
+            .copied()
+            .filter(|&i| errors.iter().any(|e| e.file == next.services[i].file))
             .collect();
         let with = |chosen: &[Option<ServiceConfig>]| Config {
             gateway: next.gateway.clone(),
             ministries: next.ministries.clone(),
             services: chosen.iter().flatten().cloned().collect(),
         };
-        self.reloader.check(with(&chosen)).await.ok()?;
-        for (i, service) in next.services.iter().enumerate() {
-            if chosen[i].as_ref() == Some(service) {
-                continue;
-            }
-            let before = chosen[i].replace(service.clone());
+        // Every change but those the errors name, at once.
+        let mut chosen: Vec<Option<ServiceConfig>> =
+            next.services.iter().cloned().map(Some).collect();
+        for &i in &named {
+            chosen[i] = before[i].clone();
+        }
+        let in_turn = if !named.is_empty() && self.reloader.check(with(&chosen)).await.is_ok() {
+            named
+        } else {
+            chosen = before.clone();
+            self.reloader.check(with(&chosen)).await.ok()?;
+            changed
+        };
+        for i in in_turn {
+            let service = &next.services[i];
+            let held = chosen[i].replace(service.clone());
             if let Err(errors) = self.reloader.check(with(&chosen)).await {
                 broken.push(format!("{}: {errors}", service.id));
-                chosen[i] = before;
+                chosen[i] = held;
             }
         }
         self.reloader.apply(with(&chosen)).await.ok()

@@ -267,7 +267,11 @@ fn resolve(
                 // bound); found when tried: a service file pointing at the admin listener
                 // published `/metrics`, `/status` and the API on the portal, and one at the
                 // portal itself turned one citizen's request into 256.
-                Some(a) if own.iter().any(|l| super::address::is_listener(*l, a)) => {
+                Some(a)
+                    if own
+                        .iter()
+                        .any(|l| super::address::is_listener(*l, a, false)) =>
+                {
                     errors.push(ConfigError::new(
                         &svc.file,
                         field,

@@ -443,6 +443,12 @@ impl Sso {
                 tracing::warn!(%reason, "refreshed ID token invalid: session ended");
                 Refresh::Ended
             }
+            Err(e @ ProviderError::Declined(_)) => {
+                // The provider is up: only this session's refresh waits for its next request
+                // (found when tried: one session's errors paused every citizen's refreshes).
+                tracing::warn!(error = %e, "token refresh declined; keeping the session");
+                Refresh::Kept
+            }
             Err(e @ ProviderError::Unavailable(_)) => {
                 // Provider down, slow or in trouble: the session keeps working on what it
                 // has (the access token is never sent upstream) and tries again later.

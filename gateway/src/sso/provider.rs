@@ -85,6 +85,10 @@ pub enum ProviderError {
     /// A token it gave us (or someone gave us) is not valid.
     #[error("invalid token: {0}")]
     InvalidToken(String),
+    /// It answered a refresh with an error that does not end the grant
+    /// (`temporarily_unavailable`, `invalid_request`...): up, but not for this session now.
+    #[error("identity provider declined: {0}")]
+    Declined(String),
 }
 
 /// What a validated ID token says about the user.
@@ -659,6 +663,9 @@ fn refresh_error<E: std::error::Error>(
         RequestTokenError::ServerResponse(r) if ends_the_grant(r.error()) => {
             ProviderError::Rejected(r.error().to_string())
         }
+        RequestTokenError::ServerResponse(r) => {
+            ProviderError::Declined(format!("token endpoint answered {}", r.error()))
+        }
         other => transient(other),
     }
 }
@@ -710,10 +717,11 @@ mod tests {
             "invalid_client",
             "invalid_request",
         ] {
+            // Answered: the provider is up, and only this session's refresh waits.
             assert!(
                 matches!(
                     refresh_error(answered(transient)),
-                    ProviderError::Unavailable(_)
+                    ProviderError::Declined(_)
                 ),
                 "{transient}"
             );

@@ -285,7 +285,10 @@ impl FileStore {
             let keep = text.iter().rposition(|&b| b == b'\n').map_or(0, |i| i + 1);
             f.set_len(keep as u64).map_err(unavailable)?;
         }
-        writeln!(f, "{line}").map_err(unavailable)?;
+        // One write of the whole line: a record is torn, never complete without its newline
+        // (which the next append would take for a torn one).
+        f.write_all(format!("{line}\n").as_bytes())
+            .map_err(unavailable)?;
         f.sync_data().map_err(unavailable)
     }
 
