@@ -86,6 +86,22 @@ impl CookieJar {
     /// request to `host` and `path`: host-only and for each parent domain, at `/` and at each
     /// ancestor of `path`. Sent with the answer to a request whose cookie was duplicated.
     pub fn expire_duplicates(&self, host: &str, path: &str) -> Vec<HeaderValue> {
+        self.expire_every(self.session_name, host, path)
+    }
+
+    /// [`Self::expire_duplicates`] for the hop cookie: sent when an exchange found it twice
+    /// (found when tried: a copy planted on the parent domain sent the browser round the hop
+    /// for ever, each new nonce joining it).
+    pub fn expire_hop_duplicates(&self, host: &str, path: &str) -> Vec<HeaderValue> {
+        self.expire_every(self.hop_name, host, path)
+    }
+
+    /// Whether the request carries the hop cookie more than once.
+    pub fn hop_duplicated(&self, req: &RequestHeader) -> bool {
+        all(req, self.hop_name).nth(1).is_some()
+    }
+
+    fn expire_every(&self, name: &str, host: &str, path: &str) -> Vec<HeaderValue> {
         let mut paths = vec!["/".to_string()];
         for (i, _) in path.match_indices('/').skip(1).take(MAX_EXPIRED_PATHS) {
             paths.push(path[..i].to_string());
@@ -103,8 +119,7 @@ impl CookieJar {
             for p in &paths {
                 let domain = domain.map_or(String::new(), |d| format!("; Domain={d}"));
                 out.push(value(format!(
-                    "{}=; Max-Age=0; Path={p}{domain}; HttpOnly; SameSite=Lax{secure}",
-                    self.session_name
+                    "{name}=; Max-Age=0; Path={p}{domain}; HttpOnly; SameSite=Lax{secure}"
                 )));
             }
         }
@@ -241,13 +256,26 @@ mod tests {
     }
 
     #[test]
-    fn a_hop_cookie_sent_twice_is_no_hop() {
+    fn a_hop_cookie_sent_twice_is_no_hop_and_every_copy_is_expired() {
         let jar = CookieJar::new(false);
         let mut req = RequestHeader::build("GET", b"/auth/origin", None).expect("req");
         req.append_header("cookie", "egov_hop=mine").expect("h");
         assert_eq!(jar.hop_nonce(&req), Some("mine"));
+        assert!(!jar.hop_duplicated(&req));
         req.append_header("cookie", "egov_hop=planted").expect("h");
         assert_eq!(jar.hop_nonce(&req), None);
+        assert!(jar.hop_duplicated(&req));
+        let expired: Vec<String> = jar
+            .expire_hop_duplicates("b.services.gov.ma", "/__egov/session")
+            .iter()
+            .map(|v| v.to_str().expect("ascii").to_string())
+            .collect();
+        assert!(
+            expired
+                .iter()
+                .any(|c| c.starts_with("egov_hop=; Max-Age=0; Path=/; Domain=services.gov.ma")),
+            "{expired:?}"
+        );
     }
 
     #[test]

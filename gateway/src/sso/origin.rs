@@ -206,10 +206,22 @@ impl Sso {
                 "unbound",
                 "the code was asked for by another browser (or by another tab of this one)",
             );
-            return LocalResponse::redirect(false, &hop.return_to).with_header(
+            let mut back = LocalResponse::redirect(false, &hop.return_to).with_header(
                 http::header::CACHE_CONTROL,
                 http::HeaderValue::from_static("no-store"),
             );
+            let req = http.req_header();
+            if self.jar.hop_duplicated(req) {
+                // Every copy goes, so that the next hop's nonce is the only one.
+                let host = crate::host::request_host(req).map(crate::host::normalize);
+                for expired in self
+                    .jar
+                    .expire_hop_duplicates(&host.unwrap_or_default(), req.uri.path())
+                {
+                    back = back.with_header(SET_COOKIE, expired);
+                }
+            }
+            return back;
         }
         let now = now_secs();
         if now > hop.created_at + self.origin_code_ttl.as_secs() {
