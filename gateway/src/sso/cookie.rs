@@ -12,6 +12,8 @@ use pingora::http::RequestHeader;
 /// Ancestor paths of a request path whose planted cookies are expired (past it, a path is
 /// deeper than any a legacy page would plant for).
 const MAX_EXPIRED_PATHS: usize = 6;
+/// The longest cookie attribute value browsers keep (RFC 6265bis: 1024 bytes).
+const MAX_COOKIE_PATH: usize = 1024;
 
 /// The session cookies a request carries.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -107,6 +109,13 @@ impl CookieJar {
             paths.push(path[..i].to_string());
             paths.push(path[..=i].to_string());
         }
+        // A cookie whose Path is the request's whole path is sent too.
+        if path.starts_with('/') && !paths.iter().any(|p| p == path) {
+            paths.push(path.to_string());
+        }
+        // A path a browser would not take as a cookie's Path (too long, or one a `;` would
+        // cut into attributes) cannot have been planted there either.
+        paths.retain(|p| p.len() <= MAX_COOKIE_PATH && !p.contains([';', ',']));
         let mut domains: Vec<Option<&str>> = vec![None];
         let mut rest = host;
         while let Some((_, parent)) = rest.split_once('.') {
@@ -276,6 +285,11 @@ mod tests {
                 .any(|c| c.starts_with("egov_hop=; Max-Age=0; Path=/; Domain=services.gov.ma")),
             "{expired:?}"
         );
+        assert!(
+            expired.iter().any(|c| c
+                .starts_with("egov_hop=; Max-Age=0; Path=/__egov/session; Domain=services.gov.ma")),
+            "a copy planted at the exchange's own path goes too: {expired:?}"
+        );
     }
 
     #[test]
@@ -291,6 +305,37 @@ mod tests {
         .expect("h");
         assert_eq!(jar.session_cookie(&req), SessionCookie::Duplicated);
         assert_eq!(jar.session_id(&req), None);
+    }
+
+    #[test]
+    fn duplicates_are_expired_at_the_request_path_itself() {
+        let jar = CookieJar::new(false);
+        let cookies: Vec<String> = jar
+            .expire_duplicates("b.services.gov.ma", "/s/b/page")
+            .iter()
+            .map(|v| v.to_str().expect("ascii").to_string())
+            .collect();
+        assert!(
+            cookies
+                .iter()
+                .any(|c| c == "egov_session=; Max-Age=0; Path=/s/b/page; HttpOnly; SameSite=Lax"),
+            "{cookies:#?}"
+        );
+    }
+
+    #[test]
+    fn a_path_with_a_semicolon_writes_no_attribute_into_the_expiry() {
+        let jar = CookieJar::new(false);
+        let cookies: Vec<String> = jar
+            .expire_duplicates("b.services.gov.ma", "/s;Domain=gov.ma/x")
+            .iter()
+            .map(|v| v.to_str().expect("ascii").to_string())
+            .collect();
+        assert!(!cookies.is_empty());
+        assert!(
+            cookies.iter().all(|c| !c.contains("Path=/s;")),
+            "{cookies:#?}"
+        );
     }
 
     #[test]
