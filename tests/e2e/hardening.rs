@@ -366,6 +366,33 @@ fn a_planted_session_cookie_is_expired_on_the_portals_own_pages() {
     );
 }
 
+/// The expiry of a planted session cookie names the request's parent domains, and the
+/// `Host` is the client's: one of 3,000 labels was answered with 300 KB of `Set-Cookie`
+/// (50 times the request). Only the nearest parents of a DNS name are expired now.
+#[test]
+fn a_planted_cookie_under_a_host_of_thousands_of_labels_gets_a_small_answer() {
+    let estate = start_estate(None);
+    let gw = TestGateway::in_front_of(&estate);
+    let host = "a.".repeat(3000) + "localhost";
+    let req = format!(
+        "GET /a/b/c/d/e/f HTTP/1.1\r\nHost: {host}\r\nCookie: egov_session={}; egov_session={}\r\nConnection: close\r\n\r\n",
+        "a".repeat(43),
+        "b".repeat(43)
+    );
+    let resp = raw_http::send(gw.addr, req.as_bytes());
+    let cookie_bytes: usize = resp
+        .headers
+        .iter()
+        .filter(|(n, _)| n.eq_ignore_ascii_case("set-cookie"))
+        .map(|(_, v)| v.len())
+        .sum();
+    assert!(
+        cookie_bytes < 4096,
+        "{} answered with {cookie_bytes} bytes of Set-Cookie",
+        resp.status
+    );
+}
+
 /// RFC 9112 (section 3.2): an HTTP/1.1 request without `Host` must get 400. It was routed
 /// as the portal's and answered 404 (HTTP/1.0, which has no `Host`, still is served).
 #[test]

@@ -12,6 +12,8 @@ use pingora::http::RequestHeader;
 /// Ancestor paths of a request path whose planted cookies are expired (past it, a path is
 /// deeper than any a legacy page would plant for).
 const MAX_EXPIRED_PATHS: usize = 6;
+/// Parent domains a duplicated cookie is expired on, nearest first.
+const MAX_EXPIRED_DOMAINS: usize = 8;
 /// The longest cookie attribute value browsers keep (RFC 6265bis: 1024 bytes).
 const MAX_COOKIE_PATH: usize = 1024;
 
@@ -117,10 +119,18 @@ impl CookieJar {
         // cut into attributes) cannot have been planted there either.
         paths.retain(|p| p.len() <= MAX_COOKIE_PATH && !p.contains([';', ',']));
         let mut domains: Vec<Option<&str>> = vec![None];
-        let mut rest = host;
-        while let Some((_, parent)) = rest.split_once('.') {
-            domains.push(Some(parent));
-            rest = parent;
+        // Parent domains only of a DNS name, and only the nearest few: the host is the
+        // client's, and a `Host` of thousands of labels was answered with one expiry per
+        // label and path (an amplification; a service origin has four or five labels).
+        if dns_name(host) {
+            let mut rest = host;
+            while let Some((_, parent)) = rest.split_once('.') {
+                if domains.len() > MAX_EXPIRED_DOMAINS {
+                    break;
+                }
+                domains.push(Some(parent));
+                rest = parent;
+            }
         }
         let secure = if self.secure { "; Secure" } else { "" };
         let mut out = Vec::new();
@@ -206,6 +216,17 @@ impl CookieJar {
             self.attributes("/auth/callback")
         ))
     }
+}
+
+/// A host name a cookie's `Domain` could name: letters, digits, dots and hyphens, at most
+/// 253 bytes, no empty label (an IP literal's "parents" are not domains either).
+fn dns_name(host: &str) -> bool {
+    host.len() <= 253
+        && host.split('.').all(|l| !l.is_empty())
+        && host
+            .bytes()
+            .all(|b| b.is_ascii_alphanumeric() || matches!(b, b'.' | b'-'))
+        && host.bytes().any(|b| b.is_ascii_alphabetic() || b == b'-')
 }
 
 fn value(s: String) -> HeaderValue {
@@ -305,6 +326,28 @@ mod tests {
         .expect("h");
         assert_eq!(jar.session_cookie(&req), SessionCookie::Duplicated);
         assert_eq!(jar.session_id(&req), None);
+    }
+
+    #[test]
+    fn a_host_of_many_labels_gets_a_bounded_expiry() {
+        let jar = CookieJar::new(false);
+        let host = "a.".repeat(4000) + "gov.ma";
+        let cookies = jar.expire_duplicates(&host, "/");
+        assert!(
+            cookies.len() <= 1 + MAX_EXPIRED_DOMAINS,
+            "{}",
+            cookies.len()
+        );
+        let cookies = jar.expire_duplicates("a.b.c.d.e.f.g.h.i.j.k.l.gov.ma", "/");
+        assert_eq!(cookies.len(), 1 + MAX_EXPIRED_DOMAINS);
+    }
+
+    #[test]
+    fn an_ip_host_gets_only_its_own_expiry() {
+        let jar = CookieJar::new(false);
+        let cookies = jar.expire_duplicates("127.0.0.1", "/");
+        assert_eq!(cookies.len(), 1);
+        assert!(!cookies[0].to_str().expect("ascii").contains("Domain"));
     }
 
     #[test]
