@@ -12,12 +12,29 @@ use memchr::memmem;
 /// attribute value (`style="background:url(&quot;/x.png&quot;)"`).
 const QUOTES: [&str; 6] = ["\"", "'", "&quot;", "&#39;", "&#x27;", "&apos;"];
 
+/// The longest URL argument rewritten. A legacy stylesheet's URLs are short; a longer
+/// argument is left as it is, and the scan for its end stops there (found when tried: a
+/// `<style>` of `url(/url(/url(/...` with no `)` made each opener an argument running to
+/// the end of the text, quadratic in memory: a 256 KB block asked for gigabytes).
+pub(crate) const MAX_URL: usize = 8 * 1024;
+
 /// `css` with every mapped `url(...)` / `@import "..."` URL replaced by its portal path, or
 /// `None` if nothing changed.
 pub fn rewrite_css_urls(css: &str, links: &LinkMap, current: &ServiceLinks) -> Option<String> {
+    apply_edits(css, url_edits(css, links, current))
+}
+
+/// The rewritten URL arguments of `css`, as `(start, end, new)` spans. Each scan goes on
+/// from where the last argument ended: an opener inside an argument already taken is part
+/// of that argument, so no byte is scanned or copied twice.
+fn url_edits(css: &str, links: &LinkMap, current: &ServiceLinks) -> Vec<(usize, usize, String)> {
     let mut edits: Vec<(usize, usize, String)> = Vec::new();
     let b = css.as_bytes();
+    let mut from = 0;
     for open in memchr::memchr_iter(b'(', b) {
+        if open < from {
+            continue;
+        }
         let Some(u) = open.checked_sub(3) else {
             continue;
         };
@@ -27,17 +44,25 @@ pub fn rewrite_css_urls(css: &str, links: &LinkMap, current: &ServiceLinks) -> O
         if u > 0 && (b[u - 1].is_ascii_alphanumeric() || matches!(b[u - 1], b'-' | b'_')) {
             continue;
         }
-        if let Some((start, end)) = url_argument(css, open + 1) {
+        let (span, resume) = url_argument(css, open + 1);
+        if let Some((start, end)) = span {
             push_edit(&mut edits, css, start, end, links, current);
         }
+        from = resume;
     }
     let finder = memmem::Finder::new(b"@import");
+    let mut from = 0;
     for at in finder.find_iter(b) {
-        if let Some((start, end)) = quoted_at(css, skip_ws(css, at + 7)) {
+        if at < from {
+            continue;
+        }
+        let (span, resume) = quoted_at(css, skip_ws(css, at + 7));
+        if let Some((start, end)) = span {
             push_edit(&mut edits, css, start, end, links, current);
         }
+        from = resume;
     }
-    apply_edits(css, edits)
+    edits
 }
 
 fn push_edit(
@@ -81,26 +106,47 @@ fn skip_ws(s: &str, mut i: usize) -> usize {
     i
 }
 
-/// The span of a quoted string starting at `i`, without its quotes.
-fn quoted_at(s: &str, i: usize) -> Option<(usize, usize)> {
-    let rest = s.get(i..)?;
-    let quote = QUOTES.iter().find(|q| rest.starts_with(**q))?;
+/// The span of a quoted string starting at `i`, without its quotes (none if it does not
+/// close within [`MAX_URL`]), and where scanning may go on.
+fn quoted_at(s: &str, i: usize) -> (Option<(usize, usize)>, usize) {
+    let b = s.as_bytes();
+    let Some(quote) = b
+        .get(i..)
+        .and_then(|rest| QUOTES.iter().find(|q| rest.starts_with(q.as_bytes())))
+    else {
+        return (None, i);
+    };
     let start = i + quote.len();
-    let len = s.get(start..)?.find(quote)?;
-    Some((start, start + len))
+    let window = &b[start..b.len().min(start + MAX_URL)];
+    match memmem::find(window, quote.as_bytes()) {
+        Some(len) => (Some((start, start + len)), start + len + quote.len()),
+        None => (None, start + window.len()),
+    }
 }
 
-/// The span of the URL inside `url(` ... `)`, `i` being just after the parenthesis.
-fn url_argument(s: &str, i: usize) -> Option<(usize, usize)> {
+/// The span of the URL inside `url(` ... `)`, `i` being just after the parenthesis, and
+/// where scanning may go on.
+fn url_argument(s: &str, i: usize) -> (Option<(usize, usize)>, usize) {
     let i = skip_ws(s, i);
-    if let Some(span) = quoted_at(s, i) {
-        return Some(span);
+    let (span, resume) = quoted_at(s, i);
+    if span.is_some() || resume > i {
+        return (span, resume);
     }
-    let rest = s.get(i..)?;
-    let len = rest
-        .find([')', ' ', '\t', '\n', '\r', '\x0c'])
-        .unwrap_or(rest.len());
-    (len > 0).then_some((i, i + len))
+    let b = s.as_bytes();
+    let window = &b[i.min(b.len())..b.len().min(i + MAX_URL + 1)];
+    match window
+        .iter()
+        .position(|c| matches!(c, b')' | b' ' | b'\t' | b'\n' | b'\r' | b'\x0c'))
+    {
+        Some(0) => (None, i),
+        Some(len) => (Some((i, i + len)), i + len),
+        // Unclosed to the end of the text: the rest is the URL, if short enough.
+        None if window.len() <= MAX_URL => (
+            (!window.is_empty()).then_some((i, i + window.len())),
+            i + window.len(),
+        ),
+        None => (None, i + window.len()),
+    }
 }
 
 #[cfg(test)]
@@ -114,6 +160,44 @@ mod tests {
             .expect("valid");
         let here = ServiceLinks::new("www.cnie.ma", "/s/cnie-renewal");
         rewrite_css_urls(css, &b.build(), &here)
+    }
+
+    fn edits(css: &str) -> Vec<(usize, usize, String)> {
+        let mut b = LinkMapBuilder::new();
+        b.add_legacy("www.cnie.ma", "/cnie-renewal", "/s/cnie-renewal")
+            .expect("valid");
+        let here = ServiceLinks::new("www.cnie.ma", "/s/cnie-renewal");
+        url_edits(css, &b.build(), &here)
+    }
+
+    #[test]
+    fn an_opener_inside_a_taken_argument_is_not_scanned_again() {
+        // Each opener of `url(/u/url(/u/...` without `)` was an argument running to the end
+        // of the text: memory quadratic in the text's length.
+        let css = "url(/cnie-renewal/".repeat(2000);
+        let found = edits(&css);
+        let scanned: usize = found.iter().map(|(s, e, _)| e - s).sum();
+        assert!(
+            scanned <= css.len(),
+            "{scanned} bytes taken of {}",
+            css.len()
+        );
+        let css = "url(\"/cnie-renewal/".repeat(2000) + "\")";
+        let found = edits(&css);
+        let scanned: usize = found.iter().map(|(s, e, _)| e - s).sum();
+        assert!(
+            scanned <= css.len(),
+            "{scanned} bytes taken of {}",
+            css.len()
+        );
+    }
+
+    #[test]
+    fn a_url_longer_than_the_bound_is_left_as_it_is() {
+        let long = format!("a{{background:url(/cnie-renewal/{})}}", "x".repeat(MAX_URL));
+        assert_eq!(rw(&long), None);
+        let short = format!("a{{background:url(/cnie-renewal/{})}}", "x".repeat(100));
+        assert!(rw(&short).is_some());
     }
 
     #[test]
