@@ -184,12 +184,17 @@ pub fn anonymise(req: &mut RequestHeader, policy: Option<&Policy>) {
 
 /// The variant of `req` for a stored answer whose `Vary` names request headers.
 pub fn variance(meta: &CacheMeta, req: &RequestHeader, strip: Option<u8>) -> Option<HashBinary> {
+    // At most `MAX_VARY_NAMES` (no longer `Vary` is stored: `freshness::decide`), so the
+    // pairwise deduplication stays small.
     let mut names: Vec<String> = Vec::new();
-    for v in meta.headers().get_all(http::header::VARY) {
+    'all: for v in meta.headers().get_all(http::header::VARY) {
         for name in v.to_str().unwrap_or("").split(',') {
             let name = name.trim().to_ascii_lowercase();
             if !name.is_empty() && !names.contains(&name) {
                 names.push(name);
+            }
+            if names.len() > freshness::MAX_VARY_NAMES {
+                break 'all;
             }
         }
     }
