@@ -12,6 +12,8 @@ use pingora::http::RequestHeader;
 /// Ancestor paths of a request path whose planted cookies are expired (past it, a path is
 /// deeper than any a legacy page would plant for).
 const MAX_EXPIRED_PATHS: usize = 6;
+/// The most `Set-Cookie` bytes one answer spends expiring duplicated cookies.
+const MAX_EXPIRY_BYTES: usize = 16 * 1024;
 /// Parent domains a duplicated cookie is expired on, nearest first.
 const MAX_EXPIRED_DOMAINS: usize = 8;
 /// The longest cookie attribute value browsers keep (RFC 6265bis: 1024 bytes).
@@ -118,6 +120,8 @@ impl CookieJar {
         // A path a browser would not take as a cookie's Path (too long, or one a `;` would
         // cut into attributes) cannot have been planted there either.
         paths.retain(|p| p.len() <= MAX_COOKIE_PATH && !p.contains([';', ',']));
+        // `//` makes `path[..=i]` the next `path[..i]`.
+        paths.dedup();
         let mut domains: Vec<Option<&str>> = vec![None];
         // Parent domains only of a DNS name, and only the nearest few: the host is the
         // client's, and a `Host` of thousands of labels was answered with one expiry per
@@ -133,13 +137,21 @@ impl CookieJar {
             }
         }
         let secure = if self.secure { "; Secure" } else { "" };
+        // Shortest paths first, on every domain (a planted copy is most likely at `/` on a
+        // parent domain), until the expiry is `MAX_EXPIRY_BYTES` long: a long path on a long
+        // host is not answered with a hundred times the request.
         let mut out = Vec::new();
-        for domain in &domains {
-            for p in &paths {
+        let mut bytes = 0;
+        for p in &paths {
+            for domain in &domains {
                 let domain = domain.map_or(String::new(), |d| format!("; Domain={d}"));
-                out.push(value(format!(
-                    "{name}=; Max-Age=0; Path={p}{domain}; HttpOnly; SameSite=Lax{secure}"
-                )));
+                let expiry =
+                    format!("{name}=; Max-Age=0; Path={p}{domain}; HttpOnly; SameSite=Lax{secure}");
+                bytes += expiry.len();
+                if bytes > MAX_EXPIRY_BYTES {
+                    return out;
+                }
+                out.push(value(expiry));
             }
         }
         out
@@ -340,6 +352,24 @@ mod tests {
         );
         let cookies = jar.expire_duplicates("a.b.c.d.e.f.g.h.i.j.k.l.gov.ma", "/");
         assert_eq!(cookies.len(), 1 + MAX_EXPIRED_DOMAINS);
+    }
+
+    #[test]
+    fn a_long_path_on_a_long_host_gets_a_bounded_expiry_that_starts_at_the_root() {
+        let jar = CookieJar::new(false);
+        let host = "a.".repeat(120) + "ma";
+        let path = format!("/{}//////", "a".repeat(1010));
+        let cookies = jar.expire_duplicates(&host, &path);
+        let bytes: usize = cookies.iter().map(HeaderValue::len).sum();
+        assert!(bytes <= MAX_EXPIRY_BYTES, "{bytes}");
+        let texts: Vec<&str> = cookies.iter().map(|c| c.to_str().expect("ascii")).collect();
+        for (i, c) in texts.iter().enumerate() {
+            assert!(!texts[..i].contains(c), "expired twice: {c}");
+        }
+        assert!(
+            texts.iter().filter(|c| c.contains("; Path=/;")).count() == 1 + MAX_EXPIRED_DOMAINS,
+            "every nearby domain's root first: {texts:?}"
+        );
     }
 
     #[test]
