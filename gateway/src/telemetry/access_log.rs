@@ -378,11 +378,42 @@ impl Drop for AccessLog {
 }
 
 /// `path?key1=&key2=`: the query's keys, never its values (they may carry personal data).
+/// At most `PATH_LIMIT` bytes and an ellipsis, as in the access log: it also goes into
+/// trace spans and pingora's log lines, which are made before the request target's own
+/// limit is checked (a 64 KB path sat in the span exporter's queue, 2,048 spans deep).
 pub fn path_without_query_values(path: &str, query: Option<&str>) -> String {
-    let mut out = String::with_capacity(path.len() + query.map_or(0, str::len));
-    // Writing into a `String` cannot fail.
-    let _ = write_path_without_query_values(&mut out, path, query);
-    out
+    let mut out = Bounded {
+        out: String::with_capacity((path.len() + query.map_or(0, str::len)).min(PATH_LIMIT)),
+        room: PATH_LIMIT,
+    };
+    // The only failure is running out of room.
+    if write_path_without_query_values(&mut out, path, query).is_err() {
+        out.out.push('…');
+    }
+    out.out
+}
+
+/// A `String` that takes at most `room` bytes more, cut at a character's edge.
+struct Bounded {
+    out: String,
+    room: usize,
+}
+
+impl fmt::Write for Bounded {
+    fn write_str(&mut self, s: &str) -> fmt::Result {
+        if s.len() <= self.room {
+            self.out.push_str(s);
+            self.room -= s.len();
+            return Ok(());
+        }
+        let mut cut = self.room;
+        while !s.is_char_boundary(cut) {
+            cut -= 1;
+        }
+        self.out.push_str(&s[..cut]);
+        self.room = 0;
+        Err(fmt::Error)
+    }
 }
 
 /// [`path_without_query_values`], written into `out` (the access log's line, without a
@@ -691,6 +722,18 @@ mod tests {
             // Every whole word before the first byte to escape, and none after it.
             assert_eq!(clean, first / 8 * 8, "{s:?}");
         }
+    }
+
+    #[test]
+    fn the_path_a_span_shows_is_bounded_as_the_logs() {
+        let long = format!("/s/x/{}é{}", "a".repeat(PATH_LIMIT - 6), "b".repeat(60_000));
+        let shown = path_without_query_values(&long, None);
+        assert!(
+            shown.len() <= PATH_LIMIT + '…'.len_utf8(),
+            "{}",
+            shown.len()
+        );
+        assert!(shown.ends_with('…'));
     }
 
     #[test]
