@@ -37,10 +37,26 @@ impl Entry {
     }
 }
 
-#[derive(Default)]
+/// A full store sweeps for expired keys at most this often (found when tried: full, every
+/// write walked the million keys under the store's one lock).
+const FULL_SWEEP_GAP: Duration = Duration::from_secs(1);
+
 struct Inner {
     entries: HashMap<String, Entry>,
     writes: u64,
+    max_keys: usize,
+    swept_when_full: Option<Instant>,
+}
+
+impl Default for Inner {
+    fn default() -> Self {
+        Self {
+            entries: HashMap::new(),
+            writes: 0,
+            max_keys: MAX_KEYS,
+            swept_when_full: None,
+        }
+    }
 }
 
 impl Inner {
@@ -55,12 +71,21 @@ impl Inner {
     /// Room for a new key: sweeps now and then, refuses when full.
     fn admit(&mut self, key: &str, now: Instant) -> Result<(), KvError> {
         self.writes += 1;
-        if self.writes % SWEEP_EVERY == 0 || self.entries.len() >= MAX_KEYS {
+        let full = self.entries.len() >= self.max_keys;
+        let full_sweep_due = full
+            && self
+                .swept_when_full
+                .is_none_or(|t| now.saturating_duration_since(t) >= FULL_SWEEP_GAP);
+        if self.writes % SWEEP_EVERY == 0 || full_sweep_due {
             self.entries.retain(|_, e| e.live(now));
+            if full {
+                self.swept_when_full = Some(now);
+            }
         }
-        if self.entries.len() >= MAX_KEYS && !self.entries.contains_key(key) {
+        if self.entries.len() >= self.max_keys && !self.entries.contains_key(key) {
             return Err(KvError(format!(
-                "the in-memory store holds {MAX_KEYS} keys and refuses new ones"
+                "the in-memory store holds {} keys and refuses new ones",
+                self.max_keys
             )));
         }
         Ok(())
@@ -351,5 +376,37 @@ impl Kv for MemoryKv {
                 .filter(|(k, e)| k.starts_with(&prefix) && e.live(now))
                 .count() as u64,
         ))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn entry(expires: Option<Instant>) -> Entry {
+        Entry {
+            value: Value::Int(1),
+            expires,
+        }
+    }
+
+    #[test]
+    fn a_full_store_sweeps_at_most_once_a_second() {
+        let t0 = Instant::now();
+        let mut inner = Inner {
+            max_keys: 3,
+            ..Inner::default()
+        };
+        inner.entries.insert("a".into(), entry(None));
+        inner.entries.insert("b".into(), entry(None));
+        inner
+            .entries
+            .insert("c".into(), entry(Some(t0 + Duration::from_millis(10))));
+        assert!(inner.admit("d", t0).is_err(), "full, nothing expired");
+        // "c" has expired, but the full store swept 20 ms ago.
+        assert!(inner.admit("d", t0 + Duration::from_millis(20)).is_err());
+        assert_eq!(inner.entries.len(), 3);
+        assert!(inner.admit("d", t0 + FULL_SWEEP_GAP).is_ok());
+        assert!(!inner.entries.contains_key("c"));
     }
 }
