@@ -828,6 +828,35 @@ async fn a_connection_resetting_its_streams_is_closed_after_a_burst_of_them() {
     );
 }
 
+/// A connection over its address's share is refused in its own protocol: an HTTP/2
+/// client gets GOAWAY (ENHANCE_YOUR_CALM). It got HTTP/1's 429 as raw bytes, which it read
+/// as a malformed frame (FRAME_SIZE_ERROR): a refusal no client could tell from a bug.
+#[tokio::test(flavor = "multi_thread")]
+async fn an_http2_connection_over_the_addresss_share_is_refused_with_goaway() {
+    let estate = start_estate(None);
+    let gw = TestGateway::with(&estate, |c| {
+        c.gateway.limits.max_connections_per_ip = 1;
+    });
+    let first = http2(&gw, 65_535).await;
+    let mut first = first.ready().await.expect("a stream slot");
+    let (answer, _) = first
+        .send_request(h2_get(&gw, "/healthz"), true)
+        .expect("send");
+    answer.await.expect("the first connection is served");
+    let second = http2(&gw, 65_535).await;
+    let refused = match second.ready().await {
+        Ok(mut ready) => match ready.send_request(h2_get(&gw, "/healthz"), true) {
+            Ok((answer, _)) => answer.await.map(|_| ()),
+            Err(e) => Err(e),
+        },
+        Err(e) => Err(e),
+    };
+    let e = refused.expect_err("the second connection is refused");
+    assert_eq!(e.reason(), Some(h2::Reason::ENHANCE_YOUR_CALM), "{e:?}");
+    assert!(e.is_remote(), "{e:?}");
+    drop(first);
+}
+
 #[tokio::test(flavor = "multi_thread")]
 async fn an_addresss_http2_streams_count_against_its_connection_share() {
     let estate = start_estate(None);
@@ -844,11 +873,18 @@ async fn an_addresss_http2_streams_count_against_its_connection_share() {
     for _ in 0..3 {
         let mut client = http2(&gw, 65_535).await;
         for _ in 0..20 {
-            client = client.ready().await.expect("a stream slot");
-            let (answer, _) = client
-                .send_request(h2_get(&gw, "/s/cnie-renewal/slow"), true)
-                .expect("send");
-            waiting.push(answer);
+            let sent = match client.clone().ready().await {
+                Ok(ready) => {
+                    client = ready;
+                    client.send_request(h2_get(&gw, "/s/cnie-renewal/slow"), true)
+                }
+                Err(e) => Err(e),
+            };
+            match sent {
+                Ok((answer, _)) => waiting.push(answer),
+                // The connection was refused (the address's share was full when it came).
+                Err(_) => refused += 1,
+            }
         }
         clients.push(client);
     }

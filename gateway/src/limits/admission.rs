@@ -4,8 +4,8 @@
 //! ([`ConnectionSlots`]) for its whole life and is wrapped in a [`HeadDeadline`]; then the
 //! wrapped application serves every request of the connection. A connection over a cap is
 //! refused politely, with a minimal HTTP answer (429 for one address's share, 503 for the
-//! process) and `Connection: close`, written with a short deadline so a refused client
-//! cannot hold the task either.
+//! process) and `Connection: close`, or HTTP/2's GOAWAY to a client that speaks it, written
+//! with a short deadline so a refused client cannot hold the task either.
 
 use super::connections::{ConnectionSlots, Crowded};
 use super::head_deadline::HeadDeadline;
@@ -21,7 +21,7 @@ use prometheus::{IntCounter, IntGauge};
 use std::net::IpAddr;
 use std::sync::Arc;
 use std::time::Duration;
-use tokio::io::AsyncWriteExt;
+use tokio::io::{AsyncReadExt, AsyncWriteExt};
 
 /// The counters an SRE watches for floods.
 #[derive(Clone)]
@@ -69,9 +69,54 @@ fn peer_ip(stream: &Stream) -> Option<IpAddr> {
 const REFUSED_PER_ADDRESS: &[u8] = b"HTTP/1.1 429 Too Many Requests\r\nRetry-After: 10\r\nContent-Type: text/plain; charset=utf-8\r\nContent-Length: 41\r\nConnection: close\r\n\r\nToo many connections from your address.\r\n";
 const REFUSED_TOTAL: &[u8] = b"HTTP/1.1 503 Service Unavailable\r\nRetry-After: 5\r\nContent-Type: text/plain; charset=utf-8\r\nContent-Length: 37\r\nConnection: close\r\n\r\nThe portal is busy, try again soon.\r\n";
 
-async fn refuse(mut stream: Stream, answer: &[u8]) {
+/// HTTP/2's refusal of a whole connection: the server's preface (an empty SETTINGS frame,
+/// RFC 9113 §3.4) and a GOAWAY that processed no stream, with `code` and `why` as its debug
+/// data. A client that speaks HTTP/2 reads HTTP/1 bytes as a malformed frame (found when
+/// tried: an h2c client over its address's share saw FRAME_SIZE_ERROR, not a refusal).
+fn h2_refusal(code: u32, why: &[u8]) -> Vec<u8> {
+    let mut out = Vec::with_capacity(9 + 9 + 8 + why.len());
+    out.extend_from_slice(&[0, 0, 0, 0x4, 0, 0, 0, 0, 0]);
+    let length = (8 + why.len()) as u32;
+    out.extend_from_slice(&length.to_be_bytes()[1..]);
+    out.extend_from_slice(&[0x7, 0, 0, 0, 0, 0]);
+    out.extend_from_slice(&0u32.to_be_bytes());
+    out.extend_from_slice(&code.to_be_bytes());
+    out.extend_from_slice(why);
+    out
+}
+
+/// GOAWAY's code for a peer that asks for too much (RFC 9113 §7).
+const ENHANCE_YOUR_CALM: u32 = 0xb;
+/// GOAWAY's code for a refusal that is nobody's fault: no stream was processed, so the
+/// client may retry.
+const NO_ERROR: u32 = 0;
+
+/// Whether a refused connection speaks HTTP/2: by ALPN, or, in plain text, by the first
+/// bytes of the h2c preface if they come at once (a client sends its preface or request
+/// as soon as it connects; the wait is short so refused connections are not held).
+async fn speaks_h2(stream: &mut Stream) -> bool {
+    if let Some(alpn) = stream.selected_alpn_proto() {
+        return alpn == ALPN::H2;
+    }
+    if stream.get_ssl_digest().is_some() {
+        return false;
+    }
+    let mut first = [0u8; 3];
+    let read = tokio::time::timeout(Duration::from_millis(200), stream.read(&mut first)).await;
+    matches!(read, Ok(Ok(n)) if n > 0 && H2_PREFACE.starts_with(&first[..n]))
+}
+
+async fn refuse(mut stream: Stream, crowded: Crowded) {
+    let answer = match (speaks_h2(&mut stream).await, crowded) {
+        (false, Crowded::PerAddress) => REFUSED_PER_ADDRESS.to_vec(),
+        (false, Crowded::Total) => REFUSED_TOTAL.to_vec(),
+        (true, Crowded::PerAddress) => {
+            h2_refusal(ENHANCE_YOUR_CALM, b"too many connections from your address")
+        }
+        (true, Crowded::Total) => h2_refusal(NO_ERROR, b"the portal is busy, try again soon"),
+    };
     let write = async {
-        stream.write_all(answer).await?;
+        stream.write_all(&answer).await?;
         stream.flush().await
     };
     let _ = tokio::time::timeout(Duration::from_secs(1), write).await;
@@ -206,12 +251,12 @@ impl<A: HttpServerApp + Send + Sync + 'static> ServerApp for Admission<A> {
             Ok(slot) => slot,
             Err(Crowded::PerAddress) => {
                 self.metrics.refused_per_address.inc();
-                refuse(stream, REFUSED_PER_ADDRESS).await;
+                refuse(stream, Crowded::PerAddress).await;
                 return None;
             }
             Err(Crowded::Total) => {
                 self.metrics.refused_total.inc();
-                refuse(stream, REFUSED_TOTAL).await;
+                refuse(stream, Crowded::Total).await;
                 return None;
             }
         };
