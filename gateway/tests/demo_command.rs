@@ -8,14 +8,57 @@ use std::process::{Child, Command, Stdio};
 use std::sync::mpsc;
 use std::time::{Duration, Instant};
 
-/// The running demo, killed on drop.
+/// The running demo, stopped on drop as Ctrl-C stops it (SIGINT; killed if it has not
+/// gone within 15 s). Killed outright, it left its private directory, with every
+/// ministry's admin key, in the temporary directory at each run.
 struct Demo(Child);
+
+impl Demo {
+    /// Sends SIGINT and waits for the process to end; true if it ended by itself.
+    fn interrupt(&mut self) -> bool {
+        // Once reaped, its pid may be another process's.
+        if matches!(self.0.try_wait(), Ok(Some(_))) {
+            return true;
+        }
+        if let Ok(pid) = libc::pid_t::try_from(self.0.id()) {
+            // SAFETY: kill(2) on our own child's pid; no memory is involved.
+            unsafe { libc::kill(pid, libc::SIGINT) };
+        }
+        let deadline = Instant::now() + Duration::from_secs(15);
+        while Instant::now() < deadline {
+            if matches!(self.0.try_wait(), Ok(Some(_))) {
+                return true;
+            }
+            std::thread::sleep(Duration::from_millis(50));
+        }
+        false
+    }
+}
 
 impl Drop for Demo {
     fn drop(&mut self) {
-        let _ = self.0.kill();
-        let _ = self.0.wait();
+        if !self.interrupt() {
+            let _ = self.0.kill();
+            let _ = self.0.wait();
+        }
     }
+}
+
+/// The demo's private directories left in `tmp`.
+fn demo_dirs_in(tmp: &Path) -> Vec<PathBuf> {
+    std::fs::read_dir(tmp)
+        .map(|entries| {
+            entries
+                .filter_map(Result::ok)
+                .map(|e| e.path())
+                .filter(|p| {
+                    p.file_name()
+                        .and_then(|n| n.to_str())
+                        .is_some_and(|n| n.starts_with("egov-demo-"))
+                })
+                .collect()
+        })
+        .unwrap_or_default()
 }
 
 /// A fresh temporary directory, removed on drop (also when the test fails).
@@ -57,7 +100,11 @@ fn free_port() -> u16 {
 fn start_demo(config: &Path, ports: [u16; 5], stderr_log: &Path, stdout: Stdio) -> Child {
     let [portal, admin, metrics, estate, idp] = ports;
     let stderr = std::fs::File::create(stderr_log).expect("the stderr file");
+    // Its temporary directory is the test's scratch directory (where the log is), removed
+    // with it whatever happens to the demo.
+    let tmp = stderr_log.parent().expect("the log's directory");
     Command::new(env!("CARGO_BIN_EXE_egov-gateway"))
+        .env("TMPDIR", tmp)
         .arg("demo")
         .arg("--config")
         .arg(config)
@@ -231,7 +278,20 @@ async fn the_demo_serves_the_portal_and_its_login_works_with_nothing_external() 
     assert_eq!(me.status(), 200);
     let v: serde_json::Value = me.json().await.expect("json");
     assert_eq!(v["verified"], true, "{v}");
-    drop(demo);
+    assert!(
+        !demo_dirs_in(&scratch.0).is_empty(),
+        "the demo staged in its own TMPDIR"
+    );
+    let mut demo = demo;
+    assert!(
+        demo.interrupt(),
+        "the demo did not stop on Ctrl-C within 15 s"
+    );
+    assert_eq!(
+        demo_dirs_in(&scratch.0),
+        Vec::<PathBuf>::new(),
+        "Ctrl-C left the demo's directory, with the admin keys"
+    );
 }
 
 /// Copies the directory `from` into `to`, recursively.
