@@ -349,11 +349,27 @@ mod tls_tests {
     use super::certificate_and_key;
     use std::path::PathBuf;
 
+    /// A file of the test's own in the temporary directory, removed on drop.
+    struct TempFile(PathBuf);
+
+    impl std::ops::Deref for TempFile {
+        type Target = std::path::Path;
+        fn deref(&self) -> &std::path::Path {
+            &self.0
+        }
+    }
+
+    impl Drop for TempFile {
+        fn drop(&mut self) {
+            let _ = std::fs::remove_file(&self.0);
+        }
+    }
+
     /// Writes `text` to a file of its own in the temporary directory.
-    fn file(name: &str, text: &str) -> PathBuf {
+    fn file(name: &str, text: &str) -> TempFile {
         let path = std::env::temp_dir().join(format!("egov-tls-{}-{name}", std::process::id()));
         std::fs::write(&path, text).expect("write");
-        path
+        TempFile(path)
     }
 
     #[test]
