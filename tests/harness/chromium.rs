@@ -24,6 +24,7 @@
 use crate::scratch::{tail, temp_dir};
 use std::fmt;
 use std::io::Read;
+use std::os::unix::process::CommandExt;
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
 use std::sync::atomic::{AtomicU64, Ordering};
@@ -109,6 +110,8 @@ impl Chromium {
             .unwrap_or_else(|e| panic!("cannot create {}: {e}", log.display()));
         let binary = chromium_binary();
         let child = Command::new(&binary)
+            // A process group of its own, so that its helper processes are stopped with it.
+            .process_group(0)
             .args(FLAGS)
             .arg(format!("--user-data-dir={}", profile.display()))
             .arg("about:blank")
@@ -247,10 +250,23 @@ impl Chromium {
 impl Drop for Chromium {
     fn drop(&mut self) {
         if let Some(mut child) = self.child.take() {
+            // The whole group: killed alone, the browser's helper processes went on writing
+            // into the profile after it was removed (profiles were left behind).
+            if let Ok(pid) = libc::pid_t::try_from(child.id()) {
+                // SAFETY: kill(2) on the group our own child leads; no memory is involved.
+                unsafe { libc::kill(-pid, libc::SIGKILL) };
+            }
             let _ = child.kill();
             let _ = child.wait();
         }
-        let _ = std::fs::remove_dir_all(&self.dir);
+        // Removed again until it is gone (a helper may be finishing a write), up to 2 s.
+        for _ in 0..20 {
+            let _ = std::fs::remove_dir_all(&self.dir);
+            if !self.dir.exists() {
+                break;
+            }
+            std::thread::sleep(std::time::Duration::from_millis(100));
+        }
     }
 }
 
