@@ -154,42 +154,42 @@ mod tests {
     use super::*;
     use crate::links::LinkMapBuilder;
 
-    fn rw(css: &str) -> Option<String> {
+    fn links() -> (LinkMap, ServiceLinks) {
         let mut b = LinkMapBuilder::new();
         b.add_legacy("www.cnie.ma", "/cnie-renewal", "/s/cnie-renewal")
             .expect("valid");
-        let here = ServiceLinks::new("www.cnie.ma", "/s/cnie-renewal");
-        rewrite_css_urls(css, &b.build(), &here)
+        (
+            b.build(),
+            ServiceLinks::new("www.cnie.ma", "/s/cnie-renewal"),
+        )
     }
 
-    fn edits(css: &str) -> Vec<(usize, usize, String)> {
-        let mut b = LinkMapBuilder::new();
-        b.add_legacy("www.cnie.ma", "/cnie-renewal", "/s/cnie-renewal")
-            .expect("valid");
-        let here = ServiceLinks::new("www.cnie.ma", "/s/cnie-renewal");
-        url_edits(css, &b.build(), &here)
+    fn rw(css: &str) -> Option<String> {
+        let (map, here) = links();
+        rewrite_css_urls(css, &map, &here)
+    }
+
+    /// How many arguments the scan took, and how many bytes they held in all.
+    fn taken(css: &str) -> (usize, usize) {
+        let (map, here) = links();
+        let found = url_edits(css, &map, &here);
+        (found.len(), found.iter().map(|(s, e, _)| e - s).sum())
     }
 
     #[test]
     fn an_opener_inside_a_taken_argument_is_not_scanned_again() {
         // Each opener of `url(/u/url(/u/...` without `)` was an argument running to the end
         // of the text: memory quadratic in the text's length.
+        let css = "url(/cnie-renewal/".repeat(100);
+        assert_eq!(taken(&css), (1, css.len() - 4), "one argument, to the end");
+        // Quoted, each string ends at the next quote: spans side by side, none inside another.
+        let css = "url(\"/cnie-renewal/".repeat(100) + "\")";
+        let (_, bytes) = taken(&css);
+        assert!(bytes <= css.len(), "{bytes} bytes taken of {}", css.len());
+        // Longer than a URL may be: nothing taken twice, whatever is left alone.
         let css = "url(/cnie-renewal/".repeat(2000);
-        let found = edits(&css);
-        let scanned: usize = found.iter().map(|(s, e, _)| e - s).sum();
-        assert!(
-            scanned <= css.len(),
-            "{scanned} bytes taken of {}",
-            css.len()
-        );
-        let css = "url(\"/cnie-renewal/".repeat(2000) + "\")";
-        let found = edits(&css);
-        let scanned: usize = found.iter().map(|(s, e, _)| e - s).sum();
-        assert!(
-            scanned <= css.len(),
-            "{scanned} bytes taken of {}",
-            css.len()
-        );
+        let (_, bytes) = taken(&css);
+        assert!(bytes <= css.len(), "{bytes} bytes taken of {}", css.len());
     }
 
     #[test]

@@ -747,6 +747,15 @@ async fn http2(gw: &TestGateway, window: u32) -> h2::client::SendRequest<bytes::
     client
 }
 
+/// `request` on `client` once it has a stream slot; the error if the connection has gone.
+async fn send_when_ready(
+    client: &mut h2::client::SendRequest<bytes::Bytes>,
+    request: http::Request<()>,
+) -> Result<h2::client::ResponseFuture, h2::Error> {
+    *client = client.clone().ready().await?;
+    client.send_request(request, true).map(|(answer, _)| answer)
+}
+
 fn h2_get(gw: &TestGateway, path: &str) -> http::Request<()> {
     http::Request::get(gw.url(path)).body(()).expect("request")
 }
@@ -795,15 +804,9 @@ async fn a_connection_resetting_its_streams_is_closed_after_a_burst_of_them() {
     'rounds: for _ in 0..10 {
         let mut pending = Vec::new();
         for _ in 0..100 {
-            let sent = match client.clone().ready().await {
-                Ok(ready) => {
-                    client = ready;
-                    client.send_request(h2_get(&gw, "/s/cnie-renewal/slow"), true)
-                }
-                Err(e) => Err(e),
-            };
+            let sent = send_when_ready(&mut client, h2_get(&gw, "/s/cnie-renewal/slow")).await;
             match sent {
-                Ok((answer, _)) => pending.push(answer),
+                Ok(answer) => pending.push(answer),
                 Err(_) => {
                     closed = true;
                     break 'rounds;
@@ -837,18 +840,15 @@ async fn an_http2_connection_over_the_addresss_share_is_refused_with_goaway() {
     let gw = TestGateway::with(&estate, |c| {
         c.gateway.limits.max_connections_per_ip = 1;
     });
-    let first = http2(&gw, 65_535).await;
-    let mut first = first.ready().await.expect("a stream slot");
-    let (answer, _) = first
-        .send_request(h2_get(&gw, "/healthz"), true)
-        .expect("send");
-    answer.await.expect("the first connection is served");
-    let second = http2(&gw, 65_535).await;
-    let refused = match second.ready().await {
-        Ok(mut ready) => match ready.send_request(h2_get(&gw, "/healthz"), true) {
-            Ok((answer, _)) => answer.await.map(|_| ()),
-            Err(e) => Err(e),
-        },
+    let mut first = http2(&gw, 65_535).await;
+    send_when_ready(&mut first, h2_get(&gw, "/healthz"))
+        .await
+        .expect("send")
+        .await
+        .expect("the first connection is served");
+    let mut second = http2(&gw, 65_535).await;
+    let refused = match send_when_ready(&mut second, h2_get(&gw, "/healthz")).await {
+        Ok(answer) => answer.await.map(|_| ()),
         Err(e) => Err(e),
     };
     let e = refused.expect_err("the second connection is refused");
@@ -873,15 +873,9 @@ async fn an_addresss_http2_streams_count_against_its_connection_share() {
     for _ in 0..3 {
         let mut client = http2(&gw, 65_535).await;
         for _ in 0..20 {
-            let sent = match client.clone().ready().await {
-                Ok(ready) => {
-                    client = ready;
-                    client.send_request(h2_get(&gw, "/s/cnie-renewal/slow"), true)
-                }
-                Err(e) => Err(e),
-            };
+            let sent = send_when_ready(&mut client, h2_get(&gw, "/s/cnie-renewal/slow")).await;
             match sent {
-                Ok((answer, _)) => waiting.push(answer),
+                Ok(answer) => waiting.push(answer),
                 // The connection was refused (the address's share was full when it came).
                 Err(_) => refused += 1,
             }

@@ -240,6 +240,12 @@ async fn a_search_for_nothing_asks_again_and_markup_in_the_query_stays_text() {
     assert!(!body(&r).contains("<script>"), "{}", body(&r));
 }
 
+/// No feedback was kept for `service`.
+async fn assert_nothing_kept(portal: &Portal, service: &str) {
+    let kept = portal.feedback().for_service(service).await.expect("read");
+    assert!(kept.is_empty(), "kept for {service}: {kept:?}");
+}
+
 async fn post_feedback(
     portal: &Portal,
     snap: &Arc<Snapshot>,
@@ -303,12 +309,7 @@ async fn feedback_naming_no_service_is_refused_and_not_kept() {
         let r = post_feedback(&portal, &snap, &bad, None).await;
         assert_eq!(r.status, StatusCode::BAD_REQUEST, "{bad}");
     }
-    assert!(portal
-        .feedback()
-        .for_service(b)
-        .await
-        .expect("read")
-        .is_empty());
+    assert_nothing_kept(&portal, b).await;
 }
 
 #[tokio::test]
@@ -321,12 +322,7 @@ async fn feedback_shaped_like_a_directive_is_not_kept() {
     );
     let r = post_feedback(&portal, &snap, &form, None).await;
     assert_eq!(r.status, StatusCode::OK);
-    assert!(portal
-        .feedback()
-        .for_service(b)
-        .await
-        .expect("read")
-        .is_empty());
+    assert_nothing_kept(&portal, b).await;
 }
 
 #[tokio::test]
@@ -439,12 +435,7 @@ async fn feedback_without_the_routed_service_is_refused_and_not_kept() {
         let r = post_feedback(&portal, &snap, &form, None).await;
         assert_eq!(r.status, StatusCode::BAD_REQUEST, "{form}");
     }
-    assert!(portal
-        .feedback()
-        .for_service(b)
-        .await
-        .expect("read")
-        .is_empty());
+    assert_nothing_kept(&portal, b).await;
 }
 
 /// Found when tried: a form could blame any service for any query ("how to pay my
@@ -457,16 +448,6 @@ async fn feedback_naming_a_service_the_router_could_not_have_chosen_is_not_kept(
     let form = format!("q=how+to+pay+my+electricity+bill&routed={a}&chosen={b}");
     let r = post_feedback(&portal, &snap, &form, None).await;
     assert_eq!(r.status, StatusCode::OK, "thanked all the same");
-    assert!(portal
-        .feedback()
-        .for_service(a)
-        .await
-        .expect("read")
-        .is_empty());
-    assert!(portal
-        .feedback()
-        .for_service(b)
-        .await
-        .expect("read")
-        .is_empty());
+    assert_nothing_kept(&portal, a).await;
+    assert_nothing_kept(&portal, b).await;
 }

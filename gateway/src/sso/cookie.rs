@@ -230,15 +230,10 @@ impl CookieJar {
     }
 }
 
-/// A host name a cookie's `Domain` could name: letters, digits, dots and hyphens, at most
-/// 253 bytes, no empty label (an IP literal's "parents" are not domains either).
+/// A host name a cookie's `Domain` could name: a DNS name as configuration takes one
+/// ([`crate::config::values::hostname`]), not an IP literal (whose "parents" are no domains).
 fn dns_name(host: &str) -> bool {
-    host.len() <= 253
-        && host.split('.').all(|l| !l.is_empty())
-        && host
-            .bytes()
-            .all(|b| b.is_ascii_alphanumeric() || matches!(b, b'.' | b'-'))
-        && host.bytes().any(|b| b.is_ascii_alphabetic() || b == b'-')
+    host.parse::<std::net::IpAddr>().is_err() && crate::config::values::hostname(host).is_ok()
 }
 
 fn value(s: String) -> HeaderValue {
@@ -265,6 +260,14 @@ fn all<'a>(req: &'a RequestHeader, name: &'a str) -> impl Iterator<Item = &'a st
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    /// The `Set-Cookie` values as text.
+    fn texts(values: Vec<HeaderValue>) -> Vec<String> {
+        values
+            .iter()
+            .map(|v| v.to_str().expect("ascii").to_string())
+            .collect()
+    }
 
     #[test]
     fn tls_cookies_are_host_prefixed_and_secure() {
@@ -307,11 +310,8 @@ mod tests {
         req.append_header("cookie", "egov_hop=planted").expect("h");
         assert_eq!(jar.hop_nonce(&req), None);
         assert!(jar.hop_duplicated(&req));
-        let expired: Vec<String> = jar
-            .expire_hop_duplicates("b.services.gov.ma", "/__egov/session")
-            .iter()
-            .map(|v| v.to_str().expect("ascii").to_string())
-            .collect();
+        let expired: Vec<String> =
+            texts(jar.expire_hop_duplicates("b.services.gov.ma", "/__egov/session"));
         assert!(
             expired
                 .iter()
@@ -383,11 +383,7 @@ mod tests {
     #[test]
     fn duplicates_are_expired_at_the_request_path_itself() {
         let jar = CookieJar::new(false);
-        let cookies: Vec<String> = jar
-            .expire_duplicates("b.services.gov.ma", "/s/b/page")
-            .iter()
-            .map(|v| v.to_str().expect("ascii").to_string())
-            .collect();
+        let cookies: Vec<String> = texts(jar.expire_duplicates("b.services.gov.ma", "/s/b/page"));
         assert!(
             cookies
                 .iter()
@@ -399,11 +395,8 @@ mod tests {
     #[test]
     fn a_path_with_a_semicolon_writes_no_attribute_into_the_expiry() {
         let jar = CookieJar::new(false);
-        let cookies: Vec<String> = jar
-            .expire_duplicates("b.services.gov.ma", "/s;Domain=gov.ma/x")
-            .iter()
-            .map(|v| v.to_str().expect("ascii").to_string())
-            .collect();
+        let cookies: Vec<String> =
+            texts(jar.expire_duplicates("b.services.gov.ma", "/s;Domain=gov.ma/x"));
         assert!(!cookies.is_empty());
         assert!(
             cookies.iter().all(|c| !c.contains("Path=/s;")),
@@ -414,11 +407,7 @@ mod tests {
     #[test]
     fn duplicates_are_expired_at_every_ancestor_path_and_parent_domain() {
         let jar = CookieJar::new(false);
-        let cookies: Vec<String> = jar
-            .expire_duplicates("b.services.gov.ma", "/s/b/page")
-            .iter()
-            .map(|v| v.to_str().expect("ascii").to_string())
-            .collect();
+        let cookies: Vec<String> = texts(jar.expire_duplicates("b.services.gov.ma", "/s/b/page"));
         for expected in [
             "egov_session=; Max-Age=0; Path=/; HttpOnly; SameSite=Lax",
             "egov_session=; Max-Age=0; Path=/s/b; HttpOnly; SameSite=Lax",

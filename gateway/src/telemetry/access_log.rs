@@ -180,19 +180,25 @@ struct JsonText<'a> {
 
 impl fmt::Write for JsonText<'_> {
     fn write_str(&mut self, s: &str) -> fmt::Result {
-        if s.len() <= self.room {
-            json_text(self.out, s);
-            self.room -= s.len();
-            return Ok(());
-        }
-        let mut cut = self.room;
-        while !s.is_char_boundary(cut) {
-            cut -= 1;
-        }
-        json_text(self.out, &s[..cut]);
-        self.room = 0;
-        Err(fmt::Error)
+        let (fits, whole) = fitting(s, &mut self.room);
+        json_text(self.out, fits);
+        whole.then_some(()).ok_or(fmt::Error)
     }
+}
+
+/// The part of `s` that fits in `room` bytes, cut at a character's edge, `room` taken by
+/// it, and whether that is all of `s`.
+fn fitting<'a>(s: &'a str, room: &mut usize) -> (&'a str, bool) {
+    if s.len() <= *room {
+        *room -= s.len();
+        return (s, true);
+    }
+    let mut cut = *room;
+    while !s.is_char_boundary(cut) {
+        cut -= 1;
+    }
+    *room = 0;
+    (&s[..cut], false)
 }
 
 /// A duration in milliseconds, to the microsecond: `1.25`, `3.0`, `0.001`.
@@ -401,18 +407,9 @@ struct Bounded {
 
 impl fmt::Write for Bounded {
     fn write_str(&mut self, s: &str) -> fmt::Result {
-        if s.len() <= self.room {
-            self.out.push_str(s);
-            self.room -= s.len();
-            return Ok(());
-        }
-        let mut cut = self.room;
-        while !s.is_char_boundary(cut) {
-            cut -= 1;
-        }
-        self.out.push_str(&s[..cut]);
-        self.room = 0;
-        Err(fmt::Error)
+        let (fits, whole) = fitting(s, &mut self.room);
+        self.out.push_str(fits);
+        whole.then_some(()).ok_or(fmt::Error)
     }
 }
 
