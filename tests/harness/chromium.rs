@@ -105,6 +105,11 @@ impl Chromium {
         );
         let dir = temp_dir("chromium");
         let profile = dir.join("profile");
+        // Its own temporary directory inside ours: Chromium makes a directory there for the
+        // socket that keeps one browser per profile, and a killed browser leaves it behind.
+        let scratch = dir.join("tmp");
+        std::fs::create_dir_all(&scratch)
+            .unwrap_or_else(|e| panic!("cannot create {}: {e}", scratch.display()));
         let log = dir.join("chromium.log");
         let log_file = std::fs::File::create(&log)
             .unwrap_or_else(|e| panic!("cannot create {}: {e}", log.display()));
@@ -115,6 +120,7 @@ impl Chromium {
             .args(FLAGS)
             .arg(format!("--user-data-dir={}", profile.display()))
             .arg("about:blank")
+            .env("TMPDIR", &scratch)
             .stdin(Stdio::null())
             .stdout(Stdio::null())
             .stderr(Stdio::from(log_file))
@@ -559,5 +565,24 @@ mod tests {
         assert!(proc.exists(), "no process {pid}");
         drop(chromium);
         assert!(!proc.exists(), "chromium {pid} survived its handle");
+    }
+
+    #[test]
+    fn chromium_keeps_its_temporary_files_in_the_directory_removed_on_drop() {
+        let chromium = Chromium::start();
+        // The profile's singleton socket is a link into the temporary directory Chromium
+        // chose; in the system's, each killed browser left one behind.
+        let socket = chromium.dir.join("profile/SingletonSocket");
+        let target =
+            std::fs::read_link(&socket).unwrap_or_else(|e| panic!("{}: {e}", socket.display()));
+        assert!(
+            target.starts_with(&chromium.dir),
+            "{} is outside {}",
+            target.display(),
+            chromium.dir.display()
+        );
+        let dir = chromium.dir.clone();
+        drop(chromium);
+        assert!(!dir.exists(), "{} is left behind", dir.display());
     }
 }
