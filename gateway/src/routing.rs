@@ -74,13 +74,16 @@ pub fn route<'a>(snap: &'a Snapshot, host: &str, path: &'a str, query: Option<&s
 const PORTAL_SERVICES: &str = "/s/";
 
 /// A request on service `id`'s own origin: its path goes to the service unchanged (cleaned),
-/// but for the gateway's own login exchange.
+/// but for the gateway's own login exchange, language switcher and stylesheets.
 fn service_origin_route<'a>(snap: &'a Snapshot, id: &str, path: &'a str) -> Route<'a> {
     let Some(service) = snap.service(id) else {
         return Route::NotFound;
     };
     if path == ORIGIN_EXCHANGE_PATH {
         return Route::OriginExchange { service };
+    }
+    if path == crate::portal::lang::ORIGIN_SWITCH_PATH {
+        return Route::Portal(crate::portal::PortalPage::Language);
     }
     if crate::response::assets::is_ours(path) {
         return Route::Portal(crate::portal::PortalPage::Asset);
@@ -247,6 +250,21 @@ mod tests {
                 None
             ),
             Route::Portal(crate::portal::PortalPage::Asset)
+        ));
+    }
+
+    #[test]
+    fn a_service_origin_answers_the_language_switcher_itself() {
+        let snap = snapshot_on_origins();
+        let (id, _, _) = a_service(&snap);
+        assert!(matches!(
+            route(
+                &snap,
+                &format!("{id}.services.gov.ma"),
+                crate::portal::lang::ORIGIN_SWITCH_PATH,
+                Some("set=fr&back=%2F")
+            ),
+            Route::Portal(crate::portal::PortalPage::Language)
         ));
     }
 

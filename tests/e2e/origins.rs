@@ -131,6 +131,79 @@ async fn legacy_cookies_are_host_only_on_the_services_origin() {
     }
 }
 
+/// The service whose legacy pages carry the portal strip in the shipped catalog.
+const WITH_STRIP: &str = "onee-electricity-bill";
+
+/// The `lang` attribute of the portal strip on `html`, if it has one.
+fn strip_lang(html: &str) -> Option<&str> {
+    let strip = &html[html.find("id=\"egov-strip\"")?..];
+    let lang = &strip[strip.find("lang=\"")? + 6..];
+    lang.split('"').next()
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn the_language_read_on_the_portal_goes_with_the_citizen_to_a_services_own_origin() {
+    let estate = start_estate(None);
+    let gw = TestGateway::with(&estate, on_own_origins);
+    let browser = Browser::resolving_service_origins(gw.addr);
+    // Her browser asks for Arabic; she chooses French on the portal.
+    let chosen = browser
+        .get(gw.url(&format!("/lang?set=fr&back=/services/{WITH_STRIP}")))
+        .await;
+    assert_eq!(chosen.status(), 303);
+    let page = browser.follow(chosen).await.text().await.expect("html");
+    let start = page
+        .split("class=\"button\" href=\"")
+        .nth(1)
+        .and_then(|rest| rest.split('"').next())
+        .unwrap_or_else(|| panic!("no way into the service:\n{page}"))
+        .replace("&amp;", "&");
+    assert_eq!(
+        start,
+        gw.origin_url(WITH_STRIP, "/__egov/lang?set=fr&back=%2F")
+    );
+    let (landed, seen) = browser.follow_from(&start, None).await;
+    assert_eq!(landed.status(), 200, "{seen:?}");
+    assert_eq!(seen.last().map(|u| u.path()), Some("/"), "{seen:?}");
+    let html = landed.text().await.expect("html");
+    assert_eq!(strip_lang(&html), Some("fr"), "{html}");
+    // Remembered on that origin: the next visit there, straight from a bookmark, too.
+    let again = browser.get(gw.origin_url(WITH_STRIP, "/")).await;
+    let html = again.text().await.expect("html");
+    assert_eq!(strip_lang(&html), Some("fr"), "{html}");
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn a_services_origin_remembers_only_a_language_of_ours_and_goes_back_only_to_itself() {
+    let estate = start_estate(None);
+    let gw = TestGateway::with(&estate, on_own_origins);
+    let http = origin_client(gw.addr);
+    let switch = |query: &str| gw.origin_url(WITH_STRIP, &format!("/__egov/lang?{query}"));
+    let unknown = http
+        .get(switch("set=xx&back=%2F"))
+        .send()
+        .await
+        .expect("request");
+    assert_eq!(unknown.status(), 400);
+    assert!(unknown.headers().get("set-cookie").is_none());
+    for elsewhere in [
+        "%2F%2Fevil.example%2F",
+        "https%3A%2F%2Fevil.example%2F",
+        "%2F%5Cevil.example",
+    ] {
+        let answer = http
+            .get(switch(&format!("set=en&back={elsewhere}")))
+            .send()
+            .await
+            .expect("request");
+        assert_eq!(answer.status(), 303, "{elsewhere}");
+        assert_eq!(answer.headers()["location"], "/", "{elsewhere}");
+        let cookie = answer.headers()["set-cookie"].to_str().expect("ascii");
+        assert!(cookie.starts_with("egov_lang=en;"), "{cookie}");
+        assert!(!cookie.to_ascii_lowercase().contains("domain="), "{cookie}");
+    }
+}
+
 #[tokio::test(flavor = "multi_thread")]
 async fn every_answer_the_gateway_writes_carries_the_security_headers() {
     let estate = start_estate(None);

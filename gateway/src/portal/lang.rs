@@ -5,12 +5,41 @@
 //! Chosen per request from the `egov_lang` cookie the switcher on every page sets, else the
 //! browser's `Accept-Language`, else Arabic. Nothing here allocates: the choice is made on
 //! every portal page.
+//!
+//! The cookie is host-only, so a service on its own origin never sees the portal's. The way
+//! into such a service ([`way_in`]) passes through that origin's switcher
+//! ([`ORIGIN_SWITCH_PATH`]), which sets the same cookie there: the portal strip on the
+//! service's pages speaks the language the citizen read the portal in.
 
 pub use crate::lang::{from_accept_language, Lang};
 use pingora::http::RequestHeader;
 
 /// The cookie the language switcher sets.
 pub const COOKIE: &str = "egov_lang";
+
+/// The language switcher on a service's own origin: the portal's `/lang`, under the path
+/// the gateway keeps for itself there (legacy sites never see it).
+pub const ORIGIN_SWITCH_PATH: &str = "/__egov/lang";
+
+/// Where the portal sends a citizen reading it in `lang` into `service` at `rest` (a path
+/// starting with `/`): through the switcher of the service's own origin, which sets the
+/// language there and goes on to `rest`; under the portal's prefix, `rest` itself (the
+/// portal's cookie is already sent there).
+pub fn way_in(
+    service: &crate::registry::Service,
+    portal_origin: &str,
+    lang: Lang,
+    rest: &str,
+) -> String {
+    if service.origin.is_none() {
+        return service.citizen_url(portal_origin, rest);
+    }
+    let back: String = form_urlencoded::byte_serialize(rest.as_bytes()).collect();
+    service.citizen_url(
+        portal_origin,
+        &format!("{ORIGIN_SWITCH_PATH}?set={}&back={back}", lang.code()),
+    )
+}
 
 impl Lang {
     /// The language of a request: its cookie, else its best `Accept-Language` entry that is
@@ -77,5 +106,28 @@ mod tests {
     fn an_unknown_cookie_value_falls_back_to_accept_language() {
         let req = request(&[("accept-language", "fr-MA"), ("cookie", "egov_lang=xx")]);
         assert_eq!(Lang::of_request(&req), Lang::Fr);
+    }
+
+    #[test]
+    fn the_way_into_a_service_on_its_own_origin_carries_the_language() {
+        let snap = crate::registry::fixtures::snapshot_on_origins();
+        let s = &snap.services()[0];
+        assert_eq!(
+            way_in(s, "https://portail.gov.ma", Lang::Zgh, "/a?b=c"),
+            format!(
+                "https://{}.services.gov.ma/__egov/lang?set=zgh&back=%2Fa%3Fb%3Dc",
+                s.id()
+            )
+        );
+    }
+
+    #[test]
+    fn the_way_into_a_service_under_the_portal_is_its_path() {
+        let snap = crate::registry::fixtures::snapshot();
+        let s = &snap.services()[0];
+        assert_eq!(
+            way_in(s, "https://portail.gov.ma", Lang::Fr, "/"),
+            format!("https://portail.gov.ma/s/{}/", s.id())
+        );
     }
 }

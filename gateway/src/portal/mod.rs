@@ -6,7 +6,8 @@
 //!   service's live status from the status board and the way in;
 //! - `/search?q=`: the box's answer, from the intent router (a form: no JavaScript needed),
 //!   with a "not what I meant" form posting to `/feedback` ([`feedback`]);
-//! - `/lang?set=<code>&back=<path>`: the language switcher on every page (a cookie);
+//! - `/lang?set=<code>&back=<path>`: the language switcher on every page (a cookie), also
+//!   at [`lang::ORIGIN_SWITCH_PATH`] on each service origin;
 //! - `/assets/<name>.<hash>.css`: the stylesheets (see [`crate::response::assets`]).
 //!
 //! Pages depend on the registry snapshot, the language and the status board, so each is

@@ -305,7 +305,7 @@ impl Pages {
                     health => health,
                     health_text => text::health(health, lang),
                     prepare => Value::from_serialize(&prepare),
-                    start => service.citizen_url(&snap.portal.origin, "/"),
+                    start => super::lang::way_in(service, &snap.portal.origin, lang, "/"),
                 },
                 category => context! {
                     id => c.category.as_str(),
