@@ -832,6 +832,46 @@ async fn an_update_naming_a_stale_version_gets_412_and_of_two_concurrent_updates
 }
 
 #[tokio::test]
+async fn of_two_services_created_at_once_on_one_legacy_host_one_is_refused_and_the_registry_still_loads(
+) {
+    let e = Estate::start();
+    let mut interior = e.new_service("race-interior", "interior");
+    let mut justice = e.new_service("race-justice", "justice");
+    interior["legacy"]["hostname"] = json!("race.gov.ma");
+    justice["legacy"]["hostname"] = json!("race.gov.ma");
+    let (as_interior, as_justice) = (e.api("interior"), e.api("justice"));
+    let (a, b) = tokio::join!(
+        as_interior.post("/services", &interior),
+        as_justice.post("/services", &justice),
+    );
+    let mut statuses = [a.status, b.status];
+    statuses.sort();
+    assert_eq!(
+        statuses,
+        [StatusCode::CREATED, StatusCode::UNPROCESSABLE_ENTITY],
+        "{} / {}",
+        a.body,
+        b.body
+    );
+    let refused = if a.status == StatusCode::CREATED {
+        &b
+    } else {
+        &a
+    };
+    assert!(
+        refused.body.to_string().contains("race.gov.ma"),
+        "{}",
+        refused.body
+    );
+    // What was answered 201 serves, and what the store holds starts a gateway again.
+    let (status, ready) = e.gateway.readyz().await;
+    assert_eq!(status, 200, "{ready}");
+    if let Err(errors) = egov_gateway::config::load(&e.staged().dir().join("gateway.toml")) {
+        panic!("the stored registry no longer loads: {errors}");
+    }
+}
+
+#[tokio::test]
 async fn a_rollback_brings_back_an_old_version_as_a_new_one() {
     let e = Estate::start();
     let api = e.api("interior");

@@ -1023,6 +1023,7 @@ async fn change(admin: &Admin, req: Request<'_>) -> Response {
                     format!("there is no service {id:?}"),
                 );
             };
+            let _one_at_a_time = admin.writes.lock().await;
             let next = admin.live.with_service(id, None);
             if let Err(errors) = admin.live.check(next, &[]).await {
                 admin.audit(caller, action, Some(id), None, "invalid", client);
@@ -1166,6 +1167,11 @@ async fn change(admin: &Admin, req: Request<'_>) -> Response {
     .await
     .unwrap_or_default();
     problems.extend(network);
+    let _one_at_a_time = if req.dry_run {
+        None
+    } else {
+        Some(admin.writes.lock().await)
+    };
     if problems.is_empty() {
         let next = admin.live.with_service(id, Some(service));
         if let Err(errors) = admin.live.check(next, &secrets).await {
