@@ -427,6 +427,17 @@ async fn malformed_calls_are_answered_in_json_after_the_credential_and_audited()
 /// a ministry giving its own service away is refused with that reason, not with "not one
 /// of your services" (it is).
 #[tokio::test]
+async fn a_document_over_the_body_limit_gets_413_in_json_and_changes_nothing() {
+    let e = Estate::start();
+    let mut d = e.new_service("too-large", "interior");
+    d["descriptions"]["fr"] = json!("a".repeat(egov_gateway::admin::api::BODY_LIMIT));
+    let answer = e.api("interior").post("/services", &d).await;
+    assert_status(&answer, StatusCode::PAYLOAD_TOO_LARGE);
+    assert_eq!(answer.body["error"], "too_large", "{}", answer.body);
+    assert!(e.gateway.registry.snapshot().service("too-large").is_none());
+}
+
+#[tokio::test]
 async fn a_document_without_a_ministry_gets_422_and_giving_a_service_away_says_why_it_is_refused() {
     let e = Estate::start();
     let interior = e.api("interior");
@@ -524,6 +535,28 @@ async fn bad_payloads_get_422_with_a_pointer_each_and_change_nothing() {
                 d
             },
             "/upstream/url/1",
+        ),
+        (
+            "more header rules than a request may run",
+            {
+                let mut d = e.new_service("bad-rules", "interior");
+                let set: serde_json::Map<String, Value> = (0..65)
+                    .map(|i| (format!("x-rule-{i}"), json!("v")))
+                    .collect();
+                d["adapters"] = json!([{ "step": "headers", "request": { "set": set } }]);
+                d
+            },
+            "/adapters/0/request",
+        ),
+        (
+            "more cache path globs than a rebuild may compile",
+            {
+                let mut d = e.new_service("bad-globs", "interior");
+                let globs: Vec<String> = (0..65).map(|i| format!("/**/a{i}*/**")).collect();
+                d["cache"] = json!({ "paths": globs });
+                d
+            },
+            "/cache/paths",
         ),
         (
             "an adapter step that does not exist",

@@ -24,6 +24,11 @@ use std::sync::Arc;
 type Shared = State<Arc<Admin>>;
 type Client = ConnectInfo<SocketAddr>;
 
+/// The largest body a call may send. The catalog's largest service is under 3 KB; every
+/// accepted document is kept whole in the registry's history, twice with its diff (axum's
+/// default of 2 MB let one ministry grow the history by 8 MB a call; found when tried).
+pub const BODY_LIMIT: usize = 256 * 1024;
+
 pub fn routes(admin: Arc<Admin>) -> Router {
     Router::new()
         .route("/api/v1/openapi.json", get(openapi))
@@ -40,6 +45,7 @@ pub fn routes(admin: Arc<Admin>) -> Router {
         .route("/api/v1/services/{id}/feedback", get(feedback))
         .route("/api/v1/services/{id}/purge", post(purge))
         .fallback(|| async { StatusCode::NOT_FOUND })
+        .layer(axum::extract::DefaultBodyLimit::max(BODY_LIMIT))
         .layer(axum::middleware::map_response(json_errors))
         .with_state(admin)
 }

@@ -42,6 +42,24 @@ const KEYWORD_CHARS: usize = 80;
 const EXAMPLES: usize = 20;
 const EXAMPLE_CHARS: usize = 300;
 
+/// How many path globs each of a service's cache lists may hold, how many query names it may
+/// ignore, and how many header rules each direction may have. Every rebuild compiles them
+/// for every service and every request runs the header rules: a ministry's 5,000 globs made
+/// every other ministry's change take seconds, and 20,000 header rules made each request
+/// ten times dearer (found when tried). The catalog's largest lists hold a handful.
+const PATH_GLOBS: usize = 64;
+const IGNORED_QUERY_NAMES: usize = 64;
+const HEADER_RULES: usize = 64;
+
+/// Refuses a list of `len` entries at `field` when it holds more than `most`.
+fn at_most(p: &mut Problems<'_>, field: &str, len: usize, most: usize) -> bool {
+    if len > most {
+        p.add(field, format!("has {len} entries; at most {most}"));
+        return false;
+    }
+    true
+}
+
 /// Checks `keywords` and `examples`: none empty, none repeated (case and spacing aside),
 /// within the counts and lengths above, nothing a reader cannot see.
 fn search_terms(p: &mut Problems<'_>, keywords: &[String], examples: &[String]) {
@@ -49,9 +67,7 @@ fn search_terms(p: &mut Problems<'_>, keywords: &[String], examples: &[String]) 
         ("keywords", keywords, KEYWORDS, KEYWORD_CHARS),
         ("examples", examples, EXAMPLES, EXAMPLE_CHARS),
     ] {
-        if list.len() > most {
-            p.add(field, format!("has {} entries; at most {most}", list.len()));
-        }
+        at_most(p, field, list.len(), most);
         let mut seen: Vec<String> = Vec::with_capacity(list.len());
         for (i, k) in list.iter().enumerate() {
             let at = format!("{field}[{i}]");
@@ -314,6 +330,10 @@ fn cache(raw: &RawServiceCache, p: &mut Problems<'_>) -> Option<ServiceCache> {
             .map(Some),
     };
     let mut globs = |p: &mut Problems<'_>, field: &str, list: &[String]| {
+        if !at_most(p, &format!("cache.{field}"), list.len(), PATH_GLOBS) {
+            ok = false;
+            return Vec::new();
+        }
         for (i, g) in list.iter().enumerate() {
             if p.check(format!("cache.{field}[{i}]"), values::path_glob(g))
                 .is_none()
@@ -327,6 +347,14 @@ fn cache(raw: &RawServiceCache, p: &mut Problems<'_>) -> Option<ServiceCache> {
     let bypass_paths = globs(p, "bypass_paths", &raw.bypass_paths);
     let public_paths = globs(p, "public_paths", &raw.public_paths);
     let strip_set_cookie_paths = globs(p, "strip_set_cookie_paths", &raw.strip_set_cookie_paths);
+    if !at_most(
+        p,
+        "cache.ignore_query",
+        raw.ignore_query.len(),
+        IGNORED_QUERY_NAMES,
+    ) {
+        ok = false;
+    }
     for (i, q) in raw.ignore_query.iter().enumerate() {
         if q.is_empty() || q.contains(['&', '=', '#']) {
             p.add(
@@ -772,6 +800,10 @@ fn header_rules(
     rewritten: &[&str],
     p: &mut Problems<'_>,
 ) -> Option<HeaderRules> {
+    let count = raw.set.len() + raw.remove.len() + raw.rename.len();
+    if !at_most(p, field, count, HEADER_RULES) {
+        return None;
+    }
     let mut ok = true;
     let mut rules = HeaderRules::default();
     for (name, value) in &raw.set {

@@ -460,28 +460,58 @@ impl FileStore {
 /// readers do; any other unreadable line is an error naming the file and the line (found
 /// when tried: a torn last line stopped `serve` with "line 1", naming no file).
 pub fn read_history(path: &Path) -> Result<Vec<Change>, StoreError> {
-    let text = match std::fs::read_to_string(path) {
-        Ok(t) => t,
+    read_history_lines(path, |_| true)
+}
+
+/// The changes of service `id` in the history at `path`. Only its own lines are parsed, one
+/// line in memory at a time: the whole file read and parsed for one service's history took
+/// seconds and a gigabyte once a ministry had grown it with large documents (found when
+/// tried).
+pub fn read_history_of(path: &Path, id: &str) -> Result<Vec<Change>, StoreError> {
+    // Records are written compactly with `id` right after `version`; a document naming the
+    // id elsewhere only costs a parse, filtered out below.
+    let needle = format!("\"id\":{}", Value::from(id));
+    let mut changes = read_history_lines(path, |line| line.contains(&needle))?;
+    changes.retain(|c| c.id == id);
+    Ok(changes)
+}
+
+/// The history's records on the lines `wanted` picks, read line by line.
+fn read_history_lines(
+    path: &Path,
+    wanted: impl Fn(&str) -> bool,
+) -> Result<Vec<Change>, StoreError> {
+    use std::io::BufRead;
+    let file = match std::fs::File::open(path) {
+        Ok(f) => f,
         Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(Vec::new()),
         Err(e) => return Err(unavailable(format!("{}: {e}", path.display()))),
     };
-    let complete = text.ends_with('\n');
-    let lines: Vec<&str> = text.lines().collect();
-    let mut changes = Vec::with_capacity(lines.len());
-    for (i, line) in lines.iter().enumerate() {
-        if line.trim().is_empty() {
+    let mut reader = std::io::BufReader::new(file);
+    let mut changes = Vec::new();
+    let mut line = String::new();
+    for number in 1.. {
+        line.clear();
+        let read = reader
+            .read_line(&mut line)
+            .map_err(|e| unavailable(format!("{}: line {number}: {e}", path.display())))?;
+        if read == 0 {
+            break;
+        }
+        let complete = line.ends_with('\n');
+        let text = line.trim();
+        if text.is_empty() || !wanted(text) {
             continue;
         }
-        match serde_json::from_str(line) {
+        match serde_json::from_str(text) {
             Ok(c) => changes.push(c),
-            Err(_) if i + 1 == lines.len() && !complete => {
-                tracing::warn!(file = %path.display(), line = i + 1, "registry history: a last line cut short is left out");
+            Err(_) if !complete => {
+                tracing::warn!(file = %path.display(), line = number, "registry history: a last line cut short is left out");
             }
             Err(e) => {
                 return Err(StoreError::Corrupt(format!(
-                    "{}: line {}: {e}",
-                    path.display(),
-                    i + 1
+                    "{}: line {number}: {e}",
+                    path.display()
                 )))
             }
         }
@@ -606,11 +636,11 @@ impl RegistryStore for FileStore {
     }
 
     async fn history(&self, id: &str) -> Result<Vec<Change>, StoreError> {
-        Ok(self
-            .read_history()?
-            .into_iter()
-            .filter(|c| c.id == id)
-            .collect())
+        // Off the runtime: a large history held the admin listener's /readyz for seconds.
+        let (path, id) = (self.history.clone(), id.to_string());
+        tokio::task::spawn_blocking(move || read_history_of(&path, &id))
+            .await
+            .map_err(unavailable)?
     }
 
     async fn put_secrets(&self, _id: &str, secrets: &[(String, String)]) -> Result<(), StoreError> {
@@ -745,6 +775,36 @@ mod tests {
             .expect("put after the torn line");
         assert_eq!(v, 2);
         assert_eq!(read_history(&history).expect("read").len(), 2);
+    }
+
+    #[tokio::test]
+    async fn a_services_history_is_read_from_its_own_lines_only() {
+        let d = scratch();
+        let history = d.0.join("history.jsonl");
+        let store = FileStore::open(&d.0.join("services"), &history).expect("open");
+        for id in ["svc", "other"] {
+            store
+                .put(
+                    id,
+                    "m",
+                    &json!({ "id": id }),
+                    Expect::Absent,
+                    &by(Action::Create),
+                )
+                .await
+                .expect("put");
+        }
+        // Another service's line that no parser would take: never parsed for "svc".
+        let mut text = std::fs::read_to_string(&history).expect("history");
+        text.push_str("{\"version\":3,\"id\":\"other\",\"document\":[[[\n");
+        std::fs::write(&history, &text).expect("write");
+        let changes = store.history("svc").await.expect("svc's history");
+        assert_eq!(changes.len(), 1);
+        assert_eq!(changes[0].id, "svc");
+        assert!(
+            read_history(&history).is_err(),
+            "the whole file is still checked"
+        );
     }
 
     #[test]
