@@ -1119,6 +1119,62 @@ fn service_with_a_secret(estate: &RunningEstate, id: &str, ministry: &str, secre
 }
 
 #[tokio::test]
+async fn a_secret_sent_with_a_refused_change_is_not_kept() {
+    let e = Estate::start();
+    let api = e.api("interior");
+    let doc = service_with_a_secret(
+        &e.estate,
+        "kept-secrets",
+        "interior",
+        json!({ "value": "first-secret" }),
+    );
+    let created = api.post("/services", &doc).await;
+    assert_status(&created, StatusCode::CREATED);
+    let stale = created.etag.clone().expect("an ETag");
+    let rotated = json!({ "adapters": [{ "step": "basic-auth", "username": "svc-portal",
+        "password": { "value": "second-secret" } }] });
+    assert_status(
+        &api.patch("/services/kept-secrets", &rotated, Some(&stale))
+            .await,
+        StatusCode::OK,
+    );
+    // A third value on the version before: refused, and not kept.
+    let late = json!({ "adapters": [{ "step": "basic-auth", "username": "svc-portal",
+        "password": { "value": "stale-write-secret" } }] });
+    assert_status(
+        &api.patch("/services/kept-secrets", &late, Some(&stale))
+            .await,
+        StatusCode::PRECONDITION_FAILED,
+    );
+    let kept = std::fs::read_to_string(e.staged().dir().join("registry-secrets.json"))
+        .expect("the secrets file");
+    assert!(kept.contains("second-secret"), "the accepted one is kept");
+    assert!(!kept.contains("stale-write-secret"), "{kept}");
+}
+
+#[tokio::test]
+async fn a_secret_longer_than_any_credential_gets_422() {
+    let e = Estate::start();
+    let huge = "s".repeat(egov_gateway::admin::checks::MAX_SECRET_BYTES + 1);
+    let doc = service_with_a_secret(
+        &e.estate,
+        "huge-secret",
+        "interior",
+        json!({ "value": huge }),
+    );
+    let answer = e.api("interior").post("/services", &doc).await;
+    assert_status(&answer, StatusCode::UNPROCESSABLE_ENTITY);
+    assert_eq!(
+        answer.body["problems"][0]["pointer"], "/adapters/0/password",
+        "{}",
+        answer.body
+    );
+    let kept =
+        std::fs::read_to_string(e.staged().dir().join("registry-secrets.json")).unwrap_or_default();
+    assert!(!kept.contains(&huge[..64]));
+}
+
+#[tokio::test]
 async fn a_ministry_that_registers_an_id_another_deleted_gets_none_of_its_secrets_or_history() {
     let e = Estate::start();
     let interior = e.api("interior");

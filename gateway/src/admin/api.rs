@@ -1194,10 +1194,17 @@ async fn change(admin: &Admin, req: Request<'_>) -> Response {
     if let Err(e) = store.put_secrets(id, &secrets).await {
         return store_error(e);
     }
-    let version = match store
+    let put = store
         .put(id, &ministry, &doc, req.expect, &author(caller, req.action))
-        .await
-    {
+        .await;
+    if put.is_err() {
+        // Kept for a version that will never be: nothing may name them.
+        let keys: Vec<String> = secrets.iter().map(|(k, _)| k.clone()).collect();
+        if let Err(e) = store.forget_secrets(id, &keys).await {
+            tracing::warn!(service = id, error = %e, "admin API: the secrets of a refused change are kept");
+        }
+    }
+    let version = match put {
         Ok(v) => v,
         Err(StoreError::Conflict { .. }) if req.action == Action::Create => {
             // Another call created it between the check above and now.

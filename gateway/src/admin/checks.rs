@@ -88,6 +88,12 @@ pub struct Known<'a> {
     pub stored: &'a HashSet<String>,
 }
 
+/// The longest secret a ministry may give: a password, an API key or a token, with room
+/// for a PEM key. Every secret is kept for good (a rollback may name it) and the whole set
+/// is read at every registry build (found when tried: 1.9 MB secrets grew the file by
+/// megabytes a call).
+pub const MAX_SECRET_BYTES: usize = 16 * 1024;
+
 /// Takes every `{ value = "…" }` secret out of `doc` (replaced by
 /// `{ stored = "<id>:<pointer>:<nonce>" }`) and returns them, checking every other secret
 /// reference against what is `known`.
@@ -141,6 +147,13 @@ fn walk_secrets(
                             .to_string();
                         if secret.is_empty() {
                             problems.push(Problem::new(at, "a secret must not be empty"));
+                            return;
+                        }
+                        if secret.len() > MAX_SECRET_BYTES {
+                            problems.push(Problem::new(
+                                at,
+                                format!("a secret is at most {MAX_SECRET_BYTES} bytes"),
+                            ));
                             return;
                         }
                         found.push((key.clone(), secret));

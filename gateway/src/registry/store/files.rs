@@ -453,6 +453,25 @@ impl FileStore {
     fn read_secrets(&self) -> Result<BTreeMap<String, String>, StoreError> {
         read_secrets(&self.secrets)
     }
+
+    /// Replaces the secrets file with `all` (owner-only, synced, renamed into place).
+    fn write_secrets(&self, all: &BTreeMap<String, String>) -> Result<(), StoreError> {
+        let json = serde_json::to_vec(all).map_err(|e| StoreError::Corrupt(e.to_string()))?;
+        let tmp = self.secrets.with_extension("json.tmp");
+        {
+            let mut options = std::fs::OpenOptions::new();
+            options.write(true).create(true).truncate(true);
+            #[cfg(unix)]
+            {
+                use std::os::unix::fs::OpenOptionsExt;
+                options.mode(0o600);
+            }
+            let mut f = options.open(&tmp).map_err(unavailable)?;
+            f.write_all(&json).map_err(unavailable)?;
+            f.sync_all().map_err(unavailable)?;
+        }
+        std::fs::rename(&tmp, &self.secrets).map_err(unavailable)
+    }
 }
 
 /// The files store's history at `path`, one change per line. A last line cut short (an
@@ -650,21 +669,23 @@ impl RegistryStore for FileStore {
         let _index = self.lock()?;
         let mut all = self.read_secrets()?;
         all.extend(secrets.iter().cloned());
-        let json = serde_json::to_vec(&all).map_err(|e| StoreError::Corrupt(e.to_string()))?;
-        let tmp = self.secrets.with_extension("json.tmp");
-        {
-            let mut options = std::fs::OpenOptions::new();
-            options.write(true).create(true).truncate(true);
-            #[cfg(unix)]
-            {
-                use std::os::unix::fs::OpenOptionsExt;
-                options.mode(0o600);
-            }
-            let mut f = options.open(&tmp).map_err(unavailable)?;
-            f.write_all(&json).map_err(unavailable)?;
-            f.sync_all().map_err(unavailable)?;
+        self.write_secrets(&all)
+    }
+
+    async fn forget_secrets(&self, _id: &str, keys: &[String]) -> Result<(), StoreError> {
+        if keys.is_empty() {
+            return Ok(());
         }
-        std::fs::rename(&tmp, &self.secrets).map_err(unavailable)
+        let _index = self.lock()?;
+        let mut all = self.read_secrets()?;
+        let before = all.len();
+        for k in keys {
+            all.remove(k);
+        }
+        if all.len() == before {
+            return Ok(());
+        }
+        self.write_secrets(&all)
     }
 
     async fn secrets(&self) -> Result<Vec<(String, String)>, StoreError> {

@@ -146,6 +146,9 @@ pub trait RegistryStore: Send + Sync {
     async fn history(&self, id: &str) -> Result<Vec<Change>, StoreError>;
     /// Keeps `secrets` (key → value) for service `id`, replacing those with the same keys.
     async fn put_secrets(&self, id: &str, secrets: &[(String, String)]) -> Result<(), StoreError>;
+    /// Removes the secrets named `keys` of service `id`: those kept for a change that the
+    /// store then refused (a stale `If-Match`), which no version will ever name.
+    async fn forget_secrets(&self, id: &str, keys: &[String]) -> Result<(), StoreError>;
     /// Every stored secret, by key.
     async fn secrets(&self) -> Result<Vec<(String, String)>, StoreError>;
     /// The registry's latest version (for catching up).

@@ -346,6 +346,31 @@ impl RegistryStore for SharedStore {
         }
     }
 
+    async fn forget_secrets(&self, id: &str, keys: &[String]) -> Result<(), StoreError> {
+        if keys.is_empty() {
+            return Ok(());
+        }
+        let key = self.kv.key("reg:secrets", id);
+        loop {
+            let Some(current) = self.kv.get(&key).await? else {
+                return Ok(());
+            };
+            let mut map: BTreeMap<String, String> =
+                serde_json::from_slice(&current).map_err(corrupt)?;
+            let before = map.len();
+            for k in keys {
+                map.remove(k);
+            }
+            if map.len() == before {
+                return Ok(());
+            }
+            let json = serde_json::to_vec(&map).map_err(corrupt)?;
+            if self.kv.compare_and_set(&key, Some(&current), &json).await? {
+                return Ok(());
+            }
+        }
+    }
+
     async fn secrets(&self) -> Result<Vec<(String, String)>, StoreError> {
         let mut out = Vec::new();
         for id in self
