@@ -1153,6 +1153,35 @@ async fn a_secret_sent_with_a_refused_change_is_not_kept() {
 }
 
 #[tokio::test]
+async fn a_ministry_cannot_move_a_service_to_other_backends_with_the_operators_secret() {
+    let e = Estate::start();
+    let api = e.api("economy-finance");
+    let before = api.get("/services/public-procurement").await;
+    // Its own listener, as a ministry's host of its own would be; the header renamed.
+    let moved = json!({
+        "upstream": { "url": format!("http://{}/elsewhere", e.estate.addr()) },
+    });
+    let answer = api
+        .patch("/services/public-procurement", &moved, None)
+        .await;
+    assert_status(&answer, StatusCode::UNPROCESSABLE_ENTITY);
+    assert_eq!(
+        answer.body["problems"][0]["pointer"], "/adapters/1/password",
+        "{}",
+        answer.body
+    );
+    let after = api.get("/services/public-procurement").await;
+    assert_eq!(after.etag, before.etag, "the old version stays");
+    // A timeout is no move: the secret still goes where the operators sent it.
+    let slower = json!({ "upstream": { "timeouts": { "read": "20s" } } });
+    assert_status(
+        &api.patch("/services/public-procurement", &slower, None)
+            .await,
+        StatusCode::OK,
+    );
+}
+
+#[tokio::test]
 async fn a_secret_longer_than_any_credential_gets_422() {
     let e = Estate::start();
     let huge = "s".repeat(egov_gateway::admin::checks::MAX_SECRET_BYTES + 1);

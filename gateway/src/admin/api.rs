@@ -1125,6 +1125,9 @@ async fn change(admin: &Admin, req: Request<'_>) -> Response {
         stored: &given,
     };
     let secrets = checks::take_secrets(id, &mut doc, &known, &mut problems);
+    if !matches!(caller.holder, crate::config::KeyHolder::Platform) {
+        problems.extend(checks::operator_secret_moved(known.previous, &doc));
+    }
     if !problems.is_empty() {
         admin.audit(caller, action, Some(id), None, "invalid", client);
         return invalid(problems);

@@ -108,6 +108,43 @@ pub fn take_secrets(
     found
 }
 
+/// A ministry's change that moves the service to another upstream while it keeps an `{ env }`
+/// or `{ file }` secret: refused, pointing at the first such secret. The operators set that
+/// secret for the backend the service had (found when tried: a ministry pointed the
+/// service at a host of its own, renamed the header, and read the operators' key there).
+pub fn operator_secret_moved(previous: Option<&Value>, doc: &Value) -> Option<Problem> {
+    let previous = previous?;
+    // Where requests go (timeouts and the `Host` sent do not move a secret anywhere).
+    if previous.pointer("/upstream/url") == doc.pointer("/upstream/url") {
+        return None;
+    }
+    let at = first_operator_secret(doc, String::new())?;
+    Some(Problem::new(
+        at,
+        "the operators set this secret for the service's upstream, which this change moves to other backends: \
+give the secret as { value }, or ask the operators to move the upstream",
+    ))
+}
+
+/// The JSON pointer of the first `{ env }` or `{ file }` secret in `v`.
+fn first_operator_secret(v: &Value, at: String) -> Option<String> {
+    match v {
+        Value::Object(map) => match secret_kind(map) {
+            Some("env" | "file") => Some(at),
+            Some(_) => None,
+            None => map.iter().find_map(|(k, child)| {
+                let here = format!("{at}/{}", crate::registry::store::escape_pointer(k));
+                first_operator_secret(child, here)
+            }),
+        },
+        Value::Array(items) => items
+            .iter()
+            .enumerate()
+            .find_map(|(i, child)| first_operator_secret(child, format!("{at}/{i}"))),
+        _ => None,
+    }
+}
+
 /// Adds every `{ stored }` reference in `doc` to `out`.
 pub fn stored_references(doc: &Value, out: &mut HashSet<String>) {
     match doc {
