@@ -1182,6 +1182,45 @@ async fn a_ministry_cannot_move_a_service_to_other_backends_with_the_operators_s
 }
 
 #[tokio::test]
+async fn a_ministry_cannot_add_a_service_under_another_ministrys_backend() {
+    let e = Estate::start();
+    // A legacy host of the interior alone.
+    let interior_site = start_estate(None);
+    let mut theirs = e.new_service("interior-only", "interior");
+    theirs["upstream"]["url"] = json!(format!("http://{}/cnie-renewal", interior_site.addr()));
+    assert_status(
+        &e.api("interior").post("/services", &theirs).await,
+        StatusCode::CREATED,
+    );
+    // Justice claims its login path: the interior site's redirects there would be its.
+    let mut grab = e.new_service("login-grab", "justice");
+    grab["upstream"]["url"] = json!(format!(
+        "http://{}/cnie-renewal/login",
+        interior_site.addr()
+    ));
+    let answer = e.api("justice").post("/services", &grab).await;
+    assert_status(&answer, StatusCode::UNPROCESSABLE_ENTITY);
+    assert_eq!(
+        answer.body["problems"][0]["pointer"], "/upstream/url",
+        "{}",
+        answer.body
+    );
+    assert!(e
+        .gateway
+        .registry
+        .snapshot()
+        .service("login-grab")
+        .is_none());
+    // The interior may add more there.
+    let mut more = e.new_service("interior-more", "interior");
+    more["upstream"]["url"] = grab["upstream"]["url"].clone();
+    assert_status(
+        &e.api("interior").post("/services", &more).await,
+        StatusCode::CREATED,
+    );
+}
+
+#[tokio::test]
 async fn a_secret_longer_than_any_credential_gets_422() {
     let e = Estate::start();
     let huge = "s".repeat(egov_gateway::admin::checks::MAX_SECRET_BYTES + 1);

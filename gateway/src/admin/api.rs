@@ -1156,6 +1156,13 @@ async fn change(admin: &Admin, req: Request<'_>) -> Response {
             ));
         }
     }
+    if !matches!(caller.holder, crate::config::KeyHolder::Platform) {
+        problems.extend(checks::backends_of_another_ministry(
+            &service,
+            &ministry,
+            snapshot.services(),
+        ));
+    }
     let upstream_changed = snapshot
         .service(id)
         .is_none_or(|s| s.config.upstream != service.upstream);

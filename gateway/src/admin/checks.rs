@@ -22,6 +22,7 @@ use ipnet::IpNet;
 use serde_json::{Map, Value};
 use std::collections::HashSet;
 use std::net::{SocketAddr, ToSocketAddrs};
+use std::sync::Arc;
 
 /// One problem with a document: where (a JSON pointer) and what.
 #[derive(Debug, Clone, PartialEq, Eq, serde::Serialize)]
@@ -106,6 +107,51 @@ pub fn take_secrets(
     let mut found = Vec::new();
     walk_secrets(id, "", doc, known, &mut found, problems);
     found
+}
+
+/// The backends of `service` (of `ministry`) at an address where every other service is
+/// another single ministry's: refused, one problem each. The address map that rewrites
+/// legacy links and redirects sends a URL to the service with the longest matching
+/// backend path, so a service at `http://<their host>/x/login` took the redirects of that
+/// ministry's site at `/x` to its login page (found when tried). An address several
+/// ministries already share (one old hosting server) stays open to each of them.
+pub fn backends_of_another_ministry(
+    service: &ServiceConfig,
+    ministry: &str,
+    others: &[Arc<crate::registry::Service>],
+) -> Vec<Problem> {
+    let many = service.upstream.backends.len() > 1;
+    let mut problems = Vec::new();
+    for (i, b) in service.upstream.backends.iter().enumerate() {
+        let mut owners = others.iter().filter(|s| {
+            s.id() != service.id
+                && s.config
+                    .upstream
+                    .backends
+                    .iter()
+                    .any(|o| o.port == b.port && o.host.eq_ignore_ascii_case(&b.host))
+        });
+        let Some(first) = owners.next() else {
+            continue;
+        };
+        let owner = first.config.ministry.as_str();
+        if owner == ministry || owners.any(|s| s.config.ministry != owner) {
+            continue;
+        }
+        let at = if many {
+            format!("/upstream/url/{i}")
+        } else {
+            "/upstream/url".to_string()
+        };
+        problems.push(Problem::new(
+            at,
+            format!(
+                "{b} is where another ministry's services are ({}); only the platform may add a service there",
+                first.id()
+            ),
+        ));
+    }
+    problems
 }
 
 /// A ministry's change that moves the service to another upstream while it keeps an `{ env }`
