@@ -68,7 +68,9 @@ pub fn problems(
                     "mixes Latin letters with Cyrillic or Greek ones in a word",
                 ));
             }
-            let set = word_set(&tokens(name));
+            // As read: a variation selector inside a word split it for the router's
+            // tokens, and the copy passed as another name (found when tried).
+            let set = word_set(&tokens(&crate::config::values::folded(name)));
             if set.is_empty() {
                 continue;
             }
@@ -190,5 +192,29 @@ mod tests {
             .collect();
         assert!(!blamed.is_empty());
         assert!(blamed.iter().all(|f| f == "copy.toml"), "{blamed:?}");
+    }
+
+    /// Found when tried: a variation selector, a Hangul filler or a blank Braille pattern
+    /// inside a word of a copied name, invisible on the page, made it another name.
+    #[test]
+    fn a_copied_name_with_an_invisible_letter_inside_a_word_is_a_problem() {
+        for hidden in ['\u{FE0F}', '\u{3164}', '\u{2800}', '\u{1D173}'] {
+            let mut services = catalog();
+            let mut copy = services[0].clone();
+            copy.id = "look-alike".into();
+            copy.file = "look-alike.toml".into();
+            let name = &services[0].names.en;
+            let cut = name.char_indices().nth(3).map_or(0, |(i, _)| i);
+            copy.names.en = format!("{}{hidden}{}", &name[..cut], &name[cut..]);
+            copy.names.fr = format!("{} copie", copy.names.fr);
+            copy.names.ar = format!("{} نسخة", copy.names.ar);
+            services.push(copy);
+            let found: Vec<String> = problems(&services, |s| s.id != "look-alike")
+                .iter()
+                .filter(|e| e.file.ends_with("look-alike.toml"))
+                .map(|e| e.field.clone())
+                .collect();
+            assert_eq!(found, ["names.en"], "U+{:04X}", u32::from(hidden));
+        }
     }
 }

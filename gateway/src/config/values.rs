@@ -10,21 +10,28 @@ use std::time::Duration;
 /// Whether `c` is a character a reader does not see but which changes what is read: control
 /// characters other than whitespace, Unicode format characters (zero-width spaces and
 /// joiners, bidirectional embeddings, overrides and isolates, the Arabic letter mark, the
-/// byte-order mark, soft hyphens), variation selectors and the tag characters
-/// (U+E0000–U+E007F) that can spell a whole hidden sentence. A citizen's query loses them
+/// byte-order mark, soft hyphens), variation selectors, the tag characters
+/// (U+E0000–U+E007F) that can spell a whole hidden sentence, and the letters that draw
+/// nothing (the Hangul fillers, the blank Braille pattern, the musical formatting marks:
+/// `"Biom\u{3164}etric"` read as another service's name; found when tried). A citizen's query loses them
 /// before it is read (`assist::text::visible`); a ministry's texts may not contain them
 /// (`"\u{202E}tropssaP"` displays as another service's name).
 pub fn hidden(c: char) -> bool {
     matches!(c,
         '\u{00AD}'
         | '\u{061C}'
+        | '\u{115F}'..='\u{1160}'
         | '\u{180E}'
         | '\u{200B}'..='\u{200F}'
         | '\u{202A}'..='\u{202E}'
         | '\u{2060}'..='\u{206F}'
         | '\u{FE00}'..='\u{FE0F}'
+        | '\u{2800}'
+        | '\u{3164}'
         | '\u{FEFF}'
+        | '\u{FFA0}'
         | '\u{FFF9}'..='\u{FFFB}'
+        | '\u{1D173}'..='\u{1D17A}'
         | '\u{E0000}'..='\u{E007F}'
         | '\u{E0100}'..='\u{E01EF}'
     ) || (c.is_control() && !c.is_whitespace())
