@@ -298,15 +298,31 @@ impl FileStore {
             std::fs::create_dir_all(parent).map_err(unavailable)?;
         }
         let tmp = path.with_extension(format!("toml.tmp-{}", std::process::id()));
-        {
-            let mut f = std::fs::File::create(&tmp).map_err(unavailable)?;
-            f.write_all(bytes).map_err(unavailable)?;
-            f.sync_all().map_err(unavailable)?;
+        let written = std::fs::File::create(&tmp).and_then(|mut f| {
+            f.write_all(bytes)?;
+            f.sync_all()
+        });
+        // A full disk left the partial copy behind.
+        written
+            .and_then(|()| std::fs::rename(&tmp, path))
+            .map_err(|e| {
+                let _ = std::fs::remove_file(&tmp);
+                unavailable(e)
+            })
+    }
+
+    /// Puts service file `path` back as it was (`before`: its bytes, or `None` when it did
+    /// not exist) after the history refused the change: a change the API answered 503 to
+    /// was live on disk, and the next scan recorded it as a hand edit (found when tried,
+    /// with a full disk).
+    fn undo(path: &Path, before: Option<&[u8]>) {
+        let undone = match before {
+            Some(bytes) => Self::write_atomically(path, bytes),
+            None => std::fs::remove_file(path).map_err(unavailable),
+        };
+        if let Err(e) = undone {
+            tracing::error!(file = %path.display(), error = %e, "registry: a refused change could not be undone on disk");
         }
-        std::fs::rename(&tmp, path).map_err(|e| {
-            let _ = std::fs::remove_file(&tmp);
-            unavailable(e)
-        })
     }
 
     fn check(known: Option<&Known>, expect: Expect) -> Result<(), StoreError> {
@@ -598,15 +614,10 @@ impl RegistryStore for FileStore {
         Self::check(known.as_ref(), expect)?;
         let before = known.as_ref().map(|k| k.document.clone());
         let path = service_file(&self.dir, ministry, id);
+        let old_bytes = std::fs::read(&path).ok();
         Self::write_atomically(&path, text.as_bytes())?;
-        if let Some(k) = &known {
-            if k.ministry != ministry {
-                let _ = std::fs::remove_file(service_file(&self.dir, &k.ministry, id));
-            }
-        }
-        index.version += 1;
-        let version = index.version;
-        self.append(&Change {
+        let version = index.version + 1;
+        let recorded = self.append(&Change {
             version,
             id: id.to_string(),
             ministry: ministry.to_string(),
@@ -615,7 +626,17 @@ impl RegistryStore for FileStore {
             at: now(),
             diff: diff(before.as_ref(), Some(document)),
             document: Some(document.clone()),
-        })?;
+        });
+        if let Err(e) = recorded {
+            Self::undo(&path, old_bytes.as_deref());
+            return Err(e);
+        }
+        index.version = version;
+        if let Some(k) = &known {
+            if k.ministry != ministry {
+                let _ = std::fs::remove_file(service_file(&self.dir, &k.ministry, id));
+            }
+        }
         index.services.insert(
             id.to_string(),
             Known {
@@ -637,11 +658,11 @@ impl RegistryStore for FileStore {
         };
         Self::check(Some(&known), expect)?;
         let before = Some(known.document.clone());
-        std::fs::remove_file(service_file(&self.dir, &known.ministry, id)).map_err(unavailable)?;
-        index.services.remove(id);
-        index.version += 1;
-        let version = index.version;
-        self.append(&Change {
+        let path = service_file(&self.dir, &known.ministry, id);
+        let old_bytes = std::fs::read(&path).map_err(unavailable)?;
+        std::fs::remove_file(&path).map_err(unavailable)?;
+        let version = index.version + 1;
+        let recorded = self.append(&Change {
             version,
             id: id.to_string(),
             ministry: known.ministry,
@@ -650,7 +671,13 @@ impl RegistryStore for FileStore {
             at: now(),
             diff: diff(before.as_ref(), None),
             document: None,
-        })?;
+        });
+        if let Err(e) = recorded {
+            Self::undo(&path, Some(&old_bytes));
+            return Err(e);
+        }
+        index.services.remove(id);
+        index.version = version;
         Ok(version)
     }
 
@@ -826,6 +853,45 @@ mod tests {
             read_history(&history).is_err(),
             "the whole file is still checked"
         );
+    }
+
+    /// Found when tried, with a full disk: the API answered 503 "nothing was changed" while
+    /// the service file was already rewritten (or removed), and the next scan recorded it
+    /// as a hand edit with no trace of who made it.
+    #[tokio::test]
+    async fn a_change_the_history_refuses_leaves_the_service_file_as_it_was() {
+        let d = scratch();
+        let history = d.0.join("history.jsonl");
+        let store = FileStore::open(&d.0.join("services"), &history).expect("open");
+        let doc = json!({"id": "svc", "names": {"fr": "Avant"}});
+        store
+            .put("svc", "m", &doc, Expect::Absent, &by(Action::Create))
+            .await
+            .expect("put");
+        let file = service_file(&d.0.join("services"), "m", "svc");
+        let before = std::fs::read(&file).expect("the service file");
+        // The history can no longer be appended to.
+        std::fs::remove_file(&history).expect("remove");
+        std::fs::create_dir(&history).expect("a directory in its place");
+        let changed = json!({"id": "svc", "names": {"fr": "Après"}});
+        assert!(store
+            .put("svc", "m", &changed, Expect::Any, &by(Action::Replace))
+            .await
+            .is_err());
+        assert_eq!(std::fs::read(&file).expect("still there"), before);
+        assert!(store
+            .put("new", "m", &changed, Expect::Absent, &by(Action::Create))
+            .await
+            .is_err());
+        assert!(!service_file(&d.0.join("services"), "m", "new").exists());
+        assert!(store
+            .delete("svc", Expect::Any, &by(Action::Delete))
+            .await
+            .is_err());
+        assert_eq!(std::fs::read(&file).expect("not removed"), before);
+        let kept = store.get("svc").await.expect("get").expect("still known");
+        assert_eq!(kept.version, 1);
+        assert_eq!(store.version().await.expect("version"), 1);
     }
 
     #[test]
