@@ -5,7 +5,7 @@
 //! lock-free bounded queue; a writer thread drains it in batches every few milliseconds
 //! (no wake-up per line, which on a busy machine cost more than the logging itself). If the
 //! writer falls behind, lines are dropped and counted (`egov_access_log_dropped_total`)
-//! rather than slowing citizens down.
+//! rather than slowing citizens down; so are lines the file does not take (a full disk).
 
 use crate::config::AccessLogTarget;
 use crossbeam_queue::ArrayQueue;
@@ -279,6 +279,81 @@ fn open_file(path: &std::path::Path) -> std::io::Result<std::fs::File> {
         .open(path)
 }
 
+/// The writer thread's end of the log: lines into a buffer, the buffer into the sink. A
+/// line the sink does not take (a full disk) is counted as dropped, with one error logged
+/// until lines go through again; what was buffered is let go rather than written again and
+/// again into a disk that is full, and the next line starts on a line of its own (found
+/// when tried: with a full disk, lines were lost with no count and no log, and the log
+/// ended in half a line).
+struct Lines {
+    out: std::io::BufWriter<Box<dyn Write + Send>>,
+    /// Lines given since the buffer last reached the sink.
+    pending: u64,
+    /// The sink refused; cleared when lines go through again.
+    failing: bool,
+    /// A line may have been cut short in the sink: the next one starts with a newline.
+    torn: bool,
+    lost: IntCounter,
+}
+
+impl Lines {
+    const BUFFER: usize = 256 * 1024;
+
+    fn new(sink: Box<dyn Write + Send>, lost: IntCounter) -> Self {
+        Self {
+            out: std::io::BufWriter::with_capacity(Self::BUFFER, sink),
+            pending: 0,
+            failing: false,
+            torn: false,
+            lost,
+        }
+    }
+
+    fn write(&mut self, line: &[u8]) {
+        let written = if self.torn {
+            self.out
+                .write_all(b"\n")
+                .and_then(|()| self.out.write_all(line))
+        } else {
+            self.out.write_all(line)
+        };
+        self.pending += 1;
+        match written {
+            Ok(()) => self.torn = false,
+            Err(e) => self.fail(&e),
+        }
+    }
+
+    fn flush(&mut self) {
+        if self.pending == 0 {
+            return;
+        }
+        match self.out.flush() {
+            Ok(()) => {
+                self.pending = 0;
+                if std::mem::take(&mut self.failing) {
+                    tracing::warn!("the access log is written again");
+                }
+            }
+            Err(e) => self.fail(&e),
+        }
+    }
+
+    fn fail(&mut self, e: &std::io::Error) {
+        self.lost.inc_by(std::mem::take(&mut self.pending));
+        if !std::mem::replace(&mut self.failing, true) {
+            tracing::error!(error = %e, "the access log cannot be written; its lines are dropped and counted in egov_access_log_dropped_total");
+        }
+        let out = std::mem::replace(
+            &mut self.out,
+            std::io::BufWriter::new(Box::new(std::io::sink())),
+        );
+        let (sink, _let_go) = out.into_parts();
+        self.out = std::io::BufWriter::with_capacity(Self::BUFFER, sink);
+        self.torn = true;
+    }
+}
+
 /// The access log (or nothing, when off).
 pub struct AccessLog {
     shared: Option<Arc<Shared>>,
@@ -309,34 +384,35 @@ impl AccessLog {
             reopen: AtomicBool::new(false),
         });
         let s = Arc::clone(&shared);
+        let lost = dropped.clone();
         let writer = std::thread::Builder::new()
             .name("access-log".into())
             .spawn(move || {
-                let mut out = std::io::BufWriter::with_capacity(256 * 1024, sink);
+                let mut out = Lines::new(sink, lost);
                 loop {
                     if s.reopen.swap(false, Ordering::AcqRel) {
                         if let Some(path) = &file {
-                            let _ = out.flush();
+                            out.flush();
                             match open_file(path) {
-                                Ok(f) => out = std::io::BufWriter::with_capacity(256 * 1024, Box::new(f)),
+                                Ok(f) => out = Lines::new(Box::new(f), out.lost),
                                 Err(e) => tracing::error!(file = %path.display(), error = %e, "the access log cannot be opened again; still writing to the old file"),
                             }
                         }
                     }
                     let mut wrote = false;
                     while let Some(line) = s.queue.pop() {
-                        let _ = out.write_all(&line);
+                        out.write(&line);
                         wrote = true;
                     }
                     if wrote {
-                        let _ = out.flush();
+                        out.flush();
                     }
                     if s.closed.load(Ordering::Acquire) && s.queue.is_empty() {
                         break;
                     }
                     std::thread::sleep(DRAIN_EVERY);
                 }
-                let _ = out.flush();
+                out.flush();
             })?;
         Ok(Self {
             shared: Some(shared),
@@ -754,5 +830,56 @@ mod tests {
         let got = written(&[far, before]);
         assert_eq!(got[0]["time"], "9999-12-31T23:59:59.000Z");
         assert_eq!(got[1]["time"], "1970-01-01T00:00:00.000Z");
+    }
+
+    /// A disk with `room` bytes left, which the test can free.
+    #[derive(Clone)]
+    struct Disk(Arc<std::sync::Mutex<(usize, Vec<u8>)>>);
+
+    impl Write for Disk {
+        fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
+            let mut disk = self.0.lock().expect("disk");
+            let n = buf.len().min(disk.0);
+            if n == 0 && !buf.is_empty() {
+                return Err(std::io::Error::other("No space left on device"));
+            }
+            disk.0 -= n;
+            disk.1.extend_from_slice(&buf[..n]);
+            Ok(n)
+        }
+        fn flush(&mut self) -> std::io::Result<()> {
+            Ok(())
+        }
+    }
+
+    #[test]
+    fn lines_a_full_disk_does_not_take_are_counted_and_the_log_stays_one_line_each() {
+        let disk = Disk(Arc::new(std::sync::Mutex::new((30, Vec::new()))));
+        let lost = IntCounter::new("lost", "lost").expect("counter");
+        let mut lines = Lines::new(Box::new(disk.clone()), lost.clone());
+        let line = |n: u32| format!("{{\"n\":{n},\"pad\":\"{}\"}}\n", "x".repeat(20)).into_bytes();
+        for n in 0..3 {
+            lines.write(&line(n));
+        }
+        lines.flush();
+        assert_eq!(lost.get(), 3, "none of the three went through whole");
+        // Room again: the next lines are written, each on a line of its own.
+        disk.0.lock().expect("disk").0 = 10_000;
+        for n in 3..5 {
+            lines.write(&line(n));
+        }
+        lines.flush();
+        assert_eq!(lost.get(), 3);
+        let text = String::from_utf8(disk.0.lock().expect("disk").1.clone()).expect("text");
+        let whole: Vec<&str> = text
+            .lines()
+            .filter(|l| serde_json::from_str::<serde_json::Value>(l).is_ok())
+            .collect();
+        assert_eq!(whole.len(), 2, "{text}");
+        assert!(
+            whole[0].starts_with("{\"n\":3,") && whole[1].starts_with("{\"n\":4,"),
+            "{text}"
+        );
+        assert_eq!(text.lines().count(), 3, "one torn line on its own:\n{text}");
     }
 }
