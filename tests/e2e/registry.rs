@@ -427,6 +427,40 @@ async fn malformed_calls_are_answered_in_json_after_the_credential_and_audited()
 /// a ministry giving its own service away is refused with that reason, not with "not one
 /// of your services" (it is).
 #[tokio::test]
+async fn a_body_declared_as_anything_but_json_gets_415_and_changes_nothing() {
+    let e = Estate::start();
+    let doc = e.new_service("form-sent", "interior");
+    let key = &e.keys.ministries["interior"];
+    for declared in ["application/x-www-form-urlencoded", "text/plain"] {
+        let r = client()
+            .post(format!("http://{}/api/v1/services", e.gateway.admin))
+            .header("content-type", declared)
+            .bearer_auth(key)
+            .body(doc.to_string())
+            .send()
+            .await
+            .expect("the admin listener answers");
+        assert_eq!(r.status(), StatusCode::UNSUPPORTED_MEDIA_TYPE, "{declared}");
+        let json: Value = r.json().await.expect("JSON");
+        assert_eq!(json["error"], "unsupported_media_type", "{json}");
+    }
+    assert!(e.gateway.registry.snapshot().service("form-sent").is_none());
+    // A merge patch's own type is JSON.
+    let r = client()
+        .patch(format!(
+            "http://{}/api/v1/services/cnie-renewal",
+            e.gateway.admin
+        ))
+        .header("content-type", "application/merge-patch+json")
+        .bearer_auth(key)
+        .body(json!({ "names": { "fr": "Renouvellement" } }).to_string())
+        .send()
+        .await
+        .expect("the admin listener answers");
+    assert_eq!(r.status(), StatusCode::OK);
+}
+
+#[tokio::test]
 async fn a_document_over_the_body_limit_gets_413_in_json_and_changes_nothing() {
     let e = Estate::start();
     let mut d = e.new_service("too-large", "interior");

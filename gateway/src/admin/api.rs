@@ -706,7 +706,7 @@ async fn new_service(
         Ok(c) => c,
         Err(r) => return r,
     };
-    let doc = match parse(&body) {
+    let doc = match parse(&headers, &body) {
         Ok(d) => d,
         Err(r) => return admin.malformed(&caller, "create", None, client, *r),
     };
@@ -730,7 +730,27 @@ async fn new_service(
     .await
 }
 
-fn parse(body: &[u8]) -> Result<Value, Box<Response>> {
+/// The call's JSON document. A body declared as anything but JSON (`application/json`, or
+/// any `+json` type such as `application/merge-patch+json`) gets 415: a form or text sent
+/// by mistake was read as JSON when it happened to parse (found when tried).
+fn parse(headers: &HeaderMap, body: &[u8]) -> Result<Value, Box<Response>> {
+    if let Some(declared) = headers.get(header::CONTENT_TYPE) {
+        let media = declared
+            .to_str()
+            .unwrap_or_default()
+            .split(';')
+            .next()
+            .unwrap_or_default()
+            .trim()
+            .to_ascii_lowercase();
+        if media != "application/json" && !media.ends_with("+json") {
+            return Err(Box::new(error(
+                StatusCode::UNSUPPORTED_MEDIA_TYPE,
+                "unsupported_media_type",
+                format!("the body is declared as {media:?}; send the document as application/json"),
+            )));
+        }
+    }
     match serde_json::from_slice::<Value>(body) {
         Ok(v) if v.is_object() => Ok(v),
         Ok(_) => Err(Box::new(invalid(vec![Problem::new(
@@ -859,7 +879,7 @@ async fn existing(
         Ok(e) => e,
         Err(r) => return admin.malformed(&caller, action.as_str(), Some(&id), client, *r),
     };
-    let given = match parse(&body) {
+    let given = match parse(&headers, &body) {
         Ok(d) => d,
         Err(r) => return admin.malformed(&caller, action.as_str(), Some(&id), client, *r),
     };
