@@ -6,7 +6,10 @@
 //! Found when tried: a ministry copied the passport service's keywords and examples with a
 //! trailing `.` or `!`, or a word repeated inside one entry, and every passport query went
 //! to its service, the real one not even offered; its names were the passport's with a
-//! trailing dot, or with a Cyrillic `а`.
+//! trailing dot, or with a Cyrillic `а`. Then a ministry's own "Passport" service listed the
+//! passport's keywords as they were, and took "renew my passport": a keyword or example
+//! the router reads as another ministry's service's is refused too. Paraphrases are not
+//! caught here; what a ministry may claim is the platform's review to make.
 
 use super::injection::mixes_scripts;
 use super::text::tokens;
@@ -40,10 +43,41 @@ pub fn problems(
 ) -> Vec<ConfigError> {
     let mut out = Vec::new();
     let mut names: HashMap<(&str, Vec<String>), &ServiceConfig> = HashMap::new();
+    let mut terms: HashMap<Vec<String>, &ServiceConfig> = HashMap::new();
     for s in services {
         for (field, list) in [("keywords", &s.keywords), ("examples", &s.examples)] {
             for (i, entry) in list.iter().enumerate() {
                 let toks = tokens(entry);
+                let set = word_set(&toks);
+                match terms.get(&set) {
+                    Some(other) if other.ministry != s.ministry => {
+                        // Terms that were already both running stay (a registry that had
+                        // them must still start); a newcomer's copy is refused.
+                        let blamed: &[(&ServiceConfig, &ServiceConfig)] =
+                            match (settled(s), settled(other)) {
+                                (false, true) => &[(s, *other)],
+                                (true, false) => &[(*other, s)],
+                                (false, false) => &[(s, *other)],
+                                (true, true) => &[],
+                            };
+                        for &(this, that) in blamed {
+                            out.push(ConfigError::new(
+                                &this.file,
+                                format!("{field}[{i}]"),
+                                format!(
+                                    "reads as a search term of service {:?} of another ministry: \
+the router would send its searches to whichever weighs more",
+                                    that.id
+                                ),
+                            ));
+                        }
+                    }
+                    Some(_) => {}
+                    None if !set.is_empty() => {
+                        terms.insert(set, s);
+                    }
+                    None => {}
+                }
                 let mut counts: HashMap<&str, usize> = HashMap::new();
                 for t in &toks {
                     *counts.entry(t.as_str()).or_default() += 1;
@@ -216,5 +250,63 @@ mod tests {
                 .collect();
             assert_eq!(found, ["names.en"], "U+{:04X}", u32::from(hidden));
         }
+    }
+
+    /// Found when tried: another ministry's own "Passport" service listed the passport's
+    /// keywords as they were and took "renew my passport".
+    #[test]
+    fn another_ministrys_copy_of_a_search_term_is_the_newcomers_problem() {
+        let mut services = catalog();
+        let passport = services
+            .iter()
+            .find(|s| s.id == "passport-application")
+            .expect("the passport service")
+            .clone();
+        let mut copy = services
+            .iter()
+            .find(|s| s.ministry != passport.ministry)
+            .expect("another ministry's service")
+            .clone();
+        copy.keywords.push(passport.keywords[0].clone());
+        copy.examples = vec![passport.examples[1].to_uppercase()];
+        let copy_id = copy.id.clone();
+        services.retain(|s| s.id != copy_id);
+        services.push(copy.clone());
+        let found: Vec<(String, String)> = problems(&services, |s| s.id != copy_id)
+            .iter()
+            .map(|e| (e.file.display().to_string(), e.field.clone()))
+            .collect();
+        let file = copy.file.display().to_string();
+        assert_eq!(
+            found,
+            [
+                (
+                    file.clone(),
+                    format!("keywords[{}]", copy.keywords.len() - 1)
+                ),
+                (file, "examples[0]".to_string())
+            ]
+        );
+    }
+
+    #[test]
+    fn a_ministrys_services_may_share_search_terms() {
+        let mut services = catalog();
+        let first = services
+            .iter()
+            .find(|s| {
+                services
+                    .iter()
+                    .any(|o| o.ministry == s.ministry && o.id != s.id)
+            })
+            .expect("a ministry with two services")
+            .clone();
+        let sibling = services
+            .iter_mut()
+            .find(|s| s.ministry == first.ministry && s.id != first.id)
+            .expect("a second service of the same ministry");
+        sibling.keywords.push(first.keywords[0].clone());
+        let sibling_id = sibling.id.clone();
+        assert_eq!(problems(&services, |s| s.id != sibling_id), Vec::new());
     }
 }
