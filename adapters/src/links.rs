@@ -316,6 +316,13 @@ fn split_url(url: &str) -> Option<(Option<&str>, &str)> {
     Some((Some(authority), rest))
 }
 
+/// Whether two backend authorities (`host[:port]`) are one key of the address map: what a
+/// check of who may claim an address must compare (case, a trailing dot and the default
+/// ports 80 and 443 aside, as the map reads them).
+pub fn same_authority(a: &str, b: &str) -> bool {
+    matches!((authority_key(a), authority_key(b)), (Some(x), Some(y)) if x == y)
+}
+
 /// Normalizes `[userinfo@]host[:port]` to the key mounts are stored under: lowercase host
 /// without the trailing dot of a fully qualified name (`www.cnie.ma.` is the same site, and
 /// the gateway routes it), with `:port` kept only when it is not 80 or 443. `None` if it is

@@ -381,3 +381,21 @@ fn an_origin_target_must_be_a_bare_origin() {
         .add_legacy("www.x.ma", "/", "http://x.localhost:8080")
         .is_ok());
 }
+
+#[test]
+fn two_spellings_of_one_backend_address_are_one_authority() {
+    for (a, b) in [
+        ("legacy.gov.ma:80", "LEGACY.gov.ma.:443"),
+        ("10.0.0.5:8080", "10.0.0.5:8080"),
+        ("[::1]:9400", "[::1]:9400"),
+    ] {
+        assert!(same_authority(a, b), "{a} {b}");
+    }
+    for (a, b) in [
+        ("legacy.gov.ma:8080", "legacy.gov.ma:8081"),
+        ("legacy.gov.ma:80", "other.gov.ma:80"),
+        ("bad host:80", "bad host:80"),
+    ] {
+        assert!(!same_authority(a, b), "{a} {b}");
+    }
+}

@@ -123,14 +123,13 @@ pub fn backends_of_another_ministry(
     let many = service.upstream.backends.len() > 1;
     let mut problems = Vec::new();
     for (i, b) in service.upstream.backends.iter().enumerate() {
-        let mut owners = others.iter().filter(|s| {
-            s.id() != service.id
-                && s.config
-                    .upstream
-                    .backends
-                    .iter()
-                    .any(|o| o.port == b.port && o.host.eq_ignore_ascii_case(&b.host))
-        });
+        let mut owners =
+            others.iter().filter(|s| {
+                s.id() != service.id
+                    && s.config.upstream.backends.iter().any(|o| {
+                        egov_adapters::links::same_authority(&o.to_string(), &b.to_string())
+                    })
+            });
         let Some(first) = owners.next() else {
             continue;
         };
