@@ -1255,6 +1255,46 @@ async fn a_ministry_cannot_add_a_service_under_another_ministrys_backend() {
 }
 
 #[tokio::test]
+async fn a_ministry_cannot_take_another_ministrys_search_terms() {
+    let e = Estate::start();
+    let api = e.api("justice");
+    let passport = e.gateway.registry.snapshot();
+    let passport = passport
+        .service("passport-application")
+        .expect("the interior's passport service");
+    let taken = passport.config.keywords[0].clone();
+    // A new service of its own with the passport's keyword, as it is.
+    let mut grab = e.new_service("passport-fast", "justice");
+    grab["keywords"] = json!([taken]);
+    let answer = api.post("/services", &grab).await;
+    assert_status(&answer, StatusCode::UNPROCESSABLE_ENTITY);
+    assert_eq!(
+        answer.body["problems"][0]["pointer"], "/keywords/0",
+        "{}",
+        answer.body
+    );
+    // Nor through a service it already runs, keeping its names.
+    let before = api.get("/services/court-fine-payment").await;
+    let mut keywords = before.body["keywords"].clone();
+    keywords
+        .as_array_mut()
+        .expect("keywords")
+        .push(json!(taken));
+    let answer = api
+        .patch(
+            "/services/court-fine-payment",
+            &json!({ "keywords": keywords }),
+            None,
+        )
+        .await;
+    assert_status(&answer, StatusCode::UNPROCESSABLE_ENTITY);
+    assert_eq!(
+        api.get("/services/court-fine-payment").await.etag,
+        before.etag
+    );
+}
+
+#[tokio::test]
 async fn a_secret_longer_than_any_credential_gets_422() {
     let e = Estate::start();
     let huge = "s".repeat(egov_gateway::admin::checks::MAX_SECRET_BYTES + 1);

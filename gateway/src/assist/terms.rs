@@ -28,42 +28,68 @@ pub(super) fn word_set(tokens: &[String]) -> Vec<String> {
     out
 }
 
+/// What of a service already ran as it is now: its names, its keywords and examples.
+#[derive(Debug, Clone, Copy, Default)]
+pub struct Settled {
+    pub names: bool,
+    pub terms: bool,
+}
+
+impl Settled {
+    /// What `now` keeps of `before`, the version that ran until now (if any).
+    pub fn of(now: &ServiceConfig, before: Option<&ServiceConfig>) -> Settled {
+        before.map_or_else(Settled::default, |b| Settled {
+            names: b.names == now.names,
+            terms: b.keywords == now.keywords && b.examples == now.examples,
+        })
+    }
+
+    /// All of it (a service that did not change).
+    pub const ALL: Settled = Settled {
+        names: true,
+        terms: true,
+    };
+}
+
 /// Every problem of `services`' search terms: an entry repeating a word, a name word mixing
-/// Latin with Cyrillic or Greek letters, and two services' names the router (and a citizen)
-/// reads as the same. Entries of one service the router reads as the same (`pasport`,
+/// Latin with Cyrillic or Greek letters, two services' names the router (and a citizen)
+/// reads as the same, and a keyword or example read as one of another ministry's service's. Entries of one service the router reads as the same (`pasport`,
 /// `lpassport`: spellings citizens type) are allowed, and counted once by the index.
 ///
-/// A name collision is the newcomer's problem: `settled` says which services already run
-/// under the names they have (the snapshot before), and of a settled service and another,
-/// only the other is refused; otherwise both are. A ministry copying a name into its own
-/// file then refuses its own change, not the owner's service.
+/// A collision is the newcomer's problem: `before` says what of a service ran unchanged
+/// before this change (the snapshot before), and of a service already running with the
+/// names (or the search terms) it has and another, only the other is refused; otherwise
+/// both names are (the later of two search terms). A ministry copying a name or a term into
+/// its own file then refuses its own change, not the owner's service; a service that keeps
+/// its names but changes its terms is a newcomer to the terms (found in review).
 pub fn problems(
     services: &[ServiceConfig],
-    settled: impl Fn(&ServiceConfig) -> bool,
+    before: impl Fn(&ServiceConfig) -> Settled,
 ) -> Vec<ConfigError> {
+    let settled = |s: &ServiceConfig| before(s).names;
+    let termed = |s: &ServiceConfig| before(s).terms;
     let mut out = Vec::new();
     let mut names: HashMap<(&str, Vec<String>), &ServiceConfig> = HashMap::new();
-    let mut terms: HashMap<Vec<String>, &ServiceConfig> = HashMap::new();
+    // Each term (as the router reads it) → the first service, field and entry giving it.
+    let mut terms: HashMap<Vec<String>, (&ServiceConfig, &str, usize)> = HashMap::new();
     for s in services {
         for (field, list) in [("keywords", &s.keywords), ("examples", &s.examples)] {
             for (i, entry) in list.iter().enumerate() {
                 let toks = tokens(entry);
                 let set = word_set(&toks);
                 match terms.get(&set) {
-                    Some(other) if other.ministry != s.ministry => {
+                    Some(&(other, other_field, other_i)) if other.ministry != s.ministry => {
                         // Terms that were already both running stay (a registry that had
                         // them must still start); a newcomer's copy is refused.
-                        let blamed: &[(&ServiceConfig, &ServiceConfig)] =
-                            match (settled(s), settled(other)) {
-                                (false, true) => &[(s, *other)],
-                                (true, false) => &[(*other, s)],
-                                (false, false) => &[(s, *other)],
-                                (true, true) => &[],
-                            };
-                        for &(this, that) in blamed {
+                        let blamed = match (termed(s), termed(other)) {
+                            (false, _) => Some((s, field, i, other)),
+                            (true, false) => Some((other, other_field, other_i, s)),
+                            (true, true) => None,
+                        };
+                        if let Some((this, this_field, this_i, that)) = blamed {
                             out.push(ConfigError::new(
                                 &this.file,
-                                format!("{field}[{i}]"),
+                                format!("{this_field}[{this_i}]"),
                                 format!(
                                     "reads as a search term of service {:?} of another ministry: \
 the router would send its searches to whichever weighs more",
@@ -74,7 +100,7 @@ the router would send its searches to whichever weighs more",
                     }
                     Some(_) => {}
                     None if !set.is_empty() => {
-                        terms.insert(set, s);
+                        terms.insert(set, (s, field, i));
                     }
                     None => {}
                 }
@@ -139,9 +165,18 @@ mod tests {
         crate::config::fixtures::config_without_secrets().services
     }
 
+    /// Every service ran as it is, but those `new` picks, which are newcomers.
+    fn running_unless(s: &ServiceConfig, new: impl Fn(&ServiceConfig) -> bool) -> Settled {
+        if new(s) {
+            Settled::default()
+        } else {
+            Settled::ALL
+        }
+    }
+
     #[test]
     fn the_shipped_catalog_has_none() {
-        assert_eq!(problems(&catalog(), |_| true), Vec::new());
+        assert_eq!(problems(&catalog(), |_| Settled::ALL), Vec::new());
     }
 
     /// Found when tried: copies with a trailing `.` or `!`, a word repeated inside one
@@ -159,7 +194,7 @@ mod tests {
         copy.keywords = vec![first.clone(), format!("{first}!")];
         copy.examples = vec!["passeport passeport passeport".into()];
         services.push(copy);
-        let found: Vec<String> = problems(&services, |_| false)
+        let found: Vec<String> = problems(&services, |_| Settled::default())
             .iter()
             .filter(|e| e.file.ends_with("look-alike.toml"))
             .map(|e| e.field.clone())
@@ -219,7 +254,7 @@ mod tests {
         copy.id = "copy".into();
         copy.file = "copy.toml".into();
         services.push(copy);
-        let blamed: Vec<String> = problems(&services, |s| s.id == owner)
+        let blamed: Vec<String> = problems(&services, |s| running_unless(s, |s| s.id != owner))
             .iter()
             .filter(|e| e.field.starts_with("names."))
             .map(|e| e.file.display().to_string())
@@ -243,11 +278,12 @@ mod tests {
             copy.names.fr = format!("{} copie", copy.names.fr);
             copy.names.ar = format!("{} نسخة", copy.names.ar);
             services.push(copy);
-            let found: Vec<String> = problems(&services, |s| s.id != "look-alike")
-                .iter()
-                .filter(|e| e.file.ends_with("look-alike.toml"))
-                .map(|e| e.field.clone())
-                .collect();
+            let found: Vec<String> =
+                problems(&services, |s| running_unless(s, |s| s.id == "look-alike"))
+                    .iter()
+                    .filter(|e| e.file.ends_with("look-alike.toml"))
+                    .map(|e| e.field.clone())
+                    .collect();
             assert_eq!(found, ["names.en"], "U+{:04X}", u32::from(hidden));
         }
     }
@@ -272,10 +308,11 @@ mod tests {
         let copy_id = copy.id.clone();
         services.retain(|s| s.id != copy_id);
         services.push(copy.clone());
-        let found: Vec<(String, String)> = problems(&services, |s| s.id != copy_id)
-            .iter()
-            .map(|e| (e.file.display().to_string(), e.field.clone()))
-            .collect();
+        let found: Vec<(String, String)> =
+            problems(&services, |s| running_unless(s, |s| s.id == copy_id))
+                .iter()
+                .map(|e| (e.file.display().to_string(), e.field.clone()))
+                .collect();
         let file = copy.file.display().to_string();
         assert_eq!(
             found,
@@ -307,6 +344,35 @@ mod tests {
             .expect("a second service of the same ministry");
         sibling.keywords.push(first.keywords[0].clone());
         let sibling_id = sibling.id.clone();
-        assert_eq!(problems(&services, |s| s.id != sibling_id), Vec::new());
+        assert_eq!(
+            problems(&services, |s| running_unless(s, |s| s.id == sibling_id)),
+            Vec::new()
+        );
+    }
+
+    /// Found in review: a ministry's service already running under its names took another
+    /// ministry's keyword in a change that kept the names, and counted as settled.
+    #[test]
+    fn a_running_service_that_takes_another_ministrys_term_is_refused() {
+        let mut services = catalog();
+        let passport = services
+            .iter()
+            .find(|s| s.id == "passport-application")
+            .expect("the passport service")
+            .clone();
+        let taker = services
+            .iter_mut()
+            .find(|s| s.ministry != passport.ministry)
+            .expect("another ministry's service");
+        let before = taker.clone();
+        taker.keywords.push(passport.keywords[0].clone());
+        let taker_id = taker.id.clone();
+        let found: Vec<String> = problems(&services, |s| {
+            Settled::of(s, Some(if s.id == taker_id { &before } else { s }))
+        })
+        .iter()
+        .map(|e| e.field.clone())
+        .collect();
+        assert_eq!(found, [format!("keywords[{}]", before.keywords.len())]);
     }
 }

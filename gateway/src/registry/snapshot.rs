@@ -121,9 +121,8 @@ impl Snapshot {
         previous: Option<&Snapshot>,
     ) -> Result<Snapshot, ConfigErrors> {
         let mut errors = crate::assist::terms::problems(&config.services, |s| {
-            previous
-                .and_then(|p| p.service(&s.id))
-                .is_some_and(|p| p.config.names == s.names)
+            let before = previous.and_then(|p| p.service(&s.id));
+            crate::assist::terms::Settled::of(s, before.map(|p| &p.config))
         });
         let link_map = Arc::new(link_map(config, &mut errors));
         let portal_origin = config.gateway.portal.public_url.origin();
