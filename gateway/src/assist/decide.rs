@@ -465,38 +465,16 @@ mod tests {
         assert_eq!(d.alternatives, own.alternatives, "{d:?}");
     }
 
-    /// What the audit lines say, written while `run` runs on this thread.
-    #[derive(Clone, Default)]
-    struct AuditLines(Arc<std::sync::Mutex<Vec<u8>>>);
-
-    impl std::io::Write for AuditLines {
-        fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
-            if let Ok(mut lines) = self.0.lock() {
-                lines.extend_from_slice(buf);
-            }
-            Ok(buf.len())
-        }
-        fn flush(&mut self) -> std::io::Result<()> {
-            Ok(())
-        }
-    }
-
     /// Found when tried: the audit's `query_hash` was a hash of the text before redaction,
     /// and trying every phone number found "declaration 0612345678" in half a second.
     #[tokio::test(flavor = "current_thread")]
     async fn the_audit_hashes_the_redacted_text_not_the_citizens() {
         let (catalog, assist) = router();
-        let lines = AuditLines::default();
-        let writer = lines.clone();
-        let subscriber = tracing_subscriber::fmt()
-            .with_writer(move || writer.clone())
-            .with_ansi(false)
-            .finish();
-        let _guard = tracing::subscriber::set_default(subscriber);
+        let (lines, _guard) = crate::testing::capture_logs();
         assist
             .decide(&catalog, "declaration 0612345678", false)
             .await;
-        let text = String::from_utf8(lines.0.lock().expect("lines").clone()).expect("UTF-8");
+        let text = lines.text();
         let redacted = query_key("declaration [PHONE]");
         assert!(text.contains(&redacted), "{text}");
         assert!(

@@ -152,8 +152,7 @@ impl Sso {
         match self.pending.admit(client, created_at).await {
             Ok(()) => {}
             Err(PendingRefusal::Unavailable(e)) => {
-                tracing::warn!(error = %e, "login: session store unavailable");
-                self.store_failed();
+                self.store_failed(&e, "login: session store unavailable");
                 return response::error_page(ErrorKind::SessionsUnavailable, request_id);
             }
             Err(refusal) => {
@@ -197,8 +196,7 @@ impl Sso {
             .put_pending(&start.state, &pending, LOGIN_TTL)
             .await
         {
-            tracing::warn!(error = %e, "login: session store unavailable");
-            self.store_failed();
+            self.store_failed(&e, "login: session store unavailable");
             self.pending.release(client, created_at).await;
             return response::error_page(ErrorKind::SessionsUnavailable, request_id);
         }
@@ -227,8 +225,7 @@ impl Sso {
             Ok(Some(p)) => p,
             Ok(None) => return failed("unknown, expired or replayed state"),
             Err(e) => {
-                tracing::warn!(error = %e, "callback: session store unavailable");
-                self.store_failed();
+                self.store_failed(&e, "callback: session store unavailable");
                 return response::error_page(ErrorKind::SessionsUnavailable, request_id);
             }
         };
@@ -282,8 +279,7 @@ impl Sso {
             .create(&session, session.ttl(now, self.idle))
             .await
         {
-            tracing::warn!(error = %e, "callback: session store unavailable");
-            self.store_failed();
+            self.store_failed(&e, "callback: session store unavailable");
             return response::error_page(ErrorKind::SessionsUnavailable, request_id);
         }
         self.metrics.logins.with_label_values(&["success"]).inc();
@@ -336,14 +332,12 @@ impl Sso {
             // A record this version cannot read is no session: it is deleted below.
             Err(StoreError::Corrupt(_)) => None,
             Err(e) => {
-                tracing::warn!(error = %e, "logout: session store unavailable; nothing ended");
-                self.store_failed();
+                self.store_failed(&e, "logout: session store unavailable; nothing ended");
                 return response::error_page(ErrorKind::SessionsUnavailable, request_id);
             }
         };
         if let Err(e) = self.store.delete(&id).await {
-            tracing::warn!(error = %e, "logout: could not delete the session; nothing ended");
-            self.store_failed();
+            self.store_failed(&e, "logout: could not delete the session; nothing ended");
             return response::error_page(ErrorKind::SessionsUnavailable, request_id);
         }
         self.metrics.logouts.with_label_values(&["rp"]).inc();
@@ -458,8 +452,7 @@ impl Sso {
                 &serde_json::json!({ "authenticated": false }),
             ),
             Err(e) => {
-                tracing::warn!(error = %e, request_id, "/auth/session: session store unavailable");
-                self.store_failed();
+                self.store_failed(&e, "/auth/session: session store unavailable");
                 LocalResponse::json(
                     StatusCode::SERVICE_UNAVAILABLE,
                     &serde_json::json!({

@@ -277,8 +277,7 @@ impl Sso {
         let session = match session {
             Ok(s) => s,
             Err(e) => {
-                tracing::warn!(error = %e, "session store unavailable");
-                self.store_failed();
+                self.store_failed(&e, "session store unavailable");
                 return deny(
                     "store_unavailable",
                     response::error_page(ErrorKind::SessionsUnavailable, request_id),
@@ -371,8 +370,7 @@ impl Sso {
                 Ok(UpdateOutcome::Written) => {}
                 Ok(UpdateOutcome::Gone) => return Ok(None),
                 Err(e) => {
-                    tracing::warn!(error = %e, "could not save the session's idle clock or tokens");
-                    self.store_failed();
+                    self.store_failed(&e, "could not save the session's idle clock or tokens");
                 }
             }
         }
@@ -382,14 +380,21 @@ impl Sso {
     /// Deletes a session that is over; if the store fails, its TTL ends it anyway.
     async fn end_session(&self, id: &str) {
         if let Err(e) = self.store.delete(id).await {
-            tracing::warn!(error = %e, "could not delete an ended session");
-            self.store_failed();
+            self.store_failed(&e, "could not delete an ended session");
         }
     }
 
-    pub(crate) fn store_failed(&self) {
+    /// A session store operation failed (`what`, and its `error`): counted, the store
+    /// marked failing for 30 s (readiness says so), and logged when it starts failing.
+    pub(crate) fn store_failed(&self, error: &dyn std::fmt::Display, what: &str) {
         self.metrics.session_store_errors.inc();
         self.metrics.session_store_up.set(0);
+        // Logged when the store starts failing, not for every request while it is down
+        // (found when tried: a Redis outage wrote one warning per request, two for some);
+        // every failure is counted in `egov_sso_session_store_errors_total`.
+        if !self.store_failing.now() {
+            tracing::warn!(%error, "{what} (further failures within 30 s are only counted)");
+        }
         self.store_failing.failed();
     }
 
@@ -607,5 +612,22 @@ mod tests {
         );
         assert_ne!(s.access_token, "at-2", "nothing of the refusal was kept");
         assert!(!s.professional);
+    }
+
+    #[tokio::test(flavor = "current_thread")]
+    async fn a_session_store_outage_is_logged_once_and_every_failure_counted() {
+        let p = crate::testing::parts();
+        let (lines, _guard) = crate::testing::capture_logs();
+        for _ in 0..3 {
+            p.sso
+                .store_failed(&"connection refused", "session store unavailable");
+        }
+        assert_eq!(
+            lines.text().matches("session store unavailable").count(),
+            1,
+            "{}",
+            lines.text()
+        );
+        assert_eq!(p.telemetry.metrics.session_store_errors.get(), 3);
     }
 }
