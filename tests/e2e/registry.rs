@@ -1191,9 +1191,10 @@ async fn a_ministry_cannot_move_a_service_to_other_backends_with_the_operators_s
     let e = Estate::start();
     let api = e.api("economy-finance");
     let before = api.get("/services/public-procurement").await;
-    // Its own listener, as a ministry's host of its own would be; the header renamed.
+    // A host of its own.
+    let its_own = start_estate(None);
     let moved = json!({
-        "upstream": { "url": format!("http://{}/elsewhere", e.estate.addr()) },
+        "upstream": { "url": format!("http://{}/", its_own.addr()) },
     });
     let answer = api
         .patch("/services/public-procurement", &moved, None)

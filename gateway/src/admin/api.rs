@@ -1039,6 +1039,13 @@ async fn change(admin: &Admin, req: Request<'_>) -> Response {
             return admin.forbidden(caller, action, id, client);
         }
     }
+    // Stored only over the version the caller was allowed to change: without it, a PUT or
+    // DELETE could land on a version the platform had just given another ministry (found
+    // in review).
+    let expect = match (req.expect, &current) {
+        (Expect::Any, Some(c)) => Expect::Version(c.version),
+        (e, _) => e,
+    };
     let mut doc = match req.intent {
         Intent::Delete => {
             let Some(c) = current else {
@@ -1049,18 +1056,18 @@ async fn change(admin: &Admin, req: Request<'_>) -> Response {
                     format!("there is no service {id:?}"),
                 );
             };
-            let _one_at_a_time = admin.writes.lock().await;
+            let held = match OneAtATime::take(admin).await {
+                Ok(held) => held,
+                Err(busy) => return busy,
+            };
             let next = admin.live.with_service(id, None);
             if let Err(errors) = admin.live.check(next, &[]).await {
                 admin.audit(caller, action, Some(id), None, "invalid", client);
                 return invalid(checks::problems_of(&errors.0));
             }
-            return match store
-                .delete(id, req.expect, &author(caller, req.action))
-                .await
-            {
+            return match store.delete(id, expect, &author(caller, req.action)).await {
                 Ok(version) => {
-                    applied(admin).await;
+                    held.applied().await;
                     admin.audit(caller, action, Some(id), Some(version), "ok", client);
                     let _ = c;
                     StatusCode::NO_CONTENT.into_response()
@@ -1145,9 +1152,6 @@ async fn change(admin: &Admin, req: Request<'_>) -> Response {
         stored: &given,
     };
     let secrets = checks::take_secrets(id, &mut doc, &known, &mut problems);
-    if !matches!(caller.holder, crate::config::KeyHolder::Platform) {
-        problems.extend(checks::operator_secret_moved(known.previous, &doc));
-    }
     if !problems.is_empty() {
         admin.audit(caller, action, Some(id), None, "invalid", client);
         return invalid(problems);
@@ -1160,29 +1164,6 @@ async fn change(admin: &Admin, req: Request<'_>) -> Response {
         }
     };
     let snapshot = admin.live.snapshot();
-    if !matches!(caller.holder, crate::config::KeyHolder::Platform) {
-        if let Some(other) = snapshot.services().iter().find(|s| {
-            s.id() != id
-                && s.config.ministry != ministry
-                && s.config.legacy.hostname == service.legacy.hostname
-        }) {
-            problems.push(Problem::new(
-                "/legacy/hostname",
-                format!(
-                    "{} is the legacy host of another ministry's service ({})",
-                    service.legacy.hostname,
-                    other.id()
-                ),
-            ));
-        }
-    }
-    if !matches!(caller.holder, crate::config::KeyHolder::Platform) {
-        problems.extend(checks::backends_of_another_ministry(
-            &service,
-            &ministry,
-            snapshot.services(),
-        ));
-    }
     let upstream_changed = snapshot
         .service(id)
         .is_none_or(|s| s.config.upstream != service.upstream);
@@ -1203,11 +1184,27 @@ async fn change(admin: &Admin, req: Request<'_>) -> Response {
     .await
     .unwrap_or_default();
     problems.extend(network);
-    let _one_at_a_time = if req.dry_run {
-        None
-    } else {
-        Some(admin.writes.lock().await)
-    };
+    let mut one_at_a_time = None;
+    if problems.is_empty() {
+        if !req.dry_run {
+            match OneAtATime::take(admin).await {
+                Ok(held) => one_at_a_time = Some(held),
+                Err(busy) => return busy,
+            }
+        }
+        // Against the registry as it is now that no other change is being applied.
+        let snapshot = admin.live.snapshot();
+        if !caller.is_platform() {
+            let before = snapshot.service(id).map(|s| &s.config);
+            problems.extend(checks::claims_of_other_ministries(
+                &service,
+                &ministry,
+                snapshot.services(),
+                before,
+            ));
+            problems.extend(checks::operator_secret_moved(before, &service, &doc));
+        }
+    }
     if problems.is_empty() {
         let next = admin.live.with_service(id, Some(service));
         if let Err(errors) = admin.live.check(next, &secrets).await {
@@ -1225,10 +1222,11 @@ async fn change(admin: &Admin, req: Request<'_>) -> Response {
         return store_error(e);
     }
     let put = store
-        .put(id, &ministry, &doc, req.expect, &author(caller, req.action))
+        .put(id, &ministry, &doc, expect, &author(caller, req.action))
         .await;
-    if put.is_err() {
-        // Kept for a version that will never be: nothing may name them.
+    if matches!(put, Err(StoreError::Conflict { .. })) {
+        // Refused for certain (another version is there): no version names them. After
+        // any other error the write may have landed, and its version would name them.
         let keys: Vec<String> = secrets.iter().map(|(k, _)| k.clone()).collect();
         if let Err(e) = store.forget_secrets(id, &keys).await {
             tracing::warn!(service = id, error = %e, "admin API: the secrets of a refused change are kept");
@@ -1250,7 +1248,9 @@ async fn change(admin: &Admin, req: Request<'_>) -> Response {
             return store_error(e);
         }
     };
-    applied(admin).await;
+    if let Some(held) = one_at_a_time {
+        held.applied().await;
+    }
     admin.audit(caller, action, Some(id), Some(version), "ok", client);
     let status = if req.action == Action::Create {
         StatusCode::CREATED
@@ -1286,8 +1286,66 @@ fn result_of(e: &StoreError) -> &'static str {
 }
 
 /// Applies the stored change to this instance now (other instances follow the store).
-async fn applied(admin: &Admin) {
-    if let Err(e) = admin.live.refresh().await {
+/// How long a change waits for the one being applied before it is answered 503.
+const WRITE_WAIT: std::time::Duration = std::time::Duration::from_secs(30);
+
+/// Held from a change's whole-registry check until the registry has applied it: two
+/// changes checked side by side each passed against a registry without the other (two
+/// services claiming one legacy host both got 201, and the next start refused the stored
+/// registry; found when tried). A change whose caller goes away between storing and
+/// applying is applied by a task that keeps holding it, so the next change is checked
+/// against it (found in review).
+struct OneAtATime {
+    live: Arc<crate::registry::LiveRegistry>,
+    held: Option<tokio::sync::OwnedMutexGuard<()>>,
+}
+
+impl OneAtATime {
+    async fn take(admin: &Admin) -> Result<Self, Response> {
+        let lock = Arc::clone(&admin.writes).lock_owned();
+        match tokio::time::timeout(WRITE_WAIT, lock).await {
+            Ok(held) => Ok(Self {
+                live: Arc::clone(&admin.live),
+                held: Some(held),
+            }),
+            Err(_) => {
+                let mut busy = error(
+                    StatusCode::SERVICE_UNAVAILABLE,
+                    "busy",
+                    format!(
+                        "another change has been applied for over {} s; nothing was changed, retry later",
+                        WRITE_WAIT.as_secs()
+                    ),
+                );
+                busy.headers_mut()
+                    .insert(header::RETRY_AFTER, HeaderValue::from_static("5"));
+                Err(busy)
+            }
+        }
+    }
+
+    /// The stored change, applied; the next change may go.
+    async fn applied(mut self) {
+        apply(&self.live).await;
+        self.held = None;
+    }
+}
+
+impl Drop for OneAtATime {
+    fn drop(&mut self) {
+        // Still held: the call ended early, after storing or not (applying costs a build).
+        if let Some(held) = self.held.take() {
+            let live = Arc::clone(&self.live);
+            tokio::spawn(async move {
+                apply(&live).await;
+                drop(held);
+            });
+        }
+    }
+}
+
+async fn apply(live: &crate::registry::LiveRegistry) {
+    if let Err(e) = live.refresh().await {
         tracing::error!(error = %e, "admin API: a stored change could not be applied");
     }
 }

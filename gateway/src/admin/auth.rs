@@ -56,6 +56,11 @@ impl Caller {
         }
     }
 
+    /// Whether the caller holds the platform's key (the operators' role).
+    pub fn is_platform(&self) -> bool {
+        matches!(self.holder, KeyHolder::Platform)
+    }
+
     /// The ministry the caller speaks for (`platform` for the platform role).
     pub fn ministry(&self) -> &str {
         match &self.holder {

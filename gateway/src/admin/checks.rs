@@ -109,64 +109,122 @@ pub fn take_secrets(
     found
 }
 
-/// The backends of `service` (of `ministry`) at an address where every other service is
-/// another single ministry's: refused, one problem each. The address map that rewrites
-/// legacy links and redirects sends a URL to the service with the longest matching
-/// backend path, so a service at `http://<their host>/x/login` took the redirects of that
-/// ministry's site at `/x` to its login page (found when tried). An address several
-/// ministries already share (one old hosting server) stays open to each of them.
-pub fn backends_of_another_ministry(
+/// Where a ministry's service may not go because other ministries are there: its legacy
+/// host, when it is another ministry's service's legacy host or backend address, and each
+/// backend it adds (one it already had is left alone) at an address where other
+/// ministries' services are (as backend or legacy host) and none of its own. Both feed
+/// the one address map that rewrites legacy links and redirects, where the longest
+/// matching path wins: a service at `http://<their host>/x/login` took the redirects of
+/// that ministry's site at `/x` to its login page (found when tried; and through their
+/// legacy host's name, or as a third ministry on a shared server, found in review).
+/// Ministries already sharing one old hosting server remain open to each other there.
+pub fn claims_of_other_ministries(
     service: &ServiceConfig,
     ministry: &str,
     others: &[Arc<crate::registry::Service>],
+    before: Option<&ServiceConfig>,
 ) -> Vec<Problem> {
-    let many = service.upstream.backends.len() > 1;
+    use egov_adapters::links::same_authority;
+    let others: Vec<&ServiceConfig> = others
+        .iter()
+        .map(|s| &s.config)
+        .filter(|s| s.id != service.id)
+        .collect();
+    let at_address = |authority: &str| -> Vec<&ServiceConfig> {
+        others
+            .iter()
+            .copied()
+            .filter(|s| {
+                same_authority(&s.legacy.hostname, authority)
+                    || s.upstream
+                        .backends
+                        .iter()
+                        .any(|b| same_authority(&b.to_string(), authority))
+            })
+            .collect()
+    };
     let mut problems = Vec::new();
-    for (i, b) in service.upstream.backends.iter().enumerate() {
-        let mut owners =
-            others.iter().filter(|s| {
-                s.id() != service.id
-                    && s.config.upstream.backends.iter().any(|o| {
-                        egov_adapters::links::same_authority(&o.to_string(), &b.to_string())
-                    })
-            });
-        let Some(first) = owners.next() else {
-            continue;
-        };
-        let owner = first.config.ministry.as_str();
-        if owner == ministry || owners.any(|s| s.config.ministry != owner) {
-            continue;
-        }
-        let at = if many {
-            format!("/upstream/url/{i}")
-        } else {
-            "/upstream/url".to_string()
-        };
+    let legacy = &service.legacy.hostname;
+    if let Some(other) = at_address(legacy).iter().find(|s| s.ministry != ministry) {
         problems.push(Problem::new(
-            at,
+            "/legacy/hostname",
             format!(
-                "{b} is where another ministry's services are ({}); only the platform may add a service there",
-                first.id()
+                "{legacy} is the legacy host or backend address of another ministry's service ({})",
+                other.id
             ),
         ));
+    }
+    let many = service.upstream.backends.len() > 1;
+    for (i, b) in service.upstream.backends.iter().enumerate() {
+        let address = b.to_string();
+        let had = before.is_some_and(|p| {
+            p.upstream
+                .backends
+                .iter()
+                .any(|o| same_authority(&o.to_string(), &address))
+        });
+        let there = at_address(&address);
+        if had || there.iter().any(|s| s.ministry == ministry) {
+            continue;
+        }
+        if let Some(other) = there.iter().find(|s| s.ministry != ministry) {
+            problems.push(Problem::new(
+                backend_pointer(i, many),
+                format!(
+                    "{b} is where another ministry's services are ({}); only the platform may add a service there",
+                    other.id
+                ),
+            ));
+        }
     }
     problems
 }
 
-/// A ministry's change that moves the service to another upstream while it keeps an `{ env }`
-/// or `{ file }` secret: refused, pointing at the first such secret. The operators set that
-/// secret for the backend the service had (found when tried: a ministry pointed the
-/// service at a host of its own, renamed the header, and read the operators' key there).
-pub fn operator_secret_moved(previous: Option<&Value>, doc: &Value) -> Option<Problem> {
-    let previous = previous?;
-    // Where requests go (timeouts and the `Host` sent do not move a secret anywhere).
-    if previous.pointer("/upstream/url") == doc.pointer("/upstream/url") {
+/// The JSON pointer of backend `i` of a service with one backend (`url` a string) or `many`.
+fn backend_pointer(i: usize, many: bool) -> String {
+    if many {
+        format!("/upstream/url/{i}")
+    } else {
+        "/upstream/url".to_string()
+    }
+}
+
+/// A ministry's change that moves the service to other backends (or another `Host` and
+/// TLS name) while it keeps an `{ env }` or `{ file }` secret: refused, pointing at the
+/// first such secret. The operators set that secret for the upstream the service had
+/// (found when tried: a ministry pointed the service at a host of its own, renamed the
+/// header, and read the operators' key there; a virtual host of its own on a shared server
+/// needs only `upstream.host`, found in review). Timeouts or weights move nothing.
+pub fn operator_secret_moved(
+    before: Option<&ServiceConfig>,
+    now: &ServiceConfig,
+    doc: &Value,
+) -> Option<Problem> {
+    let before = before?;
+    let addresses = |s: &ServiceConfig| {
+        let mut a: Vec<String> = s
+            .upstream
+            .backends
+            .iter()
+            .map(|b| b.to_string().to_ascii_lowercase())
+            .collect();
+        a.sort();
+        a.dedup();
+        a
+    };
+    let same = addresses(before) == addresses(now)
+        && before
+            .upstream
+            .host
+            .eq_ignore_ascii_case(&now.upstream.host)
+        && before.upstream.tls == now.upstream.tls;
+    if same {
         return None;
     }
     let at = first_operator_secret(doc, String::new())?;
     Some(Problem::new(
         at,
-        "the operators set this secret for the service's upstream, which this change moves to other backends: \
+        "the operators set this secret for the service's upstream, which this change moves: \
 give the secret as { value }, or ask the operators to move the upstream",
     ))
 }
@@ -289,11 +347,7 @@ pub fn check_backends(
     let mut problems = Vec::new();
     let many = service.upstream.backends.len() > 1;
     for (i, b) in service.upstream.backends.iter().enumerate() {
-        let at = if many {
-            format!("/upstream/url/{i}")
-        } else {
-            "/upstream/url".to_string()
-        };
+        let at = backend_pointer(i, many);
         match (b.host.as_str(), b.port).to_socket_addrs() {
             Ok(addrs) => {
                 let addrs: Vec<SocketAddr> = addrs.collect();
@@ -469,5 +523,125 @@ mod tests {
             doc,
             json!({ "names": { "fr": "C" }, "keywords": ["y", "z"] })
         );
+    }
+
+    /// The shipped registry's services, and one of them re-made as `id` of `ministry` at
+    /// `backend` with legacy host `legacy`.
+    fn registry_and(
+        id: &str,
+        ministry: &str,
+        backend: &str,
+        legacy: &str,
+    ) -> (Arc<crate::registry::Snapshot>, ServiceConfig) {
+        let snap = crate::registry::fixtures::snapshot();
+        let mut s = snap.services()[0].config.clone();
+        s.id = id.into();
+        s.ministry = ministry.into();
+        s.legacy.hostname = legacy.into();
+        let (host, port) = backend.rsplit_once(':').expect("host:port");
+        s.upstream.backends = vec![crate::config::Backend {
+            host: host.into(),
+            port: port.parse().expect("port"),
+            weight: 1,
+        }];
+        (snap, s)
+    }
+
+    /// A service of `ministry` alone at 10.9.9.9:8080 (legacy host old.interior.ma),
+    /// added to `snap`'s services.
+    fn with_one_at(
+        snap: &crate::registry::Snapshot,
+        ministry: &str,
+    ) -> Vec<Arc<crate::registry::Service>> {
+        let mut config = snap.config.clone();
+        let mut theirs = config.services[0].clone();
+        theirs.id = "theirs".into();
+        theirs.ministry = ministry.into();
+        theirs.legacy.hostname = "old.interior.ma".into();
+        theirs.upstream.backends = vec![crate::config::Backend {
+            host: "10.9.9.9".into(),
+            port: 8080,
+            weight: 1,
+        }];
+        config.services = vec![theirs];
+        crate::registry::Snapshot::build(&config, &crate::config::Secrets::from_process())
+            .expect("a registry of one")
+            .services()
+            .to_vec()
+    }
+
+    fn pointers(problems: &[Problem]) -> Vec<String> {
+        problems.iter().map(|p| p.pointer.clone()).collect()
+    }
+
+    #[test]
+    fn a_backend_at_an_address_of_another_ministry_alone_is_refused_in_any_spelling() {
+        let (snap, _) = registry_and("x", "justice", "10.9.9.9:8080", "x.justice.ma");
+        let others = with_one_at(&snap, "interior");
+        for backend in [
+            "10.9.9.9:8080",
+            "old.interior.ma:443",
+            "OLD.interior.ma.:80",
+        ] {
+            let (_, mine) = registry_and("grab", "justice", backend, "grab.justice.ma");
+            let found = claims_of_other_ministries(&mine, "justice", &others, None);
+            assert_eq!(pointers(&found), ["/upstream/url"], "{backend}");
+        }
+        // Its own ministry may add more there.
+        let (_, more) = registry_and("more", "interior", "10.9.9.9:8080", "more.interior.ma");
+        assert!(claims_of_other_ministries(&more, "interior", &others, None).is_empty());
+    }
+
+    #[test]
+    fn a_legacy_host_at_another_ministrys_address_is_refused() {
+        let (snap, _) = registry_and("x", "justice", "10.1.1.1:80", "x.justice.ma");
+        let others = with_one_at(&snap, "interior");
+        for legacy in ["old.interior.ma", "10.9.9.9:8080"] {
+            let (_, mine) = registry_and("grab", "justice", "10.1.1.1:80", legacy);
+            let found = claims_of_other_ministries(&mine, "justice", &others, None);
+            assert_eq!(pointers(&found), ["/legacy/hostname"], "{legacy}");
+        }
+    }
+
+    #[test]
+    fn a_ministry_new_to_a_shared_address_is_refused_and_one_already_there_is_not() {
+        // The shipped registry: many ministries on the estate's one address.
+        let snap = crate::registry::fixtures::snapshot();
+        let shared = snap.services()[0].config.upstream.backends[0].to_string();
+        let present = snap.services()[0].config.ministry.clone();
+        let (_, newcomer) = registry_and("n", "no-such-ministry-yet", &shared, "n.gov.ma");
+        let found =
+            claims_of_other_ministries(&newcomer, "no-such-ministry-yet", snap.services(), None);
+        assert_eq!(pointers(&found), ["/upstream/url"]);
+        let (_, sibling) = registry_and("s", &present, &shared, "s.gov.ma");
+        assert!(claims_of_other_ministries(&sibling, &present, snap.services(), None).is_empty());
+    }
+
+    #[test]
+    fn a_backend_the_service_already_had_is_left_alone() {
+        let (snap, _) = registry_and("x", "justice", "10.9.9.9:8080", "x.justice.ma");
+        let others = with_one_at(&snap, "interior");
+        // Placed there by the platform; its ministry now changes a description.
+        let (_, placed) = registry_and("placed", "justice", "10.9.9.9:8080", "p.justice.ma");
+        let found = claims_of_other_ministries(&placed, "justice", &others, Some(&placed));
+        assert!(found.is_empty(), "{found:?}");
+    }
+
+    #[test]
+    fn an_operators_secret_stays_with_the_backends_host_and_tls_it_was_set_for() {
+        let doc = json!({ "adapters": [{ "step": "basic-auth", "password": { "env": "EGOV_SECRET_X" } }] });
+        let (_, before) = registry_and("x", "justice", "10.9.9.9:8080", "x.justice.ma");
+        let mut weighed = before.clone();
+        weighed.upstream.backends[0].weight = 5;
+        weighed.upstream.timeouts.read = std::time::Duration::from_secs(99);
+        assert!(operator_secret_moved(Some(&before), &weighed, &doc).is_none());
+        let mut moved = before.clone();
+        moved.upstream.backends[0].port = 8081;
+        let mut hosted = before.clone();
+        hosted.upstream.host = "mine.justice.ma".into();
+        for now in [moved, hosted] {
+            let p = operator_secret_moved(Some(&before), &now, &doc).expect("refused");
+            assert_eq!(p.pointer, "/adapters/0/password");
+        }
     }
 }

@@ -48,11 +48,8 @@ pub struct Admin {
     /// Where this gateway really listens (the configured addresses may name port 0, or a
     /// caller may hand over sockets of its own): no service may have one as a backend.
     listening: ArcSwap<Vec<SocketAddr>>,
-    /// Held from a change's whole-registry check until the registry has applied it: two
-    /// changes checked side by side each passed against a registry without the other (two
-    /// services claiming one legacy host both got 201, and the next start refused the
-    /// registry; found when tried).
-    pub(crate) writes: tokio::sync::Mutex<()>,
+    /// One change at a time is checked, stored and applied (see `api::OneAtATime`).
+    pub(crate) writes: Arc<tokio::sync::Mutex<()>>,
 }
 
 impl Admin {
@@ -73,7 +70,7 @@ impl Admin {
             cache,
             feedback,
             listening: ArcSwap::from_pointee(Vec::new()),
-            writes: tokio::sync::Mutex::new(()),
+            writes: Arc::new(tokio::sync::Mutex::new(())),
         })
     }
 
