@@ -14,7 +14,7 @@
 use super::injection::mixes_scripts;
 use super::text::tokens;
 use crate::config::{ConfigError, ServiceConfig};
-use std::collections::HashMap;
+use std::collections::{HashMap, HashSet};
 
 /// How often one word may appear in one keyword or example.
 const MAX_REPEATS: usize = 2;
@@ -28,81 +28,83 @@ pub(super) fn word_set(tokens: &[String]) -> Vec<String> {
     out
 }
 
-/// What of a service already ran as it is now: its names, its keywords and examples.
-#[derive(Debug, Clone, Copy, Default)]
+/// What of a service already ran as it is now: its names, and which of its keywords and
+/// examples (as the router reads them).
+#[derive(Debug, Clone)]
 pub struct Settled {
     pub names: bool,
-    pub terms: bool,
+    /// The word sets of the entries that ran; `None`: every entry did.
+    terms: Option<HashSet<Vec<String>>>,
 }
 
 impl Settled {
-    /// What `now` keeps of `before`, the version that ran until now (if any).
+    /// What `now` keeps of `before`, the version that ran until now (if any). A service
+    /// moved to another ministry is new to everything.
     pub fn of(now: &ServiceConfig, before: Option<&ServiceConfig>) -> Settled {
-        before.map_or_else(Settled::default, |b| Settled {
-            names: b.names == now.names,
-            terms: b.keywords == now.keywords && b.examples == now.examples,
-        })
+        match before.filter(|b| b.ministry == now.ministry) {
+            None => Settled::none(),
+            Some(b) => Settled {
+                names: b.names == now.names,
+                terms: Some(
+                    b.keywords
+                        .iter()
+                        .chain(&b.examples)
+                        .map(|e| word_set(&tokens(e)))
+                        .collect(),
+                ),
+            },
+        }
+    }
+
+    /// Nothing of it (a new service).
+    pub fn none() -> Settled {
+        Settled {
+            names: false,
+            terms: Some(HashSet::new()),
+        }
     }
 
     /// All of it (a service that did not change).
-    pub const ALL: Settled = Settled {
-        names: true,
-        terms: true,
-    };
+    pub fn all() -> Settled {
+        Settled {
+            names: true,
+            terms: None,
+        }
+    }
+
+    fn term(&self, set: &[String]) -> bool {
+        self.terms.as_ref().is_none_or(|t| t.contains(set))
+    }
 }
 
 /// Every problem of `services`' search terms: an entry repeating a word, a name word mixing
 /// Latin with Cyrillic or Greek letters, two services' names the router (and a citizen)
-/// reads as the same, and a keyword or example read as one of another ministry's service's. Entries of one service the router reads as the same (`pasport`,
+/// reads as the same, and a keyword or example read as one of another ministry's
+/// service's. Entries of one service the router reads as the same (`pasport`,
 /// `lpassport`: spellings citizens type) are allowed, and counted once by the index.
 ///
-/// A collision is the newcomer's problem: `before` says what of a service ran unchanged
-/// before this change (the snapshot before), and of a service already running with the
-/// names (or the search terms) it has and another, only the other is refused; otherwise
-/// both names are (the later of two search terms). A ministry copying a name or a term into
-/// its own file then refuses its own change, not the owner's service; a service that keeps
-/// its names but changes its terms is a newcomer to the terms (found in review).
+/// A collision is the newcomer's problem: `before` says what of each service ran before
+/// this change (the snapshot before). Of a name (or a search term) that ran and one that
+/// is new, only the new one is refused; when both are new, or both ran (a registry from
+/// before the rule), all are, as at start-up, where nothing ran before: what a running
+/// gateway takes, its next start takes too (found in review). A ministry copying a name or
+/// a term into its own file then refuses its own change, not the owner's service.
 pub fn problems(
     services: &[ServiceConfig],
     before: impl Fn(&ServiceConfig) -> Settled,
 ) -> Vec<ConfigError> {
-    let settled = |s: &ServiceConfig| before(s).names;
-    let termed = |s: &ServiceConfig| before(s).terms;
+    let settled: Vec<Settled> = services.iter().map(before).collect();
     let mut out = Vec::new();
-    let mut names: HashMap<(&str, Vec<String>), &ServiceConfig> = HashMap::new();
-    // Each term (as the router reads it) → the first service, field and entry giving it.
-    let mut terms: HashMap<Vec<String>, (&ServiceConfig, &str, usize)> = HashMap::new();
-    for s in services {
+    let mut names: HashMap<(&str, Vec<String>), usize> = HashMap::new();
+    // Each term (as the router reads it) → every entry giving it: (service, field, entry).
+    let mut terms: HashMap<Vec<String>, Vec<(usize, &str, usize)>> = HashMap::new();
+    for (si, s) in services.iter().enumerate() {
         for (field, list) in [("keywords", &s.keywords), ("examples", &s.examples)] {
             for (i, entry) in list.iter().enumerate() {
                 let toks = tokens(entry);
                 let set = word_set(&toks);
-                match terms.get(&set) {
-                    Some(&(other, other_field, other_i)) if other.ministry != s.ministry => {
-                        // Terms that were already both running stay (a registry that had
-                        // them must still start); a newcomer's copy is refused.
-                        let blamed = match (termed(s), termed(other)) {
-                            (false, _) => Some((s, field, i, other)),
-                            (true, false) => Some((other, other_field, other_i, s)),
-                            (true, true) => None,
-                        };
-                        if let Some((this, this_field, this_i, that)) = blamed {
-                            out.push(ConfigError::new(
-                                &this.file,
-                                format!("{this_field}[{this_i}]"),
-                                format!(
-                                    "reads as a search term of service {:?} of another ministry: \
-the router would send its searches to whichever weighs more",
-                                    that.id
-                                ),
-                            ));
-                        }
-                    }
-                    Some(_) => {}
-                    None if !set.is_empty() => {
-                        terms.insert(set, (s, field, i));
-                    }
-                    None => {}
+                if !set.is_empty() {
+                    terms.entry(set).or_default().push((si, field, i));
                 }
                 let mut counts: HashMap<&str, usize> = HashMap::new();
                 for t in &toks {
@@ -134,27 +136,74 @@ the router would send its searches to whichever weighs more",
             if set.is_empty() {
                 continue;
             }
-            if let Some(other) = names.insert((lang, set), s) {
-                let blamed: &[(&ServiceConfig, &ServiceConfig)] = match (settled(s), settled(other))
-                {
-                    (false, true) => &[(s, other)],
-                    (true, false) => &[(other, s)],
-                    _ => &[(s, other), (other, s)],
+            if let Some(oi) = names.insert((lang, set), si) {
+                let blamed: &[(usize, usize)] = match (settled[si].names, settled[oi].names) {
+                    (false, true) => &[(si, oi)],
+                    (true, false) => &[(oi, si)],
+                    _ => &[(si, oi), (oi, si)],
                 };
                 for &(this, that) in blamed {
                     out.push(ConfigError::new(
-                        &this.file,
+                        &services[this].file,
                         format!("names.{lang}"),
                         format!(
                             "reads as the name of service {:?}; citizens could not tell them apart",
-                            that.id
+                            services[that].id
                         ),
                     ));
                 }
             }
         }
     }
+    out.extend(shared_terms(services, &settled, &terms));
     out
+}
+
+/// The entries of `terms` that another ministry's service gives too, as [`problems`] blames
+/// them, in the services' order whatever the map's.
+fn shared_terms(
+    services: &[ServiceConfig],
+    settled: &[Settled],
+    terms: &HashMap<Vec<String>, Vec<(usize, &str, usize)>>,
+) -> Vec<ConfigError> {
+    let mut blamed: Vec<(usize, &str, usize, usize)> = Vec::new();
+    for (set, holders) in terms {
+        let ministry = |h: &(usize, &str, usize)| services[h.0].ministry.as_str();
+        let Some(first) = holders.first() else {
+            continue;
+        };
+        if holders.iter().all(|h| ministry(h) == ministry(first)) {
+            continue;
+        }
+        let new: Vec<&(usize, &str, usize)> =
+            holders.iter().filter(|h| !settled[h.0].term(set)).collect();
+        let refused = if new.is_empty() {
+            holders.iter().collect()
+        } else {
+            new
+        };
+        for h in refused {
+            if let Some(other) = holders.iter().find(|o| ministry(o) != ministry(h)) {
+                blamed.push((h.0, h.1, h.2, other.0));
+            }
+        }
+    }
+    // Keywords before examples, as the services list them.
+    blamed.sort_unstable_by_key(|&(si, field, i, _)| (si, field != "keywords", i));
+    blamed
+        .into_iter()
+        .map(|(si, field, i, other)| {
+            ConfigError::new(
+                &services[si].file,
+                format!("{field}[{i}]"),
+                format!(
+                    "reads as a search term of service {:?} of another ministry: the router \
+would send its searches to whichever weighs more",
+                    services[other].id
+                ),
+            )
+        })
+        .collect()
 }
 
 #[cfg(test)]
@@ -168,15 +217,16 @@ mod tests {
     /// Every service ran as it is, but those `new` picks, which are newcomers.
     fn running_unless(s: &ServiceConfig, new: impl Fn(&ServiceConfig) -> bool) -> Settled {
         if new(s) {
-            Settled::default()
+            Settled::none()
         } else {
-            Settled::ALL
+            Settled::all()
         }
     }
 
     #[test]
     fn the_shipped_catalog_has_none() {
-        assert_eq!(problems(&catalog(), |_| Settled::ALL), Vec::new());
+        // As at start-up, where nothing ran before.
+        assert_eq!(problems(&catalog(), |_| Settled::none()), Vec::new());
     }
 
     /// Found when tried: copies with a trailing `.` or `!`, a word repeated inside one
@@ -194,7 +244,7 @@ mod tests {
         copy.keywords = vec![first.clone(), format!("{first}!")];
         copy.examples = vec!["passeport passeport passeport".into()];
         services.push(copy);
-        let found: Vec<String> = problems(&services, |_| Settled::default())
+        let found: Vec<String> = problems(&services, |_| Settled::none())
             .iter()
             .filter(|e| e.file.ends_with("look-alike.toml"))
             .map(|e| e.field.clone())
@@ -374,5 +424,48 @@ mod tests {
         .map(|e| e.field.clone())
         .collect();
         assert_eq!(found, [format!("keywords[{}]", before.keywords.len())]);
+    }
+
+    /// Found in review: a term two ministries' running services shared was taken by a
+    /// running gateway and refused by its next start. Now both refuse it alike, and the
+    /// owner's edit of another entry leaves its own entries settled.
+    #[test]
+    fn a_term_two_ministries_share_is_refused_running_or_starting() {
+        let mut services = catalog();
+        let passport = services
+            .iter()
+            .find(|s| s.id == "passport-application")
+            .expect("the passport service")
+            .clone();
+        let copier = services
+            .iter_mut()
+            .find(|s| s.ministry != passport.ministry)
+            .expect("another ministry's service");
+        copier.keywords.push(passport.keywords[0].clone());
+        let copier_file = copier.file.clone();
+        let running = problems(&services, |_| Settled::all());
+        let starting = problems(&services, |_| Settled::none());
+        assert_eq!(running, starting);
+        assert!(running.iter().any(|e| e.file == copier_file), "{running:?}");
+        // The owner adds a keyword: only the copier's entry is the problem.
+        let owner = services
+            .iter_mut()
+            .find(|s| s.id == "passport-application")
+            .expect("the passport service");
+        let before = owner.clone();
+        owner.keywords.push("passeport express".into());
+        let found = problems(&services, |s| {
+            let ran = if s.id == "passport-application" {
+                &before
+            } else {
+                s
+            };
+            let mut settled = Settled::of(s, Some(ran));
+            if s.file == copier_file {
+                settled = Settled::none();
+            }
+            settled
+        });
+        assert!(found.iter().all(|e| e.file == copier_file), "{found:?}");
     }
 }
