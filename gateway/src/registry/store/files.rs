@@ -286,42 +286,57 @@ impl FileStore {
             f.set_len(keep as u64).map_err(unavailable)?;
         }
         // One write of the whole line: a record is torn, never complete without its newline
-        // (which the next append would take for a torn one).
-        f.write_all(format!("{line}\n").as_bytes())
-            .map_err(unavailable)?;
-        f.sync_data().map_err(unavailable)
+        // (which the next append would take for a torn one). A record not made durable is
+        // taken back whole: left there, it named a change that never happened, with the
+        // version the next change then took too (found in review).
+        let end = f.seek(SeekFrom::End(0)).map_err(unavailable)?;
+        let written = f
+            .write_all(format!("{line}\n").as_bytes())
+            .and_then(|()| f.sync_data());
+        if let Err(e) = written {
+            let _ = f.set_len(end);
+            return Err(unavailable(e));
+        }
+        Ok(())
     }
 
-    /// Writes `bytes` to `path` through a temporary file renamed over it.
-    fn write_atomically(path: &Path, bytes: &[u8]) -> Result<(), StoreError> {
+    /// Writes `bytes` to `path` through a temporary file renamed over it (readable by the
+    /// owner alone when `private`).
+    fn write_atomically(path: &Path, bytes: &[u8], private: bool) -> Result<(), StoreError> {
+        let staged = Self::stage(path, bytes, private)?;
+        std::fs::rename(&staged, path).map_err(|e| {
+            let _ = std::fs::remove_file(&staged);
+            unavailable(e)
+        })
+    }
+
+    /// `bytes` written and synced beside `path`, to be renamed over it once the change is
+    /// recorded (a rename needs no free space: nothing is undone by writing on a full disk).
+    fn stage(path: &Path, bytes: &[u8], private: bool) -> Result<PathBuf, StoreError> {
         if let Some(parent) = path.parent() {
             std::fs::create_dir_all(parent).map_err(unavailable)?;
         }
-        let tmp = path.with_extension(format!("toml.tmp-{}", std::process::id()));
-        let written = std::fs::File::create(&tmp).and_then(|mut f| {
+        let mut name = path.file_name().unwrap_or_default().to_os_string();
+        name.push(format!(".tmp-{}", std::process::id()));
+        let tmp = path.with_file_name(name);
+        let mut options = std::fs::OpenOptions::new();
+        options.write(true).create(true).truncate(true);
+        #[cfg(unix)]
+        if private {
+            use std::os::unix::fs::OpenOptionsExt;
+            options.mode(0o600);
+        }
+        let written = options.open(&tmp).and_then(|mut f| {
             f.write_all(bytes)?;
             f.sync_all()
         });
-        // A full disk left the partial copy behind.
-        written
-            .and_then(|()| std::fs::rename(&tmp, path))
-            .map_err(|e| {
+        match written {
+            Ok(()) => Ok(tmp),
+            Err(e) => {
+                // A full disk left the partial copy behind.
                 let _ = std::fs::remove_file(&tmp);
-                unavailable(e)
-            })
-    }
-
-    /// Puts service file `path` back as it was (`before`: its bytes, or `None` when it did
-    /// not exist) after the history refused the change: a change the API answered 503 to
-    /// was live on disk, and the next scan recorded it as a hand edit (found when tried,
-    /// with a full disk).
-    fn undo(path: &Path, before: Option<&[u8]>) {
-        let undone = match before {
-            Some(bytes) => Self::write_atomically(path, bytes),
-            None => std::fs::remove_file(path).map_err(unavailable),
-        };
-        if let Err(e) = undone {
-            tracing::error!(file = %path.display(), error = %e, "registry: a refused change could not be undone on disk");
+                Err(unavailable(e))
+            }
         }
     }
 
@@ -473,20 +488,7 @@ impl FileStore {
     /// Replaces the secrets file with `all` (owner-only, synced, renamed into place).
     fn write_secrets(&self, all: &BTreeMap<String, String>) -> Result<(), StoreError> {
         let json = serde_json::to_vec(all).map_err(|e| StoreError::Corrupt(e.to_string()))?;
-        let tmp = self.secrets.with_extension("json.tmp");
-        {
-            let mut options = std::fs::OpenOptions::new();
-            options.write(true).create(true).truncate(true);
-            #[cfg(unix)]
-            {
-                use std::os::unix::fs::OpenOptionsExt;
-                options.mode(0o600);
-            }
-            let mut f = options.open(&tmp).map_err(unavailable)?;
-            f.write_all(&json).map_err(unavailable)?;
-            f.sync_all().map_err(unavailable)?;
-        }
-        std::fs::rename(&tmp, &self.secrets).map_err(unavailable)
+        Self::write_atomically(&self.secrets, &json, true)
     }
 }
 
@@ -506,15 +508,18 @@ pub fn read_history_of(path: &Path, id: &str) -> Result<Vec<Change>, StoreError>
     // Records are written compactly with `id` right after `version`; a document naming the
     // id elsewhere only costs a parse, filtered out below.
     let needle = format!("\"id\":{}", Value::from(id));
-    let mut changes = read_history_lines(path, |line| line.contains(&needle))?;
+    let finder = memchr::memmem::Finder::new(needle.as_bytes());
+    let mut changes = read_history_lines(path, |line| finder.find(line).is_some())?;
     changes.retain(|c| c.id == id);
     Ok(changes)
 }
 
-/// The history's records on the lines `wanted` picks, read line by line.
+/// The history's records on the lines `wanted` picks, read line by line as bytes (a line
+/// cut short inside a multi-byte character is a torn line too, not an unreadable file;
+/// found in review).
 fn read_history_lines(
     path: &Path,
-    wanted: impl Fn(&str) -> bool,
+    wanted: impl Fn(&[u8]) -> bool,
 ) -> Result<Vec<Change>, StoreError> {
     use std::io::BufRead;
     let file = match std::fs::File::open(path) {
@@ -524,21 +529,21 @@ fn read_history_lines(
     };
     let mut reader = std::io::BufReader::new(file);
     let mut changes = Vec::new();
-    let mut line = String::new();
+    let mut line = Vec::new();
     for number in 1.. {
         line.clear();
         let read = reader
-            .read_line(&mut line)
+            .read_until(b'\n', &mut line)
             .map_err(|e| unavailable(format!("{}: line {number}: {e}", path.display())))?;
         if read == 0 {
             break;
         }
-        let complete = line.ends_with('\n');
-        let text = line.trim();
+        let complete = line.ends_with(b"\n");
+        let text = line.trim_ascii();
         if text.is_empty() || !wanted(text) {
             continue;
         }
-        match serde_json::from_str(text) {
+        match serde_json::from_slice(text) {
             Ok(c) => changes.push(c),
             Err(_) if !complete => {
                 tracing::warn!(file = %path.display(), line = number, "registry history: a last line cut short is left out");
@@ -614,8 +619,10 @@ impl RegistryStore for FileStore {
         Self::check(known.as_ref(), expect)?;
         let before = known.as_ref().map(|k| k.document.clone());
         let path = service_file(&self.dir, ministry, id);
-        let old_bytes = std::fs::read(&path).ok();
-        Self::write_atomically(&path, text.as_bytes())?;
+        // Staged, recorded, then put in place: a change the history refuses never reaches
+        // the file (the API answered 503 "nothing was changed" while the file was
+        // rewritten, and the next scan recorded it as a hand edit; found when tried).
+        let staged = Self::stage(&path, text.as_bytes(), false)?;
         let version = index.version + 1;
         let recorded = self.append(&Change {
             version,
@@ -628,8 +635,13 @@ impl RegistryStore for FileStore {
             document: Some(document.clone()),
         });
         if let Err(e) = recorded {
-            Self::undo(&path, old_bytes.as_deref());
+            let _ = std::fs::remove_file(&staged);
             return Err(e);
+        }
+        if let Err(e) = std::fs::rename(&staged, &path) {
+            let _ = std::fs::remove_file(&staged);
+            tracing::error!(file = %path.display(), error = %e, "registry: a recorded change could not be put in place; the next scan records the file as it is");
+            return Err(unavailable(e));
         }
         index.version = version;
         if let Some(k) = &known {
@@ -659,8 +671,9 @@ impl RegistryStore for FileStore {
         Self::check(Some(&known), expect)?;
         let before = Some(known.document.clone());
         let path = service_file(&self.dir, &known.ministry, id);
-        let old_bytes = std::fs::read(&path).map_err(unavailable)?;
-        std::fs::remove_file(&path).map_err(unavailable)?;
+        // Moved aside (no space needed), recorded, then removed; put back if refused.
+        let aside = path.with_extension(format!("toml.deleted-{}", std::process::id()));
+        std::fs::rename(&path, &aside).map_err(unavailable)?;
         let version = index.version + 1;
         let recorded = self.append(&Change {
             version,
@@ -673,9 +686,12 @@ impl RegistryStore for FileStore {
             document: None,
         });
         if let Err(e) = recorded {
-            Self::undo(&path, Some(&old_bytes));
+            if let Err(back) = std::fs::rename(&aside, &path) {
+                tracing::error!(file = %path.display(), error = %back, "registry: a refused deletion could not be undone on disk");
+            }
             return Err(e);
         }
+        let _ = std::fs::remove_file(&aside);
         index.services.remove(id);
         index.version = version;
         Ok(version)
@@ -892,6 +908,31 @@ mod tests {
         let kept = store.get("svc").await.expect("get").expect("still known");
         assert_eq!(kept.version, 1);
         assert_eq!(store.version().await.expect("version"), 1);
+    }
+
+    /// Found in review: documents hold Arabic as it is, and a full disk may cut a line
+    /// inside a character; the whole history then could not be read.
+    #[tokio::test]
+    async fn a_history_cut_inside_a_character_loses_only_its_torn_line() {
+        let d = scratch();
+        let history = d.0.join("history.jsonl");
+        let store = FileStore::open(&d.0.join("services"), &history).expect("open");
+        let doc = json!({"id": "svc", "names": {"ar": "خدمة"}});
+        store
+            .put("svc", "m", &doc, Expect::Absent, &by(Action::Create))
+            .await
+            .expect("put");
+        let mut bytes = std::fs::read(&history).expect("history");
+        let line = bytes.clone();
+        let cut = line
+            .windows(2)
+            .position(|w| w == "خ".as_bytes())
+            .expect("an Arabic letter")
+            + 1;
+        bytes.extend_from_slice(&line[..cut]);
+        std::fs::write(&history, &bytes).expect("tear");
+        assert_eq!(read_history(&history).expect("read").len(), 1);
+        assert_eq!(store.history("svc").await.expect("history").len(), 1);
     }
 
     #[test]
