@@ -583,6 +583,28 @@ async fn bad_payloads_get_422_with_a_pointer_each_and_change_nothing() {
             "/adapters/0/request",
         ),
         (
+            "a header rule value longer than a header line",
+            {
+                let mut d = e.new_service("bad-value", "interior");
+                d["adapters"] = json!([{ "step": "headers",
+                    "request": { "set": { "x-big": "v".repeat(1025) } } }]);
+                d
+            },
+            "/adapters/0/request/set/x-big",
+        ),
+        (
+            "more backends than a service balances",
+            {
+                let mut d = e.new_service("bad-backends", "interior");
+                let urls: Vec<String> = (0..33)
+                    .map(|_| format!("http://{}/cnie-renewal", e.estate.addr()))
+                    .collect();
+                d["upstream"]["url"] = json!(urls);
+                d
+            },
+            "/upstream/url",
+        ),
+        (
             "more cache path globs than a rebuild may compile",
             {
                 let mut d = e.new_service("bad-globs", "interior");

@@ -79,6 +79,9 @@ pub fn shown_text(s: &str, max: usize) -> Result<(), String> {
     Ok(())
 }
 
+/// The longest path prefix (a legacy site's path, a backend's base path).
+pub const MAX_PATH_PREFIX: usize = 1024;
+
 /// The longest id (of a service, ministry or agency): a DNS label.
 pub const MAX_SLUG: usize = 63;
 
@@ -160,6 +163,13 @@ pub fn hostname(s: &str) -> Result<(), String> {
 pub fn path_prefix(s: &str) -> Result<String, String> {
     if !s.starts_with('/') {
         return Err(format!("{s:?} must start with \"/\""));
+    }
+    // Every link and redirect of every legacy page is compared with it.
+    if s.len() > MAX_PATH_PREFIX {
+        return Err(format!(
+            "is {} bytes long; at most {MAX_PATH_PREFIX}",
+            s.len()
+        ));
     }
     if s.contains(['?', '#', '%', '\\']) || s.bytes().any(|b| b.is_ascii_control() || b == b' ') {
         return Err(format!(
@@ -279,5 +289,6 @@ mod tests {
         assert!(path_prefix("ir").is_err());
         assert!(path_prefix("/a/../b").is_err());
         assert!(path_prefix("/a%2fb").is_err());
+        assert!(path_prefix(&"/a".repeat(MAX_PATH_PREFIX)).is_err());
     }
 }
