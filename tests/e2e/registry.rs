@@ -961,6 +961,33 @@ async fn of_two_services_created_at_once_on_one_legacy_host_one_is_refused_and_t
 }
 
 #[tokio::test]
+async fn a_services_history_is_answered_a_page_of_fifty_at_a_time() {
+    let e = Estate::start();
+    let api = e.api("interior");
+    let doc = e.new_service("paged", "interior");
+    assert_status(&api.post("/services", &doc).await, StatusCode::CREATED);
+    for n in 0..51 {
+        let change = json!({ "descriptions": { "fr": format!("Version {n}.") } });
+        assert_status(
+            &api.patch("/services/paged", &change, None).await,
+            StatusCode::OK,
+        );
+    }
+    let newest = api.get("/services/paged/history").await;
+    let page = newest.body["history"].as_array().expect("a page");
+    assert_eq!(page.len(), 50);
+    let older = newest.body["older"].as_u64().expect("a page before it");
+    assert_eq!(page[0]["version"].as_u64(), Some(older));
+    let rest = api
+        .get(&format!("/services/paged/history?before={older}"))
+        .await;
+    let rest_page = rest.body["history"].as_array().expect("the rest");
+    assert_eq!(rest_page.len(), 2, "the creation and the first change");
+    assert_eq!(rest_page[0]["action"], "create");
+    assert!(rest.body["older"].is_null());
+}
+
+#[tokio::test]
 async fn a_rollback_brings_back_an_old_version_as_a_new_one() {
     let e = Estate::start();
     let api = e.api("interior");

@@ -415,10 +415,24 @@ async fn read(
     }
 }
 
+/// A page of a service's history: the newest `limit` versions (at most [`HISTORY_PAGE`],
+/// the default) older than version `before`.
+#[derive(Debug, Default, Clone, Copy, Deserialize)]
+struct HistoryPage {
+    limit: Option<usize>,
+    before: Option<u64>,
+}
+
+/// The most versions one answer lists: a service's whole history in one answer was 90 MB
+/// after 200 changes of a large document, and held the admin listener (and its /readyz)
+/// for seconds (found when tried).
+const HISTORY_PAGE: usize = 50;
+
 async fn history(
     State(admin): Shared,
     ConnectInfo(client): Client,
     Path(id): Path<String>,
+    Query(page): Query<HistoryPage>,
     headers: HeaderMap,
 ) -> Response {
     let caller = match admin.caller(&headers, "read", Some(&id), client).await {
@@ -443,10 +457,17 @@ async fn history(
     }
     // Only the versions that were the caller's ministry's: an id deleted by one ministry
     // and registered again by another keeps the first one's documents and actors to itself.
-    let versions: Vec<Value> = changes
+    let limit = page.limit.unwrap_or(HISTORY_PAGE).clamp(1, HISTORY_PAGE);
+    let theirs: Vec<&Change> = changes
         .iter()
         .filter(|c| caller.may(&c.ministry))
-        .map(|c: &Change| {
+        .filter(|c| page.before.is_none_or(|b| c.version < b))
+        .collect();
+    let from = theirs.len().saturating_sub(limit);
+    let older = (from > 0).then(|| theirs[from].version);
+    let versions: Vec<Value> = theirs[from..]
+        .iter()
+        .map(|c| {
             json!({
                 "version": c.version,
                 "action": c.action,
@@ -458,7 +479,8 @@ async fn history(
             })
         })
         .collect();
-    Json(json!({ "service": id, "history": versions })).into_response()
+    // `older`: the `before` that asks for the page of versions before these.
+    Json(json!({ "service": id, "history": versions, "older": older })).into_response()
 }
 
 /// `GET .../feedback`: the citizens' "not what I meant" answers that concern the service

@@ -37,6 +37,8 @@ pub const DOCUMENT: &str = r##"{
           "400": { "$ref": "#/components/responses/BadRequest" },
           "401": { "$ref": "#/components/responses/Unauthenticated" },
           "403": { "$ref": "#/components/responses/Forbidden" },
+          "413": { "$ref": "#/components/responses/TooLarge" },
+          "415": { "$ref": "#/components/responses/NotJson" },
           "422": { "$ref": "#/components/responses/Invalid" },
           "503": { "$ref": "#/components/responses/Unavailable" }
         }
@@ -51,6 +53,8 @@ pub const DOCUMENT: &str = r##"{
           "200": { "$ref": "#/components/responses/Valid" },
           "401": { "$ref": "#/components/responses/Unauthenticated" },
           "403": { "$ref": "#/components/responses/Forbidden" },
+          "413": { "$ref": "#/components/responses/TooLarge" },
+          "415": { "$ref": "#/components/responses/NotJson" },
           "422": { "$ref": "#/components/responses/Invalid" }
         }
       }
@@ -77,6 +81,8 @@ pub const DOCUMENT: &str = r##"{
           "404": { "$ref": "#/components/responses/NotFound" },
           "409": { "$ref": "#/components/responses/Unreadable" },
           "412": { "$ref": "#/components/responses/Conflict" },
+          "413": { "$ref": "#/components/responses/TooLarge" },
+          "415": { "$ref": "#/components/responses/NotJson" },
           "422": { "$ref": "#/components/responses/Invalid" }
         }
       },
@@ -91,6 +97,8 @@ pub const DOCUMENT: &str = r##"{
           "404": { "$ref": "#/components/responses/NotFound" },
           "409": { "$ref": "#/components/responses/Unreadable" },
           "412": { "$ref": "#/components/responses/Conflict" },
+          "413": { "$ref": "#/components/responses/TooLarge" },
+          "415": { "$ref": "#/components/responses/NotJson" },
           "422": { "$ref": "#/components/responses/Invalid" }
         }
       },
@@ -118,6 +126,8 @@ pub const DOCUMENT: &str = r##"{
           "401": { "$ref": "#/components/responses/Unauthenticated" },
           "403": { "$ref": "#/components/responses/Forbidden" },
           "404": { "$ref": "#/components/responses/NotFound" },
+          "413": { "$ref": "#/components/responses/TooLarge" },
+          "415": { "$ref": "#/components/responses/NotJson" },
           "422": { "$ref": "#/components/responses/Invalid" }
         }
       }
@@ -125,9 +135,13 @@ pub const DOCUMENT: &str = r##"{
     "/api/v1/services/{id}/history": {
       "parameters": [{ "$ref": "#/components/parameters/Id" }],
       "get": {
-        "summary": "Every version of a service: who, when, what changed",
+        "summary": "Every version of a service: who, when, what changed, 50 at most an answer",
+        "parameters": [
+          { "name": "limit", "in": "query", "required": false, "description": "How many versions (1-50, default 50): the newest of those asked for", "schema": { "type": "integer", "minimum": 1, "maximum": 50 } },
+          { "name": "before", "in": "query", "required": false, "description": "Only versions older than this one: the `older` of the answer before", "schema": { "type": "integer" } }
+        ],
         "responses": {
-          "200": { "description": "The history, oldest first", "content": { "application/json": { "schema": { "$ref": "#/components/schemas/History" } } } },
+          "200": { "description": "The page, oldest first; `older` is the `before` of the page before it (null: none)", "content": { "application/json": { "schema": { "$ref": "#/components/schemas/History" } } } },
           "401": { "$ref": "#/components/responses/Unauthenticated" },
           "403": { "$ref": "#/components/responses/Forbidden" },
           "404": { "$ref": "#/components/responses/NotFound" }
@@ -210,6 +224,8 @@ pub const DOCUMENT: &str = r##"{
       "Changed": { "description": "The change is live on this instance", "headers": { "ETag": { "$ref": "#/components/headers/ETag" } }, "content": { "application/json": { "schema": { "$ref": "#/components/schemas/Changed" } } } },
       "Valid": { "description": "The document would be accepted", "content": { "application/json": { "schema": { "type": "object", "properties": { "valid": { "type": "boolean" }, "service": { "type": "string" } } } } } },
       "BadRequest": { "description": "Not JSON, or a malformed If-Match", "content": { "application/json": { "schema": { "$ref": "#/components/schemas/Error" } } } },
+      "TooLarge": { "description": "A body over 256 KB; nothing changed", "content": { "application/json": { "schema": { "$ref": "#/components/schemas/Error" } } } },
+      "NotJson": { "description": "A body declared as anything but JSON (application/json or a +json type); nothing changed", "content": { "application/json": { "schema": { "$ref": "#/components/schemas/Error" } } } },
       "Unauthenticated": { "description": "No valid credential", "headers": { "WWW-Authenticate": { "schema": { "type": "string" } } }, "content": { "application/json": { "schema": { "$ref": "#/components/schemas/Error" } } } },
       "Forbidden": { "description": "Another ministry's service", "content": { "application/json": { "schema": { "$ref": "#/components/schemas/Error" } } } },
       "NotFound": { "description": "No such service", "content": { "application/json": { "schema": { "$ref": "#/components/schemas/Error" } } } },
@@ -246,7 +262,7 @@ pub const DOCUMENT: &str = r##"{
       "Secret": { "description": "Write-only: { value } is taken out and kept by the registry; the document then reads { stored }", "oneOf": [{ "type": "object", "required": ["value"], "properties": { "value": { "type": "string" } } }, { "type": "object", "required": ["stored"], "properties": { "stored": { "type": "string" } } }] },
       "ServiceList": { "type": "object", "properties": { "services": { "type": "array", "items": { "type": "object", "properties": { "id": { "type": "string" }, "ministry": { "type": "string" }, "version": { "type": "integer" } } } } } },
       "Changed": { "type": "object", "properties": { "id": { "type": "string" }, "ministry": { "type": "string" }, "version": { "type": "integer" }, "document": { "$ref": "#/components/schemas/Service" } } },
-      "History": { "type": "object", "properties": { "service": { "type": "string" }, "history": { "type": "array", "items": { "type": "object", "properties": { "version": { "type": "integer" }, "action": { "enum": ["create", "replace", "patch", "delete", "rollback", "file_edit"] }, "actor": { "type": "string" }, "at": { "type": "string", "format": "date-time" }, "diff": { "type": "object" } } } } } },
+      "History": { "type": "object", "properties": { "service": { "type": "string" }, "older": { "type": ["integer", "null"] }, "history": { "type": "array", "items": { "type": "object", "properties": { "version": { "type": "integer" }, "action": { "enum": ["create", "replace", "patch", "delete", "rollback", "file_edit"] }, "actor": { "type": "string" }, "at": { "type": "string", "format": "date-time" }, "diff": { "type": "object" } } } } } },
       "Feedback": { "type": "object", "required": ["service", "feedback"], "properties": { "service": { "type": "string" }, "feedback": { "type": "array", "items": { "type": "object", "required": ["at", "service", "query", "lang"], "properties": { "at": { "type": "integer", "description": "Unix seconds" }, "service": { "type": "string", "description": "The service the citizen chose" }, "routed": { "type": ["string", "null"], "description": "The service the router answered with" }, "query": { "type": "string", "description": "The query, redacted" }, "lang": { "type": "string", "enum": ["ar", "zgh", "fr", "en"] } } } } } },
       "Purge": { "type": "object", "additionalProperties": false, "properties": { "paths": { "type": "array", "description": "Paths of the service with their query (\"/a?b=1\"); absent: every stored answer", "items": { "type": "string" } } } },
       "Purged": { "type": "object", "properties": { "service": { "type": "string" }, "purged": { "oneOf": [{ "const": "all" }, { "type": "array", "items": { "type": "string" } }] }, "found": { "type": "integer", "description": "How many of the paths were stored on this instance or in the shared tier" }, "generation": { "type": "integer" } } },
