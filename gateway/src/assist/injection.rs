@@ -153,14 +153,31 @@ fn without_clitics(word: &str) -> &str {
     w
 }
 
-/// Whether a word mixes Latin letters with Cyrillic or Greek ones (`іgnore` with a
-/// Cyrillic `і`): no citizen types that, but it gets a keyword past a word match.
+/// Whether a word mixes Latin letters with letters of a script other than Latin, Arabic
+/// and Tifinagh (`іgnore` with a Cyrillic `і`, `passp\u{585}rt` with an Armenian `օ`, a
+/// Cherokee, full-width or mathematical letter): no citizen types that, but it gets a
+/// keyword past a word match and a copied name past the look-alike check (found when
+/// tried, and beyond Cyrillic and Greek in review).
 pub(crate) fn mixes_scripts(word: &str) -> bool {
     let latin = word.chars().any(|c| c.is_ascii_alphabetic());
-    let lookalike = word
-        .chars()
-        .any(|c| matches!(c, '\u{0370}'..='\u{03FF}' | '\u{0400}'..='\u{04FF}'));
-    latin && lookalike
+    latin && word.chars().any(|c| c.is_alphabetic() && !ours(c))
+}
+
+/// Letters of the scripts the portal's languages are written in: Latin (with its
+/// accented letters), Arabic and Tifinagh.
+fn ours(c: char) -> bool {
+    matches!(c,
+        'A'..='Z' | 'a'..='z'
+        | '\u{00AA}' | '\u{00BA}'
+        | '\u{00C0}'..='\u{024F}'
+        | '\u{1E00}'..='\u{1EFF}'
+        | '\u{0600}'..='\u{06FF}'
+        | '\u{0750}'..='\u{077F}'
+        | '\u{08A0}'..='\u{08FF}'
+        | '\u{FB50}'..='\u{FDFF}'
+        | '\u{FE70}'..='\u{FEFF}'
+        | '\u{2D30}'..='\u{2D7F}'
+    )
 }
 
 fn group_matches(group: &[String], word: &str) -> bool {

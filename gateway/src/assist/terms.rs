@@ -127,7 +127,7 @@ pub fn problems(
                 out.push(ConfigError::new(
                     &s.file,
                     format!("names.{lang}"),
-                    "mixes Latin letters with Cyrillic or Greek ones in a word",
+                    "mixes Latin letters with letters of another script in a word",
                 ));
             }
             // As read: a variation selector inside a word split it for the router's
@@ -317,7 +317,16 @@ mod tests {
     /// inside a word of a copied name, invisible on the page, made it another name.
     #[test]
     fn a_copied_name_with_an_invisible_letter_inside_a_word_is_a_problem() {
-        for hidden in ['\u{FE0F}', '\u{3164}', '\u{2800}', '\u{1D173}'] {
+        for hidden in [
+            '\u{FE0F}',
+            '\u{3164}',
+            '\u{2800}',
+            '\u{1D173}',
+            '\u{180B}',
+            '\u{17B4}',
+            '\u{1BCA0}',
+            '\u{034F}',
+        ] {
             let mut services = catalog();
             let mut copy = services[0].clone();
             copy.id = "look-alike".into();
@@ -334,7 +343,11 @@ mod tests {
                     .filter(|e| e.file.ends_with("look-alike.toml"))
                     .map(|e| e.field.clone())
                     .collect();
-            assert_eq!(found, ["names.en"], "U+{:04X}", u32::from(hidden));
+            assert!(
+                !found.is_empty() && found.iter().all(|f| f == "names.en"),
+                "U+{:04X}: {found:?}",
+                u32::from(hidden)
+            );
         }
     }
 
@@ -467,5 +480,37 @@ mod tests {
             settled
         });
         assert!(found.iter().all(|e| e.file == copier_file), "{found:?}");
+    }
+
+    /// Found in review: an Armenian, Cherokee, full-width or mathematical letter in a word
+    /// of a copied name made it another name that reads the same.
+    #[test]
+    fn a_name_word_with_a_letter_of_another_script_is_a_problem() {
+        for (from, to) in [
+            ('o', '\u{0585}'),
+            ('a', '\u{13AA}'),
+            ('a', '\u{FF41}'),
+            ('a', '\u{1D41A}'),
+        ] {
+            let mut services = catalog();
+            let mut copy = services[0].clone();
+            copy.id = "look-alike".into();
+            copy.file = "look-alike.toml".into();
+            copy.names.en = copy.names.en.replacen(from, &to.to_string(), 1);
+            copy.names.fr = format!("{} copie", copy.names.fr);
+            copy.names.ar = format!("{} نسخة", copy.names.ar);
+            services.push(copy);
+            let found: Vec<String> =
+                problems(&services, |s| running_unless(s, |s| s.id == "look-alike"))
+                    .iter()
+                    .filter(|e| e.file.ends_with("look-alike.toml"))
+                    .map(|e| e.field.clone())
+                    .collect();
+            assert!(
+                found.contains(&"names.en".to_string()),
+                "U+{:04X}: {found:?}",
+                u32::from(to)
+            );
+        }
     }
 }

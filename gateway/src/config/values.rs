@@ -19,8 +19,12 @@ use std::time::Duration;
 pub fn hidden(c: char) -> bool {
     matches!(c,
         '\u{00AD}'
+        | '\u{034F}'
         | '\u{061C}'
         | '\u{115F}'..='\u{1160}'
+        | '\u{17B4}'..='\u{17B5}'
+        | '\u{180B}'..='\u{180D}'
+        | '\u{180F}'
         | '\u{180E}'
         | '\u{200B}'..='\u{200F}'
         | '\u{202A}'..='\u{202E}'
@@ -30,10 +34,10 @@ pub fn hidden(c: char) -> bool {
         | '\u{3164}'
         | '\u{FEFF}'
         | '\u{FFA0}'
-        | '\u{FFF9}'..='\u{FFFB}'
+        | '\u{FFF0}'..='\u{FFFB}'
+        | '\u{1BCA0}'..='\u{1BCA3}'
         | '\u{1D173}'..='\u{1D17A}'
-        | '\u{E0000}'..='\u{E007F}'
-        | '\u{E0100}'..='\u{E01EF}'
+        | '\u{E0000}'..='\u{E0FFF}'
     ) || (c.is_control() && !c.is_whitespace())
 }
 
