@@ -423,9 +423,6 @@ async fn malformed_calls_are_answered_in_json_after_the_credential_and_audited()
     );
 }
 
-/// A missing ministry is a problem with the document (422 at `/ministry`), not a refusal;
-/// a ministry giving its own service away is refused with that reason, not with "not one
-/// of your services" (it is).
 #[tokio::test]
 async fn a_body_declared_as_anything_but_json_gets_415_and_changes_nothing() {
     let e = Estate::start();
@@ -471,6 +468,9 @@ async fn a_document_over_the_body_limit_gets_413_in_json_and_changes_nothing() {
     assert!(e.gateway.registry.snapshot().service("too-large").is_none());
 }
 
+/// A missing ministry is a problem with the document (422 at `/ministry`), not a refusal;
+/// a ministry giving its own service away is refused with that reason, not with "not one
+/// of your services" (it is).
 #[tokio::test]
 async fn a_document_without_a_ministry_gets_422_and_giving_a_service_away_says_why_it_is_refused() {
     let e = Estate::start();
@@ -1338,6 +1338,18 @@ async fn a_ministry_cannot_take_another_ministrys_search_terms() {
         )
         .await;
     assert_status(&answer, StatusCode::UNPROCESSABLE_ENTITY);
+    let pointer = format!("/keywords/{}", keywords.as_array().map_or(0, Vec::len) - 1);
+    assert_eq!(
+        answer.body["problems"][0]["pointer"],
+        pointer.as_str(),
+        "{}",
+        answer.body
+    );
+    assert!(
+        answer.body.to_string().contains("passport-application"),
+        "{}",
+        answer.body
+    );
     assert_eq!(
         api.get("/services/court-fine-payment").await.etag,
         before.etag

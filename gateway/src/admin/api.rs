@@ -757,13 +757,7 @@ async fn new_service(
 /// by mistake was read as JSON when it happened to parse (found when tried).
 fn parse(headers: &HeaderMap, body: &[u8]) -> Result<Value, Box<Response>> {
     if let Some(declared) = headers.get(header::CONTENT_TYPE) {
-        let media = declared
-            .to_str()
-            .unwrap_or_default()
-            .split(';')
-            .next()
-            .unwrap_or_default()
-            .trim()
+        let media = egov_adapters::charset::media_type(declared.to_str().unwrap_or_default())
             .to_ascii_lowercase();
         if media != "application/json" && !media.ends_with("+json") {
             return Err(Box::new(error(

@@ -287,8 +287,6 @@ fn open_file(path: &std::path::Path) -> std::io::Result<std::fs::File> {
 /// ended in half a line).
 struct Lines {
     out: std::io::BufWriter<Box<dyn Write + Send>>,
-    /// Lines given since the buffer last reached the sink.
-    pending: u64,
     /// The sink refused; cleared when lines go through again.
     failing: bool,
     /// A line may have been cut short in the sink: the next one starts with a newline.
@@ -302,7 +300,6 @@ impl Lines {
     fn new(sink: Box<dyn Write + Send>, lost: IntCounter) -> Self {
         Self {
             out: std::io::BufWriter::with_capacity(Self::BUFFER, sink),
-            pending: 0,
             failing: false,
             torn: false,
             lost,
@@ -311,44 +308,44 @@ impl Lines {
 
     fn write(&mut self, line: &[u8]) {
         let written = if self.torn {
-            self.out
-                .write_all(b"\n")
-                .and_then(|()| self.out.write_all(line))
+            self.out.write_all(b"\n").and_then(|()| self.out.write_all(line))
         } else {
             self.out.write_all(line)
         };
-        self.pending += 1;
         match written {
             Ok(()) => self.torn = false,
-            Err(e) => self.fail(&e),
+            // The line never reached the buffer whole (a line goes in whole or not at
+            // all, or, longer than the buffer, straight to the sink).
+            Err(e) => self.fail(&e, 1),
         }
     }
 
     fn flush(&mut self) {
-        if self.pending == 0 {
+        if self.out.buffer().is_empty() {
             return;
         }
         match self.out.flush() {
             Ok(()) => {
-                self.pending = 0;
                 if std::mem::take(&mut self.failing) {
                     tracing::warn!("the access log is written again");
                 }
             }
-            Err(e) => self.fail(&e),
+            Err(e) => self.fail(&e, 0),
         }
     }
 
-    fn fail(&mut self, e: &std::io::Error) {
-        self.lost.inc_by(std::mem::take(&mut self.pending));
+    /// The sink refused: the lines still buffered (and `also`) are dropped and counted.
+    fn fail(&mut self, e: &std::io::Error, also: u64) {
         if !std::mem::replace(&mut self.failing, true) {
             tracing::error!(error = %e, "the access log cannot be written; its lines are dropped and counted in egov_access_log_dropped_total");
         }
         let out = std::mem::replace(
             &mut self.out,
-            std::io::BufWriter::new(Box::new(std::io::sink())),
+            std::io::BufWriter::with_capacity(0, Box::new(std::io::sink())),
         );
-        let (sink, _let_go) = out.into_parts();
+        let (sink, buffered) = out.into_parts();
+        let left = buffered.map_or(0, |b| b.iter().filter(|&&c| c == b'\n').count());
+        self.lost.inc_by(left as u64 + also);
         self.out = std::io::BufWriter::with_capacity(Self::BUFFER, sink);
         self.torn = true;
     }
