@@ -1357,6 +1357,39 @@ async fn a_ministry_cannot_take_another_ministrys_search_terms() {
 }
 
 #[tokio::test]
+async fn secrets_no_version_of_the_last_twenty_names_are_forgotten() {
+    let e = Estate::start();
+    let api = e.api("interior");
+    let doc = service_with_a_secret(
+        &e.estate,
+        "rotated",
+        "interior",
+        json!({ "value": "rotated-secret-0" }),
+    );
+    assert_status(&api.post("/services", &doc).await, StatusCode::CREATED);
+    for n in 1..=21 {
+        let rotated = json!({ "adapters": [{ "step": "basic-auth", "username": "svc-portal",
+            "password": { "value": format!("rotated-secret-{n}") } }] });
+        assert_status(
+            &api.patch("/services/rotated", &rotated, None).await,
+            StatusCode::OK,
+        );
+    }
+    let kept = std::fs::read_to_string(e.staged().dir().join("registry-secrets.json"))
+        .expect("the secrets file");
+    assert!(
+        kept.contains("rotated-secret-21\""),
+        "the current one is kept"
+    );
+    assert!(
+        kept.contains("rotated-secret-2\""),
+        "a rollback reaches 20 versions back"
+    );
+    assert!(!kept.contains("rotated-secret-0\""), "{kept}");
+    assert!(!kept.contains("rotated-secret-1\""), "{kept}");
+}
+
+#[tokio::test]
 async fn a_secret_longer_than_any_credential_gets_422() {
     let e = Estate::start();
     let huge = "s".repeat(egov_gateway::admin::checks::MAX_SECRET_BYTES + 1);

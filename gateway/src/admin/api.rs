@@ -1083,6 +1083,7 @@ async fn change(admin: &Admin, req: Request<'_>) -> Response {
             }
             return match store.delete(id, expect, &author(caller, req.action)).await {
                 Ok(version) => {
+                    prune_secrets(store.as_ref(), id).await;
                     held.applied().await;
                     admin.audit(caller, action, Some(id), Some(version), "ok", client);
                     let _ = c;
@@ -1264,6 +1265,7 @@ async fn change(admin: &Admin, req: Request<'_>) -> Response {
             return store_error(e);
         }
     };
+    prune_secrets(store.as_ref(), id).await;
     if let Some(held) = one_at_a_time {
         held.applied().await;
     }
@@ -1302,6 +1304,45 @@ fn result_of(e: &StoreError) -> &'static str {
 }
 
 /// Applies the stored change to this instance now (other instances follow the store).
+/// How many of a service's latest versions keep their secrets: what a rollback reaches.
+const SECRET_VERSIONS: usize = 20;
+
+/// Forgets the secrets of service `id` that none of its latest [`SECRET_VERSIONS`] versions
+/// names. Each change giving a `{ value }` kept one more for good, and a deleted service's
+/// stayed (600 changes kept 14 MB, read at every build; found when tried).
+async fn prune_secrets(store: &dyn crate::registry::store::RegistryStore, id: &str) {
+    let history = match store.history(id).await {
+        Ok(h) => h,
+        Err(e) => {
+            tracing::warn!(service = id, error = %e, "admin API: old secrets not pruned");
+            return;
+        }
+    };
+    let mut named = HashSet::new();
+    for c in history.iter().rev().take(SECRET_VERSIONS) {
+        if let Some(d) = &c.document {
+            checks::stored_references(d, &mut named);
+        }
+    }
+    let all = match store.secrets().await {
+        Ok(all) => all,
+        Err(e) => {
+            tracing::warn!(service = id, error = %e, "admin API: old secrets not pruned");
+            return;
+        }
+    };
+    // Keys are `<id>:<pointer>:<nonce>`, and an id holds no ':'.
+    let own = format!("{id}:");
+    let stale: Vec<String> = all
+        .into_iter()
+        .map(|(k, _)| k)
+        .filter(|k| k.starts_with(&own) && !named.contains(k))
+        .collect();
+    if let Err(e) = store.forget_secrets(id, &stale).await {
+        tracing::warn!(service = id, error = %e, "admin API: old secrets not pruned");
+    }
+}
+
 /// How long a change waits for the one being applied before it is answered 503.
 const WRITE_WAIT: std::time::Duration = std::time::Duration::from_secs(30);
 

@@ -308,7 +308,9 @@ impl Lines {
 
     fn write(&mut self, line: &[u8]) {
         let written = if self.torn {
-            self.out.write_all(b"\n").and_then(|()| self.out.write_all(line))
+            self.out
+                .write_all(b"\n")
+                .and_then(|()| self.out.write_all(line))
         } else {
             self.out.write_all(line)
         };
