@@ -429,8 +429,9 @@ impl FileStore {
                     continue;
                 }
             };
-            index.version += 1;
-            let version = index.version;
+            // Counted only once recorded: a refused record left the version taken and the
+            // edit unrecorded for good (found in review).
+            let version = index.version + 1;
             let change = Change {
                 version,
                 id: id.clone(),
@@ -442,6 +443,7 @@ impl FileStore {
                 document: Some(after.clone()),
             };
             self.append(&change)?;
+            index.version = version;
             index.services.insert(
                 id.clone(),
                 Known {
@@ -461,14 +463,13 @@ impl FileStore {
             .cloned()
             .collect();
         for id in gone {
-            let Some(known) = index.services.remove(&id) else {
+            let Some(known) = index.services.get(&id).cloned() else {
                 continue;
             };
-            index.version += 1;
-            let version = index.version;
+            let version = index.version + 1;
             self.append(&Change {
                 version,
-                id,
+                id: id.clone(),
                 ministry: known.ministry,
                 action: Action::FileEdit,
                 actor: "file".into(),
@@ -476,6 +477,8 @@ impl FileStore {
                 diff: diff(Some(&known.document), None),
                 document: None,
             })?;
+            index.services.remove(&id);
+            index.version = version;
             edits += 1;
         }
         Ok((edits, broken))
@@ -946,6 +949,30 @@ mod tests {
         std::fs::write(&secrets, "{\"a\": \"b\", trunc").expect("write");
         let e = read_secrets(&secrets).expect_err("corrupt").to_string();
         assert!(e.contains("registry-secrets.json"), "{e}");
+    }
+
+    /// Found in review: a service file removed by hand whose record the history refused
+    /// was forgotten by the store at once, and its removal never recorded.
+    #[tokio::test]
+    async fn a_hand_removal_the_history_refuses_is_recorded_by_the_next_scan() {
+        let d = scratch();
+        let file = d.0.join("services/m/svc.toml");
+        std::fs::write(&file, "id = \"svc\"\nministry = \"m\"\n").expect("write");
+        let history = d.0.join("history.jsonl");
+        let store = FileStore::open(&d.0.join("services"), &history).expect("open");
+        std::fs::remove_file(&file).expect("removed by hand");
+        let kept = std::fs::read(&history).unwrap_or_default();
+        let _ = std::fs::remove_file(&history);
+        std::fs::create_dir(&history).expect("a directory in its place");
+        assert!(store.absorb_edits().is_err());
+        std::fs::remove_dir(&history).expect("remove");
+        std::fs::write(&history, kept).expect("put back");
+        assert_eq!(store.absorb_edits().expect("scan").0, 1);
+        let h = store.history("svc").await.expect("history");
+        let last = h.last().expect("recorded");
+        assert_eq!(last.action, Action::FileEdit);
+        assert!(last.document.is_none(), "a removal");
+        assert_eq!(store.version().await.expect("version"), last.version);
     }
 
     #[tokio::test]
