@@ -191,6 +191,14 @@ fn settings(
             ok = false;
         }
     }
+    if response.is_some_and(|d| d > MAX_RESPONSE_TIMEOUT) {
+        p.add(
+            "redis.response_timeout",
+            "is at most 1.5s: /readyz waits this long for Redis, and the readiness probe \
+gives it 2 s (longer, every instance would be taken out at once when Redis is slow)",
+        );
+        ok = false;
+    }
     let connect = connect?;
     let response = response?;
     ok.then(|| RedisSettings {
@@ -202,6 +210,11 @@ fn settings(
         password: None,
     })
 }
+
+/// The longest a Redis answer is waited for: under the readiness probe's 2 s (a probe saw
+/// /readyz wait the whole response timeout while Redis was paused; a longer one would
+/// outwait the probe and take every instance out at once).
+const MAX_RESPONSE_TIMEOUT: Duration = Duration::from_millis(1500);
 
 #[cfg(test)]
 mod tests {
@@ -366,5 +379,17 @@ mod tests {
             "{errors:?}"
         );
         assert!(!errors.iter().any(|e| e.contains("hunter2")), "{errors:?}");
+    }
+
+    #[test]
+    fn a_redis_response_timeout_longer_than_the_readiness_probe_is_refused() {
+        let (_, errors) = validate_text(&format!(
+            "{PORTAL}{}[redis]\nurls = [\"redis://127.0.0.1:6379\"]\nresponse_timeout = \"5s\"\n",
+            shared_identity()
+        ));
+        assert!(
+            errors.iter().any(|e| e.contains("redis.response_timeout")),
+            "{errors:?}"
+        );
     }
 }
