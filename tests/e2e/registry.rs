@@ -1265,6 +1265,26 @@ async fn a_ministry_cannot_move_a_service_to_other_backends_with_the_operators_s
     );
 }
 
+/// Found in review: the shipped registry gives www.macnss.ma to two ministries' services,
+/// and neither ministry could change anything of its own.
+#[tokio::test]
+async fn a_ministry_changes_its_service_on_a_legacy_host_it_shares_with_another() {
+    let e = Estate::start();
+    let change = json!({ "descriptions": { "fr": "Le portail des assurés." } });
+    assert_status(
+        &e.api("employment")
+            .patch("/services/cnss-insured-portal", &change, None)
+            .await,
+        StatusCode::OK,
+    );
+    assert_status(
+        &e.api("health-social-protection")
+            .patch("/services/amo-reimbursement", &change, None)
+            .await,
+        StatusCode::OK,
+    );
+}
+
 #[tokio::test]
 async fn a_ministry_cannot_add_a_service_under_another_ministrys_backend() {
     let e = Estate::start();

@@ -1072,7 +1072,7 @@ async fn change(admin: &Admin, req: Request<'_>) -> Response {
                     format!("there is no service {id:?}"),
                 );
             };
-            let held = match OneAtATime::take(admin).await {
+            let mut held = match OneAtATime::take(admin).await {
                 Ok(held) => held,
                 Err(busy) => return busy,
             };
@@ -1081,6 +1081,7 @@ async fn change(admin: &Admin, req: Request<'_>) -> Response {
                 admin.audit(caller, action, Some(id), None, "invalid", client);
                 return invalid(checks::problems_of(&errors.0));
             }
+            held.storing();
             return match store.delete(id, expect, &author(caller, req.action)).await {
                 Ok(version) => {
                     prune_secrets(store.as_ref(), id).await;
@@ -1212,14 +1213,24 @@ async fn change(admin: &Admin, req: Request<'_>) -> Response {
         // Against the registry as it is now that no other change is being applied.
         let snapshot = admin.live.snapshot();
         if !caller.is_platform() {
-            let before = snapshot.service(id).map(|s| &s.config);
+            // What the service was: the stored version this change is pinned to (it may
+            // not serve yet: a service stored with a backend that does not resolve yet
+            // was no "before" at all; found in review), and the one serving.
+            let stored = current
+                .as_ref()
+                .and_then(|c| admin.live.validate(&c.document, &c.ministry, id).ok());
+            let serving = snapshot.service(id).map(|s| &s.config);
             problems.extend(checks::claims_of_other_ministries(
                 &service,
                 &ministry,
                 snapshot.services(),
-                before,
+                stored.as_ref().or(serving),
             ));
-            problems.extend(checks::operator_secret_moved(before, &service, &doc));
+            let moved = [stored.as_ref(), serving]
+                .into_iter()
+                .flatten()
+                .find_map(|before| checks::operator_secret_moved(Some(before), &service, &doc));
+            problems.extend(moved);
         }
     }
     if problems.is_empty() {
@@ -1234,6 +1245,9 @@ async fn change(admin: &Admin, req: Request<'_>) -> Response {
     }
     if req.dry_run {
         return Json(json!({ "valid": true, "service": id })).into_response();
+    }
+    if let Some(held) = one_at_a_time.as_mut() {
+        held.storing();
     }
     if let Err(e) = store.put_secrets(id, &secrets).await {
         return store_error(e);
@@ -1307,39 +1321,42 @@ fn result_of(e: &StoreError) -> &'static str {
 /// How many of a service's latest versions keep their secrets: what a rollback reaches.
 const SECRET_VERSIONS: usize = 20;
 
-/// Forgets the secrets of service `id` that none of its latest [`SECRET_VERSIONS`] versions
-/// names. Each change giving a `{ value }` kept one more for good, and a deleted service's
-/// stayed (600 changes kept 14 MB, read at every build; found when tried).
+/// Forgets the secrets of service `id` that only versions older than its latest
+/// [`SECRET_VERSIONS`] name. Each change giving a `{ value }` kept one more for good, and a
+/// deleted service's stayed (600 changes kept 14 MB, read at every build; found when
+/// tried). A secret no version names is left: it may be another instance's change in
+/// flight (found in review), and one of a refused change was forgotten then.
 async fn prune_secrets(store: &dyn crate::registry::store::RegistryStore, id: &str) {
-    let history = match store.history(id).await {
-        Ok(h) => h,
-        Err(e) => {
-            tracing::warn!(service = id, error = %e, "admin API: old secrets not pruned");
-            return;
-        }
+    let not_pruned = |e: StoreError| {
+        tracing::warn!(service = id, error = %e, "admin API: old secrets not pruned");
     };
-    let mut named = HashSet::new();
-    for c in history.iter().rev().take(SECRET_VERSIONS) {
-        if let Some(d) = &c.document {
-            checks::stored_references(d, &mut named);
-        }
-    }
+    // Read first: a secret given after this read is not among those forgotten.
     let all = match store.secrets().await {
         Ok(all) => all,
-        Err(e) => {
-            tracing::warn!(service = id, error = %e, "admin API: old secrets not pruned");
-            return;
-        }
+        Err(e) => return not_pruned(e),
     };
-    // Keys are `<id>:<pointer>:<nonce>`, and an id holds no ':'.
-    let own = format!("{id}:");
+    let history = match store.history(id).await {
+        Ok(h) => h,
+        Err(e) => return not_pruned(e),
+    };
+    let (mut recent, mut old) = (HashSet::new(), HashSet::new());
+    for (n, c) in history.iter().rev().enumerate() {
+        if let Some(d) = &c.document {
+            let named = if n < SECRET_VERSIONS {
+                &mut recent
+            } else {
+                &mut old
+            };
+            checks::stored_references(d, named);
+        }
+    }
     let stale: Vec<String> = all
         .into_iter()
         .map(|(k, _)| k)
-        .filter(|k| k.starts_with(&own) && !named.contains(k))
+        .filter(|k| old.contains(k) && !recent.contains(k))
         .collect();
     if let Err(e) = store.forget_secrets(id, &stale).await {
-        tracing::warn!(service = id, error = %e, "admin API: old secrets not pruned");
+        not_pruned(e);
     }
 }
 
@@ -1355,6 +1372,10 @@ const WRITE_WAIT: std::time::Duration = std::time::Duration::from_secs(30);
 struct OneAtATime {
     live: Arc<crate::registry::LiveRegistry>,
     held: Option<tokio::sync::OwnedMutexGuard<()>>,
+    /// The store was asked to change: dropped before [`Self::applied`], the change is
+    /// applied all the same. A refusal before that applies nothing (each refused change
+    /// cost a registry build under the lock; found in review).
+    storing: bool,
 }
 
 impl OneAtATime {
@@ -1364,6 +1385,7 @@ impl OneAtATime {
             Ok(held) => Ok(Self {
                 live: Arc::clone(&admin.live),
                 held: Some(held),
+                storing: false,
             }),
             Err(_) => {
                 let mut busy = error(
@@ -1381,6 +1403,11 @@ impl OneAtATime {
         }
     }
 
+    /// The store is about to be changed.
+    fn storing(&mut self) {
+        self.storing = true;
+    }
+
     /// The stored change, applied; the next change may go.
     async fn applied(mut self) {
         apply(&self.live).await;
@@ -1390,8 +1417,8 @@ impl OneAtATime {
 
 impl Drop for OneAtATime {
     fn drop(&mut self) {
-        // Still held: the call ended early, after storing or not (applying costs a build).
-        if let Some(held) = self.held.take() {
+        // Still held after the store was asked: the call ended before applying.
+        if let Some(held) = self.held.take().filter(|_| self.storing) {
             let live = Arc::clone(&self.live);
             tokio::spawn(async move {
                 apply(&live).await;

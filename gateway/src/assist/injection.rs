@@ -164,13 +164,16 @@ pub(crate) fn mixes_scripts(word: &str) -> bool {
 }
 
 /// Letters of the scripts the portal's languages are written in: Latin (with its
-/// accented letters), Arabic and Tifinagh.
+/// accented letters, the IPA and modifier letters Amazigh transcriptions use, `µ` and the
+/// `ﬁ` ligatures a PDF's copy gives), Arabic and Tifinagh.
 fn ours(c: char) -> bool {
     matches!(c,
         'A'..='Z' | 'a'..='z'
         | '\u{00AA}' | '\u{00BA}'
-        | '\u{00C0}'..='\u{024F}'
+        | '\u{00B5}'
+        | '\u{00C0}'..='\u{02FF}'
         | '\u{1E00}'..='\u{1EFF}'
+        | '\u{FB00}'..='\u{FB06}'
         | '\u{0600}'..='\u{06FF}'
         | '\u{0750}'..='\u{077F}'
         | '\u{08A0}'..='\u{08FF}'
@@ -406,5 +409,19 @@ mod tests {
         ] {
             assert!(!inj(s), "{s}");
         }
+    }
+
+    /// Found in review: letters of Latin that are not ASCII counted as another script.
+    #[test]
+    fn latin_ligatures_and_amazigh_transcription_letters_are_latin() {
+        for word in [
+            "certi\u{FB01}cat",
+            "a\u{025B}\u{0263}ru",
+            "5\u{00B5}g",
+            "ma\u{02BC}a",
+        ] {
+            assert!(!mixes_scripts(word), "{word}");
+        }
+        assert!(mixes_scripts("passp\u{0585}rt"));
     }
 }

@@ -346,7 +346,10 @@ impl Lines {
             std::io::BufWriter::with_capacity(0, Box::new(std::io::sink())),
         );
         let (sink, buffered) = out.into_parts();
-        let left = buffered.map_or(0, |b| b.iter().filter(|&&c| c == b'\n').count());
+        // Lines, not newlines: the newline that starts a line after a torn one is none.
+        let left = buffered.map_or(0, |b| {
+            b.split(|&c| c == b'\n').filter(|l| !l.is_empty()).count()
+        });
         self.lost.inc_by(left as u64 + also);
         self.out = std::io::BufWriter::with_capacity(Self::BUFFER, sink);
         self.torn = true;
@@ -862,13 +865,17 @@ mod tests {
         }
         lines.flush();
         assert_eq!(lost.get(), 3, "none of the three went through whole");
+        // Still full: one more line, one more lost (not its leading newline too).
+        lines.write(&line(9));
+        lines.flush();
+        assert_eq!(lost.get(), 4);
         // Room again: the next lines are written, each on a line of its own.
         disk.0.lock().expect("disk").0 = 10_000;
         for n in 3..5 {
             lines.write(&line(n));
         }
         lines.flush();
-        assert_eq!(lost.get(), 3);
+        assert_eq!(lost.get(), 4);
         let text = String::from_utf8(disk.0.lock().expect("disk").1.clone()).expect("text");
         let whole: Vec<&str> = text
             .lines()

@@ -466,6 +466,11 @@ impl FileStore {
             let Some(known) = index.services.get(&id).cloned() else {
                 continue;
             };
+            // Listed before the lock: a deletion may have had it aside meanwhile, and put
+            // it back (found in review).
+            if service_file(&self.dir, &known.ministry, &id).exists() {
+                continue;
+            }
             let version = index.version + 1;
             self.append(&Change {
                 version,
@@ -641,12 +646,24 @@ impl RegistryStore for FileStore {
             let _ = std::fs::remove_file(&staged);
             return Err(e);
         }
+        index.version = version;
         if let Err(e) = std::fs::rename(&staged, &path) {
             let _ = std::fs::remove_file(&staged);
             tracing::error!(file = %path.display(), error = %e, "registry: a recorded change could not be put in place; the next scan records the file as it is");
+            // Recorded: the store knows the change (the version is taken), and the file,
+            // which differs from it, is recorded as it is by the next scan.
+            index.services.insert(
+                id.to_string(),
+                Known {
+                    ministry: ministry.to_string(),
+                    version,
+                    hash: hash(text.as_bytes()),
+                    stamp: None,
+                    document: document.clone(),
+                },
+            );
             return Err(unavailable(e));
         }
-        index.version = version;
         if let Some(k) = &known {
             if k.ministry != ministry {
                 let _ = std::fs::remove_file(service_file(&self.dir, &k.ministry, id));
