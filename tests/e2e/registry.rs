@@ -1377,7 +1377,7 @@ async fn a_ministry_cannot_take_another_ministrys_search_terms() {
 }
 
 #[tokio::test]
-async fn secrets_no_version_of_the_last_twenty_names_are_forgotten() {
+async fn secrets_only_versions_before_the_last_twenty_name_are_forgotten_and_a_rollback_says_so() {
     let e = Estate::start();
     let api = e.api("interior");
     let doc = service_with_a_secret(
@@ -1407,6 +1407,19 @@ async fn secrets_no_version_of_the_last_twenty_names_are_forgotten() {
     );
     assert!(!kept.contains("rotated-secret-0\""), "{kept}");
     assert!(!kept.contains("rotated-secret-1\""), "{kept}");
+    let history = api.get("/services/rotated/history").await;
+    let first = history.body["history"][0]["version"]
+        .as_u64()
+        .expect("the creation");
+    let back = api
+        .post(&format!("/services/rotated/rollback/{first}"), &json!({}))
+        .await;
+    assert_status(&back, StatusCode::UNPROCESSABLE_ENTITY);
+    assert!(
+        back.body.to_string().contains("last 20 versions"),
+        "{}",
+        back.body
+    );
 }
 
 #[tokio::test]

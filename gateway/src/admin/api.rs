@@ -1020,6 +1020,25 @@ async fn rollback(
             format!("version {version} is a deletion; roll back to a version that had the service"),
         )]);
     };
+    // Its secrets are kept for the last SECRET_VERSIONS versions: said so, rather than the
+    // registry's "no such secret" (found in review).
+    let mut named = HashSet::new();
+    checks::stored_references(&doc, &mut named);
+    if !named.is_empty() {
+        let kept: HashSet<String> = match store.secrets().await {
+            Ok(all) => all.into_iter().map(|(k, _)| k).collect(),
+            Err(e) => return store_error(e),
+        };
+        if !named.is_subset(&kept) {
+            return invalid(vec![Problem::new(
+                "",
+                format!(
+                    "version {version} names secrets kept only for a service's last \
+{SECRET_VERSIONS} versions; roll back to a later version, or give them again as {{ value }}"
+                ),
+            )]);
+        }
+    }
     let expect = match expectation(&headers) {
         Ok(e) => e,
         Err(r) => return admin.malformed(&caller, "rollback", Some(&id), client, *r),
