@@ -214,6 +214,33 @@ mod tests {
         crate::config::fixtures::config_without_secrets().services
     }
 
+    /// The interior's passport service in `services`.
+    fn passport(services: &[ServiceConfig]) -> ServiceConfig {
+        services
+            .iter()
+            .find(|s| s.id == "passport-application")
+            .expect("the passport service")
+            .clone()
+    }
+
+    /// The problems (field, reason) of a newcomer copying the first service, its English
+    /// name as `english` makes it and its other names its own.
+    fn problems_of_a_copy_named(english: impl Fn(&str) -> String) -> Vec<(String, String)> {
+        let mut services = catalog();
+        let mut copy = services[0].clone();
+        copy.id = "look-alike".into();
+        copy.file = "look-alike.toml".into();
+        copy.names.en = english(&services[0].names.en);
+        copy.names.fr = format!("{} copie", copy.names.fr);
+        copy.names.ar = format!("{} نسخة", copy.names.ar);
+        services.push(copy);
+        problems(&services, |s| running_unless(s, |s| s.id == "look-alike"))
+            .into_iter()
+            .filter(|e| e.file.ends_with("look-alike.toml"))
+            .map(|e| (e.field, e.reason))
+            .collect()
+    }
+
     /// Every service ran as it is, but those `new` picks, which are newcomers.
     fn running_unless(s: &ServiceConfig, new: impl Fn(&ServiceConfig) -> bool) -> Settled {
         if new(s) {
@@ -260,11 +287,7 @@ mod tests {
     #[test]
     fn punctuated_copies_of_anothers_terms_do_not_take_its_searches() {
         let mut services = catalog();
-        let passport = services
-            .iter()
-            .find(|s| s.id == "passport-application")
-            .expect("the passport service")
-            .clone();
+        let passport = passport(&services);
         let mut copy = services
             .iter()
             .find(|s| s.id != passport.id)
@@ -327,24 +350,13 @@ mod tests {
             '\u{1BCA0}',
             '\u{034F}',
         ] {
-            let mut services = catalog();
-            let mut copy = services[0].clone();
-            copy.id = "look-alike".into();
-            copy.file = "look-alike.toml".into();
-            let name = &services[0].names.en;
-            let cut = name.char_indices().nth(3).map_or(0, |(i, _)| i);
-            copy.names.en = format!("{}{hidden}{}", &name[..cut], &name[cut..]);
-            copy.names.fr = format!("{} copie", copy.names.fr);
-            copy.names.ar = format!("{} نسخة", copy.names.ar);
-            services.push(copy);
-            let found: Vec<String> =
-                problems(&services, |s| running_unless(s, |s| s.id == "look-alike"))
-                    .iter()
-                    .filter(|e| e.file.ends_with("look-alike.toml"))
-                    .map(|e| e.field.clone())
-                    .collect();
+            let found = problems_of_a_copy_named(|name| {
+                let cut = name.char_indices().nth(3).map_or(0, |(i, _)| i);
+                format!("{}{hidden}{}", &name[..cut], &name[cut..])
+            });
             assert!(
-                !found.is_empty() && found.iter().all(|f| f == "names.en"),
+                found.iter().any(|(field, reason)| field == "names.en"
+                    && reason.starts_with("reads as the name of service")),
                 "U+{:04X}: {found:?}",
                 u32::from(hidden)
             );
@@ -356,11 +368,7 @@ mod tests {
     #[test]
     fn another_ministrys_copy_of_a_search_term_is_the_newcomers_problem() {
         let mut services = catalog();
-        let passport = services
-            .iter()
-            .find(|s| s.id == "passport-application")
-            .expect("the passport service")
-            .clone();
+        let passport = passport(&services);
         let mut copy = services
             .iter()
             .find(|s| s.ministry != passport.ministry)
@@ -418,11 +426,7 @@ mod tests {
     #[test]
     fn a_running_service_that_takes_another_ministrys_term_is_refused() {
         let mut services = catalog();
-        let passport = services
-            .iter()
-            .find(|s| s.id == "passport-application")
-            .expect("the passport service")
-            .clone();
+        let passport = passport(&services);
         let taker = services
             .iter_mut()
             .find(|s| s.ministry != passport.ministry)
@@ -445,11 +449,7 @@ mod tests {
     #[test]
     fn a_term_two_ministries_share_is_refused_running_or_starting() {
         let mut services = catalog();
-        let passport = services
-            .iter()
-            .find(|s| s.id == "passport-application")
-            .expect("the passport service")
-            .clone();
+        let passport = passport(&services);
         let copier = services
             .iter_mut()
             .find(|s| s.ministry != passport.ministry)
@@ -492,22 +492,13 @@ mod tests {
             ('a', '\u{FF41}'),
             ('a', '\u{1D41A}'),
         ] {
-            let mut services = catalog();
-            let mut copy = services[0].clone();
-            copy.id = "look-alike".into();
-            copy.file = "look-alike.toml".into();
-            copy.names.en = copy.names.en.replacen(from, &to.to_string(), 1);
-            copy.names.fr = format!("{} copie", copy.names.fr);
-            copy.names.ar = format!("{} نسخة", copy.names.ar);
-            services.push(copy);
-            let found: Vec<String> =
-                problems(&services, |s| running_unless(s, |s| s.id == "look-alike"))
-                    .iter()
-                    .filter(|e| e.file.ends_with("look-alike.toml"))
-                    .map(|e| e.field.clone())
-                    .collect();
+            let found = problems_of_a_copy_named(|name| {
+                assert!(name.contains(from), "{name} has no {from:?}");
+                name.replacen(from, &to.to_string(), 1)
+            });
             assert!(
-                found.contains(&"names.en".to_string()),
+                found.iter().any(|(field, reason)| field == "names.en"
+                    && reason.starts_with("mixes Latin letters")),
                 "U+{:04X}: {found:?}",
                 u32::from(to)
             );

@@ -891,6 +891,15 @@ mod tests {
         );
     }
 
+    /// Makes the history at `path` refuse every append (a directory in its place, as a
+    /// full disk would refuse them); returns what it held.
+    fn refuse_appends(path: &Path) -> Vec<u8> {
+        let kept = std::fs::read(path).unwrap_or_default();
+        let _ = std::fs::remove_file(path);
+        std::fs::create_dir(path).expect("a directory in its place");
+        kept
+    }
+
     /// Found when tried, with a full disk: the API answered 503 "nothing was changed" while
     /// the service file was already rewritten (or removed), and the next scan recorded it
     /// as a hand edit with no trace of who made it.
@@ -906,9 +915,7 @@ mod tests {
             .expect("put");
         let file = service_file(&d.0.join("services"), "m", "svc");
         let before = std::fs::read(&file).expect("the service file");
-        // The history can no longer be appended to.
-        std::fs::remove_file(&history).expect("remove");
-        std::fs::create_dir(&history).expect("a directory in its place");
+        refuse_appends(&history);
         let changed = json!({"id": "svc", "names": {"fr": "Après"}});
         assert!(store
             .put("svc", "m", &changed, Expect::Any, &by(Action::Replace))
@@ -978,9 +985,7 @@ mod tests {
         let history = d.0.join("history.jsonl");
         let store = FileStore::open(&d.0.join("services"), &history).expect("open");
         std::fs::remove_file(&file).expect("removed by hand");
-        let kept = std::fs::read(&history).unwrap_or_default();
-        let _ = std::fs::remove_file(&history);
-        std::fs::create_dir(&history).expect("a directory in its place");
+        let kept = refuse_appends(&history);
         assert!(store.absorb_edits().is_err());
         std::fs::remove_dir(&history).expect("remove");
         std::fs::write(&history, kept).expect("put back");
