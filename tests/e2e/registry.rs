@@ -886,6 +886,68 @@ async fn concurrent_patches_of_different_fields_without_if_match_all_land() {
     assert!(patches.iter().all(|l| l["result"] == "ok"), "{patches:?}");
 }
 
+/// A replacement without `If-Match` asks for no precondition, so it gets no 412: when
+/// another call lands between its read and its write, it is authorised again on what is
+/// there now and stored over it (before, one of three concurrent PUTs got 412).
+#[tokio::test]
+async fn concurrent_replacements_without_if_match_all_land_and_the_last_one_serves() {
+    let e = Estate::start();
+    let api = e.api("interior");
+    let path = "/services/cnie-renewal";
+    let read = api.get(path).await;
+    let renamed = |name: &str| {
+        let mut doc = read.body.clone();
+        doc["names"]["en"] = json!(name);
+        doc
+    };
+    let (doc_a, doc_b, doc_c) = (
+        renamed("Renewal a"),
+        renamed("Renewal b"),
+        renamed("Renewal c"),
+    );
+    let (a, b, c) = tokio::join!(
+        api.put(path, &doc_a, None),
+        // `If-Match: *` names no version: the same.
+        api.put(path, &doc_b, Some("*")),
+        api.put(path, &doc_c, None),
+    );
+    for answer in [&a, &b, &c] {
+        assert_status(answer, StatusCode::OK);
+    }
+    let last = [&a, &b, &c]
+        .into_iter()
+        .max_by_key(|answer| answer.body["version"].as_u64())
+        .expect("three answers");
+    let now = api.get(path).await;
+    assert_eq!(
+        now.body["names"]["en"],
+        last.body["document"]["names"]["en"]
+    );
+    let puts: Vec<Value> = audit_lines(e.staged())
+        .into_iter()
+        .filter(|l| l["action"] == "replace")
+        .collect();
+    assert_eq!(puts.len(), 3, "one audit line per call: {puts:?}");
+    assert!(puts.iter().all(|l| l["result"] == "ok"), "{puts:?}");
+}
+
+/// The same for a deletion: racing changes of the service, it still deletes it.
+#[tokio::test]
+async fn a_deletion_without_if_match_racing_changes_deletes_the_service() {
+    let e = Estate::start();
+    let api = e.api("interior");
+    let path = "/services/cnie-renewal";
+    let a = json!({ "keywords": ["renouvellement-a"] });
+    let b = json!({ "names": { "en": "Renewal b" } });
+    let (_, gone, _) = tokio::join!(
+        api.patch(path, &a, None),
+        api.delete(path),
+        api.patch(path, &b, None)
+    );
+    assert_status(&gone, StatusCode::NO_CONTENT);
+    assert_status(&api.get(path).await, StatusCode::NOT_FOUND);
+}
+
 #[tokio::test]
 async fn an_update_naming_a_stale_version_gets_412_and_of_two_concurrent_updates_one_wins() {
     let e = Estate::start();

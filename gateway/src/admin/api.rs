@@ -789,23 +789,49 @@ async fn replace(
     headers: HeaderMap,
     body: axum::body::Bytes,
 ) -> Response {
-    existing(
-        admin,
-        client,
-        id,
-        flags,
-        headers,
-        body,
-        Action::Replace,
-        false,
-        false,
-    )
+    until_settled(&headers, |retried| {
+        existing(
+            Arc::clone(&admin),
+            client,
+            id.clone(),
+            flags,
+            headers.clone(),
+            body.clone(),
+            Action::Replace,
+            false,
+            retried,
+        )
+    })
     .await
 }
 
-/// How many times a patch without `If-Match` is merged again onto a service another call
+/// How many times a change without `If-Match` is tried again on a service another call
 /// changed in between, before the caller gets the 412.
-const PATCH_ATTEMPTS: usize = 5;
+const ATTEMPTS: usize = 5;
+
+/// Runs a change until it does not lose to another one. A caller that named no version
+/// (no `If-Match`, or `*`) asked for no precondition, so a 412 would be wrong: the change is
+/// pinned to the version it was authorised against (a PUT or DELETE must not land on a
+/// version the platform has just given another ministry), and when another call landed in
+/// between it is read, authorised and checked again on what is there now. A caller that
+/// named a version gets the 412 at once. `attempt(true)` is told a conflict will be retried,
+/// so it is audited once, when the call ends.
+async fn until_settled<F, A>(headers: &HeaderMap, mut attempt: F) -> Response
+where
+    F: FnMut(bool) -> A,
+    A: std::future::Future<Output = Response>,
+{
+    let retry = matches!(expectation(headers), Ok(Expect::Any));
+    let mut tries = 1;
+    loop {
+        let more = retry && tries < ATTEMPTS;
+        let answer = attempt(more).await;
+        if !(more && answer.status() == StatusCode::PRECONDITION_FAILED) {
+            return answer;
+        }
+        tries += 1;
+    }
+}
 
 async fn patch(
     State(admin): Shared,
@@ -818,11 +844,9 @@ async fn patch(
     // A patch is merged onto the version it read, and stored only if that is still the
     // service's version: two concurrent patches of different fields both land (the second
     // is merged again onto the first's result) instead of the second silently undoing the
-    // first. A caller that named a version (`If-Match`) gets the 412 at once.
-    let retry = matches!(expectation(&headers), Ok(Expect::Any));
-    let mut attempt = 1;
-    loop {
-        let answer = existing(
+    // first.
+    until_settled(&headers, |retried| {
+        existing(
             Arc::clone(&admin),
             client,
             id.clone(),
@@ -831,17 +855,10 @@ async fn patch(
             body.clone(),
             Action::Patch,
             false,
-            retry && attempt < PATCH_ATTEMPTS,
+            retried,
         )
-        .await;
-        if !(retry
-            && answer.status() == StatusCode::PRECONDITION_FAILED
-            && attempt < PATCH_ATTEMPTS)
-        {
-            return answer;
-        }
-        attempt += 1;
-    }
+    })
+    .await
 }
 
 async fn validate_existing(
@@ -933,29 +950,42 @@ async fn remove(
     Path(id): Path<String>,
     headers: HeaderMap,
 ) -> Response {
-    let caller = match admin.caller(&headers, "delete", Some(&id), client).await {
+    until_settled(&headers, |retried| {
+        remove_once(&admin, client, &id, &headers, retried)
+    })
+    .await
+}
+
+async fn remove_once(
+    admin: &Admin,
+    client: SocketAddr,
+    id: &str,
+    headers: &HeaderMap,
+    retried: bool,
+) -> Response {
+    let caller = match admin.caller(headers, "delete", Some(id), client).await {
         Ok(c) => c,
         Err(r) => return r,
     };
-    if let Err(r) = visible(&admin, &caller, &id, "delete", client).await {
+    if let Err(r) = visible(admin, &caller, id, "delete", client).await {
         return r;
     }
-    let expect = match expectation(&headers) {
+    let expect = match expectation(headers) {
         Ok(e) => e,
-        Err(r) => return admin.malformed(&caller, "delete", Some(&id), client, *r),
+        Err(r) => return admin.malformed(&caller, "delete", Some(id), client, *r),
     };
     change(
-        &admin,
+        admin,
         Request {
             caller,
-            id: &id,
+            id,
             action: Action::Delete,
             intent: Intent::Delete,
             expect,
             dry_run: false,
             flags: WriteFlags::default(),
             client,
-            retried: false,
+            retried,
         },
     )
     .await
@@ -1109,6 +1139,7 @@ async fn change(admin: &Admin, req: Request<'_>) -> Response {
                     let _ = c;
                     StatusCode::NO_CONTENT.into_response()
                 }
+                Err(e @ StoreError::Conflict { .. }) if req.retried => store_error(e),
                 Err(e) => {
                     admin.audit(caller, action, Some(id), None, result_of(&e), client);
                     store_error(e)
