@@ -223,6 +223,63 @@ pub fn set_portal(
     })
 }
 
+/// What `demo` runs with beyond the repository's files, written into the staged
+/// `gateway.toml` (never kept only in memory: a SIGHUP reloads that file, and settings it
+/// lacked read as changed, "only take effect after a restart"; found when tried).
+pub struct RunSettings<'a> {
+    /// The development identity provider's issuer URL.
+    pub issuer: &'a str,
+    /// The environment variable name the client secret is handed over under.
+    pub client_secret_env: &'a str,
+    /// `--redis`: the shared store's URLs (none: in memory), and the identity files every
+    /// instance sharing it must have (`[redis]` requires them).
+    pub redis: Option<(&'a [String], SharedIdentity)>,
+    /// `--access-log`: the JSON access log on stdout.
+    pub access_log: bool,
+}
+
+/// The identity signing key and pairwise secret files of a deployment (`keys generate`).
+pub struct SharedIdentity {
+    pub signing_key: std::path::PathBuf,
+    pub pairwise_secret: std::path::PathBuf,
+}
+
+/// Writes [`RunSettings`] into `gateway_toml`.
+pub fn set_run_settings(gateway_toml: &Path, run: &RunSettings<'_>) -> Result<(), StageError> {
+    edit_toml(gateway_toml, |doc| {
+        let mut sso = toml_edit::Table::new();
+        sso["issuer"] = toml_edit::value(run.issuer);
+        sso["client_id"] = toml_edit::value("egov-portal");
+        let mut secret = toml_edit::InlineTable::new();
+        secret.insert("env", run.client_secret_env.into());
+        sso["client_secret"] = toml_edit::value(secret);
+        sso["scopes"] =
+            toml_edit::value(toml_edit::Array::from_iter(["openid", "profile", "email"]));
+        sso["professional_claim"] = toml_edit::value("profile");
+        sso["professional_values"] =
+            toml_edit::value(toml_edit::Array::from_iter(["professional"]));
+        doc["sso"] = toml_edit::Item::Table(sso);
+        if let Some((urls, identity)) = &run.redis {
+            let redis = doc["redis"].or_insert(toml_edit::table());
+            redis["urls"] =
+                toml_edit::value(toml_edit::Array::from_iter(urls.iter().map(String::as_str)));
+            let shared = doc["identity"].or_insert(toml_edit::table());
+            let key = identity.signing_key.display().to_string();
+            shared["signing_keys"] = toml_edit::value(toml_edit::Array::from_iter([key]));
+            let mut secret = toml_edit::InlineTable::new();
+            secret.insert(
+                "file",
+                identity.pairwise_secret.display().to_string().into(),
+            );
+            shared["pairwise_secret"] = toml_edit::value(secret);
+        }
+        if run.access_log {
+            let telemetry = doc["telemetry"].or_insert(toml_edit::table());
+            telemetry["access_log"] = toml_edit::value("stdout");
+        }
+    })
+}
+
 fn edit_toml(
     path: &Path,
     edit: impl FnOnce(&mut toml_edit::DocumentMut),

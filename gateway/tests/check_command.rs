@@ -489,3 +489,120 @@ fn a_public_portal_on_plain_http_is_warned_about_and_loopback_is_not() {
     assert!(ok, "a warning, not an error: {stderr}");
     assert!(stderr.contains("portal.public_url: plain HTTP"), "{stderr}");
 }
+
+/// Found when tried: with `--no-secrets`, `check` skipped the registry's build and so every
+/// check across services, and said ok to a copied service `serve` refused.
+#[test]
+fn a_copied_services_name_is_found_without_the_secrets_too() {
+    let dir = ConfigCopy::new();
+    let original = dir.join("services/interior/cnie-renewal.toml");
+    let copy = dir.join("services/interior/cnie-copy.toml");
+    std::fs::copy(&original, &copy).expect("copy");
+    edit(&copy, "id = \"cnie-renewal\"", "id = \"cnie-copy\"");
+    edit(&copy, "hostname = \"", "hostname = \"copy.");
+    let (ok, stdout, stderr) = check(&dir, &["--no-secrets"]);
+    assert!(!ok, "{stdout}");
+    assert!(
+        stderr.contains("reads as the name of service \"cnie-renewal\""),
+        "{stderr}"
+    );
+    assert!(
+        !stderr.contains("EGOV_SECRET"),
+        "no secret is read: {stderr}"
+    );
+}
+
+/// Found when tried: an unknown key was given by its line only, where every other error
+/// names its key.
+#[test]
+fn an_unknown_or_mistyped_key_is_named_with_its_dotted_path_and_its_line() {
+    let dir = ConfigCopy::new();
+    let gateway = dir.join("gateway.toml");
+    edit(&gateway, "[portal]", "[portal]\nnot_a_setting = 1");
+    let service = dir.join("services/justice/criminal-record-extract.toml");
+    edit(&service, "access = \"citizen\"", "access = 3");
+    let (ok, _, stderr) = check(&dir, &["--no-secrets"]);
+    assert!(!ok);
+    assert!(
+        stderr.contains(&format!(
+            "{}: portal.not_a_setting: line ",
+            gateway.display()
+        )),
+        "{stderr}"
+    );
+    assert!(stderr.contains("unknown field `not_a_setting`"), "{stderr}");
+    assert!(
+        stderr.contains(&format!("{}: access: line ", service.display())),
+        "{stderr}"
+    );
+}
+
+/// Found when tried: a warning was printed only when there was no error.
+#[test]
+fn warnings_are_listed_beside_the_errors() {
+    let dir = ConfigCopy::new();
+    edit(
+        &dir.join("gateway.toml"),
+        "public_url = \"http://127.0.0.1:8080\"",
+        "public_url = \"http://portail.gov.ma\"",
+    );
+    let passport = dir.join("services/interior/passport-application.toml");
+    edit(&passport, "access = \"public\"", "access = \"everyone\"");
+    let (ok, _, stderr) = check(&dir, &["--no-secrets"]);
+    assert!(!ok);
+    assert!(
+        stderr.contains("warning: ") && stderr.contains("portal.public_url: plain HTTP"),
+        "{stderr}"
+    );
+    assert!(stderr.contains("access: \"everyone\""), "{stderr}");
+}
+
+/// Found when tried: `keys generate --out keys` printed `signing_keys = ["keys/..."]`,
+/// which gateway.toml reads relative to itself, not to where the command ran.
+#[test]
+fn the_identity_lines_keys_generate_prints_name_its_files_absolutely() {
+    let dir = ConfigCopy::new();
+    let out = Command::new(env!("CARGO_BIN_EXE_egov-gateway"))
+        .args(["keys", "generate", "--out", "made-keys"])
+        .current_dir(&*dir)
+        .output()
+        .expect("run egov-gateway");
+    assert!(out.status.success(), "{out:?}");
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    let made = std::fs::canonicalize(dir.join("made-keys")).expect("the keys' directory");
+    let key = made.join("identity-signing-key.pem");
+    assert!(
+        stdout.contains(&format!("signing_keys = [{:?}]", key.display().to_string())),
+        "{stdout}"
+    );
+    assert!(
+        stdout.contains(&format!(
+            "{:?}",
+            made.join("identity-pairwise-secret").display().to_string()
+        )),
+        "{stdout}"
+    );
+}
+
+/// Found when tried: `route --lang de` answered in French, with no word of the language.
+#[test]
+fn route_refuses_a_language_the_portal_does_not_speak() {
+    let out = Command::new(env!("CARGO_BIN_EXE_egov-gateway"))
+        .args([
+            "route",
+            "renouveler ma carte",
+            "--local-only",
+            "--lang",
+            "de",
+        ])
+        .arg("--config")
+        .arg(repo_config().join("gateway.toml"))
+        .output()
+        .expect("run egov-gateway");
+    assert!(!out.status.success());
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        stderr.contains("not one of the portal's languages: ar, zgh, fr, en"),
+        "{stderr}"
+    );
+}

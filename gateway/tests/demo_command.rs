@@ -97,7 +97,13 @@ fn free_port() -> u16 {
 
 /// `egov-gateway demo` on `config`, its portal, admin, metrics, estate and identity
 /// provider on these loopback ports, its stderr in `stderr_log`.
-fn start_demo(config: &Path, ports: [u16; 5], stderr_log: &Path, stdout: Stdio) -> Child {
+fn start_demo(
+    config: &Path,
+    ports: [u16; 5],
+    stderr_log: &Path,
+    stdout: Stdio,
+    extra: &[&str],
+) -> Child {
     let [portal, admin, metrics, estate, idp] = ports;
     let stderr = std::fs::File::create(stderr_log).expect("the stderr file");
     // Its temporary directory is the test's scratch directory (where the log is), removed
@@ -113,6 +119,7 @@ fn start_demo(config: &Path, ports: [u16; 5], stderr_log: &Path, stdout: Stdio) 
         .args(["--metrics-listen", &format!("127.0.0.1:{metrics}")])
         .args(["--estate-listen", &format!("127.0.0.1:{estate}")])
         .args(["--idp-listen", &format!("127.0.0.1:{idp}")])
+        .args(extra)
         .stdin(Stdio::null())
         .stdout(stdout)
         .stderr(Stdio::from(stderr))
@@ -142,6 +149,7 @@ async fn the_demo_serves_the_portal_and_its_login_works_with_nothing_external() 
         [portal, admin, metrics, estate, idp],
         &stderr_log,
         Stdio::piped(),
+        &[],
     );
     let stdout = child.stdout.take().expect("stdout");
     let demo = Demo(child);
@@ -336,6 +344,7 @@ async fn the_demo_serves_the_configurations_tls_listener_too() {
         [portal, admin, metrics, estate, idp],
         &stderr_log,
         Stdio::null(),
+        &[],
     );
     let _demo = Demo(child);
     let https = reqwest::Client::builder()
@@ -354,4 +363,64 @@ async fn the_demo_serves_the_configurations_tls_listener_too() {
         }
     };
     assert_eq!(status, 200);
+}
+
+/// Found when tried: the demo kept its identity provider (and `--redis`, `--access-log`)
+/// only in memory, so a SIGHUP that changed nothing warned that `sso` had changed and
+/// would only take effect after a restart.
+#[tokio::test]
+async fn a_sighup_to_the_demo_reloads_without_seeing_changes_that_were_not_made() {
+    let [portal, admin, metrics, estate, idp] = [0; 5].map(|_| free_port());
+    let config = concat!(env!("CARGO_MANIFEST_DIR"), "/../config/gateway.toml");
+    let scratch = ScratchDir::new("demo-hup-test");
+    let stderr_log = scratch.0.join("stderr.log");
+    let child = start_demo(
+        Path::new(config),
+        [portal, admin, metrics, estate, idp],
+        &stderr_log,
+        Stdio::null(),
+        &["--access-log"],
+    );
+    let demo = Demo(child);
+    let http = reqwest::Client::builder()
+        .no_proxy()
+        .build()
+        .expect("client");
+    let deadline = Instant::now() + Duration::from_secs(60);
+    while !http
+        .get(format!("http://127.0.0.1:{admin}/readyz"))
+        .send()
+        .await
+        .is_ok_and(|r| r.status() == 200)
+    {
+        assert!(
+            Instant::now() < deadline,
+            "the demo was not ready in 60 s:\n{}",
+            tail(&stderr_log)
+        );
+        tokio::time::sleep(Duration::from_millis(200)).await;
+    }
+    let pid = libc::pid_t::try_from(demo.0.id()).expect("a pid");
+    // SAFETY: kill(2) on our own child's pid; no memory is involved.
+    unsafe { libc::kill(pid, libc::SIGHUP) };
+    let deadline = Instant::now() + Duration::from_secs(30);
+    let log = loop {
+        let log = std::fs::read_to_string(&stderr_log).unwrap_or_default();
+        if log.contains("configuration reloaded") || log.contains("reload refused") {
+            break log;
+        }
+        assert!(
+            Instant::now() < deadline,
+            "no reload in 30 s:\n{}",
+            tail(&stderr_log)
+        );
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    };
+    assert!(log.contains("configuration reloaded"), "{log}");
+    assert!(log.contains("no change"), "{}", tail(&stderr_log));
+    assert!(
+        !log.contains("only take effect after a restart"),
+        "{}",
+        tail(&stderr_log)
+    );
 }

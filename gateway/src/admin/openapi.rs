@@ -25,7 +25,8 @@ pub const DOCUMENT: &str = r##"{
         "summary": "The caller's services",
         "responses": {
           "200": { "description": "The services the caller may see", "content": { "application/json": { "schema": { "$ref": "#/components/schemas/ServiceList" } } } },
-          "401": { "$ref": "#/components/responses/Unauthenticated" }
+          "401": { "$ref": "#/components/responses/Unauthenticated" },
+          "429": { "$ref": "#/components/responses/Locked" }
         }
       },
       "post": {
@@ -36,6 +37,7 @@ pub const DOCUMENT: &str = r##"{
           "201": { "$ref": "#/components/responses/Changed" },
           "400": { "$ref": "#/components/responses/BadRequest" },
           "401": { "$ref": "#/components/responses/Unauthenticated" },
+          "429": { "$ref": "#/components/responses/Locked" },
           "403": { "$ref": "#/components/responses/Forbidden" },
           "413": { "$ref": "#/components/responses/TooLarge" },
           "415": { "$ref": "#/components/responses/NotJson" },
@@ -52,6 +54,7 @@ pub const DOCUMENT: &str = r##"{
         "responses": {
           "200": { "$ref": "#/components/responses/Valid" },
           "401": { "$ref": "#/components/responses/Unauthenticated" },
+          "429": { "$ref": "#/components/responses/Locked" },
           "403": { "$ref": "#/components/responses/Forbidden" },
           "413": { "$ref": "#/components/responses/TooLarge" },
           "415": { "$ref": "#/components/responses/NotJson" },
@@ -66,6 +69,7 @@ pub const DOCUMENT: &str = r##"{
         "responses": {
           "200": { "description": "The service file's schema, as JSON; ETag: its version", "headers": { "ETag": { "$ref": "#/components/headers/ETag" } }, "content": { "application/json": { "schema": { "$ref": "#/components/schemas/Service" } } } },
           "401": { "$ref": "#/components/responses/Unauthenticated" },
+          "429": { "$ref": "#/components/responses/Locked" },
           "403": { "$ref": "#/components/responses/Forbidden" },
           "404": { "$ref": "#/components/responses/NotFound" }
         }
@@ -77,6 +81,7 @@ pub const DOCUMENT: &str = r##"{
         "responses": {
           "200": { "$ref": "#/components/responses/Changed" },
           "401": { "$ref": "#/components/responses/Unauthenticated" },
+          "429": { "$ref": "#/components/responses/Locked" },
           "403": { "$ref": "#/components/responses/Forbidden" },
           "404": { "$ref": "#/components/responses/NotFound" },
           "409": { "$ref": "#/components/responses/Unreadable" },
@@ -93,6 +98,7 @@ pub const DOCUMENT: &str = r##"{
         "responses": {
           "200": { "$ref": "#/components/responses/Changed" },
           "401": { "$ref": "#/components/responses/Unauthenticated" },
+          "429": { "$ref": "#/components/responses/Locked" },
           "403": { "$ref": "#/components/responses/Forbidden" },
           "404": { "$ref": "#/components/responses/NotFound" },
           "409": { "$ref": "#/components/responses/Unreadable" },
@@ -108,6 +114,7 @@ pub const DOCUMENT: &str = r##"{
         "responses": {
           "204": { "description": "Removed; no longer served" },
           "401": { "$ref": "#/components/responses/Unauthenticated" },
+          "429": { "$ref": "#/components/responses/Locked" },
           "403": { "$ref": "#/components/responses/Forbidden" },
           "404": { "$ref": "#/components/responses/NotFound" },
           "409": { "$ref": "#/components/responses/Unreadable" },
@@ -124,6 +131,7 @@ pub const DOCUMENT: &str = r##"{
         "responses": {
           "200": { "$ref": "#/components/responses/Valid" },
           "401": { "$ref": "#/components/responses/Unauthenticated" },
+          "429": { "$ref": "#/components/responses/Locked" },
           "403": { "$ref": "#/components/responses/Forbidden" },
           "404": { "$ref": "#/components/responses/NotFound" },
           "413": { "$ref": "#/components/responses/TooLarge" },
@@ -142,7 +150,9 @@ pub const DOCUMENT: &str = r##"{
         ],
         "responses": {
           "200": { "description": "The page, oldest first; `older` is the `before` of the page before it (null: none)", "content": { "application/json": { "schema": { "$ref": "#/components/schemas/History" } } } },
+          "400": { "$ref": "#/components/responses/BadRequest" },
           "401": { "$ref": "#/components/responses/Unauthenticated" },
+          "429": { "$ref": "#/components/responses/Locked" },
           "403": { "$ref": "#/components/responses/Forbidden" },
           "404": { "$ref": "#/components/responses/NotFound" }
         }
@@ -155,6 +165,7 @@ pub const DOCUMENT: &str = r##"{
         "responses": {
           "200": { "description": "The answers", "content": { "application/json": { "schema": { "$ref": "#/components/schemas/Feedback" } } } },
           "401": { "$ref": "#/components/responses/Unauthenticated" },
+          "429": { "$ref": "#/components/responses/Locked" },
           "403": { "$ref": "#/components/responses/Forbidden" },
           "404": { "$ref": "#/components/responses/NotFound" },
           "503": { "description": "The feedback store cannot be read", "content": { "application/json": { "schema": { "$ref": "#/components/schemas/Error" } } } }
@@ -169,6 +180,7 @@ pub const DOCUMENT: &str = r##"{
         "responses": {
           "200": { "$ref": "#/components/responses/Changed" },
           "401": { "$ref": "#/components/responses/Unauthenticated" },
+          "429": { "$ref": "#/components/responses/Locked" },
           "403": { "$ref": "#/components/responses/Forbidden" },
           "404": { "$ref": "#/components/responses/NotFound" },
           "412": { "$ref": "#/components/responses/Conflict" },
@@ -183,6 +195,7 @@ pub const DOCUMENT: &str = r##"{
         "responses": {
           "200": { "description": "Each backend", "content": { "application/json": { "schema": { "$ref": "#/components/schemas/Health" } } } },
           "401": { "$ref": "#/components/responses/Unauthenticated" },
+          "429": { "$ref": "#/components/responses/Locked" },
           "403": { "$ref": "#/components/responses/Forbidden" },
           "404": { "$ref": "#/components/responses/NotFound" }
         }
@@ -197,6 +210,7 @@ pub const DOCUMENT: &str = r##"{
           "200": { "description": "Purged everywhere", "content": { "application/json": { "schema": { "$ref": "#/components/schemas/Purged" } } } },
           "400": { "$ref": "#/components/responses/BadRequest" },
           "401": { "$ref": "#/components/responses/Unauthenticated" },
+          "429": { "$ref": "#/components/responses/Locked" },
           "403": { "$ref": "#/components/responses/Forbidden" },
           "404": { "$ref": "#/components/responses/NotFound" },
           "422": { "$ref": "#/components/responses/Invalid" },
@@ -223,7 +237,8 @@ pub const DOCUMENT: &str = r##"{
     "responses": {
       "Changed": { "description": "The change is live on this instance", "headers": { "ETag": { "$ref": "#/components/headers/ETag" } }, "content": { "application/json": { "schema": { "$ref": "#/components/schemas/Changed" } } } },
       "Valid": { "description": "The document would be accepted", "content": { "application/json": { "schema": { "type": "object", "properties": { "valid": { "type": "boolean" }, "service": { "type": "string" } } } } } },
-      "BadRequest": { "description": "Not JSON, or a malformed If-Match", "content": { "application/json": { "schema": { "$ref": "#/components/schemas/Error" } } } },
+      "Locked": { "description": "Too many invalid credentials from this address: refused for a minute, whatever the credential", "headers": { "Retry-After": { "schema": { "type": "integer" } } }, "content": { "application/json": { "schema": { "$ref": "#/components/schemas/Error" } } } },
+      "BadRequest": { "description": "Not JSON, a malformed If-Match, or a query parameter that does not parse", "content": { "application/json": { "schema": { "$ref": "#/components/schemas/Error" } } } },
       "TooLarge": { "description": "A body over 256 KB; nothing changed", "content": { "application/json": { "schema": { "$ref": "#/components/schemas/Error" } } } },
       "NotJson": { "description": "A body declared as anything but JSON (application/json or a +json type); nothing changed", "content": { "application/json": { "schema": { "$ref": "#/components/schemas/Error" } } } },
       "Unauthenticated": { "description": "No valid credential", "headers": { "WWW-Authenticate": { "schema": { "type": "string" } } }, "content": { "application/json": { "schema": { "$ref": "#/components/schemas/Error" } } } },
@@ -251,7 +266,7 @@ pub const DOCUMENT: &str = r##"{
           "descriptions": { "$ref": "#/components/schemas/Localized" },
           "prepare": { "$ref": "#/components/schemas/Localized", "description": "What a citizen should have at hand before starting" },
           "legacy": { "type": "object", "required": ["hostname"], "properties": { "hostname": { "type": "string" }, "path": { "type": "string" }, "quirks": { "type": "array", "items": { "type": "string" } }, "on_host": { "enum": ["redirect", "proxy"] } } },
-          "upstream": { "type": "object", "required": ["url"], "properties": { "url": { "oneOf": [{ "type": "string" }, { "type": "array", "items": { "type": "string" } }] }, "host": { "type": "string" }, "timeouts": { "type": "object", "properties": { "connect": { "type": "string" }, "read": { "type": "string" }, "total": { "type": "string" } } } } },
+          "upstream": { "type": "object", "required": ["url"], "properties": { "url": { "oneOf": [{ "type": "string" }, { "type": "array", "items": { "oneOf": [{ "type": "string" }, { "type": "object", "required": ["url"], "properties": { "url": { "type": "string" }, "weight": { "type": "integer", "minimum": 1, "maximum": 100 } } }] } }] }, "host": { "type": "string" }, "timeouts": { "type": "object", "properties": { "connect": { "type": "string" }, "read": { "type": "string" }, "total": { "type": "string" } } }, "health_check": { "type": "object", "description": "Active checks in the background", "properties": { "kind": { "enum": ["http", "tcp"] }, "path": { "type": "string" }, "interval": { "type": "string" }, "timeout": { "type": "string" }, "healthy_threshold": { "type": "integer" }, "unhealthy_threshold": { "type": "integer" } } }, "outlier": { "type": "object", "description": "Passive ejection", "properties": { "consecutive_failures": { "type": "integer" }, "base_ejection": { "type": "string" }, "max_ejection": { "type": "string" } } }, "breaker": { "type": "object", "description": "The service's circuit breaker", "properties": { "failures": { "type": "integer" }, "open_for": { "type": "string" } } } } },
           "adapters": { "type": "array", "items": { "type": "object", "required": ["step"], "properties": { "step": { "type": "string" } } } },
           "cache": { "type": "object", "description": "What the shared response cache may keep of the service's answers", "properties": { "enabled": { "type": "boolean" }, "default_ttl": { "type": "string" }, "max_ttl": { "type": "string" }, "max_object_size": { "type": "integer" }, "paths": { "type": "array", "items": { "type": "string" } }, "bypass_paths": { "type": "array", "items": { "type": "string" } }, "public_paths": { "type": "array", "items": { "type": "string" } }, "ignore_query": { "type": "array", "items": { "type": "string" } }, "stale_while_revalidate": { "type": "string" }, "stale_if_error": { "type": "string" }, "strip_set_cookie_paths": { "type": "array", "items": { "type": "string" } } } },
           "identity": { "type": "object", "description": "What the citizen's identity assertion to this service carries besides the pairwise sub", "properties": { "claims": { "type": "array", "items": { "type": "string", "enum": ["name", "acr", "professional"] } } } },

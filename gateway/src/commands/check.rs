@@ -8,7 +8,11 @@ use std::process::ExitCode;
 use std::sync::Arc;
 
 pub fn run(path: &Path, no_secrets: bool) -> ExitCode {
-    let config = match config::load(path) {
+    let (loaded, warnings) = config::load_with_warnings(path);
+    for w in &warnings {
+        eprintln!("warning: {w}");
+    }
+    let config = match loaded {
         Ok(c) => c,
         Err(errors) => {
             for e in errors.iter() {
@@ -18,16 +22,17 @@ pub fn run(path: &Path, no_secrets: bool) -> ExitCode {
             return ExitCode::FAILURE;
         }
     };
-    for w in &config.gateway.warnings {
-        eprintln!("warning: {w}");
-    }
     let mut problems: Vec<String> = Vec::new();
     problems.extend(registry_files(&config));
+    let secrets = if no_secrets {
+        Secrets::unread()
+    } else {
+        Secrets::from_process()
+    };
+    if let Err(errors) = Snapshot::build(&config, &secrets) {
+        problems.extend(errors.iter().map(ToString::to_string));
+    }
     if !no_secrets {
-        let secrets = Secrets::from_process();
-        if let Err(errors) = Snapshot::build(&config, &secrets) {
-            problems.extend(errors.iter().map(ToString::to_string));
-        }
         // What `serve` reads next: the SSO client secret, pairwise secret and signing keys,
         // the LLM's API key and the Redis password. Building them contacts nothing
         // (provider, Redis and LLM are reached on first use), so `check` finds here what

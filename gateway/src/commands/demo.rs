@@ -8,7 +8,7 @@
 
 use super::DemoArgs;
 use crate::app::App;
-use crate::config::{self, SecretRef, SsoSettings};
+use crate::config;
 use crate::demo;
 use crate::server::{self, Listeners};
 use crate::sso::session::random_token;
@@ -98,27 +98,31 @@ pub fn run(args: DemoArgs) -> anyhow::Result<ExitCode> {
     if let Some(out) = &args.admin_keys_out {
         write_keys(out, &keys)?;
     }
+    let redis = if args.redis.is_empty() {
+        None
+    } else {
+        let (signing_key, pairwise_secret) =
+            super::keys::write_identity_files(&work.join("identity"))?;
+        Some((
+            args.redis.as_slice(),
+            demo::SharedIdentity {
+                signing_key,
+                pairwise_secret,
+            },
+        ))
+    };
+    demo::set_run_settings(
+        &staged,
+        &demo::RunSettings {
+            issuer: idp.issuer(),
+            client_secret_env: DEMO_CLIENT_SECRET,
+            redis,
+            access_log: args.access_log,
+        },
+    )?;
     let mut config =
         config::load(&staged).map_err(|e| anyhow::anyhow!("invalid staged configuration:\n{e}"))?;
     demo::point_at_estate(&mut config, estate.addr(), args.listen);
-    config.gateway.sso = Some(SsoSettings {
-        issuer: idp.issuer().to_string(),
-        client_id: "egov-portal".into(),
-        client_secret: SecretRef::Env(DEMO_CLIENT_SECRET.into()),
-        scopes: vec!["openid".into(), "profile".into(), "email".into()],
-        professional_claim: "profile".into(),
-        professional_values: vec!["professional".into()],
-        clock_skew: Duration::from_secs(60),
-        refresh_before: Duration::from_secs(30),
-        provider_timeout: Duration::from_secs(5),
-    });
-    if !args.redis.is_empty() {
-        config.gateway.redis = Some(crate::config::RedisSettings::new(args.redis.clone()));
-        config.gateway.sessions.store = crate::config::SessionStoreKind::Redis;
-    }
-    if args.access_log {
-        config.gateway.telemetry.access_log = crate::config::AccessLogTarget::Stdout;
-    }
     let secrets = demo::estate_secrets(&config).with_env(DEMO_CLIENT_SECRET, client_secret);
     let app = App::new(&config, &secrets)?;
     let listeners = Listeners {

@@ -5,7 +5,7 @@
 
 use anyhow::Context;
 use std::io::Write as _;
-use std::path::Path;
+use std::path::{Path, PathBuf};
 use std::process::ExitCode;
 
 /// The files written, under `--out`.
@@ -14,7 +14,25 @@ pub const PAIRWISE_FILE: &str = "identity-pairwise-secret";
 
 /// `keys generate`.
 pub fn generate(out: &Path) -> anyhow::Result<ExitCode> {
+    let (key_path, secret_path) = write_identity_files(out)?;
+    println!("wrote {} and {}", key_path.display(), secret_path.display());
+    println!("give every instance the same files, and add to gateway.toml:\n");
+    println!("[identity]");
+    println!("signing_keys = [{:?}]", key_path.display().to_string());
+    println!(
+        "pairwise_secret = {{ file = {:?} }}",
+        secret_path.display().to_string()
+    );
+    Ok(ExitCode::SUCCESS)
+}
+
+/// Makes a new signing key and pairwise secret under `out` (never over existing files) and
+/// returns their absolute paths: the key's, then the secret's. Absolute, because a path in
+/// gateway.toml is relative to that file, not to where this ran (found when tried: `--out
+/// keys` printed lines that pointed nowhere once pasted).
+pub fn write_identity_files(out: &Path) -> anyhow::Result<(PathBuf, PathBuf)> {
     std::fs::create_dir_all(out).with_context(|| format!("creating {}", out.display()))?;
+    let out = &std::fs::canonicalize(out).with_context(|| format!("finding {}", out.display()))?;
     let key = crate::sso::identity::new_signing_key_pem().context("generating the signing key")?;
     let secret: String = {
         use base64::Engine as _;
@@ -33,15 +51,7 @@ pub fn generate(out: &Path) -> anyhow::Result<ExitCode> {
     }
     write_private(&key_path, key.as_bytes())?;
     write_private(&secret_path, secret.as_bytes())?;
-    println!("wrote {} and {}", key_path.display(), secret_path.display());
-    println!("give every instance the same files, and add to gateway.toml:\n");
-    println!("[identity]");
-    println!("signing_keys = [{:?}]", key_path.display().to_string());
-    println!(
-        "pairwise_secret = {{ file = {:?} }}",
-        secret_path.display().to_string()
-    );
-    Ok(ExitCode::SUCCESS)
+    Ok((key_path, secret_path))
 }
 
 /// Creates `path` (never over an existing file), readable by this user only.

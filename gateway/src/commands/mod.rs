@@ -60,8 +60,8 @@ pub enum Command {
         /// Print the same JSON object `/api/route` answers, on one line.
         #[arg(long)]
         json: bool,
-        /// Language of the service names shown (ar, fr, en).
-        #[arg(long, default_value = "fr")]
+        /// Language of the service names shown (ar, zgh, fr, en).
+        #[arg(long, default_value = "fr", value_parser = language)]
         lang: String,
     },
     /// Make an API key for the ministries' admin API: prints the key once and the
@@ -220,4 +220,15 @@ pub fn run(cli: Cli) -> anyhow::Result<ExitCode> {
             json,
         } => route::eval(&config, &file, local_only, json),
     }
+}
+
+/// `--lang`: one of the portal's languages (found when tried: `--lang de` fell back to
+/// French without a word).
+fn language(code: &str) -> Result<String, String> {
+    crate::lang::Lang::from_code(code)
+        .map(|l| l.code().to_string())
+        .ok_or_else(|| {
+            let known: Vec<&str> = crate::lang::Lang::ALL.iter().map(|l| l.code()).collect();
+            format!("not one of the portal's languages: {}", known.join(", "))
+        })
 }

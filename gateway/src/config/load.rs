@@ -18,6 +18,18 @@ use std::path::{Path, PathBuf};
 
 /// Loads and validates the whole configuration rooted at `gateway.toml`.
 pub fn load(gateway_file: &Path) -> Result<Config, ConfigErrors> {
+    load_with_warnings(gateway_file).0
+}
+
+/// [`load`], and the warnings `gateway.toml` gave whether or not the whole loads (on
+/// success they are in the settings too): `check` lists them beside the errors.
+pub fn load_with_warnings(gateway_file: &Path) -> (Result<Config, ConfigErrors>, Vec<ConfigError>) {
+    let mut warnings = Vec::new();
+    let loaded = load_all(gateway_file, &mut warnings);
+    (loaded, warnings)
+}
+
+fn load_all(gateway_file: &Path, warnings: &mut Vec<ConfigError>) -> Result<Config, ConfigErrors> {
     let mut errors = Vec::new();
     let raw = parse_file::<RawGateway>(gateway_file, &mut errors);
     // Where the other files are, even when gateway.toml does not parse (an unknown key, a
@@ -33,8 +45,9 @@ pub fn load(gateway_file: &Path) -> Result<Config, ConfigErrors> {
         ministries_file.as_deref().unwrap_or("ministries.toml"),
     );
     let parsed = raw.is_some();
-    let gateway =
-        raw.and_then(|raw| validate_gateway(raw, &mut Problems::new(gateway_file, &mut errors)));
+    let gateway = raw.and_then(|raw| {
+        validate_gateway(raw, &mut Problems::new(gateway_file, &mut errors), warnings)
+    });
     if parsed && gateway.is_none() && errors.is_empty() {
         // A validator gave up without saying why: never report "0 errors" for a refusal.
         errors.push(ConfigError::new(
@@ -180,10 +193,19 @@ fn parse_file<T: DeserializeOwned>(file: &Path, errors: &mut Vec<ConfigError>) -
             return None;
         }
     };
-    match toml::from_str::<T>(&text) {
+    // Through `serde_path_to_error`, so a wrong or unknown key is named as the other
+    // errors are (`server.threadz`), with the line TOML gives (found when tried: only the
+    // line was given).
+    match serde_path_to_error::deserialize::<_, T>(toml::Deserializer::new(&text)) {
         Ok(v) => Some(v),
         Err(e) => {
-            errors.push(ConfigError::new(file, "", toml_problem(&text, &e)));
+            let path = e.path().to_string();
+            let field = if path == "." { String::new() } else { path };
+            errors.push(ConfigError::new(
+                file,
+                field,
+                toml_problem(&text, e.inner()),
+            ));
             None
         }
     }

@@ -86,9 +86,27 @@ fn listeners_apart(
     }
 }
 
-pub(crate) fn validate_gateway(raw: RawGateway, p: &mut Problems<'_>) -> Option<GatewaySettings> {
+/// `raw` validated; every warning is also pushed to `warned`, so they are reported when
+/// the settings are not valid, or another file is not (found when tried: `check` printed
+/// no warning beside any error).
+pub(crate) fn validate_gateway(
+    raw: RawGateway,
+    p: &mut Problems<'_>,
+    warned: &mut Vec<ConfigError>,
+) -> Option<GatewaySettings> {
+    let mut settings = settings_of(raw, p, warned);
+    if let Some(s) = settings.as_mut() {
+        s.warnings.clone_from(warned);
+    }
+    settings
+}
+
+fn settings_of(
+    raw: RawGateway,
+    p: &mut Problems<'_>,
+    warnings: &mut Vec<ConfigError>,
+) -> Option<GatewaySettings> {
     let file = p.file().to_path_buf();
-    let mut warnings = Vec::new();
 
     let server = server::validate(&raw.server, p);
     let portal = portal::validate(&raw.portal, p);
@@ -146,12 +164,13 @@ pub(crate) fn validate_gateway(raw: RawGateway, p: &mut Problems<'_>) -> Option<
         p,
         &mut |field, reason| warnings.push(ConfigError::new(&file, field, reason)),
     );
-    let sessions = sessions::validate(&raw.sessions, redis.as_ref().and_then(|r| r.as_ref()), p);
-    let identity = identity::validate(
-        &raw.identity,
-        redis.as_ref().is_some_and(|r| r.is_some()),
-        p,
-    );
+    // Whether the deployment has a shared store. A `[redis]` with a wrong value counts as
+    // one: its own errors say what is wrong, and every setting that needs Redis saying
+    // "needs a [redis] section" as well sent the operator after three errors that were not
+    // (found when tried).
+    let has_redis = redis.as_ref().is_none_or(|r| r.is_some());
+    let sessions = sessions::validate(&raw.sessions, has_redis, p);
+    let identity = identity::validate(&raw.identity, has_redis, p);
     // An ID token the provider issued to the gateway itself is audienced to its client id: an
     // admin API accepting that audience would take any citizen's ID token as a credential.
     if let (Some(Some(sso)), Some(admin)) = (&sso, &admin) {
@@ -163,13 +182,9 @@ pub(crate) fn validate_gateway(raw: RawGateway, p: &mut Problems<'_>) -> Option<
             );
         }
     }
-    let registry = admin::registry(
-        &raw.registry,
-        redis.as_ref().is_some_and(|r| r.is_some()),
-        p,
-    );
-    let cache = cache::validate(&raw.cache, redis.as_ref().is_some_and(|r| r.is_some()), p);
-    let limits = limits::validate(&raw.limits, redis.as_ref().is_some_and(|r| r.is_some()), p);
+    let registry = admin::registry(&raw.registry, has_redis, p);
+    let cache = cache::validate(&raw.cache, has_redis, p);
+    let limits = limits::validate(&raw.limits, has_redis, p);
     let assist = assist::validate(&raw.assist, p);
     let telemetry = telemetry::validate(&raw.telemetry, p);
 
@@ -201,7 +216,7 @@ pub(crate) fn validate_gateway(raw: RawGateway, p: &mut Problems<'_>) -> Option<
         telemetry: telemetry?,
         services_dir,
         ministries_file,
-        warnings,
+        warnings: Vec::new(),
     })
 }
 
@@ -212,7 +227,7 @@ pub(crate) fn validate_text(text: &str) -> (Option<GatewaySettings>, Vec<String>
     let raw: RawGateway = toml::from_str(text).unwrap_or_else(|e| panic!("{e}\n{text}"));
     let mut errors = Vec::new();
     let file = std::path::Path::new("gateway.toml");
-    let settings = validate_gateway(raw, &mut Problems::new(file, &mut errors));
+    let settings = validate_gateway(raw, &mut Problems::new(file, &mut errors), &mut Vec::new());
     (settings, errors.iter().map(ToString::to_string).collect())
 }
 

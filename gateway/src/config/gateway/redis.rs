@@ -329,6 +329,21 @@ mod tests {
         }
     }
 
+    /// Found when tried: one wrong value in `[redis]` also gave three errors saying the
+    /// section was missing, one for each setting that needs it.
+    #[test]
+    fn a_wrong_redis_value_is_the_only_error_of_the_settings_that_need_redis() {
+        let (settings, errors) = validate_text(&format!(
+            "{PORTAL}{}[redis]\nurls = [\"redis://127.0.0.1:6379\"]\nresponse_timeout = \"2s\"\n\
+             [sessions]\nstore = \"redis\"\n[registry]\nstore = \"redis\"\n[cache]\nshared = true\n\
+             [limits.rate]\nshared = true\n",
+            shared_identity()
+        ));
+        assert!(settings.is_none());
+        assert_eq!(errors.len(), 1, "{errors:?}");
+        assert!(errors[0].contains("redis.response_timeout"), "{errors:?}");
+    }
+
     #[test]
     fn the_password_is_a_secret_reference() {
         let (settings, errors) = validate_text(&format!(

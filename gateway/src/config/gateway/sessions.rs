@@ -3,19 +3,19 @@
 use crate::config::error::Problems;
 use crate::config::fields::opt_duration;
 use crate::config::raw::RawSessions;
-use crate::config::{RedisSettings, SessionSettings, SessionStoreKind};
+use crate::config::{SessionSettings, SessionStoreKind};
 use std::time::Duration;
 
 pub(super) fn validate(
     raw: &RawSessions,
-    redis: Option<&RedisSettings>,
+    redis: bool,
     p: &mut Problems<'_>,
 ) -> Option<SessionSettings> {
     // Sessions follow the deployment's shared store unless told to stay in memory.
-    let default = if redis.is_some() { "redis" } else { "memory" };
+    let default = if redis { "redis" } else { "memory" };
     let store = match raw.store.as_deref().unwrap_or(default) {
         "memory" => Some(SessionStoreKind::Memory),
-        "redis" if redis.is_some() => Some(SessionStoreKind::Redis),
+        "redis" if redis => Some(SessionStoreKind::Redis),
         "redis" => {
             p.add(
                 "sessions.store",
