@@ -327,7 +327,6 @@ impl ProxyHttp for GatewayProxy {
         end_of_stream: bool,
         ctx: &mut Self::CTX,
     ) -> Result<Option<std::time::Duration>> {
-        ctx.attempts.check_deadline()?;
         if let Some(feed) = ctx.body.as_mut() {
             feed.feed(body, end_of_stream)
                 .map_err(|e| Error::explain(ErrorType::InternalError, e.to_string()))?;

@@ -503,7 +503,9 @@ pub struct Timeouts {
     pub connect: Duration,
     /// Longest wait for any read from the upstream, the response header included.
     pub read: Duration,
-    /// Upper bound on the whole upstream exchange; checked as data arrives.
+    /// The site's time to answer: from the request's last byte sent (the connection, when
+    /// there is no body) to the answer's header, retries included. Neither the citizen's
+    /// upload nor the answer's body is held to it (each of their waits is held to `read`).
     pub total: Duration,
 }
 

@@ -40,6 +40,9 @@ impl Upstreams {
         obs: Option<&mut RequestObs>,
         outcome: Outcome<'_>,
     ) {
+        if matches!(outcome, Outcome::Sent) {
+            attempts.request_sent(service.upstream.timeouts.total);
+        }
         self.resilience(service, attempts, &outcome);
         let Some(obs) = obs else {
             return;
