@@ -67,6 +67,39 @@ async fn a_portal_path_and_a_legacy_host_redirect_to_the_services_own_origin() {
     );
 }
 
+/// A form posted to an old address (a legacy page's absolute `action`, a bookmark, a
+/// script) keeps its method and body: a 301 made browsers send it again as a GET, without
+/// the file (found when tried).
+#[tokio::test(flavor = "multi_thread")]
+async fn a_post_to_an_old_address_is_redirected_with_308_so_it_stays_a_post() {
+    let estate = start_estate(None);
+    let gw = TestGateway::with(&estate, on_own_origins);
+    let http = origin_client(gw.addr);
+    let old = http
+        .post(gw.url("/s/cnie-renewal/depot"))
+        .body("scan=...")
+        .send()
+        .await
+        .expect("request");
+    assert_eq!(old.status(), 308);
+    assert_eq!(
+        old.headers()["location"],
+        gw.origin_url("cnie-renewal", "/depot").as_str()
+    );
+    let legacy = http
+        .put(gw.url("/cnie-renewal/depot"))
+        .header("host", "www.cnie.ma")
+        .body("scan=...")
+        .send()
+        .await
+        .expect("request");
+    assert_eq!(legacy.status(), 308);
+    assert_eq!(
+        legacy.headers()["location"],
+        gw.origin_url("cnie-renewal", "/depot").as_str()
+    );
+}
+
 #[tokio::test(flavor = "multi_thread")]
 async fn on_its_origin_a_legacy_pages_links_to_itself_are_root_relative() {
     let estate = start_estate(None);

@@ -56,7 +56,11 @@ impl Stage for RouteStage {
                 location,
                 permanent,
             } => (
-                Step::Respond(LocalResponse::redirect(permanent, &location)),
+                Step::Respond(LocalResponse::redirect_of(
+                    &req.method,
+                    permanent,
+                    &location,
+                )),
                 "redirect",
             ),
             Route::Portal(page) => {

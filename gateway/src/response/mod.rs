@@ -99,6 +99,21 @@ impl LocalResponse {
         self.with_header(http::header::RETRY_AFTER, value)
     }
 
+    /// A redirect of a request with `method`: 301/302 for GET and HEAD, 308/307 for any
+    /// other, which browsers send again with its method and body (a form posted to an old
+    /// address answered 301 was sent again as a GET, without the file; RFC 9110 §15.4.2).
+    pub fn redirect_of(method: &http::Method, permanent: bool, location: &str) -> Self {
+        let mut answer = Self::redirect(permanent, location);
+        if !matches!(*method, http::Method::GET | http::Method::HEAD) {
+            answer.status = if permanent {
+                StatusCode::PERMANENT_REDIRECT
+            } else {
+                StatusCode::TEMPORARY_REDIRECT
+            };
+        }
+        answer
+    }
+
     /// A redirect with an empty body.
     pub fn redirect(permanent: bool, location: &str) -> Self {
         let status = if permanent {
