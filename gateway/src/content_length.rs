@@ -4,14 +4,42 @@
 
 use http::HeaderMap;
 
-/// The declared length: one value of decimal digits. A missing, repeated (`12, 12`),
-/// negative or otherwise unreadable value declares nothing; pingora frames such a body
-/// itself (or refuses it), and a limit then applies to the bytes actually read.
+/// The declared length, as pingora frames the body by: one decimal number, which pingora
+/// also accepts repeated (`5` twice, `5, 5`) or with leading zeros (`0005`). Values that
+/// disagree, or one that is not a number, declare nothing; pingora frames such a body
+/// itself (or refuses it), and a limit then applies to the bytes actually read. Read the
+/// same way by the body limit, which refuses before reading: it once read only a plain
+/// number, so `Content-Length: 20000000, 20000000` passed the early 413 (found when tried).
 pub fn declared(headers: &HeaderMap) -> Option<u64> {
-    headers
-        .get(http::header::CONTENT_LENGTH)
-        .and_then(|v| v.to_str().ok())
-        .and_then(|v| v.trim().parse::<u64>().ok())
+    let mut values = headers.get_all(http::header::CONTENT_LENGTH).iter();
+    let first = values.next()?;
+    if values.next().is_none() {
+        if let Some(n) = plain(first.as_bytes()) {
+            return Some(n);
+        }
+    }
+    let mut length = None;
+    for value in headers.get_all(http::header::CONTENT_LENGTH) {
+        for part in value.as_bytes().split(|&b| b == b',') {
+            let n = std::str::from_utf8(part).ok()?.trim().parse::<u64>().ok()?;
+            if length.is_some_and(|l| l != n) {
+                return None;
+            }
+            length = Some(n);
+        }
+    }
+    length
+}
+
+/// `value` as a number if it is one plain decimal: digits, no leading zero.
+fn plain(value: &[u8]) -> Option<u64> {
+    let digits = !value.is_empty()
+        && value.iter().all(u8::is_ascii_digit)
+        && (value == b"0" || value[0] != b'0');
+    if !digits {
+        return None;
+    }
+    std::str::from_utf8(value).ok()?.parse().ok()
 }
 
 /// Writes a message's `Content-Length` as the one decimal number pingora frames its body
@@ -26,28 +54,10 @@ pub fn canonicalise(headers: &mut HeaderMap) {
     let Some(first) = values.next() else {
         return;
     };
-    let plain =
-        |v: &[u8]| !v.is_empty() && v.iter().all(u8::is_ascii_digit) && (v == b"0" || v[0] != b'0');
-    if values.next().is_none() && plain(first.as_bytes()) {
+    if values.next().is_none() && plain(first.as_bytes()).is_some() {
         return;
     }
-    let mut length = None;
-    for value in headers.get_all(http::header::CONTENT_LENGTH) {
-        for part in value.as_bytes().split(|&b| b == b',') {
-            let Some(n) = std::str::from_utf8(part)
-                .ok()
-                .and_then(|t| t.trim().parse::<u64>().ok())
-            else {
-                return;
-            };
-            if length.is_some_and(|l| l != n) {
-                // Pingora refuses such a request before it gets here.
-                return;
-            }
-            length = Some(n);
-        }
-    }
-    if let Some(n) = length {
+    if let Some(n) = declared(headers) {
         headers.insert(http::header::CONTENT_LENGTH, http::HeaderValue::from(n));
     }
 }
@@ -66,11 +76,20 @@ mod tests {
     }
 
     #[test]
-    fn only_one_plain_number_declares_a_length() {
+    fn a_length_is_declared_as_pingora_frames_the_body_by() {
         assert_eq!(declared(&with(Some("0"))), Some(0));
         assert_eq!(declared(&with(Some("1024"))), Some(1024));
         assert_eq!(declared(&with(None)), None);
-        assert_eq!(declared(&with(Some("12, 12"))), None);
+        assert_eq!(declared(&with(Some("12, 12"))), Some(12));
+        assert_eq!(declared(&with(Some("0012"))), Some(12));
+        assert_eq!(declared(&with(Some("12, 13"))), None);
+        assert_eq!(declared(&with(Some("12,"))), None);
+        let mut twice = with(Some("20000000"));
+        twice.append(
+            http::header::CONTENT_LENGTH,
+            HeaderValue::from_static("20000000"),
+        );
+        assert_eq!(declared(&twice), Some(20_000_000));
         assert_eq!(declared(&with(Some("-1"))), None);
         assert_eq!(declared(&with(Some("1e3"))), None);
         assert_eq!(declared(&with(Some("99999999999999999999999"))), None);

@@ -108,18 +108,8 @@ impl ProxyHttp for GatewayProxy {
 
     fn request_cache_filter(&self, session: &mut Session, ctx: &mut Self::CTX) -> Result<()> {
         if ctx.cache.is_shared() {
-            let limit = ctx.service.as_ref().and_then(|s| s.cache.as_ref());
-            let limit = limit
-                .and_then(|p| p.max_object_size)
-                .map_or(self.cache.max_object_size, |m| {
-                    m.min(self.cache.max_object_size)
-                });
-            let storage = self.cache.storage;
-            let (lock, waits) = (self.cache.lock(), self.cache.lock_waits());
-            session
-                .cache
-                .enable(storage, None, None, Some(lock), Some(waits));
-            session.cache.set_max_file_size_bytes(limit);
+            let policy = ctx.service.as_ref().and_then(|s| s.cache.as_deref());
+            self.cache.enable(session, policy);
         }
         Ok(())
     }
@@ -360,13 +350,14 @@ impl ProxyHttp for GatewayProxy {
         ctx: &mut Self::CTX,
     ) -> FailToProxy {
         let stalled = crate::pipeline::limits::body_stalled(session, e);
+        ctx.citizens_doing = crate::pipeline::limits::citizens_doing(e, stalled);
         if e.esource() == &ErrorSource::Upstream && !stalled {
             self.report(ctx, Outcome::Failed(e));
         }
         let page = ctx.failure_page(e, stalled);
         let code = page.as_ref().map_or(0, |p| p.status.as_u16());
         if let Some(page) = page {
-            if session.response_written().is_none() {
+            if crate::pipeline::answered(session).is_none() {
                 session.set_keepalive(None);
                 if let Err(write_err) = write_local(session, page, ctx).await {
                     tracing::debug!(error = %write_err, "could not send the error page");
@@ -377,6 +368,12 @@ impl ProxyHttp for GatewayProxy {
             error_code: code,
             can_reuse_downstream: false,
         }
+    }
+
+    /// A body refused for its size, or stalled by the citizen, is the citizen's doing: his
+    /// answer (413, 408) is logged and counted, not reported as the proxy's error.
+    fn suppress_error_log(&self, _session: &Session, ctx: &Self::CTX, _e: &Error) -> bool {
+        ctx.citizens_doing
     }
 
     /// What pingora's own log lines (an upstream failure...) say of the request: never

@@ -900,3 +900,62 @@ async fn an_addresss_http2_streams_count_against_its_connection_share() {
         "only {refused} of the rest were refused"
     );
 }
+
+/// A length pingora frames the body by, written as a list (`n, n`), is read as the early
+/// limit reads a plain one: it went past it to the legacy site, which asked for the body
+/// with a `100 Continue` (found when tried).
+#[test]
+fn a_body_announced_over_the_limit_as_a_list_gets_413_before_any_100_continue() {
+    let estate = start_estate(None);
+    let gw = TestGateway::with(&estate, |c| {
+        let service = egov_integration::service_mut(c, "cnie-renewal");
+        service.limits.max_body_bytes = Some(100);
+    });
+    let req = format!(
+        "POST /s/cnie-renewal/__estate/echo HTTP/1.1\r\nHost: {}\r\nContent-Type: text/plain\r\nContent-Length: 200, 200\r\nExpect: 100-continue\r\nConnection: close\r\n\r\n",
+        gw.addr
+    );
+    let resp = raw_http::send(gw.addr, req.as_bytes());
+    assert_eq!(resp.status, 413, "{}", resp.text());
+}
+
+/// After the legacy site's `100 Continue`, a body that streams past the limit still gets
+/// the 413 page: the interim answer is not the answer (found when tried: a reset, and the
+/// access log and metrics recorded a 100).
+#[test]
+fn a_chunked_body_past_the_limit_after_a_100_continue_still_gets_the_413() {
+    let estate = start_estate(None);
+    let gw = TestGateway::with(&estate, |c| {
+        let service = egov_integration::service_mut(c, "cnie-renewal");
+        service.limits.max_body_bytes = Some(100);
+    });
+    let req = chunked_post(&gw, 4, "Expect: 100-continue\r\n");
+    let (head, body) = req.split_once("\r\n\r\n").expect("a head");
+    let mut stream = std::net::TcpStream::connect(gw.addr).expect("connect");
+    stream
+        .set_read_timeout(Some(std::time::Duration::from_secs(10)))
+        .expect("timeout");
+    stream
+        .write_all(format!("{head}\r\n\r\n").as_bytes())
+        .expect("head");
+    let mut seen = Vec::new();
+    let mut buf = [0u8; 4096];
+    while !String::from_utf8_lossy(&seen).contains("\r\n\r\n") {
+        match stream.read(&mut buf) {
+            Ok(0) | Err(_) => break,
+            Ok(n) => seen.extend_from_slice(&buf[..n]),
+        }
+    }
+    let interim = String::from_utf8_lossy(&seen).into_owned();
+    assert!(interim.starts_with("HTTP/1.1 100"), "{interim}");
+    let _ = stream.write_all(body.as_bytes());
+    let mut rest = Vec::new();
+    let _ = stream.read_to_end(&mut rest);
+    let rest = String::from_utf8_lossy(&rest);
+    let answer = format!("{interim}{rest}");
+    assert!(
+        answer.contains("HTTP/1.1 413"),
+        "the final answer after the 100: {answer}"
+    );
+    assert!(answer.contains("Envoi trop volumineux"), "{answer}");
+}

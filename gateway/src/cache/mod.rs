@@ -101,8 +101,22 @@ impl ResponseCache {
         }
     }
 
-    pub fn lock(&self) -> &'static CacheKeyLockImpl {
-        self.lock
+    /// Turns pingora's cache on for a request to `policy`'s service: its storage, the
+    /// lock misses wait behind, and the largest object it keeps (the service's, within the
+    /// gateway's).
+    pub fn enable(&self, session: &mut pingora::proxy::Session, policy: Option<&Policy>) {
+        let limit = policy
+            .and_then(|p| p.max_object_size)
+            .map_or(self.max_object_size, |m| m.min(self.max_object_size));
+        let lock: &'static CacheKeyLockImpl = self.lock;
+        session.cache.enable(
+            self.storage,
+            None,
+            None,
+            Some(lock),
+            Some(self.lock_waits()),
+        );
+        session.cache.set_max_file_size_bytes(limit);
     }
 
     /// How long a miss waits behind another's fetch of the same answer: `cache.lock_timeout`

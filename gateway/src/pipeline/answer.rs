@@ -10,6 +10,16 @@ use pingora::http::ResponseHeader;
 use pingora::prelude::*;
 use pingora::proxy::Session;
 
+/// The final answer the citizen was sent, if any. An interim one (`100 Continue` from the
+/// legacy site) is not an answer: after it the gateway can still send its error page (a
+/// body over the limit got a reset instead of the 413, found when tried), and the access
+/// log and metrics record what finally happened instead of a 100. A `101` is final.
+pub fn answered(session: &Session) -> Option<&ResponseHeader> {
+    session.response_written().filter(|r| {
+        !r.status.is_informational() || r.status == http::StatusCode::SWITCHING_PROTOCOLS
+    })
+}
+
 /// Writes a gateway-made response (page, redirect, JSON) with the request id and the
 /// security headers (unless the response set its own).
 pub async fn write_local(

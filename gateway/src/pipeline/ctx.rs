@@ -68,6 +68,9 @@ pub struct RequestCtx {
     /// The request body size the service takes (`[limits] max_body_bytes`), checked as the
     /// body streams: a chunked or HTTP/2 body announces no length to refuse up front.
     pub body_limit: Option<u64>,
+    /// The exchange failed because of the citizen's body (too large, stalled): not logged
+    /// as the proxy's error (see `pipeline::limits::citizens_doing`).
+    pub citizens_doing: bool,
     /// This HTTP/2 request's place in its connection's count of requests the gateway is
     /// serving (rapid reset: [`crate::limits::streams`]), given back with the context.
     pub stream_ticket: Option<crate::limits::streams::StreamTicket>,
@@ -99,6 +102,7 @@ impl Default for RequestCtx {
             cache: CacheUse::Off,
             upstream_head: false,
             body_limit: None,
+            citizens_doing: false,
             stream_ticket: None,
             answer_marked: false,
         }
@@ -133,7 +137,7 @@ impl RequestCtx {
             method: req.method.as_str(),
             path: req.uri.path(),
             query: req.uri.query(),
-            status: session.response_written().map_or(0, |r| r.status.as_u16()),
+            status: crate::pipeline::answered(session).map_or(0, |r| r.status.as_u16()),
             bytes: session.body_bytes_sent(),
             client_ip: self.citizen_ip,
             request_id: self.request_id.as_str(),

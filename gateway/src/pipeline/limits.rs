@@ -157,6 +157,14 @@ pub fn body_stalled(session: &mut Session, e: &pingora::Error) -> bool {
         && !session.is_body_done()
 }
 
+/// Whether the exchange failed with `e` because of the citizen's body: over the limit
+/// ([`check_body`]) or stalled (`stalled`, [`body_stalled`]). Pingora logged each at error
+/// level, naming the legacy site as the peer (found when tried: every refused scan was an
+/// error); the citizen's answer (413, 408) is logged and counted as any answer.
+pub fn citizens_doing(e: &pingora::Error, stalled: bool) -> bool {
+    stalled || matches!(e.etype(), pingora::ErrorType::HTTPStatus(413))
+}
+
 /// An address as bytes on the stack (4 or 16), for bucket keys.
 fn ip_bytes(ip: IpAddr) -> ([u8; 16], usize) {
     let mut out = [0u8; 16];
@@ -260,6 +268,18 @@ impl Stage for LimitsStage {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn a_body_too_large_or_stalled_is_the_citizens_doing_and_a_failing_site_is_not() {
+        let error = |etype| pingora::Error::explain(etype, "x");
+        let too_large = error(pingora::ErrorType::HTTPStatus(413));
+        assert!(citizens_doing(&too_large, false));
+        let slow = error(pingora::ErrorType::ReadTimedout);
+        assert!(citizens_doing(&slow, true), "the body stalled");
+        assert!(!citizens_doing(&slow, false), "the site was slow");
+        let refused = error(pingora::ErrorType::ConnectRefused);
+        assert!(!citizens_doing(&refused, false));
+    }
 
     #[test]
     fn the_routers_api_is_refused_in_json_and_pages_with_the_error_page() {
