@@ -74,9 +74,57 @@ pub fn decline_where_unfit(session: &mut Session, answer: &ResponseHeader) {
         return;
     };
     // Most answers go to clients that asked for none: nothing to look at then.
-    if c.is_enabled() && (is_small(answer) || must_stay_as_sent(answer)) {
+    if c.is_enabled() && (is_small(answer) || must_stay_as_sent(answer) || !compressible(answer)) {
         adjust(c, 0);
     }
+}
+
+/// The answer's media type (`text/html` of `text/html; charset=utf-8`), as sent.
+fn media_type(answer: &ResponseHeader) -> Option<&[u8]> {
+    answer
+        .headers
+        .get(http::header::CONTENT_TYPE)
+        .and_then(|v| v.as_bytes().split(|&b| b == b';').next())
+        .map(<[u8]>::trim_ascii)
+}
+
+/// Whether the answer's type is one compression shrinks: text, JSON, XML, scripts, SVG,
+/// fonts and icons. A PDF, an image, an archive or an office document is compressed
+/// already: gzipping a 3 MB PDF made it larger and took its length, so a certificate's
+/// download showed no size or progress (found when tried). An answer of no declared type
+/// may be anything, and stays as sent (nginx compresses only the types it is told).
+fn compressible(answer: &ResponseHeader) -> bool {
+    let Some(media) = media_type(answer) else {
+        return false;
+    };
+    let is = |t: &str| media.eq_ignore_ascii_case(t.as_bytes());
+    let ends = |suffix: &str| {
+        media.len() > suffix.len()
+            && media[media.len() - suffix.len()..].eq_ignore_ascii_case(suffix.as_bytes())
+    };
+    let starts = |prefix: &str| {
+        media.len() > prefix.len() && media[..prefix.len()].eq_ignore_ascii_case(prefix.as_bytes())
+    };
+    starts("text/")
+        || ends("+json")
+        || ends("+xml")
+        || [
+            "application/json",
+            "application/javascript",
+            "application/x-javascript",
+            "application/ecmascript",
+            "application/xml",
+            "application/wasm",
+            "image/svg+xml",
+            "image/x-icon",
+            "image/vnd.microsoft.icon",
+            "image/bmp",
+            "font/ttf",
+            "font/otf",
+            "application/vnd.ms-fontobject",
+        ]
+        .into_iter()
+        .any(is)
 }
 
 /// Answers compression would break:
@@ -90,11 +138,8 @@ fn must_stay_as_sent(answer: &ResponseHeader) -> bool {
     if answer.status == http::StatusCode::PARTIAL_CONTENT {
         return true;
     }
-    let event_stream = answer
-        .headers
-        .get(http::header::CONTENT_TYPE)
-        .and_then(|v| v.as_bytes().split(|&b| b == b';').next())
-        .is_some_and(|t| t.trim_ascii().eq_ignore_ascii_case(b"text/event-stream"));
+    let event_stream =
+        media_type(answer).is_some_and(|t| t.eq_ignore_ascii_case(b"text/event-stream"));
     event_stream
         || answer
             .headers
@@ -203,7 +248,43 @@ mod tests {
         // Unknown (chunked, streamed, rewritten) or unreadable lengths are not small (what
         // is readable: `crate::content_length`).
         assert!(!is_small(&answer(None)));
-        assert!(!is_small(&answer(Some("12, 12"))));
+        // A repeated length is the length pingora frames the body by.
+        assert!(is_small(&answer(Some("12, 12"))));
+        assert!(!is_small(&answer(Some("12, 13"))));
+    }
+
+    #[test]
+    fn text_is_compressed_and_what_is_compressed_already_or_untyped_is_not() {
+        let typed = |t: Option<&str>| {
+            let mut r = answer(Some("50000"));
+            if let Some(t) = t {
+                r.insert_header(http::header::CONTENT_TYPE, t).unwrap();
+            }
+            compressible(&r)
+        };
+        for t in [
+            "text/html; charset=utf-8",
+            "Text/CSS",
+            "application/json",
+            "application/vnd.api+json",
+            "application/soap+xml; charset=utf-8",
+            "image/svg+xml",
+            "application/javascript",
+        ] {
+            assert!(typed(Some(t)), "{t}");
+        }
+        for t in [
+            "application/pdf",
+            "image/png",
+            "image/jpeg",
+            "application/zip",
+            "application/octet-stream",
+            "application/vnd.openxmlformats-officedocument.wordprocessingml.document",
+            "video/mp4",
+        ] {
+            assert!(!typed(Some(t)), "{t}");
+        }
+        assert!(!typed(None), "an untyped answer may be anything");
     }
 
     #[test]
