@@ -16,7 +16,7 @@
 //!  request_body_filter       pipeline::limits::check_body · outcome: sent (at its end)
 //!  upstream_response_filter  total deadline · outcome: answered · limits::upgraded (a 101) ·
 //!                            chain::adapt_response; X-Request-Id, X-Cache-Status if uncached
-//!  upstream_response_body_filter   total deadline · the body feed, chunk by chunk
+//!  upstream_response_body_filter   the body feed, chunk by chunk
 //!  response_filter           crate::framing (small: uncompressed; HTTP/1.0: no chunks);
 //!                            X-Request-Id, X-Cache-Status on the rest (hits, interim answers)
 //!  fail_to_proxy             outcome: failed · refused/reset → 502 page, timeout → 504 page
@@ -296,6 +296,9 @@ impl ProxyHttp for GatewayProxy {
                 ctx.upgrade,
                 ctx.cache.is_shared(),
                 ctx.strip.as_ref().map(|(_, html)| html),
+                ctx.upstream_uri
+                    .as_ref()
+                    .is_some_and(|u| upstream::forwards_ranges(service, u.path())),
             );
             if let Some(cache_status) = mark {
                 mark_answer(headers, &ctx.request_id, cache_status, ctx.https());

@@ -766,3 +766,35 @@ fn a_page_without_a_charset_that_trickles_in_shows_before_a_kilobyte_has_come() 
         String::from_utf8_lossy(&got)
     );
 }
+
+/// A file named as one the adapters never rewrite (a PDF, an archive, an image) gets the
+/// citizen's byte range forwarded, so an interrupted download resumes; a page of the same
+/// service does not, and its answer offers no ranges (found when tried: no range ever
+/// reached a site, and every answer still said `Accept-Ranges: bytes`).
+#[tokio::test(flavor = "multi_thread")]
+async fn a_range_of_a_file_the_adapters_never_rewrite_reaches_the_site() {
+    let estate = start_estate(None);
+    let gw = TestGateway::with(&estate, all_public);
+    let echoed = |path: &'static str| {
+        let url = gw.url(path);
+        async move {
+            let resp = client()
+                .get(url)
+                .header("range", "bytes=100-199")
+                .send()
+                .await
+                .expect("request");
+            let v: serde_json::Value = resp.json().await.expect("the echo");
+            v["headers"]["range"].clone()
+        }
+    };
+    assert_eq!(
+        echoed("/s/cnie-renewal/__estate/echo/recu-2026.PDF").await,
+        serde_json::json!(["bytes=100-199"])
+    );
+    assert_eq!(
+        echoed("/s/cnie-renewal/__estate/echo/page").await,
+        serde_json::Value::Null,
+        "a range of what may be a page stays with the gateway"
+    );
+}

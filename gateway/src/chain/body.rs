@@ -167,7 +167,8 @@ impl AdapterChain {
     /// transcodes; a `HEAD` answer gets no feed but the headers its `GET` would carry. A
     /// WebSocket handshake's headers are adapted like any answer's (its cookies are scoped,
     /// portal names refused). Every answer is guarded ([`Self::guard`]; `shared`: the
-    /// response cache may keep it).
+    /// response cache may keep it). `ranges`: the citizen's byte ranges were forwarded; if
+    /// not, the answer offers none.
     pub fn adapt_response(
         &self,
         headers: &mut http::HeaderMap,
@@ -176,8 +177,14 @@ impl AdapterChain {
         upgrade: bool,
         shared: bool,
         banner: Option<&Arc<str>>,
+        ranges: bool,
     ) -> Option<(BodyFeed, bool)> {
         remove_hop_by_hop(headers, status);
+        if !ranges {
+            // The citizen's ranges were not forwarded (`upstream::forwards_ranges`): an
+            // answer offering them would have clients ask for ranges that are never served.
+            headers.remove(&http::header::ACCEPT_RANGES);
+        }
         self.apply_response(headers);
         self.guard(headers, status, shared);
         if status == 204 || (100..200).contains(&status) {

@@ -19,7 +19,7 @@ pub mod request;
 pub use call::{Answer, CallError, Exchange};
 pub use outcome::Outcome;
 pub use peer::Attempts;
-pub use request::{forward, prepare, Hop, ADDED_HEADERS};
+pub use request::{forward, forwards_ranges, prepare, Hop, ADDED_HEADERS};
 
 use crate::config::ServerSettings;
 use crate::telemetry::Telemetry;

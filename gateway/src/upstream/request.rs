@@ -61,14 +61,37 @@ pub fn prepare(sso: &Sso, req: &mut RequestHeader, uri: &http::Uri, hop: &Hop<'_
             // The adapters read bodies as the legacy site wrote them; compression toward
             // the citizen is the gateway's.
             headers.set(ACCEPT_ENCODING, HeaderValue::from_static("identity"));
-            // A legacy site honouring a range would answer a slice of a page in its old
-            // charset with its old links, which cannot be rewritten; a 200 is always a
-            // valid answer to a range request.
+        }
+        if !forwards_ranges(hop.service, uri.path()) {
             headers.remove(&RANGE);
             headers.remove(&IF_RANGE);
         }
         forward(sso, headers, hop);
     });
+}
+
+/// Whether a byte range the citizen asks of `path` goes to the legacy site. Not where the
+/// answer may be a page the service rewrites: a legacy site honouring the range would
+/// answer a slice of it in its old charset with its old links, which cannot be rewritten
+/// (a 200 is always a valid answer to a range request). But a file named as a document,
+/// an archive, an image or a recording is never rewritten, and a citizen's interrupted
+/// download of a 30 MB certificate must be able to resume (found when tried: no range
+/// ever reached a site, since every service rewrites its pages). Where ranges are not
+/// forwarded, answers do not offer them (`Accept-Ranges` is removed).
+pub fn forwards_ranges(service: &Service, path: &str) -> bool {
+    !service.chain.rewrites_bodies() || named_as_a_file_kept_whole(path)
+}
+
+/// Whether the last segment of `path` ends in the extension of a type the adapters never
+/// rewrite.
+fn named_as_a_file_kept_whole(path: &str) -> bool {
+    const KEPT_WHOLE: [&str; 22] = [
+        "pdf", "zip", "rar", "7z", "gz", "png", "jpg", "jpeg", "gif", "webp", "tif", "tiff", "mp3",
+        "mp4", "webm", "doc", "docx", "xls", "xlsx", "odt", "ods", "p7s",
+    ];
+    let name = path.rsplit('/').next().unwrap_or_default();
+    name.rsplit_once('.')
+        .is_some_and(|(_, ext)| KEPT_WHOLE.iter().any(|k| ext.eq_ignore_ascii_case(k)))
 }
 
 /// How many headers [`forward`] may add to a request: the forwarding headers, the request
