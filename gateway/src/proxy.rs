@@ -292,13 +292,8 @@ impl ProxyHttp for GatewayProxy {
             let adapted = service.chain.adapt_response(
                 headers,
                 status.as_u16(),
-                head || status.is_informational(),
-                ctx.upgrade,
-                ctx.cache.is_shared(),
+                ctx.exchange(service, head || status.is_informational()),
                 ctx.strip.as_ref().map(|(_, html)| html),
-                ctx.upstream_uri
-                    .as_ref()
-                    .is_some_and(|u| upstream::forwards_ranges(service, u.path())),
             );
             if let Some(cache_status) = mark {
                 mark_answer(headers, &ctx.request_id, cache_status, ctx.https());

@@ -11,6 +11,20 @@ use http::{HeaderName, HeaderValue};
 use std::borrow::Cow;
 use std::sync::{Arc, LazyLock};
 
+/// What the request a legacy answer answers was, for [`AdapterChain::adapt_response`].
+#[derive(Debug, Clone, Copy, Default)]
+pub struct Exchange {
+    /// A `HEAD` (or the answer is interim): no body, the headers its `GET` would carry.
+    pub head: bool,
+    /// The request asked for a protocol upgrade (WebSocket).
+    pub upgrade: bool,
+    /// The response cache may keep the answer.
+    pub shared: bool,
+    /// The citizen's byte ranges were forwarded (`upstream::forwards_ranges`); if not, the
+    /// answer offers none.
+    pub ranges: bool,
+}
+
 /// [`LEGACY_MAY_NOT_SEND`](crate::config::LEGACY_MAY_NOT_SEND), as a set to remove at once.
 static LEGACY_MAY_NOT_SEND: LazyLock<HeaderSet> = LazyLock::new(|| {
     crate::config::LEGACY_MAY_NOT_SEND
@@ -161,24 +175,26 @@ impl AdapterChain {
         }
     }
 
-    /// The response adapters, in order, for a legacy answer: redirects and cookies made
+    /// The response adapters, in order, for a legacy answer ([`Exchange`]: what the
+    /// request it answers was): redirects and cookies made
     /// portal-relative and the header rules ([`Self::apply_response`]), then, for a body that
     /// gets rewritten (never for an upgraded connection), its [`BodyFeed`] and whether it
     /// transcodes; a `HEAD` answer gets no feed but the headers its `GET` would carry. A
     /// WebSocket handshake's headers are adapted like any answer's (its cookies are scoped,
-    /// portal names refused). Every answer is guarded ([`Self::guard`]; `shared`: the
-    /// response cache may keep it). `ranges`: the citizen's byte ranges were forwarded; if
-    /// not, the answer offers none.
+    /// portal names refused). Every answer is guarded ([`Self::guard`]).
     pub fn adapt_response(
         &self,
         headers: &mut http::HeaderMap,
         status: u16,
-        head: bool,
-        upgrade: bool,
-        shared: bool,
+        exchange: Exchange,
         banner: Option<&Arc<str>>,
-        ranges: bool,
     ) -> Option<(BodyFeed, bool)> {
+        let Exchange {
+            head,
+            upgrade,
+            shared,
+            ranges,
+        } = exchange;
         remove_hop_by_hop(headers, status);
         if !ranges {
             // The citizen's ranges were not forwarded (`upstream::forwards_ranges`): an

@@ -11,6 +11,7 @@ mod body;
 mod feed;
 mod headers;
 
+pub use body::Exchange;
 pub use feed::{BodyFeed, FeedError};
 pub use headers::{edit_request, edit_response};
 

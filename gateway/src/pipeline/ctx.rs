@@ -149,6 +149,20 @@ impl RequestCtx {
         }
     }
 
+    /// What the response adapters are told of the request an answer from `service`
+    /// answers (`head`: it carries no body).
+    pub fn exchange(&self, service: &Service, head: bool) -> crate::chain::Exchange {
+        crate::chain::Exchange {
+            head,
+            upgrade: self.upgrade,
+            shared: self.cache.is_shared(),
+            ranges: self
+                .upstream_uri
+                .as_ref()
+                .is_some_and(|u| crate::upstream::forwards_ranges(service, u.path())),
+        }
+    }
+
     /// Whether the citizen reaches the portal (and every service origin, which shares its
     /// scheme) over HTTPS: then every answer carries the portal's HSTS.
     pub fn https(&self) -> bool {
