@@ -959,3 +959,32 @@ fn a_chunked_body_past_the_limit_after_a_100_continue_still_gets_the_413() {
     );
     assert!(answer.contains("Envoi trop volumineux"), "{answer}");
 }
+
+/// A service that sets no body limit of its own has the portal's (`[limits]
+/// max_body_bytes`, 64 MiB unless set): 100 MB went to legacy forms that read 1 MB (found
+/// when tried). A service's own limit replaces it, larger or smaller.
+#[test]
+fn a_service_without_a_body_limit_of_its_own_has_the_portals() {
+    let estate = start_estate(None);
+    let gw = TestGateway::with(&estate, |c| {
+        c.gateway.limits.max_body_bytes = 100;
+        let own = egov_integration::service_mut(c, "passport-application");
+        own.limits.max_body_bytes = Some(1000);
+    });
+    let post = |service: &str, len: usize| {
+        let body = "x".repeat(len);
+        let req = format!(
+            "POST /s/{service}/__estate/echo HTTP/1.1\r\nHost: {}\r\nContent-Type: text/plain\r\nContent-Length: {len}\r\nConnection: close\r\n\r\n{body}",
+            gw.addr
+        );
+        raw_http::send(gw.addr, req.as_bytes()).status
+    };
+    assert_eq!(post("cnie-renewal", 200), 413);
+    assert_eq!(post("cnie-renewal", 50), 200);
+    assert_eq!(
+        post("passport-application", 200),
+        200,
+        "its own limit is larger"
+    );
+    assert_eq!(post("passport-application", 2000), 413);
+}

@@ -136,6 +136,9 @@ pub struct LimitsSettings {
     pub max_uri_bytes: usize,
     /// Header fields per request; more → 431.
     pub max_headers: usize,
+    /// A request body to a service that sets no `[limits] max_body_bytes` of its own; larger
+    /// gets 413. Without one, 100 MB went to legacy forms that read 1 MB (found when tried).
+    pub max_body_bytes: u64,
     pub rate: RateLimits,
 }
 

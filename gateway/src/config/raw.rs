@@ -252,6 +252,7 @@ pub struct RawLimits {
     pub max_connections_per_ip: Option<i64>,
     pub max_uri_bytes: Option<i64>,
     pub max_headers: Option<i64>,
+    pub max_body_bytes: Option<i64>,
     #[serde(default)]
     pub rate: RawRateLimits,
 }

@@ -214,18 +214,25 @@ impl Stage for LimitsStage {
                 }
             }
         }
-        if let Some(max) = ctx
-            .service
-            .as_ref()
-            .and_then(|s| s.config.limits.max_body_bytes)
-        {
+        // The service's own limit, or the portal's.
+        let max = match (&ctx.service, &ctx.snapshot) {
+            (Some(service), Some(snap)) => Some(
+                service
+                    .config
+                    .limits
+                    .max_body_bytes
+                    .map_or(snap.config.gateway.limits.max_body_bytes, |m| m as u64),
+            ),
+            _ => None,
+        };
+        if let Some(max) = max {
             let announced = crate::content_length::declared(&session.req_header().headers);
-            if announced.is_some_and(|n| n > max as u64) {
+            if announced.is_some_and(|n| n > max) {
                 // The body will not be read: the connection cannot carry another request.
                 session.set_keepalive(None);
                 return Step::Respond(ctx.error_page(ErrorKind::PayloadTooLarge));
             }
-            ctx.body_limit = Some(max as u64);
+            ctx.body_limit = Some(max);
         }
         let api = ctx.local == Some(LocalRoute::Assist);
         let page = ctx.local == Some(LocalRoute::Portal(PortalPage::Search));

@@ -48,6 +48,14 @@ pub(super) fn validate(
         "limits.max_headers",
         values::bounded(raw.max_headers.unwrap_or(100), 8, 10_000),
     );
+    let max_body_bytes = p.check(
+        "limits.max_body_bytes",
+        values::bounded(
+            raw.max_body_bytes.unwrap_or(DEFAULT_MAX_BODY_BYTES),
+            0,
+            1 << 34,
+        ),
+    );
     let rate = rate(&raw.rate, has_redis, p);
     Some(LimitsSettings {
         header_timeout: header_timeout?,
@@ -58,9 +66,15 @@ pub(super) fn validate(
         max_connections_per_ip: per_ip?,
         max_uri_bytes: max_uri_bytes?,
         max_headers: max_headers?,
+        max_body_bytes: max_body_bytes? as u64,
         rate: rate?,
     })
 }
+
+/// `limits.max_body_bytes` unless set: 64 MiB, room for a citizen's scans and photos.
+/// nginx's 1 MB default would refuse an ID card's photo; no limit at all let 100 MB reach
+/// legacy forms that read 1 MB.
+pub const DEFAULT_MAX_BODY_BYTES: i64 = 64 << 20;
 
 /// `limits.keepalive_timeout`: 60 s unless set; `"off"` (or a zero duration, as nginx's
 /// `keepalive_timeout 0`) closes every connection after its answer; at most an hour (an
