@@ -65,7 +65,8 @@ fn is_zero_qvalue(v: &[u8]) -> bool {
 }
 
 /// On the answer's header, before it is written: compression off for an answer it would
-/// not help ([`is_small`]) or would harm ([`must_stay_as_sent`]).
+/// not help ([`is_small`], or not of a type it shrinks: [`compressible`]) or would harm
+/// ([`must_stay_as_sent`]).
 pub fn decline_where_unfit(session: &mut Session, answer: &ResponseHeader) {
     let Some(c) = session
         .downstream_modules_ctx
@@ -74,7 +75,11 @@ pub fn decline_where_unfit(session: &mut Session, answer: &ResponseHeader) {
         return;
     };
     // Most answers go to clients that asked for none: nothing to look at then.
-    if c.is_enabled() && (is_small(answer) || must_stay_as_sent(answer) || !compressible(answer)) {
+    if !c.is_enabled() {
+        return;
+    }
+    let media = media_type(answer);
+    if is_small(answer) || must_stay_as_sent(answer, media) || !compressible(media) {
         adjust(c, 0);
     }
 }
@@ -93,8 +98,8 @@ fn media_type(answer: &ResponseHeader) -> Option<&[u8]> {
 /// already: gzipping a 3 MB PDF made it larger and took its length, so a certificate's
 /// download showed no size or progress (found when tried). An answer of no declared type
 /// may be anything, and stays as sent (nginx compresses only the types it is told).
-fn compressible(answer: &ResponseHeader) -> bool {
-    let Some(media) = media_type(answer) else {
+fn compressible(media: Option<&[u8]>) -> bool {
+    let Some(media) = media else {
         return false;
     };
     let is = |t: &str| media.eq_ignore_ascii_case(t.as_bytes());
@@ -134,12 +139,11 @@ fn compressible(answer: &ResponseHeader) -> bool {
 /// - a `206`: its `Content-Range` counts the uncompressed bytes (nginx compresses only 200,
 ///   403 and 404);
 /// - `Cache-Control: no-transform`, which a proxy must honour (RFC 9110 §7.7).
-fn must_stay_as_sent(answer: &ResponseHeader) -> bool {
+fn must_stay_as_sent(answer: &ResponseHeader, media: Option<&[u8]>) -> bool {
     if answer.status == http::StatusCode::PARTIAL_CONTENT {
         return true;
     }
-    let event_stream =
-        media_type(answer).is_some_and(|t| t.eq_ignore_ascii_case(b"text/event-stream"));
+    let event_stream = media.is_some_and(|t| t.eq_ignore_ascii_case(b"text/event-stream"));
     event_stream
         || answer
             .headers
@@ -260,7 +264,7 @@ mod tests {
             if let Some(t) = t {
                 r.insert_header(http::header::CONTENT_TYPE, t).unwrap();
             }
-            compressible(&r)
+            compressible(media_type(&r))
         };
         for t in [
             "text/html; charset=utf-8",
@@ -292,7 +296,7 @@ mod tests {
         let with = |status: u16, name: http::HeaderName, value: &str| {
             let mut r = ResponseHeader::build(status, None).unwrap();
             r.insert_header(name, value).unwrap();
-            must_stay_as_sent(&r)
+            must_stay_as_sent(&r, media_type(&r))
         };
         use http::header::{CACHE_CONTROL, CONTENT_RANGE, CONTENT_TYPE};
         assert!(with(200, CONTENT_TYPE, "text/event-stream"));

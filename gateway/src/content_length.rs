@@ -21,7 +21,12 @@ pub fn declared(headers: &HeaderMap) -> Option<u64> {
     let mut length = None;
     for value in headers.get_all(http::header::CONTENT_LENGTH) {
         for part in value.as_bytes().split(|&b| b == b',') {
-            let n = std::str::from_utf8(part).ok()?.trim().parse::<u64>().ok()?;
+            // Digits only, as pingora reads them (`str::parse` would take `+12`).
+            let part = part.trim_ascii();
+            if part.is_empty() || !part.iter().all(u8::is_ascii_digit) {
+                return None;
+            }
+            let n = std::str::from_utf8(part).ok()?.parse::<u64>().ok()?;
             if length.is_some_and(|l| l != n) {
                 return None;
             }
@@ -84,6 +89,8 @@ mod tests {
         assert_eq!(declared(&with(Some("0012"))), Some(12));
         assert_eq!(declared(&with(Some("12, 13"))), None);
         assert_eq!(declared(&with(Some("12,"))), None);
+        assert_eq!(declared(&with(Some("+12"))), None);
+        assert_eq!(declared(&with(Some("12, +12"))), None);
         let mut twice = with(Some("20000000"));
         twice.append(
             http::header::CONTENT_LENGTH,

@@ -263,6 +263,7 @@ pub fn set_run_settings(gateway_toml: &Path, run: &RunSettings<'_>) -> Result<()
             let redis = doc["redis"].or_insert(toml_edit::table());
             redis["urls"] =
                 toml_edit::value(toml_edit::Array::from_iter(urls.iter().map(String::as_str)));
+            doc["sessions"].or_insert(toml_edit::table())["store"] = toml_edit::value("redis");
             let shared = doc["identity"].or_insert(toml_edit::table());
             let key = identity.signing_key.display().to_string();
             shared["signing_keys"] = toml_edit::value(toml_edit::Array::from_iter([key]));
@@ -297,4 +298,59 @@ fn edit_toml(
             })?;
     edit(&mut doc);
     std::fs::write(path, doc.to_string()).map_err(io)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// What `demo --redis --access-log` runs with loads as the staged gateway.toml says.
+    #[test]
+    fn the_staged_configuration_with_redis_and_the_access_log_loads() {
+        let dir = std::env::temp_dir().join(format!(
+            "egov-demo-stage-{}-{}",
+            std::process::id(),
+            crate::sso::session::random_token()
+        ));
+        let repo = Path::new(env!("CARGO_MANIFEST_DIR")).join("../config/gateway.toml");
+        let estate: SocketAddr = "127.0.0.1:9".parse().expect("an address");
+        let staged = stage_config(&repo, &dir.join("config"), estate).expect("staged");
+        let (signing_key, pairwise_secret) =
+            crate::commands::keys::write_identity_files(&dir.join("identity")).expect("keys");
+        let urls = vec!["redis://127.0.0.1:6379".to_string()];
+        set_run_settings(
+            &staged,
+            &RunSettings {
+                issuer: "http://127.0.0.1:9500",
+                client_secret_env: "EGOV_DEMO_TEST_SECRET",
+                redis: Some((
+                    &urls,
+                    SharedIdentity {
+                        signing_key,
+                        pairwise_secret,
+                    },
+                )),
+                access_log: true,
+            },
+        )
+        .expect("written");
+        let loaded = crate::config::load(&staged);
+        let _ = std::fs::remove_dir_all(&dir);
+        let config = loaded.expect("the staged configuration loads");
+        let gateway = &config.gateway;
+        assert_eq!(
+            gateway.sessions.store,
+            crate::config::SessionStoreKind::Redis
+        );
+        assert_eq!(gateway.redis.as_ref().map(|r| r.urls.clone()), Some(urls));
+        assert_eq!(
+            gateway.sso.as_ref().map(|s| s.issuer.as_str()),
+            Some("http://127.0.0.1:9500")
+        );
+        assert_eq!(
+            gateway.telemetry.access_log,
+            crate::config::AccessLogTarget::Stdout
+        );
+        assert!(gateway.identity.pairwise_secret.is_some());
+    }
 }

@@ -243,7 +243,8 @@ impl ProxyHttp for GatewayProxy {
             hop.session = None;
             hop.citizen_host = Some(service.canonical_host.clone());
         }
-        upstream::prepare(&self.sso, upstream_request, uri, &hop);
+        let ranges = upstream::prepare(&self.sso, upstream_request, uri, &hop);
+        ctx.ranges = ranges || shared;
         if shared {
             cache::anonymise(upstream_request, service.cache.as_deref());
         }
@@ -258,10 +259,15 @@ impl ProxyHttp for GatewayProxy {
         end_of_stream: bool,
         ctx: &mut Self::CTX,
     ) -> Result<()> {
+        crate::pipeline::limits::check_body(
+            ctx,
+            session.body_bytes_read(),
+            session.was_upgraded(),
+        )?;
         if end_of_stream {
             self.report(ctx, Outcome::Sent);
         }
-        crate::pipeline::limits::check_body(ctx, session.body_bytes_read(), session.was_upgraded())
+        Ok(())
     }
 
     async fn upstream_response_filter(
@@ -292,7 +298,7 @@ impl ProxyHttp for GatewayProxy {
             let adapted = service.chain.adapt_response(
                 headers,
                 status.as_u16(),
-                ctx.exchange(service, head || status.is_informational()),
+                ctx.exchange(head || status.is_informational()),
                 ctx.strip.as_ref().map(|(_, html)| html),
             );
             if let Some(cache_status) = mark {
@@ -382,7 +388,7 @@ impl ProxyHttp for GatewayProxy {
 
     async fn logging(&self, session: &mut Session, _e: Option<&Error>, ctx: &mut Self::CTX) {
         if let Some(ticket) = ctx.stream_ticket.take() {
-            ticket.finish(session.response_written().is_some());
+            ticket.finish(crate::pipeline::answered(session).is_some());
         }
         if let Some(mut obs) = ctx.obs.take() {
             self.telemetry.finish(&mut obs, &ctx.finished(session));

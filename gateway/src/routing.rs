@@ -27,8 +27,14 @@ pub enum Route<'a> {
     /// On a service's own origin, the exchange of a one-time login code for that origin's
     /// session ([`ORIGIN_EXCHANGE_PATH`]).
     OriginExchange { service: &'a Arc<Service> },
-    /// Answer with a redirect to `location`.
-    Redirect { location: String, permanent: bool },
+    /// Answer with a redirect to `location`: the same page elsewhere (`same_page`: a form
+    /// posted there keeps its method and body, 308) or another page (the portal's home for a
+    /// retired domain's pages: a 301, which a browser follows with a GET).
+    Redirect {
+        location: String,
+        permanent: bool,
+        same_page: bool,
+    },
     /// A page of the citizen portal (home, categories, services, search...).
     Portal(crate::portal::PortalPage),
     /// A single sign-on endpoint (`/auth/*`, `/.well-known/jwks.json`).
@@ -124,12 +130,14 @@ fn portal_route<'a>(snap: &'a Snapshot, path: &'a str, query: Option<&str>) -> R
                 query,
             ),
             permanent: true,
+            same_page: true,
         };
     }
     match rest {
         None => Route::Redirect {
             location: with_query(format!("{}/", service.portal_prefix), query),
             permanent: true,
+            same_page: true,
         },
         Some(rest) => match paths::clean(rest) {
             Ok(path) => Route::Service { service, path },
@@ -153,6 +161,7 @@ fn portal_path_on_legacy_host<'a>(
             Route::Redirect {
                 location: with_query(format!("{}{path}", snap.portal.origin), query),
                 permanent: true,
+                same_page: true,
             }
         }
         route => route,
@@ -174,6 +183,7 @@ fn legacy_route<'a>(
         return Route::Redirect {
             location: format!("{}/", snap.portal.origin),
             permanent: true,
+            same_page: false,
         };
     };
     let service = snap.service_at(mount.target);
@@ -181,6 +191,7 @@ fn legacy_route<'a>(
         LegacyHostMode::Redirect => Route::Redirect {
             location: with_query(service.citizen_url(&snap.portal.origin, rest), query),
             permanent: true,
+            same_page: true,
         },
         LegacyHostMode::Proxy => Route::Service {
             service,
@@ -281,6 +292,7 @@ mod tests {
             Route::Redirect {
                 location,
                 permanent,
+                ..
             } => {
                 assert!(permanent);
                 assert_eq!(location, format!("https://{id}.services.gov.ma/form?a=1"));
@@ -290,6 +302,34 @@ mod tests {
         match route(&snap, "portail.gov.ma", &format!("/s/{id}"), None) {
             Route::Redirect { location, .. } => {
                 assert_eq!(location, format!("https://{id}.services.gov.ma/"))
+            }
+            other => panic!("{other:?}"),
+        }
+    }
+
+    /// A form posted to a legacy page keeps its method on the service's origin (308), but
+    /// one posted to a retired domain's other pages is not posted to the portal's home.
+    #[test]
+    fn only_a_redirect_to_the_same_page_elsewhere_keeps_a_forms_method() {
+        let snap = snapshot_on_origins();
+        let service = snap.service("cnie-renewal").expect("cnie-renewal");
+        let host = service.config.legacy.hostname.clone();
+        let page = format!("{}/form", service.config.legacy.path.trim_end_matches('/'));
+        assert!(matches!(
+            route(&snap, &host, &page, None),
+            Route::Redirect {
+                same_page: true,
+                ..
+            }
+        ));
+        match route(&snap, &host, "/no-service-here/form", None) {
+            Route::Redirect {
+                location,
+                same_page,
+                ..
+            } => {
+                assert!(!same_page, "{location}");
+                assert_eq!(location, format!("{}/", snap.portal.origin));
             }
             other => panic!("{other:?}"),
         }

@@ -606,3 +606,31 @@ fn route_refuses_a_language_the_portal_does_not_speak() {
         "{stderr}"
     );
 }
+
+/// `--no-secrets` is the check for a machine without the deployment's environment: a
+/// backend name its DNS does not know is no error there (the registry's build resolves
+/// names, and it now runs without the secrets too), and is one without the flag.
+#[test]
+fn a_backend_name_that_does_not_resolve_is_no_error_without_the_secrets() {
+    let dir = ConfigCopy::new();
+    let file = dir.join("services/interior/cnie-renewal.toml");
+    let text = std::fs::read_to_string(&file).expect("read");
+    let url = text
+        .lines()
+        .find(|l| l.starts_with("url = "))
+        .expect("an upstream url")
+        .to_string();
+    edit(
+        &file,
+        &url,
+        "url = \"http://legacy-backend.invalid:8080/cnie\"",
+    );
+    let (ok, _, stderr) = check(&dir, &["--no-secrets"]);
+    assert!(ok, "{stderr}");
+    let (ok, _, stderr) = check(&dir, &[]);
+    assert!(!ok);
+    assert!(
+        stderr.contains("cannot resolve legacy-backend.invalid"),
+        "{stderr}"
+    );
+}

@@ -559,3 +559,31 @@ fn a_download_read_slower_than_the_total_timeout_arrives_whole() {
     assert!(head.starts_with("HTTP/1.1 200"), "{head}");
     assert_eq!(answer.len() - head_end, bytes, "{head}");
 }
+
+/// A site that takes the whole body and then says nothing is still cut off at `total`
+/// once the body is sent: the upload's time is taken out of it, nothing more.
+#[test]
+fn a_site_silent_after_an_upload_still_gets_504_at_the_total_timeout() {
+    let estate = start_estate(None);
+    let hanging = start_hanging_backend();
+    let gw = TestGateway::with(&estate, move |c| {
+        let s = service(c);
+        s.upstream.backends = vec![backend(hanging)];
+        s.upstream.timeouts.read = Duration::from_secs(5);
+        s.upstream.timeouts.total = Duration::from_secs(1);
+    });
+    let body = "x".repeat(1000);
+    let req = format!(
+        "POST /s/{SERVICE}/form HTTP/1.1\r\nHost: {}\r\nContent-Length: {}\r\nConnection: close\r\n\r\n{body}",
+        gw.addr,
+        body.len()
+    );
+    let started = std::time::Instant::now();
+    let resp = raw_http::send(gw.addr, req.as_bytes());
+    assert_eq!(resp.status, 504, "{}", resp.text());
+    assert!(
+        started.elapsed() < Duration::from_secs(4),
+        "cut at total (1 s), not at read (5 s): {:?}",
+        started.elapsed()
+    );
+}

@@ -173,7 +173,15 @@ impl ResponseCache {
 /// ([`Policy::forwarded_query`]). (Headers that make legacy frameworks serve another URL or
 /// method than the key names never reach a backend at all: `forwarded::SPOOFABLE`.)
 pub fn anonymise(req: &mut RequestHeader, policy: Option<&Policy>) {
-    for name in [http::header::COOKIE, http::header::ACCEPT_ENCODING] {
+    // The whole answer is asked for and kept; pingora serves a citizen's range from it (a
+    // 206 the site sent could not be kept, and the requests waiting on the cache's lock
+    // would each go to the site).
+    for name in [
+        http::header::COOKIE,
+        http::header::ACCEPT_ENCODING,
+        http::header::RANGE,
+        http::header::IF_RANGE,
+    ] {
         req.remove_header(&name);
     }
     let uri = &req.uri;

@@ -506,9 +506,10 @@ pub struct Timeouts {
     pub connect: Duration,
     /// Longest wait for any read from the upstream, the response header included.
     pub read: Duration,
-    /// The site's time to answer: from the request's last byte sent (the connection, when
-    /// there is no body) to the answer's header, retries included. Neither the citizen's
-    /// upload nor the answer's body is held to it (each of their waits is held to `read`).
+    /// The site's time to answer: from the first attempt to the answer's header, retries
+    /// included, without the time the citizen takes to send the request's body. The
+    /// answer's body is not held to it either (each wait is held to `read`). The SOAP
+    /// facade's own calls, whose answers are read whole, hold the whole exchange to it.
     pub total: Duration,
 }
 

@@ -107,6 +107,12 @@ impl Secrets {
         }
     }
 
+    /// Whether these are [`Secrets::unread`]: nothing of the deployment's environment is
+    /// at hand, its DNS included.
+    pub fn are_unread(&self) -> bool {
+        self.unread
+    }
+
     /// Provides the value of environment variable `name` without touching the environment.
     pub fn with_env(mut self, name: impl Into<String>, value: impl Into<String>) -> Self {
         self.env_overrides.insert(name.into(), value.into());

@@ -71,6 +71,9 @@ pub struct RequestCtx {
     /// The exchange failed because of the citizen's body (too large, stalled): not logged
     /// as the proxy's error (see `pipeline::limits::citizens_doing`).
     pub citizens_doing: bool,
+    /// The citizen's byte ranges went to the legacy site (`upstream::forwards_ranges`), or
+    /// the response cache serves them from the whole answer it keeps.
+    pub ranges: bool,
     /// This HTTP/2 request's place in its connection's count of requests the gateway is
     /// serving (rapid reset: [`crate::limits::streams`]), given back with the context.
     pub stream_ticket: Option<crate::limits::streams::StreamTicket>,
@@ -103,6 +106,7 @@ impl Default for RequestCtx {
             upstream_head: false,
             body_limit: None,
             citizens_doing: false,
+            ranges: false,
             stream_ticket: None,
             answer_marked: false,
         }
@@ -149,17 +153,14 @@ impl RequestCtx {
         }
     }
 
-    /// What the response adapters are told of the request an answer from `service`
-    /// answers (`head`: it carries no body).
-    pub fn exchange(&self, service: &Service, head: bool) -> crate::chain::Exchange {
+    /// What the response adapters are told of the request an answer answers (`head`: it
+    /// carries no body).
+    pub fn exchange(&self, head: bool) -> crate::chain::Exchange {
         crate::chain::Exchange {
             head,
             upgrade: self.upgrade,
             shared: self.cache.is_shared(),
-            ranges: self
-                .upstream_uri
-                .as_ref()
-                .is_some_and(|u| crate::upstream::forwards_ranges(service, u.path())),
+            ranges: self.ranges,
         }
     }
 

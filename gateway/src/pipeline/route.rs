@@ -55,12 +55,13 @@ impl Stage for RouteStage {
             Route::Redirect {
                 location,
                 permanent,
+                same_page,
             } => (
-                Step::Respond(LocalResponse::redirect_of(
-                    &req.method,
-                    permanent,
-                    &location,
-                )),
+                Step::Respond(if same_page {
+                    LocalResponse::redirect_of(&req.method, permanent, &location)
+                } else {
+                    LocalResponse::redirect(permanent, &location)
+                }),
                 "redirect",
             ),
             Route::Portal(page) => {

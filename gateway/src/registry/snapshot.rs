@@ -146,18 +146,20 @@ impl Snapshot {
                 .map(|p| Arc::clone(&p.upstream));
             let upstream = match kept {
                 Some(u) => Some(u),
-                None => resolve(svc, &own, &mut errors).and_then(|backends| {
-                    let gauge = metrics.map(|m| {
-                        m.circuit_breaker_state
-                            .with_label_values(&[&format!("service:{}", svc.id)])
-                    });
-                    Upstream::new(&svc.upstream, &backends, gauge)
-                        .map(Arc::new)
-                        .map_err(|reason| {
-                            errors.push(ConfigError::new(&svc.file, "upstream", reason))
-                        })
-                        .ok()
-                }),
+                None => {
+                    resolve(svc, &own, secrets.are_unread(), &mut errors).and_then(|backends| {
+                        let gauge = metrics.map(|m| {
+                            m.circuit_breaker_state
+                                .with_label_values(&[&format!("service:{}", svc.id)])
+                        });
+                        Upstream::new(&svc.upstream, &backends, gauge)
+                            .map(Arc::new)
+                            .map_err(|reason| {
+                                errors.push(ConfigError::new(&svc.file, "upstream", reason))
+                            })
+                            .ok()
+                    })
+                }
             };
             let chain = match AdapterChain::compile(svc, &cx) {
                 Ok(c) => Some(c),
@@ -244,9 +246,14 @@ impl Snapshot {
     }
 }
 
+/// The addresses of `svc`'s backends, checked against the gateway's own listeners and the
+/// addresses no backend may have. `offline` (`check --no-secrets`: a machine without the
+/// deployment's secrets, and maybe without its DNS): a name that does not resolve is not an
+/// error, and the service is checked without its backends.
 fn resolve(
     svc: &crate::config::ServiceConfig,
     own: &[SocketAddr],
+    offline: bool,
     errors: &mut Vec<ConfigError>,
 ) -> Option<Vec<(SocketAddr, u32)>> {
     let mut out: Vec<(SocketAddr, u32)> = Vec::new();
@@ -291,6 +298,7 @@ fn resolve(
                     }
                     None => out.push((a, b.weight)),
                 },
+                None if offline => ok = false,
                 None => {
                     errors.push(ConfigError::new(
                         &svc.file,
@@ -300,6 +308,7 @@ fn resolve(
                     ok = false;
                 }
             },
+            Err(_) if offline => ok = false,
             Err(e) => {
                 errors.push(ConfigError::new(
                     &svc.file,

@@ -40,8 +40,10 @@ impl Upstreams {
         obs: Option<&mut RequestObs>,
         outcome: Outcome<'_>,
     ) {
-        if matches!(outcome, Outcome::Sent) {
-            attempts.request_sent(service.upstream.timeouts.total);
+        match outcome {
+            Outcome::Connected => attempts.connected(),
+            Outcome::Sent => attempts.request_sent(),
+            _ => {}
         }
         self.resilience(service, attempts, &outcome);
         let Some(obs) = obs else {

@@ -3,8 +3,9 @@
 //! A request's [`Attempts`] remembers the backends it could not reach (each is tried once,
 //! round-robin, so failover goes elsewhere even when other requests move the shared
 //! counter) and the deadline of the whole exchange (the service's `total` timeout, set by
-//! the first attempt: a failover only gets what is left of it, so trying the next backend
-//! never extends the citizen's wait). The proxy and the gateway's own calls build their
+//! the first attempt and moved once by the time the citizen took to send the body: a
+//! failover only gets what is left of it, so trying the next backend never extends the
+//! citizen's wait). The proxy and the gateway's own calls build their
 //! peers here, so both follow the same rules.
 
 use crate::registry::Service;
@@ -36,6 +37,11 @@ pub struct Attempts {
     pub unavailable_for: Option<Duration>,
     /// The one resend on a fresh connection after a pooled one failed was made.
     resent: bool,
+    /// When the current attempt's connection was made, until the request's body has been
+    /// read ([`Self::request_sent`]).
+    connected_at: Option<Instant>,
+    /// The request's body was read: the upload's time is out of `total`, once.
+    sent: bool,
 }
 
 /// How long a citizen is told to wait when every backend is down or ejected.
@@ -165,14 +171,25 @@ impl Attempts {
         self.failed.last().copied()
     }
 
-    /// The request's body has all been read from the citizen: the service's `total` runs
-    /// from here, if an attempt had started it. The time a citizen takes to upload is the
-    /// citizen's, not the site's (found when tried: a scan sent at 200 KB/s reached the site
-    /// whole and the citizen got a 504 once `total` had passed); each wait for either side
-    /// is still bounded by `read`.
-    pub fn request_sent(&mut self, total: Duration) {
-        if self.deadline.is_some() {
-            self.deadline = Some(Instant::now() + total);
+    /// The current attempt is connected (see [`Self::request_sent`]).
+    pub fn connected(&mut self) {
+        if !self.sent {
+            self.connected_at = Some(Instant::now());
+        }
+    }
+
+    /// The request's body has all been read from the citizen: the time it took, from the
+    /// connection on, is the citizen's, not the site's, and the deadline moves by it, once
+    /// (found when tried: a scan sent at 200 KB/s reached the site whole and the citizen
+    /// got a 504 once `total` had passed). A body replayed on a resend moves nothing, and
+    /// time spent failing to connect still counts; each wait for either side is still
+    /// bounded by `read`.
+    pub fn request_sent(&mut self) {
+        if std::mem::replace(&mut self.sent, true) {
+            return;
+        }
+        if let (Some(deadline), Some(connected)) = (&mut self.deadline, self.connected_at) {
+            *deadline += connected.elapsed();
         }
     }
 
@@ -214,6 +231,27 @@ pub fn is_connect_failure(etype: &ErrorType) -> bool {
 
 #[cfg(test)]
 mod tests {
+    #[test]
+    fn the_time_the_citizen_takes_to_upload_moves_the_deadline_once() {
+        let mut a = Attempts::default();
+        let now = Instant::now();
+        let Some(five_ago) = now.checked_sub(Duration::from_secs(5)) else {
+            return; // a machine up for less than 5 s
+        };
+        a.deadline = Some(now + Duration::from_secs(1));
+        a.connected_at = Some(five_ago);
+        a.request_sent();
+        let moved = a.deadline.expect("a deadline");
+        assert!(
+            moved >= now + Duration::from_secs(6),
+            "a 5 s upload is not the site's"
+        );
+        // A resend connects again and replays the stored body: nothing moves.
+        a.connected();
+        a.request_sent();
+        assert_eq!(a.deadline, Some(moved));
+    }
+
     use super::*;
     use crate::registry::fixtures::snapshot;
 

@@ -51,8 +51,10 @@ pub struct Hop<'a> {
 
 /// Builds the proxied request in place: `uri` (path and query on the backend), then the
 /// proxy-only steps, then [`forward`], on the request's `http` parts (pingora's copy of the
-/// client's header-name case is dropped: see [`crate::chain::edit_request`]).
-pub fn prepare(sso: &Sso, req: &mut RequestHeader, uri: &http::Uri, hop: &Hop<'_>) {
+/// client's header-name case is dropped: see [`crate::chain::edit_request`]). Returns
+/// whether the citizen's byte ranges were forwarded ([`forwards_ranges`]).
+pub fn prepare(sso: &Sso, req: &mut RequestHeader, uri: &http::Uri, hop: &Hop<'_>) -> bool {
+    let ranges = forwards_ranges(hop.service, uri.path());
     edit_request(req, ADDED_HEADERS, |parts| {
         parts.uri = uri.clone();
         let headers = &mut parts.headers;
@@ -62,12 +64,13 @@ pub fn prepare(sso: &Sso, req: &mut RequestHeader, uri: &http::Uri, hop: &Hop<'_
             // the citizen is the gateway's.
             headers.set(ACCEPT_ENCODING, HeaderValue::from_static("identity"));
         }
-        if !forwards_ranges(hop.service, uri.path()) {
+        if !ranges {
             headers.remove(&RANGE);
             headers.remove(&IF_RANGE);
         }
         forward(sso, headers, hop);
     });
+    ranges
 }
 
 /// Whether a byte range the citizen asks of `path` goes to the legacy site. Not where the
@@ -77,7 +80,9 @@ pub fn prepare(sso: &Sso, req: &mut RequestHeader, uri: &http::Uri, hop: &Hop<'_
 /// an archive, an image or a recording is never rewritten, and a citizen's interrupted
 /// download of a 30 MB certificate must be able to resume (found when tried: no range
 /// ever reached a site, since every service rewrites its pages). Where ranges are not
-/// forwarded, answers do not offer them (`Accept-Ranges` is removed).
+/// forwarded, answers do not offer them (`Accept-Ranges` is removed). The name is the
+/// path's: a site that answers `/index.php/x.pdf` with a slice of a page sends that slice
+/// as it is (its headers still guarded), as the citizen asked for a range of a file.
 pub fn forwards_ranges(service: &Service, path: &str) -> bool {
     !service.chain.rewrites_bodies() || named_as_a_file_kept_whole(path)
 }
@@ -89,7 +94,9 @@ fn named_as_a_file_kept_whole(path: &str) -> bool {
         "pdf", "zip", "rar", "7z", "gz", "png", "jpg", "jpeg", "gif", "webp", "tif", "tiff", "mp3",
         "mp4", "webm", "doc", "docx", "xls", "xlsx", "odt", "ods", "p7s",
     ];
-    let name = path.rsplit('/').next().unwrap_or_default();
+    let segment = path.rsplit('/').next().unwrap_or_default();
+    // `report.pdf;jsessionid=...`: a Java site's path parameter is not the name's.
+    let name = segment.split(';').next().unwrap_or_default();
     name.rsplit_once('.')
         .is_some_and(|(_, ext)| KEPT_WHOLE.iter().any(|k| ext.eq_ignore_ascii_case(k)))
 }
@@ -126,4 +133,33 @@ pub fn forward(sso: &Sso, headers: &mut http::HeaderMap, hop: &Hop<'_>) {
     }
     crate::sso::upstream::present_identity(sso, hop.service, hop.session, headers);
     hop.service.chain.apply_request(headers);
+}
+
+#[cfg(test)]
+mod tests {
+    use super::named_as_a_file_kept_whole;
+
+    #[test]
+    fn a_path_names_a_file_kept_whole_by_its_last_segments_extension() {
+        for kept in [
+            "/docs/recu-2026.pdf",
+            "/docs/RECU.PDF",
+            "/dl/archive.zip",
+            "/cert.pdf;jsessionid=ABC123",
+            "/scan.jpeg",
+        ] {
+            assert!(named_as_a_file_kept_whole(kept), "{kept}");
+        }
+        for page in [
+            "/",
+            "/index.php",
+            "/pdf",
+            "/docs.pdf/page",
+            "/report.pdf.html",
+            "/x%2Epdf",
+            "/download;file=a.pdf/",
+        ] {
+            assert!(!named_as_a_file_kept_whole(page), "{page}");
+        }
+    }
 }
