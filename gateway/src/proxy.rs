@@ -298,7 +298,7 @@ impl ProxyHttp for GatewayProxy {
             let adapted = service.chain.adapt_response(
                 headers,
                 status.as_u16(),
-                ctx.exchange(head || status.is_informational()),
+                ctx.asked(head || status.is_informational()),
                 ctx.strip.as_ref().map(|(_, html)| html),
             );
             if let Some(cache_status) = mark {

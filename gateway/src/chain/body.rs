@@ -13,7 +13,7 @@ use std::sync::{Arc, LazyLock};
 
 /// What the request a legacy answer answers was, for [`AdapterChain::adapt_response`].
 #[derive(Debug, Clone, Copy, Default)]
-pub struct Exchange {
+pub struct Asked {
     /// A `HEAD` (or the answer is interim): no body, the headers its `GET` would carry.
     pub head: bool,
     /// The request asked for a protocol upgrade (WebSocket).
@@ -175,7 +175,7 @@ impl AdapterChain {
         }
     }
 
-    /// The response adapters, in order, for a legacy answer ([`Exchange`]: what the
+    /// The response adapters, in order, for a legacy answer ([`Asked`]: what the
     /// request it answers was): redirects and cookies made
     /// portal-relative and the header rules ([`Self::apply_response`]), then, for a body that
     /// gets rewritten (never for an upgraded connection), its [`BodyFeed`] and whether it
@@ -186,15 +186,15 @@ impl AdapterChain {
         &self,
         headers: &mut http::HeaderMap,
         status: u16,
-        exchange: Exchange,
+        asked: Asked,
         banner: Option<&Arc<str>>,
     ) -> Option<(BodyFeed, bool)> {
-        let Exchange {
+        let Asked {
             head,
             upgrade,
             shared,
             ranges,
-        } = exchange;
+        } = asked;
         remove_hop_by_hop(headers, status);
         if !ranges {
             // The citizen's ranges were not forwarded (`upstream::forwards_ranges`): an

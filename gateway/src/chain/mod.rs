@@ -11,7 +11,7 @@ mod body;
 mod feed;
 mod headers;
 
-pub use body::Exchange;
+pub use body::Asked;
 pub use feed::{BodyFeed, FeedError};
 pub use headers::{edit_request, edit_response};
 

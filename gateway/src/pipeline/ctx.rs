@@ -155,8 +155,8 @@ impl RequestCtx {
 
     /// What the response adapters are told of the request an answer answers (`head`: it
     /// carries no body).
-    pub fn exchange(&self, head: bool) -> crate::chain::Exchange {
-        crate::chain::Exchange {
+    pub fn asked(&self, head: bool) -> crate::chain::Asked {
+        crate::chain::Asked {
             head,
             upgrade: self.upgrade,
             shared: self.cache.is_shared(),
