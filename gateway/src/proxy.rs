@@ -14,7 +14,8 @@
 //!  upstream_request_filter   upstream::prepare (path, Host, X-Forwarded-*, ids, identity,
 //!                            the service's request adapters)
 //!  request_body_filter       pipeline::limits::check_body · outcome: sent (at its end)
-//!  upstream_response_filter  total deadline · outcome: answered · limits::upgraded (a 101) ·
+//!  upstream_response_filter  total deadline, outcome: answered (final answers: a 100 or 102
+//!                            may come mid-upload) · limits::upgraded (a 101) ·
 //!                            chain::adapt_response; X-Request-Id, X-Cache-Status if uncached
 //!  upstream_response_body_filter   the body feed, chunk by chunk
 //!  response_filter           crate::framing (small: uncompressed; HTTP/1.0: no chunks);
@@ -259,11 +260,8 @@ impl ProxyHttp for GatewayProxy {
         end_of_stream: bool,
         ctx: &mut Self::CTX,
     ) -> Result<()> {
-        crate::pipeline::limits::check_body(
-            ctx,
-            session.body_bytes_read(),
-            session.was_upgraded(),
-        )?;
+        let (read, upgraded) = (session.body_bytes_read(), session.was_upgraded());
+        crate::pipeline::limits::check_body(ctx, read, upgraded)?;
         if end_of_stream {
             self.report(ctx, Outcome::Sent);
         }
@@ -276,9 +274,9 @@ impl ProxyHttp for GatewayProxy {
         upstream_response: &mut ResponseHeader,
         ctx: &mut Self::CTX,
     ) -> Result<()> {
-        ctx.attempts.check_deadline()?;
         let status = upstream_response.status;
         if !status.is_informational() {
+            ctx.attempts.check_deadline()?;
             self.report(ctx, Outcome::Answered(status.as_u16()));
         }
         let limits = ctx.snapshot.as_ref().map(|s| &s.config.gateway.limits);
@@ -286,6 +284,8 @@ impl ProxyHttp for GatewayProxy {
         let Some(service) = ctx.service.as_ref() else {
             return Ok(());
         };
+        let chain = &service.chain;
+        chain.refuse_page_slice(status.as_u16(), &upstream_response.headers)?;
         let strip_set_cookie = ctx.cache.strips_set_cookie();
         let head = ctx.upstream_head;
         // An answer the cache takes no part in is marked in this edit (see response_filter).
@@ -295,7 +295,7 @@ impl ProxyHttp for GatewayProxy {
             if strip_set_cookie {
                 headers.remove(http::header::SET_COOKIE);
             }
-            let adapted = service.chain.adapt_response(
+            let adapted = chain.adapt_response(
                 headers,
                 status.as_u16(),
                 ctx.asked(head || status.is_informational()),

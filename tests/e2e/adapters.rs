@@ -798,3 +798,32 @@ async fn a_range_of_a_file_the_adapters_never_rewrite_reaches_the_site() {
         "a range of what may be a page stays with the gateway"
     );
 }
+
+/// A slice (206) of a page the service rewrites is never sent: in the site's old charset,
+/// with its old links, it cannot be rewritten. A site answered a range of a path named as a
+/// file (`/index.php/x.pdf`), or a range no one asked for, with part of a page (found when
+/// tried): the citizen gets the 502 page instead.
+#[tokio::test(flavor = "multi_thread")]
+async fn a_slice_of_a_page_the_service_rewrites_gets_the_502_page() {
+    let estate = start_estate(None);
+    let site = egov_integration::raw_http::scripted_site(
+        b"HTTP/1.1 206 Partial Content\r\nContent-Type: text/html; charset=windows-1256\r\nContent-Range: bytes 0-9/100\r\nContent-Length: 10\r\nConnection: close\r\n\r\n<html><bo>",
+    );
+    let gw = TestGateway::with(&estate, move |c| {
+        all_public(c);
+        service_mut(c, "cnie-renewal").upstream.backends = vec![loopback(site.port())];
+    });
+    for (path, range) in [
+        ("/s/cnie-renewal/index.php/x.pdf", Some("bytes=0-9")),
+        ("/s/cnie-renewal/", None),
+    ] {
+        let mut req = client().get(gw.url(path));
+        if let Some(r) = range {
+            req = req.header("range", r);
+        }
+        let resp = req.send().await.expect("request");
+        assert_eq!(resp.status(), 502, "{path}");
+        let text = resp.text().await.expect("body");
+        assert!(!text.contains("<html><bo>"), "{path}: {text}");
+    }
+}

@@ -587,3 +587,95 @@ fn a_site_silent_after_an_upload_still_gets_504_at_the_total_timeout() {
         started.elapsed()
     );
 }
+
+/// An upload must keep the portal's pace (`limits.body_grace`, then `body_min_rate`): a
+/// trickled body held a legacy connection for as long as the body limit allowed, since the
+/// body streams to the site as it comes (found when tried: 200 connections held).
+#[test]
+fn an_upload_slower_than_the_portals_minimum_rate_gets_408() {
+    let estate = start_estate(None);
+    let gw = TestGateway::with(&estate, move |c| {
+        c.gateway.limits.body_grace = Duration::from_secs(1);
+        c.gateway.limits.body_min_rate = 500;
+        let s = service(c);
+        s.upstream.timeouts.read = Duration::from_secs(5);
+    });
+    let mut stream = std::net::TcpStream::connect(gw.addr).expect("connect");
+    stream
+        .set_read_timeout(Some(Duration::from_secs(10)))
+        .expect("timeout");
+    let head = format!(
+        "POST /s/{SERVICE}/__estate/echo HTTP/1.1\r\nHost: {}\r\nContent-Length: 100\r\nConnection: close\r\n\r\n",
+        gw.addr
+    );
+    stream.write_all(head.as_bytes()).expect("head");
+    // A byte every 300 ms: 3 bytes a second, under 500, past the 1 s grace.
+    for _ in 0..20 {
+        std::thread::sleep(Duration::from_millis(300));
+        if stream.write_all(b"x").is_err() {
+            break;
+        }
+    }
+    let mut answer = Vec::new();
+    let _ = stream.read_to_end(&mut answer);
+    let text = String::from_utf8_lossy(&answer);
+    assert!(text.starts_with("HTTP/1.1 408"), "{text}");
+}
+
+/// A site that says `102 Processing` while the citizen still uploads: an interim answer is
+/// not the answer the `total` timeout waits for (found when tried: the upload was cut at
+/// `total` and the citizen blamed with a 408).
+#[test]
+fn interim_answers_during_a_slow_upload_do_not_end_it() {
+    let estate = start_estate(None);
+    let listener = TcpListener::bind("127.0.0.1:0").expect("bind");
+    let site = listener.local_addr().expect("addr");
+    std::thread::spawn(move || {
+        let Ok((mut stream, _)) = listener.accept() else {
+            return;
+        };
+        let _ = stream.set_read_timeout(Some(Duration::from_millis(400)));
+        let mut seen = Vec::new();
+        let mut buf = [0u8; 4096];
+        // The body is 4 pieces of 1000 bytes after the head; a 102 at each pause.
+        while seen.len() < 4000 || !seen.windows(4).any(|w| w == b"\r\n\r\n") {
+            match stream.read(&mut buf) {
+                Ok(0) => return,
+                Ok(n) => seen.extend_from_slice(&buf[..n]),
+                Err(_) => {
+                    let _ = stream.write_all(b"HTTP/1.1 102 Processing\r\n\r\n");
+                }
+            }
+            let head = seen.windows(4).position(|w| w == b"\r\n\r\n");
+            if head.is_some_and(|h| seen.len() - h - 4 >= 4000) {
+                break;
+            }
+        }
+        let _ = stream.write_all(
+            b"HTTP/1.1 200 OK\r\nContent-Type: text/plain\r\nContent-Length: 2\r\n\r\nok",
+        );
+    });
+    let gw = TestGateway::with(&estate, move |c| {
+        let s = service(c);
+        s.upstream.backends = vec![backend(site)];
+        s.upstream.timeouts.read = Duration::from_secs(2);
+        s.upstream.timeouts.total = Duration::from_secs(1);
+    });
+    let mut stream = std::net::TcpStream::connect(gw.addr).expect("connect");
+    stream
+        .set_read_timeout(Some(Duration::from_secs(10)))
+        .expect("timeout");
+    let head = format!(
+        "POST /s/{SERVICE}/form HTTP/1.1\r\nHost: {}\r\nContent-Length: 4000\r\nConnection: close\r\n\r\n",
+        gw.addr
+    );
+    stream.write_all(head.as_bytes()).expect("head");
+    for _ in 0..4 {
+        std::thread::sleep(Duration::from_millis(600));
+        stream.write_all(&[b'x'; 1000]).expect("a piece");
+    }
+    let mut answer = Vec::new();
+    let _ = stream.read_to_end(&mut answer);
+    let text = String::from_utf8_lossy(&answer);
+    assert!(text.contains("HTTP/1.1 200"), "{text}");
+}

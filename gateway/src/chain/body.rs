@@ -249,6 +249,21 @@ impl AdapterChain {
 
     /// What happens to this response's body, if it is rewritten. A 206 never is: a slice of
     /// a page cannot be.
+    /// Refuses a `206` that is a slice of a page this service rewrites: in the site's old
+    /// charset, with its old links and without the portal's strip, it cannot be rewritten
+    /// (a slice is not a page) and is not sent; the citizen gets the 502 page. A site did
+    /// answer a range of `/index.php/x.pdf`, or a range no one asked for, with part of a
+    /// page (found when tried). Slices of files the adapters leave alone pass.
+    pub fn refuse_page_slice(&self, status: u16, headers: &http::HeaderMap) -> pingora::Result<()> {
+        if status == 206 && self.transform(200, headers).is_some() {
+            return Err(pingora::Error::explain(
+                pingora::ErrorType::HTTPStatus(502),
+                "the legacy site answered with a slice (206) of a page the service rewrites",
+            ));
+        }
+        Ok(())
+    }
+
     fn transform(&self, status: u16, headers: &impl HeaderEdit) -> Option<BodyTransform> {
         if status == 206 || !self.body_policy.is_active() {
             return None;

@@ -139,6 +139,13 @@ pub struct LimitsSettings {
     /// A request body to a service that sets no `[limits] max_body_bytes` of its own; larger
     /// gets 413. Without one, 100 MB went to legacy forms that read 1 MB (found when tried).
     pub max_body_bytes: u64,
+    /// A request body must keep a pace once it starts: all of it within `body_grace`, plus
+    /// a second for every `body_min_rate` bytes (Apache's `mod_reqtimeout`, `body=20,
+    /// MinRate=500`); slower gets 408. The body streams to the legacy site as it comes, so
+    /// without it a trickled upload held a legacy connection for as long as the body limit
+    /// allowed: years (found when tried).
+    pub body_grace: Duration,
+    pub body_min_rate: u64,
     pub rate: RateLimits,
 }
 

@@ -253,6 +253,8 @@ pub struct RawLimits {
     pub max_uri_bytes: Option<i64>,
     pub max_headers: Option<i64>,
     pub max_body_bytes: Option<i64>,
+    pub body_grace: Option<String>,
+    pub body_min_rate: Option<i64>,
     #[serde(default)]
     pub rate: RawRateLimits,
 }

@@ -131,17 +131,36 @@ fn refusal(ctx: &RequestCtx, kind: ErrorKind, description: &str) -> LocalRespons
 /// the piece that crossed it is sent on: the legacy site gets an unfinished body, never a
 /// larger one, and the citizen the "too large" page (if the site has not answered yet).
 ///
+/// It must also keep the portal's pace (`limits.body_grace` and `body_min_rate`, from the
+/// connection to the legacy site on): slower fails with 408.
+///
 /// After a real upgrade (a 101 from the site) the bytes are the WebSocket's stream, not a
 /// body (`upgraded`). A request that only asks for one (any `Upgrade` header) and is not
 /// switched keeps its body limit: asking must not lift it.
 pub fn check_body(ctx: &RequestCtx, read: usize, upgraded: bool) -> pingora::Result<()> {
-    match ctx.body_limit {
-        Some(limit) if !upgraded && read as u64 > limit => Err(pingora::Error::explain(
+    if upgraded || read == 0 {
+        return Ok(());
+    }
+    if ctx.body_limit.is_some_and(|limit| read as u64 > limit) {
+        return Err(pingora::Error::explain(
             pingora::ErrorType::HTTPStatus(413),
             "the request body is larger than the service takes",
-        )),
-        _ => Ok(()),
+        ));
     }
+    let limits = ctx.snapshot.as_ref().map(|s| &s.config.gateway.limits);
+    if let (Some(limits), Some(started)) = (limits, ctx.attempts.upload_started()) {
+        let paced = limits.body_grace
+            + std::time::Duration::from_millis(
+                (read as u64).saturating_mul(1000) / limits.body_min_rate.max(1),
+            );
+        if started.elapsed() > paced {
+            return Err(pingora::Error::explain(
+                pingora::ErrorType::HTTPStatus(408),
+                "the request body arrives slower than the portal's limits.body_min_rate",
+            ));
+        }
+    }
+    Ok(())
 }
 
 /// Whether an exchange that failed with `e` failed because the citizen stopped sending the
@@ -162,7 +181,7 @@ pub fn body_stalled(session: &mut Session, e: &pingora::Error) -> bool {
 /// level, naming the legacy site as the peer (found when tried: every refused scan was an
 /// error); the citizen's answer (413, 408) is logged and counted as any answer.
 pub fn citizens_doing(e: &pingora::Error, stalled: bool) -> bool {
-    stalled || matches!(e.etype(), pingora::ErrorType::HTTPStatus(413))
+    stalled || matches!(e.etype(), pingora::ErrorType::HTTPStatus(408 | 413))
 }
 
 /// An address as bytes on the stack (4 or 16), for bucket keys.

@@ -11,6 +11,7 @@ pub fn failure_kind(e: &Error) -> Option<ErrorKind> {
         HTTPStatus(code) => Some(match *code {
             400 => ErrorKind::BadRequest,
             404 => ErrorKind::NotFound,
+            408 => ErrorKind::RequestTimeout,
             413 => ErrorKind::PayloadTooLarge,
             431 => ErrorKind::HeadersTooLarge,
             502 => ErrorKind::BadGateway,

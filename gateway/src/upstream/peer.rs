@@ -171,6 +171,12 @@ impl Attempts {
         self.failed.last().copied()
     }
 
+    /// When the request's body began to go to the site (the current attempt's connection),
+    /// while it is still being read.
+    pub fn upload_started(&self) -> Option<Instant> {
+        self.connected_at.filter(|_| !self.sent)
+    }
+
     /// The current attempt is connected (see [`Self::request_sent`]).
     pub fn connected(&mut self) {
         if !self.sent {

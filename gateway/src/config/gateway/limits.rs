@@ -56,6 +56,16 @@ pub(super) fn validate(
             1 << 34,
         ),
     );
+    let body_grace = opt_duration(
+        p,
+        "limits.body_grace",
+        raw.body_grace.as_deref(),
+        Duration::from_secs(20),
+    );
+    let body_min_rate = p.check(
+        "limits.body_min_rate",
+        values::bounded(raw.body_min_rate.unwrap_or(500), 1, 1 << 30),
+    );
     let rate = rate(&raw.rate, has_redis, p);
     Some(LimitsSettings {
         header_timeout: header_timeout?,
@@ -67,6 +77,8 @@ pub(super) fn validate(
         max_uri_bytes: max_uri_bytes?,
         max_headers: max_headers?,
         max_body_bytes: max_body_bytes? as u64,
+        body_grace: body_grace?,
+        body_min_rate: body_min_rate? as u64,
         rate: rate?,
     })
 }
