@@ -9,6 +9,7 @@ static ALLOCATOR: mimalloc::MiMalloc = mimalloc::MiMalloc;
 use std::process::ExitCode;
 
 fn main() -> ExitCode {
+    egov_gateway::server::ignore_watched_signals_until_watched();
     let cli = egov_gateway::commands::Cli::parse();
     egov_gateway::commands::init_tracing(&cli);
     match egov_gateway::commands::run(cli) {

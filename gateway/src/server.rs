@@ -347,10 +347,16 @@ fn listener_key(addr: SocketAddr, index: usize) -> String {
 pub fn reload_on_hangup(server: &mut Server, app: &App, config_path: PathBuf) {
     let live = std::sync::Arc::clone(&app.live);
     let config_path = Arc::new(config_path);
-    on_signal(server, "SIGHUP", SignalKind::hangup(), move || {
-        let (live, config_path) = (Arc::clone(&live), Arc::clone(&config_path));
-        async move { reload(&live, &config_path).await }
-    });
+    on_signal(
+        server,
+        "SIGHUP",
+        SignalKind::hangup(),
+        "reloads the configuration",
+        move || {
+            let (live, config_path) = (Arc::clone(&live), Arc::clone(&config_path));
+            async move { reload(&live, &config_path).await }
+        },
+    );
 }
 
 /// Opens the access and audit logs' files again by name on every SIGUSR1, as nginx does:
@@ -360,17 +366,41 @@ pub fn reload_on_hangup(server: &mut Server, app: &App, config_path: PathBuf) {
 pub fn reopen_logs_on_usr1(server: &mut Server, app: &App) {
     let telemetry = std::sync::Arc::clone(&app.telemetry);
     let admin = std::sync::Arc::clone(&app.admin);
-    on_signal(server, "SIGUSR1", SignalKind::user_defined1(), move || {
-        telemetry.access_log.reopen();
-        admin.audit.reopen();
-        tracing::info!("log files opened again");
-        std::future::ready(())
-    });
+    on_signal(
+        server,
+        "SIGUSR1",
+        SignalKind::user_defined1(),
+        "opens the log files again",
+        move || {
+            telemetry.access_log.reopen();
+            admin.audit.reopen();
+            tracing::info!("log files opened again");
+            std::future::ready(())
+        },
+    );
 }
 
-/// Runs `handle` on every `kind` signal, one at a time, for the life of `server`.
-fn on_signal<F, Fut>(server: &mut Server, name: &'static str, kind: SignalKind, handle: F)
-where
+/// The signals the gateway watches (SIGHUP: a reload; SIGUSR1: the logs opened again)
+/// end a process by default. They are ignored from the process's start until their
+/// watchers run ([`on_signal`]), so one that arrives while the gateway starts (a reload sent
+/// as soon as `/readyz` answers, a `logrotate` at the wrong second) is lost, not fatal
+/// (found when tried: a SIGHUP sent as the demo became ready ended it).
+pub fn ignore_watched_signals_until_watched() {
+    for kind in [SignalKind::hangup(), SignalKind::user_defined1()] {
+        // SAFETY: sets a signal's disposition to SIG_IGN; no code of ours runs in a handler.
+        unsafe { libc::signal(kind.as_raw_value(), libc::SIG_IGN) };
+    }
+}
+
+/// Runs `handle` on every `kind` signal, one at a time, for the life of `server`, and says
+/// so once it watches (`what`: what the signal does).
+fn on_signal<F, Fut>(
+    server: &mut Server,
+    name: &'static str,
+    kind: SignalKind,
+    what: &'static str,
+    handle: F,
+) where
     F: Fn() -> Fut + Send + Sync + 'static,
     Fut: std::future::Future<Output = ()> + Send,
 {
@@ -384,6 +414,7 @@ where
                     return;
                 }
             };
+            tracing::info!("{name} {what}");
             while signals.recv().await.is_some() {
                 handle().await;
             }

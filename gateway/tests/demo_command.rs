@@ -400,6 +400,15 @@ async fn a_sighup_to_the_demo_reloads_without_seeing_changes_that_were_not_made(
         );
         tokio::time::sleep(Duration::from_millis(200)).await;
     }
+    // Ready to serve is not yet watching for reloads: it says when it is.
+    let deadline = Instant::now() + Duration::from_secs(30);
+    while !std::fs::read_to_string(&stderr_log)
+        .unwrap_or_default()
+        .contains("SIGHUP reloads the configuration")
+    {
+        assert!(Instant::now() < deadline, "{}", tail(&stderr_log));
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
     let pid = libc::pid_t::try_from(demo.0.id()).expect("a pid");
     // SAFETY: kill(2) on our own child's pid; no memory is involved.
     unsafe { libc::kill(pid, libc::SIGHUP) };
@@ -423,4 +432,56 @@ async fn a_sighup_to_the_demo_reloads_without_seeing_changes_that_were_not_made(
         "{}",
         tail(&stderr_log)
     );
+}
+
+/// A reload or a log rotation signalled while the gateway starts is lost, not fatal: both
+/// signals end a process by default, and one sent as the demo became ready ended it (found
+/// when tried).
+#[tokio::test]
+async fn a_sighup_or_sigusr1_while_the_demo_starts_does_not_end_it() {
+    let [portal, admin, metrics, estate, idp] = [0; 5].map(|_| free_port());
+    let config = concat!(env!("CARGO_MANIFEST_DIR"), "/../config/gateway.toml");
+    let scratch = ScratchDir::new("demo-early-signal-test");
+    let stderr_log = scratch.0.join("stderr.log");
+    let child = start_demo(
+        Path::new(config),
+        [portal, admin, metrics, estate, idp],
+        &stderr_log,
+        Stdio::null(),
+        &[],
+    );
+    let mut demo = Demo(child);
+    let pid = libc::pid_t::try_from(demo.0.id()).expect("a pid");
+    let http = reqwest::Client::builder()
+        .no_proxy()
+        .build()
+        .expect("client");
+    let deadline = Instant::now() + Duration::from_secs(60);
+    // Once it writes anything, its `main` runs (before that, any process dies of them).
+    while std::fs::metadata(&stderr_log).map_or(0, |m| m.len()) == 0 {
+        assert!(Instant::now() < deadline, "the demo wrote nothing in 60 s");
+        tokio::time::sleep(Duration::from_millis(5)).await;
+    }
+    loop {
+        // SAFETY: kill(2) on our own child's pid; no memory is involved.
+        unsafe {
+            libc::kill(pid, libc::SIGHUP);
+            libc::kill(pid, libc::SIGUSR1);
+        }
+        assert!(
+            matches!(demo.0.try_wait(), Ok(None)),
+            "a signal ended the demo:\n{}",
+            tail(&stderr_log)
+        );
+        if http
+            .get(format!("http://127.0.0.1:{admin}/readyz"))
+            .send()
+            .await
+            .is_ok_and(|r| r.status() == 200)
+        {
+            break;
+        }
+        assert!(Instant::now() < deadline, "{}", tail(&stderr_log));
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
 }
