@@ -101,13 +101,36 @@ impl std::io::Write for LogLines {
     }
 }
 
-/// Captures this thread's logs (run the test on a current-thread runtime).
-pub fn capture_logs() -> (LogLines, tracing::subscriber::DefaultGuard) {
+/// Captures this thread's logs (run the test on a current-thread runtime) while the
+/// returned guard lives.
+///
+/// One capture at a time in the process: setting and dropping a thread's subscriber makes
+/// `tracing` work out again, for every thread, which levels anyone listens to, and two
+/// threads doing so at once could leave the level at "nobody listens" while one of them
+/// still did; its test then saw no line at all (found when tried: once in a full run).
+pub fn capture_logs() -> (LogLines, Capture) {
+    static ONE_AT_A_TIME: std::sync::Mutex<()> = std::sync::Mutex::new(());
+    let serial = ONE_AT_A_TIME
+        .lock()
+        .unwrap_or_else(std::sync::PoisonError::into_inner);
     let lines = LogLines::default();
     let writer = lines.clone();
     let subscriber = tracing_subscriber::fmt()
         .with_writer(move || writer.clone())
         .with_ansi(false)
         .finish();
-    (lines, tracing::subscriber::set_default(subscriber))
+    let default = tracing::subscriber::set_default(subscriber);
+    (
+        lines,
+        Capture {
+            _default: default,
+            _serial: serial,
+        },
+    )
+}
+
+/// What [`capture_logs`] holds: the thread's subscriber, dropped first, then the turn.
+pub struct Capture {
+    _default: tracing::subscriber::DefaultGuard,
+    _serial: std::sync::MutexGuard<'static, ()>,
 }
