@@ -811,3 +811,50 @@ async fn an_unreadable_session_record_means_logging_in_again_not_an_outage() {
         "the unreadable record was deleted"
     );
 }
+
+/// A citizen whose session timed out (idle) at a shared computer: the provider's own
+/// session is still alive. Found when tried: the next person to open a service was signed
+/// in as her without a word, and her "log out" (from the expired session) ended nothing at
+/// the provider.
+async fn amina_idle_past_her_session() -> (SsoWorld, Browser) {
+    let mut options = SsoOptions::new(Store::Memory);
+    options.tweak = Some(Box::new(|c: &mut egov_gateway::config::Config| {
+        c.gateway.sessions.idle_timeout = Duration::from_secs(1);
+    }));
+    let world = SsoWorld::start(options);
+    let browser = Browser::new();
+    world.login(&browser, CITIZEN_PAGE, "amina").await;
+    tokio::time::sleep(Duration::from_millis(2500)).await;
+    (world, browser)
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn a_login_after_the_session_timed_out_asks_the_provider_to_authenticate_again() {
+    let (world, browser) = amina_idle_past_her_session().await;
+    let page = browser.get(world.gateway.url(CITIZEN_PAGE)).await;
+    assert_eq!(page.status(), 302, "the session has ended");
+    let to_login = browser.follow(page).await;
+    let authorize = egov_integration::browser::redirect_target(&to_login);
+    assert!(
+        authorize
+            .query_pairs()
+            .any(|(k, v)| k == "prompt" && v == "login"),
+        "{authorize}"
+    );
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn a_logout_from_a_timed_out_session_still_ends_the_providers_session() {
+    let (world, browser) = amina_idle_past_her_session().await;
+    let out = browser.logout(&world.gateway.url("/auth/logout")).await;
+    assert_eq!(out.status(), 303);
+    let end_session = egov_integration::browser::redirect_target(&out);
+    assert!(
+        end_session.as_str().starts_with(world.provider.issuer()),
+        "sent home without ending the provider's session: {end_session}"
+    );
+    assert!(
+        end_session.query_pairs().any(|(k, _)| k == "client_id"),
+        "{end_session}"
+    );
+}

@@ -174,7 +174,13 @@ impl Sso {
             }
         }
         let return_to = safe_return_to(query_param(http, "return_to").as_deref());
-        let start = match provider.begin_login().await {
+        // A session cookie whose session is gone: it ended by itself (a logout clears the
+        // cookie), and the provider must authenticate again (see `begin_login`).
+        let ended = match self.jar.session_id(http.req_header()) {
+            Some(id) => matches!(self.store.get(id).await, Ok(None)),
+            None => false,
+        };
+        let start = match provider.begin_login(ended).await {
             Ok(s) => s,
             Err(e) => {
                 tracing::warn!(error = %e, "login: provider unavailable");
@@ -341,9 +347,13 @@ impl Sso {
             return response::error_page(ErrorKind::SessionsUnavailable, request_id);
         }
         self.metrics.logouts.with_label_values(&["rp"]).inc();
-        let target = match (&self.provider, id_token.filter(|t| !t.is_empty())) {
-            (Some(p), Some(hint)) => p.end_session_url(&hint, &home).await.unwrap_or(home),
-            _ => home,
+        let hint = id_token.filter(|t| !t.is_empty());
+        let target = match &self.provider {
+            Some(p) => p
+                .end_session_url(hint.as_deref(), &home)
+                .await
+                .unwrap_or(home),
+            None => home,
         };
         // 303: the browser follows a POST's answer with a GET.
         let mut resp = LocalResponse::redirect(false, &target)

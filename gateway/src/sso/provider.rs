@@ -272,7 +272,11 @@ impl Provider {
     }
 
     /// Starts a login: PKCE S256, random `state` and `nonce`.
-    pub async fn begin_login(&self) -> Result<LoginStart, ProviderError> {
+    /// `reauthenticate`: the citizen's last session here ended by itself (idle or absolute
+    /// timeout), so the provider is asked to authenticate again (`prompt=login`) rather than
+    /// sign in from its own session: on a shared computer, the next person to click "log
+    /// in" was the citizen who had walked away (found when tried).
+    pub async fn begin_login(&self, reauthenticate: bool) -> Result<LoginStart, ProviderError> {
         let d = self.discovered().await?;
         self.ensure_up().await?;
         let (challenge, verifier) = PkceCodeChallenge::new_random_sha256();
@@ -285,6 +289,9 @@ impl Provider {
             .add_extra_param("nonce", nonce.clone());
         for s in self.settings.scopes.iter() {
             req = req.add_scope(Scope::new(s.clone()));
+        }
+        if reauthenticate {
+            req = req.add_extra_param("prompt", "login");
         }
         let (url, _) = req.url();
         Ok(LoginStart {
@@ -352,19 +359,27 @@ impl Provider {
         Some(url.origin().ascii_serialization())
     }
 
-    /// The URL for RP-initiated logout, if the provider has one.
+    /// The URL for RP-initiated logout, if the provider has one. Without an ID token (the
+    /// session had already expired) it names the client alone, and the provider asks the
+    /// citizen to confirm: the provider's session must end all the same (found when tried:
+    /// after a logout from an expired session, the next person was signed in silently).
     pub async fn end_session_url(
         &self,
-        id_token_hint: &str,
+        id_token_hint: Option<&str>,
         post_logout_redirect_uri: &str,
     ) -> Option<String> {
         let d = self.discovered().await.ok()?;
         let endpoint = d.meta.end_session_endpoint.as_ref()?;
         let mut url = url::Url::parse(endpoint).ok()?;
-        url.query_pairs_mut()
-            .append_pair("id_token_hint", id_token_hint)
-            .append_pair("post_logout_redirect_uri", post_logout_redirect_uri)
-            .append_pair("client_id", &self.settings.client_id);
+        {
+            let mut query = url.query_pairs_mut();
+            if let Some(hint) = id_token_hint {
+                query.append_pair("id_token_hint", hint);
+            }
+            query
+                .append_pair("post_logout_redirect_uri", post_logout_redirect_uri)
+                .append_pair("client_id", &self.settings.client_id);
+        }
         Some(url.to_string())
     }
 
