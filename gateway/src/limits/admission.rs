@@ -121,7 +121,27 @@ async fn refuse(mut stream: Stream, crowded: Crowded) {
     };
     let _ = tokio::time::timeout(Duration::from_secs(1), write).await;
     let _ = tokio::time::timeout(Duration::from_secs(1), stream.shutdown()).await;
+    // A lingering close (nginx's `lingering_close`), short and bounded: what the client still
+    // sends (the rest of its preface, its request) is read and dropped until it closes. A
+    // socket closed with unread bytes is reset by the kernel, and the client may lose the
+    // refusal it had not read yet (found when tried: an HTTP/2 client saw a broken pipe,
+    // not the GOAWAY, once in a full run).
+    let drain = async {
+        let mut sink = [0u8; 4096];
+        let mut dropped = 0usize;
+        while dropped < LINGER_BYTES {
+            match stream.read(&mut sink).await {
+                Ok(0) | Err(_) => break,
+                Ok(n) => dropped += n,
+            }
+        }
+    };
+    let _ = tokio::time::timeout(LINGER, drain).await;
 }
+
+/// How long, and for how many bytes, a refused connection is read from before it closes.
+const LINGER: Duration = Duration::from_millis(500);
+const LINGER_BYTES: usize = 64 * 1024;
 
 impl<A: HttpServerApp + Send + Sync + 'static> Admission<A> {
     /// Serves a connection. HTTP/2 (by ALPN or by h2c's preface, as pingora decides) is
