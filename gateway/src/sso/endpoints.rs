@@ -157,20 +157,20 @@ impl Sso {
             }
             Err(refusal) => {
                 tracing::info!(reason = %refusal, "login refused");
-                let kind = match refusal {
-                    PendingRefusal::PerAddress => {
+                let (kind, retry_after) = match refusal {
+                    PendingRefusal::PerAddress { retry_after } => {
                         // A 429 of the login's rate, counted with the others (a login flood
                         // was under-reported by two thirds: found when tried).
                         self.metrics
                             .rate_limited
                             .with_label_values(&["login"])
                             .inc();
-                        ErrorKind::TooManyRequests
+                        (ErrorKind::TooManyRequests, retry_after)
                     }
-                    _ => ErrorKind::Unavailable,
+                    PendingRefusal::Total { retry_after } => (ErrorKind::Unavailable, retry_after),
+                    PendingRefusal::Unavailable(_) => (ErrorKind::Unavailable, 60),
                 };
-                return response::error_page(kind, request_id)
-                    .with_header(http::header::RETRY_AFTER, HeaderValue::from_static("60"));
+                return response::error_page(kind, request_id).with_retry_after_secs(retry_after);
             }
         }
         let return_to = safe_return_to(query_param(http, "return_to").as_deref());

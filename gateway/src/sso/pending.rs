@@ -13,13 +13,15 @@ use std::net::IpAddr;
 use std::sync::Arc;
 use std::time::Duration;
 
-/// Why a login was not started.
+/// Why a login was not started. The caps say, in seconds, when the earliest of the logins
+/// they count leaves the count: the `Retry-After` a citizen is given (found when tried: it
+/// said 60 s while abandoned logins kept an address refused for eight minutes more).
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 pub enum PendingRefusal {
     #[error("too many logins in progress from this address")]
-    PerAddress,
+    PerAddress { retry_after: u64 },
     #[error("too many logins in progress")]
-    Total,
+    Total { retry_after: u64 },
     #[error("session store unavailable: {0}")]
     Unavailable(String),
 }
@@ -68,32 +70,45 @@ impl PendingLogins {
         self.kv.key("pl", &format!("{who}:{window}"))
     }
 
-    async fn in_progress(&self, client: Option<IpAddr>, now: u64) -> Result<i64, KvError> {
-        let current = now / self.window_secs();
-        // The current window and every one a pending login could still be alive from.
-        let keys: Vec<String> = (0..=WINDOWS)
-            .map(|back| self.key(client, current.saturating_sub(back)))
+    /// The logins in progress, and in how many seconds the oldest of them leaves the count.
+    async fn in_progress(&self, client: Option<IpAddr>, now: u64) -> Result<(i64, u64), KvError> {
+        let ws = self.window_secs();
+        let current = now / ws;
+        // The current window and every one a pending login could still be alive from, the
+        // oldest first.
+        let windows: Vec<u64> = (0..=WINDOWS)
+            .rev()
+            .map(|back| current.saturating_sub(back))
             .collect();
+        let keys: Vec<String> = windows.iter().map(|w| self.key(client, *w)).collect();
         let reads = futures_util::future::join_all(keys.iter().map(|k| self.kv.get(k))).await;
         let mut total = 0i64;
-        for read in reads {
-            if let Some(bytes) = read? {
-                total += std::str::from_utf8(&bytes)
-                    .ok()
-                    .and_then(|s| s.parse::<i64>().ok())
-                    .unwrap_or(0);
+        let mut oldest = None;
+        for (window, read) in windows.iter().zip(reads) {
+            let count = read?
+                .and_then(|bytes| std::str::from_utf8(&bytes).ok()?.parse::<i64>().ok())
+                .unwrap_or(0);
+            if count > 0 && oldest.is_none() {
+                oldest = Some(*window);
             }
+            total += count;
         }
-        Ok(total)
+        // A window leaves the count once `WINDOWS` newer ones have begun.
+        let leaves = oldest.map_or(0, |w| (w + WINDOWS + 1) * ws);
+        Ok((total, leaves.saturating_sub(now).max(1)))
     }
 
     /// Counts a login started now by `client`, unless a cap is reached.
     pub async fn admit(&self, client: Option<IpAddr>, now: u64) -> Result<(), PendingRefusal> {
-        if self.in_progress(None, now).await? >= self.max_total as i64 {
-            return Err(PendingRefusal::Total);
+        let (total, retry_after) = self.in_progress(None, now).await?;
+        if total >= self.max_total as i64 {
+            return Err(PendingRefusal::Total { retry_after });
         }
-        if client.is_some() && self.in_progress(client, now).await? >= self.max_per_address as i64 {
-            return Err(PendingRefusal::PerAddress);
+        if client.is_some() {
+            let (mine, retry_after) = self.in_progress(client, now).await?;
+            if mine >= self.max_per_address as i64 {
+                return Err(PendingRefusal::PerAddress { retry_after });
+            }
         }
         self.add(client, now, 1).await?;
         Ok(())
@@ -145,11 +160,26 @@ mod tests {
                 .await
                 .expect("within the share");
         }
+        // Windows of 120 s: the logins of window 8 (960-1079 s) leave the count at 1680 s.
         assert_eq!(
             gate.admit(ip("192.0.2.1"), 1001).await,
-            Err(PendingRefusal::PerAddress)
+            Err(PendingRefusal::PerAddress { retry_after: 679 })
         );
         assert!(gate.admit(ip("192.0.2.2"), 1001).await.is_ok());
+    }
+
+    #[tokio::test]
+    async fn a_refusal_says_when_the_earliest_login_leaves_the_count() {
+        let gate = gate(100, 2);
+        gate.admit(ip("192.0.2.1"), 1000).await.expect("first");
+        gate.admit(ip("192.0.2.1"), 1300).await.expect("second");
+        assert_eq!(
+            gate.admit(ip("192.0.2.1"), 1679).await,
+            Err(PendingRefusal::PerAddress { retry_after: 1 })
+        );
+        gate.admit(ip("192.0.2.1"), 1680)
+            .await
+            .expect("the first login has left the count");
     }
 
     #[tokio::test]
@@ -159,7 +189,7 @@ mod tests {
         gate.admit(ip("192.0.2.2"), 1000).await.expect("second");
         assert_eq!(
             gate.admit(ip("192.0.2.3"), 1000).await,
-            Err(PendingRefusal::Total)
+            Err(PendingRefusal::Total { retry_after: 680 })
         );
     }
 
