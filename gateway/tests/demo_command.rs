@@ -88,11 +88,14 @@ fn tail(path: &Path) -> String {
     lines[lines.len().saturating_sub(30)..].join("\n")
 }
 
-fn free_port() -> u16 {
-    TcpListener::bind("127.0.0.1:0")
-        .and_then(|l| l.local_addr())
-        .map(|a| a.port())
-        .expect("a free port")
+/// `N` distinct free ports: each taken while the others are found, then all let go. Taken
+/// and let go one at a time, two could be the same port (found when tried: the TLS listener
+/// got the estate's port, and the demo refused every service).
+fn free_ports<const N: usize>() -> [u16; N] {
+    let held: Vec<TcpListener> = (0..N)
+        .map(|_| TcpListener::bind("127.0.0.1:0").expect("a free port"))
+        .collect();
+    std::array::from_fn(|i| held[i].local_addr().expect("its address").port())
 }
 
 /// `egov-gateway demo` on `config`, its portal, admin, metrics, estate and identity
@@ -140,7 +143,7 @@ fn hidden_fields(html: &str) -> Vec<(String, String)> {
 
 #[tokio::test(flavor = "multi_thread")]
 async fn the_demo_serves_the_portal_and_its_login_works_with_nothing_external() {
-    let [portal, admin, metrics, estate, idp] = [0; 5].map(|_| free_port());
+    let [portal, admin, metrics, estate, idp] = free_ports();
     let config = concat!(env!("CARGO_MANIFEST_DIR"), "/../config/gateway.toml");
     let scratch = ScratchDir::new("demo-test");
     let stderr_log = scratch.0.join("stderr.log");
@@ -318,7 +321,7 @@ fn copy_dir(from: &Path, to: &Path) {
 
 #[tokio::test(flavor = "multi_thread")]
 async fn the_demo_serves_the_configurations_tls_listener_too() {
-    let [portal, admin, metrics, estate, idp, tls] = [0; 6].map(|_| free_port());
+    let [portal, admin, metrics, estate, idp, tls] = free_ports();
     let scratch = ScratchDir::new("demo-tls-test");
     let config_dir = scratch.0.join("config");
     copy_dir(
@@ -370,7 +373,7 @@ async fn the_demo_serves_the_configurations_tls_listener_too() {
 /// would only take effect after a restart.
 #[tokio::test]
 async fn a_sighup_to_the_demo_reloads_without_seeing_changes_that_were_not_made() {
-    let [portal, admin, metrics, estate, idp] = [0; 5].map(|_| free_port());
+    let [portal, admin, metrics, estate, idp] = free_ports();
     let config = concat!(env!("CARGO_MANIFEST_DIR"), "/../config/gateway.toml");
     let scratch = ScratchDir::new("demo-hup-test");
     let stderr_log = scratch.0.join("stderr.log");
@@ -439,7 +442,7 @@ async fn a_sighup_to_the_demo_reloads_without_seeing_changes_that_were_not_made(
 /// when tried).
 #[tokio::test]
 async fn a_sighup_or_sigusr1_while_the_demo_starts_does_not_end_it() {
-    let [portal, admin, metrics, estate, idp] = [0; 5].map(|_| free_port());
+    let [portal, admin, metrics, estate, idp] = free_ports();
     let config = concat!(env!("CARGO_MANIFEST_DIR"), "/../config/gateway.toml");
     let scratch = ScratchDir::new("demo-early-signal-test");
     let stderr_log = scratch.0.join("stderr.log");
