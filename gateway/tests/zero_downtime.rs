@@ -14,11 +14,13 @@ fn repo_config() -> PathBuf {
     PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../config")
 }
 
-fn free_port() -> u16 {
-    TcpListener::bind("127.0.0.1:0")
-        .and_then(|l| l.local_addr())
-        .map(|a| a.port())
-        .expect("a free port")
+/// Two distinct free ports: both taken before either is let go (one at a time, the same
+/// port could come back twice).
+fn two_free_ports() -> (u16, u16) {
+    let a = TcpListener::bind("127.0.0.1:0").expect("a free port");
+    let b = TcpListener::bind("127.0.0.1:0").expect("a free port");
+    let port = |l: &TcpListener| l.local_addr().expect("its address").port();
+    (port(&a), port(&b))
 }
 
 /// A backend answering `200 ok` to everything, on its own thread.
@@ -70,8 +72,9 @@ impl Setup {
                 .unwrap_or(0)
         ));
         std::fs::create_dir_all(dir.join("services/interior")).expect("mkdir");
-        let portal = SocketAddr::from(([127, 0, 0, 1], free_port()));
-        let admin = SocketAddr::from(([127, 0, 0, 1], free_port()));
+        let (portal, admin) = two_free_ports();
+        let portal = SocketAddr::from(([127, 0, 0, 1], portal));
+        let admin = SocketAddr::from(([127, 0, 0, 1], admin));
         let backend = start_backend();
         std::fs::write(
             dir.join("gateway.toml"),
