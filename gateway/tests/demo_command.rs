@@ -368,67 +368,48 @@ async fn the_demo_serves_the_configurations_tls_listener_too() {
     assert_eq!(status, 200);
 }
 
+/// The repository's demo on fresh ports, its temporary directory and stderr in a scratch
+/// directory named after `kind`, with `extra` arguments: the scratch directory (removed on
+/// drop), the demo (stopped on drop), its stderr log and its admin port.
+fn repo_demo(kind: &str, extra: &[&str]) -> (ScratchDir, Demo, PathBuf, u16) {
+    let ports = free_ports();
+    let config = concat!(env!("CARGO_MANIFEST_DIR"), "/../config/gateway.toml");
+    let scratch = ScratchDir::new(kind);
+    let stderr_log = scratch.0.join("stderr.log");
+    let child = start_demo(Path::new(config), ports, &stderr_log, Stdio::null(), extra);
+    (scratch, Demo(child), stderr_log, ports[1])
+}
+
+/// Waits until the log at `path` holds `text`, for `patience` at most; the log then.
+async fn log_saying(path: &Path, text: &str, patience: Duration) -> String {
+    let deadline = Instant::now() + patience;
+    loop {
+        let log = std::fs::read_to_string(path).unwrap_or_default();
+        if log.contains(text) {
+            return log;
+        }
+        assert!(
+            Instant::now() < deadline,
+            "no {text:?} in {patience:?}:\n{}",
+            tail(path)
+        );
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+}
+
 /// Found when tried: the demo kept its identity provider (and `--redis`, `--access-log`)
 /// only in memory, so a SIGHUP that changed nothing warned that `sso` had changed and
 /// would only take effect after a restart.
 #[tokio::test]
 async fn a_sighup_to_the_demo_reloads_without_seeing_changes_that_were_not_made() {
-    let [portal, admin, metrics, estate, idp] = free_ports();
-    let config = concat!(env!("CARGO_MANIFEST_DIR"), "/../config/gateway.toml");
-    let scratch = ScratchDir::new("demo-hup-test");
-    let stderr_log = scratch.0.join("stderr.log");
-    let child = start_demo(
-        Path::new(config),
-        [portal, admin, metrics, estate, idp],
-        &stderr_log,
-        Stdio::null(),
-        &["--access-log"],
-    );
-    let demo = Demo(child);
-    let http = reqwest::Client::builder()
-        .no_proxy()
-        .build()
-        .expect("client");
-    let deadline = Instant::now() + Duration::from_secs(60);
-    while !http
-        .get(format!("http://127.0.0.1:{admin}/readyz"))
-        .send()
-        .await
-        .is_ok_and(|r| r.status() == 200)
-    {
-        assert!(
-            Instant::now() < deadline,
-            "the demo was not ready in 60 s:\n{}",
-            tail(&stderr_log)
-        );
-        tokio::time::sleep(Duration::from_millis(200)).await;
-    }
-    // Ready to serve is not yet watching for reloads: it says when it is.
-    let deadline = Instant::now() + Duration::from_secs(30);
-    while !std::fs::read_to_string(&stderr_log)
-        .unwrap_or_default()
-        .contains("SIGHUP reloads the configuration")
-    {
-        assert!(Instant::now() < deadline, "{}", tail(&stderr_log));
-        tokio::time::sleep(Duration::from_millis(100)).await;
-    }
+    let (_scratch, demo, stderr_log, _) = repo_demo("demo-hup-test", &["--access-log"]);
+    // Serving is not yet watching for reloads: it says when it is.
+    let wait = Duration::from_secs(60);
+    log_saying(&stderr_log, "SIGHUP reloads the configuration", wait).await;
     let pid = libc::pid_t::try_from(demo.0.id()).expect("a pid");
     // SAFETY: kill(2) on our own child's pid; no memory is involved.
     unsafe { libc::kill(pid, libc::SIGHUP) };
-    let deadline = Instant::now() + Duration::from_secs(30);
-    let log = loop {
-        let log = std::fs::read_to_string(&stderr_log).unwrap_or_default();
-        if log.contains("configuration reloaded") || log.contains("reload refused") {
-            break log;
-        }
-        assert!(
-            Instant::now() < deadline,
-            "no reload in 30 s:\n{}",
-            tail(&stderr_log)
-        );
-        tokio::time::sleep(Duration::from_millis(100)).await;
-    };
-    assert!(log.contains("configuration reloaded"), "{log}");
+    let log = log_saying(&stderr_log, "configuration reloaded", wait).await;
     assert!(log.contains("no change"), "{}", tail(&stderr_log));
     assert!(
         !log.contains("only take effect after a restart"),
@@ -442,18 +423,7 @@ async fn a_sighup_to_the_demo_reloads_without_seeing_changes_that_were_not_made(
 /// when tried).
 #[tokio::test]
 async fn a_sighup_or_sigusr1_while_the_demo_starts_does_not_end_it() {
-    let [portal, admin, metrics, estate, idp] = free_ports();
-    let config = concat!(env!("CARGO_MANIFEST_DIR"), "/../config/gateway.toml");
-    let scratch = ScratchDir::new("demo-early-signal-test");
-    let stderr_log = scratch.0.join("stderr.log");
-    let child = start_demo(
-        Path::new(config),
-        [portal, admin, metrics, estate, idp],
-        &stderr_log,
-        Stdio::null(),
-        &[],
-    );
-    let mut demo = Demo(child);
+    let (_scratch, mut demo, stderr_log, admin) = repo_demo("demo-early-signal-test", &[]);
     let pid = libc::pid_t::try_from(demo.0.id()).expect("a pid");
     let http = reqwest::Client::builder()
         .no_proxy()

@@ -789,6 +789,20 @@ async fn replace(
     headers: HeaderMap,
     body: axum::body::Bytes,
 ) -> Response {
+    write_existing(admin, client, id, flags, headers, body, Action::Replace).await
+}
+
+/// A PUT or PATCH of a stored service, tried again while it loses to other calls
+/// ([`until_settled`]).
+async fn write_existing(
+    admin: Arc<Admin>,
+    client: SocketAddr,
+    id: String,
+    flags: WriteFlags,
+    headers: HeaderMap,
+    body: axum::body::Bytes,
+    action: Action,
+) -> Response {
     until_settled(&headers, |retried| {
         existing(
             Arc::clone(&admin),
@@ -797,7 +811,7 @@ async fn replace(
             flags,
             headers.clone(),
             body.clone(),
-            Action::Replace,
+            action,
             false,
             retried,
         )
@@ -845,20 +859,7 @@ async fn patch(
     // service's version: two concurrent patches of different fields both land (the second
     // is merged again onto the first's result) instead of the second silently undoing the
     // first.
-    until_settled(&headers, |retried| {
-        existing(
-            Arc::clone(&admin),
-            client,
-            id.clone(),
-            flags,
-            headers.clone(),
-            body.clone(),
-            Action::Patch,
-            false,
-            retried,
-        )
-    })
-    .await
+    write_existing(admin, client, id, flags, headers, body, Action::Patch).await
 }
 
 async fn validate_existing(

@@ -19,6 +19,7 @@ use pingora::protocols::{GetSocketDigest, Ssl, Stream, ALPN};
 use pingora::server::ShutdownWatch;
 use prometheus::{IntCounter, IntGauge};
 use std::net::IpAddr;
+use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::Arc;
 use std::time::Duration;
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
@@ -45,6 +46,8 @@ pub struct Admission<A> {
     keepalive: Option<Duration>,
     streams: Arc<StreamsInFlight>,
     metrics: AdmissionMetrics,
+    /// Refused connections lingering now (see [`refuse`]).
+    lingering: AtomicUsize,
 }
 
 impl<A> Admission<A> {
@@ -56,6 +59,7 @@ impl<A> Admission<A> {
             keepalive: limits.keepalive_timeout,
             streams: Arc::clone(&limits.streams),
             metrics,
+            lingering: AtomicUsize::new(0),
         }
     }
 }
@@ -106,7 +110,7 @@ async fn speaks_h2(stream: &mut Stream) -> bool {
     matches!(read, Ok(Ok(n)) if n > 0 && H2_PREFACE.starts_with(&first[..n]))
 }
 
-async fn refuse(mut stream: Stream, crowded: Crowded) {
+async fn refuse(mut stream: Stream, crowded: Crowded, lingering: &AtomicUsize) {
     let answer = match (speaks_h2(&mut stream).await, crowded) {
         (false, Crowded::PerAddress) => REFUSED_PER_ADDRESS.to_vec(),
         (false, Crowded::Total) => REFUSED_TOTAL.to_vec(),
@@ -125,7 +129,16 @@ async fn refuse(mut stream: Stream, crowded: Crowded) {
     // sends (the rest of its preface, its request) is read and dropped until it closes. A
     // socket closed with unread bytes is reset by the kernel, and the client may lose the
     // refusal it had not read yet (found when tried: an HTTP/2 client saw a broken pipe,
-    // not the GOAWAY, once in a full run).
+    // not the GOAWAY, once in a full run). Never when the portal is full (descriptors are
+    // what is short then), and for at most `MAX_LINGERING` connections at once: a flood of
+    // refused connections must not hold a descriptor each for half a second (review).
+    if crowded == Crowded::Total {
+        return;
+    }
+    if lingering.fetch_add(1, Ordering::Relaxed) >= MAX_LINGERING {
+        lingering.fetch_sub(1, Ordering::Relaxed);
+        return;
+    }
     let drain = async {
         let mut sink = [0u8; 4096];
         let mut dropped = 0usize;
@@ -137,7 +150,11 @@ async fn refuse(mut stream: Stream, crowded: Crowded) {
         }
     };
     let _ = tokio::time::timeout(LINGER, drain).await;
+    lingering.fetch_sub(1, Ordering::Relaxed);
 }
+
+/// Refused connections that may linger at once, per listener.
+const MAX_LINGERING: usize = 64;
 
 /// How long, and for how many bytes, a refused connection is read from before it closes.
 const LINGER: Duration = Duration::from_millis(500);
@@ -271,12 +288,12 @@ impl<A: HttpServerApp + Send + Sync + 'static> ServerApp for Admission<A> {
             Ok(slot) => slot,
             Err(Crowded::PerAddress) => {
                 self.metrics.refused_per_address.inc();
-                refuse(stream, Crowded::PerAddress).await;
+                refuse(stream, Crowded::PerAddress, &self.lingering).await;
                 return None;
             }
             Err(Crowded::Total) => {
                 self.metrics.refused_total.inc();
-                refuse(stream, Crowded::Total).await;
+                refuse(stream, Crowded::Total, &self.lingering).await;
                 return None;
             }
         };
