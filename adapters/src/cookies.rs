@@ -4,8 +4,20 @@
 //! (`JSESSIONID=...; Path=/; Domain=www.cnie.ma`) would either be refused (foreign `Domain`)
 //! or be sent to every other service, and two Java sites would overwrite each other's
 //! `JSESSIONID`. Response side, [`scope_set_cookie_headers`] confines each cookie to its
-//! service's `/s/<id>/` path and refuses the names the portal keeps for itself. Request side, [`filter_cookie_header`] keeps the gateway's own cookies
-//! (the portal session) from ever reaching a legacy site.
+//! service's `/s/<id>/` path and refuses the names the portal keeps for itself. Request
+//! side, [`forwarded_cookies`] keeps the gateway's own cookies (the portal session) from
+//! ever reaching a legacy site.
+//!
+//! A legacy cookie also outlives the citizen it was set for: on a shared computer, after
+//! Amina logs out (or walks away and her session times out) and Youssef logs in, the
+//! browser still holds Amina's `JSESSIONID` (or a "remember me" until 2037) and would send
+//! it to the site beside Youssef's identity. So a cookie set in a signed-in answer gets a
+//! companion, `egov_bound_<name>` ([`BINDING_PREFIX`]), with the same path and lifetime,
+//! `HttpOnly`, whose value names the session ([`CookieBinding`]); a request carrying a
+//! cookie whose companion names another session (or any session, on a request that has
+//! none) does not forward that cookie. The cookie's own name and value are left as the
+//! site wrote them, so a page script reading it (a double-submit CSRF token) still reads
+//! what the site set.
 
 use crate::headers::HeaderEdit;
 use crate::paths::strip_base;
@@ -100,20 +112,89 @@ pub fn scope_set_cookie_bytes(value: &[u8], scope: &CookieScope) -> Option<Vec<u
 
 /// Every `Set-Cookie` of a response scoped in place with [`scope_set_cookie_bytes`], on the
 /// raw header bytes so a cookie whose value is not visible ASCII is kept, not lost; the ones
-/// it refuses are removed.
-pub fn scope_set_cookie_headers(headers: &mut impl HeaderEdit, scope: &CookieScope) {
+/// it refuses are removed. In an answer to a signed-in citizen (`bound_to`), each cookie is
+/// followed by its companion binding it to her session ([`binding_set_cookie`]).
+pub fn scope_set_cookie_headers(
+    headers: &mut impl HeaderEdit,
+    scope: &CookieScope,
+    bound_to: Option<&CookieBinding>,
+) {
     let cookies = headers.get_all(&SET_COOKIE);
     if cookies.is_empty() {
         return;
     }
     headers.remove(&SET_COOKIE);
     for c in cookies {
-        if let Some(v) = scope_set_cookie_bytes(c.as_bytes(), scope)
-            .and_then(|v| HeaderValue::from_bytes(&v).ok())
-        {
+        let Some(scoped) = scope_set_cookie_bytes(c.as_bytes(), scope) else {
+            continue;
+        };
+        let companion = bound_to.map(|b| binding_set_cookie(&scoped, b));
+        if let Ok(v) = HeaderValue::from_bytes(&scoped) {
             headers.append(SET_COOKIE, v);
+            if let Some(Ok(v)) = companion.map(|c| HeaderValue::from_bytes(&c)) {
+                headers.append(SET_COOKIE, v);
+            }
         }
     }
+}
+
+/// The name prefix of a legacy cookie's companion: `egov_bound_JSESSIONID` says which
+/// session `JSESSIONID` was set in. A portal name ([`portal_reserved`]): never forwarded,
+/// never set by a legacy site.
+pub const BINDING_PREFIX: &str = "egov_bound_";
+
+/// The session a legacy cookie belongs to, as its companion's value: hex of a digest of a
+/// secret only that session knows (made by the gateway's session code), so a page can
+/// neither read it (`HttpOnly`) nor forge another session's.
+#[derive(Clone, Copy, PartialEq, Eq)]
+pub struct CookieBinding([u8; 32]);
+
+impl CookieBinding {
+    /// The binding named by the first half of `digest` (a digest of the session's secret
+    /// id).
+    pub fn from_digest(digest: &[u8; 32]) -> Self {
+        const HEX: &[u8; 16] = b"0123456789abcdef";
+        let mut out = [0u8; 32];
+        for (i, b) in digest[..16].iter().enumerate() {
+            out[2 * i] = HEX[usize::from(b >> 4)];
+            out[2 * i + 1] = HEX[usize::from(b & 0xf)];
+        }
+        Self(out)
+    }
+
+    /// The companion cookie's value.
+    pub fn as_str(&self) -> &str {
+        // Only hex digits are ever written.
+        std::str::from_utf8(&self.0).unwrap_or_default()
+    }
+}
+
+impl std::fmt::Debug for CookieBinding {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("CookieBinding(..)")
+    }
+}
+
+/// The companion of a scoped legacy `Set-Cookie`: `egov_bound_<name>=<binding>` with the
+/// cookie's own attributes (path, lifetime, `Secure`, `SameSite`: it lives and dies with
+/// it, a deletion deletes both) and `HttpOnly`.
+pub fn binding_set_cookie(scoped: &[u8], binding: &CookieBinding) -> Vec<u8> {
+    let mut parts = scoped.split(|&b| b == b';');
+    let pair = trim(parts.next().unwrap_or_default());
+    let name = memchr::memchr(b'=', pair).map_or(pair, |eq| trim(&pair[..eq]));
+    let mut out = Vec::with_capacity(scoped.len() + BINDING_PREFIX.len() + 48);
+    out.extend_from_slice(BINDING_PREFIX.as_bytes());
+    out.extend_from_slice(name);
+    out.push(b'=');
+    out.extend_from_slice(binding.as_str().as_bytes());
+    for attr in parts.map(trim).filter(|a| !a.is_empty()) {
+        if !attr_name(attr).eq_ignore_ascii_case(b"httponly") {
+            out.extend_from_slice(b"; ");
+            out.extend_from_slice(attr);
+        }
+    }
+    out.extend_from_slice(b"; HttpOnly");
+    out
 }
 
 /// `s` without the spaces and tabs HTTP allows around cookie parts.
@@ -157,14 +238,48 @@ fn reserved_name(name: &[u8]) -> bool {
         || name.starts_with(b"__Secure-egov")
 }
 
-/// A request's `Cookie` header without the cookies `is_reserved` claims for the gateway;
+/// The `Cookie` header a legacy site gets from a request's `Cookie` headers (HTTP/2 sends
+/// one per cookie): every cookie but the portal's own ([`portal_reserved`]) and those bound
+/// to a session that is not `bound_to` (the request's, `None` for a request without one);
 /// `None` when nothing is left, so the header is removed rather than sent empty.
-pub fn filter_cookie_header(value: &str, is_reserved: impl Fn(&str) -> bool) -> Option<String> {
-    let mut out = String::with_capacity(value.len());
-    for pair in value.split(';').map(str::trim).filter(|p| !p.is_empty()) {
-        let name = pair.split('=').next().unwrap_or_default().trim();
-        if pair.contains('=') && is_reserved(name) {
-            continue;
+///
+/// A cookie is bound when the request carries a companion for its name
+/// ([`BINDING_PREFIX`]); if any companion of that name names another session, no cookie of
+/// that name goes (which copy a companion belongs to cannot be told, and a stale one must
+/// not reach the site beside another citizen's identity). A cookie with no companion (set
+/// by a page script, or by an answer to nobody signed in) goes as it is.
+pub fn forwarded_cookies(values: &[&str], bound_to: Option<&CookieBinding>) -> Option<String> {
+    let pairs = || {
+        values
+            .iter()
+            .flat_map(|v| v.split(';'))
+            .map(str::trim)
+            .filter(|p| !p.is_empty())
+    };
+    fn name_of(pair: &str) -> Option<(&str, &str)> {
+        let (name, value) = pair.split_once('=')?;
+        Some((name.trim(), value.trim()))
+    }
+    // Names bound to another session: nearly always none, so nothing is allocated. Sorted
+    // and searched, not scanned: a header of thousands of forged companions must cost a
+    // request no more than reading it.
+    let mut foreign: Vec<&str> = pairs()
+        .filter_map(name_of)
+        .filter_map(|(name, value)| {
+            let bound = name.strip_prefix(BINDING_PREFIX)?;
+            bound_to
+                .is_none_or(|b| b.as_str() != value)
+                .then_some(bound)
+        })
+        .collect();
+    foreign.sort_unstable();
+    foreign.dedup();
+    let mut out = String::new();
+    for pair in pairs() {
+        if let Some((name, _)) = name_of(pair) {
+            if portal_reserved(name) || foreign.binary_search(&name).is_ok() {
+                continue;
+            }
         }
         if !out.is_empty() {
             out.push_str("; ");
@@ -331,7 +446,7 @@ mod tests {
                 HeaderValue::from_bytes(v).expect("valid header"),
             );
         }
-        scope_set_cookie_headers(&mut h, &scope("/", true));
+        scope_set_cookie_headers(&mut h, &scope("/", true), None);
         let values: Vec<&[u8]> = h.get_all(SET_COOKIE).iter().map(|v| v.as_bytes()).collect();
         assert_eq!(
             values,
@@ -342,12 +457,20 @@ mod tests {
         );
     }
 
+    fn forwarded(header: &str, bound_to: Option<&CookieBinding>) -> Option<String> {
+        forwarded_cookies(&[header], bound_to)
+    }
+
+    fn binding(seed: u8) -> CookieBinding {
+        CookieBinding::from_digest(&[seed; 32])
+    }
+
     #[test]
     fn reserved_cookies_are_filtered_from_requests() {
         assert_eq!(
-            filter_cookie_header(
+            forwarded(
                 "egov_session=s3cr3t; JSESSIONID=A1; __Host-egov_csrf=t; lang=ar",
-                portal_reserved
+                None
             )
             .as_deref(),
             Some("JSESSIONID=A1; lang=ar")
@@ -356,11 +479,135 @@ mod tests {
 
     #[test]
     fn a_cookie_header_with_only_reserved_cookies_is_removed() {
+        assert_eq!(forwarded("egov_session=1;__Secure-egov_x=2", None), None);
+        assert_eq!(forwarded(" ; ", None), None);
+    }
+
+    #[test]
+    fn cookies_of_every_cookie_header_are_joined() {
         assert_eq!(
-            filter_cookie_header("egov_session=1;__Secure-egov_x=2", portal_reserved),
-            None
+            forwarded_cookies(&["a=1", "egov_session=2", "b=3"], None).as_deref(),
+            Some("a=1; b=3")
         );
-        assert_eq!(filter_cookie_header(" ; ", portal_reserved), None);
+    }
+
+    #[test]
+    fn a_cookie_bound_to_the_requests_session_goes_without_its_companion() {
+        let amina = binding(1);
+        let header = format!(
+            "JSESSIONID=A1; egov_bound_JSESSIONID={}; lang=ar",
+            amina.as_str()
+        );
+        assert_eq!(
+            forwarded(&header, Some(&amina)).as_deref(),
+            Some("JSESSIONID=A1; lang=ar")
+        );
+    }
+
+    #[test]
+    fn a_cookie_bound_to_another_session_does_not_go() {
+        let (amina, youssef) = (binding(1), binding(2));
+        let header = format!(
+            "JSESSIONID=A1; egov_bound_JSESSIONID={}; lang=ar",
+            amina.as_str()
+        );
+        assert_eq!(
+            forwarded(&header, Some(&youssef)).as_deref(),
+            Some("lang=ar")
+        );
+        assert_eq!(
+            forwarded(&header, None).as_deref(),
+            Some("lang=ar"),
+            "a request without a session sends no session's cookie"
+        );
+    }
+
+    #[test]
+    fn one_stale_companion_keeps_every_copy_of_its_name_back() {
+        let (amina, youssef) = (binding(1), binding(2));
+        // Two paths: Youssef's copy under /depot, Amina's at /.
+        let header = format!(
+            "JSESSIONID=Y; JSESSIONID=A; egov_bound_JSESSIONID={}; egov_bound_JSESSIONID={}",
+            youssef.as_str(),
+            amina.as_str()
+        );
+        assert_eq!(forwarded(&header, Some(&youssef)), None);
+    }
+
+    #[test]
+    fn thousands_of_forged_companions_keep_back_only_their_names() {
+        let mut header = String::from("JSESSIONID=A1");
+        for i in 0..5000 {
+            header.push_str(&format!("; c{i}=v; egov_bound_c{i}=forged"));
+        }
+        assert_eq!(
+            forwarded(&header, Some(&binding(1))).as_deref(),
+            Some("JSESSIONID=A1")
+        );
+    }
+
+    #[test]
+    fn a_cookie_without_a_companion_goes_as_it_is() {
+        let header = "theme=dark; JSESSIONID=A1";
+        assert_eq!(
+            forwarded(header, Some(&binding(1))).as_deref(),
+            Some("theme=dark; JSESSIONID=A1")
+        );
+    }
+
+    #[test]
+    fn a_companion_keeps_its_cookies_path_and_lifetime_and_is_http_only() {
+        let scoped = b"pref=ar; Max-Age=600; Path=/s/x/espace; Secure; SameSite=Lax";
+        assert_eq!(
+            String::from_utf8(binding_set_cookie(scoped, &binding(0xab))).expect("utf-8"),
+            format!(
+                "egov_bound_pref={}; Max-Age=600; Path=/s/x/espace; Secure; SameSite=Lax; HttpOnly",
+                "ab".repeat(16)
+            )
+        );
+        assert_eq!(
+            String::from_utf8(binding_set_cookie(
+                b"JSESSIONID=; HttpOnly; Max-Age=0",
+                &binding(0)
+            ))
+            .expect("utf-8"),
+            format!(
+                "egov_bound_JSESSIONID={}; Max-Age=0; HttpOnly",
+                "0".repeat(32)
+            ),
+            "a deletion deletes the companion too"
+        );
+    }
+
+    #[test]
+    fn a_signed_in_answers_cookies_each_get_a_companion_after_them() {
+        let mut h = http::HeaderMap::new();
+        h.append(
+            SET_COOKIE,
+            HeaderValue::from_static("JSESSIONID=A1; Path=/"),
+        );
+        h.append(SET_COOKIE, HeaderValue::from_static("egov_session=fixed"));
+        scope_set_cookie_headers(&mut h, &scope("/", true), Some(&binding(1)));
+        let values: Vec<&str> = h
+            .get_all(SET_COOKIE)
+            .iter()
+            .map(|v| v.to_str().expect("ascii"))
+            .collect();
+        assert_eq!(
+            values,
+            [
+                "JSESSIONID=A1; Path=/s/cnss-insured-portal/".to_string(),
+                format!(
+                    "egov_bound_JSESSIONID={}; Path=/s/cnss-insured-portal/; HttpOnly",
+                    "01".repeat(16)
+                ),
+            ]
+        );
+    }
+
+    #[test]
+    fn a_legacy_site_cannot_set_a_companion() {
+        assert_eq!(scoped("egov_bound_JSESSIONID=forged; Path=/"), None);
     }
 
     #[test]

@@ -8,7 +8,7 @@
 //! when its registry snapshot is built.
 //!
 //! Request side: [`paths`] (where a request goes on the backend), [`credentials`],
-//! [`headers`], [`cookies::filter_cookie_header`]. Response side: [`redirects`],
+//! [`headers`], [`cookies::forwarded_cookies`]. Response side: [`redirects`],
 //! [`cookies::scope_set_cookie`], and for bodies [`body::plan`] then a [`body::BodyPipeline`]
 //! made of [`charset::Transcoder`] and [`html::HtmlRewriter`] (which uses [`links`], [`css`]),
 //! or [`stylesheet::StylesheetRewriter`] for `text/css` responses.

@@ -858,3 +858,103 @@ async fn a_logout_from_a_timed_out_session_still_ends_the_providers_session() {
         "{end_session}"
     );
 }
+
+/// `GET` of a page of the citizen service whose legacy answer sets `set_cookie`.
+async fn legacy_sets_cookie(world: &SsoWorld, browser: &Browser, set_cookie: &str) {
+    let mut url = reqwest::Url::parse(
+        &world
+            .gateway
+            .url("/s/criminal-record-extract/__estate/headers"),
+    )
+    .expect("url");
+    url.query_pairs_mut()
+        .append_pair("set", &format!("set-cookie:{set_cookie}"));
+    let page = browser.get(url).await;
+    assert_eq!(page.status(), 200);
+}
+
+/// The cookies the citizen service's legacy site received with a request from `browser`.
+async fn cookies_the_site_got(world: &SsoWorld, browser: &Browser) -> Value {
+    let echo: Value = browser
+        .get(
+            world
+                .gateway
+                .url("/s/criminal-record-extract/__estate/echo"),
+        )
+        .await
+        .json()
+        .await
+        .expect("json");
+    echo["cookies"].clone()
+}
+
+/// A "remember me" a legacy site sets as PHP does by default: readable by scripts, for a year.
+const REMEMBER_AMINA: &str = "LEGACY_REMEMBER=amina-account; Path=/; Max-Age=31536000";
+
+#[tokio::test(flavor = "multi_thread")]
+async fn a_citizens_own_legacy_cookies_reach_the_site_in_her_session() {
+    let (world, browser) = amina_logged_in(Store::Memory).await;
+    legacy_sets_cookie(&world, &browser, REMEMBER_AMINA).await;
+    let sent = cookies_the_site_got(&world, &browser).await;
+    assert_eq!(sent["LEGACY_REMEMBER"], "amina-account", "{sent}");
+    assert!(
+        sent.as_object()
+            .is_some_and(|c| c.keys().all(|k| !k.starts_with("egov"))),
+        "the binding went to the site: {sent}"
+    );
+    assert_eq!(
+        browser
+            .cookie(
+                &world.gateway.url("/s/criminal-record-extract/"),
+                "LEGACY_REMEMBER"
+            )
+            .as_deref(),
+        Some("amina-account"),
+        "a page script reads the value the site set"
+    );
+}
+
+/// Found when tried on a shared computer: after Amina logged out and Youssef logged in on
+/// the same browser, the legacy site got Amina's persistent cookie beside Youssef's identity.
+#[tokio::test(flavor = "multi_thread")]
+async fn a_legacy_cookie_set_for_one_citizen_never_reaches_the_site_beside_the_next_ones_identity()
+{
+    let (world, browser) = amina_logged_in(Store::Memory).await;
+    legacy_sets_cookie(&world, &browser, REMEMBER_AMINA).await;
+    let out = browser.logout(&world.gateway.url("/auth/logout")).await;
+    let end_session = egov_integration::browser::redirect_target(&out);
+    browser.oidc_provider_logout(end_session.as_str()).await;
+
+    world.login(&browser, CITIZEN_PAGE, "youssef").await;
+    let sent = cookies_the_site_got(&world, &browser).await;
+    assert!(
+        sent.get("LEGACY_REMEMBER").is_none(),
+        "Amina's legacy cookie went with Youssef's requests: {sent}"
+    );
+}
+
+/// The same when Amina walked away and her session timed out: nobody logged out.
+#[tokio::test(flavor = "multi_thread")]
+async fn a_legacy_cookie_from_a_timed_out_session_does_not_reach_the_site_for_the_next_citizen() {
+    let mut options = SsoOptions::new(Store::Memory);
+    options.tweak = Some(Box::new(|c: &mut egov_gateway::config::Config| {
+        c.gateway.sessions.idle_timeout = Duration::from_secs(2);
+    }));
+    let world = SsoWorld::start(options);
+    let browser = Browser::new();
+    world.login(&browser, CITIZEN_PAGE, "amina").await;
+    legacy_sets_cookie(
+        &world,
+        &browser,
+        "JSESSIONID=amina-legacy; Path=/; HttpOnly",
+    )
+    .await;
+    tokio::time::sleep(Duration::from_millis(3500)).await;
+
+    world.login(&browser, CITIZEN_PAGE, "youssef").await;
+    let sent = cookies_the_site_got(&world, &browser).await;
+    assert!(
+        sent.get("JSESSIONID").is_none(),
+        "Amina's legacy session went with Youssef's requests: {sent}"
+    );
+}

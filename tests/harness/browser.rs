@@ -177,6 +177,20 @@ impl Browser {
             }
             let status = response.status();
             let page = response.text().await.unwrap_or_default();
+            if status.is_success() && page.contains("/session/end/confirm\"") {
+                // Another account is signed in at the provider and the login asked for a
+                // fresh one (`prompt=login`): the provider's page posts the end of that
+                // session itself, as a browser running its script would.
+                let xsrf = hidden_value(&page, "xsrf")
+                    .unwrap_or_else(|| panic!("no xsrf at {url}:\n{}", excerpt(&page)));
+                let confirm = url
+                    .join("/session/end/confirm")
+                    .unwrap_or_else(|e| panic!("confirm URL: {e}"));
+                response = self
+                    .post_form(confirm, &[("xsrf", &xsrf), ("logout", "yes")])
+                    .await;
+                continue;
+            }
             if !status.is_success() || !url.path().starts_with("/interaction/") {
                 panic!(
                     "oidc-provider login: unexpected {status} at {url}:\n{}",

@@ -7,7 +7,7 @@
 #![no_main]
 
 use egov_adapters::cookies::{
-    filter_cookie_header, portal_reserved, scope_set_cookie, scope_set_cookie_bytes, CookieScope,
+    forwarded_cookies, portal_reserved, scope_set_cookie, scope_set_cookie_bytes, CookieScope,
 };
 use egov_adapters::css::rewrite_css_urls;
 use egov_adapters::links::{LinkMapBuilder, ServiceLinks};
@@ -97,7 +97,7 @@ fuzz_target!(|data: &[u8]| {
             );
         }
     }
-    if let Some(kept) = filter_cookie_header(text, portal_reserved) {
+    if let Some(kept) = forwarded_cookies(&[text], None) {
         assert!(
             !kept
                 .split("; ")

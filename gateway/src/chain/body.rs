@@ -3,7 +3,7 @@
 
 use super::{AdapterChain, BodyFeed};
 use egov_adapters::body::{plan, BodyPipeline, BodyPlan, BodyTransform};
-use egov_adapters::cookies::scope_set_cookie_headers;
+use egov_adapters::cookies::{scope_set_cookie_headers, CookieBinding};
 use egov_adapters::headers::{remove_hop_by_hop, HeaderEdit, HeaderSet};
 use egov_adapters::redirects::rewrite_redirect_headers;
 use http::header::{ACCEPT_RANGES, CONTENT_ENCODING, CONTENT_LENGTH, CONTENT_TYPE, ETAG};
@@ -23,6 +23,9 @@ pub struct Asked {
     /// The citizen's byte ranges were forwarded (`upstream::forwards_ranges`); if not, the
     /// answer offers none.
     pub ranges: bool,
+    /// The session of the signed-in citizen the answer is for (never for one the cache may
+    /// share): each legacy cookie it sets is bound to it.
+    pub cookies_bound_to: Option<CookieBinding>,
 }
 
 /// [`LEGACY_MAY_NOT_SEND`](crate::config::LEGACY_MAY_NOT_SEND), as a set to remove at once.
@@ -143,11 +146,12 @@ fn keep_private(headers: &mut impl HeaderEdit, kind: Document) {
 
 impl AdapterChain {
     /// Response headers: `Location`/`Content-Location`/`Refresh`/`Link` to where services live now,
-    /// every `Set-Cookie` scoped to the service, what no legacy site may tell a browser on
+    /// every `Set-Cookie` scoped to the service (and bound to the citizen's session,
+    /// `bound_to`), what no legacy site may tell a browser on
     /// the portal's behalf removed, then the service's own header rules.
-    pub fn apply_response(&self, headers: &mut impl HeaderEdit) {
+    pub fn apply_response(&self, headers: &mut impl HeaderEdit, bound_to: Option<&CookieBinding>) {
         rewrite_redirect_headers(headers, &self.link_map, &self.links);
-        scope_set_cookie_headers(headers, &self.cookie_scope);
+        scope_set_cookie_headers(headers, &self.cookie_scope, bound_to);
         headers.remove_any(&LEGACY_MAY_NOT_SEND);
         self.response_rules.apply(headers);
     }
@@ -194,6 +198,7 @@ impl AdapterChain {
             upgrade,
             shared,
             ranges,
+            cookies_bound_to,
         } = asked;
         remove_hop_by_hop(headers, status);
         if !ranges {
@@ -201,7 +206,7 @@ impl AdapterChain {
             // answer offering them would have clients ask for ranges that are never served.
             headers.remove(&http::header::ACCEPT_RANGES);
         }
-        self.apply_response(headers);
+        self.apply_response(headers, cookies_bound_to.as_ref());
         self.guard(headers, status, shared);
         if status == 204 || (100..200).contains(&status) {
             // RFC 9110 §8.6 and RFC 9112 §6.1: none may carry a length or chunks, and a

@@ -33,12 +33,15 @@ fn decide(session: &mut Session, ctx: &RequestCtx) -> CacheUse {
     let req = session.req_header();
     let path = service_path(&service.upstream.base_path, uri.path());
     let authorization = req.headers.contains_key(http::header::AUTHORIZATION);
-    let legacy_cookies = req.headers.get_all(http::header::COOKIE).iter().any(|v| {
-        v.to_str().map_or(true, |v| {
-            egov_adapters::cookies::filter_cookie_header(v, egov_adapters::cookies::portal_reserved)
-                .is_some()
-        })
-    });
+    // Cookies the site would get asked as nobody (`anonymise` removes them all).
+    let cookies: Option<Vec<&str>> = req
+        .headers
+        .get_all(http::header::COOKIE)
+        .iter()
+        .map(|v| v.to_str().ok())
+        .collect();
+    let legacy_cookies =
+        cookies.is_none_or(|c| egov_adapters::cookies::forwarded_cookies(&c, None).is_some());
     match policy.admits(&req.method, path, authorization, legacy_cookies) {
         // A GET with a body (a "fat GET") may be answered from the body, which the key does
         // not name: one citizen's body would choose everyone's page.

@@ -156,11 +156,17 @@ impl RequestCtx {
     /// What the response adapters are told of the request an answer answers (`head`: it
     /// carries no body).
     pub fn asked(&self, head: bool) -> crate::chain::Asked {
+        let shared = self.cache.is_shared();
         crate::chain::Asked {
             head,
             upgrade: self.upgrade,
-            shared: self.cache.is_shared(),
+            shared,
             ranges: self.ranges,
+            cookies_bound_to: self
+                .session
+                .as_ref()
+                .filter(|_| !shared)
+                .map(SsoSession::cookie_binding),
         }
     }
 

@@ -59,6 +59,21 @@ pub struct Session {
     pub absolute_expires_at: u64,
 }
 
+impl Session {
+    /// What the legacy cookies set in this session are bound to
+    /// ([`egov_adapters::cookies::CookieBinding`]): a digest of the session's secret id, so
+    /// a cookie set for one citizen never reaches a site beside another's identity (a shared
+    /// computer), and no page can name a session it does not hold.
+    pub fn cookie_binding(&self) -> egov_adapters::cookies::CookieBinding {
+        use sha2::Digest;
+        let digest = sha2::Sha256::new()
+            .chain_update(b"egov legacy cookie binding\0")
+            .chain_update(self.id.as_bytes())
+            .finalize();
+        egov_adapters::cookies::CookieBinding::from_digest(&digest.into())
+    }
+}
+
 impl std::fmt::Debug for Session {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.debug_struct("Session")

@@ -9,7 +9,7 @@
 use super::Sso;
 use crate::registry::Service;
 use crate::sso::session::Session;
-use egov_adapters::cookies::{filter_cookie_header, portal_reserved};
+use egov_adapters::cookies::forwarded_cookies;
 use egov_adapters::headers::{spellings, HeaderEdit, HeaderSet};
 use http::{header::COOKIE, HeaderName, HeaderValue};
 
@@ -78,12 +78,19 @@ pub fn forgeable_spellings(identity_header: &HeaderName) -> HeaderSet {
         .with_prefixes(FORGEABLE_PREFIXES)
 }
 
-/// Strips the identity claims a client may have forged and the portal's cookies. Runs
-/// before the gateway adds headers of its own, so there are fewer to look through.
-pub fn strip_client_identity(sso: &Sso, service: &Service, headers: &mut impl HeaderEdit) {
+/// Strips the identity claims a client may have forged, the portal's cookies and the legacy
+/// cookies bound to another session than `session` (see
+/// [`egov_adapters::cookies::forwarded_cookies`]). Runs before the gateway adds headers of
+/// its own, so there are fewer to look through.
+pub fn strip_client_identity(
+    sso: &Sso,
+    service: &Service,
+    session: Option<&Session>,
+    headers: &mut impl HeaderEdit,
+) {
     headers.remove_any(&sso.forgeable);
     headers.remove_any(&service.chain.forgeable_identity);
-    strip_portal_cookies(headers);
+    strip_portal_cookies(session, headers);
 }
 
 /// Presents the session's identity (after [`strip_client_identity`]): the signed
@@ -127,20 +134,17 @@ pub fn present_identity(
     }
 }
 
-/// Removes the portal's cookies from every `Cookie` header, keeping the service's own.
-fn strip_portal_cookies(headers: &mut impl HeaderEdit) {
+/// Leaves one `Cookie` header with what [`forwarded_cookies`] lets the site have.
+fn strip_portal_cookies(session: Option<&Session>, headers: &mut impl HeaderEdit) {
     let values = headers.get_all(&COOKIE);
     if values.is_empty() {
         return;
     }
     headers.remove(&COOKIE);
-    let kept: Vec<String> = values
-        .iter()
-        .filter_map(|v| v.to_str().ok())
-        .filter_map(|v| filter_cookie_header(v, portal_reserved))
-        .collect();
-    if !kept.is_empty() {
-        if let Ok(v) = HeaderValue::from_str(&kept.join("; ")) {
+    let texts: Vec<&str> = values.iter().filter_map(|v| v.to_str().ok()).collect();
+    let binding = session.map(Session::cookie_binding);
+    if let Some(kept) = forwarded_cookies(&texts, binding.as_ref()) {
+        if let Ok(v) = HeaderValue::from_str(&kept) {
             headers.set(COOKIE, v);
         }
     }

@@ -116,7 +116,7 @@ pub fn forward(sso: &Sso, headers: &mut http::HeaderMap, hop: &Hop<'_>) {
     // which is the gateway's to set (an untrusted client's was not followed).
     remove_unusual_names(headers);
     headers.remove_any(&TRACE_CONTEXT);
-    crate::sso::upstream::strip_client_identity(sso, hop.service, headers);
+    crate::sso::upstream::strip_client_identity(sso, hop.service, hop.session, headers);
     headers.set(HOST, hop.service.upstream.host_header.clone());
     if let Some(client) = hop.client {
         client.apply(headers, hop.citizen_host.as_ref());
