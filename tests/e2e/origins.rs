@@ -744,3 +744,40 @@ async fn an_error_page_on_a_service_origin_links_back_to_the_portal_and_styles_i
         .expect("ascii")
         .starts_with("text/css"));
 }
+
+/// A form sent on a service's origin without a session (it ended while the citizen filled
+/// the form in) gets a page that says what was lost, linking to the portal's hop, which
+/// brings her back to the form's page on the service's origin after logging in.
+#[tokio::test(flavor = "multi_thread")]
+async fn a_form_sent_without_a_session_on_a_services_origin_leads_back_to_the_form() {
+    let world = world(Store::Memory);
+    let browser = Browser::resolving_service_origins(world.gateway.addr);
+    let form_page = world
+        .gateway
+        .origin_url("criminal-record-extract", "/__estate/echo?form=1");
+    let sent = browser
+        .client()
+        .post(
+            world
+                .gateway
+                .origin_url("criminal-record-extract", "/__estate/echo"),
+        )
+        .header("accept", "text/html,*/*;q=0.8")
+        .header("sec-fetch-mode", "navigate")
+        .header("referer", &form_page)
+        .form(&[("motif", "emploi")])
+        .send()
+        .await
+        .expect("POST");
+    assert_eq!(sent.status(), 401);
+    let page = sent.text().await.expect("body");
+    let hop = page
+        .split("href=\"")
+        .find(|rest| rest.contains("/auth/hop?"))
+        .and_then(|rest| rest.split('"').next())
+        .expect("a link to log in again")
+        .replace("&amp;", "&");
+    let (landed, _) = visit(&world, &browser, &hop).await;
+    assert_eq!(landed.status(), 200);
+    assert_eq!(landed.url().as_str(), form_page, "not back at the form");
+}

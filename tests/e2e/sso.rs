@@ -958,3 +958,73 @@ async fn a_legacy_cookie_from_a_timed_out_session_does_not_reach_the_site_for_th
         "Amina's legacy session went with Youssef's requests: {sent}"
     );
 }
+
+/// Found when tried: a citizen whose session ended while she filled a form in sent it and
+/// got a JSON 401 in English, and after logging in again landed on a `GET` of the form's
+/// `POST` address.
+#[tokio::test(flavor = "multi_thread")]
+async fn a_form_sent_after_the_session_ended_gets_a_page_that_leads_back_to_the_form() {
+    let (world, browser) = amina_idle_past_her_session().await;
+    let form_page = world
+        .gateway
+        .url("/s/criminal-record-extract/__estate/echo?form=1");
+    let sent = browser
+        .client()
+        .post(
+            world
+                .gateway
+                .url("/s/criminal-record-extract/__estate/echo"),
+        )
+        .header("accept", "text/html,application/xhtml+xml,*/*;q=0.8")
+        .header("sec-fetch-mode", "navigate")
+        .header("referer", &form_page)
+        .form(&[("motif", "emploi")])
+        .send()
+        .await
+        .expect("POST");
+    assert_eq!(sent.status(), 401);
+    assert!(sent
+        .headers()
+        .get("content-type")
+        .and_then(|v| v.to_str().ok())
+        .is_some_and(|t| t.starts_with("text/html")));
+    let page = sent.text().await.expect("body");
+    assert!(page.contains("Your session has ended"), "{page}");
+    let login = page
+        .split("href=\"")
+        .find(|rest| rest.starts_with("/auth/login"))
+        .and_then(|rest| rest.split('"').next())
+        .expect("a link to log in again")
+        .replace("&amp;", "&");
+
+    let to_provider = browser.get(world.gateway.url(&login)).await;
+    let authorize = egov_integration::browser::redirect_target(&to_provider);
+    let callback = browser
+        .oidc_provider_login(authorize.as_str(), "amina", "any-password")
+        .await;
+    let back = browser.get(callback).await;
+    let target = egov_integration::browser::redirect_target(&back);
+    assert_eq!(
+        format!("{}?{}", target.path(), target.query().unwrap_or_default()),
+        "/s/criminal-record-extract/__estate/echo?form=1",
+        "not back at the form"
+    );
+}
+
+/// Found when tried: a page's `fetch()` after the session ended got a redirect to the
+/// portal's login page (HTML) instead of a 401 it could act on.
+#[tokio::test(flavor = "multi_thread")]
+async fn a_pages_script_asking_after_the_session_ended_gets_a_401() {
+    let (world, browser) = amina_idle_past_her_session().await;
+    let asked = browser
+        .client()
+        .get(world.gateway.url(CITIZEN_PAGE))
+        .header("accept", "*/*")
+        .header("sec-fetch-mode", "cors")
+        .send()
+        .await
+        .expect("GET");
+    assert_eq!(asked.status(), 401);
+    let body: Value = asked.json().await.expect("json");
+    assert_eq!(body["error"], "login_required");
+}

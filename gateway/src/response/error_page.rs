@@ -39,6 +39,10 @@ pub enum ErrorKind {
     UriTooLong,
     /// The citizen stopped sending the body the request announced.
     RequestTimeout,
+    /// A form was sent to a service that needs a login, without a live session (it timed
+    /// out while the citizen filled the form in): what was sent is lost, and the page says
+    /// so and links to the login ([`session_ended_page`]).
+    SessionEnded,
     Internal,
 }
 
@@ -63,6 +67,7 @@ impl ErrorKind {
             ErrorKind::PayloadTooLarge => StatusCode::PAYLOAD_TOO_LARGE,
             ErrorKind::UriTooLong => StatusCode::URI_TOO_LONG,
             ErrorKind::RequestTimeout => StatusCode::REQUEST_TIMEOUT,
+            ErrorKind::SessionEnded => StatusCode::UNAUTHORIZED,
             ErrorKind::Internal => StatusCode::INTERNAL_SERVER_ERROR,
         }
     }
@@ -160,6 +165,11 @@ impl ErrorKind {
                 ("fr", "Requête refusée", "Cette requête a été envoyée par la page d'un autre service à votre place ; elle a été refusée pour vous protéger. Ouvrez le service depuis le portail."),
                 ("en", "Request refused", "This request was sent on your behalf by another service's page, so it was refused to protect you. Open the service from the portal."),
             ],
+            ErrorKind::SessionEnded => [
+                ("ar", "انتهت جلستك", "لم يصل ما أرسلته إلى الخدمة لأن جلستك انتهت. سجل الدخول من جديد، ثم أعد إرسال الاستمارة."),
+                ("fr", "Votre session a pris fin", "Ce que vous avez envoyé n'a pas été transmis au service, car votre session avait pris fin. Reconnectez-vous, puis envoyez à nouveau le formulaire."),
+                ("en", "Your session has ended", "What you sent did not reach the service, because your session had ended. Log in again, then send the form again."),
+            ],
             ErrorKind::Internal => [
                 ("ar", "خطأ داخلي", "حدث خطأ في البوابة. تم تسجيله وسنعالجه."),
                 ("fr", "Erreur interne", "Une erreur est survenue dans le portail. Elle a été enregistrée."),
@@ -186,7 +196,42 @@ pub fn error_page_traced(
     trace_id: Option<&str>,
     home: &str,
 ) -> LocalResponse {
-    let home_attr = escape(home);
+    let link = Link {
+        href: home,
+        labels: [
+            "العودة إلى البوابة",
+            "Retour au portail",
+            "Back to the portal",
+        ],
+    };
+    page(kind, request_id, trace_id, home, &link)
+}
+
+/// The [`ErrorKind::SessionEnded`] page: its link is `login` (which brings the citizen back
+/// to the form), not the portal's home.
+pub fn session_ended_page(request_id: &str, login: &str, home: &str) -> LocalResponse {
+    let link = Link {
+        href: login,
+        labels: ["سجل الدخول من جديد", "Se reconnecter", "Log in again"],
+    };
+    page(ErrorKind::SessionEnded, request_id, None, home, &link)
+}
+
+/// Where an error page sends the citizen next, and what the link says (Arabic, French,
+/// English).
+struct Link<'a> {
+    href: &'a str,
+    labels: [&'a str; 3],
+}
+
+fn page(
+    kind: ErrorKind,
+    request_id: &str,
+    trace_id: Option<&str>,
+    home: &str,
+    link: &Link<'_>,
+) -> LocalResponse {
+    let href = escape(link.href);
     let texts = kind.texts();
     let id = match trace_id.filter(|t| !t.is_empty() && *t != request_id) {
         Some(t) => format!("{} · trace {}", escape(request_id), escape(t)),
@@ -194,16 +239,17 @@ pub fn error_page_traced(
     };
     let sections: Vec<(&str, String)> = texts
         .iter()
-        .map(|(lang, title, text)| {
-            let (back, quote) = match *lang {
-                "ar" => ("العودة إلى البوابة", "رقم الطلب"),
-                "fr" => ("Retour au portail", "Référence de la requête"),
-                _ => ("Back to the portal", "Request reference"),
+        .zip(link.labels)
+        .map(|((lang, title, text), label)| {
+            let quote = match *lang {
+                "ar" => "رقم الطلب",
+                "fr" => "Référence de la requête",
+                _ => "Request reference",
             };
             (
                 *lang,
                 format!(
-                    "<h1>{title}</h1><p>{text}</p><p>{quote}: <code>{id}</code></p><p><a href=\"{home_attr}\">{back}</a></p>"
+                    "<h1>{title}</h1><p>{text}</p><p>{quote}: <code>{id}</code></p><p><a href=\"{href}\">{label}</a></p>"
                 ),
             )
         })
@@ -255,6 +301,7 @@ mod tests {
             ErrorKind::ProfessionalOnly,
             ErrorKind::SessionsUnavailable,
             ErrorKind::Forbidden,
+            ErrorKind::SessionEnded,
             ErrorKind::Internal,
         ] {
             let page = error_page(kind, "req-123");

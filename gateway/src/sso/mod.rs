@@ -287,8 +287,8 @@ impl Sso {
         match session {
             None => {
                 let answer = match &service.origin {
-                    Some(_) => self.hop_required(req, service),
-                    None => login_required(req),
+                    Some(_) => self.hop_required(req, service, request_id),
+                    None => login_required(req, request_id),
                 };
                 if duplicated {
                     // Every copy is expired where every gateway-made answer is written
@@ -509,36 +509,91 @@ enum Refresh {
     Ended,
 }
 
-/// Anonymous request to a protected service: browsers are sent to log in and come back to
-/// the exact URL; API clients (non-GET or JSON) get a 401 they can act on.
-fn login_required(req: &RequestHeader) -> LocalResponse {
-    let back = req
+/// Anonymous request to a protected service: browsers are sent to log in and come back
+/// ([`back_to`]); what else it gets is [`send_to`]'s.
+fn login_required(req: &RequestHeader, request_id: &str) -> LocalResponse {
+    let login = format!(
+        "/auth/login?return_to={}",
+        form_urlencoded::byte_serialize(back_to(req).as_bytes()).collect::<String>()
+    );
+    send_to(req, &login, request_id, "/")
+}
+
+/// Where a citizen sent to log in comes back to: the page asked for; for a form sent after
+/// the session ended, the page the form was on (its `Referer`, on this same host), since
+/// the form's address opened as a `GET` is no page (found when tried: after logging in
+/// again the citizen landed on the legacy site's error for a `GET` of its `POST` address).
+fn back_to(req: &RequestHeader) -> &str {
+    let asked = req
         .uri
         .path_and_query()
         .map(|pq| pq.as_str())
         .unwrap_or("/");
-    let login = format!(
-        "/auth/login?return_to={}",
-        form_urlencoded::byte_serialize(back.as_bytes()).collect::<String>()
-    );
-    send_to(req, &login)
+    if matches!(req.method, http::Method::GET | http::Method::HEAD) {
+        return asked;
+    }
+    let host = crate::host::request_host(req);
+    req.headers
+        .get(http::header::REFERER)
+        .and_then(|v| v.to_str().ok())
+        .and_then(|r| {
+            let rest = r
+                .strip_prefix("https://")
+                .or_else(|| r.strip_prefix("http://"))?;
+            let (authority, path) = rest.split_at(rest.find('/')?);
+            (Some(authority) == host).then_some(path)
+        })
+        .map_or(asked, |path| path.split('#').next().unwrap_or(path))
 }
 
-/// A browser navigation is redirected to `login`; anything else gets a 401 naming it.
-fn send_to(req: &RequestHeader, login: &str) -> LocalResponse {
-    let wants_json = req
-        .headers
-        .get(http::header::ACCEPT)
-        .and_then(|v| v.to_str().ok())
-        .is_some_and(|a| a.contains("application/json") && !a.contains("text/html"));
-    let browser_nav = matches!(req.method, http::Method::GET | http::Method::HEAD);
-    if browser_nav && !wants_json {
-        LocalResponse::redirect(false, login).with_header(
-            http::header::CACHE_CONTROL,
-            http::HeaderValue::from_static("no-store"),
-        )
+/// Who sent a request that needs a login it does not have.
+#[derive(Debug, PartialEq, Eq)]
+enum Asker {
+    /// A browser opening a page (`GET`, `HEAD`): sent to log in and back.
+    Navigation,
+    /// A browser sending a form: its body cannot be kept across the login, so it gets a page
+    /// in the citizen's languages that says so and links to the login.
+    Form,
+    /// A page's script, an API client or anything else: a 401 it can act on.
+    Program,
+}
+
+/// Tells [`Asker`]s apart: browsers say what they are doing (`Sec-Fetch-Mode: navigate` for
+/// pages and forms, `cors`/`no-cors`/`same-origin` for scripts and resources); without it,
+/// an `Accept` that names `text/html` is a browser's. Found when tried: a page's
+/// `fetch()` (`Accept: */*`) got a redirect to the portal instead of a 401, and a form sent
+/// after the session ended got a JSON 401 in English.
+fn asker(req: &RequestHeader) -> Asker {
+    let header = |name: &str| req.headers.get(name).and_then(|v| v.to_str().ok());
+    let reads = matches!(req.method, http::Method::GET | http::Method::HEAD);
+    let page = if reads {
+        Asker::Navigation
     } else {
-        LocalResponse::json(
+        Asker::Form
+    };
+    let accept = header("accept").unwrap_or_default();
+    let wants_json = accept.contains("application/json") && !accept.contains("text/html");
+    match header("sec-fetch-mode") {
+        Some(mode) if mode.eq_ignore_ascii_case("navigate") => page,
+        Some(_) => Asker::Program,
+        None if wants_json => Asker::Program,
+        None if reads || accept.contains("text/html") => page,
+        None => Asker::Program,
+    }
+}
+
+/// The answer to a request that needs a login first (`login`: where to log in; `home`: the
+/// portal's address from where the answer is served): see [`Asker`].
+fn send_to(req: &RequestHeader, login: &str, request_id: &str, home: &str) -> LocalResponse {
+    let no_store = || http::HeaderValue::from_static("no-store");
+    let challenge = || http::HeaderValue::from_static("Cookie realm=\"portal\"");
+    match asker(req) {
+        Asker::Navigation => LocalResponse::redirect(false, login)
+            .with_header(http::header::CACHE_CONTROL, no_store()),
+        Asker::Form => response::session_ended_page(request_id, login, home)
+            .with_header(http::header::CACHE_CONTROL, no_store())
+            .with_header(http::header::WWW_AUTHENTICATE, challenge()),
+        Asker::Program => LocalResponse::json(
             http::StatusCode::UNAUTHORIZED,
             &serde_json::json!({
                 "error": "login_required",
@@ -546,10 +601,7 @@ fn send_to(req: &RequestHeader, login: &str) -> LocalResponse {
                 "login": login,
             }),
         )
-        .with_header(
-            http::header::WWW_AUTHENTICATE,
-            http::HeaderValue::from_static("Cookie realm=\"portal\""),
-        )
+        .with_header(http::header::WWW_AUTHENTICATE, challenge()),
     }
 }
 
@@ -557,6 +609,98 @@ fn send_to(req: &RequestHeader, login: &str) -> LocalResponse {
 mod tests {
     use super::*;
     use provider::{IdentityClaims, Tokens};
+
+    fn request(method: &str, path: &str, headers: &[(&'static str, &str)]) -> RequestHeader {
+        let mut req = RequestHeader::build(method, path.as_bytes(), None).expect("request");
+        req.insert_header("host", "portal.example").expect("host");
+        for (name, value) in headers {
+            req.append_header(*name, *value).expect("header");
+        }
+        req
+    }
+
+    const PAGE: (&str, &str) = ("accept", "text/html,application/xhtml+xml,*/*;q=0.8");
+
+    #[test]
+    fn a_browser_opening_a_page_is_sent_to_log_in() {
+        for headers in [&[PAGE, ("sec-fetch-mode", "navigate")][..], &[PAGE], &[]] {
+            assert_eq!(asker(&request("GET", "/s/x/", headers)), Asker::Navigation);
+        }
+    }
+
+    #[test]
+    fn a_browser_sending_a_form_is_told_what_was_lost() {
+        for headers in [&[PAGE, ("sec-fetch-mode", "navigate")][..], &[PAGE]] {
+            assert_eq!(asker(&request("POST", "/s/x/depot", headers)), Asker::Form);
+        }
+    }
+
+    #[test]
+    fn a_pages_script_or_an_api_client_gets_a_401() {
+        for (method, headers) in [
+            ("GET", &[("accept", "*/*"), ("sec-fetch-mode", "cors")][..]),
+            ("GET", &[("sec-fetch-mode", "no-cors")]),
+            ("POST", &[("accept", "*/*")]),
+            ("POST", &[]),
+            ("GET", &[("accept", "application/json")]),
+        ] {
+            assert_eq!(
+                asker(&request(method, "/s/x/api", headers)),
+                Asker::Program,
+                "{method} {headers:?}"
+            );
+        }
+    }
+
+    #[test]
+    fn a_form_sent_after_the_session_ended_comes_back_to_the_page_it_was_on() {
+        let form = request(
+            "POST",
+            "/s/x/depot?etape=2",
+            &[("referer", "http://portal.example/s/x/formulaire?n=1#haut")],
+        );
+        assert_eq!(back_to(&form), "/s/x/formulaire?n=1");
+    }
+
+    #[test]
+    fn a_form_from_another_host_or_without_a_referer_comes_back_to_its_own_address() {
+        for referer in [
+            &[("referer", "http://evil.example/s/x/formulaire")][..],
+            &[("referer", "http://portal.example.evil/x")],
+            &[("referer", "http://portal.example")],
+            &[],
+        ] {
+            assert_eq!(
+                back_to(&request("POST", "/s/x/depot", referer)),
+                "/s/x/depot"
+            );
+        }
+        let page = request(
+            "GET",
+            "/s/x/a?b=1",
+            &[("referer", "http://portal.example/s/x/")],
+        );
+        assert_eq!(back_to(&page), "/s/x/a?b=1");
+    }
+
+    #[test]
+    fn the_form_page_is_a_401_in_three_languages_linking_to_the_login() {
+        let form = request("POST", "/s/x/depot", &[PAGE]);
+        let answer = send_to(&form, "/auth/login?return_to=%2Fs%2Fx%2F", "req-1", "/");
+        assert_eq!(answer.status, http::StatusCode::UNAUTHORIZED);
+        let html = std::str::from_utf8(&answer.body).expect("utf-8");
+        assert!(
+            html.contains("href=\"/auth/login?return_to=%2Fs%2Fx%2F\""),
+            "{html}"
+        );
+        for lang in ["lang=\"ar\"", "lang=\"fr\"", "lang=\"en\""] {
+            assert!(html.contains(lang), "{lang}");
+        }
+        assert!(answer
+            .headers
+            .iter()
+            .any(|(n, _)| n == http::header::WWW_AUTHENTICATE));
+    }
 
     fn tokens() -> Tokens {
         Tokens {

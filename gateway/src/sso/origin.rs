@@ -71,13 +71,15 @@ impl Sso {
     }
 
     /// An anonymous request on `service`'s origin: a browser goes to the portal's hop (and
-    /// comes back to the same path); anything else gets a 401 naming it.
-    pub(crate) fn hop_required(&self, req: &RequestHeader, service: &Service) -> LocalResponse {
-        let back = req
-            .uri
-            .path_and_query()
-            .map(|pq| pq.as_str())
-            .unwrap_or("/");
+    /// comes back to the same page, see `back_to`); a form or a program gets a 401 naming it
+    /// (see `send_to`).
+    pub(crate) fn hop_required(
+        &self,
+        req: &RequestHeader,
+        service: &Service,
+        request_id: &str,
+    ) -> LocalResponse {
+        let back = super::back_to(req);
         let nonce = random_token();
         let hop = format!(
             "{}/auth/hop?service={}&return_to={}&binding={}",
@@ -87,7 +89,9 @@ impl Sso {
             binding_of(&nonce)
         );
         // Long enough for a login at the identity provider on the way.
-        super::send_to(req, &hop).with_header(SET_COOKIE, self.jar.set_hop(&nonce, 600))
+        let home = format!("{}/", self.origin);
+        super::send_to(req, &hop, request_id, &home)
+            .with_header(SET_COOKIE, self.jar.set_hop(&nonce, 600))
     }
 
     /// `GET /auth/hop?service=<id>&return_to=<path>` on the portal origin: a one-time code
