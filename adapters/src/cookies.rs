@@ -239,52 +239,85 @@ fn reserved_name(name: &[u8]) -> bool {
 }
 
 /// The `Cookie` header a legacy site gets from a request's `Cookie` headers (HTTP/2 sends
-/// one per cookie): every cookie but the portal's own ([`portal_reserved`]) and those bound
-/// to a session that is not `bound_to` (the request's, `None` for a request without one);
+/// one per cookie), on their raw bytes (a legacy site's windows-1256 value comes back as it
+/// was set): every cookie but the portal's own ([`portal_reserved`]) and those bound to a
+/// session that is not `bound_to` (the request's, `None` for a request without one);
 /// `None` when nothing is left, so the header is removed rather than sent empty.
 ///
 /// A cookie is bound when the request carries a companion for its name
-/// ([`BINDING_PREFIX`]); if any companion of that name names another session, no cookie of
-/// that name goes (which copy a companion belongs to cannot be told, and a stale one must
-/// not reach the site beside another citizen's identity). A cookie with no companion (set
-/// by a page script, or by an answer to nobody signed in) goes as it is.
-pub fn forwarded_cookies(values: &[&str], bound_to: Option<&CookieBinding>) -> Option<String> {
+/// ([`BINDING_PREFIX`]). Browsers send cookies of one name most specific path first, and a
+/// companion has its cookie's path, so when a name has as many companions as cookies the
+/// n-th companion is the n-th cookie's: each copy goes if its own companion names
+/// `bound_to` (found when tried: the previous citizen's copy under `/dossier/` kept the
+/// next one's root `JSESSIONID` back on every page there). When the counts differ (a page
+/// script set a copy), the name goes only if every companion of it names `bound_to`. A
+/// cookie with no companion at all (set by a page script, or by an answer to nobody signed
+/// in) goes as it is.
+pub fn forwarded_cookies(values: &[&[u8]], bound_to: Option<&CookieBinding>) -> Option<Vec<u8>> {
     let pairs = || {
         values
             .iter()
-            .flat_map(|v| v.split(';'))
-            .map(str::trim)
+            .flat_map(|v| v.split(|&b| b == b';'))
+            .map(trim)
             .filter(|p| !p.is_empty())
     };
-    fn name_of(pair: &str) -> Option<(&str, &str)> {
-        let (name, value) = pair.split_once('=')?;
-        Some((name.trim(), value.trim()))
+    fn name_of(pair: &[u8]) -> Option<(&[u8], &[u8])> {
+        let eq = memchr::memchr(b'=', pair)?;
+        Some((trim(&pair[..eq]), trim(&pair[eq + 1..])))
     }
-    // Names bound to another session: nearly always none, so nothing is allocated. Sorted
-    // and searched, not scanned: a header of thousands of forged companions must cost a
+    // Each companion's name and whether it names this request's session, grouped by name
+    // in the order sent (a stable sort). Nearly always none, so nothing is allocated; sorted
+    // and searched, not scanned, so a header of thousands of forged companions costs a
     // request no more than reading it.
-    let mut foreign: Vec<&str> = pairs()
+    let mut companions: Vec<(&[u8], bool)> = pairs()
         .filter_map(name_of)
         .filter_map(|(name, value)| {
-            let bound = name.strip_prefix(BINDING_PREFIX)?;
-            bound_to
-                .is_none_or(|b| b.as_str() != value)
-                .then_some(bound)
+            let bound = name.strip_prefix(BINDING_PREFIX.as_bytes())?;
+            Some((
+                bound,
+                bound_to.is_some_and(|b| b.as_str().as_bytes() == value),
+            ))
         })
         .collect();
-    foreign.sort_unstable();
-    foreign.dedup();
-    let mut out = String::new();
+    companions.sort_by(|a, b| a.0.cmp(b.0));
+    let mut named: Vec<&[u8]> = if companions.is_empty() {
+        Vec::new()
+    } else {
+        pairs().filter_map(name_of).map(|(n, _)| n).collect()
+    };
+    named.sort_unstable();
+    let range = |list: &[&[u8]], name: &[u8]| {
+        let start = list.partition_point(|n| *n < name);
+        start..start + list[start..].partition_point(|n| *n == name)
+    };
+    // How many cookies of each bound name were seen so far, by the name's first companion.
+    let mut seen = vec![0usize; companions.len()];
+    let mut out = Vec::new();
     for pair in pairs() {
         if let Some((name, _)) = name_of(pair) {
-            if portal_reserved(name) || foreign.binary_search(&name).is_ok() {
+            if reserved_name(name) {
                 continue;
+            }
+            let start = companions.partition_point(|c| c.0 < name);
+            let group = &companions[start..];
+            let group = &group[..group.partition_point(|c| c.0 == name)];
+            if !group.is_empty() {
+                let nth = seen[start];
+                seen[start] += 1;
+                let goes = if range(&named, name).len() == group.len() {
+                    group[nth].1
+                } else {
+                    group.iter().all(|c| c.1)
+                };
+                if !goes {
+                    continue;
+                }
             }
         }
         if !out.is_empty() {
-            out.push_str("; ");
+            out.extend_from_slice(b"; ");
         }
-        out.push_str(pair);
+        out.extend_from_slice(pair);
     }
     (!out.is_empty()).then_some(out)
 }
@@ -458,7 +491,8 @@ mod tests {
     }
 
     fn forwarded(header: &str, bound_to: Option<&CookieBinding>) -> Option<String> {
-        forwarded_cookies(&[header], bound_to)
+        forwarded_cookies(&[header.as_bytes()], bound_to)
+            .map(|v| String::from_utf8(v).expect("utf-8"))
     }
 
     fn binding(seed: u8) -> CookieBinding {
@@ -486,8 +520,8 @@ mod tests {
     #[test]
     fn cookies_of_every_cookie_header_are_joined() {
         assert_eq!(
-            forwarded_cookies(&["a=1", "egov_session=2", "b=3"], None).as_deref(),
-            Some("a=1; b=3")
+            forwarded_cookies(&[b"a=1", b"egov_session=2", b"b=3"], None).as_deref(),
+            Some(&b"a=1; b=3"[..])
         );
     }
 
@@ -523,15 +557,44 @@ mod tests {
     }
 
     #[test]
-    fn one_stale_companion_keeps_every_copy_of_its_name_back() {
+    fn of_two_copies_on_two_paths_only_the_one_bound_to_the_session_goes() {
         let (amina, youssef) = (binding(1), binding(2));
-        // Two paths: Youssef's copy under /depot, Amina's at /.
+        // Amina's copy under /dossier/ (sent first: the longer path), Youssef's at /.
         let header = format!(
-            "JSESSIONID=Y; JSESSIONID=A; egov_bound_JSESSIONID={}; egov_bound_JSESSIONID={}",
-            youssef.as_str(),
+            "JSESSIONID=A; JSESSIONID=Y; egov_bound_JSESSIONID={}; egov_bound_JSESSIONID={}",
+            amina.as_str(),
+            youssef.as_str()
+        );
+        assert_eq!(
+            forwarded(&header, Some(&youssef)).as_deref(),
+            Some("JSESSIONID=Y")
+        );
+        assert_eq!(
+            forwarded(&header, Some(&amina)).as_deref(),
+            Some("JSESSIONID=A")
+        );
+    }
+
+    #[test]
+    fn a_name_with_fewer_companions_than_copies_goes_only_if_every_companion_is_the_sessions() {
+        let (amina, youssef) = (binding(1), binding(2));
+        let mixed = format!(
+            "JSESSIONID=S; JSESSIONID=A; egov_bound_JSESSIONID={}",
             amina.as_str()
         );
-        assert_eq!(forwarded(&header, Some(&youssef)), None);
+        assert_eq!(forwarded(&mixed, Some(&youssef)), None);
+        assert_eq!(
+            forwarded(&mixed, Some(&amina)).as_deref(),
+            Some("JSESSIONID=S; JSESSIONID=A")
+        );
+    }
+
+    #[test]
+    fn cookie_bytes_that_are_not_ascii_go_as_they_came() {
+        assert_eq!(
+            forwarded_cookies(&[b"JSESSIONID=abc; ville=F\xe8s; egov_session=x"], None).as_deref(),
+            Some(&b"JSESSIONID=abc; ville=F\xe8s"[..])
+        );
     }
 
     #[test]

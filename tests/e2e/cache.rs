@@ -793,3 +793,43 @@ async fn url_override_headers_never_reach_the_site_on_a_request_whose_answer_is_
         poisoned.body
     );
 }
+
+/// Found when tried: a `JSESSIONID` a citizen service's site first set on a page the cache
+/// may share (a public path, asked as nobody) went to the signed-in citizen unbound to her
+/// session, so it reached the site beside the next citizen's identity at the same computer.
+#[tokio::test(flavor = "multi_thread")]
+async fn a_cookie_set_on_a_shared_page_of_a_citizen_service_is_bound_to_the_citizens_session() {
+    let mut options = SsoOptions::new(Store::Memory);
+    options.tweak = Some(citizen_cache(&["/__estate/headers"]));
+    let world = SsoWorld::start(options);
+    let amina = Browser::new();
+    world
+        .login(&amina, "/s/criminal-record-extract/", "amina")
+        .await;
+    let page = amina
+        .get(world.gateway.url(&format!(
+            "/s/{CITIZEN_SERVICE}/__estate/headers?set=set-cookie%3AJSESSIONID%3Damina%3B%20Path%3D%2F"
+        )))
+        .await;
+    assert_eq!(page.status(), StatusCode::OK);
+    let cache = page
+        .headers()
+        .get("x-cache-status")
+        .and_then(|v| v.to_str().ok())
+        .map(str::to_string);
+    assert_eq!(
+        cache.as_deref(),
+        Some("MISS"),
+        "asked as nobody, for the cache"
+    );
+    let set: Vec<String> = page
+        .headers()
+        .get_all("set-cookie")
+        .iter()
+        .filter_map(|v| v.to_str().ok().map(str::to_string))
+        .collect();
+    assert!(
+        set.iter().any(|c| c.starts_with("egov_bound_JSESSIONID=")),
+        "{set:?}"
+    );
+}

@@ -739,3 +739,48 @@ fn on_a_plain_http_portal_a_legacy_answer_carries_no_hsts() {
     assert_eq!(resp.status, 200);
     assert_eq!(resp.header("strict-transport-security"), None);
 }
+
+/// Found when tried: one cookie whose value was not plain ASCII (a legacy site's own
+/// `ville=Fès`, which the gateway had passed to the browser byte for byte) made the gateway
+/// drop the whole `Cookie` header, the site's session with it.
+#[test]
+fn a_cookie_value_that_is_not_ascii_reaches_the_site_with_the_others() {
+    let estate = start_estate(None);
+    let gw = TestGateway::in_front_of(&estate);
+    let resp = raw_http::get(
+        gw.addr,
+        "/s/cnie-renewal/__estate/echo",
+        "Cookie: JSESSIONID=abc; ville=Fès; egov_session=x\r\n",
+    );
+    assert_eq!(resp.status, 200, "{}", resp.text());
+    let echo: serde_json::Value = serde_json::from_slice(&resp.body).expect("echo JSON");
+    assert_eq!(echo["cookies"]["JSESSIONID"], "abc", "{echo}");
+    assert_eq!(echo["cookies"]["ville"], "Fès", "{echo}");
+    assert!(echo["cookies"].get("egov_session").is_none(), "{echo}");
+}
+
+/// Browsers speaking HTTP/2 send each cookie as a header field of its own: a signed-in
+/// citizen's 60 legacy cookies (120 with their session bindings) are not 120 headers.
+#[tokio::test(flavor = "multi_thread")]
+async fn http2_cookies_sent_one_field_each_count_as_one_header() {
+    let estate = start_estate(None);
+    let gw = TestGateway::in_front_of(&estate);
+    let h2 = reqwest::Client::builder()
+        .http2_prior_knowledge()
+        .no_proxy()
+        .build()
+        .expect("client");
+    let mut request = h2.get(gw.url("/s/cnie-renewal/__estate/echo"));
+    for i in 0..150 {
+        request = request.header("cookie", format!("c{i}=v"));
+    }
+    let resp = request.send().await.expect("request");
+    assert_eq!(resp.version(), reqwest::Version::HTTP_2);
+    assert_eq!(resp.status(), 200);
+    let echo: serde_json::Value = resp.json().await.expect("json");
+    assert_eq!(
+        echo["cookies"].as_object().map(|c| c.len()),
+        Some(150),
+        "{echo}"
+    );
+}

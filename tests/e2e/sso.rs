@@ -1028,3 +1028,36 @@ async fn a_pages_script_asking_after_the_session_ended_gets_a_401() {
     let body: Value = asked.json().await.expect("json");
     assert_eq!(body["error"], "login_required");
 }
+
+/// Found when tried: the previous citizen's copy of `JSESSIONID` under a deeper path kept
+/// the next citizen's own (at `/`) from the site on every page there.
+#[tokio::test(flavor = "multi_thread")]
+async fn of_two_legacy_cookies_of_one_name_only_the_current_citizens_reaches_the_site() {
+    let (world, browser) = amina_logged_in(Store::Memory).await;
+    legacy_sets_cookie(&world, &browser, "JSESSIONID=amina; Path=/__estate/").await;
+    let out = browser.logout(&world.gateway.url("/auth/logout")).await;
+    let end_session = egov_integration::browser::redirect_target(&out);
+    browser.oidc_provider_logout(end_session.as_str()).await;
+    world.login(&browser, CITIZEN_PAGE, "youssef").await;
+    legacy_sets_cookie(&world, &browser, "JSESSIONID=youssef; Path=/").await;
+
+    let echo: Value = browser
+        .get(
+            world
+                .gateway
+                .url("/s/criminal-record-extract/__estate/echo"),
+        )
+        .await
+        .json()
+        .await
+        .expect("json");
+    let sent: Vec<&str> = echo["headers"]["cookie"]
+        .as_array()
+        .into_iter()
+        .flatten()
+        .filter_map(Value::as_str)
+        .flat_map(|h| h.split("; "))
+        .filter(|c| c.starts_with("JSESSIONID="))
+        .collect();
+    assert_eq!(sent, ["JSESSIONID=youssef"], "{echo}");
+}

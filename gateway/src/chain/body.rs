@@ -23,8 +23,10 @@ pub struct Asked {
     /// The citizen's byte ranges were forwarded (`upstream::forwards_ranges`); if not, the
     /// answer offers none.
     pub ranges: bool,
-    /// The session of the signed-in citizen the answer is for (never for one the cache may
-    /// share): each legacy cookie it sets is bound to it.
+    /// The session of the signed-in citizen the answer is for: each legacy cookie it sets
+    /// is bound to it (also in an answer the cache may keep: it keeps none that sets a
+    /// cookie; found when tried: a `JSESSIONID` first set on a cached public path of a
+    /// citizen service went unbound to the next citizen).
     pub cookies_bound_to: Option<CookieBinding>,
 }
 

@@ -34,14 +34,13 @@ fn decide(session: &mut Session, ctx: &RequestCtx) -> CacheUse {
     let path = service_path(&service.upstream.base_path, uri.path());
     let authorization = req.headers.contains_key(http::header::AUTHORIZATION);
     // Cookies the site would get asked as nobody (`anonymise` removes them all).
-    let cookies: Option<Vec<&str>> = req
+    let cookies: Vec<&[u8]> = req
         .headers
         .get_all(http::header::COOKIE)
         .iter()
-        .map(|v| v.to_str().ok())
+        .map(http::HeaderValue::as_bytes)
         .collect();
-    let legacy_cookies =
-        cookies.is_none_or(|c| egov_adapters::cookies::forwarded_cookies(&c, None).is_some());
+    let legacy_cookies = egov_adapters::cookies::forwarded_cookies(&cookies, None).is_some();
     match policy.admits(&req.method, path, authorization, legacy_cookies) {
         // A GET with a body (a "fat GET") may be answered from the body, which the key does
         // not name: one citizen's body would choose everyone's page.

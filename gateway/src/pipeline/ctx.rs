@@ -162,11 +162,9 @@ impl RequestCtx {
             upgrade: self.upgrade,
             shared,
             ranges: self.ranges,
-            cookies_bound_to: self
-                .session
-                .as_ref()
-                .filter(|_| !shared)
-                .map(SsoSession::cookie_binding),
+            // Also when the cache may keep the answer (asked as nobody): it keeps none
+            // that sets a cookie, and the citizen's copy is hers.
+            cookies_bound_to: self.session.as_ref().map(SsoSession::cookie_binding),
         }
     }
 

@@ -141,10 +141,10 @@ fn strip_portal_cookies(session: Option<&Session>, headers: &mut impl HeaderEdit
         return;
     }
     headers.remove(&COOKIE);
-    let texts: Vec<&str> = values.iter().filter_map(|v| v.to_str().ok()).collect();
+    let bytes: Vec<&[u8]> = values.iter().map(HeaderValue::as_bytes).collect();
     let binding = session.map(Session::cookie_binding);
-    if let Some(kept) = forwarded_cookies(&texts, binding.as_ref()) {
-        if let Ok(v) = HeaderValue::from_str(&kept) {
+    if let Some(kept) = forwarded_cookies(&bytes, binding.as_ref()) {
+        if let Ok(v) = HeaderValue::from_bytes(&kept) {
             headers.set(COOKIE, v);
         }
     }

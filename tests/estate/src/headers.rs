@@ -115,7 +115,10 @@ pub(crate) fn request_cookies(headers: &HeaderMap) -> Vec<(String, String)> {
     headers
         .get_all(header::COOKIE)
         .iter()
-        .filter_map(|value| value.to_str().ok())
+        // Read as a servlet container or PHP reads them: every byte, not only ASCII.
+        .map(|value| String::from_utf8_lossy(value.as_bytes()).into_owned())
+        .collect::<Vec<_>>()
+        .iter()
         .flat_map(|value| value.split(';'))
         .filter_map(|pair| {
             let (name, value) = pair.split_once('=')?;
