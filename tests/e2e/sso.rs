@@ -1061,3 +1061,55 @@ async fn of_two_legacy_cookies_of_one_name_only_the_current_citizens_reaches_the
         .collect();
     assert_eq!(sent, ["JSESSIONID=youssef"], "{echo}");
 }
+
+/// Found when tried: a browser that opened two protected pages at once (two tabs, a restored
+/// session) started two logins, and the first to come back failed ("login failed"): the
+/// second had overwritten the state the browser held.
+#[tokio::test(flavor = "multi_thread")]
+async fn two_tabs_logging_in_at_once_both_arrive() {
+    let world = SsoWorld::start(SsoOptions::new(Store::Memory));
+    let browser = Browser::new();
+    let mut authorize = Vec::new();
+    for page in [CITIZEN_PAGE, "/s/property-certificate/__estate/whoami"] {
+        let first = browser.get(world.gateway.url(page)).await;
+        assert_eq!(first.status(), 302, "{page}");
+        let to_provider = browser.follow(first).await;
+        authorize.push(egov_integration::browser::redirect_target(&to_provider));
+    }
+    for (authorize, page) in authorize
+        .iter()
+        .zip([CITIZEN_PAGE, "/s/property-certificate/__estate/whoami"])
+    {
+        let callback = browser
+            .oidc_provider_login(authorize.as_str(), "amina", "any-password")
+            .await;
+        let back = browser.get(callback).await;
+        assert_eq!(back.status(), 302, "the login for {page} failed");
+        assert_eq!(
+            egov_integration::browser::redirect_target(&back).path(),
+            page
+        );
+    }
+}
+
+/// Found when tried: a legacy cookie whose value is not ASCII (`ville=Fès`, set by a site in
+/// its own charset) beside the session cookie made the whole `Cookie` header unreadable,
+/// and the citizen was sent to log in again on every page of that service.
+#[tokio::test(flavor = "multi_thread")]
+async fn a_legacy_cookie_that_is_not_ascii_does_not_sign_the_citizen_out() {
+    let (world, browser) = amina_logged_in(Store::Memory).await;
+    let session = browser
+        .cookie(&world.gateway.url("/"), "egov_session")
+        .expect("a session cookie");
+    let addr = world.gateway.addr;
+    let page = tokio::task::spawn_blocking(move || {
+        egov_integration::raw_http::get(
+            addr,
+            CITIZEN_PAGE,
+            &format!("Cookie: ville=Fès; egov_session={session}\r\n"),
+        )
+    })
+    .await
+    .expect("request");
+    assert_eq!(page.status, 200, "{}", page.text());
+}

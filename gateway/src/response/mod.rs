@@ -93,6 +93,17 @@ impl LocalResponse {
         self
     }
 
+    /// Adds `name` once with each of `values` (none, one or several: an `Option` or a `Vec`).
+    pub fn with_headers(
+        mut self,
+        name: HeaderName,
+        values: impl IntoIterator<Item = HeaderValue>,
+    ) -> Self {
+        self.headers
+            .extend(values.into_iter().map(|v| (name.clone(), v)));
+        self
+    }
+
     /// Adds `Retry-After: <secs>` (at least 1: `0` would invite a retry at once).
     pub fn with_retry_after_secs(self, secs: u64) -> Self {
         let value = HeaderValue::from(secs.max(1));

@@ -16,6 +16,9 @@ const MAX_EXPIRED_PATHS: usize = 6;
 const MAX_EXPIRY_BYTES: usize = 16 * 1024;
 /// Parent domains a duplicated cookie is expired on, nearest first.
 const MAX_EXPIRED_DOMAINS: usize = 8;
+/// Characters of a login's state in the name of its cookie: enough to tell the logins of
+/// one browser apart (72 random bits).
+const LOGIN_NAME_CHARS: usize = 12;
 /// The longest cookie attribute value browsers keep (RFC 6265bis: 1024 bytes).
 const MAX_COOKIE_PATH: usize = 1024;
 
@@ -157,9 +160,24 @@ impl CookieJar {
         out
     }
 
-    /// The login state the browser was given at `/auth/login`.
-    pub fn login_state<'a>(&self, req: &'a RequestHeader) -> Option<&'a str> {
-        find(req, self.login_name)
+    /// Whether this browser was given login `state` at `/auth/login` (login CSRF: a
+    /// callback carries the state of a login this very browser started). Each login in
+    /// progress has its own cookie ([`Self::set_login`]).
+    pub fn started_login(&self, req: &RequestHeader, state: &str) -> bool {
+        self.login_cookie_name(state)
+            .is_some_and(|name| all(req, &name).any(|v| v == state))
+    }
+
+    /// The name of login `state`'s cookie: the login cookie's, followed by the state's first
+    /// characters. One cookie per login, not one for all: a citizen whose browser opened two
+    /// protected pages at once (two tabs, a restored session) started two logins, and the
+    /// second overwrote the first's state, so the first tab's login failed (found when
+    /// tried). `None` for a state the gateway did not make.
+    fn login_cookie_name(&self, state: &str) -> Option<String> {
+        let tag = state.get(..LOGIN_NAME_CHARS)?;
+        tag.bytes()
+            .all(|b| b.is_ascii_alphanumeric() || b == b'-' || b == b'_')
+            .then(|| format!("{}_{tag}", self.login_name))
     }
 
     fn attributes(&self, path: &str) -> String {
@@ -183,10 +201,12 @@ impl CookieJar {
         ))
     }
 
+    /// The cookie of login `state` (see [`Self::login_cookie_name`]), for the login's
+    /// lifetime, sent only to the callback.
     pub fn set_login(&self, state: &str) -> HeaderValue {
+        let name = self.login_cookie_name(state).unwrap_or_default();
         value(format!(
-            "{}={state}; Max-Age=600{}",
-            self.login_name,
+            "{name}={state}; Max-Age=600{}",
             self.attributes("/auth/callback")
         ))
     }
@@ -221,12 +241,14 @@ impl CookieJar {
         ))
     }
 
-    pub fn clear_login(&self) -> HeaderValue {
-        value(format!(
-            "{}=; Max-Age=0{}",
-            self.login_name,
+    /// Expires login `state`'s cookie, once its callback came (completed or not). `None`
+    /// for a state the gateway did not make.
+    pub fn clear_login(&self, state: &str) -> Option<HeaderValue> {
+        let name = self.login_cookie_name(state)?;
+        Some(value(format!(
+            "{name}=; Max-Age=0{}",
             self.attributes("/auth/callback")
-        ))
+        )))
     }
 }
 
@@ -245,21 +267,75 @@ pub fn find<'a>(req: &'a RequestHeader, name: &'a str) -> Option<&'a str> {
     all(req, name).next()
 }
 
-/// Every value of cookie `name` across all `Cookie` headers, in order.
+/// Every value of cookie `name` across all `Cookie` headers, in order. Read on the raw
+/// bytes: a legacy site's cookie in windows-1256 beside the session cookie made the whole
+/// header unreadable as text, and the citizen was sent to log in on every page of that
+/// service (found when tried).
 fn all<'a>(req: &'a RequestHeader, name: &'a str) -> impl Iterator<Item = &'a str> + 'a {
     req.headers
         .get_all(http::header::COOKIE)
         .iter()
-        .filter_map(|v| v.to_str().ok())
-        .flat_map(|v| v.split(';'))
-        .filter_map(|pair| pair.trim().split_once('='))
-        .filter(move |(n, _)| *n == name)
-        .map(|(_, v)| v.trim())
+        .flat_map(|v| v.as_bytes().split(|&b| b == b';'))
+        .filter_map(|pair| {
+            let pair = pair.trim_ascii();
+            let eq = pair.iter().position(|&b| b == b'=')?;
+            Some((&pair[..eq], &pair[eq + 1..]))
+        })
+        .filter(move |(n, _)| *n == name.as_bytes())
+        .filter_map(|(_, v)| std::str::from_utf8(v.trim_ascii()).ok())
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn two_logins_in_progress_in_one_browser_each_keep_their_state() {
+        let jar = CookieJar::new(true);
+        let (first, second) = (
+            crate::sso::session::random_token(),
+            crate::sso::session::random_token(),
+        );
+        let mut req = RequestHeader::build("GET", b"/auth/callback", None).expect("req");
+        for state in [&first, &second] {
+            let set = jar.set_login(state);
+            let pair = set
+                .to_str()
+                .expect("ascii")
+                .split(';')
+                .next()
+                .expect("pair");
+            assert!(pair.starts_with("__Secure-egov_login_"), "{pair}");
+            req.append_header("cookie", pair.to_string()).expect("h");
+        }
+        assert!(jar.started_login(&req, &first));
+        assert!(jar.started_login(&req, &second));
+        assert!(!jar.started_login(&req, &crate::sso::session::random_token()));
+    }
+
+    #[test]
+    fn a_state_the_gateway_did_not_make_names_no_cookie() {
+        let jar = CookieJar::new(false);
+        let req = RequestHeader::build("GET", b"/auth/callback", None).expect("req");
+        for state in ["", "short", "é123456789012345", "abc;def=ghijkl"] {
+            assert!(!jar.started_login(&req, state), "{state}");
+            assert!(jar.clear_login(state).is_none(), "{state}");
+        }
+    }
+
+    #[test]
+    fn the_session_cookie_is_found_beside_a_legacy_cookie_that_is_not_ascii() {
+        let jar = CookieJar::new(false);
+        let id = crate::sso::session::random_token();
+        let mut req = RequestHeader::build("GET", b"/s/x/", None).expect("req");
+        let header = [b"ville=F\xe8s; egov_session=".as_slice(), id.as_bytes()].concat();
+        req.append_header(
+            "cookie",
+            HeaderValue::from_bytes(&header).expect("a header value"),
+        )
+        .expect("h");
+        assert_eq!(jar.session_id(&req), Some(id.as_str()));
+    }
 
     /// The `Set-Cookie` values as text.
     fn texts(values: Vec<HeaderValue>) -> Vec<String> {
@@ -297,7 +373,7 @@ mod tests {
             .expect("h");
         req.append_header("cookie", "JSESSIONID=j").expect("h");
         assert_eq!(jar.session_id(&req), Some(id.as_str()));
-        assert_eq!(jar.login_state(&req), None);
+        assert!(!jar.started_login(&req, &id));
     }
 
     #[test]

@@ -211,20 +211,22 @@ impl Sso {
     }
 
     async fn callback(&self, http: &HttpSession, request_id: &str) -> LocalResponse {
+        let state = query_param(http, "state");
+        let clear_login = state.as_deref().and_then(|s| self.jar.clear_login(s));
         let failed = |why: &str| {
             tracing::info!(reason = why, "login failed");
             self.metrics.logins.with_label_values(&["failure"]).inc();
             response::error_page(ErrorKind::LoginFailed, request_id)
-                .with_header(SET_COOKIE, self.jar.clear_login())
+                .with_headers(SET_COOKIE, clear_login.clone())
         };
         let Some(provider) = &self.provider else {
             return response::error_page(ErrorKind::LoginUnavailable, request_id);
         };
-        let Some(state) = query_param(http, "state") else {
+        let Some(state) = state else {
             return failed("missing state");
         };
-        // The state must be the one this browser was given (login CSRF), and unused.
-        if self.jar.login_state(http.req_header()) != Some(state.as_str()) {
+        // The state must be one this browser was given (login CSRF), and unused.
+        if !self.jar.started_login(http.req_header(), &state) {
             return failed("state does not match this browser's login");
         }
         let pending = match self.store.take_pending(&state).await {
@@ -291,7 +293,7 @@ impl Sso {
         self.metrics.logins.with_label_values(&["success"]).inc();
         LocalResponse::redirect(false, &pending.return_to)
             .with_header(SET_COOKIE, self.jar.set_session(&session.id))
-            .with_header(SET_COOKIE, self.jar.clear_login())
+            .with_headers(SET_COOKIE, clear_login)
     }
 
     /// `GET /auth/logout` asks (a page with a form); `POST /auth/logout` with the page's
