@@ -1113,3 +1113,26 @@ async fn a_legacy_cookie_that_is_not_ascii_does_not_sign_the_citizen_out() {
     .expect("request");
     assert_eq!(page.status, 200, "{}", page.text());
 }
+
+/// Found when tried: Back into the login's callback after logging in said "login failed"
+/// over the live session.
+#[tokio::test(flavor = "multi_thread")]
+async fn back_into_a_completed_login_goes_home_signed_in() {
+    let world = SsoWorld::start(SsoOptions::new(Store::Memory));
+    let browser = Browser::new();
+    let first = browser.get(world.gateway.url(CITIZEN_PAGE)).await;
+    let login = browser.follow(first).await;
+    let authorize = egov_integration::browser::redirect_target(&login);
+    let callback = browser
+        .oidc_provider_login(authorize.as_str(), "amina", "x")
+        .await;
+    assert_eq!(browser.get(callback.clone()).await.status(), 302);
+
+    let again = browser.get(callback).await;
+    assert_eq!(again.status(), 302, "login failed over a live session");
+    assert_eq!(
+        egov_integration::browser::redirect_target(&again).path(),
+        "/"
+    );
+    assert_eq!(session_of(&world, &browser).await["authenticated"], true);
+}

@@ -227,11 +227,17 @@ impl Sso {
         };
         // The state must be one this browser was given (login CSRF), and unused.
         if !self.jar.started_login(http.req_header(), &state) {
-            return failed("state does not match this browser's login");
+            return self
+                .signed_in_already(http, || failed("state does not match this browser's login"))
+                .await;
         }
         let pending = match self.store.take_pending(&state).await {
             Ok(Some(p)) => p,
-            Ok(None) => return failed("unknown, expired or replayed state"),
+            Ok(None) => {
+                return self
+                    .signed_in_already(http, || failed("unknown, expired or replayed state"))
+                    .await
+            }
             Err(e) => {
                 self.store_failed(&e, "callback: session store unavailable");
                 return response::error_page(ErrorKind::SessionsUnavailable, request_id);
@@ -294,6 +300,21 @@ impl Sso {
         LocalResponse::redirect(false, &pending.return_to)
             .with_header(SET_COOKIE, self.jar.set_session(&session.id))
             .with_headers(SET_COOKIE, clear_login)
+    }
+
+    /// A callback that cannot log in, from a browser signed in already: the citizen came
+    /// Back into a login it completed, and goes to the portal's home rather than reading
+    /// "login failed" over a live session (found when tried); the code is never used.
+    /// Anyone else gets `failed`.
+    async fn signed_in_already(
+        &self,
+        http: &HttpSession,
+        failed: impl FnOnce() -> LocalResponse,
+    ) -> LocalResponse {
+        match self.current_session(http.req_header()).await {
+            Ok(Some(_)) => LocalResponse::redirect(false, "/"),
+            Ok(None) | Err(_) => failed(),
+        }
     }
 
     /// `GET /auth/logout` asks (a page with a form); `POST /auth/logout` with the page's
