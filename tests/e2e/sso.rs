@@ -565,6 +565,28 @@ async fn provider_down(store: Store) {
         .contains("Connexion momentanément indisponible"));
 }
 
+/// Found when tried: with the identity provider down, logins answered 503 and no metric
+/// said so (`egov_sso_logins_total` counted nothing), so no alert could fire.
+#[tokio::test(flavor = "multi_thread")]
+async fn a_login_the_provider_cannot_serve_is_counted_as_unavailable() {
+    let mut world = SsoWorld::start(SsoOptions::new(Store::Memory));
+    world.provider.stop();
+    let login = Browser::new()
+        .get(world.gateway.url("/auth/login?return_to=/"))
+        .await;
+    assert_eq!(login.status(), 503);
+    let metrics = reqwest::get(format!("http://{}/metrics", world.gateway.metrics))
+        .await
+        .expect("metrics")
+        .text()
+        .await
+        .expect("text");
+    assert!(
+        metrics.contains("egov_sso_logins_total{result=\"unavailable\"} 1"),
+        "{metrics}"
+    );
+}
+
 /// Found when tried: a login refused because the provider was down stayed counted as in
 /// progress, so an address that pressed "log in" twenty times during a few seconds of outage
 /// was locked out of login (429) for ten minutes after the provider came back.
@@ -671,6 +693,24 @@ async fn a_logout_that_cannot_reach_the_session_store_says_so_and_clears_nothing
 /// logins failed while `/readyz` and `egov_sso_session_store_up` said the store was up.
 #[tokio::test(flavor = "multi_thread")]
 async fn a_session_store_that_refuses_writes_is_reported_as_failing() {
+    let world = full_redis_refusing_a_login().await;
+    let (status, text) = world.gateway.readyz().await;
+    assert_eq!(status, 200, "still ready: public services serve");
+    assert!(
+        text.starts_with("ready (degraded)") && text.contains("session store failing"),
+        "{text}"
+    );
+    let metrics = reqwest::get(format!("http://{}/metrics", world.gateway.metrics))
+        .await
+        .expect("metrics")
+        .text()
+        .await
+        .expect("text");
+    assert!(metrics.contains("egov_sso_session_store_up 0"), "{metrics}");
+}
+
+/// A world whose Redis is full (it answers `PING`, refuses writes), after a login it refused.
+async fn full_redis_refusing_a_login() -> SsoWorld {
     let world = SsoWorld::start(SsoOptions::new(Store::Redis));
     let redis = world.redis.as_ref().expect("a Redis world");
     redis
@@ -688,12 +728,16 @@ async fn a_session_store_that_refuses_writes_is_reported_as_failing() {
         .await
         .expect("login");
     assert_eq!(login.status(), 503);
-    let (status, text) = world.gateway.readyz().await;
-    assert_eq!(status, 200, "still ready: public services serve");
-    assert!(
-        text.starts_with("ready (degraded)") && text.contains("session store failing"),
-        "{text}"
-    );
+    world
+}
+
+/// Found when tried: the every-5-second ping of a full Redis set the gauge back to 1
+/// between failed writes, so `EgovSessionStoreDown` (`== 0` for a minute) never fired.
+#[tokio::test(flavor = "multi_thread")]
+async fn a_full_session_store_stays_reported_down_between_pings() {
+    let world = full_redis_refusing_a_login().await;
+    // Past the next ping, without a readiness probe to set the gauge.
+    tokio::time::sleep(Duration::from_secs(6)).await;
     let metrics = reqwest::get(format!("http://{}/metrics", world.gateway.metrics))
         .await
         .expect("metrics")

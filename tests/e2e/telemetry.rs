@@ -39,6 +39,26 @@ async fn traffic_shows_up_in_metrics_labelled_by_service_and_ministry_only() {
     );
 }
 
+/// Found when tried: a ministry's site answering 500s showed no upstream error, and the
+/// runbook, reading none, blamed the gateway ("roll back").
+#[tokio::test(flavor = "multi_thread")]
+async fn a_sites_own_5xx_is_counted_as_an_upstream_error_of_its_own_kind() {
+    let estate = start_estate(None);
+    let gw = TestGateway::with(&estate, all_public);
+    let http = client();
+    for code in [500, 503, 404] {
+        let resp = http
+            .get(gw.url(&format!("/s/cnie-renewal/__estate/status/{code}")))
+            .send()
+            .await
+            .expect("request");
+        assert_eq!(resp.status().as_u16(), code);
+    }
+    let answered = r#"egov_upstream_errors_total{kind="answered_5xx",ministry="interior",service="cnie-renewal"} 2"#;
+    let text = gw.metrics_showing(&[answered]).await;
+    assert!(text.contains(answered), "{text}");
+}
+
 #[tokio::test(flavor = "multi_thread")]
 async fn the_access_log_has_one_json_line_per_request_without_query_values_or_cookies() {
     let estate = start_estate(None);

@@ -184,6 +184,10 @@ impl Sso {
             Ok(s) => s,
             Err(e) => {
                 tracing::warn!(error = %e, "login: provider unavailable");
+                self.metrics
+                    .logins
+                    .with_label_values(&["unavailable"])
+                    .inc();
                 // Never started, so not in progress: counted until it aged out, a few seconds
                 // of outage locked an address out of login for ten minutes (found when tried).
                 self.pending.release(client, created_at).await;
@@ -262,6 +266,10 @@ impl Sso {
             Ok(r) => r,
             Err(ProviderError::Unavailable(e)) => {
                 tracing::warn!(error = %e, "callback: provider unavailable");
+                self.metrics
+                    .logins
+                    .with_label_values(&["unavailable"])
+                    .inc();
                 return response::error_page(ErrorKind::LoginUnavailable, request_id);
             }
             Err(e) => return failed(&e.to_string()),

@@ -98,7 +98,7 @@ pub struct Sso {
     /// A session store operation failed within [`STORE_FAILURE_REMEMBERED`]: a Redis at
     /// its memory limit answers `PING` and refuses every write, so readiness and
     /// `egov_sso_session_store_up` said "up" while nobody could log in (found when tried).
-    store_failing: crate::kv::Resting,
+    store_failing: Arc<crate::kv::Resting>,
 }
 
 /// How long a failed session store operation keeps the store reported as failing.
@@ -172,7 +172,7 @@ impl Sso {
             refreshing: Mutex::new(HashSet::new()),
             refresh_paused_until: std::sync::atomic::AtomicU64::new(0),
             metrics,
-            store_failing: crate::kv::Resting::new(STORE_FAILURE_REMEMBERED),
+            store_failing: Arc::new(crate::kv::Resting::new(STORE_FAILURE_REMEMBERED)),
         })
     }
 
@@ -184,13 +184,16 @@ impl Sso {
         let cache = self.cache.clone();
         let store = Arc::clone(&self.store);
         let metrics = Arc::clone(&self.metrics);
+        let failing = Arc::clone(&self.store_failing);
         async move {
             let health = async move {
                 for tick in 0u64.. {
-                    match store.ping().await {
-                        Ok(()) => metrics.session_store_up.set(1),
-                        Err(_) => metrics.session_store_up.set(0),
-                    }
+                    // As `store_health` says: a store that answers the ping but failed an
+                    // operation within the last 30 s is down (a full Redis refuses every
+                    // write; the ping set the gauge back to 1 between failures, and the
+                    // alert's minute never completed: found when tried).
+                    let up = store.ping().await.is_ok() && !failing.now();
+                    metrics.session_store_up.set(i64::from(up));
                     // Counting walks Redis's keyspace (SCAN): once a minute, not per ping.
                     if tick % COUNT_EVERY_TICKS == 0 {
                         if let Ok(Some(n)) = store.count().await {

@@ -212,7 +212,7 @@ impl Metrics {
         r.register(Box::new(Registered(Arc::clone(&traffic))))?;
         let m = Metrics {
             traffic,
-            upstream_errors: counter(&r, "egov_upstream_errors_total", "Failed exchanges with legacy sites, by kind (refused, timeout, reset, protocol).", &["service", "ministry", "kind"])?,
+            upstream_errors: counter(&r, "egov_upstream_errors_total", "Failed exchanges with legacy sites, by kind (refused, timeout, reset, protocol, other; answered_5xx: the site answered a 5xx itself).", &["service", "ministry", "kind"])?,
             upstream_up: gauge_vec(&r, "egov_upstream_up", "Whether a backend is reachable (1) or not (0): its last exchange connected, or its last active health check passed.", &["service", "backend"])?,
             upstream_ejections: counter(&r, "egov_upstream_ejections_total", "Backends taken out of rotation after consecutive gateway failures (connect, timeout, reset, 502/503/504), by service.", &["service"])?,
             registry_services: gauge(&r, "egov_registry_services", "Services in the live registry snapshot.")?,
@@ -220,7 +220,7 @@ impl Metrics {
             config_reloads: counter(&r, "egov_config_reloads_total", "Configuration reloads asked by SIGHUP, by result (applied, refused: the running configuration stays; the log says why).", &["result"])?,
             admin_changes: counter(&r, "egov_admin_changes_total", "Changes asked of the ministries' admin API, by action and result (ok, invalid, conflict, forbidden, unauthenticated, not_found, error).", &["action", "result"])?,
             body_rewrites: counter(&r, "egov_adapter_body_rewrites_total", "Response bodies rewritten by adapters, by service and kind (transcode, links).", &["service", "kind"])?,
-            logins: counter(&r, "egov_sso_logins_total", "Completed and failed logins.", &["result"])?,
+            logins: counter(&r, "egov_sso_logins_total", "Logins by result: success, failure (refused or cancelled: a bad or replayed state, an error from the provider), unavailable (the identity provider could not be reached or did not answer in time, at the start or at the callback).", &["result"])?,
             logouts: counter(&r, "egov_sso_logouts_total", "Logouts, by kind (rp, backchannel).", &["kind"])?,
             routing_feedback: counter(&r, "egov_routing_feedback_total", "\"Not what I meant\" answers kept, by the service chosen instead.", &["service"])?,
             origin_codes: counter(&r, "egov_sso_origin_codes_total", "One-time codes handing a signed-in citizen to a service's origin, by result (issued, accepted, unknown, wrong_origin, unbound, expired, session_ended).", &["result"])?,
@@ -267,7 +267,35 @@ impl Metrics {
             registry: r,
             build_info,
         };
+        m.start_at_zero();
         Ok(m)
+    }
+
+    /// Exports, at 0, the series of the fixed label values SREs alert on: a counter whose
+    /// series first appears at 1 has no `increase()`, and the first refused reload, the
+    /// first login the identity provider failed, the first connection refused at the cap
+    /// were lost to every rule and panel (found when tried).
+    fn start_at_zero(&self) {
+        for result in ["success", "failure", "unavailable"] {
+            self.logins.with_label_values(&[result]);
+        }
+        for result in ["applied", "refused"] {
+            self.config_reloads.with_label_values(&[result]);
+        }
+        for reason in ["per_address", "total"] {
+            self.connections_refused.with_label_values(&[reason]);
+        }
+        for scope in [
+            "per_ip",
+            "per_session",
+            "login",
+            "route",
+            "global",
+            "service",
+            "h2_streams",
+        ] {
+            self.rate_limited.with_label_values(&[scope]);
+        }
     }
 
     /// Stops exporting every series of service `id` (it left the registry): its traffic,
@@ -395,6 +423,19 @@ mod tests {
         text.lines()
             .find_map(|l| l.strip_prefix(name)?.strip_prefix(' ')?.parse().ok())
             .unwrap_or_else(|| panic!("no {name} in {text}"))
+    }
+
+    #[test]
+    fn the_series_alerts_read_are_exported_at_zero_before_anything_happens() {
+        let text = Metrics::new().expect("metrics").render();
+        for series in [
+            r#"egov_config_reloads_total{result="refused"} 0"#,
+            r#"egov_sso_logins_total{result="unavailable"} 0"#,
+            r#"egov_connections_refused_total{reason="total"} 0"#,
+            r#"egov_rate_limited_total{scope="login"} 0"#,
+        ] {
+            assert!(text.contains(series), "{series} missing");
+        }
     }
 
     #[test]

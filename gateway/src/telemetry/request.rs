@@ -69,6 +69,9 @@ pub fn recorded_status(sent: u16) -> u16 {
 }
 
 /// The kind of an upstream failure, from a small fixed set (a metric label).
+/// `egov_upstream_errors_total`'s kind for a legacy site's own 5xx answer.
+pub const ANSWERED_5XX: &str = "answered_5xx";
+
 pub fn upstream_error_kind(e: &pingora::Error) -> &'static str {
     use pingora::ErrorType::*;
     match e.etype() {
@@ -221,6 +224,13 @@ impl Telemetry {
     /// The legacy site answered the response header.
     pub fn upstream_answered(&self, obs: &mut RequestObs, status: u16) {
         obs.upstream_elapsed = obs.upstream_started.map(|t| t.elapsed());
+        if status >= 500 {
+            // The site's own 5xx, counted with the exchanges that failed
+            // (`egov_upstream_errors_total{kind="answered_5xx"}`): without it, a ministry
+            // answering 500s showed no upstream error, and the runbook blamed the gateway
+            // (found when tried).
+            obs.upstream_error = Some(ANSWERED_5XX);
+        }
         if let Some(cx) = obs.upstream_span.take() {
             cx.span().set_attribute(KeyValue::new(
                 "http.response.status_code",
