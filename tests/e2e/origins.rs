@@ -756,19 +756,14 @@ async fn a_form_sent_without_a_session_on_a_services_origin_leads_back_to_the_fo
         .gateway
         .origin_url("criminal-record-extract", "/__estate/echo?form=1");
     let sent = browser
-        .client()
-        .post(
-            world
+        .submit_form(
+            &form_page,
+            &world
                 .gateway
                 .origin_url("criminal-record-extract", "/__estate/echo"),
+            &[("motif", "emploi")],
         )
-        .header("accept", "text/html,*/*;q=0.8")
-        .header("sec-fetch-mode", "navigate")
-        .header("referer", &form_page)
-        .form(&[("motif", "emploi")])
-        .send()
-        .await
-        .expect("POST");
+        .await;
     assert_eq!(sent.status(), 401);
     let page = sent.text().await.expect("body");
     let hop = page

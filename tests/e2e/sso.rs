@@ -575,16 +575,9 @@ async fn a_login_the_provider_cannot_serve_is_counted_as_unavailable() {
         .get(world.gateway.url("/auth/login?return_to=/"))
         .await;
     assert_eq!(login.status(), 503);
-    let metrics = reqwest::get(format!("http://{}/metrics", world.gateway.metrics))
-        .await
-        .expect("metrics")
-        .text()
-        .await
-        .expect("text");
-    assert!(
-        metrics.contains("egov_sso_logins_total{result=\"unavailable\"} 1"),
-        "{metrics}"
-    );
+    let unavailable = r#"egov_sso_logins_total{result="unavailable"} 1"#;
+    let metrics = world.gateway.metrics_showing(&[unavailable]).await;
+    assert!(metrics.contains(unavailable), "{metrics}");
 }
 
 /// Found when tried: a login refused because the provider was down stayed counted as in
@@ -700,13 +693,9 @@ async fn a_session_store_that_refuses_writes_is_reported_as_failing() {
         text.starts_with("ready (degraded)") && text.contains("session store failing"),
         "{text}"
     );
-    let metrics = reqwest::get(format!("http://{}/metrics", world.gateway.metrics))
-        .await
-        .expect("metrics")
-        .text()
-        .await
-        .expect("text");
-    assert!(metrics.contains("egov_sso_session_store_up 0"), "{metrics}");
+    let down = "egov_sso_session_store_up 0";
+    let metrics = world.gateway.metrics_showing(&[down]).await;
+    assert!(metrics.contains(down), "{metrics}");
 }
 
 /// A world whose Redis is full (it answers `PING`, refuses writes), after a login it refused.
@@ -738,13 +727,9 @@ async fn a_full_session_store_stays_reported_down_between_pings() {
     let world = full_redis_refusing_a_login().await;
     // Past the next ping, without a readiness probe to set the gauge.
     tokio::time::sleep(Duration::from_secs(6)).await;
-    let metrics = reqwest::get(format!("http://{}/metrics", world.gateway.metrics))
-        .await
-        .expect("metrics")
-        .text()
-        .await
-        .expect("text");
-    assert!(metrics.contains("egov_sso_session_store_up 0"), "{metrics}");
+    let down = "egov_sso_session_store_up 0";
+    let metrics = world.gateway.metrics_showing(&[down]).await;
+    assert!(metrics.contains(down), "{metrics}");
 }
 
 #[tokio::test(flavor = "multi_thread")]
@@ -965,9 +950,9 @@ async fn a_legacy_cookie_set_for_one_citizen_never_reaches_the_site_beside_the_n
 {
     let (world, browser) = amina_logged_in(Store::Memory).await;
     legacy_sets_cookie(&world, &browser, REMEMBER_AMINA).await;
-    let out = browser.logout(&world.gateway.url("/auth/logout")).await;
-    let end_session = egov_integration::browser::redirect_target(&out);
-    browser.oidc_provider_logout(end_session.as_str()).await;
+    browser
+        .logout_everywhere(&world.gateway.url("/auth/logout"))
+        .await;
 
     world.login(&browser, CITIZEN_PAGE, "youssef").await;
     let sent = cookies_the_site_got(&world, &browser).await;
@@ -1013,19 +998,14 @@ async fn a_form_sent_after_the_session_ended_gets_a_page_that_leads_back_to_the_
         .gateway
         .url("/s/criminal-record-extract/__estate/echo?form=1");
     let sent = browser
-        .client()
-        .post(
-            world
+        .submit_form(
+            &form_page,
+            &world
                 .gateway
                 .url("/s/criminal-record-extract/__estate/echo"),
+            &[("motif", "emploi")],
         )
-        .header("accept", "text/html,application/xhtml+xml,*/*;q=0.8")
-        .header("sec-fetch-mode", "navigate")
-        .header("referer", &form_page)
-        .form(&[("motif", "emploi")])
-        .send()
-        .await
-        .expect("POST");
+        .await;
     assert_eq!(sent.status(), 401);
     assert!(sent
         .headers()
@@ -1079,9 +1059,9 @@ async fn a_pages_script_asking_after_the_session_ended_gets_a_401() {
 async fn of_two_legacy_cookies_of_one_name_only_the_current_citizens_reaches_the_site() {
     let (world, browser) = amina_logged_in(Store::Memory).await;
     legacy_sets_cookie(&world, &browser, "JSESSIONID=amina; Path=/__estate/").await;
-    let out = browser.logout(&world.gateway.url("/auth/logout")).await;
-    let end_session = egov_integration::browser::redirect_target(&out);
-    browser.oidc_provider_logout(end_session.as_str()).await;
+    browser
+        .logout_everywhere(&world.gateway.url("/auth/logout"))
+        .await;
     world.login(&browser, CITIZEN_PAGE, "youssef").await;
     legacy_sets_cookie(&world, &browser, "JSESSIONID=youssef; Path=/").await;
 

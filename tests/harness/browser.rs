@@ -131,6 +131,29 @@ impl Browser {
             .unwrap_or_else(|e| panic!("POST {url}: {e}"))
     }
 
+    /// Sends the form of page `from` to `action` as a browser does when the citizen presses
+    /// its button: a navigation (`Sec-Fetch-Mode: navigate`, an `Accept` naming HTML) with
+    /// the page as `Referer`.
+    pub async fn submit_form(&self, from: &str, action: &str, form: &[(&str, &str)]) -> Response {
+        self.client
+            .post(action)
+            .header("accept", "text/html,application/xhtml+xml,*/*;q=0.8")
+            .header("sec-fetch-mode", "navigate")
+            .header("referer", from)
+            .form(form)
+            .send()
+            .await
+            .unwrap_or_else(|e| panic!("POST {action}: {e}"))
+    }
+
+    /// Logs out at the gateway's `/auth/logout` and at the provider's end-session endpoint
+    /// it sends the browser to, as a citizen leaving a shared computer does.
+    pub async fn logout_everywhere(&self, logout_url: &str) {
+        let out = self.logout(logout_url).await;
+        let end_session = redirect_target(&out);
+        self.oidc_provider_logout(end_session.as_str()).await;
+    }
+
     /// Logs out at `logout_url` (the gateway's `/auth/logout`) as a citizen does: opens the
     /// page, then posts its form with the page's CSRF token. Returns the answer to the post
     /// (a 303 to the provider's end-session endpoint, or home).
