@@ -40,7 +40,8 @@ struct Sample {
 pub struct ServiceStatus {
     pub service: String,
     pub ministry: String,
-    /// ok, degraded (errors above 5 %), down (a backend refuses connections), idle (no traffic).
+    /// ok, degraded (errors above 5 %), down (a backend refuses connections, or the service's
+    /// circuit breaker is not closed), idle (no traffic).
     pub health: &'static str,
     pub requests: u64,
     /// Of them, answered 2xx: what the home page's "most used" counts (a flood of requests
@@ -82,6 +83,18 @@ impl StatusBoard {
                         let is_down = m.get_gauge().value() < 0.5;
                         let entry = down.entry(service).or_insert(false);
                         *entry |= is_down;
+                    }
+                }
+                // A breaker that is not closed (open, or half-open while its trial waits):
+                // nothing reaches the site, whatever its backends' connections say (found
+                // when tried: a hung site behind an open breaker showed "degraded").
+                "egov_circuit_breaker_state" => {
+                    for m in f.get_metric() {
+                        let breaker = label(m, "breaker");
+                        if let Some(service) = breaker.strip_prefix("service:") {
+                            let is_down = m.get_gauge().value() >= 1.0;
+                            *down.entry(service.to_string()).or_insert(false) |= is_down;
+                        }
                     }
                 }
                 _ => {}
@@ -255,7 +268,7 @@ pub const PAGE: &str = r#"<!DOCTYPE html>
 td,th{border-bottom:1px solid #ddd;padding:.3rem .6rem;text-align:left}.down{color:#fff;background:#b00020}
 .degraded{background:#ffd54f}.ok{color:#1b5e20}.idle{color:#777}</style></head>
 <body><h1>État des services <small id="at"></small></h1>
-<p>Fenêtre : 5 minutes. Santé : down (une instance refuse les connexions), degraded (plus de 5 % d'erreurs 5xx), ok, idle (pas de trafic).</p>
+<p>Fenêtre : 5 minutes. Santé : down (une instance refuse les connexions, ou le disjoncteur du service est ouvert), degraded (plus de 5 % d'erreurs 5xx), ok, idle (pas de trafic).</p>
 <p id="store" class="degraded" hidden></p>
 <table><thead><tr><th>Service</th><th>Ministère</th><th>Santé</th><th>Requêtes</th><th>Erreurs</th><th>p95</th></tr></thead>
 <tbody id="rows"></tbody></table>
@@ -281,6 +294,39 @@ refresh();setInterval(refresh,5000);
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn a_service_behind_a_breaker_that_is_not_closed_is_down() {
+        let metrics = Arc::new(Metrics::new().expect("metrics"));
+        let board = StatusBoard::new(Arc::clone(&metrics));
+        let hung = metrics.for_service("hung", "m", &[]);
+        let slow = metrics.for_service("slow", "m", &[]);
+        for m in [&hung, &slow] {
+            m.traffic
+                .record(503, std::time::Duration::from_millis(1), None, 10);
+        }
+        metrics
+            .circuit_breaker_state
+            .with_label_values(&["service:hung"])
+            .set(1);
+        metrics
+            .circuit_breaker_state
+            .with_label_values(&["service:slow"])
+            .set(0);
+        board.sample();
+        let health: Vec<(String, &str)> = board
+            .snapshot()
+            .into_iter()
+            .map(|s| (s.service, s.health))
+            .collect();
+        assert_eq!(
+            health,
+            [
+                ("hung".to_string(), "down"),
+                ("slow".to_string(), "degraded")
+            ]
+        );
+    }
 
     #[test]
     fn quantiles_interpolate_inside_the_bucket() {
