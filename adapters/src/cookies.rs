@@ -13,9 +13,9 @@
 //! browser still holds Amina's `JSESSIONID` (or a "remember me" until 2037) and would send
 //! it to the site beside Youssef's identity. So a cookie set in a signed-in answer gets a
 //! companion, `egov_bound_<name>` ([`BINDING_PREFIX`]), with the same path and lifetime,
-//! `HttpOnly`, whose value names the session ([`CookieBinding`]); a request carrying a
-//! cookie whose companion names another session (or any session, on a request that has
-//! none) does not forward that cookie. The cookie's own name and value are left as the
+//! `HttpOnly`, whose value is a keyed digest of the session and the cookie's name and value
+//! ([`CookieBinding`]); a copy of a bound name goes to the site only if a companion of its
+//! name is that copy's digest under the request's session. The cookie's own name and value are left as the
 //! site wrote them, so a page script reading it (a double-submit CSRF token) still reads
 //! what the site set.
 
@@ -143,29 +143,40 @@ pub fn scope_set_cookie_headers(
 /// never set by a legacy site.
 pub const BINDING_PREFIX: &str = "egov_bound_";
 
-/// The session a legacy cookie belongs to, as its companion's value: hex of a digest of a
-/// secret only that session knows (made by the gateway's session code), so a page can
-/// neither read it (`HttpOnly`) nor forge another session's.
+/// The session a legacy cookie belongs to: a key only the gateway can make (a digest of the
+/// session's secret id, never sent anywhere), under which each cookie's companion is the
+/// digest of its name and value ([`Self::companion`]). A page can neither read a companion
+/// (`HttpOnly`) nor make one that passes for another session or another value; and since
+/// each copy of a name is checked against its own digest, not paired with a companion by
+/// position, cookies a page script adds cannot shift a stale copy onto the next citizen
+/// (found when reviewed).
 #[derive(Clone, Copy, PartialEq, Eq)]
 pub struct CookieBinding([u8; 32]);
 
 impl CookieBinding {
-    /// The binding named by the first half of `digest` (a digest of the session's secret
-    /// id).
+    /// The binding keyed by `digest` (a digest of the session's secret id).
     pub fn from_digest(digest: &[u8; 32]) -> Self {
+        Self(*digest)
+    }
+
+    /// The companion's value for cookie `name=value` under this session: hex of the first
+    /// half of SHA-256 over the key, the name's length, the name and the value.
+    pub fn companion(&self, name: &[u8], value: &[u8]) -> [u8; 32] {
+        use sha2::Digest;
+        let name_len = u32::try_from(name.len()).unwrap_or(u32::MAX).to_be_bytes();
+        let digest = sha2::Sha256::new()
+            .chain_update(self.0)
+            .chain_update(name_len)
+            .chain_update(name)
+            .chain_update(value)
+            .finalize();
         const HEX: &[u8; 16] = b"0123456789abcdef";
         let mut out = [0u8; 32];
         for (i, b) in digest[..16].iter().enumerate() {
             out[2 * i] = HEX[usize::from(b >> 4)];
             out[2 * i + 1] = HEX[usize::from(b & 0xf)];
         }
-        Self(out)
-    }
-
-    /// The companion cookie's value.
-    pub fn as_str(&self) -> &str {
-        // Only hex digits are ever written.
-        std::str::from_utf8(&self.0).unwrap_or_default()
+        out
     }
 }
 
@@ -175,18 +186,22 @@ impl std::fmt::Debug for CookieBinding {
     }
 }
 
-/// The companion of a scoped legacy `Set-Cookie`: `egov_bound_<name>=<binding>` with the
-/// cookie's own attributes (path, lifetime, `Secure`, `SameSite`: it lives and dies with
-/// it, a deletion deletes both) and `HttpOnly`.
+/// The companion of a scoped legacy `Set-Cookie`: `egov_bound_<name>=<digest>` (see
+/// [`CookieBinding::companion`]) with the cookie's own attributes (path, lifetime,
+/// `Secure`, `SameSite`: it lives and dies with it, a deletion deletes both) and
+/// `HttpOnly`.
 pub fn binding_set_cookie(scoped: &[u8], binding: &CookieBinding) -> Vec<u8> {
     let mut parts = scoped.split(|&b| b == b';');
     let pair = trim(parts.next().unwrap_or_default());
-    let name = memchr::memchr(b'=', pair).map_or(pair, |eq| trim(&pair[..eq]));
+    let (name, value) = match memchr::memchr(b'=', pair) {
+        Some(eq) => (trim(&pair[..eq]), trim(&pair[eq + 1..])),
+        None => (pair, &[][..]),
+    };
     let mut out = Vec::with_capacity(scoped.len() + BINDING_PREFIX.len() + 48);
     out.extend_from_slice(BINDING_PREFIX.as_bytes());
     out.extend_from_slice(name);
     out.push(b'=');
-    out.extend_from_slice(binding.as_str().as_bytes());
+    out.extend_from_slice(&binding.companion(name, value));
     for attr in parts.map(trim).filter(|a| !a.is_empty()) {
         if !attr_name(attr).eq_ignore_ascii_case(b"httponly") {
             out.extend_from_slice(b"; ");
@@ -240,19 +255,17 @@ fn reserved_name(name: &[u8]) -> bool {
 
 /// The `Cookie` header a legacy site gets from a request's `Cookie` headers (HTTP/2 sends
 /// one per cookie), on their raw bytes (a legacy site's windows-1256 value comes back as it
-/// was set): every cookie but the portal's own ([`portal_reserved`]) and those bound to a
-/// session that is not `bound_to` (the request's, `None` for a request without one);
-/// `None` when nothing is left, so the header is removed rather than sent empty.
+/// was set): every cookie but the portal's own ([`portal_reserved`]) and the copies of bound
+/// names that are not bound to `bound_to` (the request's session, `None` for a request
+/// without one); `None` when nothing is left, so the header is removed rather than sent
+/// empty.
 ///
-/// A cookie is bound when the request carries a companion for its name
-/// ([`BINDING_PREFIX`]). Browsers send cookies of one name most specific path first, and a
-/// companion has its cookie's path, so when a name has as many companions as cookies the
-/// n-th companion is the n-th cookie's: each copy goes if its own companion names
-/// `bound_to` (found when tried: the previous citizen's copy under `/dossier/` kept the
-/// next one's root `JSESSIONID` back on every page there). When the counts differ (a page
-/// script set a copy), the name goes only if every companion of it names `bound_to`. A
-/// cookie with no companion at all (set by a page script, or by an answer to nobody signed
-/// in) goes as it is.
+/// A name is bound when the request carries a companion for it ([`BINDING_PREFIX`]); then
+/// a copy goes only if one of those companions is its own digest under `bound_to`
+/// ([`CookieBinding::companion`]): the previous citizen's copy under `/dossier/` is kept
+/// back while the next one's at `/` goes (found when tried), and so is a copy a page script
+/// set beside them. A name with no companion at all (set by a page script, or by an answer
+/// to nobody signed in) goes as it is.
 pub fn forwarded_cookies(values: &[&[u8]], bound_to: Option<&CookieBinding>) -> Option<Vec<u8>> {
     let pairs = || {
         values
@@ -265,51 +278,27 @@ pub fn forwarded_cookies(values: &[&[u8]], bound_to: Option<&CookieBinding>) -> 
         let eq = memchr::memchr(b'=', pair)?;
         Some((trim(&pair[..eq]), trim(&pair[eq + 1..])))
     }
-    // Each companion's name and whether it names this request's session, grouped by name
-    // in the order sent (a stable sort). Nearly always none, so nothing is allocated; sorted
-    // and searched, not scanned, so a header of thousands of forged companions costs a
-    // request no more than reading it.
-    let mut companions: Vec<(&[u8], bool)> = pairs()
+    // Every companion, by bound name and value. Nearly always none, so nothing is
+    // allocated; sorted and searched, not scanned, so a header of thousands of forged
+    // companions costs a request no more than reading it.
+    let mut companions: Vec<(&[u8], &[u8])> = pairs()
         .filter_map(name_of)
-        .filter_map(|(name, value)| {
-            let bound = name.strip_prefix(BINDING_PREFIX.as_bytes())?;
-            Some((
-                bound,
-                bound_to.is_some_and(|b| b.as_str().as_bytes() == value),
-            ))
-        })
+        .filter_map(|(name, value)| Some((name.strip_prefix(BINDING_PREFIX.as_bytes())?, value)))
         .collect();
-    companions.sort_by(|a, b| a.0.cmp(b.0));
-    let mut named: Vec<&[u8]> = if companions.is_empty() {
-        Vec::new()
-    } else {
-        pairs().filter_map(name_of).map(|(n, _)| n).collect()
-    };
-    named.sort_unstable();
-    let range = |list: &[&[u8]], name: &[u8]| {
-        let start = list.partition_point(|n| *n < name);
-        start..start + list[start..].partition_point(|n| *n == name)
-    };
-    // How many cookies of each bound name were seen so far, by the name's first companion.
-    let mut seen = vec![0usize; companions.len()];
+    companions.sort_unstable();
     let mut out = Vec::new();
     for pair in pairs() {
-        if let Some((name, _)) = name_of(pair) {
+        if let Some((name, value)) = name_of(pair) {
             if reserved_name(name) {
                 continue;
             }
-            let start = companions.partition_point(|c| c.0 < name);
-            let group = &companions[start..];
-            let group = &group[..group.partition_point(|c| c.0 == name)];
-            if !group.is_empty() {
-                let nth = seen[start];
-                seen[start] += 1;
-                let goes = if range(&named, name).len() == group.len() {
-                    group[nth].1
-                } else {
-                    group.iter().all(|c| c.1)
+            let bound = companions.partition_point(|c| c.0 < name);
+            if companions.get(bound).is_some_and(|c| c.0 == name) {
+                let Some(session) = bound_to else {
+                    continue;
                 };
-                if !goes {
+                let own = session.companion(name, value);
+                if companions.binary_search(&(name, &own[..])).is_err() {
                     continue;
                 }
             }
@@ -525,12 +514,21 @@ mod tests {
         );
     }
 
+    /// `egov_bound_<name>=<companion of name=value under session>`.
+    fn companion(session: &CookieBinding, name: &str, value: &str) -> String {
+        let digest = session.companion(name.as_bytes(), value.as_bytes());
+        format!(
+            "egov_bound_{name}={}",
+            std::str::from_utf8(&digest).expect("hex")
+        )
+    }
+
     #[test]
     fn a_cookie_bound_to_the_requests_session_goes_without_its_companion() {
         let amina = binding(1);
         let header = format!(
-            "JSESSIONID=A1; egov_bound_JSESSIONID={}; lang=ar",
-            amina.as_str()
+            "JSESSIONID=A1; {}; lang=ar",
+            companion(&amina, "JSESSIONID", "A1")
         );
         assert_eq!(
             forwarded(&header, Some(&amina)).as_deref(),
@@ -542,8 +540,8 @@ mod tests {
     fn a_cookie_bound_to_another_session_does_not_go() {
         let (amina, youssef) = (binding(1), binding(2));
         let header = format!(
-            "JSESSIONID=A1; egov_bound_JSESSIONID={}; lang=ar",
-            amina.as_str()
+            "JSESSIONID=A1; {}; lang=ar",
+            companion(&amina, "JSESSIONID", "A1")
         );
         assert_eq!(
             forwarded(&header, Some(&youssef)).as_deref(),
@@ -561,9 +559,9 @@ mod tests {
         let (amina, youssef) = (binding(1), binding(2));
         // Amina's copy under /dossier/ (sent first: the longer path), Youssef's at /.
         let header = format!(
-            "JSESSIONID=A; JSESSIONID=Y; egov_bound_JSESSIONID={}; egov_bound_JSESSIONID={}",
-            amina.as_str(),
-            youssef.as_str()
+            "JSESSIONID=A; JSESSIONID=Y; {}; {}",
+            companion(&amina, "JSESSIONID", "A"),
+            companion(&youssef, "JSESSIONID", "Y")
         );
         assert_eq!(
             forwarded(&header, Some(&youssef)).as_deref(),
@@ -575,18 +573,30 @@ mod tests {
         );
     }
 
+    /// Found when reviewed: paired by position, a copy and a junk companion a page script
+    /// added shifted Amina's stale copy onto Youssef's companion.
     #[test]
-    fn a_name_with_fewer_companions_than_copies_goes_only_if_every_companion_is_the_sessions() {
+    fn cookies_a_page_script_adds_cannot_shift_a_stale_copy_onto_the_session() {
         let (amina, youssef) = (binding(1), binding(2));
-        let mixed = format!(
-            "JSESSIONID=S; JSESSIONID=A; egov_bound_JSESSIONID={}",
-            amina.as_str()
+        let header = format!(
+            "JSESSIONID=z; JSESSIONID=A; JSESSIONID=Y; {}; {}; egov_bound_JSESSIONID=junk",
+            companion(&amina, "JSESSIONID", "A"),
+            companion(&youssef, "JSESSIONID", "Y")
         );
-        assert_eq!(forwarded(&mixed, Some(&youssef)), None);
         assert_eq!(
-            forwarded(&mixed, Some(&amina)).as_deref(),
-            Some("JSESSIONID=S; JSESSIONID=A")
+            forwarded(&header, Some(&youssef)).as_deref(),
+            Some("JSESSIONID=Y")
         );
+    }
+
+    #[test]
+    fn a_companion_is_bound_to_the_cookies_value_too() {
+        let amina = binding(1);
+        let header = format!(
+            "JSESSIONID=forged; {}",
+            companion(&amina, "JSESSIONID", "A")
+        );
+        assert_eq!(forwarded(&header, Some(&amina)), None);
     }
 
     #[test]
@@ -620,23 +630,24 @@ mod tests {
 
     #[test]
     fn a_companion_keeps_its_cookies_path_and_lifetime_and_is_http_only() {
+        let session = binding(0xab);
         let scoped = b"pref=ar; Max-Age=600; Path=/s/x/espace; Secure; SameSite=Lax";
         assert_eq!(
-            String::from_utf8(binding_set_cookie(scoped, &binding(0xab))).expect("utf-8"),
+            String::from_utf8(binding_set_cookie(scoped, &session)).expect("utf-8"),
             format!(
-                "egov_bound_pref={}; Max-Age=600; Path=/s/x/espace; Secure; SameSite=Lax; HttpOnly",
-                "ab".repeat(16)
+                "{}; Max-Age=600; Path=/s/x/espace; Secure; SameSite=Lax; HttpOnly",
+                companion(&session, "pref", "ar")
             )
         );
         assert_eq!(
             String::from_utf8(binding_set_cookie(
                 b"JSESSIONID=; HttpOnly; Max-Age=0",
-                &binding(0)
+                &session
             ))
             .expect("utf-8"),
             format!(
-                "egov_bound_JSESSIONID={}; Max-Age=0; HttpOnly",
-                "0".repeat(32)
+                "{}; Max-Age=0; HttpOnly",
+                companion(&session, "JSESSIONID", "")
             ),
             "a deletion deletes the companion too"
         );
@@ -644,13 +655,14 @@ mod tests {
 
     #[test]
     fn a_signed_in_answers_cookies_each_get_a_companion_after_them() {
+        let session = binding(1);
         let mut h = http::HeaderMap::new();
         h.append(
             SET_COOKIE,
             HeaderValue::from_static("JSESSIONID=A1; Path=/"),
         );
         h.append(SET_COOKIE, HeaderValue::from_static("egov_session=fixed"));
-        scope_set_cookie_headers(&mut h, &scope("/", true), Some(&binding(1)));
+        scope_set_cookie_headers(&mut h, &scope("/", true), Some(&session));
         let values: Vec<&str> = h
             .get_all(SET_COOKIE)
             .iter()
@@ -661,8 +673,8 @@ mod tests {
             [
                 "JSESSIONID=A1; Path=/s/cnss-insured-portal/".to_string(),
                 format!(
-                    "egov_bound_JSESSIONID={}; Path=/s/cnss-insured-portal/; HttpOnly",
-                    "01".repeat(16)
+                    "{}; Path=/s/cnss-insured-portal/; HttpOnly",
+                    companion(&session, "JSESSIONID", "A1")
                 ),
             ]
         );

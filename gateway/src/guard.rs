@@ -80,10 +80,15 @@ pub fn check(session: &ServerSession, sizes: Sizes) -> Result<(), Refusal> {
     if target > sizes.max_uri_bytes {
         return Err(Refusal::UriTooLong);
     }
-    // HTTP/2 browsers send each cookie as a field of its own: they count as one (their
-    // bytes are held to the header block's size like any others').
-    let cookie_fields = req.headers.get_all(http::header::COOKIE).iter().count();
-    if req.headers.len() - cookie_fields.saturating_sub(1) > sizes.max_headers {
+    // HTTP/2 browsers send each cookie as a field of its own (RFC 9113, section 8.2.3):
+    // they count as one (their bytes are held to the header block's size like any
+    // others'). An HTTP/1 client sends one `Cookie` line, and more are counted each.
+    let cookie_crumbs = if req.version == http::Version::HTTP_2 {
+        req.headers.get_all(http::header::COOKIE).iter().count()
+    } else {
+        0
+    };
+    if req.headers.len() - cookie_crumbs.saturating_sub(1) > sizes.max_headers {
         return Err(Refusal::HeadersTooLarge);
     }
     if let Some(h1) = session.as_http1() {

@@ -321,7 +321,11 @@ impl Sso {
     ) -> LocalResponse {
         match self.current_session(http.req_header()).await {
             Ok(Some(_)) => LocalResponse::redirect(false, "/"),
-            Ok(None) | Err(_) => failed(),
+            Ok(None) => failed(),
+            Err(e) => {
+                self.store_failed(&e, "callback: session store unavailable");
+                failed()
+            }
         }
     }
 

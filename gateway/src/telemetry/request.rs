@@ -68,10 +68,10 @@ pub fn recorded_status(sent: u16) -> u16 {
     }
 }
 
-/// The kind of an upstream failure, from a small fixed set (a metric label).
 /// `egov_upstream_errors_total`'s kind for a legacy site's own 5xx answer.
 pub const ANSWERED_5XX: &str = "answered_5xx";
 
+/// The kind of an upstream failure, from a small fixed set (a metric label).
 pub fn upstream_error_kind(e: &pingora::Error) -> &'static str {
     use pingora::ErrorType::*;
     match e.etype() {
