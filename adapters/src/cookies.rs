@@ -253,6 +253,10 @@ fn reserved_name(name: &[u8]) -> bool {
         || name.starts_with(b"__Secure-egov")
 }
 
+/// The most copies of bound names one request has checked against their companions
+/// (browsers keep about 180 cookies for a site).
+const MAX_CHECKED_COPIES: usize = 256;
+
 /// The `Cookie` header a legacy site gets from a request's `Cookie` headers (HTTP/2 sends
 /// one per cookie), on their raw bytes (a legacy site's windows-1256 value comes back as it
 /// was set): every cookie but the portal's own ([`portal_reserved`]) and the copies of bound
@@ -286,6 +290,10 @@ pub fn forwarded_cookies(values: &[&[u8]], bound_to: Option<&CookieBinding>) -> 
         .filter_map(|(name, value)| Some((name.strip_prefix(BINDING_PREFIX.as_bytes())?, value)))
         .collect();
     companions.sort_unstable();
+    // Digests computed: past MAX_CHECKED_COPIES (more cookies than a browser keeps for one
+    // site), bound copies are kept back unchecked, so a header of thousands of copies
+    // costs a request a bounded number of digests.
+    let mut checked = 0usize;
     let mut out = Vec::new();
     for pair in pairs() {
         if let Some((name, value)) = name_of(pair) {
@@ -297,6 +305,10 @@ pub fn forwarded_cookies(values: &[&[u8]], bound_to: Option<&CookieBinding>) -> 
                 let Some(session) = bound_to else {
                     continue;
                 };
+                if checked == MAX_CHECKED_COPIES {
+                    continue;
+                }
+                checked += 1;
                 let own = session.companion(name, value);
                 if companions.binary_search(&(name, &own[..])).is_err() {
                     continue;
@@ -616,6 +628,21 @@ mod tests {
         assert_eq!(
             forwarded(&header, Some(&binding(1))).as_deref(),
             Some("JSESSIONID=A1")
+        );
+    }
+
+    #[test]
+    fn thousands_of_copies_of_a_bound_name_cost_a_bounded_number_of_digests() {
+        let amina = binding(1);
+        let mut header = companion(&amina, "JSESSIONID", "A");
+        for i in 0..MAX_CHECKED_COPIES {
+            header.push_str(&format!("; JSESSIONID=x{i}"));
+        }
+        header.push_str("; JSESSIONID=A");
+        assert_eq!(
+            forwarded(&header, Some(&amina)),
+            None,
+            "past the limit, no copy is checked nor sent"
         );
     }
 

@@ -61,6 +61,7 @@ impl Stage for Access {
         match decision {
             Authorization::Proceed(s) => {
                 end_child(span, None);
+                ctx.cookie_binding = s.as_ref().map(crate::sso::session::Session::cookie_binding);
                 ctx.session = s;
                 Step::Continue
             }

@@ -51,6 +51,10 @@ pub struct RequestCtx {
     pub local: Option<LocalRoute>,
     /// The citizen's session, when the service needs one.
     pub session: Option<SsoSession>,
+    /// What the legacy cookies of that session are bound to (`Session::cookie_binding`),
+    /// computed once with it: read to forward the request's cookies, to bind the answer's,
+    /// and by the response cache.
+    pub cookie_binding: Option<egov_adapters::cookies::CookieBinding>,
     /// The portal strip this response's page gets (variant number, HTML), for services
     /// that show one.
     pub strip: Option<(u8, std::sync::Arc<str>)>,
@@ -98,6 +102,7 @@ impl Default for RequestCtx {
             upstream_uri: None,
             local: None,
             session: None,
+            cookie_binding: None,
             strip: None,
             attempts: Attempts::default(),
             body: None,
@@ -164,7 +169,7 @@ impl RequestCtx {
             ranges: self.ranges,
             // Also when the cache may keep the answer (asked as nobody): it keeps none
             // that sets a cookie, and the citizen's copy is hers.
-            cookies_bound_to: self.session.as_ref().map(SsoSession::cookie_binding),
+            cookies_bound_to: self.cookie_binding,
         }
     }
 
@@ -219,6 +224,7 @@ impl RequestCtx {
             client: self.client.as_ref(),
             request_id: &self.request_id,
             session: self.session.as_ref(),
+            cookie_binding: self.cookie_binding.as_ref(),
             trace_headers: self
                 .obs
                 .as_ref()
@@ -246,6 +252,7 @@ impl RequestCtx {
             client: self.client.as_ref(),
             request_id: &self.request_id,
             session: self.session.as_ref(),
+            cookie_binding: self.cookie_binding.as_ref(),
             trace_headers,
         };
         (hop, self.obs.as_mut())

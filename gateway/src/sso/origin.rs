@@ -218,12 +218,11 @@ impl Sso {
             if self.jar.hop_duplicated(req) {
                 // Every copy goes, so that the next hop's nonce is the only one.
                 let host = crate::host::request_host(req).map(crate::host::normalize);
-                for expired in self
-                    .jar
-                    .expire_hop_duplicates(&host.unwrap_or_default(), req.uri.path())
-                {
-                    back = back.with_header(SET_COOKIE, expired);
-                }
+                back = back.with_headers(
+                    SET_COOKIE,
+                    self.jar
+                        .expire_hop_duplicates(&host.unwrap_or_default(), req.uri.path()),
+                );
             }
             return back;
         }

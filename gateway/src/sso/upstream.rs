@@ -9,7 +9,7 @@
 use super::Sso;
 use crate::registry::Service;
 use crate::sso::session::Session;
-use egov_adapters::cookies::forwarded_cookies;
+use egov_adapters::cookies::{forwarded_cookies, CookieBinding};
 use egov_adapters::headers::{spellings, HeaderEdit, HeaderSet};
 use http::{header::COOKIE, HeaderName, HeaderValue};
 
@@ -79,18 +79,18 @@ pub fn forgeable_spellings(identity_header: &HeaderName) -> HeaderSet {
 }
 
 /// Strips the identity claims a client may have forged, the portal's cookies and the legacy
-/// cookies bound to another session than `session` (see
+/// cookies not bound to the request's session, `cookie_binding` (see
 /// [`egov_adapters::cookies::forwarded_cookies`]). Runs before the gateway adds headers of
 /// its own, so there are fewer to look through.
 pub fn strip_client_identity(
     sso: &Sso,
     service: &Service,
-    session: Option<&Session>,
+    cookie_binding: Option<&CookieBinding>,
     headers: &mut impl HeaderEdit,
 ) {
     headers.remove_any(&sso.forgeable);
     headers.remove_any(&service.chain.forgeable_identity);
-    strip_portal_cookies(session, headers);
+    strip_portal_cookies(cookie_binding, headers);
 }
 
 /// Presents the session's identity (after [`strip_client_identity`]): the signed
@@ -135,15 +135,14 @@ pub fn present_identity(
 }
 
 /// Leaves one `Cookie` header with what [`forwarded_cookies`] lets the site have.
-fn strip_portal_cookies(session: Option<&Session>, headers: &mut impl HeaderEdit) {
+fn strip_portal_cookies(binding: Option<&CookieBinding>, headers: &mut impl HeaderEdit) {
     let values = headers.get_all(&COOKIE);
     if values.is_empty() {
         return;
     }
     headers.remove(&COOKIE);
     let bytes: Vec<&[u8]> = values.iter().map(HeaderValue::as_bytes).collect();
-    let binding = session.map(Session::cookie_binding);
-    if let Some(kept) = forwarded_cookies(&bytes, binding.as_ref()) {
+    if let Some(kept) = forwarded_cookies(&bytes, binding) {
         if let Ok(v) = HeaderValue::from_bytes(&kept) {
             headers.set(COOKIE, v);
         }

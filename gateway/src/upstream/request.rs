@@ -45,6 +45,8 @@ pub struct Hop<'a> {
     pub client: Option<&'a Client>,
     pub request_id: &'a RequestId,
     pub session: Option<&'a SsoSession>,
+    /// The session's legacy-cookie binding (which of the citizen's cookies go).
+    pub cookie_binding: Option<&'a egov_adapters::cookies::CookieBinding>,
     /// `traceparent`/`tracestate` for this hop.
     pub trace_headers: TraceHeaders,
 }
@@ -116,7 +118,7 @@ pub fn forward(sso: &Sso, headers: &mut http::HeaderMap, hop: &Hop<'_>) {
     // which is the gateway's to set (an untrusted client's was not followed).
     remove_unusual_names(headers);
     headers.remove_any(&TRACE_CONTEXT);
-    crate::sso::upstream::strip_client_identity(sso, hop.service, hop.session, headers);
+    crate::sso::upstream::strip_client_identity(sso, hop.service, hop.cookie_binding, headers);
     headers.set(HOST, hop.service.upstream.host_header.clone());
     if let Some(client) = hop.client {
         client.apply(headers, hop.citizen_host.as_ref());
