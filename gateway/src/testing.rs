@@ -108,8 +108,17 @@ impl std::io::Write for LogLines {
 /// `tracing` work out again, for every thread, which levels anyone listens to, and two
 /// threads doing so at once could leave the level at "nobody listens" while one of them
 /// still did; its test then saw no line at all (found when tried: once in a full run).
+///
+/// And one listener that never goes: while a single subscriber is registered, `tracing`
+/// decides whether a log line is wanted, the first time any thread reaches it, by asking
+/// only *that thread's* subscriber. Another test's thread (none) reaching the audit line
+/// first made it "never wanted" for every thread, the capturing one included (found when
+/// tried: CI, once). With two registered, every one of them is asked.
 pub fn capture_logs() -> (LogLines, Capture) {
     static ONE_AT_A_TIME: std::sync::Mutex<()> = std::sync::Mutex::new(());
+    static ALWAYS_REGISTERED: std::sync::OnceLock<tracing::Dispatch> = std::sync::OnceLock::new();
+    ALWAYS_REGISTERED
+        .get_or_init(|| tracing::Dispatch::new(tracing::subscriber::NoSubscriber::new()));
     let serial = ONE_AT_A_TIME
         .lock()
         .unwrap_or_else(std::sync::PoisonError::into_inner);
@@ -133,4 +142,31 @@ pub fn capture_logs() -> (LogLines, Capture) {
 pub struct Capture {
     _default: tracing::subscriber::DefaultGuard,
     _serial: std::sync::MutexGuard<'static, ()>,
+}
+
+#[cfg(test)]
+mod tests {
+    /// One log line, from one place in the code (one `tracing` callsite).
+    fn log_the_probe_line() {
+        tracing::info!("the probe line");
+    }
+
+    /// Found when tried (CI, once): another test's thread was first to reach the audit's
+    /// log line while this thread captured, and `tracing` asked that thread's subscriber
+    /// (none) whether anyone listened. The line was then skipped everywhere, the capture's
+    /// thread included, and the audit test saw no line.
+    #[test]
+    fn a_line_first_reached_on_another_thread_is_still_captured() {
+        let (lines, _guard) = super::capture_logs();
+        std::thread::spawn(log_the_probe_line)
+            .join()
+            .expect("the other thread");
+        log_the_probe_line();
+        assert_eq!(
+            lines.text().matches("the probe line").count(),
+            1,
+            "{}",
+            lines.text()
+        );
+    }
 }
