@@ -10,7 +10,6 @@
 use super::pending::PendingRefusal;
 use super::provider::{ProviderError, LOGOUT_TOKEN_MAX_AGE};
 use super::session::{now_secs, random_token, PendingLogin, Session};
-use super::store::StoreError;
 use super::Sso;
 use crate::registry::{Service, Snapshot};
 use crate::response::{self, ErrorKind, LocalResponse};
@@ -288,7 +287,7 @@ impl Sso {
             name: claims.name,
             acr: claims.acr,
             professional: claims.professional,
-            id_token: tokens.id_token.unwrap_or_default(),
+            id_token: String::new(),
             access_token: tokens.access_token,
             refresh_token: tokens.refresh_token,
             access_expires_at: tokens.access_expires_at,
@@ -368,26 +367,13 @@ impl Sso {
         // A logout that cannot end the session says so, and keeps the cookie for a retry.
         // Answering "logged out" over a session left alive (a Redis partition) left it
         // usable on every service's origin, for the next person at a shared computer.
-        let id_token = match self.store.get(&id).await {
-            Ok(session) => session.map(|s| s.id_token),
-            // A record this version cannot read is no session: it is deleted below.
-            Err(StoreError::Corrupt(_)) => None,
-            Err(e) => {
-                self.store_failed(&e, "logout: session store unavailable; nothing ended");
-                return response::error_page(ErrorKind::SessionsUnavailable, request_id);
-            }
-        };
         if let Err(e) = self.store.delete(&id).await {
             self.store_failed(&e, "logout: could not delete the session; nothing ended");
             return response::error_page(ErrorKind::SessionsUnavailable, request_id);
         }
         self.metrics.logouts.with_label_values(&["rp"]).inc();
-        let hint = id_token.filter(|t| !t.is_empty());
         let target = match &self.provider {
-            Some(p) => p
-                .end_session_url(hint.as_deref(), &home)
-                .await
-                .unwrap_or(home),
+            Some(p) => p.end_session_url(&home).await.unwrap_or(home),
             None => home,
         };
         // 303: the browser follows a POST's answer with a GET.

@@ -499,9 +499,6 @@ fn apply_refresh(
     session.access_token = tokens.access_token;
     session.refresh_token = tokens.refresh_token;
     session.access_expires_at = tokens.access_expires_at;
-    if let Some(id) = tokens.id_token {
-        session.id_token = id;
-    }
     Refresh::Updated
 }
 
@@ -735,7 +732,6 @@ mod tests {
             Refresh::Updated
         );
         assert_eq!(s.access_token, "at-2");
-        assert_eq!(s.id_token, "id-2");
         assert_eq!(s.acr.as_deref(), Some("loa3"));
         assert_eq!(s.name.as_deref(), Some("Amina El Idrissi"));
         assert!(s.professional);

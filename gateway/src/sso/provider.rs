@@ -359,27 +359,23 @@ impl Provider {
         Some(url.origin().ascii_serialization())
     }
 
-    /// The URL for RP-initiated logout, if the provider has one. Without an ID token (the
-    /// session had already expired) it names the client alone, and the provider asks the
-    /// citizen to confirm: the provider's session must end all the same (found when tried:
-    /// after a logout from an expired session, the next person was signed in silently).
-    pub async fn end_session_url(
-        &self,
-        id_token_hint: Option<&str>,
-        post_logout_redirect_uri: &str,
-    ) -> Option<String> {
+    /// The URL for RP-initiated logout, if the provider has one: the client and where to
+    /// come back, never the ID token. As `id_token_hint` the token, the citizen's signed
+    /// identity (name, e-mail), stayed in the address: in the browser's history on a shared
+    /// computer for the next person to read, in the provider's access log, in a `Referer`
+    /// (found when tried). A form post would carry it unseen, but providers commonly refuse
+    /// POST there (a cross-site POST does not bring their `SameSite=Lax` session cookie).
+    /// `client_id` is what RP-Initiated Logout 1.0 names for this case; the provider finds
+    /// its session by its own cookie and asks the citizen to confirm, so its session ends
+    /// too (found when tried: after a logout that did not reach it, the next person at the
+    /// computer was signed in silently).
+    pub async fn end_session_url(&self, post_logout_redirect_uri: &str) -> Option<String> {
         let d = self.discovered().await.ok()?;
         let endpoint = d.meta.end_session_endpoint.as_ref()?;
         let mut url = url::Url::parse(endpoint).ok()?;
-        {
-            let mut query = url.query_pairs_mut();
-            if let Some(hint) = id_token_hint {
-                query.append_pair("id_token_hint", hint);
-            }
-            query
-                .append_pair("post_logout_redirect_uri", post_logout_redirect_uri)
-                .append_pair("client_id", &self.settings.client_id);
-        }
+        url.query_pairs_mut()
+            .append_pair("post_logout_redirect_uri", post_logout_redirect_uri)
+            .append_pair("client_id", &self.settings.client_id);
         Some(url.to_string())
     }
 

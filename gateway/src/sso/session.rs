@@ -48,7 +48,10 @@ pub struct Session {
     pub acr: Option<String>,
     /// Whether the ID token carried the configured professional claim.
     pub professional: bool,
-    /// For `id_token_hint` at logout.
+    /// Empty: the ID token was kept for `id_token_hint` at logout, which no longer names
+    /// it ([`super::provider::Provider::end_session_url`]). The field stays so that records
+    /// written now are read by the version before (a rolling upgrade) and old ones by this.
+    #[serde(default)]
     pub id_token: String,
     pub access_token: String,
     pub refresh_token: Option<String>,
