@@ -1431,6 +1431,58 @@ async fn a_ministry_cannot_take_another_ministrys_search_terms() {
     );
 }
 
+/// Found when tried: the habous registered "Online passport renewal" with paraphrases of
+/// the passport's words (no copy, so the rule above let it through), and the interior's own
+/// keyword "renouvellement passeport" was routed to it, listed first in the portal's search.
+#[tokio::test]
+async fn a_ministry_cannot_take_another_ministrys_searches_by_paraphrase() {
+    let e = Estate::start();
+    let route = || async {
+        let answer = client()
+            .post(e.gateway.url("/api/route"))
+            .json(&json!({ "query": "renouvellement passeport" }))
+            .send()
+            .await
+            .expect("route");
+        let v: Value = answer.json().await.expect("json");
+        v["service"].clone()
+    };
+    assert_eq!(route().await, "passport-application");
+    let mut online = e.new_service("online-passport", "habous");
+    online["names"] = json!({
+        "fr": "Renouvellement du passeport en ligne",
+        "en": "Online passport renewal",
+        "ar": "تجديد جواز السفر عبر الإنترنت"
+    });
+    online["keywords"] = json!([
+        "renouveler passeport en ligne",
+        "passeport rapide",
+        "passport online",
+        "passeport urgent",
+        "mon passeport expire"
+    ]);
+    online["examples"] = json!([
+        "je veux refaire mon passeport vite",
+        "passeport perdu que faire",
+        "passeport expiré renouvellement en ligne",
+        "renouveler mon passeport en ligne maintenant"
+    ]);
+    let answer = e.api("habous").post("/services", &online).await;
+    assert_status(&answer, StatusCode::UNPROCESSABLE_ENTITY);
+    let text = answer.body.to_string();
+    assert!(
+        text.contains("passport-application") && text.contains("another ministry"),
+        "{text}"
+    );
+    assert!(e
+        .gateway
+        .registry
+        .snapshot()
+        .service("online-passport")
+        .is_none());
+    assert_eq!(route().await, "passport-application");
+}
+
 #[tokio::test]
 async fn secrets_only_versions_before_the_last_twenty_name_are_forgotten_and_a_rollback_says_so() {
     let e = Estate::start();

@@ -8,9 +8,12 @@
 //! to its service, the real one not even offered; its names were the passport's with a
 //! trailing dot, or with a Cyrillic `а`. Then a ministry's own "Passport" service listed the
 //! passport's keywords as they were, and took "renew my passport": a keyword or example
-//! the router reads as another ministry's service's is refused too. Paraphrases are not
-//! caught here; what a ministry may claim is the platform's review to make.
+//! the router reads as another ministry's service's is refused too. Then paraphrases took
+//! the passport's own keyword: a change after which another ministry's service's own
+//! words are routed to the changed service is refused ([`takeovers`]). Searches no service
+//! declared are the platform's review to make.
 
+use super::catalog::Catalog;
 use super::injection::mixes_scripts;
 use super::text::tokens;
 use crate::config::{ConfigError, ServiceConfig};
@@ -204,6 +207,88 @@ would send its searches to whichever weighs more",
             )
         })
         .collect()
+}
+
+/// Whether `now`'s words for the router (names, descriptions, keywords, examples, and the
+/// ministry they speak for) differ from `before`'s, or it is new.
+pub fn search_words_changed(now: &ServiceConfig, before: Option<&ServiceConfig>) -> bool {
+    before.is_none_or(|b| {
+        b.ministry != now.ministry
+            || b.names != now.names
+            || b.descriptions != now.descriptions
+            || b.keywords != now.keywords
+            || b.examples != now.examples
+    })
+}
+
+/// The services of a change that would take another ministry's searches: a service whose
+/// words changed (`changed`) to which one of the **own** keywords, examples or names of an
+/// unchanged service of another ministry would now be routed, where it was routed to that
+/// service before (`before`, the running catalog; `after`, the one with the change).
+///
+/// Found when tried: a ministry registered "Online passport renewal" with paraphrases of the
+/// passport service's keywords ("renouveler passeport en ligne", "passeport urgent"), none a
+/// copy, and the interior's own keyword "renouvellement passeport" was then routed to it
+/// (and listed first in the portal's search). Paraphrases as such are not judged here; what
+/// a service takes from another ministry's own words is. One error per service taken, with
+/// the first of its words that moved.
+pub fn takeovers(
+    services: &[ServiceConfig],
+    before: &Catalog,
+    after: &Catalog,
+    changed: impl Fn(&ServiceConfig) -> bool,
+) -> Vec<ConfigError> {
+    let changed: HashMap<&str, &ServiceConfig> = services
+        .iter()
+        .filter(|s| changed(s))
+        .map(|s| (s.id.as_str(), s))
+        .collect();
+    if changed.is_empty() {
+        return Vec::new();
+    }
+    let top = |catalog: &Catalog, words: &str| {
+        let ranking = catalog.ranker().rank(words, 1);
+        ranking
+            .candidates
+            .first()
+            .and_then(|c| catalog.id(c.index))
+            .map(str::to_owned)
+    };
+    let mut out = Vec::new();
+    for owner in services
+        .iter()
+        .filter(|s| !changed.contains_key(s.id.as_str()))
+    {
+        let n = &owner.names;
+        let own_words = owner
+            .keywords
+            .iter()
+            .chain(&owner.examples)
+            .chain([&n.fr, &n.ar, &n.en])
+            .chain(n.zgh.iter());
+        for words in own_words {
+            let Some(taker) = top(after, words).and_then(|id| changed.get(id.as_str()).copied())
+            else {
+                continue;
+            };
+            if taker.ministry == owner.ministry || top(before, words).as_deref() != Some(&owner.id)
+            {
+                continue;
+            }
+            out.push(ConfigError::new(
+                &taker.file,
+                "keywords",
+                format!(
+                    "would take the searches of service {:?} of another ministry: its own \
+                     words {words:?} would be routed here instead of there; keep to this \
+                     service's own words, or ask the platform to review them",
+                    owner.id
+                ),
+            ));
+            break;
+        }
+    }
+    out
 }
 
 #[cfg(test)]
@@ -503,5 +588,83 @@ mod tests {
                 u32::from(to)
             );
         }
+    }
+
+    /// The probe's service: paraphrases of the passport's words under another ministry.
+    fn online_passport(services: &[ServiceConfig]) -> ServiceConfig {
+        let mut phish = services
+            .iter()
+            .find(|s| s.ministry != "interior")
+            .expect("a service of another ministry")
+            .clone();
+        phish.id = "online-passport".into();
+        phish.file = "online-passport.toml".into();
+        phish.names.fr = "Renouvellement du passeport en ligne".into();
+        phish.names.en = "Online passport renewal".into();
+        phish.names.ar = "تجديد جواز السفر عبر الإنترنت".into();
+        phish.names.zgh = None;
+        phish.descriptions = Default::default();
+        phish.keywords = [
+            "renouveler passeport en ligne",
+            "passeport rapide",
+            "passport online",
+            "passeport urgent",
+            "mon passeport expire",
+        ]
+        .map(String::from)
+        .to_vec();
+        phish.examples = [
+            "je veux refaire mon passeport vite",
+            "passeport perdu que faire",
+            "passeport expiré renouvellement en ligne",
+            "renouveler mon passeport en ligne maintenant",
+        ]
+        .map(String::from)
+        .to_vec();
+        phish
+    }
+
+    #[test]
+    fn a_service_of_another_ministry_may_not_take_the_passports_own_words_by_paraphrase() {
+        let services = catalog();
+        let before = Catalog::new(&services);
+        let mut next = services.clone();
+        next.push(online_passport(&services));
+        // No copy of a term: the rule above does not see it.
+        assert!(
+            problems(&next, |s| running_unless(s, |s| s.id == "online-passport")).is_empty(),
+            "not a copy"
+        );
+        let after = Catalog::new(&next);
+        let errors = takeovers(&next, &before, &after, |s| s.id == "online-passport");
+        let text: Vec<String> = errors.iter().map(|e| e.to_string()).collect();
+        assert!(
+            text.iter().any(|e| e.contains("online-passport.toml")
+                && e.contains("\"passport-application\" of another ministry")),
+            "{text:#?}"
+        );
+    }
+
+    #[test]
+    fn a_change_that_takes_no_other_ministrys_words_passes() {
+        let services = catalog();
+        let before = Catalog::new(&services);
+        let mut next = services.clone();
+        let mut own = passport(&services);
+        own.id = "passport-appointment".into();
+        own.file = "passport-appointment.toml".into();
+        own.names.fr = "Rendez-vous de dépôt du passeport".into();
+        own.names.en = "Passport filing appointment".into();
+        own.names.ar = "موعد إيداع ملف جواز السفر".into();
+        own.names.zgh = None;
+        own.keywords = vec!["rendez-vous passeport".into()];
+        own.examples = vec!["prendre rendez-vous pour déposer mon passeport".into()];
+        next.push(own);
+        let after = Catalog::new(&next);
+        // The interior's own new passport service may come near its own words.
+        let errors = takeovers(&next, &before, &after, |s| s.id == "passport-appointment");
+        assert!(errors.is_empty(), "{errors:?}");
+        // Nothing changed: nothing is ranked.
+        assert!(takeovers(&services, &before, &before, |_| false).is_empty());
     }
 }

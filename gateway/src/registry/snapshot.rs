@@ -197,6 +197,19 @@ impl Snapshot {
                 cache,
             }));
         }
+        let catalog = Arc::new(
+            Catalog::new(&config.services)
+                .on_origins(config.gateway.portal.service_origins.as_ref()),
+        );
+        if let Some(previous) = previous {
+            use crate::assist::terms;
+            errors.extend(terms::takeovers(
+                &config.services,
+                previous.catalog(),
+                &catalog,
+                |s| terms::search_words_changed(s, previous.service(&s.id).map(|p| &p.config)),
+            ));
+        }
         if !errors.is_empty() {
             return Err(ConfigErrors(errors));
         }
@@ -211,10 +224,7 @@ impl Snapshot {
             config: config.clone(),
             portal: PortalInfo::new(settings),
             ministries: config.ministries.clone(),
-            catalog: Arc::new(
-                Catalog::new(&config.services)
-                    .on_origins(config.gateway.portal.service_origins.as_ref()),
-            ),
+            catalog,
             services,
             by_id,
             legacy,
