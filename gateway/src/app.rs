@@ -68,6 +68,9 @@ impl App {
         let telemetry = Arc::new(Telemetry::new(&config.gateway.telemetry)?);
         let metrics = Arc::clone(&telemetry.metrics);
         let snapshot = Snapshot::build_with_metrics(config, secrets, Some(&metrics))?;
+        for (service, why) in snapshot.unresolved() {
+            tracing::warn!(service, reasons = ?why, "a backend name did not resolve: the service runs without it until it does");
+        }
         metrics
             .registry_services
             .set(snapshot.services().len() as i64);

@@ -190,6 +190,10 @@ pub fn build(
         "registry",
         Task::new(std::sync::Arc::clone(&app.live).follow()),
     ));
+    server.add_service(background_service(
+        "registry-names",
+        Task::new(std::sync::Arc::clone(&app.live).resolve_names_again()),
+    ));
     let generations = std::sync::Arc::clone(&app.cache.generations);
     let storage = app.cache.storage;
     let registry = std::sync::Arc::clone(&app.registry);

@@ -1483,6 +1483,46 @@ async fn a_ministry_cannot_take_another_ministrys_searches_by_paraphrase() {
     assert_eq!(route().await, "passport-application");
 }
 
+/// Found when tried: a ministry's backend name that stopped resolving (or resolved where no
+/// backend may be) refused the whole registry at start-up, so no instance of the gateway
+/// could start for any service. It starts; that service answers 503 and `/readyz` says why.
+#[tokio::test(flavor = "multi_thread")]
+async fn the_gateway_starts_when_one_backend_name_does_not_resolve_and_serves_the_others() {
+    let estate = start_estate(None);
+    let gw = TestGateway::with(&estate, |config| {
+        let portal = config.gateway.portal.listen[0];
+        let backend = &mut egov_integration::service_mut(config, "cnie-renewal")
+            .upstream
+            .backends[0];
+        // A name that resolves to the portal itself.
+        backend.host = "localhost".into();
+        backend.port = portal.port();
+    });
+    let status = |path: &'static str| {
+        let url = gw.url(path);
+        async move {
+            client()
+                .get(url)
+                .send()
+                .await
+                .map(|r| r.status())
+                .expect("answered")
+        }
+    };
+    assert_eq!(
+        status("/s/cnie-renewal/").await,
+        StatusCode::SERVICE_UNAVAILABLE
+    );
+    let other = status("/s/passport-application/").await;
+    assert!(!other.is_server_error(), "{other}");
+    let (code, text) = gw.readyz().await;
+    assert_eq!(code, 200, "{text}");
+    assert!(
+        text.contains("registry: cnie-renewal: upstream.url: localhost:"),
+        "{text}"
+    );
+}
+
 #[tokio::test]
 async fn secrets_only_versions_before_the_last_twenty_name_are_forgotten_and_a_rollback_says_so() {
     let e = Estate::start();

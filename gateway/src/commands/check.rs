@@ -29,8 +29,15 @@ pub fn run(path: &Path, no_secrets: bool) -> ExitCode {
     } else {
         Secrets::from_process()
     };
-    if let Err(errors) = Snapshot::build(&config, &secrets) {
-        problems.extend(errors.iter().map(ToString::to_string));
+    match Snapshot::build(&config, &secrets) {
+        Err(errors) => problems.extend(errors.iter().map(ToString::to_string)),
+        // `serve` starts without them (503 until they resolve); an operator checking wants
+        // to know.
+        Ok(snapshot) => {
+            for (service, why) in snapshot.unresolved() {
+                problems.extend(why.iter().map(|w| format!("service {service}: {w}")));
+            }
+        }
     }
     if !no_secrets {
         // What `serve` reads next: the SSO client secret, pairwise secret and signing keys,

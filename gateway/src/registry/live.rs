@@ -126,9 +126,31 @@ impl LiveRegistry {
         self.reloader.registry().snapshot()
     }
 
-    /// Services that cannot be served as written now (empty when all is well).
+    /// Services that cannot be served as written now (empty when all is well): changes held
+    /// back, and services running without a backend whose name did not resolve.
     pub fn broken(&self) -> Vec<String> {
-        self.broken.lock().map(|b| b.clone()).unwrap_or_default()
+        let mut broken = self.broken.lock().map(|b| b.clone()).unwrap_or_default();
+        for (service, why) in self.snapshot().unresolved() {
+            broken.push(format!("{service}: {}", why.join("; ")));
+        }
+        broken
+    }
+
+    /// For the life of the server: while a backend name of the running services does not
+    /// resolve, the registry is built again every `[registry] watch_interval`, so the
+    /// service is served as soon as its name resolves (found when tried: one lapsed name
+    /// refused the whole registry at start-up).
+    pub async fn resolve_names_again(self: Arc<Self>) {
+        loop {
+            tokio::time::sleep(self.base().gateway.registry.watch_interval).await;
+            if self.snapshot().unresolved().is_empty() {
+                continue;
+            }
+            let _turn = self.refreshing.lock().await;
+            if let Err(e) = self.reloader.resolve_again().await {
+                tracing::warn!(error = %e, "registry: the services did not build again");
+            }
+        }
     }
 
     fn base(&self) -> Base {

@@ -124,6 +124,38 @@ impl Reloader {
         self.secrets.read().map(|s| s.clone()).unwrap_or_default()
     }
 
+    /// Builds the running configuration again when some backend name of it did not resolve
+    /// ([`Snapshot::unresolved`]), and swaps the build in when what resolves changed; every
+    /// other service keeps its upstream (nothing else is looked up). Returns how many
+    /// services still run without a backend name.
+    pub async fn resolve_again(&self) -> Result<usize, ConfigErrors> {
+        let _turn = self.turn.lock().await;
+        let previous = self.registry.snapshot();
+        if previous.unresolved().is_empty() {
+            return Ok(0);
+        }
+        let next = previous.config.clone();
+        let (secrets, metrics) = (self.secrets(), self.metrics.clone());
+        let before = Arc::clone(&previous);
+        let built = tokio::task::spawn_blocking(move || {
+            Snapshot::build_from(&next, &secrets, metrics.as_deref(), Some(&before))
+        })
+        .await
+        .map_err(|e| {
+            ConfigErrors(vec![ConfigError::new(
+                std::path::Path::new(""),
+                "",
+                format!("the snapshot build stopped: {e}"),
+            )])
+        })??;
+        let left = built.unresolved().len();
+        if built.unresolved() != previous.unresolved() {
+            tracing::info!(unresolved = ?built.unresolved(), "registry: backend names resolved again");
+            self.registry.swap(built);
+        }
+        Ok(left)
+    }
+
     /// Whether `next` would be accepted: the same checks and build as [`Self::apply`], on the
     /// running snapshot, without the swap (a dry run).
     pub async fn check(&self, next: Config) -> Result<Diff, ConfigErrors> {

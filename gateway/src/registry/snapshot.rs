@@ -92,6 +92,9 @@ pub struct Snapshot {
     legacy: LegacyMap<usize>,
     /// The intent router's view of these services.
     catalog: Arc<Catalog>,
+    /// Services with a backend name that did not resolve (or resolved where no backend may
+    /// be) at this build, and why: they run without it (see `resolve`).
+    unresolved: BTreeMap<String, Vec<String>>,
 }
 
 impl Snapshot {
@@ -128,18 +131,27 @@ impl Snapshot {
         let portal_origin = config.gateway.portal.public_url.origin();
         let service_origins = config.gateway.portal.service_origins.as_ref();
         let own = config.gateway.own_listeners();
+        let mut unresolved = BTreeMap::new();
         // Every backend first: which identity headers a service's requests lose depends on
         // who else reaches its backends.
         let upstreams: Vec<Option<Arc<Upstream>>> = config
             .services
             .iter()
             .map(|svc| {
+                // A service with a name left unresolved is resolved again at every build.
                 let kept = previous
+                    .filter(|p| !p.unresolved.contains_key(&svc.id))
                     .and_then(|p| p.service(&svc.id))
                     .filter(|p| p.config.upstream == svc.upstream)
                     .map(|p| Arc::clone(&p.upstream));
                 kept.or_else(|| {
-                    resolve(svc, &own, secrets.are_unread(), &mut errors).and_then(|backends| {
+                    let mut left_out = Vec::new();
+                    let offline = secrets.are_unread();
+                    let resolved = resolve(svc, &own, offline, &mut errors, &mut left_out);
+                    if !left_out.is_empty() {
+                        unresolved.insert(svc.id.clone(), left_out);
+                    }
+                    resolved.and_then(|backends| {
                         let gauge = metrics.map(|m| {
                             m.circuit_breaker_state
                                 .with_label_values(&[&format!("service:{}", svc.id)])
@@ -237,6 +249,7 @@ impl Snapshot {
             services,
             by_id,
             legacy,
+            unresolved,
         })
     }
 
@@ -260,6 +273,12 @@ impl Snapshot {
         &self.catalog
     }
 
+    /// The services running without a backend whose name did not resolve, and why (every
+    /// build resolves them again: [`crate::registry::Reloader::resolve_again`]).
+    pub fn unresolved(&self) -> &BTreeMap<String, Vec<String>> {
+        &self.unresolved
+    }
+
     pub fn service_at(&self, index: usize) -> &Arc<Service> {
         &self.services[index]
     }
@@ -269,11 +288,20 @@ impl Snapshot {
 /// addresses no backend may have. `offline` (`check --no-secrets`: a machine without the
 /// deployment's secrets, and maybe without its DNS): a name that does not resolve is not an
 /// error, and the service is checked without its backends.
+///
+/// A backend given by **name** that does not resolve, or resolves to an address no backend
+/// may have, is left out and said in `unresolved`, not an error: DNS is the world's, not the
+/// configuration's, and one ministry's lapsed name (or a rebinding) refused the whole
+/// registry, so no instance could start or restart for any service (found when tried). The
+/// service runs on the backends that did resolve, none at all meaning 503 until a later
+/// build resolves it ([`Snapshot::unresolved`]). An address written as such is the
+/// configuration's: an error.
 fn resolve(
     svc: &crate::config::ServiceConfig,
     own: &[SocketAddr],
     offline: bool,
     errors: &mut Vec<ConfigError>,
+    unresolved: &mut Vec<String>,
 ) -> Option<Vec<(SocketAddr, u32)>> {
     let mut out: Vec<(SocketAddr, u32)> = Vec::new();
     let mut ok = true;
@@ -282,6 +310,20 @@ fn resolve(
             "upstream.url".to_string()
         } else {
             format!("upstream.url[{i}]")
+        };
+        let named = b
+            .host
+            .trim_start_matches('[')
+            .trim_end_matches(']')
+            .parse::<std::net::IpAddr>()
+            .is_err();
+        let mut refuse = |reason: String| {
+            if named {
+                unresolved.push(format!("{field}: {reason}"));
+            } else {
+                errors.push(ConfigError::new(&svc.file, field.clone(), reason));
+                ok = false;
+            }
         };
         match (b.host.as_str(), b.port).to_socket_addrs() {
             Ok(mut addrs) => match addrs.next() {
@@ -297,45 +339,19 @@ fn resolve(
                         .iter()
                         .any(|l| super::address::is_listener(*l, a, false)) =>
                 {
-                    errors.push(ConfigError::new(
-                        &svc.file,
-                        field,
-                        format!(
-                            "{b} resolves to {a}, where the gateway itself listens: a service may not publish the gateway's portal, admin or metrics listeners"
-                        ),
+                    refuse(format!(
+                        "{b} resolves to {a}, where the gateway itself listens: a service may not publish the gateway's portal, admin or metrics listeners"
                     ));
-                    ok = false;
                 }
                 Some(a) => match super::address::never_a_backend(a.ip()) {
-                    Some(why) => {
-                        errors.push(ConfigError::new(
-                            &svc.file,
-                            field,
-                            format!("{b} resolves to {}: {why}", a.ip()),
-                        ));
-                        ok = false;
-                    }
+                    Some(why) => refuse(format!("{b} resolves to {}: {why}", a.ip())),
                     None => out.push((a, b.weight)),
                 },
                 None if offline => ok = false,
-                None => {
-                    errors.push(ConfigError::new(
-                        &svc.file,
-                        field,
-                        format!("{b} resolves to no address"),
-                    ));
-                    ok = false;
-                }
+                None => refuse(format!("{b} resolves to no address")),
             },
             Err(_) if offline => ok = false,
-            Err(e) => {
-                errors.push(ConfigError::new(
-                    &svc.file,
-                    field,
-                    format!("cannot resolve {b}: {e}"),
-                ));
-                ok = false;
-            }
+            Err(e) => refuse(format!("cannot resolve {b}: {e}")),
         }
     }
     ok.then_some(out)
@@ -468,5 +484,68 @@ mod tests {
             response: HeaderRules::default(),
         });
         Snapshot::build(&config, &Secrets::from_process()).expect("its own backend's business");
+    }
+
+    /// `config` with service 0's backend given by a name that resolves where no backend may
+    /// be (the admin listener, on every address), as a lapsed or rebound name does.
+    fn with_a_backend_name_refused(config: &mut Config) {
+        let admin: SocketAddr = "0.0.0.0:9901".parse().expect("address");
+        config.gateway.admin_listen = Some(admin);
+        let backend = &mut config.services[0].upstream.backends[0];
+        backend.host = "localhost".into();
+        backend.port = admin.port();
+    }
+
+    /// Found when tried: a ministry's backend name that stopped resolving (or was rebound
+    /// to a metadata address) refused the whole registry at start-up: no instance could
+    /// start or restart, for any service.
+    #[test]
+    fn a_backend_name_that_does_not_resolve_leaves_its_service_without_it_not_the_registry_refused()
+    {
+        let mut config = crate::config::fixtures::config_without_secrets();
+        with_a_backend_name_refused(&mut config);
+        let snapshot = Snapshot::build(&config, &Secrets::from_process()).expect("built");
+        assert_eq!(snapshot.services().len(), config.services.len());
+        let id = &config.services[0].id;
+        let service = snapshot.service(id).expect("still registered");
+        assert!(service.upstream.backends().is_empty(), "no backend: 503");
+        let why = snapshot.unresolved().get(id).expect("said");
+        assert!(
+            why[0].contains("where the gateway itself listens"),
+            "{why:?}"
+        );
+        assert_eq!(snapshot.unresolved().len(), 1);
+    }
+
+    #[test]
+    fn a_service_left_without_a_backend_name_is_resolved_again_at_the_next_build() {
+        let mut config = crate::config::fixtures::config_without_secrets();
+        with_a_backend_name_refused(&mut config);
+        let secrets = Secrets::from_process();
+        let first = Snapshot::build(&config, &secrets).expect("built");
+        // Now the name (here: the listener it hit) is fine.
+        config.gateway.admin_listen = Some("0.0.0.0:9902".parse().expect("address"));
+        let next = Snapshot::build_from(&config, &secrets, None, Some(&first)).expect("built");
+        assert!(next.unresolved().is_empty(), "{:?}", next.unresolved());
+        let id = &config.services[0].id;
+        let backends = next
+            .service(id)
+            .expect("service")
+            .upstream
+            .backends()
+            .to_vec();
+        assert_eq!(backends.len(), 1, "{backends:?}");
+        assert!(backends[0].ip().is_loopback() && backends[0].port() == 9901);
+    }
+
+    #[test]
+    fn an_address_written_as_such_where_no_backend_may_be_is_still_refused() {
+        let mut config = crate::config::fixtures::config_without_secrets();
+        with_a_backend_name_refused(&mut config);
+        config.services[0].upstream.backends[0].host = "127.0.0.1".into();
+        let errors = Snapshot::build(&config, &Secrets::from_process()).expect_err("refused");
+        assert!(errors
+            .to_string()
+            .contains("where the gateway itself listens"));
     }
 }
