@@ -232,6 +232,13 @@ impl Snapshot {
             ));
         }
         if !errors.is_empty() {
+            // Refused anyway: the names that did not resolve are said with the rest.
+            for svc in &config.services {
+                for why in unresolved.get(&svc.id).into_iter().flatten() {
+                    let (field, reason) = why.split_once(": ").unwrap_or(("upstream.url", why));
+                    errors.push(ConfigError::new(&svc.file, field, reason));
+                }
+            }
             return Err(ConfigErrors(errors));
         }
         let mut by_id = HashMap::with_capacity(services.len());
