@@ -196,6 +196,30 @@ async fn an_address_that_sends_too_many_invalid_credentials_gets_429_without_a_c
     assert_eq!(throttled, 1, "one audit line for the address's window");
 }
 
+/// Found when tried: ministries reach the API through one internal gateway, one address,
+/// and 20 wrong credentials from one ministry got every ministry's and the platform's right
+/// keys 429 for a minute. An address is cut off per key id it names (tokens count as one).
+#[tokio::test]
+async fn one_ministrys_wrong_credentials_do_not_lock_the_other_ministries_out() {
+    let e = Estate::start();
+    for i in 0..21 {
+        let bad = AdminApi::new(e.gateway.admin, Some(&format!("bad{i}")));
+        bad.get("/services").await;
+    }
+    let guessing = AdminApi::new(e.gateway.admin, Some("egov_habous-demo_not-the-secret"));
+    let mut last = StatusCode::OK;
+    for _ in 0..21 {
+        last = guessing.get("/services").await.status;
+    }
+    assert_eq!(
+        last,
+        StatusCode::TOO_MANY_REQUESTS,
+        "the guessed id is cut off"
+    );
+    assert_status(&e.api("interior").get("/services").await, StatusCode::OK);
+    assert_status(&e.api("platform").get("/services").await, StatusCode::OK);
+}
+
 /// Found when tried: calls without a credential each wrote their whole path segment (60 KB)
 /// into the audit log, 60 MB in a second and a half. An address's first calls without one
 /// are audited, with the id cut to an id's length, the rest only answered: never a lockout

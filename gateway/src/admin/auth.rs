@@ -5,9 +5,13 @@
 //!   holds for that id (the key itself is stored nowhere). A verified key is remembered for a
 //!   few minutes (by its SHA-256), and verifications run a few at a time, so a flood of wrong
 //!   keys costs bounded CPU. An address that sent [`FAILURES_ALLOWED`] invalid credentials
-//!   within [`FAILURE_WINDOW`] gets 429 without a verification until it stops, so its flood
-//!   does not queue ahead of holders of a right key. A key id that does not exist costs the
-//!   same verification as a wrong secret, so the answer's time does not tell which ids do;
+//!   naming one key id (or as tokens) within [`FAILURE_WINDOW`] gets 429 for that id
+//!   without a verification until it stops, so its flood does not queue ahead of holders
+//!   of a right key; past [`ADDRESS_FAILURES_ALLOWED`] for all ids together, only ids
+//!   verified lately are still checked. Ministries reach the API through one internal
+//!   gateway, one address: one ministry's wrong keys locked every ministry and the platform
+//!   out (found when tried). A key id that does not exist costs the same verification as a
+//!   wrong secret, so the answer's time does not tell which ids do;
 //! - an OAuth2 client-credentials access token: a JWT from `[sso]`'s issuer, checked against
 //!   its JWKS, with `aud` = `[admin] token_audience`; the ministry is the token's
 //!   `[admin] ministry_claim` (`platform` for the platform role).
@@ -29,8 +33,15 @@ use tokio::sync::Semaphore;
 const VERIFIED_TTL: Duration = Duration::from_secs(300);
 /// Argon2 verifications running at once.
 const CONCURRENT_VERIFICATIONS: usize = 2;
-/// Invalid credentials one address may send within [`FAILURE_WINDOW`].
+/// Invalid credentials one address may send within [`FAILURE_WINDOW`] naming one key id
+/// (tokens, which name none, count as one id).
 pub const FAILURES_ALLOWED: u32 = 20;
+/// Invalid credentials one address may send within [`FAILURE_WINDOW`] for all ids
+/// together, before only ids verified lately are checked: a bound on the verifications a
+/// flood of made-up ids costs.
+pub const ADDRESS_FAILURES_ALLOWED: u32 = 10 * FAILURES_ALLOWED;
+/// The longest key id a failure is counted under (longer ones are cut).
+const MAX_COUNTED_ID: usize = 64;
 /// How long an address's invalid credentials are counted (from the first one).
 pub const FAILURE_WINDOW: Duration = Duration::from_secs(60);
 
@@ -91,9 +102,15 @@ pub struct Authenticator {
     sso: Arc<Sso>,
     verified: Cache<[u8; 32], KeyHolder>,
     verifying: Semaphore,
-    /// Credentials being checked or found invalid, by address (an IPv6 address by its /64);
-    /// an address's count is forgotten [`FAILURE_WINDOW`] after its first.
-    failures: Cache<IpAddr, Arc<AtomicU32>>,
+    /// Credentials being checked or found invalid, by address (an IPv6 address by its /64)
+    /// and the key id they name (`""` for tokens); a count is forgotten [`FAILURE_WINDOW`]
+    /// after its first.
+    failures: Cache<(IpAddr, String), Arc<AtomicU32>>,
+    /// The same, by address alone.
+    address_failures: Cache<IpAddr, Arc<AtomicU32>>,
+    /// Key ids verified within [`VERIFIED_TTL`]: still checked from an address past
+    /// [`ADDRESS_FAILURES_ALLOWED`].
+    active_ids: Cache<String, ()>,
     /// Calls without a credential, by address, for the same window: never a lockout (an
     /// uptime probe on an address ministries share must not lock them out), only a bound on
     /// their audit lines.
@@ -115,6 +132,14 @@ impl Authenticator {
             failures: Cache::builder()
                 .time_to_live(FAILURE_WINDOW)
                 .max_capacity(100_000)
+                .build(),
+            address_failures: Cache::builder()
+                .time_to_live(FAILURE_WINDOW)
+                .max_capacity(100_000)
+                .build(),
+            active_ids: Cache::builder()
+                .time_to_live(VERIFIED_TTL)
+                .max_capacity(10_000)
                 .build(),
             missing: Cache::builder()
                 .time_to_live(FAILURE_WINDOW)
@@ -148,20 +173,27 @@ impl Authenticator {
                 audited: sent < FAILURES_ALLOWED,
             });
         }
+        let id = claimed_id(authorization);
         let counter = self
             .failures
+            .get_with((address, id.to_owned()), || Arc::new(AtomicU32::new(0)));
+        let all = self
+            .address_failures
             .get_with(address, || Arc::new(AtomicU32::new(0)));
         let before = counter.fetch_add(1, Ordering::AcqRel);
-        if before >= FAILURES_ALLOWED {
+        let before_all = all.fetch_add(1, Ordering::AcqRel);
+        let flooded = before_all >= ADDRESS_FAILURES_ALLOWED && !self.active_ids.contains_key(id);
+        if before >= FAILURES_ALLOWED || flooded {
             // Left counted: the count says how many were refused, and only the first of a
             // window is the one worth an audit line.
             return Err(Unauthenticated::Throttled {
-                first: before == FAILURES_ALLOWED,
+                first: before == FAILURES_ALLOWED || before_all == ADDRESS_FAILURES_ALLOWED,
             });
         }
         let result = self.authenticate(authorization).await;
         if result != Err(Unauthenticated::Invalid) {
             counter.fetch_sub(1, Ordering::AcqRel);
+            all.fetch_sub(1, Ordering::AcqRel);
         }
         result
     }
@@ -217,6 +249,7 @@ impl Authenticator {
         };
         self.verified
             .insert(fingerprint(key), stored.holder.clone());
+        self.active_ids.insert(id.to_owned(), ());
         Ok(Caller {
             actor: format!("key:{id}"),
             holder: stored.holder.clone(),
@@ -264,6 +297,19 @@ fn bearer(authorization: Option<&str>) -> Option<&str> {
             scheme.eq_ignore_ascii_case("bearer").then(|| rest.trim())
         })
         .filter(|t| !t.is_empty())
+}
+
+/// The key id an API key names (cut to [`MAX_COUNTED_ID`] bytes), `""` for anything else.
+fn claimed_id(authorization: Option<&str>) -> &str {
+    let id = bearer(authorization)
+        .and_then(|t| t.strip_prefix("egov_"))
+        .and_then(|rest| rest.split_once('_'))
+        .map_or("", |(id, _)| id);
+    let mut end = id.len().min(MAX_COUNTED_ID);
+    while !id.is_char_boundary(end) {
+        end -= 1;
+    }
+    &id[..end]
 }
 
 /// What a verified key is remembered by: its SHA-256 (the key itself is kept nowhere).
