@@ -29,12 +29,29 @@ pub fn never_a_backend(ip: IpAddr) -> Option<&'static str> {
     never.then_some("a link-local, metadata, multicast or unspecified address is never a backend")
 }
 
-/// `ip` with an IPv4-mapped IPv6 address (`::ffff:a.b.c.d`) written as the IPv4 address it
-/// is: checks and counts by address must not tell the two spellings apart.
+/// `ip` written as the IPv4 address it reaches when it is an IPv6 spelling of one: mapped
+/// (`::ffff:a.b.c.d`), IPv4-compatible (`::a.b.c.d`, not `::1` nor `::`), the NAT64 prefix
+/// (`64:ff9b::a.b.c.d`) or 6to4 (`2002:AABB:CCDD::/48`). Checks and counts by address must
+/// not tell the spellings apart (found when tried: `[::a9fe:a9fe]`, `[64:ff9b::a9fe:a9fe]`
+/// and `[2002:a9fe:a9fe::1]`, the metadata address, passed the checks).
 pub fn unmapped(ip: IpAddr) -> IpAddr {
-    match ip {
-        IpAddr::V6(v6) => v6.to_ipv4_mapped().map_or(IpAddr::V6(v6), IpAddr::V4),
-        v4 => v4,
+    let IpAddr::V6(v6) = ip else {
+        return ip;
+    };
+    let s = v6.segments();
+    let v4 = |hi: u16, lo: u16| {
+        let [a, b] = hi.to_be_bytes();
+        let [c, d] = lo.to_be_bytes();
+        IpAddr::V4(Ipv4Addr::new(a, b, c, d))
+    };
+    if let Some(mapped) = v6.to_ipv4_mapped() {
+        return IpAddr::V4(mapped);
+    }
+    match s {
+        [0, 0, 0, 0, 0, 0, hi, lo] if hi >> 8 != 0 => v4(hi, lo),
+        [0x64, 0xff9b, 0, 0, 0, 0, hi, lo] => v4(hi, lo),
+        [0x2002, hi, lo, ..] => v4(hi, lo),
+        _ => ip,
     }
 }
 
@@ -136,6 +153,10 @@ mod tests {
             "0.0.0.0",
             "::ffff:169.254.169.254",
             "224.0.0.1",
+            "::a9fe:a9fe",
+            "::169.254.169.254",
+            "64:ff9b::a9fe:a9fe",
+            "2002:a9fe:a9fe::1",
         ] {
             assert!(
                 refused_address(ip.parse().expect("ip"), &allow).is_some(),
@@ -164,5 +185,28 @@ mod tests {
         let allow: Vec<IpNet> = vec!["10.0.0.0/8".parse().expect("net")];
         assert!(refused_address("10.2.0.15".parse().expect("ip"), &allow).is_none());
         assert!(refused_address("8.8.8.8".parse().expect("ip"), &none).is_none());
+    }
+
+    #[test]
+    fn ipv6_spellings_of_an_ipv4_address_are_read_as_it_and_loopback_stays_ipv6() {
+        let ip = |s: &str| s.parse::<IpAddr>().expect("ip");
+        for (six, four) in [
+            ("::ffff:127.0.0.1", "127.0.0.1"),
+            ("::127.0.0.1", "127.0.0.1"),
+            ("64:ff9b::7f00:1", "127.0.0.1"),
+            ("2002:7f00:1::5", "127.0.0.1"),
+            ("::a9fe:a9fe", "169.254.169.254"),
+        ] {
+            assert_eq!(unmapped(ip(six)), ip(four), "{six}");
+        }
+        for kept in ["::1", "::", "2001:db8::1", "fe80::1"] {
+            assert_eq!(unmapped(ip(kept)), ip(kept), "{kept}");
+        }
+        let allow: Vec<IpNet> = Vec::new();
+        assert!(refused_address(ip("::127.0.0.1"), &allow).is_some());
+        assert!(
+            refused_address(ip("64:ff9b::a00:1"), &allow).is_some(),
+            "10.0.0.1"
+        );
     }
 }
