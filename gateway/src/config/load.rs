@@ -363,6 +363,17 @@ fn cross_check(
                 "is a host the portal answers to (portal.public_url, portal.hosts or a loopback name)",
             ));
         }
+        // Found when tried: `cnie-renewal.localhost` was taken as a legacy host, and every
+        // link to the passport service's own origin in any page would have been rewritten
+        // to the taker's service.
+        let origins = portal.and_then(|p| p.service_origins.as_ref());
+        if let Some(id) = origins.and_then(|o| o.service_of(&s.legacy.hostname)) {
+            errors.push(ConfigError::new(
+                &s.file,
+                "legacy.hostname",
+                format!("is the own origin of service {id:?} (portal.service_origin), never a legacy host"),
+            ));
+        }
         let key = (s.legacy.hostname.as_str(), s.legacy.path.as_str());
         if let Some(other) = claims.insert(key, s) {
             errors.push(ConfigError::new(
@@ -377,5 +388,33 @@ fn cross_check(
                 ),
             ));
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// Found when tried: a ministry's service took `cnie-renewal.localhost`, another service's
+    /// own origin, as its legacy host; links to that origin in any page would have been
+    /// rewritten to it.
+    #[test]
+    fn a_legacy_host_may_not_be_a_services_own_origin() {
+        let mut config = crate::config::fixtures::config_without_secrets();
+        let portal = &mut config.gateway.portal;
+        portal.service_origins = Some(crate::config::ServiceOrigins {
+            https: false,
+            domain: "localhost".into(),
+            port: Some(8080),
+        });
+        assert!(cross_checked(&config.services, Some(&config.gateway.portal)).is_empty());
+        config.services[1].legacy.hostname = format!("{}.localhost", config.services[0].id);
+        let errors = cross_checked(&config.services, Some(&config.gateway.portal));
+        assert_eq!(errors.len(), 1, "{errors:?}");
+        assert_eq!(errors[0].field, "legacy.hostname");
+        assert!(
+            errors[0].reason.contains("own origin of service"),
+            "{errors:?}"
+        );
     }
 }
