@@ -220,6 +220,57 @@ async fn one_ministrys_wrong_credentials_do_not_lock_the_other_ministries_out() 
     assert_status(&e.api("platform").get("/services").await, StatusCode::OK);
 }
 
+/// Found when tried: a call registering a service for another ministry without an id, and
+/// a purge whose body was not JSON, were refused unaudited; dry runs were audited as
+/// creations when refused and not at all when they passed.
+#[tokio::test]
+async fn refusals_without_an_id_malformed_purges_and_dry_runs_are_audited() {
+    let e = Estate::start();
+    let api = e.api("habous");
+    let a = api
+        .post("/services", &json!({ "ministry": "interior" }))
+        .await;
+    assert_status(&a, StatusCode::UNPROCESSABLE_ENTITY);
+    let raw = client()
+        .post(format!(
+            "http://{}/api/v1/services/hajj-registration/purge",
+            e.gateway.admin
+        ))
+        .bearer_auth(&e.keys.ministries["habous"])
+        .header("content-type", "application/json")
+        .body("{bad")
+        .send()
+        .await
+        .expect("answer");
+    assert_eq!(raw.status(), StatusCode::BAD_REQUEST);
+    let dry = api
+        .post("/services/validate", &e.new_service("dry-run", "habous"))
+        .await;
+    assert_status(&dry, StatusCode::OK);
+    let refused = api
+        .post("/services/validate", &e.new_service("dry-run", "interior"))
+        .await;
+    assert_status(&refused, StatusCode::FORBIDDEN);
+    let lines: Vec<(String, String, String)> = audit_lines(e.staged())
+        .iter()
+        .map(|l| {
+            let field = |k: &str| l[k].as_str().unwrap_or("-").to_string();
+            (field("action"), field("service"), field("result"))
+        })
+        .collect();
+    let line = |action: &str, service: &str, result: &str| {
+        (action.to_string(), service.to_string(), result.to_string())
+    };
+    for expected in [
+        line("create", "-", "invalid"),
+        line("purge", "hajj-registration", "malformed"),
+        line("validate", "dry-run", "ok"),
+        line("validate", "dry-run", "forbidden"),
+    ] {
+        assert!(lines.contains(&expected), "{expected:?} in {lines:?}");
+    }
+}
+
 /// Found when tried: calls without a credential each wrote their whole path segment (60 KB)
 /// into the audit log, 60 MB in a second and a half. An address's first calls without one
 /// are audited, with the id cut to an id's length, the rest only answered: never a lockout

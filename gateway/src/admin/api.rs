@@ -576,7 +576,8 @@ async fn purge(
         match serde_json::from_slice(&body) {
             Ok(p) => p,
             Err(e) => {
-                return error(StatusCode::BAD_REQUEST, "invalid_json", e.to_string());
+                let answer = error(StatusCode::BAD_REQUEST, "invalid_json", e.to_string());
+                return admin.malformed(&caller, "purge", Some(&id), client, answer);
             }
         }
     };
@@ -724,15 +725,19 @@ async fn new_service(
     body: axum::body::Bytes,
     dry_run: bool,
 ) -> Response {
-    let caller = match admin.caller(&headers, "create", None, client).await {
+    let action = if dry_run { "validate" } else { "create" };
+    let caller = match admin.caller(&headers, action, None, client).await {
         Ok(c) => c,
         Err(r) => return r,
     };
     let doc = match parse(&headers, &body) {
         Ok(d) => d,
-        Err(r) => return admin.malformed(&caller, "create", None, client, *r),
+        Err(r) => return admin.malformed(&caller, action, None, client, *r),
     };
     let Some(id) = doc.get("id").and_then(Value::as_str).map(str::to_string) else {
+        // Found when tried: a call registering for another ministry without an id was
+        // refused unaudited.
+        admin.audit(&caller, action, None, None, "invalid", client);
         return invalid(vec![Problem::new("/id", "is required")]);
     };
     change(
@@ -1093,7 +1098,13 @@ async fn rollback(
 
 /// The one path of every change: see the module documentation.
 async fn change(admin: &Admin, req: Request<'_>) -> Response {
-    let action = req.action.as_str();
+    // A dry run is its own action in the audit: found when tried, its refusals read as
+    // refused creations, and its passes were not written at all.
+    let action = if req.dry_run {
+        "validate"
+    } else {
+        req.action.as_str()
+    };
     let (caller, id, client) = (&req.caller, req.id, req.client);
     let store = admin.live.store();
     let current = match store.get(id).await {
@@ -1295,6 +1306,7 @@ async fn change(admin: &Admin, req: Request<'_>) -> Response {
         return invalid(problems);
     }
     if req.dry_run {
+        admin.audit(caller, action, Some(id), None, "ok", client);
         return Json(json!({ "valid": true, "service": id })).into_response();
     }
     if let Some(held) = one_at_a_time.as_mut() {
