@@ -1006,6 +1006,27 @@ async fn concurrent_replacements_without_if_match_all_land_and_the_last_one_serv
     assert!(puts.iter().all(|l| l["result"] == "ok"), "{puts:?}");
 }
 
+/// Found when tried: with eight writers at once, 87 of 200 replacements without `If-Match`
+/// got 412 (five tries each were not enough). On one instance they now take turns.
+#[tokio::test]
+async fn eight_concurrent_replacements_without_if_match_all_land() {
+    let e = Estate::start();
+    let api = e.api("interior");
+    let path = "/services/cnie-renewal";
+    let read = api.get(path).await;
+    let writes = (0..8).map(|i| {
+        let mut doc = read.body.clone();
+        doc["names"]["en"] = json!(format!("Renewal {i}"));
+        let api = api.clone();
+        async move { api.put(path, &doc, None).await.status }
+    });
+    let statuses = futures_util::future::join_all(writes).await;
+    assert!(
+        statuses.iter().all(|s| *s == StatusCode::OK),
+        "{statuses:?}"
+    );
+}
+
 /// The same for a deletion: racing changes of the service, it still deletes it.
 #[tokio::test]
 async fn a_deletion_without_if_match_racing_changes_deletes_the_service() {

@@ -808,7 +808,7 @@ async fn write_existing(
     body: axum::body::Bytes,
     action: Action,
 ) -> Response {
-    until_settled(&headers, |retried| {
+    until_settled(&admin, &id, &headers, |retried| {
         existing(
             Arc::clone(&admin),
             client,
@@ -834,13 +834,24 @@ const ATTEMPTS: usize = 5;
 /// version the platform has just given another ministry), and when another call landed in
 /// between it is read, authorised and checked again on what is there now. A caller that
 /// named a version gets the 412 at once. `attempt(true)` is told a conflict will be retried,
-/// so it is audited once, when the call ends.
-async fn until_settled<F, A>(headers: &HeaderMap, mut attempt: F) -> Response
+/// so it is audited once, when the call ends. On this instance such calls on one service
+/// take turns (`Admin::turns`).
+async fn until_settled<F, A>(
+    admin: &Admin,
+    id: &str,
+    headers: &HeaderMap,
+    mut attempt: F,
+) -> Response
 where
     F: FnMut(bool) -> A,
     A: std::future::Future<Output = Response>,
 {
     let retry = matches!(expectation(headers), Ok(Expect::Any));
+    let turn = retry.then(|| admin.turns.of(id));
+    let _turn = match &turn {
+        Some(t) => Some(t.lock().await),
+        None => None,
+    };
     let mut tries = 1;
     loop {
         let more = retry && tries < ATTEMPTS;
@@ -956,7 +967,7 @@ async fn remove(
     Path(id): Path<String>,
     headers: HeaderMap,
 ) -> Response {
-    until_settled(&headers, |retried| {
+    until_settled(&admin, &id, &headers, |retried| {
         remove_once(&admin, client, &id, &headers, retried)
     })
     .await
