@@ -271,6 +271,84 @@ async fn refusals_without_an_id_malformed_purges_and_dry_runs_are_audited() {
     }
 }
 
+/// The estate, with `tweak` applied to the gateway's configuration.
+fn estate_with(tweak: impl FnOnce(&mut egov_gateway::config::Config)) -> Estate {
+    let estate = start_estate(None);
+    let staged = Staged::new(&estate);
+    let keys = staged.admin_keys();
+    let gateway = TestGateway::staged(&estate, staged, tweak);
+    Estate {
+        estate,
+        gateway,
+        keys,
+    }
+}
+
+/// Found when tried: one ministry's loop of creations (150 in 50 s, each building the whole
+/// registry) slowed every other ministry's change tenfold.
+#[tokio::test]
+async fn a_ministry_past_its_change_rate_gets_429_and_the_others_go_on() {
+    let e = estate_with(|c| {
+        c.gateway.admin.changes_per_ministry = egov_gateway::config::Rate {
+            count: 3,
+            per: Duration::from_secs(60),
+        };
+    });
+    let habous = e.api("habous");
+    let doc = e.new_service("loop", "habous");
+    for _ in 0..3 {
+        assert_status(
+            &habous.post("/services/validate", &doc).await,
+            StatusCode::OK,
+        );
+    }
+    let refused = habous.post("/services/validate", &doc).await;
+    assert_status(&refused, StatusCode::TOO_MANY_REQUESTS);
+    assert!(
+        refused.body.to_string().contains("changes_per_ministry"),
+        "{}",
+        refused.body
+    );
+    let interior = e.new_service("not-a-loop", "interior");
+    assert_status(
+        &e.api("interior")
+            .post("/services/validate", &interior)
+            .await,
+        StatusCode::OK,
+    );
+    assert_status(
+        &e.api("platform").post("/services/validate", &doc).await,
+        StatusCode::OK,
+    );
+}
+
+#[tokio::test]
+async fn a_ministry_may_not_register_more_services_than_its_quota_but_the_platform_may() {
+    let e = estate_with(|c| c.gateway.admin.max_services_per_ministry = 2);
+    let habous = e.api("habous");
+    assert_status(
+        &habous
+            .post("/services", &e.new_service("second", "habous"))
+            .await,
+        StatusCode::CREATED,
+    );
+    let third = habous
+        .post("/services", &e.new_service("third", "habous"))
+        .await;
+    assert_status(&third, StatusCode::UNPROCESSABLE_ENTITY);
+    assert_eq!(
+        third.body["problems"][0]["pointer"], "/ministry",
+        "{}",
+        third.body
+    );
+    assert_status(
+        &e.api("platform")
+            .post("/services", &e.new_service("third", "habous"))
+            .await,
+        StatusCode::CREATED,
+    );
+}
+
 /// Found when tried: calls without a credential each wrote their whole path segment (60 KB)
 /// into the audit log, 60 MB in a second and a half. An address's first calls without one
 /// are audited, with the id cut to an id's length, the rest only answered: never a lockout

@@ -52,6 +52,8 @@ pub struct Admin {
     pub(crate) writes: Arc<tokio::sync::Mutex<()>>,
     /// One write without `If-Match` of each service at a time on this instance.
     pub(crate) turns: ServiceTurns,
+    /// Each ministry's changes (`[admin] changes_per_ministry`), counted on this instance.
+    pub(crate) rates: crate::limits::rate::RateLimiter,
 }
 
 /// A turn per service, for the writes that named no version: they would otherwise read
@@ -100,6 +102,7 @@ impl Admin {
             listening: ArcSwap::from_pointee(Vec::new()),
             writes: Arc::new(tokio::sync::Mutex::new(())),
             turns: ServiceTurns::default(),
+            rates: crate::limits::rate::RateLimiter::new(None),
         })
     }
 

@@ -333,6 +333,11 @@ pub struct AdminSettings {
     pub token_audience: Option<String>,
     /// The token claim naming the ministry (`platform` for the platform role).
     pub ministry_claim: String,
+    /// Calls that change (or dry-run) services one ministry may make through one instance;
+    /// the platform is not counted. Each builds the whole registry.
+    pub changes_per_ministry: Rate,
+    /// The most services one ministry may have; the platform may add more.
+    pub max_services_per_ministry: u32,
 }
 
 /// One admin API key.

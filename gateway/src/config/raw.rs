@@ -106,6 +106,8 @@ pub struct RawAdmin {
     pub audit_log: Option<String>,
     pub token_audience: Option<String>,
     pub ministry_claim: Option<String>,
+    pub changes_per_ministry: Option<String>,
+    pub max_services_per_ministry: Option<u32>,
 }
 
 /// One API key: its id, who holds it (a ministry, or the platform role) and its hash.

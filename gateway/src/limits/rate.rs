@@ -24,6 +24,8 @@ pub enum Scope {
     Route,
     ServicePerIp,
     ServiceTotal,
+    /// A ministry's changes through the admin API.
+    AdminChanges,
 }
 
 impl Scope {
@@ -36,6 +38,7 @@ impl Scope {
             Scope::Login => "login",
             Scope::Route => "route",
             Scope::ServicePerIp | Scope::ServiceTotal => "service",
+            Scope::AdminChanges => "admin_changes",
         }
     }
 }

@@ -113,7 +113,16 @@ pub(super) fn validate(raw: &RawAdmin, p: &mut Problems<'_>) -> Option<AdminSett
         p.add("admin.ministry_claim", "must not be empty");
         ok = false;
     }
-    let (listen, audit) = (listen?, audit?);
+    let changes = p.check(
+        "admin.changes_per_ministry",
+        values::rate(raw.changes_per_ministry.as_deref().unwrap_or("60/min")),
+    );
+    let max_services = raw.max_services_per_ministry.unwrap_or(200);
+    if max_services == 0 {
+        p.add("admin.max_services_per_ministry", "must be at least 1");
+        ok = false;
+    }
+    let (listen, audit, changes) = (listen?, audit?, changes?);
     ok.then_some(AdminSettings {
         listen,
         keys,
@@ -121,6 +130,8 @@ pub(super) fn validate(raw: &RawAdmin, p: &mut Problems<'_>) -> Option<AdminSett
         audit_log: audit,
         token_audience: audience,
         ministry_claim: claim,
+        changes_per_ministry: changes,
+        max_services_per_ministry: max_services,
     })
 }
 
