@@ -30,6 +30,11 @@ const CHUNK: usize = 64 * 1024;
 const L2_BACKOFF: Duration = Duration::from_secs(1);
 /// What an object in L2 starts with (format version).
 const MAGIC: &[u8; 4] = b"EGC1";
+/// The most of L1 one service's objects may hold: 1 / this. Found when tried: one
+/// ministry's service cached `/**` for an hour with 2 MB pages and a loop of requests,
+/// and held all of L1 (268 MB), so another ministry's copies (kept for `stale_if_error`,
+/// its protection while its site is down) were evicted.
+const SERVICE_SHARE: u64 = 4;
 
 /// An answer's metadata, kept decoded: a hit rebuilds pingora's `CacheMeta` from it without
 /// decompressing a serialised header (pingora compresses stored headers with zstd, which cost
@@ -83,14 +88,17 @@ struct Object {
     body: Bytes,
     /// Until when the object is kept (stale windows, revalidation).
     until: SystemTime,
+    /// The service it is an answer of (its share of L1).
+    service: Arc<str>,
 }
 
 impl Object {
-    fn new(meta: &CacheMeta, body: Bytes) -> Object {
+    fn new(meta: &CacheMeta, body: Bytes, service: Arc<str>) -> Object {
         Object {
             meta: Arc::new(Meta::of(meta)),
             body,
             until: until(meta),
+            service,
         }
     }
 
@@ -119,7 +127,20 @@ fn encode(meta: &CacheMeta, body: &[u8]) -> Result<Vec<u8>> {
     Ok(out)
 }
 
-fn decode(raw: Vec<u8>) -> Option<Object> {
+/// The service a cache key is of: the first length-prefixed part of its primary key (see
+/// `ResponseCache::key`).
+fn service_of(key: &CacheKey) -> Arc<str> {
+    let primary = key.primary_key();
+    let part = primary
+        .get(..4)
+        .and_then(|n| <[u8; 4]>::try_from(n).ok())
+        .map(|n| u32::from_be_bytes(n) as usize)
+        .and_then(|n| primary.get(4..4 + n))
+        .unwrap_or_default();
+    Arc::from(String::from_utf8_lossy(part).as_ref())
+}
+
+fn decode(raw: Vec<u8>, service: Arc<str>) -> Option<Object> {
     let raw = Bytes::from(raw);
     if raw.get(..4)? != MAGIC {
         return None;
@@ -132,7 +153,7 @@ fn decode(raw: Vec<u8>) -> Option<Object> {
     let hl = len(8 + il)?;
     let header = raw.get(12 + il..12 + il + hl)?;
     let meta = CacheMeta::deserialize(internal, header).ok()?;
-    Some(Object::new(&meta, raw.slice(12 + il + hl..)))
+    Some(Object::new(&meta, raw.slice(12 + il + hl..), service))
 }
 
 /// How long past its freshness an answer with a validator (`ETag`, `Last-Modified`) is
@@ -194,6 +215,10 @@ pub trait StorageEvents: Send + Sync {
 /// The two tiers.
 pub struct TieredStorage {
     l1: moka::sync::Cache<HashBinary, Object>,
+    /// The bytes each service's objects weigh in L1 ([`SERVICE_SHARE`]).
+    held: Arc<std::sync::Mutex<std::collections::HashMap<Arc<str>, u64>>>,
+    /// The most of them one service may hold.
+    share: u64,
     l2: Option<Arc<dyn Kv>>,
     /// L2 is skipped for a moment after a failure.
     l2_resting: crate::kv::Resting,
@@ -208,18 +233,29 @@ impl TieredStorage {
         events: Arc<dyn StorageEvents>,
     ) -> Self {
         let listener_events = Arc::clone(&events);
+        let held: Arc<std::sync::Mutex<std::collections::HashMap<Arc<str>, u64>>> = Arc::default();
+        let released = Arc::clone(&held);
         let l1 = moka::sync::Cache::builder()
             .max_capacity(memory_size as u64)
             .weigher(|_: &HashBinary, v: &Object| v.weight())
             .expire_after(Lifetime)
-            .eviction_listener(move |_, _, cause| {
+            .eviction_listener(move |_, v: Object, cause| {
                 if cause == moka::notification::RemovalCause::Size {
                     listener_events.evicted();
+                }
+                let mut held = released.lock().unwrap_or_else(|e| e.into_inner());
+                if let Some(bytes) = held.get_mut(&v.service) {
+                    *bytes = bytes.saturating_sub(u64::from(v.weight()));
+                    if *bytes == 0 {
+                        held.remove(&v.service);
+                    }
                 }
             })
             .build();
         Self {
             l1,
+            held,
+            share: memory_size as u64 / SERVICE_SHARE,
             l2,
             l2_resting: crate::kv::Resting::new(L2_BACKOFF),
             events,
@@ -248,9 +284,27 @@ impl TieredStorage {
             .l1_size(self.l1.weighted_size(), self.l1.entry_count());
     }
 
+    /// Keeps `object` in L1, unless its service already holds its share there (it is then
+    /// served from L2, or fetched again).
     fn put_l1(&self, hash: HashBinary, object: Object) {
+        {
+            let mut held = self.held.lock().unwrap_or_else(|e| e.into_inner());
+            let bytes = held.entry(Arc::clone(&object.service)).or_default();
+            let weight = u64::from(object.weight());
+            if *bytes + weight > self.share {
+                return;
+            }
+            *bytes += weight;
+        }
         self.l1.insert(hash, object);
         self.report_size();
+    }
+
+    /// The bytes `service`'s objects hold in L1 now.
+    pub fn held_by(&self, service: &str) -> u64 {
+        self.l1.run_pending_tasks();
+        let held = self.held.lock().unwrap_or_else(|e| e.into_inner());
+        held.get(service).copied().unwrap_or(0)
     }
 
     /// Writes an answer (`meta`, `body`) to L2 after the answer is sent (never delaying it).
@@ -278,14 +332,14 @@ impl TieredStorage {
         });
     }
 
-    async fn find(&'static self, hash: &HashBinary) -> Option<Object> {
+    async fn find(&'static self, key: &CacheKey, hash: &HashBinary) -> Option<Object> {
         if let Some(o) = self.l1.get(hash) {
             return Some(o);
         }
         let kv = self.l2()?;
         match kv.get(&Self::l2_key(kv.as_ref(), hash)).await {
             Ok(Some(raw)) => {
-                let object = decode(raw)?;
+                let object = decode(raw, service_of(key))?;
                 self.events.l2("read", "hit");
                 self.put_l1(*hash, object.clone());
                 Some(object)
@@ -344,7 +398,7 @@ impl Storage for TieredStorage {
         _trace: &SpanHandle,
     ) -> Result<Option<(CacheMeta, HitHandler)>> {
         let hash = key.combined_bin();
-        let Some(object) = self.find(&hash).await else {
+        let Some(object) = self.find(key, &hash).await else {
             return Ok(None);
         };
         let meta = object.meta.rebuild();
@@ -365,6 +419,7 @@ impl Storage for TieredStorage {
         Ok(Box::new(Miss {
             storage: self,
             hash: key.combined_bin(),
+            service: service_of(key),
             meta: meta
                 .serialize()
                 .and_then(|(i, h)| CacheMeta::deserialize(&i, &h))?,
@@ -402,10 +457,10 @@ impl Storage for TieredStorage {
         _trace: &SpanHandle,
     ) -> Result<bool> {
         let hash = key.combined_bin();
-        let Some(old) = self.find(&hash).await else {
+        let Some(old) = self.find(key, &hash).await else {
             return Ok(false);
         };
-        let object = Object::new(meta, old.body);
+        let object = Object::new(meta, old.body, old.service);
         self.put_l2(hash, meta, &object.body);
         self.put_l1(hash, object);
         Ok(true)
@@ -494,6 +549,7 @@ impl HandleHit for Hit {
 struct Miss {
     storage: &'static TieredStorage,
     hash: HashBinary,
+    service: Arc<str>,
     /// The answer's metadata (pingora's is not `Clone`: a copy made once per miss).
     meta: CacheMeta,
     body: BytesMut,
@@ -510,11 +566,12 @@ impl HandleMiss for Miss {
         let Miss {
             storage,
             hash,
+            service,
             mut meta,
             body,
         } = *self;
         framed(&mut meta, body.len());
-        let object = Object::new(&meta, body.freeze());
+        let object = Object::new(&meta, body.freeze(), service);
         let size = object.body.len();
         storage.put_l2(hash, &meta, &object.body);
         storage.put_l1(hash, object);
@@ -536,7 +593,8 @@ mod tests {
     #[test]
     fn an_answer_survives_its_l2_encoding() {
         let m = meta(Duration::from_secs(60));
-        let back = decode(encode(&m, b"<p>page</p>").expect("encodes")).expect("decodes");
+        let back =
+            decode(encode(&m, b"<p>page</p>").expect("encodes"), Arc::from("s")).expect("decodes");
         assert_eq!(back.body, Bytes::from_static(b"<p>page</p>"));
         assert_eq!(back.until, until(&m));
         let rebuilt = back.meta.rebuild();
@@ -583,9 +641,10 @@ mod tests {
 
     #[test]
     fn a_truncated_or_foreign_l2_value_is_a_miss_not_a_panic() {
-        assert!(decode(b"EGC1\0\0\0\x09abc".to_vec()).is_none());
-        assert!(decode(b"something else".to_vec()).is_none());
-        assert!(decode(Vec::new()).is_none());
+        let s = || Arc::from("s");
+        assert!(decode(b"EGC1\0\0\0\x09abc".to_vec(), s()).is_none());
+        assert!(decode(b"something else".to_vec(), s()).is_none());
+        assert!(decode(Vec::new(), s()).is_none());
     }
 
     #[test]
@@ -601,5 +660,51 @@ mod tests {
             ResponseHeader::build(200, None).expect("header"),
         );
         assert_eq!(until(&plain), plain.fresh_until() + Duration::from_secs(30));
+    }
+
+    struct Quiet;
+
+    impl StorageEvents for Quiet {
+        fn evicted(&self) {}
+        fn l1_size(&self, _: u64, _: u64) {}
+        fn l2(&self, _: &'static str, _: &'static str) {}
+    }
+
+    fn object_of(service: &str, bytes: usize) -> Object {
+        let m = meta(Duration::from_secs(60));
+        Object::new(&m, Bytes::from(vec![b'x'; bytes]), Arc::from(service))
+    }
+
+    /// Found when tried: one ministry's service cached 2 MB pages for an hour and, with a
+    /// loop of requests, held all of L1, evicting another ministry's copies (its
+    /// `stale_if_error` protection while its site is down).
+    #[test]
+    fn one_service_holds_at_most_a_quarter_of_l1_and_the_others_keep_their_room() {
+        let storage = TieredStorage::new(40_000, None, Arc::new(Quiet));
+        let weight = u64::from(object_of("flood", 1_000).weight());
+        for i in 0..40u8 {
+            storage.put_l1([i; 16], object_of("flood", 1_000));
+        }
+        let held = storage.held_by("flood");
+        assert!(held <= 10_000, "{held}");
+        assert!(held + weight > 10_000, "it filled its share: {held}");
+        for i in 100..105u8 {
+            storage.put_l1([i; 16], object_of("customs-tariff-lookup", 1_000));
+        }
+        assert_eq!(storage.held_by("customs-tariff-lookup"), 5 * weight);
+        // What a service's objects leave, its share gets back.
+        storage.l1.invalidate(&[0; 16]);
+        assert_eq!(storage.held_by("flood"), held - weight);
+    }
+
+    #[test]
+    fn the_service_of_a_key_is_its_first_part() {
+        let mut primary = Vec::new();
+        for part in [&b"cnie-renewal"[..], b"\0\0\0\x01", b"/a"] {
+            primary.extend_from_slice(&(part.len() as u32).to_be_bytes());
+            primary.extend_from_slice(part);
+        }
+        assert_eq!(&*service_of(&CacheKey::new(primary, "")), "cnie-renewal");
+        assert_eq!(&*service_of(&CacheKey::new(b"x".to_vec(), "")), "");
     }
 }
