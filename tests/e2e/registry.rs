@@ -349,6 +349,46 @@ async fn a_ministry_may_not_register_more_services_than_its_quota_but_the_platfo
     );
 }
 
+/// Found when tried: the habous declared `SOAPAction` and `X-MicrosoftAjax` as identity
+/// headers of its service, and every other ministry's SOAP and ASP.NET sites lost them from
+/// every request (each spelling of an identity header is taken off every client's request,
+/// so no service can forge one). Declaring them is the platform's to do.
+#[tokio::test]
+async fn only_the_platform_may_declare_identity_headers() {
+    let e = Estate::start();
+    let mut doc = e.new_service("hajj-extra", "habous");
+    doc["adapters"] = json!([{ "step": "identity-headers", "subject": "SOAPAction" }]);
+    let refused = e.api("habous").post("/services", &doc).await;
+    assert_status(&refused, StatusCode::UNPROCESSABLE_ENTITY);
+    assert!(
+        refused.pointers().iter().any(|p| p == "/adapters/0"),
+        "{}",
+        refused.body
+    );
+    let echo = || async {
+        client()
+            .get(e.gateway.url("/s/cnie-renewal/__estate/echo"))
+            .header("soapaction", "urn:renew")
+            .send()
+            .await
+            .expect("answer")
+            .text()
+            .await
+            .unwrap_or_default()
+            .to_ascii_lowercase()
+    };
+    assert!(
+        echo().await.contains("urn:renew"),
+        "another ministry keeps it"
+    );
+    assert_status(
+        &e.api("platform").post("/services", &doc).await,
+        StatusCode::CREATED,
+    );
+    // The platform's own: now it is taken off every request, as designed.
+    assert!(!echo().await.contains("urn:renew"));
+}
+
 /// Found when tried: calls without a credential each wrote their whole path segment (60 KB)
 /// into the audit log, 60 MB in a second and a half. An address's first calls without one
 /// are audited, with the id cut to an id's length, the rest only answered: never a lockout

@@ -1369,6 +1369,10 @@ async fn change(admin: &Admin, req: Request<'_>) -> Response {
                 .flatten()
                 .find_map(|before| checks::operator_secret_moved(Some(before), &service, &doc));
             problems.extend(moved);
+            problems.extend(checks::identity_headers_changed(
+                stored.as_ref().or(serving),
+                &service,
+            ));
         }
     }
     if problems.is_empty() {

@@ -16,7 +16,7 @@
 //!
 //! Problems are reported with the JSON pointer of the offending member.
 
-use crate::config::{ConfigError, ServiceConfig};
+use crate::config::{AdapterStep, ConfigError, ServiceConfig};
 use crate::registry::address::{is_listener, refused_address};
 use ipnet::IpNet;
 use serde_json::{Map, Value};
@@ -193,6 +193,46 @@ fn backend_pointer(i: usize, many: bool) -> String {
     } else {
         "/upstream/url".to_string()
     }
+}
+
+/// A ministry's change that declares or changes an `identity-headers` step: refused (the
+/// platform's to make). Every spelling of those names is taken off every client's request to
+/// every service, and no service's rule may write them: found when tried, a ministry named
+/// `SOAPAction` and `X-MicrosoftAjax` and every other ministry's SOAP and ASP.NET sites lost
+/// them. Steps that were there before may stay as they are.
+pub fn identity_headers_changed(
+    before: Option<&ServiceConfig>,
+    now: &ServiceConfig,
+) -> Option<Problem> {
+    let steps = |s: &ServiceConfig| -> Vec<(String, Option<String>)> {
+        let mut out: Vec<(String, Option<String>)> = s
+            .adapters
+            .iter()
+            .filter_map(|step| match step {
+                AdapterStep::IdentityHeaders { subject, name } => Some((
+                    subject.to_ascii_lowercase(),
+                    name.as_ref().map(|n| n.to_ascii_lowercase()),
+                )),
+                _ => None,
+            })
+            .collect();
+        out.sort();
+        out
+    };
+    let now_steps = steps(now);
+    if now_steps.is_empty() || before.is_some_and(|b| steps(b) == now_steps) {
+        return None;
+    }
+    let at = now
+        .adapters
+        .iter()
+        .position(|s| matches!(s, AdapterStep::IdentityHeaders { .. }))
+        .unwrap_or(0);
+    Some(Problem::new(
+        format!("/adapters/{at}"),
+        "only the platform may declare or change identity headers: every spelling of their \
+names is taken off every client's request to every service of the portal",
+    ))
 }
 
 /// A ministry's change that moves the service to other backends (or another `Host` and

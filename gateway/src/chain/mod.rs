@@ -39,10 +39,12 @@ pub struct IdentityHeaderNames {
 pub struct AdapterChain {
     /// Set when the service wants plain identity headers instead of the signed JWT.
     pub identity_headers: Option<IdentityHeaderNames>,
-    /// Every spelling of every identity header of the services on this service's backends,
-    /// removed from what any client sends to this service: one legacy site may be reached
-    /// through several services, and the names one of them is sent the identity in must not
-    /// be forgeable through another ([`identity_header_spellings`]).
+    /// Every spelling of every identity header of the deployment, removed from what any
+    /// client sends to this service: one legacy site may be reached through several
+    /// services, and the names one of them is sent the identity in must not be forgeable
+    /// through another (found when tried: a public service on the same legacy host passed
+    /// a citizen's `X-Citizen-Id` on as written). Which names those are is the platform's
+    /// to say: through the admin API only the platform declares or changes them.
     pub forgeable_identity: Arc<egov_adapters::headers::HeaderSet>,
     credentials: ServiceCredentials,
     request_rules: HeaderRules,
@@ -88,8 +90,8 @@ impl SoapFacade {
 /// Portal-wide facts a chain is compiled against.
 pub struct ChainContext<'a> {
     pub secrets: &'a Secrets,
-    /// Every spelling of every identity header the services on this service's backends
-    /// are sent ([`identity_header_spellings`]).
+    /// Every spelling of every identity header any service of the deployment is sent
+    /// ([`identity_header_spellings`]).
     pub forgeable_identity: &'a Arc<egov_adapters::headers::HeaderSet>,
     pub link_map: &'a Arc<LinkMap>,
     pub portal_https: bool,
@@ -99,48 +101,20 @@ pub struct ChainContext<'a> {
     pub service_origins: Option<&'a ServiceOrigins>,
 }
 
-/// For each service of `services`, every spelling (`_` for `-`) of every identity header
-/// name declared (`identity-headers` steps) by the services that reach one of its backends
-/// (`backends[i]`: service `i`'s resolved addresses), itself included; compiled once per
-/// snapshot so a request only looks them up.
-///
-/// Only those: a name is forgeable where the legacy site that trusts it can be reached (found
-/// when tried: a public service on the same legacy host passed a citizen's `X-Citizen-Id` on
-/// as written). Taken off every request to every service, a ministry's `identity-headers`
-/// naming `SOAPAction` or `X-MicrosoftAjax` took them off every other ministry's requests,
-/// and broke their SOAP and ASP.NET sites (found when tried). A ministry cannot point a
-/// service at another ministry's address (the admin API refuses it).
-pub fn identity_header_spellings(
-    services: &[ServiceConfig],
-    backends: &[&[std::net::SocketAddr]],
-) -> Vec<Arc<egov_adapters::headers::HeaderSet>> {
-    let declared = |s: &ServiceConfig| -> Vec<HeaderName> {
-        s.adapters
-            .iter()
-            .filter_map(|step| match step {
-                AdapterStep::IdentityHeaders { subject, name } => Some((subject, name)),
-                _ => None,
-            })
-            .flat_map(|(subject, name)| std::iter::once(subject.as_str()).chain(name.as_deref()))
-            .filter_map(|n| HeaderName::from_bytes(n.as_bytes()).ok())
-            .collect()
-    };
-    let names: Vec<Vec<HeaderName>> = services.iter().map(declared).collect();
-    let shares = |i: usize, j: usize| {
-        let (a, b) = (backends.get(i), backends.get(j));
-        i == j
-            || a.zip(b)
-                .is_some_and(|(a, b)| a.iter().any(|x| b.contains(x)))
-    };
-    (0..services.len())
-        .map(|i| {
-            let set: egov_adapters::headers::HeaderSet = (0..services.len())
-                .filter(|&j| !names[j].is_empty() && shares(i, j))
-                .flat_map(|j| &names[j])
-                .flat_map(egov_adapters::headers::spellings)
-                .collect();
-            Arc::new(set)
+/// Every spelling (`_` for `-`) of every identity header name the services of `services`
+/// declare (`identity-headers` steps), compiled once per snapshot so a request only looks
+/// them up.
+pub fn identity_header_spellings(services: &[ServiceConfig]) -> egov_adapters::headers::HeaderSet {
+    services
+        .iter()
+        .flat_map(|s| &s.adapters)
+        .filter_map(|step| match step {
+            AdapterStep::IdentityHeaders { subject, name } => Some((subject, name)),
+            _ => None,
         })
+        .flat_map(|(subject, name)| std::iter::once(subject.as_str()).chain(name.as_deref()))
+        .filter_map(|n| HeaderName::from_bytes(n.as_bytes()).ok())
+        .flat_map(|n| egov_adapters::headers::spellings(&n))
         .collect()
 }
 
@@ -229,7 +203,7 @@ impl AdapterChain {
                         fail(
                             i,
                             "request",
-                            format!("{name:?} carries a citizen's identity to a service on the same backend (identity-headers): a rule may not write it"),
+                            format!("{name:?} carries a citizen's identity to a service of the deployment (identity-headers): a rule may not write it"),
                         );
                     }
                     match HeaderRules::new(&request.remove, &request.rename, &request.set) {

@@ -800,7 +800,7 @@ fn identity_header_name(s: &str) -> Result<String, String> {
     let name = header_name(s)?;
     if STANDARD.contains(&name.as_str()) || STANDARD_PREFIXES.iter().any(|p| name.starts_with(p)) {
         return Err(format!(
-            "{s:?} is a header requests carry for their own sake: name one of the service's own (e.g. \"X-Citizen-Id\"), as it is taken off every client's request to every service on the same backend"
+            "{s:?} is a header requests carry for their own sake: name one of the service's own (e.g. \"X-Citizen-Id\"), as it is taken off every client's request to every service"
         ));
     }
     Ok(name)

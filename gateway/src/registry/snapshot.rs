@@ -132,8 +132,6 @@ impl Snapshot {
         let service_origins = config.gateway.portal.service_origins.as_ref();
         let own = config.gateway.own_listeners();
         let mut unresolved = BTreeMap::new();
-        // Every backend first: which identity headers a service's requests lose depends on
-        // who else reaches its backends.
         let upstreams: Vec<Option<Arc<Upstream>>> = config
             .services
             .iter()
@@ -166,22 +164,18 @@ impl Snapshot {
                 })
             })
             .collect();
-        let addresses: Vec<&[SocketAddr]> = upstreams
-            .iter()
-            .map(|u| u.as_deref().map_or(&[][..], Upstream::backends))
-            .collect();
         let forgeable_identity =
-            crate::chain::identity_header_spellings(&config.services, &addresses);
+            Arc::new(crate::chain::identity_header_spellings(&config.services));
+        let cx = ChainContext {
+            secrets,
+            forgeable_identity: &forgeable_identity,
+            link_map: &link_map,
+            portal_https: config.gateway.portal.public_url.https,
+            portal_origin: &portal_origin,
+            service_origins,
+        };
         let mut services = Vec::with_capacity(config.services.len());
-        for (i, (svc, upstream)) in config.services.iter().zip(upstreams).enumerate() {
-            let cx = ChainContext {
-                secrets,
-                forgeable_identity: &forgeable_identity[i],
-                link_map: &link_map,
-                portal_https: config.gateway.portal.public_url.https,
-                portal_origin: &portal_origin,
-                service_origins,
-            };
+        for (svc, upstream) in config.services.iter().zip(upstreams) {
             let chain = match AdapterChain::compile(svc, &cx) {
                 Ok(c) => Some(c),
                 Err(mut e) => {
@@ -387,7 +381,6 @@ fn link_map(config: &Config, errors: &mut Vec<ConfigError>) -> LinkMap {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use http::HeaderName;
 
     /// Found when tried: the admin API refused a backend on the gateway's own listeners, but
     /// a service file (and `check`) took one, and published `/metrics` and the API on the
@@ -432,65 +425,6 @@ mod tests {
         let errors = Snapshot::build(&config, &Secrets::from_process()).expect_err("refused");
         let text = errors.to_string();
         assert!(text.contains("a rule may not write it"), "{text}");
-    }
-
-    /// `config` with service `i` alone on a backend of its own.
-    fn on_a_backend_of_its_own(config: &mut Config, i: usize) {
-        let backend = &mut config.services[i].upstream.backends[0];
-        backend.host = "127.0.0.1".into();
-        backend.port = 1;
-    }
-
-    fn identity_step(subject: &str) -> crate::config::AdapterStep {
-        crate::config::AdapterStep::IdentityHeaders {
-            subject: subject.into(),
-            name: None,
-        }
-    }
-
-    /// Found when tried: the habous declared `SOAPAction` and `X-MicrosoftAjax` as identity
-    /// headers of its service, and every other ministry's SOAP and ASP.NET sites lost them
-    /// from every request.
-    #[test]
-    fn an_identity_header_is_taken_off_requests_only_on_the_backends_of_its_service() {
-        let mut config = crate::config::fixtures::config_without_secrets();
-        config.services[0]
-            .adapters
-            .push(identity_step("SOAPAction"));
-        on_a_backend_of_its_own(&mut config, 1);
-        let snapshot = Snapshot::build(&config, &Secrets::from_process()).expect("built");
-        let soap = HeaderName::from_static("soapaction");
-        let of = |i: usize| {
-            snapshot.services()[i]
-                .chain
-                .forgeable_identity
-                .contains(&soap)
-        };
-        assert!(of(0), "its own service's requests");
-        assert!(!of(1), "a service on another backend keeps it");
-        let shares = (2..config.services.len())
-            .find(|&i| config.services[i].upstream.backends == config.services[0].upstream.backends)
-            .expect("a service on the same backend");
-        assert!(of(shares), "a service on the same backend may not forge it");
-    }
-
-    #[test]
-    fn a_header_rule_may_write_a_name_only_another_backends_service_is_identified_by() {
-        use crate::config::{AdapterStep, HeaderRules};
-        let mut config = crate::config::fixtures::config_without_secrets();
-        config.services[0]
-            .adapters
-            .push(identity_step("X-Citizen-Id"));
-        on_a_backend_of_its_own(&mut config, 1);
-        config.services[1].adapters.push(AdapterStep::Headers {
-            request: HeaderRules {
-                set: vec![("X-Citizen-Id".into(), "batch".into())],
-                remove: Vec::new(),
-                rename: Vec::new(),
-            },
-            response: HeaderRules::default(),
-        });
-        Snapshot::build(&config, &Secrets::from_process()).expect("its own backend's business");
     }
 
     /// `config` with service 0's backend given by a name that resolves where no backend may
