@@ -1,9 +1,9 @@
 //! Which addresses a backend may have. Link-local, cloud-metadata, multicast and
-//! unspecified addresses never are, whoever configured the service (a snapshot that would
-//! reach one is refused at build, after the build's own DNS resolution, so a name that
-//! resolves differently between a check and the build cannot slip through). Private and
-//! loopback addresses are refused for services changed through the ministries' API unless
-//! `[admin] upstream_allow` lists them.
+//! unspecified addresses never are, whoever configured the service. Private and loopback
+//! addresses are refused for services changed through the ministries' API unless
+//! `[admin] upstream_allow` lists them, and for every backend given by name at each build's
+//! own lookup, so a name that resolves differently between a check and the build cannot slip
+//! through (the service then runs without it: `Snapshot::unresolved`).
 
 use ipnet::IpNet;
 use std::net::{IpAddr, Ipv4Addr, Ipv6Addr, SocketAddr};

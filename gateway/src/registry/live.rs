@@ -21,6 +21,8 @@ use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex, RwLock};
 use std::time::Duration;
 
+/// How often backend names that did not resolve are looked up again.
+pub const RESOLVE_AGAIN_EVERY: std::time::Duration = std::time::Duration::from_secs(10);
 /// How often a shared store is asked for its version, besides its change notifications (an
 /// instance that missed notifications catches up within this).
 const POLL_SHARED: Duration = Duration::from_secs(5);
@@ -137,16 +139,15 @@ impl LiveRegistry {
     }
 
     /// For the life of the server: while a backend name of the running services does not
-    /// resolve, the registry is built again every `[registry] watch_interval`, so the
-    /// service is served as soon as its name resolves (found when tried: one lapsed name
-    /// refused the whole registry at start-up).
+    /// resolve, it is looked up again every [`RESOLVE_AGAIN_EVERY`], and the registry built
+    /// again when the answer changed, so the service is served as soon as its name resolves
+    /// (found when tried: one lapsed name refused the whole registry at start-up).
     pub async fn resolve_names_again(self: Arc<Self>) {
         loop {
-            tokio::time::sleep(self.base().gateway.registry.watch_interval).await;
+            tokio::time::sleep(RESOLVE_AGAIN_EVERY).await;
             if self.snapshot().unresolved().is_empty() {
                 continue;
             }
-            let _turn = self.refreshing.lock().await;
             if let Err(e) = self.reloader.resolve_again().await {
                 tracing::warn!(error = %e, "registry: the services did not build again");
             }

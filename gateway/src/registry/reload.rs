@@ -124,21 +124,30 @@ impl Reloader {
         self.secrets.read().map(|s| s.clone()).unwrap_or_default()
     }
 
-    /// Builds the running configuration again when some backend name of it did not resolve
-    /// ([`Snapshot::unresolved`]), and swaps the build in when what resolves changed; every
-    /// other service keeps its upstream (nothing else is looked up). Returns how many
-    /// services still run without a backend name.
+    /// Builds the running configuration again, looking up the backend names it runs
+    /// without ([`Snapshot::unresolved`]), and swaps the build in when what resolves
+    /// changed; every other service keeps its upstream (nothing else is looked up). The
+    /// names are first looked up with no lock held: a DNS that times out holds up no change
+    /// (found in review). Returns how many services still run without a backend name.
     pub async fn resolve_again(&self) -> Result<usize, ConfigErrors> {
-        let _turn = self.turn.lock().await;
-        let previous = self.registry.snapshot();
-        if previous.unresolved().is_empty() {
+        let running = self.registry.snapshot();
+        if running.unresolved().is_empty() {
             return Ok(0);
         }
+        let probed = Arc::clone(&running);
+        let now = tokio::task::spawn_blocking(move || probed.unresolved_now())
+            .await
+            .unwrap_or_else(|_| running.unresolved().clone());
+        if &now == running.unresolved() {
+            return Ok(now.len());
+        }
+        let _turn = self.turn.lock().await;
+        let previous = self.registry.snapshot();
         let next = previous.config.clone();
         let (secrets, metrics) = (self.secrets(), self.metrics.clone());
         let before = Arc::clone(&previous);
         let built = tokio::task::spawn_blocking(move || {
-            Snapshot::build_from(&next, &secrets, metrics.as_deref(), Some(&before))
+            Snapshot::build_resolving_again(&next, &secrets, metrics.as_deref(), &before)
         })
         .await
         .map_err(|e| {

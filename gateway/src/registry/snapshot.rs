@@ -117,11 +117,56 @@ impl Snapshot {
     /// change: a service whose `[upstream]` is the same keeps its balancer, resolved backends
     /// (no DNS lookup) and what they know of their health. Chains are always recompiled
     /// (cheap): a new service changes where other services' links point.
+    ///
+    /// A service left without a backend name ([`Self::unresolved`]) keeps that too: one
+    /// ministry's failing DNS must not slow every other ministry's change by its lookups
+    /// (found in review). [`Self::build_resolving_again`] looks them up again.
     pub fn build_from(
         config: &Config,
         secrets: &Secrets,
         metrics: Option<&Metrics>,
         previous: Option<&Snapshot>,
+    ) -> Result<Snapshot, ConfigErrors> {
+        Self::build_inner(config, secrets, metrics, previous, false)
+    }
+
+    /// Like [`Self::build_from`], looking up again the backend names of the services
+    /// `previous` runs without them.
+    pub fn build_resolving_again(
+        config: &Config,
+        secrets: &Secrets,
+        metrics: Option<&Metrics>,
+        previous: &Snapshot,
+    ) -> Result<Snapshot, ConfigErrors> {
+        Self::build_inner(config, secrets, metrics, Some(previous), true)
+    }
+
+    /// What looking the unresolved services' backend names up again says now (blocking: the
+    /// lookups), without building anything: when it says what [`Self::unresolved`] says,
+    /// there is nothing to build again.
+    pub fn unresolved_now(&self) -> BTreeMap<String, Vec<String>> {
+        let own = self.config.gateway.own_listeners();
+        let allow = &self.config.gateway.admin.upstream_allow;
+        let mut now = BTreeMap::new();
+        for id in self.unresolved.keys() {
+            let Some(svc) = self.config.services.iter().find(|s| &s.id == id) else {
+                continue;
+            };
+            let (mut errors, mut left_out) = (Vec::new(), Vec::new());
+            resolve(svc, &own, allow, false, &mut errors, &mut left_out);
+            if !left_out.is_empty() {
+                now.insert(id.clone(), left_out);
+            }
+        }
+        now
+    }
+
+    fn build_inner(
+        config: &Config,
+        secrets: &Secrets,
+        metrics: Option<&Metrics>,
+        previous: Option<&Snapshot>,
+        resolve_again: bool,
     ) -> Result<Snapshot, ConfigErrors> {
         let mut errors = crate::assist::terms::problems(&config.services, |s| {
             let before = previous.and_then(|p| p.service(&s.id));
@@ -131,21 +176,26 @@ impl Snapshot {
         let portal_origin = config.gateway.portal.public_url.origin();
         let service_origins = config.gateway.portal.service_origins.as_ref();
         let own = config.gateway.own_listeners();
+        let allow = &config.gateway.admin.upstream_allow;
         let mut unresolved = BTreeMap::new();
         let upstreams: Vec<Option<Arc<Upstream>>> = config
             .services
             .iter()
             .map(|svc| {
-                // A service with a name left unresolved is resolved again at every build.
                 let kept = previous
-                    .filter(|p| !p.unresolved.contains_key(&svc.id))
-                    .and_then(|p| p.service(&svc.id))
-                    .filter(|p| p.config.upstream == svc.upstream)
-                    .map(|p| Arc::clone(&p.upstream));
+                    .filter(|p| !(resolve_again && p.unresolved.contains_key(&svc.id)))
+                    .and_then(|p| p.service(&svc.id).map(|s| (p, s)))
+                    .filter(|(_, s)| s.config.upstream == svc.upstream)
+                    .map(|(p, s)| {
+                        if let Some(why) = p.unresolved.get(&svc.id) {
+                            unresolved.insert(svc.id.clone(), why.clone());
+                        }
+                        Arc::clone(&s.upstream)
+                    });
                 kept.or_else(|| {
                     let mut left_out = Vec::new();
                     let offline = secrets.are_unread();
-                    let resolved = resolve(svc, &own, offline, &mut errors, &mut left_out);
+                    let resolved = resolve(svc, &own, allow, offline, &mut errors, &mut left_out);
                     if !left_out.is_empty() {
                         unresolved.insert(svc.id.clone(), left_out);
                     }
@@ -226,8 +276,10 @@ impl Snapshot {
             ));
         }
         if !errors.is_empty() {
-            // Refused anyway: the names that did not resolve are said with the rest.
-            for svc in &config.services {
+            // Refused anyway: at start-up (and by `check`), the names that did not resolve
+            // are said with the rest. Not for a change: a ministry would be shown other
+            // ministries' backend names, which it cannot fix (found in review).
+            for svc in config.services.iter().filter(|_| previous.is_none()) {
                 for why in unresolved.get(&svc.id).into_iter().flatten() {
                     let (field, reason) = why.split_once(": ").unwrap_or(("upstream.url", why));
                     errors.push(ConfigError::new(&svc.file, field, reason));
@@ -291,7 +343,8 @@ impl Snapshot {
 /// error, and the service is checked without its backends.
 ///
 /// A backend given by **name** that does not resolve, or resolves to an address no backend
-/// may have, is left out and said in `unresolved`, not an error: DNS is the world's, not the
+/// may have or a private one `allow` (`[admin] upstream_allow`) does not list, is left out
+/// and said in `unresolved`, not an error: DNS is the world's, not the
 /// configuration's, and one ministry's lapsed name (or a rebinding) refused the whole
 /// registry, so no instance could start or restart for any service (found when tried). The
 /// service runs on the backends that did resolve, none at all meaning 503 until a later
@@ -300,6 +353,7 @@ impl Snapshot {
 fn resolve(
     svc: &crate::config::ServiceConfig,
     own: &[SocketAddr],
+    allow: &[ipnet::IpNet],
     offline: bool,
     errors: &mut Vec<ConfigError>,
     unresolved: &mut Vec<String>,
@@ -344,10 +398,19 @@ fn resolve(
                         "{b} resolves to {a}, where the gateway itself listens: a service may not publish the gateway's portal, admin or metrics listeners"
                     ));
                 }
-                Some(a) => match super::address::never_a_backend(a.ip()) {
-                    Some(why) => refuse(format!("{b} resolves to {}: {why}", a.ip())),
-                    None => out.push((a, b.weight)),
-                },
+                Some(a) => {
+                    // A name is checked as the admin API checked it, at every lookup: its
+                    // answer may have changed since (DNS rebinding; found when tried).
+                    let why = if named {
+                        super::address::refused_address(a.ip(), allow)
+                    } else {
+                        super::address::never_a_backend(a.ip())
+                    };
+                    match why {
+                        Some(why) => refuse(format!("{b} resolves to {}: {why}", a.ip())),
+                        None => out.push((a, b.weight)),
+                    }
+                }
                 None if offline => ok = false,
                 None => refuse(format!("{b} resolves to no address")),
             },
@@ -466,7 +529,16 @@ mod tests {
         let first = Snapshot::build(&config, &secrets).expect("built");
         // Now the name (here: the listener it hit) is fine.
         config.gateway.admin_listen = Some("0.0.0.0:9902".parse().expect("address"));
-        let next = Snapshot::build_from(&config, &secrets, None, Some(&first)).expect("built");
+        config.gateway.admin.upstream_allow = vec!["127.0.0.0/8".parse().expect("net")];
+        // A build for another change keeps it as it was, without a lookup.
+        let kept = Snapshot::build_from(&config, &secrets, None, Some(&first)).expect("built");
+        assert_eq!(kept.unresolved(), first.unresolved());
+        assert_ne!(
+            kept.unresolved_now(),
+            *kept.unresolved(),
+            "the name resolves now"
+        );
+        let next = Snapshot::build_resolving_again(&config, &secrets, None, &kept).expect("built");
         assert!(next.unresolved().is_empty(), "{:?}", next.unresolved());
         let id = &config.services[0].id;
         let backends = next
@@ -488,5 +560,25 @@ mod tests {
         assert!(errors
             .to_string()
             .contains("where the gateway itself listens"));
+    }
+
+    /// Found when tried: a name that answered a public address to the admin API's check and
+    /// a private one afterwards (DNS rebinding) reached the private network at the next
+    /// build; only the metadata and link-local addresses were refused there.
+    #[test]
+    fn a_backend_name_that_resolves_to_a_private_address_not_allowed_is_left_out() {
+        let mut config = crate::config::fixtures::config_without_secrets();
+        config.gateway.admin.upstream_allow = Vec::new();
+        let backend = &mut config.services[0].upstream.backends[0];
+        backend.host = "localhost".into();
+        backend.port = 6379;
+        let snapshot = Snapshot::build(&config, &Secrets::from_process()).expect("built");
+        let why = &snapshot.unresolved()[&config.services[0].id];
+        assert!(
+            why[0].contains("upstream_allow does not list it"),
+            "{why:?}"
+        );
+        // Written as an address, the operators' configuration decides: it is kept.
+        assert!(snapshot.unresolved().len() == 1);
     }
 }
