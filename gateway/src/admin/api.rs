@@ -850,7 +850,7 @@ async fn write_existing(
     body: axum::body::Bytes,
     action: Action,
 ) -> Response {
-    until_settled(&admin, &id, &headers, |retried| {
+    until_settled(&headers, |retried| {
         existing(
             Arc::clone(&admin),
             client,
@@ -876,24 +876,14 @@ const ATTEMPTS: usize = 5;
 /// version the platform has just given another ministry), and when another call landed in
 /// between it is read, authorised and checked again on what is there now. A caller that
 /// named a version gets the 412 at once. `attempt(true)` is told a conflict will be retried,
-/// so it is audited once, when the call ends. On this instance such calls on one service
-/// take turns (`Admin::turns`).
-async fn until_settled<F, A>(
-    admin: &Admin,
-    id: &str,
-    headers: &HeaderMap,
-    mut attempt: F,
-) -> Response
+/// so it is audited once, when the call ends. On this instance, changes of one service take
+/// turns ([`change`]), so only another instance's can come in between.
+async fn until_settled<F, A>(headers: &HeaderMap, mut attempt: F) -> Response
 where
     F: FnMut(bool) -> A,
     A: std::future::Future<Output = Response>,
 {
     let retry = matches!(expectation(headers), Ok(Expect::Any));
-    let turn = retry.then(|| admin.turns.of(id));
-    let _turn = match &turn {
-        Some(t) => Some(t.lock().await),
-        None => None,
-    };
     let mut tries = 1;
     loop {
         let more = retry && tries < ATTEMPTS;
@@ -1009,7 +999,7 @@ async fn remove(
     Path(id): Path<String>,
     headers: HeaderMap,
 ) -> Response {
-    until_settled(&admin, &id, &headers, |retried| {
+    until_settled(&headers, |retried| {
         remove_once(&admin, client, &id, &headers, retried)
     })
     .await
@@ -1162,6 +1152,13 @@ async fn change(admin: &Admin, req: Request<'_>) -> Response {
     if let Some(refused) = admin.over_rate(caller, action, id, client).await {
         return refused;
     }
+    // One change of a service at a time on this instance, from its read to its write:
+    // taken once the caller is known (an unauthenticated flood queues for nothing).
+    let turn = (!req.dry_run).then(|| admin.turns.of(id));
+    let _turn = match &turn {
+        Some(t) => Some(t.lock().await),
+        None => None,
+    };
     let store = admin.live.store();
     let current = match store.get(id).await {
         Ok(c) => c,
@@ -1263,26 +1260,6 @@ async fn change(admin: &Admin, req: Request<'_>) -> Response {
         };
         return admin.refused(caller, action, id, client, why);
     }
-    if current.is_none() && !caller.is_platform() {
-        // Found when tried: a ministry registered 150 services in 50 seconds, each a line
-        // of the catalog, the search and the portal's pages, and up to 32 health-checked
-        // backends.
-        let most = admin.settings.max_services_per_ministry;
-        let has = admin
-            .live
-            .snapshot()
-            .services()
-            .iter()
-            .filter(|s| s.config.ministry == ministry)
-            .count();
-        if has >= most as usize {
-            admin.audit(caller, action, Some(id), None, "invalid", client);
-            return invalid(vec![Problem::new(
-                "/ministry",
-                format!("ministry {ministry:?} has {has} services, the most one ministry may have ([admin] max_services_per_ministry); the platform may register more"),
-            )]);
-        }
-    }
     // The secrets this ministry gave the service, in any of its versions: a rollback brings
     // an older one back, and a ministry that registers an id another ministry deleted gets
     // none of that ministry's.
@@ -1350,6 +1327,23 @@ async fn change(admin: &Admin, req: Request<'_>) -> Response {
         }
         // Against the registry as it is now that no other change is being applied.
         let snapshot = admin.live.snapshot();
+        if current.is_none() && !caller.is_platform() {
+            // Found when tried: a ministry registered 150 services in 50 seconds, each a
+            // line of the catalog, the search and the portal's pages, and up to 32
+            // health-checked backends. Counted here, one change at a time.
+            let most = admin.settings.max_services_per_ministry;
+            let has = snapshot
+                .services()
+                .iter()
+                .filter(|s| s.config.ministry == ministry)
+                .count();
+            if has >= most as usize {
+                problems.push(Problem::new(
+                    "/ministry",
+                    format!("ministry {ministry:?} has {has} services, the most one ministry may have ([admin] max_services_per_ministry); the platform may register more"),
+                ));
+            }
+        }
         if !caller.is_platform() {
             // What the service was: the stored version this change is pinned to (it may
             // not serve yet: a service stored with a backend that does not resolve yet

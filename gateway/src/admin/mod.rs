@@ -50,13 +50,13 @@ pub struct Admin {
     listening: ArcSwap<Vec<SocketAddr>>,
     /// One change at a time is checked, stored and applied (see `api::OneAtATime`).
     pub(crate) writes: Arc<tokio::sync::Mutex<()>>,
-    /// One write without `If-Match` of each service at a time on this instance.
+    /// One change of each service at a time on this instance, from its read to its write.
     pub(crate) turns: ServiceTurns,
     /// Each ministry's changes (`[admin] changes_per_ministry`), counted on this instance.
     pub(crate) rates: crate::limits::rate::RateLimiter,
 }
 
-/// A turn per service, for the writes that named no version: they would otherwise read
+/// A turn per service, for its changes: writes that named no version would otherwise read
 /// the same version, lose to each other at the store and try again, and with eight at once
 /// five tries were not enough (found when tried: 87 of 200 got 412). Writes through other
 /// instances still meet at the store, and are tried again.
