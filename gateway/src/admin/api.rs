@@ -656,34 +656,38 @@ async fn purge(
     let snapshot = admin.live.snapshot();
     let policy = snapshot.service(&id).and_then(|s| s.cache.clone());
     let cache = &admin.cache;
-    let outcome =
-        match (&asked.paths, policy) {
-            (None, _) => cache.generations.purge_service(&id).await.map(
-                |generation| json!({ "service": id, "purged": "all", "generation": generation }),
-            ),
-            (Some(paths), Some(policy)) => {
-                let mut found = 0usize;
-                let mut failed = None;
-                for path in paths {
-                    let (path, query) = match path.split_once('?') {
-                        Some((p, q)) => (p, Some(q)),
-                        None => (path.as_str(), None),
-                    };
-                    let slot = cache.slot(&id, &policy, path, query);
-                    match cache.generations.purge_object(cache.storage, &slot).await {
-                        Ok(true) => found += 1,
-                        Ok(false) => {}
-                        Err(e) => failed = Some(e),
-                    }
-                }
-                match failed {
-                    Some(e) => Err(e),
-                    None => Ok(json!({ "service": id, "purged": paths, "found": found })),
+    let outcome = match (&asked.paths, policy) {
+        (None, _) => cache
+            .generations
+            .purge_service(&id)
+            .await
+            .map(|generation| {
+                cache.storage.forget_service(&id);
+                json!({ "service": id, "purged": "all", "generation": generation })
+            }),
+        (Some(paths), Some(policy)) => {
+            let mut found = 0usize;
+            let mut failed = None;
+            for path in paths {
+                let (path, query) = match path.split_once('?') {
+                    Some((p, q)) => (p, Some(q)),
+                    None => (path.as_str(), None),
+                };
+                let slot = cache.slot(&id, &policy, path, query);
+                match cache.generations.purge_object(cache.storage, &slot).await {
+                    Ok(true) => found += 1,
+                    Ok(false) => {}
+                    Err(e) => failed = Some(e),
                 }
             }
-            // Its cache is off: nothing of it is stored.
-            (Some(paths), None) => Ok(json!({ "service": id, "purged": paths, "found": 0 })),
-        };
+            match failed {
+                Some(e) => Err(e),
+                None => Ok(json!({ "service": id, "purged": paths, "found": found })),
+            }
+        }
+        // Its cache is off: nothing of it is stored.
+        (Some(paths), None) => Ok(json!({ "service": id, "purged": paths, "found": 0 })),
+    };
     let kind = if asked.paths.is_some() {
         "url"
     } else {

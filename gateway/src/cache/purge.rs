@@ -195,6 +195,7 @@ impl Generations {
             (Some("gen"), Some(service), Some(g)) => {
                 if let Ok(g) = g.parse::<u64>() {
                     self.raise(service, g);
+                    storage.forget_service(service);
                 }
             }
             (Some("url"), Some(h), None) => {

@@ -239,6 +239,7 @@ impl TieredStorage {
             .max_capacity(memory_size as u64)
             .weigher(|_: &HashBinary, v: &Object| v.weight())
             .expire_after(Lifetime)
+            .support_invalidation_closures()
             .eviction_listener(move |_, v: Object, cause| {
                 if cause == moka::notification::RemovalCause::Size {
                     listener_events.evicted();
@@ -287,16 +288,38 @@ impl TieredStorage {
     /// Keeps `object` in L1, unless its service already holds its share there (it is then
     /// served from L2, or fetched again).
     fn put_l1(&self, hash: HashBinary, object: Object) {
-        {
+        let room = {
             let mut held = self.held.lock().unwrap_or_else(|e| e.into_inner());
             let bytes = held.entry(Arc::clone(&object.service)).or_default();
             let weight = u64::from(object.weight());
-            if *bytes + weight > self.share {
-                return;
+            let room = *bytes + weight <= self.share;
+            if room {
+                *bytes += weight;
             }
-            *bytes += weight;
+            room
+        };
+        if room {
+            self.l1.insert(hash, object);
+        } else {
+            // An older copy at the same key is no longer the answer (a revalidation's new
+            // metadata, a new body): it goes too, and hits find L2 or the site (found in
+            // review: the old copy was served, and revalidated, on every request).
+            self.l1.invalidate(&hash);
         }
-        self.l1.insert(hash, object);
+        self.report_size();
+    }
+
+    /// Drops every object of `service` from this instance's L1: after a purge of the whole
+    /// service (a new generation) they can no longer be hit, and would hold its share until
+    /// they expire (found in review: up to an hour out of L1 after a purge).
+    pub fn forget_service(&self, service: &str) {
+        let service: Arc<str> = Arc::from(service);
+        if let Err(e) = self
+            .l1
+            .invalidate_entries_if(move |_, v| v.service == service)
+        {
+            tracing::debug!(error = %e, "response cache: L1 kept a purged service's objects until they expire");
+        }
         self.report_size();
     }
 
@@ -706,5 +729,32 @@ mod tests {
         }
         assert_eq!(&*service_of(&CacheKey::new(primary, "")), "cnie-renewal");
         assert_eq!(&*service_of(&CacheKey::new(b"x".to_vec(), "")), "");
+    }
+
+    #[test]
+    fn a_copy_that_finds_no_room_takes_the_older_copy_at_its_key_with_it() {
+        let storage = TieredStorage::new(40_000, None, Arc::new(Quiet));
+        storage.put_l1([1; 16], object_of("s", 1_000));
+        for i in 2..40u8 {
+            storage.put_l1([i; 16], object_of("s", 1_000));
+        }
+        // A newer answer at key 1 that does not fit: the old one is not served any more.
+        storage.put_l1([1; 16], object_of("s", 9_000));
+        storage.l1.run_pending_tasks();
+        assert!(storage.l1.get(&[1; 16]).is_none());
+    }
+
+    #[test]
+    fn a_purged_service_gets_its_share_back_at_once() {
+        let storage = TieredStorage::new(40_000, None, Arc::new(Quiet));
+        for i in 0..40u8 {
+            storage.put_l1([i; 16], object_of("s", 1_000));
+        }
+        storage.put_l1([200; 16], object_of("other", 1_000));
+        storage.forget_service("s");
+        assert_eq!(storage.held_by("s"), 0);
+        assert!(storage.held_by("other") > 0, "the others stay");
+        storage.put_l1([0; 16], object_of("s", 1_000));
+        assert!(storage.l1.get(&[0; 16]).is_some());
     }
 }
