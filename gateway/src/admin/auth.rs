@@ -5,7 +5,7 @@
 //!   holds for that id (the key itself is stored nowhere). A verified key is remembered for a
 //!   few minutes (by its SHA-256), and verifications run a few at a time, so a flood of wrong
 //!   keys costs bounded CPU. An address that sent [`FAILURES_ALLOWED`] invalid credentials
-//!   naming one key id (or as tokens) within [`FAILURE_WINDOW`] gets 429 for that id
+//!   naming one key id (or one token client) within [`FAILURE_WINDOW`] gets 429 for it
 //!   without a verification until it stops, so its flood does not queue ahead of holders
 //!   of a right key; past [`ADDRESS_FAILURES_ALLOWED`] for all ids together, only ids
 //!   verified lately are still checked. Ministries reach the API through one internal
@@ -176,13 +176,13 @@ impl Authenticator {
         let id = claimed_id(authorization);
         let counter = self
             .failures
-            .get_with((address, id.to_owned()), || Arc::new(AtomicU32::new(0)));
+            .get_with((address, id.clone()), || Arc::new(AtomicU32::new(0)));
         let all = self
             .address_failures
             .get_with(address, || Arc::new(AtomicU32::new(0)));
         let before = counter.fetch_add(1, Ordering::AcqRel);
         let before_all = all.fetch_add(1, Ordering::AcqRel);
-        let flooded = before_all >= ADDRESS_FAILURES_ALLOWED && !self.active_ids.contains_key(id);
+        let flooded = before_all >= ADDRESS_FAILURES_ALLOWED && !self.active_ids.contains_key(&id);
         if before >= FAILURES_ALLOWED || flooded {
             // Left counted: the count says how many were refused, and only the first of a
             // window is the one worth an audit line.
@@ -194,6 +194,9 @@ impl Authenticator {
         if result != Err(Unauthenticated::Invalid) {
             counter.fetch_sub(1, Ordering::AcqRel);
             all.fetch_sub(1, Ordering::AcqRel);
+        }
+        if result.is_ok() && !id.is_empty() {
+            self.active_ids.insert(id, ());
         }
         result
     }
@@ -249,7 +252,6 @@ impl Authenticator {
         };
         self.verified
             .insert(fingerprint(key), stored.holder.clone());
-        self.active_ids.insert(id.to_owned(), ());
         Ok(Caller {
             actor: format!("key:{id}"),
             holder: stored.holder.clone(),
@@ -299,17 +301,41 @@ fn bearer(authorization: Option<&str>) -> Option<&str> {
         .filter(|t| !t.is_empty())
 }
 
-/// The key id an API key names (cut to [`MAX_COUNTED_ID`] bytes), `""` for anything else.
-fn claimed_id(authorization: Option<&str>) -> &str {
-    let id = bearer(authorization)
-        .and_then(|t| t.strip_prefix("egov_"))
-        .and_then(|rest| rest.split_once('_'))
-        .map_or("", |(id, _)| id);
-    let mut end = id.len().min(MAX_COUNTED_ID);
-    while !id.is_char_boundary(end) {
+/// Who a credential says it is, before any check: `key:<id>` for an API key, `client:<id>`
+/// for a token naming a `client_id` (or `sub`) in its payload, `""` for anything else; cut
+/// to [`MAX_COUNTED_ID`] bytes. Tokens were all one id, so twenty expired ones from the
+/// ministries' shared address locked every token client out (found in review).
+fn claimed_id(authorization: Option<&str>) -> String {
+    use base64::Engine;
+    let Some(token) = bearer(authorization) else {
+        return String::new();
+    };
+    let claimed = if let Some(rest) = token.strip_prefix("egov_") {
+        rest.split_once('_')
+            .map(|(id, _)| format!("key:{id}"))
+            .unwrap_or_default()
+    } else {
+        token
+            .split('.')
+            .nth(1)
+            .filter(|p| p.len() <= 8192)
+            .and_then(|p| {
+                base64::engine::general_purpose::URL_SAFE_NO_PAD
+                    .decode(p)
+                    .ok()
+            })
+            .and_then(|json| serde_json::from_slice::<serde_json::Value>(&json).ok())
+            .and_then(|claims| {
+                let id = claims.get("client_id").or_else(|| claims.get("sub"))?;
+                Some(format!("client:{}", id.as_str()?))
+            })
+            .unwrap_or_default()
+    };
+    let mut end = claimed.len().min(MAX_COUNTED_ID);
+    while !claimed.is_char_boundary(end) {
         end -= 1;
     }
-    &id[..end]
+    claimed[..end].to_string()
 }
 
 /// What a verified key is remembered by: its SHA-256 (the key itself is kept nowhere).
@@ -367,5 +393,29 @@ mod tests {
             .verify_password(format!("{key}x").as_bytes(), &parsed)
             .is_err());
         assert!(!entry.contains(&key), "the entry must not hold the key");
+    }
+
+    #[test]
+    fn a_credential_is_counted_under_the_key_or_client_it_names() {
+        use base64::Engine;
+        let b64 = |s: &str| base64::engine::general_purpose::URL_SAFE_NO_PAD.encode(s);
+        let bearer = |t: &str| format!("Bearer {t}");
+        assert_eq!(
+            claimed_id(Some(&bearer("egov_interior-1_secret"))),
+            "key:interior-1"
+        );
+        let token = format!(
+            "{}.{}.sig",
+            b64("{}"),
+            b64(r#"{"client_id":"habous-sync"}"#)
+        );
+        assert_eq!(claimed_id(Some(&bearer(&token))), "client:habous-sync");
+        let by_sub = format!("{}.{}.sig", b64("{}"), b64(r#"{"sub":"m2m"}"#));
+        assert_eq!(claimed_id(Some(&bearer(&by_sub))), "client:m2m");
+        for junk in ["bad1", "a.%%%.c", "egov_", ""] {
+            assert_eq!(claimed_id(Some(&bearer(junk))), "", "{junk}");
+        }
+        let long = format!("egov_{}_s", "é".repeat(100));
+        assert!(claimed_id(Some(&bearer(&long))).len() <= MAX_COUNTED_ID);
     }
 }
