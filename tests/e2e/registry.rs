@@ -1735,6 +1735,9 @@ async fn the_gateway_starts_when_one_backend_name_does_not_resolve_and_serves_th
         text.contains("registry: cnie-renewal: upstream.url: localhost:"),
         "{text}"
     );
+    let broken = "egov_registry_broken_services 1";
+    let metrics = gw.metrics_showing(&[broken]).await;
+    assert!(metrics.contains(broken), "{metrics}");
 }
 
 #[tokio::test]

@@ -566,6 +566,8 @@ async fn health(
             "the service is stored but not serving (see /readyz)",
         );
     };
+    // Backend names that did not resolve: the service runs without them.
+    let unresolved = snapshot.unresolved().get(&id).cloned().unwrap_or_default();
     let backends = tokio::task::spawn_blocking(move || {
         let timeout = service.upstream.timeouts.connect;
         service
@@ -585,8 +587,14 @@ async fn health(
     })
     .await
     .unwrap_or_default();
-    let healthy = backends.iter().all(|b| b["reachable"] == true);
-    Json(json!({ "service": id, "healthy": healthy, "backends": backends })).into_response()
+    let healthy = unresolved.is_empty() && backends.iter().all(|b| b["reachable"] == true);
+    Json(json!({
+        "service": id,
+        "healthy": healthy,
+        "backends": backends,
+        "unresolved": unresolved,
+    }))
+    .into_response()
 }
 
 /// The most paths one purge call may name (each is a shared-store delete and a broadcast).

@@ -281,7 +281,8 @@ pub fn takeovers(
                 format!(
                     "would take the searches of service {:?} of another ministry: its own \
                      words {words:?} would be routed here instead of there; keep to this \
-                     service's own words, or ask the platform to review them",
+                     service's own words (if that service's words are too broad, its \
+                     ministry or the platform can change them)",
                     owner.id
                 ),
             ));

@@ -144,6 +144,7 @@ impl LiveRegistry {
     /// (found when tried: one lapsed name refused the whole registry at start-up).
     pub async fn resolve_names_again(self: Arc<Self>) {
         loop {
+            self.publish_broken();
             tokio::time::sleep(RESOLVE_AGAIN_EVERY).await;
             if self.snapshot().unresolved().is_empty() {
                 continue;
@@ -370,11 +371,17 @@ impl LiveRegistry {
         for b in &broken {
             tracing::warn!(problem = %b, "registry: a service cannot be served as written; its last good version keeps serving");
         }
-        if let Some(m) = &self.metrics {
-            m.registry_broken.set(broken.len() as i64);
-        }
         if let Ok(mut slot) = self.broken.lock() {
             *slot = broken;
+        }
+        self.publish_broken();
+    }
+
+    /// `egov_registry_broken_services`: what [`Self::broken`] lists, services running
+    /// without a backend name included (they were in no alert, found in review).
+    fn publish_broken(&self) {
+        if let Some(m) = &self.metrics {
+            m.registry_broken.set(self.broken().len() as i64);
         }
     }
 
@@ -510,10 +517,8 @@ impl LiveRegistry {
             for f in files {
                 b.push(format!("{}: {}", f.file.display(), f.reason));
             }
-            if let Some(m) = &self.metrics {
-                m.registry_broken.set(b.len() as i64);
-            }
         }
+        self.publish_broken();
     }
 
     /// A shared store with no services yet gets this instance's (the first deployment of a
