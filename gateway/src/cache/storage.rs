@@ -324,7 +324,8 @@ impl TieredStorage {
     }
 
     /// The bytes `service`'s objects hold in L1 now.
-    pub fn held_by(&self, service: &str) -> u64 {
+    #[cfg(test)]
+    fn held_by(&self, service: &str) -> u64 {
         self.l1.run_pending_tasks();
         let held = self.held.lock().unwrap_or_else(|e| e.into_inner());
         held.get(service).copied().unwrap_or(0)

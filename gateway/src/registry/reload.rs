@@ -146,17 +146,10 @@ impl Reloader {
         let next = previous.config.clone();
         let (secrets, metrics) = (self.secrets(), self.metrics.clone());
         let before = Arc::clone(&previous);
-        let built = tokio::task::spawn_blocking(move || {
+        let built = off_the_request_threads(move || {
             Snapshot::build_resolving_again(&next, &secrets, metrics.as_deref(), &before)
         })
-        .await
-        .map_err(|e| {
-            ConfigErrors(vec![ConfigError::new(
-                std::path::Path::new(""),
-                "",
-                format!("the snapshot build stopped: {e}"),
-            )])
-        })??;
+        .await?;
         let left = built.unresolved().len();
         if built.unresolved() != previous.unresolved() {
             tracing::info!(unresolved = ?built.unresolved(), "registry: backend names resolved again");
@@ -254,18 +247,24 @@ impl Reloader {
             return Ok((None, diff));
         }
         let previous = Arc::clone(previous);
-        // Resolving new backends' names blocks: never on a request's thread.
-        let built = tokio::task::spawn_blocking(move || {
+        let built = off_the_request_threads(move || {
             Snapshot::build_from(&next, &secrets, metrics.as_deref(), Some(&previous))
         })
-        .await
-        .map_err(|e| {
-            ConfigErrors(vec![ConfigError::new(
-                std::path::Path::new(""),
-                "",
-                format!("the snapshot build stopped: {e}"),
-            )])
-        })??;
+        .await?;
         Ok((Some(built), diff))
     }
+}
+
+/// Runs a snapshot build on the blocking pool: resolving backends' names blocks, never on
+/// a request's thread.
+async fn off_the_request_threads(
+    build: impl FnOnce() -> Result<Snapshot, ConfigErrors> + Send + 'static,
+) -> Result<Snapshot, ConfigErrors> {
+    tokio::task::spawn_blocking(build).await.map_err(|e| {
+        ConfigErrors(vec![ConfigError::new(
+            std::path::Path::new(""),
+            "",
+            format!("the snapshot build stopped: {e}"),
+        )])
+    })?
 }
