@@ -2099,7 +2099,39 @@ impl Pair {
         };
         let a = start(first);
         let b = start(second);
-        Self { estate, a, b, keys }
+        let pair = Self { estate, a, b, keys };
+        pair.settle(redis);
+        pair
+    }
+
+    /// Waits until the store holds every service (the instances seed it from their files as
+    /// they start) and both instances serve all of them: a test that damaged a record while
+    /// the seeding went on raced it (found when tried: under load, the damaged service was
+    /// never served by the second instance).
+    fn settle(&self, redis: &RedisServer) {
+        let all = self.a.registry.snapshot().services().len();
+        let stored = || match redis.command(&["SCARD", "egov:reg:ids"]) {
+            Ok(redis::Value::Int(n)) => usize::try_from(n).unwrap_or(0),
+            _ => 0,
+        };
+        let serving = |gw: &TestGateway| gw.registry.snapshot().services().len();
+        let settled = || stored() == all && serving(&self.a) == all && serving(&self.b) == all;
+        let deadline = Instant::now() + Duration::from_secs(10);
+        while Instant::now() < deadline {
+            if settled() {
+                std::thread::sleep(Duration::from_millis(300));
+                if settled() {
+                    return;
+                }
+            }
+            std::thread::sleep(Duration::from_millis(50));
+        }
+        panic!(
+            "the pair did not settle: {} stored, {} and {} serving, {all} expected",
+            stored(),
+            serving(&self.a),
+            serving(&self.b)
+        );
     }
 }
 
