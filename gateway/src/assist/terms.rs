@@ -221,31 +221,34 @@ pub fn search_words_changed(now: &ServiceConfig, before: Option<&ServiceConfig>)
     })
 }
 
-/// The services of a change that would take another ministry's searches: a service whose
-/// words changed (`changed`) to which one of the **own** keywords, examples or names of an
-/// unchanged service of another ministry would now be routed, where it was routed to that
-/// service before (`before`, the running catalog; `after`, the one with the change).
+/// The services a change would let take another ministry's searches: after the change, one
+/// of the **own** keywords, examples or names of a service whose words did not change
+/// (`changed` says which did) is routed to a service of a ministry that made the change
+/// (`changing`: the ministries of the services changed, added or removed), where it was
+/// routed to that service itself before (`before`, the running catalog; `after`, the one
+/// with the change).
 ///
 /// Found when tried: a ministry registered "Online passport renewal" with paraphrases of the
 /// passport service's keywords ("renouveler passeport en ligne", "passeport urgent"), none a
 /// copy, and the interior's own keyword "renouvellement passeport" was then routed to it
-/// (and listed first in the portal's search). Paraphrases as such are not judged here; what
-/// a service takes from another ministry's own words is. One error per service taken, with
-/// the first of its words that moved.
+/// (and listed first in the portal's search). Then, the check passing only the changed
+/// service, a ministry registered ten bland services, then a "passport for minors" that did
+/// not win yet, then deleted the ten: the words' weights moved, and "passeport mineur" went
+/// to its service (found when tried again). Paraphrases as such are not judged here; what a
+/// ministry's change lets it take of another ministry's own words is. One error per service
+/// taken, with the first of its words that moved.
 pub fn takeovers(
     services: &[ServiceConfig],
     before: &Catalog,
     after: &Catalog,
     changed: impl Fn(&ServiceConfig) -> bool,
+    changing: &HashSet<String>,
 ) -> Vec<ConfigError> {
-    let changed: HashMap<&str, &ServiceConfig> = services
-        .iter()
-        .filter(|s| changed(s))
-        .map(|s| (s.id.as_str(), s))
-        .collect();
-    if changed.is_empty() {
+    if changing.is_empty() {
         return Vec::new();
     }
+    let by_id: HashMap<&str, &ServiceConfig> =
+        services.iter().map(|s| (s.id.as_str(), s)).collect();
     let top = |catalog: &Catalog, words: &str| {
         let ranking = catalog.ranker().rank(words, 1);
         ranking
@@ -255,10 +258,7 @@ pub fn takeovers(
             .map(str::to_owned)
     };
     let mut out = Vec::new();
-    for owner in services
-        .iter()
-        .filter(|s| !changed.contains_key(s.id.as_str()))
-    {
+    for owner in services.iter().filter(|s| !changed(s)) {
         let n = &owner.names;
         let own_words = owner
             .keywords
@@ -267,11 +267,13 @@ pub fn takeovers(
             .chain([&n.fr, &n.ar, &n.en])
             .chain(n.zgh.iter());
         for words in own_words {
-            let Some(taker) = top(after, words).and_then(|id| changed.get(id.as_str()).copied())
+            let Some(taker) = top(after, words).and_then(|id| by_id.get(id.as_str()).copied())
             else {
                 continue;
             };
-            if taker.ministry == owner.ministry || top(before, words).as_deref() != Some(&owner.id)
+            if taker.ministry == owner.ministry
+                || !changing.contains(&taker.ministry)
+                || top(before, words).as_deref() != Some(&owner.id)
             {
                 continue;
             }
@@ -279,11 +281,11 @@ pub fn takeovers(
                 &taker.file,
                 "keywords",
                 format!(
-                    "would take the searches of service {:?} of another ministry: its own \
-                     words {words:?} would be routed here instead of there; keep to this \
-                     service's own words (if that service's words are too broad, its \
-                     ministry or the platform can change them)",
-                    owner.id
+                    "with this change, service {:?} would take the searches of service {:?} of \
+                     another ministry: its own words {words:?} would be routed there instead; \
+                     keep to your services' own words (if that service's words are too broad, \
+                     its ministry or the platform can change them)",
+                    taker.id, owner.id
                 ),
             ));
             break;
@@ -637,7 +639,14 @@ mod tests {
             "not a copy"
         );
         let after = Catalog::new(&next);
-        let errors = takeovers(&next, &before, &after, |s| s.id == "online-passport");
+        let changing = HashSet::from([next[next.len() - 1].ministry.clone()]);
+        let errors = takeovers(
+            &next,
+            &before,
+            &after,
+            |s| s.id == "online-passport",
+            &changing,
+        );
         let text: Vec<String> = errors.iter().map(|e| e.to_string()).collect();
         assert!(
             text.iter().any(|e| e.contains("online-passport.toml")
@@ -663,9 +672,16 @@ mod tests {
         next.push(own);
         let after = Catalog::new(&next);
         // The interior's own new passport service may come near its own words.
-        let errors = takeovers(&next, &before, &after, |s| s.id == "passport-appointment");
+        let changing = HashSet::from(["interior".to_string()]);
+        let errors = takeovers(
+            &next,
+            &before,
+            &after,
+            |s| s.id == "passport-appointment",
+            &changing,
+        );
         assert!(errors.is_empty(), "{errors:?}");
         // Nothing changed: nothing is ranked.
-        assert!(takeovers(&services, &before, &before, |_| false).is_empty());
+        assert!(takeovers(&services, &before, &before, |_| false, &HashSet::new()).is_empty());
     }
 }

@@ -8,9 +8,46 @@
 use ipnet::IpNet;
 use std::net::{IpAddr, Ipv4Addr, Ipv6Addr, SocketAddr};
 
-/// Why no service may have `ip` as a backend, if so.
+/// Why no service may have `ip` as a backend, if so: `ip` itself, or an IPv4 address it
+/// carries ([`carried_ipv4`]).
 pub fn never_a_backend(ip: IpAddr) -> Option<&'static str> {
-    let ip = unmapped(ip);
+    std::iter::once(unmapped(ip))
+        .chain(carried_ipv4(ip).map(IpAddr::V4))
+        .find_map(never_a_backend_itself)
+}
+
+/// Other IPv6 forms that carry an IPv4 address a connection may end at: SIIT's translated
+/// `::ffff:0:a.b.c.d`, Teredo `2001:0::/32` (its server, and its client XOR-ed), and the
+/// local-use NAT64 prefix `64:ff9b:1::/48` (the address in its last 32 bits, and where a /48
+/// prefix puts it). Found when tried again: the metadata address in each passed.
+fn carried_ipv4(ip: IpAddr) -> impl Iterator<Item = Ipv4Addr> {
+    let mut out = Vec::new();
+    if let IpAddr::V6(v6) = ip {
+        let s = v6.segments();
+        let v4 = |hi: u16, lo: u16| {
+            let [a, b] = hi.to_be_bytes();
+            let [c, d] = lo.to_be_bytes();
+            Ipv4Addr::new(a, b, c, d)
+        };
+        match s {
+            [0, 0, 0, 0, 0xffff, 0, hi, lo] => out.push(v4(hi, lo)),
+            [0x2001, 0, server_hi, server_lo, _, _, client_hi, client_lo] => {
+                out.push(v4(server_hi, server_lo));
+                out.push(v4(!client_hi, !client_lo));
+            }
+            [0x64, 0xff9b, 1, ab, u_c, d_rest, hi, lo] => {
+                out.push(v4(hi, lo));
+                let [_, c] = u_c.to_be_bytes();
+                let [d, _] = d_rest.to_be_bytes();
+                out.push(v4(ab, u16::from_be_bytes([c, d])));
+            }
+            _ => {}
+        }
+    }
+    out.into_iter()
+}
+
+fn never_a_backend_itself(ip: IpAddr) -> Option<&'static str> {
     let never = match ip {
         IpAddr::V4(v4) => {
             v4.is_unspecified()
@@ -18,6 +55,9 @@ pub fn never_a_backend(ip: IpAddr) -> Option<&'static str> {
                 || v4.is_broadcast()
                 || v4.is_multicast()
                 || v4 == Ipv4Addr::new(100, 100, 100, 200)
+                // Azure's WireServer and Oracle Cloud's metadata service.
+                || v4 == Ipv4Addr::new(168, 63, 129, 16)
+                || v4 == Ipv4Addr::new(192, 0, 0, 192)
         }
         IpAddr::V6(v6) => {
             v6.is_unspecified()
@@ -76,6 +116,9 @@ pub fn is_listener(listener: SocketAddr, to: SocketAddr, probe: bool) -> bool {
 pub fn refused_address(ip: IpAddr, allow: &[IpNet]) -> Option<&'static str> {
     if let Some(why) = never_a_backend(ip) {
         return Some(why);
+    }
+    if let Some(carried) = carried_ipv4(ip).find_map(|v4| refused_address(IpAddr::V4(v4), allow)) {
+        return Some(carried);
     }
     let ip = unmapped(ip);
     let private = match ip {
@@ -157,6 +200,13 @@ mod tests {
             "::169.254.169.254",
             "64:ff9b::a9fe:a9fe",
             "2002:a9fe:a9fe::1",
+            "64:ff9b:1::a9fe:a9fe",
+            "64:ff9b:1:a9fe:a9:fe00::",
+            "::ffff:0:a9fe:a9fe",
+            "2001:0:4136:e378:8000:63bf:5601:5601",
+            "2001:0:a9fe:a9fe::1",
+            "168.63.129.16",
+            "192.0.0.192",
         ] {
             assert!(
                 refused_address(ip.parse().expect("ip"), &allow).is_some(),

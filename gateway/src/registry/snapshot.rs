@@ -4,7 +4,9 @@
 use super::service::{Service, Upstream};
 use crate::assist::Catalog;
 use crate::chain::{AdapterChain, ChainContext};
-use crate::config::{Config, ConfigError, ConfigErrors, Ministry, PortalSettings, Secrets};
+use crate::config::{
+    Config, ConfigError, ConfigErrors, Ministry, PortalSettings, Secrets, ServiceConfig,
+};
 use crate::telemetry::Metrics;
 use egov_adapters::links::{LinkMap, LinkMapBuilder};
 use egov_adapters::paths::LegacyMap;
@@ -268,11 +270,29 @@ impl Snapshot {
         );
         if let Some(previous) = previous {
             use crate::assist::terms;
+            let changed = |s: &ServiceConfig| {
+                terms::search_words_changed(s, previous.service(&s.id).map(|p| &p.config))
+            };
+            // The ministries that made this change: of the services whose words changed
+            // (before and after a move), and of those removed.
+            let mut changing = std::collections::HashSet::new();
+            for s in config.services.iter().filter(|s| changed(s)) {
+                changing.insert(s.ministry.clone());
+                if let Some(p) = previous.service(&s.id) {
+                    changing.insert(p.config.ministry.clone());
+                }
+            }
+            for p in previous.services() {
+                if !config.services.iter().any(|s| s.id == p.config.id) {
+                    changing.insert(p.config.ministry.clone());
+                }
+            }
             errors.extend(terms::takeovers(
                 &config.services,
                 previous.catalog(),
                 &catalog,
-                |s| terms::search_words_changed(s, previous.service(&s.id).map(|p| &p.config)),
+                changed,
+                &changing,
             ));
         }
         if !errors.is_empty() {
@@ -580,5 +600,105 @@ mod tests {
         );
         // Written as an address, the operators' configuration decides: it is kept.
         assert!(snapshot.unresolved().len() == 1);
+    }
+
+    /// A habous service modelled on the probe's: `id`, `names` (fr, ar, en), keywords, a
+    /// description of one word.
+    fn habous_service(
+        config: &Config,
+        id: &str,
+        names: [&str; 3],
+        keywords: &[&str],
+        description: &str,
+    ) -> ServiceConfig {
+        let mut s = config
+            .services
+            .iter()
+            .find(|s| s.id == "hajj-registration")
+            .expect("the habous service")
+            .clone();
+        s.id = id.into();
+        s.file = format!("{id}.toml").into();
+        s.names.fr = names[0].into();
+        s.names.ar = names[1].into();
+        s.names.en = names[2].into();
+        s.names.zgh = None;
+        s.descriptions.fr = description.into();
+        s.descriptions.ar = description.into();
+        s.descriptions.en = description.into();
+        s.keywords = keywords.iter().map(|k| k.to_string()).collect();
+        s.examples = Vec::new();
+        s.legacy.hostname = format!("{id}.habous.gov.ma");
+        s
+    }
+
+    /// Found when tried again: the takeover check blamed only the changed service, and ran on
+    /// no deletion. Ten bland services of its own moved the words' weights; its "passport
+    /// for minors" passed while it did not win yet; deleting the ten made the interior's own
+    /// "passeport mineur" go to it.
+    #[test]
+    fn deleting_services_that_held_the_weights_back_cannot_hand_another_ministrys_words_over() {
+        let mut config = crate::config::fixtures::config_without_secrets();
+        let words = [
+            "zitoun", "rommane", "tuffah", "louz", "kermous", "khokh", "meshmash", "banan", "tmar",
+            "dellah",
+        ];
+        let secrets = Secrets::from_process();
+        let base = Snapshot::build(&config, &secrets).expect("built");
+        for (n, w) in words.iter().enumerate() {
+            let shifter = habous_service(
+                &config,
+                &format!("shift-{n}"),
+                [
+                    &format!("Service {w}"),
+                    &format!("خدمة {w}"),
+                    &format!("Habous {w}"),
+                ],
+                &[],
+                "mineur",
+            );
+            config.services.push(shifter);
+        }
+        let shifted = Snapshot::build_from(&config, &secrets, None, Some(&base)).expect("built");
+        let kids = habous_service(
+            &config,
+            "kids-docs",
+            [
+                "Passeport des enfants mineurs",
+                "وثائق سفر القاصرين",
+                "Travel documents for minors",
+            ],
+            &["passeport mineur enfant"],
+            "mineur",
+        );
+        config.services.push(kids);
+        let Ok(with_kids) = Snapshot::build_from(&config, &secrets, None, Some(&shifted)) else {
+            // Refused already: nothing to hand over.
+            return;
+        };
+        config.services.retain(|s| !s.id.starts_with("shift-"));
+        let errors = Snapshot::build_from(&config, &secrets, None, Some(&with_kids))
+            .err()
+            .map(|e| e.to_string())
+            .unwrap_or_default();
+        let routed = with_kids.catalog().ranker().rank("passeport mineur", 1);
+        let before = routed
+            .candidates
+            .first()
+            .and_then(|c| with_kids.catalog().id(c.index));
+        assert_eq!(before, Some("passport-application"));
+        let after = Catalog::new(&config.services);
+        let top = after.ranker().rank("passeport mineur", 1);
+        assert_eq!(
+            top.candidates.first().and_then(|c| after.id(c.index)),
+            Some("kids-docs"),
+            "without the ten, the words would go to it"
+        );
+        assert!(
+            errors.contains(
+                "\"kids-docs\" would take the searches of service \"passport-application\""
+            ),
+            "{errors}"
+        );
     }
 }
