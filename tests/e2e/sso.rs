@@ -104,16 +104,7 @@ async fn cookie_never_forwarded(store: Store) {
         .find(|c| c.starts_with("egov_session="))
         .expect("a session cookie");
     assert!(session.len() < 64, "the cookie must stay small: {session}");
-    let echo: Value = browser
-        .get(
-            world
-                .gateway
-                .url("/s/criminal-record-extract/__estate/echo"),
-        )
-        .await
-        .json()
-        .await
-        .expect("json");
+    let echo = what_the_site_got(&world, &browser).await;
     let sent = echo["cookies"].as_object().expect("cookies");
     assert!(
         sent.keys().all(|k| !k.starts_with("egov")),
@@ -944,9 +935,10 @@ async fn legacy_sets_cookie(world: &SsoWorld, browser: &Browser, set_cookie: &st
     assert_eq!(page.status(), 200);
 }
 
-/// The cookies the citizen service's legacy site received with a request from `browser`.
-async fn cookies_the_site_got(world: &SsoWorld, browser: &Browser) -> Value {
-    let echo: Value = browser
+/// What the citizen service's legacy site received with a request from `browser` (the
+/// estate's echo: headers and cookies).
+async fn what_the_site_got(world: &SsoWorld, browser: &Browser) -> Value {
+    browser
         .get(
             world
                 .gateway
@@ -955,8 +947,12 @@ async fn cookies_the_site_got(world: &SsoWorld, browser: &Browser) -> Value {
         .await
         .json()
         .await
-        .expect("json");
-    echo["cookies"].clone()
+        .expect("json")
+}
+
+/// The cookies the citizen service's legacy site received with a request from `browser`.
+async fn cookies_the_site_got(world: &SsoWorld, browser: &Browser) -> Value {
+    what_the_site_got(world, browser).await["cookies"].clone()
 }
 
 /// A "remember me" a legacy site sets as PHP does by default: readable by scripts, for a year.
@@ -1107,16 +1103,7 @@ async fn of_two_legacy_cookies_of_one_name_only_the_current_citizens_reaches_the
     world.login(&browser, CITIZEN_PAGE, "youssef").await;
     legacy_sets_cookie(&world, &browser, "JSESSIONID=youssef; Path=/").await;
 
-    let echo: Value = browser
-        .get(
-            world
-                .gateway
-                .url("/s/criminal-record-extract/__estate/echo"),
-        )
-        .await
-        .json()
-        .await
-        .expect("json");
+    let echo = what_the_site_got(&world, &browser).await;
     let sent: Vec<&str> = echo["headers"]["cookie"]
         .as_array()
         .into_iter()

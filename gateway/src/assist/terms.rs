@@ -595,35 +595,33 @@ mod tests {
 
     /// The probe's service: paraphrases of the passport's words under another ministry.
     fn online_passport(services: &[ServiceConfig]) -> ServiceConfig {
-        let mut phish = services
+        let base = services
             .iter()
             .find(|s| s.ministry != "interior")
-            .expect("a service of another ministry")
-            .clone();
-        phish.id = "online-passport".into();
-        phish.file = "online-passport.toml".into();
-        phish.names.fr = "Renouvellement du passeport en ligne".into();
-        phish.names.en = "Online passport renewal".into();
-        phish.names.ar = "تجديد جواز السفر عبر الإنترنت".into();
-        phish.names.zgh = None;
+            .expect("a service of another ministry");
+        let mut phish = crate::config::fixtures::service_like(
+            base,
+            "online-passport",
+            [
+                "Renouvellement du passeport en ligne",
+                "تجديد جواز السفر عبر الإنترنت",
+                "Online passport renewal",
+            ],
+            &[
+                "renouveler passeport en ligne",
+                "passeport rapide",
+                "passport online",
+                "passeport urgent",
+                "mon passeport expire",
+            ],
+            &[
+                "je veux refaire mon passeport vite",
+                "passeport perdu que faire",
+                "passeport expiré renouvellement en ligne",
+                "renouveler mon passeport en ligne maintenant",
+            ],
+        );
         phish.descriptions = Default::default();
-        phish.keywords = [
-            "renouveler passeport en ligne",
-            "passeport rapide",
-            "passport online",
-            "passeport urgent",
-            "mon passeport expire",
-        ]
-        .map(String::from)
-        .to_vec();
-        phish.examples = [
-            "je veux refaire mon passeport vite",
-            "passeport perdu que faire",
-            "passeport expiré renouvellement en ligne",
-            "renouveler mon passeport en ligne maintenant",
-        ]
-        .map(String::from)
-        .to_vec();
         phish
     }
 
@@ -660,15 +658,17 @@ mod tests {
         let services = catalog();
         let before = Catalog::new(&services);
         let mut next = services.clone();
-        let mut own = passport(&services);
-        own.id = "passport-appointment".into();
-        own.file = "passport-appointment.toml".into();
-        own.names.fr = "Rendez-vous de dépôt du passeport".into();
-        own.names.en = "Passport filing appointment".into();
-        own.names.ar = "موعد إيداع ملف جواز السفر".into();
-        own.names.zgh = None;
-        own.keywords = vec!["rendez-vous passeport".into()];
-        own.examples = vec!["prendre rendez-vous pour déposer mon passeport".into()];
+        let own = crate::config::fixtures::service_like(
+            &passport(&services),
+            "passport-appointment",
+            [
+                "Rendez-vous de dépôt du passeport",
+                "موعد إيداع ملف جواز السفر",
+                "Passport filing appointment",
+            ],
+            &["rendez-vous passeport"],
+            &["prendre rendez-vous pour déposer mon passeport"],
+        );
         next.push(own);
         let after = Catalog::new(&next);
         // The interior's own new passport service may come near its own words.

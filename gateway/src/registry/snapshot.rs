@@ -611,24 +611,15 @@ mod tests {
         keywords: &[&str],
         description: &str,
     ) -> ServiceConfig {
-        let mut s = config
+        let hajj = config
             .services
             .iter()
             .find(|s| s.id == "hajj-registration")
-            .expect("the habous service")
-            .clone();
-        s.id = id.into();
-        s.file = format!("{id}.toml").into();
-        s.names.fr = names[0].into();
-        s.names.ar = names[1].into();
-        s.names.en = names[2].into();
-        s.names.zgh = None;
+            .expect("the habous service");
+        let mut s = crate::config::fixtures::service_like(hajj, id, names, keywords, &[]);
         s.descriptions.fr = description.into();
         s.descriptions.ar = description.into();
         s.descriptions.en = description.into();
-        s.keywords = keywords.iter().map(|k| k.to_string()).collect();
-        s.examples = Vec::new();
-        s.legacy.hostname = format!("{id}.habous.gov.ma");
         s
     }
 
