@@ -1305,6 +1305,36 @@ async fn a_rollback_brings_back_an_old_version_as_a_new_one() {
 }
 
 #[tokio::test]
+async fn a_service_from_the_repository_rolls_back_to_the_version_its_file_had() {
+    let e = Estate::start();
+    let api = e.api("interior");
+    let as_found = api.get("/services/cnie-renewal").await.body;
+    let changed = api
+        .patch(
+            "/services/cnie-renewal",
+            &json!({ "names": { "fr": "Changé par erreur" } }),
+            None,
+        )
+        .await;
+    assert_status(&changed, StatusCode::OK);
+    let history = api.get("/services/cnie-renewal/history").await.body;
+    let first = &history["history"][0];
+    assert_eq!(
+        (&first["action"], &first["actor"]),
+        (&json!("file_edit"), &json!("file")),
+        "the file's version opens the history: {history}"
+    );
+    let back = api
+        .post(
+            &format!("/services/cnie-renewal/rollback/{}", first["version"]),
+            &json!({}),
+        )
+        .await;
+    assert_status(&back, StatusCode::OK);
+    assert_eq!(api.get("/services/cnie-renewal").await.body, as_found);
+}
+
+#[tokio::test]
 async fn a_deleted_service_stops_serving_and_its_metrics_stop_being_exported() {
     let e = Estate::start();
     let api = e.api("interior");

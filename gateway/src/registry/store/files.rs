@@ -263,6 +263,38 @@ impl FileStore {
         read_history(&self.history)
     }
 
+    /// A service found on disk without history is at version 0, which no history line
+    /// holds: before its first change, its file is recorded as a version of its own (a
+    /// `file_edit` by `file`), the version a rollback to what the repository held names.
+    /// Found when tried: once a ministry had changed a service through the API, nothing
+    /// could bring back the version its file had.
+    fn record_as_found(
+        &self,
+        index: &mut Index,
+        id: &str,
+        known: &Known,
+    ) -> Result<(), StoreError> {
+        if known.version != 0 {
+            return Ok(());
+        }
+        let version = index.version + 1;
+        self.append(&Change {
+            version,
+            id: id.to_string(),
+            ministry: known.ministry.clone(),
+            action: Action::FileEdit,
+            actor: "file".to_string(),
+            at: now(),
+            diff: diff(None, Some(&known.document)),
+            document: Some(known.document.clone()),
+        })?;
+        index.version = version;
+        if let Some(k) = index.services.get_mut(id) {
+            k.version = version;
+        }
+        Ok(())
+    }
+
     fn append(&self, change: &Change) -> Result<(), StoreError> {
         use std::io::{Read, Seek, SeekFrom};
         let line = serde_json::to_string(change).map_err(|e| StoreError::Corrupt(e.to_string()))?;
@@ -625,6 +657,9 @@ impl RegistryStore for FileStore {
         let mut index = self.lock()?;
         let known = index.services.get(id).cloned();
         Self::check(known.as_ref(), expect)?;
+        if let Some(k) = &known {
+            self.record_as_found(&mut index, id, k)?;
+        }
         let before = known.as_ref().map(|k| k.document.clone());
         let path = service_file(&self.dir, ministry, id);
         // Staged, recorded, then put in place: a change the history refuses never reaches
@@ -689,6 +724,7 @@ impl RegistryStore for FileStore {
             return Err(StoreError::Conflict { current: None });
         };
         Self::check(Some(&known), expect)?;
+        self.record_as_found(&mut index, id, &known)?;
         let before = Some(known.document.clone());
         let path = service_file(&self.dir, &known.ministry, id);
         // Moved aside (no space needed), recorded, then removed; put back if refused.
@@ -838,6 +874,61 @@ mod tests {
 
     /// Found when tried: a history whose last append was cut short stopped `serve`, with an
     /// error naming neither the file nor the line.
+    #[tokio::test]
+    async fn a_service_found_on_disk_keeps_its_files_version_in_the_history_at_its_first_change() {
+        let d = scratch();
+        let found = json!({"id": "svc", "names": {"fr": "Du dépôt"}});
+        let text = toml_of(&found).expect("toml");
+        std::fs::write(d.0.join("services/m/svc.toml"), text).expect("write");
+        let gone = json!({"id": "old", "names": {"fr": "Ancien"}});
+        std::fs::write(
+            d.0.join("services/m/old.toml"),
+            toml_of(&gone).expect("toml"),
+        )
+        .expect("write");
+        let store =
+            FileStore::open(&d.0.join("services"), &d.0.join("history.jsonl")).expect("open");
+        assert_eq!(
+            store.get("svc").await.expect("get").expect("svc").version,
+            0
+        );
+
+        let changed = json!({"id": "svc", "names": {"fr": "Changé"}});
+        let v = store
+            .put(
+                "svc",
+                "m",
+                &changed,
+                Expect::Version(0),
+                &by(Action::Replace),
+            )
+            .await
+            .expect("put");
+        let history = store.history("svc").await.expect("history");
+        let kept: Vec<_> = history
+            .iter()
+            .map(|c| (c.version, c.action, c.actor.as_str(), c.document.clone()))
+            .collect();
+        assert_eq!(
+            kept,
+            [
+                (1, Action::FileEdit, "file", Some(found)),
+                (2, Action::Replace, "test", Some(changed)),
+            ]
+        );
+        assert_eq!(v, 2);
+
+        // A deletion is its first change too.
+        store
+            .delete("old", Expect::Any, &by(Action::Delete))
+            .await
+            .expect("delete");
+        let history = store.history("old").await.expect("history");
+        assert_eq!(history.len(), 2, "{history:?}");
+        assert_eq!(history[0].document, Some(gone));
+        assert_eq!(history[1].document, None);
+    }
+
     #[tokio::test]
     async fn a_history_cut_short_loses_only_its_torn_line_and_goes_on() {
         let d = scratch();
