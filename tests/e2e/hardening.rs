@@ -563,6 +563,43 @@ fn a_legacy_answers_hop_by_hop_headers_stay_on_its_connection() {
     );
 }
 
+/// A legacy answer's header of `fields` fields of 4,000 bytes each, then a short body.
+fn answer_with_header_fields(fields: usize) -> &'static [u8] {
+    let mut answer = b"HTTP/1.1 200 OK\r\nContent-Type: text/plain\r\nContent-Length: 2\r\n\
+Connection: close\r\n"
+        .to_vec();
+    for i in 0..fields {
+        answer.extend_from_slice(format!("X-Pad-{i}: {}\r\n", "p".repeat(4_000)).as_bytes());
+    }
+    answer.extend_from_slice(b"\r\nok");
+    Box::leak(answer.into_boxed_slice())
+}
+
+/// Found when tried: a legacy answer with a 200 KB header reached the citizen whole.
+#[test]
+fn a_legacy_answer_with_a_header_over_64_kib_gets_the_502_page_and_none_of_it() {
+    let estate = start_estate(None);
+    let gw = in_front_of_site(
+        &estate,
+        raw_http::scripted_site(answer_with_header_fields(50)),
+    );
+    let resp = raw_http::get(gw.addr, "/s/cnie-renewal/", "");
+    assert_eq!(resp.status, 502, "{} fields", resp.headers.len());
+    assert_eq!(resp.header("x-pad-0"), None);
+}
+
+#[test]
+fn a_legacy_answer_with_a_header_of_40_kb_passes() {
+    let estate = start_estate(None);
+    let gw = in_front_of_site(
+        &estate,
+        raw_http::scripted_site(answer_with_header_fields(10)),
+    );
+    let resp = raw_http::get(gw.addr, "/s/cnie-renewal/", "");
+    assert_eq!(resp.status, 200, "{} fields", resp.headers.len());
+    assert_eq!(resp.header("x-pad-9").map(str::len), Some(4_000));
+}
+
 /// Found when tried: an HTTP/1.0 client (a load balancer's health check, `ab`) got a
 /// rewritten page in chunks it cannot decode, so the chunk sizes were part of the page.
 #[test]

@@ -7,7 +7,8 @@
 //! - [`keepalive`]: how long a kept-alive connection waits for its next request;
 //! - [`admission`]: the three above around pingora's application, per accepted connection;
 //! - [`streams`]: the requests one HTTP/2 connection keeps the gateway serving (rapid reset);
-//! - [`rate`]: request rates.
+//! - [`rate`]: request rates;
+//! - [`legacy_head`]: how much header a legacy answer may carry.
 
 pub mod admission;
 pub mod connections;
@@ -53,6 +54,34 @@ impl ConnectionLimits {
             keepalive_timeout: settings.keepalive_timeout,
         }
     }
+}
+
+/// The most header a legacy answer may carry, names and values together: 64 KiB.
+/// pingora reads up to a mebibyte; a header that size is a broken site (a cookie that grows
+/// at every visit) or a hostile one, and browsers give up on it anyway (Chrome at 256 KiB)
+/// after the gateway has held it and, for a shared page, stored it. nginx refuses a header
+/// over its 4–8 KiB `proxy_buffer_size` ("upstream sent too big header", 502); this bound
+/// leaves room for legacy sites' many cookies.
+pub const LEGACY_HEAD_BYTES: usize = 64 * 1024;
+
+/// A legacy answer whose header is over [`LEGACY_HEAD_BYTES`] is the site's error: the
+/// citizen gets the 502 page, none of that header. Found when tried: a 200 KB header went
+/// through to the citizen.
+pub fn legacy_head(headers: &http::HeaderMap) -> pingora::Result<()> {
+    // ": " and CRLF per field, as on the wire.
+    let bytes: usize = headers
+        .iter()
+        .map(|(name, value)| name.as_str().len() + value.len() + 4)
+        .sum();
+    if bytes > LEGACY_HEAD_BYTES {
+        // Not an upstream error: the site answered (and was counted so), and a citizen who
+        // finds a page that reflects his request into its header must not eject its backend.
+        return Err(pingora::Error::explain(
+            pingora::ErrorType::HTTPStatus(502),
+            format!("the legacy site's answer header is {bytes} bytes, over {LEGACY_HEAD_BYTES}"),
+        ));
+    }
+    Ok(())
 }
 
 /// The legacy site accepted an upgrade (`101`): from now on the citizen's bytes are read as
