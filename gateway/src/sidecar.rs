@@ -1,5 +1,6 @@
 //! The two listeners beside the portal: admin (health, readiness, status, and the
-//! ministries' API under `/api/v1`, see [`crate::admin`]) and metrics (Prometheus). Each is a small axum app served as a pingora
+//! ministries' API under `/api/v1`, see [`crate::admin`]) and metrics (Prometheus, and
+//! health and readiness again for the orchestrator's probes). Each is a small axum app served as a pingora
 //! background service on a listener bound before start-up.
 
 use crate::admin::Admin;
@@ -90,35 +91,42 @@ impl SideListener {
         }
     }
 
+    /// `/healthz` and `/readyz`, on both listeners: like Kong's `status_listen` beside its
+    /// admin API, the orchestrator's probes can ask the metrics listener, which ministries
+    /// do not reach, so that a flood of the admin listener (its connection caps full) does
+    /// not have every instance restarted or taken out of the load balancer.
+    fn probes(&self) -> Router {
+        let live = Arc::clone(&self.live);
+        let sso = Arc::clone(&self.sso);
+        let draining = Arc::clone(&self.draining);
+        let store_up = Arc::clone(&self.metrics);
+        Router::new()
+            .route("/healthz", get(|| async { "ok\n" }))
+            .route(
+                "/readyz",
+                get(move || {
+                    let n = live.snapshot().services().len();
+                    let broken = live.broken();
+                    let sso = Arc::clone(&sso);
+                    let draining = draining.load(std::sync::atomic::Ordering::Relaxed);
+                    async move {
+                        // Services that cannot be served as written are reported, not a
+                        // reason to take the instance out (their last good version serves).
+                        let store = sso.store_health().await;
+                        // Every probe refreshes the gauge SREs alert on.
+                        store_up.session_store_up.set(i64::from(store.is_ok()));
+                        readiness(draining, n, store, &broken)
+                    }
+                }),
+            )
+    }
+
     fn router(&self) -> Router {
         match self.role {
             SideRole::Admin => {
-                let live = Arc::clone(&self.live);
-                let sso = Arc::clone(&self.sso);
                 let board = Arc::clone(&self.telemetry);
-                let draining = Arc::clone(&self.draining);
                 let status_sso = Arc::clone(&self.sso);
-                let store_up = Arc::clone(&self.metrics);
-                Router::new()
-                    .route("/healthz", get(|| async { "ok\n" }))
-                    .route(
-                        "/readyz",
-                        get(move || {
-                            let n = live.snapshot().services().len();
-                            let broken = live.broken();
-                            let sso = Arc::clone(&sso);
-                            let draining = draining.load(std::sync::atomic::Ordering::Relaxed);
-                            async move {
-                                // Services that cannot be served as written are reported, not
-                                // a reason to take the instance out (their last good version
-                                // serves).
-                                let store = sso.store_health().await;
-                                // Every probe refreshes the gauge SREs alert on.
-                                store_up.session_store_up.set(i64::from(store.is_ok()));
-                                readiness(draining, n, store, &broken)
-                            }
-                        }),
-                    )
+                self.probes()
                     .route(
                         "/status",
                         get(|| async {
@@ -152,7 +160,7 @@ impl SideListener {
             }
             SideRole::Metrics => {
                 let metrics = Arc::clone(&self.metrics);
-                Router::new().route(
+                self.probes().route(
                     "/metrics",
                     get(move || {
                         let text = metrics.render();

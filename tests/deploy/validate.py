@@ -422,12 +422,14 @@ def check_config_layout(dockerfile: Path, gw, objs) -> str:
 
 
 def check_probes(gw, objs) -> str:
-    admin = gw.get("admin", {}).get("listen")
-    if not admin:
-        raise Fail("gateway.toml has no [admin] listen: the probes have nothing to ask")
-    host, port = listen_addr(admin, "admin.listen")
+    # The probes ask the metrics listener, which ministries do not reach: a flood of the
+    # admin listener (its connection caps full) must not restart every pod at once.
+    metrics = gw.get("metrics", {}).get("listen")
+    if not metrics:
+        raise Fail("gateway.toml has no [metrics] listen: the probes have nothing to ask")
+    host, port = listen_addr(metrics, "metrics.listen")
     if not all_addresses(host):
-        raise Fail(f"admin.listen = {admin!r}: the kubelet probes the pod IP, so it must bind 0.0.0.0 or [::]")
+        raise Fail(f"metrics.listen = {metrics!r}: the kubelet probes the pod IP, so it must bind 0.0.0.0 or [::]")
     c = container(objs)
     want = {"readinessProbe": ("/readyz",), "livenessProbe": ("/healthz",), "startupProbe": ("/healthz", "/readyz")}
     said = []
@@ -439,9 +441,9 @@ def check_probes(gw, objs) -> str:
         if got_path not in paths:
             raise Fail(f"{probe} asks {got_path}, expected {' or '.join(paths)}")
         if got_port != port:
-            raise Fail(f"{probe} asks port {got_port}, but admin.listen is {admin}")
+            raise Fail(f"{probe} asks port {got_port}, but metrics.listen is {metrics} (the admin listener is the ministries' to fill)")
         said.append(f"{probe.replace('Probe', '')} {got_path}")
-    return f"{', '.join(said)} on {port} = admin.listen {admin}"
+    return f"{', '.join(said)} on {port} = metrics.listen {metrics}"
 
 
 def check_services(gw, objs) -> str:

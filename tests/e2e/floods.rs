@@ -621,6 +621,32 @@ fn one_address_holds_at_most_32_connections_to_a_side_listener() {
     assert_eq!(health.status, 200, "slots come back when connections end");
 }
 
+/// Found when tried: with the admin listener's slots taken (by ministries' clients behind
+/// one address, or a flood), the orchestrator's probes there were refused, and every
+/// instance would have been restarted at once. The metrics listener, which ministries do
+/// not reach, answers the probes too.
+#[test]
+fn the_probes_answer_on_the_metrics_listener_while_the_admin_listener_is_full() {
+    let estate = start_estate(None);
+    let gw = TestGateway::with(&estate, |_| {});
+    let _held: Vec<TcpStream> = (0..32)
+        .map(|_| {
+            let mut s = TcpStream::connect(gw.admin).expect("connect");
+            s.write_all(b"GET /healthz HTTP/1.1\r\n").expect("write");
+            s
+        })
+        .collect();
+    std::thread::sleep(Duration::from_millis(300));
+    let mut refused = TcpStream::connect(gw.admin).expect("the backlog takes it");
+    let (_, closed) = read_until_closed(&mut refused, Duration::from_secs(3));
+    assert!(closed, "the admin listener is full for this address");
+    let live = raw_http::get(gw.metrics, "/healthz", "");
+    assert_eq!((live.status, live.text().as_str()), (200, "ok\n"));
+    let ready = raw_http::get(gw.metrics, "/readyz", "");
+    assert_eq!(ready.status, 200);
+    assert!(ready.text().starts_with("ready: "), "{}", ready.text());
+}
+
 /// The status of `/search` fetched as another site's page makes a browser fetch it:
 /// `Sec-Fetch-Mode`, `-Dest` and `-User` (cross-site).
 async fn search_fetched_as(gw: &TestGateway, mode: &str, dest: &str, user: Option<&str>) -> u16 {
