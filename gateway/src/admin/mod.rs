@@ -48,7 +48,7 @@ pub struct Admin {
     /// Where this gateway really listens (the configured addresses may name port 0, or a
     /// caller may hand over sockets of its own): no service may have one as a backend.
     listening: ArcSwap<Vec<SocketAddr>>,
-    /// One change at a time is checked, stored and applied (see `api::OneAtATime`).
+    /// One change at a time is checked, stored and applied (see `api::change::OneAtATime`).
     pub(crate) writes: Arc<tokio::sync::Mutex<()>>,
     /// One change of each service at a time on this instance, from its read to its write.
     pub(crate) turns: ServiceTurns,

@@ -1,0 +1,231 @@
+//! The calls that only read: the API's description, the services a caller may see, one
+//! service, its history, its citizens' feedback and its backends' health.
+
+use super::*;
+
+pub(super) async fn openapi() -> Response {
+    (
+        [(header::CONTENT_TYPE, "application/json")],
+        crate::admin::openapi::DOCUMENT,
+    )
+        .into_response()
+}
+
+pub(super) async fn list(
+    State(admin): Shared,
+    ConnectInfo(client): Client,
+    headers: HeaderMap,
+) -> Response {
+    let caller = match admin.caller(&headers, "read", None, client).await {
+        Ok(c) => c,
+        Err(r) => return r,
+    };
+    // A record that cannot be read is reported by the registry (`/readyz`, the log).
+    let records = match admin.live.store().list().await {
+        Ok(listing) => listing.records,
+        Err(e) => return store_error(e),
+    };
+    let visible: Vec<Value> = records
+        .iter()
+        .filter(|r| caller.may(&r.ministry))
+        .map(|r| {
+            json!({
+                "id": r.id,
+                "ministry": r.ministry,
+                "version": r.version,
+                "names": r.document.get("names"),
+                "access": r.document.get("access"),
+            })
+        })
+        .collect();
+    Json(json!({ "services": visible })).into_response()
+}
+
+/// The record of `id` the caller may see: 404 or 403 otherwise.
+pub(super) async fn visible(
+    admin: &Admin,
+    caller: &Caller,
+    id: &str,
+    action: &str,
+    client: SocketAddr,
+) -> Result<Record, Response> {
+    match admin.live.store().get(id).await {
+        Ok(Some(r)) if caller.may(&r.ministry) => Ok(r),
+        Ok(Some(_)) => Err(admin.forbidden(caller, action, id, client)),
+        Ok(None) => {
+            admin.audit(caller, action, Some(id), None, "not_found", client);
+            Err(error(
+                StatusCode::NOT_FOUND,
+                "not_found",
+                format!("there is no service {id:?}"),
+            ))
+        }
+        Err(e) => Err(store_error(e)),
+    }
+}
+
+/// The caller, authenticated for `action` on service `id`, and the service's record, which
+/// must exist and be the caller's ministry's: the preamble of every call about one service.
+pub(super) async fn caller_of_service(
+    admin: &Admin,
+    headers: &HeaderMap,
+    action: &str,
+    id: &str,
+    client: SocketAddr,
+) -> Result<(Caller, Record), Response> {
+    let caller = admin.caller(headers, action, Some(id), client).await?;
+    let record = visible(admin, &caller, id, action, client).await?;
+    Ok((caller, record))
+}
+
+pub(super) async fn read(
+    State(admin): Shared,
+    ConnectInfo(client): Client,
+    Path(id): Path<String>,
+    headers: HeaderMap,
+) -> Response {
+    match caller_of_service(&admin, &headers, "read", &id, client).await {
+        Ok((_, r)) => ([(header::ETAG, etag(r.version))], Json(r.document)).into_response(),
+        Err(r) => r,
+    }
+}
+
+/// A page of a service's history: the newest `limit` versions (at most [`HISTORY_PAGE`],
+/// the default) older than version `before`.
+#[derive(Debug, Default, Clone, Copy, Deserialize)]
+pub(super) struct HistoryPage {
+    limit: Option<usize>,
+    before: Option<u64>,
+}
+
+/// The most versions one answer lists: a service's whole history in one answer was 90 MB
+/// after 200 changes of a large document, and held the admin listener (and its /readyz)
+/// for seconds (found when tried).
+pub(super) const HISTORY_PAGE: usize = 50;
+
+pub(super) async fn history(
+    State(admin): Shared,
+    ConnectInfo(client): Client,
+    Path(id): Path<String>,
+    Query(page): Query<HistoryPage>,
+    headers: HeaderMap,
+) -> Response {
+    let caller = match admin.caller(&headers, "read", Some(&id), client).await {
+        Ok(c) => c,
+        Err(r) => return r,
+    };
+    let store = admin.live.store();
+    let changes = match store.history(&id).await {
+        Ok(h) => h,
+        Err(e) => return store_error(e),
+    };
+    // A deleted service's history is its ministry's to read too.
+    let ministry = match changes.last() {
+        Some(c) => c.ministry.clone(),
+        None => match visible(&admin, &caller, &id, "read", client).await {
+            Ok(r) => r.ministry,
+            Err(r) => return r,
+        },
+    };
+    if !caller.may(&ministry) {
+        return admin.forbidden(&caller, "read", &id, client);
+    }
+    // Only the versions that were the caller's ministry's: an id deleted by one ministry
+    // and registered again by another keeps the first one's documents and actors to itself.
+    let limit = page.limit.unwrap_or(HISTORY_PAGE).clamp(1, HISTORY_PAGE);
+    let theirs: Vec<&Change> = changes
+        .iter()
+        .filter(|c| caller.may(&c.ministry))
+        .filter(|c| page.before.is_none_or(|b| c.version < b))
+        .collect();
+    let from = theirs.len().saturating_sub(limit);
+    let older = (from > 0).then(|| theirs[from].version);
+    let versions: Vec<Value> = theirs[from..]
+        .iter()
+        .map(|c| {
+            json!({
+                "version": c.version,
+                "action": c.action,
+                "actor": c.actor,
+                "at": humantime::format_rfc3339_seconds(
+                    std::time::UNIX_EPOCH + std::time::Duration::from_secs(c.at)
+                ).to_string(),
+                "diff": c.diff,
+            })
+        })
+        .collect();
+    // `older`: the `before` that asks for the page of versions before these.
+    Json(json!({ "service": id, "history": versions, "older": older })).into_response()
+}
+
+/// `GET .../feedback`: the citizens' "not what I meant" answers that concern the service
+/// (chosen instead of what the router said, or routed to it by mistake), newest first.
+pub(super) async fn feedback(
+    State(admin): Shared,
+    ConnectInfo(client): Client,
+    Path(id): Path<String>,
+    headers: HeaderMap,
+) -> Response {
+    if let Err(r) = caller_of_service(&admin, &headers, "read", &id, client).await {
+        return r;
+    }
+    match admin.feedback.for_service(&id).await {
+        Ok(entries) => Json(json!({ "service": id, "feedback": entries })).into_response(),
+        Err(e) => {
+            tracing::warn!(error = %e, "routing feedback unreadable");
+            error(
+                StatusCode::SERVICE_UNAVAILABLE,
+                "feedback_unavailable",
+                "the routing feedback store cannot be read right now",
+            )
+        }
+    }
+}
+
+pub(super) async fn health(
+    State(admin): Shared,
+    ConnectInfo(client): Client,
+    Path(id): Path<String>,
+    headers: HeaderMap,
+) -> Response {
+    if let Err(r) = caller_of_service(&admin, &headers, "read", &id, client).await {
+        return r;
+    }
+    let snapshot = admin.live.snapshot();
+    let Some(service) = snapshot.service(&id).cloned() else {
+        return error(
+            StatusCode::SERVICE_UNAVAILABLE,
+            "not_serving",
+            "the service is stored but not serving (see /readyz)",
+        );
+    };
+    // Backend names that did not resolve: the service runs without them.
+    let unresolved = snapshot.unresolved().get(&id).cloned().unwrap_or_default();
+    let backends = tokio::task::spawn_blocking(move || {
+        let timeout = service.upstream.timeouts.connect;
+        service
+            .upstream
+            .backends()
+            .iter()
+            .map(|a| {
+                let started = std::time::Instant::now();
+                let ok = std::net::TcpStream::connect_timeout(a, timeout).is_ok();
+                json!({
+                    "address": a.to_string(),
+                    "reachable": ok,
+                    "connect_ms": (started.elapsed().as_secs_f64() * 1000.0 * 10.0).round() / 10.0,
+                })
+            })
+            .collect::<Vec<_>>()
+    })
+    .await
+    .unwrap_or_default();
+    let healthy = unresolved.is_empty() && backends.iter().all(|b| b["reachable"] == true);
+    Json(json!({
+        "service": id,
+        "healthy": healthy,
+        "backends": backends,
+        "unresolved": unresolved,
+    }))
+    .into_response()
+}
