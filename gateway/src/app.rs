@@ -67,7 +67,8 @@ impl App {
     pub fn new(config: &Config, secrets: &Secrets) -> Result<App, AppError> {
         let telemetry = Arc::new(Telemetry::new(&config.gateway.telemetry)?);
         let metrics = Arc::clone(&telemetry.metrics);
-        let snapshot = Snapshot::build_with_metrics(config, secrets, Some(&metrics))?;
+        let kept = crate::registry::store::files::with_kept_secrets(config, secrets)?;
+        let snapshot = Snapshot::build_with_metrics(config, &kept, Some(&metrics))?;
         for (service, why) in snapshot.unresolved() {
             tracing::warn!(service, reasons = ?why, "a backend name did not resolve: the service runs without it until it does");
         }

@@ -211,6 +211,30 @@ fn a_quirk_without_its_adapter_step_is_an_error() {
     );
 }
 
+/// Found when tried: once a ministry had given a secret through the admin API, `check`
+/// (and `serve`) refused the service file naming it, though the files store kept it.
+#[test]
+fn a_secret_the_files_registry_keeps_is_read_as_serve_reads_it() {
+    let dir = ConfigCopy::new();
+    let key = "public-procurement:/adapters/1/password:0123abcd";
+    edit(
+        &dir.join("services/economy-finance/public-procurement.toml"),
+        "password = { env = \"EGOV_SECRET_PUBLIC_PROCUREMENT_PASSWORD\" }",
+        &format!("password = {{ stored = \"{key}\" }}"),
+    );
+    let missing = "public-procurement.toml: adapters[1].password: no stored secret";
+    let (_, _, stderr) = check(&dir, &[]);
+    assert!(stderr.contains(missing), "nothing kept yet: {stderr}");
+    std::fs::write(
+        dir.join("registry-secrets.json"),
+        format!("{{\"{key}\": \"kept-by-the-api\"}}"),
+    )
+    .expect("write the kept secrets");
+    let (_, _, stderr) = check(&dir, &[]);
+    assert!(!stderr.contains(missing), "{stderr}");
+    assert!(!stderr.contains("public-procurement.toml"), "{stderr}");
+}
+
 #[test]
 fn missing_secrets_are_named_but_never_printed() {
     const SENTINEL: &str = "sentinel-7f3a9c-do-not-print";

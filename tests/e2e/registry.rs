@@ -1304,6 +1304,41 @@ async fn a_rollback_brings_back_an_old_version_as_a_new_one() {
     assert_status(&none, StatusCode::NOT_FOUND);
 }
 
+/// Found when tried: after a ministry gave a secret through the API, the gateway could not
+/// start again ("no stored secret …, give it again through the admin API", with the API
+/// down): start-up built the registry without the secrets the files store keeps.
+#[tokio::test]
+async fn a_secret_given_through_the_api_is_there_when_the_gateway_starts_again() {
+    let e = Estate::start();
+    let password = "estate-public-procurement-secret";
+    let doc = json!({
+        "id": "procurement-mirror",
+        "ministry": "economy-finance",
+        "category": "business",
+        "access": "public",
+        "names": { "ar": "صفقات", "fr": "Marchés", "en": "Procurement" },
+        "descriptions": { "ar": "صفقات.", "fr": "Marchés publics.", "en": "Public procurement." },
+        "legacy": { "hostname": "mirror.marchespublics.gov.ma" },
+        "upstream": { "url": format!("http://{}", e.estate.addr()), "host": "www.marchespublics.gov.ma" },
+        "adapters": [{ "step": "basic-auth", "username": "svc-portal", "password": { "value": password } }]
+    });
+    let created = e.api("economy-finance").post("/services", &doc).await;
+    assert_status(&created, StatusCode::CREATED);
+    // Started again over the same files (the first instance stands for the stopped one).
+    let reservation = egov_integration::reserve();
+    let config = e.staged().load(&e.estate, reservation.addr);
+    let secrets = egov_gateway::demo::estate_secrets(&config);
+    let again =
+        tokio::task::spawn_blocking(move || TestGateway::start(config, secrets, reservation))
+            .await
+            .expect("the gateway starts again");
+    // The legacy site accepts the kept secret: the page is served, no login prompt.
+    assert_eq!(
+        status_of(&again.url("/s/procurement-mirror/")).await,
+        StatusCode::OK
+    );
+}
+
 #[tokio::test]
 async fn a_service_from_the_repository_rolls_back_to_the_version_its_file_had() {
     let e = Estate::start();

@@ -29,6 +29,16 @@ pub fn run(path: &Path, no_secrets: bool) -> ExitCode {
     } else {
         Secrets::from_process()
     };
+    // The secrets the files registry keeps for the services (given through the admin API).
+    let secrets = if no_secrets {
+        secrets
+    } else {
+        match crate::registry::store::files::with_kept_secrets(&config, &secrets) {
+            Ok(s) => s,
+            // Said by `registry_files` already.
+            Err(_) => secrets,
+        }
+    };
     match Snapshot::build(&config, &secrets) {
         Err(errors) => problems.extend(errors.iter().map(ToString::to_string)),
         // `serve` starts without them (503 until they resolve); an operator checking wants

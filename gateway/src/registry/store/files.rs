@@ -190,10 +190,16 @@ impl FileStore {
         };
         let changes = store.read_history()?;
         let mut index = Index::default();
+        let mut last: HashMap<&str, &Change> = HashMap::new();
         for c in &changes {
             index.version = index.version.max(c.version);
+            last.insert(c.id.as_str(), c);
         }
-        for (id, ministry, path) in store.files()? {
+        // Edits made while no gateway ran, recorded as hand edits now. Found when tried: the
+        // history ended on a version the file no longer held, and its ETag named it.
+        let mut offline = Vec::new();
+        let files = store.files()?;
+        for (id, ministry, path) in files.iter().cloned() {
             let stamp = Stamp::of(&path);
             // A file that cannot be read or does not parse at start has no good version to
             // serve; `load` refuses such a directory before a store is opened, so this is a
@@ -206,11 +212,26 @@ impl FileStore {
             }) else {
                 continue;
             };
-            let version = changes
-                .iter()
-                .rev()
-                .find(|c| c.id == id)
-                .map_or(0, |c| c.version);
+            let version = match last.get(id.as_str()) {
+                None => 0,
+                Some(c) if c.document.as_ref() == Some(&document) && c.ministry == ministry => {
+                    c.version
+                }
+                Some(c) => {
+                    index.version += 1;
+                    offline.push(Change {
+                        version: index.version,
+                        id: id.clone(),
+                        ministry: ministry.clone(),
+                        action: Action::FileEdit,
+                        actor: "file".into(),
+                        at: now(),
+                        diff: diff(c.document.as_ref(), Some(&document)),
+                        document: Some(document.clone()),
+                    });
+                    index.version
+                }
+            };
             index.services.insert(
                 id,
                 Known {
@@ -221,6 +242,31 @@ impl FileStore {
                     document,
                 },
             );
+        }
+        // Files removed while no gateway ran (a file that is there but does not read stays
+        // its service's: the first scan reports it).
+        let present: std::collections::HashSet<&str> =
+            files.iter().map(|(id, _, _)| id.as_str()).collect();
+        let mut removed: Vec<&&Change> = last
+            .values()
+            .filter(|c| c.document.is_some() && !present.contains(c.id.as_str()))
+            .collect();
+        removed.sort_by_key(|c| c.version);
+        for c in removed {
+            index.version += 1;
+            offline.push(Change {
+                version: index.version,
+                id: c.id.clone(),
+                ministry: c.ministry.clone(),
+                action: Action::FileEdit,
+                actor: "file".into(),
+                at: now(),
+                diff: diff(c.document.as_ref(), None),
+                document: None,
+            });
+        }
+        for c in &offline {
+            store.append(c)?;
         }
         *store.lock()? = index;
         Ok(store)
@@ -609,6 +655,24 @@ pub fn read_secrets(path: &Path) -> Result<BTreeMap<String, String>, StoreError>
     }
 }
 
+/// `secrets` with those a files registry keeps (what the admin API was given), so that the
+/// service files' `{ stored = … }` references resolve at start-up and in `check` as they do
+/// at every reload. Found when tried: a restart after a ministry gave a secret through the
+/// API refused the whole configuration ("no stored secret …, give it again through the
+/// admin API", with the API down), so one ordinary restart took the portal down. A shared
+/// (Redis) registry is read after start and gives its secrets then.
+pub fn with_kept_secrets(
+    config: &crate::config::Config,
+    secrets: &crate::config::Secrets,
+) -> Result<crate::config::Secrets, StoreError> {
+    let registry = &config.gateway.registry;
+    if registry.store != crate::config::RegistryStoreKind::Files {
+        return Ok(secrets.clone());
+    }
+    let kept = read_secrets(&secrets_file(&registry.history))?;
+    Ok(secrets.clone().with_stored(kept))
+}
+
 /// Where the files store keeps the secrets given to the admin API: beside its history.
 pub fn secrets_file(history: &Path) -> PathBuf {
     history.with_file_name("registry-secrets.json")
@@ -927,6 +991,66 @@ mod tests {
         assert_eq!(history.len(), 2, "{history:?}");
         assert_eq!(history[0].document, Some(gone));
         assert_eq!(history[1].document, None);
+    }
+
+    #[tokio::test]
+    async fn edits_and_removals_made_while_no_gateway_ran_are_recorded_when_it_opens() {
+        let d = scratch();
+        let open = || FileStore::open(&d.0.join("services"), &d.0.join("history.jsonl"));
+        let store = open().expect("open");
+        for id in ["kept", "edited", "removed"] {
+            store
+                .put(
+                    id,
+                    "m",
+                    &json!({"id": id, "names": {"fr": "Avant"}}),
+                    Expect::Absent,
+                    &by(Action::Create),
+                )
+                .await
+                .expect("put");
+        }
+        drop(store);
+        let edited = json!({"id": "edited", "names": {"fr": "Après"}});
+        std::fs::write(
+            d.0.join("services/m/edited.toml"),
+            toml_of(&edited).expect("toml"),
+        )
+        .expect("edit");
+        std::fs::remove_file(d.0.join("services/m/removed.toml")).expect("remove");
+
+        let store = open().expect("open again");
+        let record = store.get("edited").await.expect("get").expect("edited");
+        assert_eq!((record.version, &record.document), (4, &edited));
+        let history = store.history("edited").await.expect("history");
+        let last = history.last().expect("a change");
+        assert_eq!(
+            (last.action, last.actor.as_str()),
+            (Action::FileEdit, "file")
+        );
+        assert_eq!(
+            last.diff["/names/fr"],
+            json!({"from": "Avant", "to": "Après"})
+        );
+        let removed = store.history("removed").await.expect("history");
+        assert_eq!(
+            removed.last().map(|c| (c.version, c.document.is_none())),
+            Some((5, true))
+        );
+        assert_eq!(
+            store.get("kept").await.expect("get").map(|r| r.version),
+            Some(1)
+        );
+        // Opened once more, nothing more is recorded.
+        drop(store);
+        assert_eq!(
+            open()
+                .expect("a third time")
+                .version()
+                .await
+                .expect("version"),
+            5
+        );
     }
 
     #[tokio::test]
