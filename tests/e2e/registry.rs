@@ -1369,6 +1369,55 @@ async fn a_service_from_the_repository_rolls_back_to_the_version_its_file_had() 
     assert_eq!(api.get("/services/cnie-renewal").await.body, as_found);
 }
 
+/// Found when tried: undoing a deletion, what a rollback is most wanted for, answered 404
+/// ("there is no service"), and a rollback refused for naming a deletion was not audited.
+#[tokio::test]
+async fn a_deleted_service_comes_back_with_a_rollback() {
+    let e = Estate::start();
+    let api = e.api("interior");
+    let created = api
+        .post("/services", &e.new_service("undone", "interior"))
+        .await;
+    assert_status(&created, StatusCode::CREATED);
+    let v1 = created.body["version"].as_u64().expect("version");
+    let deleted = api.delete("/services/undone").await;
+    assert_status(&deleted, StatusCode::NO_CONTENT);
+    let history = api.get("/services/undone/history").await.body;
+    let deletion = history["history"][1]["version"]
+        .as_u64()
+        .expect("the deletion");
+    let refused = api
+        .post(&format!("/services/undone/rollback/{deletion}"), &json!({}))
+        .await;
+    assert_status(&refused, StatusCode::UNPROCESSABLE_ENTITY);
+    let audited = audit_lines(e.staged());
+    assert!(
+        audited
+            .iter()
+            .any(|l| l["action"] == "rollback" && l["result"] == "invalid"),
+        "{audited:?}"
+    );
+
+    let back = api
+        .post(&format!("/services/undone/rollback/{v1}"), &json!({}))
+        .await;
+    assert_status(&back, StatusCode::OK);
+    assert_eq!(
+        api.get("/services/undone").await.body,
+        e.new_service("undone", "interior")
+    );
+    assert_eq!(
+        status_of(&e.gateway.url("/s/undone/")).await,
+        StatusCode::OK
+    );
+    // Another ministry cannot bring it back as its own, nor learn it existed.
+    let other = e
+        .api("justice")
+        .post(&format!("/services/undone/rollback/{v1}"), &json!({}))
+        .await;
+    assert_status(&other, StatusCode::FORBIDDEN);
+}
+
 #[tokio::test]
 async fn a_deleted_service_stops_serving_and_its_metrics_stop_being_exported() {
     let e = Estate::start();

@@ -68,6 +68,9 @@ pub(super) async fn change(admin: &Admin, req: Request<'_>) -> Response {
     // in review).
     let expect = match (req.expect, &current) {
         (Expect::Any, Some(c)) => Expect::Version(c.version),
+        // Nothing there (a rollback restoring a deleted service): stored only if nothing
+        // was created meanwhile.
+        (Expect::Any, None) => Expect::Absent,
         (e, _) => e,
     };
     let mut doc = match req.intent {
@@ -110,7 +113,9 @@ pub(super) async fn change(admin: &Admin, req: Request<'_>) -> Response {
         }
         Intent::Put(doc) => doc,
     };
-    if req.action != Action::Create && current.is_none() {
+    // A rollback may bring back a deleted service: found when tried, undoing a deletion
+    // (what a rollback is most wanted for) answered 404.
+    if !matches!(req.action, Action::Create | Action::Rollback) && current.is_none() {
         admin.audit(caller, action, Some(id), None, "not_found", client);
         return error(
             StatusCode::NOT_FOUND,

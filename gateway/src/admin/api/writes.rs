@@ -358,6 +358,7 @@ pub(super) async fn rollback(
         return admin.forbidden(&caller, "rollback", &id, client);
     }
     let Some(doc) = target.document.clone() else {
+        admin.audit(&caller, "rollback", Some(&id), None, "invalid", client);
         return invalid(vec![Problem::new(
             "",
             format!("version {version} is a deletion; roll back to a version that had the service"),
@@ -373,6 +374,7 @@ pub(super) async fn rollback(
             Err(e) => return store_error(e),
         };
         if !named.is_subset(&kept) {
+            admin.audit(&caller, "rollback", Some(&id), None, "invalid", client);
             return invalid(vec![Problem::new(
                 "",
                 format!(
