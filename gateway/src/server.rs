@@ -350,6 +350,7 @@ fn listener_key(addr: SocketAddr, index: usize) -> String {
 /// configuration that does not load or validate is logged and changes nothing.
 pub fn reload_on_hangup(server: &mut Server, app: &App, config_path: PathBuf) {
     let live = std::sync::Arc::clone(&app.live);
+    let admin = std::sync::Arc::clone(&app.admin);
     let config_path = Arc::new(config_path);
     on_signal(
         server,
@@ -357,8 +358,9 @@ pub fn reload_on_hangup(server: &mut Server, app: &App, config_path: PathBuf) {
         SignalKind::hangup(),
         "reloads the configuration",
         move || {
-            let (live, config_path) = (Arc::clone(&live), Arc::clone(&config_path));
-            async move { reload(&live, &config_path).await }
+            let (live, admin) = (Arc::clone(&live), Arc::clone(&admin));
+            let config_path = Arc::clone(&config_path);
+            async move { reload(&live, &admin, &config_path).await }
         },
     );
 }
@@ -426,10 +428,14 @@ fn on_signal<F, Fut>(
     ));
 }
 
-/// One SIGHUP reload.
-pub async fn reload(live: &LiveRegistry, config_path: &Path) {
+/// One SIGHUP reload: `gateway.toml` and `ministries.toml` read again (the services are the
+/// registry's, kept in step with their store), then the registry rebased on them and the
+/// admin keys taken.
+pub async fn reload(live: &LiveRegistry, admin: &crate::admin::Admin, config_path: &Path) {
     let path = config_path.to_path_buf();
-    let loaded = match tokio::task::spawn_blocking(move || crate::config::load(&path)).await {
+    let loaded = match tokio::task::spawn_blocking(move || crate::config::load_settings(&path))
+        .await
+    {
         Ok(Ok(c)) => c,
         Ok(Err(e)) => {
             tracing::error!(config = %config_path.display(), "reload refused, nothing changed:\n{e}");
@@ -446,6 +452,7 @@ pub async fn reload(live: &LiveRegistry, config_path: &Path) {
     live.count_reload(result.is_ok());
     match result {
         Ok((diff, restart)) => {
+            admin.auth.take_keys(&loaded.gateway.admin.keys);
             tracing::info!(config = %config_path.display(), %diff, "configuration reloaded");
             if !restart.is_empty() {
                 tracing::warn!(

@@ -2127,11 +2127,11 @@ async fn a_reload_applies_portal_settings_and_a_broken_configuration_changes_not
         smaller.replacen("[portal]", "[portal]\nnot_a_setting = 1", 1),
     )
     .expect("write");
-    egov_gateway::server::reload(&e.gateway.live, toml).await;
+    egov_gateway::server::reload(&e.gateway.live, &e.gateway.admin_api, toml).await;
     assert_eq!(with_big_header().await, StatusCode::OK);
     // Then the good one (what SIGHUP runs).
     std::fs::write(toml, smaller).expect("write");
-    egov_gateway::server::reload(&e.gateway.live, toml).await;
+    egov_gateway::server::reload(&e.gateway.live, &e.gateway.admin_api, toml).await;
     assert_eq!(
         with_big_header().await,
         StatusCode::REQUEST_HEADER_FIELDS_TOO_LARGE
@@ -2145,6 +2145,57 @@ async fn a_reload_applies_portal_settings_and_a_broken_configuration_changes_not
     for line in counted {
         assert!(metrics.contains(line), "{metrics}");
     }
+}
+
+/// Found when tried: a key taken out of `[admin] keys` still worked after the reload
+/// ("these settings ... only take effect after a restart"), until a restart.
+#[tokio::test]
+async fn a_key_taken_out_of_the_configuration_is_refused_from_the_reload_on() {
+    let e = Estate::start();
+    let (interior, justice) = (e.api("interior"), e.api("justice"));
+    // Used once, so it is remembered as verified too.
+    assert_status(&interior.get("/services").await, StatusCode::OK);
+    let toml = &e.staged().gateway_toml;
+    let text = std::fs::read_to_string(toml).expect("gateway.toml");
+    let revoked = text.replacen("id = \"interior-demo\"", "id = \"interior-revoked\"", 1);
+    assert_ne!(text, revoked);
+    std::fs::write(toml, revoked).expect("write");
+    egov_gateway::server::reload(&e.gateway.live, &e.gateway.admin_api, toml).await;
+    assert_status(&interior.get("/services").await, StatusCode::UNAUTHORIZED);
+    assert_status(&justice.get("/services").await, StatusCode::OK);
+}
+
+/// Found when tried: one ministry's service file that does not validate made every SIGHUP
+/// refused, so a platform setting waited on it (the watcher keeps the file's last good
+/// version serving meanwhile, and goes on applying the others).
+#[tokio::test]
+async fn a_broken_service_file_does_not_hold_a_reload_of_the_platforms_settings_back() {
+    let e = Estate::start();
+    let file = e.staged().service_file("interior", "cnie-renewal");
+    let text = std::fs::read_to_string(&file).expect("the file");
+    std::fs::write(
+        &file,
+        text.replacen("category = ", "category = \"nonsense\"\nx = ", 1),
+    )
+    .expect("break it");
+    let toml = &e.staged().gateway_toml;
+    let settings = std::fs::read_to_string(toml).expect("gateway.toml");
+    let smaller = settings.replacen("max_header_bytes = 32768", "max_header_bytes = 2048", 1);
+    assert_ne!(settings, smaller);
+    std::fs::write(toml, smaller).expect("write");
+    egov_gateway::server::reload(&e.gateway.live, &e.gateway.admin_api, toml).await;
+    let big = client()
+        .get(e.gateway.url("/"))
+        .header("x-filler", "x".repeat(4000))
+        .send()
+        .await
+        .expect("answer");
+    assert_eq!(big.status(), StatusCode::REQUEST_HEADER_FIELDS_TOO_LARGE);
+    // The broken file's last good version still serves.
+    assert_eq!(
+        status_of(&e.gateway.url("/s/cnie-renewal/")).await,
+        StatusCode::OK
+    );
 }
 
 #[tokio::test]

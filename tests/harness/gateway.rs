@@ -179,6 +179,8 @@ pub struct TestGateway {
     pub metrics: SocketAddr,
     pub registry: Arc<Registry>,
     pub live: Arc<LiveRegistry>,
+    /// The admin API's state (what a reload gives the keys to).
+    pub admin_api: Arc<egov_gateway::admin::Admin>,
     pub telemetry: Arc<egov_gateway::telemetry::Telemetry>,
     _reservation: Reservation,
     staged: Option<Staged>,
@@ -248,6 +250,7 @@ impl TestGateway {
             metrics: metrics_addr,
             registry,
             live: Arc::clone(&app.live),
+            admin_api: Arc::clone(&app.admin),
             telemetry: Arc::clone(&app.telemetry),
             _reservation: reservation,
             staged: None,

@@ -96,11 +96,13 @@ pub enum Unauthenticated {
 
 /// Checks credentials.
 pub struct Authenticator {
-    keys: Vec<AdminKey>,
+    /// `[admin] keys`, taken again at every reload ([`Self::take_keys`]).
+    keys: arc_swap::ArcSwap<Vec<AdminKey>>,
     audience: Option<String>,
     claim: String,
     sso: Arc<Sso>,
-    verified: Cache<[u8; 32], KeyHolder>,
+    /// Keys verified lately, by fingerprint: the id and hash they were verified against.
+    verified: Cache<[u8; 32], (String, String)>,
     verifying: Semaphore,
     /// Credentials being checked or found invalid, by address (an IPv6 address by its /64)
     /// and the key id they name (`""` for tokens); a count is forgotten [`FAILURE_WINDOW`]
@@ -120,7 +122,7 @@ pub struct Authenticator {
 impl Authenticator {
     pub fn new(settings: &AdminSettings, sso: Arc<Sso>) -> Self {
         Self {
-            keys: settings.keys.clone(),
+            keys: arc_swap::ArcSwap::from_pointee(settings.keys.clone()),
             audience: settings.token_audience.clone(),
             claim: settings.ministry_claim.clone(),
             sso,
@@ -201,14 +203,25 @@ impl Authenticator {
         result
     }
 
-    /// The caller of an API key verified within [`VERIFIED_TTL`], without a check.
+    /// `[admin] keys` as a reload read them: a key taken out (revoked) or given a new hash
+    /// is refused from the next call, a remembered verification included; one added
+    /// works at once. Found when tried: a key removed from the file and reloaded still
+    /// worked, until a restart.
+    pub fn take_keys(&self, keys: &[AdminKey]) {
+        self.keys.store(Arc::new(keys.to_vec()));
+    }
+
+    /// The caller of an API key verified within [`VERIFIED_TTL`] against the hash its id
+    /// still has, without a check.
     fn remembered(&self, authorization: Option<&str>) -> Option<Caller> {
         let key = bearer(authorization)?;
         let (id, _) = key.strip_prefix("egov_")?.split_once('_')?;
-        let holder = self.verified.get(&fingerprint(key))?;
-        Some(Caller {
+        let (verified_id, hash) = self.verified.get(&fingerprint(key))?;
+        let keys = self.keys.load();
+        let now = keys.iter().find(|k| k.id == id && k.id == verified_id)?;
+        (now.hash == hash).then(|| Caller {
             actor: format!("key:{id}"),
-            holder,
+            holder: now.holder.clone(),
         })
     }
 
@@ -224,7 +237,8 @@ impl Authenticator {
 
     async fn api_key(&self, key: &str, rest: &str) -> Result<Caller, Unauthenticated> {
         let (id, _secret) = rest.split_once('_').ok_or(Unauthenticated::Invalid)?;
-        let stored = self.keys.iter().find(|k| k.id == id);
+        let keys = self.keys.load_full();
+        let stored = keys.iter().find(|k| k.id == id);
         let _permit = self
             .verifying
             .acquire()
@@ -251,7 +265,7 @@ impl Authenticator {
             return Err(Unauthenticated::Invalid);
         };
         self.verified
-            .insert(fingerprint(key), stored.holder.clone());
+            .insert(fingerprint(key), (stored.id.clone(), stored.hash.clone()));
         Ok(Caller {
             actor: format!("key:{id}"),
             holder: stored.holder.clone(),

@@ -25,11 +25,23 @@ pub fn load(gateway_file: &Path) -> Result<Config, ConfigErrors> {
 /// success they are in the settings too): `check` lists them beside the errors.
 pub fn load_with_warnings(gateway_file: &Path) -> (Result<Config, ConfigErrors>, Vec<ConfigError>) {
     let mut warnings = Vec::new();
-    let loaded = load_all(gateway_file, &mut warnings);
+    let loaded = load_all(gateway_file, &mut warnings, true);
     (loaded, warnings)
 }
 
-fn load_all(gateway_file: &Path, warnings: &mut Vec<ConfigError>) -> Result<Config, ConfigErrors> {
+/// `gateway.toml` and `ministries.toml` alone, with no service (what a reload takes: the
+/// services come from the registry's store, where a service file that does not validate
+/// keeps its last good version). Found when tried: one ministry's broken service file made
+/// every SIGHUP refused, so a platform setting, or a revoked admin key, waited on it.
+pub fn load_settings(gateway_file: &Path) -> Result<Config, ConfigErrors> {
+    load_all(gateway_file, &mut Vec::new(), false)
+}
+
+fn load_all(
+    gateway_file: &Path,
+    warnings: &mut Vec<ConfigError>,
+    with_services: bool,
+) -> Result<Config, ConfigErrors> {
     let mut errors = Vec::new();
     let raw = parse_file::<RawGateway>(gateway_file, &mut errors);
     // Where the other files are, even when gateway.toml does not parse (an unknown key, a
@@ -71,8 +83,10 @@ fn load_all(gateway_file: &Path, warnings: &mut Vec<ConfigError>) -> Result<Conf
         .unwrap_or_default();
 
     let mut services = Vec::new();
-    match service_files(&services_dir) {
-        Ok((files, misplaced)) => {
+    let listed = with_services.then(|| service_files(&services_dir));
+    match listed {
+        None => {}
+        Some(Ok((files, misplaced))) => {
             for f in misplaced {
                 errors.push(ConfigError::new(
                     &f,
@@ -86,7 +100,7 @@ fn load_all(gateway_file: &Path, warnings: &mut Vec<ConfigError>) -> Result<Conf
                 }
             }
         }
-        Err(e) => errors.push(ConfigError::new(
+        Some(Err(e)) => errors.push(ConfigError::new(
             &services_dir,
             "",
             format!("cannot read the services directory: {e}"),

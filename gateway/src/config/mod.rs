@@ -25,8 +25,8 @@ pub use gateway::{
     check_llm_endpoint, InvalidSetting, LlmEndpoint, BUILTIN_TIMEOUTS, DEFAULT_KEY_PREFIX,
 };
 pub use load::{
-    cross_checked, hidden, load, load_service_file, load_with_warnings, read_config_file,
-    service_file, service_from_document, toml_problem, MAX_FILE_BYTES,
+    cross_checked, hidden, load, load_service_file, load_settings, load_with_warnings,
+    read_config_file, service_file, service_from_document, toml_problem, MAX_FILE_BYTES,
 };
 pub use secret::{Secret, SecretError, SecretRef, Secrets};
 pub use service::{LEGACY_MAY_NOT_SEND, TARGETED_CACHING};

@@ -388,9 +388,9 @@ impl LiveRegistry {
     /// Takes what reloads from a freshly loaded `config` (SIGHUP): the ministries, the
     /// portal settings the snapshot holds but the origins (trusted proxies, hosts, header
     /// limit) and the service defaults; then refreshes the services from the store.
-    /// Settings that need a restart (listeners, SSO, sessions, Redis, admin, registry,
-    /// telemetry, assist, server) keep their running values; each one that differs is
-    /// returned, for the operator to be told.
+    /// Settings that need a restart (listeners, SSO, sessions, Redis, admin but its keys,
+    /// registry, telemetry, assist, server) keep their running values; each one that
+    /// differs is returned, for the operator to be told.
     pub async fn rebase(&self, config: &Config) -> Result<(Diff, Vec<&'static str>), RefreshError> {
         let running = self.base();
         let (gateway, needs_restart) = reloadable(&running.gateway, &config.gateway);
@@ -614,6 +614,8 @@ fn reloadable(
     next.limits.max_uri_bytes = loaded.limits.max_uri_bytes;
     next.limits.max_headers = loaded.limits.max_headers;
     next.defaults = loaded.defaults.clone();
+    // Revoking a key must not wait for a restart.
+    next.admin.keys = loaded.admin.keys.clone();
     let mut restart = Vec::new();
     let p = (&running.portal, &loaded.portal);
     if p.0.listen != p.1.listen || p.0.h2c != p.1.h2c || p.0.tls != p.1.tls {
@@ -625,8 +627,8 @@ fn reloadable(
     for (name, differs) in [
         ("server", running.server != loaded.server),
         (
-            "admin",
-            running.admin != loaded.admin || running.admin_listen != loaded.admin_listen,
+            "admin (but its keys)",
+            next.admin != loaded.admin || running.admin_listen != loaded.admin_listen,
         ),
         ("metrics", running.metrics_listen != loaded.metrics_listen),
         (
@@ -681,6 +683,23 @@ mod reload_tests {
     use super::reloadable;
     use crate::config::Rate;
     use std::time::Duration;
+
+    #[test]
+    fn admin_keys_reload_but_the_rest_of_admin_needs_a_restart() {
+        let running = crate::config::fixtures::config_without_secrets().gateway;
+        let mut loaded = running.clone();
+        loaded.admin.keys.clear();
+        let (next, restart) = reloadable(&running, &loaded);
+        assert!(next.admin.keys.is_empty());
+        assert!(restart.is_empty(), "{restart:?}");
+        loaded.admin.max_services_per_ministry += 1;
+        let (next, restart) = reloadable(&running, &loaded);
+        assert_eq!(
+            next.admin.max_services_per_ministry,
+            running.admin.max_services_per_ministry
+        );
+        assert_eq!(restart, ["admin (but its keys)"]);
+    }
 
     #[test]
     fn rates_reload_but_where_they_are_counted_needs_a_restart() {
