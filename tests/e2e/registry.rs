@@ -740,15 +740,6 @@ async fn bad_payloads_get_422_with_a_pointer_each_and_change_nothing() {
             "/id",
         ),
         (
-            "an id that exists",
-            {
-                let mut d = e.new_service("cnie-renewal", "interior");
-                d["legacy"]["hostname"] = json!("other.legacy.gov.ma");
-                d
-            },
-            "/id",
-        ),
-        (
             "a cloud metadata backend",
             {
                 let mut d = e.new_service("bad-d", "interior");
@@ -1256,6 +1247,26 @@ async fn a_services_history_is_answered_a_page_of_fifty_at_a_time() {
     assert!(rest.body["older"].is_null());
 }
 
+/// Found when tried: registering an id that is already the ministry's service answered 422
+/// (the document is wrong) where Kong answers a duplicate with 409; and an unquoted
+/// `If-Match` was taken as a version.
+#[tokio::test]
+async fn a_taken_id_gets_409_and_an_if_match_that_is_no_entity_tag_gets_400() {
+    let e = Estate::start();
+    let api = e.api("interior");
+    let taken = api.get("/services/cnie-renewal").await.body;
+    // (An id that exists is no problem of the document: 409, not 422 with a pointer.)
+    for path in ["/services", "/services/validate"] {
+        let again = api.post(path, &taken).await;
+        assert_status(&again, StatusCode::CONFLICT);
+        assert_eq!(again.body["error"], "already_exists", "{}", again.body);
+    }
+    let patch = json!({ "names": { "fr": "Sans guillemets" } });
+    let unquoted = api.patch("/services/cnie-renewal", &patch, Some("0")).await;
+    assert_status(&unquoted, StatusCode::BAD_REQUEST);
+    assert_eq!(api.get("/services/cnie-renewal").await.body, taken);
+}
+
 #[tokio::test]
 async fn a_rollback_brings_back_an_old_version_as_a_new_one() {
     let e = Estate::start();
@@ -1302,6 +1313,35 @@ async fn a_rollback_brings_back_an_old_version_as_a_new_one() {
         .post("/services/rolling/rollback/999999", &json!({}))
         .await;
     assert_status(&none, StatusCode::NOT_FOUND);
+}
+
+/// Found when tried: one `PATCH` of a timeout rewrote the whole service file, its comments
+/// gone and its keys sorted: the repository's diff was every line.
+#[tokio::test]
+async fn a_change_through_the_api_keeps_the_service_files_comments_and_order() {
+    let e = Estate::start();
+    let file = e.staged().service_file("interior", "cnie-renewal");
+    let before = std::fs::read_to_string(&file).expect("the file");
+    let changed = e
+        .api("interior")
+        .patch(
+            "/services/cnie-renewal",
+            &json!({ "upstream": { "timeouts": { "read": "20s" } } }),
+            None,
+        )
+        .await;
+    assert_status(&changed, StatusCode::OK);
+    let after = std::fs::read_to_string(&file).expect("the file");
+    let lines = |t: &str| t.lines().map(str::to_owned).collect::<Vec<_>>();
+    let (old, new) = (lines(&before), lines(&after));
+    let kept = old.iter().filter(|l| new.contains(l)).count();
+    assert!(
+        kept + 2 >= old.len(),
+        "{} of {} lines kept:\n{after}",
+        kept,
+        old.len()
+    );
+    assert!(after.contains("20s"), "{after}");
 }
 
 /// Found when tried: after a ministry gave a secret through the API, the gateway could not

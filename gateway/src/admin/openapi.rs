@@ -39,6 +39,7 @@ pub const DOCUMENT: &str = r##"{
           "401": { "$ref": "#/components/responses/Unauthenticated" },
           "429": { "$ref": "#/components/responses/Locked" },
           "403": { "$ref": "#/components/responses/Forbidden" },
+          "409": { "$ref": "#/components/responses/Exists" },
           "413": { "$ref": "#/components/responses/TooLarge" },
           "415": { "$ref": "#/components/responses/NotJson" },
           "422": { "$ref": "#/components/responses/Invalid" },
@@ -56,6 +57,7 @@ pub const DOCUMENT: &str = r##"{
           "401": { "$ref": "#/components/responses/Unauthenticated" },
           "429": { "$ref": "#/components/responses/Locked" },
           "403": { "$ref": "#/components/responses/Forbidden" },
+          "409": { "$ref": "#/components/responses/Exists" },
           "413": { "$ref": "#/components/responses/TooLarge" },
           "415": { "$ref": "#/components/responses/NotJson" },
           "422": { "$ref": "#/components/responses/Invalid" }
@@ -244,6 +246,7 @@ pub const DOCUMENT: &str = r##"{
       "Unauthenticated": { "description": "No valid credential", "headers": { "WWW-Authenticate": { "schema": { "type": "string" } } }, "content": { "application/json": { "schema": { "$ref": "#/components/schemas/Error" } } } },
       "Forbidden": { "description": "Another ministry's service", "content": { "application/json": { "schema": { "$ref": "#/components/schemas/Error" } } } },
       "NotFound": { "description": "No such service", "content": { "application/json": { "schema": { "$ref": "#/components/schemas/Error" } } } },
+      "Exists": { "description": "A service with this id is already registered (change it with PUT or PATCH)", "content": { "application/json": { "schema": { "$ref": "#/components/schemas/Error" } } } },
       "Conflict": { "description": "The service changed since the If-Match version (or a service with this id was created meanwhile)", "content": { "application/json": { "schema": { "$ref": "#/components/schemas/Error" } } } },
       "Invalid": { "description": "Nothing changed: every problem, with the JSON pointer of its member", "content": { "application/json": { "schema": { "$ref": "#/components/schemas/Error" } } } },
       "Unavailable": { "description": "The registry store is unavailable; nothing changed", "content": { "application/json": { "schema": { "$ref": "#/components/schemas/Error" } } } },

@@ -114,6 +114,20 @@ pub(crate) fn timeouts(
         );
         return None;
     }
+    // Found when tried: `read = "40s"` beside `total = "10s"` was taken, and the site was
+    // never given the 40 s its operator meant.
+    if t.total < t.read {
+        p.add(
+            format!("{field}.read"),
+            format!(
+                "{} is longer than the total timeout ({}), which ends the request first: \
+                 raise total too, or shorten read",
+                humantime::format_duration(t.read),
+                humantime::format_duration(t.total)
+            ),
+        );
+        return None;
+    }
     Some(t)
 }
 

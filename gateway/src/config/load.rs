@@ -409,6 +409,37 @@ fn cross_check(
 mod tests {
     use super::*;
 
+    /// Found when tried: `read = "40s"` beside `total = "10s"` was taken, and the site was
+    /// never given the 40 s meant.
+    #[test]
+    fn a_read_timeout_longer_than_the_total_is_refused() {
+        let config = crate::config::fixtures::config_without_secrets();
+        let service = &config.services[0];
+        let text = std::fs::read_to_string(&service.file).expect("the service file");
+        let mut doc = crate::registry::store::files::document_of(&text).expect("a document");
+        doc["upstream"]["timeouts"] = serde_json::json!({ "read": "40s", "total": "10s" });
+        let errors = service_from_document(
+            &doc,
+            &service.file,
+            &config.ministries,
+            &config.gateway.defaults,
+        )
+        .expect_err("refused");
+        let text = errors.to_string();
+        assert!(
+            text.contains("timeouts.read: 40s is longer than the total timeout (10s)"),
+            "{text}"
+        );
+        doc["upstream"]["timeouts"] = serde_json::json!({ "read": "10s", "total": "40s" });
+        assert!(service_from_document(
+            &doc,
+            &service.file,
+            &config.ministries,
+            &config.gateway.defaults
+        )
+        .is_ok());
+    }
+
     /// Found when tried: a ministry's service took `cnie-renewal.localhost`, another service's
     /// own origin, as its legacy host; links to that origin in any page would have been
     /// rewritten to it.

@@ -123,10 +123,11 @@ pub(super) async fn change(admin: &Admin, req: Request<'_>) -> Response {
             format!("there is no service {id:?}"),
         );
     }
-    let mut problems = Vec::new();
     if current.is_some() && req.action == Action::Create {
-        problems.push(Problem::new("/id", format!("{id:?} is already a service")));
+        admin.audit(caller, action, Some(id), None, "conflict", client);
+        return already_a_service(id);
     }
+    let mut problems = Vec::new();
     if doc.get("id").and_then(Value::as_str) != Some(id) {
         problems.push(Problem::new(
             "/id",
@@ -306,11 +307,8 @@ pub(super) async fn change(admin: &Admin, req: Request<'_>) -> Response {
         Ok(v) => v,
         Err(StoreError::Conflict { .. }) if req.action == Action::Create => {
             // Another call created it between the check above and now.
-            admin.audit(caller, action, Some(id), None, "invalid", client);
-            return invalid(vec![Problem::new(
-                "/id",
-                format!("{id:?} is already a service"),
-            )]);
+            admin.audit(caller, action, Some(id), None, "conflict", client);
+            return already_a_service(id);
         }
         Err(e @ StoreError::Conflict { .. }) if req.retried => return store_error(e),
         Err(e) => {
@@ -340,6 +338,16 @@ pub(super) async fn change(admin: &Admin, req: Request<'_>) -> Response {
         }
     }
     response
+}
+
+/// A creation whose id is taken: 409, as Kong answers a duplicate (a 422 said the document
+/// was wrong, when only the method was).
+fn already_a_service(id: &str) -> Response {
+    error(
+        StatusCode::CONFLICT,
+        "already_exists",
+        format!("{id:?} is already a service: change it with PUT or PATCH"),
+    )
 }
 
 pub(super) fn author(caller: &Caller, action: Action) -> Author {

@@ -125,7 +125,9 @@ fn etag(version: u64) -> HeaderValue {
     HeaderValue::from_str(&format!("\"{version}\"")).unwrap_or(HeaderValue::from_static("\"0\""))
 }
 
-/// `If-Match` as an expectation: a version (`"12"`, `W/"12"`, `12`), `*`, or nothing.
+/// `If-Match` as an expectation: a version as an entity tag (`"12"`, or `W/"12"` as a
+/// proxy that compresses may have weakened it), `*`, or nothing. Anything else (`12`
+/// unquoted, a list) is a 400: found when tried, an unquoted `12` was taken as version 12.
 fn expectation(headers: &HeaderMap) -> Result<Expect, Box<Response>> {
     let Some(raw) = headers.get(header::IF_MATCH) else {
         return Ok(Expect::Any);
@@ -134,9 +136,11 @@ fn expectation(headers: &HeaderMap) -> Result<Expect, Box<Response>> {
     if text == "*" {
         return Ok(Expect::Any);
     }
-    text.trim_start_matches("W/")
-        .trim_matches('"')
-        .parse::<u64>()
+    let tag = text.strip_prefix("W/").unwrap_or(text);
+    tag.strip_prefix('"')
+        .and_then(|t| t.strip_suffix('"'))
+        .ok_or(())
+        .and_then(|v| v.parse::<u64>().map_err(|_| ()))
         .map(Expect::Version)
         .map_err(|_| {
             Box::new(error(
@@ -393,6 +397,24 @@ mod tests {
             .await
             .expect("body");
         serde_json::from_slice(&bytes).expect("JSON")
+    }
+
+    #[test]
+    fn if_match_is_an_entity_tag_this_api_gave_or_a_star() {
+        let expect = |value: &str| {
+            let mut headers = HeaderMap::new();
+            headers.insert(
+                header::IF_MATCH,
+                HeaderValue::from_str(value).expect("value"),
+            );
+            expectation(&headers).map_err(|r| r.status())
+        };
+        assert_eq!(expect("\"12\""), Ok(Expect::Version(12)));
+        assert_eq!(expect("W/\"12\""), Ok(Expect::Version(12)));
+        assert_eq!(expect("*"), Ok(Expect::Any));
+        for bad in ["12", "\"12", "12\"", "\"12\", \"13\"", "\"x\"", "W/12"] {
+            assert_eq!(expect(bad), Err(StatusCode::BAD_REQUEST), "{bad}");
+        }
     }
 
     #[tokio::test]

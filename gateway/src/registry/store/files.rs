@@ -717,10 +717,18 @@ impl RegistryStore for FileStore {
         expect: Expect,
         author: &Author,
     ) -> Result<u64, StoreError> {
-        let text = toml_of(document).map_err(StoreError::Corrupt)?;
         let mut index = self.lock()?;
         let known = index.services.get(id).cloned();
         Self::check(known.as_ref(), expect)?;
+        // Written over the file it replaces, that file's comments and order kept.
+        let old = known
+            .as_ref()
+            .and_then(|k| std::fs::read_to_string(service_file(&self.dir, &k.ministry, id)).ok());
+        let text = match old {
+            Some(old) => super::file_text::edited(&old, document),
+            None => toml_of(document),
+        }
+        .map_err(StoreError::Corrupt)?;
         if let Some(k) = &known {
             self.record_as_found(&mut index, id, k)?;
         }

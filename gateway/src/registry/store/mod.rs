@@ -16,6 +16,7 @@
 //! Secrets given to the admin API are kept by the store too (never in a document, never
 //! returned): a document names them `{ stored = "<id>:<pointer>" }`.
 
+mod file_text;
 pub mod files;
 mod shared;
 
