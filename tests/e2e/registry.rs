@@ -2471,6 +2471,7 @@ async fn instances_keep_serving_while_redis_is_down_and_catch_up_when_it_returns
     })
     .await;
     assert!(seen.is_some());
+    let etag_before = on_a.get("/services/before-outage").await.etag;
     redis.stop();
     // Both keep serving their last snapshot; a change cannot be stored, and says so.
     for g in [&p.a, &p.b] {
@@ -2494,6 +2495,17 @@ async fn instances_keep_serving_while_redis_is_down_and_catch_up_when_it_returns
     assert!(
         restored.is_some(),
         "the registry was not restored into Redis"
+    );
+    // Found when tried: versions went back after the restore, so an ETag read before the
+    // outage could name another document. They go on from where they were.
+    let version = |etag: Option<String>| {
+        etag.and_then(|e| e.trim_matches('"').parse::<u64>().ok())
+            .expect("a version ETag")
+    };
+    let restored_version = version(on_b.get("/services/before-outage").await.etag);
+    assert!(
+        restored_version > version(etag_before),
+        "restored at version {restored_version}"
     );
     let created = within(Duration::from_secs(5), || async {
         on_b.post(

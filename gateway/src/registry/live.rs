@@ -541,6 +541,11 @@ impl LiveRegistry {
             Ok(l) => l.clone(),
             Err(_) => return,
         };
+        // Versions go on from where this instance saw them, never back.
+        let applied = self.applied.load(Ordering::Relaxed);
+        if let Err(e) = shared.raise_version(applied).await {
+            tracing::warn!(error = %e, "the registry store's version could not be raised before restoring it");
+        }
         let author = super::store::Author {
             actor: "restore".into(),
             action: super::store::Action::Create,

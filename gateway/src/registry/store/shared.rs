@@ -132,6 +132,21 @@ impl SharedStore {
         Ok(())
     }
 
+    /// Raises the version counter to at least `version`. A store that lost its data (a
+    /// Redis restarted without persistence) must not hand out versions it gave before:
+    /// an ETag read earlier still names one, and an `If-Match` on it would match another
+    /// document (found when tried: versions went back from 58 to 50 after a restore).
+    pub async fn raise_version(&self, version: u64) -> Result<(), StoreError> {
+        let now = RegistryStore::version(self).await?;
+        if now < version {
+            let by = i64::try_from(version - now).unwrap_or(i64::MAX);
+            self.kv
+                .incr(&self.kv.key("reg", "version"), by, None)
+                .await?;
+        }
+        Ok(())
+    }
+
     async fn next_version(&self) -> Result<u64, StoreError> {
         let v = self
             .kv
