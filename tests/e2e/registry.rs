@@ -1267,6 +1267,42 @@ async fn a_taken_id_gets_409_and_an_if_match_that_is_no_entity_tag_gets_400() {
     assert_eq!(api.get("/services/cnie-renewal").await.body, taken);
 }
 
+/// Found when tried: sending a service back as it was (what a GitOps pipeline does for every
+/// service at every deploy) made a new version with an empty diff, and a registry build.
+#[tokio::test]
+async fn a_write_that_changes_nothing_is_no_new_version() {
+    let e = Estate::start();
+    let api = e.api("interior");
+    let read = api.get("/services/cnie-renewal").await;
+    let same_name = json!({ "names": { "fr": read.body["names"]["fr"] } });
+    for answer in [
+        api.put("/services/cnie-renewal", &read.body, None).await,
+        api.put("/services/cnie-renewal", &read.body, read.etag.as_deref())
+            .await,
+        api.patch("/services/cnie-renewal", &same_name, None).await,
+    ] {
+        assert_status(&answer, StatusCode::OK);
+        assert_eq!(answer.etag, read.etag);
+    }
+    let history = api.get("/services/cnie-renewal/history").await.body;
+    assert_eq!(history["history"], json!([]), "{history}");
+    let changed = api
+        .patch(
+            "/services/cnie-renewal",
+            &json!({ "names": { "fr": "Autre" } }),
+            None,
+        )
+        .await;
+    assert_status(&changed, StatusCode::OK);
+    assert_ne!(changed.etag, read.etag);
+    // Sending the current document back under a stale version is still a 412.
+    let now = api.get("/services/cnie-renewal").await.body;
+    let stale = api
+        .put("/services/cnie-renewal", &now, read.etag.as_deref())
+        .await;
+    assert_status(&stale, StatusCode::PRECONDITION_FAILED);
+}
+
 #[tokio::test]
 async fn a_rollback_brings_back_an_old_version_as_a_new_one() {
     let e = Estate::start();

@@ -200,6 +200,32 @@ pub(super) async fn change(admin: &Admin, req: Request<'_>) -> Response {
         }
     };
     let snapshot = admin.live.snapshot();
+    // A write that changes nothing of a service serving as stored (a GitOps pipeline that
+    // sends every service at every deploy) is no new version and no registry build: 200
+    // with the version there, as Kong's declarative sync leaves an unchanged entity alone.
+    // Found when tried: each such write was a version with an empty diff.
+    let unchanged = current
+        .as_ref()
+        .filter(|c| c.document == doc && c.ministry == ministry && secrets.is_empty())
+        // Only on the version the caller named: a stale If-Match stays a 412.
+        .filter(|c| expect == Expect::Version(c.version))
+        .filter(|_| snapshot.service(id).is_some_and(|s| s.config == service));
+    if let Some(c) = unchanged.filter(|_| !req.dry_run) {
+        admin.audit(
+            caller,
+            action,
+            Some(id),
+            Some(c.version),
+            "unchanged",
+            client,
+        );
+        return (
+            StatusCode::OK,
+            [(header::ETAG, etag(c.version))],
+            Json(json!({ "id": id, "ministry": ministry, "version": c.version, "document": doc })),
+        )
+            .into_response();
+    }
     let upstream_changed = snapshot
         .service(id)
         .is_none_or(|s| s.config.upstream != service.upstream);
