@@ -279,7 +279,7 @@ impl ProxyHttp for GatewayProxy {
             ctx.attempts.check_deadline()?;
             self.report(ctx, Outcome::Answered(status.as_u16()));
         }
-        crate::limits::legacy_head(&upstream_response.headers)?;
+        crate::limits::legacy_head(upstream_response)?;
         let limits = ctx.snapshot.as_ref().map(|s| &s.config.gateway.limits);
         crate::limits::upgraded(session, status, ctx.upgrade, limits)?;
         let Some(service) = ctx.service.as_ref() else {

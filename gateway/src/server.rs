@@ -448,11 +448,13 @@ pub async fn reload(live: &LiveRegistry, admin: &crate::admin::Admin, config_pat
             return;
         }
     };
+    // Validated with the rest of gateway.toml: a revoked key is refused from now on, even
+    // when the registry cannot be refreshed (its store unreachable; found in review).
+    admin.auth.take_keys(&loaded.gateway.admin.keys);
     let result = live.rebase(&loaded).await;
     live.count_reload(result.is_ok());
     match result {
         Ok((diff, restart)) => {
-            admin.auth.take_keys(&loaded.gateway.admin.keys);
             tracing::info!(config = %config_path.display(), %diff, "configuration reloaded");
             if !restart.is_empty() {
                 tracing::warn!(

@@ -264,6 +264,14 @@ impl Authenticator {
         let Some(stored) = stored.filter(|_| ok) else {
             return Err(Unauthenticated::Invalid);
         };
+        // A reload while this waited or ran may have revoked the key (found in review).
+        let now = self.keys.load();
+        if !now
+            .iter()
+            .any(|k| k.id == stored.id && k.hash == stored.hash)
+        {
+            return Err(Unauthenticated::Invalid);
+        }
         self.verified
             .insert(fingerprint(key), (stored.id.clone(), stored.hash.clone()));
         Ok(Caller {

@@ -116,7 +116,9 @@ pub(crate) fn timeouts(
     }
     // Found when tried: `read = "40s"` beside `total = "10s"` was taken, and the site was
     // never given the 40 s its operator meant.
-    if t.total < t.read {
+    // Only a read timeout set here: one inherited beside a shorter total set here (a
+    // fast site meant to fail fast) is cut by it, as before (found in review).
+    if raw.read.is_some() && t.total < t.read {
         p.add(
             format!("{field}.read"),
             format!(

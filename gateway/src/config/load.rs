@@ -430,6 +430,16 @@ mod tests {
             text.contains("timeouts.read: 40s is longer than the total timeout (10s)"),
             "{text}"
         );
+        // A total alone, shorter than the inherited read (a site meant to fail fast), is
+        // as before: the total cuts the read.
+        doc["upstream"]["timeouts"] = serde_json::json!({ "total": "5s" });
+        assert!(service_from_document(
+            &doc,
+            &service.file,
+            &config.ministries,
+            &config.gateway.defaults
+        )
+        .is_ok());
         doc["upstream"]["timeouts"] = serde_json::json!({ "read": "10s", "total": "40s" });
         assert!(service_from_document(
             &doc,

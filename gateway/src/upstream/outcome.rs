@@ -43,6 +43,7 @@ impl Upstreams {
         match outcome {
             Outcome::Connected => attempts.connected(),
             Outcome::Sent => attempts.request_sent(),
+            Outcome::Answered(_) if !attempts.first_answer() => return,
             _ => {}
         }
         self.resilience(service, attempts, &outcome);

@@ -42,6 +42,8 @@ pub struct Attempts {
     connected_at: Option<Instant>,
     /// The request's body was read: the upload's time is out of `total`, once.
     sent: bool,
+    /// The site's answer was reported ([`Self::first_answer`]).
+    answered: bool,
 }
 
 /// How long a citizen is told to wait when every backend is down or ejected.
@@ -177,6 +179,14 @@ impl Attempts {
         self.connected_at.filter(|_| !self.sent)
     }
 
+    /// Whether this is the exchange's first answer: the one to report. A refusal of an
+    /// answer already reported (its header over the limit, a slice of a rewritten page)
+    /// comes back as a 502 through stale-if-error, and must not be counted against the
+    /// backend a second time (found in review).
+    pub fn first_answer(&mut self) -> bool {
+        !std::mem::replace(&mut self.answered, true)
+    }
+
     /// The current attempt is connected (see [`Self::request_sent`]).
     pub fn connected(&mut self) {
         if !self.sent {
@@ -260,6 +270,13 @@ mod tests {
 
     use super::*;
     use crate::registry::fixtures::snapshot;
+
+    #[test]
+    fn an_exchange_reports_one_answer_however_often_it_is_refused_after() {
+        let mut attempts = Attempts::default();
+        assert!(attempts.first_answer());
+        assert!(!attempts.first_answer(), "a refusal of the same answer");
+    }
 
     fn two_backend_service() -> std::sync::Arc<Service> {
         let mut config = crate::testing::config_without_secrets();

@@ -20,7 +20,7 @@ pub fn edited(old: &str, document: &Value) -> Result<String, String> {
     let Ok(mut doc) = old.parse::<DocumentMut>() else {
         return super::files::toml_of(document);
     };
-    if merge_table(doc.as_table_mut(), object).is_err() {
+    if merge_table(doc.as_table_mut(), object, true).is_err() {
         return super::files::toml_of(document);
     }
     let text = doc.to_string();
@@ -33,7 +33,14 @@ pub fn edited(old: &str, document: &Value) -> Result<String, String> {
 /// Something TOML cannot hold (a `null`).
 struct Unwritable;
 
-fn merge_table(table: &mut Table, object: &Map<String, Value>) -> Result<(), Unwritable> {
+/// `table` made to hold `object`. At the `root`, a new object is a `[table]` and a new array
+/// of objects `[[tables]]`; below it, inline, as a hand-written file has them
+/// (`password = { env = "…" }`).
+fn merge_table(
+    table: &mut Table,
+    object: &Map<String, Value>,
+    root: bool,
+) -> Result<(), Unwritable> {
     let gone: Vec<String> = table
         .iter()
         .map(|(k, _)| k.to_string())
@@ -46,7 +53,7 @@ fn merge_table(table: &mut Table, object: &Map<String, Value>) -> Result<(), Unw
         match table.get_mut(key) {
             Some(item) if json_of_item(item).as_ref() == Some(value) => {}
             Some(Item::Table(t)) if value.is_object() => {
-                merge_table(t, value.as_object().ok_or(Unwritable)?)?;
+                merge_table(t, value.as_object().ok_or(Unwritable)?, false)?;
             }
             Some(Item::ArrayOfTables(tables)) if objects(value).is_some() => {
                 merge_tables(tables, objects(value).ok_or(Unwritable)?)?;
@@ -56,8 +63,11 @@ fn merge_table(table: &mut Table, object: &Map<String, Value>) -> Result<(), Unw
                 *new.decor_mut() = old.decor().clone();
                 *old = new;
             }
-            _ => {
+            _ if root => {
                 table.insert(key, new_item(value)?);
+            }
+            _ => {
+                table.insert(key, Item::Value(toml_value(value)?));
             }
         }
     }
@@ -65,17 +75,33 @@ fn merge_table(table: &mut Table, object: &Map<String, Value>) -> Result<(), Unw
 }
 
 /// The elements of an array of tables, merged element by element (a table kept keeps its
-/// comments); extra ones added, missing ones removed from the end.
+/// comments) while each still holds the same `step`; extra ones added, missing ones removed
+/// from the end. Otherwise (one taken out of the middle, an order changed) the array is
+/// written afresh: merged by position, a comment about one adapter ended up above another
+/// (found in review).
 fn merge_tables(
     tables: &mut ArrayOfTables,
     objects: Vec<&Map<String, Value>>,
 ) -> Result<(), Unwritable> {
+    let step = |t: &Table| t.get("step").and_then(Item::as_str).map(str::to_owned);
+    let same = tables
+        .iter()
+        .zip(&objects)
+        .all(|(t, o)| step(t).as_deref() == o.get("step").and_then(Value::as_str));
+    if !same {
+        let mut fresh = ArrayOfTables::new();
+        for object in objects {
+            fresh.push(new_table(object)?);
+        }
+        *tables = fresh;
+        return Ok(());
+    }
     while tables.len() > objects.len() {
         tables.remove(tables.len() - 1);
     }
     for (i, object) in objects.into_iter().enumerate() {
         match tables.get_mut(i) {
-            Some(t) => merge_table(t, object)?,
+            Some(t) => merge_table(t, object, false)?,
             None => tables.push(new_table(object)?),
         }
     }
@@ -245,6 +271,19 @@ password = { env = "EGOV_SECRET_X" }
         );
         assert!(text.contains("[cache]"), "{text}");
         assert!(!text.contains("basic-auth"), "{text}");
+    }
+
+    #[test]
+    fn a_comment_stays_with_its_adapter_when_another_is_taken_out() {
+        let mut doc = document();
+        doc["adapters"].as_array_mut().expect("adapters").remove(0);
+        let text = edited(FILE, &doc).expect("text");
+        assert_eq!(
+            crate::registry::store::files::document_of(&text).expect("reads"),
+            doc
+        );
+        assert!(!text.contains("Root-relative links"), "{text}");
+        assert!(text.contains("password = {"), "inline, as written: {text}");
     }
 
     #[test]

@@ -176,6 +176,42 @@ pub fn toml_of(document: &Value) -> Result<String, String> {
     toml::to_string_pretty(&value).map_err(|e| e.to_string())
 }
 
+/// A change a file made (a hand or GitOps edit, or the file as found before its first
+/// change through the API): from `before` to `after` (`None`: the file is gone).
+fn by_file(
+    version: u64,
+    id: &str,
+    ministry: &str,
+    before: Option<&Value>,
+    after: Option<Value>,
+) -> Change {
+    Change {
+        version,
+        id: id.to_string(),
+        ministry: ministry.to_string(),
+        action: Action::FileEdit,
+        actor: "file".into(),
+        at: now(),
+        diff: diff(before, after.as_ref()),
+        document: after,
+    }
+}
+
+/// A hash no file's bytes have: the file is read and compared at the next scan.
+const UNREAD: [u8; 32] = [0; 32];
+
+/// A service as its last history line recorded it (`None`: that line is its deletion),
+/// marked to be compared with its file at the next scan.
+fn as_recorded(change: &Change) -> Option<Known> {
+    Some(Known {
+        ministry: change.ministry.clone(),
+        version: change.version,
+        hash: UNREAD,
+        stamp: None,
+        document: change.document.clone()?,
+    })
+}
+
 impl FileStore {
     /// The store over `dir` (the services directory), with its history in `history`. Reads
     /// the history to know each service's version.
@@ -195,80 +231,59 @@ impl FileStore {
             index.version = index.version.max(c.version);
             last.insert(c.id.as_str(), c);
         }
-        // Edits made while no gateway ran, recorded as hand edits now. Found when tried: the
-        // history ended on a version the file no longer held, and its ETag named it.
-        let mut offline = Vec::new();
-        let files = store.files()?;
-        for (id, ministry, path) in files.iter().cloned() {
+        // The index starts from what the history last said of each service; the first scan
+        // (below) then records what the files say differently, edits and removals made
+        // while no gateway ran, by the path live edits take. Found when tried: the history
+        // ended on a version the file no longer held, and its ETag named it.
+        for (id, ministry, path) in store.files()? {
             let stamp = Stamp::of(&path);
-            // A file that cannot be read or does not parse at start has no good version to
-            // serve; `load` refuses such a directory before a store is opened, so this is a
-            // file that broke in between: it is reported by the next scan.
-            let Ok((bytes, document)) = read_config_file(&path).and_then(|bytes| {
+            let read = read_config_file(&path).and_then(|bytes| {
                 let document = std::str::from_utf8(&bytes)
                     .map_err(|e| e.to_string())
                     .and_then(document_of)?;
                 Ok((bytes, document))
-            }) else {
-                continue;
-            };
-            let version = match last.get(id.as_str()) {
-                None => 0,
-                Some(c) if c.document.as_ref() == Some(&document) && c.ministry == ministry => {
-                    c.version
-                }
-                Some(c) => {
-                    index.version += 1;
-                    offline.push(Change {
-                        version: index.version,
-                        id: id.clone(),
-                        ministry: ministry.clone(),
-                        action: Action::FileEdit,
-                        actor: "file".into(),
-                        at: now(),
-                        diff: diff(c.document.as_ref(), Some(&document)),
-                        document: Some(document.clone()),
-                    });
-                    index.version
-                }
-            };
-            index.services.insert(
-                id,
-                Known {
-                    ministry,
-                    version,
-                    hash: hash(&bytes),
-                    stamp,
-                    document,
-                },
-            );
-        }
-        // Files removed while no gateway ran (a file that is there but does not read stays
-        // its service's: the first scan reports it).
-        let present: std::collections::HashSet<&str> =
-            files.iter().map(|(id, _, _)| id.as_str()).collect();
-        let mut removed: Vec<&&Change> = last
-            .values()
-            .filter(|c| c.document.is_some() && !present.contains(c.id.as_str()))
-            .collect();
-        removed.sort_by_key(|c| c.version);
-        for c in removed {
-            index.version += 1;
-            offline.push(Change {
-                version: index.version,
-                id: c.id.clone(),
-                ministry: c.ministry.clone(),
-                action: Action::FileEdit,
-                actor: "file".into(),
-                at: now(),
-                diff: diff(c.document.as_ref(), None),
-                document: None,
             });
+            let recorded = last.get(id.as_str()).copied();
+            let known = match (read, recorded) {
+                // As the history last recorded it, or found without history (version 0).
+                (Ok((bytes, document)), recorded)
+                    if recorded.is_none_or(|c| {
+                        c.document.as_ref() == Some(&document) && c.ministry == ministry
+                    }) =>
+                {
+                    Known {
+                        ministry,
+                        version: recorded.map_or(0, |c| c.version),
+                        hash: hash(&bytes),
+                        stamp,
+                        document,
+                    }
+                }
+                // Otherwise as the history has it, for the scan to compare the file with
+                // (one that does not read keeps that version, reported).
+                (_, Some(c)) => match as_recorded(c) {
+                    Some(k) => k,
+                    None => continue,
+                },
+                // Unreadable and never recorded: the scan reports it.
+                (_, None) => continue,
+            };
+            index.services.insert(id, known);
         }
-        for c in &offline {
-            store.append(c)?;
+        // Removed while no gateway ran: known as recorded, so the scan records the removal.
+        for c in last.values() {
+            if !index.services.contains_key(&c.id) {
+                if let Some(k) = as_recorded(c) {
+                    index.services.insert(c.id.clone(), k);
+                }
+            }
         }
         *store.lock()? = index;
+        // A failure to record them (a full disk) is the poller's to retry, not a reason
+        // not to start.
+        if let Err(e) = store.absorb_edits() {
+            tracing::warn!(error = %e, "registry: the edits made while no gateway ran are not recorded yet");
+        }
         Ok(store)
     }
 
@@ -324,16 +339,13 @@ impl FileStore {
             return Ok(());
         }
         let version = index.version + 1;
-        self.append(&Change {
+        self.append(&by_file(
             version,
-            id: id.to_string(),
-            ministry: known.ministry.clone(),
-            action: Action::FileEdit,
-            actor: "file".to_string(),
-            at: now(),
-            diff: diff(None, Some(&known.document)),
-            document: Some(known.document.clone()),
-        })?;
+            id,
+            &known.ministry,
+            None,
+            Some(known.document.clone()),
+        ))?;
         index.version = version;
         if let Some(k) = index.services.get_mut(id) {
             k.version = version;
@@ -510,16 +522,8 @@ impl FileStore {
             // Counted only once recorded: a refused record left the version taken and the
             // edit unrecorded for good (found in review).
             let version = index.version + 1;
-            let change = Change {
-                version,
-                id: id.clone(),
-                ministry: ministry.clone(),
-                action: Action::FileEdit,
-                actor: "file".into(),
-                at: now(),
-                diff: diff(known.as_ref().map(|k| &k.document), Some(&after)),
-                document: Some(after.clone()),
-            };
+            let before = known.as_ref().map(|k| &k.document);
+            let change = by_file(version, id, ministry, before, Some(after.clone()));
             self.append(&change)?;
             index.version = version;
             index.services.insert(
@@ -550,16 +554,13 @@ impl FileStore {
                 continue;
             }
             let version = index.version + 1;
-            self.append(&Change {
+            self.append(&by_file(
                 version,
-                id: id.clone(),
-                ministry: known.ministry,
-                action: Action::FileEdit,
-                actor: "file".into(),
-                at: now(),
-                diff: diff(Some(&known.document), None),
-                document: None,
-            })?;
+                &id,
+                &known.ministry,
+                Some(&known.document),
+                None,
+            ))?;
             index.services.remove(&id);
             index.version = version;
             edits += 1;
@@ -720,24 +721,32 @@ impl RegistryStore for FileStore {
         let mut index = self.lock()?;
         let known = index.services.get(id).cloned();
         Self::check(known.as_ref(), expect)?;
-        // Written over the file it replaces, that file's comments and order kept.
-        let old = known
-            .as_ref()
-            .and_then(|k| std::fs::read_to_string(service_file(&self.dir, &k.ministry, id)).ok());
+        // Written over the file it replaces, that file's comments and order kept: only the
+        // text this store last read or wrote (a file since swapped for a link to
+        // `/dev/zero`, a FIFO or another file is read with the scan's bounds, and not used;
+        // found in review).
+        let old = known.as_ref().and_then(|k| {
+            let bytes = read_config_file(&service_file(&self.dir, &k.ministry, id)).ok()?;
+            let text = String::from_utf8(bytes).ok()?;
+            (hash(text.as_bytes()) == k.hash).then_some(text)
+        });
         let text = match old {
             Some(old) => super::file_text::edited(&old, document),
             None => toml_of(document),
         }
         .map_err(StoreError::Corrupt)?;
-        if let Some(k) = &known {
-            self.record_as_found(&mut index, id, k)?;
-        }
         let before = known.as_ref().map(|k| k.document.clone());
         let path = service_file(&self.dir, ministry, id);
         // Staged, recorded, then put in place: a change the history refuses never reaches
         // the file (the API answered 503 "nothing was changed" while the file was
         // rewritten, and the next scan recorded it as a hand edit; found when tried).
         let staged = Self::stage(&path, text.as_bytes(), false)?;
+        if let Some(k) = &known {
+            if let Err(e) = self.record_as_found(&mut index, id, k) {
+                let _ = std::fs::remove_file(&staged);
+                return Err(e);
+            }
+        }
         let version = index.version + 1;
         let recorded = self.append(&Change {
             version,
@@ -796,12 +805,17 @@ impl RegistryStore for FileStore {
             return Err(StoreError::Conflict { current: None });
         };
         Self::check(Some(&known), expect)?;
-        self.record_as_found(&mut index, id, &known)?;
         let before = Some(known.document.clone());
         let path = service_file(&self.dir, &known.ministry, id);
         // Moved aside (no space needed), recorded, then removed; put back if refused.
         let aside = path.with_extension(format!("toml.deleted-{}", std::process::id()));
         std::fs::rename(&path, &aside).map_err(unavailable)?;
+        if let Err(e) = self.record_as_found(&mut index, id, &known) {
+            if let Err(back) = std::fs::rename(&aside, &path) {
+                tracing::error!(file = %path.display(), error = %back, "registry: a refused deletion could not be undone on disk");
+            }
+            return Err(e);
+        }
         let version = index.version + 1;
         let recorded = self.append(&Change {
             version,
@@ -1019,7 +1033,7 @@ mod tests {
                 .expect("put");
         }
         drop(store);
-        let edited = json!({"id": "edited", "names": {"fr": "Après"}});
+        let edited = json!({"id": "edited", "ministry": "m", "names": {"fr": "Après"}});
         std::fs::write(
             d.0.join("services/m/edited.toml"),
             toml_of(&edited).expect("toml"),
