@@ -35,6 +35,30 @@ pub fn toward_client(session: &mut Session, answer: &mut ResponseHeader) {
     }
 }
 
+/// On a legacy site's answer as it arrives: a framing the next hop reads as pingora did,
+/// then a bounded size ([`crate::limits::legacy_head`]). A `Transfer-Encoding` other than
+/// one `chunked` field (`chunked,`, `chunked, identity`, `gzip, chunked`, two fields) is
+/// refused with the 502 page, as nginx refuses one ("upstream sent unknown
+/// Transfer-Encoding"). Found when tried: pingora read such a body to the connection's
+/// close but passed the field on with the raw bytes, a proxy in front of the gateway read
+/// it as chunked, and the next citizen's request on that pooled connection failed.
+pub fn from_legacy(answer: &mut ResponseHeader) -> pingora::Result<()> {
+    let mut codings = answer.headers.get_all(TRANSFER_ENCODING).iter();
+    let plain = match (codings.next(), codings.next()) {
+        (None, _) => true,
+        (Some(v), None) => v.as_bytes().eq_ignore_ascii_case(b"chunked"),
+        _ => false,
+    };
+    if !plain {
+        // Not an upstream error (the answer arrived and was counted), as the size's.
+        return Err(pingora::Error::explain(
+            pingora::ErrorType::HTTPStatus(502),
+            "the legacy site's answer names a transfer coding other than chunked",
+        ));
+    }
+    crate::limits::legacy_head(answer)
+}
+
 /// Whether the client speaks HTTP/1.0 (or 0.9).
 fn http10(session: &Session) -> bool {
     session.req_header().version < http::Version::HTTP_11

@@ -14,8 +14,8 @@
 //!  upstream_request_filter   upstream::prepare (path, Host, X-Forwarded-*, ids, identity,
 //!                            the service's request adapters)
 //!  request_body_filter       pipeline::limits::check_body · outcome: sent (at its end)
-//!  upstream_response_filter  total deadline, outcome: answered (final answers: a 100 or 102
-//!                            may come mid-upload) · limits::upgraded (a 101) ·
+//!  upstream_response_filter  Attempts::answer_arrived (deadline, few 1xx) · framing::from_legacy
+//!                            · outcome: answered (final) · limits::upgraded (a 101) ·
 //!                            chain::adapt_response; X-Request-Id, X-Cache-Status if uncached
 //!  upstream_response_body_filter   the body feed, chunk by chunk
 //!  response_filter           crate::framing (small: uncompressed; HTTP/1.0: no chunks);
@@ -275,11 +275,11 @@ impl ProxyHttp for GatewayProxy {
         ctx: &mut Self::CTX,
     ) -> Result<()> {
         let status = upstream_response.status;
+        ctx.attempts.answer_arrived(status)?;
         if !status.is_informational() {
-            ctx.attempts.check_deadline()?;
             self.report(ctx, Outcome::Answered(status.as_u16()));
         }
-        crate::limits::legacy_head(upstream_response)?;
+        crate::framing::from_legacy(upstream_response)?;
         let limits = ctx.snapshot.as_ref().map(|s| &s.config.gateway.limits);
         crate::limits::upgraded(session, status, ctx.upgrade, limits)?;
         let Some(service) = ctx.service.as_ref() else {
@@ -377,8 +377,9 @@ impl ProxyHttp for GatewayProxy {
 
     /// A body refused for its size, or stalled by the citizen, is the citizen's doing: his
     /// answer (413, 408) is logged and counted, not reported as the proxy's error.
-    fn suppress_error_log(&self, _session: &Session, ctx: &Self::CTX, _e: &Error) -> bool {
-        ctx.citizens_doing
+    fn suppress_error_log(&self, _session: &Session, ctx: &Self::CTX, e: &Error) -> bool {
+        let service = ctx.service.as_ref().map(|s| s.id());
+        ctx.citizens_doing || crate::telemetry::access_log::withhold_pingora_line(service, e)
     }
 
     /// What pingora's own log lines (an upstream failure...) say of the request: never

@@ -529,6 +529,22 @@ fn write_path_without_query_values(
     Ok(())
 }
 
+/// Whether pingora's own line for error `e` is withheld (`ProxyHttp::suppress_error_log`):
+/// a legacy answer header that does not parse is put whole into the error (its cookies
+/// too, about 17 KB a request a hostile site could make the gateway write; found when
+/// tried). A line of the gateway's says what happened instead.
+pub fn withhold_pingora_line(service: Option<&str>, e: &pingora::Error) -> bool {
+    let unreadable_answer = e.esource() == &pingora::ErrorSource::Upstream
+        && e.etype() == &pingora::ErrorType::InvalidHTTPHeader;
+    if unreadable_answer {
+        tracing::error!(
+            service = service.unwrap_or("-"),
+            "the legacy site's answer header does not parse as HTTP/1.1: the citizen got the 502 page"
+        );
+    }
+    unreadable_answer
+}
+
 /// A request as pingora's own log lines show it (`ProxyHttp::request_summary`): the method
 /// and the path as the access log writes it.
 pub fn summary(req: &pingora::http::RequestHeader) -> String {
@@ -565,6 +581,19 @@ fn looks_like_an_identifier(s: &str) -> bool {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn pingoras_line_for_a_legacy_header_that_does_not_parse_is_withheld() {
+        let unreadable = pingora::Error::because(
+            pingora::ErrorType::InvalidHTTPHeader,
+            "buf: Set-Cookie: JSESSIONID=secret",
+            pingora::Error::new(pingora::ErrorType::InternalError),
+        );
+        let upstream = unreadable.into_up();
+        assert!(withhold_pingora_line(Some("cnie-renewal"), &upstream));
+        let timeout = pingora::Error::new_up(pingora::ErrorType::ReadTimedout);
+        assert!(!withhold_pingora_line(Some("cnie-renewal"), &timeout));
+    }
 
     #[test]
     fn query_values_never_reach_the_log() {
