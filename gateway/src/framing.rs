@@ -11,6 +11,7 @@
 //! (`gzip_http_version 1.1`). Load balancers' health checks and `ab` still speak HTTP/1.0.
 
 use crate::compression;
+use crate::upstream::Attempts;
 use http::header::TRANSFER_ENCODING;
 use pingora::http::ResponseHeader;
 use pingora::protocols::http::ServerSession;
@@ -35,28 +36,55 @@ pub fn toward_client(session: &mut Session, answer: &mut ResponseHeader) {
     }
 }
 
-/// On a legacy site's answer as it arrives: a framing the next hop reads as pingora did,
-/// then a bounded size ([`crate::limits::legacy_head`]). A `Transfer-Encoding` other than
-/// one `chunked` field (`chunked,`, `chunked, identity`, `gzip, chunked`, two fields) is
-/// refused with the 502 page, as nginx refuses one ("upstream sent unknown
-/// Transfer-Encoding"). Found when tried: pingora read such a body to the connection's
-/// close but passed the field on with the raw bytes, a proxy in front of the gateway read
-/// it as chunked, and the next citizen's request on that pooled connection failed.
-pub fn from_legacy(answer: &mut ResponseHeader) -> pingora::Result<()> {
+/// On a legacy site's answer as it arrives: within the exchange's deadline and with few
+/// interim answers ([`Attempts::answer_arrived`]), framed in a way the next hop reads as
+/// pingora did ([`plain_framing`]), and of a bounded size ([`crate::limits::legacy_head`]).
+/// A refused `304` loses its header instead of being refused: pingora serves the stored
+/// answer after a 304 whatever this says, and with the 304's header as it came when this
+/// fails (found when tried: a revalidation 304 with `Transfer-Encoding: identity` and the
+/// portal's session cookie reached the citizen as a bare 304 with that cookie). The stored
+/// answer then serves as it was.
+pub fn from_legacy(answer: &mut ResponseHeader, attempts: &mut Attempts) -> pingora::Result<()> {
+    let checked = attempts
+        .answer_arrived(answer.status)
+        .and_then(|()| plain_framing(answer))
+        .and_then(|()| crate::limits::legacy_head(answer));
+    match checked {
+        Err(_) if answer.status == http::StatusCode::NOT_MODIFIED => {
+            let names: Vec<http::HeaderName> = answer.headers.keys().cloned().collect();
+            for name in names {
+                answer.remove_header(&name);
+            }
+            Ok(())
+        }
+        other => other,
+    }
+}
+
+/// A `Transfer-Encoding` other than one `chunked` field (`chunked,`, `chunked, identity`,
+/// `gzip, chunked`, two fields), or any on an HTTP/1.0 answer (faulty framing, RFC 9112
+/// §6.1), is refused with the 502 page, as nginx refuses an unknown transfer coding. Found
+/// when tried: pingora read such a body to the connection's close but passed the field on
+/// with the raw bytes, a proxy in front of the gateway read it as chunked, and the next
+/// citizen's request on that pooled connection failed.
+fn plain_framing(answer: &ResponseHeader) -> pingora::Result<()> {
     let mut codings = answer.headers.get_all(TRANSFER_ENCODING).iter();
     let plain = match (codings.next(), codings.next()) {
         (None, _) => true,
-        (Some(v), None) => v.as_bytes().eq_ignore_ascii_case(b"chunked"),
+        (Some(v), None) => {
+            v.as_bytes().eq_ignore_ascii_case(b"chunked")
+                && answer.version >= http::Version::HTTP_11
+        }
         _ => false,
     };
-    if !plain {
-        // Not an upstream error (the answer arrived and was counted), as the size's.
-        return Err(pingora::Error::explain(
-            pingora::ErrorType::HTTPStatus(502),
-            "the legacy site's answer names a transfer coding other than chunked",
-        ));
+    if plain {
+        return Ok(());
     }
-    crate::limits::legacy_head(answer)
+    // Not an upstream error (the answer arrived and was counted), as the size's.
+    Err(pingora::Error::explain(
+        pingora::ErrorType::HTTPStatus(502),
+        "the legacy site's answer is framed by a transfer coding other than chunked, or by one on HTTP/1.0",
+    ))
 }
 
 /// Whether the client speaks HTTP/1.0 (or 0.9).

@@ -182,9 +182,9 @@ async fn an_expired_answer_is_revalidated_with_its_etag_and_a_304_makes_it_fresh
 }
 
 /// A legacy site whose page is stored for a second, and whose revalidation `304` carries
-/// a header of 200 KB and a cookie it plants: a hostile site. Its address; it lives as
-/// long as the test process.
-fn site_revalidating_with_a_huge_header() -> std::net::SocketAddr {
+/// `extra` and a cookie it plants: a hostile site. Its address; it lives as long as the
+/// test process.
+fn site_revalidating_with(extra: &'static str) -> std::net::SocketAddr {
     use std::io::{Read, Write};
     let listener = std::net::TcpListener::bind("127.0.0.1:0").expect("bind");
     let addr = listener.local_addr().expect("addr");
@@ -201,11 +201,9 @@ fn site_revalidating_with_a_huge_header() -> std::net::SocketAddr {
             let asks = String::from_utf8_lossy(&head).to_ascii_lowercase();
             let answer = if asks.contains("if-none-match") {
                 let mut a = b"HTTP/1.1 304 Not Modified\r\nETag: \"v1\"\r\n\
-                    Cache-Control: max-age=1\r\nSet-Cookie: planted=1; Path=/\r\n"
+                    Cache-Control: max-age=1\r\nSet-Cookie: egov_session=planted; Path=/\r\n"
                     .to_vec();
-                for i in 0..50 {
-                    a.extend_from_slice(format!("X-Pad-{i}: {}\r\n", "p".repeat(4_000)).as_bytes());
-                }
+                a.extend_from_slice(extra.as_bytes());
                 a.extend_from_slice(b"Connection: close\r\n\r\n");
                 a
             } else {
@@ -221,38 +219,42 @@ fn site_revalidating_with_a_huge_header() -> std::net::SocketAddr {
 
 /// Found in review: a revalidation `304` whose header was over the limit was refused, and
 /// pingora then served the stored page with that 304's header as it came: 200 KB and a
-/// planted cookie, past every header rule.
+/// planted cookie, past every header rule. Then found by a bypass probe: the same through a
+/// 304 with a transfer coding it may not have.
 #[tokio::test]
-async fn a_revalidation_whose_header_is_over_the_limit_serves_the_stored_page_as_it_was() {
+async fn a_refused_revalidation_serves_the_stored_page_as_it_was() {
     let estate = start_estate(None);
-    let site = site_revalidating_with_a_huge_header();
-    let staged = Staged::new(&estate);
-    staged.append_to_service(MINISTRY, SERVICE, "[cache]");
-    let g = TestGateway::staged(&estate, staged, |c| {
-        egov_integration::backend_at(c, SERVICE, site.port())
-    });
-    let url = g.url(&format!("/s/{SERVICE}/page"));
-    let first = get(&url, &[]).await;
-    assert_eq!(
-        (first.status, first.body.as_str()),
-        (StatusCode::OK, "stored")
+    let huge: &'static str = Box::leak(
+        (0..50)
+            .map(|i| format!("X-Pad-{i}: {}\r\n", "p".repeat(4_000)))
+            .collect::<String>()
+            .into_boxed_str(),
     );
-    tokio::time::sleep(Duration::from_millis(2100)).await;
-    let again = get(&url, &[]).await;
-    assert_eq!(
-        (again.status, again.body.as_str()),
-        (StatusCode::OK, "stored")
-    );
-    assert!(
-        again.headers.get("x-pad-0").is_none(),
-        "{} fields",
-        again.headers.len()
-    );
-    assert!(
-        again.headers.get("set-cookie").is_none(),
-        "{:?}",
-        again.headers.get("set-cookie")
-    );
+    for extra in [huge, "Transfer-Encoding: identity\r\n"] {
+        let site = site_revalidating_with(extra);
+        let staged = Staged::new(&estate);
+        staged.append_to_service(MINISTRY, SERVICE, "[cache]");
+        let g = TestGateway::staged(&estate, staged, |c| {
+            egov_integration::backend_at(c, SERVICE, site.port())
+        });
+        let url = g.url(&format!("/s/{SERVICE}/page"));
+        let first = get(&url, &[]).await;
+        assert_eq!(
+            (first.status, first.body.as_str()),
+            (StatusCode::OK, "stored")
+        );
+        tokio::time::sleep(Duration::from_millis(2100)).await;
+        let again = get(&url, &[]).await;
+        let said = &extra[..extra.len().min(40)];
+        assert_eq!(
+            (again.status, again.body.as_str()),
+            (StatusCode::OK, "stored"),
+            "{said}"
+        );
+        assert!(again.headers.get("x-pad-0").is_none(), "{said}");
+        assert!(again.headers.get("transfer-encoding").is_none(), "{said}");
+        assert!(again.headers.get("set-cookie").is_none(), "{said}");
+    }
 }
 
 /// Found when tried: a rewritten page is announced with a weak `ETag` (the same page, not

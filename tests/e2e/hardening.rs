@@ -634,6 +634,17 @@ async fn a_legacy_answer_with_a_transfer_coding_other_than_chunked_gets_the_502_
         let (status, _) = fetched(&gw, "/s/cnie-renewal/").await;
         assert_eq!(status, 502, "{coding}");
     }
+    // Faulty framing on HTTP/1.0 (RFC 9112 §6.1), found by a bypass probe.
+    let site = raw_http::scripted_site(
+        b"HTTP/1.0 200 OK\r\nContent-Type: text/plain\r\nTransfer-Encoding: chunked\r\n\r\n\
+          5\r\nhello\r\n0\r\n\r\n",
+    );
+    let gw = in_front_of_site(&estate, site);
+    assert_eq!(
+        fetched(&gw, "/s/cnie-renewal/").await.0,
+        502,
+        "HTTP/1.0 chunked"
+    );
     // One plain field, in any case, is chunked as ever.
     let site = raw_http::scripted_site(
         b"HTTP/1.1 200 OK\r\nContent-Type: text/plain\r\nTransfer-Encoding: Chunked\r\n\
@@ -667,6 +678,54 @@ async fn a_flood_of_interim_answers_from_a_legacy_site_gets_the_502_page() {
     );
     let gw = in_front_of_site(&estate, raw_http::scripted_site(answer(40)));
     assert_eq!(fetched(&gw, "/s/cnie-renewal/").await.0, 502);
+}
+
+/// Found by a bypass probe: interim `102`s were neither counted nor held to any deadline
+/// while the citizen's body was unfinished, so a site that never read it held the request
+/// as long as it went on.
+#[test]
+fn interim_answers_during_an_unfinished_upload_are_bounded_too() {
+    use std::io::{Read, Write};
+    let estate = start_estate(None);
+    let mut processing = b"HTTP/1.1 102 Processing\r\n\r\n".repeat(40);
+    processing
+        .extend_from_slice(b"HTTP/1.1 200 OK\r\nContent-Length: 2\r\nConnection: close\r\n\r\nok");
+    let site = raw_http::scripted_site(Box::leak(processing.into_boxed_slice()));
+    let gw = in_front_of_site(&estate, site);
+    let mut citizen = std::net::TcpStream::connect(gw.addr).expect("connect");
+    citizen
+        .write_all(
+            format!(
+                "POST /s/cnie-renewal/upload HTTP/1.1\r\nHost: {}\r\nContent-Type: text/plain\r\n\
+                 Content-Length: 10\r\n\r\nhalf-",
+                gw.addr
+            )
+            .as_bytes(),
+        )
+        .expect("write");
+    citizen
+        .set_read_timeout(Some(std::time::Duration::from_secs(5)))
+        .expect("timeout");
+    let mut got = Vec::new();
+    let mut buf = [0u8; 8192];
+    while let Ok(n) = citizen.read(&mut buf) {
+        if n == 0 {
+            break;
+        }
+        got.extend_from_slice(&buf[..n]);
+    }
+    let text = String::from_utf8_lossy(&got);
+    let finals: Vec<&str> = text
+        .lines()
+        .filter(|l| l.starts_with("HTTP/1.1 ") && !l.starts_with("HTTP/1.1 1"))
+        .collect();
+    assert_eq!(
+        finals,
+        ["HTTP/1.1 502 Bad Gateway"],
+        "{}",
+        &text[..text.len().min(300)]
+    );
+    assert!(text.matches("102 Processing").count() <= 32);
 }
 
 /// Found when tried: a site sending a `103` a second held a request for 100 s against a

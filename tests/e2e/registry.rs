@@ -2567,6 +2567,31 @@ async fn instances_keep_serving_while_redis_is_down_and_catch_up_when_it_returns
     }
 }
 
+/// Found by a bypass probe: a write in the seconds between Redis losing its data and an
+/// instance restoring it got version 1, an ETag given before.
+#[tokio::test]
+async fn a_write_right_after_redis_lost_its_data_gets_a_version_never_given_before() {
+    let redis = RedisServer::start();
+    let p = Pair::start(&redis);
+    p.settle(&redis);
+    let on_a = api_of(&p.a, &p.keys, "interior");
+    let before = on_a.get("/services/cnie-renewal").await.etag;
+    let seen = before
+        .as_deref()
+        .and_then(|e| e.trim_matches('"').parse::<u64>().ok())
+        .expect("a version");
+    redis.command(&["FLUSHALL"]).expect("flushall");
+    let created = on_a
+        .post(
+            "/services",
+            &new_service(&p.estate, "right-after", "interior"),
+        )
+        .await;
+    assert_status(&created, StatusCode::CREATED);
+    let version = created.body["version"].as_u64().expect("version");
+    assert!(version > seen, "version {version} after {seen} was seen");
+}
+
 /// A gateway whose admin API takes client-credentials tokens from a real OpenID provider,
 /// which knows one machine client for the interior ministry and one for justice.
 fn token_world() -> SsoWorld {

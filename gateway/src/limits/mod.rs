@@ -66,10 +66,8 @@ pub const LEGACY_HEAD_BYTES: usize = 64 * 1024;
 
 /// A legacy answer whose header is over [`LEGACY_HEAD_BYTES`] is the site's error: the
 /// citizen gets the 502 page, none of that header. Found when tried: a 200 KB header went
-/// through to the citizen. A `304` revalidating a stored answer loses its header instead
-/// (the stored answer serves as it was): pingora serves the stored answer after a 304
-/// whatever this says, with the 304's header as it came when this fails (found in review).
-pub fn legacy_head(answer: &mut pingora::http::ResponseHeader) -> pingora::Result<()> {
+/// through to the citizen.
+pub fn legacy_head(answer: &pingora::http::ResponseHeader) -> pingora::Result<()> {
     // ": " and CRLF per field, as on the wire.
     let bytes: usize = answer
         .headers
@@ -77,13 +75,6 @@ pub fn legacy_head(answer: &mut pingora::http::ResponseHeader) -> pingora::Resul
         .map(|(name, value)| name.as_str().len() + value.len() + 4)
         .sum();
     if bytes <= LEGACY_HEAD_BYTES {
-        return Ok(());
-    }
-    if answer.status == http::StatusCode::NOT_MODIFIED {
-        let names: Vec<http::HeaderName> = answer.headers.keys().cloned().collect();
-        for name in names {
-            answer.remove_header(&name);
-        }
         return Ok(());
     }
     // Not an upstream error: the site answered (and was counted so), and a citizen who

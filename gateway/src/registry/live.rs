@@ -296,6 +296,9 @@ impl LiveRegistry {
             },
         };
         self.applied.store(version, Ordering::Relaxed);
+        if let Backing::Shared(shared) = &self.backing {
+            shared.seen(version);
+        }
         self.report(broken);
         Ok(diff)
     }

@@ -232,7 +232,9 @@ impl Attempts {
         if !uploading {
             self.check_deadline()?;
         }
-        if status.is_informational() && !(uploading && status.as_u16() == 102) {
+        // Counted whatever they are: a site sending a `102` every few seconds while it does
+        // not read the body held a request for as long as it went on (found when tried).
+        if status.is_informational() {
             self.interim += 1;
             if self.interim > MAX_INTERIM {
                 return Error::e_explain(

@@ -137,10 +137,11 @@ fn expectation(headers: &HeaderMap) -> Result<Expect, Box<Response>> {
         return Ok(Expect::Any);
     }
     let tag = text.strip_prefix("W/").unwrap_or(text);
+    // Only the tag as this API writes it: `"+3"` and `"0004"` are no ETag it gave.
     tag.strip_prefix('"')
         .and_then(|t| t.strip_suffix('"'))
+        .and_then(|v| v.parse::<u64>().ok().filter(|n| n.to_string() == v))
         .ok_or(())
-        .and_then(|v| v.parse::<u64>().map_err(|_| ()))
         .map(Expect::Version)
         .map_err(|_| {
             Box::new(error(
@@ -412,7 +413,16 @@ mod tests {
         assert_eq!(expect("\"12\""), Ok(Expect::Version(12)));
         assert_eq!(expect("W/\"12\""), Ok(Expect::Version(12)));
         assert_eq!(expect("*"), Ok(Expect::Any));
-        for bad in ["12", "\"12", "12\"", "\"12\", \"13\"", "\"x\"", "W/12"] {
+        for bad in [
+            "12",
+            "\"12",
+            "12\"",
+            "\"12\", \"13\"",
+            "\"x\"",
+            "W/12",
+            "\"+12\"",
+            "\"012\"",
+        ] {
             assert_eq!(expect(bad), Err(StatusCode::BAD_REQUEST), "{bad}");
         }
     }

@@ -41,6 +41,8 @@ struct Stored {
 /// The registry over [`Kv`].
 pub struct SharedStore {
     kv: Arc<dyn Kv>,
+    /// The highest version this instance applied ([`Self::seen`]).
+    seen: std::sync::atomic::AtomicU64,
 }
 
 /// How long a change record (and so a version of the history) is kept.
@@ -48,7 +50,10 @@ const HISTORY_TTL: std::time::Duration = std::time::Duration::from_secs(400 * 24
 
 impl SharedStore {
     pub fn new(kv: Arc<dyn Kv>) -> Self {
-        Self { kv }
+        Self {
+            kv,
+            seen: std::sync::atomic::AtomicU64::new(0),
+        }
     }
 
     /// The channel every change is announced on (its version as the message).
@@ -147,12 +152,24 @@ impl SharedStore {
         Ok(())
     }
 
+    /// This instance has applied `version`: no version it hands out is ever at or below it.
+    pub fn seen(&self, version: u64) {
+        self.seen
+            .fetch_max(version, std::sync::atomic::Ordering::Relaxed);
+    }
+
+    /// The next version, above any this instance has seen: a write in the seconds between
+    /// Redis losing its data and this instance restoring it got version 1, an ETag given
+    /// before (found when tried).
     async fn next_version(&self) -> Result<u64, StoreError> {
-        let v = self
-            .kv
-            .incr(&self.kv.key("reg", "version"), 1, None)
-            .await?;
-        Ok(u64::try_from(v).unwrap_or(0))
+        let key = self.kv.key("reg", "version");
+        let mut v = u64::try_from(self.kv.incr(&key, 1, None).await?).unwrap_or(0);
+        let floor = self.seen.load(std::sync::atomic::Ordering::Relaxed);
+        if v <= floor {
+            let by = i64::try_from(floor + 1 - v).unwrap_or(i64::MAX);
+            v = u64::try_from(self.kv.incr(&key, by, None).await?).unwrap_or(0);
+        }
+        Ok(v)
     }
 }
 
