@@ -11,7 +11,6 @@
 //! (`gzip_http_version 1.1`). Load balancers' health checks and `ab` still speak HTTP/1.0.
 
 use crate::compression;
-use crate::upstream::Attempts;
 use http::header::TRANSFER_ENCODING;
 use pingora::http::ResponseHeader;
 use pingora::protocols::http::ServerSession;
@@ -36,17 +35,21 @@ pub fn toward_client(session: &mut Session, answer: &mut ResponseHeader) {
     }
 }
 
-/// On a legacy site's answer as it arrives: within the exchange's deadline and with few
-/// interim answers ([`Attempts::answer_arrived`]), framed in a way the next hop reads as
+/// On a legacy site's answer as it arrives, once `arrived` says whether it came within the
+/// exchange's deadline and with few interim answers (`upstream::Attempts::answer_arrived`,
+/// before the answer is reported: a refusal below must not count against the backend),
+/// framed in a way the next hop reads as
 /// pingora did ([`plain_framing`]), and of a bounded size ([`crate::limits::legacy_head`]).
 /// A refused `304` loses its header instead of being refused: pingora serves the stored
 /// answer after a 304 whatever this says, and with the 304's header as it came when this
 /// fails (found when tried: a revalidation 304 with `Transfer-Encoding: identity` and the
 /// portal's session cookie reached the citizen as a bare 304 with that cookie). The stored
 /// answer then serves as it was.
-pub fn from_legacy(answer: &mut ResponseHeader, attempts: &mut Attempts) -> pingora::Result<()> {
-    let checked = attempts
-        .answer_arrived(answer.status)
+pub fn from_legacy(
+    answer: &mut ResponseHeader,
+    arrived: pingora::Result<()>,
+) -> pingora::Result<()> {
+    let checked = arrived
         .and_then(|()| plain_framing(answer))
         .and_then(|()| crate::limits::legacy_head(answer));
     match checked {

@@ -14,8 +14,8 @@
 //!  upstream_request_filter   upstream::prepare (path, Host, X-Forwarded-*, ids, identity,
 //!                            the service's request adapters)
 //!  request_body_filter       pipeline::limits::check_body · outcome: sent (at its end)
-//!  upstream_response_filter  framing::from_legacy (deadline, few 1xx, framing, size) ·
-//!                            outcome: answered (final) · limits::upgraded (a 101) ·
+//!  upstream_response_filter  Attempts::answer_arrived (deadline, few 1xx) · outcome: answered
+//!                            (final) · framing::from_legacy · limits::upgraded (a 101) ·
 //!                            chain::adapt_response; X-Request-Id, X-Cache-Status if uncached
 //!  upstream_response_body_filter   the body feed, chunk by chunk
 //!  response_filter           crate::framing (small: uncompressed; HTTP/1.0: no chunks);
@@ -275,10 +275,11 @@ impl ProxyHttp for GatewayProxy {
         ctx: &mut Self::CTX,
     ) -> Result<()> {
         let status = upstream_response.status;
-        crate::framing::from_legacy(upstream_response, &mut ctx.attempts)?;
-        if !status.is_informational() {
+        let arrived = ctx.attempts.answer_arrived(status);
+        if arrived.is_ok() && !status.is_informational() {
             self.report(ctx, Outcome::Answered(status.as_u16()));
         }
+        crate::framing::from_legacy(upstream_response, arrived)?;
         let limits = ctx.snapshot.as_ref().map(|s| &s.config.gateway.limits);
         crate::limits::upgraded(session, status, ctx.upgrade, limits)?;
         let Some(service) = ctx.service.as_ref() else {

@@ -220,6 +220,16 @@ impl LiveRegistry {
     async fn desired(&self) -> Result<(Config, Vec<String>, u64), StoreError> {
         let store = self.store();
         let version = store.version().await?;
+        // A shared store behind what this instance applied lost its data: it is restored
+        // from this instance's last reading ([`Self::restore`]), never applied as it is
+        // (an emptied store would take every service off; found in review).
+        if let Backing::Shared(shared) = &self.backing {
+            if version < shared.seen_version() {
+                return Err(StoreError::Unavailable(
+                    "the registry store lost its data; it is being restored".into(),
+                ));
+            }
+        }
         let Listing {
             records,
             unreadable,

@@ -158,16 +158,24 @@ impl SharedStore {
             .fetch_max(version, std::sync::atomic::Ordering::Relaxed);
     }
 
-    /// The next version, above any this instance has seen: a write in the seconds between
-    /// Redis losing its data and this instance restoring it got version 1, an ETag given
-    /// before (found when tried).
+    /// The highest version this instance applied.
+    pub fn seen_version(&self) -> u64 {
+        self.seen.load(std::sync::atomic::Ordering::Relaxed)
+    }
+
+    /// The next version. One at or below a version this instance applied means the store
+    /// lost its data: the write is refused (503, retry) until the store is restored, and the
+    /// counter is left below, so every instance sees the loss. Found when tried: a write in
+    /// the seconds before the restore got version 1, an ETag given before; and raising the
+    /// counter instead hid the loss, and that one record became the whole registry.
     async fn next_version(&self) -> Result<u64, StoreError> {
         let key = self.kv.key("reg", "version");
-        let mut v = u64::try_from(self.kv.incr(&key, 1, None).await?).unwrap_or(0);
-        let floor = self.seen.load(std::sync::atomic::Ordering::Relaxed);
-        if v <= floor {
-            let by = i64::try_from(floor + 1 - v).unwrap_or(i64::MAX);
-            v = u64::try_from(self.kv.incr(&key, by, None).await?).unwrap_or(0);
+        let v = u64::try_from(self.kv.incr(&key, 1, None).await?).unwrap_or(0);
+        if v <= self.seen_version() {
+            return Err(StoreError::Unavailable(
+                "the registry store lost its data; it is being restored, retry in a few seconds"
+                    .into(),
+            ));
         }
         Ok(v)
     }
