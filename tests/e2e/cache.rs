@@ -185,36 +185,21 @@ async fn an_expired_answer_is_revalidated_with_its_etag_and_a_304_makes_it_fresh
 /// `extra` and a cookie it plants: a hostile site. Its address; it lives as long as the
 /// test process.
 fn site_revalidating_with(extra: &'static str) -> std::net::SocketAddr {
-    use std::io::{Read, Write};
-    let listener = std::net::TcpListener::bind("127.0.0.1:0").expect("bind");
-    let addr = listener.local_addr().expect("addr");
-    std::thread::spawn(move || {
-        for mut stream in listener.incoming().flatten() {
-            let mut head = Vec::new();
-            let mut buf = [0u8; 4096];
-            while !head.windows(4).any(|w| w == b"\r\n\r\n") {
-                match stream.read(&mut buf) {
-                    Ok(0) | Err(_) => break,
-                    Ok(n) => head.extend_from_slice(&buf[..n]),
-                }
-            }
-            let asks = String::from_utf8_lossy(&head).to_ascii_lowercase();
-            let answer = if asks.contains("if-none-match") {
-                let mut a = b"HTTP/1.1 304 Not Modified\r\nETag: \"v1\"\r\n\
-                    Cache-Control: max-age=1\r\nSet-Cookie: egov_session=planted; Path=/\r\n"
-                    .to_vec();
-                a.extend_from_slice(extra.as_bytes());
-                a.extend_from_slice(b"Connection: close\r\n\r\n");
-                a
-            } else {
-                b"HTTP/1.1 200 OK\r\nContent-Type: text/plain\r\nContent-Length: 6\r\n\
-                  ETag: \"v1\"\r\nCache-Control: max-age=1\r\nConnection: close\r\n\r\nstored"
-                    .to_vec()
-            };
-            let _ = stream.write_all(&answer);
+    egov_integration::raw_http::answering_site(move |head| {
+        let asks = String::from_utf8_lossy(head).to_ascii_lowercase();
+        if asks.contains("if-none-match") {
+            let mut a = b"HTTP/1.1 304 Not Modified\r\nETag: \"v1\"\r\n\
+                Cache-Control: max-age=1\r\nSet-Cookie: egov_session=planted; Path=/\r\n"
+                .to_vec();
+            a.extend_from_slice(extra.as_bytes());
+            a.extend_from_slice(b"Connection: close\r\n\r\n");
+            a
+        } else {
+            b"HTTP/1.1 200 OK\r\nContent-Type: text/plain\r\nContent-Length: 6\r\n\
+              ETag: \"v1\"\r\nCache-Control: max-age=1\r\nConnection: close\r\n\r\nstored"
+                .to_vec()
         }
-    });
-    addr
+    })
 }
 
 /// Found in review: a revalidation `304` whose header was over the limit was refused, and

@@ -597,6 +597,26 @@ fn half_sent_heads_on_the_admin_and_metrics_listeners_are_dropped_at_their_deadl
     }
 }
 
+/// The 32 connections one address may hold on a side listener at `addr`, each with half a
+/// request head sent.
+fn fill_from_one_address(addr: std::net::SocketAddr) -> Vec<TcpStream> {
+    let held = (0..32)
+        .map(|_| {
+            let mut s = TcpStream::connect(addr).expect("connect");
+            s.write_all(b"GET /healthz HTTP/1.1\r\n").expect("write");
+            s
+        })
+        .collect();
+    std::thread::sleep(Duration::from_millis(300));
+    held
+}
+
+/// Whether the side listener at `addr` closes the next connection of this address at once.
+fn refuses_the_next(addr: std::net::SocketAddr) -> bool {
+    let mut next = TcpStream::connect(addr).expect("the backlog takes it");
+    read_until_closed(&mut next, Duration::from_secs(3)).1
+}
+
 /// Found in review: with a bound on connections, a few hundred slow ones from one address
 /// would take every slot, and the orchestrator's health checks with them. One address holds
 /// at most 32; the next is closed at once, and the listener keeps answering others.
@@ -604,17 +624,11 @@ fn half_sent_heads_on_the_admin_and_metrics_listeners_are_dropped_at_their_deadl
 fn one_address_holds_at_most_32_connections_to_a_side_listener() {
     let estate = start_estate(None);
     let gw = TestGateway::with(&estate, |_| {});
-    let held: Vec<TcpStream> = (0..32)
-        .map(|_| {
-            let mut s = TcpStream::connect(gw.metrics).expect("connect");
-            s.write_all(b"GET /metrics HTTP/1.1\r\n").expect("write");
-            s
-        })
-        .collect();
-    std::thread::sleep(Duration::from_millis(300));
-    let mut over = TcpStream::connect(gw.metrics).expect("the backlog takes it");
-    let (_, closed) = read_until_closed(&mut over, Duration::from_secs(3));
-    assert!(closed, "the 33rd connection of one address was kept");
+    let held = fill_from_one_address(gw.metrics);
+    assert!(
+        refuses_the_next(gw.metrics),
+        "the 33rd connection of one address was kept"
+    );
     drop(held);
     std::thread::sleep(Duration::from_millis(300));
     let health = raw_http::get(gw.metrics, "/metrics", "");
@@ -629,17 +643,11 @@ fn one_address_holds_at_most_32_connections_to_a_side_listener() {
 fn the_probes_answer_on_the_metrics_listener_while_the_admin_listener_is_full() {
     let estate = start_estate(None);
     let gw = TestGateway::with(&estate, |_| {});
-    let _held: Vec<TcpStream> = (0..32)
-        .map(|_| {
-            let mut s = TcpStream::connect(gw.admin).expect("connect");
-            s.write_all(b"GET /healthz HTTP/1.1\r\n").expect("write");
-            s
-        })
-        .collect();
-    std::thread::sleep(Duration::from_millis(300));
-    let mut refused = TcpStream::connect(gw.admin).expect("the backlog takes it");
-    let (_, closed) = read_until_closed(&mut refused, Duration::from_secs(3));
-    assert!(closed, "the admin listener is full for this address");
+    let _held = fill_from_one_address(gw.admin);
+    assert!(
+        refuses_the_next(gw.admin),
+        "the admin listener is full for this address"
+    );
     let live = raw_http::get(gw.metrics, "/healthz", "");
     assert_eq!((live.status, live.text().as_str()), (200, "ok\n"));
     let ready = raw_http::get(gw.metrics, "/readyz", "");

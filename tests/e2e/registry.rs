@@ -130,6 +130,22 @@ fn one_of_each<'a>(
     }
 }
 
+/// A service of economy-finance in front of the estate's procurement site, which asks for
+/// basic auth: `password` is given as a secret for the store to keep.
+fn procurement_mirror(estate: &RunningEstate, password: &str) -> Value {
+    json!({
+        "id": "procurement-mirror",
+        "ministry": "economy-finance",
+        "category": "business",
+        "access": "public",
+        "names": { "ar": "صفقات", "fr": "Marchés", "en": "Procurement" },
+        "descriptions": { "ar": "صفقات.", "fr": "Marchés publics.", "en": "Public procurement." },
+        "legacy": { "hostname": "mirror.marchespublics.gov.ma" },
+        "upstream": { "url": format!("http://{}", estate.addr()), "host": "www.marchespublics.gov.ma" },
+        "adapters": [{ "step": "basic-auth", "username": "svc-portal", "password": { "value": password } }]
+    })
+}
+
 /// The audit log's lines.
 fn audit_lines(staged: &Staged) -> Vec<Value> {
     std::fs::read_to_string(staged.dir().join("admin-audit.jsonl"))
@@ -1387,17 +1403,7 @@ async fn a_change_through_the_api_keeps_the_service_files_comments_and_order() {
 async fn a_secret_given_through_the_api_is_there_when_the_gateway_starts_again() {
     let e = Estate::start();
     let password = "estate-public-procurement-secret";
-    let doc = json!({
-        "id": "procurement-mirror",
-        "ministry": "economy-finance",
-        "category": "business",
-        "access": "public",
-        "names": { "ar": "صفقات", "fr": "Marchés", "en": "Procurement" },
-        "descriptions": { "ar": "صفقات.", "fr": "Marchés publics.", "en": "Public procurement." },
-        "legacy": { "hostname": "mirror.marchespublics.gov.ma" },
-        "upstream": { "url": format!("http://{}", e.estate.addr()), "host": "www.marchespublics.gov.ma" },
-        "adapters": [{ "step": "basic-auth", "username": "svc-portal", "password": { "value": password } }]
-    });
+    let doc = procurement_mirror(&e.estate, password);
     let created = e.api("economy-finance").post("/services", &doc).await;
     assert_status(&created, StatusCode::CREATED);
     // Started again over the same files (the first instance stands for the stopped one).
@@ -1579,17 +1585,7 @@ async fn secrets_given_through_the_api_are_used_and_never_returned_logged_or_wri
     let e = Estate::start();
     let api = e.api("economy-finance");
     let password = "estate-public-procurement-secret";
-    let doc = json!({
-        "id": "procurement-mirror",
-        "ministry": "economy-finance",
-        "category": "business",
-        "access": "public",
-        "names": { "ar": "صفقات", "fr": "Marchés", "en": "Procurement" },
-        "descriptions": { "ar": "صفقات.", "fr": "Marchés publics.", "en": "Public procurement." },
-        "legacy": { "hostname": "mirror.marchespublics.gov.ma" },
-        "upstream": { "url": format!("http://{}", e.estate.addr()), "host": "www.marchespublics.gov.ma" },
-        "adapters": [{ "step": "basic-auth", "username": "svc-portal", "password": { "value": password } }]
-    });
+    let doc = procurement_mirror(&e.estate, password);
     let created = api.post("/services", &doc).await;
     assert_status(&created, StatusCode::CREATED);
     // The legacy site accepts the stored secret: the page is served, no login prompt.

@@ -145,11 +145,21 @@ fn dechunk(mut b: &[u8]) -> Vec<u8> {
 /// connection, then closed): for answers no well-behaved server library would write. Its
 /// address; it lives as long as the test process.
 pub fn scripted_site(answer: &'static [u8]) -> SocketAddr {
+    answering_site(move |_| answer.to_vec())
+}
+
+/// A legacy site that answers each request with the bytes `answer` gives for its head (as
+/// received, one answer per connection, then closed): a site whose answer depends on the
+/// request (a revalidation's `If-None-Match`). Its address; it lives as long as the test
+/// process.
+pub fn answering_site(answer: impl Fn(&[u8]) -> Vec<u8> + Send + Sync + 'static) -> SocketAddr {
     let listener = std::net::TcpListener::bind("127.0.0.1:0").expect("bind a scripted site");
     let addr = listener.local_addr().expect("its address");
+    let answer = std::sync::Arc::new(answer);
     std::thread::spawn(move || {
         for stream in listener.incoming() {
             let Ok(mut stream) = stream else { continue };
+            let answer = std::sync::Arc::clone(&answer);
             std::thread::spawn(move || {
                 let _ = stream.set_read_timeout(Some(Duration::from_secs(5)));
                 let mut head = Vec::new();
@@ -160,7 +170,7 @@ pub fn scripted_site(answer: &'static [u8]) -> SocketAddr {
                         Ok(n) => head.extend_from_slice(&buf[..n]),
                     }
                 }
-                let _ = stream.write_all(answer);
+                let _ = stream.write_all(&answer(&head));
             });
         }
     });

@@ -417,37 +417,26 @@ mod tests {
         let service = &config.services[0];
         let text = std::fs::read_to_string(&service.file).expect("the service file");
         let mut doc = crate::registry::store::files::document_of(&text).expect("a document");
-        doc["upstream"]["timeouts"] = serde_json::json!({ "read": "40s", "total": "10s" });
-        let errors = service_from_document(
-            &doc,
-            &service.file,
-            &config.ministries,
-            &config.gateway.defaults,
-        )
-        .expect_err("refused");
-        let text = errors.to_string();
+        let mut with_timeouts = |timeouts: serde_json::Value| {
+            doc["upstream"]["timeouts"] = timeouts;
+            service_from_document(
+                &doc,
+                &service.file,
+                &config.ministries,
+                &config.gateway.defaults,
+            )
+            .map_err(|e| e.to_string())
+        };
+        let refused = with_timeouts(serde_json::json!({ "read": "40s", "total": "10s" }));
+        let text = refused.expect_err("refused");
         assert!(
             text.contains("timeouts.read: 40s is longer than the total timeout (10s)"),
             "{text}"
         );
         // A total alone, shorter than the inherited read (a site meant to fail fast), is
         // as before: the total cuts the read.
-        doc["upstream"]["timeouts"] = serde_json::json!({ "total": "5s" });
-        assert!(service_from_document(
-            &doc,
-            &service.file,
-            &config.ministries,
-            &config.gateway.defaults
-        )
-        .is_ok());
-        doc["upstream"]["timeouts"] = serde_json::json!({ "read": "10s", "total": "40s" });
-        assert!(service_from_document(
-            &doc,
-            &service.file,
-            &config.ministries,
-            &config.gateway.defaults
-        )
-        .is_ok());
+        assert!(with_timeouts(serde_json::json!({ "total": "5s" })).is_ok());
+        assert!(with_timeouts(serde_json::json!({ "read": "10s", "total": "40s" })).is_ok());
     }
 
     /// Found when tried: a ministry's service took `cnie-renewal.localhost`, another service's

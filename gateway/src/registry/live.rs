@@ -706,9 +706,14 @@ mod reload_tests {
     fn admin_keys_reload_but_the_rest_of_admin_needs_a_restart() {
         let running = crate::config::fixtures::config_without_secrets().gateway;
         let mut loaded = running.clone();
-        loaded.admin.keys.clear();
+        loaded.admin.keys.push(crate::config::AdminKey {
+            id: "added".into(),
+            holder: crate::config::KeyHolder::Platform,
+            hash: "$argon2id$placeholder".into(),
+        });
         let (next, restart) = reloadable(&running, &loaded);
-        assert!(next.admin.keys.is_empty());
+        assert_eq!(next.admin.keys, loaded.admin.keys);
+        assert_ne!(next.admin.keys, running.admin.keys);
         assert!(restart.is_empty(), "{restart:?}");
         loaded.admin.max_services_per_ministry += 1;
         let (next, restart) = reloadable(&running, &loaded);

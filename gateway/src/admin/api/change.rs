@@ -219,12 +219,7 @@ pub(super) async fn change(admin: &Admin, req: Request<'_>) -> Response {
             "unchanged",
             client,
         );
-        return (
-            StatusCode::OK,
-            [(header::ETAG, etag(c.version))],
-            Json(json!({ "id": id, "ministry": ministry, "version": c.version, "document": doc })),
-        )
-            .into_response();
+        return stored(StatusCode::OK, id, &ministry, c.version, &doc);
     }
     let upstream_changed = snapshot
         .service(id)
@@ -352,18 +347,24 @@ pub(super) async fn change(admin: &Admin, req: Request<'_>) -> Response {
     } else {
         StatusCode::OK
     };
-    let mut response = (
-        status,
-        [(header::ETAG, etag(version))],
-        Json(json!({ "id": id, "ministry": ministry, "version": version, "document": doc })),
-    )
-        .into_response();
+    let mut response = stored(status, id, &ministry, version, &doc);
     if req.action == Action::Create {
         if let Ok(location) = HeaderValue::from_str(&format!("/api/v1/services/{id}")) {
             response.headers_mut().insert(header::LOCATION, location);
         }
     }
     response
+}
+
+/// The answer to a change that is stored (or was already): the version, as the `ETag` and
+/// in the body with the document.
+fn stored(status: StatusCode, id: &str, ministry: &str, version: u64, doc: &Value) -> Response {
+    (
+        status,
+        [(header::ETAG, etag(version))],
+        Json(json!({ "id": id, "ministry": ministry, "version": version, "document": doc })),
+    )
+        .into_response()
 }
 
 /// A creation whose id is taken: 409, as Kong answers a duplicate (a 422 said the document
