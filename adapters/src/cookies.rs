@@ -247,6 +247,11 @@ pub fn portal_reserved(name: &str) -> bool {
     reserved_name(name.as_bytes())
 }
 
+/// [`portal_reserved`] on a name's raw bytes.
+pub fn portal_reserved_bytes(name: &[u8]) -> bool {
+    reserved_name(name)
+}
+
 fn reserved_name(name: &[u8]) -> bool {
     name.starts_with(b"egov_")
         || name.starts_with(b"__Host-egov")
@@ -269,8 +274,17 @@ const MAX_CHECKED_COPIES: usize = 256;
 /// ([`CookieBinding::companion`]): the previous citizen's copy under `/dossier/` is kept
 /// back while the next one's at `/` goes (found when tried), and so is a copy a page script
 /// set beside them. A name with no companion at all (set by a page script, or by an answer
-/// to nobody signed in) goes as it is.
-pub fn forwarded_cookies(values: &[&[u8]], bound_to: Option<&CookieBinding>) -> Option<Vec<u8>> {
+/// to nobody signed in) goes as it is, unless the request is signed in and `site_sets` says
+/// the legacy site sets that name itself: every cookie the site sets in a signed-in answer
+/// comes with a companion, so such a copy was planted. Found when tried: a script on a
+/// sibling service's compromised page set `JSESSIONID=<its own session>;
+/// Domain=services.gov.ma`, and the citizen's first visit to another service took the
+/// attacker's legacy session there (session fixation).
+pub fn forwarded_cookies(
+    values: &[&[u8]],
+    bound_to: Option<&CookieBinding>,
+    site_sets: impl Fn(&[u8]) -> bool,
+) -> Option<Vec<u8>> {
     let pairs = || {
         values
             .iter()
@@ -301,7 +315,11 @@ pub fn forwarded_cookies(values: &[&[u8]], bound_to: Option<&CookieBinding>) -> 
                 continue;
             }
             let bound = companions.partition_point(|c| c.0 < name);
-            if companions.get(bound).is_some_and(|c| c.0 == name) {
+            let has_companion = companions.get(bound).is_some_and(|c| c.0 == name);
+            if !has_companion && bound_to.is_some() && site_sets(name) {
+                continue;
+            }
+            if has_companion {
                 let Some(session) = bound_to else {
                     continue;
                 };
@@ -321,6 +339,45 @@ pub fn forwarded_cookies(values: &[&[u8]], bound_to: Option<&CookieBinding>) -> 
         out.extend_from_slice(pair);
     }
     (!out.is_empty()).then_some(out)
+}
+
+/// Whether `name` is the session cookie of a common server framework (Java servlets, PHP,
+/// ASP and ASP.NET, ColdFusion, Express, Laravel, CodeIgniter, Django, Rails, Spring
+/// Session, Play), which a legacy site sets whether or not the gateway has yet seen it do
+/// so ([`forwarded_cookies`]'s `site_sets` for a site whose answers it has not read since
+/// it started).
+pub fn framework_session_name(name: &[u8]) -> bool {
+    const EXACT: &[&[u8]] = &[
+        b"JSESSIONID",
+        b"JSESSIONIDSSO",
+        b"PHPSESSID",
+        b"ASP.NET_SessionId",
+        b".ASPXAUTH",
+        b".ASPXANONYMOUS",
+        b"CFID",
+        b"CFTOKEN",
+        b"connect.sid",
+        b"laravel_session",
+        b"ci_session",
+        b"sessionid",
+        b"_session_id",
+        b"SESSION",
+        b"PLAY_SESSION",
+        b"rack.session",
+    ];
+    const PREFIXES: &[&[u8]] = &[b"ASPSESSIONID", b".AspNetCore."];
+    EXACT.iter().any(|n| n.eq_ignore_ascii_case(name))
+        || PREFIXES
+            .iter()
+            .any(|p| name.len() >= p.len() && name[..p.len()].eq_ignore_ascii_case(p))
+}
+
+/// The name of a `Set-Cookie` value (`None` when it has no `name=` pair).
+pub fn set_cookie_name(value: &[u8]) -> Option<&[u8]> {
+    let pair = trim(value.split(|&b| b == b';').next()?);
+    let eq = memchr::memchr(b'=', pair)?;
+    let name = trim(&pair[..eq]);
+    (!name.is_empty()).then_some(name)
 }
 
 #[cfg(test)]
@@ -492,7 +549,7 @@ mod tests {
     }
 
     fn forwarded(header: &str, bound_to: Option<&CookieBinding>) -> Option<String> {
-        forwarded_cookies(&[header.as_bytes()], bound_to)
+        forwarded_cookies(&[header.as_bytes()], bound_to, |_| false)
             .map(|v| String::from_utf8(v).expect("utf-8"))
     }
 
@@ -521,7 +578,7 @@ mod tests {
     #[test]
     fn cookies_of_every_cookie_header_are_joined() {
         assert_eq!(
-            forwarded_cookies(&[b"a=1", b"egov_session=2", b"b=3"], None).as_deref(),
+            forwarded_cookies(&[b"a=1", b"egov_session=2", b"b=3"], None, |_| false).as_deref(),
             Some(&b"a=1; b=3"[..])
         );
     }
@@ -585,6 +642,51 @@ mod tests {
         );
     }
 
+    /// Found when tried: a sibling service's page planted `JSESSIONID` for the whole
+    /// services domain, and a signed-in citizen's first visit carried it to the site.
+    #[test]
+    fn a_signed_in_requests_unbound_copy_of_a_name_the_site_sets_does_not_go() {
+        let amina = binding(1);
+        let header = "JSESSIONID=planted; lang=ar";
+        let kept = forwarded_cookies(&[header.as_bytes()], Some(&amina), framework_session_name);
+        assert_eq!(kept.as_deref(), Some(&b"lang=ar"[..]));
+        let learned = |name: &[u8]| name == b"dossier_token";
+        let kept = forwarded_cookies(&[&b"dossier_token=x; lang=ar"[..]], Some(&amina), learned);
+        assert_eq!(kept.as_deref(), Some(&b"lang=ar"[..]));
+    }
+
+    #[test]
+    fn an_unbound_copy_of_a_name_the_site_sets_still_goes_to_a_public_service() {
+        let header = "JSESSIONID=anonymous; lang=ar";
+        let kept = forwarded_cookies(&[header.as_bytes()], None, framework_session_name);
+        assert_eq!(kept.as_deref(), Some(header.as_bytes()));
+    }
+
+    #[test]
+    fn framework_session_names_are_known_by_name_and_prefix() {
+        for name in [
+            "JSESSIONID",
+            "phpsessid",
+            "ASP.NET_SessionId",
+            "ASPSESSIONIDQSCTRBTA",
+        ] {
+            assert!(framework_session_name(name.as_bytes()), "{name}");
+        }
+        for name in ["lang", "ASPSESSION", "XSRF-TOKEN", ""] {
+            assert!(!framework_session_name(name.as_bytes()), "{name}");
+        }
+    }
+
+    #[test]
+    fn a_set_cookies_name_is_its_first_pairs_name() {
+        assert_eq!(
+            set_cookie_name(b" JSESSIONID = a; Path=/"),
+            Some(&b"JSESSIONID"[..])
+        );
+        assert_eq!(set_cookie_name(b"=a; Path=/"), None);
+        assert_eq!(set_cookie_name(b"novalue"), None);
+    }
+
     /// Found when reviewed: paired by position, a copy and a junk companion a page script
     /// added shifted Amina's stale copy onto Youssef's companion.
     #[test]
@@ -614,7 +716,12 @@ mod tests {
     #[test]
     fn cookie_bytes_that_are_not_ascii_go_as_they_came() {
         assert_eq!(
-            forwarded_cookies(&[b"JSESSIONID=abc; ville=F\xe8s; egov_session=x"], None).as_deref(),
+            forwarded_cookies(
+                &[b"JSESSIONID=abc; ville=F\xe8s; egov_session=x"],
+                None,
+                |_| false
+            )
+            .as_deref(),
             Some(&b"JSESSIONID=abc; ville=F\xe8s"[..])
         );
     }

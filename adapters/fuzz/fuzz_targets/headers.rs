@@ -7,7 +7,8 @@
 #![no_main]
 
 use egov_adapters::cookies::{
-    forwarded_cookies, portal_reserved, scope_set_cookie, scope_set_cookie_bytes, CookieScope,
+    forwarded_cookies, framework_session_name, portal_reserved, scope_set_cookie,
+    scope_set_cookie_bytes, CookieScope,
 };
 use egov_adapters::css::rewrite_css_urls;
 use egov_adapters::links::{LinkMapBuilder, ServiceLinks};
@@ -97,7 +98,7 @@ fuzz_target!(|data: &[u8]| {
             );
         }
     }
-    if let Some(kept) = forwarded_cookies(&[text.as_bytes()], None) {
+    if let Some(kept) = forwarded_cookies(&[text.as_bytes()], None, framework_session_name) {
         let kept = String::from_utf8_lossy(&kept);
         assert!(
             !kept

@@ -150,9 +150,13 @@ impl AdapterChain {
     /// Response headers: `Location`/`Content-Location`/`Refresh`/`Link` to where services live now,
     /// every `Set-Cookie` scoped to the service (and bound to the citizen's session,
     /// `bound_to`), what no legacy site may tell a browser on
-    /// the portal's behalf removed, then the service's own header rules.
+    /// the portal's behalf removed, then the service's own header rules. A signed-in
+    /// answer's cookie names are learned as the site's own ([`super::SiteCookies`]).
     pub fn apply_response(&self, headers: &mut impl HeaderEdit, bound_to: Option<&CookieBinding>) {
         rewrite_redirect_headers(headers, &self.link_map, &self.links);
+        if bound_to.is_some() {
+            self.site_cookies.learn(headers);
+        }
         scope_set_cookie_headers(headers, &self.cookie_scope, bound_to);
         headers.remove_any(&LEGACY_MAY_NOT_SEND);
         self.response_rules.apply(headers);

@@ -10,10 +10,12 @@
 mod body;
 mod feed;
 mod headers;
+mod site_cookies;
 
 pub use body::Asked;
 pub use feed::{BodyFeed, FeedError};
 pub use headers::{edit_request, edit_response};
+pub use site_cookies::SiteCookies;
 
 use crate::config::{
     AdapterStep, ConfigError, ConfigErrors, Secrets, ServiceConfig, ServiceOrigins,
@@ -60,6 +62,29 @@ pub struct AdapterChain {
     signed_in: bool,
     /// The JSON facade over the service's SOAP endpoint, when declared.
     pub soap: Option<SoapFacade>,
+    /// The cookie names the legacy site sets itself (a copy without its binding was
+    /// planted), kept across registry changes that leave the site as it was.
+    pub site_cookies: Arc<SiteCookies>,
+}
+
+impl AdapterChain {
+    /// The `Cookie` header the legacy site gets from a request's `Cookie` fields
+    /// ([`egov_adapters::cookies::forwarded_cookies`]): a signed-in request's cookies bound
+    /// to its session (`bound_to`), and no copy of a name the site sets that is not.
+    pub fn forwarded_cookies(
+        &self,
+        values: &[&[u8]],
+        bound_to: Option<&egov_adapters::cookies::CookieBinding>,
+    ) -> Option<Vec<u8>> {
+        egov_adapters::cookies::forwarded_cookies(values, bound_to, |name| {
+            self.site_cookies.sets(name)
+        })
+    }
+
+    /// Keeps the cookie names `previous` learned: the same legacy site sets the same names.
+    pub fn keep_site_cookies(&mut self, previous: &AdapterChain) {
+        self.site_cookies = Arc::clone(&previous.site_cookies);
+    }
 }
 
 /// A service's SOAP operations, callable as JSON, with everything a call sends that does
@@ -160,6 +185,7 @@ impl AdapterChain {
             body_policy: BodyPolicy::default(),
             signed_in: service.access != crate::config::Access::Public,
             soap: None,
+            site_cookies: Arc::default(),
         };
         let mut credentials = Vec::new();
         let mut errors = Vec::new();

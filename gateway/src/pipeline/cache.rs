@@ -42,8 +42,10 @@ fn decide(session: &mut Session, ctx: &RequestCtx) -> CacheUse {
         .collect();
     // The citizen's own bound cookies count (found when reviewed: read as nobody's, they
     // were dropped, and a signed-in citizen was served the anonymous stored page).
-    let legacy_cookies =
-        egov_adapters::cookies::forwarded_cookies(&cookies, ctx.cookie_binding.as_ref()).is_some();
+    let legacy_cookies = service
+        .chain
+        .forwarded_cookies(&cookies, ctx.cookie_binding.as_ref())
+        .is_some();
     match policy.admits(&req.method, path, authorization, legacy_cookies) {
         // A GET with a body (a "fat GET") may be answered from the body, which the key does
         // not name: one citizen's body would choose everyone's page.

@@ -229,7 +229,15 @@ impl Snapshot {
         let mut services = Vec::with_capacity(config.services.len());
         for (svc, upstream) in config.services.iter().zip(upstreams) {
             let chain = match AdapterChain::compile(svc, &cx) {
-                Ok(c) => Some(c),
+                Ok(mut c) => {
+                    let same_site = previous.and_then(|p| p.service(&svc.id)).filter(|p| {
+                        p.config.legacy == svc.legacy && p.config.upstream == svc.upstream
+                    });
+                    if let Some(p) = same_site {
+                        c.keep_site_cookies(&p.chain);
+                    }
+                    Some(c)
+                }
                 Err(mut e) => {
                     errors.append(&mut e.0);
                     None
@@ -539,6 +547,41 @@ mod tests {
             "{why:?}"
         );
         assert_eq!(snapshot.unresolved().len(), 1);
+    }
+
+    /// The cookie names a site was seen to set outlive a registry change that leaves the
+    /// site as it was, and are forgotten with a site that changes.
+    #[test]
+    fn a_sites_learned_cookie_names_outlive_a_change_that_leaves_the_site_alone() {
+        let mut config = crate::config::fixtures::config_without_secrets();
+        let secrets = Secrets::from_process();
+        let first = Snapshot::build(&config, &secrets).expect("built");
+        let id = config.services[0].id.clone();
+        let mut answer = http::HeaderMap::new();
+        answer.insert(
+            http::header::SET_COOKIE,
+            HeaderValue::from_static("DOSSIER=1"),
+        );
+        let service = first.service(&id).expect("service");
+        service.chain.site_cookies.learn(&answer);
+
+        config.services[0].agency = Some("another change".into());
+        let kept = Snapshot::build_from(&config, &secrets, None, Some(&first)).expect("built");
+        assert!(kept
+            .service(&id)
+            .expect("service")
+            .chain
+            .site_cookies
+            .sets(b"DOSSIER"));
+
+        config.services[0].legacy.hostname = "www.another-site.ma".into();
+        let moved = Snapshot::build_from(&config, &secrets, None, Some(&kept)).expect("built");
+        assert!(!moved
+            .service(&id)
+            .expect("service")
+            .chain
+            .site_cookies
+            .sets(b"DOSSIER"));
     }
 
     #[test]

@@ -9,7 +9,7 @@
 use super::Sso;
 use crate::registry::Service;
 use crate::sso::session::Session;
-use egov_adapters::cookies::{forwarded_cookies, CookieBinding};
+use egov_adapters::cookies::CookieBinding;
 use egov_adapters::headers::{spellings, HeaderEdit, HeaderSet};
 use http::{header::COOKIE, HeaderName, HeaderValue};
 
@@ -90,7 +90,7 @@ pub fn strip_client_identity(
 ) {
     headers.remove_any(&sso.forgeable);
     headers.remove_any(&service.chain.forgeable_identity);
-    strip_portal_cookies(cookie_binding, headers);
+    strip_portal_cookies(service, cookie_binding, headers);
 }
 
 /// Presents the session's identity (after [`strip_client_identity`]): the signed
@@ -134,15 +134,20 @@ pub fn present_identity(
     }
 }
 
-/// Leaves one `Cookie` header with what [`forwarded_cookies`] lets the site have.
-fn strip_portal_cookies(binding: Option<&CookieBinding>, headers: &mut impl HeaderEdit) {
+/// Leaves one `Cookie` header with what [`crate::chain::AdapterChain::forwarded_cookies`]
+/// lets the site have.
+fn strip_portal_cookies(
+    service: &Service,
+    binding: Option<&CookieBinding>,
+    headers: &mut impl HeaderEdit,
+) {
     let values = headers.get_all(&COOKIE);
     if values.is_empty() {
         return;
     }
     headers.remove(&COOKIE);
     let bytes: Vec<&[u8]> = values.iter().map(HeaderValue::as_bytes).collect();
-    if let Some(kept) = forwarded_cookies(&bytes, binding) {
+    if let Some(kept) = service.chain.forwarded_cookies(&bytes, binding) {
         if let Ok(v) = HeaderValue::from_bytes(&kept) {
             headers.set(COOKIE, v);
         }
