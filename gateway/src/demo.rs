@@ -253,8 +253,7 @@ pub fn set_run_settings(gateway_toml: &Path, run: &RunSettings<'_>) -> Result<()
         let mut secret = toml_edit::InlineTable::new();
         secret.insert("env", run.client_secret_env.into());
         sso["client_secret"] = toml_edit::value(secret);
-        sso["scopes"] =
-            toml_edit::value(toml_edit::Array::from_iter(["openid", "profile", "email"]));
+        sso["scopes"] = toml_edit::value(toml_edit::Array::from_iter(["openid", "profile"]));
         sso["professional_claim"] = toml_edit::value("profile");
         sso["professional_values"] =
             toml_edit::value(toml_edit::Array::from_iter(["professional"]));

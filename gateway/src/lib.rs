@@ -29,6 +29,7 @@ pub mod lang;
 pub mod limits;
 pub mod pipeline;
 pub mod portal;
+pub mod private_file;
 pub mod proxy;
 pub mod registry;
 pub mod request_body;

@@ -119,8 +119,9 @@ fn the_lowest_rooms_import_nothing_above_them() {
         ("request_id", &[][..]),
         ("ip_text", &[][..]),
         ("content_length", &[][..]),
+        ("private_file", &[][..]),
         ("kv", &["config"][..]),
-        ("telemetry", &["config", "ip_text"][..]),
+        ("telemetry", &["config", "ip_text", "private_file"][..]),
         ("chain", &["config", "content_length"][..]),
     ] {
         let deps = graph.get(room).cloned().unwrap_or_default();

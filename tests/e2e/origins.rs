@@ -851,3 +851,54 @@ async fn a_cookie_name_the_site_set_for_one_citizen_planted_for_another_does_not
         "the planted copy went: {sent}"
     );
 }
+
+/// Found when tried (a data-protection audit): after a citizen's portal session idled out,
+/// her origin sessions, their list and her subject's index stayed in Redis for the rest of
+/// the absolute lifetime (12 h), saying which services she had used. They now live as long
+/// as the session, and move on with it while she uses any of them.
+#[tokio::test(flavor = "multi_thread")]
+async fn origin_sessions_and_indexes_live_and_end_with_the_citizens_idle_session() {
+    let mut options = SsoOptions::new(Store::Redis);
+    options.tweak = Some(Box::new(|c: &mut Config| {
+        own_origins(c);
+        c.gateway.sessions.idle_timeout = Duration::from_secs(3);
+    }));
+    let world = SsoWorld::start(options);
+    let browser = Browser::resolving_service_origins(world.gateway.addr);
+    let page = world
+        .gateway
+        .origin_url("tax-certificates", "/__estate/whoami");
+    let (first, _) = visit(&world, &browser, &page).await;
+    assert_eq!(first.status(), 200);
+    let redis = world.redis.as_ref().expect("redis");
+    let records = || -> Vec<String> {
+        redis
+            .contents()
+            .into_iter()
+            .map(|(key, _)| key)
+            .filter(|k| {
+                ["s", "o", "kids", "sub", "sid"]
+                    .iter()
+                    .any(|p| k.starts_with(&format!("egov:{p}:")))
+            })
+            .collect()
+    };
+    assert!(
+        records().iter().any(|k| k.starts_with("egov:o:")),
+        "{:?}",
+        records()
+    );
+
+    // In use for twice the idle timeout: the origin session is served throughout.
+    for _ in 0..6 {
+        tokio::time::sleep(Duration::from_secs(1)).await;
+        let again = browser.get(&page).await;
+        assert_eq!(again.status(), 200, "the origin session ended while in use");
+    }
+    tokio::time::sleep(Duration::from_millis(4500)).await;
+    assert!(
+        records().is_empty(),
+        "left after the session idled out: {:?}",
+        records()
+    );
+}

@@ -405,6 +405,81 @@ async fn only_the_platform_may_declare_identity_headers() {
     assert!(!echo().await.contains("urn:renew"));
 }
 
+/// Found when tried (a data-protection audit): the employment ministry gave its service the
+/// `name` claim with its own key, and the next assertion carried the citizen's full name.
+/// Granting more of the citizen's identity is the platform's; dropping a claim is not.
+#[tokio::test]
+async fn only_the_platform_may_give_a_service_more_of_the_citizens_identity() {
+    let e = Estate::start();
+    let wider = json!({ "identity": { "claims": ["name", "acr"] } });
+    let refused = e
+        .api("employment")
+        .patch("/services/anapec-jobseeker", &wider, None)
+        .await;
+    assert_status(&refused, StatusCode::UNPROCESSABLE_ENTITY);
+    assert_eq!(refused.pointers(), ["/identity/claims"], "{}", refused.body);
+    let mut doc = e.new_service("employment-extra", "employment");
+    doc["identity"] = json!({ "claims": ["professional"] });
+    assert_status(
+        &e.api("employment").post("/services", &doc).await,
+        StatusCode::UNPROCESSABLE_ENTITY,
+    );
+    assert_status(
+        &e.api("platform")
+            .patch("/services/anapec-jobseeker", &wider, None)
+            .await,
+        StatusCode::OK,
+    );
+    let narrower = json!({ "identity": { "claims": ["acr"] } });
+    assert_status(
+        &e.api("employment")
+            .patch("/services/anapec-jobseeker", &narrower, None)
+            .await,
+        StatusCode::OK,
+    );
+}
+
+/// Found when tried (a data-protection audit): a ministry's read of its citizens' feedback
+/// (their own words) left no line, and the audit file was readable by every account.
+#[tokio::test]
+async fn a_ministrys_read_of_citizens_feedback_is_audited_in_a_private_file() {
+    let e = Estate::start();
+    let told = client()
+        .post(e.gateway.url("/feedback"))
+        .form(&[
+            ("q", "report card of my kid"),
+            ("routed", "cnie-renewal"),
+            ("chosen", "massar-school-results"),
+        ])
+        .send()
+        .await
+        .expect("feedback");
+    assert_eq!(told.status(), 200);
+    let read = e
+        .api("national-education")
+        .get("/services/massar-school-results/feedback")
+        .await;
+    assert_status(&read, StatusCode::OK);
+    let lines = audit_lines(e.staged());
+    assert!(
+        lines.iter().any(|l| l["action"] == "read_feedback"
+            && l["ministry"] == "national-education"
+            && l["service"] == "massar-school-results"
+            && l["result"] == "ok"),
+        "{lines:?}"
+    );
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::PermissionsExt as _;
+        let audit = e.staged().dir().join("admin-audit.jsonl");
+        let mode = std::fs::metadata(audit)
+            .expect("the audit file")
+            .permissions()
+            .mode();
+        assert_eq!(mode & 0o777, 0o600);
+    }
+}
+
 /// Found when tried: calls without a credential each wrote their whole path segment (60 KB)
 /// into the audit log, 60 MB in a second and a half. An address's first calls without one
 /// are audited, with the id cut to an id's length, the rest only answered: never a lockout

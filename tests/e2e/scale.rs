@@ -324,12 +324,13 @@ async fn three_instances_on_a_replicated_cluster_act_as_one_and_survive_a_master
     // gateways follow without a restart.
     let browser = Browser::new();
     world.login(&browser, CITIZEN_PAGE, "amina").await;
-    let session = browser
+    let cookie = browser
         .cookie(&two.url("/"), "egov_session")
         .expect("a session cookie");
+    let session = egov_gateway::sso::session::SessionHandle::of_cookie(&cookie);
     let cluster = world.cluster.as_mut().expect("a cluster");
     let victim = cluster
-        .owner_of(&format!("egov:s:{session}"))
+        .owner_of(&format!("egov:s:{}", session.as_str()))
         .expect("the session is stored in the cluster");
     let killed = Instant::now();
     cluster.stop_node(victim);

@@ -27,6 +27,7 @@ async fn the_contract(kv: &dyn Kv, counts: bool) {
     values_expire_with_their_ttl(kv).await;
     counters_add_and_expire_from_their_creation(kv).await;
     sets_add_list_and_remove_members(kv).await;
+    lifetimes_are_moved_later_never_earlier(kv).await;
     a_published_message_reaches_a_follower(kv).await;
     live_keys_are_counted_where_the_store_can(kv, counts).await;
     distinct_members_are_counted_across_keys_of_one_hash_tag(kv).await;
@@ -178,6 +179,44 @@ async fn sets_add_list_and_remove_members(kv: &dyn Kv) {
         None,
         "an empty set is no key"
     );
+}
+
+/// A set a long-lived member relies on is not cut short by a short-lived one added after
+/// it; `extend` moves a key's end later only, and makes no key.
+async fn lifetimes_are_moved_later_never_earlier(kv: &dyn Kv) {
+    let set = kv.key("t", "index");
+    kv.set_add(&set, "long", Duration::from_millis(1500))
+        .await
+        .expect("add");
+    kv.set_add(&set, "short", Duration::from_millis(200))
+        .await
+        .expect("add");
+    let value = kv.key("t", "extended");
+    kv.set(
+        &value,
+        b"v",
+        Some(Duration::from_millis(300)),
+        Write::Always,
+    )
+    .await
+    .expect("set");
+    kv.extend(&value, Duration::from_millis(1500))
+        .await
+        .expect("extend");
+    kv.extend(&value, Duration::from_millis(100))
+        .await
+        .expect("extend");
+    let absent = kv.key("t", "never-made");
+    kv.extend(&absent, Duration::from_secs(60))
+        .await
+        .expect("extend");
+    tokio::time::sleep(Duration::from_millis(700)).await;
+    assert_eq!(kv.set_members(&set).await.expect("members").len(), 2);
+    assert!(kv.get(&value).await.expect("get").is_some(), "not extended");
+    assert_eq!(kv.get(&absent).await.expect("get"), None);
+    tokio::time::sleep(Duration::from_millis(1200)).await;
+    assert!(kv.set_members(&set).await.expect("members").is_empty());
+    assert_eq!(kv.get(&value).await.expect("get"), None, "extended forever");
 }
 
 /// Publishes on `channel` through `kv` until `seen` holds `message` (a follower subscribes

@@ -828,10 +828,11 @@ async fn amina_with_an_unreadable_session_record() -> (SsoWorld, Browser, String
     let world = SsoWorld::start(options);
     let browser = Browser::new();
     world.login(&browser, CITIZEN_PAGE, "amina").await;
-    let id = browser
+    let cookie = browser
         .cookie(&world.gateway.url("/"), "egov_session")
         .expect("a session cookie");
-    let key = format!("egov:s:{id}");
+    let id = egov_gateway::sso::session::SessionHandle::of_cookie(&cookie);
+    let key = format!("egov:s:{}", id.as_str());
     world
         .redis
         .as_ref()
@@ -1188,4 +1189,58 @@ async fn back_into_a_completed_login_goes_home_signed_in() {
         "/"
     );
     assert_eq!(session_of(&world, &browser).await["authenticated"], true);
+}
+
+/// The session records in `world`'s Redis: each key of `kinds` (`s`, `o`, `kids`, `sub`,
+/// `sid`) and what it holds.
+fn session_records(world: &SsoWorld, kinds: &[&str]) -> Vec<(String, String)> {
+    let redis = world.redis.as_ref().expect("a Redis world");
+    redis
+        .contents()
+        .into_iter()
+        .filter(|(key, _)| kinds.iter().any(|k| key.starts_with(&format!("egov:{k}:"))))
+        .collect()
+}
+
+/// Found when tried (a data-protection audit): the store's keys were the citizens' session
+/// cookies, so anyone who could list Redis's keys could act as any signed-in citizen.
+#[tokio::test(flavor = "multi_thread")]
+async fn the_session_store_holds_no_cookie_and_its_keys_open_no_session() {
+    let (world, browser) = amina_logged_in(Store::Redis).await;
+    let cookie = browser
+        .cookie(&world.gateway.url("/"), "egov_session")
+        .expect("a session cookie");
+    let redis = world.redis.as_ref().expect("redis");
+    for (key, held) in redis.contents() {
+        assert!(
+            !key.contains(&cookie) && !held.contains(&cookie),
+            "{key}: {held}"
+        );
+    }
+    let records = session_records(&world, &["s"]);
+    assert_eq!(records.len(), 1, "{records:?}");
+    let stored_id = records[0].0.trim_start_matches("egov:s:");
+    let thief = Browser::new();
+    thief.plant_cookie(
+        &format!("egov_session={stored_id}; Path=/"),
+        &world.gateway.url("/"),
+    );
+    assert_eq!(session_of(&world, &thief).await["authenticated"], false);
+    assert_eq!(session_of(&world, &browser).await["authenticated"], true);
+}
+
+/// Found when tried: after a logout, the provider subject's index still named the ended
+/// session for the rest of its absolute lifetime (12 h).
+#[tokio::test(flavor = "multi_thread")]
+async fn a_logout_leaves_no_record_that_links_the_citizen_to_her_session() {
+    let (world, browser) = amina_logged_in(Store::Redis).await;
+    assert!(
+        !session_records(&world, &["sub"]).is_empty(),
+        "indexed while live"
+    );
+    browser
+        .logout_everywhere(&world.gateway.url("/auth/logout"))
+        .await;
+    let left = session_records(&world, &["s", "o", "kids", "sub", "sid"]);
+    assert!(left.is_empty(), "{left:?}");
 }

@@ -111,6 +111,40 @@ impl RedisServer {
         command(self.addr(), args)
     }
 
+    /// Every key and what it holds (a string's value, a set's members joined by spaces),
+    /// as text: what anyone who can read this Redis (a backup, a replica) would read.
+    pub fn contents(&self) -> Vec<(String, String)> {
+        let text = |v: redis::RedisResult<redis::Value>| -> Vec<String> {
+            v.ok()
+                .and_then(|v| redis::from_redis_value::<Vec<Vec<u8>>>(v).ok())
+                .unwrap_or_default()
+                .iter()
+                .map(|b| String::from_utf8_lossy(b).into_owned())
+                .collect()
+        };
+        let keys = text(self.command(&["KEYS", "*"]));
+        keys.into_iter()
+            .map(|key| {
+                let kind = self
+                    .command(&["TYPE", &key])
+                    .ok()
+                    .and_then(|v| redis::from_redis_value::<String>(v).ok())
+                    .unwrap_or_default();
+                let held = match kind.as_str() {
+                    "string" => self
+                        .command(&["GET", &key])
+                        .ok()
+                        .and_then(|v| redis::from_redis_value::<Vec<u8>>(v).ok())
+                        .map(|b| String::from_utf8_lossy(&b).into_owned())
+                        .unwrap_or_default(),
+                    "set" => text(self.command(&["SMEMBERS", &key])).join(" "),
+                    _ => String::new(),
+                };
+                (key, held)
+            })
+            .collect()
+    }
+
     /// Whether the process is running.
     pub fn is_running(&mut self) -> bool {
         self.node.is_running()

@@ -180,7 +180,7 @@ pub fn configure_sso(
         issuer: provider.issuer().to_string(),
         client_id: provider.client_id().to_string(),
         client_secret: SecretRef::Env(CLIENT_SECRET_ENV.into()),
-        scopes: vec!["openid".into(), "profile".into(), "email".into()],
+        scopes: vec!["openid".into(), "profile".into()],
         professional_claim: "profile".into(),
         professional_values: vec!["professional".into()],
         clock_skew: Duration::from_secs(30),

@@ -37,12 +37,7 @@ impl AuditLog {
                 if let Some(parent) = path.parent() {
                     std::fs::create_dir_all(parent)?;
                 }
-                Some(Box::new(
-                    std::fs::OpenOptions::new()
-                        .create(true)
-                        .append(true)
-                        .open(path)?,
-                ))
+                Some(Box::new(crate::private_file::append(path)?))
             }
         };
         let file = match target {
@@ -61,11 +56,7 @@ impl AuditLog {
         let Some(path) = &self.file else {
             return;
         };
-        match std::fs::OpenOptions::new()
-            .create(true)
-            .append(true)
-            .open(path)
-        {
+        match crate::private_file::append(path) {
             Ok(f) => {
                 if let Ok(mut out) = self.out.lock() {
                     *out = Some(Box::new(f));

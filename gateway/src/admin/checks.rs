@@ -235,6 +235,39 @@ names is taken off every client's request to every service of the portal",
     ))
 }
 
+/// A ministry's change that asks for more of the citizen's identity than the service had
+/// (`[identity] claims`: her name, how she authenticated, her professional profile):
+/// refused, the platform's to grant. Found when tried (a data-protection audit): the
+/// employment ministry gave its job-seeker service the `name` claim with its own key, and
+/// the next assertion carried the citizen's full name, with only an audit line to say so.
+/// Which personal data a ministry receives is decided once, for the portal, not by the
+/// receiver. Fewer claims, or the same, are the ministry's to set.
+pub fn identity_claims_widened(
+    before: Option<&ServiceConfig>,
+    now: &ServiceConfig,
+) -> Option<Problem> {
+    let had = before.map(|b| b.identity_claims).unwrap_or_default();
+    let asked = now.identity_claims;
+    let added: Vec<&str> = [
+        (asked.name && !had.name, "name"),
+        (asked.acr && !had.acr, "acr"),
+        (asked.professional && !had.professional, "professional"),
+    ]
+    .into_iter()
+    .filter_map(|(added, claim)| added.then_some(claim))
+    .collect();
+    if added.is_empty() {
+        return None;
+    }
+    Some(Problem::new(
+        "/identity/claims",
+        format!(
+            "only the platform may give a service more of the citizen's identity ({}): which personal data a ministry receives is the platform's to decide",
+            added.join(", ")
+        ),
+    ))
+}
+
 /// A ministry's change that moves the service to other backends (or another `Host` and
 /// TLS name) while it keeps an `{ env }` or `{ file }` secret: refused, pointing at the
 /// first such secret. The operators set that secret for the upstream the service had

@@ -282,7 +282,7 @@ impl Kv for MemoryKv {
                 return Err(wrong_type(key));
             };
             set.insert(member.to_string());
-            entry.expires = Some(now + ttl);
+            entry.expires = entry.expires.map(|e| e.max(now + ttl));
             return Ok(());
         }
         inner.admit(key, now)?;
@@ -293,6 +293,15 @@ impl Kv for MemoryKv {
                 expires: Some(now + ttl),
             },
         );
+        Ok(())
+    }
+
+    async fn extend(&self, key: &str, ttl: Duration) -> Result<(), KvError> {
+        let now = Instant::now();
+        let mut inner = self.lock()?;
+        if let Some(entry) = inner.live(key, now) {
+            entry.expires = entry.expires.map(|e| e.max(now + ttl));
+        }
         Ok(())
     }
 

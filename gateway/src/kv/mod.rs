@@ -80,8 +80,12 @@ pub trait Kv: Send + Sync {
     /// Adds `by` to the integer at `key` (0 when absent) and returns the new value; `ttl` is
     /// set when the key is created, so a counter of a window ends with its window.
     async fn incr(&self, key: &str, by: i64, ttl: Option<Duration>) -> Result<i64, KvError>;
-    /// Adds `member` to the set at `key` and (re)sets the set's expiry to `ttl`.
+    /// Adds `member` to the set at `key`, which then lives at least `ttl` from now: its
+    /// expiry is moved later, never earlier, so an index a longer-lived member relies on
+    /// is not cut short by a shorter-lived one added after it.
     async fn set_add(&self, key: &str, member: &str, ttl: Duration) -> Result<(), KvError>;
+    /// Moves the expiry of `key`, if it exists, to at least `ttl` from now (never earlier).
+    async fn extend(&self, key: &str, ttl: Duration) -> Result<(), KvError>;
     /// Every member of the set at `key`.
     async fn set_members(&self, key: &str) -> Result<Vec<String>, KvError>;
     /// Removes `members` from the set at `key`.

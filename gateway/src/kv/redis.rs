@@ -39,6 +39,16 @@ const INCR_SCRIPT: &str = "local v = redis.call('INCRBY', KEYS[1], ARGV[1]) \
 if tonumber(ARGV[2]) > 0 and redis.call('PTTL', KEYS[1]) < 0 then \
 redis.call('PEXPIRE', KEYS[1], ARGV[2]) end return v";
 
+/// `SADD`, then the set's expiry moved to at least ARGV[2] ms from now (never earlier).
+const SET_ADD_SCRIPT: &str = "redis.call('SADD', KEYS[1], ARGV[1]) \
+local t = redis.call('PTTL', KEYS[1]) \
+if t < tonumber(ARGV[2]) then redis.call('PEXPIRE', KEYS[1], ARGV[2]) end return 1";
+
+/// The expiry of an existing key moved to at least ARGV[1] ms from now (never earlier).
+const EXTEND_SCRIPT: &str = "local t = redis.call('PTTL', KEYS[1]) \
+if t ~= -2 and t < tonumber(ARGV[1]) then redis.call('PEXPIRE', KEYS[1], ARGV[1]) end \
+return 1";
+
 enum Conn {
     Single(ConnectionManager),
     Cluster(ClusterConnection),
@@ -323,9 +333,30 @@ impl Kv for RedisKv {
     }
 
     async fn set_add(&self, key: &str, member: &str, ttl: Duration) -> Result<(), KvError> {
-        let _: i64 = self.run(redis::cmd("SADD").arg(key).arg(member)).await?;
+        let ms = ttl.as_millis().max(1) as u64;
         let _: i64 = self
-            .run(redis::cmd("EXPIRE").arg(key).arg(secs(ttl)))
+            .run(
+                redis::cmd("EVAL")
+                    .arg(SET_ADD_SCRIPT)
+                    .arg(1)
+                    .arg(key)
+                    .arg(member)
+                    .arg(ms),
+            )
+            .await?;
+        Ok(())
+    }
+
+    async fn extend(&self, key: &str, ttl: Duration) -> Result<(), KvError> {
+        let ms = ttl.as_millis().max(1) as u64;
+        let _: i64 = self
+            .run(
+                redis::cmd("EVAL")
+                    .arg(EXTEND_SCRIPT)
+                    .arg(1)
+                    .arg(key)
+                    .arg(ms),
+            )
             .await?;
         Ok(())
     }

@@ -68,7 +68,7 @@ impl LimitsStage {
         if let Some(rate) = rates.per_session {
             if let Some(id) = self.sso.cookies().session_id(session.req_header()) {
                 self.limiter
-                    .check(Scope::PerSession, id.as_bytes(), rate)
+                    .check(Scope::PerSession, id.as_str().as_bytes(), rate)
                     .await?;
             }
         }

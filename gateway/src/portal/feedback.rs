@@ -211,14 +211,11 @@ fn append_line(path: &std::path::Path, line: &str, known: Option<usize>) -> std:
         }
         text.push_str(line);
         text.push('\n');
-        std::fs::write(&tmp, text)?;
+        crate::private_file::write(&tmp, text.as_bytes())?;
         std::fs::rename(&tmp, path)?;
         return Ok(keep.len() + 1);
     }
-    let mut file = std::fs::OpenOptions::new()
-        .create(true)
-        .append(true)
-        .open(path)?;
+    let mut file = crate::private_file::append(path)?;
     file.write_all(format!("{line}\n").as_bytes())?;
     Ok(count + 1)
 }

@@ -6,6 +6,7 @@
 //! subdomain or path can shadow it). All portal cookie names start with `egov_` (or the
 //! prefixed forms), which is how the proxy recognises them and never forwards them upstream.
 
+use super::session::SessionHandle;
 use http::HeaderValue;
 use pingora::http::RequestHeader;
 
@@ -27,7 +28,8 @@ const MAX_COOKIE_PATH: usize = 1024;
 pub enum SessionCookie<'a> {
     /// None (or one whose value is no token of ours).
     Absent,
-    /// Exactly one, shaped like a session id.
+    /// Exactly one, shaped like a session cookie: the cookie's value, which the store
+    /// knows by its [`SessionHandle`].
     One(&'a str),
     /// More than one: none is trusted.
     Duplicated,
@@ -65,14 +67,15 @@ impl CookieJar {
         self.session_name
     }
 
-    /// The session id the request carries, if any.
+    /// The store's id of the session the request's cookie names, if any
+    /// ([`SessionHandle`]: the store never sees the cookie itself).
     ///
     /// Only a value shaped like a token the gateway makes: junk cookies never reach the
     /// store (nor, through a delete, Redis's revocation channel). A request that carries the
     /// session cookie more than once carries none: see [`Self::session_cookie`].
-    pub fn session_id<'a>(&self, req: &'a RequestHeader) -> Option<&'a str> {
+    pub fn session_id(&self, req: &RequestHeader) -> Option<SessionHandle> {
         match self.session_cookie(req) {
-            SessionCookie::One(id) => Some(id),
+            SessionCookie::One(token) => Some(SessionHandle::of_cookie(token)),
             SessionCookie::Absent | SessionCookie::Duplicated => None,
         }
     }
@@ -334,7 +337,7 @@ mod tests {
             HeaderValue::from_bytes(&header).expect("a header value"),
         )
         .expect("h");
-        assert_eq!(jar.session_id(&req), Some(id.as_str()));
+        assert_eq!(jar.session_id(&req), Some(SessionHandle::of_cookie(&id)));
     }
 
     /// The `Set-Cookie` values as text.
@@ -372,7 +375,7 @@ mod tests {
         req.append_header("cookie", format!("a=1; egov_session={id}"))
             .expect("h");
         req.append_header("cookie", "JSESSIONID=j").expect("h");
-        assert_eq!(jar.session_id(&req), Some(id.as_str()));
+        assert_eq!(jar.session_id(&req), Some(SessionHandle::of_cookie(&id)));
         assert!(!jar.started_login(&req, &id));
     }
 

@@ -9,7 +9,7 @@
 
 use super::pending::PendingRefusal;
 use super::provider::{ProviderError, LOGOUT_TOKEN_MAX_AGE};
-use super::session::{now_secs, random_token, PendingLogin, Session};
+use super::session::{now_secs, random_token, PendingLogin, Session, SessionHandle};
 use super::Sso;
 use crate::registry::{Service, Snapshot};
 use crate::response::{self, ErrorKind, LocalResponse};
@@ -176,7 +176,7 @@ impl Sso {
         // A session cookie whose session is gone: it ended by itself (a logout clears the
         // cookie), and the provider must authenticate again (see `begin_login`).
         let ended = match self.jar.session_id(http.req_header()) {
-            Some(id) => matches!(self.store.get(id).await, Ok(None)),
+            Some(id) => matches!(self.store.get(id.as_str()).await, Ok(None)),
             None => false,
         };
         let start = match provider.begin_login(ended).await {
@@ -275,11 +275,12 @@ impl Sso {
         };
         // A fresh session id at every login (no fixation); any previous session ends.
         if let Some(old) = self.jar.session_id(http.req_header()) {
-            let _ = self.store.delete(old).await;
+            let _ = self.store.delete(old.as_str()).await;
         }
         let now = now_secs();
+        let cookie = random_token();
         let session = Session {
-            id: random_token(),
+            id: SessionHandle::of_cookie(&cookie).as_str().to_owned(),
             public_id: random_token(),
             sub: claims.sub,
             issuer: claims.iss,
@@ -305,7 +306,7 @@ impl Sso {
         }
         self.metrics.logins.with_label_values(&["success"]).inc();
         LocalResponse::redirect(false, &pending.return_to)
-            .with_header(SET_COOKIE, self.jar.set_session(&session.id))
+            .with_header(SET_COOKIE, self.jar.set_session(&cookie))
             .with_headers(SET_COOKIE, clear_login)
     }
 
@@ -333,7 +334,7 @@ impl Sso {
     /// (an `<img src>`), and send the ID token hint on its way.
     async fn logout(&self, http: &mut HttpSession, request_id: &str) -> LocalResponse {
         let home = format!("{}/", self.origin);
-        let Some(id) = self.jar.session_id(http.req_header()).map(str::to_owned) else {
+        let Some(id) = self.jar.session_id(http.req_header()) else {
             // Nothing to end here; still clear whatever cookie the browser holds.
             return LocalResponse::redirect(false, &home)
                 .with_header(SET_COOKIE, self.jar.clear_session());
@@ -341,7 +342,7 @@ impl Sso {
         let method = http.req_header().method.clone();
         if method == http::Method::GET || method == http::Method::HEAD {
             let provider = self.provider.as_ref().and_then(|p| p.origin());
-            return logout_page(&logout_csrf(&id), provider.as_deref());
+            return logout_page(&logout_csrf(id.as_str()), provider.as_deref());
         }
         if method != http::Method::POST {
             return LocalResponse::post_only("invalid_request", "use POST");
@@ -360,14 +361,14 @@ impl Sso {
             .find(|(k, _)| k == "csrf")
             .map(|(_, v)| v.into_owned())
             .unwrap_or_default();
-        if !origin_ok || !constant_time_eq(token.as_bytes(), logout_csrf(&id).as_bytes()) {
+        if !origin_ok || !constant_time_eq(token.as_bytes(), logout_csrf(id.as_str()).as_bytes()) {
             tracing::info!("logout refused: missing or wrong CSRF token, or a foreign Origin");
             return response::error_page(ErrorKind::Forbidden, request_id);
         }
         // A logout that cannot end the session says so, and keeps the cookie for a retry.
         // Answering "logged out" over a session left alive (a Redis partition) left it
         // usable on every service's origin, for the next person at a shared computer.
-        if let Err(e) = self.store.delete(&id).await {
+        if let Err(e) = self.store.delete(id.as_str()).await {
             self.store_failed(&e, "logout: could not delete the session; nothing ended");
             return response::error_page(ErrorKind::SessionsUnavailable, request_id);
         }

@@ -31,7 +31,7 @@ use cookie::{CookieJar, SessionCookie};
 use identity::IdentityIssuer;
 use pingora::http::RequestHeader;
 use provider::{Provider, ProviderError};
-use session::{now_secs, Session};
+use session::{now_secs, Session, SessionHandle};
 use std::collections::HashSet;
 use std::sync::atomic::Ordering;
 use std::sync::{Arc, Mutex};
@@ -272,8 +272,14 @@ impl Sso {
         }
         let cookie = self.jar.session_cookie(req);
         let session = match (cookie, &service.origin) {
-            (SessionCookie::One(id), Some(_)) => self.origin_session(id, service).await,
-            (SessionCookie::One(id), None) => self.live_session(id).await,
+            (SessionCookie::One(token), Some(_)) => {
+                let id = SessionHandle::of_cookie(token);
+                self.origin_session(id.as_str(), service).await
+            }
+            (SessionCookie::One(token), None) => {
+                self.live_session(SessionHandle::of_cookie(token).as_str())
+                    .await
+            }
             (SessionCookie::Absent | SessionCookie::Duplicated, _) => Ok(None),
         };
         let duplicated = cookie == SessionCookie::Duplicated;
@@ -325,7 +331,7 @@ impl Sso {
         let Some(id) = self.jar.session_id(req) else {
             return Ok(None);
         };
-        self.live_session(id).await
+        self.live_session(id.as_str()).await
     }
 
     /// The live portal session `id` (see [`Self::current_session`]).

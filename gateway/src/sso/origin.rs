@@ -28,7 +28,7 @@
 //! of its origin sessions at once.
 
 use super::endpoints::{query_param, safe_return_to};
-use super::session::{now_secs, random_token, HopCode, OriginSession, Session};
+use super::session::{now_secs, random_token, HopCode, OriginSession, Session, SessionHandle};
 use super::store::StoreError;
 use super::Sso;
 use crate::registry::{Service, Snapshot};
@@ -36,7 +36,6 @@ use crate::response::{self, ErrorKind, LocalResponse};
 use http::header::SET_COOKIE;
 use pingora::http::RequestHeader;
 use pingora::proxy::Session as HttpSession;
-use std::time::Duration;
 
 /// The path on a service's own origin where the gateway exchanges a one-time login code for
 /// the origin's session. Reserved: legacy sites never see it.
@@ -238,15 +237,17 @@ impl Sso {
                 return response::error_page(ErrorKind::SessionsUnavailable, request_id);
             }
         };
-        let id = random_token();
+        let cookie = random_token();
+        let id = SessionHandle::of_cookie(&cookie);
+        let id = id.as_str();
         let child = OriginSession {
             parent: parent.id.clone(),
             service: service.id().to_string(),
             created_at: now,
         };
-        // It lives no longer than its parent could.
-        let ttl = Duration::from_secs(parent.absolute_expires_at.saturating_sub(now).max(1));
-        if let Err(e) = self.store.create_origin(&id, &child, ttl).await {
+        // It lives as long as its parent, and is moved on with it (`SessionStore::update`).
+        let ttl = parent.ttl(now, self.idle);
+        if let Err(e) = self.store.create_origin(id, &child, ttl).await {
             tracing::warn!(error = %e, "exchange: session store unavailable");
             return response::error_page(ErrorKind::SessionsUnavailable, request_id);
         }
@@ -255,7 +256,7 @@ impl Sso {
             .with_label_values(&["accepted"])
             .inc();
         LocalResponse::redirect(false, &hop.return_to)
-            .with_header(SET_COOKIE, self.jar.set_session(&id))
+            .with_header(SET_COOKIE, self.jar.set_session(&cookie))
             .with_header(SET_COOKIE, self.jar.clear_hop())
             .with_header(
                 http::header::CACHE_CONTROL,

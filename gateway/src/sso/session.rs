@@ -21,6 +21,41 @@ pub fn random_token() -> String {
     base64::engine::general_purpose::URL_SAFE_NO_PAD.encode(bytes)
 }
 
+/// What the session store knows a session by: a digest of the cookie that names it, never
+/// the cookie itself. Found when tried (a data-protection audit): the store's keys were the
+/// citizens' session cookies (`egov:s:<cookie>`), and the origin sessions, indexes and rate
+/// windows named them too, so anyone who could list Redis's keys (a backup, a replica,
+/// `MONITOR`) could act as any signed-in citizen. The digest is a token's shape too, so it
+/// keys, indexes and binds exactly as the cookie did; only a browser holds the cookie.
+#[derive(Clone, Copy, PartialEq, Eq)]
+pub struct SessionHandle([u8; 43]);
+
+impl SessionHandle {
+    /// The handle of the session cookie (or origin cookie) `token`.
+    pub fn of_cookie(token: &str) -> SessionHandle {
+        use sha2::Digest;
+        let digest = sha2::Sha256::new()
+            .chain_update(b"egov session handle\0")
+            .chain_update(token.as_bytes())
+            .finalize();
+        let mut out = [0u8; 43];
+        // 32 bytes are 43 base64url characters without padding: always exactly fills it.
+        let _ = base64::engine::general_purpose::URL_SAFE_NO_PAD.encode_slice(digest, &mut out);
+        SessionHandle(out)
+    }
+
+    /// The handle as the store's keys write it.
+    pub fn as_str(&self) -> &str {
+        std::str::from_utf8(&self.0).unwrap_or_default()
+    }
+}
+
+impl std::fmt::Debug for SessionHandle {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("SessionHandle(..)")
+    }
+}
+
 /// Whether `s` could be a token made by [`random_token`] (cheap pre-check before a store
 /// lookup, so junk cookies never reach Redis).
 pub fn looks_like_token(s: &str) -> bool {
@@ -32,7 +67,8 @@ pub fn looks_like_token(s: &str) -> bool {
 /// A logged-in session.
 #[derive(Clone, Serialize, Deserialize, PartialEq, Eq)]
 pub struct Session {
-    /// The cookie value; the store key. Never logged, never sent upstream.
+    /// The store key: the [`SessionHandle`] of the cookie, which only the browser holds.
+    /// Never logged, never sent upstream.
     pub id: String,
     /// A second random id, safe to show ministries as the assertion's `sid`.
     pub public_id: String,

@@ -273,10 +273,7 @@ struct Shared {
 
 /// The access log's file, opened (created if needed) to append.
 fn open_file(path: &std::path::Path) -> std::io::Result<std::fs::File> {
-    std::fs::OpenOptions::new()
-        .create(true)
-        .append(true)
-        .open(path)
+    crate::private_file::append(path)
 }
 
 /// The writer thread's end of the log: lines into a buffer, the buffer into the sink. A

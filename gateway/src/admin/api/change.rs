@@ -291,6 +291,10 @@ pub(super) async fn change(admin: &Admin, req: Request<'_>) -> Response {
                 stored.as_ref().or(serving),
                 &service,
             ));
+            problems.extend(checks::identity_claims_widened(
+                stored.as_ref().or(serving),
+                &service,
+            ));
         }
     }
     if problems.is_empty() {

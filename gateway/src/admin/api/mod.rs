@@ -241,7 +241,7 @@ impl Admin {
             result,
             client_ip: Some(client.ip().to_string()),
         });
-        if action != "read" {
+        if !action.starts_with("read") {
             self.metrics
                 .admin_changes
                 .with_label_values(&[action, result])

@@ -166,11 +166,17 @@ pub(super) async fn feedback(
     Path(id): Path<String>,
     headers: HeaderMap,
 ) -> Response {
-    if let Err(r) = caller_of_service(&admin, &headers, "read", &id, client).await {
-        return r;
-    }
+    // Citizens' words: every read is audited, as a change is (found when tried: only
+    // refusals and changes were, so who read them was nowhere).
+    let caller = match caller_of_service(&admin, &headers, "read_feedback", &id, client).await {
+        Ok((caller, _)) => caller,
+        Err(r) => return r,
+    };
     match admin.feedback.for_service(&id).await {
-        Ok(entries) => Json(json!({ "service": id, "feedback": entries })).into_response(),
+        Ok(entries) => {
+            admin.audit(&caller, "read_feedback", Some(&id), None, "ok", client);
+            Json(json!({ "service": id, "feedback": entries })).into_response()
+        }
         Err(e) => {
             tracing::warn!(error = %e, "routing feedback unreadable");
             error(

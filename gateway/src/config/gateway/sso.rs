@@ -37,7 +37,8 @@ pub(super) fn validate(raw: &RawSso, p: &mut Problems<'_>) -> Option<SsoSettings
         }
     }
     if raw.scopes.is_empty() {
-        scopes.extend(["profile".to_string(), "email".to_string()]);
+        // No `email`: the gateway never reads it (data minimisation, found by an audit).
+        scopes.push("profile".to_string());
     }
     let clock_skew = opt_duration(
         p,

@@ -3,12 +3,13 @@
 //! same sessions, a citizen can land on any instance, and a logout anywhere ends the session
 //! everywhere.
 //!
-//! Keys (under the deployment's prefix, default `egov:`): `s:<id>` the session as JSON with
-//! its idle TTL; `sid:<provider sid>` and `sub:<sub>` sets of session ids for back-channel
+//! Keys (under the deployment's prefix, default `egov:`), where an id is a session's
+//! [`crate::sso::session::SessionHandle`] (a digest of its cookie, never the cookie):
+//! `s:<id>` the session as JSON with its idle TTL; `sid:<provider sid>` and `sub:<sub>` sets of session ids for back-channel
 //! logout; `p:<state>` a login in progress (taken with `GETDEL`, so a state works once);
 //! `jti:<id>` seen logout tokens; `o:<id>` a service origin's session (a child of a portal
 //! session, listed in the set `kids:<portal session id>` so ending the portal session removes
-//! them too), `hop:<code>` a one-time origin code (taken with `GETDEL`). Revocations are
+//! them too), all with the session's idle TTL and moved on with it; `hop:<code>` a one-time origin code (taken with `GETDEL`). Revocations are
 //! published on `<prefix>revoked` so the in-process caches of every instance drop them at
 //! once.
 
@@ -92,6 +93,32 @@ impl SharedStore {
 }
 
 impl SharedStore {
+    /// The index keys that list `session`: its provider subject, and its provider session.
+    fn indexes(&self, session: &Session) -> Vec<String> {
+        let mut indexes = vec![self.kv.key("sub", &session.sub)];
+        if let Some(sid) = &session.idp_sid {
+            indexes.push(self.kv.key("sid", sid));
+        }
+        indexes
+    }
+
+    /// Moves every record that names `session` on with its idle clock: its indexes, its
+    /// list of origin sessions and each of them. Found when tried (a data-protection
+    /// audit): they were kept for the session's whole absolute lifetime (12 h), so after a
+    /// citizen's session idled out, `sub:` → session → `kids:` → `o:` still said which
+    /// services she had used (a criminal record, a health reimbursement) for hours.
+    async fn extend_records_of(&self, session: &Session, ttl: Duration) -> Result<(), StoreError> {
+        for index in self.indexes(session) {
+            self.kv.extend(&index, ttl).await?;
+        }
+        let kids_key = self.kv.key("kids", &session.id);
+        for kid in self.kv.set_members(&kids_key).await? {
+            self.kv.extend(&self.kv.key("o", &kid), ttl).await?;
+        }
+        self.kv.extend(&kids_key, ttl).await?;
+        Ok(())
+    }
+
     /// Removes the origin sessions of portal session `id` (they could no longer be used:
     /// each is read through its parent; this only frees their room early).
     async fn end_children(&self, id: &str) -> Result<(), StoreError> {
@@ -130,18 +157,10 @@ impl SessionStore for SharedStore {
     async fn create(&self, session: &Session, ttl: Duration) -> Result<(), StoreError> {
         let json = serde_json::to_vec(session).map_err(corrupt)?;
         let ttl = at_least_a_second(ttl);
-        // The indexes first: a session that exists is always revocable.
-        let index_ttl = ttl.max(Duration::from_secs(
-            session
-                .absolute_expires_at
-                .saturating_sub(session.created_at),
-        ));
-        let mut indexes = vec![self.kv.key("sub", &session.sub)];
-        if let Some(sid) = &session.idp_sid {
-            indexes.push(self.kv.key("sid", sid));
-        }
-        for index in indexes {
-            self.kv.set_add(&index, &session.id, index_ttl).await?;
+        // The indexes first: a session that exists is always revocable. They live as long
+        // as the session (`update` moves them on with it), not its whole absolute lifetime.
+        for index in self.indexes(session) {
+            self.kv.set_add(&index, &session.id, ttl).await?;
         }
         self.kv
             .set(
@@ -171,6 +190,8 @@ impl SessionStore for SharedStore {
         if written {
             // (Updates come at most once a minute per session: the idle clock's touch.)
             self.seen(&session.public_id).await?;
+            self.extend_records_of(session, at_least_a_second(ttl))
+                .await?;
         }
         Ok(if written {
             UpdateOutcome::Written
@@ -180,8 +201,18 @@ impl SessionStore for SharedStore {
     }
 
     async fn delete(&self, id: &str) -> Result<(), StoreError> {
+        // Read first, to take it out of its indexes (a logout leaves no line from the
+        // provider's subject to it). A record that cannot be read is deleted all the same.
+        let ended: Option<Session> = self.get(id).await.unwrap_or(None);
         self.kv.delete(&self.kv.key("s", id)).await?;
         self.publish_revoked(&[id.to_string()]).await;
+        if let Some(session) = ended {
+            for index in self.indexes(&session) {
+                self.kv
+                    .set_remove(&index, std::slice::from_ref(&session.id))
+                    .await?;
+            }
+        }
         self.end_children(id).await
     }
 
