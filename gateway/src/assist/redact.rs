@@ -5,14 +5,17 @@
 //! The local ranker can see that text, but whatever is sent to an LLM, a log
 //! or a metrics label must not carry it. [`redact`] replaces each piece of
 //! personal data with a typed placeholder (`[CIN]`, `[PHONE]`, `[EMAIL]`,
-//! `[CNSS]`, `[RIB]`, `[IBAN]`, `[CARD]`, `[NAME]`) so the remaining text
-//! still reads naturally and the kind of data is known.
+//! `[CNSS]`, `[RIB]`, `[IBAN]`, `[CARD]`, `[NAME]`, `[PASSPORT]`, `[DATE]`,
+//! `[ADDRESS]`, `[STUDENT_ID]`, `[PLATE]`, and for the special categories of Law
+//! 09-08 `[HEALTH]`, `[ORIENTATION]`, `[BELIEF]`, `[CONVICTION]`) so the remaining
+//! text still reads naturally and the kind of data is known. The redacted text is
+//! also what the feedback store keeps for 90 days.
 //!
 //! Detection is deliberately biased towards redacting: a 9-digit number is a
 //! CNSS number even without the "CNSS" cue, any 13-19 digit run is treated as
 //! a card number, and an uppercase letter followed by a 5-6 digit number is a
-//! CIN. Ordinary numbers (years, ages, amounts, form codes such as "W18")
-//! are left alone. Names are only recognised after explicit cues ("je
+//! CIN (and so are one or two Arabic letters before one). Ordinary numbers
+//! (years, ages, amounts, form codes such as "W18") are left alone. Names are only recognised after explicit cues ("je
 //! m'appelle", "my name is", "smiti", "اسمي", "ana", "Mme", "السيد", ...).
 //! Everything works on `char`s: no input can split a UTF-8 sequence.
 
@@ -41,8 +44,21 @@ pub enum PiiKind {
     Date,
     /// A street address.
     Address,
-    /// A health condition.
+    /// A health condition (special category data: a diagnosis, a disability, HIV status).
     Health,
+    /// Sexual orientation or gender identity (special category data): "homosexuel", "مثلي".
+    Orientation,
+    /// Religion or belief (special category data), a conversion included: "converti au
+    /// christianisme", "اعتنق المسيحية".
+    Belief,
+    /// A statement of the person's own conviction or detention (criminal-offence data):
+    /// "condamné pour vol", "محكوم عليه بالسجن". The criminal-record-extract service's words
+    /// ("casier judiciaire", "السجل العدلي") are routing vocabulary and stay.
+    Conviction,
+    /// Student number (CNE / Massar code): one letter and nine digits.
+    StudentId,
+    /// Moroccan vehicle registration plate: digits, one letter, one or two digits.
+    Plate,
 }
 
 impl PiiKind {
@@ -61,8 +77,35 @@ impl PiiKind {
             PiiKind::Date => "[DATE]",
             PiiKind::Address => "[ADDRESS]",
             PiiKind::Health => "[HEALTH]",
+            PiiKind::Orientation => "[ORIENTATION]",
+            PiiKind::Belief => "[BELIEF]",
+            PiiKind::Conviction => "[CONVICTION]",
+            PiiKind::StudentId => "[STUDENT_ID]",
+            PiiKind::Plate => "[PLATE]",
         }
     }
+
+    /// Every kind, so that whatever lists placeholders (the normalised form the LLM is
+    /// sent) lists the new ones too.
+    pub const ALL: [PiiKind; 17] = [
+        PiiKind::Cin,
+        PiiKind::Phone,
+        PiiKind::Email,
+        PiiKind::Cnss,
+        PiiKind::Rib,
+        PiiKind::Iban,
+        PiiKind::Card,
+        PiiKind::Name,
+        PiiKind::Passport,
+        PiiKind::Date,
+        PiiKind::Address,
+        PiiKind::Health,
+        PiiKind::Orientation,
+        PiiKind::Belief,
+        PiiKind::Conviction,
+        PiiKind::StudentId,
+        PiiKind::Plate,
+    ];
 }
 
 /// Text with personal data replaced, and what was replaced (in order).
@@ -79,20 +122,9 @@ impl Redacted {
     /// punctuation, emoji dropped), with the placeholders kept as they are: the one text
     /// the LLM is sent and the decision cache is keyed by.
     pub fn normalized(&self) -> String {
-        const PLACEHOLDERS: [&str; 12] = [
-            "[ADDRESS]",
-            "[HEALTH]",
-            "[CIN]",
-            "[PHONE]",
-            "[EMAIL]",
-            "[CNSS]",
-            "[RIB]",
-            "[IBAN]",
-            "[CARD]",
-            "[NAME]",
-            "[PASSPORT]",
-            "[DATE]",
-        ];
+        // Every kind's, not a hand-written list: a kind left out of one would lose its
+        // brackets here ("[BELIEF]" normalised to "belief") and read as the citizen's word.
+        let placeholders = PiiKind::ALL.map(PiiKind::placeholder);
         let mut out = String::with_capacity(self.text.len());
         let mut rest = self.text.as_str();
         let push = |out: &mut String, part: &str| {
@@ -105,7 +137,7 @@ impl Redacted {
             }
         };
         loop {
-            let next = PLACEHOLDERS
+            let next = placeholders
                 .iter()
                 .filter_map(|p| rest.find(p).map(|at| (at, *p)))
                 .min_by_key(|(at, _)| *at);
@@ -142,6 +174,9 @@ pub fn redact(text: &str) -> Redacted {
     passports(&chars, &mut spans);
     dates(&chars, &mut spans);
     cins(&chars, &mut spans);
+    arabic_cins(&chars, &mut spans);
+    student_ids(&chars, &mut spans);
+    plates(&chars, &mut spans);
     numbers(&chars, &mut spans);
     super::redact_names::names(&chars, &mut |start, end| {
         spans.push(Span {
@@ -153,12 +188,16 @@ pub fn redact(text: &str) -> Redacted {
     });
     for (find, kind, rank) in [
         (
-            super::redact_words::addresses as fn(&[char], &mut dyn FnMut(usize, usize)),
-            PiiKind::Address,
-            5,
+            super::redact_words::dates as fn(&[char], &mut dyn FnMut(usize, usize)),
+            PiiKind::Date,
+            1,
         ),
+        (super::redact_words::addresses, PiiKind::Address, 5),
         (super::redact_words::names, PiiKind::Name, 6),
         (super::redact_words::health, PiiKind::Health, 7),
+        (super::redact_words::orientation, PiiKind::Orientation, 7),
+        (super::redact_words::beliefs, PiiKind::Belief, 7),
+        (super::redact_words::convictions, PiiKind::Conviction, 7),
     ] {
         find(&chars, &mut |start, end| {
             spans.push(Span {
@@ -179,10 +218,19 @@ pub fn redact(text: &str) -> Redacted {
     let mut out = String::with_capacity(text.len());
     let mut found = Vec::new();
     let mut pos = 0;
+    let mut last = None;
     for s in spans {
+        // A longer span of the kind just replaced, starting inside it, extends it: "Mme
+        // Benali fatima zahra" is one name though the title cue saw only "Benali" (found
+        // when tried: "mme [NAME] fatima zahra").
+        if s.start < pos && s.end > pos && last == Some(s.kind) {
+            pos = s.end;
+            continue;
+        }
         if s.start < pos || s.end <= s.start {
             continue;
         }
+        last = Some(s.kind);
         out.extend(chars.get(pos..s.start).unwrap_or_default());
         out.push_str(s.kind.placeholder());
         found.push(s.kind);
@@ -330,18 +378,15 @@ fn dates(chars: &[char], spans: &mut Vec<Span>) {
         }
         (j, j - start, value)
     };
-    let this_year = 1970
-        + (std::time::SystemTime::now()
-            .duration_since(std::time::UNIX_EPOCH)
-            .map_or(0, |d| d.as_secs())
-            / 31_556_952) as u32;
-    let valid = |day: u32, month: u32, year: u32| {
-        (1..=31).contains(&day) && (1..=12).contains(&month) && year.saturating_add(10) <= this_year
-    };
+    let this_year = this_year();
     for i in 0..chars.len() {
         if !word_start(chars, i) || !at(chars, i).is_ascii_digit() {
             continue;
         }
+        let cued = super::redact_words::birth_cue_before(chars, i);
+        let valid = |day: u32, month: u32, year: u32| {
+            (1..=31).contains(&day) && (1..=12).contains(&month) && personal_year(year, cued)
+        };
         let (a_end, a, a_val) = run(i);
         let sep = at(chars, a_end);
         if !matches!(sep, '/' | '-' | '.') {
@@ -385,6 +430,22 @@ fn dates(chars: &[char], spans: &mut Vec<Span>) {
             });
         }
     }
+}
+
+/// The current year, by the system clock.
+fn this_year() -> u32 {
+    1970 + (std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map_or(0, |d| d.as_secs())
+        / 31_556_952) as u32
+}
+
+/// Whether a date of year `year` says something about a person: a birth date (ten years
+/// ago or more) or, after a birth cue ("né le", "مزداد"), any past year. Found when tried: "né
+/// le 12/03/2018" (a child's birth date) stayed, as it looked like an appointment.
+pub(super) fn personal_year(year: u32, birth_cue: bool) -> bool {
+    let this_year = this_year();
+    year.saturating_add(10) <= this_year || (birth_cue && year <= this_year)
 }
 
 /// The most characters between two digit groups of one number: `06 - 12`, `(06) 12`.
@@ -492,6 +553,211 @@ fn cins(chars: &[char], spans: &mut Vec<Span>) {
                 start: i,
                 end: j,
                 kind: PiiKind::Cin,
+                rank: 2,
+            });
+        }
+    }
+}
+
+/// Words after a number that make it an amount, a duration or a measure, not an
+/// identifier: "ب 120000 درهم" (with 120000 dirhams), "10 a 15 ans".
+const UNIT_WORDS: [&str; 30] = [
+    "dh",
+    "dhs",
+    "mad",
+    "dirham",
+    "dirhams",
+    "درهم",
+    "دراهم",
+    "ريال",
+    "rial",
+    "ryal",
+    "مليون",
+    "الف",
+    "alf",
+    "euro",
+    "euros",
+    "eur",
+    "ans",
+    "an",
+    "jours",
+    "mois",
+    "heures",
+    "h",
+    "min",
+    "عام",
+    "سنه",
+    "سنين",
+    "سنوات",
+    "km",
+    "m2",
+    "%",
+];
+/// Words before a number that start a range ("de 10 a 15"): what follows is no plate.
+const RANGE_WORDS: [&str; 10] = [
+    "de", "du", "entre", "from", "between", "من", "بين", "mn", "men", "bin",
+];
+
+/// The normalised word that starts after position `i` (spaces skipped), or "".
+fn word_after(chars: &[char], i: usize) -> String {
+    let from = (i..chars.len())
+        .find(|&k| !chars[k].is_whitespace())
+        .unwrap_or(chars.len());
+    let to = (from..chars.len())
+        .find(|&k| !(chars[k].is_alphanumeric() || chars[k] == '%'))
+        .unwrap_or(chars.len());
+    let word: String = chars.get(from..to).unwrap_or_default().iter().collect();
+    if word == "%" {
+        return word;
+    }
+    super::text::normalize(&word)
+}
+
+/// The normalised word that ends before position `i` (spaces skipped), or "".
+fn word_before(chars: &[char], i: usize) -> String {
+    let end = (0..i)
+        .rev()
+        .find(|&k| !chars[k].is_whitespace())
+        .map_or(0, |k| k + 1);
+    let start = (0..end)
+        .rev()
+        .find(|&k| !chars[k].is_alphanumeric())
+        .map_or(0, |k| k + 1);
+    let word: String = chars.get(start..end).unwrap_or_default().iter().collect();
+    super::text::normalize(&word)
+}
+
+/// Whether `c` is a letter of the Arabic alphabet (not a digit, mark or punctuation).
+fn arabic_letter(c: char) -> bool {
+    ('\u{0621}'..='\u{064A}').contains(&c) || matches!(c, 'ڭ' | 'گ' | 'ڤ' | 'پ' | 'چ')
+}
+
+/// Whether the letter at `i` stands alone (no letter right after it).
+fn lone_arabic_letter(chars: &[char], i: usize) -> bool {
+    arabic_letter(at(chars, i)) && !at(chars, i + 1).is_alphabetic()
+}
+
+/// CIN numbers written with Arabic letters, as on the card's Arabic side: one or two lone
+/// letters ("ك 123456", "ب ج 123456") or two glued to the number ("بج123456"). Found when
+/// tried: "ب ج 123456" and "ك 123456" reached the LLM as written, after "رقم البطاقة" too. As
+/// Arabic has no capitals, an amount after a one-letter word ("ب 120000 درهم", "with ...")
+/// is told apart by its unit.
+fn arabic_cins(chars: &[char], spans: &mut Vec<Span>) {
+    for i in 0..chars.len() {
+        if !word_start(chars, i) || !arabic_letter(at(chars, i)) {
+            continue;
+        }
+        let glued = arabic_letter(at(chars, i + 1)) && at(chars, i + 2).is_ascii_digit();
+        let mut j = if glued {
+            i + 2
+        } else if lone_arabic_letter(chars, i) {
+            let second = at(chars, i + 1) == ' ' && lone_arabic_letter(chars, i + 2);
+            if second {
+                i + 3
+            } else {
+                i + 1
+            }
+        } else {
+            continue;
+        };
+        if !glued && matches!(at(chars, j), ' ' | '-') {
+            j += 1;
+        }
+        // The whole number: a part of a longer one (a phone number) is no CIN.
+        let Some((end, digits)) = digit_groups(chars, j).pop() else {
+            continue;
+        };
+        let unit = UNIT_WORDS.contains(&word_after(chars, end).as_str());
+        if (5..=6).contains(&digits.len()) && !at(chars, end).is_alphanumeric() && !unit {
+            spans.push(Span {
+                start: i,
+                end,
+                kind: PiiKind::Cin,
+                rank: 2,
+            });
+        }
+    }
+}
+
+/// Student numbers (CNE, Massar code): one letter and nine digits, "R130012345",
+/// "r130012345", "R 130012345". Found when tried: "r130012345" reached the LLM as written
+/// (the letter kept the digits from being a CNSS number, and no CIN has nine).
+fn student_ids(chars: &[char], spans: &mut Vec<Span>) {
+    for i in 0..chars.len() {
+        if !word_start(chars, i) || !at(chars, i).is_ascii_alphabetic() {
+            continue;
+        }
+        let mut j = i + 1;
+        if at(chars, j) == ' ' && at(chars, i).is_ascii_uppercase() {
+            j += 1;
+        }
+        let start = j;
+        while at(chars, j).is_ascii_digit() {
+            j += 1;
+        }
+        if j - start == 9 && !at(chars, j).is_alphanumeric() {
+            spans.push(Span {
+                start: i,
+                end: j,
+                kind: PiiKind::StudentId,
+                rank: 2,
+            });
+        }
+    }
+}
+
+/// The most characters between the parts of a plate: " | ".
+const MAX_PLATE_SEPARATOR: usize = 3;
+
+/// End of the separator of a plate's parts starting at `i` (spaces, dashes, bars, slashes)
+/// and whether it is spaces only (or nothing).
+fn plate_separator(chars: &[char], i: usize) -> (usize, bool) {
+    let n = (i..i + MAX_PLATE_SEPARATOR)
+        .take_while(|&k| matches!(at(chars, k), ' ' | '-' | '|' | '/' | '_' | '–'))
+        .count();
+    (i + n, (i..i + n).all(|k| at(chars, k) == ' '))
+}
+
+/// Moroccan registration plates: a serial number of up to five digits, one letter (Latin
+/// or Arabic) and the prefecture's code of one or two digits, "12345 a 6", "12345-أ-6",
+/// "12345 | ب | 6". Found when tried: all three reached the LLM as written. Ranges and
+/// amounts are no plates: "de 10 a 15 jours" (a range word before, a unit after), "2019 a
+/// 5" (a serial that looks like a year, with spaces only, as in a sentence).
+fn plates(chars: &[char], spans: &mut Vec<Span>) {
+    for i in 0..chars.len() {
+        if !word_start(chars, i) || !at(chars, i).is_ascii_digit() {
+            continue;
+        }
+        let mut j = i;
+        while at(chars, j).is_ascii_digit() {
+            j += 1;
+        }
+        let serial: String = chars[i..j].iter().collect();
+        let (j, spaced_before) = plate_separator(chars, j);
+        let letter = at(chars, j);
+        let latin = letter.is_ascii_alphabetic();
+        if !(latin || arabic_letter(letter)) || at(chars, j + 1).is_alphabetic() {
+            continue;
+        }
+        let (k, spaced_after) = plate_separator(chars, j + 1);
+        let mut end = k;
+        while at(chars, end).is_ascii_digit() {
+            end += 1;
+        }
+        let shaped = (1..=5).contains(&serial.len())
+            && (1..=2).contains(&(end - k))
+            && !at(chars, end).is_alphanumeric()
+            && !(matches!(at(chars, end), '.' | ',') && at(chars, end + 1).is_ascii_digit());
+        let spaced = spaced_before && spaced_after;
+        let year_like = serial.len() == 4 && (serial.starts_with("19") || serial.starts_with("20"));
+        let prose = spaced && (serial.len() < 3 || (latin && year_like));
+        let counted = UNIT_WORDS.contains(&word_after(chars, end).as_str())
+            || RANGE_WORDS.contains(&word_before(chars, i).as_str());
+        if shaped && !prose && !counted {
+            spans.push(Span {
+                start: i,
+                end,
+                kind: PiiKind::Plate,
                 rank: 2,
             });
         }
@@ -815,6 +1081,287 @@ mod more_identifier_tests {
             "page 12 of 30",
         ] {
             assert_eq!(redact(s).text, s, "{s}");
+        }
+    }
+}
+
+#[cfg(test)]
+mod audit_gap_tests {
+    //! The gaps a data-protection audit (Law 09-08) reproduced: each of these reached the LLM
+    //! and the feedback store as written.
+    use super::{redact, PiiKind};
+
+    fn r(s: &str) -> String {
+        redact(s).text
+    }
+
+    /// The audit's query: a request the router sends to the LLM, then the data.
+    const PREFIX: &str = "je voudrais un papier pour mon fils, mon salaire 12000 dh, ";
+
+    #[test]
+    fn the_audit_query_keeps_its_request_and_loses_the_data() {
+        let sent = redact(&format!("{PREFIX}séropositif")).normalized();
+        assert_eq!(
+            sent,
+            "je voudrais un papier pour mon fils mon salaire 12000 dh [HEALTH]"
+        );
+    }
+
+    #[test]
+    fn french_health_words_are_redacted() {
+        for (text, kept) in [
+            ("je suis séropositif", "je suis [HEALTH]"),
+            ("elle est seropositive", "elle est [HEALTH]"),
+            ("mon fils est handicapé moteur", "mon fils est [HEALTH]"),
+            ("handicape", "[HEALTH]"),
+            ("il est schizophrène", "il est [HEALTH]"),
+        ] {
+            assert_eq!(r(text), kept, "{text}");
+        }
+    }
+
+    #[test]
+    fn arabic_and_darija_health_words_are_redacted() {
+        assert_eq!(r("ابني مريض بالسرطان"), "ابني [HEALTH]");
+        assert_eq!(r("ولدي معاق"), "ولدي [HEALTH]");
+        assert_eq!(r("ana fiya sukkar"), "ana [HEALTH]");
+        assert_eq!(r("3ndi sokar o bghit"), "[HEALTH] o bghit");
+        assert_eq!(redact("معاق").found, [PiiKind::Health]);
+    }
+
+    #[test]
+    fn health_insurance_words_stay() {
+        for s in [
+            "ملف المرض ديالي فين وصل",
+            "dossier maladie f cnss",
+            "feuille de maladie, je suis malade",
+            "ana mrid bghit maw3id",
+        ] {
+            assert_eq!(r(s), s, "{s}");
+        }
+    }
+
+    #[test]
+    fn sexual_orientation_is_redacted() {
+        for (text, kept) in [
+            ("je suis homosexuel", "je suis [ORIENTATION]"),
+            ("I am gay", "I am [ORIENTATION]"),
+            ("she is a lesbian", "she is a [ORIENTATION]"),
+            ("انا مثلي الجنس", "انا [ORIENTATION]"),
+        ] {
+            assert_eq!(r(text), kept, "{text}");
+        }
+        assert_eq!(redact("gay").found, [PiiKind::Orientation]);
+    }
+
+    #[test]
+    fn religion_and_conversion_are_redacted() {
+        for (text, kept) in [
+            ("converti au christianisme", "[BELIEF]"),
+            ("I converted to Islam last year", "I [BELIEF] last year"),
+            ("اعتنق المسيحية", "[BELIEF]"),
+            ("ana tanssara", "ana [BELIEF]"),
+            ("il est juif", "il est [BELIEF]"),
+        ] {
+            assert_eq!(r(text), kept, "{text}");
+        }
+        assert_eq!(redact("athée").found, [PiiKind::Belief]);
+    }
+
+    #[test]
+    fn religious_affairs_service_words_stay() {
+        for s in [
+            "inscription au tirage du hajj",
+            "ministère des Habous et des Affaires islamiques",
+            "convertir mon permis étranger",
+            "التسجيل في قرعة الحج",
+        ] {
+            assert_eq!(r(s), s, "{s}");
+        }
+    }
+
+    #[test]
+    fn a_persons_conviction_or_detention_is_redacted() {
+        for (text, kept) in [
+            ("condamne pour vol", "[CONVICTION]"),
+            ("ابني محكوم عليه بالسجن", "ابني [CONVICTION]"),
+            ("detenu numero 4567 prison oukacha", "[CONVICTION]"),
+            ("my son is in prison", "my son is in [CONVICTION]"),
+        ] {
+            assert_eq!(r(text), kept, "{text}");
+        }
+        assert_eq!(redact("condamné pour vol").found, [PiiKind::Conviction]);
+    }
+
+    #[test]
+    fn criminal_record_service_words_stay_after_a_conviction() {
+        assert_eq!(
+            r("condamné à 2 ans, besoin extrait du casier judiciaire"),
+            "[CONVICTION], besoin extrait du casier judiciaire"
+        );
+        assert_eq!(
+            r("محكوم عليه بالسجن و بغيت السجل العدلي"),
+            "[CONVICTION] و بغيت السجل العدلي"
+        );
+        for s in [
+            "extrait du casier judiciaire",
+            "السجل العدلي",
+            "شهادة السوابق العدلية",
+            "fiche anthropométrique",
+            "attestation de non condamnation",
+            "أداء الغرامات المحكوم بها في مخالفات الرادار",
+        ] {
+            assert_eq!(r(s), s, "{s}");
+        }
+    }
+
+    #[test]
+    fn a_cin_typed_with_arabic_letters_is_redacted() {
+        for (text, kept) in [
+            ("ب ج 123456", "[CIN]"),
+            ("ك 123456", "[CIN]"),
+            ("رقم البطاقة ب ج 123456", "رقم البطاقة [CIN]"),
+            ("رقم البطاقة ك 12 34 56", "رقم البطاقة [CIN]"),
+            ("بج123456", "[CIN]"),
+        ] {
+            assert_eq!(r(text), kept, "{text}");
+        }
+    }
+
+    #[test]
+    fn an_amount_after_an_arabic_one_letter_word_is_no_cin() {
+        for s in ["شريت دار ب 250000 درهم", "و 12000 dh", "ف 2015"] {
+            assert_eq!(r(s), s, "{s}");
+        }
+        // A phone number after "ب" is a phone number, not a CIN and its last digits.
+        assert_eq!(r("ب 06 12 34 56 78"), "ب [PHONE]");
+    }
+
+    #[test]
+    fn dates_written_with_month_names_are_redacted() {
+        for (text, kept) in [
+            ("12 mars 2015", "[DATE]"),
+            ("12 مارس 2015", "[DATE]"),
+            ("né le 12 mars", "né le [DATE]"),
+            ("le 1er mai 1990", "le [DATE]"),
+            ("born on March 12, 2015", "born on [DATE]"),
+            ("مزداد في 3 غشت", "مزداد في [DATE]"),
+            ("12 كانون الثاني 1980", "[DATE]"),
+            ("3 yulyuz 2001", "[DATE]"),
+        ] {
+            assert_eq!(r(text), kept, "{text}");
+        }
+    }
+
+    #[test]
+    fn a_month_and_a_year_alone_stay() {
+        for s in [
+            "déclaration TVA de mars 2024",
+            "consulter les notes du 1er semestre",
+            "le 12 de chaque mois",
+            "vignette 2025",
+        ] {
+            assert_eq!(r(s), s, "{s}");
+        }
+    }
+
+    #[test]
+    fn a_birth_date_after_a_birth_cue_is_redacted_whatever_its_year() {
+        assert_eq!(r("né le 12/03/2018"), "né le [DATE]");
+        assert_eq!(r("ولدي مزداد 12 مارس 2019"), "ولدي مزداد [DATE]");
+        // Without a cue a recent date is an appointment.
+        assert_eq!(r("rdv le 12/05/2025"), "rdv le 12/05/2025");
+    }
+
+    #[test]
+    fn student_numbers_are_redacted() {
+        assert_eq!(r("code massar r130012345"), "code massar [STUDENT_ID]");
+        assert_eq!(r("CNE R130012345 svp"), "CNE [STUDENT_ID] svp");
+        assert_eq!(redact("R130012345").found, [PiiKind::StudentId]);
+    }
+
+    #[test]
+    fn moroccan_plates_are_redacted() {
+        for (text, kept) in [
+            ("tomobil 12345 a 6", "tomobil [PLATE]"),
+            ("12345-أ-6", "[PLATE]"),
+            ("12345 | ب | 6", "[PLATE]"),
+            ("matricule 1234-B-26.", "matricule [PLATE]."),
+        ] {
+            assert_eq!(r(text), kept, "{text}");
+        }
+    }
+
+    #[test]
+    fn ranges_amounts_and_years_are_no_plates() {
+        for s in [
+            "de 10 a 15 jours",
+            "j'ai 2 enfants de 3 a 4 ans",
+            "aide de 500 dh pour 3 a 4 mois",
+            "vignette 2024 a 15h",
+            "formulaire W18 pour la carte grise",
+        ] {
+            assert_eq!(r(s), s, "{s}");
+        }
+    }
+
+    #[test]
+    fn a_darija_address_without_capitals_is_redacted() {
+        assert_eq!(r("hay nahda zanka 12 rabat"), "[ADDRESS]");
+        assert_eq!(r("ana sakn f derb sultan"), "ana sakn f [ADDRESS]");
+        // A request's own words stay.
+        assert_eq!(
+            r("acheter un appartement avec daam sakane 2024"),
+            "acheter un appartement avec daam sakane 2024"
+        );
+    }
+
+    #[test]
+    fn a_given_name_partly_missing_from_the_lists_is_redacted_whole() {
+        assert_eq!(r("ana fatima zahra bennani"), "ana [NAME]");
+        assert_eq!(r("Mme Benali fatima zahra"), "Mme [NAME]");
+    }
+
+    #[test]
+    fn a_family_name_after_a_cued_given_name_is_redacted() {
+        assert_eq!(r("ana youssef lmssari"), "ana [NAME]");
+        assert_eq!(
+            r("ana Youssef lmssari bghit passport"),
+            "ana [NAME] bghit passport"
+        );
+        // Words of the request after the name stay.
+        assert_eq!(r("ana youssef passeport"), "ana [NAME] passeport");
+    }
+
+    #[test]
+    fn every_placeholder_survives_normalisation() {
+        for kind in PiiKind::ALL {
+            let text = super::Redacted {
+                text: format!("a {} b", kind.placeholder()),
+                found: vec![kind],
+            };
+            assert_eq!(
+                text.normalized(),
+                format!("a {} b", kind.placeholder()),
+                "{kind:?}"
+            );
+        }
+    }
+
+    #[test]
+    fn the_audit_prefix_stays_whatever_follows() {
+        for x in [
+            "homosexuel",
+            "condamne pour vol",
+            "ب ج 123456",
+            "12 mars 2015",
+            "r130012345",
+            "12345 a 6",
+            "hay nahda zanka 12 rabat",
+        ] {
+            let out = r(&format!("{PREFIX}{x}"));
+            assert!(out.starts_with(PREFIX), "{x}: {out}");
+            assert!(out[PREFIX.len()..].starts_with('['), "{x}: {out}");
         }
     }
 }

@@ -4,7 +4,8 @@
 //! "Youssef" looks like any other word), so only names introduced by an
 //! explicit cue are redacted: self-introductions ("je m'appelle", "my name
 //! is", "smiti", "اسمي"), titles ("Mme", "M.", "Monsieur", "السيد",
-//! "السيدة") and Darija "ana" followed by a capitalised word. After the cue,
+//! "السيدة") and Darija "ana" followed by a capitalised word (and then by
+//! name-like words, capitalised or not: "ana Youssef lmssari"). After the cue,
 //! up to three words are taken as the name, stopping at punctuation, a
 //! digit, or a function word of any supported language ("et", "o", "و",
 //! "bghit").
@@ -106,6 +107,13 @@ fn acceptable(cue: Cue, chars: &[char], w: &Word) -> bool {
     }
 }
 
+/// Whether word `end`, not capitalised, still belongs to the name "ana" started at word
+/// `after`: once a capitalised name opened it, a name-like word goes on with it. Found when
+/// tried: "ana Youssef lmssari" kept "lmssari".
+fn goes_on(cue: Cue, chars: &[char], ws: &[Word], after: usize, end: usize) -> bool {
+    cue == Cue::Ana && end > after && super::redact_words::name_like(chars, &ws[end])
+}
+
 /// Calls `emit(start, end)` (char offsets) for each name found in `chars`.
 pub fn names(chars: &[char], emit: &mut dyn FnMut(usize, usize)) {
     let ws = words(chars);
@@ -131,7 +139,7 @@ pub fn names(chars: &[char], emit: &mut dyn FnMut(usize, usize)) {
             while end < ws.len()
                 && end < after + 3
                 && (end == after || ws[end].joined)
-                && acceptable(kind, chars, &ws[end])
+                && (acceptable(kind, chars, &ws[end]) || goes_on(kind, chars, &ws, after, end))
             {
                 end += 1;
             }

@@ -6,8 +6,12 @@
 //! - **street addresses** after an address word in Arabic, French, Darija or English ("12 rue
 //!   Ibn Sina", "zanqa 5 hay Salam", "شارع محمد الخامس"), up to five words and the house number
 //!   before it;
-//! - **health conditions** (diabetes, cancer, HIV, pregnancy, dialysis...), which data
-//!   protection law treats as sensitive whatever else the text says.
+//! - **health conditions** (diabetes, cancer, HIV, pregnancy, dialysis, disability...), which
+//!   data protection law treats as sensitive whatever else the text says, and the other
+//!   special categories: **sexual orientation**, **religion or belief** (a conversion
+//!   included) and **a person's own conviction or detention** (not the words of the
+//!   criminal-record-extract service, which routing needs);
+//! - **dates written with a month's name** ("12 mars 2015", "12 مارس", "March 12").
 //!
 //! Word lists miss names they do not hold and may catch a word that is also a name; the lists
 //! leave out given names that are everyday words in the same language (حسن "good", جمال
@@ -166,6 +170,11 @@ const GIVEN: &[&str] = &[
     "dounia",
     "yasmine",
     "widad",
+    // Found when tried: "ana fatima zahra bennani" kept "zahra".
+    "zahra",
+    "zahrae",
+    "zahraa",
+    "ezzahra",
     // Arabic script.
     "محمد",
     "أحمد",
@@ -244,6 +253,8 @@ const GIVEN: &[&str] = &[
     "فدوى",
     "ياسمين",
     "وداد",
+    "الزهراء",
+    "زهراء",
 ];
 
 const FAMILY: &[&str] = &[
@@ -343,7 +354,15 @@ const ADDRESS_CUES: &[&str] = &[
     "zanqa",
     "znqa",
     "zenqa",
+    // Found when tried: "hay nahda zanka 12 rabat" kept everything ("zanka" was no cue).
+    "zanka",
+    "zenka",
+    "znka",
+    "zan9a",
+    "zen9a",
+    "zn9a",
     "derb",
+    "drb",
     "imm",
     "appt",
     "شارع",
@@ -425,8 +444,537 @@ const HEALTH: &[&str] = &[
     "autisme",
     "autism",
     "التوحد",
+    // Found when tried: these reached the LLM as written.
+    "seropositif",
+    "seropositive",
+    "seropositifs",
+    "seropositives",
+    "الايدز",
+    "ايدز",
+    "handicap",
+    "handicape",
+    "handicapee",
+    "handicapes",
+    "handicapees",
+    "disability",
+    "paraplegique",
+    "tetraplegique",
+    "aveugle",
+    "blind",
+    "sourd",
+    "sourde",
+    "deaf",
+    "معاق",
+    "معاقه",
+    "معوق",
+    "معوقه",
+    "اعاقه",
+    "الاعاقه",
+    "m3a9",
+    "m3aq",
+    "mo3a9",
+    "schizophrene",
+    "schizophrenes",
+    "schizophrenic",
+    "bipolaire",
+    "bipolar",
+    "depressif",
+    "depressive",
+    "depressed",
+    "الفصام",
+    "فصام",
+    "سكري",
+    "sukkar",
+    "sukar",
+    "sokar",
+    "soukar",
+    "soukkar",
+    "ssokar",
+    "ssukkar",
+    "kansir",
+    "lkanser",
 ];
-const HEALTH_PHRASES: &[&str] = &["التهاب الكبد", "تصفية الدم", "ضغط الدم", "العلاج الكيميائي"];
+const HEALTH_PHRASES: &[&str] = &[
+    "التهاب الكبد",
+    "تصفية الدم",
+    "ضغط الدم",
+    "العلاج الكيميائي",
+    "ذوي الاحتياجات الخاصة",
+    "الاحتياجات الخاصة",
+];
+/// Words that say someone has what follows ("مريض بالسرطان", "fiya sukkar", "atteint de
+/// cancer"): taken with the condition, so the sentence does not keep "sick with ...". Alone
+/// they stay ("malade", "mrid" are words of the health-insurance requests).
+const HEALTH_LEADS: &[&str] = &[
+    "مريض",
+    "مريضه",
+    "مصاب",
+    "مصابه",
+    "مرضى",
+    "mrid",
+    "mrida",
+    "malade",
+    "atteint",
+    "atteinte",
+    "souffre",
+    "suffering",
+    "suffers",
+    "fiya",
+    "fia",
+    "fih",
+    "fiha",
+    "عندي",
+    "3ndi",
+    "3andi",
+    "فيا",
+    "فيه",
+    "فيها",
+];
+/// Words that qualify the condition before them ("handicapé moteur", "diabète type 2").
+const HEALTH_TRAILS: &[&str] = &[
+    "moteur",
+    "motrice",
+    "mental",
+    "mentale",
+    "visuel",
+    "visuelle",
+    "auditif",
+    "auditive",
+    "physique",
+    "chronique",
+    "chronic",
+    "severe",
+    "physical",
+    "حركي",
+    "حركيه",
+    "ذهني",
+    "ذهنيه",
+    "مزمن",
+];
+
+/// Sexual orientation and gender identity (special category data), in the four languages.
+/// Found when tried: "je suis homosexuel" reached the LLM as written. "مثلي" is also "like
+/// me": redacted all the same, as the bias is towards redacting.
+const ORIENTATION: &[&str] = &[
+    "homosexuel",
+    "homosexuelle",
+    "homosexuels",
+    "homosexuelles",
+    "homosexual",
+    "homosexuals",
+    "homosexualite",
+    "homosexuality",
+    "gay",
+    "gays",
+    "lesbienne",
+    "lesbiennes",
+    "lesbian",
+    "lesbians",
+    "bisexuel",
+    "bisexuelle",
+    "bisexual",
+    "transgenre",
+    "transgender",
+    "transsexuel",
+    "transsexuelle",
+    "transsexual",
+    "queer",
+    "lgbt",
+    "lgbtq",
+    "lgbtqi",
+    "مثلي",
+    "مثليه",
+    "مثليين",
+    "مثليات",
+    "المثلي",
+    "المثليه",
+    "المثليين",
+    "مثلية",
+    "زامل",
+    "zamel",
+    "mitli",
+    "mithli",
+    "متحول",
+    "متحوله",
+    "ميولي",
+];
+/// Words that complete an orientation word ("مثلي الجنس", "متحول جنسيا").
+const ORIENTATION_TRAILS: &[&str] = &["الجنس", "جنسيا", "جنسي", "sexuel", "sexuelle", "sexually"];
+
+/// Religion and belief (special category data). Found when tried: "converti au
+/// christianisme" and "اعتنق المسيحية" reached the LLM as written. Words of the catalog's
+/// own services ("hajj", "الحج", "الأوقاف والشؤون الإسلامية") are not beliefs of the
+/// citizen and are not listed.
+const BELIEF: &[&str] = &[
+    "christianisme",
+    "chretien",
+    "chretienne",
+    "chretiens",
+    "christian",
+    "christians",
+    "christianity",
+    "catholique",
+    "catholic",
+    "protestant",
+    "protestante",
+    "evangelique",
+    "evangelical",
+    "juif",
+    "juive",
+    "juifs",
+    "jewish",
+    "jew",
+    "judaisme",
+    "judaism",
+    "musulman",
+    "musulmane",
+    "muslim",
+    "islam",
+    "athee",
+    "athees",
+    "atheist",
+    "atheism",
+    "atheisme",
+    "agnostique",
+    "agnostic",
+    "bouddhiste",
+    "buddhist",
+    "chiite",
+    "shiite",
+    "shia",
+    "bahai",
+    "ahmadi",
+    "ahmadiyya",
+    "apostat",
+    "apostate",
+    "murtad",
+    "مسيحي",
+    "مسيحيه",
+    "المسيحيه",
+    "المسيحي",
+    "المسيحيين",
+    "مسيحيين",
+    "نصراني",
+    "نصرانيه",
+    "النصرانيه",
+    "يهودي",
+    "يهوديه",
+    "اليهوديه",
+    "مسلم",
+    "مسلمه",
+    "الاسلام",
+    "ملحد",
+    "ملحده",
+    "الالحاد",
+    "الحاد",
+    "شيعي",
+    "شيعيه",
+    "التشيع",
+    "بهائي",
+    "مرتد",
+    "مرتده",
+    "تنصر",
+    "تنصرت",
+    "متنصر",
+    "تشيع",
+    "tanssara",
+    "tanssar",
+    "tanassara",
+    "tnassar",
+    "tnasar",
+    "tnassart",
+    "tnssar",
+    "tnssart",
+    "msi7i",
+    "masi7i",
+    "mesi7i",
+    "nasrani",
+    "nesrani",
+    "yahoudi",
+    "yhoudi",
+    "lihoudi",
+    "mol7id",
+    "mul7id",
+    "chi3i",
+    "shi3i",
+];
+/// Words that say someone changed religion: taken with the religion named after them
+/// ("converti au christianisme", "converted to Islam", "اعتنق المسيحية").
+const BELIEF_LEADS: &[&str] = &[
+    "converti",
+    "convertie",
+    "convertis",
+    "converted",
+    "convert",
+    "converts",
+    "اعتنق",
+    "اعتنقت",
+    "اعتناق",
+    "اعتنقو",
+    "embraced",
+    "pratiquant",
+    "pratiquante",
+    "practising",
+    "practicing",
+];
+/// Little words a lead may be separated from its religion by ("au", "to", "الى").
+const LEAD_GLUE: &[&str] = &[
+    "au", "a", "to", "la", "le", "l", "el", "al", "de", "du", "d", "en", "الى", "الي", "ل", "b",
+    "ب", "f", "ف", "in",
+];
+/// The most [`LEAD_GLUE`] words between a lead and its term.
+const MAX_GLUE: usize = 2;
+
+/// Words after which a known name may go on with names the lists do not hold ("ana
+/// youssef lmssari", "اسمي فاطمة الزهراء").
+const NAME_CUES: &[&str] = &[
+    "ana",
+    "انا",
+    "smiti",
+    "smiyti",
+    "esmi",
+    "ismi",
+    "اسمي",
+    "سميتي",
+    "appelle",
+    "mappelle",
+    "suis",
+    "am",
+    "im",
+    "nom",
+    "name",
+];
+/// The most unknown words a cue lets a known name go on with.
+const NAME_TAIL: usize = 2;
+
+/// Words that state a person's own conviction or detention (criminal-offence data). Found
+/// when tried: "condamne pour vol", "محكوم عليه بالسجن" and "detenu numero 4567 prison
+/// oukacha" reached the LLM as written. The service's own words ("casier judiciaire",
+/// "السجل العدلي", "fiche anthropométrique", "extrait", "السوابق العدلية") are not listed,
+/// and the words after a cue stop at them.
+const CONVICTION: &[&str] = &[
+    "condamne",
+    "condamnee",
+    "condamnes",
+    "condamnees",
+    "convicted",
+    "sentenced",
+    "detenu",
+    "detenue",
+    "detenus",
+    "detainee",
+    "detained",
+    "prisonnier",
+    "prisonniere",
+    "prisoner",
+    "inmate",
+    "incarcere",
+    "incarceree",
+    "incarcerated",
+    "emprisonne",
+    "emprisonnee",
+    "imprisoned",
+    "prison",
+    "jail",
+    "محكوم",
+    "محكومه",
+    "المحكوم",
+    "مدان",
+    "مدانه",
+    "مسجون",
+    "مسجونه",
+    "سجين",
+    "سجينه",
+    "السجين",
+    "معتقل",
+    "معتقله",
+    "المعتقل",
+    "سجن",
+    "السجن",
+    "حبس",
+    "الحبس",
+    "m7koum",
+    "mahkoum",
+    "m7kom",
+    "m7boss",
+    "m7bous",
+    "mhbous",
+    "l7bs",
+    "l7abs",
+    "7bs",
+    "lhbs",
+    "lhabs",
+];
+/// The most words after a conviction cue taken with it ("pour vol", "numero 4567 prison
+/// oukacha").
+const CONVICTION_TAIL: usize = 4;
+/// Service words a conviction's tail stops at, beyond the administrative vocabulary of the
+/// [lexicon](super::lexicon): "anthropometrique" and the words of a request.
+const CONVICTION_ENDS: &[&str] = &[
+    "fiche",
+    "anthropometrique",
+    "bulletin",
+    "et",
+    "and",
+    "mais",
+    "but",
+    "w",
+    "o",
+    "و",
+    "je",
+    "j",
+    "i",
+    "ana",
+    "انا",
+    "bghit",
+    "بغيت",
+    "khassni",
+    "خاصني",
+    "اريد",
+    "voudrais",
+    "veux",
+    "want",
+    "need",
+    "besoin",
+    "svp",
+    "please",
+    "merci",
+    "bach",
+    "باش",
+    "comment",
+    "how",
+    "kifach",
+    "كيفاش",
+];
+/// Lexicon concepts that name the offence, not a service: a conviction's tail goes on
+/// through them ("condamne pour vol").
+const OFFENCE_CONCEPTS: &[&str] = &["stolen", "fraud"];
+
+/// Month names, one entry per way of writing one (several words for the Mashriq "كانون
+/// الثاني"): French, English, Arabic of the Maghreb and of the Mashriq, Darija in Latin
+/// letters. Found when tried: "12 mars 2015" and "12 مارس 2015" reached the LLM as written.
+const MONTHS: &[&str] = &[
+    "janvier",
+    "janv",
+    "fevrier",
+    "fevr",
+    "fev",
+    "mars",
+    "avril",
+    "avr",
+    "mai",
+    "juin",
+    "juillet",
+    "juil",
+    "aout",
+    "septembre",
+    "sept",
+    "octobre",
+    "oct",
+    "novembre",
+    "nov",
+    "decembre",
+    "dec",
+    "january",
+    "jan",
+    "february",
+    "feb",
+    "march",
+    "april",
+    "apr",
+    "may",
+    "june",
+    "jun",
+    "july",
+    "jul",
+    "august",
+    "aug",
+    "september",
+    "sep",
+    "october",
+    "november",
+    "december",
+    "يناير",
+    "فبراير",
+    "مارس",
+    "أبريل",
+    "ابريل",
+    "إبريل",
+    "ماي",
+    "مايو",
+    "يونيو",
+    "يونيه",
+    "يوليوز",
+    "يوليو",
+    "يوليوز",
+    "غشت",
+    "أغسطس",
+    "شتنبر",
+    "سبتمبر",
+    "أكتوبر",
+    "نونبر",
+    "نوفمبر",
+    "دجنبر",
+    "ديسمبر",
+    "كانون الثاني",
+    "كانون الأول",
+    "تشرين الأول",
+    "تشرين الثاني",
+    "كانون",
+    "تشرين",
+    "شباط",
+    "آذار",
+    "نيسان",
+    "أيار",
+    "حزيران",
+    "تموز",
+    "آب",
+    "أيلول",
+    "yanayer",
+    "fbrayer",
+    "abril",
+    "yunyu",
+    "yulyuz",
+    "ghocht",
+    "ghosht",
+    "chtanbir",
+    "novanbir",
+    "dujanbir",
+];
+/// Endings of a day written as an ordinal ("1er", "12th").
+const DAY_ENDINGS: &[&str] = &["er", "re", "st", "nd", "rd", "th"];
+/// Words before a date that make it a birth date whatever its year ("né le", "date de
+/// naissance", "مزداد في", "tzadt nhar").
+const BIRTH_CUES: &[&str] = &[
+    "ne",
+    "nee",
+    "nes",
+    "born",
+    "naissance",
+    "birth",
+    "birthday",
+    "ازدياد",
+    "الازدياد",
+    "مزداد",
+    "مزداده",
+    "ازداد",
+    "ازدادت",
+    "ولد",
+    "ولدت",
+    "مولود",
+    "مولوده",
+    "ميلاد",
+    "الميلاد",
+    "tzad",
+    "tzadt",
+    "tzadit",
+    "tzadet",
+    "mzyad",
+    "mazyad",
+    "mezyad",
+];
+/// How many words before a date a birth cue may be ("né le 12", "date de naissance 12").
+const BIRTH_CUE_REACH: usize = 3;
 
 fn set(list: &[&str]) -> HashSet<String> {
     list.iter()
@@ -441,13 +989,166 @@ static PARTICLE_SET: LazyLock<HashSet<String>> = LazyLock::new(|| set(PARTICLES)
 static ADDRESS_SET: LazyLock<HashSet<String>> = LazyLock::new(|| set(ADDRESS_CUES));
 static ADDRESS_CAP_SET: LazyLock<HashSet<String>> = LazyLock::new(|| set(ADDRESS_CUES_CAPITALISED));
 static ADDRESS_END_SET: LazyLock<HashSet<String>> = LazyLock::new(|| set(ADDRESS_ENDS));
-static HEALTH_SET: LazyLock<HashSet<String>> = LazyLock::new(|| set(HEALTH));
-static HEALTH_PHRASE_LIST: LazyLock<Vec<Vec<String>>> = LazyLock::new(|| {
-    HEALTH_PHRASES
+static GLUE_SET: LazyLock<HashSet<String>> = LazyLock::new(|| set(LEAD_GLUE));
+static NAME_CUE_SET: LazyLock<HashSet<String>> = LazyLock::new(|| set(NAME_CUES));
+static CONVICTION_SET: LazyLock<HashSet<String>> = LazyLock::new(|| set(CONVICTION));
+static CONVICTION_END_SET: LazyLock<HashSet<String>> = LazyLock::new(|| set(CONVICTION_ENDS));
+static MONTH_LIST: LazyLock<Vec<Vec<String>>> = LazyLock::new(|| {
+    let mut months: Vec<Vec<String>> = MONTHS
         .iter()
-        .map(|p| normalize(p).split(' ').map(str::to_string).collect())
-        .collect()
+        .map(|m| normalize(m).split(' ').map(str::to_string).collect())
+        .collect();
+    // Longest first: "كانون الثاني" before "كانون".
+    months.sort_by_key(|m| std::cmp::Reverse(m.len()));
+    months
 });
+static BIRTH_CUE_SET: LazyLock<HashSet<String>> = LazyLock::new(|| set(BIRTH_CUES));
+static HEALTH_TERMS: LazyLock<Category> =
+    LazyLock::new(|| Category::new(HEALTH, HEALTH_PHRASES, HEALTH_LEADS, HEALTH_TRAILS));
+static ORIENTATION_TERMS: LazyLock<Category> =
+    LazyLock::new(|| Category::new(ORIENTATION, &[], &[], ORIENTATION_TRAILS));
+static BELIEF_TERMS: LazyLock<Category> =
+    LazyLock::new(|| Category::new(BELIEF, &[], BELIEF_LEADS, &[]));
+
+/// A special category of personal data found by its words: single words, several-word
+/// phrases, leads taken with a term that follows them ("مريض بالسرطان", "converti au
+/// christianisme") and trails taken with a term before them ("handicapé moteur").
+struct Category {
+    words: HashSet<String>,
+    phrases: Vec<Vec<String>>,
+    leads: HashSet<String>,
+    trails: HashSet<String>,
+}
+
+impl Category {
+    fn new(words: &[&str], phrases: &[&str], leads: &[&str], trails: &[&str]) -> Self {
+        Category {
+            words: set(words),
+            phrases: phrases
+                .iter()
+                .map(|p| normalize(p).split(' ').map(str::to_string).collect())
+                .collect(),
+            leads: set(leads),
+            trails: set(trails),
+        }
+    }
+
+    /// Number of words of the term starting at word `i`, if one does.
+    fn term_at(&self, ws: &[Word], i: usize) -> Option<usize> {
+        let phrase = self.phrases.iter().find(|p| {
+            i + p.len() <= ws.len() && p.iter().enumerate().all(|(k, w)| ws[i + k].norm == *w)
+        });
+        match phrase {
+            Some(p) => Some(p.len()),
+            None => has_form(&self.words, &ws[i].norm).then_some(1),
+        }
+    }
+
+    /// End (exclusive, in words) of a lead at word `i` and the term it introduces, with at
+    /// most [`MAX_GLUE`] little words between them.
+    fn led_term(&self, ws: &[Word], i: usize) -> Option<usize> {
+        if !contains_word(&self.leads, &ws[i].norm) {
+            return None;
+        }
+        for j in i + 1..=i + 1 + MAX_GLUE {
+            let w = ws.get(j).filter(|w| w.joined)?;
+            if let Some(n) = self.term_at(ws, j) {
+                return Some(j + n);
+            }
+            if !GLUE_SET.contains(&w.norm) {
+                return None;
+            }
+        }
+        None
+    }
+
+    /// Calls `emit(start, end)` for each term, with its lead and trails.
+    fn find(&self, chars: &[char], emit: &mut dyn FnMut(usize, usize)) {
+        let ws = words(chars);
+        let mut i = 0;
+        while i < ws.len() {
+            let Some(mut end) = self
+                .led_term(&ws, i)
+                .or_else(|| self.term_at(&ws, i).map(|n| i + n))
+            else {
+                i += 1;
+                continue;
+            };
+            while end < ws.len() && ws[end].joined && contains_word(&self.trails, &ws[end].norm) {
+                end += 1;
+            }
+            emit(ws[i].start, ws[end - 1].end);
+            i = end;
+        }
+    }
+
+    /// Whether a normalised word is one of the category's single-word terms.
+    fn has(&self, norm: &str) -> bool {
+        has_form(&self.words, norm)
+    }
+}
+
+/// Whether `norm` is in `set` as it is, without an Arabic clitic ([`contains_word`]), without
+/// the Arabic article after it ("بالسرطان" → "سرطان"), or without the Darija article "l"
+/// glued to a Latin word ("lkanser"). Found when tried: "مريض بالسرطان" kept "بالسرطان",
+/// as only "سرطان" was listed.
+fn has_form(set: &HashSet<String>, norm: &str) -> bool {
+    if contains_word(set, norm) {
+        return true;
+    }
+    let bare = ['و', 'ب', 'ل', 'ف', 'ك']
+        .iter()
+        .find_map(|p| norm.strip_prefix(*p).filter(|r| r.starts_with("ال")))
+        .unwrap_or(norm);
+    let without_article = bare
+        .strip_prefix("ال")
+        .filter(|rest| rest.chars().count() >= 3)
+        .is_some_and(|rest| set.contains(rest));
+    let without_l = norm.is_ascii()
+        && norm
+            .strip_prefix('l')
+            .filter(|rest| rest.len() >= 4)
+            .is_some_and(|rest| set.contains(rest));
+    without_article || without_l
+}
+
+/// Names of the [lexicon](super::lexicon) concepts of a normalised word: non-empty when the
+/// word is administrative vocabulary ("passeport", "casier", "طلب").
+fn concepts(norm: &str) -> Vec<&'static str> {
+    super::text::tokens_of_normalized(norm)
+        .iter()
+        .flat_map(|t| super::lexicon::concepts_of(t).iter().copied())
+        .map(super::lexicon::concept_name)
+        .collect()
+}
+
+/// Whether a normalised word belongs to a special category ([`health`], [`orientation`],
+/// [`beliefs`], [`convictions`]): it gets its own placeholder, not a name's.
+fn sensitive(norm: &str) -> bool {
+    HEALTH_TERMS.has(norm)
+        || ORIENTATION_TERMS.has(norm)
+        || BELIEF_TERMS.has(norm)
+        || has_form(&CONVICTION_SET, norm)
+}
+
+/// Whether word `w` could be a name the lists do not hold ("lmssari", "zahra", "المساري"):
+/// letters only, not a stop word, an address word, administrative vocabulary or a word of
+/// a special category. An Arabic one must carry the article, as family names do: without
+/// capitals nothing else tells "ساكن" ("living") from a name.
+pub(super) fn name_like(chars: &[char], w: &Word) -> bool {
+    let letters = chars
+        .get(w.start..w.end)
+        .is_some_and(|cs| cs.len() >= 2 && cs.iter().all(|c| c.is_alphabetic() || *c == '-'));
+    let arabic = w.norm.chars().next().is_some_and(|c| !c.is_ascii());
+    letters
+        && (!arabic || w.norm.starts_with("ال"))
+        && !super::text::stopwords::is_stop(&w.norm)
+        && !ADDRESS_SET.contains(&w.norm)
+        && !ADDRESS_CAP_SET.contains(&w.norm)
+        && !ADDRESS_END_SET.contains(&w.norm)
+        && !sensitive(&w.norm)
+        && concepts(&w.norm).is_empty()
+}
 
 /// Whether `norm`, or `norm` without an Arabic clitic (و ب ل ف ك: "and", "with", "for"...;
 /// "بال" is "ب" + "ال"), is in `set`.
@@ -472,7 +1173,10 @@ fn capitalised_latin(chars: &[char], w: &Word) -> bool {
 }
 
 /// Calls `emit(start, end)` for each run of known names (with their particles and, in Latin
-/// script, a capitalised word right after a known name).
+/// script, a capitalised word right after a known name). An unknown name-like word between
+/// two known names is one of them ("fatima zahra bennani"), and after a cue ("ana", "اسمي")
+/// up to [`NAME_TAIL`] name-like words go on the run ("ana youssef lmssari"). Found when
+/// tried: both kept the unknown part ("ana [NAME] zahra [NAME]", "ana [NAME] lmssari").
 pub fn names(chars: &[char], emit: &mut dyn FnMut(usize, usize)) {
     let ws = words(chars);
     let mut i = 0;
@@ -485,23 +1189,76 @@ pub fn names(chars: &[char], emit: &mut dyn FnMut(usize, usize)) {
             i += 1;
             continue;
         }
-        let mut end = i + 1;
-        while end < ws.len() && end < i + 4 && ws[end].joined {
-            let w = &ws[end];
-            let part = is_name(&w.norm)
-                || (PARTICLE_SET.contains(&w.norm)
-                    && ws.get(end + 1).is_some_and(|n| {
-                        n.joined && (is_name(&n.norm) || capitalised_latin(chars, n))
-                    }))
-                || (capitalised_latin(chars, w) && !super::text::stopwords::is_stop(&w.norm));
-            if !part {
-                break;
-            }
-            end += 1;
-        }
+        let end = known_run_end(chars, &ws, i);
+        let end = cued_tail_end(chars, &ws, i, end);
         emit(ws[i].start, ws[end - 1].end);
         i = end;
     }
+}
+
+/// End (exclusive) of the run of known names opened at word `i`.
+fn known_run_end(chars: &[char], ws: &[Word], i: usize) -> usize {
+    let mut end = i + 1;
+    while end < ws.len() && end < i + 4 && ws[end].joined {
+        let w = &ws[end];
+        let next_is_name = ws
+            .get(end + 1)
+            .is_some_and(|n| n.joined && is_name(&n.norm));
+        let part = is_name(&w.norm)
+            || (PARTICLE_SET.contains(&w.norm)
+                && ws.get(end + 1).is_some_and(|n| {
+                    n.joined && (is_name(&n.norm) || capitalised_latin(chars, n))
+                }))
+            || (capitalised_latin(chars, w) && !super::text::stopwords::is_stop(&w.norm))
+            || (next_is_name && name_like(chars, w));
+        if !part {
+            break;
+        }
+        end += 1;
+    }
+    end
+}
+
+/// `end` moved over up to [`NAME_TAIL`] name-like words when a cue comes right before the
+/// run that starts at word `i`.
+fn cued_tail_end(chars: &[char], ws: &[Word], i: usize, mut end: usize) -> usize {
+    let cued = ws[i].joined
+        && i.checked_sub(1)
+            .is_some_and(|p| NAME_CUE_SET.contains(&ws[p].norm));
+    if !cued {
+        return end;
+    }
+    let limit = end + NAME_TAIL;
+    while end < ws.len() && end < limit && ws[end].joined && name_like(chars, &ws[end]) {
+        end += 1;
+    }
+    end
+}
+
+/// How many words after a cue that is also a request's word ("hay", "douar") another
+/// address word or a number makes it an address.
+const ADDRESS_LOOKAHEAD: usize = 3;
+
+/// Whether another address cue or a house number comes within [`ADDRESS_LOOKAHEAD`] words
+/// after word `i`, in the same clause. Found when tried: "hay nahda zanka 12 rabat" kept
+/// "hay nahda", as "hay" needed a capitalised word after it ("subsidy for hay").
+fn address_follows(ws: &[Word], i: usize) -> bool {
+    ws.iter()
+        .skip(i + 1)
+        .take(ADDRESS_LOOKAHEAD)
+        .take_while(|w| w.joined && !ADDRESS_END_SET.contains(&w.norm))
+        .any(|w| {
+            ADDRESS_SET.contains(&w.norm)
+                || ADDRESS_CAP_SET.contains(&w.norm)
+                || house_number(&w.norm)
+        })
+}
+
+/// Whether a normalised word is a house number: 1 to 4 digits that do not read as a year
+/// ("appartement avec daam sakane 2024" is a request).
+fn house_number(norm: &str) -> bool {
+    let year = norm.len() == 4 && (norm.starts_with("19") || norm.starts_with("20"));
+    (1..=4).contains(&norm.len()) && norm.chars().all(|c| c.is_ascii_digit()) && !year
 }
 
 /// Calls `emit(start, end)` for each address: the house number before the cue, the cue, and
@@ -513,9 +1270,9 @@ pub fn addresses(chars: &[char], emit: &mut dyn FnMut(usize, usize)) {
         let next = ws.get(i + 1);
         let starts = ADDRESS_SET.contains(&ws[i].norm)
             || (ADDRESS_CAP_SET.contains(&ws[i].norm)
-                && next.is_some_and(|n| {
+                && (next.is_some_and(|n| {
                     capitalised_latin(chars, n) || n.norm.chars().all(|c| c.is_ascii_digit())
-                }));
+                }) || address_follows(&ws, i)));
         let Some(first) = next.filter(|n| starts && n.joined) else {
             i += 1;
             continue;
@@ -542,24 +1299,172 @@ pub fn addresses(chars: &[char], emit: &mut dyn FnMut(usize, usize)) {
     }
 }
 
-/// Calls `emit(start, end)` for each health condition named.
-pub fn health(chars: &[char], emit: &mut dyn FnMut(usize, usize)) {
+/// Calls `emit(start, end)` for each date written with a month's name: a day and a month,
+/// with or without a year ("12 mars 2015", "le 1er mai", "12 مارس", "March 12, 2015"). With a
+/// year it is taken as [`dates`](super::redact) takes numeric ones (a birth date: ten years
+/// ago or more, or any past year after a birth cue); without one nothing tells a birth date
+/// from an appointment, so it goes. A month and a year alone ("TVA de mars 2024") stay.
+pub fn dates(chars: &[char], emit: &mut dyn FnMut(usize, usize)) {
     let ws = words(chars);
     let mut i = 0;
-    'words: while i < ws.len() {
-        for phrase in HEALTH_PHRASE_LIST.iter() {
-            let n = phrase.len();
-            if i + n <= ws.len() && (0..n).all(|k| ws[i + k].norm == phrase[k]) {
-                emit(ws[i].start, ws[i + n - 1].end);
-                i += n;
-                continue 'words;
+    while i < ws.len() {
+        match date_at(chars, &ws, i) {
+            Some((end, year)) => {
+                let cued = after_birth_cue(&ws, i);
+                if year.is_none_or(|y| super::redact::personal_year(y, cued)) {
+                    emit(ws[i].start, ws[end - 1].end);
+                    i = end;
+                    continue;
+                }
+                i += 1;
             }
+            None => i += 1,
         }
-        if contains_word(&HEALTH_SET, &ws[i].norm) {
-            emit(ws[i].start, ws[i].end);
-        }
-        i += 1;
     }
+}
+
+/// A date at word `i`: its end (exclusive, in words) and its year if it has one.
+fn date_at(chars: &[char], ws: &[Word], i: usize) -> Option<(usize, Option<u32>)> {
+    let joined = |k: usize| ws.get(k).filter(|w| w.joined);
+    // Day first: "12 mars [2015]".
+    if day(&ws[i].norm).is_some() {
+        if let Some(n) = joined(i + 1).and_then(|_| month_at(ws, i + 1)) {
+            let end = i + 1 + n;
+            return Some(with_year(chars, ws, end));
+        }
+    }
+    // Month first: "March 12[, 2015]".
+    let n = month_at(ws, i)?;
+    joined(i + n).filter(|w| day(&w.norm).is_some())?;
+    Some(with_year(chars, ws, i + n + 1))
+}
+
+/// `end` moved over a year right after it (after spaces or a comma), and that year.
+fn with_year(chars: &[char], ws: &[Word], end: usize) -> (usize, Option<u32>) {
+    let Some(next) = ws.get(end) else {
+        return (end, None);
+    };
+    let gap_ok = chars
+        .get(ws[end - 1].end..next.start)
+        .is_some_and(|g| g.iter().all(|c| c.is_whitespace() || *c == ','));
+    let year = (next.norm.len() == 4)
+        .then(|| next.norm.parse::<u32>().ok())
+        .flatten()
+        .filter(|y| (1900..=2100).contains(y));
+    match year {
+        Some(y) if gap_ok => (end + 1, Some(y)),
+        _ => (end, None),
+    }
+}
+
+/// The day of a word such as "12", "1er" or "3rd" (1 to 31).
+fn day(norm: &str) -> Option<u32> {
+    let digits: String = norm.chars().take_while(|c| c.is_ascii_digit()).collect();
+    let rest = &norm[digits.len()..];
+    let value = digits.parse::<u32>().ok()?;
+    let shaped =
+        (1..=2).contains(&digits.len()) && (rest.is_empty() || DAY_ENDINGS.contains(&rest));
+    (shaped && (1..=31).contains(&value)).then_some(value)
+}
+
+/// Number of words of the month's name starting at word `i`, if one does.
+fn month_at(ws: &[Word], i: usize) -> Option<usize> {
+    MONTH_LIST
+        .iter()
+        .find(|m| {
+            i + m.len() <= ws.len()
+                && m.iter()
+                    .enumerate()
+                    .all(|(k, w)| ws[i + k].norm == *w && (k == 0 || ws[i + k].joined))
+        })
+        .map(Vec::len)
+}
+
+/// Whether a birth cue is among the [`BIRTH_CUE_REACH`] words before word `i`.
+fn after_birth_cue(ws: &[Word], i: usize) -> bool {
+    ws[i.saturating_sub(BIRTH_CUE_REACH)..i]
+        .iter()
+        .any(|w| contains_word(&BIRTH_CUE_SET, &w.norm))
+}
+
+/// Whether a birth cue is among the [`BIRTH_CUE_REACH`] words before char `at`: what makes a
+/// numeric date a birth date whatever its year.
+pub(super) fn birth_cue_before(chars: &[char], at: usize) -> bool {
+    let ws = words(chars.get(..at).unwrap_or_default());
+    after_birth_cue(&ws, ws.len())
+}
+
+/// Calls `emit(start, end)` for each health condition named, with the words that say
+/// someone has it ("مريض بالسرطان", "fiya sukkar") or qualify it ("handicapé moteur").
+pub fn health(chars: &[char], emit: &mut dyn FnMut(usize, usize)) {
+    HEALTH_TERMS.find(chars, emit);
+}
+
+/// Calls `emit(start, end)` for each word of sexual orientation or gender identity.
+pub fn orientation(chars: &[char], emit: &mut dyn FnMut(usize, usize)) {
+    ORIENTATION_TERMS.find(chars, emit);
+}
+
+/// Calls `emit(start, end)` for each religion or belief named, with a conversion before it
+/// ("converti au christianisme").
+pub fn beliefs(chars: &[char], emit: &mut dyn FnMut(usize, usize)) {
+    BELIEF_TERMS.find(chars, emit);
+}
+
+/// Calls `emit(start, end)` for each statement of a conviction or a detention: the cue
+/// ("condamné", "détenu", "prison", "محكوم", "سجين") and up to [`CONVICTION_TAIL`] words
+/// after it ("pour vol", "numéro 4567 prison oukacha"), stopping at punctuation, a word
+/// that ends a clause and the vocabulary of a request, so "casier judiciaire" after it
+/// stays for routing.
+pub fn convictions(chars: &[char], emit: &mut dyn FnMut(usize, usize)) {
+    let ws = words(chars);
+    let mut i = 0;
+    while i < ws.len() {
+        if !conviction_cue(&ws[i].norm) || adjudged_thing(&ws, i) {
+            i += 1;
+            continue;
+        }
+        let mut end = i + 1;
+        let mut tail = 0;
+        while end < ws.len() && ws[end].joined {
+            if conviction_cue(&ws[end].norm) {
+                tail = 0;
+            } else if tail == CONVICTION_TAIL || ends_conviction(&ws[end].norm) {
+                break;
+            } else {
+                tail += 1;
+            }
+            end += 1;
+        }
+        emit(ws[i].start, ws[end - 1].end);
+        i = end;
+    }
+}
+
+/// Whether a normalised word states a conviction or a detention. A word made of a hyphen
+/// ("ex-détenu") counts by its parts.
+fn conviction_cue(norm: &str) -> bool {
+    has_form(&CONVICTION_SET, norm) || norm.split(' ').any(|p| CONVICTION_SET.contains(p))
+}
+
+/// Words after "محكوم" that make it a thing adjudged, not a person sentenced: "الغرامات
+/// المحكوم بها" (the fines imposed), the court-fine service's own words. Found when tried:
+/// its name and a dev query lost them.
+const ADJUDGED: &[&str] = &["بها", "به", "بيها", "بيه", "بهم"];
+
+/// Whether the cue at word `i` is followed by one of [`ADJUDGED`].
+fn adjudged_thing(ws: &[Word], i: usize) -> bool {
+    ws.get(i + 1)
+        .is_some_and(|n| n.joined && ADJUDGED.contains(&n.norm.as_str()))
+}
+
+/// Whether a conviction's tail stops before this word: a clause ends or a request starts.
+fn ends_conviction(norm: &str) -> bool {
+    if CONVICTION_END_SET.contains(norm) {
+        return true;
+    }
+    let named = concepts(norm);
+    !named.is_empty() && !named.iter().all(|c| OFFENCE_CONCEPTS.contains(c))
 }
 
 #[cfg(test)]
@@ -645,7 +1550,7 @@ mod tests {
         );
         assert_eq!(
             found(health, "مريض بالسكري و التهاب الكبد"),
-            ["بالسكري", "التهاب الكبد"]
+            ["مريض بالسكري", "التهاب الكبد"]
         );
         assert_eq!(found(health, "I am pregnant"), ["pregnant"]);
     }
