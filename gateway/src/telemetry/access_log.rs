@@ -553,13 +553,26 @@ pub fn summary(req: &pingora::http::RequestHeader) -> String {
 }
 
 /// Whether a path segment or query key is more likely a citizen's identifier than a name:
-/// five digits or more (CIN, case and file numbers; years stay), or an e-mail address.
+/// five digits or more (CIN, case and file numbers; years stay), an e-mail address, words
+/// with a space between them (a person's name: `Amina%20El%20Idrissi`), or a run of
+/// [`TOKEN_RUN`] letters and digits with a digit among them (a token, a session id). Found when tried (a
+/// data-protection audit): names and tokens in paths were logged as written.
 ///
 /// One pass over the bytes: it runs on every segment and query key of every logged request.
 fn looks_like_an_identifier(s: &str) -> bool {
     let b = s.as_bytes();
-    let mut digits = 0;
+    // `run`: letters and digits in a row; `run_digit`: whether one of them is a digit.
+    let (mut digits, mut run, mut run_digit) = (0, 0, false);
     for (i, &c) in b.iter().enumerate() {
+        if c.is_ascii_alphanumeric() {
+            run += 1;
+            run_digit |= c.is_ascii_digit();
+        } else {
+            (run, run_digit) = (0, false);
+        }
+        if run >= TOKEN_RUN && run_digit {
+            return true;
+        }
         match c {
             b'0'..=b'9' => {
                 digits += 1;
@@ -567,13 +580,18 @@ fn looks_like_an_identifier(s: &str) -> bool {
                     return true;
                 }
             }
-            b'@' => return true,
-            b'%' if b.get(i + 1..i + 3) == Some(b"40") => return true,
+            b'@' | b'+' | b' ' => return true,
+            b'%' if matches!(b.get(i + 1..i + 3), Some(b"40" | b"20")) => return true,
             _ => {}
         }
     }
     false
 }
+
+/// Letters and digits in a row, a digit among them, that make a segment a token rather
+/// than a word (words are shorter, and slugs are words joined by `-` or `_`; a session id
+/// or a JWT's part is longer).
+const TOKEN_RUN: usize = 20;
 
 #[cfg(test)]
 mod tests {
@@ -723,17 +741,33 @@ mod tests {
     }
 
     #[test]
-    fn an_identifier_is_five_digits_or_an_email_address_however_written() {
+    fn an_identifier_is_five_digits_an_email_address_a_name_or_a_token_however_written() {
         for id in [
             "AB123456",
             "2024-12345",
             "a.b@x.ma",
             "a.b%40x.ma",
             "1-2-3-4-5",
+            "Amina%20El%20Idrissi",
+            "amina+el+idrissi",
+            "eyJhbGciOiJFUzI1NiIsInR5cCI6IkpXVCJ9.e30.sig",
+            "abcdefghij1klmnopqrstuvwxyz",
         ] {
             assert!(looks_like_an_identifier(id), "{id}");
         }
-        for name in ["2024", "suivi", "%4", "%41x", "v1.2.3", "", "x%4"] {
+        for name in [
+            "2024",
+            "suivi",
+            "%4",
+            "%41x",
+            "v1.2.3",
+            "",
+            "x%4",
+            "renouvellement-passeport",
+            "attestation_de_residence",
+            "abcdefghijklmnopqrstuvwxyzab",
+            "formulaire-2024-demande-de-permis",
+        ] {
             assert!(!looks_like_an_identifier(name), "{name}");
         }
     }
@@ -827,7 +861,12 @@ mod tests {
 
     #[test]
     fn the_path_a_span_shows_is_bounded_as_the_logs() {
-        let long = format!("/s/x/{}é{}", "a".repeat(PATH_LIMIT - 6), "b".repeat(60_000));
+        // Short segments: a long one is a token, and is logged as `:id`.
+        let long = format!(
+            "/s/x/{}é{}",
+            "a/".repeat((PATH_LIMIT - 6) / 2),
+            "b/".repeat(30_000)
+        );
         let shown = path_without_query_values(&long, None);
         assert!(
             shown.len() <= PATH_LIMIT + '…'.len_utf8(),
@@ -839,7 +878,11 @@ mod tests {
 
     #[test]
     fn a_long_path_is_logged_up_to_the_limit_and_marked_cut() {
-        let long = format!("/s/x/{}é{}", "a".repeat(PATH_LIMIT - 6), "b".repeat(8000));
+        let long = format!(
+            "/s/x/{}é{}",
+            "a/".repeat((PATH_LIMIT - 6) / 2),
+            "b/".repeat(4000)
+        );
         let got = written(&[line(&long, Some("k=v"))]);
         let path = got[0]["path"].as_str().unwrap_or("");
         assert!(path.ends_with('…'), "{path}");
