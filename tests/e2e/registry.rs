@@ -2614,17 +2614,26 @@ async fn instances_keep_serving_while_redis_is_down_and_catch_up_when_it_returns
         restored_version > version(etag_before),
         "restored at version {restored_version}"
     );
+    let answers = std::sync::Mutex::new(Vec::new());
     let created = within(Duration::from_secs(5), || async {
-        on_b.post(
-            "/services",
-            &new_service(&p.estate, "after-outage", "interior"),
-        )
-        .await
-        .status
-            == StatusCode::CREATED
+        let a = on_b
+            .post(
+                "/services",
+                &new_service(&p.estate, "after-outage", "interior"),
+            )
+            .await;
+        let created = a.status == StatusCode::CREATED;
+        if let Ok(mut seen) = answers.lock() {
+            seen.push(format!("{} {}", a.status, a.body));
+        }
+        created
     })
     .await;
-    assert!(created.is_some(), "B cannot write after Redis returned");
+    assert!(
+        created.is_some(),
+        "B cannot write after Redis returned: {:?}",
+        answers.lock().map(|a| a.clone()).unwrap_or_default()
+    );
     // A's notification channel may still be reconnecting: its poll (every 5 s, sooner
     // after a failed one) catches up regardless.
     let caught_up = within(Duration::from_secs(12), || async {

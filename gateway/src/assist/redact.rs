@@ -220,10 +220,11 @@ pub fn redact(text: &str) -> Redacted {
     let mut pos = 0;
     let mut last = None;
     for s in spans {
-        // A longer span of the kind just replaced, starting inside it, extends it: "Mme
-        // Benali fatima zahra" is one name though the title cue saw only "Benali" (found
-        // when tried: "mme [NAME] fatima zahra").
-        if s.start < pos && s.end > pos && last == Some(s.kind) {
+        // A longer span starting inside the one just replaced extends it: "Mme Benali
+        // fatima zahra" is one name though the title cue saw only "Benali" (found when
+        // tried: "mme [NAME] fatima zahra"), and "K 06 12 34 56 78" is gone whole though a
+        // CIN was seen in its first digits (found when tried: "[CIN] 56 78").
+        if s.start < pos && s.end > pos && last.is_some() {
             pos = s.end;
             continue;
         }
@@ -1097,6 +1098,12 @@ mod audit_gap_tests {
 
     /// The audit's query: a request the router sends to the LLM, then the data.
     const PREFIX: &str = "je voudrais un papier pour mon fils, mon salaire 12000 dh, ";
+
+    #[test]
+    fn a_phone_number_a_cin_was_seen_in_is_redacted_whole() {
+        let sent = r("K 06 12 34 56 78");
+        assert!(!sent.contains("56") && !sent.contains("78"), "{sent}");
+    }
 
     #[test]
     fn the_audit_query_keeps_its_request_and_loses_the_data() {
