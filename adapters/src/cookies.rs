@@ -279,7 +279,10 @@ const MAX_CHECKED_COPIES: usize = 256;
 /// comes with a companion, so such a copy was planted. Found when tried: a script on a
 /// sibling service's compromised page set `JSESSIONID=<its own session>;
 /// Domain=services.gov.ma`, and the citizen's first visit to another service took the
-/// attacker's legacy session there (session fixation).
+/// attacker's legacy session there (session fixation). Nor does a signed-in request's
+/// unbound copy go whose name is no cookie name at all (RFC 6265's token: a byte beyond
+/// visible ASCII, a space, a separator): no site sets one, and a legacy parser that trims
+/// more than the gateway reads `\u{a0}JSESSIONID` as `JSESSIONID` (found when tried).
 pub fn forwarded_cookies(
     values: &[&[u8]],
     bound_to: Option<&CookieBinding>,
@@ -316,7 +319,7 @@ pub fn forwarded_cookies(
             }
             let bound = companions.partition_point(|c| c.0 < name);
             let has_companion = companions.get(bound).is_some_and(|c| c.0 == name);
-            if !has_companion && bound_to.is_some() && site_sets(name) {
+            if !has_companion && bound_to.is_some() && (!is_token(name) || site_sets(name)) {
                 continue;
             }
             if has_companion {
@@ -339,6 +342,15 @@ pub fn forwarded_cookies(
         out.extend_from_slice(pair);
     }
     (!out.is_empty()).then_some(out)
+}
+
+/// Whether `name` is an RFC 6265 cookie name (an RFC 9110 token): visible ASCII but the
+/// separators.
+fn is_token(name: &[u8]) -> bool {
+    !name.is_empty()
+        && name
+            .iter()
+            .all(|&b| b.is_ascii_alphanumeric() || b"!#$%&'*+-.^_`|~".contains(&b))
 }
 
 /// Whether `name` is the session cookie of a common server framework (Java servlets, PHP,
@@ -653,6 +665,22 @@ mod tests {
         let learned = |name: &[u8]| name == b"dossier_token";
         let kept = forwarded_cookies(&[&b"dossier_token=x; lang=ar"[..]], Some(&amina), learned);
         assert_eq!(kept.as_deref(), Some(&b"lang=ar"[..]));
+    }
+
+    /// Found when tried: `\u{a0}JSESSIONID` is no framework name to the gateway, but a
+    /// legacy parser that trims every Unicode space reads it as one.
+    #[test]
+    fn a_signed_in_requests_unbound_copy_of_a_name_that_is_no_token_does_not_go() {
+        let amina = binding(1);
+        for planted in [
+            &b"\xc2\xa0JSESSIONID=planted; lang=ar"[..],
+            b"JSESSIONID\xc2\xa0=planted; lang=ar",
+            b"\xe3\x80\x80JSESSIONID=planted; lang=ar",
+            b"JSESSION ID=planted; lang=ar",
+        ] {
+            let kept = forwarded_cookies(&[planted], Some(&amina), |_| false);
+            assert_eq!(kept.as_deref(), Some(&b"lang=ar"[..]), "{planted:?}");
+        }
     }
 
     #[test]

@@ -149,7 +149,7 @@ impl ResponseCache {
             primary.extend_from_slice(&(part.len() as u32).to_be_bytes());
             primary.extend_from_slice(part);
         }
-        CacheKey::new(primary, "")
+        CacheKey::new(primary, &*policy.ministry)
     }
 
     /// The primary slot of `path` and `query` of `service` (what a URL purge deletes; its

@@ -54,6 +54,9 @@ pub struct Policy {
     pub stale_if_error: Duration,
     /// Whose answers this service's objects are ([`incarnation`]): part of every key.
     pub incarnation: u64,
+    /// The service's ministry: its keys' user tag, by which L1 bounds what one ministry's
+    /// services hold together (not part of the key).
+    pub ministry: std::sync::Arc<str>,
 }
 
 /// A number that changes when what answers a service changes: its ministry, its legacy
@@ -115,6 +118,7 @@ impl Policy {
             stale_while_revalidate: settings.stale_while_revalidate,
             stale_if_error: settings.stale_if_error,
             incarnation: incarnation(svc),
+            ministry: std::sync::Arc::from(svc.ministry.as_str()),
         }))
     }
 

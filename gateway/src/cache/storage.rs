@@ -35,6 +35,70 @@ const MAGIC: &[u8; 4] = b"EGC1";
 /// and held all of L1 (268 MB), so another ministry's copies (kept for `stale_if_error`,
 /// its protection while its site is down) were evicted.
 const SERVICE_SHARE: u64 = 4;
+/// The most of L1 one ministry's objects may hold, all its services together: 1 / this.
+/// Found when tried: with four services a ministry still held all of L1.
+const MINISTRY_SHARE: u64 = 2;
+
+/// Whose an object is: its service and that service's ministry (its key's user tag), each
+/// held to its share of L1.
+#[derive(Clone)]
+struct Owner {
+    service: Arc<str>,
+    ministry: Arc<str>,
+}
+
+/// The owner a cache key names.
+fn owner_of(key: &CacheKey) -> Owner {
+    Owner {
+        service: service_of(key),
+        ministry: Arc::from(key.user_tag()),
+    }
+}
+
+/// The bytes each service and each ministry hold in L1.
+#[derive(Default)]
+struct Held {
+    by_service: std::collections::HashMap<Arc<str>, u64>,
+    by_ministry: std::collections::HashMap<Arc<str>, u64>,
+}
+
+impl Held {
+    /// Counts `weight` more for `owner`, if both its service and its ministry have room.
+    fn take(&mut self, owner: &Owner, weight: u64, size: u64) -> bool {
+        let held = |map: &std::collections::HashMap<Arc<str>, u64>, k: &Arc<str>| {
+            map.get(k).copied().unwrap_or(0)
+        };
+        if held(&self.by_service, &owner.service) + weight > size / SERVICE_SHARE
+            || held(&self.by_ministry, &owner.ministry) + weight > size / MINISTRY_SHARE
+        {
+            return false;
+        }
+        *self
+            .by_service
+            .entry(Arc::clone(&owner.service))
+            .or_default() += weight;
+        *self
+            .by_ministry
+            .entry(Arc::clone(&owner.ministry))
+            .or_default() += weight;
+        true
+    }
+
+    /// Counts `weight` less for `owner` (an object left L1).
+    fn release(&mut self, owner: &Owner, weight: u64) {
+        for (map, k) in [
+            (&mut self.by_service, &owner.service),
+            (&mut self.by_ministry, &owner.ministry),
+        ] {
+            if let Some(bytes) = map.get_mut(k) {
+                *bytes = bytes.saturating_sub(weight);
+                if *bytes == 0 {
+                    map.remove(k);
+                }
+            }
+        }
+    }
+}
 
 /// An answer's metadata, kept decoded: a hit rebuilds pingora's `CacheMeta` from it without
 /// decompressing a serialised header (pingora compresses stored headers with zstd, which cost
@@ -88,17 +152,17 @@ struct Object {
     body: Bytes,
     /// Until when the object is kept (stale windows, revalidation).
     until: SystemTime,
-    /// The service it is an answer of (its share of L1).
-    service: Arc<str>,
+    /// The service it is an answer of, and its ministry (their shares of L1).
+    owner: Owner,
 }
 
 impl Object {
-    fn new(meta: &CacheMeta, body: Bytes, service: Arc<str>) -> Object {
+    fn new(meta: &CacheMeta, body: Bytes, owner: Owner) -> Object {
         Object {
             meta: Arc::new(Meta::of(meta)),
             body,
             until: until(meta),
-            service,
+            owner,
         }
     }
 
@@ -140,7 +204,7 @@ fn service_of(key: &CacheKey) -> Arc<str> {
     Arc::from(String::from_utf8_lossy(part).as_ref())
 }
 
-fn decode(raw: Vec<u8>, service: Arc<str>) -> Option<Object> {
+fn decode(raw: Vec<u8>, owner: Owner) -> Option<Object> {
     let raw = Bytes::from(raw);
     if raw.get(..4)? != MAGIC {
         return None;
@@ -153,7 +217,7 @@ fn decode(raw: Vec<u8>, service: Arc<str>) -> Option<Object> {
     let hl = len(8 + il)?;
     let header = raw.get(12 + il..12 + il + hl)?;
     let meta = CacheMeta::deserialize(internal, header).ok()?;
-    Some(Object::new(&meta, raw.slice(12 + il + hl..), service))
+    Some(Object::new(&meta, raw.slice(12 + il + hl..), owner))
 }
 
 /// How long past its freshness an answer with a validator (`ETag`, `Last-Modified`) is
@@ -215,10 +279,11 @@ pub trait StorageEvents: Send + Sync {
 /// The two tiers.
 pub struct TieredStorage {
     l1: moka::sync::Cache<HashBinary, Object>,
-    /// The bytes each service's objects weigh in L1 ([`SERVICE_SHARE`]).
-    held: Arc<std::sync::Mutex<std::collections::HashMap<Arc<str>, u64>>>,
-    /// The most of them one service may hold.
-    share: u64,
+    /// The bytes each service's and each ministry's objects weigh in L1
+    /// ([`SERVICE_SHARE`], [`MINISTRY_SHARE`]).
+    held: Arc<std::sync::Mutex<Held>>,
+    /// L1's size in bytes.
+    size: u64,
     l2: Option<Arc<dyn Kv>>,
     /// L2 is skipped for a moment after a failure.
     l2_resting: crate::kv::Resting,
@@ -233,7 +298,7 @@ impl TieredStorage {
         events: Arc<dyn StorageEvents>,
     ) -> Self {
         let listener_events = Arc::clone(&events);
-        let held: Arc<std::sync::Mutex<std::collections::HashMap<Arc<str>, u64>>> = Arc::default();
+        let held: Arc<std::sync::Mutex<Held>> = Arc::default();
         let released = Arc::clone(&held);
         let l1 = moka::sync::Cache::builder()
             .max_capacity(memory_size as u64)
@@ -245,18 +310,13 @@ impl TieredStorage {
                     listener_events.evicted();
                 }
                 let mut held = released.lock().unwrap_or_else(|e| e.into_inner());
-                if let Some(bytes) = held.get_mut(&v.service) {
-                    *bytes = bytes.saturating_sub(u64::from(v.weight()));
-                    if *bytes == 0 {
-                        held.remove(&v.service);
-                    }
-                }
+                held.release(&v.owner, u64::from(v.weight()));
             })
             .build();
         Self {
             l1,
             held,
-            share: memory_size as u64 / SERVICE_SHARE,
+            size: memory_size as u64,
             l2,
             l2_resting: crate::kv::Resting::new(L2_BACKOFF),
             events,
@@ -285,18 +345,12 @@ impl TieredStorage {
             .l1_size(self.l1.weighted_size(), self.l1.entry_count());
     }
 
-    /// Keeps `object` in L1, unless its service already holds its share there (it is then
-    /// served from L2, or fetched again).
+    /// Keeps `object` in L1, unless its service or its ministry already holds its share
+    /// there (it is then served from L2, or fetched again).
     fn put_l1(&self, hash: HashBinary, object: Object) {
         let room = {
             let mut held = self.held.lock().unwrap_or_else(|e| e.into_inner());
-            let bytes = held.entry(Arc::clone(&object.service)).or_default();
-            let weight = u64::from(object.weight());
-            let room = *bytes + weight <= self.share;
-            if room {
-                *bytes += weight;
-            }
-            room
+            held.take(&object.owner, u64::from(object.weight()), self.size)
         };
         if room {
             self.l1.insert(hash, object);
@@ -316,7 +370,7 @@ impl TieredStorage {
         let service: Arc<str> = Arc::from(service);
         if let Err(e) = self
             .l1
-            .invalidate_entries_if(move |_, v| v.service == service)
+            .invalidate_entries_if(move |_, v| v.owner.service == service)
         {
             tracing::debug!(error = %e, "response cache: L1 kept a purged service's objects until they expire");
         }
@@ -328,7 +382,15 @@ impl TieredStorage {
     fn held_by(&self, service: &str) -> u64 {
         self.l1.run_pending_tasks();
         let held = self.held.lock().unwrap_or_else(|e| e.into_inner());
-        held.get(service).copied().unwrap_or(0)
+        held.by_service.get(service).copied().unwrap_or(0)
+    }
+
+    /// The bytes `ministry`'s objects hold in L1 now.
+    #[cfg(test)]
+    fn held_by_ministry(&self, ministry: &str) -> u64 {
+        self.l1.run_pending_tasks();
+        let held = self.held.lock().unwrap_or_else(|e| e.into_inner());
+        held.by_ministry.get(ministry).copied().unwrap_or(0)
     }
 
     /// Writes an answer (`meta`, `body`) to L2 after the answer is sent (never delaying it).
@@ -363,7 +425,7 @@ impl TieredStorage {
         let kv = self.l2()?;
         match kv.get(&Self::l2_key(kv.as_ref(), hash)).await {
             Ok(Some(raw)) => {
-                let object = decode(raw, service_of(key))?;
+                let object = decode(raw, owner_of(key))?;
                 self.events.l2("read", "hit");
                 self.put_l1(*hash, object.clone());
                 Some(object)
@@ -443,7 +505,7 @@ impl Storage for TieredStorage {
         Ok(Box::new(Miss {
             storage: self,
             hash: key.combined_bin(),
-            service: service_of(key),
+            owner: owner_of(key),
             meta: meta
                 .serialize()
                 .and_then(|(i, h)| CacheMeta::deserialize(&i, &h))?,
@@ -484,7 +546,7 @@ impl Storage for TieredStorage {
         let Some(old) = self.find(key, &hash).await else {
             return Ok(false);
         };
-        let object = Object::new(meta, old.body, old.service);
+        let object = Object::new(meta, old.body, old.owner);
         self.put_l2(hash, meta, &object.body);
         self.put_l1(hash, object);
         Ok(true)
@@ -573,7 +635,7 @@ impl HandleHit for Hit {
 struct Miss {
     storage: &'static TieredStorage,
     hash: HashBinary,
-    service: Arc<str>,
+    owner: Owner,
     /// The answer's metadata (pingora's is not `Clone`: a copy made once per miss).
     meta: CacheMeta,
     body: BytesMut,
@@ -590,12 +652,12 @@ impl HandleMiss for Miss {
         let Miss {
             storage,
             hash,
-            service,
+            owner,
             mut meta,
             body,
         } = *self;
         framed(&mut meta, body.len());
-        let object = Object::new(&meta, body.freeze(), service);
+        let object = Object::new(&meta, body.freeze(), owner);
         let size = object.body.len();
         storage.put_l2(hash, &meta, &object.body);
         storage.put_l1(hash, object);
@@ -618,7 +680,7 @@ mod tests {
     fn an_answer_survives_its_l2_encoding() {
         let m = meta(Duration::from_secs(60));
         let back =
-            decode(encode(&m, b"<p>page</p>").expect("encodes"), Arc::from("s")).expect("decodes");
+            decode(encode(&m, b"<p>page</p>").expect("encodes"), owner("s")).expect("decodes");
         assert_eq!(back.body, Bytes::from_static(b"<p>page</p>"));
         assert_eq!(back.until, until(&m));
         let rebuilt = back.meta.rebuild();
@@ -665,10 +727,9 @@ mod tests {
 
     #[test]
     fn a_truncated_or_foreign_l2_value_is_a_miss_not_a_panic() {
-        let s = || Arc::from("s");
-        assert!(decode(b"EGC1\0\0\0\x09abc".to_vec(), s()).is_none());
-        assert!(decode(b"something else".to_vec(), s()).is_none());
-        assert!(decode(Vec::new(), s()).is_none());
+        assert!(decode(b"EGC1\0\0\0\x09abc".to_vec(), owner("s")).is_none());
+        assert!(decode(b"something else".to_vec(), owner("s")).is_none());
+        assert!(decode(Vec::new(), owner("s")).is_none());
     }
 
     #[test]
@@ -694,9 +755,43 @@ mod tests {
         fn l2(&self, _: &'static str, _: &'static str) {}
     }
 
+    fn owner(service: &str) -> Owner {
+        Owner {
+            service: Arc::from(service),
+            ministry: Arc::from(service),
+        }
+    }
+
     fn object_of(service: &str, bytes: usize) -> Object {
+        object_of_ministry(service, service, bytes)
+    }
+
+    fn object_of_ministry(service: &str, ministry: &str, bytes: usize) -> Object {
         let m = meta(Duration::from_secs(60));
-        Object::new(&m, Bytes::from(vec![b'x'; bytes]), Arc::from(service))
+        let owner = Owner {
+            service: Arc::from(service),
+            ministry: Arc::from(ministry),
+        };
+        Object::new(&m, Bytes::from(vec![b'x'; bytes]), owner)
+    }
+
+    /// Found when tried: a ministry with four services, each within its quarter, held all
+    /// of L1 together.
+    #[test]
+    fn one_ministrys_services_together_hold_at_most_half_of_l1() {
+        let storage = TieredStorage::new(40_000, None, Arc::new(Quiet));
+        let weight = u64::from(object_of_ministry("a", "flood", 1_000).weight());
+        for (n, service) in ["a", "b", "c", "d"].iter().enumerate() {
+            for i in 0..12u8 {
+                let at = u8::try_from(n).expect("small") * 16 + i;
+                storage.put_l1([at; 16], object_of_ministry(service, "flood", 1_000));
+            }
+        }
+        let held = storage.held_by_ministry("flood");
+        assert!(held <= 20_000, "{held}");
+        assert!(held + weight > 20_000, "it filled its share: {held}");
+        storage.put_l1([200; 16], object_of_ministry("e", "customs", 1_000));
+        assert_eq!(storage.held_by_ministry("customs"), weight);
     }
 
     /// Found when tried: one ministry's service cached 2 MB pages for an hour and, with a

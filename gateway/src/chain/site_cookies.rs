@@ -35,9 +35,15 @@ pub struct SiteCookies {
 
 impl SiteCookies {
     /// Whether the site sets cookie `name` itself: a common framework's session cookie, or
-    /// a name one of its signed-in answers set.
+    /// a name one of its signed-in answers set, in any case (a case-insensitive framework,
+    /// ASP.NET's, reads `pref` as `PREF`; found when tried).
     pub fn sets(&self, name: &[u8]) -> bool {
-        framework_session_name(name) || self.learned.load().iter().any(|n| **n == *name)
+        framework_session_name(name)
+            || self
+                .learned
+                .load()
+                .iter()
+                .any(|n| n.eq_ignore_ascii_case(name))
     }
 
     /// Learns the names the `Set-Cookie` fields of an answer to a signed-in citizen set.
@@ -52,7 +58,8 @@ impl SiteCookies {
             }
             self.learned.rcu(|names| {
                 let mut names = Vec::clone(names);
-                if names.len() < MAX_LEARNED && !names.iter().any(|n| **n == *name) {
+                if names.len() < MAX_LEARNED && !names.iter().any(|n| n.eq_ignore_ascii_case(name))
+                {
                     names.push(name.into());
                 }
                 Arc::new(names)
@@ -80,6 +87,7 @@ mod tests {
         assert!(!site.sets(b"dossier_token"));
         site.learn(&answer(&["dossier_token=1; Path=/", "lang=ar"]));
         assert!(site.sets(b"dossier_token"));
+        assert!(site.sets(b"DOSSIER_TOKEN"), "in any case");
         assert!(site.sets(b"lang"));
         assert!(
             site.sets(b"JSESSIONID"),

@@ -289,7 +289,7 @@ impl Sso {
             acr: claims.acr,
             professional: claims.professional,
             id_token: String::new(),
-            access_token: tokens.access_token,
+            access_token: String::new(),
             refresh_token: tokens.refresh_token,
             access_expires_at: tokens.access_expires_at,
             created_at: now,

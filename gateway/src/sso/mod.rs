@@ -502,7 +502,7 @@ fn apply_refresh(
         session.acr = c.acr;
         session.professional = c.professional;
     }
-    session.access_token = tokens.access_token;
+    // The access token itself is not kept (see `Session::access_token`); its lifetime is.
     session.refresh_token = tokens.refresh_token;
     session.access_expires_at = tokens.access_expires_at;
     Refresh::Updated
@@ -737,7 +737,8 @@ mod tests {
             apply_refresh(&mut s, tokens(), Some(claims(&issuer, "amina"))),
             Refresh::Updated
         );
-        assert_eq!(s.access_token, "at-2");
+        assert_eq!(s.refresh_token.as_deref(), Some("rt-2"));
+        assert!(s.access_token.is_empty(), "an access token is never kept");
         assert_eq!(s.acr.as_deref(), Some("loa3"));
         assert_eq!(s.name.as_deref(), Some("Amina El Idrissi"));
         assert!(s.professional);
@@ -759,7 +760,11 @@ mod tests {
             ),
             Refresh::Ended
         );
-        assert_ne!(s.access_token, "at-2", "nothing of the refusal was kept");
+        assert_ne!(
+            s.refresh_token.as_deref(),
+            Some("rt-2"),
+            "nothing of the refusal was kept"
+        );
         assert!(!s.professional);
     }
 

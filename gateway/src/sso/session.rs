@@ -89,6 +89,11 @@ pub struct Session {
     /// written now are read by the version before (a rolling upgrade) and old ones by this.
     #[serde(default)]
     pub id_token: String,
+    /// Empty: the provider's access token is never sent anywhere (legacy sites get the
+    /// gateway's own assertion), so it is not kept. Found when tried (a bypass probe of a
+    /// data-protection fix): read from Redis, it opened the citizen's `/userinfo` at the
+    /// provider. The field stays for records written by the version before.
+    #[serde(default)]
     pub access_token: String,
     pub refresh_token: Option<String>,
     /// Unix seconds.

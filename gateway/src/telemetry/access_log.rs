@@ -580,12 +580,24 @@ fn looks_like_an_identifier(s: &str) -> bool {
                     return true;
                 }
             }
-            b'@' | b'+' | b' ' => return true,
-            b'%' if matches!(b.get(i + 1..i + 3), Some(b"40" | b"20")) => return true,
+            b'@' | b'+' | b' ' | b'\t' => return true,
+            b'%' if encoded_separator(b.get(i + 1..i + 3)) => return true,
             _ => {}
         }
     }
     false
+}
+
+/// Whether the two hex digits after a `%` encode what separates the words of a name or an
+/// address (a space, a tab, `+`, `@`, or the first byte of a no-break space, `%C2%A0`, or
+/// of an ideographic one, `%E3%80%80`), in either case. Found when tried: a name written
+/// with tabs or no-break spaces between its words was logged as written.
+fn encoded_separator(hex: Option<&[u8]>) -> bool {
+    let Some([a, b]) = hex else {
+        return false;
+    };
+    let pair = [a.to_ascii_uppercase(), b.to_ascii_uppercase()];
+    matches!(&pair, b"20" | b"09" | b"2B" | b"40" | b"C2" | b"E3")
 }
 
 /// Letters and digits in a row, a digit among them, that make a segment a token rather
@@ -750,6 +762,9 @@ mod tests {
             "1-2-3-4-5",
             "Amina%20El%20Idrissi",
             "amina+el+idrissi",
+            "Amina%09El%09Idrissi",
+            "Amina%C2%A0El%C2%A0Idrissi",
+            "Amina%2bEl%2BIdrissi",
             "eyJhbGciOiJFUzI1NiIsInR5cCI6IkpXVCJ9.e30.sig",
             "abcdefghij1klmnopqrstuvwxyz",
         ] {

@@ -81,8 +81,14 @@ impl SharedStore {
         let named = self.kv.set_members(&index_key).await?;
         let mut ended = Vec::with_capacity(named.len());
         for id in &named {
+            // Read first, to take it out of its other index too (found when tried: a
+            // back-channel logout by provider session left it in its subject's index).
+            let session: Option<Session> = self.get(id).await.unwrap_or(None);
             if self.kv.delete(&self.kv.key("s", id)).await? {
                 ended.push(id.clone());
+            }
+            if let Some(session) = session {
+                self.leave_indexes(&session).await?;
             }
             self.end_children(id).await?;
         }
@@ -100,6 +106,30 @@ impl SharedStore {
             indexes.push(self.kv.key("sid", sid));
         }
         indexes
+    }
+
+    /// Takes `session` out of the indexes that list it.
+    async fn leave_indexes(&self, session: &Session) -> Result<(), StoreError> {
+        for index in self.indexes(session) {
+            self.kv
+                .set_remove(&index, std::slice::from_ref(&session.id))
+                .await?;
+        }
+        Ok(())
+    }
+
+    /// Takes out of `index` the sessions that ended by themselves (idled out): it then
+    /// names only live ones, and no line from a subject to an ended session stays for as
+    /// long as another of her sessions lives (found when tried).
+    async fn prune(&self, index: &str) -> Result<(), StoreError> {
+        let mut ended = Vec::new();
+        for id in self.kv.set_members(index).await? {
+            if self.kv.get(&self.kv.key("s", &id)).await?.is_none() {
+                ended.push(id);
+            }
+        }
+        self.kv.set_remove(index, &ended).await?;
+        Ok(())
     }
 
     /// Moves every record that names `session` on with its idle clock: its indexes, its
@@ -160,6 +190,7 @@ impl SessionStore for SharedStore {
         // The indexes first: a session that exists is always revocable. They live as long
         // as the session (`update` moves them on with it), not its whole absolute lifetime.
         for index in self.indexes(session) {
+            self.prune(&index).await?;
             self.kv.set_add(&index, &session.id, ttl).await?;
         }
         self.kv
@@ -207,11 +238,7 @@ impl SessionStore for SharedStore {
         self.kv.delete(&self.kv.key("s", id)).await?;
         self.publish_revoked(&[id.to_string()]).await;
         if let Some(session) = ended {
-            for index in self.indexes(&session) {
-                self.kv
-                    .set_remove(&index, std::slice::from_ref(&session.id))
-                    .await?;
-            }
+            self.leave_indexes(&session).await?;
         }
         self.end_children(id).await
     }
@@ -403,6 +430,29 @@ mod tests {
         );
         assert!(store.get(&b.id).await.expect("get").is_some());
         assert_eq!(store.revoke_sub("amina").await.expect("revoke"), [b.id]);
+    }
+
+    /// Found when tried: a back-channel logout by provider session left the session in its
+    /// subject's index, and a session that idled out stayed there while another lived.
+    #[tokio::test]
+    async fn a_subjects_index_names_only_her_live_sessions() {
+        let kv: Arc<dyn Kv> = Arc::new(MemoryKv::default());
+        let store = SharedStore::new(Arc::clone(&kv));
+        let sub = kv.key("sub", "amina");
+        let revoked = Session::for_test("amina", Some("op-1"));
+        store.create(&revoked, TTL).await.expect("create");
+        store.revoke_idp_sid("op-1").await.expect("revoke");
+        assert!(kv.set_members(&sub).await.expect("members").is_empty());
+
+        let idle = Session::for_test("amina", None);
+        store
+            .create(&idle, Duration::from_secs(1))
+            .await
+            .expect("create");
+        tokio::time::sleep(Duration::from_millis(1100)).await;
+        let live = Session::for_test("amina", None);
+        store.create(&live, TTL).await.expect("create");
+        assert_eq!(kv.set_members(&sub).await.expect("members"), [live.id]);
     }
 
     #[tokio::test]
