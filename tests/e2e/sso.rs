@@ -1194,12 +1194,11 @@ async fn back_into_a_completed_login_goes_home_signed_in() {
 /// The session records in `world`'s Redis: each key of `kinds` (`s`, `o`, `kids`, `sub`,
 /// `sid`) and what it holds.
 fn session_records(world: &SsoWorld, kinds: &[&str]) -> Vec<(String, String)> {
-    let redis = world.redis.as_ref().expect("a Redis world");
-    redis
-        .contents()
-        .into_iter()
-        .filter(|(key, _)| kinds.iter().any(|k| key.starts_with(&format!("egov:{k}:"))))
-        .collect()
+    world
+        .redis
+        .as_ref()
+        .expect("a Redis world")
+        .records_of(kinds)
 }
 
 /// Found when tried (a data-protection audit): the store's keys were the citizens' session

@@ -145,6 +145,20 @@ impl RedisServer {
             .collect()
     }
 
+    /// The keys of `kinds` (`s`, `o`, `kids`...) under the default prefix `egov:`, and what
+    /// each holds ([`Self::contents`]).
+    pub fn records_of(&self, kinds: &[&str]) -> Vec<(String, String)> {
+        self.contents()
+            .into_iter()
+            .filter(|(key, _)| {
+                kinds.iter().any(|k| {
+                    key.strip_prefix("egov:")
+                        .is_some_and(|rest| rest.starts_with(&format!("{k}:")))
+                })
+            })
+            .collect()
+    }
+
     /// Whether the process is running.
     pub fn is_running(&mut self) -> bool {
         self.node.is_running()

@@ -49,6 +49,14 @@ const EXTEND_SCRIPT: &str = "local t = redis.call('PTTL', KEYS[1]) \
 if t ~= -2 and t < tonumber(ARGV[1]) then redis.call('PEXPIRE', KEYS[1], ARGV[1]) end \
 return 1";
 
+/// `EVAL script 1 key`, for the script's own arguments to follow (one key: a Cluster runs
+/// it on the key's node).
+fn on_one_key(script: &str, key: &str) -> redis::Cmd {
+    let mut cmd = redis::cmd("EVAL");
+    cmd.arg(script).arg(1).arg(key);
+    cmd
+}
+
 enum Conn {
     Single(ConnectionManager),
     Cluster(ClusterConnection),
@@ -298,10 +306,7 @@ impl Kv for RedisKv {
     ) -> Result<bool, KvError> {
         let done: i64 = self
             .run(
-                redis::cmd("EVAL")
-                    .arg(CAS_SCRIPT)
-                    .arg(1)
-                    .arg(key)
+                on_one_key(CAS_SCRIPT, key)
                     .arg(if current.is_some() { "1" } else { "0" })
                     .arg(current.unwrap_or_default())
                     .arg(new),
@@ -321,43 +326,20 @@ impl Kv for RedisKv {
 
     async fn incr(&self, key: &str, by: i64, ttl: Option<Duration>) -> Result<i64, KvError> {
         let ms = ttl.map_or(0, |t| t.as_millis().max(1) as u64);
-        self.run(
-            redis::cmd("EVAL")
-                .arg(INCR_SCRIPT)
-                .arg(1)
-                .arg(key)
-                .arg(by)
-                .arg(ms),
-        )
-        .await
+        self.run(on_one_key(INCR_SCRIPT, key).arg(by).arg(ms)).await
     }
 
     async fn set_add(&self, key: &str, member: &str, ttl: Duration) -> Result<(), KvError> {
         let ms = ttl.as_millis().max(1) as u64;
         let _: i64 = self
-            .run(
-                redis::cmd("EVAL")
-                    .arg(SET_ADD_SCRIPT)
-                    .arg(1)
-                    .arg(key)
-                    .arg(member)
-                    .arg(ms),
-            )
+            .run(on_one_key(SET_ADD_SCRIPT, key).arg(member).arg(ms))
             .await?;
         Ok(())
     }
 
     async fn extend(&self, key: &str, ttl: Duration) -> Result<(), KvError> {
         let ms = ttl.as_millis().max(1) as u64;
-        let _: i64 = self
-            .run(
-                redis::cmd("EVAL")
-                    .arg(EXTEND_SCRIPT)
-                    .arg(1)
-                    .arg(key)
-                    .arg(ms),
-            )
-            .await?;
+        let _: i64 = self.run(on_one_key(EXTEND_SCRIPT, key).arg(ms)).await?;
         Ok(())
     }
 
