@@ -493,6 +493,35 @@ const HEALTH: &[&str] = &[
     "ssukkar",
     "kansir",
     "lkanser",
+    // Found when tried (an outside bypass probe): each reached the LLM as written. Spellings
+    // that only double a letter or write "o" for "ou" ("diabette", "ssokkar") are matched
+    // by their key ([`latin_key`]), feminine and plural endings by [`latin_forms`].
+    "سكر",
+    "skkar",
+    "diabet",
+    "kancer",
+    "leucemie",
+    "leukemia",
+    "leukaemia",
+    "leucemique",
+    "trisomie",
+    "trisomique",
+    "autiste",
+    "autistic",
+    "avc",
+    "wheelchair",
+    "sero",
+    "seropo",
+    "seropos",
+    "seroneg",
+    "7amla",
+    "7amel",
+    "7amil",
+    "حامله",
+    "m3aqa",
+    "mo3aq",
+    "مختل",
+    "مختله",
 ];
 const HEALTH_PHRASES: &[&str] = &[
     "التهاب الكبد",
@@ -501,6 +530,26 @@ const HEALTH_PHRASES: &[&str] = &[
     "العلاج الكيميائي",
     "ذوي الاحتياجات الخاصة",
     "الاحتياجات الخاصة",
+    // Found when tried: each reached the LLM as written.
+    "down syndrome",
+    "syndrome de down",
+    "متلازمة داون",
+    "insuffisance renale",
+    "insuffisant renal",
+    "insuffisante renale",
+    "kidney failure",
+    "renal failure",
+    "الفشل الكلوي",
+    "فشل كلوي",
+    "القصور الكلوي",
+    "قصور كلوي",
+    "fauteuil roulant",
+    "كرسي متحرك",
+    "مريض نفسي",
+    "مريضه نفسيه",
+    "مرض نفسي",
+    "مريض عقلي",
+    "مريضه عقليه",
 ];
 /// Words that say someone has what follows ("مريض بالسرطان", "fiya sukkar", "atteint de
 /// cancer"): taken with the condition, so the sentence does not keep "sick with ...". Alone
@@ -529,6 +578,14 @@ const HEALTH_LEADS: &[&str] = &[
     "فيا",
     "فيه",
     "فيها",
+    // Someone else's: "3ndo sokkar", "عندها السكر".
+    "3ndo",
+    "3ando",
+    "3ndha",
+    "3andha",
+    "عندو",
+    "عنده",
+    "عندها",
 ];
 /// Words that qualify the condition before them ("handicapé moteur", "diabète type 2").
 const HEALTH_TRAILS: &[&str] = &[
@@ -550,6 +607,28 @@ const HEALTH_TRAILS: &[&str] = &[
     "ذهني",
     "ذهنيه",
     "مزمن",
+    // Found when tried: "معاق ذهنيا" and "VIH positive" left "[HEALTH] ذهنيا" and "[HEALTH]
+    // positive", the qualifier still telling what the condition was.
+    "ذهنيا",
+    "عقلي",
+    "عقليا",
+    "عقليه",
+    "نفسي",
+    "نفسيا",
+    "نفسيه",
+    "جسدي",
+    "جسديا",
+    "mentally",
+    "positive",
+    "positif",
+    "positifs",
+    "positives",
+    "negatif",
+    "negative",
+    "negatifs",
+    "negatives",
+    "user",
+    "users",
 ];
 
 /// Sexual orientation and gender identity (special category data), in the four languages.
@@ -597,6 +676,19 @@ const ORIENTATION: &[&str] = &[
     "متحول",
     "متحوله",
     "ميولي",
+    // Found when tried: each reached the LLM as written ("mitliya", "mithliya" by their
+    // feminine ending, [`latin_forms`]).
+    "zamla",
+    "zwamel",
+    "trans",
+    "pede",
+    "pedes",
+    "tapette",
+    "travesti",
+    "شاذ",
+    "شاذه",
+    "الشواذ",
+    "شواذ",
 ];
 /// Words that complete an orientation word ("مثلي الجنس", "متحول جنسيا").
 const ORIENTATION_TRAILS: &[&str] = &["الجنس", "جنسيا", "جنسي", "sexuel", "sexuelle", "sexually"];
@@ -697,6 +789,26 @@ const BELIEF: &[&str] = &[
     "mul7id",
     "chi3i",
     "shi3i",
+    // Found when tried: each reached the LLM as written ("msi7iya", "chi3iya", "yahoudiya"
+    // by their feminine ending, "musulmans" by its plural, [`latin_forms`]).
+    "mesihi",
+    "masihi",
+    "msihi",
+    "kafer",
+    "kafir",
+    "كافر",
+    "كافره",
+    "hindou",
+    "hindu",
+    "hindouiste",
+    "hinduist",
+    "هندوسي",
+    "sunnite",
+    "sunni",
+    "orthodoxe",
+    "orthodox",
+    "بوذي",
+    "buddhiste",
 ];
 /// Words that say someone changed religion: taken with the religion named after them
 /// ("converti au christianisme", "converted to Islam", "اعتنق المسيحية").
@@ -746,6 +858,14 @@ const NAME_CUES: &[&str] = &[
 ];
 /// The most unknown words a cue lets a known name go on with.
 const NAME_TAIL: usize = 2;
+
+/// Little words between a work word and its place ("at the", "à la", "f", "في").
+const WORK_GLUE: &[&str] = &[
+    "a", "au", "la", "le", "l", "el", "at", "in", "the", "dans", "en", "de", "du", "d", "f", "fi",
+    "fl", "في", "ف", "b", "ب", "m3a", "avec", "with", "une", "un",
+];
+/// The most [`WORK_GLUE`] words between a work word and its place.
+const MAX_WORK_GLUE: usize = 3;
 
 /// Words that state a person's own conviction or detention (criminal-offence data). Found
 /// when tried: "condamne pour vol", "محكوم عليه بالسجن" and "detenu numero 4567 prison
@@ -804,6 +924,100 @@ const CONVICTION: &[&str] = &[
     "7bs",
     "lhbs",
     "lhabs",
+    // Found when tried (an outside bypass probe): each reached the LLM as written
+    // ("m7bousa", "mahkouma", "m7kouma" by their feminine ending, [`latin_forms`]).
+    "محبوس",
+    "محبوسه",
+    "المحبوس",
+    "7ebs",
+    "l7ebs",
+    "lhebs",
+    "sijn",
+    "ssijn",
+    "sjn",
+    "ssjn",
+    "sejn",
+    "taule",
+    "taulard",
+    "taularde",
+    "arrested",
+];
+/// Several-word statements of a detention, cues as the words of [`CONVICTION`] are. Found
+/// when tried: "garde à vue" reached the LLM as written.
+const CONVICTION_PHRASES: &[&str] = &["garde a vue", "police custody", "تحت الحراسه النظريه"];
+/// Conviction words that name the place, not the person's state: after [`WORK_WORDS`] they
+/// say where someone works. Found when tried: "nkhdem f prison" (I work in a prison) became
+/// "nkhdem f [CONVICTION]". Only a job is let through: "visiter mon frère en prison" still
+/// tells a relative's detention and goes, as the bias is towards redacting.
+const PRISON_PLACES: &[&str] = &[
+    "prison",
+    "jail",
+    "سجن",
+    "السجن",
+    "حبس",
+    "الحبس",
+    "l7bs",
+    "l7abs",
+    "7bs",
+    "lhbs",
+    "lhabs",
+    "7ebs",
+    "l7ebs",
+    "lhebs",
+    "sijn",
+    "ssijn",
+    "sjn",
+    "ssjn",
+    "sejn",
+    "taule",
+];
+/// Words that say someone works somewhere: a [`PRISON_PLACES`] word after them (with at most
+/// [`MAX_WORK_GLUE`] of [`WORK_GLUE`] between) is a workplace.
+const WORK_WORDS: &[&str] = &[
+    "nkhdem",
+    "nekhdem",
+    "kankhdem",
+    "kanekhdem",
+    "n5dem",
+    "kan5dem",
+    "khdam",
+    "khddam",
+    "khdama",
+    "khddama",
+    "5dam",
+    "5dama",
+    "khdamt",
+    "نخدم",
+    "كنخدم",
+    "خدام",
+    "خدامه",
+    "خدمت",
+    "اعمل",
+    "يعمل",
+    "تعمل",
+    "اشتغل",
+    "يشتغل",
+    "موظف",
+    "موظفه",
+    "حارس",
+    "travaille",
+    "travaillent",
+    "travaillais",
+    "travail",
+    "bosse",
+    "employe",
+    "employee",
+    "fonctionnaire",
+    "gardien",
+    "surveillant",
+    "surveillante",
+    "work",
+    "works",
+    "worked",
+    "working",
+    "employed",
+    "guard",
+    "warden",
 ];
 /// The most words after a conviction cue taken with it ("pour vol", "numero 4567 prison
 /// oukacha").
@@ -972,9 +1186,173 @@ const BIRTH_CUES: &[&str] = &[
     "mzyad",
     "mazyad",
     "mezyad",
+    // Found when tried: "twaladt 3am 1990" reached the LLM as written.
+    "twaladt",
+    "twladt",
+    "tweldt",
+    "twelldt",
+    "twalad",
+    "twlad",
+    "tzadit",
+    "tzadet",
+    "تولدت",
+    "تولد",
+    "تزاديت",
+    "تزاد",
 ];
+/// Little words between a birth cue and a year alone ("né en 1990", "born in 1990", "ولد سنة
+/// 1990", "twaladt 3am 1990").
+const YEAR_GLUE: &[&str] = &[
+    "en", "in", "l", "an", "annee", "year", "the", "le", "3am", "3aam", "f", "fi", "عام", "سنه",
+    "في", "ف", "fl",
+];
+/// Days written as words: a date with a month's name and a year may spell its day ("née le
+/// douze mars 1990"). Found when tried: it reached the LLM as written. Only ordinals in
+/// English ("one may apply" is no date) and no "un" in French.
+const DAY_WORDS: &[&str] = &[
+    "premier",
+    "deux",
+    "trois",
+    "quatre",
+    "cinq",
+    "six",
+    "sept",
+    "huit",
+    "neuf",
+    "dix",
+    "onze",
+    "douze",
+    "treize",
+    "quatorze",
+    "quinze",
+    "seize",
+    "dix sept",
+    "dix huit",
+    "dix neuf",
+    "vingt",
+    "vingt et un",
+    "vingt deux",
+    "vingt trois",
+    "vingt quatre",
+    "vingt cinq",
+    "vingt six",
+    "vingt sept",
+    "vingt huit",
+    "vingt neuf",
+    "trente",
+    "trente et un",
+    "first",
+    "second",
+    "third",
+    "fourth",
+    "fifth",
+    "sixth",
+    "seventh",
+    "eighth",
+    "ninth",
+    "tenth",
+    "eleventh",
+    "twelfth",
+    "thirteenth",
+    "fourteenth",
+    "fifteenth",
+    "sixteenth",
+    "seventeenth",
+    "eighteenth",
+    "nineteenth",
+    "twentieth",
+    "twenty first",
+    "twenty second",
+    "twenty third",
+    "twenty fourth",
+    "twenty fifth",
+    "twenty sixth",
+    "twenty seventh",
+    "twenty eighth",
+    "twenty ninth",
+    "thirtieth",
+    "thirty first",
+];
+/// English street types written after the street's name ("12 Orange Street"). Found when
+/// tried: "I live at 12 Orange Street" reached the LLM as written, as "street" only opened an
+/// address before a capitalised word.
+const STREET_TYPES: &[&str] = &[
+    "street",
+    "road",
+    "avenue",
+    "ave",
+    "lane",
+    "drive",
+    "boulevard",
+    "blvd",
+    "crescent",
+];
+/// The most name words between a house number and a [`STREET_TYPES`] word.
+const STREET_NAME_WORDS: usize = 3;
 /// How many words before a date a birth cue may be ("né le 12", "date de naissance 12").
 const BIRTH_CUE_REACH: usize = 3;
+
+/// A marker no normalised word starts with: a [`latin_key`] in a [`term_set`].
+const KEY_MARK: char = '~';
+
+/// The words of a special category, with the [`latin_key`] of each Latin-script one (marked
+/// with [`KEY_MARK`]) so that [`has_form`] finds spellings the list does not hold.
+fn term_set(list: &[&str]) -> HashSet<String> {
+    let mut out = set(list);
+    let keys: Vec<String> = out.iter().filter_map(|w| latin_key(w)).collect();
+    out.extend(keys);
+    out
+}
+
+/// Several-word terms, each as its normalised words.
+fn phrase_list(list: &[&str]) -> Vec<Vec<String>> {
+    list.iter()
+        .map(|p| normalize(p).split(' ').map(str::to_string).collect())
+        .collect()
+}
+
+/// A Latin-script word's spelling key, marked with [`KEY_MARK`]: "ou" and "o" as "u", a
+/// doubled letter as one ("diabette", "ssokkar", "soukar" all key as their listed forms).
+/// Digits standing for Arabic letters stay (a "7" is no "h": "7amla", pregnant, is no
+/// "hamla", a campaign). `None` for a word in another script or of several parts.
+fn latin_key(norm: &str) -> Option<String> {
+    if !norm.is_ascii() || norm.contains(' ') || norm.len() < 3 {
+        return None;
+    }
+    let mapped = norm.replace("ou", "u").replace('o', "u");
+    let mut out = String::with_capacity(mapped.len() + 1);
+    out.push(KEY_MARK);
+    let mut prev = None;
+    for c in mapped.chars() {
+        if Some(c) != prev || c.is_ascii_digit() {
+            out.push(c);
+        }
+        prev = Some(c);
+    }
+    Some(out)
+}
+
+/// A Latin-script word as it may be listed: as it is, without the Darija article "l" glued
+/// to it ("lkancer"), and without a feminine or plural ending ("m7bousa", "msi7iya",
+/// "diabetiques", "musulmans"), each at least four letters long.
+fn latin_forms(norm: &str) -> Vec<String> {
+    let mut bases = vec![norm.to_string()];
+    if let Some(rest) = norm.strip_prefix('l').filter(|r| r.len() >= 4) {
+        bases.push(rest.to_string());
+    }
+    let mut out = bases.clone();
+    for b in &bases {
+        if let Some(stem) = b.strip_suffix("iya").or_else(|| b.strip_suffix("iyya")) {
+            out.push(format!("{stem}i"));
+        }
+        for ending in ["s", "a"] {
+            if let Some(stem) = b.strip_suffix(ending).filter(|r| r.len() >= 4) {
+                out.push(stem.to_string());
+            }
+        }
+    }
+    out
+}
 
 fn set(list: &[&str]) -> HashSet<String> {
     list.iter()
@@ -991,7 +1369,20 @@ static ADDRESS_CAP_SET: LazyLock<HashSet<String>> = LazyLock::new(|| set(ADDRESS
 static ADDRESS_END_SET: LazyLock<HashSet<String>> = LazyLock::new(|| set(ADDRESS_ENDS));
 static GLUE_SET: LazyLock<HashSet<String>> = LazyLock::new(|| set(LEAD_GLUE));
 static NAME_CUE_SET: LazyLock<HashSet<String>> = LazyLock::new(|| set(NAME_CUES));
-static CONVICTION_SET: LazyLock<HashSet<String>> = LazyLock::new(|| set(CONVICTION));
+static CONVICTION_SET: LazyLock<HashSet<String>> = LazyLock::new(|| term_set(CONVICTION));
+static CONVICTION_PHRASE_LIST: LazyLock<Vec<Vec<String>>> =
+    LazyLock::new(|| phrase_list(CONVICTION_PHRASES));
+static PRISON_SET: LazyLock<HashSet<String>> = LazyLock::new(|| set(PRISON_PLACES));
+static WORK_SET: LazyLock<HashSet<String>> = LazyLock::new(|| set(WORK_WORDS));
+static WORK_GLUE_SET: LazyLock<HashSet<String>> = LazyLock::new(|| set(WORK_GLUE));
+static YEAR_GLUE_SET: LazyLock<HashSet<String>> = LazyLock::new(|| set(YEAR_GLUE));
+static STREET_SET: LazyLock<HashSet<String>> = LazyLock::new(|| set(STREET_TYPES));
+static DAY_WORD_LIST: LazyLock<Vec<Vec<String>>> = LazyLock::new(|| {
+    let mut days = phrase_list(DAY_WORDS);
+    // Longest first: "dix sept" before "dix".
+    days.sort_by_key(|d| std::cmp::Reverse(d.len()));
+    days
+});
 static CONVICTION_END_SET: LazyLock<HashSet<String>> = LazyLock::new(|| set(CONVICTION_ENDS));
 static MONTH_LIST: LazyLock<Vec<Vec<String>>> = LazyLock::new(|| {
     let mut months: Vec<Vec<String>> = MONTHS
@@ -1023,36 +1414,58 @@ struct Category {
 impl Category {
     fn new(words: &[&str], phrases: &[&str], leads: &[&str], trails: &[&str]) -> Self {
         Category {
-            words: set(words),
-            phrases: phrases
-                .iter()
-                .map(|p| normalize(p).split(' ').map(str::to_string).collect())
-                .collect(),
+            words: term_set(words),
+            phrases: phrase_list(phrases),
             leads: set(leads),
             trails: set(trails),
         }
     }
 
     /// Number of words of the term starting at word `i`, if one does.
-    fn term_at(&self, ws: &[Word], i: usize) -> Option<usize> {
+    fn term_at(&self, chars: &[char], ws: &[Word], i: usize) -> Option<usize> {
         let phrase = self.phrases.iter().find(|p| {
             i + p.len() <= ws.len() && p.iter().enumerate().all(|(k, w)| ws[i + k].norm == *w)
         });
-        match phrase {
-            Some(p) => Some(p.len()),
-            None => has_form(&self.words, &ws[i].norm).then_some(1),
+        if let Some(p) = phrase {
+            return Some(p.len());
         }
+        // A word with inner hyphens counts joined too ("v-i-h", "séro-positif").
+        if has_form(&self.words, &ws[i].norm) || self.has(&ws[i].norm.replace(' ', "")) {
+            return Some(1);
+        }
+        self.spelled_at(chars, ws, i)
+    }
+
+    /// Number of words of an abbreviation spelled letter by letter from word `i` ("V.I.H.",
+    /// "s i d a"), longest first. Found when tried: "V.I.H." reached the LLM as "v i h".
+    fn spelled_at(&self, chars: &[char], ws: &[Word], i: usize) -> Option<usize> {
+        let mut letters = String::new();
+        let mut run = 0;
+        for (k, w) in ws.iter().enumerate().skip(i).take(MAX_SPELLED) {
+            let letter = w.norm.len() == 1 && w.norm.chars().all(|c| c.is_ascii_alphabetic());
+            let gap_ok = k == i || letter_gap(chars, ws[k - 1].end, w.start);
+            if !letter || !gap_ok {
+                break;
+            }
+            letters.push_str(&w.norm);
+            run += 1;
+        }
+        (2..=run).rev().find(|&n| {
+            letters
+                .get(..n)
+                .is_some_and(|l| contains_word(&self.words, l))
+        })
     }
 
     /// End (exclusive, in words) of a lead at word `i` and the term it introduces, with at
     /// most [`MAX_GLUE`] little words between them.
-    fn led_term(&self, ws: &[Word], i: usize) -> Option<usize> {
+    fn led_term(&self, chars: &[char], ws: &[Word], i: usize) -> Option<usize> {
         if !contains_word(&self.leads, &ws[i].norm) {
             return None;
         }
         for j in i + 1..=i + 1 + MAX_GLUE {
             let w = ws.get(j).filter(|w| w.joined)?;
-            if let Some(n) = self.term_at(ws, j) {
+            if let Some(n) = self.term_at(chars, ws, j) {
                 return Some(j + n);
             }
             if !GLUE_SET.contains(&w.norm) {
@@ -1068,8 +1481,8 @@ impl Category {
         let mut i = 0;
         while i < ws.len() {
             let Some(mut end) = self
-                .led_term(&ws, i)
-                .or_else(|| self.term_at(&ws, i).map(|n| i + n))
+                .led_term(chars, &ws, i)
+                .or_else(|| self.term_at(chars, &ws, i).map(|n| i + n))
             else {
                 i += 1;
                 continue;
@@ -1088,28 +1501,39 @@ impl Category {
     }
 }
 
+/// The most letters of an abbreviation spelled letter by letter ("s.i.d.a", "L G B T Q").
+const MAX_SPELLED: usize = 6;
+
+/// Whether the characters from `from` to `to` separate the letters of a spelled
+/// abbreviation: one to three dots and spaces.
+fn letter_gap(chars: &[char], from: usize, to: usize) -> bool {
+    chars
+        .get(from..to)
+        .is_some_and(|g| (1..=3).contains(&g.len()) && g.iter().all(|c| matches!(c, '.' | ' ')))
+}
+
 /// Whether `norm` is in `set` as it is, without an Arabic clitic ([`contains_word`]), without
-/// the Arabic article after it ("بالسرطان" → "سرطان"), or without the Darija article "l"
-/// glued to a Latin word ("lkanser"). Found when tried: "مريض بالسرطان" kept "بالسرطان",
-/// as only "سرطان" was listed.
+/// the Arabic article after it ("بالسرطان" → "سرطان"), or, for a Latin word, in one of its
+/// [`latin_forms`] or by its [`latin_key`] when `set` is a [`term_set`]. Found when tried:
+/// "مريض بالسرطان" kept "بالسرطان", as only "سرطان" was listed; "3ndi ssokkar", "diabette",
+/// "m7bousa" and "musulmans" reached the LLM as only "sukkar", "diabete", "m7bous" and
+/// "musulman" were.
 fn has_form(set: &HashSet<String>, norm: &str) -> bool {
     if contains_word(set, norm) {
         return true;
+    }
+    if norm.is_ascii() {
+        return latin_forms(norm)
+            .iter()
+            .any(|f| set.contains(f) || latin_key(f).is_some_and(|k| set.contains(&k)));
     }
     let bare = ['و', 'ب', 'ل', 'ف', 'ك']
         .iter()
         .find_map(|p| norm.strip_prefix(*p).filter(|r| r.starts_with("ال")))
         .unwrap_or(norm);
-    let without_article = bare
-        .strip_prefix("ال")
+    bare.strip_prefix("ال")
         .filter(|rest| rest.chars().count() >= 3)
-        .is_some_and(|rest| set.contains(rest));
-    let without_l = norm.is_ascii()
-        && norm
-            .strip_prefix('l')
-            .filter(|rest| rest.len() >= 4)
-            .is_some_and(|rest| set.contains(rest));
-    without_article || without_l
+        .is_some_and(|rest| set.contains(rest))
 }
 
 /// Names of the [lexicon](super::lexicon) concepts of a normalised word: non-empty when the
@@ -1262,8 +1686,10 @@ fn house_number(norm: &str) -> bool {
 }
 
 /// Calls `emit(start, end)` for each address: the house number before the cue, the cue, and
-/// up to five words or numbers after it (stopping at punctuation or a function word).
+/// up to five words or numbers after it (stopping at punctuation or a function word); and
+/// each English address named before its street type ([`streets_named_first`]).
 pub fn addresses(chars: &[char], emit: &mut dyn FnMut(usize, usize)) {
+    streets_named_first(chars, emit);
     let ws = words(chars);
     let mut i = 0;
     while i < ws.len() {
@@ -1299,6 +1725,38 @@ pub fn addresses(chars: &[char], emit: &mut dyn FnMut(usize, usize)) {
     }
 }
 
+/// Calls `emit(start, end)` for each English address with its street type last: a house
+/// number, one to [`STREET_NAME_WORDS`] name words and one of [`STREET_TYPES`] ("12 Orange
+/// Street", "4 the mall road"). A number right before the type ("pay 200 road tax") or
+/// an amount's unit between ("200 dh road tax") is no address.
+fn streets_named_first(chars: &[char], emit: &mut dyn FnMut(usize, usize)) {
+    let ws = words(chars);
+    for (i, w) in ws.iter().enumerate() {
+        if !STREET_SET.contains(&w.norm) {
+            continue;
+        }
+        // `k`: the first word of the name, going back one word at a time.
+        for k in (i.saturating_sub(STREET_NAME_WORDS)..i).rev() {
+            if !ws[k + 1].joined || !street_name_word(chars, &ws[k]) {
+                break;
+            }
+            let number = k
+                .checked_sub(1)
+                .filter(|&n| ws[k].joined && house_number(&ws[n].norm));
+            if let Some(n) = number {
+                emit(ws[n].start, w.end);
+                break;
+            }
+        }
+    }
+}
+
+/// Whether a word may be part of a street's name: name-like ([`name_like`]) and no unit of an
+/// amount.
+fn street_name_word(chars: &[char], w: &Word) -> bool {
+    name_like(chars, w) && !super::redact::UNIT_WORDS.contains(&w.norm.as_str())
+}
+
 /// Calls `emit(start, end)` for each date written with a month's name: a day and a month,
 /// with or without a year ("12 mars 2015", "le 1er mai", "12 مارس", "March 12, 2015"). With a
 /// year it is taken as [`dates`](super::redact) takes numeric ones (a birth date: ten years
@@ -1326,17 +1784,63 @@ pub fn dates(chars: &[char], emit: &mut dyn FnMut(usize, usize)) {
 /// A date at word `i`: its end (exclusive, in words) and its year if it has one.
 fn date_at(chars: &[char], ws: &[Word], i: usize) -> Option<(usize, Option<u32>)> {
     let joined = |k: usize| ws.get(k).filter(|w| w.joined);
-    // Day first: "12 mars [2015]".
+    // Day first: "12 mars [2015]", "douze mars 1990".
     if day(&ws[i].norm).is_some() {
         if let Some(n) = joined(i + 1).and_then(|_| month_at(ws, i + 1)) {
             let end = i + 1 + n;
             return Some(with_year(chars, ws, end));
         }
     }
-    // Month first: "March 12[, 2015]".
+    if let Some(d) = day_words_at(ws, i) {
+        if let Some(n) = joined(i + d).and_then(|_| month_at(ws, i + d)) {
+            return spelled_day_date(chars, ws, i, i + d + n);
+        }
+    }
+    // Month first: "March 12[, 2015]", "March twelfth, 1990".
     let n = month_at(ws, i)?;
-    joined(i + n).filter(|w| day(&w.norm).is_some())?;
-    Some(with_year(chars, ws, i + n + 1))
+    joined(i + n)?;
+    if day(&ws[i + n].norm).is_some() {
+        return Some(with_year(chars, ws, i + n + 1));
+    }
+    let d = day_words_at(ws, i + n)?;
+    spelled_day_date(chars, ws, i, i + n + d)
+}
+
+/// A date whose day is spelled, ending at word `end` before its year: only with a year or
+/// after a birth cue ("le premier mai" is a holiday, "sept mai" may be the seventh).
+fn spelled_day_date(
+    chars: &[char],
+    ws: &[Word],
+    i: usize,
+    end: usize,
+) -> Option<(usize, Option<u32>)> {
+    let (end, year) = with_year(chars, ws, end);
+    (year.is_some() || after_birth_cue(ws, i)).then_some((end, year))
+}
+
+/// Number of words of a day written as words ([`DAY_WORDS`]) at word `i`, if one is. One
+/// word may hold several parts ("dix-sept", normalised "dix sept").
+fn day_words_at(ws: &[Word], i: usize) -> Option<usize> {
+    // Each part with the number of words read once it is.
+    let mut parts: Vec<(&str, usize)> = Vec::new();
+    for (n, w) in ws.iter().skip(i).take(3).enumerate() {
+        if n > 0 && !w.joined {
+            break;
+        }
+        let split: Vec<&str> = w.norm.split(' ').collect();
+        let last = split.len() - 1;
+        parts.extend(
+            split
+                .into_iter()
+                .enumerate()
+                .map(|(k, p)| (p, if k == last { n + 1 } else { 0 })),
+        );
+    }
+    DAY_WORD_LIST.iter().find_map(|d| {
+        let (_, words) = *parts.get(d.len().checked_sub(1)?)?;
+        let same = parts.iter().zip(d).all(|((p, _), w)| p == w);
+        (same && words > 0).then_some(words)
+    })
 }
 
 /// `end` moved over a year right after it (after spaces or a comma), and that year.
@@ -1387,6 +1891,49 @@ fn after_birth_cue(ws: &[Word], i: usize) -> bool {
         .any(|w| contains_word(&BIRTH_CUE_SET, &w.norm))
 }
 
+/// Calls `emit(start, end)` for each year alone right after a birth cue, with at most
+/// [`MAX_GLUE`] of [`YEAR_GLUE`] between ("né en 1990", "born in 1990", "twaladt 3am 1990",
+/// "ولد سنة 1990"): a birth year says a person's age. Found when tried: "né en 1990" and
+/// "twaladt 3am 1990" reached the LLM as written.
+pub fn birth_years(chars: &[char], emit: &mut dyn FnMut(usize, usize)) {
+    let ws = words(chars);
+    for (i, w) in ws.iter().enumerate() {
+        let year = (w.norm.len() == 4)
+            .then(|| w.norm.parse::<u32>().ok())
+            .flatten()
+            .filter(|&y| y >= 1900 && super::redact::personal_year(y, true));
+        if year.is_some() && birth_year_cue(chars, &ws, i) {
+            emit(w.start, w.end);
+        }
+    }
+}
+
+/// Whether a birth cue comes before word `i`, with at most [`MAX_GLUE`] of [`YEAR_GLUE`]
+/// and a colon between ("date de naissance : 1990").
+fn birth_year_cue(chars: &[char], ws: &[Word], i: usize) -> bool {
+    let mut k = i;
+    for _ in 0..=MAX_GLUE {
+        let Some(prev) = k.checked_sub(1) else {
+            return false;
+        };
+        let gap_ok = chars.get(ws[prev].end..ws[k].start).is_some_and(|g| {
+            g.iter()
+                .all(|c| c.is_whitespace() || matches!(c, ':' | ','))
+        });
+        if !gap_ok {
+            return false;
+        }
+        if contains_word(&BIRTH_CUE_SET, &ws[prev].norm) {
+            return true;
+        }
+        if !YEAR_GLUE_SET.contains(&ws[prev].norm) {
+            return false;
+        }
+        k = prev;
+    }
+    false
+}
+
 /// Whether a birth cue is among the [`BIRTH_CUE_REACH`] words before char `at`: what makes a
 /// numeric date a birth date whatever its year.
 pub(super) fn birth_cue_before(chars: &[char], at: usize) -> bool {
@@ -1420,11 +1967,14 @@ pub fn convictions(chars: &[char], emit: &mut dyn FnMut(usize, usize)) {
     let ws = words(chars);
     let mut i = 0;
     while i < ws.len() {
-        if !conviction_cue(&ws[i].norm) || adjudged_thing(&ws, i) {
+        let cue = conviction_phrase_at(&ws, i)
+            .or_else(|| conviction_cue(&ws[i].norm).then_some(1))
+            .filter(|_| !adjudged_thing(&ws, i) && !workplace(&ws, i));
+        let Some(cue) = cue else {
             i += 1;
             continue;
-        }
-        let mut end = i + 1;
+        };
+        let mut end = i + cue;
         let mut tail = 0;
         while end < ws.len() && ws[end].joined {
             if conviction_cue(&ws[end].norm) {
@@ -1439,6 +1989,45 @@ pub fn convictions(chars: &[char], emit: &mut dyn FnMut(usize, usize)) {
         emit(ws[i].start, ws[end - 1].end);
         i = end;
     }
+}
+
+/// Number of words of a [`CONVICTION_PHRASES`] phrase at word `i`, if one starts there.
+fn conviction_phrase_at(ws: &[Word], i: usize) -> Option<usize> {
+    CONVICTION_PHRASE_LIST
+        .iter()
+        .find(|p| {
+            i + p.len() <= ws.len()
+                && p.iter()
+                    .enumerate()
+                    .all(|(k, w)| ws[i + k].norm == *w && (k == 0 || ws[i + k].joined))
+        })
+        .map(Vec::len)
+}
+
+/// Whether word `i` is a prison named as a workplace: a [`PRISON_PLACES`] word after one of
+/// [`WORK_WORDS`], with at most [`MAX_WORK_GLUE`] little words between ("nkhdem f prison",
+/// "je travaille à la prison", "I work at the jail", "أعمل في السجن").
+fn workplace(ws: &[Word], i: usize) -> bool {
+    if !has_form(&PRISON_SET, &ws[i].norm) {
+        return false;
+    }
+    let mut k = i;
+    for _ in 0..=MAX_WORK_GLUE {
+        if !ws[k].joined {
+            return false;
+        }
+        let Some(prev) = k.checked_sub(1) else {
+            return false;
+        };
+        if contains_word(&WORK_SET, &ws[prev].norm) {
+            return true;
+        }
+        if !WORK_GLUE_SET.contains(&ws[prev].norm) {
+            return false;
+        }
+        k = prev;
+    }
+    false
 }
 
 /// Whether a normalised word states a conviction or a detention. A word made of a hyphen
