@@ -243,13 +243,8 @@ fn write_path(out: &mut Vec<u8>, prefix: &str, legacy_base: &str, legacy_path: O
 
 /// Whether a cookie name belongs to the gateway itself (its session and CSRF cookies), which
 /// must never be forwarded to a legacy site, nor set by one.
-pub fn portal_reserved(name: &str) -> bool {
-    reserved_name(name.as_bytes())
-}
-
-/// [`portal_reserved`] on a name's raw bytes.
-pub fn portal_reserved_bytes(name: &[u8]) -> bool {
-    reserved_name(name)
+pub fn portal_reserved(name: impl AsRef<[u8]>) -> bool {
+    reserved_name(name.as_ref())
 }
 
 fn reserved_name(name: &[u8]) -> bool {
@@ -319,7 +314,10 @@ pub fn forwarded_cookies(
             }
             let bound = companions.partition_point(|c| c.0 < name);
             let has_companion = companions.get(bound).is_some_and(|c| c.0 == name);
-            if !has_companion && bound_to.is_some() && (!is_token(name) || site_sets(name)) {
+            if !has_companion
+                && bound_to.is_some()
+                && (!is_token(name) || site_sets(name) || hides_a_cookie(value, &site_sets))
+            {
                 continue;
             }
             if has_companion {
@@ -359,29 +357,75 @@ fn is_token(name: &[u8]) -> bool {
 /// so ([`forwarded_cookies`]'s `site_sets` for a site whose answers it has not read since
 /// it started).
 pub fn framework_session_name(name: &[u8]) -> bool {
+    // In canonical form (see `canonical_cookie_name`).
     const EXACT: &[&[u8]] = &[
-        b"JSESSIONID",
-        b"JSESSIONIDSSO",
-        b"PHPSESSID",
-        b"ASP.NET_SessionId",
-        b".ASPXAUTH",
-        b".ASPXANONYMOUS",
-        b"CFID",
-        b"CFTOKEN",
-        b"connect.sid",
+        b"jsessionid",
+        b"jsessionidsso",
+        b"phpsessid",
+        b"asp_net_sessionid",
+        b"_aspxauth",
+        b"_aspxanonymous",
+        b"cfid",
+        b"cftoken",
+        b"connect_sid",
         b"laravel_session",
         b"ci_session",
         b"sessionid",
         b"_session_id",
-        b"SESSION",
-        b"PLAY_SESSION",
-        b"rack.session",
+        b"session",
+        b"play_session",
+        b"rack_session",
     ];
-    const PREFIXES: &[&[u8]] = &[b"ASPSESSIONID", b".AspNetCore."];
-    EXACT.iter().any(|n| n.eq_ignore_ascii_case(name))
-        || PREFIXES
-            .iter()
-            .any(|p| name.len() >= p.len() && name[..p.len()].eq_ignore_ascii_case(p))
+    const PREFIXES: &[&[u8]] = &[b"aspsessionid", b"_aspnetcore_"];
+    let name = canonical_cookie_name(name);
+    EXACT.contains(&name.as_slice()) || PREFIXES.iter().any(|p| name.starts_with(p))
+}
+
+/// A cookie name as the most forgiving legacy parser reads it, so a disguise cannot pass
+/// for another name: percent-decoded (PHP before 7.2.34 decoded names, CVE-2020-7070:
+/// `PHPSESS%49D` is `PHPSESSID`), lower-cased (ASP.NET ignores case), and `.`, space and `[`
+/// as `_` (PHP reads `laravel.session` as `laravel_session`). Found in review.
+pub fn canonical_cookie_name(name: &[u8]) -> Vec<u8> {
+    let hex = |b: u8| (b as char).to_digit(16);
+    let mut out = Vec::with_capacity(name.len());
+    let mut i = 0;
+    while i < name.len() {
+        let mut b = name[i];
+        if b == b'%' {
+            if let (Some(h), Some(l)) = (
+                name.get(i + 1).and_then(|&c| hex(c)),
+                name.get(i + 2).and_then(|&c| hex(c)),
+            ) {
+                b = (h * 16 + l) as u8;
+                i += 2;
+            }
+        }
+        out.push(match b.to_ascii_lowercase() {
+            b'.' | b' ' | b'[' => b'_',
+            other => other,
+        });
+        i += 1;
+    }
+    out
+}
+
+/// Whether a cookie's value hides another cookie for a parser that splits on more than
+/// `;`: ASP.NET Core also splits on `,` and, after a pair it cannot read, starts again one
+/// character on, so `lang=ar,.AspNetCore.Session=X` (or `lang=a .AspNetCore.Session=X`)
+/// reaches it as `.AspNetCore.Session=X` (found in review). `site_sets` names the names
+/// that matter.
+fn hides_a_cookie(value: &[u8], site_sets: &impl Fn(&[u8]) -> bool) -> bool {
+    value
+        .iter()
+        .enumerate()
+        .filter(|(_, &b)| b == b',' || b == b' ' || b == b'\t')
+        .any(|(i, _)| {
+            let rest = trim(&value[i + 1..]);
+            memchr::memchr(b'=', rest).is_some_and(|eq| {
+                let name = trim(&rest[..eq]);
+                !name.is_empty() && site_sets(name)
+            })
+        })
 }
 
 /// The name of a `Set-Cookie` value (`None` when it has no `name=` pair).
@@ -690,6 +734,27 @@ mod tests {
         assert_eq!(kept.as_deref(), Some(header.as_bytes()));
     }
 
+    /// Found in review: PHP reads `laravel.session` as `laravel_session`, old PHP decodes
+    /// `PHPSESS%49D`, and ASP.NET Core reads a cookie hidden after a comma in a value.
+    #[test]
+    fn a_name_disguised_for_a_forgiving_parser_is_still_the_sites() {
+        let amina = binding(1);
+        for planted in [
+            &b"laravel.session=planted; lang=ar"[..],
+            b"PHPSESS%49D=planted; lang=ar",
+            b"lang=ar,.AspNetCore.Session=planted",
+            b"x=a .AspNetCore.Session=planted; lang=ar",
+        ] {
+            let kept = forwarded_cookies(&[planted], Some(&amina), framework_session_name);
+            let kept = kept.unwrap_or_default();
+            assert!(
+                !String::from_utf8_lossy(&kept).contains("planted"),
+                "{}",
+                String::from_utf8_lossy(planted)
+            );
+        }
+    }
+
     #[test]
     fn framework_session_names_are_known_by_name_and_prefix() {
         for name in [
@@ -697,6 +762,8 @@ mod tests {
             "phpsessid",
             "ASP.NET_SessionId",
             "ASPSESSIONIDQSCTRBTA",
+            ".AspNetCore.Session",
+            "connect.sid",
         ] {
             assert!(framework_session_name(name.as_bytes()), "{name}");
         }

@@ -16,7 +16,9 @@
 //! it was.
 
 use arc_swap::ArcSwap;
-use egov_adapters::cookies::{framework_session_name, portal_reserved_bytes, set_cookie_name};
+use egov_adapters::cookies::{
+    canonical_cookie_name, framework_session_name, portal_reserved, set_cookie_name,
+};
 use egov_adapters::headers::HeaderEdit;
 use http::header::SET_COOKIE;
 use std::sync::Arc;
@@ -35,15 +37,18 @@ pub struct SiteCookies {
 
 impl SiteCookies {
     /// Whether the site sets cookie `name` itself: a common framework's session cookie, or
-    /// a name one of its signed-in answers set, in any case (a case-insensitive framework,
-    /// ASP.NET's, reads `pref` as `PREF`; found when tried).
+    /// a name one of its signed-in answers set, compared as the most forgiving parser reads
+    /// names ([`canonical_cookie_name`]: ASP.NET reads `pref` as `PREF`, found when tried;
+    /// PHP `dossier.token` as `dossier_token`, found in review).
     pub fn sets(&self, name: &[u8]) -> bool {
-        framework_session_name(name)
-            || self
-                .learned
-                .load()
-                .iter()
-                .any(|n| n.eq_ignore_ascii_case(name))
+        if framework_session_name(name) {
+            return true;
+        }
+        let learned = self.learned.load();
+        !learned.is_empty() && {
+            let name = canonical_cookie_name(name);
+            learned.iter().any(|n| **n == *name)
+        }
     }
 
     /// Learns the names the `Set-Cookie` fields of an answer to a signed-in citizen set.
@@ -53,14 +58,14 @@ impl SiteCookies {
             let Some(name) = set_cookie_name(value.as_bytes()) else {
                 continue;
             };
-            if name.len() > MAX_NAME || portal_reserved_bytes(name) || self.sets(name) {
+            if name.len() > MAX_NAME || portal_reserved(name) || self.sets(name) {
                 continue;
             }
+            let name = canonical_cookie_name(name);
             self.learned.rcu(|names| {
                 let mut names = Vec::clone(names);
-                if names.len() < MAX_LEARNED && !names.iter().any(|n| n.eq_ignore_ascii_case(name))
-                {
-                    names.push(name.into());
+                if names.len() < MAX_LEARNED && !names.iter().any(|n| **n == *name) {
+                    names.push(name.as_slice().into());
                 }
                 Arc::new(names)
             });
@@ -88,6 +93,7 @@ mod tests {
         site.learn(&answer(&["dossier_token=1; Path=/", "lang=ar"]));
         assert!(site.sets(b"dossier_token"));
         assert!(site.sets(b"DOSSIER_TOKEN"), "in any case");
+        assert!(site.sets(b"dossier.token"), "as PHP reads it");
         assert!(site.sets(b"lang"));
         assert!(
             site.sets(b"JSESSIONID"),

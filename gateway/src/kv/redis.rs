@@ -39,14 +39,17 @@ const INCR_SCRIPT: &str = "local v = redis.call('INCRBY', KEYS[1], ARGV[1]) \
 if tonumber(ARGV[2]) > 0 and redis.call('PTTL', KEYS[1]) < 0 then \
 redis.call('PEXPIRE', KEYS[1], ARGV[2]) end return v";
 
-/// `SADD`, then the set's expiry moved to at least ARGV[2] ms from now (never earlier).
-const SET_ADD_SCRIPT: &str = "redis.call('SADD', KEYS[1], ARGV[1]) \
+/// `SADD`, then the set's expiry moved to at least ARGV[2] ms from now (never earlier); a
+/// new set gets it, a set kept without one keeps none (as in memory).
+const SET_ADD_SCRIPT: &str = "local new = redis.call('EXISTS', KEYS[1]) == 0 \
+redis.call('SADD', KEYS[1], ARGV[1]) \
 local t = redis.call('PTTL', KEYS[1]) \
-if t < tonumber(ARGV[2]) then redis.call('PEXPIRE', KEYS[1], ARGV[2]) end return 1";
+if new or (t >= 0 and t < tonumber(ARGV[2])) then redis.call('PEXPIRE', KEYS[1], ARGV[2]) end \
+return 1";
 
 /// The expiry of an existing key moved to at least ARGV[1] ms from now (never earlier).
 const EXTEND_SCRIPT: &str = "local t = redis.call('PTTL', KEYS[1]) \
-if t ~= -2 and t < tonumber(ARGV[1]) then redis.call('PEXPIRE', KEYS[1], ARGV[1]) end \
+if t >= 0 and t < tonumber(ARGV[1]) then redis.call('PEXPIRE', KEYS[1], ARGV[1]) end \
 return 1";
 
 /// `EVAL script 1 key`, for the script's own arguments to follow (one key: a Cluster runs

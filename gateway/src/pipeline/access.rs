@@ -61,7 +61,14 @@ impl Stage for Access {
         match decision {
             Authorization::Proceed(s) => {
                 end_child(span, None);
-                ctx.cookie_binding = s.as_ref().map(crate::sso::session::Session::cookie_binding);
+                // Bound to the cookie that named the session (never to what the store
+                // holds): see `sso::session::cookie_binding_of`.
+                ctx.cookie_binding = match self.sso.cookies().session_cookie(session.req_header()) {
+                    crate::sso::cookie::SessionCookie::One(cookie) if s.is_some() => {
+                        Some(crate::sso::session::cookie_binding_of(cookie))
+                    }
+                    _ => None,
+                };
                 ctx.session = s;
                 Step::Continue
             }

@@ -51,7 +51,7 @@ pub struct RequestCtx {
     pub local: Option<LocalRoute>,
     /// The citizen's session, when the service needs one.
     pub session: Option<SsoSession>,
-    /// What the legacy cookies of that session are bound to (`Session::cookie_binding`),
+    /// What the legacy cookies of that session are bound to (`sso::session::cookie_binding_of` its cookie),
     /// computed once with it: read to forward the request's cookies, to bind the answer's,
     /// and by the response cache.
     pub cookie_binding: Option<egov_adapters::cookies::CookieBinding>,

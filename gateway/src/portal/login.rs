@@ -5,11 +5,17 @@
 use super::lang::Lang;
 use super::text;
 use crate::response::escape;
-use crate::sso::endpoints::logout_csrf;
 use crate::sso::session::Session;
 
-/// The slot's HTML for `session` (or none), on the page at `here` (path and query).
-pub fn slot(lang: Lang, session: Option<&Session>, can_login: bool, here: &str) -> String {
+/// The slot's HTML for `session` (or none), on the page at `here` (path and query); `csrf`
+/// is the logout form's token (`sso::endpoints::logout_csrf` of the request's cookie).
+pub fn slot(
+    lang: Lang,
+    session: Option<&Session>,
+    csrf: &str,
+    can_login: bool,
+    here: &str,
+) -> String {
     let ui = text::ui(lang);
     match session {
         Some(s) => {
@@ -19,7 +25,7 @@ pub fn slot(lang: Lang, session: Option<&Session>, can_login: bool, here: &str) 
 <input type=\"hidden\" name=\"csrf\" value=\"{}\"><button type=\"submit\" name=\"logout\" value=\"yes\">{}</button></form>",
                 ui.logged_in_as,
                 escape(name),
-                logout_csrf(&s.id),
+                escape(csrf),
                 ui.logout,
             )
         }
@@ -42,12 +48,12 @@ mod tests {
 
     #[test]
     fn anonymous_citizens_get_a_login_link_back_to_the_page() {
-        let html = slot(Lang::Fr, None, true, "/services/x?a=1");
+        let html = slot(Lang::Fr, None, "", true, "/services/x?a=1");
         assert!(
             html.contains("/auth/login?return_to=%2Fservices%2Fx%3Fa%3D1"),
             "{html}"
         );
         assert!(html.contains("Se connecter"), "{html}");
-        assert!(slot(Lang::Fr, None, false, "/").is_empty());
+        assert!(slot(Lang::Fr, None, "", false, "/").is_empty());
     }
 }

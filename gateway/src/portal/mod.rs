@@ -331,7 +331,19 @@ impl Portal {
             Some(pq) => pq.as_str(),
             None => "/",
         };
-        login::slot(lang, session.as_ref(), self.deps.sso.has_provider(), here)
+        let csrf = match self.deps.sso.cookies().session_cookie(req) {
+            crate::sso::cookie::SessionCookie::One(cookie) => {
+                crate::sso::endpoints::logout_csrf(cookie)
+            }
+            _ => String::new(),
+        };
+        login::slot(
+            lang,
+            session.as_ref(),
+            &csrf,
+            self.deps.sso.has_provider(),
+            here,
+        )
     }
 
     /// `/search?q=...`: the router's answer as a page.

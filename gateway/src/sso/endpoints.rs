@@ -334,7 +334,16 @@ impl Sso {
     /// (an `<img src>`), and send the ID token hint on its way.
     async fn logout(&self, http: &mut HttpSession, request_id: &str) -> LocalResponse {
         let home = format!("{}/", self.origin);
-        let Some(id) = self.jar.session_id(http.req_header()) else {
+        // The CSRF token is a digest of the cookie, which only the browser holds (not of
+        // the handle the store knows it by; found in review).
+        let cookie = match self.jar.session_cookie(http.req_header()) {
+            super::cookie::SessionCookie::One(cookie) => Some(cookie.to_owned()),
+            _ => None,
+        };
+        let Some((cookie, id)) = cookie.map(|c| {
+            let id = SessionHandle::of_cookie(&c);
+            (c, id)
+        }) else {
             // Nothing to end here; still clear whatever cookie the browser holds.
             return LocalResponse::redirect(false, &home)
                 .with_header(SET_COOKIE, self.jar.clear_session());
@@ -342,7 +351,7 @@ impl Sso {
         let method = http.req_header().method.clone();
         if method == http::Method::GET || method == http::Method::HEAD {
             let provider = self.provider.as_ref().and_then(|p| p.origin());
-            return logout_page(&logout_csrf(id.as_str()), provider.as_deref());
+            return logout_page(&logout_csrf(&cookie), provider.as_deref());
         }
         if method != http::Method::POST {
             return LocalResponse::post_only("invalid_request", "use POST");
@@ -361,7 +370,7 @@ impl Sso {
             .find(|(k, _)| k == "csrf")
             .map(|(_, v)| v.into_owned())
             .unwrap_or_default();
-        if !origin_ok || !constant_time_eq(token.as_bytes(), logout_csrf(id.as_str()).as_bytes()) {
+        if !origin_ok || !constant_time_eq(token.as_bytes(), logout_csrf(&cookie).as_bytes()) {
             tracing::info!("logout refused: missing or wrong CSRF token, or a foreign Origin");
             return response::error_page(ErrorKind::Forbidden, request_id);
         }
@@ -500,9 +509,9 @@ impl Sso {
 /// The logout form's CSRF token: a digest of the session id, which only the citizen's
 /// browser holds (HttpOnly), so another site can neither read nor compute it, and no
 /// server-side state is kept for it.
-pub fn logout_csrf(session_id: &str) -> String {
+pub fn logout_csrf(session_cookie: &str) -> String {
     use sha2::{Digest, Sha256};
-    let digest = Sha256::digest(format!("egov-logout-csrf\0{session_id}").as_bytes());
+    let digest = Sha256::digest(format!("egov-logout-csrf\0{session_cookie}").as_bytes());
     digest[..16].iter().map(|b| format!("{b:02x}")).collect()
 }
 

@@ -103,19 +103,19 @@ pub struct Session {
     pub absolute_expires_at: u64,
 }
 
-impl Session {
-    /// What the legacy cookies set in this session are bound to
-    /// ([`egov_adapters::cookies::CookieBinding`]): a digest of the session's secret id, so
-    /// a cookie set for one citizen never reaches a site beside another's identity (a shared
-    /// computer), and no page can name a session it does not hold.
-    pub fn cookie_binding(&self) -> egov_adapters::cookies::CookieBinding {
-        use sha2::Digest;
-        let digest = sha2::Sha256::new()
-            .chain_update(b"egov legacy cookie binding\0")
-            .chain_update(self.id.as_bytes())
-            .finalize();
-        egov_adapters::cookies::CookieBinding::from_digest(&digest.into())
-    }
+/// What the legacy cookies set in the session a request's cookie names are bound to
+/// ([`egov_adapters::cookies::CookieBinding`]): a digest of that cookie, so a cookie set for
+/// one citizen never reaches a site beside another's identity (a shared computer), no page
+/// can name a session it does not hold, and neither can anyone who reads the session store,
+/// which knows only the cookie's [`SessionHandle`] (found in review: derived from the
+/// handle, a binding could be made by whoever listed Redis's keys).
+pub fn cookie_binding_of(cookie: &str) -> egov_adapters::cookies::CookieBinding {
+    use sha2::Digest;
+    let digest = sha2::Sha256::new()
+        .chain_update(b"egov legacy cookie binding\0")
+        .chain_update(cookie.as_bytes())
+        .finalize();
+    egov_adapters::cookies::CookieBinding::from_digest(&digest.into())
 }
 
 impl std::fmt::Debug for Session {
@@ -234,6 +234,17 @@ impl Session {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    /// Found in review: a binding derived from the store's handle could be made by whoever
+    /// read the store; made from the cookie, the handle gives none.
+    #[test]
+    fn the_stores_handle_gives_neither_the_session_nor_its_binding() {
+        let cookie = random_token();
+        let handle = SessionHandle::of_cookie(&cookie);
+        assert_ne!(handle.as_str(), cookie);
+        assert_ne!(SessionHandle::of_cookie(handle.as_str()), handle);
+        assert!(cookie_binding_of(handle.as_str()) != cookie_binding_of(&cookie));
+    }
 
     #[test]
     fn random_tokens_are_unique_and_recognised() {

@@ -137,13 +137,22 @@ impl SharedStore {
     /// audit): they were kept for the session's whole absolute lifetime (12 h), so after a
     /// citizen's session idled out, `sub:` → session → `kids:` → `o:` still said which
     /// services she had used (a criminal record, a health reimbursement) for hours.
+    ///
+    /// The indexes are written again, not only extended: one another login's prune took it
+    /// out of in a race, or that expired while its extension failed, lists it again from the
+    /// next touch (found in review). The origin sessions are extended side by side, not one
+    /// round trip after another.
     async fn extend_records_of(&self, session: &Session, ttl: Duration) -> Result<(), StoreError> {
         for index in self.indexes(session) {
-            self.kv.extend(&index, ttl).await?;
+            self.kv.set_add(&index, &session.id, ttl).await?;
         }
         let kids_key = self.kv.key("kids", &session.id);
-        for kid in self.kv.set_members(&kids_key).await? {
-            self.kv.extend(&self.kv.key("o", &kid), ttl).await?;
+        let kids = self.kv.set_members(&kids_key).await?;
+        let keys: Vec<String> = kids.iter().map(|kid| self.kv.key("o", kid)).collect();
+        for extended in
+            futures_util::future::join_all(keys.iter().map(|k| self.kv.extend(k, ttl))).await
+        {
+            extended?;
         }
         self.kv.extend(&kids_key, ttl).await?;
         Ok(())
@@ -237,10 +246,13 @@ impl SessionStore for SharedStore {
         let ended: Option<Session> = self.get(id).await.unwrap_or(None);
         self.kv.delete(&self.kv.key("s", id)).await?;
         self.publish_revoked(&[id.to_string()]).await;
+        // Its origin sessions end even if its indexes cannot be written now (found in
+        // review); the first error is the answer.
+        let children = self.end_children(id).await;
         if let Some(session) = ended {
             self.leave_indexes(&session).await?;
         }
-        self.end_children(id).await
+        children
     }
 
     async fn revoke_idp_sid(&self, idp_sid: &str) -> Result<Vec<String>, StoreError> {
@@ -298,10 +310,16 @@ impl SessionStore for SharedStore {
     ) -> Result<(), StoreError> {
         let json = serde_json::to_vec(session).map_err(corrupt)?;
         let ttl = at_least_a_second(ttl);
+        let kids_key = self.kv.key("kids", &session.parent);
+        // A portal session has at most MAX_ORIGIN_SESSIONS origin sessions: past that
+        // (a script looping through the hop), the others end and are made again on the
+        // citizen's next visit, so each touch moves a bounded number of records on (found
+        // in review: the list grew without end, and every touch paid for each one).
+        if self.kv.set_members(&kids_key).await?.len() >= MAX_ORIGIN_SESSIONS {
+            self.end_children(&session.parent).await?;
+        }
         // Listed under its parent first, so a logout that lands in between still finds it.
-        self.kv
-            .set_add(&self.kv.key("kids", &session.parent), id, ttl)
-            .await?;
+        self.kv.set_add(&kids_key, id, ttl).await?;
         self.kv
             .set(&self.kv.key("o", id), &json, Some(ttl), Write::Always)
             .await?;
@@ -347,6 +365,10 @@ impl SessionStore for SharedStore {
         Ok(Some(self.kv.distinct_count(&keys).await?))
     }
 }
+
+/// The most origin sessions one portal session keeps: one per service, with room to spare
+/// for cookies cleared and hops made again.
+const MAX_ORIGIN_SESSIONS: usize = 128;
 
 /// How long one activity window lasts: the default idle timeout, so "seen in this window or
 /// the last" is "not idle-expired yet", give or take a window.
@@ -453,6 +475,51 @@ mod tests {
         let live = Session::for_test("amina", None);
         store.create(&live, TTL).await.expect("create");
         assert_eq!(kv.set_members(&sub).await.expect("members"), [live.id]);
+    }
+
+    /// Found in review: another login's prune could take a live session out of its
+    /// subject's index in a race, and nothing put it back.
+    #[tokio::test]
+    async fn a_sessions_touch_lists_it_again_in_its_indexes() {
+        let kv: Arc<dyn Kv> = Arc::new(MemoryKv::default());
+        let store = SharedStore::new(Arc::clone(&kv));
+        let session = Session::for_test("amina", None);
+        store.create(&session, TTL).await.expect("create");
+        let sub = kv.key("sub", "amina");
+        kv.set_remove(&sub, std::slice::from_ref(&session.id))
+            .await
+            .expect("lost in a race");
+        store.update(&session, TTL).await.expect("touch");
+        assert_eq!(kv.set_members(&sub).await.expect("members"), [session.id]);
+    }
+
+    /// Found in review: a script looping through the hop grew a session's list of origin
+    /// sessions without end, and every touch paid for each one.
+    #[tokio::test]
+    async fn a_portal_session_keeps_a_bounded_number_of_origin_sessions() {
+        let kv: Arc<dyn Kv> = Arc::new(MemoryKv::default());
+        let store = SharedStore::new(Arc::clone(&kv));
+        let parent = Session::for_test("amina", None);
+        store.create(&parent, TTL).await.expect("create");
+        for i in 0..(MAX_ORIGIN_SESSIONS + 10) {
+            let child = OriginSession {
+                parent: parent.id.clone(),
+                service: "cnie-renewal".into(),
+                created_at: 0,
+            };
+            store
+                .create_origin(&format!("kid-{i}"), &child, TTL)
+                .await
+                .expect("create");
+        }
+        let kids = kv
+            .set_members(&kv.key("kids", &parent.id))
+            .await
+            .expect("kids");
+        assert!(kids.len() <= MAX_ORIGIN_SESSIONS, "{}", kids.len());
+        assert!(store.get_origin("kid-0").await.expect("get").is_none());
+        let last = format!("kid-{}", MAX_ORIGIN_SESSIONS + 9);
+        assert!(store.get_origin(&last).await.expect("get").is_some());
     }
 
     #[tokio::test]
