@@ -24,8 +24,6 @@ pub mod lexicon;
 pub mod llm;
 pub mod ranker;
 pub mod redact;
-pub mod redact_names;
-pub mod redact_words;
 pub mod terms;
 pub mod text;
 

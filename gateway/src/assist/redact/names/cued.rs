@@ -1,4 +1,4 @@
-//! Name detection for [`redact`](super::redact::redact).
+//! Name detection for [`redact`](crate::assist::redact::redact).
 //!
 //! Names cannot be recognised by their shape (Arabic has no capitals, and
 //! "Youssef" looks like any other word), so only names introduced by an
@@ -10,8 +10,8 @@
 //! digit, or a function word of any supported language ("et", "o", "و",
 //! "bghit").
 
-use super::text::normalize;
-use super::text::stopwords;
+use crate::assist::redact::words::{words, Word};
+use crate::assist::text::stopwords;
 
 /// How a cue constrains the words after it.
 #[derive(Clone, Copy, PartialEq, Eq)]
@@ -49,45 +49,6 @@ const CUES: &[(&str, Cue)] = &[
     ("ana", Cue::Ana),
 ];
 
-/// A word of the text: its char offsets and normalised form.
-pub(super) struct Word {
-    pub start: usize,
-    pub end: usize,
-    pub norm: String,
-    /// Only whitespace separates this word from the previous one.
-    pub joined: bool,
-}
-
-/// The words of `chars` (letters and digits, inner hyphens kept).
-pub(super) fn words(chars: &[char]) -> Vec<Word> {
-    let mut out = Vec::new();
-    let mut i = 0;
-    let mut prev_end = 0;
-    while i < chars.len() {
-        if !chars[i].is_alphanumeric() {
-            i += 1;
-            continue;
-        }
-        let start = i;
-        while i < chars.len()
-            && (chars[i].is_alphanumeric()
-                || (chars[i] == '-' && chars.get(i + 1).is_some_and(|c| c.is_alphabetic())))
-        {
-            i += 1;
-        }
-        let raw: String = chars[start..i].iter().collect();
-        let joined = chars[prev_end..start].iter().all(|c| c.is_whitespace());
-        out.push(Word {
-            start,
-            end: i,
-            norm: normalize(&raw),
-            joined,
-        });
-        prev_end = i;
-    }
-    out
-}
-
 /// Whether a normalised word ends a name (function word, verb glue, digits).
 fn ends_name(norm: &str) -> bool {
     norm.is_empty() || stopwords::is_stop(norm) || norm.chars().any(|c| c.is_ascii_digit())
@@ -111,7 +72,7 @@ fn acceptable(cue: Cue, chars: &[char], w: &Word) -> bool {
 /// `after`: once a capitalised name opened it, a name-like word goes on with it. Found when
 /// tried: "ana Youssef lmssari" kept "lmssari".
 fn goes_on(cue: Cue, chars: &[char], ws: &[Word], after: usize, end: usize) -> bool {
-    cue == Cue::Ana && end > after && super::redact_words::name_like(chars, &ws[end])
+    cue == Cue::Ana && end > after && super::name_like(chars, &ws[end])
 }
 
 /// Calls `emit(start, end)` (char offsets) for each name found in `chars`.

@@ -1,0 +1,456 @@
+//! Identifiers found by their shape: CIN (Latin and Arabic letters), passports, student
+//! numbers, plates, IBANs, and the digit runs that are phones, CNSS, RIB or card numbers.
+
+use super::chars::{at, word_start};
+use super::{PiiKind, Span};
+
+/// Moroccan passport numbers: two letters and seven digits (`GK1234567`, `GK 1234567`).
+pub(super) fn passports(chars: &[char], spans: &mut Vec<Span>) {
+    for i in 0..chars.len() {
+        if !word_start(chars, i)
+            || !at(chars, i).is_ascii_alphabetic()
+            || !at(chars, i + 1).is_ascii_alphabetic()
+        {
+            continue;
+        }
+        let mut j = i + 2;
+        if at(chars, j) == ' '
+            && at(chars, i).is_ascii_uppercase()
+            && at(chars, i + 1).is_ascii_uppercase()
+        {
+            j += 1;
+        }
+        let start = j;
+        while at(chars, j).is_ascii_digit() {
+            j += 1;
+        }
+        if j - start == 7 && !at(chars, j).is_alphanumeric() {
+            spans.push(Span {
+                start: i,
+                end: j,
+                kind: PiiKind::Passport,
+                rank: 2,
+            });
+        }
+    }
+}
+
+/// The most characters between two digit groups of one number: `06 - 12`, `(06) 12`.
+const MAX_SEPARATOR: usize = 3;
+
+/// Whether `c` may stand between the digit groups of one number: anything but a letter, a
+/// digit, a line break or what starts another kind of text (`@`, `+`). Found when tried:
+/// with only ` .-/`, numbers written with the Arabic comma (`06،12،34`), en dashes, `·`,
+/// ` - ` or two spaces got past, and normalising turned them into the plain number.
+fn separates_digits(c: char) -> bool {
+    !c.is_alphanumeric() && !matches!(c, '\0' | '\n' | '\r' | '@' | '+')
+}
+
+/// Digit groups separated by at most [`MAX_SEPARATOR`] separating characters
+/// ([`separates_digits`]), starting at `i`: `(end of each group, digits so far)`.
+fn digit_groups(chars: &[char], mut i: usize) -> Vec<(usize, String)> {
+    let mut groups = Vec::new();
+    let mut digits = String::new();
+    loop {
+        let start = i;
+        while at(chars, i).is_ascii_digit() {
+            digits.push(at(chars, i));
+            i += 1;
+        }
+        if i == start {
+            break;
+        }
+        groups.push((i, digits.clone()));
+        let gap = (i..i + MAX_SEPARATOR)
+            .take_while(|&k| separates_digits(at(chars, k)))
+            .count();
+        if gap > 0 && at(chars, i + gap).is_ascii_digit() {
+            i += gap;
+        } else {
+            break;
+        }
+    }
+    groups
+}
+
+pub(super) fn ibans(chars: &[char], spans: &mut Vec<Span>) {
+    for i in 0..chars.len().saturating_sub(1) {
+        let is_ma =
+            at(chars, i).eq_ignore_ascii_case(&'m') && at(chars, i + 1).eq_ignore_ascii_case(&'a');
+        if !is_ma || !word_start(chars, i) {
+            continue;
+        }
+        let mut j = i + 2;
+        while at(chars, j) == ' ' {
+            j += 1;
+        }
+        if let Some((end, digits)) = digit_groups(chars, j).pop() {
+            if digits.len() >= 20 && !at(chars, end).is_alphanumeric() {
+                spans.push(Span {
+                    start: i,
+                    end,
+                    kind: PiiKind::Iban,
+                    rank: 1,
+                });
+            }
+        }
+    }
+}
+
+pub(super) fn cins(chars: &[char], spans: &mut Vec<Span>) {
+    for i in 0..chars.len() {
+        if !word_start(chars, i) || !at(chars, i).is_ascii_alphabetic() {
+            continue;
+        }
+        let letters = if at(chars, i + 1).is_ascii_alphabetic() {
+            2
+        } else {
+            1
+        };
+        let mut j = i + letters;
+        // "ab 123456" is a CIN typed on a phone right after a cue; elsewhere "le 100000"
+        // is French.
+        let upper = (i..j).all(|k| at(chars, k).is_ascii_uppercase()) || after_cin_cue(chars, i);
+        if matches!(at(chars, j), ' ' | '-') && upper {
+            j += 1;
+        }
+        let start = j;
+        let attached = start == i + letters;
+        // Its digits may be grouped too ("AB 12 34 56"), when the letters say it is one.
+        let groups = if upper {
+            digit_groups(chars, start)
+        } else {
+            let mut end = start;
+            while at(chars, end).is_ascii_digit() {
+                end += 1;
+            }
+            vec![(end, chars[start..end].iter().collect::<String>())]
+        };
+        let Some((end, n)) = groups
+            .iter()
+            .rev()
+            .find(|(end, d)| (5..=6).contains(&d.len()) && !at(chars, *end).is_alphanumeric())
+            .map(|(end, d)| (*end, d.len()))
+        else {
+            continue;
+        };
+        j = end;
+        if (5..=6).contains(&n) && !at(chars, j).is_alphanumeric() && (attached || upper) {
+            spans.push(Span {
+                start: i,
+                end: j,
+                kind: PiiKind::Cin,
+                rank: 2,
+            });
+        }
+    }
+}
+
+/// Words after a number that make it an amount, a duration or a measure, not an
+/// identifier: "ب 120000 درهم" (with 120000 dirhams), "10 a 15 ans".
+pub(super) const UNIT_WORDS: [&str; 30] = [
+    "dh",
+    "dhs",
+    "mad",
+    "dirham",
+    "dirhams",
+    "درهم",
+    "دراهم",
+    "ريال",
+    "rial",
+    "ryal",
+    "مليون",
+    "الف",
+    "alf",
+    "euro",
+    "euros",
+    "eur",
+    "ans",
+    "an",
+    "jours",
+    "mois",
+    "heures",
+    "h",
+    "min",
+    "عام",
+    "سنه",
+    "سنين",
+    "سنوات",
+    "km",
+    "m2",
+    "%",
+];
+
+/// Words before a number that start a range ("de 10 a 15"): what follows is no plate.
+const RANGE_WORDS: [&str; 10] = [
+    "de", "du", "entre", "from", "between", "من", "بين", "mn", "men", "bin",
+];
+
+/// The normalised word that starts after position `i` (spaces skipped), or "".
+fn word_after(chars: &[char], i: usize) -> String {
+    let from = (i..chars.len())
+        .find(|&k| !chars[k].is_whitespace())
+        .unwrap_or(chars.len());
+    let to = (from..chars.len())
+        .find(|&k| !(chars[k].is_alphanumeric() || chars[k] == '%'))
+        .unwrap_or(chars.len());
+    let word: String = chars.get(from..to).unwrap_or_default().iter().collect();
+    if word == "%" {
+        return word;
+    }
+    crate::assist::text::normalize(&word)
+}
+
+/// The normalised word that ends before position `i` (spaces skipped), or "".
+fn word_before(chars: &[char], i: usize) -> String {
+    let end = (0..i)
+        .rev()
+        .find(|&k| !chars[k].is_whitespace())
+        .map_or(0, |k| k + 1);
+    let start = (0..end)
+        .rev()
+        .find(|&k| !chars[k].is_alphanumeric())
+        .map_or(0, |k| k + 1);
+    let word: String = chars.get(start..end).unwrap_or_default().iter().collect();
+    crate::assist::text::normalize(&word)
+}
+
+/// Whether `c` is a letter of the Arabic alphabet (not a digit, mark or punctuation).
+fn arabic_letter(c: char) -> bool {
+    ('\u{0621}'..='\u{064A}').contains(&c) || matches!(c, 'ڭ' | 'گ' | 'ڤ' | 'پ' | 'چ')
+}
+
+/// Whether the letter at `i` stands alone (no letter right after it).
+fn lone_arabic_letter(chars: &[char], i: usize) -> bool {
+    arabic_letter(at(chars, i)) && !at(chars, i + 1).is_alphabetic()
+}
+
+/// CIN numbers written with Arabic letters, as on the card's Arabic side: one or two lone
+/// letters ("ك 123456", "ب ج 123456") or two glued to the number ("بج123456"). Found when
+/// tried: "ب ج 123456" and "ك 123456" reached the LLM as written, after "رقم البطاقة" too. As
+/// Arabic has no capitals, an amount after a one-letter word ("ب 120000 درهم", "with ...")
+/// is told apart by its unit.
+pub(super) fn arabic_cins(chars: &[char], spans: &mut Vec<Span>) {
+    for i in 0..chars.len() {
+        if !word_start(chars, i) || !arabic_letter(at(chars, i)) {
+            continue;
+        }
+        let glued = arabic_letter(at(chars, i + 1)) && at(chars, i + 2).is_ascii_digit();
+        let mut j = if glued {
+            i + 2
+        } else if lone_arabic_letter(chars, i) {
+            let second = at(chars, i + 1) == ' ' && lone_arabic_letter(chars, i + 2);
+            if second {
+                i + 3
+            } else {
+                i + 1
+            }
+        } else {
+            continue;
+        };
+        if !glued && matches!(at(chars, j), ' ' | '-') {
+            j += 1;
+        }
+        // The whole number: a part of a longer one (a phone number) is no CIN.
+        let Some((end, digits)) = digit_groups(chars, j).pop() else {
+            continue;
+        };
+        let unit = UNIT_WORDS.contains(&word_after(chars, end).as_str());
+        if (5..=6).contains(&digits.len()) && !at(chars, end).is_alphanumeric() && !unit {
+            spans.push(Span {
+                start: i,
+                end,
+                kind: PiiKind::Cin,
+                rank: 2,
+            });
+        }
+    }
+}
+
+/// Student numbers (CNE, Massar code): one letter and nine digits, "R130012345",
+/// "r130012345", "R 130012345". Found when tried: "r130012345" reached the LLM as written
+/// (the letter kept the digits from being a CNSS number, and no CIN has nine).
+pub(super) fn student_ids(chars: &[char], spans: &mut Vec<Span>) {
+    for i in 0..chars.len() {
+        if !word_start(chars, i) || !at(chars, i).is_ascii_alphabetic() {
+            continue;
+        }
+        let mut j = i + 1;
+        if at(chars, j) == ' ' && at(chars, i).is_ascii_uppercase() {
+            j += 1;
+        }
+        let start = j;
+        while at(chars, j).is_ascii_digit() {
+            j += 1;
+        }
+        if j - start == 9 && !at(chars, j).is_alphanumeric() {
+            spans.push(Span {
+                start: i,
+                end: j,
+                kind: PiiKind::StudentId,
+                rank: 2,
+            });
+        }
+    }
+}
+
+/// The most characters between the parts of a plate: " | ".
+const MAX_PLATE_SEPARATOR: usize = 3;
+
+/// End of the separator of a plate's parts starting at `i` (spaces, dashes, bars, slashes)
+/// and whether it is spaces only (or nothing).
+fn plate_separator(chars: &[char], i: usize) -> (usize, bool) {
+    let n = (i..i + MAX_PLATE_SEPARATOR)
+        .take_while(|&k| matches!(at(chars, k), ' ' | '-' | '|' | '/' | '_' | '–'))
+        .count();
+    (i + n, (i..i + n).all(|k| at(chars, k) == ' '))
+}
+
+/// Moroccan registration plates: a serial number of up to five digits, one letter (Latin
+/// or Arabic) and the prefecture's code of one or two digits, "12345 a 6", "12345-أ-6",
+/// "12345 | ب | 6". Found when tried: all three reached the LLM as written. Ranges and
+/// amounts are no plates: "de 10 a 15 jours" (a range word before, a unit after), "2019 a
+/// 5" (a serial that looks like a year, with spaces only, as in a sentence).
+pub(super) fn plates(chars: &[char], spans: &mut Vec<Span>) {
+    for i in 0..chars.len() {
+        if !word_start(chars, i) || !at(chars, i).is_ascii_digit() {
+            continue;
+        }
+        let mut j = i;
+        while at(chars, j).is_ascii_digit() {
+            j += 1;
+        }
+        let serial: String = chars[i..j].iter().collect();
+        let (j, spaced_before) = plate_separator(chars, j);
+        let letter = at(chars, j);
+        let latin = letter.is_ascii_alphabetic();
+        if !(latin || arabic_letter(letter)) || at(chars, j + 1).is_alphabetic() {
+            continue;
+        }
+        let (k, spaced_after) = plate_separator(chars, j + 1);
+        let mut end = k;
+        while at(chars, end).is_ascii_digit() {
+            end += 1;
+        }
+        let shaped = (1..=5).contains(&serial.len())
+            && (1..=2).contains(&(end - k))
+            && !at(chars, end).is_alphanumeric()
+            && !(matches!(at(chars, end), '.' | ',') && at(chars, end + 1).is_ascii_digit());
+        let spaced = spaced_before && spaced_after;
+        let year_like = serial.len() == 4 && (serial.starts_with("19") || serial.starts_with("20"));
+        let prose = spaced && (serial.len() < 3 || (latin && year_like));
+        let counted = UNIT_WORDS.contains(&word_after(chars, end).as_str())
+            || RANGE_WORDS.contains(&word_before(chars, i).as_str());
+        if shaped && !prose && !counted {
+            spans.push(Span {
+                start: i,
+                end,
+                kind: PiiKind::Plate,
+                rank: 2,
+            });
+        }
+    }
+}
+
+/// Words that announce an identity card's number, lower case: "cin", "cnie", "carte
+/// nationale", "رقم البطاقة"... A Latin cue begins its word (a word merely containing one,
+/// "vaccin", "habitation", is none); an Arabic one may carry the article and suffixes.
+const CIN_CUES: [&str; 9] = [
+    "cin",
+    "cnie",
+    "carte",
+    "nationale",
+    "identite",
+    "identité",
+    "identity",
+    "بطاق",
+    "bita",
+];
+
+/// Whether one of [`CIN_CUES`] is among the three words before position `i`.
+fn after_cin_cue(chars: &[char], i: usize) -> bool {
+    let from = i.saturating_sub(40);
+    let before: String = chars[from..i]
+        .iter()
+        .flat_map(|c| c.to_lowercase())
+        .collect();
+    before
+        .split(|c: char| !c.is_alphanumeric())
+        .filter(|w| !w.is_empty())
+        .rev()
+        .take(3)
+        .any(|w| {
+            CIN_CUES.iter().any(|cue| {
+                if cue.is_ascii() {
+                    w.starts_with(cue)
+                } else {
+                    w.contains(cue)
+                }
+            })
+        })
+}
+
+fn classify(digits: &str, plus: bool) -> Option<PiiKind> {
+    let b = digits.as_bytes();
+    let mobile = |c: Option<&u8>| matches!(c, Some(b'5' | b'6' | b'7'));
+    let n = b.len();
+    if (n == 14 && digits.starts_with("00212") && mobile(b.get(5)))
+        || (n == 12 && digits.starts_with("212") && mobile(b.get(3)))
+        || (n == 10 && !plus && b.first() == Some(&b'0') && mobile(b.get(1)))
+    {
+        Some(PiiKind::Phone)
+    } else if n == 24 {
+        Some(PiiKind::Rib)
+    } else if (13..=19).contains(&n) {
+        Some(PiiKind::Card)
+    } else if n == 9 {
+        Some(PiiKind::Cnss)
+    } else {
+        None
+    }
+}
+
+pub(super) fn numbers(chars: &[char], spans: &mut Vec<Span>) {
+    let mut i = 0;
+    while i < chars.len() {
+        let plus = at(chars, i) == '+' && at(chars, i + 1).is_ascii_digit();
+        let first = if plus { i + 1 } else { i };
+        // Numbers glued to letters ("AB123456", "W18") are not phone, CNSS
+        // or account numbers; CIN detection handles the former.
+        if !at(chars, first).is_ascii_digit() || !word_start(chars, i) {
+            i += 1;
+            continue;
+        }
+        // Try the longest run of whole groups that classifies, then shorter
+        // ones; if none does, move past the first group.
+        let groups = digit_groups(chars, first);
+        let mut start = i;
+        let mut from = first;
+        let mut g = 0;
+        while g < groups.len() {
+            let prefix = if g == 0 { "" } else { groups[g - 1].1.as_str() };
+            let hit = (g..groups.len()).rev().find_map(|e| {
+                let digits = groups[e].1.get(prefix.len()..)?;
+                let (end, _) = groups[e];
+                let kind = classify(digits, plus && g == 0)?;
+                (!at(chars, end).is_alphabetic()).then_some((e, kind))
+            });
+            match hit {
+                Some((e, kind)) => {
+                    spans.push(Span {
+                        start,
+                        end: groups[e].0,
+                        kind,
+                        rank: 3,
+                    });
+                    g = e + 1;
+                }
+                None => g += 1,
+            }
+            // Next group starts after its separator.
+            from = groups.get(g.wrapping_sub(1)).map_or(from, |x| x.0 + 1);
+            start = from;
+        }
+        i = groups.last().map_or(i + 1, |x| x.0.max(i + 1));
+    }
+}

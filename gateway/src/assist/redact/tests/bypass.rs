@@ -1,0 +1,313 @@
+//! Variants an outside bypass probe sent after the audit's request: each reached the LLM
+//! and the feedback store as written (only normalised), or, for the workplace, lost a
+//! word that is no personal data.
+use crate::assist::redact::{redact, PiiKind};
+
+/// The text the LLM is sent.
+fn sent(s: &str) -> String {
+    redact(s).normalized()
+}
+
+/// The probe's request, typed before each variant.
+const PREFIX: &str = "je voudrais un papier pour mon fils, mon salaire 12000 dh, ";
+
+fn all_redacted_as(kind: PiiKind, texts: &[&str]) {
+    for text in texts {
+        assert_eq!(sent(text), kind.placeholder(), "{text}");
+    }
+}
+
+#[test]
+fn darija_diabetes_is_redacted_in_both_scripts() {
+    for text in ["عندي السكر", "3ndi ssokkar", "mrid b skkar", "3ndo sokkar"] {
+        assert_eq!(sent(text), "[HEALTH]", "{text}");
+    }
+}
+
+#[test]
+fn darija_cancer_and_pregnancy_are_redacted() {
+    assert_eq!(sent("3ndi lkancer"), "[HEALTH]");
+    assert_eq!(sent("mrat 7amla"), "mrat [HEALTH]");
+    assert_eq!(sent("مراتي حاملة"), "مراتي [HEALTH]");
+}
+
+#[test]
+fn a_feminine_darija_disability_is_redacted() {
+    assert_eq!(sent("ana m3a9a"), "ana [HEALTH]");
+    assert_eq!(sent("mo3aqa"), "[HEALTH]");
+}
+
+#[test]
+fn misspelt_and_plural_health_words_are_redacted() {
+    all_redacted_as(
+        PiiKind::Health,
+        &["diabet", "diabette", "kancer", "diabetiques", "soukar"],
+    );
+}
+
+#[test]
+fn french_and_english_conditions_missing_from_the_lists_are_redacted() {
+    all_redacted_as(
+        PiiKind::Health,
+        &[
+            "leucémie",
+            "leukemia",
+            "trisomique",
+            "down syndrome",
+            "autiste",
+            "insuffisance rénale",
+            "AVC",
+            "fauteuil roulant",
+            "wheelchair user",
+            "séro+",
+            "seropo",
+        ],
+    );
+}
+
+#[test]
+fn an_abbreviation_spelled_with_dots_or_spaces_is_redacted() {
+    all_redacted_as(
+        PiiKind::Health,
+        &[
+            "V.I.H.",
+            "H.I.V",
+            "s.i.d.a",
+            "s i d a",
+            "v-i-h",
+            "séro-positif",
+        ],
+    );
+    assert_eq!(sent("ana fiya V.I.H."), "ana [HEALTH]");
+    assert_eq!(sent("mon fils a V. I. H"), "mon fils a [HEALTH]");
+}
+
+#[test]
+fn letters_that_spell_no_term_stay() {
+    for s in ["j ai un B.O. a signer", "a b c", "formulaire C.N.S.S"] {
+        assert_eq!(redact(s).text, s, "{s}");
+    }
+}
+
+#[test]
+fn a_qualifier_after_a_condition_goes_with_it() {
+    for text in [
+        "معاق ذهنيا",
+        "VIH positive",
+        "séro positif",
+        "مريض نفسي",
+        "handicapé mental",
+    ] {
+        assert_eq!(sent(text), "[HEALTH]", "{text}");
+    }
+}
+
+#[test]
+fn a_qualifier_alone_stays() {
+    for s in [
+        "certificat négatif",
+        "بغيت نسجل نفسي في الضمان",
+        "user account password reset",
+        "positive",
+    ] {
+        assert_eq!(redact(s).text, s, "{s}");
+    }
+}
+
+#[test]
+fn feminine_darija_beliefs_are_redacted() {
+    all_redacted_as(PiiKind::Belief, &["msi7iya", "chi3iya", "yahoudiya"]);
+}
+
+#[test]
+fn other_spellings_and_plurals_of_beliefs_are_redacted() {
+    all_redacted_as(
+        PiiKind::Belief,
+        &[
+            "mesihi",
+            "masihi",
+            "kafer",
+            "musulmans",
+            "hindou",
+            "sunnite",
+            "orthodoxe",
+        ],
+    );
+}
+
+#[test]
+fn darija_and_slang_orientation_words_are_redacted() {
+    all_redacted_as(
+        PiiKind::Orientation,
+        &["mitliya", "mithliya", "zamla", "trans", "pédé"],
+    );
+}
+
+#[test]
+fn darija_feminine_and_slang_detention_words_are_redacted() {
+    assert_eq!(sent("كنت محبوس"), "كنت [CONVICTION]");
+    all_redacted_as(
+        PiiKind::Conviction,
+        &[
+            "m7bousa",
+            "mahkouma",
+            "m7kouma",
+            "l7ebs",
+            "sijn",
+            "sjn",
+            "taule",
+            "garde à vue",
+            "arrested for theft",
+        ],
+    );
+}
+
+#[test]
+fn a_prison_named_as_a_workplace_stays() {
+    for s in [
+        "nkhdem f prison",
+        "je travaille à la prison de Salé, attestation de travail",
+        "I work at the jail and need a pay slip",
+        "أعمل في السجن المحلي",
+        "kankhdem f l7bs dyal oukacha",
+    ] {
+        assert_eq!(redact(s).text, s, "{s}");
+    }
+}
+
+#[test]
+fn a_detention_after_a_workplace_or_a_visit_is_still_redacted() {
+    assert_eq!(
+        sent("nkhdem f prison w kont m7bous"),
+        "nkhdem f prison w kont [CONVICTION]"
+    );
+    // A visit tells a relative's detention: redacted, as the bias is towards redacting.
+    assert_eq!(sent("visite au détenu"), "visite au [CONVICTION]");
+    assert_eq!(
+        sent("visiter mon frère en prison"),
+        "visiter mon frere en [CONVICTION]"
+    );
+}
+
+#[test]
+fn a_birth_date_with_spaced_or_underscored_separators_is_redacted() {
+    for (text, kept) in [
+        ("né le 12 / 03 / 1990", "ne le [DATE]"),
+        ("12_03_1990", "[DATE]"),
+        ("tzadt 12 / 03 / 1990", "tzadt [DATE]"),
+        ("12 - 3 - 85", "[DATE]"),
+    ] {
+        assert_eq!(sent(text), kept, "{text}");
+    }
+}
+
+#[test]
+fn three_numbers_apart_by_spaces_that_form_a_birth_date_are_redacted() {
+    assert_eq!(sent("12 03 1990"), "[DATE]");
+    assert_eq!(sent("né le 12 03 2019"), "ne le [DATE]");
+}
+
+#[test]
+fn numbers_apart_by_spaces_that_are_no_birth_date_stay() {
+    for s in [
+        "le 12 03 2024 j'ai rendez-vous",
+        "rendez-vous le 12 / 05 / 2026",
+        "j'ai 2 enfants 3 4 ans",
+        "facture 03 2024 onee",
+        "numero 12 03 1990 45",
+    ] {
+        assert_eq!(redact(s).text, s, "{s}");
+    }
+}
+
+#[test]
+fn a_date_with_its_day_in_words_is_redacted() {
+    for (text, kept) in [
+        ("née le douze mars 1990", "nee le [DATE]"),
+        ("le vingt-deux mai 1985", "le [DATE]"),
+        ("le dix sept mai 1985", "le [DATE]"),
+        ("born on March twelfth, 1990", "born on [DATE]"),
+    ] {
+        assert_eq!(sent(text), kept, "{text}");
+    }
+}
+
+#[test]
+fn a_day_in_words_without_a_year_or_a_birth_cue_stays() {
+    for s in ["le premier mai", "no one may apply twice", "sept mai"] {
+        assert_eq!(redact(s).text, s, "{s}");
+    }
+}
+
+#[test]
+fn a_birth_year_after_a_birth_cue_is_redacted() {
+    for (text, kept) in [
+        ("né en 1990", "ne en [DATE]"),
+        ("twaladt 3am 1990", "twaladt 3am [DATE]"),
+        ("born in 1990", "born in [DATE]"),
+        ("ولد سنة 1990", "ولد سنه [DATE]"),
+        ("date de naissance : 1990", "date de naissance [DATE]"),
+    ] {
+        assert_eq!(sent(text), kept, "{text}");
+    }
+}
+
+#[test]
+fn a_year_without_a_birth_cue_stays() {
+    for s in ["vignette 2024", "né en France", "inscription hajj 2025"] {
+        assert_eq!(redact(s).text, s, "{s}");
+    }
+}
+
+#[test]
+fn an_english_address_with_its_street_type_last_is_redacted() {
+    assert_eq!(sent("I live at 12 Orange Street"), "i live at [ADDRESS]");
+    assert_eq!(sent("4 mall road, casablanca"), "[ADDRESS] casablanca");
+}
+
+#[test]
+fn road_tax_and_amounts_are_no_address() {
+    for s in [
+        "pay the road tax for my car",
+        "I paid 200 dh road tax",
+        "12 road tax",
+    ] {
+        assert_eq!(redact(s).text, s, "{s}");
+    }
+}
+
+#[test]
+fn the_probe_prefix_stays_and_every_variant_goes() {
+    let prefix = sent(PREFIX);
+    for x in [
+        "عندي السكر",
+        "3ndi ssokkar",
+        "mrat 7amla",
+        "diabette",
+        "V.I.H.",
+        "msi7iya",
+        "mitliya",
+        "m7bousa",
+        "garde à vue",
+        "né le 12 / 03 / 1990",
+        "12 03 1990",
+        "née le douze mars 1990",
+        "né en 1990",
+        "I live at 12 Orange Street",
+        "معاق ذهنيا",
+        "VIH positive",
+    ] {
+        let out = sent(&format!("{PREFIX}{x}"));
+        let rest = out.strip_prefix(&prefix).unwrap_or_default();
+        assert!(rest.contains(" ["), "{x}: {out}");
+        assert!(
+            !rest.contains("positive") && !rest.contains("ذهنيا"),
+            "{x}: {out}"
+        );
+        assert_eq!(
+            redact(&format!("{PREFIX}{x}")).text.find(x),
+            None,
+            "{x}: {out}"
+        );
+    }
+}

@@ -1,0 +1,104 @@
+//! Personal data found by word lists rather than by shape, for [`redact`](super::redact):
+//!
+//! - **names without a cue**: common Moroccan given and family names in Arabic and Latin
+//!   script ("ana mohamed el idrissi", "محمد الإدريسي"), with the particles that join them
+//!   (el, ben, ait, ould, بن, ولد) and, in Latin script, a capitalised word that follows one;
+//! - **street addresses** after an address word in Arabic, French, Darija or English ("12 rue
+//!   Ibn Sina", "zanqa 5 hay Salam", "شارع محمد الخامس"), up to five words and the house number
+//!   before it;
+//! - **health conditions** (diabetes, cancer, HIV, pregnancy, dialysis, disability...), which
+//!   data protection law treats as sensitive whatever else the text says, and the other
+//!   special categories: **sexual orientation**, **religion or belief** (a conversion
+//!   included) and **a person's own conviction or detention** (not the words of the
+//!   criminal-record-extract service, which routing needs);
+//! - **dates written with a month's name** ("12 mars 2015", "12 مارس", "March 12").
+//!
+//! Word lists miss names they do not hold and may catch a word that is also a name; the lists
+//! leave out given names that are everyday words in the same language (حسن "good", جمال
+//! "beauty", "said"), because a query such as "شهادة حسن السيرة" must keep its meaning for the
+//! LLM. The local ranker always sees the citizen's own text: only what leaves the process is
+//! redacted.
+
+use crate::assist::text::normalize;
+use std::collections::HashSet;
+
+/// A word of the text: its char offsets and normalised form.
+pub(super) struct Word {
+    pub start: usize,
+    pub end: usize,
+    pub norm: String,
+    /// Only whitespace separates this word from the previous one.
+    pub joined: bool,
+}
+
+/// The words of `chars` (letters and digits, inner hyphens kept).
+pub(super) fn words(chars: &[char]) -> Vec<Word> {
+    let mut out = Vec::new();
+    let mut i = 0;
+    let mut prev_end = 0;
+    while i < chars.len() {
+        if !chars[i].is_alphanumeric() {
+            i += 1;
+            continue;
+        }
+        let start = i;
+        while i < chars.len()
+            && (chars[i].is_alphanumeric()
+                || (chars[i] == '-' && chars.get(i + 1).is_some_and(|c| c.is_alphabetic())))
+        {
+            i += 1;
+        }
+        let raw: String = chars[start..i].iter().collect();
+        let joined = chars[prev_end..start].iter().all(|c| c.is_whitespace());
+        out.push(Word {
+            start,
+            end: i,
+            norm: normalize(&raw),
+            joined,
+        });
+        prev_end = i;
+    }
+    out
+}
+
+pub(super) fn set(list: &[&str]) -> HashSet<String> {
+    list.iter()
+        .map(|w| normalize(w))
+        .filter(|w| !w.is_empty())
+        .collect()
+}
+
+/// Whether `norm`, or `norm` without an Arabic clitic (و ب ل ف ك: "and", "with", "for"...;
+/// "بال" is "ب" + "ال"), is in `set`.
+pub(super) fn contains_word(set: &HashSet<String>, norm: &str) -> bool {
+    if set.contains(norm) {
+        return true;
+    }
+    ['و', 'ب', 'ل', 'ف', 'ك'].iter().any(|p| {
+        norm.strip_prefix(*p)
+            .filter(|rest| rest.chars().count() >= 3)
+            .is_some_and(|rest| set.contains(rest))
+    })
+}
+
+/// Several-word terms, each as its normalised words.
+pub(super) fn phrase_list(list: &[&str]) -> Vec<Vec<String>> {
+    list.iter()
+        .map(|p| normalize(p).split(' ').map(str::to_string).collect())
+        .collect()
+}
+
+pub(super) fn capitalised_latin(chars: &[char], w: &Word) -> bool {
+    let first = chars.get(w.start).copied().unwrap_or(' ');
+    first.is_ascii_uppercase() && chars[w.start..w.end].iter().any(|c| c.is_lowercase())
+}
+
+/// Names of the [lexicon](crate::assist::lexicon) concepts of a normalised word: non-empty when the
+/// word is administrative vocabulary ("passeport", "casier", "طلب").
+pub(super) fn concepts(norm: &str) -> Vec<&'static str> {
+    crate::assist::text::tokens_of_normalized(norm)
+        .iter()
+        .flat_map(|t| crate::assist::lexicon::concepts_of(t).iter().copied())
+        .map(crate::assist::lexicon::concept_name)
+        .collect()
+}
