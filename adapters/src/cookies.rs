@@ -382,12 +382,13 @@ pub fn framework_session_name(name: &[u8]) -> bool {
 }
 
 /// A cookie name as the most forgiving legacy parser reads it, so a disguise cannot pass
-/// for another name: percent-decoded (PHP before 7.2.34 decoded names, CVE-2020-7070:
-/// `PHPSESS%49D` is `PHPSESSID`), lower-cased (ASP.NET ignores case), and `.`, space and `[`
-/// as `_` (PHP reads `laravel.session` as `laravel_session`). Found in review.
+/// for another name: URL-decoded (PHP before 7.2.34 decoded names, CVE-2020-7070:
+/// `PHPSESS%49D` and `+PHPSESSID` are `PHPSESSID`), cut at a NUL, without leading spaces,
+/// lower-cased (ASP.NET ignores case), and `.`, space and `[` as `_` (PHP reads
+/// `laravel.session` as `laravel_session`). Found in review and by a bypass probe.
 pub fn canonical_cookie_name(name: &[u8]) -> Vec<u8> {
     let hex = |b: u8| (b as char).to_digit(16);
-    let mut out = Vec::with_capacity(name.len());
+    let mut decoded = Vec::with_capacity(name.len());
     let mut i = 0;
     while i < name.len() {
         let mut b = name[i];
@@ -399,26 +400,41 @@ pub fn canonical_cookie_name(name: &[u8]) -> Vec<u8> {
                 b = (h * 16 + l) as u8;
                 i += 2;
             }
+        } else if b == b'+' {
+            b = b' ';
         }
-        out.push(match b.to_ascii_lowercase() {
-            b'.' | b' ' | b'[' => b'_',
-            other => other,
-        });
+        // PHP's names end at a NUL byte (found by a bypass probe: `PHPSESSID%00x`).
+        if b == 0 {
+            break;
+        }
+        decoded.push(b);
         i += 1;
     }
-    out
+    // PHP skips a name's leading spaces (`%20PHPSESSID`, `+PHPSESSID`).
+    let start = decoded
+        .iter()
+        .position(|&b| b != b' ')
+        .unwrap_or(decoded.len());
+    decoded[start..]
+        .iter()
+        .map(|b| match b.to_ascii_lowercase() {
+            b'.' | b' ' | b'[' => b'_',
+            other => other,
+        })
+        .collect()
 }
 
 /// Whether a cookie's value hides another cookie for a parser that splits on more than
-/// `;`: ASP.NET Core also splits on `,` and, after a pair it cannot read, starts again one
-/// character on, so `lang=ar,.AspNetCore.Session=X` (or `lang=a .AspNetCore.Session=X`)
-/// reaches it as `.AspNetCore.Session=X` (found in review). `site_sets` names the names
+/// `;`: ASP.NET Core also splits on `,` and, after a pair it cannot read (a space, a `"` or
+/// a `\` in its value), starts again one character on, so `lang=ar,.AspNetCore.Session=X`
+/// (or `lang=a\.AspNetCore.Session=X`) reaches it as `.AspNetCore.Session=X` (found in
+/// review and by a bypass probe). `site_sets` names the names
 /// that matter.
 fn hides_a_cookie(value: &[u8], site_sets: &impl Fn(&[u8]) -> bool) -> bool {
     value
         .iter()
         .enumerate()
-        .filter(|(_, &b)| b == b',' || b == b' ' || b == b'\t')
+        .filter(|(_, &b)| matches!(b, b',' | b' ' | b'\t' | b'"' | b'\\'))
         .any(|(i, _)| {
             let rest = trim(&value[i + 1..]);
             memchr::memchr(b'=', rest).is_some_and(|eq| {
@@ -744,6 +760,12 @@ mod tests {
             b"PHPSESS%49D=planted; lang=ar",
             b"lang=ar,.AspNetCore.Session=planted",
             b"x=a .AspNetCore.Session=planted; lang=ar",
+            b"lang=ar\\.AspNetCore.Session=planted",
+            b"lang=\"ar\".AspNetCore.Session=planted",
+            b"%20PHPSESSID=planted; lang=ar",
+            b"+PHPSESSID=planted; lang=ar",
+            b"PHPSESSID%00x=planted; lang=ar",
+            b"laravel+session=planted; lang=ar",
         ] {
             let kept = forwarded_cookies(&[planted], Some(&amina), framework_session_name);
             let kept = kept.unwrap_or_default();

@@ -148,7 +148,10 @@ impl SharedStore {
         }
         let kids_key = self.kv.key("kids", &session.id);
         let kids = self.kv.set_members(&kids_key).await?;
-        let keys: Vec<String> = kids.iter().map(|kid| self.kv.key("o", kid)).collect();
+        let keys: Vec<String> = kids
+            .iter()
+            .map(|kid| self.kv.key("o", kid_of(kid)))
+            .collect();
         for extended in
             futures_util::future::join_all(keys.iter().map(|k| self.kv.extend(k, ttl))).await
         {
@@ -164,7 +167,7 @@ impl SharedStore {
         let kids_key = self.kv.key("kids", id);
         let kids = self.kv.set_members(&kids_key).await?;
         for kid in &kids {
-            self.kv.delete(&self.kv.key("o", kid)).await?;
+            self.kv.delete(&self.kv.key("o", kid_of(kid))).await?;
         }
         if !kids.is_empty() {
             self.kv.delete(&kids_key).await?;
@@ -311,18 +314,28 @@ impl SessionStore for SharedStore {
         let json = serde_json::to_vec(session).map_err(corrupt)?;
         let ttl = at_least_a_second(ttl);
         let kids_key = self.kv.key("kids", &session.parent);
-        // A portal session has at most MAX_ORIGIN_SESSIONS origin sessions: past that
-        // (a script looping through the hop), the others end and are made again on the
-        // citizen's next visit, so each touch moves a bounded number of records on (found
-        // in review: the list grew without end, and every touch paid for each one).
-        if self.kv.set_members(&kids_key).await?.len() >= MAX_ORIGIN_SESSIONS {
-            self.end_children(&session.parent).await?;
-        }
+        // One origin session a service: the one this makes replaces any other of the same
+        // service, so a portal session's list is bounded by the services (found in review:
+        // a script looping through the hop grew it without end, and every touch paid for
+        // each one; then by a bypass probe: ending them all past a cap let 129 hops end
+        // every origin session of the citizen's, and raced into records a logout missed).
+        let member = kid_member(&session.service, id);
+        let replaced: Vec<String> = self
+            .kv
+            .set_members(&kids_key)
+            .await?
+            .into_iter()
+            .filter(|m| m.split_once(':').is_some_and(|(s, _)| s == session.service))
+            .collect();
         // Listed under its parent first, so a logout that lands in between still finds it.
-        self.kv.set_add(&kids_key, id, ttl).await?;
+        self.kv.set_add(&kids_key, &member, ttl).await?;
         self.kv
             .set(&self.kv.key("o", id), &json, Some(ttl), Write::Always)
             .await?;
+        for old in &replaced {
+            self.kv.delete(&self.kv.key("o", kid_of(old))).await?;
+        }
+        self.kv.set_remove(&kids_key, &replaced).await?;
         Ok(())
     }
 
@@ -366,9 +379,16 @@ impl SessionStore for SharedStore {
     }
 }
 
-/// The most origin sessions one portal session keeps: one per service, with room to spare
-/// for cookies cleared and hops made again.
-const MAX_ORIGIN_SESSIONS: usize = 128;
+/// How a portal session's list names one of its origin sessions: `<service>:<id>`, so the
+/// next one of the same service replaces it.
+fn kid_member(service: &str, id: &str) -> String {
+    format!("{service}:{id}")
+}
+
+/// The origin session id of a list member ([`kid_member`]).
+fn kid_of(member: &str) -> &str {
+    member.rsplit_once(':').map_or(member, |(_, id)| id)
+}
 
 /// How long one activity window lasts: the default idle timeout, so "seen in this window or
 /// the last" is "not idle-expired yet", give or take a window.
@@ -494,21 +514,26 @@ mod tests {
     }
 
     /// Found in review: a script looping through the hop grew a session's list of origin
-    /// sessions without end, and every touch paid for each one.
+    /// sessions without end; then by a bypass probe: a cap that ended them all let 129 hops
+    /// end every origin session of the citizen's.
     #[tokio::test]
-    async fn a_portal_session_keeps_a_bounded_number_of_origin_sessions() {
+    async fn a_portal_session_keeps_one_origin_session_a_service() {
         let kv: Arc<dyn Kv> = Arc::new(MemoryKv::default());
         let store = SharedStore::new(Arc::clone(&kv));
         let parent = Session::for_test("amina", None);
         store.create(&parent, TTL).await.expect("create");
-        for i in 0..(MAX_ORIGIN_SESSIONS + 10) {
-            let child = OriginSession {
-                parent: parent.id.clone(),
-                service: "cnie-renewal".into(),
-                created_at: 0,
-            };
+        let child = |service: &str| OriginSession {
+            parent: parent.id.clone(),
+            service: service.into(),
+            created_at: 0,
+        };
+        store
+            .create_origin("tax-0", &child("tax-certificates"), TTL)
+            .await
+            .expect("create");
+        for i in 0..200 {
             store
-                .create_origin(&format!("kid-{i}"), &child, TTL)
+                .create_origin(&format!("cnie-{i}"), &child("cnie-renewal"), TTL)
                 .await
                 .expect("create");
         }
@@ -516,10 +541,16 @@ mod tests {
             .set_members(&kv.key("kids", &parent.id))
             .await
             .expect("kids");
-        assert!(kids.len() <= MAX_ORIGIN_SESSIONS, "{}", kids.len());
-        assert!(store.get_origin("kid-0").await.expect("get").is_none());
-        let last = format!("kid-{}", MAX_ORIGIN_SESSIONS + 9);
-        assert!(store.get_origin(&last).await.expect("get").is_some());
+        assert_eq!(kids.len(), 2, "{kids:?}");
+        assert!(store.get_origin("cnie-0").await.expect("get").is_none());
+        assert!(store.get_origin("cnie-199").await.expect("get").is_some());
+        assert!(
+            store.get_origin("tax-0").await.expect("get").is_some(),
+            "another service's stays"
+        );
+        store.delete(&parent.id).await.expect("logout");
+        assert!(store.get_origin("cnie-199").await.expect("get").is_none());
+        assert!(store.get_origin("tax-0").await.expect("get").is_none());
     }
 
     #[tokio::test]
