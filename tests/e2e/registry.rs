@@ -2614,8 +2614,10 @@ async fn instances_keep_serving_while_redis_is_down_and_catch_up_when_it_returns
         restored_version > version(etag_before),
         "restored at version {restored_version}"
     );
+    // Within 15 s: the restore writes every record again, and each is a registry build on
+    // both instances (found when tried: 5 s was not always enough under the full suite).
     let answers = std::sync::Mutex::new(Vec::new());
-    let created = within(Duration::from_secs(5), || async {
+    let created = within(Duration::from_secs(15), || async {
         let a = on_b
             .post(
                 "/services",
