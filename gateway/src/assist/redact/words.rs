@@ -88,6 +88,51 @@ pub(super) fn phrase_list(list: &[&str]) -> Vec<Vec<String>> {
         .collect()
 }
 
+/// How many words the first of `phrases` found at word `i` has (each word after the first
+/// joined to the one before it, not across punctuation), if one is there. One matcher for
+/// month names and detention phrases.
+pub(super) fn phrase_at(phrases: &[Vec<String>], ws: &[Word], i: usize) -> Option<usize> {
+    phrases
+        .iter()
+        .find(|p| {
+            i + p.len() <= ws.len()
+                && p.iter()
+                    .enumerate()
+                    .all(|(k, w)| ws[i + k].norm == *w && (k == 0 || ws[i + k].joined))
+        })
+        .map(Vec::len)
+}
+
+/// Whether a word `is_cue` names comes before word `i`, with at most `max_glue` words
+/// `is_glue` names between, and each gap between two words `gap_ok(before, after)`. One walk
+/// back for the cues that change what a word means ("né en 1990", "nkhdem f prison").
+pub(super) fn cue_before(
+    ws: &[Word],
+    i: usize,
+    max_glue: usize,
+    is_cue: impl Fn(&str) -> bool,
+    is_glue: impl Fn(&str) -> bool,
+    gap_ok: impl Fn(usize, usize) -> bool,
+) -> bool {
+    let mut k = i;
+    for _ in 0..=max_glue {
+        let Some(prev) = k.checked_sub(1) else {
+            return false;
+        };
+        if !gap_ok(prev, k) {
+            return false;
+        }
+        if is_cue(&ws[prev].norm) {
+            return true;
+        }
+        if !is_glue(&ws[prev].norm) {
+            return false;
+        }
+        k = prev;
+    }
+    false
+}
+
 pub(super) fn capitalised_latin(chars: &[char], w: &Word) -> bool {
     let first = chars.get(w.start).copied().unwrap_or(' ');
     first.is_ascii_uppercase() && chars[w.start..w.end].iter().any(|c| c.is_lowercase())

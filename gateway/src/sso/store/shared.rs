@@ -121,9 +121,19 @@ impl SharedStore {
     /// Takes out of `index` the sessions that ended by themselves (idled out): it then
     /// names only live ones, and no line from a subject to an ended session stays for as
     /// long as another of her sessions lives (found when tried).
+    ///
+    /// At most [`PRUNE_AT_MOST`] of them are looked at a login, so a login's cost does not
+    /// grow with a citizen's sessions (a script logging in thousands of times would have
+    /// made each next login read thousands of records); what is left goes at the next.
     async fn prune(&self, index: &str) -> Result<(), StoreError> {
         let mut ended = Vec::new();
-        for id in self.kv.set_members(index).await? {
+        for id in self
+            .kv
+            .set_members(index)
+            .await?
+            .into_iter()
+            .take(PRUNE_AT_MOST)
+        {
             if self.kv.get(&self.kv.key("s", &id)).await?.is_none() {
                 ended.push(id);
             }
@@ -379,6 +389,9 @@ impl SessionStore for SharedStore {
     }
 }
 
+/// The most members of an index one login looks at ([`SharedStore::prune`]).
+const PRUNE_AT_MOST: usize = 32;
+
 /// How a portal session's list names one of its origin sessions: `<service>:<id>`, so the
 /// next one of the same service replaces it.
 fn kid_member(service: &str, id: &str) -> String {
@@ -511,6 +524,25 @@ mod tests {
             .expect("lost in a race");
         store.update(&session, TTL).await.expect("touch");
         assert_eq!(kv.set_members(&sub).await.expect("members"), [session.id]);
+    }
+
+    /// A login looks at a bounded number of the subject's sessions, whatever their number.
+    #[tokio::test]
+    async fn a_login_prunes_a_bounded_number_of_ended_sessions() {
+        let kv: Arc<dyn Kv> = Arc::new(MemoryKv::default());
+        let store = SharedStore::new(Arc::clone(&kv));
+        let sub = kv.key("sub", "amina");
+        for i in 0..100 {
+            kv.set_add(&sub, &format!("ended-{i}"), TTL)
+                .await
+                .expect("add");
+        }
+        store
+            .create(&Session::for_test("amina", None), TTL)
+            .await
+            .expect("login");
+        let left = kv.set_members(&sub).await.expect("members").len();
+        assert_eq!(left, 100 - PRUNE_AT_MOST + 1);
     }
 
     /// Found in review: a script looping through the hop grew a session's list of origin

@@ -1,7 +1,7 @@
 //! Birth cues and birth years: what makes a date a person's.
 
 use crate::assist::redact::sensitive::MAX_GLUE;
-use crate::assist::redact::words::{contains_word, set, words, Word};
+use crate::assist::redact::words::{contains_word, cue_before, set, words, Word};
 use std::collections::HashSet;
 use std::sync::LazyLock;
 
@@ -106,27 +106,19 @@ pub fn birth_years(chars: &[char], emit: &mut dyn FnMut(usize, usize)) {
 /// Whether a birth cue comes before word `i`, with at most [`MAX_GLUE`] of [`YEAR_GLUE`]
 /// and a colon between ("date de naissance : 1990").
 fn birth_year_cue(chars: &[char], ws: &[Word], i: usize) -> bool {
-    let mut k = i;
-    for _ in 0..=MAX_GLUE {
-        let Some(prev) = k.checked_sub(1) else {
-            return false;
-        };
-        let gap_ok = chars.get(ws[prev].end..ws[k].start).is_some_and(|g| {
-            g.iter()
-                .all(|c| c.is_whitespace() || matches!(c, ':' | ','))
-        });
-        if !gap_ok {
-            return false;
-        }
-        if contains_word(&BIRTH_CUE_SET, &ws[prev].norm) {
-            return true;
-        }
-        if !YEAR_GLUE_SET.contains(&ws[prev].norm) {
-            return false;
-        }
-        k = prev;
-    }
-    false
+    cue_before(
+        ws,
+        i,
+        MAX_GLUE,
+        |w| contains_word(&BIRTH_CUE_SET, w),
+        |w| YEAR_GLUE_SET.contains(w),
+        |before, after| {
+            chars.get(ws[before].end..ws[after].start).is_some_and(|g| {
+                g.iter()
+                    .all(|c| c.is_whitespace() || matches!(c, ':' | ','))
+            })
+        },
+    )
 }
 
 /// Whether a birth cue is among the [`BIRTH_CUE_REACH`] words before char `at`: what makes a

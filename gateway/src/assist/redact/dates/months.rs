@@ -1,7 +1,7 @@
 //! Dates written with a month's name: "12 mars 2015", "12 مارس", "March 12".
 
 use super::birth::after_birth_cue;
-use crate::assist::redact::words::{phrase_list, words, Word};
+use crate::assist::redact::words::{phrase_at, phrase_list, words, Word};
 use crate::assist::text::normalize;
 use std::sync::LazyLock;
 
@@ -301,13 +301,5 @@ fn day(norm: &str) -> Option<u32> {
 
 /// Number of words of the month's name starting at word `i`, if one does.
 fn month_at(ws: &[Word], i: usize) -> Option<usize> {
-    MONTH_LIST
-        .iter()
-        .find(|m| {
-            i + m.len() <= ws.len()
-                && m.iter()
-                    .enumerate()
-                    .all(|(k, w)| ws[i + k].norm == *w && (k == 0 || ws[i + k].joined))
-        })
-        .map(Vec::len)
+    phrase_at(&MONTH_LIST, ws, i)
 }

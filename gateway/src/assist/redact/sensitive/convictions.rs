@@ -1,7 +1,9 @@
 //! A person's own conviction or detention (criminal-offence data).
 
 use super::spelling::{has_form, term_set};
-use crate::assist::redact::words::{concepts, contains_word, phrase_list, set, words, Word};
+use crate::assist::redact::words::{
+    concepts, contains_word, cue_before, phrase_at, phrase_list, set, words, Word,
+};
 use std::collections::HashSet;
 use std::sync::LazyLock;
 
@@ -266,41 +268,22 @@ pub fn convictions(chars: &[char], emit: &mut dyn FnMut(usize, usize)) {
 
 /// Number of words of a [`CONVICTION_PHRASES`] phrase at word `i`, if one starts there.
 fn conviction_phrase_at(ws: &[Word], i: usize) -> Option<usize> {
-    CONVICTION_PHRASE_LIST
-        .iter()
-        .find(|p| {
-            i + p.len() <= ws.len()
-                && p.iter()
-                    .enumerate()
-                    .all(|(k, w)| ws[i + k].norm == *w && (k == 0 || ws[i + k].joined))
-        })
-        .map(Vec::len)
+    phrase_at(&CONVICTION_PHRASE_LIST, ws, i)
 }
 
 /// Whether word `i` is a prison named as a workplace: a [`PRISON_PLACES`] word after one of
 /// [`WORK_WORDS`], with at most [`MAX_WORK_GLUE`] little words between ("nkhdem f prison",
 /// "je travaille à la prison", "I work at the jail", "أعمل في السجن").
 fn workplace(ws: &[Word], i: usize) -> bool {
-    if !has_form(&PRISON_SET, &ws[i].norm) {
-        return false;
-    }
-    let mut k = i;
-    for _ in 0..=MAX_WORK_GLUE {
-        if !ws[k].joined {
-            return false;
-        }
-        let Some(prev) = k.checked_sub(1) else {
-            return false;
-        };
-        if contains_word(&WORK_SET, &ws[prev].norm) {
-            return true;
-        }
-        if !WORK_GLUE_SET.contains(&ws[prev].norm) {
-            return false;
-        }
-        k = prev;
-    }
-    false
+    has_form(&PRISON_SET, &ws[i].norm)
+        && cue_before(
+            ws,
+            i,
+            MAX_WORK_GLUE,
+            |w| contains_word(&WORK_SET, w),
+            |w| WORK_GLUE_SET.contains(w),
+            |_, after| ws[after].joined,
+        )
 }
 
 /// Whether a normalised word states a conviction or a detention. A word made of a hyphen
