@@ -83,6 +83,7 @@ impl App {
         let sso = Arc::new(Sso::new(config, secrets, sessions, Arc::clone(&metrics))?);
         let assist = Arc::new(Assist::new(
             &config.gateway.assist,
+            config.gateway.identity.pairwise_secret.as_ref(),
             secrets,
             shared.store(),
             Arc::clone(&metrics),

@@ -65,6 +65,7 @@ pub fn parts() -> Parts {
     assist_settings.llm = None;
     let assist = Assist::new(
         &assist_settings,
+        config.gateway.identity.pairwise_secret.as_ref(),
         &secrets,
         Arc::new(MemoryKv::default()),
         metrics,

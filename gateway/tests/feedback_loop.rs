@@ -24,6 +24,7 @@ fn shipped() -> Config {
 async fn route(config: &Config) -> (Outcome, Option<String>) {
     let assist = Assist::new(
         &config.gateway.assist,
+        None,
         &Secrets::from_process(),
         Arc::new(MemoryKv::default()),
         Arc::new(Metrics::new().expect("metrics")),

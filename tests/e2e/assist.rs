@@ -444,6 +444,7 @@ async fn with_a_real_model_the_llm_never_makes_a_held_out_answer_worse_than_the_
     let catalog = Catalog::new(&config.services);
     let assist = Assist::new(
         &config.gateway.assist,
+        None,
         &egov_gateway::config::Secrets::from_process(),
         std::sync::Arc::new(egov_gateway::kv::MemoryKv::default()),
         std::sync::Arc::new(egov_gateway::telemetry::Metrics::new().expect("metrics")),

@@ -24,6 +24,7 @@ pub enum Store {
 
 /// The environment variable name the test configs use for the client secret.
 const CLIENT_SECRET_ENV: &str = "EGOV_TEST_OIDC_CLIENT_SECRET";
+const PAIRWISE_ENV: &str = "EGOV_TEST_PAIRWISE_SECRET";
 
 /// Everything a single sign-on test runs against.
 pub struct SsoWorld {
@@ -161,12 +162,19 @@ fn gateway_for_with(
 ) -> TestGateway {
     let staged = Staged::new(estate);
     let mut config = staged.load(estate, reservation.addr);
+    // Instances sharing a Redis are one deployment: `check` requires them to share its
+    // pairwise secret (their pairwise subjects and routing cache keys agree).
+    let shared = redis_urls.is_some();
     configure_sso(&mut config, provider, redis_urls);
+    if shared {
+        config.gateway.identity.pairwise_secret = Some(SecretRef::Env(PAIRWISE_ENV.into()));
+    }
     if let Some(t) = tweak {
         t(&mut config);
     }
     let secrets = egov_gateway::demo::estate_secrets(&config)
-        .with_env(CLIENT_SECRET_ENV, provider.client_secret());
+        .with_env(CLIENT_SECRET_ENV, provider.client_secret())
+        .with_env(PAIRWISE_ENV, "one-pairwise-secret-for-the-deployment");
     TestGateway::start(config, secrets, reservation).serving(staged)
 }
 

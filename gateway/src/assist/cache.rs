@@ -6,9 +6,11 @@
 //! so a cached decision survives a registry reload (ids are stable) and is dropped if the
 //! service disappears.
 
+use crate::config::Secret;
 use crate::kv::{Kv, Write};
+use hmac::{Hmac, Mac};
 use serde::{Deserialize, Serialize};
-use sha2::{Digest, Sha256};
+use sha2::Sha256;
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -21,10 +23,43 @@ pub struct Cached {
     pub alternatives: Vec<String>,
 }
 
-/// A stable, non-reversible key for a normalised query.
-pub fn query_key(normalized: &str) -> String {
-    let digest = Sha256::digest(normalized.as_bytes());
-    digest[..16].iter().map(|b| format!("{b:02x}")).collect()
+/// The key of a normalised, redacted query in the decision cache and the routing audit: a
+/// keyed digest (HMAC-SHA-256, 128 bits shown), never the text.
+///
+/// Keyed because a plain digest of a short text can be confirmed by hashing guesses: whoever
+/// reads the audit log or lists Redis could tell which citizen asked "casier judiciaire
+/// [NAME]" by trying the catalog's few thousand phrasings (found by a data-protection
+/// audit). The key is derived from the deployment's `identity.pairwise_secret` (which every
+/// instance sharing a Redis must be given, so their cache keys agree) under a label of its
+/// own, so it is of no use for pairwise subjects; without that secret, from random bytes for
+/// the process's life.
+#[derive(Clone)]
+pub struct QueryKeys {
+    key: [u8; 32],
+}
+
+impl QueryKeys {
+    /// Keys derived from `deployment_secret`, or random ones when there is none.
+    pub fn new(deployment_secret: Option<&Secret>) -> Self {
+        let key = match deployment_secret {
+            Some(secret) => {
+                let mut mac = <Hmac<Sha256> as Mac>::new_from_slice(secret.expose().as_bytes())
+                    .expect("HMAC takes a key of any length");
+                mac.update(b"egov-gateway routing query key v1");
+                mac.finalize().into_bytes().into()
+            }
+            None => rand::random(),
+        };
+        Self { key }
+    }
+
+    /// The key of `normalized`, 32 hex digits.
+    pub fn of(&self, normalized: &str) -> String {
+        let mut mac =
+            <Hmac<Sha256> as Mac>::new_from_slice(&self.key).expect("HMAC takes a 32-byte key");
+        mac.update(normalized.as_bytes());
+        hex::encode(&mac.finalize().into_bytes()[..16])
+    }
 }
 
 /// The decision cache, in the deployment's shared state (memory, or Redis shared by every

@@ -21,12 +21,12 @@
 //! normalisation erases) or an LLM-less instance's did-you-mean stand for everyone who
 //! types the same normalised words, through a shared Redis too.
 
-use super::cache::{query_key, Cached, DecisionCache};
+use super::cache::{Cached, DecisionCache, QueryKeys};
 use super::catalog::Catalog;
 use super::decision::{Decision, Outcome, Source};
 use super::llm::{LlmClient, LlmError, LlmSettings, ShortlistItem};
 use super::ranker::{Candidate, Ranking, Verdict};
-use crate::config::{AssistSettings, Secrets};
+use crate::config::{AssistSettings, SecretRef, Secrets};
 use crate::kv::Kv;
 use crate::telemetry::Metrics;
 use std::sync::Arc;
@@ -48,24 +48,35 @@ pub enum AssistError {
     ApiKey(String),
     #[error("assist.llm: {0}")]
     Llm(String),
+    #[error("identity.pairwise_secret: {0}")]
+    QuerySecret(String),
 }
 
 /// The intent router.
 pub struct Assist {
     llm: Option<LlmClient>,
     cache: DecisionCache,
+    keys: QueryKeys,
     shortlist: usize,
     metrics: Arc<Metrics>,
 }
 
 impl Assist {
-    /// The router for `settings`; its decision cache lives in `kv`.
+    /// The router for `settings`; its decision cache lives in `kv`, keyed (as the audit is)
+    /// by a digest under a key derived from `deployment_secret` (the deployment's
+    /// `identity.pairwise_secret`: see [`QueryKeys`]).
     pub fn new(
         settings: &AssistSettings,
+        deployment_secret: Option<&SecretRef>,
         secrets: &Secrets,
         kv: Arc<dyn Kv>,
         metrics: Arc<Metrics>,
     ) -> Result<Self, AssistError> {
+        let secret = deployment_secret
+            .map(|r| secrets.resolve(r))
+            .transpose()
+            .map_err(|e| AssistError::QuerySecret(e.to_string()))?;
+        let keys = QueryKeys::new(secret.as_ref());
         let llm = match &settings.llm {
             None => None,
             Some(cfg) => {
@@ -91,6 +102,7 @@ impl Assist {
         Ok(Self {
             llm,
             cache,
+            keys,
             shortlist: settings.shortlist,
             metrics,
         })
@@ -126,7 +138,7 @@ impl Assist {
         // Sent to the LLM, and the key of the cache and the audit: a hash of the text before
         // redaction could be reversed by trying every phone number (found when tried).
         let sent = super::shareable_text(query);
-        let key = query_key(&sent);
+        let key = self.keys.of(&sent);
         let local = LocalAnswer::new(snap, &ranking);
         let decision = match (ranking.verdict, &self.llm) {
             // Never followed and never sent: the services the words name are only offered.
@@ -366,12 +378,32 @@ mod tests {
         let metrics = Arc::new(Metrics::new().expect("metrics"));
         let assist = Assist::new(
             &settings,
+            None,
             &Secrets::from_process(),
             Arc::new(crate::kv::MemoryKv::default()),
             metrics,
         )
         .expect("a router");
         (Catalog::new(&config().services), assist)
+    }
+
+    /// A router without an LLM whose cache and audit are keyed by `secret`.
+    fn router_keyed_by(secret: &str) -> Assist {
+        let settings = AssistSettings {
+            shortlist: 5,
+            cache_ttl: Duration::from_secs(600),
+            llm: None,
+        };
+        let reference = crate::config::SecretRef::Env("EGOV_TEST_QUERY_KEY".into());
+        let secrets = Secrets::from_process().with_env("EGOV_TEST_QUERY_KEY", secret);
+        Assist::new(
+            &settings,
+            Some(&reference),
+            &secrets,
+            Arc::new(crate::kv::MemoryKv::default()),
+            Arc::new(Metrics::new().expect("metrics")),
+        )
+        .expect("a router")
     }
 
     /// An LLM endpoint on a loopback port nothing listens on: every call fails at once, so
@@ -450,7 +482,7 @@ mod tests {
             outcome: "routed".into(),
             alternatives: vec![elsewhere.to_string()],
         };
-        let key = query_key(&crate::assist::shareable_text(query));
+        let key = assist.keys.of(&crate::assist::shareable_text(query));
         assist.cache.put(&key, planted(elsewhere)).await;
         let d = assist.decide(&catalog, query, false).await;
         assert_ne!(d.source, Source::Cache, "{d:?}");
@@ -475,12 +507,51 @@ mod tests {
             .decide(&catalog, "declaration 0612345678", false)
             .await;
         let text = lines.text();
-        let redacted = query_key("declaration [PHONE]");
-        assert!(text.contains(&redacted), "{text}");
         assert!(
-            !text.contains(&query_key("declaration 0612345678")),
+            text.contains(&assist.keys.of("declaration [PHONE]")),
             "{text}"
         );
+        assert!(
+            !text.contains(&assist.keys.of("declaration 0612345678")),
+            "{text}"
+        );
+    }
+
+    /// Found by a data-protection audit: the audit's hash was a plain SHA-256 of the
+    /// redacted text, so whoever read the log (or Redis's keys) could confirm a short query
+    /// by hashing a guess. It is keyed by the deployment's secret: the same on every
+    /// instance given that secret, and nothing a reader without it can recompute.
+    #[tokio::test(flavor = "current_thread")]
+    async fn the_audit_hash_cannot_be_confirmed_by_hashing_a_guess() {
+        let query = "casier judiciaire";
+        let (catalog, _) = router();
+        let audit_line_of = |secret: &'static str| {
+            let catalog = &catalog;
+            async move {
+                let assist = router_keyed_by(secret);
+                let (lines, _guard) = crate::testing::capture_logs();
+                assist.decide(catalog, query, false).await;
+                let text = lines.text();
+                let hash = text
+                    .split("query_hash=")
+                    .nth(1)
+                    .and_then(|rest| rest.split_whitespace().next())
+                    .unwrap_or_default()
+                    .trim_matches('"')
+                    .to_string();
+                assert_eq!(hash.len(), 32, "{text}");
+                hash
+            }
+        };
+        let hash = audit_line_of("one deployment's secret").await;
+        let plain = hex::encode(&<sha2::Sha256 as sha2::Digest>::digest(query)[..16]);
+        assert_ne!(hash, plain, "the plain digest of the guess confirms it");
+        assert_eq!(
+            hash,
+            audit_line_of("one deployment's secret").await,
+            "instances given the same secret agree (their Redis cache keys too)"
+        );
+        assert_ne!(hash, audit_line_of("another deployment's secret").await);
     }
 
     #[tokio::test]

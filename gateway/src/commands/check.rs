@@ -98,7 +98,13 @@ fn gateway_secrets(config: &config::Config, secrets: &Secrets) -> anyhow::Result
     let metrics = Arc::new(crate::telemetry::Metrics::new()?);
     let memory = || Arc::new(MemoryKv::default());
     crate::sso::Sso::new(config, secrets, memory(), Arc::clone(&metrics))?;
-    crate::assist::Assist::new(&config.gateway.assist, secrets, memory(), metrics)?;
+    crate::assist::Assist::new(
+        &config.gateway.assist,
+        config.gateway.identity.pairwise_secret.as_ref(),
+        secrets,
+        memory(),
+        metrics,
+    )?;
     crate::kv::SharedState::new(config.gateway.redis.as_ref(), secrets)?;
     Ok(())
 }

@@ -22,6 +22,7 @@ fn setup(path: &Path, local_only: bool) -> anyhow::Result<(Config, Catalog, Assi
     let metrics = Arc::new(Metrics::new()?);
     let assist = Assist::new(
         &config.gateway.assist,
+        config.gateway.identity.pairwise_secret.as_ref(),
         &Secrets::from_process(),
         // The command line decides on its own: its cache lives and dies with it.
         Arc::new(MemoryKv::default()),
