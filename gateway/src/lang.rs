@@ -17,6 +17,24 @@ impl Lang {
     /// Every language, in the switcher's order.
     pub const ALL: [Lang; 4] = [Lang::Ar, Lang::Zgh, Lang::Fr, Lang::En];
 
+    /// The language's place in [`Lang::ALL`] (texts kept in that order are indexed by it).
+    pub fn index(self) -> usize {
+        match self {
+            Lang::Ar => 0,
+            Lang::Zgh => 1,
+            Lang::Fr => 2,
+            Lang::En => 3,
+        }
+    }
+
+    /// Every language, this one first and the others in [`Lang::ALL`]'s order: the order
+    /// of the sections of a page written in every language (error pages, the logout page).
+    pub fn reading_order(self) -> [Lang; 4] {
+        let mut order = Lang::ALL;
+        order[..=self.index()].rotate_right(1);
+        order
+    }
+
     /// The BCP 47 tag written into `lang` attributes.
     pub fn code(self) -> &'static str {
         match self {
@@ -101,6 +119,18 @@ fn quality(q: &str) -> u16 {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn a_page_in_every_language_puts_the_readers_first_and_keeps_the_rest_in_order() {
+        use Lang::*;
+        assert_eq!(Ar.reading_order(), [Ar, Zgh, Fr, En]);
+        assert_eq!(Zgh.reading_order(), [Zgh, Ar, Fr, En]);
+        assert_eq!(Fr.reading_order(), [Fr, Ar, Zgh, En]);
+        assert_eq!(En.reading_order(), [En, Ar, Zgh, Fr]);
+        for lang in Lang::ALL {
+            assert_eq!(Lang::ALL[lang.index()], lang);
+        }
+    }
 
     #[test]
     fn accept_language_weights_are_honoured() {

@@ -115,7 +115,8 @@ fn the_lowest_rooms_import_nothing_above_them() {
     let graph = imports();
     for (room, allowed) in [
         ("config", &[][..]),
-        ("response", &[][..]),
+        ("lang", &[][..]),
+        ("response", &["lang"][..]),
         ("request_id", &[][..]),
         ("ip_text", &[][..]),
         ("content_length", &[][..]),

@@ -745,6 +745,85 @@ async fn an_error_page_on_a_service_origin_links_back_to_the_portal_and_styles_i
         .starts_with("text/css"));
 }
 
+/// Found when tried: the SSO's refusal of a citizen who is no professional linked "back to
+/// the portal" as `/`, which on the service's own origin is the service, so the link (and
+/// the header's) reloaded the refusal.
+#[tokio::test(flavor = "multi_thread")]
+async fn a_refusal_for_professionals_on_a_services_origin_links_back_to_the_portal() {
+    let world = world(Store::Memory);
+    let browser = Browser::resolving_service_origins(world.gateway.addr);
+    let url = world
+        .gateway
+        .origin_url("vat-declaration", "/__estate/whoami");
+    let (page, _) = visit(&world, &browser, &url).await;
+    assert_eq!(page.status(), 403);
+    let html = page.text().await.expect("page");
+    let portal = format!("href=\"{}/\"", world.gateway.url(""));
+    assert!(html.contains(&portal), "no link to {portal} in {html}");
+    assert!(!html.contains("href=\"/\""), "{html}");
+}
+
+/// Found when tried: every error page was `<html lang="ar">` with an Arabic title and no
+/// Amazigh at all, whatever language the citizen had chosen. A page in every language
+/// (the reader may not read the one her browser names) now puts hers first: its `lang`,
+/// title, header and first section.
+#[tokio::test(flavor = "multi_thread")]
+async fn an_error_page_puts_the_citizens_language_first_and_keeps_the_others() {
+    let estate = start_estate(None);
+    let gw = TestGateway::with(&estate, on_own_origins);
+    let http = origin_client(gw.addr);
+    let page_for = |url: String, header: (&'static str, &'static str)| {
+        let http = http.clone();
+        async move {
+            let answer = http
+                .get(url)
+                .header(header.0, header.1)
+                .send()
+                .await
+                .expect("request");
+            assert_eq!(answer.status(), 404);
+            answer.text().await.expect("page")
+        }
+    };
+    let sections = |html: &str| -> Vec<String> {
+        html.split("<section lang=\"")
+            .skip(1)
+            .filter_map(|s| s.split('"').next().map(str::to_owned))
+            .collect()
+    };
+    // On a service's origin (here one no service has), the language its switcher remembered.
+    let amazigh = page_for(
+        gw.origin_url("no-such-service", "/"),
+        ("cookie", "egov_lang=zgh"),
+    )
+    .await;
+    assert!(
+        amazigh.contains("<html lang=\"zgh\" dir=\"ltr\">"),
+        "{amazigh}"
+    );
+    assert!(
+        amazigh.contains("<title>404 ⵜⴰⵎⴰⵡⴰⵙⵜ ⵓⵔ ⵜⵍⵍⵉ</title>"),
+        "{amazigh}"
+    );
+    assert_eq!(sections(&amazigh), ["zgh", "ar", "fr", "en"]);
+    // On the portal, the browser's language when none was chosen.
+    let french = page_for(
+        gw.url("/s/no-such-service/"),
+        ("accept-language", "fr-MA, fr;q=0.9"),
+    )
+    .await;
+    assert!(
+        french.contains("<html lang=\"fr\" dir=\"ltr\">"),
+        "{french}"
+    );
+    assert!(
+        french.contains("<title>404 Service introuvable</title>"),
+        "{french}"
+    );
+    assert_eq!(sections(&french), ["fr", "ar", "zgh", "en"]);
+    assert!(french.contains("Aller au contenu"), "{french}");
+}
+
 /// A form sent on a service's origin without a session (it ended while the citizen filled
 /// the form in) gets a page that says what was lost, linking to the portal's hop, which
 /// brings her back to the form's page on the service's origin after logging in.

@@ -906,6 +906,38 @@ async fn a_login_after_the_session_timed_out_asks_the_provider_to_authenticate_a
     );
 }
 
+/// Found when tried: a citizen who had chosen Amazigh on the portal logged in on the
+/// provider's pages in her browser's French. The login asks the provider for the portal's
+/// language first (`ui_locales`), then the portal's others.
+#[tokio::test(flavor = "multi_thread")]
+async fn a_login_asks_the_provider_for_the_language_the_citizen_reads_the_portal_in() {
+    let world = SsoWorld::start(SsoOptions::new(Store::Memory));
+    let http = client();
+    let login = http
+        .get(world.gateway.url("/auth/login"))
+        .header("cookie", "egov_lang=zgh")
+        .header("accept-language", "fr-FR")
+        .send()
+        .await
+        .expect("request");
+    assert!(login.status().is_redirection(), "{}", login.status());
+    let authorize = egov_integration::browser::redirect_target(&login);
+    let locales: Vec<String> = authorize
+        .query_pairs()
+        .filter(|(k, _)| k == "ui_locales")
+        .map(|(_, v)| v.into_owned())
+        .collect();
+    assert_eq!(locales, ["zgh ar fr en"], "{authorize}");
+    // The certified provider takes the request with it (an unknown tag is skipped, not
+    // refused).
+    let at_provider = http.get(authorize.as_str()).send().await.expect("request");
+    assert!(
+        at_provider.status().is_success() || at_provider.status().is_redirection(),
+        "{}",
+        at_provider.status()
+    );
+}
+
 #[tokio::test(flavor = "multi_thread")]
 async fn a_logout_from_a_timed_out_session_still_ends_the_providers_session() {
     let (world, browser) = amina_idle_past_her_session().await;

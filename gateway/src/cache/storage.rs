@@ -55,22 +55,53 @@ fn owner_of(key: &CacheKey) -> Owner {
     }
 }
 
-/// The bytes each service and each ministry hold in L1.
+/// The bytes each service and each ministry hold in L1, and the order each service's
+/// objects came in.
 #[derive(Default)]
 struct Held {
     by_service: std::collections::HashMap<Arc<str>, u64>,
     by_ministry: std::collections::HashMap<Arc<str>, u64>,
+    arrivals: std::collections::HashMap<Arc<str>, Arrivals>,
 }
 
+/// A service's objects in the order they came into L1, with their weights: the first to
+/// leave when the service needs room for a new one. Some may have left L1 since (expired,
+/// evicted, replaced): they are skipped when met, and dropped when the queue has doubled.
+#[derive(Default)]
+struct Arrivals {
+    queue: std::collections::VecDeque<(HashBinary, u64)>,
+    compact_at: usize,
+}
+
+/// Below this many arrivals a service's queue is never compacted.
+const ARRIVALS_COMPACTED_PAST: usize = 1024;
+
 impl Held {
-    /// Counts `weight` more for `owner`, if both its service and its ministry have room.
-    fn take(&mut self, owner: &Owner, weight: u64, size: u64) -> bool {
-        let held = |map: &std::collections::HashMap<Arc<str>, u64>, k: &Arc<str>| {
-            map.get(k).copied().unwrap_or(0)
-        };
-        if held(&self.by_service, &owner.service) + weight > size / SERVICE_SHARE
-            || held(&self.by_ministry, &owner.ministry) + weight > size / MINISTRY_SHARE
-        {
+    fn held(map: &std::collections::HashMap<Arc<str>, u64>, k: &Arc<str>) -> u64 {
+        map.get(k).copied().unwrap_or(0)
+    }
+
+    /// How many bytes `owner` must free (of its service's, or its ministry's) before
+    /// `weight` more fit in their shares.
+    fn lacking(&self, owner: &Owner, weight: u64, size: u64) -> u64 {
+        let service = (Self::held(&self.by_service, &owner.service) + weight)
+            .saturating_sub(size / SERVICE_SHARE);
+        let ministry = (Self::held(&self.by_ministry, &owner.ministry) + weight)
+            .saturating_sub(size / MINISTRY_SHARE);
+        service.max(ministry)
+    }
+
+    /// Counts `weight` more for `owner`, at `hash`, if both its service and its ministry
+    /// have room. `live`: whether a key is still in L1 (a queue being compacted).
+    fn take(
+        &mut self,
+        owner: &Owner,
+        hash: HashBinary,
+        weight: u64,
+        size: u64,
+        live: impl Fn(&HashBinary) -> bool,
+    ) -> bool {
+        if self.lacking(owner, weight, size) > 0 {
             return false;
         }
         *self
@@ -81,7 +112,49 @@ impl Held {
             .by_ministry
             .entry(Arc::clone(&owner.ministry))
             .or_default() += weight;
+        let arrivals = self.arrivals.entry(Arc::clone(&owner.service)).or_default();
+        if arrivals.queue.len() >= arrivals.compact_at.max(ARRIVALS_COMPACTED_PAST) {
+            arrivals.queue.retain(|(h, _)| live(h));
+            arrivals.compact_at = arrivals.queue.len() * 2;
+        }
+        arrivals.queue.push_back((hash, weight));
         true
+    }
+
+    /// The oldest objects of `owner`'s service still in L1 (by `live`) whose leaving makes
+    /// room for `weight` more; none when even all of them would not (a page larger than the
+    /// share, or a ministry's share held by its other services). Found when tried: a full
+    /// share refused every new page, so a flood of one-off URLs (`/?r=1`, `/?r=2`...) kept
+    /// a service's popular pages out of L1 until the flood's own pages expired.
+    fn make_room(
+        &mut self,
+        owner: &Owner,
+        weight: u64,
+        size: u64,
+        live: impl Fn(&HashBinary) -> bool,
+    ) -> Vec<HashBinary> {
+        let lacking = self.lacking(owner, weight, size);
+        let Some(arrivals) = self.arrivals.get_mut(&owner.service) else {
+            return Vec::new();
+        };
+        let mut freed = 0;
+        let mut leaving = Vec::new();
+        while freed < lacking {
+            let Some((hash, w)) = arrivals.queue.pop_front() else {
+                break;
+            };
+            if live(&hash) {
+                freed += w;
+                leaving.push((hash, w));
+            }
+        }
+        if freed < lacking {
+            for entry in leaving.into_iter().rev() {
+                arrivals.queue.push_front(entry);
+            }
+            return Vec::new();
+        }
+        leaving.into_iter().map(|(hash, _)| hash).collect()
     }
 
     /// Counts `weight` less for `owner` (an object left L1).
@@ -96,6 +169,10 @@ impl Held {
                     map.remove(k);
                 }
             }
+        }
+        if !self.by_service.contains_key(&owner.service) {
+            // Nothing of the service's is left: neither is its queue.
+            self.arrivals.remove(&owner.service);
         }
     }
 }
@@ -345,13 +422,31 @@ impl TieredStorage {
             .l1_size(self.l1.weighted_size(), self.l1.entry_count());
     }
 
-    /// Keeps `object` in L1, unless its service or its ministry already holds its share
-    /// there (it is then served from L2, or fetched again).
+    /// Keeps `object` in L1. Where its service or its ministry already holds its share
+    /// there, the service's oldest objects leave to make room; where even that would not
+    /// (an object larger than the share, a ministry's share held by its other services), it
+    /// is not kept (it is then served from L2, or fetched again).
     fn put_l1(&self, hash: HashBinary, object: Object) {
-        let room = {
+        let weight = u64::from(object.weight());
+        let live = |h: &HashBinary| self.l1.contains_key(h);
+        let take = || {
             let mut held = self.held.lock().unwrap_or_else(|e| e.into_inner());
-            held.take(&object.owner, u64::from(object.weight()), self.size)
+            if held.take(&object.owner, hash, weight, self.size, live) {
+                return (true, Vec::new());
+            }
+            (
+                false,
+                held.make_room(&object.owner, weight, self.size, live),
+            )
         };
+        let (mut room, leaving) = take();
+        if !leaving.is_empty() {
+            // Outside the lock: each removal's listener takes it to count the bytes freed.
+            for old in &leaving {
+                self.l1.invalidate(old);
+            }
+            room = take().0;
+        }
         if room {
             self.l1.insert(hash, object);
         } else {
@@ -812,7 +907,7 @@ mod tests {
         }
         assert_eq!(storage.held_by("customs-tariff-lookup"), 5 * weight);
         // What a service's objects leave, its share gets back.
-        storage.l1.invalidate(&[0; 16]);
+        storage.l1.invalidate(&[39; 16]);
         assert_eq!(storage.held_by("flood"), held - weight);
     }
 
@@ -834,10 +929,58 @@ mod tests {
         for i in 2..40u8 {
             storage.put_l1([i; 16], object_of("s", 1_000));
         }
-        // A newer answer at key 1 that does not fit: the old one is not served any more.
-        storage.put_l1([1; 16], object_of("s", 9_000));
+        // A newer answer at key 1 larger than the service's share: the old one is not
+        // served any more.
+        storage.put_l1([1; 16], object_of("s", 11_000));
         storage.l1.run_pending_tasks();
         assert!(storage.l1.get(&[1; 16]).is_none());
+    }
+
+    /// Found when tried: 68,000 one-off URLs (`/?r=1`, `/?r=2`...) filled a service's share
+    /// in 89 s, and from then on no new page of the service was kept, its home page
+    /// included, until the flood's pages expired (70 minutes with `stale_if_error`).
+    #[test]
+    fn a_service_whose_share_is_full_keeps_a_new_page_and_lets_its_oldest_go() {
+        let storage = TieredStorage::new(40_000, None, Arc::new(Quiet));
+        for i in 0..200u8 {
+            storage.put_l1([i; 16], object_of("flood", 1_000));
+        }
+        storage.l1.run_pending_tasks();
+        assert!(storage.held_by("flood") <= 10_000);
+        assert!(storage.l1.get(&[0; 16]).is_none(), "the oldest went");
+        assert!(storage.l1.get(&[199; 16]).is_some(), "the newest stays");
+        // The page citizens ask for, after the flood, is kept.
+        storage.put_l1([250; 16], object_of("flood", 1_000));
+        assert!(storage.l1.get(&[250; 16]).is_some());
+        assert!(storage.held_by("flood") <= 10_000);
+        // The queue it keeps does not grow with the flood.
+        let queued = {
+            let held = storage.held.lock().expect("lock");
+            held.arrivals.get("flood").map_or(0, |a| a.queue.len())
+        };
+        assert!(queued <= 20, "{queued}");
+    }
+
+    /// A ministry's share held by its other services is not taken from them by one of its
+    /// services that holds nothing yet.
+    #[test]
+    fn a_service_takes_room_only_from_its_own_pages() {
+        let storage = TieredStorage::new(40_000, None, Arc::new(Quiet));
+        for (n, service) in ["a", "b"].iter().enumerate() {
+            for i in 0..12u8 {
+                let at = u8::try_from(n).expect("small") * 16 + i;
+                storage.put_l1([at; 16], object_of_ministry(service, "m", 1_000));
+            }
+        }
+        let (a, b) = (storage.held_by("a"), storage.held_by("b"));
+        let weight = u64::from(object_of_ministry("c", "m", 1_000).weight());
+        assert!(a + b + 2 * weight > 20_000, "one more fits, not two");
+        for i in 100..105u8 {
+            storage.put_l1([i; 16], object_of_ministry("c", "m", 1_000));
+        }
+        assert_eq!(storage.held_by("c"), weight, "c's newest page, in c's own room");
+        assert!(storage.l1.get(&[104; 16]).is_some());
+        assert_eq!((storage.held_by("a"), storage.held_by("b")), (a, b));
     }
 
     #[test]

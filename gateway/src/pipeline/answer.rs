@@ -2,6 +2,7 @@
 //! the request id and the security headers.
 
 use super::RequestCtx;
+use crate::portal::lang::Lang;
 use crate::request_id;
 use crate::response::{security_headers, LocalResponse};
 use crate::sso::cookie::{CookieJar, SessionCookie};
@@ -31,6 +32,15 @@ pub async fn write_local(
     // `crate::chain::edit_response`): a dozen headers, each set once.
     let mut parts = http::Response::new(()).into_parts().0;
     parts.status = response.status;
+    // A page in every language is put in its reader's, linking the portal from here.
+    let body = match &response.page {
+        Some(page) => {
+            let lang = Lang::of_request(session.req_header());
+            page.body_for(lang, &ctx.portal_home())
+                .unwrap_or(response.body)
+        }
+        None => response.body,
+    };
     let headers = &mut parts.headers;
     headers.reserve(response.headers.len() + 10);
     // A planted session cookie beside the real one makes every request anonymous (see
@@ -52,23 +62,18 @@ pub async fn write_local(
             headers.insert(name, value);
         }
     }
-    headers.insert(
-        http::header::CONTENT_LENGTH,
-        HeaderValue::from(response.body.len()),
-    );
+    headers.insert(http::header::CONTENT_LENGTH, HeaderValue::from(body.len()));
     headers.insert(
         request_id::HEADER.clone(),
         ctx.request_id.header_value().clone(),
     );
     let header = ResponseHeader::from(parts);
-    let head_only = session.req_header().method == http::Method::HEAD || response.body.is_empty();
+    let head_only = session.req_header().method == http::Method::HEAD || body.is_empty();
     session
         .write_response_header(Box::new(header), head_only)
         .await?;
     if !head_only {
-        session
-            .write_response_body(Some(response.body), true)
-            .await?;
+        session.write_response_body(Some(body), true).await?;
     }
     Ok(())
 }

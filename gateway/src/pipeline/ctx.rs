@@ -203,11 +203,17 @@ impl RequestCtx {
     /// An error page quoting the request id (and the trace id when they differ).
     pub fn error_page(&self, kind: ErrorKind) -> LocalResponse {
         let trace = self.obs.as_ref().map(|o| o.trace_id.as_str());
-        let home = match &self.snapshot {
-            Some(snap) if self.portal_elsewhere => format!("{}/", snap.portal.origin),
-            _ => "/".to_owned(),
-        };
-        response::error_page_traced(kind, self.request_id.as_str(), trace, &home)
+        response::error_page_traced(kind, self.request_id.as_str(), trace, &self.portal_home())
+    }
+
+    /// The portal's address as a link from where this request is served: `/` on the
+    /// portal's origin, the portal's absolute URL on a service's own origin or a legacy
+    /// host (where `/` is the service).
+    pub fn portal_home(&self) -> std::borrow::Cow<'static, str> {
+        match &self.snapshot {
+            Some(snap) if self.portal_elsewhere => format!("{}/", snap.portal.origin).into(),
+            _ => "/".into(),
+        }
     }
 
     /// What a call to `service`'s legacy site says about this request (see

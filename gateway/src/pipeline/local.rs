@@ -57,6 +57,7 @@ impl Stage for Local {
                     snapshot: snap,
                     service: ctx.service.as_deref(),
                     client: ctx.citizen_ip,
+                    lang: crate::portal::lang::Lang::of_request(session.req_header()),
                 };
                 // The handlers' futures are large: boxed where they run, so every other
                 // request's pass through this stage stays small.

@@ -106,6 +106,7 @@ pub fn serve(path: &str, if_none_match: Option<&[u8]>) -> Option<LocalResponse> 
         } else {
             asset.body.clone()
         },
+        page: None,
     })
 }
 
@@ -129,6 +130,62 @@ mod tests {
                 && v.to_str()
                     .is_ok_and(|v| v.contains("max-age=31536000") && v.contains("immutable"))));
         assert!(std::str::from_utf8(&answer.body).is_ok_and(|css| css.contains(":focus-visible")));
+    }
+
+    /// WCAG 2.1's contrast ratio of two `#rrggbb` colours.
+    fn contrast(a: &str, b: &str) -> f64 {
+        let luminance = |hex: &str| {
+            let channel = |i: usize| {
+                let c = f64::from(u8::from_str_radix(&hex[i..i + 2], 16).expect("hex")) / 255.0;
+                if c <= 0.039_28 {
+                    c / 12.92
+                } else {
+                    ((c + 0.055) / 1.055).powf(2.4)
+                }
+            };
+            0.2126 * channel(1) + 0.7152 * channel(3) + 0.0722 * channel(5)
+        };
+        let (la, lb) = (luminance(a), luminance(b));
+        (la.max(lb) + 0.05) / (la.min(lb) + 0.05)
+    }
+
+    /// The value of the stylesheet's custom property `name`, as `#rrggbb`.
+    fn colour(css: &str, name: &str) -> String {
+        let value = css
+            .split(&format!("{name}:"))
+            .nth(1)
+            .and_then(|rest| rest.split(';').next())
+            .map(str::trim)
+            .expect("the property");
+        if value == "#fff" {
+            "#ffffff".into()
+        } else {
+            value.to_string()
+        }
+    }
+
+    /// Found when tried: the orange focus ring sat on the blue header bar at 1.7:1, where
+    /// the language switcher, the brand and the login take the first Tab stops of every page
+    /// (WCAG 2.4.7 and 1.4.11 ask 3:1).
+    #[test]
+    fn the_focus_ring_stands_out_three_to_one_on_white_and_on_the_header_bar() {
+        let css = include_str!("assets/portal.css");
+        let (brand, focus) = (colour(css, "--brand"), colour(css, "--focus"));
+        let on_brand = colour(css, "--focus-on-brand");
+        assert!(contrast(&focus, "#ffffff") >= 3.0, "{focus} on white");
+        assert!(
+            css.contains(".bar :focus-visible { outline-color: var(--focus-on-brand); }"),
+            "the bar's own ring"
+        );
+        assert!(
+            contrast(&on_brand, &brand) >= 3.0,
+            "{on_brand} on {brand}: {:.2}",
+            contrast(&on_brand, &brand)
+        );
+        assert!(
+            contrast(&focus, &brand) < 3.0,
+            "the test tells the two apart"
+        );
     }
 
     #[test]

@@ -1,9 +1,12 @@
-//! Error pages: what a citizen sees when something went wrong, in three languages, with
-//! the request id support staff need. Never an empty body.
+//! Error pages: what a citizen sees when something went wrong, in the portal's four
+//! languages (hers first), with the request id support staff need. Never an empty body.
 
 use super::html::{escape, frame};
-use super::LocalResponse;
+use super::{LocalResponse, Localized};
+use crate::lang::Lang;
+use bytes::Bytes;
 use http::StatusCode;
+use std::sync::Arc;
 
 /// What went wrong, from the citizen's point of view.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -72,106 +75,127 @@ impl ErrorKind {
         }
     }
 
-    /// (Arabic, French, English) title and explanation.
-    fn texts(self) -> [(&'static str, &'static str, &'static str); 3] {
+    /// Title and explanation in each language (Arabic, Amazigh, French, English: the
+    /// order of [`Lang::ALL`]).
+    fn texts(self) -> [(&'static str, &'static str, &'static str); 4] {
         match self {
             ErrorKind::BadRequest => [
                 ("ar", "طلب غير صالح", "لا يمكن معالجة هذا الطلب. تحقق من العنوان ثم أعد المحاولة."),
+                ("zgh", "ⵜⵓⵜⵜⵔⴰ ⵓⵔ ⵉⵚⵃⵉⵏ", "ⵓⵔ ⵜⵣⵎⵉⵔ ⵜⵓⵜⵜⵔⴰ ⴰ ⴰⴷ ⵜⵜⵓⵙⴽⴰⵔ. ⵙⵙⵏⵇⴷ ⴰⵏⵙⴰ, ⵜⴰⵍⵙⴷ ⴰⵔⵎ."),
                 ("fr", "Requête invalide", "Cette requête ne peut pas être traitée. Vérifiez l'adresse puis réessayez."),
                 ("en", "Bad request", "This request cannot be processed. Check the address and try again."),
             ],
             ErrorKind::NotFound => [
                 ("ar", "الخدمة غير موجودة", "لا توجد خدمة في هذا العنوان. يمكنك العثور على جميع الخدمات في الصفحة الرئيسية للبوابة."),
+                ("zgh", "ⵜⴰⵎⴰⵡⴰⵙⵜ ⵓⵔ ⵜⵍⵍⵉ", "ⵓⵔ ⵜⵍⵍⵉ ⴽⵔⴰ ⵏ ⵜⵎⴰⵡⴰⵙⵜ ⴳ ⵓⵏⵙⴰ ⴰ. ⵜⵉⵎⴰⵡⴰⵙⵉⵏ ⴰⴽⴽⵯ ⵍⵍⴰⵏⵜ ⴳ ⵜⴰⵙⵏⴰ ⵜⴰⵎⵣⵡⴰⵔⵓⵜ ⵏ ⵓⵡⵡⵓⵔ."),
                 ("fr", "Service introuvable", "Aucun service n'existe à cette adresse. Tous les services sont listés sur l'accueil du portail."),
                 ("en", "Service not found", "There is no service at this address. Every service is listed on the portal's home page."),
             ],
             ErrorKind::HeadersTooLarge => [
                 ("ar", "رؤوس الطلب كبيرة جدا", "أرسل متصفحك بيانات كثيرة (غالبا ملفات تعريف الارتباط). امسحها ثم أعد المحاولة."),
+                ("zgh", "ⵉⵙⴼⴽⴰ ⵏ ⵜⵓⵜⵜⵔⴰ ⵓⴳⴳⴰⵔ", "ⵢⵓⵣⵏ ⵓⵏⴰⴳⵉⵍ ⵏⵏⴽ ⵉⵙⴼⴽⴰ ⵓⴳⴳⴰⵔ (ⵙ ⵓⵎⴰⵜⴰ ⵜⵉⴽⵓⴽⵉⵢⵉⵏ). ⴽⴽⵙ ⵜⵏ, ⵜⴰⵍⵙⴷ ⴰⵔⵎ."),
                 ("fr", "En-têtes trop volumineux", "Votre navigateur a envoyé trop de données (souvent des cookies). Effacez-les puis réessayez."),
                 ("en", "Request headers too large", "Your browser sent too much data (often cookies). Clear them and try again."),
             ],
             ErrorKind::MethodNotAllowed => [
                 ("ar", "طريقة الطلب غير مقبولة", "لا تقبل البوابة هذا النوع من الطلبات."),
+                ("zgh", "ⵜⵓⵜⵜⵔⴰ ⵓⵔ ⵉⵜⵜⵓⵇⴱⴰⵍⵏ", "ⴰⵡⵡⵓⵔ ⵓⵔ ⵉⵇⴱⵉⵍ ⴰⵏⴰⵡ ⴰ ⵏ ⵜⵓⵜⵜⵔⴰ."),
                 ("fr", "Méthode non autorisée", "Le portail n'accepte pas ce type de requête."),
                 ("en", "Method not allowed", "The portal does not accept this kind of request."),
             ],
             ErrorKind::TooManyRequests => [
                 ("ar", "طلبات كثيرة جدا", "وصلت إلى البوابة طلبات كثيرة من جهتك في وقت قصير. انتظر قليلا ثم أعد المحاولة."),
+                ("zgh", "ⵜⵓⵜⵜⵔⵉⵡⵉⵏ ⵓⴳⴳⴰⵔ", "ⵢⵓⵙⴷ ⵖⵔ ⵓⵡⵡⵓⵔ ⵓⴳⴳⴰⵔ ⵏ ⵜⵓⵜⵜⵔⵉⵡⵉⵏ ⵙⵖⵓⵔⴽ ⴳ ⵢⴰⵏ ⵓⵣⵎⵣ ⵉⵎⵥⵥⵉⵏ. ⵔⴰⵊⵓ ⵉⵎⵉⴽ, ⵜⴰⵍⵙⴷ ⴰⵔⵎ."),
                 ("fr", "Trop de requêtes", "Le portail a reçu trop de requêtes de votre part en peu de temps. Patientez un instant puis réessayez."),
                 ("en", "Too many requests", "The portal received too many requests from you in a short time. Wait a moment and try again."),
             ],
             ErrorKind::Maintenance => [
                 ("ar", "الخدمة في فترة صيانة", "موقع الإدارة المعنية متوقف حاليا. أعد المحاولة بعد بضع دقائق؛ باقي خدمات البوابة تعمل."),
+                ("zgh", "ⵜⴰⵎⴰⵡⴰⵙⵜ ⵜⵃⴱⵙ ⵉ ⵓⵙⵏⴼⵍ", "ⴰⵙⵉⵜ ⵏ ⵜⵏⴱⴰⴹⵜ ⵢⵃⴱⵙ ⴷⵖⵉ. ⴰⵍⵙ ⴰⵔⵎ ⴷⴼⴼⵉⵔ ⵉⵎⵉⴽ; ⵜⵉⵎⴰⵡⴰⵙⵉⵏ ⵢⴰⴹⵏⵉⵏ ⵏ ⵓⵡⵡⵓⵔ ⵅⴷⴷⵎⵏⵜ."),
                 ("fr", "Service en maintenance", "Le site de l'administration concernée est momentanément arrêté. Réessayez dans quelques minutes ; les autres services du portail fonctionnent."),
                 ("en", "Service under maintenance", "The administration's site is down for now. Try again in a few minutes; the portal's other services are working."),
             ],
             ErrorKind::MisdirectedRequest => [
                 ("ar", "عنوان غير معروف", "هذا العنوان لا يخص البوابة. افتح البوابة من عنوانها الرسمي."),
+                ("zgh", "ⴰⵏⵙⴰ ⵓⵔ ⵉⵜⵜⵓⵙⵙⵏⵏ", "ⴰⵏⵙⴰ ⴰ ⵓⵔ ⴷ ⵡⵉⵏ ⵓⵡⵡⵓⵔ. ⵕⵥⵎ ⴰⵡⵡⵓⵔ ⵙⴳ ⵓⵏⵙⴰ ⵏⵏⵙ ⴰⵏⴰⵎⵓⵔ."),
                 ("fr", "Adresse inconnue", "Cette adresse n'est pas celle du portail. Ouvrez le portail depuis son adresse officielle."),
                 ("en", "Unknown address", "This address is not the portal's. Open the portal from its official address."),
             ],
             ErrorKind::PayloadTooLarge => [
                 ("ar", "الملف أو البيانات كبيرة جدا", "حجم ما أرسلته يتجاوز ما تقبله هذه الخدمة. قلص حجم الملف ثم أعد المحاولة."),
+                ("zgh", "ⴰⵙⵏⴰⵡⵏ ⵉⵎⵇⵇⵓⵔ ⴱⵣⵣⴰⴼ", "ⵎⴰ ⵜⵓⵣⵏⴷ ⵉⵣⵔⵉ ⵎⴰ ⵜⵇⴱⵍ ⵜⵎⴰⵡⴰⵙⵜ ⴰ. ⵙⵎⵥⵥⵉ ⴰⵙⵏⴰⵡⵏ, ⵜⴰⵍⵙⴷ ⴰⵔⵎ."),
                 ("fr", "Envoi trop volumineux", "Ce que vous avez envoyé dépasse la taille acceptée par ce service. Réduisez le fichier puis réessayez."),
                 ("en", "Upload too large", "What you sent is larger than this service accepts. Make the file smaller and try again."),
             ],
             ErrorKind::RequestTimeout => [
                 ("ar", "انتهت مهلة الإرسال", "لم يصل ما كنت ترسله كاملا في الوقت المحدد. تحقق من اتصالك ثم أعد المحاولة."),
+                ("zgh", "ⵉⴽⵎⵎⵍ ⵓⵣⵎⵣ ⵏ ⵓⵣⵏ", "ⵎⴰ ⵜⵜⴰⵣⵏⴷ ⵓⵔ ⵢⵓⵙⵉ ⵎⵍⵉⵃ ⴳ ⵓⵣⵎⵣ ⵏⵏⵙ. ⵙⵙⵏⵇⴷ ⴰⵣⴷⴰⵢ ⵏⵏⴽ, ⵜⴰⵍⵙⴷ ⴰⵔⵎ."),
                 ("fr", "Envoi interrompu", "Ce que vous envoyiez n'est pas arrivé en entier à temps. Vérifiez votre connexion puis réessayez."),
                 ("en", "Sending timed out", "What you were sending did not arrive in full in time. Check your connection and try again."),
             ],
             ErrorKind::UriTooLong => [
                 ("ar", "العنوان طويل جدا", "عنوان الصفحة المطلوبة طويل جدا. عد إلى الصفحة الرئيسية للبوابة."),
+                ("zgh", "ⴰⵏⵙⴰ ⵖⵣⵣⵉⴼ ⴱⵣⵣⴰⴼ", "ⴰⵏⵙⴰ ⵏ ⵜⴰⵙⵏⴰ ⵍⵍⵉ ⵜⵔⵉⴷ ⵖⵣⵣⵉⴼ ⴱⵣⵣⴰⴼ. ⵓⵖⵓⵍ ⵖⵔ ⵜⴰⵙⵏⴰ ⵜⴰⵎⵣⵡⴰⵔⵓⵜ ⵏ ⵓⵡⵡⵓⵔ."),
                 ("fr", "Adresse trop longue", "L'adresse demandée est trop longue. Revenez à l'accueil du portail."),
                 ("en", "Address too long", "The requested address is too long. Go back to the portal's home page."),
             ],
             ErrorKind::BadGateway => [
                 ("ar", "خدمة الوزارة لا تستجيب", "تعذر الاتصال بموقع الإدارة المعنية. أعد المحاولة بعد لحظات."),
+                ("zgh", "ⴰⵙⵉⵜ ⵏ ⵜⵏⴱⴰⴹⵜ ⵓⵔ ⴷ ⵢⵔⴰⵔ", "ⵓⵔ ⵉⵣⵎⵉⵔ ⵓⵡⵡⵓⵔ ⴰⴷ ⵢⴰⵡⴹ ⴰⵙⵉⵜ ⵏ ⵜⵏⴱⴰⴹⵜ. ⴰⵍⵙ ⴰⵔⵎ ⴷⴼⴼⵉⵔ ⵉⵎⵉⴽ."),
                 ("fr", "Le service du ministère ne répond pas", "Le site de l'administration concernée est injoignable. Réessayez dans quelques instants."),
                 ("en", "The ministry's service is not responding", "The administration's site could not be reached. Please try again in a moment."),
             ],
             ErrorKind::GatewayTimeout => [
                 ("ar", "خدمة الوزارة بطيئة جدا", "لم يجب موقع الإدارة المعنية في الوقت المحدد. أعد المحاولة بعد لحظات."),
+                ("zgh", "ⴰⵙⵉⵜ ⵏ ⵜⵏⴱⴰⴹⵜ ⵉⵄⵟⵟⵍ ⴱⵣⵣⴰⴼ", "ⴰⵙⵉⵜ ⵏ ⵜⵏⴱⴰⴹⵜ ⵓⵔ ⴷ ⵢⵔⴰⵔ ⴳ ⵓⵣⵎⵣ ⵏⵏⵙ. ⴰⵍⵙ ⴰⵔⵎ ⴷⴼⴼⵉⵔ ⵉⵎⵉⴽ."),
                 ("fr", "Le service du ministère met trop de temps à répondre", "Le site de l'administration concernée n'a pas répondu à temps. Réessayez dans quelques instants."),
                 ("en", "The ministry's service took too long", "The administration's site did not answer in time. Please try again in a moment."),
             ],
             ErrorKind::Unavailable => [
                 ("ar", "الخدمة غير متاحة مؤقتا", "الخدمة غير متاحة حاليا. أعد المحاولة لاحقا."),
+                ("zgh", "ⵜⴰⵎⴰⵡⴰⵙⵜ ⵓⵔ ⵜⵍⵍⵉ ⴷⵖⵉ", "ⵜⴰⵎⴰⵡⴰⵙⵜ ⵓⵔ ⵜⵍⵍⵉ ⴷⵖⵉ. ⴰⵍⵙ ⴰⵔⵎ ⴷⴼⴼⵉⵔ."),
                 ("fr", "Service temporairement indisponible", "Le service est momentanément indisponible. Réessayez plus tard."),
                 ("en", "Service temporarily unavailable", "The service is unavailable right now. Please try again later."),
             ],
             ErrorKind::LoginUnavailable => [
                 ("ar", "تسجيل الدخول غير متاح مؤقتا", "تعذر الاتصال بخدمة التعريف. الخدمات العمومية تبقى متاحة؛ أعد المحاولة بعد لحظات."),
+                ("zgh", "ⴰⴽⵛⴰⵎ ⵓⵔ ⵉⵍⵍⵉ ⴷⵖⵉ", "ⵓⵔ ⵉⵣⵎⵉⵔ ⵓⵡⵡⵓⵔ ⴰⴷ ⵢⴰⵡⴹ ⵜⴰⵎⴰⵡⴰⵙⵜ ⵏ ⵜⴰⵏⴰⴽⵜ. ⵜⵉⵎⴰⵡⴰⵙⵉⵏ ⵜⵉⵏⴰⵎⵓⵔⵉⵏ ⵅⴷⴷⵎⵏⵜ; ⴰⵍⵙ ⴰⵔⵎ ⴷⴼⴼⵉⵔ ⵉⵎⵉⴽ."),
                 ("fr", "Connexion momentanément indisponible", "Le service d'identification est injoignable. Les services publics restent accessibles ; réessayez dans quelques instants."),
                 ("en", "Login temporarily unavailable", "The identity service cannot be reached. Public services remain available; please try again shortly."),
             ],
             ErrorKind::LoginFailed => [
                 ("ar", "تعذر إتمام تسجيل الدخول", "انتهت صلاحية محاولة الدخول أو سبق استعمالها. أعد تسجيل الدخول من البداية."),
+                ("zgh", "ⴰⴽⵛⴰⵎ ⵓⵔ ⵉⴽⵎⵎⵍ", "ⴰⵔⵎ ⴰ ⵏ ⵓⴽⵛⴰⵎ ⵢⵓⵖ ⵜ ⵓⵣⵎⵣ ⵏⵖ ⵉⵜⵜⵓⵙⵎⵔⵙ ⵢⴰⴷ. ⴰⵍⵙ ⴰⴽⵛⴰⵎ ⵙⴳ ⵓⵙⵏⵜⵉ."),
                 ("fr", "La connexion n'a pas pu aboutir", "Cette tentative de connexion a expiré ou a déjà été utilisée. Recommencez la connexion."),
                 ("en", "The login could not be completed", "This login attempt expired or was already used. Please log in again."),
             ],
             ErrorKind::ProfessionalOnly => [
                 ("ar", "هذه الخدمة مخصصة للمهنيين", "حسابك لا يحمل صفة مهني (مقاولة، موثق، معشر...). سجل الدخول بحساب مهني للوصول إلى هذه الخدمة."),
+                ("zgh", "ⵜⴰⵎⴰⵡⴰⵙⵜ ⴰ ⵉ ⵉⵎⵙⵡⵓⵔⵉⵜⵏ", "ⴰⵎⵉⴹⴰⵏ ⵏⵏⴽ ⵓⵔ ⵖⵓⵔⵙ ⴰⵙⵎⵉⵍ ⵏ ⵓⵎⵙⵡⵓⵔⵉ (ⵜⴰⵙⵏⵓⵔⴰⵢⵜ, ⴰⵎⵓⵜⵉⵇ, ⴰⵎⵙⵙⵓⴷⵙ...). ⴽⵛⵎ ⵙ ⵢⴰⵏ ⵓⵎⵉⴹⴰⵏ ⴰⵎⵙⵡⵓⵔⵉ ⴰⴷ ⵜⵙⵎⵔⵙⴷ ⵜⴰⵎⴰⵡⴰⵙⵜ ⴰ."),
                 ("fr", "Service réservé aux professionnels", "Votre compte n'a pas le profil professionnel (entreprise, notaire, transitaire...). Connectez-vous avec un compte professionnel pour accéder à ce service."),
                 ("en", "This service is for professionals", "Your account does not have the professional profile (company, notary, customs broker...). Log in with a professional account to use this service."),
             ],
             ErrorKind::SessionsUnavailable => [
                 ("ar", "الخدمات المحمية غير متاحة مؤقتا", "لا يمكن التحقق من جلستك حاليا. الخدمات العمومية تبقى متاحة؛ أعد المحاولة بعد لحظات."),
+                ("zgh", "ⵜⵉⵎⴰⵡⴰⵙⵉⵏ ⵙ ⵓⴽⵛⴰⵎ ⵓⵔ ⵍⵍⵉⵏⵜ ⴷⵖⵉ", "ⵓⵔ ⵜⵣⵎⵉⵔ ⵜⵖⵉⵎⵉⵜ ⵏⵏⴽ ⴰⴷ ⵜⵜⵓⵙⵙⵏⵇⴷ ⴷⵖⵉ. ⵜⵉⵎⴰⵡⴰⵙⵉⵏ ⵜⵉⵏⴰⵎⵓⵔⵉⵏ ⵅⴷⴷⵎⵏⵜ; ⴰⵍⵙ ⴰⵔⵎ ⴷⴼⴼⵉⵔ ⵉⵎⵉⴽ."),
                 ("fr", "Services connectés momentanément indisponibles", "Votre session ne peut pas être vérifiée pour le moment. Les services publics restent accessibles ; réessayez dans quelques instants."),
                 ("en", "Signed-in services temporarily unavailable", "Your session cannot be checked right now. Public services remain available; please try again shortly."),
             ],
             ErrorKind::Forbidden => [
                 ("ar", "طلب مرفوض", "أرسلت صفحة خدمة أخرى هذا الطلب نيابة عنك، فتم رفضه لحمايتك. افتح الخدمة مباشرة من البوابة."),
+                ("zgh", "ⵜⵓⵜⵜⵔⴰ ⵜⵜⵓⵔⴼⴹ", "ⵜⴰⵙⵏⴰ ⵏ ⵢⴰⵜ ⵜⵎⴰⵡⴰⵙⵜ ⵢⴰⴹⵏ ⴰⵢ ⵢⵓⵣⵏⵏ ⵜⵓⵜⵜⵔⴰ ⴰ ⴳ ⵓⵎⴽⴰⵏ ⵏⵏⴽ, ⵜⵜⵓⵔⴼⴹ ⴰⴷ ⴽ ⵜⵃⴹⵓ. ⵕⵥⵎ ⵜⴰⵎⴰⵡⴰⵙⵜ ⵙⴳ ⵓⵡⵡⵓⵔ."),
                 ("fr", "Requête refusée", "Cette requête a été envoyée par la page d'un autre service à votre place ; elle a été refusée pour vous protéger. Ouvrez le service depuis le portail."),
                 ("en", "Request refused", "This request was sent on your behalf by another service's page, so it was refused to protect you. Open the service from the portal."),
             ],
             ErrorKind::SessionEnded => [
                 ("ar", "انتهت جلستك", "لم يصل ما أرسلته إلى الخدمة لأن جلستك انتهت. سجل الدخول من جديد، ثم أعد إرسال الاستمارة."),
+                ("zgh", "ⵜⵖⵉⵎⵉⵜ ⵏⵏⴽ ⵜⴽⵎⵎⵍ", "ⵎⴰ ⵜⵓⵣⵏⴷ ⵓⵔ ⵢⵓⵙⵉ ⵖⵔ ⵜⵎⴰⵡⴰⵙⵜ ⵍⵍⵉⵖ ⵜⴽⵎⵎⵍ ⵜⵖⵉⵎⵉⵜ ⵏⵏⴽ. ⴰⵍⵙ ⴰⴽⵛⴰⵎ, ⵜⴰⵍⵙⴷ ⴰⵣⵏ."),
                 ("fr", "Votre session a pris fin", "Ce que vous avez envoyé n'a pas été transmis au service, car votre session avait pris fin. Reconnectez-vous, puis envoyez à nouveau le formulaire."),
                 ("en", "Your session has ended", "What you sent did not reach the service, because your session had ended. Log in again, then send the form again."),
             ],
             ErrorKind::Internal => [
                 ("ar", "خطأ داخلي", "حدث خطأ في البوابة. تم تسجيله وسنعالجه."),
+                ("zgh", "ⵜⴰⵣⴳⵍⵜ ⵜⴰⴳⵯⵏⵙⴰⵏⵜ", "ⵜⴹⵕⴰ ⵢⴰⵜ ⵜⵣⴳⵍⵜ ⴳ ⵓⵡⵡⵓⵔ. ⵜⵜⵓⵙⵊⵍ, ⴰⴷ ⵜⵜⵓⵙⴳⴳⵎ."),
                 ("fr", "Erreur interne", "Une erreur est survenue dans le portail. Elle a été enregistrée."),
                 ("en", "Internal error", "Something went wrong in the portal. It has been logged."),
             ],
@@ -189,85 +213,129 @@ pub fn error_page(kind: ErrorKind, request_id: &str) -> LocalResponse {
 /// trusted proxy), the trace id too. `home` is the portal's address as a link from where
 /// the page is served: `/` on the portal's origin, the portal's absolute URL on a service's
 /// own origin or a legacy host, where `/` is the service (its maintenance page linked back
-/// to itself: found when tried).
+/// to itself: found when tried). Where the page is written, it is put in the reader's
+/// language and given the right `home` ([`LocalResponse::localized`]).
 pub fn error_page_traced(
     kind: ErrorKind,
     request_id: &str,
     trace_id: Option<&str>,
     home: &str,
 ) -> LocalResponse {
-    let link = Link {
-        href: home,
-        labels: [
-            "العودة إلى البوابة",
-            "Retour au portail",
-            "Back to the portal",
-        ],
-    };
-    page(kind, request_id, trace_id, home, &link)
+    ErrorPage {
+        kind,
+        id: quoted_id(request_id, trace_id),
+        next: None,
+    }
+    .respond(home)
 }
 
 /// The [`ErrorKind::SessionEnded`] page: its link is `login` (which brings the citizen back
 /// to the form), not the portal's home.
 pub fn session_ended_page(request_id: &str, login: &str, home: &str) -> LocalResponse {
-    let link = Link {
-        href: login,
-        labels: ["سجل الدخول من جديد", "Se reconnecter", "Log in again"],
-    };
-    page(ErrorKind::SessionEnded, request_id, None, home, &link)
+    ErrorPage {
+        kind: ErrorKind::SessionEnded,
+        id: quoted_id(request_id, None),
+        next: Some(Link {
+            href: login.to_owned(),
+            labels: [
+                "سجل الدخول من جديد",
+                "ⴰⵍⵙ ⴰⴽⵛⴰⵎ",
+                "Se reconnecter",
+                "Log in again",
+            ],
+        }),
+    }
+    .respond(home)
 }
 
-/// Where an error page sends the citizen next, and what the link says (Arabic, French,
-/// English).
-struct Link<'a> {
-    href: &'a str,
-    labels: [&'a str; 3],
-}
+/// What "back to the portal" says, in the order of [`Lang::ALL`].
+const BACK_TO_THE_PORTAL: [&str; 4] = [
+    "العودة إلى البوابة",
+    "ⵓⵖⵓⵍ ⵖⵔ ⵓⵡⵡⵓⵔ",
+    "Retour au portail",
+    "Back to the portal",
+];
 
-fn page(
-    kind: ErrorKind,
-    request_id: &str,
-    trace_id: Option<&str>,
-    home: &str,
-    link: &Link<'_>,
-) -> LocalResponse {
-    let href = escape(link.href);
-    let texts = kind.texts();
-    let id = match trace_id.filter(|t| !t.is_empty() && *t != request_id) {
+/// What "request reference" says, in the order of [`Lang::ALL`].
+const REQUEST_REFERENCE: [&str; 4] = [
+    "رقم الطلب",
+    "ⵓⵟⵟⵓⵏ ⵏ ⵜⵓⵜⵜⵔⴰ",
+    "Référence de la requête",
+    "Request reference",
+];
+
+/// The request id as the page quotes it (escaped), with the trace id when it differs.
+fn quoted_id(request_id: &str, trace_id: Option<&str>) -> String {
+    match trace_id.filter(|t| !t.is_empty() && *t != request_id) {
         Some(t) => format!("{} · trace {}", escape(request_id), escape(t)),
         None => escape(request_id).into_owned(),
-    };
-    let sections: Vec<(&str, String)> = texts
-        .iter()
-        .zip(link.labels)
-        .map(|((lang, title, text), label)| {
-            let quote = match *lang {
-                "ar" => "رقم الطلب",
-                "fr" => "Référence de la requête",
-                _ => "Request reference",
-            };
-            (
-                *lang,
-                format!(
-                    "<h1>{title}</h1><p>{text}</p><p>{quote}: <code>{id}</code></p><p><a href=\"{href}\">{label}</a></p>"
-                ),
-            )
-        })
-        .collect();
-    let refs: Vec<(&str, &str)> = sections.iter().map(|(l, h)| (*l, h.as_str())).collect();
-    let status = kind.status();
-    // In the page's own language (its `<html lang>` is Arabic, the first section's): a
-    // French title was read with an Arabic voice (found when tried).
-    let title = format!("{} {}", status.as_u16(), texts[0].1);
-    LocalResponse::html(
-        status,
-        frame(
+    }
+}
+
+/// Where an error page sends the citizen next, and what the link says (in the order of
+/// [`Lang::ALL`]).
+#[derive(Debug)]
+struct Link {
+    href: String,
+    labels: [&'static str; 4],
+}
+
+/// An error page as what it says, rendered where it is written: every language on one
+/// page (the reader may not read the one her browser names), hers first.
+#[derive(Debug)]
+struct ErrorPage {
+    kind: ErrorKind,
+    /// Escaped already.
+    id: String,
+    /// `None`: back to the portal's home.
+    next: Option<Link>,
+}
+
+impl ErrorPage {
+    /// The answer, rendered Arabic first (the portal's default) linking `home`.
+    fn respond(self, home: &str) -> LocalResponse {
+        let status = self.kind.status();
+        let body = self.render(Lang::Ar, home);
+        LocalResponse::html_bytes(status, body).localized(Arc::new(self), Lang::Ar, home)
+    }
+}
+
+impl Localized for ErrorPage {
+    fn render(&self, lang: Lang, home: &str) -> Bytes {
+        let texts = self.kind.texts();
+        let (href, labels) = match &self.next {
+            Some(link) => (escape(&link.href), link.labels),
+            None => (escape(home), BACK_TO_THE_PORTAL),
+        };
+        let id = &self.id;
+        let sections: Vec<(Lang, String)> = lang
+            .reading_order()
+            .into_iter()
+            .map(|l| {
+                let i = l.index();
+                let (_, title, text) = texts[i];
+                let (quote, label) = (REQUEST_REFERENCE[i], labels[i]);
+                (
+                    l,
+                    format!(
+                        "<h1>{title}</h1><p>{text}</p><p>{quote}: <code>{id}</code></p><p><a href=\"{href}\">{label}</a></p>"
+                    ),
+                )
+            })
+            .collect();
+        let refs: Vec<(Lang, &str)> = sections.iter().map(|(l, h)| (*l, h.as_str())).collect();
+        let status = self.kind.status().as_u16();
+        // In the page's own language (its `<html lang>`, the first section's): a French
+        // title was read with an Arabic voice (found when tried).
+        let title = format!("{status} {}", texts[lang.index()].1);
+        Bytes::from(frame(
+            lang,
             &title,
             &refs,
-            &format!("{} · <code>{id}</code>", status.as_u16()),
+            &format!("{status} · <code>{id}</code>"),
             home,
-        ),
-    )
+        ))
+    }
 }
 
 #[cfg(test)]
@@ -288,7 +356,7 @@ mod tests {
     }
 
     #[test]
-    fn every_error_page_has_three_languages_and_the_request_id() {
+    fn every_error_page_has_four_languages_and_the_request_id() {
         for kind in [
             ErrorKind::BadRequest,
             ErrorKind::NotFound,
@@ -307,7 +375,7 @@ mod tests {
             let page = error_page(kind, "req-123");
             let body = std::str::from_utf8(&page.body).expect("utf-8");
             assert_eq!(page.status, kind.status());
-            for lang in ["lang=\"ar\"", "lang=\"fr\"", "lang=\"en\""] {
+            for lang in ["lang=\"ar\"", "lang=\"zgh\"", "lang=\"fr\"", "lang=\"en\""] {
                 assert!(body.contains(lang), "{kind:?} lacks {lang}");
             }
             assert!(body.contains("req-123"));

@@ -1,6 +1,7 @@
 //! HTML escaping for the few values the gateway puts into its own pages, and the frame
 //! every page the gateway writes shares.
 
+use crate::lang::Lang;
 use std::borrow::Cow;
 
 /// Escapes `&`, `<`, `>`, `"` and `'` for text and attribute values.
@@ -69,17 +70,38 @@ pub fn frame_context(lang: &str, dir: &str, title: &str) -> minijinja::Value {
     }
 }
 
-/// A page in several languages side by side (`sections`: language and trusted HTML), Arabic
-/// first and right-to-left: the error pages and the logout page, which are answered before
-/// (or without) knowing the citizen's language. `home`: the portal's address from where
-/// the page is served (see [`super::error_page_traced`]).
-pub fn frame(title: &str, sections: &[(&str, &str)], footer: &str, home: &str) -> String {
+/// What the frame's header and skip link say, in the order of [`Lang::ALL`].
+const BRAND: [&str; 4] = [
+    "البوابة الوطنية",
+    "ⴰⵡⵡⵓⵔ ⴰⵏⴰⵎⵓⵔ",
+    "Portail national",
+    "National portal",
+];
+const SKIP: [&str; 4] = [
+    "انتقل إلى المحتوى",
+    "ⴷⴷⵓ ⵖⵔ ⵓⴳⴱⵓⵔ",
+    "Aller au contenu",
+    "Skip to content",
+];
+
+/// A page in several languages side by side (`sections`: language and trusted HTML), in
+/// `lang` (its `<html lang>`, title, header and skip link; the first section should be its
+/// own): the error pages and the logout page, whose reader may not read the language her
+/// browser names. `home`: the portal's address from where the page is served (see
+/// [`super::error_page_traced`]).
+pub fn frame(
+    lang: Lang,
+    title: &str,
+    sections: &[(Lang, &str)],
+    footer: &str,
+    home: &str,
+) -> String {
     let sections: Vec<minijinja::Value> = sections
         .iter()
-        .map(|(lang, html)| {
+        .map(|(l, html)| {
             minijinja::context! {
-                lang => lang,
-                dir => if *lang == "ar" { "rtl" } else { "ltr" },
+                lang => l.code(),
+                dir => l.dir(),
                 html => html,
             }
         })
@@ -88,9 +110,9 @@ pub fn frame(title: &str, sections: &[(&str, &str)], footer: &str, home: &str) -
         sections => sections,
         footer => footer,
         home => home,
-        brand => "البوابة الوطنية · Portail national · National portal",
-        skip => "المحتوى · Contenu · Content",
-        ..frame_context("ar", "rtl", title)
+        brand => BRAND[lang.index()],
+        skip => SKIP[lang.index()],
+        ..frame_context(lang.code(), lang.dir(), title)
     };
     FRAME_ENV
         .get_template("frame.html")
@@ -122,8 +144,9 @@ mod tests {
     #[test]
     fn the_frame_links_the_stylesheets_and_marks_each_section_s_language() {
         let page = frame(
+            Lang::Ar,
             "T <1>",
-            &[("ar", "<p>مرحبا</p>"), ("fr", "<p>Bonjour</p>")],
+            &[(Lang::Ar, "<p>مرحبا</p>"), (Lang::Fr, "<p>Bonjour</p>")],
             "f",
             "/",
         );

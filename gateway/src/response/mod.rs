@@ -1,6 +1,6 @@
 //! Answers the gateway writes itself, whichever room decided them: [`LocalResponse`] (a
 //! status, headers and a body, written by the proxy in one place), the error pages a citizen
-//! sees when something went wrong (in Arabic, French and English, always with a body and the
+//! sees when something went wrong (in Arabic, Amazigh, French and English, always with a body and the
 //! request id to quote to support), and the HTML helpers they share.
 //!
 //! Every room may use this one (SSO, intent routing, the SOAP facade, the proxy's stages);
@@ -17,8 +17,10 @@ pub use failure::failure_kind;
 pub use html::{escape, frame, frame_context, template_env};
 pub use security::{security_headers, strict_transport_security, CONTENT_SECURITY_POLICY_VALUE};
 
+use crate::lang::Lang;
 use bytes::Bytes;
 use http::{HeaderName, HeaderValue, StatusCode};
+use std::sync::Arc;
 
 /// A response the gateway writes without contacting a backend.
 #[derive(Debug, Clone)]
@@ -26,6 +28,38 @@ pub struct LocalResponse {
     pub status: StatusCode,
     pub headers: Vec<(HeaderName, HeaderValue)>,
     pub body: Bytes,
+    /// A page written in every language, which the one writer renders again in the
+    /// reader's language and with the portal's address as seen from where it is served
+    /// (when those differ from what `body` was rendered for).
+    pub page: Option<LocalizedPage>,
+}
+
+/// A page the gateway writes in every language (the error pages, the logout page). It is
+/// decided deep inside a room that knows neither the reader's language nor where the page
+/// is served (the SSO's refusals, the portal's), and rendered again where it is written
+/// (`pipeline::write_local`): in the reader's language first, with a way back to the portal
+/// that leads there (a service origin's `/` is the service: a refusal's "back to the
+/// portal" reloaded the refusal, found when tried).
+pub trait Localized: std::fmt::Debug + Send + Sync {
+    /// The page in `lang` (its `<html lang>`, title and first section), linking the portal
+    /// as `home`.
+    fn render(&self, lang: Lang, home: &str) -> Bytes;
+}
+
+/// A [`Localized`] page and what its response's body was rendered for.
+#[derive(Debug, Clone)]
+pub struct LocalizedPage {
+    page: Arc<dyn Localized>,
+    lang: Lang,
+    home: String,
+}
+
+impl LocalizedPage {
+    /// The body for a reader of `lang` seeing the portal as `home`; `None` when the body
+    /// rendered already is that one.
+    pub fn body_for(&self, lang: Lang, home: &str) -> Option<Bytes> {
+        (lang != self.lang || home != self.home).then(|| self.page.render(lang, home))
+    }
 }
 
 impl LocalResponse {
@@ -50,7 +84,19 @@ impl LocalResponse {
                 ),
             ],
             body,
+            page: None,
         }
+    }
+
+    /// Marks this answer's body as `page` rendered in `lang` linking `home`, so that its
+    /// writer may render it again for its reader ([`Localized`]).
+    pub fn localized(mut self, page: Arc<dyn Localized>, lang: Lang, home: &str) -> Self {
+        self.page = Some(LocalizedPage {
+            page,
+            lang,
+            home: home.to_owned(),
+        });
+        self
     }
 
     /// A small JSON document (API clients get JSON errors, not pages).
@@ -68,6 +114,7 @@ impl LocalResponse {
                 ),
             ],
             body: Bytes::from(value.to_string()),
+            page: None,
         }
     }
 
@@ -140,6 +187,7 @@ impl LocalResponse {
             status,
             headers,
             body: Bytes::new(),
+            page: None,
         }
     }
 }

@@ -11,8 +11,9 @@ use super::pending::PendingRefusal;
 use super::provider::{ProviderError, LOGOUT_TOKEN_MAX_AGE};
 use super::session::{now_secs, random_token, PendingLogin, Session, SessionHandle};
 use super::Sso;
+use crate::lang::Lang;
 use crate::registry::{Service, Snapshot};
-use crate::response::{self, ErrorKind, LocalResponse};
+use crate::response::{self, ErrorKind, LocalResponse, Localized};
 use bytes::Bytes;
 use http::header::{CACHE_CONTROL, CONTENT_TYPE, SET_COOKIE};
 use http::{HeaderValue, StatusCode};
@@ -98,6 +99,9 @@ pub struct EndpointContext<'a> {
     pub service: Option<&'a Service>,
     /// The citizen's address (behind trusted proxies, the one they name).
     pub client: Option<std::net::IpAddr>,
+    /// The language the citizen reads the portal in: the provider's login pages are asked
+    /// for it (`ui_locales`).
+    pub lang: Lang,
 }
 
 impl Sso {
@@ -115,7 +119,7 @@ impl Sso {
                 Some(service) => self.exchange(http, service, request_id).await,
                 None => response::error_page(ErrorKind::NotFound, request_id),
             },
-            AuthEndpoint::Login => self.login(http, request_id, cx.client).await,
+            AuthEndpoint::Login => self.login(http, request_id, cx.client, cx.lang).await,
             AuthEndpoint::Callback => self.callback(http, request_id).await,
             AuthEndpoint::Logout => self.logout(http, request_id).await,
             AuthEndpoint::BackchannelLogout => self.backchannel_logout(http, request_id).await,
@@ -133,6 +137,7 @@ impl Sso {
                     ),
                 ],
                 body: self.identity.jwks(),
+                page: None,
             },
         };
         no_store(resp)
@@ -143,6 +148,7 @@ impl Sso {
         http: &HttpSession,
         request_id: &str,
         client: Option<std::net::IpAddr>,
+        lang: Lang,
     ) -> LocalResponse {
         let Some(provider) = &self.provider else {
             return response::error_page(ErrorKind::LoginUnavailable, request_id);
@@ -166,7 +172,15 @@ impl Sso {
                             .inc();
                         (ErrorKind::TooManyRequests, retry_after)
                     }
-                    PendingRefusal::Total { retry_after } => (ErrorKind::Unavailable, retry_after),
+                    PendingRefusal::Total { retry_after } => {
+                        // Counted too: a flood that reached the overall cap moved no login
+                        // series at all (found when tried).
+                        self.metrics
+                            .rate_limited
+                            .with_label_values(&["login"])
+                            .inc();
+                        (ErrorKind::Unavailable, retry_after)
+                    }
                     PendingRefusal::Unavailable(_) => (ErrorKind::Unavailable, 60),
                 };
                 return response::error_page(kind, request_id).with_retry_after_secs(retry_after);
@@ -179,7 +193,7 @@ impl Sso {
             Some(id) => matches!(self.store.get(id.as_str()).await, Ok(None)),
             None => false,
         };
-        let start = match provider.begin_login(ended).await {
+        let start = match provider.begin_login(ended, lang).await {
             Ok(s) => s,
             Err(e) => {
                 tracing::warn!(error = %e, "login: provider unavailable");
@@ -463,6 +477,7 @@ impl Sso {
                     status: StatusCode::OK,
                     headers: vec![],
                     body: Bytes::new(),
+                    page: None,
                 }
             }
             Err(e) => {
@@ -522,20 +537,14 @@ fn constant_time_eq(a: &[u8], b: &[u8]) -> bool {
 /// The page `GET /auth/logout` answers: one button that posts the logout. Its policy lets
 /// the form's answer redirect to the provider (`form-action` covers redirects).
 fn logout_page(csrf: &str, provider: Option<&str>) -> LocalResponse {
-    let form = |label: &str| {
-        format!(
-            "<form method=\"post\" action=\"/auth/logout\"><input type=\"hidden\" name=\"csrf\" value=\"{csrf}\"><button type=\"submit\" name=\"logout\" value=\"yes\">{label}</button></form>"
-        )
+    let page = LogoutPage {
+        csrf: crate::response::escape(csrf).into_owned(),
     };
-    let sections = [
-        ("ar", format!("<h1>تسجيل الخروج</h1><p>هل تريد إنهاء جلستك في البوابة وفي جميع الخدمات؟</p>{}<p><a href=\"/\">العودة إلى البوابة</a></p>", form("تسجيل الخروج"))),
-        ("fr", format!("<h1>Se déconnecter</h1><p>Voulez-vous fermer votre session sur le portail et dans tous les services ?</p>{}<p><a href=\"/\">Retour au portail</a></p>", form("Se déconnecter"))),
-        ("en", format!("<h1>Log out</h1><p>Do you want to end your session on the portal and in every service?</p>{}<p><a href=\"/\">Back to the portal</a></p>", form("Log out"))),
-    ];
-    let refs: Vec<(&str, &str)> = sections.iter().map(|(l, h)| (*l, h.as_str())).collect();
-    let page = LocalResponse::html(
-        StatusCode::OK,
-        crate::response::frame("Se déconnecter", &refs, "", "/"),
+    let body = page.render(Lang::Ar, "/");
+    let page = LocalResponse::html_bytes(StatusCode::OK, body).localized(
+        std::sync::Arc::new(page),
+        Lang::Ar,
+        "/",
     );
     let policy = crate::response::CONTENT_SECURITY_POLICY_VALUE.replace(
         "form-action 'self'",
@@ -544,6 +553,68 @@ fn logout_page(csrf: &str, provider: Option<&str>) -> LocalResponse {
     match HeaderValue::from_str(policy.trim()) {
         Ok(v) => page.with_header(http::header::CONTENT_SECURITY_POLICY, v),
         Err(_) => page,
+    }
+}
+
+/// The logout page in every language, the reader's first (see [`Localized`]).
+#[derive(Debug)]
+struct LogoutPage {
+    /// Escaped already.
+    csrf: String,
+}
+
+impl Localized for LogoutPage {
+    fn render(&self, lang: Lang, home: &str) -> Bytes {
+        let csrf = &self.csrf;
+        let home = crate::response::escape(home);
+        // In the order of `Lang::ALL`: title, question, button, way back.
+        const TEXTS: [[&str; 4]; 4] = [
+            [
+                "تسجيل الخروج",
+                "هل تريد إنهاء جلستك في البوابة وفي جميع الخدمات؟",
+                "تسجيل الخروج",
+                "العودة إلى البوابة",
+            ],
+            [
+                "ⴼⴼⵖ",
+                "ⵉⵙ ⵜⵔⵉⴷ ⴰⴷ ⵜⵙⴽⵎⵎⵍⴷ ⵜⵖⵉⵎⵉⵜ ⵏⵏⴽ ⴳ ⵓⵡⵡⵓⵔ ⴷ ⵜⵎⴰⵡⴰⵙⵉⵏ ⴰⴽⴽⵯ?",
+                "ⴼⴼⵖ",
+                "ⵓⵖⵓⵍ ⵖⵔ ⵓⵡⵡⵓⵔ",
+            ],
+            [
+                "Se déconnecter",
+                "Voulez-vous fermer votre session sur le portail et dans tous les services ?",
+                "Se déconnecter",
+                "Retour au portail",
+            ],
+            [
+                "Log out",
+                "Do you want to end your session on the portal and in every service?",
+                "Log out",
+                "Back to the portal",
+            ],
+        ];
+        let sections: Vec<(Lang, String)> = lang
+            .reading_order()
+            .into_iter()
+            .map(|l| {
+                let [title, question, button, back] = TEXTS[l.index()];
+                (
+                    l,
+                    format!(
+                        "<h1>{title}</h1><p>{question}</p><form method=\"post\" action=\"/auth/logout\"><input type=\"hidden\" name=\"csrf\" value=\"{csrf}\"><button type=\"submit\" name=\"logout\" value=\"yes\">{button}</button></form><p><a href=\"{home}\">{back}</a></p>"
+                    ),
+                )
+            })
+            .collect();
+        let refs: Vec<(Lang, &str)> = sections.iter().map(|(l, h)| (*l, h.as_str())).collect();
+        Bytes::from(crate::response::frame(
+            lang,
+            TEXTS[lang.index()][0],
+            &refs,
+            "",
+            &home,
+        ))
     }
 }
 

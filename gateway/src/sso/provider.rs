@@ -275,8 +275,15 @@ impl Provider {
     /// `reauthenticate`: the citizen's last session here ended by itself (idle or absolute
     /// timeout), so the provider is asked to authenticate again (`prompt=login`) rather than
     /// sign in from its own session: on a shared computer, the next person to click "log
-    /// in" was the citizen who had walked away (found when tried).
-    pub async fn begin_login(&self, reauthenticate: bool) -> Result<LoginStart, ProviderError> {
+    /// in" was the citizen who had walked away (found when tried). `lang`: the portal's
+    /// language, asked of the provider's pages first (`ui_locales`, OpenID Connect Core
+    /// §3.1.2.1), then the portal's others: without it, a citizen who had chosen Amazigh
+    /// logged in on a page in her browser's French (found when tried).
+    pub async fn begin_login(
+        &self,
+        reauthenticate: bool,
+        lang: crate::lang::Lang,
+    ) -> Result<LoginStart, ProviderError> {
         let d = self.discovered().await?;
         self.ensure_up().await?;
         let (challenge, verifier) = PkceCodeChallenge::new_random_sha256();
@@ -293,6 +300,8 @@ impl Provider {
         if reauthenticate {
             req = req.add_extra_param("prompt", "login");
         }
+        let locales = lang.reading_order().map(crate::lang::Lang::code).join(" ");
+        req = req.add_extra_param("ui_locales", locales);
         let (url, _) = req.url();
         Ok(LoginStart {
             authorize_url: url.to_string(),
