@@ -24,9 +24,13 @@ pub enum Route<'a> {
         service: &'a Arc<Service>,
         path: Cow<'a, str>,
     },
-    /// On a service's own origin, the exchange of a one-time login code for that origin's
-    /// session ([`ORIGIN_EXCHANGE_PATH`]).
-    OriginExchange { service: &'a Arc<Service> },
+    /// On a service's own origin, an SSO endpoint of that origin's: the exchange of a
+    /// one-time login code for its session ([`ORIGIN_EXCHANGE_PATH`]), or its keep-alive
+    /// ([`ORIGIN_KEEP_ALIVE_PATH`]).
+    OriginAuth {
+        service: &'a Arc<Service>,
+        endpoint: AuthEndpoint,
+    },
     /// Answer with a redirect to `location`: the same page elsewhere (`same_page`: a form
     /// posted there keeps its method and body, 308) or another page (the portal's home for a
     /// retired domain's pages: a 301, which a browser follows with a GET).
@@ -50,7 +54,7 @@ pub enum Route<'a> {
     UnknownHost,
 }
 
-pub use crate::sso::origin::ORIGIN_EXCHANGE_PATH;
+pub use crate::sso::origin::{ORIGIN_EXCHANGE_PATH, ORIGIN_KEEP_ALIVE_PATH};
 
 /// Routes a request by its `host` (as sent, any case, maybe with a port), `path` and raw `query`.
 pub fn route<'a>(snap: &'a Snapshot, host: &str, path: &'a str, query: Option<&str>) -> Route<'a> {
@@ -86,7 +90,16 @@ fn service_origin_route<'a>(snap: &'a Snapshot, id: &str, path: &'a str) -> Rout
         return Route::NotFound;
     };
     if path == ORIGIN_EXCHANGE_PATH {
-        return Route::OriginExchange { service };
+        return Route::OriginAuth {
+            service,
+            endpoint: AuthEndpoint::OriginExchange,
+        };
+    }
+    if path == ORIGIN_KEEP_ALIVE_PATH {
+        return Route::OriginAuth {
+            service,
+            endpoint: AuthEndpoint::KeepAlive,
+        };
     }
     if path == crate::portal::lang::ORIGIN_SWITCH_PATH {
         return Route::Portal(crate::portal::PortalPage::Language);
@@ -246,7 +259,22 @@ mod tests {
                 ORIGIN_EXCHANGE_PATH,
                 None
             ),
-            Route::OriginExchange { .. }
+            Route::OriginAuth {
+                endpoint: AuthEndpoint::OriginExchange,
+                ..
+            }
+        ));
+        assert!(matches!(
+            route(
+                &snap,
+                &format!("{id}.services.gov.ma"),
+                ORIGIN_KEEP_ALIVE_PATH,
+                None
+            ),
+            Route::OriginAuth {
+                endpoint: AuthEndpoint::KeepAlive,
+                ..
+            }
         ));
         assert!(matches!(
             route(&snap, "no-such-service.services.gov.ma", "/", None),

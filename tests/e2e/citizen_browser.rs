@@ -316,3 +316,65 @@ fn a_hostile_page_on_one_service_origin_can_neither_read_another_nor_plant_its_s
         "the service no longer sees the citizen's own identity: {claims}"
     );
 }
+
+/// Found when tried (WCAG 2.2.1, Timing Adjustable): a citizen's session ended after its
+/// idle time without a word, and the form she then sent was lost. A signed-in page's strip
+/// now warns her before the end, moves the keyboard to "stay signed in", and one press
+/// gives the session its whole idle time again.
+#[test]
+fn a_signed_in_citizen_is_warned_before_her_session_ends_and_may_stay_signed_in() {
+    let mut options = SsoOptions::new(Store::Memory);
+    options.tweak = Some(Box::new(|c: &mut egov_gateway::config::Config| {
+        egov_integration::own_origins(c);
+        // The warning comes 20 s before the end: here 10 s after the page.
+        c.gateway.sessions.idle_timeout = std::time::Duration::from_secs(30);
+    }));
+    let world = SsoWorld::start(options);
+    let chromium = Chromium::start();
+    let page_url = world.gateway.origin_url(SERVICE, "/");
+    let stay = r#"(async () => {
+        const until = async (test, ms) => {
+            const end = Date.now() + ms;
+            while (Date.now() < end) {
+                const v = test();
+                if (v) return v;
+                await new Promise((r) => setTimeout(r, 200));
+            }
+            return null;
+        };
+        const box = await until(() => document.getElementById('egov-session'), 25000);
+        if (!box) return { shown: false };
+        const button = box.querySelector('button');
+        const seen = {
+            shown: true,
+            role: box.getAttribute('role'),
+            text: box.textContent,
+            focused: document.activeElement === button,
+        };
+        button.click();
+        seen.gone = (await until(() => !document.getElementById('egov-session'), 5000)) === true;
+        seen.after = await (await fetch('/__egov/keep-alive', { cache: 'no-store' })).json();
+        return seen;
+    })()"#;
+    let outcome = chromium.visit(
+        world.provider.issuer(),
+        &[Visit::to(page_url).logging_in_as("amina").running(stay)],
+    );
+    let seen = outcome.last().evaluated.clone();
+    assert_eq!(seen["shown"], true, "no warning:\n{outcome}");
+    assert_eq!(seen["role"], "alert", "{seen}");
+    assert!(
+        seen["text"].as_str().is_some_and(|t| t.len() > 20),
+        "{seen}"
+    );
+    assert_eq!(
+        seen["focused"], true,
+        "the keyboard is not on the button: {seen}"
+    );
+    assert_eq!(seen["gone"], true, "{seen}");
+    assert_eq!(seen["after"]["authenticated"], true, "{seen}");
+    assert!(
+        seen["after"]["expires_in"].as_u64().is_some_and(|s| s > 20),
+        "{seen}"
+    );
+}

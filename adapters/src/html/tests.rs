@@ -174,10 +174,35 @@ fn style_element_urls_are_rewritten_even_when_split_across_chunks() {
 fn meta_refresh_urls_are_rewritten() {
     assert_eq!(
         rewrite(
-            r#"<meta http-equiv="refresh" content="300;url=http://www.tax.gov.ma/vat-declaration/">"#
+            r#"<meta http-equiv="refresh" content="5;url=http://www.tax.gov.ma/vat-declaration/">"#
         ),
-        r#"<meta http-equiv="refresh" content="300;url=/s/vat-declaration/">"#
+        r#"<meta http-equiv="refresh" content="5;url=/s/vat-declaration/">"#
     );
+}
+
+/// Found when tried: a legacy form page refreshed to the site's home after 300 s, and the
+/// citizen lost what she had typed (WCAG 2.2.1). A refresh of a minute or more goes; a
+/// "please wait" page's short poll and a 0-second redirect stay.
+#[test]
+fn a_refresh_a_minute_or_more_away_is_dropped_and_short_ones_stay() {
+    for long in [
+        r#"<meta http-equiv="refresh" content="300;url=http://www.tax.gov.ma/vat-declaration/">"#,
+        r#"<meta http-equiv="Refresh" content=" 60">"#,
+        r#"<META HTTP-EQUIV=REFRESH CONTENT="99999999999999999999999; url=/">"#,
+    ] {
+        assert_eq!(
+            rewrite(&format!("<head>{long}</head>")),
+            "<head></head>",
+            "{long}"
+        );
+    }
+    for kept in [
+        r#"<meta http-equiv="refresh" content="0;url=/s/vat-declaration/">"#,
+        r#"<meta http-equiv="refresh" content="59">"#,
+        r#"<meta http-equiv="refresh" content="; url=">"#,
+    ] {
+        assert_eq!(rewrite(kept), kept);
+    }
 }
 
 #[test]

@@ -222,6 +222,12 @@ impl Meta {
     }
 }
 
+/// What one header field of a stored answer costs beyond its name and value (see
+/// [`Object::weight`]).
+const HEADER_FIELD_OVERHEAD: usize = 224;
+/// What one stored answer costs beyond its header fields and body (see [`Object::weight`]).
+const OBJECT_OVERHEAD: usize = 512;
+
 /// One stored answer: its metadata and the (adapted) body.
 #[derive(Clone)]
 struct Object {
@@ -243,15 +249,21 @@ impl Object {
         }
     }
 
+    /// The bytes the object holds in memory, as L1's size counts them: its body, and for
+    /// each header field its name and value plus [`HEADER_FIELD_OVERHEAD`] (a field lives in
+    /// two maps, `http`'s and pingora's case map, each a hashed bucket and its own
+    /// allocations), plus [`OBJECT_OVERHEAD`] (the cache's entry, the key, the metadata).
+    /// Found when tried: 64,290 small pages counted as 67 MB grew the process by 212 MB
+    /// (3.3 KB a page against 1,044 B counted), so L1 held three times its configured size.
     fn weight(&self) -> u32 {
         let header: usize = self
             .meta
             .header
             .headers
             .iter()
-            .map(|(n, v)| n.as_str().len() + v.len() + 4)
+            .map(|(n, v)| n.as_str().len() + v.len() + HEADER_FIELD_OVERHEAD)
             .sum();
-        u32::try_from(header + self.body.len() + 128).unwrap_or(u32::MAX)
+        u32::try_from(header + self.body.len() + OBJECT_OVERHEAD).unwrap_or(u32::MAX)
     }
 }
 
@@ -978,7 +990,11 @@ mod tests {
         for i in 100..105u8 {
             storage.put_l1([i; 16], object_of_ministry("c", "m", 1_000));
         }
-        assert_eq!(storage.held_by("c"), weight, "c's newest page, in c's own room");
+        assert_eq!(
+            storage.held_by("c"),
+            weight,
+            "c's newest page, in c's own room"
+        );
         assert!(storage.l1.get(&[104; 16]).is_some());
         assert_eq!((storage.held_by("a"), storage.held_by("b")), (a, b));
     }

@@ -47,10 +47,14 @@ impl Stage for RouteStage {
                     ),
                 }
             }
-            Route::OriginExchange { service } => {
+            Route::OriginAuth { service, endpoint } => {
                 ctx.service = Some(Arc::clone(service));
-                ctx.local = Some(LocalRoute::Auth(AuthEndpoint::OriginExchange));
-                (Step::Continue, "/__egov/session")
+                ctx.local = Some(LocalRoute::Auth(endpoint));
+                let label = match endpoint {
+                    AuthEndpoint::KeepAlive => crate::routing::ORIGIN_KEEP_ALIVE_PATH,
+                    _ => crate::routing::ORIGIN_EXCHANGE_PATH,
+                };
+                (Step::Continue, label)
             }
             Route::Redirect {
                 location,

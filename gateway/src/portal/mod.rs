@@ -240,7 +240,10 @@ impl Portal {
         if let Some(found) = set.strips.read().ok().and_then(|m| m.get(&key).cloned()) {
             return (variant, found);
         }
-        let html: Arc<str> = Arc::from(strip::render(snap, service, lang, logged_in));
+        let keep_alive = strip::KeepAlive {
+            idle_secs: self.deps.sso.idle_timeout().as_secs(),
+        };
+        let html: Arc<str> = Arc::from(strip::render(snap, service, lang, logged_in, keep_alive));
         if let Ok(mut m) = set.strips.write() {
             m.insert(key, Arc::clone(&html));
         }

@@ -12,6 +12,7 @@ use super::lang::Lang;
 use super::text;
 use crate::registry::{Service, Snapshot};
 use crate::response::escape;
+use crate::sso::origin::ORIGIN_KEEP_ALIVE_PATH;
 
 /// The variant number of a strip: what the shared cache tells stored copies apart by.
 pub fn variant(lang: Lang, logged_in: bool) -> u8 {
@@ -28,8 +29,24 @@ const TEXT: &str = "all:initial;color:#fff;font:inherit;font-weight:700";
 /// found when tried). A legacy policy forbidding inline style drops it with the rest.
 const FOCUS: &str = "<style>#egov-strip a:focus-visible{outline:2px solid #fff!important;outline-offset:2px!important}</style>";
 
-/// The strip's HTML for `service` in `lang`.
-pub fn render(snap: &Snapshot, service: &Service, lang: Lang, logged_in: bool) -> String {
+/// Where the session warning of a signed-in page asks to stay signed in, and after how
+/// many idle seconds the session ends.
+#[derive(Debug, Clone, Copy)]
+pub struct KeepAlive {
+    pub idle_secs: u64,
+}
+
+/// The strip's HTML for `service` in `lang`. Signed in, it carries the session warning
+/// (`assets/session.js`, WCAG 2.2.1): a citizen filling a long form is told before her
+/// session ends for inactivity and may stay signed in (found when tried: it ended without a
+/// word, and what she sent was lost).
+pub fn render(
+    snap: &Snapshot,
+    service: &Service,
+    lang: Lang,
+    logged_in: bool,
+    keep_alive: KeepAlive,
+) -> String {
     let ui = text::ui(lang);
     // On its own origin a service links back to the portal absolutely.
     let portal = if snap.portal.settings.service_origins.is_some() {
@@ -54,8 +71,33 @@ pub fn render(snap: &Snapshot, service: &Service, lang: Lang, logged_in: bool) -
             ui.login
         )
     };
+    let warning = if logged_in {
+        let url = if snap.portal.settings.service_origins.is_some() {
+            ORIGIN_KEEP_ALIVE_PATH
+        } else {
+            "/auth/keep-alive"
+        };
+        format!(
+            " data-keep-alive=\"{url}\" data-idle=\"{}\" data-ending=\"{}\" data-stay=\"{}\" data-ended=\"{}\" data-login-new-tab=\"{}\"",
+            keep_alive.idle_secs,
+            escape(ui.session_ending),
+            escape(ui.stay_signed_in),
+            escape(ui.session_ended),
+            escape(ui.login_new_tab),
+        )
+    } else {
+        String::new()
+    };
+    let script = if logged_in {
+        format!(
+            "<script src=\"{}\" defer></script>",
+            crate::response::assets::session_script()
+        )
+    } else {
+        String::new()
+    };
     format!(
-        "<div id=\"egov-strip\" role=\"navigation\" aria-label=\"{portal_name}\" lang=\"{code}\" dir=\"{dir}\" style=\"{BAR}\">{FOCUS}\
+        "<div id=\"egov-strip\" role=\"navigation\" aria-label=\"{portal_name}\" lang=\"{code}\" dir=\"{dir}\" style=\"{BAR}\"{warning}>{FOCUS}{script}\
 <a href=\"{portal}/\" style=\"{LINK}\">{portal_name}</a> · \
 <a href=\"{portal}/services/{id}\" style=\"{TEXT}\"{name_attrs}>{name}</a> · {account}</div>",
         portal_name = ui.portal,
@@ -73,17 +115,45 @@ mod tests {
     fn the_strip_names_the_service_in_the_citizen_s_language_and_never_the_citizen() {
         let snap = crate::registry::fixtures::snapshot();
         let s = &snap.services()[0];
-        let html = render(&snap, s, Lang::Fr, true);
+        let html = render(&snap, s, Lang::Fr, true, IDLE);
         assert!(html.contains(&*escape(&s.config.names.fr)), "{html}");
         assert!(html.contains("lang=\"fr\" dir=\"ltr\""), "{html}");
         assert!(html.contains("/auth/logout"), "{html}");
-        let anonymous = render(&snap, s, Lang::Ar, false);
+        let anonymous = render(&snap, s, Lang::Ar, false, IDLE);
         assert!(anonymous.contains("dir=\"rtl\""), "{anonymous}");
         assert!(anonymous.contains("/auth/login?return_to="), "{anonymous}");
         assert!(
             anonymous.contains("#egov-strip a:focus-visible{outline"),
             "the keyboard's place shows: {anonymous}"
         );
+    }
+
+    const IDLE: KeepAlive = KeepAlive { idle_secs: 1800 };
+
+    #[test]
+    fn a_signed_in_strip_carries_the_session_warning_in_the_citizens_language() {
+        let snap = crate::registry::fixtures::snapshot();
+        let s = &snap.services()[0];
+        let html = render(&snap, s, Lang::Fr, true, IDLE);
+        assert!(
+            html.contains(crate::response::assets::session_script()),
+            "{html}"
+        );
+        assert!(html.contains("data-idle=\"1800\""), "{html}");
+        assert!(
+            html.contains("data-keep-alive=\"/auth/keep-alive\""),
+            "{html}"
+        );
+        assert!(html.contains("data-stay=\"Rester connecté\""), "{html}");
+        let on_origins = crate::registry::fixtures::snapshot_on_origins();
+        let html = render(&on_origins, &on_origins.services()[0], Lang::Ar, true, IDLE);
+        assert!(
+            html.contains(&format!("data-keep-alive=\"{ORIGIN_KEEP_ALIVE_PATH}\"")),
+            "{html}"
+        );
+        let anonymous = render(&snap, s, Lang::Fr, false, IDLE);
+        assert!(!anonymous.contains("<script"), "{anonymous}");
+        assert!(!anonymous.contains("data-keep-alive"), "{anonymous}");
     }
 
     #[test]

@@ -353,7 +353,13 @@ async fn a_hostile_service_name_is_text_on_every_page_and_in_the_strip() {
             "{path}: {html}"
         );
     }
-    let strip = strip::render(&snap, &snap.services()[0], Lang::Fr, false);
+    let strip = strip::render(
+        &snap,
+        &snap.services()[0],
+        Lang::Fr,
+        false,
+        strip::KeepAlive { idle_secs: 1800 },
+    );
     assert!(!strip.contains("<script>"), "{strip}");
 }
 

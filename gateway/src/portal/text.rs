@@ -43,6 +43,11 @@ pub struct Ui {
     pub back_home: &'static str,
     pub footer: &'static str,
     pub breadcrumb: &'static str,
+    /// The session warning on signed-in legacy pages (`assets/session.js`).
+    pub session_ending: &'static str,
+    pub stay_signed_in: &'static str,
+    pub session_ended: &'static str,
+    pub login_new_tab: &'static str,
 }
 
 /// The strings for `lang`.
@@ -88,6 +93,10 @@ static AR: Ui = Ui {
     back_home: "العودة إلى البوابة",
     footer: "المملكة المغربية · بوابة الخدمات الإدارية",
     breadcrumb: "مسار التصفح",
+    session_ending: "ستنتهي جلستك قريبا بسبب عدم النشاط.",
+    stay_signed_in: "البقاء متصلا",
+    session_ended: "انتهت جلستك. للاحتفاظ بما كتبته، سجل الدخول من جديد في علامة تبويب جديدة، ثم عد إلى هنا وأرسل الاستمارة.",
+    login_new_tab: "تسجيل الدخول في علامة تبويب جديدة",
 };
 
 static ZGH: Ui = Ui {
@@ -124,6 +133,11 @@ static ZGH: Ui = Ui {
     back_home: "ⵓⵖⵓⵍ ⵖⵔ ⵓⵡⵡⵓⵔ",
     footer: "ⵜⴰⴳⵍⴷⵉⵜ ⵏ ⵍⵎⵖⵔⵉⴱ · ⴰⵡⵡⵓⵔ ⵏ ⵜⵎⴰⵡⴰⵙⵉⵏ ⵜⵉⵏⴱⴰⴹⵉⵏ",
     breadcrumb: "ⴰⴱⵔⵉⴷ",
+    session_ending: "ⵜⴰⵖⵉⵎⵉⵜ ⵏⵏⴽ ⴰⴷ ⵜⴽⵎⵎⵍ ⵖⵉⴽⴰ, ⵍⵍⵉⵖ ⵓⵔ ⵜⵙⵎⵔⵙⴷ ⴰⵡⵡⵓⵔ.",
+    stay_signed_in: "ⵇⵇⵉⵎ ⵜⴽⵛⵎⴷ",
+    session_ended:
+        "ⵜⴽⵎⵎⵍ ⵜⵖⵉⵎⵉⵜ ⵏⵏⴽ. ⴰⴷ ⵜⵃⴹⵓⴷ ⵎⴰ ⵜⵓⵔⵉⴷ, ⴰⵍⵙ ⴰⴽⵛⴰⵎ ⴳ ⵢⴰⵏ ⵓⵙⴰⵜⵍ ⴰⵎⴰⵢⵏⵓ, ⵜⵓⵖⵓⵍⴷ ⴷ ⵙ ⵖⵉ, ⵜⴰⵣⵏⴷ.",
+    login_new_tab: "ⴰⵍⵙ ⴰⴽⵛⴰⵎ ⴳ ⵢⴰⵏ ⵓⵙⴰⵜⵍ ⴰⵎⴰⵢⵏⵓ",
 };
 
 static FR: Ui = Ui {
@@ -159,6 +173,10 @@ static FR: Ui = Ui {
     back_home: "Retour au portail",
     footer: "Royaume du Maroc · Portail des services administratifs",
     breadcrumb: "Fil d'Ariane",
+    session_ending: "Votre session va bientôt prendre fin faute d'activité.",
+    stay_signed_in: "Rester connecté",
+    session_ended: "Votre session a pris fin. Pour garder ce que vous avez saisi, reconnectez-vous dans un nouvel onglet, puis revenez ici et envoyez le formulaire.",
+    login_new_tab: "Se reconnecter dans un nouvel onglet",
 };
 
 static EN: Ui = Ui {
@@ -196,6 +214,10 @@ static EN: Ui = Ui {
     back_home: "Back to the portal",
     footer: "Kingdom of Morocco · Portal of government services",
     breadcrumb: "Breadcrumb",
+    session_ending: "Your session will end soon because of inactivity.",
+    stay_signed_in: "Stay signed in",
+    session_ended: "Your session has ended. To keep what you typed, log in again in a new tab, then come back here and send the form.",
+    login_new_tab: "Log in again in a new tab",
 };
 
 /// A category's name in `lang`.

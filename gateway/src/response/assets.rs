@@ -1,5 +1,6 @@
 //! The static files every page the gateway writes links to: the stylesheet and the print
-//! stylesheet, compiled into the binary and served under a fingerprinted name
+//! stylesheet (and the session warning's script, which signed-in legacy pages' strip
+//! links), compiled into the binary and served under a fingerprinted name
 //! (`/assets/portal.3f9a1c2b7d.css`).
 //!
 //! The name changes whenever the content does, so browsers and CDNs may keep a file for a
@@ -54,6 +55,21 @@ static PRINT: LazyLock<Asset> = LazyLock::new(|| {
     )
 });
 
+static SESSION: LazyLock<Asset> = LazyLock::new(|| {
+    asset(
+        "session",
+        "js",
+        "text/javascript; charset=utf-8",
+        include_str!("assets/session.js"),
+    )
+});
+
+/// The session warning's script, for the portal strip of signed-in pages (see
+/// `assets/session.js`).
+pub fn session_script() -> &'static str {
+    &SESSION.path
+}
+
 /// The stylesheet's path, for `<link rel="stylesheet">`.
 pub fn stylesheet() -> &'static str {
     &STYLESHEET.path
@@ -64,19 +80,21 @@ pub fn print_stylesheet() -> &'static str {
     &PRINT.path
 }
 
-/// Whether `path` is exactly one of the gateway's stylesheets (a name with its content
+/// Whether `path` is exactly one of the gateway's files (a name with its content
 /// hash no legacy site uses). On a service's own origin these are answered by the gateway
 /// too: its error and maintenance pages link them with `'self'`-only styles, and they went
 /// to the legacy site (twice a page view, while it was down: found when tried).
 pub fn is_ours(path: &str) -> bool {
-    [&*STYLESHEET, &*PRINT].into_iter().any(|a| a.path == path)
+    [&*STYLESHEET, &*PRINT, &*SESSION]
+        .into_iter()
+        .any(|a| a.path == path)
 }
 
 /// The answer for `path` under [`PREFIX`]: the file, cached for a year, or `None` for a name
 /// that is not (or no longer) one of ours, which the caller answers with a 404 (an old
 /// fingerprint must not be served the new content under a year-long cache).
 pub fn serve(path: &str, if_none_match: Option<&[u8]>) -> Option<LocalResponse> {
-    let asset = [&*STYLESHEET, &*PRINT]
+    let asset = [&*STYLESHEET, &*PRINT, &*SESSION]
         .into_iter()
         .find(|a| a.path == path)?;
     let headers = vec![

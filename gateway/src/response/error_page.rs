@@ -189,7 +189,7 @@ impl ErrorKind {
             ],
             ErrorKind::SessionEnded => [
                 ("ar", "انتهت جلستك", "لم يصل ما أرسلته إلى الخدمة لأن جلستك انتهت. سجل الدخول من جديد، ثم أعد إرسال الاستمارة."),
-                ("zgh", "ⵜⵖⵉⵎⵉⵜ ⵏⵏⴽ ⵜⴽⵎⵎⵍ", "ⵎⴰ ⵜⵓⵣⵏⴷ ⵓⵔ ⵢⵓⵙⵉ ⵖⵔ ⵜⵎⴰⵡⴰⵙⵜ ⵍⵍⵉⵖ ⵜⴽⵎⵎⵍ ⵜⵖⵉⵎⵉⵜ ⵏⵏⴽ. ⴰⵍⵙ ⴰⴽⵛⴰⵎ, ⵜⴰⵍⵙⴷ ⴰⵣⵏ."),
+                ("zgh", "ⵜⴰⵖⵉⵎⵉⵜ ⵏⵏⴽ ⵜⴽⵎⵎⵍ", "ⵎⴰ ⵜⵓⵣⵏⴷ ⵓⵔ ⵢⵓⵙⵉ ⵖⵔ ⵜⵎⴰⵡⴰⵙⵜ ⵍⵍⵉⵖ ⵜⴽⵎⵎⵍ ⵜⵖⵉⵎⵉⵜ ⵏⵏⴽ. ⴰⵍⵙ ⴰⴽⵛⴰⵎ, ⵜⴰⵍⵙⴷ ⴰⵣⵏ."),
                 ("fr", "Votre session a pris fin", "Ce que vous avez envoyé n'a pas été transmis au service, car votre session avait pris fin. Reconnectez-vous, puis envoyez à nouveau le formulaire."),
                 ("en", "Your session has ended", "What you sent did not reach the service, because your session had ended. Log in again, then send the form again."),
             ],

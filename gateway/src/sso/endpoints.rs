@@ -38,6 +38,9 @@ pub enum AuthEndpoint {
     Hop,
     /// On a service's origin: the code exchanged for that origin's session.
     OriginExchange,
+    /// `/auth/keep-alive`, and on a service's origin its own: the session's idle clock moved
+    /// on, and how long it now has (the strip's session warning, "stay signed in").
+    KeepAlive,
 }
 
 impl AuthEndpoint {
@@ -50,6 +53,7 @@ impl AuthEndpoint {
             "/auth/session" => Self::Session,
             "/.well-known/jwks.json" => Self::Jwks,
             "/auth/hop" => Self::Hop,
+            "/auth/keep-alive" => Self::KeepAlive,
             _ => return None,
         })
     }
@@ -124,6 +128,7 @@ impl Sso {
             AuthEndpoint::Logout => self.logout(http, request_id).await,
             AuthEndpoint::BackchannelLogout => self.backchannel_logout(http, request_id).await,
             AuthEndpoint::Session => self.whoami(http, request_id).await,
+            AuthEndpoint::KeepAlive => self.keep_alive(http, cx.service, request_id).await,
             AuthEndpoint::Jwks => LocalResponse {
                 status: StatusCode::OK,
                 headers: vec![
@@ -515,6 +520,52 @@ impl Sso {
                         "error": "sessions_unavailable",
                         "error_description": format!("sessions are unavailable, retry later (request {request_id})"),
                     }),
+                )
+            }
+        }
+    }
+}
+
+impl Sso {
+    /// "Stay signed in": the session of this request (on a service's origin, that origin's)
+    /// is read as any request's, which moves its idle clock on, and the answer says whether
+    /// it is live and for how many seconds more. Nothing else: a page script on the origin
+    /// may read it.
+    async fn keep_alive(
+        &self,
+        http: &HttpSession,
+        service: Option<&Service>,
+        request_id: &str,
+    ) -> LocalResponse {
+        let req = http.req_header();
+        let session = match service {
+            Some(service) => match self.jar.session_id(req) {
+                Some(id) => self.origin_session(id.as_str(), service).await,
+                None => Ok(None),
+            },
+            None => self.current_session(req).await,
+        };
+        match session {
+            Ok(Some(s)) => {
+                let ends = s.idle_expires_at(self.idle).min(s.absolute_expires_at);
+                LocalResponse::json(
+                    StatusCode::OK,
+                    &serde_json::json!({
+                        "authenticated": true,
+                        "expires_in": ends.saturating_sub(now_secs()),
+                    }),
+                )
+            }
+            Ok(None) => LocalResponse::json(
+                StatusCode::OK,
+                &serde_json::json!({ "authenticated": false }),
+            ),
+            Err(e) => {
+                self.store_failed(&e, "keep-alive: session store unavailable");
+                LocalResponse::json_error(
+                    StatusCode::SERVICE_UNAVAILABLE,
+                    "sessions_unavailable",
+                    format!("sessions are unavailable, retry later (request {request_id})"),
                 )
             }
         }

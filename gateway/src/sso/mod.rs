@@ -105,6 +105,12 @@ pub struct Sso {
 const STORE_FAILURE_REMEMBERED: std::time::Duration = std::time::Duration::from_secs(30);
 
 impl Sso {
+    /// How long a session lives without a request (`sessions.idle_timeout`): the portal
+    /// strip's session warning counts it down.
+    pub fn idle_timeout(&self) -> std::time::Duration {
+        self.idle
+    }
+
     /// Builds SSO from `config`, with sessions in `sessions` (the shared store, or this
     /// process's memory). Nothing is contacted yet: the provider is discovered and Redis
     /// connected on first use, so the gateway starts while either is down.

@@ -41,6 +41,10 @@ use pingora::proxy::Session as HttpSession;
 /// the origin's session. Reserved: legacy sites never see it.
 pub const ORIGIN_EXCHANGE_PATH: &str = "/__egov/session";
 
+/// On a service's own origin, where a signed-in page's session warning asks to stay signed
+/// in (`assets/session.js`); the portal's is `/auth/keep-alive`.
+pub const ORIGIN_KEEP_ALIVE_PATH: &str = "/__egov/keep-alive";
+
 fn encode(s: &str) -> String {
     form_urlencoded::byte_serialize(s.as_bytes()).collect()
 }
