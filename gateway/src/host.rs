@@ -53,6 +53,19 @@ fn well_formed(host: &str) -> bool {
         && port.len() <= 5
 }
 
+/// The path (and query, without a fragment) of the request's `Referer` when it is a page of
+/// this same host: where a citizen came from, to send her back there (the page a form was
+/// on, the page she switched language from). `None` for another host or no `Referer`.
+pub fn referer_path_on_this_host(req: &RequestHeader) -> Option<&str> {
+    let host = request_host(req)?;
+    let referer = req.headers.get(http::header::REFERER)?.to_str().ok()?;
+    let rest = referer
+        .strip_prefix("https://")
+        .or_else(|| referer.strip_prefix("http://"))?;
+    let (authority, path) = rest.split_at(rest.find('/')?);
+    (authority == host).then(|| path.split('#').next().unwrap_or(path))
+}
+
 /// Lowercase host without port or trailing dot.
 pub fn normalize(host: &str) -> Cow<'_, str> {
     let h = if host.starts_with('[') {

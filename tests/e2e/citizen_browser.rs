@@ -23,7 +23,8 @@ fn legacy_site() -> &'static Site {
 }
 
 /// Whether a link keeps the citizen on the portal: a service path, one of the portal's own
-/// pages (the portal strip links home, to the service's page and to login or logout), a
+/// pages (the portal strip links home, to the service's page, to login or logout and to the
+/// language switcher), a
 /// relative reference, or a scheme that does not navigate elsewhere.
 fn stays_on_portal(href: &str) -> bool {
     let relative = !href.starts_with('/') && !href.split('/').next().unwrap_or("").contains(':');
@@ -31,6 +32,7 @@ fn stays_on_portal(href: &str) -> bool {
         || href == "/"
         || href.starts_with("/services/")
         || href.starts_with("/auth/")
+        || href.starts_with("/lang?")
         || href.starts_with("mailto:")
         || href.starts_with("javascript:")
         || relative

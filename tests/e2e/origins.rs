@@ -237,6 +237,52 @@ async fn a_services_origin_remembers_only_a_language_of_ours_and_goes_back_only_
     }
 }
 
+/// Found when tried: a citizen who opened a service from a bookmark read its strip in her
+/// browser's language with no way to change it. The strip links the other languages to the
+/// origin's switcher, which, without `back`, returns to the page it was pressed on (only a
+/// page of that same origin).
+#[tokio::test(flavor = "multi_thread")]
+async fn the_strips_language_links_come_back_to_the_page_they_were_pressed_on() {
+    let estate = start_estate(None);
+    let gw = TestGateway::with(&estate, on_own_origins);
+    let http = origin_client(gw.addr);
+    let html = http
+        .get(gw.origin_url(WITH_STRIP, "/"))
+        .header("accept-language", "fr")
+        .send()
+        .await
+        .expect("request")
+        .text()
+        .await
+        .expect("page");
+    assert_eq!(strip_lang(&html), Some("fr"), "{html}");
+    assert!(html.contains("href=\"/__egov/lang?set=zgh\""), "{html}");
+    let switch = |referer: String| {
+        let http = http.clone();
+        let url = gw.origin_url(WITH_STRIP, "/__egov/lang?set=zgh");
+        async move {
+            let answer = http
+                .get(url)
+                .header("referer", referer)
+                .send()
+                .await
+                .expect("request");
+            assert_eq!(answer.status(), 303);
+            let cookie = answer.headers()["set-cookie"].to_str().expect("ascii");
+            assert!(cookie.starts_with("egov_lang=zgh;"), "{cookie}");
+            answer.headers()["location"]
+                .to_str()
+                .expect("ascii")
+                .to_string()
+        }
+    };
+    assert_eq!(
+        switch(gw.origin_url(WITH_STRIP, "/demande?x=1#top")).await,
+        "/demande?x=1"
+    );
+    assert_eq!(switch(gw.origin_url("cnie-renewal", "/demande")).await, "/");
+}
+
 #[tokio::test(flavor = "multi_thread")]
 async fn every_answer_the_gateway_writes_carries_the_security_headers() {
     let estate = start_estate(None);

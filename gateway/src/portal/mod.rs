@@ -493,8 +493,13 @@ impl Portal {
         else {
             return error_page(ErrorKind::BadRequest, request_id);
         };
+        // Without `back` (the switcher of the strip on a legacy page, the same on every page
+        // of the service), back to the page it was pressed on.
+        let asked = crate::sso::endpoints::query_param(http, "back");
         let back = crate::sso::endpoints::safe_return_to(
-            crate::sso::endpoints::query_param(http, "back").as_deref(),
+            asked
+                .as_deref()
+                .or_else(|| crate::host::referer_path_on_this_host(http.req_header())),
         );
         let mut answer = LocalResponse::redirect(false, &back);
         answer.status = StatusCode::SEE_OTHER;

@@ -71,6 +71,26 @@ pub fn render(
             ui.login
         )
     };
+    // The other languages, each a link to this origin's switcher, which comes back to the
+    // page it was pressed on: a citizen who opened the service from a bookmark read it in
+    // her browser's language with no way to change it (found when tried).
+    let switch = if snap.portal.settings.service_origins.is_some() {
+        super::lang::ORIGIN_SWITCH_PATH
+    } else {
+        "/lang"
+    };
+    let languages: String = Lang::ALL
+        .into_iter()
+        .filter(|l| *l != lang)
+        .map(|l| {
+            format!(
+                " · <a href=\"{switch}?set={code}\" lang=\"{code}\" dir=\"{dir}\" hreflang=\"{code}\" style=\"{LINK}\">{name}</a>",
+                code = l.code(),
+                dir = l.dir(),
+                name = l.endonym(),
+            )
+        })
+        .collect();
     let warning = if logged_in {
         let url = if snap.portal.settings.service_origins.is_some() {
             ORIGIN_KEEP_ALIVE_PATH
@@ -99,7 +119,7 @@ pub fn render(
     format!(
         "<div id=\"egov-strip\" role=\"navigation\" aria-label=\"{portal_name}\" lang=\"{code}\" dir=\"{dir}\" style=\"{BAR}\"{warning}>{FOCUS}{script}\
 <a href=\"{portal}/\" style=\"{LINK}\">{portal_name}</a> · \
-<a href=\"{portal}/services/{id}\" style=\"{TEXT}\"{name_attrs}>{name}</a> · {account}</div>",
+<a href=\"{portal}/services/{id}\" style=\"{TEXT}\"{name_attrs}>{name}</a> · {account}{languages}</div>",
         portal_name = ui.portal,
         code = lang.code(),
         dir = lang.dir(),
@@ -154,6 +174,31 @@ mod tests {
         let anonymous = render(&snap, s, Lang::Fr, false, IDLE);
         assert!(!anonymous.contains("<script"), "{anonymous}");
         assert!(!anonymous.contains("data-keep-alive"), "{anonymous}");
+    }
+
+    #[test]
+    fn the_strip_offers_the_other_languages_through_its_origins_switcher() {
+        let on_origins = crate::registry::fixtures::snapshot_on_origins();
+        let html = render(
+            &on_origins,
+            &on_origins.services()[0],
+            Lang::Fr,
+            false,
+            IDLE,
+        );
+        for code in ["ar", "zgh", "en"] {
+            assert!(
+                html.contains(&format!(
+                    "<a href=\"{}?set={code}\" lang=\"{code}\"",
+                    super::super::lang::ORIGIN_SWITCH_PATH
+                )),
+                "{code}: {html}"
+            );
+        }
+        assert!(!html.contains("set=fr"), "{html}");
+        let snap = crate::registry::fixtures::snapshot();
+        let html = render(&snap, &snap.services()[0], Lang::Ar, false, IDLE);
+        assert!(html.contains("<a href=\"/lang?set=fr\""), "{html}");
     }
 
     #[test]

@@ -544,18 +544,7 @@ fn back_to(req: &RequestHeader) -> &str {
     if matches!(req.method, http::Method::GET | http::Method::HEAD) {
         return asked;
     }
-    let host = crate::host::request_host(req);
-    req.headers
-        .get(http::header::REFERER)
-        .and_then(|v| v.to_str().ok())
-        .and_then(|r| {
-            let rest = r
-                .strip_prefix("https://")
-                .or_else(|| r.strip_prefix("http://"))?;
-            let (authority, path) = rest.split_at(rest.find('/')?);
-            (Some(authority) == host).then_some(path)
-        })
-        .map_or(asked, |path| path.split('#').next().unwrap_or(path))
+    crate::host::referer_path_on_this_host(req).unwrap_or(asked)
 }
 
 /// Who sent a request that needs a login it does not have.
