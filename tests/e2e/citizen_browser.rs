@@ -24,8 +24,7 @@ fn legacy_site() -> &'static Site {
 
 /// Whether a link keeps the citizen on the portal: a service path, one of the portal's own
 /// pages (the portal strip links home, to the service's page, to login or logout and to the
-/// language switcher), a
-/// relative reference, or a scheme that does not navigate elsewhere.
+/// language switcher), a relative reference, or a scheme that does not navigate elsewhere.
 fn stays_on_portal(href: &str) -> bool {
     let relative = !href.starts_with('/') && !href.split('/').next().unwrap_or("").contains(':');
     href.starts_with("/s/")

@@ -369,6 +369,14 @@ impl Pages {
             "/search?q={}",
             percent_encoding::utf8_percent_encode(query, percent_encoding::NON_ALPHANUMERIC)
         );
+        // The page's title says what came of it, as its heading does (every search page was
+        // "your request" whatever happened: found when tried).
+        let title = match outcome {
+            "empty" => ui.ask,
+            "routed" => ui.found,
+            "ambiguous" => ui.did_you_mean,
+            _ => ui.your_request,
+        };
         self.render(
             "search.html",
             context! {
@@ -377,7 +385,7 @@ impl Pages {
                 found => Value::from_serialize(&cards),
                 routed => routed.unwrap_or(""),
                 choices => Value::from_serialize(&choices),
-                ..base(lang, ui.your_request, &back, login_slot)
+                ..base(lang, title, &back, login_slot)
             },
         )
     }

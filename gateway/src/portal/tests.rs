@@ -218,6 +218,14 @@ async fn the_search_box_answers_with_the_routed_service_and_a_not_what_i_meant_f
     );
     assert!(html.contains("name=\"chosen\""), "{html}");
     assert!(html.contains("name=\"routed\""), "{html}");
+    // Its title says what came of it (every search page was "your request": found when
+    // tried).
+    let title = html
+        .split("<title>")
+        .nth(1)
+        .and_then(|t| t.split('<').next())
+        .expect("a title");
+    assert!(title.starts_with("Le service qui correspond"), "{title}");
 }
 
 #[tokio::test]
@@ -230,7 +238,15 @@ async fn a_search_for_nothing_asks_again_and_markup_in_the_query_stays_text() {
         "GET /search?q=+ HTTP/1.1\r\nHost: x\r\nCookie: egov_lang=en\r\n\r\n",
     )
     .await;
-    assert!(body(&r).contains("Type what you need"), "{}", body(&r));
+    let html = body(&r);
+    assert!(html.contains("Type what you need"), "{html}");
+    // Found when tried: the message was tied to nothing; the box now names it and says it is
+    // in error.
+    assert!(
+        html.contains("aria-invalid=\"true\" aria-describedby=\"q-error q-hint\""),
+        "{html}"
+    );
+    assert!(html.contains("<p id=\"q-error\">"), "{html}");
     let r = get(
         &portal,
         &snap,
