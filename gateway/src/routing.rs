@@ -83,6 +83,10 @@ pub fn route<'a>(snap: &'a Snapshot, host: &str, path: &'a str, query: Option<&s
 /// Where the portal's services live.
 const PORTAL_SERVICES: &str = "/s/";
 
+/// The paths the gateway keeps for itself on a service's own origin (the login exchange,
+/// the keep-alive, the language switcher).
+const RESERVED_ON_ORIGINS: &str = "/__egov/";
+
 /// A request on service `id`'s own origin: its path goes to the service unchanged (cleaned),
 /// but for the gateway's own login exchange, language switcher and stylesheets.
 fn service_origin_route<'a>(snap: &'a Snapshot, id: &str, path: &'a str) -> Route<'a> {
@@ -106,6 +110,12 @@ fn service_origin_route<'a>(snap: &'a Snapshot, id: &str, path: &'a str) -> Rout
     }
     if crate::response::assets::is_ours(path) {
         return Route::Portal(crate::portal::PortalPage::Asset);
+    }
+    // The prefix is the gateway's on every service origin: an address under it that is none
+    // of the above is no page of the legacy site's either (found when tried: it reached the
+    // site, while the documentation said the site never sees it).
+    if path.starts_with(RESERVED_ON_ORIGINS) {
+        return Route::NotFound;
     }
     match paths::clean(path) {
         Ok(path) => Route::Service { service, path },
@@ -278,6 +288,16 @@ mod tests {
         ));
         assert!(matches!(
             route(&snap, "no-such-service.services.gov.ma", "/", None),
+            Route::NotFound
+        ));
+        // The rest of the gateway's own prefix never reaches the site.
+        assert!(matches!(
+            route(
+                &snap,
+                &format!("{id}.services.gov.ma"),
+                "/__egov/anything",
+                None
+            ),
             Route::NotFound
         ));
         // The gateway's own stylesheets, which its error pages there link.
