@@ -157,8 +157,38 @@ fn refresh_url_span(value: &str) -> Option<(usize, usize)> {
     (end > start).then_some((start, end))
 }
 
-/// Rewrites `Location`, `Content-Location`, `Refresh` and `Link` in place; true if any changed.
-/// Values are read as raw bytes, so one holding non-ASCII bytes is rewritten too.
+/// A refresh (`<meta http-equiv="refresh">` or a `Refresh` header) this many seconds or more
+/// after the page shows is dropped: it is a time limit the citizen can neither see nor extend
+/// (WCAG 2.2.1; failures F40 and F41). Found when tried: a legacy form page refreshed to the
+/// site's home after 300 s, and a citizen slow to type lost what she had typed. Shorter ones
+/// stay: a "please wait" page polls the site that way, and a 0 is a redirect.
+pub const LONGEST_REFRESH_KEPT_SECS: u64 = 59;
+
+/// The delay a refresh's value starts with (`300; url=...`, `300`, `300.5`), if it starts
+/// with one; a delay too long to read is longer than any kept.
+pub fn refresh_delay(value: &[u8]) -> Option<u64> {
+    let start = value.iter().position(|b| !is_ws(*b)).unwrap_or(value.len());
+    let digits = &value[start..];
+    let len = digits
+        .iter()
+        .position(|b| !b.is_ascii_digit())
+        .unwrap_or(digits.len());
+    (len > 0).then(|| {
+        std::str::from_utf8(&digits[..len])
+            .ok()
+            .and_then(|d| d.parse().ok())
+            .unwrap_or(u64::MAX)
+    })
+}
+
+/// Whether a refresh's value is one to drop ([`LONGEST_REFRESH_KEPT_SECS`]).
+pub fn is_long_refresh(value: &[u8]) -> bool {
+    refresh_delay(value).is_some_and(|d| d > LONGEST_REFRESH_KEPT_SECS)
+}
+
+/// Rewrites `Location`, `Content-Location`, `Refresh` and `Link` in place (and drops a long
+/// `Refresh`, see [`LONGEST_REFRESH_KEPT_SECS`]); true if any changed. Values are read as
+/// raw bytes, so one holding non-ASCII bytes is rewritten too.
 pub fn rewrite_redirect_headers(
     headers: &mut impl HeaderEdit,
     links: &LinkMap,
@@ -176,6 +206,10 @@ pub fn rewrite_redirect_headers(
         let mut new_values = Vec::with_capacity(values.len());
         let mut any = false;
         for v in values {
+            if name == REFRESH && is_long_refresh(v.as_bytes()) {
+                any = true;
+                continue;
+            }
             let new = rewrite(v.as_bytes(), links, current)
                 .and_then(|b| HeaderValue::from_bytes(&b).ok());
             any |= new.is_some();
@@ -402,6 +436,32 @@ mod tests {
         assert_eq!(
             h.get("location").map(HeaderValue::as_bytes),
             Some("/s/cnie-renewal/reçu".as_bytes())
+        );
+    }
+
+    /// Found when tried: a `Refresh: 300; url=...` header reloaded a legacy form page as
+    /// surely as the `<meta>` the HTML adapter drops (WCAG 2.2.1).
+    #[test]
+    fn a_refresh_header_a_minute_or_more_away_is_dropped_and_a_short_one_kept() {
+        let (m, here) = map();
+        let mut h = HeaderMap::new();
+        h.append("refresh", HeaderValue::from_static("300; url=next.php"));
+        assert!(rewrite_redirect_headers(&mut h, &m, &here));
+        assert!(h.get("refresh").is_none());
+        let mut h = HeaderMap::new();
+        h.append("refresh", HeaderValue::from_static("5; url=next.php"));
+        rewrite_redirect_headers(&mut h, &m, &here);
+        assert_eq!(
+            h.get("refresh").map(|v| v.as_bytes()),
+            Some(&b"5; url=next.php"[..])
+        );
+        assert_eq!(refresh_delay(b" 300.5;url=x"), Some(300));
+        assert_eq!(refresh_delay(b"99999999999999999999999"), Some(u64::MAX));
+        assert_eq!(refresh_delay(b"; url=x"), None);
+        assert_eq!(
+            refresh_delay(b"+300"),
+            None,
+            "no delay a browser reads either"
         );
     }
 

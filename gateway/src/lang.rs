@@ -1,8 +1,8 @@
 //! The portal's four languages: Arabic (the default, right-to-left), Amazigh in Tifinagh
 //! (Morocco's second official language), French and English, and how a request's
-//! `Accept-Language` names one. One definition for the portal's pages (which add the
-//! language cookie in the portal's own `lang` module) and the router's API. Nothing here
-//! allocates.
+//! `Accept-Language` names one, and the cookie that remembers a citizen's choice. One
+//! definition for the portal's pages, the SSO's way into a service origin and the router's
+//! API. Nothing here allocates but the cookie's value.
 
 /// One of the portal's languages.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
@@ -81,6 +81,21 @@ impl Lang {
             None
         }
     }
+}
+
+/// The cookie that remembers the language a citizen chose (the portal's switcher, a service
+/// origin's, and the way into a service origin from the portal).
+pub const COOKIE: &str = "egov_lang";
+
+/// The `Set-Cookie` value that remembers `lang` for a year. Not `HttpOnly`-sensitive (it
+/// is only a preference) but still `HttpOnly` and `SameSite=Lax`: no script needs it.
+pub fn set_cookie(lang: Lang, secure: bool) -> http::HeaderValue {
+    let secure = if secure { "; Secure" } else { "" };
+    http::HeaderValue::from_str(&format!(
+        "{COOKIE}={}; Path=/; Max-Age=31536000; HttpOnly; SameSite=Lax{secure}",
+        lang.code()
+    ))
+    .unwrap_or_else(|_| http::HeaderValue::from_static("egov_lang=ar; Path=/"))
 }
 
 /// The highest-weighted language of ours in an `Accept-Language` value (RFC 9110 §12.5.4);

@@ -355,6 +355,12 @@ fn a_signed_in_citizen_is_warned_before_her_session_ends_and_may_stay_signed_in(
         button.click();
         seen.gone = (await until(() => !document.getElementById('egov-session'), 5000)) === true;
         seen.after = await (await fetch('/__egov/keep-alive', { cache: 'no-store' })).json();
+        // Asking how long is left (what the warning does before it warns) moves nothing on.
+        const peek = async () =>
+            (await (await fetch('/__egov/keep-alive?peek', { cache: 'no-store' })).json()).expires_in;
+        const first = await peek();
+        await new Promise((r) => setTimeout(r, 4500));
+        seen.peeked = [first, await peek()];
         return seen;
     })()"#;
     let outcome = chromium.visit(
@@ -377,5 +383,13 @@ fn a_signed_in_citizen_is_warned_before_her_session_ends_and_may_stay_signed_in(
     assert!(
         seen["after"]["expires_in"].as_u64().is_some_and(|s| s > 20),
         "{seen}"
+    );
+    let peeked: Vec<u64> = seen["peeked"]
+        .as_array()
+        .map(|a| a.iter().filter_map(Value::as_u64).collect())
+        .unwrap_or_default();
+    assert!(
+        peeked.len() == 2 && peeked[1] + 3 <= peeked[0],
+        "a peek moved the session's idle clock on: {seen}"
     );
 }

@@ -383,6 +383,26 @@ async fn one_login_serves_three_citizen_services_on_three_origins() {
     );
 }
 
+/// Found when tried: a citizen who chose Amazigh on the portal and then opened a service
+/// from a bookmark read its strip (and its refusals) in her browser's language: the
+/// language cookie is the portal origin's alone. The way in through the portal's hop now
+/// carries it to the service's origin, unless that origin has one of its own.
+#[tokio::test(flavor = "multi_thread")]
+async fn the_language_chosen_on_the_portal_reaches_a_service_opened_from_a_bookmark() {
+    let world = world(Store::Memory);
+    let browser = Browser::resolving_service_origins(world.gateway.addr);
+    let chose = browser
+        .get(world.gateway.url("/lang?set=zgh&back=%2F"))
+        .await;
+    assert_eq!(chose.status(), 303);
+    let url = world.gateway.origin_url(WITH_STRIP, "/");
+    let (page, provider) = visit(&world, &browser, &url).await;
+    assert!(provider, "the citizen logged in on the way");
+    assert_eq!(page.url().as_str(), url);
+    let html = page.text().await.expect("page");
+    assert_eq!(strip_lang(&html), Some("zgh"), "{html}");
+}
+
 /// Logs in and visits every citizen service through `gateway_url`'s instance.
 async fn signed_in_everywhere(world: &SsoWorld, browser: &Browser) {
     for service in CITIZEN_SERVICES {

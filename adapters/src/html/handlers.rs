@@ -9,7 +9,7 @@ use super::HtmlOptions;
 use crate::charset::utf8_content_type;
 use crate::css::rewrite_css_urls;
 use crate::links::{LinkMap, ServiceLinks};
-use crate::redirects::rewrite_refresh;
+use crate::redirects::{is_long_refresh, rewrite_refresh};
 use crate::script::rewrite_embedded_urls;
 use lol_html::html_content::{ContentType, TextChunk};
 use lol_html::send::{Element, ElementContentHandlers};
@@ -169,26 +169,9 @@ fn rewrite_link_attributes(el: &mut Element<'_, '_>, links: &Links) -> HandlerRe
     Ok(())
 }
 
-/// A `<meta http-equiv="refresh">` this many seconds or more after the page shows is
-/// dropped: it is a time limit the citizen can neither see nor extend (WCAG 2.2.1; F40 and
-/// F41 of WCAG's failures). Found when tried: a legacy form page refreshed to the site's
-/// home after 300 s, and a citizen slow to type lost what she had typed. Shorter ones stay:
-/// a "please wait" page polls the site that way, and a 0 is a redirect.
-pub const LONGEST_REFRESH_KEPT_SECS: u64 = 59;
-
-/// The delay a refresh's content starts with (`300; url=...`, `300`), if it starts with one.
-fn refresh_delay(content: &str) -> Option<u64> {
-    let digits: &str = {
-        let t = content.trim_start();
-        let end = t.find(|c: char| !c.is_ascii_digit()).unwrap_or(t.len());
-        &t[..end]
-    };
-    // A delay too long to read is longer than any kept.
-    (!digits.is_empty()).then(|| digits.parse().unwrap_or(u64::MAX))
-}
-
 /// `<meta http-equiv="refresh">` URLs (a long one dropped, see
-/// [`LONGEST_REFRESH_KEPT_SECS`]), and charset declarations once the body is UTF-8.
+/// [`crate::redirects::LONGEST_REFRESH_KEPT_SECS`]), and charset declarations once the body
+/// is UTF-8.
 fn rewrite_meta(
     el: &mut Element<'_, '_>,
     links: Option<&Links>,
@@ -197,8 +180,10 @@ fn rewrite_meta(
     if let Some(equiv) = el.get_attribute("http-equiv") {
         let equiv = equiv.trim();
         if equiv.eq_ignore_ascii_case("refresh") {
-            let delay = el.get_attribute("content").and_then(|c| refresh_delay(&c));
-            if delay.is_some_and(|d| d > LONGEST_REFRESH_KEPT_SECS) {
+            if el
+                .get_attribute("content")
+                .is_some_and(|c| is_long_refresh(c.as_bytes()))
+            {
                 el.remove();
                 return Ok(());
             }

@@ -11,11 +11,8 @@
 //! ([`ORIGIN_SWITCH_PATH`]), which sets the same cookie there: the portal strip on the
 //! service's pages speaks the language the citizen read the portal in.
 
-pub use crate::lang::{from_accept_language, Lang};
+pub use crate::lang::{from_accept_language, set_cookie, Lang, COOKIE};
 use pingora::http::RequestHeader;
-
-/// The cookie the language switcher sets.
-pub const COOKIE: &str = "egov_lang";
 
 /// The language switcher on a service's own origin: the portal's `/lang`, under the path
 /// the gateway keeps for itself there (legacy sites never see it).
@@ -59,17 +56,6 @@ impl Lang {
 /// The language the `egov_lang` cookie names, if any (a value we do not know is ignored).
 fn cookie_lang(req: &RequestHeader) -> Option<Lang> {
     crate::sso::cookie::find(req, COOKIE).and_then(Lang::from_code)
-}
-
-/// The `Set-Cookie` value that remembers `lang` for a year. Not `HttpOnly`-sensitive (it
-/// is only a preference) but still `HttpOnly` and `SameSite=Lax`: no script needs it.
-pub fn set_cookie(lang: Lang, secure: bool) -> http::HeaderValue {
-    let secure = if secure { "; Secure" } else { "" };
-    http::HeaderValue::from_str(&format!(
-        "{COOKIE}={}; Path=/; Max-Age=31536000; HttpOnly; SameSite=Lax{secure}",
-        lang.code()
-    ))
-    .unwrap_or_else(|_| http::HeaderValue::from_static("egov_lang=ar; Path=/"))
 }
 
 #[cfg(test)]

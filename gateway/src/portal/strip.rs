@@ -27,7 +27,7 @@ const TEXT: &str = "all:initial;color:#fff;font:inherit;font-weight:700";
 /// The one thing inline style cannot say: where the keyboard is. `all: initial` took the
 /// browser's focus ring off the strip's links, the first Tab stops of the page (WCAG 2.4.7;
 /// found when tried). A legacy policy forbidding inline style drops it with the rest.
-const FOCUS: &str = "<style>#egov-strip a:focus-visible{outline:2px solid #fff!important;outline-offset:2px!important}</style>";
+const FOCUS: &str = "<style>#egov-strip a:focus-visible,#egov-strip button:focus-visible{outline:2px solid #fff!important;outline-offset:2px!important}</style>";
 
 /// Where the session warning of a signed-in page asks to stay signed in, and after how
 /// many idle seconds the session ends.
@@ -143,8 +143,9 @@ mod tests {
         assert!(anonymous.contains("dir=\"rtl\""), "{anonymous}");
         assert!(anonymous.contains("/auth/login?return_to="), "{anonymous}");
         assert!(
-            anonymous.contains("#egov-strip a:focus-visible{outline"),
-            "the keyboard's place shows: {anonymous}"
+            anonymous
+                .contains("#egov-strip a:focus-visible,#egov-strip button:focus-visible{outline"),
+            "the keyboard's place shows, on the session warning's button too: {anonymous}"
         );
     }
 

@@ -332,7 +332,8 @@ impl Localized for ErrorPage {
             lang,
             &title,
             &refs,
-            &format!("{status} · <code>{id}</code>"),
+            // Left to right in every page: in an Arabic one "404 · id" read "id · 404".
+            &format!("<span dir=\"ltr\">{status} · <code>{id}</code></span>"),
             home,
         ))
     }

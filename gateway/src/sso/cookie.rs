@@ -45,6 +45,11 @@ pub struct CookieJar {
 }
 
 impl CookieJar {
+    /// Whether cookies are set `Secure` (the portal is HTTPS).
+    pub fn secure(&self) -> bool {
+        self.secure
+    }
+
     pub fn new(secure: bool) -> Self {
         if secure {
             Self {

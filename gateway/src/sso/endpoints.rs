@@ -527,6 +527,34 @@ impl Sso {
 }
 
 impl Sso {
+    /// The session of this request as it stands, its idle clock left alone: what the session
+    /// warning asks (`?peek`) before it warns and when its time is up, so that a tab left
+    /// open never keeps a session alive, and one another tab kept alive is not said to have
+    /// ended (found when tried).
+    async fn peek_session(
+        &self,
+        req: &pingora::http::RequestHeader,
+        service: Option<&Service>,
+    ) -> Result<Option<Session>, super::store::StoreError> {
+        use super::store::StoreError;
+        let Some(id) = self.jar.session_id(req) else {
+            return Ok(None);
+        };
+        let parent = match service {
+            Some(service) => match self.store.get_origin(id.as_str()).await {
+                Ok(Some(child)) if child.service == service.id() => child.parent.clone(),
+                Ok(_) | Err(StoreError::Corrupt(_)) => return Ok(None),
+                Err(e) => return Err(e),
+            },
+            None => id.as_str().to_owned(),
+        };
+        match self.store.get(&parent).await {
+            Ok(session) => Ok(session.filter(|s| !s.expired(now_secs(), self.idle))),
+            Err(StoreError::Corrupt(_)) => Ok(None),
+            Err(e) => Err(e),
+        }
+    }
+
     /// "Stay signed in": the session of this request (on a service's origin, that origin's)
     /// is read as any request's, which moves its idle clock on, and the answer says whether
     /// it is live and for how many seconds more. Nothing else: a page script on the origin
@@ -538,12 +566,16 @@ impl Sso {
         request_id: &str,
     ) -> LocalResponse {
         let req = http.req_header();
-        let session = match service {
-            Some(service) => match self.jar.session_id(req) {
-                Some(id) => self.origin_session(id.as_str(), service).await,
-                None => Ok(None),
-            },
-            None => self.current_session(req).await,
+        let session = if query_param(http, "peek").is_some() {
+            self.peek_session(req, service).await
+        } else {
+            match service {
+                Some(service) => match self.jar.session_id(req) {
+                    Some(id) => self.origin_session(id.as_str(), service).await,
+                    None => Ok(None),
+                },
+                None => self.current_session(req).await,
+            }
         };
         match session {
             Ok(Some(s)) => {

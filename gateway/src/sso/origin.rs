@@ -157,8 +157,14 @@ impl Sso {
             .origin_codes
             .with_label_values(&["issued"])
             .inc();
+        // The language the citizen chose on the portal goes with her: its cookie is the
+        // portal origin's alone, and a service opened from a bookmark or a link elsewhere
+        // spoke her browser's language instead (found when tried).
+        let lang = super::cookie::find(http.req_header(), crate::lang::COOKIE)
+            .and_then(crate::lang::Lang::from_code)
+            .map_or(String::new(), |l| format!("&lang={}", l.code()));
         let target = format!(
-            "{}{ORIGIN_EXCHANGE_PATH}?code={code}",
+            "{}{ORIGIN_EXCHANGE_PATH}?code={code}{lang}",
             origins.origin(service.id())
         );
         LocalResponse::redirect(false, &target)
@@ -259,8 +265,15 @@ impl Sso {
             .origin_codes
             .with_label_values(&["accepted"])
             .inc();
+        // The portal's language, unless this origin has one of its own already.
+        let req = http.req_header();
+        let lang = query_param(http, "lang")
+            .and_then(|code| crate::lang::Lang::from_code(&code))
+            .filter(|_| super::cookie::find(req, crate::lang::COOKIE).is_none())
+            .map(|lang| crate::lang::set_cookie(lang, self.jar.secure()));
         LocalResponse::redirect(false, &hop.return_to)
             .with_header(SET_COOKIE, self.jar.set_session(&cookie))
+            .with_headers(SET_COOKIE, lang)
             .with_header(SET_COOKIE, self.jar.clear_hop())
             .with_header(
                 http::header::CACHE_CONTROL,

@@ -8,6 +8,10 @@
 // session has ended it says how to keep what she typed: log in again in a new tab, then come
 // back and send the form (the new session's cookie is the browser's, for every tab).
 //
+// Before it warns, and when the time is up, it asks how long the session really has
+// (`?peek`, which moves nothing on): another tab may have kept it alive, and the gateway
+// notes activity only now and then, so a page's own clock is only an estimate.
+//
 // Everything it says comes from the strip's data attributes, in the page's language; it
 // asks nothing of the legacy page and touches nothing of it but the strip.
 (function () {
@@ -23,8 +27,13 @@
 
   // The warning comes this many seconds before the end: two minutes, or a quarter of the
   // idle time if that is longer than 20 seconds and shorter than two minutes.
-  function lead(seconds) {
-    return Math.min(120, Math.max(20, seconds / 4));
+  var lead = Math.min(120, Math.max(20, idle / 4));
+  // How much earlier than this page's load the session may have been last noted active.
+  var slack = Math.min(60, idle / 10);
+
+  function after(seconds, then) {
+    clearTimeout(timer);
+    timer = setTimeout(then, Math.max(0, seconds) * 1000);
   }
 
   function clear() {
@@ -48,6 +57,29 @@
     strip.appendChild(box);
   }
 
+  // How long the session has: `{authenticated, expires_in}`, or null if the gateway could
+  // not say (it is then asked again a little later).
+  function ask(peek) {
+    var url = d.keepAlive + (peek ? '?peek' : '');
+    return fetch(url, { credentials: 'same-origin', cache: 'no-store' })
+      .then(function (r) { return r.ok ? r.json() : null; })
+      .catch(function () { return null; });
+  }
+
+  function check() {
+    ask(true).then(function (answer) {
+      if (!answer) return after(10, check);
+      if (!answer.authenticated) return ended();
+      var left = Number(answer.expires_in) || 0;
+      if (left > lead + 2) {
+        clear();
+        return after(left - lead, check);
+      }
+      if (!box) warn();
+      after(Math.max(left, 1), check);
+    });
+  }
+
   function warn() {
     returnFocus = document.activeElement;
     var stay = document.createElement('button');
@@ -59,10 +91,11 @@
     stay.addEventListener('click', extend);
     show(d.ending, stay);
     stay.focus();
-    timer = setTimeout(ended, lead(idle) * 1000);
   }
 
   function ended() {
+    clearTimeout(timer);
+    var hadFocus = box && box.contains(document.activeElement);
     var again = document.createElement('a');
     again.href = '/';
     again.target = '_blank';
@@ -70,31 +103,20 @@
     again.textContent = d.loginNewTab;
     again.style.cssText = 'all:initial;font:inherit;color:#fff;text-decoration:underline;cursor:pointer';
     show(d.ended, again);
-  }
-
-  function schedule(seconds) {
-    clearTimeout(timer);
-    timer = setTimeout(warn, Math.max(0, seconds - lead(seconds)) * 1000);
+    if (hadFocus) again.focus();
   }
 
   function extend() {
-    fetch(d.keepAlive, { credentials: 'same-origin', cache: 'no-store' })
-      .then(function (r) { return r.json(); })
-      .then(function (answer) {
-        clearTimeout(timer);
-        if (!answer.authenticated) {
-          ended();
-          return;
-        }
-        clear();
-        if (returnFocus && document.contains(returnFocus)) returnFocus.focus();
-        schedule(Math.min(idle, Number(answer.expires_in) || idle));
-      })
-      .catch(function () {
-        clearTimeout(timer);
-        ended();
-      });
+    ask(false).then(function (answer) {
+      // Not heard: the warning stays, and its button may be pressed again.
+      if (!answer) return;
+      if (!answer.authenticated) return ended();
+      clear();
+      if (returnFocus && document.contains(returnFocus)) returnFocus.focus();
+      var left = Math.min(idle, Number(answer.expires_in) || idle);
+      after(left - lead, check);
+    });
   }
 
-  schedule(idle);
+  after(idle - lead - slack, check);
 })();
