@@ -121,40 +121,32 @@ impl Held {
         true
     }
 
-    /// The oldest objects of `owner`'s service still in L1 (by `live`) whose leaving makes
-    /// room for `weight` more; none when even all of them would not (a page larger than the
-    /// share, or a ministry's share held by its other services). Found when tried: a full
-    /// share refused every new page, so a flood of one-off URLs (`/?r=1`, `/?r=2`...) kept
-    /// a service's popular pages out of L1 until the flood's own pages expired.
-    fn make_room(
+    /// The oldest object of `owner`'s service still in L1 (by `live`), taken off its queue to
+    /// leave and make room for `weight` more; `None` when no room is to be made that way (the
+    /// service holds less than is lacking: a page larger than the share, or a ministry's share
+    /// held by its other services). Found when tried: a full share refused every new page, so
+    /// a flood of one-off URLs (`/?r=1`, `/?r=2`...) kept a service's popular pages out of L1
+    /// until the flood's own pages expired. One at a time, each invalidated by its caller
+    /// before the next is asked: concurrent inserts never take an object off the queue that
+    /// stays in L1 (found in review).
+    fn oldest_to_leave(
         &mut self,
         owner: &Owner,
         weight: u64,
         size: u64,
         live: impl Fn(&HashBinary) -> bool,
-    ) -> Vec<HashBinary> {
+    ) -> Option<HashBinary> {
         let lacking = self.lacking(owner, weight, size);
-        let Some(arrivals) = self.arrivals.get_mut(&owner.service) else {
-            return Vec::new();
-        };
-        let mut freed = 0;
-        let mut leaving = Vec::new();
-        while freed < lacking {
-            let Some((hash, w)) = arrivals.queue.pop_front() else {
-                break;
-            };
+        if lacking == 0 || Self::held(&self.by_service, &owner.service) < lacking {
+            return None;
+        }
+        let arrivals = self.arrivals.get_mut(&owner.service)?;
+        while let Some((hash, _)) = arrivals.queue.pop_front() {
             if live(&hash) {
-                freed += w;
-                leaving.push((hash, w));
+                return Some(hash);
             }
         }
-        if freed < lacking {
-            for entry in leaving.into_iter().rev() {
-                arrivals.queue.push_front(entry);
-            }
-            return Vec::new();
-        }
-        leaving.into_iter().map(|(hash, _)| hash).collect()
+        None
     }
 
     /// Counts `weight` less for `owner` (an object left L1).
@@ -441,24 +433,20 @@ impl TieredStorage {
     fn put_l1(&self, hash: HashBinary, object: Object) {
         let weight = u64::from(object.weight());
         let live = |h: &HashBinary| self.l1.contains_key(h);
-        let take = || {
-            let mut held = self.held.lock().unwrap_or_else(|e| e.into_inner());
-            if held.take(&object.owner, hash, weight, self.size, live) {
-                return (true, Vec::new());
+        let room = loop {
+            let leaving = {
+                let mut held = self.held.lock().unwrap_or_else(|e| e.into_inner());
+                if held.take(&object.owner, hash, weight, self.size, live) {
+                    break true;
+                }
+                held.oldest_to_leave(&object.owner, weight, self.size, live)
+            };
+            match leaving {
+                // Outside the lock: the removal's listener takes it to count the bytes freed.
+                Some(old) => self.l1.invalidate(&old),
+                None => break false,
             }
-            (
-                false,
-                held.make_room(&object.owner, weight, self.size, live),
-            )
         };
-        let (mut room, leaving) = take();
-        if !leaving.is_empty() {
-            // Outside the lock: each removal's listener takes it to count the bytes freed.
-            for old in &leaving {
-                self.l1.invalidate(old);
-            }
-            room = take().0;
-        }
         if room {
             self.l1.insert(hash, object);
         } else {
@@ -971,6 +959,40 @@ mod tests {
             held.arrivals.get("flood").map_or(0, |a| a.queue.len())
         };
         assert!(queued <= 20, "{queued}");
+    }
+
+    /// Found in review: a second attempt at making room took live objects off the queue and
+    /// dropped them, so under concurrent inserts they held the share and could never leave.
+    #[test]
+    fn concurrent_inserts_into_a_full_share_leave_no_object_off_the_queue() {
+        let storage: &'static TieredStorage =
+            Box::leak(Box::new(TieredStorage::new(40_000, None, Arc::new(Quiet))));
+        let threads: Vec<_> = (0..8u8)
+            .map(|t| {
+                std::thread::spawn(move || {
+                    for i in 0..30u8 {
+                        storage.put_l1([t * 30 + i; 16], object_of("flood", 1_000));
+                    }
+                })
+            })
+            .collect();
+        for t in threads {
+            t.join().expect("a thread");
+        }
+        storage.l1.run_pending_tasks();
+        let queued: Vec<HashBinary> = {
+            let held = storage.held.lock().expect("lock");
+            held.arrivals
+                .get("flood")
+                .map(|a| a.queue.iter().map(|(h, _)| *h).collect())
+                .unwrap_or_default()
+        };
+        for (key, _) in storage.l1.iter() {
+            assert!(queued.contains(&*key), "{key:?} is in L1 but off the queue");
+        }
+        // And the share still takes a new page.
+        storage.put_l1([250; 16], object_of("flood", 1_000));
+        assert!(storage.l1.get(&[250; 16]).is_some());
     }
 
     /// A ministry's share held by its other services is not taken from them by one of its

@@ -1,7 +1,7 @@
 //! Error pages: what a citizen sees when something went wrong, in the portal's four
 //! languages (hers first), with the request id support staff need. Never an empty body.
 
-use super::html::{escape, frame};
+use super::html::{escape, in_every_language};
 use super::{LocalResponse, Localized};
 use crate::lang::Lang;
 use bytes::Bytes;
@@ -249,7 +249,7 @@ pub fn session_ended_page(request_id: &str, login: &str, home: &str) -> LocalRes
 }
 
 /// What "back to the portal" says, in the order of [`Lang::ALL`].
-const BACK_TO_THE_PORTAL: [&str; 4] = [
+pub const BACK_TO_THE_PORTAL: [&str; 4] = [
     "العودة إلى البوابة",
     "ⵓⵖⵓⵍ ⵖⵔ ⵓⵡⵡⵓⵔ",
     "Retour au portail",
@@ -308,34 +308,20 @@ impl Localized for ErrorPage {
             None => (escape(home), BACK_TO_THE_PORTAL),
         };
         let id = &self.id;
-        let sections: Vec<(Lang, String)> = lang
-            .reading_order()
-            .into_iter()
-            .map(|l| {
-                let i = l.index();
-                let (_, title, text) = texts[i];
-                let (quote, label) = (REQUEST_REFERENCE[i], labels[i]);
-                (
-                    l,
-                    format!(
-                        "<h1>{title}</h1><p>{text}</p><p>{quote}: <code>{id}</code></p><p><a href=\"{href}\">{label}</a></p>"
-                    ),
-                )
-            })
-            .collect();
-        let refs: Vec<(Lang, &str)> = sections.iter().map(|(l, h)| (*l, h.as_str())).collect();
         let status = self.kind.status().as_u16();
         // In the page's own language (its `<html lang>`, the first section's): a French
         // title was read with an Arabic voice (found when tried).
         let title = format!("{status} {}", texts[lang.index()].1);
-        Bytes::from(frame(
-            lang,
-            &title,
-            &refs,
-            // Left to right in every page: in an Arabic one "404 · id" read "id · 404".
-            &format!("<span dir=\"ltr\">{status} · <code>{id}</code></span>"),
-            home,
-        ))
+        // Left to right in every page: in an Arabic one "404 · id" read "id · 404".
+        let footer = format!("<span dir=\"ltr\">{status} · <code>{id}</code></span>");
+        in_every_language(lang, &title, &footer, home, |l| {
+            let i = l.index();
+            let (_, title, text) = texts[i];
+            let (quote, label) = (REQUEST_REFERENCE[i], labels[i]);
+            format!(
+                "<h1>{title}</h1><p>{text}</p><p>{quote}: <code>{id}</code></p><p><a href=\"{href}\">{label}</a></p>"
+            )
+        })
     }
 }
 
@@ -354,6 +340,11 @@ mod tests {
             .and_then(|t| t.split("</title>").next())
             .expect("a title");
         assert!(title.contains(ErrorKind::NotFound.texts()[0].1), "{title}");
+        // Found when tried: in the Arabic page the footer's "404 · id" read "id · 404".
+        assert!(
+            html.contains("<span dir=\"ltr\">404 · <code>id</code>"),
+            "{html}"
+        );
     }
 
     #[test]

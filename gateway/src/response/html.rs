@@ -128,6 +128,25 @@ pub fn frame(
         })
 }
 
+/// A page in every language, the reader's (`lang`) first and the others in [`Lang::ALL`]'s
+/// order (see [`frame`]): `section` writes one language's trusted HTML. The error pages'
+/// and the logout page's one way of putting it together.
+pub fn in_every_language(
+    lang: Lang,
+    title: &str,
+    footer: &str,
+    home: &str,
+    section: impl Fn(Lang) -> String,
+) -> bytes::Bytes {
+    let sections: Vec<(Lang, String)> = lang
+        .reading_order()
+        .into_iter()
+        .map(|l| (l, section(l)))
+        .collect();
+    let refs: Vec<(Lang, &str)> = sections.iter().map(|(l, h)| (*l, h.as_str())).collect();
+    bytes::Bytes::from(frame(lang, title, &refs, footer, home))
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -12,9 +12,11 @@ mod failure;
 mod html;
 mod security;
 
-pub use error_page::{error_page, error_page_traced, session_ended_page, ErrorKind};
+pub use error_page::{
+    error_page, error_page_traced, session_ended_page, ErrorKind, BACK_TO_THE_PORTAL,
+};
 pub use failure::failure_kind;
-pub use html::{escape, frame, frame_context, template_env};
+pub use html::{escape, frame, frame_context, in_every_language, template_env};
 pub use security::{security_headers, strict_transport_security, CONTENT_SECURITY_POLICY_VALUE};
 
 use crate::lang::Lang;

@@ -566,6 +566,14 @@ impl Sso {
         request_id: &str,
     ) -> LocalResponse {
         let req = http.req_header();
+        if !matches!(req.method, http::Method::GET | http::Method::HEAD) {
+            return LocalResponse::json_error(
+                StatusCode::METHOD_NOT_ALLOWED,
+                "method_not_allowed",
+                "the keep-alive is asked with GET",
+            )
+            .with_header(http::header::ALLOW, HeaderValue::from_static("GET, HEAD"));
+        }
         let session = if query_param(http, "peek").is_some() {
             self.peek_session(req, service).await
         } else {
@@ -599,6 +607,7 @@ impl Sso {
                     "sessions_unavailable",
                     format!("sessions are unavailable, retry later (request {request_id})"),
                 )
+                .with_retry_after_secs(10)
             }
         }
     }
@@ -648,56 +657,38 @@ struct LogoutPage {
 
 impl Localized for LogoutPage {
     fn render(&self, lang: Lang, home: &str) -> Bytes {
-        let csrf = &self.csrf;
-        let home = crate::response::escape(home);
-        // In the order of `Lang::ALL`: title, question, button, way back.
-        const TEXTS: [[&str; 4]; 4] = [
+        // In the order of `Lang::ALL`: title, question, button.
+        const TEXTS: [[&str; 3]; 4] = [
             [
                 "تسجيل الخروج",
                 "هل تريد إنهاء جلستك في البوابة وفي جميع الخدمات؟",
                 "تسجيل الخروج",
-                "العودة إلى البوابة",
             ],
             [
                 "ⴼⴼⵖ",
                 "ⵉⵙ ⵜⵔⵉⴷ ⴰⴷ ⵜⵙⴽⵎⵎⵍⴷ ⵜⵖⵉⵎⵉⵜ ⵏⵏⴽ ⴳ ⵓⵡⵡⵓⵔ ⴷ ⵜⵎⴰⵡⴰⵙⵉⵏ ⴰⴽⴽⵯ?",
                 "ⴼⴼⵖ",
-                "ⵓⵖⵓⵍ ⵖⵔ ⵓⵡⵡⵓⵔ",
             ],
             [
                 "Se déconnecter",
                 "Voulez-vous fermer votre session sur le portail et dans tous les services ?",
                 "Se déconnecter",
-                "Retour au portail",
             ],
             [
                 "Log out",
                 "Do you want to end your session on the portal and in every service?",
                 "Log out",
-                "Back to the portal",
             ],
         ];
-        let sections: Vec<(Lang, String)> = lang
-            .reading_order()
-            .into_iter()
-            .map(|l| {
-                let [title, question, button, back] = TEXTS[l.index()];
-                (
-                    l,
-                    format!(
-                        "<h1>{title}</h1><p>{question}</p><form method=\"post\" action=\"/auth/logout\"><input type=\"hidden\" name=\"csrf\" value=\"{csrf}\"><button type=\"submit\" name=\"logout\" value=\"yes\">{button}</button></form><p><a href=\"{home}\">{back}</a></p>"
-                    ),
-                )
-            })
-            .collect();
-        let refs: Vec<(Lang, &str)> = sections.iter().map(|(l, h)| (*l, h.as_str())).collect();
-        Bytes::from(crate::response::frame(
-            lang,
-            TEXTS[lang.index()][0],
-            &refs,
-            "",
-            &home,
-        ))
+        let csrf = &self.csrf;
+        let href = crate::response::escape(home);
+        response::in_every_language(lang, TEXTS[lang.index()][0], "", home, |l| {
+            let [title, question, button] = TEXTS[l.index()];
+            let back = response::BACK_TO_THE_PORTAL[l.index()];
+            format!(
+                "<h1>{title}</h1><p>{question}</p><form method=\"post\" action=\"/auth/logout\"><input type=\"hidden\" name=\"csrf\" value=\"{csrf}\"><button type=\"submit\" name=\"logout\" value=\"yes\">{button}</button></form><p><a href=\"{href}\">{back}</a></p>"
+            )
+        })
     }
 }
 

@@ -48,7 +48,12 @@
     box = document.createElement('div');
     box.id = 'egov-session';
     box.setAttribute('role', 'alert');
-    box.style.cssText = 'all:initial;display:block;font:inherit;color:#fff;padding:4px 0';
+    // At the bottom of the window, wherever the citizen has scrolled to (the strip is at the
+    // top of the page).
+    box.style.cssText =
+      'all:initial;display:block;position:fixed;left:0;right:0;bottom:0;z-index:2147483647;' +
+      'box-sizing:border-box;font:14px/1.6 system-ui,sans-serif;color:#fff;' +
+      'background:#0b5394;padding:8px 12px;border-top:2px solid #fff';
     var p = document.createElement('span');
     p.textContent = text + ' ';
     p.style.cssText = 'all:initial;font:inherit;color:#fff';
@@ -90,7 +95,14 @@
       'padding:2px 10px;border-radius:4px;cursor:pointer';
     stay.addEventListener('click', extend);
     show(d.ending, stay);
-    stay.focus();
+    // Not while she types: her next keys would go to the button, and the page would jump to
+    // it (found in review). She hears the alert and sees it; otherwise the keyboard goes to
+    // the button, the page left where it is.
+    if (!typing(returnFocus)) stay.focus({ preventScroll: true });
+  }
+
+  function typing(el) {
+    return !!el && (el.isContentEditable || /^(INPUT|TEXTAREA|SELECT)$/.test(el.tagName));
   }
 
   function ended() {
@@ -103,7 +115,7 @@
     again.textContent = d.loginNewTab;
     again.style.cssText = 'all:initial;font:inherit;color:#fff;text-decoration:underline;cursor:pointer';
     show(d.ended, again);
-    if (hadFocus) again.focus();
+    if (hadFocus) again.focus({ preventScroll: true });
   }
 
   function extend() {
