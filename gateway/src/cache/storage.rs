@@ -62,6 +62,10 @@ struct Held {
     by_service: std::collections::HashMap<Arc<str>, u64>,
     by_ministry: std::collections::HashMap<Arc<str>, u64>,
     arrivals: std::collections::HashMap<Arc<str>, Arrivals>,
+    /// Objects counted and queued whose insert into L1 (outside the lock) has not happened
+    /// yet: not in L1, yet not gone either (found in review: one taken off the queue as
+    /// gone in that moment was in L1 a moment later, off the queue for good).
+    inserting: std::collections::HashSet<HashBinary>,
 }
 
 /// A service's objects in the order they came into L1, with their weights: the first to
@@ -112,13 +116,22 @@ impl Held {
             .by_ministry
             .entry(Arc::clone(&owner.ministry))
             .or_default() += weight;
+        let inserting = &mut self.inserting;
         let arrivals = self.arrivals.entry(Arc::clone(&owner.service)).or_default();
         if arrivals.queue.len() >= arrivals.compact_at.max(ARRIVALS_COMPACTED_PAST) {
-            arrivals.queue.retain(|(h, _)| live(h));
+            arrivals
+                .queue
+                .retain(|(h, _)| live(h) || inserting.contains(h));
             arrivals.compact_at = arrivals.queue.len() * 2;
         }
         arrivals.queue.push_back((hash, weight));
+        inserting.insert(hash);
         true
+    }
+
+    /// `hash`, counted by [`Self::take`], is in L1 now (or was not put there).
+    fn inserted(&mut self, hash: &HashBinary) {
+        self.inserting.remove(hash);
     }
 
     /// The oldest object of `owner`'s service still in L1 (by `live`), taken off its queue to
@@ -141,7 +154,12 @@ impl Held {
             return None;
         }
         let arrivals = self.arrivals.get_mut(&owner.service)?;
-        while let Some((hash, _)) = arrivals.queue.pop_front() {
+        while let Some((hash, weight)) = arrivals.queue.pop_front() {
+            if self.inserting.contains(&hash) {
+                // On its way into L1: it stays queued, and no room is made now.
+                arrivals.queue.push_front((hash, weight));
+                return None;
+            }
             if live(&hash) {
                 return Some(hash);
             }
@@ -449,6 +467,8 @@ impl TieredStorage {
         };
         if room {
             self.l1.insert(hash, object);
+            let mut held = self.held.lock().unwrap_or_else(|e| e.into_inner());
+            held.inserted(&hash);
         } else {
             // An older copy at the same key is no longer the answer (a revalidation's new
             // metadata, a new body): it goes too, and hits find L2 or the site (found in
