@@ -541,10 +541,9 @@ impl Sso {
             return Ok(None);
         };
         let parent = match service {
-            Some(service) => match self.store.get_origin(id.as_str()).await {
-                Ok(Some(child)) if child.service == service.id() => child.parent.clone(),
-                Ok(_) | Err(StoreError::Corrupt(_)) => return Ok(None),
-                Err(e) => return Err(e),
+            Some(service) => match self.origin_parent(id.as_str(), service).await? {
+                Some(parent) => parent,
+                None => return Ok(None),
             },
             None => id.as_str().to_owned(),
         };

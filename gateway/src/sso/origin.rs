@@ -58,6 +58,19 @@ impl Sso {
         id: &str,
         service: &Service,
     ) -> Result<Option<Session>, StoreError> {
+        match self.origin_parent(id, service).await? {
+            Some(parent) => self.live_session(&parent).await,
+            None => Ok(None),
+        }
+    }
+
+    /// The portal session `service`'s origin session `id` belongs to, if it is one of that
+    /// service's.
+    pub(crate) async fn origin_parent(
+        &self,
+        id: &str,
+        service: &Service,
+    ) -> Result<Option<String>, StoreError> {
         let child = match self.store.get_origin(id).await {
             Ok(Some(c)) => c,
             Ok(None) | Err(StoreError::Corrupt(_)) => return Ok(None),
@@ -70,7 +83,7 @@ impl Sso {
             );
             return Ok(None);
         }
-        self.live_session(&child.parent).await
+        Ok(Some(child.parent.clone()))
     }
 
     /// An anonymous request on `service`'s origin: a browser goes to the portal's hop (and

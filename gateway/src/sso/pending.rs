@@ -259,31 +259,6 @@ mod tests {
         }
     }
 
-    /// Found in review: the counts were read before the login was counted, so logins
-    /// started at once from one address (through a shared Redis) all passed its allowance.
-    /// (Here the in-memory store on four threads: what it shows is the bound and that a
-    /// refused login is taken off the count.)
-    #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
-    async fn logins_started_at_once_from_one_address_stay_within_its_allowance() {
-        let gate = Arc::new(gate(100, 5));
-        let starts: Vec<_> = (0..30)
-            .map(|_| {
-                let gate = Arc::clone(&gate);
-                tokio::spawn(async move { gate.admit(ip("192.0.2.9"), 1000).await.is_ok() })
-            })
-            .collect();
-        let mut admitted = 0;
-        for start in starts {
-            admitted += usize::from(start.await.expect("a start"));
-        }
-        assert!(admitted <= 5, "{admitted} admitted");
-        let (total, _) = gate.in_progress(None, 1000).await.expect("count");
-        assert_eq!(
-            total, admitted as i64,
-            "a refused login is taken off the count"
-        );
-    }
-
     #[tokio::test]
     async fn a_completed_login_frees_its_place() {
         let gate = gate(100, 1);
