@@ -894,3 +894,89 @@ async fn a_cookie_set_on_a_shared_page_of_a_citizen_service_is_bound_to_the_citi
         "{set:?}"
     );
 }
+
+/// The bytes the response cache's entries (`egov:rc:*`) hold in `redis`.
+fn cache_bytes_in(redis: &RedisServer) -> u64 {
+    redis
+        .records_of(&["rc"])
+        .iter()
+        .map(|(key, _)| {
+            redis
+                .command(&["STRLEN", key])
+                .ok()
+                .and_then(|v| redis::from_redis_value::<u64>(v).ok())
+                .unwrap_or(0)
+        })
+        .sum()
+}
+
+/// Redis's `used_memory` now.
+fn used_memory(redis: &RedisServer) -> u64 {
+    let info = redis
+        .command(&["INFO", "memory"])
+        .ok()
+        .and_then(|v| redis::from_redis_value::<String>(v).ok())
+        .unwrap_or_default();
+    info.lines()
+        .find_map(|l| l.strip_prefix("used_memory:"))
+        .and_then(|v| v.trim().parse().ok())
+        .expect("INFO memory names used_memory")
+}
+
+#[tokio::test]
+async fn a_flood_of_one_off_urls_cannot_fill_the_redis_that_holds_sessions() {
+    // Found when tried: every miss went to the Redis that holds sessions and must not
+    // evict; a flood of one-off URLs of a cached public service filled it, and every
+    // session write (every login) was then refused.
+    let estate = start_estate(None);
+    let redis = RedisServer::start();
+    let staged = Staged::new(&estate);
+    staged.append_to_service(MINISTRY, SERVICE, "[cache]");
+    let url = redis.url();
+    let gateway = TestGateway::staged(&estate, staged, |c| {
+        c.gateway.redis = Some(egov_gateway::config::RedisSettings::new(vec![url]));
+        c.gateway.cache.shared = true;
+        c.gateway.cache.shared_size = 1 << 20;
+    });
+    // Room for the sessions' few records and 1.5 MB more, never evicting (as in production).
+    let limit = (used_memory(&redis) + (3 << 19)).to_string();
+    redis
+        .command(&["CONFIG", "SET", "maxmemory", &limit])
+        .expect("maxmemory");
+    redis
+        .command(&["CONFIG", "SET", "maxmemory-policy", "noeviction"])
+        .expect("noeviction");
+    for i in 0..120 {
+        let answer = get(
+            &page(
+                &gateway,
+                &format!("flood-{i}"),
+                "cc=max-age%3D600&pad=20000",
+            ),
+            &[],
+        )
+        .await;
+        assert_eq!(answer.status, StatusCode::OK, "{i}");
+    }
+    tokio::time::sleep(Duration::from_millis(500)).await;
+    redis
+        .command(&["SET", "egov:a-session", "still written"])
+        .expect("Redis still takes a session's write after the flood");
+    let held = cache_bytes_in(&redis);
+    assert!(
+        held > 128 << 10 && held <= 256 << 10,
+        "120 pages of 20 kB (2.4 MB) hold {held} bytes of Redis: a quarter of 1 MiB at most"
+    );
+    // Another ministry's cached service still has its room.
+    let other =
+        gateway.url("/s/customs-tariff-lookup/__estate/cacheable?tag=other&cc=max-age%3D600");
+    assert_eq!(get(&other, &[]).await.status, StatusCode::OK);
+    tokio::time::sleep(Duration::from_millis(500)).await;
+    assert!(
+        cache_bytes_in(&redis) > held,
+        "the other ministry's page reached Redis"
+    );
+    // The flooded service's last pages are still served from this instance's memory.
+    let last = page(&gateway, "flood-119", "cc=max-age%3D600&pad=20000");
+    assert_eq!(get(&last, &[]).await.cache(), "HIT");
+}

@@ -16,6 +16,7 @@
 //! rewritten links), so a hit costs no rewriting.
 
 pub mod freshness;
+mod l2_room;
 pub mod policy;
 pub mod purge;
 pub mod storage;
@@ -82,7 +83,9 @@ impl ResponseCache {
         shared: Arc<dyn Kv>,
         events: Arc<dyn StorageEvents>,
     ) -> Self {
-        let l2 = settings.shared.then(|| Arc::clone(&shared));
+        let l2 = settings
+            .shared
+            .then(|| (Arc::clone(&shared), settings.shared_size));
         // pingora's cache wants `'static` storage and lock; there is one of each per process
         // (per gateway in tests).
         let storage: &'static TieredStorage = Box::leak(Box::new(TieredStorage::new(

@@ -2,11 +2,13 @@
 //! TinyLFU policy (frequency-aware admission, as pingora's TinyUFO), in front of an optional
 //! shared tier (L2) in `[redis]` that every instance reads. An L2 hit fills L1. L2 writes never
 //! delay an answer (they run after it), and after an L2 failure L2 is skipped for a second,
-//! so a Redis outage costs each request nothing: the cache is then L1 only.
+//! so a Redis outage costs each request nothing: the cache is then L1 only. What this
+//! instance may hold of L2 is bounded ([`super::l2_room`]), as that Redis holds sessions too.
 //!
 //! Objects are kept whole: admission stops at the object limit (pingora streams larger
 //! answers straight through), so nothing larger than that is ever buffered.
 
+use super::l2_room::{L2Room, REDIS_ENTRY_OVERHEAD};
 use crate::kv::{Kv, Write};
 use async_trait::async_trait;
 use bytes::{Bytes, BytesMut};
@@ -34,17 +36,17 @@ const MAGIC: &[u8; 4] = b"EGC1";
 /// ministry's service cached `/**` for an hour with 2 MB pages and a loop of requests,
 /// and held all of L1 (268 MB), so another ministry's copies (kept for `stale_if_error`,
 /// its protection while its site is down) were evicted.
-const SERVICE_SHARE: u64 = 4;
+pub(super) const SERVICE_SHARE: u64 = 4;
 /// The most of L1 one ministry's objects may hold, all its services together: 1 / this.
 /// Found when tried: with four services a ministry still held all of L1.
-const MINISTRY_SHARE: u64 = 2;
+pub(super) const MINISTRY_SHARE: u64 = 2;
 
 /// Whose an object is: its service and that service's ministry (its key's user tag), each
 /// held to its share of L1.
 #[derive(Clone)]
-struct Owner {
-    service: Arc<str>,
-    ministry: Arc<str>,
+pub(super) struct Owner {
+    pub(super) service: Arc<str>,
+    pub(super) ministry: Arc<str>,
 }
 
 /// The owner a cache key names.
@@ -384,18 +386,22 @@ pub struct TieredStorage {
     /// L1's size in bytes.
     size: u64,
     l2: Option<Arc<dyn Kv>>,
+    /// What this instance's writes may hold of L2 (the Redis sessions live in too).
+    l2_room: L2Room,
     /// L2 is skipped for a moment after a failure.
     l2_resting: crate::kv::Resting,
     events: Arc<dyn StorageEvents>,
 }
 
 impl TieredStorage {
-    /// L1 of `memory_size` bytes, L2 in `l2` when given.
+    /// L1 of `memory_size` bytes; L2 in `l2` when given, with the room for this instance's
+    /// writes there (`cache.shared_size` bytes).
     pub fn new(
         memory_size: usize,
-        l2: Option<Arc<dyn Kv>>,
+        l2: Option<(Arc<dyn Kv>, usize)>,
         events: Arc<dyn StorageEvents>,
     ) -> Self {
+        let (l2, shared_size) = l2.map_or((None, 0), |(kv, size)| (Some(kv), size));
         let listener_events = Arc::clone(&events);
         let held: Arc<std::sync::Mutex<Held>> = Arc::default();
         let released = Arc::clone(&held);
@@ -417,6 +423,7 @@ impl TieredStorage {
             held,
             size: memory_size as u64,
             l2,
+            l2_room: L2Room::new(shared_size as u64),
             l2_resting: crate::kv::Resting::new(L2_BACKOFF),
             events,
         }
@@ -508,12 +515,14 @@ impl TieredStorage {
         held.by_ministry.get(ministry).copied().unwrap_or(0)
     }
 
-    /// Writes an answer (`meta`, `body`) to L2 after the answer is sent (never delaying it).
-    fn put_l2(&'static self, hash: HashBinary, meta: &CacheMeta, body: &[u8]) {
+    /// Writes `owner`'s answer (`meta`, `body`) to L2 after the answer is sent (never
+    /// delaying it), if it fits in this instance's room there ([`L2Room`]).
+    fn put_l2(&'static self, hash: HashBinary, owner: &Owner, meta: &CacheMeta, body: &[u8]) {
         let Some(kv) = self.l2().cloned() else {
             return;
         };
-        let ttl = remaining(until(meta));
+        let until = until(meta);
+        let ttl = remaining(until);
         if ttl.is_zero() {
             return;
         }
@@ -524,8 +533,13 @@ impl TieredStorage {
                 return;
             }
         };
+        let key = Self::l2_key(kv.as_ref(), &hash);
+        let weight = (key.len() + encoded.len()) as u64 + REDIS_ENTRY_OVERHEAD;
+        if !self.l2_room.take(owner, weight, until) {
+            self.events.l2("write", "full");
+            return;
+        }
         tokio::spawn(async move {
-            let key = Self::l2_key(kv.as_ref(), &hash);
             match kv.set(&key, &encoded, Some(ttl), Write::Always).await {
                 Ok(_) => self.events.l2("write", "ok"),
                 Err(e) => self.l2_failed("write", &e),
@@ -662,7 +676,7 @@ impl Storage for TieredStorage {
             return Ok(false);
         };
         let object = Object::new(meta, old.body, old.owner);
-        self.put_l2(hash, meta, &object.body);
+        self.put_l2(hash, &object.owner, meta, &object.body);
         self.put_l1(hash, object);
         Ok(true)
     }
@@ -774,7 +788,7 @@ impl HandleMiss for Miss {
         framed(&mut meta, body.len());
         let object = Object::new(&meta, body.freeze(), owner);
         let size = object.body.len();
-        storage.put_l2(hash, &meta, &object.body);
+        storage.put_l2(hash, &object.owner, &meta, &object.body);
         storage.put_l1(hash, object);
         Ok(MissFinishType::Created(size))
     }

@@ -669,6 +669,10 @@ pub struct CacheSettings {
     pub lock_timeout: Duration,
     /// Whether objects also go to `[redis]` (L2, shared by every instance).
     pub shared: bool,
+    /// Bytes this instance's writes may hold in L2 until they expire there (a service at
+    /// most a quarter, a ministry half): that Redis holds sessions and the registry too,
+    /// and must not evict (see `cache::l2_room`).
+    pub shared_size: usize,
 }
 
 /// Where the service used to live, so old links and bookmarks still find it.

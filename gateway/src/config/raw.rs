@@ -279,6 +279,7 @@ pub struct RawRateLimits {
 pub struct RawCache {
     pub memory_size: Option<i64>,
     pub max_object_size: Option<i64>,
+    pub shared_size: Option<i64>,
     pub lock_timeout: Option<String>,
     pub shared: Option<bool>,
 }

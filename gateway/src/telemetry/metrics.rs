@@ -247,7 +247,7 @@ impl Metrics {
                 r.register(Box::new(c.clone()))?;
                 c
             },
-            response_cache_l2: counter(&r, "egov_response_cache_l2_operations_total", "Shared tier (Redis) operations by op (read, write, delete) and result (hit, miss, ok, error).", &["op", "result"])?,
+            response_cache_l2: counter(&r, "egov_response_cache_l2_operations_total", "Shared tier (Redis) operations by op (read, write, delete) and result (hit, miss, ok, error; full: a write past this instance's room in Redis, cache.shared_size, or its service's or ministry's share of it, kept in memory only).", &["op", "result"])?,
             response_cache_purges: counter(&r, "egov_response_cache_purges_total", "Purges asked, by kind (service, url).", &["kind"])?,
             connections_open: gauge(&r, "egov_connections_open", "Connections open on the portal listeners.")?,
             connections_refused: counter(&r, "egov_connections_refused_total", "Connections refused at accept, by reason (per_address: one address holds its share; total: the process holds as many as it may).", &["reason"])?,

@@ -1,6 +1,7 @@
 //! `[cache]`: the response cache's storage. What each service stores is its own `[cache]`
 //! table; this says how much memory the in-process tier may use, the largest object, how long
-//! concurrent misses wait for the one fetch, and whether objects are shared through `[redis]`.
+//! concurrent misses wait for the one fetch, and whether objects are shared through `[redis]`
+//! and how much of it this instance's writes may hold.
 
 use crate::config::error::Problems;
 use crate::config::fields::opt_duration;
@@ -11,6 +12,7 @@ use std::time::Duration;
 
 const DEFAULT_MEMORY: i64 = 256 << 20;
 const DEFAULT_MAX_OBJECT: i64 = 8 << 20;
+const DEFAULT_SHARED: i64 = 256 << 20;
 
 /// `None` when an error was recorded.
 pub(super) fn validate(
@@ -39,6 +41,20 @@ pub(super) fn validate(
             return None;
         }
     }
+    let shared_size = p.check(
+        "cache.shared_size",
+        values::bounded(raw.shared_size.unwrap_or(DEFAULT_SHARED), 1 << 20, 1 << 40),
+    );
+    let shared = raw.shared.unwrap_or(has_redis);
+    if let (true, Some(s), Some(o)) = (shared, shared_size, max_object_size) {
+        if o > s / 8 {
+            p.add(
+                "cache.max_object_size",
+                format!("{o} is more than an eighth of cache.shared_size ({s}): a few objects would fill this instance's room in Redis"),
+            );
+            return None;
+        }
+    }
     let lock_timeout = opt_duration(
         p,
         "cache.lock_timeout",
@@ -52,8 +68,9 @@ pub(super) fn validate(
     Some(CacheSettings {
         memory_size: memory_size?,
         max_object_size: max_object_size?,
+        shared_size: shared_size?,
         lock_timeout: lock_timeout?,
-        shared: raw.shared.unwrap_or(has_redis),
+        shared,
     })
 }
 
@@ -97,6 +114,27 @@ mod tests {
         let (_, errors) = validate_text(&format!("{PORTAL}[cache]\nshared = true\n"));
         assert!(
             errors.iter().any(|e| e.contains("cache.shared")),
+            "{errors:?}"
+        );
+    }
+
+    #[test]
+    fn the_room_in_redis_defaults_to_256_mib_and_an_object_limit_near_it_is_refused() {
+        let redis = "[redis]\nurls = [\"redis://127.0.0.1:6379\"]\n";
+        let (settings, _) = validate_text(&format!("{PORTAL}{redis}"));
+        assert_eq!(settings.expect("valid").cache.shared_size, 256 << 20);
+        let (_, errors) = validate_text(&format!(
+            "{PORTAL}{redis}[cache]\nshared_size = 16777216\nmax_object_size = 8388608\n"
+        ));
+        assert!(
+            errors
+                .iter()
+                .any(|e| e.contains("cache.max_object_size") && e.contains("cache.shared_size")),
+            "{errors:?}"
+        );
+        let (_, errors) = validate_text(&format!("{PORTAL}{redis}[cache]\nshared_size = 1000\n"));
+        assert!(
+            errors.iter().any(|e| e.contains("cache.shared_size")),
             "{errors:?}"
         );
     }
