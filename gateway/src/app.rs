@@ -90,11 +90,17 @@ impl App {
         )?);
         let registry = Arc::new(Registry::new(snapshot));
         let backing = match config.gateway.registry.store {
-            RegistryStoreKind::Files => Backing::Files(Arc::new(FileStore::open(
-                &config.gateway.services_dir,
-                &config.gateway.registry.history,
-            )?)),
-            RegistryStoreKind::Redis => Backing::Shared(Arc::new(SharedStore::new(shared.store()))),
+            RegistryStoreKind::Files => Backing::Files(Arc::new(
+                FileStore::open(
+                    &config.gateway.services_dir,
+                    &config.gateway.registry.history,
+                )?
+                .with_history_per_ministry(config.gateway.registry.history_per_ministry),
+            )),
+            RegistryStoreKind::Redis => Backing::Shared(Arc::new(SharedStore::new(
+                shared.store(),
+                config.gateway.registry.history_per_ministry,
+            ))),
         };
         let live = Arc::new(LiveRegistry::new(
             Arc::clone(&registry),

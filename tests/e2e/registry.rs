@@ -2792,3 +2792,74 @@ async fn a_token_whose_claims_were_altered_or_that_names_no_ministry_gets_401() 
         .collect();
     assert_eq!(ministries, ["justice".to_string()].into());
 }
+
+/// The bytes of `ministry`'s change records (`egov:reg:change:*`) in `redis`.
+fn history_bytes_of(redis: &RedisServer, ministry: &str) -> usize {
+    redis
+        .records_of(&["reg:change"])
+        .iter()
+        .filter(|(_, json)| {
+            serde_json::from_str::<Value>(json).is_ok_and(|c| c["ministry"] == ministry)
+        })
+        .map(|(_, json)| json.len())
+        .sum()
+}
+
+#[tokio::test]
+async fn a_ministrys_churn_of_large_changes_holds_at_most_its_history_budget_in_redis() {
+    // Found when tried: every change was kept 400 days in the Redis that holds sessions
+    // and must not evict, and a ministry within its change rate filled it with large ones.
+    let redis = RedisServer::start();
+    let estate = start_estate(None);
+    let staged = Staged::new(&estate);
+    let keys = staged.admin_keys();
+    let url = redis.url();
+    let gateway = TestGateway::staged(&estate, staged, |c| {
+        c.gateway.redis = Some(egov_gateway::config::RedisSettings::new(vec![url]));
+        c.gateway.registry.store = egov_gateway::config::RegistryStoreKind::Redis;
+        c.gateway.registry.history_per_ministry = 1 << 20;
+    });
+    let api = api_of(&gateway, &keys, "interior");
+    // 64 header rules of 1 KB each way, all rewritten at every change: a record of the
+    // document and its diff weighs about 400 KB.
+    let churned = |n: usize| {
+        let mut d = new_service(&estate, "churn", "interior");
+        let rules: serde_json::Map<String, Value> = (0..64)
+            .map(|i| (format!("x-rule-{i}"), json!(format!("{n:04}").repeat(256))))
+            .collect();
+        d["adapters"] = json!([{ "step": "headers",
+            "request": { "set": rules.clone() }, "response": { "set": rules } }]);
+        d
+    };
+    assert_status(
+        &api.post("/services", &churned(0)).await,
+        StatusCode::CREATED,
+    );
+    for n in 1..=20 {
+        let answer = api.put("/services/churn", &churned(n), None).await;
+        assert_status(&answer, StatusCode::OK);
+    }
+    let held = history_bytes_of(&redis, "interior");
+    assert!(
+        held <= (1 << 20) + (512 << 10),
+        "21 changes of about 400 KB hold {held} bytes: the 1 MiB budget and the newest change"
+    );
+    let history = api.get("/services/churn/history").await;
+    assert_status(&history, StatusCode::OK);
+    let versions: Vec<u64> = history.body["history"]
+        .as_array()
+        .map(|a| a.iter().filter_map(|c| c["version"].as_u64()).collect())
+        .unwrap_or_default();
+    assert!(
+        (1..21).contains(&versions.len()),
+        "the newest versions are kept, the oldest forgotten: {versions:?}"
+    );
+    let first = history.body["history"][0]["version"].as_u64().unwrap_or(0);
+    let forgotten = api
+        .post(
+            &format!("/services/churn/rollback/{}", first - 1),
+            &json!({}),
+        )
+        .await;
+    assert_status(&forgotten, StatusCode::NOT_FOUND);
+}

@@ -373,6 +373,9 @@ pub struct RegistrySettings {
     pub store: RegistryStoreKind,
     /// The files store's history of changes (JSON lines).
     pub history: PathBuf,
+    /// The bytes of change records one ministry's history may hold in the Redis store
+    /// (its oldest are forgotten past it): that Redis holds sessions too, and must not evict.
+    pub history_per_ministry: u64,
     /// How often `services_dir` is checked for edits (files store).
     pub watch_interval: Duration,
 }

@@ -126,6 +126,7 @@ pub struct RawAdminKey {
 pub struct RawRegistry {
     pub store: Option<String>,
     pub history: Option<String>,
+    pub history_per_ministry: Option<i64>,
     pub watch_interval: Option<String>,
 }
 

@@ -167,8 +167,18 @@ pub(super) fn registry(
         p.add("registry.watch_interval", "must be at least 100ms");
         return None;
     }
+    let history_per_ministry = p.check(
+        "registry.history_per_ministry",
+        values::bounded(
+            raw.history_per_ministry
+                .unwrap_or(crate::registry::store::HISTORY_PER_MINISTRY as i64),
+            1 << 20,
+            1 << 40,
+        ),
+    );
     Some(RegistrySettings {
         store: store?,
+        history_per_ministry: history_per_ministry? as u64,
         history: written_file(
             p,
             "registry.history",
@@ -221,6 +231,25 @@ mod tests {
             errors
                 .iter()
                 .any(|e| e.contains("admin.keys[0].hash") && e.contains("argon2")),
+            "{errors:?}"
+        );
+    }
+
+    #[test]
+    fn a_ministrys_history_holds_8_mib_unless_told_and_never_less_than_1_mib() {
+        let (settings, errors) = validate_text(PORTAL);
+        assert!(errors.is_empty(), "{errors:?}");
+        assert_eq!(
+            settings.expect("valid").registry.history_per_ministry,
+            8 << 20
+        );
+        let (_, errors) = validate_text(&format!(
+            "{PORTAL}[registry]\nhistory_per_ministry = 4096\n"
+        ));
+        assert!(
+            errors
+                .iter()
+                .any(|e| e.contains("registry.history_per_ministry")),
             "{errors:?}"
         );
     }

@@ -108,6 +108,10 @@ pub struct FileStore {
     history: PathBuf,
     secrets: PathBuf,
     index: Mutex<Index>,
+    /// The bytes each ministry's lines hold in the history, and the most they may
+    /// ([`FileStore::with_history_per_ministry`]).
+    history_bytes: Mutex<HashMap<String, u64>>,
+    history_per_ministry: u64,
     /// Service files read by polls, for the test that unchanged ones are not.
     #[cfg(test)]
     reads: std::sync::atomic::AtomicUsize,
@@ -221,10 +225,18 @@ impl FileStore {
             history: history.to_path_buf(),
             secrets: secrets_file(history),
             index: Mutex::new(Index::default()),
+            history_bytes: Mutex::default(),
+            history_per_ministry: super::HISTORY_PER_MINISTRY,
             #[cfg(test)]
             reads: Default::default(),
         };
         let changes = store.read_history()?;
+        {
+            let mut bytes = store.history_bytes()?;
+            for c in &changes {
+                *bytes.entry(c.ministry.clone()).or_default() += line_len(c);
+            }
+        }
         let mut index = Index::default();
         let mut last: HashMap<&str, &Change> = HashMap::new();
         for c in &changes {
@@ -285,6 +297,95 @@ impl FileStore {
             tracing::warn!(error = %e, "registry: the edits made while no gateway ran are not recorded yet");
         }
         Ok(store)
+    }
+
+    /// The most bytes one ministry's lines may hold in the history
+    /// (`registry.history_per_ministry`): past it, its oldest are forgotten
+    /// ([`Self::forget_oldest_of`]).
+    pub fn with_history_per_ministry(mut self, bytes: u64) -> Self {
+        self.history_per_ministry = bytes;
+        self
+    }
+
+    fn history_bytes(&self) -> Result<std::sync::MutexGuard<'_, HashMap<String, u64>>, StoreError> {
+        self.history_bytes
+            .lock()
+            .map_err(|_| StoreError::Unavailable("registry history count lock poisoned".into()))
+    }
+
+    /// Counts `change`'s line for its ministry and, past the ministry's budget, forgets its
+    /// oldest lines. A failure to forget them is logged: the change itself is recorded.
+    fn counted(&self, change: &Change) {
+        let over = match self.history_bytes() {
+            Ok(mut bytes) => {
+                let held = bytes.entry(change.ministry.clone()).or_default();
+                *held += line_len(change);
+                *held > self.history_per_ministry
+            }
+            Err(_) => false,
+        };
+        if over {
+            if let Err(e) = self.forget_oldest_of(&change.ministry) {
+                tracing::warn!(error = %e, ministry = %change.ministry, "registry history not trimmed");
+            }
+        }
+    }
+
+    /// Rewrites the history without `ministry`'s oldest lines, down to three quarters of its
+    /// budget (so the file is rewritten once a quarter of the budget, not at every change).
+    /// Each service's last line stays, whoever's it is: it holds the service's version, and
+    /// after a deletion, whose service it was. Lines that do not parse stay as they are.
+    ///
+    /// Found when tried: the history kept every change for ever. Each of a ministry's
+    /// changes rewriting a service's 64 header rules of 1 KB each way is a 400 KB line
+    /// (the document and the diff); within the 60 changes a minute a ministry may make,
+    /// that is 24 MB a minute on the gateway's disk, until the history, the access log
+    /// and the audit log can no longer be written.
+    ///
+    /// Called with the index locked (every append is), so no append runs meanwhile.
+    fn forget_oldest_of(&self, ministry: &str) -> Result<(), StoreError> {
+        #[derive(serde::Deserialize)]
+        struct Line {
+            id: String,
+            ministry: String,
+        }
+        let text = match std::fs::read(&self.history) {
+            Ok(t) => t,
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(()),
+            Err(e) => return Err(unavailable(e)),
+        };
+        let lines: Vec<&[u8]> = text.split_inclusive(|&b| b == b'\n').collect();
+        let parsed: Vec<Option<Line>> = lines
+            .iter()
+            .map(|l| serde_json::from_slice(l.trim_ascii()).ok())
+            .collect();
+        let mut last_of: HashMap<&str, usize> = HashMap::new();
+        for (i, line) in parsed.iter().enumerate() {
+            if let Some(line) = line {
+                last_of.insert(line.id.as_str(), i);
+            }
+        }
+        let mut held: u64 = self.history_bytes()?.get(ministry).copied().unwrap_or(0);
+        let target = self.history_per_ministry / 4 * 3;
+        let mut kept = Vec::with_capacity(text.len());
+        for (i, (raw, line)) in lines.iter().zip(&parsed).enumerate() {
+            let forget = held > target
+                && raw.ends_with(b"\n")
+                && line.as_ref().is_some_and(|l| {
+                    l.ministry == ministry && last_of.get(l.id.as_str()) != Some(&i)
+                });
+            if forget {
+                held = held.saturating_sub(raw.len() as u64);
+            } else {
+                kept.extend_from_slice(raw);
+            }
+        }
+        if kept.len() == text.len() {
+            return Ok(());
+        }
+        Self::write_atomically(&self.history, &kept, false)?;
+        self.history_bytes()?.insert(ministry.to_string(), held);
+        Ok(())
     }
 
     fn lock(&self) -> Result<std::sync::MutexGuard<'_, Index>, StoreError> {
@@ -387,6 +488,8 @@ impl FileStore {
             let _ = f.set_len(end);
             return Err(unavailable(e));
         }
+        drop(f);
+        self.counted(change);
         Ok(())
     }
 
@@ -644,6 +747,11 @@ fn read_history_lines(
         }
     }
     Ok(changes)
+}
+
+/// The bytes `change`'s line holds in the history, its newline included.
+fn line_len(change: &Change) -> u64 {
+    serde_json::to_string(change).map_or(0, |l| l.len() as u64 + 1)
 }
 
 /// The secrets the admin API keeps, in `path` (none if there is no file yet).
@@ -1403,5 +1511,120 @@ mod tests {
         let reason = document_of("id = \"x\"\nname = [broken\n").expect_err("broken");
         assert!(reason.starts_with("line 2, column "), "{reason}");
         assert!(!reason.contains('\n'), "{reason}");
+    }
+
+    /// A document of service `id` of about `kb` kilobytes, different at each `n`.
+    fn large(id: &str, n: u32, kb: usize) -> Value {
+        json!({ "id": id, "n": n, "padding": "x".repeat(kb * 1024) })
+    }
+
+    /// The bytes `ministry`'s lines hold in the history at `path`.
+    fn lines_of(path: &Path, ministry: &str) -> u64 {
+        read_history(path)
+            .expect("history")
+            .iter()
+            .filter(|c| c.ministry == ministry)
+            .map(line_len)
+            .sum()
+    }
+
+    #[tokio::test]
+    async fn past_its_budget_a_ministrys_oldest_lines_leave_the_history_and_no_other_ministrys() {
+        let d = scratch();
+        let history = d.0.join("history.jsonl");
+        let store = FileStore::open(&d.0.join("services"), &history)
+            .expect("open")
+            .with_history_per_ministry(1 << 20);
+        store
+            .put(
+                "theirs",
+                "o",
+                &large("theirs", 0, 100),
+                Expect::Absent,
+                &by(Action::Create),
+            )
+            .await
+            .expect("the other ministry's service");
+        for n in 0..40 {
+            store
+                .put(
+                    "churn",
+                    "m",
+                    &large("churn", n, 100),
+                    Expect::Any,
+                    &by(Action::Replace),
+                )
+                .await
+                .expect("change");
+        }
+        let held = lines_of(&history, "m");
+        assert!(held <= 1 << 20, "{held} bytes of a 1 MiB budget");
+        let kept = store.history("churn").await.expect("history");
+        assert!(kept.len() >= 3, "the newest stay ({} kept)", kept.len());
+        assert_eq!(
+            kept.last().and_then(|c| c.document.clone()),
+            Some(large("churn", 39, 100))
+        );
+        assert_eq!(store.history("theirs").await.expect("history").len(), 1);
+        // A store opened over the trimmed history knows every service's version.
+        let version = store.version().await.expect("version");
+        let again = FileStore::open(&d.0.join("services"), &history).expect("open again");
+        assert_eq!(again.version().await.expect("version"), version);
+        assert_eq!(
+            again.get("churn").await.expect("get").map(|r| r.version),
+            kept.last().map(|c| c.version)
+        );
+    }
+
+    #[tokio::test]
+    async fn every_services_last_line_stays_however_far_past_the_budget() {
+        let d = scratch();
+        let history = d.0.join("history.jsonl");
+        let store = FileStore::open(&d.0.join("services"), &history)
+            .expect("open")
+            .with_history_per_ministry(1 << 20);
+        for id in ["gone", "kept"] {
+            store
+                .put(
+                    id,
+                    "m",
+                    &large(id, 0, 300),
+                    Expect::Absent,
+                    &by(Action::Create),
+                )
+                .await
+                .expect("create");
+        }
+        store
+            .delete("gone", Expect::Any, &by(Action::Delete))
+            .await
+            .expect("delete");
+        for n in 1..8 {
+            store
+                .put(
+                    "kept",
+                    "m",
+                    &large("kept", n, 300),
+                    Expect::Any,
+                    &by(Action::Replace),
+                )
+                .await
+                .expect("change");
+        }
+        let gone = store.history("gone").await.expect("history");
+        assert_eq!(
+            gone.iter().map(|c| c.action).collect::<Vec<_>>(),
+            vec![Action::Delete],
+            "whose it was is still known after its deletion"
+        );
+        assert_eq!(
+            store
+                .history("kept")
+                .await
+                .expect("history")
+                .last()
+                .map(|c| c.action),
+            Some(Action::Replace)
+        );
     }
 }

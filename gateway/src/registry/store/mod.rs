@@ -78,6 +78,11 @@ impl Action {
     }
 }
 
+/// The default of `registry.history_per_ministry`: the bytes one ministry's changes may hold
+/// in a store's history before its oldest are forgotten. About 1,600 ordinary changes (5 KB
+/// each); the 56 ministries together at most 450 MiB.
+pub const HISTORY_PER_MINISTRY: u64 = 8 << 20;
+
 /// One version in a service's history.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct Change {

@@ -43,16 +43,21 @@ pub struct SharedStore {
     kv: Arc<dyn Kv>,
     /// The highest version this instance applied ([`Self::seen`]).
     seen: std::sync::atomic::AtomicU64,
+    /// The bytes of change records one ministry's history may hold
+    /// (`registry.history_per_ministry`, see [`Self::keep_history_within_budget`]).
+    history_per_ministry: u64,
 }
 
 /// How long a change record (and so a version of the history) is kept.
 const HISTORY_TTL: std::time::Duration = std::time::Duration::from_secs(400 * 24 * 3600);
 
 impl SharedStore {
-    pub fn new(kv: Arc<dyn Kv>) -> Self {
+    /// The registry in `kv`, each ministry's history within `history_per_ministry` bytes.
+    pub fn new(kv: Arc<dyn Kv>, history_per_ministry: u64) -> Self {
         Self {
             kv,
             seen: std::sync::atomic::AtomicU64::new(0),
+            history_per_ministry,
         }
     }
 
@@ -127,12 +132,91 @@ impl SharedStore {
             )
             .await?;
         if let Err(e) = self
+            .keep_history_within_budget(&change.ministry, change.version, json.len())
+            .await
+        {
+            // The change is made; its ministry's oldest are forgotten at its next change.
+            tracing::warn!(error = %e, ministry = %change.ministry, "registry history not trimmed");
+        }
+        if let Err(e) = self
             .kv
             .publish(&self.channel(), &change.version.to_string())
             .await
         {
             // Other instances catch up from the version counter.
             tracing::warn!(error = %e, "registry change not announced");
+        }
+        Ok(())
+    }
+
+    /// Counts `bytes` more of `ministry`'s history (its change at `version`) and, past
+    /// `registry.history_per_ministry`, forgets its oldest changes: their records, and
+    /// their versions in their services' histories (a rollback to one is then a 404).
+    ///
+    /// Found when tried: every change was kept for 400 days in the Redis that holds
+    /// sessions and must not evict. A ministry's credential rewrote a service's 64 header
+    /// rules of 1 KB each way at every change: each record (the document and the diff)
+    /// weighed 400 KB, 21 changes held 8.4 MB. Within the 60 changes a minute a ministry may
+    /// make through each instance, that is 24 MB a minute per instance, until Redis
+    /// refuses every session write (every login in the country, as a full Redis did in the
+    /// response cache's test). A ministry's history now costs at most its budget, and only
+    /// its own oldest versions go.
+    ///
+    /// Changes made before this count existed are not counted; they expire after their
+    /// 400 days.
+    async fn keep_history_within_budget(
+        &self,
+        ministry: &str,
+        version: u64,
+        bytes: usize,
+    ) -> Result<(), StoreError> {
+        let versions_key = self.kv.key("reg:history-of", ministry);
+        let bytes_key = self.kv.key("reg:history-bytes", ministry);
+        self.kv
+            .set_add(&versions_key, &version.to_string(), HISTORY_TTL)
+            .await?;
+        let by = i64::try_from(bytes).unwrap_or(i64::MAX);
+        let mut held = self.kv.incr(&bytes_key, by, Some(HISTORY_TTL)).await?;
+        // The count lives as long as the newest change it counts.
+        self.kv.extend(&bytes_key, HISTORY_TTL).await?;
+        if u64::try_from(held).unwrap_or(0) <= self.history_per_ministry {
+            return Ok(());
+        }
+        let mut versions: Vec<u64> = self
+            .kv
+            .set_members(&versions_key)
+            .await?
+            .iter()
+            .filter_map(|v| v.parse().ok())
+            .collect();
+        versions.sort_unstable();
+        for old in versions {
+            if u64::try_from(held).unwrap_or(0) <= self.history_per_ministry {
+                break;
+            }
+            if old == version {
+                continue; // the change just made stays, however large
+            }
+            let change_key = self.kv.key("reg:change", &old.to_string());
+            if let Some(record) = self.kv.get(&change_key).await? {
+                #[derive(serde::Deserialize)]
+                struct Whose {
+                    id: String,
+                }
+                // Only the instance whose delete removed it counts it off.
+                if self.kv.delete(&change_key).await? {
+                    if let Ok(whose) = serde_json::from_slice::<Whose>(&record) {
+                        self.kv
+                            .set_remove(&self.kv.key("reg:history", &whose.id), &[old.to_string()])
+                            .await?;
+                    }
+                    let by = i64::try_from(record.len()).unwrap_or(i64::MAX);
+                    held = self.kv.incr(&bytes_key, -by, Some(HISTORY_TTL)).await?;
+                }
+            }
+            self.kv
+                .set_remove(&versions_key, &[old.to_string()])
+                .await?;
         }
         Ok(())
     }
@@ -443,7 +527,7 @@ mod tests {
     use serde_json::json;
 
     fn store() -> SharedStore {
-        SharedStore::new(Arc::new(MemoryKv::default()))
+        SharedStore::new(Arc::new(MemoryKv::default()), 8 << 20)
     }
 
     fn by(action: Action) -> Author {
@@ -533,5 +617,77 @@ mod tests {
                 .await,
             Err(StoreError::Conflict { current: Some(1) })
         ));
+    }
+
+    /// A document of about `kb` kilobytes, different at each `n`.
+    fn large(n: u32, kb: usize) -> Value {
+        json!({ "n": n, "padding": "x".repeat(kb * 1024) })
+    }
+
+    #[tokio::test]
+    async fn past_its_budget_a_ministrys_oldest_versions_are_forgotten_and_no_other_ministrys() {
+        let s = SharedStore::new(Arc::new(MemoryKv::default()), 1 << 20);
+        s.put(
+            "theirs",
+            "other",
+            &large(0, 100),
+            Expect::Absent,
+            &by(Action::Create),
+        )
+        .await
+        .expect("other ministry's service");
+        for n in 0..40 {
+            s.put(
+                "churned",
+                "m",
+                &large(n, 100),
+                Expect::Any,
+                &by(Action::Replace),
+            )
+            .await
+            .expect("change");
+        }
+        let kept = s.history("churned").await.expect("history");
+        let bytes: usize = kept
+            .iter()
+            .map(|c| serde_json::to_vec(c).map_or(0, |b| b.len()))
+            .sum();
+        assert!(bytes <= 1 << 20, "{bytes} bytes kept of a 1 MiB budget");
+        assert!(
+            kept.len() >= 3,
+            "the newest versions stay ({} kept)",
+            kept.len()
+        );
+        assert_eq!(
+            kept.last().map(|c| c.document.clone()),
+            Some(Some(large(39, 100))),
+            "the change just made stays"
+        );
+        assert!(
+            kept.windows(2).all(|w| w[0].version < w[1].version)
+                && kept.first().map(|c| c.version) > Some(3),
+            "the oldest went first"
+        );
+        assert_eq!(s.history("theirs").await.expect("history").len(), 1);
+    }
+
+    #[tokio::test]
+    async fn a_change_larger_than_the_whole_budget_is_still_kept_as_the_newest_version() {
+        let s = SharedStore::new(Arc::new(MemoryKv::default()), 1 << 20);
+        s.put(
+            "a",
+            "m",
+            &large(0, 100),
+            Expect::Absent,
+            &by(Action::Create),
+        )
+        .await
+        .expect("create");
+        s.put("a", "m", &large(1, 1200), Expect::Any, &by(Action::Replace))
+            .await
+            .expect("a large change");
+        let kept = s.history("a").await.expect("history");
+        assert_eq!(kept.len(), 1, "only the newest");
+        assert_eq!(kept[0].document, Some(large(1, 1200)));
     }
 }
