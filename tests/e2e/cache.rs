@@ -980,3 +980,51 @@ async fn a_flood_of_one_off_urls_cannot_fill_the_redis_that_holds_sessions() {
     let last = page(&gateway, "flood-119", "cc=max-age%3D600&pad=20000");
     assert_eq!(get(&last, &[]).await.cache(), "HIT");
 }
+
+#[tokio::test]
+async fn a_gateway_writes_no_page_to_a_redis_already_nearly_full_of_others() {
+    // Found in review: the room is counted by each process, and a restarted one (or one of
+    // many) started from nothing while Redis still held others' pages.
+    let estate = start_estate(None);
+    let redis = RedisServer::start();
+    let limit = used_memory(&redis) + (3 << 19);
+    redis
+        .command(&["CONFIG", "SET", "maxmemory", &limit.to_string()])
+        .expect("maxmemory");
+    redis
+        .command(&["CONFIG", "SET", "maxmemory-policy", "noeviction"])
+        .expect("noeviction");
+    // Others' writes: Redis at 92 % of its limit.
+    let filler = "x".repeat(16 << 10);
+    for i in 0.. {
+        if used_memory(&redis) >= limit / 100 * 92 {
+            break;
+        }
+        redis
+            .command(&["SET", &format!("egov:rc:other-{i}"), &filler])
+            .expect("filler");
+    }
+    let staged = Staged::new(&estate);
+    staged.append_to_service(MINISTRY, SERVICE, "[cache]");
+    let url = redis.url();
+    let gateway = TestGateway::staged(&estate, staged, |c| {
+        c.gateway.redis = Some(egov_gateway::config::RedisSettings::new(vec![url]));
+        c.gateway.cache.shared = true;
+    });
+    for i in 0..40 {
+        let answer = get(
+            &page(&gateway, &format!("late-{i}"), "cc=max-age%3D600&pad=10000"),
+            &[],
+        )
+        .await;
+        assert_eq!(answer.status, StatusCode::OK, "{i}");
+        assert_eq!(answer.cache(), "MISS", "{i}");
+    }
+    tokio::time::sleep(Duration::from_millis(300)).await;
+    redis
+        .command(&["SET", "egov:a-session", "still written"])
+        .expect("Redis still takes a session's write");
+    let full = "egov_response_cache_l2_operations_total{op=\"write\",result=\"full\"}";
+    let metrics = gateway.metrics_showing(&[full]).await;
+    assert!(metrics.contains(full), "the refused writes are counted");
+}

@@ -327,19 +327,7 @@ fn first_operator_secret(v: &Value, at: String) -> Option<String> {
     }
 }
 
-/// Adds every `{ stored }` reference in `doc` to `out`.
-pub fn stored_references(doc: &Value, out: &mut HashSet<String>) {
-    match doc {
-        Value::Object(map) => match map.get("stored").and_then(Value::as_str) {
-            Some(key) if map.len() == 1 => {
-                out.insert(key.to_string());
-            }
-            _ => map.values().for_each(|v| stored_references(v, out)),
-        },
-        Value::Array(items) => items.iter().for_each(|v| stored_references(v, out)),
-        _ => {}
-    }
-}
+pub use crate::registry::store::stored_references;
 
 fn walk_secrets(
     id: &str,
@@ -570,25 +558,6 @@ mod tests {
         };
         take_secrets("svc", &mut doc, &known, &mut problems);
         assert!(problems.is_empty(), "{problems:?}");
-    }
-
-    #[test]
-    fn stored_references_are_found_anywhere_in_a_document() {
-        let doc = json!({
-            "adapters": [
-                { "step": "basic-auth", "password": { "stored": "svc:/adapters/0/password:1" } },
-                { "step": "api-key", "key": { "stored": "svc:/adapters/1/key:2" } }
-            ],
-            "names": { "stored": "not a secret", "en": "x" }
-        });
-        let mut found = HashSet::new();
-        stored_references(&doc, &mut found);
-        let mut found: Vec<_> = found.into_iter().collect();
-        found.sort();
-        assert_eq!(
-            found,
-            ["svc:/adapters/0/password:1", "svc:/adapters/1/key:2"]
-        );
     }
 
     #[test]

@@ -11,11 +11,15 @@
 //! `egov_response_cache_l2_operations_total{op="write",result="full"}`).
 //!
 //! Redis entries expire by themselves, so what was written is counted until its expiry, not
-//! read back: a purge or an overwrite of the same key frees nothing here before then (the
-//! count errs on the side of Redis). Each instance keeps its own count; Redis needs room for
-//! `shared_size` per instance.
+//! read back. An overwrite of the same key replaces its count (a page revalidated every
+//! minute is counted once, not once a minute); a purge frees nothing here before the
+//! entry's expiry (the count errs on the side of Redis). Each process keeps its own count:
+//! a restarted process starts from nothing while its predecessor's writes live on, so
+//! beside the shares, L2 writes also stop while Redis itself is nearly full
+//! ([`super::storage`]'s guard on Redis's `maxmemory`).
 
 use super::storage::{Owner, MINISTRY_SHARE, SERVICE_SHARE};
+use pingora::cache::key::HashBinary;
 use std::cmp::Reverse;
 use std::collections::{BinaryHeap, HashMap};
 use std::sync::{Arc, Mutex};
@@ -25,28 +29,12 @@ use std::time::SystemTime;
 /// and the value's object headers), counted with each write.
 pub(super) const REDIS_ENTRY_OVERHEAD: u64 = 128;
 
-/// One write still alive in Redis: when it expires there, what it weighs, and whose it is.
+/// One key written and still alive in Redis: until when, what it weighs, and whose it is
+/// (the owner's names shared with the counts' keys, not one allocation per entry).
 struct Written {
     until: SystemTime,
     weight: u64,
     owner: Owner,
-}
-
-impl PartialEq for Written {
-    fn eq(&self, other: &Self) -> bool {
-        self.until == other.until
-    }
-}
-impl Eq for Written {}
-impl PartialOrd for Written {
-    fn partial_cmp(&self, other: &Self) -> Option<std::cmp::Ordering> {
-        Some(self.cmp(other))
-    }
-}
-impl Ord for Written {
-    fn cmp(&self, other: &Self) -> std::cmp::Ordering {
-        self.until.cmp(&other.until)
-    }
 }
 
 #[derive(Default)]
@@ -54,34 +42,50 @@ struct Counts {
     total: u64,
     by_service: HashMap<Arc<str>, u64>,
     by_ministry: HashMap<Arc<str>, u64>,
-    /// Soonest expiry first.
-    alive: BinaryHeap<Reverse<Written>>,
+    alive: HashMap<HashBinary, Written>,
+    /// Expiries, soonest first; one whose key was written again since is skipped.
+    expiries: BinaryHeap<Reverse<(SystemTime, HashBinary)>>,
 }
 
 impl Counts {
-    fn held(map: &HashMap<Arc<str>, u64>, k: &Arc<str>) -> u64 {
+    fn held(map: &HashMap<Arc<str>, u64>, k: &str) -> u64 {
         map.get(k).copied().unwrap_or(0)
+    }
+
+    fn release(&mut self, gone: &Written) {
+        self.total = self.total.saturating_sub(gone.weight);
+        for (map, k) in [
+            (&mut self.by_service, &gone.owner.service),
+            (&mut self.by_ministry, &gone.owner.ministry),
+        ] {
+            if let Some(bytes) = map.get_mut(k) {
+                *bytes = bytes.saturating_sub(gone.weight);
+                if *bytes == 0 {
+                    map.remove(k);
+                }
+            }
+        }
     }
 
     /// Forgets the writes that have expired in Redis by `now`.
     fn expire(&mut self, now: SystemTime) {
-        while self.alive.peek().is_some_and(|w| w.0.until <= now) {
-            let Some(Reverse(gone)) = self.alive.pop() else {
+        while let Some(Reverse((until, hash))) = self.expiries.peek().copied() {
+            if until > now {
                 break;
-            };
-            self.total = self.total.saturating_sub(gone.weight);
-            for (map, k) in [
-                (&mut self.by_service, &gone.owner.service),
-                (&mut self.by_ministry, &gone.owner.ministry),
-            ] {
-                if let Some(bytes) = map.get_mut(k) {
-                    *bytes = bytes.saturating_sub(gone.weight);
-                    if *bytes == 0 {
-                        map.remove(k);
-                    }
+            }
+            self.expiries.pop();
+            if self.alive.get(&hash).is_some_and(|w| w.until == until) {
+                if let Some(gone) = self.alive.remove(&hash) {
+                    self.release(&gone);
                 }
             }
         }
+    }
+
+    /// `name` as the counts already hold it (one allocation per service and ministry).
+    fn interned(map: &HashMap<Arc<str>, u64>, name: &Arc<str>) -> Arc<str> {
+        map.get_key_value(name)
+            .map_or_else(|| Arc::clone(name), |(k, _)| Arc::clone(k))
     }
 }
 
@@ -100,19 +104,43 @@ impl L2Room {
         }
     }
 
-    /// Counts a write of `weight` bytes for `owner`, alive in Redis until `until`, if it
-    /// fits (in all, in its service's share and in its ministry's); whether it does.
-    pub(super) fn take(&self, owner: &Owner, weight: u64, until: SystemTime) -> bool {
+    /// Counts a write of `weight` bytes at `hash` for `owner`, alive in Redis until
+    /// `until`, if it fits (in all, in its service's share and in its ministry's) once what
+    /// this key held before is let go; whether it does. When it does not, the key's earlier
+    /// write (still in Redis) stays counted.
+    pub(super) fn take(
+        &self,
+        hash: HashBinary,
+        owner: &Owner,
+        weight: u64,
+        until: SystemTime,
+    ) -> bool {
         let mut counts = self.counts.lock().unwrap_or_else(|e| e.into_inner());
         counts.expire(SystemTime::now());
-        let fits = counts.total + weight <= self.size
-            && Counts::held(&counts.by_service, &owner.service) + weight
+        let before = counts.alive.get(&hash).map(|w| {
+            let same_service = w.owner.service == owner.service;
+            let same_ministry = w.owner.ministry == owner.ministry;
+            (w.weight, same_service, same_ministry)
+        });
+        let (old, old_service, old_ministry) = match before {
+            Some((w, s, m)) => (w, if s { w } else { 0 }, if m { w } else { 0 }),
+            None => (0, 0, 0),
+        };
+        let fits = counts.total - old + weight <= self.size
+            && Counts::held(&counts.by_service, &owner.service) - old_service + weight
                 <= self.size / SERVICE_SHARE
-            && Counts::held(&counts.by_ministry, &owner.ministry) + weight
+            && Counts::held(&counts.by_ministry, &owner.ministry) - old_ministry + weight
                 <= self.size / MINISTRY_SHARE;
         if !fits {
             return false;
         }
+        if let Some(gone) = counts.alive.remove(&hash) {
+            counts.release(&gone);
+        }
+        let owner = Owner {
+            service: Counts::interned(&counts.by_service, &owner.service),
+            ministry: Counts::interned(&counts.by_ministry, &owner.ministry),
+        };
         counts.total += weight;
         *counts
             .by_service
@@ -122,11 +150,15 @@ impl L2Room {
             .by_ministry
             .entry(Arc::clone(&owner.ministry))
             .or_default() += weight;
-        counts.alive.push(Reverse(Written {
-            until,
-            weight,
-            owner: owner.clone(),
-        }));
+        counts.expiries.push(Reverse((until, hash)));
+        counts.alive.insert(
+            hash,
+            Written {
+                until,
+                weight,
+                owner,
+            },
+        );
         true
     }
 
@@ -152,6 +184,11 @@ mod tests {
         }
     }
 
+    /// A key never written before.
+    fn key() -> HashBinary {
+        rand::random()
+    }
+
     fn in_an_hour() -> SystemTime {
         SystemTime::now() + Duration::from_secs(3600)
     }
@@ -161,7 +198,7 @@ mod tests {
         let room = L2Room::new(400_000);
         let flood = owner("flooded", "a");
         let written = (0..1000)
-            .filter(|_| room.take(&flood, 10_000, in_an_hour()))
+            .filter(|_| room.take(key(), &flood, 10_000, in_an_hour()))
             .count();
         assert_eq!(written, 10, "a quarter of 400 kB in 10 kB pages");
         assert_eq!(room.held("flooded"), (100_000, 100_000));
@@ -171,14 +208,19 @@ mod tests {
     fn another_ministrys_service_still_gets_in_after_a_flood() {
         let room = L2Room::new(400_000);
         for i in 0..1000 {
-            room.take(&owner(&format!("s{}", i % 4), "a"), 10_000, in_an_hour());
+            room.take(
+                key(),
+                &owner(&format!("s{}", i % 4), "a"),
+                10_000,
+                in_an_hour(),
+            );
         }
         assert_eq!(
             room.held("s0").0,
             200_000,
             "ministry a holds its half, no more"
         );
-        assert!(room.take(&owner("other", "b"), 10_000, in_an_hour()));
+        assert!(room.take(key(), &owner("other", "b"), 10_000, in_an_hour()));
     }
 
     #[test]
@@ -186,10 +228,10 @@ mod tests {
         let room = L2Room::new(400_000);
         for i in 0..1000 {
             let ministry = format!("m{i}");
-            room.take(&owner(&ministry, &ministry), 10_000, in_an_hour());
+            room.take(key(), &owner(&ministry, &ministry), 10_000, in_an_hour());
         }
         assert_eq!(room.held("m0").0, 400_000);
-        assert!(!room.take(&owner("late", "late"), 1, in_an_hour()));
+        assert!(!room.take(key(), &owner("late", "late"), 1, in_an_hour()));
     }
 
     #[test]
@@ -197,10 +239,44 @@ mod tests {
         let room = L2Room::new(400_000);
         let flood = owner("flooded", "a");
         let soon = SystemTime::now() + Duration::from_millis(50);
-        while room.take(&flood, 10_000, soon) {}
-        assert!(!room.take(&flood, 10_000, in_an_hour()));
+        while room.take(key(), &flood, 10_000, soon) {}
+        assert!(!room.take(key(), &flood, 10_000, in_an_hour()));
         std::thread::sleep(Duration::from_millis(80));
-        assert!(room.take(&flood, 10_000, in_an_hour()));
+        assert!(room.take(key(), &flood, 10_000, in_an_hour()));
         assert_eq!(room.held("flooded"), (10_000, 10_000));
+    }
+
+    #[test]
+    fn a_key_written_again_is_counted_once() {
+        let room = L2Room::new(400_000);
+        let page = owner("popular", "a");
+        let hash = key();
+        for _ in 0..100 {
+            assert!(
+                room.take(hash, &page, 10_000, in_an_hour()),
+                "a revalidated page"
+            );
+        }
+        assert_eq!(room.held("popular"), (10_000, 10_000));
+    }
+
+    #[test]
+    fn a_key_written_again_keeps_only_its_new_expiry() {
+        let room = L2Room::new(400_000);
+        let page = owner("popular", "a");
+        let hash = key();
+        assert!(room.take(
+            hash,
+            &page,
+            10_000,
+            SystemTime::now() + Duration::from_millis(50)
+        ));
+        assert!(room.take(hash, &page, 12_000, in_an_hour()));
+        std::thread::sleep(Duration::from_millis(80));
+        assert_eq!(
+            room.held("popular"),
+            (12_000, 12_000),
+            "the first expiry is no longer its"
+        );
     }
 }

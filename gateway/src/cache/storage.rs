@@ -30,6 +30,11 @@ use std::time::{Duration, Instant, SystemTime};
 const CHUNK: usize = 64 * 1024;
 /// How long L2 is left alone after it failed.
 const L2_BACKOFF: Duration = Duration::from_secs(1);
+/// Past this share of Redis's `maxmemory` (in percent), L2 writes stop: the rest is for
+/// sessions, logins in progress and the registry.
+const REDIS_FULL_PERCENT: u64 = 90;
+/// How often L2 writes look at how full Redis is.
+const REDIS_LOOK_EVERY_MS: u64 = 1_000;
 /// What an object in L2 starts with (format version).
 const MAGIC: &[u8; 4] = b"EGC1";
 /// The most of L1 one service's objects may hold: 1 / this. Found when tried: one
@@ -388,6 +393,11 @@ pub struct TieredStorage {
     l2: Option<Arc<dyn Kv>>,
     /// What this instance's writes may hold of L2 (the Redis sessions live in too).
     l2_room: L2Room,
+    /// Whether Redis was past [`REDIS_FULL_PERCENT`] of its `maxmemory` when last looked at
+    /// (L2 writes stop), and when that look began (milliseconds since `started`).
+    redis_full: std::sync::atomic::AtomicBool,
+    redis_looked_at: std::sync::atomic::AtomicU64,
+    started: Instant,
     /// L2 is skipped for a moment after a failure.
     l2_resting: crate::kv::Resting,
     events: Arc<dyn StorageEvents>,
@@ -424,6 +434,9 @@ impl TieredStorage {
             size: memory_size as u64,
             l2,
             l2_room: L2Room::new(shared_size as u64),
+            redis_full: std::sync::atomic::AtomicBool::new(false),
+            redis_looked_at: std::sync::atomic::AtomicU64::new(0),
+            started: Instant::now(),
             l2_resting: crate::kv::Resting::new(L2_BACKOFF),
             events,
         }
@@ -515,6 +528,34 @@ impl TieredStorage {
         held.by_ministry.get(ministry).copied().unwrap_or(0)
     }
 
+    /// Whether Redis is too full for cache writes, as last seen; looks again (in the
+    /// background, never delaying a write) when that was more than [`REDIS_LOOK_EVERY_MS`] ago.
+    /// The room's count is this process's alone: a restarted process, or one of many, may
+    /// find Redis filled by others' writes (found in review), and the last tenth of Redis
+    /// is the sessions'.
+    fn redis_nearly_full(&'static self, kv: &Arc<dyn Kv>) -> bool {
+        use std::sync::atomic::Ordering::Relaxed;
+        let now = self.started.elapsed().as_millis() as u64 + REDIS_LOOK_EVERY_MS;
+        let last = self.redis_looked_at.load(Relaxed);
+        if now.saturating_sub(last) >= REDIS_LOOK_EVERY_MS
+            && self
+                .redis_looked_at
+                .compare_exchange(last, now, Relaxed, Relaxed)
+                .is_ok()
+        {
+            let kv = Arc::clone(kv);
+            tokio::spawn(async move {
+                let full = match kv.fullness().await {
+                    Ok(Some((used, limit))) => used >= limit / 100 * REDIS_FULL_PERCENT,
+                    Ok(None) => false,
+                    Err(_) => return, // the write's own failure rests L2
+                };
+                self.redis_full.store(full, Relaxed);
+            });
+        }
+        self.redis_full.load(Relaxed)
+    }
+
     /// Writes `owner`'s answer (`meta`, `body`) to L2 after the answer is sent (never
     /// delaying it), if it fits in this instance's room there ([`L2Room`]).
     fn put_l2(&'static self, hash: HashBinary, owner: &Owner, meta: &CacheMeta, body: &[u8]) {
@@ -535,11 +576,16 @@ impl TieredStorage {
         };
         let key = Self::l2_key(kv.as_ref(), &hash);
         let weight = (key.len() + encoded.len()) as u64 + REDIS_ENTRY_OVERHEAD;
-        if !self.l2_room.take(owner, weight, until) {
+        if self.redis_nearly_full(&kv) || !self.l2_room.take(hash, owner, weight, until) {
             self.events.l2("write", "full");
             return;
         }
         tokio::spawn(async move {
+            // Its lifetime counted from now: Redis never keeps it past the room's count.
+            let ttl = remaining(until);
+            if ttl.is_zero() {
+                return;
+            }
             match kv.set(&key, &encoded, Some(ttl), Write::Always).await {
                 Ok(_) => self.events.l2("write", "ok"),
                 Err(e) => self.l2_failed("write", &e),

@@ -380,6 +380,11 @@ pub struct RegistrySettings {
     pub watch_interval: Duration,
 }
 
+/// The default of `registry.history_per_ministry`: the bytes one ministry's changes may hold
+/// in a store's history before its oldest are forgotten. About 1,600 ordinary changes (5 KB
+/// each); the 56 ministries together at most 450 MiB.
+pub const DEFAULT_HISTORY_PER_MINISTRY: u64 = 8 << 20;
+
 /// Where services are kept.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum RegistryStoreKind {

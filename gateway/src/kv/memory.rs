@@ -387,6 +387,10 @@ impl Kv for MemoryKv {
         self.lock().map(|_| ())
     }
 
+    async fn fullness(&self) -> Result<Option<(u64, u64)>, KvError> {
+        Ok(None)
+    }
+
     async fn count(&self, kind: &str) -> Result<Option<u64>, KvError> {
         let prefix = self.key(kind, "");
         let now = Instant::now();

@@ -396,6 +396,24 @@ impl Kv for RedisKv {
         Ok(())
     }
 
+    /// `used_memory` and `maxmemory` of `INFO memory` on a standalone server; `None` without
+    /// a `maxmemory` and on a Cluster (each master has its own).
+    async fn fullness(&self) -> Result<Option<(u64, u64)>, KvError> {
+        if matches!(self.target, Target::Cluster(_)) {
+            return Ok(None);
+        }
+        let info: String = self.run(redis::cmd("INFO").arg("memory")).await?;
+        let field = |name: &str| -> Option<u64> {
+            info.lines()
+                .find_map(|l| l.strip_prefix(name)?.strip_prefix(':'))
+                .and_then(|v| v.trim().parse().ok())
+        };
+        Ok(match (field("used_memory"), field("maxmemory")) {
+            (Some(used), Some(limit)) if limit > 0 => Some((used, limit)),
+            _ => None,
+        })
+    }
+
     /// By incremental `SCAN` on a standalone server; `None` on a Cluster, whose keys are
     /// spread over its masters.
     async fn count(&self, kind: &str) -> Result<Option<u64>, KvError> {

@@ -171,7 +171,7 @@ pub(super) fn registry(
         "registry.history_per_ministry",
         values::bounded(
             raw.history_per_ministry
-                .unwrap_or(crate::registry::store::HISTORY_PER_MINISTRY as i64),
+                .unwrap_or(crate::config::DEFAULT_HISTORY_PER_MINISTRY as i64),
             1 << 20,
             1 << 40,
         ),

@@ -110,7 +110,7 @@ pub struct FileStore {
     index: Mutex<Index>,
     /// The bytes each ministry's lines hold in the history, and the most they may
     /// ([`FileStore::with_history_per_ministry`]).
-    history_bytes: Mutex<HashMap<String, u64>>,
+    history_bytes: Mutex<HashMap<String, HistoryBytes>>,
     history_per_ministry: u64,
     /// Service files read by polls, for the test that unchanged ones are not.
     #[cfg(test)]
@@ -226,7 +226,7 @@ impl FileStore {
             secrets: secrets_file(history),
             index: Mutex::new(Index::default()),
             history_bytes: Mutex::default(),
-            history_per_ministry: super::HISTORY_PER_MINISTRY,
+            history_per_ministry: crate::config::DEFAULT_HISTORY_PER_MINISTRY,
             #[cfg(test)]
             reads: Default::default(),
         };
@@ -234,7 +234,7 @@ impl FileStore {
         {
             let mut bytes = store.history_bytes()?;
             for c in &changes {
-                *bytes.entry(c.ministry.clone()).or_default() += line_len(c);
+                bytes.entry(c.ministry.clone()).or_default().bytes += line_len(c);
             }
         }
         let mut index = Index::default();
@@ -307,7 +307,9 @@ impl FileStore {
         self
     }
 
-    fn history_bytes(&self) -> Result<std::sync::MutexGuard<'_, HashMap<String, u64>>, StoreError> {
+    fn history_bytes(
+        &self,
+    ) -> Result<std::sync::MutexGuard<'_, HashMap<String, HistoryBytes>>, StoreError> {
         self.history_bytes
             .lock()
             .map_err(|_| StoreError::Unavailable("registry history count lock poisoned".into()))
@@ -319,8 +321,12 @@ impl FileStore {
         let over = match self.history_bytes() {
             Ok(mut bytes) => {
                 let held = bytes.entry(change.ministry.clone()).or_default();
-                *held += line_len(change);
-                *held > self.history_per_ministry
+                held.bytes += line_len(change);
+                // Not again before a quarter of the budget more was written: what cannot be
+                // forgotten may keep a ministry past its budget, and each rewrite reads and
+                // writes the whole file (found in review).
+                held.bytes > self.history_per_ministry
+                    && held.bytes > held.after_last_trim + self.history_per_ministry / 4
             }
             Err(_) => false,
         };
@@ -332,9 +338,12 @@ impl FileStore {
     }
 
     /// Rewrites the history without `ministry`'s oldest lines, down to three quarters of its
-    /// budget (so the file is rewritten once a quarter of the budget, not at every change).
-    /// Each service's last line stays, whoever's it is: it holds the service's version, and
-    /// after a deletion, whose service it was. Lines that do not parse stay as they are.
+    /// budget, and forgets the secrets only those lines named. What stays, whoever's it is:
+    /// the file's last line (it holds the registry's version, which must never go back), the
+    /// last line of each service that exists (its version and whose it is), and lines that
+    /// do not parse. A deleted service's lines go like any others: its creation and
+    /// deletion churned through unique ids would otherwise be kept for ever (found in
+    /// review); once they are gone, a rollback to it is a 404, and its id is free again.
     ///
     /// Found when tried: the history kept every change for ever. Each of a ministry's
     /// changes rewriting a service's 64 header rules of 1 KB each way is a 400 KB line
@@ -348,6 +357,7 @@ impl FileStore {
         struct Line {
             id: String,
             ministry: String,
+            action: super::Action,
         }
         let text = match std::fs::read(&self.history) {
             Ok(t) => t,
@@ -365,26 +375,68 @@ impl FileStore {
                 last_of.insert(line.id.as_str(), i);
             }
         }
-        let mut held: u64 = self.history_bytes()?.get(ministry).copied().unwrap_or(0);
+        let last_line = parsed.iter().rposition(Option::is_some);
+        let stays = |i: usize, l: &Line| {
+            Some(i) == last_line
+                || (last_of.get(l.id.as_str()) == Some(&i) && l.action != super::Action::Delete)
+        };
+        let mut held = self.history_bytes()?.get(ministry).map_or(0, |h| h.bytes);
         let target = self.history_per_ministry / 4 * 3;
         let mut kept = Vec::with_capacity(text.len());
+        let mut forgotten: HashMap<&str, Vec<Change>> = HashMap::new();
+        let mut gone = vec![false; lines.len()];
         for (i, (raw, line)) in lines.iter().zip(&parsed).enumerate() {
             let forget = held > target
                 && raw.ends_with(b"\n")
-                && line.as_ref().is_some_and(|l| {
-                    l.ministry == ministry && last_of.get(l.id.as_str()) != Some(&i)
-                });
-            if forget {
-                held = held.saturating_sub(raw.len() as u64);
-            } else {
-                kept.extend_from_slice(raw);
+                && line
+                    .as_ref()
+                    .is_some_and(|l| l.ministry == ministry && !stays(i, l));
+            match line.as_ref().filter(|_| forget) {
+                Some(l) => {
+                    gone[i] = true;
+                    held = held.saturating_sub(raw.len() as u64);
+                    if let Ok(change) = serde_json::from_slice(raw.trim_ascii()) {
+                        forgotten.entry(l.id.as_str()).or_default().push(change);
+                    }
+                }
+                None => kept.extend_from_slice(raw),
             }
         }
-        if kept.len() == text.len() {
+        if forgotten.is_empty() {
+            if let Some(h) = self.history_bytes()?.get_mut(ministry) {
+                h.after_last_trim = h.bytes;
+            }
             return Ok(());
         }
+        // The secrets only forgotten versions named go with them (found in review: a
+        // ministry giving a new secret at each change while its history was trimmed kept
+        // every one of them for good).
+        let mut unreachable = Vec::new();
+        for (id, changes) in &forgotten {
+            let still: Vec<Change> = lines
+                .iter()
+                .zip(&parsed)
+                .zip(&gone)
+                .filter(|((_, l), gone)| !**gone && l.as_ref().is_some_and(|l| l.id == *id))
+                .filter_map(|((raw, _), _)| serde_json::from_slice(raw.trim_ascii()).ok())
+                .collect();
+            unreachable.extend(super::secrets_only_named_by(changes, &still));
+        }
         Self::write_atomically(&self.history, &kept, false)?;
-        self.history_bytes()?.insert(ministry.to_string(), held);
+        if let Some(h) = self.history_bytes()?.get_mut(ministry) {
+            h.bytes = held;
+            h.after_last_trim = held;
+        }
+        if !unreachable.is_empty() {
+            let mut all = self.read_secrets()?;
+            let before = all.len();
+            for k in &unreachable {
+                all.remove(k);
+            }
+            if all.len() != before {
+                self.write_secrets(&all)?;
+            }
+        }
         Ok(())
     }
 
@@ -747,6 +799,13 @@ fn read_history_lines(
         }
     }
     Ok(changes)
+}
+
+/// The bytes one ministry's lines hold in the history, and held after its last trim.
+#[derive(Debug, Default, Clone, Copy)]
+struct HistoryBytes {
+    bytes: u64,
+    after_last_trim: u64,
 }
 
 /// The bytes `change`'s line holds in the history, its newline included.
@@ -1577,7 +1636,7 @@ mod tests {
     }
 
     #[tokio::test]
-    async fn every_services_last_line_stays_however_far_past_the_budget() {
+    async fn a_deleted_services_lines_go_but_a_services_last_line_and_the_version_stay() {
         let d = scratch();
         let history = d.0.join("history.jsonl");
         let store = FileStore::open(&d.0.join("services"), &history)
@@ -1611,20 +1670,86 @@ mod tests {
                 .await
                 .expect("change");
         }
-        let gone = store.history("gone").await.expect("history");
+        assert!(store.history("gone").await.expect("history").is_empty());
+        let kept = store.history("kept").await.expect("history");
         assert_eq!(
-            gone.iter().map(|c| c.action).collect::<Vec<_>>(),
-            vec![Action::Delete],
-            "whose it was is still known after its deletion"
+            kept.last().and_then(|c| c.document.clone()),
+            Some(large("kept", 7, 300))
         );
-        assert_eq!(
+        let version = store.version().await.expect("version");
+        let again = FileStore::open(&d.0.join("services"), &history).expect("open again");
+        assert_eq!(again.version().await.expect("version"), version);
+    }
+
+    #[tokio::test]
+    async fn a_churn_of_created_and_deleted_ids_stays_within_the_budget() {
+        let d = scratch();
+        let history = d.0.join("history.jsonl");
+        let store = FileStore::open(&d.0.join("services"), &history)
+            .expect("open")
+            .with_history_per_ministry(1 << 20);
+        for n in 0..30 {
+            let id = format!("churn-{n}");
             store
-                .history("kept")
+                .put(
+                    &id,
+                    "m",
+                    &large(&id, n, 100),
+                    Expect::Absent,
+                    &by(Action::Create),
+                )
                 .await
-                .expect("history")
-                .last()
-                .map(|c| c.action),
-            Some(Action::Replace)
+                .expect("create");
+            store
+                .delete(&id, Expect::Any, &by(Action::Delete))
+                .await
+                .expect("delete");
+        }
+        let held = lines_of(&history, "m");
+        assert!(
+            held <= (1 << 20) + (1 << 18),
+            "{held} bytes of a 1 MiB budget"
         );
+    }
+
+    #[tokio::test]
+    async fn a_secret_only_forgotten_versions_named_is_forgotten_with_them() {
+        let d = scratch();
+        let history = d.0.join("history.jsonl");
+        let store = FileStore::open(&d.0.join("services"), &history)
+            .expect("open")
+            .with_history_per_ministry(1 << 20);
+        let with_secret = |n: u32| {
+            let mut doc = large("svc", n, 100);
+            doc["password"] = json!({ "stored": format!("svc:/password:{n}") });
+            doc
+        };
+        for n in 0..30 {
+            store
+                .put_secrets("svc", &[(format!("svc:/password:{n}"), "s3cret".into())])
+                .await
+                .expect("secret");
+            store
+                .put(
+                    "svc",
+                    "m",
+                    &with_secret(n),
+                    Expect::Any,
+                    &by(Action::Replace),
+                )
+                .await
+                .expect("change");
+        }
+        let kept = store.history("svc").await.expect("history");
+        let secrets: Vec<String> = store
+            .secrets()
+            .await
+            .expect("secrets")
+            .into_iter()
+            .map(|(k, _)| k)
+            .collect();
+        assert!(kept.len() < 30, "some versions were forgotten");
+        assert_eq!(secrets.len(), kept.len(), "{secrets:?}");
+        assert!(secrets.contains(&"svc:/password:29".to_string()));
     }
 }

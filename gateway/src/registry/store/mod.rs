@@ -78,10 +78,38 @@ impl Action {
     }
 }
 
-/// The default of `registry.history_per_ministry`: the bytes one ministry's changes may hold
-/// in a store's history before its oldest are forgotten. About 1,600 ordinary changes (5 KB
-/// each); the 56 ministries together at most 450 MiB.
-pub const HISTORY_PER_MINISTRY: u64 = 8 << 20;
+/// Adds every `{ stored }` reference (a secret the store keeps, see `admin::checks`) in
+/// `doc` to `out`.
+pub fn stored_references(doc: &Value, out: &mut std::collections::HashSet<String>) {
+    match doc {
+        Value::Object(map) => match map.get("stored").and_then(Value::as_str) {
+            Some(key) if map.len() == 1 => {
+                out.insert(key.to_string());
+            }
+            _ => map.values().for_each(|v| stored_references(v, out)),
+        },
+        Value::Array(items) => items.iter().for_each(|v| stored_references(v, out)),
+        _ => {}
+    }
+}
+
+/// The secrets `forgotten` changes of service `id` named that none of its `kept` changes
+/// names: what forgetting those versions leaves unreachable, to be forgotten with them
+/// (else each change giving a new secret while the history is trimmed kept one for good).
+pub fn secrets_only_named_by(forgotten: &[Change], kept: &[Change]) -> Vec<String> {
+    let mut named = std::collections::HashSet::new();
+    forgotten
+        .iter()
+        .filter_map(|c| c.document.as_ref())
+        .for_each(|d| stored_references(d, &mut named));
+    let mut still = std::collections::HashSet::new();
+    kept.iter()
+        .filter_map(|c| c.document.as_ref())
+        .for_each(|d| stored_references(d, &mut still));
+    let mut out: Vec<String> = named.difference(&still).cloned().collect();
+    out.sort();
+    out
+}
 
 /// One version in a service's history.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -235,5 +263,24 @@ mod tests {
         assert_eq!(d["/new"], json!({ "from": null, "to": true }));
         assert!(!d.contains_key("/a~1b"), "{d:?}");
         assert_eq!(d.len(), 3, "{d:?}");
+    }
+
+    #[test]
+    fn stored_references_are_found_anywhere_in_a_document() {
+        let doc = serde_json::json!({
+            "adapters": [
+                { "step": "basic-auth", "password": { "stored": "svc:/adapters/0/password:1" } },
+                { "step": "api-key", "key": { "stored": "svc:/adapters/1/key:2" } }
+            ],
+            "names": { "stored": "not a secret", "en": "x" }
+        });
+        let mut found = std::collections::HashSet::new();
+        stored_references(&doc, &mut found);
+        let mut found: Vec<_> = found.into_iter().collect();
+        found.sort();
+        assert_eq!(
+            found,
+            ["svc:/adapters/0/password:1", "svc:/adapters/1/key:2"]
+        );
     }
 }
