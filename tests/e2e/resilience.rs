@@ -224,8 +224,14 @@ async fn while_the_breaker_is_open_a_stale_copy_is_served_when_there_is_one() {
     let url = gw.url(&path);
     for i in 0..4 {
         // Each on a connection of its own: what is asked here is the stale copy; what
-        // happens to its connection is the next test's.
-        let resp = client().get(&url).send().await.expect("request");
+        // happens to its connection is the next test's. From three citizens: one alone
+        // cannot open the breaker.
+        let from = reqwest::Client::builder()
+            .local_address(citizen(i % 3))
+            .no_proxy()
+            .build()
+            .expect("client");
+        let resp = from.get(&url).send().await.expect("request");
         assert_eq!(resp.status(), 200, "request {i}");
         let status = resp
             .headers()
@@ -252,7 +258,7 @@ async fn a_connection_that_served_a_stale_copy_on_an_error_is_kept_or_said_to_cl
     let (_estate, gw, path) = a_stale_copy_of_a_failing_page("stale-connection").await;
     let request = format!("GET {path} HTTP/1.1\r\nHost: {}\r\n\r\n", gw.addr);
     let mut conn = std::net::TcpStream::connect(gw.addr).expect("connect");
-    // The first two fail at the legacy site (a 500), the rest find the breaker open.
+    // Each fails at the legacy site (a 503), or finds the breaker open.
     for i in 0..5 {
         let answer = raw_http::exchange(&mut conn, request.as_bytes())
             .unwrap_or_else(|e| panic!("request {i} on a connection said to be kept: {e}"));
@@ -306,14 +312,51 @@ fn a_backend_that_hangs_gets_504s_then_its_breaker_answers_with_the_maintenance_
         };
     });
     let path = format!("/s/{SERVICE}/");
-    for i in 0..2 {
-        let resp = raw_http::get(gw.addr, &path, "");
+    // Three citizens meet the hang: a site hanging for everyone, not one page for one.
+    for i in 0..3 {
+        let resp = raw_http::get_from(citizen(i), gw.addr, &path);
         assert_eq!(resp.status, 504, "request {i}");
         assert!(resp.text().contains("met trop de temps"), "request {i}");
     }
     let open = raw_http::get(gw.addr, &path, "");
     assert_eq!(open.status, 503);
     assert!(open.header("retry-after").is_some());
+}
+
+/// The `n`th of a few citizens, each from a loopback address of its own.
+fn citizen(n: u8) -> std::net::IpAddr {
+    std::net::IpAddr::from([127, 0, 0, 2 + n])
+}
+
+#[test]
+fn one_address_asking_for_a_slow_page_cannot_put_the_service_into_maintenance() {
+    // Found when tried: ten requests for a slow page from one address opened the breaker,
+    // and every citizen got the maintenance page for 30 s, as often as the attacker liked.
+    let estate = start_estate(None);
+    let gw = TestGateway::with(&estate, |c| {
+        let s = service(c);
+        s.upstream.timeouts.read = Duration::from_millis(300);
+        s.upstream.breaker = BreakerConfig {
+            failures: 3,
+            open_for: Duration::from_secs(30),
+        };
+    });
+    let slow = format!("/s/{SERVICE}/__estate/delay?ms=2000");
+    for i in 0..10 {
+        assert_eq!(raw_http::get(gw.addr, &slow, "").status, 504, "request {i}");
+    }
+    assert_eq!(
+        raw_http::get_from(citizen(0), gw.addr, &format!("/s/{SERVICE}/")).status,
+        200,
+        "another citizen is served"
+    );
+    let text = metrics(&gw);
+    assert!(
+        text.contains(&format!(
+            "egov_circuit_breaker_state{{breaker=\"service:{SERVICE}\"}} 0"
+        )),
+        "{text}"
+    );
 }
 
 /// A citizen who announces a body and never sends it keeps the legacy site waiting for it:

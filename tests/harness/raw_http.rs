@@ -46,6 +46,26 @@ pub fn get(addr: SocketAddr, path: &str, extra_headers: &str) -> RawResponse {
     send(addr, req.as_bytes())
 }
 
+/// [`get`] from the loopback address `source` (`127.0.0.2`, `127.0.0.3`...): another
+/// citizen, as far as the gateway can tell.
+pub fn get_from(source: std::net::IpAddr, addr: SocketAddr, path: &str) -> RawResponse {
+    let socket =
+        socket2::Socket::new(socket2::Domain::IPV4, socket2::Type::STREAM, None).expect("socket");
+    socket
+        .bind(&SocketAddr::new(source, 0).into())
+        .expect("bind the source address");
+    socket.connect(&addr.into()).expect("connect");
+    let mut s: TcpStream = socket.into();
+    s.set_read_timeout(Some(Duration::from_secs(10)))
+        .expect("timeout");
+    let req = format!("GET {path} HTTP/1.1\r\nHost: {addr}\r\nConnection: close\r\n\r\n");
+    s.write_all(req.as_bytes()).expect("write");
+    let mut buf = Vec::new();
+    let _ = s.read_to_end(&mut buf);
+    parse(&buf)
+        .unwrap_or_else(|| panic!("unparsable response: {:?}", String::from_utf8_lossy(&buf)))
+}
+
 /// Sends `request` on a connection kept alive and reads one answer: its head, then the body
 /// its `Content-Length` or chunked framing says (not the rest of the connection).
 pub fn exchange(stream: &mut TcpStream, request: &[u8]) -> std::io::Result<RawResponse> {

@@ -83,6 +83,7 @@ impl Stage for Identify {
         ctx.obs = Some(obs);
         ctx.client = Some(client);
         ctx.citizen_ip = citizen_ip;
+        ctx.attempts.asked_by = citizen_ip;
         ctx.upgrade = session.is_upgrade_req();
         ctx.portal_elsewhere = crate::host::request_host(req)
             .is_some_and(|h| crate::host::normalize(h) != snap.portal.host);

@@ -59,12 +59,65 @@ impl fmt::Display for BreakerState {
 
 #[derive(Debug, Clone, Copy)]
 enum State {
-    Closed { failures: u32 },
+    Closed { failures: u32, by: Askers },
     Open { until: Instant },
     HalfOpen { trial_in_flight: bool },
 }
 
+/// How many different client addresses a run of failures the askers could have caused must
+/// come from before it opens a breaker ([`Failure::AskedBy`]).
+pub const ADDRESSES_TO_OPEN: usize = 3;
+
+/// What a failure says of the dependency.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Failure {
+    /// It failed whoever asked: a connection refused or timed out, the LLM down.
+    Anyone,
+    /// It failed what this client (its address, when known) asked: a page that timed out,
+    /// a connection reset, a 502/503/504 the site answered. One client could have chosen
+    /// it (a slow search, a page the site answers 503 to): found when tried, ten requests
+    /// for a slow page from one address opened a service's breaker, and every citizen got
+    /// the maintenance page for 30 s, as often as the attacker liked.
+    AskedBy(Option<std::net::IpAddr>),
+}
+
+/// Who the failures of the current run came from: anyone's, or the first
+/// [`ADDRESSES_TO_OPEN`] different askers.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+struct Askers {
+    anyone: bool,
+    seen: [Option<Option<std::net::IpAddr>>; ADDRESSES_TO_OPEN],
+}
+
+impl Askers {
+    fn add(&mut self, failure: Failure) {
+        match failure {
+            Failure::Anyone => self.anyone = true,
+            Failure::AskedBy(who) => {
+                if !self.seen.contains(&Some(who)) {
+                    if let Some(free) = self.seen.iter_mut().find(|s| s.is_none()) {
+                        *free = Some(who);
+                    }
+                }
+            }
+        }
+    }
+
+    /// Whether the run may open the breaker: a failure anyone would meet, or askers enough.
+    fn enough(&self) -> bool {
+        self.anyone || self.seen.iter().all(Option::is_some)
+    }
+}
+
 impl State {
+    const CLEAN: State = State::Closed {
+        failures: 0,
+        by: Askers {
+            anyone: false,
+            seen: [None; ADDRESSES_TO_OPEN],
+        },
+    };
+
     fn seen_at(self, now: Instant) -> BreakerState {
         match self {
             State::Closed { .. } => BreakerState::Closed,
@@ -121,7 +174,7 @@ impl Breaker {
             inner: Arc::new(Inner {
                 failures_to_open: failures_to_open.max(1),
                 open_for,
-                state: Mutex::new(State::Closed { failures: 0 }),
+                state: Mutex::new(State::CLEAN),
                 gauge,
                 clean: AtomicBool::new(true),
             }),
@@ -136,7 +189,7 @@ impl Breaker {
     /// Sets the gauge (if any) to `state` as seen at `now`; called with the lock held.
     fn publish_locked(&self, state: &State, now: Instant) {
         self.inner.clean.store(
-            matches!(state, State::Closed { failures: 0 }),
+            matches!(state, State::Closed { failures: 0, .. }),
             Ordering::Release,
         );
         if let Some(gauge) = &self.inner.gauge {
@@ -217,12 +270,20 @@ impl Permit {
             return; // already closed with nothing counted
         }
         let mut state = self.breaker.lock();
-        *state = State::Closed { failures: 0 };
+        *state = State::CLEAN;
         self.breaker.publish_locked(&state, Instant::now());
     }
 
-    /// The call failed at `now`. Returns `true` when this failure opened the breaker.
-    pub fn failure(mut self, now: Instant) -> bool {
+    /// The call failed at `now`, whoever asked ([`Failure::Anyone`]). Returns `true` when
+    /// this failure opened the breaker.
+    pub fn failure(self, now: Instant) -> bool {
+        self.failed(now, Failure::Anyone)
+    }
+
+    /// The call failed at `now` as `failure` says. A run of failures opens the breaker once
+    /// it is long enough and either one of them was [`Failure::Anyone`]'s or they came from
+    /// [`ADDRESSES_TO_OPEN`] different addresses. Returns `true` when this one opened it.
+    pub fn failed(mut self, now: Instant, failure: Failure) -> bool {
         self.settled = true;
         let inner = &self.breaker.inner;
         let mut state = self.breaker.lock();
@@ -230,13 +291,14 @@ impl Permit {
             until: now + inner.open_for,
         };
         let opened = match *state {
-            State::Closed { failures } => {
+            State::Closed { failures, mut by } => {
                 let failures = failures.saturating_add(1);
-                if failures >= inner.failures_to_open {
+                by.add(failure);
+                if failures >= inner.failures_to_open && by.enough() {
                     *state = open;
                     true
                 } else {
-                    *state = State::Closed { failures };
+                    *state = State::Closed { failures, by };
                     false
                 }
             }
@@ -285,6 +347,60 @@ mod tests {
         assert!(fail(&breaker, now), "the third failure opens it");
         assert_eq!(breaker.state(now), BreakerState::Open);
         assert!(breaker.acquire(now).is_none(), "open refuses calls");
+    }
+
+    fn asked_by(breaker: &Breaker, now: Instant, last_octet: u8) -> bool {
+        let who = std::net::IpAddr::from([198, 51, 100, last_octet]);
+        breaker
+            .acquire(now)
+            .expect("a permit")
+            .failed(now, Failure::AskedBy(Some(who)))
+    }
+
+    #[test]
+    fn failures_one_address_asked_for_never_open_it_however_many() {
+        let breaker = Breaker::new(3, OPEN_FOR);
+        let now = Instant::now();
+        for _ in 0..100 {
+            assert!(!asked_by(&breaker, now, 7));
+        }
+        assert_eq!(breaker.state(now), BreakerState::Closed);
+    }
+
+    #[test]
+    fn failures_asked_for_from_three_addresses_open_it() {
+        let breaker = Breaker::new(3, OPEN_FOR);
+        let now = Instant::now();
+        assert!(!asked_by(&breaker, now, 1));
+        assert!(!asked_by(&breaker, now, 1));
+        assert!(!asked_by(&breaker, now, 2));
+        assert!(asked_by(&breaker, now, 3), "the third address opens it");
+    }
+
+    #[test]
+    fn a_failure_anyone_meets_lets_the_run_open_it_whoever_asked_the_rest() {
+        let breaker = Breaker::new(3, OPEN_FOR);
+        let now = Instant::now();
+        assert!(!asked_by(&breaker, now, 1));
+        assert!(!asked_by(&breaker, now, 1));
+        assert!(
+            fail(&breaker, now),
+            "a refused connection is no one's choice"
+        );
+    }
+
+    #[test]
+    fn a_success_forgets_who_asked_for_the_failures_before_it() {
+        let breaker = Breaker::new(2, OPEN_FOR);
+        let now = Instant::now();
+        assert!(!asked_by(&breaker, now, 1));
+        assert!(!asked_by(&breaker, now, 2));
+        breaker.acquire(now).expect("permit").success();
+        assert!(!asked_by(&breaker, now, 3));
+        assert!(
+            !asked_by(&breaker, now, 3),
+            "two addresses since the success"
+        );
     }
 
     #[test]

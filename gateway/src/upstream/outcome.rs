@@ -81,18 +81,20 @@ fn gateway_status(status: u16) -> bool {
 impl Upstreams {
     /// The outcome's verdict for the backend (outlier ejection) and the service (breaker).
     fn resilience(&self, service: &Service, attempts: &mut Attempts, outcome: &Outcome<'_>) {
-        let (backend, failed) = match *outcome {
+        use crate::resilience::breaker::Failure;
+        let asked = Failure::AskedBy(attempts.asked_by);
+        let (backend, failed, failure) = match *outcome {
             Outcome::Started | Outcome::Connected | Outcome::Sent => return,
-            Outcome::Retrying(_) => (attempts.last_failed(), true),
-            Outcome::Answered(status) => (attempts.backend, gateway_status(status)),
+            Outcome::Retrying(_) => (attempts.last_failed(), true, Failure::Anyone),
+            Outcome::Answered(status) => (attempts.backend, gateway_status(status), asked),
             Outcome::Failed(e) => {
-                if e.esource() != &pingora::ErrorSource::Upstream
-                    && !super::peer::is_connect_failure(e.etype())
-                {
+                let connect = super::peer::is_connect_failure(e.etype());
+                if e.esource() != &pingora::ErrorSource::Upstream && !connect {
                     // The client went away, or nothing was tried: no verdict on the backend.
                     return;
                 }
-                (attempts.backend.or(attempts.last_failed()), true)
+                let failure = if connect { Failure::Anyone } else { asked };
+                (attempts.backend.or(attempts.last_failed()), true, failure)
             }
         };
         let upstream = &service.upstream;
@@ -120,7 +122,7 @@ impl Upstreams {
         }
         if let Some(permit) = attempts.permit.take() {
             if failed {
-                if permit.failure(std::time::Instant::now()) {
+                if permit.failed(std::time::Instant::now(), failure) {
                     tracing::warn!(
                         service = service.id(),
                         "circuit breaker opened: the service answers with its maintenance page"

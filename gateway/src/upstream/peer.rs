@@ -46,6 +46,9 @@ pub struct Attempts {
     answered: bool,
     /// Interim answers (`1xx`) the site sent ([`Self::answer_arrived`]).
     interim: u32,
+    /// The citizen's address: a failure of what he asked counts against the breaker only
+    /// with failures others asked for ([`crate::resilience::breaker::Failure::AskedBy`]).
+    pub asked_by: Option<std::net::IpAddr>,
 }
 
 /// Interim answers a site may send for one request: a `100 Continue`, a few `103 Early
