@@ -344,3 +344,49 @@ fn with_one_shared_runtime_the_portal_listens_on_one_socket() {
     let answer = egov_integration::raw_http::get(gw.addr, "/s/cnie-renewal/", "");
     assert_eq!(answer.status, 200);
 }
+
+#[tokio::test(flavor = "multi_thread")]
+async fn silent_websockets_ending_at_their_idle_limit_do_not_open_the_services_breaker() {
+    // Found when tried: a thousand silent WebSockets ending at their idle limit were
+    // counted as the site's timeouts, and the service went into maintenance.
+    let estate = start_estate(None);
+    let gw = TestGateway::with(&estate, |c| {
+        c.gateway.limits.upgraded_idle_timeout = Duration::from_secs(1);
+        if let Some(s) = c.services.iter_mut().find(|s| s.id == "cnie-renewal") {
+            s.upstream.breaker = egov_gateway::config::BreakerConfig {
+                failures: 2,
+                open_for: Duration::from_secs(30),
+            };
+        }
+    });
+    let mut silent = Vec::new();
+    for n in 0..9u8 {
+        let socket = tokio::net::TcpSocket::new_v4().expect("socket");
+        socket
+            .bind(std::net::SocketAddr::from(([127, 0, 0, 2 + n % 3], 0)))
+            .expect("bind a citizen's address");
+        let stream = socket.connect(gw.addr).await.expect("connect");
+        let url = format!("ws://{}/s/cnie-renewal/__estate/ws", gw.addr);
+        let (ws, _) = tokio_tungstenite::client_async(url, stream)
+            .await
+            .expect("upgrade");
+        silent.push(ws);
+    }
+    for mut ws in silent {
+        let end = tokio::time::timeout(Duration::from_secs(10), ws.next()).await;
+        assert!(end.is_ok(), "a silent WebSocket outlived its idle limit");
+    }
+    let page = client()
+        .get(gw.url("/s/cnie-renewal/"))
+        .send()
+        .await
+        .expect("page");
+    assert_eq!(page.status(), 200, "the service is not in maintenance");
+    let metrics = gw
+        .metrics_showing(&["egov_circuit_breaker_state{breaker=\"service:cnie-renewal\"} 0"])
+        .await;
+    assert!(
+        metrics.contains("egov_circuit_breaker_state{breaker=\"service:cnie-renewal\"} 0"),
+        "the breaker stayed closed"
+    );
+}

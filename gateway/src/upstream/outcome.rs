@@ -93,6 +93,12 @@ impl Upstreams {
                     // The client went away, or nothing was tried: no verdict on the backend.
                     return;
                 }
+                if attempts.upgrade && !connect {
+                    // An upgraded connection ends on the site's silence, which a WebSocket
+                    // may rightly keep (found when tried: a thousand silent WebSockets
+                    // ending at their idle limit opened the service's breaker).
+                    return;
+                }
                 let failure = if connect { Failure::Anyone } else { asked };
                 (attempts.backend.or(attempts.last_failed()), true, failure)
             }

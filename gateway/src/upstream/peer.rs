@@ -49,6 +49,9 @@ pub struct Attempts {
     /// The citizen's address: a failure of what he asked counts against the breaker only
     /// with failures others asked for ([`crate::resilience::breaker::Failure::AskedBy`]).
     pub asked_by: Option<std::net::IpAddr>,
+    /// The request asked for an upgrade (WebSocket): the site's silence on the upgraded
+    /// connection ends it and is no failure of the site.
+    pub upgrade: bool,
 }
 
 /// Interim answers a site may send for one request: a `100 Continue`, a few `103 Early
@@ -72,6 +75,7 @@ impl Attempts {
         upgrade_idle: Option<Duration>,
     ) -> pingora::Result<Box<HttpPeer>> {
         let upstream = &service.upstream;
+        self.upgrade = upgrade_idle.is_some();
         let first = self.deadline.is_none() && self.failed.is_empty();
         if first {
             upstream.budget.deposit();
