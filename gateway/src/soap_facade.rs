@@ -41,6 +41,8 @@ pub struct Call<'a> {
     /// Who is calling, for the headers every legacy call carries.
     pub hop: Hop<'a>,
     pub operation: &'a str,
+    /// The citizen's address, as the breaker counts it ([`crate::upstream::Attempts`]).
+    pub asked_by: Option<std::net::IpAddr>,
 }
 
 /// Calls the legacy operation through `upstreams` and answers JSON. `obs` is the request's
@@ -109,6 +111,7 @@ pub async fn call(
         header,
         body: envelope.into(),
         max_response: MAX_ENVELOPE_BYTES,
+        asked_by: c.asked_by,
     };
     let answer = match upstreams.call(service, obs, exchange).await {
         Ok(a) => a,

@@ -79,10 +79,12 @@ impl Stage for SoapFacade {
             ));
         }
         let service = Arc::clone(service);
+        let asked_by = ctx.attempts.asked_by;
         let (hop, obs) = ctx.hop_and_obs(session.req_header(), &service, &self.telemetry);
         let call = Call {
             hop,
             operation: &op,
+            asked_by,
         };
         // Boxed: the exchange's future is large, and only facade calls build it.
         Step::Respond(

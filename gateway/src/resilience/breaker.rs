@@ -93,6 +93,8 @@ impl Askers {
     fn add(&mut self, failure: Failure) {
         match failure {
             Failure::Anyone => self.anyone = true,
+            // An unknown asker is no one's address: it never helps a run open the breaker.
+            Failure::AskedBy(None) => {}
             Failure::AskedBy(who) => {
                 if !self.seen.contains(&Some(who)) {
                     if let Some(free) = self.seen.iter_mut().find(|s| s.is_none()) {
@@ -302,10 +304,24 @@ impl Permit {
                     false
                 }
             }
-            State::HalfOpen { .. } => {
-                *state = open;
-                true
-            }
+            State::HalfOpen { .. } => match failure {
+                Failure::Anyone => {
+                    *state = open;
+                    true
+                }
+                // One address that won the trial with a slow page would keep the service
+                // in maintenance for ever, a cool-down at a time (found in review): the
+                // breaker closes again, its run at its length, waiting for more askers.
+                Failure::AskedBy(_) => {
+                    let mut by = Askers::default();
+                    by.add(failure);
+                    *state = State::Closed {
+                        failures: inner.failures_to_open,
+                        by,
+                    };
+                    false
+                }
+            },
             // Another call already opened it; keep its cool-down.
             State::Open { .. } => false,
         };
@@ -401,6 +417,34 @@ mod tests {
             !asked_by(&breaker, now, 3),
             "two addresses since the success"
         );
+    }
+
+    #[test]
+    fn failures_of_unknown_askers_never_open_it() {
+        let breaker = Breaker::new(2, OPEN_FOR);
+        let now = Instant::now();
+        assert!(!asked_by(&breaker, now, 1));
+        assert!(!asked_by(&breaker, now, 2));
+        for _ in 0..10 {
+            let permit = breaker.acquire(now).expect("a permit");
+            assert!(!permit.failed(now, Failure::AskedBy(None)));
+        }
+        assert_eq!(breaker.state(now), BreakerState::Closed);
+    }
+
+    #[test]
+    fn a_trial_one_address_failed_closes_it_again_and_more_askers_reopen_it() {
+        let breaker = Breaker::new(2, OPEN_FOR);
+        let now = Instant::now();
+        assert!(!fail(&breaker, now));
+        assert!(fail(&breaker, now), "the site refused two connections");
+        let later = now + OPEN_FOR;
+        assert!(!asked_by(&breaker, later, 9), "the trial, a slow page");
+        assert_eq!(breaker.state(later), BreakerState::Closed);
+        assert!(breaker.acquire(later).is_some(), "citizens are served");
+        assert!(!asked_by(&breaker, later, 9), "the same address again");
+        assert!(!asked_by(&breaker, later, 10));
+        assert!(asked_by(&breaker, later, 11), "a third address reopens it");
     }
 
     #[test]

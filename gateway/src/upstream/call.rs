@@ -21,6 +21,8 @@ pub struct Exchange {
     pub body: Bytes,
     /// Longest answer body read; a longer one is [`CallError::TooLarge`].
     pub max_response: usize,
+    /// The citizen whose request this call serves (see [`Attempts::asked_by`]).
+    pub asked_by: Option<std::net::IpAddr>,
 }
 
 /// The backend's answer, read whole.
@@ -70,6 +72,7 @@ impl Upstreams {
         exchange: Exchange,
     ) -> Result<Answer, CallError> {
         let mut attempts = Attempts::default();
+        attempts.asked_by = exchange.asked_by;
         let mut obs = obs;
         loop {
             let peer = match attempts.next_peer(service, None) {

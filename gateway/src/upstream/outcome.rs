@@ -93,7 +93,7 @@ impl Upstreams {
                     // The client went away, or nothing was tried: no verdict on the backend.
                     return;
                 }
-                if attempts.upgrade && !connect {
+                if attempts.upgraded && !connect {
                     // An upgraded connection ends on the site's silence, which a WebSocket
                     // may rightly keep (found when tried: a thousand silent WebSockets
                     // ending at their idle limit opened the service's breaker).

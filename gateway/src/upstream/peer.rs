@@ -49,9 +49,9 @@ pub struct Attempts {
     /// The citizen's address: a failure of what he asked counts against the breaker only
     /// with failures others asked for ([`crate::resilience::breaker::Failure::AskedBy`]).
     pub asked_by: Option<std::net::IpAddr>,
-    /// The request asked for an upgrade (WebSocket): the site's silence on the upgraded
-    /// connection ends it and is no failure of the site.
-    pub upgrade: bool,
+    /// The site switched protocols (a `101`: a WebSocket): the site's silence on the
+    /// upgraded connection ends it and is no failure of the site.
+    pub upgraded: bool,
 }
 
 /// Interim answers a site may send for one request: a `100 Continue`, a few `103 Early
@@ -75,7 +75,6 @@ impl Attempts {
         upgrade_idle: Option<Duration>,
     ) -> pingora::Result<Box<HttpPeer>> {
         let upstream = &service.upstream;
-        self.upgrade = upgrade_idle.is_some();
         let first = self.deadline.is_none() && self.failed.is_empty();
         if first {
             upstream.budget.deposit();
@@ -239,6 +238,15 @@ impl Attempts {
         if !uploading {
             self.check_deadline()?;
         }
+        if status == http::StatusCode::SWITCHING_PROTOCOLS {
+            // The exchange succeeded: settled now, or a WebSocket that was the breaker's
+            // half-open trial held the trial (and every other citizen off) for its whole
+            // life (found in review).
+            self.upgraded = true;
+            if let Some(permit) = self.permit.take() {
+                permit.success();
+            }
+        }
         // Counted whatever they are: a site sending a `102` every few seconds while it does
         // not read the body held a request for as long as it went on (found when tried).
         if status.is_informational() {
@@ -308,6 +316,27 @@ mod tests {
 
     use super::*;
     use crate::registry::fixtures::snapshot;
+
+    #[test]
+    fn a_switch_of_protocols_settles_the_breakers_trial_at_once() {
+        let breaker = crate::resilience::breaker::Breaker::new(1, Duration::from_secs(30));
+        let now = Instant::now();
+        assert!(breaker.acquire(now).expect("permit").failure(now));
+        let later = now + Duration::from_secs(30);
+        let mut websocket = Attempts {
+            permit: breaker.acquire(later),
+            ..Attempts::default()
+        };
+        assert!(breaker.acquire(later).is_none(), "the trial is in flight");
+        websocket
+            .answer_arrived(http::StatusCode::SWITCHING_PROTOCOLS)
+            .expect("a 101");
+        assert!(websocket.upgraded);
+        assert!(
+            breaker.acquire(later).is_some(),
+            "others are let through while the WebSocket lives"
+        );
+    }
 
     #[test]
     fn an_exchange_reports_one_answer_however_often_it_is_refused_after() {
