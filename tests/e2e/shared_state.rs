@@ -424,3 +424,55 @@ async fn a_follower_survives_the_loss_of_the_node_it_subscribed_through() {
     );
     follower.abort();
 }
+
+/// `used_memory` of the server at `addr`.
+fn used_memory_at(addr: std::net::SocketAddr) -> u64 {
+    let info: String = command(addr, &["INFO", "memory"])
+        .ok()
+        .and_then(|v| redis::from_redis_value(v).ok())
+        .unwrap_or_default();
+    info.lines()
+        .find_map(|l| l.strip_prefix("used_memory:"))
+        .and_then(|v| v.trim().parse().ok())
+        .expect("used_memory")
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn how_full_redis_is_is_its_fullest_masters_share_of_its_maxmemory() {
+    // What the response cache looks at before writing to the Redis that holds sessions.
+    let server = RedisServer::start();
+    let standalone = redis(vec![server.url()], "egov-test:");
+    assert_eq!(
+        standalone.fullness().await.expect("INFO"),
+        None,
+        "no maxmemory"
+    );
+    server
+        .command(&["CONFIG", "SET", "maxmemory", "1000000000"])
+        .expect("maxmemory");
+    let (used, limit) = standalone
+        .fullness()
+        .await
+        .expect("INFO")
+        .expect("a maxmemory");
+    assert_eq!(limit, 1_000_000_000);
+    assert!(used > 0 && used < limit);
+
+    let cluster = RedisCluster::start();
+    let kv = redis(cluster.urls(), "egov-test:");
+    assert_eq!(kv.fullness().await.expect("INFO"), None, "no maxmemory");
+    let full = cluster.addrs()[cluster.a_master()];
+    for addr in cluster.addrs() {
+        let limit = if addr == full {
+            used_memory_at(addr) + 100_000
+        } else {
+            1_000_000_000
+        };
+        command(addr, &["CONFIG", "SET", "maxmemory", &limit.to_string()]).expect("maxmemory");
+    }
+    let (used, limit) = kv.fullness().await.expect("INFO").expect("a maxmemory");
+    assert!(
+        limit < 1_000_000_000 && used * 10 > limit * 9,
+        "the nearly full master: {used} of {limit}"
+    );
+}

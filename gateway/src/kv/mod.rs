@@ -107,8 +107,8 @@ pub trait Kv: Send + Sync {
     /// How many live keys of `kind` exist, when the store can tell without walking every
     /// node (`None` on a Cluster).
     async fn count(&self, kind: &str) -> Result<Option<u64>, KvError>;
-    /// How full the store is, `(used, limit)` in bytes, when it has a limit and can tell
-    /// without asking every node (`None` in memory, without `maxmemory`, on a Cluster).
+    /// How full the store is, `(used, limit)` in bytes, when it has a limit: a Cluster's
+    /// fullest master (`None` in memory and without `maxmemory`).
     async fn fullness(&self) -> Result<Option<(u64, u64)>, KvError>;
 }
 

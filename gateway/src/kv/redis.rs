@@ -262,6 +262,19 @@ fn secs(ttl: Duration) -> u64 {
     ttl.as_secs().max(1)
 }
 
+/// `(used_memory, maxmemory)` of one server's `INFO memory`, when it has a `maxmemory`.
+fn memory_of(info: &str) -> Option<(u64, u64)> {
+    let field = |name: &str| -> Option<u64> {
+        info.lines()
+            .find_map(|l| l.strip_prefix(name)?.strip_prefix(':'))
+            .and_then(|v| v.trim().parse().ok())
+    };
+    match (field("used_memory"), field("maxmemory")) {
+        (Some(used), Some(limit)) if limit > 0 => Some((used, limit)),
+        _ => None,
+    }
+}
+
 #[async_trait]
 impl Kv for RedisKv {
     fn key(&self, kind: &str, id: &str) -> String {
@@ -396,22 +409,28 @@ impl Kv for RedisKv {
         Ok(())
     }
 
-    /// `used_memory` and `maxmemory` of `INFO memory` on a standalone server; `None` without
-    /// a `maxmemory` and on a Cluster (each master has its own).
+    /// `used_memory` and `maxmemory` of `INFO memory`: of the server, or on a Cluster of its
+    /// fullest master (keys are spread over the masters, and a write to the full one is
+    /// refused whatever the others hold); `None` where no server has a `maxmemory`.
     async fn fullness(&self) -> Result<Option<(u64, u64)>, KvError> {
-        if matches!(self.target, Target::Cluster(_)) {
-            return Ok(None);
-        }
-        let info: String = self.run(redis::cmd("INFO").arg("memory")).await?;
-        let field = |name: &str| -> Option<u64> {
-            info.lines()
-                .find_map(|l| l.strip_prefix(name)?.strip_prefix(':'))
-                .and_then(|v| v.trim().parse().ok())
+        let mut info = redis::cmd("INFO");
+        info.arg("memory");
+        let servers: Vec<String> = match self.target {
+            // Asked of every master (the client routes INFO so), one answer each.
+            Target::Cluster(_) => self
+                .run::<std::collections::HashMap<String, String>>(&info)
+                .await?
+                .into_values()
+                .collect(),
+            _ => vec![self.run::<String>(&info).await?],
         };
-        Ok(match (field("used_memory"), field("maxmemory")) {
-            (Some(used), Some(limit)) if limit > 0 => Some((used, limit)),
-            _ => None,
-        })
+        Ok(servers
+            .iter()
+            .filter_map(|text| memory_of(text))
+            .max_by(|(u1, l1), (u2, l2)| {
+                // used/limit compared without division: u1 * l2 against u2 * l1.
+                (u128::from(*u1) * u128::from(*l2)).cmp(&(u128::from(*u2) * u128::from(*l1)))
+            }))
     }
 
     /// By incremental `SCAN` on a standalone server; `None` on a Cluster, whose keys are

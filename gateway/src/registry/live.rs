@@ -224,7 +224,7 @@ impl LiveRegistry {
         // from this instance's last reading ([`Self::restore`]), never applied as it is
         // (an emptied store would take every service off; found in review).
         if let Backing::Shared(shared) = &self.backing {
-            if version < shared.seen_version() {
+            if version < shared.seen_version() || shared.restoring().await? {
                 return Err(StoreError::Unavailable(
                     "the registry store lost its data; it is being restored".into(),
                 ));
@@ -554,6 +554,9 @@ impl LiveRegistry {
             Ok(l) => l.clone(),
             Err(_) => return,
         };
+        if let Err(e) = shared.begin_restore().await {
+            tracing::warn!(error = %e, "the registry store could not be marked as being restored");
+        }
         // Versions go on from where this instance saw them, never back.
         let applied = self.applied.load(Ordering::Relaxed);
         if let Err(e) = shared.raise_version(applied).await {
@@ -581,6 +584,9 @@ impl LiveRegistry {
         }
         for (id, s) in by_service {
             let _ = shared.put_secrets(&id, &s).await;
+        }
+        if let Err(e) = shared.end_restore().await {
+            tracing::warn!(error = %e, "the registry store's restore mark stays until it expires");
         }
     }
 

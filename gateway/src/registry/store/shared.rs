@@ -227,6 +227,38 @@ impl SharedStore {
         Ok(())
     }
 
+    /// Marks the store as being restored by an instance (for at most a minute, should it
+    /// stop meanwhile): the others apply nothing from it until the mark is gone
+    /// ([`Self::restoring`]).
+    pub async fn begin_restore(&self) -> Result<(), StoreError> {
+        self.kv
+            .set(
+                &self.kv.key("reg", "restoring"),
+                b"1",
+                Some(std::time::Duration::from_secs(60)),
+                Write::Always,
+            )
+            .await?;
+        Ok(())
+    }
+
+    /// The restore is over.
+    pub async fn end_restore(&self) -> Result<(), StoreError> {
+        self.kv.delete(&self.kv.key("reg", "restoring")).await?;
+        Ok(())
+    }
+
+    /// Whether an instance is writing back what the store lost. Its records go back one at
+    /// a time, each a new version: found when tried, another instance applied the store
+    /// halfway, and its services not yet written back answered 404.
+    pub async fn restoring(&self) -> Result<bool, StoreError> {
+        Ok(self
+            .kv
+            .get(&self.kv.key("reg", "restoring"))
+            .await?
+            .is_some())
+    }
+
     /// Raises the version counter to at least `version`. A store that lost its data (a
     /// Redis restarted without persistence) must not hand out versions it gave before:
     /// an ETag read earlier still names one, and an `If-Match` on it would match another
@@ -714,5 +746,15 @@ mod tests {
         let secrets = s.secrets().await.expect("secrets");
         assert!(kept.len() < 30, "some versions were forgotten");
         assert_eq!(secrets.len(), kept.len(), "{secrets:?}");
+    }
+
+    #[tokio::test]
+    async fn a_store_being_restored_says_so_until_the_restore_ends() {
+        let s = store();
+        assert!(!s.restoring().await.expect("read"));
+        s.begin_restore().await.expect("mark");
+        assert!(s.restoring().await.expect("read"));
+        s.end_restore().await.expect("unmark");
+        assert!(!s.restoring().await.expect("read"));
     }
 }
