@@ -895,6 +895,19 @@ async fn a_cookie_set_on_a_shared_page_of_a_citizen_service_is_bound_to_the_citi
     );
 }
 
+/// A gateway whose cnie-renewal is cached, with L2 in `redis` and `shared_size` bytes of
+/// room there.
+fn cached_through(estate: &RunningEstate, redis: &RedisServer, shared_size: usize) -> TestGateway {
+    let staged = Staged::new(estate);
+    staged.append_to_service(MINISTRY, SERVICE, "[cache]");
+    let url = redis.url();
+    TestGateway::staged(estate, staged, move |c| {
+        c.gateway.redis = Some(egov_gateway::config::RedisSettings::new(vec![url]));
+        c.gateway.cache.shared = true;
+        c.gateway.cache.shared_size = shared_size;
+    })
+}
+
 /// The bytes the response cache's entries (`egov:rc:*`) hold in `redis`.
 fn cache_bytes_in(redis: &RedisServer) -> u64 {
     redis
@@ -930,14 +943,7 @@ async fn a_flood_of_one_off_urls_cannot_fill_the_redis_that_holds_sessions() {
     // session write (every login) was then refused.
     let estate = start_estate(None);
     let redis = RedisServer::start();
-    let staged = Staged::new(&estate);
-    staged.append_to_service(MINISTRY, SERVICE, "[cache]");
-    let url = redis.url();
-    let gateway = TestGateway::staged(&estate, staged, |c| {
-        c.gateway.redis = Some(egov_gateway::config::RedisSettings::new(vec![url]));
-        c.gateway.cache.shared = true;
-        c.gateway.cache.shared_size = 1 << 20;
-    });
+    let gateway = cached_through(&estate, &redis, 1 << 20);
     // Room for the sessions' few records and 1.5 MB more, never evicting (as in production).
     let limit = (used_memory(&redis) + (3 << 19)).to_string();
     redis
@@ -1004,13 +1010,7 @@ async fn a_gateway_writes_no_page_to_a_redis_already_nearly_full_of_others() {
             .command(&["SET", &format!("egov:rc:other-{i}"), &filler])
             .expect("filler");
     }
-    let staged = Staged::new(&estate);
-    staged.append_to_service(MINISTRY, SERVICE, "[cache]");
-    let url = redis.url();
-    let gateway = TestGateway::staged(&estate, staged, |c| {
-        c.gateway.redis = Some(egov_gateway::config::RedisSettings::new(vec![url]));
-        c.gateway.cache.shared = true;
-    });
+    let gateway = cached_through(&estate, &redis, 256 << 20);
     for i in 0..40 {
         let answer = get(
             &page(&gateway, &format!("late-{i}"), "cc=max-age%3D600&pad=10000"),

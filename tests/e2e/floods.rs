@@ -443,9 +443,10 @@ async fn with_shared_counting_every_instance_sees_the_same_rate() {
     assert_eq!(statuses, [200, 200, 200, 200, 429]);
 }
 
-#[tokio::test(flavor = "multi_thread")]
-async fn logins_in_progress_from_one_address_are_capped_and_the_next_gets_429() {
-    let mut options = SsoOptions::new(Store::Memory);
+/// A world whose addresses may each have five logins in progress (and start many more a
+/// minute), sessions kept in `store`.
+fn five_logins_in_progress_per_address(store: Store) -> SsoWorld {
+    let mut options = SsoOptions::new(store);
     options.tweak = Some(Box::new(|c| {
         c.gateway.limits.rate.max_pending_logins_per_ip = 5;
         c.gateway.limits.rate.login_per_ip = Rate {
@@ -453,7 +454,12 @@ async fn logins_in_progress_from_one_address_are_capped_and_the_next_gets_429() 
             per: Duration::from_secs(60),
         };
     }));
-    let world = SsoWorld::start(options);
+    SsoWorld::start(options)
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn logins_in_progress_from_one_address_are_capped_and_the_next_gets_429() {
+    let world = five_logins_in_progress_per_address(Store::Memory);
     let http = client();
     for i in 0..5 {
         let resp = http
@@ -494,15 +500,7 @@ async fn logins_in_progress_from_one_address_are_capped_and_the_next_gets_429() 
 /// test guards the new order, above all that a refused login is taken off.)
 #[tokio::test(flavor = "multi_thread")]
 async fn logins_started_at_once_through_redis_stay_within_the_addresss_allowance() {
-    let mut options = SsoOptions::new(Store::Redis);
-    options.tweak = Some(Box::new(|c| {
-        c.gateway.limits.rate.max_pending_logins_per_ip = 5;
-        c.gateway.limits.rate.login_per_ip = Rate {
-            count: 1000,
-            per: Duration::from_secs(60),
-        };
-    }));
-    let world = SsoWorld::start(options);
+    let world = five_logins_in_progress_per_address(Store::Redis);
     let http = client();
     // One first, alone: the provider's discovery is fetched once, before the burst.
     let first = http

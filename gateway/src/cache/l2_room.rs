@@ -18,7 +18,7 @@
 //! beside the shares, L2 writes also stop while Redis itself is nearly full
 //! ([`super::storage`]'s guard on Redis's `maxmemory`).
 
-use super::storage::{Owner, MINISTRY_SHARE, SERVICE_SHARE};
+use super::storage::{Owner, OwnerBytes, MINISTRY_SHARE, SERVICE_SHARE};
 use pingora::cache::key::HashBinary;
 use std::cmp::Reverse;
 use std::collections::{BinaryHeap, HashMap};
@@ -40,31 +40,16 @@ struct Written {
 #[derive(Default)]
 struct Counts {
     total: u64,
-    by_service: HashMap<Arc<str>, u64>,
-    by_ministry: HashMap<Arc<str>, u64>,
+    owners: OwnerBytes,
     alive: HashMap<HashBinary, Written>,
     /// Expiries, soonest first; one whose key was written again since is skipped.
     expiries: BinaryHeap<Reverse<(SystemTime, HashBinary)>>,
 }
 
 impl Counts {
-    fn held(map: &HashMap<Arc<str>, u64>, k: &str) -> u64 {
-        map.get(k).copied().unwrap_or(0)
-    }
-
     fn release(&mut self, gone: &Written) {
         self.total = self.total.saturating_sub(gone.weight);
-        for (map, k) in [
-            (&mut self.by_service, &gone.owner.service),
-            (&mut self.by_ministry, &gone.owner.ministry),
-        ] {
-            if let Some(bytes) = map.get_mut(k) {
-                *bytes = bytes.saturating_sub(gone.weight);
-                if *bytes == 0 {
-                    map.remove(k);
-                }
-            }
-        }
+        self.owners.release(&gone.owner, gone.weight);
     }
 
     /// Forgets the writes that have expired in Redis by `now`.
@@ -126,11 +111,10 @@ impl L2Room {
             Some((w, s, m)) => (w, if s { w } else { 0 }, if m { w } else { 0 }),
             None => (0, 0, 0),
         };
+        let (service, ministry) = counts.owners.of(owner);
         let fits = counts.total - old + weight <= self.size
-            && Counts::held(&counts.by_service, &owner.service) - old_service + weight
-                <= self.size / SERVICE_SHARE
-            && Counts::held(&counts.by_ministry, &owner.ministry) - old_ministry + weight
-                <= self.size / MINISTRY_SHARE;
+            && service - old_service + weight <= self.size / SERVICE_SHARE
+            && ministry - old_ministry + weight <= self.size / MINISTRY_SHARE;
         if !fits {
             return false;
         }
@@ -138,18 +122,11 @@ impl L2Room {
             counts.release(&gone);
         }
         let owner = Owner {
-            service: Counts::interned(&counts.by_service, &owner.service),
-            ministry: Counts::interned(&counts.by_ministry, &owner.ministry),
+            service: Counts::interned(&counts.owners.by_service, &owner.service),
+            ministry: Counts::interned(&counts.owners.by_ministry, &owner.ministry),
         };
         counts.total += weight;
-        *counts
-            .by_service
-            .entry(Arc::clone(&owner.service))
-            .or_default() += weight;
-        *counts
-            .by_ministry
-            .entry(Arc::clone(&owner.ministry))
-            .or_default() += weight;
+        counts.owners.add(&owner, weight);
         counts.expiries.push(Reverse((until, hash)));
         counts.alive.insert(
             hash,
@@ -167,7 +144,7 @@ impl L2Room {
     pub(super) fn held(&self, service: &str) -> (u64, u64) {
         let mut counts = self.counts.lock().unwrap_or_else(|e| e.into_inner());
         counts.expire(SystemTime::now());
-        let service = counts.by_service.get(service).copied().unwrap_or(0);
+        let service = counts.owners.by_service.get(service).copied().unwrap_or(0);
         (counts.total, service)
     }
 }

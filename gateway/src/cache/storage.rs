@@ -62,12 +62,59 @@ fn owner_of(key: &CacheKey) -> Owner {
     }
 }
 
+/// The bytes each service and each ministry hold of a tier (L1's memory, this instance's
+/// room in L2), the one count both tiers keep their shares by.
+#[derive(Default)]
+pub(super) struct OwnerBytes {
+    pub(super) by_service: std::collections::HashMap<Arc<str>, u64>,
+    pub(super) by_ministry: std::collections::HashMap<Arc<str>, u64>,
+}
+
+impl OwnerBytes {
+    /// What `owner`'s service and its ministry hold now.
+    pub(super) fn of(&self, owner: &Owner) -> (u64, u64) {
+        let held = |map: &std::collections::HashMap<Arc<str>, u64>, k: &Arc<str>| {
+            map.get(k).copied().unwrap_or(0)
+        };
+        (
+            held(&self.by_service, &owner.service),
+            held(&self.by_ministry, &owner.ministry),
+        )
+    }
+
+    /// Counts `weight` more for `owner`.
+    pub(super) fn add(&mut self, owner: &Owner, weight: u64) {
+        *self
+            .by_service
+            .entry(Arc::clone(&owner.service))
+            .or_default() += weight;
+        *self
+            .by_ministry
+            .entry(Arc::clone(&owner.ministry))
+            .or_default() += weight;
+    }
+
+    /// Counts `weight` less for `owner`; a service or ministry at nothing is forgotten.
+    pub(super) fn release(&mut self, owner: &Owner, weight: u64) {
+        for (map, k) in [
+            (&mut self.by_service, &owner.service),
+            (&mut self.by_ministry, &owner.ministry),
+        ] {
+            if let Some(bytes) = map.get_mut(k) {
+                *bytes = bytes.saturating_sub(weight);
+                if *bytes == 0 {
+                    map.remove(k);
+                }
+            }
+        }
+    }
+}
+
 /// The bytes each service and each ministry hold in L1, and the order each service's
 /// objects came in.
 #[derive(Default)]
 struct Held {
-    by_service: std::collections::HashMap<Arc<str>, u64>,
-    by_ministry: std::collections::HashMap<Arc<str>, u64>,
+    bytes: OwnerBytes,
     arrivals: std::collections::HashMap<Arc<str>, Arrivals>,
     /// Objects counted and queued whose insert into L1 (outside the lock) has not happened
     /// yet: not in L1, yet not gone either (found in review: one taken off the queue as
@@ -88,17 +135,12 @@ struct Arrivals {
 const ARRIVALS_COMPACTED_PAST: usize = 1024;
 
 impl Held {
-    fn held(map: &std::collections::HashMap<Arc<str>, u64>, k: &Arc<str>) -> u64 {
-        map.get(k).copied().unwrap_or(0)
-    }
-
     /// How many bytes `owner` must free (of its service's, or its ministry's) before
     /// `weight` more fit in their shares.
     fn lacking(&self, owner: &Owner, weight: u64, size: u64) -> u64 {
-        let service = (Self::held(&self.by_service, &owner.service) + weight)
-            .saturating_sub(size / SERVICE_SHARE);
-        let ministry = (Self::held(&self.by_ministry, &owner.ministry) + weight)
-            .saturating_sub(size / MINISTRY_SHARE);
+        let (service, ministry) = self.bytes.of(owner);
+        let service = (service + weight).saturating_sub(size / SERVICE_SHARE);
+        let ministry = (ministry + weight).saturating_sub(size / MINISTRY_SHARE);
         service.max(ministry)
     }
 
@@ -115,14 +157,7 @@ impl Held {
         if self.lacking(owner, weight, size) > 0 {
             return false;
         }
-        *self
-            .by_service
-            .entry(Arc::clone(&owner.service))
-            .or_default() += weight;
-        *self
-            .by_ministry
-            .entry(Arc::clone(&owner.ministry))
-            .or_default() += weight;
+        self.bytes.add(owner, weight);
         let inserting = &mut self.inserting;
         let arrivals = self.arrivals.entry(Arc::clone(&owner.service)).or_default();
         if arrivals.queue.len() >= arrivals.compact_at.max(ARRIVALS_COMPACTED_PAST) {
@@ -157,7 +192,7 @@ impl Held {
         live: impl Fn(&HashBinary) -> bool,
     ) -> Option<HashBinary> {
         let lacking = self.lacking(owner, weight, size);
-        if lacking == 0 || Self::held(&self.by_service, &owner.service) < lacking {
+        if lacking == 0 || self.bytes.of(owner).0 < lacking {
             return None;
         }
         let arrivals = self.arrivals.get_mut(&owner.service)?;
@@ -176,18 +211,8 @@ impl Held {
 
     /// Counts `weight` less for `owner` (an object left L1).
     fn release(&mut self, owner: &Owner, weight: u64) {
-        for (map, k) in [
-            (&mut self.by_service, &owner.service),
-            (&mut self.by_ministry, &owner.ministry),
-        ] {
-            if let Some(bytes) = map.get_mut(k) {
-                *bytes = bytes.saturating_sub(weight);
-                if *bytes == 0 {
-                    map.remove(k);
-                }
-            }
-        }
-        if !self.by_service.contains_key(&owner.service) {
+        self.bytes.release(owner, weight);
+        if !self.bytes.by_service.contains_key(&owner.service) {
             // Nothing of the service's is left: neither is its queue.
             self.arrivals.remove(&owner.service);
         }
@@ -517,7 +542,7 @@ impl TieredStorage {
     fn held_by(&self, service: &str) -> u64 {
         self.l1.run_pending_tasks();
         let held = self.held.lock().unwrap_or_else(|e| e.into_inner());
-        held.by_service.get(service).copied().unwrap_or(0)
+        held.bytes.by_service.get(service).copied().unwrap_or(0)
     }
 
     /// The bytes `ministry`'s objects hold in L1 now.
@@ -525,7 +550,7 @@ impl TieredStorage {
     fn held_by_ministry(&self, ministry: &str) -> u64 {
         self.l1.run_pending_tasks();
         let held = self.held.lock().unwrap_or_else(|e| e.into_inner());
-        held.by_ministry.get(ministry).copied().unwrap_or(0)
+        held.bytes.by_ministry.get(ministry).copied().unwrap_or(0)
     }
 
     /// Whether Redis is too full for cache writes, as last seen; looks again (in the
