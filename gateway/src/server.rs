@@ -282,6 +282,7 @@ fn portal_service(
             refused_total: metrics.connections_refused.with_label_values(&["total"]),
             header_timeouts: metrics.header_timeouts.clone(),
             closed_for_resets: metrics.rate_limited.with_label_values(&["h2_streams"]),
+            closed_for_floods: metrics.rate_limited.with_label_values(&["h2_frames"]),
         },
     );
     let name = if runtimes == 1 {

@@ -931,6 +931,78 @@ async fn a_connection_resetting_its_streams_is_closed_after_a_burst_of_them() {
     );
 }
 
+/// PRIORITY frames (CVE-2019-9513), 14 bytes each, `count` of them on stream 1.
+fn priority_frames(count: usize) -> Vec<u8> {
+    let one: &[u8] = &[0, 0, 5, 0x2, 0, 0, 0, 0, 1, 0, 0, 0, 0, 15];
+    one.repeat(count)
+}
+
+/// Found when tried: eight connections sending PRIORITY frames as fast as they could took
+/// both cores and slowed every citizen to 13–290 ms. Such a connection is now closed once
+/// it has sent its budget of frames that carry nothing, and counted.
+#[test]
+fn an_http2_connection_flooding_frames_that_carry_nothing_is_closed() {
+    let estate = start_estate(None);
+    let gw = TestGateway::in_front_of(&estate);
+    let mut conn = TcpStream::connect(gw.addr).expect("connect");
+    conn.write_all(b"PRI * HTTP/2.0\r\n\r\nSM\r\n\r\n\0\0\0\x04\0\0\0\0\0")
+        .expect("preface");
+    // 200,000 frames in batches; a connection the gateway has closed refuses them.
+    let batch = priority_frames(2_000);
+    let refused = (0..100).any(|_| conn.write_all(&batch).is_err());
+    let (_, closed) = read_until_closed(&mut conn, Duration::from_secs(10));
+    assert!(
+        refused || closed,
+        "a connection that sent 200,000 PRIORITY frames is still open"
+    );
+    let text = metrics(&gw);
+    assert!(
+        text.contains(r#"egov_rate_limited_total{scope="h2_frames"} 1"#),
+        "{}",
+        text.lines()
+            .filter(|l| l.contains("rate_limited"))
+            .collect::<Vec<_>>()
+            .join("\n")
+    );
+    let answer = raw_http::get(gw.addr, "/s/cnie-renewal/", "");
+    assert_eq!(answer.status, 200, "{}", answer.text());
+}
+
+/// A client with a small window acknowledges each `DATA` frame of a long download with a
+/// `WINDOW_UPDATE`: thousands of frames that carry nothing, paid for by the data the
+/// gateway sent, so the download completes.
+#[tokio::test(flavor = "multi_thread")]
+async fn a_long_download_acknowledged_frame_by_frame_is_not_taken_for_a_flood() {
+    let estate = start_estate(None);
+    let gw = TestGateway::in_front_of(&estate);
+    let mut client = http2(&gw, 1_024).await;
+    let bytes = 4 * 1024 * 1024;
+    let answer = send_when_ready(
+        &mut client,
+        h2_get(&gw, &format!("/s/cnie-renewal/__estate/blob?bytes={bytes}")),
+    )
+    .await
+    .expect("send")
+    .await
+    .expect("answer");
+    assert_eq!(answer.status(), 200);
+    let mut body = answer.into_body();
+    let mut got = 0;
+    while let Some(chunk) = body.data().await {
+        let chunk = chunk.expect("the download goes on to its end");
+        got += chunk.len();
+        body.flow_control()
+            .release_capacity(chunk.len())
+            .expect("release");
+    }
+    assert_eq!(got, bytes);
+    let text = gw.metrics_showing(&["h2_frames"]).await;
+    assert!(
+        text.contains(r#"egov_rate_limited_total{scope="h2_frames"} 0"#),
+        "{text}"
+    );
+}
+
 /// A connection over its address's share is refused in its own protocol: an HTTP/2
 /// client gets GOAWAY (ENHANCE_YOUR_CALM). It got HTTP/1's 429 as raw bytes, which it read
 /// as a malformed frame (FRAME_SIZE_ERROR): a refusal no client could tell from a bug.

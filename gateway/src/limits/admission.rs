@@ -34,6 +34,9 @@ pub struct AdmissionMetrics {
     /// HTTP/2 connections closed for abandoning requests (rapid reset), counted with the
     /// requests refused for it (`egov_rate_limited_total{scope="h2_streams"}`).
     pub closed_for_resets: IntCounter,
+    /// HTTP/2 connections closed for sending more frames that carry nothing than they
+    /// earned (`egov_rate_limited_total{scope="h2_frames"}`, see [`super::h2_frames`]).
+    pub closed_for_floods: IntCounter,
 }
 
 /// Pingora's application `A`, behind connection caps and a header deadline.
@@ -173,7 +176,10 @@ impl<A: HttpServerApp + Send + Sync + 'static> Admission<A> {
             Protocol::Http1 => {}
             // The client sent no preface in time, or the peek failed: pingora would close.
             Protocol::Gone => return,
-            Protocol::Pingora => {
+            protocol @ (Protocol::Http2 | Protocol::Custom) => {
+                if protocol == Protocol::Http2 {
+                    stream.count_h2_frames(self.metrics.closed_for_floods.clone());
+                }
                 // Its requests are judged together while it lasts (rapid reset), and it is
                 // closed when they abandon too many.
                 let counted = self.streams.open(stream.get_socket_digest());
@@ -242,15 +248,14 @@ impl<A: HttpServerApp + Send + Sync + 'static> Admission<A> {
     /// for HTTP/1. The same test as pingora's own, but decided by the first byte that
     /// differs from the preface rather than by a peek of all 24 bytes.
     async fn protocol(&self, stream: &mut HeadDeadline) -> Protocol {
-        if matches!(
-            stream.selected_alpn_proto(),
-            Some(ALPN::H2) | Some(ALPN::Custom(_))
-        ) {
-            return Protocol::Pingora;
+        match stream.selected_alpn_proto() {
+            Some(ALPN::H2) => return Protocol::Http2,
+            Some(ALPN::Custom(_)) => return Protocol::Custom,
+            _ => {}
         }
         let options = self.inner.server_options();
         if options.is_some_and(|o| o.force_custom) {
-            return Protocol::Pingora;
+            return Protocol::Custom;
         }
         let h2c = options.is_some_and(|o| o.h2c) && stream.get_ssl_digest().is_none();
         if !h2c {
@@ -259,7 +264,7 @@ impl<A: HttpServerApp + Send + Sync + 'static> Admission<A> {
         // Pingora peeks again, finds the bytes already read (kept by the wrapper) and so
         // takes the connection as HTTP/2, as this test found.
         match stream.starts_with(H2_PREFACE).await {
-            Ok(true) => Protocol::Pingora,
+            Ok(true) => Protocol::Http2,
             Ok(false) => Protocol::Http1,
             // Nothing telling within the header deadline (counted once), or an error.
             Err(_) => Protocol::Gone,
@@ -267,9 +272,12 @@ impl<A: HttpServerApp + Send + Sync + 'static> Admission<A> {
     }
 }
 
-/// Who serves a connection (see [`Admission::protocol`]).
+/// Who serves a connection (see [`Admission::protocol`]): pingora whole for HTTP/2 and a
+/// custom protocol, the keep-alive loop for HTTP/1.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
 enum Protocol {
-    Pingora,
+    Http2,
+    Custom,
     Http1,
     Gone,
 }

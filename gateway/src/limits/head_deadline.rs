@@ -7,8 +7,11 @@
 //! line) before `limit`, or reads fail with `TimedOut` and pingora closes the connection.
 //! Request bodies are not watched (pingora's per-read timeout covers them); the watch
 //! starts again when a final response head (`HTTP/1.x` non-1xx) is written. HTTP/2
-//! connections are left alone: their frames are not request lines.
+//! connections have no deadline here (their frames are not request lines); their frames'
+//! heads are counted instead, once [`HeadDeadline::count_h2_frames`] is called, for the
+//! flood guard of [`super::h2_frames`]: the one wrapper sees every byte either way.
 
+use super::h2_frames::FrameBudget;
 use bytes::Bytes;
 use pingora::protocols::raw_connect::ProxyDigest;
 use pingora::protocols::tls::TlsRef;
@@ -59,6 +62,9 @@ pub struct HeadDeadline {
     /// Bytes read while the connection waited between requests ([`Self::next_request`]),
     /// already through the header watch, served before anything else is read.
     stash: Bytes,
+    /// HTTP/2: the frames that carry nothing, counted as the bytes go by (see
+    /// [`super::h2_frames`]); `None` for HTTP/1.
+    frames: Option<Box<FrameBudget>>,
 }
 
 /// The most [`HeadDeadline::next_request`] reads at once (pingora's first header buffer).
@@ -78,7 +84,15 @@ impl HeadDeadline {
             content: false,
             timeouts,
             stash: Bytes::new(),
+            frames: None,
         }
+    }
+
+    /// From now on the connection is HTTP/2, its bytes read from the client's preface on
+    /// (kept or not yet read): its frames are held to a [`FrameBudget`], and once it is
+    /// over, every read fails and `closed` counts the connection.
+    pub fn count_h2_frames(&mut self, closed: IntCounter) {
+        self.frames = Some(Box::new(FrameBudget::new(closed)));
     }
 
     /// Waits, between two requests of a kept-alive connection, for the next request's
@@ -253,13 +267,21 @@ impl AsyncRead for HeadDeadline {
         buf: &mut ReadBuf<'_>,
     ) -> Poll<std::io::Result<()>> {
         let this = &mut *self;
-        if !this.stash.is_empty() {
+        let before = buf.filled().len();
+        let polled = if this.stash.is_empty() {
+            this.poll_watched(cx, buf)
+        } else {
             // Read (and watched) while the connection was idle, or to tell its protocol.
             let n = this.stash.len().min(buf.remaining());
             buf.put_slice(&this.stash.split_to(n));
-            return Poll::Ready(Ok(()));
+            Poll::Ready(Ok(()))
+        };
+        if let (Some(frames), Poll::Ready(Ok(()))) = (&mut this.frames, &polled) {
+            if let Err(flood) = frames.received(&buf.filled()[before..]) {
+                return Poll::Ready(Err(std::io::Error::other(flood)));
+            }
         }
-        this.poll_watched(cx, buf)
+        polled
     }
 }
 
@@ -315,7 +337,11 @@ impl AsyncWrite for HeadDeadline {
         {
             self.phase = Phase::Idle;
         }
-        Pin::new(&mut self.inner).poll_write(cx, buf)
+        let written = Pin::new(&mut self.inner).poll_write(cx, buf);
+        if let (Some(frames), Poll::Ready(Ok(n))) = (&mut self.frames, &written) {
+            frames.sent(&buf[..(*n).min(buf.len())]);
+        }
+        written
     }
 
     fn poll_flush(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<std::io::Result<()>> {
@@ -338,7 +364,19 @@ impl AsyncWrite for HeadDeadline {
                 }
             }
         }
-        Pin::new(&mut self.inner).poll_write_vectored(cx, bufs)
+        let written = Pin::new(&mut self.inner).poll_write_vectored(cx, bufs);
+        if let (Some(frames), Poll::Ready(Ok(n))) = (&mut self.frames, &written) {
+            let mut left = *n;
+            for buf in bufs {
+                if left == 0 {
+                    break;
+                }
+                let part = buf.len().min(left);
+                frames.sent(&buf[..part]);
+                left -= part;
+            }
+        }
+        written
     }
 
     fn is_write_vectored(&self) -> bool {

@@ -7,11 +7,14 @@
 //! - [`keepalive`]: how long a kept-alive connection waits for its next request;
 //! - [`admission`]: the three above around pingora's application, per accepted connection;
 //! - [`streams`]: the requests one HTTP/2 connection keeps the gateway serving (rapid reset);
+//! - [`h2_frames`]: the frames one HTTP/2 connection may send that carry nothing (control
+//!   frame floods);
 //! - [`rate`]: request rates;
 //! - [`legacy_head`]: how much header a legacy answer may carry.
 
 pub mod admission;
 pub mod connections;
+pub mod h2_frames;
 pub mod head_deadline;
 pub mod keepalive;
 pub mod rate;

@@ -256,7 +256,7 @@ impl Metrics {
                 r.register(Box::new(c.clone()))?;
                 c
             },
-            rate_limited: counter(&r, "egov_rate_limited_total", "Requests refused with 429 by a rate limit, by scope (per_ip, per_session, login (and the 503 of a login past the overall cap of logins in progress), route, global, service; h2_streams: an HTTP/2 request refused for what its connection or address holds, or for a connection resetting its streams; admin_changes: a ministry's change past [admin] changes_per_ministry).", &["scope"])?,
+            rate_limited: counter(&r, "egov_rate_limited_total", "Requests refused with 429 by a rate limit, by scope (per_ip, per_session, login (and the 503 of a login past the overall cap of logins in progress), route, global, service; h2_streams: an HTTP/2 request refused for what its connection or address holds, or for a connection resetting its streams; h2_frames: an HTTP/2 connection closed for a flood of frames that carry nothing (PRIORITY, WINDOW_UPDATE, PING, SETTINGS, empty DATA); admin_changes: a ministry's change past [admin] changes_per_ministry).", &["scope"])?,
             access_log_dropped: {
                 let c = IntCounter::new("egov_access_log_dropped_total", "Access log lines dropped because the writer fell behind or the file did not take them.")?;
                 r.register(Box::new(c.clone()))?;
@@ -293,6 +293,7 @@ impl Metrics {
             "global",
             "service",
             "h2_streams",
+            "h2_frames",
             "admin_changes",
         ] {
             self.rate_limited.with_label_values(&[scope]);

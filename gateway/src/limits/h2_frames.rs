@@ -1,0 +1,526 @@
+//! What one HTTP/2 connection may make the gateway do for nothing: the control-frame flood
+//! guard (CVE-2019-9512 ping flood, -9513 PRIORITY "resource loop", -9515 settings flood,
+//! -9518 empty frames, and `WINDOW_UPDATE` floods).
+//!
+//! HTTP/2 lets a client send frames that ask for no answer a citizen sees: `PRIORITY`,
+//! `WINDOW_UPDATE`, `PING`, `SETTINGS`, `RST_STREAM`, empty `DATA`, frame types nobody
+//! knows. pingora's HTTP/2 layer (the `h2` crate) parses each one and asks nothing of the
+//! sender. Found when tried: eight connections sending `PRIORITY` or `WINDOW_UPDATE`
+//! frames as fast as they could took 1.5–1.9 of the machine's two cores, and every citizen's
+//! request went from 1 ms to 13–290 ms.
+//!
+//! So every HTTP/2 connection has a budget of such frames ([`FrameBudget`]), the rule
+//! Envoy applies (`max_inbound_priority_frames_per_stream`,
+//! `max_inbound_window_update_frames_per_data_frame_sent`), kept as one count and earned
+//! only by what the gateway did for the client:
+//! - it starts at [`FIRST_BUDGET`] frames, and earns [`PER_ANSWER`] for each stream the
+//!   gateway answers (not each the client opens: a malformed or refused stream costs the
+//!   client one frame and earned it 100, a review found) and one frame, plus one for every
+//!   [`DATA_BYTES_PER_FRAME`] bytes, for each `DATA` frame the gateway sends (the window
+//!   updates a download needs; a window opened a byte at a time earns as much as it spends);
+//! - what it earns is capped at [`MOST_BUDGET`], so a long download banks no flood for later;
+//! - when it is spent, it refills at [`REFILL_PER_SECOND`], so a connection kept alive by
+//!   `PING`s for hours never runs out;
+//! - a frame beyond it closes the connection: its reads fail with [`Flooded`], and
+//!   `egov_rate_limited_total{scope="h2_frames"}` counts it. nginx closes a connection whose
+//!   overhead is over eight times its payload ("http2 flood detected") the same way, without
+//!   a `GOAWAY`.
+//!
+//! The frames are read off the connection's bytes as they pass (their 9-byte heads only, by
+//! [`HeadDeadline`](super::head_deadline::HeadDeadline), which wraps every accepted
+//! connection), so the count costs a few instructions per frame and nothing for HTTP/1.
+
+use prometheus::IntCounter;
+use std::time::Instant;
+
+/// Frames that carry nothing a connection may send before it has earned any.
+pub const FIRST_BUDGET: u32 = 1_000;
+
+/// Earned for each stream the gateway answers (Envoy's default PRIORITY frames per stream).
+pub const PER_ANSWER: u64 = 100;
+
+/// A `DATA` frame the gateway sends earns one frame, and one more for each of these bytes
+/// it carries: a 16 KiB frame 65, more than the 10 window updates a frame Envoy allows.
+pub const DATA_BYTES_PER_FRAME: u32 = 256;
+
+/// The most a connection may have to spend, however much it earned.
+pub const MOST_BUDGET: u64 = 10 * FIRST_BUDGET as u64;
+
+/// A padded `DATA` frame this long or shorter is taken for an empty one: its padding may be
+/// all it carries (h2 drops such a frame and gives its window back), and no browser pads.
+const PADDED_EMPTY: u32 = 256;
+
+/// How fast a spent budget comes back, frames a second, up to [`FIRST_BUDGET`].
+pub const REFILL_PER_SECOND: f64 = 10.0;
+
+/// Why an HTTP/2 connection was closed: it sent more frames that carry nothing than its
+/// budget allowed.
+#[derive(Debug, thiserror::Error)]
+#[error("HTTP/2 flood: more frames that carry no request or data than the connection earned (limits::h2_frames)")]
+pub struct Flooded;
+
+/// The client's preface (RFC 9113 §3.4), which the server's reads start with.
+const PREFACE_BYTES: u32 = 24;
+
+const DATA: u8 = 0x0;
+const HEADERS: u8 = 0x1;
+const CONTINUATION: u8 = 0x9;
+const END_STREAM: u8 = 0x1;
+const END_HEADERS: u8 = 0x4;
+const PADDED: u8 = 0x8;
+
+/// One frame's head (RFC 9113 §4.1).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+struct Frame {
+    length: u32,
+    kind: u8,
+    flags: u8,
+    stream: u32,
+}
+
+impl Frame {
+    fn parse(head: &[u8; 9]) -> Self {
+        Self {
+            length: u32::from_be_bytes([0, head[0], head[1], head[2]]),
+            kind: head[3],
+            flags: head[4],
+            stream: u32::from_be_bytes([head[5], head[6], head[7], head[8]]) & 0x7fff_ffff,
+        }
+    }
+
+    /// Whether the frame carries what a client is there for: a request's header, its body,
+    /// or the end of either.
+    fn carries_something(&self) -> bool {
+        match self.kind {
+            HEADERS => true,
+            DATA if self.flags & END_STREAM != 0 => true,
+            DATA if self.flags & PADDED != 0 => self.length > PADDED_EMPTY,
+            DATA => self.length > 0,
+            CONTINUATION => self.length > 0 || self.flags & END_HEADERS != 0,
+            _ => false,
+        }
+    }
+}
+
+/// The frame heads in one direction of a connection, found as its bytes go by in pieces of
+/// any size.
+#[derive(Debug)]
+struct FrameHeads {
+    /// Bytes still to pass before the next head: the rest of a payload, or of the preface.
+    skip: u32,
+    head: [u8; 9],
+    have: u8,
+}
+
+impl FrameHeads {
+    fn after(skip: u32) -> Self {
+        Self {
+            skip,
+            head: [0; 9],
+            have: 0,
+        }
+    }
+
+    /// Calls `each` with every frame whose head completes in `bytes`, in order; stops at
+    /// its first error.
+    fn feed<E>(
+        &mut self,
+        mut bytes: &[u8],
+        mut each: impl FnMut(Frame) -> Result<(), E>,
+    ) -> Result<(), E> {
+        loop {
+            if self.skip > 0 {
+                let n = bytes.len().min(self.skip as usize);
+                bytes = &bytes[n..];
+                // `n` is at most `skip`, a u32.
+                self.skip -= n as u32;
+            }
+            if bytes.is_empty() {
+                return Ok(());
+            }
+            let have = usize::from(self.have);
+            let n = bytes.len().min(9 - have);
+            self.head[have..have + n].copy_from_slice(&bytes[..n]);
+            bytes = &bytes[n..];
+            // At most 9.
+            self.have += n as u8;
+            if self.have < 9 {
+                return Ok(());
+            }
+            self.have = 0;
+            let frame = Frame::parse(&self.head);
+            self.skip = frame.length;
+            each(frame)?;
+        }
+    }
+}
+
+/// One HTTP/2 connection's budget of frames that carry nothing (see the module's text).
+#[derive(Debug)]
+pub struct FrameBudget {
+    received: FrameHeads,
+    sent: FrameHeads,
+    /// Frames it may still send that carry nothing.
+    left: u64,
+    /// The highest stream the gateway answered: a `HEADERS` frame it sends on a higher one
+    /// answers another.
+    highest_answered: u32,
+    /// When the budget last refilled (or the connection began).
+    refilled: Instant,
+    flooded: bool,
+    closed: IntCounter,
+}
+
+impl FrameBudget {
+    /// The budget of a connection whose reads start with the client's preface; `closed`
+    /// counts the connections it closes.
+    pub fn new(closed: IntCounter) -> Self {
+        Self {
+            received: FrameHeads::after(PREFACE_BYTES),
+            sent: FrameHeads::after(0),
+            left: u64::from(FIRST_BUDGET),
+            highest_answered: 0,
+            refilled: Instant::now(),
+            flooded: false,
+            closed,
+        }
+    }
+
+    /// The client's bytes, as the gateway reads them: an error once it has sent more than
+    /// its budget, and on every read after.
+    pub fn received(&mut self, bytes: &[u8]) -> Result<(), Flooded> {
+        if self.flooded {
+            return Err(Flooded);
+        }
+        let Self {
+            received,
+            left,
+            refilled,
+            ..
+        } = self;
+        let verdict = received.feed(bytes, |frame| {
+            if frame.carries_something() {
+                return Ok(());
+            }
+            if *left == 0 {
+                refill(left, refilled);
+            }
+            match left.checked_sub(1) {
+                Some(rest) => {
+                    *left = rest;
+                    Ok(())
+                }
+                None => Err(Flooded),
+            }
+        });
+        if verdict.is_err() {
+            self.flooded = true;
+            self.closed.inc();
+        }
+        verdict
+    }
+
+    /// The gateway's bytes to the client, as written: each answer earns the priorities a
+    /// request may come with, each `DATA` frame the window updates reading it takes.
+    pub fn sent(&mut self, bytes: &[u8]) {
+        let Self {
+            sent,
+            left,
+            highest_answered,
+            ..
+        } = self;
+        let _ = sent.feed(bytes, |frame| {
+            let earned = match frame.kind {
+                HEADERS if frame.stream > *highest_answered => {
+                    *highest_answered = frame.stream;
+                    PER_ANSWER
+                }
+                DATA if frame.length > 0 => 1 + u64::from(frame.length / DATA_BYTES_PER_FRAME),
+                _ => 0,
+            };
+            *left = (*left + earned).min(MOST_BUDGET);
+            Ok::<(), Flooded>(())
+        });
+    }
+}
+
+/// A spent budget gets back what the time since its last refill earned, up to
+/// [`FIRST_BUDGET`]; the clock is read only here, when the budget has run out. The part of
+/// a frame not yet earned stays earned toward the next.
+fn refill(left: &mut u64, refilled: &mut Instant) {
+    let now = Instant::now();
+    let earned = now.duration_since(*refilled).as_secs_f64() * REFILL_PER_SECOND;
+    if earned >= f64::from(FIRST_BUDGET) {
+        *left = u64::from(FIRST_BUDGET);
+        *refilled = now;
+    } else if earned >= 1.0 {
+        // Truncation is the intent: whole frames.
+        let frames = earned as u64;
+        *left = frames;
+        *refilled += std::time::Duration::from_secs_f64(frames as f64 / REFILL_PER_SECOND);
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::time::Duration;
+
+    const PREFACE: &[u8] = b"PRI * HTTP/2.0\r\n\r\nSM\r\n\r\n";
+
+    fn frame(kind: u8, flags: u8, stream: u32, payload: &[u8]) -> Vec<u8> {
+        let mut out = Vec::with_capacity(9 + payload.len());
+        out.extend_from_slice(&(payload.len() as u32).to_be_bytes()[1..]);
+        out.push(kind);
+        out.push(flags);
+        out.extend_from_slice(&stream.to_be_bytes());
+        out.extend_from_slice(payload);
+        out
+    }
+
+    fn priority(stream: u32) -> Vec<u8> {
+        frame(0x2, 0, stream, &[0, 0, 0, 0, 15])
+    }
+
+    fn window_update(stream: u32) -> Vec<u8> {
+        frame(0x8, 0, stream, &[0, 0, 0x40, 0])
+    }
+
+    fn get(stream: u32) -> Vec<u8> {
+        // An HPACK-encoded GET / (indexed fields), the whole header.
+        frame(
+            HEADERS,
+            END_HEADERS | END_STREAM,
+            stream,
+            &[0x82, 0x84, 0x86],
+        )
+    }
+
+    fn new_budget() -> FrameBudget {
+        FrameBudget::new(IntCounter::new("closed", "test").expect("counter"))
+    }
+
+    /// A budget whose client has sent its preface.
+    fn started() -> FrameBudget {
+        let mut budget = new_budget();
+        budget.received(PREFACE).expect("the preface is free");
+        budget
+    }
+
+    /// Feeds `frames`; how many whole frames went through before the budget closed the
+    /// connection, or `None` if it never did.
+    fn closed_after(budget: &mut FrameBudget, frames: &[Vec<u8>]) -> Option<usize> {
+        for (i, f) in frames.iter().enumerate() {
+            if budget.received(f).is_err() {
+                return Some(i);
+            }
+        }
+        None
+    }
+
+    #[test]
+    fn a_flood_of_priority_frames_is_cut_off_after_the_first_budget() {
+        let mut budget = started();
+        let flood: Vec<_> = (0..5_000).map(|_| priority(1)).collect();
+        assert_eq!(
+            closed_after(&mut budget, &flood),
+            Some(FIRST_BUDGET as usize)
+        );
+        assert!(budget.received(&priority(1)).is_err(), "and stays closed");
+        assert_eq!(budget.closed.get(), 1, "counted once");
+    }
+
+    #[test]
+    fn every_kind_of_frame_that_carries_nothing_spends_the_budget() {
+        let empty_data = frame(DATA, 0, 1, &[]);
+        let empty_continuation = frame(CONTINUATION, 0, 1, &[]);
+        let ping = frame(0x6, 0, 0, &[0; 8]);
+        let settings = frame(0x4, 0, 0, &[]);
+        let reset = frame(0x3, 0, 1, &[0, 0, 0, 8]);
+        let unknown = frame(0xfa, 0, 0, &[1, 2, 3]);
+        for kind in [
+            empty_data,
+            empty_continuation,
+            ping,
+            settings,
+            reset,
+            unknown,
+            window_update(0),
+        ] {
+            let mut budget = started();
+            let flood = vec![kind.clone(); 2_000];
+            assert_eq!(
+                closed_after(&mut budget, &flood),
+                Some(FIRST_BUDGET as usize),
+                "{kind:?}"
+            );
+        }
+    }
+
+    #[test]
+    fn requests_and_their_bodies_are_never_counted() {
+        let mut budget = started();
+        let mut frames = Vec::new();
+        for stream in (1..20_000u32).step_by(2) {
+            frames.push(frame(HEADERS, END_HEADERS, stream, &[0x83, 0x84, 0x86]));
+            frames.push(frame(DATA, 0, stream, &[b'x'; 100]));
+            frames.push(frame(DATA, PADDED, stream, &[10; 300]));
+            frames.push(frame(DATA, END_STREAM, stream, &[]));
+        }
+        assert_eq!(closed_after(&mut budget, &frames), None);
+    }
+
+    #[test]
+    fn padded_data_frames_that_may_carry_only_their_padding_spend_the_budget() {
+        // Length 1: the pad length byte, 0, and nothing else (CVE-2019-9518 with padding).
+        let mut budget = started();
+        let flood = vec![frame(DATA, PADDED, 1, &[0]); 2_000];
+        assert_eq!(
+            closed_after(&mut budget, &flood),
+            Some(FIRST_BUDGET as usize)
+        );
+    }
+
+    /// The gateway's answer to stream `stream`: its header and a 1,000-byte body.
+    fn answer(stream: u32) -> Vec<u8> {
+        [
+            frame(HEADERS, END_HEADERS, stream, &[0x88]),
+            frame(DATA, END_STREAM, stream, &[b'z'; 1_000]),
+        ]
+        .concat()
+    }
+
+    #[test]
+    fn a_browser_giving_each_request_priorities_is_never_cut_off() {
+        // An older Firefox: a tree of five PRIORITY frames at the start, then each request
+        // with two more and a window update now and then, each answered.
+        let mut budget = started();
+        let mut start = vec![frame(0x4, 0, 0, &[0; 18]), window_update(0)];
+        start.extend((3..13).step_by(2).map(priority));
+        budget.received(&start.concat()).expect("the start");
+        for stream in (13..40_013u32).step_by(2) {
+            let asked = [priority(stream), get(stream), priority(stream)].concat();
+            budget.received(&asked).expect("a request");
+            budget.sent(&answer(stream));
+            budget.received(&window_update(0)).expect("an update");
+        }
+    }
+
+    #[test]
+    fn streams_the_gateway_never_answered_earn_nothing() {
+        // Malformed or refused streams are reset by HTTP/2 itself, the gateway never sees them.
+        let mut budget = started();
+        let mut frames: Vec<_> = (1..2_001u32).step_by(2).map(get).collect();
+        frames.extend((0..2_000).map(|_| priority(1)));
+        assert_eq!(
+            closed_after(&mut budget, &frames),
+            Some(1_000 + FIRST_BUDGET as usize)
+        );
+    }
+
+    #[test]
+    fn window_updates_are_paid_for_by_the_data_the_gateway_sends() {
+        let mut budget = started();
+        budget.received(&get(1)).expect("a download");
+        // A client with a small window acknowledges every DATA frame on its stream and on
+        // the connection: far past the first budget over a long download.
+        for _ in 0..20_000 {
+            budget.sent(&frame(DATA, 0, 1, &[0; 1024]));
+            let updates = [window_update(1), window_update(0)].concat();
+            budget.received(&updates).expect("earned by the data sent");
+        }
+        // Without the data, the same updates are a flood.
+        let mut idle = started();
+        let updates: Vec<_> = (0..2_000).map(|_| window_update(0)).collect();
+        assert!(closed_after(&mut idle, &updates).is_some());
+    }
+
+    #[test]
+    fn a_window_opened_a_byte_at_a_time_earns_only_what_it_spends() {
+        let mut budget = started();
+        for _ in 0..5_000 {
+            budget.received(&window_update(1)).expect("one byte more");
+            budget.sent(&frame(DATA, 0, 1, b"x"));
+        }
+        let flood: Vec<_> = (0..2_000).map(|_| priority(1)).collect();
+        assert_eq!(
+            closed_after(&mut budget, &flood),
+            Some(FIRST_BUDGET as usize)
+        );
+    }
+
+    #[test]
+    fn a_long_download_banks_at_most_the_most_budget() {
+        let mut budget = started();
+        for stream in (1..2_001u32).step_by(2) {
+            budget.sent(&answer(stream));
+            budget.sent(&frame(DATA, 0, stream, &[0; 16_384]));
+        }
+        let flood: Vec<_> = (0..20_000).map(|_| priority(1)).collect();
+        assert_eq!(
+            closed_after(&mut budget, &flood),
+            Some(MOST_BUDGET as usize)
+        );
+    }
+
+    #[test]
+    fn frames_split_across_reads_at_any_byte_are_counted_the_same() {
+        for (priorities, closed) in [(950, false), (1_200, true)] {
+            let mut stream = PREFACE.to_vec();
+            stream.extend(get(1));
+            stream.extend(frame(DATA, 0, 1, &[b'y'; 300]));
+            for _ in 0..priorities {
+                stream.extend(priority(1));
+            }
+            for piece in [1, 2, 7, 9, 13, 4096, stream.len()] {
+                let mut budget = new_budget();
+                let refused = stream.chunks(piece).any(|c| budget.received(c).is_err());
+                assert_eq!(
+                    refused, closed,
+                    "{priorities} frames in pieces of {piece} bytes"
+                );
+                if !closed {
+                    assert_eq!(budget.left, u64::from(FIRST_BUDGET) - 950);
+                }
+            }
+        }
+    }
+
+    #[test]
+    fn what_the_gateway_writes_is_counted_the_same_in_pieces_of_any_size() {
+        let written = [answer(1), answer(3), frame(DATA, 0, 3, &[0; 5_000])].concat();
+        let whole = {
+            let mut budget = new_budget();
+            budget.left = 0;
+            budget.sent(&written);
+            budget.left
+        };
+        assert_eq!(whole, 2 * (PER_ANSWER + 1 + 1_000 / 256) + 1 + 5_000 / 256);
+        for piece in [1, 2, 9, 10, 4096] {
+            let mut budget = new_budget();
+            budget.left = 0;
+            written.chunks(piece).for_each(|c| budget.sent(c));
+            assert_eq!(budget.left, whole, "pieces of {piece} bytes");
+        }
+    }
+
+    #[test]
+    fn a_spent_budget_refills_with_time_for_a_connection_kept_alive_by_pings() {
+        let mut budget = started();
+        let Some(thirty_seconds_ago) = Instant::now().checked_sub(Duration::from_secs(30)) else {
+            return;
+        };
+        budget.left = 0;
+        budget.refilled = thirty_seconds_ago;
+        let ping = frame(0x6, 0, 0, &[0; 8]);
+        budget
+            .received(&ping)
+            .expect("thirty seconds earned a few pings");
+        assert_eq!(budget.left, 30 * REFILL_PER_SECOND as u64 - 1);
+        budget.left = 0;
+        assert!(
+            budget.received(&ping).is_err(),
+            "no time has passed since the refill"
+        );
+    }
+}
