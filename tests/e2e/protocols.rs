@@ -269,9 +269,20 @@ async fn an_http2_request_slower_than_the_keepalive_timeout_is_not_cut_off() {
     assert!(resp.text().await.expect("body").contains("slept 2500 ms"));
 }
 
-#[tokio::test(flavor = "multi_thread")]
-async fn tls_listener_terminates_tls_and_negotiates_http2_by_alpn() {
-    let estate = start_estate(None);
+/// A gateway with a TLS portal listener offering HTTP/2, on a self-signed certificate for
+/// `localhost`: the gateway, the listener's address, the certificate and the directory its
+/// files are in (kept while the gateway runs).
+struct TlsGateway {
+    gw: TestGateway,
+    addr: std::net::SocketAddr,
+    cert: rcgen::CertifiedKey,
+    _dir: egov_integration::scratch::TempDir,
+}
+
+fn tls_gateway(
+    estate: &egov_estate::RunningEstate,
+    tweak: impl FnOnce(&mut egov_gateway::config::Config),
+) -> TlsGateway {
     let dir = egov_integration::scratch::TempDir::new("tls");
     let cert = rcgen::generate_simple_self_signed(vec!["localhost".into()]).expect("cert");
     let cert_path = dir.path().join("portal.crt");
@@ -279,16 +290,29 @@ async fn tls_listener_terminates_tls_and_negotiates_http2_by_alpn() {
     std::fs::write(&cert_path, cert.cert.pem()).expect("write cert");
     std::fs::write(&key_path, cert.key_pair.serialize_pem()).expect("write key");
     let tls_port = ports::reserve();
-    let tls_addr = tls_port.addr;
+    let addr = tls_port.addr;
     drop(tls_port);
-    let gw = TestGateway::with(&estate, |c| {
+    let gw = TestGateway::with(estate, |c| {
         c.gateway.portal.tls = vec![egov_gateway::config::TlsListener {
-            listen: tls_addr,
+            listen: addr,
             cert: cert_path.clone(),
             key: key_path.clone(),
             h2: true,
         }];
+        tweak(c);
     });
+    TlsGateway {
+        gw,
+        addr,
+        cert,
+        _dir: dir,
+    }
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn tls_listener_terminates_tls_and_negotiates_http2_by_alpn() {
+    let estate = start_estate(None);
+    let tls = tls_gateway(&estate, |_| {});
     let https = reqwest::Client::builder()
         .danger_accept_invalid_certs(true)
         .no_proxy()
@@ -297,7 +321,7 @@ async fn tls_listener_terminates_tls_and_negotiates_http2_by_alpn() {
     let resp = https
         .get(format!(
             "https://localhost:{}/s/cnie-renewal/__estate/echo",
-            tls_addr.port()
+            tls.addr.port()
         ))
         .send()
         .await
@@ -305,7 +329,53 @@ async fn tls_listener_terminates_tls_and_negotiates_http2_by_alpn() {
     assert_eq!(resp.version(), reqwest::Version::HTTP_2);
     let echo: Value = resp.json().await.expect("json");
     assert_eq!(echo["headers"]["x-forwarded-proto"][0], "https");
-    drop(gw);
+}
+
+/// Found when tried: a TLS client that negotiated `h2` by ALPN and then sent nothing held
+/// its connection, and its slot under the connection caps, until it went (pingora waits
+/// for HTTP/2's preface without a deadline). The preface now has the header's deadline.
+#[tokio::test(flavor = "multi_thread")]
+async fn a_tls_client_that_negotiates_http2_and_never_sends_its_preface_is_closed_at_the_header_deadline(
+) {
+    use tokio::io::AsyncReadExt;
+    use tokio_rustls::rustls;
+    let estate = start_estate(None);
+    let tls = tls_gateway(&estate, |c| {
+        c.gateway.limits.header_timeout = Duration::from_secs(1);
+    });
+    let mut roots = rustls::RootCertStore::empty();
+    roots.add(tls.cert.cert.der().clone()).expect("the root");
+    let provider = std::sync::Arc::new(rustls::crypto::ring::default_provider());
+    let mut config = rustls::ClientConfig::builder_with_provider(provider)
+        .with_safe_default_protocol_versions()
+        .expect("versions")
+        .with_root_certificates(roots)
+        .with_no_client_auth();
+    config.alpn_protocols = vec![b"h2".to_vec()];
+    let connector = tokio_rustls::TlsConnector::from(std::sync::Arc::new(config));
+    let tcp = tokio::net::TcpStream::connect(tls.addr)
+        .await
+        .expect("connect");
+    let name = rustls::pki_types::ServerName::try_from("localhost").expect("name");
+    let mut conn = connector.connect(name, tcp).await.expect("handshake");
+    assert_eq!(conn.get_ref().1.alpn_protocol(), Some(&b"h2"[..]));
+    let silent = std::time::Instant::now();
+    let closed = tokio::time::timeout(Duration::from_secs(10), async {
+        let mut buf = [0u8; 256];
+        // The server's SETTINGS come first; then the end.
+        while matches!(conn.read(&mut buf).await, Ok(n) if n > 0) {}
+    })
+    .await;
+    assert!(
+        closed.is_ok(),
+        "a connection that sent no preface was still open after 10 s"
+    );
+    assert!(
+        silent.elapsed() >= Duration::from_millis(900),
+        "closed after {:?}, before the deadline",
+        silent.elapsed()
+    );
+    tls.gw.wait_connections_open(0);
 }
 
 /// Sockets listening on 127.0.0.1:`port` (state `LISTEN` in the kernel's table).

@@ -6,10 +6,13 @@
 //! connection from the next request's first byte, the header must be complete (a blank
 //! line) before `limit`, or reads fail with `TimedOut` and pingora closes the connection.
 //! Request bodies are not watched (pingora's per-read timeout covers them); the watch
-//! starts again when a final response head (`HTTP/1.x` non-1xx) is written. HTTP/2
-//! connections have no deadline here (their frames are not request lines); their frames'
-//! heads are counted instead, once [`HeadDeadline::count_h2_frames`] is called, for the
-//! flood guard of [`super::h2_frames`]: the one wrapper sees every byte either way.
+//! starts again when a final response head (`HTTP/1.x` non-1xx) is written. An HTTP/2
+//! connection's client preface must arrive within the same deadline: over TLS with ALPN
+//! `h2`, pingora waits for it without one (found when tried: such a connection sent nothing
+//! and was held until the client went); h2c's preface is read as a header is. After it,
+//! HTTP/2's frames are not request lines and have no deadline here; their heads are counted
+//! instead, once [`HeadDeadline::count_h2_frames`] is called, for the flood guard of
+//! [`super::h2_frames`]: the one wrapper sees every byte either way.
 
 use super::h2_frames::FrameBudget;
 use bytes::Bytes;
@@ -36,6 +39,9 @@ enum Phase {
     Head,
     /// The header is complete; the body and the response are not watched.
     Body,
+    /// HTTP/2 by ALPN: its client's preface must be in before the deadline (pingora waits
+    /// for it without one), then [`Phase::Off`].
+    Preface,
     /// HTTP/2: never watched.
     Off,
 }
@@ -62,10 +68,15 @@ pub struct HeadDeadline {
     /// Bytes read while the connection waited between requests ([`Self::next_request`]),
     /// already through the header watch, served before anything else is read.
     stash: Bytes,
+    /// [`Phase::Preface`]: bytes of the client's preface still to come.
+    preface_left: u8,
     /// HTTP/2: the frames that carry nothing, counted as the bytes go by (see
     /// [`super::h2_frames`]); `None` for HTTP/1.
     frames: Option<Box<FrameBudget>>,
 }
+
+/// The length of HTTP/2's client preface (RFC 9113 §3.4).
+const H2_PREFACE_BYTES: u8 = 24;
 
 /// The most [`HeadDeadline::next_request`] reads at once (pingora's first header buffer).
 const FIRST_READ: usize = 4096;
@@ -74,10 +85,17 @@ impl HeadDeadline {
     /// Wraps `inner`; the first header's deadline starts now.
     pub fn new(inner: Stream, limit: Duration, timeouts: IntCounter) -> Self {
         let h2 = matches!(inner.selected_alpn_proto(), Some(ALPN::H2));
+        Self::starting(inner, limit, timeouts, h2)
+    }
+
+    /// [`Self::new`], for a connection that speaks HTTP/2 from its first byte (`h2`) or
+    /// starts with a request header.
+    fn starting(inner: Stream, limit: Duration, timeouts: IntCounter, h2: bool) -> Self {
         Self {
             inner,
             limit,
-            phase: if h2 { Phase::Off } else { Phase::Head },
+            phase: if h2 { Phase::Preface } else { Phase::Head },
+            preface_left: H2_PREFACE_BYTES,
             deadline: Some(Instant::now() + limit),
             timer: None,
             newlines: 0,
@@ -309,10 +327,19 @@ impl HeadDeadline {
                             // A client trickling its header never lets a read wait.
                             return Poll::Ready(Err(e));
                         }
+                    } else if this.phase == Phase::Preface {
+                        // At most 24.
+                        let n = new.len().min(usize::from(this.preface_left)) as u8;
+                        this.preface_left -= n;
+                        if this.preface_left == 0 {
+                            this.phase = Phase::Off;
+                        } else if let Err(e) = this.check_deadline() {
+                            return Poll::Ready(Err(e));
+                        }
                     }
                 }
             }
-            Poll::Pending if this.phase == Phase::Head => {
+            Poll::Pending if matches!(this.phase, Phase::Head | Phase::Preface) => {
                 if let Err(e) = this.poll_deadline(cx) {
                     return Poll::Ready(Err(e));
                 }
@@ -542,6 +569,47 @@ mod tests {
             assert_eq!(err.kind(), std::io::ErrorKind::TimedOut, "{sent:?}");
             assert_eq!(server.timeouts.get(), 1, "{sent:?}");
         }
+    }
+
+    /// A connection that speaks HTTP/2 from its first byte (TLS with ALPN `h2`).
+    fn h2_pair(limit: Duration) -> (HeadDeadline, tokio::io::DuplexStream) {
+        let (server, client) = tokio::io::duplex(4096);
+        (
+            HeadDeadline::starting(Box::new(server), limit, counter(), true),
+            client,
+        )
+    }
+
+    #[tokio::test]
+    async fn an_alpn_http2_connection_that_never_sends_its_preface_is_cut_off_at_the_deadline() {
+        for sent in [&b""[..], b"PRI * HTTP/2.0\r\n"] {
+            let (mut server, mut client) = h2_pair(LIMIT);
+            client.write_all(sent).await.expect("write");
+            let cut = tokio::time::timeout(LIMIT * 10, async {
+                loop {
+                    if let Err(e) = read_some(&mut server).await {
+                        return e;
+                    }
+                }
+            })
+            .await;
+            let err = cut.expect("cut off, not waiting for ever");
+            assert_eq!(err.kind(), std::io::ErrorKind::TimedOut, "{sent:?}");
+            assert_eq!(server.timeouts.get(), 1, "{sent:?}");
+        }
+    }
+
+    #[tokio::test]
+    async fn after_its_preface_an_alpn_http2_connection_may_stay_silent() {
+        let (mut server, mut client) = h2_pair(LIMIT);
+        client
+            .write_all(b"PRI * HTTP/2.0\r\n\r\nSM\r\n\r\n")
+            .await
+            .expect("write");
+        assert_eq!(read_some(&mut server).await.expect("the preface"), 24);
+        let silent = tokio::time::timeout(LIMIT * 3, read_some(&mut server)).await;
+        assert!(silent.is_err(), "still waiting, not cut off: {silent:?}");
+        assert_eq!(server.timeouts.get(), 0);
     }
 
     #[tokio::test]
