@@ -13,9 +13,10 @@
 //! Envoy applies (`max_inbound_priority_frames_per_stream`,
 //! `max_inbound_window_update_frames_per_data_frame_sent`), kept as one count and earned
 //! only by what the gateway did for the client:
-//! - it starts at [`FIRST_BUDGET`] frames, and earns [`PER_ANSWER`] for each stream the
-//!   gateway answers (not each the client opens: a malformed or refused stream costs the
-//!   client one frame and earned it 100, a review found) and one frame, plus one for every
+//! - it starts at [`FIRST_BUDGET`] frames, and earns [`PER_ANSWER`] for each answer the
+//!   gateway sends (a malformed or refused stream, which HTTP/2 resets itself, earns only
+//!   the [`PER_STREAM_OPENED`] every stream the client opens does, for its own cancel: it
+//!   earned 100 once, a review found) and one frame, plus one for every
 //!   [`DATA_BYTES_PER_FRAME`] bytes, for each `DATA` frame the gateway sends (the window
 //!   updates a download needs; a window opened a byte at a time earns as much as it spends);
 //! - what it earns is capped at [`MOST_BUDGET`], so a long download banks no flood for later;
@@ -42,6 +43,11 @@ pub const FIRST_BUDGET: u32 = 250;
 
 /// Earned for each stream the gateway answers (Envoy's default PRIORITY frames per stream).
 pub const PER_ANSWER: u64 = 100;
+
+/// Earned for each stream the client opens: its own cancel (`RST_STREAM`, when a citizen
+/// leaves the page or a call's deadline passes) or a change of its priority, before any
+/// answer. Little, as a stream HTTP/2 refuses earns it too.
+pub const PER_STREAM_OPENED: u64 = 2;
 
 /// A `DATA` frame the gateway sends earns one frame, and one more for each of these bytes
 /// it carries: a 16 KiB frame 65, more than the 10 window updates a frame Envoy allows.
@@ -166,9 +172,9 @@ pub struct FrameBudget {
     sent: FrameHeads,
     /// Frames it may still send that carry nothing.
     left: u64,
-    /// The highest stream the gateway answered: a `HEADERS` frame it sends on a higher one
-    /// answers another.
-    highest_answered: u32,
+    /// The highest stream the client opened: a `HEADERS` frame on a higher one opens
+    /// another (stream ids only grow).
+    highest_opened: u32,
     /// When the budget last refilled (or the connection began).
     refilled: Instant,
     flooded: bool,
@@ -183,7 +189,7 @@ impl FrameBudget {
             received: FrameHeads::after(PREFACE_BYTES),
             sent: FrameHeads::after(0),
             left: u64::from(FIRST_BUDGET),
-            highest_answered: 0,
+            highest_opened: 0,
             refilled: Instant::now(),
             flooded: false,
             closed,
@@ -199,15 +205,20 @@ impl FrameBudget {
         let Self {
             received,
             left,
+            highest_opened,
             refilled,
             ..
         } = self;
         let verdict = received.feed(bytes, |frame| {
+            if frame.kind == HEADERS && frame.stream > *highest_opened {
+                *highest_opened = frame.stream;
+                *left = (*left + PER_STREAM_OPENED).min(MOST_BUDGET);
+            }
             if frame.carries_something() {
                 return Ok(());
             }
             if *left == 0 {
-                refill(left, refilled);
+                refill(left, refilled, Instant::now());
             }
             match left.checked_sub(1) {
                 Some(rest) => {
@@ -227,18 +238,12 @@ impl FrameBudget {
     /// The gateway's bytes to the client, as written: each answer earns the priorities a
     /// request may come with, each `DATA` frame the window updates reading it takes.
     pub fn sent(&mut self, bytes: &[u8]) {
-        let Self {
-            sent,
-            left,
-            highest_answered,
-            ..
-        } = self;
+        let Self { sent, left, .. } = self;
         let _ = sent.feed(bytes, |frame| {
             let earned = match frame.kind {
-                HEADERS if frame.stream > *highest_answered => {
-                    *highest_answered = frame.stream;
-                    PER_ANSWER
-                }
+                // Answers go out in any order. A stream's header is sent once, with at most
+                // its trailers and the few interim answers the gateway lets through.
+                HEADERS => PER_ANSWER,
                 DATA if frame.length > 0 => 1 + u64::from(frame.length / DATA_BYTES_PER_FRAME),
                 _ => 0,
             };
@@ -251,8 +256,7 @@ impl FrameBudget {
 /// A spent budget gets back what the time since its last refill earned, up to
 /// [`FIRST_BUDGET`]; the clock is read only here, when the budget has run out. The part of
 /// a frame not yet earned stays earned toward the next.
-fn refill(left: &mut u64, refilled: &mut Instant) {
-    let now = Instant::now();
+fn refill(left: &mut u64, refilled: &mut Instant, now: Instant) {
     let earned = now.duration_since(*refilled).as_secs_f64() * REFILL_PER_SECOND;
     if earned >= f64::from(FIRST_BUDGET) {
         *left = u64::from(FIRST_BUDGET);
@@ -411,14 +415,28 @@ mod tests {
     }
 
     #[test]
-    fn streams_the_gateway_never_answered_earn_nothing() {
-        // Malformed or refused streams are reset by HTTP/2 itself, the gateway never sees them.
+    fn answers_sent_out_of_order_each_earn() {
+        let mut budget = started();
+        budget.left = 0;
+        budget.sent(&answer(199));
+        budget.sent(&answer(1));
+        assert_eq!(budget.left, 2 * (PER_ANSWER + 1 + 1_000 / 256));
+    }
+
+    #[test]
+    fn streams_the_gateway_never_answered_earn_only_their_own_cancel() {
+        // Malformed or refused streams are reset by HTTP/2 itself, the gateway never sees
+        // them; a citizen leaving a page cancels what was not answered yet.
         let mut budget = started();
         let mut frames: Vec<_> = (1..2_001u32).step_by(2).map(get).collect();
+        let reset = |stream: u32| frame(0x3, 0, stream, &[0, 0, 0, 8]);
+        frames.extend((1..2_001u32).step_by(2).map(reset));
         frames.extend((0..2_000).map(|_| priority(1)));
+        let earned = FIRST_BUDGET as usize + 1_000 * PER_STREAM_OPENED as usize;
         assert_eq!(
             closed_after(&mut budget, &frames),
-            Some(1_000 + FIRST_BUDGET as usize)
+            Some(1_000 + earned),
+            "a thousand requests, their thousand cancels, then what is left of the budget"
         );
     }
 
@@ -485,7 +503,11 @@ mod tests {
                     "{priorities} frames in pieces of {piece} bytes"
                 );
                 if !closed {
-                    assert_eq!(budget.left, 50);
+                    assert_eq!(
+                        budget.left,
+                        50 + PER_STREAM_OPENED,
+                        "the request earned its cancel"
+                    );
                 }
             }
         }
@@ -511,21 +533,48 @@ mod tests {
 
     #[test]
     fn a_spent_budget_refills_with_time_for_a_connection_kept_alive_by_pings() {
-        let mut budget = started();
-        let Some(ten_seconds_ago) = Instant::now().checked_sub(Duration::from_secs(10)) else {
-            return;
-        };
-        budget.left = 0;
-        budget.refilled = ten_seconds_ago;
-        let ping = frame(0x6, 0, 0, &[0; 8]);
-        budget
-            .received(&ping)
-            .expect("ten seconds earned a few pings");
-        assert_eq!(budget.left, 10 * REFILL_PER_SECOND as u64 - 1);
-        budget.left = 0;
-        assert!(
-            budget.received(&ping).is_err(),
-            "no time has passed since the refill"
+        let start = Instant::now();
+        let (mut left, mut refilled) = (0, start);
+        refill(&mut left, &mut refilled, start + Duration::from_millis(50));
+        assert_eq!(left, 0, "half a frame is not a frame");
+        refill(
+            &mut left,
+            &mut refilled,
+            start + Duration::from_millis(10_050),
         );
+        assert_eq!(left, 100, "ten seconds at 10 a second");
+        left = 0;
+        refill(
+            &mut left,
+            &mut refilled,
+            start + Duration::from_millis(10_099),
+        );
+        assert_eq!(
+            left, 0,
+            "the half frame left over and 49 ms are not a frame"
+        );
+        refill(
+            &mut left,
+            &mut refilled,
+            start + Duration::from_millis(10_110),
+        );
+        assert_eq!(left, 1, "a tenth of a second is");
+        left = 0;
+        refill(&mut left, &mut refilled, start + Duration::from_secs(3_600));
+        assert_eq!(
+            left,
+            u64::from(FIRST_BUDGET),
+            "an hour idle buys at most the first"
+        );
+    }
+
+    #[test]
+    fn a_spent_budget_closes_the_connection_until_time_refills_it() {
+        let mut budget = started();
+        budget.left = 0;
+        // Refilled just now, as far as this test's clock goes.
+        budget.refilled = Instant::now() + Duration::from_secs(3_600);
+        let ping = frame(0x6, 0, 0, &[0; 8]);
+        assert!(budget.received(&ping).is_err());
     }
 }

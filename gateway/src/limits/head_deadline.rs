@@ -333,6 +333,8 @@ impl HeadDeadline {
                         this.preface_left -= n;
                         if this.preface_left == 0 {
                             this.phase = Phase::Off;
+                            // Its wake-up would be for nothing now.
+                            this.timer = None;
                         } else if let Err(e) = this.check_deadline() {
                             return Poll::Ready(Err(e));
                         }
