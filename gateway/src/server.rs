@@ -6,6 +6,7 @@
 
 use crate::app::App;
 use crate::config::{Config, ServerSettings, TlsListener};
+use crate::limits::tls::TlsPorts;
 use crate::limits::{Admission, AdmissionMetrics};
 use crate::proxy::GatewayProxy;
 use crate::registry::LiveRegistry;
@@ -285,6 +286,27 @@ fn portal_service(
             closed_for_floods: metrics.rate_limited.with_label_values(&["h2_frames"]),
         },
     );
+    let mut tls_ports = TlsPorts::default();
+    for t in &listeners.tls {
+        let tls_err = |reason: String| ServerError::Tls {
+            addr: t.listen,
+            reason,
+        };
+        let cert = t
+            .cert
+            .to_str()
+            .ok_or_else(|| tls_err("certificate path is not UTF-8".into()))?;
+        let key = t
+            .key
+            .to_str()
+            .ok_or_else(|| tls_err("key path is not UTF-8".into()))?;
+        let mut tls = TlsSettings::intermediate(cert, key).map_err(|e| tls_err(e.to_string()))?;
+        if t.h2 {
+            tls.enable_h2();
+        }
+        tls_ports.add(t.listen, tls.build());
+    }
+    let admission = admission.with_tls(tls_ports);
     let name = if runtimes == 1 {
         "portal".to_string()
     } else {
@@ -303,27 +325,12 @@ fn portal_service(
                 .l4_buffer(citizen_connection_buffers()),
         );
     }
+    // TLS listeners are plain TCP to pingora: the admission handshakes their connections
+    // once each holds a slot (`limits::tls`).
     for t in &listeners.tls {
-        let tls_err = |reason: String| ServerError::Tls {
-            addr: t.listen,
-            reason,
-        };
-        let cert = t
-            .cert
-            .to_str()
-            .ok_or_else(|| tls_err("certificate path is not UTF-8".into()))?;
-        let key = t
-            .key
-            .to_str()
-            .ok_or_else(|| tls_err("key path is not UTF-8".into()))?;
-        let mut tls = TlsSettings::intermediate(cert, key).map_err(|e| tls_err(e.to_string()))?;
-        if t.h2 {
-            tls.enable_h2();
-        }
         proxy.add_listener(
             ListenerConfig::tcp(listener_key(t.listen, index))
                 .tcp_socket_options(socket_options())
-                .tls(tls)
                 .l4_buffer(citizen_connection_buffers()),
         );
     }

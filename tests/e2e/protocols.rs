@@ -378,6 +378,85 @@ async fn a_tls_client_that_negotiates_http2_and_never_sends_its_preface_is_close
     tls.gw.wait_connections_open(0);
 }
 
+/// Found when tried: connections to a TLS listener that never began their handshake held
+/// no slot under the connection caps, each for pingora's fixed minute, so one address could
+/// hold as many descriptors as it liked. They now take their address's slots first, and end
+/// at the header deadline.
+#[tokio::test(flavor = "multi_thread")]
+async fn silent_tls_handshakes_take_their_addresss_slots_and_end_at_the_header_deadline() {
+    let estate = start_estate(None);
+    let tls = tls_gateway(&estate, |c| {
+        c.gateway.limits.header_timeout = Duration::from_secs(1);
+        c.gateway.limits.max_connections_per_ip = 4;
+    });
+    let silent: Vec<tokio::net::TcpStream> = {
+        let mut held = Vec::new();
+        for _ in 0..20 {
+            held.push(
+                tokio::net::TcpStream::connect(tls.addr)
+                    .await
+                    .expect("connect"),
+            );
+        }
+        held
+    };
+    let gw = &tls.gw;
+    tokio::task::block_in_place(|| gw.wait_connections_open(4));
+    let start = std::time::Instant::now();
+    for mut conn in silent {
+        use tokio::io::AsyncReadExt;
+        let mut buf = [0u8; 64];
+        let ended = tokio::time::timeout(Duration::from_secs(10), conn.read(&mut buf)).await;
+        assert!(
+            matches!(ended, Ok(Ok(0)) | Ok(Err(_))),
+            "a silent TLS connection was still open after {:?}: {ended:?}",
+            start.elapsed()
+        );
+    }
+    tokio::task::block_in_place(|| gw.wait_connections_open(0));
+    let https = reqwest::Client::builder()
+        .danger_accept_invalid_certs(true)
+        .no_proxy()
+        .build()
+        .expect("client");
+    let answer = https
+        .get(format!(
+            "https://localhost:{}/s/cnie-renewal/__estate/echo",
+            tls.addr.port()
+        ))
+        .send()
+        .await
+        .expect("the address's slots are free again");
+    assert_eq!(answer.status(), 200);
+}
+
+/// A TLS connection over its address's share still gets its handshake (a short one), so
+/// the citizen reads a refusal rather than a broken connection.
+#[tokio::test(flavor = "multi_thread")]
+async fn a_tls_connection_over_the_addresss_share_reads_a_429_after_its_handshake() {
+    let estate = start_estate(None);
+    let tls = tls_gateway(&estate, |c| c.gateway.limits.max_connections_per_ip = 1);
+    let url = format!(
+        "https://localhost:{}/s/cnie-renewal/__estate/echo",
+        tls.addr.port()
+    );
+    let http1 = || {
+        reqwest::Client::builder()
+            .danger_accept_invalid_certs(true)
+            .http1_only()
+            .no_proxy()
+            .build()
+            .expect("client")
+    };
+    // Its connection stays open in its pool, holding the address's one slot.
+    let first = http1();
+    let served = first.get(&url).send().await.expect("served");
+    assert_eq!(served.status(), 200);
+    let refused = http1().get(&url).send().await.expect("a refusal");
+    assert_eq!(refused.status(), 429);
+    drop(first);
+}
+
 /// Sockets listening on 127.0.0.1:`port` (state `LISTEN` in the kernel's table).
 fn listening_sockets(port: u16) -> usize {
     let table = std::fs::read_to_string("/proc/net/tcp").expect("the kernel's TCP table");

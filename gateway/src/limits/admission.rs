@@ -11,6 +11,7 @@ use super::connections::{ConnectionSlots, Crowded};
 use super::head_deadline::HeadDeadline;
 use super::keepalive::IdleTimer;
 use super::streams::StreamsInFlight;
+use super::tls::{self, HandshakeError, TlsPorts};
 use super::ConnectionLimits;
 use async_trait::async_trait;
 use pingora::apps::{HttpPersistentSettings, HttpServerApp, ServerApp};
@@ -51,6 +52,8 @@ pub struct Admission<A> {
     metrics: AdmissionMetrics,
     /// Refused connections lingering now (see [`refuse`]).
     lingering: AtomicUsize,
+    /// The listeners that speak TLS, handshaken here once a slot is taken.
+    tls: TlsPorts,
 }
 
 impl<A> Admission<A> {
@@ -63,7 +66,15 @@ impl<A> Admission<A> {
             streams: Arc::clone(&limits.streams),
             metrics,
             lingering: AtomicUsize::new(0),
+            tls: TlsPorts::default(),
         }
+    }
+
+    /// The listeners in `tls` speak TLS: their connections are handshaken once they hold a
+    /// slot, within the header deadline (see [`super::tls`]).
+    pub fn with_tls(mut self, tls: TlsPorts) -> Self {
+        self.tls = tls;
+        self
     }
 }
 
@@ -155,6 +166,10 @@ async fn refuse(mut stream: Stream, crowded: Crowded, lingering: &AtomicUsize) {
     let _ = tokio::time::timeout(LINGER, drain).await;
     lingering.fetch_sub(1, Ordering::Relaxed);
 }
+
+/// How long a TLS connection refused for its address's share may take to handshake, so that
+/// it can read its refusal.
+const REFUSAL_HANDSHAKE: Duration = Duration::from_secs(1);
 
 /// Refused connections that may linger at once, per listener.
 const MAX_LINGERING: usize = 64;
@@ -292,20 +307,45 @@ impl<A: HttpServerApp + Send + Sync + 'static> ServerApp for Admission<A> {
         stream: Stream,
         shutdown: &ShutdownWatch,
     ) -> Option<Stream> {
+        let acceptor = self.tls.acceptor_for(&stream);
         let slot = match self.slots.take(peer_ip(&stream)) {
             Ok(slot) => slot,
-            Err(Crowded::PerAddress) => {
-                self.metrics.refused_per_address.inc();
-                refuse(stream, Crowded::PerAddress, &self.lingering).await;
-                return None;
-            }
-            Err(Crowded::Total) => {
-                self.metrics.refused_total.inc();
-                refuse(stream, Crowded::Total, &self.lingering).await;
+            Err(crowded) => {
+                match crowded {
+                    Crowded::PerAddress => self.metrics.refused_per_address.inc(),
+                    Crowded::Total => self.metrics.refused_total.inc(),
+                }
+                let stream = match (&acceptor, crowded) {
+                    (None, _) => stream,
+                    // Descriptors are what is short: no handshake, the socket is closed.
+                    (Some(_), Crowded::Total) => return None,
+                    // A short handshake, for the refusal to be read.
+                    (Some(acceptor), Crowded::PerAddress) => {
+                        match tls::handshake(acceptor, stream, REFUSAL_HANDSHAKE).await {
+                            Ok(stream) => stream,
+                            Err(_) => return None,
+                        }
+                    }
+                };
+                refuse(stream, crowded, &self.lingering).await;
                 return None;
             }
         };
         self.metrics.open.inc();
+        let stream = match acceptor {
+            None => stream,
+            Some(acceptor) => match tls::handshake(&acceptor, stream, self.header_timeout).await {
+                Ok(stream) => stream,
+                Err(e) => {
+                    if matches!(e, HandshakeError::TimedOut(_)) {
+                        self.metrics.header_timeouts.inc();
+                    }
+                    tracing::debug!(error = %e, "portal connection closed in its TLS handshake");
+                    self.metrics.open.dec();
+                    return None;
+                }
+            },
+        };
         let stream = HeadDeadline::new(
             stream,
             self.header_timeout,

@@ -5,7 +5,8 @@
 //! - [`head_deadline`]: a complete request header within `limits.header_timeout`
 //!   (slowloris);
 //! - [`keepalive`]: how long a kept-alive connection waits for its next request;
-//! - [`admission`]: the three above around pingora's application, per accepted connection;
+//! - [`tls`]: TLS handshakes under the connection caps and the header deadline;
+//! - [`admission`]: the four above around pingora's application, per accepted connection;
 //! - [`streams`]: the requests one HTTP/2 connection keeps the gateway serving (rapid reset);
 //! - [`h2_frames`]: the frames one HTTP/2 connection may send that carry nothing (control
 //!   frame floods);
@@ -19,6 +20,7 @@ pub mod head_deadline;
 pub mod keepalive;
 pub mod rate;
 pub mod streams;
+pub mod tls;
 
 pub use admission::{Admission, AdmissionMetrics};
 pub use connections::{ConnectionSlots, Crowded};
