@@ -54,6 +54,9 @@ pub struct Admission<A> {
     lingering: AtomicUsize,
     /// The listeners that speak TLS, handshaken here once a slot is taken.
     tls: TlsPorts,
+    /// Refused TLS connections in their short handshake now: they hold no slot, so they are
+    /// bounded here (see [`MAX_REFUSAL_HANDSHAKES`]).
+    refusing: AtomicUsize,
 }
 
 impl<A> Admission<A> {
@@ -67,6 +70,7 @@ impl<A> Admission<A> {
             metrics,
             lingering: AtomicUsize::new(0),
             tls: TlsPorts::default(),
+            refusing: AtomicUsize::new(0),
         }
     }
 
@@ -111,17 +115,18 @@ const NO_ERROR: u32 = 0;
 
 /// Whether a refused connection speaks HTTP/2: by ALPN, or, in plain text, by the first
 /// bytes of the h2c preface if they come at once (a client sends its preface or request
-/// as soon as it connects; the wait is short so refused connections are not held).
+/// as soon as it connects; the wait is short so refused connections are not held). An
+/// HTTP/1 client's request is waited for in TLS too: an answer that arrives before the
+/// request is sent is one no client reads (found by the suite: hyper's `UnexpectedMessage`).
 async fn speaks_h2(stream: &mut Stream) -> bool {
-    if let Some(alpn) = stream.selected_alpn_proto() {
-        return alpn == ALPN::H2;
-    }
-    if stream.get_ssl_digest().is_some() {
-        return false;
+    if stream.selected_alpn_proto() == Some(ALPN::H2) {
+        return true;
     }
     let mut first = [0u8; 3];
     let read = tokio::time::timeout(Duration::from_millis(200), stream.read(&mut first)).await;
-    matches!(read, Ok(Ok(n)) if n > 0 && H2_PREFACE.starts_with(&first[..n]))
+    stream.get_ssl_digest().is_none()
+        && stream.selected_alpn_proto().is_none()
+        && matches!(read, Ok(Ok(n)) if n > 0 && H2_PREFACE.starts_with(&first[..n]))
 }
 
 async fn refuse(mut stream: Stream, crowded: Crowded, lingering: &AtomicUsize) {
@@ -168,8 +173,13 @@ async fn refuse(mut stream: Stream, crowded: Crowded, lingering: &AtomicUsize) {
 }
 
 /// How long a TLS connection refused for its address's share may take to handshake, so that
-/// it can read its refusal.
+/// it can read its refusal ...
 const REFUSAL_HANDSHAKE: Duration = Duration::from_secs(1);
+
+/// ... and how many may, at once, per listener: such a connection holds a descriptor and no
+/// slot (found in review: one address opening silent connections held one each for the
+/// second, without bound).
+const MAX_REFUSAL_HANDSHAKES: usize = 64;
 
 /// Refused connections that may linger at once, per listener.
 const MAX_LINGERING: usize = 64;
@@ -319,9 +329,16 @@ impl<A: HttpServerApp + Send + Sync + 'static> ServerApp for Admission<A> {
                     (None, _) => stream,
                     // Descriptors are what is short: no handshake, the socket is closed.
                     (Some(_), Crowded::Total) => return None,
-                    // A short handshake, for the refusal to be read.
+                    // A short handshake, for the refusal to be read, a few at a time (they hold
+                    // no slot); past that, closed as when the process is full.
                     (Some(acceptor), Crowded::PerAddress) => {
-                        match tls::handshake(acceptor, stream, REFUSAL_HANDSHAKE).await {
+                        if self.refusing.fetch_add(1, Ordering::Relaxed) >= MAX_REFUSAL_HANDSHAKES {
+                            self.refusing.fetch_sub(1, Ordering::Relaxed);
+                            return None;
+                        }
+                        let shaken = tls::handshake(acceptor, stream, REFUSAL_HANDSHAKE).await;
+                        self.refusing.fetch_sub(1, Ordering::Relaxed);
+                        match shaken {
                             Ok(stream) => stream,
                             Err(_) => return None,
                         }
