@@ -279,6 +279,30 @@ struct TlsGateway {
     _dir: egov_integration::scratch::TempDir,
 }
 
+impl TlsGateway {
+    /// The estate's echo page of `cnie-renewal`, over TLS.
+    fn echo_url(&self) -> String {
+        format!(
+            "https://localhost:{}/s/cnie-renewal/__estate/echo",
+            self.addr.port()
+        )
+    }
+}
+
+/// A client that trusts any certificate (the gateway's is self-signed), HTTP/2 by ALPN
+/// unless `http1_only`.
+fn https_client(http1_only: bool) -> reqwest::Client {
+    let builder = reqwest::Client::builder()
+        .danger_accept_invalid_certs(true)
+        .no_proxy();
+    let builder = if http1_only {
+        builder.http1_only()
+    } else {
+        builder
+    };
+    builder.build().expect("client")
+}
+
 fn tls_gateway(
     estate: &egov_estate::RunningEstate,
     tweak: impl FnOnce(&mut egov_gateway::config::Config),
@@ -313,16 +337,8 @@ fn tls_gateway(
 async fn tls_listener_terminates_tls_and_negotiates_http2_by_alpn() {
     let estate = start_estate(None);
     let tls = tls_gateway(&estate, |_| {});
-    let https = reqwest::Client::builder()
-        .danger_accept_invalid_certs(true)
-        .no_proxy()
-        .build()
-        .expect("client");
-    let resp = https
-        .get(format!(
-            "https://localhost:{}/s/cnie-renewal/__estate/echo",
-            tls.addr.port()
-        ))
+    let resp = https_client(false)
+        .get(tls.echo_url())
         .send()
         .await
         .expect("request");
@@ -414,16 +430,8 @@ async fn silent_tls_handshakes_take_their_addresss_slots_and_end_at_the_header_d
         );
     }
     tokio::task::block_in_place(|| gw.wait_connections_open(0));
-    let https = reqwest::Client::builder()
-        .danger_accept_invalid_certs(true)
-        .no_proxy()
-        .build()
-        .expect("client");
-    let answer = https
-        .get(format!(
-            "https://localhost:{}/s/cnie-renewal/__estate/echo",
-            tls.addr.port()
-        ))
+    let answer = https_client(false)
+        .get(tls.echo_url())
         .send()
         .await
         .expect("the address's slots are free again");
@@ -436,23 +444,15 @@ async fn silent_tls_handshakes_take_their_addresss_slots_and_end_at_the_header_d
 async fn a_tls_connection_over_the_addresss_share_reads_a_429_after_its_handshake() {
     let estate = start_estate(None);
     let tls = tls_gateway(&estate, |c| c.gateway.limits.max_connections_per_ip = 1);
-    let url = format!(
-        "https://localhost:{}/s/cnie-renewal/__estate/echo",
-        tls.addr.port()
-    );
-    let http1 = || {
-        reqwest::Client::builder()
-            .danger_accept_invalid_certs(true)
-            .http1_only()
-            .no_proxy()
-            .build()
-            .expect("client")
-    };
     // Its connection stays open in its pool, holding the address's one slot.
-    let first = http1();
-    let served = first.get(&url).send().await.expect("served");
+    let first = https_client(true);
+    let served = first.get(tls.echo_url()).send().await.expect("served");
     assert_eq!(served.status(), 200);
-    let refused = http1().get(&url).send().await.expect("a refusal");
+    let refused = https_client(true)
+        .get(tls.echo_url())
+        .send()
+        .await
+        .expect("a refusal");
     assert_eq!(refused.status(), 429);
     drop(first);
 }
