@@ -300,10 +300,6 @@ fn portal_service(
             .key
             .to_str()
             .ok_or_else(|| tls_err("key path is not UTF-8".into()))?;
-        if t.listen.port() == 0 {
-            // Its connections are known as TLS by the port they arrive on.
-            return Err(tls_err("a TLS listener needs a port other than 0".into()));
-        }
         let mut tls = TlsSettings::intermediate(cert, key).map_err(|e| tls_err(e.to_string()))?;
         if t.h2 {
             tls.enable_h2();

@@ -26,10 +26,22 @@ pub(super) fn validate(raw: &RawPortal, p: &mut Problems<'_>) -> Option<PortalSe
     }
     let mut tls = Vec::new();
     for (i, t) in raw.tls.iter().enumerate() {
-        let addr = p.check(
-            format!("portal.tls[{i}].listen"),
-            values::listen_addr(&t.listen),
-        );
+        let addr = p
+            .check(
+                format!("portal.tls[{i}].listen"),
+                values::listen_addr(&t.listen),
+            )
+            .filter(|a| {
+                // The gateway knows a connection is TLS by the port it arrives on.
+                let numbered = a.port() != 0;
+                if !numbered {
+                    p.add(
+                        format!("portal.tls[{i}].listen"),
+                        "a TLS listener needs a port of its own, not 0".to_string(),
+                    );
+                }
+                numbered
+            });
         let cert = relative_to(&file, &t.cert);
         let key = relative_to(&file, &t.key);
         let mut present = true;
@@ -347,6 +359,7 @@ fn certificate_and_key(cert: &std::path::Path, key: &std::path::Path) -> Result<
 #[cfg(test)]
 mod tls_tests {
     use super::certificate_and_key;
+    use crate::config::gateway::validate_text;
     use std::path::PathBuf;
 
     /// A file of the test's own in the temporary directory, removed on drop.
@@ -370,6 +383,20 @@ mod tls_tests {
         let path = std::env::temp_dir().join(format!("egov-tls-{}-{name}", std::process::id()));
         std::fs::write(&path, text).expect("write");
         TempFile(path)
+    }
+
+    #[test]
+    fn a_tls_listener_on_port_0_is_refused_with_its_field_named() {
+        let (_, errors) = validate_text(
+            "[portal]\npublic_url = \"https://127.0.0.1:8443\"\n\
+             [[portal.tls]]\nlisten = \"127.0.0.1:0\"\ncert = \"a.crt\"\nkey = \"a.key\"\n",
+        );
+        assert!(
+            errors
+                .iter()
+                .any(|e| e.contains("portal.tls[0].listen") && e.contains("not 0")),
+            "{errors:?}"
+        );
     }
 
     #[test]
