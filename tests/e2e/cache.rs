@@ -923,19 +923,6 @@ fn cache_bytes_in(redis: &RedisServer) -> u64 {
         .sum()
 }
 
-/// Redis's `used_memory` now.
-fn used_memory(redis: &RedisServer) -> u64 {
-    let info = redis
-        .command(&["INFO", "memory"])
-        .ok()
-        .and_then(|v| redis::from_redis_value::<String>(v).ok())
-        .unwrap_or_default();
-    info.lines()
-        .find_map(|l| l.strip_prefix("used_memory:"))
-        .and_then(|v| v.trim().parse().ok())
-        .expect("INFO memory names used_memory")
-}
-
 #[tokio::test]
 async fn a_flood_of_one_off_urls_cannot_fill_the_redis_that_holds_sessions() {
     // Found when tried: every miss went to the Redis that holds sessions and must not
@@ -945,7 +932,7 @@ async fn a_flood_of_one_off_urls_cannot_fill_the_redis_that_holds_sessions() {
     let redis = RedisServer::start();
     let gateway = cached_through(&estate, &redis, 1 << 20);
     // Room for the sessions' few records and 1.5 MB more, never evicting (as in production).
-    let limit = (used_memory(&redis) + (3 << 19)).to_string();
+    let limit = (egov_integration::redis::used_memory(redis.addr()) + (3 << 19)).to_string();
     redis
         .command(&["CONFIG", "SET", "maxmemory", &limit])
         .expect("maxmemory");
@@ -993,7 +980,7 @@ async fn a_gateway_writes_no_page_to_a_redis_already_nearly_full_of_others() {
     // many) started from nothing while Redis still held others' pages.
     let estate = start_estate(None);
     let redis = RedisServer::start();
-    let limit = used_memory(&redis) + (3 << 19);
+    let limit = egov_integration::redis::used_memory(redis.addr()) + (3 << 19);
     redis
         .command(&["CONFIG", "SET", "maxmemory", &limit.to_string()])
         .expect("maxmemory");
@@ -1003,7 +990,7 @@ async fn a_gateway_writes_no_page_to_a_redis_already_nearly_full_of_others() {
     // Others' writes: Redis at 92 % of its limit.
     let filler = "x".repeat(16 << 10);
     for i in 0.. {
-        if used_memory(&redis) >= limit / 100 * 92 {
+        if egov_integration::redis::used_memory(redis.addr()) >= limit / 100 * 92 {
             break;
         }
         redis

@@ -2701,6 +2701,43 @@ async fn a_write_right_after_redis_lost_its_data_waits_for_the_restore() {
     );
 }
 
+/// While an instance restores the store (its records go back one at a time, each a new
+/// version), no other instance applies it: applied halfway, the services not yet written
+/// back answered 404 (the CI run at f9c4fb3). Once the mark is gone, the change arrives.
+#[tokio::test]
+async fn no_instance_applies_the_store_while_another_is_restoring_it() {
+    let redis = RedisServer::start();
+    let p = Pair::start(&redis);
+    redis
+        .command(&["SET", "egov:reg:restoring", "1", "EX", "60"])
+        .expect("an instance is restoring");
+    let on_a = api_of(&p.a, &p.keys, "interior");
+    let doc = new_service(&p.estate, "during-restore", "interior");
+    assert_eq!(
+        on_a.post("/services", &doc).await.status,
+        StatusCode::CREATED
+    );
+    let applied_meanwhile = within(Duration::from_secs(4), || async {
+        status_of(&p.b.url("/s/during-restore/")).await == StatusCode::OK
+    })
+    .await;
+    assert!(
+        applied_meanwhile.is_none(),
+        "B applied the store while it was being restored"
+    );
+    redis
+        .command(&["DEL", "egov:reg:restoring"])
+        .expect("the restore ends");
+    let caught_up = within(Duration::from_secs(15), || async {
+        status_of(&p.b.url("/s/during-restore/")).await == StatusCode::OK
+    })
+    .await;
+    assert!(
+        caught_up.is_some(),
+        "B never applied the store after the restore"
+    );
+}
+
 /// A gateway whose admin API takes client-credentials tokens from a real OpenID provider,
 /// which knows one machine client for the interior ministry and one for justice.
 fn token_world() -> SsoWorld {

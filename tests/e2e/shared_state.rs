@@ -425,18 +425,6 @@ async fn a_follower_survives_the_loss_of_the_node_it_subscribed_through() {
     follower.abort();
 }
 
-/// `used_memory` of the server at `addr`.
-fn used_memory_at(addr: std::net::SocketAddr) -> u64 {
-    let info: String = command(addr, &["INFO", "memory"])
-        .ok()
-        .and_then(|v| redis::from_redis_value(v).ok())
-        .unwrap_or_default();
-    info.lines()
-        .find_map(|l| l.strip_prefix("used_memory:"))
-        .and_then(|v| v.trim().parse().ok())
-        .expect("used_memory")
-}
-
 #[tokio::test(flavor = "multi_thread")]
 async fn how_full_redis_is_is_its_fullest_masters_share_of_its_maxmemory() {
     // What the response cache looks at before writing to the Redis that holds sessions.
@@ -464,7 +452,7 @@ async fn how_full_redis_is_is_its_fullest_masters_share_of_its_maxmemory() {
     let full = cluster.addrs()[cluster.a_master()];
     for addr in cluster.addrs() {
         let limit = if addr == full {
-            used_memory_at(addr) + 100_000
+            egov_integration::redis::used_memory(addr) + 100_000
         } else {
             1_000_000_000
         };

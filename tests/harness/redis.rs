@@ -20,6 +20,19 @@ const START_TIMEOUT: Duration = Duration::from_secs(15);
 /// How long a new cluster may take to report `cluster_state:ok`.
 const CLUSTER_TIMEOUT: Duration = Duration::from_secs(30);
 
+/// `used_memory` of the server at `addr` (`INFO memory`): what a test fills toward a
+/// `maxmemory`.
+pub fn used_memory(addr: SocketAddr) -> u64 {
+    let info: String = command(addr, &["INFO", "memory"])
+        .ok()
+        .and_then(|v| redis::from_redis_value(v).ok())
+        .unwrap_or_default();
+    info.lines()
+        .find_map(|l| l.strip_prefix("used_memory:"))
+        .and_then(|v| v.trim().parse().ok())
+        .expect("INFO memory names used_memory")
+}
+
 /// Sends `args` as one command to the Redis at `addr` on a fresh connection (2 s to connect,
 /// 5 s to answer). A cluster node's `MOVED` is an `Err` whose `redirect_node()` is set.
 pub fn command(addr: SocketAddr, args: &[&str]) -> redis::RedisResult<redis::Value> {

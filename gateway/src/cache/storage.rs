@@ -422,6 +422,8 @@ pub struct TieredStorage {
     /// (L2 writes stop), and when that look began (milliseconds since `started`).
     redis_full: std::sync::atomic::AtomicBool,
     redis_looked_at: std::sync::atomic::AtomicU64,
+    /// Whether the operator was told the guard cannot see how full Redis is (logged once).
+    redis_blind_told: std::sync::atomic::AtomicBool,
     started: Instant,
     /// L2 is skipped for a moment after a failure.
     l2_resting: crate::kv::Resting,
@@ -461,6 +463,7 @@ impl TieredStorage {
             l2_room: L2Room::new(shared_size as u64),
             redis_full: std::sync::atomic::AtomicBool::new(false),
             redis_looked_at: std::sync::atomic::AtomicU64::new(0),
+            redis_blind_told: std::sync::atomic::AtomicBool::new(false),
             started: Instant::now(),
             l2_resting: crate::kv::Resting::new(L2_BACKOFF),
             events,
@@ -570,10 +573,28 @@ impl TieredStorage {
         {
             let kv = Arc::clone(kv);
             tokio::spawn(async move {
+                // Without a reading, only this instance's counts bound the cache in Redis:
+                // the operator is told once (found in the last read: a Redis that refuses
+                // `INFO` to the gateway's user, or has no `maxmemory`, turned the guard off
+                // without a word).
+                let blind = |why: String| {
+                    if !self.redis_blind_told.swap(true, Relaxed) {
+                        tracing::warn!(
+                            "response cache: {why}; the L2 writes are bounded by cache.shared_size alone, not by how full Redis is"
+                        );
+                    }
+                };
                 let full = match kv.fullness().await {
                     Ok(Some((used, limit))) => used >= limit / 100 * REDIS_FULL_PERCENT,
-                    Ok(None) => false,
-                    Err(_) => return, // the write's own failure rests L2
+                    Ok(None) => {
+                        blind("Redis has no maxmemory (or INFO memory does not say)".into());
+                        false
+                    }
+                    Err(e) => {
+                        // The write's own failure rests L2 if Redis is down.
+                        blind(format!("Redis did not answer INFO memory ({e})"));
+                        return;
+                    }
                 };
                 self.redis_full.store(full, Relaxed);
             });

@@ -200,9 +200,21 @@ impl SharedStore {
             }
             let change_key = self.kv.key("reg:change", &old.to_string());
             if let Some(record) = self.kv.get(&change_key).await? {
+                let change = serde_json::from_slice::<Change>(&record).ok();
+                if let Some(change) = &change {
+                    // An existing service's latest change stays, as in the files store: it
+                    // is what a rollback of its next change restores, and it names the
+                    // secrets the live record uses (found in the last read: a busy
+                    // sibling's churn forgot a quiet service's only change and deleted the
+                    // password its live record still named).
+                    let live = RegistryStore::get(self, &change.id).await?;
+                    if live.is_some_and(|r| r.version == old) {
+                        continue;
+                    }
+                }
                 // Only the instance whose delete removed it counts it off.
                 if self.kv.delete(&change_key).await? {
-                    if let Ok(change) = serde_json::from_slice::<Change>(&record) {
+                    if let Some(change) = change {
                         self.kv
                             .set_remove(&self.kv.key("reg:history", &change.id), &[old.to_string()])
                             .await?;
@@ -746,6 +758,43 @@ mod tests {
         let secrets = s.secrets().await.expect("secrets");
         assert!(kept.len() < 30, "some versions were forgotten");
         assert_eq!(secrets.len(), kept.len(), "{secrets:?}");
+    }
+
+    /// Found in the last read: a ministry's busy service pushing it past its budget
+    /// forgot a quiet sibling's only change, and with it the secret the sibling's live
+    /// record still named.
+    #[tokio::test]
+    async fn a_quiet_services_latest_change_and_its_secrets_outlive_a_busy_siblings_churn() {
+        let s = SharedStore::new(Arc::new(MemoryKv::default()), 1 << 20);
+        s.put_secrets("quiet", &[("quiet:/password:1".into(), "s3cret".into())])
+            .await
+            .expect("secret");
+        let mut doc = large(0, 100);
+        doc["password"] = json!({ "stored": "quiet:/password:1" });
+        s.put("quiet", "m", &doc, Expect::Absent, &by(Action::Create))
+            .await
+            .expect("create");
+        for n in 1..40 {
+            s.put(
+                "busy",
+                "m",
+                &large(n, 100),
+                Expect::Any,
+                &by(Action::Replace),
+            )
+            .await
+            .expect("change");
+        }
+        let quiet = s.history("quiet").await.expect("history");
+        assert_eq!(quiet.len(), 1, "its only change stays: {quiet:?}");
+        assert_eq!(quiet[0].document, Some(doc));
+        let secrets = s.secrets().await.expect("secrets");
+        assert!(
+            secrets.iter().any(|(k, _)| k == "quiet:/password:1"),
+            "{secrets:?}"
+        );
+        let busy = s.history("busy").await.expect("history");
+        assert!(busy.len() < 39, "the busy service's old versions went");
     }
 
     #[tokio::test]
