@@ -7,7 +7,7 @@
 //! ```text
 //!  early_request_filter      the stage list (pipeline::Pipeline::standard); crate::framing
 //!                            (compression on for what goes to a backend)
-//!  request_filter            the stages' answer, if any (write_local: the one writer)
+//!  request_filter            the stages' answer (write_local), else limits::settle_body
 //!  upstream_peer             upstream::Attempts::next_peer; outcome: started
 //!  fail_to_connect           another backend when nothing was sent; outcome: retrying
 //!  connected_to_upstream     outcome: connected
@@ -99,7 +99,9 @@ impl ProxyHttp for GatewayProxy {
 
     async fn request_filter(&self, session: &mut Session, ctx: &mut Self::CTX) -> Result<bool> {
         match ctx.answer.take() {
-            None => Ok(false),
+            None => crate::pipeline::limits::settle_body(session, ctx)
+                .await
+                .map(|()| false),
             Some(answer) => {
                 write_local(session, answer, ctx).await?;
                 Ok(true)

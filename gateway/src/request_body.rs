@@ -1,11 +1,15 @@
-//! Reading a (small) request body in full, for the few endpoints the gateway answers itself
-//! with a body (back-channel logout, the SOAP facade, intent routing). Bounded, so a client
-//! cannot make the gateway buffer without limit.
+//! Request bodies the gateway waits for: in full, for the few endpoints it answers itself
+//! with a body (back-channel logout, the SOAP facade, intent routing), and the start of an
+//! HTTP/2 body before it goes to a legacy site ([`settle`]). Bounded in size, so a client
+//! cannot make the gateway buffer without limit, and in time ([`BodyPace`]), so a body that
+//! never comes holds nothing for long.
 
+use crate::config::LimitsSettings;
 use crate::response::LocalResponse;
 use bytes::{Bytes, BytesMut};
 use http::StatusCode;
 use pingora::proxy::Session;
+use std::time::{Duration, Instant};
 
 /// Why a request body was not read.
 #[derive(Debug, thiserror::Error)]
@@ -17,6 +21,9 @@ pub enum BodyError {
     /// listens).
     #[error("could not read the body: {0}")]
     Read(#[source] Box<pingora::Error>),
+    /// The body did not keep the portal's pace ([`BodyPace`]): 408.
+    #[error("the request body arrives slower than the portal's limits.body_min_rate")]
+    TooSlow,
 }
 
 impl BodyError {
@@ -25,6 +32,7 @@ impl BodyError {
         match self {
             BodyError::TooLarge { .. } => StatusCode::PAYLOAD_TOO_LARGE,
             BodyError::Read(_) => StatusCode::BAD_REQUEST,
+            BodyError::TooSlow => StatusCode::REQUEST_TIMEOUT,
         }
     }
 
@@ -33,6 +41,7 @@ impl BodyError {
         let code = match self {
             BodyError::TooLarge { .. } => "too_large",
             BodyError::Read(_) => "unreadable_body",
+            BodyError::TooSlow => "body_timeout",
         };
         LocalResponse::json_error(self.status(), code, self.to_string())
     }
@@ -45,18 +54,112 @@ impl From<BodyError> for String {
     }
 }
 
-/// The body of the request, refused before reading when its `Content-Length` already
-/// exceeds `limit`. Generic over the error so a caller can take [`BodyError`] (to tell 413
-/// from 400) or just its message.
+/// How long a request body may take to arrive: `limits.body_grace` for all of it, plus a
+/// second for every `limits.body_min_rate` bytes received (Apache's `mod_reqtimeout`,
+/// `body=20,MinRate=500`). One pace for a body streamed to a legacy site
+/// (`pipeline::limits::check_body`), the start of one waited for before ([`settle`]) and
+/// one the gateway reads itself ([`read_limited`]).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct BodyPace {
+    pub grace: Duration,
+    pub min_rate: u64,
+}
+
+impl BodyPace {
+    pub fn of(limits: &LimitsSettings) -> Self {
+        Self {
+            grace: limits.body_grace,
+            min_rate: limits.body_min_rate.max(1),
+        }
+    }
+
+    /// How long a body may have taken once `read` bytes of it have come.
+    pub fn allows(&self, read: u64) -> Duration {
+        self.grace + Duration::from_millis(read.saturating_mul(1000) / self.min_rate.max(1))
+    }
+}
+
+/// The next piece of the body, waited for only as long as the pace allows the `read` bytes
+/// that came since `started`. pingora's HTTP/2 body read has no deadline of its own (its
+/// HTTP/1 read has a minute per read), so this is the one that ends a body that never comes.
+async fn next_piece(
+    session: &mut Session,
+    pace: BodyPace,
+    started: Instant,
+    read: usize,
+) -> Result<Option<Bytes>, BodyError> {
+    let left = pace.allows(read as u64).saturating_sub(started.elapsed());
+    match tokio::time::timeout(left, session.read_request_body()).await {
+        Ok(Ok(piece)) => Ok(piece),
+        Ok(Err(e)) => Err(BodyError::Read(e)),
+        Err(_) => Err(BodyError::TooSlow),
+    }
+}
+
+/// How much of an HTTP/2 body [`settle`] waits for: pingora's retry buffer (64 KiB, what
+/// it replays to the site) less one `DATA` frame (16 KiB, the most the gateway's HTTP/2
+/// settings let a client send in one), so that buffer never overflows and loses a piece.
+const SETTLE_BYTES: usize = RETRY_BUFFER_BYTES - MAX_FRAME_BYTES;
+/// pingora's retry buffer for a request body (`BODY_BUF_LIMIT`, not exported).
+const RETRY_BUFFER_BYTES: usize = 64 * 1024;
+/// HTTP/2's `SETTINGS_MAX_FRAME_SIZE` as pingora's server leaves it (the protocol's default).
+const MAX_FRAME_BYTES: usize = 16 * 1024;
+
+/// Waits for an HTTP/2 request's body, within `pace` and `limit`, before a legacy site is
+/// asked: all of it, or its first [`SETTLE_BYTES`], kept in pingora's retry buffer, which
+/// pingora sends on first. Found when tried: a `GET` whose stream never ended was sent on
+/// at once, with `Transfer-Encoding: chunked`, and held its legacy connection for as long
+/// as the client liked (five streams, five of the site's connections, still held after
+/// minutes), since pingora waits for an HTTP/2 body with no deadline. Over HTTP/1 a body
+/// must announce itself, and pingora's reads have a deadline.
+///
+/// A body longer than that streams on as before, its pace checked piece by piece; a site
+/// waiting for its rest ends the wait with its read timeout (408, `body_stalled`).
+pub async fn settle(
+    session: &mut Session,
+    limit: Option<u64>,
+    pace: BodyPace,
+) -> Result<(), BodyError> {
+    if !session.is_http2() || session.is_body_done() {
+        return Ok(());
+    }
+    session.as_downstream_mut().enable_retry_buffering();
+    let started = Instant::now();
+    let mut read = 0;
+    while read < SETTLE_BYTES {
+        let Some(piece) = next_piece(session, pace, started, read).await? else {
+            break;
+        };
+        read += piece.len();
+        if let Some(limit) = limit.filter(|&limit| read as u64 > limit) {
+            return Err(BodyError::TooLarge {
+                limit: usize::try_from(limit).unwrap_or(usize::MAX),
+            });
+        }
+    }
+    if session.as_downstream().retry_buffer_truncated() {
+        // Only with frames larger than the gateway lets a client send: never sent on short.
+        return Err(BodyError::Read(pingora::Error::explain(
+            pingora::ErrorType::InternalError,
+            "the start of the HTTP/2 body overflowed the buffer it is kept in",
+        )));
+    }
+    Ok(())
+}
+
+/// The body of the request, within `pace`, refused before reading when its `Content-Length`
+/// already exceeds `limit`. Generic over the error so a caller can take [`BodyError`] (to
+/// tell 413 from 400 and 408) or just its message.
 pub async fn read_limited<E: From<BodyError>>(
     session: &mut Session,
     limit: usize,
+    pace: BodyPace,
 ) -> Result<Bytes, E> {
-    Ok(read(session, limit).await?)
+    Ok(read(session, limit, pace).await?)
 }
 
-async fn read(session: &mut Session, limit: usize) -> Result<Bytes, BodyError> {
-    let result = read_all(session, limit).await;
+async fn read(session: &mut Session, limit: usize, pace: BodyPace) -> Result<Bytes, BodyError> {
+    let result = read_all(session, limit, pace).await;
     if result.is_err() {
         // The rest of the body was not read: the connection cannot carry another request
         // (and pingora must not try to drain an oversized body before reusing it).
@@ -65,24 +168,20 @@ async fn read(session: &mut Session, limit: usize) -> Result<Bytes, BodyError> {
     result
 }
 
-async fn read_all(session: &mut Session, limit: usize) -> Result<Bytes, BodyError> {
+async fn read_all(session: &mut Session, limit: usize, pace: BodyPace) -> Result<Bytes, BodyError> {
     let announced = crate::content_length::declared(&session.req_header().headers);
     if announced.is_some_and(|n| n > limit as u64) {
         return Err(BodyError::TooLarge { limit });
     }
+    let started = Instant::now();
     let mut buf = BytesMut::new();
-    loop {
-        match session.read_request_body().await {
-            Ok(Some(chunk)) => {
-                if buf.len() + chunk.len() > limit {
-                    return Err(BodyError::TooLarge { limit });
-                }
-                buf.extend_from_slice(&chunk);
-            }
-            Ok(None) => return Ok(buf.freeze()),
-            Err(e) => return Err(BodyError::Read(e)),
+    while let Some(chunk) = next_piece(session, pace, started, buf.len()).await? {
+        if buf.len() + chunk.len() > limit {
+            return Err(BodyError::TooLarge { limit });
         }
+        buf.extend_from_slice(&chunk);
     }
+    Ok(buf.freeze())
 }
 
 #[cfg(test)]
@@ -96,5 +195,30 @@ mod tests {
         let gone = BodyError::Read(pingora::Error::new(pingora::ErrorType::ConnectionClosed));
         assert_eq!(gone.status(), StatusCode::BAD_REQUEST);
         assert_eq!(gone.response().status, StatusCode::BAD_REQUEST);
+    }
+
+    #[test]
+    fn a_slow_body_is_408() {
+        assert_eq!(BodyError::TooSlow.status(), StatusCode::REQUEST_TIMEOUT);
+        assert_eq!(
+            BodyError::TooSlow.response().status,
+            StatusCode::REQUEST_TIMEOUT
+        );
+    }
+
+    #[test]
+    fn the_pace_allows_the_grace_and_a_second_for_every_min_rate_bytes() {
+        let pace = BodyPace {
+            grace: Duration::from_secs(20),
+            min_rate: 500,
+        };
+        assert_eq!(pace.allows(0), Duration::from_secs(20));
+        assert_eq!(pace.allows(500), Duration::from_secs(21));
+        assert_eq!(pace.allows(250), Duration::from_millis(20_500));
+        assert_eq!(
+            pace.allows(u64::MAX),
+            Duration::from_secs(20) + Duration::from_millis(u64::MAX / 500),
+            "no overflow"
+        );
     }
 }

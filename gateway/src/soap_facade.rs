@@ -43,6 +43,8 @@ pub struct Call<'a> {
     pub operation: &'a str,
     /// The citizen's address, as the breaker counts it ([`crate::upstream::Attempts`]).
     pub asked_by: Option<std::net::IpAddr>,
+    /// How long the caller's JSON may take to arrive.
+    pub pace: crate::request_body::BodyPace,
 }
 
 /// Calls the legacy operation through `upstreams` and answers JSON. `obs` is the request's
@@ -79,7 +81,9 @@ pub async fn call(
             ),
         );
     };
-    let body = match crate::request_body::read_limited::<BodyError>(session, MAX_JSON_BYTES).await {
+    let body = match crate::request_body::read_limited::<BodyError>(session, MAX_JSON_BYTES, c.pace)
+        .await
+    {
         Ok(b) => b,
         Err(e) => return e.response(),
     };

@@ -1160,3 +1160,99 @@ fn a_service_without_a_body_limit_of_its_own_has_the_portals() {
     );
     assert_eq!(post("passport-application", 2000), 413);
 }
+
+/// An HTTP/2 request on `client` whose stream stays open after its header: the answer,
+/// and the stream its body would go on (kept, so the stream is not ended by dropping it).
+async fn send_unended(
+    client: &mut h2::client::SendRequest<bytes::Bytes>,
+    request: http::Request<()>,
+) -> (h2::client::ResponseFuture, h2::SendStream<bytes::Bytes>) {
+    *client = client.clone().ready().await.expect("a stream slot");
+    client.send_request(request, false).expect("send")
+}
+
+/// Found when tried: a `GET` whose HTTP/2 stream never ended was sent on at once with
+/// `Transfer-Encoding: chunked`, and each such stream held one of the legacy site's
+/// connections for as long as the client liked (pingora waits for an HTTP/2 body with no
+/// deadline). Now its body is waited for within the portal's pace first, and the legacy site
+/// never hears of it.
+#[tokio::test(flavor = "multi_thread")]
+async fn an_http2_request_whose_body_never_ends_gets_408_and_never_reaches_the_legacy_site() {
+    let estate = start_estate(None);
+    let site = egov_integration::raw_http::SilentSite::start();
+    let port = site.port;
+    let gw = TestGateway::with(&estate, move |c| {
+        c.gateway.limits.body_grace = Duration::from_secs(1);
+        egov_integration::backend_at(c, "cnie-renewal", port);
+    });
+    let mut client = http2(&gw, 65_535).await;
+    let (answer, _body) = send_unended(&mut client, h2_get(&gw, "/s/cnie-renewal/page")).await;
+    let answer = tokio::time::timeout(Duration::from_secs(10), answer)
+        .await
+        .expect("answered within ten seconds")
+        .expect("an answer");
+    assert_eq!(answer.status(), 408);
+    assert_eq!(site.reached(), 0, "the legacy site was asked");
+}
+
+/// The same wait over a local endpoint: `POST /api/route` whose JSON never ends gets 408
+/// (it held its stream for as long as the client liked).
+#[tokio::test(flavor = "multi_thread")]
+async fn an_http2_call_to_the_router_whose_body_never_ends_gets_408() {
+    let estate = start_estate(None);
+    let gw = TestGateway::with(&estate, |c| {
+        c.gateway.limits.body_grace = Duration::from_secs(1);
+    });
+    let mut client = http2(&gw, 65_535).await;
+    let request = http::Request::post(gw.url("/api/route"))
+        .header("content-type", "application/json")
+        .body(())
+        .expect("request");
+    let (answer, mut body) = send_unended(&mut client, request).await;
+    body.send_data(bytes::Bytes::from_static(b"{\"query\": \"pass"), false)
+        .expect("a first piece");
+    let answer = tokio::time::timeout(Duration::from_secs(10), answer)
+        .await
+        .expect("answered within ten seconds")
+        .expect("an answer");
+    assert_eq!(answer.status(), 408);
+}
+
+/// What the wait keeps is what the legacy site gets: a body shorter than the part waited
+/// for, and one longer (its start from the wait, its rest streamed), each sent in pieces
+/// with pauses, arrive whole.
+#[tokio::test(flavor = "multi_thread")]
+async fn an_http2_body_sent_in_pieces_reaches_the_legacy_site_whole() {
+    let estate = start_estate(None);
+    let gw = TestGateway::in_front_of(&estate);
+    let mut client = http2(&gw, 65_535).await;
+    for total in [20_000usize, 150_000] {
+        let request = http::Request::post(gw.url("/s/cnie-renewal/__estate/echo"))
+            .header("content-type", "text/plain")
+            .body(())
+            .expect("request");
+        let (answer, mut body) = send_unended(&mut client, request).await;
+        let sent: Vec<u8> = (0..total).map(|i| b'a' + (i % 26) as u8).collect();
+        for (n, piece) in sent.chunks(7_000).enumerate() {
+            body.send_data(bytes::Bytes::copy_from_slice(piece), false)
+                .expect("a piece");
+            if n % 4 == 0 {
+                tokio::time::sleep(Duration::from_millis(50)).await;
+            }
+        }
+        body.send_data(bytes::Bytes::new(), true).expect("the end");
+        let answer = answer.await.expect("an answer");
+        assert_eq!(answer.status(), 200, "{total} bytes");
+        let mut stream = answer.into_body();
+        let mut echoed = Vec::new();
+        while let Some(chunk) = stream.data().await {
+            let chunk = chunk.expect("the echo");
+            let _ = stream.flow_control().release_capacity(chunk.len());
+            echoed.extend_from_slice(&chunk);
+        }
+        let echo: serde_json::Value = serde_json::from_slice(&echoed).expect("JSON");
+        assert_eq!(echo["body_len"], total as u64, "{total} bytes");
+        let kept = echo["body"].as_str().expect("the body").as_bytes();
+        assert_eq!(kept, &sent[..kept.len()], "{total} bytes");
+    }
+}

@@ -34,6 +34,7 @@ pub async fn handle(
     assist: &Assist,
     catalog: &Catalog,
     session: &mut pingora::proxy::Session,
+    pace: crate::request_body::BodyPace,
 ) -> LocalResponse {
     if session.req_header().method != http::Method::POST {
         return LocalResponse::post_only(
@@ -44,6 +45,7 @@ pub async fn handle(
     let body = match crate::request_body::read_limited::<crate::request_body::BodyError>(
         session,
         MAX_BODY_BYTES,
+        pace,
     )
     .await
     {

@@ -136,6 +136,13 @@ impl RequestCtx {
         self.upgrade.then_some(limits.upgraded_idle_timeout)
     }
 
+    /// The pace the request's body must keep (`limits.body_grace`, `body_min_rate`); `None`
+    /// before the registry's snapshot is taken.
+    pub fn body_pace(&self) -> Option<crate::request_body::BodyPace> {
+        let limits = &self.snapshot.as_ref()?.config.gateway.limits;
+        Some(crate::request_body::BodyPace::of(limits))
+    }
+
     /// What the metrics and the access log record of the request, once it is over.
     pub fn finished<'a>(&'a self, session: &'a Session) -> Finished<'a> {
         let req = session.req_header();

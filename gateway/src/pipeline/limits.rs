@@ -18,6 +18,7 @@ use crate::limits::rate::{retry_after_secs, Limited, RateLimiter, Scope};
 use crate::limits::streams::{StreamsInFlight, TooMany};
 use crate::portal::cross_site::sent_by_another_site;
 use crate::portal::PortalPage;
+use crate::request_body::BodyError;
 use crate::response::{ErrorKind, LocalResponse};
 use crate::sso::endpoints::AuthEndpoint;
 use crate::sso::Sso;
@@ -141,26 +142,43 @@ pub fn check_body(ctx: &RequestCtx, read: usize, upgraded: bool) -> pingora::Res
     if upgraded || read == 0 {
         return Ok(());
     }
-    if ctx.body_limit.is_some_and(|limit| read as u64 > limit) {
-        return Err(pingora::Error::explain(
-            pingora::ErrorType::HTTPStatus(413),
-            "the request body is larger than the service takes",
-        ));
+    if let Some(limit) = ctx.body_limit.filter(|&limit| read as u64 > limit) {
+        let limit = usize::try_from(limit).unwrap_or(usize::MAX);
+        return Err(body_refused(&BodyError::TooLarge { limit }));
     }
-    let limits = ctx.snapshot.as_ref().map(|s| &s.config.gateway.limits);
-    if let (Some(limits), Some(started)) = (limits, ctx.attempts.upload_started()) {
-        let paced = limits.body_grace
-            + std::time::Duration::from_millis(
-                (read as u64).saturating_mul(1000) / limits.body_min_rate.max(1),
-            );
-        if started.elapsed() > paced {
-            return Err(pingora::Error::explain(
-                pingora::ErrorType::HTTPStatus(408),
-                "the request body arrives slower than the portal's limits.body_min_rate",
-            ));
+    if let (Some(pace), Some(started)) = (ctx.body_pace(), ctx.attempts.upload_started()) {
+        if started.elapsed() > pace.allows(read as u64) {
+            return Err(body_refused(&BodyError::TooSlow));
         }
     }
     Ok(())
+}
+
+/// Before a legacy site is asked: an HTTP/2 request's body, or its start, within the
+/// service's body limit and the portal's pace (see [`crate::request_body::settle`]). Its
+/// refusals are [`check_body`]'s: 413 and 408, the citizen's doing.
+pub async fn settle_body(session: &mut Session, ctx: &RequestCtx) -> pingora::Result<()> {
+    let Some(pace) = ctx.body_pace() else {
+        return Ok(());
+    };
+    if ctx.upgrade {
+        return Ok(());
+    }
+    match crate::request_body::settle(session, ctx.body_limit, pace).await {
+        Ok(()) => Ok(()),
+        Err(BodyError::Read(e)) => Err(e),
+        Err(e) => Err(body_refused(&e)),
+    }
+}
+
+/// A body refused as the citizen's doing (413, 408): a status pingora's error page takes.
+fn body_refused(e: &BodyError) -> Box<pingora::Error> {
+    let status = e.status().as_u16();
+    let why = match e {
+        BodyError::TooLarge { .. } => "the request body is larger than the service takes",
+        _ => "the request body arrives slower than the portal's limits.body_min_rate",
+    };
+    pingora::Error::explain(pingora::ErrorType::HTTPStatus(status), why)
 }
 
 /// Whether an exchange that failed with `e` failed because the citizen stopped sending the

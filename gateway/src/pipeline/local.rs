@@ -72,6 +72,7 @@ impl Stage for Local {
                     &self.assist,
                     snap.catalog(),
                     session,
+                    crate::request_body::BodyPace::of(&snap.config.gateway.limits),
                 ))
                 .await;
                 end_child(span, None);

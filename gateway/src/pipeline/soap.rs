@@ -48,7 +48,11 @@ impl Stage for SoapFacade {
     }
 
     async fn run(&self, session: &mut Session, ctx: &mut RequestCtx) -> Step {
-        let (Some(service), Some(uri)) = (ctx.service.as_ref(), ctx.upstream_uri.as_ref()) else {
+        let (Some(service), Some(uri), Some(pace)) = (
+            ctx.service.as_ref(),
+            ctx.upstream_uri.as_ref(),
+            ctx.body_pace(),
+        ) else {
             return Step::Continue;
         };
         let Some(facade) = service.chain.soap.as_ref() else {
@@ -85,6 +89,7 @@ impl Stage for SoapFacade {
             hop,
             operation: &op,
             asked_by,
+            pace,
         };
         // Boxed: the exchange's future is large, and only facade calls build it.
         Step::Respond(

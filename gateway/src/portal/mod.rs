@@ -26,6 +26,7 @@ pub mod text;
 use crate::assist::{Assist, Outcome};
 use crate::config::Category;
 use crate::registry::Snapshot;
+use crate::request_body::BodyPace;
 use crate::response::{self, error_page, ErrorKind, LocalResponse};
 use crate::sso::Sso;
 use crate::telemetry::Telemetry;
@@ -413,6 +414,7 @@ impl Portal {
         let body = match crate::request_body::read_limited::<crate::request_body::BodyError>(
             http,
             MAX_FEEDBACK_BYTES,
+            BodyPace::of(&snap.config.gateway.limits),
         )
         .await
         {

@@ -13,6 +13,7 @@ use super::session::{now_secs, random_token, PendingLogin, Session, SessionHandl
 use super::Sso;
 use crate::lang::Lang;
 use crate::registry::{Service, Snapshot};
+use crate::request_body::BodyPace;
 use crate::response::{self, ErrorKind, LocalResponse, Localized};
 use bytes::Bytes;
 use http::header::{CACHE_CONTROL, CONTENT_TYPE, SET_COOKIE};
@@ -108,6 +109,13 @@ pub struct EndpointContext<'a> {
     pub lang: Lang,
 }
 
+impl EndpointContext<'_> {
+    /// How long a form posted to an endpoint may take to arrive.
+    fn body_pace(&self) -> BodyPace {
+        BodyPace::of(&self.snapshot.config.gateway.limits)
+    }
+}
+
 impl Sso {
     /// Answers one SSO endpoint.
     pub async fn handle(
@@ -125,8 +133,11 @@ impl Sso {
             },
             AuthEndpoint::Login => self.login(http, request_id, cx.client, cx.lang).await,
             AuthEndpoint::Callback => self.callback(http, request_id).await,
-            AuthEndpoint::Logout => self.logout(http, request_id).await,
-            AuthEndpoint::BackchannelLogout => self.backchannel_logout(http, request_id).await,
+            AuthEndpoint::Logout => self.logout(http, request_id, cx.body_pace()).await,
+            AuthEndpoint::BackchannelLogout => {
+                self.backchannel_logout(http, request_id, cx.body_pace())
+                    .await
+            }
             AuthEndpoint::Session => self.whoami(http, request_id).await,
             AuthEndpoint::KeepAlive => self.keep_alive(http, cx.service, request_id).await,
             AuthEndpoint::Jwks => LocalResponse {
@@ -351,7 +362,12 @@ impl Sso {
     /// `GET /auth/logout` asks (a page with a form); `POST /auth/logout` with the page's
     /// CSRF token logs out. A GET that logged out would let any site end a citizen's session
     /// (an `<img src>`), and send the ID token hint on its way.
-    async fn logout(&self, http: &mut HttpSession, request_id: &str) -> LocalResponse {
+    async fn logout(
+        &self,
+        http: &mut HttpSession,
+        request_id: &str,
+        pace: BodyPace,
+    ) -> LocalResponse {
         let home = format!("{}/", self.origin);
         // The CSRF token is a digest of the cookie, which only the browser holds (not of
         // the handle the store knows it by; found in review).
@@ -382,6 +398,7 @@ impl Sso {
         let body = crate::request_body::read_limited::<crate::request_body::BodyError>(
             http,
             MAX_FORM_BYTES,
+            pace,
         )
         .await
         .unwrap_or_default();
@@ -412,7 +429,12 @@ impl Sso {
         resp
     }
 
-    async fn backchannel_logout(&self, http: &mut HttpSession, request_id: &str) -> LocalResponse {
+    async fn backchannel_logout(
+        &self,
+        http: &mut HttpSession,
+        request_id: &str,
+        pace: BodyPace,
+    ) -> LocalResponse {
         let bad = |description: String| {
             tracing::info!(%description, "back-channel logout refused");
             LocalResponse::json(
@@ -437,7 +459,7 @@ impl Sso {
         let Some(provider) = &self.provider else {
             return bad("single sign-on is not configured".into());
         };
-        let body = match crate::request_body::read_limited(http, MAX_FORM_BYTES).await {
+        let body = match crate::request_body::read_limited(http, MAX_FORM_BYTES, pace).await {
             Ok(b) => b,
             Err(why) => return bad(why),
         };
