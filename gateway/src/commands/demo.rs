@@ -27,7 +27,7 @@ pub fn run(args: DemoArgs) -> anyhow::Result<ExitCode> {
     let original =
         config::load(&args.config).map_err(|e| anyhow::anyhow!("invalid configuration:\n{e}"))?;
     let origin = format!("http://{}", args.listen);
-    ports_apart(&args)?;
+    ports_apart(&args, &original.gateway.portal.tls)?;
     // Fail early and clearly if a port is taken (pingora would only log it later).
     for (what, addr) in [
         ("portal", args.listen),
@@ -190,25 +190,33 @@ impl Drop for RemovedOnDrop {
     }
 }
 
-/// Refuses two of the demo's addresses on one port (found when tried: `--listen` equal to
-/// `--admin-listen` started, printed the portal's URL, and the admin listener answered it).
-fn ports_apart(args: &DemoArgs) -> anyhow::Result<()> {
-    let named = [
+/// Refuses two of the demo's addresses on one port, the configuration's TLS listeners
+/// (`tls`) among them, as `serve`'s configuration check does (found when tried: `--listen`
+/// equal to `--admin-listen` started, printed the portal's URL, and the admin listener
+/// answered it; a `--listen` on a TLS listener's port had its plain-text connections taken
+/// for TLS handshakes).
+fn ports_apart(args: &DemoArgs, tls: &[config::TlsListener]) -> anyhow::Result<()> {
+    let mut named: Vec<(String, std::net::SocketAddr)> = [
         ("--listen", args.listen),
         ("--admin-listen", args.admin_listen),
         ("--metrics-listen", args.metrics_listen),
         ("--estate-listen", args.estate_listen),
         ("--idp-listen", args.idp_listen),
-    ];
+    ]
+    .into_iter()
+    .map(|(flag, addr)| (flag.to_string(), addr))
+    .collect();
+    named.extend(tls.iter().enumerate().map(|(i, t)| {
+        (
+            format!("the configuration's portal.tls[{i}].listen"),
+            t.listen,
+        )
+    }));
     for (j, (flag, addr)) in named.iter().enumerate() {
-        let (ip, port) = (addr.ip().to_canonical(), addr.port());
-        let clash = named[..j].iter().find(|(_, a)| {
-            let other = a.ip().to_canonical();
-            port != 0
-                && a.port() == port
-                && (other == ip || other.is_unspecified() || ip.is_unspecified())
-        });
-        if let Some((other, _)) = clash {
+        if let Some((other, _)) = named[..j]
+            .iter()
+            .find(|(_, a)| config::same_port(*a, *addr))
+        {
             anyhow::bail!("{flag} {addr} is also {other}'s port: each needs its own");
         }
     }
@@ -267,22 +275,46 @@ mod tests {
 
     #[test]
     fn two_of_the_demos_addresses_on_one_port_are_refused() {
-        assert!(ports_apart(&demo(&[])).is_ok(), "the defaults are apart");
+        assert!(
+            ports_apart(&demo(&[]), &[]).is_ok(),
+            "the defaults are apart"
+        );
         let same = demo(&[
             "--listen",
             "127.0.0.1:7000",
             "--admin-listen",
             "127.0.0.1:7000",
         ]);
-        let e = ports_apart(&same).expect_err("one port twice").to_string();
+        let e = ports_apart(&same, &[])
+            .expect_err("one port twice")
+            .to_string();
         assert!(
             e.contains("--admin-listen") && e.contains("--listen"),
             "{e}"
         );
         let estate = demo(&["--estate-listen", "[::ffff:127.0.0.1]:8080"]);
         assert!(
-            ports_apart(&estate).is_err(),
+            ports_apart(&estate, &[]).is_err(),
             "the estate on the portal's port"
+        );
+    }
+
+    #[test]
+    fn a_tls_listener_of_the_configuration_on_the_demos_port_is_refused() {
+        let tls = |listen: &str| crate::config::TlsListener {
+            listen: listen.parse().expect("address"),
+            cert: "cert.pem".into(),
+            key: "key.pem".into(),
+            h2: true,
+        };
+        let args = demo(&["--listen", "127.0.0.1:7000"]);
+        assert!(ports_apart(&args, &[tls("127.0.0.1:7443")]).is_ok());
+        let e = ports_apart(&args, &[tls("0.0.0.0:7000")])
+            .expect_err("a TLS listener on the portal's port")
+            .to_string();
+        assert!(
+            e.contains("portal.tls[0].listen") && e.contains("--listen"),
+            "{e}"
         );
     }
 }

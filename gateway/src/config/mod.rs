@@ -22,7 +22,8 @@ mod vocab;
 
 pub use error::{ConfigError, ConfigErrors};
 pub use gateway::{
-    check_llm_endpoint, InvalidSetting, LlmEndpoint, BUILTIN_TIMEOUTS, DEFAULT_KEY_PREFIX,
+    check_llm_endpoint, same_port, InvalidSetting, LlmEndpoint, BUILTIN_TIMEOUTS,
+    DEFAULT_KEY_PREFIX,
 };
 pub use load::{
     cross_checked, hidden, load, load_service_file, load_settings, load_with_warnings,

@@ -31,6 +31,15 @@ pub const BUILTIN_TIMEOUTS: Timeouts = Timeouts {
     total: Duration::from_secs(30),
 };
 
+/// Whether listeners on `a` and `b` would share a port: the same port on the same address,
+/// or on every address (`0.0.0.0`, `[::]`). `[::ffff:127.0.0.1]` is `127.0.0.1` (found when
+/// tried: an admin listener written so bound beside the portal's and was never reached).
+/// Port 0 is a fresh port each time, never shared.
+pub fn same_port(a: std::net::SocketAddr, b: std::net::SocketAddr) -> bool {
+    let (x, y) = (a.ip().to_canonical(), b.ip().to_canonical());
+    a.port() != 0 && a.port() == b.port() && (x == y || x.is_unspecified() || y.is_unspecified())
+}
+
 /// Refuses two listeners on one port (the same address, or one on every address): both
 /// sockets would be bound (the side listeners with `SO_REUSEPORT`), and the kernel would
 /// spread connections over them, so `/metrics`, the admin API and `/readyz` would be served
@@ -65,16 +74,8 @@ fn listeners_apart(
     );
     all.extend(admin.map(|a| ("admin.listen".to_string(), a)));
     all.extend(metrics.map(|a| ("metrics.listen".to_string(), a)));
-    // `[::ffff:127.0.0.1]` is `127.0.0.1` (found when tried: an admin listener written so
-    // bound beside the portal's and was never reached).
-    let overlap = |a: std::net::SocketAddr, b: std::net::SocketAddr| {
-        let (x, y) = (a.ip().to_canonical(), b.ip().to_canonical());
-        a.port() != 0
-            && a.port() == b.port()
-            && (x == y || x.is_unspecified() || y.is_unspecified())
-    };
     for (j, (field, addr)) in all.iter().enumerate() {
-        if let Some((other, at)) = all[..j].iter().find(|(_, a)| overlap(*a, *addr)) {
+        if let Some((other, at)) = all[..j].iter().find(|(_, a)| same_port(*a, *addr)) {
             p.add(
                 field.clone(),
                 format!(
