@@ -114,7 +114,11 @@ const MAX_FRAME_BYTES: usize = 16 * 1024;
 /// must announce itself, and pingora's reads have a deadline.
 ///
 /// A body longer than that streams on as before, its pace checked piece by piece; a site
-/// waiting for its rest ends the wait with its read timeout (408, `body_stalled`).
+/// waiting for its rest ends the wait with its read timeout (408, `body_stalled`). But a
+/// method whose body sites ignore (`GET`, `HEAD`, `OPTIONS`, `DELETE`, `TRACE`) must end
+/// within it, or 413: such a site answers at once, and would then wait with pingora for a
+/// rest that need never come (found in review: 48 KiB and then silence held the site's
+/// connection as before).
 pub async fn settle(
     session: &mut Session,
     limit: Option<u64>,
@@ -126,7 +130,8 @@ pub async fn settle(
     session.as_downstream_mut().enable_retry_buffering();
     let started = Instant::now();
     let mut read = 0;
-    while read < SETTLE_BYTES {
+    let whole = body_ignored(&session.req_header().method);
+    loop {
         let Some(piece) = next_piece(session, pace, started, read).await? else {
             break;
         };
@@ -135,6 +140,14 @@ pub async fn settle(
             return Err(BodyError::TooLarge {
                 limit: usize::try_from(limit).unwrap_or(usize::MAX),
             });
+        }
+        if read >= SETTLE_BYTES {
+            if whole {
+                return Err(BodyError::TooLarge {
+                    limit: SETTLE_BYTES,
+                });
+            }
+            break;
         }
     }
     if session.as_downstream().retry_buffer_truncated() {
@@ -145,6 +158,19 @@ pub async fn settle(
         )));
     }
     Ok(())
+}
+
+/// Whether sites commonly answer `method` without reading a body it carries.
+fn body_ignored(method: &http::Method) -> bool {
+    use http::Method;
+    [
+        Method::GET,
+        Method::HEAD,
+        Method::OPTIONS,
+        Method::DELETE,
+        Method::TRACE,
+    ]
+    .contains(method)
 }
 
 /// The body of the request, within `pace`, refused before reading when its `Content-Length`

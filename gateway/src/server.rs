@@ -284,6 +284,10 @@ fn portal_service(
             header_timeouts: metrics.header_timeouts.clone(),
             closed_for_resets: metrics.rate_limited.with_label_values(&["h2_streams"]),
             closed_for_floods: metrics.rate_limited.with_label_values(&["h2_frames"]),
+            tls_timed_out: metrics
+                .tls_handshakes_failed
+                .with_label_values(&["timeout"]),
+            tls_failed: metrics.tls_handshakes_failed.with_label_values(&["error"]),
         },
     );
     let mut tls_ports = TlsPorts::default();

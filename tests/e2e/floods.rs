@@ -1195,6 +1195,29 @@ async fn an_http2_request_whose_body_never_ends_gets_408_and_never_reaches_the_l
     assert_eq!(site.reached(), 0, "the legacy site was asked");
 }
 
+/// A `GET`'s body is waited for whole: sites answer a `GET` without reading its body, so one
+/// that went on after the part waited for (48 KiB) and then stopped held the site's
+/// connection as before (found in review). Past that part, it is 413.
+#[tokio::test(flavor = "multi_thread")]
+async fn an_http2_get_whose_body_outgrows_the_wait_gets_413_and_never_reaches_the_legacy_site() {
+    let estate = start_estate(None);
+    let site = egov_integration::raw_http::SilentSite::start();
+    let port = site.port;
+    let gw = TestGateway::with(&estate, move |c| {
+        egov_integration::backend_at(c, "cnie-renewal", port);
+    });
+    let mut client = http2(&gw, 65_535).await;
+    let (answer, mut body) = send_unended(&mut client, h2_get(&gw, "/s/cnie-renewal/page")).await;
+    body.send_data(bytes::Bytes::from(vec![b'x'; 50_000]), false)
+        .expect("48 KiB and more");
+    let answer = tokio::time::timeout(Duration::from_secs(10), answer)
+        .await
+        .expect("answered within ten seconds")
+        .expect("an answer");
+    assert_eq!(answer.status(), 413);
+    assert_eq!(site.reached(), 0, "the legacy site was asked");
+}
+
 /// The same wait over a local endpoint: `POST /api/route` whose JSON never ends gets 408
 /// (it held its stream for as long as the client liked).
 #[tokio::test(flavor = "multi_thread")]

@@ -438,6 +438,59 @@ async fn silent_tls_handshakes_take_their_addresss_slots_and_end_at_the_header_d
     assert_eq!(answer.status(), 200);
 }
 
+/// A TLS handshake that fails is counted by why, for the SRE: it was only a debug line
+/// (pingora logged each as an error). Plain HTTP sent to the TLS port is an `error`; a
+/// connection that sends nothing, a `timeout` (and a header timeout).
+#[tokio::test(flavor = "multi_thread")]
+async fn failed_tls_handshakes_are_counted_by_why() {
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+    let estate = start_estate(None);
+    let tls = tls_gateway(&estate, |c| {
+        c.gateway.limits.header_timeout = Duration::from_secs(1);
+    });
+    // The harness's own probe of the TLS port (a connection closed unhandshaken) is counted
+    // already: what follows is counted on top of it.
+    let text = tls.gw.metrics_showing(&[]).await;
+    let (errors, timeouts) = (tls_failures(&text, "error"), tls_failures(&text, "timeout"));
+    let mut plain = tokio::net::TcpStream::connect(tls.addr)
+        .await
+        .expect("connect");
+    plain
+        .write_all(b"GET / HTTP/1.1\r\nHost: localhost\r\n\r\n")
+        .await
+        .expect("send");
+    let mut silent = tokio::net::TcpStream::connect(tls.addr)
+        .await
+        .expect("connect");
+    let mut buf = [0u8; 512];
+    for conn in [&mut plain, &mut silent] {
+        let _ = tokio::time::timeout(Duration::from_secs(10), conn.read(&mut buf)).await;
+    }
+    let error = format!(
+        r#"egov_tls_handshakes_failed_total{{reason="error"}} {}"#,
+        errors + 1
+    );
+    let timeout = format!(
+        r#"egov_tls_handshakes_failed_total{{reason="timeout"}} {}"#,
+        timeouts + 1
+    );
+    let text = tls.gw.metrics_showing(&[&error, &timeout]).await;
+    assert_eq!(
+        (tls_failures(&text, "error"), tls_failures(&text, "timeout")),
+        (errors + 1, timeouts + 1),
+        "one of each, counted"
+    );
+}
+
+/// `egov_tls_handshakes_failed_total{reason}` in the metrics page `text`.
+fn tls_failures(text: &str, reason: &str) -> u64 {
+    let prefix = format!(r#"egov_tls_handshakes_failed_total{{reason="{reason}"}} "#);
+    text.lines()
+        .find_map(|l| l.strip_prefix(prefix.as_str()))
+        .and_then(|v| v.trim().parse().ok())
+        .unwrap_or(0)
+}
+
 /// A TLS connection over its address's share still gets its handshake (a short one), so
 /// the citizen reads a refusal rather than a broken connection.
 #[tokio::test(flavor = "multi_thread")]

@@ -38,6 +38,10 @@ pub struct AdmissionMetrics {
     /// HTTP/2 connections closed for sending more frames that carry nothing than they
     /// earned (`egov_rate_limited_total{scope="h2_frames"}`, see [`super::h2_frames`]).
     pub closed_for_floods: IntCounter,
+    /// TLS handshakes that did not finish within the header deadline (counted as header
+    /// timeouts as well) and those that failed (`egov_tls_handshakes_failed_total`).
+    pub tls_timed_out: IntCounter,
+    pub tls_failed: IntCounter,
 }
 
 /// Pingora's application `A`, behind connection caps and a header deadline.
@@ -356,7 +360,12 @@ impl<A: HttpServerApp + Send + Sync + 'static> ServerApp for Admission<A> {
                 Err(e) => {
                     if matches!(e, HandshakeError::TimedOut(_)) {
                         self.metrics.header_timeouts.inc();
+                        self.metrics.tls_timed_out.inc();
+                    } else {
+                        self.metrics.tls_failed.inc();
                     }
+                    // Debug only: scanners and floods fail handshakes by the thousand (pingora
+                    // logged each as an error); the counter is what an SRE watches.
                     tracing::debug!(error = %e, "portal connection closed in its TLS handshake");
                     self.metrics.open.dec();
                     return None;

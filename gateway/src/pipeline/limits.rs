@@ -166,7 +166,8 @@ pub async fn settle_body(session: &mut Session, ctx: &RequestCtx) -> pingora::Re
     }
     match crate::request_body::settle(session, ctx.body_limit, pace).await {
         Ok(()) => Ok(()),
-        Err(BodyError::Read(e)) => Err(e),
+        // The citizen's side failed (a cancelled upload, a length that lied): no page.
+        Err(BodyError::Read(e)) => Err(e.into_down()),
         Err(e) => Err(body_refused(&e)),
     }
 }

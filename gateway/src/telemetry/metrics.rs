@@ -69,6 +69,8 @@ pub struct Metrics {
     pub connections_open: IntGauge,
     /// Connections refused at accept, by reason (per_address, total).
     pub connections_refused: IntCounterVec,
+    /// Portal TLS handshakes that did not complete, by reason.
+    pub tls_handshakes_failed: IntCounterVec,
     pub header_timeouts: IntCounter,
     /// Requests refused by a rate limit, by scope (per_ip, per_session, login, global,
     /// service).
@@ -251,6 +253,7 @@ impl Metrics {
             response_cache_purges: counter(&r, "egov_response_cache_purges_total", "Purges asked, by kind (service, url).", &["kind"])?,
             connections_open: gauge(&r, "egov_connections_open", "Connections open on the portal listeners.")?,
             connections_refused: counter(&r, "egov_connections_refused_total", "Connections refused at accept, by reason (per_address: one address holds its share; total: the process holds as many as it may).", &["reason"])?,
+            tls_handshakes_failed: counter(&r, "egov_tls_handshakes_failed_total", "Portal TLS handshakes that did not complete, by reason (timeout: not within limits.header_timeout, also counted as a header timeout; error: refused or abandoned: a protocol version, cipher or ALPN the listener does not offer, a client that does not trust the certificate, a scanner).", &["reason"])?,
             header_timeouts: {
                 let c = IntCounter::new("egov_request_header_timeouts_total", "Connections closed because a request header was not complete within limits.header_timeout.")?;
                 r.register(Box::new(c.clone()))?;
