@@ -288,6 +288,9 @@ fn portal_service(
                 .tls_handshakes_failed
                 .with_label_values(&["timeout"]),
             tls_failed: metrics.tls_handshakes_failed.with_label_values(&["error"]),
+            refused_penalized: metrics
+                .connections_refused
+                .with_label_values(&["penalized"]),
         },
     );
     let mut tls_ports = TlsPorts::default();

@@ -885,38 +885,51 @@ async fn an_http2_client_that_never_opens_its_window_is_cut_off_after_the_send_t
     );
 }
 
-#[tokio::test(flavor = "multi_thread")]
-async fn a_connection_resetting_its_streams_is_closed_after_a_burst_of_them() {
-    let estate = start_estate(None);
-    let site = egov_integration::raw_http::SilentSite::start();
+/// A gateway in front of a site that never answers, so that requests stay in flight.
+fn in_front_of_a_silent_site(
+    estate: &egov_estate::RunningEstate,
+    site: &egov_integration::raw_http::SilentSite,
+    tweak: impl FnOnce(&mut egov_gateway::config::Config),
+) -> TestGateway {
     let port = site.port;
-    let gw = TestGateway::with(&estate, move |c| {
+    TestGateway::with(estate, move |c| {
         egov_integration::backend_at(c, "cnie-renewal", port);
         egov_integration::service_mut(c, "cnie-renewal")
             .upstream
             .timeouts
             .read = Duration::from_secs(5);
-    });
-    let mut client = http2(&gw, 65_535).await;
-    // Rapid reset (CVE-2023-44487): a hundred streams (the advertised limit), a moment for
-    // the gateway to send them on, then every one reset, over and over.
-    let mut closed = false;
-    'rounds: for _ in 0..10 {
+        tweak(c);
+    })
+}
+
+/// Rapid reset (CVE-2023-44487) on one connection to `gw`: a hundred streams (the advertised
+/// limit), a moment for the gateway to send them on, then every one reset, over and over;
+/// whether the gateway closed the connection within ten rounds.
+async fn reset_streams_in_bursts(gw: &TestGateway) -> bool {
+    let mut client = http2(gw, 65_535).await;
+    for _ in 0..10 {
         let mut pending = Vec::new();
         for _ in 0..100 {
-            let sent = send_when_ready(&mut client, h2_get(&gw, "/s/cnie-renewal/slow")).await;
-            match sent {
+            match send_when_ready(&mut client, h2_get(gw, "/s/cnie-renewal/slow")).await {
                 Ok(answer) => pending.push(answer),
-                Err(_) => {
-                    closed = true;
-                    break 'rounds;
-                }
+                Err(_) => return true,
             }
         }
         tokio::time::sleep(Duration::from_millis(150)).await;
         drop(pending);
     }
-    assert!(closed, "the connection that reset its streams was closed");
+    false
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn a_connection_resetting_its_streams_is_closed_after_a_burst_of_them() {
+    let estate = start_estate(None);
+    let site = egov_integration::raw_http::SilentSite::start();
+    let gw = in_front_of_a_silent_site(&estate, &site, |_| {});
+    assert!(
+        reset_streams_in_bursts(&gw).await,
+        "the connection that reset its streams was closed"
+    );
     tokio::time::sleep(Duration::from_millis(500)).await;
     let sent = site.reached();
     // At most a burst of abandoned requests, and those in the gateway's hands meanwhile.
@@ -931,10 +944,40 @@ async fn a_connection_resetting_its_streams_is_closed_after_a_burst_of_them() {
     );
 }
 
+/// A connection closed for abandoning its requests in bursts is a flood too: its address is
+/// refused at accept for `limits.flood_penalty`.
+#[tokio::test(flavor = "multi_thread")]
+async fn an_address_whose_connection_reset_its_streams_in_bursts_is_refused_at_accept() {
+    let estate = start_estate(None);
+    let site = egov_integration::raw_http::SilentSite::start();
+    let gw = in_front_of_a_silent_site(&estate, &site, |c| {
+        c.gateway.limits.flood_penalty = Some(Duration::from_secs(30));
+    });
+    assert!(
+        reset_streams_in_bursts(&gw).await,
+        "the connection is closed"
+    );
+    let refused = tokio::task::block_in_place(|| closed_unanswered(&gw));
+    assert!(refused, "the address was served again at once");
+}
+
 /// PRIORITY frames (CVE-2019-9513), 14 bytes each, `count` of them on stream 1.
 fn priority_frames(count: usize) -> Vec<u8> {
     let one: &[u8] = &[0, 0, 5, 0x2, 0, 0, 0, 0, 1, 0, 0, 0, 0, 15];
     one.repeat(count)
+}
+
+/// Opens an HTTP/2 connection to `gw` and sends PRIORITY frames, 200,000 in batches, until
+/// the gateway closes it; whether it did.
+fn flood_priority_frames(gw: &TestGateway) -> bool {
+    let mut conn = TcpStream::connect(gw.addr).expect("connect");
+    conn.write_all(b"PRI * HTTP/2.0\r\n\r\nSM\r\n\r\n\0\0\0\x04\0\0\0\0\0")
+        .expect("preface");
+    // A connection the gateway has closed refuses them.
+    let batch = priority_frames(2_000);
+    let refused = (0..100).any(|_| conn.write_all(&batch).is_err());
+    let (_, closed) = read_until_closed(&mut conn, Duration::from_secs(10));
+    refused || closed
 }
 
 /// Found when tried: eight connections sending PRIORITY frames as fast as they could took
@@ -943,16 +986,10 @@ fn priority_frames(count: usize) -> Vec<u8> {
 #[test]
 fn an_http2_connection_flooding_frames_that_carry_nothing_is_closed() {
     let estate = start_estate(None);
-    let gw = TestGateway::in_front_of(&estate);
-    let mut conn = TcpStream::connect(gw.addr).expect("connect");
-    conn.write_all(b"PRI * HTTP/2.0\r\n\r\nSM\r\n\r\n\0\0\0\x04\0\0\0\0\0")
-        .expect("preface");
-    // 200,000 frames in batches; a connection the gateway has closed refuses them.
-    let batch = priority_frames(2_000);
-    let refused = (0..100).any(|_| conn.write_all(&batch).is_err());
-    let (_, closed) = read_until_closed(&mut conn, Duration::from_secs(10));
+    // Without the penalty on the flood's address (the next test), which is every test's.
+    let gw = TestGateway::with(&estate, |c| c.gateway.limits.flood_penalty = None);
     assert!(
-        refused || closed,
+        flood_priority_frames(&gw),
         "a connection that sent 200,000 PRIORITY frames is still open"
     );
     let text = metrics(&gw);
@@ -964,6 +1001,38 @@ fn an_http2_connection_flooding_frames_that_carry_nothing_is_closed() {
             .collect::<Vec<_>>()
             .join("\n")
     );
+    let answer = raw_http::get(gw.addr, "/s/cnie-renewal/", "");
+    assert_eq!(answer.status, 200, "{}", answer.text());
+}
+
+/// Whether a new connection to `gw` asking for a page is closed unanswered.
+fn closed_unanswered(gw: &TestGateway) -> bool {
+    let Ok(mut conn) = TcpStream::connect(gw.addr) else {
+        return true;
+    };
+    let _ = conn.write_all(b"GET /s/cnie-renewal/ HTTP/1.1\r\nHost: localhost\r\n\r\n");
+    let (got, closed) = read_until_closed(&mut conn, Duration::from_secs(5));
+    closed && got.is_empty()
+}
+
+/// Found when tried: a flood that reconnected got a fresh budget with each connection, and
+/// one address reconnecting 5,200 times a second still kept a third of the cores busy. The
+/// address of a connection closed for a flood is now refused at accept, unanswered, for
+/// `limits.flood_penalty`, and served again after it.
+#[test]
+fn an_address_whose_connection_flooded_is_refused_at_accept_until_its_penalty_ends() {
+    let estate = start_estate(None);
+    let gw = TestGateway::with(&estate, |c| {
+        c.gateway.limits.flood_penalty = Some(Duration::from_secs(2));
+    });
+    assert!(flood_priority_frames(&gw), "the flood is closed");
+    let closed_at = Instant::now();
+    assert!(closed_unanswered(&gw), "the flood's address was served");
+    assert!(
+        metrics(&gw).contains(r#"egov_connections_refused_total{reason="penalized"} 1"#),
+        "the refusal is counted"
+    );
+    std::thread::sleep(Duration::from_secs(2).saturating_sub(closed_at.elapsed()));
     let answer = raw_http::get(gw.addr, "/s/cnie-renewal/", "");
     assert_eq!(answer.status, 200, "{}", answer.text());
 }

@@ -117,6 +117,10 @@ pub struct LimitsSettings {
     /// How long a kept-alive HTTP/1 connection may wait for its next request (nginx's
     /// `keepalive_timeout`); `None`: no keep-alive, every answer closes its connection.
     pub keepalive_timeout: Option<Duration>,
+    /// How long an address whose HTTP/2 connection was closed for a flood (frames that carry
+    /// nothing, bursts of abandoned requests) is refused at accept (`limits::penalty`);
+    /// `None`: never.
+    pub flood_penalty: Option<Duration>,
     /// How long the citizen's side of an upgraded (WebSocket) connection may stay silent
     /// before the connection ends (a pong to the site's ping counts). Nothing else bounds
     /// such a connection: it has no total time, and a site may rightly stay silent.

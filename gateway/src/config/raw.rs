@@ -249,6 +249,7 @@ pub struct RawServiceCache {
 pub struct RawLimits {
     pub header_timeout: Option<String>,
     pub keepalive_timeout: Option<String>,
+    pub flood_penalty: Option<String>,
     pub upgraded_idle_timeout: Option<String>,
     pub send_timeout: Option<String>,
     pub max_connections: Option<i64>,

@@ -10,6 +10,7 @@
 use super::connections::{ConnectionSlots, Crowded};
 use super::head_deadline::HeadDeadline;
 use super::keepalive::IdleTimer;
+use super::penalty::Penalties;
 use super::streams::StreamsInFlight;
 use super::tls::{self, HandshakeError, TlsPorts};
 use super::ConnectionLimits;
@@ -42,6 +43,9 @@ pub struct AdmissionMetrics {
     /// timeouts as well) and those that failed (`egov_tls_handshakes_failed_total`).
     pub tls_timed_out: IntCounter,
     pub tls_failed: IntCounter,
+    /// Connections closed at accept for their address's flood penalty
+    /// (`egov_connections_refused_total{reason="penalized"}`, see [`super::penalty`]).
+    pub refused_penalized: IntCounter,
 }
 
 /// Pingora's application `A`, behind connection caps and a header deadline.
@@ -53,6 +57,7 @@ pub struct Admission<A> {
     /// keep-alive.
     keepalive: Option<Duration>,
     streams: Arc<StreamsInFlight>,
+    penalties: Arc<Penalties>,
     metrics: AdmissionMetrics,
     /// Refused connections lingering now (see [`refuse`]).
     lingering: AtomicUsize,
@@ -71,6 +76,7 @@ impl<A> Admission<A> {
             header_timeout: limits.header_timeout,
             keepalive: limits.keepalive_timeout,
             streams: Arc::clone(&limits.streams),
+            penalties: Arc::clone(&limits.penalties),
             metrics,
             lingering: AtomicUsize::new(0),
             tls: TlsPorts::default(),
@@ -200,14 +206,23 @@ impl<A: HttpServerApp + Send + Sync + 'static> Admission<A> {
     /// future of over 10 KiB and a 4 KiB header buffer), which is made only when the next
     /// request's bytes arrive. That is what 10,000 idle keep-alive connections cost. It waits
     /// `limits.keepalive_timeout` at most, then closes the connection and frees its slot.
-    async fn serve(self: &Arc<Self>, mut stream: Box<HeadDeadline>, shutdown: &ShutdownWatch) {
+    async fn serve(
+        self: &Arc<Self>,
+        mut stream: Box<HeadDeadline>,
+        peer: Option<IpAddr>,
+        shutdown: &ShutdownWatch,
+    ) {
         match self.protocol(&mut stream).await {
             Protocol::Http1 => {}
             // The client sent no preface in time, or the peek failed: pingora would close.
             Protocol::Gone => return,
             protocol @ (Protocol::Http2 | Protocol::Custom) => {
+                // A flood's address is refused for a while: reconnecting would get it a fresh
+                // budget each time.
+                let offender = self.penalties.offender(peer);
                 if protocol == Protocol::Http2 {
-                    stream.count_h2_frames(self.metrics.closed_for_floods.clone());
+                    stream
+                        .count_h2_frames(self.metrics.closed_for_floods.clone(), offender.clone());
                 }
                 // Its requests are judged together while it lasts (rapid reset), and it is
                 // closed when they abandon too many.
@@ -223,7 +238,12 @@ impl<A: HttpServerApp + Send + Sync + 'static> Admission<A> {
                 match counted.as_ref().map(|c| c.closing()) {
                     Some(closing) => tokio::select! {
                         () = serve => {}
-                        () = closing.notified() => self.metrics.closed_for_resets.inc(),
+                        () = closing.notified() => {
+                            self.metrics.closed_for_resets.inc();
+                            if let Some(offender) = &offender {
+                                offender.penalize();
+                            }
+                        }
                     },
                     None => serve.await,
                 }
@@ -321,8 +341,14 @@ impl<A: HttpServerApp + Send + Sync + 'static> ServerApp for Admission<A> {
         stream: Stream,
         shutdown: &ShutdownWatch,
     ) -> Option<Stream> {
+        let peer = peer_ip(&stream);
+        if self.penalties.refuses(peer) {
+            // Closed before a byte is read or written: what a flood costs is its accept.
+            self.metrics.refused_penalized.inc();
+            return None;
+        }
         let acceptor = self.tls.acceptor_for(&stream);
-        let slot = match self.slots.take(peer_ip(&stream)) {
+        let slot = match self.slots.take(peer) {
             Ok(slot) => slot,
             Err(crowded) => {
                 match crowded {
@@ -379,7 +405,7 @@ impl<A: HttpServerApp + Send + Sync + 'static> ServerApp for Admission<A> {
         );
         // Every request of this connection is served here, so the slot lives exactly as
         // long as the connection.
-        self.serve(Box::new(stream), shutdown).await;
+        self.serve(Box::new(stream), peer, shutdown).await;
         self.metrics.open.dec();
         drop(slot);
         None

@@ -31,6 +31,7 @@
 //! [`HeadDeadline`](super::head_deadline::HeadDeadline), which wraps every accepted
 //! connection), so the count costs a few instructions per frame and nothing for HTTP/1.
 
+use super::penalty::Offender;
 use prometheus::IntCounter;
 use std::time::Instant;
 
@@ -179,12 +180,14 @@ pub struct FrameBudget {
     refilled: Instant,
     flooded: bool,
     closed: IntCounter,
+    /// The connection's address, penalized when it floods.
+    offender: Option<Offender>,
 }
 
 impl FrameBudget {
     /// The budget of a connection whose reads start with the client's preface; `closed`
-    /// counts the connections it closes.
-    pub fn new(closed: IntCounter) -> Self {
+    /// counts the connections it closes, and `offender`, if any, is penalized for each.
+    pub fn new(closed: IntCounter, offender: Option<Offender>) -> Self {
         Self {
             received: FrameHeads::after(PREFACE_BYTES),
             sent: FrameHeads::after(0),
@@ -193,6 +196,7 @@ impl FrameBudget {
             refilled: Instant::now(),
             flooded: false,
             closed,
+            offender,
         }
     }
 
@@ -231,6 +235,9 @@ impl FrameBudget {
         if verdict.is_err() {
             self.flooded = true;
             self.closed.inc();
+            if let Some(offender) = &self.offender {
+                offender.penalize();
+            }
         }
         verdict
     }
@@ -305,7 +312,7 @@ mod tests {
     }
 
     fn new_budget() -> FrameBudget {
-        FrameBudget::new(IntCounter::new("closed", "test").expect("counter"))
+        FrameBudget::new(IntCounter::new("closed", "test").expect("counter"), None)
     }
 
     /// A budget whose client has sent its preface.

@@ -15,6 +15,7 @@
 //! [`super::h2_frames`]: the one wrapper sees every byte either way.
 
 use super::h2_frames::FrameBudget;
+use super::penalty::Offender;
 use bytes::Bytes;
 use pingora::protocols::raw_connect::ProxyDigest;
 use pingora::protocols::tls::TlsRef;
@@ -108,9 +109,9 @@ impl HeadDeadline {
 
     /// From now on the connection is HTTP/2, its bytes read from the client's preface on
     /// (kept or not yet read): its frames are held to a [`FrameBudget`], and once it is
-    /// over, every read fails and `closed` counts the connection.
-    pub fn count_h2_frames(&mut self, closed: IntCounter) {
-        self.frames = Some(Box::new(FrameBudget::new(closed)));
+    /// over, every read fails, `closed` counts the connection and `offender` is penalized.
+    pub fn count_h2_frames(&mut self, closed: IntCounter, offender: Option<Offender>) {
+        self.frames = Some(Box::new(FrameBudget::new(closed, offender)));
     }
 
     /// Waits, between two requests of a kept-alive connection, for the next request's

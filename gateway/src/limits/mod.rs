@@ -10,6 +10,8 @@
 //! - [`streams`]: the requests one HTTP/2 connection keeps the gateway serving (rapid reset);
 //! - [`h2_frames`]: the frames one HTTP/2 connection may send that carry nothing (control
 //!   frame floods);
+//! - [`penalty`]: an address whose connection was closed for a flood, refused at accept for
+//!   a while (a flood that reconnects);
 //! - [`rate`]: request rates;
 //! - [`legacy_head`]: how much header a legacy answer may carry.
 
@@ -18,6 +20,7 @@ pub mod connections;
 pub mod h2_frames;
 pub mod head_deadline;
 pub mod keepalive;
+pub mod penalty;
 pub mod rate;
 pub mod streams;
 pub mod tls;
@@ -39,6 +42,8 @@ pub struct ConnectionLimits {
     pub keepalive_timeout: Option<Duration>,
     /// The HTTP/2 connections being served and what their requests did (rapid reset).
     pub streams: Arc<streams::StreamsInFlight>,
+    /// The addresses refused at accept for a flood (`limits.flood_penalty`).
+    pub penalties: Arc<penalty::Penalties>,
 }
 
 impl ConnectionLimits {
@@ -54,6 +59,7 @@ impl ConnectionLimits {
         );
         Self {
             streams: Arc::new(streams::StreamsInFlight::new(Arc::clone(&slots))),
+            penalties: penalty::Penalties::new(settings.flood_penalty, trusted_proxies.to_vec()),
             slots,
             header_timeout: settings.header_timeout,
             keepalive_timeout: settings.keepalive_timeout,

@@ -252,7 +252,7 @@ impl Metrics {
             response_cache_l2: counter(&r, "egov_response_cache_l2_operations_total", "Shared tier (Redis) operations by op (read, write, delete) and result (hit, miss, ok, error; full: a write past this instance's room in Redis, cache.shared_size, or its service's or ministry's share of it, kept in memory only).", &["op", "result"])?,
             response_cache_purges: counter(&r, "egov_response_cache_purges_total", "Purges asked, by kind (service, url).", &["kind"])?,
             connections_open: gauge(&r, "egov_connections_open", "Connections open on the portal listeners.")?,
-            connections_refused: counter(&r, "egov_connections_refused_total", "Connections refused at accept, by reason (per_address: one address holds its share; total: the process holds as many as it may).", &["reason"])?,
+            connections_refused: counter(&r, "egov_connections_refused_total", "Connections refused at accept, by reason (per_address: one address holds its share; total: the process holds as many as it may; penalized: the address's HTTP/2 connection was closed for a flood within limits.flood_penalty, closed unanswered).", &["reason"])?,
             tls_handshakes_failed: counter(&r, "egov_tls_handshakes_failed_total", "Portal TLS handshakes that did not complete, by reason (timeout: not within limits.header_timeout, also counted as a header timeout; error: refused or abandoned: a protocol version, cipher or ALPN the listener does not offer, a client that does not trust the certificate, a scanner).", &["reason"])?,
             header_timeouts: {
                 let c = IntCounter::new("egov_request_header_timeouts_total", "Connections closed because a request header was not complete within limits.header_timeout.")?;

@@ -22,7 +22,23 @@ pub(super) fn validate(
         raw.header_timeout.as_deref(),
         Duration::from_secs(10),
     );
-    let keepalive_timeout = keepalive(raw.keepalive_timeout.as_deref(), p);
+    // "off" (or a zero duration, as nginx's `keepalive_timeout 0`) closes every connection
+    // after its answer; at most an hour (an idle connection holds a slot of
+    // `max_connections`).
+    let keepalive_timeout = duration_or_off(
+        "limits.keepalive_timeout",
+        raw.keepalive_timeout.as_deref(),
+        Duration::from_secs(60),
+        p,
+    );
+    // "off": a flooding address reconnects at will; at most an hour (a carrier-grade NAT's
+    // citizens share an offender's penalty).
+    let flood_penalty = duration_or_off(
+        "limits.flood_penalty",
+        raw.flood_penalty.as_deref(),
+        Duration::from_secs(10),
+        p,
+    );
     let upgraded_idle_timeout = upgraded_idle(raw.upgraded_idle_timeout.as_deref(), p);
     let send_timeout = opt_duration(
         p,
@@ -70,6 +86,7 @@ pub(super) fn validate(
     Some(LimitsSettings {
         header_timeout: header_timeout?,
         keepalive_timeout: keepalive_timeout?,
+        flood_penalty: flood_penalty?,
         upgraded_idle_timeout: upgraded_idle_timeout?,
         send_timeout: send_timeout?,
         max_connections: max_connections?,
@@ -88,20 +105,23 @@ pub(super) fn validate(
 /// legacy forms that read 1 MB.
 pub const DEFAULT_MAX_BODY_BYTES: i64 = 64 << 20;
 
-/// `limits.keepalive_timeout`: 60 s unless set; `"off"` (or a zero duration, as nginx's
-/// `keepalive_timeout 0`) closes every connection after its answer; at most an hour (an
-/// idle connection holds a slot of `max_connections`).
-fn keepalive(value: Option<&str>, p: &mut Problems<'_>) -> Option<Option<Duration>> {
-    const FIELD: &str = "limits.keepalive_timeout";
+/// A duration setting that may be `"off"` (or zero: `None`), `default` unless set, at most
+/// an hour.
+fn duration_or_off(
+    field: &str,
+    value: Option<&str>,
+    default: Duration,
+    p: &mut Problems<'_>,
+) -> Option<Option<Duration>> {
     match value.map(str::trim) {
-        None => Some(Some(Duration::from_secs(60))),
+        None => Some(Some(default)),
         Some("off") => Some(None),
         Some(s) if humantime::parse_duration(s).is_ok_and(|d| d.is_zero()) => Some(None),
         Some(s) => {
-            let d = p.check(FIELD, values::duration(s))?;
+            let d = p.check(field, values::duration(s))?;
             if d > Duration::from_secs(3600) {
                 p.add(
-                    FIELD,
+                    field,
                     format!("{s:?} is over the most, \"1h\" (or \"off\")"),
                 );
                 return None;
@@ -194,6 +214,29 @@ mod tests {
         assert_eq!(limits.rate.login_per_ip.count, 30);
         assert_eq!(limits.rate.per_ip, None);
         assert!(!limits.rate.shared);
+    }
+
+    #[test]
+    fn the_flood_penalty_is_ten_seconds_unless_set_off_or_at_most_an_hour() {
+        let penalty = |extra: &str| {
+            let (settings, errors) = validate_text(&format!("{BASE}[limits]\n{extra}"));
+            (settings.map(|s| s.limits.flood_penalty), errors)
+        };
+        assert_eq!(penalty("").0, Some(Some(Duration::from_secs(10))));
+        assert_eq!(penalty("flood_penalty = \"off\"").0, Some(None));
+        assert_eq!(penalty("flood_penalty = \"0s\"").0, Some(None));
+        assert_eq!(
+            penalty("flood_penalty = \"1m\"").0,
+            Some(Some(Duration::from_secs(60)))
+        );
+        let (settings, errors) = penalty("flood_penalty = \"2h\"");
+        assert!(settings.is_none());
+        assert!(
+            errors
+                .iter()
+                .any(|e| e.to_string().contains("limits.flood_penalty")),
+            "{errors:?}"
+        );
     }
 
     #[test]
