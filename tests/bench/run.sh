@@ -3,7 +3,7 @@
 # ratios compare like with like. All targets front the same simulated legacy site (a 1 KB
 # object) on loopback; wrk is the load generator.
 #
-#   tests/bench/run.sh [proxy|latency|profile|idle|auth|telemetry|registry|cache|portal|memory|soak|all] [seconds-per-run=10] [connections=32] [rounds=2]
+#   tests/bench/run.sh [proxy|latency|profile|idle|auth|telemetry|registry|cache|portal|memory|flood|soak|all] [seconds-per-run=10] [connections=32] [rounds=2]
 #
 # proxy      the estate directly, nginx (keep-alive reverse proxy), a bare pingora proxy (the
 #            framework's floor, on the gateway's allocator, timeouts and connection buffers) and the gateway, at one
@@ -40,6 +40,10 @@
 #            home page's total transfer with its stylesheets
 # memory     the gateway's peak memory (VmHWM) after 1 MB pages, then after a 20 MB and a 100 MB
 #            legacy page, streamed through charset conversion and link rewriting
+# flood      an HTTP/2 PRIORITY-frame flood that reconnects whenever closed (tests/bench/h2_flood.py,
+#            8 threads of one address for `seconds`) beside a citizen on another address asking
+#            for a 1 KB object every 50 ms: the gateway's CPU and the citizen's p50/p99, with the
+#            citizen alone first; this build, then EGOV_BENCH_BASELINE's if set, `rounds` times
 set -euo pipefail
 
 mode="${1:-proxy}"
@@ -757,6 +761,33 @@ idle_bench() {
   done
 }
 
+flood_bench() {
+  local est gw pid i round
+  est=$(free_port)
+  start_estate "$est"
+  wait_port "$est"
+  local builds=("$bin/egov-gateway") names=(this)
+  if [ -n "${EGOV_BENCH_BASELINE:-}" ]; then builds+=("$EGOV_BENCH_BASELINE"); names+=(baseline); fi
+  local path="/s/$service/$blob"
+  for round in $(seq 1 "$rounds"); do
+    for i in "${!builds[@]}"; do
+      gw=$(free_port)
+      gateway_config "$est" "$work/flood-$i" "" "$gw"
+      # Unknown to the builds before it; its default (10 s) applies to those after.
+      sed -i '/^flood_penalty = /d' "$work/flood-$i/gateway.toml"
+      RUST_LOG=error "${builds[$i]}" serve --config "$work/flood-$i/gateway.toml" >"$work/gw-flood-$i.log" 2>&1 &
+      pid=$!
+      pids+=("$pid")
+      wait_port "$gw"
+      curl -s -o /dev/null "http://127.0.0.1:$gw$path"
+      echo "round $round, ${names[$i]}, citizen alone:   $(python3 "$root/tests/bench/h2_flood.py" 127.0.0.1 "$gw" 0 5 "$pid" "$path")"
+      echo "round $round, ${names[$i]}, 8 flood threads: $(python3 "$root/tests/bench/h2_flood.py" 127.0.0.1 "$gw" 8 "$secs" "$pid" "$path")"
+      kill -INT "$pid" 2>/dev/null || true
+      wait "$pid" 2>/dev/null || true
+    done
+  done
+}
+
 case "$mode" in
   proxy) proxy_threads ;;
   profile) profile_bench ;;
@@ -768,7 +799,8 @@ case "$mode" in
   cache) cache_bench ;;
   portal) portal_bench ;;
   memory) memory_bench ;;
+  flood) flood_bench ;;
   soak) soak_bench ;;
   all) proxy_threads; echo; auth_bench; echo; telemetry_bench; echo; registry_bench; echo; cache_bench; echo; memory_bench ;;
-  *) echo "usage: $0 [proxy|profile|idle|auth|telemetry|registry|cache|portal|memory|soak|all] [seconds] [connections] [rounds]" >&2; exit 2 ;;
+  *) echo "usage: $0 [proxy|profile|idle|auth|telemetry|registry|cache|portal|memory|flood|soak|all] [seconds] [connections] [rounds]" >&2; exit 2 ;;
 esac

@@ -241,7 +241,7 @@ impl<A: HttpServerApp + Send + Sync + 'static> Admission<A> {
                         () = closing.notified() => {
                             self.metrics.closed_for_resets.inc();
                             if let Some(offender) = &offender {
-                                offender.penalize();
+                                offender.strike();
                             }
                         }
                     },

@@ -1,42 +1,92 @@
-//! Addresses whose connection was closed for a flood, refused at accept for a while.
+//! Addresses whose connections were closed for a flood, refused at accept for a while.
 //!
 //! An HTTP/2 connection that floods frames that carry nothing ([`super::h2_frames`]) or
 //! abandons its requests in bursts ([`super::streams`]) is closed; but a client that
 //! reconnects at once gets a fresh connection, with a fresh budget, each time. Found when
 //! tried: one address reconnecting 5,200 times a second kept 0.32 of the 2 cores busy with
-//! handshakes and budgets, the flood only slowed down. Such an address is now refused at
+//! handshakes and budgets; the flood was only slowed down. Such an address is now refused at
 //! accept for `limits.flood_penalty` (10 s unless set): its next connections are closed
 //! before a byte is read or written, which costs the process an accept and a close.
 //!
-//! Neither closure is anything a browser does, so the penalty falls on attackers; but it
-//! falls on their address, and citizens behind the same carrier-grade NAT lose the portal
-//! for the penalty too (as they do when an attacker fills the address's connection share).
-//! Trusted proxies are never penalized: every citizen comes from them. A flood of distinct
-//! addresses is the global caps' to bear: the penalty list holds at most
-//! [`MAX_PENALIZED`] addresses.
+//! - A frame flood is penalized at once ([`Offender::penalize`]): no browser sends hundreds
+//!   of frames that carry nothing for nothing in return.
+//! - Abandoned requests only at the second closure within the penalty
+//!   ([`Offender::strike`]): a browser whose citizen leaves two heavy pages in quick
+//!   succession, on a slow site, may abandon a burst once (found in review).
+//!
+//! The penalty falls on an address, so citizens behind the same carrier-grade NAT as an
+//! attacker lose the portal for it too, as they do when he fills the address's connection
+//! share. Trusted proxies are never refused, nor is any address in their /64. A flood of
+//! distinct addresses is the global caps' to bear: each list holds at most
+//! [`MAX_PENALIZED`] addresses, and forgets them in the order their time ends.
 
 use super::connections::address_key;
 use ipnet::IpNet;
-use std::collections::HashMap;
+use std::collections::{HashMap, VecDeque};
 use std::net::IpAddr;
 use std::sync::atomic::{AtomicUsize, Ordering};
-use std::sync::{Arc, Mutex};
+use std::sync::{Arc, Mutex, MutexGuard};
 use std::time::{Duration, Instant};
 
-/// The most addresses penalized at once: what a penalty list may cost (about 4 MiB).
+/// The most addresses penalized (and struck) at once: what each list may cost (a few MiB).
 pub const MAX_PENALIZED: usize = 65_536;
 
-/// The addresses refused now, each until when.
+/// The addresses refused now, and those struck once, each until when.
 #[derive(Debug)]
 pub struct Penalties {
     penalty: Option<Duration>,
     exempt: Vec<IpNet>,
-    until: Mutex<HashMap<IpAddr, Instant>>,
-    /// Entries in `until`, read without its lock: zero on every accept but during a flood.
+    refused: Mutex<Expiring>,
+    struck: Mutex<Expiring>,
+    /// Addresses in `refused`, read without its lock: zero on every accept but during a flood
+    /// (and until the next accept after the last penalty ends).
     held: AtomicUsize,
 }
 
-/// The address of a connection that may yet turn out to be a flood, to penalize if it does.
+/// Addresses, each until an instant, forgotten in the order they were added: every entry
+/// lasts the same penalty, so that is the order their time ends, and forgetting is a pop
+/// from the front, never a scan.
+#[derive(Debug, Default)]
+struct Expiring {
+    until: HashMap<IpAddr, Instant>,
+    order: VecDeque<(Instant, IpAddr)>,
+}
+
+impl Expiring {
+    /// Forgets what ended by `now`.
+    fn forget_ended(&mut self, now: Instant) {
+        while let Some(&(end, address)) = self.order.front() {
+            if end > now {
+                break;
+            }
+            self.order.pop_front();
+            // Only if not added again since (a later entry is further back in the queue).
+            if self.until.get(&address) == Some(&end) {
+                self.until.remove(&address);
+            }
+        }
+    }
+
+    fn holds(&self, address: &IpAddr, now: Instant) -> bool {
+        self.until.get(address).is_some_and(|&end| now < end)
+    }
+
+    /// Adds `address` until `end`, unless the list is full of entries that have not ended.
+    fn add(&mut self, address: IpAddr, end: Instant) {
+        let full = self.until.len() >= MAX_PENALIZED && !self.until.contains_key(&address);
+        if full || self.order.len() >= 2 * MAX_PENALIZED {
+            return;
+        }
+        self.until.insert(address, end);
+        self.order.push_back((end, address));
+    }
+
+    fn remove(&mut self, address: &IpAddr) {
+        self.until.remove(address);
+    }
+}
+
+/// The address of a connection that may yet turn out to be a flood.
 #[derive(Debug, Clone)]
 pub struct Offender {
     penalties: Arc<Penalties>,
@@ -44,31 +94,55 @@ pub struct Offender {
 }
 
 impl Offender {
-    /// The connection was closed for a flood: its address is refused for the penalty.
+    /// The connection flooded: its address is refused for the penalty.
     pub fn penalize(&self) {
         self.penalties.impose(self.address, Instant::now());
     }
+
+    /// The connection abandoned its requests in a burst: its address is refused for the
+    /// penalty if it did so before, within the penalty.
+    pub fn strike(&self) {
+        self.penalties.strike(self.address, Instant::now());
+    }
+}
+
+fn lock(list: &Mutex<Expiring>) -> MutexGuard<'_, Expiring> {
+    list.lock().unwrap_or_else(|e| e.into_inner())
 }
 
 impl Penalties {
-    /// `penalty`: how long an address is refused (`None`: never); `exempt`: trusted proxies.
+    /// `penalty`: how long an address is refused (`None` or zero: never); `exempt`: trusted
+    /// proxies.
     pub fn new(penalty: Option<Duration>, exempt: Vec<IpNet>) -> Arc<Self> {
         Arc::new(Self {
             penalty: penalty.filter(|d| !d.is_zero()),
             exempt,
-            until: Mutex::new(HashMap::new()),
+            refused: Mutex::default(),
+            struck: Mutex::default(),
             held: AtomicUsize::new(0),
         })
     }
 
-    /// The offender a connection from `peer` would be: `None` when there is no penalty, or
-    /// for a trusted proxy or an unknown address.
+    /// The offender a connection from `peer` would be: `None` when there is no penalty, for
+    /// an unknown address, and for a trusted proxy's /64.
     pub fn offender(self: &Arc<Self>, peer: Option<IpAddr>) -> Option<Offender> {
         self.penalty?;
-        let ip = peer.filter(|ip| !self.exempt.iter().any(|net| net.contains(ip)))?;
+        let address = address_key(peer?);
+        if self.exempts(address) {
+            return None;
+        }
         Some(Offender {
             penalties: Arc::clone(self),
-            address: address_key(ip),
+            address,
+        })
+    }
+
+    /// Whether a trusted proxy is at `address` (an address key: IPv4, or an IPv6 /64).
+    fn exempts(&self, address: IpAddr) -> bool {
+        self.exempt.iter().any(|net| {
+            net.contains(&address)
+                || matches!((net, address), (IpNet::V6(v6), IpAddr::V6(a))
+                    if address_key(IpAddr::V6(v6.network())) == IpAddr::V6(a))
         })
     }
 
@@ -82,33 +156,35 @@ impl Penalties {
             return false;
         }
         let Some(ip) = peer else { return false };
-        let key = address_key(ip);
-        let mut until = self.until.lock().unwrap_or_else(|e| e.into_inner());
-        match until.get(&key) {
-            Some(&end) if now < end => true,
-            Some(_) => {
-                until.remove(&key);
-                self.held.store(until.len(), Ordering::Relaxed);
-                false
-            }
-            None => false,
-        }
+        let address = address_key(ip);
+        let mut refused = lock(&self.refused);
+        refused.forget_ended(now);
+        self.held.store(refused.until.len(), Ordering::Relaxed);
+        refused.holds(&address, now) && !self.exempts(address)
     }
 
     fn impose(&self, address: IpAddr, now: Instant) {
         let Some(penalty) = self.penalty else { return };
-        let mut until = self.until.lock().unwrap_or_else(|e| e.into_inner());
-        if until.len() >= MAX_PENALIZED && !until.contains_key(&address) {
-            until.retain(|_, end| *end > now);
-            if until.len() >= MAX_PENALIZED {
-                return;
-            }
-        }
-        until.insert(address, now + penalty);
-        self.held.store(until.len(), Ordering::Relaxed);
+        let mut refused = lock(&self.refused);
+        refused.forget_ended(now);
+        refused.add(address, now + penalty);
+        self.held.store(refused.until.len(), Ordering::Relaxed);
     }
 
-    /// Addresses penalized now (some may have served their time and not been asked since).
+    fn strike(&self, address: IpAddr, now: Instant) {
+        let Some(penalty) = self.penalty else { return };
+        let mut struck = lock(&self.struck);
+        struck.forget_ended(now);
+        if struck.holds(&address, now) {
+            struck.remove(&address);
+            drop(struck);
+            self.impose(address, now);
+        } else {
+            struck.add(address, now + penalty);
+        }
+    }
+
+    /// Addresses refused now (and perhaps a few whose time ended since the last accept).
     pub fn held(&self) -> usize {
         self.held.load(Ordering::Relaxed)
     }
@@ -125,23 +201,52 @@ mod tests {
     fn ten_seconds() -> Arc<Penalties> {
         Penalties::new(
             Some(Duration::from_secs(10)),
-            vec!["10.0.0.0/8".parse().expect("net")],
+            vec![
+                "10.0.0.0/8".parse().expect("net"),
+                "2001:db8:9:9::10/128".parse().expect("net"),
+            ],
         )
+    }
+
+    fn offender(penalties: &Arc<Penalties>, s: &str) -> IpAddr {
+        penalties.offender(ip(s)).expect("an offender").address
     }
 
     #[test]
     fn a_penalized_address_is_refused_until_its_penalty_ends() {
         let penalties = ten_seconds();
         let now = Instant::now();
-        let offender = penalties.offender(ip("192.0.2.1")).expect("an offender");
-        penalties.impose(offender.address, now);
+        penalties.impose(offender(&penalties, "192.0.2.1"), now);
         assert!(penalties.refuses_at(ip("192.0.2.1"), now + Duration::from_secs(9)));
         assert!(
             !penalties.refuses_at(ip("192.0.2.2"), now),
             "another address is not"
         );
         assert!(!penalties.refuses_at(ip("192.0.2.1"), now + Duration::from_secs(10)));
-        assert_eq!(penalties.held(), 0, "a served penalty is forgotten");
+    }
+
+    #[test]
+    fn once_every_penalty_has_ended_the_next_accept_finds_the_list_empty() {
+        let penalties = ten_seconds();
+        let now = Instant::now();
+        for i in 1..=3 {
+            penalties.impose(offender(&penalties, &format!("192.0.2.{i}")), now);
+        }
+        assert_eq!(penalties.held(), 3);
+        // An address that never comes back is forgotten all the same.
+        assert!(!penalties.refuses_at(ip("198.51.100.7"), now + Duration::from_secs(10)));
+        assert_eq!(penalties.held(), 0, "accepts take the fast path again");
+    }
+
+    #[test]
+    fn a_penalty_imposed_again_lasts_from_the_last_time() {
+        let penalties = ten_seconds();
+        let now = Instant::now();
+        let address = offender(&penalties, "192.0.2.1");
+        penalties.impose(address, now);
+        penalties.impose(address, now + Duration::from_secs(5));
+        assert!(penalties.refuses_at(ip("192.0.2.1"), now + Duration::from_secs(12)));
+        assert!(!penalties.refuses_at(ip("192.0.2.1"), now + Duration::from_secs(15)));
     }
 
     #[test]
@@ -156,8 +261,20 @@ mod tests {
     }
 
     #[test]
-    fn a_trusted_proxy_is_never_an_offender() {
-        assert!(ten_seconds().offender(ip("10.1.2.3")).is_none());
+    fn a_trusted_proxy_is_never_refused_nor_an_offender() {
+        let penalties = ten_seconds();
+        assert!(penalties.offender(ip("10.1.2.3")).is_none());
+        assert!(
+            penalties.offender(ip("::ffff:10.1.2.3")).is_none(),
+            "mapped"
+        );
+        // Addresses are penalized by /64: a neighbour of the proxy in its /64 is not an
+        // offender either, and the proxy's /64 is never refused.
+        assert!(penalties.offender(ip("2001:db8:9:9::10")).is_none());
+        assert!(penalties.offender(ip("2001:db8:9:9::11")).is_none());
+        let its_slash_64 = IpAddr::V6("2001:db8:9:9::".parse().expect("v6"));
+        penalties.impose(its_slash_64, Instant::now());
+        assert!(!penalties.refuses(ip("2001:db8:9:9::10")));
     }
 
     #[test]
@@ -170,7 +287,26 @@ mod tests {
     }
 
     #[test]
-    fn the_list_holds_at_most_its_bound_and_makes_room_from_served_penalties() {
+    fn abandoned_bursts_are_penalized_at_the_second_within_the_penalty() {
+        let penalties = ten_seconds();
+        let now = Instant::now();
+        let address = offender(&penalties, "192.0.2.1");
+        penalties.strike(address, now);
+        assert!(
+            !penalties.refuses_at(ip("192.0.2.1"), now),
+            "once is forgiven"
+        );
+        penalties.strike(address, now + Duration::from_secs(11));
+        assert!(
+            !penalties.refuses_at(ip("192.0.2.1"), now + Duration::from_secs(11)),
+            "twice, but further apart than the penalty"
+        );
+        penalties.strike(address, now + Duration::from_secs(12));
+        assert!(penalties.refuses_at(ip("192.0.2.1"), now + Duration::from_secs(12)));
+    }
+
+    #[test]
+    fn the_list_holds_at_most_its_bound_until_penalties_end() {
         let penalties = ten_seconds();
         let now = Instant::now();
         let address = |i: usize| IpAddr::from(std::net::Ipv4Addr::from(0xC000_0000 + i as u32));
@@ -185,7 +321,7 @@ mod tests {
         );
         let later = now + Duration::from_secs(11);
         penalties.impose(address(MAX_PENALIZED), later);
-        assert_eq!(penalties.held(), 1, "the served penalties made room");
+        assert_eq!(penalties.held(), 1, "the ended penalties made room");
         assert!(penalties.refuses_at(Some(address(MAX_PENALIZED)), later));
     }
 }
