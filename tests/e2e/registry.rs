@@ -2708,9 +2708,13 @@ async fn a_write_right_after_redis_lost_its_data_waits_for_the_restore() {
 async fn no_instance_applies_the_store_while_another_is_restoring_it() {
     let redis = RedisServer::start();
     let p = Pair::start(&redis);
+    // A restorer's mark, as `SharedStore::begin_restore` writes it.
     redis
-        .command(&["SET", "egov:reg:restoring", "1", "EX", "60"])
+        .command(&["SET", "egov:reg:restoring:r1", "1", "EX", "60"])
         .expect("an instance is restoring");
+    redis
+        .command(&["SADD", "egov:reg:restorers", "r1"])
+        .expect("listed");
     let on_a = api_of(&p.a, &p.keys, "interior");
     let doc = new_service(&p.estate, "during-restore", "interior");
     assert_eq!(
@@ -2726,7 +2730,7 @@ async fn no_instance_applies_the_store_while_another_is_restoring_it() {
         "B applied the store while it was being restored"
     );
     redis
-        .command(&["DEL", "egov:reg:restoring"])
+        .command(&["DEL", "egov:reg:restoring:r1"])
         .expect("the restore ends");
     let caught_up = within(Duration::from_secs(15), || async {
         status_of(&p.b.url("/s/during-restore/")).await == StatusCode::OK

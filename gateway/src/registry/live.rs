@@ -554,9 +554,13 @@ impl LiveRegistry {
             Ok(l) => l.clone(),
             Err(_) => return,
         };
-        if let Err(e) = shared.begin_restore().await {
-            tracing::warn!(error = %e, "the registry store could not be marked as being restored");
-        }
+        let mut mark = match shared.begin_restore().await {
+            Ok(mark) => Some(mark),
+            Err(e) => {
+                tracing::warn!(error = %e, "the registry store could not be marked as being restored");
+                None
+            }
+        };
         // Versions go on from where this instance saw them, never back.
         let applied = self.applied.load(Ordering::Relaxed);
         if let Err(e) = shared.raise_version(applied).await {
@@ -567,6 +571,7 @@ impl LiveRegistry {
             action: super::store::Action::Create,
         };
         for r in &records {
+            keep_marked(shared, &mut mark).await;
             let _ = shared
                 .put(
                     &r.id,
@@ -583,10 +588,13 @@ impl LiveRegistry {
             by_service.entry(id).or_default().push((k, v));
         }
         for (id, s) in by_service {
+            keep_marked(shared, &mut mark).await;
             let _ = shared.put_secrets(&id, &s).await;
         }
-        if let Err(e) = shared.end_restore().await {
-            tracing::warn!(error = %e, "the registry store's restore mark stays until it expires");
+        if let Some(mark) = mark {
+            if let Err(e) = shared.end_restore(mark).await {
+                tracing::warn!(error = %e, "the registry store's restore mark stays until it expires");
+            }
         }
     }
 
@@ -700,6 +708,15 @@ fn document_of_file(file: &std::path::Path) -> Option<serde_json::Value> {
 /// A problem with no file to name.
 pub fn problem(reason: impl Into<String>) -> ConfigErrors {
     ConfigErrors(vec![ConfigError::new(std::path::Path::new(""), "", reason)])
+}
+
+/// Renews this instance's restore mark when it is due (see `SharedStore::keep_restoring`).
+async fn keep_marked(shared: &SharedStore, mark: &mut Option<super::store::RestoreMark>) {
+    if let Some(m) = mark.as_mut() {
+        if let Err(e) = shared.keep_restoring(m).await {
+            tracing::warn!(error = %e, "the registry store's restore mark could not be renewed");
+        }
+    }
 }
 
 #[cfg(test)]

@@ -21,7 +21,7 @@ pub mod files;
 mod shared;
 
 pub use files::{BrokenFile, FileStore};
-pub use shared::SharedStore;
+pub use shared::{RestoreMark, SharedStore};
 
 use async_trait::async_trait;
 use serde::{Deserialize, Serialize};

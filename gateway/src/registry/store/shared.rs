@@ -48,6 +48,19 @@ pub struct SharedStore {
     history_per_ministry: u64,
 }
 
+/// How long a restorer's mark lasts unless renewed ([`SharedStore::begin_restore`]) ...
+pub const RESTORE_MARK_TTL: std::time::Duration = std::time::Duration::from_secs(60);
+/// ... and how old it is when renewed ([`SharedStore::keep_restoring`]).
+pub const RESTORE_MARK_RENEW: std::time::Duration = std::time::Duration::from_secs(20);
+
+/// One instance's mark that it is restoring the store.
+#[derive(Debug)]
+pub struct RestoreMark {
+    key: String,
+    token: String,
+    renewed: std::time::Instant,
+}
+
 /// How long a change record (and so a version of the history) is kept.
 const HISTORY_TTL: std::time::Duration = std::time::Duration::from_secs(400 * 24 * 3600);
 
@@ -239,36 +252,78 @@ impl SharedStore {
         Ok(())
     }
 
-    /// Marks the store as being restored by an instance (for at most a minute, should it
-    /// stop meanwhile): the others apply nothing from it until the mark is gone
-    /// ([`Self::restoring`]).
-    pub async fn begin_restore(&self) -> Result<(), StoreError> {
+    /// Marks the store as being restored by this instance: the others apply nothing from
+    /// it until every restorer's mark is gone ([`Self::restoring`]). Each restorer has a
+    /// mark of its own, listed in `reg:restorers`: found in review, two instances restoring
+    /// at once shared one mark, and the first to finish lifted it for both. A mark lasts
+    /// [`RESTORE_MARK_TTL`] unless renewed ([`Self::keep_restoring`]), so an instance that
+    /// stops halfway holds the others back for at most that.
+    pub async fn begin_restore(&self) -> Result<RestoreMark, StoreError> {
+        let token = format!("{:032x}", rand::random::<u128>());
+        let mark = RestoreMark {
+            key: self.restore_mark_key(&token),
+            token,
+            renewed: std::time::Instant::now(),
+        };
+        self.mark_restoring(&mark).await?;
+        Ok(mark)
+    }
+
+    /// Renews `mark` once it is [`RESTORE_MARK_RENEW`] old, so a restore that takes longer
+    /// than [`RESTORE_MARK_TTL`] (thousands of services over a slow link) stays marked to its
+    /// end: a mark of a fixed minute ran out halfway through one.
+    pub async fn keep_restoring(&self, mark: &mut RestoreMark) -> Result<(), StoreError> {
+        if mark.renewed.elapsed() < RESTORE_MARK_RENEW {
+            return Ok(());
+        }
+        mark.renewed = std::time::Instant::now();
+        self.mark_restoring(mark).await
+    }
+
+    async fn mark_restoring(&self, mark: &RestoreMark) -> Result<(), StoreError> {
         self.kv
-            .set(
-                &self.kv.key("reg", "restoring"),
-                b"1",
-                Some(std::time::Duration::from_secs(60)),
-                Write::Always,
+            .set(&mark.key, b"1", Some(RESTORE_MARK_TTL), Write::Always)
+            .await?;
+        self.kv
+            .set_add(
+                &self.kv.key("reg", "restorers"),
+                &mark.token,
+                RESTORE_MARK_TTL,
             )
             .await?;
         Ok(())
     }
 
-    /// The restore is over.
-    pub async fn end_restore(&self) -> Result<(), StoreError> {
-        self.kv.delete(&self.kv.key("reg", "restoring")).await?;
+    fn restore_mark_key(&self, token: &str) -> String {
+        self.kv.key("reg", &format!("restoring:{token}"))
+    }
+
+    /// This instance's restore is over (another's may go on).
+    pub async fn end_restore(&self, mark: RestoreMark) -> Result<(), StoreError> {
+        self.kv.delete(&mark.key).await?;
+        self.kv
+            .set_remove(&self.kv.key("reg", "restorers"), &[mark.token])
+            .await?;
         Ok(())
     }
 
     /// Whether an instance is writing back what the store lost. Its records go back one at
     /// a time, each a new version: found when tried, another instance applied the store
-    /// halfway, and its services not yet written back answered 404.
+    /// halfway, and its services not yet written back answered 404. The marks of restorers
+    /// that stopped halfway have expired: they are struck off the list.
     pub async fn restoring(&self) -> Result<bool, StoreError> {
-        Ok(self
-            .kv
-            .get(&self.kv.key("reg", "restoring"))
-            .await?
-            .is_some())
+        let list = self.kv.key("reg", "restorers");
+        let mut ended = Vec::new();
+        for token in self.kv.set_members(&list).await? {
+            if self.kv.get(&self.restore_mark_key(&token)).await?.is_some() {
+                return Ok(true);
+            }
+            ended.push(token);
+        }
+        if !ended.is_empty() {
+            self.kv.set_remove(&list, &ended).await?;
+        }
+        Ok(false)
     }
 
     /// Raises the version counter to at least `version`. A store that lost its data (a
@@ -801,9 +856,52 @@ mod tests {
     async fn a_store_being_restored_says_so_until_the_restore_ends() {
         let s = store();
         assert!(!s.restoring().await.expect("read"));
-        s.begin_restore().await.expect("mark");
+        let mark = s.begin_restore().await.expect("mark");
         assert!(s.restoring().await.expect("read"));
-        s.end_restore().await.expect("unmark");
+        s.end_restore(mark).await.expect("unmark");
         assert!(!s.restoring().await.expect("read"));
+    }
+
+    #[tokio::test]
+    async fn one_restorer_finishing_leaves_the_store_marked_while_another_goes_on() {
+        let s = store();
+        let first = s.begin_restore().await.expect("mark");
+        let second = s.begin_restore().await.expect("mark");
+        s.end_restore(first).await.expect("unmark");
+        assert!(
+            s.restoring().await.expect("read"),
+            "the second restorer is still writing"
+        );
+        s.end_restore(second).await.expect("unmark");
+        assert!(!s.restoring().await.expect("read"));
+    }
+
+    #[tokio::test]
+    async fn a_restorer_that_stopped_halfway_holds_nobody_back_once_its_mark_expired() {
+        let s = store();
+        let mark = s.begin_restore().await.expect("mark");
+        // Its mark expires (the instance stopped); its name stays on the list.
+        s.kv.delete(&mark.key).await.expect("expire");
+        assert!(!s.restoring().await.expect("read"));
+        let listed =
+            s.kv.set_members(&s.kv.key("reg", "restorers"))
+                .await
+                .expect("list");
+        assert!(listed.is_empty(), "struck off: {listed:?}");
+    }
+
+    #[tokio::test]
+    async fn a_long_restore_renews_its_mark() {
+        let s = store();
+        let mut mark = s.begin_restore().await.expect("mark");
+        s.kv.delete(&mark.key).await.expect("expire");
+        s.keep_restoring(&mut mark).await.expect("renew");
+        assert!(
+            !s.restoring().await.expect("read"),
+            "not renewed while young"
+        );
+        mark.renewed -= RESTORE_MARK_RENEW;
+        s.keep_restoring(&mut mark).await.expect("renew");
+        assert!(s.restoring().await.expect("read"), "renewed once old");
     }
 }
