@@ -42,8 +42,9 @@
 #            legacy page, streamed through charset conversion and link rewriting
 # flood      an HTTP/2 PRIORITY-frame flood that reconnects whenever closed (tests/bench/h2_flood.py,
 #            8 threads of one address for `seconds`) beside a citizen on another address asking
-#            for a 1 KB object every 50 ms: the gateway's CPU and the citizen's p50/p99, with the
-#            citizen alone first; this build, then EGOV_BENCH_BASELINE's if set, `rounds` times
+#            for a 1 KB object every 50 ms: the gateway's CPU, the citizen's p50/p99 and the
+#            sockets the flood left in TIME_WAIT on the gateway's side, with the citizen alone
+#            first; this build, then EGOV_BENCH_BASELINE's if set, `rounds` times
 set -euo pipefail
 
 mode="${1:-proxy}"
@@ -781,7 +782,8 @@ flood_bench() {
       wait_port "$gw"
       curl -s -o /dev/null "http://127.0.0.1:$gw$path"
       echo "round $round, ${names[$i]}, citizen alone:   $(python3 "$root/tests/bench/h2_flood.py" 127.0.0.1 "$gw" 0 5 "$pid" "$path")"
-      echo "round $round, ${names[$i]}, 8 flood threads: $(python3 "$root/tests/bench/h2_flood.py" 127.0.0.1 "$gw" 8 "$secs" "$pid" "$path")"
+      echo "round $round, ${names[$i]}, 8 flood threads: $(python3 "$root/tests/bench/h2_flood.py" 127.0.0.1 "$gw" 8 "$secs" "$pid" "$path")" \
+        "time_wait_on_gateway_port=$(ss -Htan state time-wait "( sport = :$gw )" | wc -l)"
       kill -INT "$pid" 2>/dev/null || true
       wait "$pid" 2>/dev/null || true
     done

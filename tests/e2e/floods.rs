@@ -1254,6 +1254,15 @@ async fn send_unended(
     client.send_request(request, false).expect("send")
 }
 
+/// The status of `answer`, which must come within ten seconds.
+async fn status_within_ten_seconds(answer: h2::client::ResponseFuture) -> http::StatusCode {
+    tokio::time::timeout(Duration::from_secs(10), answer)
+        .await
+        .expect("answered within ten seconds")
+        .expect("an answer")
+        .status()
+}
+
 /// Found when tried: a `GET` whose HTTP/2 stream never ended was sent on at once with
 /// `Transfer-Encoding: chunked`, and each such stream held one of the legacy site's
 /// connections for as long as the client liked (pingora waits for an HTTP/2 body with no
@@ -1270,11 +1279,7 @@ async fn an_http2_request_whose_body_never_ends_gets_408_and_never_reaches_the_l
     });
     let mut client = http2(&gw, 65_535).await;
     let (answer, _body) = send_unended(&mut client, h2_get(&gw, "/s/cnie-renewal/page")).await;
-    let answer = tokio::time::timeout(Duration::from_secs(10), answer)
-        .await
-        .expect("answered within ten seconds")
-        .expect("an answer");
-    assert_eq!(answer.status(), 408);
+    assert_eq!(status_within_ten_seconds(answer).await, 408);
     assert_eq!(site.reached(), 0, "the legacy site was asked");
 }
 
@@ -1293,11 +1298,7 @@ async fn an_http2_get_whose_body_outgrows_the_wait_gets_413_and_never_reaches_th
     let (answer, mut body) = send_unended(&mut client, h2_get(&gw, "/s/cnie-renewal/page")).await;
     body.send_data(bytes::Bytes::from(vec![b'x'; 50_000]), false)
         .expect("48 KiB and more");
-    let answer = tokio::time::timeout(Duration::from_secs(10), answer)
-        .await
-        .expect("answered within ten seconds")
-        .expect("an answer");
-    assert_eq!(answer.status(), 413);
+    assert_eq!(status_within_ten_seconds(answer).await, 413);
     assert_eq!(site.reached(), 0, "the legacy site was asked");
 }
 
@@ -1317,11 +1318,7 @@ async fn an_http2_call_to_the_router_whose_body_never_ends_gets_408() {
     let (answer, mut body) = send_unended(&mut client, request).await;
     body.send_data(bytes::Bytes::from_static(b"{\"query\": \"pass"), false)
         .expect("a first piece");
-    let answer = tokio::time::timeout(Duration::from_secs(10), answer)
-        .await
-        .expect("answered within ten seconds")
-        .expect("an answer");
-    assert_eq!(answer.status(), 408);
+    assert_eq!(status_within_ten_seconds(answer).await, 408);
 }
 
 /// What the wait keeps is what the legacy site gets: a body shorter than the part waited
