@@ -61,11 +61,14 @@ impl From<BodyError> for String {
 /// one the gateway reads itself ([`read_limited`]).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct BodyPace {
+    /// The time any body may take (`limits.body_grace`).
     pub grace: Duration,
+    /// The bytes a second that earn it a second more (`limits.body_min_rate`).
     pub min_rate: u64,
 }
 
 impl BodyPace {
+    /// The portal's pace, from `[limits]`.
     pub fn of(limits: &LimitsSettings) -> Self {
         Self {
             grace: limits.body_grace,
@@ -144,7 +147,7 @@ pub async fn settle(
         if read >= SETTLE_BYTES {
             if whole {
                 return Err(BodyError::TooLarge {
-                    limit: SETTLE_BYTES,
+                    limit: SETTLE_BYTES - 1,
                 });
             }
             break;

@@ -40,8 +40,9 @@ pub struct AdmissionMetrics {
     /// earned (`egov_rate_limited_total{scope="h2_frames"}`, see [`super::h2_frames`]).
     pub closed_for_floods: IntCounter,
     /// TLS handshakes that did not finish within the header deadline (counted as header
-    /// timeouts as well) and those that failed (`egov_tls_handshakes_failed_total`).
+    /// timeouts as well: `egov_tls_handshakes_failed_total{reason="timeout"}`) ...
     pub tls_timed_out: IntCounter,
+    /// ... and those that failed (`{reason="error"}`).
     pub tls_failed: IntCounter,
     /// Connections closed at accept for their address's flood penalty
     /// (`egov_connections_refused_total{reason="penalized"}`, see [`super::penalty`]).

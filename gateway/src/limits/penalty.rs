@@ -71,10 +71,11 @@ impl Expiring {
         self.until.get(address).is_some_and(|&end| now < end)
     }
 
-    /// Adds `address` until `end`, unless the list is full of entries that have not ended.
+    /// Adds `address` until `end`, unless it is listed already (what it has runs from the
+    /// first time: so each address is in the queue once, found in review), or the list is
+    /// full of entries that have not ended.
     fn add(&mut self, address: IpAddr, end: Instant) {
-        let full = self.until.len() >= MAX_PENALIZED && !self.until.contains_key(&address);
-        if full || self.order.len() >= 2 * MAX_PENALIZED {
+        if self.until.contains_key(&address) || self.until.len() >= MAX_PENALIZED {
             return;
         }
         self.until.insert(address, end);
@@ -239,14 +240,16 @@ mod tests {
     }
 
     #[test]
-    fn a_penalty_imposed_again_lasts_from_the_last_time() {
+    fn a_penalty_runs_from_the_first_closure_and_may_be_imposed_again_once_over() {
         let penalties = ten_seconds();
         let now = Instant::now();
         let address = offender(&penalties, "192.0.2.1");
         penalties.impose(address, now);
+        // Another of its connections, open before, floods too.
         penalties.impose(address, now + Duration::from_secs(5));
-        assert!(penalties.refuses_at(ip("192.0.2.1"), now + Duration::from_secs(12)));
-        assert!(!penalties.refuses_at(ip("192.0.2.1"), now + Duration::from_secs(15)));
+        assert!(!penalties.refuses_at(ip("192.0.2.1"), now + Duration::from_secs(10)));
+        penalties.impose(address, now + Duration::from_secs(12));
+        assert!(penalties.refuses_at(ip("192.0.2.1"), now + Duration::from_secs(21)));
     }
 
     #[test]

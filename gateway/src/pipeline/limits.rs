@@ -172,14 +172,11 @@ pub async fn settle_body(session: &mut Session, ctx: &RequestCtx) -> pingora::Re
     }
 }
 
-/// A body refused as the citizen's doing (413, 408): a status pingora's error page takes.
+/// A body refused as the citizen's doing (413, 408): a status pingora's error page takes,
+/// and the limit it went past, for the log.
 fn body_refused(e: &BodyError) -> Box<pingora::Error> {
     let status = e.status().as_u16();
-    let why = match e {
-        BodyError::TooLarge { .. } => "the request body is larger than the service takes",
-        _ => "the request body arrives slower than the portal's limits.body_min_rate",
-    };
-    pingora::Error::explain(pingora::ErrorType::HTTPStatus(status), why)
+    pingora::Error::explain(pingora::ErrorType::HTTPStatus(status), e.to_string())
 }
 
 /// Whether an exchange that failed with `e` failed because the citizen stopped sending the
