@@ -28,7 +28,7 @@ use crate::app::App;
 use crate::cache::{self, mark_answer, ResponseCache, ANSWER_HEADERS};
 use crate::chain::edit_response;
 use crate::framing;
-use crate::pipeline::{write_local, Pipeline, RequestCtx, Step};
+use crate::pipeline::{limits::settle_body, write_local, Pipeline, RequestCtx, Step};
 use crate::sso::Sso;
 use crate::telemetry::Telemetry;
 use crate::upstream::{self, Outcome, Upstreams};
@@ -99,9 +99,7 @@ impl ProxyHttp for GatewayProxy {
 
     async fn request_filter(&self, session: &mut Session, ctx: &mut Self::CTX) -> Result<bool> {
         match ctx.answer.take() {
-            None => crate::pipeline::limits::settle_body(session, ctx)
-                .await
-                .map(|()| false),
+            None => settle_body(session, ctx).await.map(|()| false),
             Some(answer) => {
                 write_local(session, answer, ctx).await?;
                 Ok(true)
