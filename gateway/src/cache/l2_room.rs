@@ -145,7 +145,6 @@ impl L2Room {
         counts.total += weight;
         counts.owners.add(&owner, weight);
         counts.expiries.push(Reverse((until, hash)));
-        counts.compact();
         counts.alive.insert(
             hash,
             Written {
@@ -154,6 +153,9 @@ impl L2Room {
                 owner,
             },
         );
+        // After the key is alive again: compacted before, its own expiry went (found in
+        // review), and its weight stayed counted for good.
+        counts.compact();
         true
     }
 
@@ -205,6 +207,27 @@ mod tests {
             counts.expiries.len()
         );
         assert_eq!(counts.total, 1_000, "counted once");
+    }
+
+    #[test]
+    fn every_key_alive_keeps_its_expiry_through_every_compaction() {
+        let room = L2Room::new(400_000);
+        let page = key();
+        let site = owner("revalidated", "a");
+        for i in 0..1_000u64 {
+            let until = in_an_hour() + Duration::from_secs(i);
+            assert!(room.take(page, &site, 1_000, until));
+            let counts = room.counts.lock().unwrap_or_else(|e| e.into_inner());
+            for (hash, written) in &counts.alive {
+                assert!(
+                    counts
+                        .expiries
+                        .iter()
+                        .any(|Reverse((u, h))| h == hash && *u == written.until),
+                    "after write {i}, an alive key has no expiry: it would stay counted for good"
+                );
+            }
+        }
     }
 
     #[test]

@@ -754,6 +754,16 @@ mod tests {
         json!({ "n": n, "padding": "x".repeat(kb * 1024) })
     }
 
+    /// Replaces service `id` of ministry `m` once for each `n` of `changes`, with 100 KB
+    /// documents: a busy service's history.
+    async fn churn(s: &SharedStore, id: &str, changes: std::ops::Range<u32>) {
+        for n in changes {
+            s.put(id, "m", &large(n, 100), Expect::Any, &by(Action::Replace))
+                .await
+                .expect("change");
+        }
+    }
+
     #[tokio::test]
     async fn past_its_budget_a_ministrys_oldest_versions_are_forgotten_and_no_other_ministrys() {
         let s = SharedStore::new(Arc::new(MemoryKv::default()), 1 << 20);
@@ -766,17 +776,7 @@ mod tests {
         )
         .await
         .expect("other ministry's service");
-        for n in 0..40 {
-            s.put(
-                "churned",
-                "m",
-                &large(n, 100),
-                Expect::Any,
-                &by(Action::Replace),
-            )
-            .await
-            .expect("change");
-        }
+        churn(&s, "churned", 0..40).await;
         let kept = s.history("churned").await.expect("history");
         let bytes: usize = kept
             .iter()
@@ -854,17 +854,7 @@ mod tests {
         s.put("quiet", "m", &doc, Expect::Absent, &by(Action::Create))
             .await
             .expect("create");
-        for n in 1..40 {
-            s.put(
-                "busy",
-                "m",
-                &large(n, 100),
-                Expect::Any,
-                &by(Action::Replace),
-            )
-            .await
-            .expect("change");
-        }
+        churn(&s, "busy", 1..40).await;
         let quiet = s.history("quiet").await.expect("history");
         assert_eq!(quiet.len(), 1, "its only change stays: {quiet:?}");
         assert_eq!(quiet[0].document, Some(doc));
