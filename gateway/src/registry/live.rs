@@ -570,26 +570,57 @@ impl LiveRegistry {
             actor: "restore".into(),
             action: super::store::Action::Create,
         };
-        for r in &records {
-            keep_marked(shared, &mut mark).await;
-            let _ = shared
-                .put(
-                    &r.id,
-                    &r.ministry,
-                    &r.document,
-                    super::store::Expect::Absent,
-                    &author,
-                )
-                .await;
-        }
         let mut by_service: BTreeMap<String, Vec<(String, String)>> = BTreeMap::new();
         for (k, v) in secrets {
             let id = k.split(':').next().unwrap_or_default().to_string();
             by_service.entry(id).or_default().push((k, v));
         }
-        for (id, s) in by_service {
-            keep_marked(shared, &mut mark).await;
-            let _ = shared.put_secrets(&id, &s).await;
+        // What failed is tried again, a few times, still marked: the version is raised
+        // first, so the store does not look as if it lost its data again, and a record not
+        // written back now never would be (found in the last read: every failure was
+        // dropped, and the mark lifted over a half-restored store).
+        let mut records: Vec<&Record> = records.iter().collect();
+        let mut by_service: Vec<(String, Vec<(String, String)>)> = by_service.into_iter().collect();
+        for attempt in 0..RESTORE_ATTEMPTS {
+            if attempt > 0 {
+                tokio::time::sleep(RETRY_SOON).await;
+            }
+            let mut failed = Vec::new();
+            for r in records {
+                keep_marked(shared, &mut mark).await;
+                let put = shared
+                    .put(
+                        &r.id,
+                        &r.ministry,
+                        &r.document,
+                        super::store::Expect::Absent,
+                        &author,
+                    )
+                    .await;
+                // A conflict: another instance wrote it back (or it was written since).
+                if matches!(put, Err(ref e) if !matches!(e, StoreError::Conflict { .. })) {
+                    failed.push(r);
+                }
+            }
+            records = failed;
+            let mut unsent = Vec::new();
+            for (id, s) in by_service {
+                keep_marked(shared, &mut mark).await;
+                if shared.put_secrets(&id, &s).await.is_err() {
+                    unsent.push((id, s));
+                }
+            }
+            by_service = unsent;
+            if records.is_empty() && by_service.is_empty() {
+                break;
+            }
+        }
+        if !records.is_empty() || !by_service.is_empty() {
+            tracing::error!(
+                records = records.len(),
+                services_secrets = by_service.len(),
+                "the registry store could not be fully restored; those services are missing until a ministry writes them again"
+            );
         }
         if let Some(mark) = mark {
             if let Err(e) = shared.end_restore(mark).await {
@@ -709,6 +740,9 @@ fn document_of_file(file: &std::path::Path) -> Option<serde_json::Value> {
 pub fn problem(reason: impl Into<String>) -> ConfigErrors {
     ConfigErrors(vec![ConfigError::new(std::path::Path::new(""), "", reason)])
 }
+
+/// How many times a restore writes back what failed before it gives up.
+const RESTORE_ATTEMPTS: u32 = 5;
 
 /// Renews this instance's restore mark when it is due (see `SharedStore::keep_restoring`).
 async fn keep_marked(shared: &SharedStore, mark: &mut Option<super::store::RestoreMark>) {
