@@ -213,10 +213,8 @@ async fn the_tokens_of_an_answer_refused_are_counted_too() {
     let (_, v) = route(&gw, json!({"query": HESITANT})).await;
     assert_eq!(v["source"], "local", "{v}");
     let metrics = gw.metrics_showing(&["egov_assist_llm_tokens_total"]).await;
-    let prompt = metrics
-        .lines()
-        .find_map(|l| l.strip_prefix(r#"egov_assist_llm_tokens_total{kind="prompt"} "#))
-        .and_then(|v| v.trim().parse::<u64>().ok());
+    let prompt =
+        egov_integration::metric_value(&metrics, r#"egov_assist_llm_tokens_total{kind="prompt"}"#);
     assert!(prompt.is_some_and(|n| n > 0), "{metrics}");
 }
 

@@ -270,12 +270,8 @@ impl TestGateway {
 
     /// Connections the portal listeners hold now (`egov_connections_open`).
     pub fn connections_open(&self) -> usize {
-        crate::raw_http::get(self.metrics, "/metrics", "")
-            .text()
-            .lines()
-            .find_map(|l| l.strip_prefix("egov_connections_open "))
-            .and_then(|v| v.trim().parse().ok())
-            .unwrap_or(0)
+        let text = crate::raw_http::get(self.metrics, "/metrics", "").text();
+        metric_value(&text, "egov_connections_open").map_or(0, |v| v as usize)
     }
 
     /// Waits until the portal listeners hold exactly `n` connections: accepted and given
@@ -347,4 +343,12 @@ impl Drop for TestGateway {
             r.shutdown();
         }
     }
+}
+
+/// The value of `series` (a metric's name with its labels, as `/metrics` writes it) in the
+/// metrics page `text`, if it is there and a whole number.
+pub fn metric_value(text: &str, series: &str) -> Option<u64> {
+    text.lines()
+        .find_map(|l| l.strip_prefix(series)?.strip_prefix(' '))
+        .and_then(|v| v.trim().parse().ok())
 }
