@@ -158,10 +158,7 @@ impl App {
             shared,
             cache,
             rate_limiter,
-            connections: crate::limits::ConnectionLimits::new(
-                &config.gateway.limits,
-                &config.gateway.portal.trusted_proxies,
-            ),
+            connections: crate::limits::ConnectionLimits::new(&config.gateway.limits),
             draining: Arc::new(std::sync::atomic::AtomicBool::new(false)),
         })
     }

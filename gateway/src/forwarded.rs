@@ -5,9 +5,9 @@
 //! comes from a configured trusted proxy (a load balancer in front of the gateway); from
 //! anyone else they are replaced, so a citizen cannot pretend to be someone else.
 
+use crate::trusted_proxies::TrustedProxies;
 use egov_adapters::headers::{spellings, HeaderEdit, HeaderSet};
 use http::{HeaderName, HeaderValue};
-use ipnet::IpNet;
 use std::net::IpAddr;
 use std::sync::LazyLock;
 
@@ -30,7 +30,8 @@ pub const FORWARDING_HEADERS: [HeaderName; 5] = [
 /// The downstream connection, as far as forwarding headers are concerned.
 #[derive(Debug, Clone, Copy)]
 pub struct Client {
-    /// The TCP peer (the citizen, or a trusted proxy).
+    /// The TCP peer (the citizen, or a trusted proxy); an IPv4 peer of a listener on both
+    /// families in its IPv4 form, as legacy sites expect it in `X-Forwarded-For`.
     pub peer: Option<IpAddr>,
     /// Whether the peer is a trusted proxy.
     pub trusted: bool,
@@ -39,8 +40,9 @@ pub struct Client {
 }
 
 impl Client {
-    pub fn new(peer: Option<IpAddr>, trusted_proxies: &[IpNet], tls: bool) -> Self {
-        let trusted = peer.is_some_and(|ip| trusted_proxies.iter().any(|net| net.contains(&ip)));
+    pub fn new(peer: Option<IpAddr>, trusted_proxies: &TrustedProxies, tls: bool) -> Self {
+        let peer = peer.map(|ip| ip.to_canonical());
+        let trusted = peer.is_some_and(|ip| trusted_proxies.trusts(ip));
         Self { peer, trusted, tls }
     }
 
@@ -53,12 +55,11 @@ impl Client {
     pub fn citizen_ip(
         &self,
         headers: &http::HeaderMap,
-        trusted_proxies: &[IpNet],
+        trusted_proxies: &TrustedProxies,
     ) -> Option<IpAddr> {
         if !self.trusted {
             return self.peer;
         }
-        let is_trusted = |ip: &IpAddr| trusted_proxies.iter().any(|net| net.contains(ip));
         let entries = headers
             .get_all(&X_FORWARDED_FOR)
             .iter()
@@ -67,11 +68,11 @@ impl Client {
             .rev();
         let mut citizen = self.peer;
         for entry in entries {
-            let Some(ip) = parse_entry(entry) else {
+            let Some(ip) = parse_entry(entry).map(|ip| ip.to_canonical()) else {
                 break;
             };
             citizen = Some(ip);
-            if !is_trusted(&ip) {
+            if !trusted_proxies.trusts(ip) {
                 break;
             }
         }
@@ -205,8 +206,8 @@ mod tests {
     use super::*;
     use http::HeaderMap;
 
-    fn trusted() -> Vec<IpNet> {
-        vec!["10.0.0.0/8".parse().expect("cidr")]
+    fn trusted() -> TrustedProxies {
+        TrustedProxies::new(["10.0.0.0/8".parse().expect("cidr")])
     }
 
     #[test]
@@ -248,7 +249,11 @@ mod tests {
             }
             let c = Client::new(
                 Some("10.0.0.1".parse().expect("ip")),
-                &if trusted { self::trusted() } else { Vec::new() },
+                &if trusted {
+                    self::trusted()
+                } else {
+                    TrustedProxies::default()
+                },
                 false,
             );
             c.apply(&mut h, None);
@@ -277,7 +282,11 @@ mod tests {
             }
             let c = Client::new(
                 Some("10.0.0.1".parse().expect("ip")),
-                &if trusted { self::trusted() } else { Vec::new() },
+                &if trusted {
+                    self::trusted()
+                } else {
+                    TrustedProxies::default()
+                },
                 false,
             );
             c.apply(&mut h, None);
@@ -301,6 +310,27 @@ mod tests {
 
     fn ip(s: &str) -> IpAddr {
         s.parse().expect("ip")
+    }
+
+    #[test]
+    fn a_proxy_reaching_a_listener_on_both_families_is_trusted_and_named_in_ipv4_form() {
+        // On `[::]:443`, an IPv4 peer is `::ffff:a.b.c.d`.
+        let c = Client::new(Some(ip("::ffff:10.1.2.3")), &trusted(), false);
+        assert!(c.trusted);
+        let mut h = xff("198.51.100.1");
+        assert_eq!(c.citizen_ip(&h, &trusted()), Some(ip("198.51.100.1")));
+        c.apply(&mut h, None);
+        assert_eq!(h["x-forwarded-for"], "198.51.100.1, 10.1.2.3");
+    }
+
+    #[test]
+    fn a_citizen_reaching_a_listener_on_both_families_is_named_in_ipv4_form() {
+        let c = Client::new(Some(ip("::ffff:192.0.2.7")), &trusted(), false);
+        assert!(!c.trusted);
+        let mut h = HeaderMap::new();
+        c.apply(&mut h, None);
+        assert_eq!(h["x-forwarded-for"], "192.0.2.7");
+        assert_eq!(c.citizen_ip(&h, &trusted()), Some(ip("192.0.2.7")));
     }
 
     fn xff(value: &'static str) -> HeaderMap {

@@ -44,4 +44,5 @@ pub mod sso;
 pub mod telemetry;
 #[cfg(test)]
 mod testing;
+pub mod trusted_proxies;
 pub mod upstream;

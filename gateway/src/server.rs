@@ -275,6 +275,7 @@ fn portal_service(
     let admission = Admission::new(
         http,
         &app.connections,
+        Arc::clone(&app.registry),
         AdmissionMetrics {
             open: metrics.connections_open.clone(),
             refused_per_address: metrics

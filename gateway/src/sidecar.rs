@@ -238,7 +238,7 @@ async fn serve_guarded(
     use axum::extract::ConnectInfo;
     use hyper_util::rt::{TokioIo, TokioTimer};
     use hyper_util::service::TowerToHyperService;
-    let slots = ConnectionSlots::new(MAX_CONNECTIONS, MAX_PER_ADDRESS, Vec::new());
+    let slots = ConnectionSlots::new(MAX_CONNECTIONS, MAX_PER_ADDRESS);
     let mut http = hyper::server::conn::http1::Builder::new();
     http.timer(TokioTimer::new())
         .header_read_timeout(HEADER_TIMEOUT);
@@ -259,7 +259,7 @@ async fn serve_guarded(
             },
             () = &mut stop => break,
         };
-        let slot = match slots.take(Some(peer.ip())) {
+        let slot = match slots.take(Some(peer.ip()), false) {
             Ok(slot) => slot,
             Err(why) => {
                 tracing::debug!(role = role.name(), client = %peer.ip(), ?why, "side listener: connection refused");

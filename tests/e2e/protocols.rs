@@ -1,7 +1,7 @@
 //! Failures of the legacy side, forwarding headers, and the protocols the portal speaks.
 
 use egov_gateway::config::Timeouts;
-use egov_integration::{client, metric_value, ports, start_estate, TestGateway};
+use egov_integration::{client, loopback_proxies, metric_value, ports, start_estate, TestGateway};
 use futures_util::{SinkExt, StreamExt};
 use serde_json::Value;
 use std::time::Duration;
@@ -94,7 +94,7 @@ async fn spoofed_forwarding_headers_are_replaced_by_the_gateways_own() {
 async fn trusted_proxy_forwarding_chain_is_extended() {
     let estate = start_estate(None);
     let gw = TestGateway::with(&estate, |c| {
-        c.gateway.portal.trusted_proxies = vec!["127.0.0.0/8".parse().expect("cidr")];
+        c.gateway.portal.trusted_proxies = loopback_proxies();
     });
     let echo: Value = client()
         .get(gw.url("/s/cnie-renewal/__estate/echo"))
@@ -111,6 +111,58 @@ async fn trusted_proxy_forwarding_chain_is_extended() {
         "198.51.100.7, 127.0.0.1"
     );
     assert_eq!(echo["headers"]["x-forwarded-proto"][0], "https");
+}
+
+/// A gateway listening on both families (as on `[::]:80`, here on `[::ffff:127.0.0.1]`, so
+/// nothing beyond the machine can reach it), the client as its trusted load balancer.
+fn on_both_families(estate: &egov_estate::RunningEstate, per_ip: usize) -> TestGateway {
+    let staged = egov_integration::Staged::new(estate);
+    let both = ports::reserve_on("[::ffff:127.0.0.1]:0");
+    TestGateway::staged_on(estate, staged, both, |c| {
+        c.gateway.portal.trusted_proxies = loopback_proxies();
+        c.gateway.limits.max_connections_per_ip = per_ip;
+    })
+}
+
+/// Found when tried: on a listener of both families an IPv4 load balancer is
+/// `::ffff:a.b.c.d`, which the forwarding headers compared with the configured `127.0.0.0/8`
+/// and did not believe; every citizen then reached the site as the load balancer.
+#[tokio::test(flavor = "multi_thread")]
+async fn a_trusted_proxy_reaching_a_listener_on_both_families_is_believed() {
+    let estate = start_estate(None);
+    let gw = on_both_families(&estate, 256);
+    let url = format!(
+        "http://127.0.0.1:{}/s/cnie-renewal/__estate/echo",
+        gw.addr.port()
+    );
+    let echo: Value = client()
+        .get(url)
+        .header("x-forwarded-for", "198.51.100.7")
+        .send()
+        .await
+        .expect("request")
+        .json()
+        .await
+        .expect("json");
+    assert_eq!(
+        echo["headers"]["x-forwarded-for"][0],
+        "198.51.100.7, 127.0.0.1"
+    );
+}
+
+/// Found when tried: the connection caps did not know a load balancer reaching a listener of
+/// both families, and held it to one citizen's share.
+#[test]
+fn a_trusted_proxy_reaching_a_listener_on_both_families_is_not_held_to_one_citizens_share() {
+    let estate = start_estate(None);
+    let gw = on_both_families(&estate, 2);
+    let to = std::net::SocketAddr::from(([127, 0, 0, 1], gw.addr.port()));
+    let _held: Vec<std::net::TcpStream> = (0..5)
+        .map(|_| std::net::TcpStream::connect(to).expect("connect"))
+        .collect();
+    gw.wait_connections_open(5);
+    let answer = egov_integration::raw_http::get(to, "/s/cnie-renewal/", "");
+    assert_eq!(answer.status, 200, "{}", answer.text());
 }
 
 #[tokio::test(flavor = "multi_thread")]

@@ -2294,6 +2294,53 @@ async fn a_reload_applies_portal_settings_and_a_broken_configuration_changes_not
     }
 }
 
+/// Found when tried: a load balancer added to `portal.trusted_proxies` by a reload had its
+/// forwarding headers believed, but the connection caps and the flood penalty kept the list
+/// they were given at start, so it stayed held to one citizen's share until a restart.
+#[test]
+fn a_load_balancer_listed_by_a_reload_is_no_longer_held_to_one_citizens_share() {
+    let estate = start_estate(None);
+    let staged = Staged::new(&estate);
+    let toml = staged.gateway_toml.clone();
+    let text = std::fs::read_to_string(&toml).expect("gateway.toml");
+    let capped = text.replacen(
+        "max_connections_per_ip = 256",
+        "max_connections_per_ip = 2",
+        1,
+    );
+    assert_ne!(text, capped);
+    std::fs::write(&toml, &capped).expect("write");
+    let gw = TestGateway::staged(&estate, staged, |_| {});
+    let hold = |n: usize| -> Vec<std::net::TcpStream> {
+        let held = (0..n)
+            .map(|_| std::net::TcpStream::connect(gw.addr).expect("connect"))
+            .collect();
+        gw.wait_connections_open(n);
+        held
+    };
+    let held = hold(2);
+    let refused = egov_integration::raw_http::get(gw.addr, "/s/cnie-renewal/", "");
+    assert_eq!(
+        refused.status, 429,
+        "one citizen's share, before the reload"
+    );
+    drop(held);
+    gw.wait_connections_open(0);
+
+    let trusting = capped.replacen(
+        "trusted_proxies = []",
+        r#"trusted_proxies = ["127.0.0.0/8"]"#,
+        1,
+    );
+    assert_ne!(capped, trusting);
+    std::fs::write(&toml, trusting).expect("write");
+    let runtime = tokio::runtime::Runtime::new().expect("runtime");
+    runtime.block_on(egov_gateway::server::reload(&gw.live, &gw.admin_api, &toml));
+    let _held = hold(5);
+    let answer = egov_integration::raw_http::get(gw.addr, "/s/cnie-renewal/", "");
+    assert_eq!(answer.status, 200, "{}", answer.text());
+}
+
 /// Found when tried: a key taken out of `[admin] keys` still worked after the reload
 /// ("these settings ... only take effect after a restart"), until a restart.
 #[tokio::test]

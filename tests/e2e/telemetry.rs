@@ -2,7 +2,7 @@
 
 use egov_gateway::config::AccessLogTarget;
 use egov_integration::scratch::TempDir;
-use egov_integration::{all_public, client, start_estate, TestGateway};
+use egov_integration::{all_public, client, loopback_proxies, start_estate, TestGateway};
 use serde_json::Value;
 use std::time::Duration;
 
@@ -149,7 +149,7 @@ async fn a_trusted_proxy_continues_its_trace() {
     let estate = start_estate(None);
     let gw = TestGateway::with(&estate, |c| {
         all_public(c);
-        c.gateway.portal.trusted_proxies = vec!["127.0.0.0/8".parse().expect("cidr")];
+        c.gateway.portal.trusted_proxies = loopback_proxies();
     });
     let echo: Value = client()
         .get(gw.url("/s/cnie-renewal/__estate/echo"))

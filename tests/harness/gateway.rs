@@ -186,6 +186,11 @@ pub struct TestGateway {
     staged: Option<Staged>,
 }
 
+/// `127.0.0.0/8` as `portal.trusted_proxies`: the test's client plays the load balancer.
+pub fn loopback_proxies() -> egov_gateway::trusted_proxies::TrustedProxies {
+    egov_gateway::trusted_proxies::TrustedProxies::new(["127.0.0.0/8".parse().expect("cidr")])
+}
+
 impl TestGateway {
     /// The repository's configuration in front of `estate`.
     pub fn in_front_of(estate: &RunningEstate) -> Self {
@@ -200,7 +205,16 @@ impl TestGateway {
     /// `staged` in front of `estate`, after `tweak` edits the loaded configuration (tweaks
     /// live in memory: a registry refresh reads the staged files again).
     pub fn staged(estate: &RunningEstate, staged: Staged, tweak: impl FnOnce(&mut Config)) -> Self {
-        let reservation = ports::reserve();
+        Self::staged_on(estate, staged, ports::reserve(), tweak)
+    }
+
+    /// Like [`Self::staged`], its portal listening on `reservation`'s address.
+    pub fn staged_on(
+        estate: &RunningEstate,
+        staged: Staged,
+        reservation: Reservation,
+        tweak: impl FnOnce(&mut Config),
+    ) -> Self {
         let mut config = staged.load(estate, reservation.addr);
         tweak(&mut config);
         let secrets = egov_gateway::demo::estate_secrets(&config);

@@ -19,8 +19,8 @@ pub mod scratch;
 pub mod sso;
 
 pub use gateway::{
-    all_public, backend_at, backend_down, metric_value, origin_client, own_origins, repo_config,
-    service_mut, start_estate, Staged, TestGateway,
+    all_public, backend_at, backend_down, loopback_proxies, metric_value, origin_client,
+    own_origins, repo_config, service_mut, start_estate, Staged, TestGateway,
 };
 pub use ports::reserve;
 

@@ -16,10 +16,19 @@ pub struct Reservation {
 
 /// Reserves a free port on 127.0.0.1.
 pub fn reserve() -> Reservation {
-    let socket = Socket::new(Domain::IPV4, Type::STREAM, None).expect("socket");
+    reserve_on("127.0.0.1:0")
+}
+
+/// Reserves a free port on `ip`, a loopback address: `"[::ffff:127.0.0.1]:0"` is a socket
+/// of both families, to which IPv4 clients connect as `::ffff:127.0.0.1` (what a listener on
+/// `[::]` sees of them), without listening beyond the machine.
+pub fn reserve_on(any_port: &str) -> Reservation {
+    let any: SocketAddr = any_port.parse().expect("addr");
+    let socket = Socket::new(Domain::for_address(any), Type::STREAM, None).expect("socket");
     socket.set_reuse_port(true).expect("SO_REUSEPORT");
-    let any: SocketAddr = "127.0.0.1:0".parse().expect("addr");
-    socket.bind(&any.into()).expect("bind 127.0.0.1:0");
+    socket
+        .bind(&any.into())
+        .unwrap_or_else(|e| panic!("bind {any}: {e}"));
     let addr = socket
         .local_addr()
         .expect("local addr")

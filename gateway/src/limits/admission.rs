@@ -10,10 +10,11 @@
 use super::connections::{ConnectionSlots, Crowded};
 use super::head_deadline::HeadDeadline;
 use super::keepalive::IdleTimer;
-use super::penalty::Penalties;
+use super::penalty::{Offender, Penalties};
 use super::streams::StreamsInFlight;
 use super::tls::{self, HandshakeError, TlsPorts};
 use super::ConnectionLimits;
+use crate::registry::Registry;
 use async_trait::async_trait;
 use pingora::apps::{HttpPersistentSettings, HttpServerApp, ServerApp};
 use pingora::protocols::http::ServerSession;
@@ -59,6 +60,9 @@ pub struct Admission<A> {
     keepalive: Option<Duration>,
     streams: Arc<StreamsInFlight>,
     penalties: Arc<Penalties>,
+    /// Whose running snapshot says which peers are trusted proxies (read at each accept, so
+    /// a reload that lists a new load balancer takes effect for its next connection).
+    registry: Arc<Registry>,
     metrics: AdmissionMetrics,
     /// Refused connections lingering now (see [`refuse`]).
     lingering: AtomicUsize,
@@ -70,7 +74,12 @@ pub struct Admission<A> {
 }
 
 impl<A> Admission<A> {
-    pub fn new(inner: A, limits: &ConnectionLimits, metrics: AdmissionMetrics) -> Self {
+    pub fn new(
+        inner: A,
+        limits: &ConnectionLimits,
+        registry: Arc<Registry>,
+        metrics: AdmissionMetrics,
+    ) -> Self {
         Self {
             inner: Arc::new(inner),
             slots: Arc::clone(&limits.slots),
@@ -78,6 +87,7 @@ impl<A> Admission<A> {
             keepalive: limits.keepalive_timeout,
             streams: Arc::clone(&limits.streams),
             penalties: Arc::clone(&limits.penalties),
+            registry,
             metrics,
             lingering: AtomicUsize::new(0),
             tls: TlsPorts::default(),
@@ -225,7 +235,7 @@ impl<A: HttpServerApp + Send + Sync + 'static> Admission<A> {
     async fn serve(
         self: &Arc<Self>,
         mut stream: Box<HeadDeadline>,
-        peer: Option<IpAddr>,
+        offender: Option<Offender>,
         shutdown: &ShutdownWatch,
     ) {
         match self.protocol(&mut stream).await {
@@ -235,7 +245,6 @@ impl<A: HttpServerApp + Send + Sync + 'static> Admission<A> {
             protocol @ (Protocol::Http2 | Protocol::Custom) => {
                 // A flood's address is refused for a while: reconnecting would get it a fresh
                 // budget each time.
-                let offender = self.penalties.offender(peer);
                 if protocol == Protocol::Http2 {
                     stream
                         .count_h2_frames(self.metrics.closed_for_floods.clone(), offender.clone());
@@ -358,14 +367,20 @@ impl<A: HttpServerApp + Send + Sync + 'static> ServerApp for Admission<A> {
         shutdown: &ShutdownWatch,
     ) -> Option<Stream> {
         let peer = peer_ip(&stream);
-        if self.penalties.refuses(peer) {
+        let snapshot = self.registry.snapshot();
+        let trusted_proxies = &snapshot.portal.settings.trusted_proxies;
+        if self.penalties.refuses(peer, trusted_proxies) {
             // Closed before a byte is read or written: what a flood costs is its accept.
             self.metrics.refused_penalized.inc();
             reset_on_close(&stream);
             return None;
         }
         let acceptor = self.tls.acceptor_for(&stream);
-        let slot = match self.slots.take(peer) {
+        let trusted = peer.is_some_and(|ip| trusted_proxies.trusts(ip));
+        // The address a flood on this connection would be penalized under, if any.
+        let offender = self.penalties.offender(peer, trusted_proxies);
+        drop(snapshot);
+        let slot = match self.slots.take(peer, trusted) {
             Ok(slot) => slot,
             Err(crowded) => {
                 match crowded {
@@ -422,7 +437,7 @@ impl<A: HttpServerApp + Send + Sync + 'static> ServerApp for Admission<A> {
         );
         // Every request of this connection is served here, so the slot lives exactly as
         // long as the connection.
-        self.serve(Box::new(stream), peer, shutdown).await;
+        self.serve(Box::new(stream), offender, shutdown).await;
         self.metrics.open.dec();
         drop(slot);
         None

@@ -6,7 +6,6 @@
 //! connection over the per-address cap or the global cap is refused at once, so the cap is
 //! reached long before the descriptor limit.
 
-use ipnet::IpNet;
 use std::collections::HashMap;
 use std::net::IpAddr;
 use std::sync::atomic::{AtomicUsize, Ordering};
@@ -26,7 +25,6 @@ pub enum Crowded {
 pub struct ConnectionSlots {
     max_total: usize,
     max_per_address: usize,
-    exempt: Vec<IpNet>,
     total: AtomicUsize,
     per_address: Mutex<HashMap<IpAddr, usize>>,
 }
@@ -39,28 +37,25 @@ pub struct Slot {
 }
 
 impl ConnectionSlots {
-    /// `exempt` (trusted proxies: a load balancer carries many citizens on its connections)
-    /// are only counted against the total.
-    pub fn new(max_total: usize, max_per_address: usize, exempt: Vec<IpNet>) -> Arc<Self> {
+    pub fn new(max_total: usize, max_per_address: usize) -> Arc<Self> {
         Arc::new(Self {
             max_total,
             max_per_address,
-            exempt,
             total: AtomicUsize::new(0),
             per_address: Mutex::new(HashMap::new()),
         })
     }
 
-    /// Takes a slot for a connection from `peer`, or says why not.
-    pub fn take(self: &Arc<Self>, peer: Option<IpAddr>) -> Result<Slot, Crowded> {
+    /// Takes a slot for a connection from `peer`, or says why not. A `trusted` peer (a
+    /// proxy, [`crate::trusted_proxies`]: a load balancer carries many citizens on its
+    /// connections) is only counted against the total.
+    pub fn take(self: &Arc<Self>, peer: Option<IpAddr>, trusted: bool) -> Result<Slot, Crowded> {
         let previous = self.total.fetch_add(1, Ordering::AcqRel);
         if previous >= self.max_total {
             self.total.fetch_sub(1, Ordering::AcqRel);
             return Err(Crowded::Total);
         }
-        let address = peer
-            .filter(|ip| !self.exempt.iter().any(|net| net.contains(ip)))
-            .map(address_key);
+        let address = peer.filter(|_| !trusted).map(address_key);
         if let Some(key) = address {
             let mut map = self.per_address.lock().unwrap_or_else(|e| e.into_inner());
             let held = map.entry(key).or_insert(0);
@@ -179,36 +174,41 @@ mod tests {
 
     #[test]
     fn one_address_gets_its_share_and_no_more() {
-        let slots = ConnectionSlots::new(100, 2, Vec::new());
-        let a = slots.take(ip("192.0.2.1")).expect("first");
-        let _b = slots.take(ip("192.0.2.1")).expect("second");
-        assert_eq!(slots.take(ip("192.0.2.1")).err(), Some(Crowded::PerAddress));
+        let slots = ConnectionSlots::new(100, 2);
+        let a = slots.take(ip("192.0.2.1"), false).expect("first");
+        let _b = slots.take(ip("192.0.2.1"), false).expect("second");
+        assert_eq!(
+            slots.take(ip("192.0.2.1"), false).err(),
+            Some(Crowded::PerAddress)
+        );
         assert!(
-            slots.take(ip("192.0.2.2")).is_ok(),
+            slots.take(ip("192.0.2.2"), false).is_ok(),
             "another address is not affected"
         );
         drop(a);
         assert!(
-            slots.take(ip("192.0.2.1")).is_ok(),
+            slots.take(ip("192.0.2.1"), false).is_ok(),
             "a closed connection frees its slot"
         );
     }
 
     #[test]
     fn the_total_cap_holds_across_addresses() {
-        let slots = ConnectionSlots::new(2, 10, Vec::new());
-        let _a = slots.take(ip("192.0.2.1")).expect("first");
-        let _b = slots.take(ip("192.0.2.2")).expect("second");
-        assert_eq!(slots.take(ip("192.0.2.3")).err(), Some(Crowded::Total));
+        let slots = ConnectionSlots::new(2, 10);
+        let _a = slots.take(ip("192.0.2.1"), false).expect("first");
+        let _b = slots.take(ip("192.0.2.2"), false).expect("second");
+        assert_eq!(
+            slots.take(ip("192.0.2.3"), false).err(),
+            Some(Crowded::Total)
+        );
         assert_eq!(slots.open(), 2, "a refused connection holds nothing");
     }
 
     #[test]
     fn a_trusted_proxy_counts_only_against_the_total() {
-        let net: IpNet = "10.0.0.0/8".parse().expect("net");
-        let slots = ConnectionSlots::new(100, 1, vec![net]);
+        let slots = ConnectionSlots::new(100, 1);
         let held: Vec<Slot> = (0..5)
-            .map(|_| slots.take(ip("10.1.2.3")).expect("exempt"))
+            .map(|_| slots.take(ip("10.1.2.3"), true).expect("exempt"))
             .collect();
         assert_eq!(slots.open(), 5);
         drop(held);
@@ -217,13 +217,13 @@ mod tests {
 
     #[test]
     fn ipv6_clients_are_counted_per_slash_64() {
-        let slots = ConnectionSlots::new(100, 1, Vec::new());
-        let _a = slots.take(ip("2001:db8:1:2::1")).expect("first");
+        let slots = ConnectionSlots::new(100, 1);
+        let _a = slots.take(ip("2001:db8:1:2::1"), false).expect("first");
         assert_eq!(
-            slots.take(ip("2001:db8:1:2::ffff")).err(),
+            slots.take(ip("2001:db8:1:2::ffff"), false).err(),
             Some(Crowded::PerAddress)
         );
-        assert!(slots.take(ip("2001:db8:1:3::1")).is_ok());
+        assert!(slots.take(ip("2001:db8:1:3::1"), false).is_ok());
     }
 
     #[test]

@@ -29,7 +29,6 @@ pub use admission::{Admission, AdmissionMetrics};
 pub use connections::{ConnectionSlots, Crowded};
 
 use crate::config::LimitsSettings;
-use ipnet::IpNet;
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -47,19 +46,15 @@ pub struct ConnectionLimits {
 }
 
 impl ConnectionLimits {
-    /// From `[limits]`; trusted proxies count only against the total.
-    pub fn new(settings: &LimitsSettings, trusted_proxies: &[IpNet]) -> Self {
+    /// From `[limits]`.
+    pub fn new(settings: &LimitsSettings) -> Self {
         let total = settings
             .max_connections
             .unwrap_or_else(connections::default_max_connections);
-        let slots = ConnectionSlots::new(
-            total,
-            settings.max_connections_per_ip,
-            trusted_proxies.to_vec(),
-        );
+        let slots = ConnectionSlots::new(total, settings.max_connections_per_ip);
         Self {
             streams: Arc::new(streams::StreamsInFlight::new(Arc::clone(&slots))),
-            penalties: penalty::Penalties::new(settings.flood_penalty, trusted_proxies.to_vec()),
+            penalties: penalty::Penalties::new(settings.flood_penalty),
             slots,
             header_timeout: settings.header_timeout,
             keepalive_timeout: settings.keepalive_timeout,

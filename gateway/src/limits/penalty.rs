@@ -21,7 +21,7 @@
 //! [`MAX_PENALIZED`] addresses, and forgets them in the order their time ends.
 
 use super::connections::address_key;
-use ipnet::IpNet;
+use crate::trusted_proxies::TrustedProxies;
 use std::collections::{HashMap, VecDeque};
 use std::net::IpAddr;
 use std::sync::atomic::{AtomicUsize, Ordering};
@@ -35,7 +35,6 @@ pub const MAX_PENALIZED: usize = 65_536;
 #[derive(Debug)]
 pub struct Penalties {
     penalty: Option<Duration>,
-    exempt: Vec<IpNet>,
     refused: Mutex<Expiring>,
     struck: Mutex<Expiring>,
     /// Addresses in `refused`, read without its lock: zero on every accept but during a flood
@@ -112,12 +111,10 @@ fn lock(list: &Mutex<Expiring>) -> MutexGuard<'_, Expiring> {
 }
 
 impl Penalties {
-    /// `penalty`: how long an address is refused (`None` or zero: never); `exempt`: trusted
-    /// proxies.
-    pub fn new(penalty: Option<Duration>, exempt: Vec<IpNet>) -> Arc<Self> {
+    /// `penalty`: how long an address is refused (`None` or zero: never).
+    pub fn new(penalty: Option<Duration>) -> Arc<Self> {
         Arc::new(Self {
             penalty: penalty.filter(|d| !d.is_zero()),
-            exempt,
             refused: Mutex::default(),
             struck: Mutex::default(),
             held: AtomicUsize::new(0),
@@ -125,11 +122,15 @@ impl Penalties {
     }
 
     /// The offender a connection from `peer` would be: `None` when there is no penalty, for
-    /// an unknown address, and for a trusted proxy's /64.
-    pub fn offender(self: &Arc<Self>, peer: Option<IpAddr>) -> Option<Offender> {
+    /// an unknown address, and for a `trusted` proxy's /64.
+    pub fn offender(
+        self: &Arc<Self>,
+        peer: Option<IpAddr>,
+        trusted: &TrustedProxies,
+    ) -> Option<Offender> {
         self.penalty?;
         let address = address_key(peer?);
-        if self.exempts(address) {
+        if trusted.within_key(address) {
             return None;
         }
         Some(Offender {
@@ -138,21 +139,13 @@ impl Penalties {
         })
     }
 
-    /// Whether a trusted proxy is at `address` (an address key: IPv4, or an IPv6 /64).
-    fn exempts(&self, address: IpAddr) -> bool {
-        self.exempt.iter().any(|net| {
-            net.contains(&address)
-                || matches!((net, address), (IpNet::V6(v6), IpAddr::V6(a))
-                    if address_key(IpAddr::V6(v6.network())) == IpAddr::V6(a))
-        })
+    /// Whether a connection from `peer` is refused now (never a `trusted` proxy's: one may
+    /// have been listed since its address was penalized).
+    pub fn refuses(&self, peer: Option<IpAddr>, trusted: &TrustedProxies) -> bool {
+        self.refuses_at(peer, trusted, Instant::now())
     }
 
-    /// Whether a connection from `peer` is refused now.
-    pub fn refuses(&self, peer: Option<IpAddr>) -> bool {
-        self.refuses_at(peer, Instant::now())
-    }
-
-    fn refuses_at(&self, peer: Option<IpAddr>, now: Instant) -> bool {
+    fn refuses_at(&self, peer: Option<IpAddr>, trusted: &TrustedProxies, now: Instant) -> bool {
         if self.held.load(Ordering::Relaxed) == 0 {
             return false;
         }
@@ -161,7 +154,7 @@ impl Penalties {
         let mut refused = lock(&self.refused);
         refused.forget_ended(now);
         self.held.store(refused.until.len(), Ordering::Relaxed);
-        refused.holds(&address, now) && !self.exempts(address)
+        refused.holds(&address, now) && !trusted.within_key(address)
     }
 
     fn impose(&self, address: IpAddr, now: Instant) {
@@ -200,17 +193,21 @@ mod tests {
     }
 
     fn ten_seconds() -> Arc<Penalties> {
-        Penalties::new(
-            Some(Duration::from_secs(10)),
-            vec![
-                "10.0.0.0/8".parse().expect("net"),
-                "2001:db8:9:9::10/128".parse().expect("net"),
-            ],
-        )
+        Penalties::new(Some(Duration::from_secs(10)))
+    }
+
+    fn trusted() -> TrustedProxies {
+        ["10.0.0.0/8", "2001:db8:9:9::10/128"]
+            .iter()
+            .map(|n| n.parse().expect("net"))
+            .collect()
     }
 
     fn offender(penalties: &Arc<Penalties>, s: &str) -> IpAddr {
-        penalties.offender(ip(s)).expect("an offender").address
+        penalties
+            .offender(ip(s), &trusted())
+            .expect("an offender")
+            .address
     }
 
     #[test]
@@ -218,12 +215,12 @@ mod tests {
         let penalties = ten_seconds();
         let now = Instant::now();
         penalties.impose(offender(&penalties, "192.0.2.1"), now);
-        assert!(penalties.refuses_at(ip("192.0.2.1"), now + Duration::from_secs(9)));
+        assert!(penalties.refuses_at(ip("192.0.2.1"), &trusted(), now + Duration::from_secs(9)));
         assert!(
-            !penalties.refuses_at(ip("192.0.2.2"), now),
+            !penalties.refuses_at(ip("192.0.2.2"), &trusted(), now),
             "another address is not"
         );
-        assert!(!penalties.refuses_at(ip("192.0.2.1"), now + Duration::from_secs(10)));
+        assert!(!penalties.refuses_at(ip("192.0.2.1"), &trusted(), now + Duration::from_secs(10)));
     }
 
     #[test]
@@ -235,7 +232,11 @@ mod tests {
         }
         assert_eq!(penalties.held(), 3);
         // An address that never comes back is forgotten all the same.
-        assert!(!penalties.refuses_at(ip("198.51.100.7"), now + Duration::from_secs(10)));
+        assert!(!penalties.refuses_at(
+            ip("198.51.100.7"),
+            &trusted(),
+            now + Duration::from_secs(10)
+        ));
         assert_eq!(penalties.held(), 0, "accepts take the fast path again");
     }
 
@@ -247,44 +248,50 @@ mod tests {
         penalties.impose(address, now);
         // Another of its connections, open before, floods too.
         penalties.impose(address, now + Duration::from_secs(5));
-        assert!(!penalties.refuses_at(ip("192.0.2.1"), now + Duration::from_secs(10)));
+        assert!(!penalties.refuses_at(ip("192.0.2.1"), &trusted(), now + Duration::from_secs(10)));
         penalties.impose(address, now + Duration::from_secs(12));
-        assert!(penalties.refuses_at(ip("192.0.2.1"), now + Duration::from_secs(21)));
+        assert!(penalties.refuses_at(ip("192.0.2.1"), &trusted(), now + Duration::from_secs(21)));
     }
 
     #[test]
     fn an_ipv6_subscriber_is_penalized_by_its_slash_64() {
         let penalties = ten_seconds();
         penalties
-            .offender(ip("2001:db8:1:2::1"))
+            .offender(ip("2001:db8:1:2::1"), &trusted())
             .expect("an offender")
             .penalize();
-        assert!(penalties.refuses(ip("2001:db8:1:2::ffff")));
-        assert!(!penalties.refuses(ip("2001:db8:1:3::1")));
+        assert!(penalties.refuses(ip("2001:db8:1:2::ffff"), &trusted()));
+        assert!(!penalties.refuses(ip("2001:db8:1:3::1"), &trusted()));
     }
 
     #[test]
     fn a_trusted_proxy_is_never_refused_nor_an_offender() {
         let penalties = ten_seconds();
-        assert!(penalties.offender(ip("10.1.2.3")).is_none());
+        assert!(penalties.offender(ip("10.1.2.3"), &trusted()).is_none());
         assert!(
-            penalties.offender(ip("::ffff:10.1.2.3")).is_none(),
+            penalties
+                .offender(ip("::ffff:10.1.2.3"), &trusted())
+                .is_none(),
             "mapped"
         );
         // Addresses are penalized by /64: a neighbour of the proxy in its /64 is not an
         // offender either, and the proxy's /64 is never refused.
-        assert!(penalties.offender(ip("2001:db8:9:9::10")).is_none());
-        assert!(penalties.offender(ip("2001:db8:9:9::11")).is_none());
+        assert!(penalties
+            .offender(ip("2001:db8:9:9::10"), &trusted())
+            .is_none());
+        assert!(penalties
+            .offender(ip("2001:db8:9:9::11"), &trusted())
+            .is_none());
         let its_slash_64 = IpAddr::V6("2001:db8:9:9::".parse().expect("v6"));
         penalties.impose(its_slash_64, Instant::now());
-        assert!(!penalties.refuses(ip("2001:db8:9:9::10")));
+        assert!(!penalties.refuses(ip("2001:db8:9:9::10"), &trusted()));
     }
 
     #[test]
     fn with_the_penalty_off_nobody_is_an_offender() {
         for off in [None, Some(Duration::ZERO)] {
-            assert!(Penalties::new(off, Vec::new())
-                .offender(ip("192.0.2.1"))
+            assert!(Penalties::new(off)
+                .offender(ip("192.0.2.1"), &trusted())
                 .is_none());
         }
     }
@@ -296,16 +303,16 @@ mod tests {
         let address = offender(&penalties, "192.0.2.1");
         penalties.strike(address, now);
         assert!(
-            !penalties.refuses_at(ip("192.0.2.1"), now),
+            !penalties.refuses_at(ip("192.0.2.1"), &trusted(), now),
             "once is forgiven"
         );
         penalties.strike(address, now + Duration::from_secs(11));
         assert!(
-            !penalties.refuses_at(ip("192.0.2.1"), now + Duration::from_secs(11)),
+            !penalties.refuses_at(ip("192.0.2.1"), &trusted(), now + Duration::from_secs(11)),
             "twice, but further apart than the penalty"
         );
         penalties.strike(address, now + Duration::from_secs(12));
-        assert!(penalties.refuses_at(ip("192.0.2.1"), now + Duration::from_secs(12)));
+        assert!(penalties.refuses_at(ip("192.0.2.1"), &trusted(), now + Duration::from_secs(12)));
     }
 
     #[test]
@@ -319,12 +326,12 @@ mod tests {
         penalties.impose(address(MAX_PENALIZED), now);
         assert_eq!(penalties.held(), MAX_PENALIZED);
         assert!(
-            !penalties.refuses_at(Some(address(MAX_PENALIZED)), now),
+            !penalties.refuses_at(Some(address(MAX_PENALIZED)), &trusted(), now),
             "no room while every penalty runs"
         );
         let later = now + Duration::from_secs(11);
         penalties.impose(address(MAX_PENALIZED), later);
         assert_eq!(penalties.held(), 1, "the ended penalties made room");
-        assert!(penalties.refuses_at(Some(address(MAX_PENALIZED)), later));
+        assert!(penalties.refuses_at(Some(address(MAX_PENALIZED)), &trusted(), later));
     }
 }

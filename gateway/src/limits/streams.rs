@@ -158,11 +158,13 @@ impl StreamsInFlight {
 
     /// A ticket for `session`'s request if it came over an HTTP/2 connection being counted
     /// (`None` for HTTP/1: one request at a time by construction). `to_a_site`: the
-    /// request goes on to a legacy site, so it takes a connection slot too.
+    /// request goes on to a legacy site, so it takes a connection slot too (counted only
+    /// against the total when the peer is a `trusted` proxy).
     pub fn enter(
         self: &Arc<Self>,
         session: &Session,
         to_a_site: bool,
+        trusted: bool,
     ) -> Result<Option<StreamTicket>, TooMany> {
         if !session.is_http2() {
             return Ok(None);
@@ -175,7 +177,7 @@ impl StreamsInFlight {
             .and_then(|a| a.as_inet())
             .map(|a| a.ip());
         let slot = match to_a_site {
-            true => Some(self.slots.take(peer).map_err(TooMany::Slots)?),
+            true => Some(self.slots.take(peer, trusted).map_err(TooMany::Slots)?),
             false => None,
         };
         self.enter_key(Arc::as_ptr(digest) as usize, slot)
@@ -249,11 +251,7 @@ mod tests {
     use super::*;
 
     fn streams() -> Arc<StreamsInFlight> {
-        Arc::new(StreamsInFlight::new(ConnectionSlots::new(
-            10_000,
-            10_000,
-            Vec::new(),
-        )))
+        Arc::new(StreamsInFlight::new(ConnectionSlots::new(10_000, 10_000)))
     }
 
     /// Starts `n` requests on connection `key` and ends them, answered or not.
@@ -327,19 +325,19 @@ mod tests {
 
     #[test]
     fn a_ticket_gives_its_connection_slot_back_when_dropped() {
-        let slots = ConnectionSlots::new(100, 3, Vec::new());
+        let slots = ConnectionSlots::new(100, 3);
         let streams = Arc::new(StreamsInFlight::new(Arc::clone(&slots)));
         let _open = streams.open_key(1, None);
         let ip = "192.0.2.7".parse().ok();
         let held: Vec<_> = (0..3)
             .map(|_| {
-                let slot = slots.take(ip).expect("a slot");
+                let slot = slots.take(ip, false).expect("a slot");
                 streams.enter_key(1, Some(slot)).expect("served")
             })
             .collect();
-        assert_eq!(slots.take(ip).err(), Some(Crowded::PerAddress));
+        assert_eq!(slots.take(ip, false).err(), Some(Crowded::PerAddress));
         drop(held);
-        assert!(slots.take(ip).is_ok());
+        assert!(slots.take(ip, false).is_ok());
     }
 
     #[test]

@@ -219,7 +219,8 @@ impl Stage for LimitsStage {
 
     async fn run(&self, session: &mut Session, ctx: &mut RequestCtx) -> Step {
         let to_a_site = ctx.service.is_some() && ctx.local.is_none();
-        match self.streams.enter(session, to_a_site) {
+        let trusted = ctx.client.is_some_and(|c| c.trusted);
+        match self.streams.enter(session, to_a_site, trusted) {
             Ok(ticket) => ctx.stream_ticket = ticket,
             Err(refused) => {
                 self.telemetry
