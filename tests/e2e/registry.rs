@@ -2748,6 +2748,71 @@ async fn a_write_right_after_redis_lost_its_data_waits_for_the_restore() {
     );
 }
 
+/// Found in the last read: a restore dropped every write that failed, then lifted its mark
+/// over a half-restored store; since it raises the version first, the loss was never seen
+/// again, and the services not written back vanished from every instance. What fails is now
+/// tried again, still marked. Here Redis refuses the records' keys (an ACL) while the
+/// restore begins, then lets them be written.
+#[tokio::test]
+async fn a_restore_whose_writes_fail_for_a_moment_writes_them_again() {
+    let redis = RedisServer::start();
+    let Pair {
+        estate: _estate,
+        a,
+        b,
+        ..
+    } = Pair::start(&redis);
+    // One instance, so the records can only come back from its own retries.
+    drop(b);
+    let all = a.registry.snapshot().services().len();
+    let records = "egov:reg:svc:";
+    // Every key but the records' may be written (an ACL allows, it cannot deny: every other
+    // key differs from the records' prefix at some character); the records are only read.
+    let mut acl: Vec<String> = ["ACL", "SETUSER", "default", "resetkeys"]
+        .map(String::from)
+        .to_vec();
+    for (i, c) in records.char_indices() {
+        acl.push(format!("~{}[^{c}]*", &records[..i]));
+    }
+    acl.push(format!("%R~{records}*"));
+    let acl: Vec<&str> = acl.iter().map(String::as_str).collect();
+    redis.command(&acl).expect("the records' keys refused");
+    redis.command(&["FLUSHALL"]).expect("flushall");
+    let marked = || {
+        matches!(redis.command(&["KEYS", "egov:reg:restoring*"]),
+            Ok(redis::Value::Array(keys)) if !keys.is_empty())
+    };
+    let started = Instant::now();
+    while !marked() {
+        assert!(
+            started.elapsed() < Duration::from_secs(15),
+            "no restore began"
+        );
+        tokio::time::sleep(Duration::from_millis(10)).await;
+    }
+    // Its first writes fail; the next attempt is half a second later.
+    tokio::time::sleep(Duration::from_millis(800)).await;
+    redis
+        .command(&["ACL", "SETUSER", "default", "allkeys"])
+        .expect("the records' keys allowed again");
+    let stored = || match redis.command(&["KEYS", "egov:reg:svc:*"]) {
+        Ok(redis::Value::Array(keys)) => keys.len(),
+        _ => 0,
+    };
+    let restored = within(Duration::from_secs(10), || async { stored() == all }).await;
+    assert!(
+        restored.is_some(),
+        "{} of {all} records written back",
+        stored()
+    );
+    let serving = within(Duration::from_secs(10), || async {
+        a.registry.snapshot().services().len() == all
+    })
+    .await;
+    assert!(serving.is_some(), "the instance lost services");
+    assert_eq!(status_of(&a.url("/s/cnie-renewal/")).await, StatusCode::OK);
+}
+
 /// While an instance restores the store (its records go back one at a time, each a new
 /// version), no other instance applies it: applied halfway, the services not yet written
 /// back answered 404 (the CI run at f9c4fb3). Once the mark is gone, the change arrives.
