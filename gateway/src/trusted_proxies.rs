@@ -4,7 +4,8 @@
 //! headers ([`crate::forwarded`]) believe its `X-Forwarded-For`, the connection caps
 //! ([`crate::limits::connections`]) count it only against the total (it carries many
 //! citizens), and the flood penalty ([`crate::limits::penalty`]) never refuses it. All
-//! three read the running registry snapshot's list. Found when tried: the caps and the
+//! three read the running registry snapshot's list (for each new connection and request).
+//! Found when tried: the caps and the
 //! penalty kept the list they were given at start, so a load balancer added by a reload had
 //! its headers believed and its connections capped as one citizen's until a restart.
 //!
@@ -36,13 +37,16 @@ impl TrustedProxies {
         self.nets.is_empty()
     }
 
-    /// Whether `peer` is a trusted proxy (in either form of an IPv4 address).
+    /// Whether `peer` is a trusted proxy (in either form of an IPv4 address; an IPv6 block
+    /// such as `::/0` still holds the mapped form it always held).
     pub fn trusts(&self, peer: IpAddr) -> bool {
         if self.nets.is_empty() {
             return false;
         }
-        let peer = peer.to_canonical();
-        self.nets.iter().any(|net| net.contains(&peer))
+        let canonical = peer.to_canonical();
+        self.nets
+            .iter()
+            .any(|net| net.contains(&canonical) || net.contains(&peer))
     }
 
     /// Whether a trusted proxy is at `key`, an address as the connection caps and the flood
@@ -111,6 +115,13 @@ mod tests {
         let trusted = proxies(&["10.0.0.0/8"]);
         assert!(!trusted.trusts(ip("2002:a00:1::1")));
         assert!(!trusted.trusts(ip("64:ff9b::a00:1")));
+    }
+
+    #[test]
+    fn an_ipv6_block_holds_the_mapped_addresses_it_always_held() {
+        let trusted = proxies(&["::/0"]);
+        assert!(trusted.trusts(ip("::ffff:10.1.2.3")));
+        assert!(!trusted.trusts(ip("10.1.2.3")));
     }
 
     #[test]

@@ -26,6 +26,10 @@ pub fn reserve_on(any_port: &str) -> Reservation {
     let any: SocketAddr = any_port.parse().expect("addr");
     let socket = Socket::new(Domain::for_address(any), Type::STREAM, None).expect("socket");
     socket.set_reuse_port(true).expect("SO_REUSEPORT");
+    if any.is_ipv6() {
+        // Both families whatever the machine's default (`net.ipv6.bindv6only`).
+        socket.set_only_v6(false).expect("IPV6_V6ONLY off");
+    }
     socket
         .bind(&any.into())
         .unwrap_or_else(|e| panic!("bind {any}: {e}"));

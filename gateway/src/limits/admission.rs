@@ -61,7 +61,8 @@ pub struct Admission<A> {
     streams: Arc<StreamsInFlight>,
     penalties: Arc<Penalties>,
     /// Whose running snapshot says which peers are trusted proxies (read at each accept, so
-    /// a reload that lists a new load balancer takes effect for its next connection).
+    /// a reload that lists or removes a load balancer takes effect from its next
+    /// connection; one open before keeps what it was given, as after an nginx reload).
     registry: Arc<Registry>,
     metrics: AdmissionMetrics,
     /// Refused connections lingering now (see [`refuse`]).
@@ -367,7 +368,7 @@ impl<A: HttpServerApp + Send + Sync + 'static> ServerApp for Admission<A> {
         shutdown: &ShutdownWatch,
     ) -> Option<Stream> {
         let peer = peer_ip(&stream);
-        let snapshot = self.registry.snapshot();
+        let snapshot = self.registry.peek();
         let trusted_proxies = &snapshot.portal.settings.trusted_proxies;
         if self.penalties.refuses(peer, trusted_proxies) {
             // Closed before a byte is read or written: what a flood costs is its accept.

@@ -42,6 +42,13 @@ impl Registry {
         self.current.load_full()
     }
 
+    /// The snapshot, borrowed for a moment without touching its reference count (no await
+    /// while it is held): for the accept path, which a reconnecting flood runs thousands
+    /// of times a second.
+    pub fn peek(&self) -> arc_swap::Guard<Arc<Snapshot>> {
+        self.current.load()
+    }
+
     /// Installs `next` for new requests and returns the one it replaced.
     pub fn swap(&self, next: Snapshot) -> Arc<Snapshot> {
         self.current.swap(Arc::new(next))
