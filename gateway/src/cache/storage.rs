@@ -407,6 +407,24 @@ pub trait StorageEvents: Send + Sync {
     fn l2(&self, op: &'static str, result: &'static str);
 }
 
+/// A condition told once each time it begins, not once per process: the cache's guard
+/// cannot see how full Redis is, told at the first look that fails after one that
+/// succeeded.
+#[derive(Debug, Default)]
+struct OncePerEpisode(std::sync::atomic::AtomicBool);
+
+impl OncePerEpisode {
+    /// The condition holds now; whether it just began (to be told).
+    fn begins(&self) -> bool {
+        !self.0.swap(true, std::sync::atomic::Ordering::Relaxed)
+    }
+
+    /// The condition is over.
+    fn ends(&self) {
+        self.0.store(false, std::sync::atomic::Ordering::Relaxed);
+    }
+}
+
 /// The two tiers.
 pub struct TieredStorage {
     l1: moka::sync::Cache<HashBinary, Object>,
@@ -422,8 +440,8 @@ pub struct TieredStorage {
     /// (L2 writes stop), and when that look began (milliseconds since `started`).
     redis_full: std::sync::atomic::AtomicBool,
     redis_looked_at: std::sync::atomic::AtomicU64,
-    /// Whether the operator was told the guard cannot see how full Redis is (logged once).
-    redis_blind_told: std::sync::atomic::AtomicBool,
+    /// Whether the operator was told the guard cannot see how full Redis is.
+    redis_blind: OncePerEpisode,
     started: Instant,
     /// L2 is skipped for a moment after a failure.
     l2_resting: crate::kv::Resting,
@@ -463,7 +481,7 @@ impl TieredStorage {
             l2_room: L2Room::new(shared_size as u64),
             redis_full: std::sync::atomic::AtomicBool::new(false),
             redis_looked_at: std::sync::atomic::AtomicU64::new(0),
-            redis_blind_told: std::sync::atomic::AtomicBool::new(false),
+            redis_blind: OncePerEpisode::default(),
             started: Instant::now(),
             l2_resting: crate::kv::Resting::new(L2_BACKOFF),
             events,
@@ -578,14 +596,19 @@ impl TieredStorage {
                 // `INFO` to the gateway's user, or has no `maxmemory`, turned the guard off
                 // without a word).
                 let blind = |why: String| {
-                    if !self.redis_blind_told.swap(true, Relaxed) {
+                    if self.redis_blind.begins() {
                         tracing::warn!(
                             "response cache: {why}; the L2 writes are bounded by cache.shared_size alone, not by how full Redis is"
                         );
                     }
                 };
                 let full = match kv.fullness().await {
-                    Ok(Some((used, limit))) => used >= limit / 100 * REDIS_FULL_PERCENT,
+                    Ok(Some((used, limit))) => {
+                        // Seen again: a later blindness is told again (found in the last
+                        // read: a passing outage spent the one warning for good).
+                        self.redis_blind.ends();
+                        used >= limit / 100 * REDIS_FULL_PERCENT
+                    }
                     Ok(None) => {
                         blind("Redis has no maxmemory (or INFO memory does not say)".into());
                         false
@@ -889,6 +912,15 @@ impl HandleMiss for Miss {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn a_blind_guard_is_told_once_each_time_it_goes_blind() {
+        let blind = OncePerEpisode::default();
+        assert!(blind.begins(), "told at the first failed look");
+        assert!(!blind.begins(), "not at each look after it");
+        blind.ends();
+        assert!(blind.begins(), "told again after a look that saw Redis");
+    }
 
     fn meta(fresh: Duration) -> CacheMeta {
         let now = SystemTime::now();
