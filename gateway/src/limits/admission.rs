@@ -191,10 +191,9 @@ async fn refuse(mut stream: Stream, crowded: Crowded, lingering: &AtomicUsize) {
     if crowded == Crowded::Total {
         return;
     }
-    if lingering.fetch_add(1, Ordering::Relaxed) >= MAX_LINGERING {
-        lingering.fetch_sub(1, Ordering::Relaxed);
+    let Some(_lingers) = Bounded::take(lingering, MAX_LINGERING) else {
         return;
-    }
+    };
     let drain = async {
         let mut sink = [0u8; 4096];
         let mut dropped = 0usize;
@@ -206,7 +205,26 @@ async fn refuse(mut stream: Stream, crowded: Crowded, lingering: &AtomicUsize) {
         }
     };
     let _ = tokio::time::timeout(LINGER, drain).await;
-    lingering.fetch_sub(1, Ordering::Relaxed);
+}
+
+/// One of at most `max` at once (refused connections lingering, or in their short
+/// handshake), counted back when dropped: also if the task holding it ends early.
+struct Bounded<'a>(&'a AtomicUsize);
+
+impl<'a> Bounded<'a> {
+    fn take(count: &'a AtomicUsize, max: usize) -> Option<Self> {
+        if count.fetch_add(1, Ordering::Relaxed) >= max {
+            count.fetch_sub(1, Ordering::Relaxed);
+            return None;
+        }
+        Some(Self(count))
+    }
+}
+
+impl Drop for Bounded<'_> {
+    fn drop(&mut self) {
+        self.0.fetch_sub(1, Ordering::Relaxed);
+    }
 }
 
 /// How long a TLS connection refused for its address's share may take to handshake, so that
@@ -395,12 +413,9 @@ impl<A: HttpServerApp + Send + Sync + 'static> ServerApp for Admission<A> {
                     // A short handshake, for the refusal to be read, a few at a time (they hold
                     // no slot); past that, closed as when the process is full.
                     (Some(acceptor), Crowded::PerAddress) => {
-                        if self.refusing.fetch_add(1, Ordering::Relaxed) >= MAX_REFUSAL_HANDSHAKES {
-                            self.refusing.fetch_sub(1, Ordering::Relaxed);
-                            return None;
-                        }
+                        let refusing = Bounded::take(&self.refusing, MAX_REFUSAL_HANDSHAKES)?;
                         let shaken = tls::handshake(acceptor, stream, REFUSAL_HANDSHAKE).await;
-                        self.refusing.fetch_sub(1, Ordering::Relaxed);
+                        drop(refusing);
                         match shaken {
                             Ok(stream) => stream,
                             Err(_) => return None,
@@ -452,6 +467,18 @@ impl<A: HttpServerApp + Send + Sync + 'static> ServerApp for Admission<A> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn at_most_so_many_are_held_at_once_and_each_is_given_back_when_dropped() {
+        let count = AtomicUsize::new(0);
+        let first = Bounded::take(&count, 2).expect("first");
+        let second = Bounded::take(&count, 2).expect("second");
+        assert!(Bounded::take(&count, 2).is_none());
+        drop(first);
+        let _third = Bounded::take(&count, 2).expect("room again");
+        drop(second);
+        assert_eq!(count.load(Ordering::Relaxed), 1);
+    }
 
     #[test]
     fn the_refusals_are_well_formed_http() {
