@@ -440,6 +440,10 @@ pub struct TieredStorage {
     /// (L2 writes stop), and when that look began (milliseconds since `started`).
     redis_full: std::sync::atomic::AtomicBool,
     redis_looked_at: std::sync::atomic::AtomicU64,
+    /// The process's first look, which its first L2 writes wait for: found in the last
+    /// read, a fresh process wrote unchecked until its first look came back, so a restart
+    /// under load wrote into a Redis its predecessors had nearly filled.
+    first_look: tokio::sync::OnceCell<()>,
     /// Whether the operator was told the guard cannot see how full Redis is.
     redis_blind: OncePerEpisode,
     started: Instant,
@@ -481,6 +485,7 @@ impl TieredStorage {
             l2_room: L2Room::new(shared_size as u64),
             redis_full: std::sync::atomic::AtomicBool::new(false),
             redis_looked_at: std::sync::atomic::AtomicU64::new(0),
+            first_look: tokio::sync::OnceCell::new(),
             redis_blind: OncePerEpisode::default(),
             started: Instant::now(),
             l2_resting: crate::kv::Resting::new(L2_BACKOFF),
@@ -590,39 +595,42 @@ impl TieredStorage {
                 .is_ok()
         {
             let kv = Arc::clone(kv);
-            tokio::spawn(async move {
-                // Without a reading, only this instance's counts bound the cache in Redis:
-                // the operator is told once (found in the last read: a Redis that refuses
-                // `INFO` to the gateway's user, or has no `maxmemory`, turned the guard off
-                // without a word).
-                let blind = |why: String| {
-                    if self.redis_blind.begins() {
-                        tracing::warn!(
-                            "response cache: {why}; the L2 writes are bounded by cache.shared_size alone, not by how full Redis is"
-                        );
-                    }
-                };
-                let full = match kv.fullness().await {
-                    Ok(Some((used, limit))) => {
-                        // Seen again: a later blindness is told again (found in the last
-                        // read: a passing outage spent the one warning for good).
-                        self.redis_blind.ends();
-                        used >= limit / 100 * REDIS_FULL_PERCENT
-                    }
-                    Ok(None) => {
-                        blind("Redis has no maxmemory (or INFO memory does not say)".into());
-                        false
-                    }
-                    Err(e) => {
-                        // The write's own failure rests L2 if Redis is down.
-                        blind(format!("Redis did not answer INFO memory ({e})"));
-                        return;
-                    }
-                };
-                self.redis_full.store(full, Relaxed);
-            });
+            tokio::spawn(async move { self.look_at_redis(&kv).await });
         }
         self.redis_full.load(Relaxed)
+    }
+
+    /// Reads how full Redis is, for [`Self::redis_nearly_full`].
+    async fn look_at_redis(&self, kv: &Arc<dyn Kv>) {
+        use std::sync::atomic::Ordering::Relaxed;
+        // Without a reading, only this instance's counts bound the cache in Redis:
+        // the operator is told (found in the last read: a Redis that refuses `INFO` to the
+        // gateway's user, or has no `maxmemory`, turned the guard off without a word).
+        let blind = |why: String| {
+            if self.redis_blind.begins() {
+                tracing::warn!(
+                    "response cache: {why}; the L2 writes are bounded by cache.shared_size alone, not by how full Redis is"
+                );
+            }
+        };
+        let full = match kv.fullness().await {
+            Ok(Some((used, limit))) => {
+                // Seen again: a later blindness is told again (found in the last read: a
+                // passing outage spent the one warning for good).
+                self.redis_blind.ends();
+                used >= limit / 100 * REDIS_FULL_PERCENT
+            }
+            Ok(None) => {
+                blind("Redis has no maxmemory (or INFO memory does not say)".into());
+                false
+            }
+            Err(e) => {
+                // The write's own failure rests L2 if Redis is down.
+                blind(format!("Redis did not answer INFO memory ({e})"));
+                return;
+            }
+        };
+        self.redis_full.store(full, Relaxed);
     }
 
     /// Writes `owner`'s answer (`meta`, `body`) to L2 after the answer is sent (never
@@ -645,11 +653,17 @@ impl TieredStorage {
         };
         let key = Self::l2_key(kv.as_ref(), &hash);
         let weight = (key.len() + encoded.len()) as u64 + REDIS_ENTRY_OVERHEAD;
-        if self.redis_nearly_full(&kv) || !self.l2_room.take(hash, owner, weight, until) {
-            self.events.l2("write", "full");
-            return;
-        }
+        let owner = owner.clone();
         tokio::spawn(async move {
+            // The process's first writes wait for its first look at Redis (the answer has
+            // gone; only the write waits).
+            self.first_look
+                .get_or_init(|| self.look_at_redis(&kv))
+                .await;
+            if self.redis_nearly_full(&kv) || !self.l2_room.take(hash, &owner, weight, until) {
+                self.events.l2("write", "full");
+                return;
+            }
             // Its lifetime counted from now: Redis never keeps it past the room's count.
             let ttl = remaining(until);
             if ttl.is_zero() {
