@@ -5,7 +5,7 @@
 //! comes from a configured trusted proxy (a load balancer in front of the gateway); from
 //! anyone else they are replaced, so a citizen cannot pretend to be someone else.
 
-use crate::trusted_proxies::TrustedProxies;
+use crate::client_address::TrustedProxies;
 use egov_adapters::headers::{spellings, HeaderEdit, HeaderSet};
 use http::{HeaderName, HeaderValue};
 use std::net::IpAddr;

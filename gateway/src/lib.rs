@@ -12,6 +12,7 @@ pub mod app;
 pub mod assist;
 pub mod cache;
 pub mod chain;
+pub mod client_address;
 pub mod commands;
 pub mod compression;
 pub mod config;
@@ -44,5 +45,4 @@ pub mod sso;
 pub mod telemetry;
 #[cfg(test)]
 mod testing;
-pub mod trusted_proxies;
 pub mod upstream;

@@ -114,7 +114,8 @@ fn no_two_rooms_import_each_other() {
 fn the_lowest_rooms_import_nothing_above_them() {
     let graph = imports();
     for (room, allowed) in [
-        ("config", &[][..]),
+        ("client_address", &[][..]),
+        ("config", &["client_address"][..]),
         ("lang", &[][..]),
         ("response", &["lang"][..]),
         ("request_id", &[][..]),

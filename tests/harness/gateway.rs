@@ -187,8 +187,8 @@ pub struct TestGateway {
 }
 
 /// `127.0.0.0/8` as `portal.trusted_proxies`: the test's client plays the load balancer.
-pub fn loopback_proxies() -> egov_gateway::trusted_proxies::TrustedProxies {
-    egov_gateway::trusted_proxies::TrustedProxies::new(["127.0.0.0/8".parse().expect("cidr")])
+pub fn loopback_proxies() -> egov_gateway::client_address::TrustedProxies {
+    egov_gateway::client_address::TrustedProxies::new(["127.0.0.0/8".parse().expect("cidr")])
 }
 
 impl TestGateway {

@@ -163,7 +163,7 @@ impl Authenticator {
         if let Some(caller) = self.remembered(authorization) {
             return Ok(caller);
         }
-        let address = crate::limits::connections::address_key(client);
+        let address = crate::client_address::address_key(client);
         if bearer(authorization).is_none() {
             // Calls without one wrote 60 MB of audit lines in a second and a half (found
             // when tried): the first of a window are audited, the rest only answered.
@@ -394,7 +394,7 @@ mod tests {
 
     #[test]
     fn invalid_credentials_are_counted_by_address_and_by_ipv6_slash_64() {
-        let key = |s: &str| crate::limits::connections::address_key(s.parse().expect("ip"));
+        let key = |s: &str| crate::client_address::address_key(s.parse().expect("ip"));
         assert_eq!(key("192.0.2.7"), key("192.0.2.7"));
         assert_ne!(key("192.0.2.7"), key("192.0.2.8"));
         assert_eq!(key("2001:db8:1:2::1"), key("2001:db8:1:2:ffff::9"));

@@ -198,7 +198,7 @@ pub struct PortalSettings {
     pub h2c: bool,
     pub tls: Vec<TlsListener>,
     /// Peers whose `X-Forwarded-*`, `X-Request-Id` and `traceparent` headers are believed.
-    pub trusted_proxies: crate::trusted_proxies::TrustedProxies,
+    pub trusted_proxies: crate::client_address::TrustedProxies,
     /// Requests whose header block is larger are refused with 431.
     pub max_header_bytes: usize,
     /// Other names the portal answers to, lowercase. A request naming a host that is none

@@ -6,6 +6,7 @@
 //! connection over the per-address cap or the global cap is refused at once, so the cap is
 //! reached long before the descriptor limit.
 
+use crate::client_address::address_key;
 use std::collections::HashMap;
 use std::net::IpAddr;
 use std::sync::atomic::{AtomicUsize, Ordering};
@@ -102,30 +103,6 @@ impl Drop for Slot {
             }
         }
         self.slots.total.fetch_sub(1, Ordering::AcqRel);
-    }
-}
-
-/// The address a client is counted under: itself for IPv4, its /64 for IPv6 (one
-/// subscriber usually holds a whole /64, so counting single addresses would be no cap).
-pub fn address_key(ip: IpAddr) -> IpAddr {
-    match ip {
-        IpAddr::V4(_) => ip,
-        IpAddr::V6(v6) => match v6.to_ipv4_mapped() {
-            Some(v4) => IpAddr::V4(v4),
-            None => {
-                let segments = v6.segments();
-                IpAddr::V6(std::net::Ipv6Addr::new(
-                    segments[0],
-                    segments[1],
-                    segments[2],
-                    segments[3],
-                    0,
-                    0,
-                    0,
-                    0,
-                ))
-            }
-        },
     }
 }
 

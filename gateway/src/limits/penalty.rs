@@ -20,8 +20,8 @@
 //! distinct addresses is the global caps' to bear: each list holds at most
 //! [`MAX_PENALIZED`] addresses, and forgets them in the order their time ends.
 
-use super::connections::address_key;
-use crate::trusted_proxies::TrustedProxies;
+use crate::client_address::address_key;
+use crate::client_address::TrustedProxies;
 use std::collections::{HashMap, VecDeque};
 use std::net::IpAddr;
 use std::sync::atomic::{AtomicUsize, Ordering};

@@ -84,7 +84,7 @@ impl Stage for Identify {
         ctx.client = Some(client);
         ctx.citizen_ip = citizen_ip;
         // By its /64 for IPv6: one host has endless addresses in it (found in review).
-        ctx.attempts.asked_by = citizen_ip.map(crate::limits::connections::address_key);
+        ctx.attempts.asked_by = citizen_ip.map(crate::client_address::address_key);
         ctx.upgrade = session.is_upgrade_req();
         ctx.portal_elsewhere = crate::host::request_host(req)
             .is_some_and(|h| crate::host::normalize(h) != snap.portal.host);

@@ -12,7 +12,7 @@
 //! citizen's address.
 
 use super::{LocalRoute, RequestCtx, Stage, Step};
-use crate::limits::connections::address_key;
+use crate::client_address::address_key;
 use crate::limits::connections::Crowded;
 use crate::limits::rate::{retry_after_secs, Limited, RateLimiter, Scope};
 use crate::limits::streams::{StreamsInFlight, TooMany};

@@ -7,8 +7,8 @@
 //! window's count. What the live windows add up to is the number of logins in progress
 //! (abandoned ones leave the count when their window ages out, as their record expires).
 
+use crate::client_address::address_key;
 use crate::kv::{Kv, KvError};
-use crate::limits::connections::address_key;
 use std::net::IpAddr;
 use std::sync::Arc;
 use std::time::Duration;

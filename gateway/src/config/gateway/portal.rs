@@ -136,7 +136,7 @@ pub(super) fn validate(raw: &RawPortal, p: &mut Problems<'_>) -> Option<PortalSe
         listen,
         h2c: raw.h2c.unwrap_or(true),
         tls,
-        trusted_proxies: crate::trusted_proxies::TrustedProxies::new(trusted),
+        trusted_proxies: crate::client_address::TrustedProxies::new(trusted),
         max_header_bytes: max_header_bytes?,
         hosts: hosts_ok.then_some(hosts)?,
     })

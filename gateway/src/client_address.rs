@@ -1,4 +1,7 @@
-//! Trusted proxies (`portal.trusted_proxies`): the load balancers in front of the gateway.
+//! Who a connection's peer is, as every limit and header sees it: the address a client is
+//! counted under ([`address_key`]), and whether the peer is a trusted proxy
+//! ([`TrustedProxies`], `portal.trusted_proxies`: the load balancers in front of the
+//! gateway).
 //!
 //! Three parts of the gateway ask whether a peer is one, and must agree: the forwarding
 //! headers ([`crate::forwarded`]) believe its `X-Forwarded-For`, the connection caps
@@ -17,6 +20,30 @@
 
 use ipnet::{IpNet, Ipv4Net};
 use std::net::IpAddr;
+
+/// The address a client is counted under: itself for IPv4, its /64 for IPv6 (one
+/// subscriber usually holds a whole /64, so counting single addresses would be no cap).
+pub fn address_key(ip: IpAddr) -> IpAddr {
+    match ip {
+        IpAddr::V4(_) => ip,
+        IpAddr::V6(v6) => match v6.to_ipv4_mapped() {
+            Some(v4) => IpAddr::V4(v4),
+            None => {
+                let segments = v6.segments();
+                IpAddr::V6(std::net::Ipv6Addr::new(
+                    segments[0],
+                    segments[1],
+                    segments[2],
+                    segments[3],
+                    0,
+                    0,
+                    0,
+                    0,
+                ))
+            }
+        },
+    }
+}
 
 /// The configured blocks, each in its canonical form (an IPv4-mapped IPv6 block written as
 /// the IPv4 block it maps).
@@ -50,14 +77,12 @@ impl TrustedProxies {
     }
 
     /// Whether a trusted proxy is at `key`, an address as the connection caps and the flood
-    /// penalty count it ([`crate::limits::connections::address_key`]: IPv4, or an IPv6 /64):
+    /// penalty count it ([`address_key`]: IPv4, or an IPv6 /64):
     /// a penalty on a proxy's /64 would refuse the proxy.
     pub fn within_key(&self, key: IpAddr) -> bool {
         self.trusts(key)
             || self.nets.iter().any(|net| match (net, key) {
-                (IpNet::V6(v6), IpAddr::V6(_)) => {
-                    crate::limits::connections::address_key(IpAddr::V6(v6.network())) == key
-                }
+                (IpNet::V6(v6), IpAddr::V6(_)) => address_key(IpAddr::V6(v6.network())) == key,
                 _ => false,
             })
     }
