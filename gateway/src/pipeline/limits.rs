@@ -192,12 +192,18 @@ pub fn body_stalled(session: &mut Session, e: &pingora::Error) -> bool {
         && !session.is_body_done()
 }
 
-/// Whether the exchange failed with `e` because of the citizen's body: over the limit
-/// ([`check_body`]) or stalled (`stalled`, [`body_stalled`]). Pingora logged each at error
-/// level, naming the legacy site as the peer (found when tried: every refused scan was an
-/// error); the citizen's answer (413, 408) is logged and counted as any answer.
+/// Whether the exchange failed with `e` because of the citizen: his body over the limit
+/// ([`check_body`]) or stalled (`stalled`, [`body_stalled`]), or his own connection failed
+/// (a read or a write, his reset, a flood closed: the error's source is downstream).
+/// Pingora logged each at error level, the first naming the legacy site as the peer (found
+/// when tried: every refused scan was an error; then a client sending its upload a byte a
+/// frame, closed and reconnecting, wrote 1,808 error lines in 40 s). nginx logs a client's
+/// failures at `info`; here the citizen's answer (413, 408) or the request's end is logged
+/// and counted as any answer, in the access log and the metrics.
 pub fn citizens_doing(e: &pingora::Error, stalled: bool) -> bool {
-    stalled || matches!(e.etype(), pingora::ErrorType::HTTPStatus(408 | 413))
+    stalled
+        || matches!(e.etype(), pingora::ErrorType::HTTPStatus(408 | 413))
+        || e.esource() == &pingora::ErrorSource::Downstream
 }
 
 /// An address as bytes on the stack (4 or 16), for bucket keys.
@@ -322,6 +328,14 @@ mod tests {
         assert!(!citizens_doing(&slow, false), "the site was slow");
         let refused = error(pingora::ErrorType::ConnectRefused);
         assert!(!citizens_doing(&refused, false));
+    }
+
+    #[test]
+    fn a_failure_of_the_citizens_own_connection_is_his_doing() {
+        let read = pingora::Error::new_down(pingora::ErrorType::ReadError);
+        assert!(citizens_doing(&read, false));
+        let site = pingora::Error::new_up(pingora::ErrorType::ReadError);
+        assert!(!citizens_doing(&site, false), "the site's connection");
     }
 
     #[test]
