@@ -33,6 +33,9 @@ const L2_BACKOFF: Duration = Duration::from_secs(1);
 /// Past this share of Redis's `maxmemory` (in percent), L2 writes stop: the rest is for
 /// sessions, logins in progress and the registry.
 const REDIS_FULL_PERCENT: u64 = 90;
+/// The most bytes of L2 writes a fresh process keeps waiting for its first look at how
+/// full Redis is.
+const FIRST_LOOK_WAITING: u64 = 8 << 20;
 /// How often L2 writes look at how full Redis is.
 const REDIS_LOOK_EVERY_MS: u64 = 1_000;
 /// What an object in L2 starts with (format version).
@@ -444,6 +447,9 @@ pub struct TieredStorage {
     /// read, a fresh process wrote unchecked until its first look came back, so a restart
     /// under load wrote into a Redis its predecessors had nearly filled.
     first_look: tokio::sync::OnceCell<()>,
+    /// The bytes of the writes waiting for it: at most [`FIRST_LOOK_WAITING`], so a restart
+    /// under a flood of misses, with Redis slow to answer, holds no more pages than that.
+    first_look_waiting: std::sync::atomic::AtomicU64,
     /// Whether the operator was told the guard cannot see how full Redis is.
     redis_blind: OncePerEpisode,
     started: Instant,
@@ -486,6 +492,7 @@ impl TieredStorage {
             redis_full: std::sync::atomic::AtomicBool::new(false),
             redis_looked_at: std::sync::atomic::AtomicU64::new(0),
             first_look: tokio::sync::OnceCell::new(),
+            first_look_waiting: std::sync::atomic::AtomicU64::new(0),
             redis_blind: OncePerEpisode::default(),
             started: Instant::now(),
             l2_resting: crate::kv::Resting::new(L2_BACKOFF),
@@ -653,20 +660,36 @@ impl TieredStorage {
         };
         let key = Self::l2_key(kv.as_ref(), &hash);
         let weight = (key.len() + encoded.len()) as u64 + REDIS_ENTRY_OVERHEAD;
-        let owner = owner.clone();
-        tokio::spawn(async move {
-            // The process's first writes wait for its first look at Redis (the answer has
-            // gone; only the write waits).
-            self.first_look
-                .get_or_init(|| self.look_at_redis(&kv))
-                .await;
-            if self.redis_nearly_full(&kv) || !self.l2_room.take(hash, &owner, weight, until) {
+        // The process's first writes wait for its first look at Redis (the answer has gone;
+        // only the write waits), a few MiB of them: past that, skipped as when Redis is
+        // nearly full (L1 keeps the page; found in review: the wait was unbounded).
+        let waits = !self.first_look.initialized();
+        if waits {
+            use std::sync::atomic::Ordering::Relaxed;
+            let before = self.first_look_waiting.fetch_add(weight, Relaxed);
+            if before + weight > FIRST_LOOK_WAITING {
+                self.first_look_waiting.fetch_sub(weight, Relaxed);
                 self.events.l2("write", "full");
                 return;
             }
-            // Its lifetime counted from now: Redis never keeps it past the room's count.
+        }
+        let owner = owner.clone();
+        tokio::spawn(async move {
+            if waits {
+                self.first_look
+                    .get_or_init(|| self.look_at_redis(&kv))
+                    .await;
+                self.first_look_waiting
+                    .fetch_sub(weight, std::sync::atomic::Ordering::Relaxed);
+            }
+            // Its lifetime counted from now: Redis never keeps it past the room's count (and
+            // one that ended while it waited takes no room).
             let ttl = remaining(until);
             if ttl.is_zero() {
+                return;
+            }
+            if self.redis_nearly_full(&kv) || !self.l2_room.take(hash, &owner, weight, until) {
+                self.events.l2("write", "full");
                 return;
             }
             match kv.set(&key, &encoded, Some(ttl), Write::Always).await {
