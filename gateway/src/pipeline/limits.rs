@@ -194,7 +194,9 @@ pub fn body_stalled(session: &mut Session, e: &pingora::Error) -> bool {
 
 /// Whether the exchange failed with `e` because of the citizen: his body over the limit
 /// ([`check_body`]) or stalled (`stalled`, [`body_stalled`]), or his own connection failed
-/// (a read or a write, his reset, a flood closed: the error's source is downstream).
+/// (a read or a write that failed or timed out, his reset, a flood closed: an I/O error
+/// whose source is downstream; the gateway's own faults toward him, an internal error or
+/// an answer HTTP/2 refused, stay errors).
 /// Pingora logged each at error level, the first naming the legacy site as the peer (found
 /// when tried: every refused scan was an error; then a client sending its upload a byte a
 /// frame, closed and reconnecting, wrote 1,808 error lines in 40 s). nginx logs a client's
@@ -203,7 +205,15 @@ pub fn body_stalled(session: &mut Session, e: &pingora::Error) -> bool {
 pub fn citizens_doing(e: &pingora::Error, stalled: bool) -> bool {
     stalled
         || matches!(e.etype(), pingora::ErrorType::HTTPStatus(408 | 413))
-        || e.esource() == &pingora::ErrorSource::Downstream
+        || (e.esource() == &pingora::ErrorSource::Downstream
+            && matches!(
+                e.etype(),
+                pingora::ErrorType::ReadError
+                    | pingora::ErrorType::WriteError
+                    | pingora::ErrorType::ConnectionClosed
+                    | pingora::ErrorType::ReadTimedout
+                    | pingora::ErrorType::WriteTimedout
+            ))
 }
 
 /// An address as bytes on the stack (4 or 16), for bucket keys.
@@ -336,6 +346,8 @@ mod tests {
         assert!(citizens_doing(&read, false));
         let site = pingora::Error::new_up(pingora::ErrorType::ReadError);
         assert!(!citizens_doing(&site, false), "the site's connection");
+        let ours = pingora::Error::new_down(pingora::ErrorType::InternalError);
+        assert!(!citizens_doing(&ours, false), "the gateway's own fault");
     }
 
     #[test]
