@@ -1116,10 +1116,9 @@ async fn upload_in_pieces(
 }
 
 /// Found when tried: an upload sent a byte per `DATA` frame (10 bytes on the wire for each
-/// byte of body) was closed by the `h2` crate's own guard, uncounted and with no penalty on
-/// its address, so it reconnected at once (1,800 times in 40 s). Such frames now count
-/// against the budget of frames that carry nothing, as nginx takes a connection whose
-/// overhead is over eight times its payload for a flood.
+/// byte of body) was closed by the `h2` crate's own guard (`GOAWAY` `ENHANCE_YOUR_CALM`),
+/// uncounted and with no penalty on its address, so it reconnected at once (1,800 times in
+/// 40 s, each an error line). Such a closure is now counted and penalized as a flood.
 #[tokio::test(flavor = "multi_thread")]
 async fn an_http2_upload_sent_a_byte_per_frame_is_closed_for_a_flood() {
     let estate = start_estate(None);

@@ -3,7 +3,7 @@
 //! -9518 empty frames, and `WINDOW_UPDATE` floods).
 //!
 //! HTTP/2 lets a client send frames that ask for no answer a citizen sees: `PRIORITY`,
-//! `WINDOW_UPDATE`, `PING`, `SETTINGS`, `RST_STREAM`, empty (or nearly empty) `DATA`, frame types nobody
+//! `WINDOW_UPDATE`, `PING`, `SETTINGS`, `RST_STREAM`, empty `DATA`, frame types nobody
 //! knows. pingora's HTTP/2 layer (the `h2` crate) parses each one and asks nothing of the
 //! sender. Found when tried: eight connections sending `PRIORITY` or `WINDOW_UPDATE`
 //! frames as fast as they could took 1.5–1.9 of the machine's two cores, and every citizen's
@@ -61,15 +61,6 @@ pub const MOST_BUDGET: u64 = 10 * FIRST_BUDGET as u64;
 /// all it carries (h2 drops such a frame and gives its window back), and no browser pads.
 const PADDED_EMPTY: u32 = 256;
 
-/// A `DATA` frame shorter than this that does not end its stream is taken for one that
-/// carries nothing (nginx takes a connection whose overhead is over eight times its payload
-/// for a flood). Found when tried: an upload sent a byte per frame (ten bytes on the wire
-/// for each byte of body) was closed by the `h2` crate's own guard (`too_many_data_frames`),
-/// uncounted and unpenalized, so the client reconnected at once, 1,800 times in 40 s, each
-/// closure an error line in the log. Browsers send a body in frames of kilobytes; a window
-/// left with a few bytes makes the odd short one, which the budget absorbs.
-const SMALL_DATA: u32 = 64;
-
 /// How fast a spent budget comes back, frames a second, up to [`FIRST_BUDGET`].
 pub const REFILL_PER_SECOND: f64 = 10.0;
 
@@ -84,7 +75,10 @@ const PREFACE_BYTES: u32 = 24;
 
 const DATA: u8 = 0x0;
 const HEADERS: u8 = 0x1;
+const GOAWAY: u8 = 0x7;
 const CONTINUATION: u8 = 0x9;
+/// `GOAWAY`'s code for a peer that generates excessive load (RFC 9113 §7).
+const ENHANCE_YOUR_CALM: u32 = 0xb;
 const END_STREAM: u8 = 0x1;
 const END_HEADERS: u8 = 0x4;
 const PADDED: u8 = 0x8;
@@ -115,7 +109,7 @@ impl Frame {
             HEADERS => true,
             DATA if self.flags & END_STREAM != 0 => true,
             DATA if self.flags & PADDED != 0 => self.length > PADDED_EMPTY,
-            DATA => self.length >= SMALL_DATA,
+            DATA => self.length > 0,
             CONTINUATION => self.length > 0 || self.flags & END_HEADERS != 0,
             _ => false,
         }
@@ -130,6 +124,11 @@ struct FrameHeads {
     skip: u32,
     head: [u8; 9],
     have: u8,
+    /// The first bytes of the last `GOAWAY` frame's payload (its last stream and its error
+    /// code) as they pass: how many are wanted (0 or 8), and how many have.
+    goaway: [u8; 8],
+    goaway_want: u8,
+    goaway_have: u8,
 }
 
 impl FrameHeads {
@@ -138,7 +137,20 @@ impl FrameHeads {
             skip,
             head: [0; 9],
             have: 0,
+            goaway: [0; 8],
+            goaway_want: 0,
+            goaway_have: 0,
         }
+    }
+
+    /// The error code of a `GOAWAY` frame whose code has passed since the last call.
+    fn goaway_code(&mut self) -> Option<u32> {
+        if self.goaway_want == 8 && self.goaway_have == 8 {
+            self.goaway_want = 0;
+            let [_, _, _, _, a, b, c, d] = self.goaway;
+            return Some(u32::from_be_bytes([a, b, c, d]));
+        }
+        None
     }
 
     /// Calls `each` with every frame whose head completes in `bytes`, in order; stops at
@@ -151,6 +163,13 @@ impl FrameHeads {
         loop {
             if self.skip > 0 {
                 let n = bytes.len().min(self.skip as usize);
+                if self.goaway_have < self.goaway_want {
+                    let at = usize::from(self.goaway_have);
+                    let take = n.min(usize::from(self.goaway_want) - at);
+                    self.goaway[at..at + take].copy_from_slice(&bytes[..take]);
+                    // At most 8.
+                    self.goaway_have += take as u8;
+                }
                 bytes = &bytes[n..];
                 // `n` is at most `skip`, a u32.
                 self.skip -= n as u32;
@@ -170,6 +189,11 @@ impl FrameHeads {
             self.have = 0;
             let frame = Frame::parse(&self.head);
             self.skip = frame.length;
+            if frame.kind == GOAWAY {
+                // A shorter one is malformed; its code is not read.
+                self.goaway_want = if frame.length >= 8 { 8 } else { 0 };
+                self.goaway_have = 0;
+            }
             each(frame)?;
         }
     }
@@ -242,17 +266,19 @@ impl FrameBudget {
             }
         });
         if verdict.is_err() {
-            self.flooded = true;
-            self.closed.inc();
-            if let Some(offender) = &self.offender {
-                offender.penalize();
-            }
+            self.flood();
         }
         verdict
     }
 
     /// The gateway's bytes to the client, as written: each answer earns the priorities a
     /// request may come with, each `DATA` frame the window updates reading it takes.
+    ///
+    /// The `h2` crate's own guards close a connection with `GOAWAY` `ENHANCE_YOUR_CALM`
+    /// (more than 100 empty `DATA` frames, small ones piling up faster than they are read,
+    /// streams reset before they were served): such a closure is counted and penalized as
+    /// this budget's own. Found when tried: an upload sent a byte per `DATA` frame was
+    /// closed that way, uncounted and unpenalized, and reconnected 1,800 times in 40 s.
     pub fn sent(&mut self, bytes: &[u8]) {
         let Self { sent, left, .. } = self;
         let _ = sent.feed(bytes, |frame| {
@@ -266,6 +292,19 @@ impl FrameBudget {
             *left = (*left + earned).min(MOST_BUDGET);
             Ok::<(), Flooded>(())
         });
+        if self.sent.goaway_code() == Some(ENHANCE_YOUR_CALM) && !self.flooded {
+            self.flood();
+        }
+    }
+
+    /// The connection flooded: its reads fail from now on, it is counted, and its address
+    /// penalized.
+    fn flood(&mut self) {
+        self.flooded = true;
+        self.closed.inc();
+        if let Some(offender) = &self.offender {
+            offender.penalize();
+        }
     }
 }
 
@@ -394,17 +433,33 @@ mod tests {
         assert_eq!(closed_after(&mut budget, &frames), None);
     }
 
+    fn goaway(code: u32) -> Vec<u8> {
+        let mut payload = 7u32.to_be_bytes().to_vec();
+        payload.extend_from_slice(&code.to_be_bytes());
+        payload.extend_from_slice(b"too_many_data_frames");
+        frame(GOAWAY, 0, 0, &payload)
+    }
+
     #[test]
-    fn a_body_sent_a_few_bytes_a_frame_spends_the_budget() {
+    fn a_connection_the_h2_library_calls_excessive_is_counted_and_closed_as_a_flood() {
         let mut budget = started();
-        let flood = vec![frame(DATA, 0, 1, &[b'x'; 1]); 2_000];
-        assert_eq!(
-            closed_after(&mut budget, &flood),
-            Some(FIRST_BUDGET as usize)
-        );
+        // Sent a byte at a time: the code is read as it passes, in any pieces.
+        for byte in [answer(1), goaway(ENHANCE_YOUR_CALM)].concat() {
+            budget.sent(&[byte]);
+        }
+        assert_eq!(budget.closed.get(), 1);
+        assert!(budget.received(&get(3)).is_err(), "its reads fail");
+        budget.sent(&goaway(ENHANCE_YOUR_CALM));
+        assert_eq!(budget.closed.get(), 1, "counted once");
+    }
+
+    #[test]
+    fn a_goaway_for_any_other_reason_is_no_flood() {
         let mut budget = started();
-        let body = vec![frame(DATA, 0, 1, &[b'x'; SMALL_DATA as usize]); 2_000];
-        assert_eq!(closed_after(&mut budget, &body), None, "64 bytes a frame");
+        budget.sent(&goaway(0)); // NO_ERROR: a graceful shutdown
+        budget.sent(&goaway(0x2)); // INTERNAL_ERROR
+        assert_eq!(budget.closed.get(), 0);
+        assert!(budget.received(&get(1)).is_ok());
     }
 
     #[test]
