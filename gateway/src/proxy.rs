@@ -13,7 +13,8 @@
 //!  connected_to_upstream     outcome: connected
 //!  upstream_request_filter   upstream::prepare (path, Host, X-Forwarded-*, ids, identity,
 //!                            the service's request adapters)
-//!  request_body_filter       pipeline::limits::check_body · outcome: sent (at its end)
+//!  request_body_filter       pipeline::limits::filter_body (limits, small pieces gathered)
+//!                            · outcome: sent (at its end)
 //!  upstream_response_filter  Attempts::answer_arrived (deadline, few 1xx) · outcome: answered
 //!                            (final) · framing::from_legacy · limits::upgraded (a 101) ·
 //!                            chain::adapt_response; X-Request-Id, X-Cache-Status if uncached
@@ -177,8 +178,8 @@ impl ProxyHttp for GatewayProxy {
         ctx: &mut Self::CTX,
     ) -> Result<Box<HttpPeer>> {
         let service = ctx.service.as_ref().ok_or_else(no_service)?;
-        let idle = ctx.upgrade_idle();
-        let peer = ctx.attempts.next_peer(service, idle)?;
+        let peer = ctx.attempts.next_peer(service, ctx.upgrade_idle())?;
+        ctx.body_held.restart(); // pingora sends its retry buffer (what was read) again
         self.report(ctx, Outcome::Started);
         Ok(peer)
     }
@@ -256,12 +257,11 @@ impl ProxyHttp for GatewayProxy {
     async fn request_body_filter(
         &self,
         session: &mut Session,
-        _body: &mut Option<Bytes>,
+        body: &mut Option<Bytes>,
         end_of_stream: bool,
         ctx: &mut Self::CTX,
     ) -> Result<()> {
-        let (read, upgraded) = (session.body_bytes_read(), session.was_upgraded());
-        crate::pipeline::limits::check_body(ctx, read, upgraded)?;
+        crate::pipeline::limits::filter_body(ctx, session, body, end_of_stream)?;
         if end_of_stream {
             self.report(ctx, Outcome::Sent);
         }

@@ -2,7 +2,9 @@
 //! with a body (back-channel logout, the SOAP facade, intent routing), and the start of an
 //! HTTP/2 body before it goes to a legacy site ([`settle`]). Bounded in size, so a client
 //! cannot make the gateway buffer without limit, and in time ([`BodyPace`]), so a body that
-//! never comes holds nothing for long.
+//! never comes holds nothing for long. And the pieces of a body streamed to a legacy site,
+//! gathered ([`Gathered`]) so that a body sent a byte at a time reaches the site in pieces of
+//! kilobytes.
 
 use crate::config::LimitsSettings;
 use crate::response::LocalResponse;
@@ -249,5 +251,154 @@ mod tests {
             Duration::from_secs(20) + Duration::from_millis(u64::MAX / 500),
             "no overflow"
         );
+    }
+}
+
+/// A body streamed to a legacy site goes on in pieces of at least this many bytes while
+/// its pieces come quickly (the last may be shorter).
+pub const GATHER_BYTES: usize = 16 * 1024;
+
+/// A small piece goes on at once if the last write to the site was at least this long ago:
+/// a slow upload's pieces reach the site as they come (each write restarts the site's read
+/// timeout, so holding them would look like a stalled body), a flood's are gathered.
+pub const GATHER_WITHIN: Duration = Duration::from_millis(10);
+
+/// The pieces of a body going to a legacy site, gathered: found when tried, an HTTP/1
+/// upload in chunks of one byte (six on the wire for each) went on a chunk at a time, a
+/// write to the site for each, and two such connections kept both cores busy. Small pieces
+/// that come within [`GATHER_WITHIN`] of the last write wait until they make
+/// [`GATHER_BYTES`] (nginx reads a whole body before it asks the site,
+/// `proxy_request_buffering`). Not for an upgraded connection (a conversation).
+#[derive(Debug, Default)]
+pub struct Gathered {
+    held: BytesMut,
+    last_write: Option<Instant>,
+}
+
+impl Gathered {
+    /// `piece` of the body (`None`: the body ended) at `now`: what goes on to the site is
+    /// left in `piece`, an empty piece for nothing yet.
+    pub fn gather(&mut self, piece: &mut Option<Bytes>, end: bool, now: Instant) {
+        let recent = self
+            .last_write
+            .is_some_and(|at| now.saturating_duration_since(at) < GATHER_WITHIN);
+        match piece {
+            // A large piece, or one that ends the body or comes after a pause, with
+            // nothing held: it goes on as it is.
+            Some(p) if self.held.is_empty() && (p.len() >= GATHER_BYTES || end || !recent) => {}
+            Some(p) => {
+                self.held.extend_from_slice(p);
+                *p = if end || !recent || self.held.len() >= GATHER_BYTES {
+                    self.held.split().freeze()
+                } else {
+                    Bytes::new()
+                };
+            }
+            None if self.held.is_empty() => {}
+            None => *piece = Some(self.held.split().freeze()),
+        }
+        if piece.as_ref().is_some_and(|p| !p.is_empty()) {
+            self.last_write = Some(now);
+        }
+    }
+
+    /// A new attempt at the site: pingora sends its retry buffer (what was read) again.
+    pub fn restart(&mut self) {
+        self.held.clear();
+        self.last_write = None;
+    }
+}
+
+#[cfg(test)]
+mod gather_tests {
+    use super::*;
+
+    /// What reaches the site of `pieces` (each `gap` after the one before) then the end.
+    fn passed(pieces: &[&[u8]], gap: Duration) -> Vec<Vec<u8>> {
+        let mut gathered = Gathered::default();
+        let mut now = Instant::now();
+        let mut out = Vec::new();
+        let mut feed = |piece: Option<Bytes>, end: bool, now: Instant| {
+            let mut piece = piece;
+            gathered.gather(&mut piece, end, now);
+            if let Some(p) = piece.filter(|p| !p.is_empty()) {
+                out.push(p.to_vec());
+            }
+        };
+        for p in pieces {
+            feed(Some(Bytes::copy_from_slice(p)), false, now);
+            now += gap;
+        }
+        feed(None, true, now);
+        out
+    }
+
+    #[test]
+    fn a_body_sent_a_byte_at_a_time_goes_on_in_pieces_of_sixteen_kibibytes() {
+        let bytes = vec![b'x'; 40_000];
+        let pieces: Vec<&[u8]> = bytes.chunks(1).collect();
+        let out = passed(&pieces, Duration::ZERO);
+        let sizes: Vec<usize> = out.iter().map(Vec::len).collect();
+        // The first goes on at once (nothing written yet), then 16 KiB at a time.
+        assert_eq!(
+            sizes,
+            [1, GATHER_BYTES, GATHER_BYTES, 40_000 - 1 - 2 * GATHER_BYTES]
+        );
+        assert_eq!(out.concat(), bytes);
+    }
+
+    #[test]
+    fn a_slow_uploads_pieces_go_on_as_they_come() {
+        let piece = vec![b's'; 1_000];
+        let out = passed(&[&piece, &piece, &piece], Duration::from_millis(250));
+        assert_eq!(out, [piece.clone(), piece.clone(), piece]);
+    }
+
+    #[test]
+    fn large_pieces_pass_as_they_are() {
+        let big = vec![b'y'; GATHER_BYTES];
+        let out = passed(&[&big, &big], Duration::ZERO);
+        assert_eq!(out, [big.clone(), big]);
+    }
+
+    #[test]
+    fn small_pieces_before_a_large_one_go_on_with_it_in_order() {
+        let big = vec![b'b'; GATHER_BYTES];
+        let out = passed(&[b"ab", b"cd", &big, b"e"], Duration::ZERO);
+        assert_eq!(out.concat(), [&b"abcd"[..], &big, b"e"].concat());
+        let sizes: Vec<usize> = out.iter().map(Vec::len).collect();
+        assert_eq!(sizes, [2, 2 + GATHER_BYTES, 1]);
+    }
+
+    #[test]
+    fn the_end_takes_what_is_held() {
+        let mut gathered = Gathered::default();
+        let now = Instant::now();
+        let mut first = Some(Bytes::from_static(b"first"));
+        gathered.gather(&mut first, false, now);
+        let mut held = Some(Bytes::from_static(b"held"));
+        gathered.gather(&mut held, false, now);
+        assert_eq!(held.as_deref(), Some(&b""[..]), "held");
+        let mut last = Some(Bytes::from_static(b" and last"));
+        gathered.gather(&mut last, true, now);
+        assert_eq!(last.as_deref(), Some(&b"held and last"[..]));
+    }
+
+    #[test]
+    fn a_new_attempt_starts_with_nothing_held() {
+        let mut gathered = Gathered::default();
+        let now = Instant::now();
+        for piece in [&b"a"[..], b"b"] {
+            gathered.gather(&mut Some(Bytes::copy_from_slice(piece)), false, now);
+        }
+        gathered.restart();
+        let mut end = None;
+        gathered.gather(&mut end, true, now);
+        assert!(end.is_none(), "what was held is in pingora's retry buffer");
+    }
+
+    #[test]
+    fn an_empty_body_stays_empty() {
+        assert!(passed(&[], Duration::ZERO).is_empty());
     }
 }

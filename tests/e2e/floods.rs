@@ -1158,6 +1158,98 @@ async fn an_http2_upload_in_frames_of_a_few_kilobytes_is_no_flood() {
     );
 }
 
+/// A legacy site that reads one request, head and chunked body whole, answers 200 and
+/// hands over what it received, as it came off the wire.
+fn recording_site() -> (u16, std::sync::mpsc::Receiver<Vec<u8>>) {
+    let site = std::net::TcpListener::bind("127.0.0.1:0").expect("bind");
+    let port = site.local_addr().expect("addr").port();
+    let (tx, rx) = std::sync::mpsc::channel();
+    std::thread::spawn(move || {
+        for conn in site.incoming() {
+            let Ok(mut conn) = conn else { continue };
+            let _ = conn.set_read_timeout(Some(Duration::from_secs(10)));
+            let mut got = Vec::new();
+            let mut buf = [0u8; 65_536];
+            while !got.ends_with(b"\r\n0\r\n\r\n") {
+                match conn.read(&mut buf) {
+                    Ok(0) | Err(_) => break,
+                    Ok(n) => got.extend_from_slice(&buf[..n]),
+                }
+            }
+            let _ = conn.write_all(b"HTTP/1.1 200 OK\r\nContent-Length: 2\r\n\r\nok");
+            let _ = tx.send(got);
+        }
+    });
+    (port, rx)
+}
+
+/// Found when tried: an HTTP/1 upload in chunks of one byte (six bytes on the wire for each)
+/// went on to the legacy site a chunk at a time, a write for each, and two such connections
+/// kept both cores busy (0.8 MB of body in 8 s). Pieces that come that fast are now gathered
+/// into 16 KiB first, as nginx reads a whole body before it asks the site.
+#[test]
+fn an_upload_sent_a_byte_a_chunk_reaches_the_legacy_site_in_pieces_of_kilobytes() {
+    let (port, received) = recording_site();
+    let estate = start_estate(None);
+    let gw = TestGateway::with(&estate, |c| {
+        egov_integration::backend_at(c, "cnie-renewal", port);
+    });
+    let body: Vec<u8> = (0..40_000).map(|i| b'a' + (i % 26) as u8).collect();
+    let mut request = format!(
+        "POST /s/cnie-renewal/form HTTP/1.1\r\nHost: {}\r\nTransfer-Encoding: chunked\r\nConnection: close\r\n\r\n",
+        gw.addr
+    )
+    .into_bytes();
+    for byte in &body {
+        request.extend_from_slice(b"1\r\n");
+        request.push(*byte);
+        request.extend_from_slice(b"\r\n");
+    }
+    request.extend_from_slice(b"0\r\n\r\n");
+    let mut conn = TcpStream::connect(gw.addr).expect("connect");
+    conn.write_all(&request).expect("the upload");
+    let (answer, _) = read_until_closed(&mut conn, Duration::from_secs(10));
+    assert!(
+        answer.starts_with(b"HTTP/1.1 200"),
+        "{}",
+        String::from_utf8_lossy(&answer)
+    );
+    let got = received
+        .recv_timeout(Duration::from_secs(10))
+        .expect("the site got the request");
+    let start = got
+        .windows(4)
+        .position(|w| w == b"\r\n\r\n")
+        .expect("a head")
+        + 4;
+    // The chunked body as the site read it: its chunks' sizes, and what they carry.
+    let (mut sizes, mut carried, mut at) = (Vec::new(), Vec::new(), start);
+    loop {
+        let line_end = at
+            + got[at..]
+                .windows(2)
+                .position(|w| w == b"\r\n")
+                .expect("a size");
+        let size = usize::from_str_radix(std::str::from_utf8(&got[at..line_end]).expect("hex"), 16)
+            .expect("a chunk size");
+        if size == 0 {
+            break;
+        }
+        carried.extend_from_slice(&got[line_end + 2..line_end + 2 + size]);
+        sizes.push(size);
+        at = line_end + 2 + size + 2;
+    }
+    assert_eq!(carried, body, "the body reached the site whole");
+    // 40,000 chunks before; a handful now (more only if the gateway's reads of the upload
+    // came over 10 ms apart, under load).
+    assert!(
+        sizes.len() <= 40,
+        "{} chunks: {:?}",
+        sizes.len(),
+        &sizes[..sizes.len().min(10)]
+    );
+}
+
 /// A connection over its address's share is refused in its own protocol: an HTTP/2
 /// client gets GOAWAY (ENHANCE_YOUR_CALM). It got HTTP/1's 429 as raw bytes, which it read
 /// as a malformed frame (FRAME_SIZE_ERROR): a refusal no client could tell from a bug.

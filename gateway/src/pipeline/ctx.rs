@@ -72,6 +72,9 @@ pub struct RequestCtx {
     /// The request body size the service takes (`[limits] max_body_bytes`), checked as the
     /// body streams: a chunked or HTTP/2 body announces no length to refuse up front.
     pub body_limit: Option<u64>,
+    /// Small pieces of the body held until they make a piece worth a write to the legacy
+    /// site.
+    pub body_held: crate::request_body::Gathered,
     /// The exchange failed because of the citizen's body (too large, stalled): not logged
     /// as the proxy's error (see `pipeline::limits::citizens_doing`).
     pub citizens_doing: bool,
@@ -110,6 +113,7 @@ impl Default for RequestCtx {
             cache: CacheUse::Off,
             upstream_head: false,
             body_limit: None,
+            body_held: Default::default(),
             citizens_doing: false,
             ranges: false,
             stream_ticket: None,

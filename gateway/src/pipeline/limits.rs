@@ -154,6 +154,23 @@ pub fn check_body(ctx: &RequestCtx, read: usize, upgraded: bool) -> pingora::Res
     Ok(())
 }
 
+/// `request_body_filter`'s work on a body going to a legacy site: its limits
+/// ([`check_body`]), then its small pieces gathered ([`crate::request_body::Gathered`]; not
+/// an upgraded connection's, a conversation).
+pub fn filter_body(
+    ctx: &mut RequestCtx,
+    session: &Session,
+    body: &mut Option<bytes::Bytes>,
+    end: bool,
+) -> pingora::Result<()> {
+    let (read, upgraded) = (session.body_bytes_read(), session.was_upgraded());
+    check_body(ctx, read, upgraded)?;
+    if !upgraded {
+        ctx.body_held.gather(body, end, std::time::Instant::now());
+    }
+    Ok(())
+}
+
 /// Before a legacy site is asked: an HTTP/2 request's body, or its start, within the
 /// service's body limit and the portal's pace (see [`crate::request_body::settle`]). Its
 /// refusals are [`check_body`]'s: 413 and 408, the citizen's doing.
