@@ -279,6 +279,8 @@ impl Gathered {
     /// `piece` of the body (`None`: the body ended) at `now`: what goes on to the site is
     /// left in `piece`, an empty piece for nothing yet.
     pub fn gather(&mut self, piece: &mut Option<Bytes>, end: bool, now: Instant) {
+        // No piece is the end, whatever the flag says (an HTTP/2 body's trailers).
+        let end = end || piece.is_none();
         let recent = self
             .last_write
             .is_some_and(|at| now.saturating_duration_since(at) < GATHER_WITHIN);
@@ -300,6 +302,23 @@ impl Gathered {
         if piece.as_ref().is_some_and(|p| !p.is_empty()) {
             self.last_write = Some(now);
         }
+    }
+
+    /// Whether small pieces are held now.
+    pub fn holds(&self) -> bool {
+        !self.held.is_empty()
+    }
+
+    /// What is held goes on before `piece`, whatever it is: the connection was upgraded
+    /// mid-body (a `101` before the body ended), and its bytes are a conversation now.
+    pub fn release(&mut self, piece: &mut Option<Bytes>) {
+        if self.held.is_empty() {
+            return;
+        }
+        if let Some(p) = piece.as_ref() {
+            self.held.extend_from_slice(p);
+        }
+        *piece = Some(self.held.split().freeze());
     }
 
     /// A new attempt at the site: pingora sends its retry buffer (what was read) again.
@@ -395,6 +414,31 @@ mod gather_tests {
         let mut end = None;
         gathered.gather(&mut end, true, now);
         assert!(end.is_none(), "what was held is in pingora's retry buffer");
+    }
+
+    #[test]
+    fn what_is_held_goes_before_the_first_piece_of_an_upgraded_connection() {
+        let mut gathered = Gathered::default();
+        let now = Instant::now();
+        for piece in [&b"a"[..], b"b"] {
+            gathered.gather(&mut Some(Bytes::copy_from_slice(piece)), false, now);
+        }
+        let mut upgraded = Some(Bytes::from_static(b"hello"));
+        gathered.release(&mut upgraded);
+        assert_eq!(upgraded.as_deref(), Some(&b"bhello"[..]));
+        assert!(!gathered.holds());
+    }
+
+    #[test]
+    fn no_piece_is_the_end_of_the_body() {
+        let mut gathered = Gathered::default();
+        let now = Instant::now();
+        for piece in [&b"a"[..], b"b"] {
+            gathered.gather(&mut Some(Bytes::copy_from_slice(piece)), false, now);
+        }
+        let mut none = None;
+        gathered.gather(&mut none, false, now);
+        assert_eq!(none.as_deref(), Some(&b"b"[..]));
     }
 
     #[test]

@@ -156,7 +156,7 @@ pub fn check_body(ctx: &RequestCtx, read: usize, upgraded: bool) -> pingora::Res
 
 /// `request_body_filter`'s work on a body going to a legacy site: its limits
 /// ([`check_body`]), then its small pieces gathered ([`crate::request_body::Gathered`]; not
-/// an upgraded connection's, a conversation).
+/// an upgraded connection's, a conversation, which gets what was held first).
 pub fn filter_body(
     ctx: &mut RequestCtx,
     session: &Session,
@@ -165,7 +165,10 @@ pub fn filter_body(
 ) -> pingora::Result<()> {
     let (read, upgraded) = (session.body_bytes_read(), session.was_upgraded());
     check_body(ctx, read, upgraded)?;
-    if !upgraded {
+    if upgraded {
+        ctx.body_held.release(body);
+    } else if body.as_ref().is_some_and(|b| !b.is_empty()) || ctx.body_held.holds() {
+        // (A request without a body reads no clock.)
         ctx.body_held.gather(body, end, std::time::Instant::now());
     }
     Ok(())
