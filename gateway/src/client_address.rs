@@ -4,9 +4,9 @@
 //! gateway).
 //!
 //! Three parts of the gateway ask whether a peer is one, and must agree: the forwarding
-//! headers ([`crate::forwarded`]) believe its `X-Forwarded-For`, the connection caps
-//! ([`crate::limits::connections`]) count it only against the total (it carries many
-//! citizens), and the flood penalty ([`crate::limits::penalty`]) never refuses it. All
+//! headers (`forwarded.rs`) believe its `X-Forwarded-For`, the connection caps
+//! (`limits/connections.rs`) count it only against the total (it carries many
+//! citizens), and the flood penalty (`limits/penalty.rs`) never refuses it. All
 //! three read the running registry snapshot's list (for each new connection and request).
 //! Found when tried: the caps and the
 //! penalty kept the list they were given at start, so a load balancer added by a reload had
