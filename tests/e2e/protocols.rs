@@ -96,8 +96,19 @@ async fn trusted_proxy_forwarding_chain_is_extended() {
     let gw = TestGateway::with(&estate, |c| {
         c.gateway.portal.trusted_proxies = loopback_proxies();
     });
-    let echo: Value = client()
-        .get(gw.url("/s/cnie-renewal/__estate/echo"))
+    let echo = echo_as_a_load_balancer(gw.url("/s/cnie-renewal/__estate/echo")).await;
+    assert_eq!(
+        echo["headers"]["x-forwarded-for"][0],
+        "198.51.100.7, 127.0.0.1"
+    );
+    assert_eq!(echo["headers"]["x-forwarded-proto"][0], "https");
+}
+
+/// What the estate's echo at `url` received from a load balancer that forwards a citizen
+/// at 198.51.100.7 who came over HTTPS.
+async fn echo_as_a_load_balancer(url: String) -> Value {
+    client()
+        .get(url)
         .header("x-forwarded-for", "198.51.100.7")
         .header("x-forwarded-proto", "https")
         .send()
@@ -105,12 +116,7 @@ async fn trusted_proxy_forwarding_chain_is_extended() {
         .expect("request")
         .json()
         .await
-        .expect("json");
-    assert_eq!(
-        echo["headers"]["x-forwarded-for"][0],
-        "198.51.100.7, 127.0.0.1"
-    );
-    assert_eq!(echo["headers"]["x-forwarded-proto"][0], "https");
+        .expect("json")
 }
 
 /// A gateway listening on both families (as on `[::]:80`, here on `[::ffff:127.0.0.1]`, so
@@ -135,15 +141,7 @@ async fn a_trusted_proxy_reaching_a_listener_on_both_families_is_believed() {
         "http://127.0.0.1:{}/s/cnie-renewal/__estate/echo",
         gw.addr.port()
     );
-    let echo: Value = client()
-        .get(url)
-        .header("x-forwarded-for", "198.51.100.7")
-        .send()
-        .await
-        .expect("request")
-        .json()
-        .await
-        .expect("json");
+    let echo = echo_as_a_load_balancer(url).await;
     assert_eq!(
         echo["headers"]["x-forwarded-for"][0],
         "198.51.100.7, 127.0.0.1"
