@@ -268,7 +268,11 @@ pub const GATHER_WITHIN: Duration = Duration::from_millis(10);
 /// write to the site for each, and two such connections kept both cores busy. Small pieces
 /// that come within [`GATHER_WITHIN`] of the last write wait until they make
 /// [`GATHER_BYTES`] (nginx reads a whole body before it asks the site,
-/// `proxy_request_buffering`). Not for an upgraded connection (a conversation).
+/// `proxy_request_buffering`). Not for an upgraded connection (a conversation). Nothing
+/// flushes on a timer (the filter runs only when a piece arrives): a client that sends two
+/// messages on one unfinished body within 10 ms and then waits for an answer holds the
+/// second until its next piece or the body's end, so two-way streams over one request
+/// body are not served (none of the legacy sites speaks one; WebSockets are upgrades).
 #[derive(Debug, Default)]
 pub struct Gathered {
     held: BytesMut,

@@ -677,7 +677,15 @@ impl TieredStorage {
         tokio::spawn(async move {
             if waits {
                 self.first_look
-                    .get_or_init(|| self.look_at_redis(&kv))
+                    .get_or_init(|| async {
+                        // Counted as the periodic look's: the writes after it ask no second.
+                        let began = self.started.elapsed().as_millis() as u64;
+                        self.redis_looked_at.store(
+                            began + REDIS_LOOK_EVERY_MS,
+                            std::sync::atomic::Ordering::Relaxed,
+                        );
+                        self.look_at_redis(&kv).await
+                    })
                     .await;
                 self.first_look_waiting
                     .fetch_sub(weight, std::sync::atomic::Ordering::Relaxed);
