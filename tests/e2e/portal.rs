@@ -229,10 +229,54 @@ fn a_darija_request_leads_to_the_service_the_legacy_page_and_back_out() {
     assert!(ours.is_empty(), "{ours:?}\n{outcome}");
 }
 
+/// What a citizen types into the box stays out of every address her browser keeps (its
+/// history, the address bar, each page's links and `Referer`) and out of any log in front
+/// of the gateway, while the page answers it; its sealed address opened again (Back, a
+/// reload) answers it again.
+#[test]
+fn a_citizens_search_stays_out_of_every_address_her_browser_keeps() {
+    let world = SsoWorld::start(SsoOptions::new(Store::Memory));
+    let chromium = Chromium::start();
+    let typed = format!("{DARIJA} AB123456");
+    let outcome = chromium.visit(
+        world.provider.issuer(),
+        &[Visit::to(in_lang(&world, "fr", "/")).searching(&typed)],
+    );
+    let answer = outcome.last();
+    assert_eq!(answer.status, Some(200), "{outcome}");
+    assert!(
+        answer.url.starts_with(&world.gateway.url("/search?t=")),
+        "{outcome}"
+    );
+    assert!(
+        answer
+            .links
+            .iter()
+            .any(|l| l == &format!("/services/{SERVICE}")),
+        "the answer is the service:\n{outcome}"
+    );
+    for word in ["AB123456", "kahraba", "lfatura"] {
+        let addresses = answer.navigations.iter().chain(&answer.links);
+        let carrying: Vec<&String> = addresses.filter(|a| a.contains(word)).collect();
+        assert!(carrying.is_empty(), "{word} in {carrying:?}\n{outcome}");
+        assert!(!answer.url.contains(word), "{outcome}");
+    }
+
+    let again = chromium.visit(world.provider.issuer(), &[Visit::to(&answer.url)]);
+    let seen = again.last();
+    assert_eq!(seen.status, Some(200), "{again}");
+    assert!(
+        seen.links
+            .iter()
+            .any(|l| l == &format!("/services/{SERVICE}")),
+        "the sealed address answers again:\n{again}"
+    );
+}
+
 /// Another site's page, served from `http://elsewhere.localhost:<port>/` for any path:
 /// it makes its visitor's browser call the portal's search, router and feedback every way a
-/// page can without a click (images, frames, a prefetch, a form posted into a hidden
-/// frame, a `fetch`), and offers a link to a search (`#go`). Returns its address.
+/// page can without a click (images, frames, a prefetch, forms posted into hidden frames,
+/// a `fetch`), and offers a link to a search (`#go`). Returns its address.
 fn another_sites_page(portal: &str) -> String {
     let page = format!(
         r#"<!doctype html><html lang="en"><head><meta charset="utf-8"><title>Elsewhere</title>
@@ -241,11 +285,15 @@ fn another_sites_page(portal: &str) -> String {
 <iframe title="a" src="{portal}/search?q=frame"></iframe>
 <iframe title="b" src="{portal}/search?q=frame2"></iframe>
 <iframe title="sink" name="sink"></iframe>
+<iframe title="sink2" name="sink2"></iframe>
 <form id="f" method="post" action="{portal}/feedback" target="sink">
 <input name="q" value="passeport"><input name="routed" value="cnie-renewal">
 <input name="chosen" value="passport-application"></form>
+<form id="s" method="post" action="{portal}/search" target="sink2">
+<input name="q" value="passeport"></form>
 <script>
 document.getElementById('f').submit();
+document.getElementById('s').submit();
 fetch('{portal}/api/route', {{method: 'POST', mode: 'no-cors',
   headers: {{'Content-Type': 'text/plain'}}, body: '{{"query":"passeport"}}'}});
 </script>
@@ -314,14 +362,15 @@ async fn another_sites_page_in_a_real_browser_spends_no_search_budget_but_its_cl
     assert!(seen.url.contains("/search?q=passeport"), "{outcome}");
     let refused = portal_refusals(&gw).await - before;
     assert!(
-        refused >= 8,
+        refused >= 9,
         "the page's calls reached the portal and were refused: {refused}\n{outcome}"
     );
-    // The click spent one of three; the citizen's own two searches spend the rest.
+    // The click spent one of three; the citizen's own two searches spend the rest, one
+    // each, whether typed into the box (a post, then its page) or followed as a link.
     let own = [
-        Visit::to(format!("{portal}/search?q=passeport")),
+        Visit::to(format!("{portal}/")).searching("passeport"),
         Visit::to(format!("{portal}/search?q=permis")),
-        Visit::to(format!("{portal}/search?q=bourse")),
+        Visit::to(format!("{portal}/")).searching("bourse"),
     ];
     let outcome = chromium.visit(&portal, &own);
     let statuses: Vec<Option<u16>> = outcome.visits.iter().map(|v| v.status).collect();

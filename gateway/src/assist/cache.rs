@@ -41,16 +41,9 @@ pub struct QueryKeys {
 impl QueryKeys {
     /// Keys derived from `deployment_secret`, or random ones when there is none.
     pub fn new(deployment_secret: Option<&Secret>) -> Self {
-        let key = match deployment_secret {
-            Some(secret) => {
-                let mut mac = <Hmac<Sha256> as Mac>::new_from_slice(secret.expose().as_bytes())
-                    .expect("HMAC takes a key of any length");
-                mac.update(b"egov-gateway routing query key v1");
-                mac.finalize().into_bytes().into()
-            }
-            None => rand::random(),
-        };
-        Self { key }
+        Self {
+            key: derived_key(deployment_secret, b"egov-gateway routing query key v1"),
+        }
     }
 
     /// The key of `normalized`, 32 hex digits.
@@ -59,6 +52,21 @@ impl QueryKeys {
             <Hmac<Sha256> as Mac>::new_from_slice(&self.key).expect("HMAC takes a 32-byte key");
         mac.update(normalized.as_bytes());
         hex::encode(&mac.finalize().into_bytes()[..16])
+    }
+}
+
+/// A key of its own for each use of the deployment's secret (`label` names the use), so
+/// that no use can serve for another (the pairwise subjects, the query digests, the sealed
+/// search queries); without the secret, random for the process's life.
+pub(super) fn derived_key(deployment_secret: Option<&Secret>, label: &[u8]) -> [u8; 32] {
+    match deployment_secret {
+        Some(secret) => {
+            let mut mac = <Hmac<Sha256> as Mac>::new_from_slice(secret.expose().as_bytes())
+                .expect("HMAC takes a key of any length");
+            mac.update(label);
+            mac.finalize().into_bytes().into()
+        }
+        None => rand::random(),
     }
 }
 

@@ -26,6 +26,7 @@ use super::catalog::Catalog;
 use super::decision::{Decision, Outcome, Source};
 use super::llm::{LlmClient, LlmError, LlmSettings, ShortlistItem};
 use super::ranker::{Candidate, Ranking, Verdict};
+use super::sealed::SealedQueries;
 use crate::config::{AssistSettings, SecretRef, Secrets};
 use crate::kv::Kv;
 use crate::telemetry::Metrics;
@@ -57,6 +58,7 @@ pub struct Assist {
     llm: Option<LlmClient>,
     cache: DecisionCache,
     keys: QueryKeys,
+    sealed: SealedQueries,
     shortlist: usize,
     metrics: Arc<Metrics>,
 }
@@ -77,6 +79,7 @@ impl Assist {
             .transpose()
             .map_err(|e| AssistError::QuerySecret(e.to_string()))?;
         let keys = QueryKeys::new(secret.as_ref());
+        let sealed = SealedQueries::new(secret.as_ref());
         let llm = match &settings.llm {
             None => None,
             Some(cfg) => {
@@ -103,9 +106,15 @@ impl Assist {
             llm,
             cache,
             keys,
+            sealed,
             shortlist: settings.shortlist,
             metrics,
         })
+    }
+
+    /// The search box's queries sealed for its page's address (see [`SealedQueries`]).
+    pub fn sealed(&self) -> &SealedQueries {
+        &self.sealed
     }
 
     /// Whether an LLM is configured.

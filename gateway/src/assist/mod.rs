@@ -8,7 +8,7 @@
 //! deadline and a circuit breaker. The LLM is an advisor, never an authority: its answer
 //! must be a shortlist id or `none`, and any failure falls back to the local answer.
 //! The LLM's answers are cached by normalised query ([`cache`]); every decision is audited
-//! without raw text ([`audit`]). [`api`] serves `POST /api/route`; [`eval`] measures accuracy on a TSV.
+//! without raw text ([`audit`]). The search box's page carries its query sealed ([`sealed`]). [`api`] serves `POST /api/route`; [`eval`] measures accuracy on a TSV.
 
 pub mod api;
 pub mod audit;
@@ -24,6 +24,7 @@ pub mod lexicon;
 pub mod llm;
 pub mod ranker;
 pub mod redact;
+pub mod sealed;
 pub mod terms;
 pub mod text;
 

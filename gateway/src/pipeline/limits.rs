@@ -313,9 +313,12 @@ impl Stage for LimitsStage {
                 .snapshot
                 .as_ref()
                 .is_some_and(|snap| sent_by_another_site(session.req_header(), page, &snap.portal));
+        // The box's post only seals its query for the page it is sent to, which is
+        // counted: one search, one of the budget.
+        let sealing = page && session.req_header().method == http::Method::POST;
         // Counted against the address's other limits like any request, never against the
         // route budget, and refused.
-        match self.check(session, ctx, !cross_site).await {
+        match self.check(session, ctx, !cross_site && !sealing).await {
             Ok(()) if cross_site => Step::Respond(if api {
                 LocalResponse::json_error(
                     StatusCode::FORBIDDEN,

@@ -4,8 +4,10 @@
 //! - `/`: the "what do you need?" box, the most used services, the categories;
 //! - `/categories/<id>`, `/services/<id>`: one page per category and per service, with the
 //!   service's live status from the status board and the way in;
-//! - `/search?q=`: the box's answer, from the intent router (a form: no JavaScript needed),
-//!   with a "not what I meant" form posting to `/feedback` ([`feedback`]);
+//! - `/search`: the box's answer, from the intent router (a form: no JavaScript needed),
+//!   with a "not what I meant" form posting to `/feedback` ([`feedback`]). The box posts
+//!   its query and is sent to `/search?t=<sealed>`, an address that says nothing of it
+//!   ([`crate::assist::sealed`]); `/search?q=` is still read, for links;
 //! - `/lang?set=<code>&back=<path>`: the language switcher on every page (a cookie), also
 //!   at [`lang::ORIGIN_SWITCH_PATH`] on each service origin;
 //! - `/assets/<name>.<hash>.css`: the stylesheets (see [`crate::response::assets`]).
@@ -110,6 +112,11 @@ struct PageSet {
 const SAMPLES_PER_EPOCH: u64 = 6;
 /// Largest `/feedback` form accepted.
 const MAX_FEEDBACK_BYTES: usize = 8 * 1024;
+/// Largest search form accepted: the longest query the router takes, each character
+/// percent-encoded at four bytes, fits.
+const MAX_SEARCH_FORM_BYTES: usize = 16 * 1024;
+/// The only body the forms of the portal send.
+const FORM_TYPE: &str = "application/x-www-form-urlencoded";
 
 /// What the portal needs from the other rooms.
 pub struct PortalDeps {
@@ -152,16 +159,18 @@ impl Portal {
         request_id: &str,
     ) -> LocalResponse {
         let method = http.req_header().method.clone();
-        let wanted = if page == PortalPage::Feedback {
-            Method::POST
-        } else {
-            Method::GET
+        let (reads, posts) = match page {
+            PortalPage::Feedback => (false, true),
+            // The box posts its query; a link to `/search?q=` is read.
+            PortalPage::Search => (true, true),
+            _ => (true, false),
         };
-        if method != wanted && !(method == Method::HEAD && wanted == Method::GET) {
-            let allow = if wanted == Method::POST {
-                "POST"
-            } else {
-                "GET, HEAD"
+        let reading = method == Method::GET || method == Method::HEAD;
+        if !(reads && reading || posts && method == Method::POST) {
+            let allow = match (reads, posts) {
+                (true, true) => "GET, HEAD, POST",
+                (false, _) => "POST",
+                _ => "GET, HEAD",
             };
             return error_page(ErrorKind::MethodNotAllowed, request_id)
                 .with_header(http::header::ALLOW, HeaderValue::from_static(allow));
@@ -194,6 +203,9 @@ impl Portal {
                 }
                 self.cached(http, snap, Key::Service(id.to_string()), lang)
                     .await
+            }
+            PortalPage::Search if method == Method::POST => {
+                return self.seal_search(http, snap, request_id).await;
             }
             PortalPage::Search => self.search(http, snap, lang).await,
             PortalPage::Feedback => self.record_feedback(http, snap, lang, request_id).await,
@@ -350,19 +362,90 @@ impl Portal {
         )
     }
 
-    /// `/search?q=...`: the router's answer as a page.
+    /// `POST /search` (the box's form): its query sealed into the address of its answer,
+    /// `303` to `/search?t=<sealed>` (see [`crate::assist::sealed`]), so that nothing the
+    /// citizen typed is in an address. An empty box goes to the empty page.
+    async fn seal_search(
+        &self,
+        http: &mut HttpSession,
+        snap: &Arc<Snapshot>,
+        request_id: &str,
+    ) -> LocalResponse {
+        let form = http
+            .req_header()
+            .headers
+            .get(http::header::CONTENT_TYPE)
+            .and_then(|v| v.to_str().ok())
+            .and_then(|v| v.split(';').next())
+            .is_some_and(|v| v.trim().eq_ignore_ascii_case(FORM_TYPE));
+        if !form {
+            return error_page(ErrorKind::BadRequest, request_id);
+        }
+        let body = match crate::request_body::read_limited::<crate::request_body::BodyError>(
+            http,
+            MAX_SEARCH_FORM_BYTES,
+            BodyPace::of(&snap.config.gateway.limits),
+        )
+        .await
+        {
+            Ok(b) => b,
+            Err(e) => return error_page(body_error_kind(e.status()), request_id),
+        };
+        let raw = form_urlencoded::parse(&body)
+            .find(|(k, _)| k == "q")
+            .map(|(_, v)| v.into_owned())
+            .unwrap_or_default();
+        let query = box_text(&raw);
+        let location = if query.is_empty() {
+            "/search?q=".to_string()
+        } else {
+            let now = crate::sso::session::now_secs();
+            format!("/search?t={}", self.deps.assist.sealed().seal(&query, now))
+        };
+        let mut answer = LocalResponse::redirect(false, &location);
+        answer.status = StatusCode::SEE_OTHER;
+        answer.with_header(
+            http::header::CACHE_CONTROL,
+            HeaderValue::from_static("no-store"),
+        )
+    }
+
+    /// `/search?t=<sealed>` (the box's answer) or `/search?q=...` (a link): the router's
+    /// answer as a page. A sealed query that does not open (expired, altered, another
+    /// deployment's) shows the empty box: it is a history entry or a forgery, not a search.
     async fn search(
         &self,
         http: &HttpSession,
         snap: &Arc<Snapshot>,
         lang: Lang,
     ) -> Result<LocalResponse, minijinja::Error> {
-        let raw = crate::sso::endpoints::query_param(http, "q").unwrap_or_default();
-        let query: String = raw
-            .trim()
-            .chars()
-            .take(crate::assist::MAX_QUERY_CHARS)
-            .collect();
+        let (query, back) = match crate::sso::endpoints::query_param(http, "t") {
+            Some(token) => {
+                let now = crate::sso::session::now_secs();
+                match self.deps.assist.sealed().open(&token, now) {
+                    Ok(query) => {
+                        let back = format!("/search?t={token}");
+                        (box_text(&query), back)
+                    }
+                    Err(e) => {
+                        tracing::debug!(reason = %e, "a sealed search did not open");
+                        (String::new(), "/search".to_string())
+                    }
+                }
+            }
+            None => {
+                let raw = crate::sso::endpoints::query_param(http, "q").unwrap_or_default();
+                let query = box_text(&raw);
+                let back = format!(
+                    "/search?q={}",
+                    percent_encoding::utf8_percent_encode(
+                        &query,
+                        percent_encoding::NON_ALPHANUMERIC
+                    )
+                );
+                (query, back)
+            }
+        };
         let (outcome, found, routed) = if query.is_empty() {
             ("empty", Vec::new(), None)
         } else {
@@ -395,9 +478,16 @@ impl Portal {
         };
         let found: Vec<&crate::registry::Service> = found.iter().map(|s| s.as_ref()).collect();
         let slot = minijinja::Value::from_safe_string(self.login_slot(http, lang).await);
-        let html =
-            self.pages
-                .search(snap, lang, &query, outcome, &found, routed.as_deref(), slot)?;
+        let html = self.pages.search(
+            snap,
+            lang,
+            &query,
+            &back,
+            outcome,
+            &found,
+            routed.as_deref(),
+            slot,
+        )?;
         Ok(page_response(StatusCode::OK, Bytes::from(html), lang))
     }
 
@@ -419,14 +509,7 @@ impl Portal {
         .await
         {
             Ok(b) => b,
-            Err(e) => {
-                let kind = if e.status() == StatusCode::PAYLOAD_TOO_LARGE {
-                    ErrorKind::PayloadTooLarge
-                } else {
-                    ErrorKind::BadRequest
-                };
-                return Ok(error_page(kind, request_id));
-            }
+            Err(e) => return Ok(error_page(body_error_kind(e.status()), request_id)),
         };
         let form: HashMap<String, String> = form_urlencoded::parse(&body).into_owned().collect();
         let field = |name: &str| form.get(name).map(|v| v.trim()).unwrap_or("");
@@ -509,6 +592,23 @@ impl Portal {
             http::header::SET_COOKIE,
             lang::set_cookie(lang, self.deps.https),
         )
+    }
+}
+
+/// What the box takes of a query: trimmed, at most the router's length.
+fn box_text(raw: &str) -> String {
+    raw.trim()
+        .chars()
+        .take(crate::assist::MAX_QUERY_CHARS)
+        .collect()
+}
+
+/// The error page for a form body that could not be read.
+fn body_error_kind(status: StatusCode) -> ErrorKind {
+    if status == StatusCode::PAYLOAD_TOO_LARGE {
+        ErrorKind::PayloadTooLarge
+    } else {
+        ErrorKind::BadRequest
     }
 }
 

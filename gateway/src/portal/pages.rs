@@ -325,6 +325,7 @@ impl Pages {
         snap: &Snapshot,
         lang: Lang,
         query: &str,
+        back: &str,
         outcome: &str,
         found: &[&Service],
         routed: Option<&str>,
@@ -365,10 +366,6 @@ impl Pages {
                 ids.into_iter().map(|s| Card::of(s, lang)).collect()
             }
         };
-        let back = format!(
-            "/search?q={}",
-            percent_encoding::utf8_percent_encode(query, percent_encoding::NON_ALPHANUMERIC)
-        );
         // The page's title says what came of it, as its heading does (every search page was
         // "your request" whatever happened: found when tried).
         let title = match outcome {
@@ -385,7 +382,7 @@ impl Pages {
                 found => Value::from_serialize(&cards),
                 routed => routed.unwrap_or(""),
                 choices => Value::from_serialize(&choices),
-                ..base(lang, title, &back, login_slot)
+                ..base(lang, title, back, login_slot)
             },
         )
     }

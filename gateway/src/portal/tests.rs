@@ -256,6 +256,167 @@ async fn a_search_for_nothing_asks_again_and_markup_in_the_query_stays_text() {
     assert!(!body(&r).contains("<script>"), "{}", body(&r));
 }
 
+/// The search box's form sent as a browser sends it: `POST /search`, `body` with `type`.
+async fn post_search(
+    portal: &Portal,
+    snap: &Arc<Snapshot>,
+    content_type: &str,
+    body: &str,
+) -> LocalResponse {
+    let raw = format!(
+        "POST /search HTTP/1.1\r\nHost: x\r\nCookie: egov_lang=fr\r\nContent-Type: {content_type}\r\nContent-Length: {}\r\n\r\n{body}",
+        body.len()
+    );
+    let mut session = request(raw.as_bytes()).await;
+    portal
+        .answer(PortalPage::Search, &mut session, snap, "req-1")
+        .await
+}
+
+/// A query as a citizen types it: a service's French name, her card number and her son's.
+fn personal_query(snap: &Snapshot) -> String {
+    format!(
+        "{} AB123456 pour mon fils Youssef",
+        snap.services()[0].config.names.fr
+    )
+}
+
+#[tokio::test]
+async fn the_search_box_posts_its_query_and_its_answer_has_an_address_that_says_nothing_of_it() {
+    let snap = crate::registry::fixtures::snapshot();
+    let portal = portal();
+    let home = get(&portal, &snap, "GET / HTTP/1.1\r\nHost: x\r\n\r\n").await;
+    assert!(
+        body(&home).contains(r#"role="search" method="post" action="/search""#),
+        "{}",
+        body(&home)
+    );
+    let query = personal_query(&snap);
+    let form: String = form_urlencoded::Serializer::new(String::new())
+        .append_pair("q", &query)
+        .finish();
+    let r = post_search(&portal, &snap, "application/x-www-form-urlencoded", &form).await;
+    assert_eq!(r.status, StatusCode::SEE_OTHER, "{}", body(&r));
+    let location = header(&r, http::header::LOCATION)
+        .expect("sent on")
+        .to_string();
+    assert!(location.starts_with("/search?t="), "{location}");
+    for word in ["AB123456", "Youssef", "fils"] {
+        assert!(!location.contains(word), "{word} in {location}");
+    }
+
+    // The page it is sent to answers the query, and no address on it carries the query.
+    let r = get(
+        &portal,
+        &snap,
+        &format!("GET {location} HTTP/1.1\r\nHost: x\r\nCookie: egov_lang=fr\r\n\r\n"),
+    )
+    .await;
+    assert_eq!(r.status, StatusCode::OK);
+    let html = body(&r);
+    let s = &snap.services()[0];
+    assert!(
+        html.contains(&format!("href=\"/services/{}\"", s.config.id)),
+        "{html}"
+    );
+    assert!(
+        html.contains("AB123456 pour mon fils Youssef"),
+        "the box keeps it: {html}"
+    );
+    for href in html.split("href=\"").skip(1) {
+        let href = href.split('"').next().unwrap_or("");
+        assert!(
+            !href.contains("AB123456") && !href.contains("Youssef"),
+            "a link carries the query: {href}"
+        );
+    }
+    let switch = "/lang?set=en&amp;back=%2Fsearch%3Ft%3D";
+    assert!(
+        html.contains(switch),
+        "the switcher keeps the sealed page: {html}"
+    );
+}
+
+#[tokio::test]
+async fn a_sealed_search_that_was_altered_or_expired_shows_the_empty_box() {
+    let snap = crate::registry::fixtures::snapshot();
+    let portal = portal();
+    let sealed = portal.deps.assist.sealed();
+    let query = personal_query(&snap);
+    let now = crate::sso::session::now_secs();
+    let expired = sealed.seal(&query, now - crate::assist::sealed::SEALED_FOR - 1);
+    let mut altered = sealed.seal(&query, now).into_bytes();
+    altered[20] = if altered[20] == b'A' { b'B' } else { b'A' };
+    let altered = String::from_utf8(altered).expect("ASCII");
+    for token in [expired, altered, "not-a-token".to_string()] {
+        let r = get(
+            &portal,
+            &snap,
+            &format!("GET /search?t={token} HTTP/1.1\r\nHost: x\r\nCookie: egov_lang=en\r\n\r\n"),
+        )
+        .await;
+        assert_eq!(r.status, StatusCode::OK);
+        let html = body(&r);
+        assert!(html.contains("Type what you need"), "{token}: {html}");
+        assert!(!html.contains("AB123456"), "{token}: {html}");
+        assert!(
+            !html.contains(&snap.services()[0].config.names.fr),
+            "{token}: {html}"
+        );
+    }
+}
+
+#[tokio::test]
+async fn an_empty_box_posted_goes_to_the_empty_page() {
+    let snap = crate::registry::fixtures::snapshot();
+    let r = post_search(
+        &portal(),
+        &snap,
+        "application/x-www-form-urlencoded",
+        "q=++",
+    )
+    .await;
+    assert_eq!(r.status, StatusCode::SEE_OTHER);
+    assert_eq!(header(&r, http::header::LOCATION), Some("/search?q="));
+}
+
+#[tokio::test]
+async fn a_search_posted_as_anything_but_the_boxs_form_is_refused() {
+    let snap = crate::registry::fixtures::snapshot();
+    let portal = portal();
+    for (content_type, body) in [
+        ("application/json", r#"{"q":"passeport"}"#),
+        ("text/plain", "q=passeport"),
+        ("multipart/form-data; boundary=x", "--x--"),
+    ] {
+        let r = post_search(&portal, &snap, content_type, body).await;
+        assert_eq!(r.status, StatusCode::BAD_REQUEST, "{content_type}");
+    }
+    let charset = post_search(
+        &portal,
+        &snap,
+        "Application/X-WWW-Form-Urlencoded; charset=UTF-8",
+        "q=passeport",
+    )
+    .await;
+    assert_eq!(
+        charset.status,
+        StatusCode::SEE_OTHER,
+        "its parameters are allowed"
+    );
+    let huge = format!("q={}", "a".repeat(MAX_SEARCH_FORM_BYTES));
+    let r = post_search(&portal, &snap, "application/x-www-form-urlencoded", &huge).await;
+    assert_eq!(r.status, StatusCode::PAYLOAD_TOO_LARGE);
+    let put = get(
+        &portal,
+        &snap,
+        "PUT /search HTTP/1.1\r\nHost: x\r\nContent-Length: 0\r\n\r\n",
+    )
+    .await;
+    assert_eq!(put.status, StatusCode::METHOD_NOT_ALLOWED);
+    assert_eq!(header(&put, http::header::ALLOW), Some("GET, HEAD, POST"));
+}
+
 /// No feedback was kept for `service`.
 async fn assert_nothing_kept(portal: &Portal, service: &str) {
     let kept = portal.feedback().for_service(service).await.expect("read");
@@ -395,6 +556,7 @@ fn every_template_renders_in_every_language() {
                 &snap,
                 lang,
                 "q",
+                "/search?q=q",
                 "routed",
                 &[s],
                 Some(&s.config.id),
