@@ -20,6 +20,7 @@
 //                   "evaluate": "<JS expression>",   // run in the page at the end (awaited)
 //                   "search": "text",              // type it into the page's box (#q) and submit
 //                   "clicks": ["css selector"],    // then click each, waiting for its page
+//                   "back": true,                  // then press Back once
 //                   "keyboard": true,              // then Tab through the page (see below)
 //                   "audit": true,                 // then run axe-core (WCAG 2.1 A and AA)
 //                   "screenshot": "/path.png" } ] }  // then save the whole page as PNG
@@ -222,6 +223,13 @@ async function main() {
         if (done === null) break;
         actions.push(done);
       }
+    }
+    if (visit.back) {
+      // A page restored from the back/forward cache fires no new `load`: wait for its
+      // document instead.
+      await page.goBack({ waitUntil: 'commit', timeout });
+      await page.waitForFunction(() => document.readyState === 'complete', null, { timeout });
+      actions.push('back');
     }
     const keyboard = visit.keyboard ? await keyboardWalk(page) : null;
     const violations = visit.audit ? await audit(page) : null;

@@ -304,6 +304,8 @@ pub struct Visit {
     /// CSS selectors clicked in order after that, each waiting for the page it opens
     /// (answering the provider's forms on the way, as for the visit itself).
     pub clicks: Vec<String>,
+    /// Then press the browser's Back button once, waiting for the page it shows.
+    pub back: bool,
     /// Tab through the page and report what got focus ([`Seen::keyboard`]).
     pub keyboard: bool,
     /// Run axe-core's WCAG 2.1 A/AA rules on the final page ([`Seen::audit`]).
@@ -322,6 +324,7 @@ impl Visit {
             evaluate: None,
             search: None,
             clicks: Vec::new(),
+            back: false,
             keyboard: false,
             audit: false,
             screenshot: None,
@@ -337,6 +340,12 @@ impl Visit {
     /// Then clicks the first element matching `selector` and waits for its page.
     pub fn clicking(mut self, selector: &str) -> Visit {
         self.clicks.push(selector.to_string());
+        self
+    }
+
+    /// Then goes back once, as the Back button does.
+    pub fn going_back(mut self) -> Visit {
+        self.back = true;
         self
     }
 
@@ -385,6 +394,7 @@ impl Visit {
             "evaluate": self.evaluate,
             "search": self.search,
             "clicks": self.clicks,
+            "back": self.back,
             "keyboard": self.keyboard,
             "audit": self.audit,
             "screenshot": self.screenshot,

@@ -48,7 +48,7 @@ impl ConnectionSlots {
     }
 
     /// Takes a slot for a connection from `peer`, or says why not. A `trusted` peer (a
-    /// proxy, [`crate::trusted_proxies`]: a load balancer carries many citizens on its
+    /// proxy, `TrustedProxies` (client_address): a load balancer carries many citizens on its
     /// connections) is only counted against the total.
     pub fn take(self: &Arc<Self>, peer: Option<IpAddr>, trusted: bool) -> Result<Slot, Crowded> {
         let previous = self.total.fetch_add(1, Ordering::AcqRel);

@@ -7,7 +7,7 @@
 //! - `/search`: the box's answer, from the intent router (a form: no JavaScript needed),
 //!   with a "not what I meant" form posting to `/feedback` ([`feedback`]). The box posts
 //!   its query and is sent to `/search?t=<sealed>`, an address that says nothing of it
-//!   ([`crate::assist::sealed`]); `/search?q=` is still read, for links;
+//!   ([`crate::assist::sealed`], [`sealed_search`]); `/search?q=` is still read, for links;
 //! - `/lang?set=<code>&back=<path>`: the language switcher on every page (a cookie), also
 //!   at [`lang::ORIGIN_SWITCH_PATH`] on each service origin;
 //! - `/assets/<name>.<hash>.css`: the stylesheets (see [`crate::response::assets`]).
@@ -22,6 +22,7 @@ pub mod feedback;
 pub mod lang;
 mod login;
 pub mod pages;
+pub mod sealed_search;
 pub mod strip;
 pub mod text;
 
@@ -39,6 +40,7 @@ use http::{HeaderValue, Method, StatusCode};
 use lang::Lang;
 use pages::{Pages, LOGIN_SLOT};
 use pingora::proxy::Session as HttpSession;
+use sealed_search::{Binding, SEALED_PAGE};
 use std::collections::HashMap;
 use std::sync::{Arc, RwLock, Weak};
 
@@ -337,15 +339,20 @@ impl Portal {
     /// The login state for this request: "logged in as" and a logout button, or a login
     /// link coming back to this page (none when no identity provider is configured).
     async fn login_slot(&self, http: &HttpSession, lang: Lang) -> String {
+        let here = match http.req_header().uri.path_and_query() {
+            Some(pq) => pq.as_str(),
+            None => "/",
+        };
+        self.login_slot_at(http, lang, here).await
+    }
+
+    /// [`Self::login_slot`], the login coming back to `here`.
+    async fn login_slot_at(&self, http: &HttpSession, lang: Lang, here: &str) -> String {
         let req = http.req_header();
         let session = match self.deps.sso.current_session(req).await {
             Ok(s) => s,
             // The session store is down: say nothing rather than "log in" to someone who is.
             Err(_) => return String::new(),
-        };
-        let here = match req.uri.path_and_query() {
-            Some(pq) => pq.as_str(),
-            None => "/",
         };
         let csrf = match self.deps.sso.cookies().session_cookie(req) {
             crate::sso::cookie::SessionCookie::One(cookie) => {
@@ -395,19 +402,30 @@ impl Portal {
             .find(|(k, _)| k == "q")
             .map(|(_, v)| v.into_owned())
             .unwrap_or_default();
-        let query = box_text(&raw);
+        let mut query = box_text(&raw);
+        sealed_search::fit(&mut query, snap.config.gateway.limits.max_uri_bytes);
+        let binding = Binding::of(http.req_header());
         let location = if query.is_empty() {
             "/search?q=".to_string()
         } else {
             let now = crate::sso::session::now_secs();
-            format!("/search?t={}", self.deps.assist.sealed().seal(&query, now))
+            sealed_search::address(self.deps.assist.sealed(), &query, &binding, now)
         };
         let mut answer = LocalResponse::redirect(false, &location);
         answer.status = StatusCode::SEE_OTHER;
-        answer.with_header(
+        let answer = answer.with_header(
             http::header::CACHE_CONTROL,
             HeaderValue::from_static("no-store"),
-        )
+        );
+        self.give_binding(answer, &binding)
+    }
+
+    /// `answer`, giving the browser `binding` if it did not hold it.
+    fn give_binding(&self, answer: LocalResponse, binding: &Binding) -> LocalResponse {
+        match binding.minted.then(|| binding.set_cookie(self.deps.https)) {
+            Some(Some(cookie)) => answer.with_header(http::header::SET_COOKIE, cookie),
+            _ => answer,
+        }
     }
 
     /// `/search?t=<sealed>` (the box's answer) or `/search?q=...` (a link): the router's
@@ -419,30 +437,29 @@ impl Portal {
         snap: &Arc<Snapshot>,
         lang: Lang,
     ) -> Result<LocalResponse, minijinja::Error> {
+        let binding = Binding::of(http.req_header());
+        let now = crate::sso::session::now_secs();
+        let sealed = self.deps.assist.sealed();
         let (query, back) = match crate::sso::endpoints::query_param(http, "t") {
-            Some(token) => {
-                let now = crate::sso::session::now_secs();
-                match self.deps.assist.sealed().open(&token, now) {
-                    Ok(query) => {
-                        let back = format!("/search?t={token}");
-                        (box_text(&query), back)
-                    }
-                    Err(e) => {
-                        tracing::debug!(reason = %e, "a sealed search did not open");
-                        (String::new(), "/search".to_string())
-                    }
+            Some(token) => match sealed.open(&token, binding.value.as_bytes(), now) {
+                Ok(query) => (box_text(&query), format!("{SEALED_PAGE}{token}")),
+                Err(e) => {
+                    tracing::debug!(reason = %e, "a sealed search did not open");
+                    (String::new(), "/search".to_string())
                 }
-            }
+            },
+            // A link's query is already in its address; this page's own links (the
+            // language switcher, the login's way back) carry it sealed all the same.
             None => {
-                let raw = crate::sso::endpoints::query_param(http, "q").unwrap_or_default();
-                let query = box_text(&raw);
-                let back = format!(
-                    "/search?q={}",
-                    percent_encoding::utf8_percent_encode(
-                        &query,
-                        percent_encoding::NON_ALPHANUMERIC
-                    )
-                );
+                let query =
+                    box_text(&crate::sso::endpoints::query_param(http, "q").unwrap_or_default());
+                let mut fitted = query.clone();
+                sealed_search::fit(&mut fitted, snap.config.gateway.limits.max_uri_bytes);
+                let back = if fitted.is_empty() {
+                    "/search".to_string()
+                } else {
+                    sealed_search::address(sealed, &fitted, &binding, now)
+                };
                 (query, back)
             }
         };
@@ -477,7 +494,7 @@ impl Portal {
             (d.outcome.as_str(), found, routed)
         };
         let found: Vec<&crate::registry::Service> = found.iter().map(|s| s.as_ref()).collect();
-        let slot = minijinja::Value::from_safe_string(self.login_slot(http, lang).await);
+        let slot = minijinja::Value::from_safe_string(self.login_slot_at(http, lang, &back).await);
         let html = self.pages.search(
             snap,
             lang,
@@ -488,7 +505,8 @@ impl Portal {
             routed.as_deref(),
             slot,
         )?;
-        Ok(page_response(StatusCode::OK, Bytes::from(html), lang))
+        let page = page_response(StatusCode::OK, Bytes::from(html), lang);
+        Ok(self.give_binding(page, &binding))
     }
 
     /// `POST /feedback`: the citizen's "not what I meant" answer, redacted and kept.

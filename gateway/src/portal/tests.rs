@@ -256,15 +256,17 @@ async fn a_search_for_nothing_asks_again_and_markup_in_the_query_stays_text() {
     assert!(!body(&r).contains("<script>"), "{}", body(&r));
 }
 
-/// The search box's form sent as a browser sends it: `POST /search`, `body` with `type`.
-async fn post_search(
+/// The search box's form sent as a browser sends it: `POST /search`, `body` with
+/// `content_type`, with the browser's `cookies`.
+async fn post_search_with(
     portal: &Portal,
     snap: &Arc<Snapshot>,
     content_type: &str,
     body: &str,
+    cookies: &str,
 ) -> LocalResponse {
     let raw = format!(
-        "POST /search HTTP/1.1\r\nHost: x\r\nCookie: egov_lang=fr\r\nContent-Type: {content_type}\r\nContent-Length: {}\r\n\r\n{body}",
+        "POST /search HTTP/1.1\r\nHost: x\r\nCookie: egov_lang=fr{cookies}\r\nContent-Type: {content_type}\r\nContent-Length: {}\r\n\r\n{body}",
         body.len()
     );
     let mut session = request(raw.as_bytes()).await;
@@ -273,12 +275,61 @@ async fn post_search(
         .await
 }
 
+/// [`post_search_with`] from a browser that has no cookie of the portal's yet.
+async fn post_search(
+    portal: &Portal,
+    snap: &Arc<Snapshot>,
+    content_type: &str,
+    body: &str,
+) -> LocalResponse {
+    post_search_with(portal, snap, content_type, body, "").await
+}
+
 /// A query as a citizen types it: a service's French name, her card number and her son's.
 fn personal_query(snap: &Snapshot) -> String {
     format!(
         "{} AB123456 pour mon fils Youssef",
         snap.services()[0].config.names.fr
     )
+}
+
+/// The box's form for `query`.
+fn search_form(query: &str) -> String {
+    form_urlencoded::Serializer::new(String::new())
+        .append_pair("q", query)
+        .finish()
+}
+
+/// The binding cookie an answer gives (`egov_search=...`), as a `Cookie` header sends it.
+fn binding_given(r: &LocalResponse) -> String {
+    let set = header(r, http::header::SET_COOKIE).expect("a binding cookie");
+    assert!(
+        set.contains("Path=/search; HttpOnly; SameSite=Lax"),
+        "{set}"
+    );
+    set.split(';').next().expect("its pair").to_string()
+}
+
+/// `/search?...` read by a browser holding `cookies`, in English.
+async fn read_search(portal: &Portal, snap: &Arc<Snapshot>, target: &str, cookies: &str) -> String {
+    let r = get(
+        portal,
+        snap,
+        &format!("GET {target} HTTP/1.1\r\nHost: x\r\nCookie: egov_lang=en{cookies}\r\n\r\n"),
+    )
+    .await;
+    assert_eq!(r.status, StatusCode::OK);
+    body(&r).to_string()
+}
+
+/// No `href` of `html` carries any of `words`.
+fn assert_no_link_carries(html: &str, words: &[&str]) {
+    for href in html.split("href=\"").skip(1) {
+        let href = href.split('"').next().unwrap_or("");
+        for word in words {
+            assert!(!href.contains(word), "a link carries {word}: {href}");
+        }
+    }
 }
 
 #[tokio::test]
@@ -292,11 +343,9 @@ async fn the_search_box_posts_its_query_and_its_answer_has_an_address_that_says_
         body(&home)
     );
     let query = personal_query(&snap);
-    let form: String = form_urlencoded::Serializer::new(String::new())
-        .append_pair("q", &query)
-        .finish();
-    let r = post_search(&portal, &snap, "application/x-www-form-urlencoded", &form).await;
+    let r = post_search(&portal, &snap, FORM_TYPE, &search_form(&query)).await;
     assert_eq!(r.status, StatusCode::SEE_OTHER, "{}", body(&r));
+    let cookie = binding_given(&r);
     let location = header(&r, http::header::LOCATION)
         .expect("sent on")
         .to_string();
@@ -306,14 +355,7 @@ async fn the_search_box_posts_its_query_and_its_answer_has_an_address_that_says_
     }
 
     // The page it is sent to answers the query, and no address on it carries the query.
-    let r = get(
-        &portal,
-        &snap,
-        &format!("GET {location} HTTP/1.1\r\nHost: x\r\nCookie: egov_lang=fr\r\n\r\n"),
-    )
-    .await;
-    assert_eq!(r.status, StatusCode::OK);
-    let html = body(&r);
+    let html = read_search(&portal, &snap, &location, &format!("; {cookie}")).await;
     let s = &snap.services()[0];
     assert!(
         html.contains(&format!("href=\"/services/{}\"", s.config.id)),
@@ -323,14 +365,8 @@ async fn the_search_box_posts_its_query_and_its_answer_has_an_address_that_says_
         html.contains("AB123456 pour mon fils Youssef"),
         "the box keeps it: {html}"
     );
-    for href in html.split("href=\"").skip(1) {
-        let href = href.split('"').next().unwrap_or("");
-        assert!(
-            !href.contains("AB123456") && !href.contains("Youssef"),
-            "a link carries the query: {href}"
-        );
-    }
-    let switch = "/lang?set=en&amp;back=%2Fsearch%3Ft%3D";
+    assert_no_link_carries(&html, &["AB123456", "Youssef"]);
+    let switch = "/lang?set=fr&amp;back=%2Fsearch%3Ft%3D";
     assert!(
         html.contains(switch),
         "the switcher keeps the sealed page: {html}"
@@ -338,25 +374,71 @@ async fn the_search_box_posts_its_query_and_its_answer_has_an_address_that_says_
 }
 
 #[tokio::test]
+async fn a_sealed_address_opened_in_another_browser_shows_the_empty_box() {
+    let snap = crate::registry::fixtures::snapshot();
+    let portal = portal();
+    let r = post_search(
+        &portal,
+        &snap,
+        FORM_TYPE,
+        &search_form(&personal_query(&snap)),
+    )
+    .await;
+    let location = header(&r, http::header::LOCATION).expect("sent on");
+    let another = format!("; egov_search={}", "0".repeat(32));
+    for cookies in ["", another.as_str()] {
+        let html = read_search(&portal, &snap, location, cookies).await;
+        assert!(html.contains("Type what you need"), "{cookies:?}: {html}");
+        assert!(!html.contains("AB123456"), "{cookies:?}: {html}");
+    }
+}
+
+#[tokio::test]
+async fn a_browser_keeps_its_binding_from_one_search_to_the_next() {
+    let snap = crate::registry::fixtures::snapshot();
+    let portal = portal();
+    let first = post_search(&portal, &snap, FORM_TYPE, "q=passeport").await;
+    let cookie = binding_given(&first);
+    let next = post_search_with(
+        &portal,
+        &snap,
+        FORM_TYPE,
+        "q=permis",
+        &format!("; {cookie}"),
+    )
+    .await;
+    assert_eq!(next.status, StatusCode::SEE_OTHER);
+    assert_eq!(header(&next, http::header::SET_COOKIE), None);
+    // Both pages open: the first one's Back button still works.
+    for r in [&first, &next] {
+        let location = header(r, http::header::LOCATION).expect("sent on");
+        let html = read_search(&portal, &snap, location, &format!("; {cookie}")).await;
+        assert!(!html.contains("Type what you need"), "{location}: {html}");
+    }
+}
+
+#[tokio::test]
 async fn a_sealed_search_that_was_altered_or_expired_shows_the_empty_box() {
     let snap = crate::registry::fixtures::snapshot();
     let portal = portal();
     let sealed = portal.deps.assist.sealed();
+    let binding = "0123456789abcdef0123456789abcdef";
+    let cookie = format!("; egov_search={binding}");
     let query = personal_query(&snap);
     let now = crate::sso::session::now_secs();
-    let expired = sealed.seal(&query, now - crate::assist::sealed::SEALED_FOR - 1);
-    let mut altered = sealed.seal(&query, now).into_bytes();
+    let fresh = sealed.seal(&query, binding.as_bytes(), now);
+    let html = read_search(&portal, &snap, &format!("/search?t={fresh}"), &cookie).await;
+    assert!(html.contains("AB123456"), "the fresh one opens: {html}");
+    let expired = sealed.seal(
+        &query,
+        binding.as_bytes(),
+        now - crate::assist::sealed::SEALED_FOR - 1,
+    );
+    let mut altered = fresh.into_bytes();
     altered[20] = if altered[20] == b'A' { b'B' } else { b'A' };
     let altered = String::from_utf8(altered).expect("ASCII");
     for token in [expired, altered, "not-a-token".to_string()] {
-        let r = get(
-            &portal,
-            &snap,
-            &format!("GET /search?t={token} HTTP/1.1\r\nHost: x\r\nCookie: egov_lang=en\r\n\r\n"),
-        )
-        .await;
-        assert_eq!(r.status, StatusCode::OK);
-        let html = body(&r);
+        let html = read_search(&portal, &snap, &format!("/search?t={token}"), &cookie).await;
         assert!(html.contains("Type what you need"), "{token}: {html}");
         assert!(!html.contains("AB123456"), "{token}: {html}");
         assert!(
@@ -364,6 +446,52 @@ async fn a_sealed_search_that_was_altered_or_expired_shows_the_empty_box() {
             "{token}: {html}"
         );
     }
+}
+
+#[tokio::test]
+async fn a_linked_searchs_page_carries_its_query_sealed_in_its_own_links() {
+    let snap = crate::registry::fixtures::snapshot();
+    let portal = portal();
+    let r = get(
+        &portal,
+        &snap,
+        "GET /search?q=passeport+AB123456 HTTP/1.1\r\nHost: x\r\n\r\n",
+    )
+    .await;
+    let cookie = binding_given(&r);
+    let html = body(&r);
+    assert_no_link_carries(html, &["AB123456", "passeport"]);
+    let back = html
+        .split("back=")
+        .nth(1)
+        .and_then(|b| b.split('"').next())
+        .expect("a language switcher");
+    let back = percent_encoding::percent_decode_str(back).decode_utf8_lossy();
+    assert!(back.starts_with("/search?t="), "{back}");
+    let page = read_search(&portal, &snap, &back, &format!("; {cookie}")).await;
+    assert!(page.contains("passeport AB123456"), "it opens: {page}");
+}
+
+#[tokio::test]
+async fn a_long_query_is_cut_to_an_address_every_link_to_it_lets_through() {
+    let mut config = crate::config::fixtures::config_without_secrets();
+    config.gateway.limits.max_uri_bytes = 512;
+    let snap = Arc::new(
+        Snapshot::build(&config, &crate::config::Secrets::from_process()).expect("a snapshot"),
+    );
+    let portal = portal();
+    let query = "é".repeat(crate::assist::MAX_QUERY_CHARS);
+    let r = post_search(&portal, &snap, FORM_TYPE, &search_form(&query)).await;
+    assert_eq!(r.status, StatusCode::SEE_OTHER);
+    let cookie = binding_given(&r);
+    let location = header(&r, http::header::LOCATION).expect("sent on");
+    assert!(location.len() + 64 <= 512, "{} bytes", location.len());
+    let html = read_search(&portal, &snap, location, &format!("; {cookie}")).await;
+    let kept = "é".repeat(100);
+    assert!(
+        html.contains(&kept),
+        "the query's start, whole characters: {html}"
+    );
 }
 
 #[tokio::test]

@@ -60,6 +60,9 @@ impl AuthEndpoint {
     }
 }
 
+/// The longest way back a login or the language switcher takes (longer: the home page).
+pub const MAX_RETURN_TO: usize = 2048;
+
 /// `return_to` must be a same-origin relative path: it starts with one `/` (not `//`, a
 /// scheme-relative URL), and holds only visible ASCII (0x21..=0x7e) other than `\`.
 /// Browsers drop tabs, newlines and other control bytes from URLs and read `\` as `/`, so
@@ -70,7 +73,7 @@ pub fn safe_return_to(raw: Option<&str>) -> String {
         Some(p)
             if p.starts_with('/')
                 && !p.starts_with("//")
-                && p.len() <= 2048
+                && p.len() <= MAX_RETURN_TO
                 && p.bytes().all(|b| b.is_ascii_graphic() && b != b'\\') =>
         {
             p.to_string()
