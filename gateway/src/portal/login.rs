@@ -31,8 +31,7 @@ pub fn slot(
         }
         None if can_login => {
             let back: String =
-                percent_encoding::utf8_percent_encode(here, percent_encoding::NON_ALPHANUMERIC)
-                    .collect();
+                percent_encoding::utf8_percent_encode(here, super::WAY_BACK).collect();
             format!(
                 "<a class=\"login\" href=\"/auth/login?return_to={back}\">{}</a>",
                 ui.login

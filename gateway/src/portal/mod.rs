@@ -44,6 +44,17 @@ use sealed_search::{Binding, SEALED_PAGE};
 use std::collections::HashMap;
 use std::sync::{Arc, RwLock, Weak};
 
+/// How a path is written into a link's query (the login's and the language switcher's
+/// way back): every byte but letters, digits and the other unreserved characters of
+/// RFC 3986 (`-`, `.`, `_`, `~`) escaped. A sealed search's address is mostly base64url,
+/// whose `-` and `_` would otherwise take three bytes each, and its links must pass the
+/// request-target limit ([`sealed_search`]).
+pub(crate) const WAY_BACK: &percent_encoding::AsciiSet = &percent_encoding::NON_ALPHANUMERIC
+    .remove(b'-')
+    .remove(b'.')
+    .remove(b'_')
+    .remove(b'~');
+
 /// A page of the portal, as its path names it.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum PortalPage {

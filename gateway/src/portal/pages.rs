@@ -88,8 +88,7 @@ struct LangLink {
 }
 
 fn langs(current: Lang, back: &str) -> Vec<LangLink> {
-    let back: String =
-        percent_encoding::utf8_percent_encode(back, percent_encoding::NON_ALPHANUMERIC).collect();
+    let back: String = percent_encoding::utf8_percent_encode(back, super::WAY_BACK).collect();
     Lang::ALL
         .iter()
         .map(|&l| LangLink {

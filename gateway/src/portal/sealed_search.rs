@@ -19,9 +19,9 @@ pub const SEALED_PAGE: &str = "/search?t=";
 pub const COOKIE: &str = "egov_search";
 /// Hex digits of a binding (128 random bits).
 const BINDING_LEN: usize = 32;
-/// The longest prefix a link puts before a page's address, the address's own
+/// The longest prefix a link puts before a page's token: its own path and the page's
 /// `/search?t=` percent-encoded (`/auth/login?return_to=%2Fsearch%3Ft%3D`, 38 bytes), and
-/// some room.
+/// some room. The token itself is written as it is ([`super::WAY_BACK`]).
 const LINK_PREFIX: usize = 64;
 
 /// The browser's binding, from its cookie, or a fresh one it must be given.
@@ -97,11 +97,23 @@ mod tests {
             let mut query = "ⵜⴰⵎⴰⵣⵉⵖⵜ".repeat(400);
             fit(&mut query, max_uri_bytes);
             let page = address(&sealed, &query, &binding, 0);
+            let back: String =
+                percent_encoding::utf8_percent_encode(&page, super::super::WAY_BACK).collect();
+            let token = &page[SEALED_PAGE.len()..];
             assert!(
-                page.len() + LINK_PREFIX <= max_uri_bytes,
-                "{max_uri_bytes}: {}",
-                page.len()
+                back.ends_with(token),
+                "the token is written as it is: {back}"
             );
+            for link in [
+                format!("/auth/login?return_to={back}"),
+                format!("/lang?set=zgh&back={back}"),
+            ] {
+                assert!(
+                    link.len() <= max_uri_bytes,
+                    "{max_uri_bytes}: {} bytes",
+                    link.len()
+                );
+            }
             assert!(page.len() <= crate::sso::endpoints::MAX_RETURN_TO);
             assert!(query.len() > 60, "{max_uri_bytes}: cut to {}", query.len());
         }
