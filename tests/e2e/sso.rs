@@ -302,6 +302,34 @@ async fn rp_logout(store: Store) {
     assert_eq!(me["authenticated"], false);
 }
 
+/// A search is sealed for the browser that made it, and a logout ends that: the next user
+/// of a shared computer finds the empty box behind each of her searches in its history.
+#[tokio::test(flavor = "multi_thread")]
+async fn after_a_logout_the_searches_made_in_that_browser_open_to_nothing() {
+    let (world, browser) = amina_logged_in(Store::Memory).await;
+    let sent = browser
+        .post_form(world.gateway.url("/search"), &[("q", "passeport AB123456")])
+        .await;
+    assert_eq!(sent.status(), 303);
+    let page = egov_integration::browser::redirect_target(&sent);
+    assert!(page.as_str().contains("/search?t="), "{page}");
+    let before = browser
+        .get(page.clone())
+        .await
+        .text()
+        .await
+        .unwrap_or_default();
+    assert!(before.contains("passeport AB123456"), "her answer opens");
+
+    let out = browser.logout(&world.gateway.url("/auth/logout")).await;
+    assert_eq!(out.status(), 303);
+    let after = browser.get(page).await.text().await.unwrap_or_default();
+    assert!(
+        !after.contains("AB123456"),
+        "her search opens after her logout"
+    );
+}
+
 /// Found when tried: the logout sent the browser to the provider's
 /// `end_session?id_token_hint=<the ID token>`, an address the browser's history keeps on a
 /// shared computer (the next person read the citizen's signed name and e-mail in it), as do

@@ -415,7 +415,7 @@ impl Portal {
             .unwrap_or_default();
         let mut query = box_text(&raw);
         sealed_search::fit(&mut query, snap.config.gateway.limits.max_uri_bytes);
-        let binding = Binding::of(http.req_header());
+        let binding = Binding::of(http.req_header(), self.deps.sso.cookies());
         let location = if query.is_empty() {
             "/search?q=".to_string()
         } else {
@@ -428,15 +428,12 @@ impl Portal {
             http::header::CACHE_CONTROL,
             HeaderValue::from_static("no-store"),
         );
-        self.give_binding(answer, &binding)
+        self.give_binding(answer, binding)
     }
 
     /// `answer`, giving the browser `binding` if it did not hold it.
-    fn give_binding(&self, answer: LocalResponse, binding: &Binding) -> LocalResponse {
-        match binding.minted.then(|| binding.set_cookie(self.deps.https)) {
-            Some(Some(cookie)) => answer.with_header(http::header::SET_COOKIE, cookie),
-            _ => answer,
-        }
+    fn give_binding(&self, answer: LocalResponse, binding: Binding) -> LocalResponse {
+        answer.with_headers(http::header::SET_COOKIE, binding.set_cookies())
     }
 
     /// `/search?t=<sealed>` (the box's answer) or `/search?q=...` (a link): the router's
@@ -448,7 +445,7 @@ impl Portal {
         snap: &Arc<Snapshot>,
         lang: Lang,
     ) -> Result<LocalResponse, minijinja::Error> {
-        let binding = Binding::of(http.req_header());
+        let binding = Binding::of(http.req_header(), self.deps.sso.cookies());
         let now = crate::sso::session::now_secs();
         let sealed = self.deps.assist.sealed();
         let (query, back) = match crate::sso::endpoints::query_param(http, "t") {
@@ -517,7 +514,7 @@ impl Portal {
             slot,
         )?;
         let page = page_response(StatusCode::OK, Bytes::from(html), lang);
-        Ok(self.give_binding(page, &binding))
+        Ok(self.give_binding(page, binding))
     }
 
     /// `POST /feedback`: the citizen's "not what I meant" answer, redacted and kept.

@@ -2,21 +2,21 @@
 //! that typed it (see the assist room's `sealed`, which says why no query goes into an
 //! address).
 //!
-//! Each browser gets a random binding in a cookie (`egov_search`, sent to `/search` only,
-//! for the browser's session): a sealed address opens only with it, so one read from a
-//! log in front of the gateway, or passed on, shows the empty box. The address must also
+//! Each browser gets a random binding in a cookie (`egov_search`, `__Host-egov_search`
+//! under TLS, for the browser's session; a logout ends it): a sealed address opens only
+//! with it, so one read from a log in front of the gateway, or passed on, shows the empty
+//! box. The address must also
 //! pass every limit a link to it meets: the request-target limit (`limits.max_uri_bytes`)
 //! and the login's and the language switcher's way back, with the address written into
 //! their own; a query too long for them is cut (at a character).
 
 use crate::assist::sealed::{longest_sealable, SealedQueries};
+use crate::sso::cookie::CookieJar;
 use http::HeaderValue;
 use pingora::http::RequestHeader;
 
 /// The address of a sealed search's page, before its token.
 pub const SEALED_PAGE: &str = "/search?t=";
-/// The cookie holding the browser's binding.
-pub const COOKIE: &str = "egov_search";
 /// Hex digits of a binding (128 random bits).
 const BINDING_LEN: usize = 32;
 /// The longest prefix a link puts before a page's token: its own path and the page's
@@ -27,36 +27,38 @@ const LINK_PREFIX: usize = 64;
 /// The browser's binding, from its cookie, or a fresh one it must be given.
 pub struct Binding {
     pub value: String,
-    /// Not in the request: the answer sets the cookie ([`Binding::set_cookie`]).
-    pub minted: bool,
+    /// The `Set-Cookie` values the answer must carry, in order: the expiry of each copy
+    /// of a duplicated cookie, then the new binding ([`Binding::set_cookies`]).
+    set: Vec<HeaderValue>,
 }
 
 impl Binding {
     /// The binding `req`'s browser holds, or a new one. A cookie value that is not a
-    /// binding (written by hand, or another site's) is replaced.
-    pub fn of(req: &RequestHeader) -> Self {
-        match crate::sso::cookie::find(req, COOKIE) {
-            Some(v) if v.len() == BINDING_LEN && v.bytes().all(|b| b.is_ascii_hexdigit()) => Self {
-                value: v.to_ascii_lowercase(),
-                minted: false,
-            },
-            _ => Self {
-                value: hex::encode(rand::random::<[u8; BINDING_LEN / 2]>()),
-                minted: true,
-            },
+    /// binding (written by hand, or another site's) is replaced; a cookie sent twice is
+    /// replaced and its copies expired (see the jar's `search_binding`).
+    pub fn of(req: &RequestHeader, jar: &CookieJar) -> Self {
+        let held = jar.search_binding(req);
+        if let Ok(Some(v)) = held {
+            if v.len() == BINDING_LEN && v.bytes().all(|b| b.is_ascii_hexdigit()) {
+                return Self {
+                    value: v.to_ascii_lowercase(),
+                    set: Vec::new(),
+                };
+            }
         }
+        let mut set = Vec::new();
+        if held.is_err() {
+            let host = crate::host::request_host(req).map(crate::host::normalize);
+            set = jar.expire_search_duplicates(&host.unwrap_or_default(), req.uri.path());
+        }
+        let value = hex::encode(rand::random::<[u8; BINDING_LEN / 2]>());
+        set.push(jar.set_search_binding(&value));
+        Self { value, set }
     }
 
-    /// The cookie that gives the browser its binding: for `/search` only, for the
-    /// browser's session, unread by scripts, sent on a link followed from elsewhere
-    /// (`Lax`: the login's way back is one).
-    pub fn set_cookie(&self, https: bool) -> Option<HeaderValue> {
-        let secure = if https { "; Secure" } else { "" };
-        HeaderValue::from_str(&format!(
-            "{COOKIE}={}; Path=/search; HttpOnly; SameSite=Lax{secure}",
-            self.value
-        ))
-        .ok()
+    /// The cookies that give the browser its binding: none when it held it.
+    pub fn set_cookies(self) -> Vec<HeaderValue> {
+        self.set
     }
 }
 
@@ -91,7 +93,7 @@ mod tests {
         let sealed = SealedQueries::new(None);
         let binding = Binding {
             value: "0".repeat(BINDING_LEN),
-            minted: false,
+            set: Vec::new(),
         };
         for max_uri_bytes in [256, 512, 2048, 8192, 1 << 20] {
             let mut query = "ⵜⴰⵎⴰⵣⵉⵖⵜ".repeat(400);
@@ -121,19 +123,51 @@ mod tests {
 
     #[test]
     fn a_binding_is_read_back_and_anything_else_is_replaced() {
+        let jar = CookieJar::new(false);
         let req = |cookie: &str| {
             let mut r = RequestHeader::build("GET", b"/search", None).expect("a request");
+            r.insert_header("host", "127.0.0.1:8080").expect("a host");
             r.insert_header("cookie", cookie).expect("a cookie");
             r
         };
         let held = "0123456789ABCDEF0123456789abcdef";
-        let b = Binding::of(&req(&format!("egov_lang=fr; {COOKIE}={held}")));
-        assert!(!b.minted);
+        let b = Binding::of(&req(&format!("egov_lang=fr; egov_search={held}")), &jar);
         assert_eq!(b.value, held.to_ascii_lowercase());
+        assert!(b.set_cookies().is_empty(), "held: nothing to set");
         for other in ["short", &"g".repeat(BINDING_LEN), ""] {
-            let b = Binding::of(&req(&format!("{COOKIE}={other}")));
-            assert!(b.minted, "{other:?}");
+            let b = Binding::of(&req(&format!("egov_search={other}")), &jar);
             assert_eq!(b.value.len(), BINDING_LEN);
+            let set = b.set_cookies();
+            assert_eq!(set.len(), 1, "{other:?}");
         }
+    }
+
+    #[test]
+    fn a_binding_sent_twice_is_replaced_and_its_copies_expired_first() {
+        let jar = CookieJar::new(false);
+        let planted = "0".repeat(BINDING_LEN);
+        let mine = "1".repeat(BINDING_LEN);
+        let mut r = RequestHeader::build("GET", b"/search", None).expect("a request");
+        r.insert_header("host", "127.0.0.1:8080").expect("a host");
+        r.insert_header(
+            "cookie",
+            format!("egov_search={planted}; egov_search={mine}"),
+        )
+        .expect("a cookie");
+        let b = Binding::of(&r, &jar);
+        assert!(b.value != planted && b.value != mine, "{}", b.value);
+        let value = b.value.clone();
+        let set: Vec<String> = b
+            .set_cookies()
+            .iter()
+            .map(|v| v.to_str().unwrap_or("").to_string())
+            .collect();
+        let (new, expiries) = set.split_last().expect("cookies");
+        assert!(new.starts_with(&format!("egov_search={value}")), "{new}");
+        assert!(!expiries.is_empty());
+        assert!(
+            expiries.iter().all(|e| e.contains("Max-Age=0")),
+            "{expiries:?}"
+        );
     }
 }

@@ -1,5 +1,5 @@
-//! The portal's own cookies: the session id, the login-in-progress marker and, on a service
-//! origin, the hop-in-progress nonce.
+//! The portal's own cookies: the session id, the login-in-progress marker, the search
+//! box's binding and, on a service origin, the hop-in-progress nonce.
 //!
 //! Small and opaque: the session cookie holds only a random id (tokens stay server-side),
 //! `HttpOnly`, `SameSite=Lax`, and under TLS `Secure` with the `__Host-` prefix (so no
@@ -42,7 +42,12 @@ pub struct CookieJar {
     session_name: &'static str,
     login_name: &'static str,
     hop_name: &'static str,
+    search_name: &'static str,
 }
+
+/// A cookie that must come once came twice or more: none of its copies is trusted.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Duplicated;
 
 impl CookieJar {
     /// Whether cookies are set `Secure` (the portal is HTTPS).
@@ -57,6 +62,7 @@ impl CookieJar {
                 session_name: "__Host-egov_session",
                 login_name: "__Secure-egov_login",
                 hop_name: "__Host-egov_hop",
+                search_name: "__Host-egov_search",
             }
         } else {
             Self {
@@ -64,6 +70,7 @@ impl CookieJar {
                 session_name: "egov_session",
                 login_name: "egov_login",
                 hop_name: "egov_hop",
+                search_name: "egov_search",
             }
         }
     }
@@ -239,6 +246,46 @@ impl CookieJar {
             self.hop_name,
             self.attributes("/")
         ))
+    }
+
+    /// The browser's search binding (the portal's sealed searches open only with it), if
+    /// it sent one copy. Two copies are none: a copy planted before the real one (by a
+    /// legacy page's script on the portal's origin, or with `Domain=` from a sibling
+    /// origin over plain HTTP) must neither fix the binding to a value its planter knows
+    /// nor, junk, have a new one made at every search.
+    pub fn search_binding<'a>(
+        &self,
+        req: &'a RequestHeader,
+    ) -> Result<Option<&'a str>, Duplicated> {
+        let mut found = all(req, self.search_name);
+        match (found.next(), found.next()) {
+            (_, Some(_)) => Err(Duplicated),
+            (one, None) => Ok(one),
+        }
+    }
+
+    /// The search binding, for the browser's session.
+    pub fn set_search_binding(&self, binding: &str) -> HeaderValue {
+        value(format!(
+            "{}={binding}{}",
+            self.search_name,
+            self.attributes("/")
+        ))
+    }
+
+    /// Ends the search binding: the searches sealed for it open to nothing (a logout's
+    /// answer, for the next user of a shared computer).
+    pub fn clear_search_binding(&self) -> HeaderValue {
+        value(format!(
+            "{}=; Max-Age=0{}",
+            self.search_name,
+            self.attributes("/")
+        ))
+    }
+
+    /// [`Self::expire_duplicates`] for the search binding.
+    pub fn expire_search_duplicates(&self, host: &str, path: &str) -> Vec<HeaderValue> {
+        self.expire_every(self.search_name, host, path)
     }
 
     pub fn clear_hop(&self) -> HeaderValue {

@@ -384,7 +384,8 @@ impl Sso {
         }) else {
             // Nothing to end here; still clear whatever cookie the browser holds.
             return LocalResponse::redirect(false, &home)
-                .with_header(SET_COOKIE, self.jar.clear_session());
+                .with_header(SET_COOKIE, self.jar.clear_session())
+                .with_header(SET_COOKIE, self.jar.clear_search_binding());
         };
         let method = http.req_header().method.clone();
         if method == http::Method::GET || method == http::Method::HEAD {
@@ -426,8 +427,11 @@ impl Sso {
             None => home,
         };
         // 303: the browser follows a POST's answer with a GET.
+        // The searches she made open to nothing after her (her history stays in the
+        // browser, for the next user of a shared computer).
         let mut resp = LocalResponse::redirect(false, &target)
-            .with_header(SET_COOKIE, self.jar.clear_session());
+            .with_header(SET_COOKIE, self.jar.clear_session())
+            .with_header(SET_COOKIE, self.jar.clear_search_binding());
         resp.status = StatusCode::SEE_OTHER;
         resp
     }
