@@ -444,6 +444,50 @@ async fn a_tls_client_that_negotiates_http2_and_never_sends_its_preface_is_close
     tls.gw.wait_connections_open(0);
 }
 
+/// The header deadline runs from the connection's start, its TLS handshake included: a
+/// client that began its handshake at the last moment and then trickled its header held
+/// its slot for the handshake's time and then a whole deadline more (twice the limit).
+#[tokio::test(flavor = "multi_thread")]
+async fn a_tls_client_that_handshakes_late_has_only_the_rest_of_the_header_deadline() {
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+    use tokio_rustls::rustls;
+    let estate = start_estate(None);
+    let tls = tls_gateway(&estate, |c| {
+        c.gateway.limits.header_timeout = Duration::from_secs(2);
+    });
+    let mut roots = rustls::RootCertStore::empty();
+    roots.add(tls.cert.cert.der().clone()).expect("the root");
+    let provider = std::sync::Arc::new(rustls::crypto::ring::default_provider());
+    let config = rustls::ClientConfig::builder_with_provider(provider)
+        .with_safe_default_protocol_versions()
+        .expect("versions")
+        .with_root_certificates(roots)
+        .with_no_client_auth();
+    let connector = tokio_rustls::TlsConnector::from(std::sync::Arc::new(config));
+    let tcp = tokio::net::TcpStream::connect(tls.addr)
+        .await
+        .expect("connect");
+    let connected = std::time::Instant::now();
+    tokio::time::sleep(Duration::from_millis(1400)).await;
+    let name = rustls::pki_types::ServerName::try_from("localhost").expect("name");
+    let mut conn = connector.connect(name, tcp).await.expect("handshake");
+    conn.write_all(b"GET / HTTP/1.1\r\nHost: localhost\r\n")
+        .await
+        .expect("half a header");
+    let closed = tokio::time::timeout(Duration::from_secs(10), async {
+        let mut buf = [0u8; 1024];
+        while matches!(conn.read(&mut buf).await, Ok(n) if n > 0) {}
+    })
+    .await;
+    assert!(closed.is_ok(), "half a header was still open after 10 s");
+    let held = connected.elapsed();
+    assert!(
+        held < Duration::from_millis(2900),
+        "held {held:?}: the deadline started again after the handshake (3.4 s)"
+    );
+    assert!(held >= Duration::from_millis(1900), "closed after {held:?}");
+}
+
 /// Found when tried: connections to a TLS listener that never began their handshake held
 /// no slot under the connection caps, each for pingora's fixed minute, so one address could
 /// hold as many descriptors as it liked. They now take their address's slots first, and end

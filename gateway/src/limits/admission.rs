@@ -427,6 +427,7 @@ impl<A: HttpServerApp + Send + Sync + 'static> ServerApp for Admission<A> {
             }
         };
         self.metrics.open.inc();
+        let began = tokio::time::Instant::now();
         let stream = match acceptor {
             None => stream,
             Some(acceptor) => match tls::handshake(&acceptor, stream, self.header_timeout).await {
@@ -446,8 +447,9 @@ impl<A: HttpServerApp + Send + Sync + 'static> ServerApp for Admission<A> {
                 }
             },
         };
-        let stream = HeadDeadline::new(
+        let stream = HeadDeadline::since(
             stream,
+            began,
             self.header_timeout,
             self.metrics.header_timeouts.clone(),
         );

@@ -85,8 +85,18 @@ const FIRST_READ: usize = 4096;
 impl HeadDeadline {
     /// Wraps `inner`; the first header's deadline starts now.
     pub fn new(inner: Stream, limit: Duration, timeouts: IntCounter) -> Self {
+        Self::since(inner, Instant::now(), limit, timeouts)
+    }
+
+    /// Wraps `inner`, whose connection began at `began`: the first header is due `limit`
+    /// after it. A TLS handshake is part of the first header's time (it ran under the
+    /// same limit); starting the deadline after it gave a client that handshook at the
+    /// last moment the whole limit again, twice the time to hold its slot.
+    pub fn since(inner: Stream, began: Instant, limit: Duration, timeouts: IntCounter) -> Self {
         let h2 = matches!(inner.selected_alpn_proto(), Some(ALPN::H2));
-        Self::starting(inner, limit, timeouts, h2)
+        let mut wrapped = Self::starting(inner, limit, timeouts, h2);
+        wrapped.deadline = Some(began + limit);
+        wrapped
     }
 
     /// [`Self::new`], for a connection that speaks HTTP/2 from its first byte (`h2`) or
