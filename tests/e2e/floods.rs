@@ -1466,6 +1466,53 @@ async fn an_http2_get_whose_body_outgrows_the_wait_gets_413_and_never_reaches_th
     assert_eq!(site.reached(), 0, "the legacy site was asked");
 }
 
+/// The pace of an HTTP/2 body runs from its first byte to its last: the time its start
+/// took to arrive, before a legacy site was asked, counts. A body whose start came at the
+/// last moment of the grace and whose rest trickled had the whole grace again from the
+/// site's connection on.
+#[tokio::test(flavor = "multi_thread")]
+async fn an_http2_body_whose_start_came_late_has_only_the_rest_of_its_grace() {
+    let estate = start_estate(None);
+    let gw = TestGateway::with(&estate, |c| {
+        c.gateway.limits.body_grace = Duration::from_secs(2);
+        c.gateway.limits.body_min_rate = 1 << 30;
+    });
+    let mut client = http2(&gw, 65_535).await;
+    let request = http::Request::post(gw.url("/s/cnie-renewal/__estate/echo"))
+        .header("content-type", "text/plain")
+        .body(())
+        .expect("request");
+    let began = std::time::Instant::now();
+    let (answer, mut body) = send_unended(&mut client, request).await;
+    let trickle = tokio::spawn(async move {
+        tokio::time::sleep(Duration::from_millis(1600)).await;
+        // The part waited for before the site is asked, at once.
+        if body
+            .send_data(bytes::Bytes::from(vec![b'x'; 50_000]), false)
+            .is_err()
+        {
+            return;
+        }
+        loop {
+            tokio::time::sleep(Duration::from_millis(200)).await;
+            if body
+                .send_data(bytes::Bytes::from_static(&[b'y'; 100]), false)
+                .is_err()
+            {
+                return;
+            }
+        }
+    });
+    assert_eq!(status_within_ten_seconds(answer).await, 408);
+    let took = began.elapsed();
+    trickle.abort();
+    assert!(
+        took < Duration::from_millis(3000),
+        "408 after {took:?}: the grace began again at the site's connection (3.6 s)"
+    );
+    assert!(took >= Duration::from_millis(1900), "408 after {took:?}");
+}
+
 /// The same wait over a local endpoint: `POST /api/route` whose JSON never ends gets 408
 /// (it held its stream for as long as the client liked).
 #[tokio::test(flavor = "multi_thread")]

@@ -75,6 +75,9 @@ pub struct RequestCtx {
     /// Small pieces of the body held until they make a piece worth a write to the legacy
     /// site.
     pub body_held: crate::request_body::Gathered,
+    /// How long an HTTP/2 body's start took to arrive before a legacy site was asked
+    /// (`pipeline::limits::settle_body`): its pace runs on from there.
+    pub body_settled_in: std::time::Duration,
     /// The exchange failed because of the citizen's body (too large, stalled): not logged
     /// as the proxy's error (see `pipeline::limits::citizens_doing`).
     pub citizens_doing: bool,
@@ -114,6 +117,7 @@ impl Default for RequestCtx {
             upstream_head: false,
             body_limit: None,
             body_held: Default::default(),
+            body_settled_in: std::time::Duration::ZERO,
             citizens_doing: false,
             ranges: false,
             stream_ticket: None,

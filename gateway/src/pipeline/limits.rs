@@ -147,7 +147,8 @@ pub fn check_body(ctx: &RequestCtx, read: usize, upgraded: bool) -> pingora::Res
         return Err(body_refused(&BodyError::TooLarge { limit }));
     }
     if let (Some(pace), Some(started)) = (ctx.body_pace(), ctx.attempts.upload_started()) {
-        if started.elapsed() > pace.allows(read as u64) {
+        // The time the body's start took to settle counts too (its bytes are in `read`).
+        if started.elapsed() + ctx.body_settled_in > pace.allows(read as u64) {
             return Err(body_refused(&BodyError::TooSlow));
         }
     }
@@ -177,14 +178,20 @@ pub fn filter_body(
 /// Before a legacy site is asked: an HTTP/2 request's body, or its start, within the
 /// service's body limit and the portal's pace (see [`crate::request_body::settle`]). Its
 /// refusals are [`check_body`]'s: 413 and 408, the citizen's doing.
-pub async fn settle_body(session: &mut Session, ctx: &RequestCtx) -> pingora::Result<()> {
+///
+/// The time it took is kept ([`RequestCtx::body_settled_in`]): the pace of the rest runs on
+/// from it, not from nothing (a slow body had the whole grace twice).
+pub async fn settle_body(session: &mut Session, ctx: &mut RequestCtx) -> pingora::Result<()> {
     let Some(pace) = ctx.body_pace() else {
         return Ok(());
     };
     if ctx.upgrade {
         return Ok(());
     }
-    match crate::request_body::settle(session, ctx.body_limit, pace).await {
+    let began = std::time::Instant::now();
+    let settled = crate::request_body::settle(session, ctx.body_limit, pace).await;
+    ctx.body_settled_in = began.elapsed();
+    match settled {
         Ok(()) => Ok(()),
         // The citizen's side failed (a cancelled upload, a length that lied): no page.
         Err(BodyError::Read(e)) => Err(e.into_down()),
