@@ -453,7 +453,7 @@ async fn a_tls_client_that_handshakes_late_has_only_the_rest_of_the_header_deadl
     use tokio_rustls::rustls;
     let estate = start_estate(None);
     let tls = tls_gateway(&estate, |c| {
-        c.gateway.limits.header_timeout = Duration::from_secs(2);
+        c.gateway.limits.header_timeout = Duration::from_secs(3);
     });
     let mut roots = rustls::RootCertStore::empty();
     roots.add(tls.cert.cert.der().clone()).expect("the root");
@@ -464,11 +464,11 @@ async fn a_tls_client_that_handshakes_late_has_only_the_rest_of_the_header_deadl
         .with_root_certificates(roots)
         .with_no_client_auth();
     let connector = tokio_rustls::TlsConnector::from(std::sync::Arc::new(config));
+    let connected = std::time::Instant::now();
     let tcp = tokio::net::TcpStream::connect(tls.addr)
         .await
         .expect("connect");
-    let connected = std::time::Instant::now();
-    tokio::time::sleep(Duration::from_millis(1400)).await;
+    tokio::time::sleep(Duration::from_millis(1500)).await;
     let name = rustls::pki_types::ServerName::try_from("localhost").expect("name");
     let mut conn = connector.connect(name, tcp).await.expect("handshake");
     conn.write_all(b"GET / HTTP/1.1\r\nHost: localhost\r\n")
@@ -482,10 +482,10 @@ async fn a_tls_client_that_handshakes_late_has_only_the_rest_of_the_header_deadl
     assert!(closed.is_ok(), "half a header was still open after 10 s");
     let held = connected.elapsed();
     assert!(
-        held < Duration::from_millis(2900),
-        "held {held:?}: the deadline started again after the handshake (3.4 s)"
+        held < Duration::from_millis(4000),
+        "held {held:?}: the deadline started again after the handshake (4.5 s)"
     );
-    assert!(held >= Duration::from_millis(1900), "closed after {held:?}");
+    assert!(held >= Duration::from_millis(2800), "closed after {held:?}");
 }
 
 /// Found when tried: connections to a TLS listener that never began their handshake held

@@ -567,6 +567,38 @@ mod tests {
     }
 
     #[tokio::test]
+    async fn a_connection_that_began_before_it_was_wrapped_has_only_the_rest_of_the_limit() {
+        let (server, mut client) = tokio::io::duplex(4096);
+        let began = Instant::now();
+        tokio::time::sleep(LIMIT * 2 / 3).await; // its TLS handshake
+        let mut server = HeadDeadline::since(Box::new(server), began, LIMIT, counter());
+        client
+            .write_all(b"GET / HTTP/1.1\r\n")
+            .await
+            .expect("write");
+        read_some(&mut server)
+            .await
+            .expect("half a header, in time");
+        let err = read_some(&mut server)
+            .await
+            .expect_err("the rest never came");
+        assert_eq!(err.kind(), std::io::ErrorKind::TimedOut);
+        let waited = began.elapsed();
+        // The whole limit again from the wrap would be 500 ms.
+        assert!(waited < LIMIT * 3 / 2, "cut off {waited:?} after it began");
+
+        // A whole header already there when the time is up is served all the same.
+        let (server, mut client) = tokio::io::duplex(4096);
+        client
+            .write_all(b"GET / HTTP/1.1\r\nHost: a\r\n\r\n")
+            .await
+            .expect("write");
+        let late = Instant::now() - LIMIT * 2;
+        let mut server = HeadDeadline::since(Box::new(server), late, LIMIT, counter());
+        assert!(read_some(&mut server).await.expect("the header") > 0);
+    }
+
+    #[tokio::test]
     async fn part_of_the_http2_preface_then_silence_is_cut_off_at_the_deadline() {
         for sent in [
             &b"PRI * HTTP/2.0\r\n"[..],
