@@ -133,18 +133,24 @@ fn refusal(ctx: &RequestCtx, kind: ErrorKind, description: &str) -> LocalRespons
 /// larger one, and the citizen the "too large" page (if the site has not answered yet).
 ///
 /// It must also keep the portal's pace (`limits.body_grace` and `body_min_rate`, from the
-/// connection to the legacy site on): slower fails with 408.
+/// connection to the legacy site on): slower fails with 408, unless the piece is its last
+/// (`end`): the pace exists so that no trickle holds the site's connection, and a body
+/// that has all come holds nothing more (found in review: a body whose empty closing
+/// HTTP/2 frame came just past the pace was refused whole).
 ///
 /// After a real upgrade (a 101 from the site) the bytes are the WebSocket's stream, not a
 /// body (`upgraded`). A request that only asks for one (any `Upgrade` header) and is not
 /// switched keeps its body limit: asking must not lift it.
-pub fn check_body(ctx: &RequestCtx, read: usize, upgraded: bool) -> pingora::Result<()> {
+pub fn check_body(ctx: &RequestCtx, read: usize, upgraded: bool, end: bool) -> pingora::Result<()> {
     if upgraded || read == 0 {
         return Ok(());
     }
     if let Some(limit) = ctx.body_limit.filter(|&limit| read as u64 > limit) {
         let limit = usize::try_from(limit).unwrap_or(usize::MAX);
         return Err(body_refused(&BodyError::TooLarge { limit }));
+    }
+    if end {
+        return Ok(());
     }
     if let (Some(pace), Some(started)) = (ctx.body_pace(), ctx.attempts.upload_started()) {
         // The time the body's start took to settle counts too (its bytes are in `read`).
@@ -165,7 +171,7 @@ pub fn filter_body(
     end: bool,
 ) -> pingora::Result<()> {
     let (read, upgraded) = (session.body_bytes_read(), session.was_upgraded());
-    check_body(ctx, read, upgraded)?;
+    check_body(ctx, read, upgraded, end)?;
     if upgraded {
         ctx.body_held.release(body);
     } else if body.as_ref().is_some_and(|b| !b.is_empty()) || ctx.body_held.holds() {
@@ -406,21 +412,39 @@ mod tests {
     }
 
     #[test]
+    fn a_body_past_its_pace_is_refused_with_408_unless_it_has_all_come() {
+        let mut ctx = RequestCtx {
+            snapshot: Some(crate::registry::fixtures::snapshot()),
+            // Its start took an hour to settle: far past any pace.
+            body_settled_in: std::time::Duration::from_secs(3600),
+            ..RequestCtx::default()
+        };
+        ctx.attempts.connected();
+        let slow = check_body(&ctx, 100, false, false).expect_err("past the pace");
+        assert_eq!(slow.etype(), &pingora::ErrorType::HTTPStatus(408));
+        assert!(check_body(&ctx, 100, false, true).is_ok(), "its last piece");
+        let mut large = ctx;
+        large.body_limit = Some(10);
+        let past = check_body(&large, 100, false, true).expect_err("still past the limit");
+        assert_eq!(past.etype(), &pingora::ErrorType::HTTPStatus(413));
+    }
+
+    #[test]
     fn a_body_is_refused_with_413_only_past_the_services_limit() {
         let mut ctx = RequestCtx {
             body_limit: Some(100),
             ..RequestCtx::default()
         };
-        assert!(check_body(&ctx, 100, false).is_ok());
-        let past = check_body(&ctx, 101, false).expect_err("past the limit");
+        assert!(check_body(&ctx, 100, false, false).is_ok());
+        let past = check_body(&ctx, 101, false, false).expect_err("past the limit");
         assert_eq!(past.etype(), &pingora::ErrorType::HTTPStatus(413));
         assert!(
-            check_body(&ctx, 101, true).is_ok(),
+            check_body(&ctx, 101, true, false).is_ok(),
             "a switched connection's stream is not a body"
         );
         ctx.body_limit = None;
         assert!(
-            check_body(&ctx, usize::MAX, false).is_ok(),
+            check_body(&ctx, usize::MAX, false, false).is_ok(),
             "no limit, no refusal"
         );
     }
