@@ -583,6 +583,44 @@ fn with_route_budget(estate: &egov_estate::RunningEstate, count: u32) -> TestGat
     })
 }
 
+/// Found when tried: sixty requests for the empty search box (or for a sealed address that
+/// does not open as its page's) refused the address's next real search. The empty box
+/// asks the router nothing, nor does the box's post (which only seals its query): neither
+/// is counted; each search is counted once.
+#[tokio::test(flavor = "multi_thread")]
+async fn only_a_search_that_asks_the_router_spends_the_search_budget() {
+    let estate = start_estate(None);
+    let gw = with_route_budget(&estate, 2);
+    let http = client();
+    for target in [
+        "/search",
+        "/search?q=",
+        "/search?q=+",
+        "/search",
+        "/search?q=",
+    ] {
+        let resp = http.get(gw.url(target)).send().await.expect("the box");
+        assert_eq!(resp.status(), 200, "{target}");
+    }
+    let sealed = http
+        .post(gw.url("/search"))
+        .form(&[("q", "passeport")])
+        .send()
+        .await
+        .expect("the box's post");
+    assert_eq!(sealed.status(), 303);
+    let mut statuses = Vec::new();
+    for target in [
+        "/search?q=permis",
+        "/search?q=bourse",
+        "/search?q=passeport",
+    ] {
+        let resp = http.get(gw.url(target)).send().await.expect("search");
+        statuses.push(resp.status().as_u16());
+    }
+    assert_eq!(statuses, [200, 200, 429]);
+}
+
 #[tokio::test(flavor = "multi_thread")]
 async fn searches_route_calls_and_feedback_share_one_rate_per_address() {
     // Each may cost an LLM call or a stored entry: one bucket per address for all three.

@@ -282,6 +282,35 @@ fn a_citizens_search_stays_out_of_every_address_her_browser_keeps() {
     );
 }
 
+/// A citizen who logs in from her search's answer comes back to it: the login's way back
+/// is the sealed address, and her browser's navigation back from the provider is hers,
+/// not another site's call on the search box.
+#[test]
+fn a_citizen_who_logs_in_from_her_searchs_answer_comes_back_to_it() {
+    let world = SsoWorld::start(SsoOptions::new(Store::Memory));
+    let chromium = Chromium::start();
+    let outcome = chromium.visit(
+        world.provider.issuer(),
+        &[Visit::to(in_lang(&world, "fr", "/"))
+            .searching(DARIJA)
+            .clicking("a.login")
+            .logging_in_as("amina")],
+    );
+    let back = outcome.last();
+    assert!(back.actions.contains(&"login".to_string()), "{outcome}");
+    assert_eq!(back.status, Some(200), "{outcome}");
+    assert!(
+        back.url.starts_with(&world.gateway.url("/search?t=")),
+        "{outcome}"
+    );
+    assert!(
+        back.links
+            .iter()
+            .any(|l| l == &format!("/services/{SERVICE}")),
+        "her answer again, signed in:\n{outcome}"
+    );
+}
+
 /// Another site's page, served from `http://elsewhere.localhost:<port>/` for any path:
 /// it makes its visitor's browser call the portal's search, router and feedback every way a
 /// page can without a click (images, frames, a prefetch, forms posted into hidden frames,

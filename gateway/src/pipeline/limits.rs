@@ -17,6 +17,7 @@ use crate::limits::connections::Crowded;
 use crate::limits::rate::{retry_after_secs, Limited, RateLimiter, Scope};
 use crate::limits::streams::{StreamsInFlight, TooMany};
 use crate::portal::cross_site::sent_by_another_site;
+use crate::portal::sealed_search::asks_the_router;
 use crate::portal::PortalPage;
 use crate::request_body::BodyError;
 use crate::response::{ErrorKind, LocalResponse};
@@ -327,11 +328,11 @@ impl Stage for LimitsStage {
                 .as_ref()
                 .is_some_and(|snap| sent_by_another_site(session.req_header(), page, &snap.portal));
         // The box's post only seals its query for the page it is sent to, which is
-        // counted: one search, one of the budget.
-        let sealing = page && session.req_header().method == http::Method::POST;
+        // counted: one search, one of the budget; the empty box asks nothing.
+        let asks_nothing = page && !asks_the_router(session.req_header());
         // Counted against the address's other limits like any request, never against the
         // route budget, and refused.
-        match self.check(session, ctx, !cross_site && !sealing).await {
+        match self.check(session, ctx, !cross_site && !asks_nothing).await {
             Ok(()) if cross_site => Step::Respond(if api {
                 LocalResponse::json_error(
                     StatusCode::FORBIDDEN,

@@ -450,7 +450,10 @@ impl Portal {
         let sealed = self.deps.assist.sealed();
         let (query, back) = match crate::sso::endpoints::query_param(http, "t") {
             Some(token) => match sealed.open(&token, binding.value.as_bytes(), now) {
-                Ok(query) => (box_text(&query), format!("{SEALED_PAGE}{token}")),
+                Ok(query) => (
+                    box_text(&query),
+                    sealed_search::way_back(format!("{SEALED_PAGE}{token}")),
+                ),
                 Err(e) => {
                     tracing::debug!(reason = %e, "a sealed search did not open");
                     (String::new(), "/search".to_string())
@@ -466,7 +469,7 @@ impl Portal {
                 let back = if fitted.is_empty() {
                     "/search".to_string()
                 } else {
-                    sealed_search::address(sealed, &fitted, &binding, now)
+                    sealed_search::way_back(sealed_search::address(sealed, &fitted, &binding, now))
                 };
                 (query, back)
             }

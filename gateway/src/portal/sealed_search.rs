@@ -62,12 +62,11 @@ impl Binding {
     }
 }
 
-/// `query` cut (at a character) so that its sealed address passes the request-target
-/// limit `max_uri_bytes` and the ways back of the links that carry it.
+/// `query` cut (at a character) so that its sealed address, and the links that carry it,
+/// pass the request-target limit `max_uri_bytes`. At the default 8 KiB nothing the box
+/// takes is cut (1,000 characters of four bytes); only a limit set far lower cuts.
 pub fn fit(query: &mut String, max_uri_bytes: usize) {
-    let address = max_uri_bytes
-        .saturating_sub(LINK_PREFIX)
-        .min(crate::sso::endpoints::MAX_RETURN_TO);
+    let address = max_uri_bytes.saturating_sub(LINK_PREFIX);
     let fits = longest_sealable(address.saturating_sub(SEALED_PAGE.len()));
     if query.len() > fits {
         let mut end = fits;
@@ -76,6 +75,34 @@ pub fn fit(query: &mut String, max_uri_bytes: usize) {
         }
         query.truncate(end);
     }
+}
+
+/// The way back the page's own links (the login's, the language switcher's) carry: its
+/// address, or the empty box when that is longer than a way back may be
+/// (`sso::endpoints::MAX_RETURN_TO`, which bounds what a login in progress keeps): a query
+/// of more than about 730 Arabic letters is searched whole, and asked again after a
+/// language switch or a login.
+pub fn way_back(address: String) -> String {
+    if address.len() > crate::sso::endpoints::MAX_RETURN_TO {
+        "/search".to_string()
+    } else {
+        address
+    }
+}
+
+/// Whether a request to the search page asks the router anything: a sealed query (which
+/// may not open) or a query in the address that is not blank. The box's post only seals,
+/// and the empty box asks nothing: neither is counted against `route_per_ip` (found when
+/// tried: sixty requests for the empty box refused the address's next search).
+pub fn asks_the_router(req: &RequestHeader) -> bool {
+    if req.method == http::Method::POST {
+        return false;
+    }
+    let Some(query) = req.uri.query() else {
+        return false;
+    };
+    form_urlencoded::parse(query.as_bytes())
+        .any(|(k, v)| k == "t" || (k == "q" && !v.trim().is_empty()))
 }
 
 /// The address of `query`'s page for `binding` (`query` already [`fit`]).
@@ -116,9 +143,39 @@ mod tests {
                     link.len()
                 );
             }
-            assert!(page.len() <= crate::sso::endpoints::MAX_RETURN_TO);
             assert!(query.len() > 60, "{max_uri_bytes}: cut to {}", query.len());
         }
+    }
+
+    #[test]
+    fn at_the_default_limit_nothing_the_box_takes_is_cut() {
+        for letter in ["ج", "ⵣ", "🙂"] {
+            let typed = letter.repeat(crate::assist::MAX_QUERY_CHARS);
+            let mut query = typed.clone();
+            fit(&mut query, 8192);
+            assert_eq!(query, typed, "{letter}");
+        }
+    }
+
+    #[test]
+    fn only_a_search_that_asks_the_router_anything_is_counted() {
+        let req = |method: &str, target: &str| {
+            RequestHeader::build(method, target.as_bytes(), None).expect("a request")
+        };
+        for asks in [
+            "/search?t=anything",
+            "/search?q=passeport",
+            "/search?lang=fr&q=x",
+        ] {
+            assert!(asks_the_router(&req("GET", asks)), "{asks}");
+        }
+        for empty in ["/search", "/search?q=", "/search?q=+%20", "/search?x=1"] {
+            assert!(!asks_the_router(&req("GET", empty)), "{empty}");
+        }
+        assert!(
+            !asks_the_router(&req("POST", "/search?q=passeport")),
+            "a post seals"
+        );
     }
 
     #[test]

@@ -492,6 +492,21 @@ async fn a_long_query_is_cut_to_an_address_every_link_to_it_lets_through() {
 }
 
 #[tokio::test]
+async fn a_query_as_long_as_the_box_takes_is_searched_whole_and_its_links_ask_again() {
+    let snap = crate::registry::fixtures::snapshot();
+    let portal = portal();
+    let query = "ج".repeat(crate::assist::MAX_QUERY_CHARS);
+    let r = post_search(&portal, &snap, FORM_TYPE, &search_form(&query)).await;
+    let cookie = binding_given(&r);
+    let location = header(&r, http::header::LOCATION).expect("sent on");
+    let html = read_search(&portal, &snap, location, &format!("; {cookie}")).await;
+    assert!(html.contains(&query), "the whole query, not cut");
+    // Its address is longer than a login may keep as its way back: the page's own links
+    // come back to the empty box rather than home.
+    assert!(html.contains("back=%2Fsearch\""), "{html}");
+}
+
+#[tokio::test]
 async fn an_empty_box_posted_goes_to_the_empty_page() {
     let snap = crate::registry::fixtures::snapshot();
     let r = post_search(
