@@ -337,6 +337,21 @@ impl TlsGateway {
             self.addr.port()
         )
     }
+
+    /// A TLS client trusting the gateway's certificate, offering `alpn` (none: HTTP/1.1).
+    fn connector(&self, alpn: &[&[u8]]) -> tokio_rustls::TlsConnector {
+        use tokio_rustls::rustls;
+        let mut roots = rustls::RootCertStore::empty();
+        roots.add(self.cert.cert.der().clone()).expect("the root");
+        let provider = std::sync::Arc::new(rustls::crypto::ring::default_provider());
+        let mut config = rustls::ClientConfig::builder_with_provider(provider)
+            .with_safe_default_protocol_versions()
+            .expect("versions")
+            .with_root_certificates(roots)
+            .with_no_client_auth();
+        config.alpn_protocols = alpn.iter().map(|p| p.to_vec()).collect();
+        tokio_rustls::TlsConnector::from(std::sync::Arc::new(config))
+    }
 }
 
 /// A client that trusts any certificate (the gateway's is self-signed), HTTP/2 by ALPN
@@ -409,16 +424,7 @@ async fn a_tls_client_that_negotiates_http2_and_never_sends_its_preface_is_close
     let tls = tls_gateway(&estate, |c| {
         c.gateway.limits.header_timeout = Duration::from_secs(1);
     });
-    let mut roots = rustls::RootCertStore::empty();
-    roots.add(tls.cert.cert.der().clone()).expect("the root");
-    let provider = std::sync::Arc::new(rustls::crypto::ring::default_provider());
-    let mut config = rustls::ClientConfig::builder_with_provider(provider)
-        .with_safe_default_protocol_versions()
-        .expect("versions")
-        .with_root_certificates(roots)
-        .with_no_client_auth();
-    config.alpn_protocols = vec![b"h2".to_vec()];
-    let connector = tokio_rustls::TlsConnector::from(std::sync::Arc::new(config));
+    let connector = tls.connector(&[b"h2"]);
     let tcp = tokio::net::TcpStream::connect(tls.addr)
         .await
         .expect("connect");
@@ -455,15 +461,7 @@ async fn a_tls_client_that_handshakes_late_has_only_the_rest_of_the_header_deadl
     let tls = tls_gateway(&estate, |c| {
         c.gateway.limits.header_timeout = Duration::from_secs(3);
     });
-    let mut roots = rustls::RootCertStore::empty();
-    roots.add(tls.cert.cert.der().clone()).expect("the root");
-    let provider = std::sync::Arc::new(rustls::crypto::ring::default_provider());
-    let config = rustls::ClientConfig::builder_with_provider(provider)
-        .with_safe_default_protocol_versions()
-        .expect("versions")
-        .with_root_certificates(roots)
-        .with_no_client_auth();
-    let connector = tokio_rustls::TlsConnector::from(std::sync::Arc::new(config));
+    let connector = tls.connector(&[]);
     let connected = std::time::Instant::now();
     let tcp = tokio::net::TcpStream::connect(tls.addr)
         .await

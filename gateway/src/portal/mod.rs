@@ -399,15 +399,9 @@ impl Portal {
         if !form {
             return error_page(ErrorKind::BadRequest, request_id);
         }
-        let body = match crate::request_body::read_limited::<crate::request_body::BodyError>(
-            http,
-            MAX_SEARCH_FORM_BYTES,
-            BodyPace::of(&snap.config.gateway.limits),
-        )
-        .await
-        {
+        let body = match read_form(http, snap, MAX_SEARCH_FORM_BYTES, request_id).await {
             Ok(b) => b,
-            Err(e) => return error_page(body_error_kind(e.status()), request_id),
+            Err(refused) => return refused,
         };
         let raw = form_urlencoded::parse(&body)
             .find(|(k, _)| k == "q")
@@ -530,15 +524,9 @@ impl Portal {
     ) -> Result<LocalResponse, minijinja::Error> {
         // A form another site posts on the citizen's behalf was refused before it was
         // counted (cross_site, in the limits stage).
-        let body = match crate::request_body::read_limited::<crate::request_body::BodyError>(
-            http,
-            MAX_FEEDBACK_BYTES,
-            BodyPace::of(&snap.config.gateway.limits),
-        )
-        .await
-        {
+        let body = match read_form(http, snap, MAX_FEEDBACK_BYTES, request_id).await {
             Ok(b) => b,
-            Err(e) => return Ok(error_page(body_error_kind(e.status()), request_id)),
+            Err(refused) => return Ok(refused),
         };
         let form: HashMap<String, String> = form_urlencoded::parse(&body).into_owned().collect();
         let field = |name: &str| form.get(name).map(|v| v.trim()).unwrap_or("");
@@ -632,13 +620,28 @@ fn box_text(raw: &str) -> String {
         .collect()
 }
 
-/// The error page for a form body that could not be read.
-fn body_error_kind(status: StatusCode) -> ErrorKind {
-    if status == StatusCode::PAYLOAD_TOO_LARGE {
-        ErrorKind::PayloadTooLarge
-    } else {
-        ErrorKind::BadRequest
-    }
+/// A form's body, at most `max` bytes at the portal's pace; else the error page to answer
+/// with (413 past `max`, 400 for a body that could not be read).
+async fn read_form(
+    http: &mut HttpSession,
+    snap: &Snapshot,
+    max: usize,
+    request_id: &str,
+) -> Result<Bytes, LocalResponse> {
+    crate::request_body::read_limited::<crate::request_body::BodyError>(
+        http,
+        max,
+        BodyPace::of(&snap.config.gateway.limits),
+    )
+    .await
+    .map_err(|e| {
+        let kind = if e.status() == StatusCode::PAYLOAD_TOO_LARGE {
+            ErrorKind::PayloadTooLarge
+        } else {
+            ErrorKind::BadRequest
+        };
+        error_page(kind, request_id)
+    })
 }
 
 /// A portal page: never stored by a shared cache (it carries the login slot), and marked
