@@ -69,6 +69,17 @@ pub enum Unsealed {
     Expired,
 }
 
+impl Unsealed {
+    /// Its name in metrics.
+    pub fn label(self) -> &'static str {
+        match self {
+            Self::Malformed => "malformed",
+            Self::Forged => "forged",
+            Self::Expired => "expired",
+        }
+    }
+}
+
 /// Seals and opens queries under the deployment's key.
 pub struct SealedQueries {
     key: LessSafeKey,

@@ -450,6 +450,12 @@ impl Portal {
                 ),
                 Err(e) => {
                     tracing::debug!(reason = %e, "a sealed search did not open");
+                    self.deps
+                        .telemetry
+                        .metrics
+                        .search_unsealed
+                        .with_label_values(&[e.label()])
+                        .inc();
                     (String::new(), "/search".to_string())
                 }
             },

@@ -443,6 +443,11 @@ async fn a_sealed_search_that_was_altered_or_expired_shows_the_empty_box() {
             "{token}: {html}"
         );
     }
+    // Each counted by why, for the SRE.
+    let unsealed = &portal.deps.telemetry.metrics.search_unsealed;
+    for reason in ["expired", "forged", "malformed"] {
+        assert_eq!(unsealed.with_label_values(&[reason]).get(), 1, "{reason}");
+    }
 }
 
 #[tokio::test]
