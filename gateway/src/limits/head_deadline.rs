@@ -94,20 +94,24 @@ impl HeadDeadline {
     /// last moment the whole limit again, twice the time to hold its slot.
     pub fn since(inner: Stream, began: Instant, limit: Duration, timeouts: IntCounter) -> Self {
         let h2 = matches!(inner.selected_alpn_proto(), Some(ALPN::H2));
-        let mut wrapped = Self::starting(inner, limit, timeouts, h2);
-        wrapped.deadline = Some(began + limit);
-        wrapped
+        Self::starting(inner, began, limit, timeouts, h2)
     }
 
-    /// [`Self::new`], for a connection that speaks HTTP/2 from its first byte (`h2`) or
+    /// [`Self::since`], for a connection that speaks HTTP/2 from its first byte (`h2`) or
     /// starts with a request header.
-    fn starting(inner: Stream, limit: Duration, timeouts: IntCounter, h2: bool) -> Self {
+    fn starting(
+        inner: Stream,
+        began: Instant,
+        limit: Duration,
+        timeouts: IntCounter,
+        h2: bool,
+    ) -> Self {
         Self {
             inner,
             limit,
             phase: if h2 { Phase::Preface } else { Phase::Head },
             preface_left: H2_PREFACE_BYTES,
-            deadline: Some(Instant::now() + limit),
+            deadline: Some(began + limit),
             timer: None,
             newlines: 0,
             content: false,
@@ -620,7 +624,7 @@ mod tests {
     fn h2_pair(limit: Duration) -> (HeadDeadline, tokio::io::DuplexStream) {
         let (server, client) = tokio::io::duplex(4096);
         (
-            HeadDeadline::starting(Box::new(server), limit, counter(), true),
+            HeadDeadline::starting(Box::new(server), Instant::now(), limit, counter(), true),
             client,
         )
     }

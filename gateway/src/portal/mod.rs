@@ -431,8 +431,9 @@ impl Portal {
     }
 
     /// `/search?t=<sealed>` (the box's answer) or `/search?q=...` (a link): the router's
-    /// answer as a page. A sealed query that does not open (expired, altered, another
-    /// deployment's) shows the empty box: it is a history entry or a forgery, not a search.
+    /// answer as a page. A sealed query that does not open (expired, another browser's,
+    /// altered, another deployment's) shows the empty box: it is a history entry, an address
+    /// passed on, or a forgery, not a search.
     async fn search(
         &self,
         http: &HttpSession,

@@ -5,10 +5,11 @@
 //! Each browser gets a random binding in a cookie (`egov_search`, `__Host-egov_search`
 //! under TLS, for the browser's session; a logout ends it): a sealed address opens only
 //! with it, so one read from a log in front of the gateway, or passed on, shows the empty
-//! box. The address must also
-//! pass every limit a link to it meets: the request-target limit (`limits.max_uri_bytes`)
-//! and the login's and the language switcher's way back, with the address written into
-//! their own; a query too long for them is cut (at a character).
+//! box. The address, and the links that carry it, must pass the request-target limit
+//! (`limits.max_uri_bytes`): a query too long for it is cut at a character ([`fit`]; at
+//! the default, nothing the box takes is). An address longer than a login keeps as its
+//! way back makes the page's login and language links come back to the empty box
+//! ([`way_back`]).
 
 use crate::assist::sealed::{longest_sealable, SealedQueries};
 use crate::sso::cookie::CookieJar;
@@ -101,8 +102,14 @@ pub fn asks_the_router(req: &RequestHeader) -> bool {
     let Some(query) = req.uri.query() else {
         return false;
     };
-    form_urlencoded::parse(query.as_bytes())
-        .any(|(k, v)| k == "t" || (k == "q" && !v.trim().is_empty()))
+    // As the page reads them: the first `t`, else the first `q`.
+    let mut pairs = form_urlencoded::parse(query.as_bytes());
+    if let Some((_, t)) = pairs.clone().find(|(k, _)| k == "t") {
+        return !t.is_empty();
+    }
+    pairs
+        .find(|(k, _)| k == "q")
+        .is_some_and(|(_, q)| !q.trim().is_empty())
 }
 
 /// The address of `query`'s page for `binding` (`query` already [`fit`]).
@@ -116,7 +123,7 @@ mod tests {
     use super::*;
 
     #[test]
-    fn a_fitted_querys_address_passes_the_target_limit_and_the_way_back() {
+    fn a_fitted_querys_address_and_its_links_pass_the_target_limit() {
         let sealed = SealedQueries::new(None);
         let binding = Binding {
             value: "0".repeat(BINDING_LEN),
@@ -169,7 +176,14 @@ mod tests {
         ] {
             assert!(asks_the_router(&req("GET", asks)), "{asks}");
         }
-        for empty in ["/search", "/search?q=", "/search?q=+%20", "/search?x=1"] {
+        for empty in [
+            "/search",
+            "/search?q=",
+            "/search?q=+%20",
+            "/search?x=1",
+            "/search?t=",
+            "/search?q=&q=passeport",
+        ] {
             assert!(!asks_the_router(&req("GET", empty)), "{empty}");
         }
         assert!(

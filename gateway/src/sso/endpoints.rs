@@ -382,10 +382,10 @@ impl Sso {
             let id = SessionHandle::of_cookie(&c);
             (c, id)
         }) else {
-            // Nothing to end here; still clear whatever cookie the browser holds.
+            // Nothing to end here; still clear whatever cookie the browser holds. (Not the
+            // search binding: any site may link here, and only a logout ends it.)
             return LocalResponse::redirect(false, &home)
-                .with_header(SET_COOKIE, self.jar.clear_session())
-                .with_header(SET_COOKIE, self.jar.clear_search_binding());
+                .with_header(SET_COOKIE, self.jar.clear_session());
         };
         let method = http.req_header().method.clone();
         if method == http::Method::GET || method == http::Method::HEAD {

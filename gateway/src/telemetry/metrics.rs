@@ -43,9 +43,10 @@ pub struct Metrics {
     pub logouts: IntCounterVec,
     /// "Not what I meant" answers kept, by the service the citizen chose.
     pub routing_feedback: IntCounterVec,
-    /// Sealed search addresses that did not open, by why (see the assist room's `sealed`):
-    /// `forged` rising is someone replaying addresses read elsewhere (a log in front of the
-    /// gateway) or altering them.
+    /// Sealed search addresses that did not open, by why (see the assist room's `sealed`).
+    /// `forged` counts every address opened without its browser's binding: history entries
+    /// after a logout or a browser restart as well as addresses replayed from a log in
+    /// front of the gateway, or altered; a rise past its usual level is worth a look.
     pub search_unsealed: IntCounterVec,
     /// One-time origin codes, by result (issued, accepted, unknown, wrong_origin, expired,
     /// session_ended).
@@ -229,7 +230,7 @@ impl Metrics {
             logins: counter(&r, "egov_sso_logins_total", "Logins by result: success, failure (refused or cancelled: a bad or replayed state, an error from the provider), unavailable (the identity provider could not be reached or did not answer in time, at the start or at the callback).", &["result"])?,
             logouts: counter(&r, "egov_sso_logouts_total", "Logouts, by kind (rp, backchannel).", &["kind"])?,
             routing_feedback: counter(&r, "egov_routing_feedback_total", "\"Not what I meant\" answers kept, by the service chosen instead.", &["service"])?,
-            search_unsealed: counter(&r, "egov_portal_search_unsealed_total", "Sealed search addresses (/search?t=) that did not open, by reason: expired (a history entry past its 30 minutes), forged (another browser's, another deployment's, or altered), malformed.", &["reason"])?,
+            search_unsealed: counter(&r, "egov_portal_search_unsealed_total", "Sealed search addresses (/search?t=) that did not open, by reason: expired (a history entry past its 30 minutes), forged (without its browser's binding: after a logout or a browser restart, replayed from elsewhere, or altered; or another deployment's), malformed.", &["reason"])?,
             origin_codes: counter(&r, "egov_sso_origin_codes_total", "One-time codes handing a signed-in citizen to a service's origin, by result (issued, accepted, unknown, wrong_origin, unbound, expired, session_ended).", &["result"])?,
             sessions_active: gauge(&r, "egov_sso_sessions_active", "Live sessions (this instance's store, or the shared one).")?,
             session_store_up: gauge(&r, "egov_sso_session_store_up", "Whether the session store answers (1) or not (0).")?,
