@@ -397,6 +397,8 @@ impl Portal {
             .and_then(|v| v.split(';').next())
             .is_some_and(|v| v.trim().eq_ignore_ascii_case(FORM_TYPE));
         if !form {
+            // Its body is not read: closed rather than drained, whatever its size.
+            http.set_keepalive(None);
             return error_page(ErrorKind::BadRequest, request_id);
         }
         let body = match read_form(http, snap, MAX_SEARCH_FORM_BYTES, request_id).await {

@@ -537,6 +537,17 @@ async fn a_search_posted_as_anything_but_the_boxs_form_is_refused() {
         let r = post_search(&portal, &snap, content_type, body).await;
         assert_eq!(r.status, StatusCode::BAD_REQUEST, "{content_type}");
     }
+    // Its body unread, the connection is closed rather than drained.
+    let raw = format!(
+        "POST /search HTTP/1.1\r\nHost: x\r\nContent-Type: text/plain\r\nContent-Length: {}\r\n\r\n",
+        64 << 20
+    );
+    let mut session = request(raw.as_bytes()).await;
+    let r = portal
+        .answer(PortalPage::Search, &mut session, &snap, "req-1")
+        .await;
+    assert_eq!(r.status, StatusCode::BAD_REQUEST);
+    assert_eq!(session.get_keepalive(), None, "not kept alive");
     let charset = post_search(
         &portal,
         &snap,
