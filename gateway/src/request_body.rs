@@ -293,6 +293,10 @@ impl Gathered {
             // nothing held: it goes on as it is.
             Some(p) if self.held.is_empty() && (p.len() >= GATHER_BYTES || end || !recent) => {}
             Some(p) => {
+                // Sized once for the batch (after a `split` it holds nothing): one-byte
+                // pieces grew it a doubling at a time, a dozen copies a batch.
+                self.held
+                    .reserve(p.len().max(GATHER_BYTES.saturating_sub(self.held.len())));
                 self.held.extend_from_slice(p);
                 *p = if end || !recent || self.held.len() >= GATHER_BYTES {
                     self.held.split().freeze()

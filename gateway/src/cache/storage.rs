@@ -669,7 +669,8 @@ impl TieredStorage {
             let before = self.first_look_waiting.fetch_add(weight, Relaxed);
             if before + weight > FIRST_LOOK_WAITING {
                 self.first_look_waiting.fetch_sub(weight, Relaxed);
-                self.events.l2("write", "full");
+                // Not "full": Redis may have room; what is full is the wait for the look.
+                self.events.l2("write", "waiting");
                 return;
             }
         }

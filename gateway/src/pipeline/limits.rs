@@ -379,10 +379,19 @@ mod tests {
 
     #[test]
     fn a_failure_of_the_citizens_own_connection_is_his_doing() {
-        let read = pingora::Error::new_down(pingora::ErrorType::ReadError);
-        assert!(citizens_doing(&read, false));
-        let site = pingora::Error::new_up(pingora::ErrorType::ReadError);
-        assert!(!citizens_doing(&site, false), "the site's connection");
+        use pingora::ErrorType::*;
+        for etype in [
+            ReadError,
+            WriteError,
+            ConnectionClosed,
+            ReadTimedout,
+            WriteTimedout,
+        ] {
+            let his = pingora::Error::new_down(etype.clone());
+            assert!(citizens_doing(&his, false), "{etype:?}");
+            let site = pingora::Error::new_up(etype.clone());
+            assert!(!citizens_doing(&site, false), "the site's {etype:?}");
+        }
         let ours = pingora::Error::new_down(pingora::ErrorType::InternalError);
         assert!(!citizens_doing(&ours, false), "the gateway's own fault");
     }
