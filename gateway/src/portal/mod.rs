@@ -517,6 +517,7 @@ impl Portal {
             outcome,
             &found,
             routed.as_deref(),
+            !matches!(*self.deps.feedback, FeedbackLog::Off),
             slot,
         )?;
         let page = page_response(StatusCode::OK, Bytes::from(html), lang);

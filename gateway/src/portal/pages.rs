@@ -317,7 +317,8 @@ impl Pages {
 
     /// The answer to the box, rendered per request (it depends on the query). `found` are
     /// the services to show, `routed` the one the router chose (offered a "not what I
-    /// meant" form listing `choices`).
+    /// meant" form listing `choices`). `feedback_kept`: whether that form's answer is kept
+    /// (`portal.feedback_log` is not `off`), so the form says what is kept, and for how long.
     #[allow(clippy::too_many_arguments)]
     pub fn search(
         &self,
@@ -328,6 +329,7 @@ impl Pages {
         outcome: &str,
         found: &[&Service],
         routed: Option<&str>,
+        feedback_kept: bool,
         login_slot: Value,
     ) -> Result<String, minijinja::Error> {
         let ui = text::ui(lang);
@@ -381,6 +383,7 @@ impl Pages {
                 found => Value::from_serialize(&cards),
                 routed => routed.unwrap_or(""),
                 choices => Value::from_serialize(&choices),
+                feedback_kept => feedback_kept,
                 ..base(lang, title, back, login_slot)
             },
         )

@@ -716,12 +716,61 @@ fn every_template_renders_in_every_language() {
                 "routed",
                 &[s],
                 Some(&s.config.id),
+                true,
                 minijinja::Value::from(""),
             )
             .expect("search");
         pages
             .thanks(lang, s, minijinja::Value::from(""))
             .expect("thanks");
+    }
+}
+
+/// Found in review: "not what I meant" keeps the citizen's query (redacted) for the
+/// ministries, as the data-protection table says, but the form never told her so. It now
+/// says so before she sends it, in her language, with how long it is kept; a gateway that
+/// keeps nothing (`feedback_log = "off"`) says nothing.
+#[test]
+fn the_not_what_i_meant_form_says_what_it_keeps_and_for_how_long_in_every_language() {
+    let pages = Pages::new().expect("templates");
+    let snap = crate::registry::fixtures::snapshot();
+    let s = &snap.services()[0];
+    let days = (super::feedback::KEEP.as_secs() / 86_400).to_string();
+    let search = |lang, kept| {
+        pages
+            .search(
+                &snap,
+                lang,
+                "q",
+                "/search",
+                "routed",
+                &[s],
+                Some(&s.config.id),
+                kept,
+                minijinja::Value::from(""),
+            )
+            .expect("search")
+    };
+    for lang in Lang::ALL {
+        let said = super::text::ui(lang).feedback_kept;
+        assert!(
+            said.contains(&days),
+            "{lang:?} must say {days} days: {said}"
+        );
+        let html = search(lang, true);
+        let note = html
+            .split("<p id=\"feedback-kept\">")
+            .nth(1)
+            .and_then(|rest| rest.split("</p>").next())
+            .unwrap_or_else(|| panic!("{lang:?}: no note in {html}"));
+        assert_eq!(note.replace("&#39;", "'"), said, "{lang:?}");
+        assert!(
+            html.contains("name=\"chosen\" aria-describedby=\"feedback-kept\""),
+            "the choice is tied to the note: {html}"
+        );
+        let html = search(lang, false);
+        assert!(html.contains("name=\"chosen\""), "{html}");
+        assert!(!html.contains("feedback-kept"), "{lang:?}: {html}");
     }
 }
 
