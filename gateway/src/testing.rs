@@ -126,6 +126,7 @@ pub fn capture_logs() -> (LogLines, Capture) {
     let lines = LogLines::default();
     let writer = lines.clone();
     let subscriber = tracing_subscriber::fmt()
+        .fmt_fields(crate::telemetry::log_fields::SafeFields)
         .with_writer(move || writer.clone())
         .with_ansi(false)
         .finish();

@@ -458,3 +458,90 @@ async fn a_sighup_or_sigusr1_while_the_demo_starts_does_not_end_it() {
         tokio::time::sleep(Duration::from_millis(20)).await;
     }
 }
+
+/// Found when tried (an SRE's probe of the demo): the back-channel logout's refusal logged
+/// its reason, which repeats the `alg` of the token the caller posted. An `alg` holding a
+/// newline and a clear-screen code put a made-up `ERROR` line into the gateway's log, and
+/// colour codes went to a file nobody reads at a terminal. Fifty chunked bodies that did
+/// not parse wrote fifty `ERROR` lines of pingora's. The log now keeps one line an event,
+/// escaped, without colours; a client's malformed body is his doing, not an error.
+#[tokio::test]
+async fn what_a_client_sends_cannot_forge_a_line_in_the_demos_log() {
+    use base64::Engine;
+    use std::io::{Read, Write};
+    let ports: [u16; 5] = free_ports();
+    let portal = ports[0];
+    let config = concat!(env!("CARGO_MANIFEST_DIR"), "/../config/gateway.toml");
+    let scratch = ScratchDir::new("demo-log-test");
+    let stderr_log = scratch.0.join("stderr.log");
+    let _demo = Demo(start_demo(
+        Path::new(config),
+        ports,
+        &stderr_log,
+        Stdio::null(),
+        &[],
+    ));
+    let http = reqwest::Client::builder()
+        .no_proxy()
+        .build()
+        .expect("client");
+    let deadline = Instant::now() + Duration::from_secs(60);
+    // Ready, and its portal listening (the admin listener may answer first).
+    while !http
+        .get(format!("http://127.0.0.1:{portal}/"))
+        .send()
+        .await
+        .is_ok_and(|r| r.status() == 200)
+    {
+        assert!(Instant::now() < deadline, "{}", tail(&stderr_log));
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    // A chunked body whose first chunk size is `zz`, to a public service.
+    let mut raw = std::net::TcpStream::connect(("127.0.0.1", portal)).expect("connect");
+    raw.set_read_timeout(Some(Duration::from_secs(10)))
+        .expect("timeout");
+    raw.write_all(
+        format!(
+            "POST /x HTTP/1.1\r\nHost: cnie-renewal.localhost:{portal}\r\n\
+             Transfer-Encoding: chunked\r\nConnection: close\r\n\r\nzz\r\n"
+        )
+        .as_bytes(),
+    )
+    .expect("send");
+    let mut answer = String::new();
+    let _ = raw.read_to_string(&mut answer);
+    assert!(answer.starts_with("HTTP/1.1 400"), "{answer}");
+    // A logout token whose `alg` carries a forged line.
+    let b64 = |s: &str| base64::engine::general_purpose::URL_SAFE_NO_PAD.encode(s);
+    let header = b64(
+        r#"{"alg":"\u001b[2J\u001b[31m\n2026-12-06T12:00:00Z ERROR egov_gateway::admin: FORGED LINE"}"#,
+    );
+    let token = format!("{header}.{}.c2ln", b64("{}"));
+    let resp = http
+        .post(format!("http://127.0.0.1:{portal}/auth/backchannel-logout"))
+        .header("content-type", "application/x-www-form-urlencoded")
+        .body(format!("logout_token={token}"))
+        .send()
+        .await
+        .expect("logout");
+    assert_eq!(resp.status(), 400);
+    let log = log_saying(
+        &stderr_log,
+        "back-channel logout refused",
+        Duration::from_secs(10),
+    )
+    .await;
+    assert!(
+        !log.lines().any(|l| l.starts_with("2026-12-06T12:00:00Z")),
+        "a forged line:\n{log}"
+    );
+    assert!(log.contains(r"\u{1b}[2J"), "the code, escaped:\n{log}");
+    assert!(
+        !log.contains('\u{1b}'),
+        "a terminal code (or colours) in the log:\n{log}"
+    );
+    assert!(
+        !log.contains("Fail to proxy"),
+        "the citizen's body logged as an error:\n{log}"
+    );
+}

@@ -168,7 +168,7 @@ pub struct DemoArgs {
     pub admin_keys_out: Option<PathBuf>,
 }
 
-/// Logs to stderr; `RUST_LOG` overrides the default level (`info` for servers, `warn` for
+/// Logs to stderr, one line an event whatever a client sent; `RUST_LOG` overrides the default level (`info` for servers, `warn` for
 /// one-shot commands whose output is their stdout).
 pub fn init_tracing(cli: &Cli) {
     let default = match cli.command {
@@ -182,8 +182,12 @@ pub fn init_tracing(cli: &Cli) {
     };
     let filter = tracing_subscriber::EnvFilter::try_from_default_env()
         .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new(default));
+    // Colours only for a person at a terminal: a log file or journal read later gets the
+    // text alone. Every field escaped and cut (`log_fields`).
     let _ = tracing_subscriber::fmt()
         .with_env_filter(filter)
+        .fmt_fields(crate::telemetry::log_fields::SafeFields)
+        .with_ansi(std::io::IsTerminal::is_terminal(&std::io::stderr()))
         .with_writer(std::io::stderr)
         .try_init();
 }

@@ -227,10 +227,12 @@ pub fn body_stalled(session: &mut Session, e: &pingora::Error) -> bool {
 }
 
 /// Whether the exchange failed with `e` because of the citizen: his body over the limit
-/// ([`check_body`]) or stalled (`stalled`, [`body_stalled`]), or his own connection failed
+/// ([`check_body`]) or stalled (`stalled`, [`body_stalled`]), his own connection failed
 /// (a read or a write that failed or timed out, his reset, a flood closed: an I/O error
 /// whose source is downstream; the gateway's own faults toward him, an internal error or
-/// an answer HTTP/2 refused, stay errors).
+/// an answer HTTP/2 refused, stay errors), or his chunked body did not parse (found when
+/// tried: fifty posts of a chunk size `zz` wrote fifty error lines, each with the path he
+/// chose).
 /// Pingora logged each at error level, the first naming the legacy site as the peer (found
 /// when tried: every refused scan was an error; then a client sending its upload a byte a
 /// frame, closed and reconnecting, wrote 1,808 error lines in 40 s). nginx logs a client's
@@ -247,6 +249,8 @@ pub fn citizens_doing(e: &pingora::Error, stalled: bool) -> bool {
                     | pingora::ErrorType::ConnectionClosed
                     | pingora::ErrorType::ReadTimedout
                     | pingora::ErrorType::WriteTimedout
+                    // pingora's own types for a chunked body that does not parse.
+                    | pingora::ErrorType::Custom("InvalidChunk" | "InvalidTrailerEnd")
             ))
 }
 
@@ -386,6 +390,8 @@ mod tests {
             ConnectionClosed,
             ReadTimedout,
             WriteTimedout,
+            Custom("InvalidChunk"),
+            Custom("InvalidTrailerEnd"),
         ] {
             let his = pingora::Error::new_down(etype.clone());
             assert!(citizens_doing(&his, false), "{etype:?}");

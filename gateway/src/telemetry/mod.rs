@@ -1,8 +1,10 @@
 //! What SREs see: Prometheus metrics ([`metrics`]), one JSON access-log line per request
 //! ([`access_log`]), OpenTelemetry traces ([`trace`]), and the live status board of the
-//! admin listener ([`status`]). [`request`] records one finished request into all of them.
+//! admin listener ([`status`]). [`request`] records one finished request into all of them;
+//! [`log_fields`] keeps every log line one line, whatever a client sent.
 
 pub mod access_log;
+pub mod log_fields;
 pub mod metrics;
 pub mod request;
 pub mod status;

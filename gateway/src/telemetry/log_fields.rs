@@ -1,0 +1,238 @@
+//! How the gateway's log lines write their fields: every value escaped and cut, so that what
+//! a client sent can neither forge a line nor fill the log.
+//!
+//! `tracing-subscriber`'s default formatter writes a `%value` field as it is, and escapes
+//! only the message's terminal codes. Found when tried: the back-channel logout's refusal
+//! logged its reason (`%description`), which repeats the `alg` of the token the caller
+//! sent. A token whose `alg` held a newline, a clear-screen code and a made-up
+//! `ERROR egov_gateway::admin` line put that line into the gateway's log, and a 40,000
+//! character `alg` wrote one line of 40 KB, as often as anyone cared to post it. pingora's
+//! own lines carried a path's right-to-left override as it was, which turns the rest of the
+//! line around on a terminal.
+//!
+//! Here each field's value (the message's too, pingora's lines included) is written with its
+//! control characters (C0, DEL, C1) and the invisible characters that reorder or hide text
+//! (bidirectional marks, embeddings, overrides and isolates, line and paragraph separators)
+//! escaped as `\n`, `\r`, `\t` or `\u{..}`, and cut after [`MAX_FIELD_CHARS`] characters,
+//! with the number of characters left out. A line is then one line, and says only what it
+//! seems to say.
+
+use std::fmt::{self, Write};
+use tracing::field::{Field, Visit};
+use tracing_subscriber::field::RecordFields;
+use tracing_subscriber::fmt::format::Writer;
+use tracing_subscriber::fmt::FormatFields;
+
+/// The most characters of one field's value a line writes. Enough for any message of the
+/// gateway's own and an error's chain of causes; a value past it is what a client sent.
+pub const MAX_FIELD_CHARS: usize = 2048;
+
+/// The field formatter of every log line (`fmt().fmt_fields(SafeFields)`): the default
+/// layout (`message key=value ...`, pingora's `log.*` metadata left out), every value
+/// escaped and cut.
+#[derive(Debug, Default, Clone, Copy)]
+pub struct SafeFields;
+
+impl<'writer> FormatFields<'writer> for SafeFields {
+    fn format_fields<R: RecordFields>(&self, writer: Writer<'writer>, fields: R) -> fmt::Result {
+        let mut visitor = Visitor {
+            writer,
+            first: true,
+            result: Ok(()),
+        };
+        fields.record(&mut visitor);
+        visitor.result
+    }
+}
+
+struct Visitor<'a> {
+    writer: Writer<'a>,
+    first: bool,
+    result: fmt::Result,
+}
+
+impl Visit for Visitor<'_> {
+    fn record_str(&mut self, field: &Field, value: &str) {
+        if field.name() == "message" {
+            self.record_debug(field, &format_args!("{value}"))
+        } else {
+            self.record_debug(field, &value)
+        }
+    }
+
+    fn record_error(&mut self, field: &Field, value: &(dyn std::error::Error + 'static)) {
+        // The error and its causes, as `anyhow`'s `{:#}` writes them.
+        struct Chain<'e>(&'e (dyn std::error::Error + 'static));
+        impl fmt::Debug for Chain<'_> {
+            fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+                write!(f, "{}", self.0)?;
+                let mut source = self.0.source();
+                while let Some(cause) = source {
+                    write!(f, ": {cause}")?;
+                    source = cause.source();
+                }
+                Ok(())
+            }
+        }
+        self.record_debug(field, &Chain(value))
+    }
+
+    fn record_debug(&mut self, field: &Field, value: &dyn fmt::Debug) {
+        let name = field.name();
+        // pingora logs through `log`; its records' metadata arrive as `log.*` fields, which
+        // the line's target and level already say.
+        if self.result.is_err() || name.starts_with("log.") {
+            return;
+        }
+        self.result = self.write_field(name, value);
+    }
+}
+
+impl Visitor<'_> {
+    fn write_field(&mut self, name: &str, value: &dyn fmt::Debug) -> fmt::Result {
+        if !std::mem::take(&mut self.first) {
+            self.writer.write_char(' ')?;
+        }
+        if name != "message" {
+            self.writer
+                .write_str(name.strip_prefix("r#").unwrap_or(name))?;
+            self.writer.write_char('=')?;
+        }
+        let mut out = Escaped {
+            out: &mut self.writer,
+            left: MAX_FIELD_CHARS,
+            cut: 0,
+        };
+        write!(out, "{value:?}")?;
+        let cut = out.cut;
+        if cut > 0 {
+            write!(self.writer, "…[{cut} more characters]")?;
+        }
+        Ok(())
+    }
+}
+
+/// A writer that escapes what [`must_escape`] names and keeps the first `left` characters,
+/// counting the rest in `cut`.
+struct Escaped<'o, W: Write> {
+    out: &'o mut W,
+    left: usize,
+    cut: usize,
+}
+
+impl<W: Write> Write for Escaped<'_, W> {
+    fn write_str(&mut self, s: &str) -> fmt::Result {
+        for c in s.chars() {
+            if self.left == 0 {
+                self.cut += 1;
+                continue;
+            }
+            self.left -= 1;
+            match c {
+                c if !must_escape(c) => self.out.write_char(c)?,
+                '\n' => self.out.write_str("\\n")?,
+                '\r' => self.out.write_str("\\r")?,
+                '\t' => self.out.write_str("\\t")?,
+                c => write!(self.out, "\\u{{{:x}}}", u32::from(c))?,
+            }
+        }
+        Ok(())
+    }
+}
+
+/// Whether a log line must not carry `c` as it is: a control character (a newline would
+/// start a forged line, an escape code would rewrite the terminal), or an invisible one that
+/// reorders or hides the text around it.
+fn must_escape(c: char) -> bool {
+    c.is_control()
+        || matches!(
+            c,
+            '\u{061C}' // Arabic letter mark
+                | '\u{200B}'..='\u{200F}' // zero-width spaces and joiners, LRM, RLM
+                | '\u{2028}' | '\u{2029}' // line and paragraph separators
+                | '\u{202A}'..='\u{202E}' // embeddings and overrides
+                | '\u{2066}'..='\u{2069}' // isolates
+                | '\u{FEFF}' // zero-width no-break space
+        )
+}
+
+#[cfg(test)]
+mod tests {
+    use super::{SafeFields, MAX_FIELD_CHARS};
+
+    /// The lines `log` writes through the gateway's field formatter.
+    fn lines_of(log: impl FnOnce()) -> String {
+        let lines = crate::testing::LogLines::default();
+        let writer = lines.clone();
+        let subscriber = tracing_subscriber::fmt()
+            .fmt_fields(SafeFields)
+            .with_writer(move || writer.clone())
+            .with_ansi(false)
+            .finish();
+        tracing::subscriber::with_default(subscriber, log);
+        lines.text()
+    }
+
+    /// The probe's token: its `alg`, repeated into the refusal's reason, held a newline, a
+    /// clear-screen code and a made-up error line.
+    #[test]
+    fn a_value_a_client_sent_cannot_start_a_line_or_reach_the_terminal() {
+        let description = "unsupported alg \u{1b}[2J\u{1b}[31m\n2026-12-06T12:00:00Z ERROR \
+                           egov_gateway::admin: FORGED LINE\r";
+        let text = lines_of(|| tracing::info!(%description, "back-channel logout refused"));
+        assert_eq!(text.lines().count(), 1, "{text}");
+        assert!(!text.contains('\u{1b}') && !text.contains('\r'), "{text:?}");
+        assert!(
+            text.contains(
+                r"description=unsupported alg \u{1b}[2J\u{1b}[31m\n2026-12-06T12:00:00Z ERROR"
+            ),
+            "{text}"
+        );
+        assert!(text.contains("back-channel logout refused"), "{text}");
+    }
+
+    #[test]
+    fn a_message_as_pingora_writes_it_is_escaped_too() {
+        let path = "/x/\u{202e}gpj.exe\n";
+        let text = lines_of(|| tracing::error!("Fail to proxy: {path}"));
+        assert_eq!(text.lines().count(), 1, "{text}");
+        assert!(!text.contains('\u{202e}'), "{text}");
+        assert!(
+            text.contains(r"Fail to proxy: /x/\u{202e}gpj.exe\n"),
+            "{text}"
+        );
+    }
+
+    #[test]
+    fn a_long_value_is_cut_and_says_how_much_was_left_out() {
+        let alg = "A".repeat(40_000);
+        let text = lines_of(|| tracing::info!(%alg, "refused"));
+        let kept = MAX_FIELD_CHARS;
+        assert!(text.contains(&format!(
+            "{}…[{} more characters]",
+            "A".repeat(kept),
+            40_000 - kept
+        )));
+        assert!(text.len() < kept + 200, "{} bytes", text.len());
+    }
+
+    #[test]
+    fn the_gateways_own_lines_read_as_before() {
+        let error = std::io::Error::other("connection refused");
+        let text = lines_of(
+            || tracing::warn!(service = "cnie-renewal", %error, retries = 3, "the site is down"),
+        );
+        assert!(
+            text.contains(
+                "the site is down service=\"cnie-renewal\" error=connection refused retries=3"
+            ),
+            "{text}"
+        );
+        // Arabic, Tifinagh and accents are written as they are.
+        let text = lines_of(|| tracing::info!(query = "بطاقة ⵜⴰⴽⴰⵔⴹⴰ carte d'identité", "asked"));
+        assert!(
+            text.contains("query=\"بطاقة ⵜⴰⴽⴰⵔⴹⴰ carte d'identité\""),
+            "{text}"
+        );
+    }
+}
