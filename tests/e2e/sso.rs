@@ -692,6 +692,55 @@ async fn a_login_cancelled_at_the_provider_is_no_longer_counted_as_in_progress()
     }
 }
 
+/// Found when tried (an SRE's probe): forty made-up callbacks (`?state=s1&code=c`), which
+/// anyone can send, were each counted as a failed login, so a flood of them hid an identity
+/// provider's outage from the alert that divides by every login. A callback for no login
+/// its browser started is counted apart (`stray`); a citizen who cancels her own login at
+/// the provider is still a failure.
+#[tokio::test(flavor = "multi_thread")]
+async fn made_up_callbacks_are_counted_as_stray_and_not_as_failed_logins() {
+    let world = SsoWorld::start(SsoOptions::new(Store::Memory));
+    let attacker = Browser::new();
+    for i in 0..5 {
+        let r = attacker
+            .get(
+                world
+                    .gateway
+                    .url(&format!("/auth/callback?state=s{i}&code=c")),
+            )
+            .await;
+        assert_eq!(r.status(), 400);
+    }
+    let r = attacker
+        .get(world.gateway.url("/auth/callback?code=c"))
+        .await;
+    assert_eq!(r.status(), 400);
+    let citizen = Browser::new();
+    let login = citizen
+        .get(world.gateway.url("/auth/login?return_to=/"))
+        .await;
+    let state = egov_integration::browser::redirect_target(&login)
+        .query_pairs()
+        .find(|(k, _)| k == "state")
+        .map(|(_, v)| v.into_owned())
+        .expect("a state");
+    let cancelled = citizen
+        .get(
+            world
+                .gateway
+                .url(&format!("/auth/callback?error=access_denied&state={state}")),
+        )
+        .await;
+    assert_eq!(cancelled.status(), 400);
+    let stray = r#"egov_sso_logins_total{result="stray"} 6"#;
+    let failure = r#"egov_sso_logins_total{result="failure"} 1"#;
+    let metrics = world.gateway.metrics_showing(&[stray, failure]).await;
+    assert!(
+        metrics.contains(stray) && metrics.contains(failure),
+        "{metrics}"
+    );
+}
+
 #[tokio::test(flavor = "multi_thread")]
 async fn with_redis_down_protected_services_answer_503_and_public_ones_work() {
     let mut world = SsoWorld::start(SsoOptions::new(Store::Redis));

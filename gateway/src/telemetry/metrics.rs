@@ -227,7 +227,7 @@ impl Metrics {
             config_reloads: counter(&r, "egov_config_reloads_total", "Configuration reloads asked by SIGHUP, by result (applied, refused: the running configuration stays; the log says why).", &["result"])?,
             admin_changes: counter(&r, "egov_admin_changes_total", "Changes asked of the ministries' admin API, by action and result (ok, invalid, conflict, forbidden, unauthenticated, not_found, error).", &["action", "result"])?,
             body_rewrites: counter(&r, "egov_adapter_body_rewrites_total", "Response bodies rewritten by adapters, by service and kind (transcode, links).", &["service", "kind"])?,
-            logins: counter(&r, "egov_sso_logins_total", "Logins by result: success, failure (refused or cancelled: a bad or replayed state, an error from the provider), unavailable (the identity provider could not be reached or did not answer in time, at the start or at the callback).", &["result"])?,
+            logins: counter(&r, "egov_sso_logins_total", "Logins by result: success, failure (a login this browser started, refused or cancelled: an expired or replayed state, an error from the provider), unavailable (the identity provider could not be reached or did not answer in time, at the start or at the callback); stray: a callback for no login this browser started (no state, or one its login cookie does not hold), which anyone can send and which is no login attempt.", &["result"])?,
             logouts: counter(&r, "egov_sso_logouts_total", "Logouts, by kind (rp, backchannel).", &["kind"])?,
             routing_feedback: counter(&r, "egov_routing_feedback_total", "\"Not what I meant\" answers kept, by the service chosen instead.", &["service"])?,
             search_unsealed: counter(&r, "egov_portal_search_unsealed_total", "Sealed search addresses (/search?t=) that did not open, by reason: expired (a history entry past its 30 minutes), forged (without its browser's binding: after a logout or a browser restart, replayed from elsewhere, or altered; or another deployment's), malformed.", &["reason"])?,
@@ -285,7 +285,7 @@ impl Metrics {
     /// first login the identity provider failed, the first connection refused at the cap
     /// were lost to every rule and panel (found when tried).
     fn start_at_zero(&self) {
-        for result in ["success", "failure", "unavailable"] {
+        for result in ["success", "failure", "unavailable", "stray"] {
             self.logins.with_label_values(&[result]);
         }
         for result in ["applied", "refused"] {
