@@ -45,6 +45,18 @@ impl Lang {
         }
     }
 
+    /// The `Accept-Language` a legacy site is asked with for an answer that may be shared
+    /// (`cache::ask_as_nobody`): one of four values, whatever the citizen's browser sent.
+    /// Amazigh falls back to Arabic, which a legacy site more likely has.
+    pub fn accept_language(self) -> http::HeaderValue {
+        http::HeaderValue::from_static(match self {
+            Lang::Ar => "ar",
+            Lang::Zgh => "zgh, ar;q=0.8",
+            Lang::Fr => "fr",
+            Lang::En => "en",
+        })
+    }
+
     /// The writing direction, for `dir` attributes.
     pub fn dir(self) -> &'static str {
         match self {

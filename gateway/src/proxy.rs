@@ -240,10 +240,10 @@ impl ProxyHttp for GatewayProxy {
         let mut hop = ctx.hop(session.req_header(), service, &self.telemetry);
         let shared = ctx.cache.is_shared();
         if shared {
-            // An answer that may be shared is asked for as nobody in particular, at the
-            // service's canonical host (a forged `Host` must not end up in a stored page).
+            // Asked as nobody, at the canonical host (no forged `Host` in a stored page).
             hop.session = None;
             hop.citizen_host = Some(service.canonical_host.clone());
+            cache::ask_as_nobody(upstream_request);
         }
         let ranges = upstream::prepare(&self.sso, upstream_request, uri, &hop);
         ctx.ranges = ranges || shared;

@@ -284,6 +284,46 @@ async fn vary_keeps_one_variant_per_language() {
     assert_eq!(fetches(&estate, "vary").await, 2);
 }
 
+/// Found when tried (a citizen's probe of the demo): a cacheable page was fetched with
+/// the first citizen's `Accept-Language` as he wrote it, which the key does not name. A site
+/// that writes it into the page without `Vary` (as old sites choosing their language do)
+/// stored his `<script>` for every citizen after him. The site is now asked in one of the
+/// portal's four languages, whatever the browser sent.
+#[tokio::test]
+async fn a_header_the_key_does_not_name_cannot_put_one_citizens_text_into_the_stored_page() {
+    let estate = start_estate(None);
+    let g = gateway_with(&estate, "[cache]");
+    let url = page(&g, "poison", "cc=public,max-age%3D600");
+    let attacker = get(
+        &url,
+        &[("accept-language", "<script>alert(document.domain)</script>")],
+    )
+    .await;
+    assert_eq!(attacker.cache(), "MISS");
+    assert!(!attacker.body.contains("<script>"), "{}", attacker.body);
+    assert!(
+        attacker.body.contains("<p id=\"lang\">ar</p>"),
+        "{}",
+        attacker.body
+    );
+    let citizen = get(&url, &[]).await;
+    assert_eq!(citizen.cache(), "HIT");
+    assert!(!citizen.body.contains("<script>"), "{}", citizen.body);
+    // A site that varies on the language keeps one variant per language of the portal,
+    // not one per spelling a browser sends.
+    let url = page(&g, "poison-vary", "cc=max-age%3D60&vary=Accept-Language");
+    assert_eq!(
+        get(&url, &[("accept-language", "fr-FR,fr;q=0.9")])
+            .await
+            .cache(),
+        "MISS"
+    );
+    let fr = get(&url, &[("accept-language", "fr-CA, en;q=0.1")]).await;
+    assert_eq!(fr.cache(), "HIT");
+    assert!(fr.body.contains("<p id=\"lang\">fr</p>"), "{}", fr.body);
+    assert_eq!(fetches(&estate, "poison-vary").await, 1);
+}
+
 #[tokio::test]
 async fn private_no_store_and_cookie_setting_answers_are_never_stored() {
     let estate = start_estate(None);

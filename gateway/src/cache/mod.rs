@@ -168,6 +168,57 @@ impl ResponseCache {
     }
 }
 
+/// The citizen's request headers a request whose answer may be shared still carries to the
+/// legacy site: content negotiation, the conditionals pingora's revalidation rests on, the
+/// framing, and what `forward` rewrites itself (the forwarding headers, whose trust it
+/// decides, and the request id). `Accept-Language` is one of the portal's four by then
+/// ([`ask_as_nobody`]).
+static SHAREABLE: [http::HeaderName; 11] = [
+    http::header::ACCEPT,
+    http::header::ACCEPT_LANGUAGE,
+    http::header::USER_AGENT,
+    http::header::IF_NONE_MATCH,
+    http::header::IF_MODIFIED_SINCE,
+    http::header::CONTENT_LENGTH,
+    http::header::HOST,
+    http::header::FORWARDED,
+    http::HeaderName::from_static("x-forwarded-for"),
+    http::HeaderName::from_static("x-forwarded-proto"),
+    http::HeaderName::from_static("x-forwarded-host"),
+];
+
+/// What the citizen sent that an answer others will get must not depend on, taken out of
+/// the request the legacy site gets: every header but [`SHAREABLE`] (run before the
+/// gateway adds its own). Found when tried: a cacheable fetch carried the citizen's
+/// `Accept-Language` as it was, which the key does not name; a site that writes it into its
+/// page without `Vary` (as old sites choosing their language do) stored one citizen's
+/// `<script>` for everyone. A `Referer`, an `X-Anything`, any header a legacy page echoes,
+/// was the same door. [`speak_as_the_portal`] makes the language one of four.
+pub fn ask_as_nobody(req: &mut RequestHeader) {
+    let unshared: Vec<http::HeaderName> = req
+        .headers
+        .keys()
+        .filter(|name| !SHAREABLE.contains(name))
+        .cloned()
+        .collect();
+    for name in unshared {
+        req.remove_header(&name);
+    }
+}
+
+/// Sets the `Accept-Language` of a request whose answer may be shared to the portal's
+/// language of the citizen ([`crate::lang::Lang::accept_language`]), before the cache looks
+/// it up: a site that varies on it then has at most four variants of a page (not one per
+/// spelling browsers send), and one that does not vary gets one of four values, never
+/// free text.
+pub fn speak_as_the_portal(req: &mut RequestHeader) {
+    let lang = crate::lang::Lang::of_request(req).accept_language();
+    if let Err(e) = req.insert_header(http::header::ACCEPT_LANGUAGE, lang) {
+        // A static name and value: cannot fail.
+        tracing::warn!(error = %e, "the shared request's language");
+    }
+}
+
 /// Takes the citizen's own state out of a request whose answer may be shared (run after the
 /// request is assembled): cookies, and `Accept-Encoding` (the stored answer is uncompressed;
 /// the gateway compresses toward each client). A citizen's own `Authorization` never gets
@@ -341,6 +392,52 @@ mod tests {
         assert_eq!(service_path("/cnie", "/cnie/a"), "/a");
         assert_eq!(service_path("/cnie/", "/cnie"), "/");
         assert_eq!(service_path("/cnie", "/cniex/a"), "/cniex/a");
+    }
+
+    #[test]
+    fn a_request_whose_answer_may_be_shared_carries_nothing_free_a_citizen_wrote() {
+        let mut req = RequestHeader::build("GET", b"/page", None).expect("req");
+        for (name, value) in [
+            ("accept", "text/html"),
+            ("accept-language", "<script>alert(1)</script>"),
+            ("user-agent", "Mozilla/5.0"),
+            ("if-none-match", "\"v1\""),
+            ("referer", "https://evil.example/<script>"),
+            ("x-anything", "<img src=x onerror=alert(1)>"),
+            ("origin", "https://evil.example"),
+            ("dnt", "1"),
+        ] {
+            req.append_header(name, value).expect("header");
+        }
+        speak_as_the_portal(&mut req);
+        ask_as_nobody(&mut req);
+        let mut left: Vec<&str> = req.headers.keys().map(http::HeaderName::as_str).collect();
+        left.sort_unstable();
+        assert_eq!(
+            left,
+            ["accept", "accept-language", "if-none-match", "user-agent"]
+        );
+        assert_eq!(req.headers["accept-language"], "ar", "none of ours: Arabic");
+    }
+
+    #[test]
+    fn a_shared_request_speaks_one_of_the_portals_four_languages() {
+        for (sent, cookie, asked) in [
+            ("fr-FR,fr;q=0.9,en;q=0.8", None, "fr"),
+            ("en-GB", None, "en"),
+            ("tzm, fr;q=0.5", None, "zgh, ar;q=0.8"),
+            ("de, es", None, "ar"),
+            ("fr", Some("egov_lang=en"), "en"),
+        ] {
+            let mut req = RequestHeader::build("GET", b"/", None).expect("req");
+            req.append_header("accept-language", sent).expect("h");
+            if let Some(c) = cookie {
+                req.append_header("cookie", c).expect("h");
+            }
+            speak_as_the_portal(&mut req);
+            assert_eq!(req.headers["accept-language"], asked, "{sent} {cookie:?}");
+            assert_eq!(req.headers.get_all("accept-language").iter().count(), 1);
+        }
     }
 
     #[test]
