@@ -167,10 +167,10 @@ pub(super) async fn patch(
     headers: HeaderMap,
     body: axum::body::Bytes,
 ) -> Response {
-    // A patch is merged onto the version it read, and stored only if that is still the
-    // service's version: two concurrent patches of different fields both land (the second
-    // is merged again onto the first's result) instead of the second silently undoing the
-    // first.
+    // A patch is merged onto the service as it is once the change has its turn on this
+    // instance, and stored only if that is still the service's version: concurrent patches
+    // of different fields all land (each merged onto the one before) instead of one
+    // silently undoing another; another instance's change in between is merged again.
     write_existing(admin, client, id, flags, headers, body, Action::Patch).await
 }
 
@@ -217,11 +217,10 @@ pub(super) async fn existing(
     };
     // Whose service it is is settled before the request's own form: another ministry
     // learns nothing from how its malformed calls are answered.
-    let current = match visible(&admin, &caller, &id, action.as_str(), client).await {
-        Ok(r) => r,
-        Err(r) => return r,
-    };
-    let mut expect = match expectation(&headers) {
+    if let Err(r) = visible(&admin, &caller, &id, action.as_str(), client).await {
+        return r;
+    }
+    let expect = match expectation(&headers) {
         Ok(e) => e,
         Err(r) => return admin.malformed(&caller, action.as_str(), Some(&id), client, *r),
     };
@@ -229,16 +228,12 @@ pub(super) async fn existing(
         Ok(d) => d,
         Err(r) => return admin.malformed(&caller, action.as_str(), Some(&id), client, *r),
     };
-    let doc = if action == Action::Patch {
-        if expect == Expect::Any {
-            // Stored only over the version the patch was merged onto (see `patch`).
-            expect = Expect::Version(current.version);
-        }
-        let mut doc = current.document;
-        checks::merge_patch(&mut doc, &given);
-        doc
+    // A patch is merged onto the service as it is when the change has its turn, and
+    // stored over that version (see `patch`).
+    let intent = if action == Action::Patch {
+        Intent::Patch(given)
     } else {
-        given
+        Intent::Put(given)
     };
     change(
         &admin,
@@ -246,7 +241,7 @@ pub(super) async fn existing(
             caller,
             id: &id,
             action,
-            intent: Intent::Put(doc),
+            intent,
             expect,
             dry_run,
             flags,
