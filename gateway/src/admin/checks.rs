@@ -161,6 +161,8 @@ pub fn claims_of_other_ministries(
         ));
     }
     let many = service.upstream.backends.len() > 1;
+    let path = &service.upstream.base_path;
+    let path_kept = before.is_some_and(|p| p.upstream.base_path == *path);
     for (i, b) in service.upstream.backends.iter().enumerate() {
         let address = b.to_string();
         let had = before.is_some_and(|p| {
@@ -170,6 +172,30 @@ pub fn claims_of_other_ministries(
                 .any(|o| same_authority(&o.to_string(), &address))
         });
         let there = at_address(&address);
+        // On a server ministries share, not inside another's service's own path: the
+        // longest path wins in the address map, so a service at `<their path>/demande` took
+        // the links to that page in every page, theirs included (found when tried). (A
+        // service at the server's root, as on a virtual-hosting server, owns no path of
+        // its own there: links to its root go to the first registered.)
+        let inside = there.iter().find(|s| {
+            s.ministry != ministry
+                && !s.upstream.base_path.trim_end_matches('/').is_empty()
+                && s.upstream
+                    .backends
+                    .iter()
+                    .any(|o| same_authority(&o.to_string(), &address))
+                && path_is_under(path, &s.upstream.base_path)
+        });
+        if let Some(other) = inside.filter(|_| !(had && path_kept)) {
+            problems.push(Problem::new(
+                backend_pointer(i, many),
+                format!(
+                    "{b}{path} is inside another ministry's service ({}, at {}): links to it in every page would lead here; only the platform may place a service there",
+                    other.id, other.upstream.base_path
+                ),
+            ));
+            continue;
+        }
         if had || there.iter().any(|s| s.ministry == ministry) {
             continue;
         }
@@ -184,6 +210,16 @@ pub fn claims_of_other_ministries(
         }
     }
     problems
+}
+
+/// Whether backend path `path` is `theirs` or under it, segment by segment (`/` holds
+/// every path; `/cnie` does not hold `/cnie-renewal`).
+fn path_is_under(path: &str, theirs: &str) -> bool {
+    let (path, theirs) = (path.trim_end_matches('/'), theirs.trim_end_matches('/'));
+    path == theirs
+        || path
+            .strip_prefix(theirs)
+            .is_some_and(|rest| rest.starts_with('/'))
 }
 
 /// The JSON pointer of backend `i` of a service with one backend (`url` a string) or `many`.
@@ -663,6 +699,60 @@ mod tests {
         assert_eq!(pointers(&found), ["/upstream/url"]);
         let (_, sibling) = registry_and("s", &present, &shared, "s.gov.ma");
         assert!(claims_of_other_ministries(&sibling, &present, snap.services(), None).is_empty());
+    }
+
+    #[test]
+    fn a_path_inside_another_ministrys_service_on_a_shared_server_is_refused() {
+        // The shipped registry: many ministries on the estate's one address.
+        let snap = crate::registry::fixtures::snapshot();
+        let theirs = &snap
+            .services()
+            .iter()
+            .find(|s| s.config.upstream.base_path.len() > 1)
+            .expect("a service at a path of its own")
+            .config;
+        let shared = theirs.upstream.backends[0].to_string();
+        let other_ministry = snap
+            .services()
+            .iter()
+            .map(|s| &s.config)
+            .find(|s| s.ministry != theirs.ministry && s.upstream.backends[0].to_string() == shared)
+            .expect("another ministry on the shared server")
+            .ministry
+            .clone();
+        let at = |ministry: &str, path: &str| {
+            let (_, mut s) = registry_and("n", ministry, &shared, "n.gov.ma");
+            s.upstream.base_path = path.into();
+            s
+        };
+        let base = theirs.upstream.base_path.trim_end_matches('/').to_string();
+        for path in [format!("{base}/demande"), base.clone(), format!("{base}/")] {
+            let inside = at(&other_ministry, &path);
+            let found = claims_of_other_ministries(&inside, &other_ministry, snap.services(), None);
+            assert_eq!(pointers(&found), ["/upstream/url"], "{path}");
+            assert!(found[0].message.contains(&theirs.id), "{found:?}");
+            // Moved there by a change of an existing service: the same.
+            let mut before = inside.clone();
+            before.upstream.base_path = "/elsewhere".into();
+            let moved = claims_of_other_ministries(
+                &inside,
+                &other_ministry,
+                snap.services(),
+                Some(&before),
+            );
+            assert_eq!(pointers(&moved), ["/upstream/url"], "{path}");
+        }
+        // Beside it, or by its own ministry, it is not.
+        let beside = at(&other_ministry, &format!("{base}-other"));
+        assert!(
+            claims_of_other_ministries(&beside, &other_ministry, snap.services(), None).is_empty()
+        );
+        let own = at(&theirs.ministry, &format!("{base}/demande"));
+        assert!(
+            claims_of_other_ministries(&own, &theirs.ministry, snap.services(), None).is_empty()
+        );
+        assert!(path_is_under("/a/b", "/"));
+        assert!(!path_is_under("/cnie-renewal", "/cnie"));
     }
 
     #[test]
