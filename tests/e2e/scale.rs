@@ -42,8 +42,7 @@ impl Shared {
         std::fs::write(&signing_key, pem).expect("the key file");
         std::env::set_var(PAIRWISE_ENV, "one-pairwise-secret-for-every-instance");
         let admin_id = "scale-platform".to_string();
-        let (admin_key, admin_hash) =
-            egov_gateway::admin::auth::new_key(&admin_id).expect("an admin key");
+        let (admin_key, admin_hash) = egov_gateway::admin::auth::new_key(&admin_id);
         Self {
             llm: llm.base_url(),
             signing_key,

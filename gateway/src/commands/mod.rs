@@ -65,7 +65,7 @@ pub enum Command {
         lang: String,
     },
     /// Make an API key for the ministries' admin API: prints the key once and the
-    /// `[admin] keys` entry (its argon2 hash) to add to gateway.toml.
+    /// `[admin] keys` entry (its hash) to add to gateway.toml.
     AdminKey {
         /// The ministry whose services the key may change.
         #[arg(long, conflicts_with = "platform")]

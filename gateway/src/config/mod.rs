@@ -327,7 +327,7 @@ pub struct SsoSettings {
 #[derive(Debug, Clone, PartialEq)]
 pub struct AdminSettings {
     pub listen: Option<SocketAddr>,
-    /// API keys, by id; stored as argon2 hashes only.
+    /// API keys, by id; stored as hashes only (`sha256:<hex>`, or argon2 for older keys).
     pub keys: Vec<AdminKey>,
     /// Private or loopback networks ministries may point a service's backends at (link-local
     /// and cloud metadata addresses are refused whatever this says).
@@ -351,7 +351,8 @@ pub struct AdminKey {
     /// The public part of the key (`egov_<id>_<secret>`), to find its hash.
     pub id: String,
     pub holder: KeyHolder,
-    /// Argon2 PHC string of the whole key.
+    /// The whole key's hash: `sha256:<hex>`, or an argon2 PHC string (keys made by earlier
+    /// versions).
     pub hash: String,
 }
 

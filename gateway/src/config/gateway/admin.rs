@@ -1,5 +1,5 @@
 //! `[admin]`: the admin listener and who may change services through the ministries' API
-//! (API keys stored only as argon2 hashes, and OAuth2 client-credentials tokens), which
+//! (API keys stored only as hashes, and OAuth2 client-credentials tokens), which
 //! private addresses ministries may point a service at, and where changes are audited.
 //! `[registry]`: where the live set of services is kept.
 
@@ -52,10 +52,10 @@ pub(super) fn validate(raw: &RawAdmin, p: &mut Problems<'_>) -> Option<AdminSett
                 None
             }
         };
-        if argon2::PasswordHash::new(&k.hash).is_err() {
+        if !crate::admin::auth::is_key_hash(&k.hash) {
             p.add(
                 format!("{field}.hash"),
-                "must be an argon2 PHC hash (`egov-gateway admin-key` prints one); never the key itself",
+                "must be a key's hash as `egov-gateway admin-key` prints it (`sha256:` and 64 hexadecimal digits, or an argon2 PHC hash from an earlier version); never the key itself",
             );
             ok = false;
         }
@@ -230,7 +230,7 @@ mod tests {
         assert!(
             errors
                 .iter()
-                .any(|e| e.contains("admin.keys[0].hash") && e.contains("argon2")),
+                .any(|e| e.contains("admin.keys[0].hash") && e.contains("never the key itself")),
             "{errors:?}"
         );
     }
