@@ -26,7 +26,8 @@ pub enum Refusal {
     /// Both `Content-Length` and `Transfer-Encoding`, or a transfer coding other than
     /// `chunked`.
     AmbiguousLength,
-    /// An HTTP/1.1 request without `Host`.
+    /// An HTTP/1.1 request without `Host`, or any request with more than one `Host` line or
+    /// one that is no `host[:port]` ([`crate::host::well_formed`]).
     MissingHost,
     /// The header block is over the limit.
     HeadersTooLarge,
@@ -90,6 +91,13 @@ pub fn check(session: &ServerSession, sizes: Sizes) -> Result<(), Refusal> {
     };
     if req.headers.len() - cookie_crumbs.saturating_sub(1) > sizes.max_headers {
         return Err(Refusal::HeadersTooLarge);
+    }
+    let mut hosts = req.headers.get_all(http::header::HOST).iter();
+    if let Some(host) = hosts.next() {
+        let valid = host.to_str().is_ok_and(crate::host::well_formed);
+        if !valid || hosts.next().is_some() {
+            return Err(Refusal::MissingHost);
+        }
     }
     if let Some(h1) = session.as_http1() {
         let raw = h1.get_headers_raw_bytes();

@@ -43,7 +43,7 @@ impl Estate {
         self.gateway.staged_config().expect("a staged gateway")
     }
 
-    /// A new service of `ministry` served by the estate's CNIE renewal site.
+    /// A new service of `ministry` served by the estate's CNIE renewal site ([`new_service`]).
     fn new_service(&self, id: &str, ministry: &str) -> Value {
         new_service(&self.estate, id, ministry)
     }
@@ -58,7 +58,16 @@ fn api_of(gateway: &TestGateway, keys: &DemoKeys, ministry: &str) -> AdminApi {
     AdminApi::new(gateway.admin, Some(key))
 }
 
+/// A new service of `ministry` served by the estate's CNIE renewal site: at its path for
+/// interior, whose site it is; at the estate's root (which answers 404 for that site) for
+/// any other ministry, which may not place a service inside interior's path on the server
+/// they share (only the platform may).
 fn new_service(estate: &RunningEstate, id: &str, ministry: &str) -> Value {
+    let path = if ministry == "interior" {
+        "/cnie-renewal"
+    } else {
+        ""
+    };
     json!({
         "id": id,
         "ministry": ministry,
@@ -77,7 +86,7 @@ fn new_service(estate: &RunningEstate, id: &str, ministry: &str) -> Value {
         },
         "legacy": { "hostname": format!("{id}.legacy.gov.ma") },
         "upstream": {
-            "url": format!("http://{}/cnie-renewal", estate.addr()),
+            "url": format!("http://{}{path}", estate.addr()),
             "host": "www.cnie.ma"
         }
     })

@@ -25,7 +25,7 @@
 //!
 //! Authentication happens before anything else a request asks, so a refusal reveals nothing.
 
-use crate::config::{AdminKey, AdminSettings, KeyHolder};
+use crate::config::{sha256_of_key_hash, AdminKey, AdminSettings, KeyHolder, SHA256_KEY_HASH};
 use crate::sso::Sso;
 use argon2::{Argon2, PasswordHash, PasswordVerifier};
 use moka::sync::Cache;
@@ -55,23 +55,6 @@ pub const FAILURE_WINDOW: Duration = Duration::from_secs(60);
 /// The hash a key naming an id that does not exist is checked against: never matched, but
 /// as quick to check as a real one.
 static UNKNOWN_ID_HASH: LazyLock<String> = LazyLock::new(|| new_key("unknown").1);
-
-/// How `[admin] keys` writes a key's SHA-256: `sha256:` and 64 hexadecimal digits.
-const SHA256_HASH: &str = "sha256:";
-
-/// The SHA-256 a `sha256:<hex>` hash names, if `hash` is one.
-fn sha256_of_entry(hash: &str) -> Option<[u8; 32]> {
-    let hex = hash.strip_prefix(SHA256_HASH)?;
-    let mut out = [0u8; 32];
-    hex::decode_to_slice(hex, &mut out).ok()?;
-    Some(out)
-}
-
-/// Whether `hash` is a key's hash as `[admin] keys` may hold it: `sha256:<64 hex digits>`,
-/// or an argon2 PHC string (keys made by earlier versions).
-pub fn is_key_hash(hash: &str) -> bool {
-    sha256_of_entry(hash).is_some() || argon2::PasswordHash::new(hash).is_ok()
-}
 
 /// An authenticated caller.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -260,7 +243,7 @@ impl Authenticator {
         let (id, _) = key.strip_prefix("egov_")?.split_once('_')?;
         let keys = self.keys.load();
         let stored = keys.iter().find(|k| k.id == id)?;
-        let want = sha256_of_entry(&stored.hash)?;
+        let want = sha256_of_key_hash(&stored.hash)?;
         crate::sso::endpoints::constant_time_eq(&fingerprint(key), &want).then(|| Caller {
             actor: format!("key:{id}"),
             holder: stored.holder.clone(),
@@ -283,8 +266,8 @@ impl Authenticator {
         let stored = keys.iter().find(|k| k.id == id);
         // A `sha256:` key, or an id that does not exist (checked as quickly): one digest.
         let quick = match stored {
-            Some(k) => sha256_of_entry(&k.hash),
-            None => sha256_of_entry(&UNKNOWN_ID_HASH),
+            Some(k) => sha256_of_key_hash(&k.hash),
+            None => sha256_of_key_hash(&UNKNOWN_ID_HASH),
         };
         if let Some(want) = quick {
             let right = crate::sso::endpoints::constant_time_eq(&fingerprint(key), &want);
@@ -423,7 +406,7 @@ fn fingerprint(key: &str) -> [u8; 32] {
 pub fn new_key(id: &str) -> (String, String) {
     let secret = crate::sso::session::random_token();
     let key = format!("egov_{id}_{secret}");
-    let hash = format!("{SHA256_HASH}{}", hex::encode(fingerprint(&key)));
+    let hash = format!("{SHA256_KEY_HASH}{}", hex::encode(fingerprint(&key)));
     (key, hash)
 }
 
@@ -472,7 +455,10 @@ mod tests {
     async fn a_new_key_verifies_against_its_hash_and_nothing_else_does() {
         let (key, hash) = new_key("interior-1");
         assert!(key.starts_with("egov_interior-1_"));
-        assert!(hash.starts_with("sha256:") && is_key_hash(&hash), "{hash}");
+        assert!(
+            hash.starts_with("sha256:") && crate::config::is_key_hash(&hash),
+            "{hash}"
+        );
         let entry = key_entry("interior-1", &KeyHolder::Ministry("interior".into()), &hash);
         assert!(!entry.contains(&key), "the entry must not hold the key");
         let auth = holding(&[("interior-1", "interior", &hash)]);
@@ -527,7 +513,7 @@ mod tests {
             .hash_password(key.as_bytes(), &salt)
             .expect("hash")
             .to_string();
-        assert!(is_key_hash(&hash));
+        assert!(crate::config::is_key_hash(&hash));
         let auth = holding(&[("old-1", "interior", &hash)]);
         let client: IpAddr = "192.0.2.7".parse().expect("ip");
         assert!(auth
@@ -539,8 +525,8 @@ mod tests {
                 .await,
             Err(Unauthenticated::Invalid)
         );
-        assert!(!is_key_hash("egov_old-1_secret"));
-        assert!(!is_key_hash("sha256:abc"));
+        assert!(!crate::config::is_key_hash("egov_old-1_secret"));
+        assert!(!crate::config::is_key_hash("sha256:abc"));
     }
 
     #[test]

@@ -219,6 +219,47 @@ pub fn speak_as_the_portal(req: &mut RequestHeader) {
     }
 }
 
+/// Takes out of a citizen's `Range` on an answer the cache serves the suffix ranges of
+/// length zero (`bytes=-0`), which no byte satisfies (RFC 9110 §14.1.1); a `Range` of
+/// nothing else becomes one pingora answers with `416` and `Content-Range: bytes */<length>`.
+/// Found when tried: pingora's range filter served `bytes=-0` as a `206` of no byte, with
+/// `Content-Range: bytes 2769-2768/2769`, an impossible range a client or a cache in front
+/// could only misread.
+pub fn mend_range(req: &mut RequestHeader) {
+    let Some(value) = req.headers.get(http::header::RANGE) else {
+        return;
+    };
+    let Some(specs) = value
+        .to_str()
+        .ok()
+        .and_then(|v| v.split_once('='))
+        .filter(|(unit, _)| unit.trim().eq_ignore_ascii_case("bytes"))
+        .map(|(_, specs)| specs)
+    else {
+        return;
+    };
+    let empty = |spec: &str| {
+        spec.trim()
+            .strip_prefix('-')
+            .is_some_and(|n| !n.is_empty() && n.bytes().all(|b| b == b'0'))
+    };
+    if !specs.split(',').any(empty) {
+        return;
+    }
+    let kept: Vec<&str> = specs.split(',').filter(|s| !empty(s)).collect();
+    let mended = format!("bytes={}", kept.join(","));
+    match http::HeaderValue::from_str(&mended) {
+        Ok(v) => {
+            if let Err(e) = req.insert_header(http::header::RANGE, v) {
+                tracing::debug!(error = %e, "the mended range");
+            }
+        }
+        Err(_) => {
+            req.remove_header(&http::header::RANGE);
+        }
+    }
+}
+
 /// Takes the citizen's own state out of a request whose answer may be shared (run after the
 /// request is assembled): cookies, and `Accept-Encoding` (the stored answer is uncompressed;
 /// the gateway compresses toward each client). A citizen's own `Authorization` never gets
@@ -418,6 +459,28 @@ mod tests {
             ["accept", "accept-language", "if-none-match", "user-agent"]
         );
         assert_eq!(req.headers["accept-language"], "ar", "none of ours: Arabic");
+    }
+
+    #[test]
+    fn a_range_of_no_byte_is_taken_out_so_the_cache_answers_416_not_an_empty_206() {
+        for (sent, mended) in [
+            ("bytes=-0", Some("bytes=")),
+            ("bytes= -000 ", Some("bytes=")),
+            ("bytes=0-1,-0", Some("bytes=0-1")),
+            ("bytes=-0, 5-9", Some("bytes= 5-9")),
+            ("bytes=-5", Some("bytes=-5")),
+            ("bytes=0-0", Some("bytes=0-0")),
+            ("items=-0", Some("items=-0")),
+        ] {
+            let mut req = RequestHeader::build("GET", b"/", None).expect("req");
+            req.append_header("range", sent).expect("h");
+            mend_range(&mut req);
+            assert_eq!(
+                req.headers.get("range").and_then(|v| v.to_str().ok()),
+                mended,
+                "{sent}"
+            );
+        }
     }
 
     #[test]

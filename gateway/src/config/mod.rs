@@ -356,6 +356,25 @@ pub struct AdminKey {
     pub hash: String,
 }
 
+/// How `[admin] keys` writes a key's SHA-256: `sha256:` and 64 hexadecimal digits. A key's
+/// secret is 256 random bits, so its digest is as safe to keep as a slow hash (see
+/// `admin::auth`).
+pub const SHA256_KEY_HASH: &str = "sha256:";
+
+/// The SHA-256 a `sha256:<hex>` key hash names, if `hash` is one.
+pub fn sha256_of_key_hash(hash: &str) -> Option<[u8; 32]> {
+    let hex = hash.strip_prefix(SHA256_KEY_HASH)?;
+    let mut out = [0u8; 32];
+    hex::decode_to_slice(hex, &mut out).ok()?;
+    Some(out)
+}
+
+/// Whether `hash` is a key's hash as `[admin] keys` may hold it: `sha256:<64 hex digits>`,
+/// or an argon2 PHC string (keys made by earlier versions).
+pub fn is_key_hash(hash: &str) -> bool {
+    sha256_of_key_hash(hash).is_some() || argon2::PasswordHash::new(hash).is_ok()
+}
+
 /// Who an admin credential speaks for.
 #[derive(Debug, Clone, PartialEq, Eq, Hash)]
 pub enum KeyHolder {

@@ -17,6 +17,7 @@ impl Stage for CacheStage {
         ctx.cache = decide(session, ctx);
         if ctx.cache.is_shared() {
             crate::cache::speak_as_the_portal(session.req_header_mut());
+            crate::cache::mend_range(session.req_header_mut());
         }
         Step::Continue
     }

@@ -130,6 +130,45 @@ mod tests {
         }
     }
 
+    /// Found when tried (a citizen's probe of the demo): `Host: 127.0.0.1:8080 evil.com`, a
+    /// port of 65536 or -1, and markup after the host were served as the portal. RFC 9112
+    /// §3.2: a `Host` that is no `host[:port]` gets 400 (pingora refuses two `Host` lines
+    /// and userinfo itself).
+    #[tokio::test]
+    async fn a_host_that_is_no_host_and_port_is_refused_with_400() {
+        for host in [
+            "127.0.0.1:8080 evil.com",
+            "127.0.0.1:65536",
+            "127.0.0.1:-1",
+            "customs.localhost:8080/\"><script>x</script>",
+            "[::1",
+            "[not-ipv6]:80",
+            "a b",
+        ] {
+            let raw = format!("GET / HTTP/1.1\r\nHost: {host}\r\n\r\n");
+            let mut session = request(raw.as_bytes()).await;
+            let step = Guard.run(&mut session, &mut ctx()).await;
+            assert!(
+                matches!(&step, Step::Respond(r) if r.status == StatusCode::BAD_REQUEST),
+                "{host}"
+            );
+        }
+        for host in [
+            "portail.gov.ma",
+            "cnie-renewal.localhost:8080",
+            "127.0.0.1:65535",
+            "[::1]:8080",
+            "[2001:db8::1]",
+            "legacy_host.gov.ma.",
+            "x:",
+        ] {
+            let raw = format!("GET / HTTP/1.1\r\nHost: {host}\r\n\r\n");
+            let mut session = request(raw.as_bytes()).await;
+            let step = Guard.run(&mut session, &mut ctx()).await;
+            assert!(matches!(step, Step::Continue), "{host}");
+        }
+    }
+
     #[tokio::test]
     async fn an_ordinary_request_goes_on() {
         let mut session = request(b"GET /s/x/ HTTP/1.1\r\nHost: x\r\n\r\n").await;

@@ -193,6 +193,11 @@ pub fn visible(text: &str) -> std::borrow::Cow<'_, str> {
 /// same (found when tried: a phone number typed on an Arabic keyboard, or in full-width
 /// digits, reached the LLM and the feedback store unredacted, and `ｉｇｎｏｒｅ ...` got past
 /// the injection detector).
+///
+/// At most [`MAX_QUERY_CHARS`](crate::assist::MAX_QUERY_CHARS) characters come out: a few
+/// compatibility forms are long (`ﷺ` is 18 letters), and found when tried, 999 of them made
+/// a query the API took into 18,000 characters for the ranker, the redactor and the
+/// detector, each call 25 times the work of 999 plain letters.
 pub fn canonical(text: &str) -> std::borrow::Cow<'_, str> {
     let text = visible(text);
     if text.is_ascii() {
@@ -206,6 +211,7 @@ pub fn canonical(text: &str) -> std::borrow::Cow<'_, str> {
     std::borrow::Cow::Owned(
         composed
             .chars()
+            .take(crate::assist::MAX_QUERY_CHARS)
             .map(|c| match c {
                 '\u{0660}'..='\u{0669}' => ascii_digit(c as u32 - 0x0660),
                 '\u{06F0}'..='\u{06F9}' => ascii_digit(c as u32 - 0x06F0),
@@ -244,6 +250,11 @@ mod canonical_tests {
     #[test]
     fn arabic_indic_and_eastern_digits_become_ascii() {
         assert_eq!(canonical("tel ٠٦١٢٣٤٥٦٧٨"), "tel 0612345678");
+        // What compatibility forms expand to stops at the longest query.
+        let ligatures = "\u{fdfa}".repeat(999);
+        let long = canonical(&ligatures);
+        assert_eq!(long.chars().count(), crate::assist::MAX_QUERY_CHARS);
+        assert!(long.starts_with("صلى الله عليه وسلم"), "{long}");
         assert_eq!(canonical("۰۶۱۲"), "0612");
         assert_eq!(canonical("06١٢"), "0612");
     }

@@ -52,7 +52,7 @@ pub(super) fn validate(raw: &RawAdmin, p: &mut Problems<'_>) -> Option<AdminSett
                 None
             }
         };
-        if !crate::admin::auth::is_key_hash(&k.hash) {
+        if !crate::config::is_key_hash(&k.hash) {
             p.add(
                 format!("{field}.hash"),
                 "must be a key's hash as `egov-gateway admin-key` prints it (`sha256:` and 64 hexadecimal digits, or an argon2 PHC hash from an earlier version); never the key itself",
