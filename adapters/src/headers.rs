@@ -279,6 +279,12 @@ impl HeaderRules {
         self.remove.is_empty() && self.rename.is_empty() && self.set.is_empty()
     }
 
+    /// The headers the rules rename (their sources): a request's own headers the service
+    /// asked to have passed on under another name.
+    pub fn renamed(&self) -> impl Iterator<Item = &HeaderName> + Clone {
+        self.rename.iter().map(|(from, _)| from)
+    }
+
     /// Applies the rules to `headers`.
     pub fn apply(&self, headers: &mut impl HeaderEdit) {
         for n in &self.remove {

@@ -92,12 +92,22 @@ pub fn check(session: &ServerSession, sizes: Sizes) -> Result<(), Refusal> {
     if req.headers.len() - cookie_crumbs.saturating_sub(1) > sizes.max_headers {
         return Err(Refusal::HeadersTooLarge);
     }
-    let mut hosts = req.headers.get_all(http::header::HOST).iter();
-    if let Some(host) = hosts.next() {
-        let valid = host.to_str().is_ok_and(crate::host::well_formed);
-        if !valid || hosts.next().is_some() {
-            return Err(Refusal::MissingHost);
-        }
+    // The host as routing reads it: `Host`, else (HTTP/2) the `:authority`.
+    let twice = req
+        .headers
+        .get_all(http::header::HOST)
+        .iter()
+        .nth(1)
+        .is_some();
+    let unreadable = req
+        .headers
+        .get(http::header::HOST)
+        .is_some_and(|h| h.to_str().is_err());
+    if twice
+        || unreadable
+        || crate::host::request_host(req).is_some_and(|h| !crate::host::well_formed(h))
+    {
+        return Err(Refusal::MissingHost);
     }
     if let Some(h1) = session.as_http1() {
         let raw = h1.get_headers_raw_bytes();

@@ -243,7 +243,7 @@ impl ProxyHttp for GatewayProxy {
             // Asked as nobody, at the canonical host (no forged `Host` in a stored page).
             hop.session = None;
             hop.citizen_host = Some(service.canonical_host.clone());
-            cache::ask_as_nobody(upstream_request);
+            cache::ask_as_nobody(upstream_request, service.chain.request_renames());
         }
         let ranges = upstream::prepare(&self.sso, upstream_request, uri, &hop);
         ctx.ranges = ranges || shared;

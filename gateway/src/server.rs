@@ -219,6 +219,19 @@ pub fn build(
             &app.registry,
         ))),
     ));
+    let feedback = std::sync::Arc::clone(app.portal.feedback());
+    let registry = std::sync::Arc::clone(&app.registry);
+    server.add_service(background_service(
+        "feedback-expiry",
+        Task::new(feedback.sweep(move || {
+            let snapshot = registry.snapshot();
+            snapshot
+                .services()
+                .iter()
+                .map(|s| s.id().to_string())
+                .collect()
+        })),
+    ));
     let board = std::sync::Arc::clone(&app.telemetry);
     server.add_service(background_service(
         "status-board",

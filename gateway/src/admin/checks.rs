@@ -212,14 +212,15 @@ pub fn claims_of_other_ministries(
     problems
 }
 
-/// Whether backend path `path` is `theirs` or under it, segment by segment (`/` holds
-/// every path; `/cnie` does not hold `/cnie-renewal`).
+/// Whether backend path `path` is `theirs` or under it, segment by segment and in any case
+/// (as an old Windows server reads paths: `/CNIE-Renewal/x` is under `/cnie-renewal`; `/`
+/// holds every path; `/cnie` does not hold `/cnie-renewal`).
 fn path_is_under(path: &str, theirs: &str) -> bool {
     let (path, theirs) = (path.trim_end_matches('/'), theirs.trim_end_matches('/'));
-    path == theirs
-        || path
-            .strip_prefix(theirs)
-            .is_some_and(|rest| rest.starts_with('/'))
+    path.len() >= theirs.len()
+        && path.is_char_boundary(theirs.len())
+        && path[..theirs.len()].eq_ignore_ascii_case(theirs)
+        && (path.len() == theirs.len() || path[theirs.len()..].starts_with('/'))
 }
 
 /// The JSON pointer of backend `i` of a service with one backend (`url` a string) or `many`.
@@ -753,6 +754,7 @@ mod tests {
         );
         assert!(path_is_under("/a/b", "/"));
         assert!(!path_is_under("/cnie-renewal", "/cnie"));
+        assert!(path_is_under("/CNIE-Renewal/demande", "/cnie-renewal"));
     }
 
     #[test]

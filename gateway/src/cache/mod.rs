@@ -169,14 +169,19 @@ impl ResponseCache {
 }
 
 /// The citizen's request headers a request whose answer may be shared still carries to the
-/// legacy site: content negotiation, the conditionals pingora's revalidation rests on, the
-/// framing, and what `forward` rewrites itself (the forwarding headers, whose trust it
-/// decides, and the request id). `Accept-Language` is one of the portal's four by then
+/// legacy site: content negotiation (`Origin` and `X-Requested-With` too: found in review,
+/// a public font or JSON a site answers with `Access-Control-Allow-Origin` and
+/// `Vary: Origin`, or a legacy page's AJAX answer, was fetched without them and stored under
+/// the variant of a request that had them), the conditionals pingora's revalidation rests
+/// on, the framing, and what `forward` rewrites itself (the forwarding headers, whose trust
+/// it decides, and the request id). `Accept-Language` is one of the portal's four by then
 /// ([`ask_as_nobody`]).
-static SHAREABLE: [http::HeaderName; 11] = [
+static SHAREABLE: [http::HeaderName; 13] = [
     http::header::ACCEPT,
     http::header::ACCEPT_LANGUAGE,
     http::header::USER_AGENT,
+    http::header::ORIGIN,
+    http::HeaderName::from_static("x-requested-with"),
     http::header::IF_NONE_MATCH,
     http::header::IF_MODIFIED_SINCE,
     http::header::CONTENT_LENGTH,
@@ -188,17 +193,20 @@ static SHAREABLE: [http::HeaderName; 11] = [
 ];
 
 /// What the citizen sent that an answer others will get must not depend on, taken out of
-/// the request the legacy site gets: every header but [`SHAREABLE`] (run before the
-/// gateway adds its own). Found when tried: a cacheable fetch carried the citizen's
+/// the request the legacy site gets: every header but [`SHAREABLE`] and those the
+/// service's request rules rename (`renamed`; run before the gateway adds its own). Found when tried: a cacheable fetch carried the citizen's
 /// `Accept-Language` as it was, which the key does not name; a site that writes it into its
 /// page without `Vary` (as old sites choosing their language do) stored one citizen's
 /// `<script>` for everyone. A `Referer`, an `X-Anything`, any header a legacy page echoes,
 /// was the same door. [`speak_as_the_portal`] makes the language one of four.
-pub fn ask_as_nobody(req: &mut RequestHeader) {
+pub fn ask_as_nobody<'a>(
+    req: &mut RequestHeader,
+    renamed: impl Iterator<Item = &'a http::HeaderName> + Clone,
+) {
     let unshared: Vec<http::HeaderName> = req
         .headers
         .keys()
-        .filter(|name| !SHAREABLE.contains(name))
+        .filter(|name| !SHAREABLE.contains(name) && !renamed.clone().any(|r| r == *name))
         .cloned()
         .collect();
     for name in unshared {
@@ -450,13 +458,22 @@ mod tests {
         ] {
             req.append_header(name, value).expect("header");
         }
+        req.append_header("x-service-hint", "kept").expect("header");
         speak_as_the_portal(&mut req);
-        ask_as_nobody(&mut req);
+        let renamed = [http::HeaderName::from_static("x-service-hint")];
+        ask_as_nobody(&mut req, renamed.iter());
         let mut left: Vec<&str> = req.headers.keys().map(http::HeaderName::as_str).collect();
         left.sort_unstable();
         assert_eq!(
             left,
-            ["accept", "accept-language", "if-none-match", "user-agent"]
+            [
+                "accept",
+                "accept-language",
+                "if-none-match",
+                "origin",
+                "user-agent",
+                "x-service-hint"
+            ]
         );
         assert_eq!(req.headers["accept-language"], "ar", "none of ours: Arabic");
     }

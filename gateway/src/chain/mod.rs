@@ -318,6 +318,12 @@ impl AdapterChain {
 
     /// Request-side header steps, in order: the service's own rules, then its credentials
     /// (so no rule can override or leak the service account).
+    /// The citizen's headers the service's request rules pass on under another name (kept
+    /// on a fetch whose answer may be shared: `cache::ask_as_nobody`).
+    pub fn request_renames(&self) -> impl Iterator<Item = &http::HeaderName> + Clone {
+        self.request_rules.renamed()
+    }
+
     pub fn apply_request(&self, headers: &mut impl HeaderEdit) {
         self.request_rules.apply(headers);
         self.credentials.apply(headers);

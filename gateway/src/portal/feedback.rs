@@ -18,8 +18,13 @@ use std::path::PathBuf;
 use std::sync::Arc;
 use std::time::Duration;
 
-/// How long an answer is kept.
+/// How long an answer is kept: the form tells the citizen so, and past it the answer is
+/// deleted within [`SWEEP_EVERY`] ([`FeedbackLog::forget_expired`]).
 pub const KEEP: Duration = Duration::from_secs(90 * 24 * 3600);
+/// How often the answers past [`KEEP`] are looked for. Found in review: they were only
+/// hidden from reads, and deleted when a service's set passed 500 answers (in Redis, whose
+/// set lived on while answers came) or when the file reached 20,000 lines.
+pub const SWEEP_EVERY: Duration = Duration::from_secs(3600);
 /// Answers kept per service in the shared store (the oldest go first).
 pub const MAX_PER_SERVICE: usize = 500;
 /// Lines kept in the file before it is compacted to the newest half.
@@ -120,6 +125,55 @@ impl FeedbackLog {
         }
     }
 
+    /// Deletes the answers past [`KEEP`]: in the shared store, those of `services` (a
+    /// deleted service's set expires [`KEEP`] after its last answer); in the file, every
+    /// one (rewritten without them, through a temporary file). Returns how many went.
+    pub async fn forget_expired(&self, services: &[String]) -> Result<usize, FeedbackError> {
+        match self {
+            FeedbackLog::Off => Ok(0),
+            FeedbackLog::Shared(kv) => {
+                let mut gone = 0;
+                for service in services {
+                    gone += trim_set(kv.as_ref(), &kv.key("feedback", service)).await?;
+                }
+                Ok(gone)
+            }
+            FeedbackLog::File { path, lines } => {
+                let mut lines = lines.lock().await;
+                let path_owned = path.clone();
+                let (kept, gone) =
+                    tokio::task::spawn_blocking(move || rewrite_without_expired(&path_owned))
+                        .await
+                        .unwrap_or_else(|e| Err(std::io::Error::other(e)))
+                        .map_err(|source| FeedbackError::File {
+                            path: path.clone(),
+                            source,
+                        })?;
+                if gone > 0 {
+                    *lines = Some(kept);
+                }
+                Ok(gone)
+            }
+        }
+    }
+
+    /// Runs [`Self::forget_expired`] every [`SWEEP_EVERY`], for the services `services`
+    /// names at each turn (the registry's, as it is then).
+    pub async fn sweep(self: Arc<Self>, services: impl Fn() -> Vec<String> + Send + 'static) {
+        let mut every = tokio::time::interval(SWEEP_EVERY);
+        every.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+        loop {
+            every.tick().await;
+            match self.forget_expired(&services()).await {
+                Ok(0) => {}
+                Ok(gone) => tracing::info!(gone, "routing feedback past its 90 days deleted"),
+                Err(e) => {
+                    tracing::warn!(error = %e, "routing feedback past its 90 days not deleted")
+                }
+            }
+        }
+    }
+
     /// The live answers concerning `service`, newest first.
     pub async fn for_service(&self, service: &str) -> Result<Vec<FeedbackEntry>, FeedbackError> {
         let now = crate::sso::session::now_secs();
@@ -145,12 +199,10 @@ impl FeedbackLog {
     }
 }
 
-/// Drops the oldest members of the set at `key` beyond [`MAX_PER_SERVICE`], and expired ones.
-async fn trim_set(kv: &dyn Kv, key: &str) -> Result<(), FeedbackError> {
+/// Drops the members of the set at `key` past [`KEEP`] (or unreadable), and the oldest
+/// beyond [`MAX_PER_SERVICE`]; returns how many went.
+async fn trim_set(kv: &dyn Kv, key: &str) -> Result<usize, FeedbackError> {
     let members = kv.set_members(key).await?;
-    if members.len() <= MAX_PER_SERVICE {
-        return Ok(());
-    }
     let now = crate::sso::session::now_secs();
     let mut dated: Vec<(u64, String)> = members
         .into_iter()
@@ -163,13 +215,48 @@ async fn trim_set(kv: &dyn Kv, key: &str) -> Result<(), FeedbackError> {
         })
         .collect();
     dated.sort_by_key(|d| std::cmp::Reverse(d.0));
+    let live = dated.iter().take_while(|(at, _)| *at > 0).count();
     let drop: Vec<String> = dated
-        .split_off(MAX_PER_SERVICE)
+        .split_off(live.min(MAX_PER_SERVICE))
         .into_iter()
         .map(|(_, m)| m)
         .collect();
-    kv.set_remove(key, &drop).await?;
-    Ok(())
+    if !drop.is_empty() {
+        kv.set_remove(key, &drop).await?;
+    }
+    Ok(drop.len())
+}
+
+/// Rewrites the file without its answers past [`KEEP`] (and unreadable lines), if it has
+/// any: `(lines kept, lines gone)`.
+fn rewrite_without_expired(path: &std::path::Path) -> std::io::Result<(usize, usize)> {
+    let text = match std::fs::read_to_string(path) {
+        Ok(t) => t,
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok((0, 0)),
+        Err(e) => return Err(e),
+    };
+    let now = crate::sso::session::now_secs();
+    let all = text.lines().count();
+    let live: Vec<&str> = text
+        .lines()
+        .filter(|l| {
+            serde_json::from_str::<FeedbackEntry>(l)
+                .ok()
+                .is_some_and(|e| !e.expired(now))
+        })
+        .collect();
+    if live.len() == all {
+        return Ok((all, 0));
+    }
+    let mut kept = String::with_capacity(text.len());
+    for line in &live {
+        kept.push_str(line);
+        kept.push('\n');
+    }
+    let tmp = path.with_extension("jsonl.tmp");
+    crate::private_file::write(&tmp, kept.as_bytes())?;
+    std::fs::rename(&tmp, path)?;
+    Ok((live.len(), all - live.len()))
 }
 
 /// Every readable, live line of the file (a missing file is an empty log; an unreadable
@@ -298,6 +385,67 @@ mod tests {
         let entries = log.for_service("a").await.expect("read");
         assert_eq!(entries.len(), 1);
         assert_eq!(entries[0].query, "new");
+    }
+
+    /// Found in review: an answer past its 90 days was hidden from reads but stayed stored
+    /// (in Redis while the service's set got answers, in the file until 20,000 lines),
+    /// while the form tells the citizen it is kept 90 days.
+    #[tokio::test]
+    async fn answers_past_their_90_days_are_deleted_not_only_hidden() {
+        let kv: Arc<dyn Kv> = Arc::new(MemoryKv::new("t:"));
+        let aged = serde_json::to_string(&entry(now() - KEEP.as_secs() - 10, "a", "b", "old"))
+            .expect("json");
+        // Aged where it lies: stored when it was young, as any answer is.
+        kv.set_add(&kv.key("feedback", "a"), &aged, KEEP)
+            .await
+            .expect("stored");
+        let log = FeedbackLog::Shared(Arc::clone(&kv));
+        log.record(&entry(now(), "a", "c", "new"))
+            .await
+            .expect("kept");
+        let gone = log
+            .forget_expired(&["a".to_string(), "b".to_string()])
+            .await
+            .expect("swept");
+        assert_eq!(gone, 0, "the answer after it already took it out");
+        kv.set_add(&kv.key("feedback", "b"), &aged, KEEP)
+            .await
+            .expect("stored");
+        let gone = log
+            .forget_expired(&["a".to_string(), "b".to_string()])
+            .await
+            .expect("swept");
+        assert_eq!(gone, 1);
+        for service in ["a", "b"] {
+            let members = kv
+                .set_members(&kv.key("feedback", service))
+                .await
+                .expect("members");
+            assert!(
+                !members.iter().any(|m| m.contains("\"old\"")),
+                "{members:?}"
+            );
+        }
+
+        let dir = std::env::temp_dir().join(format!(
+            "egov-feedback-{}",
+            crate::sso::session::random_token()
+        ));
+        std::fs::create_dir_all(&dir).expect("dir");
+        let path = dir.join("feedback.jsonl");
+        std::fs::write(&path, format!("{aged}\n")).expect("an aged file");
+        let file = FeedbackLog::file(path.clone());
+        file.record(&entry(now(), "a", "c", "new"))
+            .await
+            .expect("kept");
+        assert_eq!(file.forget_expired(&[]).await.expect("swept"), 1);
+        let text = std::fs::read_to_string(&path).expect("the file");
+        assert!(
+            !text.contains("\"old\"") && text.contains("\"new\""),
+            "{text}"
+        );
+        assert_eq!(file.forget_expired(&[]).await.expect("swept"), 0);
+        let _ = std::fs::remove_dir_all(dir);
     }
 
     #[tokio::test]

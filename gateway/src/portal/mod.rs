@@ -158,8 +158,9 @@ impl Portal {
         }
     }
 
-    /// Where "not what I meant" answers are kept (the admin API reads them).
-    pub fn feedback(&self) -> &FeedbackLog {
+    /// Where "not what I meant" answers are kept (the admin API reads them; the server's
+    /// sweep forgets them after [`feedback::KEEP`]).
+    pub fn feedback(&self) -> &Arc<FeedbackLog> {
         &self.deps.feedback
     }
 

@@ -12,10 +12,12 @@
 //!
 //! Here each field's value (the message's too, pingora's lines included) is written with its
 //! control characters (C0, DEL, C1) and the invisible characters that reorder or hide text
-//! (bidirectional marks, embeddings, overrides and isolates, line and paragraph separators)
-//! escaped as `\n`, `\r`, `\t` or `\u{..}`, and cut after [`MAX_FIELD_CHARS`] characters,
-//! with the number of characters left out. A line is then one line, and says only what it
-//! seems to say.
+//! (bidirectional marks, embeddings, overrides and isolates, line and paragraph separators,
+//! the zero-width space; not the joiners Persian and emoji need) escaped as `\n`, `\r`,
+//! `\t` or `\u{..}`, and cut after [`MAX_FIELD_CHARS`] characters ([`MAX_MESSAGE_CHARS`]
+//! for the message), with the number of characters left out. A line is then one line, and
+//! says only what it seems to say; a message the gateway writes on several lines (a reload's
+//! list of problems) reads with `\n` between them.
 
 use std::fmt::{self, Write};
 use tracing::field::{Field, Visit};
@@ -23,9 +25,14 @@ use tracing_subscriber::field::RecordFields;
 use tracing_subscriber::fmt::format::Writer;
 use tracing_subscriber::fmt::FormatFields;
 
-/// The most characters of one field's value a line writes. Enough for any message of the
-/// gateway's own and an error's chain of causes; a value past it is what a client sent.
+/// The most characters of one field's value a line writes: enough for an error's chain of
+/// causes; a value past it is what a client sent.
 pub const MAX_FIELD_CHARS: usize = 2048;
+/// The most characters of a line's message: the gateway's own messages may list many
+/// problems (a reload refused with every configuration error, found in review: cut at 2,048
+/// characters, the list lost its tail); a message carrying a client's text (pingora's, with
+/// a request's path) is bounded by the request's own limits.
+pub const MAX_MESSAGE_CHARS: usize = 16 * 1024;
 
 /// The field formatter of every log line (`fmt().fmt_fields(SafeFields)`): the default
 /// layout (`message key=value ...`, pingora's `log.*` metadata left out), every value
@@ -100,7 +107,11 @@ impl Visitor<'_> {
         }
         let mut out = Escaped {
             out: &mut self.writer,
-            left: MAX_FIELD_CHARS,
+            left: if name == "message" {
+                MAX_MESSAGE_CHARS
+            } else {
+                MAX_FIELD_CHARS
+            },
             cut: 0,
         };
         write!(out, "{value:?}")?;
@@ -148,7 +159,8 @@ fn must_escape(c: char) -> bool {
         || matches!(
             c,
             '\u{061C}' // Arabic letter mark
-                | '\u{200B}'..='\u{200F}' // zero-width spaces and joiners, LRM, RLM
+                | '\u{200B}' // zero-width space
+                | '\u{200E}' | '\u{200F}' // left-to-right and right-to-left marks
                 | '\u{2028}' | '\u{2029}' // line and paragraph separators
                 | '\u{202A}'..='\u{202E}' // embeddings and overrides
                 | '\u{2066}'..='\u{2069}' // isolates
@@ -214,6 +226,22 @@ mod tests {
             40_000 - kept
         )));
         assert!(text.len() < kept + 200, "{} bytes", text.len());
+    }
+
+    #[test]
+    fn a_long_message_of_the_gateways_own_keeps_its_tail() {
+        let problems: Vec<String> = (0..200)
+            .map(|i| format!("services/x{i}.toml: upstream.url: not a URL"))
+            .collect();
+        let text = lines_of(|| {
+            tracing::error!("reload refused, nothing changed:\n{}", problems.join("\n"))
+        });
+        assert_eq!(text.lines().count(), 1, "{text}");
+        assert!(
+            text.contains(r"x199.toml: upstream.url: not a URL"),
+            "{text}"
+        );
+        assert!(!text.contains("more characters]"), "{text}");
     }
 
     #[test]

@@ -194,10 +194,12 @@ pub fn visible(text: &str) -> std::borrow::Cow<'_, str> {
 /// digits, reached the LLM and the feedback store unredacted, and `ｉｇｎｏｒｅ ...` got past
 /// the injection detector).
 ///
-/// At most [`MAX_QUERY_CHARS`](crate::assist::MAX_QUERY_CHARS) characters come out: a few
-/// compatibility forms are long (`ﷺ` is 18 letters), and found when tried, 999 of them made
-/// a query the API took into 18,000 characters for the ranker, the redactor and the
-/// detector, each call 25 times the work of 999 plain letters.
+/// What compatibility forms expand to is cut at
+/// [`MAX_QUERY_CHARS`](crate::assist::MAX_QUERY_CHARS) characters (a text that needed no
+/// rewriting comes out as long as it went in; the API and the box take no longer): a few
+/// forms are long (`ﷺ` is 18 letters), and found when tried, 999 of them made a query the
+/// API took into 18,000 characters for the ranker, the redactor and the detector, each call
+/// 25 times the work of 999 plain letters.
 pub fn canonical(text: &str) -> std::borrow::Cow<'_, str> {
     let text = visible(text);
     if text.is_ascii() {
