@@ -367,7 +367,7 @@ fn cross_check(
             errors.push(ConfigError::new(
                 &s.file,
                 "id",
-                format!("{:?} is already used by {}", s.id, other.display()),
+                format!("{:?} is already used by {}", s.id, place(other)),
             ));
         }
         if portal.is_some_and(|p| p.answers_to(&s.legacy.hostname)) {
@@ -398,11 +398,26 @@ fn cross_check(
                     s.legacy.hostname,
                     s.legacy.path,
                     other.id,
-                    other.file.display()
+                    place(&other.file)
                 ),
             ));
         }
     }
+}
+
+/// Where a service's file is, as its ministry knows it: `<ministry>/<id>.toml` under the
+/// services directory. Found when tried: the admin API's refusals named the other service's
+/// file by its absolute path (`/tmp/egov-demo-…/config/services/justice/…`), telling any
+/// ministry how the gateway's disk is laid out.
+fn place(file: &Path) -> String {
+    let mut parts: Vec<_> = file
+        .components()
+        .rev()
+        .take(2)
+        .map(|c| c.as_os_str().to_string_lossy())
+        .collect();
+    parts.reverse();
+    parts.join("/")
 }
 
 #[cfg(test)]
@@ -442,6 +457,21 @@ mod tests {
     /// Found when tried: a ministry's service took `cnie-renewal.localhost`, another service's
     /// own origin, as its legacy host; links to that origin in any page would have been
     /// rewritten to it.
+    #[test]
+    fn a_clash_names_the_other_services_file_by_its_place_not_the_disks_layout() {
+        let mut config = crate::config::fixtures::config_without_secrets();
+        config.services[0].file = "/srv/egov/config/services/interior/a.toml".into();
+        config.services[1].file = "/srv/egov/config/services/justice/b.toml".into();
+        config.services[1].legacy = config.services[0].legacy.clone();
+        let errors = cross_checked(&config.services, None);
+        let clash = errors
+            .iter()
+            .find(|e| e.field == "legacy.path")
+            .expect("the clash");
+        assert!(clash.reason.contains("(interior/a.toml)"), "{clash:?}");
+        assert!(!clash.reason.contains("/srv/egov"), "{clash:?}");
+    }
+
     #[test]
     fn a_legacy_host_may_not_be_a_services_own_origin() {
         let mut config = crate::config::fixtures::config_without_secrets();
