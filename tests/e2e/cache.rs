@@ -324,6 +324,31 @@ async fn a_header_the_key_does_not_name_cannot_put_one_citizens_text_into_the_st
     assert_eq!(fetches(&estate, "poison-vary").await, 1);
 }
 
+/// Found when tried (a second probe): with the language one of four, the first citizen's
+/// was still everyone's, for a site that picks it from `Accept-Language` without `Vary`. A
+/// page is now kept per language of the portal; a style sheet once.
+#[tokio::test]
+async fn a_page_is_kept_per_language_of_the_portal_though_its_site_says_no_vary() {
+    let estate = start_estate(None);
+    let g = gateway_with(&estate, "[cache]");
+    let url = page(&g, "by-language", "cc=public,max-age%3D600");
+    // The language the citizen chose on the portal (its cookie is no legacy site's).
+    let fr = get(&url, &[("cookie", "egov_lang=fr")]).await;
+    assert_eq!(fr.cache(), "MISS");
+    assert!(fr.body.contains("<p id=\"lang\">fr</p>"), "{}", fr.body);
+    let ar = get(&url, &[]).await;
+    assert_eq!(ar.cache(), "MISS", "Arabic is another variant");
+    assert!(ar.body.contains("<p id=\"lang\">ar</p>"), "{}", ar.body);
+    let again = get(&url, &[("accept-language", "fr")]).await;
+    assert_eq!(again.cache(), "HIT");
+    assert!(
+        again.body.contains("<p id=\"lang\">fr</p>"),
+        "{}",
+        again.body
+    );
+    assert_eq!(fetches(&estate, "by-language").await, 2);
+}
+
 /// Found when tried: `Range: bytes=-0` (the last zero bytes, which no byte satisfies) got a
 /// `206` of no byte with `Content-Range: bytes 2769-2768/2769` from the cache. It is a 416
 /// that names the length; a suffix of five bytes is still served.

@@ -215,11 +215,21 @@ async fn an_address_that_sends_too_many_invalid_credentials_gets_429_without_a_c
     assert_eq!(count(StatusCode::UNAUTHORIZED), 20, "{statuses:?}");
     assert_eq!(count(StatusCode::TOO_MANY_REQUESTS), 10, "{statuses:?}");
     assert_status(&interior.get("/services").await, StatusCode::OK);
-    let throttled = audit_lines(e.staged())
+    let throttled: Vec<Value> = audit_lines(e.staged())
         .into_iter()
         .filter(|l| l["result"] == "throttled")
-        .count();
-    assert_eq!(throttled, 1, "one audit line for the address's window");
+        .collect();
+    assert_eq!(
+        throttled.len(),
+        1,
+        "one audit line for the address's window"
+    );
+    // It names the key id the credentials claimed (found when tried: `-`, so the ministry
+    // whose id was guessed could not tell).
+    assert_eq!(
+        throttled[0]["actor"], "claimed:key:interior-demo",
+        "{throttled:?}"
+    );
 }
 
 /// Found when tried: ministries reach the API through one internal gateway, one address,

@@ -73,6 +73,8 @@ impl AuditLog {
         let Ok(line) = serde_json::to_string(entry) else {
             return;
         };
+        // What callers wrote (ids in paths) reaches the line: no viewer may reorder it.
+        let line = crate::telemetry::log_fields::json_safe(&line);
         let Ok(mut out) = self.out.lock() else {
             return;
         };

@@ -366,7 +366,7 @@ fn bearer(authorization: Option<&str>) -> Option<&str> {
 /// for a token naming a `client_id` (or `sub`) in its payload, `""` for anything else; cut
 /// to [`MAX_COUNTED_ID`] bytes. Tokens were all one id, so twenty expired ones from the
 /// ministries' shared address locked every token client out (found in review).
-fn claimed_id(authorization: Option<&str>) -> String {
+pub fn claimed_id(authorization: Option<&str>) -> String {
     use base64::Engine;
     let Some(token) = bearer(authorization) else {
         return String::new();

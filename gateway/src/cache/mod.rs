@@ -174,8 +174,9 @@ impl ResponseCache {
 /// `Vary: Origin`, or a legacy page's AJAX answer, was fetched without them and stored under
 /// the variant of a request that had them), the conditionals pingora's revalidation rests
 /// on, the framing, and what `forward` rewrites itself (the forwarding headers, whose trust
-/// it decides, and the request id). `Accept-Language` is one of the portal's four by then
-/// ([`ask_as_nobody`]).
+/// it decides, and the request id: sites that refuse a request without `X-Forwarded-For`
+/// exist, so the citizen's address still goes). The free ones are made any citizen's by
+/// then ([`as_any_citizen`]).
 static SHAREABLE: [http::HeaderName; 13] = [
     http::header::ACCEPT,
     http::header::ACCEPT_LANGUAGE,
@@ -198,7 +199,7 @@ static SHAREABLE: [http::HeaderName; 13] = [
 /// `Accept-Language` as it was, which the key does not name; a site that writes it into its
 /// page without `Vary` (as old sites choosing their language do) stored one citizen's
 /// `<script>` for everyone. A `Referer`, an `X-Anything`, any header a legacy page echoes,
-/// was the same door. [`speak_as_the_portal`] makes the language one of four.
+/// was the same door. [`as_any_citizen`] makes the free ones that stay any citizen's.
 pub fn ask_as_nobody<'a>(
     req: &mut RequestHeader,
     renamed: impl Iterator<Item = &'a http::HeaderName> + Clone,
@@ -214,17 +215,57 @@ pub fn ask_as_nobody<'a>(
     }
 }
 
-/// Sets the `Accept-Language` of a request whose answer may be shared to the portal's
-/// language of the citizen ([`crate::lang::Lang::accept_language`]), before the cache looks
-/// it up: a site that varies on it then has at most four variants of a page (not one per
-/// spelling browsers send), and one that does not vary gets one of four values, never
-/// free text.
-pub fn speak_as_the_portal(req: &mut RequestHeader) {
+/// The `User-Agent` a request whose answer may be shared is sent with: one for every
+/// browser, since the answer will be every browser's.
+pub const SHARED_USER_AGENT: &str = "Mozilla/5.0 (compatible; egov-gateway shared cache)";
+
+/// Makes the headers of a request whose answer may be shared that a site may write into
+/// its page any citizen's, before the cache looks it up (the variant a `Vary` picks is then
+/// one of few, not one per spelling a client sends, and what the site is asked never holds
+/// one client's text):
+/// - `Accept-Language`: the portal's language of the citizen
+///   ([`crate::lang::Lang::accept_language`]), one of four;
+/// - `User-Agent`: [`SHARED_USER_AGENT`] (found in review: a site that writes "your browser
+///   X is not supported" into its page stored the first client's text for everyone);
+/// - `X-Requested-With`: `XMLHttpRequest` if sent at all;
+/// - `Origin`: kept only as an origin (`scheme://host[:port]` or `null`).
+pub fn as_any_citizen(req: &mut RequestHeader) {
+    use http::HeaderValue;
     let lang = crate::lang::Lang::of_request(req).accept_language();
-    if let Err(e) = req.insert_header(http::header::ACCEPT_LANGUAGE, lang) {
-        // A static name and value: cannot fail.
-        tracing::warn!(error = %e, "the shared request's language");
+    let mut set = vec![
+        (http::header::ACCEPT_LANGUAGE, lang),
+        (
+            http::header::USER_AGENT,
+            HeaderValue::from_static(SHARED_USER_AGENT),
+        ),
+    ];
+    let ajax = http::HeaderName::from_static("x-requested-with");
+    if req.headers.contains_key(&ajax) {
+        set.push((ajax, HeaderValue::from_static("XMLHttpRequest")));
     }
+    let origin_ok = req
+        .headers
+        .get(http::header::ORIGIN)
+        .map(|o| o.to_str().is_ok_and(is_an_origin));
+    if origin_ok == Some(false) || req.headers.get_all(http::header::ORIGIN).iter().count() > 1 {
+        req.remove_header(&http::header::ORIGIN);
+    }
+    for (name, value) in set {
+        if let Err(e) = req.insert_header(name, value) {
+            // Static names and values: cannot fail.
+            tracing::warn!(error = %e, "a shared request's header");
+        }
+    }
+}
+
+/// Whether `origin` is a serialised origin (RFC 6454): `null`, or `http`/`https`, `://`
+/// and a well-formed `host[:port]`.
+fn is_an_origin(origin: &str) -> bool {
+    origin == "null"
+        || origin
+            .strip_prefix("https://")
+            .or_else(|| origin.strip_prefix("http://"))
+            .is_some_and(crate::host::well_formed)
 }
 
 /// Takes out of a citizen's `Range` on an answer the cache serves the suffix ranges of
@@ -323,7 +364,15 @@ pub fn variance(meta: &CacheMeta, req: &RequestHeader, strip: Option<u8>) -> Opt
             }
         }
     }
-    if names.is_empty() && strip.is_none() {
+    // A page is kept per language of the portal even when its site does not say `Vary`
+    // (found when tried: old sites choose the language from `Accept-Language` and say
+    // nothing, and the first citizen's language was everyone's); the request's is one of
+    // four by then (`as_any_citizen`). Other answers (styles, scripts, images, documents)
+    // seldom change with it, and are kept once.
+    let by_language = strip.is_none()
+        && !names.iter().any(|n| n == "accept-language")
+        && is_a_page(meta.headers());
+    if names.is_empty() && strip.is_none() && !by_language {
         return None;
     }
     let mut builder = VarianceBuilder::new();
@@ -331,6 +380,13 @@ pub fn variance(meta: &CacheMeta, req: &RequestHeader, strip: Option<u8>) -> Opt
         // The portal strip in the page differs by language and login state: each variant is
         // its own stored answer, so no citizen gets another's strip.
         builder.add_owned_name_value("egov-strip".to_string(), vec![variant]);
+    }
+    if by_language {
+        let lang = req
+            .headers
+            .get(http::header::ACCEPT_LANGUAGE)
+            .map_or(&[][..], http::HeaderValue::as_bytes);
+        builder.add_owned_name_value("egov-lang".to_string(), lang.to_vec());
     }
     for name in names {
         let value: Vec<u8> = req
@@ -342,6 +398,20 @@ pub fn variance(meta: &CacheMeta, req: &RequestHeader, strip: Option<u8>) -> Opt
         builder.add_owned_name_value(name, value);
     }
     builder.finalize()
+}
+
+/// Whether an answer's headers say it is a page (HTML or XHTML).
+fn is_a_page(headers: &http::HeaderMap) -> bool {
+    headers
+        .get(http::header::CONTENT_TYPE)
+        .and_then(|v| v.to_str().ok())
+        .is_some_and(|t| {
+            let t = t.trim_start();
+            t.get(..9)
+                .is_some_and(|p| p.eq_ignore_ascii_case("text/html"))
+                || t.get(..21)
+                    .is_some_and(|p| p.eq_ignore_ascii_case("application/xhtml+xml"))
+        })
 }
 
 /// The path of a backend `uri` under the service root `base_path` (what `[cache]` globs
@@ -459,7 +529,9 @@ mod tests {
             req.append_header(name, value).expect("header");
         }
         req.append_header("x-service-hint", "kept").expect("header");
-        speak_as_the_portal(&mut req);
+        req.append_header("x-requested-with", "<b>xss")
+            .expect("header");
+        as_any_citizen(&mut req);
         let renamed = [http::HeaderName::from_static("x-service-hint")];
         ask_as_nobody(&mut req, renamed.iter());
         let mut left: Vec<&str> = req.headers.keys().map(http::HeaderName::as_str).collect();
@@ -472,9 +544,19 @@ mod tests {
                 "if-none-match",
                 "origin",
                 "user-agent",
+                "x-requested-with",
                 "x-service-hint"
             ]
         );
+        assert_eq!(req.headers["user-agent"], SHARED_USER_AGENT);
+        assert_eq!(req.headers["x-requested-with"], "XMLHttpRequest");
+        assert_eq!(req.headers["origin"], "https://evil.example");
+        for bad in ["https://evil.example/<b>", "javascript:alert(1)", "x"] {
+            let mut req = RequestHeader::build("GET", b"/", None).expect("req");
+            req.append_header("origin", bad).expect("header");
+            as_any_citizen(&mut req);
+            assert!(req.headers.get("origin").is_none(), "{bad}");
+        }
         assert_eq!(req.headers["accept-language"], "ar", "none of ours: Arabic");
     }
 
@@ -514,7 +596,7 @@ mod tests {
             if let Some(c) = cookie {
                 req.append_header("cookie", c).expect("h");
             }
-            speak_as_the_portal(&mut req);
+            as_any_citizen(&mut req);
             assert_eq!(req.headers["accept-language"], asked, "{sent} {cookie:?}");
             assert_eq!(req.headers.get_all("accept-language").iter().count(), 1);
         }
@@ -537,6 +619,31 @@ mod tests {
         assert!(fr.is_some());
         assert_eq!(fr, variance(&meta, &req("fr"), None));
         assert_ne!(fr, variance(&meta, &req("ar"), None));
+    }
+
+    #[test]
+    fn a_page_is_kept_per_language_without_vary_and_a_style_once() {
+        let now = std::time::SystemTime::now();
+        let meta_of = |content_type: &str| {
+            let mut stored = pingora::http::ResponseHeader::build(200, None).expect("header");
+            stored
+                .append_header("content-type", content_type)
+                .expect("type");
+            CacheMeta::new(now, now, 0, 0, stored)
+        };
+        let req = |lang: &str| {
+            let mut r = RequestHeader::build("GET", b"/", None).expect("req");
+            r.append_header("accept-language", lang).expect("h");
+            r
+        };
+        let page = meta_of("text/html; charset=utf-8");
+        let fr = variance(&page, &req("fr"), None);
+        assert!(fr.is_some());
+        assert_ne!(fr, variance(&page, &req("ar"), None));
+        assert_eq!(fr, variance(&page, &req("fr"), None));
+        let style = meta_of("text/css");
+        assert_eq!(variance(&style, &req("fr"), None), None);
+        assert_eq!(variance(&style, &req("ar"), None), None);
     }
 
     #[test]

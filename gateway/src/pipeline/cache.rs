@@ -16,7 +16,7 @@ impl Stage for CacheStage {
     async fn run(&self, session: &mut Session, ctx: &mut RequestCtx) -> Step {
         ctx.cache = decide(session, ctx);
         if ctx.cache.is_shared() {
-            crate::cache::speak_as_the_portal(session.req_header_mut());
+            crate::cache::as_any_citizen(session.req_header_mut());
             crate::cache::mend_range(session.req_header_mut());
         }
         Step::Continue
