@@ -92,21 +92,15 @@ pub fn check(session: &ServerSession, sizes: Sizes) -> Result<(), Refusal> {
     if req.headers.len() - cookie_crumbs.saturating_sub(1) > sizes.max_headers {
         return Err(Refusal::HeadersTooLarge);
     }
-    // The host as routing reads it: `Host`, else (HTTP/2) the `:authority`.
-    let twice = req
-        .headers
-        .get_all(http::header::HOST)
-        .iter()
-        .nth(1)
-        .is_some();
-    let unreadable = req
-        .headers
-        .get(http::header::HOST)
-        .is_some_and(|h| h.to_str().is_err());
-    if twice
-        || unreadable
-        || crate::host::request_host(req).is_some_and(|h| !crate::host::well_formed(h))
-    {
+    // The host as routing reads it (`crate::host::request_host`): `Host`, else (HTTP/2) the
+    // `:authority`; one look-up of `Host` on every request.
+    let mut hosts = req.headers.get_all(http::header::HOST).iter();
+    let host = match (hosts.next(), hosts.next()) {
+        (Some(_), Some(_)) => return Err(Refusal::MissingHost),
+        (Some(h), None) => Some(h.to_str().map_err(|_| Refusal::MissingHost)?),
+        (None, _) => req.uri.authority().map(|a| a.as_str()),
+    };
+    if host.is_some_and(|h| !crate::host::well_formed(h)) {
         return Err(Refusal::MissingHost);
     }
     if let Some(h1) = session.as_http1() {

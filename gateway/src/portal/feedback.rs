@@ -108,17 +108,9 @@ impl FeedbackLog {
             }
             FeedbackLog::File { path, lines } => {
                 let mut lines = lines.lock().await;
-                let path_owned = path.clone();
                 let line = serde_json::to_string(entry).unwrap_or_default();
                 let known = *lines;
-                let count =
-                    tokio::task::spawn_blocking(move || append_line(&path_owned, &line, known))
-                        .await
-                        .unwrap_or_else(|e| Err(std::io::Error::other(e)))
-                        .map_err(|source| FeedbackError::File {
-                            path: path.clone(),
-                            source,
-                        })?;
+                let count = on_file(path, move |p| append_line(&p, &line, known)).await?;
                 *lines = Some(count);
                 Ok(())
             }
@@ -140,15 +132,7 @@ impl FeedbackLog {
             }
             FeedbackLog::File { path, lines } => {
                 let mut lines = lines.lock().await;
-                let path_owned = path.clone();
-                let (kept, gone) =
-                    tokio::task::spawn_blocking(move || rewrite_without_expired(&path_owned))
-                        .await
-                        .unwrap_or_else(|e| Err(std::io::Error::other(e)))
-                        .map_err(|source| FeedbackError::File {
-                            path: path.clone(),
-                            source,
-                        })?;
+                let (kept, gone) = on_file(path, |p| rewrite_without_expired(&p)).await?;
                 if gone > 0 {
                     *lines = Some(kept);
                 }
@@ -197,6 +181,22 @@ impl FeedbackLog {
         entries.sort_by_key(|e| std::cmp::Reverse(e.at));
         Ok(entries)
     }
+}
+
+/// Runs `work` on the feedback file at `path` on a thread that may block, its failure said
+/// with the file's name.
+async fn on_file<T: Send + 'static>(
+    path: &std::path::Path,
+    work: impl FnOnce(PathBuf) -> std::io::Result<T> + Send + 'static,
+) -> Result<T, FeedbackError> {
+    let owned = path.to_path_buf();
+    tokio::task::spawn_blocking(move || work(owned))
+        .await
+        .unwrap_or_else(|e| Err(std::io::Error::other(e)))
+        .map_err(|source| FeedbackError::File {
+            path: path.to_path_buf(),
+            source,
+        })
 }
 
 /// Drops the members of the set at `key` past [`KEEP`] (or unreadable), and the oldest
