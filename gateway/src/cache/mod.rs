@@ -231,30 +231,34 @@ pub const SHARED_USER_AGENT: &str = "Mozilla/5.0 (compatible; egov-gateway share
 /// - `Origin`: kept only as an origin (`scheme://host[:port]` or `null`).
 pub fn as_any_citizen(req: &mut RequestHeader) {
     use http::HeaderValue;
+    let ajax = http::HeaderName::from_static("x-requested-with");
+    let mut origins = req.headers.get_all(http::header::ORIGIN).iter();
+    let origin_ok = match (origins.next(), origins.next()) {
+        (Some(o), None) => o.to_str().is_ok_and(is_an_origin),
+        (None, _) => true,
+        _ => false,
+    };
+    if !origin_ok {
+        req.remove_header(&http::header::ORIGIN);
+    }
+    let ajax_sent = req.headers.contains_key(&ajax);
     let lang = crate::lang::Lang::of_request(req).accept_language();
-    let mut set = vec![
-        (http::header::ACCEPT_LANGUAGE, lang),
-        (
+    // Runs on every request the cache may answer, hits included: no allocation.
+    let results = [
+        req.insert_header(http::header::ACCEPT_LANGUAGE, lang),
+        req.insert_header(
             http::header::USER_AGENT,
             HeaderValue::from_static(SHARED_USER_AGENT),
         ),
+        if ajax_sent {
+            req.insert_header(ajax, HeaderValue::from_static("XMLHttpRequest"))
+        } else {
+            Ok(())
+        },
     ];
-    let ajax = http::HeaderName::from_static("x-requested-with");
-    if req.headers.contains_key(&ajax) {
-        set.push((ajax, HeaderValue::from_static("XMLHttpRequest")));
-    }
-    let origin_ok = req
-        .headers
-        .get(http::header::ORIGIN)
-        .map(|o| o.to_str().is_ok_and(is_an_origin));
-    if origin_ok == Some(false) || req.headers.get_all(http::header::ORIGIN).iter().count() > 1 {
-        req.remove_header(&http::header::ORIGIN);
-    }
-    for (name, value) in set {
-        if let Err(e) = req.insert_header(name, value) {
-            // Static names and values: cannot fail.
-            tracing::warn!(error = %e, "a shared request's header");
-        }
+    for e in results.into_iter().filter_map(Result::err) {
+        // Static names and values: cannot fail.
+        tracing::warn!(error = %e, "a shared request's header");
     }
 }
 

@@ -136,6 +136,17 @@ mod tests {
     /// and userinfo itself).
     #[tokio::test]
     async fn a_host_that_is_no_host_and_port_is_refused_with_400() {
+        async fn goes_on(host: &str) -> bool {
+            let raw = format!("GET / HTTP/1.1\r\nHost: {host}\r\n\r\n");
+            let mut session = request(raw.as_bytes()).await;
+            match Guard.run(&mut session, &mut ctx()).await {
+                Step::Continue => true,
+                Step::Respond(r) => {
+                    assert_eq!(r.status, StatusCode::BAD_REQUEST, "{host}");
+                    false
+                }
+            }
+        }
         for host in [
             "127.0.0.1:8080 evil.com",
             "127.0.0.1:65536",
@@ -145,13 +156,7 @@ mod tests {
             "[not-ipv6]:80",
             "a b",
         ] {
-            let raw = format!("GET / HTTP/1.1\r\nHost: {host}\r\n\r\n");
-            let mut session = request(raw.as_bytes()).await;
-            let step = Guard.run(&mut session, &mut ctx()).await;
-            assert!(
-                matches!(&step, Step::Respond(r) if r.status == StatusCode::BAD_REQUEST),
-                "{host}"
-            );
+            assert!(!goes_on(host).await, "{host}");
         }
         for host in [
             "portail.gov.ma",
@@ -162,10 +167,7 @@ mod tests {
             "legacy_host.gov.ma.",
             "x:",
         ] {
-            let raw = format!("GET / HTTP/1.1\r\nHost: {host}\r\n\r\n");
-            let mut session = request(raw.as_bytes()).await;
-            let step = Guard.run(&mut session, &mut ctx()).await;
-            assert!(matches!(step, Step::Continue), "{host}");
+            assert!(goes_on(host).await, "{host}");
         }
     }
 
