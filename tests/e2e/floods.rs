@@ -583,10 +583,10 @@ fn with_route_budget(estate: &egov_estate::RunningEstate, count: u32) -> TestGat
     })
 }
 
-/// Found when tried: sixty requests for the empty search box (or for a sealed address that
-/// does not open as its page's) refused the address's next real search. The empty box
-/// asks the router nothing, nor does the box's post (which only seals its query): neither
-/// is counted; each search is counted once.
+/// Found when tried: sixty requests for the empty search box refused the address's next
+/// real search. The empty box asks the router nothing, nor does the box's post (which only
+/// seals its query): neither is counted; each search is counted once (a sealed address is
+/// counted before it is opened, whether it opens or not).
 #[tokio::test(flavor = "multi_thread")]
 async fn only_a_search_that_asks_the_router_spends_the_search_budget() {
     let estate = start_estate(None);

@@ -323,11 +323,14 @@ async fn after_a_logout_the_searches_made_in_that_browser_open_to_nothing() {
 
     let out = browser.logout(&world.gateway.url("/auth/logout")).await;
     assert_eq!(out.status(), 303);
-    let after = browser.get(page).await.text().await.unwrap_or_default();
+    let after = browser.get(page).await;
+    assert_eq!(after.status(), 200, "the empty box, not an error page");
+    let after = after.text().await.expect("the page");
     assert!(
         !after.contains("AB123456"),
         "her search opens after her logout"
     );
+    assert!(after.contains("name=\"q\""), "the box is there: {after}");
 }
 
 /// Found when tried: the logout sent the browser to the provider's

@@ -32,7 +32,7 @@ use moka::sync::Cache;
 use sha2::{Digest, Sha256};
 use std::net::IpAddr;
 use std::sync::atomic::{AtomicU32, Ordering};
-use std::sync::{Arc, LazyLock};
+use std::sync::Arc;
 use std::time::Duration;
 use tokio::sync::Semaphore;
 
@@ -51,10 +51,6 @@ pub const ADDRESS_FAILURES_ALLOWED: u32 = 10 * FAILURES_ALLOWED;
 const MAX_COUNTED_ID: usize = 64;
 /// How long an address's invalid credentials are counted (from the first one).
 pub const FAILURE_WINDOW: Duration = Duration::from_secs(60);
-
-/// The hash a key naming an id that does not exist is checked against: never matched, but
-/// as quick to check as a real one.
-static UNKNOWN_ID_HASH: LazyLock<String> = LazyLock::new(|| new_key("unknown").1);
 
 /// An authenticated caller.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -267,27 +263,17 @@ impl Authenticator {
         let (id, _secret) = rest.split_once('_').ok_or(Unauthenticated::Invalid)?;
         let keys = self.keys.load_full();
         let stored = keys.iter().find(|k| k.id == id);
-        // A `sha256:` key, or an id that does not exist (checked as quickly): one digest.
-        let quick = match stored {
-            Some(k) => sha256_of_key_hash(&k.hash),
-            None => sha256_of_key_hash(&UNKNOWN_ID_HASH),
+        // A `sha256:` key, or an id that does not exist: `quick_key` has already checked it
+        // (its digest taken whether the id exists or not) and let a right one through.
+        let Some(stored) = stored.filter(|k| sha256_of_key_hash(&k.hash).is_none()) else {
+            return Err(Unauthenticated::Invalid);
         };
-        if let Some(want) = quick {
-            let right = crate::sso::endpoints::constant_time_eq(&fingerprint(key), &want);
-            return match stored.filter(|_| right) {
-                Some(k) => Ok(Caller {
-                    actor: format!("key:{id}"),
-                    holder: k.holder.clone(),
-                }),
-                None => Err(Unauthenticated::Invalid),
-            };
-        }
         let _permit = self
             .verifying
             .acquire()
             .await
             .map_err(|_| Unauthenticated::Invalid)?;
-        let hash = stored.map(|k| k.hash.clone()).unwrap_or_default();
+        let hash = stored.hash.clone();
         let candidate = key.to_string();
         let ok = tokio::task::spawn_blocking(move || {
             PasswordHash::new(&hash)
@@ -300,9 +286,9 @@ impl Authenticator {
         })
         .await
         .unwrap_or(false);
-        let Some(stored) = stored.filter(|_| ok) else {
+        if !ok {
             return Err(Unauthenticated::Invalid);
-        };
+        }
         // A reload while this waited or ran may have revoked the key (found in review).
         let now = self.keys.load();
         if !now

@@ -173,11 +173,10 @@ impl ResponseCache {
 /// a public font or JSON a site answers with `Access-Control-Allow-Origin` and
 /// `Vary: Origin`, or a legacy page's AJAX answer, was fetched without them and stored under
 /// the variant of a request that had them), the conditionals pingora's revalidation rests
-/// on, the framing, and what `forward` rewrites itself (the forwarding headers, whose trust
-/// it decides, and the request id: sites that refuse a request without `X-Forwarded-For`
-/// exist, so the citizen's address still goes). The free ones are made any citizen's by
-/// then ([`as_any_citizen`]).
-static SHAREABLE: [http::HeaderName; 13] = [
+/// on and the framing. `Host` and the forwarding headers go too ([`ask_as_nobody`]): sites
+/// that refuse a request without `X-Forwarded-For` exist, so the citizen's address still
+/// goes. The free ones are made any citizen's by then ([`as_any_citizen`]).
+static SHAREABLE: [http::HeaderName; 8] = [
     http::header::ACCEPT,
     http::header::ACCEPT_LANGUAGE,
     http::header::USER_AGENT,
@@ -186,16 +185,11 @@ static SHAREABLE: [http::HeaderName; 13] = [
     http::header::IF_NONE_MATCH,
     http::header::IF_MODIFIED_SINCE,
     http::header::CONTENT_LENGTH,
-    http::header::HOST,
-    http::header::FORWARDED,
-    http::HeaderName::from_static("x-forwarded-for"),
-    http::HeaderName::from_static("x-forwarded-proto"),
-    http::HeaderName::from_static("x-forwarded-host"),
 ];
-
 /// What the citizen sent that an answer others will get must not depend on, taken out of
-/// the request the legacy site gets: every header but [`SHAREABLE`] and those the
-/// service's request rules rename (`renamed`; run before the gateway adds its own). Found when tried: a cacheable fetch carried the citizen's
+/// the request the legacy site gets: every header but [`SHAREABLE`], `Host`, the
+/// forwarding headers (`forwarded::FORWARDING_HEADERS`, whose trust `forward` decides) and
+/// those the service's request rules rename (`renamed`; run before the gateway adds its own). Found when tried: a cacheable fetch carried the citizen's
 /// `Accept-Language` as it was, which the key does not name; a site that writes it into its
 /// page without `Vary` (as old sites choosing their language do) stored one citizen's
 /// `<script>` for everyone. A `Referer`, an `X-Anything`, any header a legacy page echoes,
@@ -207,7 +201,12 @@ pub fn ask_as_nobody<'a>(
     let unshared: Vec<http::HeaderName> = req
         .headers
         .keys()
-        .filter(|name| !SHAREABLE.contains(name) && !renamed.clone().any(|r| r == *name))
+        .filter(|name| {
+            !SHAREABLE.contains(name)
+                && !crate::forwarded::FORWARDING_HEADERS.contains(name)
+                && *name != http::header::HOST
+                && !renamed.clone().any(|r| r == *name)
+        })
         .cloned()
         .collect();
     for name in unshared {
@@ -409,12 +408,9 @@ fn is_a_page(headers: &http::HeaderMap) -> bool {
     headers
         .get(http::header::CONTENT_TYPE)
         .and_then(|v| v.to_str().ok())
+        .map(egov_adapters::charset::media_type)
         .is_some_and(|t| {
-            let t = t.trim_start();
-            t.get(..9)
-                .is_some_and(|p| p.eq_ignore_ascii_case("text/html"))
-                || t.get(..21)
-                    .is_some_and(|p| p.eq_ignore_ascii_case("application/xhtml+xml"))
+            t.eq_ignore_ascii_case("text/html") || t.eq_ignore_ascii_case("application/xhtml+xml")
         })
 }
 

@@ -124,11 +124,15 @@ impl FeedbackLog {
         match self {
             FeedbackLog::Off => Ok(0),
             FeedbackLog::Shared(kv) => {
-                let mut gone = 0;
+                // One service's failure does not keep the others' old answers.
+                let (mut gone, mut failed) = (0, None);
                 for service in services {
-                    gone += trim_set(kv.as_ref(), &kv.key("feedback", service)).await?;
+                    match trim_set(kv.as_ref(), &kv.key("feedback", service)).await {
+                        Ok(n) => gone += n,
+                        Err(e) => failed = Some(e),
+                    }
                 }
-                Ok(gone)
+                failed.map_or(Ok(gone), Err)
             }
             FeedbackLog::File { path, lines } => {
                 let mut lines = lines.lock().await;
