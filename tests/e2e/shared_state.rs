@@ -464,3 +464,56 @@ async fn how_full_redis_is_is_its_fullest_masters_share_of_its_maxmemory() {
         "the nearly full master: {used} of {limit}"
     );
 }
+
+/// The citizens' "not what I meant" answers on a real Redis, as every instance keeps them:
+/// an answer past its 90 days is deleted by the sweep (not only hidden from reads), in each
+/// service's set, while the young ones stay and are read back.
+#[tokio::test(flavor = "multi_thread")]
+async fn routing_feedback_past_its_90_days_is_deleted_from_a_real_redis() {
+    use egov_gateway::portal::feedback::{FeedbackEntry, FeedbackLog, KEEP};
+    let server = RedisServer::start();
+    let kv = redis(vec![server.url()], "egov-test:");
+    let answer = |at: u64, service: &str, query: &str| FeedbackEntry {
+        at,
+        service: service.into(),
+        routed: Some("cnie-renewal".into()),
+        query: query.into(),
+        lang: "fr".into(),
+    };
+    let log = FeedbackLog::Shared(Arc::clone(&kv));
+    log.record(&answer(now_secs(), "vat-declaration", "new"))
+        .await
+        .expect("kept");
+    // Aged where it lies: stored when it was young, as any answer is (two services' sets).
+    let aged = answer(
+        now_secs() - KEEP.as_secs() - 60,
+        "passport-application",
+        "old",
+    );
+    let aged = serde_json::to_string(&aged).expect("json");
+    for service in ["passport-application", "cnie-renewal"] {
+        kv.set_add(&kv.key("feedback", service), &aged, KEEP)
+            .await
+            .expect("stored");
+    }
+
+    let services = ["passport-application", "cnie-renewal", "vat-declaration"].map(String::from);
+    assert_eq!(log.forget_expired(&services).await.expect("swept"), 2);
+    for service in ["passport-application", "cnie-renewal"] {
+        let members = kv
+            .set_members(&kv.key("feedback", service))
+            .await
+            .expect("members");
+        assert!(
+            !members.iter().any(|m| m.contains(r#""old""#)),
+            "{service}: {members:?}"
+        );
+    }
+    let read = log.for_service("cnie-renewal").await.expect("read");
+    assert_eq!(
+        read.iter().map(|e| e.query.as_str()).collect::<Vec<_>>(),
+        ["new"],
+        "the young answer is read back through the service it was routed to"
+    );
+    assert_eq!(log.forget_expired(&services).await.expect("swept"), 0);
+}
