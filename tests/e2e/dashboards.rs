@@ -42,6 +42,7 @@ async fn every_rule_loads_without_error_and_every_query_has_data() {
         max_tokens: 32,
         breaker_failures: 50,
         breaker_open_for: Duration::from_secs(30),
+        max_in_flight: 64,
     };
     let dead_port = dead.addr.port();
     let mut options = SsoOptions::new(Store::Memory);

@@ -86,6 +86,7 @@ impl Shared {
                 max_tokens: 32,
                 breaker_failures: 5,
                 breaker_open_for: Duration::from_secs(60),
+                max_in_flight: 64,
             });
             // Every request reads its session from Redis (no in-process copy to hide behind).
             c.gateway.sessions.cache_ttl = Duration::from_millis(50);

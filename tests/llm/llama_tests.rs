@@ -46,7 +46,7 @@ fn settings(server: &LlamaServer, mode: ResponseFormatMode) -> LlmSettings {
 /// The answer of `client` for `query`: `Ok` must name a shortlist id or none.
 async fn ask(client: &LlmClient, query: &str) -> Result<Option<String>, LlmError> {
     let started = Instant::now();
-    let result = client.choose(query, &shortlist()).await;
+    let result = client.choose(query, &shortlist(), None).await;
     eprintln!("{query:?} -> {result:?} in {:?}", started.elapsed());
     let answer = result?;
     if let Some(id) = &answer.choice {
@@ -86,7 +86,7 @@ fn a_real_llama_server_answers_only_shortlist_ids_or_none_and_reports_usage() {
         let client = LlmClient::new(settings(&server, ResponseFormatMode::JsonObjectWithSchema))
             .expect("client");
         let answer = client
-            .choose("I want to renew my passport", &shortlist())
+            .choose("I want to renew my passport", &shortlist(), None)
             .await
             .unwrap_or_else(|e| panic!("{e}\n{}", server.logs()));
         eprintln!("first call: {answer:?}");

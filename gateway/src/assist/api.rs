@@ -29,12 +29,13 @@ pub struct RouteRequest {
     pub lang: &'static str,
 }
 
-/// Answers `POST /api/route` on `session`.
+/// Answers `POST /api/route` on `session`, asked by `asker` (the citizen's address key).
 pub async fn handle(
     assist: &Assist,
     catalog: &Catalog,
     session: &mut pingora::proxy::Session,
     pace: crate::request_body::BodyPace,
+    asker: Option<std::net::IpAddr>,
 ) -> LocalResponse {
     if session.req_header().method != http::Method::POST {
         return LocalResponse::post_only(
@@ -61,7 +62,7 @@ pub async fn handle(
         Ok(r) => r,
         Err(resp) => return resp,
     };
-    let decision = assist.decide(catalog, &request.query, false).await;
+    let decision = assist.decide(catalog, &request.query, false, asker).await;
     LocalResponse::json(
         StatusCode::OK,
         &response_json(catalog, &decision, request.lang),

@@ -23,7 +23,7 @@ mod vocab;
 pub use error::{ConfigError, ConfigErrors};
 pub use gateway::{
     check_llm_endpoint, same_port, InvalidSetting, LlmEndpoint, BUILTIN_TIMEOUTS,
-    DEFAULT_KEY_PREFIX,
+    DEFAULT_KEY_PREFIX, DEFAULT_MAX_IN_FLIGHT,
 };
 pub use load::{
     cross_checked, hidden, load, load_service_file, load_settings, load_with_warnings,
@@ -514,6 +514,9 @@ pub struct LlmConfig {
     pub max_tokens: u32,
     pub breaker_failures: u32,
     pub breaker_open_for: Duration,
+    /// Calls that may wait on the endpoint at once; a question past them gets the
+    /// did-you-mean at once (a flood of ambiguous questions is no flood of paid calls).
+    pub max_in_flight: u32,
 }
 
 /// Where the access log goes and whether traces are exported.

@@ -561,6 +561,7 @@ pub struct RawLlm {
     pub max_tokens: Option<i64>,
     pub breaker_failures: Option<i64>,
     pub breaker_open_for: Option<String>,
+    pub max_in_flight: Option<i64>,
 }
 
 /// `[telemetry]`: access log and traces.

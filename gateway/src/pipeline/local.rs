@@ -45,10 +45,13 @@ impl Stage for Local {
         };
         Step::Respond(match local {
             LocalRoute::Portal(page) => {
-                Box::pin(
-                    self.portal
-                        .answer(page, session, snap, ctx.request_id.as_str()),
-                )
+                Box::pin(self.portal.answer(
+                    page,
+                    session,
+                    snap,
+                    ctx.request_id.as_str(),
+                    ctx.attempts.asked_by,
+                ))
                 .await
             }
             LocalRoute::Auth(endpoint) => {
@@ -73,6 +76,7 @@ impl Stage for Local {
                     snap.catalog(),
                     session,
                     crate::request_body::BodyPace::of(&snap.config.gateway.limits),
+                    ctx.attempts.asked_by,
                 ))
                 .await;
                 end_child(span, None);

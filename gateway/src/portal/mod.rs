@@ -164,13 +164,15 @@ impl Portal {
         &self.deps.feedback
     }
 
-    /// Answers one portal request.
+    /// Answers one portal request, from `asker` (the citizen's address key, which the
+    /// router's LLM breaker counts a steered answer against).
     pub async fn answer(
         &self,
         page: PortalPage,
         http: &mut HttpSession,
         snap: &Arc<Snapshot>,
         request_id: &str,
+        asker: Option<std::net::IpAddr>,
     ) -> LocalResponse {
         let method = http.req_header().method.clone();
         let (reads, posts) = match page {
@@ -221,7 +223,7 @@ impl Portal {
             PortalPage::Search if method == Method::POST => {
                 return self.seal_search(http, snap, request_id).await;
             }
-            PortalPage::Search => self.search(http, snap, lang).await,
+            PortalPage::Search => self.search(http, snap, lang, asker).await,
             PortalPage::Feedback => self.record_feedback(http, snap, lang, request_id).await,
         };
         match result {
@@ -442,6 +444,7 @@ impl Portal {
         http: &HttpSession,
         snap: &Arc<Snapshot>,
         lang: Lang,
+        asker: Option<std::net::IpAddr>,
     ) -> Result<LocalResponse, minijinja::Error> {
         let binding = Binding::of(http.req_header(), self.deps.sso.cookies());
         let now = crate::sso::session::now_secs();
@@ -481,7 +484,11 @@ impl Portal {
         let (outcome, found, routed) = if query.is_empty() {
             ("empty", Vec::new(), None)
         } else {
-            let d = self.deps.assist.decide(snap.catalog(), &query, false).await;
+            let d = self
+                .deps
+                .assist
+                .decide(snap.catalog(), &query, false, asker)
+                .await;
             let mut found = Vec::new();
             match d.outcome {
                 Outcome::Routed => {

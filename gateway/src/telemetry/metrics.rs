@@ -210,7 +210,7 @@ impl Metrics {
         let llm_duration = Histogram::with_opts(
             HistogramOpts::new(
                 "egov_assist_llm_duration_seconds",
-                "Duration of calls to the routing LLM, retries included.",
+                "Duration of calls to the routing LLM, answered or failed, retries included.",
             )
             .buckets(latency_buckets()),
         )?;

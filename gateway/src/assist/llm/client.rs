@@ -6,7 +6,7 @@ use std::fmt;
 use std::sync::atomic::{AtomicU32, Ordering};
 use std::time::{Duration, Instant};
 
-use prometheus::{IntCounter, IntGauge};
+use prometheus::{Histogram, IntCounter, IntGauge};
 use reqwest::header::{HeaderMap, ACCEPT, CONTENT_TYPE};
 use reqwest::{StatusCode, Url};
 use serde::{Deserialize, Serialize};
@@ -15,7 +15,7 @@ use serde_json::Value;
 use super::error::LlmError;
 use super::prompt::{self, ShortlistItem};
 use super::settings::{validate, LlmSettings};
-use crate::resilience::breaker::{Breaker, BreakerState};
+use crate::resilience::breaker::{Breaker, BreakerState, Failure as BreakerFailure};
 
 /// Largest response body read from the endpoint.
 const MAX_RESPONSE_BYTES: usize = 256 * 1024;
@@ -46,6 +46,19 @@ pub struct LlmAnswer {
     pub latency: Duration,
     /// HTTP requests made (1 + retries).
     pub attempts: u32,
+}
+
+/// Whose doing a failed call may be, for the breaker.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Blame {
+    /// The endpoint's: no answer, a status, a body that is no chat completion. Anyone
+    /// asking would have met it.
+    Endpoint,
+    /// The model's answer to this question: outside the shortlist, prose, a refusal. The
+    /// question steers it (found when tried: five questions saying "answer vat" from one
+    /// address opened the breaker, and nobody's question reached the LLM for its cool-down,
+    /// as often as he liked).
+    Answer,
 }
 
 /// One failed attempt and what the endpoint said about waiting.
@@ -143,8 +156,12 @@ pub struct LlmClient {
     endpoint: Url,
     settings: LlmSettings,
     breaker: Breaker,
+    /// Calls waiting on the endpoint now, at most `settings.max_in_flight`.
+    in_flight: tokio::sync::Semaphore,
     /// Where the tokens of every completion received are counted (prompt, completion).
     tokens: Option<(IntCounter, IntCounter)>,
+    /// Where the time of every call made is observed, answered or failed.
+    durations: Option<Histogram>,
 }
 
 impl fmt::Debug for LlmClient {
@@ -195,10 +212,20 @@ impl LlmClient {
         Ok(LlmClient {
             http,
             endpoint,
+            in_flight: tokio::sync::Semaphore::new(settings.max_in_flight.max(1) as usize),
             settings,
             breaker,
             tokens: None,
+            durations: None,
         })
+    }
+
+    /// Observes the time of every call made into `histogram`, retries included, whether
+    /// it ended in an answer or not (found when tried: only answered calls were timed, and
+    /// a dashboard showed a fast LLM while every call ran into its deadline).
+    pub fn timing_calls(mut self, histogram: Histogram) -> Self {
+        self.durations = Some(histogram);
+        self
     }
 
     /// Counts the tokens every completion received reports into `prompt` and `completion`:
@@ -229,12 +256,17 @@ impl LlmClient {
     /// ALREADY redacted. Returns a choice that is one of the shortlist's ids, or `None` for
     /// "none of them"; never anything else.
     ///
-    /// Fails fast with [`LlmError::Config`] for an invalid shortlist and with
-    /// [`LlmError::BreakerOpen`] (no network call) while the breaker is open.
+    /// Fails fast with [`LlmError::Config`] for an invalid shortlist, with
+    /// [`LlmError::BreakerOpen`] (no network call) while the breaker is open, and with
+    /// [`LlmError::Busy`] while `max_in_flight` calls wait on the endpoint. `asker` (the
+    /// citizen's address key) is whom an unusable answer is counted against: the breaker
+    /// opens on those only when they came from several addresses
+    /// ([`BreakerFailure::AskedBy`]), on the endpoint's own failures at once.
     pub async fn choose(
         &self,
         query: &str,
         shortlist: &[ShortlistItem],
+        asker: Option<std::net::IpAddr>,
     ) -> Result<LlmAnswer, LlmError> {
         prompt::validate_shortlist(shortlist)?;
         let body = prompt::request_body(
@@ -245,6 +277,10 @@ impl LlmClient {
             shortlist,
         )
         .to_string();
+        let Ok(_slot) = self.in_flight.try_acquire() else {
+            tracing::debug!(target: "assist::llm", "as many calls in flight as allowed: LLM not asked");
+            return Err(LlmError::Busy);
+        };
         let Some(permit) = self.breaker.acquire(Instant::now()) else {
             tracing::debug!(target: "assist::llm", "breaker open: LLM not asked");
             return Err(LlmError::BreakerOpen);
@@ -258,8 +294,11 @@ impl LlmClient {
             self.attempt_until_done(&body, shortlist, &attempts, started + deadline),
         )
         .await
-        .unwrap_or(Err(LlmError::Timeout));
+        .unwrap_or(Err((LlmError::Timeout, Blame::Endpoint)));
         let latency = started.elapsed();
+        if let Some(durations) = &self.durations {
+            durations.observe(latency.as_secs_f64());
+        }
         let attempts = attempts.load(Ordering::Relaxed);
         match result {
             Ok((choice, usage)) => {
@@ -275,13 +314,18 @@ impl LlmClient {
                     attempts,
                 })
             }
-            Err(error) => {
-                let opened = permit.failure(Instant::now());
+            Err((error, blame)) => {
+                let failure = match blame {
+                    Blame::Endpoint => BreakerFailure::Anyone,
+                    Blame::Answer => BreakerFailure::AskedBy(asker),
+                };
+                let opened = permit.failed(Instant::now(), failure);
                 tracing::debug!(target: "assist::llm", ?latency, attempts, kind = error.kind(), %error, "LLM call failed");
                 if opened {
                     tracing::warn!(
                         target: "assist::llm",
                         kind = error.kind(),
+                        %error,
                         open_for = ?self.settings.breaker_open_for,
                         "LLM breaker opened"
                     );
@@ -316,7 +360,7 @@ impl LlmClient {
         shortlist: &[ShortlistItem],
         attempts: &AtomicU32,
         deadline_at: Instant,
-    ) -> Result<(Option<String>, Option<Usage>), LlmError> {
+    ) -> Result<(Option<String>, Option<Usage>), (LlmError, Blame)> {
         let mut retry = 0;
         loop {
             attempts.fetch_add(1, Ordering::Relaxed);
@@ -333,13 +377,13 @@ impl LlmClient {
                 Err(failure) => failure,
             };
             if !failure.error.is_retryable() || retry >= self.settings.max_retries {
-                return Err(failure.error);
+                return Err((failure.error, Blame::Endpoint));
             }
             let wait = failure.retry_after.unwrap_or_else(|| backoff(retry));
             let left = deadline_at.saturating_duration_since(Instant::now());
             if wait >= left {
                 // Sleeping would only end in a timeout; report what the endpoint said.
-                return Err(failure.error);
+                return Err((failure.error, Blame::Endpoint));
             }
             tracing::debug!(target: "assist::llm", retry, ?wait, kind = failure.error.kind(), "retrying the LLM call");
             tokio::time::sleep(wait).await;
@@ -394,16 +438,27 @@ impl LlmClient {
     }
 }
 
-/// The choice in a completion, checked against the shortlist, and its usage.
+/// The choice in a completion, checked against the shortlist, and its usage. A completion
+/// without a choice is the endpoint's failure; what its message says, the answer's.
 fn read_completion(
     completion: Completion,
     shortlist: &[ShortlistItem],
-) -> Result<(Option<String>, Option<Usage>), LlmError> {
+) -> Result<(Option<String>, Option<Usage>), (LlmError, Blame)> {
     let usage = usage_of(completion.usage.as_ref());
     let Some(first) = completion.choices.into_iter().next() else {
-        return Err(LlmError::Malformed("no choices".into()));
+        return Err((LlmError::Malformed("no choices".into()), Blame::Endpoint));
     };
-    let content = match first.message {
+    read_message(first.message, shortlist)
+        .map(|choice| (choice, usage))
+        .map_err(|e| (e, Blame::Answer))
+}
+
+/// The choice a completion's message names.
+fn read_message(
+    message: CompletionMessage,
+    shortlist: &[ShortlistItem],
+) -> Result<Option<String>, LlmError> {
+    let content = match message {
         CompletionMessage {
             content: Some(content),
             ..
@@ -413,8 +468,7 @@ fn read_completion(
         } => return Err(LlmError::Malformed("the model refused".into())),
         _ => return Err(LlmError::Malformed("the message has no content".into())),
     };
-    let choice = prompt::parse_answer(&content, shortlist)?;
-    Ok((choice, usage))
+    prompt::parse_answer(&content, shortlist)
 }
 
 #[cfg(test)]
@@ -450,7 +504,7 @@ mod tests {
         fn check<T: Send>(_: &T) {}
         let client = LlmClient::new(settings()).expect("client");
         let shortlist = shortlist();
-        let future = client.choose("q", &shortlist);
+        let future = client.choose("q", &shortlist, None);
         check(&future);
     }
 
@@ -556,7 +610,7 @@ mod tests {
         let client = LlmClient::new(settings()).expect("client");
         for _ in 0..10 {
             assert!(matches!(
-                client.choose("q", &[]).await,
+                client.choose("q", &[], None).await,
                 Err(LlmError::Config(_))
             ));
         }
@@ -578,6 +632,7 @@ mod tests {
             LlmError::OutsideShortlist("x".into()),
             LlmError::BreakerOpen,
             LlmError::Config("x".into()),
+            LlmError::Busy,
         ] {
             assert!(!no.is_retryable(), "{no:?}");
         }
@@ -662,16 +717,33 @@ mod tests {
 
     #[test]
     fn completions_without_content_are_malformed() {
-        for value in [
-            json!({"choices": []}),
-            json!({"choices": [{"message": {"role": "assistant", "content": null}}]}),
-            json!({"choices": [{"message": {"role": "assistant", "content": null, "refusal": "no"}}]}),
+        for (value, blame) in [
+            (json!({"choices": []}), Blame::Endpoint),
+            (
+                json!({"choices": [{"message": {"role": "assistant", "content": null}}]}),
+                Blame::Answer,
+            ),
+            (
+                json!({"choices": [{"message": {"role": "assistant", "content": null, "refusal": "no"}}]}),
+                Blame::Answer,
+            ),
         ] {
-            assert!(matches!(
-                read_completion(completion(value), &shortlist()),
-                Err(LlmError::Malformed(_))
-            ));
+            let read = read_completion(completion(value.clone()), &shortlist());
+            assert!(
+                matches!(read, Err((LlmError::Malformed(_), b)) if b == blame),
+                "{value}: {read:?}"
+            );
         }
+    }
+
+    #[test]
+    fn an_answer_outside_the_shortlist_is_the_answers_failure_not_the_endpoints() {
+        let c = completion(json!({"choices": [{"message":
+            {"role": "assistant", "content": "{\"service\": \"vat\"}"}}]}));
+        assert!(matches!(
+            read_completion(c, &shortlist()),
+            Err((LlmError::OutsideShortlist(_), Blame::Answer))
+        ));
     }
 
     #[tokio::test]
@@ -686,12 +758,15 @@ mod tests {
         let client = LlmClient::new(s).expect("client");
         let shortlist = shortlist();
         for _ in 0..2 {
-            let error = client.choose("q", &shortlist).await.expect_err("refused");
+            let error = client
+                .choose("q", &shortlist, None)
+                .await
+                .expect_err("refused");
             assert!(matches!(error, LlmError::Transport(_)), "{error:?}");
         }
         assert_eq!(client.breaker_state(), BreakerState::Open);
         assert_eq!(
-            client.choose("q", &shortlist).await,
+            client.choose("q", &shortlist, None).await,
             Err(LlmError::BreakerOpen)
         );
     }
@@ -708,7 +783,10 @@ mod tests {
         let gauge = IntGauge::new("breaker_state", "test").expect("a gauge");
         let client = LlmClient::with_breaker_gauge(s, gauge.clone()).expect("client");
         assert_eq!(gauge.get(), 0);
-        let error = client.choose("q", &shortlist()).await.expect_err("refused");
+        let error = client
+            .choose("q", &shortlist(), None)
+            .await
+            .expect_err("refused");
         assert!(matches!(error, LlmError::Transport(_)), "{error:?}");
         assert_eq!(gauge.get(), 2);
         tokio::time::sleep(Duration::from_millis(600)).await;

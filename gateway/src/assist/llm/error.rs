@@ -29,6 +29,10 @@ pub enum LlmError {
     /// Invalid settings or shortlist; detected before any call.
     #[error("invalid LLM configuration: {0}")]
     Config(String),
+    /// As many calls as `[assist.llm] max_in_flight` allows were waiting on the endpoint:
+    /// no call was made.
+    #[error("the LLM endpoint already has as many calls in flight as allowed")]
+    Busy,
 }
 
 impl LlmError {
@@ -47,11 +51,48 @@ impl LlmError {
             LlmError::Timeout => "timeout",
             LlmError::BreakerOpen => "breaker_open",
             LlmError::RateLimited => "rate_limited",
+            // A revoked key is not an outage: an SRE must tell them apart from the label.
+            LlmError::Status(401 | 403) => "unauthorized",
+            LlmError::Status(300..=399) => "redirect",
+            LlmError::Status(400..=499) => "client_error",
+            LlmError::Status(500..=599) => "server_error",
             LlmError::Status(_) => "status",
             LlmError::Transport(_) => "transport",
             LlmError::Malformed(_) => "malformed",
             LlmError::OutsideShortlist(_) => "outside_shortlist",
             LlmError::Config(_) => "config",
+            LlmError::Busy => "busy",
+        }
+    }
+
+    /// Whether a call was made (and timed) before this error: not for an open breaker, an
+    /// invalid configuration or a full endpoint, which refuse before any call.
+    pub fn was_called(&self) -> bool {
+        !matches!(
+            self,
+            LlmError::BreakerOpen | LlmError::Config(_) | LlmError::Busy
+        )
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::LlmError;
+
+    /// Found when tried: a revoked key (401), a wrong path (404), an outage (500) and a
+    /// redirect were all `status`, in the metric and the log alike.
+    #[test]
+    fn an_sre_can_tell_a_revoked_key_from_an_outage_by_the_kind() {
+        for (code, kind) in [
+            (401, "unauthorized"),
+            (403, "unauthorized"),
+            (404, "client_error"),
+            (307, "redirect"),
+            (500, "server_error"),
+            (503, "server_error"),
+            (101, "status"),
+        ] {
+            assert_eq!(LlmError::Status(code).kind(), kind, "{code}");
         }
     }
 }

@@ -32,6 +32,9 @@ pub struct LlmSettings {
     pub breaker_failures: u32,
     /// How long the breaker stays open before one trial call (default 30 s).
     pub breaker_open_for: Duration,
+    /// Calls that may wait on the endpoint at once (default 64); past them a question is
+    /// not sent ([`super::LlmError::Busy`]).
+    pub max_in_flight: u32,
 }
 
 impl LlmSettings {
@@ -47,6 +50,7 @@ impl LlmSettings {
         s.response_format = cfg.response_format;
         s.breaker_failures = cfg.breaker_failures;
         s.breaker_open_for = cfg.breaker_open_for;
+        s.max_in_flight = cfg.max_in_flight;
         s
     }
 
@@ -62,6 +66,7 @@ impl LlmSettings {
             max_tokens: 32,
             breaker_failures: 5,
             breaker_open_for: Duration::from_secs(30),
+            max_in_flight: crate::config::DEFAULT_MAX_IN_FLIGHT as u32,
         }
     }
 }
@@ -78,6 +83,7 @@ impl fmt::Debug for LlmSettings {
             .field("max_tokens", &self.max_tokens)
             .field("breaker_failures", &self.breaker_failures)
             .field("breaker_open_for", &self.breaker_open_for)
+            .field("max_in_flight", &self.max_in_flight)
             .finish()
     }
 }
@@ -90,6 +96,7 @@ pub fn validate(settings: &LlmSettings) -> Result<Url, Vec<InvalidSetting>> {
         base_url: &settings.base_url,
         model: &settings.model,
         api_key: settings.api_key.as_deref(),
+        keyed: settings.api_key.is_some(),
         deadline: settings.deadline,
         max_tokens: settings.max_tokens,
         breaker_failures: settings.breaker_failures,

@@ -70,6 +70,10 @@ fn llm(l: &RawLlm, p: &mut Problems<'_>) -> Option<LlmConfig> {
         None => Some(5),
         Some(v) => p.check("assist.llm.breaker_failures", values::bounded(v, 1, 1000)),
     };
+    let in_flight = match l.max_in_flight {
+        None => Some(DEFAULT_MAX_IN_FLIGHT),
+        Some(v) => p.check("assist.llm.max_in_flight", values::bounded(v, 1, 10_000)),
+    };
     let format = match l.response_format.as_deref() {
         None => Some(ResponseFormatMode::default()),
         Some(f) => p.check(
@@ -85,6 +89,7 @@ fn llm(l: &RawLlm, p: &mut Problems<'_>) -> Option<LlmConfig> {
         base_url: &base_url,
         model: &l.model,
         api_key: None,
+        keyed: l.api_key.is_some(),
         deadline: deadline.unwrap_or(Duration::from_secs(2)),
         max_tokens: max_tokens.unwrap_or(32) as u32,
         breaker_failures: failures.unwrap_or(5) as u32,
@@ -109,8 +114,13 @@ fn llm(l: &RawLlm, p: &mut Problems<'_>) -> Option<LlmConfig> {
         max_tokens: max_tokens? as u32,
         breaker_failures: failures? as u32,
         breaker_open_for: open_for?,
+        max_in_flight: in_flight? as u32,
     })
 }
+
+/// `[assist.llm] max_in_flight` by default: far more than one instance's ambiguous
+/// questions take at once (each waits at most `deadline`), far fewer than a flood's.
+pub const DEFAULT_MAX_IN_FLIGHT: usize = 64;
 
 /// The parts of an LLM endpoint's settings that decide whether a client can use them.
 #[derive(Debug, Clone, Copy)]
@@ -118,6 +128,9 @@ pub struct LlmEndpoint<'a> {
     pub base_url: &'a str,
     pub model: &'a str,
     pub api_key: Option<&'a str>,
+    /// Whether an API key is sent (known before its secret is read, when the
+    /// configuration is checked).
+    pub keyed: bool,
     pub deadline: Duration,
     pub max_tokens: u32,
     pub breaker_failures: u32,
@@ -153,6 +166,15 @@ pub fn check_llm_endpoint(settings: &LlmEndpoint<'_>) -> Result<Url, Vec<Invalid
             "base_url",
             "put credentials in api_key, not in the URL".into(),
         ),
+        // Found when tried: `http://api.ai71.ai/v1` with a key passed the check, and the
+        // bearer key and the citizens' questions would have crossed the network in clear.
+        Ok(url) if settings.keyed && url.scheme() == "http" && !is_loopback(&url) => bad(
+            "base_url",
+            format!(
+                "{base:?}: an api_key is never sent in clear text; use https \
+                 (plain http only to a server on this machine: 127.0.0.1, ::1, localhost)"
+            ),
+        ),
         Ok(_) => {
             let joined = format!("{}/chat/completions", base.trim_end_matches('/'));
             match Url::parse(&joined) {
@@ -184,6 +206,19 @@ pub fn check_llm_endpoint(settings: &LlmEndpoint<'_>) -> Result<Url, Vec<Invalid
     match endpoint {
         Some(url) if problems.is_empty() => Ok(url),
         _ => Err(problems),
+    }
+}
+
+/// Whether `url` names this machine: a loopback address, or `localhost`.
+fn is_loopback(url: &Url) -> bool {
+    match url.host() {
+        Some(url::Host::Ipv4(ip)) => ip.is_loopback(),
+        Some(url::Host::Ipv6(ip)) => ip.is_loopback(),
+        Some(url::Host::Domain(name)) => {
+            name.eq_ignore_ascii_case("localhost")
+                || name.to_ascii_lowercase().ends_with(".localhost")
+        }
+        None => false,
     }
 }
 
@@ -256,6 +291,28 @@ mod tests {
             let errors = refused(llm);
             assert!(errors.iter().any(|e| e.contains(key)), "{llm}: {errors:?}");
         }
+    }
+
+    #[test]
+    fn an_api_key_is_never_sent_in_clear_text_to_another_machine() {
+        let key = "api_key = { env = \"AI71_KEY\" }\nmodel = \"m\"";
+        let errors = refused(&format!("base_url = \"http://api.ai71.ai/v1\"\n{key}"));
+        assert!(
+            errors
+                .iter()
+                .any(|e| e.contains("assist.llm.base_url") && e.contains("https")),
+            "{errors:?}"
+        );
+        for fine in [
+            "https://api.ai71.ai/v1",
+            "http://127.0.0.1:8000/v1",
+            "http://[::1]:8000/v1",
+            "http://localhost:8000/v1",
+        ] {
+            llm_config(&format!("base_url = \"{fine}\"\n{key}"));
+        }
+        // Without a key, a server of the deployment's own network may be reached in http.
+        llm_config("base_url = \"http://10.0.0.5:8000/v1\"\nmodel = \"m\"");
     }
 
     #[test]

@@ -15,7 +15,7 @@ mod sessions;
 mod sso;
 mod telemetry;
 
-pub use assist::{check_llm_endpoint, InvalidSetting, LlmEndpoint};
+pub use assist::{check_llm_endpoint, InvalidSetting, LlmEndpoint, DEFAULT_MAX_IN_FLIGHT};
 pub use redis::DEFAULT_KEY_PREFIX;
 
 use super::error::{ConfigError, Problems};
