@@ -31,7 +31,7 @@ async fn route(config: &Config) -> (Outcome, Option<String>) {
     )
     .expect("the router");
     let d = assist
-        .decide(&Catalog::new(&config.services), QUERY, true)
+        .decide(&Catalog::new(&config.services), QUERY, true, None)
         .await;
     (d.outcome, d.service)
 }

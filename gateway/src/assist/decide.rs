@@ -168,8 +168,7 @@ impl Assist {
             (Verdict::Confident, _) => local.decision(Outcome::Routed),
             (Verdict::OutOfScope, _) => local.decision(Outcome::NotGovernment),
             (Verdict::Ambiguous, Some(llm)) if !local_only && !local.candidates.is_empty() => {
-                self.advised(llm, snap, &sent, &key, &ranking.candidates, &local, asker)
-                    .await
+                self.advised(llm, snap, &sent, &key, &local, asker).await
             }
             (Verdict::Ambiguous, _) => local.decision(Outcome::Ambiguous),
         };
@@ -190,20 +189,17 @@ impl Assist {
         snap: &Catalog,
         sent: &str,
         key: &str,
-        ranked: &[Candidate],
         local: &LocalAnswer,
         asker: Option<std::net::IpAddr>,
     ) -> Decision {
         if let Some(d) = self.cached(key, local).await {
             return d;
         }
-        let decision = self.ask_llm(llm, snap, sent, ranked, local, asker).await;
-        let shortlisted = decision.service.as_ref().is_some_and(|id| {
-            ranked
-                .iter()
-                .filter_map(|c| snap.id(c.index))
-                .any(|s| s == id.as_str())
-        });
+        let decision = self.ask_llm(llm, snap, sent, local, asker).await;
+        let shortlisted = decision
+            .service
+            .as_ref()
+            .is_some_and(|id| local.candidates.contains(id));
         if decision.source == Source::Llm && shortlisted {
             self.cache
                 .put(
@@ -264,13 +260,13 @@ impl Assist {
         llm: &LlmClient,
         snap: &Catalog,
         query: &str,
-        ranked: &[Candidate],
         local: &LocalAnswer,
         asker: Option<std::net::IpAddr>,
     ) -> Decision {
-        let shortlist: Vec<ShortlistItem> = ranked
+        // The ranker's shortlist, as ids (`LocalAnswer::candidates`).
+        let shortlist: Vec<ShortlistItem> = local
+            .candidates
             .iter()
-            .filter_map(|c| snap.id(c.index))
             .filter_map(|id| {
                 Some(ShortlistItem::new(
                     id,
