@@ -214,6 +214,10 @@ pub fn build(
         )),
     ));
     server.add_service(background_service(
+        "redis-policy",
+        Task::new(std::sync::Arc::clone(&app.shared).watch_eviction_policy()),
+    ));
+    server.add_service(background_service(
         "health-checks",
         Task::new(crate::upstream::health::run(std::sync::Arc::clone(
             &app.registry,

@@ -2667,6 +2667,31 @@ async fn of_two_concurrent_updates_through_two_instances_one_gets_412() {
     one_of_each(&x, &y, StatusCode::OK, StatusCode::PRECONDITION_FAILED);
 }
 
+/// Found when tried: a change refused because Redis was down answered 503 and left no audit
+/// line, so the audit could not show that a ministry had tried (and must try again).
+#[tokio::test]
+async fn a_change_refused_while_the_registry_store_is_down_is_audited() {
+    let mut redis = RedisServer::start();
+    let p = Pair::start(&redis);
+    let on_a = api_of(&p.a, &p.keys, "interior");
+    redis.stop();
+    let refused = on_a
+        .patch(
+            "/services/cnie-renewal",
+            &json!({ "names": { "fr": "Pendant la panne" } }),
+            None,
+        )
+        .await;
+    assert_status(&refused, StatusCode::SERVICE_UNAVAILABLE);
+    let staged = p.a.staged_config().expect("a staged gateway");
+    let line = audit_lines(staged)
+        .into_iter()
+        .find(|l| l["action"] == "patch" && l["service"] == "cnie-renewal");
+    let line = line.expect("the refused patch has its audit line");
+    assert_eq!(line["result"], "error", "{line}");
+    assert_eq!(line["ministry"], "interior", "{line}");
+}
+
 #[tokio::test]
 async fn instances_keep_serving_while_redis_is_down_and_catch_up_when_it_returns() {
     let mut redis = RedisServer::start();

@@ -517,3 +517,25 @@ async fn routing_feedback_past_its_90_days_is_deleted_from_a_real_redis() {
     );
     assert_eq!(log.forget_expired(&services).await.expect("swept"), 0);
 }
+
+/// What the gateway warns about at start and every five minutes: a Redis that evicts keys
+/// when full loses sessions and the registry's history without a word (found when tried:
+/// under `allkeys-lru` the history answered an empty list).
+#[tokio::test(flavor = "multi_thread")]
+async fn a_redis_that_evicts_keys_is_told_apart_from_one_that_does_not() {
+    let server = RedisServer::start();
+    let mut settings = RedisSettings::new(vec![server.url()]);
+    settings.key_prefix = "egov-test:".into();
+    let redis = RedisKv::new(&settings, None).expect("a valid Redis configuration");
+    server
+        .command(&["CONFIG", "SET", "maxmemory-policy", "noeviction"])
+        .expect("policy");
+    assert_eq!(redis.eviction_policy().await.expect("INFO"), None);
+    server
+        .command(&["CONFIG", "SET", "maxmemory-policy", "allkeys-lru"])
+        .expect("policy");
+    assert_eq!(
+        redis.eviction_policy().await.expect("INFO").as_deref(),
+        Some("allkeys-lru")
+    );
+}

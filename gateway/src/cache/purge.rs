@@ -6,7 +6,9 @@
 //! Generations live in the shared state (`rc:gen:<service>`); each instance keeps them in
 //! memory, updated by the `rc:purged` channel and re-read whenever messages may have been
 //! missed and every half minute, so an instance that starts after a purge never serves
-//! objects from before it.
+//! objects from before it. A generation the shared state lost (a Redis restarted empty) is
+//! written back by the instances that hold it, as the registry is; one no purge can have
+//! made (past tomorrow's clock) is not believed.
 
 use super::storage::TieredStorage;
 use crate::kv::Kv;
@@ -17,6 +19,33 @@ use std::time::Duration;
 
 /// How often generations are re-read even without a message.
 const RESYNC: Duration = Duration::from_secs(30);
+/// How far past this instance's clock a generation may be and still be one a purge made
+/// (generations are purge times in milliseconds, or one more than the last): instances'
+/// clocks a little apart, and purges in one millisecond, stay far below it.
+const MAX_AHEAD_MS: u64 = 24 * 3600 * 1000;
+
+/// Milliseconds since the Unix epoch.
+fn now_ms() -> u64 {
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map_or(0, |d| u64::try_from(d.as_millis()).unwrap_or(u64::MAX))
+}
+
+/// A generation read from the shared state or a message, if a purge can have made it.
+/// Found when tried: `u64::MAX` written under a service's key was raised to by every
+/// instance, and since generations only go up, every later purge of the service was
+/// answered `purged: all` and purged nothing, until every instance restarted.
+fn believable(raw: &str) -> Option<u64> {
+    let generation = raw.trim().parse::<u64>().ok()?;
+    if generation > now_ms().saturating_add(MAX_AHEAD_MS) {
+        tracing::warn!(
+            generation,
+            "cache purge: a generation no purge can have made is ignored (the next purge replaces it)"
+        );
+        return None;
+    }
+    Some(generation)
+}
 
 /// The generation of each service's objects.
 pub struct Generations {
@@ -81,12 +110,9 @@ impl Generations {
             let current = self.kv.get(&key).await?;
             let shared = current
                 .as_deref()
-                .and_then(|raw| std::str::from_utf8(raw).ok()?.trim().parse::<u64>().ok())
+                .and_then(|raw| believable(std::str::from_utf8(raw).ok()?))
                 .unwrap_or(0);
-            let now_ms = std::time::SystemTime::now()
-                .duration_since(std::time::UNIX_EPOCH)
-                .map_or(0, |d| u64::try_from(d.as_millis()).unwrap_or(u64::MAX));
-            let generation = now_ms
+            let generation = now_ms()
                 .max(shared.saturating_add(1))
                 .max(self.of(service).saturating_add(1));
             let stored = self
@@ -132,23 +158,59 @@ impl Generations {
         Ok(found)
     }
 
-    /// Reads the generations of `services` from the shared state.
+    /// Reads the generations of `services` from the shared state, and writes back the
+    /// ones it lost that this instance holds. Found when tried: after a Redis restarted
+    /// empty, an instance that held a service's generation kept it while one started then
+    /// began at 0, so the two keyed the same page apart; neither found the other's copies
+    /// in L2, and a page purged through one stayed in the other's, until the next purge of
+    /// the whole service.
     pub async fn resync<'a>(&self, services: impl IntoIterator<Item = &'a str>) {
         for service in services {
-            match self.kv.get(&self.kv.key("rc:gen", service)).await {
+            let key = self.kv.key("rc:gen", service);
+            match self.kv.get(&key).await {
                 Ok(Some(raw)) => {
-                    if let Some(g) = std::str::from_utf8(&raw)
-                        .ok()
-                        .and_then(|s| s.trim().parse::<u64>().ok())
-                    {
+                    if let Some(g) = std::str::from_utf8(&raw).ok().and_then(believable) {
                         self.raise(service, g);
                     }
                 }
-                Ok(None) => {}
+                Ok(None) => self.restore(service, &key).await,
                 Err(e) => {
                     tracing::debug!(error = %e, "cache generations: shared state unavailable");
                     return;
                 }
+            }
+        }
+    }
+
+    /// Writes this instance's generation of `service` back to the shared state that lost it
+    /// (if no other instance did first), and tells the others, which raise theirs to it.
+    async fn restore(&self, service: &str, key: &str) {
+        let held = self.of(service);
+        if held == 0 {
+            return;
+        }
+        let value = held.to_string();
+        match self
+            .kv
+            .set(key, value.as_bytes(), None, crate::kv::Write::IfAbsent)
+            .await
+        {
+            Ok(true) => {
+                tracing::info!(
+                    service,
+                    generation = held,
+                    "cache purge: the shared state had lost this service's generation; restored"
+                );
+                let channel = self.kv.channel("rc:purged");
+                let _ = self
+                    .kv
+                    .publish(&channel, &format!("gen {service} {held}"))
+                    .await;
+            }
+            // Another instance restored it first: read at the next resync.
+            Ok(false) => {}
+            Err(e) => {
+                tracing::debug!(error = %e, "cache generations: shared state unavailable")
             }
         }
     }
@@ -193,7 +255,7 @@ impl Generations {
         let mut parts = message.split(' ');
         match (parts.next(), parts.next(), parts.next()) {
             (Some("gen"), Some(service), Some(g)) => {
-                if let Ok(g) = g.parse::<u64>() {
+                if let Some(g) = believable(g) {
                     self.raise(service, g);
                     storage.forget_service(service);
                 }
@@ -240,6 +302,45 @@ mod tests {
         assert!(moved > held, "{moved} is not past {held}");
         other.resync(["a"]).await;
         assert_eq!(other.of("a"), moved);
+    }
+
+    #[tokio::test]
+    async fn a_generation_the_shared_state_lost_is_written_back_and_a_new_instance_reads_it() {
+        let kv: Arc<dyn Kv> = Arc::new(MemoryKv::new("t:"));
+        let old = Generations::new(Arc::clone(&kv));
+        let held = old.purge_service("a").await.expect("purged");
+        // The shared state restarted empty; a new instance starts beside the old one.
+        assert!(kv.delete(&kv.key("rc:gen", "a")).await.expect("deleted"));
+        let new = Generations::new(Arc::clone(&kv));
+        new.resync(["a"]).await;
+        assert_eq!(new.of("a"), 0, "nothing to read yet");
+        old.resync(["a"]).await;
+        new.resync(["a"]).await;
+        assert_eq!(new.of("a"), held, "both key the same page alike again");
+        assert_eq!(old.of("a"), held);
+    }
+
+    #[tokio::test]
+    async fn a_generation_no_purge_can_have_made_is_not_believed_and_the_next_purge_works() {
+        let kv: Arc<dyn Kv> = Arc::new(MemoryKv::new("t:"));
+        let g = Generations::new(Arc::clone(&kv));
+        let before = g.purge_service("a").await.expect("purged");
+        let key = kv.key("rc:gen", "a");
+        let planted = u64::MAX.to_string();
+        kv.set(&key, planted.as_bytes(), None, crate::kv::Write::Always)
+            .await
+            .expect("planted");
+        g.resync(["a"]).await;
+        assert_eq!(g.of("a"), before, "not raised to it");
+        let after = g.purge_service("a").await.expect("purged");
+        assert!(after > before && after < u64::MAX, "{after}");
+        assert_eq!(g.of("a"), after, "the purge moved the service");
+        let stored = kv.get(&key).await.expect("read").expect("a generation");
+        assert_eq!(
+            stored,
+            after.to_string().into_bytes(),
+            "and replaced the planted one"
+        );
     }
 
     #[tokio::test]

@@ -162,4 +162,40 @@ impl SharedState {
     pub fn memory(&self) -> Arc<dyn Kv> {
         Arc::new(MemoryKv::new(&self.prefix))
     }
+
+    /// Looks at the shared Redis's eviction policy every [`POLICY_LOOK_EVERY`] for the life
+    /// of the process, and warns when it evicts keys (once, until it no longer does).
+    /// Found when tried: under `allkeys-lru`, a Redis filled by the response cache evicted
+    /// the registry's history records, and `GET .../history` answered an empty list
+    /// without a word; sessions and logins in progress go the same way. Only the missing
+    /// `maxmemory` was ever warned about.
+    pub async fn watch_eviction_policy(self: Arc<Self>) {
+        let Some(redis) = self.redis.clone() else {
+            return;
+        };
+        let mut evicting = false;
+        loop {
+            match redis.eviction_policy().await {
+                Ok(Some(policy)) if !evicting => {
+                    evicting = true;
+                    tracing::warn!(
+                        %policy,
+                        "Redis evicts keys when full (maxmemory-policy {policy}): sessions, \
+                         logins in progress and the registry's records and history can go \
+                         without a word; set maxmemory-policy noeviction"
+                    );
+                }
+                Ok(None) if evicting => {
+                    evicting = false;
+                    tracing::info!("Redis no longer evicts keys (maxmemory-policy noeviction)");
+                }
+                // Unchanged, or Redis did not answer (its failures are told where they hurt).
+                _ => {}
+            }
+            tokio::time::sleep(POLICY_LOOK_EVERY).await;
+        }
+    }
 }
+
+/// How often [`SharedState::watch_eviction_policy`] looks.
+const POLICY_LOOK_EVERY: std::time::Duration = std::time::Duration::from_secs(300);

@@ -219,6 +219,31 @@ impl RedisKv {
         }
     }
 
+    /// The eviction policy a server of this Redis runs under (`maxmemory-policy`), when it
+    /// is one that evicts keys (anything but `noeviction`): `None` when none does.
+    pub async fn eviction_policy(&self) -> Result<Option<String>, KvError> {
+        Ok(self
+            .memory_infos()
+            .await?
+            .iter()
+            .find_map(|text| evicting(text)))
+    }
+
+    /// `INFO memory` of the server, or of every master of a Cluster.
+    async fn memory_infos(&self) -> Result<Vec<String>, KvError> {
+        let mut info = redis::cmd("INFO");
+        info.arg("memory");
+        Ok(match self.target {
+            // Asked of every master (the client routes INFO so), one answer each.
+            Target::Cluster(_) => self
+                .run::<std::collections::HashMap<String, String>>(&info)
+                .await?
+                .into_values()
+                .collect(),
+            _ => vec![self.run::<String>(&info).await?],
+        })
+    }
+
     /// Runs one command (for what the [`Kv`] operations do not cover).
     pub async fn run<T: FromRedisValue>(&self, cmd: &Cmd) -> Result<T, KvError> {
         let result = match self.conn().await? {
@@ -260,6 +285,20 @@ impl RedisKv {
 
 fn secs(ttl: Duration) -> u64 {
     ttl.as_secs().max(1)
+}
+
+/// `maxmemory_policy` of one server's `INFO memory`.
+fn policy_of(info: &str) -> Option<&str> {
+    info.lines()
+        .find_map(|l| l.strip_prefix("maxmemory_policy:"))
+        .map(str::trim)
+}
+
+/// The policy a server's `INFO memory` names, when it is one that evicts keys.
+fn evicting(info: &str) -> Option<String> {
+    policy_of(info)
+        .filter(|p| *p != "noeviction")
+        .map(str::to_string)
 }
 
 /// `(used_memory, maxmemory)` of one server's `INFO memory`, when it has a `maxmemory`.
@@ -413,17 +452,7 @@ impl Kv for RedisKv {
     /// fullest master (keys are spread over the masters, and a write to the full one is
     /// refused whatever the others hold); `None` where no server has a `maxmemory`.
     async fn fullness(&self) -> Result<Option<(u64, u64)>, KvError> {
-        let mut info = redis::cmd("INFO");
-        info.arg("memory");
-        let servers: Vec<String> = match self.target {
-            // Asked of every master (the client routes INFO so), one answer each.
-            Target::Cluster(_) => self
-                .run::<std::collections::HashMap<String, String>>(&info)
-                .await?
-                .into_values()
-                .collect(),
-            _ => vec![self.run::<String>(&info).await?],
-        };
+        let servers = self.memory_infos().await?;
         Ok(servers
             .iter()
             .filter_map(|text| memory_of(text))
@@ -464,6 +493,22 @@ impl Kv for RedisKv {
 
 #[cfg(test)]
 mod tests {
+
+    #[test]
+    fn a_policy_that_evicts_is_told_and_noeviction_is_not() {
+        let info =
+            |policy: &str| format!("# Memory\r\nused_memory:1\r\nmaxmemory_policy:{policy}\r\n");
+        assert_eq!(
+            evicting(&info("allkeys-lru")).as_deref(),
+            Some("allkeys-lru")
+        );
+        assert_eq!(
+            evicting(&info("volatile-ttl")).as_deref(),
+            Some("volatile-ttl")
+        );
+        assert_eq!(evicting(&info("noeviction")), None);
+        assert_eq!(evicting("# Memory\r\nused_memory:1\r\n"), None, "not said");
+    }
     use super::*;
     use std::sync::Arc;
 

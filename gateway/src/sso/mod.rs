@@ -193,6 +193,7 @@ impl Sso {
         let failing = Arc::clone(&self.store_failing);
         async move {
             let health = async move {
+                let mut was_up = true;
                 for tick in 0u64.. {
                     // As `store_health` says: a store that answers the ping but failed an
                     // operation within the last 30 s is down (a full Redis refuses every
@@ -200,6 +201,12 @@ impl Sso {
                     // alert's minute never completed: found when tried).
                     let up = store.ping().await.is_ok() && !failing.now();
                     metrics.session_store_up.set(i64::from(up));
+                    // Its failure was logged when it began; its end is too (found when
+                    // tried: an SRE read of the outage's start, never of its end).
+                    if up && !was_up {
+                        tracing::info!("the session store answers again");
+                    }
+                    was_up = up;
                     // Counting walks Redis's keyspace (SCAN): once a minute, not per ping.
                     if tick % COUNT_EVERY_TICKS == 0 {
                         if let Ok(Some(n)) = store.count().await {
@@ -420,7 +427,7 @@ impl Sso {
         if self.store_failing.now() {
             return Err(
                 "it answers, but an operation on it failed within the last 30 s \
-                        (a full Redis refuses writes: see the log)"
+                 (an outage just over, or a full Redis refusing writes: see the log)"
                     .to_string(),
             );
         }

@@ -60,7 +60,10 @@ pub(super) async fn change(admin: &Admin, req: Request<'_>) -> Response {
     let store = admin.live.store();
     let current = match store.get(id).await {
         Ok(c) => c,
-        Err(e) => return store_error(e),
+        Err(e) => {
+            admin.audit(caller, action, Some(id), None, result_of(&e), client);
+            return store_error(e);
+        }
     };
     if let Some(c) = &current {
         if !caller.may(&c.ministry) {

@@ -60,7 +60,12 @@ pub(super) async fn visible(
                 format!("there is no service {id:?}"),
             ))
         }
-        Err(e) => Err(store_error(e)),
+        // Found when tried: a change refused for an outage left no line, so the audit
+        // could not show that a ministry had tried (and had to try again).
+        Err(e) => {
+            admin.audit(caller, action, Some(id), None, "error", client);
+            Err(store_error(e))
+        }
     }
 }
 
