@@ -102,15 +102,29 @@ pub(super) fn cins(chars: &[char], spans: &mut Vec<Span>) {
         if !word_start(chars, i) || !at(chars, i).is_ascii_alphabetic() {
             continue;
         }
+        // Its two letters may be spaced as its digits are ("A B 1 2 3 4 5 6"; found when
+        // tried: the first letter reached the LLM).
+        let spaced_pair = at(chars, i + 1) == ' '
+            && at(chars, i + 2).is_ascii_alphabetic()
+            && !at(chars, i + 3).is_alphabetic();
         let letters = if at(chars, i + 1).is_ascii_alphabetic() {
             2
+        } else if spaced_pair {
+            3
         } else {
             1
         };
         let mut j = i + letters;
         // "ab 123456" is a CIN typed on a phone right after a cue; elsewhere "le 100000"
         // is French.
-        let upper = (i..j).all(|k| at(chars, k).is_ascii_uppercase()) || after_cin_cue(chars, i);
+        let upper = (i..j)
+            .filter(|&k| at(chars, k) != ' ')
+            .all(|k| at(chars, k).is_ascii_uppercase())
+            || after_cin_cue(chars, i);
+        if spaced_pair && !upper {
+            // "y a 12345" is French; only capitals, or a cue, make two lone letters a CIN's.
+            continue;
+        }
         if matches!(at(chars, j), ' ' | '-') && upper {
             j += 1;
         }
@@ -394,6 +408,12 @@ fn classify(digits: &str, plus: bool) -> Option<PiiKind> {
     let b = digits.as_bytes();
     let mobile = |c: Option<&u8>| matches!(c, Some(b'5' | b'6' | b'7'));
     let n = b.len();
+    // Any country's number in international form (E.164: at most 15 digits after `+`).
+    // Found when tried: "+33 6 12 34 56 78" reached the LLM as "[CNSS] 78", its first
+    // nine digits taken for a CNSS number and the rest left.
+    if plus && (8..=15).contains(&n) {
+        return Some(PiiKind::Phone);
+    }
     if (n == 14 && digits.starts_with("00212") && mobile(b.get(5)))
         || (n == 12 && digits.starts_with("212") && mobile(b.get(3)))
         || (n == 10 && !plus && b.first() == Some(&b'0') && mobile(b.get(1)))

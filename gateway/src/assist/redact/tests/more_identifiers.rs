@@ -32,3 +32,33 @@ fn years_service_codes_and_prose_stay() {
         assert_eq!(redact(s).text, s, "{s}");
     }
 }
+
+#[test]
+fn a_foreign_number_in_international_form_is_one_phone() {
+    for s in [
+        "+33 6 12 34 56 78",
+        "+33612345678",
+        "+34 612 34 56 78",
+        "+1 (555) 123-4567",
+    ] {
+        let r = redact(&format!("appelez-moi au {s} svp"));
+        assert_eq!(r.text, "appelez-moi au [PHONE] svp", "{s}");
+        assert_eq!(r.found, [PiiKind::Phone], "{s}");
+    }
+}
+
+#[test]
+fn a_cin_with_its_letters_spaced_like_its_digits_is_redacted_whole() {
+    for s in ["CIN A B 1 2 3 4 5 6", "cin a b 123456", "A B 123456"] {
+        let r = redact(s);
+        assert!(
+            r.text.ends_with("[CIN]") && !r.text.contains(" a ") && !r.text.contains(" A "),
+            "{s}: {}",
+            r.text
+        );
+    }
+    assert_eq!(
+        redact("il y a 12345 personnes").text,
+        "il y a 12345 personnes"
+    );
+}
