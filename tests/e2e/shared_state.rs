@@ -528,6 +528,17 @@ async fn a_redis_that_evicts_keys_is_told_apart_from_one_that_does_not() {
     settings.key_prefix = "egov-test:".into();
     let redis = RedisKv::new(&settings, None).expect("a valid Redis configuration");
     server
+        .command(&["CONFIG", "SET", "maxmemory-policy", "allkeys-lru"])
+        .expect("policy");
+    assert_eq!(
+        redis.eviction_policy().await.expect("INFO"),
+        None,
+        "without a maxmemory Redis never evicts"
+    );
+    server
+        .command(&["CONFIG", "SET", "maxmemory", "1000000000"])
+        .expect("maxmemory");
+    server
         .command(&["CONFIG", "SET", "maxmemory-policy", "noeviction"])
         .expect("policy");
     assert_eq!(redis.eviction_policy().await.expect("INFO"), None);

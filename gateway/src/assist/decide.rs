@@ -316,7 +316,7 @@ const BREAKER_LABEL: &str = "assist_llm";
 struct LocalAnswer {
     /// The best candidate's id and confidence.
     top: Option<(String, f32)>,
-    /// The shortlist (ids), for the audit.
+    /// The shortlist (ids): what the LLM may pick from, and the audit's candidates.
     candidates: Vec<String>,
     /// Did-you-mean ids, best first.
     alternatives: Vec<String>,

@@ -6,7 +6,8 @@
 //! is not, an LLM behind an OpenAI-compatible endpoint ([`llm`]) may be asked to pick from
 //! the ranker's shortlist only, with personal data redacted first ([`redact`]), under a
 //! deadline and a circuit breaker. The LLM is an advisor, never an authority: its answer
-//! must be a shortlist id or `none`, and any failure falls back to the local answer.
+//! must be a shortlist id or `none`, and any failure gets the did-you-mean a router without
+//! an LLM gives.
 //! The LLM's answers are cached by normalised query ([`cache`]); every decision is audited
 //! without raw text ([`audit`]). The search box's page carries its query sealed ([`sealed`]). [`api`] serves `POST /api/route`; [`eval`] measures accuracy on a TSV.
 

@@ -37,14 +37,7 @@ fn now_ms() -> u64 {
 /// answered `purged: all` and purged nothing, until every instance restarted.
 fn believable(raw: &str) -> Option<u64> {
     let generation = raw.trim().parse::<u64>().ok()?;
-    if generation > now_ms().saturating_add(MAX_AHEAD_MS) {
-        tracing::warn!(
-            generation,
-            "cache purge: a generation no purge can have made is ignored (the next purge replaces it)"
-        );
-        return None;
-    }
-    Some(generation)
+    (generation <= now_ms().saturating_add(MAX_AHEAD_MS)).then_some(generation)
 }
 
 /// The generation of each service's objects.
@@ -111,7 +104,15 @@ impl Generations {
             let shared = current
                 .as_deref()
                 .and_then(|raw| believable(std::str::from_utf8(raw).ok()?))
-                .unwrap_or(0);
+                .unwrap_or_else(|| {
+                    if current.is_some() {
+                        tracing::warn!(
+                            service,
+                            "cache purge: the stored generation is none a purge can have made; replaced"
+                        );
+                    }
+                    0
+                });
             let generation = now_ms()
                 .max(shared.saturating_add(1))
                 .max(self.of(service).saturating_add(1));
@@ -163,17 +164,22 @@ impl Generations {
     /// empty, an instance that held a service's generation kept it while one started then
     /// began at 0, so the two keyed the same page apart; neither found the other's copies
     /// in L2, and a page purged through one stayed in the other's, until the next purge of
-    /// the whole service.
+    /// the whole service. The same holds for a Redis restored from an older snapshot
+    /// (lower than held) and for a value no purge made: each is replaced by what this
+    /// instance holds, only if it is still what was read.
     pub async fn resync<'a>(&self, services: impl IntoIterator<Item = &'a str>) {
         for service in services {
             let key = self.kv.key("rc:gen", service);
             match self.kv.get(&key).await {
-                Ok(Some(raw)) => {
-                    if let Some(g) = std::str::from_utf8(&raw).ok().and_then(believable) {
-                        self.raise(service, g);
+                Ok(current) => {
+                    let shared = current
+                        .as_deref()
+                        .and_then(|raw| believable(std::str::from_utf8(raw).ok()?));
+                    match shared {
+                        Some(g) if g >= self.of(service) => self.raise(service, g),
+                        _ => self.restore(service, &key, current.as_deref()).await,
                     }
                 }
-                Ok(None) => self.restore(service, &key).await,
                 Err(e) => {
                     tracing::debug!(error = %e, "cache generations: shared state unavailable");
                     return;
@@ -182,9 +188,12 @@ impl Generations {
         }
     }
 
-    /// Writes this instance's generation of `service` back to the shared state that lost it
-    /// (if no other instance did first), and tells the others, which raise theirs to it.
-    async fn restore(&self, service: &str, key: &str) {
+    /// Writes this instance's generation of `service` over `current` in the shared state
+    /// (lost, older or unbelievable), if nothing else was written since, and tells the
+    /// others, which raise theirs to it. Of two instances holding different generations,
+    /// the higher one's wins: the lower one's write is then below what the other holds,
+    /// which writes its own over it at its next look.
+    async fn restore(&self, service: &str, key: &str, current: Option<&[u8]>) {
         let held = self.of(service);
         if held == 0 {
             return;
@@ -192,7 +201,7 @@ impl Generations {
         let value = held.to_string();
         match self
             .kv
-            .set(key, value.as_bytes(), None, crate::kv::Write::IfAbsent)
+            .compare_and_set(key, current, value.as_bytes())
             .await
         {
             Ok(true) => {
@@ -207,7 +216,7 @@ impl Generations {
                     .publish(&channel, &format!("gen {service} {held}"))
                     .await;
             }
-            // Another instance restored it first: read at the next resync.
+            // Another instance wrote first: read at the next resync.
             Ok(false) => {}
             Err(e) => {
                 tracing::debug!(error = %e, "cache generations: shared state unavailable")
@@ -341,6 +350,30 @@ mod tests {
             after.to_string().into_bytes(),
             "and replaced the planted one"
         );
+    }
+
+    /// From review: a Redis restored from an older snapshot holds a generation below what
+    /// the instances hold; a new instance must not key pages by it.
+    #[tokio::test]
+    async fn an_older_generation_in_the_shared_state_is_replaced_by_the_one_held() {
+        let kv: Arc<dyn Kv> = Arc::new(MemoryKv::new("t:"));
+        let old = Generations::new(Arc::clone(&kv));
+        let first = old.purge_service("a").await.expect("purged");
+        let held = old.purge_service("a").await.expect("purged");
+        let key = kv.key("rc:gen", "a");
+        kv.set(
+            &key,
+            first.to_string().as_bytes(),
+            None,
+            crate::kv::Write::Always,
+        )
+        .await
+        .expect("the older snapshot");
+        old.resync(["a"]).await;
+        let new = Generations::new(Arc::clone(&kv));
+        new.resync(["a"]).await;
+        assert_eq!(new.of("a"), held);
+        assert_eq!(old.of("a"), held, "never lowered");
     }
 
     #[tokio::test]

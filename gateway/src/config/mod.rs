@@ -225,6 +225,17 @@ impl GatewaySettings {
     }
 }
 
+/// Whether `host` (no port; an IPv6 literal bracketed or not) names this machine: `localhost`
+/// or a loopback address. Not `*.localhost`: whether those reach loopback depends on the
+/// resolver. The one such test (the portal's hosts, an LLM endpoint, a service's origin).
+pub fn is_loopback_host(host: &str) -> bool {
+    host.eq_ignore_ascii_case("localhost")
+        || host
+            .trim_matches(['[', ']'])
+            .parse::<std::net::IpAddr>()
+            .is_ok_and(|ip| ip.is_loopback())
+}
+
 impl PortalSettings {
     /// Whether the portal answers to `host` (lowercase, no port): its own host, one of its
     /// aliases, a loopback name (a link built from one points at the citizen's own machine),
@@ -233,11 +244,7 @@ impl PortalSettings {
         host.is_empty()
             || host == self.public_url.host
             || self.hosts.iter().any(|h| h == host)
-            || host == "localhost"
-            || host
-                .trim_matches(['[', ']'])
-                .parse::<std::net::IpAddr>()
-                .is_ok_and(|ip| ip.is_loopback())
+            || crate::config::is_loopback_host(host)
     }
 }
 

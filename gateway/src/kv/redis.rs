@@ -287,27 +287,25 @@ fn secs(ttl: Duration) -> u64 {
     ttl.as_secs().max(1)
 }
 
-/// `maxmemory_policy` of one server's `INFO memory`.
-fn policy_of(info: &str) -> Option<&str> {
+/// The field `name` of one server's `INFO` answer.
+fn info_field<'a>(info: &'a str, name: &str) -> Option<&'a str> {
     info.lines()
-        .find_map(|l| l.strip_prefix("maxmemory_policy:"))
+        .find_map(|l| l.strip_prefix(name)?.strip_prefix(':'))
         .map(str::trim)
 }
 
-/// The policy a server's `INFO memory` names, when it is one that evicts keys.
+/// The policy a server's `INFO memory` names, when it is one that evicts keys: not
+/// `noeviction`, and a `maxmemory` to evict at (without one, Redis never evicts).
 fn evicting(info: &str) -> Option<String> {
-    policy_of(info)
-        .filter(|p| *p != "noeviction")
+    let limit = info_field(info, "maxmemory").and_then(|v| v.parse::<u64>().ok());
+    info_field(info, "maxmemory_policy")
+        .filter(|p| *p != "noeviction" && limit.is_some_and(|l| l > 0))
         .map(str::to_string)
 }
 
 /// `(used_memory, maxmemory)` of one server's `INFO memory`, when it has a `maxmemory`.
 fn memory_of(info: &str) -> Option<(u64, u64)> {
-    let field = |name: &str| -> Option<u64> {
-        info.lines()
-            .find_map(|l| l.strip_prefix(name)?.strip_prefix(':'))
-            .and_then(|v| v.trim().parse().ok())
-    };
+    let field = |name: &str| -> Option<u64> { info_field(info, name)?.parse().ok() };
     match (field("used_memory"), field("maxmemory")) {
         (Some(used), Some(limit)) if limit > 0 => Some((used, limit)),
         _ => None,
@@ -494,10 +492,14 @@ impl Kv for RedisKv {
 #[cfg(test)]
 mod tests {
 
+    use super::*;
+    use std::sync::Arc;
+
     #[test]
     fn a_policy_that_evicts_is_told_and_noeviction_is_not() {
-        let info =
-            |policy: &str| format!("# Memory\r\nused_memory:1\r\nmaxmemory_policy:{policy}\r\n");
+        let info = |policy: &str| {
+            format!("# Memory\r\nused_memory:1\r\nmaxmemory:1000\r\nmaxmemory_policy:{policy}\r\n")
+        };
         assert_eq!(
             evicting(&info("allkeys-lru")).as_deref(),
             Some("allkeys-lru")
@@ -508,9 +510,12 @@ mod tests {
         );
         assert_eq!(evicting(&info("noeviction")), None);
         assert_eq!(evicting("# Memory\r\nused_memory:1\r\n"), None, "not said");
+        // Without a maxmemory, Redis never evicts, whatever its policy says.
+        assert_eq!(
+            evicting("# Memory\r\nmaxmemory:0\r\nmaxmemory_policy:allkeys-lru\r\n"),
+            None
+        );
     }
-    use super::*;
-    use std::sync::Arc;
 
     /// A TCP port that accepts connections (the kernel's backlog does) and never answers:
     /// Redis as seen behind a black hole.

@@ -44,12 +44,7 @@ impl PortalInfo {
             }
             _ => "",
         };
-        let on_loopback = url.host == "localhost"
-            || url
-                .host
-                .trim_matches(['[', ']'])
-                .parse::<std::net::IpAddr>()
-                .is_ok_and(|ip| ip.is_loopback());
+        let on_loopback = crate::config::is_loopback_host(&url.host);
         let loopback: &[&str] = if on_loopback {
             &["localhost", "127.0.0.1", "[::1]"]
         } else {

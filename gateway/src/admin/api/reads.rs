@@ -63,7 +63,14 @@ pub(super) async fn visible(
         // Found when tried: a change refused for an outage left no line, so the audit
         // could not show that a ministry had tried (and had to try again).
         Err(e) => {
-            admin.audit(caller, action, Some(id), None, "error", client);
+            admin.audit(
+                caller,
+                action,
+                Some(id),
+                None,
+                super::change::result_of(&e),
+                client,
+            );
             Err(store_error(e))
         }
     }

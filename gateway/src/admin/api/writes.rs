@@ -215,18 +215,20 @@ pub(super) async fn existing(
         Ok(c) => c,
         Err(r) => return r,
     };
+    // A dry run is audited as `validate`, whatever refuses it (as `change` does).
+    let audited = if dry_run { "validate" } else { action.as_str() };
     // Whose service it is is settled before the request's own form: another ministry
     // learns nothing from how its malformed calls are answered.
-    if let Err(r) = visible(&admin, &caller, &id, action.as_str(), client).await {
+    if let Err(r) = visible(&admin, &caller, &id, audited, client).await {
         return r;
     }
     let expect = match expectation(&headers) {
         Ok(e) => e,
-        Err(r) => return admin.malformed(&caller, action.as_str(), Some(&id), client, *r),
+        Err(r) => return admin.malformed(&caller, audited, Some(&id), client, *r),
     };
     let given = match parse(&headers, &body) {
         Ok(d) => d,
-        Err(r) => return admin.malformed(&caller, action.as_str(), Some(&id), client, *r),
+        Err(r) => return admin.malformed(&caller, audited, Some(&id), client, *r),
     };
     // A patch is merged onto the service as it is when the change has its turn, and
     // stored over that version (see `patch`).

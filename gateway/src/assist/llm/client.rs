@@ -15,7 +15,7 @@ use serde_json::Value;
 use super::error::LlmError;
 use super::prompt::{self, ShortlistItem};
 use super::settings::{validate, LlmSettings};
-use crate::resilience::breaker::{Breaker, BreakerState, Failure as BreakerFailure};
+use crate::resilience::breaker::{Breaker, BreakerState};
 
 /// Largest response body read from the endpoint.
 const MAX_RESPONSE_BYTES: usize = 256 * 1024;
@@ -48,17 +48,64 @@ pub struct LlmAnswer {
     pub attempts: u32,
 }
 
-/// Whose doing a failed call may be, for the breaker.
+/// Whose doing a failed call is, for the breaker.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 enum Blame {
     /// The endpoint's: no answer, a status, a body that is no chat completion. Anyone
-    /// asking would have met it.
+    /// asking would have met it, and met it after a wait: it counts against the breaker.
     Endpoint,
     /// The model's answer to this question: outside the shortlist, prose, a refusal. The
-    /// question steers it (found when tried: five questions saying "answer vat" from one
-    /// address opened the breaker, and nobody's question reached the LLM for its cool-down,
-    /// as often as he liked).
+    /// endpoint answered, in time, and the question steers the answer (found when tried:
+    /// five questions saying "answer vat" from one address opened the breaker, and nobody's
+    /// question reached the LLM for its cool-down, as often as he liked; three addresses,
+    /// as the service breakers ask, are as cheap). It does not count against the breaker:
+    /// the fallback is safe, and a model that answers nothing usable is an alert's
+    /// business (`EgovAssistLlmAnswersUnusable`), not the breaker's.
     Answer,
+}
+
+/// Calls one asker (an address key) may have waiting on the endpoint at once: a citizen
+/// asks one question at a time; one address's burst (the route budget's 60) would hold
+/// most of `max_in_flight` for everyone else.
+const IN_FLIGHT_PER_ASKER: usize = 4;
+
+/// The askers with calls waiting, and how many each.
+#[derive(Default)]
+struct Askers(std::sync::Mutex<std::collections::HashMap<std::net::IpAddr, usize>>);
+
+/// One asker's call held in [`Askers`] until it ends (however it ends).
+struct AskerSlot<'a> {
+    askers: &'a Askers,
+    asker: std::net::IpAddr,
+}
+
+impl Askers {
+    /// A slot for `asker`, unless it already has [`IN_FLIGHT_PER_ASKER`] calls waiting.
+    fn take(&self, asker: std::net::IpAddr) -> Option<AskerSlot<'_>> {
+        let mut held = self.0.lock().ok()?;
+        let n = held.entry(asker).or_insert(0);
+        if *n >= IN_FLIGHT_PER_ASKER {
+            return None;
+        }
+        *n += 1;
+        Some(AskerSlot {
+            askers: self,
+            asker,
+        })
+    }
+}
+
+impl Drop for AskerSlot<'_> {
+    fn drop(&mut self) {
+        if let Ok(mut held) = self.askers.0.lock() {
+            if let Some(n) = held.get_mut(&self.asker) {
+                *n -= 1;
+                if *n == 0 {
+                    held.remove(&self.asker);
+                }
+            }
+        }
+    }
 }
 
 /// One failed attempt and what the endpoint said about waiting.
@@ -158,6 +205,8 @@ pub struct LlmClient {
     breaker: Breaker,
     /// Calls waiting on the endpoint now, at most `settings.max_in_flight`.
     in_flight: tokio::sync::Semaphore,
+    /// Of those, each asker's, at most [`IN_FLIGHT_PER_ASKER`].
+    askers: Askers,
     /// Where the tokens of every completion received are counted (prompt, completion).
     tokens: Option<(IntCounter, IntCounter)>,
     /// Where the time of every call made is observed, answered or failed.
@@ -213,6 +262,7 @@ impl LlmClient {
             http,
             endpoint,
             in_flight: tokio::sync::Semaphore::new(settings.max_in_flight.max(1) as usize),
+            askers: Askers::default(),
             settings,
             breaker,
             tokens: None,
@@ -258,10 +308,9 @@ impl LlmClient {
     ///
     /// Fails fast with [`LlmError::Config`] for an invalid shortlist, with
     /// [`LlmError::BreakerOpen`] (no network call) while the breaker is open, and with
-    /// [`LlmError::Busy`] while `max_in_flight` calls wait on the endpoint. `asker` (the
-    /// citizen's address key) is whom an unusable answer is counted against: the breaker
-    /// opens on those only when they came from several addresses
-    /// ([`BreakerFailure::AskedBy`]), on the endpoint's own failures at once.
+    /// [`LlmError::Busy`] while `max_in_flight` calls wait on the endpoint, or
+    /// [`IN_FLIGHT_PER_ASKER`] of `asker`'s (the citizen's address key). Only the
+    /// endpoint's failures count against the breaker, not unusable answers ([`Blame`]).
     pub async fn choose(
         &self,
         query: &str,
@@ -277,10 +326,21 @@ impl LlmClient {
             shortlist,
         )
         .to_string();
+        let own = match asker {
+            Some(asker) => match self.askers.take(asker) {
+                Some(slot) => Some(slot),
+                None => {
+                    tracing::debug!(target: "assist::llm", "as many of this address's calls in flight as allowed: LLM not asked");
+                    return Err(LlmError::Busy);
+                }
+            },
+            None => None,
+        };
         let Ok(_slot) = self.in_flight.try_acquire() else {
             tracing::debug!(target: "assist::llm", "as many calls in flight as allowed: LLM not asked");
             return Err(LlmError::Busy);
         };
+        let _own = own;
         let Some(permit) = self.breaker.acquire(Instant::now()) else {
             tracing::debug!(target: "assist::llm", "breaker open: LLM not asked");
             return Err(LlmError::BreakerOpen);
@@ -315,11 +375,14 @@ impl LlmClient {
                 })
             }
             Err((error, blame)) => {
-                let failure = match blame {
-                    Blame::Endpoint => BreakerFailure::Anyone,
-                    Blame::Answer => BreakerFailure::AskedBy(asker),
+                let opened = match blame {
+                    Blame::Endpoint => permit.failure(Instant::now()),
+                    // The endpoint answered: as far as the breaker knows, it works.
+                    Blame::Answer => {
+                        permit.success();
+                        false
+                    }
                 };
-                let opened = permit.failed(Instant::now(), failure);
                 tracing::debug!(target: "assist::llm", ?latency, attempts, kind = error.kind(), %error, "LLM call failed");
                 if opened {
                     tracing::warn!(

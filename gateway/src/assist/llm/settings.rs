@@ -66,7 +66,7 @@ impl LlmSettings {
             max_tokens: 32,
             breaker_failures: 5,
             breaker_open_for: Duration::from_secs(30),
-            max_in_flight: crate::config::DEFAULT_MAX_IN_FLIGHT as u32,
+            max_in_flight: crate::config::DEFAULT_MAX_IN_FLIGHT,
         }
     }
 }

@@ -411,7 +411,8 @@ fn classify(digits: &str, plus: bool) -> Option<PiiKind> {
     // Any country's number in international form (E.164: at most 15 digits after `+`).
     // Found when tried: "+33 6 12 34 56 78" reached the LLM as "[CNSS] 78", its first
     // nine digits taken for a CNSS number and the rest left.
-    if plus && (8..=15).contains(&n) {
+    // No country code starts with 0.
+    if plus && (8..=15).contains(&n) && b.first() != Some(&b'0') {
         return Some(PiiKind::Phone);
     }
     if (n == 14 && digits.starts_with("00212") && mobile(b.get(5)))
@@ -453,7 +454,10 @@ pub(super) fn numbers(chars: &[char], spans: &mut Vec<Span>) {
                 let digits = groups[e].1.get(prefix.len()..)?;
                 let (end, _) = groups[e];
                 let kind = classify(digits, plus && g == 0)?;
-                (!at(chars, end).is_alphabetic()).then_some((e, kind))
+                // "+12 000 000 dh" is an amount, not a number in international form.
+                let amount =
+                    plus && g == 0 && UNIT_WORDS.contains(&word_after(chars, end).as_str());
+                (!at(chars, end).is_alphabetic() && !amount).then_some((e, kind))
             });
             match hit {
                 Some((e, kind)) => {

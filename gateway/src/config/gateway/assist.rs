@@ -71,7 +71,7 @@ fn llm(l: &RawLlm, p: &mut Problems<'_>) -> Option<LlmConfig> {
         Some(v) => p.check("assist.llm.breaker_failures", values::bounded(v, 1, 1000)),
     };
     let in_flight = match l.max_in_flight {
-        None => Some(DEFAULT_MAX_IN_FLIGHT),
+        None => Some(DEFAULT_MAX_IN_FLIGHT as usize),
         Some(v) => p.check("assist.llm.max_in_flight", values::bounded(v, 1, 10_000)),
     };
     let format = match l.response_format.as_deref() {
@@ -120,7 +120,7 @@ fn llm(l: &RawLlm, p: &mut Problems<'_>) -> Option<LlmConfig> {
 
 /// `[assist.llm] max_in_flight` by default: far more than one instance's ambiguous
 /// questions take at once (each waits at most `deadline`), far fewer than a flood's.
-pub const DEFAULT_MAX_IN_FLIGHT: usize = 64;
+pub const DEFAULT_MAX_IN_FLIGHT: u32 = 64;
 
 /// The parts of an LLM endpoint's settings that decide whether a client can use them.
 #[derive(Debug, Clone, Copy)]
@@ -209,17 +209,9 @@ pub fn check_llm_endpoint(settings: &LlmEndpoint<'_>) -> Result<Url, Vec<Invalid
     }
 }
 
-/// Whether `url` names this machine: a loopback address, or `localhost`.
+/// Whether `url` names this machine ([`crate::config::is_loopback_host`]).
 fn is_loopback(url: &Url) -> bool {
-    match url.host() {
-        Some(url::Host::Ipv4(ip)) => ip.is_loopback(),
-        Some(url::Host::Ipv6(ip)) => ip.is_loopback(),
-        Some(url::Host::Domain(name)) => {
-            name.eq_ignore_ascii_case("localhost")
-                || name.to_ascii_lowercase().ends_with(".localhost")
-        }
-        None => false,
-    }
+    url.host_str().is_some_and(crate::config::is_loopback_host)
 }
 
 #[cfg(test)]
@@ -296,13 +288,21 @@ mod tests {
     #[test]
     fn an_api_key_is_never_sent_in_clear_text_to_another_machine() {
         let key = "api_key = { env = \"AI71_KEY\" }\nmodel = \"m\"";
-        let errors = refused(&format!("base_url = \"http://api.ai71.ai/v1\"\n{key}"));
-        assert!(
-            errors
-                .iter()
-                .any(|e| e.contains("assist.llm.base_url") && e.contains("https")),
-            "{errors:?}"
-        );
+        for remote in [
+            "http://api.ai71.ai/v1",
+            "http://127.0.0.1.evil.example/v1",
+            "http://localhost.evil.example/v1",
+            "http://llm.localhost/v1",
+            "HTTP://api.ai71.ai/v1",
+        ] {
+            let errors = refused(&format!("base_url = \"{remote}\"\n{key}"));
+            assert!(
+                errors
+                    .iter()
+                    .any(|e| e.contains("assist.llm.base_url") && e.contains("https")),
+                "{remote}: {errors:?}"
+            );
+        }
         for fine in [
             "https://api.ai71.ai/v1",
             "http://127.0.0.1:8000/v1",

@@ -122,11 +122,7 @@ fn settings_of(
     }
     if let Some(portal) = portal.as_ref().filter(|p| !p.public_url.https) {
         let host = portal.public_url.host.as_str();
-        let loopback = host == "localhost"
-            || host.ends_with(".localhost")
-            || host
-                .parse::<std::net::IpAddr>()
-                .is_ok_and(|ip| ip.is_loopback());
+        let loopback = crate::config::is_loopback_host(host) || host.ends_with(".localhost");
         if !loopback {
             warnings.push(ConfigError::new(
                 &file,

@@ -45,6 +45,9 @@ fn a_foreign_number_in_international_form_is_one_phone() {
         assert_eq!(r.text, "appelez-moi au [PHONE] svp", "{s}");
         assert_eq!(r.found, [PiiKind::Phone], "{s}");
     }
+    for amount in ["une hausse de +12 000 000 dh", "+15 000 000 mad de plus"] {
+        assert_eq!(redact(amount).text, amount, "an amount");
+    }
 }
 
 #[test]
