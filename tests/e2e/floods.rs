@@ -341,6 +341,36 @@ fn a_services_total_rate_protects_its_backend_and_no_other_service() {
     );
 }
 
+/// Found when tried: the shared buckets were asked before the address's own, and gave a
+/// token to every request a later, narrower one refused; one address's flood, which its own
+/// limit turned away, then spent the service's total, and the other citizens got 429.
+#[test]
+fn a_flood_its_own_limit_refuses_does_not_spend_the_services_total_for_others() {
+    let estate = start_estate(None);
+    let gw = TestGateway::with(&estate, |c| {
+        let service = egov_integration::service_mut(c, "cnie-renewal");
+        service.limits.rate_per_ip = rate(2, 60);
+        service.limits.rate_total = rate(5, 60);
+        c.gateway.limits.rate.global = rate(8, 60);
+    });
+    let flooder: std::net::IpAddr = [127, 0, 0, 2].into();
+    let citizen: std::net::IpAddr = [127, 0, 0, 3].into();
+    let flood: Vec<u16> = (0..12)
+        .map(|_| raw_http::get_from(flooder, gw.addr, "/s/cnie-renewal/").status)
+        .collect();
+    assert_eq!(flood.iter().filter(|s| **s == 200).count(), 2, "{flood:?}");
+    assert_eq!(
+        raw_http::get_from(citizen, gw.addr, "/s/cnie-renewal/").status,
+        200,
+        "the service's total was spent by refused requests"
+    );
+    assert_eq!(
+        raw_http::get_from(citizen, gw.addr, "/s/passport-application/").status,
+        200,
+        "the gateway's total was spent by refused requests"
+    );
+}
+
 #[test]
 fn a_body_over_the_services_limit_gets_413_and_a_smaller_one_goes_through() {
     let estate = start_estate(None);
