@@ -722,3 +722,54 @@ fn interim_answers_during_a_slow_upload_do_not_end_it() {
     let text = String::from_utf8_lossy(&answer);
     assert!(text.contains("HTTP/1.1 200"), "{text}");
 }
+
+/// Found when tried: a site answering in 8 s, asked by 1,000 clients, held every connection
+/// slot, and every other service and the home page answered 503. A service now has at most
+/// `limits.max_in_flight_per_service` requests waiting on its site: past them the busy page
+/// with `Retry-After` at once, while the other services are served.
+#[test]
+fn a_slow_site_holds_at_most_its_services_share_of_requests_and_the_others_are_served() {
+    let estate = start_estate(None);
+    let gw = TestGateway::with(&estate, |c| {
+        c.gateway.limits.max_in_flight_per_service = 2;
+    });
+    let slow = "/s/cnie-renewal/__estate/cacheable?tag=bulkhead&cc=no-store&delay_ms=3000";
+    let addr = gw.addr;
+    let waiting: Vec<_> = (0..2)
+        .map(|_| std::thread::spawn(move || raw_http::get(addr, slow, "").status))
+        .collect();
+    std::thread::sleep(Duration::from_millis(800));
+    let refused = raw_http::get(addr, slow, "");
+    assert_eq!(refused.status, 503, "{}", refused.text());
+    assert!(
+        refused.header("retry-after").is_some(),
+        "told when to come back"
+    );
+    assert_eq!(
+        raw_http::get(addr, "/s/passport-application/", "").status,
+        200,
+        "another service is served meanwhile"
+    );
+    assert_eq!(raw_http::get(addr, "/", "").status, 200, "and the portal");
+    for w in waiting {
+        assert_eq!(
+            w.join().expect("a slow request"),
+            200,
+            "the two waiting end well"
+        );
+    }
+    let text = metrics(&gw);
+    assert!(
+        text.contains(r#"egov_rate_limited_total{scope="service_in_flight"} 1"#),
+        "{text}"
+    );
+    assert!(
+        text.contains(r#"egov_upstream_requests_in_flight{service="cnie-renewal"} 0"#),
+        "every place given back: {text}"
+    );
+    assert_eq!(
+        raw_http::get(addr, "/s/cnie-renewal/", "").status,
+        200,
+        "and taken again"
+    );
+}

@@ -137,6 +137,11 @@ pub struct LimitsSettings {
     /// Connections open at once from one client address (IPv6: one /64); trusted proxies
     /// are exempt. Beyond it: a short 429 and close.
     pub max_connections_per_ip: usize,
+    /// Requests one service may have waiting on its legacy site at once (a bulkhead, as
+    /// Envoy's `max_requests`); past it: the 503 page with `Retry-After`, or a stale copy.
+    /// Found when tried: a slow site (8 s an answer) under 1,000 clients held every
+    /// connection slot, and every other service and the home page answered 503.
+    pub max_in_flight_per_service: usize,
     /// Request target (path and query) length; longer → 414.
     pub max_uri_bytes: usize,
     /// Header fields per request; more → 431.

@@ -254,6 +254,7 @@ pub struct RawLimits {
     pub send_timeout: Option<String>,
     pub max_connections: Option<i64>,
     pub max_connections_per_ip: Option<i64>,
+    pub max_in_flight_per_service: Option<i64>,
     pub max_uri_bytes: Option<i64>,
     pub max_headers: Option<i64>,
     pub max_body_bytes: Option<i64>,

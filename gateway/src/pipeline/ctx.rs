@@ -209,10 +209,12 @@ impl RequestCtx {
         let Some(wait) = self.attempts.unavailable_for else {
             return Some(self.error_page(kind));
         };
-        Some(
-            self.error_page(ErrorKind::Maintenance)
-                .with_retry_after_secs(wait.as_secs()),
-        )
+        let kind = if self.attempts.busy {
+            ErrorKind::Unavailable
+        } else {
+            ErrorKind::Maintenance
+        };
+        Some(self.error_page(kind).with_retry_after_secs(wait.as_secs()))
     }
 
     /// An error page quoting the request id (and the trace id when they differ).

@@ -86,6 +86,8 @@ pub struct Upstream {
     /// `None` when `[upstream.breaker] failures = 0`.
     pub breaker: Option<Breaker>,
     pub budget: RetryBudget,
+    /// The requests waiting on its site, at most `limits.max_in_flight_per_service`.
+    pub in_flight: crate::resilience::bulkhead::Bulkhead,
     /// When active checks are configured: how often, and when the next is due.
     pub health: Option<HealthSchedule>,
 }
@@ -116,11 +118,13 @@ impl HealthSchedule {
 
 impl Upstream {
     /// The upstream of `config` on the resolved `backends` (address and weight); the
-    /// breaker, if any, publishes its state to `breaker_gauge`.
+    /// breaker, if any, publishes its state to `breaker_gauge`; at most `in_flight`'s
+    /// requests wait on it at once.
     pub fn new(
         config: &UpstreamConfig,
         backends: &[(SocketAddr, u32)],
         breaker_gauge: Option<IntGauge>,
+        in_flight: crate::resilience::bulkhead::Bulkhead,
     ) -> Result<Self, String> {
         let set: BTreeSet<LbBackend> = backends
             .iter()
@@ -165,6 +169,7 @@ impl Upstream {
             timeouts: config.timeouts,
             breaker,
             budget: RetryBudget::default(),
+            in_flight,
             health: config.health_check.as_ref().map(|c| HealthSchedule {
                 interval: c.interval,
                 next_due: Mutex::new(Instant::now()),
@@ -261,7 +266,8 @@ mod tests {
 
     fn upstream(backends: &[(SocketAddr, u32)]) -> Upstream {
         let addrs: Vec<SocketAddr> = backends.iter().map(|(a, _)| *a).collect();
-        Upstream::new(&config(&addrs), backends, None).expect("upstream")
+        let bulkhead = crate::resilience::bulkhead::Bulkhead::new(1024, None, None);
+        Upstream::new(&config(&addrs), backends, None, bulkhead).expect("upstream")
     }
 
     fn addr(port: u16) -> SocketAddr {

@@ -175,6 +175,7 @@ impl Snapshot {
         let own = config.gateway.own_listeners();
         let allow = &config.gateway.admin.upstream_allow;
         let mut unresolved = BTreeMap::new();
+        let in_flight_limit = config.gateway.limits.max_in_flight_per_service;
         let upstreams: Vec<Option<Arc<Upstream>>> = config
             .services
             .iter()
@@ -182,7 +183,10 @@ impl Snapshot {
                 let kept = previous
                     .filter(|p| !(resolve_again && p.unresolved.contains_key(&svc.id)))
                     .and_then(|p| p.service(&svc.id).map(|s| (p, s)))
-                    .filter(|(_, s)| s.config.upstream == svc.upstream)
+                    .filter(|(_, s)| {
+                        s.config.upstream == svc.upstream
+                            && s.upstream.in_flight.limit() == in_flight_limit
+                    })
                     .map(|(p, s)| {
                         if let Some(why) = p.unresolved.get(&svc.id) {
                             unresolved.insert(svc.id.clone(), why.clone());
@@ -201,7 +205,13 @@ impl Snapshot {
                             m.circuit_breaker_state
                                 .with_label_values(&[&format!("service:{}", svc.id)])
                         });
-                        Upstream::new(&svc.upstream, &backends, gauge)
+                        let bulkhead = crate::resilience::bulkhead::Bulkhead::new(
+                            in_flight_limit,
+                            metrics.map(|m| m.upstream_in_flight.with_label_values(&[&svc.id])),
+                            metrics
+                                .map(|m| m.rate_limited.with_label_values(&["service_in_flight"])),
+                        );
+                        Upstream::new(&svc.upstream, &backends, gauge, bulkhead)
                             .map(Arc::new)
                             .map_err(|reason| {
                                 errors.push(ConfigError::new(&svc.file, "upstream", reason))

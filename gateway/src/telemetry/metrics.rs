@@ -61,6 +61,8 @@ pub struct Metrics {
     pub assist_llm_errors: IntCounterVec,
     pub assist_llm_tokens: IntCounterVec,
     pub circuit_breaker_state: IntGaugeVec,
+    /// Requests of each service waiting on its legacy site (its bulkhead's count).
+    pub upstream_in_flight: IntGaugeVec,
     pub cache_requests: IntCounterVec,
     // The response cache.
     pub response_cache: IntCounterVec,
@@ -245,6 +247,7 @@ impl Metrics {
             assist_llm_errors: counter(&r, "egov_assist_llm_errors_total", "Failed calls to the routing LLM, by kind.", &["kind"])?,
             assist_llm_tokens: counter(&r, "egov_assist_llm_tokens_total", "Tokens used by the routing LLM, by kind (prompt, completion).", &["kind"])?,
             circuit_breaker_state: gauge_vec(&r, "egov_circuit_breaker_state", "Circuit breaker state: 0 closed, 1 half-open, 2 open.", &["breaker"])?,
+            upstream_in_flight: gauge_vec(&r, "egov_upstream_requests_in_flight", "Requests of a service waiting on its legacy site now, at most limits.max_in_flight_per_service (past it: 503, counted in egov_rate_limited_total{scope=\"service_in_flight\"}).", &["service"])?,
             cache_requests: counter(&r, "egov_cache_requests_total", "Cache lookups, by cache and result (hit, miss).", &["cache", "result"])?,
             response_cache: counter(&r, "egov_response_cache_requests_total", "Proxied answers by response cache result (hit, miss, expired, stale, revalidated, bypass), for services whose cache is on.", &["service", "ministry", "result"])?,
             response_cache_bytes: counter(&r, "egov_response_cache_bytes_served_total", "Bytes of answers served from the response cache (hits, stale and revalidated).", sm)?,
@@ -265,7 +268,7 @@ impl Metrics {
                 r.register(Box::new(c.clone()))?;
                 c
             },
-            rate_limited: counter(&r, "egov_rate_limited_total", "Requests refused with 429 by a rate limit, by scope (per_ip, per_session, login (and the 503 of a login past the overall cap of logins in progress), route, global, service; h2_streams: an HTTP/2 request refused for what its connection or address holds, or for a connection resetting its streams; h2_frames: an HTTP/2 connection closed for a flood of frames that carry nothing (PRIORITY, WINDOW_UPDATE, PING, SETTINGS, empty DATA); admin_changes: a ministry's change past [admin] changes_per_ministry).", &["scope"])?,
+            rate_limited: counter(&r, "egov_rate_limited_total", "Requests refused with 429 by a rate limit, by scope (per_ip, per_session, login (and the 503 of a login past the overall cap of logins in progress), route, global, service; h2_streams: an HTTP/2 request refused for what its connection or address holds, or for a connection resetting its streams; h2_frames: an HTTP/2 connection closed for a flood of frames that carry nothing (PRIORITY, WINDOW_UPDATE, PING, SETTINGS, empty DATA); admin_changes: a ministry's change past [admin] changes_per_ministry; service_in_flight: a request past its service's limits.max_in_flight_per_service, answered 503).", &["scope"])?,
             access_log_dropped: {
                 let c = IntCounter::new("egov_access_log_dropped_total", "Access log lines dropped because the writer fell behind or the file did not take them.")?;
                 r.register(Box::new(c.clone()))?;

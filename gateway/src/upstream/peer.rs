@@ -32,9 +32,14 @@ pub struct Attempts {
     /// with the outcome (dropped unsettled, it counts for nothing).
     pub permit: Option<Permit>,
     /// Set when the service cannot be reached at all (breaker open, every backend down or
-    /// ejected): how long until it is worth asking again. The citizen gets the maintenance
-    /// page with this `Retry-After` (or a stale copy).
+    /// ejected) or is busy (its bulkhead full): how long until it is worth asking again.
+    /// The citizen gets the maintenance page (the busy page) with this `Retry-After` (or a
+    /// stale copy).
     pub unavailable_for: Option<Duration>,
+    /// The request's place in its service's bulkhead, held until the request ends.
+    in_flight: Option<crate::resilience::bulkhead::Slot>,
+    /// The service's bulkhead was full: nothing was asked of its site.
+    pub busy: bool,
     /// The one resend on a fresh connection after a pooled one failed was made.
     resent: bool,
     /// When the current attempt's connection was made, until the request's body has been
@@ -53,6 +58,10 @@ pub struct Attempts {
     /// upgraded connection ends it and is no failure of the site.
     pub upgraded: bool,
 }
+
+/// The `Retry-After` of a request its service's bulkhead had no place for: a slow site's
+/// requests end within seconds, or are cut at its timeouts.
+const BUSY_RETRY_AFTER: Duration = Duration::from_secs(5);
 
 /// Interim answers a site may send for one request: a `100 Continue`, a few `103 Early
 /// Hints`, a `102 Processing` now and then during a long upload are all any needs.
@@ -76,6 +85,19 @@ impl Attempts {
     ) -> pingora::Result<Box<HttpPeer>> {
         let upstream = &service.upstream;
         let first = self.deadline.is_none() && self.failed.is_empty();
+        if first && self.in_flight.is_none() {
+            match upstream.in_flight.enter() {
+                Some(slot) => self.in_flight = Some(slot),
+                None => {
+                    self.busy = true;
+                    self.unavailable_for = Some(BUSY_RETRY_AFTER);
+                    return Error::e_explain(
+                        ErrorType::ConnectNoRoute,
+                        "the service has as many requests waiting on its site as it may",
+                    );
+                }
+            }
+        }
         if first {
             upstream.budget.deposit();
             if let Some(breaker) = &upstream.breaker {

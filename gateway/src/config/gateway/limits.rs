@@ -10,6 +10,9 @@ use crate::config::raw::{RawLimits, RawRateLimits};
 use crate::config::{values, LimitsSettings, Rate, RateLimits};
 use std::time::Duration;
 
+/// `limits.max_in_flight_per_service` when `limits.max_connections` is not set.
+pub const DEFAULT_MAX_IN_FLIGHT_PER_SERVICE: usize = 1024;
+
 /// `None` when an error was recorded.
 pub(super) fn validate(
     raw: &RawLimits,
@@ -56,6 +59,19 @@ pub(super) fn validate(
         "limits.max_connections_per_ip",
         values::bounded(raw.max_connections_per_ip.unwrap_or(256), 1, 10_000_000),
     );
+    // A quarter of the connection cap when it is set, so that one slow site holds at most
+    // that; 1,024 at most by default (Envoy's `max_requests`).
+    let in_flight_default = match max_connections {
+        Some(Some(n)) => (n / 4).clamp(16, DEFAULT_MAX_IN_FLIGHT_PER_SERVICE),
+        _ => DEFAULT_MAX_IN_FLIGHT_PER_SERVICE,
+    };
+    let in_flight_per_service = match raw.max_in_flight_per_service {
+        None => Some(in_flight_default),
+        Some(v) => p.check(
+            "limits.max_in_flight_per_service",
+            values::bounded(v, 1, 10_000_000),
+        ),
+    };
     let max_uri_bytes = p.check(
         "limits.max_uri_bytes",
         values::bounded(raw.max_uri_bytes.unwrap_or(8192), 256, 1 << 20),
@@ -91,6 +107,7 @@ pub(super) fn validate(
         send_timeout: send_timeout?,
         max_connections: max_connections?,
         max_connections_per_ip: per_ip?,
+        max_in_flight_per_service: in_flight_per_service?,
         max_uri_bytes: max_uri_bytes?,
         max_headers: max_headers?,
         max_body_bytes: max_body_bytes? as u64,
