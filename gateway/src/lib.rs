@@ -28,6 +28,7 @@ pub mod ip_text;
 pub mod kv;
 pub mod lang;
 pub mod limits;
+pub mod open_files;
 pub mod pipeline;
 pub mod portal;
 pub mod private_file;

@@ -731,14 +731,21 @@ fn interim_answers_during_a_slow_upload_do_not_end_it() {
 fn a_slow_site_holds_at_most_its_services_share_of_requests_and_the_others_are_served() {
     let estate = start_estate(None);
     let gw = TestGateway::with(&estate, |c| {
-        c.gateway.limits.max_in_flight_per_service = 2;
+        c.gateway.limits.max_in_flight_per_service = Some(2);
     });
     let slow = "/s/cnie-renewal/__estate/cacheable?tag=bulkhead&cc=no-store&delay_ms=3000";
     let addr = gw.addr;
     let waiting: Vec<_> = (0..2)
         .map(|_| std::thread::spawn(move || raw_http::get(addr, slow, "").status))
         .collect();
-    std::thread::sleep(Duration::from_millis(800));
+    let both_waiting = (0..100).any(|_| {
+        std::thread::sleep(Duration::from_millis(50));
+        metrics(&gw).contains(r#"egov_upstream_requests_in_flight{service="cnie-renewal"} 2"#)
+    });
+    assert!(
+        both_waiting,
+        "the two slow requests never both reached the site"
+    );
     let refused = raw_http::get(addr, slow, "");
     assert_eq!(refused.status, 503, "{}", refused.text());
     assert!(

@@ -23,7 +23,7 @@ mod vocab;
 pub use error::{ConfigError, ConfigErrors};
 pub use gateway::{
     check_llm_endpoint, same_port, InvalidSetting, LlmEndpoint, BUILTIN_TIMEOUTS,
-    DEFAULT_KEY_PREFIX, DEFAULT_MAX_IN_FLIGHT,
+    DEFAULT_KEY_PREFIX, DEFAULT_MAX_IN_FLIGHT, DEFAULT_MAX_IN_FLIGHT_PER_SERVICE,
 };
 pub use load::{
     cross_checked, hidden, load, load_service_file, load_settings, load_with_warnings,
@@ -139,9 +139,11 @@ pub struct LimitsSettings {
     pub max_connections_per_ip: usize,
     /// Requests one service may have waiting on its legacy site at once (a bulkhead, as
     /// Envoy's `max_requests`); past it: the 503 page with `Retry-After`, or a stale copy.
-    /// Found when tried: a slow site (8 s an answer) under 1,000 clients held every
-    /// connection slot, and every other service and the home page answered 503.
-    pub max_in_flight_per_service: usize,
+    /// `None`: a quarter of the connection cap, at most [`DEFAULT_MAX_IN_FLIGHT_PER_SERVICE`]
+    /// (the registry resolves it, `resilience::bulkhead`). Found when tried: a slow site
+    /// (8 s an answer) under 1,000 clients held every connection slot, and every other
+    /// service and the home page answered 503.
+    pub max_in_flight_per_service: Option<usize>,
     /// Request target (path and query) length; longer → 414.
     pub max_uri_bytes: usize,
     /// Header fields per request; more → 431.

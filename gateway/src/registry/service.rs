@@ -266,7 +266,7 @@ mod tests {
 
     fn upstream(backends: &[(SocketAddr, u32)]) -> Upstream {
         let addrs: Vec<SocketAddr> = backends.iter().map(|(a, _)| *a).collect();
-        let bulkhead = crate::resilience::bulkhead::Bulkhead::new(1024, None, None);
+        let bulkhead = crate::resilience::bulkhead::Bulkhead::new("s", 1024, None, None);
         Upstream::new(&config(&addrs), backends, None, bulkhead).expect("upstream")
     }
 

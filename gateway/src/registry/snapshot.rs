@@ -175,7 +175,7 @@ impl Snapshot {
         let own = config.gateway.own_listeners();
         let allow = &config.gateway.admin.upstream_allow;
         let mut unresolved = BTreeMap::new();
-        let in_flight_limit = config.gateway.limits.max_in_flight_per_service;
+        let in_flight_limit = crate::resilience::bulkhead::limit_of(&config.gateway.limits);
         let upstreams: Vec<Option<Arc<Upstream>>> = config
             .services
             .iter()
@@ -183,11 +183,9 @@ impl Snapshot {
                 let kept = previous
                     .filter(|p| !(resolve_again && p.unresolved.contains_key(&svc.id)))
                     .and_then(|p| p.service(&svc.id).map(|s| (p, s)))
-                    .filter(|(_, s)| {
-                        s.config.upstream == svc.upstream
-                            && s.upstream.in_flight.limit() == in_flight_limit
-                    })
+                    .filter(|(_, s)| s.config.upstream == svc.upstream)
                     .map(|(p, s)| {
+                        s.upstream.in_flight.with_limit(in_flight_limit);
                         if let Some(why) = p.unresolved.get(&svc.id) {
                             unresolved.insert(svc.id.clone(), why.clone());
                         }
@@ -205,12 +203,20 @@ impl Snapshot {
                             m.circuit_breaker_state
                                 .with_label_values(&[&format!("service:{}", svc.id)])
                         });
-                        let bulkhead = crate::resilience::bulkhead::Bulkhead::new(
-                            in_flight_limit,
-                            metrics.map(|m| m.upstream_in_flight.with_label_values(&[&svc.id])),
-                            metrics
-                                .map(|m| m.rate_limited.with_label_values(&["service_in_flight"])),
-                        );
+                        // The count goes on where the service had one: its requests in
+                        // flight still hold their places.
+                        let before = previous.and_then(|p| p.service(&svc.id));
+                        let bulkhead = match before {
+                            Some(s) => s.upstream.in_flight.with_limit(in_flight_limit),
+                            None => crate::resilience::bulkhead::Bulkhead::new(
+                                &svc.id,
+                                in_flight_limit,
+                                metrics.map(|m| m.upstream_in_flight.with_label_values(&[&svc.id])),
+                                metrics.map(|m| {
+                                    m.rate_limited.with_label_values(&["service_in_flight"])
+                                }),
+                            ),
+                        };
                         Upstream::new(&svc.upstream, &backends, gauge, bulkhead)
                             .map(Arc::new)
                             .map_err(|reason| {

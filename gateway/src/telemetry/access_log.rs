@@ -529,14 +529,16 @@ fn write_path_without_query_values(
 /// Whether pingora's own line for error `e` is withheld (`ProxyHttp::suppress_error_log`):
 /// a legacy answer header that does not parse is put whole into the error (its cookies
 /// too, about 17 KB a request a hostile site could make the gateway write; found when
-/// tried). A line of the gateway's says what happened instead. And a request the gateway
-/// did not send on because the service's breaker is open or it has no usable backend
-/// (`ConnectNoRoute`, only the gateway's own peer selection makes it): the breaker's
-/// opening was logged once, the citizens' 503s are counted; found when tried, a flood
-/// of a service behind an open breaker wrote an `ERROR` line for each request, 48,868
-/// lines (9.5 MB) in 40 s.
+/// tried). A line of the gateway's says what happened instead. And a request the gateway's
+/// own peer selection did not send on (the service's breaker open, its bulkhead full, no
+/// usable backend: `ConnectNoRoute` of no source, where a socket's "no route to host" is
+/// the upstream's and keeps its line): the breaker's opening and a full bulkhead are
+/// logged once, the citizens' 503s counted; found when tried, a flood of a service behind
+/// an open breaker wrote an `ERROR` line for each request, 48,868 lines (9.5 MB) in 40 s.
 pub fn withhold_pingora_line(service: Option<&str>, e: &pingora::Error) -> bool {
-    if e.etype() == &pingora::ErrorType::ConnectNoRoute {
+    if e.etype() == &pingora::ErrorType::ConnectNoRoute
+        && e.esource() != &pingora::ErrorSource::Upstream
+    {
         return true;
     }
     let unreadable_answer = e.esource() == &pingora::ErrorSource::Upstream
@@ -637,6 +639,9 @@ mod tests {
             "the service's circuit breaker is open",
         );
         assert!(withhold_pingora_line(Some("cnie-renewal"), &refused));
+        // A socket's "no route to host" is the site's network failing: its line stays.
+        let unroutable = pingora::Error::new_up(pingora::ErrorType::ConnectNoRoute);
+        assert!(!withhold_pingora_line(Some("cnie-renewal"), &unroutable));
     }
 
     #[test]

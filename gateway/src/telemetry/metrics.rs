@@ -307,6 +307,7 @@ impl Metrics {
             "h2_streams",
             "h2_frames",
             "admin_changes",
+            "service_in_flight",
         ] {
             self.rate_limited.with_label_values(&[scope]);
         }
@@ -319,6 +320,7 @@ impl Metrics {
         let _ = self
             .circuit_breaker_state
             .remove_label_values(&[&format!("service:{id}")]);
+        let _ = self.upstream_in_flight.remove_label_values(&[id]);
     }
 
     /// Drops the series of service `id` labelled with `ministry`, its ministry until the

@@ -78,12 +78,16 @@ impl Upstreams {
             let peer = match attempts.next_peer(service, None) {
                 Ok(p) => p,
                 Err(e) => {
-                    self.report(
-                        service,
-                        &mut attempts,
-                        obs.as_deref_mut(),
-                        Outcome::Failed(&e),
-                    );
+                    // Nothing was asked of the site when it was unavailable (its breaker
+                    // open, its bulkhead full): no failure of the site to report.
+                    if attempts.unavailable_for.is_none() {
+                        self.report(
+                            service,
+                            &mut attempts,
+                            obs.as_deref_mut(),
+                            Outcome::Failed(&e),
+                        );
+                    }
                     return Err(match attempts.unavailable_for {
                         Some(wait) => CallError::Unavailable(wait),
                         None if timed_out(&e) => CallError::TimedOut,

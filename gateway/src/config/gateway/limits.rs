@@ -10,7 +10,8 @@ use crate::config::raw::{RawLimits, RawRateLimits};
 use crate::config::{values, LimitsSettings, Rate, RateLimits};
 use std::time::Duration;
 
-/// `limits.max_in_flight_per_service` when `limits.max_connections` is not set.
+/// The most `limits.max_in_flight_per_service` is when unset (Envoy's `max_requests`):
+/// below it, a quarter of the connection cap.
 pub const DEFAULT_MAX_IN_FLIGHT_PER_SERVICE: usize = 1024;
 
 /// `None` when an error was recorded.
@@ -59,18 +60,15 @@ pub(super) fn validate(
         "limits.max_connections_per_ip",
         values::bounded(raw.max_connections_per_ip.unwrap_or(256), 1, 10_000_000),
     );
-    // A quarter of the connection cap when it is set, so that one slow site holds at most
-    // that; 1,024 at most by default (Envoy's `max_requests`).
-    let in_flight_default = match max_connections {
-        Some(Some(n)) => (n / 4).clamp(16, DEFAULT_MAX_IN_FLIGHT_PER_SERVICE),
-        _ => DEFAULT_MAX_IN_FLIGHT_PER_SERVICE,
-    };
+    // Unset: resolved with the connection cap (`resilience::bulkhead::limit_of`).
     let in_flight_per_service = match raw.max_in_flight_per_service {
-        None => Some(in_flight_default),
-        Some(v) => p.check(
-            "limits.max_in_flight_per_service",
-            values::bounded(v, 1, 10_000_000),
-        ),
+        None => Some(None),
+        Some(v) => p
+            .check(
+                "limits.max_in_flight_per_service",
+                values::bounded(v, 1, 10_000_000),
+            )
+            .map(Some),
     };
     let max_uri_bytes = p.check(
         "limits.max_uri_bytes",

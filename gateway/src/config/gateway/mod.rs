@@ -16,6 +16,7 @@ mod sso;
 mod telemetry;
 
 pub use assist::{check_llm_endpoint, InvalidSetting, LlmEndpoint, DEFAULT_MAX_IN_FLIGHT};
+pub use limits::DEFAULT_MAX_IN_FLIGHT_PER_SERVICE;
 pub use redis::DEFAULT_KEY_PREFIX;
 
 use super::error::{ConfigError, Problems};
