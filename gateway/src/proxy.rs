@@ -110,8 +110,7 @@ impl ProxyHttp for GatewayProxy {
 
     fn request_cache_filter(&self, session: &mut Session, ctx: &mut Self::CTX) -> Result<()> {
         if ctx.cache.is_shared() {
-            let policy = ctx.service.as_ref().and_then(|s| s.cache.as_deref());
-            self.cache.enable(session, policy);
+            crate::pipeline::cache::enable(&self.cache, session, ctx.service.as_deref());
         }
         Ok(())
     }

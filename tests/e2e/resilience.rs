@@ -735,8 +735,10 @@ fn a_slow_site_holds_at_most_its_services_share_of_requests_and_the_others_are_s
     });
     let slow = "/s/cnie-renewal/__estate/cacheable?tag=bulkhead&cc=no-store&delay_ms=3000";
     let addr = gw.addr;
-    let waiting: Vec<_> = (0..2)
-        .map(|_| std::thread::spawn(move || raw_http::get(addr, slow, "").status))
+    // Two citizens (one address may hold only a quarter of the places).
+    let waiting: Vec<_> = [[127, 0, 0, 2], [127, 0, 0, 3]]
+        .into_iter()
+        .map(|ip| std::thread::spawn(move || raw_http::get_from(ip.into(), addr, slow).status))
         .collect();
     let both_waiting = (0..100).any(|_| {
         std::thread::sleep(Duration::from_millis(50));
@@ -779,4 +781,75 @@ fn a_slow_site_holds_at_most_its_services_share_of_requests_and_the_others_are_s
         200,
         "and taken again"
     );
+}
+
+/// Found when tried: on a cached service, the misses waiting behind a slow site's one fetch
+/// (the cache lock) held a connection apiece outside the bulkhead, and filled every slot
+/// the gateway had. While the bulkhead is full, a miss no longer waits on the lock: it is
+/// refused at once.
+#[test]
+fn while_its_bulkhead_is_full_a_cached_services_miss_is_refused_rather_than_kept_waiting() {
+    let estate = start_estate(None);
+    let staged = Staged::new(&estate);
+    staged.append_to_service("interior", "cnie-renewal", "[cache]");
+    let gw = TestGateway::staged(&estate, staged, |c| {
+        c.gateway.limits.max_in_flight_per_service = Some(2);
+    });
+    let addr = gw.addr;
+    let slow = |tag: &str| {
+        format!("/s/cnie-renewal/__estate/cacheable?tag={tag}&cc=max-age%3D60&delay_ms=3000")
+    };
+    let waiting: Vec<_> = [
+        ([127, 0, 0, 2], slow("lock-a")),
+        ([127, 0, 0, 3], slow("lock-b")),
+    ]
+    .into_iter()
+    .map(|(ip, path)| std::thread::spawn(move || raw_http::get_from(ip.into(), addr, &path).status))
+    .collect();
+    let both_waiting = (0..100).any(|_| {
+        std::thread::sleep(Duration::from_millis(50));
+        metrics(&gw).contains(r#"egov_upstream_requests_in_flight{service="cnie-renewal"} 2"#)
+    });
+    assert!(
+        both_waiting,
+        "the two slow fetches never both reached the site"
+    );
+    let started = std::time::Instant::now();
+    let refused = raw_http::get_from([127, 0, 0, 4].into(), addr, &slow("lock-a"));
+    assert_eq!(refused.status, 503, "{}", refused.text());
+    assert!(
+        started.elapsed() < Duration::from_millis(1500),
+        "it waited {:?} behind the lock",
+        started.elapsed()
+    );
+    for w in waiting {
+        assert_eq!(w.join().expect("a slow fetch"), 200);
+    }
+}
+
+/// Found when tried: 100 slow uploads (or downloads) from one address filled a service's
+/// bulkhead of 100, and the service answered 503 to everyone. One address holds at most a
+/// quarter of its places.
+#[test]
+fn one_address_holds_at_most_a_quarter_of_a_services_places() {
+    let estate = start_estate(None);
+    let gw = TestGateway::with(&estate, |c| {
+        c.gateway.limits.max_in_flight_per_service = Some(4);
+    });
+    let addr = gw.addr;
+    let slow = "/s/cnie-renewal/__estate/cacheable?tag=share&cc=no-store&delay_ms=3000";
+    let first = std::thread::spawn(move || raw_http::get_from([127, 0, 0, 2].into(), addr, slow));
+    let held = (0..100).any(|_| {
+        std::thread::sleep(Duration::from_millis(50));
+        metrics(&gw).contains(r#"egov_upstream_requests_in_flight{service="cnie-renewal"} 1"#)
+    });
+    assert!(held, "the first slow request never reached the site");
+    let second = raw_http::get_from([127, 0, 0, 2].into(), addr, slow);
+    assert_eq!(second.status, 503, "its second place: {}", second.text());
+    let other = raw_http::get_from([127, 0, 0, 3].into(), addr, "/s/cnie-renewal/");
+    assert_eq!(
+        other.status, 200,
+        "another citizen of the service is served"
+    );
+    assert_eq!(first.join().expect("the first").status, 200);
 }

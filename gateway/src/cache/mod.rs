@@ -105,20 +105,24 @@ impl ResponseCache {
     }
 
     /// Turns pingora's cache on for a request to `policy`'s service: its storage, the
-    /// lock misses wait behind, and the largest object it keeps (the service's, within the
-    /// gateway's).
-    pub fn enable(&self, session: &mut pingora::proxy::Session, policy: Option<&Policy>) {
+    /// lock misses wait behind (none when `no_lock`), and the largest object it keeps (the
+    /// service's, within the gateway's).
+    pub fn enable(
+        &self,
+        session: &mut pingora::proxy::Session,
+        policy: Option<&Policy>,
+        no_lock: bool,
+    ) {
         let limit = policy
             .and_then(|p| p.max_object_size)
             .map_or(self.max_object_size, |m| m.min(self.max_object_size));
         let lock: &'static CacheKeyLockImpl = self.lock;
-        session.cache.enable(
-            self.storage,
-            None,
-            None,
-            Some(lock),
-            Some(self.lock_waits()),
-        );
+        let (lock, waits) = if no_lock {
+            (None, None)
+        } else {
+            (Some(lock), Some(self.lock_waits()))
+        };
+        session.cache.enable(self.storage, None, None, lock, waits);
         session.cache.set_max_file_size_bytes(limit);
     }
 

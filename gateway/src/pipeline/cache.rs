@@ -6,6 +6,21 @@ use super::{RequestCtx, Stage, Step};
 use crate::cache::{service_path, CacheUse};
 use pingora::proxy::Session;
 
+/// Turns pingora's cache on for a request to `service` (`ProxyHttp::request_cache_filter`),
+/// without its lock while the service's bulkhead is full: a miss then goes straight to be
+/// refused (503, or a stale copy) rather than wait behind the one fetch. Found when tried:
+/// the misses that waited behind a slow site's fetch (up to `cache.lock_timeout` each)
+/// held a connection apiece outside the bulkhead, and filled every slot the gateway had.
+pub fn enable(
+    cache: &crate::cache::ResponseCache,
+    session: &mut Session,
+    service: Option<&crate::registry::Service>,
+) {
+    let policy = service.and_then(|s| s.cache.as_deref());
+    let full = service.is_some_and(|s| s.upstream.in_flight.is_full());
+    cache.enable(session, policy, full);
+}
+
 pub struct CacheStage;
 
 impl Stage for CacheStage {

@@ -675,6 +675,9 @@ fn reloadable(
         ..loaded.limits.rate.clone()
     };
     next.limits.max_uri_bytes = loaded.limits.max_uri_bytes;
+    // Applied to every service's bulkhead at the swap (`resilience::bulkhead`); found when
+    // tried, a reload ignored it without a word.
+    next.limits.max_in_flight_per_service = loaded.limits.max_in_flight_per_service;
     next.limits.max_headers = loaded.limits.max_headers;
     next.defaults = loaded.defaults.clone();
     // Revoking a key must not wait for a restart.
@@ -779,6 +782,16 @@ mod reload_tests {
             running.admin.max_services_per_ministry
         );
         assert_eq!(restart, ["admin (but its keys)"]);
+    }
+
+    #[test]
+    fn the_bulkheads_limit_reloads() {
+        let running = crate::config::fixtures::config_without_secrets().gateway;
+        let mut loaded = running.clone();
+        loaded.limits.max_in_flight_per_service = Some(7);
+        let (next, restart) = reloadable(&running, &loaded);
+        assert_eq!(next.limits.max_in_flight_per_service, Some(7));
+        assert!(restart.is_empty(), "{restart:?}");
     }
 
     #[test]

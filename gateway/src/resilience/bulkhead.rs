@@ -9,13 +9,23 @@
 //! copy) at once, and holds nothing. An upgraded (WebSocket) connection holds its place
 //! for its life, as it holds a connection to the site.
 //!
+//! One address may hold at most a quarter of a service's places (counted in
+//! [`ADDRESS_BUCKETS`] buckets by a hash of the address key, so an address sharing its
+//! bucket with another busy one may get less, never more): found when tried, 100 slow
+//! uploads (or slow downloads) from one address filled a bulkhead of 100, and the service
+//! answered 503 to everyone.
+//!
 //! The count outlives registry swaps: a service whose `[upstream]` changed gets a new
 //! balancer but the same count (requests in flight on the old one still hold their place),
 //! and a new limit applies to it at once.
 
 use prometheus::{IntCounter, IntGauge};
+use std::net::IpAddr;
 use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 use std::sync::Arc;
+
+/// Buckets an address's places are counted in.
+pub const ADDRESS_BUCKETS: usize = 64;
 
 /// `limits.max_in_flight_per_service` as set, or a quarter of the connection cap (as set,
 /// or what the open-file limit allows), at most
@@ -38,6 +48,8 @@ struct Held {
     service: String,
     count: AtomicUsize,
     limit: AtomicUsize,
+    /// The places held by the addresses of each bucket.
+    by_address: [AtomicUsize; ADDRESS_BUCKETS],
     /// Whether the log said it is full, until it is half empty again.
     told: AtomicBool,
     /// `egov_upstream_requests_in_flight{service}`, when the snapshot serves traffic.
@@ -46,10 +58,24 @@ struct Held {
     refused: Option<IntCounter>,
 }
 
-/// A request's place in its service's bulkhead, given back when it is dropped (with its
-/// request's context, however the request ends).
+/// A request's place in its service's bulkhead (and in its address's bucket, when the
+/// address is known), given back when it is dropped (with its request's context, however
+/// the request ends).
 #[derive(Debug)]
-pub struct Slot(Arc<Held>);
+pub struct Slot(Arc<Held>, Option<usize>);
+
+/// The bucket of address key `ip`.
+fn bucket_of(ip: IpAddr) -> usize {
+    let folded = match ip {
+        IpAddr::V4(v4) => u64::from(u32::from(v4)),
+        IpAddr::V6(v6) => {
+            let n = u128::from(v6);
+            (n as u64) ^ ((n >> 64) as u64)
+        }
+    };
+    // Fibonacci hashing: the high bits of the product mix every bit of the address.
+    (folded.wrapping_mul(0x9E37_79B9_7F4A_7C15) >> 32) as usize % ADDRESS_BUCKETS
+}
 
 impl Bulkhead {
     /// `service`'s bulkhead of `limit` places (at least one), published to `gauge` and
@@ -64,6 +90,7 @@ impl Bulkhead {
             service: service.to_string(),
             count: AtomicUsize::new(0),
             limit: AtomicUsize::new(limit.max(1)),
+            by_address: std::array::from_fn(|_| AtomicUsize::new(0)),
             told: AtomicBool::new(false),
             gauge,
             refused,
@@ -86,15 +113,28 @@ impl Bulkhead {
         self.0.count.load(Ordering::Relaxed)
     }
 
-    /// A place, unless all [`Self::limit`] are held.
-    pub fn enter(&self) -> Option<Slot> {
+    /// Whether every place is held.
+    pub fn is_full(&self) -> bool {
+        self.held() >= self.limit()
+    }
+
+    /// A place for a request of `asker` (its address key, when known), unless all
+    /// [`Self::limit`] are held or its address's bucket holds a quarter of them.
+    pub fn enter(&self, asker: Option<IpAddr>) -> Option<Slot> {
         let held = &self.0;
         let limit = held.limit.load(Ordering::Relaxed);
-        if held.count.fetch_add(1, Ordering::Relaxed) >= limit {
-            held.count.fetch_sub(1, Ordering::Relaxed);
-            if let Some(refused) = &held.refused {
-                refused.inc();
+        let bucket = asker.map(bucket_of);
+        if let Some(b) = bucket {
+            if !take(&held.by_address[b], (limit / 4).max(1)) {
+                held.refuse();
+                return None;
             }
+        }
+        if !take(&held.count, limit) {
+            if let Some(b) = bucket {
+                held.by_address[b].fetch_sub(1, Ordering::Relaxed);
+            }
+            held.refuse();
             if !held.told.swap(true, Ordering::Relaxed) {
                 tracing::warn!(
                     service = %held.service,
@@ -108,7 +148,24 @@ impl Bulkhead {
         if let Some(gauge) = &held.gauge {
             gauge.inc();
         }
-        Some(Slot(Arc::clone(held)))
+        Some(Slot(Arc::clone(held), bucket))
+    }
+}
+
+/// One more on `counter`, unless it is at `limit` already.
+fn take(counter: &AtomicUsize, limit: usize) -> bool {
+    if counter.fetch_add(1, Ordering::Relaxed) >= limit {
+        counter.fetch_sub(1, Ordering::Relaxed);
+        return false;
+    }
+    true
+}
+
+impl Held {
+    fn refuse(&self) {
+        if let Some(refused) = &self.refused {
+            refused.inc();
+        }
     }
 }
 
@@ -116,6 +173,9 @@ impl Drop for Slot {
     fn drop(&mut self) {
         let held = &self.0;
         let before = held.count.fetch_sub(1, Ordering::Relaxed);
+        if let Some(b) = self.1 {
+            held.by_address[b].fetch_sub(1, Ordering::Relaxed);
+        }
         if let Some(gauge) = &held.gauge {
             gauge.dec();
         }
@@ -134,12 +194,12 @@ mod tests {
         let refused = IntCounter::new("refused", "test").expect("a counter");
         let gauge = IntGauge::new("held", "test").expect("a gauge");
         let bulkhead = Bulkhead::new("s", 2, Some(gauge.clone()), Some(refused.clone()));
-        let first = bulkhead.enter().expect("a place");
-        let second = bulkhead.enter().expect("a place");
-        assert!(bulkhead.enter().is_none(), "the third waits for none");
+        let first = bulkhead.enter(None).expect("a place");
+        let second = bulkhead.enter(None).expect("a place");
+        assert!(bulkhead.enter(None).is_none(), "the third waits for none");
         assert_eq!((bulkhead.held(), gauge.get(), refused.get()), (2, 2, 1));
         drop(first);
-        let third = bulkhead.enter().expect("the place given back");
+        let third = bulkhead.enter(None).expect("the place given back");
         drop((second, third));
         assert_eq!((bulkhead.held(), gauge.get()), (0, 0));
     }
@@ -149,13 +209,44 @@ mod tests {
     #[test]
     fn a_new_limit_applies_to_the_requests_already_waiting() {
         let bulkhead = Bulkhead::new("s", 3, None, None);
-        let waiting: Vec<Slot> = (0..3).filter_map(|_| bulkhead.enter()).collect();
+        let waiting: Vec<Slot> = (0..3).filter_map(|_| bulkhead.enter(None)).collect();
         let after_swap = bulkhead.with_limit(4);
         assert_eq!(after_swap.held(), 3, "the same count");
-        let fourth = after_swap.enter().expect("one more place");
-        assert!(after_swap.enter().is_none());
+        let fourth = after_swap.enter(None).expect("one more place");
+        assert!(after_swap.enter(None).is_none());
         drop((waiting, fourth));
         assert_eq!(after_swap.held(), 0);
+    }
+
+    /// Found when tried: 100 slow uploads from one address filled a bulkhead of 100.
+    #[test]
+    fn one_address_holds_at_most_a_quarter_of_the_places() {
+        let bulkhead = Bulkhead::new("s", 8, None, None);
+        let one: IpAddr = [192, 0, 2, 1].into();
+        let mine: Vec<Slot> = (0..5).filter_map(|_| bulkhead.enter(Some(one))).collect();
+        assert_eq!(mine.len(), 2, "a quarter of 8");
+        // Six other addresses, each in a bucket of its own.
+        let mut buckets = vec![bucket_of(one)];
+        let others: Vec<IpAddr> = (0..=255u8)
+            .map(|last| IpAddr::from([198, 51, 100, last]))
+            .filter(|ip| {
+                let b = bucket_of(*ip);
+                let fresh = !buckets.contains(&b);
+                buckets.push(b);
+                fresh
+            })
+            .take(6)
+            .collect();
+        let others: Vec<Slot> = others
+            .into_iter()
+            .filter_map(|ip| bulkhead.enter(Some(ip)))
+            .collect();
+        assert_eq!(others.len(), 6, "the rest for the others");
+        assert!(bulkhead.is_full());
+        drop(mine);
+        let again = bulkhead.enter(Some(one));
+        assert!(again.is_some(), "its places given back");
+        assert_eq!(bulkhead.held(), 7);
     }
 
     #[test]

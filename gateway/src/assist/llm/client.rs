@@ -64,6 +64,17 @@ enum Blame {
     Answer,
 }
 
+/// Whose doing an endpoint's refusal is. A `400` or `422` refuses this request's content
+/// (a provider's content filter, a prompt past the context): the question's, as an
+/// unusable answer is. Found when tried: five questions tripping a content filter (400)
+/// from one address opened the breaker, and one more every cool-down kept it open.
+fn blame_of(error: &LlmError) -> Blame {
+    match error {
+        LlmError::Status(400 | 422) => Blame::Answer,
+        _ => Blame::Endpoint,
+    }
+}
+
 /// Calls one asker (an address key) may have waiting on the endpoint at once: a citizen
 /// asks one question at a time; one address's burst (the route budget's 60) would hold
 /// most of `max_in_flight` for everyone else.
@@ -440,7 +451,8 @@ impl LlmClient {
                 Err(failure) => failure,
             };
             if !failure.error.is_retryable() || retry >= self.settings.max_retries {
-                return Err((failure.error, Blame::Endpoint));
+                let blame = blame_of(&failure.error);
+                return Err((failure.error, blame));
             }
             let wait = failure.retry_after.unwrap_or_else(|| backoff(retry));
             let left = deadline_at.saturating_duration_since(Instant::now());
@@ -797,6 +809,20 @@ mod tests {
                 "{value}: {read:?}"
             );
         }
+    }
+
+    #[test]
+    fn a_refusal_of_this_requests_content_is_the_questions_not_the_endpoints() {
+        for (code, blame) in [
+            (400, Blame::Answer),
+            (422, Blame::Answer),
+            (401, Blame::Endpoint),
+            (404, Blame::Endpoint),
+            (500, Blame::Endpoint),
+        ] {
+            assert_eq!(blame_of(&LlmError::Status(code)), blame, "{code}");
+        }
+        assert_eq!(blame_of(&LlmError::Timeout), Blame::Endpoint);
     }
 
     #[test]

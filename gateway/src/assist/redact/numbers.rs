@@ -97,6 +97,13 @@ pub(super) fn ibans(chars: &[char], spans: &mut Vec<Span>) {
     }
 }
 
+/// Whether `c` may stand between a CIN's letters, or between its letters and digits:
+/// a space, `-`, `.`, `/` or `_`. Found when tried: "A.B.123456", "BE/987654" and
+/// "A_B_123456" reached the LLM as "a b 123456" (normalising writes the marks as spaces).
+fn cin_separator(c: char) -> bool {
+    matches!(c, ' ' | '-' | '.' | '/' | '_')
+}
+
 pub(super) fn cins(chars: &[char], spans: &mut Vec<Span>) {
     for i in 0..chars.len() {
         if !word_start(chars, i) || !at(chars, i).is_ascii_alphabetic() {
@@ -104,7 +111,7 @@ pub(super) fn cins(chars: &[char], spans: &mut Vec<Span>) {
         }
         // Its two letters may be spaced as its digits are ("A B 1 2 3 4 5 6"; found when
         // tried: the first letter reached the LLM).
-        let spaced_pair = at(chars, i + 1) == ' '
+        let spaced_pair = cin_separator(at(chars, i + 1))
             && at(chars, i + 2).is_ascii_alphabetic()
             && !at(chars, i + 3).is_alphabetic();
         let letters = if at(chars, i + 1).is_ascii_alphabetic() {
@@ -118,14 +125,14 @@ pub(super) fn cins(chars: &[char], spans: &mut Vec<Span>) {
         // "ab 123456" is a CIN typed on a phone right after a cue; elsewhere "le 100000"
         // is French.
         let upper = (i..j)
-            .filter(|&k| at(chars, k) != ' ')
+            .filter(|&k| !cin_separator(at(chars, k)))
             .all(|k| at(chars, k).is_ascii_uppercase())
             || after_cin_cue(chars, i);
         if spaced_pair && !upper {
             // "y a 12345" is French; only capitals, or a cue, make two lone letters a CIN's.
             continue;
         }
-        if matches!(at(chars, j), ' ' | '-') && upper {
+        if cin_separator(at(chars, j)) && upper {
             j += 1;
         }
         let start = j;
@@ -253,7 +260,7 @@ pub(super) fn arabic_cins(chars: &[char], spans: &mut Vec<Span>) {
         let mut j = if glued {
             i + 2
         } else if lone_arabic_letter(chars, i) {
-            let second = at(chars, i + 1) == ' ' && lone_arabic_letter(chars, i + 2);
+            let second = cin_separator(at(chars, i + 1)) && lone_arabic_letter(chars, i + 2);
             if second {
                 i + 3
             } else {
@@ -262,7 +269,7 @@ pub(super) fn arabic_cins(chars: &[char], spans: &mut Vec<Span>) {
         } else {
             continue;
         };
-        if !glued && matches!(at(chars, j), ' ' | '-') {
+        if !glued && cin_separator(at(chars, j)) {
             j += 1;
         }
         // The whole number: a part of a longer one (a phone number) is no CIN.

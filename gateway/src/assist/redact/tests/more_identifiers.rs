@@ -65,3 +65,20 @@ fn a_cin_with_its_letters_spaced_like_its_digits_is_redacted_whole() {
         "il y a 12345 personnes"
     );
 }
+
+#[test]
+fn a_cin_whose_parts_are_joined_by_dots_slashes_or_underscores_is_redacted_whole() {
+    for s in [
+        "declaration A.B.123456",
+        "declaration A/B/123456",
+        "declaration A_B_123456",
+        "declaration A-B-123456",
+        "declaration AB.123.456",
+        "declaration BE/987654",
+    ] {
+        let r = redact(s);
+        assert_eq!(r.text, "declaration [CIN]", "{s}");
+    }
+    let r = redact("declaration ب.ه.987654");
+    assert_eq!(r.text, "declaration [CIN]");
+}
