@@ -723,6 +723,16 @@ fn interim_answers_during_a_slow_upload_do_not_end_it() {
     assert!(text.contains("HTTP/1.1 200"), "{text}");
 }
 
+/// Whether `n` requests of cnie-renewal come to wait on its site within 5 s, as its
+/// bulkhead counts them.
+fn cnie_renewal_waits_on(gw: &TestGateway, n: usize) -> bool {
+    let waiting = format!(r#"egov_upstream_requests_in_flight{{service="cnie-renewal"}} {n}"#);
+    (0..100).any(|_| {
+        std::thread::sleep(Duration::from_millis(50));
+        metrics(gw).contains(&waiting)
+    })
+}
+
 /// Found when tried: a site answering in 8 s, asked by 1,000 clients, held every connection
 /// slot, and every other service and the home page answered 503. A service now has at most
 /// `limits.max_in_flight_per_service` requests waiting on its site: past them the busy page
@@ -740,10 +750,7 @@ fn a_slow_site_holds_at_most_its_services_share_of_requests_and_the_others_are_s
         .into_iter()
         .map(|ip| std::thread::spawn(move || raw_http::get_from(ip.into(), addr, slow).status))
         .collect();
-    let both_waiting = (0..100).any(|_| {
-        std::thread::sleep(Duration::from_millis(50));
-        metrics(&gw).contains(r#"egov_upstream_requests_in_flight{service="cnie-renewal"} 2"#)
-    });
+    let both_waiting = cnie_renewal_waits_on(&gw, 2);
     assert!(
         both_waiting,
         "the two slow requests never both reached the site"
@@ -806,10 +813,7 @@ fn while_its_bulkhead_is_full_a_cached_services_miss_is_refused_rather_than_kept
     .into_iter()
     .map(|(ip, path)| std::thread::spawn(move || raw_http::get_from(ip.into(), addr, &path).status))
     .collect();
-    let both_waiting = (0..100).any(|_| {
-        std::thread::sleep(Duration::from_millis(50));
-        metrics(&gw).contains(r#"egov_upstream_requests_in_flight{service="cnie-renewal"} 2"#)
-    });
+    let both_waiting = cnie_renewal_waits_on(&gw, 2);
     assert!(
         both_waiting,
         "the two slow fetches never both reached the site"
@@ -839,10 +843,7 @@ fn one_address_holds_at_most_a_quarter_of_a_services_places() {
     let addr = gw.addr;
     let slow = "/s/cnie-renewal/__estate/cacheable?tag=share&cc=no-store&delay_ms=3000";
     let first = std::thread::spawn(move || raw_http::get_from([127, 0, 0, 2].into(), addr, slow));
-    let held = (0..100).any(|_| {
-        std::thread::sleep(Duration::from_millis(50));
-        metrics(&gw).contains(r#"egov_upstream_requests_in_flight{service="cnie-renewal"} 1"#)
-    });
+    let held = cnie_renewal_waits_on(&gw, 1);
     assert!(held, "the first slow request never reached the site");
     let second = raw_http::get_from([127, 0, 0, 2].into(), addr, slow);
     assert_eq!(second.status, 503, "its second place: {}", second.text());
