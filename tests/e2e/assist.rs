@@ -558,3 +558,49 @@ async fn with_a_real_model_the_llm_never_makes_a_held_out_answer_worse_than_the_
     }
     assert!(asked > 0, "the LLM was never asked: nothing was compared");
 }
+
+/// From review: nothing checked that the router's API passes the citizen's address to the
+/// LLM client. One address holds at most a quarter of `max_in_flight`; another is asked.
+#[tokio::test(flavor = "multi_thread")]
+async fn one_address_holds_at_most_a_quarter_of_the_llm_calls_in_flight() {
+    let fake = FakeLlm::start(Behaviour::delayed(
+        1_000,
+        Behaviour::answer("vat-declaration"),
+    ));
+    let estate = start_estate(None);
+    let mut cfg = llm(&fake, Duration::from_secs(5), 5);
+    cfg.max_in_flight = 4;
+    let gw = TestGateway::with(&estate, move |c| c.gateway.assist.llm = Some(cfg));
+    let from = |last: u8, query: &'static str| {
+        let url = gw.url("/api/route");
+        async move {
+            let http = reqwest::Client::builder()
+                .local_address(std::net::IpAddr::from([127, 0, 0, last]))
+                .build()
+                .expect("a client");
+            let resp = http
+                .post(url)
+                .json(&json!({ "query": query }))
+                .send()
+                .await
+                .expect("an answer");
+            resp.json::<Value>().await.expect("json")["source"].clone()
+        }
+    };
+    let (first, second, other) = tokio::join!(
+        from(2, HESITANT),
+        async {
+            tokio::time::sleep(Duration::from_millis(300)).await;
+            from(2, "la declaration").await
+        },
+        async {
+            tokio::time::sleep(Duration::from_millis(300)).await;
+            from(3, "declaration please").await
+        },
+    );
+    assert_eq!(first, "llm");
+    assert_eq!(second, "local", "its second call waits for none");
+    assert_eq!(other, "llm", "another address is asked");
+    gw.metrics_showing(&[r#"egov_assist_llm_errors_total{kind="busy"} 1"#])
+        .await;
+}

@@ -379,7 +379,15 @@ pub fn variance(meta: &CacheMeta, req: &RequestHeader, strip: Option<u8>) -> Opt
     let by_language = strip.is_none()
         && !names.iter().any(|n| n == "accept-language")
         && is_a_page(meta.headers());
-    if names.is_empty() && strip.is_none() && !by_language {
+    // A request that carries an `Origin` (forwarded on a shared fetch, as a site's CORS
+    // answer needs it) is its own variant even when the site says no `Vary: Origin` (from
+    // review: a site echoing any origin in `Access-Control-Allow-Origin` would otherwise
+    // store one caller's origin in everyone's answer).
+    let origin = req
+        .headers
+        .get(http::header::ORIGIN)
+        .filter(|_| !names.iter().any(|n| n == "origin"));
+    if names.is_empty() && strip.is_none() && !by_language && origin.is_none() {
         return None;
     }
     let mut builder = VarianceBuilder::new();
@@ -394,6 +402,9 @@ pub fn variance(meta: &CacheMeta, req: &RequestHeader, strip: Option<u8>) -> Opt
             .get(http::header::ACCEPT_LANGUAGE)
             .map_or(&[][..], http::HeaderValue::as_bytes);
         builder.add_owned_name_value("egov-lang".to_string(), lang.to_vec());
+    }
+    if let Some(origin) = origin {
+        builder.add_owned_name_value("egov-origin".to_string(), origin.as_bytes().to_vec());
     }
     for name in names {
         let value: Vec<u8> = req
@@ -648,6 +659,32 @@ mod tests {
         let style = meta_of("text/css");
         assert_eq!(variance(&style, &req("fr"), None), None);
         assert_eq!(variance(&style, &req("ar"), None), None);
+    }
+
+    /// From review: `Origin` is forwarded on a shared fetch; a site echoing it in
+    /// `Access-Control-Allow-Origin` without `Vary: Origin` stored one caller's origin in
+    /// everyone's answer.
+    #[test]
+    fn a_request_with_an_origin_is_its_own_variant_without_vary() {
+        let stored = pingora::http::ResponseHeader::build(200, None).expect("header");
+        let now = std::time::SystemTime::now();
+        let meta = CacheMeta::new(now, now, 0, 0, stored);
+        let req = |origin: Option<&str>| {
+            let mut r = RequestHeader::build("GET", b"/api/data.json", None).expect("req");
+            if let Some(o) = origin {
+                r.append_header("origin", o).expect("origin");
+            }
+            r
+        };
+        assert_eq!(
+            variance(&meta, &req(None), None),
+            None,
+            "no origin, one answer"
+        );
+        let evil = variance(&meta, &req(Some("https://evil.example")), None);
+        let portal = variance(&meta, &req(Some("https://portail.gov.ma")), None);
+        assert!(evil.is_some() && portal.is_some());
+        assert_ne!(evil, portal);
     }
 
     #[test]

@@ -17,7 +17,7 @@ pub fn enable(
     service: Option<&crate::registry::Service>,
 ) {
     let policy = service.and_then(|s| s.cache.as_deref());
-    let full = service.is_some_and(|s| s.upstream.in_flight.is_full());
+    let full = service.is_some_and(|s| s.in_flight.is_full());
     cache.enable(session, policy, full);
 }
 

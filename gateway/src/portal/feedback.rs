@@ -102,7 +102,7 @@ impl FeedbackLog {
                 for service in services {
                     let key = kv.key("feedback", service);
                     kv.set_add(&key, &member, KEEP).await?;
-                    trim_set(kv.as_ref(), &key).await?;
+                    trim_set(kv.as_ref(), &key, Trim::PastTheCap).await?;
                 }
                 Ok(())
             }
@@ -127,7 +127,7 @@ impl FeedbackLog {
                 // One service's failure does not keep the others' old answers.
                 let (mut gone, mut failed) = (0, None);
                 for service in services {
-                    match trim_set(kv.as_ref(), &kv.key("feedback", service)).await {
+                    match trim_set(kv.as_ref(), &kv.key("feedback", service), Trim::Expired).await {
                         Ok(n) => gone += n,
                         Err(e) => failed = Some(e),
                     }
@@ -203,10 +203,24 @@ async fn on_file<T: Send + 'static>(
         })
 }
 
+/// What a trim of a service's set is for.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Trim {
+    /// After an answer is kept: only a set past [`MAX_PER_SERVICE`] is read through (from
+    /// review: every answer parsed and sorted the whole set, which a flood of answers
+    /// drives; the hourly sweep deletes the expired ones).
+    PastTheCap,
+    /// The hourly sweep: the answers past [`KEEP`] too.
+    Expired,
+}
+
 /// Drops the members of the set at `key` past [`KEEP`] (or unreadable), and the oldest
 /// beyond [`MAX_PER_SERVICE`]; returns how many went.
-async fn trim_set(kv: &dyn Kv, key: &str) -> Result<usize, FeedbackError> {
+async fn trim_set(kv: &dyn Kv, key: &str, trim: Trim) -> Result<usize, FeedbackError> {
     let members = kv.set_members(key).await?;
+    if trim == Trim::PastTheCap && members.len() <= MAX_PER_SERVICE {
+        return Ok(0);
+    }
     let now = crate::sso::session::now_secs();
     let mut dated: Vec<(u64, String)> = members
         .into_iter()
@@ -409,7 +423,7 @@ mod tests {
             .expect("kept");
         let services = ["a".to_string(), "b".to_string()];
         let gone = log.forget_expired(&services).await.expect("swept");
-        assert_eq!(gone, 0, "the answer after it already took it out");
+        assert_eq!(gone, 1, "the sweep, not the answer after it, takes it out");
         kv.set_add(&kv.key("feedback", "b"), &aged, KEEP)
             .await
             .expect("stored");

@@ -34,6 +34,9 @@ pub struct Service {
     /// Shared with the next snapshot when the service's `[upstream]` did not change, so its
     /// balancer (and, with it, what it knows of its backends) survives a reload.
     pub upstream: Arc<Upstream>,
+    /// The requests waiting on its site, at most `limits.max_in_flight_per_service`: the
+    /// count outlives swaps, the limit is this snapshot's.
+    pub in_flight: crate::resilience::bulkhead::Bulkhead,
     pub chain: AdapterChain,
     /// What the response cache may keep of its answers; `None`: nothing.
     pub cache: Option<Arc<crate::cache::Policy>>,
@@ -86,8 +89,6 @@ pub struct Upstream {
     /// `None` when `[upstream.breaker] failures = 0`.
     pub breaker: Option<Breaker>,
     pub budget: RetryBudget,
-    /// The requests waiting on its site, at most `limits.max_in_flight_per_service`.
-    pub in_flight: crate::resilience::bulkhead::Bulkhead,
     /// When active checks are configured: how often, and when the next is due.
     pub health: Option<HealthSchedule>,
 }
@@ -118,13 +119,11 @@ impl HealthSchedule {
 
 impl Upstream {
     /// The upstream of `config` on the resolved `backends` (address and weight); the
-    /// breaker, if any, publishes its state to `breaker_gauge`; at most `in_flight`'s
-    /// requests wait on it at once.
+    /// breaker, if any, publishes its state to `breaker_gauge`.
     pub fn new(
         config: &UpstreamConfig,
         backends: &[(SocketAddr, u32)],
         breaker_gauge: Option<IntGauge>,
-        in_flight: crate::resilience::bulkhead::Bulkhead,
     ) -> Result<Self, String> {
         let set: BTreeSet<LbBackend> = backends
             .iter()
@@ -169,7 +168,6 @@ impl Upstream {
             timeouts: config.timeouts,
             breaker,
             budget: RetryBudget::default(),
-            in_flight,
             health: config.health_check.as_ref().map(|c| HealthSchedule {
                 interval: c.interval,
                 next_due: Mutex::new(Instant::now()),
@@ -266,8 +264,7 @@ mod tests {
 
     fn upstream(backends: &[(SocketAddr, u32)]) -> Upstream {
         let addrs: Vec<SocketAddr> = backends.iter().map(|(a, _)| *a).collect();
-        let bulkhead = crate::resilience::bulkhead::Bulkhead::new("s", 1024, None, None);
-        Upstream::new(&config(&addrs), backends, None, bulkhead).expect("upstream")
+        Upstream::new(&config(&addrs), backends, None).expect("upstream")
     }
 
     fn addr(port: u16) -> SocketAddr {

@@ -185,7 +185,6 @@ impl Snapshot {
                     .and_then(|p| p.service(&svc.id).map(|s| (p, s)))
                     .filter(|(_, s)| s.config.upstream == svc.upstream)
                     .map(|(p, s)| {
-                        s.upstream.in_flight.with_limit(in_flight_limit);
                         if let Some(why) = p.unresolved.get(&svc.id) {
                             unresolved.insert(svc.id.clone(), why.clone());
                         }
@@ -203,21 +202,7 @@ impl Snapshot {
                             m.circuit_breaker_state
                                 .with_label_values(&[&format!("service:{}", svc.id)])
                         });
-                        // The count goes on where the service had one: its requests in
-                        // flight still hold their places.
-                        let before = previous.and_then(|p| p.service(&svc.id));
-                        let bulkhead = match before {
-                            Some(s) => s.upstream.in_flight.with_limit(in_flight_limit),
-                            None => crate::resilience::bulkhead::Bulkhead::new(
-                                &svc.id,
-                                in_flight_limit,
-                                metrics.map(|m| m.upstream_in_flight.with_label_values(&[&svc.id])),
-                                metrics.map(|m| {
-                                    m.rate_limited.with_label_values(&["service_in_flight"])
-                                }),
-                            ),
-                        };
-                        Upstream::new(&svc.upstream, &backends, gauge, bulkhead)
+                        Upstream::new(&svc.upstream, &backends, gauge)
                             .map(Arc::new)
                             .map_err(|reason| {
                                 errors.push(ConfigError::new(&svc.file, "upstream", reason))
@@ -271,7 +256,19 @@ impl Snapshot {
                 .unwrap_or(&config.gateway.portal.public_url.authority);
             let canonical_host = HeaderValue::from_str(authority)
                 .unwrap_or_else(|_| HeaderValue::from_static("localhost"));
+            // The count goes on where the service had one (its requests in flight still
+            // hold their places), with this snapshot's limit.
+            let in_flight = match previous.and_then(|p| p.service(&svc.id)) {
+                Some(s) => s.in_flight.with_limit(in_flight_limit),
+                None => crate::resilience::bulkhead::Bulkhead::new(
+                    &svc.id,
+                    in_flight_limit,
+                    metrics.map(|m| m.upstream_in_flight.with_label_values(&[&svc.id])),
+                    metrics.map(|m| m.rate_limited.with_label_values(&["service_in_flight"])),
+                ),
+            };
             services.push(Arc::new(Service {
+                in_flight,
                 portal_prefix: format!("/s/{}", svc.id),
                 canonical_host,
                 origin,

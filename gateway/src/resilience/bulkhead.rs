@@ -15,9 +15,10 @@
 //! uploads (or slow downloads) from one address filled a bulkhead of 100, and the service
 //! answered 503 to everyone.
 //!
-//! The count outlives registry swaps: a service whose `[upstream]` changed gets a new
-//! balancer but the same count (requests in flight on the old one still hold their place),
-//! and a new limit applies to it at once.
+//! The count outlives registry swaps: each snapshot's service gets a handle on the same
+//! count with the snapshot's limit ([`Bulkhead::with_limit`]), so the requests in flight
+//! still hold their places, and a snapshot that is only checked (a dry run, a refused
+//! change) changes nothing of the running one.
 
 use prometheus::{IntCounter, IntGauge};
 use std::net::IpAddr;
@@ -39,15 +40,17 @@ pub fn limit_of(limits: &crate::config::LimitsSettings) -> usize {
     })
 }
 
-/// One service's count of requests waiting on its site, and its limit.
+/// One service's count of requests waiting on its site, and this snapshot's limit.
 #[derive(Debug, Clone)]
-pub struct Bulkhead(Arc<Held>);
+pub struct Bulkhead {
+    held: Arc<Held>,
+    limit: usize,
+}
 
 #[derive(Debug)]
 struct Held {
     service: String,
     count: AtomicUsize,
-    limit: AtomicUsize,
     /// The places held by the addresses of each bucket.
     by_address: [AtomicUsize; ADDRESS_BUCKETS],
     /// Whether the log said it is full, until it is half empty again.
@@ -62,7 +65,11 @@ struct Held {
 /// address is known), given back when it is dropped (with its request's context, however
 /// the request ends).
 #[derive(Debug)]
-pub struct Slot(Arc<Held>, Option<usize>);
+pub struct Slot {
+    held: Arc<Held>,
+    bucket: Option<usize>,
+    limit: usize,
+}
 
 /// The bucket of address key `ip`.
 fn bucket_of(ip: IpAddr) -> usize {
@@ -78,7 +85,7 @@ fn bucket_of(ip: IpAddr) -> usize {
 }
 
 impl Bulkhead {
-    /// `service`'s bulkhead of `limit` places (at least one), published to `gauge` and
+    /// `service`'s (or another dependency's: the routing LLM's) bulkhead of `limit` places (at least one), published to `gauge` and
     /// counting its refusals in `refused` when given.
     pub fn new(
         service: &str,
@@ -86,31 +93,36 @@ impl Bulkhead {
         gauge: Option<IntGauge>,
         refused: Option<IntCounter>,
     ) -> Self {
-        Self(Arc::new(Held {
-            service: service.to_string(),
-            count: AtomicUsize::new(0),
-            limit: AtomicUsize::new(limit.max(1)),
-            by_address: std::array::from_fn(|_| AtomicUsize::new(0)),
-            told: AtomicBool::new(false),
-            gauge,
-            refused,
-        }))
+        Self {
+            held: Arc::new(Held {
+                service: service.to_string(),
+                count: AtomicUsize::new(0),
+                by_address: std::array::from_fn(|_| AtomicUsize::new(0)),
+                told: AtomicBool::new(false),
+                gauge,
+                refused,
+            }),
+            limit: limit.max(1),
+        }
     }
 
-    /// The same count, with `limit` from now on (a registry swap).
+    /// A handle on the same count with `limit` (the next snapshot's): nothing of this one
+    /// changes.
     pub fn with_limit(&self, limit: usize) -> Self {
-        self.0.limit.store(limit.max(1), Ordering::Relaxed);
-        self.clone()
+        Self {
+            held: Arc::clone(&self.held),
+            limit: limit.max(1),
+        }
     }
 
     /// Its limit.
     pub fn limit(&self) -> usize {
-        self.0.limit.load(Ordering::Relaxed)
+        self.limit
     }
 
     /// Requests holding a place now.
     pub fn held(&self) -> usize {
-        self.0.count.load(Ordering::Relaxed)
+        self.held.count.load(Ordering::Relaxed)
     }
 
     /// Whether every place is held.
@@ -121,8 +133,7 @@ impl Bulkhead {
     /// A place for a request of `asker` (its address key, when known), unless all
     /// [`Self::limit`] are held or its address's bucket holds a quarter of them.
     pub fn enter(&self, asker: Option<IpAddr>) -> Option<Slot> {
-        let held = &self.0;
-        let limit = held.limit.load(Ordering::Relaxed);
+        let (held, limit) = (&self.held, self.limit);
         let bucket = asker.map(bucket_of);
         if let Some(b) = bucket {
             if !take(&held.by_address[b], (limit / 4).max(1)) {
@@ -137,10 +148,10 @@ impl Bulkhead {
             held.refuse();
             if !held.told.swap(true, Ordering::Relaxed) {
                 tracing::warn!(
-                    service = %held.service,
+                    of = %held.service,
                     limit,
-                    "the service's site has as many requests waiting as it may \
-                     (limits.max_in_flight_per_service): further ones get 503 until it catches up"
+                    "as many requests waiting as its bulkhead allows: further ones are \
+                     refused until it catches up"
                 );
             }
             return None;
@@ -148,17 +159,21 @@ impl Bulkhead {
         if let Some(gauge) = &held.gauge {
             gauge.inc();
         }
-        Some(Slot(Arc::clone(held), bucket))
+        Some(Slot {
+            held: Arc::clone(held),
+            bucket,
+            limit,
+        })
     }
 }
 
 /// One more on `counter`, unless it is at `limit` already.
 fn take(counter: &AtomicUsize, limit: usize) -> bool {
-    if counter.fetch_add(1, Ordering::Relaxed) >= limit {
-        counter.fetch_sub(1, Ordering::Relaxed);
-        return false;
-    }
-    true
+    counter
+        .fetch_update(Ordering::Relaxed, Ordering::Relaxed, |n| {
+            (n < limit).then_some(n + 1)
+        })
+        .is_ok()
 }
 
 impl Held {
@@ -171,15 +186,15 @@ impl Held {
 
 impl Drop for Slot {
     fn drop(&mut self) {
-        let held = &self.0;
+        let held = &self.held;
         let before = held.count.fetch_sub(1, Ordering::Relaxed);
-        if let Some(b) = self.1 {
+        if let Some(b) = self.bucket {
             held.by_address[b].fetch_sub(1, Ordering::Relaxed);
         }
         if let Some(gauge) = &held.gauge {
             gauge.dec();
         }
-        if held.told.load(Ordering::Relaxed) && before <= held.limit.load(Ordering::Relaxed) / 2 {
+        if held.told.load(Ordering::Relaxed) && before <= self.limit / 2 {
             held.told.store(false, Ordering::Relaxed);
         }
     }
@@ -212,6 +227,11 @@ mod tests {
         let waiting: Vec<Slot> = (0..3).filter_map(|_| bulkhead.enter(None)).collect();
         let after_swap = bulkhead.with_limit(4);
         assert_eq!(after_swap.held(), 3, "the same count");
+        assert_eq!(
+            bulkhead.limit(),
+            3,
+            "the running one's limit is untouched (a dry run)"
+        );
         let fourth = after_swap.enter(None).expect("one more place");
         assert!(after_swap.enter(None).is_none());
         drop((waiting, fourth));

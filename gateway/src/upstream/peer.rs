@@ -86,7 +86,7 @@ impl Attempts {
         let upstream = &service.upstream;
         let first = self.deadline.is_none() && self.failed.is_empty();
         if first && self.in_flight.is_none() {
-            match upstream.in_flight.enter(self.asked_by) {
+            match service.in_flight.enter(self.asked_by) {
                 Some(slot) => self.in_flight = Some(slot),
                 None => {
                     self.busy = true;

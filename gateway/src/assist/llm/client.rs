@@ -75,50 +75,6 @@ fn blame_of(error: &LlmError) -> Blame {
     }
 }
 
-/// Calls one asker (an address key) may have waiting on the endpoint at once: a citizen
-/// asks one question at a time; one address's burst (the route budget's 60) would hold
-/// most of `max_in_flight` for everyone else.
-const IN_FLIGHT_PER_ASKER: usize = 4;
-
-/// The askers with calls waiting, and how many each.
-#[derive(Default)]
-struct Askers(std::sync::Mutex<std::collections::HashMap<std::net::IpAddr, usize>>);
-
-/// One asker's call held in [`Askers`] until it ends (however it ends).
-struct AskerSlot<'a> {
-    askers: &'a Askers,
-    asker: std::net::IpAddr,
-}
-
-impl Askers {
-    /// A slot for `asker`, unless it already has [`IN_FLIGHT_PER_ASKER`] calls waiting.
-    fn take(&self, asker: std::net::IpAddr) -> Option<AskerSlot<'_>> {
-        let mut held = self.0.lock().ok()?;
-        let n = held.entry(asker).or_insert(0);
-        if *n >= IN_FLIGHT_PER_ASKER {
-            return None;
-        }
-        *n += 1;
-        Some(AskerSlot {
-            askers: self,
-            asker,
-        })
-    }
-}
-
-impl Drop for AskerSlot<'_> {
-    fn drop(&mut self) {
-        if let Ok(mut held) = self.askers.0.lock() {
-            if let Some(n) = held.get_mut(&self.asker) {
-                *n -= 1;
-                if *n == 0 {
-                    held.remove(&self.asker);
-                }
-            }
-        }
-    }
-}
-
 /// One failed attempt and what the endpoint said about waiting.
 struct Failure {
     error: LlmError,
@@ -214,10 +170,11 @@ pub struct LlmClient {
     endpoint: Url,
     settings: LlmSettings,
     breaker: Breaker,
-    /// Calls waiting on the endpoint now, at most `settings.max_in_flight`.
-    in_flight: tokio::sync::Semaphore,
-    /// Of those, each asker's, at most [`IN_FLIGHT_PER_ASKER`].
-    askers: Askers,
+    /// Calls waiting on the endpoint now: at most `settings.max_in_flight`, one address's
+    /// at most a quarter of them (the services' bulkhead, the same rule). Found when tried:
+    /// 40 hesitant questions at once held 40 connections to the endpoint, and from review,
+    /// one address's burst (the route budget's 60) would have held most of them.
+    in_flight: crate::resilience::bulkhead::Bulkhead,
     /// Where the tokens of every completion received are counted (prompt, completion).
     tokens: Option<(IntCounter, IntCounter)>,
     /// Where the time of every call made is observed, answered or failed.
@@ -272,8 +229,12 @@ impl LlmClient {
         Ok(LlmClient {
             http,
             endpoint,
-            in_flight: tokio::sync::Semaphore::new(settings.max_in_flight.max(1) as usize),
-            askers: Askers::default(),
+            in_flight: crate::resilience::bulkhead::Bulkhead::new(
+                "the routing LLM",
+                settings.max_in_flight.max(1) as usize,
+                None,
+                None,
+            ),
             settings,
             breaker,
             tokens: None,
@@ -319,8 +280,8 @@ impl LlmClient {
     ///
     /// Fails fast with [`LlmError::Config`] for an invalid shortlist, with
     /// [`LlmError::BreakerOpen`] (no network call) while the breaker is open, and with
-    /// [`LlmError::Busy`] while `max_in_flight` calls wait on the endpoint, or
-    /// [`IN_FLIGHT_PER_ASKER`] of `asker`'s (the citizen's address key). Only the
+    /// [`LlmError::Busy`] while `max_in_flight` calls wait on the endpoint, or a quarter of
+    /// them are `asker`'s (the citizen's address key). Only the
     /// endpoint's failures count against the breaker, not unusable answers ([`Blame`]).
     pub async fn choose(
         &self,
@@ -337,21 +298,10 @@ impl LlmClient {
             shortlist,
         )
         .to_string();
-        let own = match asker {
-            Some(asker) => match self.askers.take(asker) {
-                Some(slot) => Some(slot),
-                None => {
-                    tracing::debug!(target: "assist::llm", "as many of this address's calls in flight as allowed: LLM not asked");
-                    return Err(LlmError::Busy);
-                }
-            },
-            None => None,
-        };
-        let Ok(_slot) = self.in_flight.try_acquire() else {
+        let Some(_slot) = self.in_flight.enter(asker) else {
             tracing::debug!(target: "assist::llm", "as many calls in flight as allowed: LLM not asked");
             return Err(LlmError::Busy);
         };
-        let _own = own;
         let Some(permit) = self.breaker.acquire(Instant::now()) else {
             tracing::debug!(target: "assist::llm", "breaker open: LLM not asked");
             return Err(LlmError::BreakerOpen);

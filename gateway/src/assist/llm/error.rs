@@ -53,6 +53,9 @@ impl LlmError {
             LlmError::RateLimited => "rate_limited",
             // A revoked key is not an outage: an SRE must tell them apart from the label.
             LlmError::Status(401 | 403) => "unauthorized",
+            // This request's content refused (a content filter, a prompt past the context):
+            // the question's doing, apart from a wrong path or method (from review).
+            LlmError::Status(400 | 422) => "request_refused",
             LlmError::Status(300..=399) => "redirect",
             LlmError::Status(400..=499) => "client_error",
             LlmError::Status(500..=599) => "server_error",
@@ -87,6 +90,8 @@ mod tests {
             (401, "unauthorized"),
             (403, "unauthorized"),
             (404, "client_error"),
+            (400, "request_refused"),
+            (422, "request_refused"),
             (307, "redirect"),
             (500, "server_error"),
             (503, "server_error"),
