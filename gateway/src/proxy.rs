@@ -142,7 +142,8 @@ impl ProxyHttp for GatewayProxy {
         ctx: &mut Self::CTX,
         req: &RequestHeader,
     ) -> Option<HashBinary> {
-        cache::variance(meta, req, ctx.strip.as_ref().map(|(variant, _)| *variant))
+        let renamed = ctx.service.iter().flat_map(|s| s.chain.request_renames());
+        cache::variance(meta, req, ctx.strip.as_ref().map(|(v, _)| *v), renamed)
     }
 
     fn should_serve_stale(

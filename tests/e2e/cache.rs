@@ -324,6 +324,31 @@ async fn a_header_the_key_does_not_name_cannot_put_one_citizens_text_into_the_st
     assert_eq!(fetches(&estate, "poison-vary").await, 1);
 }
 
+/// From the last read: a header the service's rules rename reaches a shared fetch (the
+/// site needs it), and a site writing it into a public page without `Vary` stored the first
+/// citizen's text for everyone. A request carrying one is now its own variant.
+#[tokio::test]
+async fn a_header_the_rules_rename_keeps_its_own_variant_of_a_shared_page() {
+    let estate = start_estate(None);
+    let g = gateway_with(
+        &estate,
+        "[[adapters]]\nstep = \"headers\"\n[adapters.request.rename]\n\"x-citizen-note\" = \"x-note\"\n\n[cache]",
+    );
+    let url = page(&g, "renamed", "cc=public,max-age%3D600");
+    let attacker = get(&url, &[("x-citizen-note", "<script>alert(1)</script>")]).await;
+    assert_eq!(attacker.cache(), "MISS");
+    let citizen = get(&url, &[]).await;
+    assert_eq!(citizen.cache(), "MISS", "not the attacker's variant");
+    assert_eq!(get(&url, &[]).await.cache(), "HIT");
+    let same_note = get(&url, &[("x-citizen-note", "<script>alert(1)</script>")]).await;
+    assert_eq!(
+        same_note.cache(),
+        "HIT",
+        "the same note is the same variant"
+    );
+    assert_eq!(fetches(&estate, "renamed").await, 2);
+}
+
 /// Found when tried (a second probe): with the language one of four, the first citizen's
 /// was still everyone's, for a site that picks it from `Accept-Language` without `Vary`. A
 /// page is now kept per language of the portal; a style sheet once.

@@ -356,7 +356,17 @@ pub fn anonymise(req: &mut RequestHeader, policy: Option<&Policy>) {
 }
 
 /// The variant of `req` for a stored answer whose `Vary` names request headers.
-pub fn variance(meta: &CacheMeta, req: &RequestHeader, strip: Option<u8>) -> Option<HashBinary> {
+///
+/// `renamed`: the headers the service's request rules pass on under another name (kept on
+/// a shared fetch, `ask_as_nobody`, because the site needs them): a request carrying one is
+/// its own variant, `Vary` or not (a site that writes one into its page would otherwise
+/// store one citizen's text for everyone).
+pub fn variance<'a>(
+    meta: &CacheMeta,
+    req: &RequestHeader,
+    strip: Option<u8>,
+    renamed: impl Iterator<Item = &'a http::HeaderName> + Clone,
+) -> Option<HashBinary> {
     // At most `MAX_VARY_NAMES` (no longer `Vary` is stored: `freshness::decide`), so the
     // pairwise deduplication stays small.
     let mut names: Vec<String> = Vec::new();
@@ -387,7 +397,10 @@ pub fn variance(meta: &CacheMeta, req: &RequestHeader, strip: Option<u8>) -> Opt
         .headers
         .get(http::header::ORIGIN)
         .filter(|_| !names.iter().any(|n| n == "origin"));
-    if names.is_empty() && strip.is_none() && !by_language && origin.is_none() {
+    let sent_renamed = renamed
+        .clone()
+        .any(|name| req.headers.contains_key(name) && !names.iter().any(|n| n == name.as_str()));
+    if names.is_empty() && strip.is_none() && !by_language && origin.is_none() && !sent_renamed {
         return None;
     }
     let mut builder = VarianceBuilder::new();
@@ -406,16 +419,31 @@ pub fn variance(meta: &CacheMeta, req: &RequestHeader, strip: Option<u8>) -> Opt
     if let Some(origin) = origin {
         builder.add_owned_name_value("egov-origin".to_string(), origin.as_bytes().to_vec());
     }
+    if sent_renamed {
+        for name in renamed.filter(|name| !names.iter().any(|n| n == name.as_str())) {
+            if req.headers.contains_key(name) {
+                builder.add_owned_name_value(
+                    format!("egov-renamed-{name}"),
+                    joined(req, name.as_str()),
+                );
+            }
+        }
+    }
     for name in names {
-        let value: Vec<u8> = req
-            .headers
-            .get_all(name.as_str())
-            .iter()
-            .flat_map(|v| v.as_bytes().iter().copied().chain([b',']))
-            .collect();
+        let value = joined(req, &name);
         builder.add_owned_name_value(name, value);
     }
     builder.finalize()
+}
+
+/// Every value of header `name` in `req`, each followed by a comma (one variant per
+/// sequence of values, however the client split them into lines).
+fn joined(req: &RequestHeader, name: &str) -> Vec<u8> {
+    req.headers
+        .get_all(name)
+        .iter()
+        .flat_map(|v| v.as_bytes().iter().copied().chain([b',']))
+        .collect()
 }
 
 /// Whether an answer's headers say it is a page (HTML or XHTML).
@@ -519,6 +547,9 @@ impl StorageEvents for crate::telemetry::Metrics {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    /// A service whose request rules rename nothing.
+    const NONE_RENAMED: std::iter::Empty<&http::HeaderName> = std::iter::empty();
 
     #[test]
     fn a_service_path_is_the_backend_path_under_its_root() {
@@ -630,10 +661,10 @@ mod tests {
             r.append_header("accept-language", lang).expect("h");
             r
         };
-        let fr = variance(&meta, &req("fr"), None);
+        let fr = variance(&meta, &req("fr"), None, NONE_RENAMED);
         assert!(fr.is_some());
-        assert_eq!(fr, variance(&meta, &req("fr"), None));
-        assert_ne!(fr, variance(&meta, &req("ar"), None));
+        assert_eq!(fr, variance(&meta, &req("fr"), None, NONE_RENAMED));
+        assert_ne!(fr, variance(&meta, &req("ar"), None, NONE_RENAMED));
     }
 
     #[test]
@@ -652,13 +683,13 @@ mod tests {
             r
         };
         let page = meta_of("text/html; charset=utf-8");
-        let fr = variance(&page, &req("fr"), None);
+        let fr = variance(&page, &req("fr"), None, NONE_RENAMED);
         assert!(fr.is_some());
-        assert_ne!(fr, variance(&page, &req("ar"), None));
-        assert_eq!(fr, variance(&page, &req("fr"), None));
+        assert_ne!(fr, variance(&page, &req("ar"), None, NONE_RENAMED));
+        assert_eq!(fr, variance(&page, &req("fr"), None, NONE_RENAMED));
         let style = meta_of("text/css");
-        assert_eq!(variance(&style, &req("fr"), None), None);
-        assert_eq!(variance(&style, &req("ar"), None), None);
+        assert_eq!(variance(&style, &req("fr"), None, NONE_RENAMED), None);
+        assert_eq!(variance(&style, &req("ar"), None, NONE_RENAMED), None);
     }
 
     /// From review: `Origin` is forwarded on a shared fetch; a site echoing it in
@@ -677,14 +708,56 @@ mod tests {
             r
         };
         assert_eq!(
-            variance(&meta, &req(None), None),
+            variance(&meta, &req(None), None, NONE_RENAMED),
             None,
             "no origin, one answer"
         );
-        let evil = variance(&meta, &req(Some("https://evil.example")), None);
-        let portal = variance(&meta, &req(Some("https://portail.gov.ma")), None);
+        let evil = variance(
+            &meta,
+            &req(Some("https://evil.example")),
+            None,
+            NONE_RENAMED,
+        );
+        let portal = variance(
+            &meta,
+            &req(Some("https://portail.gov.ma")),
+            None,
+            NONE_RENAMED,
+        );
         assert!(evil.is_some() && portal.is_some());
         assert_ne!(evil, portal);
+    }
+
+    /// From the last read: the headers a service's rules rename reach a shared fetch (the
+    /// site needs them); a site writing one into a public page without `Vary` stored one
+    /// citizen's text for everyone.
+    #[test]
+    fn a_request_with_a_header_the_rules_rename_is_its_own_variant_without_vary() {
+        let stored = pingora::http::ResponseHeader::build(200, None).expect("header");
+        let now = std::time::SystemTime::now();
+        let meta = CacheMeta::new(now, now, 0, 0, stored);
+        let renamed = [http::HeaderName::from_static("x-citizen-note")];
+        let req = |note: Option<&str>| {
+            let mut r = RequestHeader::build("GET", b"/notice", None).expect("req");
+            if let Some(n) = note {
+                r.append_header("x-citizen-note", n).expect("note");
+            }
+            r
+        };
+        assert_eq!(variance(&meta, &req(None), None, renamed.iter()), None);
+        let evil = variance(&meta, &req(Some("<script>")), None, renamed.iter());
+        let kind = variance(&meta, &req(Some("hello")), None, renamed.iter());
+        assert!(evil.is_some() && kind.is_some());
+        assert_ne!(evil, kind);
+        assert_eq!(
+            evil,
+            variance(&meta, &req(Some("<script>")), None, renamed.iter())
+        );
+        // A header no rule renames is not sent on a shared fetch at all: no variant.
+        assert_eq!(
+            variance(&meta, &req(Some("<script>")), None, NONE_RENAMED),
+            None
+        );
     }
 
     #[test]
@@ -693,10 +766,10 @@ mod tests {
         let now = std::time::SystemTime::now();
         let meta = CacheMeta::new(now, now, 0, 0, stored);
         let req = RequestHeader::build("GET", b"/", None).expect("req");
-        assert_eq!(variance(&meta, &req, None), None);
-        let arabic = variance(&meta, &req, Some(0));
+        assert_eq!(variance(&meta, &req, None, NONE_RENAMED), None);
+        let arabic = variance(&meta, &req, Some(0), NONE_RENAMED);
         assert!(arabic.is_some());
-        assert_ne!(arabic, variance(&meta, &req, Some(1)));
-        assert_eq!(arabic, variance(&meta, &req, Some(0)));
+        assert_ne!(arabic, variance(&meta, &req, Some(1), NONE_RENAMED));
+        assert_eq!(arabic, variance(&meta, &req, Some(0), NONE_RENAMED));
     }
 }
