@@ -309,6 +309,7 @@ fn portal_service(
             refused_penalized: metrics
                 .connections_refused
                 .with_label_values(&["penalized"]),
+            telemetry: Arc::clone(&app.telemetry),
         },
     );
     let mut tls_ports = TlsPorts::default();

@@ -273,6 +273,46 @@ fn one_address_over_its_connection_share_gets_a_429_and_close() {
     assert!(metrics(&gw).contains("egov_connections_refused_total{reason=\"per_address\"} 1"));
 }
 
+/// Found when tried: a flood's refused connections were only in a counter, and the access
+/// log, which an SRE reads for what clients were answered, had none of its 429s.
+#[test]
+fn a_connection_refused_for_its_addresss_share_is_in_the_access_log() {
+    let estate = start_estate(None);
+    let dir = egov_integration::scratch::TempDir::new("refused-log");
+    let log = dir.path().join("access.log");
+    let path = log.clone();
+    let gw = TestGateway::with(&estate, |c| {
+        c.gateway.limits.max_connections_per_ip = 2;
+        c.gateway.telemetry.access_log = egov_gateway::config::AccessLogTarget::File(path);
+    });
+    let held: Vec<TcpStream> = (0..2)
+        .map(|_| TcpStream::connect(gw.addr).expect("connect"))
+        .collect();
+    gw.wait_connections_open(2);
+    let mut third = TcpStream::connect(gw.addr).expect("connect");
+    let (answer, _) = read_until_closed(&mut third, Duration::from_secs(5));
+    assert!(String::from_utf8_lossy(&answer).starts_with("HTTP/1.1 429 "));
+    let mut text = String::new();
+    for _ in 0..100 {
+        text = std::fs::read_to_string(&log).unwrap_or_default();
+        if !text.is_empty() {
+            break;
+        }
+        std::thread::sleep(Duration::from_millis(50));
+    }
+    let lines: Vec<serde_json::Value> = text
+        .lines()
+        .map(|l| serde_json::from_str(l).unwrap_or_else(|e| panic!("{e}: {l}")))
+        .collect();
+    assert_eq!(lines.len(), 1, "{text}");
+    let line = &lines[0];
+    assert_eq!(line["status"], 429, "{text}");
+    assert_eq!(line["client_ip"], "127.0.0.1", "{text}");
+    assert_eq!(line["bytes"].as_u64(), Some(answer.len() as u64), "{text}");
+    assert_eq!((&line["method"], &line["path"]), (&"".into(), &"".into()));
+    drop(held);
+}
+
 #[test]
 fn past_the_global_connection_cap_new_connections_get_a_503_and_close() {
     let estate = start_estate(None);

@@ -15,6 +15,7 @@ use super::streams::StreamsInFlight;
 use super::tls::{self, HandshakeError, TlsPorts};
 use super::ConnectionLimits;
 use crate::registry::Registry;
+use crate::telemetry::Telemetry;
 use async_trait::async_trait;
 use pingora::apps::{HttpPersistentSettings, HttpServerApp, ServerApp};
 use pingora::protocols::http::ServerSession;
@@ -48,6 +49,8 @@ pub struct AdmissionMetrics {
     /// Connections closed at accept for their address's flood penalty
     /// (`egov_connections_refused_total{reason="penalized"}`, see [`super::penalty`]).
     pub refused_penalized: IntCounter,
+    /// Where a refusal that was answered is written in the access log.
+    pub telemetry: Arc<Telemetry>,
 }
 
 /// Pingora's application `A`, behind connection caps and a header deadline.
@@ -166,7 +169,14 @@ async fn speaks_h2(stream: &mut Stream) -> bool {
         && matches!(read, Ok(Ok(n)) if n > 0 && H2_PREFACE.starts_with(&first[..n]))
 }
 
-async fn refuse(mut stream: Stream, crowded: Crowded, lingering: &AtomicUsize) {
+/// Answers a refused connection and closes it: the bytes of the answer written (none if
+/// the client did not take them within a second), and how long that took.
+async fn refuse(
+    mut stream: Stream,
+    crowded: Crowded,
+    lingering: &AtomicUsize,
+) -> (usize, Duration) {
+    let began = std::time::Instant::now();
     let answer = match (speaks_h2(&mut stream).await, crowded) {
         (false, Crowded::PerAddress) => REFUSED_PER_ADDRESS.to_vec(),
         (false, Crowded::Total) => REFUSED_TOTAL.to_vec(),
@@ -179,8 +189,12 @@ async fn refuse(mut stream: Stream, crowded: Crowded, lingering: &AtomicUsize) {
         stream.write_all(&answer).await?;
         stream.flush().await
     };
-    let _ = tokio::time::timeout(Duration::from_secs(1), write).await;
+    let written = match tokio::time::timeout(Duration::from_secs(1), write).await {
+        Ok(Ok(())) => answer.len(),
+        _ => 0,
+    };
     let _ = tokio::time::timeout(Duration::from_secs(1), stream.shutdown()).await;
+    let answered = (written, began.elapsed());
     // A lingering close (nginx's `lingering_close`), short and bounded: what the client still
     // sends (the rest of its preface, its request) is read and dropped until it closes. A
     // socket closed with unread bytes is reset by the kernel, and the client may lose the
@@ -189,10 +203,10 @@ async fn refuse(mut stream: Stream, crowded: Crowded, lingering: &AtomicUsize) {
     // what is short then), and for at most `MAX_LINGERING` connections at once: a flood of
     // refused connections must not hold a descriptor each for half a second (review).
     if crowded == Crowded::Total {
-        return;
+        return answered;
     }
     let Some(_lingers) = Bounded::take(lingering, MAX_LINGERING) else {
-        return;
+        return answered;
     };
     let drain = async {
         let mut sink = [0u8; 4096];
@@ -205,6 +219,7 @@ async fn refuse(mut stream: Stream, crowded: Crowded, lingering: &AtomicUsize) {
         }
     };
     let _ = tokio::time::timeout(LINGER, drain).await;
+    answered
 }
 
 /// One of at most `max` at once (refused connections lingering, or in their short
@@ -422,7 +437,13 @@ impl<A: HttpServerApp + Send + Sync + 'static> ServerApp for Admission<A> {
                         }
                     }
                 };
-                refuse(stream, crowded, &self.lingering).await;
+                let (written, took) = refuse(stream, crowded, &self.lingering).await;
+                let status = match crowded {
+                    Crowded::PerAddress => 429,
+                    Crowded::Total => 503,
+                };
+                let telemetry = &self.metrics.telemetry;
+                telemetry.connection_refused(peer, status, written, took);
                 return None;
             }
         };

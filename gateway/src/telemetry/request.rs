@@ -288,6 +288,39 @@ impl Telemetry {
             .inc();
     }
 
+    /// A connection a cap refused at accept with a short answer (429: its address's share,
+    /// 503: the process's), which it wrote in `duration`: a line in the access log, as nginx
+    /// writes its `limit_conn` refusals, so that the log's statuses are what clients were
+    /// answered (found when tried: a flood's refusals were only in a counter). Its request
+    /// was never read: the line has no method, path or ids.
+    pub fn connection_refused(
+        &self,
+        client_ip: Option<IpAddr>,
+        status: u16,
+        bytes: usize,
+        duration: Duration,
+    ) {
+        if !self.access_log.enabled() {
+            return;
+        }
+        self.access_log.write(&AccessLine {
+            time: std::time::SystemTime::now(),
+            trace_id: "",
+            request_id: "",
+            service: PORTAL,
+            ministry: PORTAL,
+            method: "",
+            path: "",
+            query: None,
+            status,
+            duration,
+            upstream: None,
+            cache: "none",
+            bytes,
+            client_ip,
+        });
+    }
+
     /// The request is over: metrics, access log, spans. A `status` of 0 (no response was
     /// written) is recorded as [`CLIENT_CLOSED_REQUEST`].
     pub fn finish(&self, obs: &mut RequestObs, r: &Finished<'_>) {
