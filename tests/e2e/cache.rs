@@ -349,6 +349,37 @@ async fn a_header_the_rules_rename_keeps_its_own_variant_of_a_shared_page() {
     assert_eq!(fetches(&estate, "renamed").await, 2);
 }
 
+/// Found when tried (a cache probe): `Accept` reached a shared fetch as the client wrote it,
+/// and a site echoing it stored `text/html<script>…` for everyone. A shared fetch now asks
+/// in one of a few `Accept` values, by what the client asked for, each its own variant.
+#[tokio::test]
+async fn a_shared_fetch_asks_in_one_of_a_few_accept_values_each_kept_apart() {
+    let estate = start_estate(None);
+    let g = gateway_with(&estate, "[cache]");
+    let url = page(&g, "accept", "cc=public,max-age%3D600");
+    let attacker = get(&url, &[("accept", "text/html<script>alert(1)</script>")]).await;
+    assert_eq!(attacker.cache(), "MISS");
+    assert!(!attacker.body.contains("<script>"), "{}", attacker.body);
+    let document =
+        "<p id=\"accept\">text/html,application/xhtml+xml,application/xml;q=0.9,*/*;q=0.8</p>";
+    assert!(attacker.body.contains(document), "{}", attacker.body);
+    let browser = get(
+        &url,
+        &[("accept", "text/html,application/xhtml+xml,*/*;q=0.8")],
+    )
+    .await;
+    assert_eq!(browser.cache(), "HIT", "the same class, the same answer");
+    let ajax = get(&url, &[("accept", "application/json, text/plain, */*")]).await;
+    assert_eq!(ajax.cache(), "MISS", "another class, its own variant");
+    assert!(
+        ajax.body
+            .contains("<p id=\"accept\">application/json,*/*;q=0.8</p>"),
+        "{}",
+        ajax.body
+    );
+    assert_eq!(fetches(&estate, "accept").await, 2);
+}
+
 /// Found when tried (a second probe): with the language one of four, the first citizen's
 /// was still everyone's, for a site that picks it from `Accept-Language` without `Vary`. A
 /// page is now kept per language of the portal; a style sheet once.

@@ -231,10 +231,19 @@ pub const SHARED_USER_AGENT: &str = "Mozilla/5.0 (compatible; egov-gateway share
 /// - `User-Agent`: [`SHARED_USER_AGENT`] (found in review: a site that writes "your browser
 ///   X is not supported" into its page stored the first client's text for everyone);
 /// - `X-Requested-With`: `XMLHttpRequest` if sent at all;
+/// - `Accept`: one of [`ACCEPT_CLASSES`], by what the client asks for (found when tried:
+///   `Accept: text/html<script>…` reached the site as written, and a site echoing it stored
+///   the script for everyone); the class is also the stored variant (`variance`), so a site
+///   answering JSON or HTML by `Accept` without `Vary` keeps one of each;
 /// - `Origin`: kept only as an origin (`scheme://host[:port]` or `null`).
 pub fn as_any_citizen(req: &mut RequestHeader) {
     use http::HeaderValue;
     let ajax = http::HeaderName::from_static("x-requested-with");
+    if req.headers.contains_key(http::header::ACCEPT) {
+        let class = accept_class(&req.headers);
+        // A static value: cannot fail.
+        let _ = req.insert_header(http::header::ACCEPT, HeaderValue::from_static(class));
+    }
     let mut origins = req.headers.get_all(http::header::ORIGIN).iter();
     let origin_ok = match (origins.next(), origins.next()) {
         (Some(o), None) => o.to_str().is_ok_and(is_an_origin),
@@ -263,6 +272,45 @@ pub fn as_any_citizen(req: &mut RequestHeader) {
         // Static names and values: cannot fail.
         tracing::warn!(error = %e, "a shared request's header");
     }
+}
+
+/// The `Accept` values a request whose answer may be shared is sent with, by what its client
+/// asks for, in this order: the first whose marks one of its `Accept` lines carries (case
+/// aside) wins; the last, any type, for everything else. Each is what browsers send for
+/// that kind of fetch.
+pub const ACCEPT_CLASSES: [(&[&str], &str); 6] = [
+    (
+        &["text/html", "application/xhtml+xml"],
+        "text/html,application/xhtml+xml,application/xml;q=0.9,*/*;q=0.8",
+    ),
+    (&["json"], "application/json,*/*;q=0.8"),
+    (&["xml"], "application/xml,text/xml;q=0.9,*/*;q=0.8"),
+    (&["text/css"], "text/css,*/*;q=0.1"),
+    (
+        &["image/"],
+        "image/avif,image/webp,image/apng,image/svg+xml,image/*,*/*;q=0.8",
+    ),
+    (&[], ANY_TYPE),
+];
+
+/// `Accept` for any type: what a request without a narrower class is sent with, and no
+/// variant of its own.
+const ANY_TYPE: &str = "*/*";
+
+/// The value of [`ACCEPT_CLASSES`] for the `Accept` lines in `headers`.
+fn accept_class(headers: &http::HeaderMap) -> &'static str {
+    let sent = || headers.get_all(http::header::ACCEPT).iter();
+    let carries = |mark: &str| {
+        sent().any(|v| {
+            v.as_bytes()
+                .windows(mark.len())
+                .any(|w| w.eq_ignore_ascii_case(mark.as_bytes()))
+        })
+    };
+    ACCEPT_CLASSES
+        .iter()
+        .find(|(marks, _)| marks.iter().any(|m| carries(m)))
+        .map_or(ANY_TYPE, |(_, value)| value)
 }
 
 /// Whether `origin` is a serialised origin (RFC 6454): `null`, or `http`/`https`, `://`
@@ -397,10 +445,22 @@ pub fn variance<'a>(
         .headers
         .get(http::header::ORIGIN)
         .filter(|_| !names.iter().any(|n| n == "origin"));
+    // The `Accept` class (`as_any_citizen`) is its own variant, `Vary` or not; any type is
+    // none.
+    let accept = req
+        .headers
+        .get(http::header::ACCEPT)
+        .filter(|v| v.as_bytes() != ANY_TYPE.as_bytes() && !names.iter().any(|n| n == "accept"));
     let sent_renamed = renamed
         .clone()
         .any(|name| req.headers.contains_key(name) && !names.iter().any(|n| n == name.as_str()));
-    if names.is_empty() && strip.is_none() && !by_language && origin.is_none() && !sent_renamed {
+    if names.is_empty()
+        && strip.is_none()
+        && !by_language
+        && origin.is_none()
+        && accept.is_none()
+        && !sent_renamed
+    {
         return None;
     }
     let mut builder = VarianceBuilder::new();
@@ -418,6 +478,9 @@ pub fn variance<'a>(
     }
     if let Some(origin) = origin {
         builder.add_owned_name_value("egov-origin".to_string(), origin.as_bytes().to_vec());
+    }
+    if let Some(accept) = accept {
+        builder.add_owned_name_value("egov-accept".to_string(), accept.as_bytes().to_vec());
     }
     if sent_renamed {
         for name in renamed.filter(|name| !names.iter().any(|n| n == name.as_str())) {
@@ -595,6 +658,7 @@ mod tests {
             ]
         );
         assert_eq!(req.headers["user-agent"], SHARED_USER_AGENT);
+        assert_eq!(req.headers["accept"], ACCEPT_CLASSES[0].1);
         assert_eq!(req.headers["x-requested-with"], "XMLHttpRequest");
         assert_eq!(req.headers["origin"], "https://evil.example");
         for bad in ["https://evil.example/<b>", "javascript:alert(1)", "x"] {
@@ -604,6 +668,32 @@ mod tests {
             assert!(req.headers.get("origin").is_none(), "{bad}");
         }
         assert_eq!(req.headers["accept-language"], "ar", "none of ours: Arabic");
+    }
+
+    #[test]
+    fn a_shared_request_asks_in_the_accept_of_its_kind_of_fetch() {
+        for (sent, asked) in [
+            (
+                "text/html,application/xhtml+xml,application/xml;q=0.9,image/avif,*/*;q=0.8",
+                0,
+            ),
+            ("TEXT/HTML<script>alert(1)</script>", 0),
+            ("application/json, text/plain, */*", 1),
+            ("application/ld+json", 1),
+            ("text/xml", 2),
+            ("text/css,*/*;q=0.1", 3),
+            ("image/webp,*/*", 4),
+            ("*/*", 5),
+            ("call 0600000000 to claim your refund", 5),
+        ] {
+            let mut req = RequestHeader::build("GET", b"/", None).expect("req");
+            req.append_header("accept", sent).expect("accept");
+            as_any_citizen(&mut req);
+            assert_eq!(req.headers["accept"], ACCEPT_CLASSES[asked].1, "{sent}");
+        }
+        let mut req = RequestHeader::build("GET", b"/", None).expect("req");
+        as_any_citizen(&mut req);
+        assert!(req.headers.get("accept").is_none(), "none sent, none asked");
     }
 
     #[test]

@@ -78,8 +78,13 @@ pub(crate) async fn cacheable(site: &Site, q: Option<&str>, headers: &HeaderMap)
         .get(header::ACCEPT_LANGUAGE)
         .and_then(|v| v.to_str().ok())
         .unwrap_or("-");
+    // Written as sent, as a careless legacy site would.
+    let accept = headers
+        .get(header::ACCEPT)
+        .and_then(|v| v.to_str().ok())
+        .unwrap_or("-");
     let mut body = format!(
-        "<!DOCTYPE html><html><body><p id=\"fetch\">fetch {n} of {tag}</p><p id=\"lang\">{lang}</p>\
+        "<!DOCTYPE html><html><body><p id=\"fetch\">fetch {n} of {tag}</p><p id=\"lang\">{lang}</p><p id=\"accept\">{accept}</p>\
          <p id=\"cookie\">cookie: {}</p><p id=\"authorization\">authorization: {}</p>\
          <p id=\"identity\">identity: {}</p><p id=\"host\">forwarded host: {}</p><p id=\"override\">url override: {}</p>\
          <p id=\"query\">query: {}</p></body></html>\n",
