@@ -13,6 +13,12 @@
 //! - a header block larger than `portal.max_header_bytes`, or more header fields than
 //!   `limits.max_headers` → 431;
 //! - a request target longer than `limits.max_uri_bytes` → 414;
+//! - an HTTP/1 request target that does not begin with `/` (or is `*`): pingora escapes
+//!   the whitespace of a request line it could not parse into the target, so
+//!   `GET  /s/x/ HTTP/1.1` (two spaces) became the target `%20/s/x/`, which routed to the
+//!   portal's home page (found when tried: a proxy or WAF in front saw another target than
+//!   the one served; RFC 9112 §3: "SHOULD NOT attempt to autocorrect"; nginx answers 400)
+//!   → 400;
 //! - a method outside [`ALLOWED_METHODS`] (`TRACE`/`TRACK` would make an old Apache echo
 //!   the service account's injected credentials back to an anonymous caller; `CONNECT` and
 //!   invented methods have no business with a legacy site) → 405 with `Allow`.
@@ -31,6 +37,8 @@ pub enum Refusal {
     MissingHost,
     /// The header block is over the limit.
     HeadersTooLarge,
+    /// An HTTP/1 request target that is not in origin form (`/...`) nor `*`.
+    RequestLine,
     /// Not one of [`ALLOWED_METHODS`].
     Method,
     /// The request target is over `limits.max_uri_bytes`.
@@ -54,7 +62,9 @@ pub const ALLOW: &str = "GET, HEAD, POST, PUT, PATCH, DELETE, OPTIONS";
 impl Refusal {
     pub fn kind(self) -> ErrorKind {
         match self {
-            Refusal::AmbiguousLength | Refusal::MissingHost => ErrorKind::BadRequest,
+            Refusal::AmbiguousLength | Refusal::MissingHost | Refusal::RequestLine => {
+                ErrorKind::BadRequest
+            }
             Refusal::HeadersTooLarge => ErrorKind::HeadersTooLarge,
             Refusal::Method => ErrorKind::MethodNotAllowed,
             Refusal::UriTooLong => ErrorKind::UriTooLong,
@@ -108,6 +118,9 @@ pub fn check(session: &ServerSession, sizes: Sizes) -> Result<(), Refusal> {
         if raw.len() > max_header_bytes {
             return Err(Refusal::HeadersTooLarge);
         }
+        if !origin_form_target(&raw) {
+            return Err(Refusal::RequestLine);
+        }
         if req.version == http::Version::HTTP_11 && !req.headers.contains_key(http::header::HOST) {
             return Err(Refusal::MissingHost);
         }
@@ -130,6 +143,20 @@ pub fn check(session: &ServerSession, sizes: Sizes) -> Result<(), Refusal> {
         }
     }
     Ok(())
+}
+
+/// Whether the request target of the raw head `raw` (after the empty lines a client may
+/// send before its request line, RFC 9112 §2.2) begins with `/`, or is `*`.
+fn origin_form_target(raw: &[u8]) -> bool {
+    let start = raw
+        .iter()
+        .position(|b| !matches!(b, b'\r' | b'\n'))
+        .unwrap_or(raw.len());
+    let mut parts = raw[start..].splitn(3, |&b| b == b' ');
+    let _method = parts.next();
+    parts
+        .next()
+        .is_some_and(|target| target.first() == Some(&b'/') || target == b"*")
 }
 
 /// Whether every transfer coding the request names is `chunked`.
@@ -160,6 +187,30 @@ fn has_header_line(raw: &[u8], name: &[u8]) -> bool {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn a_request_target_is_in_origin_form() {
+        for good in [
+            &b"GET /s/x/ HTTP/1.1\r\nHost: a\r\n\r\n"[..],
+            b"\r\nGET / HTTP/1.0\r\n\r\n",
+            b"OPTIONS * HTTP/1.1\r\n\r\n",
+        ] {
+            assert!(
+                origin_form_target(good),
+                "{}",
+                String::from_utf8_lossy(good)
+            );
+        }
+        for bad in [
+            // What pingora makes of `GET  /s/x/ HTTP/1.1`.
+            &b"GET %20/s/x/ HTTP/1.1\r\n\r\n"[..],
+            b"GET s/x HTTP/1.1\r\n\r\n",
+            b"GET http://a/s/x HTTP/1.1\r\n\r\n",
+            b"GET",
+        ] {
+            assert!(!origin_form_target(bad), "{}", String::from_utf8_lossy(bad));
+        }
+    }
 
     #[test]
     fn only_chunked_is_a_transfer_coding_taken() {

@@ -93,6 +93,25 @@ fn content_length_with_transfer_encoding_is_refused_with_400() {
     assert_eq!(resp.status, 400);
 }
 
+/// Found when tried (a smuggling probe): `GET  /s/x/ HTTP/1.1` (two spaces) was served the
+/// portal's home page (pingora escapes the space into the target, `%20/s/x/`): a proxy or
+/// WAF in front saw another target than the one served. RFC 9112 §3: no autocorrection.
+#[test]
+fn a_request_target_that_does_not_begin_with_a_slash_is_refused_with_400() {
+    let estate = start_estate(None);
+    let gw = TestGateway::in_front_of(&estate);
+    let get = |line: &str| {
+        let req = format!("{line}\r\nHost: {}\r\nConnection: close\r\n\r\n", gw.addr);
+        raw_http::send(gw.addr, req.as_bytes())
+    };
+    let doubled = get("GET  /s/cnie-renewal/__estate/echo HTTP/1.1");
+    assert_eq!(doubled.status, 400, "{}", doubled.text());
+    assert_eq!(
+        get("GET /s/cnie-renewal/__estate/echo HTTP/1.1").status,
+        200
+    );
+}
+
 #[test]
 fn two_different_content_lengths_are_refused_with_400() {
     let estate = start_estate(None);
