@@ -34,11 +34,17 @@ fn refuse(reason: &'static str) -> RespCacheable {
 }
 
 /// The `Age` the answer came with (delta-seconds; an unreadable one counts as none, a
-/// huge one is capped at a year).
+/// huge one is capped at a year, also one past any integer, which RFC 9111 §1.2.2 counts as
+/// 2^31 seconds: found when tried, `Age: 99999999999999999999999` was unreadable as a
+/// number and the answer was stored as fresh).
 fn received_age(resp: &ResponseHeader) -> Option<Duration> {
+    const YEAR: u64 = 365 * 24 * 3600;
     let age = resp.headers.get(http::header::AGE)?.to_str().ok()?.trim();
-    let secs = age.parse::<u64>().ok()?;
-    Some(Duration::from_secs(secs.min(365 * 24 * 3600)))
+    if age.is_empty() || !age.bytes().all(|b| b.is_ascii_digit()) {
+        return None;
+    }
+    let secs = age.parse::<u64>().unwrap_or(YEAR);
+    Some(Duration::from_secs(secs.min(YEAR)))
 }
 
 /// Whether `Vary` names a header the gateway writes on the way to the site:
@@ -567,6 +573,27 @@ mod tests {
             &resp(200, &[("cache-control", "max-age=600"), ("age", "100000")]),
         );
         let RespCacheable::Cacheable(m) = old else {
+            panic!("stored, stale")
+        };
+        assert!(m.fresh_until() < SystemTime::now(), "stale on arrival");
+    }
+
+    /// Found by a cache probe: an `Age` past any integer was unreadable, so the answer was
+    /// stored as fresh; it is the oldest there is (RFC 9111 §1.2.2).
+    #[test]
+    fn an_age_past_any_integer_is_stale_on_arrival() {
+        let p = policy(|_| {});
+        let huge = decide(
+            &p,
+            &resp(
+                200,
+                &[
+                    ("cache-control", "max-age=60"),
+                    ("age", "99999999999999999999999"),
+                ],
+            ),
+        );
+        let RespCacheable::Cacheable(m) = huge else {
             panic!("stored, stale")
         };
         assert!(m.fresh_until() < SystemTime::now(), "stale on arrival");
