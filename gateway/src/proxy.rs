@@ -131,7 +131,7 @@ impl ProxyHttp for GatewayProxy {
         ctx: &mut Self::CTX,
     ) -> Result<RespCacheable> {
         Ok(match ctx.service.as_ref().and_then(|s| s.cache.as_ref()) {
-            Some(policy) => cache::freshness::decide(policy, resp),
+            Some(policy) => cache::decide(policy, resp, ctx.obs.as_ref().map(|o| o.started())),
             None => RespCacheable::Uncacheable(NoCacheReason::NeverEnabled),
         })
     }

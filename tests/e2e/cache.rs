@@ -678,6 +678,41 @@ async fn a_ministry_purges_one_url_or_its_whole_service_and_no_other_ministrys()
     assert_eq!(get(&two, &[]).await.cache(), "MISS");
 }
 
+/// Found by a cache probe: a page the site took seconds to send, purged meanwhile, was
+/// stored once its fetch ended and served as it was for the next ten minutes, while the
+/// purge had answered `found: 0`. A fill begun before its URL's purge is not kept.
+#[tokio::test]
+async fn a_fill_on_its_way_when_its_url_is_purged_is_not_kept() {
+    let estate = start_estate(None);
+    let staged = Staged::new(&estate);
+    staged.append_to_service(MINISTRY, SERVICE, "[cache]");
+    let keys = staged.admin_keys();
+    let g = TestGateway::staged(&estate, staged, |_| {});
+    let url = page(&g, "purge-race", "cc=max-age%3D600&delay_ms=1500");
+    let slow = {
+        let url = url.clone();
+        tokio::spawn(async move { get(&url, &[]).await })
+    };
+    tokio::time::sleep(Duration::from_millis(500)).await;
+    let purged = api(&g, &keys, MINISTRY)
+        .post(
+            &format!("/services/{SERVICE}/purge"),
+            &json!({ "paths": ["/__estate/cacheable?tag=purge-race&cc=max-age%3D600&delay_ms=1500"] }),
+        )
+        .await;
+    assert_eq!(purged.status, StatusCode::OK, "{}", purged.body);
+    let slow = slow.await.expect("the slow fetch");
+    assert_eq!((slow.cache(), slow.fetch()), ("MISS", "1".to_string()));
+    let after = get(&url, &[]).await;
+    assert_eq!(
+        after.cache(),
+        "MISS",
+        "the fill from before the purge was not kept"
+    );
+    assert_eq!(after.fetch(), "2");
+    assert_eq!(get(&url, &[]).await.cache(), "HIT", "the one after it is");
+}
+
 /// Found when tried: a ministry stored a year-long page, deleted its service, and another
 /// ministry's service registered under the same id was answered with that page (its own
 /// site never asked, its one-minute cap ignored).

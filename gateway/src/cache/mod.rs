@@ -8,6 +8,7 @@
 //! - `freshness.rs`: whether an answer may be stored and for how long.
 //! - `storage.rs`: L1 in memory (bounded, TinyLFU eviction) and L2 in `[redis]`.
 //! - `purge.rs`: whole-service purges by generation, URL purges, seen by every instance.
+//! - `purged_urls.rs`: when each URL was last purged, so a fill begun before is not kept.
 //!
 //! Never one citizen's page to another: a `citizen`/`professional` service's pages are stored
 //! only on paths it marks public, and a request whose answer is stored goes to the legacy
@@ -19,6 +20,7 @@ pub mod freshness;
 mod l2_room;
 pub mod policy;
 pub mod purge;
+pub mod purged_urls;
 pub mod storage;
 
 pub use policy::{Bypass, Policy};
@@ -401,6 +403,21 @@ pub fn anonymise(req: &mut RequestHeader, policy: Option<&Policy>) {
         // leaves them out, and the site is asked as the citizen asked.
         Err(e) => tracing::warn!(error = %e, "the query without ignored parameters"),
     }
+}
+
+/// Whether and how long the answer `resp` to a request of `policy`'s service begun at `began`
+/// may be stored ([`freshness::decide`]); a stored one carries when its request began, so
+/// that a URL purge landing during its fetch drops it ([`purged_urls`]).
+pub fn decide(
+    policy: &Policy,
+    resp: &pingora::http::ResponseHeader,
+    began: Option<std::time::Instant>,
+) -> pingora::cache::RespCacheable {
+    let mut decided = freshness::decide(policy, resp);
+    if let (pingora::cache::RespCacheable::Cacheable(meta), Some(began)) = (&mut decided, began) {
+        meta.extensions_mut().insert(purged_urls::FetchBegan(began));
+    }
+    decided
 }
 
 /// The variant of `req` for a stored answer whose `Vary` names request headers.

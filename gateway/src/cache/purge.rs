@@ -151,6 +151,7 @@ impl Generations {
         storage: &TieredStorage,
         hash: &HashBinary,
     ) -> Result<bool, PurgeError> {
+        storage.purged.note(hash);
         let found = storage.remove(hash).await;
         let channel = self.kv.channel("rc:purged");
         self.kv
@@ -271,6 +272,7 @@ impl Generations {
             }
             (Some("url"), Some(h), None) => {
                 if let Some(hash) = parse_hex(h) {
+                    storage.purged.note(&hash);
                     storage.forget_local(&hash);
                 }
             }

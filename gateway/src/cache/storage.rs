@@ -456,6 +456,8 @@ pub struct TieredStorage {
     /// L2 is skipped for a moment after a failure.
     l2_resting: crate::kv::Resting,
     events: Arc<dyn StorageEvents>,
+    /// The URL purges of the recent past: a miss begun before one of its URL is not kept.
+    pub purged: super::purged_urls::PurgedUrls,
 }
 
 impl TieredStorage {
@@ -497,6 +499,7 @@ impl TieredStorage {
             started: Instant::now(),
             l2_resting: crate::kv::Resting::new(L2_BACKOFF),
             events,
+            purged: super::purged_urls::PurgedUrls::default(),
         }
     }
 
@@ -792,9 +795,15 @@ impl Storage for TieredStorage {
         meta: &CacheMeta,
         _trace: &SpanHandle,
     ) -> Result<MissHandler> {
+        let began = meta
+            .extensions()
+            .get::<super::purged_urls::FetchBegan>()
+            .map_or_else(Instant::now, |b| b.0);
         Ok(Box::new(Miss {
             storage: self,
             hash: key.combined_bin(),
+            slot: key.primary_bin(),
+            began,
             owner: owner_of(key),
             meta: meta
                 .serialize()
@@ -925,6 +934,9 @@ impl HandleHit for Hit {
 struct Miss {
     storage: &'static TieredStorage,
     hash: HashBinary,
+    /// The URL's primary slot (what a URL purge names), and when the request began.
+    slot: HashBinary,
+    began: Instant,
     owner: Owner,
     /// The answer's metadata (pingora's is not `Clone`: a copy made once per miss).
     meta: CacheMeta,
@@ -942,10 +954,18 @@ impl HandleMiss for Miss {
         let Miss {
             storage,
             hash,
+            slot,
+            began,
             owner,
             mut meta,
             body,
         } = *self;
+        if storage.purged.since(&slot, began) {
+            // Its URL was purged while it was fetched: what it carries is what the purge
+            // meant to remove.
+            tracing::debug!("response cache: a fill begun before its URL's purge is not kept");
+            return Ok(MissFinishType::Created(0));
+        }
         framed(&mut meta, body.len());
         let object = Object::new(&meta, body.freeze(), owner);
         let size = object.body.len();

@@ -30,6 +30,13 @@ pub struct RequestObs {
     finished: bool,
 }
 
+impl RequestObs {
+    /// When the request began (its header read).
+    pub fn started(&self) -> Instant {
+        self.started
+    }
+}
+
 /// What is known about a request when it ends.
 pub struct Finished<'a> {
     /// `(service, ministry)` ids, when the request reached a service.
