@@ -118,7 +118,7 @@ pub fn check(session: &ServerSession, sizes: Sizes) -> Result<(), Refusal> {
         if raw.len() > max_header_bytes {
             return Err(Refusal::HeadersTooLarge);
         }
-        if !origin_form_target(&raw) {
+        if !origin_form_target(&raw, req.method == http::Method::OPTIONS) {
             return Err(Refusal::RequestLine);
         }
         if req.version == http::Version::HTTP_11 && !req.headers.contains_key(http::header::HOST) {
@@ -146,8 +146,9 @@ pub fn check(session: &ServerSession, sizes: Sizes) -> Result<(), Refusal> {
 }
 
 /// Whether the request target of the raw head `raw` (after the empty lines a client may
-/// send before its request line, RFC 9112 §2.2) begins with `/`, or is `*`.
-fn origin_form_target(raw: &[u8]) -> bool {
+/// send before its request line, RFC 9112 §2.2) begins with `/`, or is `*` of an `OPTIONS`
+/// (`options`). The absolute form (RFC 9112 §3.2.2) was refused before this check too.
+fn origin_form_target(raw: &[u8], options: bool) -> bool {
     let start = raw
         .iter()
         .position(|b| !matches!(b, b'\r' | b'\n'))
@@ -156,7 +157,7 @@ fn origin_form_target(raw: &[u8]) -> bool {
     let _method = parts.next();
     parts
         .next()
-        .is_some_and(|target| target.first() == Some(&b'/') || target == b"*")
+        .is_some_and(|target| target.first() == Some(&b'/') || (options && target == b"*"))
 }
 
 /// Whether every transfer coding the request names is `chunked`.
@@ -193,14 +194,15 @@ mod tests {
         for good in [
             &b"GET /s/x/ HTTP/1.1\r\nHost: a\r\n\r\n"[..],
             b"\r\nGET / HTTP/1.0\r\n\r\n",
-            b"OPTIONS * HTTP/1.1\r\n\r\n",
         ] {
             assert!(
-                origin_form_target(good),
+                origin_form_target(good, false),
                 "{}",
                 String::from_utf8_lossy(good)
             );
         }
+        assert!(origin_form_target(b"OPTIONS * HTTP/1.1\r\n\r\n", true));
+        assert!(!origin_form_target(b"GET * HTTP/1.1\r\n\r\n", false));
         for bad in [
             // What pingora makes of `GET  /s/x/ HTTP/1.1`.
             &b"GET %20/s/x/ HTTP/1.1\r\n\r\n"[..],
@@ -208,7 +210,11 @@ mod tests {
             b"GET http://a/s/x HTTP/1.1\r\n\r\n",
             b"GET",
         ] {
-            assert!(!origin_form_target(bad), "{}", String::from_utf8_lossy(bad));
+            assert!(
+                !origin_form_target(bad, true),
+                "{}",
+                String::from_utf8_lossy(bad)
+            );
         }
     }
 

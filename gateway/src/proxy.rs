@@ -130,8 +130,9 @@ impl ProxyHttp for GatewayProxy {
         resp: &ResponseHeader,
         ctx: &mut Self::CTX,
     ) -> Result<RespCacheable> {
+        let began = ctx.obs.as_ref().map(|o| o.fetch_started());
         Ok(match ctx.service.as_ref().and_then(|s| s.cache.as_ref()) {
-            Some(policy) => cache::decide(policy, resp, ctx.obs.as_ref().map(|o| o.started())),
+            Some(policy) => cache::decide(policy, resp, began),
             None => RespCacheable::Uncacheable(NoCacheReason::NeverEnabled),
         })
     }
@@ -142,8 +143,7 @@ impl ProxyHttp for GatewayProxy {
         ctx: &mut Self::CTX,
         req: &RequestHeader,
     ) -> Option<HashBinary> {
-        let renamed = ctx.service.iter().flat_map(|s| s.chain.request_renames());
-        cache::variance(meta, req, ctx.strip.as_ref().map(|(v, _)| *v), renamed)
+        Some(ctx.cache_variant(meta, req))
     }
 
     fn should_serve_stale(

@@ -380,6 +380,39 @@ async fn a_shared_fetch_asks_in_one_of_a_few_accept_values_each_kept_apart() {
     assert_eq!(fetches(&estate, "accept").await, 2);
 }
 
+/// From review: pingora serves the primary slot to a request whose variant is none, and
+/// the first answer stored fills it, whatever its variant. An answer that is no page (a
+/// script, JSON) fetched first with a hostile `Origin`, a renamed header or another
+/// `Accept` was every plain request's. The plain request is now a variant of its own.
+#[tokio::test]
+async fn a_plain_request_never_gets_the_variant_a_first_request_stored_of_an_answer_no_page() {
+    let estate = start_estate(None);
+    let g = gateway_with(
+        &estate,
+        "[[adapters]]\nstep = \"headers\"\n[adapters.request.rename]\n\"x-citizen-note\" = \"x-note\"\n\n[cache]",
+    );
+    for (tag, first) in [
+        ("first-origin", ("origin", "https://evil.example")),
+        (
+            "first-renamed",
+            ("x-citizen-note", "<script>alert(1)</script>"),
+        ),
+        ("first-accept", ("accept", "application/json")),
+    ] {
+        let url = page(&g, tag, "cc=public,max-age%3D600&type=text/javascript");
+        assert_eq!(get(&url, &[first]).await.cache(), "MISS", "{tag}");
+        let plain = get(&url, &[]).await;
+        assert_eq!(
+            plain.cache(),
+            "MISS",
+            "{tag}: not the first request's variant"
+        );
+        assert_eq!(get(&url, &[]).await.cache(), "HIT", "{tag}");
+        assert_eq!(get(&url, &[first]).await.cache(), "HIT", "{tag}");
+        assert_eq!(fetches(&estate, tag).await, 2, "{tag}");
+    }
+}
+
 /// Found when tried (a second probe): with the language one of four, the first citizen's
 /// was still everyone's, for a site that picks it from `Accept-Language` without `Vary`. A
 /// page is now kept per language of the portal; a style sheet once.
@@ -703,6 +736,9 @@ async fn a_fill_on_its_way_when_its_url_is_purged_is_not_kept() {
     assert_eq!(purged.status, StatusCode::OK, "{}", purged.body);
     let slow = slow.await.expect("the slow fetch");
     assert_eq!((slow.cache(), slow.fetch()), ("MISS", "1".to_string()));
+    // Past the purge's second pass (`cache::purge`), which would delete a page stored in
+    // the meantime too.
+    tokio::time::sleep(Duration::from_millis(2500)).await;
     let after = get(&url, &[]).await;
     assert_eq!(
         after.cache(),

@@ -17,6 +17,17 @@ use std::collections::HashMap;
 use std::sync::{Arc, RwLock};
 use std::time::Duration;
 
+/// How long after a URL purge it is made again (see [`Generations::purge_object`]): far
+/// longer than a message takes to reach the other instances.
+const PURGE_AGAIN_AFTER: Duration = Duration::from_secs(2);
+
+/// The passes of a URL purge.
+#[derive(Clone, Copy)]
+enum Pass {
+    First,
+    Again,
+}
+
 /// How often generations are re-read even without a message.
 const RESYNC: Duration = Duration::from_secs(30);
 /// How far past this instance's clock a generation may be and still be one a purge made
@@ -145,17 +156,46 @@ impl Generations {
     }
 
     /// Deletes the object at `hash` from L2 and from every instance's L1; whether it was
-    /// found here.
+    /// found here. The same is done again [`PURGE_AGAIN_AFTER`] later: another instance's
+    /// fill of the URL that ended before it heard of the purge wrote the old page back into
+    /// L2 (from review), and an instance may have read it from there meanwhile.
     pub async fn purge_object(
+        self: &Arc<Self>,
+        storage: &'static TieredStorage,
+        hash: &HashBinary,
+    ) -> Result<bool, PurgeError> {
+        let found = self.delete_everywhere(storage, hash, Pass::First).await?;
+        let again = Arc::clone(self);
+        let hash = *hash;
+        tokio::spawn(async move {
+            tokio::time::sleep(PURGE_AGAIN_AFTER).await;
+            if let Err(e) = again.delete_everywhere(storage, &hash, Pass::Again).await {
+                tracing::warn!(error = %e, "cache purge: the second pass of a URL purge failed");
+            }
+        });
+        Ok(found)
+    }
+
+    /// One pass of [`Self::purge_object`]. Only the first is the purge's moment, which
+    /// fills begun before it are judged by (`PurgedUrls`); the second only deletes what
+    /// was written back, so a fill begun between the two is kept.
+    async fn delete_everywhere(
         &self,
         storage: &TieredStorage,
         hash: &HashBinary,
+        pass: Pass,
     ) -> Result<bool, PurgeError> {
-        storage.purged.note(hash);
+        let kind = match pass {
+            Pass::First => {
+                storage.purged.note(hash);
+                "url"
+            }
+            Pass::Again => "url-again",
+        };
         let found = storage.remove(hash).await;
         let channel = self.kv.channel("rc:purged");
         self.kv
-            .publish(&channel, &format!("url {}", hex::encode(hash)))
+            .publish(&channel, &format!("{kind} {}", hex::encode(hash)))
             .await?;
         Ok(found)
     }
@@ -270,9 +310,11 @@ impl Generations {
                     storage.forget_service(service);
                 }
             }
-            (Some("url"), Some(h), None) => {
+            (Some(kind @ ("url" | "url-again")), Some(h), None) => {
                 if let Some(hash) = parse_hex(h) {
-                    storage.purged.note(&hash);
+                    if kind == "url" {
+                        storage.purged.note(&hash);
+                    }
                     storage.forget_local(&hash);
                 }
             }

@@ -14,8 +14,9 @@ use std::collections::HashMap;
 use std::sync::Mutex;
 use std::time::{Duration, Instant};
 
-/// How long a purge is remembered: longer than any fill lasts (a fetch is bounded by its
-/// service's timeouts and the citizen's `limits.send_timeout`).
+/// How long a purge is remembered: longer than a fill lasts (a fetch's header is bounded by
+/// its service's `total` timeout, its body by the site's read timeout and the citizen's
+/// `limits.send_timeout` between pieces; a fill still trickling after an hour is kept).
 const MEMORY: Duration = Duration::from_secs(3600);
 
 /// At most this many purges are remembered; past it, those past [`MEMORY`] are forgotten,
@@ -23,7 +24,7 @@ const MEMORY: Duration = Duration::from_secs(3600);
 /// flood of admin calls, and what is forgotten fails safe only for fills that old).
 const MAX_REMEMBERED: usize = 100_000;
 
-/// The pieces of the extension a miss's metadata carries: when its request began
+/// The extension a miss's metadata carries: when its fetch from the legacy site began
 /// (see [`PurgedUrls::since`]).
 #[derive(Debug, Clone, Copy)]
 pub struct FetchBegan(pub Instant);

@@ -845,6 +845,12 @@ impl Storage for TieredStorage {
         let Some(old) = self.find(key, &hash).await else {
             return Ok(false);
         };
+        // A revalidation whose URL was purged meanwhile does not put the old body back
+        // (from review).
+        let began = meta.extensions().get::<super::purged_urls::FetchBegan>();
+        if began.is_some_and(|b| self.purged.since(&key.primary_bin(), b.0)) {
+            return Ok(false);
+        }
         let object = Object::new(meta, old.body, old.owner);
         self.put_l2(hash, &object.owner, meta, &object.body);
         self.put_l1(hash, object);
@@ -1092,6 +1098,33 @@ mod tests {
             ministry: Arc::from(ministry),
         };
         Object::new(&m, Bytes::from(vec![b'x'; bytes]), owner)
+    }
+
+    /// From review: another instance's fill of a URL that ended before it heard of the
+    /// URL's purge wrote the old page back. The purge deletes again a moment later, and
+    /// that second pass keeps the fills begun after the purge.
+    #[tokio::test(start_paused = true)]
+    async fn a_url_purge_deletes_again_what_was_written_back_after_it() {
+        let storage: &'static TieredStorage =
+            Box::leak(Box::new(TieredStorage::new(40_000, None, Arc::new(Quiet))));
+        let kv = Arc::new(crate::kv::MemoryKv::new("t:"));
+        let generations = Arc::new(super::super::purge::Generations::new(kv));
+        let hash = [9u8; 16];
+        storage.put_l1(hash, object_of("a", 100));
+        assert!(generations
+            .purge_object(storage, &hash)
+            .await
+            .expect("purged"));
+        std::thread::sleep(Duration::from_millis(2));
+        let after_the_purge = Instant::now();
+        storage.put_l1(hash, object_of("a", 100));
+        assert!(storage.l1.contains_key(&hash), "written back");
+        tokio::time::sleep(Duration::from_secs(3)).await;
+        assert!(!storage.l1.contains_key(&hash), "deleted again");
+        assert!(
+            !storage.purged.since(&hash, after_the_purge),
+            "a fill begun after the purge is kept"
+        );
     }
 
     /// Found when tried: a ministry with four services, each within its quarter, held all

@@ -127,6 +127,18 @@ impl Default for RequestCtx {
 }
 
 impl RequestCtx {
+    /// The variant of `req` under the stored answer `meta` ([`crate::cache::variance`]): with
+    /// this request's portal strip and the headers its service's rules rename.
+    pub fn cache_variant(
+        &self,
+        meta: &pingora::cache::CacheMeta,
+        req: &RequestHeader,
+    ) -> pingora::cache::key::HashBinary {
+        let renamed = self.service.iter().flat_map(|s| s.chain.request_renames());
+        let strip = self.strip.as_ref().map(|(v, _)| *v);
+        crate::cache::variance(meta, req, strip, renamed)
+    }
+
     /// The service's cache policy, if it has one, and whether the response cache takes part
     /// in this request (`false`: it bypasses it).
     pub fn cache_policy(&self) -> Option<(&crate::cache::Policy, bool)> {

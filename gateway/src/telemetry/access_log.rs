@@ -1,5 +1,6 @@
 //! One JSON line per request (time, trace and request ids, service, ministry, method, path
-//! without query values, status, durations, bytes, client IP), to stdout or a file.
+//! without query values, status, durations, bytes, client IP), and per connection a cap
+//! refused at accept (`Telemetry::connection_refused`), to stdout or a file.
 //!
 //! Never tokens, cookies, query values or bodies. A request only formats its line into a
 //! lock-free bounded queue; a writer thread drains it in batches every few milliseconds

@@ -38,6 +38,48 @@ pub struct Telemetry {
     pub record_metrics: bool,
     /// Series for requests that reached no service.
     pub portal_metrics: metrics::ServiceMetrics,
+    /// The access-log lines of connections refused at accept, this second.
+    refusal_lines: PerSecond,
+}
+
+/// At most this many connections refused at accept a second are written in the access log.
+pub const REFUSAL_LINES_PER_SECOND: u32 = 20;
+
+/// At most [`REFUSAL_LINES_PER_SECOND`] takes in one second of the clock.
+#[derive(Default)]
+struct PerSecond {
+    /// The second (since the Unix epoch) in the high 32 bits, the takes in it in the low.
+    state: std::sync::atomic::AtomicU64,
+}
+
+impl PerSecond {
+    fn take(&self) -> bool {
+        use std::sync::atomic::Ordering;
+        let second = std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .map_or(0, |d| d.as_secs() & 0xFFFF_FFFF);
+        let mut current = self.state.load(Ordering::Relaxed);
+        loop {
+            let (at, taken) = (current >> 32, current & 0xFFFF_FFFF);
+            let next = if at == second {
+                if taken >= u64::from(REFUSAL_LINES_PER_SECOND) {
+                    return false;
+                }
+                current + 1
+            } else {
+                (second << 32) | 1
+            };
+            match self.state.compare_exchange_weak(
+                current,
+                next,
+                Ordering::Relaxed,
+                Ordering::Relaxed,
+            ) {
+                Ok(_) => return true,
+                Err(seen) => current = seen,
+            }
+        }
+    }
 }
 
 impl Telemetry {
@@ -53,6 +95,26 @@ impl Telemetry {
             record_metrics: settings.metrics,
             portal_metrics: metrics.for_service(PORTAL, PORTAL, &[]),
             metrics,
+            refusal_lines: PerSecond::default(),
         })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn at_most_so_many_refusal_lines_are_taken_in_one_second() {
+        let lines = PerSecond::default();
+        // Within one second of the clock (a second's turn in between starts afresh).
+        let taken = (0..REFUSAL_LINES_PER_SECOND * 3)
+            .filter(|_| lines.take())
+            .count();
+        assert!(
+            (REFUSAL_LINES_PER_SECOND as usize..=2 * REFUSAL_LINES_PER_SECOND as usize)
+                .contains(&taken),
+            "{taken}"
+        );
     }
 }

@@ -31,9 +31,11 @@ pub struct RequestObs {
 }
 
 impl RequestObs {
-    /// When the request began (its header read).
-    pub fn started(&self) -> Instant {
-        self.started
+    /// When the legacy site was called for this request (its latest attempt), else when the
+    /// request began: what a fill it brings carries (from review: a request's own start
+    /// was too early for one that waited behind the cache lock and then fetched itself).
+    pub fn fetch_started(&self) -> Instant {
+        self.upstream_started.unwrap_or(self.started)
     }
 }
 
@@ -299,7 +301,10 @@ impl Telemetry {
     /// 503: the process's), which it wrote in `duration`: a line in the access log, as nginx
     /// writes its `limit_conn` refusals, so that the log's statuses are what clients were
     /// answered (found when tried: a flood's refusals were only in a counter). Its request
-    /// was never read: the line has no method, path or ids.
+    /// was never read: the line has no method, path or ids. At most
+    /// [`super::REFUSAL_LINES_PER_SECOND`] a second: a client reconnecting as fast as it can
+    /// must not fill the log's queue, whose overflow drops the lines of requests served
+    /// (from review); every refusal is counted in `egov_connections_refused_total`.
     pub fn connection_refused(
         &self,
         client_ip: Option<IpAddr>,
@@ -307,11 +312,13 @@ impl Telemetry {
         bytes: usize,
         duration: Duration,
     ) {
-        if !self.access_log.enabled() {
+        if !self.access_log.enabled() || !self.refusal_lines.take() {
             return;
         }
         self.access_log.write(&AccessLine {
-            time: std::time::SystemTime::now(),
+            time: std::time::SystemTime::now()
+                .checked_sub(duration)
+                .unwrap_or(std::time::UNIX_EPOCH),
             trace_id: "",
             request_id: "",
             service: PORTAL,

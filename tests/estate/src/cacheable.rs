@@ -105,6 +105,10 @@ pub(crate) async fn cacheable(site: &Site, q: Option<&str>, headers: &HeaderMap)
         body.push_str(&format!("<!--{}-->\n", "x".repeat(missing)));
     }
     let mut r = respond::html(site, StatusCode::OK, &body);
+    // `type`: another content type than a page's (a script, a style, JSON).
+    if let Some(t) = query::param(q, "type").and_then(|t| header::HeaderValue::from_str(&t).ok()) {
+        r.headers_mut().insert(header::CONTENT_TYPE, t);
+    }
     add_header(&mut r, "x-estate-fetch", &n.to_string());
     if let Some(cc) = query::param(q, "cc") {
         add_header(&mut r, "cache-control", &cc);
