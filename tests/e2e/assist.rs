@@ -248,6 +248,33 @@ async fn llm_says_none_and_the_citizen_is_told_kindly() {
         .is_some_and(|m| m.contains("service administratif")));
 }
 
+/// From the last read: a model that answers "none" to everything (broken, or steered)
+/// hid every service from the portal's box, whose page for "not a government service"
+/// offered nothing. It still offers the ranker's did-you-mean.
+#[tokio::test(flavor = "multi_thread")]
+async fn an_llm_answering_none_hides_no_service_from_the_portals_page() {
+    let fake = FakeLlm::start(Behaviour::AnswerNone);
+    let (gw, _estate) = gateway_with(Some(&fake), Duration::from_secs(2), 5);
+    let (_, v) = route(&gw, json!({"query": HESITANT, "lang": "fr"})).await;
+    assert_eq!(v["outcome"], "not_government", "{v}");
+    let offered = v["alternatives"].as_array().cloned().unwrap_or_default();
+    assert!(!offered.is_empty(), "{v}");
+    let page = client()
+        .get(gw.url(&format!("/search?q={HESITANT}")))
+        .header("cookie", "egov_lang=fr")
+        .send()
+        .await
+        .expect("the search page");
+    assert_eq!(page.status(), 200);
+    let html = page.text().await.expect("its body");
+    assert!(html.contains("service administratif"), "{html}");
+    let first = offered[0]["id"].as_str().expect("an id");
+    assert!(
+        html.contains(&format!("/services/{first}")),
+        "the did-you-mean is offered: {html}"
+    );
+}
+
 #[tokio::test(flavor = "multi_thread")]
 async fn a_failing_llm_opens_the_breaker_and_is_left_alone() {
     let fake = FakeLlm::start(Behaviour::Status(500));

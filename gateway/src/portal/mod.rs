@@ -507,6 +507,16 @@ impl Portal {
                         .filter_map(|id| snap.service(id))
                         .take(3),
                 ),
+                // The LLM's "none" for a question the ranker found in scope says so, and
+                // offers the ranker's did-you-mean all the same: a model that answers
+                // "none" to everything (broken, or steered) would otherwise hide every
+                // service from the box (found in the last read).
+                Outcome::NotGovernment if d.source != crate::assist::Source::Local => found.extend(
+                    d.alternatives
+                        .iter()
+                        .filter_map(|id| snap.service(id))
+                        .take(3),
+                ),
                 Outcome::NotGovernment => {}
             }
             let routed = match d.outcome {
