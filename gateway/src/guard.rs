@@ -13,7 +13,8 @@
 //! - a header block larger than `portal.max_header_bytes`, or more header fields than
 //!   `limits.max_headers` → 431;
 //! - a request target longer than `limits.max_uri_bytes` → 414;
-//! - an HTTP/1 request target that does not begin with `/` (or is `*`): pingora escapes
+//! - an HTTP/1 request target that does not begin with `/` (nor is in absolute form, nor
+//!   `*` of an `OPTIONS`): pingora escapes
 //!   the whitespace of a request line it could not parse into the target, so
 //!   `GET  /s/x/ HTTP/1.1` (two spaces) became the target `%20/s/x/`, which routed to the
 //!   portal's home page (found when tried: a proxy or WAF in front saw another target than
@@ -146,8 +147,9 @@ pub fn check(session: &ServerSession, sizes: Sizes) -> Result<(), Refusal> {
 }
 
 /// Whether the request target of the raw head `raw` (after the empty lines a client may
-/// send before its request line, RFC 9112 §2.2) begins with `/`, or is `*` of an `OPTIONS`
-/// (`options`). The absolute form (RFC 9112 §3.2.2) was refused before this check too.
+/// send before its request line, RFC 9112 §2.2) begins with `/`, is in absolute form
+/// (`http://` or `https://`, which a server must accept, RFC 9112 §3.2.2; pingora checks its
+/// authority against `Host`), or is `*` of an `OPTIONS` (`options`).
 fn origin_form_target(raw: &[u8], options: bool) -> bool {
     let start = raw
         .iter()
@@ -155,9 +157,17 @@ fn origin_form_target(raw: &[u8], options: bool) -> bool {
         .unwrap_or(raw.len());
     let mut parts = raw[start..].splitn(3, |&b| b == b' ');
     let _method = parts.next();
-    parts
-        .next()
-        .is_some_and(|target| target.first() == Some(&b'/') || (options && target == b"*"))
+    parts.next().is_some_and(|target| {
+        let absolute = |scheme: &[u8]| {
+            target
+                .get(..scheme.len())
+                .is_some_and(|t| t.eq_ignore_ascii_case(scheme))
+        };
+        target.first() == Some(&b'/')
+            || absolute(b"http://")
+            || absolute(b"https://")
+            || (options && target == b"*")
+    })
 }
 
 /// Whether every transfer coding the request names is `chunked`.
@@ -202,12 +212,20 @@ mod tests {
             );
         }
         assert!(origin_form_target(b"OPTIONS * HTTP/1.1\r\n\r\n", true));
+        assert!(origin_form_target(
+            b"GET HTTP://a/s/x HTTP/1.1\r\n\r\n",
+            false
+        ));
+        assert!(origin_form_target(
+            b"GET https://a/ HTTP/1.1\r\n\r\n",
+            false
+        ));
         assert!(!origin_form_target(b"GET * HTTP/1.1\r\n\r\n", false));
         for bad in [
             // What pingora makes of `GET  /s/x/ HTTP/1.1`.
             &b"GET %20/s/x/ HTTP/1.1\r\n\r\n"[..],
             b"GET s/x HTTP/1.1\r\n\r\n",
-            b"GET http://a/s/x HTTP/1.1\r\n\r\n",
+            b"GET httpx://a/s/x HTTP/1.1\r\n\r\n",
             b"GET",
         ] {
             assert!(

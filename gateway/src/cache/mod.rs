@@ -459,9 +459,17 @@ pub fn variance<'a>(
     // nothing, and the first citizen's language was everyone's); the request's is one of
     // four by then (`as_any_citizen`). Other answers (styles, scripts, images, documents)
     // seldom change with it, and are kept once.
-    let by_language = strip.is_none()
-        && !names.iter().any(|n| n == "accept-language")
-        && is_a_page(meta.headers());
+    // Whether it is a page is read from the request's `Accept` class where it names one
+    // (from review: read from the stored answer only, a site answering JSON or a page by
+    // `Accept` at one address had its lookup and its fill disagree, and each overwrote the
+    // other's slot); a request for any type goes by the answer stored.
+    let class = req.headers.get(http::header::ACCEPT).map(|v| v.as_bytes());
+    let page = match class {
+        None => is_a_page(meta.headers()),
+        Some(c) if c == ANY_TYPE.as_bytes() => is_a_page(meta.headers()),
+        Some(c) => c == ACCEPT_CLASSES[0].1.as_bytes(),
+    };
+    let by_language = strip.is_none() && !names.iter().any(|n| n == "accept-language") && page;
     // A request that carries an `Origin` (forwarded on a shared fetch, as a site's CORS
     // answer needs it) is its own variant even when the site says no `Vary: Origin` (from
     // review: a site echoing any origin in `Access-Control-Allow-Origin` would otherwise
@@ -495,6 +503,13 @@ pub fn variance<'a>(
     }
     if let Some(accept) = accept {
         builder.add_value("egov-accept", accept.as_bytes());
+    }
+    // An AJAX request (`X-Requested-With`, forwarded as `XMLHttpRequest`) is its own variant:
+    // a site answering it with a fragment, without `Vary`, would otherwise store the
+    // fragment for page loads (from review).
+    let ajax = http::HeaderName::from_static("x-requested-with");
+    if req.headers.contains_key(&ajax) && !names.iter().any(|n| n == ajax.as_str()) {
+        builder.add_value("egov-ajax", "");
     }
     for name in renamed.filter(|name| !names.iter().any(|n| n == name.as_str())) {
         if req.headers.contains_key(name) {
@@ -861,6 +876,51 @@ mod tests {
         assert_eq!(
             variance(&meta, &req(Some("<script>")), None, NONE_RENAMED),
             plain
+        );
+    }
+
+    /// From review: whether a request is for a page was read from the stored answer only,
+    /// so a site answering JSON or a page by `Accept` at one address had a lookup (against
+    /// the stored JSON) and a fill (the page) disagree, and each overwrote the other's slot.
+    /// A request naming its kind gets one variant whatever is stored.
+    #[test]
+    fn a_requests_variant_does_not_depend_on_the_kind_of_answer_stored() {
+        let now = std::time::SystemTime::now();
+        let meta_of = |content_type: &str| {
+            let mut stored = pingora::http::ResponseHeader::build(200, None).expect("header");
+            stored
+                .append_header("content-type", content_type)
+                .expect("type");
+            CacheMeta::new(now, now, 0, 0, stored)
+        };
+        let (json, html) = (meta_of("application/json"), meta_of("text/html"));
+        for accept in [ACCEPT_CLASSES[0].1, ACCEPT_CLASSES[1].1] {
+            let mut req = RequestHeader::build("GET", b"/data", None).expect("req");
+            req.append_header("accept", accept).expect("accept");
+            req.append_header("accept-language", "fr").expect("lang");
+            assert_eq!(
+                variance(&json, &req, None, NONE_RENAMED),
+                variance(&html, &req, None, NONE_RENAMED),
+                "{accept}"
+            );
+        }
+    }
+
+    /// From review and a third cache probe: `X-Requested-With` is forwarded on a shared
+    /// fetch, and a site answering it with a fragment without `Vary` stored the fragment
+    /// for page loads.
+    #[test]
+    fn an_ajax_request_is_its_own_variant() {
+        let stored = pingora::http::ResponseHeader::build(200, None).expect("header");
+        let now = std::time::SystemTime::now();
+        let meta = CacheMeta::new(now, now, 0, 0, stored);
+        let plain = RequestHeader::build("GET", b"/x.js", None).expect("req");
+        let mut ajax = plain.clone();
+        ajax.append_header("x-requested-with", "XMLHttpRequest")
+            .expect("xrw");
+        assert_ne!(
+            variance(&meta, &plain, None, NONE_RENAMED),
+            variance(&meta, &ajax, None, NONE_RENAMED)
         );
     }
 

@@ -177,8 +177,9 @@ impl Generations {
     }
 
     /// One pass of [`Self::purge_object`]. Only the first is the purge's moment, which
-    /// fills begun before it are judged by (`PurgedUrls`); the second only deletes what
-    /// was written back, so a fill begun between the two is kept.
+    /// fills begun before it are judged by (`PurgedUrls`); the second deletes what is stored
+    /// then (written back, or a fill stored since, which costs one fetch again), and a fill
+    /// still on its way then is kept.
     async fn delete_everywhere(
         &self,
         storage: &TieredStorage,

@@ -20,7 +20,7 @@ use std::time::{Duration, Instant};
 const MEMORY: Duration = Duration::from_secs(3600);
 
 /// At most this many purges are remembered; past it, those past [`MEMORY`] are forgotten,
-/// and if none is, the oldest half (purges are rate-limited per ministry, so this is a
+/// and if that leaves more than half, the oldest half of the rest (purges are rate-limited per ministry, so this is a
 /// flood of admin calls, and what is forgotten fails safe only for fills that old).
 const MAX_REMEMBERED: usize = 100_000;
 
@@ -44,7 +44,9 @@ impl PurgedUrls {
         let now = Instant::now();
         if at.len() >= MAX_REMEMBERED {
             at.retain(|_, t| now.duration_since(*t) < MEMORY);
-            if at.len() >= MAX_REMEMBERED {
+            // Down to half at least, so that the next purges do not scan it all again each
+            // (from review).
+            if at.len() >= MAX_REMEMBERED / 2 {
                 let mut times: Vec<Instant> = at.values().copied().collect();
                 let (_, median, _) = times.select_nth_unstable(at.len() / 2);
                 let median = *median;

@@ -169,13 +169,17 @@ async fn speaks_h2(stream: &mut Stream) -> bool {
         && matches!(read, Ok(Ok(n)) if n > 0 && H2_PREFACE.starts_with(&first[..n]))
 }
 
-/// Answers a refused connection and closes it: the bytes of the answer written (none if
-/// the client did not take them within a second), and how long that took.
-async fn refuse(
-    mut stream: Stream,
-    crowded: Crowded,
-    lingering: &AtomicUsize,
-) -> (usize, Duration) {
+/// A refusal answered: when it began, the bytes of the answer written (none if the client
+/// did not take them within a second), and how long that took.
+struct Refused {
+    at: std::time::SystemTime,
+    bytes: usize,
+    took: Duration,
+}
+
+/// Answers a refused connection and closes it.
+async fn refuse(mut stream: Stream, crowded: Crowded, lingering: &AtomicUsize) -> Refused {
+    let at = std::time::SystemTime::now();
     let began = std::time::Instant::now();
     let answer = match (speaks_h2(&mut stream).await, crowded) {
         (false, Crowded::PerAddress) => REFUSED_PER_ADDRESS.to_vec(),
@@ -194,7 +198,11 @@ async fn refuse(
         _ => 0,
     };
     let _ = tokio::time::timeout(Duration::from_secs(1), stream.shutdown()).await;
-    let answered = (written, began.elapsed());
+    let answered = Refused {
+        at,
+        bytes: written,
+        took: began.elapsed(),
+    };
     // A lingering close (nginx's `lingering_close`), short and bounded: what the client still
     // sends (the rest of its preface, its request) is read and dropped until it closes. A
     // socket closed with unread bytes is reset by the kernel, and the client may lose the
@@ -437,13 +445,13 @@ impl<A: HttpServerApp + Send + Sync + 'static> ServerApp for Admission<A> {
                         }
                     }
                 };
-                let (written, took) = refuse(stream, crowded, &self.lingering).await;
+                let refused = refuse(stream, crowded, &self.lingering).await;
                 let status = match crowded {
                     Crowded::PerAddress => 429,
                     Crowded::Total => 503,
                 };
                 let telemetry = &self.metrics.telemetry;
-                telemetry.connection_refused(peer, status, written, took);
+                telemetry.connection_refused(peer, status, refused.at, refused.bytes, refused.took);
                 return None;
             }
         };

@@ -297,7 +297,7 @@ impl Telemetry {
             .inc();
     }
 
-    /// A connection a cap refused at accept with a short answer (429: its address's share,
+    /// A connection a cap refused at `at` with a short answer (429: its address's share,
     /// 503: the process's), which it wrote in `duration`: a line in the access log, as nginx
     /// writes its `limit_conn` refusals, so that the log's statuses are what clients were
     /// answered (found when tried: a flood's refusals were only in a counter). Its request
@@ -309,6 +309,7 @@ impl Telemetry {
         &self,
         client_ip: Option<IpAddr>,
         status: u16,
+        at: std::time::SystemTime,
         bytes: usize,
         duration: Duration,
     ) {
@@ -316,9 +317,7 @@ impl Telemetry {
             return;
         }
         self.access_log.write(&AccessLine {
-            time: std::time::SystemTime::now()
-                .checked_sub(duration)
-                .unwrap_or(std::time::UNIX_EPOCH),
+            time: at,
             trace_id: "",
             request_id: "",
             service: PORTAL,
