@@ -110,6 +110,12 @@ fn a_request_target_that_does_not_begin_with_a_slash_is_refused_with_400() {
         get("GET /s/cnie-renewal/__estate/echo HTTP/1.1").status,
         200
     );
+    // The absolute form, which a server must accept (RFC 9112 §3.2.2), still is.
+    let absolute = format!(
+        "GET http://{}/s/cnie-renewal/__estate/echo HTTP/1.1",
+        gw.addr
+    );
+    assert_eq!(get(&absolute).status, 200);
 }
 
 #[test]
