@@ -95,6 +95,10 @@ async fn set_failing(estate: &RunningEstate, tag: &str, on: bool) {
         .expect("estate");
 }
 
+/// A `[cache]` table, after request rules that pass the citizen's `X-Citizen-Note` on as
+/// `X-Note` (a header kept on a shared fetch).
+const RENAMES_A_NOTE: &str = "[[adapters]]\nstep = \"headers\"\n[adapters.request.rename]\n\"x-citizen-note\" = \"x-note\"\n\n[cache]";
+
 /// A gateway whose cnie-renewal service has the `[cache]` table `cache`.
 fn gateway_with(estate: &RunningEstate, cache: &str) -> TestGateway {
     let staged = Staged::new(estate);
@@ -330,10 +334,7 @@ async fn a_header_the_key_does_not_name_cannot_put_one_citizens_text_into_the_st
 #[tokio::test]
 async fn a_header_the_rules_rename_keeps_its_own_variant_of_a_shared_page() {
     let estate = start_estate(None);
-    let g = gateway_with(
-        &estate,
-        "[[adapters]]\nstep = \"headers\"\n[adapters.request.rename]\n\"x-citizen-note\" = \"x-note\"\n\n[cache]",
-    );
+    let g = gateway_with(&estate, RENAMES_A_NOTE);
     let url = page(&g, "renamed", "cc=public,max-age%3D600");
     let attacker = get(&url, &[("x-citizen-note", "<script>alert(1)</script>")]).await;
     assert_eq!(attacker.cache(), "MISS");
@@ -387,10 +388,7 @@ async fn a_shared_fetch_asks_in_one_of_a_few_accept_values_each_kept_apart() {
 #[tokio::test]
 async fn a_plain_request_never_gets_the_variant_a_first_request_stored_of_an_answer_no_page() {
     let estate = start_estate(None);
-    let g = gateway_with(
-        &estate,
-        "[[adapters]]\nstep = \"headers\"\n[adapters.request.rename]\n\"x-citizen-note\" = \"x-note\"\n\n[cache]",
-    );
+    let g = gateway_with(&estate, RENAMES_A_NOTE);
     for (tag, first) in [
         ("first-origin", ("origin", "https://evil.example")),
         (

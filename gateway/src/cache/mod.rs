@@ -639,6 +639,22 @@ mod tests {
     /// A service whose request rules rename nothing.
     const NONE_RENAMED: std::iter::Empty<&http::HeaderName> = std::iter::empty();
 
+    /// A stored answer with no header but its status.
+    fn stored_plain() -> CacheMeta {
+        let now = std::time::SystemTime::now();
+        let header = pingora::http::ResponseHeader::build(200, None).expect("header");
+        CacheMeta::new(now, now, 0, 0, header)
+    }
+
+    /// A stored answer of `content_type`.
+    fn stored_as(content_type: &str) -> CacheMeta {
+        let mut meta = stored_plain();
+        meta.response_header_mut()
+            .append_header("content-type", content_type)
+            .expect("type");
+        meta
+    }
+
     #[test]
     fn a_service_path_is_the_backend_path_under_its_root() {
         assert_eq!(service_path("/", "/a/b"), "/a/b");
@@ -786,24 +802,16 @@ mod tests {
 
     #[test]
     fn a_page_is_kept_per_language_without_vary_and_a_style_once() {
-        let now = std::time::SystemTime::now();
-        let meta_of = |content_type: &str| {
-            let mut stored = pingora::http::ResponseHeader::build(200, None).expect("header");
-            stored
-                .append_header("content-type", content_type)
-                .expect("type");
-            CacheMeta::new(now, now, 0, 0, stored)
-        };
         let req = |lang: &str| {
             let mut r = RequestHeader::build("GET", b"/", None).expect("req");
             r.append_header("accept-language", lang).expect("h");
             r
         };
-        let page = meta_of("text/html; charset=utf-8");
+        let page = stored_as("text/html; charset=utf-8");
         let fr = variance(&page, &req("fr"), None, NONE_RENAMED);
         assert_ne!(fr, variance(&page, &req("ar"), None, NONE_RENAMED));
         assert_eq!(fr, variance(&page, &req("fr"), None, NONE_RENAMED));
-        let style = meta_of("text/css");
+        let style = stored_as("text/css");
         assert_eq!(
             variance(&style, &req("fr"), None, NONE_RENAMED),
             variance(&style, &req("ar"), None, NONE_RENAMED)
@@ -815,9 +823,7 @@ mod tests {
     /// everyone's answer.
     #[test]
     fn a_request_with_an_origin_is_its_own_variant_without_vary() {
-        let stored = pingora::http::ResponseHeader::build(200, None).expect("header");
-        let now = std::time::SystemTime::now();
-        let meta = CacheMeta::new(now, now, 0, 0, stored);
+        let meta = stored_plain();
         let req = |origin: Option<&str>| {
             let mut r = RequestHeader::build("GET", b"/api/data.json", None).expect("req");
             if let Some(o) = origin {
@@ -852,9 +858,7 @@ mod tests {
     /// citizen's text for everyone.
     #[test]
     fn a_request_with_a_header_the_rules_rename_is_its_own_variant_without_vary() {
-        let stored = pingora::http::ResponseHeader::build(200, None).expect("header");
-        let now = std::time::SystemTime::now();
-        let meta = CacheMeta::new(now, now, 0, 0, stored);
+        let meta = stored_plain();
         let renamed = [http::HeaderName::from_static("x-citizen-note")];
         let req = |note: Option<&str>| {
             let mut r = RequestHeader::build("GET", b"/notice", None).expect("req");
@@ -885,15 +889,7 @@ mod tests {
     /// A request naming its kind gets one variant whatever is stored.
     #[test]
     fn a_requests_variant_does_not_depend_on_the_kind_of_answer_stored() {
-        let now = std::time::SystemTime::now();
-        let meta_of = |content_type: &str| {
-            let mut stored = pingora::http::ResponseHeader::build(200, None).expect("header");
-            stored
-                .append_header("content-type", content_type)
-                .expect("type");
-            CacheMeta::new(now, now, 0, 0, stored)
-        };
-        let (json, html) = (meta_of("application/json"), meta_of("text/html"));
+        let (json, html) = (stored_as("application/json"), stored_as("text/html"));
         for accept in [ACCEPT_CLASSES[0].1, ACCEPT_CLASSES[1].1] {
             let mut req = RequestHeader::build("GET", b"/data", None).expect("req");
             req.append_header("accept", accept).expect("accept");
@@ -911,9 +907,7 @@ mod tests {
     /// for page loads.
     #[test]
     fn an_ajax_request_is_its_own_variant() {
-        let stored = pingora::http::ResponseHeader::build(200, None).expect("header");
-        let now = std::time::SystemTime::now();
-        let meta = CacheMeta::new(now, now, 0, 0, stored);
+        let meta = stored_plain();
         let plain = RequestHeader::build("GET", b"/x.js", None).expect("req");
         let mut ajax = plain.clone();
         ajax.append_header("x-requested-with", "XMLHttpRequest")
@@ -926,9 +920,7 @@ mod tests {
 
     #[test]
     fn each_portal_strip_variant_is_stored_apart_even_without_vary() {
-        let stored = pingora::http::ResponseHeader::build(200, None).expect("header");
-        let now = std::time::SystemTime::now();
-        let meta = CacheMeta::new(now, now, 0, 0, stored);
+        let meta = stored_plain();
         let req = RequestHeader::build("GET", b"/", None).expect("req");
         let plain = variance(&meta, &req, None, NONE_RENAMED);
         let arabic = variance(&meta, &req, Some(0), NONE_RENAMED);
