@@ -438,6 +438,20 @@ fn classify(digits: &str, plus: bool) -> Option<PiiKind> {
     }
 }
 
+/// Whether groups `g..=e` of `groups` are written as a phone number is, without its `+`:
+/// 11 or 12 digits, not starting with 0, in at least five groups of at most three digits
+/// ("33 6 12 34 56 78"). Found in the last read: such a number reached the LLM as
+/// "[CNSS] 78", its first nine digits taken for a CNSS number. A run of 10 to 12 digits
+/// is not enough on its own ("tel:0612345678 2 fois", dates, amounts keep their shape).
+fn spaced_like_a_phone(groups: &[(usize, String)], g: usize, e: usize) -> bool {
+    let before = |k: usize| if k == 0 { 0 } else { groups[k - 1].1.len() };
+    let digits = &groups[e].1[before(g)..];
+    (11..=12).contains(&digits.len())
+        && !digits.starts_with('0')
+        && e >= g + 4
+        && (g..=e).all(|k| groups[k].1.len() - before(k) <= 3)
+}
+
 pub(super) fn numbers(chars: &[char], spans: &mut Vec<Span>) {
     let mut i = 0;
     while i < chars.len() {
@@ -460,7 +474,8 @@ pub(super) fn numbers(chars: &[char], spans: &mut Vec<Span>) {
             let hit = (g..groups.len()).rev().find_map(|e| {
                 let digits = groups[e].1.get(prefix.len()..)?;
                 let (end, _) = groups[e];
-                let kind = classify(digits, plus && g == 0)?;
+                let kind = classify(digits, plus && g == 0)
+                    .or_else(|| spaced_like_a_phone(&groups, g, e).then_some(PiiKind::Phone))?;
                 // "+12 000 000 dh" is an amount, not a number in international form.
                 let amount =
                     plus && g == 0 && UNIT_WORDS.contains(&word_after(chars, end).as_str());

@@ -50,6 +50,18 @@ fn a_foreign_number_in_international_form_is_one_phone() {
     }
 }
 
+/// Found in the last read: "33 6 12 34 56 78" (no `+`) reached the LLM as "[CNSS] 78".
+#[test]
+fn a_foreign_number_spaced_as_a_phone_without_its_plus_is_one_phone() {
+    for s in ["33 6 12 34 56 78", "34 612 34 56 78", "44 7 911 123 456"] {
+        let r = redact(&format!("appelez-moi au {s} svp"));
+        assert_eq!(r.text, "appelez-moi au [PHONE] svp", "{s}");
+    }
+    // Four groups are no phone's shape: what other rules make of them stands.
+    assert_eq!(redact("page 12 of 30").text, "page 12 of 30");
+    assert_eq!(redact("tel:0612345678 2 fois").text, "tel:[PHONE] 2 fois");
+}
+
 #[test]
 fn a_cin_with_its_letters_spaced_like_its_digits_is_redacted_whole() {
     for s in ["CIN A B 1 2 3 4 5 6", "cin a b 123456", "A B 123456"] {
