@@ -381,6 +381,29 @@ pub fn framework_session_name(name: &[u8]) -> bool {
     EXACT.contains(&name.as_slice()) || PREFIXES.iter().any(|p| name.starts_with(p))
 }
 
+/// Whether cookie `name` is one of the usual web-analytics scripts' (Google Analytics and
+/// Ads, Matomo, Hotjar, Microsoft Clarity, Meta's pixel): set by a page's script for the
+/// script's own use, read by no server to choose a page. Found when tried: with one of
+/// them in the browser, every request of a cached public service bypassed the cache, as a
+/// legacy session's cookie rightly makes it. Compared as sent (nothing is gained by
+/// disguising another cookie as one: the page is then fetched without any cookie).
+pub fn is_analytics_cookie(name: &[u8]) -> bool {
+    const EXACT: &[&[u8]] = &[
+        b"_ga", b"_gid", b"_gat", b"_fbp", b"_fbc", b"_clck", b"_clsk",
+    ];
+    const PREFIXES: &[&[u8]] = &[b"_ga_", b"_gat_", b"_gcl_", b"__utm", b"_pk_", b"_hj"];
+    EXACT.contains(&name) || PREFIXES.iter().any(|p| name.starts_with(p))
+}
+
+/// The names of the cookies in a `Cookie` value (`a=1; b=2`), as sent.
+pub fn cookie_names(value: &[u8]) -> impl Iterator<Item = &[u8]> {
+    value
+        .split(|&b| b == b';')
+        .map(trim)
+        .filter(|p| !p.is_empty())
+        .map(|pair| trim(pair.split(|&b| b == b'=').next().unwrap_or(pair)))
+}
+
 /// A cookie name as the most forgiving legacy parser reads it, so a disguise cannot pass
 /// for another name: URL-decoded (PHP before 7.2.34 decoded names, CVE-2020-7070:
 /// `PHPSESS%49D` and `+PHPSESSID` are `PHPSESSID`), cut at a NUL, without leading spaces,
@@ -453,6 +476,32 @@ pub fn set_cookie_name(value: &[u8]) -> Option<&[u8]> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn analytics_cookies_are_told_from_a_sites_own() {
+        for name in [
+            "_ga",
+            "_ga_X1Y2Z3",
+            "_gid",
+            "__utma",
+            "_pk_id.1.abcd",
+            "_hjSessionUser_1",
+        ] {
+            assert!(is_analytics_cookie(name.as_bytes()), "{name}");
+        }
+        for name in [
+            "JSESSIONID",
+            "lang",
+            "_gateway",
+            "ga",
+            "PHPSESSID",
+            "_session_id",
+        ] {
+            assert!(!is_analytics_cookie(name.as_bytes()), "{name}");
+        }
+        let names: Vec<&[u8]> = cookie_names(b"_ga=GA1.2.3; lang=ar;; x").collect();
+        assert_eq!(names, [&b"_ga"[..], b"lang", b"x"]);
+    }
 
     fn scope(base: &str, https: bool) -> CookieScope {
         CookieScope {

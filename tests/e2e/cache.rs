@@ -526,6 +526,32 @@ async fn a_static_path_of_a_jsessionid_site_is_stored_without_its_cookie() {
     assert!(second.headers.get("set-cookie").is_none());
 }
 
+/// Found when tried (a cache probe): once an analytics script had set its cookie (`_ga`),
+/// every request of a browser to a cached public service bypassed the cache. Those
+/// cookies choose no page; alone, they no longer keep a request from the cache, and the
+/// site still never gets them on a shared fetch.
+#[tokio::test]
+async fn analytics_cookies_alone_do_not_keep_a_request_from_the_cache() {
+    let estate = start_estate(None);
+    let g = gateway_with(&estate, "[cache]");
+    let url = page(&g, "analytics", "cc=max-age%3D60");
+    let tracked = [(
+        "cookie",
+        "_ga=GA1.2.111.222; _gid=GA1.2.333; _ga_X1Y2=GS1.1",
+    )];
+    let first = get(&url, &tracked).await;
+    assert_eq!(first.cache(), "MISS");
+    assert!(first.body.contains("cookie: no"), "{}", first.body);
+    assert_eq!(get(&url, &tracked).await.cache(), "HIT");
+    assert_eq!(get(&url, &[]).await.cache(), "HIT");
+    let with_session = get(&url, &[("cookie", "_ga=GA1.2.111.222; JSESSIONID=mine")]).await;
+    assert_eq!(
+        with_session.cache(),
+        "BYPASS",
+        "a session cookie beside it still does"
+    );
+}
+
 #[tokio::test]
 async fn requests_with_the_citizens_own_credentials_or_cookies_bypass() {
     let estate = start_estate(None);
