@@ -517,7 +517,14 @@ pub fn variance<'a>(
         }
     }
     for name in names {
-        let value = joined(req, &name);
+        // A shared fetch carries no cookie and no `Authorization` (`anonymise`): the site's
+        // `Vary` on them is the same for every request asking this way. From review: the
+        // citizen's own `Cookie` (an analytics id, one per browser) made a copy per browser
+        // of a page saying `Vary: Cookie`.
+        let value = match name.as_str() {
+            "cookie" | "authorization" => Vec::new(),
+            _ => joined(req, &name),
+        };
         builder.add_owned_name_value(name, value);
     }
     // Always some: the marker above is a variance.
@@ -905,6 +912,25 @@ mod tests {
     /// From review and a third cache probe: `X-Requested-With` is forwarded on a shared
     /// fetch, and a site answering it with a fragment without `Vary` stored the fragment
     /// for page loads.
+    /// From review: a page saying `Vary: Cookie` was kept once per browser (each with its
+    /// own analytics id), though the shared fetch carries no cookie.
+    #[test]
+    fn vary_on_cookie_is_one_variant_for_every_cookie_a_browser_holds() {
+        let mut meta = stored_plain();
+        meta.response_header_mut()
+            .append_header("vary", "Cookie")
+            .expect("vary");
+        let with = |cookie: &str| {
+            let mut r = RequestHeader::build("GET", b"/", None).expect("req");
+            r.append_header("cookie", cookie).expect("cookie");
+            r
+        };
+        assert_eq!(
+            variance(&meta, &with("_ga=GA1.2.1"), None, NONE_RENAMED),
+            variance(&meta, &with("_ga=GA1.2.2"), None, NONE_RENAMED)
+        );
+    }
+
     #[test]
     fn an_ajax_request_is_its_own_variant() {
         let meta = stored_plain();

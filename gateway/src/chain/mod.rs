@@ -81,6 +81,12 @@ impl AdapterChain {
         })
     }
 
+    /// Whether the legacy site sets cookie `name` itself (a framework's session name, or one
+    /// its signed-in answers set).
+    pub fn site_sets_cookie(&self, name: &[u8]) -> bool {
+        self.site_cookies.sets(name)
+    }
+
     /// Keeps the cookie names `previous` learned: the same legacy site sets the same names.
     pub fn keep_site_cookies(&mut self, previous: &AdapterChain) {
         self.site_cookies = Arc::clone(&previous.site_cookies);

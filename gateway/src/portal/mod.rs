@@ -511,12 +511,19 @@ impl Portal {
                 // offers the ranker's did-you-mean all the same: a model that answers
                 // "none" to everything (broken, or steered) would otherwise hide every
                 // service from the box (found in the last read).
-                Outcome::NotGovernment if d.source != crate::assist::Source::Local => found.extend(
-                    d.alternatives
-                        .iter()
-                        .filter_map(|id| snap.service(id))
-                        .take(3),
-                ),
+                Outcome::NotGovernment
+                    if matches!(
+                        d.source,
+                        crate::assist::Source::Llm | crate::assist::Source::Cache
+                    ) =>
+                {
+                    found.extend(
+                        d.alternatives
+                            .iter()
+                            .filter_map(|id| snap.service(id))
+                            .take(3),
+                    )
+                }
                 Outcome::NotGovernment => {}
             }
             let routed = match d.outcome {

@@ -438,18 +438,29 @@ fn classify(digits: &str, plus: bool) -> Option<PiiKind> {
     }
 }
 
-/// Whether groups `g..=e` of `groups` are written as a phone number is, without its `+`:
-/// 11 or 12 digits, not starting with 0, in at least five groups of at most three digits
-/// ("33 6 12 34 56 78"). Found in the last read: such a number reached the LLM as
-/// "[CNSS] 78", its first nine digits taken for a CNSS number. A run of 10 to 12 digits
-/// is not enough on its own ("tel:0612345678 2 fois", dates, amounts keep their shape).
-fn spaced_like_a_phone(groups: &[(usize, String)], g: usize, e: usize) -> bool {
+/// Whether groups `g..=e` of `groups` (in `chars`) are written as a phone number is,
+/// without its `+`: 11 or 12 digits, not starting with 0, in at least five groups of at
+/// most three digits, each parted from the next by the same one space, dot or hyphen
+/// ("33 6 12 34 56 78", "33.6.12.34.56.78"). Found in the last read: such a number reached
+/// the LLM as "[CNSS] 78", its first nine digits taken for a CNSS number. A run of 10 to 12
+/// digits is not enough on its own ("tel:0612345678 2 fois", dates, amounts keep their
+/// shape), nor a list ("articles 12, 15, 18, 21, 25, 30": from review).
+fn spaced_like_a_phone(chars: &[char], groups: &[(usize, String)], g: usize, e: usize) -> bool {
     let before = |k: usize| if k == 0 { 0 } else { groups[k - 1].1.len() };
+    let len = |k: usize| groups[k].1.len() - before(k);
     let digits = &groups[e].1[before(g)..];
+    // The one character between group `k` and the next.
+    let parting = |k: usize| {
+        let (end, next_start) = (groups[k].0, groups[k + 1].0 - len(k + 1));
+        (next_start == end + 1).then(|| at(chars, end))
+    };
+    // Parting characters are looked at only once there are groups after `g`.
     (11..=12).contains(&digits.len())
         && !digits.starts_with('0')
         && e >= g + 4
-        && (g..=e).all(|k| groups[k].1.len() - before(k) <= 3)
+        && (g..=e).all(|k| len(k) <= 3)
+        && matches!(parting(g), Some(' ' | '.' | '-'))
+        && (g..e).all(|k| parting(k) == parting(g))
 }
 
 pub(super) fn numbers(chars: &[char], spans: &mut Vec<Span>) {
@@ -474,8 +485,9 @@ pub(super) fn numbers(chars: &[char], spans: &mut Vec<Span>) {
             let hit = (g..groups.len()).rev().find_map(|e| {
                 let digits = groups[e].1.get(prefix.len()..)?;
                 let (end, _) = groups[e];
-                let kind = classify(digits, plus && g == 0)
-                    .or_else(|| spaced_like_a_phone(&groups, g, e).then_some(PiiKind::Phone))?;
+                let kind = classify(digits, plus && g == 0).or_else(|| {
+                    spaced_like_a_phone(chars, &groups, g, e).then_some(PiiKind::Phone)
+                })?;
                 // "+12 000 000 dh" is an amount, not a number in international form.
                 let amount =
                     plus && g == 0 && UNIT_WORDS.contains(&word_after(chars, end).as_str());

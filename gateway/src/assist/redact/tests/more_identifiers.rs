@@ -57,8 +57,14 @@ fn a_foreign_number_spaced_as_a_phone_without_its_plus_is_one_phone() {
         let r = redact(&format!("appelez-moi au {s} svp"));
         assert_eq!(r.text, "appelez-moi au [PHONE] svp", "{s}");
     }
-    // Four groups are no phone's shape: what other rules make of them stands.
-    assert_eq!(redact("page 12 of 30").text, "page 12 of 30");
+    // A list is no phone (from review), nor four groups.
+    for kept in ["articles 12, 15, 18, 21, 25, 30", "page 12 of 30"] {
+        assert_eq!(redact(kept).text, kept, "{kept}");
+    }
+    assert_eq!(
+        redact("appelez le 33.6.12.34.56.78").text,
+        "appelez le [PHONE]"
+    );
     assert_eq!(redact("tel:0612345678 2 fois").text, "tel:[PHONE] 2 fois");
 }
 
