@@ -395,13 +395,25 @@ pub fn is_analytics_cookie(name: &[u8]) -> bool {
     EXACT.contains(&name) || PREFIXES.iter().any(|p| name.starts_with(p))
 }
 
-/// The names of the cookies in a `Cookie` value (`a=1; b=2`), as sent.
-pub fn cookie_names(value: &[u8]) -> impl Iterator<Item = &[u8]> {
+/// The cookies in a `Cookie` value (`a=1; b=2`), as sent: `(name, value)`, the value empty
+/// for a pair without `=`.
+pub fn cookie_pairs(value: &[u8]) -> impl Iterator<Item = (&[u8], &[u8])> {
     value
         .split(|&b| b == b';')
         .map(trim)
         .filter(|p| !p.is_empty())
-        .map(|pair| trim(pair.split(|&b| b == b'=').next().unwrap_or(pair)))
+        .map(|pair| match memchr::memchr(b'=', pair) {
+            Some(eq) => (trim(&pair[..eq]), trim(&pair[eq + 1..])),
+            None => (pair, &pair[pair.len()..]),
+        })
+}
+
+/// Whether the cookie `name=value` is an analytics script's and no more: its name is one
+/// ([`is_analytics_cookie`]) and its value holds no comma or white space, behind which an
+/// old parser (classic ASP, Tomcat's old one) would read another cookie (found when
+/// tried: `_ga=1, JSESSIONID=abc` passed for analytics alone).
+pub fn is_only_analytics(name: &[u8], value: &[u8]) -> bool {
+    is_analytics_cookie(name) && !value.iter().any(|b| *b == b',' || b.is_ascii_whitespace())
 }
 
 /// A cookie name as the most forgiving legacy parser reads it, so a disguise cannot pass
@@ -499,8 +511,23 @@ mod tests {
         ] {
             assert!(!is_analytics_cookie(name.as_bytes()), "{name}");
         }
-        let names: Vec<&[u8]> = cookie_names(b"_ga=GA1.2.3; lang=ar;; x").collect();
-        assert_eq!(names, [&b"_ga"[..], b"lang", b"x"]);
+        let pairs: Vec<(&[u8], &[u8])> = cookie_pairs(b"_ga=GA1.2.3; lang=a=r;; x").collect();
+        assert_eq!(
+            pairs,
+            [
+                (&b"_ga"[..], &b"GA1.2.3"[..]),
+                (b"lang", b"a=r"),
+                (b"x", b"")
+            ]
+        );
+        assert!(is_only_analytics(b"_ga", b"GA1.2.111.222"));
+        for hiding in [
+            &b"1, JSESSIONID=abc"[..],
+            b"1 ASP.NET_SessionId=abc",
+            b"1\tx=y",
+        ] {
+            assert!(!is_only_analytics(b"_ga", hiding));
+        }
     }
 
     fn scope(base: &str, https: bool) -> CookieScope {

@@ -550,6 +550,13 @@ async fn analytics_cookies_alone_do_not_keep_a_request_from_the_cache() {
         "BYPASS",
         "a session cookie beside it still does"
     );
+    // Found by a probe: behind a comma, an old parser reads another cookie.
+    let hidden = get(&url, &[("cookie", "_ga=1, JSESSIONID=mine")]).await;
+    assert_eq!(
+        hidden.cache(),
+        "BYPASS",
+        "a session cookie in its value too"
+    );
 }
 
 #[tokio::test]

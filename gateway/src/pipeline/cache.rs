@@ -61,15 +61,16 @@ fn decide(session: &mut Session, ctx: &RequestCtx) -> CacheUse {
         .collect();
     // The citizen's own bound cookies count (found when reviewed: read as nobody's, they
     // were dropped, and a signed-in citizen was served the anonymous stored page).
-    // Analytics scripts' cookies choose no page (`is_analytics_cookie`): alone, they do not
+    // Analytics scripts' cookies choose no page (`is_only_analytics`): alone, they do not
     // keep a request from the cache (the shared fetch carries no cookie at all), unless the
     // site sets the name itself (server-side tagging; from review).
     let chain = &service.chain;
     let legacy_cookies = chain
         .forwarded_cookies(&cookies, ctx.cookie_binding.as_ref())
         .is_some_and(|sent| {
-            egov_adapters::cookies::cookie_names(&sent).any(|name| {
-                !egov_adapters::cookies::is_analytics_cookie(name) || chain.site_sets_cookie(name)
+            egov_adapters::cookies::cookie_pairs(&sent).any(|(name, value)| {
+                !egov_adapters::cookies::is_only_analytics(name, value)
+                    || chain.site_sets_cookie(name)
             })
         });
     match policy.admits(&req.method, path, authorization, legacy_cookies) {
