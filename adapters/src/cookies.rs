@@ -283,22 +283,12 @@ pub fn forwarded_cookies(
     bound_to: Option<&CookieBinding>,
     site_sets: impl Fn(&[u8]) -> bool,
 ) -> Option<Vec<u8>> {
-    let pairs = || {
-        values
-            .iter()
-            .flat_map(|v| v.split(|&b| b == b';'))
-            .map(trim)
-            .filter(|p| !p.is_empty())
-    };
-    fn name_of(pair: &[u8]) -> Option<(&[u8], &[u8])> {
-        let eq = memchr::memchr(b'=', pair)?;
-        Some((trim(&pair[..eq]), trim(&pair[eq + 1..])))
-    }
+    let pairs = || values.iter().flat_map(|v| cookie_items(v));
     // Every companion, by bound name and value. Nearly always none, so nothing is
     // allocated; sorted and searched, not scanned, so a header of thousands of forged
     // companions costs a request no more than reading it.
     let mut companions: Vec<(&[u8], &[u8])> = pairs()
-        .filter_map(name_of)
+        .filter_map(split_pair)
         .filter_map(|(name, value)| Some((name.strip_prefix(BINDING_PREFIX.as_bytes())?, value)))
         .collect();
     companions.sort_unstable();
@@ -308,7 +298,7 @@ pub fn forwarded_cookies(
     let mut checked = 0usize;
     let mut out = Vec::new();
     for pair in pairs() {
-        if let Some((name, value)) = name_of(pair) {
+        if let Some((name, value)) = split_pair(pair) {
             if reserved_name(name) {
                 continue;
             }
@@ -395,17 +385,24 @@ pub fn is_analytics_cookie(name: &[u8]) -> bool {
     EXACT.contains(&name) || PREFIXES.iter().any(|p| name.starts_with(p))
 }
 
-/// The cookies in a `Cookie` value (`a=1; b=2`), as sent: `(name, value)`, the value empty
-/// for a pair without `=`.
-pub fn cookie_pairs(value: &[u8]) -> impl Iterator<Item = (&[u8], &[u8])> {
+/// The items of a `Cookie` value (`a=1; b=2`), trimmed, the empty ones left out.
+fn cookie_items(value: &[u8]) -> impl Iterator<Item = &[u8]> {
     value
         .split(|&b| b == b';')
         .map(trim)
         .filter(|p| !p.is_empty())
-        .map(|pair| match memchr::memchr(b'=', pair) {
-            Some(eq) => (trim(&pair[..eq]), trim(&pair[eq + 1..])),
-            None => (pair, &pair[pair.len()..]),
-        })
+}
+
+/// One item's name and value, trimmed; `None` without `=`.
+fn split_pair(pair: &[u8]) -> Option<(&[u8], &[u8])> {
+    let eq = memchr::memchr(b'=', pair)?;
+    Some((trim(&pair[..eq]), trim(&pair[eq + 1..])))
+}
+
+/// The cookies in a `Cookie` value (`a=1; b=2`), as sent: `(name, value)`, the value empty
+/// for an item without `=`.
+pub fn cookie_pairs(value: &[u8]) -> impl Iterator<Item = (&[u8], &[u8])> {
+    cookie_items(value).map(|pair| split_pair(pair).unwrap_or((pair, &pair[pair.len()..])))
 }
 
 /// Whether the cookie `name=value` is an analytics script's and no more: its name is one

@@ -38,7 +38,8 @@ pub enum Refusal {
     MissingHost,
     /// The header block is over the limit.
     HeadersTooLarge,
-    /// An HTTP/1 request target that is not in origin form (`/...`) nor `*`.
+    /// An HTTP/1 request target neither in origin form (`/...`), nor absolute, nor `*` of
+    /// an `OPTIONS`.
     RequestLine,
     /// Not one of [`ALLOWED_METHODS`].
     Method,

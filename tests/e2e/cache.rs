@@ -742,6 +742,34 @@ async fn a_ministry_purges_one_url_or_its_whole_service_and_no_other_ministrys()
     assert_eq!(get(&two, &[]).await.cache(), "MISS");
 }
 
+/// The page of `tag` on `fetching`, which its site takes 1.5 s to send, purged through
+/// `purging` half a second into that fetch; the page's address once the fetch has ended
+/// (the first the site answered).
+async fn purged_while_fetched(
+    fetching: &TestGateway,
+    purging: &TestGateway,
+    keys: &DemoKeys,
+    tag: &str,
+) -> String {
+    let params = "cc=max-age%3D600&delay_ms=1500";
+    let url = page(fetching, tag, params);
+    let slow = {
+        let url = url.clone();
+        tokio::spawn(async move { get(&url, &[]).await })
+    };
+    tokio::time::sleep(Duration::from_millis(500)).await;
+    let purged = api(purging, keys, MINISTRY)
+        .post(
+            &format!("/services/{SERVICE}/purge"),
+            &json!({ "paths": [format!("/__estate/cacheable?tag={tag}&{params}")] }),
+        )
+        .await;
+    assert_eq!(purged.status, StatusCode::OK, "{}", purged.body);
+    let slow = slow.await.expect("the slow fetch");
+    assert_eq!((slow.cache(), slow.fetch()), ("MISS", "1".to_string()));
+    url
+}
+
 /// Found by a cache probe: a page the site took seconds to send, purged meanwhile, was
 /// stored once its fetch ended and served as it was for the next ten minutes, while the
 /// purge had answered `found: 0`. A fill begun before its URL's purge is not kept.
@@ -752,21 +780,7 @@ async fn a_fill_on_its_way_when_its_url_is_purged_is_not_kept() {
     staged.append_to_service(MINISTRY, SERVICE, "[cache]");
     let keys = staged.admin_keys();
     let g = TestGateway::staged(&estate, staged, |_| {});
-    let url = page(&g, "purge-race", "cc=max-age%3D600&delay_ms=1500");
-    let slow = {
-        let url = url.clone();
-        tokio::spawn(async move { get(&url, &[]).await })
-    };
-    tokio::time::sleep(Duration::from_millis(500)).await;
-    let purged = api(&g, &keys, MINISTRY)
-        .post(
-            &format!("/services/{SERVICE}/purge"),
-            &json!({ "paths": ["/__estate/cacheable?tag=purge-race&cc=max-age%3D600&delay_ms=1500"] }),
-        )
-        .await;
-    assert_eq!(purged.status, StatusCode::OK, "{}", purged.body);
-    let slow = slow.await.expect("the slow fetch");
-    assert_eq!((slow.cache(), slow.fetch()), ("MISS", "1".to_string()));
+    let url = purged_while_fetched(&g, &g, &keys, "purge-race").await;
     // Before the purge's second pass (`cache::purge`, 2 s after it).
     let after = get(&url, &[]).await;
     assert_eq!(
@@ -931,6 +945,25 @@ async fn two_instances_share_stored_answers_and_a_purge_on_one_is_seen_by_both()
     let after = eventually(&on_a, "MISS").await;
     assert_eq!(after.cache(), "MISS");
     assert_eq!(fetches(&estate, "pair").await, 2);
+}
+
+/// The purge of a URL through one instance while another fetches it, on a real
+/// `redis-server`: the instance fetching hears of the purge and does not keep the fill
+/// from before it.
+#[tokio::test]
+async fn a_fill_on_another_instance_when_its_url_is_purged_is_not_kept() {
+    let estate = start_estate(None);
+    let redis = RedisServer::start();
+    let (a, b, keys) = pair(&estate, &redis);
+    let on_a = purged_while_fetched(&a, &b, &keys, "pair-race").await;
+    // At once, before the purge's second pass (2 s after it) could delete anything.
+    let again = get(&on_a, &[]).await;
+    assert_eq!(
+        again.cache(),
+        "MISS",
+        "A did not keep the fill from before the purge"
+    );
+    assert_eq!(again.fetch(), "2");
 }
 
 #[tokio::test]

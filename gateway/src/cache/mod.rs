@@ -446,7 +446,11 @@ pub fn variance<'a>(
     'all: for v in meta.headers().get_all(http::header::VARY) {
         for name in v.to_str().unwrap_or("").split(',') {
             let name = name.trim().to_ascii_lowercase();
-            if !name.is_empty() && !names.contains(&name) {
+            // Only a header's name: the gateway's own parts of a variant are named with a
+            // `:`, which no header name has, so a hostile site's `Vary: egov:lang` cannot
+            // overwrite one (a site saying `Vary` on a name no request can carry varies on
+            // nothing).
+            if http::HeaderName::from_bytes(name.as_bytes()).is_ok() && !names.contains(&name) {
                 names.push(name);
             }
             if names.len() > freshness::MAX_VARY_NAMES {
@@ -485,31 +489,31 @@ pub fn variance<'a>(
         .get(http::header::ACCEPT)
         .filter(|v| v.as_bytes() != ANY_TYPE.as_bytes() && !names.iter().any(|n| n == "accept"));
     let mut builder = VarianceBuilder::new();
-    builder.add_value("egov", "");
+    builder.add_value("egov:", "");
     if let Some(variant) = strip {
         // The portal strip in the page differs by language and login state: each variant is
         // its own stored answer, so no citizen gets another's strip.
-        builder.add_owned_value("egov-strip", vec![variant]);
+        builder.add_owned_value("egov:strip", vec![variant]);
     }
     if by_language {
         let lang = req
             .headers
             .get(http::header::ACCEPT_LANGUAGE)
             .map_or(&[][..], http::HeaderValue::as_bytes);
-        builder.add_value("egov-lang", lang);
+        builder.add_value("egov:lang", lang);
     }
     if let Some(origin) = origin {
-        builder.add_value("egov-origin", origin.as_bytes());
+        builder.add_value("egov:origin", origin.as_bytes());
     }
     if let Some(accept) = accept {
-        builder.add_value("egov-accept", accept.as_bytes());
+        builder.add_value("egov:accept", accept.as_bytes());
     }
     // An AJAX request (`X-Requested-With`, forwarded as `XMLHttpRequest`) is its own variant:
     // a site answering it with a fragment, without `Vary`, would otherwise store the
     // fragment for page loads (from review).
     let ajax = http::HeaderName::from_static("x-requested-with");
     if req.headers.contains_key(&ajax) && !names.iter().any(|n| n == ajax.as_str()) {
-        builder.add_value("egov-ajax", "");
+        builder.add_value("egov:ajax", "");
     }
     for name in renamed.filter(|name| !names.iter().any(|n| n == name.as_str())) {
         if req.headers.contains_key(name) {
@@ -645,6 +649,15 @@ mod tests {
 
     /// A service whose request rules rename nothing.
     const NONE_RENAMED: std::iter::Empty<&http::HeaderName> = std::iter::empty();
+
+    /// A `GET /` carrying `headers`.
+    fn asking(headers: &[(&str, &str)]) -> RequestHeader {
+        let mut r = RequestHeader::build("GET", b"/", None).expect("req");
+        for (name, value) in headers {
+            r.append_header(name.to_string(), *value).expect("header");
+        }
+        r
+    }
 
     /// A stored answer with no header but its status.
     fn stored_plain() -> CacheMeta {
@@ -920,27 +933,56 @@ mod tests {
         meta.response_header_mut()
             .append_header("vary", "Cookie")
             .expect("vary");
-        let with = |cookie: &str| {
-            let mut r = RequestHeader::build("GET", b"/", None).expect("req");
-            r.append_header("cookie", cookie).expect("cookie");
-            r
-        };
         assert_eq!(
-            variance(&meta, &with("_ga=GA1.2.1"), None, NONE_RENAMED),
-            variance(&meta, &with("_ga=GA1.2.2"), None, NONE_RENAMED)
+            variance(
+                &meta,
+                &asking(&[("cookie", "_ga=GA1.2.1")]),
+                None,
+                NONE_RENAMED
+            ),
+            variance(
+                &meta,
+                &asking(&[("cookie", "_ga=GA1.2.2")]),
+                None,
+                NONE_RENAMED
+            )
         );
+    }
+
+    /// A hostile site's `Vary` naming a part of the gateway's own (`egov:lang`) cannot
+    /// overwrite it: pages stay kept per language.
+    #[test]
+    fn a_vary_naming_the_gateways_own_parts_changes_nothing() {
+        let mut meta = stored_as("text/html");
+        meta.response_header_mut()
+            .append_header("vary", "egov:lang, egov-lang, egov:")
+            .expect("vary");
+        let fr = variance(
+            &meta,
+            &asking(&[("accept-language", "fr")]),
+            None,
+            NONE_RENAMED,
+        );
+        let ar = variance(
+            &meta,
+            &asking(&[("accept-language", "ar")]),
+            None,
+            NONE_RENAMED,
+        );
+        assert_ne!(fr, ar);
     }
 
     #[test]
     fn an_ajax_request_is_its_own_variant() {
         let meta = stored_plain();
-        let plain = RequestHeader::build("GET", b"/x.js", None).expect("req");
-        let mut ajax = plain.clone();
-        ajax.append_header("x-requested-with", "XMLHttpRequest")
-            .expect("xrw");
         assert_ne!(
-            variance(&meta, &plain, None, NONE_RENAMED),
-            variance(&meta, &ajax, None, NONE_RENAMED)
+            variance(&meta, &asking(&[]), None, NONE_RENAMED),
+            variance(
+                &meta,
+                &asking(&[("x-requested-with", "XMLHttpRequest")]),
+                None,
+                NONE_RENAMED
+            )
         );
     }
 

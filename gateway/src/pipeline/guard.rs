@@ -1,6 +1,7 @@
 //! The guard stage: refuse what no backend should see, before routing (431 for an oversized
 //! header block or too many fields, 414 for an overlong target, 400 for an ambiguous body
-//! length, 405 for a method no service takes). The rules are [`crate::guard`]'s.
+//! length or a target a proxy in front would read otherwise, 405 for a method no service
+//! takes). The rules are [`crate::guard`]'s.
 
 use super::{RequestCtx, Stage, Step};
 use pingora::proxy::Session;
