@@ -191,6 +191,59 @@ fn hex(b: u8) -> Option<u8> {
     }
 }
 
+/// `s` (a path or a query) with its percent escapes in the normal form of RFC 3986 §6.2.2:
+/// an escaped unreserved character (`%7E`, `%41`, `%2d`) written as itself, every other
+/// escape in upper-case hex (`%2f` as `%2F`). Such spellings name the same resource, so a
+/// cache keyed by them must not tell them apart: found when tried, a page stored as `/~a`
+/// was still served after a purge of `/%7Ea`. A malformed escape is kept as it is; returns
+/// the input unchanged (no allocation) when already normal.
+pub fn normal_escapes(s: &str) -> Cow<'_, str> {
+    let bytes = s.as_bytes();
+    // The byte the escape at `i` stands for, and whether the escape is already normal.
+    let escape_at = |i: usize| {
+        let (hi, lo) = (*bytes.get(i + 1)?, *bytes.get(i + 2)?);
+        let b = hex(hi)? * 16 + hex(lo)?;
+        Some((
+            b,
+            !is_unreserved(b) && !hi.is_ascii_lowercase() && !lo.is_ascii_lowercase(),
+        ))
+    };
+    let Some(first) = (0..bytes.len())
+        .find(|&i| bytes[i] == b'%' && escape_at(i).is_some_and(|(_, normal)| !normal))
+    else {
+        return Cow::Borrowed(s);
+    };
+    const HEX: &[u8; 16] = b"0123456789ABCDEF";
+    let mut out = Vec::with_capacity(s.len());
+    out.extend_from_slice(&bytes[..first]);
+    let mut i = first;
+    while i < bytes.len() {
+        match (bytes[i] == b'%').then(|| escape_at(i)).flatten() {
+            Some((b, _)) if is_unreserved(b) => out.push(b),
+            Some((b, _)) => {
+                out.extend_from_slice(&[b'%', HEX[usize::from(b >> 4)], HEX[usize::from(b & 15)]])
+            }
+            None => {
+                out.push(bytes[i]);
+                i += 1;
+                continue;
+            }
+        }
+        i += 3;
+    }
+    // Only ASCII was written in place of ASCII escapes; every other byte was copied as it
+    // was, so the text is still UTF-8.
+    Cow::Owned(
+        String::from_utf8(out)
+            .unwrap_or_else(|e| String::from_utf8_lossy(e.as_bytes()).into_owned()),
+    )
+}
+
+/// RFC 3986's unreserved characters: ALPHA / DIGIT / "-" / "." / "_" / "~".
+fn is_unreserved(b: u8) -> bool {
+    b.is_ascii_alphanumeric() || matches!(b, b'-' | b'.' | b'_' | b'~')
+}
+
 /// Joins a base path (`/` or `/base` without trailing slash) and a cleaned path.
 pub fn join(base: &str, rest: &str) -> String {
     request_target(base, rest, None)
@@ -356,6 +409,28 @@ impl<T> LegacyMap<T> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn escapes_of_unreserved_characters_are_written_as_themselves() {
+        assert_eq!(normal_escapes("/%7Ea/%41%2d%2E_"), "/~a/A-._");
+        assert_eq!(normal_escapes("q=%7e&n=%31"), "q=~&n=1");
+    }
+
+    #[test]
+    fn other_escapes_are_written_in_upper_case_hex() {
+        assert_eq!(normal_escapes("/a%2fb%c3%a9/%20"), "/a%2Fb%C3%A9/%20");
+    }
+
+    #[test]
+    fn text_already_normal_or_malformed_is_kept_and_borrowed() {
+        for s in ["/a%2Fb/%C3%A9?x=%20", "/%zz/%4", "/ré%", ""] {
+            assert!(
+                matches!(normal_escapes(s), Cow::Borrowed(b) if b == s),
+                "{s}"
+            );
+        }
+        assert_eq!(normal_escapes("/ré/%7e%"), "/ré/~%");
+    }
 
     #[test]
     fn clean_paths_are_borrowed_unchanged() {

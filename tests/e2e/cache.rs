@@ -742,6 +742,36 @@ async fn a_ministry_purges_one_url_or_its_whole_service_and_no_other_ministrys()
     assert_eq!(get(&two, &[]).await.cache(), "MISS");
 }
 
+/// Found when tried: `%7E` and `~`, `%3d` and `%3D` name the same resource (RFC 3986
+/// §6.2.2), yet each spelling was its own stored page and a purge reached only the one it
+/// was written in; the others were served for their whole lifetime.
+#[tokio::test]
+async fn a_url_purge_reaches_every_spelling_of_its_escapes() {
+    let estate = start_estate(None);
+    let staged = Staged::new(&estate);
+    staged.append_to_service(MINISTRY, SERVICE, "[cache]");
+    let keys = staged.admin_keys();
+    let g = TestGateway::staged(&estate, staged, |_| {});
+    let lower = page(&g, "spelt", "cc=max-age%3d600&n=%7e");
+    let upper = page(&g, "spelt", "cc=max-age%3D600&n=~");
+    assert_eq!(get(&lower, &[]).await.cache(), "MISS");
+    assert_eq!(
+        get(&upper, &[]).await.cache(),
+        "HIT",
+        "one page, two spellings"
+    );
+    let purged = api(&g, &keys, MINISTRY)
+        .post(
+            &format!("/services/{SERVICE}/purge"),
+            &json!({ "paths": ["/__estate/cache%61ble?tag=spelt&cc=max-age%3D600&n=%7E"] }),
+        )
+        .await;
+    assert_eq!(purged.status, StatusCode::OK, "{}", purged.body);
+    assert_eq!(purged.body["found"], 1, "{}", purged.body);
+    assert_eq!(get(&lower, &[]).await.cache(), "MISS");
+    assert_eq!(fetches(&estate, "spelt").await, 2);
+}
+
 /// The page of `tag` on `fetching`, which its site takes 1.5 s to send, purged through
 /// `purging` half a second into that fetch; the page's address once the fetch has ended
 /// (the first the site answered).

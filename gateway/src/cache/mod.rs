@@ -142,10 +142,12 @@ impl ResponseCache {
 
     /// The key of `path` (under the service) and `query` of `service`: the service, its
     /// incarnation ([`Policy::incarnation`]), its current generation, the path and the kept
-    /// query parameters.
+    /// query parameters, each with its escapes in normal form (`/%7Ea` is `/~a`, for lookups
+    /// and purges alike).
     pub fn key(&self, service: &str, policy: &Policy, path: &str, query: Option<&str>) -> CacheKey {
         let generation = self.generations.of(service);
         let query = policy.key_query(query);
+        let path = egov_adapters::paths::normal_escapes(path);
         // Length-prefixed, so no service id or path can be made to collide with another.
         let mut primary = Vec::with_capacity(service.len() + path.len() + query.len() + 52);
         for part in [

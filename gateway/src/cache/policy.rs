@@ -159,14 +159,17 @@ impl Policy {
         self.strip_set_cookie.is_match(path)
     }
 
-    /// The query as the key sees it: `ignore_query` parameters left out, the rest ordered by
-    /// name, so `?b=2&a=1` and `?a=1&b=2&utm_source=x` are one object. A repeated name keeps
-    /// its values' order (`?tag=a&tag=b` is not `?tag=b&tag=a`: a site may read the first).
+    /// The query as the key sees it: its escapes in normal form
+    /// ([`egov_adapters::paths::normal_escapes`]), `ignore_query` parameters left out, the
+    /// rest ordered by name, so `?b=2&a=1`, `?a=1&b=%32` and `?a=1&b=2&utm_source=x` are
+    /// one object. A repeated name keeps its values' order (`?tag=a&tag=b` is not
+    /// `?tag=b&tag=a`: a site may read the first).
     pub fn key_query(&self, query: Option<&str>) -> String {
         let Some(query) = query.filter(|q| !q.is_empty()) else {
             return String::new();
         };
-        let mut pairs: Vec<&str> = self.kept(query).collect();
+        let query = egov_adapters::paths::normal_escapes(query);
+        let mut pairs: Vec<&str> = self.kept(&query).collect();
         pairs.sort_by_key(|pair| param_name(pair));
         pairs.join("&")
     }
@@ -175,17 +178,24 @@ impl Policy {
     /// `ignore_query` parameters, which the key leaves out (a page reflecting one would be
     /// stored with it and served to everyone); `None` when there is none to remove.
     pub fn forwarded_query(&self, query: &str) -> Option<String> {
-        let ignored = |pair: &str| self.ignore_query.iter().any(|i| i == param_name(pair));
-        if !query.split('&').any(ignored) {
+        if !query.split('&').any(|pair| self.ignores(pair)) {
             return None;
         }
         Some(self.kept(query).collect::<Vec<_>>().join("&"))
     }
 
     fn kept<'q>(&'q self, query: &'q str) -> impl Iterator<Item = &'q str> + 'q {
-        query.split('&').filter(|pair| {
-            !pair.is_empty() && !self.ignore_query.iter().any(|i| i == param_name(pair))
-        })
+        query
+            .split('&')
+            .filter(|pair| !pair.is_empty() && !self.ignores(pair))
+    }
+
+    /// Whether the key leaves `pair` out: its name, escapes in normal form, is an
+    /// `ignore_query` one. The forwarded query and the key must agree on this, or a
+    /// `utm%5Fsource` the key left out would reach the site and be stored with the page.
+    fn ignores(&self, pair: &str) -> bool {
+        let name = egov_adapters::paths::normal_escapes(param_name(pair));
+        self.ignore_query.iter().any(|i| *i == *name)
     }
 }
 
@@ -330,6 +340,22 @@ mod tests {
         );
         assert_eq!(p.forwarded_query("utm_source=x").as_deref(), Some(""));
         assert_eq!(p.forwarded_query("a=1&b=2"), None, "nothing to remove");
+    }
+
+    /// An ignored parameter whose name is spelt with escapes (`utm%5Fsource`) is the same
+    /// parameter: left out of the key and of the forwarded query alike, or a page reflecting
+    /// it would be stored under the key of the page without it.
+    #[test]
+    fn an_ignored_parameter_spelt_with_escapes_is_left_out_of_key_and_fetch_alike() {
+        let p = policy(Access::Public, |s| {
+            s.ignore_query = vec!["utm_source".into()]
+        });
+        assert_eq!(p.key_query(Some("a=%7e&utm%5Fsource=x")), "a=~");
+        assert_eq!(
+            p.forwarded_query("a=1&utm%5fsource=%3Cscript%3E")
+                .as_deref(),
+            Some("a=1")
+        );
     }
 
     /// Found when tried: a ministry deleted its service after storing a year-long page, and
