@@ -444,7 +444,8 @@ fn classify(digits: &str, plus: bool) -> Option<PiiKind> {
 /// ("33 6 12 34 56 78", "33.6.12.34.56.78"). Found in the last read: such a number reached
 /// the LLM as "[CNSS] 78", its first nine digits taken for a CNSS number. A run of 10 to 12
 /// digits is not enough on its own ("tel:0612345678 2 fois", dates, amounts keep their
-/// shape), nor a list ("articles 12, 15, 18, 21, 25, 30": from review).
+/// shape), nor a list ("articles 12, 15, 18, 21, 25, 30": from review). North American
+/// numbers have their own shape (below).
 fn spaced_like_a_phone(chars: &[char], groups: &[(usize, String)], g: usize, e: usize) -> bool {
     let before = |k: usize| if k == 0 { 0 } else { groups[k - 1].1.len() };
     let len = |k: usize| groups[k].1.len() - before(k);
@@ -454,11 +455,25 @@ fn spaced_like_a_phone(chars: &[char], groups: &[(usize, String)], g: usize, e: 
         let (end, next_start) = (groups[k].0, groups[k + 1].0 - len(k + 1));
         (next_start == end + 1).then(|| at(chars, end))
     };
+    // The North American plan's shape, "1 415 555 2671" or "415-555-2671": an area code
+    // and an exchange of three digits (neither starting with 0 or 1), four digits, the
+    // country's "1" before them or not. Found when tried: it reached the LLM as written.
+    let lens: Vec<usize> = (g..=e).map(len).collect();
+    let north_american = match lens.as_slice() {
+        [1, 3, 3, 4] => digits.starts_with('1') && digits[1..].len() == 10,
+        [3, 3, 4] => true,
+        _ => false,
+    } && {
+        let local = &digits.as_bytes()[digits.len() - 10..];
+        !matches!(local[0], b'0' | b'1') && !matches!(local[3], b'0' | b'1')
+    };
     // Parting characters are looked at only once there are groups after `g`.
-    (11..=12).contains(&digits.len())
-        && !digits.starts_with('0')
-        && e >= g + 4
-        && (g..=e).all(|k| len(k) <= 3)
+    let shaped = north_american
+        || ((11..=12).contains(&digits.len())
+            && !digits.starts_with('0')
+            && e >= g + 4
+            && (g..=e).all(|k| len(k) <= 3));
+    shaped
         && matches!(parting(g), Some(' ' | '.' | '-'))
         && (g..e).all(|k| parting(k) == parting(g))
 }

@@ -68,6 +68,29 @@ fn a_foreign_number_spaced_as_a_phone_without_its_plus_is_one_phone() {
     assert_eq!(redact("tel:0612345678 2 fois").text, "tel:[PHONE] 2 fois");
 }
 
+/// Found when tried: "1 415 555 2671" reached the LLM as written.
+#[test]
+fn a_north_american_number_without_its_plus_is_one_phone() {
+    for s in [
+        "1 415 555 2671",
+        "415-555-2671",
+        "1.212.555.0199",
+        "415 555 2671",
+    ] {
+        let r = redact(&format!("my number is {s} thanks"));
+        assert_eq!(r.text, "my number is [PHONE] thanks", "{s}");
+    }
+    // Not that shape: mixed separators, an area code starting with 1, a count and a year.
+    for kept in [
+        "415 555-2671",
+        "115 555 2671",
+        "between 100 and 300 people, 2024",
+        "page 415 555",
+    ] {
+        assert!(!redact(kept).text.contains("[PHONE]"), "{kept}");
+    }
+}
+
 #[test]
 fn a_cin_with_its_letters_spaced_like_its_digits_is_redacted_whole() {
     for s in ["CIN A B 1 2 3 4 5 6", "cin a b 123456", "A B 123456"] {
