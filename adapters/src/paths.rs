@@ -29,6 +29,18 @@ pub enum PathError {
     /// site while it looks like a name here.
     #[error("the path has a dot segment with ';' parameters")]
     DotSegmentParameters,
+    /// `..%20`, `...`, `.%20`: Windows drops a name's trailing dots and spaces, so such a
+    /// segment climbs on an IIS site while it looks like a name here (found when tried:
+    /// forwarded as written, below the service's base path).
+    #[error("the path has a segment of dots and spaces, which Windows servers read as '..'")]
+    DotSegmentLookalike,
+    /// `%252e`, `%252f`, `%255c`: a server that decodes twice reads a dot or a separator.
+    #[error("the path contains a double-encoded '.', '/' or '\\'")]
+    DoubleEncoded,
+    /// `%c0%ae`, `%c0%af`, `%e0%80%ae`: an overlong UTF-8 form of a dot or a separator, which
+    /// old decoders read as the character itself.
+    #[error("the path contains an overlong UTF-8 form of '.', '/' or '\\'")]
+    Overlong,
 }
 
 /// Resolves dot segments in `path` (which must start with `/`) without ever going above it.
@@ -58,6 +70,15 @@ pub fn clean(path: &str) -> Result<Cow<'_, str>, PathError> {
                     b'/' | b'\\' => return Err(PathError::EncodedSeparator),
                     b'.' => needs_work = true,
                     b';' => parameters = true,
+                    // `%25` then two hex digits: an escape once decoded.
+                    b'%' if hex_pair_at(bytes, i + 3).is_some_and(is_dot_or_separator) => {
+                        return Err(PathError::DoubleEncoded)
+                    }
+                    lead @ (0xC0 | 0xC1 | 0xE0)
+                        if overlong_at(bytes, i, lead).is_some_and(is_dot_or_separator) =>
+                    {
+                        return Err(PathError::Overlong);
+                    }
                     _ => {}
                 }
                 i += 3;
@@ -71,6 +92,9 @@ pub fn clean(path: &str) -> Result<Cow<'_, str>, PathError> {
     }
     if parameters && needs_work && path.split('/').any(is_dot_segment_with_parameters) {
         return Err(PathError::DotSegmentParameters);
+    }
+    if needs_work && path.split('/').any(is_dot_segment_lookalike) {
+        return Err(PathError::DotSegmentLookalike);
     }
     if !needs_work || !has_dot_segment(path) {
         return Ok(Cow::Borrowed(path));
@@ -151,6 +175,48 @@ fn is_dot_segment_with_parameters(seg: &str) -> bool {
     }
 }
 
+/// Whether `seg` (not `.` or `..` themselves) is dots followed by dots, spaces or tabs once
+/// decoded (`...`, `..%20`, `.%09`): what a server that drops a name's trailing dots and
+/// spaces reads as a dot segment.
+fn is_dot_segment_lookalike(seg: &str) -> bool {
+    if !(seg.starts_with('.') || seg.starts_with('%')) || !matches!(dot_kind(seg), Dots::None) {
+        return false;
+    }
+    let seg = decoded(seg);
+    seg.first() == Some(&b'.') && seg.iter().all(|b| matches!(b, b'.' | b' ' | b'\t'))
+}
+
+/// The byte the escape `%XX` at `i` of `bytes` stands for, if one is there.
+fn escape_at(bytes: &[u8], i: usize) -> Option<u8> {
+    if bytes.get(i) != Some(&b'%') {
+        return None;
+    }
+    hex_pair_at(bytes, i + 1)
+}
+
+/// The byte the two hex digits at `i` of `bytes` write, if two are there.
+fn hex_pair_at(bytes: &[u8], i: usize) -> Option<u8> {
+    Some(hex(*bytes.get(i)?)? * 16 + hex(*bytes.get(i + 1)?)?)
+}
+
+/// The character an overlong UTF-8 form escaped at `i` (its lead byte `lead`, already
+/// read) stands for, if it is one: `%C0%AE` and `%E0%80%AE` are `.` to a decoder that does
+/// not check for the shortest form.
+fn overlong_at(bytes: &[u8], i: usize, lead: u8) -> Option<u8> {
+    let cont = |k: usize| escape_at(bytes, i + 3 * k).filter(|b| b & 0xC0 == 0x80);
+    let c = if lead == 0xE0 {
+        let (b1, b2) = (cont(1).filter(|b| *b < 0xA0)?, cont(2)?);
+        (u32::from(b1 & 0x3F) << 6) | u32::from(b2 & 0x3F)
+    } else {
+        (u32::from(lead & 0x1F) << 6) | u32::from(cont(1)? & 0x3F)
+    };
+    u8::try_from(c).ok()
+}
+
+fn is_dot_or_separator(b: u8) -> bool {
+    matches!(b, b'.' | b'/' | b'\\')
+}
+
 enum Dots {
     None,
     One,
@@ -200,16 +266,12 @@ fn hex(b: u8) -> Option<u8> {
 pub fn normal_escapes(s: &str) -> Cow<'_, str> {
     let bytes = s.as_bytes();
     // The byte the escape at `i` stands for, and whether the escape is already normal.
-    let escape_at = |i: usize| {
-        let (hi, lo) = (*bytes.get(i + 1)?, *bytes.get(i + 2)?);
-        let b = hex(hi)? * 16 + hex(lo)?;
-        Some((
-            b,
-            !is_unreserved(b) && !hi.is_ascii_lowercase() && !lo.is_ascii_lowercase(),
-        ))
+    let escaped = |i: usize| {
+        let b = escape_at(bytes, i)?;
+        let lower = bytes[i + 1..i + 3].iter().any(u8::is_ascii_lowercase);
+        Some((b, !is_unreserved(b) && !lower))
     };
-    let Some(first) = (0..bytes.len())
-        .find(|&i| bytes[i] == b'%' && escape_at(i).is_some_and(|(_, normal)| !normal))
+    let Some(first) = (0..bytes.len()).find(|&i| escaped(i).is_some_and(|(_, normal)| !normal))
     else {
         return Cow::Borrowed(s);
     };
@@ -218,7 +280,7 @@ pub fn normal_escapes(s: &str) -> Cow<'_, str> {
     out.extend_from_slice(&bytes[..first]);
     let mut i = first;
     while i < bytes.len() {
-        match (bytes[i] == b'%').then(|| escape_at(i)).flatten() {
+        match escaped(i) {
             Some((b, _)) if is_unreserved(b) => out.push(b),
             Some((b, _)) => {
                 out.extend_from_slice(&[b'%', HEX[usize::from(b >> 4)], HEX[usize::from(b & 15)]])
@@ -291,13 +353,34 @@ pub fn reaches_under(prefix: &str, path: &str) -> bool {
     // and merged away like `//` (found when tried).
     let mut given = path
         .split('/')
-        .map(|seg| seg.split(';').next().unwrap_or_default())
-        .filter(|s| !s.is_empty() && !is_cookieless_session(s));
+        .filter(|s| !is_cookieless_session(s))
+        .map(loosely_read)
+        .filter(|s| !s.is_empty());
     wanted.all(|want| {
         given
             .next()
-            .is_some_and(|seg| segment_is(&decoded(seg), want.as_bytes()))
+            .is_some_and(|seg| segment_is(&seg, want.as_bytes()))
     })
+}
+
+/// A path segment as the loosest legacy server reads it: decoded (twice, for servers that
+/// decode again), cut at its `;` parameters, or at a `?` or `#` it decoded (`%3b`, `%3f`,
+/// `%23`: Spring decodes, then drops parameters), without an NTFS stream name (`::$DATA`,
+/// which IIS serves as the file). Found when tried: `/ws%3bx`, `/ws::$DATA`, `/ws%09` and
+/// `/%2577s` reached a closed SOAP endpoint.
+fn loosely_read(seg: &str) -> Vec<u8> {
+    let mut seg = decoded(seg);
+    if seg.contains(&b'%') {
+        seg = decoded(&String::from_utf8_lossy(&seg));
+    }
+    if let Some(cut) = seg.iter().position(|b| matches!(b, b';' | b'?' | b'#')) {
+        seg.truncate(cut);
+    }
+    const STREAM: &[u8] = b"::$data";
+    if seg.len() >= STREAM.len() && seg[seg.len() - STREAM.len()..].eq_ignore_ascii_case(STREAM) {
+        seg.truncate(seg.len() - STREAM.len());
+    }
+    seg
 }
 
 /// ASP.NET's cookieless state in a path segment: `(S(id))`, `(A(id)F(id))`..., which its
@@ -329,10 +412,7 @@ fn decoded(seg: &str) -> Vec<u8> {
     let mut out = Vec::with_capacity(bytes.len());
     let mut i = 0;
     while i < bytes.len() {
-        let escaped = (bytes[i] == b'%')
-            .then(|| Some(hex(*bytes.get(i + 1)?)? * 16 + hex(*bytes.get(i + 2)?)?))
-            .flatten();
-        match escaped {
+        match escape_at(bytes, i) {
             Some(b) => {
                 out.push(b);
                 i += 3;
@@ -347,10 +427,10 @@ fn decoded(seg: &str) -> Vec<u8> {
 }
 
 /// Whether the decoded segment `seg` names `want`, ignoring ASCII case and the trailing
-/// dots and spaces Windows drops from a file name.
+/// dots and spaces Windows drops from a file name (and tabs, which some servers trim).
 fn segment_is(seg: &[u8], want: &[u8]) -> bool {
     let mut seg = seg;
-    while let [rest @ .., b'.' | b' '] = seg {
+    while let [rest @ .., b'.' | b' ' | b'\t'] = seg {
         seg = rest;
     }
     seg.eq_ignore_ascii_case(want)
@@ -443,7 +523,6 @@ mod tests {
         assert_eq!(clean("/a/%2e%2E/b").as_deref(), Ok("/b"));
         assert_eq!(clean("/a/..").as_deref(), Ok("/"));
         assert_eq!(clean("/a/b/.").as_deref(), Ok("/a/b/"));
-        assert_eq!(clean("/...").as_deref(), Ok("/..."));
         assert_eq!(clean("/.hidden").as_deref(), Ok("/.hidden"));
     }
 
@@ -544,6 +623,48 @@ mod tests {
         assert_eq!(clean("/a/...;x").as_deref(), Ok("/a/...;x"));
     }
 
+    /// Found when tried: each was forwarded as written below the service's base path,
+    /// where a Windows server, or one decoding twice or overlong forms, climbs out of it.
+    #[test]
+    fn segments_a_loose_server_reads_as_dot_segments_are_refused() {
+        for path in [
+            "/x/..%20/y",
+            "/x/.../y",
+            "/x/%2e%2e%20/y",
+            "/x/..%09/y",
+            "/x/.%20",
+        ] {
+            assert_eq!(clean(path), Err(PathError::DotSegmentLookalike), "{path}");
+        }
+        for path in [
+            "/x/..%252f/y",
+            "/x/..%255c/y",
+            "/x/%252e%252e/y",
+            "/x/%252E",
+        ] {
+            assert_eq!(clean(path), Err(PathError::DoubleEncoded), "{path}");
+        }
+        for path in [
+            "/x/..%c0%af/y",
+            "/x/%C0%AE%C0%AE/y",
+            "/ws%c0%ae",
+            "/x/%e0%80%ae",
+            "/x/%c1%9c",
+        ] {
+            assert_eq!(clean(path), Err(PathError::Overlong), "{path}");
+        }
+        // Names with dots, a literal per cent and other bytes of legacy charsets are kept.
+        for path in [
+            "/.well-known/x",
+            "/a/.htaccess",
+            "/100%25/x",
+            "/%C7%E1%DA%D1%C8%ED%C9/",
+            "/%c0%c1/",
+        ] {
+            assert_eq!(clean(path).as_deref(), Ok(path), "{path}");
+        }
+    }
+
     #[test]
     fn join_and_strip_base_are_inverse() {
         assert_eq!(join("/", "/x"), "/x");
@@ -587,6 +708,14 @@ mod tests {
             "/base/(A(abc)F(def))/ws",
             "/base/;x/ws",
             "/;jsessionid=1/base/;/ws",
+            // Found when tried: each reached a closed SOAP endpoint.
+            "/base/ws%3Bx",
+            "/base/ws%3bjsessionid=1",
+            "/base/ws::$DATA",
+            "/base/ws%09",
+            "/base/ws%3f",
+            "/base/ws%23",
+            "/base/%2577s",
         ] {
             assert!(reaches_under("/base/ws", path), "{path}");
         }

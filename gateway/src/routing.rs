@@ -111,16 +111,25 @@ fn service_origin_route<'a>(snap: &'a Snapshot, id: &str, path: &'a str) -> Rout
     if crate::response::assets::is_ours(path) {
         return Route::Portal(crate::portal::PortalPage::Asset);
     }
-    // The prefix is the gateway's on every service origin: an address under it that is none
-    // of the above is no page of the legacy site's either (found when tried: it reached the
-    // site, while the documentation said the site never sees it).
-    if path.starts_with(RESERVED_ON_ORIGINS) {
-        return Route::NotFound;
-    }
     match paths::clean(path) {
+        // The prefix is the gateway's on every service origin: an address under it that is
+        // none of the above is no page of the legacy site's either (found when tried: it
+        // reached the site, while the documentation said the site never sees it).
+        Ok(path) if is_reserved_on_origins(&path) => Route::NotFound,
         Ok(path) => Route::Service { service, path },
         Err(e) => Route::BadPath(e),
     }
+}
+
+/// Whether a cleaned path is under [`RESERVED_ON_ORIGINS`] in any spelling a legacy server
+/// could read as it: found when tried, `/./__egov/y`, `/x/../__egov/y` and `//__egov/y`
+/// reached the site (the prefix was looked for before dot segments were resolved), so do
+/// `/%5F%5Fegov/y` and `/__EGOV/y` on servers that decode or ignore case.
+fn is_reserved_on_origins(cleaned: &str) -> bool {
+    let normal = paths::normal_escapes(cleaned);
+    let rest = normal.trim_start_matches('/').as_bytes();
+    let prefix = &RESERVED_ON_ORIGINS.as_bytes()[1..];
+    rest.len() >= prefix.len() && rest[..prefix.len()].eq_ignore_ascii_case(prefix)
 }
 
 /// Routing on the portal's own host.
@@ -310,6 +319,34 @@ mod tests {
             ),
             Route::Portal(crate::portal::PortalPage::Asset)
         ));
+    }
+
+    /// Found when tried: the prefix was looked for before dot segments were resolved, so
+    /// `/./__egov/y` reached the legacy site (and was stored by its cache).
+    #[test]
+    fn no_spelling_of_the_gateways_own_prefix_reaches_a_service() {
+        let snap = snapshot_on_origins();
+        let (id, _, _) = a_service(&snap);
+        let host = format!("{id}.services.gov.ma");
+        for path in [
+            "/./__egov/y",
+            "/x/../__egov/y",
+            "/%2e/__egov/y",
+            "//__egov/y",
+            "/%5F%5fegov/y",
+            "/__EGOV/y",
+        ] {
+            assert!(
+                matches!(route(&snap, &host, path, None), Route::NotFound),
+                "{path}"
+            );
+        }
+        for path in ["/__egovx/y", "/a/__egov/y", "/_egov/y"] {
+            assert!(
+                matches!(route(&snap, &host, path, None), Route::Service { .. }),
+                "{path}"
+            );
+        }
     }
 
     #[test]

@@ -20,6 +20,9 @@ const MAX_EXPIRED_DOMAINS: usize = 8;
 /// Characters of a login's state in the name of its cookie: enough to tell the logins of
 /// one browser apart (72 random bits).
 const LOGIN_NAME_CHARS: usize = 12;
+/// How long a logout's mark lasts ([`CookieJar::set_signed_out`]): longer than an
+/// identity provider's "remember me" usually keeps a citizen signed in (30 days).
+const SIGNED_OUT_MAX_AGE: u64 = 30 * 24 * 3600;
 /// The longest cookie attribute value browsers keep (RFC 6265bis: 1024 bytes).
 const MAX_COOKIE_PATH: usize = 1024;
 
@@ -43,6 +46,7 @@ pub struct CookieJar {
     login_name: &'static str,
     hop_name: &'static str,
     search_name: &'static str,
+    signed_out_name: &'static str,
 }
 
 /// A cookie that must come once came twice or more: none of its copies is trusted.
@@ -63,6 +67,7 @@ impl CookieJar {
                 login_name: "__Secure-egov_login",
                 hop_name: "__Host-egov_hop",
                 search_name: "__Host-egov_search",
+                signed_out_name: "__Secure-egov_signed_out",
             }
         } else {
             Self {
@@ -71,6 +76,7 @@ impl CookieJar {
                 login_name: "egov_login",
                 hop_name: "egov_hop",
                 search_name: "egov_search",
+                signed_out_name: "egov_signed_out",
             }
         }
     }
@@ -293,6 +299,34 @@ impl CookieJar {
             "{}=; Max-Age=0{}",
             self.hop_name,
             self.attributes("/")
+        ))
+    }
+
+    /// Marks the browser as signed out, for [`SIGNED_OUT_MAX_AGE`]: its next login asks the
+    /// identity provider to authenticate again (`prompt=login`). Found when tried: a logout
+    /// clears the session cookie, so the next login looked like a first one, and when the
+    /// provider's own logout had not completed (a tab closed, its confirmation ignored),
+    /// the next person at a shared computer was signed in as the previous citizen without
+    /// a word. Sent only to the login endpoints (`Path=/auth`).
+    pub fn set_signed_out(&self) -> HeaderValue {
+        value(format!(
+            "{}=1; Max-Age={SIGNED_OUT_MAX_AGE}{}",
+            self.signed_out_name,
+            self.attributes("/auth")
+        ))
+    }
+
+    /// Whether the browser signed out since its last login ([`Self::set_signed_out`]).
+    pub fn signed_out(&self, req: &RequestHeader) -> bool {
+        all(req, self.signed_out_name).next().is_some()
+    }
+
+    /// Ends the signed-out mark (a login completed).
+    pub fn clear_signed_out(&self) -> HeaderValue {
+        value(format!(
+            "{}=; Max-Age=0{}",
+            self.signed_out_name,
+            self.attributes("/auth")
         ))
     }
 

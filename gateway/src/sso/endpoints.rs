@@ -206,12 +206,14 @@ impl Sso {
             }
         }
         let return_to = safe_return_to(query_param(http, "return_to").as_deref());
-        // A session cookie whose session is gone: it ended by itself (a logout clears the
-        // cookie), and the provider must authenticate again (see `begin_login`).
-        let ended = match self.jar.session_id(http.req_header()) {
-            Some(id) => matches!(self.store.get(id.as_str()).await, Ok(None)),
-            None => false,
-        };
+        // A session cookie whose session is gone (it ended by itself), or a browser signed
+        // out since its last login: the provider must authenticate again (see
+        // `begin_login`), whatever its own session says.
+        let ended = self.jar.signed_out(http.req_header())
+            || match self.jar.session_id(http.req_header()) {
+                Some(id) => matches!(self.store.get(id.as_str()).await, Ok(None)),
+                None => false,
+            };
         let start = match provider.begin_login(ended, lang).await {
             Ok(s) => s,
             Err(e) => {
@@ -352,9 +354,13 @@ impl Sso {
             return response::error_page(ErrorKind::SessionsUnavailable, request_id);
         }
         self.metrics.logins.with_label_values(&["success"]).inc();
-        LocalResponse::redirect(false, &pending.return_to)
+        let mut signed_in = LocalResponse::redirect(false, &pending.return_to)
             .with_header(SET_COOKIE, self.jar.set_session(&cookie))
-            .with_headers(SET_COOKIE, clear_login)
+            .with_headers(SET_COOKIE, clear_login);
+        if self.jar.signed_out(http.req_header()) {
+            signed_in = signed_in.with_header(SET_COOKIE, self.jar.clear_signed_out());
+        }
+        signed_in
     }
 
     /// A callback that cannot log in, from a browser signed in already: the citizen came
@@ -445,7 +451,8 @@ impl Sso {
         // browser, for the next user of a shared computer).
         let mut resp = LocalResponse::redirect(false, &target)
             .with_header(SET_COOKIE, self.jar.clear_session())
-            .with_header(SET_COOKIE, self.jar.clear_search_binding());
+            .with_header(SET_COOKIE, self.jar.clear_search_binding())
+            .with_header(SET_COOKIE, self.jar.set_signed_out());
         resp.status = StatusCode::SEE_OTHER;
         resp
     }

@@ -211,6 +211,14 @@ fn service_origin(template: &str, portal: Option<&PublicUrl>) -> Result<ServiceO
     };
     let domain = domain.to_ascii_lowercase();
     values::hostname(&domain)?;
+    // Found when tried: without TLS the session and hop cookies have no `__Host-` prefix,
+    // so a page on one service's origin can set them for the whole domain, and a citizen
+    // following a link was signed in on another service as its planter.
+    if !https && domain != "localhost" && !domain.ends_with(".localhost") {
+        return Err(format!(
+            "plain http is only for a development domain under localhost, not {domain:?}:              without TLS, a page on one service's origin can set the session cookies of              every other (https lets them carry the __Host- prefix)"
+        ));
+    }
     let port = port.filter(|p| *p != if https { 443 } else { 80 });
     if let Some(portal) = portal {
         if portal.https != https {
@@ -299,6 +307,29 @@ mod tests {
             .service_origins
             .expect("set");
         assert_eq!(origins.origin("x"), "http://x.localhost:8080");
+    }
+
+    /// Found when tried: over plain http a sibling service's page could plant the hop and
+    /// session cookies (no `__Host-` prefix) and sign a citizen in as someone else.
+    #[test]
+    fn service_origins_over_plain_http_are_only_for_localhost() {
+        let text = |origin: &str| {
+            format!(
+                "[portal]\npublic_url = \"http://portail.gov.ma\"\nlisten = [\"127.0.0.1:8080\"]\n\
+                 service_origin = \"{origin}\"\n"
+            )
+        };
+        let (settings, errors) = validate_text(&text("http://{id}.services.gov.ma"));
+        assert!(settings.is_none());
+        assert!(
+            errors.iter().any(|e| e.contains("portal.service_origin")
+                && e.contains("only for a development domain under localhost")),
+            "{errors:?}"
+        );
+        for dev in ["http://{id}.localhost:8080", "http://{id}.gw.localhost"] {
+            let (settings, errors) = validate_text(&text(dev));
+            assert!(settings.is_some(), "{dev}: {errors:?}");
+        }
     }
 
     #[test]
