@@ -261,10 +261,16 @@ fn hex(b: u8) -> Option<u8> {
 /// an escaped unreserved character (`%7E`, `%41`, `%2d`) written as itself, every other
 /// escape in upper-case hex (`%2f` as `%2F`). Such spellings name the same resource, so a
 /// cache keyed by them must not tell them apart: found when tried, a page stored as `/~a`
-/// was still served after a purge of `/%7Ea`. A malformed escape is kept as it is; returns
-/// the input unchanged (no allocation) when already normal.
+/// was still served after a purge of `/%7Ea`. Text with a malformed escape (a `%` not
+/// followed by two hex digits) is kept as it is, whole: found when tried, `%%35F` became
+/// `%5F` and then, normalised once more, `_`, so an ignored parameter's name left the key
+/// but not the request, and `a%%33Db` shared the page of `a%3Db`. So normalising twice
+/// is normalising once. Returns the input unchanged (no allocation) when already normal.
 pub fn normal_escapes(s: &str) -> Cow<'_, str> {
     let bytes = s.as_bytes();
+    if memchr::memchr_iter(b'%', bytes).any(|i| escape_at(bytes, i).is_none()) {
+        return Cow::Borrowed(s);
+    }
     // The byte the escape at `i` stands for, and whether the escape is already normal.
     let escaped = |i: usize| {
         let b = escape_at(bytes, i)?;
@@ -503,13 +509,36 @@ mod tests {
 
     #[test]
     fn text_already_normal_or_malformed_is_kept_and_borrowed() {
-        for s in ["/a%2Fb/%C3%A9?x=%20", "/%zz/%4", "/ré%", ""] {
+        for s in [
+            "/a%2Fb/%C3%A9?x=%20",
+            "/%zz/%4",
+            "/ré%",
+            "",
+            "/ré/%7e%",
+            "utm%%35Fsource",
+        ] {
             assert!(
                 matches!(normal_escapes(s), Cow::Borrowed(b) if b == s),
                 "{s}"
             );
         }
-        assert_eq!(normal_escapes("/ré/%7e%"), "/ré/~%");
+    }
+
+    /// Found when tried: a stray `%` before escaped hex digits made a second pass change
+    /// what the first wrote (`%%35F`, `%5%46`).
+    #[test]
+    fn normalising_twice_is_normalising_once() {
+        for s in [
+            "utm%%35Fsource",
+            "utm%5%46source",
+            "a%%33Db",
+            "%25%32%65",
+            "%7e%41%2f",
+            "x%2",
+        ] {
+            let once = normal_escapes(s);
+            assert_eq!(normal_escapes(&once), once, "{s}");
+        }
     }
 
     #[test]

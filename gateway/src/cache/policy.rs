@@ -356,6 +356,12 @@ mod tests {
                 .as_deref(),
             Some("a=1")
         );
+        // Found when tried: a stray `%` (`%%35F` reads `%5F` once normalised, `_` twice)
+        // left the key but not the request. Now a malformed name is no ignored name, in
+        // both.
+        let stray = "id=7&utm%%35Fsource=%3Cscript%3E";
+        assert_eq!(p.forwarded_query(stray), None);
+        assert_eq!(p.key_query(Some(stray)), stray);
     }
 
     /// Found when tried: a ministry deleted its service after storing a year-long page, and
