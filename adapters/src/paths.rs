@@ -54,6 +54,7 @@ pub fn clean(path: &str) -> Result<Cow<'_, str>, PathError> {
     let bytes = path.as_bytes();
     let mut needs_work = false;
     let mut parameters = false;
+    let mut escaped_percent = false;
     let mut i = 0;
     while i < bytes.len() {
         match bytes[i] {
@@ -66,16 +67,16 @@ pub fn clean(path: &str) -> Result<Cow<'_, str>, PathError> {
                     return Err(PathError::BadEscape);
                 };
                 match hi * 16 + lo {
-                    0 => return Err(PathError::Control),
+                    // Escaped control characters too (found when tried: `/ws%0d` reached a
+                    // closed endpoint, and `..%0b` is `..` to a server that trims them).
+                    0..=0x1F | 0x7F => return Err(PathError::Control),
                     b'/' | b'\\' => return Err(PathError::EncodedSeparator),
                     b'.' => needs_work = true,
                     b';' => parameters = true,
-                    // `%25` then two hex digits: an escape once decoded.
-                    b'%' if hex_pair_at(bytes, i + 3).is_some_and(is_dot_or_separator) => {
-                        return Err(PathError::DoubleEncoded)
-                    }
-                    lead @ (0xC0 | 0xC1 | 0xE0)
-                        if overlong_at(bytes, i, lead).is_some_and(is_dot_or_separator) =>
+                    // An escaped `%`: what follows may be an escape once decoded.
+                    b'%' => escaped_percent = true,
+                    lead if overlong_at(bytes, i, lead)
+                        .is_some_and(|(c, strict, _)| strict || is_dot_or_separator(c)) =>
                     {
                         return Err(PathError::Overlong);
                     }
@@ -89,6 +90,9 @@ pub fn clean(path: &str) -> Result<Cow<'_, str>, PathError> {
             _ => {}
         }
         i += 1;
+    }
+    if escaped_percent && decodes_to_a_dot_or_separator(bytes) {
+        return Err(PathError::DoubleEncoded);
     }
     if parameters && needs_work && path.split('/').any(is_dot_segment_with_parameters) {
         return Err(PathError::DotSegmentParameters);
@@ -182,7 +186,7 @@ fn is_dot_segment_lookalike(seg: &str) -> bool {
     if !(seg.starts_with('.') || seg.starts_with('%')) || !matches!(dot_kind(seg), Dots::None) {
         return false;
     }
-    let seg = decoded(seg);
+    let seg = decoded(seg.as_bytes());
     seg.first() == Some(&b'.') && seg.iter().all(|b| matches!(b, b'.' | b' ' | b'\t'))
 }
 
@@ -199,18 +203,63 @@ fn hex_pair_at(bytes: &[u8], i: usize) -> Option<u8> {
     Some(hex(*bytes.get(i)?)? * 16 + hex(*bytes.get(i + 1)?)?)
 }
 
-/// The character an overlong UTF-8 form escaped at `i` (its lead byte `lead`, already
-/// read) stands for, if it is one: `%C0%AE` and `%E0%80%AE` are `.` to a decoder that does
-/// not check for the shortest form.
-fn overlong_at(bytes: &[u8], i: usize, lead: u8) -> Option<u8> {
-    let cont = |k: usize| escape_at(bytes, i + 3 * k).filter(|b| b & 0xC0 == 0x80);
-    let c = if lead == 0xE0 {
-        let (b1, b2) = (cont(1).filter(|b| *b < 0xA0)?, cont(2)?);
-        (u32::from(b1 & 0x3F) << 6) | u32::from(b2 & 0x3F)
-    } else {
-        (u32::from(lead & 0x1F) << 6) | u32::from(cont(1)? & 0x3F)
+/// The ASCII character an overlong UTF-8 form whose escaped lead byte `lead` is at `i`
+/// stands for, read as a lax decoder reads it (the low six bits of each byte after the
+/// lead, marked as a continuation or not: `%C0%AE`, `%C0%2E`, `%E0%80%AE`, `%F0%80%80%AE`
+/// are all `.` to one); whether the form is strict (every byte after the lead marked as a
+/// continuation, which no text in UTF-8 has); and where it ends. `None` when `lead` starts
+/// no form that can be ASCII.
+fn overlong_at(bytes: &[u8], i: usize, lead: u8) -> Option<(u8, bool, usize)> {
+    let (following, mut value) = match lead {
+        0xC0 | 0xC1 => (1, u32::from(lead & 1)),
+        0xE0 => (2, 0),
+        0xF0 => (3, 0),
+        0xF8 => (4, 0),
+        0xFC => (5, 0),
+        _ => return None,
     };
-    u8::try_from(c).ok()
+    let mut at = i + 3;
+    let mut strict = true;
+    for _ in 0..following {
+        let b = match escape_at(bytes, at) {
+            Some(b) => {
+                at += 3;
+                b
+            }
+            None => {
+                at += 1;
+                *bytes.get(at - 1)?
+            }
+        };
+        strict &= b & 0xC0 == 0x80;
+        value = (value << 6) | u32::from(b & 0x3F);
+    }
+    let c = u8::try_from(value).ok().filter(u8::is_ascii)?;
+    Some((c, strict, at))
+}
+
+/// Whether `bytes`, its escapes decoded (up to three times, for servers that decode
+/// again), has an escape of a dot or a separator: `%252e`, `%25%32%65` (found when tried:
+/// split across escapes, a double encoding passed a check for `%252e` written whole).
+fn decodes_to_a_dot_or_separator(bytes: &[u8]) -> bool {
+    let mut text = decoded(bytes);
+    for _ in 0..3 {
+        let found = memchr::memchr_iter(b'%', &text).any(|i| match escape_at(&text, i) {
+            Some(b) => {
+                is_dot_or_separator(b)
+                    || overlong_at(&text, i, b).is_some_and(|(c, _, _)| is_dot_or_separator(c))
+            }
+            None => false,
+        });
+        if found {
+            return true;
+        }
+        if !text.contains(&b'%') {
+            return false;
+        }
+        text = decoded(&text);
+    }
+    false
 }
 
 fn is_dot_or_separator(b: u8) -> bool {
@@ -359,9 +408,8 @@ pub fn reaches_under(prefix: &str, path: &str) -> bool {
     // and merged away like `//` (found when tried).
     let mut given = path
         .split('/')
-        .filter(|s| !is_cookieless_session(s))
         .map(loosely_read)
-        .filter(|s| !s.is_empty());
+        .filter(|s| !s.is_empty() && !is_cookieless_session(s));
     wanted.all(|want| {
         given
             .next()
@@ -369,42 +417,47 @@ pub fn reaches_under(prefix: &str, path: &str) -> bool {
     })
 }
 
-/// A path segment as the loosest legacy server reads it: decoded (twice, for servers that
-/// decode again), cut at its `;` parameters, or at a `?` or `#` it decoded (`%3b`, `%3f`,
-/// `%23`: Spring decodes, then drops parameters), without an NTFS stream name (`::$DATA`,
-/// which IIS serves as the file). Found when tried: `/ws%3bx`, `/ws::$DATA`, `/ws%09` and
-/// `/%2577s` reached a closed SOAP endpoint.
+/// A path segment as the loosest legacy server reads it: decoded (up to three times, for
+/// servers that decode again; overlong forms read as their character), cut at its `;`
+/// parameters, or at a `?` or `#` it decoded (`%3b`, `%3f`, `%23`: Spring decodes, then
+/// drops parameters), without an NTFS stream name (`::$DATA`, `:$INDEX_ALLOCATION`, which
+/// IIS serves as the file or folder). Found when tried: `/ws%3bx`, `/ws::$DATA`, `/ws%09`,
+/// `/%2577s` and `/%c1%b7s` reached a closed SOAP endpoint.
 fn loosely_read(seg: &str) -> Vec<u8> {
-    let mut seg = decoded(seg);
-    if seg.contains(&b'%') {
-        seg = decoded(&String::from_utf8_lossy(&seg));
+    let mut seg = decoded(seg.as_bytes());
+    for _ in 0..2 {
+        if !seg.contains(&b'%') {
+            break;
+        }
+        seg = decoded(&seg);
     }
     if let Some(cut) = seg.iter().position(|b| matches!(b, b';' | b'?' | b'#')) {
         seg.truncate(cut);
     }
-    const STREAM: &[u8] = b"::$data";
-    if seg.len() >= STREAM.len() && seg[seg.len() - STREAM.len()..].eq_ignore_ascii_case(STREAM) {
-        seg.truncate(seg.len() - STREAM.len());
+    if let Some(stream) = seg.windows(2).position(|w| w == b":$") {
+        seg.truncate(stream);
+        while seg.last() == Some(&b':') {
+            seg.pop();
+        }
     }
     seg
 }
 
 /// ASP.NET's cookieless state in a path segment: `(S(id))`, `(A(id)F(id))`..., which its
 /// filter removes before the path is served.
-fn is_cookieless_session(seg: &str) -> bool {
-    let Some(inner) = seg.strip_prefix('(').and_then(|s| s.strip_suffix(')')) else {
+fn is_cookieless_session(seg: &[u8]) -> bool {
+    let Some(inner) = seg.strip_prefix(b"(").and_then(|s| s.strip_suffix(b")")) else {
         return false;
     };
     let mut rest = inner;
     while !rest.is_empty() {
-        let mut chars = rest.chars();
-        let (Some(letter), Some('(')) = (chars.next(), chars.next()) else {
+        let [letter, b'(', ..] = rest else {
             return false;
         };
         if !letter.is_ascii_alphabetic() {
             return false;
         }
-        let Some(end) = rest.find(')') else {
+        let Some(end) = rest.iter().position(|&b| b == b')') else {
             return false;
         };
         rest = &rest[end + 1..];
@@ -412,19 +465,25 @@ fn is_cookieless_session(seg: &str) -> bool {
     !inner.is_empty()
 }
 
-/// `seg` with its percent escapes decoded (a malformed one kept as it is).
-fn decoded(seg: &str) -> Vec<u8> {
-    let bytes = seg.as_bytes();
-    let mut out = Vec::with_capacity(bytes.len());
+/// `seg` with its percent escapes decoded (a malformed one kept as it is), and an
+/// overlong form of an ASCII character read as that character, as lax decoders do.
+fn decoded(seg: &[u8]) -> Vec<u8> {
+    let mut out = Vec::with_capacity(seg.len());
     let mut i = 0;
-    while i < bytes.len() {
-        match escape_at(bytes, i) {
-            Some(b) => {
-                out.push(b);
-                i += 3;
-            }
+    while i < seg.len() {
+        match escape_at(seg, i) {
+            Some(b) => match overlong_at(seg, i, b) {
+                Some((c, _, end)) => {
+                    out.push(c);
+                    i = end;
+                }
+                None => {
+                    out.push(b);
+                    i += 3;
+                }
+            },
             None => {
-                out.push(bytes[i]);
+                out.push(seg[i]);
                 i += 1;
             }
         }
@@ -433,11 +492,16 @@ fn decoded(seg: &str) -> Vec<u8> {
 }
 
 /// Whether the decoded segment `seg` names `want`, ignoring ASCII case and the trailing
-/// dots and spaces Windows drops from a file name (and tabs, which some servers trim).
+/// dots and spaces Windows drops from a file name (and the control characters and
+/// no-break spaces some servers trim: Java's `trim()`, .NET's `Trim()`; found when tried).
 fn segment_is(seg: &[u8], want: &[u8]) -> bool {
     let mut seg = seg;
-    while let [rest @ .., b'.' | b' ' | b'\t'] = seg {
-        seg = rest;
+    loop {
+        seg = match seg {
+            [rest @ .., 0xC2, 0xA0] => rest,
+            [rest @ .., b] if *b <= b' ' || matches!(*b, b'.' | 0x7F | 0xA0) => rest,
+            _ => break,
+        };
     }
     seg.eq_ignore_ascii_case(want)
 }
@@ -656,13 +720,7 @@ mod tests {
     /// where a Windows server, or one decoding twice or overlong forms, climbs out of it.
     #[test]
     fn segments_a_loose_server_reads_as_dot_segments_are_refused() {
-        for path in [
-            "/x/..%20/y",
-            "/x/.../y",
-            "/x/%2e%2e%20/y",
-            "/x/..%09/y",
-            "/x/.%20",
-        ] {
+        for path in ["/x/..%20/y", "/x/.../y", "/x/%2e%2e%20/y", "/x/.%20"] {
             assert_eq!(clean(path), Err(PathError::DotSegmentLookalike), "{path}");
         }
         for path in [
@@ -670,6 +728,13 @@ mod tests {
             "/x/..%255c/y",
             "/x/%252e%252e/y",
             "/x/%252E",
+            // Found by the re-probe: split across escapes, or decoded three times.
+            "/x/%25%32%65%25%32%65/y",
+            "/x/%252%45%252%45%252%46y",
+            "/x/..%252%66y",
+            "/x/%25%35%63y",
+            "/x/%25252e",
+            "/x/%25c0%25ae",
         ] {
             assert_eq!(clean(path), Err(PathError::DoubleEncoded), "{path}");
         }
@@ -682,6 +747,22 @@ mod tests {
         ] {
             assert_eq!(clean(path), Err(PathError::Overlong), "{path}");
         }
+        // Found by the re-probe: longer forms, forms whose bytes are not marked as
+        // continuations (lax decoders mask them), and any strict overlong letter.
+        for path in [
+            "/x/%f0%80%80%ae%f0%80%80%ae/y",
+            "/x/%f8%80%80%80%ae",
+            "/x/%c0%2e%c0%2e/y",
+            "/x/..%c0%6fy",
+            "/x/..%c1%1c..%c1%1cwinnt",
+            "/%c1%b7s",
+            "/%e0%81%b7s",
+        ] {
+            assert_eq!(clean(path), Err(PathError::Overlong), "{path}");
+        }
+        for path in ["/ws%0d%0a", "/x/..%0b/y", "/x/..%09/y", "/ws%7f", "/ws%01"] {
+            assert_eq!(clean(path), Err(PathError::Control), "{path}");
+        }
         // Names with dots, a literal per cent and other bytes of legacy charsets are kept.
         for path in [
             "/.well-known/x",
@@ -689,6 +770,7 @@ mod tests {
             "/100%25/x",
             "/%C7%E1%DA%D1%C8%ED%C9/",
             "/%c0%c1/",
+            "/%C1%E1%C7/",
         ] {
             assert_eq!(clean(path).as_deref(), Ok(path), "{path}");
         }
@@ -745,6 +827,15 @@ mod tests {
             "/base/ws%3f",
             "/base/ws%23",
             "/base/%2577s",
+            // Found by the re-probe.
+            "/base/%c1%37s",
+            "/base/ws%a0",
+            "/base/ws%c2%a0",
+            "/base/ws::$INDEX_ALLOCATION",
+            "/base/ws:$DATA",
+            "/base/%28S%28x%29%29/ws",
+            "/base/(S(x)%29/ws",
+            "/base/%252577s",
         ] {
             assert!(reaches_under("/base/ws", path), "{path}");
         }
