@@ -415,6 +415,37 @@ async fn the_first_login_after_a_logout_asks_the_provider_to_authenticate_again(
     assert!(!asks_again(&again), "asked only once after the logout");
 }
 
+/// Found when tried: the mark after a logout only asked; the next person at the computer
+/// removed `prompt=login` from the provider's address, the provider's session (its logout
+/// page closed unconfirmed) signed him in silently, and the gateway took it. A login that
+/// asked for a fresh authentication now needs an ID token saying one happened.
+#[tokio::test(flavor = "multi_thread")]
+async fn a_login_stripped_of_its_request_to_authenticate_again_is_refused() {
+    let (world, browser) = amina_logged_in(Store::Memory).await;
+    let out = browser.logout(&world.gateway.url("/auth/logout")).await;
+    assert_eq!(
+        out.status(),
+        303,
+        "logged out; the provider's page not visited"
+    );
+    let to_login = browser.get(world.gateway.url("/auth/login")).await;
+    let mut authorize = egov_integration::browser::redirect_target(&to_login);
+    let kept: Vec<(String, String)> = authorize
+        .query_pairs()
+        .filter(|(k, _)| k != "prompt" && k != "max_age")
+        .map(|(k, v)| (k.into_owned(), v.into_owned()))
+        .collect();
+    authorize.query_pairs_mut().clear().extend_pairs(kept);
+    let callback = browser
+        .oidc_provider_login(authorize.as_str(), "amina", "any-password")
+        .await;
+    let back = browser.get(callback).await;
+    assert_eq!(back.status(), 400, "no session from a silent login");
+    let session = browser.get(world.gateway.url("/auth/session")).await;
+    let session: serde_json::Value = session.json().await.expect("session JSON");
+    assert_eq!(session["authenticated"], false, "{session}");
+}
+
 both_stores!(
     a_service_that_asked_for_no_claims_gets_only_the_pairwise_subject,
     minimal_claims

@@ -234,6 +234,7 @@ impl Sso {
             return_to,
             created_at,
             client,
+            reauthenticate: ended,
         };
         if let Err(e) = self
             .store
@@ -322,6 +323,17 @@ impl Sso {
             }
             Err(e) => return failed(&e.to_string()),
         };
+        // Asked to authenticate again, the provider must have: found when tried, the next
+        // person at a shared computer removed `prompt=login` from the provider's address and
+        // was signed in by the previous citizen's provider session.
+        let skew = provider.clock_skew().as_secs();
+        if pending.reauthenticate
+            && claims
+                .auth_time
+                .is_none_or(|t| t + skew < pending.created_at)
+        {
+            return failed("the provider did not authenticate the citizen again");
+        }
         // A fresh session id at every login (no fixation); any previous session ends.
         if let Some(old) = self.jar.session_id(http.req_header()) {
             let _ = self.store.delete(old.as_str()).await;

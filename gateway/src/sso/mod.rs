@@ -728,6 +728,7 @@ mod tests {
             acr: Some("loa3".into()),
             professional: true,
             expires_at: 0,
+            auth_time: None,
         }
     }
 

@@ -101,6 +101,8 @@ pub struct IdentityClaims {
     pub acr: Option<String>,
     pub professional: bool,
     pub expires_at: u64,
+    /// When the provider last authenticated the citizen (`auth_time`), if it said.
+    pub auth_time: Option<u64>,
 }
 
 /// The longest name kept of a citizen (in characters; the longest Moroccan names are far
@@ -298,7 +300,12 @@ impl Provider {
             req = req.add_scope(Scope::new(s.clone()));
         }
         if reauthenticate {
-            req = req.add_extra_param("prompt", "login");
+            // `max_age=0` as well: the ID token must then say when the citizen was
+            // authenticated (`auth_time`, OpenID Connect Core §3.1.2.1), which the callback
+            // checks, so a login whose address was stripped of both is refused.
+            req = req
+                .add_extra_param("prompt", "login")
+                .add_extra_param("max_age", "0");
         }
         let locales = lang.reading_order().map(crate::lang::Lang::code).join(" ");
         req = req.add_extra_param("ui_locales", locales);
@@ -445,6 +452,7 @@ impl Provider {
             acr: text("acr"),
             professional,
             expires_at: claims.get("exp").and_then(Value::as_u64).unwrap_or(0),
+            auth_time: claims.get("auth_time").and_then(Value::as_u64),
         })
     }
 

@@ -156,6 +156,10 @@ pub struct PendingLogin {
     /// The address that started it, to take it off that address's count when it completes.
     #[serde(default)]
     pub client: Option<std::net::IpAddr>,
+    /// The provider was asked to authenticate the citizen again (after a logout, or a
+    /// session that ended): the ID token must say it did, at or after `created_at`.
+    #[serde(default)]
+    pub reauthenticate: bool,
 }
 
 impl std::fmt::Debug for PendingLogin {

@@ -681,6 +681,7 @@ mod tests {
             return_to: "/s/x/".into(),
             created_at: 0,
             client: None,
+            reauthenticate: false,
         };
         store.put_pending("st", &login, TTL).await.expect("put");
         assert!(store.take_pending("st").await.expect("take").is_some());
