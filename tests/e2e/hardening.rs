@@ -693,6 +693,33 @@ async fn a_legacy_answer_with_a_transfer_coding_other_than_chunked_gets_the_502_
     );
 }
 
+/// Found when tried (an observability probe): a site's `999` and `600` reached citizens as
+/// they were, and the access log said 999 where the metrics said 5xx. No HTTP status is
+/// past 599 (RFC 9110 §15): the 502 page.
+#[tokio::test]
+async fn a_legacy_status_past_599_gets_the_502_page() {
+    let estate = start_estate(None);
+    for status in ["999 Weird", "600 X"] {
+        let answer = format!(
+            "HTTP/1.1 {status}\r\nContent-Type: text/plain\r\nContent-Length: 2\r\n\
+             Connection: close\r\n\r\nok"
+        );
+        let site = raw_http::scripted_site(Box::leak(answer.into_bytes().into_boxed_slice()));
+        let gw = in_front_of_site(&estate, site);
+        assert_eq!(fetched(&gw, "/s/cnie-renewal/").await.0, 502, "{status}");
+    }
+    let site = raw_http::scripted_site(
+        b"HTTP/1.1 599 Last\r\nContent-Type: text/plain\r\nContent-Length: 2\r\n\
+          Connection: close\r\n\r\nok",
+    );
+    let gw = in_front_of_site(&estate, site);
+    assert_eq!(
+        fetched(&gw, "/s/cnie-renewal/").await.0,
+        599,
+        "a status, if unknown"
+    );
+}
+
 /// Found when tried: 200,000 `103 Early Hints` from a site were each passed on, grown by the
 /// gateway's own headers. A request gets at most 32 interim answers; beyond, the 502 page.
 #[tokio::test]

@@ -476,12 +476,13 @@ impl<A: HttpServerApp + Send + Sync + 'static> ServerApp for Admission<A> {
                 }
             },
         };
-        let stream = HeadDeadline::since(
+        let mut stream = HeadDeadline::since(
             stream,
             began,
             self.header_timeout,
             self.metrics.header_timeouts.clone(),
         );
+        stream.watch_unreadable(Arc::clone(&self.metrics.telemetry), peer);
         // Every request of this connection is served here, so the slot lives exactly as
         // long as the connection.
         self.serve(Box::new(stream), offender, shutdown).await;
