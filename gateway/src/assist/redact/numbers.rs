@@ -47,31 +47,82 @@ fn separates_digits(c: char) -> bool {
 }
 
 /// Digit groups separated by at most [`MAX_SEPARATOR`] separating characters
-/// ([`separates_digits`]), starting at `i`: `(end of each group, digits so far)`.
-fn digit_groups(chars: &[char], mut i: usize) -> Vec<(usize, String)> {
-    let mut groups = Vec::new();
-    let mut digits = String::new();
-    loop {
-        let start = i;
-        while at(chars, i).is_ascii_digit() {
-            digits.push(at(chars, i));
-            i += 1;
+/// ([`separates_digits`]): their digits, written once, and where each group ends.
+struct DigitGroups {
+    digits: String,
+    /// Each group's end (in the text) and the number of digits up to its end.
+    groups: Vec<(usize, usize)>,
+}
+
+impl DigitGroups {
+    /// The groups starting at `i`. Found when tried: each group kept a copy of every digit
+    /// before it, so 500 one-digit groups copied 125,000 digits (with the pass in
+    /// [`numbers`], a 1,000-character query of "1 1 1 ..." cost 160 short ones).
+    fn starting(chars: &[char], mut i: usize) -> Self {
+        let mut found = DigitGroups {
+            digits: String::new(),
+            groups: Vec::new(),
+        };
+        loop {
+            let start = i;
+            while at(chars, i).is_ascii_digit() {
+                found.digits.push(at(chars, i));
+                i += 1;
+            }
+            if i == start {
+                break;
+            }
+            found.groups.push((i, found.digits.len()));
+            let gap = (i..i + MAX_SEPARATOR)
+                .take_while(|&k| separates_digits(at(chars, k)))
+                .count();
+            if gap > 0 && at(chars, i + gap).is_ascii_digit() {
+                i += gap;
+            } else {
+                break;
+            }
         }
-        if i == start {
-            break;
-        }
-        groups.push((i, digits.clone()));
-        let gap = (i..i + MAX_SEPARATOR)
-            .take_while(|&k| separates_digits(at(chars, k)))
-            .count();
-        if gap > 0 && at(chars, i + gap).is_ascii_digit() {
-            i += gap;
-        } else {
-            break;
+        found
+    }
+
+    /// One group: the digits from `start` to `end`.
+    fn one(chars: &[char], start: usize, end: usize) -> Self {
+        DigitGroups {
+            digits: chars[start..end].iter().collect(),
+            groups: vec![(end, end - start)],
         }
     }
-    groups
+
+    fn len(&self) -> usize {
+        self.groups.len()
+    }
+
+    /// Where group `k` ends in the text.
+    fn end(&self, k: usize) -> usize {
+        self.groups[k].0
+    }
+
+    /// The digits of groups `g..=e`.
+    fn digits(&self, g: usize, e: usize) -> &str {
+        let from = if g == 0 { 0 } else { self.groups[g - 1].1 };
+        &self.digits[from..self.groups[e].1]
+    }
+
+    /// How many digits group `k` has.
+    fn size(&self, k: usize) -> usize {
+        self.digits(k, k).len()
+    }
+
+    /// The end of the last group and every digit.
+    fn whole(&self) -> Option<(usize, &str)> {
+        let &(end, n) = self.groups.last()?;
+        Some((end, &self.digits[..n]))
+    }
 }
+
+/// The most digits of anything [`numbers`] tells apart (a RIB's 24): a longer run of groups
+/// is none of them, and is never tried.
+const MAX_NUMBER_DIGITS: usize = 24;
 
 pub(super) fn ibans(chars: &[char], spans: &mut Vec<Span>) {
     for i in 0..chars.len().saturating_sub(1) {
@@ -84,7 +135,8 @@ pub(super) fn ibans(chars: &[char], spans: &mut Vec<Span>) {
         while at(chars, j) == ' ' {
             j += 1;
         }
-        if let Some((end, digits)) = digit_groups(chars, j).pop() {
+        let groups = DigitGroups::starting(chars, j);
+        if let Some((end, digits)) = groups.whole() {
             if digits.len() >= 20 && !at(chars, end).is_alphanumeric() {
                 spans.push(Span {
                     start: i,
@@ -139,19 +191,18 @@ pub(super) fn cins(chars: &[char], spans: &mut Vec<Span>) {
         let attached = start == i + letters;
         // Its digits may be grouped too ("AB 12 34 56"), when the letters say it is one.
         let groups = if upper {
-            digit_groups(chars, start)
+            DigitGroups::starting(chars, start)
         } else {
             let mut end = start;
             while at(chars, end).is_ascii_digit() {
                 end += 1;
             }
-            vec![(end, chars[start..end].iter().collect::<String>())]
+            DigitGroups::one(chars, start, end)
         };
-        let Some((end, n)) = groups
-            .iter()
+        let Some((end, n)) = (0..groups.len())
             .rev()
-            .find(|(end, d)| (5..=6).contains(&d.len()) && !at(chars, *end).is_alphanumeric())
-            .map(|(end, d)| (*end, d.len()))
+            .map(|k| (groups.end(k), groups.digits(0, k).len()))
+            .find(|(end, n)| (5..=6).contains(n) && !at(chars, *end).is_alphanumeric())
         else {
             continue;
         };
@@ -273,7 +324,8 @@ pub(super) fn arabic_cins(chars: &[char], spans: &mut Vec<Span>) {
             j += 1;
         }
         // The whole number: a part of a longer one (a phone number) is no CIN.
-        let Some((end, digits)) = digit_groups(chars, j).pop() else {
+        let groups = DigitGroups::starting(chars, j);
+        let Some((end, digits)) = groups.whole() else {
             continue;
         };
         let unit = UNIT_WORDS.contains(&word_after(chars, end).as_str());
@@ -446,27 +498,27 @@ fn classify(digits: &str, plus: bool) -> Option<PiiKind> {
 /// digits is not enough on its own ("tel:0612345678 2 fois", dates, amounts keep their
 /// shape), nor a list ("articles 12, 15, 18, 21, 25, 30": from review). North American
 /// numbers have their own shape (below).
-fn spaced_like_a_phone(chars: &[char], groups: &[(usize, String)], g: usize, e: usize) -> bool {
-    let before = |k: usize| if k == 0 { 0 } else { groups[k - 1].1.len() };
-    let len = |k: usize| groups[k].1.len() - before(k);
-    let digits = &groups[e].1[before(g)..];
+fn spaced_like_a_phone(chars: &[char], groups: &DigitGroups, g: usize, e: usize) -> bool {
+    let len = |k: usize| groups.size(k);
+    let digits = groups.digits(g, e);
+    // Both shapes below have 10 to 12 digits: anything else is told at once.
+    if !(10..=12).contains(&digits.len()) {
+        return false;
+    }
     // The one character between group `k` and the next.
     let parting = |k: usize| {
-        let (end, next_start) = (groups[k].0, groups[k + 1].0 - len(k + 1));
+        let (end, next_start) = (groups.end(k), groups.end(k + 1) - len(k + 1));
         (next_start == end + 1).then(|| at(chars, end))
     };
     // The North American plan's shape, "1 415 555 2671" or "415-555-2671": an area code
     // and an exchange of three digits (neither starting with 0 or 1), four digits, the
     // country's "1" before them or not. Found when tried: it reached the LLM as written.
-    let lens: Vec<usize> = (g..=e).map(len).collect();
-    let north_american = match lens.as_slice() {
-        [1, 3, 3, 4] => digits.starts_with('1') && digits[1..].len() == 10,
-        [3, 3, 4] => true,
-        _ => false,
-    } && {
-        let local = &digits.as_bytes()[digits.len() - 10..];
-        !matches!(local[0], b'0' | b'1') && !matches!(local[3], b'0' | b'1')
-    };
+    let shape = |lens: &[usize]| (g..=e).map(len).eq(lens.iter().copied());
+    let north_american = ((shape(&[1, 3, 3, 4]) && digits.starts_with('1')) || shape(&[3, 3, 4]))
+        && {
+            let local = &digits.as_bytes()[digits.len() - 10..];
+            !matches!(local[0], b'0' | b'1') && !matches!(local[3], b'0' | b'1')
+        };
     // Parting characters are looked at only once there are groups after `g`.
     let shaped = north_american
         || ((11..=12).contains(&digits.len())
@@ -491,15 +543,20 @@ pub(super) fn numbers(chars: &[char], spans: &mut Vec<Span>) {
         }
         // Try the longest run of whole groups that classifies, then shorter
         // ones; if none does, move past the first group.
-        let groups = digit_groups(chars, first);
+        let groups = DigitGroups::starting(chars, first);
         let mut start = i;
         let mut from = first;
         let mut g = 0;
         while g < groups.len() {
-            let prefix = if g == 0 { "" } else { groups[g - 1].1.as_str() };
-            let hit = (g..groups.len()).rev().find_map(|e| {
-                let digits = groups[e].1.get(prefix.len()..)?;
-                let (end, _) = groups[e];
+            // Runs of more digits than any number has are not tried: the pass stays linear
+            // in the text (found when tried, see [`DigitGroups::starting`]).
+            let last = (g..groups.len())
+                .take_while(|&e| groups.digits(g, e).len() <= MAX_NUMBER_DIGITS)
+                .last()
+                .unwrap_or(g);
+            let hit = (g..=last).rev().find_map(|e| {
+                let digits = groups.digits(g, e);
+                let end = groups.end(e);
                 let kind = classify(digits, plus && g == 0).or_else(|| {
                     spaced_like_a_phone(chars, &groups, g, e).then_some(PiiKind::Phone)
                 })?;
@@ -512,7 +569,7 @@ pub(super) fn numbers(chars: &[char], spans: &mut Vec<Span>) {
                 Some((e, kind)) => {
                     spans.push(Span {
                         start,
-                        end: groups[e].0,
+                        end: groups.end(e),
                         kind,
                         rank: 3,
                     });
@@ -521,9 +578,9 @@ pub(super) fn numbers(chars: &[char], spans: &mut Vec<Span>) {
                 None => g += 1,
             }
             // Next group starts after its separator.
-            from = groups.get(g.wrapping_sub(1)).map_or(from, |x| x.0 + 1);
+            from = g.checked_sub(1).map_or(from, |k| groups.end(k) + 1);
             start = from;
         }
-        i = groups.last().map_or(i + 1, |x| x.0.max(i + 1));
+        i = groups.whole().map_or(i + 1, |(end, _)| end.max(i + 1));
     }
 }

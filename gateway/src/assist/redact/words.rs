@@ -61,6 +61,29 @@ pub(super) fn words(chars: &[char]) -> Vec<Word> {
     out
 }
 
+/// Where the last `n` words of `chars` ([`words`]) begin, or 0 when it has fewer: what a
+/// look at the words just before a point needs to read, rather than all of them.
+pub(super) fn start_of_last_words(chars: &[char], n: usize) -> usize {
+    let mut i = chars.len();
+    for _ in 0..n {
+        while i > 0 && !chars[i - 1].is_alphanumeric() {
+            i -= 1;
+        }
+        if i == 0 {
+            return 0;
+        }
+        // `chars[i]` is the word's char after position `i - 1` here: an inner hyphen is
+        // one followed by a letter, as `words` reads it.
+        while i > 0
+            && (chars[i - 1].is_alphanumeric()
+                || (chars[i - 1] == '-' && chars.get(i).is_some_and(|c| c.is_alphabetic())))
+        {
+            i -= 1;
+        }
+    }
+    i
+}
+
 pub(super) fn set(list: &[&str]) -> HashSet<String> {
     list.iter()
         .map(|w| normalize(w))
@@ -146,4 +169,32 @@ pub(super) fn concepts(norm: &str) -> Vec<&'static str> {
         .flat_map(|t| crate::assist::lexicon::concepts_of(t).iter().copied())
         .map(crate::assist::lexicon::concept_name)
         .collect()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// The tail [`start_of_last_words`] finds reads as the same last words as the whole.
+    #[test]
+    fn the_last_words_are_read_alike_from_where_they_begin() {
+        for text in [
+            "je suis né le 12/03/1990",
+            "date de naissance: 1 1 1 1",
+            "a  b-c  d.e",
+            "twaladt 3am 1990 f casa-blanca",
+            "",
+            "  ",
+        ] {
+            let chars: Vec<char> = text.chars().collect();
+            let all = words(&chars);
+            for n in 1..=4 {
+                let from = start_of_last_words(&chars, n);
+                let tail = words(&chars[from..]);
+                let want: Vec<&str> = all.iter().rev().take(n).map(|w| w.norm.as_str()).collect();
+                let got: Vec<&str> = tail.iter().rev().take(n).map(|w| w.norm.as_str()).collect();
+                assert_eq!(got, want, "{text:?}, {n}");
+            }
+        }
+    }
 }
