@@ -720,6 +720,30 @@ async fn a_legacy_status_past_599_gets_the_502_page() {
     );
 }
 
+/// Found when tried (a probe): a service whose pages are rewritten, answered a page or a
+/// redirect with `Content-Length: 0`, sent it with no length and no chunks while saying
+/// `Connection: keep-alive`, then closed the connection: the citizen's next request on it
+/// failed. An empty body keeps its length of 0, and the connection goes on.
+#[test]
+fn an_empty_page_of_a_rewritten_service_keeps_its_length_and_the_connection() {
+    let estate = start_estate(None);
+    let site = raw_http::scripted_site(
+        b"HTTP/1.1 302 Found\r\nLocation: /x\r\nContent-Type: text/html\r\n\
+          Content-Length: 0\r\nConnection: close\r\n\r\n",
+    );
+    let gw = in_front_of_site(&estate, site);
+    let mut conn = std::net::TcpStream::connect(gw.addr).expect("connect");
+    let request = format!(
+        "GET /s/cnie-renewal/old HTTP/1.1\r\nHost: {}\r\n\r\n",
+        gw.addr
+    );
+    for _ in 0..2 {
+        let answer = raw_http::exchange(&mut conn, request.as_bytes()).expect("an answer");
+        assert_eq!(answer.status, 302);
+        assert_eq!(answer.header("content-length"), Some("0"));
+    }
+}
+
 /// Found when tried: 200,000 `103 Early Hints` from a site were each passed on, grown by the
 /// gateway's own headers. A request gets at most 32 interim answers; beyond, the 502 page.
 #[tokio::test]

@@ -336,5 +336,6 @@ async fn a_request_pingora_cannot_parse_is_in_the_access_log_and_the_metrics() {
         assert_eq!(line["status"], 400, "{line}");
         assert_eq!((&line["method"], &line["path"]), (&"".into(), &"".into()));
         assert_eq!(line["client_ip"], "127.0.0.1", "{line}");
+        assert!(line["bytes"].as_u64().is_some_and(|b| b > 0), "{line}");
     }
 }

@@ -235,11 +235,21 @@ impl AdapterChain {
             weaken_etag(headers);
             return None;
         }
-        if head {
+        // An empty body stays empty, and says so. Found when tried: a page or stylesheet
+        // answered with `Content-Length: 0` lost its length to a rewrite that never ran, and
+        // pingora, the answer ended with its head, added no chunks either: the head said
+        // keep-alive, and the connection closed under the citizen's next request.
+        let empty = headers
+            .get(&CONTENT_LENGTH)
+            .is_some_and(|v| v.as_bytes() == b"0");
+        if head || empty {
             // No body, but the headers the GET's answer would carry: a HEAD that announced
             // the legacy length, charset and byte ranges would describe another page.
             if let Some(transform) = self.transform(status, headers) {
                 announce(&transform, headers);
+                if empty {
+                    headers.insert(CONTENT_LENGTH, HeaderValue::from_static("0"));
+                }
             }
             return None;
         }

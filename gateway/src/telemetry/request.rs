@@ -334,14 +334,15 @@ impl Telemetry {
         });
     }
 
-    /// A request pingora could not parse and answered 400 itself, `took` after its first
-    /// byte: counted as the portal's request, and a line as for a refused connection (no
-    /// method, path or ids: nothing of it was read; within the same budget a second).
-    pub fn request_unreadable(&self, client_ip: Option<IpAddr>, took: Duration) {
+    /// A request pingora could not parse and answered 400 itself (`bytes` of answer),
+    /// `took` after its first byte: counted as the portal's request, and a line as for a
+    /// refused connection (no method, path or ids: nothing of it was read; within the same
+    /// budget a second).
+    pub fn request_unreadable(&self, client_ip: Option<IpAddr>, took: Duration, bytes: usize) {
         if self.record_metrics {
-            self.portal_metrics.traffic.record(400, took, None, 0);
+            self.portal_metrics.traffic.record(400, took, None, bytes as u64);
         }
-        self.connection_refused(client_ip, 400, std::time::SystemTime::now(), 0, took);
+        self.connection_refused(client_ip, 400, std::time::SystemTime::now(), bytes, took);
     }
 
     /// The request is over: metrics, access log, spans. A `status` of 0 (no response was
