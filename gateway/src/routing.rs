@@ -125,11 +125,11 @@ fn service_origin_route<'a>(snap: &'a Snapshot, id: &str, path: &'a str) -> Rout
 /// could read as it ([`paths::reaches_under`]): found when tried, `/./__egov/y`,
 /// `/x/../__egov/y` and `//__egov/y` reached the site (the prefix was looked for before dot
 /// segments were resolved), then `/__egov;x/y`, `/__egov./y`, `/%255F%255Fegov/y`,
-/// `/(S(x))/__egov/y`. Only a path whose first name starts with `_`, `%`, `;` or `(` can be
-/// one, so most requests cost one glance.
+/// `/(S(x))/__egov/y`, and in review `/:$x/__egov/y`. Only a path whose first name starts
+/// with `_`, `%`, `;`, `(` or `:` can be one, so most requests cost one glance.
 fn is_reserved_on_origins(cleaned: &str) -> bool {
     let first = cleaned.trim_start_matches('/').as_bytes().first();
-    matches!(first, Some(b'_' | b'%' | b';' | b'('))
+    matches!(first, Some(b'_' | b'%' | b';' | b'(' | b':'))
         && paths::reaches_under(RESERVED_ON_ORIGINS.trim_end_matches('/'), cleaned)
 }
 
@@ -347,6 +347,8 @@ mod tests {
             "/(S(x))/__egov/y",
             "/;x/__egov/y",
             "/__egov",
+            // Found in review: a segment a stream name empties.
+            "/:$x/__egov/y",
         ] {
             assert!(
                 matches!(route(&snap, &host, path, None), Route::NotFound),

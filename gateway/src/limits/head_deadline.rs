@@ -168,7 +168,9 @@ impl HeadDeadline {
                     .map(|d| d.checked_sub(self.limit).unwrap_or(d));
                 let took = began.map_or(Duration::ZERO, |b| b.elapsed());
                 // Pingora's answer is this head alone (`Content-Length: 0`).
-                watch.telemetry.request_unreadable(watch.client_ip, took, head.len());
+                watch
+                    .telemetry
+                    .request_unreadable(watch.client_ip, took, head.len());
             }
         }
     }

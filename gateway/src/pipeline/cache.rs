@@ -50,7 +50,11 @@ fn decide(session: &mut Session, ctx: &RequestCtx) -> CacheUse {
     }
     let bodied = !session.is_body_empty();
     let req = session.req_header();
+    // The rules read the path as the key does ([`crate::cache::ResponseCache::key`]):
+    // found in review, `/%61ccount/x` passed `bypass_paths = ["/account/**"]` and was
+    // stored under the key of `/account/x`.
     let path = service_path(&service.upstream.base_path, uri.path());
+    let path = &*egov_adapters::paths::normal_escapes(path);
     let authorization = req.headers.contains_key(http::header::AUTHORIZATION);
     // Cookies the site would get asked as nobody (`anonymise` removes them all).
     let cookies: Vec<&[u8]> = req

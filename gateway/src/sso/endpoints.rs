@@ -326,11 +326,7 @@ impl Sso {
         // Asked to authenticate again, the provider must have: found when tried, the next
         // person at a shared computer removed `prompt=login` from the provider's address and
         // was signed in by the previous citizen's provider session.
-        let skew = provider.clock_skew().as_secs();
-        if pending.reauthenticate
-            && claims
-                .auth_time
-                .is_none_or(|t| t + skew < pending.created_at)
+        if pending.reauthenticate && !authenticated_during(&claims, pending.created_at, now_secs())
         {
             return failed("the provider did not authenticate the citizen again");
         }
@@ -755,9 +751,77 @@ impl Localized for LogoutPage {
     }
 }
 
+/// How much longer, at most, the provider may count between authenticating the citizen and
+/// issuing her ID token than the gateway counted since the login began (the network's
+/// share of the two).
+const AUTHENTICATION_SLACK_SECS: u64 = 5;
+
+/// Whether the provider authenticated the citizen during the login that began at `began`
+/// (the gateway's clock; it is `now`): the ID token was issued (`iat`) no longer after the
+/// authentication (`auth_time`) than the login has lasted. The provider's two times are
+/// compared with each other, the gateway's with each other, so neither clock need agree
+/// with the other (found in review: a provider's clock running a minute behind would have
+/// refused every login after a logout). A token without both is no proof.
+fn authenticated_during(claims: &super::provider::IdentityClaims, began: u64, now: u64) -> bool {
+    let (Some(auth_time), Some(issued_at)) = (claims.auth_time, claims.issued_at) else {
+        return false;
+    };
+    let lasted = now
+        .saturating_sub(began)
+        .saturating_add(AUTHENTICATION_SLACK_SECS);
+    issued_at.saturating_sub(auth_time) <= lasted
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    fn claims(
+        auth_time: Option<u64>,
+        issued_at: Option<u64>,
+    ) -> super::super::provider::IdentityClaims {
+        super::super::provider::IdentityClaims {
+            iss: "https://idp.example".into(),
+            sub: "amina".into(),
+            sid: None,
+            name: None,
+            acr: None,
+            professional: false,
+            expires_at: 0,
+            auth_time,
+            issued_at,
+        }
+    }
+
+    /// From review: the provider's times are compared with each other, the gateway's with
+    /// each other, so a provider whose clock is a minute behind (or ahead) is believed
+    /// when it authenticated the citizen during the login, and only then.
+    #[test]
+    fn a_fresh_authentication_is_told_by_the_providers_clock_alone() {
+        let (began, now) = (1_000_000, 1_000_030);
+        for behind in [0, 60, 3_600] {
+            let provider_now = now - behind;
+            let fresh = claims(Some(provider_now - 20), Some(provider_now));
+            assert!(
+                authenticated_during(&fresh, began, now),
+                "{behind} s behind"
+            );
+            let stale = claims(Some(provider_now - 600), Some(provider_now));
+            assert!(
+                !authenticated_during(&stale, began, now),
+                "{behind} s behind"
+            );
+        }
+        let ahead = claims(Some(now + 90 - 10), Some(now + 90));
+        assert!(authenticated_during(&ahead, began, now));
+        assert!(!authenticated_during(&claims(None, Some(now)), began, now));
+        assert!(!authenticated_during(&claims(Some(now), None), began, now));
+        assert!(!authenticated_during(
+            &claims(Some(0), Some(u64::MAX)),
+            began,
+            now
+        ));
+    }
 
     #[test]
     fn return_to_accepts_only_same_origin_relative_paths() {

@@ -729,6 +729,7 @@ mod tests {
             professional: true,
             expires_at: 0,
             auth_time: None,
+            issued_at: None,
         }
     }
 

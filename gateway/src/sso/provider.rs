@@ -103,6 +103,8 @@ pub struct IdentityClaims {
     pub expires_at: u64,
     /// When the provider last authenticated the citizen (`auth_time`), if it said.
     pub auth_time: Option<u64>,
+    /// When the provider issued the ID token (`iat`), by the same clock as `auth_time`.
+    pub issued_at: Option<u64>,
 }
 
 /// The longest name kept of a citizen (in characters; the longest Moroccan names are far
@@ -453,6 +455,7 @@ impl Provider {
             professional,
             expires_at: claims.get("exp").and_then(Value::as_u64).unwrap_or(0),
             auth_time: claims.get("auth_time").and_then(Value::as_u64),
+            issued_at: claims.get("iat").and_then(Value::as_u64),
         })
     }
 

@@ -340,7 +340,9 @@ impl Telemetry {
     /// budget a second).
     pub fn request_unreadable(&self, client_ip: Option<IpAddr>, took: Duration, bytes: usize) {
         if self.record_metrics {
-            self.portal_metrics.traffic.record(400, took, None, bytes as u64);
+            self.portal_metrics
+                .traffic
+                .record(400, took, None, bytes as u64);
         }
         self.connection_refused(client_ip, 400, std::time::SystemTime::now(), bytes, took);
     }

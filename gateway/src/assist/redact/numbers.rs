@@ -557,12 +557,14 @@ pub(super) fn numbers(chars: &[char], spans: &mut Vec<Span>) {
             let hit = (g..=last).rev().find_map(|e| {
                 let digits = groups.digits(g, e);
                 let end = groups.end(e);
-                let kind = classify(digits, plus && g == 0).or_else(|| {
+                let classified = classify(digits, plus && g == 0);
+                let kind = classified.or_else(|| {
                     spaced_like_a_phone(chars, &groups, g, e).then_some(PiiKind::Phone)
                 })?;
-                // "+12 000 000 dh" is an amount, not a number in international form.
-                let amount =
-                    plus && g == 0 && UNIT_WORDS.contains(&word_after(chars, end).as_str());
+                // "+12 000 000 dh" is an amount, not a number in international form, and
+                // "300 400 5000 dh" no number spaced as a phone (from review).
+                let amount = ((plus && g == 0) || classified.is_none())
+                    && UNIT_WORDS.contains(&word_after(chars, end).as_str());
                 (!at(chars, end).is_alphabetic() && !amount).then_some((e, kind))
             });
             match hit {

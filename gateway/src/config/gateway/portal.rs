@@ -216,7 +216,9 @@ fn service_origin(template: &str, portal: Option<&PublicUrl>) -> Result<ServiceO
     // following a link was signed in on another service as its planter.
     if !https && domain != "localhost" && !domain.ends_with(".localhost") {
         return Err(format!(
-            "plain http is only for a development domain under localhost, not {domain:?}:              without TLS, a page on one service's origin can set the session cookies of              every other (https lets them carry the __Host- prefix)"
+            "plain http is only for a development domain under localhost, not {domain:?}: \
+             without TLS, a page on one service's origin can set the session cookies of \
+             every other (https lets them carry the __Host- prefix)"
         ));
     }
     let port = port.filter(|p| *p != if https { 443 } else { 80 });
@@ -323,7 +325,8 @@ mod tests {
         assert!(settings.is_none());
         assert!(
             errors.iter().any(|e| e.contains("portal.service_origin")
-                && e.contains("only for a development domain under localhost")),
+                && e.contains("only for a development domain under localhost")
+                && !e.contains("  ")),
             "{errors:?}"
         );
         for dev in ["http://{id}.localhost:8080", "http://{id}.gw.localhost"] {

@@ -80,12 +80,14 @@ fn a_north_american_number_without_its_plus_is_one_phone() {
         let r = redact(&format!("my number is {s} thanks"));
         assert_eq!(r.text, "my number is [PHONE] thanks", "{s}");
     }
-    // Not that shape: mixed separators, an area code starting with 1, a count and a year.
+    // Not that shape: mixed separators, an area code starting with 1, a last group of
+    // three, a price list (a unit after it: from review).
     for kept in [
         "415 555-2671",
         "115 555 2671",
-        "between 100 and 300 people, 2024",
-        "page 415 555",
+        "1 415 555 267",
+        "300 400 5000 dh",
+        "prix: 300 400 5000 dirhams",
     ] {
         assert!(!redact(kept).text.contains("[PHONE]"), "{kept}");
     }
