@@ -54,9 +54,8 @@ pub fn clean(path: &str) -> Result<Cow<'_, str>, PathError> {
     let bytes = path.as_bytes();
     // A dot, literal or escaped: a segment may be, or read as, a dot segment.
     let mut needs_work = false;
-    // An escaped `%` or the lead byte of an overlong form: a segment may read otherwise
-    // once decoded again.
-    let mut deep = false;
+    // An escape or a byte past ASCII: a segment may read otherwise to a lax server.
+    let mut escaped = false;
     let mut i = 0;
     while i < bytes.len() {
         match bytes[i] {
@@ -66,19 +65,18 @@ pub fn clean(path: &str) -> Result<Cow<'_, str>, PathError> {
                 let Some(b) = escape_at(bytes, i) else {
                     return Err(PathError::BadEscape);
                 };
+                escaped = true;
                 match b {
                     // Escaped control characters too (found when tried: `/ws%0d` reached a
                     // closed endpoint, and `..%0b` is `..` to a server that trims them).
                     0..=0x1F | 0x7F => return Err(PathError::Control),
                     b'/' | b'\\' => return Err(PathError::EncodedSeparator),
                     b'.' => needs_work = true,
-                    b'%' => deep = true,
                     lead @ (0xC0 | 0xC1 | 0xE0 | 0xF0 | 0xF8 | 0xFC) => {
                         let read = overlong_at(bytes, i, lead).map(|(c, _)| c);
                         if matches!(read, Some(b'/' | b'\\')) {
                             return Err(PathError::Overlong);
                         }
-                        deep = true;
                     }
                     _ => {}
                 }
@@ -86,13 +84,14 @@ pub fn clean(path: &str) -> Result<Cow<'_, str>, PathError> {
                 continue;
             }
             b'.' => needs_work = true,
+            b if !b.is_ascii() => escaped = true,
             _ => {}
         }
         i += 1;
     }
-    if needs_work || deep {
+    if needs_work || escaped {
         for seg in path.split('/') {
-            read_alike_loosely(seg, deep)?;
+            read_alike_loosely(seg)?;
         }
     }
     if !needs_work || !has_dot_segment(path) {
@@ -168,16 +167,16 @@ fn remove_dot_segments(path: &str, clamp: bool) -> Option<String> {
 /// forms), or with a separator or a control character in it (`..%252f`, `%250d%250a`).
 /// One reading for this and for [`reaches_under`]: found in review, three separate checks
 /// each missed what combined two tricks (`..%2520`, `..%253b`). Only a segment that starts
-/// with a dot (`.`, `%2e`), or, in a `deep` path, has an escape, can differ: every other is
-/// left alone, unread (an Arabic segment's escapes cost nothing here).
-fn read_alike_loosely(seg: &str, deep: bool) -> Result<(), PathError> {
+/// with a dot (`.`, `%2e`), or has an escape or a byte past ASCII, can differ: every other
+/// is left alone, unread.
+fn read_alike_loosely(seg: &str) -> Result<(), PathError> {
     if !matches!(dot_kind(seg), Dots::None) {
         // `.` and `..` themselves (also escaped): resolved by the caller.
         return Ok(());
     }
     let dotted =
         seg.starts_with('.') || seg.get(..3).is_some_and(|p| p.eq_ignore_ascii_case("%2e"));
-    if !(dotted || (deep && seg.contains('%'))) {
+    if !(dotted || seg.contains('%') || !seg.is_ascii()) {
         return Ok(());
     }
     let loose = loosely_read(seg);
@@ -194,10 +193,14 @@ fn read_alike_loosely(seg: &str, deep: bool) -> Result<(), PathError> {
             otherwise
         }
     };
-    if loose.iter().any(|&b| b < 0x20 || b == b'/' || b == b'\\') {
+    if loose.iter().any(|&b| b < 0x20) {
         return Err(why(PathError::Control));
     }
-    if loose.first() == Some(&b'.') && trim_end_loosely(&loose).is_empty() {
+    if loose.iter().any(|&b| b == b'/' || b == b'\\') {
+        return Err(why(PathError::EncodedSeparator));
+    }
+    let loose = trim_start_loosely(&loose);
+    if loose.first() == Some(&b'.') && trim_end_loosely(loose).is_empty() {
         return Err(if seg.contains(';') || lower.contains("%3b") {
             PathError::DotSegmentParameters
         } else {
@@ -218,9 +221,11 @@ fn escape_at(bytes: &[u8], i: usize) -> Option<u8> {
 /// The ASCII character an overlong UTF-8 form whose escaped lead byte `lead` is at `i`
 /// stands for, read as a lax decoder reads it (the low six bits of each escaped byte after
 /// the lead, marked as a continuation or not: `%C0%AE`, `%C0%2E`, `%E0%80%AE`,
-/// `%F0%80%80%AE` are all `.` to one), and where it ends. `None` when `lead` starts no form
-/// that can be ASCII, or its bytes are not all escaped (`%C0/` is a Latin-1 `À` before a
-/// slash: found in review).
+/// `%F0%80%80%AE` are all `.` to one, and so are `%C0.` and `%C0n`, the bytes a server has
+/// once it has decoded the escape: found by the last probe), and where it ends. `None` when
+/// `lead` starts no form that can be ASCII, or a `/` comes before its end (`%C0/` is a
+/// Latin-1 `À` at a segment's end: servers split at `/` before they decode; found in
+/// review).
 fn overlong_at(bytes: &[u8], i: usize, lead: u8) -> Option<(u8, usize)> {
     let (following, mut value) = match lead {
         0xC0 | 0xC1 => (1, u32::from(lead & 1)),
@@ -232,8 +237,16 @@ fn overlong_at(bytes: &[u8], i: usize, lead: u8) -> Option<(u8, usize)> {
     };
     let mut at = i + 3;
     for _ in 0..following {
-        let b = escape_at(bytes, at)?;
-        at += 3;
+        let b = match escape_at(bytes, at) {
+            Some(b) => {
+                at += 3;
+                b
+            }
+            None => {
+                at += 1;
+                *bytes.get(at - 1).filter(|b| **b != b'/')?
+            }
+        };
         value = (value << 6) | u32::from(b & 0x3F);
     }
     let c = u8::try_from(value).ok().filter(u8::is_ascii)?;
@@ -405,6 +418,9 @@ fn loosely_read(seg: &str) -> Vec<u8> {
         }
         seg = decoded(&seg);
     }
+    if !seg.is_ascii() {
+        seg = ascii_lookalikes(&seg);
+    }
     if let Some(cut) = seg.iter().position(|b| matches!(b, b';' | b'?' | b'#')) {
         seg.truncate(cut);
     }
@@ -415,6 +431,37 @@ fn loosely_read(seg: &str) -> Vec<u8> {
         }
     }
     seg
+}
+
+/// `seg` with the characters a lax server reads as ASCII written so (found by the last
+/// probe): full-width forms (`．`, `／`, `＿`, `ｗ`: NFKC, and Windows' best-fit mapping to
+/// an ANSI code page), the few others those map to a dot, a slash or a backslash (`﹒`,
+/// `‥`, `∕`, `¥`, `₩`), `ſ` as `s` (Java's case-blind compare), any white space as a
+/// space, and zero-width characters as nothing. Bytes that are no UTF-8 stay as they are.
+fn ascii_lookalikes(seg: &[u8]) -> Vec<u8> {
+    let text = String::from_utf8_lossy(seg);
+    let mut out = String::with_capacity(seg.len());
+    for c in text.chars() {
+        match c {
+            '\u{FF01}'..='\u{FF5E}' => {
+                out.push(char::from_u32(u32::from(c) - 0xFEE0).unwrap_or(c));
+            }
+            '\u{FE52}' | '\u{2024}' => out.push('.'),
+            '\u{2025}' => out.push_str(".."),
+            '\u{2026}' => out.push_str("..."),
+            '\u{2215}' | '\u{2044}' => out.push('/'),
+            '\u{00A5}' | '\u{20A9}' | '\u{FE68}' => out.push('\\'),
+            '\u{017F}' => out.push('s'),
+            '\u{200B}' | '\u{200C}' | '\u{200D}' | '\u{2060}' | '\u{FEFF}' | '\u{00AD}' => {}
+            c if c.is_whitespace() => out.push(' '),
+            c => out.push(c),
+        }
+    }
+    // Bytes that were no UTF-8 came back as U+FFFD: keep the original bytes there instead.
+    if text.contains('\u{FFFD}') && !seg.windows(3).any(|w| w == "\u{FFFD}".as_bytes()) {
+        return seg.to_vec();
+    }
+    out.into_bytes()
 }
 
 /// ASP.NET's cookieless state in a path segment: `(S(id))`, `(A(id)F(id))`..., which its
@@ -469,8 +516,20 @@ fn decoded(seg: &[u8]) -> Vec<u8> {
 /// dots and spaces Windows drops from a file name (and the control characters and
 /// no-break spaces some servers trim: Java's `trim()`, .NET's `Trim()`; found when tried).
 fn segment_is(seg: &[u8], want: &[u8]) -> bool {
-    let seg = trim_end_loosely(seg);
+    let seg = trim_end_loosely(trim_start_loosely(seg));
     seg.eq_ignore_ascii_case(want)
+}
+
+/// `seg` without the white space and control characters `trim()` drops from its start
+/// (Java, .NET: found by the last probe, `/%20../y`).
+fn trim_start_loosely(mut seg: &[u8]) -> &[u8] {
+    loop {
+        seg = match seg {
+            [0xC2, 0xA0, rest @ ..] => rest,
+            [b, rest @ ..] if *b <= b' ' || matches!(*b, 0x7F | 0xA0) => rest,
+            _ => return seg,
+        };
+    }
 }
 
 /// `seg` without what some server drops from a name's end: dots and spaces (Windows),
@@ -709,6 +768,14 @@ mod tests {
             "/x/..%3f",
             "/x/..%23",
             "/x/..%C2%A0/y",
+            // Found by the last probe: full-width dots, white space before, or Unicode
+            // white space after.
+            "/%ef%bc%8e%ef%bc%8e/y",
+            "/%e2%80%a5/y",
+            "/%20../y",
+            "/%c2%a0../y",
+            "/..%e3%80%80/y",
+            "/..%c2%85/y",
         ] {
             assert_eq!(clean(path), Err(PathError::DotSegmentLookalike), "{path}");
         }
@@ -729,6 +796,7 @@ mod tests {
             "/x/..%253b/y",
             "/x/..%2509/y",
             "/ws%250d%250a",
+            "/%25c0.%25c0./y",
         ] {
             assert_eq!(clean(path), Err(PathError::DoubleEncoded), "{path}");
         }
@@ -748,11 +816,25 @@ mod tests {
             "/x/%c0%652e%c0%652e/y",
             // A control character to a lax decoder.
             "/%c0%c1/",
+            // Found by the last probe: an escaped lead before bytes not escaped.
+            "/%c0.%c0./y",
+            "/%c0n%c0n/y",
+            "/.%c0./y",
+            "/x/%e0%80.%e0%80./y",
+            "/..%c0o..%c0oetc%c0opasswd",
         ] {
             assert_eq!(clean(path), Err(PathError::Overlong), "{path}");
         }
         for path in ["/ws%0d%0a", "/x/..%0b/y", "/x/..%09/y", "/ws%7f", "/ws%01"] {
             assert_eq!(clean(path), Err(PathError::Control), "{path}");
+        }
+        // Found by the last probe: full-width and best-fit separators.
+        for path in [
+            "/..%ef%bc%8f..%ef%bc%8fy",
+            "/..%ef%bc%bc..y",
+            "/..%c2%a5..%c2%a5y",
+        ] {
+            assert_eq!(clean(path), Err(PathError::EncodedSeparator), "{path}");
         }
         // Names with dots, a literal per cent and other bytes of legacy charsets are kept:
         // found in review, Latin-1 `À` before a slash or a dot and hamza before `؟` were
@@ -770,6 +852,10 @@ mod tests {
             "/%E3%C7%C1%BF/",
             "/ws%c0%ae",
             "/%c1%b7s",
+            "/caf%C3%A9/",
+            "/%D8%B7%D9%84%D8%A8/form.php",
+            "/طلب/",
+            "/%E9t%E9/",
         ] {
             assert_eq!(clean(path).as_deref(), Ok(path), "{path}");
         }
@@ -838,6 +924,15 @@ mod tests {
             "/base/%c1%b7s",
             "/base/%e0%81%b7s",
             "/base/ws%c0%ae",
+            // Found by the last probe.
+            "/base/%c1ws",
+            "/base/%c17s",
+            "/base/%ef%bd%97%ef%bd%93",
+            "/base/ws%ef%bc%9bx",
+            "/base/%20ws",
+            "/base/%c2%a0ws",
+            "/base/ws%e3%80%80",
+            "/base/w%c5%bf",
         ] {
             assert!(reaches_under("/base/ws", path), "{path}");
         }

@@ -349,6 +349,10 @@ mod tests {
             "/__egov",
             // Found in review: a segment a stream name empties.
             "/:$x/__egov/y",
+            // Found by the last probe: full-width, white space before, lax overlong.
+            "/%ef%bc%bf%ef%bc%bfegov/y",
+            "/%20__egov/y",
+            "/__%c1egov/y",
         ] {
             assert!(
                 matches!(route(&snap, &host, path, None), Route::NotFound),
