@@ -125,11 +125,12 @@ fn service_origin_route<'a>(snap: &'a Snapshot, id: &str, path: &'a str) -> Rout
 /// could read as it ([`paths::reaches_under`]): found when tried, `/./__egov/y`,
 /// `/x/../__egov/y` and `//__egov/y` reached the site (the prefix was looked for before dot
 /// segments were resolved), then `/__egov;x/y`, `/__egov./y`, `/%255F%255Fegov/y`,
-/// `/(S(x))/__egov/y`, and in review `/:$x/__egov/y`. Only a path whose first name starts
-/// with `_`, `%`, `;`, `(` or `:` can be one, so most requests cost one glance.
+/// `/(S(x))/__egov/y`, and in review `/:$x/__egov/y`, then raw `/＿＿egov/`. Only a path
+/// whose first name starts with `_`, `%`, `;`, `(`, `:` or a byte past ASCII can be one, so
+/// most requests cost one glance.
 fn is_reserved_on_origins(cleaned: &str) -> bool {
     let first = cleaned.trim_start_matches('/').as_bytes().first();
-    matches!(first, Some(b'_' | b'%' | b';' | b'(' | b':'))
+    matches!(first, Some(b'_' | b'%' | b';' | b'(' | b':' | 0x80..))
         && paths::reaches_under(RESERVED_ON_ORIGINS.trim_end_matches('/'), cleaned)
 }
 
@@ -349,10 +350,13 @@ mod tests {
             "/__egov",
             // Found in review: a segment a stream name empties.
             "/:$x/__egov/y",
-            // Found by the last probe: full-width, white space before, lax overlong.
+            // Found by the last probe: full-width, white space before.
             "/%ef%bc%bf%ef%bc%bfegov/y",
             "/%20__egov/y",
-            "/__%c1egov/y",
+            // Found by the last probe: look-alikes written raw.
+            "/＿＿egov/session",
+            "/\u{a0}__egov/x",
+            "/；x/__egov/y",
         ] {
             assert!(
                 matches!(route(&snap, &host, path, None), Route::NotFound),
