@@ -450,29 +450,32 @@ fn loosely_read(seg: &str) -> Vec<u8> {
 /// `‥`, `∕`, `¥`, `₩`), `ſ` as `s` (Java's case-blind compare), any white space as a
 /// space, and zero-width characters as nothing. Bytes that are no UTF-8 stay as they are.
 fn ascii_lookalikes(seg: &[u8]) -> Vec<u8> {
-    let text = String::from_utf8_lossy(seg);
-    let mut out = String::with_capacity(seg.len());
-    for c in text.chars() {
-        match c {
-            '\u{FF01}'..='\u{FF5E}' => {
-                out.push(char::from_u32(u32::from(c) - 0xFEE0).unwrap_or(c));
-            }
-            '\u{FE52}' | '\u{2024}' => out.push('.'),
-            '\u{2025}' => out.push_str(".."),
-            '\u{2026}' => out.push_str("..."),
-            '\u{2215}' | '\u{2044}' => out.push('/'),
-            '\u{00A5}' | '\u{20A9}' | '\u{FE68}' => out.push('\\'),
-            '\u{017F}' => out.push('s'),
-            '\u{200B}' | '\u{200C}' | '\u{200D}' | '\u{2060}' | '\u{FEFF}' | '\u{00AD}' => {}
-            c if c.is_whitespace() => out.push(' '),
-            c => out.push(c),
+    let mut out = Vec::with_capacity(seg.len());
+    for chunk in seg.utf8_chunks() {
+        for c in chunk.valid().chars() {
+            let mut utf8 = [0u8; 4];
+            let mapped: &str = match c {
+                '\u{FF01}'..='\u{FF5E}' => {
+                    let ascii = char::from_u32(u32::from(c) - 0xFEE0).unwrap_or(c);
+                    ascii.encode_utf8(&mut utf8)
+                }
+                '\u{FE52}' | '\u{2024}' => ".",
+                '\u{2025}' => "..",
+                '\u{2026}' => "...",
+                '\u{2215}' | '\u{2044}' => "/",
+                '\u{00A5}' | '\u{20A9}' | '\u{FE68}' => "\\",
+                '\u{017F}' => "s",
+                '\u{200B}' | '\u{200C}' | '\u{200D}' | '\u{2060}' | '\u{FEFF}' | '\u{00AD}' => "",
+                c if c.is_whitespace() => " ",
+                c => c.encode_utf8(&mut utf8),
+            };
+            out.extend_from_slice(mapped.as_bytes());
         }
+        // Bytes that are no UTF-8 (a legacy charset's) stay as they are (found in review:
+        // one of them kept the whole segment from being read).
+        out.extend_from_slice(chunk.invalid());
     }
-    // Bytes that were no UTF-8 came back as U+FFFD: keep the original bytes there instead.
-    if text.contains('\u{FFFD}') && !seg.windows(3).any(|w| w == "\u{FFFD}".as_bytes()) {
-        return seg.to_vec();
-    }
-    out.into_bytes()
+    out
 }
 
 /// ASP.NET's cookieless state in a path segment: `(S(id))`, `(A(id)F(id))`..., which its
@@ -549,12 +552,9 @@ fn segment_is(seg: &[u8], want: &[u8]) -> bool {
     let seg = trim_end_loosely(trim_start_loosely(seg));
     // Spring MVC (suffix patterns, up to 5.2), Rails (`(.:format)`) and Apache's MultiViews
     // serve `/ws` for `/ws.json` or `/ws.php` (found by a probe).
+    // `ws.json`, `ws.a.json`: the name, then a dot.
     let named = |s: &[u8]| s.eq_ignore_ascii_case(want);
-    named(seg)
-        || seg
-            .iter()
-            .rposition(|&b| b == b'.')
-            .is_some_and(|dot| named(trim_end_loosely(&seg[..dot])))
+    named(seg) || (seg.get(want.len()) == Some(&b'.') && named(&seg[..want.len()]))
 }
 
 /// `seg` without the white space and control characters `trim()` drops from its start
@@ -816,6 +816,8 @@ mod tests {
             "/..+/x",
             "/+../x",
             "/..%2b/x",
+            // Found in review: a byte that is no UTF-8 beside a look-alike.
+            "/a/%ef%bc%8e%ef%bc%8e%A0/b",
         ] {
             assert_eq!(clean(path), Err(PathError::DotSegmentLookalike), "{path}");
         }
@@ -981,6 +983,7 @@ mod tests {
             // again.
             "/base/ws.json",
             "/base/ws.asmx",
+            "/base/ws.a.json",
             "/base/ws+",
             "/base/%25u0057S",
             "/base/w%25u0073",
