@@ -125,15 +125,10 @@ fn service_origin_route<'a>(snap: &'a Snapshot, id: &str, path: &'a str) -> Rout
 /// could read as it ([`paths::reaches_under`]): found when tried, `/./__egov/y`,
 /// `/x/../__egov/y` and `//__egov/y` reached the site (the prefix was looked for before dot
 /// segments were resolved), then `/__egov;x/y`, `/__egov./y`, `/%255F%255Fegov/y`,
-/// `/(S(x))/__egov/y`, and in review `/:$x/__egov/y`, then raw `/＿＿egov/`. Only a path
-/// whose first name starts with `_`, `%`, `;`, `(`, `:`, `+` (a space to a form decoder: from
-/// review) or a byte past ASCII can be one, so most requests cost one glance.
+/// `/(S(x))/__egov/y`, and in review `/:$x/__egov/y`, `/+__egov/`, then raw `/＿＿egov/`.
+/// Most paths cost one glance (see `reaches_under`).
 fn is_reserved_on_origins(cleaned: &str) -> bool {
-    let first = cleaned.trim_start_matches('/').as_bytes().first();
-    matches!(
-        first,
-        Some(b'_' | b'%' | b';' | b'(' | b':' | b'+' | 0x80..)
-    ) && paths::reaches_under(RESERVED_ON_ORIGINS.trim_end_matches('/'), cleaned)
+    paths::reaches_under(RESERVED_ON_ORIGINS.trim_end_matches('/'), cleaned)
 }
 
 /// Routing on the portal's own host.

@@ -361,15 +361,12 @@ async fn the_logout_address_never_carries_the_id_token_and_still_ends_the_provid
 
     let page = browser.get(world.gateway.url(CITIZEN_PAGE)).await;
     let to_login = browser.follow(page).await;
-    let mut authorize = egov_integration::browser::redirect_target(&to_login);
     // The gateway asks again after a logout (the next test); without that, the provider
     // still asks, by its own session, which its end-session ended.
-    let kept: Vec<(String, String)> = authorize
-        .query_pairs()
-        .filter(|(k, _)| k != "prompt")
-        .map(|(k, v)| (k.into_owned(), v.into_owned()))
-        .collect();
-    authorize.query_pairs_mut().clear().extend_pairs(kept);
+    let authorize = without_params(
+        egov_integration::browser::redirect_target(&to_login),
+        &["prompt"],
+    );
     let at_provider = browser.get(authorize).await;
     assert!(
         at_provider.status().is_redirection(),
@@ -383,6 +380,27 @@ async fn the_logout_address_never_carries_the_id_token_and_still_ends_the_provid
     );
 }
 
+/// `url` without its query parameters named in `names` (what someone at the browser can
+/// strip from an address before following it).
+fn without_params(mut url: reqwest::Url, names: &[&str]) -> reqwest::Url {
+    let kept: Vec<(String, String)> = url
+        .query_pairs()
+        .filter(|(k, _)| !names.contains(&k.as_ref()))
+        .map(|(k, v)| (k.into_owned(), v.into_owned()))
+        .collect();
+    url.query_pairs_mut().clear().extend_pairs(kept);
+    url
+}
+
+/// Amina logged in, then out at the gateway, its provider's logout page never visited (a
+/// tab closed, a confirmation ignored): the provider still knows her.
+async fn amina_logged_out_at_the_gateway_only() -> (SsoWorld, Browser) {
+    let (world, browser) = amina_logged_in(Store::Memory).await;
+    let out = browser.logout(&world.gateway.url("/auth/logout")).await;
+    assert_eq!(out.status(), 303, "logged out at the gateway");
+    (world, browser)
+}
+
 /// Found when tried: a logout clears the session cookie, so the next login looked like a
 /// first one; when the provider's end-session did not complete (a tab closed, a
 /// confirmation ignored), the next person at a shared computer was signed in as the
@@ -390,13 +408,7 @@ async fn the_logout_address_never_carries_the_id_token_and_still_ends_the_provid
 /// authenticate again, and a login completed ends that.
 #[tokio::test(flavor = "multi_thread")]
 async fn the_first_login_after_a_logout_asks_the_provider_to_authenticate_again() {
-    let (world, browser) = amina_logged_in(Store::Memory).await;
-    let out = browser.logout(&world.gateway.url("/auth/logout")).await;
-    assert_eq!(
-        out.status(),
-        303,
-        "logged out; the provider's page not visited"
-    );
+    let (world, browser) = amina_logged_out_at_the_gateway_only().await;
     let asks_again = |to_login: &reqwest::Response| {
         egov_integration::browser::redirect_target(to_login)
             .query_pairs()
@@ -421,21 +433,12 @@ async fn the_first_login_after_a_logout_asks_the_provider_to_authenticate_again(
 /// asked for a fresh authentication now needs an ID token saying one happened.
 #[tokio::test(flavor = "multi_thread")]
 async fn a_login_stripped_of_its_request_to_authenticate_again_is_refused() {
-    let (world, browser) = amina_logged_in(Store::Memory).await;
-    let out = browser.logout(&world.gateway.url("/auth/logout")).await;
-    assert_eq!(
-        out.status(),
-        303,
-        "logged out; the provider's page not visited"
-    );
+    let (world, browser) = amina_logged_out_at_the_gateway_only().await;
     let to_login = browser.get(world.gateway.url("/auth/login")).await;
-    let mut authorize = egov_integration::browser::redirect_target(&to_login);
-    let kept: Vec<(String, String)> = authorize
-        .query_pairs()
-        .filter(|(k, _)| k != "prompt" && k != "max_age")
-        .map(|(k, v)| (k.into_owned(), v.into_owned()))
-        .collect();
-    authorize.query_pairs_mut().clear().extend_pairs(kept);
+    let authorize = without_params(
+        egov_integration::browser::redirect_target(&to_login),
+        &["prompt", "max_age"],
+    );
     let callback = browser
         .oidc_provider_login(authorize.as_str(), "amina", "any-password")
         .await;
