@@ -92,7 +92,7 @@ impl ProxyHttp for GatewayProxy {
         // The stages run here, before pingora's modules read the request, so compression
         // can be decided for what goes to a backend only.
         match self.pipeline.run(session, ctx).await {
-            Step::Respond(answer) => ctx.answer = Some(answer),
+            Step::Respond(answer) => ctx.answer_with(answer),
             Step::Continue => framing::to_backend(session),
         }
         Ok(())

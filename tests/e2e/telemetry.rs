@@ -2,7 +2,7 @@
 
 use egov_gateway::config::AccessLogTarget;
 use egov_integration::scratch::TempDir;
-use egov_integration::{all_public, client, loopback_proxies, start_estate, TestGateway};
+use egov_integration::{all_public, client, loopback_proxies, raw_http, start_estate, TestGateway};
 use serde_json::Value;
 use std::time::Duration;
 
@@ -246,6 +246,73 @@ async fn the_status_board_shows_each_services_health_errors_and_latency() {
         page.contains("/status.json") && page.contains("setInterval"),
         "the page must refresh itself"
     );
+}
+
+/// Found when tried (an observability probe): one address sending cheap requests the
+/// gateway refuses itself (413) turned a service failing a third of its citizens "ok" on
+/// the board, and kept its availability SLI under the fast-burn threshold. Such requests
+/// are counted (4xx, and refused), but the error rate is over the requests the service had
+/// to answer, and their latency is not the service's.
+#[tokio::test(flavor = "multi_thread")]
+async fn requests_the_gateway_refuses_itself_are_left_out_of_a_services_error_rate() {
+    let estate = start_estate(None);
+    let gw = TestGateway::with(&estate, all_public);
+    let failing = format!(
+        "http://{}/cnie-renewal/__estate/failing?tag=refused-bad&on=1",
+        estate.addr()
+    );
+    client()
+        .get(failing)
+        .header("host", "www.cnie.ma")
+        .send()
+        .await
+        .expect("estate");
+    gw.telemetry.status.sample();
+    for _ in 0..3 {
+        for tag in ["refused-ok", "refused-ok", "refused-bad"] {
+            let path = format!("/s/cnie-renewal/__estate/cacheable?tag={tag}");
+            let answer = raw_http::get(gw.addr, &path, "");
+            assert_eq!(answer.status, if tag == "refused-ok" { 200 } else { 503 });
+        }
+    }
+    let too_large = format!(
+        "POST /s/cnie-renewal/__estate/echo HTTP/1.1\r\nHost: {}\r\n\
+         Content-Length: 100000000\r\nConnection: close\r\n\r\n",
+        gw.addr
+    );
+    for _ in 0..150 {
+        let answer = raw_http::send(gw.addr, too_large.as_bytes());
+        assert!([413, 429].contains(&answer.status), "{}", answer.status);
+    }
+    let series = |name: &str| format!(r#"{name}{{ministry="interior",service="cnie-renewal"}}"#);
+    let refused = format!("{} 150", series("egov_http_requests_refused_total"));
+    let answered = format!("{} 9", series("egov_http_request_duration_seconds_count"));
+    let text = gw.metrics_showing(&[&refused, &answered]).await;
+    assert!(
+        text.contains(&refused) && text.contains(&answered),
+        "{text}"
+    );
+    gw.telemetry.status.sample();
+    let board: Value = client()
+        .get(format!("http://{}/status.json", gw.admin))
+        .send()
+        .await
+        .expect("status")
+        .json()
+        .await
+        .expect("json");
+    let line = board["services"]
+        .as_array()
+        .and_then(|s| s.iter().find(|s| s["service"] == "cnie-renewal"))
+        .cloned()
+        .expect("cnie-renewal is on the board");
+    assert_eq!(
+        (&line["requests"], &line["refused"]),
+        (&159.into(), &150.into()),
+        "{line}"
+    );
+    assert_eq!(line["error_rate"], 0.3333, "{line}");
+    assert_eq!(line["health"], "degraded", "{line}");
 }
 
 /// The sum of histogram `name`'s samples for `service`, from a `/metrics` page.

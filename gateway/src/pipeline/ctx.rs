@@ -91,6 +91,10 @@ pub struct RequestCtx {
     /// legacy answer's adapters when the cache cannot change the status; see
     /// `GatewayProxy::response_filter`).
     pub answer_marked: bool,
+    /// A stage answered the request 4xx: the gateway refused it itself. The metrics keep
+    /// such requests, and those whose body the citizen sent too large or too slowly
+    /// ([`Self::citizens_doing`]), out of the service's SLIs ([`Finished::refused`]).
+    pub refused: bool,
 }
 
 impl Default for RequestCtx {
@@ -122,6 +126,7 @@ impl Default for RequestCtx {
             ranges: false,
             stream_ticket: None,
             answer_marked: false,
+            refused: false,
         }
     }
 }
@@ -163,6 +168,12 @@ impl RequestCtx {
         Some(crate::request_body::BodyPace::of(limits))
     }
 
+    /// The stages' `answer` is what the citizen gets instead of the legacy site's.
+    pub fn answer_with(&mut self, answer: LocalResponse) {
+        self.refused = answer.status.is_client_error();
+        self.answer = Some(answer);
+    }
+
     /// What the metrics and the access log record of the request, once it is over.
     pub fn finished<'a>(&'a self, session: &'a Session) -> Finished<'a> {
         let req = session.req_header();
@@ -182,6 +193,7 @@ impl RequestCtx {
                 .map(|_| crate::cache::status(self.cache, session.cache.phase())),
             cache_counted: self.cache != CacheUse::Off,
             background: session.subrequest_ctx.is_some(),
+            refused: self.refused || self.citizens_doing,
         }
     }
 

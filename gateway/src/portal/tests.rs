@@ -786,6 +786,7 @@ fn most_used_counts_answers_citizens_got_not_requests() {
         ministry: String::new(),
         health: "ok",
         requests,
+        refused: 0,
         served,
         error_rate: 0.0,
         p95_ms: None,

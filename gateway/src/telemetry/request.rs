@@ -61,6 +61,11 @@ pub struct Finished<'a> {
     /// was both, with the citizen's address and bytes never sent: found when tried). A
     /// failure of the legacy site it meets is still counted.
     pub background: bool,
+    /// The gateway refused the request itself (a stage's answer, or a body the citizen
+    /// sent too large or too slowly), without the legacy site's say: a 4xx of this kind is
+    /// counted as refused and kept out of the service's latency (see
+    /// [`ServiceTraffic::refuse`](super::traffic::ServiceTraffic::refuse)).
+    pub refused: bool,
 }
 
 /// nginx's "client closed request": what a request that ended without any response
@@ -335,14 +340,12 @@ impl Telemetry {
     }
 
     /// A request pingora could not parse and answered 400 itself (`bytes` of answer),
-    /// `took` after its first byte: counted as the portal's request, and a line as for a
+    /// `took` after its first byte: counted as a request the portal refused, and a line as for a
     /// refused connection (no method, path or ids: nothing of it was read; within the same
     /// budget a second).
     pub fn request_unreadable(&self, client_ip: Option<IpAddr>, took: Duration, bytes: usize) {
         if self.record_metrics {
-            self.portal_metrics
-                .traffic
-                .record(400, took, None, bytes as u64);
+            self.portal_metrics.traffic.refuse(400, bytes as u64);
         }
         self.connection_refused(client_ip, 400, std::time::SystemTime::now(), bytes, took);
     }
@@ -363,8 +366,12 @@ impl Telemetry {
             let elapsed = elapsed.saturating_sub(obs.client_wait);
             if !r.background {
                 let m = r.service_metrics.unwrap_or(&self.portal_metrics);
-                m.traffic
-                    .record(status, elapsed, obs.upstream_elapsed, r.bytes as u64);
+                if r.refused && (400..500).contains(&status) {
+                    m.traffic.refuse(status, r.bytes as u64);
+                } else {
+                    m.traffic
+                        .record(status, elapsed, obs.upstream_elapsed, r.bytes as u64);
+                }
                 if let (Some(sm), Some(c), true) = (r.service_metrics, r.cache, r.cache_counted) {
                     sm.cache_result(c, r.bytes);
                 }

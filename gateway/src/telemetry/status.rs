@@ -22,6 +22,8 @@ pub const WINDOW: Duration = Duration::from_secs(300);
 struct ServiceCounters {
     ministry: String,
     total: f64,
+    /// Refused by the gateway itself: not in the error rate's denominator.
+    refused: f64,
     errors: f64,
     /// Answered 2xx.
     served: f64,
@@ -44,6 +46,10 @@ pub struct ServiceStatus {
     /// circuit breaker is not closed), idle (no traffic).
     pub health: &'static str,
     pub requests: u64,
+    /// Of them, refused by the gateway itself (a limit, a malformed request, a closed
+    /// path): left out of the error rate, which is over the requests the service had to
+    /// answer (a flood of refusals made a failing service look healthy: found when tried).
+    pub refused: u64,
     /// Of them, answered 2xx: what the home page's "most used" counts (a flood of requests
     /// for pages that do not exist, or anonymous ones sent to the login, is not use).
     pub served: u64,
@@ -76,6 +82,12 @@ impl StatusBoard {
         for f in &families {
             match f.name() {
                 "egov_http_requests_total" => add_requests(f, &mut services),
+                "egov_http_requests_refused_total" => {
+                    for m in f.get_metric() {
+                        let e = services.entry(label(m, "service")).or_default();
+                        e.refused += m.get_counter().value();
+                    }
+                }
                 "egov_http_request_duration_seconds" => add_latency(f, &mut services),
                 "egov_upstream_up" => {
                     for m in f.get_metric() {
@@ -143,9 +155,15 @@ impl StatusBoard {
                     before
                 };
                 let total = (now.total - base.total).max(0.0);
+                let refused = (now.refused - base.refused).clamp(0.0, total);
                 let errors = (now.errors - base.errors).max(0.0);
                 let served = (now.served - base.served).max(0.0);
-                let error_rate = if total > 0.0 { errors / total } else { 0.0 };
+                let answerable = total - refused;
+                let error_rate = if answerable > 0.0 {
+                    errors / answerable
+                } else {
+                    0.0
+                };
                 let p95_ms =
                     quantile(&now.buckets, &base.buckets, 0.95).map(|s| (s * 1e4).round() / 10.0);
                 let is_down = newest.down.get(name).copied().unwrap_or(false);
@@ -163,6 +181,7 @@ impl StatusBoard {
                     ministry: now.ministry.clone(),
                     health,
                     requests: total as u64,
+                    refused: refused as u64,
                     served: served as u64,
                     error_rate: (error_rate * 1e4).round() / 1e4,
                     p95_ms,
@@ -268,9 +287,9 @@ pub const PAGE: &str = r#"<!DOCTYPE html>
 td,th{border-bottom:1px solid #ddd;padding:.3rem .6rem;text-align:left}.down{color:#fff;background:#b00020}
 .degraded{background:#ffd54f}.ok{color:#1b5e20}.idle{color:#777}</style></head>
 <body><h1>État des services <small id="at"></small></h1>
-<p>Fenêtre : 5 minutes. Santé : down (une instance refuse les connexions, ou le disjoncteur du service est ouvert), degraded (plus de 5 % d'erreurs 5xx), ok, idle (pas de trafic).</p>
+<p>Fenêtre : 5 minutes. Santé : down (une instance refuse les connexions, ou le disjoncteur du service est ouvert), degraded (plus de 5 % d'erreurs 5xx), ok, idle (pas de trafic). Erreurs : parmi les requêtes que le service avait à servir, sans celles que la passerelle a refusées elle-même (limites, requêtes malformées, chemins fermés).</p>
 <p id="store" class="degraded" hidden></p>
-<table><thead><tr><th>Service</th><th>Ministère</th><th>Santé</th><th>Requêtes</th><th>Erreurs</th><th>p95</th></tr></thead>
+<table><thead><tr><th>Service</th><th>Ministère</th><th>Santé</th><th>Requêtes</th><th>Refusées</th><th>Erreurs</th><th>p95</th></tr></thead>
 <tbody id="rows"></tbody></table>
 <script>
 async function refresh(){
@@ -283,7 +302,7 @@ async function refresh(){
     const rows=document.getElementById('rows');rows.textContent='';
     for(const s of d.services){
       const tr=document.createElement('tr');
-      for(const [v,c] of [[s.service],[s.ministry],[s.health,s.health],[s.requests],[(s.error_rate*100).toFixed(2)+' %'],[s.p95_ms==null?'—':s.p95_ms+' ms']]){
+      for(const [v,c] of [[s.service],[s.ministry],[s.health,s.health],[s.requests],[s.refused],[(s.error_rate*100).toFixed(2)+' %'],[s.p95_ms==null?'—':s.p95_ms+' ms']]){
         const td=document.createElement('td');td.textContent=v;if(c)td.className=c;tr.appendChild(td);}
       rows.appendChild(tr);}
   }catch(e){document.getElementById('at').textContent='(indisponible)';}
@@ -294,6 +313,28 @@ refresh();setInterval(refresh,5000);
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn a_flood_the_gateway_refuses_does_not_hide_a_failing_service() {
+        let metrics = Arc::new(Metrics::new().expect("metrics"));
+        let board = StatusBoard::new(Arc::clone(&metrics));
+        let failing = metrics.for_service("failing", "m", &[]);
+        let ms = std::time::Duration::from_millis;
+        for status in [200, 200, 502] {
+            failing.traffic.record(status, ms(5), Some(ms(4)), 10);
+        }
+        for _ in 0..1000 {
+            failing.traffic.refuse(413, 10);
+        }
+        board.sample();
+        let line = board.snapshot().remove(0);
+        assert_eq!((line.requests, line.refused), (1003, 1000));
+        assert_eq!(
+            line.error_rate, 0.3333,
+            "one in three of those the site had to answer"
+        );
+        assert_eq!(line.health, "degraded");
+    }
 
     #[test]
     fn a_service_behind_a_breaker_that_is_not_closed_is_down() {

@@ -71,6 +71,8 @@ impl HistogramShard {
 struct Shard {
     /// By status class: 1xx, 2xx, 3xx, 4xx, 5xx.
     requests: [AtomicU64; 5],
+    /// Of the 4xx, those the gateway answered itself without asking the legacy site.
+    refused: AtomicU64,
     bytes: AtomicU64,
     duration: HistogramShard,
     upstream: HistogramShard,
@@ -107,6 +109,19 @@ impl ServiceTraffic {
         shard.bytes.fetch_add(bytes, Ordering::Relaxed);
     }
 
+    /// One request the gateway refused itself with `status` (a 4xx: a limit, a malformed
+    /// request, a closed path), `bytes` sent, without asking the legacy site: counted among
+    /// the requests answered and as refused, and left out of the duration histogram. It
+    /// says nothing of the service, so it must not weigh in its SLIs: a flood of cheap
+    /// requests the gateway refuses made a service failing a third of its citizens look
+    /// healthy, in its error ratio and in its latency (found when tried).
+    pub fn refuse(&self, status: u16, bytes: u64) {
+        let shard = self.shard();
+        shard.requests[status_class(status)].fetch_add(1, Ordering::Relaxed);
+        shard.refused.fetch_add(1, Ordering::Relaxed);
+        shard.bytes.fetch_add(bytes, Ordering::Relaxed);
+    }
+
     /// The shards added up.
     fn totals(&self) -> Totals {
         let mut t = Totals::default();
@@ -114,6 +129,7 @@ impl ServiceTraffic {
             for (total, c) in t.requests.iter_mut().zip(&shard.requests) {
                 *total += c.load(Ordering::Relaxed);
             }
+            t.refused += shard.refused.load(Ordering::Relaxed);
             t.bytes += shard.bytes.load(Ordering::Relaxed);
             t.duration.add(&shard.duration);
             t.upstream.add(&shard.upstream);
@@ -164,6 +180,7 @@ impl HistogramTotals {
 #[derive(Default)]
 struct Totals {
     requests: [u64; 5],
+    refused: u64,
     bytes: u64,
     duration: HistogramTotals,
     upstream: HistogramTotals,
@@ -184,7 +201,7 @@ pub fn status_class(status: u16) -> usize {
     }
 }
 
-/// Every service's [`ServiceTraffic`], exported as four metric families, and the requests
+/// Every service's [`ServiceTraffic`], exported as five metric families, and the requests
 /// in flight (`egov_http_requests_in_flight`).
 pub struct TrafficCollector {
     /// Requests begun minus requests finished, per thread (a request that ends on another
@@ -192,6 +209,7 @@ pub struct TrafficCollector {
     in_flight: [CachePadded<AtomicI64>; SHARDS],
     in_flight_desc: Desc,
     requests: Desc,
+    refused: Desc,
     duration: Desc,
     upstream: Desc,
     bytes: Desc,
@@ -254,9 +272,14 @@ impl TrafficCollector {
                 "Requests answered, by service, ministry and status class.",
                 &["service", "ministry", "class"],
             )?,
+            refused: desc(
+                "egov_http_requests_refused_total",
+                "Of the requests answered 4xx, those the gateway refused itself (limits, malformed requests, closed paths) without asking the legacy site: not the service's traffic, left out of its SLIs.",
+                sm,
+            )?,
             duration: desc(
                 "egov_http_request_duration_seconds",
-                "Time from request to the end of the response, less the time the citizen took to send the request body.",
+                "Time from request to the end of the response, less the time the citizen took to send the request body; requests the gateway refused itself are not in it.",
                 sm,
             )?,
             upstream: desc(
@@ -316,6 +339,7 @@ impl Collector for TrafficCollector {
         vec![
             &self.in_flight_desc,
             &self.requests,
+            &self.refused,
             &self.duration,
             &self.upstream,
             &self.bytes,
@@ -323,8 +347,8 @@ impl Collector for TrafficCollector {
     }
 
     fn collect(&self) -> Vec<MetricFamily> {
-        let (mut requests, mut duration, mut upstream, mut bytes) =
-            (Vec::new(), Vec::new(), Vec::new(), Vec::new());
+        let (mut requests, mut refused, mut duration, mut upstream, mut bytes) =
+            (Vec::new(), Vec::new(), Vec::new(), Vec::new(), Vec::new());
         // The map is held while the shards are read: loads only, and a registry load waits
         // for them at most.
         for ((service, ministry), traffic) in self.services().iter() {
@@ -339,6 +363,8 @@ impl Collector for TrafficCollector {
                 ];
                 requests.push(counter(labels, n));
             }
+            // Exported at 0 too, so that a rule can subtract it without completing it.
+            refused.push(counter(pairs(), t.refused));
             let mut m = Metric::from_label(pairs());
             m.set_histogram(t.duration.proto(&self.bounds_seconds));
             duration.push(m);
@@ -359,6 +385,7 @@ impl Collector for TrafficCollector {
         vec![
             family(&self.in_flight_desc, MetricType::GAUGE, vec![m]),
             family(&self.requests, MetricType::COUNTER, requests),
+            family(&self.refused, MetricType::COUNTER, refused),
             family(&self.duration, MetricType::HISTOGRAM, duration),
             family(&self.upstream, MetricType::HISTOGRAM, upstream),
             family(&self.bytes, MetricType::COUNTER, bytes),
@@ -445,6 +472,46 @@ mod tests {
             .get_counter()
             .value();
         assert_eq!(bytes, 200_000.0);
+    }
+
+    #[test]
+    fn a_refusal_is_a_request_answered_and_refused_but_no_latency_of_the_service() {
+        let c = Arc::new(TrafficCollector::new().expect("collector"));
+        let s = c.for_service("cnie-renewal", "interior");
+        s.record(200, Duration::from_millis(3), None, 10);
+        for _ in 0..3 {
+            s.refuse(413, 100);
+        }
+        let families = gathered(&c);
+        let four = family(&families, "egov_http_requests_total")
+            .get_metric()
+            .iter()
+            .find(|m| m.get_label().iter().any(|l| l.value() == "4xx"))
+            .map(|m| m.get_counter().value());
+        assert_eq!(four, Some(3.0));
+        let refused = family(&families, "egov_http_requests_refused_total").get_metric()[0]
+            .get_counter()
+            .value();
+        assert_eq!(refused, 3.0);
+        let duration = family(&families, "egov_http_request_duration_seconds").get_metric()[0]
+            .get_histogram()
+            .sample_count();
+        assert_eq!(duration, 1, "only the request the service answered");
+        let bytes = family(&families, "egov_http_response_bytes_total").get_metric()[0]
+            .get_counter()
+            .value();
+        assert_eq!(bytes, 310.0);
+    }
+
+    #[test]
+    fn a_service_with_no_refusal_exports_its_refused_count_at_zero() {
+        let c = Arc::new(TrafficCollector::new().expect("collector"));
+        c.for_service("cnie-renewal", "interior")
+            .record(200, Duration::ZERO, None, 1);
+        let families = gathered(&c);
+        let refused = family(&families, "egov_http_requests_refused_total").get_metric();
+        assert_eq!(refused.len(), 1);
+        assert_eq!(refused[0].get_counter().value(), 0.0);
     }
 
     #[test]
