@@ -105,6 +105,41 @@ async fn a_backend_killed_under_load_costs_no_request_and_is_ejected() {
     );
 }
 
+/// Found when tried: with one of a service's backends refusing connections, some citizens
+/// got 502 before it was ejected, while the other backend was up. Each failover was charged
+/// to the retry budget, which a busy service spends in a moment. A refused connection
+/// reached no site: trying the next backend adds nothing to any site's load (nginx does it
+/// too, `proxy_next_upstream error`). Here the backend is never ejected, as in the moment
+/// before an ejection under load, when many requests meet it at once.
+#[test]
+fn a_backend_that_refuses_connections_costs_no_request_however_often_it_is_met() {
+    let estate = start_estate(None);
+    let dead = egov_integration::ports::closed_port();
+    let (live, refusing) = (estate.addr(), dead.addr);
+    let gw = TestGateway::with(&estate, move |c| {
+        let upstream = &mut service(c).upstream;
+        upstream.backends = vec![backend(live), backend(refusing)];
+        upstream.outlier.consecutive_failures = 0;
+    });
+    let statuses: Vec<u16> = (0..200)
+        .map(|_| raw_http::get(gw.addr, &format!("/s/{SERVICE}/"), "").status)
+        .collect();
+    let failed = statuses.iter().filter(|s| **s != 200).count();
+    assert_eq!(failed, 0, "{statuses:?}");
+    let text = metrics(&gw);
+    let refused = format!(
+        r#"egov_upstream_errors_total{{kind="refused",ministry="interior",service="{SERVICE}"}}"#
+    );
+    let met: f64 = text
+        .lines()
+        .find_map(|l| l.strip_prefix(&refused)?.trim().parse().ok())
+        .unwrap_or(0.0);
+    assert!(
+        met >= 50.0,
+        "the refusing backend was met {met} times: {text}"
+    );
+}
+
 #[test]
 fn with_its_backend_down_a_service_opens_its_breaker_and_shows_the_maintenance_page() {
     let estate = start_estate(None);
