@@ -772,6 +772,25 @@ async fn a_url_purge_reaches_every_spelling_of_its_escapes() {
     assert_eq!(fetches(&estate, "spelt").await, 2);
 }
 
+/// Found when tried (a cache probe): the key reads `/%64emande` as `/demande`, but the site
+/// was asked `/%64emande`. A site that does not decode escapes answered 404, which a
+/// service with `default_ttl` stored under the key of the real page: one request, and the
+/// public form was a 404 for everyone until it expired. The shared fetch now asks for what
+/// the key names.
+#[tokio::test]
+async fn a_spelling_a_site_does_not_decode_cannot_store_another_answer_for_the_page() {
+    let estate = start_estate(None);
+    let g = gateway_with(&estate, "[cache]\ndefault_ttl = \"5m\"");
+    let spelt = g.url(&format!("/s/{SERVICE}/__estate/c%61cheable?tag=undecoded"));
+    let attacker = get(&spelt, &[]).await;
+    let plain = g.url(&format!("/s/{SERVICE}/__estate/cacheable?tag=undecoded"));
+    let citizen = get(&plain, &[]).await;
+    assert_eq!(citizen.status, StatusCode::OK, "{}", citizen.body);
+    assert_eq!(citizen.cache(), "HIT");
+    assert_eq!(attacker.status, StatusCode::OK, "one page, asked once");
+    assert_eq!(fetches(&estate, "undecoded").await, 1);
+}
+
 /// The page of `tag` on `fetching`, which its site takes 1.5 s to send, purged through
 /// `purging` half a second into that fetch; the page's address once the fetch has ended
 /// (the first the site answered).

@@ -374,8 +374,12 @@ pub fn mend_range(req: &mut RequestHeader) {
 /// request is assembled): cookies, and `Accept-Encoding` (the stored answer is uncompressed;
 /// the gateway compresses toward each client). A citizen's own `Authorization` never gets
 /// here (such requests bypass); one present now is the service account's, from its adapter.
-/// The query loses the parameters `policy` leaves out of the key
-/// ([`Policy::forwarded_query`]). (Headers that make legacy frameworks serve another URL or
+/// The target is what the key names: path and query in their normal form
+/// ([`egov_adapters::paths::normal_escapes`]), less the parameters `policy` leaves out of the
+/// key ([`Policy::forwarded_query`]). A site that reads escapes as written would otherwise
+/// answer one spelling for all (found when tried: `/%64emande` was a 404 at a site that
+/// does not decode, stored for `default_ttl` under the key of `/demande`, the public form
+/// everyone then got as a 404). (Headers that make legacy frameworks serve another URL or
 /// method than the key names never reach a backend at all: `forwarded::SPOOFABLE`.)
 pub fn anonymise(req: &mut RequestHeader, policy: Option<&Policy>) {
     // The whole answer is asked for and kept; pingora serves a citizen's range from it (a
@@ -389,23 +393,28 @@ pub fn anonymise(req: &mut RequestHeader, policy: Option<&Policy>) {
     ] {
         req.remove_header(&name);
     }
+    use egov_adapters::paths::normal_escapes;
+    use std::borrow::Cow;
     let uri = &req.uri;
-    let Some(query) = policy
-        .zip(uri.query())
-        .and_then(|(p, q)| p.forwarded_query(q))
-    else {
+    let path = normal_escapes(uri.path());
+    let query = uri.query().map(normal_escapes);
+    let kept = policy
+        .zip(query.as_deref())
+        .and_then(|(p, q)| p.forwarded_query(q));
+    let same = |c: &Cow<'_, str>| matches!(c, Cow::Borrowed(_));
+    if same(&path) && query.as_ref().is_none_or(same) && kept.is_none() {
         return;
-    };
-    let target = if query.is_empty() {
-        uri.path().to_string()
-    } else {
-        format!("{}?{query}", uri.path())
+    }
+    let query = kept.or_else(|| query.map(Cow::into_owned));
+    let target = match query.as_deref() {
+        None | Some("") => path.into_owned(),
+        Some(q) => format!("{path}?{q}"),
     };
     match http::Uri::try_from(target) {
         Ok(u) => req.set_uri(u),
-        // Pairs of a valid query joined again: cannot fail; if it did, the key still
-        // leaves them out, and the site is asked as the citizen asked.
-        Err(e) => tracing::warn!(error = %e, "the query without ignored parameters"),
+        // Only escapes made characters they stand for, and pairs of a valid query joined
+        // again: cannot fail; if it did, the site is asked as the citizen asked.
+        Err(e) => tracing::warn!(error = %e, "the shared fetch's target in normal form"),
     }
 }
 
@@ -683,6 +692,27 @@ mod tests {
         assert_eq!(service_path("/cnie", "/cnie/a"), "/a");
         assert_eq!(service_path("/cnie/", "/cnie"), "/");
         assert_eq!(service_path("/cnie", "/cniex/a"), "/cniex/a");
+    }
+
+    #[test]
+    fn a_shared_fetch_asks_for_the_target_its_key_names() {
+        let fetched = |target: &[u8]| {
+            let mut req = RequestHeader::build("GET", target, None).expect("req");
+            anonymise(&mut req, None);
+            req.uri.to_string()
+        };
+        assert_eq!(fetched(b"/%64emande?n=%7e&q=%3d"), "/demande?n=~&q=%3D");
+        assert_eq!(
+            fetched(b"/a%2Fb?x=%41"),
+            "/a%2Fb?x=A",
+            "a separator stays escaped"
+        );
+        assert_eq!(fetched(b"/page?"), "/page?", "nothing to change: as asked");
+        assert_eq!(
+            fetched(b"/p%%35?x"),
+            "/p%%35?x",
+            "a malformed escape: as asked"
+        );
     }
 
     #[test]
