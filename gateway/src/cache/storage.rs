@@ -542,7 +542,13 @@ impl TieredStorage {
             };
             match leaving {
                 // Outside the lock: the removal's listener takes it to count the bytes freed.
-                Some(old) => self.l1.invalidate(&old),
+                // An eviction to make room as much as one for L1's size, which the listener
+                // counts (found when tried: a flood of one service's query strings pushed
+                // its pages out with `egov_response_cache_evictions_total` at 0).
+                Some(old) => {
+                    self.l1.invalidate(&old);
+                    self.events.evicted();
+                }
                 None => break false,
             }
         };
@@ -1166,6 +1172,36 @@ mod tests {
         // What a service's objects leave, its share gets back.
         storage.l1.invalidate(&[39; 16]);
         assert_eq!(storage.held_by("flood"), held - weight);
+    }
+
+    #[derive(Default)]
+    struct Counted(std::sync::atomic::AtomicU64);
+
+    impl StorageEvents for Counted {
+        fn evicted(&self) {
+            self.0.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+        }
+        fn l1_size(&self, _: u64, _: u64) {}
+        fn l2(&self, _: &'static str, _: &'static str) {}
+    }
+
+    #[test]
+    fn a_page_that_leaves_its_services_full_share_counts_as_an_eviction() {
+        let events = Arc::new(Counted::default());
+        let storage = TieredStorage::new(40_000, None, Arc::clone(&events) as Arc<_>);
+        for i in 0..40u8 {
+            storage.put_l1([i; 16], object_of("flood", 1_000));
+        }
+        storage.l1.run_pending_tasks();
+        let kept = u64::try_from(
+            (0..40u8)
+                .filter(|i| storage.l1.contains_key(&[*i; 16]))
+                .count(),
+        )
+        .expect("small");
+        let evicted = events.0.load(std::sync::atomic::Ordering::Relaxed);
+        assert!(kept < 40, "the share is full");
+        assert_eq!(evicted, 40 - kept);
     }
 
     #[test]

@@ -254,7 +254,7 @@ impl Metrics {
             response_cache_l1_bytes: gauge(&r, "egov_response_cache_l1_bytes", "Bytes held by the response cache's in-memory tier.")?,
             response_cache_l1_objects: gauge(&r, "egov_response_cache_l1_objects", "Objects held by the response cache's in-memory tier.")?,
             response_cache_evictions: {
-                let c = IntCounter::new("egov_response_cache_evictions_total", "Objects the in-memory tier evicted to make room.")?;
+                let c = IntCounter::new("egov_response_cache_evictions_total", "Objects the in-memory tier evicted to make room, in the whole tier or in a service's or ministry's share of it.")?;
                 r.register(Box::new(c.clone()))?;
                 c
             },
