@@ -209,17 +209,24 @@ pub fn ask_as_nobody<'a>(
     let unshared: Vec<http::HeaderName> = req
         .headers
         .keys()
-        .filter(|name| {
-            !SHAREABLE.contains(name)
-                && !crate::forwarded::FORWARDING_HEADERS.contains(name)
-                && *name != http::header::HOST
-                && !renamed.clone().any(|r| r == *name)
-        })
+        .filter(|name| !carried_when_shared(name, renamed.clone()))
         .cloned()
         .collect();
     for name in unshared {
         req.remove_header(&name);
     }
+}
+
+/// Whether a request whose answer may be shared carries the citizen's header `name` to the
+/// site ([`ask_as_nobody`] takes out the others).
+fn carried_when_shared<'a>(
+    name: &http::HeaderName,
+    mut renamed: impl Iterator<Item = &'a http::HeaderName>,
+) -> bool {
+    SHAREABLE.contains(name)
+        || crate::forwarded::FORWARDING_HEADERS.contains(name)
+        || *name == http::header::HOST
+        || renamed.any(|r| r == name)
 }
 
 /// The `User-Agent` a request whose answer may be shared is sent with: one for every
@@ -526,19 +533,27 @@ pub fn variance<'a>(
     if req.headers.contains_key(&ajax) && !names.iter().any(|n| n == ajax.as_str()) {
         builder.add_value("egov:ajax", "");
     }
-    for name in renamed.filter(|name| !names.iter().any(|n| n == name.as_str())) {
+    for name in renamed
+        .clone()
+        .filter(|name| !names.iter().any(|n| n == name.as_str()))
+    {
         if req.headers.contains_key(name) {
             builder.add_owned_value(name.as_str(), joined(req, name.as_str()));
         }
     }
     for name in names {
-        // A shared fetch carries no cookie and no `Authorization` (`anonymise`): the site's
-        // `Vary` on them is the same for every request asking this way. From review: the
-        // citizen's own `Cookie` (an analytics id, one per browser) made a copy per browser
-        // of a page saying `Vary: Cookie`.
-        let value = match name.as_str() {
-            "cookie" | "authorization" => Vec::new(),
-            _ => joined(req, &name),
+        // A header a shared fetch does not carry (`ask_as_nobody`, `anonymise`: no cookie,
+        // no `Authorization`, no `X-Anything`) was the same for every request asking this
+        // way, whatever the citizen sent: the site's `Vary` on it is one variant. From
+        // review: the citizen's own `Cookie` (an analytics id, one per browser) made a copy
+        // per browser of a page saying `Vary: Cookie`; found when tried: `Vary: X-Foo` made
+        // one copy of the same page per value a client made up, up to the service's share.
+        let carried = http::HeaderName::from_bytes(name.as_bytes())
+            .is_ok_and(|h| carried_when_shared(&h, renamed.clone()));
+        let value = if carried {
+            joined(req, &name)
+        } else {
+            Vec::new()
         };
         builder.add_owned_name_value(name, value);
     }
@@ -959,6 +974,24 @@ mod tests {
     /// for page loads.
     /// From review: a page saying `Vary: Cookie` was kept once per browser (each with its
     /// own analytics id), though the shared fetch carries no cookie.
+    #[test]
+    fn vary_on_a_header_the_site_is_never_sent_is_one_variant_whatever_its_value() {
+        let mut meta = stored_plain();
+        meta.response_header_mut()
+            .append_header("vary", "X-Foo, Accept-Language")
+            .expect("vary");
+        let asked = |foo: &str, lang: &str| {
+            let req = asking(&[("x-foo", foo), ("accept-language", lang)]);
+            variance(&meta, &req, None, NONE_RENAMED)
+        };
+        assert_eq!(asked("a", "fr"), asked("b", "fr"));
+        assert_ne!(
+            asked("a", "fr"),
+            asked("a", "ar"),
+            "what the site is sent still varies"
+        );
+    }
+
     #[test]
     fn vary_on_cookie_is_one_variant_for_every_cookie_a_browser_holds() {
         let mut meta = stored_plain();
