@@ -10,6 +10,7 @@
 //!  request_filter            the stages' answer (write_local), else limits::settle_body
 //!  upstream_peer             upstream::Attempts::next_peer; outcome: started
 //!  fail_to_connect           another backend when nothing was sent; outcome: retrying
+//!  error_while_proxy         an idempotent request the site failed: another backend
 //!  connected_to_upstream     outcome: connected
 //!  upstream_request_filter   upstream::prepare (path, Host, X-Forwarded-*, ids, identity,
 //!                            the service's request adapters)
@@ -163,11 +164,7 @@ impl ProxyHttp for GatewayProxy {
         let serve = e.esource() == &ErrorSource::Upstream
             || matches!(e.etype(), ErrorType::HTTPStatus(code) if *code >= 500);
         if serve {
-            let outcome = match e.etype() {
-                ErrorType::HTTPStatus(code) => Outcome::Answered(*code),
-                _ => Outcome::Failed(e),
-            };
-            self.report(ctx, outcome);
+            self.report(ctx, Outcome::of_error(e));
         }
         serve
     }
@@ -191,10 +188,7 @@ impl ProxyHttp for GatewayProxy {
         ctx: &mut Self::CTX,
         mut e: Box<Error>,
     ) -> Box<Error> {
-        let Some(service) = ctx.service.as_ref() else {
-            return e;
-        };
-        if ctx.attempts.connect_failed(service, &e) {
+        if (ctx.service.as_ref()).is_some_and(|s| ctx.attempts.connect_failed(s, &e)) {
             self.report(ctx, Outcome::Retrying(&e));
             e.set_retry(true);
         }
@@ -209,9 +203,14 @@ impl ProxyHttp for GatewayProxy {
         ctx: &mut Self::CTX,
         reused: bool,
     ) -> Box<Error> {
-        // A resend is no failed attempt at a backend: the site closed a pooled connection.
-        ctx.attempts
-            .exchange_failed(session, peer, e, ctx.service.as_ref(), reused)
+        let service = ctx.service.as_ref();
+        let (e, failover) = ctx
+            .attempts
+            .exchange_failed(session, peer, e, service, reused);
+        if failover {
+            self.report(ctx, Outcome::Retrying(&e));
+        }
+        e
     }
 
     async fn connected_to_upstream(

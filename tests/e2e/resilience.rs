@@ -140,6 +140,87 @@ fn a_backend_that_refuses_connections_costs_no_request_however_often_it_is_met()
     );
 }
 
+/// A site that takes each request and closes the connection without answering; how many
+/// it took.
+fn site_dropping_every_request() -> (SocketAddr, Arc<AtomicUsize>) {
+    let dropped = Arc::new(AtomicUsize::new(0));
+    let counted = Arc::clone(&dropped);
+    let addr = raw_http::answering_site(move |_| {
+        counted.fetch_add(1, Ordering::SeqCst);
+        Vec::new()
+    });
+    (addr, dropped)
+}
+
+/// Found when tried: with one of two backends dropping or hanging on requests, citizens got
+/// 502s and 504s until it was ejected (five in a row), and again at every readmission,
+/// while the other backend answered. A request that can be sent again goes to the other
+/// backend, as nginx's `proxy_next_upstream error timeout` does.
+#[test]
+fn a_get_a_backend_drops_before_answering_is_answered_by_the_other() {
+    let estate = start_estate(None);
+    let (dropping, dropped) = site_dropping_every_request();
+    let live = estate.addr();
+    let gw = TestGateway::with(&estate, move |c| {
+        service(c).upstream.backends = vec![backend(live), backend(dropping)];
+    });
+    let statuses: Vec<u16> = (0..40)
+        .map(|_| raw_http::get(gw.addr, &format!("/s/{SERVICE}/"), "").status)
+        .collect();
+    assert!(statuses.iter().all(|s| *s == 200), "{statuses:?}");
+    assert!(
+        dropped.load(Ordering::SeqCst) >= 1,
+        "the dropping backend was met"
+    );
+}
+
+/// The same for a backend that hangs: the read timeout ends the attempt, and the other
+/// backend answers within the exchange's total timeout.
+#[test]
+fn a_get_a_backend_hangs_on_is_answered_by_the_other_within_the_total() {
+    let estate = start_estate(None);
+    let hung = raw_http::SilentSite::start();
+    let (live, hung_port) = (estate.addr(), hung.port);
+    let gw = TestGateway::with(&estate, move |c| {
+        let upstream = &mut service(c).upstream;
+        upstream.backends = vec![
+            backend(live),
+            backend(SocketAddr::from(([127, 0, 0, 1], hung_port))),
+        ];
+        upstream.timeouts.read = Duration::from_millis(300);
+        upstream.timeouts.total = Duration::from_secs(3);
+    });
+    let statuses: Vec<u16> = (0..6)
+        .map(|_| raw_http::get(gw.addr, &format!("/s/{SERVICE}/"), "").status)
+        .collect();
+    assert!(statuses.iter().all(|s| *s == 200), "{statuses:?}");
+    assert!(!hung.arrivals().is_empty(), "the hung backend was met");
+}
+
+/// A `POST` the site took and dropped may have been acted on: it is never sent again, to
+/// that backend or another. The citizen gets the 502 page.
+#[test]
+fn a_post_a_backend_drops_is_never_sent_again() {
+    let estate = start_estate(None);
+    let (dropping, dropped) = site_dropping_every_request();
+    let live = estate.addr();
+    let gw = TestGateway::with(&estate, move |c| {
+        let upstream = &mut service(c).upstream;
+        upstream.backends = vec![backend(live), backend(dropping)];
+        upstream.outlier.consecutive_failures = 0;
+    });
+    let post = format!(
+        "POST /s/{SERVICE}/__estate/echo HTTP/1.1\r\nHost: {}\r\nContent-Length: 1\r\n\
+         Connection: close\r\n\r\nx",
+        gw.addr
+    );
+    let failed = (0..20)
+        .filter(|_| raw_http::send(gw.addr, post.as_bytes()).status == 502)
+        .count();
+    assert!(failed > 0, "the dropping backend was met");
+    assert_eq!(failed, dropped.load(Ordering::SeqCst), "each sent once");
+}
+
 #[test]
 fn with_its_backend_down_a_service_opens_its_breaker_and_shows_the_maintenance_page() {
     let estate = start_estate(None);

@@ -59,9 +59,17 @@ impl fmt::Display for BreakerState {
 
 #[derive(Debug, Clone, Copy)]
 enum State {
-    Closed { failures: u32, by: Askers },
-    Open { until: Instant },
-    HalfOpen { trial_in_flight: bool },
+    Closed {
+        failures: u32,
+        by: Askers,
+    },
+    Open {
+        until: Instant,
+    },
+    /// Since when the trial has been in flight, if one is.
+    HalfOpen {
+        trial_since: Option<Instant>,
+    },
 }
 
 /// How many different client addresses a run of failures the askers could have caused must
@@ -224,7 +232,7 @@ impl Breaker {
     }
 
     /// Asks to make a call at `now`: `None` while open (or while the half-open trial is in
-    /// flight), otherwise a [`Permit`].
+    /// flight, for one cool-down at most), otherwise a [`Permit`].
     pub fn acquire(&self, now: Instant) -> Option<Permit> {
         if self.inner.clean.load(Ordering::Acquire) {
             return Some(Permit {
@@ -237,15 +245,16 @@ impl Breaker {
         let trial = match *state {
             State::Closed { .. } => false,
             State::Open { until } if now < until => return None,
+            // A trial holds the half-open state for one cool-down at most, then another may
+            // go: found when tried, a trial that was a slow upload (a 60 MB body at 700 B a
+            // second) kept a recovered service in maintenance for as long as it lasted. Its
+            // verdict still counts when it comes.
             State::HalfOpen {
-                trial_in_flight: true,
-            } => return None,
-            State::Open { .. }
-            | State::HalfOpen {
-                trial_in_flight: false,
-            } => {
+                trial_since: Some(since),
+            } if now.saturating_duration_since(since) < self.inner.open_for => return None,
+            State::Open { .. } | State::HalfOpen { .. } => {
                 *state = State::HalfOpen {
-                    trial_in_flight: true,
+                    trial_since: Some(now),
                 };
                 self.publish_locked(&state, now);
                 true
@@ -335,9 +344,7 @@ impl Drop for Permit {
         if !self.settled && self.trial {
             let mut state = self.breaker.lock();
             if let State::HalfOpen { .. } = *state {
-                *state = State::HalfOpen {
-                    trial_in_flight: false,
-                };
+                *state = State::HalfOpen { trial_since: None };
             }
         }
     }
@@ -473,6 +480,24 @@ mod tests {
         trial.success();
         assert_eq!(breaker.state(later), BreakerState::Closed);
         assert!(breaker.acquire(later).is_some());
+    }
+
+    #[test]
+    fn a_trial_still_in_flight_after_a_cool_down_lets_another_go() {
+        let breaker = Breaker::new(1, OPEN_FOR);
+        let now = Instant::now();
+        assert!(fail(&breaker, now));
+        let later = now + OPEN_FOR;
+        let slow_upload = breaker.acquire(later).expect("the trial");
+        assert!(breaker.acquire(later + OPEN_FOR / 2).is_none());
+        let next = breaker
+            .acquire(later + OPEN_FOR)
+            .expect("another trial, a cool-down on");
+        assert!(next.is_trial());
+        next.success();
+        assert_eq!(breaker.state(later + OPEN_FOR), BreakerState::Closed);
+        drop(slow_upload);
+        assert_eq!(breaker.state(later + OPEN_FOR), BreakerState::Closed);
     }
 
     #[test]

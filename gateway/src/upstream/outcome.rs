@@ -22,12 +22,24 @@ pub enum Outcome<'e> {
     Connected,
     /// The citizen's request body has been read to its end (and handed on).
     Sent,
-    /// The backend could not be connected to; the next one is tried.
+    /// The backend could not be connected to, or failed an idempotent request before it
+    /// answered; the next one is tried.
     Retrying(&'e pingora::Error),
     /// The backend answered with this status (a 5xx is an answer, not a failure to reach).
     Answered(u16),
     /// The exchange failed and will not be retried.
     Failed(&'e pingora::Error),
+}
+
+impl<'e> Outcome<'e> {
+    /// What error `e` of an exchange says: an answer for a status the site sent
+    /// (`HTTPStatus`), a failure for the rest.
+    pub fn of_error(e: &'e pingora::Error) -> Self {
+        match e.etype() {
+            pingora::ErrorType::HTTPStatus(code) => Outcome::Answered(*code),
+            _ => Outcome::Failed(e),
+        }
+    }
 }
 
 impl Upstreams {

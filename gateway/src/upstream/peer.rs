@@ -173,9 +173,12 @@ impl Attempts {
     }
 
     /// The exchange with `peer` failed with `e` (`reused`: on a connection taken from the
-    /// pool): `e` with its retry flag set as it will be. Pingora judges (an idempotent
-    /// method, a body it still holds, a reused connection), then at most once
-    /// ([`Self::resend_after_reused_connection_failed`]).
+    /// pool): `e` with its retry flag set as it will be, and whether the request goes to
+    /// another backend (a failover, to report as [`super::Outcome::Retrying`]). Only a
+    /// request that can be sent again (an idempotent method, a body pingora still holds):
+    /// once on a fresh connection after a pooled one failed, as pingora judges
+    /// ([`Self::resend_after_reused_connection_failed`]); else to another backend when the
+    /// site failed before it answered ([`Self::fail_over_after`]).
     pub fn exchange_failed(
         &mut self,
         session: &pingora::proxy::Session,
@@ -183,7 +186,7 @@ impl Attempts {
         e: Box<Error>,
         service: Option<&Arc<Service>>,
         reused: bool,
-    ) -> Box<Error> {
+    ) -> (Box<Error>, bool) {
         let mut e = e.more_context(format!("Peer: {peer}"));
         let replayable = session.req_header().method.is_idempotent()
             && !session.as_ref().retry_buffer_truncated();
@@ -191,8 +194,41 @@ impl Attempts {
         let resend = replayable
             && e.retry()
             && service.is_some_and(|s| self.resend_after_reused_connection_failed(s));
-        e.set_retry(resend);
-        e
+        let failover =
+            !resend && replayable && service.is_some_and(|s| self.fail_over_after(s, &e));
+        e.set_retry(resend || failover);
+        (e, failover)
+    }
+
+    /// The site reset, closed or timed out on an idempotent request before it answered
+    /// (`e`): whether to ask another backend, as nginx does by default
+    /// (`proxy_next_upstream error timeout`). Found when tried: with one of two backends
+    /// hanging or resetting, citizens got 504s and 502s until it was ejected, and again at
+    /// every readmission, while the other answered. Not once the site answered (its answer
+    /// may be on its way to the citizen), nor on an upgraded connection; only while another
+    /// backend is left and the retry budget lasts, within the exchange's total timeout
+    /// ([`Self::next_peer`]).
+    fn fail_over_after(&mut self, service: &Service, e: &Error) -> bool {
+        use ErrorType::*;
+        let site_failed = e.esource() == &pingora::ErrorSource::Upstream
+            && matches!(
+                e.etype(),
+                ConnectionClosed | ReadError | WriteError | ReadTimedout | WriteTimedout
+            );
+        let Some(addr) = self
+            .backend
+            .filter(|_| site_failed && !self.answered && !self.upgraded)
+        else {
+            return false;
+        };
+        if self.failed.len() + 1 >= service.upstream.backend_count()
+            || !service.upstream.budget.withdraw()
+        {
+            return false;
+        }
+        self.backend = None;
+        self.failed.push(addr);
+        true
     }
 
     /// The request failed on a reused (pooled) connection before any answer, and pingora
