@@ -2,6 +2,7 @@
 
 use egov_gateway::config::AccessLogTarget;
 use egov_integration::scratch::TempDir;
+use egov_integration::sso::{SsoOptions, SsoWorld, Store};
 use egov_integration::{all_public, client, loopback_proxies, raw_http, start_estate, TestGateway};
 use serde_json::Value;
 use std::time::Duration;
@@ -313,6 +314,52 @@ async fn requests_the_gateway_refuses_itself_are_left_out_of_a_services_error_ra
     );
     assert_eq!(line["error_rate"], 0.3333, "{line}");
     assert_eq!(line["health"], "degraded", "{line}");
+}
+
+/// Found when tried: 600 anonymous requests to a citizen service, each sent to the login
+/// by the gateway (302) in half a millisecond, took the service's error rate from 27 % to
+/// 1.7 %. The gateway's redirect is its own answer, as a refusal is.
+#[tokio::test(flavor = "multi_thread")]
+async fn a_citizen_sent_to_the_login_is_not_an_answer_of_the_service() {
+    let world = SsoWorld::start(SsoOptions::new(Store::Memory));
+    let gw = &world.gateway;
+    let answer = raw_http::get(gw.addr, "/s/property-certificate/", "");
+    assert_eq!(answer.status, 302, "to the login");
+    let series = r#"{ministry="agriculture",service="property-certificate"}"#;
+    let refused = format!("egov_http_requests_refused_total{series} 1");
+    let redirected = r#"egov_http_requests_total{class="3xx",ministry="agriculture",service="property-certificate"} 1"#;
+    let text = gw.metrics_showing(&[&refused, redirected]).await;
+    assert!(text.contains(&refused), "{text}");
+    let timed = format!("egov_http_request_duration_seconds_count{series} 0");
+    assert!(text.contains(&timed), "not the service's latency: {text}");
+}
+
+/// Found when tried: a citizen who gave up waiting on a hung site (499: no answer) was
+/// counted as refused, so a site whose citizens all gave up read "ok", its SLIs empty. His
+/// wait is the site's latency.
+#[tokio::test(flavor = "multi_thread")]
+async fn a_citizen_who_gives_up_waiting_on_the_site_is_its_latency_not_a_refusal() {
+    use std::io::Write;
+    let estate = start_estate(None);
+    let gw = TestGateway::with(&estate, all_public);
+    let mut conn = std::net::TcpStream::connect(gw.addr).expect("connect");
+    let head = format!(
+        "GET /s/cnie-renewal/__estate/delay?ms=3000 HTTP/1.1\r\nHost: {}\r\n\r\n",
+        gw.addr
+    );
+    conn.write_all(head.as_bytes()).expect("request");
+    std::thread::sleep(Duration::from_millis(700));
+    drop(conn);
+    let series = r#"{ministry="interior",service="cnie-renewal"}"#;
+    let abandoned =
+        r#"egov_http_requests_total{class="4xx",ministry="interior",service="cnie-renewal"} 1"#;
+    let timed = format!("egov_http_request_duration_seconds_count{series} 1");
+    let text = gw.metrics_showing(&[abandoned, &timed]).await;
+    assert!(text.contains(&timed), "{text}");
+    let refused = format!("egov_http_requests_refused_total{series} 0");
+    assert!(text.contains(&refused), "{text}");
+    let waited = histogram_sum(&text, "egov_http_request_duration_seconds", "cnie-renewal");
+    assert!(waited >= 0.6, "the citizen's wait: {waited} s");
 }
 
 /// The sum of histogram `name`'s samples for `service`, from a `/metrics` page.

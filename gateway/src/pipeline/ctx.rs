@@ -91,9 +91,10 @@ pub struct RequestCtx {
     /// legacy answer's adapters when the cache cannot change the status; see
     /// `GatewayProxy::response_filter`).
     pub answer_marked: bool,
-    /// A stage answered the request 4xx: the gateway refused it itself. The metrics keep
-    /// such requests, and those whose body the citizen sent too large or too slowly
-    /// ([`Self::citizens_doing`]), out of the service's SLIs ([`Finished::refused`]).
+    /// A stage answered the request itself, as a refusal (4xx) or, for a legacy service,
+    /// by sending the citizen elsewhere (3xx: the login, the service's own origin). The
+    /// metrics keep such requests, and those whose body the citizen sent too large or too
+    /// slowly ([`Self::citizens_doing`]), out of the service's SLIs ([`Finished::refused`]).
     pub refused: bool,
 }
 
@@ -170,7 +171,10 @@ impl RequestCtx {
 
     /// The stages' `answer` is what the citizen gets instead of the legacy site's.
     pub fn answer_with(&mut self, answer: LocalResponse) {
-        self.refused = answer.status.is_client_error();
+        // Found when tried: 600 anonymous requests to a citizen service, each sent to the
+        // login (302) in half a millisecond, took its error rate from 27 % to 1.7 %.
+        self.refused = answer.status.is_client_error()
+            || (self.local.is_none() && answer.status.is_redirection());
         self.answer = Some(answer);
     }
 
@@ -178,13 +182,14 @@ impl RequestCtx {
     pub fn finished<'a>(&'a self, session: &'a Session) -> Finished<'a> {
         let req = session.req_header();
         let service = self.service.as_ref();
+        let status = crate::pipeline::answered(session).map_or(0, |r| r.status.as_u16());
         Finished {
             service: service.map(|s| (s.id(), s.config.ministry.as_str())),
             service_metrics: service.and_then(|s| s.metrics.as_ref()),
             method: req.method.as_str(),
             path: req.uri.path(),
             query: req.uri.query(),
-            status: crate::pipeline::answered(session).map_or(0, |r| r.status.as_u16()),
+            status,
             bytes: session.body_bytes_sent(),
             client_ip: self.citizen_ip,
             request_id: self.request_id.as_str(),
@@ -193,7 +198,11 @@ impl RequestCtx {
                 .map(|_| crate::cache::status(self.cache, session.cache.phase())),
             cache_counted: self.cache != CacheUse::Off,
             background: session.subrequest_ctx.is_some(),
-            refused: self.refused || self.citizens_doing,
+            // Only an answer the gateway wrote: a citizen who gave up waiting on a slow
+            // site (499, no answer) is the site's slowness, not a refusal (found when
+            // tried: a hung site whose citizens all gave up read "ok", its SLIs empty).
+            refused: status != 0
+                && (self.refused || (self.citizens_doing && (400..500).contains(&status))),
         }
     }
 

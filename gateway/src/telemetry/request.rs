@@ -61,10 +61,11 @@ pub struct Finished<'a> {
     /// was both, with the citizen's address and bytes never sent: found when tried). A
     /// failure of the legacy site it meets is still counted.
     pub background: bool,
-    /// The gateway refused the request itself (a stage's answer, or a body the citizen
-    /// sent too large or too slowly), without the legacy site's say: a 4xx of this kind is
-    /// counted as refused and kept out of the service's latency (see
-    /// [`ServiceTraffic::refuse`](super::traffic::ServiceTraffic::refuse)).
+    /// The gateway answered the request itself, without the legacy site's say: a stage's
+    /// refusal or redirect, or the answer to a body the citizen sent too large or too
+    /// slowly. Counted as refused and kept out of the service's SLIs (see
+    /// [`ServiceTraffic::refuse`](super::traffic::ServiceTraffic::refuse)), unless it is a
+    /// 5xx or the site did answer.
     pub refused: bool,
 }
 
@@ -366,7 +367,7 @@ impl Telemetry {
             let elapsed = elapsed.saturating_sub(obs.client_wait);
             if !r.background {
                 let m = r.service_metrics.unwrap_or(&self.portal_metrics);
-                if r.refused && (400..500).contains(&status) {
+                if r.refused && status < 500 && obs.upstream_elapsed.is_none() {
                     m.traffic.refuse(status, r.bytes as u64);
                 } else {
                     m.traffic

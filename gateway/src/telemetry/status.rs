@@ -43,11 +43,11 @@ pub struct ServiceStatus {
     pub service: String,
     pub ministry: String,
     /// ok, degraded (errors above 5 %), down (a backend refuses connections, or the service's
-    /// circuit breaker is not closed), idle (no traffic).
+    /// circuit breaker is not closed), idle (no traffic but what the gateway refused).
     pub health: &'static str,
     pub requests: u64,
-    /// Of them, refused by the gateway itself (a limit, a malformed request, a closed
-    /// path): left out of the error rate, which is over the requests the service had to
+    /// Of them, answered by the gateway itself (a refusal, or a redirect to the login): left
+    /// out of the error rate, which is over the requests the service had to
     /// answer (a flood of refusals made a failing service look healthy: found when tried).
     pub refused: u64,
     /// Of them, answered 2xx: what the home page's "most used" counts (a flood of requests
@@ -169,7 +169,8 @@ impl StatusBoard {
                 let is_down = newest.down.get(name).copied().unwrap_or(false);
                 let health = if is_down {
                     "down"
-                } else if total == 0.0 {
+                } else if answerable == 0.0 {
+                    // Nothing the site had to answer (refusals alone say nothing of it).
                     "idle"
                 } else if error_rate > 0.05 {
                     "degraded"
@@ -287,7 +288,7 @@ pub const PAGE: &str = r#"<!DOCTYPE html>
 td,th{border-bottom:1px solid #ddd;padding:.3rem .6rem;text-align:left}.down{color:#fff;background:#b00020}
 .degraded{background:#ffd54f}.ok{color:#1b5e20}.idle{color:#777}</style></head>
 <body><h1>État des services <small id="at"></small></h1>
-<p>Fenêtre : 5 minutes. Santé : down (une instance refuse les connexions, ou le disjoncteur du service est ouvert), degraded (plus de 5 % d'erreurs 5xx), ok, idle (pas de trafic). Erreurs : parmi les requêtes que le service avait à servir, sans celles que la passerelle a refusées elle-même (limites, requêtes malformées, chemins fermés).</p>
+<p>Fenêtre : 5 minutes. Santé : down (une instance refuse les connexions, ou le disjoncteur du service est ouvert), degraded (plus de 5 % d'erreurs 5xx), ok, idle (pas de trafic, hors refus). Erreurs : parmi les requêtes que le service avait à servir, sans celles auxquelles la passerelle a répondu elle-même (refus : limites, requêtes malformées, chemins fermés ; renvois vers la connexion).</p>
 <p id="store" class="degraded" hidden></p>
 <table><thead><tr><th>Service</th><th>Ministère</th><th>Santé</th><th>Requêtes</th><th>Refusées</th><th>Erreurs</th><th>p95</th></tr></thead>
 <tbody id="rows"></tbody></table>
@@ -334,6 +335,19 @@ mod tests {
             "one in three of those the site had to answer"
         );
         assert_eq!(line.health, "degraded");
+    }
+
+    #[test]
+    fn a_service_whose_every_request_was_refused_is_idle() {
+        let metrics = Arc::new(Metrics::new().expect("metrics"));
+        let board = StatusBoard::new(Arc::clone(&metrics));
+        let refused = metrics.for_service("refused", "m", &[]);
+        for _ in 0..15 {
+            refused.traffic.refuse(413, 10);
+        }
+        board.sample();
+        let line = board.snapshot().remove(0);
+        assert_eq!((line.health, line.requests, line.refused), ("idle", 15, 15));
     }
 
     #[test]

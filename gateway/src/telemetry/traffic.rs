@@ -109,12 +109,14 @@ impl ServiceTraffic {
         shard.bytes.fetch_add(bytes, Ordering::Relaxed);
     }
 
-    /// One request the gateway refused itself with `status` (a 4xx: a limit, a malformed
-    /// request, a closed path), `bytes` sent, without asking the legacy site: counted among
-    /// the requests answered and as refused, and left out of the duration histogram. It
-    /// says nothing of the service, so it must not weigh in its SLIs: a flood of cheap
-    /// requests the gateway refuses made a service failing a third of its citizens look
-    /// healthy, in its error ratio and in its latency (found when tried).
+    /// One request the gateway answered itself with `status`, `bytes` sent, without asking
+    /// the legacy site: a refusal (4xx: a limit, a malformed request, a closed path, a
+    /// missing login) or, for a legacy service, a redirect (3xx: to the login, to the
+    /// service's own origin). Counted among the requests answered and as refused, and left
+    /// out of the duration histogram. It says nothing of the service, so it must not weigh
+    /// in its SLIs: a flood of cheap requests the gateway refuses (or sends to the login)
+    /// made a service failing a third of its citizens look healthy, in its error ratio and
+    /// in its latency (found when tried).
     pub fn refuse(&self, status: u16, bytes: u64) {
         let shard = self.shard();
         shard.requests[status_class(status)].fetch_add(1, Ordering::Relaxed);
@@ -274,7 +276,7 @@ impl TrafficCollector {
             )?,
             refused: desc(
                 "egov_http_requests_refused_total",
-                "Of the requests answered 4xx, those the gateway refused itself (limits, malformed requests, closed paths) without asking the legacy site: not the service's traffic, left out of its SLIs.",
+                "Requests the gateway answered itself without asking the legacy site: refusals (4xx: limits, malformed requests, closed paths, a missing login) and a service's redirects (3xx: to the login, to its own origin). Not the service's traffic: left out of its SLIs.",
                 sm,
             )?,
             duration: desc(
