@@ -297,7 +297,8 @@ mod tests {
         // Never ejected: the service's circuit breaker does that job.
         let now = Instant::now();
         for _ in 0..5 {
-            u.outliers.record(a, true, now);
+            u.outliers
+                .record(a, Some(crate::resilience::breaker::Failure::Anyone), now);
         }
         assert_eq!(u.select(), Some(a));
     }
@@ -319,7 +320,8 @@ mod tests {
         let u = upstream(&[(a, 1), (b, 1)]);
         let now = Instant::now();
         for _ in 0..5 {
-            u.outliers.record(a, true, now);
+            u.outliers
+                .record(a, Some(crate::resilience::breaker::Failure::Anyone), now);
         }
         assert!((0..20).all(|_| u.select() == Some(b)));
     }

@@ -90,15 +90,16 @@ pub enum Failure {
 }
 
 /// Who the failures of the current run came from: anyone's, or the first
-/// [`ADDRESSES_TO_OPEN`] different askers.
+/// [`ADDRESSES_TO_OPEN`] different askers. A breaker's run, and a backend's run before it is
+/// ejected ([`super::outlier`]).
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
-struct Askers {
+pub(crate) struct Askers {
     anyone: bool,
     seen: [Option<Option<std::net::IpAddr>>; ADDRESSES_TO_OPEN],
 }
 
 impl Askers {
-    fn add(&mut self, failure: Failure) {
+    pub(crate) fn add(&mut self, failure: Failure) {
         match failure {
             Failure::Anyone => self.anyone = true,
             // An unknown asker is no one's address: it never helps a run open the breaker.
@@ -114,7 +115,7 @@ impl Askers {
     }
 
     /// Whether the run may open the breaker: a failure anyone would meet, or askers enough.
-    fn enough(&self) -> bool {
+    pub(crate) fn enough(&self) -> bool {
         self.anyone || self.seen.iter().all(Option::is_some)
     }
 }

@@ -97,7 +97,12 @@ impl Upstreams {
         let asked = Failure::AskedBy(attempts.asked_by);
         let (backend, failed, failure) = match *outcome {
             Outcome::Started | Outcome::Connected | Outcome::Sent => return,
-            Outcome::Retrying(_) => (attempts.last_failed(), true, Failure::Anyone),
+            // A connection that failed failed anyone; an exchange (a failover after a
+            // timeout or a reset) failed what was asked.
+            Outcome::Retrying(e) if super::peer::is_connect_failure(e.etype()) => {
+                (attempts.last_failed(), true, Failure::Anyone)
+            }
+            Outcome::Retrying(_) => (attempts.last_failed(), true, asked),
             Outcome::Answered(status) => (attempts.backend, gateway_status(status), asked),
             Outcome::Failed(e) => {
                 let connect = super::peer::is_connect_failure(e.etype());
@@ -119,7 +124,9 @@ impl Upstreams {
         if let Some(addr) = backend {
             let now = std::time::Instant::now();
             if let crate::resilience::outlier::Ejection::Ejected(length) =
-                upstream.outliers.record(addr, failed, now)
+                upstream
+                    .outliers
+                    .record(addr, failed.then_some(failure), now)
             {
                 tracing::warn!(
                     service = service.id(),
