@@ -382,8 +382,8 @@ pub fn mend_range(req: &mut RequestHeader) {
 /// the gateway compresses toward each client). A citizen's own `Authorization` never gets
 /// here (such requests bypass); one present now is the service account's, from its adapter.
 /// The target is what the key names: path and query in their normal form
-/// ([`egov_adapters::paths::normal_escapes`]), less the parameters `policy` leaves out of the
-/// key ([`Policy::forwarded_query`]). A site that reads escapes as written would otherwise
+/// ([`egov_adapters::paths::normal_escapes`], [`policy::normal_query`]), less the
+/// parameters `policy` leaves out of the key ([`Policy::forwarded_query`]). A site that reads escapes as written would otherwise
 /// answer one spelling for all (found when tried: `/%64emande` was a 404 at a site that
 /// does not decode, stored for `default_ttl` under the key of `/demande`, the public form
 /// everyone then got as a 404). (Headers that make legacy frameworks serve another URL or
@@ -404,7 +404,7 @@ pub fn anonymise(req: &mut RequestHeader, policy: Option<&Policy>) {
     use std::borrow::Cow;
     let uri = &req.uri;
     let path = normal_escapes(uri.path());
-    let query = uri.query().map(normal_escapes);
+    let query = uri.query().map(policy::normal_query);
     let kept = policy
         .zip(query.as_deref())
         .and_then(|(p, q)| p.forwarded_query(q));

@@ -168,7 +168,7 @@ impl Policy {
         let Some(query) = query.filter(|q| !q.is_empty()) else {
             return String::new();
         };
-        let query = egov_adapters::paths::normal_escapes(query);
+        let query = normal_query(query);
         let mut pairs: Vec<&str> = self.kept(&query).collect();
         pairs.sort_by_key(|pair| param_name(pair));
         pairs.join("&")
@@ -197,6 +197,31 @@ impl Policy {
         let name = egov_adapters::paths::normal_escapes(param_name(pair));
         self.ignore_query.iter().any(|i| *i == *name)
     }
+}
+
+/// A query with each `name=value` pair's escapes in normal form
+/// ([`egov_adapters::paths::normal_escapes`]), one pair at a time: a pair with a malformed
+/// escape is kept as written, and only it (from a cache probe: one malformed escape kept the
+/// whole query as written, so `t%61g=a&tag=b` and `tag=b&t%61g=a` were sorted by their
+/// written names into one key, while the site read two different first values). What the
+/// key names and what a shared fetch asks for ([`super::anonymise`]).
+pub fn normal_query(query: &str) -> std::borrow::Cow<'_, str> {
+    use std::borrow::Cow;
+    let pairs: Vec<Cow<'_, str>> = query
+        .split('&')
+        .map(egov_adapters::paths::normal_escapes)
+        .collect();
+    if pairs.iter().all(|p| matches!(p, Cow::Borrowed(_))) {
+        return Cow::Borrowed(query);
+    }
+    let mut out = String::with_capacity(query.len());
+    for (i, pair) in pairs.iter().enumerate() {
+        if i > 0 {
+            out.push('&');
+        }
+        out.push_str(pair);
+    }
+    Cow::Owned(out)
 }
 
 /// The name of one `name=value` pair of a query.
@@ -313,6 +338,26 @@ mod tests {
         assert_eq!(p.key_query(Some("a=1&utm_source=x&b=2")), "a=1&b=2");
         assert_eq!(p.key_query(Some("utm_source=x")), "");
         assert_eq!(p.key_query(None), "");
+    }
+
+    #[test]
+    fn a_malformed_escape_keeps_only_its_own_pair_as_written() {
+        let p = policy(Access::Public, |_| {});
+        assert_ne!(
+            p.key_query(Some("t%61g=oA&tag=oB&z=%zz")),
+            p.key_query(Some("tag=oB&t%61g=oA&z=%zz")),
+            "the site reads a different first tag"
+        );
+        assert_eq!(
+            normal_query("t%61g=oA&z=%zz&%7e=%%35F"),
+            "tag=oA&z=%zz&%7e=%%35F"
+        );
+        let once = normal_query("a=%%35F&b=%41");
+        assert_eq!(
+            normal_query(&once),
+            once,
+            "normalising twice is normalising once"
+        );
     }
 
     /// Found when tried: `?tag=XB&tag=XA` was served the page of `?tag=XA&tag=XB`.

@@ -27,6 +27,8 @@ struct ServiceCounters {
     errors: f64,
     /// Answered 2xx.
     served: f64,
+    /// Of them, by the gateway itself (its own endpoints on the service's origin).
+    served_by_gateway: f64,
     /// Cumulative latency bucket counts (upper bound, count).
     buckets: Vec<(f64, f64)>,
 }
@@ -50,8 +52,9 @@ pub struct ServiceStatus {
     /// out of the error rate, which is over the requests the service had to
     /// answer (a flood of refusals made a failing service look healthy: found when tried).
     pub refused: u64,
-    /// Of them, answered 2xx: what the home page's "most used" counts (a flood of requests
-    /// for pages that do not exist, or anonymous ones sent to the login, is not use).
+    /// Of them, answered 2xx by the site or the cache: what the home page's "most used"
+    /// counts (a flood of requests for pages that do not exist, anonymous ones sent to the
+    /// login, or the gateway's own `/__egov/keep-alive`, is not use).
     pub served: u64,
     pub error_rate: f64,
     pub p95_ms: Option<f64>,
@@ -85,7 +88,11 @@ impl StatusBoard {
                 "egov_http_requests_refused_total" => {
                     for m in f.get_metric() {
                         let e = services.entry(label(m, "service")).or_default();
-                        e.refused += m.get_counter().value();
+                        let v = m.get_counter().value();
+                        e.refused += v;
+                        if label(m, "class") == "2xx" {
+                            e.served_by_gateway += v;
+                        }
                     }
                 }
                 "egov_http_request_duration_seconds" => add_latency(f, &mut services),
@@ -157,7 +164,9 @@ impl StatusBoard {
                 let total = (now.total - base.total).max(0.0);
                 let refused = (now.refused - base.refused).clamp(0.0, total);
                 let errors = (now.errors - base.errors).max(0.0);
-                let served = (now.served - base.served).max(0.0);
+                let served = ((now.served - now.served_by_gateway)
+                    - (base.served - base.served_by_gateway))
+                    .max(0.0);
                 let answerable = total - refused;
                 let error_rate = if answerable > 0.0 {
                     errors / answerable

@@ -71,8 +71,8 @@ impl HistogramShard {
 struct Shard {
     /// By status class: 1xx, 2xx, 3xx, 4xx, 5xx.
     requests: [AtomicU64; 5],
-    /// Of the 4xx, those the gateway answered itself without asking the legacy site.
-    refused: AtomicU64,
+    /// Of them, by class, those the gateway answered itself without asking the legacy site.
+    refused: [AtomicU64; 5],
     bytes: AtomicU64,
     duration: HistogramShard,
     upstream: HistogramShard,
@@ -111,8 +111,8 @@ impl ServiceTraffic {
 
     /// One request the gateway answered itself with `status`, `bytes` sent, without asking
     /// the legacy site: a refusal (4xx: a limit, a malformed request, a closed path, a
-    /// missing login) or, for a legacy service, a redirect (3xx: to the login, to the
-    /// service's own origin). Counted among the requests answered and as refused, and left
+    /// missing login) or, on a legacy service, a redirect (3xx: to the login, to the
+    /// service's own origin) or one of the gateway's own endpoints (`/__egov/keep-alive`). Counted among the requests answered and as refused, and left
     /// out of the duration histogram. It says nothing of the service, so it must not weigh
     /// in its SLIs: a flood of cheap requests the gateway refuses (or sends to the login)
     /// made a service failing a third of its citizens look healthy, in its error ratio and
@@ -120,7 +120,7 @@ impl ServiceTraffic {
     pub fn refuse(&self, status: u16, bytes: u64) {
         let shard = self.shard();
         shard.requests[status_class(status)].fetch_add(1, Ordering::Relaxed);
-        shard.refused.fetch_add(1, Ordering::Relaxed);
+        shard.refused[status_class(status)].fetch_add(1, Ordering::Relaxed);
         shard.bytes.fetch_add(bytes, Ordering::Relaxed);
     }
 
@@ -131,7 +131,9 @@ impl ServiceTraffic {
             for (total, c) in t.requests.iter_mut().zip(&shard.requests) {
                 *total += c.load(Ordering::Relaxed);
             }
-            t.refused += shard.refused.load(Ordering::Relaxed);
+            for (total, c) in t.refused.iter_mut().zip(&shard.refused) {
+                *total += c.load(Ordering::Relaxed);
+            }
             t.bytes += shard.bytes.load(Ordering::Relaxed);
             t.duration.add(&shard.duration);
             t.upstream.add(&shard.upstream);
@@ -182,7 +184,7 @@ impl HistogramTotals {
 #[derive(Default)]
 struct Totals {
     requests: [u64; 5],
-    refused: u64,
+    refused: [u64; 5],
     bytes: u64,
     duration: HistogramTotals,
     upstream: HistogramTotals,
@@ -276,8 +278,8 @@ impl TrafficCollector {
             )?,
             refused: desc(
                 "egov_http_requests_refused_total",
-                "Requests the gateway answered itself without asking the legacy site: refusals (4xx: limits, malformed requests, closed paths, a missing login) and a service's redirects (3xx: to the login, to its own origin). Not the service's traffic: left out of its SLIs.",
-                sm,
+                "Of the requests answered, by class, those the gateway answered itself without asking the legacy site: refusals (4xx: limits, malformed requests, closed paths, a missing login) and, on a service, its redirects (3xx: to the login, to its own origin) and the gateway's own endpoints (/__egov/*). Not the service's traffic: left out of its SLIs.",
+                &["service", "ministry", "class"],
             )?,
             duration: desc(
                 "egov_http_request_duration_seconds",
@@ -357,16 +359,19 @@ impl Collector for TrafficCollector {
             let t = traffic.totals();
             // Label pairs sorted by name, as Prometheus's own vectors make them.
             let pairs = || vec![label("ministry", ministry), label("service", service)];
-            for (class, n) in CLASSES.iter().zip(t.requests) {
-                let labels = vec![
-                    label("class", class),
-                    label("ministry", ministry),
-                    label("service", service),
-                ];
-                requests.push(counter(labels, n));
+            // Refusals exported at 0 too, so that a rule can subtract them without
+            // completing them.
+            for (class, (n, r)) in CLASSES.iter().zip(t.requests.iter().zip(t.refused)) {
+                let labels = || {
+                    vec![
+                        label("class", class),
+                        label("ministry", ministry),
+                        label("service", service),
+                    ]
+                };
+                requests.push(counter(labels(), *n));
+                refused.push(counter(labels(), r));
             }
-            // Exported at 0 too, so that a rule can subtract it without completing it.
-            refused.push(counter(pairs(), t.refused));
             let mut m = Metric::from_label(pairs());
             m.set_histogram(t.duration.proto(&self.bounds_seconds));
             duration.push(m);
@@ -491,10 +496,18 @@ mod tests {
             .find(|m| m.get_label().iter().any(|l| l.value() == "4xx"))
             .map(|m| m.get_counter().value());
         assert_eq!(four, Some(3.0));
-        let refused = family(&families, "egov_http_requests_refused_total").get_metric()[0]
-            .get_counter()
-            .value();
-        assert_eq!(refused, 3.0);
+        let refused: Vec<(String, f64)> = family(&families, "egov_http_requests_refused_total")
+            .get_metric()
+            .iter()
+            .map(|m| {
+                (
+                    m.get_label()[0].value().to_string(),
+                    m.get_counter().value(),
+                )
+            })
+            .filter(|(_, v)| *v > 0.0)
+            .collect();
+        assert_eq!(refused, [("4xx".to_string(), 3.0)]);
         let duration = family(&families, "egov_http_request_duration_seconds").get_metric()[0]
             .get_histogram()
             .sample_count();
@@ -512,8 +525,8 @@ mod tests {
             .record(200, Duration::ZERO, None, 1);
         let families = gathered(&c);
         let refused = family(&families, "egov_http_requests_refused_total").get_metric();
-        assert_eq!(refused.len(), 1);
-        assert_eq!(refused[0].get_counter().value(), 0.0);
+        assert_eq!(refused.len(), CLASSES.len(), "one per class");
+        assert!(refused.iter().all(|m| m.get_counter().value() == 0.0));
     }
 
     #[test]
