@@ -111,6 +111,13 @@ async fn the_access_log_has_one_json_line_per_request_without_query_values_or_co
     assert_eq!(entry["trace_id"].as_str().map(str::len), Some(32));
     assert_eq!(entry["status"], 200);
     assert!(entry["duration_ms"].as_f64().is_some() && entry["upstream_ms"].as_f64().is_some());
+    assert_eq!(entry["refused"], false, "the site answered");
+    // The gateway's own answer says so, as `egov_http_requests_refused_total` counts it.
+    let nowhere = entries
+        .iter()
+        .find(|e| e["path"] == "/nowhere")
+        .unwrap_or_else(|| panic!("no line for /nowhere: {text}"));
+    assert_eq!(nowhere["refused"], true, "{nowhere}");
     // Cookie values chosen so that no hex trace id can contain them by chance.
     assert!(
         !text.contains("AB123456") && !text.contains("session-secret") && !text.contains("zzz"),
@@ -494,6 +501,7 @@ async fn a_request_pingora_cannot_parse_is_in_the_access_log_and_the_metrics() {
     for line in &lines {
         assert_eq!(line["status"], 400, "{line}");
         assert_eq!((&line["method"], &line["path"]), (&"".into(), &"".into()));
+        assert_eq!(line["refused"], true, "{line}");
         assert_eq!(line["client_ip"], "127.0.0.1", "{line}");
         assert!(line["bytes"].as_u64().is_some_and(|b| b > 0), "{line}");
     }

@@ -44,6 +44,11 @@ pub struct AccessLine<'a> {
     pub duration: Duration,
     pub upstream: Option<Duration>,
     pub cache: &'a str,
+    /// The gateway answered itself, without the legacy site (a refusal, a service's
+    /// redirect, its own endpoints): what `egov_http_requests_refused_total` counts, so
+    /// that a line says what the metrics say of it (found when tried: such lines looked
+    /// like any answer with no `upstream_ms`).
+    pub refused: bool,
     pub bytes: usize,
     pub client_ip: Option<IpAddr>,
 }
@@ -52,7 +57,7 @@ impl AccessLine<'_> {
     /// The line as one JSON object and its newline, appended to `out`:
     /// `{"time":"2025-12-04T10:00:00.123Z","trace_id":"...","request_id":"...","service":...,
     /// "ministry":...,"method":...,"path":"/s/x/:id?cin=","status":200,"duration_ms":1.25,
-    /// "upstream_ms":null,"cache":"none","bytes":1024,"client_ip":"192.0.2.7"}`.
+    /// "upstream_ms":null,"cache":"none","refused":false,"bytes":1024,"client_ip":"192.0.2.7"}`.
     pub fn write_json(&self, out: &mut Vec<u8>) {
         out.extend_from_slice(b"{\"time\":\"");
         write_time(out, self.time);
@@ -87,6 +92,11 @@ impl AccessLine<'_> {
         }
         out.extend_from_slice(b",\"cache\":");
         json_str(out, self.cache);
+        out.extend_from_slice(if self.refused {
+            b",\"refused\":true"
+        } else {
+            b",\"refused\":false"
+        });
         out.extend_from_slice(b",\"bytes\":");
         out.extend_from_slice(itoa::Buffer::new().format(self.bytes).as_bytes());
         out.extend_from_slice(b",\"client_ip\":");
@@ -695,6 +705,7 @@ mod tests {
             duration: Duration::from_micros(1_250),
             upstream: None,
             cache: "none",
+            refused: false,
             bytes: 1024,
             client_ip: Some(IpAddr::from([192, 0, 2, 7])),
         }

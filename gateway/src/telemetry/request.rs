@@ -335,6 +335,7 @@ impl Telemetry {
             duration,
             upstream: None,
             cache: "none",
+            refused: true,
             bytes,
             client_ip,
         });
@@ -362,12 +363,14 @@ impl Telemetry {
         self.metrics.traffic.end();
         let (service, ministry) = r.service.unwrap_or((PORTAL, PORTAL));
         let elapsed = obs.started.elapsed();
+        // The gateway's own answer: never a 5xx, nor one the site gave (through a stage).
+        let refused = r.refused && status < 500 && obs.upstream_elapsed.is_none();
         if self.record_metrics {
             // The request's latency, less the time the citizen took to send his body.
             let elapsed = elapsed.saturating_sub(obs.client_wait);
             if !r.background {
                 let m = r.service_metrics.unwrap_or(&self.portal_metrics);
-                if r.refused && status < 500 && obs.upstream_elapsed.is_none() {
+                if refused {
                     m.traffic.refuse(status, r.bytes as u64);
                 } else {
                     m.traffic
@@ -401,6 +404,7 @@ impl Telemetry {
                 duration: elapsed,
                 upstream: obs.upstream_elapsed,
                 cache: r.cache.unwrap_or("none"),
+                refused,
                 bytes: r.bytes,
                 client_ip: r.client_ip,
             });
