@@ -12,7 +12,7 @@ use egov_integration::admin::AdminApi;
 use egov_integration::browser::Browser;
 use egov_integration::redis::RedisServer;
 use egov_integration::sso::{SsoOptions, SsoWorld, Store, Tweak};
-use egov_integration::{client, start_estate, Staged, TestGateway};
+use egov_integration::{client, set_failing, start_estate, Staged, TestGateway};
 use reqwest::header::HeaderMap;
 use reqwest::StatusCode;
 use serde_json::json;
@@ -79,20 +79,6 @@ async fn fetches(estate: &RunningEstate, tag: &str) -> u64 {
         .await
         .expect("text");
     text.trim().parse().expect("a number")
-}
-
-async fn set_failing(estate: &RunningEstate, tag: &str, on: bool) {
-    let url = format!(
-        "http://{}/cnie-renewal/__estate/failing?tag={tag}&on={}",
-        estate.addr(),
-        u8::from(on)
-    );
-    client()
-        .get(url)
-        .header("host", "www.cnie.ma")
-        .send()
-        .await
-        .expect("estate");
 }
 
 /// A `[cache]` table, after request rules that pass the citizen's `X-Citizen-Note` on as

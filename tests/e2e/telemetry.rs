@@ -213,15 +213,7 @@ async fn the_status_board_shows_each_services_health_errors_and_latency() {
     let passport = r#"egov_http_requests_total{class="5xx",ministry="interior",service="passport-application"} 4"#;
     let text = gw.metrics_showing(&[cnie, passport]).await;
     assert!(text.contains(cnie) && text.contains(passport), "{text}");
-    gw.telemetry.status.sample();
-    let board: Value = http
-        .get(format!("http://{}/status.json", gw.admin))
-        .send()
-        .await
-        .expect("status")
-        .json()
-        .await
-        .expect("json");
+    let board = gw.status_board().await;
     let services = board["services"].as_array().expect("services");
     let find = |id: &str| {
         services
@@ -265,16 +257,7 @@ async fn the_status_board_shows_each_services_health_errors_and_latency() {
 async fn requests_the_gateway_refuses_itself_are_left_out_of_a_services_error_rate() {
     let estate = start_estate(None);
     let gw = TestGateway::with(&estate, all_public);
-    let failing = format!(
-        "http://{}/cnie-renewal/__estate/failing?tag=refused-bad&on=1",
-        estate.addr()
-    );
-    client()
-        .get(failing)
-        .header("host", "www.cnie.ma")
-        .send()
-        .await
-        .expect("estate");
+    egov_integration::set_failing(&estate, "refused-bad", true).await;
     gw.telemetry.status.sample();
     for _ in 0..3 {
         for tag in ["refused-ok", "refused-ok", "refused-bad"] {
@@ -297,20 +280,7 @@ async fn requests_the_gateway_refuses_itself_are_left_out_of_a_services_error_ra
     let answered = format!("{} 9", series("egov_http_request_duration_seconds_count"));
     let text = gw.metrics_showing(&[refused, &answered]).await;
     assert!(text.contains(refused) && text.contains(&answered), "{text}");
-    gw.telemetry.status.sample();
-    let board: Value = client()
-        .get(format!("http://{}/status.json", gw.admin))
-        .send()
-        .await
-        .expect("status")
-        .json()
-        .await
-        .expect("json");
-    let line = board["services"]
-        .as_array()
-        .and_then(|s| s.iter().find(|s| s["service"] == "cnie-renewal"))
-        .cloned()
-        .expect("cnie-renewal is on the board");
+    let line = gw.status_line("cnie-renewal").await;
     assert_eq!(
         (&line["requests"], &line["refused"]),
         (&159.into(), &150.into()),
@@ -365,20 +335,7 @@ async fn the_gateways_own_endpoint_on_a_services_origin_is_not_an_answer_of_the_
     let timed =
         r#"egov_http_request_duration_seconds_count{ministry="interior",service="cnie-renewal"} 0"#;
     assert!(text.contains(timed), "not the service's latency: {text}");
-    gw.telemetry.status.sample();
-    let board: Value = client()
-        .get(format!("http://{}/status.json", gw.admin))
-        .send()
-        .await
-        .expect("status")
-        .json()
-        .await
-        .expect("json");
-    let line = board["services"]
-        .as_array()
-        .and_then(|s| s.iter().find(|s| s["service"] == "cnie-renewal"))
-        .cloned()
-        .expect("cnie-renewal is on the board");
+    let line = gw.status_line("cnie-renewal").await;
     assert_eq!(
         (&line["health"], &line["served"]),
         (&"idle".into(), &0.into()),

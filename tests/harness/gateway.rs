@@ -71,6 +71,22 @@ pub fn start_estate(options: Option<EstateOptions>) -> RunningEstate {
         .expect("the estate starts")
 }
 
+/// Makes the estate's `__estate/cacheable?tag=T` answer 503 (`on`) or its page again, for
+/// every site (asked through cnie-renewal's: the tags are the estate's, not a site's).
+pub async fn set_failing(estate: &RunningEstate, tag: &str, on: bool) {
+    let url = format!(
+        "http://{}/cnie-renewal/__estate/failing?tag={tag}&on={}",
+        estate.addr(),
+        u8::from(on)
+    );
+    crate::client()
+        .get(url)
+        .header("host", "www.cnie.ma")
+        .send()
+        .await
+        .expect("estate");
+}
+
 /// Opens every service to anonymous requests, for tests about proxying rather than login.
 pub fn all_public(config: &mut Config) {
     for s in &mut config.services {
@@ -326,6 +342,30 @@ impl TestGateway {
             .expect("the admin listener answers");
         let status = answer.status().as_u16();
         (status, answer.text().await.expect("the readiness is text"))
+    }
+
+    /// The live status board (`/status.json` on the admin listener), after a fresh sample
+    /// of the counters.
+    pub async fn status_board(&self) -> serde_json::Value {
+        self.telemetry.status.sample();
+        crate::client()
+            .get(format!("http://{}/status.json", self.admin))
+            .send()
+            .await
+            .expect("the admin listener answers")
+            .json()
+            .await
+            .expect("the board is JSON")
+    }
+
+    /// `service`'s line on the status board, after a fresh sample.
+    pub async fn status_line(&self, service: &str) -> serde_json::Value {
+        let board = self.status_board().await;
+        board["services"]
+            .as_array()
+            .and_then(|s| s.iter().find(|s| s["service"] == service))
+            .cloned()
+            .unwrap_or_else(|| panic!("{service} is not on the board: {board}"))
     }
 
     /// The `/metrics` page once it contains every one of `lines` (or after 5 s, for the

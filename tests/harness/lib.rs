@@ -20,7 +20,7 @@ pub mod sso;
 
 pub use gateway::{
     all_public, backend_at, backend_down, loopback_proxies, metric_value, origin_client,
-    own_origins, repo_config, service_mut, start_estate, Staged, TestGateway,
+    own_origins, repo_config, service_mut, set_failing, start_estate, Staged, TestGateway,
 };
 pub use ports::reserve;
 

@@ -207,6 +207,9 @@ impl Policy {
 /// key names and what a shared fetch asks for ([`super::anonymise`]).
 pub fn normal_query(query: &str) -> std::borrow::Cow<'_, str> {
     use std::borrow::Cow;
+    if !query.contains('%') {
+        return Cow::Borrowed(query); // most queries: no list of pairs made
+    }
     let pairs: Vec<Cow<'_, str>> = query
         .split('&')
         .map(egov_adapters::paths::normal_escapes)
