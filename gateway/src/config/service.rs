@@ -691,7 +691,19 @@ const PORTAL_REWRITTEN_RESPONSE_HEADERS: &[&str] =
 /// (`NEL`, with its `Report-To` and `Reporting-Endpoints`) is an origin-wide policy kept for
 /// years: every later request to the origin, the portal's own pages on a shared origin
 /// included, would be reported to a ministry's collector, even after its service is gone.
+/// A site's diagnostics are for its ministry's tools, not for anyone who asks a page:
+/// `Server-Timing` names and times the site's inner steps (`db;desc="SELECT ... FROM
+/// citizens"`, readable by any script through the Performance API), its trace context
+/// names its internal traces (the gateway answers with its own `X-Request-Id`), and a
+/// framework's debug-profiler token links to a profile of the request (Symfony's
+/// `X-Debug-Token-Link`: the environment, the session, the queries).
 pub const LEGACY_MAY_NOT_SEND: &[&str] = &[
+    "server-timing",
+    "traceparent",
+    "tracestate",
+    "traceresponse",
+    "x-debug-token",
+    "x-debug-token-link",
     "nel",
     "report-to",
     "reporting-endpoints",
