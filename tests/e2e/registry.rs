@@ -1916,6 +1916,39 @@ async fn a_ministry_cannot_add_a_service_under_another_ministrys_backend() {
     );
 }
 
+/// Found when tried: refused at `127.0.0.1:<port>`, another ministry's backend was taken as
+/// `localhost:<port>` or `[::ffff:127.0.0.1]:<port>`, and served that site's pages.
+#[tokio::test]
+async fn a_ministry_cannot_reach_another_ministrys_backend_by_another_spelling() {
+    let e = Estate::start();
+    let interior_site = start_estate(None);
+    let port = interior_site.addr().port();
+    let mut theirs = e.new_service("interior-only", "interior");
+    theirs["upstream"]["url"] = json!(format!("http://127.0.0.1:{port}/cnie-renewal"));
+    assert_status(
+        &e.api("interior").post("/services", &theirs).await,
+        StatusCode::CREATED,
+    );
+    for (id, host) in [
+        ("grab-by-name", "localhost".to_string()),
+        ("grab-mapped", "[::ffff:127.0.0.1]".to_string()),
+    ] {
+        let mut grab = e.new_service(id, "justice");
+        grab["upstream"]["url"] = json!(format!("http://{host}:{port}/other"));
+        let answer = e.api("justice").post("/services", &grab).await;
+        assert_status(&answer, StatusCode::UNPROCESSABLE_ENTITY);
+        assert_eq!(
+            answer.body["problems"][0]["pointer"], "/upstream/url",
+            "{host}: {}",
+            answer.body
+        );
+        assert!(
+            e.gateway.registry.snapshot().service(id).is_none(),
+            "{host}: not registered"
+        );
+    }
+}
+
 #[tokio::test]
 async fn a_ministry_cannot_take_another_ministrys_search_terms() {
     let e = Estate::start();

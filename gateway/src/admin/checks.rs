@@ -17,7 +17,7 @@
 //! Problems are reported with the JSON pointer of the offending member.
 
 use crate::config::{AdapterStep, ConfigError, ServiceConfig};
-use crate::registry::address::{is_listener, refused_address};
+use crate::registry::address::{is_listener, refused_address, unmapped};
 use ipnet::IpNet;
 use serde_json::{Map, Value};
 use std::collections::HashSet;
@@ -118,29 +118,53 @@ pub fn take_secrets(
 /// that ministry's site at `/x` to its login page (found when tried; and through their
 /// legacy host's name, or as a third ministry on a shared server, found in review).
 /// Ministries already sharing one old hosting server remain open to each other there.
+///
+/// A backend is compared by its spelling and by where it leads: `resolved[i]` holds the
+/// addresses backend `i` resolves to ([`resolve_backends`]), matched against the addresses
+/// each other service's backends were resolved to when the registry was built, IPv6
+/// spellings of an IPv4 address as that address. Found when tried: refused at
+/// `127.0.0.1:18111`, a ministry put its service on another ministry's backend as
+/// `localhost:18111` or `[::ffff:127.0.0.1]:18111`, and its header rules wrote to that site.
 pub fn claims_of_other_ministries(
     service: &ServiceConfig,
     ministry: &str,
     others: &[Arc<crate::registry::Service>],
     before: Option<&ServiceConfig>,
+    resolved: &[std::io::Result<Vec<SocketAddr>>],
 ) -> Vec<Problem> {
     use egov_adapters::links::same_authority;
-    let others: Vec<&ServiceConfig> = others
+    let others: Vec<&crate::registry::Service> = others
         .iter()
-        .map(|s| &s.config)
-        .filter(|s| s.id != service.id)
+        .map(Arc::as_ref)
+        .filter(|s| s.config.id != service.id)
         .collect();
-    let at_address = |authority: &str| -> Vec<&ServiceConfig> {
+    let canonical = |a: &SocketAddr| SocketAddr::new(unmapped(a.ip()), a.port());
+    // Whether one of `theirs`' backends is `authority`, by name or (for the document's
+    // backend `i`) by address.
+    let leads_there = |theirs: &crate::registry::Service, authority: &str, i: Option<usize>| {
+        let mine = match i.and_then(|i| resolved.get(i)) {
+            Some(Ok(addrs)) => addrs.as_slice(),
+            _ => &[],
+        };
+        theirs
+            .config
+            .upstream
+            .backends
+            .iter()
+            .any(|b| same_authority(&b.to_string(), authority))
+            || theirs
+                .upstream
+                .backends()
+                .iter()
+                .any(|t| mine.iter().any(|m| canonical(m) == canonical(t)))
+    };
+    let at_address = |authority: &str, i: Option<usize>| -> Vec<&ServiceConfig> {
         others
             .iter()
-            .copied()
             .filter(|s| {
-                same_authority(&s.legacy.hostname, authority)
-                    || s.upstream
-                        .backends
-                        .iter()
-                        .any(|b| same_authority(&b.to_string(), authority))
+                same_authority(&s.config.legacy.hostname, authority) || leads_there(s, authority, i)
             })
+            .map(|s| &s.config)
             .collect()
     };
     let mut problems = Vec::new();
@@ -148,7 +172,7 @@ pub fn claims_of_other_ministries(
     // A legacy host the service had stays (the shipped registry gives www.macnss.ma to two
     // ministries' services: neither could change anything else; found in review).
     let kept = before.is_some_and(|p| same_authority(&p.legacy.hostname, legacy));
-    let other = at_address(legacy)
+    let other = at_address(legacy, None)
         .into_iter()
         .find(|s| s.ministry != ministry);
     if let Some(other) = other.filter(|_| !kept) {
@@ -171,21 +195,21 @@ pub fn claims_of_other_ministries(
                 .iter()
                 .any(|o| same_authority(&o.to_string(), &address))
         });
-        let there = at_address(&address);
+        let there = at_address(&address, Some(i));
         // On a server ministries share, not inside another's service's own path: the
         // longest path wins in the address map, so a service at `<their path>/demande` took
         // the links to that page in every page, theirs included (found when tried). (A
         // service at the server's root, as on a virtual-hosting server, owns no path of
         // its own there: links to its root go to the first registered.)
-        let inside = there.iter().find(|s| {
-            s.ministry != ministry
-                && !s.upstream.base_path.trim_end_matches('/').is_empty()
-                && s.upstream
-                    .backends
-                    .iter()
-                    .any(|o| same_authority(&o.to_string(), &address))
-                && path_is_under(path, &s.upstream.base_path)
-        });
+        let inside = others
+            .iter()
+            .find(|s| {
+                s.config.ministry != ministry
+                    && !s.config.upstream.base_path.trim_end_matches('/').is_empty()
+                    && leads_there(s, &address, Some(i))
+                    && path_is_under(path, &s.config.upstream.base_path)
+            })
+            .map(|s| &s.config);
         if let Some(other) = inside.filter(|_| !(had && path_kept)) {
             problems.push(Problem::new(
                 backend_pointer(i, many),
@@ -440,26 +464,37 @@ fn walk_secrets(
     }
 }
 
-/// Resolves every backend of `service` and refuses the addresses [`refused_address`] refuses
-/// and the gateway's `own` listeners, whatever `allow` says (blocking: call it off the
-/// request path). Problems point at `/upstream/url`.
+/// Every address each backend of `service` resolves to, in configuration order (blocking:
+/// call it off the request path).
+pub fn resolve_backends(service: &ServiceConfig) -> Vec<std::io::Result<Vec<SocketAddr>>> {
+    service
+        .upstream
+        .backends
+        .iter()
+        .map(|b| Ok((b.host.as_str(), b.port).to_socket_addrs()?.collect()))
+        .collect()
+}
+
+/// Refuses the addresses [`refused_address`] refuses and the gateway's `own` listeners,
+/// whatever `allow` says, among those the backends of `service` were `resolved` to
+/// ([`resolve_backends`]). Problems point at `/upstream/url`.
 pub fn check_backends(
     service: &ServiceConfig,
+    resolved: &[std::io::Result<Vec<SocketAddr>>],
     allow: &[IpNet],
     own: &[SocketAddr],
 ) -> Vec<Problem> {
     let mut problems = Vec::new();
     let many = service.upstream.backends.len() > 1;
-    for (i, b) in service.upstream.backends.iter().enumerate() {
+    for (i, (b, addrs)) in service.upstream.backends.iter().zip(resolved).enumerate() {
         let at = backend_pointer(i, many);
-        match (b.host.as_str(), b.port).to_socket_addrs() {
+        match addrs {
             Ok(addrs) => {
-                let addrs: Vec<SocketAddr> = addrs.collect();
                 if addrs.is_empty() {
                     problems.push(Problem::new(&at, format!("{b} resolves to no address")));
                 }
                 for a in addrs {
-                    if let Some(listener) = own.iter().find(|l| is_listener(**l, a, true)) {
+                    if let Some(listener) = own.iter().find(|l| is_listener(**l, *a, true)) {
                         problems.push(Problem::new(
                             &at,
                             format!(
@@ -625,7 +660,7 @@ mod tests {
         s.legacy.hostname = legacy.into();
         let (host, port) = backend.rsplit_once(':').expect("host:port");
         s.upstream.backends = vec![crate::config::Backend {
-            host: host.into(),
+            host: host.trim_start_matches('[').trim_end_matches(']').into(),
             port: port.parse().expect("port"),
             weight: 1,
         }];
@@ -638,14 +673,24 @@ mod tests {
         snap: &crate::registry::Snapshot,
         ministry: &str,
     ) -> Vec<Arc<crate::registry::Service>> {
+        with_one_at_address(snap, ministry, "10.9.9.9", 8080)
+    }
+
+    /// A service of `ministry` alone at `host:port` (legacy host old.interior.ma).
+    fn with_one_at_address(
+        snap: &crate::registry::Snapshot,
+        ministry: &str,
+        host: &str,
+        port: u16,
+    ) -> Vec<Arc<crate::registry::Service>> {
         let mut config = snap.config.clone();
         let mut theirs = config.services[0].clone();
         theirs.id = "theirs".into();
         theirs.ministry = ministry.into();
         theirs.legacy.hostname = "old.interior.ma".into();
         theirs.upstream.backends = vec![crate::config::Backend {
-            host: "10.9.9.9".into(),
-            port: 8080,
+            host: host.into(),
+            port,
             weight: 1,
         }];
         config.services = vec![theirs];
@@ -653,6 +698,16 @@ mod tests {
             .expect("a registry of one")
             .services()
             .to_vec()
+    }
+
+    /// [`claims_of_other_ministries`] with `mine`'s backends resolved, as the API does.
+    fn claims(
+        mine: &ServiceConfig,
+        ministry: &str,
+        others: &[Arc<crate::registry::Service>],
+        before: Option<&ServiceConfig>,
+    ) -> Vec<Problem> {
+        claims_of_other_ministries(mine, ministry, others, before, &resolve_backends(mine))
     }
 
     fn pointers(problems: &[Problem]) -> Vec<String> {
@@ -669,12 +724,31 @@ mod tests {
             "OLD.interior.ma.:80",
         ] {
             let (_, mine) = registry_and("grab", "justice", backend, "grab.justice.ma");
-            let found = claims_of_other_ministries(&mine, "justice", &others, None);
+            let found = claims(&mine, "justice", &others, None);
             assert_eq!(pointers(&found), ["/upstream/url"], "{backend}");
         }
         // Its own ministry may add more there.
         let (_, more) = registry_and("more", "interior", "10.9.9.9:8080", "more.interior.ma");
-        assert!(claims_of_other_ministries(&more, "interior", &others, None).is_empty());
+        assert!(claims(&more, "interior", &others, None).is_empty());
+    }
+
+    #[test]
+    fn a_backend_at_another_ministrys_address_is_refused_however_its_host_is_written() {
+        let (snap, _) = registry_and("x", "justice", "10.1.1.1:80", "x.justice.ma");
+        let others = with_one_at_address(&snap, "employment", "127.0.0.1", 18111);
+        for backend in [
+            "localhost:18111",
+            "[::ffff:127.0.0.1]:18111",
+            "[::ffff:7f00:1]:18111",
+        ] {
+            let (_, mine) = registry_and("grab", "justice", backend, "grab.justice.ma");
+            let found = claims(&mine, "justice", &others, None);
+            assert_eq!(pointers(&found), ["/upstream/url"], "{backend}");
+            assert!(found[0].message.contains("theirs"), "{found:?}");
+        }
+        // Another port of the same machine is another site.
+        let (_, beside) = registry_and("beside", "justice", "localhost:18112", "b.justice.ma");
+        assert!(claims(&beside, "justice", &others, None).is_empty());
     }
 
     #[test]
@@ -683,7 +757,7 @@ mod tests {
         let others = with_one_at(&snap, "interior");
         for legacy in ["old.interior.ma", "10.9.9.9:8080"] {
             let (_, mine) = registry_and("grab", "justice", "10.1.1.1:80", legacy);
-            let found = claims_of_other_ministries(&mine, "justice", &others, None);
+            let found = claims(&mine, "justice", &others, None);
             assert_eq!(pointers(&found), ["/legacy/hostname"], "{legacy}");
         }
     }
@@ -695,11 +769,10 @@ mod tests {
         let shared = snap.services()[0].config.upstream.backends[0].to_string();
         let present = snap.services()[0].config.ministry.clone();
         let (_, newcomer) = registry_and("n", "no-such-ministry-yet", &shared, "n.gov.ma");
-        let found =
-            claims_of_other_ministries(&newcomer, "no-such-ministry-yet", snap.services(), None);
+        let found = claims(&newcomer, "no-such-ministry-yet", snap.services(), None);
         assert_eq!(pointers(&found), ["/upstream/url"]);
         let (_, sibling) = registry_and("s", &present, &shared, "s.gov.ma");
-        assert!(claims_of_other_ministries(&sibling, &present, snap.services(), None).is_empty());
+        assert!(claims(&sibling, &present, snap.services(), None).is_empty());
     }
 
     #[test]
@@ -729,29 +802,20 @@ mod tests {
         let base = theirs.upstream.base_path.trim_end_matches('/').to_string();
         for path in [format!("{base}/demande"), base.clone(), format!("{base}/")] {
             let inside = at(&other_ministry, &path);
-            let found = claims_of_other_ministries(&inside, &other_ministry, snap.services(), None);
+            let found = claims(&inside, &other_ministry, snap.services(), None);
             assert_eq!(pointers(&found), ["/upstream/url"], "{path}");
             assert!(found[0].message.contains(&theirs.id), "{found:?}");
             // Moved there by a change of an existing service: the same.
             let mut before = inside.clone();
             before.upstream.base_path = "/elsewhere".into();
-            let moved = claims_of_other_ministries(
-                &inside,
-                &other_ministry,
-                snap.services(),
-                Some(&before),
-            );
+            let moved = claims(&inside, &other_ministry, snap.services(), Some(&before));
             assert_eq!(pointers(&moved), ["/upstream/url"], "{path}");
         }
         // Beside it, or by its own ministry, it is not.
         let beside = at(&other_ministry, &format!("{base}-other"));
-        assert!(
-            claims_of_other_ministries(&beside, &other_ministry, snap.services(), None).is_empty()
-        );
+        assert!(claims(&beside, &other_ministry, snap.services(), None).is_empty());
         let own = at(&theirs.ministry, &format!("{base}/demande"));
-        assert!(
-            claims_of_other_ministries(&own, &theirs.ministry, snap.services(), None).is_empty()
-        );
+        assert!(claims(&own, &theirs.ministry, snap.services(), None).is_empty());
         assert!(path_is_under("/a/b", "/"));
         assert!(!path_is_under("/cnie-renewal", "/cnie"));
         assert!(path_is_under("/CNIE-Renewal/demande", "/cnie-renewal"));
@@ -763,7 +827,7 @@ mod tests {
         let others = with_one_at(&snap, "interior");
         // Placed there by the platform; its ministry now changes a description.
         let (_, placed) = registry_and("placed", "justice", "10.9.9.9:8080", "p.justice.ma");
-        let found = claims_of_other_ministries(&placed, "justice", &others, Some(&placed));
+        let found = claims(&placed, "justice", &others, Some(&placed));
         assert!(found.is_empty(), "{found:?}");
     }
 

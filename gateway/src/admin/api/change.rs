@@ -244,15 +244,16 @@ pub(super) async fn change(admin: &Admin, req: Request<'_>) -> Response {
     let own = admin.own_listeners();
     let to_check = service.clone();
     let require_healthy = req.flags.require_healthy;
-    let network = tokio::task::spawn_blocking(move || {
+    let (network, resolved) = tokio::task::spawn_blocking(move || {
         let mut p = Vec::new();
+        let resolved = checks::resolve_backends(&to_check);
         if upstream_changed {
-            p.extend(checks::check_backends(&to_check, &allow, &own));
+            p.extend(checks::check_backends(&to_check, &resolved, &allow, &own));
         }
         if require_healthy && p.is_empty() {
             p.extend(checks::check_reachable(&to_check));
         }
-        p
+        (p, resolved)
     })
     .await
     .unwrap_or_default();
@@ -297,6 +298,7 @@ pub(super) async fn change(admin: &Admin, req: Request<'_>) -> Response {
                 &ministry,
                 snapshot.services(),
                 stored.as_ref().or(serving),
+                &resolved,
             ));
             let moved = [stored.as_ref(), serving]
                 .into_iter()
