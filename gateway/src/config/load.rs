@@ -454,6 +454,44 @@ mod tests {
         assert!(with_timeouts(serde_json::json!({ "read": "10s", "total": "40s" })).is_ok());
     }
 
+    /// Found when tried: `password = "hunter2"` was answered `invalid type: string
+    /// "hunter2", expected struct RawSecret`, the secret in `check`'s output and the API's
+    /// answer.
+    #[test]
+    fn a_secret_written_where_its_reference_belongs_is_refused_without_repeating_it() {
+        let config = crate::config::fixtures::config_without_secrets();
+        let service = &config.services[0];
+        let text = std::fs::read_to_string(&service.file).expect("the service file");
+        let mut doc = crate::registry::store::files::document_of(&text).expect("a document");
+        let written = [
+            serde_json::json!("hunter2-секрет"),
+            serde_json::json!(98765432),
+            serde_json::json!({ "envv": "hunter2-секрет" }),
+        ];
+        for password in written {
+            doc["adapters"] = serde_json::json!([
+                { "step": "basic-auth", "username": "svc", "password": password }
+            ]);
+            let refused = service_from_document(
+                &doc,
+                &service.file,
+                &config.ministries,
+                &config.gateway.defaults,
+            )
+            .map(|_| ())
+            .expect_err("refused")
+            .to_string();
+            assert!(
+                !refused.contains("hunter2") && !refused.contains("98765432"),
+                "{refused}"
+            );
+            assert!(
+                refused.contains("{ env = \"NAME\" }") && !refused.contains("RawSecret"),
+                "{refused}"
+            );
+        }
+    }
+
     /// Found when tried: a ministry's service took `cnie-renewal.localhost`, another service's
     /// own origin, as its legacy host; links to that origin in any page would have been
     /// rewritten to it.

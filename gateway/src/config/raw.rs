@@ -404,13 +404,82 @@ impl OneOrMany {
 }
 
 /// Where a secret comes from; the secret itself never appears in TOML.
-#[derive(Debug, Clone, Deserialize)]
-#[serde(deny_unknown_fields)]
+#[derive(Debug, Clone, Default)]
 pub struct RawSecret {
     pub env: Option<String>,
     pub file: Option<String>,
     /// Kept by the registry store (given write-only through the admin API).
     pub stored: Option<String>,
+}
+
+/// What a secret written where a reference belongs is told: the reference's forms, and
+/// nothing of what was written. Found when tried: `password = "hunter2"` was answered
+/// `invalid type: string "hunter2", expected struct RawSecret`, the secret in `check`'s
+/// output (a CI log) and in the API's answer, and a Rust type's name for a reason.
+const SECRET_FORMS: &str = "a secret is never written in the configuration: give { env = \"NAME\" } (an environment variable of the gateway) or { file = \"path\" } (a file only it reads); through the admin API, { \"value\": \"...\" }, kept write-only";
+
+impl<'de> Deserialize<'de> for RawSecret {
+    fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        use serde::de::Error;
+        struct Reference;
+        impl<'de> serde::de::Visitor<'de> for Reference {
+            type Value = RawSecret;
+
+            fn expecting(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+                f.write_str(SECRET_FORMS)
+            }
+
+            // A value where the reference belongs is the secret itself: refused without
+            // repeating it (serde's own message quotes it).
+            fn visit_str<E: Error>(self, _: &str) -> Result<RawSecret, E> {
+                Err(E::custom(SECRET_FORMS))
+            }
+
+            fn visit_i64<E: Error>(self, _: i64) -> Result<RawSecret, E> {
+                Err(E::custom(SECRET_FORMS))
+            }
+
+            fn visit_u64<E: Error>(self, _: u64) -> Result<RawSecret, E> {
+                Err(E::custom(SECRET_FORMS))
+            }
+
+            fn visit_f64<E: Error>(self, _: f64) -> Result<RawSecret, E> {
+                Err(E::custom(SECRET_FORMS))
+            }
+
+            fn visit_bool<E: Error>(self, _: bool) -> Result<RawSecret, E> {
+                Err(E::custom(SECRET_FORMS))
+            }
+
+            fn visit_seq<A: serde::de::SeqAccess<'de>>(self, _: A) -> Result<RawSecret, A::Error> {
+                Err(A::Error::custom(SECRET_FORMS))
+            }
+
+            fn visit_map<A: serde::de::MapAccess<'de>>(
+                self,
+                mut map: A,
+            ) -> Result<RawSecret, A::Error> {
+                let mut secret = RawSecret::default();
+                while let Some(key) = map.next_key::<String>()? {
+                    let slot = match key.as_str() {
+                        "env" => &mut secret.env,
+                        "file" => &mut secret.file,
+                        "stored" => &mut secret.stored,
+                        _ => {
+                            let key: String = key.chars().take(40).collect();
+                            return Err(A::Error::custom(format!(
+                                "{key:?} is not a kind of secret reference (env, file); {SECRET_FORMS}"
+                            )));
+                        }
+                    };
+                    // A variable's name, a path or a store key: none is the secret.
+                    *slot = Some(map.next_value()?);
+                }
+                Ok(secret)
+            }
+        }
+        d.deserialize_any(Reference)
+    }
 }
 
 /// One adapter step, tagged by `step = "..."`.

@@ -359,6 +359,18 @@ mod tests {
     }
 
     #[test]
+    fn a_password_written_in_place_of_its_reference_is_refused_without_repeating_it() {
+        let text = format!(
+            "{PORTAL}{}[redis]\nurls = [\"redis://127.0.0.1:6379\"]\npassword = \"hunter2\"\n",
+            shared_identity()
+        );
+        let e = toml::from_str::<crate::config::raw::RawGateway>(&text).expect_err("refused");
+        let problem = crate::config::toml_problem(&text, &e);
+        assert!(problem.contains("{ env = \"NAME\" }"), "{problem}");
+        assert!(!problem.contains("hunter2"), "{problem}");
+    }
+
+    #[test]
     fn a_password_written_in_a_url_works_with_a_warning_that_does_not_repeat_it() {
         let (settings, errors) = validate_text(&format!(
             "{PORTAL}{}[redis]\nurls = [\"redis://:hunter2@127.0.0.1:6379\"]\n",
