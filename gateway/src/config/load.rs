@@ -454,6 +454,43 @@ mod tests {
         assert!(with_timeouts(serde_json::json!({ "read": "10s", "total": "40s" })).is_ok());
     }
 
+    /// Found when tried: `fallback = "arabic"` (ISO-8859-6) beside the `windows-1256` quirk
+    /// passed, and pages without a `<meta>` came out garbled.
+    #[test]
+    fn the_charset_fallback_is_the_charset_the_quirks_declare() {
+        let config = crate::config::fixtures::config_without_secrets();
+        let service = &config.services[0];
+        let text = std::fs::read_to_string(&service.file).expect("the service file");
+        let mut doc = crate::registry::store::files::document_of(&text).expect("a document");
+        let mut with = |quirk: &str, fallback: Option<&str>| {
+            doc["legacy"]["quirks"] = serde_json::json!([quirk]);
+            doc["adapters"] = match fallback {
+                Some(f) => serde_json::json!([{ "step": "charset", "fallback": f }]),
+                None => serde_json::json!([{ "step": "charset" }]),
+            };
+            service_from_document(
+                &doc,
+                &service.file,
+                &config.ministries,
+                &config.gateway.defaults,
+            )
+            .map(|_| ())
+            .map_err(|e| e.to_string())
+        };
+        for wrong in [Some("arabic"), Some("utf-8"), None] {
+            let refused = with("windows-1256", wrong).expect_err("refused");
+            assert!(
+                refused.contains("adapters[0].fallback")
+                    && refused.contains("write fallback = \"windows-1256\""),
+                "{wrong:?}: {refused}"
+            );
+        }
+        // Any label of the declared charset, as browsers read it.
+        assert_eq!(with("windows-1256", Some("cp1256")), Ok(()));
+        assert_eq!(with("iso-8859-1", Some("latin1")), Ok(()));
+        assert_eq!(with("iso-8859-1", None), Ok(()));
+    }
+
     /// Found when tried: `password = "hunter2"` was answered `invalid type: string
     /// "hunter2", expected struct RawSecret`, the secret in `check`'s output and the API's
     /// answer.

@@ -1125,4 +1125,37 @@ fn quirks_answered(quirks: &[Quirk], adapters: &[AdapterStep], p: &mut Problems<
             );
         }
     }
+    charset_as_declared(quirks, adapters, p);
+}
+
+/// The charset step reads a page that names no charset of its own as the charset the
+/// service's quirks say its pages are in. Found when tried: `fallback = "arabic"` beside
+/// the `windows-1256` quirk passed every check, and "arabic" is a WHATWG label of
+/// ISO-8859-6: a page without a `<meta>` came out as `نزارة افتش�ٍف`, not `وزارة التشغيل`.
+/// (`iso-8859-1` is read as windows-1252, as browsers do.)
+fn charset_as_declared(quirks: &[Quirk], adapters: &[AdapterStep], p: &mut Problems<'_>) {
+    let declared: Vec<(usize, &'static str)> = quirks
+        .iter()
+        .enumerate()
+        .filter(|(_, q)| matches!(q, Quirk::Windows1256 | Quirk::Iso88591))
+        .filter_map(|(i, q)| {
+            egov_adapters::charset::encoding_for_label(q.as_str()).map(|e| (i, e.name()))
+        })
+        .collect();
+    let step = adapters.iter().enumerate().find_map(|(k, s)| match s {
+        AdapterStep::Charset { fallback } => Some((k, fallback)),
+        _ => None,
+    });
+    let (Some((k, fallback)), Some((i, wanted))) = (step, declared.first()) else {
+        return;
+    };
+    if declared.iter().any(|(_, e)| e == fallback) {
+        return;
+    }
+    p.add(
+        format!("adapters[{k}].fallback"),
+        format!(
+            "reads a page without a charset of its own as {fallback}, but legacy.quirks[{i}] says the site's pages are {wanted}: write fallback = {wanted:?}"
+        ),
+    );
 }
