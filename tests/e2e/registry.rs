@@ -1949,6 +1949,81 @@ async fn a_ministry_cannot_reach_another_ministrys_backend_by_another_spelling()
     }
 }
 
+/// Found when tried: `require_healthy` took a health check of a path the site answers 404
+/// (a TCP connection was all it tried); five seconds later every backend was out and
+/// citizens got 503, while the service's health read said `"healthy": true`.
+#[tokio::test]
+async fn require_healthy_runs_the_health_check_the_change_configures() {
+    let e = Estate::start();
+    let interior = e.api("interior");
+    let mut failing = e.new_service("checked-wrongly", "interior");
+    failing["upstream"]["health_check"] =
+        json!({ "kind": "http", "path": "/cnie-renewal/__estate/status/404" });
+    let answer = interior
+        .post("/services?require_healthy=true", &failing)
+        .await;
+    assert_status(&answer, StatusCode::UNPROCESSABLE_ENTITY);
+    assert_eq!(
+        answer.body["problems"][0]["pointer"], "/upstream/health_check",
+        "{}",
+        answer.body
+    );
+    let message = answer.body["problems"][0]["message"].as_str().unwrap_or("");
+    assert!(message.contains("answered 404"), "{message}");
+    assert!(e
+        .gateway
+        .registry
+        .snapshot()
+        .service("checked-wrongly")
+        .is_none());
+    let mut passing = e.new_service("checked-rightly", "interior");
+    passing["upstream"]["health_check"] = json!({ "kind": "http", "path": "/cnie-renewal/" });
+    assert_status(
+        &interior
+            .post("/services?require_healthy=true", &passing)
+            .await,
+        StatusCode::CREATED,
+    );
+}
+
+#[tokio::test]
+async fn a_services_health_read_says_when_its_backends_fail_their_health_check() {
+    let e = Estate::start();
+    let interior = e.api("interior");
+    let mut failing = e.new_service("checked-wrongly", "interior");
+    failing["upstream"]["health_check"] = json!({
+        "kind": "http",
+        "path": "/cnie-renewal/__estate/status/404",
+        "interval": "1s",
+        "timeout": "1s",
+        "unhealthy_threshold": 1
+    });
+    assert_status(
+        &interior.post("/services", &failing).await,
+        StatusCode::CREATED,
+    );
+    let mut read = interior.get("/services/checked-wrongly/health").await;
+    for _ in 0..100 {
+        if read.body["backends"][0]["passes_health_check"] == false {
+            break;
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(100)).await;
+        read = interior.get("/services/checked-wrongly/health").await;
+    }
+    assert_eq!(read.body["backends"][0]["reachable"], true, "{}", read.body);
+    assert_eq!(
+        read.body["backends"][0]["passes_health_check"], false,
+        "{}",
+        read.body
+    );
+    assert_eq!(
+        read.body["backends"][0]["in_service"], false,
+        "{}",
+        read.body
+    );
+    assert_eq!(read.body["healthy"], false, "{}", read.body);
+}
+
 #[tokio::test]
 async fn a_ministry_cannot_take_another_ministrys_search_terms() {
     let e = Estate::start();

@@ -540,6 +540,50 @@ pub fn check_reachable(service: &ServiceConfig) -> Vec<Problem> {
     problems
 }
 
+/// Whether every backend of `service`, at the address it was `resolved` to, passes the
+/// service's own active health check, run once as its balancer will run it (`require_healthy`).
+/// Found when tried: a check of a path the site answers 404 passed `require_healthy` (a TCP
+/// connection), and five seconds later every backend was out and citizens got 503.
+pub async fn check_health_as_configured(
+    service: &ServiceConfig,
+    resolved: &[std::io::Result<Vec<SocketAddr>>],
+) -> Vec<Problem> {
+    const AT: &str = "/upstream/health_check";
+    let Some(config) = &service.upstream.health_check else {
+        return Vec::new();
+    };
+    let upstream = &service.upstream;
+    let check = match crate::resilience::health::build(config, &upstream.host, upstream.tls) {
+        Ok(check) => check,
+        Err(e) => return vec![Problem::new(AT, e)],
+    };
+    let what = match &config.http_path {
+        Some(path) => format!("GET {path} answered 2xx or 3xx"),
+        None => "a connection".to_string(),
+    };
+    let mut problems = Vec::new();
+    for (b, addrs) in upstream.backends.iter().zip(resolved) {
+        // The balancer checks the first address a name resolves to.
+        let Some(addr) = addrs.as_ref().ok().and_then(|a| a.first()) else {
+            continue;
+        };
+        let Ok(target) = pingora::lb::Backend::new(&addr.to_string()) else {
+            continue;
+        };
+        if let Err(e) = check.check(&target).await {
+            let why = match e.etype() {
+                pingora::ErrorType::CustomCode(_, status) => format!("it answered {status}"),
+                other => other.as_str().to_string(),
+            };
+            problems.push(Problem::new(
+                AT,
+                format!("{b} fails the service's health check ({what}): {why}; the check would take it out of service (require_healthy)"),
+            ));
+        }
+    }
+    problems
+}
+
 /// RFC 7396 JSON merge patch of `patch` onto `target`.
 pub fn merge_patch(target: &mut Value, patch: &Value) {
     match patch {

@@ -234,6 +234,11 @@ impl Upstream {
         self.balancer.backends().run_health_check(true).await
     }
 
+    /// Whether `addr` is ejected for failing citizens' requests now.
+    pub fn is_ejected(&self, addr: SocketAddr) -> bool {
+        self.outliers.any_marked() && self.outliers.is_ejected(addr, Instant::now())
+    }
+
     /// Whether `addr` passes its active checks (always, without checks).
     pub fn passes_checks(&self, addr: SocketAddr) -> bool {
         let backends = self.balancer.backends();

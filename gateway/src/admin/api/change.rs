@@ -257,7 +257,11 @@ pub(super) async fn change(admin: &Admin, req: Request<'_>) -> Response {
     })
     .await
     .unwrap_or_default();
+    let reachable = network.is_empty();
     problems.extend(network);
+    if require_healthy && reachable {
+        problems.extend(checks::check_health_as_configured(&service, &resolved).await);
+    }
     let mut one_at_a_time = None;
     if problems.is_empty() {
         if !req.dry_run {

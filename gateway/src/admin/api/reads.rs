@@ -219,26 +219,37 @@ pub(super) async fn health(
     };
     // Backend names that did not resolve: the service runs without them.
     let unresolved = snapshot.unresolved().get(&id).cloned().unwrap_or_default();
+    // What the gateway itself makes of each backend beside whether it accepts a
+    // connection: found when tried, a health check the site answered 404 had every backend
+    // out and citizens answered 503, while this said "healthy" (both reachable).
     let backends = tokio::task::spawn_blocking(move || {
-        let timeout = service.upstream.timeouts.connect;
-        service
-            .upstream
+        let upstream = &service.upstream;
+        let timeout = upstream.timeouts.connect;
+        upstream
             .backends()
             .iter()
             .map(|a| {
                 let started = std::time::Instant::now();
                 let ok = std::net::TcpStream::connect_timeout(a, timeout).is_ok();
+                let passes = upstream.passes_checks(*a);
+                let ejected = upstream.is_ejected(*a);
                 json!({
                     "address": a.to_string(),
                     "reachable": ok,
                     "connect_ms": (started.elapsed().as_secs_f64() * 1000.0 * 10.0).round() / 10.0,
+                    "passes_health_check": passes,
+                    "ejected": ejected,
+                    "in_service": passes && !ejected,
                 })
             })
             .collect::<Vec<_>>()
     })
     .await
     .unwrap_or_default();
-    let healthy = unresolved.is_empty() && backends.iter().all(|b| b["reachable"] == true);
+    let healthy = unresolved.is_empty()
+        && backends
+            .iter()
+            .all(|b| b["reachable"] == true && b["in_service"] == true);
     Json(json!({
         "service": id,
         "healthy": healthy,
