@@ -959,3 +959,80 @@ fn one_address_holds_at_most_a_quarter_of_a_services_places() {
     );
     assert_eq!(first.join().expect("the first").status, 200);
 }
+
+/// Two backends of one legacy site, each answering with its own letter.
+fn backends_a_and_b() -> (SocketAddr, SocketAddr) {
+    let site = |letter: &'static [u8]| {
+        raw_http::answering_site(move |_| {
+            let mut answer = b"HTTP/1.1 200 OK\r\nContent-Type: text/plain\r\nContent-Length: 1\r\nConnection: close\r\n\r\n".to_vec();
+            answer.extend_from_slice(letter);
+            answer
+        })
+    };
+    (site(b"A"), site(b"B"))
+}
+
+/// The backends each of `citizens` addresses met in six requests.
+fn backends_met(gw: &TestGateway, citizens: u8) -> Vec<std::collections::BTreeSet<String>> {
+    (0..citizens)
+        .map(|n| {
+            (0..6)
+                .map(|_| raw_http::get_from(citizen(n), gw.addr, &format!("/s/{SERVICE}/")).text())
+                .collect()
+        })
+        .collect()
+}
+
+/// Found when tried: a legacy site keeping its sessions in each backend's memory sent a
+/// citizen back to its login page on every other request, the two backends taking turns.
+#[test]
+fn with_affinity_each_citizens_requests_go_to_one_backend() {
+    let estate = start_estate(None);
+    let (a, b) = backends_a_and_b();
+    let with = |affinity| {
+        TestGateway::with(&estate, move |c| {
+            let s = service(c);
+            s.upstream.backends = vec![backend(a), backend(b)];
+            s.upstream.affinity = affinity;
+        })
+    };
+    let sticky = with(egov_gateway::config::Affinity::Citizen);
+    for (n, met) in backends_met(&sticky, 4).iter().enumerate() {
+        assert_eq!(met.len(), 1, "citizen {n} met {met:?}");
+    }
+    let spread = with(egov_gateway::config::Affinity::None);
+    assert!(
+        backends_met(&spread, 1)[0].len() == 2,
+        "round-robin, without affinity"
+    );
+}
+
+/// Signed in, a citizen's backend is her session's: citizens behind one address (a
+/// carrier's NAT) are spread, each keeping hers.
+#[tokio::test(flavor = "multi_thread")]
+async fn with_affinity_a_signed_in_citizen_keeps_her_sessions_backend() {
+    use egov_integration::sso::{SsoOptions, SsoWorld, Store};
+    let (a, b) = backends_a_and_b();
+    let mut options = SsoOptions::new(Store::Memory);
+    options.tweak = Some(Box::new(move |c: &mut Config| {
+        let s = egov_integration::service_mut(c, "criminal-record-extract");
+        s.upstream.backends = vec![backend(a), backend(b)];
+        s.upstream.affinity = egov_gateway::config::Affinity::Citizen;
+    }));
+    let world = SsoWorld::start(options);
+    let page = "/s/criminal-record-extract/";
+    let mut all = std::collections::BTreeSet::new();
+    for n in 0..12 {
+        let browser = egov_integration::browser::Browser::new();
+        let first = world.login(&browser, page, "amina").await;
+        let mut met = std::collections::BTreeSet::new();
+        met.insert(first.text().await.unwrap_or_default());
+        for _ in 0..4 {
+            let again = browser.get(world.gateway.url(page)).await;
+            met.insert(again.text().await.unwrap_or_default());
+        }
+        assert_eq!(met.len(), 1, "session {n} met {met:?}");
+        all.extend(met);
+    }
+    assert_eq!(all.len(), 2, "twelve sessions from one address: {all:?}");
+}

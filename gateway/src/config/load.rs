@@ -454,6 +454,32 @@ mod tests {
         assert!(with_timeouts(serde_json::json!({ "read": "10s", "total": "40s" })).is_ok());
     }
 
+    #[test]
+    fn an_affinity_is_none_or_citizen() {
+        let config = crate::config::fixtures::config_without_secrets();
+        let service = &config.services[0];
+        let text = std::fs::read_to_string(&service.file).expect("the service file");
+        let mut doc = crate::registry::store::files::document_of(&text).expect("a document");
+        let mut with = |affinity: &str| {
+            doc["upstream"]["affinity"] = serde_json::json!(affinity);
+            service_from_document(
+                &doc,
+                &service.file,
+                &config.ministries,
+                &config.gateway.defaults,
+            )
+            .map(|s| s.upstream.affinity)
+            .map_err(|e| e.to_string())
+        };
+        assert_eq!(with("citizen"), Ok(crate::config::Affinity::Citizen));
+        assert_eq!(with("none"), Ok(crate::config::Affinity::None));
+        let refused = with("sticky").expect_err("refused");
+        assert!(
+            refused.contains("upstream.affinity") && refused.contains("\"citizen\""),
+            "{refused}"
+        );
+    }
+
     /// Found when tried: `fallback = "arabic"` (ISO-8859-6) beside the `windows-1256` quirk
     /// passed, and pages without a `<meta>` came out garbled.
     #[test]

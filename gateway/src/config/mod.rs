@@ -750,6 +750,26 @@ pub struct UpstreamConfig {
     pub health_check: Option<HealthCheckConfig>,
     pub outlier: OutlierConfig,
     pub breaker: BreakerConfig,
+    /// Each citizen's requests go to one backend ([`Affinity::Citizen`]), or are spread.
+    pub affinity: Affinity,
+}
+
+/// Which backend a citizen's requests go to (`upstream.affinity`).
+///
+/// A legacy site that keeps its sessions in each backend's memory (a `JSESSIONID` of one
+/// Tomcat) loses the citizen whose next request goes to the other backend: found when
+/// tried, a login on a site with two backends was sent back to the login page on every
+/// other request. nginx has `ip_hash` and `hash ... consistent`, Kong `hash_on`.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub enum Affinity {
+    /// Round-robin by weight, request by request.
+    #[default]
+    None,
+    /// One backend per citizen while it is in service: chosen by her session when she is
+    /// signed in to the service, else by her address (as nginx's `ip_hash`: citizens
+    /// behind one NAT share a backend), by rendezvous hashing so that every instance of
+    /// the gateway chooses alike and a backend's leaving moves only its own citizens.
+    Citizen,
 }
 
 /// One backend address as configured (resolved when the registry is built).

@@ -306,6 +306,8 @@ pub struct RawUpstream {
     pub health_check: Option<RawHealthCheck>,
     pub outlier: Option<RawOutlier>,
     pub breaker: Option<RawBreaker>,
+    /// `"none"` (the default) or `"citizen"`.
+    pub affinity: Option<String>,
 }
 
 /// `upstream.url`: one URL, or a list of URLs and `{ url, weight }` tables.

@@ -484,6 +484,17 @@ fn upstream(
     let health_check = health_check(raw.upstream.health_check.as_ref(), p);
     let outlier = outlier(raw.upstream.outlier.as_ref(), p);
     let breaker = breaker(raw.upstream.breaker.as_ref(), p);
+    let affinity = match raw.upstream.affinity.as_deref() {
+        None | Some("none") => Some(super::Affinity::None),
+        Some("citizen") => Some(super::Affinity::Citizen),
+        Some(other) => {
+            p.add(
+                "upstream.affinity",
+                format!("{other:?} is not an affinity: \"none\" (each request round-robin) or \"citizen\" (each citizen to one backend: by her session when signed in, else her address)"),
+            );
+            None
+        }
+    };
     if !ok {
         return None;
     }
@@ -496,6 +507,7 @@ fn upstream(
         health_check: health_check?,
         outlier: outlier?,
         breaker: breaker?,
+        affinity: affinity?,
     })
 }
 

@@ -69,6 +69,13 @@ impl Stage for Access {
                     }
                     _ => None,
                 };
+                if service.config.upstream.affinity == crate::config::Affinity::Citizen {
+                    // One-way from the binding, which is never sent anywhere.
+                    ctx.attempts.citizen = ctx.cookie_binding.map(|b| {
+                        let digest = b.companion(b"egov-affinity", b"");
+                        u64::from_le_bytes(digest[..8].try_into().unwrap_or_default())
+                    });
+                }
                 ctx.session = s;
                 Step::Continue
             }

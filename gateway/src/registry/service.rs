@@ -76,6 +76,10 @@ pub struct Upstream {
     balancer: LoadBalancer<RoundRobin>,
     /// The resolved backend addresses, in configuration order.
     backends: Vec<SocketAddr>,
+    /// Their weights, in the same order.
+    weights: Vec<u32>,
+    /// `upstream.affinity = "citizen"`: each citizen to one backend ([`Self::select_for`]).
+    affinity: bool,
     /// How many backends the balancer holds: the most attempts one request may make.
     backend_count: usize,
     pub tls: bool,
@@ -161,6 +165,8 @@ impl Upstream {
             outliers: Outliers::new(config.outlier, &addrs),
             backend_count: addrs.len(),
             backends: addrs,
+            weights: backends.iter().map(|(_, w)| (*w).max(1)).collect(),
+            affinity: config.affinity == crate::config::Affinity::Citizen,
             tls: config.tls,
             host,
             host_header,
@@ -179,6 +185,48 @@ impl Upstream {
     /// The next backend, round-robin by weight.
     pub fn select(&self) -> Option<SocketAddr> {
         self.select_excluding(&[])
+    }
+
+    /// The backend for a request of the citizen whose key `citizen` gives: with
+    /// `upstream.affinity = "citizen"`, her own among those in service ([`Self::rendezvous`]);
+    /// otherwise, and for a failover (`tried` not empty), as [`Self::select_excluding`].
+    /// (`citizen` is asked only then.)
+    pub fn select_for(
+        &self,
+        tried: &[SocketAddr],
+        citizen: impl FnOnce() -> Option<u64>,
+    ) -> Option<SocketAddr> {
+        match (self.affinity && tried.is_empty()).then(citizen).flatten() {
+            Some(key) => self.rendezvous(key),
+            None => self.select_excluding(tried),
+        }
+    }
+
+    /// Weighted rendezvous hashing: each backend in service scores `weight / -ln(u)`, `u`
+    /// a uniform draw from the citizen's key and the backend's address, and the highest
+    /// wins. The same key picks the same backend on every instance of the gateway (the
+    /// hash has fixed keys); a backend leaving moves only the citizens it had, and one
+    /// coming back takes back only those (a consistent hash, as nginx's `hash consistent`).
+    fn rendezvous(&self, key: u64) -> Option<SocketAddr> {
+        use std::hash::{Hash, Hasher};
+        let now = self.outliers.any_marked().then(Instant::now);
+        let mut best: Option<(f64, SocketAddr)> = None;
+        for (addr, weight) in self.backends.iter().zip(&self.weights) {
+            if now.is_some_and(|t| self.outliers.is_ejected(*addr, t))
+                || (self.health.is_some() && !self.passes_checks(*addr))
+            {
+                continue;
+            }
+            let mut h = std::hash::DefaultHasher::new();
+            (key, addr).hash(&mut h);
+            // 53 bits, in (0, 1).
+            let u = ((h.finish() >> 11) as f64 + 0.5) / (1u64 << 53) as f64;
+            let score = f64::from(*weight) / -u.ln();
+            if best.is_none_or(|(b, _)| score > b) {
+                best = Some((score, *addr));
+            }
+        }
+        best.map(|(_, a)| a)
     }
 
     /// The next backend, round-robin by weight, among those that pass their health checks
@@ -277,12 +325,25 @@ mod tests {
             health_check: None,
             outlier: OutlierConfig::default(),
             breaker: BreakerConfig::default(),
+            affinity: crate::config::Affinity::None,
         }
     }
 
     fn upstream(backends: &[(SocketAddr, u32)]) -> Upstream {
         let addrs: Vec<SocketAddr> = backends.iter().map(|(a, _)| *a).collect();
         Upstream::new(&config(&addrs), backends, None).expect("upstream")
+    }
+
+    fn with_affinity(backends: &[(SocketAddr, u32)]) -> Upstream {
+        let addrs: Vec<SocketAddr> = backends.iter().map(|(a, _)| *a).collect();
+        let mut c = config(&addrs);
+        c.affinity = crate::config::Affinity::Citizen;
+        Upstream::new(&c, backends, None).expect("upstream")
+    }
+
+    /// Which backend each of 600 citizens goes to.
+    fn chosen(u: &Upstream) -> Vec<Option<SocketAddr>> {
+        (0..600u64).map(|k| u.select_for(&[], || Some(k))).collect()
     }
 
     fn addr(port: u16) -> SocketAddr {
@@ -344,6 +405,51 @@ mod tests {
             (280..=320).contains(&to_a),
             "{to_a} of 400 to the weight-3 backend"
         );
+    }
+
+    #[test]
+    fn with_affinity_a_citizen_keeps_her_backend_and_citizens_spread_by_weight() {
+        let (a, b, c) = (addr(1001), addr(1002), addr(1003));
+        let u = with_affinity(&[(a, 1), (b, 1), (c, 2)]);
+        let first = chosen(&u);
+        // Requests in between move the round-robin counter, not her choice.
+        for _ in 0..7 {
+            let _ = u.select();
+        }
+        assert_eq!(chosen(&u), first, "each citizen's backend is hers");
+        let share = |x| first.iter().filter(|&&f| f == Some(x)).count();
+        assert!((110..=190).contains(&share(a)), "{} of 600 to a", share(a));
+        assert!((110..=190).contains(&share(b)), "{} of 600 to b", share(b));
+        assert!(
+            (240..=360).contains(&share(c)),
+            "{} of 600 to c (weight 2)",
+            share(c)
+        );
+        // Every instance of the gateway chooses alike.
+        assert_eq!(chosen(&with_affinity(&[(a, 1), (b, 1), (c, 2)])), first);
+    }
+
+    #[test]
+    fn with_affinity_a_backend_out_of_service_moves_only_its_own_citizens() {
+        let (a, b, c) = (addr(1001), addr(1002), addr(1003));
+        let u = with_affinity(&[(a, 1), (b, 1), (c, 1)]);
+        let before = chosen(&u);
+        let now = Instant::now();
+        for _ in 0..5 {
+            u.outliers
+                .record(b, Some(crate::resilience::breaker::Failure::Anyone), now);
+        }
+        let after = chosen(&u);
+        for (was, is) in before.iter().zip(&after) {
+            assert_ne!(*is, Some(b), "b is out");
+            if *was != Some(b) {
+                assert_eq!(was, is, "a citizen of another backend stays");
+            }
+        }
+        // A failover goes elsewhere, and without affinity nothing is asked of the key.
+        assert_ne!(u.select_for(&[a], || Some(1)), Some(a));
+        let plain = upstream(&[(a, 1), (c, 1)]);
+        assert!(plain.select_for(&[], || panic!("asked")).is_some());
     }
 
     #[test]

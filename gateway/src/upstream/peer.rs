@@ -54,6 +54,9 @@ pub struct Attempts {
     /// The citizen's address: a failure of what he asked counts against the breaker only
     /// with failures others asked for ([`crate::resilience::breaker::Failure::AskedBy`]).
     pub asked_by: Option<std::net::IpAddr>,
+    /// The signed-in citizen's key for `upstream.affinity = "citizen"` (from her session,
+    /// set by the access stage); without it, her address is hers.
+    pub citizen: Option<u64>,
     /// The site switched protocols (a `101`: a WebSocket): the site's silence on the
     /// upgraded connection ends it and is no failure of the site.
     pub upgraded: bool,
@@ -69,6 +72,17 @@ pub const MAX_INTERIM: u32 = 32;
 
 /// How long a citizen is told to wait when every backend is down or ejected.
 const NO_BACKEND_RETRY_AFTER: Duration = Duration::from_secs(30);
+
+/// A key for `upstream.affinity` from a citizen's address (its [`address_key`]: an IPv6
+/// client's /64, which privacy addresses rotate within).
+///
+/// [`address_key`]: crate::client_address::address_key
+fn key_of(address: std::net::IpAddr) -> u64 {
+    use std::hash::{Hash, Hasher};
+    let mut h = std::hash::DefaultHasher::new();
+    address.hash(&mut h);
+    h.finish()
+}
 
 impl Attempts {
     /// A peer for the next attempt at `service`: a backend this request has not failed to
@@ -117,7 +131,9 @@ impl Attempts {
                 }
             }
         }
-        let Some(addr) = upstream.select_excluding(&self.failed) else {
+        let (citizen, address) = (self.citizen, self.asked_by);
+        let Some(addr) = upstream.select_for(&self.failed, || citizen.or(address.map(key_of)))
+        else {
             if first {
                 self.unavailable_for = Some(NO_BACKEND_RETRY_AFTER);
             }
