@@ -2367,6 +2367,52 @@ async fn a_broken_hand_edit_is_reported_and_the_last_good_version_keeps_serving(
     }
 }
 
+/// Found when tried: a hand edit that does not validate read through the API as the
+/// service's current version, with nothing to say the last good one was serving instead.
+#[tokio::test]
+async fn the_api_says_when_a_services_stored_version_is_not_the_one_serving() {
+    let e = Estate::start();
+    let api = e.api("interior");
+    let read = api.get("/services/cnie-renewal").await;
+    assert_eq!(read.not_serving, None, "serving as stored");
+    let file = e.staged().service_file("interior", "cnie-renewal");
+    let text = std::fs::read_to_string(&file).expect("file");
+    std::fs::write(
+        &file,
+        text.replacen("access = \"public\"", "access = \"publik\"", 1),
+    )
+    .expect("edit");
+    let held = within(Duration::from_secs(6), || async {
+        api.get("/services/cnie-renewal")
+            .await
+            .not_serving
+            .is_some()
+    })
+    .await;
+    assert!(held.is_some(), "no Egov-Not-Serving");
+    let read = api.get("/services/cnie-renewal").await;
+    let why = read.not_serving.unwrap_or_default();
+    assert!(why.starts_with("access: "), "{why}");
+    let dir = file
+        .parent()
+        .map(|d| d.display().to_string())
+        .unwrap_or_default();
+    assert!(!why.contains(&dir), "the gateway's disk layout: {why}");
+    let listed = api.get("/services").await;
+    let item = listed.body["services"]
+        .as_array()
+        .and_then(|s| s.iter().find(|s| s["id"] == "cnie-renewal"))
+        .cloned()
+        .unwrap_or_default();
+    assert_eq!(item["serving"], false, "{item}");
+    assert!(
+        item["not_serving_because"]
+            .as_str()
+            .is_some_and(|w| w.starts_with("access: ")),
+        "{item}"
+    );
+}
+
 /// Found when tried: a service file copied from a neighbour with only its id changed (it
 /// claims the neighbour's legacy host) failed the whole registry, and from then on no
 /// ministry's change was applied, though the admin API answered 200.

@@ -10,6 +10,8 @@ pub struct Answer {
     pub status: StatusCode,
     pub etag: Option<String>,
     pub www_authenticate: Option<String>,
+    /// `Egov-Not-Serving`: on a read of a stored version that does not serve, why.
+    pub not_serving: Option<String>,
     pub body: Value,
 }
 
@@ -72,8 +74,12 @@ impl AdminApi {
                 .and_then(|v| v.to_str().ok())
                 .map(str::to_string)
         };
-        let (status, etag, www_authenticate) =
-            (r.status(), header("etag"), header("www-authenticate"));
+        let (status, etag, www_authenticate, not_serving) = (
+            r.status(),
+            header("etag"),
+            header("www-authenticate"),
+            header("egov-not-serving"),
+        );
         let text = r.text().await.expect("a body");
         let body = if text.is_empty() {
             Value::Null
@@ -84,6 +90,7 @@ impl AdminApi {
             status,
             etag,
             www_authenticate,
+            not_serving,
             body,
         }
     }

@@ -138,6 +138,22 @@ impl LiveRegistry {
         broken
     }
 
+    /// Why the stored version of service `id` is not the one serving, when a change to it
+    /// was held back (its last good version, or nothing, serves instead): its problems as
+    /// `key: reason`, one a line, without the file's place on the gateway's disk (which
+    /// the ministries' API never tells).
+    pub fn held_back(&self, id: &str) -> Option<String> {
+        let broken = self.broken.lock().ok()?;
+        let why = broken
+            .iter()
+            .find_map(|b| b.strip_prefix(id)?.strip_prefix(": "))?;
+        let lines: Vec<&str> = why
+            .lines()
+            .map(|line| line.split_once(".toml: ").map_or(line, |(_, rest)| rest))
+            .collect();
+        Some(lines.join("\n"))
+    }
+
     /// For the life of the server: while a backend name of the running services does not
     /// resolve, it is looked up again every [`RESOLVE_AGAIN_EVERY`], and the registry built
     /// again when the answer changed, so the service is served as soon as its name resolves

@@ -29,13 +29,19 @@ pub(super) async fn list(
         .iter()
         .filter(|r| caller.may(&r.ministry))
         .map(|r| {
-            json!({
+            let mut item = json!({
                 "id": r.id,
                 "ministry": r.ministry,
                 "version": r.version,
                 "names": r.document.get("names"),
                 "access": r.document.get("access"),
-            })
+                "serving": true,
+            });
+            if let Some(why) = admin.live.held_back(&r.id) {
+                item["serving"] = json!(false);
+                item["not_serving_because"] = json!(why);
+            }
+            item
         })
         .collect();
     Json(json!({ "services": visible })).into_response()
@@ -90,6 +96,27 @@ pub(super) async fn caller_of_service(
     Ok((caller, record))
 }
 
+/// On a read of a stored version that does not serve: why (a change held back).
+static NOT_SERVING: header::HeaderName = header::HeaderName::from_static("egov-not-serving");
+
+/// `text` as a header value: one line of visible ASCII (lines joined by `; `, other
+/// characters as `?`), at most 1 KiB.
+fn header_text(text: &str) -> header::HeaderValue {
+    let line: String = text
+        .replace('\n', "; ")
+        .chars()
+        .map(|c| {
+            if c.is_ascii_graphic() || c == ' ' {
+                c
+            } else {
+                '?'
+            }
+        })
+        .take(1024)
+        .collect();
+    header::HeaderValue::from_str(&line).unwrap_or(header::HeaderValue::from_static("held back"))
+}
+
 pub(super) async fn read(
     State(admin): Shared,
     ConnectInfo(client): Client,
@@ -97,7 +124,17 @@ pub(super) async fn read(
     headers: HeaderMap,
 ) -> Response {
     match caller_of_service(&admin, &headers, "read", &id, client).await {
-        Ok((_, r)) => ([(header::ETAG, etag(r.version))], Json(r.document)).into_response(),
+        Ok((_, r)) => {
+            let mut answer = ([(header::ETAG, etag(r.version))], Json(r.document)).into_response();
+            // Found when tried: a hand edit that does not validate read as the current
+            // version, while the last good one kept serving.
+            if let Some(why) = admin.live.held_back(&id) {
+                answer
+                    .headers_mut()
+                    .insert(NOT_SERVING.clone(), header_text(&why));
+            }
+            answer
+        }
         Err(r) => r,
     }
 }
