@@ -827,3 +827,36 @@ async fn a_slice_of_a_page_the_service_rewrites_gets_the_502_page() {
         assert!(!text.contains("<html><bo>"), "{path}: {text}");
     }
 }
+
+/// Found when tried: a legacy site known by two names (`www.` and the bare domain) could be
+/// given one; its pages' links to the other name reached the citizen untouched, and a
+/// second service for that name had its own origin and cookies.
+#[test]
+fn a_legacy_sites_other_name_is_the_service_as_its_hostname_is() {
+    let estate = start_estate(None);
+    let site = egov_integration::raw_http::scripted_site(
+        b"HTTP/1.1 200 OK\r\nContent-Type: text/html\r\nContent-Length: 96\r\nConnection: close\r\n\r\n<a href=\"http://cnie.ma/cnie-renewal/demande\">a</a><img src=\"http://cnie.ma/cnie-renewal/l.gif\">",
+    );
+    let gw = TestGateway::with(&estate, move |c| {
+        egov_integration::backend_at(c, "cnie-renewal", site.port());
+        service_mut(c, "cnie-renewal").legacy.aliases = vec!["cnie.ma".into()];
+    });
+    let page = egov_integration::raw_http::get(gw.addr, "/s/cnie-renewal/", "");
+    let text = page.text();
+    assert!(
+        text.contains("href=\"/s/cnie-renewal/demande\"")
+            && text.contains("src=\"/s/cnie-renewal/l.gif\""),
+        "{text}"
+    );
+    // A request for the other name is sent to the service, as one for its hostname is.
+    let old = egov_integration::raw_http::send(
+        gw.addr,
+        b"GET /cnie-renewal/demande HTTP/1.1\r\nHost: cnie.ma\r\nConnection: close\r\n\r\n",
+    );
+    assert_eq!(old.status, 301, "{old:?}");
+    assert!(
+        old.header("location")
+            .is_some_and(|l| l.ends_with("/s/cnie-renewal/demande")),
+        "{old:?}"
+    );
+}

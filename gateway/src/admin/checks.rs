@@ -162,27 +162,32 @@ pub fn claims_of_other_ministries(
         others
             .iter()
             .filter(|s| {
-                same_authority(&s.config.legacy.hostname, authority) || leads_there(s, authority, i)
+                s.config
+                    .legacy
+                    .hosts()
+                    .any(|h| same_authority(h, authority))
+                    || leads_there(s, authority, i)
             })
             .map(|s| &s.config)
             .collect()
     };
     let mut problems = Vec::new();
-    let legacy = &service.legacy.hostname;
-    // A legacy host the service had stays (the shipped registry gives www.macnss.ma to two
-    // ministries' services: neither could change anything else; found in review).
-    let kept = before.is_some_and(|p| same_authority(&p.legacy.hostname, legacy));
-    let other = at_address(legacy, None)
-        .into_iter()
-        .find(|s| s.ministry != ministry);
-    if let Some(other) = other.filter(|_| !kept) {
-        problems.push(Problem::new(
-            "/legacy/hostname",
-            format!(
-                "{legacy} is the legacy host or backend address of another ministry's service ({})",
-                other.id
-            ),
-        ));
+    for (i, legacy) in service.legacy.hosts().enumerate() {
+        // A legacy host the service had stays (the shipped registry gives www.macnss.ma to
+        // two ministries' services: neither could change anything else; found in review).
+        let kept = before.is_some_and(|p| p.legacy.hosts().any(|h| same_authority(h, legacy)));
+        let other = at_address(legacy, None)
+            .into_iter()
+            .find(|s| s.ministry != ministry);
+        if let Some(other) = other.filter(|_| !kept) {
+            problems.push(Problem::new(
+                pointer(&crate::config::LegacySite::host_field(i)),
+                format!(
+                    "{legacy} is the legacy host or backend address of another ministry's service ({})",
+                    other.id
+                ),
+            ));
+        }
     }
     let many = service.upstream.backends.len() > 1;
     let path = &service.upstream.base_path;
@@ -804,6 +809,16 @@ mod tests {
             let found = claims(&mine, "justice", &others, None);
             assert_eq!(pointers(&found), ["/legacy/hostname"], "{legacy}");
         }
+    }
+
+    #[test]
+    fn an_alias_at_another_ministrys_host_is_refused() {
+        let (snap, _) = registry_and("x", "justice", "10.1.1.1:80", "x.justice.ma");
+        let others = with_one_at(&snap, "interior");
+        let (_, mut mine) = registry_and("grab", "justice", "10.1.1.1:80", "grab.justice.ma");
+        mine.legacy.aliases = vec!["www.grab.justice.ma".into(), "old.interior.ma".into()];
+        let found = claims(&mine, "justice", &others, None);
+        assert_eq!(pointers(&found), ["/legacy/aliases/1"]);
     }
 
     #[test]

@@ -370,32 +370,40 @@ fn cross_check(
                 format!("{:?} is already used by {}", s.id, place(other)),
             ));
         }
-        if portal.is_some_and(|p| p.answers_to(&s.legacy.hostname)) {
+    }
+    // Hostnames first: a name claimed both as a hostname and as an alias is the alias's
+    // error, in its file.
+    let names = services
+        .iter()
+        .flat_map(|s| s.legacy.hosts().enumerate().map(move |(i, h)| (i, h, s)));
+    let (hostnames, aliases): (Vec<_>, Vec<_>) = names.partition(|(i, _, _)| *i == 0);
+    for (i, host, s) in hostnames.into_iter().chain(aliases) {
+        let field = crate::config::LegacySite::host_field(i);
+        if portal.is_some_and(|p| p.answers_to(host)) {
             errors.push(ConfigError::new(
                 &s.file,
-                "legacy.hostname",
+                &field,
                 "is a host the portal answers to (portal.public_url, portal.hosts or a loopback name)",
             ));
         }
-        // Found when tried: `cnie-renewal.localhost` was taken as a legacy host, and every
-        // link to the passport service's own origin in any page would have been rewritten
-        // to the taker's service.
+        // Found when tried: `cnie-renewal.localhost` was taken as a legacy host, and
+        // every link to the passport service's own origin in any page would have been
+        // rewritten to the taker's service.
         let origins = portal.and_then(|p| p.service_origins.as_ref());
-        if let Some(id) = origins.and_then(|o| o.service_of(&s.legacy.hostname)) {
+        if let Some(id) = origins.and_then(|o| o.service_of(host)) {
             errors.push(ConfigError::new(
                 &s.file,
-                "legacy.hostname",
+                &field,
                 format!("is the own origin of service {id:?} (portal.service_origin), never a legacy host"),
             ));
         }
-        let key = (s.legacy.hostname.as_str(), s.legacy.path.as_str());
+        let key = (host, s.legacy.path.as_str());
         if let Some(other) = claims.insert(key, s) {
             errors.push(ConfigError::new(
                 &s.file,
-                "legacy.path",
+                if i == 0 { "legacy.path".to_string() } else { field },
                 format!(
-                    "{}{} is already claimed by service {:?} ({}); give each service on a shared host its own legacy.path",
-                    s.legacy.hostname,
+                    "{host}{} is already claimed by service {:?} ({}); give each service on a shared host its own legacy.path",
                     s.legacy.path,
                     other.id,
                     place(&other.file)
@@ -452,6 +460,52 @@ mod tests {
         // as before: the total cuts the read.
         assert!(with_timeouts(serde_json::json!({ "total": "5s" })).is_ok());
         assert!(with_timeouts(serde_json::json!({ "read": "10s", "total": "40s" })).is_ok());
+    }
+
+    #[test]
+    fn a_legacy_sites_aliases_are_names_of_its_own() {
+        let config = crate::config::fixtures::config_without_secrets();
+        let service = &config.services[0];
+        let text = std::fs::read_to_string(&service.file).expect("the service file");
+        let mut doc = crate::registry::store::files::document_of(&text).expect("a document");
+        let hostname = service.legacy.hostname.clone();
+        let mut with = |aliases: serde_json::Value| {
+            doc["legacy"]["aliases"] = aliases;
+            service_from_document(
+                &doc,
+                &service.file,
+                &config.ministries,
+                &config.gateway.defaults,
+            )
+            .map(|s| s.legacy.aliases)
+            .map_err(|e| e.to_string())
+        };
+        assert_eq!(
+            with(serde_json::json!(["old.example.ma"])),
+            Ok(vec!["old.example.ma".to_string()])
+        );
+        for (aliases, field) in [
+            (serde_json::json!([hostname.clone()]), "legacy.aliases[0]"),
+            (serde_json::json!(["a.ma", "A.ma"]), "legacy.aliases[1]"),
+            (serde_json::json!(["not a host"]), "legacy.aliases[0]"),
+            (
+                serde_json::json!((0..9).map(|i| format!("h{i}.ma")).collect::<Vec<_>>()),
+                "legacy.aliases",
+            ),
+        ] {
+            let refused = with(aliases.clone()).expect_err("refused");
+            assert!(refused.contains(field), "{aliases}: {refused}");
+        }
+        // Another service's name, as an alias, is claimed twice.
+        let mut config = crate::config::fixtures::config_without_secrets();
+        let theirs = config.services[1].legacy.clone();
+        config.services[0].legacy.path = theirs.path.clone();
+        config.services[0].legacy.aliases = vec![theirs.hostname.clone()];
+        let errors = cross_checked(&config.services, None);
+        assert!(
+            errors.iter().any(|e| e.field == "legacy.aliases[0]"),
+            "{errors:?}"
+        );
     }
 
     #[test]

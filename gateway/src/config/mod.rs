@@ -729,10 +729,34 @@ pub struct CacheSettings {
 #[derive(Debug, Clone, PartialEq)]
 pub struct LegacySite {
     pub hostname: String,
+    /// Other names the same site answers to and its pages link by (`www.emploi.gov.ma`
+    /// beside `emploi.gov.ma`): their links, redirects and requests are the service's as
+    /// the hostname's are. Found when tried: with one name, the site's links to its other
+    /// name went to the citizen untouched, and a second service for it had an origin (and
+    /// cookies) of its own, so a citizen logged in on one was a stranger on the other.
+    pub aliases: Vec<String>,
     /// The part of the legacy host this service owns (`/` unless the host is shared).
     pub path: String,
     pub quirks: Vec<Quirk>,
     pub on_host: LegacyHostMode,
+}
+
+/// The most other names one legacy site may have.
+pub const MAX_LEGACY_ALIASES: usize = 8;
+
+impl LegacySite {
+    /// The site's names: its hostname, then its aliases.
+    pub fn hosts(&self) -> impl Iterator<Item = &str> {
+        std::iter::once(self.hostname.as_str()).chain(self.aliases.iter().map(String::as_str))
+    }
+
+    /// The configuration key of its `i`th name in [`Self::hosts`].
+    pub fn host_field(i: usize) -> String {
+        match i {
+            0 => "legacy.hostname".to_string(),
+            i => format!("legacy.aliases[{}]", i - 1),
+        }
+    }
 }
 
 /// How to reach the legacy backend(s).

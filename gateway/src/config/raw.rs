@@ -291,6 +291,9 @@ pub struct RawCache {
 #[serde(deny_unknown_fields)]
 pub struct RawLegacy {
     pub hostname: String,
+    /// Other names of the same site (`www.` and the bare domain).
+    #[serde(default)]
+    pub aliases: Vec<String>,
     pub path: Option<String>,
     #[serde(default)]
     pub quirks: Vec<String>,

@@ -412,7 +412,36 @@ fn legacy(raw: &RawService, defaults: &Defaults, p: &mut Problems<'_>) -> Option
         None => Some(defaults.on_legacy_host),
         Some(s) => p.check("legacy.on_host", LegacyHostMode::parse(s)),
     };
+    let mut aliases: Vec<String> = Vec::new();
+    let mut aliases_ok = true;
+    if raw.legacy.aliases.len() > super::MAX_LEGACY_ALIASES {
+        p.add(
+            "legacy.aliases",
+            format!(
+                "{} names; a legacy site has at most {} aliases",
+                raw.legacy.aliases.len(),
+                super::MAX_LEGACY_ALIASES
+            ),
+        );
+        aliases_ok = false;
+    }
+    for (i, alias) in raw.legacy.aliases.iter().enumerate() {
+        let field = format!("legacy.aliases[{i}]");
+        let alias = alias.trim().to_string();
+        if p.check(&field, values::hostname(&alias)).is_none() {
+            aliases_ok = false;
+            continue;
+        }
+        let same = |other: &str| egov_adapters::links::same_authority(other, &alias);
+        if same(&hostname) || aliases.iter().any(|a| same(a)) {
+            p.add(field, format!("{alias:?} is named twice"));
+            aliases_ok = false;
+            continue;
+        }
+        aliases.push(alias);
+    }
     Some(LegacySite {
+        aliases: aliases_ok.then_some(aliases)?,
         hostname: host_ok.then_some(hostname)?,
         path: path?,
         quirks,

@@ -121,8 +121,9 @@ fn sibling_origin_write<'r>(
         // A legacy host the gateway serves pages of (`on_legacy_host = "proxy"`) is another
         // origin of the deployment, same-site with the services' (found when tried: a page
         // there opened another ministry's signed-in socket); only the service's own is its.
-        None => (snapshot.legacy().knows_host(&host) && host != service.config.legacy.hostname)
-            .then_some(origin),
+        None => (snapshot.legacy().knows_host(&host)
+            && !service.config.legacy.hosts().any(|h| h == host))
+        .then_some(origin),
     }
 }
 

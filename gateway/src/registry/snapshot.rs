@@ -327,7 +327,9 @@ impl Snapshot {
         let mut legacy = LegacyMap::default();
         for (i, s) in services.iter().enumerate() {
             by_id.insert(s.config.id.clone(), i);
-            legacy.insert(&s.config.legacy.hostname, &s.config.legacy.path, i);
+            for host in s.config.legacy.hosts() {
+                legacy.insert(host, &s.config.legacy.path, i);
+            }
         }
         let settings = config.gateway.portal.clone();
         Ok(Snapshot {
@@ -465,8 +467,10 @@ fn link_map(config: &Config, errors: &mut Vec<ConfigError>) -> LinkMap {
     let origins = config.gateway.portal.service_origins.as_ref();
     for s in &config.services {
         let prefix = crate::chain::link_target(&s.id, origins);
-        if let Err(e) = b.add_legacy(&s.legacy.hostname, &s.legacy.path, &prefix) {
-            errors.push(ConfigError::new(&s.file, "legacy", e.to_string()));
+        for host in s.legacy.hosts() {
+            if let Err(e) = b.add_legacy(host, &s.legacy.path, &prefix) {
+                errors.push(ConfigError::new(&s.file, "legacy", e.to_string()));
+            }
         }
         for backend in &s.upstream.backends {
             if let Err(e) = b.add_upstream(&backend.to_string(), &s.upstream.base_path, &prefix) {
