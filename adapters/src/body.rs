@@ -285,6 +285,9 @@ impl Markup {
 /// One response body: optional transcoding to UTF-8, then HTML (or CSS) rewriting. `Send`.
 pub struct BodyPipeline {
     decoding: Decoding,
+    /// The charset a transcoded page is converted from, for its forms
+    /// ([`HtmlOptions::form_charset`]); set when decoding starts.
+    form_charset: Option<crate::html::FormCharset>,
     /// How a held prefix declares its charset: `<meta>` for HTML, `@charset` for CSS.
     sniff: Sniffer,
     markup: Markup,
@@ -332,12 +335,18 @@ impl BodyPipeline {
             },
             CharsetPlan::InPlace { .. } => Decoding::Off,
         };
+        let form_charset = (transform.transcodes() && transform.kind == BodyKind::Html)
+            .then(crate::html::FormCharset::default);
+        if let (Some(cell), CharsetPlan::Declared(enc)) = (&form_charset, transform.charset) {
+            let _ = cell.set(enc);
+        }
         let (markup, sniff): (Markup, Sniffer) = match transform.kind {
             BodyKind::Html => {
                 let options = HtmlOptions {
                     links: policy.links.clone(),
                     fix_charset_meta: transform.transcodes(),
                     banner: banner.filter(|_| policy.banner.is_some()),
+                    form_charset: form_charset.clone(),
                 };
                 let html = match transform.charset {
                     CharsetPlan::InPlace {
@@ -361,6 +370,7 @@ impl BodyPipeline {
         };
         Ok(Self {
             decoding,
+            form_charset,
             sniff,
             markup,
         })
@@ -397,10 +407,19 @@ impl BodyPipeline {
             return Ok(Vec::new());
         };
         let held = std::mem::take(held);
-        let mut t = Transcoder::new((self.sniff)(&held).unwrap_or(*fallback));
+        let encoding = (self.sniff)(&held).unwrap_or(*fallback);
+        self.settled(encoding);
+        let mut t = Transcoder::new(encoding);
         let out = t.feed(&held, false);
         self.decoding = Decoding::On(t);
         self.markup.feed(&out)
+    }
+
+    /// The page's charset is known: its forms are to name it.
+    fn settled(&self, encoding: &'static Encoding) {
+        if let Some(cell) = &self.form_charset {
+            let _ = cell.set(encoding);
+        }
     }
 
     /// Ends the body and returns the rest of the output.
@@ -409,7 +428,9 @@ impl BodyPipeline {
             Decoding::Off => Vec::new(),
             Decoding::On(mut t) => t.feed(&[], true),
             Decoding::Sniffing { held, fallback } => {
-                Transcoder::new((self.sniff)(&held).unwrap_or(fallback)).feed(&held, true)
+                let encoding = (self.sniff)(&held).unwrap_or(fallback);
+                self.settled(encoding);
+                Transcoder::new(encoding).feed(&held, true)
             }
         };
         let mut out = self.markup.feed(&tail)?;

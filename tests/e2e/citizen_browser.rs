@@ -393,3 +393,91 @@ fn a_signed_in_citizen_is_warned_before_her_session_ends_and_may_stay_signed_in(
         "a peek moved the session's idle clock on: {seen}"
     );
 }
+
+/// A windows-1256 legacy site (its charset in a `<meta>` only) with a form holding an Arabic
+/// name, which keeps the body of each form sent to it.
+fn windows_1256_form_site() -> (
+    std::net::SocketAddr,
+    std::sync::Arc<std::sync::Mutex<Vec<u8>>>,
+) {
+    use std::io::{Read, Write};
+    let listener = std::net::TcpListener::bind("127.0.0.1:0").expect("bind");
+    let addr = listener.local_addr().expect("addr");
+    let received = std::sync::Arc::new(std::sync::Mutex::new(Vec::new()));
+    let kept = std::sync::Arc::clone(&received);
+    let page = {
+        let html = "<html><head><meta charset=\"windows-1256\"><title>طلب</title></head><body>\
+            <form method=\"post\" action=\"/cnie-renewal/save\">\
+            <input name=\"nom\" value=\"أمينة\"><input type=\"submit\" id=\"send\" value=\"إرسال\">\
+            </form></body></html>";
+        encoding_rs::WINDOWS_1256.encode(html).0.into_owned()
+    };
+    std::thread::spawn(move || {
+        for stream in listener.incoming() {
+            let Ok(mut stream) = stream else { continue };
+            let _ = stream.set_read_timeout(Some(std::time::Duration::from_secs(5)));
+            let mut got = Vec::new();
+            let mut buf = [0u8; 4096];
+            let end = loop {
+                if let Some(i) = got.windows(4).position(|w| w == b"\r\n\r\n") {
+                    break i + 4;
+                }
+                match stream.read(&mut buf) {
+                    Ok(0) | Err(_) => break got.len(),
+                    Ok(n) => got.extend_from_slice(&buf[..n]),
+                }
+            };
+            let head = String::from_utf8_lossy(&got[..end]).to_ascii_lowercase();
+            let length: usize = head
+                .lines()
+                .find_map(|l| l.strip_prefix("content-length:"))
+                .and_then(|v| v.trim().parse().ok())
+                .unwrap_or(0);
+            while got.len() < end + length {
+                match stream.read(&mut buf) {
+                    Ok(0) | Err(_) => break,
+                    Ok(n) => got.extend_from_slice(&buf[..n]),
+                }
+            }
+            let answer: Vec<u8> = if head.starts_with("post") {
+                if let Ok(mut k) = kept.lock() {
+                    *k = got[end..].to_vec();
+                }
+                b"HTTP/1.1 200 OK\r\nContent-Type: text/plain\r\nContent-Length: 2\r\nConnection: close\r\n\r\nok".to_vec()
+            } else {
+                let mut a = format!(
+                    "HTTP/1.1 200 OK\r\nContent-Type: text/html\r\nContent-Length: {}\r\nConnection: close\r\n\r\n",
+                    page.len()
+                )
+                .into_bytes();
+                a.extend_from_slice(&page);
+                a
+            };
+            let _ = stream.write_all(&answer);
+        }
+    });
+    (addr, received)
+}
+
+/// Found when tried: the charset step made a windows-1256 page UTF-8, and the browser sent
+/// what the citizen typed in its forms as UTF-8: the site stored `ط£ظ…ظٹظ†ط©` for `أمينة`.
+#[test]
+fn a_form_on_a_transcoded_page_reaches_the_site_in_the_charset_it_reads() {
+    let estate = egov_integration::start_estate(None);
+    let (site, received) = windows_1256_form_site();
+    let gw = egov_integration::TestGateway::with(&estate, move |c| {
+        egov_integration::backend_at(c, "cnie-renewal", site.port());
+    });
+    let chromium = Chromium::start();
+    let outcome = chromium.visit(
+        "http://127.0.0.1:9",
+        &[Visit::to(gw.url("/s/cnie-renewal/")).clicking("#send")],
+    );
+    assert_eq!(outcome.last().status, Some(200), "{outcome}");
+    let body = received.lock().map(|b| b.clone()).unwrap_or_default();
+    assert_eq!(
+        String::from_utf8_lossy(&body),
+        "nom=%C3%E3%ED%E4%C9",
+        "أمينة in windows-1256; {outcome}"
+    );
+}

@@ -84,6 +84,7 @@ fuzz_target!(|data: &[u8]| {
         links: Some(links()),
         fix_charset_meta: mode & 16 == 0,
         banner: None,
+        form_charset: None,
     })
     .expect("rewriter");
     let mut out = Vec::new();

@@ -402,3 +402,48 @@ fn a_page_held_for_its_charset_can_be_settled_before_a_kilobyte_has_come() {
     out.extend(pipeline.finish().expect("finish"));
     assert_eq!(String::from_utf8(out).expect("utf-8"), "<p>تم</p>");
 }
+
+/// Found when tried: Arabic typed into a windows-1256 site's form, once the page was
+/// UTF-8, was sent as UTF-8 and stored garbled.
+#[test]
+fn a_transcoded_pages_forms_send_in_the_charset_the_site_reads() {
+    let page = |forms: &str| {
+        let text = format!(
+            r#"<html><head><meta charset="windows-1256"></head><body>{forms}<p>الاسم</p></body></html>"#
+        );
+        WINDOWS_1256.encode(&text).0.into_owned()
+    };
+    // Found by its `<meta>` (sniffed), and declared in the header.
+    for ct in ["text/html", "text/html; charset=windows-1256"] {
+        let out = run(
+            ct,
+            &policy(Some(WINDOWS_1252)),
+            &[&page(
+                r#"<form action="/x" method="post"><input name="nom"></form>"#,
+            )],
+        );
+        let out = String::from_utf8(out).expect("utf-8");
+        assert!(
+            out.contains(r#"<form action="/x" method="post" accept-charset="windows-1256">"#),
+            "{ct}: {out}"
+        );
+    }
+    // A form that names its own charset keeps it.
+    let out = run(
+        "text/html",
+        &policy(Some(WINDOWS_1252)),
+        &[&page(r#"<form accept-charset="utf-8"></form>"#)],
+    );
+    let out = String::from_utf8(out).expect("utf-8");
+    assert!(out.contains(r#"<form accept-charset="utf-8">"#), "{out}");
+    // A page that was UTF-8 already, or rewritten in place, is sent as it is.
+    let utf8 = r#"<form action="/x"></form>"#;
+    let out = run(
+        "text/html; charset=utf-8",
+        &policy(Some(WINDOWS_1256)),
+        &[utf8.as_bytes()],
+    );
+    assert_eq!(out, utf8.as_bytes());
+    let out = run("text/html", &policy(None), &[&page("<form></form>")]);
+    assert!(!String::from_utf8_lossy(&out).contains("accept-charset"));
+}

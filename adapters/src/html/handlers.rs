@@ -25,6 +25,7 @@ static STYLE_SELECTOR: LazyLock<Selector> = LazyLock::new(|| built_in("style"));
 static SCRIPT_SELECTOR: LazyLock<Selector> = LazyLock::new(|| built_in("script"));
 static META_SELECTOR: LazyLock<Selector> = LazyLock::new(|| built_in("meta"));
 static BODY_SELECTOR: LazyLock<Selector> = LazyLock::new(|| built_in("body"));
+static FORM_SELECTOR: LazyLock<Selector> = LazyLock::new(|| built_in("form"));
 
 /// The handlers' selectors are constants, parsed once for the process rather than for every
 /// page; a typo in one is a bug that the first test (or page) finds at once.
@@ -80,6 +81,22 @@ pub(super) fn handlers(options: HtmlOptions) -> Vec<Handler> {
             Cow::Borrowed(&*META_SELECTOR),
             ElementContentHandlers::default()
                 .element(move |el: &mut Element<'_, '_>| rewrite_meta(el, links.as_ref(), fix)),
+        ));
+    }
+    if let Some(charset) = options.form_charset {
+        out.push((
+            Cow::Borrowed(&*FORM_SELECTOR),
+            ElementContentHandlers::default().element(move |el: &mut Element<'_, '_>| {
+                match charset.get() {
+                    Some(enc)
+                        if *enc != encoding_rs::UTF_8 && !el.has_attribute("accept-charset") =>
+                    {
+                        el.set_attribute("accept-charset", enc.name())?;
+                    }
+                    _ => {}
+                }
+                Ok(())
+            }),
         ));
     }
     if let Some(banner) = options.banner {

@@ -40,7 +40,16 @@ pub struct HtmlOptions {
     /// HTML put right after the first `<body ...>` tag (not injected into framesets). Shared,
     /// since it is the same for every page of a service.
     pub banner: Option<Arc<str>>,
+    /// The body was converted to UTF-8 from this charset (set once it is known, before the
+    /// first byte reaches the rewriter): each `<form>` without an `accept-charset` of its
+    /// own gets one naming it, so the browser sends what the citizen types in the charset
+    /// the site reads. Found when tried: Arabic typed into a windows-1256 site's form
+    /// arrived as UTF-8 and was stored as `ط£ظ…ظٹظ†ط©`, not `أمينة`.
+    pub form_charset: Option<FormCharset>,
 }
+
+/// The charset a transcoded page was converted from, known once its start is sniffed.
+pub type FormCharset = Arc<std::sync::OnceLock<&'static Encoding>>;
 
 /// Why a page could not be (fully) rewritten.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]

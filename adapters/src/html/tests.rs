@@ -20,6 +20,7 @@ fn options() -> HtmlOptions {
         )),
         fix_charset_meta: false,
         banner: None,
+        form_charset: None,
     }
 }
 
