@@ -860,3 +860,49 @@ fn a_legacy_sites_other_name_is_the_service_as_its_hostname_is() {
         "{old:?}"
     );
 }
+
+/// Found when tried: a legacy site checking `Origin` and `Referer` against its own host
+/// (as ASP.NET and Django do) refused every postback behind the gateway.
+#[tokio::test]
+async fn a_form_sent_from_the_services_own_page_names_it_as_the_site_knows_it() {
+    let estate = start_estate(None);
+    let gw = TestGateway::in_front_of(&estate);
+    let here = format!("http://{}", gw.addr);
+    let post = |origin: String, referer: String| {
+        let url = gw.url("/s/cnie-renewal/__estate/echo");
+        async move {
+            let echo: Value = client()
+                .post(url)
+                .header("origin", origin)
+                .header("referer", referer)
+                .form(&[("nom", "Amina")])
+                .send()
+                .await
+                .expect("answered")
+                .json()
+                .await
+                .expect("the echo");
+            (
+                echo["headers"]["origin"][0].as_str().map(str::to_string),
+                echo["headers"]["referer"][0].as_str().map(str::to_string),
+            )
+        }
+    };
+    let (origin, referer) = post(here.clone(), format!("{here}/s/cnie-renewal/form?x=1")).await;
+    assert_eq!(origin.as_deref(), Some("http://www.cnie.ma"));
+    assert_eq!(
+        referer.as_deref(),
+        Some("http://www.cnie.ma/cnie-renewal/form?x=1")
+    );
+    // Another site's form reaches the site as it came, for its own check to refuse.
+    let (origin, referer) = post(
+        "https://evil.example".into(),
+        "https://evil.example/cnie-renewal/form".into(),
+    )
+    .await;
+    assert_eq!(origin.as_deref(), Some("https://evil.example"));
+    assert_eq!(
+        referer.as_deref(),
+        Some("https://evil.example/cnie-renewal/form")
+    );
+}

@@ -5,6 +5,7 @@
 //!   refused connection, one deadline for the whole exchange);
 //! - [`request`]: what the legacy site receives (path, `Host`, `X-Forwarded-*`, request id,
 //!   trace context, identity, the service's adapter request chain);
+//! - [`same_origin`]: the service's own pages in `Origin`/`Referer`, as the site knows them;
 //! - [`outcome`]: the one hook every attempt's events go through (telemetry, the service's
 //!   breaker, outlier ejection);
 //! - [`health`]: the background task running active health checks;
@@ -15,6 +16,7 @@ pub mod health;
 pub mod outcome;
 pub mod peer;
 pub mod request;
+pub mod same_origin;
 
 pub use call::{Answer, CallError, Exchange};
 pub use outcome::Outcome;

@@ -120,6 +120,7 @@ pub fn forward(sso: &Sso, headers: &mut http::HeaderMap, hop: &Hop<'_>) {
     headers.remove_any(&TRACE_CONTEXT);
     crate::sso::upstream::strip_client_identity(sso, hop.service, hop.cookie_binding, headers);
     headers.set(HOST, hop.service.upstream.host_header.clone());
+    super::same_origin::to_legacy(headers, hop.service, hop.citizen_host.as_ref());
     if let Some(client) = hop.client {
         client.apply(headers, hop.citizen_host.as_ref());
     }
