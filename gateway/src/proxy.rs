@@ -358,7 +358,7 @@ impl ProxyHttp for GatewayProxy {
         if e.esource() == &ErrorSource::Upstream && !stalled {
             self.report(ctx, Outcome::Failed(e));
         }
-        let page = ctx.failure_page(e, stalled);
+        let page = ctx.failure_page(e, stalled, session.req_header());
         let code = page.as_ref().map_or(0, |p| p.status.as_u16());
         if let Some(page) = page {
             if crate::pipeline::answered(session).is_none() {

@@ -428,6 +428,44 @@ fn a_backend_that_hangs_gets_504s_then_its_breaker_answers_with_the_maintenance_
     assert!(open.header("retry-after").is_some());
 }
 
+/// Found when tried: a slow site saved an application after the citizen had been told to
+/// try again in a moment: sent again, it made a second one.
+#[test]
+fn a_form_the_site_took_and_never_answered_may_have_been_received() {
+    let estate = start_estate(None);
+    let hanging = start_hanging_backend();
+    let gw = TestGateway::with(&estate, move |c| {
+        let s = service(c);
+        s.upstream.backends = vec![backend(hanging)];
+        s.upstream.timeouts.read = Duration::from_millis(300);
+        s.upstream.timeouts.total = Duration::from_secs(2);
+    });
+    let post = raw_http::send(
+        gw.addr,
+        format!(
+            "POST /s/{SERVICE}/demande HTTP/1.1\r\nHost: {}\r\nAccept-Language: en\r\n\
+             Content-Type: application/x-www-form-urlencoded\r\nContent-Length: 9\r\n\
+             Connection: close\r\n\r\nnom=Amina",
+            gw.addr
+        )
+        .as_bytes(),
+    );
+    assert_eq!(post.status, 504);
+    let text = post.text();
+    assert!(text.contains("may have been received"), "{text}");
+    // A page asked again is only slow.
+    let get = raw_http::send(
+        gw.addr,
+        format!(
+            "GET /s/{SERVICE}/ HTTP/1.1\r\nHost: {}\r\nAccept-Language: en\r\nConnection: close\r\n\r\n",
+            gw.addr
+        )
+        .as_bytes(),
+    );
+    assert_eq!(get.status, 504);
+    assert!(!get.text().contains("may have been received"));
+}
+
 /// The `n`th of a few citizens, each from a loopback address of its own.
 fn citizen(n: u8) -> std::net::IpAddr {
     std::net::IpAddr::from([127, 0, 0, 2 + n])

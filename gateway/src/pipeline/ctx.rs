@@ -240,12 +240,26 @@ impl RequestCtx {
     /// the maintenance page with `Retry-After` when the service cannot be reached at all
     /// (breaker open, every backend down), otherwise the page of the failure's kind.
     /// A citizen who stopped sending his request's body (`stalled`, see
-    /// [`super::limits::body_stalled`]) gets the 408 page.
-    pub fn failure_page(&self, e: &pingora::Error, stalled: bool) -> Option<LocalResponse> {
+    /// [`super::limits::body_stalled`]) gets the 408 page; a form (`req` not idempotent)
+    /// that reached a site which then did not answer in time, a page saying it may have
+    /// been received.
+    pub fn failure_page(
+        &self,
+        e: &pingora::Error,
+        stalled: bool,
+        req: &RequestHeader,
+    ) -> Option<LocalResponse> {
         if stalled {
             return Some(self.error_page(ErrorKind::RequestTimeout));
         }
-        let kind = response::failure_kind(e)?;
+        let kind = match response::failure_kind(e)? {
+            ErrorKind::GatewayTimeout
+                if !req.method.is_idempotent() && self.attempts.reached_the_site() =>
+            {
+                ErrorKind::MaybeReceived
+            }
+            kind => kind,
+        };
         let Some(wait) = self.attempts.unavailable_for else {
             return Some(self.error_page(kind));
         };

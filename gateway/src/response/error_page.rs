@@ -16,6 +16,10 @@ pub enum ErrorKind {
     HeadersTooLarge,
     BadGateway,
     GatewayTimeout,
+    /// A form (a request that is not idempotent) reached the site, which did not answer in
+    /// time: it may have been recorded, and sending it again may make a second one. Found
+    /// when tried: a slow site saved an application after the citizen was told "try again".
+    MaybeReceived,
     Unavailable,
     /// The identity provider cannot be reached to log in.
     LoginUnavailable,
@@ -56,7 +60,7 @@ impl ErrorKind {
             ErrorKind::NotFound => StatusCode::NOT_FOUND,
             ErrorKind::HeadersTooLarge => StatusCode::REQUEST_HEADER_FIELDS_TOO_LARGE,
             ErrorKind::BadGateway => StatusCode::BAD_GATEWAY,
-            ErrorKind::GatewayTimeout => StatusCode::GATEWAY_TIMEOUT,
+            ErrorKind::GatewayTimeout | ErrorKind::MaybeReceived => StatusCode::GATEWAY_TIMEOUT,
             ErrorKind::Unavailable => StatusCode::SERVICE_UNAVAILABLE,
             ErrorKind::LoginUnavailable => StatusCode::SERVICE_UNAVAILABLE,
             ErrorKind::LoginFailed => StatusCode::BAD_REQUEST,
@@ -150,6 +154,12 @@ impl ErrorKind {
                 ("zgh", "ⴰⵙⵉⵜ ⵏ ⵜⵏⴱⴰⴹⵜ ⵉⵄⵟⵟⵍ ⴱⵣⵣⴰⴼ", "ⴰⵙⵉⵜ ⵏ ⵜⵏⴱⴰⴹⵜ ⵓⵔ ⴷ ⵢⵔⴰⵔ ⴳ ⵓⵣⵎⵣ ⵏⵏⵙ. ⴰⵍⵙ ⴰⵔⵎ ⴷⴼⴼⵉⵔ ⵉⵎⵉⴽ."),
                 ("fr", "Le service du ministère met trop de temps à répondre", "Le site de l'administration concernée n'a pas répondu à temps. Réessayez dans quelques instants."),
                 ("en", "The ministry's service took too long", "The administration's site did not answer in time. Please try again in a moment."),
+            ],
+            ErrorKind::MaybeReceived => [
+                ("ar", "ربما وصل طلبك", "لم يجب موقع الإدارة المعنية في الوقت المحدد، لكنه ربما تلقى ما أرسلته. قبل إعادة الإرسال، تحقق في الخدمة (طلباتك أو بريدك الإلكتروني) مما إذا كان قد سجل، لتفادي طلب مكرر."),
+                ("zgh", "ⴰⵙⵉⵜ ⵏ ⵜⵏⴱⴰⴹⵜ ⵉⵄⵟⵟⵍ ⴱⵣⵣⴰⴼ", "ⴰⵙⵉⵜ ⵏ ⵜⵏⴱⴰⴹⵜ ⵓⵔ ⴷ ⵢⵔⴰⵔ ⴳ ⵓⵣⵎⵣ ⵏⵏⵙ, ⵎⴰⵛⴰ ⵎⴰ ⵜⵓⵣⵏⴷ ⵉⵣⵎⵔ ⴰⴷ ⵢⴰⵡⴹ ⵜⴰⵎⴰⵡⴰⵙⵜ. ⵙⵙⵏⵇⴷ ⴳ ⵜⵎⴰⵡⴰⵙⵜ ⵇⴱⵍ ⴰⴷ ⵜⴰⵍⵙⴷ ⴰⵣⵏ."),
+                ("fr", "Votre demande a peut-être été reçue", "Le site de l'administration concernée n'a pas répondu à temps, mais il a peut-être reçu ce que vous avez envoyé. Avant de renvoyer le formulaire, vérifiez dans le service (vos demandes, vos e-mails) s'il a été enregistré, pour éviter une demande en double."),
+                ("en", "Your request may have been received", "The administration's site did not answer in time, but it may have received what you sent. Before sending the form again, check in the service (your requests, your e-mails) whether it was recorded, to avoid a duplicate request."),
             ],
             ErrorKind::Unavailable => [
                 ("ar", "الخدمة غير متاحة مؤقتا", "الخدمة غير متاحة حاليا. أعد المحاولة لاحقا."),
@@ -355,6 +365,7 @@ mod tests {
             ErrorKind::HeadersTooLarge,
             ErrorKind::BadGateway,
             ErrorKind::GatewayTimeout,
+            ErrorKind::MaybeReceived,
             ErrorKind::Unavailable,
             ErrorKind::LoginUnavailable,
             ErrorKind::LoginFailed,

@@ -277,6 +277,12 @@ impl Attempts {
         !std::mem::replace(&mut self.answered, true)
     }
 
+    /// Whether an attempt was connected to a backend, so the request may have reached the
+    /// site (what it did with it is unknown).
+    pub fn reached_the_site(&self) -> bool {
+        self.connected_at.is_some()
+    }
+
     /// The current attempt is connected (see [`Self::request_sent`]).
     pub fn connected(&mut self) {
         if !self.sent {
