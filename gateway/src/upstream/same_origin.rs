@@ -34,6 +34,10 @@ pub fn to_legacy(headers: &mut HeaderMap, service: &Service, citizen_host: Optio
         .and_then(|v| split_url(v))
         .filter(|(authority, _)| authority.eq_ignore_ascii_case(here))
         .and_then(|(_, rest)| legacy_page(service, rest));
+    // On the portal's shared origin every service's pages are that origin: only a request
+    // whose `Referer` is one of this service's pages is from this service.
+    let mapped_origin =
+        mapped_origin.filter(|_| service.origin.is_some() || mapped_referer.is_some());
     if let Some(v) = mapped_origin.and_then(|o| HeaderValue::from_str(&o).ok()) {
         headers.insert(ORIGIN, v);
     }
@@ -145,12 +149,22 @@ mod tests {
         let page = format!("https://portail.gov.ma{}/form", s.portal_prefix);
         let (_, referer) = sent(&s, here, None, Some(&page));
         assert_eq!(referer, Some(format!("{legacy}{base}/form")));
-        // The portal's own page is not the site's.
-        let (_, referer) = sent(&s, here, None, Some("https://portail.gov.ma/search?t=x"));
-        assert_eq!(
-            referer.as_deref(),
-            Some("https://portail.gov.ma/search?t=x")
-        );
+        // The portal's own page, or another service's, is not the site's: nor is the origin
+        // they share.
+        for elsewhere in [
+            "https://portail.gov.ma/search?t=x",
+            "https://portail.gov.ma/s/other/",
+        ] {
+            let (origin, referer) = sent(&s, here, Some("https://portail.gov.ma"), Some(elsewhere));
+            assert_eq!(referer.as_deref(), Some(elsewhere));
+            assert_eq!(
+                origin.as_deref(),
+                Some("https://portail.gov.ma"),
+                "{elsewhere}"
+            );
+        }
+        let (origin, _) = sent(&s, here, Some("https://portail.gov.ma"), Some(&page));
+        assert_eq!(origin, Some(legacy));
     }
 
     #[test]
