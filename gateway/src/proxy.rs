@@ -91,9 +91,9 @@ impl ProxyHttp for GatewayProxy {
 
     async fn early_request_filter(&self, session: &mut Session, ctx: &mut Self::CTX) -> Result<()> {
         // The stages run here, before pingora's modules read the request, so compression
-        // can be decided for what goes to a backend only.
+        // can be decided for what goes to a backend and the portal's own pages only.
         match self.pipeline.run(session, ctx).await {
-            Step::Respond(answer) => ctx.answer_with(answer),
+            Step::Respond(answer) => framing::answer_locally(session, ctx, answer),
             Step::Continue => framing::to_backend(session),
         }
         Ok(())

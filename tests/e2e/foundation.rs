@@ -249,3 +249,53 @@ async fn site_requiring_x_forwarded_for_accepts_requests_through_the_gateway() {
         .expect("request");
     assert!(resp.status().is_success(), "{}", resp.status());
 }
+
+/// Found when tried: the portal's home page (5.5 KB, 1.9 KB gzipped) and its stylesheet went
+/// uncompressed to every citizen, while legacy pages were compressed.
+#[test]
+fn the_portals_own_pages_are_compressed_but_not_its_refusals() {
+    use egov_integration::raw_http;
+    let estate = start_estate(None);
+    let gw = TestGateway::in_front_of(&estate);
+    let ask = |path: &str| {
+        raw_http::send(
+            gw.addr,
+            format!(
+                "GET {path} HTTP/1.1\r\nHost: {}\r\nAccept-Encoding: gzip\r\nConnection: close\r\n\r\n",
+                gw.addr
+            )
+            .as_bytes(),
+        )
+    };
+    let home = ask("/");
+    assert_eq!(home.status, 200);
+    assert_eq!(
+        home.header("content-encoding"),
+        Some("gzip"),
+        "{:?}",
+        home.headers
+    );
+    let plain = raw_http::get(gw.addr, "/", "");
+    let css = plain
+        .text()
+        .split('"')
+        .find(|s| s.starts_with("/assets/") && s.ends_with(".css"))
+        .map(str::to_string)
+        .expect("the stylesheet's link");
+    assert_eq!(ask(&css).header("content-encoding"), Some("gzip"), "{css}");
+    // A refusal is sent as it is: a flood of them must not cost a compressor each.
+    let missing = ask("/no-such-page");
+    assert_eq!(missing.status, 404);
+    assert_eq!(missing.header("content-encoding"), None);
+    // Nor a page that may hold a secret of the citizen's (a signed-in one's logout token).
+    let with_cookies = raw_http::send(
+        gw.addr,
+        format!(
+            "GET / HTTP/1.1\r\nHost: {}\r\nAccept-Encoding: gzip\r\nCookie: egov_session=x\r\nConnection: close\r\n\r\n",
+            gw.addr
+        )
+        .as_bytes(),
+    );
+    assert_eq!(with_cookies.status, 200);
+    assert_eq!(with_cookies.header("content-encoding"), None);
+}
