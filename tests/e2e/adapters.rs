@@ -906,3 +906,60 @@ async fn a_form_sent_from_the_services_own_page_names_it_as_the_site_knows_it() 
         Some("https://evil.example/cnie-renewal/form")
     );
 }
+
+/// Found when tried: a 40 MB PDF from a handler (`/Download.ashx?id=guide`, no file name in
+/// the path) started again from zero after each cut: the range of a resumed download never
+/// reached the site, and the answer offered none.
+#[test]
+fn a_download_from_a_handler_resumes_where_it_was_cut() {
+    let estate = start_estate(None);
+    let body = b"%PDF-1.4 0123456789abcdefghijklmnopqrstuvwxyz";
+    let site = egov_integration::raw_http::answering_site(move |head| {
+        let head = String::from_utf8_lossy(head).to_ascii_lowercase();
+        let common = "Content-Type: application/pdf\r\nETag: \"v1\"\r\nAccept-Ranges: bytes\r\nConnection: close\r\n";
+        let mut answer = if head.contains("\r\nrange: bytes=10-") {
+            format!(
+                "HTTP/1.1 206 Partial Content\r\n{common}Content-Range: bytes 10-{}/{}\r\nContent-Length: {}\r\n\r\n",
+                body.len() - 1,
+                body.len(),
+                body.len() - 10
+            )
+            .into_bytes()
+        } else {
+            format!(
+                "HTTP/1.1 200 OK\r\n{common}Content-Length: {}\r\n\r\n",
+                body.len()
+            )
+            .into_bytes()
+        };
+        let from = if answer.starts_with(b"HTTP/1.1 206") {
+            10
+        } else {
+            0
+        };
+        answer.extend_from_slice(&body[from..]);
+        answer
+    });
+    let gw = TestGateway::with(&estate, move |c| {
+        egov_integration::backend_at(c, "cnie-renewal", site.port());
+    });
+    let ask = |extra: &str| {
+        egov_integration::raw_http::send(
+            gw.addr,
+            format!(
+                "GET /s/cnie-renewal/Download.ashx?id=guide HTTP/1.1\r\nHost: {}\r\n{extra}Connection: close\r\n\r\n",
+                gw.addr
+            )
+            .as_bytes(),
+        )
+    };
+    let whole = ask("");
+    assert_eq!(whole.status, 200);
+    assert_eq!(whole.header("accept-ranges"), Some("bytes"), "resumable");
+    let resumed = ask("Range: bytes=10-\r\nIf-Range: \"v1\"\r\n");
+    assert_eq!(resumed.status, 206, "{resumed:?}");
+    assert_eq!(resumed.body, body[10..].to_vec());
+    // A range alone, on a path that could be a page, is still not sent: the whole answer.
+    let alone = ask("Range: bytes=10-\r\n");
+    assert_eq!(alone.status, 200);
+}

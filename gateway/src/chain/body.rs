@@ -38,6 +38,23 @@ static LEGACY_MAY_NOT_SEND: LazyLock<HeaderSet> = LazyLock::new(|| {
         .collect()
 });
 
+/// Whether an answer is a download a client may resume with a range and `If-Range` (which
+/// goes to the site whatever the path: `upstream::forwards_ranges`): a type the adapters
+/// never rewrite, with a strong validator to resume against.
+fn resumable_download(headers: &http::HeaderMap) -> bool {
+    let rewritable = headers.get_all(CONTENT_TYPE).iter().any(|v| {
+        let media = egov_adapters::charset::media_type(v.to_str().unwrap_or("text/html"));
+        ["text/html", "application/xhtml+xml", "text/css"]
+            .iter()
+            .any(|m| media.eq_ignore_ascii_case(m))
+    });
+    let strong_etag = headers
+        .get(ETAG)
+        .is_some_and(|v| !v.as_bytes().starts_with(b"W/"));
+    let validator = strong_etag || headers.contains_key(http::header::LAST_MODIFIED);
+    headers.contains_key(CONTENT_TYPE) && !rewritable && validator
+}
+
 /// What a browser does with an answer, by its type: render it as a document (HTML, XML,
 /// SVG), use it as a page's static part (a stylesheet, a script, an image, a font), or
 /// anything else (a PDF, JSON, a download).
@@ -207,7 +224,7 @@ impl AdapterChain {
             cookies_bound_to,
         } = asked;
         remove_hop_by_hop(headers, status);
-        if !ranges {
+        if !ranges && !resumable_download(headers) {
             // The citizen's ranges were not forwarded (`upstream::forwards_ranges`): an
             // answer offering them would have clients ask for ranges that are never served.
             headers.remove(&http::header::ACCEPT_RANGES);
