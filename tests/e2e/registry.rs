@@ -1986,6 +1986,43 @@ async fn require_healthy_runs_the_health_check_the_change_configures() {
     );
 }
 
+/// Found when tried: the health check ran before the check of where the service may be,
+/// so a ministry sent another ministry's site a `GET` of its choosing and read its status.
+#[tokio::test]
+async fn require_healthy_sends_nothing_to_another_ministrys_backend() {
+    use std::sync::atomic::{AtomicUsize, Ordering};
+    let e = Estate::start();
+    let checked = std::sync::Arc::new(AtomicUsize::new(0));
+    let seen = std::sync::Arc::clone(&checked);
+    let site = egov_integration::raw_http::answering_site(move |head| {
+        if String::from_utf8_lossy(head).contains("egov-gateway-health-check") {
+            seen.fetch_add(1, Ordering::SeqCst);
+        }
+        b"HTTP/1.1 200 OK\r\nContent-Length: 2\r\nConnection: close\r\n\r\nok".to_vec()
+    });
+    let mut theirs = e.new_service("interior-only", "interior");
+    theirs["upstream"]["url"] = json!(format!("http://{site}/cnie-renewal"));
+    assert_status(
+        &e.api("interior").post("/services", &theirs).await,
+        StatusCode::CREATED,
+    );
+    let mut probe = e.new_service("probe", "justice");
+    probe["upstream"]["url"] = json!(format!("http://{site}/"));
+    probe["upstream"]["health_check"] =
+        json!({ "kind": "http", "path": "/admin/delete-user?id=42" });
+    let answer = e
+        .api("justice")
+        .post("/services?require_healthy=true", &probe)
+        .await;
+    assert_status(&answer, StatusCode::UNPROCESSABLE_ENTITY);
+    assert_eq!(answer.pointers(), ["/upstream/url"], "{}", answer.body);
+    assert_eq!(
+        checked.load(Ordering::SeqCst),
+        0,
+        "the site was sent the check"
+    );
+}
+
 #[tokio::test]
 async fn a_services_health_read_says_when_its_backends_fail_their_health_check() {
     let e = Estate::start();
