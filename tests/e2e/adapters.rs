@@ -866,12 +866,13 @@ fn a_legacy_sites_other_name_is_the_service_as_its_hostname_is() {
 #[tokio::test]
 async fn a_form_sent_from_the_services_own_page_names_it_as_the_site_knows_it() {
     let estate = start_estate(None);
-    let gw = TestGateway::in_front_of(&estate);
-    let here = format!("http://{}", gw.addr);
+    let gw = TestGateway::with(&estate, egov_integration::own_origins);
+    let here = format!("http://cnie-renewal.localhost:{}", gw.addr.port());
     let post = |origin: String, referer: String| {
-        let url = gw.url("/s/cnie-renewal/__estate/echo");
+        let url = gw.origin_url("cnie-renewal", "/__estate/echo");
+        let http = egov_integration::origin_client(gw.addr);
         async move {
-            let echo: Value = client()
+            let echo: Value = http
                 .post(url)
                 .header("origin", origin)
                 .header("referer", referer)
@@ -888,7 +889,7 @@ async fn a_form_sent_from_the_services_own_page_names_it_as_the_site_knows_it() 
             )
         }
     };
-    let (origin, referer) = post(here.clone(), format!("{here}/s/cnie-renewal/form?x=1")).await;
+    let (origin, referer) = post(here.clone(), format!("{here}/form?x=1")).await;
     assert_eq!(origin.as_deref(), Some("http://www.cnie.ma"));
     assert_eq!(
         referer.as_deref(),
