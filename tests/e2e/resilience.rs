@@ -453,6 +453,22 @@ fn a_form_the_site_took_and_never_answered_may_have_been_received() {
     assert_eq!(post.status, 504);
     let text = post.text();
     assert!(text.contains("may have been received"), "{text}");
+    // Nor a form the site read and then dropped (found in a bypass probe): a 502 that says so.
+    let (dropping, _) = site_dropping_every_request();
+    let dropped = TestGateway::with(&estate, move |c| {
+        service(c).upstream.backends = vec![backend(dropping)];
+    });
+    let post = raw_http::send(
+        dropped.addr,
+        format!(
+            "POST /s/{SERVICE}/demande HTTP/1.1\r\nHost: {}\r\nAccept-Language: en\r\n\
+             Content-Length: 9\r\nConnection: close\r\n\r\nnom=Amina",
+            dropped.addr
+        )
+        .as_bytes(),
+    );
+    assert_eq!(post.status, 502);
+    assert!(post.text().contains("may have been received"));
     // A page asked again is only slow.
     let get = raw_http::send(
         gw.addr,

@@ -241,8 +241,8 @@ impl RequestCtx {
     /// (breaker open, every backend down), otherwise the page of the failure's kind.
     /// A citizen who stopped sending his request's body (`stalled`, see
     /// [`super::limits::body_stalled`]) gets the 408 page; a form (`req` not idempotent)
-    /// that reached a site which then did not answer in time, a page saying it may have
-    /// been received.
+    /// that reached a site which then did not answer (in time, or at all), a page saying it
+    /// may have been received.
     pub fn failure_page(
         &self,
         e: &pingora::Error,
@@ -252,8 +252,9 @@ impl RequestCtx {
         if stalled {
             return Some(self.error_page(ErrorKind::RequestTimeout));
         }
-        let kind = match response::failure_kind(e)? {
-            ErrorKind::GatewayTimeout
+        let failure = response::failure_kind(e)?;
+        let kind = match failure {
+            ErrorKind::GatewayTimeout | ErrorKind::BadGateway
                 if !req.method.is_idempotent() && self.attempts.reached_the_site() =>
             {
                 ErrorKind::MaybeReceived
@@ -261,7 +262,11 @@ impl RequestCtx {
             kind => kind,
         };
         let Some(wait) = self.attempts.unavailable_for else {
-            return Some(self.error_page(kind));
+            let mut page = self.error_page(kind);
+            // A connection the site ended stays a 502 (found in a bypass probe: a form the
+            // site read before resetting was answered "try again").
+            page.status = failure.status();
+            return Some(page);
         };
         let kind = if self.attempts.busy {
             ErrorKind::Unavailable

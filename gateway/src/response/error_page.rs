@@ -16,9 +16,10 @@ pub enum ErrorKind {
     HeadersTooLarge,
     BadGateway,
     GatewayTimeout,
-    /// A form (a request that is not idempotent) reached the site, which did not answer in
-    /// time: it may have been recorded, and sending it again may make a second one. Found
-    /// when tried: a slow site saved an application after the citizen was told "try again".
+    /// A form (a request that is not idempotent) reached the site, which did not answer (in
+    /// time, or closed the connection): it may have been recorded, and sending it again may
+    /// make a second one. Found when tried: a slow site saved an application after the
+    /// citizen was told "try again". A 504, or a 502 for a connection the site ended.
     MaybeReceived,
     Unavailable,
     /// The identity provider cannot be reached to log in.
@@ -156,10 +157,10 @@ impl ErrorKind {
                 ("en", "The ministry's service took too long", "The administration's site did not answer in time. Please try again in a moment."),
             ],
             ErrorKind::MaybeReceived => [
-                ("ar", "ربما وصل طلبك", "لم يجب موقع الإدارة المعنية في الوقت المحدد، لكنه ربما تلقى ما أرسلته. قبل إعادة الإرسال، تحقق في الخدمة (طلباتك أو بريدك الإلكتروني) مما إذا كان قد سجل، لتفادي طلب مكرر."),
-                ("zgh", "ⴰⵙⵉⵜ ⵏ ⵜⵏⴱⴰⴹⵜ ⵉⵄⵟⵟⵍ ⴱⵣⵣⴰⴼ", "ⴰⵙⵉⵜ ⵏ ⵜⵏⴱⴰⴹⵜ ⵓⵔ ⴷ ⵢⵔⴰⵔ ⴳ ⵓⵣⵎⵣ ⵏⵏⵙ, ⵎⴰⵛⴰ ⵎⴰ ⵜⵓⵣⵏⴷ ⵉⵣⵎⵔ ⴰⴷ ⵢⴰⵡⴹ ⵜⴰⵎⴰⵡⴰⵙⵜ. ⵙⵙⵏⵇⴷ ⴳ ⵜⵎⴰⵡⴰⵙⵜ ⵇⴱⵍ ⴰⴷ ⵜⴰⵍⵙⴷ ⴰⵣⵏ."),
-                ("fr", "Votre demande a peut-être été reçue", "Le site de l'administration concernée n'a pas répondu à temps, mais il a peut-être reçu ce que vous avez envoyé. Avant de renvoyer le formulaire, vérifiez dans le service (vos demandes, vos e-mails) s'il a été enregistré, pour éviter une demande en double."),
-                ("en", "Your request may have been received", "The administration's site did not answer in time, but it may have received what you sent. Before sending the form again, check in the service (your requests, your e-mails) whether it was recorded, to avoid a duplicate request."),
+                ("ar", "ربما وصل طلبك", "لم يجب موقع الإدارة المعنية، لكنه ربما تلقى ما أرسلته. قبل إعادة الإرسال، تحقق في الخدمة (طلباتك أو بريدك الإلكتروني) مما إذا كان قد سجل، لتفادي طلب مكرر."),
+                ("zgh", "ⴰⵙⵉⵜ ⵏ ⵜⵏⴱⴰⴹⵜ ⵉⵄⵟⵟⵍ ⴱⵣⵣⴰⴼ", "ⴰⵙⵉⵜ ⵏ ⵜⵏⴱⴰⴹⵜ ⵓⵔ ⴷ ⵢⵔⴰⵔ, ⵎⴰⵛⴰ ⵎⴰ ⵜⵓⵣⵏⴷ ⵉⵣⵎⵔ ⴰⴷ ⵢⴰⵡⴹ ⵜⴰⵎⴰⵡⴰⵙⵜ. ⵙⵙⵏⵇⴷ ⴳ ⵜⵎⴰⵡⴰⵙⵜ ⵇⴱⵍ ⴰⴷ ⵜⴰⵍⵙⴷ ⴰⵣⵏ."),
+                ("fr", "Votre demande a peut-être été reçue", "Le site de l'administration concernée n'a pas répondu, mais il a peut-être reçu ce que vous avez envoyé. Avant de renvoyer le formulaire, vérifiez dans le service (vos demandes, vos e-mails) s'il a été enregistré, pour éviter une demande en double."),
+                ("en", "Your request may have been received", "The administration's site did not answer, but it may have received what you sent. Before sending the form again, check in the service (your requests, your e-mails) whether it was recorded, to avoid a duplicate request."),
             ],
             ErrorKind::Unavailable => [
                 ("ar", "الخدمة غير متاحة مؤقتا", "الخدمة غير متاحة حاليا. أعد المحاولة لاحقا."),
