@@ -171,7 +171,40 @@ fn claimed_elsewhere<'a>(
 /// A TOML problem says where, on one line (as `check` does): `line 3, column 7: ...`.
 pub fn document_of(text: &str) -> Result<Value, String> {
     let value: toml::Value = toml::from_str(text).map_err(|e| toml_problem(text, &e))?;
-    serde_json::to_value(value).map_err(|e| e.to_string())
+    let mut document = serde_json::to_value(value).map_err(|e| e.to_string())?;
+    drop_written_secrets(&mut document);
+    Ok(document)
+}
+
+/// What stands in a document for a secret written in its file where a reference belongs.
+pub const WRITTEN_SECRET: &str = "(a secret written in the file: never kept)";
+
+/// Replaces every secret an adapter step holds as written (`password = "..."`, or `{ value
+/// = "..." }`, which only the API takes) with [`WRITTEN_SECRET`]: the document of a file is
+/// what the API reads back, and what the history keeps for good. Found in a bypass probe: a
+/// hand-written `password = "..."` was refused with a message that did not repeat it, but
+/// the API's read returned it and the history kept it after the file was mended. Such a
+/// step is still refused; only references (`env`, `file`, `stored`) are kept.
+fn drop_written_secrets(document: &mut Value) {
+    let Some(steps) = document.get_mut("adapters").and_then(Value::as_array_mut) else {
+        return;
+    };
+    for step in steps.iter_mut().filter_map(Value::as_object_mut) {
+        for field in ["password", "key"] {
+            let Some(v) = step.get_mut(field) else {
+                continue;
+            };
+            let reference = v.as_object().is_some_and(|m| {
+                m.len() == 1
+                    && ["env", "file", "stored"]
+                        .iter()
+                        .any(|k| m.get(*k).is_some_and(Value::is_string))
+            });
+            if !reference {
+                *v = Value::String(WRITTEN_SECRET.into());
+            }
+        }
+    }
 }
 
 /// The TOML text of a document (`null`s are refused: TOML has none).
@@ -1053,6 +1086,33 @@ impl RegistryStore for FileStore {
 mod tests {
     use super::*;
     use serde_json::json;
+
+    /// Found in a bypass probe: a secret hand-written in a service file came back from the
+    /// API's read and stayed in the history.
+    #[test]
+    fn a_secret_written_in_a_file_never_reaches_its_document() {
+        let text = r#"
+id = "x"
+[[adapters]]
+step = "basic-auth"
+username = "svc"
+password = "hunter2"
+[[adapters]]
+step = "api-key"
+key = { value = "k-hunter2" }
+[[adapters]]
+step = "basic-auth"
+password = { env = "EGOV_SECRET_X" }
+"#;
+        let doc = document_of(text).expect("a document");
+        assert!(!doc.to_string().contains("hunter2"), "{doc}");
+        assert_eq!(doc["adapters"][0]["password"], WRITTEN_SECRET);
+        assert_eq!(doc["adapters"][1]["key"], WRITTEN_SECRET);
+        assert_eq!(
+            doc["adapters"][2]["password"],
+            json!({ "env": "EGOV_SECRET_X" })
+        );
+    }
 
     struct Dir(PathBuf);
     impl Drop for Dir {
