@@ -580,12 +580,17 @@ mod tests {
         let service = &config.services[0];
         let text = std::fs::read_to_string(&service.file).expect("the service file");
         let mut doc = crate::registry::store::files::document_of(&text).expect("a document");
+        // What each is told besides: how to write a reference, or what is wrong in one.
         let written = [
-            serde_json::json!("hunter2-секрет"),
-            serde_json::json!(98765432),
-            serde_json::json!({ "envv": "hunter2-секрет" }),
+            (serde_json::json!("hunter2-секрет"), "{ env = \"NAME\" }"),
+            (serde_json::json!(98765432), "{ env = \"NAME\" }"),
+            (
+                serde_json::json!({ "envv": "hunter2-секрет" }),
+                "unknown field `envv`",
+            ),
+            (serde_json::json!({ "env": 98765432 }), "must be a string"),
         ];
-        for password in written {
+        for (password, told) in written {
             doc["adapters"] = serde_json::json!([
                 { "step": "basic-auth", "username": "svc", "password": password }
             ]);
@@ -603,7 +608,7 @@ mod tests {
                 "{refused}"
             );
             assert!(
-                refused.contains("{ env = \"NAME\" }") && !refused.contains("RawSecret"),
+                refused.contains(told) && !refused.contains("RawSecret"),
                 "{refused}"
             );
         }

@@ -99,7 +99,7 @@ pub struct RawSideListener {
 #[serde(deny_unknown_fields)]
 pub struct RawAdmin {
     pub listen: Option<String>,
-    #[serde(default)]
+    #[serde(default, deserialize_with = "admin_keys")]
     pub keys: Vec<RawAdminKey>,
     #[serde(default)]
     pub upstream_allow: Vec<String>,
@@ -119,6 +119,25 @@ pub struct RawAdminKey {
     pub role: Option<String>,
     pub hash: String,
 }
+
+/// `[admin] keys`: tables only. Found in a bypass probe: a key pasted into the list was
+/// answered `invalid type: string "egov_justice-1_...", expected struct RawAdminKey`, the
+/// key in `check`'s output and the server's log.
+pub fn admin_keys<'de, D: serde::Deserializer<'de>>(d: D) -> Result<Vec<RawAdminKey>, D::Error> {
+    struct Key(RawAdminKey);
+    impl<'de> Deserialize<'de> for Key {
+        fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+            table_only(d, ADMIN_KEY_FORM).map(Key)
+        }
+    }
+    Ok(Vec::<Key>::deserialize(d)?
+        .into_iter()
+        .map(|k| k.0)
+        .collect())
+}
+
+/// What an admin key's entry is, for one written as the key itself.
+const ADMIN_KEY_FORM: &str = "an API key is listed by its hash, never itself: { id = \"...\", ministry = \"...\", hash = \"...\" }, as `egov-gateway admin-key` prints it";
 
 /// `[registry]`: where the live set of services is kept.
 #[derive(Debug, Default, Deserialize)]
@@ -425,66 +444,110 @@ const SECRET_FORMS: &str = "a secret is never written in the configuration: give
 
 impl<'de> Deserialize<'de> for RawSecret {
     fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
-        use serde::de::Error;
-        struct Reference;
-        impl<'de> serde::de::Visitor<'de> for Reference {
-            type Value = RawSecret;
-
-            fn expecting(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-                f.write_str(SECRET_FORMS)
-            }
-
-            // A value where the reference belongs is the secret itself: refused without
-            // repeating it (serde's own message quotes it).
-            fn visit_str<E: Error>(self, _: &str) -> Result<RawSecret, E> {
-                Err(E::custom(SECRET_FORMS))
-            }
-
-            fn visit_i64<E: Error>(self, _: i64) -> Result<RawSecret, E> {
-                Err(E::custom(SECRET_FORMS))
-            }
-
-            fn visit_u64<E: Error>(self, _: u64) -> Result<RawSecret, E> {
-                Err(E::custom(SECRET_FORMS))
-            }
-
-            fn visit_f64<E: Error>(self, _: f64) -> Result<RawSecret, E> {
-                Err(E::custom(SECRET_FORMS))
-            }
-
-            fn visit_bool<E: Error>(self, _: bool) -> Result<RawSecret, E> {
-                Err(E::custom(SECRET_FORMS))
-            }
-
-            fn visit_seq<A: serde::de::SeqAccess<'de>>(self, _: A) -> Result<RawSecret, A::Error> {
-                Err(A::Error::custom(SECRET_FORMS))
-            }
-
-            fn visit_map<A: serde::de::MapAccess<'de>>(
-                self,
-                mut map: A,
-            ) -> Result<RawSecret, A::Error> {
-                let mut secret = RawSecret::default();
-                while let Some(key) = map.next_key::<String>()? {
-                    let slot = match key.as_str() {
-                        "env" => &mut secret.env,
-                        "file" => &mut secret.file,
-                        "stored" => &mut secret.stored,
-                        _ => {
-                            let key: String = key.chars().take(40).collect();
-                            return Err(A::Error::custom(format!(
-                                "{key:?} is not a kind of secret reference (env, file); {SECRET_FORMS}"
-                            )));
-                        }
-                    };
-                    // A variable's name, a path or a store key: none is the secret.
-                    *slot = Some(map.next_value()?);
-                }
-                Ok(secret)
-            }
-        }
-        d.deserialize_any(Reference)
+        table_only::<D, RawSecretTable>(d, SECRET_FORMS).map(|t| RawSecret {
+            env: t.env,
+            file: t.file,
+            stored: t.stored,
+        })
     }
+}
+
+/// [`RawSecret`]'s table as written.
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RawSecretTable {
+    #[serde(default, deserialize_with = "name")]
+    env: Option<String>,
+    #[serde(default, deserialize_with = "name")]
+    file: Option<String>,
+    #[serde(default, deserialize_with = "name")]
+    stored: Option<String>,
+}
+
+/// A table (`T`), never a bare value: where a credential's table belongs, a value written
+/// instead is likely the credential itself, and serde's own message would quote it (`invalid
+/// type: string "hunter2", expected struct RawSecret`). It is refused with `refusal`, which
+/// says what to write; a table's own problems are serde's as usual (a key's name, never a
+/// value: see [`name`]).
+fn table_only<'de, D, T>(d: D, refusal: &'static str) -> Result<T, D::Error>
+where
+    D: serde::Deserializer<'de>,
+    T: Deserialize<'de>,
+{
+    use serde::de::Error;
+    struct TableOnly<T>(&'static str, std::marker::PhantomData<T>);
+    impl<'de, T: Deserialize<'de>> serde::de::Visitor<'de> for TableOnly<T> {
+        type Value = T;
+
+        fn expecting(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+            f.write_str(self.0)
+        }
+
+        fn visit_str<E: Error>(self, _: &str) -> Result<T, E> {
+            Err(E::custom(self.0))
+        }
+
+        fn visit_i64<E: Error>(self, _: i64) -> Result<T, E> {
+            Err(E::custom(self.0))
+        }
+
+        fn visit_u64<E: Error>(self, _: u64) -> Result<T, E> {
+            Err(E::custom(self.0))
+        }
+
+        fn visit_f64<E: Error>(self, _: f64) -> Result<T, E> {
+            Err(E::custom(self.0))
+        }
+
+        fn visit_bool<E: Error>(self, _: bool) -> Result<T, E> {
+            Err(E::custom(self.0))
+        }
+
+        fn visit_seq<A: serde::de::SeqAccess<'de>>(self, _: A) -> Result<T, A::Error> {
+            Err(A::Error::custom(self.0))
+        }
+
+        fn visit_map<A: serde::de::MapAccess<'de>>(self, map: A) -> Result<T, A::Error> {
+            T::deserialize(serde::de::value::MapAccessDeserializer::new(map))
+        }
+    }
+    d.deserialize_any(TableOnly(refusal, std::marker::PhantomData))
+}
+
+/// A name in a credential's table (a variable, a file, a stored key, an id, a hash): a
+/// string; any other value is refused without being repeated (found in a bypass probe: `{
+/// env = 98765432 }` was answered `invalid type: integer 98765432`).
+fn name<'de, D: serde::Deserializer<'de>>(d: D) -> Result<Option<String>, D::Error> {
+    use serde::de::Error;
+    struct Name;
+    impl<'v> serde::de::Visitor<'v> for Name {
+        type Value = Option<String>;
+
+        fn expecting(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+            f.write_str("a string")
+        }
+
+        fn visit_str<E: Error>(self, v: &str) -> Result<Self::Value, E> {
+            Ok(Some(v.to_string()))
+        }
+
+        fn visit_i64<E: Error>(self, _: i64) -> Result<Self::Value, E> {
+            Err(E::custom("must be a string"))
+        }
+
+        fn visit_u64<E: Error>(self, _: u64) -> Result<Self::Value, E> {
+            Err(E::custom("must be a string"))
+        }
+
+        fn visit_f64<E: Error>(self, _: f64) -> Result<Self::Value, E> {
+            Err(E::custom("must be a string"))
+        }
+
+        fn visit_bool<E: Error>(self, _: bool) -> Result<Self::Value, E> {
+            Err(E::custom("must be a string"))
+        }
+    }
+    d.deserialize_any(Name)
 }
 
 /// One adapter step, tagged by `step = "..."`.

@@ -235,6 +235,20 @@ mod tests {
         );
     }
 
+    /// Found in a bypass probe: a key pasted into the list was quoted back with a Rust
+    /// type's name.
+    #[test]
+    fn a_key_pasted_into_the_list_is_refused_without_repeating_it() {
+        let text = format!("{PORTAL}[admin]\nkeys = [\"egov_justice-1_s3cr3t\"]\n");
+        let e = toml::from_str::<crate::config::raw::RawGateway>(&text).expect_err("refused");
+        let problem = crate::config::toml_problem(&text, &e);
+        assert!(
+            problem.contains("never itself") && !problem.contains("s3cr3t"),
+            "{problem}"
+        );
+        assert!(!problem.contains("RawAdminKey"), "{problem}");
+    }
+
     #[test]
     fn a_ministrys_history_holds_8_mib_unless_told_and_never_less_than_1_mib() {
         let (settings, errors) = validate_text(PORTAL);
