@@ -542,6 +542,39 @@ mod tests {
         let service = &config.services[0];
         let text = std::fs::read_to_string(&service.file).expect("the service file");
         let mut doc = crate::registry::store::files::document_of(&text).expect("a document");
+        // Found in a bypass probe: two charsets in the quirks, and a fallback no page is in.
+        let mut two = doc.clone();
+        two["legacy"]["quirks"] = serde_json::json!(["windows-1256", "iso-8859-1"]);
+        two["adapters"] = serde_json::json!([{ "step": "charset", "fallback": "latin1" }]);
+        let refused = service_from_document(
+            &two,
+            &service.file,
+            &config.ministries,
+            &config.gateway.defaults,
+        )
+        .map(|_| ())
+        .expect_err("two charsets");
+        assert!(
+            refused.to_string().contains("legacy.quirks[1]"),
+            "{refused}"
+        );
+        for label in ["replacement", "utf-16le", "x-user-defined"] {
+            let mut none = doc.clone();
+            none["legacy"]["quirks"] = serde_json::json!([]);
+            none["adapters"] = serde_json::json!([{ "step": "charset", "fallback": label }]);
+            let refused = service_from_document(
+                &none,
+                &service.file,
+                &config.ministries,
+                &config.gateway.defaults,
+            )
+            .map(|_| ())
+            .expect_err(label);
+            assert!(
+                refused.to_string().contains("adapters[0].fallback"),
+                "{refused}"
+            );
+        }
         let mut with = |quirk: &str, fallback: Option<&str>| {
             doc["legacy"]["quirks"] = serde_json::json!([quirk]);
             doc["adapters"] = match fallback {

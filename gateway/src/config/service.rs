@@ -937,6 +937,19 @@ fn adapters(raw: &[RawAdapterStep], file: &Path, p: &mut Problems<'_>) -> Option
             RawAdapterStep::Charset { fallback } => {
                 let label = fallback.as_deref().unwrap_or("windows-1252");
                 match egov_adapters::charset::encoding_for_label(label) {
+                    // A page's legacy charset is one a browser reads markup in: found in a
+                    // bypass probe, "replacement" (or UTF-16, x-user-defined) turned every
+                    // page into one U+FFFD.
+                    Some(enc)
+                        if !enc.is_ascii_compatible()
+                            || ["replacement", "x-user-defined"].contains(&enc.name()) =>
+                    {
+                        p.add(
+                            format!("{field}.fallback"),
+                            format!("{label:?} ({}) is not a charset legacy pages are written in: name the site's (windows-1256, iso-8859-1...)", enc.name()),
+                        );
+                        None
+                    }
                     Some(enc) => Some(AdapterStep::Charset {
                         fallback: enc.name().to_string(),
                     }),
@@ -1187,6 +1200,16 @@ fn charset_as_declared(quirks: &[Quirk], adapters: &[AdapterStep], p: &mut Probl
         AdapterStep::Charset { fallback } => Some((k, fallback)),
         _ => None,
     });
+    if let [(_, first), .., (i, other)] = declared.as_slice() {
+        if first != other {
+            // Found in a bypass probe: both passed, and half the pages came out garbled.
+            p.add(
+                format!("legacy.quirks[{i}]"),
+                format!("a site's pages are in one charset; the quirks say {first} and {other}"),
+            );
+            return;
+        }
+    }
     let (Some((k, fallback)), Some((i, wanted))) = (step, declared.first()) else {
         return;
     };
