@@ -396,6 +396,14 @@ fn cross_check(
                 &field,
                 format!("is the own origin of service {id:?} (portal.service_origin), never a legacy host"),
             ));
+        } else if let Some(o) = origins.filter(|o| o.covers(host)) {
+            // Found in a bypass probe: `x.cnie-renewal.localhost`, served with
+            // `on_host = "proxy"`, set a session cookie for that service's origin.
+            errors.push(ConfigError::new(
+                &s.file,
+                &field,
+                format!("is under the services' domain {:?} (portal.service_origin), whose pages may set cookies for every service's origin; never a legacy host", o.domain),
+            ));
         }
         let key = (host, s.legacy.path.as_str());
         if let Some(other) = claims.insert(key, s) {
@@ -681,6 +689,16 @@ mod tests {
         assert_eq!(errors[0].field, "legacy.hostname");
         assert!(
             errors[0].reason.contains("own origin of service"),
+            "{errors:?}"
+        );
+        // Nor a name under one, as a hostname or an alias (found in a bypass probe).
+        config.services[1].legacy.hostname = "www.other.ma".into();
+        config.services[1].legacy.aliases = vec![format!("x.{}.localhost", config.services[0].id)];
+        let errors = cross_checked(&config.services, Some(&config.gateway.portal));
+        assert_eq!(errors.len(), 1, "{errors:?}");
+        assert_eq!(errors[0].field, "legacy.aliases[0]");
+        assert!(
+            errors[0].reason.contains("under the services' domain"),
             "{errors:?}"
         );
     }

@@ -304,6 +304,15 @@ impl ServiceOrigins {
         let label = host.strip_suffix(self.domain.as_str())?.strip_suffix('.')?;
         (!label.is_empty() && !label.contains('.')).then_some(label)
     }
+
+    /// Whether `host` is the services' domain or under it (a service's origin, or a name
+    /// under one): a page served there may set cookies for the origins (`Domain=`).
+    pub fn covers(&self, host: &str) -> bool {
+        host == self.domain
+            || host
+                .strip_suffix(self.domain.as_str())
+                .is_some_and(|rest| rest.ends_with('.'))
+    }
 }
 
 /// A TLS listener with its certificate chain and key (PEM files).
