@@ -2023,6 +2023,37 @@ async fn require_healthy_sends_nothing_to_another_ministrys_backend() {
     );
 }
 
+/// Found in a bypass probe: the health read said "healthy" while the service's breaker was
+/// open and every citizen got the maintenance page.
+#[tokio::test]
+async fn a_services_health_read_says_when_its_breaker_turns_citizens_away() {
+    let e = Estate::start();
+    let site = egov_integration::raw_http::answering_site(|_| {
+        b"HTTP/1.1 503 Service Unavailable\r\nContent-Length: 0\r\nConnection: close\r\n\r\n"
+            .to_vec()
+    });
+    let interior = e.api("interior");
+    let mut failing = e.new_service("tripping", "interior");
+    failing["upstream"]["url"] = json!(format!("http://{site}/cnie-renewal"));
+    failing["upstream"]["breaker"] = json!({ "failures": 2, "open_for": "30s" });
+    assert_status(
+        &interior.post("/services", &failing).await,
+        StatusCode::CREATED,
+    );
+    let gw = e.gateway.addr;
+    tokio::task::spawn_blocking(move || {
+        for i in 0..6u8 {
+            let from = std::net::IpAddr::from([127, 0, 0, 2 + i % 3]);
+            egov_integration::raw_http::get_from(from, gw, "/s/tripping/");
+        }
+    })
+    .await
+    .expect("the requests");
+    let read = interior.get("/services/tripping/health").await;
+    assert_eq!(read.body["breaker"], "open", "{}", read.body);
+    assert_eq!(read.body["healthy"], false, "{}", read.body);
+}
+
 #[tokio::test]
 async fn a_services_health_read_says_when_its_backends_fail_their_health_check() {
     let e = Estate::start();

@@ -259,6 +259,18 @@ pub(super) async fn health(
     // What the gateway itself makes of each backend beside whether it accepts a
     // connection: found when tried, a health check the site answered 404 had every backend
     // out and citizens answered 503, while this said "healthy" (both reachable).
+    // The service's breaker, open, turns every citizen away whatever its backends say (found
+    // in a bypass probe: "healthy" while every answer was the maintenance page).
+    let breaker =
+        service
+            .upstream
+            .breaker
+            .as_ref()
+            .map(|b| match b.state(std::time::Instant::now()) {
+                crate::resilience::breaker::BreakerState::Closed => "closed",
+                crate::resilience::breaker::BreakerState::HalfOpen => "half-open",
+                crate::resilience::breaker::BreakerState::Open => "open",
+            });
     let backends = tokio::task::spawn_blocking(move || {
         let upstream = &service.upstream;
         let timeout = upstream.timeouts.connect;
@@ -284,6 +296,7 @@ pub(super) async fn health(
     .await
     .unwrap_or_default();
     let healthy = unresolved.is_empty()
+        && breaker != Some("open")
         && backends
             .iter()
             .all(|b| b["reachable"] == true && b["in_service"] == true);
@@ -291,6 +304,7 @@ pub(super) async fn health(
         "service": id,
         "healthy": healthy,
         "backends": backends,
+        "breaker": breaker,
         "unresolved": unresolved,
     }))
     .into_response()
