@@ -1090,3 +1090,32 @@ async fn with_affinity_a_signed_in_citizen_keeps_her_sessions_backend() {
     }
     assert_eq!(all.len(), 2, "twelve sessions from one address: {all:?}");
 }
+
+/// Found in a bypass probe: with affinity, a hung backend was met only by its own citizens,
+/// never by three addresses, so it was never ejected and each of its citizens waited out
+/// the read timeout on every request.
+#[test]
+fn with_affinity_a_hung_backend_is_ejected_by_its_own_citizens() {
+    let estate = start_estate(None);
+    let hung = raw_http::SilentSite::start();
+    let (live, hung_port) = (estate.addr(), hung.port);
+    let gw = TestGateway::with(&estate, move |c| {
+        let upstream = &mut service(c).upstream;
+        upstream.backends = vec![
+            backend(live),
+            backend(SocketAddr::from(([127, 0, 0, 1], hung_port))),
+        ];
+        upstream.affinity = egov_gateway::config::Affinity::Citizen;
+        upstream.timeouts.read = Duration::from_millis(300);
+        upstream.timeouts.total = Duration::from_secs(3);
+        upstream.outlier.consecutive_failures = 2;
+    });
+    for n in 0..4u8 {
+        for _ in 0..6 {
+            let answer = raw_http::get_from(citizen(n), gw.addr, &format!("/s/{SERVICE}/"));
+            assert_eq!(answer.status, 200, "citizen {n}");
+        }
+    }
+    let met = hung.arrivals().len();
+    assert!(met <= 2, "the hung backend was asked {met} times");
+}

@@ -202,6 +202,11 @@ impl Upstream {
         }
     }
 
+    /// Whether `upstream.affinity = "citizen"`.
+    pub fn has_affinity(&self) -> bool {
+        self.affinity
+    }
+
     /// Weighted rendezvous hashing: each backend in service scores `weight / -ln(u)`, `u`
     /// a uniform draw from the citizen's key and the backend's address, and the highest
     /// wins. The same key picks the same backend on every instance of the gateway (the

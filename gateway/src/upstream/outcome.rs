@@ -123,10 +123,19 @@ impl Upstreams {
         let upstream = &service.upstream;
         if let Some(addr) = backend {
             let now = std::time::Instant::now();
+            // With affinity, a backend is met by its own citizens only: waiting for three
+            // addresses, a hung one was never ejected and each of them waited out its timeout
+            // on every request (found in a bypass probe). The price: one of them asking for
+            // a slow page may take it out for a while, moving its citizens.
+            let ejecting = if upstream.has_affinity() {
+                Failure::Anyone
+            } else {
+                failure
+            };
             if let crate::resilience::outlier::Ejection::Ejected(length) =
                 upstream
                     .outliers
-                    .record(addr, failed.then_some(failure), now)
+                    .record(addr, failed.then_some(ejecting), now)
             {
                 tracing::warn!(
                     service = service.id(),
