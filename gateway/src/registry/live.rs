@@ -147,9 +147,10 @@ impl LiveRegistry {
         let why = broken
             .iter()
             .find_map(|b| b.strip_prefix(id)?.strip_prefix(": "))?;
-        let lines: Vec<&str> = why
+        let lines: Vec<String> = why
             .lines()
             .map(|line| line.split_once(".toml: ").map_or(line, |(_, rest)| rest))
+            .map(without_directories)
             .collect();
         Some(lines.join("\n"))
     }
@@ -755,6 +756,20 @@ fn document_of_file(file: &std::path::Path) -> Option<serde_json::Value> {
     super::store::files::document_of(&text).ok()
 }
 
+/// `line` with each absolute path in it cut to its file name (found in a bypass probe: a
+/// missing secret file's message named `/tmp/egov-demo-.../config/services/justice/pw.txt`).
+fn without_directories(line: &str) -> String {
+    line.split(' ')
+        .map(
+            |word| match word.strip_prefix('/').and_then(|w| w.rsplit_once('/')) {
+                Some((_, name)) => format!(".../{name}"),
+                None => word.to_string(),
+            },
+        )
+        .collect::<Vec<_>>()
+        .join(" ")
+}
+
 /// A problem with no file to name.
 pub fn problem(reason: impl Into<String>) -> ConfigErrors {
     ConfigErrors(vec![ConfigError::new(std::path::Path::new(""), "", reason)])
@@ -769,6 +784,23 @@ async fn keep_marked(shared: &SharedStore, mark: &mut Option<super::store::Resto
         if let Err(e) = shared.keep_restoring(m).await {
             tracing::warn!(error = %e, "the registry store's restore mark could not be renewed");
         }
+    }
+}
+
+#[cfg(test)]
+mod held_back_tests {
+    #[test]
+    fn a_held_back_changes_reason_names_files_without_their_directories() {
+        assert_eq!(
+            super::without_directories(
+                "adapters[0].password: cannot read secret file /tmp/egov-demo-1/config/services/justice/pw.txt"
+            ),
+            "adapters[0].password: cannot read secret file .../pw.txt"
+        );
+        assert_eq!(
+            super::without_directories("access: \"publik\" is not one of public, citizen"),
+            "access: \"publik\" is not one of public, citizen"
+        );
     }
 }
 
