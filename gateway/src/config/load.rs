@@ -517,6 +517,28 @@ mod tests {
     }
 
     #[test]
+    fn a_malformed_backend_url_is_quoted_without_its_credentials() {
+        let config = crate::config::fixtures::config_without_secrets();
+        let service = &config.services[0];
+        let text = std::fs::read_to_string(&service.file).expect("the service file");
+        let mut doc = crate::registry::store::files::document_of(&text).expect("a document");
+        doc["upstream"]["url"] = serde_json::json!("http://svc:hunter2@127.0.0.1:99999/");
+        let refused = service_from_document(
+            &doc,
+            &service.file,
+            &config.ministries,
+            &config.gateway.defaults,
+        )
+        .map(|_| ())
+        .expect_err("refused")
+        .to_string();
+        assert!(
+            refused.contains("is not a URL") && !refused.contains("hunter2"),
+            "{refused}"
+        );
+    }
+
+    #[test]
     fn an_affinity_is_none_or_citizen() {
         let config = crate::config::fixtures::config_without_secrets();
         let service = &config.services[0];
