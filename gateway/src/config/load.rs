@@ -440,23 +440,36 @@ fn place(file: &Path) -> String {
 mod tests {
     use super::*;
 
+    /// The shipped registry's first service as a document, and the configuration it is in.
+    fn first_service() -> (crate::config::Config, serde_json::Value) {
+        let config = crate::config::fixtures::config_without_secrets();
+        let text = std::fs::read_to_string(&config.services[0].file).expect("the service file");
+        let doc = crate::registry::store::files::document_of(&text).expect("a document");
+        (config, doc)
+    }
+
+    /// `doc` validated as the first service's file would be; its errors as text.
+    fn validated(
+        config: &crate::config::Config,
+        doc: &serde_json::Value,
+    ) -> Result<ServiceConfig, String> {
+        service_from_document(
+            doc,
+            &config.services[0].file,
+            &config.ministries,
+            &config.gateway.defaults,
+        )
+        .map_err(|e| e.to_string())
+    }
+
     /// Found when tried: `read = "40s"` beside `total = "10s"` was taken, and the site was
     /// never given the 40 s meant.
     #[test]
     fn a_read_timeout_longer_than_the_total_is_refused() {
-        let config = crate::config::fixtures::config_without_secrets();
-        let service = &config.services[0];
-        let text = std::fs::read_to_string(&service.file).expect("the service file");
-        let mut doc = crate::registry::store::files::document_of(&text).expect("a document");
+        let (config, mut doc) = first_service();
         let mut with_timeouts = |timeouts: serde_json::Value| {
             doc["upstream"]["timeouts"] = timeouts;
-            service_from_document(
-                &doc,
-                &service.file,
-                &config.ministries,
-                &config.gateway.defaults,
-            )
-            .map_err(|e| e.to_string())
+            validated(&config, &doc)
         };
         let refused = with_timeouts(serde_json::json!({ "read": "40s", "total": "10s" }));
         let text = refused.expect_err("refused");
@@ -472,21 +485,11 @@ mod tests {
 
     #[test]
     fn a_legacy_sites_aliases_are_names_of_its_own() {
-        let config = crate::config::fixtures::config_without_secrets();
-        let service = &config.services[0];
-        let text = std::fs::read_to_string(&service.file).expect("the service file");
-        let mut doc = crate::registry::store::files::document_of(&text).expect("a document");
-        let hostname = service.legacy.hostname.clone();
+        let (config, mut doc) = first_service();
+        let hostname = config.services[0].legacy.hostname.clone();
         let mut with = |aliases: serde_json::Value| {
             doc["legacy"]["aliases"] = aliases;
-            service_from_document(
-                &doc,
-                &service.file,
-                &config.ministries,
-                &config.gateway.defaults,
-            )
-            .map(|s| s.legacy.aliases)
-            .map_err(|e| e.to_string())
+            validated(&config, &doc).map(|s| s.legacy.aliases)
         };
         assert_eq!(
             with(serde_json::json!(["old.example.ma"])),
@@ -518,20 +521,9 @@ mod tests {
 
     #[test]
     fn a_malformed_backend_url_is_quoted_without_its_credentials() {
-        let config = crate::config::fixtures::config_without_secrets();
-        let service = &config.services[0];
-        let text = std::fs::read_to_string(&service.file).expect("the service file");
-        let mut doc = crate::registry::store::files::document_of(&text).expect("a document");
+        let (config, mut doc) = first_service();
         doc["upstream"]["url"] = serde_json::json!("http://svc:hunter2@127.0.0.1:99999/");
-        let refused = service_from_document(
-            &doc,
-            &service.file,
-            &config.ministries,
-            &config.gateway.defaults,
-        )
-        .map(|_| ())
-        .expect_err("refused")
-        .to_string();
+        let refused = validated(&config, &doc).map(|_| ()).expect_err("refused");
         assert!(
             refused.contains("is not a URL") && !refused.contains("hunter2"),
             "{refused}"
@@ -540,20 +532,10 @@ mod tests {
 
     #[test]
     fn an_affinity_is_none_or_citizen() {
-        let config = crate::config::fixtures::config_without_secrets();
-        let service = &config.services[0];
-        let text = std::fs::read_to_string(&service.file).expect("the service file");
-        let mut doc = crate::registry::store::files::document_of(&text).expect("a document");
+        let (config, mut doc) = first_service();
         let mut with = |affinity: &str| {
             doc["upstream"]["affinity"] = serde_json::json!(affinity);
-            service_from_document(
-                &doc,
-                &service.file,
-                &config.ministries,
-                &config.gateway.defaults,
-            )
-            .map(|s| s.upstream.affinity)
-            .map_err(|e| e.to_string())
+            validated(&config, &doc).map(|s| s.upstream.affinity)
         };
         assert_eq!(with("citizen"), Ok(crate::config::Affinity::Citizen));
         assert_eq!(with("none"), Ok(crate::config::Affinity::None));
@@ -568,42 +550,21 @@ mod tests {
     /// passed, and pages without a `<meta>` came out garbled.
     #[test]
     fn the_charset_fallback_is_the_charset_the_quirks_declare() {
-        let config = crate::config::fixtures::config_without_secrets();
-        let service = &config.services[0];
-        let text = std::fs::read_to_string(&service.file).expect("the service file");
-        let mut doc = crate::registry::store::files::document_of(&text).expect("a document");
+        let (config, mut doc) = first_service();
         // Found in a bypass probe: two charsets in the quirks, and a fallback no page is in.
         let mut two = doc.clone();
         two["legacy"]["quirks"] = serde_json::json!(["windows-1256", "iso-8859-1"]);
         two["adapters"] = serde_json::json!([{ "step": "charset", "fallback": "latin1" }]);
-        let refused = service_from_document(
-            &two,
-            &service.file,
-            &config.ministries,
-            &config.gateway.defaults,
-        )
-        .map(|_| ())
-        .expect_err("two charsets");
-        assert!(
-            refused.to_string().contains("legacy.quirks[1]"),
-            "{refused}"
-        );
+        let refused = validated(&config, &two)
+            .map(|_| ())
+            .expect_err("two charsets");
+        assert!(refused.contains("legacy.quirks[1]"), "{refused}");
         for label in ["replacement", "utf-16le", "x-user-defined"] {
             let mut none = doc.clone();
             none["legacy"]["quirks"] = serde_json::json!([]);
             none["adapters"] = serde_json::json!([{ "step": "charset", "fallback": label }]);
-            let refused = service_from_document(
-                &none,
-                &service.file,
-                &config.ministries,
-                &config.gateway.defaults,
-            )
-            .map(|_| ())
-            .expect_err(label);
-            assert!(
-                refused.to_string().contains("adapters[0].fallback"),
-                "{refused}"
-            );
+            let refused = validated(&config, &none).map(|_| ()).expect_err(label);
+            assert!(refused.contains("adapters[0].fallback"), "{refused}");
         }
         let mut with = |quirk: &str, fallback: Option<&str>| {
             doc["legacy"]["quirks"] = serde_json::json!([quirk]);
@@ -611,14 +572,7 @@ mod tests {
                 Some(f) => serde_json::json!([{ "step": "charset", "fallback": f }]),
                 None => serde_json::json!([{ "step": "charset" }]),
             };
-            service_from_document(
-                &doc,
-                &service.file,
-                &config.ministries,
-                &config.gateway.defaults,
-            )
-            .map(|_| ())
-            .map_err(|e| e.to_string())
+            validated(&config, &doc).map(|_| ())
         };
         for wrong in [Some("arabic"), Some("utf-8"), None] {
             let refused = with("windows-1256", wrong).expect_err("refused");
@@ -639,10 +593,7 @@ mod tests {
     /// answer.
     #[test]
     fn a_secret_written_where_its_reference_belongs_is_refused_without_repeating_it() {
-        let config = crate::config::fixtures::config_without_secrets();
-        let service = &config.services[0];
-        let text = std::fs::read_to_string(&service.file).expect("the service file");
-        let mut doc = crate::registry::store::files::document_of(&text).expect("a document");
+        let (config, mut doc) = first_service();
         // What each is told besides: how to write a reference, or what is wrong in one.
         let written = [
             (serde_json::json!("hunter2-секрет"), "{ env = \"NAME\" }"),
@@ -657,15 +608,7 @@ mod tests {
             doc["adapters"] = serde_json::json!([
                 { "step": "basic-auth", "username": "svc", "password": password }
             ]);
-            let refused = service_from_document(
-                &doc,
-                &service.file,
-                &config.ministries,
-                &config.gateway.defaults,
-            )
-            .map(|_| ())
-            .expect_err("refused")
-            .to_string();
+            let refused = validated(&config, &doc).map(|_| ()).expect_err("refused");
             assert!(
                 !refused.contains("hunter2") && !refused.contains("98765432"),
                 "{refused}"
