@@ -2023,6 +2023,44 @@ async fn require_healthy_sends_nothing_to_another_ministrys_backend() {
     );
 }
 
+/// From a last read: the checks ran one after another while the change held the API's
+/// one-at-a-time turn, so backends that never answer held it for a timeout each.
+#[tokio::test]
+async fn require_healthy_checks_every_backend_at_once() {
+    let e = Estate::start();
+    let (a, b) = (
+        egov_integration::raw_http::SilentSite::start(),
+        egov_integration::raw_http::SilentSite::start(),
+    );
+    let mut silent = e.new_service("silent", "interior");
+    silent["upstream"]["url"] = json!([
+        format!("http://127.0.0.1:{}/cnie-renewal", a.port),
+        format!("http://127.0.0.1:{}/cnie-renewal", b.port)
+    ]);
+    silent["upstream"]["health_check"] =
+        json!({ "kind": "http", "path": "/", "interval": "1s", "timeout": "1s" });
+    let answer = e
+        .api("interior")
+        .post("/services?require_healthy=true", &silent)
+        .await;
+    assert_status(&answer, StatusCode::UNPROCESSABLE_ENTITY);
+    assert_eq!(answer.pointers().len(), 2, "{}", answer.body);
+    // The last arrival at each is its check (the first, a connection to see it is up).
+    let (at_a, at_b) = (a.arrivals(), b.arrivals());
+    let (Some(at_a), Some(at_b)) = (at_a.last(), at_b.last()) else {
+        panic!("a backend was not checked: {at_a:?} {at_b:?}");
+    };
+    let apart = if at_a > at_b {
+        *at_a - *at_b
+    } else {
+        *at_b - *at_a
+    };
+    assert!(
+        apart < std::time::Duration::from_millis(500),
+        "checked {apart:?} apart, one after the other's timeout"
+    );
+}
+
 /// Found in a bypass probe: the health read said "healthy" while the service's breaker was
 /// open and every citizen got the maintenance page.
 #[tokio::test]
