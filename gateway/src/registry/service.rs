@@ -85,6 +85,9 @@ pub struct Upstream {
     pub tls: bool,
     /// SNI and `Host` sent upstream.
     pub host: String,
+    /// `http(s)://<host>`: the legacy site's own origin, as its pages' `Origin` names it
+    /// ([`crate::upstream::same_origin`]), made once here rather than per request.
+    pub legacy_origin: String,
     pub host_header: HeaderValue,
     /// Backend path prefix (`/` for none).
     pub base_path: String,
@@ -160,7 +163,9 @@ impl Upstream {
             Some(g) => Breaker::with_gauge(b.failures, b.open_for, g),
             None => Breaker::new(b.failures, b.open_for),
         });
+        let legacy_origin = format!("{}://{host}", if config.tls { "https" } else { "http" });
         Ok(Self {
+            legacy_origin,
             balancer,
             outliers: Outliers::new(config.outlier, &addrs),
             backend_count: addrs.len(),

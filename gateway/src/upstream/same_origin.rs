@@ -32,7 +32,7 @@ pub fn to_legacy(headers: &mut HeaderMap, service: &Service, citizen_host: Optio
         .and_then(|v| v.to_str().ok())
         .and_then(|v| split_url(v))
         .filter(|(authority, rest)| rest.is_empty() && authority.eq_ignore_ascii_case(here))
-        .map(|_| legacy_origin(service));
+        .map(|_| service.upstream.legacy_origin.clone());
     let mapped_referer = headers
         .get(REFERER)
         .and_then(|v| v.to_str().ok())
@@ -57,16 +57,6 @@ fn split_url(url: &str) -> Option<(&str, &str)> {
     Some(rest.split_at(end))
 }
 
-/// The legacy site's origin: its scheme and the `Host` it is sent.
-fn legacy_origin(service: &Service) -> String {
-    let scheme = if service.upstream.tls {
-        "https"
-    } else {
-        "http"
-    };
-    format!("{scheme}://{}", service.upstream.host)
-}
-
 /// The legacy address of the service's page at `rest` (path and query on the address the
 /// citizen asked for), if it is one of the service's pages.
 fn legacy_page(service: &Service, rest: &str) -> Option<String> {
@@ -77,7 +67,7 @@ fn legacy_page(service: &Service, rest: &str) -> Option<String> {
     };
     let path = if path.is_empty() { "/" } else { path };
     let target = egov_adapters::paths::request_target(&service.upstream.base_path, path, query);
-    Some(format!("{}{target}", legacy_origin(service)))
+    Some(format!("{}{target}", service.upstream.legacy_origin))
 }
 
 #[cfg(test)]
