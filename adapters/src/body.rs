@@ -75,6 +75,22 @@ pub enum CharsetPlan {
     },
 }
 
+/// The kind of body the adapters rewrite under `content_type` (its media type, whatever its
+/// parameters): an HTML or XHTML page, a stylesheet; `None` for every other type, which
+/// passes as the site sent it.
+pub fn rewritten_kind(content_type: &str) -> Option<BodyKind> {
+    let media = media_type(content_type);
+    if media.eq_ignore_ascii_case("text/html")
+        || media.eq_ignore_ascii_case("application/xhtml+xml")
+    {
+        Some(BodyKind::Html)
+    } else if media.eq_ignore_ascii_case("text/css") {
+        Some(BodyKind::Css)
+    } else {
+        None
+    }
+}
+
 /// What kind of text a transformed body is.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum BodyKind {
@@ -127,14 +143,7 @@ pub fn plan(
     let Some(ct) = content_type else {
         return U(Untouched::NotHtml);
     };
-    let media = media_type(ct);
-    let kind = if media.eq_ignore_ascii_case("text/html")
-        || media.eq_ignore_ascii_case("application/xhtml+xml")
-    {
-        BodyKind::Html
-    } else if media.eq_ignore_ascii_case("text/css") {
-        BodyKind::Css
-    } else {
+    let Some(kind) = rewritten_kind(ct) else {
         return U(Untouched::NotHtml);
     };
     if kind == BodyKind::Css && policy.links.is_none() && policy.transcode_fallback.is_none() {

@@ -43,10 +43,8 @@ static LEGACY_MAY_NOT_SEND: LazyLock<HeaderSet> = LazyLock::new(|| {
 /// never rewrite, with a strong validator to resume against.
 fn resumable_download(headers: &http::HeaderMap) -> bool {
     let rewritable = headers.get_all(CONTENT_TYPE).iter().any(|v| {
-        let media = egov_adapters::charset::media_type(v.to_str().unwrap_or("text/html"));
-        ["text/html", "application/xhtml+xml", "text/css"]
-            .iter()
-            .any(|m| media.eq_ignore_ascii_case(m))
+        v.to_str()
+            .map_or(true, |ct| egov_adapters::body::rewritten_kind(ct).is_some())
     });
     let strong_etag = headers
         .get(ETAG)
