@@ -165,7 +165,7 @@ pub fn claims_of_other_ministries(
                 s.config
                     .legacy
                     .hosts()
-                    .any(|h| same_authority(h, authority))
+                    .any(|h| same_site_name(h, authority))
                     || leads_there(s, authority, i)
             })
             .map(|s| &s.config)
@@ -239,6 +239,22 @@ pub fn claims_of_other_ministries(
         }
     }
     problems
+}
+
+/// Whether legacy names `a` and `b` are one site's: the same authority, or one the other
+/// with `www.` in front (`emploi.gov.ma` and `www.emploi.gov.ma` are one site to every
+/// citizen who types either). Found when tried: a ministry claimed the bare name of another
+/// ministry's `www.` site, and every page's links to that name, the other ministry's pages
+/// included, led to its service.
+fn same_site_name(a: &str, b: &str) -> bool {
+    fn without_www(name: &str) -> &str {
+        match name.get(..4) {
+            Some(www) if www.eq_ignore_ascii_case("www.") => &name[4..],
+            _ => name,
+        }
+    }
+    egov_adapters::links::same_authority(a, b)
+        || egov_adapters::links::same_authority(without_www(a), without_www(b))
 }
 
 /// Whether backend path `path` is `theirs` or under it, segment by segment and in any case
@@ -826,6 +842,33 @@ mod tests {
         mine.legacy.aliases = vec!["www.grab.justice.ma".into(), "old.interior.ma".into()];
         let found = claims(&mine, "justice", &others, None);
         assert_eq!(pointers(&found), ["/legacy/aliases/1"]);
+    }
+
+    #[test]
+    fn a_legacy_host_with_or_without_www_of_another_ministrys_is_refused() {
+        let (snap, _) = registry_and("x", "justice", "10.1.1.1:80", "x.justice.ma");
+        let others = with_one_at(&snap, "interior");
+        for legacy in ["www.old.interior.ma", "WWW.Old.Interior.ma."] {
+            let (_, mine) = registry_and("grab", "justice", "10.1.1.1:80", legacy);
+            let found = claims(&mine, "justice", &others, None);
+            assert_eq!(pointers(&found), ["/legacy/hostname"], "{legacy}");
+        }
+        let mut config = snap.config.clone();
+        let mut www = config.services[0].clone();
+        www.ministry = "interior".into();
+        www.legacy.hostname = "www.emploi.gov.ma".into();
+        config.services = vec![www];
+        let theirs =
+            crate::registry::Snapshot::build(&config, &crate::config::Secrets::from_process())
+                .expect("registry")
+                .services()
+                .to_vec();
+        let (_, mine) = registry_and("grab", "justice", "10.1.1.1:80", "emploi.gov.ma");
+        let found = claims(&mine, "justice", &theirs, None);
+        assert_eq!(pointers(&found), ["/legacy/hostname"]);
+        // Another name that merely ends alike is another site.
+        let (_, beside) = registry_and("b", "justice", "10.1.1.1:80", "wwwold.interior.ma");
+        assert!(claims(&beside, "justice", &others, None).is_empty());
     }
 
     #[test]
