@@ -2457,6 +2457,11 @@ async fn a_broken_hand_edit_is_reported_and_the_last_good_version_keeps_serving(
             "{what}: /readyz says {}",
             readyz().await
         );
+        // Which directories the gateway runs from is not for whoever reaches the admin
+        // listener (found when tried: the file's absolute path).
+        let said = readyz().await;
+        let dir = e.staged().dir().to_string_lossy().into_owned();
+        assert!(!said.contains(&dir), "{what}: /readyz says {said}");
         let metrics = e
             .gateway
             .metrics_showing(&["egov_registry_broken_services 1"])

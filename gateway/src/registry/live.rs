@@ -129,9 +129,24 @@ impl LiveRegistry {
     }
 
     /// Services that cannot be served as written now (empty when all is well): changes held
-    /// back, and services running without a backend whose name did not resolve.
+    /// back, and services running without a backend whose name did not resolve. Files are
+    /// named without the gateway's directories: `/readyz` says this to whoever reaches the
+    /// admin or metrics listener (the log names them in full).
     pub fn broken(&self) -> Vec<String> {
-        let mut broken = self.broken.lock().map(|b| b.clone()).unwrap_or_default();
+        let mut broken: Vec<String> = self
+            .broken
+            .lock()
+            .map(|b| {
+                b.iter()
+                    .map(|why| {
+                        why.lines()
+                            .map(without_directories)
+                            .collect::<Vec<_>>()
+                            .join("\n")
+                    })
+                    .collect()
+            })
+            .unwrap_or_default();
         for (service, why) in self.snapshot().unresolved() {
             broken.push(format!("{service}: {}", why.join("; ")));
         }
