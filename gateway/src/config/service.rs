@@ -674,18 +674,8 @@ fn breaker(raw: Option<&RawBreaker>, p: &mut Problems<'_>) -> Option<BreakerConf
 
 /// Parses one backend URL into (tls, host:port, base path).
 fn backend_url(s: &str) -> Result<(bool, Backend, String), String> {
-    let url = url::Url::parse(s.trim()).map_err(|e| {
-        // Quoted without what may be a password before an `@` (found in a bypass probe:
-        // `http://svc:hunter2@127.0.0.1:99999/` was quoted whole).
-        let shown = match s.split_once("://") {
-            Some((scheme, rest)) if rest.contains('@') => {
-                let after = rest.rsplit_once('@').map_or(rest, |(_, a)| a);
-                format!("{scheme}://…@{after}")
-            }
-            _ => s.to_string(),
-        };
-        format!("{shown:?} is not a URL: {e}")
-    })?;
+    let url = url::Url::parse(s.trim())
+        .map_err(|e| format!("{:?} is not a URL: {e}", super::values::url_shown(s)))?;
     let tls = match url.scheme() {
         "http" => false,
         "https" => true,

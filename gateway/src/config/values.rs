@@ -7,6 +7,26 @@
 use std::net::SocketAddr;
 use std::time::Duration;
 
+/// A URL from the configuration as an error quotes it: without what may be a credential,
+/// the part before an `@` and the query (found in bypass probes: a malformed backend URL
+/// `http://svc:hunter2@…` and an LLM `base_url` ending `?key=…` were quoted whole, into
+/// logs, `check`'s output and the API's answers).
+pub fn url_shown(s: &str) -> String {
+    let s = s.trim();
+    let (s, asked) = match s.find(['?', '#']) {
+        Some(i) => (&s[..i], "?…"),
+        None => (s, ""),
+    };
+    let s = match s.split_once("://") {
+        Some((scheme, rest)) if rest.contains('@') => {
+            let after = rest.rsplit_once('@').map_or(rest, |(_, a)| a);
+            format!("{scheme}://…@{after}")
+        }
+        _ => s.to_string(),
+    };
+    format!("{s}{asked}")
+}
+
 /// Whether `c` is a character a reader does not see but which changes what is read: control
 /// characters other than whitespace, Unicode format characters (zero-width spaces and
 /// joiners, bidirectional embeddings, overrides and isolates, the Arabic letter mark, the
@@ -237,6 +257,27 @@ pub fn rate(s: &str) -> Result<crate::config::Rate, String> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn a_url_is_quoted_without_its_userinfo_or_query() {
+        for (url, shown) in [
+            (
+                "http://svc:hunter2@127.0.0.1:99999/",
+                "http://…@127.0.0.1:99999/",
+            ),
+            (
+                "https://api.example/v1?key=sk-123",
+                "https://api.example/v1?…",
+            ),
+            (
+                "https://a:b@c@api.example/v1#sk",
+                "https://…@api.example/v1?…",
+            ),
+            (" http://127.0.0.1:8000/v1 ", "http://127.0.0.1:8000/v1"),
+        ] {
+            assert_eq!(url_shown(url), shown, "{url}");
+        }
+    }
 
     /// Found in review: a mark mixed Arabic and Latin text needs is no trick; an override is.
     #[test]

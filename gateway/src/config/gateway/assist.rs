@@ -151,16 +151,17 @@ pub fn check_llm_endpoint(settings: &LlmEndpoint<'_>) -> Result<Url, Vec<Invalid
     let mut problems = Vec::new();
     let mut bad = |key: &'static str, reason: String| problems.push(InvalidSetting { key, reason });
     let base = settings.base_url.trim();
+    let shown = crate::config::values::url_shown(base);
     let mut endpoint = None;
     match Url::parse(base) {
-        Err(error) => bad("base_url", format!("{base:?}: {error}")),
+        Err(error) => bad("base_url", format!("{shown:?}: {error}")),
         Ok(url) if !matches!(url.scheme(), "http" | "https") || url.host_str().is_none() => bad(
             "base_url",
-            format!("{base:?}: must be an http(s) URL with a host"),
+            format!("{shown:?}: must be an http(s) URL with a host"),
         ),
         Ok(url) if url.query().is_some() || url.fragment().is_some() => bad(
             "base_url",
-            format!("{base:?}: no query or fragment allowed"),
+            format!("{shown:?}: no query or fragment allowed"),
         ),
         Ok(url) if !url.username().is_empty() || url.password().is_some() => bad(
             "base_url",
@@ -171,7 +172,7 @@ pub fn check_llm_endpoint(settings: &LlmEndpoint<'_>) -> Result<Url, Vec<Invalid
         Ok(url) if settings.keyed && url.scheme() == "http" && !is_loopback(&url) => bad(
             "base_url",
             format!(
-                "{base:?}: an api_key is never sent in clear text; use https \
+                "{shown:?}: an api_key is never sent in clear text; use https \
                  (plain http only to a server on this machine: 127.0.0.1, ::1, localhost)"
             ),
         ),
@@ -179,7 +180,7 @@ pub fn check_llm_endpoint(settings: &LlmEndpoint<'_>) -> Result<Url, Vec<Invalid
             let joined = format!("{}/chat/completions", base.trim_end_matches('/'));
             match Url::parse(&joined) {
                 Ok(url) => endpoint = Some(url),
-                Err(error) => bad("base_url", format!("{base:?}: {error}")),
+                Err(error) => bad("base_url", format!("{shown:?}: {error}")),
             }
         }
     }
@@ -282,6 +283,21 @@ mod tests {
         ] {
             let errors = refused(llm);
             assert!(errors.iter().any(|e| e.contains(key)), "{llm}: {errors:?}");
+        }
+    }
+
+    #[test]
+    fn a_base_url_is_refused_without_quoting_a_key_in_its_query_or_userinfo() {
+        for url in [
+            "https://api.example/v1?key=sk-live-123",
+            "https://user:sk-live-123@api.example/v1",
+            "http://user:sk-live-123@[::1/v1",
+        ] {
+            let errors = refused(&format!("base_url = \"{url}\"\nmodel = \"m\""));
+            assert!(
+                errors.iter().all(|e| !e.contains("sk-live-123")),
+                "{url}: {errors:?}"
+            );
         }
     }
 

@@ -152,7 +152,12 @@ pub(super) fn side_listener(
 }
 
 fn public_url(s: &str) -> Result<PublicUrl, String> {
-    let url = url::Url::parse(s).map_err(|e| format!("{s:?} is not a URL: {e}"))?;
+    let url = url::Url::parse(s).map_err(|e| {
+        format!(
+            "{:?} is not a URL: {e}",
+            crate::config::values::url_shown(s)
+        )
+    })?;
     let https = match url.scheme() {
         "http" => false,
         "https" => true,

@@ -17,7 +17,8 @@ pub(super) fn validate(raw: &RawSso, p: &mut Problems<'_>) -> Option<SsoSettings
             None
         }
         Err(e) => {
-            p.add("sso.issuer", format!("{:?} is not a URL: {e}", raw.issuer));
+            let shown = crate::config::values::url_shown(&raw.issuer);
+            p.add("sso.issuer", format!("{shown:?} is not a URL: {e}"));
             None
         }
     };

@@ -32,7 +32,10 @@ pub(super) fn validate(raw: &RawTelemetry, p: &mut Problems<'_>) -> Option<Telem
             if !ok {
                 p.add(
                     "telemetry.otlp_endpoint",
-                    format!("{u:?} is not an http(s) URL"),
+                    format!(
+                        "{:?} is not an http(s) URL",
+                        crate::config::values::url_shown(u)
+                    ),
                 );
                 return None;
             }
