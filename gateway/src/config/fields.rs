@@ -20,6 +20,29 @@ pub(crate) fn relative_to(file: &Path, written: &str) -> PathBuf {
     }
 }
 
+/// The path of a file holding a key, certificate or secret, relative to the config file;
+/// `None`, with the problem recorded at `field` and nothing of it repeated, when what is
+/// written is the key itself (PEM text, or anything with a line break or control
+/// character, which no path of ours has). Found when tried: a private key pasted where its
+/// path belongs was quoted back whole in "file … does not exist", into `check`'s output and
+/// the log.
+pub(crate) fn key_file(
+    file: &Path,
+    field: &str,
+    written: &str,
+    p: &mut Problems<'_>,
+) -> Option<PathBuf> {
+    if written.contains("-----BEGIN") || written.chars().any(char::is_control) {
+        p.add(
+            field,
+            "holds key or certificate text, not a path (not repeated here): write it to a \
+             file only the gateway can read and give that file's path",
+        );
+        return None;
+    }
+    Some(relative_to(file, written))
+}
+
 /// A file the gateway writes (a log, the registry's history), written in a config file:
 /// relative to that file, and in a directory that exists. `check` then refuses what `serve`
 /// could not open (found when tried: an access log in a missing directory passed `check`).
@@ -218,14 +241,17 @@ pub(crate) fn secret_ref(
             if ok {
                 Some(SecretRef::Env(name.clone()))
             } else {
+                // Not quoted: what is written there may be the secret itself.
                 p.add(
                     format!("{field}.env"),
-                    format!("{name:?} must be an environment variable name (A-Z, 0-9, _)"),
+                    "must be an environment variable's name (A-Z, 0-9, _), not the secret",
                 );
                 None
             }
         }
-        (None, Some(path), None) => Some(SecretRef::File(relative_to(file, path))),
+        (None, Some(path), None) => {
+            key_file(file, &format!("{field}.file"), path, p).map(SecretRef::File)
+        }
         _ => {
             p.add(
                 field,

@@ -1,7 +1,7 @@
 //! `[identity]`: the signed, pairwise assertion ministries receive.
 
 use crate::config::error::Problems;
-use crate::config::fields::{opt_duration, relative_to, secret_ref};
+use crate::config::fields::{key_file, opt_duration, secret_ref};
 use crate::config::raw::RawIdentity;
 use crate::config::IdentitySettings;
 use std::time::Duration;
@@ -46,12 +46,12 @@ pub(super) fn validate(
     };
     let mut keys = Vec::new();
     for (i, k) in raw.signing_keys.iter().enumerate() {
-        let path = relative_to(&file, k);
+        let field = format!("identity.signing_keys[{i}]");
+        let Some(path) = key_file(&file, &field, k, p) else {
+            continue;
+        };
         if !path.is_file() {
-            p.add(
-                format!("identity.signing_keys[{i}]"),
-                format!("file {} does not exist", path.display()),
-            );
+            p.add(field, format!("file {} does not exist", path.display()));
         }
         keys.push(path);
     }

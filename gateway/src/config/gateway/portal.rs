@@ -1,7 +1,7 @@
 //! `[portal]`: the citizen-facing listeners and origin; `[admin]` and `[metrics]` listeners.
 
 use crate::config::error::Problems;
-use crate::config::fields::{opt_listen, relative_to, written_file};
+use crate::config::fields::{key_file, opt_listen, written_file};
 use crate::config::raw::RawPortal;
 use crate::config::values;
 use crate::config::{PortalSettings, PublicUrl, ServiceOrigins, TlsListener};
@@ -42,22 +42,20 @@ pub(super) fn validate(raw: &RawPortal, p: &mut Problems<'_>) -> Option<PortalSe
                 }
                 numbered
             });
-        let cert = relative_to(&file, &t.cert);
-        let key = relative_to(&file, &t.key);
-        let mut present = true;
-        for (field, path) in [("cert", &cert), ("key", &key)] {
+        let mut path_of = |field: &str, written: &str| {
+            let field = format!("portal.tls[{i}].{field}");
+            let path = key_file(&file, &field, written, p)?;
             if !path.is_file() {
-                present = false;
-                p.add(
-                    format!("portal.tls[{i}].{field}"),
-                    format!("file {} does not exist", path.display()),
-                );
+                p.add(field, format!("file {} does not exist", path.display()));
+                return None;
             }
-        }
-        if present {
-            if let Err(e) = certificate_and_key(&cert, &key) {
-                p.add(format!("portal.tls[{i}]"), e);
-            }
+            Some(path)
+        };
+        let (Some(cert), Some(key)) = (path_of("cert", &t.cert), path_of("key", &t.key)) else {
+            continue;
+        };
+        if let Err(e) = certificate_and_key(&cert, &key) {
+            p.add(format!("portal.tls[{i}]"), e);
         }
         if let Some(listen) = addr {
             tls.push(TlsListener {
@@ -436,6 +434,47 @@ mod tls_tests {
                 .any(|e| e.contains("portal.tls[0].listen") && e.contains("not 0")),
             "{errors:?}"
         );
+    }
+
+    #[test]
+    fn key_text_written_where_a_path_belongs_is_refused_without_being_repeated() {
+        let pem =
+            "-----BEGIN PRIVATE KEY-----\\nMIIEvQIBADANBgkqhkiG9w0B\\n-----END PRIVATE KEY-----";
+        let (settings, errors) = validate_text(&format!(
+            "[portal]\npublic_url = \"https://127.0.0.1:8443\"\n\
+             [[portal.tls]]\nlisten = \"127.0.0.1:8443\"\ncert = \"a.crt\"\nkey = \"{pem}\"\n\
+             [identity]\nsigning_keys = [\"{pem}\"]\n\
+             [sso]\nissuer = \"http://127.0.0.1:9500\"\nclient_id = \"c\"\n\
+             client_secret = {{ file = \"{pem}\" }}\n"
+        ));
+        assert!(settings.is_none());
+        for field in [
+            "portal.tls[0].key",
+            "identity.signing_keys[0]",
+            "sso.client_secret.file",
+        ] {
+            assert!(
+                errors
+                    .iter()
+                    .any(|e| e.contains(field) && e.contains("not a path")),
+                "{field}: {errors:?}"
+            );
+        }
+        assert!(errors.iter().all(|e| !e.contains("MIIEvQ")), "{errors:?}");
+    }
+
+    #[test]
+    fn a_secret_written_as_an_environment_variables_name_is_not_repeated() {
+        let (_, errors) = validate_text(
+            "[portal]\npublic_url = \"http://127.0.0.1:8080\"\nlisten = [\"127.0.0.1:8080\"]\n\
+             [sso]\nissuer = \"http://127.0.0.1:9500\"\nclient_id = \"c\"\n\
+             client_secret = { env = \"s3cr3t-Value\" }\n",
+        );
+        assert!(
+            errors.iter().any(|e| e.contains("sso.client_secret.env")),
+            "{errors:?}"
+        );
+        assert!(errors.iter().all(|e| !e.contains("s3cr3t")), "{errors:?}");
     }
 
     #[test]
