@@ -62,7 +62,53 @@ pub fn rewrite_embedded_urls(
         }
         from = end.max(slashes + 2);
     }
+    escaped_urls(code, links, current, &mut edits);
     apply_edits(code, edits)
+}
+
+/// The URLs of `code` written with their slashes escaped, as JSON encoders write them
+/// (PHP's `json_encode`, WordPress's `var ajaxurl = "http:\/\/www.site.ma\/wp-admin\/…"`):
+/// each read without its escapes, rewritten, and escaped again, as edits of `code`. Found
+/// when tried: such a URL went to the citizen's browser untouched, and the page's requests
+/// to it went to the legacy host, around the gateway.
+fn escaped_urls(
+    code: &str,
+    links: &LinkMap,
+    current: &ServiceLinks,
+    edits: &mut Vec<(usize, usize, String)>,
+) {
+    const SLASHES: &[u8] = b"\\/\\/";
+    let b = code.as_bytes();
+    let mut from = 0;
+    while let Some(rel) = memchr::memmem::find(&b[from..], SLASHES) {
+        let slashes = from + rel;
+        from = slashes + SLASHES.len();
+        let start = if slashes >= 6 && b[slashes - 6..slashes].eq_ignore_ascii_case(b"https:") {
+            slashes - 6
+        } else if slashes >= 5 && b[slashes - 5..slashes].eq_ignore_ascii_case(b"http:") {
+            slashes - 5
+        } else if slashes > 0 && matches!(b[slashes - 1], b'"' | b'\'') {
+            slashes
+        } else {
+            continue;
+        };
+        // To the first character that ends a URL, an escaped slash `\/` being part of it.
+        let mut end = from;
+        while end < b.len() {
+            match b[end] {
+                b'\\' if b.get(end + 1) == Some(&b'/') => end += 2,
+                c if ends_url(c) => break,
+                _ => end += 1,
+            }
+        }
+        let Some(written) = code.get(start..end) else {
+            continue;
+        };
+        if let Some(new) = links.rewrite(&written.replace("\\/", "/"), current) {
+            edits.push((start, end, new.replace('/', "\\/")));
+        }
+        from = end;
+    }
 }
 
 #[cfg(test)]
@@ -92,6 +138,34 @@ mod tests {
             out.as_deref(),
             Some("MM_preloadImages('/s/cnie-renewal/img/logo.gif','/s/cnie-renewal/x.gif')")
         );
+    }
+
+    #[test]
+    fn urls_with_escaped_slashes_are_rewritten_and_escaped_again() {
+        let (m, here) = map();
+        let out = rewrite_embedded_urls(
+            r#"var ajaxurl = "http:\/\/www.cnie.ma\/cnie-renewal\/wp-admin\/admin-ajax.php"; var o = {"root":"\/\/WWW.cnie.ma\/cnie-renewal\/wp-json\/?a=1\u0026b=2","other":"https:\/\/example.org\/x"};"#,
+            &m,
+            &here,
+        );
+        assert_eq!(
+            out.as_deref(),
+            Some(
+                r#"var ajaxurl = "\/s\/cnie-renewal\/wp-admin\/admin-ajax.php"; var o = {"root":"\/s\/cnie-renewal\/wp-json\/?a=1\u0026b=2","other":"https:\/\/example.org\/x"};"#
+            )
+        );
+    }
+
+    #[test]
+    fn escaped_slashes_that_are_no_url_are_untouched() {
+        let (m, here) = map();
+        for code in [
+            r#"var re = /a\/\/b/;"#,
+            r#"x = "www.cnie.ma\/\/cnie-renewal";"#,
+            r#"s = "http:\/\/";"#,
+        ] {
+            assert_eq!(rewrite_embedded_urls(code, &m, &here), None, "{code}");
+        }
     }
 
     #[test]

@@ -99,6 +99,20 @@ fn frames_iframes_scripts_images_and_stylesheets_are_rewritten() {
 }
 
 #[test]
+fn json_escaped_urls_in_a_script_are_rewritten() {
+    assert_eq!(
+        rewrite(concat!(
+            r#"<script>var ajaxurl = "http:\/\/www.tax.gov.ma\/vat-declaration\/admin-ajax.php";</script>"#,
+            r#"<script type="application/ld+json">{"url":"https:\/\/www.tax.gov.ma\/vat-declaration\/"}</script>"#,
+        )),
+        concat!(
+            r#"<script>var ajaxurl = "\/s\/vat-declaration\/admin-ajax.php";</script>"#,
+            r#"<script type="application/ld+json">{"url":"\/s\/vat-declaration\/"}</script>"#,
+        )
+    );
+}
+
+#[test]
 fn form_actions_and_button_formactions_are_rewritten() {
     assert_eq!(
         rewrite(concat!(
