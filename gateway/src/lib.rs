@@ -17,6 +17,7 @@ pub mod commands;
 pub mod compression;
 pub mod config;
 pub mod content_length;
+pub mod cookie_overflow;
 /// Wiring a configuration to the simulated estate (the `demo` feature only).
 #[cfg(feature = "demo")]
 pub mod demo;

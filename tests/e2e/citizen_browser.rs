@@ -481,3 +481,54 @@ fn a_form_on_a_transcoded_page_reaches_the_site_in_the_charset_it_reads() {
         "أمينة in windows-1256; {outcome}"
     );
 }
+
+/// Found when tried: a legacy site setting a new cookie on every page grew the citizen's
+/// `Cookie` header past the limit, and from then on every request to the service got the
+/// 431 page, which told her to clear her cookies. The refusal now expires them: reloading
+/// the page works again.
+#[test]
+fn a_citizen_whose_cookies_outgrew_the_limit_is_back_on_the_page_at_the_next_reload() {
+    let estate = egov_integration::start_estate(None);
+    let pages = std::sync::Arc::new(std::sync::atomic::AtomicUsize::new(0));
+    let counted = std::sync::Arc::clone(&pages);
+    let site = egov_integration::raw_http::answering_site(move |_| {
+        let n = counted.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+        let page = "<html><head><title>Suivi</title></head><body>Suivi</body></html>";
+        format!(
+            "HTTP/1.1 200 OK\r\nContent-Type: text/html\r\nSet-Cookie: suivi{n}={}; Path=/\r\n\
+             Content-Length: {}\r\nConnection: close\r\n\r\n{page}",
+            "v".repeat(1500),
+            page.len()
+        )
+        .into_bytes()
+    });
+    let gw = egov_integration::TestGateway::with(&estate, move |c| {
+        egov_integration::own_origins(c);
+        c.gateway.portal.max_header_bytes = 8 * 1024;
+        egov_integration::backend_at(c, "cnie-renewal", site.port());
+    });
+    let url = gw.origin_url("cnie-renewal", "/");
+    let visits: Vec<Visit> = (0..6).map(|_| Visit::to(url.clone())).collect();
+    let outcome = Chromium::start().visit("http://127.0.0.1:9", &visits);
+    let statuses: Vec<Option<u16>> = outcome.visits.iter().map(|v| v.status).collect();
+    let refused = statuses
+        .iter()
+        .position(|s| *s == Some(431))
+        .unwrap_or_else(|| panic!("the cookies never outgrew the limit: {statuses:?}"));
+    assert_eq!(
+        statuses.get(refused + 1),
+        Some(&Some(200)),
+        "stuck after the refusal: {statuses:?}\n{outcome}"
+    );
+    let held = |visit: usize| {
+        outcome.visits[visit]
+            .cookies
+            .iter()
+            .filter(|c| c.name.starts_with("suivi"))
+            .count()
+    };
+    assert!(
+        refused > 0 && held(refused + 1) < held(refused - 1),
+        "the site's cookies were not cleared: {outcome}"
+    );
+}

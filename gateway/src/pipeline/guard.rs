@@ -34,6 +34,17 @@ impl Stage for Guard {
                         http::header::ALLOW,
                         http::HeaderValue::from_static(crate::guard::ALLOW),
                     ),
+                    crate::guard::Refusal::HeadersTooLarge => {
+                        let req = session.req_header();
+                        let origins = snap.portal.settings.service_origins.as_ref();
+                        let host = crate::host::request_host(req).map(crate::host::normalize);
+                        let domain = origins
+                            .filter(|o| host.as_deref().is_some_and(|h| o.covers(h)))
+                            .map(|o| o.domain.as_str());
+                        let https = snap.portal.settings.public_url.https;
+                        let expiries = crate::cookie_overflow::expiries(req, domain, https);
+                        page.with_headers(http::header::SET_COOKIE, expiries)
+                    }
                     _ => page,
                 })
             }
