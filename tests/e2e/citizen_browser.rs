@@ -532,3 +532,36 @@ fn a_citizen_whose_cookies_outgrew_the_limit_is_back_on_the_page_at_the_next_rel
         "the site's cookies were not cleared: {outcome}"
     );
 }
+
+/// Found when tried: 25 `<img src=".../auth/login">` on a page of any site spent the 20
+/// logins in progress its visitor's address may hold, and every citizen behind it (a
+/// carrier's NAT) was refused logins for ten minutes. A login started by a picture, frame
+/// or script is refused before it is counted.
+#[test]
+fn pictures_of_the_login_on_another_sites_page_leave_its_visitor_free_to_log_in() {
+    let (world, chromium) = world_and_browser();
+    let login = world.gateway.url("/auth/login?return_to=/");
+    let pictures: String = (0..25)
+        .map(|i| format!("<img src=\"{login}&n={i}\"><iframe src=\"{login}&f={i}\"></iframe>"))
+        .collect();
+    let page = format!("<html><head><title>Promo</title></head><body>{pictures}</body></html>");
+    let hostile = egov_integration::raw_http::answering_site(move |_| {
+        format!(
+            "HTTP/1.1 200 OK\r\nContent-Type: text/html\r\nContent-Length: {}\r\nConnection: close\r\n\r\n{page}",
+            page.len()
+        )
+        .into_bytes()
+    });
+    let outcome = chromium.visit(
+        world.provider.issuer(),
+        &[
+            Visit::to(format!("http://{hostile}/"))
+                .running("new Promise(r => setTimeout(() => r(document.images.length), 1500))"),
+            Visit::to(world.gateway.url(PAGE)).logging_in_as("amina"),
+        ],
+    );
+    let page = outcome.last();
+    assert_eq!(page.actions, ["login", "consent"], "{outcome}");
+    assert_eq!(page.status, Some(200), "{outcome}");
+    assert_eq!(page.url, world.gateway.url(PAGE), "{outcome}");
+}

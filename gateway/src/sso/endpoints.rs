@@ -119,6 +119,25 @@ impl EndpointContext<'_> {
     }
 }
 
+/// Whether a login start is a page the citizen's browser opens (or a client that does not
+/// say: a program, an old browser), not a picture, frame, script, `fetch` or prefetch of
+/// some page. Each start holds a place among the address's logins in progress for the
+/// login's lifetime; found when tried: 25 `<img src=".../auth/login">` on a page anywhere
+/// spent the 20 places of its visitor's address, and every citizen behind that address
+/// (a carrier's NAT) was refused logins for ten minutes. Such a start is refused before it
+/// is counted; another site can still send a citizen to log in with a link she follows.
+fn opened_as_a_page(req: &pingora::http::RequestHeader) -> bool {
+    let is_or_absent = |name: &str, value: &[u8]| {
+        req.headers
+            .get(name)
+            .is_none_or(|v| v.as_bytes().eq_ignore_ascii_case(value))
+    };
+    let prefetch = req.headers.contains_key("sec-purpose") || req.headers.contains_key("purpose");
+    !prefetch
+        && is_or_absent("sec-fetch-mode", b"navigate")
+        && is_or_absent("sec-fetch-dest", b"document")
+}
+
 impl Sso {
     /// Answers one SSO endpoint.
     pub async fn handle(
@@ -172,6 +191,9 @@ impl Sso {
         let Some(provider) = &self.provider else {
             return response::error_page(ErrorKind::LoginUnavailable, request_id);
         };
+        if !opened_as_a_page(http.req_header()) {
+            return response::error_page(ErrorKind::Forbidden, request_id);
+        }
         let created_at = now_secs();
         match self.pending.admit(client, created_at).await {
             Ok(()) => {}
