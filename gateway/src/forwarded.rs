@@ -138,7 +138,7 @@ impl Client {
 }
 
 /// An address as a header value, formatted on the stack ([`crate::ip_text::write_address`]).
-fn address_value(ip: IpAddr) -> Option<HeaderValue> {
+pub fn address_value(ip: IpAddr) -> Option<HeaderValue> {
     HeaderValue::from_bytes(crate::ip_text::write_address(ip, &mut [0; 48])).ok()
 }
 

@@ -247,7 +247,8 @@ impl ProxyHttp for GatewayProxy {
         let ranges = upstream::prepare(&self.sso, upstream_request, uri, &hop);
         ctx.ranges = ranges || shared;
         if shared {
-            cache::anonymise(upstream_request, service.cache.as_deref());
+            let gateway = session.server_addr();
+            cache::anonymise(upstream_request, service.cache.as_deref(), gateway);
         }
         ctx.upstream_head = upstream_request.method == http::Method::HEAD;
         Ok(())

@@ -314,6 +314,33 @@ async fn a_header_the_key_does_not_name_cannot_put_one_citizens_text_into_the_st
     assert_eq!(fetches(&estate, "poison-vary").await, 1);
 }
 
+/// Found in a hostile-citizen probe: a fetch whose answer is stored for everyone still
+/// carried the first citizen's address (`X-Forwarded-For`), which a page saying "votre
+/// adresse IP" without `Vary` would have shown every citizen after him. Such a fetch is
+/// nobody's, and names no address.
+#[tokio::test]
+async fn a_shared_fetch_names_no_citizens_address() {
+    let estate = start_estate(None);
+    let g = gateway_with(&estate, "[cache]\ndefault_ttl = \"60s\"");
+    let citizen: std::net::IpAddr = "127.0.0.9".parse().expect("address");
+    let echo = |tag: &str| {
+        let path = format!("/s/{SERVICE}/__estate/echo?tag={tag}");
+        let answer = egov_integration::raw_http::get_from(citizen, g.addr, &path);
+        let seen: serde_json::Value = serde_json::from_slice(&answer.body).expect("the echo");
+        (answer.header("x-cache-status").map(str::to_string), seen)
+    };
+    let (cache, seen) = echo("address");
+    assert_eq!(cache.as_deref(), Some("MISS"), "{seen}");
+    let gateway = g.addr.ip().to_string();
+    assert_eq!(
+        seen["headers"]["x-forwarded-for"],
+        serde_json::json!([gateway]),
+        "{seen}"
+    );
+    assert!(seen["headers"].get("x-real-ip").is_none(), "{seen}");
+    assert!(seen["headers"].get("forwarded").is_none(), "{seen}");
+}
+
 /// From the last read: a header the service's rules rename reaches a shared fetch (the
 /// site needs it), and a site writing it into a public page without `Vary` stored the first
 /// citizen's text for everyone. A request carrying one is now its own variant.

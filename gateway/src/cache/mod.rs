@@ -194,6 +194,9 @@ static SHAREABLE: [http::HeaderName; 8] = [
     http::header::IF_MODIFIED_SINCE,
     http::header::CONTENT_LENGTH,
 ];
+/// The forwarding headers that name the citizen's address, out of a shared fetch.
+const ADDRESS_HEADERS: [&str; 3] = ["x-forwarded-for", "x-real-ip", "forwarded"];
+
 /// What the citizen sent that an answer others will get must not depend on, taken out of
 /// the request the legacy site gets: every header but [`SHAREABLE`], `Host`, the
 /// forwarding headers (`forwarded::FORWARDING_HEADERS`, whose trust `forward` decides) and
@@ -378,7 +381,8 @@ pub fn mend_range(req: &mut RequestHeader) {
 }
 
 /// Takes the citizen's own state out of a request whose answer may be shared (run after the
-/// request is assembled): cookies, and `Accept-Encoding` (the stored answer is uncompressed;
+/// request is assembled): cookies, the citizen's address (`X-Forwarded-For` and `X-Real-IP`
+/// name `gateway`, the gateway's own; `Forwarded` goes), and `Accept-Encoding` (the stored answer is uncompressed;
 /// the gateway compresses toward each client). A citizen's own `Authorization` never gets
 /// here (such requests bypass); one present now is the service account's, from its adapter.
 /// The target is what the key names: path and query in their normal form
@@ -388,7 +392,11 @@ pub fn mend_range(req: &mut RequestHeader) {
 /// does not decode, stored for `default_ttl` under the key of `/demande`, the public form
 /// everyone then got as a 404). (Headers that make legacy frameworks serve another URL or
 /// method than the key names never reach a backend at all: `forwarded::SPOOFABLE`.)
-pub fn anonymise(req: &mut RequestHeader, policy: Option<&Policy>) {
+pub fn anonymise(
+    req: &mut RequestHeader,
+    policy: Option<&Policy>,
+    gateway: Option<&pingora::protocols::l4::socket::SocketAddr>,
+) {
     // The whole answer is asked for and kept; pingora serves a citizen's range from it (a
     // 206 the site sent could not be kept, and the requests waiting on the cache's lock
     // would each go to the site).
@@ -399,6 +407,22 @@ pub fn anonymise(req: &mut RequestHeader, policy: Option<&Policy>) {
         http::header::IF_RANGE,
     ] {
         req.remove_header(&name);
+    }
+    // Nobody's request names no citizen's address: a page saying "votre adresse IP" without
+    // `Vary` stored the first citizen's for every citizen after him (found in a probe). A
+    // site that requires the header (`requires-xff`) gets the gateway's own address.
+    for name in ADDRESS_HEADERS {
+        let own = gateway
+            .and_then(|a| a.as_inet())
+            .and_then(|a| crate::forwarded::address_value(a.ip()));
+        match own.filter(|_| name != "forwarded" && req.headers.contains_key(name)) {
+            Some(v) => {
+                let _ = req.insert_header(name, v);
+            }
+            None => {
+                req.remove_header(name);
+            }
+        }
     }
     use egov_adapters::paths::normal_escapes;
     use std::borrow::Cow;
@@ -713,7 +737,7 @@ mod tests {
     fn a_shared_fetch_asks_for_the_target_its_key_names() {
         let fetched = |target: &[u8]| {
             let mut req = RequestHeader::build("GET", target, None).expect("req");
-            anonymise(&mut req, None);
+            anonymise(&mut req, None, None);
             req.uri.to_string()
         };
         assert_eq!(fetched(b"/%64emande?n=%7e&q=%3d"), "/demande?n=~&q=%3D");
