@@ -1124,3 +1124,41 @@ fn with_affinity_a_hung_backend_is_ejected_by_its_own_citizens() {
     let met = hung.arrivals().len();
     assert!(met <= 2, "the hung backend was asked {met} times");
 }
+
+/// Found by an SRE probe: a service without active checks learned of its backends only from
+/// its requests, so one refused connection left a quiet service's backend "down" (the
+/// gauge, the board, `EgovUpstreamBackendDown` five minutes later) long after it was back.
+/// A backend the gauge says is down is tried again by itself.
+#[tokio::test(flavor = "multi_thread")]
+async fn a_quiet_services_backend_is_seen_up_again_without_a_request() {
+    let estate = start_estate(None);
+    let closed = egov_integration::ports::closed_port();
+    let addr = closed.addr;
+    let gw = TestGateway::with(&estate, move |c| {
+        let s = service(c);
+        s.upstream.backends = vec![backend(addr)];
+        s.upstream.health_check = None;
+    });
+    let page = client()
+        .get(gw.url(&format!("/s/{SERVICE}/")))
+        .send()
+        .await
+        .expect("answered");
+    assert_eq!(page.status(), 502);
+    let gauge =
+        |up: u8| format!("egov_upstream_up{{backend=\"{addr}\",service=\"{SERVICE}\"}} {up}");
+    let down = gauge(0);
+    assert!(gw.metrics_showing(&[&down]).await.contains(&down));
+    drop(closed);
+    let _back = raw_http::SilentSite::on(addr.port());
+    let up = gauge(1);
+    let mut seen = String::new();
+    for _ in 0..150 {
+        seen = metrics(&gw);
+        if seen.contains(&up) {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    assert!(seen.contains(&up), "still down with no request: {seen}");
+}

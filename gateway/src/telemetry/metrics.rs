@@ -158,6 +158,15 @@ impl ServiceMetrics {
         }
     }
 
+    /// The backends `egov_upstream_up` now says are down.
+    pub fn backends_down(&self) -> Vec<std::net::SocketAddr> {
+        self.backends_up
+            .iter()
+            .filter(|(_, gauge)| gauge.get().is_some_and(|g| g.get() == 0))
+            .map(|(addr, _)| *addr)
+            .collect()
+    }
+
     /// Sets whether `backend` answered (1) or refused (0).
     pub fn set_backend_up(&self, backend: std::net::SocketAddr, up: i64) {
         if let Some((addr, gauge)) = self.backends_up.iter().find(|(a, _)| *a == backend) {
