@@ -417,6 +417,43 @@ async fn a_body_the_citizen_sends_slowly_is_neither_the_sites_latency_nor_the_re
     assert!(request < 0.5, "the request is charged {request} s");
 }
 
+/// Found by an SRE probe: a connection the backend refused was recorded as the site's
+/// answer in 0.2 ms, so a dead backend looked the fastest on the upstream latency panels.
+/// The site's time is counted only once it took the connection.
+#[tokio::test(flavor = "multi_thread")]
+async fn a_refused_connection_is_no_answer_in_the_sites_latency() {
+    let estate = start_estate(None);
+    let closed = egov_integration::ports::closed_port();
+    let port = closed.addr.port();
+    let gw = TestGateway::with(&estate, move |c| {
+        all_public(c);
+        egov_integration::backend_at(c, "cnie-renewal", port);
+    });
+    let status = client()
+        .get(gw.url("/s/cnie-renewal/"))
+        .send()
+        .await
+        .expect("answered")
+        .status();
+    assert_eq!(status, 502);
+    let counted =
+        r#"egov_http_requests_total{class="5xx",ministry="interior",service="cnie-renewal"} 1"#;
+    let metrics = gw.metrics_showing(&[counted]).await;
+    assert!(metrics.contains(counted), "{metrics}");
+    let answers = metrics
+        .lines()
+        .find(|l| {
+            l.starts_with("egov_upstream_duration_seconds_count{")
+                && l.contains("service=\"cnie-renewal\"")
+        })
+        .and_then(|l| l.rsplit(' ').next()?.parse::<u64>().ok())
+        .unwrap_or(0);
+    assert_eq!(
+        answers, 0,
+        "a refused connection timed as an answer:\n{metrics}"
+    );
+}
+
 /// Found when tried (an observability probe): a request pingora cannot parse (a control
 /// byte in a header, a raw `\xff` in the request line) is answered 400 by pingora itself,
 /// before any phase of the gateway's: 300 of them left no access-log line and moved no
