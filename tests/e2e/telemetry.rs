@@ -417,6 +417,35 @@ async fn a_body_the_citizen_sends_slowly_is_neither_the_sites_latency_nor_the_re
     assert!(request < 0.5, "the request is charged {request} s");
 }
 
+/// Found by an SRE probe: on a service's own origin, what the gateway refused before
+/// routing (a traversal scan's malformed paths, an overlong target) was counted as the
+/// portal's, and never showed on the service's row or in its refusals.
+#[tokio::test]
+async fn refusals_on_a_services_own_origin_are_that_services() {
+    let estate = start_estate(None);
+    let gw = TestGateway::with(&estate, egov_integration::own_origins);
+    let host = gw
+        .origin_url("cnie-renewal", "")
+        .trim_start_matches("http://")
+        .trim_end_matches('/')
+        .to_string();
+    let long = format!("/{}", "a".repeat(9000));
+    for path in ["/%2e%2e/etc/passwd", "/a%00b", long.as_str()] {
+        let answer = raw_http::send(
+            gw.addr,
+            format!("GET {path} HTTP/1.1\r\nHost: {host}\r\nConnection: close\r\n\r\n").as_bytes(),
+        );
+        assert!(
+            (400..500).contains(&answer.status),
+            "{path}: {}",
+            answer.status
+        );
+    }
+    let refused = r#"egov_http_requests_refused_total{class="4xx",ministry="interior",service="cnie-renewal"} 3"#;
+    let metrics = gw.metrics_showing(&[refused]).await;
+    assert!(metrics.contains(refused), "{metrics}");
+}
+
 /// Found by an SRE probe: a connection the backend refused was recorded as the site's
 /// answer in 0.2 ms, so a dead backend looked the fastest on the upstream latency panels.
 /// The site's time is counted only once it took the connection.

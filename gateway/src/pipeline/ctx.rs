@@ -188,7 +188,7 @@ impl RequestCtx {
     /// What the metrics and the access log record of the request, once it is over.
     pub fn finished<'a>(&'a self, session: &'a Session) -> Finished<'a> {
         let req = session.req_header();
-        let service = self.service.as_ref();
+        let service = self.service.as_ref().or_else(|| self.origin_service(req));
         let status = crate::pipeline::answered(session).map_or(0, |r| r.status.as_u16());
         Finished {
             service: service.map(|s| (s.id(), s.config.ministry.as_str())),
@@ -211,6 +211,17 @@ impl RequestCtx {
             refused: status != 0
                 && (self.refused || (self.citizens_doing && (400..500).contains(&status))),
         }
+    }
+
+    /// The service whose own origin `req` came to, for a request refused before it was
+    /// routed (an oversized header block, a malformed path): found by an SRE probe, a path
+    /// traversal scan of a service's origin was counted as the portal's, and never showed
+    /// on that service's row or in its refusals.
+    fn origin_service(&self, req: &pingora::http::RequestHeader) -> Option<&Arc<Service>> {
+        let snap = self.snapshot.as_ref()?;
+        let origins = snap.portal.settings.service_origins.as_ref()?;
+        let host = crate::host::normalize(crate::host::request_host(req)?);
+        snap.service(origins.service_of(&host)?)
     }
 
     /// What the response adapters are told of the request an answer answers (`head`: it
