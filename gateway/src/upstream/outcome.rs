@@ -155,16 +155,96 @@ impl Upstreams {
             return;
         }
         if let Some(permit) = attempts.permit.take() {
-            if failed {
-                if permit.failed(std::time::Instant::now(), failure) {
-                    tracing::warn!(
-                        service = service.id(),
-                        "circuit breaker opened: the service answers with its maintenance page"
-                    );
-                }
+            let trial = permit.is_trial();
+            let opened = if failed {
+                permit.failed(std::time::Instant::now(), failure)
             } else {
                 permit.success();
+                false
+            };
+            match BreakerNews::of(trial, failed, opened) {
+                Some(BreakerNews::Opened) => tracing::warn!(
+                    service = service.id(),
+                    "circuit breaker opened: the service answers with its maintenance page, or \
+                     a stale copy where the cache has one"
+                ),
+                Some(BreakerNews::StillOpen) => tracing::info!(
+                    service = service.id(),
+                    "circuit breaker: the trial failed; open for another cool-down"
+                ),
+                Some(BreakerNews::Closed) => tracing::warn!(
+                    service = service.id(),
+                    "circuit breaker closed: the service's site answered its trial"
+                ),
+                None => {}
             }
         }
+    }
+}
+
+/// What the log says of an exchange's verdict on its service's breaker: one line when it
+/// opens and one when it closes. Found by an SRE probe: one outage logged "opened" at each
+/// failed trial (seven times), and its end not at all.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum BreakerNews {
+    Opened,
+    StillOpen,
+    Closed,
+}
+
+impl BreakerNews {
+    /// `trial`: the exchange was the half-open trial; `failed`: it failed; `opened`: the
+    /// breaker says the failure opened it.
+    fn of(trial: bool, failed: bool, opened: bool) -> Option<Self> {
+        match (trial, failed, opened) {
+            (false, true, true) => Some(Self::Opened),
+            (true, true, true) => Some(Self::StillOpen),
+            (true, false, _) => Some(Self::Closed),
+            _ => None,
+        }
+    }
+}
+
+#[cfg(test)]
+mod breaker_news_tests {
+    use super::BreakerNews;
+    use crate::resilience::breaker::Breaker;
+    use std::time::{Duration, Instant};
+
+    /// An outage as a breaker of two failures and a 10 s cool-down sees it, with what the
+    /// log says at each verdict.
+    #[test]
+    fn an_outage_is_one_opened_line_and_one_closed_line() {
+        let breaker = Breaker::new(2, Duration::from_secs(10));
+        let t0 = Instant::now();
+        let mut said = Vec::new();
+        let mut verdict = |at: Instant, failed: bool| {
+            let Some(permit) = breaker.acquire(at) else {
+                return;
+            };
+            let trial = permit.is_trial();
+            let opened = if failed {
+                permit.failure(at)
+            } else {
+                permit.success();
+                false
+            };
+            said.extend(BreakerNews::of(trial, failed, opened));
+        };
+        verdict(t0, true);
+        verdict(t0, true); // opens
+        verdict(t0 + Duration::from_secs(11), true); // a failed trial
+        verdict(t0 + Duration::from_secs(22), true); // another
+        verdict(t0 + Duration::from_secs(33), false); // the site is back
+        verdict(t0 + Duration::from_secs(34), false);
+        assert_eq!(
+            said,
+            [
+                BreakerNews::Opened,
+                BreakerNews::StillOpen,
+                BreakerNews::StillOpen,
+                BreakerNews::Closed
+            ]
+        );
     }
 }
