@@ -171,16 +171,19 @@ fn origin_form_target(raw: &[u8], options: bool) -> bool {
     })
 }
 
-/// Whether every transfer coding the request names is `chunked`.
+/// Whether the request names one transfer coding, `chunked`, once.
 fn only_chunked(headers: &http::HeaderMap) -> bool {
-    headers
+    // One coding over every field line: `chunked` may not be applied twice (RFC 9112
+    // §7.1), and `chunked, chunked` or two `chunked` lines were taken (found in a probe),
+    // where a proxy in front might read the body otherwise.
+    let mut codings = headers
         .get_all(http::header::TRANSFER_ENCODING)
         .iter()
-        .all(|v| {
-            v.as_bytes()
-                .split(|&b| b == b',')
-                .all(|c| c.trim_ascii().eq_ignore_ascii_case(b"chunked"))
-        })
+        .flat_map(|v| v.as_bytes().split(|&b| b == b','));
+    matches!(
+        (codings.next(), codings.next()),
+        (Some(c), None) if c.trim_ascii().eq_ignore_ascii_case(b"chunked")
+    )
 }
 
 /// Whether the raw header block has a line starting with `name:` (case-insensitive).
@@ -245,6 +248,8 @@ mod tests {
             ("gzip, chunked", false),
             ("identity, chunked", false),
             (",chunked", false),
+            ("chunked, chunked", false),
+            ("chunked,", false),
         ] {
             let mut h = http::HeaderMap::new();
             h.insert(
@@ -253,6 +258,14 @@ mod tests {
             );
             assert_eq!(only_chunked(&h), taken, "{value}");
         }
+        let mut two = http::HeaderMap::new();
+        for _ in 0..2 {
+            two.append(
+                http::header::TRANSFER_ENCODING,
+                http::HeaderValue::from_static("chunked"),
+            );
+        }
+        assert!(!only_chunked(&two), "two chunked lines");
     }
 
     #[test]
