@@ -233,6 +233,12 @@ fn proxy_identity_proxy_and_baggage_headers_never_reach_the_legacy_site() {
         "Remote.User",
         "X~Citizen~Id",
         "X*Api*Key",
+        // Found in a hostile-citizen probe: names under the gateway's own prefix beside
+        // its identity header, and WSO2 API Manager's identity assertion.
+        "X-Egov-Sub",
+        "X-Egov-User",
+        "X_Egov_Citizen",
+        "X-JWT-Assertion",
     ];
     none_reaches_the_site(&gw, &forged, "admin");
     // A name that only begins like a family member's first letters still goes through.

@@ -20,7 +20,7 @@ use http::{header::COOKIE, HeaderName, HeaderValue};
 /// group or a certificate's subject on their word: every header such a proxy sets, not
 /// only its user and e-mail (found when tried: `X-Forwarded-Groups`, `OIDC_CLAIM_sub` and
 /// `X-Forwarded-Client-Cert` reached the sites as a citizen wrote them).
-const FORGEABLE: [HeaderName; 22] = [
+const FORGEABLE: [HeaderName; 23] = [
     HeaderName::from_static("x-remote-user"),
     HeaderName::from_static("x-remote-name"),
     HeaderName::from_static("x-remote-group"),
@@ -43,14 +43,16 @@ const FORGEABLE: [HeaderName; 22] = [
     HeaderName::from_static("x-userinfo"),
     HeaderName::from_static("x-webauth-user"),
     HeaderName::from_static("x-goog-iap-jwt-assertion"),
+    // WSO2 API Manager's, in front of many government back ends.
+    HeaderName::from_static("x-jwt-assertion"),
 ];
 
 /// Families of identity headers with open-ended names, in every spelling: mod_auth_openidc
 /// (`OIDC_CLAIM_<claim>`, `OIDC_access_token`), client certificates (`SSL_CLIENT_S_DN`,
 /// `X-SSL-Client-Cert`, Envoy's `X-Forwarded-Client-Cert`, Traefik's
 /// `X-Forwarded-Tls-Client-Cert-Info`, ARR's `X-ARR-ClientCert`), Azure's, AWS's and
-/// Google's identity-aware proxies, Azure's token store (`X-MS-TOKEN-AAD-ID-TOKEN`) and
-/// Cloudflare Access.
+/// Google's identity-aware proxies, Azure's token store (`X-MS-TOKEN-AAD-ID-TOKEN`),
+/// Cloudflare Access, and the gateway's own `X-Egov-*`.
 const FORGEABLE_PREFIXES: &[&str] = &[
     "oidc-",
     "ssl-client-",
@@ -64,6 +66,10 @@ const FORGEABLE_PREFIXES: &[&str] = &[
     "x-goog-authenticated-user-",
     "x-ms-token-",
     "cf-access-",
+    // The gateway's own family, beside its identity header (`X-Egov-Identity`): a legacy
+    // site told of `X-Egov-*` headers from the gateway trusts any of them (found in a
+    // probe: `X-Egov-Sub` and `X-Egov-User` reached the site as a citizen wrote them).
+    "x-egov-",
 ];
 
 /// Every spelling of the headers no client may send: [`FORGEABLE`], its families
