@@ -36,16 +36,38 @@ struct ServiceCounters {
 struct Sample {
     at: Instant,
     services: BTreeMap<String, ServiceCounters>,
-    down: BTreeMap<String, bool>,
+    reach: BTreeMap<String, Reach>,
 }
+
+/// What a sample saw of whether a service's site can be reached.
+#[derive(Clone, Copy, Default)]
+struct Reach {
+    /// Backends `egov_upstream_up` knows of, and of them those it says are down.
+    backends: u32,
+    backends_down: u32,
+    /// The service's breaker is not closed.
+    breaker_open: bool,
+}
+
+impl Reach {
+    /// Nothing reaches the site: its breaker is open, or every backend known is down.
+    fn down(self) -> bool {
+        self.breaker_open || (self.backends > 0 && self.backends_down == self.backends)
+    }
+}
+
+/// The latency objective the alerts hold services to (`le="2.048"`): a p95 above it is a
+/// degraded service on the board as well.
+const LATENCY_OBJECTIVE_MS: f64 = 2048.0;
 
 /// One service's line on the board.
 #[derive(Debug, Clone, Serialize)]
 pub struct ServiceStatus {
     pub service: String,
     pub ministry: String,
-    /// ok, degraded (errors above 5 %), down (a backend refuses connections, or the service's
-    /// circuit breaker is not closed), idle (no traffic but what the gateway refused).
+    /// ok; degraded (errors above 5 %, a p95 above the latency objective's 2.048 s, or one of
+    /// several backends down); down (every backend down, or the service's circuit breaker
+    /// not closed); idle (no traffic but what the gateway refused).
     pub health: &'static str,
     pub requests: u64,
     /// Of them, answered by the gateway itself (a refusal, or a redirect to the login): left
@@ -81,7 +103,7 @@ impl StatusBoard {
     pub fn sample(&self) {
         let families = self.metrics.registry.gather();
         let mut services: BTreeMap<String, ServiceCounters> = BTreeMap::new();
-        let mut down: BTreeMap<String, bool> = BTreeMap::new();
+        let mut reach: BTreeMap<String, Reach> = BTreeMap::new();
         for f in &families {
             match f.name() {
                 "egov_http_requests_total" => add_requests(f, &mut services),
@@ -98,10 +120,9 @@ impl StatusBoard {
                 "egov_http_request_duration_seconds" => add_latency(f, &mut services),
                 "egov_upstream_up" => {
                     for m in f.get_metric() {
-                        let service = label(m, "service");
-                        let is_down = m.get_gauge().value() < 0.5;
-                        let entry = down.entry(service).or_insert(false);
-                        *entry |= is_down;
+                        let entry = reach.entry(label(m, "service")).or_default();
+                        entry.backends += 1;
+                        entry.backends_down += u32::from(m.get_gauge().value() < 0.5);
                     }
                 }
                 // A breaker that is not closed (open, or half-open while its trial waits):
@@ -111,8 +132,8 @@ impl StatusBoard {
                     for m in f.get_metric() {
                         let breaker = label(m, "breaker");
                         if let Some(service) = breaker.strip_prefix("service:") {
-                            let is_down = m.get_gauge().value() >= 1.0;
-                            *down.entry(service.to_string()).or_insert(false) |= is_down;
+                            let open = m.get_gauge().value() >= 1.0;
+                            reach.entry(service.to_string()).or_default().breaker_open |= open;
                         }
                     }
                 }
@@ -125,7 +146,7 @@ impl StatusBoard {
             s.push_back(Sample {
                 at: now,
                 services,
-                down,
+                reach,
             });
             while s
                 .front()
@@ -175,13 +196,19 @@ impl StatusBoard {
                 };
                 let p95_ms =
                     quantile(&now.buckets, &base.buckets, 0.95).map(|s| (s * 1e4).round() / 10.0);
-                let is_down = newest.down.get(name).copied().unwrap_or(false);
-                let health = if is_down {
+                let reach = newest.reach.get(name).copied().unwrap_or_default();
+                // As the alerts judge it (found by an SRE probe: a service one of whose two
+                // backends refused, served without error, was "down"; one whose every
+                // request took 4 s was "ok" while its latency alert paged).
+                let health = if reach.down() {
                     "down"
                 } else if answerable == 0.0 {
                     // Nothing the site had to answer (refusals alone say nothing of it).
                     "idle"
-                } else if error_rate > 0.05 {
+                } else if error_rate > 0.05
+                    || reach.backends_down > 0
+                    || p95_ms.is_some_and(|p| p > LATENCY_OBJECTIVE_MS)
+                {
                     "degraded"
                 } else {
                     "ok"
@@ -297,7 +324,7 @@ pub const PAGE: &str = r#"<!DOCTYPE html>
 td,th{border-bottom:1px solid #ddd;padding:.3rem .6rem;text-align:left}.down{color:#fff;background:#b00020}
 .degraded{background:#ffd54f}.ok{color:#1b5e20}.idle{color:#777}</style></head>
 <body><h1>État des services <small id="at"></small></h1>
-<p>Fenêtre : 5 minutes. Santé : down (une instance refuse les connexions, ou le disjoncteur du service est ouvert), degraded (plus de 5 % d'erreurs 5xx), ok, idle (pas de trafic, hors refus). Erreurs : parmi les requêtes que le service avait à servir, sans celles auxquelles la passerelle a répondu elle-même (refus : limites, requêtes malformées, chemins fermés ; renvois vers la connexion).</p>
+<p>Fenêtre : 5 minutes. Santé : down (toutes les instances refusent les connexions, ou le disjoncteur du service est ouvert), degraded (plus de 5 % d'erreurs 5xx, p95 au-delà de l'objectif de 2,048 s, ou une instance sur plusieurs hors service), ok, idle (pas de trafic, hors refus). Erreurs : parmi les requêtes que le service avait à servir, sans celles auxquelles la passerelle a répondu elle-même (refus : limites, requêtes malformées, chemins fermés ; renvois vers la connexion).</p>
 <p id="store" class="degraded" hidden></p>
 <table><thead><tr><th>Service</th><th>Ministère</th><th>Santé</th><th>Requêtes</th><th>Refusées</th><th>Erreurs</th><th>p95</th></tr></thead>
 <tbody id="rows"></tbody></table>
@@ -387,6 +414,44 @@ mod tests {
             health,
             [
                 ("hung".to_string(), "down"),
+                ("slow".to_string(), "degraded")
+            ]
+        );
+    }
+
+    /// Found by an SRE probe: one of two backends refusing made a service that served
+    /// every request "down", and a service whose every request took 4 s was "ok" while its
+    /// latency alert paged.
+    #[test]
+    fn the_board_judges_a_service_as_its_alerts_do() {
+        let metrics = Arc::new(Metrics::new().expect("metrics"));
+        let board = StatusBoard::new(Arc::clone(&metrics));
+        let a: std::net::SocketAddr = "127.0.0.1:1".parse().expect("a");
+        let b: std::net::SocketAddr = "127.0.0.1:2".parse().expect("b");
+        let ms = std::time::Duration::from_millis;
+        let half = metrics.for_service("half", "m", &[a, b]);
+        let dead = metrics.for_service("dead", "m", &[a, b]);
+        let slow = metrics.for_service("slow", "m", &[a]);
+        for (m, up) in [(&half, [1, 0]), (&dead, [0, 0])] {
+            m.set_backend_up(a, up[0]);
+            m.set_backend_up(b, up[1]);
+            m.traffic.record(200, ms(5), Some(ms(4)), 10);
+        }
+        slow.set_backend_up(a, 1);
+        for _ in 0..20 {
+            slow.traffic.record(200, ms(4000), Some(ms(3990)), 10);
+        }
+        board.sample();
+        let health: Vec<(String, &str)> = board
+            .snapshot()
+            .into_iter()
+            .map(|s| (s.service, s.health))
+            .collect();
+        assert_eq!(
+            health,
+            [
+                ("dead".to_string(), "down"),
+                ("half".to_string(), "degraded"),
                 ("slow".to_string(), "degraded")
             ]
         );
