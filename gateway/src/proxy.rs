@@ -21,7 +21,8 @@
 //!                            chain::adapt_response; X-Request-Id, X-Cache-Status if uncached
 //!  upstream_response_body_filter   the body feed, chunk by chunk
 //!  response_filter           crate::framing (small: uncompressed; HTTP/1.0: no chunks);
-//!                            X-Request-Id, X-Cache-Status on the rest (hits, interim answers)
+//!                            RequestCtx::answer_leaving: X-Request-Id, X-Cache-Status on the
+//!                            rest (hits, interim answers); the end of the request's latency
 //!  fail_to_proxy             outcome: failed · refused/reset → 502 page, timeout → 504 page
 //!  logging                   telemetry: metrics, access log (not a cache refresh), spans end
 //! ```
@@ -338,13 +339,7 @@ impl ProxyHttp for GatewayProxy {
         framing::toward_client(session, upstream_response);
         let strip = ctx.strip.is_some();
         cache::freshness::for_caches_after_us(ctx.cache_policy(), strip, upstream_response);
-        if !ctx.answer_marked {
-            // A cache's answer (its status known only now) or an interim one.
-            let status = cache::status(ctx.cache, session.cache.phase());
-            edit_response(upstream_response, ANSWER_HEADERS, |headers| {
-                mark_answer(headers, &ctx.request_id, status, ctx.https())
-            });
-        }
+        ctx.answer_leaving(session, upstream_response);
         Ok(())
     }
 

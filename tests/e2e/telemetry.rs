@@ -417,6 +417,56 @@ async fn a_body_the_citizen_sends_slowly_is_neither_the_sites_latency_nor_the_re
     assert!(request < 0.5, "the request is charged {request} s");
 }
 
+/// Found when tried: a 5 MB certificate read over a slow phone counted as a 40 s request,
+/// and a handful of such downloads burnt a healthy service's latency budget. The latency
+/// objective measures the time to the answer's header; the access log, to the last byte.
+#[tokio::test(flavor = "multi_thread")]
+async fn a_download_the_citizen_reads_slowly_is_not_the_services_latency() {
+    use std::io::{Read, Write};
+    let estate = start_estate(None);
+    let gw = TestGateway::with(&estate, all_public);
+    let socket =
+        socket2::Socket::new(socket2::Domain::IPV4, socket2::Type::STREAM, None).expect("socket");
+    socket
+        .set_recv_buffer_size(16 * 1024)
+        .expect("a small window");
+    socket.connect(&gw.addr.into()).expect("connect");
+    let mut conn: std::net::TcpStream = socket.into();
+    let head = format!(
+        "GET /s/cnie-renewal/__estate/blob?bytes=50331648 HTTP/1.1\r\nHost: {}\r\nConnection: close\r\n\r\n",
+        gw.addr
+    );
+    conn.write_all(head.as_bytes()).expect("head");
+    let began = std::time::Instant::now();
+    let mut buf = vec![0u8; 256 * 1024];
+    let mut got = 0usize;
+    loop {
+        match conn.read(&mut buf) {
+            Ok(0) | Err(_) => break,
+            Ok(n) => got += n,
+        }
+        std::thread::sleep(Duration::from_millis(1));
+    }
+    let took = began.elapsed();
+    assert!(got > 48 * 1024 * 1024, "read {got} bytes");
+    assert!(
+        took > Duration::from_secs(2),
+        "read too fast to tell: {took:?}"
+    );
+    let counted =
+        r#"egov_http_requests_total{class="2xx",ministry="interior",service="cnie-renewal"} 1"#;
+    let metrics = gw.metrics_showing(&[counted]).await;
+    let request = histogram_sum(
+        &metrics,
+        "egov_http_request_duration_seconds",
+        "cnie-renewal",
+    );
+    assert!(
+        request < 1.0,
+        "the service is charged {request} s of a {took:?} download"
+    );
+}
+
 /// Found by an SRE probe: on a service's own origin, what the gateway refused before
 /// routing (a traversal scan's malformed paths, an overlong target) was counted as the
 /// portal's, and never showed on the service's row or in its refusals.

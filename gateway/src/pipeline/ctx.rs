@@ -224,6 +224,24 @@ impl RequestCtx {
         snap.service(origins.service_of(&host)?)
     }
 
+    /// An answer's header leaves for the citizen: marked with the request id and cache
+    /// status when the upstream filter did not (a cache's answer, an interim one), and, a
+    /// final one, the end of the request's latency ([`RequestObs::header_sent`]).
+    pub fn answer_leaving(&mut self, session: &Session, resp: &mut pingora::http::ResponseHeader) {
+        use crate::cache::{mark_answer, ANSWER_HEADERS};
+        if !resp.status.is_informational() {
+            if let Some(obs) = self.obs.as_mut() {
+                obs.header_sent();
+            }
+        }
+        if !self.answer_marked {
+            let status = crate::cache::status(self.cache, session.cache.phase());
+            crate::chain::edit_response(resp, ANSWER_HEADERS, |headers| {
+                mark_answer(headers, &self.request_id, status, self.https())
+            });
+        }
+    }
+
     /// What the response adapters are told of the request an answer answers (`head`: it
     /// carries no body).
     pub fn asked(&self, head: bool) -> crate::chain::Asked {

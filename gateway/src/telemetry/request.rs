@@ -27,10 +27,21 @@ pub struct RequestObs {
     client_wait: Duration,
     upstream_error: Option<&'static str>,
     backend: Option<SocketAddr>,
+    /// When the answer's header left for the citizen (a final one, not a `1xx`).
+    header_sent: Option<Instant>,
     finished: bool,
 }
 
 impl RequestObs {
+    /// The answer's (final) header leaves for the citizen now: the end of what the latency
+    /// objective measures. The body's time after it is the citizen's connection's as much
+    /// as the site's: found when tried, a 5 MB certificate read over a slow phone counted
+    /// as a 40 s request, and a handful of such downloads burnt a healthy service's latency
+    /// budget. The access log's duration still runs to the last byte.
+    pub fn header_sent(&mut self) {
+        self.header_sent.get_or_insert_with(Instant::now);
+    }
+
     /// When the legacy site was called for this request (its latest attempt), else when the
     /// request began: what a fill it brings carries (from review: a request's own start
     /// was too early for one that waited behind the cache lock and then fetched itself).
@@ -168,6 +179,7 @@ impl Telemetry {
             client_wait: Duration::ZERO,
             upstream_error: None,
             backend: None,
+            header_sent: None,
             finished: false,
         }
     }
@@ -369,8 +381,10 @@ impl Telemetry {
         // The gateway's own answer: never a 5xx, nor one the site gave (through a stage).
         let refused = r.refused && status < 500 && obs.upstream_elapsed.is_none();
         if self.record_metrics {
-            // The request's latency, less the time the citizen took to send his body.
-            let elapsed = elapsed.saturating_sub(obs.client_wait);
+            // The request's latency, to its answer's header ([`RequestObs::header_sent`]),
+            // less the time the citizen took to send his body.
+            let to_header = obs.header_sent.map_or(elapsed, |t| t - obs.started);
+            let elapsed = to_header.saturating_sub(obs.client_wait);
             if !r.background {
                 let m = r.service_metrics.unwrap_or(&self.portal_metrics);
                 if refused {

@@ -283,7 +283,7 @@ impl TrafficCollector {
             )?,
             duration: desc(
                 "egov_http_request_duration_seconds",
-                "Time from request to the end of the response, less the time the citizen took to send the request body; requests the gateway refused itself are not in it.",
+                "Time from request to the response header leaving for the citizen (the body's download is the citizen's connection's as much as the service's), less the time the citizen took to send the request body; requests the gateway refused itself are not in it.",
                 sm,
             )?,
             upstream: desc(
