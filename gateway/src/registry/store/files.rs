@@ -707,6 +707,12 @@ impl FileStore {
                     continue;
                 }
             };
+            // The file as found is a version of its own before its first edit, as before an
+            // API change ([`Self::record_as_found`]): found when tried, after a hand edit
+            // nothing could bring back the file the repository had held.
+            if let Some(k) = known.as_ref().filter(|k| same_place(k)) {
+                self.record_as_found(&mut index, id, k)?;
+            }
             // Counted only once recorded: a refused record left the version taken and the
             // edit unrecorded for good (found in review).
             let version = index.version + 1;
@@ -1484,6 +1490,13 @@ password = { env = "EGOV_SECRET_X" }
         assert_eq!(store.absorb_edits().expect("scan").0, 1);
         let h = store.history("svc").await.expect("history");
         assert_eq!(h.last().map(|c| c.action), Some(Action::FileEdit));
+        // The file as it was found is a version of its own, to roll back to.
+        let found = h
+            .first()
+            .and_then(|c| c.document.clone())
+            .expect("the file as found");
+        assert_eq!(found.get("x"), None, "{found}");
+        assert_eq!(h.len(), 2, "{h:?}");
         std::fs::write(d.0.join("services/m/svc.toml"), "id = [broken\n").expect("write");
         let (edits, broken) = store.absorb_edits().expect("scan");
         assert_eq!(edits, 0);
