@@ -125,17 +125,24 @@ impl EndpointContext<'_> {
 /// login's lifetime; found when tried: 25 `<img src=".../auth/login">` on a page anywhere
 /// spent the 20 places of its visitor's address, and every citizen behind that address
 /// (a carrier's NAT) was refused logins for ten minutes. Such a start is refused before it
-/// is counted; another site can still send a citizen to log in with a link she follows.
+/// is counted. Nor is a page another site (or a sibling service's page) opens by itself a
+/// citizen's: found in a bypass probe, a page re-submitting a form to `/auth/login` into its
+/// own window every 20 ms spent the places as well. From another origin, a start must be
+/// the citizen's own act (`Sec-Fetch-User: ?1`: a link she follows, an address she types
+/// keeps it through redirects).
 fn opened_as_a_page(req: &pingora::http::RequestHeader) -> bool {
-    let is_or_absent = |name: &str, value: &[u8]| {
-        req.headers
-            .get(name)
-            .is_none_or(|v| v.as_bytes().eq_ignore_ascii_case(value))
-    };
+    let header = |name: &str| req.headers.get(name).map(|v| v.as_bytes());
+    let is = |name: &str, value: &[u8]| header(name).is_some_and(|v| v.eq_ignore_ascii_case(value));
+    let is_or_absent = |name: &str, value: &[u8]| header(name).is_none() || is(name, value);
     let prefetch = req.headers.contains_key("sec-purpose") || req.headers.contains_key("purpose");
+    let own_or_citizens = header("sec-fetch-site").is_none()
+        || is("sec-fetch-site", b"same-origin")
+        || is("sec-fetch-site", b"none")
+        || is("sec-fetch-user", b"?1");
     !prefetch
         && is_or_absent("sec-fetch-mode", b"navigate")
         && is_or_absent("sec-fetch-dest", b"document")
+        && own_or_citizens
 }
 
 impl Sso {
@@ -797,6 +804,64 @@ fn authenticated_during(claims: &super::provider::IdentityClaims, began: u64, no
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    fn login_start(headers: &[(&str, &str)]) -> pingora::http::RequestHeader {
+        let mut req =
+            pingora::http::RequestHeader::build("GET", b"/auth/login", None).expect("request");
+        for (n, v) in headers {
+            req.insert_header(n.to_string(), *v).expect("header");
+        }
+        req
+    }
+
+    /// The Fetch Metadata a browser sends with each way a login can start: what the
+    /// citizen does herself, or the portal's own pages, start one; what another site's page
+    /// does by itself does not (found in a bypass probe: a page re-submitting a form into
+    /// its own window every 20 ms was a "document" navigation each time).
+    #[test]
+    fn a_login_starts_from_the_citizens_own_act_or_the_portals_pages_only() {
+        let navigation = |site: &'static str| {
+            vec![
+                ("sec-fetch-site", site),
+                ("sec-fetch-mode", "navigate"),
+                ("sec-fetch-dest", "document"),
+            ]
+        };
+        let with_user = |site| {
+            let mut h = navigation(site);
+            h.push(("sec-fetch-user", "?1"));
+            h
+        };
+        for started in [
+            vec![],
+            with_user("none"),
+            navigation("same-origin"),
+            with_user("same-origin"),
+            with_user("same-site"),
+            with_user("cross-site"),
+        ] {
+            assert!(opened_as_a_page(&login_start(&started)), "{started:?}");
+        }
+        let mut prefetched = with_user("cross-site");
+        prefetched.push(("sec-purpose", "prefetch"));
+        for refused in [
+            navigation("cross-site"),
+            navigation("same-site"),
+            prefetched,
+            vec![
+                ("sec-fetch-site", "cross-site"),
+                ("sec-fetch-mode", "no-cors"),
+                ("sec-fetch-dest", "image"),
+            ],
+            vec![
+                ("sec-fetch-site", "same-origin"),
+                ("sec-fetch-mode", "navigate"),
+                ("sec-fetch-dest", "iframe"),
+            ],
+        ] {
+            assert!(!opened_as_a_page(&login_start(&refused)), "{refused:?}");
+        }
+    }
 
     fn claims(
         auth_time: Option<u64>,
