@@ -32,7 +32,10 @@ pub(crate) fn key_file(
     written: &str,
     p: &mut Problems<'_>,
 ) -> Option<PathBuf> {
-    if written.contains("-----BEGIN") || written.chars().any(char::is_control) {
+    if written.contains("-----BEGIN")
+        || written.chars().any(char::is_control)
+        || looks_like_key_text(written)
+    {
         p.add(
             field,
             "holds key or certificate text, not a path (not repeated here): write it to a \
@@ -41,6 +44,20 @@ pub(crate) fn key_file(
         return None;
     }
     Some(relative_to(file, written))
+}
+
+/// Whether `s` reads as a key or token itself rather than a path: long, base64's letters
+/// only, upper and lower case and digits mixed, hardly a `/` and no `.` (found in a bypass
+/// probe: a key's body without its PEM armour was quoted back as a missing file's name).
+fn looks_like_key_text(s: &str) -> bool {
+    let b = s.as_bytes();
+    b.len() >= 64
+        && b.iter()
+            .all(|c| c.is_ascii_alphanumeric() || b"+/=_-".contains(c))
+        && b.iter().any(u8::is_ascii_uppercase)
+        && b.iter().any(u8::is_ascii_lowercase)
+        && b.iter().any(u8::is_ascii_digit)
+        && b.iter().filter(|&&c| c == b'/').count() * 16 < b.len()
 }
 
 /// A file the gateway writes (a log, the registry's history), written in a config file:
@@ -234,7 +251,12 @@ pub(crate) fn secret_ref(
     match (&raw.env, &raw.file, &raw.stored) {
         (None, None, Some(key)) if !key.is_empty() => Some(SecretRef::Stored(key.clone())),
         (Some(name), None, None) => {
-            let ok = !name.is_empty()
+            // A name does not begin with a digit: one that does is a secret written in its
+            // place (found in a bypass probe: a hex token was named as a missing variable).
+            let ok = name
+                .bytes()
+                .next()
+                .is_some_and(|b| b.is_ascii_uppercase() || b == b'_')
                 && name
                     .bytes()
                     .all(|b| b.is_ascii_uppercase() || b.is_ascii_digit() || b == b'_');

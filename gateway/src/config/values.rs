@@ -8,23 +8,33 @@ use std::net::SocketAddr;
 use std::time::Duration;
 
 /// A URL from the configuration as an error quotes it: without what may be a credential,
-/// the part before an `@` and the query (found in bypass probes: a malformed backend URL
-/// `http://svc:hunter2@…` and an LLM `base_url` ending `?key=…` were quoted whole, into
-/// logs, `check`'s output and the API's answers).
+/// everything before its last `@` (but a scheme) and its query and fragment (found in
+/// bypass probes: a malformed backend URL `http://svc:hunter2@…`, an LLM `base_url` ending
+/// `?key=…`, then `http:/u:secret@h`, `//u:secret@h` and a password holding a `?` were
+/// quoted, into logs, `check`'s output and the API's answers).
 pub fn url_shown(s: &str) -> String {
     let s = s.trim();
-    let (s, asked) = match s.find(['?', '#']) {
-        Some(i) => (&s[..i], "?…"),
-        None => (s, ""),
+    let scheme_end = s.find(':').filter(|&i| {
+        i > 0
+            && s[..i]
+                .bytes()
+                .all(|b| b.is_ascii_alphanumeric() || b"+.-".contains(&b))
+    });
+    let (scheme, rest) = match scheme_end {
+        Some(i) => s.split_at(i + 1),
+        None => ("", s),
     };
-    let s = match s.split_once("://") {
-        Some((scheme, rest)) if rest.contains('@') => {
-            let after = rest.rsplit_once('@').map_or(rest, |(_, a)| a);
-            format!("{scheme}://…@{after}")
+    let rest = match rest.rfind('@') {
+        Some(at) => {
+            let slashes = if rest.starts_with("//") { "//" } else { "" };
+            format!("{slashes}…@{}", &rest[at + 1..])
         }
-        _ => s.to_string(),
+        None => rest.to_string(),
     };
-    format!("{s}{asked}")
+    match rest.find(['?', '#']) {
+        Some(i) => format!("{scheme}{}?…", &rest[..i]),
+        None => format!("{scheme}{rest}"),
+    }
 }
 
 /// Whether `c` is a character a reader does not see but which changes what is read: control
@@ -274,6 +284,11 @@ mod tests {
                 "https://…@api.example/v1?…",
             ),
             (" http://127.0.0.1:8000/v1 ", "http://127.0.0.1:8000/v1"),
+            ("http:/u:SEKRET@h:99999", "http:…@h:99999"),
+            ("//u:SEKRET@h/", "//…@h/"),
+            ("http:\\\\u:SEKRET@h", "http:…@h"),
+            ("http://u:ab?SEKRET@h", "http://…@h"),
+            ("http://u:ab#SEKRET@h/x?k=1", "http://…@h/x?…"),
         ] {
             assert_eq!(url_shown(url), shown, "{url}");
         }

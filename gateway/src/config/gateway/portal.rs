@@ -461,6 +461,19 @@ mod tls_tests {
             );
         }
         assert!(errors.iter().all(|e| !e.contains("MIIEvQ")), "{errors:?}");
+        // Without its armour, as a bypass probe wrote it.
+        let body = "MIIEvQIBADANBgkqhkiG9w0BAQEFAASCBKcwggSjAgEAAoIBAQC7VJTUt9Us8cKjMzEfYyjiWA4R4";
+        let (_, errors) = validate_text(&format!(
+            "[portal]\npublic_url = \"https://127.0.0.1:8443\"\n\
+             [[portal.tls]]\nlisten = \"127.0.0.1:8443\"\ncert = \"a.crt\"\nkey = \"{body}\"\n"
+        ));
+        assert!(
+            errors
+                .iter()
+                .any(|e| e.contains("portal.tls[0].key") && e.contains("not a path")),
+            "{errors:?}"
+        );
+        assert!(errors.iter().all(|e| !e.contains("MIIEvQ")), "{errors:?}");
     }
 
     #[test]
@@ -470,6 +483,27 @@ mod tls_tests {
              [sso]\nissuer = \"http://127.0.0.1:9500\"\nclient_id = \"c\"\n\
              client_secret = { env = \"s3cr3t-Value\" }\n",
         );
+        assert!(
+            errors.iter().any(|e| e.contains("sso.client_secret.env")),
+            "{errors:?}"
+        );
+        assert!(errors.iter().all(|e| !e.contains("s3cr3t")), "{errors:?}");
+        let (errors, hex) = (
+            validate_text(
+                "[portal]\npublic_url = \"http://127.0.0.1:8080\"\nlisten = [\"127.0.0.1:8080\"]\n\
+                 [sso]\nissuer = \"http://127.0.0.1:9500\"\nclient_id = \"c\"\n\
+                 client_secret = { env = \"9F86D081884C7D659A2FEAA0C55AD015\" }\n",
+            )
+            .1,
+            "9F86D081",
+        );
+        assert!(
+            errors
+                .iter()
+                .any(|e| e.contains("sso.client_secret.env") && !e.contains(hex)),
+            "{errors:?}"
+        );
+        assert!(errors.iter().all(|e| !e.contains(hex)), "{errors:?}");
         assert!(
             errors.iter().any(|e| e.contains("sso.client_secret.env")),
             "{errors:?}"
