@@ -238,6 +238,7 @@ fn proxy_identity_proxy_and_baggage_headers_never_reach_the_legacy_site() {
         "X-Egov-Sub",
         "X-Egov-User",
         "X_Egov_Citizen",
+        "X-Egov",
         "X-JWT-Assertion",
     ];
     none_reaches_the_site(&gw, &forged, "admin");

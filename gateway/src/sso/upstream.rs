@@ -20,7 +20,7 @@ use http::{header::COOKIE, HeaderName, HeaderValue};
 /// group or a certificate's subject on their word: every header such a proxy sets, not
 /// only its user and e-mail (found when tried: `X-Forwarded-Groups`, `OIDC_CLAIM_sub` and
 /// `X-Forwarded-Client-Cert` reached the sites as a citizen wrote them).
-const FORGEABLE: [HeaderName; 23] = [
+const FORGEABLE: [HeaderName; 24] = [
     HeaderName::from_static("x-remote-user"),
     HeaderName::from_static("x-remote-name"),
     HeaderName::from_static("x-remote-group"),
@@ -45,6 +45,8 @@ const FORGEABLE: [HeaderName; 23] = [
     HeaderName::from_static("x-goog-iap-jwt-assertion"),
     // WSO2 API Manager's, in front of many government back ends.
     HeaderName::from_static("x-jwt-assertion"),
+    // The gateway's family's bare name (its members go by `FORGEABLE_PREFIXES`).
+    HeaderName::from_static("x-egov"),
 ];
 
 /// Families of identity headers with open-ended names, in every spelling: mod_auth_openidc
