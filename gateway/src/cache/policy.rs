@@ -171,8 +171,12 @@ impl Policy {
         };
         let query = normal_query(query);
         let mut pairs: Vec<&str> = self.kept(&query).collect();
-        // Stable: pairs a site may read as one name keep the order it reads them in.
-        pairs.sort_by_cached_key(|pair| name_as_read(pair));
+        // Stable: pairs a site may read as one name keep the order it reads them in. A
+        // query with a `;` is kept as written: some sites read it as another `&` (Perl's
+        // CGI, older Python), so what follows it is a pair of its own to them.
+        if !query.contains(';') {
+            pairs.sort_by_cached_key(|pair| name_as_read(pair));
+        }
         pairs.join("&")
     }
 
@@ -230,39 +234,57 @@ pub fn normal_query(query: &str) -> std::borrow::Cow<'_, str> {
 }
 
 /// The name of one `name=value` pair as the most forgiving site reads it: `+` a space, each
-/// well-formed escape decoded (a malformed one kept), in lowercase (ASP.NET), with spaces,
-/// dots and `[` as `_` (PHP). Only the key's order is made from it, so merging more names
-/// than a given site does only keeps more pairs in their written order. Found in a cache
-/// probe: sorted by their written names, `t%61g=EVIL%ZZ` (its malformed escape kept as
-/// written) and `ref+x` / `ref%20x` changed places with the `tag` and `ref x` they are to
-/// the site, so two queries the site read differently had one key.
+/// well-formed escape decoded (IIS's `%uXXXX` too; a malformed one kept), in lowercase
+/// (ASP.NET), without leading spaces and up to a `[` (PHP's arrays), with spaces and dots
+/// as `_` (PHP). Only the key's order is made from it, so merging more names than a given
+/// site does only keeps more pairs in their written order. Found in cache probes: sorted
+/// by their written names, `t%61g=EVIL%ZZ` (its malformed escape kept as written) and
+/// `ref+x` / `ref%20x`, then `+tag`, `tag%5Bb%5D` and `%u0074ag`, changed places with the
+/// `tag` and `ref x` they are to some site, so two queries it read differently had one key.
 fn name_as_read(pair: &str) -> Vec<u8> {
     let name = param_name(pair).as_bytes();
-    let hex = |b: u8| (b as char).to_digit(16);
+    let hex = |b: Option<&u8>| b.and_then(|&b| (b as char).to_digit(16));
     let mut out = Vec::with_capacity(name.len());
     let mut i = 0;
     while i < name.len() {
-        let decoded = match (name[i], name.get(i + 1), name.get(i + 2)) {
-            (b'%', Some(&h), Some(&l)) => hex(h).zip(hex(l)).map(|(h, l)| (h * 16 + l) as u8),
-            _ => None,
-        };
-        let b = match decoded {
-            Some(b) => {
+        let two = hex(name.get(i + 1)).zip(hex(name.get(i + 2)));
+        let wide = matches!(name.get(i + 1), Some(b'u' | b'U'))
+            .then(|| {
+                (2..6)
+                    .map(|k| hex(name.get(i + k)))
+                    .collect::<Option<Vec<u32>>>()
+            })
+            .flatten();
+        let mut utf8 = [0u8; 4];
+        let read: &[u8] = match (name[i], wide, two) {
+            (b'%', Some(w), _) => {
+                i += 6;
+                let c = char::from_u32(w.iter().fold(0, |a, d| a * 16 + d)).unwrap_or('?');
+                c.encode_utf8(&mut utf8).as_bytes()
+            }
+            (b'%', None, Some((h, l))) => {
                 i += 3;
-                b
+                utf8[0] = (h * 16 + l) as u8;
+                &utf8[..1]
             }
-            None => {
+            (b'+', _, _) => {
                 i += 1;
-                match name[i - 1] {
-                    b'+' => b' ',
-                    b => b,
-                }
+                b" "
+            }
+            (b, _, _) => {
+                i += 1;
+                utf8[0] = b;
+                &utf8[..1]
             }
         };
-        out.push(match b.to_ascii_lowercase() {
-            b' ' | b'.' | b'[' => b'_',
-            b => b,
-        });
+        for &b in read {
+            match b.to_ascii_lowercase() {
+                b'[' => return out,
+                b' ' if out.is_empty() => {}
+                b' ' | b'.' => out.push(b'_'),
+                b => out.push(b),
+            }
+        }
     }
     out
 }
@@ -380,6 +402,10 @@ mod tests {
             ("ref+x=1&cc=1&ref%20x=2", "ref%20x=2&cc=1&ref+x=1"),
             ("Tag=a&tag=b", "tag=b&Tag=a"),
             ("a.b=1&a_b=2", "a_b=2&a.b=1"),
+            ("cc=1&+tag=EVIL&tag=ok", "cc=1&tag=ok&+tag=EVIL"),
+            ("a%5Bb%5D=1&a=2", "a=2&a%5Bb%5D=1"),
+            ("%u0074ag=EVIL&tag=ok", "tag=ok&%u0074ag=EVIL"),
+            ("x=1;tag=EVIL&tag=ok", "tag=ok&x=1;tag=EVIL"),
         ] {
             assert_ne!(p.key_query(Some(a)), p.key_query(Some(b)), "{a} / {b}");
         }
