@@ -203,6 +203,26 @@ impl LinkMap {
     /// `/vat-declaration/../portail/` is looked up as `/portail/` and never becomes a path
     /// under `/s/vat-declaration/` that the browser would resolve into another service.
     pub fn rewrite(&self, url: &str, current: &ServiceLinks) -> Option<String> {
+        self.rewrite_as(url, current, false)
+    }
+
+    /// [`Self::rewrite`] for a URL written in code (a script, an event handler), where the
+    /// page's code may build on it: an absolute URL stays absolute and a protocol-relative
+    /// one protocol-relative, on the service's own origin too (where `rewrite` makes a link
+    /// to the service itself root-relative). Found in a bypass probe:
+    /// `new URL("a/b", "http://www.cnie.ma/")` threw once its base was `"/"`, and
+    /// `location.protocol + "//www.cnie.ma/x"` became `"http:/x"`. (With services under the
+    /// portal's `/s/<id>/` paths, the portal's origin is not known here: paths are given.)
+    pub fn rewrite_in_code(&self, url: &str, current: &ServiceLinks) -> Option<String> {
+        let new = self.rewrite_as(url, current, true)?;
+        let protocol_relative = trim_html_space(url).starts_with("//");
+        match new.split_once("://") {
+            Some((_, rest)) if protocol_relative => Some(format!("//{rest}")),
+            _ => Some(new),
+        }
+    }
+
+    fn rewrite_as(&self, url: &str, current: &ServiceLinks, absolute: bool) -> Option<String> {
         let url = trim_html_space(url);
         let without_tabs;
         let url = if memchr::memchr3(b'\t', b'\n', b'\r', url.as_bytes()).is_some() {
@@ -243,7 +263,8 @@ impl LinkMap {
         // On its own origin, a link to the service itself is root-relative (the page is
         // served from that origin); to any other service, absolute.
         let own_origin = current.on_own_origin() && *mount.prefix == *current.0.prefix;
-        if !own_origin {
+        let absolute = absolute && split_url(url).is_some_and(|(a, _)| a.is_some());
+        if absolute || !own_origin {
             out.push_str(&mount.prefix);
         }
         out.push_str(under);

@@ -57,7 +57,10 @@ pub fn rewrite_embedded_urls(
             .iter()
             .position(|&c| ends_url(c))
             .map_or(b.len(), |p| slashes + 2 + p);
-        if let Some(new) = code.get(start..end).and_then(|u| links.rewrite(u, current)) {
+        if let Some(new) = code
+            .get(start..end)
+            .and_then(|u| links.rewrite_in_code(u, current))
+        {
             edits.push((start, end, new));
         }
         from = end.max(slashes + 2);
@@ -66,23 +69,44 @@ pub fn rewrite_embedded_urls(
     apply_edits(code, edits)
 }
 
-/// The URLs of `code` written with their slashes escaped, as JSON encoders write them
-/// (PHP's `json_encode`, WordPress's `var ajaxurl = "http:\/\/www.site.ma\/wp-admin\/…"`):
-/// each read without its escapes, rewritten, and escaped again, as edits of `code`. Found
+/// How code writes a `/` it escapes: JSON's `\/` (PHP's `json_encode`), `\\/` (JSON
+/// inside a JSON string), and JavaScript's `\u002f` and `\x2f`.
+const ESCAPED_SLASHES: [&[u8]; 6] = [b"\\\\/", b"\\/", b"\\u002f", b"\\u002F", b"\\x2f", b"\\x2F"];
+
+/// The escaped `/` that begins at `at` in `b`, if one does.
+fn escaped_slash(b: &[u8], at: usize) -> Option<&'static [u8]> {
+    let rest = b.get(at..)?;
+    ESCAPED_SLASHES
+        .iter()
+        .copied()
+        .find(|form| rest.starts_with(form))
+}
+
+/// The URLs of `code` written with their slashes escaped, as JSON encoders and minifiers
+/// write them (WordPress's `var ajaxurl = "http:\/\/www.site.ma\/wp-admin\/…"`,
+/// `"https:\u002f\u002fwww.site.ma\u002f…"`): each read without its escapes, rewritten
+/// ([`LinkMap::rewrite_in_code`]), and escaped again as it was, as edits of `code`. Found
 /// when tried: such a URL went to the citizen's browser untouched, and the page's requests
-/// to it went to the legacy host, around the gateway.
+/// to it went to the legacy host, around the gateway; then, in a bypass probe, the
+/// `\u002f` and `\\/` spellings.
 fn escaped_urls(
     code: &str,
     links: &LinkMap,
     current: &ServiceLinks,
     edits: &mut Vec<(usize, usize, String)>,
 ) {
-    const SLASHES: &[u8] = b"\\/\\/";
     let b = code.as_bytes();
     let mut from = 0;
-    while let Some(rel) = memchr::memmem::find(&b[from..], SLASHES) {
+    while let Some(rel) = memchr::memchr(b'\\', &b[from..]) {
         let slashes = from + rel;
-        from = slashes + SLASHES.len();
+        from = slashes + 1;
+        let Some(form) = escaped_slash(b, slashes) else {
+            continue;
+        };
+        if escaped_slash(b, slashes + form.len()).is_none() {
+            from = slashes + form.len();
+            continue;
+        }
         let start = if slashes >= 6 && b[slashes - 6..slashes].eq_ignore_ascii_case(b"https:") {
             slashes - 6
         } else if slashes >= 5 && b[slashes - 5..slashes].eq_ignore_ascii_case(b"http:") {
@@ -90,24 +114,30 @@ fn escaped_urls(
         } else if slashes > 0 && matches!(b[slashes - 1], b'"' | b'\'') {
             slashes
         } else {
+            from = slashes + form.len();
             continue;
         };
-        // To the first character that ends a URL, an escaped slash `\/` being part of it.
-        let mut end = from;
+        // To the first character that ends a URL, an escaped `/` being part of it.
+        let mut end = slashes;
         while end < b.len() {
-            match b[end] {
-                b'\\' if b.get(end + 1) == Some(&b'/') => end += 2,
-                c if ends_url(c) => break,
-                _ => end += 1,
+            match escaped_slash(b, end) {
+                Some(f) => end += f.len(),
+                None if ends_url(b[end]) => break,
+                None => end += 1,
             }
         }
+        from = end.max(from);
         let Some(written) = code.get(start..end) else {
             continue;
         };
-        if let Some(new) = links.rewrite(&written.replace("\\/", "/"), current) {
-            edits.push((start, end, new.replace('/', "\\/")));
+        let mut plain = written.to_string();
+        for f in ESCAPED_SLASHES {
+            plain = plain.replace(std::str::from_utf8(f).unwrap_or("/"), "/");
         }
-        from = end;
+        if let Some(new) = links.rewrite_in_code(&plain, current) {
+            let again = std::str::from_utf8(form).unwrap_or("/");
+            edits.push((start, end, new.replace('/', again)));
+        }
     }
 }
 
@@ -154,6 +184,62 @@ mod tests {
                 r#"var ajaxurl = "\/s\/cnie-renewal\/wp-admin\/admin-ajax.php"; var o = {"root":"\/s\/cnie-renewal\/wp-json\/?a=1\u0026b=2","other":"https:\/\/example.org\/x"};"#
             )
         );
+    }
+
+    #[test]
+    fn urls_escaped_every_way_code_escapes_a_slash_are_rewritten_and_escaped_as_they_were() {
+        let (m, here) = map();
+        for (code, rewritten) in [
+            (
+                r#"u = "https:\u002f\u002fwww.cnie.ma\u002fcnie-renewal\u002fx";"#,
+                r#"u = "\u002fs\u002fcnie-renewal\u002fx";"#,
+            ),
+            (
+                r#"u = "http:\x2F\x2Fwww.cnie.ma\x2Fcnie-renewal\x2Fx";"#,
+                r#"u = "\x2Fs\x2Fcnie-renewal\x2Fx";"#,
+            ),
+            (
+                r#"j = "{\"u\":\"http:\\/\\/www.cnie.ma\\/cnie-renewal\\/x\"}";"#,
+                r#"j = "{\"u\":\"\\/s\\/cnie-renewal\\/x\"}";"#,
+            ),
+        ] {
+            assert_eq!(
+                rewrite_embedded_urls(code, &m, &here).as_deref(),
+                Some(rewritten),
+                "{code}"
+            );
+        }
+    }
+
+    /// Found in a bypass probe: on the service's own origin, a URL in code made
+    /// root-relative broke the code built on it.
+    #[test]
+    fn on_its_own_origin_a_url_in_code_keeps_its_form() {
+        let origin = "https://cnie-renewal.services.gov.ma";
+        let mut b = LinkMapBuilder::new();
+        b.add_legacy("www.cnie.ma", "/cnie-renewal", origin)
+            .expect("mount");
+        let (m, here) = (b.build(), ServiceLinks::new("www.cnie.ma", origin));
+        for (code, rewritten) in [
+            (
+                r#"new URL("a/b", "http://www.cnie.ma/cnie-renewal/")"#,
+                r#"new URL("a/b", "https://cnie-renewal.services.gov.ma/")"#,
+            ),
+            (
+                r#"location.protocol + "//www.cnie.ma/cnie-renewal/x""#,
+                r#"location.protocol + "//cnie-renewal.services.gov.ma/x""#,
+            ),
+            (
+                r#"b = "http:\/\/www.cnie.ma\/cnie-renewal\/""#,
+                r#"b = "https:\/\/cnie-renewal.services.gov.ma\/""#,
+            ),
+        ] {
+            assert_eq!(
+                rewrite_embedded_urls(code, &m, &here).as_deref(),
+                Some(rewritten),
+                "{code}"
+            );
+        }
     }
 
     #[test]
