@@ -351,6 +351,16 @@ refresh();setInterval(refresh,5000);
 mod tests {
     use super::*;
 
+    /// Each service's health on the board once it has sampled the counters, worst first.
+    fn health_after_a_sample(board: &StatusBoard) -> Vec<(String, &'static str)> {
+        board.sample();
+        board
+            .snapshot()
+            .into_iter()
+            .map(|s| (s.service, s.health))
+            .collect()
+    }
+
     #[test]
     fn a_flood_the_gateway_refuses_does_not_hide_a_failing_service() {
         let metrics = Arc::new(Metrics::new().expect("metrics"));
@@ -404,14 +414,8 @@ mod tests {
             .circuit_breaker_state
             .with_label_values(&["service:slow"])
             .set(0);
-        board.sample();
-        let health: Vec<(String, &str)> = board
-            .snapshot()
-            .into_iter()
-            .map(|s| (s.service, s.health))
-            .collect();
         assert_eq!(
-            health,
+            health_after_a_sample(&board),
             [
                 ("hung".to_string(), "down"),
                 ("slow".to_string(), "degraded")
@@ -441,14 +445,8 @@ mod tests {
         for _ in 0..20 {
             slow.traffic.record(200, ms(4000), Some(ms(3990)), 10);
         }
-        board.sample();
-        let health: Vec<(String, &str)> = board
-            .snapshot()
-            .into_iter()
-            .map(|s| (s.service, s.health))
-            .collect();
         assert_eq!(
-            health,
+            health_after_a_sample(&board),
             [
                 ("dead".to_string(), "down"),
                 ("half".to_string(), "degraded"),
