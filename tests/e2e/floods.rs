@@ -513,6 +513,37 @@ async fn with_shared_counting_every_instance_sees_the_same_rate() {
     assert_eq!(statuses, [200, 200, 200, 200, 429]);
 }
 
+/// Found in a second bypass probe: login starts refused as another site's doing (a picture,
+/// a frame, a navigation the citizen did not make) still spent the address's login rate, so
+/// a page anywhere kept everyone behind an address at 429. Only starts let through count.
+#[tokio::test(flavor = "multi_thread")]
+async fn login_starts_another_site_makes_do_not_spend_the_addresss_login_rate() {
+    let world = SsoWorld::start(SsoOptions::new(Store::Memory));
+    let http = client();
+    let start = |headers: &'static [(&'static str, &'static str)]| {
+        let mut req = http.get(world.gateway.url("/auth/login"));
+        for (n, v) in headers {
+            req = req.header(*n, *v);
+        }
+        async move { req.send().await.expect("login").status().as_u16() }
+    };
+    let pushed: &[(&str, &str)] = &[
+        ("sec-fetch-site", "cross-site"),
+        ("sec-fetch-mode", "navigate"),
+        ("sec-fetch-dest", "document"),
+    ];
+    for _ in 0..40 {
+        assert_eq!(start(pushed).await, 403);
+    }
+    let typed: &[(&str, &str)] = &[
+        ("sec-fetch-site", "none"),
+        ("sec-fetch-mode", "navigate"),
+        ("sec-fetch-dest", "document"),
+        ("sec-fetch-user", "?1"),
+    ];
+    assert_eq!(start(typed).await, 302, "the citizen's own login");
+}
+
 /// A world whose addresses may each have five logins in progress (and start many more a
 /// minute), sessions kept in `store`.
 fn five_logins_in_progress_per_address(store: Store) -> SsoWorld {

@@ -92,7 +92,9 @@ impl LimitsStage {
                 .check(Scope::Route, ip_key, rates.route_per_ip)
                 .await?;
         }
-        if ctx.local == Some(LocalRoute::Auth(AuthEndpoint::Login)) {
+        if ctx.local == Some(LocalRoute::Auth(AuthEndpoint::Login))
+            && crate::sso::endpoints::opened_as_a_page(session.req_header())
+        {
             self.limiter
                 .check(Scope::Login, ip_key, rates.login_per_ip)
                 .await?;

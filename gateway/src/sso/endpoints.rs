@@ -129,8 +129,10 @@ impl EndpointContext<'_> {
 /// citizen's: found in a bypass probe, a page re-submitting a form to `/auth/login` into its
 /// own window every 20 ms spent the places as well. From another origin, a start must be
 /// the citizen's own act (`Sec-Fetch-User: ?1`: a link she follows, an address she types
-/// keeps it through redirects).
-fn opened_as_a_page(req: &pingora::http::RequestHeader) -> bool {
+/// keeps it through redirects). The login's rate per address (`limits.rate.login_per_ip`)
+/// counts only the starts this lets through (found in a second bypass probe: refused ones
+/// still spent it, and pictures on a page anywhere kept an address's logins at 429).
+pub fn opened_as_a_page(req: &pingora::http::RequestHeader) -> bool {
     let header = |name: &str| req.headers.get(name).map(|v| v.as_bytes());
     let is = |name: &str, value: &[u8]| header(name).is_some_and(|v| v.eq_ignore_ascii_case(value));
     let is_or_absent = |name: &str, value: &[u8]| header(name).is_none() || is(name, value);
