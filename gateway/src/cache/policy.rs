@@ -235,8 +235,8 @@ pub fn normal_query(query: &str) -> std::borrow::Cow<'_, str> {
 
 /// The name of one `name=value` pair as the most forgiving site reads it: `+` a space, each
 /// well-formed escape decoded (IIS's `%uXXXX` too; a malformed one kept), in lowercase
-/// (ASP.NET), without leading spaces and up to a `[` (PHP's arrays), with spaces and dots
-/// as `_` (PHP). Only the key's order is made from it, so merging more names than a given
+/// (ASP.NET), without leading spaces, up to a `[` a `]` follows (PHP's arrays) or a NUL,
+/// with spaces, dots and a `[` no `]` follows as `_` (PHP). Only the key's order is made from it, so merging more names than a given
 /// site does only keeps more pairs in their written order. Found in cache probes: sorted
 /// by their written names, `t%61g=EVIL%ZZ` (its malformed escape kept as written) and
 /// `ref+x` / `ref%20x`, then `+tag`, `tag%5Bb%5D` and `%u0074ag`, changed places with the
@@ -279,14 +279,23 @@ fn name_as_read(pair: &str) -> Vec<u8> {
         };
         for &b in read {
             match b.to_ascii_lowercase() {
-                b'[' => return out,
+                // An array's name ends at its `[`; a `[` no `]` follows is a `_` (PHP).
+                b'[' if closed(&name[i..]) => return out,
+                0 => return out,
                 b' ' if out.is_empty() => {}
-                b' ' | b'.' => out.push(b'_'),
+                b' ' | b'.' | b'[' => out.push(b'_'),
                 b => out.push(b),
             }
         }
     }
     out
+}
+
+/// Whether a `]` comes in `rest` of a name, written or escaped (`%5D`).
+fn closed(rest: &[u8]) -> bool {
+    memchr::memchr(b']', rest).is_some()
+        || memchr::memmem::find_iter(rest, b"%5")
+            .any(|i| matches!(rest.get(i + 2), Some(b'd' | b'D')))
 }
 
 /// The name of one `name=value` pair of a query.
@@ -406,6 +415,8 @@ mod tests {
             ("a%5Bb%5D=1&a=2", "a=2&a%5Bb%5D=1"),
             ("%u0074ag=EVIL&tag=ok", "tag=ok&%u0074ag=EVIL"),
             ("x=1;tag=EVIL&tag=ok", "tag=ok&x=1;tag=EVIL"),
+            ("x%5Bb=1&x_b=2", "x_b=2&x%5Bb=1"),
+            ("x%00=1&x=2", "x=2&x%00=1"),
         ] {
             assert_ne!(p.key_query(Some(a)), p.key_query(Some(b)), "{a} / {b}");
         }
