@@ -19,6 +19,7 @@ pub mod charset;
 pub mod cookies;
 pub mod credentials;
 pub mod css;
+pub mod entities;
 pub mod headers;
 pub mod html;
 pub mod links;

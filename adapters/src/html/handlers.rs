@@ -155,8 +155,10 @@ fn rewrite_link_attributes(el: &mut Element<'_, '_>, links: &Links) -> HandlerRe
         let Some((name, kind, bit)) = url_attribute(&attr_name) else {
             // Inline event handlers (`onload`, `onclick`...) may carry absolute URLs in code.
             if attr_name.starts_with("on") {
-                if let Some(new) = rewrite_embedded_urls(&attr.value(), &links.map, &links.here) {
-                    handler_changes.push((attr_name, new));
+                let raw = attr.value();
+                let value = as_read(&raw);
+                if let Some(new) = rewrite_embedded_urls(&value, &links.map, &links.here) {
+                    handler_changes.push((attr_name, written_back(&value, new)));
                 }
             }
             continue;
@@ -165,13 +167,14 @@ fn rewrite_link_attributes(el: &mut Element<'_, '_>, links: &Links) -> HandlerRe
             continue;
         }
         seen |= bit;
-        let value = attr.value();
+        let raw = attr.value();
+        let value = as_read(&raw);
         let new = match kind {
             UrlKind::Whole | UrlKind::ObjectData => links.rewrite(&value),
             UrlKind::Srcset => rewrite_srcset(&value, &links.map, &links.here),
             UrlKind::Style => rewrite_css_urls(&value, &links.map, &links.here),
         };
-        if let Some(new) = new {
+        if let Some(new) = new.map(|new| written_back(&value, new)) {
             if kind != UrlKind::ObjectData || el.tag_name() == "object" {
                 changes.push((name, new));
             }
@@ -184,6 +187,28 @@ fn rewrite_link_attributes(el: &mut Element<'_, '_>, links: &Links) -> HandlerRe
         el.set_attribute(&name, &value)?;
     }
     Ok(())
+}
+
+/// An attribute's value as the browser reads it: its character references decoded, when
+/// it has any (lol_html gives values as written). Found in a bypass probe:
+/// `onclick="location='http&#58;//www.site.ma/x'"` and `http:&#x2F;&#x2F;…` (what OWASP's
+/// attribute encoder writes) reached the browser with the legacy host, which it then read.
+fn as_read(raw: &str) -> Cow<'_, str> {
+    if !raw.contains('&') {
+        return Cow::Borrowed(raw);
+    }
+    Cow::Owned(crate::entities::decode(raw))
+}
+
+/// A rewritten value to write back: a value read with its references decoded goes back with
+/// each `&` as `&amp;`, so the browser reads what was rewritten.
+#[allow(clippy::ptr_arg)] // whether it was decoded is the `Cow`'s kind
+fn written_back(read: &Cow<'_, str>, new: String) -> String {
+    if matches!(read, Cow::Owned(_)) {
+        new.replace('&', "&amp;")
+    } else {
+        new
+    }
 }
 
 /// `<meta http-equiv="refresh">` URLs (a long one dropped, see

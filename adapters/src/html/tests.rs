@@ -98,6 +98,24 @@ fn frames_iframes_scripts_images_and_stylesheets_are_rewritten() {
     );
 }
 
+/// Found in a bypass probe: a URL spelt with character references reached the browser with
+/// the legacy host, which the browser read as the site's.
+#[test]
+fn urls_spelt_with_character_references_are_rewritten() {
+    assert_eq!(
+        rewrite(concat!(
+            r#"<a href="http&#58;//www.tax.gov.ma/vat-declaration/x?a=1&amp;b=2">x</a>"#,
+            r#"<a onclick="location.href='http:&#x2F;&#x2F;www.tax.gov.ma&#x2F;vat-declaration/y'">y</a>"#,
+            r#"<a href="/vat-declaration/z?a=1&amp;b=2">z</a>"#,
+        )),
+        concat!(
+            r#"<a href="/s/vat-declaration/x?a=1&amp;b=2">x</a>"#,
+            r#"<a onclick="location.href='/s/vat-declaration/y'">y</a>"#,
+            r#"<a href="/s/vat-declaration/z?a=1&amp;b=2">z</a>"#,
+        )
+    );
+}
+
 #[test]
 fn json_escaped_urls_in_a_script_are_rewritten() {
     assert_eq!(
