@@ -57,10 +57,16 @@ pub fn rewrite_embedded_urls(
             .iter()
             .position(|&c| ends_url(c))
             .map_or(b.len(), |p| slashes + 2 + p);
-        if let Some(new) = code
+        if let Some(mut new) = code
             .get(start..end)
             .and_then(|u| links.rewrite_in_code(u, current))
         {
+            // `http://host\u002fx`: the path is the escaped part that follows, so the host
+            // alone gives no `/` of its own (found in a bypass probe: `//x`).
+            let bare_host = !b[slashes + 2..end].contains(&b'/');
+            if bare_host && escaped_slash(b, end).is_some() && new.ends_with('/') {
+                new.pop();
+            }
             edits.push((start, end, new));
         }
         from = end.max(slashes + 2);
@@ -240,6 +246,18 @@ mod tests {
                 "{code}"
             );
         }
+    }
+
+    #[test]
+    fn a_host_followed_by_an_escaped_slash_keeps_one_slash() {
+        let origin = "https://probe.services.gov.ma";
+        let mut b = LinkMapBuilder::new();
+        b.add_legacy("legacy.probe.ma", "/", origin).expect("mount");
+        let (m, here) = (b.build(), ServiceLinks::new("legacy.probe.ma", origin));
+        assert_eq!(
+            rewrite_embedded_urls(r#"u = "http://legacy.probe.ma\u002fx";"#, &m, &here).as_deref(),
+            Some(r#"u = "https://probe.services.gov.ma\u002fx";"#)
+        );
     }
 
     #[test]

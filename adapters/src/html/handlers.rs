@@ -126,6 +126,8 @@ enum UrlKind {
     Style,
     /// `data`, a URL only on `<object>`.
     ObjectData,
+    /// URLs separated by spaces (`ping`).
+    List,
 }
 
 /// The attributes that carry URLs, by (lowercase) name, with a bit of their own.
@@ -140,6 +142,11 @@ fn url_attribute(name: &str) -> Option<(&'static str, UrlKind, u16)> {
         "srcset" => ("srcset", UrlKind::Srcset, 1 << 6),
         "style" => ("style", UrlKind::Style, 1 << 7),
         "data" => ("data", UrlKind::ObjectData, 1 << 8),
+        // SVG's links and icon sprites (`<a xlink:href>`, `<use xlink:href>`), and the
+        // addresses a link reports its use to: found in a bypass probe, both still named
+        // the legacy host.
+        "xlink:href" => ("xlink:href", UrlKind::Whole, 1 << 9),
+        "ping" => ("ping", UrlKind::List, 1 << 10),
         _ => return None,
     })
 }
@@ -173,6 +180,7 @@ fn rewrite_link_attributes(el: &mut Element<'_, '_>, links: &Links) -> HandlerRe
             UrlKind::Whole | UrlKind::ObjectData => links.rewrite(&value),
             UrlKind::Srcset => rewrite_srcset(&value, &links.map, &links.here),
             UrlKind::Style => rewrite_css_urls(&value, &links.map, &links.here),
+            UrlKind::List => rewrite_list(&value, links),
         };
         if let Some(new) = new.map(|new| written_back(&value, new)) {
             if kind != UrlKind::ObjectData || el.tag_name() == "object" {
@@ -187,6 +195,22 @@ fn rewrite_link_attributes(el: &mut Element<'_, '_>, links: &Links) -> HandlerRe
         el.set_attribute(&name, &value)?;
     }
     Ok(())
+}
+
+/// Each URL of a space-separated list rewritten; `None` when none was.
+fn rewrite_list(value: &str, links: &Links) -> Option<String> {
+    let mut changed = false;
+    let urls: Vec<String> = value
+        .split_ascii_whitespace()
+        .map(|u| match links.rewrite(u) {
+            Some(new) => {
+                changed = true;
+                new
+            }
+            None => u.to_string(),
+        })
+        .collect();
+    changed.then(|| urls.join(" "))
 }
 
 /// An attribute's value as the browser reads it: its character references decoded, when

@@ -117,6 +117,22 @@ fn urls_spelt_with_character_references_are_rewritten() {
 }
 
 #[test]
+fn svg_links_and_pings_are_rewritten() {
+    assert_eq!(
+        rewrite(concat!(
+            r#"<svg><a xlink:href="http://www.tax.gov.ma/vat-declaration/a">a</a>"#,
+            r#"<use xlink:href="/vat-declaration/icons.svg#tva"/></svg>"#,
+            r#"<a href="/vat-declaration/b" ping="http://www.tax.gov.ma/vat-declaration/p https://example.org/t">b</a>"#,
+        )),
+        concat!(
+            r#"<svg><a xlink:href="/s/vat-declaration/a">a</a>"#,
+            r#"<use xlink:href="/s/vat-declaration/icons.svg#tva" /></svg>"#,
+            r#"<a href="/s/vat-declaration/b" ping="/s/vat-declaration/p https://example.org/t">b</a>"#,
+        )
+    );
+}
+
+#[test]
 fn json_escaped_urls_in_a_script_are_rewritten() {
     assert_eq!(
         rewrite(concat!(
