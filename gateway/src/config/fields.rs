@@ -34,7 +34,7 @@ pub(crate) fn key_file(
 ) -> Option<PathBuf> {
     if written.contains("-----BEGIN")
         || written.chars().any(char::is_control)
-        || looks_like_key_text(written)
+        || (looks_like_key_text(written) && !relative_to(file, written).exists())
     {
         p.add(
             field,
@@ -46,12 +46,15 @@ pub(crate) fn key_file(
     Some(relative_to(file, written))
 }
 
-/// Whether `s` reads as a key or token itself rather than a path: long, base64's letters
-/// only, upper and lower case and digits mixed, hardly a `/` and no `.` (found in a bypass
-/// probe: a key's body without its PEM armour was quoted back as a missing file's name).
+/// Whether `s` reads as a key or token itself rather than a path: long, not absolute,
+/// base64's letters only, upper and lower case and digits mixed, hardly a `/` (found in a
+/// bypass probe: a key's body without its PEM armour was quoted back as a missing file's
+/// name). Asked only of a path that leads nowhere: a temporary directory's random name is
+/// a path that exists (found when the demo's staged configuration was refused).
 fn looks_like_key_text(s: &str) -> bool {
     let b = s.as_bytes();
     b.len() >= 64
+        && b.first() != Some(&b'/')
         && b.iter()
             .all(|c| c.is_ascii_alphanumeric() || b"+/=_-".contains(c))
         && b.iter().any(u8::is_ascii_uppercase)
