@@ -200,3 +200,41 @@ async fn spans_carry_the_redacted_path_and_no_invented_method() {
         spans.iter().map(|s| &s.name).collect::<Vec<_>>()
     );
 }
+
+/// Found by an SRE probe: a request on a service's own origin was named after the portal's
+/// `/s/{service}/*` route, which its path never took.
+#[tokio::test(flavor = "multi_thread")]
+async fn a_request_on_a_services_own_origin_is_named_after_its_own_route() {
+    let receiver = OtlpReceiver::start();
+    let estate = start_estate(None);
+    let endpoint = receiver.http_endpoint();
+    let gw = TestGateway::with(&estate, move |c| {
+        all_public(c);
+        egov_integration::own_origins(c);
+        c.gateway.telemetry.otlp_endpoint = Some(endpoint);
+    });
+    let host = gw
+        .origin_url("cnie-renewal", "")
+        .trim_start_matches("http://")
+        .trim_end_matches('/')
+        .to_string();
+    let answer = egov_integration::raw_http::send(
+        gw.addr,
+        format!("GET /__estate/echo HTTP/1.1\r\nHost: {host}\r\nConnection: close\r\n\r\n")
+            .as_bytes(),
+    );
+    assert_eq!(answer.status, 200);
+    gw.telemetry.tracing.flush();
+    let spans = receiver
+        .wait_for_spans(
+            |s| s.iter().any(|s| s.kind == "server"),
+            Duration::from_secs(15),
+        )
+        .unwrap_or_else(|| panic!("spans never arrived:\n{}", receiver.logs()));
+    let server = spans
+        .iter()
+        .find(|s| s.kind == "server")
+        .expect("a server span");
+    assert_eq!(server.attribute("http.route"), Some("/*"), "{server:#?}");
+    assert_eq!(server.attribute("egov.service"), Some("cnie-renewal"));
+}

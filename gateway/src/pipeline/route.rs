@@ -39,7 +39,13 @@ impl Stage for RouteStage {
                     Some(uri) => {
                         ctx.upstream_uri = Some(uri);
                         ctx.service = Some(Arc::clone(service));
-                        (Step::Continue, "/s/{service}/*")
+                        // Under the portal's `/s/<id>/`, or the service's own path (its
+                        // origin, its legacy host): found by an SRE probe, a span on a
+                        // service's origin named a route its path did not take.
+                        let under_portal =
+                            path.len() < req.uri.path().len() && req.uri.path().starts_with("/s/");
+                        let route = if under_portal { "/s/{service}/*" } else { "/*" };
+                        (Step::Continue, route)
                     }
                     None => (
                         Step::Respond(ctx.error_page(ErrorKind::BadRequest)),
