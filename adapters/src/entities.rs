@@ -4,7 +4,7 @@
 
 /// The named references a URL may be spelt with (HTML's names for its punctuation), and the
 /// usual ones. Others are left as written.
-const NAMED: [(&str, char); 20] = [
+const NAMED: [(&str, char); 21] = [
     ("amp", '&'),
     ("lt", '<'),
     ("gt", '>'),
@@ -25,6 +25,7 @@ const NAMED: [(&str, char); 20] = [
     ("comma", ','),
     ("plus", '+'),
     ("Tab", '\t'),
+    ("NewLine", '\n'),
 ];
 
 /// `s` with its character references decoded: numeric ones (`&#58;`, `&#x3A;`, with or
@@ -105,6 +106,7 @@ mod tests {
             ),
             ("a?x=1&amp;y=2", "a?x=1&y=2"),
             ("&#58x", ":x"),
+            ("http&NewLine;://www.site.ma", "http\n://www.site.ma"),
         ] {
             assert_eq!(decode(written), read, "{written}");
         }

@@ -53,20 +53,30 @@ pub fn rewrite_embedded_urls(
             from = slashes + 2;
             continue;
         };
-        let end = b[slashes + 2..]
-            .iter()
-            .position(|&c| ends_url(c))
-            .map_or(b.len(), |p| slashes + 2 + p);
-        if let Some(mut new) = code
-            .get(start..end)
-            .and_then(|u| links.rewrite_in_code(u, current))
-        {
-            // `http://host\u002fx`: the path is the escaped part that follows, so the host
-            // alone gives no `/` of its own (found in a bypass probe: `//x`).
-            let bare_host = !b[slashes + 2..end].contains(&b'/');
-            if bare_host && escaped_slash(b, end).is_some() && new.ends_with('/') {
-                new.pop();
+        // To the first character that ends a URL, an escaped `/` being part of it (its path
+        // may be written with escaped slashes after a plain `//host`: found in a bypass
+        // probe, `"//www.site.ma\/x/y"` and `"http://host\u002fx"`).
+        let mut end = slashes + 2;
+        let mut escaped = None;
+        while end < b.len() {
+            match escaped_slash(b, end) {
+                Some(form) => {
+                    escaped.get_or_insert(form);
+                    end += form.len();
+                }
+                None if ends_url(b[end]) => break,
+                None => end += 1,
             }
+        }
+        let read = code.get(start..end).map(|u| match escaped {
+            Some(_) => unescaped(u),
+            None => u.to_string(),
+        });
+        if let Some(new) = read.and_then(|u| links.rewrite_in_code(&u, current)) {
+            let new = match escaped {
+                Some(form) => escaped_after_authority(&new, form),
+                None => new,
+            };
             edits.push((start, end, new));
         }
         from = end.max(slashes + 2);
@@ -86,6 +96,26 @@ fn escaped_slash(b: &[u8], at: usize) -> Option<&'static [u8]> {
         .iter()
         .copied()
         .find(|form| rest.starts_with(form))
+}
+
+/// `written` with each escaped `/` ([`ESCAPED_SLASHES`]) a `/`.
+fn unescaped(written: &str) -> String {
+    let mut plain = written.to_string();
+    for f in ESCAPED_SLASHES {
+        plain = plain.replace(std::str::from_utf8(f).unwrap_or("/"), "/");
+    }
+    plain
+}
+
+/// `url` with the slashes after its scheme and authority (all of a path's) written as
+/// `form`: a URL whose path was escaped in code goes back escaped alike.
+fn escaped_after_authority(url: &str, form: &[u8]) -> String {
+    let form = std::str::from_utf8(form).unwrap_or("/");
+    let path_at = match url.find("//") {
+        Some(i) => url[i + 2..].find('/').map_or(url.len(), |p| i + 2 + p),
+        None => 0,
+    };
+    format!("{}{}", &url[..path_at], url[path_at..].replace('/', form))
 }
 
 /// The URLs of `code` written with their slashes escaped, as JSON encoders and minifiers
@@ -136,11 +166,7 @@ fn escaped_urls(
         let Some(written) = code.get(start..end) else {
             continue;
         };
-        let mut plain = written.to_string();
-        for f in ESCAPED_SLASHES {
-            plain = plain.replace(std::str::from_utf8(f).unwrap_or("/"), "/");
-        }
-        if let Some(new) = links.rewrite_in_code(&plain, current) {
+        if let Some(new) = links.rewrite_in_code(&unescaped(written), current) {
             let again = std::str::from_utf8(form).unwrap_or("/");
             edits.push((start, end, new.replace('/', again)));
         }
@@ -257,6 +283,20 @@ mod tests {
         assert_eq!(
             rewrite_embedded_urls(r#"u = "http://legacy.probe.ma\u002fx";"#, &m, &here).as_deref(),
             Some(r#"u = "https://probe.services.gov.ma\u002fx";"#)
+        );
+    }
+
+    /// Found in a bypass probe: a path written with escaped slashes after a plain `//host`.
+    #[test]
+    fn a_plain_host_with_an_escaped_path_is_rewritten_and_its_path_escaped_again() {
+        let origin = "https://probe.services.gov.ma";
+        let mut b = LinkMapBuilder::new();
+        b.add_legacy("legacy.probe.ma", "/x", origin)
+            .expect("mount");
+        let (m, here) = (b.build(), ServiceLinks::new("legacy.probe.ma", origin));
+        assert_eq!(
+            rewrite_embedded_urls(r#"a = "//legacy.probe.ma\/x/y";"#, &m, &here).as_deref(),
+            Some(r#"a = "//probe.services.gov.ma\/y";"#)
         );
     }
 

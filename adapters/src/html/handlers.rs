@@ -253,12 +253,10 @@ fn rewrite_meta(
                 el.remove();
                 return Ok(());
             }
-            if let Some(l) = links {
-                if let Some(new) = el
-                    .get_attribute("content")
-                    .and_then(|c| rewrite_refresh(&c, &l.map, &l.here))
-                {
-                    el.set_attribute("content", &new)?;
+            if let (Some(l), Some(raw)) = (links, el.get_attribute("content")) {
+                let content = as_read(&raw);
+                if let Some(new) = rewrite_refresh(&content, &l.map, &l.here) {
+                    el.set_attribute("content", &written_back(&content, new))?;
                 }
             }
         } else if fix_charset && equiv.eq_ignore_ascii_case("content-type") {

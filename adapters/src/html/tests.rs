@@ -107,11 +107,13 @@ fn urls_spelt_with_character_references_are_rewritten() {
             r#"<a href="http&#58;//www.tax.gov.ma/vat-declaration/x?a=1&amp;b=2">x</a>"#,
             r#"<a onclick="location.href='http:&#x2F;&#x2F;www.tax.gov.ma&#x2F;vat-declaration/y'">y</a>"#,
             r#"<a href="/vat-declaration/z?a=1&amp;b=2">z</a>"#,
+            r#"<meta http-equiv="refresh" content="5;url=http&#58;//www.tax.gov.ma/vat-declaration/r">"#,
         )),
         concat!(
             r#"<a href="/s/vat-declaration/x?a=1&amp;b=2">x</a>"#,
             r#"<a onclick="location.href='/s/vat-declaration/y'">y</a>"#,
             r#"<a href="/s/vat-declaration/z?a=1&amp;b=2">z</a>"#,
+            r#"<meta http-equiv="refresh" content="5;url=/s/vat-declaration/r">"#,
         )
     );
 }

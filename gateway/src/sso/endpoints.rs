@@ -137,11 +137,21 @@ pub fn opened_as_a_page(req: &pingora::http::RequestHeader) -> bool {
     let is = |name: &str, value: &[u8]| header(name).is_some_and(|v| v.eq_ignore_ascii_case(value));
     let is_or_absent = |name: &str, value: &[u8]| header(name).is_none() || is(name, value);
     let prefetch = req.headers.contains_key("sec-purpose") || req.headers.contains_key("purpose");
+    // A browser that says nothing of what it is doing (Safari before 16.4, old web views)
+    // still names what it accepts: a picture's request names images and no page (found in
+    // a third bypass probe: `<img>` from such browsers still spent the places). A login
+    // starts with a `GET`.
+    let accept = header("accept").unwrap_or_default();
+    let contains = |what: &[u8]| memchr::memmem::find(accept, what).is_some();
+    let a_picture = contains(b"image/") && !contains(b"text/html");
+    let read = matches!(req.method, http::Method::GET | http::Method::HEAD);
     let own_or_citizens = header("sec-fetch-site").is_none()
         || is("sec-fetch-site", b"same-origin")
         || is("sec-fetch-site", b"none")
         || is("sec-fetch-user", b"?1");
     !prefetch
+        && read
+        && !a_picture
         && is_or_absent("sec-fetch-mode", b"navigate")
         && is_or_absent("sec-fetch-dest", b"document")
         && own_or_citizens
@@ -846,6 +856,15 @@ mod tests {
         }
         let mut prefetched = with_user("cross-site");
         prefetched.push(("sec-purpose", "prefetch"));
+        // Without Fetch Metadata: a page's request asks for pages, a picture's for images.
+        assert!(opened_as_a_page(&login_start(&[(
+            "accept",
+            "text/html,application/xhtml+xml,*/*;q=0.8"
+        )])));
+        assert!(!opened_as_a_page(&login_start(&[(
+            "accept",
+            "image/avif,image/webp,image/*,*/*;q=0.8"
+        )])));
         for refused in [
             navigation("cross-site"),
             navigation("same-site"),
