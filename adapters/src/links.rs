@@ -356,11 +356,13 @@ fn authority_key(authority: &str) -> Option<Cow<'_, str>> {
     let mut colon = None;
     let mut upper = false;
     let mut close = None;
+    let mut spelt = false;
     for (i, &c) in b.iter().enumerate() {
         match c {
             b':' => colon = Some(i),
             b']' => close = Some(i),
             b'A'..=b'Z' => upper = true,
+            b'%' | 0x80.. => spelt = true,
             0..=b' ' | 0x7f | b'/' | b'\\' | b'?' | b'#' | b'@' => return None,
             _ => {}
         }
@@ -391,6 +393,25 @@ fn authority_key(authority: &str) -> Option<Cow<'_, str>> {
     };
     if host.is_empty() || host.ends_with('.') {
         return None;
+    }
+    if spelt {
+        // As a browser's URL parser reads a host: its escapes decoded and mapped to ASCII
+        // (IDNA: full-width letters, the ideographic full stop). Found in a bypass probe:
+        // `legacy%2eprobe.ma`, `%6cegacy.probe.ma`, `ｌegacy.probe.ma` and
+        // `legacy。probe。ma` all led the browser to the legacy host, untouched.
+        let decoded = percent_encoding::percent_decode_str(host)
+            .decode_utf8()
+            .ok()?;
+        let mut key = idna::domain_to_ascii(&decoded).ok()?;
+        key = key.trim_end_matches('.').to_string();
+        if key.is_empty() {
+            return None;
+        }
+        if !default_port {
+            key.push(':');
+            key.push_str(port);
+        }
+        return Some(Cow::Owned(key));
     }
     match (default_port, upper || dotted) {
         (true, false) => Some(Cow::Borrowed(host)),

@@ -177,6 +177,10 @@ fn rewrite_link_attributes(el: &mut Element<'_, '_>, links: &Links) -> HandlerRe
         let raw = attr.value();
         let value = as_read(&raw);
         let new = match kind {
+            // A `javascript:` URL is code (found in a bypass probe: its legacy URLs stayed).
+            UrlKind::Whole if is_javascript(&value) => {
+                rewrite_embedded_urls(&value, &links.map, &links.here)
+            }
             UrlKind::Whole | UrlKind::ObjectData => links.rewrite(&value),
             UrlKind::Srcset => rewrite_srcset(&value, &links.map, &links.here),
             UrlKind::Style => rewrite_css_urls(&value, &links.map, &links.here),
@@ -195,6 +199,12 @@ fn rewrite_link_attributes(el: &mut Element<'_, '_>, links: &Links) -> HandlerRe
         el.set_attribute(&name, &value)?;
     }
     Ok(())
+}
+
+/// Whether a URL attribute's value is a `javascript:` URL, as browsers read its scheme.
+fn is_javascript(value: &str) -> bool {
+    let v = value.trim_start().as_bytes();
+    v.len() > 11 && v[..11].eq_ignore_ascii_case(b"javascript:")
 }
 
 /// Each URL of a space-separated list rewritten; `None` when none was.

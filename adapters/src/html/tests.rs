@@ -118,6 +118,26 @@ fn urls_spelt_with_character_references_are_rewritten() {
     );
 }
 
+/// Found in a bypass probe: hosts spelt with escapes or full-width letters, and URLs in a
+/// `javascript:` link, led the browser to the legacy host.
+#[test]
+fn hosts_spelt_as_browsers_read_them_and_javascript_links_are_rewritten() {
+    assert_eq!(
+        rewrite(concat!(
+            r#"<a href="http://www.tax%2egov.ma/vat-declaration/a">a</a>"#,
+            r#"<a href="http://ｗｗｗ.tax.gov.ma/vat-declaration/b">b</a>"#,
+            r#"<a href="http://www。tax。gov。ma/vat-declaration/c">c</a>"#,
+            r#"<a href="javascript:location='http://www.tax.gov.ma/vat-declaration/d'">d</a>"#,
+        )),
+        concat!(
+            r#"<a href="/s/vat-declaration/a">a</a>"#,
+            r#"<a href="/s/vat-declaration/b">b</a>"#,
+            r#"<a href="/s/vat-declaration/c">c</a>"#,
+            r#"<a href="javascript:location='/s/vat-declaration/d'">d</a>"#,
+        )
+    );
+}
+
 #[test]
 fn svg_links_and_pings_are_rewritten() {
     assert_eq!(
