@@ -21,6 +21,7 @@ pub mod cookie_overflow;
 /// Wiring a configuration to the simulated estate (the `demo` feature only).
 #[cfg(feature = "demo")]
 pub mod demo;
+pub mod fetch_metadata;
 pub mod forwarded;
 pub mod framing;
 pub mod guard;

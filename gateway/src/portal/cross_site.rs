@@ -28,7 +28,7 @@ pub fn sent_by_another_site(req: &RequestHeader, page: bool, portal: &PortalInfo
     }
     let Some(site) = req.headers.get("sec-fetch-site") else {
         // A browser that says nothing of what it is doing still names what it accepts.
-        return asks_for_a_picture(req);
+        return crate::fetch_metadata::asks_for_a_picture(req);
     };
     let own = site.as_bytes().eq_ignore_ascii_case(b"same-origin")
         || site.as_bytes().eq_ignore_ascii_case(b"none");
@@ -51,18 +51,6 @@ pub fn sent_by_another_site(req: &RequestHeader, page: bool, portal: &PortalInfo
             .get("sec-fetch-dest")
             .is_none_or(|d| d.as_bytes().eq_ignore_ascii_case(b"document"));
     !own && !followed_link
-}
-
-/// Whether `req` accepts images and no page: a picture's request, from a browser that sends
-/// no Fetch Metadata too (Safari before 16.4, old web views). Found in a third bypass probe:
-/// `<img>` from such browsers spent an address's logins, and could its search budget.
-pub fn asks_for_a_picture(req: &RequestHeader) -> bool {
-    let accept = req
-        .headers
-        .get(http::header::ACCEPT)
-        .map_or(&b""[..], |v| v.as_bytes());
-    let contains = |what: &[u8]| memchr::memmem::find(accept, what).is_some();
-    contains(b"image/") && !contains(b"text/html")
 }
 
 #[cfg(test)]

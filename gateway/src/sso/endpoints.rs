@@ -141,7 +141,7 @@ pub fn opened_as_a_page(req: &pingora::http::RequestHeader) -> bool {
     // still names what it accepts: a picture's request names images and no page (found in
     // a third bypass probe: `<img>` from such browsers still spent the places). A login
     // starts with a `GET`.
-    let a_picture = crate::portal::cross_site::asks_for_a_picture(req);
+    let a_picture = crate::fetch_metadata::asks_for_a_picture(req);
     let read = matches!(req.method, http::Method::GET | http::Method::HEAD);
     let own_or_citizens = header("sec-fetch-site").is_none()
         || is("sec-fetch-site", b"same-origin")
