@@ -86,7 +86,8 @@ pub struct Upstream {
     /// SNI and `Host` sent upstream.
     pub host: String,
     /// `http(s)://<host>`: the legacy site's own origin, as its pages' `Origin` names it
-    /// ([`crate::upstream::same_origin`]), made once here rather than per request.
+    /// (what the upstream room's `same_origin` step writes in a request's `Origin` and
+    /// `Referer`), made once here rather than per request.
     pub legacy_origin: String,
     pub host_header: HeaderValue,
     /// Backend path prefix (`/` for none).
