@@ -80,7 +80,10 @@ fn reference(s: &str) -> Option<(char, usize)> {
         let semi = usize::from(b.get(digits_at + digits) == Some(&b';'));
         return Some((c, digits_at + digits + semi));
     }
-    let end = s.find(';').filter(|&e| e <= 8)?;
+    // Within the longest name's reach only: a hostile page's value of a hundred thousand
+    // `&` and no `;` would otherwise be scanned to its end at each of them (found in a last
+    // read).
+    let end = memchr::memchr(b';', &b[..b.len().min(9)])?;
     let name = &s[1..end];
     NAMED
         .iter()
@@ -110,6 +113,12 @@ mod tests {
         ] {
             assert_eq!(decode(written), read, "{written}");
         }
+    }
+
+    #[test]
+    fn a_long_run_of_ampersands_is_read_once() {
+        let run = "&".repeat(200_000);
+        assert_eq!(decode(&run), run);
     }
 
     #[test]
