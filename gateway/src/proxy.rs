@@ -276,7 +276,9 @@ impl ProxyHttp for GatewayProxy {
         ctx: &mut Self::CTX,
     ) -> Result<()> {
         let status = upstream_response.status;
-        let arrived = ctx.attempts.answer_arrived(status);
+        let service = ctx.service.as_deref();
+        let arrived = (ctx.attempts.answer_arrived(status))
+            .and_then(|()| ctx.attempts.fail_over_on_answer(service, session, status));
         if arrived.is_ok() && !status.is_informational() {
             self.report(ctx, Outcome::Answered(status.as_u16()));
         }

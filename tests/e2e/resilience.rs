@@ -195,6 +195,114 @@ fn a_get_a_backend_hangs_on_is_answered_by_the_other_within_the_total() {
     assert!(!hung.arrivals().is_empty(), "the hung backend was met");
 }
 
+/// A backend behind its own load balancer, in maintenance: it answers every request with
+/// its `503` page. Counts the requests it answered, and the `POST`s among them.
+fn backend_in_maintenance() -> (SocketAddr, Arc<AtomicUsize>, Arc<AtomicUsize>) {
+    let (answered, posts) = (Arc::new(AtomicUsize::new(0)), Arc::new(AtomicUsize::new(0)));
+    let (a, p) = (Arc::clone(&answered), Arc::clone(&posts));
+    let addr = raw_http::answering_site(move |head| {
+        a.fetch_add(1, Ordering::SeqCst);
+        if head.starts_with(b"POST ") {
+            p.fetch_add(1, Ordering::SeqCst);
+        }
+        b"HTTP/1.1 503 Service Unavailable\r\nContent-Type: text/plain\r\n\
+          Content-Length: 25\r\nConnection: close\r\n\r\nthis backend: maintenance"[..]
+            .to_vec()
+    });
+    (addr, answered, posts)
+}
+
+/// Found when tried: with one of two backends in maintenance behind its own load balancer
+/// (its `503` page for everything), one citizen in two got that page while the other
+/// backend served. With `upstream.failover_on = [503]`, a request that can be sent again
+/// goes to the next backend, as with nginx's `proxy_next_upstream http_503`; the backend is
+/// still up on the board (it answered) and the failover is counted as its site's own 5xx.
+#[test]
+fn a_get_a_backend_answers_503_to_is_answered_by_the_other_when_the_service_fails_over_on_it() {
+    let estate = start_estate(None);
+    let (maintenance, answered, _) = backend_in_maintenance();
+    let live = estate.addr();
+    let gw = TestGateway::with(&estate, move |c| {
+        let upstream = &mut service(c).upstream;
+        upstream.backends = vec![backend(live), backend(maintenance)];
+        upstream.failover_on = vec![503];
+        upstream.outlier.consecutive_failures = 0;
+    });
+    let statuses: Vec<u16> = (0..20u8)
+        .map(|i| raw_http::get_from(citizen(i % 3), gw.addr, &format!("/s/{SERVICE}/")).status)
+        .collect();
+    assert!(statuses.iter().all(|s| *s == 200), "{statuses:?}");
+    assert!(
+        answered.load(Ordering::SeqCst) >= 5,
+        "the backend in maintenance was met"
+    );
+    let text = metrics(&gw);
+    let failovers = format!(
+        "egov_upstream_errors_total{{kind=\"answered_5xx\",ministry=\"interior\",service=\"{SERVICE}\"}}"
+    );
+    let up = format!("egov_upstream_up{{backend=\"{maintenance}\",service=\"{SERVICE}\"}} 1");
+    assert!(text.contains(&failovers) && text.contains(&up), "{text}");
+}
+
+/// A `POST` the site answered `503` to may not be sent again (the site may have acted on
+/// it): the citizen gets the site's answer, and the site got the form once.
+#[test]
+fn a_post_a_backend_answers_503_to_is_not_sent_to_another() {
+    let estate = start_estate(None);
+    let (maintenance, _, posts) = backend_in_maintenance();
+    let live = estate.addr();
+    let gw = TestGateway::with(&estate, move |c| {
+        let upstream = &mut service(c).upstream;
+        upstream.backends = vec![backend(live), backend(maintenance)];
+        upstream.failover_on = vec![503];
+        upstream.outlier.consecutive_failures = 0;
+    });
+    let post = format!(
+        "POST /s/{SERVICE}/__estate/echo HTTP/1.1\r\nHost: {}\r\nContent-Length: 1\r\n\
+         Connection: close\r\n\r\nx",
+        gw.addr
+    );
+    let statuses: Vec<u16> = (0..10)
+        .map(|_| raw_http::send(gw.addr, post.as_bytes()).status)
+        .collect();
+    let refused = statuses.iter().filter(|s| **s == 503).count();
+    assert!(
+        refused > 0,
+        "the backend in maintenance was met: {statuses:?}"
+    );
+    assert_eq!(refused, posts.load(Ordering::SeqCst), "each sent once");
+}
+
+/// With every backend in maintenance, the citizen gets the last one's own page (as nginx
+/// passes on the last backend's answer), not a gateway error; each backend is asked once.
+#[test]
+fn when_every_backend_answers_503_the_citizen_gets_the_sites_own_page() {
+    let estate = start_estate(None);
+    let (first, first_answered, _) = backend_in_maintenance();
+    let (second, second_answered, _) = backend_in_maintenance();
+    let gw = TestGateway::with(&estate, move |c| {
+        let upstream = &mut service(c).upstream;
+        upstream.backends = vec![backend(first), backend(second)];
+        upstream.failover_on = vec![502, 503, 504];
+        upstream.outlier.consecutive_failures = 0;
+        upstream.breaker.failures = 0;
+    });
+    let answer = raw_http::get(gw.addr, &format!("/s/{SERVICE}/"), "");
+    assert_eq!(answer.status, 503);
+    assert!(
+        answer.text().contains("this backend: maintenance"),
+        "{}",
+        answer.text()
+    );
+    assert_eq!(
+        (
+            first_answered.load(Ordering::SeqCst),
+            second_answered.load(Ordering::SeqCst)
+        ),
+        (1, 1)
+    );
+}
+
 /// A `POST` the site took and dropped may have been acted on: it is never sent again, to
 /// that backend or another. The citizen gets the 502 page.
 #[test]

@@ -546,6 +546,30 @@ mod tests {
         );
     }
 
+    #[test]
+    fn a_service_fails_over_only_on_the_statuses_that_say_the_backend_cannot_serve() {
+        let (config, mut doc) = first_service();
+        let mut with = |statuses: serde_json::Value| {
+            doc["upstream"]["failover_on"] = statuses;
+            validated(&config, &doc).map(|s| s.upstream.failover_on)
+        };
+        assert_eq!(with(serde_json::json!([503, 502])), Ok(vec![503, 502]));
+        assert_eq!(with(serde_json::json!([])), Ok(vec![]));
+        let refused = with(serde_json::json!([503, 500])).expect_err("a 500");
+        assert!(
+            refused.contains("upstream.failover_on[1]")
+                && refused.contains("500 is not a status to fail over on"),
+            "{refused}"
+        );
+        let refused = with(serde_json::json!([504, 504])).expect_err("twice");
+        assert!(
+            refused.contains("upstream.failover_on[1]") && refused.contains("listed twice"),
+            "{refused}"
+        );
+        let refused = with(serde_json::json!([70000])).expect_err("no status");
+        assert!(refused.contains("70000 is not a status"), "{refused}");
+    }
+
     /// Found when tried: `fallback = "arabic"` (ISO-8859-6) beside the `windows-1256` quirk
     /// passed, and pages without a `<meta>` came out garbled.
     #[test]

@@ -785,6 +785,12 @@ pub struct UpstreamConfig {
     pub breaker: BreakerConfig,
     /// Each citizen's requests go to one backend ([`Affinity::Citizen`]), or are spread.
     pub affinity: Affinity,
+    /// `upstream.failover_on`: the site's own answers (502, 503 or 504) after which a request
+    /// that can be sent again goes to the next backend, as nginx's `proxy_next_upstream
+    /// http_503`. Empty (the default): the site's answer is the citizen's. A backend in
+    /// maintenance behind its own load balancer answers 503 while the others serve; without
+    /// this, one citizen in two got its maintenance page until it was ejected.
+    pub failover_on: Vec<u16>,
 }
 
 /// Which backend a citizen's requests go to (`upstream.affinity`).

@@ -330,6 +330,8 @@ pub struct RawUpstream {
     pub breaker: Option<RawBreaker>,
     /// `"none"` (the default) or `"citizen"`.
     pub affinity: Option<String>,
+    /// Statuses of the site's own answer that send the request to the next backend.
+    pub failover_on: Option<Vec<i64>>,
 }
 
 /// `upstream.url`: one URL, or a list of URLs and `{ url, weight }` tables.

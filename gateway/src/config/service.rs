@@ -524,6 +524,7 @@ fn upstream(
             None
         }
     };
+    let failover_on = failover_on(raw.upstream.failover_on.as_deref(), p);
     if !ok {
         return None;
     }
@@ -537,7 +538,37 @@ fn upstream(
         outlier: outlier?,
         breaker: breaker?,
         affinity: affinity?,
+        failover_on: failover_on?,
     })
+}
+
+/// `upstream.failover_on`: each of 502, 503 and 504 at most once. A 500 (or any other
+/// status) is an answer about one page, the same from every backend: failing over on it
+/// would send a broken page's every request to each backend in turn.
+fn failover_on(raw: Option<&[i64]>, p: &mut Problems<'_>) -> Option<Vec<u16>> {
+    let mut statuses = Vec::new();
+    let mut ok = true;
+    for (i, status) in raw.unwrap_or_default().iter().enumerate() {
+        let field = format!("upstream.failover_on[{i}]");
+        match u16::try_from(*status) {
+            Ok(s @ 502..=504) if !statuses.contains(&s) => statuses.push(s),
+            Ok(s @ 502..=504) => {
+                p.add(field, format!("{s} is listed twice"));
+                ok = false;
+            }
+            _ => {
+                p.add(
+                    field,
+                    format!(
+                        "{status} is not a status to fail over on: 502, 503 or 504 (the backend, \
+                         not the page, cannot serve); a 500 is the page's own answer"
+                    ),
+                );
+                ok = false;
+            }
+        }
+    }
+    ok.then_some(statuses)
 }
 
 fn health_check(

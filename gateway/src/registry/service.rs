@@ -337,6 +337,7 @@ mod tests {
             outlier: OutlierConfig::default(),
             breaker: BreakerConfig::default(),
             affinity: crate::config::Affinity::None,
+            failover_on: Vec::new(),
         }
     }
 

@@ -288,8 +288,9 @@ impl Telemetry {
         end_child(obs.upstream_span.take(), Some(kind));
     }
 
-    /// One backend could not be connected to and the request moves on to another: the
-    /// backend is marked down and the failure counted (a dead backend in a pool shows), but
+    /// One backend could not be connected to (or failed, or answered a status the service
+    /// fails over on) and the request moves on to another: the backend is marked down
+    /// unless it answered, and the failure counted (a dead backend in a pool shows), but
     /// the request's own outcome is left to the next attempt.
     pub fn upstream_retried(
         &self,
@@ -298,8 +299,15 @@ impl Telemetry {
         service_metrics: Option<&ServiceMetrics>,
         e: &pingora::Error,
     ) {
-        let kind = upstream_error_kind(e);
-        set_backend_up(obs, service_metrics, 0);
+        // A site's own 5xx that sent the request to the next backend (`upstream.failover_on`):
+        // the backend answered, so it is up, whatever it said.
+        let answered = matches!(e.etype(), pingora::ErrorType::HTTPStatus(_));
+        let kind = if answered {
+            ANSWERED_5XX
+        } else {
+            set_backend_up(obs, service_metrics, 0);
+            upstream_error_kind(e)
+        };
         end_child(obs.upstream_span.take(), Some(kind));
         if self.record_metrics {
             self.metrics

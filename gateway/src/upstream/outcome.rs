@@ -22,8 +22,9 @@ pub enum Outcome<'e> {
     Connected,
     /// The citizen's request body has been read to its end (and handed on).
     Sent,
-    /// The backend could not be connected to, or failed an idempotent request before it
-    /// answered; the next one is tried.
+    /// The backend could not be connected to, failed an idempotent request before it
+    /// answered, or answered it with a status the service fails over on; the next one is
+    /// tried.
     Retrying(&'e pingora::Error),
     /// The backend answered with this status (a 5xx is an answer, not a failure to reach).
     Answered(u16),

@@ -60,6 +60,9 @@ pub struct Attempts {
     /// The site switched protocols (a `101`: a WebSocket): the site's silence on the
     /// upgraded connection ends it and is no failure of the site.
     pub upgraded: bool,
+    /// The current attempt's answer was refused to ask the next backend
+    /// ([`Self::fail_over_on_answer`]); taken by [`Self::exchange_failed`].
+    answer_refused: bool,
 }
 
 /// The `Retry-After` of a request its service's bulkhead had no place for: a slow site's
@@ -204,8 +207,11 @@ impl Attempts {
         reused: bool,
     ) -> (Box<Error>, bool) {
         let mut e = e.more_context(format!("Peer: {peer}"));
-        let replayable = session.req_header().method.is_idempotent()
-            && !session.as_ref().retry_buffer_truncated();
+        if std::mem::take(&mut self.answer_refused) {
+            e.set_retry(true);
+            return (e, true);
+        }
+        let replayable = replayable(session);
         e.retry.decide_reuse(reused);
         let resend = replayable
             && e.retry()
@@ -231,19 +237,51 @@ impl Attempts {
                 e.etype(),
                 ConnectionClosed | ReadError | WriteError | ReadTimedout | WriteTimedout
             );
-        let Some(addr) = self
-            .backend
-            .filter(|_| site_failed && !self.answered && !self.upgraded)
+        site_failed && !self.answered && self.move_on(service)
+    }
+
+    /// The site answered the current attempt with `status`: an error (the answer is not
+    /// passed on) when the service fails over on it (`upstream.failover_on`) and the request
+    /// goes to the next backend. Only a request that can be sent again, before anything of
+    /// the answer left, while another backend is in service and the retry budget lasts:
+    /// else the site's answer is the citizen's, as nginx passes on the last backend's.
+    pub fn fail_over_on_answer(
+        &mut self,
+        service: Option<&Service>,
+        session: &pingora::proxy::Session,
+        status: http::StatusCode,
+    ) -> pingora::Result<()> {
+        let code = status.as_u16();
+        let Some(service) = service.filter(|s| s.config.upstream.failover_on.contains(&code))
         else {
+            return Ok(());
+        };
+        if self.answered || !replayable(session) || !self.move_on(service) {
+            return Ok(());
+        }
+        self.answer_refused = true;
+        let mut e = Error::explain(
+            ErrorType::HTTPStatus(code),
+            format!("the site answered {code}; the next backend is asked (upstream.failover_on)"),
+        );
+        e.set_retry(true);
+        Err(e)
+    }
+
+    /// Leaves the current attempt's backend for another: whether one is in service, not
+    /// yet tried by this request, and the retry budget lasts (then the backend is counted
+    /// as failed, for [`Self::next_peer`] to go elsewhere).
+    fn move_on(&mut self, service: &Service) -> bool {
+        let Some(addr) = self.backend.filter(|_| !self.upgraded) else {
             return false;
         };
-        if self.failed.len() + 1 >= service.upstream.backend_count()
-            || !service.upstream.budget.withdraw()
-        {
+        self.failed.push(addr);
+        let upstream = &service.upstream;
+        if upstream.select_excluding(&self.failed).is_none() || !upstream.budget.withdraw() {
+            self.failed.pop();
             return false;
         }
         self.backend = None;
-        self.failed.push(addr);
         true
     }
 
@@ -358,6 +396,12 @@ impl Attempts {
             _ => Ok(()),
         }
     }
+}
+
+/// Whether the citizen's request can be sent again: an idempotent method, with the body
+/// pingora holds whole (its retry buffer).
+fn replayable(session: &pingora::proxy::Session) -> bool {
+    session.req_header().method.is_idempotent() && !session.as_ref().retry_buffer_truncated()
 }
 
 /// Errors where no byte reached the backend, so another backend may be tried.
