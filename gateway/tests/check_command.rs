@@ -561,6 +561,31 @@ fn an_unknown_or_mistyped_key_is_named_with_its_dotted_path_and_its_line() {
     );
 }
 
+/// A service file with three keys wrong in its structure is refused with all three, the
+/// first with its line: serde stops at the first, and a ministry learned of the others in
+/// as many more rounds of `check`.
+#[test]
+fn every_key_of_the_wrong_type_or_name_in_a_file_is_named_in_one_check() {
+    let dir = ConfigCopy::new();
+    let service = dir.join("services/justice/criminal-record-extract.toml");
+    edit(
+        &service,
+        "access = \"citizen\"",
+        "access = 3\nnot_a_key = true",
+    );
+    edit(&service, "[upstream]", "[upstream]\naffinity = 2");
+    let (ok, _, stderr) = check(&dir, &["--no-secrets"]);
+    assert!(!ok);
+    let file = service.display();
+    for named in [
+        format!("{file}: access: line "),
+        format!("{file}: not_a_key: unknown field `not_a_key`"),
+        format!("{file}: upstream.affinity: invalid type: integer `2`"),
+    ] {
+        assert!(stderr.contains(&named), "{named} in {stderr}");
+    }
+}
+
 /// Found when tried: a warning was printed only when there was no error.
 #[test]
 fn warnings_are_listed_beside_the_errors() {

@@ -820,6 +820,28 @@ async fn a_document_without_a_ministry_gets_422_and_giving_a_service_away_says_w
     );
 }
 
+/// A document with three keys wrong in its structure gets one 422 naming all three: serde
+/// stops at the first, and a ministry learned of the others in as many more rounds.
+#[tokio::test]
+async fn every_key_of_the_wrong_type_or_name_is_named_in_one_answer() {
+    let e = Estate::start();
+    let api = e.api("interior");
+    let mut doc = e.new_service("bad-three", "interior");
+    doc["names"] = json!(3);
+    doc["upstream"]["affinity"] = json!(2);
+    doc["not_a_key"] = json!(true);
+    let a = api.post("/services/validate", &doc).await;
+    assert_status(&a, StatusCode::UNPROCESSABLE_ENTITY);
+    let pointers = a.pointers();
+    for pointer in ["/names", "/upstream/affinity", "/not_a_key"] {
+        assert!(
+            pointers.iter().any(|p| p == pointer),
+            "a problem at {pointer} in {}",
+            a.body
+        );
+    }
+}
+
 #[tokio::test]
 async fn bad_payloads_get_422_with_a_pointer_each_and_change_nothing() {
     let e = Estate::start();

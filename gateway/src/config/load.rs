@@ -154,12 +154,15 @@ pub fn service_from_document(
     ministries: &BTreeMap<String, Ministry>,
     defaults: &Defaults,
 ) -> Result<ServiceConfig, ConfigErrors> {
-    let raw: RawService = match serde_path_to_error::deserialize(doc) {
+    let raw: RawService = match super::structure::read(doc) {
         Ok(raw) => raw,
-        Err(e) => {
-            let path = e.path().to_string();
-            let field = if path == "." { String::new() } else { path };
-            return Err(ConfigError::new(file, field, e.into_inner().to_string()).into());
+        Err(problems) => {
+            let errors = problems.into_iter();
+            return Err(ConfigErrors(
+                errors
+                    .map(|e| ConfigError::new(file, e.field, e.reason))
+                    .collect(),
+            ));
         }
     };
     let mut errors = Vec::new();
@@ -213,13 +216,22 @@ fn parse_file<T: DeserializeOwned>(file: &Path, errors: &mut Vec<ConfigError>) -
     match serde_path_to_error::deserialize::<_, T>(toml::Deserializer::new(&text)) {
         Ok(v) => Some(v),
         Err(e) => {
-            let path = e.path().to_string();
-            let field = if path == "." { String::new() } else { path };
+            let field = super::structure::field_of(e.path());
             errors.push(ConfigError::new(
                 file,
-                field,
+                field.clone(),
                 toml_problem(&text, e.inner()),
             ));
+            // The others, read from the document as a tree (without their lines: the tree
+            // keeps none), all at once rather than one per round of `check`.
+            let tree = toml::from_str::<serde_json::Value>(&text);
+            if let Ok(Err(others)) = tree.map(|doc| super::structure::read::<T>(&doc)) {
+                errors.extend(
+                    (others.into_iter())
+                        .filter(|o| o.field != field)
+                        .map(|o| ConfigError::new(file, o.field, o.reason)),
+                );
+            }
             None
         }
     }

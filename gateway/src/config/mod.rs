@@ -17,6 +17,7 @@ mod ministries;
 pub mod raw;
 mod secret;
 mod service;
+mod structure;
 pub mod values;
 mod vocab;
 
