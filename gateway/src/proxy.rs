@@ -42,7 +42,7 @@ use pingora::cache::{CacheKey, CacheMeta, NoCacheReason, RespCacheable};
 use pingora::http::{RequestHeader, ResponseHeader};
 use pingora::prelude::*;
 use pingora::protocols::Digest;
-use pingora::proxy::{FailToProxy, ProxyHttp, Session};
+use pingora::proxy::{FailToProxy, ProxyHttp, ProxyWarnLogContext as WarnOf, Session};
 use pingora::{Error, ErrorSource, ErrorType};
 use std::sync::Arc;
 
@@ -158,6 +158,12 @@ impl ProxyHttp for GatewayProxy {
         // revalidated, or when the legacy site is unreachable or failing. The failure still
         // counts against the backend and the breaker, though the citizen never sees it.
         let Some(e) = error else { return true };
+        if ctx
+            .attempts
+            .fails_over_on(ctx.service.as_deref(), session, e)
+        {
+            return false; // another backend first (`upstream.failover_on`), then a copy
+        }
         cache::stale_on_error(session, e);
         if ctx.attempts.unavailable_for.is_some() {
             return true; // breaker open or no backend left: nothing was asked
@@ -352,24 +358,17 @@ impl ProxyHttp for GatewayProxy {
         ctx: &mut Self::CTX,
     ) -> FailToProxy {
         let stalled = crate::pipeline::limits::body_stalled(session, e);
-        ctx.citizens_doing = crate::pipeline::limits::citizens_doing(e, stalled);
         if e.esource() == &ErrorSource::Upstream && !stalled {
             self.report(ctx, Outcome::Failed(e));
         }
-        let page = ctx.failure_page(e, stalled, session.req_header());
-        let code = page.as_ref().map_or(0, |p| p.status.as_u16());
-        if let Some(page) = page {
-            if crate::pipeline::answered(session).is_none() {
-                session.set_keepalive(None);
-                if let Err(write_err) = write_local(session, page, ctx).await {
-                    tracing::debug!(error = %write_err, "could not send the error page");
-                }
-            }
-        }
-        FailToProxy {
-            error_code: code,
-            can_reuse_downstream: false,
-        }
+        crate::pipeline::answer_failure(session, e, stalled, ctx).await
+    }
+
+    /// A failover on the site's own answer (`upstream.failover_on`) is routine, and counted
+    /// (`egov_upstream_errors_total{kind="answered_5xx"}`): no warning per request, which a
+    /// backend in maintenance made of every other request (found in a bypass probe).
+    fn suppress_proxy_warn_log(&self, _: &Session, _: &Self::CTX, e: &Error, _: WarnOf) -> bool {
+        matches!(e.etype(), ErrorType::HTTPStatus(_))
     }
 
     /// A body refused for its size, or stalled by the citizen, is the citizen's doing: his

@@ -164,6 +164,10 @@ pub fn build(
         grace_period_seconds: Some(whole_seconds_up(settings.graceful_shutdown_timeout)),
         graceful_shutdown_timeout_seconds: Some(RUNTIME_SHUTDOWN_SECONDS),
         upgrade_sock: settings.upgrade_sock.to_string_lossy().into_owned(),
+        // Each backend once, and one resend on a fresh connection: pingora's 16 cut a
+        // failover across 20 backends short, and the citizen got the gateway's 502 page
+        // instead of the last site's answer (found in a bypass probe).
+        max_retries: crate::config::BACKENDS + 1,
         ..ServerConf::default()
     };
     let opt = listeners

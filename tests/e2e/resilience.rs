@@ -244,6 +244,69 @@ fn a_get_a_backend_answers_503_to_is_answered_by_the_other_when_the_service_fail
     assert!(text.contains(&failovers) && text.contains(&up), "{text}");
 }
 
+/// Found in a bypass probe: on a cached page's revalidation, the backend in maintenance's
+/// `503` served the stale copy (and the stored page was never refreshed) while the other
+/// backend was up. The copy is for when no backend can answer: another is asked first.
+#[tokio::test(flavor = "multi_thread")]
+async fn a_stale_copy_is_not_served_while_another_backend_can_answer() {
+    let estate = start_estate(None);
+    let (maintenance, answered, _) = backend_in_maintenance();
+    let live = estate.addr();
+    let staged = Staged::new(&estate);
+    staged.append_to_service("interior", SERVICE, "[cache]\nstale_if_error = \"1h\"");
+    let gw = TestGateway::staged(&estate, staged, move |c| {
+        let upstream = &mut service(c).upstream;
+        // Nearly always the first asked.
+        let mut first = backend(maintenance);
+        first.weight = 100;
+        upstream.backends = vec![first, backend(live)];
+        upstream.failover_on = vec![503];
+        upstream.outlier.consecutive_failures = 0;
+    });
+    let path = format!("/s/{SERVICE}/__estate/cacheable?tag=failover-stale&cc=max-age%3D1");
+    let http = client();
+    for round in 0..3 {
+        let resp = http.get(gw.url(&path)).send().await.expect("request");
+        assert_eq!(resp.status(), 200, "round {round}");
+        let cache = resp.headers().get("x-cache-status").cloned();
+        assert_ne!(
+            cache.as_ref().and_then(|v| v.to_str().ok()),
+            Some("STALE"),
+            "round {round}"
+        );
+        tokio::time::sleep(Duration::from_millis(1100)).await;
+    }
+    assert!(
+        answered.load(Ordering::SeqCst) >= 2,
+        "the backend in maintenance was asked"
+    );
+}
+
+/// Found in a bypass probe: once the retry budget (a fifth of a service's requests) was
+/// spent, a third of citizens got the page of the backend in maintenance, and nothing told
+/// the on-call why. Each failover withheld is counted.
+#[test]
+fn a_failover_withheld_for_want_of_the_retry_budget_is_counted() {
+    let estate = start_estate(None);
+    let (maintenance, _, _) = backend_in_maintenance();
+    let live = estate.addr();
+    let gw = TestGateway::with(&estate, move |c| {
+        let upstream = &mut service(c).upstream;
+        upstream.backends = vec![backend(live), backend(maintenance)];
+        upstream.failover_on = vec![503];
+        upstream.outlier.consecutive_failures = 0;
+        upstream.breaker.failures = 0;
+    });
+    let withheld = (0..100)
+        .filter(|_| raw_http::get(gw.addr, &format!("/s/{SERVICE}/"), "").status == 503)
+        .count();
+    assert!(withheld > 0, "the budget was spent");
+    let text = metrics(&gw);
+    let counted =
+        format!("egov_upstream_failovers_withheld_total{{service=\"{SERVICE}\"}} {withheld}");
+    assert!(text.contains(&counted), "{counted} in {text}");
+}
+
 /// A `POST` the site answered `503` to may not be sent again (the site may have acted on
 /// it): the citizen gets the site's answer, and the site got the form once.
 #[test]
@@ -301,6 +364,31 @@ fn when_every_backend_answers_503_the_citizen_gets_the_sites_own_page() {
         ),
         (1, 1)
     );
+}
+
+/// Found in a bypass probe: pingora stops after 16 attempts, so a request failing over past
+/// 16 backends that refused it got the gateway's 502 page though a backend was up. Each
+/// backend is tried once, however many a service has.
+#[test]
+fn a_request_fails_over_past_sixteen_backends_that_refuse_it() {
+    let estate = start_estate(None);
+    let closed: Vec<_> = (0..17)
+        .map(|_| egov_integration::ports::closed_port())
+        .collect();
+    let refusing: Vec<SocketAddr> = closed.iter().map(|r| r.addr).collect();
+    let live = estate.addr();
+    let gw = TestGateway::with(&estate, move |c| {
+        let upstream = &mut service(c).upstream;
+        upstream.backends = refusing.iter().copied().map(backend).collect();
+        upstream.backends.push(backend(live));
+        upstream.outlier.consecutive_failures = 0;
+        upstream.breaker.failures = 0;
+    });
+    let statuses: Vec<u16> = (0..18)
+        .map(|_| raw_http::get(gw.addr, &format!("/s/{SERVICE}/"), "").status)
+        .collect();
+    assert!(statuses.iter().all(|s| *s == 200), "{statuses:?}");
+    drop(closed);
 }
 
 /// A `POST` the site took and dropped may have been acted on: it is never sent again, to

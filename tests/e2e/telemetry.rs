@@ -382,6 +382,38 @@ fn histogram_sum(metrics: &str, name: &str, service: &str) -> f64 {
         .unwrap_or(f64::NAN)
 }
 
+/// Found in a bypass probe: a backend's `503` after 1.5 s, failed over to another that
+/// answered in 0.5 s, was 0.5 s of the site's latency and 1.5 s of the gateway's, and the
+/// runbook sent the on-call to the gateway. The site's latency is all its attempts'.
+#[tokio::test(flavor = "multi_thread")]
+async fn the_sites_latency_counts_every_attempt_that_reached_it() {
+    let estate = start_estate(None);
+    let slow_503 = raw_http::answering_site(|_| {
+        std::thread::sleep(Duration::from_millis(600));
+        b"HTTP/1.1 503 Service Unavailable\r\nContent-Length: 0\r\nConnection: close\r\n\r\n"
+            .to_vec()
+    });
+    let live = estate.addr();
+    let gw = TestGateway::with(&estate, move |c| {
+        all_public(c);
+        let upstream = &mut egov_integration::service_mut(c, "cnie-renewal").upstream;
+        let at = |addr: std::net::SocketAddr, weight| egov_gateway::config::Backend {
+            host: addr.ip().to_string(),
+            port: addr.port(),
+            weight,
+        };
+        upstream.backends = vec![at(slow_503, 100), at(live, 1)];
+        upstream.failover_on = vec![503];
+    });
+    let answer = raw_http::get(gw.addr, "/s/cnie-renewal/", "");
+    assert_eq!(answer.status, 200);
+    let counted =
+        r#"egov_http_requests_total{class="2xx",ministry="interior",service="cnie-renewal"} 1"#;
+    let metrics = gw.metrics_showing(&[counted]).await;
+    let upstream = histogram_sum(&metrics, "egov_upstream_duration_seconds", "cnie-renewal");
+    assert!(upstream >= 0.6, "the site is charged {upstream} s");
+}
+
 /// Found when tried: a body the citizen sent slowly counted as the legacy site's latency and
 /// the request's, so six slow uploads from one address paged the on-call for a healthy site,
 /// and the runbook then blamed its ministry.

@@ -580,6 +580,12 @@ mod tests {
         );
         let refused = with(serde_json::json!([70000])).expect_err("no status");
         assert!(refused.contains("70000 is not a status"), "{refused}");
+        // Found in a bypass probe: 120,000 entries got 21 MB of problems, one each.
+        let refused = with(serde_json::json!(vec![0; 120_000])).expect_err("a long list");
+        assert!(
+            refused.contains("upstream.failover_on") && refused.len() < 200,
+            "{refused}"
+        );
     }
 
     /// Found when tried: `fallback = "arabic"` (ISO-8859-6) beside the `windows-1256` quirk

@@ -21,6 +21,32 @@ pub fn answered(session: &Session) -> Option<&ResponseHeader> {
     })
 }
 
+/// The citizen's answer when proxying failed with `e` (`stalled`: the citizen's body stopped
+/// coming): the failure's page (502, 504, 408, 413...), unless an answer already left; what
+/// pingora is told of it.
+pub async fn answer_failure(
+    session: &mut Session,
+    e: &pingora::Error,
+    stalled: bool,
+    ctx: &mut RequestCtx,
+) -> pingora::proxy::FailToProxy {
+    ctx.citizens_doing = super::limits::citizens_doing(e, stalled);
+    let page = ctx.failure_page(e, stalled, session.req_header());
+    let code = page.as_ref().map_or(0, |p| p.status.as_u16());
+    if let Some(page) = page {
+        if answered(session).is_none() {
+            session.set_keepalive(None);
+            if let Err(write_err) = write_local(session, page, ctx).await {
+                tracing::debug!(error = %write_err, "could not send the error page");
+            }
+        }
+    }
+    pingora::proxy::FailToProxy {
+        error_code: code,
+        can_reuse_downstream: false,
+    }
+}
+
 /// Writes a gateway-made response (page, redirect, JSON) with the request id and the
 /// security headers (unless the response set its own).
 pub async fn write_local(

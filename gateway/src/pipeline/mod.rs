@@ -34,7 +34,7 @@ pub mod route;
 pub mod soap;
 pub mod strip;
 
-pub use answer::{answered, write_local};
+pub use answer::{answer_failure, answered, write_local};
 pub use ctx::{LocalRoute, RequestCtx};
 
 use crate::app::App;

@@ -38,6 +38,11 @@ impl RetryBudget {
             });
     }
 
+    /// Whether a failover would be allowed now (nothing is withdrawn).
+    pub fn has_one(&self) -> bool {
+        self.tokens.load(Ordering::Acquire) >= SCALE
+    }
+
     /// A failover wants to happen: whether the budget allows it.
     pub fn withdraw(&self) -> bool {
         self.tokens

@@ -28,6 +28,8 @@ pub struct Metrics {
     pub upstream_up: IntGaugeVec,
     /// Backends taken out of rotation after consecutive failures, by service.
     pub upstream_ejections: IntCounterVec,
+    /// Failovers not made for want of the service's retry budget, by service.
+    pub failovers_withheld: IntCounterVec,
     pub registry_services: IntGauge,
     /// Services whose stored document cannot be served as written (their last good version
     /// serves).
@@ -130,6 +132,8 @@ pub struct ServiceMetrics {
     pub cache: [IntCounter; 6],
     /// Bytes of answers served from the cache.
     pub cache_bytes: IntCounter,
+    /// `egov_upstream_failovers_withheld_total` of the service.
+    pub failovers_withheld: IntCounter,
     /// `egov_upstream_up` of each backend address, created at the first connection attempt
     /// (a gauge that existed from the start would read 0, "down", for an idle service).
     pub backends_up: Vec<(std::net::SocketAddr, std::sync::OnceLock<IntGauge>)>,
@@ -197,6 +201,7 @@ impl Metrics {
             cache_bytes: self
                 .response_cache_bytes
                 .with_label_values(&[service, ministry]),
+            failovers_withheld: self.failovers_withheld.with_label_values(&[service]),
             backends_up: backends
                 .iter()
                 .map(|b| (*b, std::sync::OnceLock::new()))
@@ -233,6 +238,7 @@ impl Metrics {
             upstream_errors: counter(&r, "egov_upstream_errors_total", "Failed exchanges with legacy sites, by kind (refused, timeout, reset, protocol, other; answered_5xx: the site answered a 5xx itself).", &["service", "ministry", "kind"])?,
             upstream_up: gauge_vec(&r, "egov_upstream_up", "Whether a backend is reachable (1) or not (0): its last exchange connected, or its last active health check passed.", &["service", "backend"])?,
             upstream_ejections: counter(&r, "egov_upstream_ejections_total", "Backends taken out of rotation after consecutive gateway failures (connect, timeout, reset, 502/503/504), by service.", &["service"])?,
+            failovers_withheld: counter(&r, "egov_upstream_failovers_withheld_total", "Requests that would have gone to another backend (a timeout, a reset, a status of upstream.failover_on) but did not, the service's retry budget (a fifth of its requests) being spent: the citizen got the failing backend's answer.", &["service"])?,
             registry_services: gauge(&r, "egov_registry_services", "Services in the live registry snapshot.")?,
             registry_broken: gauge(&r, "egov_registry_broken_services", "Service documents that cannot be served as written (their last good version keeps serving).")?,
             config_reloads: counter(&r, "egov_config_reloads_total", "Configuration reloads asked by SIGHUP, by result (applied, refused: the running configuration stays; the log says why).", &["result"])?,
@@ -376,6 +382,7 @@ impl Metrics {
             &self.response_cache,
             &self.response_cache_bytes,
             &self.upstream_ejections,
+            &self.failovers_withheld,
             &self.routing_feedback,
         ] {
             forget(vec, id, ministry);
