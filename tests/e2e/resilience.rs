@@ -212,6 +212,19 @@ fn backend_in_maintenance() -> (SocketAddr, Arc<AtomicUsize>, Arc<AtomicUsize>) 
     (addr, answered, posts)
 }
 
+/// A gateway whose service fails over on its backends' `503`s (`upstream.failover_on`),
+/// with `backends`, no ejection and no breaker: each request meets the backends as the
+/// round-robin gives them.
+fn failing_over_on_503(estate: &RunningEstate, backends: Vec<SocketAddr>) -> TestGateway {
+    TestGateway::with(estate, move |c| {
+        let upstream = &mut service(c).upstream;
+        upstream.backends = backends.iter().copied().map(backend).collect();
+        upstream.failover_on = vec![503];
+        upstream.outlier.consecutive_failures = 0;
+        upstream.breaker.failures = 0;
+    })
+}
+
 /// Found when tried: with one of two backends in maintenance behind its own load balancer
 /// (its `503` page for everything), one citizen in two got that page while the other
 /// backend served. With `upstream.failover_on = [503]`, a request that can be sent again
@@ -222,12 +235,7 @@ fn a_get_a_backend_answers_503_to_is_answered_by_the_other_when_the_service_fail
     let estate = start_estate(None);
     let (maintenance, answered, _) = backend_in_maintenance();
     let live = estate.addr();
-    let gw = TestGateway::with(&estate, move |c| {
-        let upstream = &mut service(c).upstream;
-        upstream.backends = vec![backend(live), backend(maintenance)];
-        upstream.failover_on = vec![503];
-        upstream.outlier.consecutive_failures = 0;
-    });
+    let gw = failing_over_on_503(&estate, vec![live, maintenance]);
     let statuses: Vec<u16> = (0..20u8)
         .map(|i| raw_http::get_from(citizen(i % 3), gw.addr, &format!("/s/{SERVICE}/")).status)
         .collect();
@@ -290,13 +298,7 @@ fn a_failover_withheld_for_want_of_the_retry_budget_is_counted() {
     let estate = start_estate(None);
     let (maintenance, _, _) = backend_in_maintenance();
     let live = estate.addr();
-    let gw = TestGateway::with(&estate, move |c| {
-        let upstream = &mut service(c).upstream;
-        upstream.backends = vec![backend(live), backend(maintenance)];
-        upstream.failover_on = vec![503];
-        upstream.outlier.consecutive_failures = 0;
-        upstream.breaker.failures = 0;
-    });
+    let gw = failing_over_on_503(&estate, vec![live, maintenance]);
     let withheld = (0..100)
         .filter(|_| raw_http::get(gw.addr, &format!("/s/{SERVICE}/"), "").status == 503)
         .count();
@@ -314,12 +316,7 @@ fn a_post_a_backend_answers_503_to_is_not_sent_to_another() {
     let estate = start_estate(None);
     let (maintenance, _, posts) = backend_in_maintenance();
     let live = estate.addr();
-    let gw = TestGateway::with(&estate, move |c| {
-        let upstream = &mut service(c).upstream;
-        upstream.backends = vec![backend(live), backend(maintenance)];
-        upstream.failover_on = vec![503];
-        upstream.outlier.consecutive_failures = 0;
-    });
+    let gw = failing_over_on_503(&estate, vec![live, maintenance]);
     let post = format!(
         "POST /s/{SERVICE}/__estate/echo HTTP/1.1\r\nHost: {}\r\nContent-Length: 1\r\n\
          Connection: close\r\n\r\nx",
@@ -343,13 +340,7 @@ fn when_every_backend_answers_503_the_citizen_gets_the_sites_own_page() {
     let estate = start_estate(None);
     let (first, first_answered, _) = backend_in_maintenance();
     let (second, second_answered, _) = backend_in_maintenance();
-    let gw = TestGateway::with(&estate, move |c| {
-        let upstream = &mut service(c).upstream;
-        upstream.backends = vec![backend(first), backend(second)];
-        upstream.failover_on = vec![502, 503, 504];
-        upstream.outlier.consecutive_failures = 0;
-        upstream.breaker.failures = 0;
-    });
+    let gw = failing_over_on_503(&estate, vec![first, second]);
     let answer = raw_http::get(gw.addr, &format!("/s/{SERVICE}/"), "");
     assert_eq!(answer.status, 503);
     assert!(
