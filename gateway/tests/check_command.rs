@@ -580,10 +580,27 @@ fn every_key_of_the_wrong_type_or_name_in_a_file_is_named_in_one_check() {
     for named in [
         format!("{file}: access: line "),
         format!("{file}: not_a_key: unknown field `not_a_key`"),
-        format!("{file}: upstream.affinity: invalid type: integer `2`"),
+        format!("{file}: upstream.affinity: invalid type: integer, expected a string"),
     ] {
         assert!(stderr.contains(&named), "{named} in {stderr}");
     }
+}
+
+/// Found in a bypass probe: a Redis URL with its password, written where the list of URLs
+/// belongs, was quoted back in `check`'s problem ("invalid type: string \"redis://:…\"").
+#[test]
+fn a_value_of_the_wrong_type_is_never_quoted() {
+    let dir = ConfigCopy::new();
+    let gateway = dir.join("gateway.toml");
+    edit(
+        &gateway,
+        "[portal]",
+        "[redis]\nurls = \"redis://:hunter2-redis@10.0.0.5:6379\"\n\n[portal]",
+    );
+    let (ok, _, stderr) = check(&dir, &["--no-secrets"]);
+    assert!(!ok);
+    assert!(stderr.contains("redis.urls: line "), "{stderr}");
+    assert!(!stderr.contains("hunter2"), "{stderr}");
 }
 
 /// Found when tried: a warning was printed only when there was no error.

@@ -309,6 +309,116 @@ fn a_failover_withheld_for_want_of_the_retry_budget_is_counted() {
     assert!(text.contains(&counted), "{counted} in {text}");
 }
 
+/// Found in a bypass probe: a stale copy served because the retry budget was spent is a
+/// failover withheld too, and was not counted (81 copies, none counted).
+#[tokio::test(flavor = "multi_thread")]
+async fn a_stale_copy_served_for_want_of_the_retry_budget_is_a_failover_withheld() {
+    let estate = start_estate(None);
+    let (maintenance, _, _) = backend_in_maintenance();
+    let live = estate.addr();
+    let staged = Staged::new(&estate);
+    staged.append_to_service("interior", SERVICE, "[cache]\nstale_if_error = \"1h\"");
+    let gw = TestGateway::staged(&estate, staged, move |c| {
+        let upstream = &mut service(c).upstream;
+        let mut first = backend(maintenance);
+        first.weight = 100;
+        upstream.backends = vec![first, backend(live)];
+        upstream.failover_on = vec![503];
+        upstream.outlier.consecutive_failures = 0;
+        upstream.breaker.failures = 0;
+    });
+    let http = client();
+    let page = |tag: usize| {
+        gw.url(&format!(
+            "/s/{SERVICE}/__estate/cacheable?tag=w{tag}&cc=max-age%3D1"
+        ))
+    };
+    for tag in 0..5 {
+        assert_eq!(
+            http.get(page(tag)).send().await.expect("prime").status(),
+            200
+        );
+    }
+    // The budget spent on pages no cache keeps.
+    let mut withheld = 0;
+    for _ in 0..40 {
+        let resp = http
+            .get(gw.url(&format!("/s/{SERVICE}/__estate/echo")))
+            .send()
+            .await;
+        withheld += usize::from(resp.expect("spend").status() == 503);
+    }
+    tokio::time::sleep(Duration::from_millis(1100)).await;
+    for tag in 0..5 {
+        let resp = http.get(page(tag)).send().await.expect("again");
+        let stale = resp
+            .headers()
+            .get("x-cache-status")
+            .is_some_and(|v| v == "STALE");
+        withheld += usize::from(stale);
+    }
+    let text = metrics(&gw);
+    let counted =
+        format!("egov_upstream_failovers_withheld_total{{service=\"{SERVICE}\"}} {withheld}");
+    assert!(text.contains(&counted), "{counted} in {text}");
+}
+
+/// Found in a bypass probe: beside a dead backend, a backend in maintenance's `503` went
+/// to the dead one, and every other citizen got the gateway's 502 page instead of the
+/// site's 503. The site did answer: the page says what it said.
+#[test]
+fn a_failover_to_a_backend_that_refuses_gives_the_status_the_site_answered() {
+    let estate = start_estate(None);
+    let (maintenance, _, _) = backend_in_maintenance();
+    let dead = egov_integration::ports::closed_port();
+    let gw = failing_over_on_503(&estate, vec![maintenance, dead.addr]);
+    let statuses: Vec<u16> = (0..6)
+        .map(|_| raw_http::get(gw.addr, &format!("/s/{SERVICE}/"), "").status)
+        .collect();
+    assert_eq!(statuses, [503; 6]);
+}
+
+/// Found in a bypass probe: one address asking for a page the site answers `503` to, beside
+/// a dead backend, opened the service's breaker: the failover's refused connection was
+/// judged a failure anyone meets, and the three-address rule no longer held.
+#[test]
+fn one_address_cannot_open_the_breaker_through_a_failover_to_a_dead_backend() {
+    let estate = start_estate(None);
+    let site = raw_http::answering_site(|head| {
+        let broken = head.windows(7).any(|w| w == b"/broken");
+        let answer: &[u8] = if broken {
+            b"HTTP/1.1 503 Service Unavailable\r\nContent-Length: 0\r\nConnection: close\r\n\r\n"
+        } else {
+            b"HTTP/1.1 200 OK\r\nContent-Length: 2\r\nConnection: close\r\n\r\nok"
+        };
+        answer.to_vec()
+    });
+    let dead = egov_integration::ports::closed_port();
+    let dead_addr = dead.addr;
+    let gw = TestGateway::with(&estate, move |c| {
+        let upstream = &mut service(c).upstream;
+        upstream.backends = vec![backend(site), backend(dead_addr)];
+        upstream.failover_on = vec![503];
+        upstream.outlier.consecutive_failures = 0;
+        upstream.breaker = BreakerConfig {
+            failures: 3,
+            open_for: Duration::from_secs(60),
+        };
+    });
+    for i in 0..12 {
+        raw_http::get_from(citizen(0), gw.addr, &format!("/s/{SERVICE}/broken{i}"));
+    }
+    let home = raw_http::get_from(citizen(1), gw.addr, &format!("/s/{SERVICE}/home"));
+    assert_eq!(home.status, 200);
+    let text = metrics(&gw);
+    assert!(
+        text.contains(&format!(
+            "egov_circuit_breaker_state{{breaker=\"service:{SERVICE}\"}} 0"
+        )),
+        "{text}"
+    );
+}
+
 /// A `POST` the site answered `503` to may not be sent again (the site may have acted on
 /// it): the citizen gets the site's answer, and the site got the form once.
 #[test]

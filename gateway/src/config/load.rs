@@ -302,6 +302,7 @@ pub fn read_config_file(path: &Path) -> Result<Vec<u8>, String> {
 /// A TOML problem in `text` as one line that says where: `line 3, column 7: ...`.
 pub fn toml_problem(text: &str, e: &toml::de::Error) -> String {
     let message = e.message().split_whitespace().collect::<Vec<_>>().join(" ");
+    let message = super::structure::without_values(&message);
     match e.span() {
         Some(span) => {
             let before = text.get(..span.start).unwrap_or(text);
@@ -556,6 +557,22 @@ mod tests {
             refused.contains("upstream.affinity") && refused.contains("\"citizen\""),
             "{refused}"
         );
+    }
+
+    /// Found in a bypass probe: `connect = total` was accepted, and never failed over (a
+    /// failover needs the connect timeout left of the total).
+    #[test]
+    fn a_failover_with_no_time_for_it_is_refused() {
+        let (config, mut doc) = first_service();
+        doc["upstream"]["failover_on"] = serde_json::json!([503]);
+        doc["upstream"]["timeouts"] = serde_json::json!({ "connect": "3s", "total": "3s" });
+        let refused = validated(&config, &doc).map(|_| ()).expect_err("no time");
+        assert!(
+            refused.contains("upstream.failover_on") && refused.contains("would never be used"),
+            "{refused}"
+        );
+        doc["upstream"]["timeouts"] = serde_json::json!({ "connect": "1s", "total": "3s" });
+        assert!(validated(&config, &doc).is_ok());
     }
 
     #[test]

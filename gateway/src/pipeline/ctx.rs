@@ -281,7 +281,17 @@ impl RequestCtx {
         if stalled {
             return Some(self.error_page(ErrorKind::RequestTimeout));
         }
-        let failure = response::failure_kind(e)?;
+        let failure = match (
+            response::failure_kind(e)?,
+            self.attempts.answer_failed_over(),
+        ) {
+            // The site answered; the backend asked after it did not (see
+            // `Attempts::answer_failed_over`): the page is the site's status's.
+            (ErrorKind::BadGateway | ErrorKind::GatewayTimeout, Some(code)) => {
+                response::failure_kind(&pingora::Error::new(pingora::ErrorType::HTTPStatus(code)))?
+            }
+            (kind, _) => kind,
+        };
         let kind = match failure {
             ErrorKind::GatewayTimeout | ErrorKind::BadGateway
                 if !req.method.is_idempotent() && self.attempts.reached_the_site() =>

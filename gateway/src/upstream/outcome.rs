@@ -155,6 +155,12 @@ impl Upstreams {
         if matches!(outcome, Outcome::Retrying(_)) {
             return;
         }
+        // An exchange that failed after a backend's answer was failed over on is judged as
+        // that answer (see [`Attempts::answer_failed_over`]).
+        let failure = match attempts.answer_failed_over() {
+            Some(_) => asked,
+            None => failure,
+        };
         if let Some(permit) = attempts.permit.take() {
             let trial = permit.is_trial();
             let opened = if failed {

@@ -63,6 +63,9 @@ pub struct Attempts {
     /// The current attempt's answer was refused to ask the next backend
     /// ([`Self::fail_over_on_answer`]); taken by [`Self::exchange_failed`].
     answer_refused: bool,
+    /// The status of the last answer a backend gave that the request went on from
+    /// ([`Self::answer_failed_over`]).
+    failed_over_on: Option<u16>,
 }
 
 /// The `Retry-After` of a request its service's bulkhead had no place for: a slow site's
@@ -260,6 +263,7 @@ impl Attempts {
             return Ok(());
         }
         self.answer_refused = true;
+        self.failed_over_on = Some(code);
         let mut e = Error::explain(
             ErrorType::HTTPStatus(code),
             format!("the site answered {code}; the next backend is asked (upstream.failover_on)"),
@@ -271,7 +275,8 @@ impl Attempts {
     /// Whether the site's answer `e` (a 5xx that pingora would serve a stale copy for, on a
     /// revalidation) will send the request to another backend first: the copy is for when
     /// no backend can answer (found in a bypass probe: the copy was served, and the stored
-    /// page never refreshed, while the other backend was up). Changes nothing.
+    /// page never refreshed, while the other backend was up). Changes nothing but the count
+    /// of failovers withheld.
     pub fn fails_over_on(
         &self,
         service: Option<&Service>,
@@ -286,12 +291,33 @@ impl Attempts {
         };
         let mut tried = self.failed.clone();
         tried.extend(self.backend);
-        e.esource() == &pingora::ErrorSource::Upstream
+        let possible = e.esource() == &pingora::ErrorSource::Upstream
             && !self.answered
             && replayable(session)
             && self.time_for_another(service)
-            && service.upstream.select_excluding(&tried).is_some()
-            && service.upstream.budget.has_one()
+            && service.upstream.select_excluding(&tried).is_some();
+        if !possible {
+            return false;
+        }
+        // A copy served for want of the budget is a failover withheld (found in a bypass
+        // probe: 81 stale copies served so, none counted).
+        let allowed = service.upstream.budget.has_one();
+        if !allowed {
+            count_withheld(service);
+        }
+        allowed
+    }
+
+    /// The status a backend answered that the request went on from to another backend
+    /// (`upstream.failover_on`), if it did: the site did answer. When no other backend then
+    /// answers (it refused, or did not answer in time), the citizen's page says what the
+    /// site said (found in a bypass probe: a backend in maintenance beside a dead one gave
+    /// every other citizen the gateway's 502 instead of its 503), and the exchange is judged
+    /// as that answer: a failure only the askers could cause, which opens the breaker only
+    /// with enough addresses (it was judged as the dead backend's refusal, which anyone
+    /// meets, and one address opened the breaker by asking for a page the site answered 503).
+    pub fn answer_failed_over(&self) -> Option<u16> {
+        self.failed_over_on
     }
 
     /// Whether what is left of the exchange's total timeout is worth another backend: at
@@ -443,11 +469,17 @@ impl Attempts {
 fn budget_allows(service: &Service) -> bool {
     let allowed = service.upstream.budget.withdraw();
     if !allowed {
-        if let Some(metrics) = &service.metrics {
-            metrics.failovers_withheld.inc();
-        }
+        count_withheld(service);
     }
     allowed
+}
+
+/// Counts a failover withheld for want of the retry budget
+/// (`egov_upstream_failovers_withheld_total`).
+fn count_withheld(service: &Service) {
+    if let Some(metrics) = &service.metrics {
+        metrics.failovers_withheld.inc();
+    }
 }
 
 /// Whether the citizen's request can be sent again: an idempotent method, with the body

@@ -87,6 +87,21 @@ pub(super) fn upstream(
         }
     };
     let failover_on = failover_on(raw.upstream.failover_on.as_deref(), p);
+    if let (Some(t), Some([_, ..])) = (&timeouts, failover_on.as_deref()) {
+        // A failover needs the connect timeout left of the total (peer::time_for_another):
+        // found in a bypass probe, `connect = total` was accepted and never failed over.
+        if t.connect >= t.total {
+            p.add(
+                "upstream.failover_on",
+                format!(
+                    "would never be used: a failover needs the connect timeout ({:?}) left of \
+                     the total ({:?}); make `upstream.timeouts.total` longer",
+                    t.connect, t.total
+                ),
+            );
+            ok = false;
+        }
+    }
     if !ok {
         return None;
     }
