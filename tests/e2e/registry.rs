@@ -820,6 +820,25 @@ async fn a_document_without_a_ministry_gets_422_and_giving_a_service_away_says_w
     );
 }
 
+/// Found in a bypass probe: an `id` or a `ministry` that is there but is no string was told
+/// it "is required".
+#[tokio::test]
+async fn an_id_or_a_ministry_that_is_no_string_is_told_so() {
+    let e = Estate::start();
+    let interior = e.api("interior");
+    for (key, value) in [("id", json!(5)), ("ministry", json!(["interior"]))] {
+        let mut doc = e.new_service("not-a-string", "interior");
+        doc[key] = value;
+        let refused = interior.post("/services", &doc).await;
+        assert_status(&refused, StatusCode::UNPROCESSABLE_ENTITY);
+        assert!(
+            refused.body.to_string().contains("must be a string"),
+            "{key}: {}",
+            refused.body
+        );
+    }
+}
+
 /// A document with three keys wrong in its structure gets one 422 naming all three: serde
 /// stops at the first, and a ministry learned of the others in as many more rounds.
 #[tokio::test]

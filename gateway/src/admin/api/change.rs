@@ -161,10 +161,14 @@ pub(super) async fn change(admin: &Admin, req: Request<'_>) -> Response {
         .and_then(Value::as_str)
         .map(str::to_string)
     else {
-        problems.push(Problem::new(
-            "/ministry",
-            "is required: the id of the ministry the service belongs to",
-        ));
+        // Found in a bypass probe: `"ministry": 5` was told it "is required".
+        let said = match doc.get("ministry") {
+            None | Some(Value::Null) => {
+                "is required: the id of the ministry the service belongs to"
+            }
+            Some(_) => "must be a string: the id of the ministry the service belongs to",
+        };
+        problems.push(Problem::new("/ministry", said));
         admin.audit(caller, action, Some(id), None, "invalid", client);
         return invalid(problems);
     };

@@ -44,7 +44,12 @@ pub(super) async fn new_service(
         // Found when tried: a call registering for another ministry without an id was
         // refused unaudited.
         admin.audit(&caller, action, None, None, "invalid", client);
-        return invalid(vec![Problem::new("/id", "is required")]);
+        // Found in a bypass probe: `"id": 5` was told it "is required".
+        let said = match doc.get("id") {
+            None | Some(Value::Null) => "is required",
+            Some(_) => "must be a string: the service's id",
+        };
+        return invalid(vec![Problem::new("/id", said)]);
     };
     change(
         &admin,
