@@ -582,8 +582,18 @@ impl Portal {
         // a service the router could not have chosen for the query is a forged blame (or a
         // catalog changed since): neither is kept, and the sender is thanked all the same.
         let steering = crate::assist::looks_like_injection(query);
+        let refused = |reason: &str| {
+            // Counted, not logged at `info`: anyone may send as many as the search budget
+            // allows (found in a soak probe: 42,824 log lines).
+            tracing::debug!(reason, "routing feedback not kept");
+            let metrics = &self.deps.telemetry.metrics;
+            metrics
+                .routing_feedback_refused
+                .with_label_values(&[reason])
+                .inc();
+        };
         if steering {
-            tracing::info!("routing feedback not kept: the query is shaped like a directive");
+            refused("directive");
         }
         let forged = routed.as_deref().is_some_and(|id| {
             !self
@@ -592,9 +602,7 @@ impl Portal {
                 .could_have_routed(snap.catalog(), query, id)
         });
         if forged {
-            tracing::info!(
-                "routing feedback not kept: the router could not have chosen that service"
-            );
+            refused("forged");
         }
         let steering = steering || forged;
         if !steering && routed.as_deref() != Some(chosen.config.id.as_str()) {

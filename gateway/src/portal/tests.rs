@@ -656,6 +656,11 @@ async fn feedback_shaped_like_a_directive_is_not_kept() {
     let r = post_feedback(&portal, &snap, &form, None).await;
     assert_eq!(r.status, StatusCode::OK);
     assert_nothing_kept(&portal, b).await;
+    let metrics = portal.deps.telemetry.metrics.render();
+    assert!(
+        metrics.contains("egov_routing_feedback_refused_total{reason=\"directive\"} 1"),
+        "counted, not logged: {metrics}"
+    );
 }
 
 #[tokio::test]

@@ -45,6 +45,9 @@ pub struct Metrics {
     pub logouts: IntCounterVec,
     /// "Not what I meant" answers kept, by the service the citizen chose.
     pub routing_feedback: IntCounterVec,
+    /// "Not what I meant" answers not kept, by reason (`directive`, `forged`): counted, not
+    /// logged (found in a soak probe: one log line per refusal, as many as anyone sent).
+    pub routing_feedback_refused: IntCounterVec,
     /// Sealed search addresses that did not open, by why (see the assist room's `sealed`).
     /// `forged` counts every address opened without its browser's binding: history entries
     /// after a logout or a browser restart as well as addresses replayed from a log in
@@ -247,6 +250,7 @@ impl Metrics {
             logins: counter(&r, "egov_sso_logins_total", "Logins by result: success, failure (a login this browser started, refused or cancelled: an expired or replayed state, an error from the provider), unavailable (the identity provider could not be reached or did not answer in time, at the start or at the callback); stray: a callback for no login this browser started (no state, or one its login cookie does not hold), which anyone can send and which is no login attempt.", &["result"])?,
             logouts: counter(&r, "egov_sso_logouts_total", "Logouts, by kind (rp, backchannel).", &["kind"])?,
             routing_feedback: counter(&r, "egov_routing_feedback_total", "\"Not what I meant\" answers kept, by the service chosen instead.", &["service"])?,
+            routing_feedback_refused: counter(&r, "egov_routing_feedback_refused_total", "\"Not what I meant\" answers not kept, by reason (directive: the query is shaped like an instruction; forged: the router could not have chosen the service it blames).", &["reason"])?,
             search_unsealed: counter(&r, "egov_portal_search_unsealed_total", "Sealed search addresses (/search?t=) that did not open, by reason: expired (a history entry past its 30 minutes), forged (without its browser's binding: after a logout or a browser restart, replayed from elsewhere, or altered; or another deployment's), malformed.", &["reason"])?,
             origin_codes: counter(&r, "egov_sso_origin_codes_total", "One-time codes handing a signed-in citizen to a service's origin, by result (issued, accepted, unknown, wrong_origin, unbound, expired, session_ended).", &["result"])?,
             sessions_active: gauge(&r, "egov_sso_sessions_active", "Live sessions (this instance's store, or the shared one).")?,
