@@ -252,25 +252,35 @@ fn a_get_a_backend_answers_503_to_is_answered_by_the_other_when_the_service_fail
     assert!(text.contains(&failovers) && text.contains(&up), "{text}");
 }
 
+/// A gateway whose service keeps stale copies for an hour and fails over on `503`, with a
+/// backend in maintenance nearly always asked first and the estate beside it (no ejection,
+/// no breaker); with the count of requests the backend in maintenance answered.
+fn keeping_stale_copies_beside_a_backend_in_maintenance(
+    estate: &RunningEstate,
+) -> (TestGateway, Arc<AtomicUsize>) {
+    let (maintenance, answered, _) = backend_in_maintenance();
+    let live = estate.addr();
+    let staged = Staged::new(estate);
+    staged.append_to_service("interior", SERVICE, "[cache]\nstale_if_error = \"1h\"");
+    let gw = TestGateway::staged(estate, staged, move |c| {
+        let upstream = &mut service(c).upstream;
+        let mut first = backend(maintenance);
+        first.weight = 100;
+        upstream.backends = vec![first, backend(live)];
+        upstream.failover_on = vec![503];
+        upstream.outlier.consecutive_failures = 0;
+        upstream.breaker.failures = 0;
+    });
+    (gw, answered)
+}
+
 /// Found in a bypass probe: on a cached page's revalidation, the backend in maintenance's
 /// `503` served the stale copy (and the stored page was never refreshed) while the other
 /// backend was up. The copy is for when no backend can answer: another is asked first.
 #[tokio::test(flavor = "multi_thread")]
 async fn a_stale_copy_is_not_served_while_another_backend_can_answer() {
     let estate = start_estate(None);
-    let (maintenance, answered, _) = backend_in_maintenance();
-    let live = estate.addr();
-    let staged = Staged::new(&estate);
-    staged.append_to_service("interior", SERVICE, "[cache]\nstale_if_error = \"1h\"");
-    let gw = TestGateway::staged(&estate, staged, move |c| {
-        let upstream = &mut service(c).upstream;
-        // Nearly always the first asked.
-        let mut first = backend(maintenance);
-        first.weight = 100;
-        upstream.backends = vec![first, backend(live)];
-        upstream.failover_on = vec![503];
-        upstream.outlier.consecutive_failures = 0;
-    });
+    let (gw, answered) = keeping_stale_copies_beside_a_backend_in_maintenance(&estate);
     let path = format!("/s/{SERVICE}/__estate/cacheable?tag=failover-stale&cc=max-age%3D1");
     let http = client();
     for round in 0..3 {
@@ -314,19 +324,7 @@ fn a_failover_withheld_for_want_of_the_retry_budget_is_counted() {
 #[tokio::test(flavor = "multi_thread")]
 async fn a_stale_copy_served_for_want_of_the_retry_budget_is_a_failover_withheld() {
     let estate = start_estate(None);
-    let (maintenance, _, _) = backend_in_maintenance();
-    let live = estate.addr();
-    let staged = Staged::new(&estate);
-    staged.append_to_service("interior", SERVICE, "[cache]\nstale_if_error = \"1h\"");
-    let gw = TestGateway::staged(&estate, staged, move |c| {
-        let upstream = &mut service(c).upstream;
-        let mut first = backend(maintenance);
-        first.weight = 100;
-        upstream.backends = vec![first, backend(live)];
-        upstream.failover_on = vec![503];
-        upstream.outlier.consecutive_failures = 0;
-        upstream.breaker.failures = 0;
-    });
+    let (gw, _) = keeping_stale_copies_beside_a_backend_in_maintenance(&estate);
     let http = client();
     let page = |tag: usize| {
         gw.url(&format!(
