@@ -285,15 +285,24 @@ fn rewrite_meta(
 const HELD_ON: usize = 8 * 1024;
 
 /// Where to cut held text past its limit: before the last quote, space, line end, `;` or
-/// parenthesis ahead of its final [`HELD_ON`] bytes (no URL runs across one), or at its end
-/// when there is none.
+/// parenthesis in the [`HELD_ON`] bytes ahead of its final [`HELD_ON`] (no URL runs across
+/// one), or [`HELD_ON`] from its end when there is none there (a URL that long is no
+/// link). What is held on is thus at most twice [`HELD_ON`]: looked for anywhere ahead, the
+/// cut was at the text's first quote when a long run had none (a `data:` URL's base64, a
+/// minified blob), and the whole text was held, and scanned again, at every piece (found in
+/// a last read: memory and time grew with the square of such a script).
 fn unbroken_split(held: &str) -> usize {
     let b = held.as_bytes();
     let before = b.len().saturating_sub(HELD_ON);
-    b[..before]
+    let from = before.saturating_sub(HELD_ON);
+    let mut at = b[from..before]
         .iter()
         .rposition(|c| matches!(c, b'"' | b'\'' | b' ' | b'\n' | b';' | b'(' | b')'))
-        .unwrap_or(b.len())
+        .map_or(before, |p| from + p);
+    while !held.is_char_boundary(at) {
+        at -= 1;
+    }
+    at
 }
 
 /// URLs in `<style>` (`url(...)`) or `<script>` (absolute URLs) text. lol_html hands text
@@ -330,4 +339,39 @@ fn held_text_handler(
         }
         Ok(())
     })
+}
+
+#[cfg(test)]
+mod held_text_tests {
+    use super::{unbroken_split, HELD_ON, STYLE_HOLD_LIMIT};
+
+    #[test]
+    fn a_long_text_with_nowhere_to_cut_holds_on_to_its_end_only() {
+        for run in ["A", "é"] {
+            let held = format!(
+                "var img = \"data:image/png;base64,{}",
+                run.repeat(STYLE_HOLD_LIMIT)
+            );
+            let at = unbroken_split(&held);
+            assert!(held.is_char_boundary(at), "{run}");
+            assert!(
+                at > 0 && held.len() - at <= 2 * HELD_ON,
+                "{run}: {} bytes held on",
+                held.len() - at
+            );
+        }
+    }
+
+    #[test]
+    fn a_url_across_the_limit_is_held_on_whole() {
+        let url = format!("\"http://www.site.ma/{}\"", "p".repeat(100));
+        // The final `HELD_ON` bytes begin inside the URL.
+        let held = format!(
+            "{} u = {url}{}",
+            "x".repeat(STYLE_HOLD_LIMIT),
+            "y".repeat(HELD_ON - 50)
+        );
+        let at = unbroken_split(&held);
+        assert!(held[at..].starts_with(&url), "cut inside the URL");
+    }
 }
