@@ -18,7 +18,7 @@
 //! beside the shares, L2 writes also stop while Redis itself is nearly full
 //! ([`super::storage`]'s guard on Redis's `maxmemory`).
 
-use super::storage::{Owner, OwnerBytes, MINISTRY_SHARE, SERVICE_SHARE};
+use super::shares::{Owner, OwnerBytes, MINISTRY_SHARE, SERVICE_SHARE};
 use pingora::cache::key::HashBinary;
 use std::cmp::Reverse;
 use std::collections::{BinaryHeap, HashMap};

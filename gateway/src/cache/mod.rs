@@ -21,6 +21,7 @@ mod l2_room;
 pub mod policy;
 pub mod purge;
 pub mod purged_urls;
+mod shares;
 pub mod storage;
 
 pub use policy::{Bypass, Policy};
