@@ -6,10 +6,10 @@
 //! newer release) is reported (log, `egov_registry_broken_services`, `/readyz` detail) and
 //! the running version of that service keeps serving; a new one is left out until fixed.
 
+mod follow;
+
 use super::reload::{Diff, Reloader};
-use super::store::{
-    BrokenFile, FileStore, Listing, Record, RegistryStore, SharedStore, StoreError,
-};
+use super::store::{FileStore, Listing, Record, RegistryStore, SharedStore, StoreError};
 use super::{Registry, Snapshot};
 use crate::config::{
     service_file, service_from_document, Config, ConfigError, ConfigErrors, GatewaySettings,
@@ -19,18 +19,9 @@ use crate::telemetry::Metrics;
 use std::collections::BTreeMap;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex, RwLock};
-use std::time::Duration;
 
 /// How often backend names that did not resolve are looked up again.
 pub const RESOLVE_AGAIN_EVERY: std::time::Duration = std::time::Duration::from_secs(10);
-/// How often a shared store is asked for its version, besides its change notifications (an
-/// instance that missed notifications catches up within this).
-const POLL_SHARED: Duration = Duration::from_secs(5);
-/// How soon the shared store is asked again after it failed to answer.
-const RETRY_SOON: Duration = Duration::from_millis(500);
-/// Every this many polls the whole store is read again even if its version says nothing
-/// changed (a resync, as Kubernetes informers do: nothing can stay missed for long).
-const RESYNC_EVERY: u32 = 6;
 
 /// Which store, with what only that kind can do.
 #[derive(Clone)]
@@ -456,236 +447,6 @@ impl LiveRegistry {
             }
         }
     }
-
-    /// Keeps the running snapshot in step with the store for the life of the server: the
-    /// files store's directory is polled for edits; a shared store's change notifications
-    /// are followed, and its version polled in case some were missed.
-    pub async fn follow(self: Arc<Self>) {
-        match self.backing.clone() {
-            Backing::Files(files) => {
-                let interval = self.base().gateway.registry.watch_interval;
-                let mut reported: Vec<BrokenFile> = Vec::new();
-                loop {
-                    tokio::time::sleep(interval).await;
-                    let scan = {
-                        let files = Arc::clone(&files);
-                        tokio::task::spawn_blocking(move || files.absorb_edits()).await
-                    };
-                    match scan {
-                        Ok(Ok((edits, broken))) => {
-                            if broken != reported {
-                                for b in &broken {
-                                    tracing::warn!(file = %b.file.display(), reason = %b.reason, "registry: unreadable service file ignored");
-                                }
-                            }
-                            let broken_changed = broken != reported;
-                            reported = broken;
-                            if edits > 0 || broken_changed {
-                                if let Err(e) = self.refresh().await {
-                                    tracing::warn!(error = %e, "registry: an edit was not applied");
-                                }
-                                self.add_unreadable(&reported);
-                            }
-                        }
-                        Ok(Err(e)) => {
-                            tracing::warn!(error = %e, "registry: cannot scan the services")
-                        }
-                        Err(e) => tracing::warn!(error = %e, "registry: scan stopped"),
-                    }
-                }
-            }
-            Backing::Shared(shared) => {
-                // Start from the shared store (importing this instance's files into an empty
-                // one), then follow it.
-                self.seed_shared(&shared).await;
-                let wake = Arc::new(tokio::sync::Notify::new());
-                let follower = {
-                    let kv = Arc::clone(shared.kv());
-                    let channel = shared.channel();
-                    let (on_message, on_gap) = (Arc::clone(&wake), Arc::clone(&wake));
-                    async move {
-                        kv.follow(
-                            &channel,
-                            Box::new(move |_| on_message.notify_one()),
-                            Box::new(move || on_gap.notify_one()),
-                        )
-                        .await
-                    }
-                };
-                let catch_up = async {
-                    let mut polls = 0u32;
-                    // After a failure (Redis coming back, its connection being rebuilt), the
-                    // next look comes soon, not a whole poll later.
-                    let mut wait = POLL_SHARED;
-                    loop {
-                        tokio::select! {
-                            _ = wake.notified() => {}
-                            _ = tokio::time::sleep(wait) => polls += 1,
-                        }
-                        wait = POLL_SHARED;
-                        let applied = self.applied.load(Ordering::Relaxed);
-                        let (behind, lost) = match shared.version().await {
-                            Ok(v) => (v > applied, v < applied),
-                            Err(e) => {
-                                tracing::debug!(error = %e, "registry store unreachable; serving the last snapshot");
-                                wait = RETRY_SOON;
-                                continue;
-                            }
-                        };
-                        if lost {
-                            // The store went back in time: it lost its data. Give it back what
-                            // this instance last read (other instances do the same; a record
-                            // is only ever created where absent).
-                            tracing::warn!(applied, "the registry store lost its data; restoring it from this instance's last reading");
-                            self.restore(&shared).await;
-                        }
-                        if behind || lost || polls >= RESYNC_EVERY {
-                            polls = 0;
-                            if let Err(e) = self.refresh().await {
-                                tracing::warn!(error = %e, "registry: a change was not applied");
-                                wait = RETRY_SOON;
-                            }
-                        }
-                    }
-                };
-                tokio::join!(follower, catch_up);
-            }
-        }
-    }
-
-    /// Adds unreadable files to what `/readyz` reports (their services keep serving).
-    fn add_unreadable(&self, files: &[BrokenFile]) {
-        if files.is_empty() {
-            return;
-        }
-        if let Ok(mut b) = self.broken.lock() {
-            for f in files {
-                b.push(format!("{}: {}", f.file.display(), f.reason));
-            }
-        }
-        self.publish_broken();
-    }
-
-    /// A shared store with no services yet gets this instance's (the first deployment of a
-    /// registry in Redis starts from the repository's files); then the instance catches up.
-    async fn seed_shared(&self, shared: &SharedStore) {
-        loop {
-            match self.try_seed(shared).await {
-                Ok(()) => return,
-                Err(e) => {
-                    tracing::warn!(error = %e, "registry store unreachable at start; serving the files' snapshot");
-                    tokio::time::sleep(POLL_SHARED).await;
-                }
-            }
-        }
-    }
-
-    /// Writes the records and secrets last read back into a store that lost them.
-    async fn restore(&self, shared: &SharedStore) {
-        let (records, secrets) = match self.last_read.lock() {
-            Ok(l) => l.clone(),
-            Err(_) => return,
-        };
-        let mut mark = match shared.begin_restore().await {
-            Ok(mark) => Some(mark),
-            Err(e) => {
-                tracing::warn!(error = %e, "the registry store could not be marked as being restored");
-                None
-            }
-        };
-        // Versions go on from where this instance saw them, never back.
-        let applied = self.applied.load(Ordering::Relaxed);
-        if let Err(e) = shared.raise_version(applied).await {
-            tracing::warn!(error = %e, "the registry store's version could not be raised before restoring it");
-        }
-        let author = super::store::Author {
-            actor: "restore".into(),
-            action: super::store::Action::Create,
-        };
-        let mut by_service: BTreeMap<String, Vec<(String, String)>> = BTreeMap::new();
-        for (k, v) in secrets {
-            let id = k.split(':').next().unwrap_or_default().to_string();
-            by_service.entry(id).or_default().push((k, v));
-        }
-        // What failed is tried again, a few times, still marked: the version is raised
-        // first, so the store does not look as if it lost its data again, and a record not
-        // written back now never would be (found in the last read: every failure was
-        // dropped, and the mark lifted over a half-restored store).
-        let mut records: Vec<&Record> = records.iter().collect();
-        let mut by_service: Vec<(String, Vec<(String, String)>)> = by_service.into_iter().collect();
-        for attempt in 0..RESTORE_ATTEMPTS {
-            if attempt > 0 {
-                tokio::time::sleep(RETRY_SOON).await;
-            }
-            let mut failed = Vec::new();
-            for r in records {
-                keep_marked(shared, &mut mark).await;
-                let put = shared
-                    .put(
-                        &r.id,
-                        &r.ministry,
-                        &r.document,
-                        super::store::Expect::Absent,
-                        &author,
-                    )
-                    .await;
-                // A conflict: another instance wrote it back (or it was written since).
-                if matches!(put, Err(ref e) if !matches!(e, StoreError::Conflict { .. })) {
-                    failed.push(r);
-                }
-            }
-            records = failed;
-            let mut unsent = Vec::new();
-            for (id, s) in by_service {
-                keep_marked(shared, &mut mark).await;
-                if shared.put_secrets(&id, &s).await.is_err() {
-                    unsent.push((id, s));
-                }
-            }
-            by_service = unsent;
-            if records.is_empty() && by_service.is_empty() {
-                break;
-            }
-        }
-        if !records.is_empty() || !by_service.is_empty() {
-            tracing::error!(
-                records = records.len(),
-                services_secrets = by_service.len(),
-                "the registry store could not be fully restored; those services are missing until a ministry writes them again"
-            );
-        }
-        if let Some(mark) = mark {
-            if let Err(e) = shared.end_restore(mark).await {
-                tracing::warn!(error = %e, "the registry store's restore mark stays until it expires");
-            }
-        }
-    }
-
-    async fn try_seed(&self, shared: &SharedStore) -> Result<(), RefreshError> {
-        let listing = shared.list().await?;
-        if listing.records.is_empty() && listing.unreadable.is_empty() {
-            let author = super::store::Author {
-                actor: "import".into(),
-                action: super::store::Action::Create,
-            };
-            for s in &self.snapshot().config.services {
-                let Some(doc) = document_of_file(&s.file) else {
-                    continue;
-                };
-                // Two instances importing at once: the second finds each record there.
-                let _ = shared
-                    .put(
-                        &s.id,
-                        &s.ministry,
-                        &doc,
-                        super::store::Expect::Absent,
-                        &author,
-                    )
-                    .await;
-            }
-        }
-        self.refresh().await.map(|_| ())
-    }
 }
 
 /// `running` with what a reload may change taken from `loaded`, and the names of the
@@ -788,18 +549,6 @@ fn without_directories(line: &str) -> String {
 /// A problem with no file to name.
 pub fn problem(reason: impl Into<String>) -> ConfigErrors {
     ConfigErrors(vec![ConfigError::new(std::path::Path::new(""), "", reason)])
-}
-
-/// How many times a restore writes back what failed before it gives up.
-const RESTORE_ATTEMPTS: u32 = 5;
-
-/// Renews this instance's restore mark when it is due (see `SharedStore::keep_restoring`).
-async fn keep_marked(shared: &SharedStore, mark: &mut Option<super::store::RestoreMark>) {
-    if let Some(m) = mark.as_mut() {
-        if let Err(e) = shared.keep_restoring(m).await {
-            tracing::warn!(error = %e, "the registry store's restore mark could not be renewed");
-        }
-    }
 }
 
 #[cfg(test)]
