@@ -500,31 +500,20 @@ impl Portal {
                     ids.dedup();
                     found.extend(ids.into_iter().filter_map(|id| snap.service(id)).take(3));
                 }
-                // Suspected injections are never followed: what the words name is offered.
-                Outcome::Refused => found.extend(
+                // Suspected injections are never followed, and "not a government service"
+                // is never routed: what the words name is offered, for the citizen to
+                // choose. The LLM's "none" offers the ranker's did-you-mean all the same (a
+                // model that answers "none" to everything, broken or steered, would
+                // otherwise hide every service from the box: found in the last read), and
+                // so does the ranker's own: a question naming only a body ("ONEE", "fin
+                // nkhelles DGI") was "not an administrative service" with nothing to
+                // click, while `/api/route` listed its two services (found when tried).
+                Outcome::Refused | Outcome::NotGovernment => found.extend(
                     d.alternatives
                         .iter()
                         .filter_map(|id| snap.service(id))
                         .take(3),
                 ),
-                // The LLM's "none" for a question the ranker found in scope says so, and
-                // offers the ranker's did-you-mean all the same: a model that answers
-                // "none" to everything (broken, or steered) would otherwise hide every
-                // service from the box (found in the last read).
-                Outcome::NotGovernment
-                    if matches!(
-                        d.source,
-                        crate::assist::Source::Llm | crate::assist::Source::Cache
-                    ) =>
-                {
-                    found.extend(
-                        d.alternatives
-                            .iter()
-                            .filter_map(|id| snap.service(id))
-                            .take(3),
-                    )
-                }
-                Outcome::NotGovernment => {}
             }
             let routed = match d.outcome {
                 Outcome::Routed | Outcome::Ambiguous => d.service.clone(),

@@ -228,6 +228,30 @@ async fn the_search_box_answers_with_the_routed_service_and_a_not_what_i_meant_f
     assert!(title.starts_with("Le service qui correspond"), "{title}");
 }
 
+/// Found when tried: a question the ranker finds out of scope but whose words name
+/// services (an agency's acronym) said "not an administrative service" and offered
+/// nothing, while `/api/route` listed the services.
+#[tokio::test]
+async fn a_question_out_of_scope_still_offers_the_services_its_words_name() {
+    let snap = crate::registry::fixtures::snapshot();
+    let r = get(
+        &portal(),
+        &snap,
+        "GET /search?q=ONEE HTTP/1.1\r\nHost: x\r\nCookie: egov_lang=fr\r\n\r\n",
+    )
+    .await;
+    assert_eq!(r.status, StatusCode::OK);
+    let html = body(&r);
+    assert!(
+        html.contains("ne semble pas"),
+        "judged out of scope: {html}"
+    );
+    assert!(
+        html.contains("href=\"/services/onee-electricity-bill\""),
+        "{html}"
+    );
+}
+
 #[tokio::test]
 async fn a_search_for_nothing_asks_again_and_markup_in_the_query_stays_text() {
     let snap = crate::registry::fixtures::snapshot();
