@@ -64,7 +64,7 @@ impl CookieJar {
             Self {
                 secure,
                 session_name: "__Host-egov_session",
-                login_name: "__Secure-egov_login",
+                login_name: "__Host-egov_login",
                 hop_name: "__Host-egov_hop",
                 search_name: "__Host-egov_search",
                 signed_out_name: "__Secure-egov_signed_out",
@@ -223,12 +223,16 @@ impl CookieJar {
     }
 
     /// The cookie of login `state` (see [`Self::login_cookie_name`]), for the login's
-    /// lifetime, sent only to the callback.
+    /// lifetime. Host-only and `__Host-` over TLS, so at `Path=/` (the prefix asks it): found
+    /// in a probe, as `__Secure-` at `Path=/auth/callback` a page on a host under the
+    /// portal's parent domain (a service origin under `portail.gov.ma`, or `{id}.egov.ma`
+    /// beside `www.egov.ma`) set one with `Domain=` for the attacker's own login, sent the
+    /// citizen to that login's callback, and she was signed in as the attacker everywhere.
     pub fn set_login(&self, state: &str) -> HeaderValue {
         let name = self.login_cookie_name(state).unwrap_or_default();
         value(format!(
             "{name}={state}; Max-Age=600{}",
-            self.attributes("/auth/callback")
+            self.attributes("/")
         ))
     }
 
@@ -334,10 +338,7 @@ impl CookieJar {
     /// for a state the gateway did not make.
     pub fn clear_login(&self, state: &str) -> Option<HeaderValue> {
         let name = self.login_cookie_name(state)?;
-        Some(value(format!(
-            "{name}=; Max-Age=0{}",
-            self.attributes("/auth/callback")
-        )))
+        Some(value(format!("{name}=; Max-Age=0{}", self.attributes("/"))))
     }
 }
 
@@ -394,12 +395,33 @@ mod tests {
                 .split(';')
                 .next()
                 .expect("pair");
-            assert!(pair.starts_with("__Secure-egov_login_"), "{pair}");
+            assert!(pair.starts_with("__Host-egov_login_"), "{pair}");
             req.append_header("cookie", pair.to_string()).expect("h");
         }
         assert!(jar.started_login(&req, &first));
         assert!(jar.started_login(&req, &second));
         assert!(!jar.started_login(&req, &crate::sso::session::random_token()));
+    }
+
+    /// Found in a probe: as `__Secure-` (at `Path=/auth/callback`), a page on another host
+    /// under the portal's parent domain planted the attacker's login state with `Domain=`;
+    /// `__Host-` cookies are host-only, and browsers take them only at `Path=/`, `Secure`,
+    /// without `Domain`.
+    #[test]
+    fn a_login_in_progress_is_a_host_only_cookie_no_other_host_can_plant() {
+        let jar = CookieJar::new(true);
+        let state = crate::sso::session::random_token();
+        for set in [
+            jar.set_login(&state),
+            jar.clear_login(&state).expect("ours"),
+        ] {
+            let text = set.to_str().expect("ascii");
+            assert!(text.starts_with("__Host-egov_login_"), "{text}");
+            let attributes: Vec<&str> = text.split("; ").skip(1).collect();
+            assert!(attributes.contains(&"Path=/"), "{text}");
+            assert!(attributes.contains(&"Secure"), "{text}");
+            assert!(!text.contains("Domain"), "{text}");
+        }
     }
 
     #[test]
