@@ -127,6 +127,22 @@ pub(super) fn validate(raw: &RawPortal, p: &mut Problems<'_>) -> Option<PortalSe
             }
         },
     };
+    let service_origins = match (service_origins, &public_url) {
+        (Some(Some(origins)), Some(url)) => {
+            let mut portals = std::iter::once(&url.host).chain(&hosts);
+            match portals.find_map(|h| Some((h, origins.service_of(h)?))) {
+                Some((host, id)) => {
+                    p.add(
+                        "portal.service_origin",
+                        portal_host_taken(host, id, &origins),
+                    );
+                    None
+                }
+                None => Some(Some(origins)),
+            }
+        }
+        (origins, _) => origins,
+    };
     Some(PortalSettings {
         feedback_log: feedback_log?,
         public_url: public_url?,
@@ -138,6 +154,20 @@ pub(super) fn validate(raw: &RawPortal, p: &mut Problems<'_>) -> Option<PortalSe
         max_header_bytes: max_header_bytes?,
         hosts: hosts_ok.then_some(hosts)?,
     })
+}
+
+/// Why the portal's host (or an alias) cannot be `{id}.<domain>` under the services'
+/// domain: it would be the origin of service `id`. Found in a probe: with
+/// `https://www.egov.ma` and `https://{id}.egov.ma`, every request to the portal was read as
+/// one for a service `www` (404, no login), and a ministry that registered `www` through the
+/// admin API was served on the portal's own origin, its login and callback included.
+fn portal_host_taken(host: &str, id: &str, origins: &ServiceOrigins) -> String {
+    format!(
+        "the portal's host {host:?} would be the origin of a service with the id {id:?}: \
+         put the services under a domain of their own, e.g. \"{}://{{id}}.services.{}\"",
+        if origins.https { "https" } else { "http" },
+        origins.domain
+    )
 }
 
 /// `[metrics] listen`: absent or `""` disables it.
@@ -275,6 +305,30 @@ mod tests {
             settings.expect("valid").portal.hosts,
             ["www.portail.gov.ma"]
         );
+    }
+
+    #[test]
+    fn the_portals_host_cannot_be_a_services_origin() {
+        let (settings, errors) = validate_text(
+            "[portal]\npublic_url = \"https://www.egov.ma\"\nlisten = [\"127.0.0.1:8080\"]\n\
+             service_origin = \"https://{id}.egov.ma\"\n",
+        );
+        assert!(settings.is_none());
+        assert_eq!(errors.len(), 1, "{errors:?}");
+        assert!(
+            errors[0].contains("portal.service_origin")
+                && errors[0].contains(
+                    "\"www.egov.ma\" would be the origin of a service with the id \"www\""
+                ),
+            "{errors:?}"
+        );
+        // An alias the portal answers to counts as its host.
+        let (settings, errors) = validate_text(
+            "[portal]\npublic_url = \"https://portail.gov.ma\"\nlisten = [\"127.0.0.1:8080\"]\n\
+             hosts = [\"portail.services.gov.ma\"]\nservice_origin = \"https://{id}.services.gov.ma\"\n",
+        );
+        assert!(settings.is_none());
+        assert!(errors[0].contains("\"portail\""), "{errors:?}");
     }
 
     #[test]
