@@ -368,6 +368,54 @@ fn a_legacy_site_gets_one_plain_decimal_content_length() {
     }
 }
 
+/// Found in a probe: a legacy site that answered a POST without reading its body, on a
+/// kept-alive connection, read the body's bytes as the start of the next request; a citizen
+/// who sent his body's first half (a request line and an open header), waited for the
+/// answer, then sent the rest, set what the next citizen's request on that pooled
+/// connection asked for (and the cache kept that answer for everyone). A site that answers
+/// before the body has all come is sent no more of it, and its connection is not used again.
+#[test]
+fn a_body_sent_after_the_site_answered_never_prefixes_the_next_request() {
+    use std::io::{Read, Write};
+    let estate = start_estate(None);
+    let site = raw_http::site_reading_no_body(|line| format!("you asked: {line}"));
+    let gw = in_front_of_site(&estate, site);
+    let prefix = "GET /defaced HTTP/1.1\r\nX-Ignore: ";
+    let rest = "x".repeat(10);
+    let mut attacker = std::net::TcpStream::connect(gw.addr).expect("connect");
+    attacker
+        .set_read_timeout(Some(std::time::Duration::from_secs(10)))
+        .expect("timeout");
+    let head = format!(
+        "POST /s/cnie-renewal/contact HTTP/1.1\r\nHost: {}\r\nContent-Type: text/plain\r\n\
+         Content-Length: {}\r\n\r\n",
+        gw.addr,
+        prefix.len() + rest.len()
+    );
+    attacker.write_all(head.as_bytes()).expect("head");
+    attacker
+        .write_all(prefix.as_bytes())
+        .expect("the body's first half");
+    let mut answer = [0u8; 1024];
+    let n = attacker.read(&mut answer).expect("the site's early answer");
+    assert!(
+        String::from_utf8_lossy(&answer[..n]).contains("you asked: POST"),
+        "{}",
+        String::from_utf8_lossy(&answer[..n])
+    );
+    attacker.write_all(rest.as_bytes()).expect("the rest");
+    std::thread::sleep(std::time::Duration::from_millis(300));
+    for _ in 0..3 {
+        let next = raw_http::get(gw.addr, "/s/cnie-renewal/home", "");
+        assert_eq!(next.status, 200, "{}", next.text());
+        let said = next.text();
+        assert!(
+            said.starts_with("you asked: GET /") && said.ends_with("/home HTTP/1.1"),
+            "{said}"
+        );
+    }
+}
+
 /// Two session cookies make a request anonymous; every copy is expired on whatever the
 /// gateway answers itself, the portal's pages too. It was done only where a service asked
 /// for a login, so a cookie planted on the portal (a plain-HTTP sibling's `Domain` cookie)

@@ -197,6 +197,47 @@ pub fn answering_site(answer: impl Fn(&[u8]) -> Vec<u8> + Send + Sync + 'static)
     addr
 }
 
+/// A careless legacy site: on a kept-alive connection it answers each request as soon as its
+/// header is in, with `answer(request line)`, and never reads a body, so whatever body
+/// bytes arrive are read as the start of the next request (Python's `http.server` does
+/// this for a handler that does not read `rfile`). It lives as long as the test process.
+pub fn site_reading_no_body(answer: impl Fn(&str) -> String + Send + Sync + 'static) -> SocketAddr {
+    let listener = std::net::TcpListener::bind("127.0.0.1:0").expect("bind a careless site");
+    let addr = listener.local_addr().expect("its address");
+    let answer = std::sync::Arc::new(answer);
+    std::thread::spawn(move || {
+        for stream in listener.incoming() {
+            let Ok(mut stream) = stream else { continue };
+            let answer = std::sync::Arc::clone(&answer);
+            std::thread::spawn(move || {
+                let _ = stream.set_read_timeout(Some(Duration::from_secs(30)));
+                let mut held = Vec::new();
+                let mut buf = [0u8; 4096];
+                loop {
+                    let Some(end) = held.windows(4).position(|w| w == b"\r\n\r\n") else {
+                        match stream.read(&mut buf) {
+                            Ok(0) | Err(_) => return,
+                            Ok(n) => held.extend_from_slice(&buf[..n]),
+                        }
+                        continue;
+                    };
+                    let head: Vec<u8> = held.drain(..end + 4).collect();
+                    let line = String::from_utf8_lossy(&head);
+                    let body = answer(line.lines().next().unwrap_or_default());
+                    let reply = format!(
+                        "HTTP/1.1 200 OK\r\nContent-Type: text/plain\r\nContent-Length: {}\r\n\r\n{body}",
+                        body.len()
+                    );
+                    if stream.write_all(reply.as_bytes()).is_err() {
+                        return;
+                    }
+                }
+            });
+        }
+    });
+    addr
+}
+
 /// A hung legacy site: it takes every connection and answers none, so the gateway's read
 /// timeout ends each request, and none is reused: one connection per request. It records
 /// when each arrived; it lives as long as the test process.

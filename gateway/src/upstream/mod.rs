@@ -9,9 +9,12 @@
 //! - [`outcome`]: the one hook every attempt's events go through (telemetry, the service's
 //!   breaker, outlier ejection);
 //! - [`health`]: the background task running active health checks;
-//! - [`call`]: a request of the gateway's own, answered whole, over pingora's connector.
+//! - [`call`]: a request of the gateway's own, answered whole, over pingora's connector;
+//! - [`early_answer`]: a site that answered before the request's body had all come is sent
+//!   no more of it, and its connection is not kept.
 
 pub mod call;
+pub mod early_answer;
 pub mod health;
 pub mod outcome;
 pub mod peer;
