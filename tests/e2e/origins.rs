@@ -989,6 +989,54 @@ async fn a_legacy_session_cookie_planted_from_a_sibling_origin_does_not_reach_th
     assert!(got["cookies"].get("JSESSIONID").is_none(), "{got}");
 }
 
+/// Found in a probe: service origins are same-site with each other, so a sibling
+/// service's page had the citizen's browser fetch another service's pages as a picture, a
+/// style, a script, a `fetch` or a frame, with her session: the legacy site acted and
+/// answered as her. Before the gateway the two sites were cross-site and such requests
+/// carried none of her cookies; they carry none now either. A link she follows from a
+/// sibling keeps her signed in, as a page of the service's own does.
+#[tokio::test(flavor = "multi_thread")]
+async fn a_siblings_page_fetching_another_service_sends_no_cookie_but_a_link_followed_does() {
+    let world = world(Store::Memory);
+    let browser = Browser::resolving_service_origins(world.gateway.addr);
+    let echo = world
+        .gateway
+        .origin_url("tax-certificates", "/__estate/echo");
+    let (page, _) = visit(&world, &browser, &echo).await;
+    assert_eq!(page.status(), 200, "signed in on the origin");
+    let fetched = |site: &'static str, mode: &'static str, dest: &'static str| {
+        browser
+            .client()
+            .get(&echo)
+            .header("sec-fetch-site", site)
+            .header("sec-fetch-mode", mode)
+            .header("sec-fetch-dest", dest)
+            .send()
+    };
+    for (mode, dest) in [
+        ("no-cors", "image"),
+        ("no-cors", "script"),
+        ("no-cors", "style"),
+        ("cors", "empty"),
+        ("navigate", "iframe"),
+    ] {
+        let answer = fetched("same-site", mode, dest).await.expect("request");
+        assert!(
+            answer.status().is_redirection() || answer.status() == 401,
+            "a sibling's {dest} ({mode}) reached the site as the citizen: {}",
+            answer.status()
+        );
+    }
+    for (site, mode, dest) in [
+        ("same-site", "navigate", "document"),
+        ("same-origin", "no-cors", "image"),
+        ("none", "navigate", "document"),
+    ] {
+        let answer = fetched(site, mode, dest).await.expect("request");
+        assert_eq!(answer.status(), 200, "{site} {mode} {dest}");
+    }
+}
+
 /// The names a site sets are learned from its answers: one it set for Amina, planted in
 /// Youssef's browser with no binding, does not reach it beside his identity.
 #[tokio::test(flavor = "multi_thread")]

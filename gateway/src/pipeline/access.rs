@@ -42,6 +42,11 @@ impl Stage for Access {
             );
             return Step::Respond(ctx.error_page(crate::response::ErrorKind::Forbidden));
         }
+        if fetched_by_a_sibling_page(session.req_header(), ctx) {
+            session
+                .req_header_mut()
+                .remove_header(&http::header::COOKIE);
+        }
         let span = ctx
             .obs
             .as_ref()
@@ -125,6 +130,31 @@ fn sibling_origin_write<'r>(
             && !service.config.legacy.hosts().any(|h| h == host))
         .then_some(origin),
     }
+}
+
+/// Whether another origin of the deployment's site (a sibling service's page, most often)
+/// had the browser fetch this: a picture, a style, a script, a `fetch`, a frame, anything
+/// but a page the citizen opens (`Sec-Fetch-Site: same-site` without a top-level
+/// navigation). Such a request goes on as the browser would have sent it across sites
+/// before the gateway put the services under one domain: without any cookie, so as nobody,
+/// and a citizen service then asks for a login. Found in a probe: a sibling's page had the
+/// citizen's browser fetch another service's pages as pictures, styles and scripts with
+/// her session; the legacy site acted as her (a GET with a side effect), and a script's
+/// answer, her identity in it, was read by the sibling's page. A link she follows keeps
+/// her session, as Lax cookies do across sites.
+fn fetched_by_a_sibling_page(req: &pingora::http::RequestHeader, ctx: &RequestCtx) -> bool {
+    let says = |name: &str, value: &str| {
+        req.headers
+            .get(name)
+            .is_some_and(|v| v.as_bytes().eq_ignore_ascii_case(value.as_bytes()))
+    };
+    let on_origins = ctx
+        .snapshot
+        .as_ref()
+        .is_some_and(|s| s.portal.settings.service_origins.is_some());
+    on_origins
+        && says("sec-fetch-site", "same-site")
+        && !(says("sec-fetch-mode", "navigate") && says("sec-fetch-dest", "document"))
 }
 
 #[cfg(test)]
