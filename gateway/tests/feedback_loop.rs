@@ -31,7 +31,13 @@ async fn route(config: &Config) -> (Outcome, Option<String>) {
     )
     .expect("the router");
     let d = assist
-        .decide(&Catalog::new(&config.services), QUERY, true, None)
+        .decide(
+            &Catalog::new(&config.services),
+            QUERY,
+            true,
+            None,
+            &egov_gateway::assist::Unbudgeted,
+        )
         .await;
     (d.outcome, d.service)
 }

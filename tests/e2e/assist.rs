@@ -12,6 +12,10 @@ use std::time::Duration;
 
 /// A query the local ranker hesitates on (several declaration services fit).
 const HESITANT: &str = "declaration";
+/// Another one, with another cache key.
+const OTHER_HESITANT: &str = "taxe";
+/// A query the local ranker answers alone.
+const CONFIDENT: &str = "renouveler mon passeport";
 
 fn llm(fake: &FakeLlm, deadline: Duration, breaker_failures: u32) -> LlmConfig {
     LlmConfig {
@@ -399,6 +403,38 @@ async fn past_max_in_flight_a_question_gets_the_did_you_mean_without_a_call() {
         .await;
 }
 
+/// Found in a probe: the search box's budget per address counted every search, answered
+/// locally in microseconds or not, so one browser spent the box of everyone behind its
+/// address (a carrier's NAT). Only the LLM's calls are budgeted tightly (`llm_per_ip`): a
+/// question the ranker answers spends none, and past the budget a hesitant question gets
+/// the did-you-mean, never a refusal.
+#[tokio::test(flavor = "multi_thread")]
+async fn past_its_llm_budget_an_address_gets_the_did_you_mean_and_is_never_refused() {
+    let fake = FakeLlm::start(Behaviour::answer("vat-declaration"));
+    let estate = start_estate(None);
+    let cfg = llm(&fake, Duration::from_secs(2), 5);
+    let gw = TestGateway::with(&estate, move |c| {
+        c.gateway.assist.llm = Some(cfg);
+        c.gateway.limits.rate.llm_per_ip = egov_gateway::config::Rate {
+            count: 1,
+            per: Duration::from_secs(60),
+        };
+    });
+    for _ in 0..3 {
+        let (status, v) = route(&gw, json!({"query": CONFIDENT})).await;
+        assert_eq!((status, &v["source"]), (200, &json!("local")), "{v}");
+    }
+    let (_, first) = route(&gw, json!({"query": HESITANT})).await;
+    assert_eq!(first["source"], "llm", "{first}");
+    let (status, second) = route(&gw, json!({"query": OTHER_HESITANT})).await;
+    assert_eq!(status, 200, "{second}");
+    assert_eq!(second["source"], "local", "{second}");
+    assert_eq!(second["outcome"], "ambiguous", "{second}");
+    assert_eq!(fake.request_count(), 1);
+    gw.metrics_showing(&[r#"egov_assist_llm_errors_total{kind="budget"} 1"#])
+        .await;
+}
+
 #[tokio::test(flavor = "multi_thread")]
 async fn a_prompt_injection_is_never_routed_and_never_sent() {
     let fake = FakeLlm::start(Behaviour::answer("vat-declaration"));
@@ -427,6 +463,19 @@ async fn the_same_question_is_answered_from_the_cache_without_a_second_llm_call(
     let (_, v) = route(&gw, json!({"query": "  DÉCLARATION "})).await;
     assert_eq!(v["source"], "cache");
     assert_eq!(v["service"], "vat-declaration");
+    assert_eq!(fake.request_count(), 1);
+}
+
+/// Found in a probe: the LLM's "none" was never cached, so a question it judged no
+/// service's was paid for again at every asking, and at every reload of its page.
+#[tokio::test(flavor = "multi_thread")]
+async fn a_question_the_llm_judged_no_services_is_not_paid_for_twice() {
+    let fake = FakeLlm::start(Behaviour::AnswerNone);
+    let (gw, _estate) = gateway_with(Some(&fake), Duration::from_secs(2), 5);
+    route(&gw, json!({"query": HESITANT})).await;
+    let (_, v) = route(&gw, json!({"query": HESITANT})).await;
+    assert_eq!(v["source"], "cache", "{v}");
+    assert_eq!(v["outcome"], "not_government", "{v}");
     assert_eq!(fake.request_count(), 1);
 }
 
@@ -574,8 +623,24 @@ async fn with_a_real_model_the_llm_never_makes_a_held_out_answer_worse_than_the_
     let examples = eval::parse(&text).expect("a valid set");
     let mut asked = 0;
     for ex in &examples {
-        let local = assist.decide(&catalog, &ex.query, true, None).await;
-        let advised = assist.decide(&catalog, &ex.query, false, None).await;
+        let local = assist
+            .decide(
+                &catalog,
+                &ex.query,
+                true,
+                None,
+                &egov_gateway::assist::Unbudgeted,
+            )
+            .await;
+        let advised = assist
+            .decide(
+                &catalog,
+                &ex.query,
+                false,
+                None,
+                &egov_gateway::assist::Unbudgeted,
+            )
+            .await;
         asked += usize::from(advised.llm_called);
         assert!(
             !hit(&local, &ex.expected) || hit(&advised, &ex.expected),

@@ -36,6 +36,7 @@ pub async fn handle(
     session: &mut pingora::proxy::Session,
     pace: crate::request_body::BodyPace,
     asker: Option<std::net::IpAddr>,
+    budget: &dyn super::LlmBudget,
 ) -> LocalResponse {
     if session.req_header().method != http::Method::POST {
         return LocalResponse::post_only(
@@ -62,7 +63,9 @@ pub async fn handle(
         Ok(r) => r,
         Err(resp) => return resp,
     };
-    let decision = assist.decide(catalog, &request.query, false, asker).await;
+    let decision = assist
+        .decide(catalog, &request.query, false, asker, budget)
+        .await;
     LocalResponse::json(
         StatusCode::OK,
         &response_json(catalog, &decision, request.lang),

@@ -160,7 +160,9 @@ pub async fn run(
     let (mut none_predicted, mut none_expected, mut none_right) = (0, 0, 0);
     let (mut named, mut top3) = (0, 0);
     for ex in examples {
-        let d = assist.decide(snap, &ex.query, local_only, None).await;
+        let d = assist
+            .decide(snap, &ex.query, local_only, None, &super::Unbudgeted)
+            .await;
         let routed = d.outcome == Outcome::Routed;
         let ambiguous = d.outcome == Outcome::Ambiguous;
         // "No service" as the citizen is told it: not a government service, or refused.

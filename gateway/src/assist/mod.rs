@@ -30,7 +30,7 @@ pub mod terms;
 pub mod text;
 
 pub use catalog::Catalog;
-pub use decide::{Assist, AssistError};
+pub use decide::{Assist, AssistError, LlmBudget, Unbudgeted};
 pub use decision::{Decision, Outcome, Source};
 
 /// A citizen's query as it may leave the request: invisible characters stripped,

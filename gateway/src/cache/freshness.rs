@@ -21,6 +21,15 @@ fn heuristically_cacheable(status: u16) -> bool {
     )
 }
 
+/// Statuses a service's `default_ttl` stores when the site said nothing of their freshness:
+/// answers, not refusals. Found in a probe: under `default_ttl = "5m"` a site's silent 404
+/// (a page asked for a moment before it was published), 410, 405 or 501 was served to
+/// everyone for five minutes; nginx's `proxy_cache_valid 5m` stores 200, 301 and 302 only.
+/// A negative answer is stored for as long as the site itself says.
+fn stored_by_default(status: u16) -> bool {
+    matches!(status, 200 | 203 | 300 | 301 | 308)
+}
+
 fn no_heuristic(_: http::StatusCode) -> Option<Duration> {
     None
 }
@@ -130,7 +139,9 @@ pub fn decide(policy: &Policy, resp: &ResponseHeader) -> RespCacheable {
                 .as_ref()
                 .is_some_and(|c| c.is_cacheable() == CcCacheable::No);
             match policy.default_ttl {
-                Some(ttl) if !forbidden && !ttl.is_zero() => {
+                Some(ttl)
+                    if !forbidden && !ttl.is_zero() && stored_by_default(resp.status.as_u16()) =>
+                {
                     let now = SystemTime::now();
                     let mut header = resp.clone();
                     if let Some(c) = &cc {
@@ -440,6 +451,23 @@ mod tests {
             fresh_for(&decide(&p, &resp(200, &[("cache-control", "private")]))),
             None
         );
+    }
+
+    #[test]
+    fn a_policy_default_stores_answers_and_no_refusal_the_site_said_nothing_of() {
+        let p = policy(|s| s.default_ttl = Some(Duration::from_secs(300)));
+        for status in [200, 203, 300, 301, 308] {
+            assert_eq!(
+                fresh_for(&decide(&p, &resp(status, &[]))),
+                Some(300),
+                "{status}"
+            );
+        }
+        for status in [204, 404, 405, 410, 414, 501] {
+            assert_eq!(fresh_for(&decide(&p, &resp(status, &[]))), None, "{status}");
+            let said = decide(&p, &resp(status, &[("cache-control", "max-age=60")]));
+            assert_eq!(fresh_for(&said), Some(60), "{status}, as the site says");
+        }
     }
 
     #[test]

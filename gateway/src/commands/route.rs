@@ -47,7 +47,13 @@ pub fn route(
     lang: &str,
 ) -> anyhow::Result<ExitCode> {
     let (_, catalog, assist) = setup(path, local_only)?;
-    let decision = runtime()?.block_on(assist.decide(&catalog, text, local_only, None));
+    let decision = runtime()?.block_on(assist.decide(
+        &catalog,
+        text,
+        local_only,
+        None,
+        &crate::assist::Unbudgeted,
+    ));
     let lang = crate::lang::Lang::from_code(lang).map_or("fr", crate::lang::Lang::code);
     let value = response_json(&catalog, &decision, lang);
     if json {

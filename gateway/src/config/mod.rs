@@ -180,9 +180,14 @@ pub struct RateLimits {
     /// Logins started (`/auth/login`) by one client address: each stores a pending login.
     pub login_per_ip: Rate,
     /// Requests to the intent router (`/search`, `/api/route`) and "not what I meant"
-    /// answers (`/feedback`) by one client address: each may cost an LLM call or a stored
+    /// answers (`/feedback`) by one client address: each ranks a question or stores an
     /// entry, and a page on any site can make a browser send them.
     pub route_per_ip: Rate,
+    /// Questions of one client address the router may ask the LLM about (a hesitant one not
+    /// answered from its cache): each is paid for. Past it a question is answered as
+    /// without an LLM (the ranker's did-you-mean), never refused: the address may be a
+    /// carrier's, shared by thousands of citizens.
+    pub llm_per_ip: Rate,
     /// Every request, all clients together.
     pub global: Option<Rate>,
     /// Count in `[redis]`, shared by every instance, as well as locally.

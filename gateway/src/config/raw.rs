@@ -290,6 +290,7 @@ pub struct RawRateLimits {
     pub per_session: Option<String>,
     pub login_per_ip: Option<String>,
     pub route_per_ip: Option<String>,
+    pub llm_per_ip: Option<String>,
     pub global: Option<String>,
     pub shared: Option<bool>,
     pub max_pending_logins: Option<i64>,

@@ -22,6 +22,9 @@ pub enum Scope {
     PerSession,
     Login,
     Route,
+    /// An address's calls to the router's LLM (`limits.rate.llm_per_ip`): never a 429, a
+    /// question past it is answered without the LLM.
+    Llm,
     ServicePerIp,
     ServiceTotal,
     /// A ministry's changes through the admin API.
@@ -37,6 +40,7 @@ impl Scope {
             Scope::PerSession => "per_session",
             Scope::Login => "login",
             Scope::Route => "route",
+            Scope::Llm => "llm",
             Scope::ServicePerIp | Scope::ServiceTotal => "service",
             Scope::AdminChanges => "admin_changes",
         }

@@ -115,6 +115,45 @@ impl LimitsStage {
     }
 }
 
+/// An address's budget of calls to the router's LLM (`limits.rate.llm_per_ip`), kept in the
+/// portal's rate limiter: the router takes one only when it would ask the LLM (a hesitant
+/// question its cache did not answer). Found in a probe: the search box's own budget
+/// counted every search, answered locally in microseconds or not, so one browser's searches
+/// refused the box to everyone behind its address (a carrier's NAT).
+pub struct LlmCalls<'a> {
+    limiter: &'a RateLimiter,
+    address: Option<([u8; 16], usize)>,
+    rate: Option<crate::config::Rate>,
+}
+
+impl<'a> LlmCalls<'a> {
+    /// The budget of `ctx`'s address.
+    pub fn of(limiter: &'a RateLimiter, ctx: &RequestCtx) -> Self {
+        Self {
+            limiter,
+            address: ctx.citizen_ip.map(|ip| ip_bytes(address_key(ip))),
+            rate: ctx
+                .snapshot
+                .as_ref()
+                .map(|s| s.config.gateway.limits.rate.llm_per_ip),
+        }
+    }
+}
+
+#[async_trait::async_trait]
+impl crate::assist::LlmBudget for LlmCalls<'_> {
+    async fn spend(&self) -> bool {
+        let Some(rate) = self.rate else {
+            return true;
+        };
+        let key = self
+            .address
+            .as_ref()
+            .map_or(&b"unknown"[..], |(b, n)| &b[..*n]);
+        self.limiter.check(Scope::Llm, key, rate).await.is_ok()
+    }
+}
+
 /// Whether the request is one of the portal's endpoints that share `route_per_ip`: the
 /// search box, the router's API and the feedback form.
 fn counted_route(ctx: &RequestCtx) -> bool {

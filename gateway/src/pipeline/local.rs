@@ -3,6 +3,7 @@
 
 use super::{LocalRoute, RequestCtx, Stage, Step};
 use crate::assist::Assist;
+use crate::limits::rate::RateLimiter;
 use crate::portal::Portal;
 use crate::sso::endpoints::EndpointContext;
 use crate::sso::Sso;
@@ -16,6 +17,8 @@ pub struct Local {
     sso: Arc<Sso>,
     assist: Arc<Assist>,
     telemetry: Arc<Telemetry>,
+    /// Where each address's budget of LLM calls is kept ([`super::limits::LlmCalls`]).
+    limiter: Arc<RateLimiter>,
 }
 
 impl Local {
@@ -24,12 +27,14 @@ impl Local {
         sso: Arc<Sso>,
         assist: Arc<Assist>,
         telemetry: Arc<Telemetry>,
+        limiter: Arc<RateLimiter>,
     ) -> Self {
         Self {
             portal,
             sso,
             assist,
             telemetry,
+            limiter,
         }
     }
 }
@@ -43,6 +48,7 @@ impl Stage for Local {
         let (Some(local), Some(snap)) = (ctx.local, ctx.snapshot.as_ref()) else {
             return Step::Continue;
         };
+        let budget = super::limits::LlmCalls::of(&self.limiter, ctx);
         Step::Respond(match local {
             LocalRoute::Portal(page) => {
                 Box::pin(self.portal.answer(
@@ -51,6 +57,7 @@ impl Stage for Local {
                     snap,
                     ctx.request_id.as_str(),
                     ctx.attempts.asked_by,
+                    &budget,
                 ))
                 .await
             }
@@ -77,6 +84,7 @@ impl Stage for Local {
                     session,
                     crate::request_body::BodyPace::of(&snap.config.gateway.limits),
                     ctx.attempts.asked_by,
+                    &budget,
                 ))
                 .await;
                 end_child(span, None);
@@ -99,6 +107,7 @@ mod tests {
             p.sso,
             p.assist,
             p.telemetry,
+            std::sync::Arc::new(RateLimiter::new(None)),
         )
     }
 

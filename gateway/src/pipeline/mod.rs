@@ -108,6 +108,7 @@ impl Pipeline {
                 Arc::clone(&app.sso),
                 Arc::clone(&app.assist),
                 t(),
+                Arc::clone(&app.rate_limiter),
             ),
             access: access::Access::new(Arc::clone(&app.sso), t()),
             strip: strip::StripStage::new(Arc::clone(&app.portal), Arc::clone(&app.sso)),

@@ -165,7 +165,8 @@ impl Portal {
     }
 
     /// Answers one portal request, from `asker` (the citizen's address key, which the
-    /// router's LLM breaker counts a steered answer against).
+    /// router's LLM breaker counts a steered answer against), whose calls to the LLM come
+    /// out of `budget`.
     pub async fn answer(
         &self,
         page: PortalPage,
@@ -173,6 +174,7 @@ impl Portal {
         snap: &Arc<Snapshot>,
         request_id: &str,
         asker: Option<std::net::IpAddr>,
+        budget: &dyn crate::assist::LlmBudget,
     ) -> LocalResponse {
         let method = http.req_header().method.clone();
         let (reads, posts) = match page {
@@ -223,7 +225,7 @@ impl Portal {
             PortalPage::Search if method == Method::POST => {
                 return self.seal_search(http, snap, request_id).await;
             }
-            PortalPage::Search => self.search(http, snap, lang, asker).await,
+            PortalPage::Search => self.search(http, snap, lang, asker, budget).await,
             PortalPage::Feedback => self.record_feedback(http, snap, lang, request_id).await,
         };
         match result {
@@ -445,6 +447,7 @@ impl Portal {
         snap: &Arc<Snapshot>,
         lang: Lang,
         asker: Option<std::net::IpAddr>,
+        budget: &dyn crate::assist::LlmBudget,
     ) -> Result<LocalResponse, minijinja::Error> {
         let binding = Binding::of(http.req_header(), self.deps.sso.cookies());
         let now = crate::sso::session::now_secs();
@@ -487,7 +490,7 @@ impl Portal {
             let d = self
                 .deps
                 .assist
-                .decide(snap.catalog(), &query, false, asker)
+                .decide(snap.catalog(), &query, false, asker, budget)
                 .await;
             let mut found = Vec::new();
             match d.outcome {

@@ -13,7 +13,16 @@ async fn get(portal: &Portal, snap: &Arc<Snapshot>, raw: &str) -> LocalResponse 
         .unwrap_or("/");
     let page = PortalPage::from_path(path).expect("a portal path");
     let mut session = request(raw.as_bytes()).await;
-    portal.answer(page, &mut session, snap, "req-1", None).await
+    portal
+        .answer(
+            page,
+            &mut session,
+            snap,
+            "req-1",
+            None,
+            &crate::assist::Unbudgeted,
+        )
+        .await
 }
 
 fn body(r: &LocalResponse) -> &str {
@@ -295,7 +304,14 @@ async fn post_search_with(
     );
     let mut session = request(raw.as_bytes()).await;
     portal
-        .answer(PortalPage::Search, &mut session, snap, "req-1", None)
+        .answer(
+            PortalPage::Search,
+            &mut session,
+            snap,
+            "req-1",
+            None,
+            &crate::assist::Unbudgeted,
+        )
         .await
 }
 
@@ -568,7 +584,14 @@ async fn a_search_posted_as_anything_but_the_boxs_form_is_refused() {
     );
     let mut session = request(raw.as_bytes()).await;
     let r = portal
-        .answer(PortalPage::Search, &mut session, &snap, "req-1", None)
+        .answer(
+            PortalPage::Search,
+            &mut session,
+            &snap,
+            "req-1",
+            None,
+            &crate::assist::Unbudgeted,
+        )
         .await;
     assert_eq!(r.status, StatusCode::BAD_REQUEST);
     assert_eq!(session.get_keepalive(), None, "not kept alive");
@@ -618,7 +641,14 @@ async fn post_feedback(
     );
     let mut session = request(raw.as_bytes()).await;
     portal
-        .answer(PortalPage::Feedback, &mut session, snap, "req-1", None)
+        .answer(
+            PortalPage::Feedback,
+            &mut session,
+            snap,
+            "req-1",
+            None,
+            &crate::assist::Unbudgeted,
+        )
         .await
 }
 

@@ -263,7 +263,7 @@ impl Metrics {
             access_denied: counter(&r, "egov_sso_access_denied_total", "Requests to protected services not let through, by reason (login_required, forbidden, store_unavailable).", &["service", "reason"])?,
             assist_decisions: counter(&r, "egov_assist_decisions_total", "Intent routing decisions, by source (local, llm, cache) and outcome.", &["source", "outcome"])?,
             assist_llm_duration: llm_duration,
-            assist_llm_errors: counter(&r, "egov_assist_llm_errors_total", "Failed calls to the routing LLM, by kind.", &["kind"])?,
+            assist_llm_errors: counter(&r, "egov_assist_llm_errors_total", "Calls to the routing LLM that failed, or were not made (busy: max_in_flight calls waiting; budget: the address's limits.rate.llm_per_ip spent), by kind.", &["kind"])?,
             assist_llm_tokens: counter(&r, "egov_assist_llm_tokens_total", "Tokens used by the routing LLM, by kind (prompt, completion).", &["kind"])?,
             circuit_breaker_state: gauge_vec(&r, "egov_circuit_breaker_state", "Circuit breaker state: 0 closed, 1 half-open, 2 open.", &["breaker"])?,
             upstream_in_flight: gauge_vec(&r, "egov_upstream_requests_in_flight", "Requests of a service waiting on its legacy site now, at most limits.max_in_flight_per_service (past it: 503, counted in egov_rate_limited_total{scope=\"service_in_flight\"}).", &["service"])?,

@@ -179,12 +179,22 @@ fn rate(raw: &RawRateLimits, has_redis: bool, p: &mut Problems<'_>) -> Option<Ra
         }),
         Some(s) => p.check("limits.rate.login_per_ip", values::rate(s)),
     };
+    // Found in a probe: at 60 a minute, one browser's searches spent the search box of
+    // everyone behind its address (a carrier's NAT), though only the LLM's calls cost
+    // anything; those have a budget of their own.
     let route_per_ip = match raw.route_per_ip.as_deref() {
+        None => Some(Rate {
+            count: 600,
+            per: Duration::from_secs(60),
+        }),
+        Some(s) => p.check("limits.rate.route_per_ip", values::rate(s)),
+    };
+    let llm_per_ip = match raw.llm_per_ip.as_deref() {
         None => Some(Rate {
             count: 60,
             per: Duration::from_secs(60),
         }),
-        Some(s) => p.check("limits.rate.route_per_ip", values::rate(s)),
+        Some(s) => p.check("limits.rate.llm_per_ip", values::rate(s)),
     };
     let pending = p.check(
         "limits.rate.max_pending_logins",
@@ -203,6 +213,7 @@ fn rate(raw: &RawRateLimits, has_redis: bool, p: &mut Problems<'_>) -> Option<Ra
         per_session: per_session?,
         login_per_ip: login_per_ip?,
         route_per_ip: route_per_ip?,
+        llm_per_ip: llm_per_ip?,
         global: global?,
         shared: raw.shared.unwrap_or(false),
         max_pending_logins: pending?,
