@@ -176,6 +176,10 @@ pub const GENERIC: &[&str] = &[
     "online",
     "certificate",
     "file",
+    // Found in a probe: "bghit nchri chi pizza", "where can I buy a sim card" went to the
+    // housing aid (its examples buy a flat) with confidence 0.97: buying names no service,
+    // what is bought does.
+    "buy",
 ];
 
 /// Stemmed surface form → indices into [`CONCEPTS`].
