@@ -225,12 +225,11 @@ impl ProxyHttp for GatewayProxy {
         _session: &mut Session,
         _reused: bool,
         _peer: &HttpPeer,
-        #[cfg(unix)] fd: std::os::unix::io::RawFd,
+        #[cfg(unix)] _fd: std::os::unix::io::RawFd,
         #[cfg(windows)] _sock: std::os::windows::io::RawSocket,
         _digest: Option<&Digest>,
         ctx: &mut Self::CTX,
     ) -> Result<()> {
-        ctx.upstream_socket = Some(fd);
         self.report(ctx, Outcome::Connected);
         Ok(())
     }
@@ -259,7 +258,7 @@ impl ProxyHttp for GatewayProxy {
             cache::anonymise(upstream_request, service.cache.as_deref(), gateway);
         }
         ctx.upstream_head = upstream_request.method == http::Method::HEAD;
-        Ok(())
+        upstream::unread_body::close_after_a_body(session, upstream_request, ctx.upgrade)
     }
 
     async fn request_body_filter(
@@ -290,7 +289,6 @@ impl ProxyHttp for GatewayProxy {
             self.report(ctx, Outcome::Answered(status.as_u16()));
         }
         crate::framing::from_legacy(upstream_response, arrived)?;
-        crate::upstream::early_answer::send_no_more(session, status, ctx.upstream_socket);
         let limits = ctx.snapshot.as_ref().map(|s| &s.config.gateway.limits);
         crate::limits::upgraded(session, status, ctx.upgrade, limits)?;
         let Some(service) = ctx.service.as_ref() else {

@@ -368,18 +368,24 @@ fn a_legacy_site_gets_one_plain_decimal_content_length() {
     }
 }
 
-/// Found in a probe: a legacy site that answered a POST without reading its body, on a
-/// kept-alive connection, read the body's bytes as the start of the next request; a citizen
-/// who sent his body's first half (a request line and an open header), waited for the
-/// answer, then sent the rest, set what the next citizen's request on that pooled
-/// connection asked for (and the cache kept that answer for everyone). A site that answers
-/// before the body has all come is sent no more of it, and its connection is not used again.
-#[test]
-fn a_body_sent_after_the_site_answered_never_prefixes_the_next_request() {
+/// The next citizens' answers from `gw`'s `cnie-renewal`, a site that reads no body, each
+/// asserted to be his own page.
+fn next_citizens_get_their_own_pages(gw: &TestGateway) {
+    for _ in 0..3 {
+        let next = raw_http::get(gw.addr, "/s/cnie-renewal/home", "");
+        assert_eq!(next.status, 200, "{}", next.text());
+        let said = next.text();
+        assert!(
+            said.starts_with("you asked: GET /") && said.ends_with("/home HTTP/1.1"),
+            "another request was put before the citizen's: {said}"
+        );
+    }
+}
+
+/// What a hostile citizen sends to a site that reads no body: a POST whose body is a
+/// request line and an open header, in one packet or in two around the site's answer.
+fn smuggle(gw: &TestGateway, in_two_parts: bool) {
     use std::io::{Read, Write};
-    let estate = start_estate(None);
-    let site = raw_http::site_reading_no_body(|line| format!("you asked: {line}"));
-    let gw = in_front_of_site(&estate, site);
     let prefix = "GET /defaced HTTP/1.1\r\nX-Ignore: ";
     let rest = "x".repeat(10);
     let mut attacker = std::net::TcpStream::connect(gw.addr).expect("connect");
@@ -392,28 +398,111 @@ fn a_body_sent_after_the_site_answered_never_prefixes_the_next_request() {
         gw.addr,
         prefix.len() + rest.len()
     );
-    attacker.write_all(head.as_bytes()).expect("head");
-    attacker
-        .write_all(prefix.as_bytes())
-        .expect("the body's first half");
-    let mut answer = [0u8; 1024];
-    let n = attacker.read(&mut answer).expect("the site's early answer");
-    assert!(
-        String::from_utf8_lossy(&answer[..n]).contains("you asked: POST"),
-        "{}",
-        String::from_utf8_lossy(&answer[..n])
-    );
-    attacker.write_all(rest.as_bytes()).expect("the rest");
-    std::thread::sleep(std::time::Duration::from_millis(300));
-    for _ in 0..3 {
-        let next = raw_http::get(gw.addr, "/s/cnie-renewal/home", "");
-        assert_eq!(next.status, 200, "{}", next.text());
-        let said = next.text();
-        assert!(
-            said.starts_with("you asked: GET /") && said.ends_with("/home HTTP/1.1"),
-            "{said}"
-        );
+    if in_two_parts {
+        attacker
+            .write_all(format!("{head}{prefix}").as_bytes())
+            .expect("the body's first half");
+    } else {
+        attacker
+            .write_all(format!("{head}{prefix}{rest}").as_bytes())
+            .expect("the whole request");
     }
+    let mut answer = [0u8; 1024];
+    let n = attacker.read(&mut answer).expect("the site's answer");
+    let said = String::from_utf8_lossy(&answer[..n]);
+    assert!(said.contains("you asked: POST"), "{said}");
+    if in_two_parts {
+        let _ = attacker.write_all(rest.as_bytes());
+    }
+    std::thread::sleep(std::time::Duration::from_millis(300));
+}
+
+/// Found in two probes: a legacy site that answered a POST without reading its body, on a
+/// kept-alive connection, read the body's bytes as the start of the next request, so a
+/// citizen whose body was a request line and an open header set what the next citizen's
+/// request on that pooled connection asked for (with his cookies and identity; the cache
+/// kept the answer for everyone). First with the body's second half sent after the answer;
+/// then, once that was mended, with the whole body in one packet. A request with a body is
+/// now the last on its connection.
+#[test]
+fn a_body_the_site_never_read_never_prefixes_the_next_request() {
+    let estate = start_estate(None);
+    let site = raw_http::site_reading_no_body(|line| format!("you asked: {line}"));
+    let gw = in_front_of_site(&estate, site);
+    for in_two_parts in [false, true] {
+        smuggle(&gw, in_two_parts);
+        next_citizens_get_their_own_pages(&gw);
+    }
+}
+
+/// Found in the second probe: a fix that shut the connection's sending side when the
+/// site answered before the body had all come cut short the upload of a site that streams
+/// its answer while it reads (it got 1,000 of 200,000 bytes, and said so with a 200).
+#[test]
+fn a_site_answering_while_it_reads_an_upload_gets_the_whole_upload() {
+    use std::io::{Read, Write};
+    let site = std::net::TcpListener::bind("127.0.0.1:0").expect("bind");
+    let addr = site.local_addr().expect("its address");
+    std::thread::spawn(move || {
+        for conn in site.incoming().flatten() {
+            let mut conn = conn;
+            std::thread::spawn(move || {
+                let mut held = Vec::new();
+                let mut buf = [0u8; 65536];
+                while !held.windows(4).any(|w| w == b"\r\n\r\n") {
+                    match conn.read(&mut buf) {
+                        Ok(0) | Err(_) => return,
+                        Ok(n) => held.extend_from_slice(&buf[..n]),
+                    }
+                }
+                let end = held.windows(4).position(|w| w == b"\r\n\r\n").unwrap_or(0) + 4;
+                let head = String::from_utf8_lossy(&held[..end]).to_ascii_lowercase();
+                let length: usize = head
+                    .lines()
+                    .find_map(|l| l.strip_prefix("content-length:"))
+                    .and_then(|v| v.trim().parse().ok())
+                    .unwrap_or(0);
+                let _ = conn.write_all(
+                    b"HTTP/1.1 200 OK\r\nContent-Type: text/plain\r\nTransfer-Encoding: chunked\r\n\r\n",
+                );
+                let mut got = held.len() - end;
+                while got < length {
+                    match conn.read(&mut buf) {
+                        Ok(0) | Err(_) => break,
+                        Ok(n) => got += n,
+                    }
+                }
+                let said = format!("received {got} of {length}");
+                let _ =
+                    conn.write_all(format!("{:x}\r\n{said}\r\n0\r\n\r\n", said.len()).as_bytes());
+            });
+        }
+    });
+    let estate = start_estate(None);
+    let gw = in_front_of_site(&estate, addr);
+    let mut citizen = std::net::TcpStream::connect(gw.addr).expect("connect");
+    citizen
+        .set_read_timeout(Some(std::time::Duration::from_secs(10)))
+        .expect("timeout");
+    let length = 200_000;
+    let head = format!(
+        "POST /s/cnie-renewal/upload HTTP/1.1\r\nHost: {}\r\nConnection: close\r\n\
+         Content-Type: application/octet-stream\r\nContent-Length: {length}\r\n\r\n",
+        gw.addr
+    );
+    citizen.write_all(head.as_bytes()).expect("head");
+    citizen.write_all(&vec![b'a'; 1_000]).expect("the start");
+    std::thread::sleep(std::time::Duration::from_millis(700));
+    citizen
+        .write_all(&vec![b'a'; length - 1_000])
+        .expect("the rest");
+    let mut answer = Vec::new();
+    let _ = citizen.read_to_end(&mut answer);
+    let answer = String::from_utf8_lossy(&answer);
+    assert!(
+        answer.contains(&format!("received {length} of {length}")),
+        "{answer}"
+    );
 }
 
 /// Two session cookies make a request anonymous; every copy is expired on whatever the

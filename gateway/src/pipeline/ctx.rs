@@ -69,9 +69,6 @@ pub struct RequestCtx {
     /// The request sent upstream is a HEAD (a cached HEAD is fetched as a GET, whose body
     /// is adapted and stored).
     pub upstream_head: bool,
-    /// The socket of this attempt's connection to the legacy site, as pingora gave it when
-    /// it connected ([`crate::upstream::early_answer`]).
-    pub upstream_socket: Option<std::os::fd::RawFd>,
     /// The request body size the service takes (`[limits] max_body_bytes`), checked as the
     /// body streams: a chunked or HTTP/2 body announces no length to refuse up front.
     pub body_limit: Option<u64>,
@@ -123,7 +120,6 @@ impl Default for RequestCtx {
             answer: None,
             cache: CacheUse::Off,
             upstream_head: false,
-            upstream_socket: None,
             body_limit: None,
             body_held: Default::default(),
             body_settled_in: std::time::Duration::ZERO,

@@ -10,16 +10,16 @@
 //!   breaker, outlier ejection);
 //! - [`health`]: the background task running active health checks;
 //! - [`call`]: a request of the gateway's own, answered whole, over pingora's connector;
-//! - [`early_answer`]: a site that answered before the request's body had all come is sent
-//!   no more of it, and its connection is not kept.
+//! - [`unread_body`]: a request with a body is the last on its connection, so a body a site
+//!   never read cannot become the next citizen's request.
 
 pub mod call;
-pub mod early_answer;
 pub mod health;
 pub mod outcome;
 pub mod peer;
 pub mod request;
 pub mod same_origin;
+pub mod unread_body;
 
 pub use call::{Answer, CallError, Exchange};
 pub use outcome::Outcome;
