@@ -194,9 +194,14 @@ fn public_url(s: &str) -> Result<PublicUrl, String> {
     if url.path() != "/" || url.query().is_some() || url.fragment().is_some() {
         return Err("must be an origin only, like \"https://portail.gov.ma\" (no path)".into());
     }
+    // Written as requests' hosts are read (`crate::host::normalize`): lower case, without
+    // a DNS root's trailing dot. Found in a bypass probe: `http://www.svc.localhost.:18730`
+    // beside `http://{id}.svc.localhost:18730` passed the check that the portal's host is
+    // no service's origin, and service `www` answered on it.
     let host = url
         .host_str()
         .ok_or_else(|| "must name a host".to_string())?
+        .trim_end_matches('.')
         .to_ascii_lowercase();
     let authority = match url.port() {
         Some(port) => format!("{host}:{port}"),
@@ -315,6 +320,12 @@ mod tests {
         );
         assert!(settings.is_none());
         assert_eq!(errors.len(), 1, "{errors:?}");
+        let (settings, dotted) = validate_text(
+            "[portal]\npublic_url = \"https://WWW.egov.ma.\"\nlisten = [\"127.0.0.1:8080\"]\n\
+             service_origin = \"https://{id}.egov.ma\"\n",
+        );
+        assert!(settings.is_none(), "a trailing dot got past the check");
+        assert_eq!(dotted, errors);
         assert!(
             errors[0].contains("portal.service_origin")
                 && errors[0].contains(
