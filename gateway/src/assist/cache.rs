@@ -21,6 +21,10 @@ pub struct Cached {
     pub confidence: f32,
     pub outcome: String,
     pub alternatives: Vec<String>,
+    /// The shortlist the LLM chose from: its "none" is an answer about these services only
+    /// (empty in entries written before it was kept, which held no "none").
+    #[serde(default)]
+    pub shortlist: Vec<String>,
 }
 
 /// The key of a normalised, redacted query in the decision cache and the routing audit: a

@@ -238,6 +238,7 @@ impl Assist {
                         confidence: decision.confidence,
                         outcome: decision.outcome.as_str().to_string(),
                         alternatives: decision.alternatives.clone(),
+                        shortlist: local.candidates.clone(),
                     },
                 )
                 .await;
@@ -278,10 +279,15 @@ impl Assist {
         // e-mail's local part) steer the shortlist without reaching the key (found when tried:
         // one citizen's pick, from his shortlist, was served to others whose shortlist never
         // held it). That also leaves out a service removed since.
-        if c.service
-            .as_ref()
-            .is_some_and(|s| !local.candidates.contains(s))
-        {
+        let fits = match &c.service {
+            Some(s) => local.candidates.contains(s),
+            // "None of these": only for a query whose shortlist is those very services.
+            // Found in a bypass probe: an e-mail address's local part, redacted out of the
+            // key, steered one citizen's shortlist to services that did not fit, and the
+            // LLM's "none" then answered everyone asking the same words about a card.
+            None => c.shortlist == local.candidates,
+        };
+        if !fits {
             return None;
         }
         Some(Decision {
@@ -549,6 +555,7 @@ mod tests {
             confidence: LLM_CONFIDENCE,
             outcome: "routed".into(),
             alternatives: vec![elsewhere.to_string()],
+            shortlist: Vec::new(),
         };
         let key = assist.keys.of(&crate::assist::shareable_text(query));
         assist.cache.put(&key, planted(elsewhere)).await;
@@ -566,6 +573,44 @@ mod tests {
             .await;
         assert_eq!(d.source, Source::Cache, "{d:?}");
         assert_eq!(d.service, Some(shortlisted), "{d:?}");
+        assert_eq!(d.alternatives, own.alternatives, "{d:?}");
+    }
+
+    /// Found in a bypass probe: an e-mail address's local part, redacted out of the key,
+    /// steered one citizen's shortlist to services that did not fit; the LLM's "none"
+    /// about them, cached, answered everyone asking the same words with their own address.
+    /// A cached "none" is served only to a query whose shortlist is the one it judged.
+    #[tokio::test]
+    async fn a_cached_none_is_served_only_to_a_query_with_the_shortlist_it_judged() {
+        let (catalog, assist) = router_with(Some(unreachable_llm()));
+        let query = "permis karim.alami@gmail.com";
+        let own = assist
+            .decide(&catalog, query, false, None, &Unbudgeted)
+            .await;
+        let none_about = |shortlist: Vec<String>| Cached {
+            service: None,
+            confidence: LLM_CONFIDENCE,
+            outcome: "not_government".into(),
+            alternatives: Vec::new(),
+            shortlist,
+        };
+        let key = assist.keys.of(&crate::assist::shareable_text(query));
+        let steered = vec!["passport-application".to_string()];
+        assist.cache.put(&key, none_about(steered)).await;
+        let d = assist
+            .decide(&catalog, query, false, None, &Unbudgeted)
+            .await;
+        assert_ne!(d.source, Source::Cache, "{d:?}");
+
+        assist
+            .cache
+            .put(&key, none_about(own.candidates.clone()))
+            .await;
+        let d = assist
+            .decide(&catalog, query, false, None, &Unbudgeted)
+            .await;
+        assert_eq!(d.source, Source::Cache, "{d:?}");
+        assert_eq!(d.outcome, Outcome::NotGovernment, "{d:?}");
         assert_eq!(d.alternatives, own.alternatives, "{d:?}");
     }
 
