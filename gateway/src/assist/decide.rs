@@ -576,6 +576,36 @@ mod tests {
         assert_eq!(d.alternatives, own.alternatives, "{d:?}");
     }
 
+    /// Found in a probe: out of scope, "ONEE" names its services, but "blague drole" was
+    /// offered the electoral roll and "météo demain" the job-loss allowance as did-you-means.
+    #[tokio::test]
+    async fn an_out_of_scope_question_offers_only_services_it_came_near() {
+        let (catalog, assist) = router();
+        let offered = |q: &'static str| {
+            let (catalog, assist) = (&catalog, &assist);
+            async move {
+                let d = assist.decide(catalog, q, true, None, &Unbudgeted).await;
+                assert_eq!(d.outcome, Outcome::NotGovernment, "{q}: {d:?}");
+                d.alternatives
+            }
+        };
+        for q in ["ONEE", "fin nkhelles DGI"] {
+            assert!(!offered(q).await.is_empty(), "{q}");
+        }
+        assert!(offered("ONEE")
+            .await
+            .contains(&"onee-electricity-bill".to_string()));
+        for q in [
+            "blague drole",
+            "météo demain",
+            "comment draguer une fille",
+            "horaires de la pharmacie de garde",
+            "prix du billet de train Casa Rabat",
+        ] {
+            assert_eq!(offered(q).await, Vec::<String>::new(), "{q}");
+        }
+    }
+
     /// Found in a bypass probe: an e-mail address's local part, redacted out of the key,
     /// steered one citizen's shortlist to services that did not fit; the LLM's "none"
     /// about them, cached, answered everyone asking the same words with their own address.

@@ -102,6 +102,15 @@ const UNKNOWN_INFO: f32 = 0.5;
 const MIN_SCORE: f32 = 0.8;
 /// Below this share of its content tokens matched, a query is out of scope.
 const MIN_COVERAGE: f32 = 0.2;
+/// An out-of-scope question offers services as a did-you-mean only when it came near the
+/// scope: its best score at least this share of the catalog's largest IDF, and at least
+/// [`NEAR_COVERAGE`] of its words matched. Found in a probe: "ONEE" or "fin nkhelles DGI"
+/// (an agency's name, 0.59 and 0.73) name services, but "blague drole" (0.22), "météo
+/// demain" (0.31) or "horaires de la pharmacie de garde" (coverage 0.4) were offered the
+/// electoral roll, the job-loss allowance or the school results.
+const NEAR_SCORE: f32 = 0.52;
+/// See [`NEAR_SCORE`].
+const NEAR_COVERAGE: f32 = 0.5;
 /// Confidence from which the top candidate is routed without the LLM.
 const CONFIDENT: f32 = 0.75;
 /// Logistic calibration `p = 1 / (1 + e^-(C0 + C_SCORE top/scale +
@@ -251,7 +260,8 @@ impl Ranker {
             || !sig.specific
             || sig.top < MIN_SCORE * self.index.scale
             || sig.coverage < MIN_COVERAGE;
-        if sig.injection >= injection::THRESHOLD && out_of_scope {
+        let near = sig.top >= NEAR_SCORE * self.index.scale && sig.coverage >= NEAR_COVERAGE;
+        if out_of_scope && (sig.injection >= injection::THRESHOLD || !near) {
             ranked.clear();
         }
         let verdict = if sig.injection >= injection::THRESHOLD {
