@@ -1037,6 +1037,44 @@ async fn a_siblings_page_fetching_another_service_sends_no_cookie_but_a_link_fol
     }
 }
 
+/// The hop nonce a service origin gives an anonymous browser.
+fn hop_nonce_set_by(answer: &reqwest::Response) -> Option<String> {
+    answer
+        .headers()
+        .get_all("set-cookie")
+        .iter()
+        .filter_map(|v| v.to_str().ok())
+        .find_map(|c| c.strip_prefix("egov_hop="))
+        .and_then(|c| c.split(';').next())
+        .map(str::to_string)
+}
+
+/// Found in a probe: every anonymous request on a service's origin (a sibling page's
+/// pictures, answered 401) gave the browser a new hop nonce, and a login in progress in
+/// another tab, bound to the nonce before, failed its hop. The browser's nonce is kept.
+#[tokio::test(flavor = "multi_thread")]
+async fn an_anonymous_request_keeps_the_hop_nonce_a_login_in_progress_is_bound_to() {
+    let world = world(Store::Memory);
+    let browser = Browser::resolving_service_origins(world.gateway.addr);
+    let page = world.gateway.origin_url("tax-certificates", "/");
+    let first = browser.get(&page).await;
+    let nonce = hop_nonce_set_by(&first).expect("a nonce for the hop");
+    for dest in ["image", "document"] {
+        let again = browser
+            .client()
+            .get(&page)
+            .header("sec-fetch-dest", dest)
+            .send()
+            .await
+            .expect("request");
+        assert_eq!(
+            hop_nonce_set_by(&again).as_deref(),
+            Some(nonce.as_str()),
+            "{dest}"
+        );
+    }
+}
+
 /// The names a site sets are learned from its answers: one it set for Amina, planted in
 /// Youssef's browser with no binding, does not reach it beside his identity.
 #[tokio::test(flavor = "multi_thread")]

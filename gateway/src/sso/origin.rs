@@ -96,7 +96,15 @@ impl Sso {
         request_id: &str,
     ) -> LocalResponse {
         let back = super::back_to(req);
-        let nonce = random_token();
+        // The browser's nonce while it has one: a hop on its way (a login at the provider)
+        // is bound to it, and a new one would leave that hop's code nobody's. Found in a
+        // probe: a sibling service's page loading this origin's pictures (each answered 401,
+        // each with a new nonce) made a login in progress in another tab fail its hop.
+        let nonce = self
+            .jar
+            .hop_nonce(req)
+            .filter(|n| super::session::looks_like_token(n))
+            .map_or_else(random_token, str::to_string);
         let hop = format!(
             "{}/auth/hop?service={}&return_to={}&binding={}",
             self.origin,
