@@ -258,7 +258,7 @@ impl ProxyHttp for GatewayProxy {
             cache::anonymise(upstream_request, service.cache.as_deref(), gateway);
         }
         ctx.upstream_head = upstream_request.method == http::Method::HEAD;
-        upstream::unread_body::close_after_a_body(session, upstream_request, ctx.upgrade)
+        upstream::unread_body::close_after_a_body(session, upstream_request)
     }
 
     async fn request_body_filter(

@@ -383,8 +383,9 @@ fn next_citizens_get_their_own_pages(gw: &TestGateway) {
 }
 
 /// What a hostile citizen sends to a site that reads no body: a POST whose body is a
-/// request line and an open header, in one packet or in two around the site's answer.
-fn smuggle(gw: &TestGateway, in_two_parts: bool) {
+/// request line and an open header, in one packet or in two around the site's answer,
+/// with `extra` header lines.
+fn smuggle(gw: &TestGateway, in_two_parts: bool, extra: &str) {
     use std::io::{Read, Write};
     let prefix = "GET /defaced HTTP/1.1\r\nX-Ignore: ";
     let rest = "x".repeat(10);
@@ -394,7 +395,7 @@ fn smuggle(gw: &TestGateway, in_two_parts: bool) {
         .expect("timeout");
     let head = format!(
         "POST /s/cnie-renewal/contact HTTP/1.1\r\nHost: {}\r\nContent-Type: text/plain\r\n\
-         Content-Length: {}\r\n\r\n",
+         {extra}Content-Length: {}\r\n\r\n",
         gw.addr,
         prefix.len() + rest.len()
     );
@@ -422,16 +423,23 @@ fn smuggle(gw: &TestGateway, in_two_parts: bool) {
 /// citizen whose body was a request line and an open header set what the next citizen's
 /// request on that pooled connection asked for (with his cookies and identity; the cache
 /// kept the answer for everyone). First with the body's second half sent after the answer;
-/// then, once that was mended, with the whole body in one packet. A request with a body is
-/// now the last on its connection.
+/// then, once that was mended, with the whole body in one packet, and with the request
+/// asking for an upgrade the site did not make. A request with a body is now the last on
+/// its connection.
 #[test]
 fn a_body_the_site_never_read_never_prefixes_the_next_request() {
     let estate = start_estate(None);
     let site = raw_http::site_reading_no_body(|line| format!("you asked: {line}"));
     let gw = in_front_of_site(&estate, site);
     for in_two_parts in [false, true] {
-        smuggle(&gw, in_two_parts);
-        next_citizens_get_their_own_pages(&gw);
+        for extra in [
+            "",
+            "Connection: Upgrade\r\nUpgrade: h2c\r\n",
+            "Connection: Upgrade\r\nUpgrade: websocket\r\n",
+        ] {
+            smuggle(&gw, in_two_parts, extra);
+            next_citizens_get_their_own_pages(&gw);
+        }
     }
 }
 
