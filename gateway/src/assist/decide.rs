@@ -589,7 +589,7 @@ mod tests {
                 d.alternatives
             }
         };
-        for q in ["ONEE", "fin nkhelles DGI"] {
+        for q in ["ONEE", "fin nkhelles DGI", "ANCFCC"] {
             assert!(!offered(q).await.is_empty(), "{q}");
         }
         assert!(offered("ONEE")
@@ -601,6 +601,8 @@ mod tests {
             "comment draguer une fille",
             "horaires de la pharmacie de garde",
             "prix du billet de train Casa Rabat",
+            "wifi gratuit",
+            "free movies",
         ] {
             assert_eq!(offered(q).await, Vec::<String>::new(), "{q}");
         }

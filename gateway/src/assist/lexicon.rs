@@ -161,6 +161,7 @@ pub const CONCEPTS: &[(&str, &str)] = &[
     ("help", "مساعدة عاونوني aide help assistance information info renseignement question"),
     ("service", "خدمة خدمات service services"),
     ("form", "مطبوع استمارة formulaire form forms"),
+    ("free_of_charge", "مجاني مجانا مجانية فابور gratuit gratuite gratuits gratuites gratuitement free fabor"),
 ];
 
 /// Concepts too vague to identify a service by themselves ("j'ai besoin d'un
@@ -176,6 +177,9 @@ pub const GENERIC: &[&str] = &[
     "online",
     "certificate",
     "file",
+    // Found in a bypass probe: "wifi gratuit", "netflix gratuit" and "free movies" were
+    // offered the free health insurance and the bac's free candidates.
+    "free_of_charge",
     // Found in a probe: "bghit nchri chi pizza", "where can I buy a sim card" went to the
     // housing aid (its examples buy a flat) with confidence 0.97: buying names no service,
     // what is bought does.

@@ -103,14 +103,19 @@ const MIN_SCORE: f32 = 0.8;
 /// Below this share of its content tokens matched, a query is out of scope.
 const MIN_COVERAGE: f32 = 0.2;
 /// An out-of-scope question offers services as a did-you-mean only when it came near the
-/// scope: its best score at least this share of the catalog's largest IDF, and at least
-/// [`NEAR_COVERAGE`] of its words matched. Found in a probe: "ONEE" or "fin nkhelles DGI"
-/// (an agency's name, 0.59 and 0.73) name services, but "blague drole" (0.22), "météo
-/// demain" (0.31) or "horaires de la pharmacie de garde" (coverage 0.4) were offered the
-/// electoral roll, the job-loss allowance or the school results.
+/// scope: a word that names something (not only generic ones), and its best score at least
+/// this share of the catalog's largest IDF with at least [`NEAR_COVERAGE`] of its words
+/// matched, or [`NEAR_WHOLE_SCORE`] with every word matched. Found in a probe: "ONEE" or
+/// "fin nkhelles DGI" (an agency's name, 0.57 and 0.73) name services, but "blague drole"
+/// (0.22), "météo demain" (0.23) or "horaires de la pharmacie de garde" (coverage 0.4) were
+/// offered the electoral roll, the job-loss allowance or the school results; then, in a
+/// bypass probe, "ANCFCC" alone (0.43, every word matched: the land registry's agency,
+/// shared by two services) had lost its offer.
 const NEAR_SCORE: f32 = 0.52;
 /// See [`NEAR_SCORE`].
 const NEAR_COVERAGE: f32 = 0.5;
+/// See [`NEAR_SCORE`].
+const NEAR_WHOLE_SCORE: f32 = 0.4;
 /// Confidence from which the top candidate is routed without the LLM.
 const CONFIDENT: f32 = 0.75;
 /// Logistic calibration `p = 1 / (1 + e^-(C0 + C_SCORE top/scale +
@@ -260,7 +265,10 @@ impl Ranker {
             || !sig.specific
             || sig.top < MIN_SCORE * self.index.scale
             || sig.coverage < MIN_COVERAGE;
-        let near = sig.top >= NEAR_SCORE * self.index.scale && sig.coverage >= NEAR_COVERAGE;
+        let scored = |share: f32| sig.top >= share * self.index.scale;
+        let near = sig.specific
+            && (scored(NEAR_SCORE) && sig.coverage >= NEAR_COVERAGE
+                || scored(NEAR_WHOLE_SCORE) && sig.coverage >= 0.99);
         if out_of_scope && (sig.injection >= injection::THRESHOLD || !near) {
             ranked.clear();
         }
