@@ -589,7 +589,13 @@ mod tests {
                 d.alternatives
             }
         };
-        for q in ["ONEE", "fin nkhelles DGI", "ANCFCC"] {
+        for q in [
+            "ONEE",
+            "fin nkhelles DGI",
+            "ANCFCC",
+            "ADII",
+            "ta9a3od dyal bba mazal ma khrejch",
+        ] {
             assert!(!offered(q).await.is_empty(), "{q}");
         }
         assert!(offered("ONEE")
