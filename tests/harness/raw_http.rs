@@ -168,33 +168,45 @@ pub fn scripted_site(answer: &'static [u8]) -> SocketAddr {
     answering_site(move |_| answer.to_vec())
 }
 
+/// A legacy site on a loopback port: each connection handled by `handle` on a thread of its
+/// own, reads timing out after `read_timeout`. Its address; it lives as long as the test
+/// process.
+fn site_handling_each_connection(
+    read_timeout: Duration,
+    handle: impl Fn(&mut TcpStream) + Send + Sync + 'static,
+) -> SocketAddr {
+    let listener = std::net::TcpListener::bind("127.0.0.1:0").expect("bind a scripted site");
+    let addr = listener.local_addr().expect("its address");
+    let handle = std::sync::Arc::new(handle);
+    std::thread::spawn(move || {
+        for stream in listener.incoming() {
+            let Ok(mut stream) = stream else { continue };
+            let handle = std::sync::Arc::clone(&handle);
+            std::thread::spawn(move || {
+                let _ = stream.set_read_timeout(Some(read_timeout));
+                handle(&mut stream);
+            });
+        }
+    });
+    addr
+}
+
 /// A legacy site that answers each request with the bytes `answer` gives for its head (as
 /// received, one answer per connection, then closed): a site whose answer depends on the
 /// request (a revalidation's `If-None-Match`). Its address; it lives as long as the test
 /// process.
 pub fn answering_site(answer: impl Fn(&[u8]) -> Vec<u8> + Send + Sync + 'static) -> SocketAddr {
-    let listener = std::net::TcpListener::bind("127.0.0.1:0").expect("bind a scripted site");
-    let addr = listener.local_addr().expect("its address");
-    let answer = std::sync::Arc::new(answer);
-    std::thread::spawn(move || {
-        for stream in listener.incoming() {
-            let Ok(mut stream) = stream else { continue };
-            let answer = std::sync::Arc::clone(&answer);
-            std::thread::spawn(move || {
-                let _ = stream.set_read_timeout(Some(Duration::from_secs(5)));
-                let mut head = Vec::new();
-                let mut buf = [0u8; 4096];
-                while !head.windows(4).any(|w| w == b"\r\n\r\n") {
-                    match stream.read(&mut buf) {
-                        Ok(0) | Err(_) => return,
-                        Ok(n) => head.extend_from_slice(&buf[..n]),
-                    }
-                }
-                let _ = stream.write_all(&answer(&head));
-            });
+    site_handling_each_connection(Duration::from_secs(5), move |stream| {
+        let mut head = Vec::new();
+        let mut buf = [0u8; 4096];
+        while !head.windows(4).any(|w| w == b"\r\n\r\n") {
+            match stream.read(&mut buf) {
+                Ok(0) | Err(_) => return,
+                Ok(n) => head.extend_from_slice(&buf[..n]),
+            }
         }
-    });
-    addr
+        let _ = stream.write_all(&answer(&head));
+    })
 }
 
 /// A careless legacy site: on a kept-alive connection it answers each request as soon as its
@@ -202,40 +214,29 @@ pub fn answering_site(answer: impl Fn(&[u8]) -> Vec<u8> + Send + Sync + 'static)
 /// bytes arrive are read as the start of the next request (Python's `http.server` does
 /// this for a handler that does not read `rfile`). It lives as long as the test process.
 pub fn site_reading_no_body(answer: impl Fn(&str) -> String + Send + Sync + 'static) -> SocketAddr {
-    let listener = std::net::TcpListener::bind("127.0.0.1:0").expect("bind a careless site");
-    let addr = listener.local_addr().expect("its address");
-    let answer = std::sync::Arc::new(answer);
-    std::thread::spawn(move || {
-        for stream in listener.incoming() {
-            let Ok(mut stream) = stream else { continue };
-            let answer = std::sync::Arc::clone(&answer);
-            std::thread::spawn(move || {
-                let _ = stream.set_read_timeout(Some(Duration::from_secs(30)));
-                let mut held = Vec::new();
-                let mut buf = [0u8; 4096];
-                loop {
-                    let Some(end) = held.windows(4).position(|w| w == b"\r\n\r\n") else {
-                        match stream.read(&mut buf) {
-                            Ok(0) | Err(_) => return,
-                            Ok(n) => held.extend_from_slice(&buf[..n]),
-                        }
-                        continue;
-                    };
-                    let head: Vec<u8> = held.drain(..end + 4).collect();
-                    let line = String::from_utf8_lossy(&head);
-                    let body = answer(line.lines().next().unwrap_or_default());
-                    let reply = format!(
-                        "HTTP/1.1 200 OK\r\nContent-Type: text/plain\r\nContent-Length: {}\r\n\r\n{body}",
-                        body.len()
-                    );
-                    if stream.write_all(reply.as_bytes()).is_err() {
-                        return;
-                    }
+    site_handling_each_connection(Duration::from_secs(30), move |stream| {
+        let mut held = Vec::new();
+        let mut buf = [0u8; 4096];
+        loop {
+            let Some(end) = held.windows(4).position(|w| w == b"\r\n\r\n") else {
+                match stream.read(&mut buf) {
+                    Ok(0) | Err(_) => return,
+                    Ok(n) => held.extend_from_slice(&buf[..n]),
                 }
-            });
+                continue;
+            };
+            let head: Vec<u8> = held.drain(..end + 4).collect();
+            let line = String::from_utf8_lossy(&head);
+            let body = answer(line.lines().next().unwrap_or_default());
+            let reply = format!(
+                "HTTP/1.1 200 OK\r\nContent-Type: text/plain\r\nContent-Length: {}\r\n\r\n{body}",
+                body.len()
+            );
+            if stream.write_all(reply.as_bytes()).is_err() {
+                return;
+            }
         }
-    });
-    addr
+    })
 }
 
 /// A hung legacy site: it takes every connection and answers none, so the gateway's read
