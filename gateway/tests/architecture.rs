@@ -61,48 +61,13 @@ fn code(text: &str) -> String {
     out
 }
 
-/// The files of modules declared `#[cfg(test)] mod name;` (a module's tests in a file of
-/// their own, `name.rs` or `name/`): like inline test modules, they may reach any room.
-fn test_only_files(files: &[PathBuf]) -> Vec<PathBuf> {
-    let mut out = Vec::new();
-    for file in files {
-        let text = std::fs::read_to_string(file).expect("readable");
-        let stem = file.file_stem().expect("a name").to_string_lossy();
-        let parent = file.parent().expect("a parent");
-        // Where this file's child modules live.
-        let children = if stem == "mod" || stem == "lib" {
-            parent.to_path_buf()
-        } else {
-            parent.join(&*stem)
-        };
-        let mut cfg_test = false;
-        for line in text.lines().map(str::trim) {
-            let declared = line
-                .strip_prefix("pub ")
-                .unwrap_or(line)
-                .strip_prefix("mod ")
-                .and_then(|rest| rest.strip_suffix(';'));
-            if let (true, Some(name)) = (cfg_test, declared) {
-                out.push(children.join(format!("{name}.rs")));
-                out.push(children.join(name));
-            }
-            cfg_test = line.starts_with("#[cfg(test)]");
-        }
-    }
-    out
-}
-
 /// Each room of `gateway/src` (a top-level module) → the rooms it names as `crate::<room>`.
 fn imports() -> BTreeMap<String, BTreeSet<String>> {
     let root = src();
     let mut files = Vec::new();
     rust_files(&root, &mut files);
-    let tests = test_only_files(&files);
     let mut graph: BTreeMap<String, BTreeSet<String>> = BTreeMap::new();
     for file in files {
-        if tests.iter().any(|t| file.starts_with(t)) {
-            continue;
-        }
         let rel = file.strip_prefix(&root).expect("under src");
         let first = rel
             .components()

@@ -42,7 +42,7 @@ fn scratch() -> Dir {
     let d = std::env::temp_dir().join(format!(
         "egov-files-{}-{}",
         std::process::id(),
-        crate::sso::session::random_token()
+        rand::random::<u64>()
     ));
     std::fs::create_dir_all(d.join("services/m")).expect("dir");
     Dir(d)
