@@ -13,10 +13,20 @@ async fn get(portal: &Portal, snap: &Arc<Snapshot>, raw: &str) -> LocalResponse 
         .unwrap_or("/");
     let page = PortalPage::from_path(path).expect("a portal path");
     let mut session = request(raw.as_bytes()).await;
+    answered(portal, page, &mut session, snap).await
+}
+
+/// `page` answered to `session`, from an unknown address, with no budget of LLM calls.
+async fn answered(
+    portal: &Portal,
+    page: PortalPage,
+    session: &mut HttpSession,
+    snap: &Arc<Snapshot>,
+) -> LocalResponse {
     portal
         .answer(
             page,
-            &mut session,
+            session,
             snap,
             "req-1",
             None,
@@ -303,16 +313,7 @@ async fn post_search_with(
         body.len()
     );
     let mut session = request(raw.as_bytes()).await;
-    portal
-        .answer(
-            PortalPage::Search,
-            &mut session,
-            snap,
-            "req-1",
-            None,
-            &crate::assist::Unbudgeted,
-        )
-        .await
+    answered(portal, PortalPage::Search, &mut session, snap).await
 }
 
 /// [`post_search_with`] from a browser that has no cookie of the portal's yet.
@@ -583,16 +584,7 @@ async fn a_search_posted_as_anything_but_the_boxs_form_is_refused() {
         64 << 20
     );
     let mut session = request(raw.as_bytes()).await;
-    let r = portal
-        .answer(
-            PortalPage::Search,
-            &mut session,
-            &snap,
-            "req-1",
-            None,
-            &crate::assist::Unbudgeted,
-        )
-        .await;
+    let r = answered(&portal, PortalPage::Search, &mut session, &snap).await;
     assert_eq!(r.status, StatusCode::BAD_REQUEST);
     assert_eq!(session.get_keepalive(), None, "not kept alive");
     let charset = post_search(
@@ -640,16 +632,7 @@ async fn post_feedback(
         form.len()
     );
     let mut session = request(raw.as_bytes()).await;
-    portal
-        .answer(
-            PortalPage::Feedback,
-            &mut session,
-            snap,
-            "req-1",
-            None,
-            &crate::assist::Unbudgeted,
-        )
-        .await
+    answered(portal, PortalPage::Feedback, &mut session, snap).await
 }
 
 #[tokio::test]
