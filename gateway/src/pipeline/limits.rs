@@ -65,9 +65,8 @@ impl LimitsStage {
             return Ok(());
         };
         let rates = &snap.config.gateway.limits.rate;
-        let ip = ctx.citizen_ip.map(address_key);
-        let ip_key = ip.map(ip_bytes);
-        let ip_key = ip_key.as_ref().map(|(b, n)| &b[..*n]).unwrap_or(b"unknown");
+        let address = AddressKey::of(ctx);
+        let ip_key = address.bytes();
         let service = ctx.service.as_ref();
         if let Some(rate) = service.and_then(|s| s.config.limits.rate_per_ip) {
             let id = service.map_or("", |s| s.id());
@@ -122,7 +121,7 @@ impl LimitsStage {
 /// refused the box to everyone behind its address (a carrier's NAT).
 pub struct LlmCalls<'a> {
     limiter: &'a RateLimiter,
-    address: Option<([u8; 16], usize)>,
+    address: AddressKey,
     rate: Option<crate::config::Rate>,
 }
 
@@ -131,7 +130,7 @@ impl<'a> LlmCalls<'a> {
     pub fn of(limiter: &'a RateLimiter, ctx: &RequestCtx) -> Self {
         Self {
             limiter,
-            address: ctx.citizen_ip.map(|ip| ip_bytes(address_key(ip))),
+            address: AddressKey::of(ctx),
             rate: ctx
                 .snapshot
                 .as_ref()
@@ -146,11 +145,10 @@ impl crate::assist::LlmBudget for LlmCalls<'_> {
         let Some(rate) = self.rate else {
             return true;
         };
-        let key = self
-            .address
-            .as_ref()
-            .map_or(&b"unknown"[..], |(b, n)| &b[..*n]);
-        self.limiter.check(Scope::Llm, key, rate).await.is_ok()
+        self.limiter
+            .check(Scope::Llm, self.address.bytes(), rate)
+            .await
+            .is_ok()
     }
 }
 
@@ -305,15 +303,26 @@ pub fn citizens_doing(e: &pingora::Error, stalled: bool) -> bool {
             ))
 }
 
-/// An address as bytes on the stack (4 or 16), for bucket keys.
-fn ip_bytes(ip: IpAddr) -> ([u8; 16], usize) {
-    let mut out = [0u8; 16];
-    match ip {
-        IpAddr::V4(v4) => {
-            out[..4].copy_from_slice(&v4.octets());
-            (out, 4)
-        }
-        IpAddr::V6(v6) => (v6.octets(), 16),
+/// The citizen's address as a bucket key, on the stack: its address key
+/// ([`address_key`]: an IPv6 address's /64) as 4 or 16 bytes, or `unknown`.
+struct AddressKey(Option<([u8; 16], usize)>);
+
+impl AddressKey {
+    fn of(ctx: &RequestCtx) -> Self {
+        Self(ctx.citizen_ip.map(|ip| {
+            let mut out = [0u8; 16];
+            match address_key(ip) {
+                IpAddr::V4(v4) => {
+                    out[..4].copy_from_slice(&v4.octets());
+                    (out, 4)
+                }
+                IpAddr::V6(v6) => (v6.octets(), 16),
+            }
+        }))
+    }
+
+    fn bytes(&self) -> &[u8] {
+        self.0.as_ref().map_or(b"unknown", |(b, n)| &b[..*n])
     }
 }
 
