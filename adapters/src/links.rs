@@ -203,7 +203,7 @@ impl LinkMap {
     /// `/vat-declaration/../portail/` is looked up as `/portail/` and never becomes a path
     /// under `/s/vat-declaration/` that the browser would resolve into another service.
     pub fn rewrite(&self, url: &str, current: &ServiceLinks) -> Option<String> {
-        self.rewrite_as(url, current, false)
+        self.rewrite_with(url, current, Written::Markup)
     }
 
     /// [`Self::rewrite`] for a URL written in code (a script, an event handler), where the
@@ -214,7 +214,7 @@ impl LinkMap {
     /// `location.protocol + "//www.cnie.ma/x"` became `"http:/x"`. (With services under the
     /// portal's `/s/<id>/` paths, the portal's origin is not known here: paths are given.)
     pub fn rewrite_in_code(&self, url: &str, current: &ServiceLinks) -> Option<String> {
-        let new = self.rewrite_as(url, current, true)?;
+        let new = self.rewrite_with(url, current, Written::Code)?;
         let protocol_relative = trim_html_space(url).starts_with("//");
         match new.split_once("://") {
             Some((_, rest)) if protocol_relative => Some(format!("//{rest}")),
@@ -222,7 +222,22 @@ impl LinkMap {
         }
     }
 
-    fn rewrite_as(&self, url: &str, current: &ServiceLinks, absolute: bool) -> Option<String> {
+    /// A root-relative path written as a string in code (`MM_preloadImages('/cnie-renewal/img/
+    /// logo.gif')`), rewritten only when it lies under a base a service owns below the root
+    /// of its legacy host (`/cnie-renewal`): there it names that service's page beyond doubt,
+    /// and left alone it asks the service's origin for `/cnie-renewal/cnie-renewal/...`
+    /// (found when tried: the estate's preloaded logo, a 404 on every page of such a site).
+    /// A path on a site owning its host's root (`"/"`, `"/a/b"` in a date or a regex) is
+    /// left as written: it is the same path on the service's origin.
+    pub fn rewrite_path_in_code(&self, path: &str, current: &ServiceLinks) -> Option<String> {
+        let b = path.as_bytes();
+        if b.first() != Some(&b'/') || b.get(1).is_some_and(|&c| is_slash(c)) {
+            return None;
+        }
+        self.rewrite_with(path, current, Written::PathInCode)
+    }
+
+    fn rewrite_with(&self, url: &str, current: &ServiceLinks, written: Written) -> Option<String> {
         let url = trim_html_space(url);
         let without_tabs;
         let url = if memchr::memchr3(b'\t', b'\n', b'\r', url.as_bytes()).is_some() {
@@ -259,11 +274,14 @@ impl LinkMap {
             }
         }
         let (mount, under) = found?;
+        if written == Written::PathInCode && *mount.base == *"/" {
+            return None;
+        }
         let mut out = String::with_capacity(mount.prefix.len() + under.len() + suffix.len());
         // On its own origin, a link to the service itself is root-relative (the page is
         // served from that origin); to any other service, absolute.
         let own_origin = current.on_own_origin() && *mount.prefix == *current.0.prefix;
-        let absolute = absolute && split_url(url).is_some_and(|(a, _)| a.is_some());
+        let absolute = written == Written::Code && split_url(url).is_some_and(|(a, _)| a.is_some());
         if absolute || !own_origin {
             out.push_str(&mount.prefix);
         }
@@ -276,6 +294,18 @@ impl LinkMap {
     pub fn is_empty(&self) -> bool {
         self.by_authority.is_empty()
     }
+}
+
+/// Where a URL being rewritten was written, which decides what may be rewritten and how.
+#[derive(Clone, Copy, PartialEq, Eq)]
+enum Written {
+    /// An attribute or header: any URL the map knows, made root-relative on its own origin.
+    Markup,
+    /// Code: an absolute URL stays absolute ([`LinkMap::rewrite_in_code`]).
+    Code,
+    /// A root-relative path in code: only under a base below a host's root
+    /// ([`LinkMap::rewrite_path_in_code`]).
+    PathInCode,
 }
 
 /// `s` without HTML's "ASCII whitespace" around it, which browsers strip from URLs.

@@ -2,9 +2,10 @@
 //! (`onload="MM_preloadImages('http://www.cnie.ma/img/logo.gif')"`, the Dreamweaver habit of
 //! the 2000s) and `<script>` text.
 //!
-//! Only absolute URLs (`http://`, `https://`, `//host`) to hosts the link map knows are
-//! touched: rewriting root-relative strings inside code would break regexes and paths that
-//! are not URLs.
+//! Absolute URLs (`http://`, `https://`, `//host`) to hosts the link map knows are touched,
+//! and of root-relative paths only a whole string literal under a service's base below its
+//! host's root (`'/cnie-renewal/img/logo.gif'`): rewriting any other root-relative string
+//! inside code would break regexes and paths that are not URLs.
 
 use crate::css::apply_edits;
 use crate::links::{LinkMap, ServiceLinks};
@@ -82,7 +83,45 @@ pub fn rewrite_embedded_urls(
         from = end.max(slashes + 2);
     }
     escaped_urls(code, links, current, &mut edits);
+    quoted_paths(code, links, current, &mut edits);
     apply_edits(code, edits)
+}
+
+/// The root-relative paths of `code` that are a whole string literal (`'/cnie-renewal/img/
+/// logo.gif'`), each rewritten as [`LinkMap::rewrite_path_in_code`] allows, as edits of
+/// `code`. Only a whole literal: a `/` inside a longer string or a regex is not a link.
+fn quoted_paths(
+    code: &str,
+    links: &LinkMap,
+    current: &ServiceLinks,
+    edits: &mut Vec<(usize, usize, String)>,
+) {
+    let b = code.as_bytes();
+    let mut from = 0;
+    while let Some(rel) = memchr::memchr2(b'\'', b'"', &b[from..]) {
+        let quote_at = from + rel;
+        let quote = b[quote_at];
+        let start = quote_at + 1;
+        from = start;
+        if b.get(start) != Some(&b'/') || b.get(start + 1).is_some_and(|&c| c == b'/') {
+            continue;
+        }
+        let mut end = start + 1;
+        while end < b.len() && b[end] != quote && !ends_url(b[end]) {
+            end += 1;
+        }
+        if b.get(end) != Some(&quote) {
+            continue;
+        }
+        // The closing quote opens nothing.
+        from = end + 1;
+        let Some(path) = code.get(start..end) else {
+            continue;
+        };
+        if let Some(new) = links.rewrite_path_in_code(path, current) {
+            edits.push((start, end, new));
+        }
+    }
 }
 
 /// How code writes a `/` it escapes: JSON's `\/` (PHP's `json_encode`), `\\/` (JSON
@@ -199,6 +238,60 @@ mod tests {
         assert_eq!(
             out.as_deref(),
             Some("MM_preloadImages('/s/cnie-renewal/img/logo.gif','/s/cnie-renewal/x.gif')")
+        );
+    }
+
+    /// Found when tried: a site that writes root-relative links preloaded its logo at
+    /// `/cnie-renewal/img/logo.gif`, which its own origin answered with a 404 on every page.
+    #[test]
+    fn a_path_under_the_services_base_quoted_in_code_is_rewritten() {
+        let (m, here) = map();
+        let out = rewrite_embedded_urls(
+            r#"MM_preloadImages('/cnie-renewal/img/logo.gif', "/cnie-renewal/?a=1#b")"#,
+            &m,
+            &here,
+        );
+        assert_eq!(
+            out.as_deref(),
+            Some(r#"MM_preloadImages('/s/cnie-renewal/img/logo.gif', "/s/cnie-renewal/?a=1#b")"#)
+        );
+    }
+
+    #[test]
+    fn on_its_own_origin_a_quoted_path_under_its_base_loses_the_base() {
+        let origin = "https://cnie-renewal.services.gov.ma";
+        let mut b = LinkMapBuilder::new();
+        b.add_legacy("www.cnie.ma", "/cnie-renewal", origin)
+            .expect("mount");
+        let (m, here) = (b.build(), ServiceLinks::new("www.cnie.ma", origin));
+        assert_eq!(
+            rewrite_embedded_urls("MM_preloadImages('/cnie-renewal/img/logo.gif')", &m, &here)
+                .as_deref(),
+            Some("MM_preloadImages('/img/logo.gif')")
+        );
+    }
+
+    #[test]
+    fn paths_in_code_that_are_not_a_whole_literal_under_a_base_are_left_alone() {
+        let (m, here) = map();
+        let mut root = LinkMapBuilder::new();
+        root.add_legacy("www.cnie.ma", "/", "/s/cnie-renewal")
+            .expect("mount");
+        let root = root.build();
+        for code in [
+            "d.split('/')",
+            "x = '/other/img.gif'",
+            "x = 'see /cnie-renewal/img.gif'",
+            "re = /cnie-renewal/g",
+            "x = '/cnie-renewal/a b.gif'",
+            "x = '/cnie-renewalx/a.gif'",
+        ] {
+            assert_eq!(rewrite_embedded_urls(code, &m, &here), None, "{code}");
+        }
+        // On a site owning its host's root, a quoted path is the same path on its origin.
+        assert_eq!(
+            rewrite_embedded_urls("x = '/img/logo.gif'", &root, &here),
+            None
         );
     }
 
@@ -324,7 +417,7 @@ mod tests {
             None
         );
         assert_eq!(
-            rewrite_embedded_urls("location = '/cnie-renewal/x'", &m, &here),
+            rewrite_embedded_urls("location = '/other-site/x'", &m, &here),
             None
         );
     }

@@ -122,6 +122,35 @@ async fn on_its_origin_a_legacy_pages_links_to_itself_are_root_relative() {
     assert!(html.contains("href=\"/"), "no root-relative link:\n{html}");
 }
 
+/// Found when tried: a site writing root-relative links preloads its logo from code
+/// (`onload="MM_preloadImages('/birth-certificate-full-copy/img/logo.gif')"`), and its
+/// origin answered that path, the base written twice upstream, with a 404 on every page.
+#[tokio::test(flavor = "multi_thread")]
+async fn on_its_origin_a_path_a_legacy_page_preloads_from_code_is_found() {
+    let estate = start_estate(None);
+    let gw = TestGateway::with(&estate, on_own_origins);
+    let http = origin_client(gw.addr);
+    let page = http
+        .get(gw.origin_url("birth-certificate-full-copy", "/"))
+        .send()
+        .await
+        .expect("request");
+    assert_eq!(page.status(), 200);
+    let html = page.text().await.expect("html");
+    let preloaded = html
+        .split("MM_preloadImages('")
+        .nth(1)
+        .and_then(|rest| rest.split('\'').next())
+        .unwrap_or_else(|| panic!("no preload in:\n{html}"));
+    assert_eq!(preloaded, "/img/logo.gif", "{html}");
+    let logo = http
+        .get(gw.origin_url("birth-certificate-full-copy", preloaded))
+        .send()
+        .await
+        .expect("request");
+    assert_eq!(logo.status(), 200, "the preloaded {preloaded}");
+}
+
 #[tokio::test(flavor = "multi_thread")]
 async fn a_legacy_self_redirect_stays_on_the_services_origin() {
     let estate = start_estate(None);
