@@ -614,6 +614,33 @@ mod tests {
         }
     }
 
+    /// Found in a probe: a question one of whose words names a single service went there
+    /// with confidence, however little of it the service matched ("the best restaurant" to
+    /// the sanitary authorisation at 0.99). Such a pick is the LLM's to judge, or a
+    /// did-you-mean; a question the service matches well is still routed.
+    #[tokio::test]
+    async fn a_pick_resting_on_one_word_of_the_question_is_not_routed_on_its_own() {
+        let (catalog, assist) = router();
+        for q in [
+            "quel est le meilleur restaurant à Marrakech",
+            "بغيت نبدل التيليفون ديالي",
+            "je veux louer une voiture f marrakech",
+            "ما هي أحسن مدرسة خاصة في الرباط",
+        ] {
+            let d = assist.decide(&catalog, q, true, None, &Unbudgeted).await;
+            assert_eq!(d.outcome, Outcome::Ambiguous, "{q}: {d:?}");
+            assert!(d.confidence <= 0.5, "{q}: {d:?}");
+        }
+        for (q, service) in [
+            ("pasport dyali sala", "passport-application"),
+            ("vignette voiture", "vehicle-tax-vignette"),
+        ] {
+            let d = assist.decide(&catalog, q, true, None, &Unbudgeted).await;
+            assert_eq!(d.outcome, Outcome::Routed, "{q}: {d:?}");
+            assert_eq!(d.service.as_deref(), Some(service), "{q}: {d:?}");
+        }
+    }
+
     /// Found in a bypass probe: an e-mail address's local part, redacted out of the key,
     /// steered one citizen's shortlist to services that did not fit; the LLM's "none"
     /// about them, cached, answered everyone asking the same words with their own address.

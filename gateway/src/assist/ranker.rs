@@ -118,6 +118,19 @@ const NEAR_COVERAGE: f32 = 0.5;
 const NEAR_WHOLE_SCORE: f32 = 0.4;
 /// Confidence from which the top candidate is routed without the LLM.
 const CONFIDENT: f32 = 0.75;
+/// A pick resting on one word is never confident: a best score below this share of the
+/// catalog's largest IDF with less than [`THIN_COVERAGE`] of the query's words matched is
+/// worth at most [`THIN_CONFIDENCE`], so ambiguous (the LLM's to judge, or a did-you-mean),
+/// however far ahead of the runner-up it is (the calibration's margin term). Found in a probe: "quel est le meilleur restaurant
+/// à Marrakech" went to the sanitary authorisation at 0.99, "je veux louer une voiture" to
+/// the vignette at 0.95, "بغيت نبدل التيليفون" to the customs tariff at 0.87: each the only
+/// service one of its words names (0.94, 1.0 and 1.15 of that IDF, half the words matched).
+const THIN_SCORE: f32 = 1.2;
+/// See [`THIN_SCORE`].
+const THIN_COVERAGE: f32 = 0.6;
+/// The most such a pick is said to be worth (the calibration, fitted on the catalog's own
+/// examples, knows no question outside them).
+const THIN_CONFIDENCE: f32 = 0.5;
 /// Logistic calibration `p = 1 / (1 + e^-(C0 + C_SCORE top/scale +
 /// C_MARGIN margin + C_COVERAGE coverage))`, where scale is the catalog's
 /// largest IDF and margin = (top - second) / top.
@@ -260,7 +273,7 @@ impl Ranker {
             };
             sig.specific = mask & specific_mask != 0;
         }
-        let confidence = calibrated(&sig);
+        let mut confidence = calibrated(&sig);
         let out_of_scope = ranked.is_empty()
             || !sig.specific
             || sig.top < MIN_SCORE * self.index.scale
@@ -271,6 +284,9 @@ impl Ranker {
                 || scored(NEAR_WHOLE_SCORE) && sig.coverage >= 0.99);
         if out_of_scope && (sig.injection >= injection::THRESHOLD || !near) {
             ranked.clear();
+        }
+        if !scored(THIN_SCORE) && sig.coverage < THIN_COVERAGE {
+            confidence = confidence.min(THIN_CONFIDENCE);
         }
         let verdict = if sig.injection >= injection::THRESHOLD {
             Verdict::Injection
