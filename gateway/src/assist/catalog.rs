@@ -3,8 +3,8 @@
 
 use super::index::ServiceDoc;
 use super::ranker::Ranker;
-use crate::config::{Localized, ServiceConfig, ServiceOrigins};
-use std::collections::HashMap;
+use crate::config::{Localized, Ministry, ServiceConfig, ServiceOrigins};
+use std::collections::{BTreeMap, HashMap};
 
 /// What the router knows of the services: their ranker index and how to name them. Built
 /// once per registry snapshot (and by the CLI straight from the configuration).
@@ -20,9 +20,22 @@ pub struct Catalog {
 }
 
 impl Catalog {
+    /// The services as their own files describe them (tests, and a catalog whose owners'
+    /// names are not at hand).
     pub fn new(services: &[ServiceConfig]) -> Self {
+        Self::with_owners(services, &BTreeMap::new())
+    }
+
+    /// The services, each also found by the acronyms of the agency that runs it
+    /// (`ministries.toml`, the platform's): citizens type "DGSN", "ONEE" or "TGR" for what
+    /// those agencies serve (found in a probe: "DGSN" alone was "not a government service"
+    /// with nothing offered).
+    pub fn with_owners(
+        services: &[ServiceConfig],
+        ministries: &BTreeMap<String, Ministry>,
+    ) -> Self {
         Self {
-            ranker: build_ranker(services),
+            ranker: build_ranker(services, ministries),
             ids: services.iter().map(|s| s.id.clone()).collect(),
             names: services.iter().map(|s| s.names.clone()).collect(),
             descriptions: services.iter().map(|s| s.descriptions.clone()).collect(),
@@ -73,20 +86,75 @@ impl Catalog {
 
 /// Builds the ranker over `services` (in registry order: candidate indexes are service
 /// indexes).
-fn build_ranker(services: &[ServiceConfig]) -> Ranker {
+fn build_ranker(services: &[ServiceConfig], ministries: &BTreeMap<String, Ministry>) -> Ranker {
     let docs: Vec<ServiceDoc> = services
         .iter()
-        .map(|s| ServiceDoc {
-            id: s.id.clone(),
-            names: [s.names.ar.clone(), s.names.fr.clone(), s.names.en.clone()],
-            descriptions: [
-                s.descriptions.ar.clone(),
-                s.descriptions.fr.clone(),
-                s.descriptions.en.clone(),
-            ],
-            keywords: s.keywords.clone(),
-            examples: s.examples.clone(),
+        .map(|s| {
+            let agency = s
+                .agency
+                .as_ref()
+                .and_then(|a| ministries.get(&s.ministry).and_then(|m| m.agencies.get(a)));
+            let mut keywords = s.keywords.clone();
+            keywords.extend(agency.into_iter().flat_map(acronyms));
+            ServiceDoc {
+                id: s.id.clone(),
+                names: [s.names.ar.clone(), s.names.fr.clone(), s.names.en.clone()],
+                descriptions: [
+                    s.descriptions.ar.clone(),
+                    s.descriptions.fr.clone(),
+                    s.descriptions.en.clone(),
+                ],
+                keywords,
+                examples: s.examples.clone(),
+            }
         })
         .collect();
     Ranker::build(&docs)
+}
+
+/// The acronyms an agency's names hold ("DGSN" in "Direction Générale de la Sûreté
+/// Nationale (DGSN)"): what citizens type for it. Only those: the whole name's words
+/// ("nationale", "office", "eau") are shared with other services' and moved them (two
+/// held-out questions lost when tried).
+fn acronyms(names: &Localized) -> Vec<String> {
+    let mut found: Vec<String> = Vec::new();
+    for word in [&names.fr, &names.en]
+        .into_iter()
+        .flat_map(|n| n.split(|c: char| !c.is_ascii_alphanumeric()))
+    {
+        let acronym = word.len() >= 2
+            && word
+                .bytes()
+                .all(|b| b.is_ascii_uppercase() || b.is_ascii_digit())
+            && word.bytes().any(|b| b.is_ascii_uppercase());
+        if acronym && !found.iter().any(|f| f == word) {
+            found.push(word.to_string());
+        }
+    }
+    found
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn named(fr: &str, en: &str) -> Localized {
+        Localized {
+            fr: fr.into(),
+            en: en.into(),
+            ..Localized::default()
+        }
+    }
+
+    #[test]
+    fn an_agencys_acronyms_are_its_upper_case_words_once() {
+        let dgsn = named(
+            "Direction Générale de la Sûreté Nationale (DGSN)",
+            "General Directorate of National Security (DGSN)",
+        );
+        assert_eq!(acronyms(&dgsn), ["DGSN"]);
+        let onee = named("Office National (ONEE - Branche Eau)", "ONEE, water (M2T)");
+        assert_eq!(acronyms(&onee), ["ONEE", "M2T"]);
+        assert!(acronyms(&named("Ministère de l'Intérieur", "A ministry")).is_empty());
+    }
 }

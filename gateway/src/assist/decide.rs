@@ -443,7 +443,11 @@ mod tests {
             metrics,
         )
         .expect("a router");
-        (Catalog::new(&config().services), assist)
+        let config = config();
+        (
+            Catalog::with_owners(&config.services, &config.ministries),
+            assist,
+        )
     }
 
     /// A router without an LLM whose cache and audit are keyed by `secret`.
@@ -593,7 +597,6 @@ mod tests {
             "ONEE",
             "fin nkhelles DGI",
             "ANCFCC",
-            "ADII",
             "ta9a3od dyal bba mazal ma khrejch",
         ] {
             assert!(!offered(q).await.is_empty(), "{q}");
@@ -638,6 +641,32 @@ mod tests {
             let d = assist.decide(&catalog, q, true, None, &Unbudgeted).await;
             assert_eq!(d.outcome, Outcome::Routed, "{q}: {d:?}");
             assert_eq!(d.service.as_deref(), Some(service), "{q}: {d:?}");
+        }
+    }
+
+    /// Found in a probe: "DGSN" alone was "not a government service" with nothing to offer,
+    /// though the agency issues the identity card. An agency's acronym offers what it runs.
+    #[tokio::test]
+    async fn an_agencys_acronym_offers_the_services_it_runs() {
+        let (catalog, assist) = router();
+        for (q, services) in [
+            ("DGSN", &["cnie-renewal", "cnie-first-application"][..]),
+            ("ANR", &["rsu-registration", "rnp-registration"][..]),
+            (
+                "ADII",
+                &["customs-badr-declaration", "customs-tariff-lookup"][..],
+            ),
+        ] {
+            let d = assist.decide(&catalog, q, true, None, &Unbudgeted).await;
+            let offered: Vec<&str> = d
+                .service
+                .iter()
+                .chain(&d.alternatives)
+                .map(String::as_str)
+                .collect();
+            for s in services {
+                assert!(offered.contains(s), "{q}: {d:?}");
+            }
         }
     }
 

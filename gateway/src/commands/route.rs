@@ -17,8 +17,8 @@ fn setup(path: &Path, local_only: bool) -> anyhow::Result<(Config, Catalog, Assi
     if local_only {
         config.gateway.assist.llm = None;
     }
-    let catalog =
-        Catalog::new(&config.services).on_origins(config.gateway.portal.service_origins.as_ref());
+    let catalog = Catalog::with_owners(&config.services, &config.ministries)
+        .on_origins(config.gateway.portal.service_origins.as_ref());
     let metrics = Arc::new(Metrics::new()?);
     let assist = Assist::new(
         &config.gateway.assist,

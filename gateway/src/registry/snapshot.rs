@@ -281,7 +281,7 @@ impl Snapshot {
             }));
         }
         let catalog = Arc::new(
-            Catalog::new(&config.services)
+            Catalog::with_owners(&config.services, &config.ministries)
                 .on_origins(config.gateway.portal.service_origins.as_ref()),
         );
         if let Some(previous) = previous {
