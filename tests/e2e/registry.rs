@@ -2102,6 +2102,155 @@ async fn require_healthy_checks_every_backend_at_once() {
     );
 }
 
+/// Found in a probe: a change's health check ran in the admin API's one-at-a-time turn, so
+/// a ministry checking a site that never answers, with a timeout of its choosing, held every
+/// other ministry's changes (and the platform's) until they were answered 503 "busy".
+#[tokio::test]
+async fn a_health_check_that_never_answers_holds_no_other_ministrys_change() {
+    let e = Estate::start();
+    let silent = egov_integration::raw_http::SilentSite::start();
+    let mut stalled = e.new_service("stalled", "justice");
+    stalled["upstream"]["url"] = json!(format!("http://127.0.0.1:{}/", silent.port));
+    stalled["upstream"]["health_check"] =
+        json!({ "kind": "http", "path": "/", "interval": "10m", "timeout": "10m" });
+    let justice = e.api("justice");
+    let mut checking = tokio::spawn(async move {
+        justice
+            .post("/services?require_healthy=true", &stalled)
+            .await
+    });
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(20);
+    while silent.reached() < 2 {
+        assert!(
+            std::time::Instant::now() < deadline,
+            "the check never reached the site"
+        );
+        tokio::time::sleep(std::time::Duration::from_millis(20)).await;
+    }
+    // The check is under way: interior's change goes through meanwhile.
+    let mut own = e.new_service("interior-own", "interior");
+    own["keywords"] = json!(["pendant le contrôle"]);
+    let answer = e.api("interior").post("/services", &own).await;
+    assert_status(&answer, StatusCode::CREATED);
+    assert!(
+        futures_util::poll!(&mut checking).is_pending(),
+        "the check ended before the other change: this test proves nothing"
+    );
+    // And the check itself ends, refused, long before its own ten minutes.
+    let checked = checking.await.expect("the checking call");
+    assert_status(&checked, StatusCode::UNPROCESSABLE_ENTITY);
+    let message = checked.body["problems"][0]["message"]
+        .as_str()
+        .unwrap_or("");
+    assert!(message.contains("no answer within"), "{}", checked.body);
+}
+
+/// Found in a probe: a change whose connection ended while it waited for its turn (the
+/// admin listener closes a connection at the end of its lifetime; a caller gives up) was
+/// stored and served, and never audited.
+#[tokio::test]
+async fn a_change_whose_caller_has_gone_is_stored_and_audited_all_the_same() {
+    let e = Estate::start();
+    let interior = e.api("interior");
+    let mut svc = e.new_service("left-behind", "interior");
+    assert_status(&interior.post("/services", &svc).await, StatusCode::CREATED);
+    // A first change holds the service's turn while its check waits for a slow page.
+    svc["upstream"]["health_check"] = json!({
+        "kind": "http",
+        "path": "/cnie-renewal/__estate/delay?ms=3000",
+        "timeout": "10s"
+    });
+    let holding = tokio::spawn(async move {
+        interior
+            .put("/services/left-behind?require_healthy=true", &svc, None)
+            .await
+    });
+    tokio::time::sleep(std::time::Duration::from_millis(500)).await;
+    // A second one is sent whole, and its caller goes at once.
+    let body = json!({ "keywords": ["laissé en route"] }).to_string();
+    let head = format!(
+        "PATCH /api/v1/services/left-behind HTTP/1.1\r\nHost: admin\r\nAuthorization: Bearer {}\r\nContent-Type: application/merge-patch+json\r\nContent-Length: {}\r\n\r\n{body}",
+        e.keys.ministries["interior"],
+        body.len()
+    );
+    let admin = e.gateway.admin;
+    tokio::task::spawn_blocking(move || {
+        use std::io::Write;
+        let mut s = std::net::TcpStream::connect(admin).expect("the admin listener");
+        s.write_all(head.as_bytes()).expect("the change");
+        std::thread::sleep(std::time::Duration::from_millis(200));
+    })
+    .await
+    .expect("the caller");
+    let first = holding.await.expect("the first change");
+    assert_status(&first, StatusCode::OK);
+    let audited = || {
+        audit_lines(e.staged())
+            .into_iter()
+            .any(|l| l["action"] == "patch" && l["service"] == "left-behind" && l["result"] == "ok")
+    };
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(20);
+    loop {
+        let read = e.api("interior").get("/services/left-behind").await;
+        if read.body["keywords"] == json!(["laissé en route"]) && audited() {
+            break;
+        }
+        assert!(
+            std::time::Instant::now() < deadline,
+            "the change was lost with its caller, or not audited: {}",
+            read.body
+        );
+        tokio::time::sleep(std::time::Duration::from_millis(100)).await;
+    }
+}
+
+/// Found in a probe: a health read connected to each backend in turn with the service's
+/// own connect timeout (a year was accepted), on a blocking thread that went on after its
+/// caller had gone: 540 reads of backends that never accept held 511 threads and every
+/// change behind them.
+#[tokio::test]
+async fn a_health_read_of_a_backend_that_never_accepts_ends_in_seconds() {
+    use socket2::{Domain, Socket, Type};
+    let e = Estate::start();
+    // A listener whose queue is full: the kernel drops further connection attempts.
+    let full = Socket::new(Domain::IPV4, Type::STREAM, None).expect("a socket");
+    full.bind(&std::net::SocketAddr::from(([127, 0, 0, 1], 0)).into())
+        .expect("bind");
+    full.listen(0).expect("listen");
+    let port = full
+        .local_addr()
+        .ok()
+        .and_then(|a| a.as_socket())
+        .expect("its port")
+        .port();
+    let _queued: Vec<std::net::TcpStream> = (0..4)
+        .filter_map(|_| {
+            std::net::TcpStream::connect_timeout(
+                &std::net::SocketAddr::from(([127, 0, 0, 1], port)),
+                std::time::Duration::from_millis(200),
+            )
+            .ok()
+        })
+        .collect();
+    let mut svc = e.new_service("never-accepts", "interior");
+    svc["upstream"]["url"] = json!(format!("http://127.0.0.1:{port}/"));
+    svc["upstream"]["timeouts"] = json!({ "connect": "1h", "read": "1h", "total": "1h" });
+    let interior = e.api("interior");
+    assert_status(&interior.post("/services", &svc).await, StatusCode::CREATED);
+    let read = tokio::time::timeout(
+        std::time::Duration::from_secs(30),
+        interior.get("/services/never-accepts/health"),
+    )
+    .await
+    .expect("the health read waited for the service's own connect timeout");
+    assert_eq!(
+        read.body["backends"][0]["reachable"], false,
+        "{}",
+        read.body
+    );
+    assert_eq!(read.body["healthy"], false, "{}", read.body);
+}
+
 /// Found in a bypass probe: the health read said "healthy" while the service's breaker was
 /// open and every citizen got the maintenance page.
 #[tokio::test]

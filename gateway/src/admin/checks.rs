@@ -538,28 +538,60 @@ pub fn check_backends(
     problems
 }
 
-/// Whether every backend of `service` accepts a connection within its connect timeout
-/// (blocking).
-pub fn check_reachable(service: &ServiceConfig) -> Vec<Problem> {
-    let mut problems = Vec::new();
-    for b in &service.upstream.backends {
-        let reachable = (b.host.as_str(), b.port)
-            .to_socket_addrs()
-            .ok()
-            .into_iter()
-            .flatten()
-            .any(|a| {
-                std::net::TcpStream::connect_timeout(&a, service.upstream.timeouts.connect).is_ok()
-            });
-        if !reachable {
-            problems.push(Problem::new(
-                "/upstream/url",
-                format!("{b} does not accept connections (require_healthy)"),
-            ));
-        }
-    }
-    problems
+/// Whether every backend of `service`, at the addresses it was `resolved` to, accepts a
+/// connection within its connect timeout (at most [`HEALTH_CHECK_LIMIT`]), all at once.
+pub async fn check_reachable(
+    service: &ServiceConfig,
+    resolved: &[std::io::Result<Vec<SocketAddr>>],
+) -> Vec<Problem> {
+    let timeout = service.upstream.timeouts.connect;
+    let checks = service
+        .upstream
+        .backends
+        .iter()
+        .zip(resolved)
+        .map(|(b, addrs)| async move {
+            let addrs = addrs.as_deref().unwrap_or_default();
+            let tries = addrs.iter().map(|a| connects(*a, timeout));
+            let reachable = futures_util::future::join_all(tries)
+                .await
+                .into_iter()
+                .any(|(ok, _)| ok);
+            (!reachable).then(|| {
+                Problem::new(
+                    "/upstream/url",
+                    format!("{b} does not accept connections (require_healthy)"),
+                )
+            })
+        });
+    futures_util::future::join_all(checks)
+        .await
+        .into_iter()
+        .flatten()
+        .collect()
 }
+
+/// Whether `addr` accepts a TCP connection within `timeout` (at most
+/// [`HEALTH_CHECK_LIMIT`]), and how long it took to tell.
+pub async fn connects(
+    addr: SocketAddr,
+    timeout: std::time::Duration,
+) -> (bool, std::time::Duration) {
+    let started = std::time::Instant::now();
+    let limit = timeout.min(HEALTH_CHECK_LIMIT);
+    let ok = matches!(
+        tokio::time::timeout(limit, tokio::net::TcpStream::connect(addr)).await,
+        Ok(Ok(_))
+    );
+    (ok, started.elapsed())
+}
+
+/// The longest a change's health check (`require_healthy`) or a health read waits for a
+/// backend, whatever timeouts the service gives itself: found in a probe, a check with a
+/// ten-minute timeout of a site that never answers kept the call (and, then, every
+/// ministry's changes) waiting, and a connect timeout of a year made each health read of
+/// 32 such backends hold a thread for an hour after its caller had gone.
+pub const HEALTH_CHECK_LIMIT: std::time::Duration = std::time::Duration::from_secs(5);
 
 /// Whether every backend of `service`, at the address it was `resolved` to, passes the
 /// service's own active health check, run once as its balancer will run it (`require_healthy`).
@@ -593,16 +625,25 @@ pub async fn check_health_as_configured(
             let addr = addrs.as_ref().ok().and_then(|a| a.first())?;
             let target = pingora::lb::Backend::new(&addr.to_string()).ok()?;
             let check = &check;
-            Some(async move { (b, check.check(&target).await) })
+            Some(async move {
+                let checked = tokio::time::timeout(HEALTH_CHECK_LIMIT, check.check(&target)).await;
+                (b, checked)
+            })
         });
     futures_util::future::join_all(checks)
         .await
         .into_iter()
         .filter_map(|(b, checked)| {
-            let e = checked.err()?;
-            let why = match e.etype() {
-                pingora::ErrorType::CustomCode(_, status) => format!("it answered {status}"),
-                other => other.as_str().to_string(),
+            let why = match checked {
+                Ok(Ok(())) => return None,
+                Ok(Err(e)) => match e.etype() {
+                    pingora::ErrorType::CustomCode(_, status) => format!("it answered {status}"),
+                    other => other.as_str().to_string(),
+                },
+                Err(_) => format!(
+                    "no answer within {} s, the longest a change waits for one",
+                    HEALTH_CHECK_LIMIT.as_secs()
+                ),
             };
             Some(Problem::new(
                 AT,

@@ -34,6 +34,11 @@ use auth::Authenticator;
 use std::net::SocketAddr;
 use std::sync::Arc;
 
+/// How many health reads may connect to backends at once on one instance; more wait for
+/// one of them to end (found in a probe: 540 reads of one service, each of 32 backends
+/// that never accept, held 511 threads and every change behind them).
+const HEALTH_READS: usize = 4;
+
 /// Everything the API's handlers share.
 pub struct Admin {
     pub live: Arc<LiveRegistry>,
@@ -54,6 +59,8 @@ pub struct Admin {
     pub(crate) turns: ServiceTurns,
     /// Each ministry's changes (`[admin] changes_per_ministry`), counted on this instance.
     pub(crate) rates: crate::limits::rate::RateLimiter,
+    /// Health reads connecting to backends at once (see `api::reads::health`).
+    pub(crate) health_reads: Arc<tokio::sync::Semaphore>,
 }
 
 /// A turn per service, for its changes: writes that named no version would otherwise read
@@ -103,6 +110,7 @@ impl Admin {
             writes: Arc::new(tokio::sync::Mutex::new(())),
             turns: ServiceTurns::default(),
             rates: crate::limits::rate::RateLimiter::new(None),
+            health_reads: Arc::new(tokio::sync::Semaphore::new(HEALTH_READS)),
         })
     }
 

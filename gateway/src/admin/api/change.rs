@@ -248,30 +248,24 @@ pub(super) async fn change(admin: &Admin, req: Request<'_>) -> Response {
     let own = admin.own_listeners();
     let to_check = service.clone();
     let require_healthy = req.flags.require_healthy;
-    let (network, resolved) = tokio::task::spawn_blocking(move || {
+    let (mut network, resolved) = tokio::task::spawn_blocking(move || {
         let mut p = Vec::new();
         let resolved = checks::resolve_backends(&to_check);
         if upstream_changed {
             p.extend(checks::check_backends(&to_check, &resolved, &allow, &own));
         }
-        if require_healthy && p.is_empty() {
-            p.extend(checks::check_reachable(&to_check));
-        }
         (p, resolved)
     })
     .await
     .unwrap_or_default();
+    if require_healthy && network.is_empty() {
+        network.extend(checks::check_reachable(&service, &resolved).await);
+    }
     problems.extend(network);
-    let mut one_at_a_time = None;
-    if problems.is_empty() {
-        if !req.dry_run {
-            match OneAtATime::take(admin).await {
-                Ok(held) => one_at_a_time = Some(held),
-                Err(busy) => return busy,
-            }
-        }
-        // Against the registry as it is now that no other change is being applied.
-        let snapshot = admin.live.snapshot();
+    // What the registry says the service may be (another ministry's host, backend or
+    // identity headers; the ministry's count), against the registry as it is when asked.
+    let owned = |snapshot: &crate::registry::Snapshot| {
+        let mut problems = Vec::new();
         if current.is_none() && !caller.is_platform() {
             // Found when tried: a ministry registered 150 services in 50 seconds, each a
             // line of the catalog, the search and the portal's pages, and up to 32
@@ -318,12 +312,30 @@ pub(super) async fn change(admin: &Admin, req: Request<'_>) -> Response {
                 &service,
             ));
         }
-    }
-    // Last, once the service may be where it says: the check sends the backends a request
-    // whose path and `Host` the caller chose (found when tried: run first, it sent another
-    // ministry's site `GET /admin/delete-user?id=42`, and told its status).
+        problems
+    };
+    // The health check runs before the one-at-a-time turn, once the service may be where
+    // it says: it sends the backends a request whose path and `Host` the caller chose
+    // (found when tried: run before that check, it sent another ministry's site `GET
+    // /admin/delete-user?id=42`, and told its status). Found in a probe: run in the turn,
+    // a check of a site that never answers, with a timeout of the caller's choosing, held
+    // every ministry's changes (and the platform's) for as long as the connection lived.
     if require_healthy && problems.is_empty() {
-        problems.extend(checks::check_health_as_configured(&service, &resolved).await);
+        problems.extend(owned(&admin.live.snapshot()));
+        if problems.is_empty() {
+            problems.extend(checks::check_health_as_configured(&service, &resolved).await);
+        }
+    }
+    let mut one_at_a_time = None;
+    if problems.is_empty() {
+        if !req.dry_run {
+            match OneAtATime::take(admin).await {
+                Ok(held) => one_at_a_time = Some(held),
+                Err(busy) => return busy,
+            }
+        }
+        // Again, against the registry as it is now that no other change is being applied.
+        problems.extend(owned(&admin.live.snapshot()));
     }
     if problems.is_empty() {
         let next = admin.live.with_service(id, Some(service));

@@ -56,9 +56,28 @@ pub fn routes(admin: Arc<Admin>) -> Router {
         .route("/api/v1/services/{id}/feedback", get(feedback))
         .route("/api/v1/services/{id}/purge", post(purge))
         .fallback(|| async { StatusCode::NOT_FOUND })
+        .layer(axum::middleware::from_fn(to_the_end))
         .layer(axum::extract::DefaultBodyLimit::max(BODY_LIMIT))
         .layer(axum::middleware::map_response(json_errors))
         .with_state(admin)
+}
+
+/// A call that may change something (any method but `GET` and `HEAD`) runs to its end, its
+/// audit line included, whatever becomes of its connection: found in a probe, a change
+/// whose connection the listener closed at the end of its lifetime (or whose caller gave
+/// up) was stored and served, and never audited, its caller answered nothing. A read
+/// stops when its caller goes.
+async fn to_the_end(request: axum::extract::Request, next: axum::middleware::Next) -> Response {
+    if matches!(*request.method(), http::Method::GET | http::Method::HEAD) {
+        return next.run(request).await;
+    }
+    match tokio::spawn(next.run(request)).await {
+        Ok(response) => response,
+        Err(e) => {
+            tracing::error!(error = %e, "admin API: a change's task failed");
+            StatusCode::INTERNAL_SERVER_ERROR.into_response()
+        }
+    }
 }
 
 /// Every refusal in the API's one JSON shape (`error`, `error_description`), including

@@ -271,30 +271,31 @@ pub(super) async fn health(
                 crate::resilience::breaker::BreakerState::HalfOpen => "half-open",
                 crate::resilience::breaker::BreakerState::Open => "open",
             });
-    let backends = tokio::task::spawn_blocking(move || {
-        let upstream = &service.upstream;
-        let timeout = upstream.timeouts.connect;
-        upstream
-            .backends()
-            .iter()
-            .map(|a| {
-                let started = std::time::Instant::now();
-                let ok = std::net::TcpStream::connect_timeout(a, timeout).is_ok();
-                let passes = upstream.passes_checks(*a);
-                let ejected = upstream.is_ejected(*a);
-                json!({
-                    "address": a.to_string(),
-                    "reachable": ok,
-                    "connect_ms": (started.elapsed().as_secs_f64() * 1000.0 * 10.0).round() / 10.0,
-                    "passes_health_check": passes,
-                    "ejected": ejected,
-                    "in_service": passes && !ejected,
-                })
-            })
-            .collect::<Vec<_>>()
-    })
-    .await
-    .unwrap_or_default();
+    // Each backend at once, none for longer than a change's check may wait, and a few
+    // reads at a time (see `HEALTH_READS`): a read whose caller has gone stops.
+    let Ok(_reading) = admin.health_reads.acquire().await else {
+        return error(
+            StatusCode::SERVICE_UNAVAILABLE,
+            "shutting_down",
+            "the admin API is stopping",
+        );
+    };
+    let upstream = &service.upstream;
+    let timeout = upstream.timeouts.connect;
+    let reads = upstream.backends().iter().map(|a| async move {
+        let (ok, took) = checks::connects(*a, timeout).await;
+        let passes = upstream.passes_checks(*a);
+        let ejected = upstream.is_ejected(*a);
+        json!({
+            "address": a.to_string(),
+            "reachable": ok,
+            "connect_ms": (took.as_secs_f64() * 1000.0 * 10.0).round() / 10.0,
+            "passes_health_check": passes,
+            "ejected": ejected,
+            "in_service": passes && !ejected,
+        })
+    });
+    let backends = futures_util::future::join_all(reads).await;
     let healthy = unresolved.is_empty()
         && breaker != Some("open")
         && backends
