@@ -614,6 +614,7 @@ pub fn run_until_signalled(server: Server, app: &App, settings: &ServerSettings)
         shutdown_signal: Box::new(DrainFirst {
             draining: Arc::clone(&app.draining),
             grace: settings.grace_period,
+            upgrade_sock: settings.upgrade_sock.clone(),
         }),
     });
 }
@@ -624,9 +625,59 @@ pub fn run_until_signalled(server: Server, app: &App, settings: &ServerSettings)
 /// once, so a balancer still sending met refused connections, and `/readyz` never said
 /// 503: found when tried). SIGINT during that time still stops at once; SIGQUIT hands the
 /// listeners over.
+///
+/// SIGQUIT is obeyed only while a new process waits on `server.upgrade_sock`: pingora stops
+/// serving on SIGQUIT even when it could hand the listeners to no one (found in a probe: a
+/// SIGQUIT sent after the new process had given up waiting, or after it had refused its
+/// configuration, took the instance down, ports closed, while `/readyz` said ready). As
+/// nginx's master keeps serving when the binary it started fails, the instance logs why
+/// and serves on.
 struct DrainFirst {
     draining: Arc<std::sync::atomic::AtomicBool>,
     grace: std::time::Duration,
+    upgrade_sock: std::path::PathBuf,
+}
+
+impl DrainFirst {
+    /// SIGQUIT's upgrade, if a new process is there to take the listeners.
+    fn upgrade(&self) -> Option<ShutdownSignal> {
+        if upgrade_waiting(&self.upgrade_sock) {
+            return Some(ShutdownSignal::GracefulUpgrade);
+        }
+        tracing::error!(
+            upgrade_sock = %self.upgrade_sock.display(),
+            "SIGQUIT ignored: no new process waits on the upgrade socket to take the listeners (start `serve --upgrade` first and send SIGQUIT within 5 s; it may have refused its configuration); still serving"
+        );
+        None
+    }
+}
+
+/// Whether a process listens on the Unix socket at `path` (read from `/proc/net/unix`:
+/// connecting to ask would be taken by the new process as the listeners' hand-over).
+fn upgrade_waiting(path: &std::path::Path) -> bool {
+    let Ok(table) = std::fs::read_to_string("/proc/net/unix") else {
+        // Not Linux: pingora's own behaviour.
+        return true;
+    };
+    let absolute = std::path::absolute(path).unwrap_or_else(|_| path.to_path_buf());
+    listening_at(&table, path) || listening_at(&table, &absolute)
+}
+
+/// Whether `/proc/net/unix`'s `table` has a listening socket bound at `path`.
+fn listening_at(table: &str, path: &std::path::Path) -> bool {
+    /// `__SO_ACCEPTCON`: the socket listens.
+    const ACCEPTING: u32 = 0x0001_0000;
+    let Some(path) = path.to_str() else {
+        return false;
+    };
+    table.lines().skip(1).any(|line| {
+        let fields: Vec<&str> = line.split_whitespace().collect();
+        let flags = fields
+            .get(3)
+            .and_then(|f| u32::from_str_radix(f, 16).ok())
+            .unwrap_or(0);
+        fields.get(7) == Some(&path) && flags & ACCEPTING != 0
+    })
 }
 
 #[async_trait]
@@ -641,18 +692,31 @@ impl ShutdownSignalWatch for DrainFirst {
             tracing::error!("cannot watch the shutdown signals; stopping");
             return ShutdownSignal::FastShutdown;
         };
-        tokio::select! {
-            _ = quit.recv() => return ShutdownSignal::GracefulUpgrade,
-            _ = int.recv() => return ShutdownSignal::FastShutdown,
-            _ = term.recv() => {}
+        loop {
+            tokio::select! {
+                _ = quit.recv() => match self.upgrade() {
+                    Some(upgrade) => return upgrade,
+                    None => continue,
+                },
+                _ = int.recv() => return ShutdownSignal::FastShutdown,
+                _ = term.recv() => break,
+            }
         }
         self.draining
             .store(true, std::sync::atomic::Ordering::Relaxed);
         tracing::info!(grace = ?self.grace, "SIGTERM: /readyz says 503; serving on for the grace period");
-        tokio::select! {
-            () = tokio::time::sleep(self.grace) => ShutdownSignal::GracefulTerminate,
-            _ = int.recv() => ShutdownSignal::FastShutdown,
-            _ = quit.recv() => ShutdownSignal::GracefulUpgrade,
+        let grace = tokio::time::sleep(self.grace);
+        tokio::pin!(grace);
+        loop {
+            tokio::select! {
+                () = &mut grace => return ShutdownSignal::GracefulTerminate,
+                _ = int.recv() => return ShutdownSignal::FastShutdown,
+                _ = quit.recv() => {
+                    if let Some(upgrade) = self.upgrade() {
+                        return upgrade;
+                    }
+                }
+            }
         }
     }
 }
@@ -683,6 +747,37 @@ mod tests {
             let distinct: std::collections::HashSet<&String> = keys.iter().collect();
             assert_eq!(distinct.len(), keys.len(), "{keys:?}");
         }
+    }
+
+    #[test]
+    fn only_a_listening_socket_at_the_upgrade_path_is_a_new_process_waiting() {
+        let table = "Num       RefCount Protocol Flags    Type St Inode Path
+00000000c260151d: 00000002 00000000 00010000 0001 01 11753142 /run/egov/upgrade.sock
+00000000e197e8ec: 00000003 00000000 00000000 0001 03  1267 /run/egov/stale.sock
+00000000c9441362: 00000003 00000000 00000000 0001 03  1268
+";
+        let at = |p: &str| listening_at(table, std::path::Path::new(p));
+        assert!(at("/run/egov/upgrade.sock"));
+        assert!(!at("/run/egov/stale.sock"), "connected, not listening");
+        assert!(!at("/run/egov/other.sock"));
+        assert!(!at("/run/egov/upgrade"));
+    }
+
+    #[test]
+    fn a_unix_socket_bound_and_listening_here_is_seen_and_gone_once_closed() {
+        let dir = std::env::temp_dir().join(format!("egov-upgrade-{}", std::process::id()));
+        std::fs::create_dir_all(&dir).expect("a directory");
+        let path = dir.join("upgrade.sock");
+        let _ = std::fs::remove_file(&path);
+        assert!(!upgrade_waiting(&path));
+        let listener = std::os::unix::net::UnixListener::bind(&path).expect("bind");
+        assert!(upgrade_waiting(&path));
+        drop(listener);
+        assert!(
+            !upgrade_waiting(&path),
+            "a socket file left behind is no process"
+        );
+        let _ = std::fs::remove_dir_all(&dir);
     }
 
     #[test]

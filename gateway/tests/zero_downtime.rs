@@ -292,6 +292,47 @@ fn a_graceful_upgrade_under_load_hands_the_sockets_over_and_fails_no_request() {
     assert!(ok > 20, "only {ok} requests ran");
 }
 
+/// Found in a probe: a SIGQUIT sent when no new process waited for the listeners (it had
+/// refused its configuration, or given up waiting) took the instance down.
+#[test]
+fn a_sigquit_with_no_new_process_waiting_leaves_the_gateway_serving() {
+    let setup = Setup::new("lonely-quit");
+    let mut running = setup.serve(false);
+    wait_serving(&setup);
+    // An upgrade whose configuration does not validate exits at once.
+    let config = setup.dir.join("gateway.toml");
+    let good = std::fs::read_to_string(&config).expect("gateway.toml");
+    std::fs::write(&config, format!("{good}\nnot_a_key = 1\n")).expect("broken");
+    let mut refused = setup.serve(true);
+    assert!(
+        wait_exit(&mut refused, Duration::from_secs(15)),
+        "the upgrade with a broken configuration did not exit"
+    );
+    std::fs::write(&config, good).expect("mended");
+    signal(&running, "QUIT");
+    // Unanswered, pingora tries the socket for five seconds, waits five more, then drains.
+    std::thread::sleep(Duration::from_secs(12));
+    assert!(
+        running.try_wait().ok().flatten().is_none(),
+        "the gateway exited on a SIGQUIT no one could answer"
+    );
+    assert_eq!(setup.get("/s/cnie-renewal/"), Some(200), "still serving");
+    // A real upgrade still goes through afterwards.
+    let new = setup.serve(true);
+    std::thread::sleep(Duration::from_millis(1500));
+    signal(&running, "QUIT");
+    assert!(
+        wait_exit(&mut running, Duration::from_secs(15)),
+        "the old process did not hand over and exit"
+    );
+    assert_eq!(
+        setup.get("/s/cnie-renewal/"),
+        Some(200),
+        "the new one serves"
+    );
+    stop(new);
+}
+
 #[test]
 fn a_second_gateway_on_a_running_ones_ports_refuses_to_start_and_names_the_port() {
     let setup = Setup::new("twice");
