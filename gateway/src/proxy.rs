@@ -331,11 +331,11 @@ impl ProxyHttp for GatewayProxy {
         end_of_stream: bool,
         ctx: &mut Self::CTX,
     ) -> Result<Option<std::time::Duration>> {
-        if let Some(feed) = ctx.body.as_mut() {
-            feed.feed(body, end_of_stream)
-                .map_err(|e| Error::explain(ErrorType::InternalError, e.to_string()))?;
-        }
-        Ok(None)
+        let Some(feed) = ctx.body.as_mut() else {
+            return Ok(None);
+        };
+        feed.feed(body, end_of_stream)
+            .map_err(|e| Error::explain(ErrorType::InternalError, e.to_string()))
     }
 
     async fn response_filter(
