@@ -59,12 +59,18 @@ pub fn expiries(
     let budget = header_bytes.min(MAX_EXPIRY_BYTES);
     let mut out = Vec::new();
     let mut spent = 0;
-    for path in &paths {
-        for domain in &domains {
-            for name in &names {
+    for (p, path) in paths.iter().enumerate() {
+        for (n, name) in names.iter().enumerate() {
+            // The largest cookie at `/`, in every scope it may have, whatever the budget:
+            // each refusal then rids the browser of one cookie at least, and reloads heal.
+            // Found in a probe: names of 3,000 bytes planted with `Domain=` by a sibling's
+            // page got, at each refusal, a host-only expiry of the first and nothing else
+            // (the budget spent), so every service's origin answered 431 for a year.
+            let largest = p == 0 && n == 0;
+            for domain in &domains {
                 let value = format!("{name}=; Max-Age=0; Path={path}{domain}{secure}; HttpOnly");
                 spent += "set-cookie: \r\n".len() + value.len();
-                if spent > budget {
+                if spent > budget && !largest {
                     return out;
                 }
                 if let Ok(v) = HeaderValue::from_str(&value) {
@@ -78,9 +84,9 @@ pub fn expiries(
 
 /// The distinct names of `req`'s cookies, but the portal's own (its session cookies; the
 /// binding companions of legacy cookies are expired with them), that can be written back
-/// (token characters only).
+/// (token characters only), the largest cookie first.
 fn names_to_expire(req: &RequestHeader) -> Vec<&str> {
-    let mut names: Vec<&str> = Vec::new();
+    let mut names: Vec<(&str, usize)> = Vec::new();
     let pairs = req
         .headers
         .get_all(COOKIE)
@@ -90,15 +96,19 @@ fn names_to_expire(req: &RequestHeader) -> Vec<&str> {
     for pair in pairs {
         let name = pair.split('=').next().unwrap_or_default().trim();
         let kept = portal_reserved(name) && !name.starts_with(BINDING_PREFIX);
-        if name.is_empty() || kept || !name.bytes().all(token) || names.contains(&name) {
+        if name.is_empty() || kept || !name.bytes().all(token) {
             continue;
         }
-        names.push(name);
+        match names.iter_mut().find(|(n, _)| *n == name) {
+            Some((_, size)) => *size = (*size).max(pair.len()),
+            None => names.push((name, pair.len())),
+        }
         if names.len() == MAX_NAMES {
             break;
         }
     }
-    names
+    names.sort_by_key(|n| std::cmp::Reverse(n.1));
+    names.into_iter().map(|(name, _)| name).collect()
 }
 
 /// A byte of an HTTP token (RFC 9110 §5.6.2), as cookie names are.
@@ -198,6 +208,28 @@ mod tests {
                 "track=; Max-Age=0; Path=/cnie/demande; Domain=services.gov.ma; HttpOnly",
                 "track=; Max-Age=0; Path=/cnie/demande/; HttpOnly",
                 "track=; Max-Age=0; Path=/cnie/demande/; Domain=services.gov.ma; HttpOnly",
+            ]
+        );
+    }
+
+    /// Found in a probe: a sibling's page planted a dozen cookies with names of 3,000 bytes
+    /// for the services' domain; each refusal expired the first host-only, where it was
+    /// not, and nothing else, so the citizen was refused on every service for a year.
+    #[test]
+    fn each_refusal_expires_the_largest_cookie_in_every_scope_whatever_its_size() {
+        let mut cookie = "small=1".to_string();
+        for i in 0..12 {
+            cookie.push_str(&format!("; {}{i}=1", "n".repeat(3000)));
+        }
+        cookie.push_str(&format!("; {}=1", "m".repeat(3500)));
+        let out = expiries(&request("/page", &cookie, 0), Some("services.gov.ma"), true);
+        let out = texts(&out);
+        let largest = "m".repeat(3500);
+        assert_eq!(
+            out,
+            [
+                format!("{largest}=; Max-Age=0; Path=/; Secure; HttpOnly"),
+                format!("{largest}=; Max-Age=0; Path=/; Domain=services.gov.ma; Secure; HttpOnly"),
             ]
         );
     }
