@@ -503,6 +503,61 @@ async fn a_ministrys_read_of_citizens_feedback_is_audited_in_a_private_file() {
     }
 }
 
+/// Found in a probe: a ministry that registered an id another ministry had deleted read
+/// that ministry's citizens' feedback ("casier judiciaire de [NAME]..."), though the
+/// service's history, secrets and cache were kept apart.
+#[tokio::test]
+async fn a_ministry_reusing_a_deleted_id_reads_none_of_the_former_owners_feedback() {
+    let e = Estate::start();
+    let justice = e.api("justice");
+    let theirs = e.new_service("reused-id", "justice");
+    assert_status(
+        &justice.post("/services", &theirs).await,
+        StatusCode::CREATED,
+    );
+    let told = client()
+        .post(e.gateway.url("/feedback"))
+        .form(&[
+            ("q", "renouveler ma carte nationale"),
+            ("routed", "cnie-renewal"),
+            ("chosen", "reused-id"),
+        ])
+        .send()
+        .await
+        .expect("feedback");
+    assert_eq!(told.status(), 200);
+    let read = justice.get("/services/reused-id/feedback").await;
+    assert_eq!(
+        read.body["feedback"].as_array().map(Vec::len),
+        Some(1),
+        "{}",
+        read.body
+    );
+    assert_status(
+        &justice.delete("/services/reused-id").await,
+        StatusCode::NO_CONTENT,
+    );
+    // Feedback is dated to the second: the new owner's service comes a second later.
+    tokio::time::sleep(std::time::Duration::from_millis(1100)).await;
+    let interior = e.api("interior");
+    let ours = e.new_service("reused-id", "interior");
+    assert_status(
+        &interior.post("/services", &ours).await,
+        StatusCode::CREATED,
+    );
+    let read = interior.get("/services/reused-id/feedback").await;
+    assert_status(&read, StatusCode::OK);
+    assert_eq!(read.body["feedback"], json!([]), "{}", read.body);
+    // The platform still reads all of it.
+    let all = e.api("platform").get("/services/reused-id/feedback").await;
+    assert_eq!(
+        all.body["feedback"].as_array().map(Vec::len),
+        Some(1),
+        "{}",
+        all.body
+    );
+}
+
 /// Found when tried: calls without a credential each wrote their whole path segment (60 KB)
 /// into the audit log, 60 MB in a second and a half. An address's first calls without one
 /// are audited, with the id cut to an id's length, the rest only answered: never a lockout

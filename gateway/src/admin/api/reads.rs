@@ -217,12 +217,25 @@ pub(super) async fn feedback(
 ) -> Response {
     // Citizens' words: every read is audited, as a change is (found when tried: only
     // refusals and changes were, so who read them was nowhere).
-    let caller = match caller_of_service(&admin, &headers, "read_feedback", &id, client).await {
-        Ok((caller, _)) => caller,
-        Err(r) => return r,
+    let (caller, record) =
+        match caller_of_service(&admin, &headers, "read_feedback", &id, client).await {
+            Ok(found) => found,
+            Err(r) => return r,
+        };
+    // Only what citizens said since the service became this ministry's: found in a probe, a
+    // ministry registering an id another ministry had deleted read that ministry's
+    // citizens' answers (their history, secrets and cache were kept apart already).
+    let since = if caller.is_platform() {
+        0
+    } else {
+        match admin.live.store().history(&id).await {
+            Ok(changes) => owned_since(&changes, &record.ministry),
+            Err(e) => return store_error(e),
+        }
     };
     match admin.feedback.for_service(&id).await {
-        Ok(entries) => {
+        Ok(mut entries) => {
+            entries.retain(|e| e.at >= since);
             admin.audit(&caller, "read_feedback", Some(&id), None, "ok", client);
             Json(json!({ "service": id, "feedback": entries })).into_response()
         }
@@ -235,6 +248,19 @@ pub(super) async fn feedback(
             )
         }
     }
+}
+
+/// When the service's current run under `ministry` began (Unix seconds): the oldest change
+/// of the newest unbroken run of its changes by that ministry, after any deletion.
+fn owned_since(changes: &[Change], ministry: &str) -> u64 {
+    let mut since = 0;
+    for c in changes.iter().rev() {
+        if c.action == Action::Delete || c.ministry != ministry {
+            break;
+        }
+        since = c.at;
+    }
+    since
 }
 
 pub(super) async fn health(
