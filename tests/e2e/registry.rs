@@ -1953,6 +1953,64 @@ async fn a_ministry_cannot_move_a_service_to_other_backends_with_the_operators_s
     );
 }
 
+/// Found in a probe: once the platform had moved a service to another ministry, that
+/// ministry pointed it at a server of its own and received the former ministry's stored
+/// legacy password there.
+#[tokio::test]
+async fn a_ministry_given_a_service_cannot_move_its_backend_with_the_former_owners_secret() {
+    let e = Estate::start();
+    let doc = service_with_a_secret(
+        &e.estate,
+        "handed-over",
+        "justice",
+        json!({ "value": "JUSTICE-LEGACY-PASSWORD" }),
+    );
+    assert_status(
+        &e.api("justice").post("/services", &doc).await,
+        StatusCode::CREATED,
+    );
+    assert_status(
+        &e.api("platform")
+            .patch(
+                "/services/handed-over",
+                &json!({ "ministry": "interior" }),
+                None,
+            )
+            .await,
+        StatusCode::OK,
+    );
+    let interior = e.api("interior");
+    let its_own = start_estate(None);
+    let moved = json!({ "upstream": { "url": format!("http://{}/", its_own.addr()) } });
+    let answer = interior.patch("/services/handed-over", &moved, None).await;
+    assert_status(&answer, StatusCode::UNPROCESSABLE_ENTITY);
+    assert_eq!(
+        answer.pointers(),
+        ["/adapters/0/password"],
+        "{}",
+        answer.body
+    );
+    // Its other changes go through, and with a secret of its own the move does too.
+    let described = json!({ "keywords": ["remis"] });
+    assert_status(
+        &interior
+            .patch("/services/handed-over", &described, None)
+            .await,
+        StatusCode::OK,
+    );
+    let with_its_own = json!({
+        "upstream": { "url": format!("http://{}/", its_own.addr()) },
+        "adapters": [{ "step": "basic-auth", "username": "svc-portal",
+            "password": { "value": "INTERIOR-PASSWORD" } }]
+    });
+    assert_status(
+        &interior
+            .patch("/services/handed-over", &with_its_own, None)
+            .await,
+        StatusCode::OK,
+    );
+}
+
 /// Found in review: the shipped registry gives www.macnss.ma to two ministries' services,
 /// and neither ministry could change anything of its own.
 #[tokio::test]

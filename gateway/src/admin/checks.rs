@@ -356,10 +356,16 @@ pub fn identity_claims_widened(
 /// (found when tried: a ministry pointed the service at a host of its own, renamed the
 /// header, and read the operators' key there; a virtual host of its own on a shared server
 /// needs only `upstream.host`, found in review). Timeouts or weights move nothing.
+///
+/// So is a `{ stored }` secret another ministry gave (`foreign`: the service was moved to
+/// the caller's ministry by the platform). Found in a probe: after such a move, the new
+/// ministry pointed the service at a server of its own and received the former ministry's
+/// legacy password there.
 pub fn operator_secret_moved(
     before: Option<&ServiceConfig>,
     now: &ServiceConfig,
     doc: &Value,
+    foreign: &HashSet<String>,
 ) -> Option<Problem> {
     let before = before?;
     let addresses = |s: &ServiceConfig| {
@@ -382,31 +388,75 @@ pub fn operator_secret_moved(
     if same {
         return None;
     }
-    let at = first_operator_secret(doc, String::new())?;
-    Some(Problem::new(
-        at,
-        "the operators set this secret for the service's upstream, which this change moves: \
+    let (at, whose) = first_secret_not_given(doc, String::new(), foreign)?;
+    let said = match whose {
+        Giver::Operators => "the operators set this secret for the service's upstream, which this change moves: \
 give the secret as { value }, or ask the operators to move the upstream",
-    ))
+        Giver::OtherMinistry => "another ministry gave this secret for the service's upstream, which this change moves: \
+give the secret as { value }, or ask the platform to move the upstream",
+    };
+    Some(Problem::new(at, said))
 }
 
-/// The JSON pointer of the first `{ env }` or `{ file }` secret in `v`.
-fn first_operator_secret(v: &Value, at: String) -> Option<String> {
+/// Who set a secret the caller did not give.
+enum Giver {
+    Operators,
+    OtherMinistry,
+}
+
+/// The JSON pointer of the first `{ env }` or `{ file }` secret in `v`, or `{ stored }`
+/// one named in `foreign`.
+fn first_secret_not_given(
+    v: &Value,
+    at: String,
+    foreign: &HashSet<String>,
+) -> Option<(String, Giver)> {
     match v {
         Value::Object(map) => match secret_kind(map) {
-            Some("env" | "file") => Some(at),
+            Some("env" | "file") => Some((at, Giver::Operators)),
+            Some("stored") => map
+                .get("stored")
+                .and_then(Value::as_str)
+                .filter(|k| foreign.contains(*k))
+                .map(|_| (at, Giver::OtherMinistry)),
             Some(_) => None,
             None => map.iter().find_map(|(k, child)| {
                 let here = format!("{at}/{}", crate::registry::store::escape_pointer(k));
-                first_operator_secret(child, here)
+                first_secret_not_given(child, here, foreign)
             }),
         },
         Value::Array(items) => items
             .iter()
             .enumerate()
-            .find_map(|(i, child)| first_operator_secret(child, format!("{at}/{i}"))),
+            .find_map(|(i, child)| first_secret_not_given(child, format!("{at}/{i}"), foreign)),
         _ => None,
     }
+}
+
+/// The `{ stored }` secrets of `doc` that a ministry `caller_may` not act for gave the
+/// service: each secret's giver is the ministry of the first version (oldest first in
+/// `history`) naming it.
+pub fn given_by_others(
+    doc: &Value,
+    history: &[crate::registry::store::Change],
+    caller_may: impl Fn(&str) -> bool,
+) -> HashSet<String> {
+    let mut named = HashSet::new();
+    stored_references(doc, &mut named);
+    let mut giver: std::collections::HashMap<String, &str> = std::collections::HashMap::new();
+    for change in history {
+        let mut refs = HashSet::new();
+        if let Some(d) = &change.document {
+            stored_references(d, &mut refs);
+        }
+        for r in refs {
+            giver.entry(r).or_insert(&change.ministry);
+        }
+    }
+    named
+        .into_iter()
+        .filter(|r| giver.get(r).is_some_and(|m| !caller_may(m)))
+        .collect()
 }
 
 pub use crate::registry::store::stored_references;
@@ -988,13 +1038,14 @@ mod tests {
         let mut weighed = before.clone();
         weighed.upstream.backends[0].weight = 5;
         weighed.upstream.timeouts.read = std::time::Duration::from_secs(99);
-        assert!(operator_secret_moved(Some(&before), &weighed, &doc).is_none());
+        assert!(operator_secret_moved(Some(&before), &weighed, &doc, &HashSet::new()).is_none());
         let mut moved = before.clone();
         moved.upstream.backends[0].port = 8081;
         let mut hosted = before.clone();
         hosted.upstream.host = "mine.justice.ma".into();
         for now in [moved, hosted] {
-            let p = operator_secret_moved(Some(&before), &now, &doc).expect("refused");
+            let p =
+                operator_secret_moved(Some(&before), &now, &doc, &HashSet::new()).expect("refused");
             assert_eq!(p.pointer, "/adapters/0/password");
         }
     }

@@ -262,6 +262,21 @@ pub(super) async fn change(admin: &Admin, req: Request<'_>) -> Response {
         network.extend(checks::check_reachable(&service, &resolved).await);
     }
     problems.extend(network);
+    // The `{ stored }` secrets another ministry gave the service (it was moved to the
+    // caller's by the platform): kept, they may not follow a move of its upstream.
+    let mut foreign = HashSet::new();
+    if !caller.is_platform() && current.is_some() {
+        let mut named = HashSet::new();
+        checks::stored_references(&doc, &mut named);
+        if !named.is_empty() {
+            match store.history(id).await {
+                Ok(changes) => {
+                    foreign = checks::given_by_others(&doc, &changes, |m| caller.may(m));
+                }
+                Err(e) => return store_error(e),
+            }
+        }
+    }
     // What the registry says the service may be (another ministry's host, backend or
     // identity headers; the ministry's count), against the registry as it is when asked.
     let owned = |snapshot: &crate::registry::Snapshot| {
@@ -301,7 +316,9 @@ pub(super) async fn change(admin: &Admin, req: Request<'_>) -> Response {
             let moved = [stored.as_ref(), serving]
                 .into_iter()
                 .flatten()
-                .find_map(|before| checks::operator_secret_moved(Some(before), &service, &doc));
+                .find_map(|before| {
+                    checks::operator_secret_moved(Some(before), &service, &doc, &foreign)
+                });
             problems.extend(moved);
             problems.extend(checks::identity_headers_changed(
                 stored.as_ref().or(serving),
