@@ -915,6 +915,26 @@ async fn a_full_session_store_stays_reported_down_between_pings() {
     assert!(metrics.contains(down), "{metrics}");
 }
 
+/// Found in a probe: logins worked again the moment Redis was back, while the gauge,
+/// `/readyz` and `/status` said "failing" for 30 s more (a 30 s outage paged as a minute's).
+#[tokio::test(flavor = "multi_thread")]
+async fn a_session_store_taking_writes_again_is_reported_up_at_the_next_ping() {
+    let world = full_redis_refusing_a_login().await;
+    let redis = world.redis.as_ref().expect("a Redis world");
+    redis
+        .command(&["CONFIG", "SET", "maxmemory", "0"])
+        .expect("room again");
+    // The next ping (every 5 s) finds it taking writes: well within the 30 s a failure is
+    // otherwise remembered.
+    tokio::time::sleep(Duration::from_secs(6)).await;
+    let up = "egov_sso_session_store_up 1";
+    let metrics = world.gateway.metrics_showing(&[up]).await;
+    assert!(metrics.contains(up), "{metrics}");
+    let (status, text) = world.gateway.readyz().await;
+    assert_eq!(status, 200);
+    assert!(!text.contains("degraded"), "{text}");
+}
+
 #[tokio::test(flavor = "multi_thread")]
 async fn with_redis_down_the_instance_stays_ready_and_reports_itself_degraded() {
     let mut world = SsoWorld::start(SsoOptions::new(Store::Redis));

@@ -35,6 +35,11 @@ impl Resting {
         self.until.store(until, Ordering::Relaxed);
     }
 
+    /// The shared state was seen to work again: no more rest.
+    pub fn recovered(&self) {
+        self.until.store(0, Ordering::Relaxed);
+    }
+
     fn elapsed(&self) -> u64 {
         self.epoch.elapsed().as_nanos() as u64
     }

@@ -199,7 +199,14 @@ impl Sso {
                     // operation within the last 30 s is down (a full Redis refuses every
                     // write; the ping set the gauge back to 1 between failures, and the
                     // alert's minute never completed: found when tried).
-                    let up = store.ping().await.is_ok() && !failing.now();
+                    // A store back from an outage takes a write: up at once, not 30 s on
+                    // (found in a probe: logins worked again while the gauge, `/readyz` and
+                    // `/status` said failing, and a 30 s outage paged as one of a minute).
+                    let mut up = store.ping().await.is_ok();
+                    if up && failing.now() && store.write_probe().await.is_ok() {
+                        failing.recovered();
+                    }
+                    up = up && !failing.now();
                     metrics.session_store_up.set(i64::from(up));
                     // Its failure was logged when it began; its end is too (found when
                     // tried: an SRE read of the outage's start, never of its end).

@@ -138,6 +138,10 @@ impl<S: SessionStore> SessionStore for CachedStore<S> {
         self.inner.ping().await
     }
 
+    async fn write_probe(&self) -> Result<(), StoreError> {
+        self.inner.write_probe().await
+    }
+
     async fn create_origin(
         &self,
         id: &str,

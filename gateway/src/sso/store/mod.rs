@@ -83,6 +83,11 @@ pub trait SessionStore: Send + Sync {
     async fn take_hop(&self, code: &str) -> Result<Option<HopCode>, StoreError>;
     /// Whether the store answers (for `/readyz` and the store-up metric).
     async fn ping(&self) -> Result<(), StoreError>;
+    /// Whether the store takes a write (a Redis at its memory limit answers `PING` and
+    /// refuses writes): what ends a failing spell before its 30 s once the store is back.
+    async fn write_probe(&self) -> Result<(), StoreError> {
+        self.ping().await
+    }
     /// How many sessions are live, when the store can tell cheaply.
     async fn count(&self) -> Result<Option<u64>, StoreError> {
         Ok(None)
@@ -145,6 +150,9 @@ impl<T: SessionStore + ?Sized> SessionStore for Arc<T> {
     }
     async fn ping(&self) -> Result<(), StoreError> {
         (**self).ping().await
+    }
+    async fn write_probe(&self) -> Result<(), StoreError> {
+        (**self).write_probe().await
     }
     async fn count(&self) -> Result<Option<u64>, StoreError> {
         (**self).count().await

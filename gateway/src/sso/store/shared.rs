@@ -414,6 +414,19 @@ impl SessionStore for SharedStore {
         Ok(self.kv.ping().await?)
     }
 
+    async fn write_probe(&self) -> Result<(), StoreError> {
+        let key = self.kv.key("health", "write-probe");
+        self.kv
+            .set(
+                &key,
+                b"1",
+                Some(Duration::from_secs(10)),
+                crate::kv::Write::Always,
+            )
+            .await?;
+        Ok(())
+    }
+
     async fn count(&self) -> Result<Option<u64>, StoreError> {
         if let Some(n) = self.kv.count("s").await? {
             return Ok(Some(n));
