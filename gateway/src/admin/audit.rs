@@ -68,21 +68,24 @@ impl AuditLog {
         }
     }
 
-    /// Appends one line (a failure to write is logged: the change itself stands).
-    pub fn record(&self, entry: &Entry<'_>) {
+    /// Appends one line; `false` if the target did not take it (logged: the change itself
+    /// stands, and the caller counts it).
+    pub fn record(&self, entry: &Entry<'_>) -> bool {
         let Ok(line) = serde_json::to_string(entry) else {
-            return;
+            return false;
         };
         // What callers wrote (ids in paths) reaches the line: no viewer may reorder it.
         let line = crate::telemetry::log_fields::json_safe(&line);
         let Ok(mut out) = self.out.lock() else {
-            return;
+            return false;
         };
         if let Some(w) = out.as_mut() {
             if let Err(e) = writeln!(w, "{line}").and_then(|_| w.flush()) {
                 tracing::error!(error = %e, "admin audit line not written");
+                return false;
             }
         }
+        true
     }
 }
 
@@ -120,5 +123,31 @@ mod tests {
         let _ = std::fs::remove_dir_all(&dir);
         assert!(old.contains("before") && !old.contains("after"), "{old}");
         assert!(new.contains("after"), "{new}");
+    }
+
+    /// A disk that takes nothing more (`ENOSPC`).
+    struct Full;
+
+    impl Write for Full {
+        fn write(&mut self, _: &[u8]) -> std::io::Result<usize> {
+            Err(std::io::Error::from_raw_os_error(28))
+        }
+
+        fn flush(&mut self) -> std::io::Result<()> {
+            Ok(())
+        }
+    }
+
+    /// Found in an SRE probe: on a full disk, a change's audit line was lost with one log
+    /// line to say so; the caller is told, and counts it.
+    #[test]
+    fn a_line_the_disk_does_not_take_is_reported_to_the_caller() {
+        let full = AuditLog {
+            out: Mutex::new(Some(Box::new(Full))),
+            file: None,
+        };
+        assert!(!full.record(&entry("patch")));
+        let off = AuditLog::open(&AuditTarget::Off).expect("off");
+        assert!(off.record(&entry("patch")), "nothing asked, nothing lost");
     }
 }

@@ -89,6 +89,8 @@ pub struct Metrics {
     pub rate_limited: IntCounterVec,
     // Telemetry about telemetry.
     pub access_log_dropped: IntCounter,
+    /// Admin audit lines the target did not take (a full disk): the change stood unaudited.
+    pub admin_audit_dropped: IntCounter,
     // The process.
     /// Open file descriptors and their limit (the Prometheus clients' `process_open_fds`
     /// and `process_max_fds`), read at each scrape: every connection, to citizens and to
@@ -290,6 +292,11 @@ impl Metrics {
             rate_limited: counter(&r, "egov_rate_limited_total", "Requests refused with 429 by a rate limit, by scope (per_ip, per_session, login (and the 503 of a login past the overall cap of logins in progress), route, global, service; h2_streams: an HTTP/2 request refused for what its connection or address holds, or for a connection resetting its streams; h2_frames: an HTTP/2 connection closed for a flood of frames that carry nothing (PRIORITY, WINDOW_UPDATE, PING, SETTINGS, empty DATA); admin_changes: a ministry's change past [admin] changes_per_ministry; service_in_flight: a request past its service's limits.max_in_flight_per_service, answered 503).", &["scope"])?,
             access_log_dropped: {
                 let c = IntCounter::new("egov_access_log_dropped_total", "Access log lines dropped because the writer fell behind or the file did not take them.")?;
+                r.register(Box::new(c.clone()))?;
+                c
+            },
+            admin_audit_dropped: {
+                let c = IntCounter::new("egov_admin_audit_dropped_total", "Admin audit lines the audit log did not take (a full disk): each change, refusal or read they were for stands unaudited.")?;
                 r.register(Box::new(c.clone()))?;
                 c
             },

@@ -259,7 +259,9 @@ impl Admin {
             Some((end, _)) => std::borrow::Cow::Owned(format!("{}…", &s[..end])),
             None => std::borrow::Cow::Borrowed(s),
         });
-        self.audit.record(&super::audit::Entry {
+        // Found in an SRE probe: on a full disk, lines were lost with one log line to say
+        // so; counted, as the access log's are (`EgovAdminAuditDropping`).
+        let written = self.audit.record(&super::audit::Entry {
             time: humantime::format_rfc3339_millis(std::time::SystemTime::now()).to_string(),
             actor,
             ministry,
@@ -269,6 +271,9 @@ impl Admin {
             result,
             client_ip: Some(client.ip().to_string()),
         });
+        if !written {
+            self.metrics.admin_audit_dropped.inc();
+        }
         if !action.starts_with("read") {
             self.metrics
                 .admin_changes
