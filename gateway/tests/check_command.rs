@@ -145,6 +145,39 @@ fn an_error_in_gateway_toml_hides_no_other_files_errors() {
     );
 }
 
+/// Found in an SRE probe: a gateway.toml that is not TOML at all (a stray `=`) kept its
+/// paths from being read, and its one typo came with "cannot read" errors for a ministries
+/// file and a services directory at default places the configuration did not use.
+#[test]
+fn a_gateway_toml_that_does_not_parse_is_one_error_and_its_other_files_are_found() {
+    let dir = ConfigCopy::new();
+    let elsewhere = dir.join("elsewhere");
+    std::fs::create_dir_all(&elsewhere).expect("mkdir");
+    std::fs::rename(dir.join("services"), elsewhere.join("services")).expect("move");
+    std::fs::rename(
+        dir.join("ministries.toml"),
+        elsewhere.join("ministries.toml"),
+    )
+    .expect("move");
+    let gateway = dir.join("gateway.toml");
+    let text = std::fs::read_to_string(&gateway).expect("gateway.toml");
+    std::fs::write(
+        &gateway,
+        format!(
+            "services_dir = \"elsewhere/services\"\nministries_file = 'elsewhere/ministries.toml'\n{text}\nthis is = = broken [\n"
+        ),
+    )
+    .expect("write");
+    let (ok, _, stderr) = check(&dir, &["--no-secrets"]);
+    assert!(!ok);
+    assert!(
+        stderr.contains(&format!("{}:", gateway.display())),
+        "{stderr}"
+    );
+    assert!(!stderr.contains("cannot read"), "{stderr}");
+    assert!(stderr.contains("1 error"), "{stderr}");
+}
+
 #[test]
 fn misplaced_service_files_are_errors() {
     let dir = ConfigCopy::new();

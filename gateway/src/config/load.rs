@@ -240,18 +240,39 @@ fn parse_file<T: DeserializeOwned>(file: &Path, errors: &mut Vec<ConfigError>) -
 /// `services_dir` and `ministries_file` of a gateway.toml that does not parse as settings,
 /// if it is TOML at all.
 fn paths_in_unparsed(file: &Path) -> (Option<String>, Option<String>) {
-    let table = read_config_file(file)
+    let text = read_config_file(file)
         .ok()
         .and_then(|b| String::from_utf8(b).ok())
-        .and_then(|t| toml::from_str::<toml::Table>(&t).ok());
-    let text = |key: &str| {
-        table
-            .as_ref()
-            .and_then(|t| t.get(key))
-            .and_then(|v| v.as_str())
-            .map(str::to_string)
+        .unwrap_or_default();
+    let table = toml::from_str::<toml::Table>(&text).ok();
+    // A file that is not TOML at all (a stray `=`): each key read from its own line, as
+    // written before the first table. Found in an SRE probe: one typo in gateway.toml was
+    // also reported as "ministries.toml: cannot read" and "cannot read the services
+    // directory", at default places the configuration did not use.
+    let path = |key: &str| match &table {
+        Some(t) => t.get(key).and_then(|v| v.as_str()).map(str::to_string),
+        None => top_level_string(&text, key),
     };
-    (text("services_dir"), text("ministries_file"))
+    (path("services_dir"), path("ministries_file"))
+}
+
+/// The value of `key = "..."` (or `'...'`) on a line of its own before `text`'s first table.
+fn top_level_string(text: &str, key: &str) -> Option<String> {
+    for line in text.lines().map(str::trim) {
+        if line.starts_with('[') {
+            return None;
+        }
+        let Some(rest) = line.strip_prefix(key).map(str::trim_start) else {
+            continue;
+        };
+        let Some(value) = rest.strip_prefix('=').map(str::trim_start) else {
+            continue;
+        };
+        let quote = value.chars().next().filter(|c| *c == '"' || *c == '\'')?;
+        let inner = &value[1..];
+        return inner.find(quote).map(|end| inner[..end].to_string());
+    }
+    None
 }
 
 /// The largest configuration file read (the largest shipped one is a few kilobytes): a
