@@ -34,10 +34,14 @@ use auth::Authenticator;
 use std::net::SocketAddr;
 use std::sync::Arc;
 
-/// How many health reads may connect to backends at once on one instance; more wait for
-/// one of them to end (found in a probe: 540 reads of one service, each of 32 backends
-/// that never accept, held 511 threads and every change behind them).
+/// How many health reads of one ministry may connect to backends at once on one instance;
+/// more wait for one of them to end (found in a probe: 540 reads of one service, each of 32
+/// backends that never accept, held 511 threads and every change behind them).
 const HEALTH_READS: usize = 4;
+
+/// How many changes of one ministry may wait for the one-at-a-time turn on one instance;
+/// more are answered 429 at once.
+pub(crate) const WAITING_CHANGES: usize = 4;
 
 /// Everything the API's handlers share.
 pub struct Admin {
@@ -59,8 +63,41 @@ pub struct Admin {
     pub(crate) turns: ServiceTurns,
     /// Each ministry's changes (`[admin] changes_per_ministry`), counted on this instance.
     pub(crate) rates: crate::limits::rate::RateLimiter,
-    /// Health reads connecting to backends at once (see `api::reads::health`).
-    pub(crate) health_reads: Arc<tokio::sync::Semaphore>,
+    /// Each ministry's health reads connecting to backends at once (see
+    /// `api::reads::health`).
+    pub(crate) health_reads: PerMinistry,
+    /// Each ministry's changes waiting for the one-at-a-time turn (see `api::change`).
+    pub(crate) waiting: PerMinistry,
+}
+
+/// A few permits per ministry (the platform counting as one): what one ministry does at once
+/// may not make the others wait. Found in a bypass probe: 30 legal changes of one ministry,
+/// queued for the turn at once, had another ministry's change refused "busy" after 30 s, and
+/// 30 health reads of its black-holed service held every ministry's reads for 34 s.
+pub(crate) struct PerMinistry {
+    permits: usize,
+    each: std::sync::Mutex<std::collections::HashMap<String, Arc<tokio::sync::Semaphore>>>,
+}
+
+impl PerMinistry {
+    fn new(permits: usize) -> Self {
+        Self {
+            permits,
+            each: std::sync::Mutex::new(std::collections::HashMap::new()),
+        }
+    }
+
+    /// The permits of `ministry` (callers are authenticated: one entry per ministry).
+    pub(crate) fn of(&self, ministry: &str) -> Arc<tokio::sync::Semaphore> {
+        let mut each = self
+            .each
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner);
+        Arc::clone(
+            each.entry(ministry.to_string())
+                .or_insert_with(|| Arc::new(tokio::sync::Semaphore::new(self.permits))),
+        )
+    }
 }
 
 /// A turn per service, for its changes: writes that named no version would otherwise read
@@ -110,7 +147,8 @@ impl Admin {
             writes: Arc::new(tokio::sync::Mutex::new(())),
             turns: ServiceTurns::default(),
             rates: crate::limits::rate::RateLimiter::new(None),
-            health_reads: Arc::new(tokio::sync::Semaphore::new(HEALTH_READS)),
+            health_reads: PerMinistry::new(HEALTH_READS),
+            waiting: PerMinistry::new(WAITING_CHANGES),
         })
     }
 
@@ -130,4 +168,28 @@ impl Admin {
 /// The API's routes, to be nested at the admin listener's root.
 pub fn router(admin: Arc<Admin>) -> axum::Router {
     api::routes(admin)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// Found in a bypass probe: one ministry's 30 changes queued at once had another
+    /// ministry's refused "busy"; past its few waiting, a ministry is refused, not the others.
+    #[test]
+    fn a_ministry_past_its_permits_is_refused_and_another_is_not() {
+        let waiting = PerMinistry::new(WAITING_CHANGES);
+        let held: Vec<_> = (0..WAITING_CHANGES)
+            .map(|_| {
+                waiting
+                    .of("interior")
+                    .try_acquire_owned()
+                    .expect("a permit")
+            })
+            .collect();
+        assert!(waiting.of("interior").try_acquire_owned().is_err());
+        assert!(waiting.of("justice").try_acquire_owned().is_ok());
+        drop(held);
+        assert!(waiting.of("interior").try_acquire_owned().is_ok());
+    }
 }

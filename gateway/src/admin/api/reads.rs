@@ -269,9 +269,10 @@ pub(super) async fn health(
     Path(id): Path<String>,
     headers: HeaderMap,
 ) -> Response {
-    if let Err(r) = caller_of_service(&admin, &headers, "read", &id, client).await {
-        return r;
-    }
+    let caller = match caller_of_service(&admin, &headers, "read", &id, client).await {
+        Ok((caller, _)) => caller,
+        Err(r) => return r,
+    };
     let snapshot = admin.live.snapshot();
     let Some(service) = snapshot.service(&id).cloned() else {
         return error(
@@ -299,7 +300,8 @@ pub(super) async fn health(
             });
     // Each backend at once, none for longer than a change's check may wait, and a few
     // reads at a time (see `HEALTH_READS`): a read whose caller has gone stops.
-    let Ok(_reading) = admin.health_reads.acquire().await else {
+    let reads = admin.health_reads.of(caller.ministry());
+    let Ok(_reading) = reads.acquire().await else {
         return error(
             StatusCode::SERVICE_UNAVAILABLE,
             "shutting_down",
