@@ -646,37 +646,99 @@ impl DrainFirst {
         }
         tracing::error!(
             upgrade_sock = %self.upgrade_sock.display(),
-            "SIGQUIT ignored: no new process waits on the upgrade socket to take the listeners (start `serve --upgrade` first and send SIGQUIT within 5 s; it may have refused its configuration); still serving"
+            "SIGQUIT ignored: no new process of this program and user waits on the upgrade socket to take the listeners (start `serve --upgrade` first and send SIGQUIT within 5 s; it may have refused its configuration); still serving"
         );
         None
     }
 }
 
-/// Whether a process listens on the Unix socket at `path` (read from `/proc/net/unix`:
-/// connecting to ask would be taken by the new process as the listeners' hand-over).
+/// Whether another process of this program, run by this user, listens on the Unix socket
+/// at `path` (read from `/proc`: connecting to ask would be taken by the new process as the
+/// listeners' hand-over). Found in a bypass probe: any process listening there (a Python
+/// one-liner on the default path in `/tmp`) was sent the listeners, and the instance went
+/// down.
 fn upgrade_waiting(path: &std::path::Path) -> bool {
     let Ok(table) = std::fs::read_to_string("/proc/net/unix") else {
         // Not Linux: pingora's own behaviour.
         return true;
     };
     let absolute = std::path::absolute(path).unwrap_or_else(|_| path.to_path_buf());
-    listening_at(&table, path) || listening_at(&table, &absolute)
+    let inodes: Vec<u64> = [path, absolute.as_path()]
+        .into_iter()
+        .flat_map(|p| listening_at(&table, p))
+        .collect();
+    inodes.into_iter().any(held_by_a_sibling)
 }
 
-/// Whether `/proc/net/unix`'s `table` has a listening socket bound at `path`.
-fn listening_at(table: &str, path: &std::path::Path) -> bool {
+/// The inodes of the listening sockets bound at `path` in `/proc/net/unix`'s `table`.
+fn listening_at(table: &str, path: &std::path::Path) -> Vec<u64> {
     /// `__SO_ACCEPTCON`: the socket listens.
     const ACCEPTING: u32 = 0x0001_0000;
     let Some(path) = path.to_str() else {
+        return Vec::new();
+    };
+    table
+        .lines()
+        .skip(1)
+        .filter_map(|line| {
+            let fields: Vec<&str> = line.split_whitespace().collect();
+            let flags = fields
+                .get(3)
+                .and_then(|f| u32::from_str_radix(f, 16).ok())
+                .unwrap_or(0);
+            let listening = fields.get(7) == Some(&path) && flags & ACCEPTING != 0;
+            listening
+                .then(|| fields.get(6).and_then(|i| i.parse().ok()))
+                .flatten()
+        })
+        .collect()
+}
+
+/// Whether the socket `inode` is held by another process running this program's
+/// executable (by file name: an upgrade may run a new file) as this process's user.
+fn held_by_a_sibling(inode: u64) -> bool {
+    let name_of = |exe: std::path::PathBuf| {
+        exe.file_name().map(|n| {
+            n.to_string_lossy()
+                .trim_end_matches(" (deleted)")
+                .to_string()
+        })
+    };
+    let Some(ours) = std::fs::read_link("/proc/self/exe").ok().and_then(name_of) else {
         return false;
     };
-    table.lines().skip(1).any(|line| {
-        let fields: Vec<&str> = line.split_whitespace().collect();
-        let flags = fields
-            .get(3)
-            .and_then(|f| u32::from_str_radix(f, 16).ok())
-            .unwrap_or(0);
-        fields.get(7) == Some(&path) && flags & ACCEPTING != 0
+    let uid = |pid: &str| {
+        std::fs::read_to_string(format!("/proc/{pid}/status"))
+            .ok()?
+            .lines()
+            .find_map(|l| l.strip_prefix("Uid:"))
+            .and_then(|ids| ids.split_whitespace().next().map(str::to_string))
+    };
+    let me = std::process::id().to_string();
+    let Some(my_uid) = uid("self") else {
+        return false;
+    };
+    let socket = format!("socket:[{inode}]");
+    let Ok(processes) = std::fs::read_dir("/proc") else {
+        return false;
+    };
+    processes.flatten().any(|p| {
+        let pid = p.file_name().to_string_lossy().to_string();
+        if pid == me || !pid.bytes().all(|b| b.is_ascii_digit()) {
+            return false;
+        }
+        let same_program = std::fs::read_link(p.path().join("exe"))
+            .ok()
+            .and_then(name_of)
+            .is_some_and(|n| n == ours);
+        if !same_program || uid(&pid).as_ref() != Some(&my_uid) {
+            return false;
+        }
+        std::fs::read_dir(p.path().join("fd")).is_ok_and(|fds| {
+            fds.flatten().any(|fd| {
+                std::fs::read_link(fd.path()).is_ok_and(|target| target.to_string_lossy() == socket)
+            })
+        })
     })
 }
 
@@ -757,21 +819,29 @@ mod tests {
 00000000c9441362: 00000003 00000000 00000000 0001 03  1268
 ";
         let at = |p: &str| listening_at(table, std::path::Path::new(p));
-        assert!(at("/run/egov/upgrade.sock"));
-        assert!(!at("/run/egov/stale.sock"), "connected, not listening");
-        assert!(!at("/run/egov/other.sock"));
-        assert!(!at("/run/egov/upgrade"));
+        assert_eq!(at("/run/egov/upgrade.sock"), [11753142]);
+        assert!(
+            at("/run/egov/stale.sock").is_empty(),
+            "connected, not listening"
+        );
+        assert!(at("/run/egov/other.sock").is_empty());
+        assert!(at("/run/egov/upgrade").is_empty());
     }
 
+    /// Found in a bypass probe: any process listening on the upgrade socket was sent the
+    /// listeners. One of another program (here: this process itself, which is never its
+    /// own successor) is not a new gateway.
     #[test]
-    fn a_unix_socket_bound_and_listening_here_is_seen_and_gone_once_closed() {
+    fn a_socket_listened_on_by_no_other_process_of_this_program_is_no_upgrade() {
         let dir = std::env::temp_dir().join(format!("egov-upgrade-{}", std::process::id()));
         std::fs::create_dir_all(&dir).expect("a directory");
         let path = dir.join("upgrade.sock");
         let _ = std::fs::remove_file(&path);
         assert!(!upgrade_waiting(&path));
         let listener = std::os::unix::net::UnixListener::bind(&path).expect("bind");
-        assert!(upgrade_waiting(&path));
+        let table = std::fs::read_to_string("/proc/net/unix").expect("/proc/net/unix");
+        assert_eq!(listening_at(&table, &path).len(), 1, "seen listening");
+        assert!(!upgrade_waiting(&path), "this process is not its successor");
         drop(listener);
         assert!(
             !upgrade_waiting(&path),
