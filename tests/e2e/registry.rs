@@ -2258,6 +2258,36 @@ async fn a_health_check_that_never_answers_holds_no_other_ministrys_change() {
     assert!(message.contains("no answer within"), "{}", checked.body);
 }
 
+/// From a last read: the cap on a ministry's changes waiting for the turn counted the
+/// platform too, whose pipeline may send every service at once; as in
+/// `changes_per_ministry`, it is not counted.
+#[tokio::test]
+async fn the_platform_may_send_many_changes_at_once() {
+    let e = Estate::start();
+    let platform = e.api("platform");
+    let services: Vec<String> = platform.get("/services").await.body["services"]
+        .as_array()
+        .expect("a list")
+        .iter()
+        .filter_map(|s| s["id"].as_str().map(str::to_string))
+        .take(12)
+        .collect();
+    assert_eq!(services.len(), 12);
+    let changes = services.iter().map(|id| {
+        let platform = platform.clone();
+        let path = format!("/services/{id}");
+        async move {
+            let patch = json!({ "descriptions": { "en": format!("Synchronised: {path}.") } });
+            platform.patch(&path, &patch, None).await.status
+        }
+    });
+    let statuses = futures_util::future::join_all(changes).await;
+    assert!(
+        statuses.iter().all(|s| *s == StatusCode::OK),
+        "{statuses:?}"
+    );
+}
+
 /// Found in a probe: a change whose connection ended while it waited for its turn (the
 /// admin listener closes a connection at the end of its lifetime; a caller gives up) was
 /// stored and served, and never audited.

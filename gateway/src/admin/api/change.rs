@@ -502,6 +502,24 @@ pub(super) async fn prune_secrets(store: &dyn crate::registry::store::RegistrySt
     }
 }
 
+/// The answer to a change of a ministry that already has as many waiting for the turn as
+/// it may.
+fn too_many_waiting(caller: &Caller) -> Response {
+    let mut refused = error(
+        StatusCode::TOO_MANY_REQUESTS,
+        "too_many_waiting",
+        format!(
+            "{} changes of {} already wait for their turn on this instance; nothing was changed, retry later",
+            crate::admin::WAITING_CHANGES,
+            caller.ministry()
+        ),
+    );
+    refused
+        .headers_mut()
+        .insert(header::RETRY_AFTER, HeaderValue::from_static("5"));
+    refused
+}
+
 /// How a refusal of the turn is audited: too many of the ministry's changes waiting
 /// (`throttled`), or the turn not had in time (`busy`).
 fn refusal(answer: &Response) -> &'static str {
@@ -532,23 +550,17 @@ pub(super) struct OneAtATime {
 
 impl OneAtATime {
     /// Waits for the turn, as one of at most a few changes of `caller`'s ministry waiting
-    /// (see `PerMinistry`); past them, 429 at once.
+    /// (see `PerMinistry`); past them, 429 at once. The platform is not counted, as in
+    /// `changes_per_ministry`: its pipeline may send every service at once.
     async fn take(admin: &Admin, caller: &Caller) -> Result<Self, Response> {
-        let waiting = admin.waiting.of(caller.ministry());
-        let Ok(_waiting) = waiting.try_acquire_owned() else {
-            let mut refused = error(
-                StatusCode::TOO_MANY_REQUESTS,
-                "too_many_waiting",
-                format!(
-                    "{} changes of {} already wait for their turn on this instance; nothing was changed, retry later",
-                    crate::admin::WAITING_CHANGES,
-                    caller.ministry()
-                ),
-            );
-            refused
-                .headers_mut()
-                .insert(header::RETRY_AFTER, HeaderValue::from_static("5"));
-            return Err(refused);
+        // Held while this change waits; let go once it has the turn.
+        let _waiting = if caller.is_platform() {
+            None
+        } else {
+            match admin.waiting.of(caller.ministry()).try_acquire_owned() {
+                Ok(permit) => Some(permit),
+                Err(_) => return Err(too_many_waiting(caller)),
+            }
         };
         let lock = Arc::clone(&admin.writes).lock_owned();
         match tokio::time::timeout(WRITE_WAIT, lock).await {
