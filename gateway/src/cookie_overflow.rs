@@ -17,6 +17,8 @@ use pingora::http::RequestHeader;
 /// The most cookie names expired (browsers keep about 180 cookies for a site; the biggest
 /// are what matter, and they are few).
 const MAX_NAMES: usize = 64;
+/// The largest cookie a browser keeps (name and value; RFC 6265bis, and every browser).
+const MAX_BROWSER_COOKIE: usize = 4096;
 /// The deepest path segment a cookie is expired at (`/a/b/c` and `/a/b/c/`, and above).
 const MAX_DEPTH: usize = 3;
 /// The most bytes of expiries one refusal carries, whatever the request's size: HTTP/2
@@ -66,7 +68,11 @@ pub fn expiries(
             // Found in a probe: names of 3,000 bytes planted with `Domain=` by a sibling's
             // page got, at each refusal, a host-only expiry of the first and nothing else
             // (the budget spent), so every service's origin answered 431 for a year.
-            let largest = p == 0 && n == 0;
+            // Only a name a browser could hold (a cookie is at most 4,096 bytes, name and
+            // value): a crafted request's longer one gets no more than the budget (from a
+            // last read: a 30 KB name, sent once and then as a few bytes of HTTP/2's header
+            // table, had 60 KB written back at every refusal).
+            let largest = p == 0 && n == 0 && name.len() <= MAX_BROWSER_COOKIE;
             for domain in &domains {
                 let value = format!("{name}=; Max-Age=0; Path={path}{domain}{secure}; HttpOnly");
                 spent += "set-cookie: \r\n".len() + value.len();
@@ -232,6 +238,18 @@ mod tests {
                 format!("{largest}=; Max-Age=0; Path=/; Domain=services.gov.ma; Secure; HttpOnly"),
             ]
         );
+    }
+
+    #[test]
+    fn a_name_no_browser_could_hold_gets_no_more_than_the_budget() {
+        let name = "n".repeat(30_000);
+        let out = expiries(
+            &request("/", &format!("{name}=1"), 0),
+            Some("services.gov.ma"),
+            true,
+        );
+        let size: usize = out.iter().map(|v| v.len() + 14).sum();
+        assert!(size <= MAX_EXPIRY_BYTES, "{size}");
     }
 
     #[test]
