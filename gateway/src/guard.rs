@@ -23,6 +23,9 @@
 //! - a method outside [`ALLOWED_METHODS`] (`TRACE`/`TRACK` would make an old Apache echo
 //!   the service account's injected credentials back to an anonymous caller; `CONNECT` and
 //!   invented methods have no business with a legacy site) → 405 with `Allow`.
+//!
+//! One thing is taken out rather than refused: an upgrade to anything but a WebSocket
+//! ([`only_websocket_upgrades`]).
 
 use crate::response::ErrorKind;
 use pingora::protocols::http::server::Session as ServerSession;
@@ -80,6 +83,51 @@ pub struct Sizes {
     pub max_header_bytes: usize,
     pub max_headers: usize,
     pub max_uri_bytes: usize,
+}
+
+/// Takes an HTTP/1.1 request's upgrade out unless it asks for a WebSocket and nothing else
+/// (one `Upgrade` field, `websocket`): its `Upgrade` and `HTTP2-Settings` fields go, and the
+/// tokens naming them in `Connection`, so the request is the plain one it also is, and its
+/// answer goes through every adapter. Found when tried: `Upgrade: h2c` (what curl sends
+/// for `--http2` over plain HTTP) got the site's page with no body adapter (its legacy
+/// charset and links): pingora sends a site no upgrade but a WebSocket's (its upstream
+/// request policy), and the site answered 200, but the citizen's side was still an upgrade
+/// request, whose answer the gateway passes untouched. nginx forwards no `Upgrade` unless
+/// told to, and Envoy only the upgrade types it is configured for (WebSocket).
+///
+/// Whether the request is still an upgrade ([`pingora::proxy::Session::is_upgrade_req`])
+/// is read after this. One look-up for a request without `Upgrade`.
+pub fn only_websocket_upgrades(req: &mut pingora::http::RequestHeader) {
+    let mut upgrades = req.headers.get_all(http::header::UPGRADE).iter();
+    let websocket = match (upgrades.next(), upgrades.next()) {
+        (None, _) => return,
+        (Some(one), None) => one.as_bytes().eq_ignore_ascii_case(b"websocket"),
+        (Some(_), Some(_)) => false,
+    };
+    if websocket {
+        return;
+    }
+    req.remove_header(&http::header::UPGRADE);
+    req.remove_header("http2-settings");
+    let kept: Vec<String> = req
+        .headers
+        .get_all(http::header::CONNECTION)
+        .iter()
+        .filter_map(|v| v.to_str().ok())
+        .flat_map(|v| v.split(','))
+        .map(str::trim)
+        .filter(|t| {
+            !t.is_empty()
+                && !t.eq_ignore_ascii_case("upgrade")
+                && !t.eq_ignore_ascii_case("http2-settings")
+        })
+        .map(str::to_owned)
+        .collect();
+    req.remove_header(&http::header::CONNECTION);
+    if !kept.is_empty() {
+        // Names of fields, `close`, `keep-alive`: all tokens, so the joined value is one.
+        let _ = req.insert_header(http::header::CONNECTION, kept.join(", "));
+    }
 }
 
 /// Checks the downstream request.
@@ -202,6 +250,57 @@ fn has_header_line(raw: &[u8], name: &[u8]) -> bool {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    fn upgrade_request(fields: &[(&str, &str)]) -> pingora::http::RequestHeader {
+        let mut req = pingora::http::RequestHeader::build("GET", b"/", None).expect("request");
+        for (name, value) in fields {
+            req.append_header(name.to_string(), *value).expect("field");
+        }
+        req
+    }
+
+    #[test]
+    fn an_h2c_upgrade_is_taken_out_and_the_request_stays_a_plain_one() {
+        let mut req = upgrade_request(&[
+            ("Connection", "Upgrade, HTTP2-Settings, keep-alive"),
+            ("Upgrade", "h2c"),
+            ("HTTP2-Settings", "AAMAAABkAAQCAAAAAAIAAAAA"),
+            ("Accept", "text/html"),
+        ]);
+        only_websocket_upgrades(&mut req);
+        assert!(req.headers.get("upgrade").is_none());
+        assert!(req.headers.get("http2-settings").is_none());
+        assert_eq!(req.headers["connection"], "keep-alive");
+        assert_eq!(req.headers["accept"], "text/html", "the rest is untouched");
+        let mut wire = Vec::new();
+        req.header_to_h1_wire(&mut wire);
+        let wire = String::from_utf8(wire).expect("text");
+        assert!(
+            wire.contains("Accept: text/html\r\n") && !wire.contains("pgrade"),
+            "what the site is sent: {wire}"
+        );
+    }
+
+    #[test]
+    fn a_websocket_handshake_keeps_its_upgrade() {
+        let fields = [("Connection", "Upgrade"), ("Upgrade", "WebSocket")];
+        let mut req = upgrade_request(&fields);
+        only_websocket_upgrades(&mut req);
+        assert_eq!(req.headers["upgrade"], "WebSocket");
+        assert_eq!(req.headers["connection"], "Upgrade");
+    }
+
+    #[test]
+    fn any_other_or_several_upgrades_are_taken_out_with_their_connection_token() {
+        for upgrade in [&["TLS/1.2"][..], &["websocket, h2c"], &["websocket", "h2c"]] {
+            let mut fields = vec![("Connection", "upgrade")];
+            fields.extend(upgrade.iter().map(|u| ("Upgrade", *u)));
+            let mut req = upgrade_request(&fields);
+            only_websocket_upgrades(&mut req);
+            assert!(req.headers.get("upgrade").is_none(), "{upgrade:?}");
+            assert!(req.headers.get("connection").is_none(), "{upgrade:?}");
+        }
+    }
 
     #[test]
     fn a_request_target_is_in_origin_form() {

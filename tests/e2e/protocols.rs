@@ -188,6 +188,35 @@ async fn websocket_upgrade_is_passed_through_and_echoes() {
     assert_eq!(reply.into_text().expect("text").as_str(), "سلام");
 }
 
+/// An HTTP/1.1 request asking to upgrade to h2c (what curl sends for `--http2` over plain
+/// HTTP), closing after its answer.
+fn h2c_upgrade_request(gw: &TestGateway, path: &str) -> String {
+    format!(
+        "GET {path} HTTP/1.1\r\nHost: {}\r\nConnection: Upgrade, HTTP2-Settings, close\r\n\
+         Upgrade: h2c\r\nHTTP2-Settings: AAMAAABkAAQCAAAAAAIAAAAA\r\n\r\n",
+        gw.addr
+    )
+}
+
+/// Found when tried: a request asking to upgrade to h2c got the legacy site's 200 with no
+/// body adapter (its windows-1256 bytes, its legacy links): the site was sent no upgrade
+/// (pingora's upstream policy), but the gateway passed the answer as an upgrade's.
+#[tokio::test(flavor = "multi_thread")]
+async fn a_page_asked_for_with_an_h2c_upgrade_goes_through_the_adapters() {
+    let estate = start_estate(None);
+    let gw = TestGateway::in_front_of(&estate);
+    let request = h2c_upgrade_request(&gw, "/s/cnie-renewal/");
+    let answer = egov_integration::raw_http::send(gw.addr, request.as_bytes());
+    assert_eq!(answer.status, 200, "{}", answer.text());
+    let ct = answer.header("content-type").unwrap_or_default();
+    assert!(ct.to_ascii_lowercase().contains("charset=utf-8"), "{ct}");
+    let site = egov_estate::site("cnie-renewal").expect("site");
+    assert!(
+        answer.text().contains(&site.title.ar),
+        "the Arabic title did not arrive as UTF-8"
+    );
+}
+
 #[tokio::test(flavor = "multi_thread")]
 async fn a_websocket_outlives_the_services_request_body_limit() {
     let estate = start_estate(None);

@@ -34,7 +34,8 @@ pub struct RequestCtx {
     pub client: Option<Client>,
     /// The citizen's address (behind trusted proxies, from `X-Forwarded-For`).
     pub citizen_ip: Option<IpAddr>,
-    /// A WebSocket (or other) upgrade request.
+    /// A WebSocket handshake, the one upgrade let through (`crate::guard::only_websocket_upgrades`;
+    /// read by the guard stage).
     pub upgrade: bool,
     /// The request came to another host than the portal's (a service's own origin, a
     /// legacy host): `/` there is not the portal, so the gateway's pages link its URL.

@@ -1,7 +1,8 @@
 //! The guard stage: refuse what no backend should see, before routing (431 for an oversized
 //! header block or too many fields, 414 for an overlong target, 400 for an ambiguous body
 //! length or a target a proxy in front would read otherwise, 405 for a method no service
-//! takes). The rules are [`crate::guard`]'s.
+//! takes), and take out an upgrade to anything but a WebSocket; then whether the request
+//! is an upgrade is read. The rules are [`crate::guard`]'s.
 
 use super::{RequestCtx, Stage, Step};
 use pingora::proxy::Session;
@@ -24,7 +25,11 @@ impl Stage for Guard {
             max_uri_bytes: limits.max_uri_bytes,
         };
         match crate::guard::check(session.as_downstream(), sizes) {
-            Ok(()) => Step::Continue,
+            Ok(()) => {
+                crate::guard::only_websocket_upgrades(session.req_header_mut());
+                ctx.upgrade = session.is_upgrade_req();
+                Step::Continue
+            }
             Err(refusal) => {
                 // The rest of such a request cannot be trusted to frame the next one.
                 session.set_keepalive(None);

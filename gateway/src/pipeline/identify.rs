@@ -85,7 +85,6 @@ impl Stage for Identify {
         ctx.citizen_ip = citizen_ip;
         // By its /64 for IPv6: one host has endless addresses in it (found in review).
         ctx.attempts.asked_by = citizen_ip.map(crate::client_address::address_key);
-        ctx.upgrade = session.is_upgrade_req();
         ctx.portal_elsewhere = crate::host::request_host(req)
             .is_some_and(|h| crate::host::normalize(h) != snap.portal.host);
         ctx.snapshot = Some(snap);
@@ -117,7 +116,6 @@ mod tests {
         ));
         assert_eq!(ctx.request_id.as_str().len(), 32, "the trace id");
         assert!(ctx.obs.is_some() && ctx.snapshot.is_some() && ctx.client.is_some());
-        assert!(!ctx.upgrade);
     }
 
     #[tokio::test]
