@@ -91,12 +91,10 @@ pub struct Metrics {
     pub access_log_dropped: IntCounter,
     /// Admin audit lines the target did not take (a full disk): the change stood unaudited.
     pub admin_audit_dropped: IntCounter,
-    // The process.
-    /// Open file descriptors and their limit (the Prometheus clients' `process_open_fds`
-    /// and `process_max_fds`), read at each scrape: every connection, to citizens and to
-    /// sites, is one, and running out fails every service at once (found when tried).
-    pub open_fds: IntGauge,
-    pub max_fds: IntGauge,
+    /// The process's CPU time, memory, start time and file descriptors, read at each
+    /// scrape (every connection, to citizens and to sites, is a descriptor, and running
+    /// out fails every service at once: found when tried).
+    process: super::process::ProcessMetrics,
 }
 
 fn counter(
@@ -300,8 +298,7 @@ impl Metrics {
                 r.register(Box::new(c.clone()))?;
                 c
             },
-            open_fds: gauge(&r, "process_open_fds", "Open file descriptors.")?,
-            max_fds: gauge(&r, "process_max_fds", "The process's limit on open file descriptors.")?,
+            process: super::process::ProcessMetrics::register(&r)?,
             registry: r,
             build_info,
         };
@@ -403,34 +400,10 @@ impl Metrics {
 
     /// The text exposition for `/metrics`.
     pub fn render(&self) -> String {
-        self.read_descriptors();
+        self.process.read();
         prometheus::TextEncoder::new()
             .encode_to_string(&self.registry.gather())
             .unwrap_or_default()
-    }
-}
-
-impl Metrics {
-    /// Sets [`Self::open_fds`] and [`Self::max_fds`] from `/proc/self` (Linux; elsewhere
-    /// they stay at 0).
-    fn read_descriptors(&self) {
-        if let Ok(entries) = std::fs::read_dir("/proc/self/fd") {
-            self.open_fds
-                .set(i64::try_from(entries.count()).unwrap_or(i64::MAX));
-        }
-        let limit = std::fs::read_to_string("/proc/self/limits")
-            .ok()
-            .and_then(|text| {
-                let line = text.lines().find(|l| l.starts_with("Max open files"))?;
-                line["Max open files".len()..]
-                    .split_whitespace()
-                    .next()?
-                    .parse::<i64>()
-                    .ok()
-            });
-        if let Some(limit) = limit {
-            self.max_fds.set(limit);
-        }
     }
 }
 
@@ -483,12 +456,16 @@ mod tests {
 
     #[test]
     #[cfg(target_os = "linux")]
-    fn a_scrape_says_how_many_file_descriptors_are_open_and_how_many_may_be() {
+    fn a_scrape_carries_the_processs_cpu_memory_start_and_descriptors() {
         let text = Metrics::new().expect("metrics").render();
-        let (open, max) = (
-            value(&text, "process_open_fds"),
-            value(&text, "process_max_fds"),
-        );
-        assert!(open >= 3.0 && max >= open, "{open} of {max}");
+        for series in [
+            "process_resident_memory_bytes",
+            "process_start_time_seconds",
+            "process_open_fds",
+            "process_max_fds",
+        ] {
+            assert!(value(&text, series) > 0.0, "{series}");
+        }
+        assert!(value(&text, "process_cpu_seconds_total") >= 0.0);
     }
 }

@@ -6,6 +6,7 @@
 pub mod access_log;
 pub mod log_fields;
 pub mod metrics;
+pub mod process;
 pub mod request;
 pub mod status;
 pub mod trace;
