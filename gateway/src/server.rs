@@ -494,6 +494,7 @@ pub async fn reload(live: &LiveRegistry, admin: &crate::admin::Admin, config_pat
     match result {
         Ok((diff, restart)) => {
             tracing::info!(config = %config_path.display(), %diff, "configuration reloaded");
+            live.restart_pending(restart.len());
             if !restart.is_empty() {
                 tracing::warn!(
                     settings = restart.join(", "),

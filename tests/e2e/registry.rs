@@ -2954,6 +2954,37 @@ async fn a_reload_applies_portal_settings_and_a_broken_configuration_changes_not
     }
 }
 
+/// Found when tried: a reload that changed a restart-only setting was counted `applied`,
+/// and only a WARN line said the instance still ran the old value.
+#[tokio::test]
+async fn a_reload_changing_a_restart_only_setting_says_so_in_the_metrics_until_it_is_undone() {
+    let e = Estate::start();
+    let toml = &e.staged().gateway_toml;
+    let reload_and_count = |path: std::path::PathBuf| {
+        let e = &e;
+        async move {
+            egov_gateway::server::reload(&e.gateway.live, &e.gateway.admin_api, &path).await;
+            let metrics = e.gateway.metrics_showing(&[]).await;
+            egov_integration::metric_value(&metrics, "egov_config_restart_pending_settings")
+                .expect("the gauge")
+        }
+    };
+    // What the harness runs differs from the staged file already (its listeners, in
+    // memory): the count a reload of the file as it is gives.
+    let as_staged = reload_and_count(toml.clone()).await;
+    let text = std::fs::read_to_string(toml).expect("gateway.toml");
+    let changed = text.replacen(
+        "max_connections_per_ip = 256",
+        "max_connections_per_ip = 128",
+        1,
+    );
+    assert_ne!(text, changed);
+    std::fs::write(toml, &changed).expect("write");
+    assert_eq!(reload_and_count(toml.clone()).await, as_staged + 1);
+    std::fs::write(toml, &text).expect("write");
+    assert_eq!(reload_and_count(toml.clone()).await, as_staged);
+}
+
 /// Found when tried: a load balancer added to `portal.trusted_proxies` by a reload had its
 /// forwarding headers believed, but the connection caps and the flood penalty kept the list
 /// they were given at start, so it stayed held to one citizen's share until a restart.

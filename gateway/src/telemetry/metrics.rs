@@ -36,6 +36,10 @@ pub struct Metrics {
     pub registry_broken: IntGauge,
     /// Configuration reloads (SIGHUP), by result: a refused one showed only in the log.
     pub config_reloads: IntCounterVec,
+    /// Restart-only settings a reload found changed in the file: the instance runs their
+    /// old values until it restarts (a reload counted `applied` said nothing else; found
+    /// when tried: only a WARN line told).
+    pub config_restart_pending: IntGauge,
     /// Admin API changes, by action and result.
     pub admin_changes: IntCounterVec,
     // Adapters.
@@ -244,6 +248,7 @@ impl Metrics {
             failovers_withheld: counter(&r, "egov_upstream_failovers_withheld_total", "Requests that would have gone to another backend (a timeout, a reset, a status of upstream.failover_on) but did not, the service's retry budget (a fifth of its requests) being spent: the citizen got the failing backend's answer.", &["service"])?,
             registry_services: gauge(&r, "egov_registry_services", "Services in the live registry snapshot.")?,
             registry_broken: gauge(&r, "egov_registry_broken_services", "Service documents that cannot be served as written (their last good version keeps serving).")?,
+            config_restart_pending: gauge(&r, "egov_config_restart_pending_settings", "Settings (listeners, sso, redis, ...) the configuration file changes but this instance runs with their old values until it restarts, as its last reload found (the log names them); 0 once it runs what the file says.")?,
             config_reloads: counter(&r, "egov_config_reloads_total", "Configuration reloads asked by SIGHUP, by result (applied, refused: the running configuration stays; the log says why).", &["result"])?,
             admin_changes: counter(&r, "egov_admin_changes_total", "Changes asked of the ministries' admin API, by action and result (ok, invalid, conflict, forbidden, unauthenticated, not_found, error).", &["action", "result"])?,
             body_rewrites: counter(&r, "egov_adapter_body_rewrites_total", "Response bodies rewritten by adapters, by service and kind (transcode, links).", &["service", "kind"])?,

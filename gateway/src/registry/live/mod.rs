@@ -403,6 +403,15 @@ impl LiveRegistry {
         }
     }
 
+    /// Says how many restart-only settings the last applied reload found changed
+    /// (`egov_config_restart_pending_settings`).
+    pub fn restart_pending(&self, settings: usize) {
+        if let Some(m) = &self.metrics {
+            m.config_restart_pending
+                .set(i64::try_from(settings).unwrap_or(i64::MAX));
+        }
+    }
+
     fn report(&self, broken: Vec<String>) {
         for b in &broken {
             tracing::warn!(problem = %b, "registry: a service cannot be served as written; its last good version keeps serving");
