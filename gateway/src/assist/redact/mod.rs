@@ -6,7 +6,8 @@
 //! or a metrics label must not carry it. [`redact`] replaces each piece of
 //! personal data with a typed placeholder (`[CIN]`, `[PHONE]`, `[EMAIL]`,
 //! `[CNSS]`, `[RIB]`, `[IBAN]`, `[CARD]`, `[NAME]`, `[PASSPORT]`, `[DATE]`,
-//! `[ADDRESS]`, `[STUDENT_ID]`, `[PLATE]`, and for the special categories of Law
+//! `[ADDRESS]`, `[STUDENT_ID]`, `[PLATE]`, `[NUMBER]` (one read out in words), and for the
+//! special categories of Law
 //! 09-08 `[HEALTH]`, `[ORIENTATION]`, `[BELIEF]`, `[CONVICTION]`) so the remaining
 //! text still reads naturally and the kind of data is known. The redacted text is
 //! also what the feedback store keeps for 90 days.
@@ -26,6 +27,7 @@ mod emails;
 mod names;
 mod numbers;
 mod sensitive;
+mod spelled_numbers;
 #[cfg(test)]
 mod tests;
 mod words;
@@ -74,6 +76,9 @@ pub enum PiiKind {
     StudentId,
     /// Moroccan vehicle registration plate: digits, one letter, one or two digits.
     Plate,
+    /// A number read out in words, not beginning with a zero (a CIN's, a CNSS or an account
+    /// number's digits): five number words or more in a row.
+    Number,
 }
 
 impl PiiKind {
@@ -97,12 +102,13 @@ impl PiiKind {
             PiiKind::Conviction => "[CONVICTION]",
             PiiKind::StudentId => "[STUDENT_ID]",
             PiiKind::Plate => "[PLATE]",
+            PiiKind::Number => "[NUMBER]",
         }
     }
 
     /// Every kind, so that whatever lists placeholders (the normalised form the LLM is
     /// sent) lists the new ones too.
-    pub const ALL: [PiiKind; 17] = [
+    pub const ALL: [PiiKind; 18] = [
         PiiKind::Cin,
         PiiKind::Phone,
         PiiKind::Email,
@@ -120,6 +126,7 @@ impl PiiKind {
         PiiKind::Conviction,
         PiiKind::StudentId,
         PiiKind::Plate,
+        PiiKind::Number,
     ];
 }
 
@@ -208,6 +215,8 @@ pub fn redact(text: &str) -> Redacted {
             1,
         ),
         (dates::birth::birth_years, PiiKind::Date, 1),
+        (spelled_numbers::spelled_phones, PiiKind::Phone, 1),
+        (spelled_numbers::spelled_numbers, PiiKind::Number, 2),
         (addresses::addresses, PiiKind::Address, 5),
         (names::listed::names, PiiKind::Name, 6),
         (sensitive::health::health, PiiKind::Health, 7),

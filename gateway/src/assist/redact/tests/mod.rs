@@ -4,6 +4,7 @@ mod audit_gaps;
 mod bypass;
 mod more_identifiers;
 mod normalized;
+mod spelled;
 mod word_lists;
 
 fn r(s: &str) -> String {

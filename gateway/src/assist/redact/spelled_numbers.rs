@@ -1,0 +1,144 @@
+//! Numbers written in words, for [`redact`](super::redact): "zéro six douze trente-quatre
+//! cinquante-six soixante-dix-huit", "sifr stta tnach...", "صفر ستة اثنا عشر...". Found
+//! when tried: a phone number read out in French words reached the LLM as written, as the
+//! digit finders see no digit in it.
+//!
+//! A run of number words (digit groups of up to four digits may stand among them) is a
+//! number read out when it has at least five of them, two spelled (a run of digits alone is
+//! the digit finders'), or four starting with a zero, which no amount or year begins
+//! with. A run that begins with a zero is a phone number ([`spelled_phones`]); any other is
+//! an identifier of unknown kind ([`spelled_numbers`]). Ordinary text keeps its numbers:
+//! "deux enfants", "trois ou quatre mois", "mille neuf cent quatre-vingt-dix" (four words,
+//! no zero) are left alone.
+
+use super::words::{set, words};
+use std::collections::HashSet;
+use std::sync::LazyLock;
+
+/// Number words, in the languages citizens write: French, English, Darija in Latin and
+/// Arabic script, Modern Standard Arabic (normalised as the words of the text are).
+#[rustfmt::skip]
+const NUMBER_WORDS: &[&str] = &[
+    // French.
+    "zéro", "un", "une", "deux", "trois", "quatre", "cinq", "six", "sept", "huit", "neuf",
+    "dix", "onze", "douze", "treize", "quatorze", "quinze", "seize", "vingt", "vingts",
+    "trente", "quarante", "cinquante", "soixante", "septante", "huitante", "nonante", "cent",
+    "cents", "mille",
+    // English.
+    "zero", "one", "two", "three", "four", "five", "seven", "eight", "nine", "ten", "eleven",
+    "twelve", "thirteen", "fourteen", "fifteen", "sixteen", "seventeen", "eighteen", "nineteen",
+    "twenty", "thirty", "forty", "fifty", "sixty", "seventy", "eighty", "ninety", "hundred",
+    "thousand", "double", "triple",
+    // Darija in Latin script (its digit letters as citizens type them).
+    "sifr", "sfer", "wahed", "wa7ed", "we7ed", "jouj", "jooj", "zouj", "zooj", "tlata", "tlta",
+    "tleta", "rb3a", "reb3a", "arb3a", "khamsa", "khemsa", "stta", "setta", "sb3a", "seb3a",
+    "tmnya", "tmanya", "tmenya", "ts3oud", "tes3oud", "t3ss", "3achra", "3ashra", "7dach",
+    "tnach", "tlettach", "rba3tach", "khmstach", "settach", "sba3tach", "tmentach", "tsa3tach",
+    "3achrin", "3ichrin", "tlatin", "rb3in", "khamsin", "sttin", "sb3in", "tmanin", "ts3in",
+    "mya", "miya",
+    // Arabic (Standard and Darija).
+    "صفر", "واحد", "واحدة", "اثنان", "اثنين", "اثنا", "اثني", "جوج", "زوج", "ثلاثة", "ثلاث",
+    "تلاتة", "تلاثة", "أربعة", "أربع", "ربعة", "خمسة", "خمس", "ستة", "ست", "سبعة", "سبع",
+    "ثمانية", "ثمان", "تمنية", "تسعة", "تسع", "تسعود", "عشرة", "عشر", "حداش", "طناش", "عشرون",
+    "عشرين", "ثلاثون", "ثلاثين", "تلاتين", "أربعون", "أربعين", "ربعين", "خمسون", "خمسين",
+    "ستون", "ستين", "سبعون", "سبعين", "ثمانون", "ثمانين", "تمانين", "تسعون", "تسعين", "مائة",
+    "مية", "ميا", "ألف",
+];
+
+/// The words that begin a phone number read out.
+const ZERO_WORDS: &[&str] = &["zéro", "zero", "sifr", "sfer", "صفر"];
+
+/// Words that join number words without being one ("vingt et un", "khamsa w 3echrin").
+const JOINS: &[&str] = &["et", "and", "w", "o", "و"];
+
+static NUMBERS: LazyLock<HashSet<String>> = LazyLock::new(|| set(NUMBER_WORDS));
+static ZEROS: LazyLock<HashSet<String>> = LazyLock::new(|| set(ZERO_WORDS));
+static JOINERS: LazyLock<HashSet<String>> = LazyLock::new(|| set(JOINS));
+
+/// The most characters between two words of one run: "zéro six, douze - trente".
+const MAX_GAP: usize = 3;
+
+/// Whether a word (normalised; a hyphenated one is several: "trente quatre") is made of
+/// number words only, an Arabic one maybe with "and" before it ("وعشرين").
+fn spelled(norm: &str) -> bool {
+    norm.split(' ').all(|part| {
+        NUMBERS.contains(part)
+            || part
+                .strip_prefix('و')
+                .is_some_and(|rest| NUMBERS.contains(rest))
+    })
+}
+
+/// A group of up to four digits, which may stand among number words ("zéro 6 douze").
+fn digit_group(norm: &str) -> bool {
+    (1..=4).contains(&norm.len()) && norm.bytes().all(|b| b.is_ascii_digit())
+}
+
+/// The runs of number words read out in `chars`: `(start, end, begins with a zero)`.
+fn runs(chars: &[char]) -> Vec<(usize, usize, bool)> {
+    let words = words(chars);
+    let mut out = Vec::new();
+    let mut i = 0;
+    while i < words.len() {
+        let first = &words[i];
+        if !spelled(&first.norm) && !digit_group(&first.norm) {
+            i += 1;
+            continue;
+        }
+        let (mut count, mut spelled_count, mut end, mut j) = (0, 0, i, i);
+        let mut last_end = first.start;
+        while j < words.len() {
+            let w = &words[j];
+            let gap = &chars[last_end..w.start];
+            if j > i && (gap.len() > MAX_GAP || gap.contains(&'\n')) {
+                break;
+            }
+            if spelled(&w.norm) {
+                spelled_count += 1;
+            } else if !digit_group(&w.norm) {
+                // A join only between two number words.
+                let joins = JOINERS.contains(&w.norm)
+                    && words
+                        .get(j + 1)
+                        .is_some_and(|n| spelled(&n.norm) || digit_group(&n.norm));
+                if joins {
+                    last_end = w.end;
+                    j += 1;
+                    continue;
+                }
+                break;
+            }
+            count += 1;
+            end = j;
+            last_end = w.end;
+            j += 1;
+        }
+        let zero = ZEROS.contains(&first.norm)
+            || (digit_group(&first.norm) && first.norm.starts_with('0'));
+        let read_out = spelled_count >= 2 && (count >= 5 || (zero && count >= 4));
+        if read_out {
+            out.push((first.start, words[end].end, zero));
+        }
+        i = end + 1;
+    }
+    out
+}
+
+/// Phone numbers read out: a run beginning with a zero ("zéro six douze...").
+pub(super) fn spelled_phones(chars: &[char], found: &mut dyn FnMut(usize, usize)) {
+    for (start, end, zero) in runs(chars) {
+        if zero {
+            found(start, end);
+        }
+    }
+}
+
+/// Other numbers read out: five number words or more in a row (a CIN's, a CNSS or an
+/// account number's digits).
+pub(super) fn spelled_numbers(chars: &[char], found: &mut dyn FnMut(usize, usize)) {
+    for (start, end, zero) in runs(chars) {
+        if !zero {
+            found(start, end);
+        }
+    }
+}

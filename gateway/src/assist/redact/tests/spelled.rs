@@ -1,0 +1,60 @@
+//! Numbers read out in words.
+
+use super::*;
+
+#[test]
+fn a_phone_number_read_out_in_french_words_is_a_phone() {
+    assert_eq!(
+        r("mon numéro zéro six douze trente-quatre cinquante-six soixante-dix-huit merci"),
+        "mon numéro [PHONE] merci"
+    );
+    assert_eq!(
+        r("appelez le zéro six, douze, trente quatre, cinquante six"),
+        "appelez le [PHONE]"
+    );
+    assert_eq!(
+        redact("zero six one two three four five six seven eight").found,
+        vec![PiiKind::Phone]
+    );
+}
+
+#[test]
+fn a_phone_number_read_out_in_darija_or_arabic_is_a_phone() {
+    assert_eq!(
+        r("nemra dyali sifr stta tnach khamsa w tlatin"),
+        "nemra dyali [PHONE]"
+    );
+    assert_eq!(r("رقمي صفر ستة اثنا عشر أربعة وثلاثين"), "رقمي [PHONE]");
+}
+
+#[test]
+fn digits_among_number_words_are_part_of_the_number() {
+    assert_eq!(r("gsm zéro 6 douze 34 cinquante-six 78"), "gsm [PHONE]");
+}
+
+#[test]
+fn five_number_words_in_a_row_are_a_number_of_unknown_kind() {
+    assert_eq!(
+        r("ma cin ab cent vingt trois quatre cinq six"),
+        "ma cin ab [NUMBER]"
+    );
+    assert_eq!(
+        redact("cnss one two three four five six seven eight nine").found,
+        vec![PiiKind::Number]
+    );
+}
+
+#[test]
+fn ordinary_numbers_in_words_are_left_alone() {
+    for text in [
+        "acte de naissance pour deux enfants",
+        "trois ou quatre mois de retard",
+        "né en mille neuf cent quatre-vingt-dix",
+        "bghit jouj nusakh dyal lactes",
+        "أريد ثلاث نسخ من عقد الازدياد",
+        "one or two copies please",
+        "vingt et un jours",
+    ] {
+        assert_eq!(redact(text).found, vec![], "{text}");
+    }
+}
