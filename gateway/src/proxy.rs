@@ -290,7 +290,7 @@ impl ProxyHttp for GatewayProxy {
         }
         crate::framing::from_legacy(upstream_response, arrived)?;
         let limits = ctx.snapshot.as_ref().map(|s| &s.config.gateway.limits);
-        crate::limits::upgraded(session, status, ctx.upgrade, limits)?;
+        crate::limits::upgraded(session, upstream_response, ctx.upgrade, limits)?;
         let Some(service) = ctx.service.as_ref() else {
             return Ok(());
         };

@@ -1169,6 +1169,25 @@ fn a_101_to_a_request_that_asked_for_no_upgrade_is_a_bad_gateway() {
     assert!(!raw.contains("Clear-Site-Data"), "{raw}");
 }
 
+/// Found when tried: a site answering a WebSocket handshake with a `101` to `h2c` had it
+/// passed on (RFC 9110 §7.8: a server switches only to a protocol the client asked for).
+#[test]
+fn a_101_switching_a_websocket_handshake_to_another_protocol_is_a_bad_gateway() {
+    let estate = start_estate(None);
+    let site = raw_http::scripted_site(
+        b"HTTP/1.1 101 Switching Protocols\r\nUpgrade: h2c\r\nConnection: Upgrade\r\n\r\n",
+    );
+    let gw = in_front_of_site(&estate, site);
+    let req = format!(
+        "GET /s/cnie-renewal/ws HTTP/1.1\r\nHost: {}\r\nUpgrade: websocket\r\n\
+         Connection: Upgrade\r\nSec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==\r\n\
+         Sec-WebSocket-Version: 13\r\n\r\n",
+        gw.addr
+    );
+    let resp = raw_http::send(gw.addr, req.as_bytes());
+    assert_eq!(resp.status, 502, "{resp:?}");
+}
+
 /// The gateway removes a legacy site's `Strict-Transport-Security` (its `max-age=0` would
 /// switch HSTS off), so on an HTTPS portal it declares its own on every legacy answer, fresh
 /// or from the cache, as on the answers it writes itself: otherwise a service's origin, whose

@@ -101,23 +101,42 @@ pub fn legacy_head(answer: &pingora::http::ResponseHeader) -> pingora::Result<()
 /// client did not ask for; nginx tunnels only when the client's request had `Upgrade`).
 /// Found when tried: the gateway passed such a 101 on and then the site's bytes raw, a whole
 /// second answer whose `Set-Cookie; Domain`, `Clear-Site-Data` and HSTS no adapter saw and
-/// the browser obeyed; over HTTP/2 the citizen was told his request was bad.
+/// the browser obeyed; over HTTP/2 the citizen was told his request was bad. So is a `101`
+/// switching to another protocol than the one asked for, a WebSocket (the only upgrade
+/// let through: `crate::guard::only_websocket_upgrades`): RFC 9110 §7.8 (found when tried:
+/// a site's `101` with `Upgrade: h2c` to a WebSocket handshake was passed on).
 pub fn upgraded(
     session: &mut pingora::proxy::Session,
-    status: http::StatusCode,
+    answer: &pingora::http::ResponseHeader,
     asked: bool,
     limits: Option<&LimitsSettings>,
 ) -> pingora::Result<()> {
-    if status != http::StatusCode::SWITCHING_PROTOCOLS {
+    if answer.status != http::StatusCode::SWITCHING_PROTOCOLS {
         return Ok(());
     }
-    if !asked {
+    let refused = if !asked {
+        Some("a 101 to a request that did not ask for an upgrade")
+    } else if !switches_to_websocket(&answer.headers) {
+        Some("a 101 to a WebSocket handshake switching to another protocol")
+    } else {
+        None
+    };
+    if let Some(why) = refused {
         let mut e = pingora::Error::new_up(pingora::ErrorType::InvalidHTTPHeader);
-        e.set_context("a 101 to a request that did not ask for an upgrade");
+        e.set_context(why);
         return Err(e);
     }
     if let Some(limits) = limits {
         session.set_read_timeout(Some(limits.upgraded_idle_timeout));
     }
     Ok(())
+}
+
+/// Whether a `101`'s `Upgrade` names the WebSocket protocol, and only it.
+fn switches_to_websocket(headers: &http::HeaderMap) -> bool {
+    let mut upgrades = headers.get_all(http::header::UPGRADE).iter();
+    matches!(
+        (upgrades.next(), upgrades.next()),
+        (Some(one), None) if one.as_bytes().trim_ascii().eq_ignore_ascii_case(b"websocket")
+    )
 }
