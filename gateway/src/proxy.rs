@@ -358,7 +358,8 @@ impl ProxyHttp for GatewayProxy {
         ctx: &mut Self::CTX,
     ) -> FailToProxy {
         let stalled = crate::pipeline::limits::body_stalled(session, e);
-        if e.esource() == &ErrorSource::Upstream && !stalled {
+        let idle_end = crate::limits::idle_end(ctx.attempts.upgraded, e);
+        if e.esource() == &ErrorSource::Upstream && !stalled && !idle_end {
             self.report(ctx, Outcome::Failed(e));
         }
         crate::pipeline::answer_failure(session, e, stalled, ctx).await
@@ -372,10 +373,13 @@ impl ProxyHttp for GatewayProxy {
     }
 
     /// A body refused for its size, or stalled by the citizen, is the citizen's doing: his
-    /// answer (413, 408) is logged and counted, not reported as the proxy's error.
+    /// answer (413, 408) is logged and counted, not reported as the proxy's error; nor is a
+    /// WebSocket's end at its idle limit.
     fn suppress_error_log(&self, _session: &Session, ctx: &Self::CTX, e: &Error) -> bool {
         let service = ctx.service.as_ref().map(|s| s.id());
-        ctx.citizens_doing || crate::telemetry::access_log::withhold_pingora_line(service, e)
+        ctx.citizens_doing
+            || crate::limits::idle_end(ctx.attempts.upgraded, e)
+            || crate::telemetry::access_log::withhold_pingora_line(service, e)
     }
 
     /// What pingora's own log lines (an upstream failure...) say of the request: never

@@ -657,6 +657,25 @@ fn with_one_shared_runtime_the_portal_listens_on_one_socket() {
     assert_eq!(answer.status, 200);
 }
 
+/// Found when tried: each WebSocket ending at its idle limit was counted as one of the
+/// site's timeouts, which the error-rate rules read, and logged as an error naming it.
+#[tokio::test(flavor = "multi_thread")]
+async fn a_websocket_ending_at_its_idle_limit_is_no_upstream_error() {
+    let (_estate, gw, mut ws) = websocket_with_a_one_second_idle_limit().await;
+    let end = tokio::time::timeout(Duration::from_secs(10), ws.next()).await;
+    assert!(end.is_ok(), "the silent WebSocket outlived its idle limit");
+    // What the access log and the metrics record of the request comes after its end.
+    let counted =
+        [r#"egov_http_requests_total{class="1xx",ministry="interior",service="cnie-renewal"} 1"#];
+    let metrics = gw.metrics_showing(&counted).await;
+    assert!(metrics.contains(counted[0]), "{metrics}");
+    let timeouts = metrics
+        .lines()
+        .filter(|l| l.starts_with("egov_upstream_errors_total") && l.contains("cnie-renewal"))
+        .collect::<Vec<_>>();
+    assert!(timeouts.is_empty(), "{timeouts:?}");
+}
+
 #[tokio::test(flavor = "multi_thread")]
 async fn silent_websockets_ending_at_their_idle_limit_do_not_open_the_services_breaker() {
     // Found when tried: a thousand silent WebSockets ending at their idle limit were
