@@ -19,7 +19,7 @@
 //!  upstream_response_filter  Attempts::answer_arrived (deadline, few 1xx) · outcome: answered
 //!                            (final) · framing::from_legacy · limits::upgraded (a 101) ·
 //!                            chain::adapt_response; X-Request-Id, X-Cache-Status if uncached
-//!  upstream_response_body_filter   the body feed, chunk by chunk
+//!  upstream_response_body_filter   the body feed, chunk by chunk (a WebSocket: cut at logout)
 //!  response_filter           crate::framing (small: uncompressed; HTTP/1.0: no chunks);
 //!                            RequestCtx::answer_leaving: X-Request-Id, X-Cache-Status on the
 //!                            rest (hits, interim answers); the end of the request's latency
@@ -29,12 +29,11 @@
 
 use crate::app::App;
 use crate::cache::{self, mark_answer, ResponseCache, ANSWER_HEADERS};
-use crate::chain::edit_response;
-use crate::framing;
 use crate::pipeline::{limits::settle_body, write_local, Pipeline, RequestCtx, Step};
 use crate::sso::Sso;
 use crate::telemetry::Telemetry;
 use crate::upstream::{self, Outcome, Upstreams};
+use crate::{chain::edit_response, framing};
 use async_trait::async_trait;
 use bytes::Bytes;
 use pingora::cache::key::HashBinary;
@@ -331,6 +330,7 @@ impl ProxyHttp for GatewayProxy {
         end_of_stream: bool,
         ctx: &mut Self::CTX,
     ) -> Result<Option<std::time::Duration>> {
+        ctx.session_ended()?;
         let Some(feed) = ctx.body.as_mut() else {
             return Ok(None);
         };

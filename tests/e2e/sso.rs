@@ -1437,3 +1437,78 @@ async fn a_logout_leaves_no_record_that_links_the_citizen_to_her_session() {
     let left = session_records(&world, &["s", "o", "kids", "sub", "sid"]);
     assert!(left.is_empty(), "{left:?}");
 }
+
+/// A WebSocket to the citizen service's echo at `gateway`, opened with `cookie`, checked to
+/// echo as her.
+async fn signed_in_websocket(
+    gateway: &egov_integration::TestGateway,
+    cookie: &str,
+) -> tokio_tungstenite::WebSocketStream<tokio_tungstenite::MaybeTlsStream<tokio::net::TcpStream>> {
+    use futures_util::{SinkExt, StreamExt};
+    use tokio_tungstenite::tungstenite::{client::IntoClientRequest, Message};
+    let url = format!(
+        "ws://{}/s/criminal-record-extract/__estate/ws",
+        gateway.addr
+    );
+    let mut req = url.into_client_request().expect("request");
+    req.headers_mut()
+        .insert("cookie", cookie.parse().expect("a cookie header"));
+    let (mut ws, resp) = tokio_tungstenite::connect_async(req)
+        .await
+        .expect("the handshake");
+    assert_eq!(resp.status(), 101);
+    ws.send(Message::text("before")).await.expect("send");
+    let echo = ws.next().await.expect("an echo").expect("a frame");
+    assert_eq!(echo.into_text().expect("text").as_str(), "before");
+    ws
+}
+
+/// Whether `ws` was cut rather than echo a message sent now.
+async fn cut_before_the_next_message(
+    ws: &mut tokio_tungstenite::WebSocketStream<
+        tokio_tungstenite::MaybeTlsStream<tokio::net::TcpStream>,
+    >,
+) -> bool {
+    use futures_util::{SinkExt, StreamExt};
+    use tokio_tungstenite::tungstenite::Message;
+    let _ = ws.send(Message::text("after")).await;
+    let next = tokio::time::timeout(Duration::from_secs(5), ws.next())
+        .await
+        .expect("neither an echo nor an end within 5 s");
+    !matches!(next, Some(Ok(m)) if m.is_text())
+}
+
+/// Found when tried: a WebSocket opened as the citizen kept exchanging messages as her
+/// after her logout (every new request was sent to log in again).
+#[tokio::test(flavor = "multi_thread")]
+async fn a_citizens_websocket_is_cut_at_her_logout() {
+    let (world, browser) = amina_logged_in(Store::Memory).await;
+    let cookie = browser
+        .cookies_for(&world.gateway.url("/"))
+        .expect("cookies");
+    let mut ws = signed_in_websocket(&world.gateway, &cookie).await;
+    let out = browser.logout(&world.gateway.url("/auth/logout")).await;
+    assert_eq!(out.status(), 303);
+    assert!(
+        cut_before_the_next_message(&mut ws).await,
+        "it echoed as her after her logout"
+    );
+}
+
+/// The same when she logs out on another instance than the one carrying her WebSocket
+/// (the revocation reaches it through Redis).
+#[tokio::test(flavor = "multi_thread")]
+async fn a_citizens_websocket_on_another_instance_is_cut_at_her_logout() {
+    let (world, browser) = amina_logged_in(Store::Redis).await;
+    let second = world.second_instance();
+    let cookie = browser
+        .cookies_for(&world.gateway.url("/"))
+        .expect("cookies");
+    let mut ws = signed_in_websocket(&second, &cookie).await;
+    let out = browser.logout(&world.gateway.url("/auth/logout")).await;
+    assert_eq!(out.status(), 303);
+    assert!(
+        cut_before_the_next_message(&mut ws).await,
+        "it echoed as her after her logout"
+    );
+}

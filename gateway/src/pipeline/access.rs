@@ -81,6 +81,9 @@ impl Stage for Access {
                         u64::from_le_bytes(digest[..8].try_into().unwrap_or_default())
                     });
                 }
+                if ctx.upgrade {
+                    ctx.upgrade_ticket = s.as_ref().map(|s| self.sso.upgrade_ticket(&s.id));
+                }
                 ctx.session = s;
                 Step::Continue
             }

@@ -27,6 +27,9 @@ pub enum LocalRoute {
     Assist,
 }
 
+/// The error type of an upgrade cut because its session ended ([`RequestCtx::session_ended`]).
+pub const SESSION_ENDED: &str = "SessionEnded";
+
 /// Per-request state shared by the stages and pingora's phases.
 pub struct RequestCtx {
     /// The request's id (the trace id, or a trusted proxy's); see the identify stage.
@@ -37,6 +40,9 @@ pub struct RequestCtx {
     /// A WebSocket handshake, the one upgrade let through (`crate::guard::only_websocket_upgrades`;
     /// read by the guard stage).
     pub upgrade: bool,
+    /// A signed-in citizen's WebSocket: its hold on her session, cut when the session ends
+    /// ([`Self::session_ended`]).
+    pub upgrade_ticket: Option<crate::sso::upgrades::UpgradeTicket>,
     /// The request came to another host than the portal's (a service's own origin, a
     /// legacy host): `/` there is not the portal, so the gateway's pages link its URL.
     pub portal_elsewhere: bool,
@@ -107,6 +113,7 @@ impl Default for RequestCtx {
             client: None,
             citizen_ip: None,
             upgrade: false,
+            upgrade_ticket: None,
             portal_elsewhere: false,
             obs: None,
             snapshot: None,
@@ -240,6 +247,20 @@ impl RequestCtx {
             crate::chain::edit_response(resp, ANSWER_HEADERS, |headers| {
                 mark_answer(headers, &self.request_id, status, self.https())
             });
+        }
+    }
+
+    /// A signed-in citizen's WebSocket whose session has ended (a logout, here or on
+    /// another instance: `crate::sso::upgrades`) is cut before its next message either
+    /// way: `Err` then, the citizen's doing ([`super::limits::citizens_doing`]).
+    pub fn session_ended(&self) -> pingora::Result<()> {
+        match &self.upgrade_ticket {
+            Some(ticket) if ticket.ended() => {
+                let mut e = pingora::Error::new_down(pingora::ErrorType::Custom(SESSION_ENDED));
+                e.set_context("the citizen's session ended: her WebSocket is closed");
+                Err(e)
+            }
+            _ => Ok(()),
         }
     }
 

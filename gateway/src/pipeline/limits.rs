@@ -192,7 +192,10 @@ fn refusal(ctx: &RequestCtx, kind: ErrorKind, description: &str) -> LocalRespons
 /// body (`upgraded`). A request that only asks for one (any `Upgrade` header) and is not
 /// switched keeps its body limit: asking must not lift it.
 pub fn check_body(ctx: &RequestCtx, read: usize, upgraded: bool, end: bool) -> pingora::Result<()> {
-    if upgraded || read == 0 {
+    if upgraded {
+        return ctx.session_ended();
+    }
+    if read == 0 {
         return Ok(());
     }
     if let Some(limit) = ctx.body_limit.filter(|&limit| read as u64 > limit) {
@@ -306,6 +309,8 @@ pub fn citizens_doing(e: &pingora::Error, stalled: bool) -> bool {
                     | pingora::ErrorType::WriteTimedout
                     // pingora's own types for a chunked body that does not parse.
                     | pingora::ErrorType::Custom("InvalidChunk" | "InvalidTrailerEnd")
+                    // Her WebSocket, cut at her logout.
+                    | pingora::ErrorType::Custom(super::ctx::SESSION_ENDED)
             ))
 }
 

@@ -20,6 +20,7 @@ pub mod pending;
 pub mod provider;
 pub mod session;
 pub mod store;
+pub mod upgrades;
 pub mod upstream;
 
 use crate::config::{Access, Config, Secrets, ServiceOrigins};
@@ -105,6 +106,12 @@ pub struct Sso {
 const STORE_FAILURE_REMEMBERED: std::time::Duration = std::time::Duration::from_secs(30);
 
 impl Sso {
+    /// A hold on session `id` for an upgrade (WebSocket) it asks for: marked when the
+    /// session ends, so the connection is cut ([`upgrades`]).
+    pub fn upgrade_ticket(&self, id: &str) -> upgrades::UpgradeTicket {
+        self.cache.upgrades().register(id)
+    }
+
     /// How long a session lives without a request (`sessions.idle_timeout`): the portal
     /// strip's session warning counts it down.
     pub fn idle_timeout(&self) -> std::time::Duration {

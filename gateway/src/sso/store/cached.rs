@@ -7,14 +7,16 @@
 
 use super::{SessionStore, StoreError, UpdateOutcome};
 use crate::sso::session::{HopCode, OriginSession, PendingLogin, Session};
+use crate::sso::upgrades::LiveUpgrades;
 use async_trait::async_trait;
 use moka::sync::Cache;
 use std::sync::Arc;
 use std::time::Duration;
 
-/// The cache itself, shared with the revocation feed.
+/// The cache itself, shared with the revocation feed, and the upgrades (WebSockets) open
+/// under each session, which every eviction of an ended session cuts.
 #[derive(Clone)]
-pub struct SessionCache(Cache<String, Arc<Session>>);
+pub struct SessionCache(Cache<String, Arc<Session>>, Arc<LiveUpgrades>);
 
 impl SessionCache {
     pub fn new(ttl: Duration, capacity: u64) -> Self {
@@ -23,15 +25,27 @@ impl SessionCache {
                 .time_to_live(ttl)
                 .max_capacity(capacity)
                 .build(),
+            Arc::default(),
         )
     }
 
+    /// Session `id` ended (deleted, revoked here or on another instance): forgotten, and
+    /// its open upgrades cut.
     pub fn invalidate(&self, id: &str) {
         self.0.invalidate(id);
+        self.1.end(id);
     }
 
+    /// Anything may have been revoked (the revocation feed was down): every session is
+    /// read again. Open upgrades are not cut, which would end every citizen's WebSocket at
+    /// each Redis blip.
     pub fn invalidate_all(&self) {
         self.0.invalidate_all();
+    }
+
+    /// The upgrades open under each session.
+    pub fn upgrades(&self) -> &Arc<LiveUpgrades> {
+        &self.1
     }
 }
 
