@@ -1009,6 +1009,30 @@ async fn two_instances_share_stored_answers_and_a_purge_on_one_is_seen_by_both()
     assert_eq!(fetches(&estate, "pair").await, 2);
 }
 
+/// Found when tried: a purge made in the second after another instance's subscription to
+/// Redis broke (a Redis restart, a network blip) was missed by it until its periodic
+/// catch-up, 30 s later; the ministry had been told "purged".
+#[tokio::test]
+async fn a_purge_made_while_another_instance_resubscribes_reaches_it() {
+    let estate = start_estate(None);
+    let redis = RedisServer::start();
+    let (a, b, keys) = pair(&estate, &redis);
+    let on_a = page(&a, "gap", "cc=max-age%3D600");
+    assert_eq!(get(&on_a, &[]).await.cache(), "MISS");
+    assert_eq!(eventually(&on_a, "HIT").await.cache(), "HIT");
+    redis
+        .command(&["CLIENT", "KILL", "TYPE", "pubsub"])
+        .expect("the subscriptions cut");
+    // After A has noticed (its feed's end) and before it subscribes again, a second later.
+    tokio::time::sleep(Duration::from_millis(300)).await;
+    let purged = api(&b, &keys, MINISTRY)
+        .post(&format!("/services/{SERVICE}/purge"), &json!({}))
+        .await;
+    assert_eq!(purged.status, StatusCode::OK, "{}", purged.body);
+    let after = eventually(&on_a, "MISS").await;
+    assert_eq!(after.cache(), "MISS", "A served the purged page");
+}
+
 /// The purge of a URL through one instance while another fetches it, on a real
 /// `redis-server`: the instance fetching hears of the purge and does not keep the fill
 /// from before it.

@@ -254,7 +254,14 @@ impl RedisKv {
     }
 
     /// One subscription through the next node in turn, until it breaks.
-    async fn follow_once(&self, channel: &str, on_message: &OnMessage) -> Result<(), KvError> {
+    /// Follows `channel` on one node until the subscription ends; `on_subscribed` runs
+    /// once it is up (before any message).
+    async fn follow_once(
+        &self,
+        channel: &str,
+        on_message: &OnMessage,
+        on_subscribed: &(dyn Fn() + Sync),
+    ) -> Result<(), KvError> {
         let n = self.pubsub_clients.len().max(1);
         let at = self.pubsub_next.fetch_add(1, Ordering::Relaxed) % n;
         let client = self
@@ -271,6 +278,7 @@ impl RedisKv {
             .subscribe(channel)
             .await
             .map_err(|e| KvError(e.to_string()))?;
+        on_subscribed();
         let mut messages = pubsub.on_message();
         while let Some(msg) = messages.next().await {
             if let Ok(text) = msg.get_payload::<String>() {
@@ -430,13 +438,24 @@ impl Kv for RedisKv {
         Ok(())
     }
 
+    /// A gap is told twice: when the subscription ends (whatever comes now is missed) and
+    /// once the next one is up (whatever came in between was missed). Found when tried:
+    /// told only at the end, the follower read its state again before a purge made during
+    /// the second until the new subscription was written, and served the purged pages
+    /// another 30 s (its periodic catch-up) after the ministry was told "purged".
     async fn follow(&self, channel: &str, on_message: OnMessage, on_gap: OnGap) {
+        let mut resubscribing = false;
         loop {
-            if let Err(e) = self.follow_once(channel, &on_message).await {
+            let caught_up = || {
+                if resubscribing {
+                    on_gap();
+                }
+            };
+            if let Err(e) = self.follow_once(channel, &on_message, &caught_up).await {
                 tracing::debug!(error = %e, channel, "Redis feed interrupted");
             }
-            // Whatever was published meanwhile was missed.
             on_gap();
+            resubscribing = true;
             tokio::time::sleep(FOLLOW_RETRY).await;
         }
     }
