@@ -3412,6 +3412,32 @@ async fn instances_keep_serving_while_redis_is_down_and_catch_up_when_it_returns
     }
 }
 
+/// Found when tried: right after Redis lost its data, a ministry's read of its own service
+/// answered 404 "there is no service" until the restore.
+#[tokio::test]
+async fn a_read_right_after_redis_lost_its_data_is_a_503_not_a_404() {
+    let redis = RedisServer::start();
+    let p = Pair::start(&redis);
+    p.settle(&redis);
+    let on_a = api_of(&p.a, &p.keys, "interior");
+    assert_eq!(
+        on_a.get("/services/cnie-renewal").await.status,
+        StatusCode::OK
+    );
+    redis.command(&["FLUSHALL"]).expect("flushall");
+    let right_after = on_a.get("/services/cnie-renewal").await;
+    // 503 until the restore (or 200 if it was quicker than this read), never 404.
+    assert!(
+        [StatusCode::SERVICE_UNAVAILABLE, StatusCode::OK].contains(&right_after.status),
+        "{right_after:?}"
+    );
+    let back = within(Duration::from_secs(15), || async {
+        on_a.get("/services/cnie-renewal").await.status == StatusCode::OK
+    })
+    .await;
+    assert!(back.is_some(), "the service never came back");
+}
+
 /// Found by a bypass probe: a write in the seconds between Redis losing its data and an
 /// instance restoring it got version 1, an ETag given before. Then found in review: handing
 /// it a version above the old ones instead hid the loss, and that one record became the
