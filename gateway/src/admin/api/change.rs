@@ -58,7 +58,7 @@ pub(super) async fn change(admin: &Admin, req: Request<'_>) -> Response {
         None => None,
     };
     let store = admin.live.store();
-    let current = match store.get(id).await {
+    let current = match admin.live.stored(id).await {
         Ok(c) => c,
         Err(e) => {
             admin.audit(caller, action, Some(id), None, result_of(&e), client);

@@ -317,7 +317,7 @@ pub(super) async fn rollback(
         Err(r) => return r,
     };
     let store = admin.live.store();
-    let (current, changes) = match tokio::try_join!(store.get(&id), store.history(&id)) {
+    let (current, changes) = match tokio::try_join!(admin.live.stored(&id), store.history(&id)) {
         Ok(found) => found,
         Err(e) => return store_error(e),
     };
