@@ -1512,3 +1512,64 @@ async fn a_citizens_websocket_on_another_instance_is_cut_at_her_logout() {
         "it echoed as her after her logout"
     );
 }
+
+/// Sends a message on `ws` every half second until one is not echoed: whether that
+/// happened within `limit`.
+async fn cut_within(
+    ws: &mut tokio_tungstenite::WebSocketStream<
+        tokio_tungstenite::MaybeTlsStream<tokio::net::TcpStream>,
+    >,
+    limit: Duration,
+) -> bool {
+    let start = std::time::Instant::now();
+    while start.elapsed() < limit {
+        if cut_before_the_next_message(ws).await {
+            return true;
+        }
+        tokio::time::sleep(Duration::from_millis(500)).await;
+    }
+    false
+}
+
+/// Found in a bypass probe: a session that ended at its timeout, which nobody evicts,
+/// left a socket talking as the citizen for good.
+#[tokio::test(flavor = "multi_thread")]
+async fn a_citizens_websocket_is_cut_when_her_session_times_out() {
+    let mut options = SsoOptions::new(Store::Memory);
+    options.tweak = Some(Box::new(|c: &mut egov_gateway::config::Config| {
+        c.gateway.sessions.idle_timeout = Duration::from_secs(2);
+    }));
+    let world = SsoWorld::start(options);
+    let browser = Browser::new();
+    world.login(&browser, CITIZEN_PAGE, "amina").await;
+    let cookie = browser
+        .cookies_for(&world.gateway.url("/"))
+        .expect("cookies");
+    let mut ws = signed_in_websocket(&world.gateway, &cookie).await;
+    assert!(
+        cut_within(&mut ws, Duration::from_secs(15)).await,
+        "it talked as her after her session timed out"
+    );
+}
+
+/// Found in a bypass probe: a logout in the second after the instance's Redis feed broke
+/// reached no eviction there, and her socket went on as her.
+#[tokio::test(flavor = "multi_thread")]
+async fn a_citizens_websocket_is_cut_at_a_logout_its_instance_did_not_hear_of() {
+    let (world, browser) = amina_logged_in(Store::Redis).await;
+    let second = world.second_instance();
+    let cookie = browser
+        .cookies_for(&world.gateway.url("/"))
+        .expect("cookies");
+    let mut ws = signed_in_websocket(&second, &cookie).await;
+    let redis = world.redis.as_ref().expect("the Redis store");
+    redis
+        .command(&["CLIENT", "KILL", "TYPE", "pubsub"])
+        .expect("the feeds cut");
+    let out = browser.logout(&world.gateway.url("/auth/logout")).await;
+    assert_eq!(out.status(), 303);
+    assert!(
+        cut_within(&mut ws, Duration::from_secs(12)).await,
+        "it talked as her after her logout"
+    );
+}

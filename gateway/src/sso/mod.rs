@@ -102,6 +102,23 @@ pub struct Sso {
     store_failing: Arc<crate::kv::Resting>,
 }
 
+/// Cuts the upgrades (WebSockets) of each session that ended without an eviction here:
+/// expired (idle or absolute), or revoked while the revocation feed was down (see
+/// [`upgrades`]). A store that fails cuts nothing: an outage is no logout.
+async fn end_upgrades_of_ended_sessions(
+    store: &dyn SessionStore,
+    upgrades: &upgrades::LiveUpgrades,
+    idle: std::time::Duration,
+) {
+    for id in upgrades.session_ids() {
+        match store.get(&id).await {
+            Ok(Some(session)) if !session.expired(now_secs(), idle) => {}
+            Ok(_) => upgrades.end(&id),
+            Err(_) => return,
+        }
+    }
+}
+
 /// How long a failed session store operation keeps the store reported as failing.
 const STORE_FAILURE_REMEMBERED: std::time::Duration = std::time::Duration::from_secs(30);
 
@@ -198,6 +215,8 @@ impl Sso {
         let store = Arc::clone(&self.store);
         let metrics = Arc::clone(&self.metrics);
         let failing = Arc::clone(&self.store_failing);
+        let upgrades = Arc::clone(self.cache.upgrades());
+        let idle = self.idle;
         async move {
             let health = async move {
                 let mut was_up = true;
@@ -221,6 +240,9 @@ impl Sso {
                         tracing::info!("the session store answers again");
                     }
                     was_up = up;
+                    if up {
+                        end_upgrades_of_ended_sessions(store.as_ref(), &upgrades, idle).await;
+                    }
                     // Counting walks Redis's keyspace (SCAN): once a minute, not per ping.
                     if tick % COUNT_EVERY_TICKS == 0 {
                         if let Ok(Some(n)) = store.count().await {

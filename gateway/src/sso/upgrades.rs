@@ -8,7 +8,10 @@
 //! request holds an [`UpgradeTicket`] under its session; when the session ends on any
 //! instance (a logout, a back-channel logout, a revocation followed from the shared store:
 //! every path that evicts it from [`super::store::SessionCache`]), its tickets are marked,
-//! and the connection is cut before its next message, either way, is passed on.
+//! and the connection is cut before its next message, either way, is passed on. A session
+//! that ends otherwise (its idle or absolute timeout; a revocation sent while this
+//! instance's feed was down) is found by a look at each session with an upgrade open, every
+//! few seconds ([`super::Sso::background`]).
 
 use std::collections::HashMap;
 use std::sync::atomic::{AtomicBool, Ordering};
@@ -46,9 +49,21 @@ impl LiveUpgrades {
         }
     }
 
-    /// How many sessions have an upgrade open (for tests and the status page).
+    /// How many sessions have an upgrade open.
     pub fn sessions(&self) -> usize {
         self.by_session.lock().map_or(0, |m| m.len())
+    }
+
+    /// The sessions with an upgrade open, for [`super::Sso::background`]'s look at each:
+    /// a session that expired (idle or absolute) is evicted by no one, and one revoked while
+    /// the revocation feed was down reached no eviction here (found in a bypass probe: a
+    /// logout in the second after a Redis blip left her socket open for good, and so did
+    /// her session's end at its absolute timeout).
+    pub fn session_ids(&self) -> Vec<String> {
+        self.by_session
+            .lock()
+            .map(|m| m.keys().cloned().collect())
+            .unwrap_or_default()
     }
 }
 
