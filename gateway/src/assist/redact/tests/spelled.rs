@@ -58,3 +58,24 @@ fn ordinary_numbers_in_words_are_left_alone() {
         assert_eq!(redact(text).found, vec![], "{text}");
     }
 }
+
+/// Found in a bypass probe: each of these reached the LLM as written, or its first digits did.
+#[test]
+fn hyphens_wide_separators_typos_and_other_spellings_do_not_hide_a_phone_number() {
+    for text in [
+        "zero-six-one-two-three-four-five-six-seven-eight",
+        "zéro-six-douze-trente-quatre-cinquante-six-soixante-dix-huit",
+        "zéro-six douze-trente-quatre cinquante-six-soixante-dix-huit",
+        "zéro six douze trent-quatre cinquante-six soixante-dix-huit",
+        "zéro  -  six  -  douze  -  trente-quatre  -  cinquante-six",
+        "06 douze 34 56 78",
+        "sifer sitta tnach tlatin rb3a khamsin",
+        "صفر سته اثناعشر اربعه وثلاثين سته وخمسين",
+        "zero six one tow three four five six seven eight",
+        "sifr sitta wahed tnin tlata rb3a khamsa stta",
+    ] {
+        let r = redact(&format!("perdu papiers, tel {text}"));
+        assert_eq!(r.found, vec![PiiKind::Phone], "{text}: {}", r.text);
+        assert_eq!(r.text, "perdu papiers, tel [PHONE]", "{text}");
+    }
+}
