@@ -113,7 +113,7 @@ fn runs(chars: &[char]) -> Vec<(usize, usize, bool)> {
             // A join ("et", "w"), or one misspelt word, only between two number words.
             let between = words.get(j + 1).is_some_and(number);
             let joins = JOINERS.contains(&w.norm);
-            if !between || !(joins || !misspelt) {
+            if !between || (!joins && misspelt) {
                 break;
             }
             misspelt |= !joins;
