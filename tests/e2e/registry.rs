@@ -3431,6 +3431,14 @@ async fn a_read_right_after_redis_lost_its_data_is_a_503_not_a_404() {
         [StatusCode::SERVICE_UNAVAILABLE, StatusCode::OK].contains(&right_after.status),
         "{right_after:?}"
     );
+    // Nor an empty or partial list (found in a bypass probe).
+    let list = on_a.get("/services").await;
+    if list.status == StatusCode::OK {
+        let listed = list.body["services"].as_array().map_or(0, Vec::len);
+        assert!(listed >= 3, "a list of {listed} services: {list:?}");
+    } else {
+        assert_eq!(list.status, StatusCode::SERVICE_UNAVAILABLE, "{list:?}");
+    }
     let back = within(Duration::from_secs(15), || async {
         on_a.get("/services/cnie-renewal").await.status == StatusCode::OK
     })

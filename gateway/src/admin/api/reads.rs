@@ -21,7 +21,7 @@ pub(super) async fn list(
         Err(r) => return r,
     };
     // A record that cannot be read is reported by the registry (`/readyz`, the log).
-    let records = match admin.live.store().list().await {
+    let records = match admin.live.listed().await {
         Ok(listing) => listing.records,
         Err(e) => return store_error(e),
     };

@@ -121,11 +121,29 @@ impl LiveRegistry {
     /// empty, a ministry's reads and writes of its service answered 404 "there is no
     /// service". An id nobody serves is absent as ever (a create goes on).
     pub async fn stored(&self, id: &str) -> Result<Option<Record>, StoreError> {
-        let store = self.store();
-        let record = store.get(id).await?;
-        if let (None, Backing::Shared(shared)) = (&record, &self.backing) {
-            if self.snapshot().service(id).is_some()
-                && shared.lost_at(store.version().await?).await?
+        let record = self.store().get(id).await?;
+        if record.is_none() && self.snapshot().service(id).is_some() {
+            self.intact().await?;
+        }
+        Ok(record)
+    }
+
+    /// Every stored record, `Unavailable` while a shared store lost its data (found in a
+    /// bypass probe: for seconds after a `FLUSHALL` the list said "no services", then grew
+    /// as the restore wrote them back).
+    pub async fn listed(&self) -> Result<Listing, StoreError> {
+        let listing = self.store().list().await?;
+        self.intact().await?;
+        Ok(listing)
+    }
+
+    /// `Unavailable` while a shared store lost data this instance applied (see
+    /// [`SharedStore::lost_at`]).
+    async fn intact(&self) -> Result<(), StoreError> {
+        if let Backing::Shared(shared) = &self.backing {
+            if shared
+                .lost_at(RegistryStore::version(shared.as_ref()).await?)
+                .await?
             {
                 return Err(StoreError::Unavailable(
                     "the registry store lost its data; it is being restored, retry in a few seconds"
@@ -133,7 +151,7 @@ impl LiveRegistry {
                 ));
             }
         }
-        Ok(record)
+        Ok(())
     }
 
     pub fn snapshot(&self) -> Arc<Snapshot> {
