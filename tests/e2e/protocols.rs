@@ -217,6 +217,26 @@ async fn a_page_asked_for_with_an_h2c_upgrade_goes_through_the_adapters() {
     );
 }
 
+/// Found in a bypass probe: a WebSocket handshake to a page the site answers as any request
+/// (200, no switch) got the page with no body adapter.
+#[tokio::test(flavor = "multi_thread")]
+async fn a_websocket_handshake_answered_with_a_page_gets_the_page_through_the_adapters() {
+    let estate = start_estate(None);
+    let gw = TestGateway::in_front_of(&estate);
+    let request = format!(
+        "GET /s/cnie-renewal/ HTTP/1.1\r\nHost: {}\r\nConnection: Upgrade, close\r\n\
+         Upgrade: websocket\r\nSec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==\r\n\
+         Sec-WebSocket-Version: 13\r\n\r\n",
+        gw.addr
+    );
+    let answer = egov_integration::raw_http::send(gw.addr, request.as_bytes());
+    assert_eq!(answer.status, 200, "{}", answer.text());
+    let ct = answer.header("content-type").unwrap_or_default();
+    assert!(ct.to_ascii_lowercase().contains("charset=utf-8"), "{ct}");
+    let site = egov_estate::site("cnie-renewal").expect("site");
+    assert!(answer.text().contains(&site.title.ar), "not UTF-8");
+}
+
 #[tokio::test(flavor = "multi_thread")]
 async fn a_websocket_outlives_the_services_request_body_limit() {
     let estate = start_estate(None);

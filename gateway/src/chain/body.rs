@@ -16,8 +16,6 @@ use std::sync::{Arc, LazyLock};
 pub struct Asked {
     /// A `HEAD` (or the answer is interim): no body, the headers its `GET` would carry.
     pub head: bool,
-    /// The request asked for a protocol upgrade (WebSocket).
-    pub upgrade: bool,
     /// The response cache may keep the answer.
     pub shared: bool,
     /// The citizen's byte ranges were forwarded (`upstream::forwards_ranges`); if not, the
@@ -203,7 +201,7 @@ impl AdapterChain {
     /// The response adapters, in order, for a legacy answer ([`Asked`]: what the
     /// request it answers was): redirects and cookies made
     /// portal-relative and the header rules ([`Self::apply_response`]), then, for a body that
-    /// gets rewritten (never for an upgraded connection), its [`BodyFeed`] and whether it
+    /// gets rewritten (never for a `101`'s upgraded connection), its [`BodyFeed`] and whether it
     /// transcodes; a `HEAD` answer gets no feed but the headers its `GET` would carry. A
     /// WebSocket handshake's headers are adapted like any answer's (its cookies are scoped,
     /// portal names refused). Every answer is guarded ([`Self::guard`]).
@@ -216,7 +214,6 @@ impl AdapterChain {
     ) -> Option<(BodyFeed, bool)> {
         let Asked {
             head,
-            upgrade,
             shared,
             ranges,
             cookies_bound_to,
@@ -240,7 +237,10 @@ impl AdapterChain {
             // as the legacy site wrote them).
             crate::content_length::canonicalise(headers);
         }
-        if upgrade || status == 101 {
+        // A WebSocket handshake the site refused with a page (not `101`) is answered as
+        // any request, its page through the adapters (found in a bypass probe: the refusal
+        // page came in its legacy charset, with its legacy links).
+        if status == 101 {
             return None;
         }
         if status == 304 && self.body_policy.is_active() {

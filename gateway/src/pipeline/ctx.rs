@@ -270,7 +270,6 @@ impl RequestCtx {
         let shared = self.cache.is_shared();
         crate::chain::Asked {
             head,
-            upgrade: self.upgrade,
             shared,
             ranges: self.ranges,
             // Also when the cache may keep the answer (asked as nobody): it keeps none
