@@ -1573,3 +1573,37 @@ async fn a_citizens_websocket_is_cut_at_a_logout_its_instance_did_not_hear_of() 
         "it talked as her after her logout"
     );
 }
+
+/// Found in a bypass probe: with Redis at its memory limit (reads answered, writes
+/// refused), the instance's store was "failing" and looked at no socket's session, so one
+/// whose citizen logged out stayed open as long as Redis was full.
+#[tokio::test(flavor = "multi_thread")]
+async fn a_citizens_websocket_is_cut_at_her_logout_while_redis_refuses_writes() {
+    let (world, browser) = amina_logged_in(Store::Redis).await;
+    let second = world.second_instance();
+    let cookie = browser
+        .cookies_for(&world.gateway.url("/"))
+        .expect("cookies");
+    let mut ws = signed_in_websocket(&second, &cookie).await;
+    let redis = world.redis.as_ref().expect("the Redis store");
+    redis
+        .command(&["CONFIG", "SET", "maxmemory", "1"])
+        .expect("Redis full");
+    // A write refused on the socket's instance: its store is "failing" from now on.
+    let refused = client()
+        .get(second.url("/auth/login?return_to=/"))
+        .send()
+        .await
+        .expect("a login start");
+    assert_eq!(refused.status(), 503, "the login's write was taken");
+    redis
+        .command(&["CLIENT", "KILL", "TYPE", "pubsub"])
+        .expect("the feeds cut");
+    let out = browser.logout(&world.gateway.url("/auth/logout")).await;
+    assert_eq!(out.status(), 303);
+    let cut = cut_within(&mut ws, Duration::from_secs(12)).await;
+    redis
+        .command(&["CONFIG", "SET", "maxmemory", "0"])
+        .expect("Redis has room again");
+    assert!(cut, "it talked as her after her logout");
+}

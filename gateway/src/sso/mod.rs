@@ -211,6 +211,7 @@ impl Sso {
     /// minute.
     pub fn background(&self) -> impl std::future::Future<Output = ()> + Send + 'static {
         let shared = Arc::clone(&self.shared);
+        let uncached = Arc::clone(&self.shared);
         let cache = self.cache.clone();
         let store = Arc::clone(&self.store);
         let metrics = Arc::clone(&self.metrics);
@@ -228,7 +229,8 @@ impl Sso {
                     // A store back from an outage takes a write: up at once, not 30 s on
                     // (found in a probe: logins worked again while the gauge, `/readyz` and
                     // `/status` said failing, and a 30 s outage paged as one of a minute).
-                    let mut up = store.ping().await.is_ok();
+                    let answers = store.ping().await.is_ok();
+                    let mut up = answers;
                     if up && failing.now() && store.write_probe().await.is_ok() {
                         failing.recovered();
                     }
@@ -240,8 +242,13 @@ impl Sso {
                         tracing::info!("the session store answers again");
                     }
                     was_up = up;
-                    if up {
-                        end_upgrades_of_ended_sessions(store.as_ref(), &upgrades, idle).await;
+                    // Reads are enough: a Redis at its memory limit (`up` false for 30 s
+                    // after each refused write) still says which sessions ended (found in
+                    // a bypass probe: an ended session's socket stayed open while Redis
+                    // was full). Read past the in-process cache, whose 5 s would add up
+                    // with the 5 s of this loop.
+                    if answers {
+                        end_upgrades_of_ended_sessions(uncached.as_ref(), &upgrades, idle).await;
                     }
                     // Counting walks Redis's keyspace (SCAN): once a minute, not per ping.
                     if tick % COUNT_EVERY_TICKS == 0 {
