@@ -30,7 +30,10 @@ const NUMBER_WORDS: &[&str] = &[
     "twenty", "thirty", "forty", "fifty", "sixty", "seventy", "eighty", "ninety", "hundred",
     "thousand", "double", "triple",
     // Darija in Latin script (its digit letters as citizens type them).
-    "sifr", "sfer", "sifer", "sefr", "sitta", "sita", "wa7d", "wahd", "tnin", "tlat", "wahed", "wa7ed", "we7ed", "jouj", "jooj", "zouj", "zooj", "tlata", "tlta",
+    "sifr", "sfer", "sifer", "sefr", "sfr", "sitta", "sita", "sta", "wa7d", "wahd", "tnin",
+    "tnine", "tlat", "wahed", "sab3a", "sab3", "arba3a", "arbaa", "arba", "tes3a", "tisaa",
+    "sabaa", "khmsa", "khamssa", "tletin", "arb3in", "sab3in", "tmania", "7ida3ch", "tna3ch",
+    "tsa3oud", "wa7ed", "we7ed", "jouj", "jooj", "zouj", "zooj", "tlata", "tlta",
     "tleta", "rb3a", "reb3a", "arb3a", "khamsa", "khemsa", "stta", "setta", "sb3a", "seb3a",
     "tmnya", "tmanya", "tmenya", "ts3oud", "tes3oud", "t3ss", "3achra", "3ashra", "7dach",
     "tnach", "tlettach", "rba3tach", "khmstach", "settach", "sba3tach", "tmentach", "tsa3tach",
@@ -46,7 +49,9 @@ const NUMBER_WORDS: &[&str] = &[
 ];
 
 /// The words that begin a phone number read out.
-const ZERO_WORDS: &[&str] = &["zéro", "zero", "sifr", "sfer", "sifer", "sefr", "صفر"];
+const ZERO_WORDS: &[&str] = &[
+    "zéro", "zero", "sifr", "sfer", "sifer", "sefr", "sfr", "صفر",
+];
 
 /// Words that join number words without being one ("vingt et un", "khamsa w 3echrin").
 const JOINS: &[&str] = &["et", "and", "w", "o", "و"];
@@ -54,9 +59,11 @@ const JOINS: &[&str] = &["et", "and", "w", "o", "و"];
 static NUMBERS: LazyLock<HashSet<String>> = LazyLock::new(|| set(NUMBER_WORDS));
 static ZEROS: LazyLock<HashSet<String>> = LazyLock::new(|| set(ZERO_WORDS));
 static JOINERS: LazyLock<HashSet<String>> = LazyLock::new(|| set(JOINS));
+static UNITS: LazyLock<HashSet<String>> = LazyLock::new(|| set(&super::numbers::UNIT_WORDS));
 
-/// The most characters between two words of one run: "zéro six, douze  -  trente".
-const MAX_GAP: usize = 6;
+/// The most characters between two words of one run: "zéro six, douze  -  trente",
+/// "zéro six .......... douze".
+const MAX_GAP: usize = 16;
 
 /// Whether a word (normalised; a hyphenated one is several: "trente quatre") is made of
 /// number words only, an Arabic one maybe with "and" before it ("وعشرين").
@@ -69,19 +76,24 @@ fn spelled(norm: &str) -> bool {
     })
 }
 
-/// A group of up to four digits, which may stand among number words ("zéro 6 douze").
+/// A group of up to ten digits, which may stand among number words ("zéro 6 douze").
 fn digit_group(norm: &str) -> bool {
-    (1..=4).contains(&norm.len()) && norm.bytes().all(|b| b.is_ascii_digit())
+    (1..=10).contains(&norm.len()) && norm.bytes().all(|b| b.is_ascii_digit())
 }
 
 /// The runs of number words read out in `chars`: `(start, end, begins with a zero)`.
 ///
-/// Found in a bypass probe, each once a leak: the parts of a hyphenated word are counted
-/// one by one in a run that begins with a zero ("zéro-six-douze-..."; elsewhere
-/// "quatre-vingt-dix" is one number, and a year in words stays below five); one misspelt
-/// word may stand between two number words ("trent-quatre", "tow"); a digit group counts
-/// with one number word beside it ("06 douze 34 56 78"); words may be parted by up to
-/// [`MAX_GAP`] characters ("zéro  -  six").
+/// Found in two bypass probes, each once a leak: the parts of a hyphenated word are
+/// counted one by one in a run that begins with a zero ("zéro-six-douze-...") and in a
+/// word of five parts or more, more than any compound number has
+/// ("six-douze-trente-quatre-..."); words that are
+/// no number words may stand between number words when they are one and the same word
+/// each time ("trent-quatre", "tow", "zéro six puis douze puis ..."); a digit group of up to
+/// ten digits counts ("06 douze 34 56 78", "061234 cinquante-six ..."); words may be parted
+/// by up to [`MAX_GAP`] characters that are not a date's or a time's (`/`, `:`). And
+/// ordinary text is spared: a run that does not begin with a zero needs two spelled words
+/// (a list of years with "trois" after it is no number) and is no identifier when a unit
+/// follows it ("cent cinquante mille dirhams", "twenty one thousand ... dirhams").
 fn runs(chars: &[char]) -> Vec<(usize, usize, bool)> {
     let words = words(chars);
     let number = |w: &Word| spelled(&w.norm) || digit_group(&w.norm);
@@ -97,35 +109,59 @@ fn runs(chars: &[char]) -> Vec<(usize, usize, bool)> {
         let zero =
             ZEROS.contains(first_part) || (digit_group(&first.norm) && first.norm.starts_with('0'));
         let (mut count, mut spelled_count, mut end, mut j) = (0, 0, i, i);
-        let (mut last_end, mut misspelt) = (first.start, false);
+        let mut last_end = first.start;
+        let mut filler: Option<&str> = None;
         while j < words.len() {
             let w = &words[j];
             let gap = &chars[last_end..w.start];
-            if j > i && (gap.len() > MAX_GAP || gap.contains(&'\n')) {
+            if j > i && !separates(gap) {
                 break;
             }
             if number(w) {
-                count += if zero { w.norm.split(' ').count() } else { 1 };
-                spelled_count += usize::from(!digit_group(&w.norm));
+                // A compound number ("quatre-vingt-dix-sept") has at most four parts.
+                let parts = w.norm.split(' ').count();
+                let parts = if zero || parts >= 5 { parts } else { 1 };
+                count += parts;
+                if !digit_group(&w.norm) {
+                    spelled_count += parts;
+                }
                 (end, last_end, j) = (j, w.end, j + 1);
                 continue;
             }
-            // A join ("et", "w"), or one misspelt word, only between two number words.
-            let between = words.get(j + 1).is_some_and(number);
+            // Another word, only between two number words: a join ("et", "w"), or one
+            // word, the same each time (a typo, "puis").
+            let between = words.get(j + 1).is_some_and(number)
+                && words
+                    .get(j + 1)
+                    .is_some_and(|n| separates(&chars[w.end..n.start]));
             let joins = JOINERS.contains(&w.norm);
-            if !between || (!joins && misspelt) {
+            let fills = filler.is_none_or(|f| f == w.norm);
+            if !between || !(joins || fills) {
                 break;
             }
-            misspelt |= !joins;
+            if !joins {
+                filler = Some(&w.norm);
+            }
             (last_end, j) = (w.end, j + 1);
         }
-        let read_out = spelled_count >= 1 && (count >= 5 || (zero && count >= 4));
+        let unit_after = words.get(end + 1).is_some_and(|w| UNITS.contains(&w.norm));
+        let read_out = if zero {
+            spelled_count >= 1 && count >= 4
+        } else {
+            spelled_count >= 2 && count >= 5 && !unit_after
+        };
         if read_out {
             out.push((first.start, words[end].end, zero));
         }
         i = end + 1;
     }
     out
+}
+
+/// Whether the characters between two words may part the words of one number: at most
+/// [`MAX_GAP`] of them, none a line break or a date's or time's separator.
+fn separates(gap: &[char]) -> bool {
+    gap.len() <= MAX_GAP && !gap.iter().any(|c| matches!(c, '\n' | '/' | ':'))
 }
 
 /// Phone numbers read out: a run beginning with a zero ("zéro six douze...").

@@ -79,3 +79,62 @@ fn hyphens_wide_separators_typos_and_other_spellings_do_not_hide_a_phone_number(
         assert_eq!(r.text, "perdu papiers, tel [PHONE]", "{text}");
     }
 }
+
+/// Found in a second bypass probe: each reached the LLM as written.
+#[test]
+fn runs_without_a_zero_fillers_long_groups_and_more_darija_are_read_out_too() {
+    for (text, kind) in [
+        (
+            "six-douze-trente-quatre-cinquante-six-soixante-dix-huit",
+            PiiKind::Number,
+        ),
+        ("BE un-deux-trois-quatre-cinq-six", PiiKind::Number),
+        (
+            "one-two-three-four-five-six-seven-eight-nine",
+            PiiKind::Number,
+        ),
+        ("wahed-jouj-tlata-rb3a-khamsa-stta", PiiKind::Number),
+        (
+            "zéro six .......... douze trente-quatre cinquante-six",
+            PiiKind::Phone,
+        ),
+        (
+            "zéro six puis douze puis trente-quatre puis cinquante-six",
+            PiiKind::Phone,
+        ),
+        ("061234 cinquante-six soixante-dix-huit", PiiKind::Phone),
+        ("zéro six 12 345678", PiiKind::Phone),
+        (
+            "sfr stta wahd tnin tlata arba3a khmsa stta sab3a",
+            PiiKind::Phone,
+        ),
+        (
+            "tes3a tmenya sab3a sta khamsa arba3a tlata",
+            PiiKind::Number,
+        ),
+    ] {
+        let r = redact(&format!("j'ai perdu mes papiers {text}"));
+        assert_eq!(r.found, vec![kind], "{text}: {}", r.text);
+    }
+}
+
+/// Found in a second bypass probe: these lost their numbers, which say nothing of a
+/// citizen, on their way to the LLM.
+#[test]
+fn dates_times_lists_of_years_and_amounts_keep_their_numbers() {
+    for text in [
+        "le 01/02/2024 à dix heures",
+        "2021 2022 2023 et 2024, trois en retard",
+        "trois fois: 2021, 2022, 2023, 2024",
+        "cent cinquante mille deux cents dirhams",
+        "twenty one thousand five hundred dirhams",
+        "un acte, deux copies, trois photos, quatre timbres, cinq enveloppes",
+    ] {
+        let r = redact(text);
+        assert!(
+            !r.found.contains(&PiiKind::Number) && !r.found.contains(&PiiKind::Phone),
+            "{text}: {}",
+            r.text
+        );
+    }
+}
