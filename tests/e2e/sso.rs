@@ -1495,16 +1495,28 @@ async fn a_citizens_websocket_is_cut_at_her_logout() {
     );
 }
 
-/// The same when she logs out on another instance than the one carrying her WebSocket
-/// (the revocation reaches it through Redis).
-#[tokio::test(flavor = "multi_thread")]
-async fn a_citizens_websocket_on_another_instance_is_cut_at_her_logout() {
+/// Amina logged in on the first of two instances sharing Redis, with a WebSocket open as
+/// her on the second (returned too: the socket lives while it does).
+async fn amina_with_a_websocket_on_a_second_instance() -> (
+    SsoWorld,
+    Browser,
+    egov_integration::TestGateway,
+    tokio_tungstenite::WebSocketStream<tokio_tungstenite::MaybeTlsStream<tokio::net::TcpStream>>,
+) {
     let (world, browser) = amina_logged_in(Store::Redis).await;
     let second = world.second_instance();
     let cookie = browser
         .cookies_for(&world.gateway.url("/"))
         .expect("cookies");
-    let mut ws = signed_in_websocket(&second, &cookie).await;
+    let ws = signed_in_websocket(&second, &cookie).await;
+    (world, browser, second, ws)
+}
+
+/// The same when she logs out on another instance than the one carrying her WebSocket
+/// (the revocation reaches it through Redis).
+#[tokio::test(flavor = "multi_thread")]
+async fn a_citizens_websocket_on_another_instance_is_cut_at_her_logout() {
+    let (world, browser, _second, mut ws) = amina_with_a_websocket_on_a_second_instance().await;
     let out = browser.logout(&world.gateway.url("/auth/logout")).await;
     assert_eq!(out.status(), 303);
     assert!(
@@ -1556,12 +1568,7 @@ async fn a_citizens_websocket_is_cut_when_her_session_times_out() {
 /// reached no eviction there, and her socket went on as her.
 #[tokio::test(flavor = "multi_thread")]
 async fn a_citizens_websocket_is_cut_at_a_logout_its_instance_did_not_hear_of() {
-    let (world, browser) = amina_logged_in(Store::Redis).await;
-    let second = world.second_instance();
-    let cookie = browser
-        .cookies_for(&world.gateway.url("/"))
-        .expect("cookies");
-    let mut ws = signed_in_websocket(&second, &cookie).await;
+    let (world, browser, _second, mut ws) = amina_with_a_websocket_on_a_second_instance().await;
     let redis = world.redis.as_ref().expect("the Redis store");
     redis
         .command(&["CLIENT", "KILL", "TYPE", "pubsub"])
@@ -1579,12 +1586,7 @@ async fn a_citizens_websocket_is_cut_at_a_logout_its_instance_did_not_hear_of() 
 /// whose citizen logged out stayed open as long as Redis was full.
 #[tokio::test(flavor = "multi_thread")]
 async fn a_citizens_websocket_is_cut_at_her_logout_while_redis_refuses_writes() {
-    let (world, browser) = amina_logged_in(Store::Redis).await;
-    let second = world.second_instance();
-    let cookie = browser
-        .cookies_for(&world.gateway.url("/"))
-        .expect("cookies");
-    let mut ws = signed_in_websocket(&second, &cookie).await;
+    let (world, browser, second, mut ws) = amina_with_a_websocket_on_a_second_instance().await;
     let redis = world.redis.as_ref().expect("the Redis store");
     redis
         .command(&["CONFIG", "SET", "maxmemory", "1"])
