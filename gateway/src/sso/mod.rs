@@ -113,11 +113,15 @@ async fn end_upgrades_of_ended_sessions(
     for id in upgrades.session_ids() {
         match store.get(&id).await {
             Ok(Some(session)) if !session.expired(now_secs(), idle) => {}
-            Ok(_) => upgrades.end(&id),
+            // A record this version cannot read is no session either (`live_session`).
+            Ok(_) | Err(StoreError::Corrupt(_)) => upgrades.end(&id),
             Err(_) => return,
         }
     }
 }
+
+/// How often [`end_upgrades_of_ended_sessions`] runs.
+const UPGRADES_CHECK_INTERVAL: std::time::Duration = std::time::Duration::from_secs(5);
 
 /// How long a failed session store operation keeps the store reported as failing.
 const STORE_FAILURE_REMEMBERED: std::time::Duration = std::time::Duration::from_secs(30);
@@ -207,8 +211,8 @@ impl Sso {
     }
 
     /// Work that runs for the life of the server: the revocation feed, a ping of the
-    /// session store every few seconds (store-up metric) and a count of live sessions every
-    /// minute.
+    /// session store every few seconds (store-up metric), a count of live sessions every
+    /// minute, and a look at the session of each open WebSocket every few seconds.
     pub fn background(&self) -> impl std::future::Future<Output = ()> + Send + 'static {
         let shared = Arc::clone(&self.shared);
         let uncached = Arc::clone(&self.shared);
@@ -229,8 +233,7 @@ impl Sso {
                     // A store back from an outage takes a write: up at once, not 30 s on
                     // (found in a probe: logins worked again while the gauge, `/readyz` and
                     // `/status` said failing, and a 30 s outage paged as one of a minute).
-                    let answers = store.ping().await.is_ok();
-                    let mut up = answers;
+                    let mut up = store.ping().await.is_ok();
                     if up && failing.now() && store.write_probe().await.is_ok() {
                         failing.recovered();
                     }
@@ -242,14 +245,6 @@ impl Sso {
                         tracing::info!("the session store answers again");
                     }
                     was_up = up;
-                    // Reads are enough: a Redis at its memory limit (`up` false for 30 s
-                    // after each refused write) still says which sessions ended (found in
-                    // a bypass probe: an ended session's socket stayed open while Redis
-                    // was full). Read past the in-process cache, whose 5 s would add up
-                    // with the 5 s of this loop.
-                    if answers {
-                        end_upgrades_of_ended_sessions(uncached.as_ref(), &upgrades, idle).await;
-                    }
                     // Counting walks Redis's keyspace (SCAN): once a minute, not per ping.
                     if tick % COUNT_EVERY_TICKS == 0 {
                         if let Ok(Some(n)) = store.count().await {
@@ -259,7 +254,19 @@ impl Sso {
                     tokio::time::sleep(STORE_CHECK_INTERVAL).await;
                 }
             };
-            tokio::join!(shared.follow_revocations(cache), health);
+            // Its own loop: a look at thousands of sessions must not hold the store's
+            // health back (the gauge and `/readyz` read it). It runs whether the store is
+            // "failing" or not: a Redis at its memory limit refuses writes but still says
+            // which sessions ended (found in a bypass probe: an ended session's socket
+            // stayed open while Redis was full). It reads past the in-process cache, whose
+            // 5 s would add up with the loop's.
+            let upgrades_checked = async move {
+                loop {
+                    end_upgrades_of_ended_sessions(uncached.as_ref(), &upgrades, idle).await;
+                    tokio::time::sleep(UPGRADES_CHECK_INTERVAL).await;
+                }
+            };
+            tokio::join!(shared.follow_revocations(cache), health, upgrades_checked);
         }
     }
 

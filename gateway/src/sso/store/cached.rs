@@ -38,7 +38,8 @@ impl SessionCache {
 
     /// Anything may have been revoked (the revocation feed was down): every session is
     /// read again. Open upgrades are not cut, which would end every citizen's WebSocket at
-    /// each Redis blip.
+    /// each Redis blip: the look at each of their sessions every few seconds finds those
+    /// that ended (`Sso::background`).
     pub fn invalidate_all(&self) {
         self.0.invalidate_all();
     }
