@@ -1127,13 +1127,7 @@ fn a_handshakes_answer_keeps_only_its_upgrade() {
           Sec-WebSocket-Accept: s3pPLMBiTxaQ9kYGzzhZRbK+xOo=\r\n\r\n",
     );
     let gw = in_front_of_site(&estate, site);
-    let req = format!(
-        "GET /s/cnie-renewal/ws HTTP/1.1\r\nHost: {}\r\nUpgrade: websocket\r\n\
-         Connection: Upgrade\r\nSec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==\r\n\
-         Sec-WebSocket-Version: 13\r\n\r\n",
-        gw.addr
-    );
-    let resp = raw_http::send(gw.addr, req.as_bytes());
+    let resp = raw_http::websocket_handshake(gw.addr, "/s/cnie-renewal/ws");
     assert_eq!(resp.status, 101, "{resp:?}");
     assert_eq!(resp.header("upgrade"), Some("websocket"));
     assert!(resp.header("sec-websocket-accept").is_some(), "{resp:?}");
@@ -1178,13 +1172,7 @@ fn a_101_switching_a_websocket_handshake_to_another_protocol_is_a_bad_gateway() 
         b"HTTP/1.1 101 Switching Protocols\r\nUpgrade: h2c\r\nConnection: Upgrade\r\n\r\n",
     );
     let gw = in_front_of_site(&estate, site);
-    let req = format!(
-        "GET /s/cnie-renewal/ws HTTP/1.1\r\nHost: {}\r\nUpgrade: websocket\r\n\
-         Connection: Upgrade\r\nSec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==\r\n\
-         Sec-WebSocket-Version: 13\r\n\r\n",
-        gw.addr
-    );
-    let resp = raw_http::send(gw.addr, req.as_bytes());
+    let resp = raw_http::websocket_handshake(gw.addr, "/s/cnie-renewal/ws");
     assert_eq!(resp.status, 502, "{resp:?}");
 }
 

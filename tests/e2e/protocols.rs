@@ -223,13 +223,7 @@ async fn a_page_asked_for_with_an_h2c_upgrade_goes_through_the_adapters() {
 async fn a_websocket_handshake_answered_with_a_page_gets_the_page_through_the_adapters() {
     let estate = start_estate(None);
     let gw = TestGateway::in_front_of(&estate);
-    let request = format!(
-        "GET /s/cnie-renewal/ HTTP/1.1\r\nHost: {}\r\nConnection: Upgrade, close\r\n\
-         Upgrade: websocket\r\nSec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==\r\n\
-         Sec-WebSocket-Version: 13\r\n\r\n",
-        gw.addr
-    );
-    let answer = egov_integration::raw_http::send(gw.addr, request.as_bytes());
+    let answer = egov_integration::raw_http::websocket_handshake(gw.addr, "/s/cnie-renewal/");
     assert_eq!(answer.status, 200, "{}", answer.text());
     let ct = answer.header("content-type").unwrap_or_default();
     assert!(ct.to_ascii_lowercase().contains("charset=utf-8"), "{ct}");

@@ -46,6 +46,17 @@ pub fn get(addr: SocketAddr, path: &str, extra_headers: &str) -> RawResponse {
     send(addr, req.as_bytes())
 }
 
+/// A WebSocket handshake for `path` (the connection closed after the answer, so an answer
+/// that switches nothing is read to its end).
+pub fn websocket_handshake(addr: SocketAddr, path: &str) -> RawResponse {
+    let req = format!(
+        "GET {path} HTTP/1.1\r\nHost: {addr}\r\nUpgrade: websocket\r\n\
+         Connection: Upgrade, close\r\nSec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==\r\n\
+         Sec-WebSocket-Version: 13\r\n\r\n"
+    );
+    send(addr, req.as_bytes())
+}
+
 /// [`get`] from the loopback address `source` (`127.0.0.2`, `127.0.0.3`...): another
 /// citizen, as far as the gateway can tell.
 pub fn get_from(source: std::net::IpAddr, addr: SocketAddr, path: &str) -> RawResponse {
