@@ -177,6 +177,17 @@ static HOP_BY_HOP: std::sync::LazyLock<HeaderSet> = std::sync::LazyLock::new(|| 
     .collect()
 });
 
+/// Whether `headers` name one upgrade, to the WebSocket protocol (one `Upgrade` field,
+/// `websocket` in any case): the only upgrade the gateway lets a citizen ask for and a site
+/// switch to.
+pub fn upgrade_is_websocket(headers: &HeaderMap) -> bool {
+    let mut upgrades = headers.get_all(http::header::UPGRADE).iter();
+    matches!(
+        (upgrades.next(), upgrades.next()),
+        (Some(one), None) if one.as_bytes().trim_ascii().eq_ignore_ascii_case(b"websocket")
+    )
+}
+
 /// Removes what belongs to the connection a message came in on, before the message goes
 /// out on another: the fields its `Connection` header names, then the hop-by-hop ones. A
 /// proxy must (RFC 9110 §7.6.1): a legacy `TE: gzip` made the answer malformed over
@@ -336,6 +347,30 @@ pub fn spellings(name: &HeaderName) -> Vec<HeaderName> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn only_one_upgrade_to_websocket_is_a_websocket_upgrade() {
+        let with = |values: &[&str]| {
+            let mut h = HeaderMap::new();
+            for v in values {
+                h.append(
+                    http::header::UPGRADE,
+                    HeaderValue::from_str(v).expect("a value"),
+                );
+            }
+            upgrade_is_websocket(&h)
+        };
+        assert!(with(&["websocket"]) && with(&["WebSocket"]));
+        for not in [
+            &[][..],
+            &["h2c"],
+            &["websocket, h2c"],
+            &["websocket", "h2c"],
+            &["websocket/13"],
+        ] {
+            assert!(!with(not), "{not:?}");
+        }
+    }
 
     #[test]
     fn names_nginx_would_ignore_are_removed_and_the_rest_kept() {

@@ -98,13 +98,9 @@ pub struct Sizes {
 /// Whether the request is still an upgrade ([`pingora::proxy::Session::is_upgrade_req`])
 /// is read after this. One look-up for a request without `Upgrade`.
 pub fn only_websocket_upgrades(req: &mut pingora::http::RequestHeader) {
-    let mut upgrades = req.headers.get_all(http::header::UPGRADE).iter();
-    let websocket = match (upgrades.next(), upgrades.next()) {
-        (None, _) => return,
-        (Some(one), None) => one.as_bytes().eq_ignore_ascii_case(b"websocket"),
-        (Some(_), Some(_)) => false,
-    };
-    if websocket {
+    if !req.headers.contains_key(http::header::UPGRADE)
+        || egov_adapters::headers::upgrade_is_websocket(&req.headers)
+    {
         return;
     }
     req.remove_header(&http::header::UPGRADE);

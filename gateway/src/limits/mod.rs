@@ -94,7 +94,8 @@ pub fn legacy_head(answer: &pingora::http::ResponseHeader) -> pingora::Result<()
 /// The legacy site accepted an upgrade (`101`): from now on the citizen's bytes are read as
 /// one long body, each read waiting at most `limits.upgraded_idle_timeout` instead of
 /// pingora's fixed minute (pingora waits on both sides at once, and a message either way
-/// starts both waits again: the connection ends after that long with nothing either way). Set only then, so a request that merely asks for an upgrade (an
+/// starts both waits again: the connection ends after that long with nothing either way).
+/// Set only then, so a request that merely asks for an upgrade (an
 /// `Upgrade` header on a slowly sent body) keeps pingora's limit on its reads.
 ///
 /// A `101` to a request that did not ask for an upgrade (`asked`: an HTTP/1.1 `Upgrade`) is
@@ -117,7 +118,7 @@ pub fn upgraded(
     }
     let refused = if !asked {
         Some("a 101 to a request that did not ask for an upgrade")
-    } else if !switches_to_websocket(&answer.headers) {
+    } else if !egov_adapters::headers::upgrade_is_websocket(&answer.headers) {
         Some("a 101 to a WebSocket handshake switching to another protocol")
     } else {
         None
@@ -140,13 +141,4 @@ pub fn upgraded(
 /// rules read, and logged as pingora's `ERROR` naming the site.
 pub fn idle_end(upgraded: bool, e: &pingora::Error) -> bool {
     upgraded && e.etype() == &pingora::ErrorType::ReadTimedout
-}
-
-/// Whether a `101`'s `Upgrade` names the WebSocket protocol, and only it.
-fn switches_to_websocket(headers: &http::HeaderMap) -> bool {
-    let mut upgrades = headers.get_all(http::header::UPGRADE).iter();
-    matches!(
-        (upgrades.next(), upgrades.next()),
-        (Some(one), None) if one.as_bytes().trim_ascii().eq_ignore_ascii_case(b"websocket")
-    )
 }
