@@ -138,20 +138,15 @@ impl LiveRegistry {
     }
 
     /// `Unavailable` while a shared store lost data this instance applied (see
-    /// [`SharedStore::lost_at`]).
+    /// [`SharedStore::intact_at`]).
     async fn intact(&self) -> Result<(), StoreError> {
-        if let Backing::Shared(shared) = &self.backing {
-            if shared
-                .lost_at(RegistryStore::version(shared.as_ref()).await?)
-                .await?
-            {
-                return Err(StoreError::Unavailable(
-                    "the registry store lost its data; it is being restored, retry in a few seconds"
-                        .into(),
-                ));
+        match &self.backing {
+            Backing::Shared(shared) => {
+                let version = RegistryStore::version(shared.as_ref()).await?;
+                shared.intact_at(version).await
             }
+            Backing::Files(_) => Ok(()),
         }
-        Ok(())
     }
 
     pub fn snapshot(&self) -> Arc<Snapshot> {
@@ -286,11 +281,7 @@ impl LiveRegistry {
         // from this instance's last reading ([`Self::restore`]), never applied as it is
         // (an emptied store would take every service off; found in review).
         if let Backing::Shared(shared) = &self.backing {
-            if shared.lost_at(version).await? {
-                return Err(StoreError::Unavailable(
-                    "the registry store lost its data; it is being restored".into(),
-                ));
-            }
+            shared.intact_at(version).await?;
         }
         let Listing {
             records,

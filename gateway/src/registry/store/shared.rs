@@ -408,10 +408,14 @@ impl SharedStore {
             || self.kv.get(&self.legacy_restore_mark()).await?.is_some())
     }
 
-    /// Whether the store, at `version` (its counter as just read), lost data this instance
-    /// applied: the counter behind what it applied, or a restore under way.
-    pub async fn lost_at(&self, version: u64) -> Result<bool, StoreError> {
-        Ok(version < self.seen_version() || self.restoring().await?)
+    /// `Unavailable` (503, retry) when the store, at `version` (its counter as just read),
+    /// lost data this instance applied: the counter behind what it applied, or a restore
+    /// under way.
+    pub async fn intact_at(&self, version: u64) -> Result<(), StoreError> {
+        if version < self.seen_version() || self.restoring().await? {
+            return Err(being_restored());
+        }
+        Ok(())
     }
 
     /// Whether a listed restorer's mark is still there.
@@ -463,13 +467,17 @@ impl SharedStore {
         let key = self.kv.key("reg", "version");
         let v = u64::try_from(self.kv.incr(&key, 1, None).await?).unwrap_or(0);
         if v <= self.seen_version() {
-            return Err(StoreError::Unavailable(
-                "the registry store lost its data; it is being restored, retry in a few seconds"
-                    .into(),
-            ));
+            return Err(being_restored());
         }
         Ok(v)
     }
+}
+
+/// What a store that lost its data answers until it is restored.
+fn being_restored() -> StoreError {
+    StoreError::Unavailable(
+        "the registry store lost its data; it is being restored, retry in a few seconds".into(),
+    )
 }
 
 /// How many times a write without a precondition (`Expect::Any`) is retried when another
@@ -758,11 +766,14 @@ mod tests {
             .await
             .expect("create");
         s.seen(v);
-        assert!(!s.lost_at(v).await.expect("read"), "intact");
+        assert!(s.intact_at(v).await.is_ok(), "intact");
         // What a Redis restarted empty looks like to this instance.
         let emptied = SharedStore::new(Arc::new(MemoryKv::default()), 8 << 20);
         emptied.seen(v);
-        assert!(emptied.lost_at(0).await.expect("read"));
+        assert!(matches!(
+            emptied.intact_at(0).await,
+            Err(StoreError::Unavailable(_))
+        ));
     }
 
     #[tokio::test]
