@@ -6,6 +6,7 @@
 use crate::admin::Admin;
 use crate::assist::{Assist, AssistError};
 use crate::cache::ResponseCache;
+use crate::certificates::{CertificateError, CertificateMetrics, PortalCertificates};
 use crate::config::{Config, ConfigErrors, RegistryStoreKind, Secrets, SessionStoreKind};
 use crate::kv::SharedState;
 use crate::portal::feedback::FeedbackLog;
@@ -34,6 +35,8 @@ pub enum AppError {
     Registry(#[from] StoreError),
     #[error("admin audit log: {0}")]
     Audit(std::io::Error),
+    #[error("TLS listener {0}: {1}")]
+    Certificate(std::net::SocketAddr, CertificateError),
 }
 
 /// The parts of a running gateway.
@@ -60,6 +63,8 @@ pub struct App {
     /// Set once shutdown has begun: `/readyz` answers 503 so load balancers stop sending,
     /// while the portal keeps serving for `server.grace_period`.
     pub draining: Arc<std::sync::atomic::AtomicBool>,
+    /// The TLS listeners' certificates, which a reload reads again.
+    pub certificates: Arc<PortalCertificates>,
 }
 
 impl App {
@@ -67,6 +72,21 @@ impl App {
     pub fn new(config: &Config, secrets: &Secrets) -> Result<App, AppError> {
         let telemetry = Arc::new(Telemetry::new(&config.gateway.telemetry)?);
         let metrics = Arc::clone(&telemetry.metrics);
+        let certificates = Arc::new(
+            PortalCertificates::load(
+                config
+                    .gateway
+                    .portal
+                    .tls
+                    .iter()
+                    .map(|t| (t.listen, t.cert.as_path(), t.key.as_path())),
+                Some(CertificateMetrics {
+                    expiry: metrics.tls_certificate_expiry.clone(),
+                    reloads: metrics.tls_certificate_reloads.clone(),
+                }),
+            )
+            .map_err(|(listen, e)| AppError::Certificate(listen, e))?,
+        );
         let kept = crate::registry::store::files::with_kept_secrets(config, secrets)?;
         let snapshot = Snapshot::build_with_metrics(config, &kept, Some(&metrics))?;
         for (service, why) in snapshot.unresolved() {
@@ -160,6 +180,7 @@ impl App {
             rate_limiter,
             connections: crate::limits::ConnectionLimits::new(&config.gateway.limits),
             draining: Arc::new(std::sync::atomic::AtomicBool::new(false)),
+            certificates,
         })
     }
 }

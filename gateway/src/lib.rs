@@ -11,6 +11,7 @@ pub mod admin;
 pub mod app;
 pub mod assist;
 pub mod cache;
+pub mod certificates;
 pub mod chain;
 pub mod client_address;
 pub mod commands;

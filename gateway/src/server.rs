@@ -5,6 +5,7 @@
 //! the tests can bind ports of their choosing (port 0) and know them before serving.
 
 use crate::app::App;
+use crate::certificates::PortalCertificates;
 use crate::config::{Config, ServerSettings, TlsListener};
 use crate::limits::tls::TlsPorts;
 use crate::limits::{Admission, AdmissionMetrics};
@@ -322,15 +323,13 @@ fn portal_service(
             addr: t.listen,
             reason,
         };
-        let cert = t
-            .cert
-            .to_str()
-            .ok_or_else(|| tls_err("certificate path is not UTF-8".into()))?;
-        let key = t
-            .key
-            .to_str()
-            .ok_or_else(|| tls_err("key path is not UTF-8".into()))?;
-        let mut tls = TlsSettings::intermediate(cert, key).map_err(|e| tls_err(e.to_string()))?;
+        // Handshakes ask the listener's certificate, which a reload may renew; the paths
+        // given to pingora are never read.
+        let certificate = app.certificates.for_listener(t.listen).ok_or_else(|| {
+            tls_err("no certificate was loaded for it (it is not in portal.tls)".into())
+        })?;
+        let mut tls = TlsSettings::intermediate("", "").map_err(|e| tls_err(e.to_string()))?;
+        tls.set_cert_resolver(certificate);
         if t.h2 {
             tls.enable_h2();
         }
@@ -389,6 +388,7 @@ fn listener_key(addr: SocketAddr, index: usize) -> String {
 pub fn reload_on_hangup(server: &mut Server, app: &App, config_path: PathBuf) {
     let live = std::sync::Arc::clone(&app.live);
     let admin = std::sync::Arc::clone(&app.admin);
+    let certificates = Arc::clone(&app.certificates);
     let config_path = Arc::new(config_path);
     on_signal(
         server,
@@ -397,8 +397,8 @@ pub fn reload_on_hangup(server: &mut Server, app: &App, config_path: PathBuf) {
         "reloads the configuration",
         move || {
             let (live, admin) = (Arc::clone(&live), Arc::clone(&admin));
-            let config_path = Arc::clone(&config_path);
-            async move { reload(&live, &admin, &config_path).await }
+            let (certificates, config_path) = (Arc::clone(&certificates), Arc::clone(&config_path));
+            async move { reload(&live, &admin, &certificates, &config_path).await }
         },
     );
 }
@@ -469,7 +469,12 @@ fn on_signal<F, Fut>(
 /// One SIGHUP reload: `gateway.toml` and `ministries.toml` read again (the services are the
 /// registry's, kept in step with their store), then the registry rebased on them and the
 /// admin keys taken.
-pub async fn reload(live: &LiveRegistry, admin: &crate::admin::Admin, config_path: &Path) {
+pub async fn reload(
+    live: &LiveRegistry,
+    admin: &crate::admin::Admin,
+    certificates: &Arc<PortalCertificates>,
+    config_path: &Path,
+) {
     let path = config_path.to_path_buf();
     let loaded = match tokio::task::spawn_blocking(move || crate::config::load_settings(&path))
         .await
@@ -489,6 +494,9 @@ pub async fn reload(live: &LiveRegistry, admin: &crate::admin::Admin, config_pat
     // Validated with the rest of gateway.toml: a revoked key is refused from now on, even
     // when the registry cannot be refreshed (its store unreachable; found in review).
     admin.auth.take_keys(&loaded.gateway.admin.keys);
+    // Nor does a renewed certificate wait for the registry: read again from the running
+    // listeners' files (a listener's new paths wait for a restart, as its address does).
+    certificates.reload().await;
     let result = live.rebase(&loaded).await;
     live.count_reload(result.is_ok());
     match result {

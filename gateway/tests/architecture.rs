@@ -115,7 +115,8 @@ fn the_lowest_rooms_import_nothing_above_them() {
     let graph = imports();
     for (room, allowed) in [
         ("client_address", &[][..]),
-        ("config", &["client_address"][..]),
+        ("certificates", &[][..]),
+        ("config", &["certificates", "client_address"][..]),
         ("lang", &[][..]),
         ("response", &["lang"][..]),
         ("request_id", &[][..]),

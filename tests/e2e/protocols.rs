@@ -383,18 +383,97 @@ impl TlsGateway {
 
     /// A TLS client trusting the gateway's certificate, offering `alpn` (none: HTTP/1.1).
     fn connector(&self, alpn: &[&[u8]]) -> tokio_rustls::TlsConnector {
-        use tokio_rustls::rustls;
-        let mut roots = rustls::RootCertStore::empty();
-        roots.add(self.cert.cert.der().clone()).expect("the root");
-        let provider = std::sync::Arc::new(rustls::crypto::ring::default_provider());
-        let mut config = rustls::ClientConfig::builder_with_provider(provider)
-            .with_safe_default_protocol_versions()
-            .expect("versions")
-            .with_root_certificates(roots)
-            .with_no_client_auth();
-        config.alpn_protocols = alpn.iter().map(|p| p.to_vec()).collect();
-        tokio_rustls::TlsConnector::from(std::sync::Arc::new(config))
+        trusting(&self.cert, alpn)
     }
+
+    /// The listener's certificate file and key file (what a renewal writes over).
+    fn files(&self) -> (std::path::PathBuf, std::path::PathBuf) {
+        (
+            self._dir.path().join("portal.crt"),
+            self._dir.path().join("portal.key"),
+        )
+    }
+
+    /// Whether a TLS client that trusts only `cert` completes a handshake with the listener.
+    async fn handshakes_trusting(&self, cert: &rcgen::CertifiedKey) -> bool {
+        let tcp = tokio::net::TcpStream::connect(self.addr)
+            .await
+            .expect("connect");
+        let name =
+            tokio_rustls::rustls::pki_types::ServerName::try_from("localhost").expect("name");
+        trusting(cert, &[]).connect(name, tcp).await.is_ok()
+    }
+
+    /// What a SIGHUP does, with the staged configuration.
+    async fn reload(&self) {
+        let staged = self.gw.staged_config().expect("a staged configuration");
+        self.gw.reload(&staged.dir().join("gateway.toml")).await;
+    }
+}
+
+/// A TLS client trusting only `cert`, offering `alpn` (none: HTTP/1.1).
+fn trusting(cert: &rcgen::CertifiedKey, alpn: &[&[u8]]) -> tokio_rustls::TlsConnector {
+    use tokio_rustls::rustls;
+    let mut roots = rustls::RootCertStore::empty();
+    roots.add(cert.cert.der().clone()).expect("the root");
+    let provider = std::sync::Arc::new(rustls::crypto::ring::default_provider());
+    let mut config = rustls::ClientConfig::builder_with_provider(provider)
+        .with_safe_default_protocol_versions()
+        .expect("versions")
+        .with_root_certificates(roots)
+        .with_no_client_auth();
+    config.alpn_protocols = alpn.iter().map(|p| p.to_vec()).collect();
+    tokio_rustls::TlsConnector::from(std::sync::Arc::new(config))
+}
+
+/// Certificates are renewed in place and the server told to reload, as nginx reads them
+/// again. Found when tried: the gateway read them once at start, so after a renewal and a
+/// SIGHUP every citizen was still shown the old certificate, until it expired.
+#[tokio::test(flavor = "multi_thread")]
+async fn a_certificate_renewed_in_place_is_presented_from_the_next_reload() {
+    let estate = start_estate(None);
+    let tls = tls_gateway(&estate, |_| {});
+    let renewed = rcgen::generate_simple_self_signed(vec!["localhost".into()]).expect("cert");
+    let (cert, key) = tls.files();
+    std::fs::write(&cert, renewed.cert.pem()).expect("write cert");
+    std::fs::write(&key, renewed.key_pair.serialize_pem()).expect("write key");
+    assert!(
+        tls.handshakes_trusting(&tls.cert).await,
+        "not before the reload"
+    );
+    tls.reload().await;
+    assert!(tls.handshakes_trusting(&renewed).await, "the renewed one");
+    assert!(
+        !tls.handshakes_trusting(&tls.cert).await,
+        "the old one is gone"
+    );
+    const RENEWED: &str = r#"egov_tls_certificate_reloads_total{result="renewed"}"#;
+    let text = tls.gw.metrics_showing(&[&format!("{RENEWED} 1")]).await;
+    assert_eq!(metric_value(&text, RENEWED), Some(1), "counted");
+    let expiry = format!(
+        "egov_tls_certificate_expiry_timestamp_seconds{{listener=\"{}\"}}",
+        tls.addr
+    );
+    assert!(text.contains(&expiry), "{text}");
+}
+
+/// A replacement that cannot serve (here another certificate's key: a renewal half written)
+/// is refused, logged and counted, and the listener presents the certificate in use.
+#[tokio::test(flavor = "multi_thread")]
+async fn a_renewal_that_cannot_serve_keeps_the_certificate_in_use() {
+    let estate = start_estate(None);
+    let tls = tls_gateway(&estate, |_| {});
+    let other = rcgen::generate_simple_self_signed(vec!["localhost".into()]).expect("cert");
+    let (cert, _) = tls.files();
+    std::fs::write(&cert, other.cert.pem()).expect("write cert");
+    tls.reload().await;
+    assert!(
+        tls.handshakes_trusting(&tls.cert).await,
+        "the certificate in use"
+    );
+    const REFUSED: &str = r#"egov_tls_certificate_reloads_total{result="refused"}"#;
+    let text = tls.gw.metrics_showing(&[&format!("{REFUSED} 1")]).await;
+    assert_eq!(metric_value(&text, REFUSED), Some(1), "counted");
 }
 
 /// A client that trusts any certificate (the gateway's is self-signed), HTTP/2 by ALPN

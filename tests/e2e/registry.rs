@@ -2934,11 +2934,11 @@ async fn a_reload_applies_portal_settings_and_a_broken_configuration_changes_not
         smaller.replacen("[portal]", "[portal]\nnot_a_setting = 1", 1),
     )
     .expect("write");
-    egov_gateway::server::reload(&e.gateway.live, &e.gateway.admin_api, toml).await;
+    e.gateway.reload(toml).await;
     assert_eq!(with_big_header().await, StatusCode::OK);
     // Then the good one (what SIGHUP runs).
     std::fs::write(toml, smaller).expect("write");
-    egov_gateway::server::reload(&e.gateway.live, &e.gateway.admin_api, toml).await;
+    e.gateway.reload(toml).await;
     assert_eq!(
         with_big_header().await,
         StatusCode::REQUEST_HEADER_FIELDS_TOO_LARGE
@@ -2963,7 +2963,7 @@ async fn a_reload_changing_a_restart_only_setting_says_so_in_the_metrics_until_i
     let reload_and_count = |path: std::path::PathBuf| {
         let e = &e;
         async move {
-            egov_gateway::server::reload(&e.gateway.live, &e.gateway.admin_api, &path).await;
+            e.gateway.reload(&path).await;
             let metrics = e.gateway.metrics_showing(&[]).await;
             egov_integration::metric_value(&metrics, "egov_config_restart_pending_settings")
                 .expect("the gauge")
@@ -3026,7 +3026,7 @@ fn a_load_balancer_listed_by_a_reload_is_no_longer_held_to_one_citizens_share() 
     assert_ne!(capped, trusting);
     std::fs::write(&toml, trusting).expect("write");
     let runtime = tokio::runtime::Runtime::new().expect("runtime");
-    runtime.block_on(egov_gateway::server::reload(&gw.live, &gw.admin_api, &toml));
+    runtime.block_on(gw.reload(&toml));
     let _held = hold(5);
     let answer = egov_integration::raw_http::get(gw.addr, "/s/cnie-renewal/", "");
     assert_eq!(answer.status, 200, "{}", answer.text());
@@ -3045,7 +3045,7 @@ async fn a_key_taken_out_of_the_configuration_is_refused_from_the_reload_on() {
     let revoked = text.replacen("id = \"interior-demo\"", "id = \"interior-revoked\"", 1);
     assert_ne!(text, revoked);
     std::fs::write(toml, revoked).expect("write");
-    egov_gateway::server::reload(&e.gateway.live, &e.gateway.admin_api, toml).await;
+    e.gateway.reload(toml).await;
     assert_status(&interior.get("/services").await, StatusCode::UNAUTHORIZED);
     assert_status(&justice.get("/services").await, StatusCode::OK);
 }
@@ -3068,7 +3068,7 @@ async fn a_broken_service_file_does_not_hold_a_reload_of_the_platforms_settings_
     let smaller = settings.replacen("max_header_bytes = 32768", "max_header_bytes = 2048", 1);
     assert_ne!(settings, smaller);
     std::fs::write(toml, smaller).expect("write");
-    egov_gateway::server::reload(&e.gateway.live, &e.gateway.admin_api, toml).await;
+    e.gateway.reload(toml).await;
     let big = client()
         .get(e.gateway.url("/"))
         .header("x-filler", "x".repeat(4000))

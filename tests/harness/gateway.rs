@@ -198,6 +198,8 @@ pub struct TestGateway {
     /// The admin API's state (what a reload gives the keys to).
     pub admin_api: Arc<egov_gateway::admin::Admin>,
     pub telemetry: Arc<egov_gateway::telemetry::Telemetry>,
+    /// The TLS listeners' certificates (what a reload reads again).
+    pub certificates: Arc<egov_gateway::certificates::PortalCertificates>,
     _reservation: Reservation,
     staged: Option<Staged>,
 }
@@ -282,6 +284,7 @@ impl TestGateway {
             live: Arc::clone(&app.live),
             admin_api: Arc::clone(&app.admin),
             telemetry: Arc::clone(&app.telemetry),
+            certificates: Arc::clone(&app.certificates),
             _reservation: reservation,
             staged: None,
         };
@@ -289,6 +292,12 @@ impl TestGateway {
         // holds a connection slot, and a test of the connection caps would count it.
         gateway.wait_connections_open(0);
         gateway
+    }
+
+    /// What a SIGHUP does: the configuration at `config` (its `gateway.toml`) reloaded and
+    /// the TLS certificates read again.
+    pub async fn reload(&self, config: &std::path::Path) {
+        egov_gateway::server::reload(&self.live, &self.admin_api, &self.certificates, config).await;
     }
 
     /// Starts a graceful shutdown (as SIGTERM would) without waiting for it to finish.

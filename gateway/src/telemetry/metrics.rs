@@ -87,6 +87,9 @@ pub struct Metrics {
     pub connections_refused: IntCounterVec,
     /// Portal TLS handshakes that did not complete, by reason.
     pub tls_handshakes_failed: IntCounterVec,
+    /// Each TLS listener's certificate's `notAfter` (Unix seconds), and reloads of them.
+    pub tls_certificate_expiry: IntGaugeVec,
+    pub tls_certificate_reloads: IntCounterVec,
     pub header_timeouts: IntCounter,
     /// Requests refused by a rate limit, by scope (per_ip, per_session, login, global,
     /// service).
@@ -287,6 +290,8 @@ impl Metrics {
             connections_open: gauge(&r, "egov_connections_open", "Connections open on the portal listeners.")?,
             connections_refused: counter(&r, "egov_connections_refused_total", "Connections refused at accept, by reason (per_address: one address holds its share; total: the process holds as many as it may; penalized: the address's HTTP/2 connection was closed for a flood within limits.flood_penalty, closed unanswered).", &["reason"])?,
             tls_handshakes_failed: counter(&r, "egov_tls_handshakes_failed_total", "Portal TLS handshakes that did not complete, by reason (timeout: not within limits.header_timeout, also counted as a header timeout; error: refused or abandoned: a protocol version, cipher or ALPN the listener does not offer, a client that does not trust the certificate, a scanner).", &["reason"])?,
+            tls_certificate_expiry: gauge_vec(&r, "egov_tls_certificate_expiry_timestamp_seconds", "When the certificate each TLS listener presents expires (its notAfter, Unix seconds); a renewal read by a reload (SIGHUP) moves it.", &["listener"])?,
+            tls_certificate_reloads: counter(&r, "egov_tls_certificate_reloads_total", "TLS listeners' certificates read again by a reload, by result (renewed: another certificate is presented from then on; refused: the files do not load, or hold a certificate not valid now while the one in use is, which is kept; its ERROR line says why).", &["result"])?,
             header_timeouts: {
                 let c = IntCounter::new("egov_request_header_timeouts_total", "Connections closed because a request header was not complete within limits.header_timeout.")?;
                 r.register(Box::new(c.clone()))?;

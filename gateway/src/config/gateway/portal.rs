@@ -429,33 +429,9 @@ mod tests {
 /// file of junk) passed `check`, and then every portal worker thread panicked building its
 /// listener, the plain one too, while `/readyz` said ready.
 fn certificate_and_key(cert: &std::path::Path, key: &std::path::Path) -> Result<(), String> {
-    use pingora::tls::{version, ServerConfig};
-    let (Some(cert_path), Some(key_path)) = (cert.to_str(), key.to_str()) else {
-        return Err("the certificate's and key's paths must be UTF-8".into());
-    };
-    let (certs, private_key) = match pingora::tls::load_certs_and_key_files(cert_path, key_path) {
-        Ok(Some(pair)) => pair,
-        Ok(None) => {
-            return Err(format!(
-                "{} holds no PEM certificate or {} no PEM private key (PKCS#1, PKCS#8 or SEC1)",
-                cert.display(),
-                key.display()
-            ))
-        }
-        Err(e) => return Err(format!("cannot be read: {e}")),
-    };
-    pingora::tls::install_default_crypto_provider();
-    ServerConfig::builder_with_protocol_versions(&[&version::TLS12, &version::TLS13])
-        .with_no_client_auth()
-        .with_single_cert(certs, private_key)
+    crate::certificates::load(cert, key)
         .map(|_| ())
-        .map_err(|e| {
-            format!(
-                "the key {} is not the certificate {}'s: {e}",
-                key.display(),
-                cert.display()
-            )
-        })
+        .map_err(|e| e.to_string())
 }
 
 #[cfg(test)]
