@@ -282,14 +282,14 @@ impl ProxyHttp for GatewayProxy {
     ) -> Result<()> {
         let status = upstream_response.status;
         let service = ctx.service.as_deref();
-        let arrived = (ctx.attempts.answer_arrived(status))
+        let limits = ctx.snapshot.as_ref().map(|s| &s.config.gateway.limits);
+        let arrived = crate::limits::upgraded(session, upstream_response, ctx.upgrade, limits)
+            .and_then(|()| ctx.attempts.answer_arrived(status))
             .and_then(|()| ctx.attempts.fail_over_on_answer(service, session, status));
         if arrived.is_ok() && !status.is_informational() {
             self.report(ctx, Outcome::Answered(status.as_u16()));
         }
         crate::framing::from_legacy(upstream_response, arrived)?;
-        let limits = ctx.snapshot.as_ref().map(|s| &s.config.gateway.limits);
-        crate::limits::upgraded(session, upstream_response, ctx.upgrade, limits)?;
         let Some(service) = ctx.service.as_ref() else {
             return Ok(());
         };

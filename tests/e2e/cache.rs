@@ -1394,6 +1394,15 @@ async fn a_gateway_writes_no_page_to_a_redis_already_nearly_full_of_others() {
         .command(&["SET", "egov:a-session", "still written"])
         .expect("Redis still takes a session's write");
     let full = "egov_response_cache_l2_operations_total{op=\"write\",result=\"full\"}";
-    let metrics = gateway.metrics_showing(&[full]).await;
+    let nearly_full = "egov_response_cache_redis_nearly_full";
+    let metrics = gateway
+        .metrics_showing(&[full, &format!("\n{nearly_full} 1")])
+        .await;
     assert!(metrics.contains(full), "the refused writes are counted");
+    // What the SRE's alert reads: the writes' refusals mix this with the services' shares.
+    assert_eq!(
+        egov_integration::metric_value(&metrics, nearly_full),
+        Some(1),
+        "the guard's state is published"
+    );
 }

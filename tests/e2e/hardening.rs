@@ -1176,6 +1176,36 @@ fn a_101_switching_a_websocket_handshake_to_another_protocol_is_a_bad_gateway() 
     assert_eq!(resp.status, 502, "{resp:?}");
 }
 
+/// A `101` the gateway refuses is the site's failure, counted by the service's breaker as
+/// any 502 of the site's making. It was taken for an exchange that succeeded (the attempt
+/// was marked upgraded before the check): a site answering every handshake so never opened
+/// its breaker, and its half-open trial counted it a success.
+#[test]
+fn refused_101s_open_the_services_breaker() {
+    let estate = start_estate(None);
+    let site = raw_http::scripted_site(
+        b"HTTP/1.1 101 Switching Protocols\r\nUpgrade: h2c\r\nConnection: Upgrade\r\n\r\n",
+    );
+    let gw = TestGateway::with(&estate, |c| {
+        egov_integration::backend_at(c, "cnie-renewal", site.port());
+        let upstream = &mut egov_integration::service_mut(c, "cnie-renewal").upstream;
+        upstream.outlier.consecutive_failures = 0;
+        upstream.breaker.failures = 3;
+    });
+    // Three citizens: one address alone cannot open a service's breaker.
+    for n in 0..3u8 {
+        let citizen = std::net::IpAddr::from([127, 0, 0, 2 + n]);
+        let resp = raw_http::websocket_handshake_from(citizen, gw.addr, "/s/cnie-renewal/ws");
+        assert_eq!(resp.status, 502, "{resp:?}");
+    }
+    let text = raw_http::get(gw.metrics, "/metrics", "");
+    let text = String::from_utf8_lossy(&text.body);
+    assert!(
+        text.contains(r#"egov_circuit_breaker_state{breaker="service:cnie-renewal"} 2"#),
+        "{text}"
+    );
+}
+
 /// The gateway removes a legacy site's `Strict-Transport-Security` (its `max-age=0` would
 /// switch HSTS off), so on an HTTPS portal it declares its own on every legacy answer, fresh
 /// or from the cache, as on the answers it writes itself: otherwise a service's origin, whose

@@ -49,24 +49,43 @@ pub fn get(addr: SocketAddr, path: &str, extra_headers: &str) -> RawResponse {
 /// A WebSocket handshake for `path` (the connection closed after the answer, so an answer
 /// that switches nothing is read to its end).
 pub fn websocket_handshake(addr: SocketAddr, path: &str) -> RawResponse {
-    let req = format!(
+    send(addr, websocket_request(addr, path).as_bytes())
+}
+
+/// A WebSocket handshake's request for `path`, asking the connection to close after it.
+fn websocket_request(addr: SocketAddr, path: &str) -> String {
+    format!(
         "GET {path} HTTP/1.1\r\nHost: {addr}\r\nUpgrade: websocket\r\n\
          Connection: Upgrade, close\r\nSec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==\r\n\
          Sec-WebSocket-Version: 13\r\n\r\n"
-    );
-    send(addr, req.as_bytes())
+    )
 }
 
-/// [`get`] from the loopback address `source` (`127.0.0.2`, `127.0.0.3`...): another
-/// citizen, as far as the gateway can tell.
-pub fn get_from(source: std::net::IpAddr, addr: SocketAddr, path: &str) -> RawResponse {
+/// [`websocket_handshake`] from the loopback address `source`: another citizen.
+pub fn websocket_handshake_from(
+    source: std::net::IpAddr,
+    addr: SocketAddr,
+    path: &str,
+) -> RawResponse {
+    let mut s = connect_from(source, addr);
+    exchange(&mut s, websocket_request(addr, path).as_bytes()).expect("an answer")
+}
+
+/// A connection to `addr` from the loopback address `source` (`127.0.0.2`, ...).
+pub fn connect_from(source: std::net::IpAddr, addr: SocketAddr) -> TcpStream {
     let socket =
         socket2::Socket::new(socket2::Domain::IPV4, socket2::Type::STREAM, None).expect("socket");
     socket
         .bind(&SocketAddr::new(source, 0).into())
         .expect("bind the source address");
     socket.connect(&addr.into()).expect("connect");
-    let mut s: TcpStream = socket.into();
+    socket.into()
+}
+
+/// [`get`] from the loopback address `source` (`127.0.0.2`, `127.0.0.3`...): another
+/// citizen, as far as the gateway can tell.
+pub fn get_from(source: std::net::IpAddr, addr: SocketAddr, path: &str) -> RawResponse {
+    let mut s = connect_from(source, addr);
     s.set_read_timeout(Some(Duration::from_secs(10)))
         .expect("timeout");
     let req = format!("GET {path} HTTP/1.1\r\nHost: {addr}\r\nConnection: close\r\n\r\n");

@@ -692,6 +692,10 @@ impl StorageEvents for crate::telemetry::Metrics {
             .with_label_values(&[op, result])
             .inc();
     }
+
+    fn redis_nearly_full(&self, full: bool) {
+        self.response_cache_redis_nearly_full.set(i64::from(full));
+    }
 }
 
 #[cfg(test)]

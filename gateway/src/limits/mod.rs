@@ -106,7 +106,9 @@ pub fn legacy_head(answer: &pingora::http::ResponseHeader) -> pingora::Result<()
 /// the browser obeyed; over HTTP/2 the citizen was told his request was bad. So is a `101`
 /// switching to another protocol than the one asked for, a WebSocket (the only upgrade
 /// let through: `crate::guard::only_websocket_upgrades`): RFC 9110 §7.8 (found when tried:
-/// a site's `101` with `Upgrade: h2c` to a WebSocket handshake was passed on).
+/// a site's `101` with `Upgrade: h2c` to a WebSocket handshake was passed on). Checked
+/// before the attempt takes a `101` for an exchange that succeeded: a refused one is the
+/// site's failure to its breaker (found in review: each closed the breaker's trial).
 pub fn upgraded(
     session: &mut pingora::proxy::Session,
     answer: &pingora::http::ResponseHeader,

@@ -81,6 +81,8 @@ pub struct Metrics {
     pub response_cache_evictions: IntCounter,
     pub response_cache_l2: IntCounterVec,
     pub response_cache_purges: IntCounterVec,
+    /// 1 while Redis is past 90 % of its `maxmemory` and the cache's L2 writes stop.
+    pub response_cache_redis_nearly_full: IntGauge,
     // Limits.
     pub connections_open: IntGauge,
     /// Connections refused at accept, by reason (per_address, total).
@@ -286,6 +288,7 @@ impl Metrics {
                 c
             },
             response_cache_l2: counter(&r, "egov_response_cache_l2_operations_total", "Shared tier (Redis) operations by op (read, write, delete) and result (hit, miss, ok, error; full: a write past this instance's room in Redis, cache.shared_size, or its service's or ministry's share of it, or Redis past 90 % of its maxmemory, kept in memory only; waiting: one of a fresh process's first writes past the 8 MiB that may wait for its first look at how full Redis is, kept in memory only).", &["op", "result"])?,
+            response_cache_redis_nearly_full: gauge(&r, "egov_response_cache_redis_nearly_full", "Set (1) while the Redis the response cache's shared tier shares with sessions, logins in progress and the registry was past 90 % of its maxmemory at the last look (once a second while pages are written): the cache writes nothing more there, its pages are kept in each instance's memory only, and the rest is left to the sessions.")?,
             response_cache_purges: counter(&r, "egov_response_cache_purges_total", "Purges asked, by kind (service, url).", &["kind"])?,
             connections_open: gauge(&r, "egov_connections_open", "Connections open on the portal listeners.")?,
             connections_refused: counter(&r, "egov_connections_refused_total", "Connections refused at accept, by reason (per_address: one address holds its share; total: the process holds as many as it may; penalized: the address's HTTP/2 connection was closed for a flood within limits.flood_penalty, closed unanswered).", &["reason"])?,

@@ -59,6 +59,10 @@ pub trait StorageEvents: Send + Sync {
     fn l1_size(&self, bytes: u64, objects: u64);
     /// An L2 operation (`read`, `write`, `delete`) ended with `result`.
     fn l2(&self, op: &'static str, result: &'static str);
+    /// What the last look at Redis found: past [`REDIS_FULL_PERCENT`] of its `maxmemory`
+    /// (L2 writes stopped) or not. Found when tried: only the counted refusals of writes
+    /// showed it, mixed with the services' shares, and nothing alerted.
+    fn redis_nearly_full(&self, _full: bool) {}
 }
 
 /// A condition told once each time it begins, not once per process: the cache's guard
@@ -313,6 +317,7 @@ impl TieredStorage {
             }
         };
         self.redis_full.store(full, Relaxed);
+        self.events.redis_nearly_full(full);
     }
 
     /// Writes `owner`'s answer (`meta`, `body`) to L2 after the answer is sent (never

@@ -3,7 +3,7 @@
 //! some were missed, and what this instance serves written back to it when it was lost.
 
 use super::{document_of_file, Backing, LiveRegistry, RefreshError};
-use crate::registry::store::{BrokenFile, Record, RegistryStore, SharedStore, StoreError};
+use crate::registry::store::{BrokenFile, Record, RegistryStore, SharedStore};
 use std::collections::BTreeMap;
 use std::sync::atomic::Ordering;
 use std::sync::Arc;
@@ -182,17 +182,8 @@ impl LiveRegistry {
             let mut failed = Vec::new();
             for r in records {
                 keep_marked(shared, &mut mark).await;
-                let put = shared
-                    .put(
-                        &r.id,
-                        &r.ministry,
-                        &r.document,
-                        crate::registry::store::Expect::Absent,
-                        &author,
-                    )
-                    .await;
-                // A conflict: another instance wrote it back (or it was written since).
-                if matches!(put, Err(ref e) if !matches!(e, StoreError::Conflict { .. })) {
+                // Not written where the store holds a newer reading, or a change since.
+                if shared.restore_record(r, &author).await.is_err() {
                     failed.push(r);
                 }
             }

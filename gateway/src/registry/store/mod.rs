@@ -50,6 +50,19 @@ pub struct Record {
     pub version: u64,
     /// The service file's schema, as JSON.
     pub document: Value,
+    /// For a record an instance wrote back into a shared store that lost its data: the
+    /// version of the change it was a reading of, which decides between two instances'
+    /// readings (`SharedStore::restore_record`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub restored_from: Option<u64>,
+}
+
+impl Record {
+    /// The version of the change this record's document came from: its own, or for a
+    /// record written back by a restore, the one it was read at.
+    pub fn origin(&self) -> u64 {
+        self.restored_from.unwrap_or(self.version)
+    }
 }
 
 /// What a change did.

@@ -323,6 +323,50 @@ impl SharedStore {
         Ok(())
     }
 
+    /// Writes `record`, as this instance last read it, back into a store that lost its
+    /// data: where there is no record (or a tombstone), or where another instance wrote back
+    /// an older reading of it. A record changed since the loss (a ministry's change), or
+    /// written back from a reading as new or newer, stays. Found when tried: the first
+    /// instance to restore won, so one that had missed a change (frozen, or cut off past
+    /// its poll) undid it for every instance, a change the API had acknowledged.
+    /// `Ok(false)`: the store's record stays.
+    pub async fn restore_record(
+        &self,
+        record: &Record,
+        author: &Author,
+    ) -> Result<bool, StoreError> {
+        let origin = record.origin();
+        for _ in 0..RESTORE_RACE_ATTEMPTS {
+            let current = self.raw(&record.id).await?;
+            let older = match current.as_ref().and_then(|s| s.record.as_ref()) {
+                None => true,
+                Some(there) => there.restored_from.is_some_and(|o| o < origin),
+            };
+            if !older {
+                return Ok(false);
+            }
+            let restored = Some(origin);
+            match self
+                .write_over(
+                    current,
+                    &record.id,
+                    &record.ministry,
+                    &record.document,
+                    restored,
+                    author,
+                )
+                .await
+            {
+                // Another instance's write came between: look again.
+                Err(StoreError::Conflict { .. }) => continue,
+                other => return other.map(|_| true),
+            }
+        }
+        Err(StoreError::Conflict {
+            current: self.version_of(&record.id).await,
+        })
+    }
+
     /// Marks the store as being restored by this instance: the others apply nothing from
     /// it until every restorer's mark is gone ([`Self::restoring`]). Each restorer has a
     /// mark of its own, listed in `reg:restorers`: found in review, two instances restoring
@@ -494,6 +538,21 @@ impl SharedStore {
         author: &Author,
     ) -> Result<u64, StoreError> {
         let current = self.expected(id, expect).await?;
+        self.write_over(current, id, ministry, document, None, author)
+            .await
+    }
+
+    /// Writes `document` as `id`'s record in place of `current` (compared and swapped: a
+    /// conflict if it changed since it was read), at a new version, and records the change.
+    async fn write_over(
+        &self,
+        current: Option<Stored>,
+        id: &str,
+        ministry: &str,
+        document: &Value,
+        restored_from: Option<u64>,
+        author: &Author,
+    ) -> Result<u64, StoreError> {
         let before = current.as_ref().and_then(|s| s.record.as_ref());
         let version = self.next_version().await?;
         let record = Record {
@@ -501,6 +560,7 @@ impl SharedStore {
             ministry: ministry.to_string(),
             version,
             document: document.clone(),
+            restored_from,
         };
         let json = serde_json::to_vec(&record).map_err(corrupt)?;
         let swapped = self
@@ -734,6 +794,10 @@ impl RegistryStore for SharedStore {
     }
 }
 
+/// How many times [`SharedStore::restore_record`] looks again when other instances' writes
+/// keep coming between its reading and its write.
+const RESTORE_RACE_ATTEMPTS: u32 = 8;
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -750,6 +814,75 @@ mod tests {
             actor: "test".into(),
             action,
         }
+    }
+
+    /// What two instances read of service `a` before Redis lost its data: one saw the
+    /// ministry's change at version 5, the other missed it and last read version 3.
+    fn readings() -> (Record, Record) {
+        let reading = |version, name: &str| Record {
+            id: "a".into(),
+            ministry: "m".into(),
+            version,
+            document: json!({ "name": name }),
+            restored_from: None,
+        };
+        (reading(5, "changed"), reading(3, "before the change"))
+    }
+
+    async fn document_of(s: &SharedStore) -> Value {
+        RegistryStore::get(s, "a")
+            .await
+            .expect("read")
+            .expect("a record")
+            .document
+    }
+
+    #[tokio::test]
+    async fn a_restore_from_a_reading_that_missed_a_change_does_not_undo_it() {
+        let (newer, older) = readings();
+        let restore = by(Action::Create);
+        // The lagging instance restores first; the other's newer reading wins all the same.
+        let s = store();
+        assert!(s.restore_record(&older, &restore).await.expect("written"));
+        assert!(s.restore_record(&newer, &restore).await.expect("written"));
+        assert_eq!(document_of(&s).await, json!({ "name": "changed" }));
+        // The other way round, the older reading is not written over the newer. (A restore
+        // first raises the version to what its instance applied.)
+        let s = store();
+        s.raise_version(5).await.expect("raised");
+        assert!(s.restore_record(&newer, &restore).await.expect("written"));
+        assert!(!s.restore_record(&older, &restore).await.expect("kept"));
+        assert_eq!(document_of(&s).await, json!({ "name": "changed" }));
+        // A reading of a restored record keeps the change it came from.
+        let reread = RegistryStore::get(&s, "a")
+            .await
+            .expect("read")
+            .expect("a record");
+        assert_eq!(reread.origin(), 5);
+        assert!(
+            reread.version > 5,
+            "a new version: no ETag of before names it"
+        );
+    }
+
+    #[tokio::test]
+    async fn a_change_made_since_the_loss_is_never_written_over_by_a_restore() {
+        let (newer, _) = readings();
+        let s = store();
+        s.put(
+            "a",
+            "m",
+            &json!({ "name": "since" }),
+            Expect::Absent,
+            &by(Action::Create),
+        )
+        .await
+        .expect("a ministry's change");
+        assert!(!s
+            .restore_record(&newer, &by(Action::Create))
+            .await
+            .expect("kept"));
+        assert_eq!(document_of(&s).await, json!({ "name": "since" }));
     }
 
     #[tokio::test]

@@ -273,6 +273,7 @@ impl RegistryStore for FileStore {
                 ministry: k.ministry.clone(),
                 version: k.version,
                 document: k.document.clone(),
+                restored_from: None,
             })
             .collect();
         out.sort_by(|a, b| a.id.cmp(&b.id));
@@ -289,6 +290,7 @@ impl RegistryStore for FileStore {
             ministry: k.ministry.clone(),
             version: k.version,
             document: k.document.clone(),
+            restored_from: None,
         }))
     }
 
