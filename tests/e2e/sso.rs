@@ -247,6 +247,40 @@ async fn refresh(store: Store) {
     );
 }
 
+/// Found when tried: with two instances behind a load balancer, a citizen was logged out at
+/// her first token refresh. Both refreshed her session at once with the same refresh token
+/// (or one with the token it had cached before the other's refresh), and the provider, which
+/// rotates refresh tokens, took the second use for a stolen token and revoked the grant.
+#[tokio::test(flavor = "multi_thread")]
+async fn two_instances_refreshing_one_session_at_once_keep_it() {
+    let world = SsoWorld::start(SsoOptions {
+        access_token_ttl_secs: 2,
+        ..SsoOptions::new(Store::Redis)
+    });
+    let other = world.second_instance();
+    // A page the gateway serves only to a signed-in citizen (each instance here has its own
+    // assertion keys, which the estate's whoami would tell apart).
+    let page = "/s/criminal-record-extract/__estate/echo";
+    let browser = Browser::new();
+    world.login(&browser, CITIZEN_PAGE, "amina").await;
+    tokio::time::sleep(Duration::from_millis(2500)).await;
+    let (here, there) = tokio::join!(
+        browser.get(world.gateway.url(page)),
+        browser.get(other.url(page))
+    );
+    assert_eq!(
+        (here.status().as_u16(), there.status().as_u16()),
+        (200, 200)
+    );
+    for gateway in [&other, &world.gateway, &other, &world.gateway] {
+        tokio::time::sleep(Duration::from_millis(500)).await;
+        let answer = browser.get(gateway.url(page)).await;
+        assert_eq!(answer.status(), 200, "logged out after a refresh");
+    }
+    let session = session_of(&world, &browser).await;
+    assert_eq!(session["authenticated"], true, "{session}");
+}
+
 /// Found when tried: while the provider hung, every request of a citizen whose access token
 /// was due waited for a refresh that could not come (5 s a page). After one fails, no
 /// refresh is tried for a while.

@@ -505,10 +505,17 @@ impl Sso {
                 return Refresh::Kept;
             }
         }
-        let result = provider.refresh(&refresh_token).await;
+        let result = self
+            .refresh_claimed(provider, session, &refresh_token, now)
+            .await;
         if let Ok(mut busy) = self.refreshing.lock() {
             busy.remove(&session.id);
         }
+        let result = match result {
+            Claimed::Refreshed(result) => result,
+            Claimed::NotNow => return Refresh::Kept,
+            Claimed::RefreshedElsewhere => return Refresh::Updated,
+        };
         match result {
             Ok((tokens, claims)) => apply_refresh(session, tokens, claims),
             Err(ProviderError::Rejected(reason)) => {
@@ -537,6 +544,61 @@ impl Sso {
         }
     }
 }
+
+/// What became of a refresh once this process decided one was due.
+enum Claimed {
+    /// Asked of the provider.
+    Refreshed(Result<(provider::Tokens, Option<provider::IdentityClaims>), ProviderError>),
+    /// Another instance refreshes this session now (or did within the claim's life), or the
+    /// store cannot say: the session goes on with what it has.
+    NotNow,
+    /// Another instance refreshed it since this copy was read: its tokens were taken.
+    RefreshedElsewhere,
+}
+
+impl Sso {
+    /// Refreshes `session`'s tokens once this instance holds the session's refresh claim
+    /// ([`SharedStore::claim_refresh`]), from the session as the store holds it now: the
+    /// copy this request read may be up to `sessions.cache_ttl` old, its refresh token
+    /// already used by another instance.
+    async fn refresh_claimed(
+        &self,
+        provider: &provider::Provider,
+        session: &mut Session,
+        refresh_token: &str,
+        now: u64,
+    ) -> Claimed {
+        let hold = provider.settings().provider_timeout * 2 + REFRESH_CLAIM_SLACK;
+        if !matches!(self.shared.claim_refresh(&session.id, hold).await, Ok(true)) {
+            return Claimed::NotNow;
+        }
+        let stored = match self.shared.get(&session.id).await {
+            Ok(Some(stored)) => stored,
+            // Ended meanwhile (the write-back finds it gone), or the store failing.
+            Ok(None) | Err(_) => return Claimed::NotNow,
+        };
+        if stored.refresh_token.as_deref() != Some(refresh_token) {
+            session.refresh_token = stored.refresh_token;
+            session.access_expires_at = stored.access_expires_at;
+            session.issuer = stored.issuer;
+            session.name = stored.name;
+            session.acr = stored.acr;
+            session.professional = stored.professional;
+            let before = provider.settings().refresh_before.as_secs();
+            if session.access_expires_at > now + before {
+                return Claimed::RefreshedElsewhere;
+            }
+        }
+        let Some(token) = session.refresh_token.clone() else {
+            return Claimed::RefreshedElsewhere;
+        };
+        Claimed::Refreshed(provider.refresh(&token).await)
+    }
+}
+
+/// Beyond twice the provider's timeout (a refresh's longest), how long a session's refresh
+/// claim holds: the refreshing instance's write-back of the new tokens lands within it.
+const REFRESH_CLAIM_SLACK: std::time::Duration = std::time::Duration::from_secs(5);
 
 /// How long no session's tokens are refreshed after a refresh failed because the provider
 /// was down or slow. The refresh runs before the request goes on, and the access token is

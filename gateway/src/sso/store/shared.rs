@@ -36,6 +36,25 @@ impl SharedStore {
         Self { kv }
     }
 
+    /// Claims the refresh of session `id`'s tokens for `ttl`, for this instance among all
+    /// that share the store: `false` while another holds it. A rotating refresh token used
+    /// twice makes the provider revoke the whole grant (OAuth 2.0 Security BCP 4.14.2), so
+    /// two instances refreshing one session at once, or one refreshing with the token it
+    /// read before the other's refresh, ended the citizen's session (found when tried). The
+    /// claim is not given back: it lapses, and so also paces a session whose refresh the
+    /// provider keeps declining.
+    pub async fn claim_refresh(&self, id: &str, ttl: Duration) -> Result<bool, StoreError> {
+        Ok(self
+            .kv
+            .set(
+                &self.kv.key("refreshing", id),
+                b"1",
+                Some(at_least_a_second(ttl)),
+                Write::IfAbsent,
+            )
+            .await?)
+    }
+
     /// Follows revocations published by any instance, evicting them from `cache`. Runs until
     /// the server stops.
     pub async fn follow_revocations(&self, cache: SessionCache) {
