@@ -497,22 +497,14 @@ impl Sso {
             return Refresh::Kept;
         }
         // One refresh per session at a time in this process (refresh tokens may rotate).
-        {
-            let Ok(mut busy) = self.refreshing.lock() else {
-                return Refresh::Kept;
-            };
-            if !busy.insert(session.id.clone()) {
-                return Refresh::Kept;
-            }
-        }
+        let Some(_busy) = Busy::enter(&self.refreshing, &session.id) else {
+            return Refresh::Kept;
+        };
         let result = self
             .refresh_claimed(provider, session, &refresh_token, now)
             .await;
-        if let Ok(mut busy) = self.refreshing.lock() {
-            busy.remove(&session.id);
-        }
         let result = match result {
-            Claimed::Refreshed(result) => result,
+            Claimed::Refreshed(result) => *result,
             Claimed::NotNow => return Refresh::Kept,
             Claimed::RefreshedElsewhere => return Refresh::Updated,
         };
@@ -545,10 +537,37 @@ impl Sso {
     }
 }
 
+/// A session's place in the set of refreshes under way in this process, left on drop: a
+/// refresh that panicked (found when tried: a provider's `expires_in` overflowed) kept its
+/// place, and the session was never refreshed again in this process.
+struct Busy<'a> {
+    set: &'a Mutex<HashSet<String>>,
+    id: String,
+}
+
+impl<'a> Busy<'a> {
+    /// `None` while a refresh of session `id` is under way here.
+    fn enter(set: &'a Mutex<HashSet<String>>, id: &str) -> Option<Self> {
+        let mut busy = set.lock().ok()?;
+        busy.insert(id.to_string()).then(|| Self {
+            set,
+            id: id.to_string(),
+        })
+    }
+}
+
+impl Drop for Busy<'_> {
+    fn drop(&mut self) {
+        if let Ok(mut busy) = self.set.lock() {
+            busy.remove(&self.id);
+        }
+    }
+}
+
 /// What became of a refresh once this process decided one was due.
 enum Claimed {
     /// Asked of the provider.
-    Refreshed(Result<(provider::Tokens, Option<provider::IdentityClaims>), ProviderError>),
+    Refreshed(Box<Result<(provider::Tokens, Option<provider::IdentityClaims>), ProviderError>>),
     /// Another instance refreshes this session now (or did within the claim's life), or the
     /// store cannot say: the session goes on with what it has.
     NotNow,
@@ -592,7 +611,7 @@ impl Sso {
         let Some(token) = session.refresh_token.clone() else {
             return Claimed::RefreshedElsewhere;
         };
-        Claimed::Refreshed(provider.refresh(&token).await)
+        Claimed::Refreshed(Box::new(provider.refresh(&token).await))
     }
 }
 

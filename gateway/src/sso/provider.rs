@@ -650,13 +650,26 @@ fn find_key(jwks: &JwkSet, kid: Option<&str>) -> Option<DecodingKey> {
 }
 
 fn tokens_from(resp: &TokenResp) -> Tokens {
-    let lifetime = resp.expires_in().unwrap_or(Duration::from_secs(300));
     Tokens {
         access_token: resp.access_token().secret().clone(),
         refresh_token: resp.refresh_token().map(|r| r.secret().clone()),
         id_token: resp.extra_fields().id_token.clone(),
-        access_expires_at: now_secs() + lifetime.as_secs(),
+        access_expires_at: access_expires_at(now_secs(), resp.expires_in()),
     }
+}
+
+/// The longest access-token life believed: a provider's `expires_in` past it is nonsense.
+const MAX_ACCESS_LIFETIME: Duration = Duration::from_secs(24 * 3600);
+
+/// When an access token given at `now` with `expires_in` expires: 5 minutes when the
+/// provider does not say, at most [`MAX_ACCESS_LIFETIME`]. Found when tried: an
+/// `expires_in` of 2^64 - 1 overflowed the sum, the request's thread panicked and the
+/// citizen got no answer (a release build would have wrapped it into the past).
+fn access_expires_at(now: u64, expires_in: Option<Duration>) -> u64 {
+    let lifetime = expires_in
+        .unwrap_or(Duration::from_secs(300))
+        .min(MAX_ACCESS_LIFETIME);
+    now.saturating_add(lifetime.as_secs())
 }
 
 /// A token-endpoint error answer that means the grant itself is over: the code or
@@ -723,6 +736,19 @@ mod tests {
         let code: BasicErrorResponseType =
             serde_json::from_value(serde_json::json!(code)).expect("error code");
         RequestTokenError::ServerResponse(StandardErrorResponse::new(code, None, None))
+    }
+
+    #[test]
+    fn a_nonsense_access_token_life_is_cut_to_a_day_and_never_overflows() {
+        let now = 1_800_000_000;
+        let huge = Some(Duration::from_secs(u64::MAX));
+        assert_eq!(access_expires_at(now, huge), now + 24 * 3600);
+        assert_eq!(access_expires_at(u64::MAX, huge), u64::MAX);
+        assert_eq!(access_expires_at(now, None), now + 300);
+        assert_eq!(
+            access_expires_at(now, Some(Duration::from_secs(600))),
+            now + 600
+        );
     }
 
     #[test]
