@@ -9,6 +9,7 @@ use egov_gateway::config::{SecretRef, Secrets, SsoSettings};
 use egov_gateway::sso::provider::{Provider, ProviderError};
 use jsonwebtoken::{Algorithm, EncodingKey, Header};
 use serde_json::{json, Value};
+use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
@@ -36,6 +37,9 @@ fn key(kid: &str) -> Key {
 struct FakeDiscovery {
     issuer: String,
     published: Arc<Mutex<Vec<Value>>>,
+    /// How long the JWKS endpoint takes to answer (milliseconds), and how often it was asked.
+    jwks_delay_ms: Arc<AtomicU64>,
+    jwks_fetches: Arc<AtomicUsize>,
     _rt: tokio::runtime::Runtime,
 }
 
@@ -52,6 +56,9 @@ fn serve(published: Vec<Value>) -> FakeDiscovery {
     let issuer = format!("http://{addr}");
     let published = Arc::new(Mutex::new(published));
     let keys = Arc::clone(&published);
+    let jwks_delay_ms = Arc::new(AtomicU64::new(0));
+    let jwks_fetches = Arc::new(AtomicUsize::new(0));
+    let (delay, fetches) = (Arc::clone(&jwks_delay_ms), Arc::clone(&jwks_fetches));
     let iss = issuer.clone();
     let app = Router::new()
         .route(
@@ -72,7 +79,12 @@ fn serve(published: Vec<Value>) -> FakeDiscovery {
             "/jwks",
             get(move || {
                 let keys = keys.lock().map(|k| k.clone()).unwrap_or_default();
-                async move { Json(json!({ "keys": keys })) }
+                fetches.fetch_add(1, Ordering::SeqCst);
+                let delay = Duration::from_millis(delay.load(Ordering::SeqCst));
+                async move {
+                    tokio::time::sleep(delay).await;
+                    Json(json!({ "keys": keys }))
+                }
             }),
         );
     rt.spawn(async move {
@@ -81,6 +93,8 @@ fn serve(published: Vec<Value>) -> FakeDiscovery {
     FakeDiscovery {
         issuer,
         published,
+        jwks_delay_ms,
+        jwks_fetches,
         _rt: rt,
     }
 }
@@ -230,6 +244,96 @@ fn a_rotated_provider_key_is_fetched_when_an_unknown_kid_appears() {
     *d.published.lock().expect("lock") = vec![new.jwk.clone()];
     rt.block_on(p.validate_id_token(&sign(&new, &id_claims(&d.issuer), None), Some("n1")))
         .expect("the rotated key is picked up");
+}
+
+/// Found when tried: of 20 refreshes signed with a key the provider had just rotated to,
+/// arriving together, the first fetched the new key set and the 19 others were checked
+/// against the old one while it was on its way ("unknown key": each citizen logged out).
+#[test]
+fn tokens_signed_with_a_rotated_key_at_once_all_wait_for_the_one_fetch() {
+    let old = key("old");
+    let new = key("new");
+    let d = serve(vec![old.jwk.clone()]);
+    let p = Arc::new(provider(&d.issuer));
+    let rt = runtime();
+    rt.block_on(p.validate_id_token(&sign(&old, &id_claims(&d.issuer), None), Some("n1")))
+        .expect("old key valid");
+    *d.published.lock().expect("lock") = vec![new.jwk.clone()];
+    d.jwks_delay_ms.store(300, Ordering::SeqCst);
+    let token = sign(&new, &id_claims(&d.issuer), None);
+    let checks = (0..20).map(|_| p.validate_id_token(&token, Some("n1")));
+    let results = rt.block_on(futures_util::future::join_all(checks));
+    for r in results {
+        r.expect("every token checked against the new set");
+    }
+    assert_eq!(
+        d.jwks_fetches.load(Ordering::SeqCst),
+        2,
+        "one fetch more, not 20"
+    );
+}
+
+/// Found when tried: a provider that replaced a key under the same `kid` had every login
+/// refused ("InvalidSignature") until the key set was an hour old.
+#[test]
+fn a_key_replaced_under_the_same_kid_is_fetched_again() {
+    let before = key("k1");
+    let after = key("k1");
+    let d = serve(vec![before.jwk.clone()]);
+    let p = provider(&d.issuer);
+    let rt = runtime();
+    rt.block_on(p.validate_id_token(&sign(&before, &id_claims(&d.issuer), None), Some("n1")))
+        .expect("the first key");
+    *d.published.lock().expect("lock") = vec![after.jwk.clone()];
+    rt.block_on(p.validate_id_token(&sign(&after, &id_claims(&d.issuer), None), Some("n1")))
+        .expect("the key under the same kid, fetched again");
+}
+
+/// Found when tried: one anonymous back-channel post with an unknown `kid` used the key
+/// set's fetch, and a citizen whose refresh came back signed with the provider's new key in
+/// the next seconds was logged out. A key that cannot be fetched yet is declined (the
+/// session is kept, a login is told to try again), never taken for an invalid token.
+#[test]
+fn a_key_that_cannot_be_fetched_yet_is_declined_not_invalid() {
+    let k = key("k1");
+    let new = key("new");
+    let d = serve(vec![k.jwk.clone()]);
+    let p = provider(&d.issuer);
+    let rt = runtime();
+    let stranger = key("junk");
+    // The stranger's post uses the fetch.
+    let junk = rt.block_on(p.validate_logout_token(&sign(
+        &stranger,
+        &logout_claims(&d.issuer),
+        Some("logout+jwt"),
+    )));
+    assert!(
+        matches!(junk, Err(ProviderError::InvalidToken(_))),
+        "{junk:?}"
+    );
+    *d.published.lock().expect("lock") = vec![k.jwk.clone(), new.jwk.clone()];
+    let refreshed =
+        rt.block_on(p.validate_id_token(&sign(&new, &id_claims(&d.issuer), None), Some("n1")));
+    assert!(
+        matches!(refreshed, Err(ProviderError::Declined(_))),
+        "{refreshed:?}"
+    );
+}
+
+/// Found when tried: with no key set in hand (the provider served a broken one), every
+/// anonymous back-channel post fetched it again: 281 fetches in 3 s.
+#[test]
+fn without_a_key_set_the_provider_is_asked_for_one_at_most_every_ten_seconds() {
+    let k = key("k1");
+    let d = serve(vec![json!(1)]);
+    let p = provider(&d.issuer);
+    let rt = runtime();
+    let token = sign(&k, &logout_claims(&d.issuer), Some("logout+jwt"));
+    for _ in 0..20 {
+        let r = rt.block_on(p.validate_logout_token(&token));
+        assert!(matches!(r, Err(ProviderError::Unavailable(_))), "{r:?}");
+    }
+    assert_eq!(d.jwks_fetches.load(Ordering::SeqCst), 1);
 }
 
 #[test]

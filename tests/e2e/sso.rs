@@ -687,7 +687,13 @@ async fn bad_logout_token(store: Store) {
     )
     .expect("jwt");
     let http = client();
-    for body in [format!("logout_token={forged}"), "nothing=here".to_string()] {
+    // A key not in the provider's set: refused as invalid once the set was fetched again for
+    // it, or, within seconds of the last fetch, as not checkable yet (a 503 the provider
+    // retries). Never taken.
+    for (body, refusals) in [
+        (format!("logout_token={forged}"), &[400, 503][..]),
+        ("nothing=here".to_string(), &[400][..]),
+    ] {
         let resp = http
             .post(world.gateway.url("/auth/backchannel-logout"))
             .header("content-type", "application/x-www-form-urlencoded")
@@ -695,9 +701,8 @@ async fn bad_logout_token(store: Store) {
             .send()
             .await
             .expect("request");
-        assert_eq!(resp.status(), 400);
-        let err: Value = resp.json().await.expect("json");
-        assert_eq!(err["error"], "invalid_request");
+        let status = resp.status().as_u16();
+        assert!(refusals.contains(&status), "{status}");
     }
     assert_eq!(
         browser.get(world.gateway.url(CITIZEN_PAGE)).await.status(),

@@ -151,6 +151,10 @@ pub struct Provider {
     discovered: ArcSwapOption<Discovered>,
     last_discovery_attempt: Mutex<Option<Instant>>,
     last_jwks_fetch: Mutex<Option<Instant>>,
+    /// When a token last made the key set be fetched again before its time.
+    last_forced_fetch: Mutex<Option<Instant>>,
+    /// Held while the key set is fetched: one fetch at a time, the others wait for its keys.
+    jwks_fetching: tokio::sync::Mutex<()>,
     /// When the provider last answered; a login is only started when it answers now.
     last_seen_up: Mutex<Option<Instant>>,
 }
@@ -187,6 +191,8 @@ impl Provider {
             discovered: ArcSwapOption::empty(),
             last_discovery_attempt: Mutex::new(None),
             last_jwks_fetch: Mutex::new(None),
+            last_forced_fetch: Mutex::new(None),
+            jwks_fetching: tokio::sync::Mutex::new(()),
             last_seen_up: Mutex::new(None),
         })
     }
@@ -560,8 +566,14 @@ impl Provider {
         Ok(v)
     }
 
-    /// Checks the signature with the provider's key for the token's `kid`, refetching the
-    /// JWKS once if that key is unknown (provider key rotation).
+    /// Checks the signature with the provider's key for the token's `kid`, fetching the JWKS
+    /// again once if that key is unknown or does not verify it (the provider rotated its
+    /// keys, or replaced one under the same `kid`: found when tried, logins failed for an
+    /// hour with "InvalidSignature", the key set being younger than [`JWKS_MAX_AGE`]). When
+    /// no newer set can be had now (a fetch a moment ago, or the provider not answering),
+    /// the token is *declined*, not invalid: it may be good, and a refresh it came with must
+    /// not end the session (found when tried: one anonymous post with an unknown `kid` used
+    /// the fetch, and a citizen refreshed in the next seconds was logged out).
     async fn verify(
         &self,
         token: &str,
@@ -576,50 +588,81 @@ impl Provider {
             )));
         }
         validation.algorithms = vec![header.alg];
-        let mut jwks = self.jwks(false).await?;
-        let key = match find_key(&jwks.set, header.kid.as_deref()) {
-            Some(k) => k,
-            None => {
-                jwks = self.jwks(true).await?;
-                find_key(&jwks.set, header.kid.as_deref()).ok_or_else(|| {
-                    ProviderError::InvalidToken("signed with an unknown key".into())
-                })?
-            }
+        let kid = header.kid.as_deref();
+        let jwks = self.jwks(false).await?;
+        let why = match checked(token, &jwks.set, kid, &validation) {
+            Ok(claims) => return Ok(claims),
+            Err(Unverified::Invalid(e)) => return Err(ProviderError::InvalidToken(e)),
+            Err(why) => why,
         };
-        let data = jsonwebtoken::decode::<Map<String, Value>>(token, &key, &validation)
-            .map_err(|e| ProviderError::InvalidToken(e.to_string()))?;
-        Ok(data.claims)
+        let again = self.jwks(true).await?;
+        if Arc::ptr_eq(&again, &jwks) {
+            return Err(ProviderError::Declined(format!(
+                "{why}, and no newer key set can be fetched now (at most one fetch every {}s)",
+                JWKS_REFETCH_INTERVAL.as_secs()
+            )));
+        }
+        checked(token, &again.set, kid, &validation)
+            .map_err(|why| ProviderError::InvalidToken(why.to_string()))
     }
 
     /// The provider's keys: the set in hand while it is younger than [`JWKS_MAX_AGE`] (and
     /// no `refetch` is asked for), else a fresh one. Refetches are rate-limited to one per
     /// [`JWKS_REFETCH_INTERVAL`], so neither unknown `kid`s nor a slow provider make every
     /// validation wait; when a refetch is not allowed or fails, the set in hand serves.
+    ///
+    /// One fetch at a time: a caller that comes while one is under way waits for it and
+    /// takes its keys (found when tried: of 20 refreshes signed with a rotated key, the
+    /// first fetched and the 19 others were checked against the old set and logged out).
+    /// Without a set in hand the limit holds too: found when tried, every anonymous
+    /// back-channel post fetched the key set of a provider that served a broken one.
     async fn jwks(&self, refetch: bool) -> Result<Arc<CachedJwks>, ProviderError> {
         let d = self.discovered().await?;
         let in_hand = d.jwks.load_full();
         let fresh_enough = in_hand
             .as_ref()
             .is_some_and(|j| j.fetched.elapsed() < JWKS_MAX_AGE);
-        let Some(in_hand) = in_hand else {
-            return self.fetch_jwks(&d).await;
-        };
-        if (fresh_enough && !refetch) || !self.fetch_allowed()? {
-            return Ok(in_hand);
+        if let Some(keys) = in_hand.as_ref().filter(|_| fresh_enough && !refetch) {
+            return Ok(Arc::clone(keys));
         }
-        match self.fetch_jwks(&d).await {
-            Ok(fetched) => Ok(fetched),
-            Err(e) => {
+        let _one = self.jwks_fetching.lock().await;
+        let now_in_hand = d.jwks.load_full();
+        if let Some(fetched) = now_in_hand.filter(|now| {
+            in_hand
+                .as_ref()
+                .is_none_or(|before| !Arc::ptr_eq(before, now))
+        }) {
+            // Fetched while this caller waited.
+            return Ok(fetched);
+        }
+        // A set an hour old is fetched again whatever the limit; one a token asks for, or
+        // a first one after a failed try, once per interval.
+        let allowed = match (&in_hand, refetch) {
+            (None, _) => self.fetch_allowed(&self.last_jwks_fetch)?,
+            (Some(_), true) => self.fetch_allowed(&self.last_forced_fetch)?,
+            (Some(_), false) => true,
+        };
+        if !allowed {
+            return in_hand.ok_or_else(|| {
+                ProviderError::Unavailable(format!(
+                    "no key set yet (fetched at most every {}s)",
+                    JWKS_REFETCH_INTERVAL.as_secs()
+                ))
+            });
+        }
+        match (self.fetch_jwks(&d).await, in_hand) {
+            (Ok(fetched), _) => Ok(fetched),
+            (Err(e), Some(in_hand)) => {
                 tracing::warn!(error = %e, "JWKS refetch failed; keeping the keys in hand");
                 Ok(in_hand)
             }
+            (Err(e), None) => Err(e),
         }
     }
 
-    /// Whether a JWKS fetch may start now (and, if so, records it).
-    fn fetch_allowed(&self) -> Result<bool, ProviderError> {
-        let mut last = self
-            .last_jwks_fetch
+    /// Whether a JWKS fetch last recorded in `last` may start now (and, if so, records it).
+    fn fetch_allowed(&self, last: &Mutex<Option<Instant>>) -> Result<bool, ProviderError> {
+        let mut last = last
             .lock()
             .map_err(|_| ProviderError::Unavailable("lock poisoned".into()))?;
         if last.is_some_and(|t| t.elapsed() < JWKS_REFETCH_INTERVAL) {
@@ -637,6 +680,44 @@ impl Provider {
         });
         d.jwks.store(Some(Arc::clone(&cached)));
         Ok(cached)
+    }
+}
+
+/// Why a token did not verify against one key set.
+#[derive(Debug)]
+enum Unverified {
+    /// No key of the set has the token's `kid` (a newer set may).
+    UnknownKey,
+    /// The key under its `kid` does not verify it (a newer set may hold another).
+    BadSignature,
+    /// Anything else: no newer key set would change it.
+    Invalid(String),
+}
+
+impl std::fmt::Display for Unverified {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            Unverified::UnknownKey => f.write_str("signed with an unknown key"),
+            Unverified::BadSignature => f.write_str("InvalidSignature"),
+            Unverified::Invalid(e) => f.write_str(e),
+        }
+    }
+}
+
+/// `token`'s claims, checked against the key of `set` its `kid` names.
+fn checked(
+    token: &str,
+    set: &JwkSet,
+    kid: Option<&str>,
+    validation: &Validation,
+) -> Result<Map<String, Value>, Unverified> {
+    let key = find_key(set, kid).ok_or(Unverified::UnknownKey)?;
+    match jsonwebtoken::decode::<Map<String, Value>>(token, &key, validation) {
+        Ok(data) => Ok(data.claims),
+        Err(e) if e.kind() == &jsonwebtoken::errors::ErrorKind::InvalidSignature => {
+            Err(Unverified::BadSignature)
+        }
+        Err(e) => Err(Unverified::Invalid(e.to_string())),
     }
 }
 

@@ -166,7 +166,9 @@ impl Sso {
             .await
         {
             Ok(r) => r,
-            Err(ProviderError::Unavailable(e)) => {
+            // Declined: a token that may be good but cannot be checked now (a key set
+            // being rotated); the citizen tries again in a moment.
+            Err(ProviderError::Unavailable(e) | ProviderError::Declined(e)) => {
                 tracing::warn!(error = %e, "callback: provider unavailable");
                 self.metrics
                     .logins

@@ -131,7 +131,10 @@ impl Sso {
         };
         let request = match provider.validate_logout_token(&token).await {
             Ok(r) => r,
-            Err(e @ ProviderError::Unavailable(_)) => return unavailable("identity provider", &e),
+            // Declined: signed with a key not fetched yet; the provider retries a 503.
+            Err(e @ (ProviderError::Unavailable(_) | ProviderError::Declined(_))) => {
+                return unavailable("identity provider", &e)
+            }
             Err(e) => return bad(e.to_string()),
         };
         // Recorded first (atomically) so two deliveries of one token cannot both act; forgotten
