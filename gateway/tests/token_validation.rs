@@ -337,6 +337,45 @@ fn without_a_key_set_the_provider_is_asked_for_one_at_most_every_ten_seconds() {
 }
 
 #[test]
+fn an_id_token_whose_identifiers_are_too_long_is_refused() {
+    let k = key("k1");
+    let d = serve(vec![k.jwk.clone()]);
+    let p = provider(&d.issuer);
+    let rt = runtime();
+    for claim in ["sub", "sid", "acr"] {
+        let mut c = id_claims(&d.issuer);
+        c[claim] = json!("x".repeat(50_000));
+        let why = refused(rt.block_on(p.validate_id_token(&sign(&k, &c, None), Some("n1"))));
+        assert!(why.contains(claim), "{why}");
+    }
+    let mut c = id_claims(&d.issuer);
+    c["acr"] = json!("urn:ma:gov:acr:substantial");
+    let claims = rt
+        .block_on(p.validate_id_token(&sign(&k, &c, None), Some("n1")))
+        .expect("an ordinary acr");
+    assert_eq!(claims.acr.as_deref(), Some("urn:ma:gov:acr:substantial"));
+}
+
+/// Found when tried: a 100 MB key set took the gateway from 92 to 315 MB.
+#[test]
+fn a_key_set_larger_than_a_megabyte_is_not_read() {
+    let k = key("k1");
+    let padding: Vec<Value> = (0..20_000)
+        .map(|i| json!({ "kty": "oct", "kid": format!("pad-{i:060}"), "k": "AAAA" }))
+        .collect();
+    let mut keys = vec![k.jwk.clone()];
+    keys.extend(padding);
+    let d = serve(keys);
+    let p = provider(&d.issuer);
+    let r =
+        runtime().block_on(p.validate_id_token(&sign(&k, &id_claims(&d.issuer), None), Some("n1")));
+    match r {
+        Err(ProviderError::Unavailable(why)) => assert!(why.contains("larger than"), "{why}"),
+        other => panic!("expected the key set refused, got {other:?}"),
+    }
+}
+
+#[test]
 fn a_valid_logout_token_names_its_session() {
     let k = key("k1");
     let d = serve(vec![k.jwk.clone()]);

@@ -245,6 +245,37 @@ async fn refresh(store: Store) {
                 .expect("access_expires_at before"),
         "no refresh happened: {before} → {after}"
     );
+    const REFRESHED: &str = r#"egov_sso_refreshes_total{result="refreshed"}"#;
+    let text = world.gateway.metrics_showing(&[REFRESHED]).await;
+    assert!(
+        egov_integration::metric_value(&text, REFRESHED).is_some_and(|n| n >= 1),
+        "the refresh is counted"
+    );
+}
+
+/// Found when tried: each junk back-channel logout post wrote an INFO line (4.4 GB an hour
+/// from one address) and no metric counted them. Every one is counted; their lines are
+/// limited to 20 a second.
+#[tokio::test(flavor = "multi_thread")]
+async fn junk_backchannel_logouts_are_each_counted() {
+    let world = SsoWorld::start(SsoOptions::new(Store::Memory));
+    let http = client();
+    for _ in 0..50 {
+        let resp = http
+            .post(world.gateway.url("/auth/backchannel-logout"))
+            .header("content-type", "application/x-www-form-urlencoded")
+            .body("logout_token=junk")
+            .send()
+            .await
+            .expect("request");
+        assert_eq!(resp.status(), 400);
+    }
+    const REFUSED: &str = "egov_sso_backchannel_logouts_refused_total";
+    let text = world
+        .gateway
+        .metrics_showing(&[&format!("{REFUSED} 50")])
+        .await;
+    assert_eq!(egov_integration::metric_value(&text, REFUSED), Some(50));
 }
 
 /// Found when tried: with two instances behind a load balancer, a citizen was logged out at

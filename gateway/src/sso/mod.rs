@@ -95,6 +95,8 @@ pub struct Sso {
     /// Until when (seconds) no refresh is tried, after one failed because the provider was
     /// down or slow ([`REFRESH_PAUSE`]).
     refresh_paused_until: std::sync::atomic::AtomicU64,
+    /// The log lines of refused back-channel logouts, this second.
+    backchannel_refusal_lines: crate::telemetry::PerSecond,
     pub(crate) metrics: Arc<Metrics>,
     /// A session store operation failed within [`STORE_FAILURE_REMEMBERED`]: a Redis at
     /// its memory limit answers `PING` and refuses every write, so readiness and
@@ -205,6 +207,7 @@ impl Sso {
             absolute: g.sessions.absolute_timeout,
             refreshing: Mutex::new(HashSet::new()),
             refresh_paused_until: std::sync::atomic::AtomicU64::new(0),
+            backchannel_refusal_lines: crate::telemetry::PerSecond::default(),
             metrics,
             store_failing: Arc::new(crate::kv::Resting::new(STORE_FAILURE_REMEMBERED)),
         })
@@ -506,8 +509,17 @@ impl Sso {
         let result = match result {
             Claimed::Refreshed(result) => *result,
             Claimed::NotNow => return Refresh::Kept,
-            Claimed::RefreshedElsewhere => return Refresh::Updated,
+            Claimed::RefreshedElsewhere => {
+                self.count_refresh("elsewhere");
+                return Refresh::Updated;
+            }
         };
+        self.count_refresh(match &result {
+            Ok(_) => "refreshed",
+            Err(ProviderError::Rejected(_) | ProviderError::InvalidToken(_)) => "ended",
+            Err(ProviderError::Declined(_)) => "declined",
+            Err(ProviderError::Unavailable(_)) => "unavailable",
+        });
         match result {
             Ok((tokens, claims)) => apply_refresh(session, tokens, claims),
             Err(ProviderError::Rejected(reason)) => {
@@ -561,6 +573,12 @@ impl Drop for Busy<'_> {
         if let Ok(mut busy) = self.set.lock() {
             busy.remove(&self.id);
         }
+    }
+}
+
+impl Sso {
+    fn count_refresh(&self, result: &str) {
+        self.metrics.refreshes.with_label_values(&[result]).inc();
     }
 }
 

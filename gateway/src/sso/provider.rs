@@ -112,6 +112,16 @@ pub struct IdentityClaims {
 /// identity header, and each answered that citizen 431.
 const MAX_NAME_CHARS: usize = 200;
 
+/// The largest discovery document or key set read from the provider (real ones are a
+/// few kilobytes).
+const MAX_PROVIDER_DOCUMENT_BYTES: usize = 1 << 20;
+
+/// The longest `sub` (OpenID Connect Core 2: at most 255 ASCII characters), and the
+/// longest `sid`, `acr` and `iss` believed: each is kept in the session, `sub` and `sid` in
+/// the store's index keys, `acr` sent to legacy sites. Found when tried: a 50,000-character
+/// `acr` went to every site in the identity header, and each answered that citizen 431.
+const MAX_IDENTIFIER_BYTES: usize = 255;
+
 /// `text` cut to `max` characters.
 fn shortened(text: &str, max: usize) -> String {
     text.chars().take(max).collect()
@@ -257,9 +267,23 @@ impl Provider {
                 resp.status()
             )));
         }
-        resp.json()
+        // Read to a cap, not whole: found when tried, a 100 MB key set (fetched again at an
+        // anonymous post's unknown `kid`) took the gateway from 92 to 315 MB.
+        let mut resp = resp;
+        let mut body = Vec::new();
+        while let Some(chunk) = resp
+            .chunk()
             .await
-            .map_err(|e| ProviderError::Unavailable(format!("{url}: {e}")))
+            .map_err(|e| ProviderError::Unavailable(format!("{url}: {e}")))?
+        {
+            if body.len() + chunk.len() > MAX_PROVIDER_DOCUMENT_BYTES {
+                return Err(ProviderError::Unavailable(format!(
+                    "{url}: the answer is larger than {MAX_PROVIDER_DOCUMENT_BYTES} bytes"
+                )));
+            }
+            body.extend_from_slice(&chunk);
+        }
+        serde_json::from_slice(&body).map_err(|e| ProviderError::Unavailable(format!("{url}: {e}")))
     }
 
     /// Whether the provider answers right now (its discovery document), remembered for a
@@ -438,6 +462,13 @@ impl Provider {
             .ok_or_else(|| ProviderError::InvalidToken("no sub".into()))?
             .to_string();
         let text = |k: &str| claims.get(k).and_then(Value::as_str).map(str::to_string);
+        for claim in ["sub", "sid", "acr", "iss"] {
+            if text(claim).is_some_and(|v| v.len() > MAX_IDENTIFIER_BYTES) {
+                return Err(ProviderError::InvalidToken(format!(
+                    "{claim} longer than {MAX_IDENTIFIER_BYTES} bytes"
+                )));
+            }
+        }
         let name = text("name")
             .or_else(|| match (text("given_name"), text("family_name")) {
                 (Some(g), Some(f)) => Some(format!("{g} {f}")),

@@ -47,6 +47,10 @@ pub struct Metrics {
     // Single sign-on.
     pub logins: IntCounterVec,
     pub logouts: IntCounterVec,
+    /// Back-channel logout posts refused (their log lines are limited to 20 a second).
+    pub backchannel_refused: IntCounter,
+    /// Token refreshes, by result.
+    pub refreshes: IntCounterVec,
     /// "Not what I meant" answers kept, by the service the citizen chose.
     pub routing_feedback: IntCounterVec,
     /// "Not what I meant" answers not kept, by reason (`directive`, `forged`): counted, not
@@ -259,6 +263,12 @@ impl Metrics {
             body_rewrites: counter(&r, "egov_adapter_body_rewrites_total", "Response bodies rewritten by adapters, by service and kind (transcode, links).", &["service", "kind"])?,
             logins: counter(&r, "egov_sso_logins_total", "Logins by result: success, failure (a login this browser started, refused or cancelled: an expired or replayed state, an error from the provider), unavailable (the identity provider could not be reached or did not answer in time, at the start or at the callback); stray: a callback for no login this browser started (no state, or one its login cookie does not hold), which anyone can send and which is no login attempt.", &["result"])?,
             logouts: counter(&r, "egov_sso_logouts_total", "Logouts, by kind (rp, backchannel).", &["kind"])?,
+            backchannel_refused: {
+                let c = IntCounter::new("egov_sso_backchannel_logouts_refused_total", "Back-channel logout posts refused as invalid (a token that does not verify, is replayed, or names nothing; 400). Anyone can send them: their log lines are limited to 20 a second, every one is counted here.")?;
+                r.register(Box::new(c.clone()))?;
+                c
+            },
+            refreshes: counter(&r, "egov_sso_refreshes_total", "Refreshes of a session's tokens at the identity provider, by result (refreshed; ended: the provider refused the grant or its new ID token, and the session ended; declined: refused for now, the session kept and tried again later; unavailable: the provider down or slow, refreshes paused 30 s; elsewhere: another instance had just refreshed it, its tokens taken).", &["result"])?,
             routing_feedback: counter(&r, "egov_routing_feedback_total", "\"Not what I meant\" answers kept, by the service chosen instead.", &["service"])?,
             routing_feedback_refused: counter(&r, "egov_routing_feedback_refused_total", "\"Not what I meant\" answers not kept, by reason (directive: the query is shaped like an instruction; forged: the router could not have chosen the service it blames).", &["reason"])?,
             search_unsealed: counter(&r, "egov_portal_search_unsealed_total", "Sealed search addresses (/search?t=) that did not open, by reason: expired (a history entry past its 30 minutes), forged (without its browser's binding: after a logout or a browser restart, replayed from elsewhere, or altered; or another deployment's), malformed.", &["reason"])?,

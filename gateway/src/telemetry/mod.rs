@@ -46,15 +46,19 @@ pub struct Telemetry {
 /// At most this many connections refused at accept a second are written in the access log.
 pub const REFUSAL_LINES_PER_SECOND: u32 = 20;
 
-/// At most [`REFUSAL_LINES_PER_SECOND`] takes in one second of the clock.
+/// At most [`REFUSAL_LINES_PER_SECOND`] takes in one second of the clock: the log lines of
+/// refusals anyone may cause as fast as they like (found when tried: a flood of junk
+/// back-channel logout posts wrote a line each, 4.4 GB an hour from one address). Every
+/// refusal is counted in a metric all the same.
 #[derive(Default)]
-struct PerSecond {
+pub struct PerSecond {
     /// The second (since the Unix epoch) in the high 32 bits, the takes in it in the low.
     state: std::sync::atomic::AtomicU64,
 }
 
 impl PerSecond {
-    fn take(&self) -> bool {
+    /// Whether one more may be taken this second (and, if so, takes it).
+    pub fn take(&self) -> bool {
         use std::sync::atomic::Ordering;
         let second = std::time::SystemTime::now()
             .duration_since(std::time::UNIX_EPOCH)

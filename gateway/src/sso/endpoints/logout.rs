@@ -96,7 +96,10 @@ impl Sso {
         pace: BodyPace,
     ) -> LocalResponse {
         let bad = |description: String| {
-            tracing::info!(%description, "back-channel logout refused");
+            self.metrics.backchannel_refused.inc();
+            if self.backchannel_refusal_lines.take() {
+                tracing::info!(%description, "back-channel logout refused");
+            }
             LocalResponse::json(
                 StatusCode::BAD_REQUEST,
                 &serde_json::json!({ "error": "invalid_request", "error_description": description }),
