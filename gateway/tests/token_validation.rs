@@ -40,6 +40,9 @@ struct FakeDiscovery {
     /// How long the JWKS endpoint takes to answer (milliseconds), and how often it was asked.
     jwks_delay_ms: Arc<AtomicU64>,
     jwks_fetches: Arc<AtomicUsize>,
+    /// The same of the discovery document.
+    discovery_delay_ms: Arc<AtomicU64>,
+    discovery_fetches: Arc<AtomicUsize>,
     _rt: tokio::runtime::Runtime,
 }
 
@@ -59,13 +62,22 @@ fn serve(published: Vec<Value>) -> FakeDiscovery {
     let jwks_delay_ms = Arc::new(AtomicU64::new(0));
     let jwks_fetches = Arc::new(AtomicUsize::new(0));
     let (delay, fetches) = (Arc::clone(&jwks_delay_ms), Arc::clone(&jwks_fetches));
+    let discovery_delay_ms = Arc::new(AtomicU64::new(0));
+    let discovery_fetches = Arc::new(AtomicUsize::new(0));
+    let (discovery_delay, discoveries) = (
+        Arc::clone(&discovery_delay_ms),
+        Arc::clone(&discovery_fetches),
+    );
     let iss = issuer.clone();
     let app = Router::new()
         .route(
             "/.well-known/openid-configuration",
             get(move || {
                 let iss = iss.clone();
+                discoveries.fetch_add(1, Ordering::SeqCst);
+                let delay = Duration::from_millis(discovery_delay.load(Ordering::SeqCst));
                 async move {
+                    tokio::time::sleep(delay).await;
                     Json(json!({
                         "issuer": iss,
                         "authorization_endpoint": format!("{iss}/auth"),
@@ -95,6 +107,8 @@ fn serve(published: Vec<Value>) -> FakeDiscovery {
         published,
         jwks_delay_ms,
         jwks_fetches,
+        discovery_delay_ms,
+        discovery_fetches,
         _rt: rt,
     }
 }
@@ -373,6 +387,30 @@ fn a_key_set_larger_than_a_megabyte_is_not_read() {
         Err(ProviderError::Unavailable(why)) => assert!(why.contains("larger than"), "{why}"),
         other => panic!("expected the key set refused, got {other:?}"),
     }
+}
+
+/// Found when tried: while the provider was slow, each of 100 citizens clicking "log in"
+/// sent it a discovery request of its own. One asks; the others wait for its answer.
+#[test]
+fn logins_started_while_the_provider_is_slow_ask_it_once() {
+    let d = serve(Vec::new());
+    let p = Arc::new(provider(&d.issuer));
+    let rt = runtime();
+    rt.block_on(p.begin_login(false, egov_gateway::lang::Lang::Fr))
+        .expect("the provider answers");
+    // Past the gateway's memory of its answer, the provider slows past the timeout (2 s).
+    std::thread::sleep(Duration::from_millis(5100));
+    d.discovery_delay_ms.store(3000, Ordering::SeqCst);
+    let before = d.discovery_fetches.load(Ordering::SeqCst);
+    let starts = (0..20).map(|_| p.begin_login(false, egov_gateway::lang::Lang::Fr));
+    for r in rt.block_on(futures_util::future::join_all(starts)) {
+        assert!(
+            matches!(r, Err(ProviderError::Unavailable(_))),
+            "{:?}",
+            r.err()
+        );
+    }
+    assert_eq!(d.discovery_fetches.load(Ordering::SeqCst) - before, 1);
 }
 
 #[test]

@@ -167,6 +167,10 @@ pub struct Provider {
     jwks_fetching: tokio::sync::Mutex<()>,
     /// When the provider last answered; a login is only started when it answers now.
     last_seen_up: Mutex<Option<Instant>>,
+    /// When it last did not, and why: logins started meanwhile are told at once.
+    last_seen_down: Mutex<Option<(Instant, String)>>,
+    /// Held while the provider is asked whether it is up: one question at a time.
+    up_check: tokio::sync::Mutex<()>,
 }
 
 const BACKCHANNEL_EVENT: &str = "http://schemas.openid.net/event/backchannel-logout";
@@ -204,6 +208,8 @@ impl Provider {
             last_forced_fetch: Mutex::new(None),
             jwks_fetching: tokio::sync::Mutex::new(()),
             last_seen_up: Mutex::new(None),
+            last_seen_down: Mutex::new(None),
+            up_check: tokio::sync::Mutex::new(()),
         })
     }
 
@@ -288,21 +294,52 @@ impl Provider {
 
     /// Whether the provider answers right now (its discovery document), remembered for a
     /// few seconds: a citizen is never sent to a provider that is down.
+    ///
+    /// One question at a time, and its answer, up or down, remembered for a few seconds:
+    /// found when tried, while the provider was slow each of 100 citizens clicking "log in"
+    /// sent it a discovery request of its own, a retry storm on a provider in trouble.
     async fn ensure_up(&self) -> Result<(), ProviderError> {
-        let recent = self
-            .last_seen_up
-            .lock()
-            .map(|t| t.is_some_and(|t| t.elapsed() < PROVIDER_UP_MEMORY))
-            .unwrap_or(false);
-        if recent {
-            return Ok(());
+        if let Some(known) = self.known_state() {
+            return known;
+        }
+        let _one = self.up_check.lock().await;
+        // Asked while this caller waited.
+        if let Some(known) = self.known_state() {
+            return known;
         }
         let url = format!("{}/.well-known/openid-configuration", self.settings.issuer);
-        let _: serde_json::Value = self.get_json(&url).await?;
-        if let Ok(mut t) = self.last_seen_up.lock() {
-            *t = Some(Instant::now());
+        match self.get_json::<serde_json::Value>(&url).await {
+            Ok(_) => {
+                if let Ok(mut t) = self.last_seen_up.lock() {
+                    *t = Some(Instant::now());
+                }
+                Ok(())
+            }
+            Err(e) => {
+                if let Ok(mut t) = self.last_seen_down.lock() {
+                    *t = Some((Instant::now(), e.to_string()));
+                }
+                Err(e)
+            }
         }
-        Ok(())
+    }
+
+    /// What the provider's last answer (or silence), within [`PROVIDER_UP_MEMORY`], said.
+    fn known_state(&self) -> Option<Result<(), ProviderError>> {
+        let recently = |t: &Instant| t.elapsed() < PROVIDER_UP_MEMORY;
+        let up = self.last_seen_up.lock().ok().and_then(|t| *t);
+        let down = self.last_seen_down.lock().ok().and_then(|t| t.clone());
+        match (up.filter(recently), down.filter(|(t, _)| recently(t))) {
+            (Some(up), Some((down, why))) if down > up => Some(Err(ProviderError::Unavailable(
+                format!("{why} (asked {}s ago)", down.elapsed().as_secs()),
+            ))),
+            (Some(_), _) => Some(Ok(())),
+            (None, Some((down, why))) => Some(Err(ProviderError::Unavailable(format!(
+                "{why} (asked {}s ago)",
+                down.elapsed().as_secs()
+            )))),
+            (None, None) => None,
+        }
     }
 
     /// Starts a login: PKCE S256, random `state` and `nonce`.
