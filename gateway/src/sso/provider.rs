@@ -261,12 +261,10 @@ impl Provider {
         &self,
         url: &str,
     ) -> Result<T, ProviderError> {
-        let resp = self
-            .http
-            .get(url)
-            .send()
-            .await
-            .map_err(|e| ProviderError::Unavailable(format!("{url}: {e}")))?;
+        let resp = self.http.get(url).send().await.map_err(|e| {
+            let e = crate::telemetry::log_fields::ErrorChain(&e);
+            ProviderError::Unavailable(format!("{url}: {e}"))
+        })?;
         if !resp.status().is_success() {
             return Err(ProviderError::Unavailable(format!(
                 "{url}: HTTP {}",
@@ -838,7 +836,9 @@ fn is_provider_trouble(code: &BasicErrorResponseType) -> bool {
 }
 
 /// Code exchange: the provider's "no" is a failed login, its trouble a login unavailable.
-fn token_error<E: std::error::Error>(e: RequestTokenError<E, BasicErrorResponse>) -> ProviderError {
+fn token_error<E: std::error::Error + 'static>(
+    e: RequestTokenError<E, BasicErrorResponse>,
+) -> ProviderError {
     match e {
         RequestTokenError::ServerResponse(r) if !is_provider_trouble(r.error()) => {
             ProviderError::Rejected(r.error().to_string())
@@ -849,7 +849,7 @@ fn token_error<E: std::error::Error>(e: RequestTokenError<E, BasicErrorResponse>
 
 /// Refresh: only an answer that ends the grant ends the session; anything else (the
 /// provider's 500, `server_error`, a misconfiguration) keeps the session for a later retry.
-fn refresh_error<E: std::error::Error>(
+fn refresh_error<E: std::error::Error + 'static>(
     e: RequestTokenError<E, BasicErrorResponse>,
 ) -> ProviderError {
     match e {
@@ -863,12 +863,18 @@ fn refresh_error<E: std::error::Error>(
     }
 }
 
-fn transient<E: std::error::Error>(e: RequestTokenError<E, BasicErrorResponse>) -> ProviderError {
+fn transient<E: std::error::Error + 'static>(
+    e: RequestTokenError<E, BasicErrorResponse>,
+) -> ProviderError {
     match e {
         RequestTokenError::ServerResponse(r) => {
             ProviderError::Unavailable(format!("token endpoint answered {}", r.error()))
         }
-        RequestTokenError::Request(e) => ProviderError::Unavailable(e.to_string()),
+        // Its causes say what happened (a timeout, a refused connection): found when tried,
+        // the log said only "client error".
+        RequestTokenError::Request(e) => {
+            ProviderError::Unavailable(crate::telemetry::log_fields::ErrorChain(&e).to_string())
+        }
         RequestTokenError::Parse(e, _) => {
             ProviderError::Unavailable(format!("unparsable token response: {e}"))
         }

@@ -58,6 +58,29 @@ struct Visitor<'a> {
     result: fmt::Result,
 }
 
+/// An error and its causes, as `anyhow`'s `{:#}` writes them: what a log line or an error
+/// message should carry of a library's error, whose own message often hides the useful part
+/// in its causes (reqwest's "error sending request for url", oauth2's "client error").
+pub struct ErrorChain<'e>(pub &'e (dyn std::error::Error + 'static));
+
+impl fmt::Display for ErrorChain<'_> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "{}", self.0)?;
+        let mut source = self.0.source();
+        while let Some(cause) = source {
+            write!(f, ": {cause}")?;
+            source = cause.source();
+        }
+        Ok(())
+    }
+}
+
+impl fmt::Debug for ErrorChain<'_> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        fmt::Display::fmt(self, f)
+    }
+}
+
 impl Visit for Visitor<'_> {
     fn record_str(&mut self, field: &Field, value: &str) {
         if field.name() == "message" {
@@ -68,20 +91,7 @@ impl Visit for Visitor<'_> {
     }
 
     fn record_error(&mut self, field: &Field, value: &(dyn std::error::Error + 'static)) {
-        // The error and its causes, as `anyhow`'s `{:#}` writes them.
-        struct Chain<'e>(&'e (dyn std::error::Error + 'static));
-        impl fmt::Debug for Chain<'_> {
-            fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-                write!(f, "{}", self.0)?;
-                let mut source = self.0.source();
-                while let Some(cause) = source {
-                    write!(f, ": {cause}")?;
-                    source = cause.source();
-                }
-                Ok(())
-            }
-        }
-        self.record_debug(field, &Chain(value))
+        self.record_debug(field, &ErrorChain(value))
     }
 
     fn record_debug(&mut self, field: &Field, value: &dyn fmt::Debug) {
@@ -192,7 +202,23 @@ fn must_escape(c: char) -> bool {
 
 #[cfg(test)]
 mod tests {
-    use super::{SafeFields, MAX_FIELD_CHARS};
+    use super::{ErrorChain, SafeFields, MAX_FIELD_CHARS};
+
+    #[derive(Debug, thiserror::Error)]
+    #[error("client error")]
+    struct Outer(#[source] std::io::Error);
+
+    #[test]
+    fn an_errors_causes_are_written_after_it() {
+        let e = Outer(std::io::Error::new(
+            std::io::ErrorKind::TimedOut,
+            "operation timed out",
+        ));
+        assert_eq!(
+            ErrorChain(&e).to_string(),
+            "client error: operation timed out"
+        );
+    }
 
     /// The lines `log` writes through the gateway's field formatter.
     fn lines_of(log: impl FnOnce()) -> String {

@@ -153,14 +153,7 @@ fn backoff(retry: u32) -> Duration {
 
 /// A transport error's message with its causes (reqwest hides the useful part in them).
 fn transport(error: reqwest::Error) -> LlmError {
-    let mut message = error.to_string();
-    let mut source = std::error::Error::source(&error);
-    while let Some(cause) = source {
-        message.push_str(": ");
-        message.push_str(&cause.to_string());
-        source = cause.source();
-    }
-    LlmError::Transport(message)
+    LlmError::Transport(crate::telemetry::log_fields::ErrorChain(&error).to_string())
 }
 
 /// The LLM client. Cheap to share (`Send + Sync`); clones of it would not share the breaker,
