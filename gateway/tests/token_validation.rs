@@ -3,7 +3,7 @@
 //! with keys published by a minimal discovery + JWKS server on 127.0.0.1 (the real wire
 //! format: discovery document and JWK set).
 
-use axum::routing::get;
+use axum::routing::{get, post};
 use axum::{Json, Router};
 use egov_gateway::config::{SecretRef, Secrets, SsoSettings};
 use egov_gateway::sso::provider::{Provider, ProviderError};
@@ -43,6 +43,8 @@ struct FakeDiscovery {
     /// The same of the discovery document.
     discovery_delay_ms: Arc<AtomicU64>,
     discovery_fetches: Arc<AtomicUsize>,
+    /// What the token endpoint answers.
+    token_answer: Arc<Mutex<Value>>,
     _rt: tokio::runtime::Runtime,
 }
 
@@ -62,6 +64,8 @@ fn serve(published: Vec<Value>) -> FakeDiscovery {
     let jwks_delay_ms = Arc::new(AtomicU64::new(0));
     let jwks_fetches = Arc::new(AtomicUsize::new(0));
     let (delay, fetches) = (Arc::clone(&jwks_delay_ms), Arc::clone(&jwks_fetches));
+    let token_answer = Arc::new(Mutex::new(json!({ "error": "invalid_grant" })));
+    let answer = Arc::clone(&token_answer);
     let discovery_delay_ms = Arc::new(AtomicU64::new(0));
     let discovery_fetches = Arc::new(AtomicUsize::new(0));
     let (discovery_delay, discoveries) = (
@@ -88,6 +92,13 @@ fn serve(published: Vec<Value>) -> FakeDiscovery {
             }),
         )
         .route(
+            "/token",
+            post(move || {
+                let body = answer.lock().map(|a| a.clone()).unwrap_or_default();
+                async move { Json(body) }
+            }),
+        )
+        .route(
             "/jwks",
             get(move || {
                 let keys = keys.lock().map(|k| k.clone()).unwrap_or_default();
@@ -109,6 +120,7 @@ fn serve(published: Vec<Value>) -> FakeDiscovery {
         jwks_fetches,
         discovery_delay_ms,
         discovery_fetches,
+        token_answer,
         _rt: rt,
     }
 }
@@ -411,6 +423,38 @@ fn logins_started_while_the_provider_is_slow_ask_it_once() {
         );
     }
     assert_eq!(d.discovery_fetches.load(Ordering::SeqCst) - before, 1);
+}
+
+/// Found in a bypass probe: a refresh whose new ID token could not be checked (signed with a
+/// key that could not be fetched yet) threw away the new refresh token the provider had
+/// answered with; the next refresh sent the spent one, and a provider that rotates refresh
+/// tokens revoked the grant. The new tokens are kept; the ID token waits for the next.
+#[test]
+fn a_refresh_whose_id_token_cannot_be_checked_now_keeps_the_new_tokens() {
+    let k = key("k1");
+    let new = key("new");
+    let d = serve(vec![k.jwk.clone()]);
+    let p = provider(&d.issuer);
+    let rt = runtime();
+    // The key set is fetched (a login), then the provider moves to a key of its new set,
+    // which cannot be fetched again within seconds.
+    rt.block_on(p.validate_id_token(&sign(&k, &id_claims(&d.issuer), None), Some("n1")))
+        .expect("the first key");
+    rt.block_on(p.validate_id_token(&sign(&key("junk"), &id_claims(&d.issuer), None), None))
+        .expect_err("a stranger's key uses the forced fetch");
+    *d.published.lock().expect("lock") = vec![k.jwk.clone(), new.jwk.clone()];
+    let mut refreshed = id_claims(&d.issuer);
+    refreshed.as_object_mut().expect("claims").remove("nonce");
+    *d.token_answer.lock().expect("lock") = json!({
+        "access_token": "at-2", "token_type": "Bearer", "expires_in": 600,
+        "refresh_token": "rt-2", "id_token": sign(&new, &refreshed, None),
+    });
+    let (tokens, claims) = rt.block_on(p.refresh("rt-1")).expect("the new tokens");
+    assert_eq!(tokens.refresh_token.as_deref(), Some("rt-2"));
+    assert!(
+        claims.is_none(),
+        "the ID token is checked at the next refresh"
+    );
 }
 
 #[test]

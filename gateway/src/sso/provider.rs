@@ -429,7 +429,19 @@ impl Provider {
             tokens.refresh_token = Some(refresh_token.to_string());
         }
         let claims = match &tokens.id_token {
-            Some(id) => Some(self.validate_id_token(id, None).await?),
+            Some(id) => match self.validate_id_token(id, None).await {
+                Ok(claims) => Some(claims),
+                // The provider gave new tokens, and may have spent the old refresh token
+                // (rotation): they are kept, with the claims the session has, and the ID
+                // token checked at the next refresh. Found when tried: a key set that could
+                // not be fetched for a moment threw the new refresh token away, the next
+                // refresh sent the spent one, and the provider revoked the grant.
+                Err(e @ (ProviderError::Declined(_) | ProviderError::Unavailable(_))) => {
+                    tracing::warn!(error = %e, "refreshed ID token not checkable now; new tokens kept, the session's claims unchanged");
+                    None
+                }
+                Err(e) => return Err(e),
+            },
             None => None,
         };
         Ok((tokens, claims))
@@ -701,12 +713,13 @@ impl Provider {
             // Fetched while this caller waited.
             return Ok(fetched);
         }
-        // A set an hour old is fetched again whatever the limit; one a token asks for, or
-        // a first one after a failed try, once per interval.
+        // A token's asking, and the first or hourly fetch, each at most once per interval
+        // (found in a bypass probe: with the provider down past the hour, every check
+        // would have asked it).
         let allowed = match (&in_hand, refetch) {
             (None, _) => self.fetch_allowed(&self.last_jwks_fetch)?,
             (Some(_), true) => self.fetch_allowed(&self.last_forced_fetch)?,
-            (Some(_), false) => true,
+            (Some(_), false) => self.fetch_allowed(&self.last_jwks_fetch)?,
         };
         if !allowed {
             return in_hand.ok_or_else(|| {
