@@ -136,6 +136,13 @@ pub fn load(cert: &Path, key: &Path) -> Result<Identity, CertificateError> {
         .map_err(|e| unparsable(e.to_string()))?;
     let (_, parsed) =
         x509_parser::parse_x509_certificate(leaf).map_err(|e| unparsable(e.to_string()))?;
+    // Every certificate of the chain, not the server's alone: found in a bypass probe, an
+    // intermediate missing a line of its PEM was taken and sent, and every client's
+    // handshake then failed while the metrics said "renewed".
+    for (i, der) in certified.cert.iter().enumerate().skip(1) {
+        x509_parser::parse_x509_certificate(der)
+            .map_err(|e| unparsable(format!("the chain's certificate {}: {e}", i + 1)))?;
+    }
     let validity = parsed.validity();
     Ok(Identity {
         not_before: validity.not_before.timestamp(),
@@ -457,6 +464,28 @@ mod tests {
             Err(CertificateError::Unreadable { .. })
         ));
         assert_eq!(presented(&l), before);
+    }
+
+    #[test]
+    fn a_chain_with_a_damaged_certificate_after_the_servers_is_refused() {
+        let dir = Dir::new("chain");
+        let leaf = pair(2020, 2040);
+        let intermediate = pair(2020, 2040).cert;
+        // One line of the intermediate's body gone, its armour intact.
+        let mut lines: Vec<&str> = intermediate.lines().collect();
+        lines.remove(2);
+        let damaged = lines.join("\n") + "\n";
+        std::fs::write(dir.cert(), format!("{}{damaged}", leaf.cert)).expect("cert");
+        std::fs::write(dir.key(), &leaf.key).expect("key");
+        let refused = load(&dir.cert(), &dir.key())
+            .err()
+            .expect("a damaged chain");
+        assert!(
+            refused.to_string().contains("the chain's certificate 2"),
+            "{refused}"
+        );
+        std::fs::write(dir.cert(), format!("{}{intermediate}", leaf.cert)).expect("cert");
+        load(&dir.cert(), &dir.key()).expect("the same chain whole");
     }
 
     #[test]
