@@ -3604,6 +3604,65 @@ async fn no_instance_applies_the_store_while_another_is_restoring_it() {
     );
 }
 
+/// Found in a bypass probe: after Redis lost its data, an instance that had missed a
+/// ministry's change (frozen past its poll) restored first, from its older reading, and
+/// raised the store's version past what the others had applied: they never saw the loss,
+/// and applied the older reading over the change the API had acknowledged. Every instance
+/// now gives its reading back once per loss, and each service's newest reading wins.
+#[tokio::test]
+async fn a_restore_from_a_reading_that_missed_a_change_gives_way_to_the_newer_one() {
+    let redis = RedisServer::start();
+    let p = Pair::start(&redis);
+    let on_a = api_of(&p.a, &p.keys, "interior");
+    let on_b = api_of(&p.b, &p.keys, "interior");
+    // The lagging instance's reading: the record before the change.
+    let before = match redis.command(&["GET", "egov:reg:svc:cnie-renewal"]) {
+        Ok(redis::Value::BulkString(b)) => b,
+        other => panic!("no record: {other:?}"),
+    };
+    let mut lagging: Value = serde_json::from_slice(&before).expect("a record");
+    let changed = on_a
+        .patch(
+            "/services/cnie-renewal",
+            &json!({ "names": { "fr": "Après le changement" } }),
+            None,
+        )
+        .await;
+    assert_status(&changed, StatusCode::OK);
+    let applied = within(Duration::from_secs(5), || async {
+        on_b.get("/services/cnie-renewal").await.body["names"]["fr"] == "Après le changement"
+    })
+    .await;
+    assert!(applied.is_some(), "B never applied the change");
+    // Redis loses its data; the lagging instance restores first, past both versions.
+    redis.command(&["FLUSHALL"]).expect("flush");
+    lagging["restored_from"] = lagging["version"].clone();
+    lagging["version"] = json!(100_000);
+    let record = lagging.to_string();
+    for command in [
+        &["SET", "egov:reg:svc:cnie-renewal", record.as_str()][..],
+        &["SADD", "egov:reg:ids", "cnie-renewal"][..],
+        &["SET", "egov:reg:version", "100000"][..],
+        &["SET", "egov:reg:lost", "the-lagging-instance"][..],
+    ] {
+        redis.command(command).expect("the lagging restore");
+    }
+    let kept = within(Duration::from_secs(15), || async {
+        let a = on_a.get("/services/cnie-renewal").await.body;
+        let b = on_b.get("/services/cnie-renewal").await.body;
+        a["names"]["fr"] == "Après le changement" && b["names"]["fr"] == "Après le changement"
+    })
+    .await;
+    assert!(kept.is_some(), "the acknowledged change was undone");
+    for g in [&p.a, &p.b] {
+        assert_eq!(status_of(&g.url("/s/cnie-renewal/")).await, StatusCode::OK);
+        assert_eq!(
+            status_of(&g.url("/s/customs-tariff-lookup/")).await,
+            StatusCode::OK
+        );
+    }
+}
+
 /// A gateway whose admin API takes client-credentials tokens from a real OpenID provider,
 /// which knows one machine client for the interior ministry and one for justice.
 fn token_world() -> SsoWorld {

@@ -94,13 +94,34 @@ impl LiveRegistry {
                                 continue;
                             }
                         };
-                        if lost {
-                            // The store went back in time: it lost its data. Give it back what
-                            // this instance last read (other instances do the same; a record
-                            // is only ever created where absent).
+                        // Before any refresh: what this instance read before the loss is what
+                        // it gives back.
+                        let loss = match shared.losses(lost).await {
+                            Ok(loss) => loss,
+                            Err(e) => {
+                                tracing::debug!(error = %e, "registry store unreachable; serving the last snapshot");
+                                wait = RETRY_SOON;
+                                continue;
+                            }
+                        };
+                        let given_back = self
+                            .restored_loss
+                            .lock()
+                            .map(|r| r.clone())
+                            .unwrap_or_default();
+                        let restore = loss.is_some() && loss != given_back;
+                        if restore {
+                            // The store lost its data (its version went back in time, or
+                            // another instance found it so). Give it back what this instance
+                            // last read; every instance does, and each service's newest
+                            // reading wins.
                             tracing::warn!(applied, "the registry store lost its data; restoring it from this instance's last reading");
                             self.restore(&shared).await;
+                            if let Ok(mut r) = self.restored_loss.lock() {
+                                *r = loss;
+                            }
                         }
+                        let lost = lost || restore;
                         if behind || lost || polls >= RESYNC_EVERY {
                             polls = 0;
                             if let Err(e) = self.refresh().await {
@@ -217,6 +238,10 @@ impl LiveRegistry {
     pub(super) async fn try_seed(&self, shared: &SharedStore) -> Result<(), RefreshError> {
         let listing = shared.list().await?;
         if listing.records.is_empty() && listing.unreadable.is_empty() {
+            // Marked as a restore is: the others apply nothing until every service is in.
+            // Found in a bypass probe: instances started together on an empty store applied
+            // one another's half-imported registry, and most services answered 404 for 5 s.
+            let mut mark = shared.begin_restore().await.ok();
             let author = crate::registry::store::Author {
                 actor: "import".into(),
                 action: crate::registry::store::Action::Create,
@@ -225,6 +250,7 @@ impl LiveRegistry {
                 let Some(doc) = document_of_file(&s.file) else {
                     continue;
                 };
+                keep_marked(shared, &mut mark).await;
                 // Two instances importing at once: the second finds each record there.
                 let _ = shared
                     .put(
@@ -235,6 +261,17 @@ impl LiveRegistry {
                         &author,
                     )
                     .await;
+            }
+            if let Some(mark) = mark {
+                if let Err(e) = shared.end_restore(mark).await {
+                    tracing::warn!(error = %e, "the registry store's import mark stays until it expires");
+                }
+            }
+        }
+        // A loss given back before this instance started is not its to give back.
+        if let Ok(loss) = shared.losses(false).await {
+            if let Ok(mut r) = self.restored_loss.lock() {
+                *r = loss;
             }
         }
         self.refresh().await.map(|_| ())

@@ -61,6 +61,9 @@ pub struct LiveRegistry {
     /// The records and stored secrets last read from the store: what a shared store that
     /// lost its data (a Redis restarted without persistence) is given back.
     last_read: Mutex<LastRead>,
+    /// The store's last loss this instance gave its reading back for (or found done when it
+    /// started): see `SharedStore::losses`.
+    restored_loss: Mutex<Option<String>>,
     metrics: Option<Arc<Metrics>>,
     /// One refresh at a time: the watcher's and an admin API write's could interleave, and
     /// an older reading of the store be applied over a newer one.
@@ -98,6 +101,7 @@ impl LiveRegistry {
             applied: AtomicU64::new(0),
             broken: Mutex::new(Vec::new()),
             last_read: Mutex::new((Vec::new(), Vec::new())),
+            restored_loss: Mutex::new(None),
             metrics,
             refreshing: tokio::sync::Mutex::new(()),
         }

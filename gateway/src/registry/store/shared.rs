@@ -367,6 +367,28 @@ impl SharedStore {
         })
     }
 
+    /// The store's last loss of its data, as a token the first instance to find it lost
+    /// wrote (`lost`: this instance found it so), or `None` if it never lost any since that
+    /// key's life began. Every instance gives its reading back once per loss, not only the
+    /// first to find it: found in a bypass probe, the first raised the version past what the
+    /// others had applied, so they never saw the loss, and applied its older reading over a
+    /// change they held (each restored record now says which change it was read at, and the
+    /// newer reading wins: [`Self::restore_record`]).
+    pub async fn losses(&self, lost: bool) -> Result<Option<String>, StoreError> {
+        let key = self.kv.key("reg", "lost");
+        if lost {
+            let token = format!("{:032x}", rand::random::<u128>());
+            self.kv
+                .set(&key, token.as_bytes(), Some(HISTORY_TTL), Write::IfAbsent)
+                .await?;
+        }
+        Ok(self
+            .kv
+            .get(&key)
+            .await?
+            .map(|t| String::from_utf8_lossy(&t).into_owned()))
+    }
+
     /// Marks the store as being restored by this instance: the others apply nothing from
     /// it until every restorer's mark is gone ([`Self::restoring`]). Each restorer has a
     /// mark of its own, listed in `reg:restorers`: found in review, two instances restoring
