@@ -3446,6 +3446,36 @@ async fn a_read_right_after_redis_lost_its_data_is_a_503_not_a_404() {
     assert!(back.is_some(), "the service never came back");
 }
 
+/// Found when tried: while the store was being restored, a service created on another
+/// instance (not yet known here) was 404 "there is no service"; no absence is known then.
+#[tokio::test]
+async fn an_unknown_service_is_a_503_while_the_store_is_being_restored() {
+    let redis = RedisServer::start();
+    let p = Pair::start(&redis);
+    let on_b = api_of(&p.b, &p.keys, "interior");
+    // A restorer's mark, as `SharedStore::begin_restore` writes it.
+    redis
+        .command(&["SET", "egov:reg:restoring:r1", "1", "EX", "60"])
+        .expect("an instance is restoring");
+    redis
+        .command(&["SADD", "egov:reg:restorers", "r1"])
+        .expect("listed");
+    let during = on_b.get("/services/made-elsewhere").await;
+    assert_status(&during, StatusCode::SERVICE_UNAVAILABLE);
+    assert_eq!(
+        on_b.get("/services/cnie-renewal").await.status,
+        StatusCode::OK,
+        "a stored service is read as ever"
+    );
+    redis
+        .command(&["DEL", "egov:reg:restoring:r1"])
+        .expect("the restore ends");
+    assert_status(
+        &on_b.get("/services/made-elsewhere").await,
+        StatusCode::NOT_FOUND,
+    );
+}
+
 /// Found by a bypass probe: a write in the seconds between Redis losing its data and an
 /// instance restoring it got version 1, an ETag given before. Then found in review: handing
 /// it a version above the old ones instead hid the loss, and that one record became the

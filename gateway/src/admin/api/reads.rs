@@ -55,7 +55,7 @@ pub(super) async fn visible(
     action: &str,
     client: SocketAddr,
 ) -> Result<Record, Response> {
-    match admin.live.stored(id).await {
+    match admin.live.stored_existing(id).await {
         Ok(Some(r)) if caller.may(&r.ministry) => Ok(r),
         Ok(Some(_)) => Err(admin.forbidden(caller, action, id, client)),
         Ok(None) => {

@@ -132,6 +132,19 @@ impl LiveRegistry {
         Ok(record)
     }
 
+    /// The stored record of `id`, for a caller that needs it to exist (a read, a change or
+    /// a delete of it): while a shared store lost its data, no id's absence is known, this
+    /// instance's or not: `Unavailable` (503, retry). Found when tried: a service created
+    /// on another instance, and not yet known here, was 404 "there is no service" while the
+    /// store was being restored.
+    pub async fn stored_existing(&self, id: &str) -> Result<Option<Record>, StoreError> {
+        let record = self.store().get(id).await?;
+        if record.is_none() {
+            self.intact().await?;
+        }
+        Ok(record)
+    }
+
     /// Every stored record, `Unavailable` while a shared store lost its data (found in a
     /// bypass probe: for seconds after a `FLUSHALL` the list said "no services", then grew
     /// as the restore wrote them back).
