@@ -251,16 +251,19 @@ impl LiveRegistry {
                     continue;
                 };
                 keep_marked(shared, &mut mark).await;
-                // Two instances importing at once: the second finds each record there.
-                let _ = shared
-                    .put(
-                        &s.id,
-                        &s.ministry,
-                        &doc,
-                        crate::registry::store::Expect::Absent,
-                        &author,
-                    )
-                    .await;
+                // As the oldest reading there is (version 0): two instances importing at
+                // once, the second finds each record there; and a running instance's
+                // reading given back after a loss wins over the files (found in review: a
+                // fresh instance that found the store emptied first imported its files,
+                // and the running instances' newer readings were never written back).
+                let imported = Record {
+                    id: s.id.clone(),
+                    ministry: s.ministry.clone(),
+                    version: 0,
+                    document: doc,
+                    restored_from: None,
+                };
+                let _ = shared.restore_record(&imported, &author).await;
             }
             if let Some(mark) = mark {
                 if let Err(e) = shared.end_restore(mark).await {

@@ -888,6 +888,26 @@ mod tests {
     }
 
     #[tokio::test]
+    async fn a_file_import_gives_way_to_a_running_instances_reading() {
+        let (newer, _) = readings();
+        let s = store();
+        let mut imported = newer.clone();
+        imported.version = 0;
+        imported.document = json!({ "name": "from the files" });
+        let import = by(Action::Create);
+        assert!(s
+            .restore_record(&imported, &import)
+            .await
+            .expect("imported"));
+        assert!(
+            !s.restore_record(&imported, &import).await.expect("once"),
+            "a second import finds it there"
+        );
+        assert!(s.restore_record(&newer, &import).await.expect("given back"));
+        assert_eq!(document_of(&s).await, json!({ "name": "changed" }));
+    }
+
+    #[tokio::test]
     async fn a_change_made_since_the_loss_is_never_written_over_by_a_restore() {
         let (newer, _) = readings();
         let s = store();
