@@ -339,6 +339,47 @@ async fn two_instances_refreshing_one_session_at_once_keep_it() {
     assert_eq!(session["authenticated"], true, "{session}");
 }
 
+/// The refresh claim is Redis's to hold, not to ask on every request: found in review, a
+/// session due whose claim another instance held cost each of its requests a Redis write
+/// (its session itself is read from memory).
+#[tokio::test(flavor = "multi_thread")]
+async fn a_session_whose_refresh_is_claimed_asks_redis_once_not_per_request() {
+    let world = SsoWorld::start(SsoOptions {
+        access_token_ttl_secs: 2,
+        ..SsoOptions::new(Store::Redis)
+    });
+    let redis = world.redis.as_ref().expect("the Redis store");
+    let browser = Browser::new();
+    world.login(&browser, CITIZEN_PAGE, "amina").await;
+    tokio::time::sleep(Duration::from_millis(2500)).await;
+    let sets = || -> u64 {
+        let info = match redis.command(&["INFO", "commandstats"]) {
+            Ok(redis::Value::VerbatimString { text, .. }) => text,
+            Ok(redis::Value::BulkString(b)) => String::from_utf8_lossy(&b).into_owned(),
+            other => panic!("INFO: {other:?}"),
+        };
+        info.lines()
+            .find_map(|l| l.strip_prefix("cmdstat_set:calls="))
+            .and_then(|v| v.split(',').next())
+            .and_then(|v| v.parse().ok())
+            .unwrap_or(0)
+    };
+    let before = sets();
+    // Over 4 s, past the refreshed token's 2 s: due again and again, the claim still held.
+    for _ in 0..20 {
+        let page = browser.get(world.gateway.url(PUBLIC_ECHO)).await;
+        assert_eq!(page.status(), 200);
+        let page = browser.get(world.gateway.url(CITIZEN_PAGE)).await;
+        assert_eq!(page.status(), 200);
+        tokio::time::sleep(Duration::from_millis(200)).await;
+    }
+    let written = sets() - before;
+    assert!(
+        written <= 5,
+        "{written} Redis writes for 40 requests of one session"
+    );
+}
+
 /// Found when tried: while the provider hung, every request of a citizen whose access token
 /// was due waited for a refresh that could not come (5 s a page). After one fails, no
 /// refresh is tried for a while.

@@ -95,6 +95,11 @@ pub struct Sso {
     /// Until when (seconds) no refresh is tried, after one failed because the provider was
     /// down or slow ([`REFRESH_PAUSE`]).
     refresh_paused_until: std::sync::atomic::AtomicU64,
+    /// Sessions whose refresh claim this instance tried lately (held by it or another):
+    /// not tried again, and Redis not asked, before the claim lapses. Found in review: a
+    /// session due and held elsewhere (or declined by the provider) cost every one of its
+    /// requests a Redis write, where the session itself is read from memory.
+    refresh_tried: moka::sync::Cache<String, ()>,
     /// The log lines of refused back-channel logouts, this second.
     backchannel_refusal_lines: crate::telemetry::PerSecond,
     pub(crate) metrics: Arc<Metrics>,
@@ -206,6 +211,14 @@ impl Sso {
             idle: g.sessions.idle_timeout,
             absolute: g.sessions.absolute_timeout,
             refreshing: Mutex::new(HashSet::new()),
+            refresh_tried: moka::sync::Cache::builder()
+                .time_to_live(refresh_claim_hold(
+                    g.sso
+                        .as_ref()
+                        .map_or(std::time::Duration::ZERO, |s| s.provider_timeout),
+                ))
+                .max_capacity(100_000)
+                .build(),
             refresh_paused_until: std::sync::atomic::AtomicU64::new(0),
             backchannel_refusal_lines: crate::telemetry::PerSecond::default(),
             metrics,
@@ -605,7 +618,11 @@ impl Sso {
         refresh_token: &str,
         now: u64,
     ) -> Claimed {
-        let hold = provider.settings().provider_timeout * 2 + REFRESH_CLAIM_SLACK;
+        if self.refresh_tried.contains_key(&session.id) {
+            return Claimed::NotNow;
+        }
+        self.refresh_tried.insert(session.id.clone(), ());
+        let hold = refresh_claim_hold(provider.settings().provider_timeout);
         if !matches!(self.shared.claim_refresh(&session.id, hold).await, Ok(true)) {
             return Claimed::NotNow;
         }
@@ -636,6 +653,11 @@ impl Sso {
 /// Beyond twice the provider's timeout (a refresh's longest), how long a session's refresh
 /// claim holds: the refreshing instance's write-back of the new tokens lands within it.
 const REFRESH_CLAIM_SLACK: std::time::Duration = std::time::Duration::from_secs(5);
+
+/// How long a session's refresh claim holds, for a provider with `timeout`.
+fn refresh_claim_hold(timeout: std::time::Duration) -> std::time::Duration {
+    timeout * 2 + REFRESH_CLAIM_SLACK
+}
 
 /// How long no session's tokens are refreshed after a refresh failed because the provider
 /// was down or slow. The refresh runs before the request goes on, and the access token is
