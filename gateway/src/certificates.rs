@@ -288,7 +288,10 @@ impl PortalCertificates {
                 .collect::<Vec<_>>()
         })
         .await
-        .unwrap_or_default();
+        .unwrap_or_else(|e| {
+            tracing::error!(error = %e, "TLS certificates not read again: the reading stopped");
+            Vec::new()
+        });
         let mut refused = 0;
         for (listen, outcome) in outcomes {
             match outcome {
