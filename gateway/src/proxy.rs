@@ -286,7 +286,7 @@ impl ProxyHttp for GatewayProxy {
         let arrived = crate::limits::upgraded(session, upstream_response, ctx.upgrade, limits)
             .and_then(|()| ctx.attempts.answer_arrived(status))
             .and_then(|()| ctx.attempts.fail_over_on_answer(service, session, status));
-        if arrived.is_ok() && !status.is_informational() {
+        if arrived.is_ok() && crate::limits::ends_the_exchange(status) {
             self.report(ctx, Outcome::Answered(status.as_u16()));
         }
         crate::framing::from_legacy(upstream_response, arrived)?;

@@ -505,6 +505,43 @@ async fn a_download_the_citizen_reads_slowly_is_not_the_services_latency() {
     );
 }
 
+/// Found in an observability probe: a `101` is informational, so a WebSocket's whole life
+/// was timed as its handshake, and a dozen citizens chatting for a few seconds fired the
+/// latency pages and showed a healthy service "degraded". The exchange ends at the `101`.
+#[tokio::test(flavor = "multi_thread")]
+async fn a_websockets_life_is_not_its_handshakes_latency() {
+    use futures_util::{SinkExt, StreamExt};
+    let estate = start_estate(None);
+    let gw = TestGateway::with(&estate, all_public);
+    let url = format!("ws://{}/s/cnie-renewal/__estate/ws", gw.addr);
+    let (mut ws, answer) = tokio_tungstenite::connect_async(url)
+        .await
+        .expect("upgrade");
+    assert_eq!(answer.status(), 101);
+    let opened = std::time::Instant::now();
+    while opened.elapsed() < Duration::from_millis(2500) {
+        ws.send(tokio_tungstenite::tungstenite::Message::text("salam"))
+            .await
+            .expect("send");
+        ws.next().await.expect("a reply").expect("a frame");
+        tokio::time::sleep(Duration::from_millis(250)).await;
+    }
+    ws.close(None).await.expect("close");
+    while ws.next().await.is_some() {}
+    let timed =
+        r#"egov_http_request_duration_seconds_count{ministry="interior",service="cnie-renewal"} 1"#;
+    let metrics = gw.metrics_showing(&[timed]).await;
+    let request = histogram_sum(
+        &metrics,
+        "egov_http_request_duration_seconds",
+        "cnie-renewal",
+    );
+    assert!(
+        request < 1.0,
+        "the service is charged {request} s for a 2.5 s conversation"
+    );
+}
+
 /// Found by an SRE probe: on a service's own origin, what the gateway refused before
 /// routing (a traversal scan's malformed paths, an overlong target) was counted as the
 /// portal's, and never showed on the service's row or in its refusals.

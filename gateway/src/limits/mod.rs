@@ -91,6 +91,15 @@ pub fn legacy_head(answer: &pingora::http::ResponseHeader) -> pingora::Result<()
     ))
 }
 
+/// Whether an answer with `status` ends the HTTP exchange: a final one, or a `101`, after
+/// which the bytes are another protocol's. The request's latency and the site's time end
+/// there. Found when tried: a `101` is informational, so a WebSocket's whole life was
+/// counted as its handshake's latency, and a dozen citizens chatting for a few seconds paged
+/// the latency alert and showed a healthy service "degraded" on the status page.
+pub fn ends_the_exchange(status: http::StatusCode) -> bool {
+    !status.is_informational() || status == http::StatusCode::SWITCHING_PROTOCOLS
+}
+
 /// The legacy site accepted an upgrade (`101`): from now on the citizen's bytes are read as
 /// one long body, each read waiting at most `limits.upgraded_idle_timeout` instead of
 /// pingora's fixed minute (pingora waits on both sides at once, and a message either way

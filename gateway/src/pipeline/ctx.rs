@@ -234,10 +234,10 @@ impl RequestCtx {
 
     /// An answer's header leaves for the citizen: marked with the request id and cache
     /// status when the upstream filter did not (a cache's answer, an interim one), and, a
-    /// final one, the end of the request's latency ([`RequestObs::header_sent`]).
+    /// final one or a `101`, the end of the request's latency ([`RequestObs::header_sent`]).
     pub fn answer_leaving(&mut self, session: &Session, resp: &mut pingora::http::ResponseHeader) {
         use crate::cache::{mark_answer, ANSWER_HEADERS};
-        if !resp.status.is_informational() {
+        if crate::limits::ends_the_exchange(resp.status) {
             if let Some(obs) = self.obs.as_mut() {
                 obs.header_sent();
             }

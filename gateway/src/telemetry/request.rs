@@ -32,7 +32,8 @@ pub struct RequestObs {
     client_wait: Duration,
     upstream_error: Option<&'static str>,
     backend: Option<SocketAddr>,
-    /// When the answer's header left for the citizen (a final one, not a `1xx`).
+    /// When the answer's header left for the citizen (a final one or a `101`, not another
+    /// `1xx`: `crate::limits::ends_the_exchange`).
     header_sent: Option<Instant>,
     finished: bool,
 }
