@@ -120,8 +120,13 @@ fn json_str(out: &mut Vec<u8>, s: &str) {
 }
 
 /// `s` escaped for the inside of a JSON string (RFC 8259, section 7): quotes, backslashes and
-/// control characters (a tab is valid in a header value, and so in a request id).
+/// control characters (a tab is valid in a header value, and so in a request id), and the
+/// characters JSON leaves as they are that a terminal would obey: DEL, the C1 controls, the
+/// bidirectional and invisible ones (`log_fields::must_escape`, as the process and audit
+/// logs write them). Found in an observability probe: a path's right-to-left override
+/// reached the access log raw, and turned the rest of its line around under `tail`.
 fn json_text(out: &mut Vec<u8>, s: &str) {
+    const HEX: &[u8; 16] = b"0123456789abcdef";
     let bytes = s.as_bytes();
     let clean = clean_prefix(bytes);
     out.extend_from_slice(&bytes[..clean]);
@@ -134,11 +139,28 @@ fn json_text(out: &mut Vec<u8>, s: &str) {
             b'\r' => b"\\r",
             b'\t' => b"\\t",
             0..=0x1f => b"",
+            0x7f.. => {
+                // A character's first byte (`None` for the bytes after it).
+                let Some(c) = s.get(i..).and_then(|rest| rest.chars().next()) else {
+                    continue;
+                };
+                if !super::log_fields::must_escape(c) {
+                    continue;
+                }
+                out.extend_from_slice(&bytes[from..i]);
+                // Every such character is in the Basic Multilingual Plane: one `\uXXXX`.
+                let code = u32::from(c);
+                out.extend_from_slice(b"\\u");
+                for shift in [12, 8, 4, 0] {
+                    out.push(HEX[((code >> shift) & 0xf) as usize]);
+                }
+                from = i + c.len_utf8();
+                continue;
+            }
             _ => continue,
         };
         out.extend_from_slice(&bytes[from..i]);
         if escape.is_empty() {
-            const HEX: &[u8; 16] = b"0123456789abcdef";
             out.extend_from_slice(b"\\u00");
             out.push(HEX[usize::from(b >> 4)]);
             out.push(HEX[usize::from(b & 0xf)]);
@@ -165,7 +187,10 @@ fn clean_prefix(bytes: &[u8]) -> usize {
         };
         let x = u64::from_ne_bytes(word);
         let control = x.wrapping_sub(ONES * 0x20) & !x & HIGH != 0;
+        // Past ASCII (or DEL): looked at character by character.
+        let beyond = x & HIGH != 0 || zero_byte(x ^ (ONES * 0x7f));
         if control
+            || beyond
             || zero_byte(x ^ (ONES * u64::from(b'"')))
             || zero_byte(x ^ (ONES * u64::from(b'\\')))
         {
@@ -762,6 +787,29 @@ mod tests {
         assert!(new.contains("/after"), "{new}");
     }
 
+    /// Found in an observability probe: a path's right-to-left override reached the log
+    /// raw and turned the rest of its line around in a terminal.
+    #[test]
+    fn characters_a_terminal_would_obey_are_escaped_and_the_rest_kept() {
+        for text in [
+            "/x/\u{202e}gpj.exe",
+            "\u{85}del\u{7f}",
+            "/بطاقة/ⵜⴰⴽⴰⵔⴹⴰ",
+            "\u{2066}abcdefgh",
+        ] {
+            let mut out = Vec::new();
+            json_str(&mut out, text);
+            let line = String::from_utf8(out).expect("UTF-8");
+            let obeyed = ['\u{202e}', '\u{85}', '\u{7f}', '\u{2066}'];
+            assert!(!line.contains(obeyed), "{line}");
+            let back: String = serde_json::from_str(&line).expect("a JSON string");
+            assert_eq!(back, text, "{line}");
+        }
+        let mut out = Vec::new();
+        json_str(&mut out, "/بطاقة");
+        assert_eq!(out, "\"/بطاقة\"".as_bytes(), "Arabic is written as it is");
+    }
+
     #[test]
     fn each_request_is_one_json_line_with_its_time_path_and_address_formatted_in_place() {
         let got = written(&[line("/s/x/dossier/AB123456", Some("cin=AB123456&lang=fr"))]);
@@ -890,8 +938,12 @@ mod tests {
     }
 
     #[test]
-    fn the_word_at_a_time_scan_stops_at_the_first_word_holding_a_byte_to_escape() {
-        let naive = |b: &[u8]| b.iter().position(|&c| c < 0x20 || c == b'"' || c == b'\\');
+    fn the_word_at_a_time_scan_stops_at_the_first_word_holding_a_byte_to_look_at() {
+        // Past ASCII, a character may be one to escape: looked at one by one.
+        let naive = |b: &[u8]| {
+            b.iter()
+                .position(|&c| c < 0x20 || c >= 0x7f || c == b'"' || c == b'\\')
+        };
         for s in [
             "0123456789abcdef0123",
             "01234567\"abcdefg",

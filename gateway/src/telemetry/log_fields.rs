@@ -186,7 +186,7 @@ pub fn json_safe(line: &str) -> std::borrow::Cow<'_, str> {
 /// Whether a log line must not carry `c` as it is: a control character (a newline would
 /// start a forged line, an escape code would rewrite the terminal), or an invisible one that
 /// reorders or hides the text around it.
-fn must_escape(c: char) -> bool {
+pub(crate) fn must_escape(c: char) -> bool {
     c.is_control()
         || matches!(
             c,
