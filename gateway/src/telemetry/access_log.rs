@@ -942,7 +942,7 @@ mod tests {
         // Past ASCII, a character may be one to escape: looked at one by one.
         let naive = |b: &[u8]| {
             b.iter()
-                .position(|&c| c < 0x20 || c >= 0x7f || c == b'"' || c == b'\\')
+                .position(|&c| !(0x20..0x7f).contains(&c) || c == b'"' || c == b'\\')
         };
         for s in [
             "0123456789abcdef0123",
