@@ -152,6 +152,54 @@ async fn the_legacy_site_receives_a_traceparent_of_the_requests_trace() {
     assert_eq!(parts[1], request_id, "the request id is the trace id");
 }
 
+/// Found in an observability probe: the gateway set W3C trace context and dropped the
+/// citizen's, but a citizen's Zipkin (B3) and Jaeger headers reached the site as sent, and
+/// a site traced with them joined the trace the citizen chose.
+#[tokio::test(flavor = "multi_thread")]
+async fn a_citizens_trace_headers_of_other_tracing_systems_never_reach_the_site() {
+    let estate = start_estate(None);
+    let gw = TestGateway::with(&estate, all_public);
+    let chosen = [
+        ("b3", "80f198ee56343ba864fe8b2a57d3eff7-e457b5a2e4d86bd1-1"),
+        ("x-b3-traceid", "80f198ee56343ba864fe8b2a57d3eff7"),
+        ("x-b3-spanid", "e457b5a2e4d86bd1"),
+        ("x-b3-sampled", "1"),
+        ("uber-trace-id", "1:2:3:1"),
+        ("uberctx-user", "admin"),
+        ("x-datadog-trace-id", "1234"),
+        (
+            "x-amzn-trace-id",
+            "Root=1-5759e988-bd862e3fe1be46a994272793",
+        ),
+        (
+            "x-cloud-trace-context",
+            "105445aa7843bc8bf206b12000100000/1;o=1",
+        ),
+    ];
+    let mut request = client().get(gw.url("/s/cnie-renewal/__estate/echo"));
+    for (name, value) in chosen {
+        request = request.header(name, value);
+    }
+    let echo: Value = request
+        .send()
+        .await
+        .expect("request")
+        .json()
+        .await
+        .expect("json");
+    for (name, _) in chosen {
+        assert!(
+            echo["headers"].get(name).is_none(),
+            "{name} reached the site: {}",
+            echo["headers"]
+        );
+    }
+    assert!(
+        echo["headers"]["traceparent"][0].is_string(),
+        "the gateway's own"
+    );
+}
+
 #[tokio::test(flavor = "multi_thread")]
 async fn a_trusted_proxy_continues_its_trace() {
     let estate = start_estate(None);

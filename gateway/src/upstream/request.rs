@@ -24,8 +24,35 @@ static TRACEPARENT: HeaderName = HeaderName::from_static("traceparent");
 static TRACESTATE: HeaderName = HeaderName::from_static("tracestate");
 /// `traceparent`, `tracestate` and W3C `baggage`. The gateway sets the first two itself; a
 /// client's baggage (`enduser.id=admin`) would be taken into an instrumented site's context
-/// and logs, and passed on to its own backends, so it goes like the rest.
+/// and logs, and passed on to its own backends, so it goes like the rest. So do the other
+/// tracing systems' headers, which the gateway never sets: found in an observability probe,
+/// a citizen's `X-B3-TraceId` and `uber-trace-id` reached the sites as sent, and a site
+/// traced with Zipkin or Jaeger joined the trace the citizen chose (B3 single and multi,
+/// Jaeger's context and baggage, OpenTracing's, Datadog's, AWS X-Ray's, Google Cloud's,
+/// SkyWalking's).
 static TRACE_CONTEXT: LazyLock<HeaderSet> = LazyLock::new(|| {
+    let other_systems = [
+        "b3",
+        "x-b3-traceid",
+        "x-b3-spanid",
+        "x-b3-parentspanid",
+        "x-b3-sampled",
+        "x-b3-flags",
+        "uber-trace-id",
+        "x-ot-span-context",
+        "x-datadog-trace-id",
+        "x-datadog-parent-id",
+        "x-datadog-sampling-priority",
+        "x-datadog-origin",
+        "x-datadog-tags",
+        "x-amzn-trace-id",
+        "x-cloud-trace-context",
+        "grpc-trace-bin",
+        "sw8",
+        "sw8-correlation",
+        "sw8-x",
+    ]
+    .map(HeaderName::from_static);
     [
         TRACEPARENT.clone(),
         TRACESTATE.clone(),
@@ -33,7 +60,10 @@ static TRACE_CONTEXT: LazyLock<HeaderSet> = LazyLock::new(|| {
         HeaderName::from_static("correlation-context"),
     ]
     .into_iter()
-    .collect()
+    .chain(other_systems)
+    .collect::<HeaderSet>()
+    // Jaeger's and OpenTracing's baggage, a header per item.
+    .with_prefixes(&["uberctx-", "ot-baggage-"])
 });
 
 /// What every call to a legacy site says about the citizen's request.
