@@ -175,6 +175,20 @@ impl HeadDeadline {
         }
     }
 
+    /// The HTTP/2 streams pingora refused unread since the last look
+    /// ([`FrameBudget::refused_unread`]), each told as HTTP/1's one is.
+    fn tell_refused_unread(&mut self) {
+        let refused = self.frames.as_mut().map_or(0, |f| f.refused_unread());
+        if let (Some(watch), true) = (&self.unreadable, refused > 0) {
+            for _ in 0..refused {
+                // The answer: a frame's head and its one byte of header block.
+                watch
+                    .telemetry
+                    .request_unreadable(watch.client_ip, Duration::ZERO, 10);
+            }
+        }
+    }
+
     /// From now on the connection is HTTP/2, its bytes read from the client's preface on
     /// (kept or not yet read): its frames are held to a [`FrameBudget`], and once it is
     /// over, every read fails, `closed` counts the connection and `offender` is penalized.
@@ -441,6 +455,7 @@ impl AsyncWrite for HeadDeadline {
         let written = Pin::new(&mut self.inner).poll_write(cx, buf);
         if let (Some(frames), Poll::Ready(Ok(n))) = (&mut self.frames, &written) {
             frames.sent(&buf[..(*n).min(buf.len())]);
+            self.tell_refused_unread();
         }
         written
     }
@@ -481,6 +496,7 @@ impl AsyncWrite for HeadDeadline {
                 frames.sent(&buf[..part]);
                 left -= part;
             }
+            self.tell_refused_unread();
         }
         written
     }
