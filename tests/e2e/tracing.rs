@@ -238,3 +238,48 @@ async fn a_request_on_a_services_own_origin_is_named_after_its_own_route() {
     assert_eq!(server.attribute("http.route"), Some("/*"), "{server:#?}");
     assert_eq!(server.attribute("egov.service"), Some("cnie-renewal"));
 }
+
+/// Found in an observability probe: a collector that hung or answered errors lost every
+/// span with one `WARN` line, and no metric said the traces had stopped. What becomes of
+/// the spans is counted: here, a collector that is not there, then a real one.
+#[tokio::test(flavor = "multi_thread")]
+async fn spans_the_collector_does_not_take_are_counted_as_failed() {
+    let estate = start_estate(None);
+    let gone = egov_integration::ports::closed_port();
+    let endpoint = format!("http://127.0.0.1:{}", gone.addr.port());
+    let gw = TestGateway::with(&estate, move |c| {
+        all_public(c);
+        c.gateway.telemetry.otlp_endpoint = Some(endpoint);
+    });
+    for _ in 0..3 {
+        let answer = client()
+            .get(gw.url("/s/cnie-renewal/"))
+            .send()
+            .await
+            .expect("request");
+        assert_eq!(answer.status(), 200, "citizens are served all the same");
+    }
+    gw.telemetry.tracing.flush();
+    const FAILED: &str = r#"egov_trace_spans_exported_total{result="failed"}"#;
+    const EXPORTED: &str = r#"egov_trace_spans_exported_total{result="exported"}"#;
+    let text = gw.metrics_showing(&[FAILED]).await;
+    let failed = egov_integration::metric_value(&text, FAILED);
+    assert!(failed.is_some_and(|n| n >= 3), "{failed:?}");
+    assert_eq!(egov_integration::metric_value(&text, EXPORTED), None);
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn spans_the_collector_takes_are_counted_as_exported() {
+    let (_receiver, _estate, gw) = traced_gateway();
+    let answer = client()
+        .get(gw.url("/s/cnie-renewal/"))
+        .send()
+        .await
+        .expect("request");
+    assert_eq!(answer.status(), 200);
+    gw.telemetry.tracing.flush();
+    const EXPORTED: &str = r#"egov_trace_spans_exported_total{result="exported"}"#;
+    let text = gw.metrics_showing(&[EXPORTED]).await;
+    let exported = egov_integration::metric_value(&text, EXPORTED);
+    assert!(exported.is_some_and(|n| n >= 1), "{exported:?}");
+}

@@ -102,6 +102,9 @@ pub struct Metrics {
     pub rate_limited: IntCounterVec,
     // Telemetry about telemetry.
     pub access_log_dropped: IntCounter,
+    /// `egov_trace_spans_exported_total{result}`: what became of the spans handed to the
+    /// OTLP collector.
+    pub trace_spans: IntCounterVec,
     /// Admin audit lines the target did not take (a full disk): the change stood unaudited.
     pub admin_audit_dropped: IntCounter,
     /// The process's CPU time, memory, start time and file descriptors, read at each
@@ -316,6 +319,7 @@ impl Metrics {
                 r.register(Box::new(c.clone()))?;
                 c
             },
+            trace_spans: counter(&r, "egov_trace_spans_exported_total", "Spans handed to the OTLP collector (telemetry.otlp_endpoint), by result (exported; failed: the collector refused them, answered an error or did not answer within 3 s, and they are lost). Spans dropped before export, while the exporter's queue of 2,048 was full behind a slow collector, are not counted: a failed count that keeps growing says the traces have gaps.", &["result"])?,
             admin_audit_dropped: {
                 let c = IntCounter::new("egov_admin_audit_dropped_total", "Admin audit lines the audit log did not take (a full disk): each change, refusal or read they were for stands unaudited.")?;
                 r.register(Box::new(c.clone()))?;

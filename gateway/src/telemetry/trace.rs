@@ -31,8 +31,50 @@ pub struct Tracing {
 #[error("telemetry.otlp_endpoint: {0}")]
 pub struct TracingError(String);
 
+/// The OTLP exporter, counting what became of each batch's spans in
+/// `egov_trace_spans_exported_total{result}`. Found in an observability probe: a collector
+/// that hung or answered errors lost every span with one `WARN` line (or an `ERROR` a
+/// batch), and no metric or alert said the traces had stopped.
+#[derive(Debug)]
+struct CountedExporter {
+    inner: opentelemetry_otlp::SpanExporter,
+    spans: prometheus::IntCounterVec,
+}
+
+impl opentelemetry_sdk::trace::SpanExporter for CountedExporter {
+    async fn export(
+        &self,
+        batch: Vec<opentelemetry_sdk::trace::SpanData>,
+    ) -> opentelemetry_sdk::error::OTelSdkResult {
+        let spans = batch.len() as u64;
+        let result = self.inner.export(batch).await;
+        let label = if result.is_ok() { "exported" } else { "failed" };
+        self.spans.with_label_values(&[label]).inc_by(spans);
+        result
+    }
+
+    fn shutdown_with_timeout(
+        &self,
+        timeout: std::time::Duration,
+    ) -> opentelemetry_sdk::error::OTelSdkResult {
+        self.inner.shutdown_with_timeout(timeout)
+    }
+
+    fn force_flush(&self) -> opentelemetry_sdk::error::OTelSdkResult {
+        self.inner.force_flush()
+    }
+
+    fn set_resource(&mut self, resource: &Resource) {
+        self.inner.set_resource(resource);
+    }
+}
+
 impl Tracing {
-    pub fn new(settings: &TelemetrySettings) -> Result<Self, TracingError> {
+    /// The tracer `settings` ask for; `spans` counts the spans exported, by result.
+    pub fn new(
+        settings: &TelemetrySettings,
+        spans: prometheus::IntCounterVec,
+    ) -> Result<Self, TracingError> {
         let (provider, tracer) = match &settings.otlp_endpoint {
             None => (None, None),
             Some(endpoint) => {
@@ -43,6 +85,10 @@ impl Tracing {
                     .with_timeout(std::time::Duration::from_secs(3))
                     .build()
                     .map_err(|e| TracingError(e.to_string()))?;
+                let exporter = CountedExporter {
+                    inner: exporter,
+                    spans,
+                };
                 let provider = SdkTracerProvider::builder()
                     .with_batch_exporter(exporter)
                     .with_sampler(Sampler::ParentBased(Box::new(Sampler::TraceIdRatioBased(
@@ -277,13 +323,17 @@ mod tests {
     }
 
     fn tracing() -> Tracing {
-        Tracing::new(&TelemetrySettings {
-            access_log: crate::config::AccessLogTarget::Off,
-            otlp_endpoint: None,
-            sampling_ratio: 1.0,
-            service_name: "test".into(),
-            metrics: false,
-        })
+        Tracing::new(
+            &TelemetrySettings {
+                access_log: crate::config::AccessLogTarget::Off,
+                otlp_endpoint: None,
+                sampling_ratio: 1.0,
+                service_name: "test".into(),
+                metrics: false,
+            },
+            prometheus::IntCounterVec::new(prometheus::Opts::new("spans", "spans"), &["result"])
+                .expect("counter"),
+        )
         .expect("no export")
     }
 
