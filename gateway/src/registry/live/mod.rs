@@ -13,7 +13,7 @@ use super::store::{FileStore, Listing, Record, RegistryStore, SharedStore, Store
 use super::{Registry, Snapshot};
 use crate::config::{
     service_file, service_from_document, Config, ConfigError, ConfigErrors, GatewaySettings,
-    Ministry, RateLimits, Secrets, ServiceConfig,
+    LimitsSettings, Ministry, PortalSettings, RateLimits, Secrets, ServiceConfig,
 };
 use crate::telemetry::Metrics;
 use std::collections::BTreeMap;
@@ -528,6 +528,14 @@ fn reloadable(
     // tried, a reload ignored it without a word.
     next.limits.max_in_flight_per_service = loaded.limits.max_in_flight_per_service;
     next.limits.max_headers = loaded.limits.max_headers;
+    // Read from the snapshot by each request: found in a reload probe, they were neither
+    // taken nor named (a `max_body_bytes` lowered to 1,000 still let 5,000 bytes through,
+    // and the reload said "no change").
+    next.limits.max_body_bytes = loaded.limits.max_body_bytes;
+    next.limits.body_grace = loaded.limits.body_grace;
+    next.limits.body_min_rate = loaded.limits.body_min_rate;
+    next.limits.send_timeout = loaded.limits.send_timeout;
+    next.limits.upgraded_idle_timeout = loaded.limits.upgraded_idle_timeout;
     next.defaults = loaded.defaults.clone();
     // Revoking a key must not wait for a restart.
     next.admin.keys = loaded.admin.keys.clone();
@@ -574,6 +582,43 @@ fn reloadable(
         ("identity", running.identity != loaded.identity),
         ("assist", running.assist != loaded.assist),
         ("telemetry", running.telemetry != loaded.telemetry),
+        ("cache", running.cache != loaded.cache),
+        (
+            "limits.flood_penalty",
+            running.limits.flood_penalty != loaded.limits.flood_penalty,
+        ),
+        (
+            "portal.feedback_log",
+            running.portal.feedback_log != loaded.portal.feedback_log,
+        ),
+    ] {
+        if differs {
+            restart.push(name);
+        }
+    }
+    // Whatever else a reload neither takes nor names above: a setting added later is named
+    // rather than silently kept at its running value.
+    let unnamed_portal = PortalSettings {
+        listen: next.portal.listen.clone(),
+        h2c: next.portal.h2c,
+        tls: next.portal.tls.clone(),
+        public_url: next.portal.public_url.clone(),
+        service_origins: next.portal.service_origins.clone(),
+        feedback_log: next.portal.feedback_log.clone(),
+        ..loaded.portal.clone()
+    } != next.portal;
+    let unnamed_limits = LimitsSettings {
+        header_timeout: next.limits.header_timeout,
+        keepalive_timeout: next.limits.keepalive_timeout,
+        max_connections: next.limits.max_connections,
+        max_connections_per_ip: next.limits.max_connections_per_ip,
+        flood_penalty: next.limits.flood_penalty,
+        rate: next.limits.rate.clone(),
+        ..loaded.limits.clone()
+    } != next.limits;
+    for (name, differs) in [
+        ("portal (other settings)", unnamed_portal),
+        ("limits (other settings)", unnamed_limits),
     ] {
         if differs {
             restart.push(name);
@@ -660,6 +705,40 @@ mod reload_tests {
         let (next, restart) = reloadable(&running, &loaded);
         assert_eq!(next.limits.max_in_flight_per_service, Some(7));
         assert!(restart.is_empty(), "{restart:?}");
+    }
+
+    /// Found in a reload probe: a `max_body_bytes` lowered to 1,000 still let 5,000 bytes
+    /// through after SIGHUP, and the reload said "no change".
+    #[test]
+    fn the_limits_each_request_reads_reload() {
+        let running = crate::config::fixtures::config_without_secrets().gateway;
+        let mut loaded = running.clone();
+        loaded.limits.max_body_bytes = 1000;
+        loaded.limits.body_grace = Duration::from_secs(3);
+        loaded.limits.body_min_rate = 77;
+        loaded.limits.send_timeout = Duration::from_secs(4);
+        loaded.limits.upgraded_idle_timeout = Duration::from_secs(5);
+        let (next, restart) = reloadable(&running, &loaded);
+        assert_eq!(next.limits, loaded.limits);
+        assert!(restart.is_empty(), "{restart:?}");
+    }
+
+    /// Found in a reload probe: `[cache]`, `limits.flood_penalty` and
+    /// `portal.feedback_log` were kept at their running values and the reload said "no
+    /// change"; they are built at start, so they are named as needing a restart.
+    #[test]
+    fn what_a_reload_does_not_take_it_names() {
+        let running = crate::config::fixtures::config_without_secrets().gateway;
+        let mut loaded = running.clone();
+        loaded.cache.max_object_size += 1;
+        loaded.limits.flood_penalty = Some(Duration::from_secs(99));
+        loaded.portal.feedback_log = Some("/elsewhere/feedback.jsonl".into());
+        let (next, restart) = reloadable(&running, &loaded);
+        assert_eq!(next.cache, running.cache);
+        assert_eq!(
+            restart,
+            ["cache", "limits.flood_penalty", "portal.feedback_log"]
+        );
     }
 
     #[test]
