@@ -491,13 +491,18 @@ pub async fn reload(
             return;
         }
     };
-    // Validated with the rest of gateway.toml: a revoked key is refused from now on, even
-    // when the registry cannot be refreshed (its store unreachable; found in review).
-    admin.auth.take_keys(&loaded.gateway.admin.keys);
-    // Nor does a renewed certificate wait for the registry: read again from the running
+    // A renewed certificate does not wait for the registry: read again from the running
     // listeners' files (a listener's new paths wait for a restart, as its address does).
     certificates.reload().await;
     let result = live.rebase(&loaded).await;
+    // The keys go with the configuration: taken when it applies, and when only the
+    // registry's store could not be reached, so that a revoked key is refused from now on
+    // all the same (found in review). Not when the configuration does not validate with
+    // the services: found in a reload probe, such a refused reload ("nothing changed")
+    // revoked one ministry's key and granted another's, which then changed a service.
+    if !matches!(result, Err(crate::registry::live::RefreshError::Invalid(_))) {
+        admin.auth.take_keys(&loaded.gateway.admin.keys);
+    }
     live.count_reload(result.is_ok());
     match result {
         Ok((diff, restart)) => {
@@ -510,7 +515,12 @@ pub async fn reload(
                 );
             }
         }
-        Err(e) => tracing::error!("reload refused, nothing changed: {e}"),
+        Err(e @ crate::registry::live::RefreshError::Invalid(_)) => {
+            tracing::error!("reload refused, nothing changed: {e}");
+        }
+        Err(e) => tracing::error!(
+            "reload refused but for the admin keys, which apply (a revoked key must not wait): {e}"
+        ),
     }
 }
 

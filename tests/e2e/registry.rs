@@ -3050,6 +3050,31 @@ async fn a_key_taken_out_of_the_configuration_is_refused_from_the_reload_on() {
     assert_status(&justice.get("/services").await, StatusCode::OK);
 }
 
+/// Found in a reload probe: a `gateway.toml` that read but did not validate with the
+/// services (a portal host that is a legacy site's) was refused, "nothing changed", yet the
+/// keys in it had applied: one ministry's key revoked, another's granted.
+#[tokio::test]
+async fn a_reload_refused_for_its_services_changes_no_key() {
+    let e = Estate::start();
+    let interior = e.api("interior");
+    assert_status(&interior.get("/services").await, StatusCode::OK);
+    let toml = &e.staged().gateway_toml;
+    let text = std::fs::read_to_string(toml).expect("gateway.toml");
+    let refused = text
+        .replacen("id = \"interior-demo\"", "id = \"interior-revoked\"", 1)
+        .replacen("[portal]\n", "[portal]\nhosts = [\"www.cnie.ma\"]\n", 1);
+    assert_eq!(refused.matches("www.cnie.ma").count(), 1, "{refused}");
+    assert!(refused.contains("interior-revoked"));
+    std::fs::write(toml, refused).expect("write");
+    e.gateway.reload(toml).await;
+    let refusals = egov_integration::metric_value(
+        &e.gateway.metrics_showing(&[]).await,
+        r#"egov_config_reloads_total{result="refused"}"#,
+    );
+    assert_eq!(refusals, Some(1), "the reload is refused");
+    assert_status(&interior.get("/services").await, StatusCode::OK);
+}
+
 /// Found when tried: one ministry's service file that does not validate made every SIGHUP
 /// refused, so a platform setting waited on it (the watcher keeps the file's last good
 /// version serving meanwhile, and goes on applying the others).
