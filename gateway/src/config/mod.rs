@@ -28,7 +28,8 @@ pub use gateway::{
 };
 pub use load::{
     cross_checked, hidden, load, load_service_file, load_settings, load_with_warnings,
-    read_config_file, service_file, service_from_document, toml_problem, MAX_FILE_BYTES,
+    read_config_file, service_file, service_files, service_from_document, toml_problem,
+    MAX_FILE_BYTES, MISPLACED,
 };
 pub use secret::{Secret, SecretError, SecretRef, Secrets};
 pub use service::{BACKENDS, LEGACY_MAY_NOT_SEND, TARGETED_CACHING};

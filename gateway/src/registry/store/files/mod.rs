@@ -24,7 +24,7 @@ pub use history::{read_history, read_history_of};
 pub use secrets::{read_secrets, secrets_file, with_kept_secrets};
 
 use super::{diff, now, Author, Change, Expect, Listing, Record, RegistryStore, StoreError};
-use crate::config::{hidden, read_config_file, service_file};
+use crate::config::{read_config_file, service_file, service_files};
 use async_trait::async_trait;
 use document::by_file;
 use history::{line_len, HistoryBytes};
@@ -132,7 +132,7 @@ impl FileStore {
         // (below) then records what the files say differently, edits and removals made
         // while no gateway ran, by the path live edits take. Found when tried: the history
         // ended on a version the file no longer held, and its ETag named it.
-        for (id, ministry, path) in store.files()? {
+        for (id, ministry, path) in store.files()?.0 {
             let stamp = Stamp::of(&path);
             let read = read_config_file(&path).and_then(|bytes| {
                 let document = std::str::from_utf8(&bytes)
@@ -190,31 +190,21 @@ impl FileStore {
             .map_err(|_| StoreError::Unavailable("registry index lock poisoned".into()))
     }
 
-    /// `(id, ministry, path)` of every service file, sorted.
-    fn files(&self) -> Result<Vec<(String, String, PathBuf)>, StoreError> {
-        let mut out = Vec::new();
-        for entry in std::fs::read_dir(&self.dir).map_err(unavailable)? {
-            let ministry_dir = entry.map_err(unavailable)?.path();
-            // Hidden directories are no ministry's, as at start-up (`.git`, a `.trash`).
-            if !ministry_dir.is_dir() || hidden(&ministry_dir) {
-                continue;
-            }
-            let Some(ministry) = ministry_dir.file_name().and_then(|n| n.to_str()) else {
-                continue;
-            };
-            for inner in std::fs::read_dir(&ministry_dir).map_err(unavailable)? {
-                let path = inner.map_err(unavailable)?.path();
-                // Hidden entries are never services, as at start-up (an editor's `.#x.toml`
-                // lock is a link to nothing).
-                if path.extension().is_some_and(|e| e == "toml") && !hidden(&path) {
-                    if let Some(id) = path.file_stem().and_then(|n| n.to_str()) {
-                        out.push((id.to_string(), ministry.to_string(), path.clone()));
-                    }
-                }
-            }
-        }
-        out.sort();
-        Ok(out)
+    /// `(id, ministry, path)` of every service file, sorted, and the files in the wrong
+    /// place (`crate::config::service_files`, the listing a start and `check` make).
+    #[allow(clippy::type_complexity)]
+    fn files(&self) -> Result<(Vec<(String, String, PathBuf)>, Vec<PathBuf>), StoreError> {
+        let (files, misplaced) = service_files(&self.dir).map_err(unavailable)?;
+        let named = |p: Option<&std::ffi::OsStr>| p.and_then(|n| n.to_str()).map(str::to_string);
+        let out = files
+            .into_iter()
+            .filter_map(|path| {
+                let ministry = named(path.parent().and_then(Path::file_name))?;
+                let id = named(path.file_stem())?;
+                Some((id, ministry, path))
+            })
+            .collect();
+        Ok((out, misplaced))
     }
 
     /// A service found on disk without history is at version 0, which no history line

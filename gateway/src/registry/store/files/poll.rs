@@ -21,11 +21,20 @@ impl FileStore {
     /// goes on. (A ministry that put a file with another's id in its own directory took that
     /// service over when its directory sorted later.)
     pub fn absorb_edits(&self) -> Result<(usize, Vec<BrokenFile>), StoreError> {
-        let files = self.files()?;
+        let (files, misplaced) = self.files()?;
         let mut index = self.lock()?;
         let mut seen = std::collections::HashSet::new();
         let mut edits = 0;
-        let mut broken = Vec::new();
+        // Reported as a start and `check` report them, which refuse them: found in a reload
+        // probe, a stray `services/x.toml` left the running instance silent and the next
+        // restart failed.
+        let mut broken: Vec<BrokenFile> = misplaced
+            .into_iter()
+            .map(|file| BrokenFile {
+                file,
+                reason: crate::config::MISPLACED.to_string(),
+            })
+            .collect();
         let mut places: HashMap<&str, Vec<&str>> = HashMap::new();
         for (id, ministry, _) in &files {
             places.entry(id).or_default().push(ministry);

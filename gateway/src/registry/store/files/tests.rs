@@ -513,6 +513,27 @@ fn a_link_to_nothing_a_fifo_or_a_huge_file_is_reported_and_the_rest_still_read()
     assert_eq!(reasons[2], "is not a regular file");
 }
 
+/// Found in a reload probe: a service file put at the top of `services/`, or one level too
+/// deep, was skipped by the running instance without a word, and the next start (and
+/// `check`) refused the configuration for it.
+#[test]
+fn a_file_in_the_wrong_place_is_reported_as_a_start_would_refuse_it() {
+    let d = scratch();
+    let services = d.0.join("services");
+    let store = FileStore::open(&services, &d.0.join("history.jsonl")).expect("open");
+    std::fs::write(services.join("stray.toml"), "id = \"stray\"\n").expect("write");
+    std::fs::create_dir_all(services.join("m/old")).expect("dir");
+    std::fs::write(services.join("m/old/svc.toml"), "id = \"svc\"\n").expect("write");
+    let (_, broken) = store.absorb_edits().expect("scan");
+    let mut files: Vec<&std::path::Path> = broken.iter().map(|b| b.file.as_path()).collect();
+    files.sort();
+    assert_eq!(files, [services.join("m/old"), services.join("stray.toml")]);
+    assert!(
+        broken.iter().all(|b| b.reason == crate::config::MISPLACED),
+        "{broken:?}"
+    );
+}
+
 /// Found when tried: a ministry linked `gateway.toml` into its own directory and read
 /// it back, admin keys' hashes included, through the admin API and the history.
 #[tokio::test]
