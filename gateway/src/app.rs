@@ -63,6 +63,10 @@ pub struct App {
     /// Set once shutdown has begun: `/readyz` answers 503 so load balancers stop sending,
     /// while the portal keeps serving for `server.grace_period`.
     pub draining: Arc<std::sync::atomic::AtomicBool>,
+    /// Set once a graceful upgrade (SIGQUIT) hands the listeners to a new process: every
+    /// answer from then on closes its connection, as while draining, but `/readyz` stays
+    /// ready (the new process answers beside it on the same ports).
+    pub handing_over: Arc<std::sync::atomic::AtomicBool>,
     /// The TLS listeners' certificates, which a reload reads again.
     pub certificates: Arc<PortalCertificates>,
 }
@@ -180,6 +184,7 @@ impl App {
             rate_limiter,
             connections: crate::limits::ConnectionLimits::new(&config.gateway.limits),
             draining: Arc::new(std::sync::atomic::AtomicBool::new(false)),
+            handing_over: Arc::new(std::sync::atomic::AtomicBool::new(false)),
             certificates,
         })
     }

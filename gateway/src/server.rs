@@ -632,6 +632,7 @@ pub fn run_until_signalled(server: Server, app: &App, settings: &ServerSettings)
     server.run(RunArgs {
         shutdown_signal: Box::new(DrainFirst {
             draining: Arc::clone(&app.draining),
+            handing_over: Arc::clone(&app.handing_over),
             grace: settings.grace_period,
             upgrade_sock: settings.upgrade_sock.clone(),
         }),
@@ -653,14 +654,19 @@ pub fn run_until_signalled(server: Server, app: &App, settings: &ServerSettings)
 /// and serves on.
 struct DrainFirst {
     draining: Arc<std::sync::atomic::AtomicBool>,
+    handing_over: Arc<std::sync::atomic::AtomicBool>,
     grace: std::time::Duration,
     upgrade_sock: std::path::PathBuf,
 }
 
 impl DrainFirst {
-    /// SIGQUIT's upgrade, if a new process is there to take the listeners.
+    /// SIGQUIT's upgrade, if a new process is there to take the listeners: from then on
+    /// every answer closes its connection ([`crate::app::App::handing_over`]), so the
+    /// clients move to the new process before this one stops.
     fn upgrade(&self) -> Option<ShutdownSignal> {
         if upgrade_waiting(&self.upgrade_sock) {
+            self.handing_over
+                .store(true, std::sync::atomic::Ordering::Relaxed);
             return Some(ShutdownSignal::GracefulUpgrade);
         }
         tracing::error!(

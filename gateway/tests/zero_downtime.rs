@@ -179,20 +179,29 @@ struct Load {
 
 impl Load {
     fn start(addr: SocketAddr, path: &'static str, threads: usize) -> Self {
+        Self::start_with(threads, move |ok, failed, stop| {
+            while !stop.load(Ordering::Relaxed) {
+                match get(addr, path) {
+                    Some(200) => ok.fetch_add(1, Ordering::Relaxed),
+                    _ => failed.fetch_add(1, Ordering::Relaxed),
+                };
+            }
+        })
+    }
+
+    /// `threads` threads running `each(ok, failed, stop)` until stopped.
+    fn start_with(
+        threads: usize,
+        each: impl Fn(&AtomicUsize, &AtomicUsize, &AtomicBool) + Send + Sync + Clone + 'static,
+    ) -> Self {
         let stop = Arc::new(AtomicBool::new(false));
         let ok = Arc::new(AtomicUsize::new(0));
         let failed = Arc::new(AtomicUsize::new(0));
         let threads = (0..threads)
             .map(|_| {
                 let (stop, ok, failed) = (Arc::clone(&stop), Arc::clone(&ok), Arc::clone(&failed));
-                std::thread::spawn(move || {
-                    while !stop.load(Ordering::Relaxed) {
-                        match get(addr, path) {
-                            Some(200) => ok.fetch_add(1, Ordering::Relaxed),
-                            _ => failed.fetch_add(1, Ordering::Relaxed),
-                        };
-                    }
-                })
+                let each = each.clone();
+                std::thread::spawn(move || each(&ok, &failed, &stop))
             })
             .collect();
         Self {
@@ -284,6 +293,111 @@ fn a_graceful_upgrade_under_load_hands_the_sockets_over_and_fails_no_request() {
         Some(200),
         "the new process serves"
     );
+    stop(new);
+    assert_eq!(
+        failed, 0,
+        "{failed} failed, {ok} answered across the upgrade"
+    );
+    assert!(ok > 20, "only {ok} requests ran");
+}
+
+/// Requests `path` in a loop on `threads` kept-alive connections, each reused until an
+/// answer says `Connection: close`, and never sending a request again (as browsers and
+/// hyper do for an idempotent one): (answered 200, anything else).
+struct KeptAliveLoad(Load);
+
+impl KeptAliveLoad {
+    fn start(addr: SocketAddr, path: &'static str, threads: usize) -> Self {
+        let load = Load::start_with(threads, move |ok, failed, stop| {
+            let mut conn: Option<TcpStream> = None;
+            while !stop.load(Ordering::Relaxed) {
+                let stream = match conn.take() {
+                    Some(c) => c,
+                    None => match TcpStream::connect_timeout(&addr, Duration::from_secs(2)) {
+                        Ok(c) => c,
+                        Err(_) => {
+                            failed.fetch_add(1, Ordering::Relaxed);
+                            continue;
+                        }
+                    },
+                };
+                match ask_kept_alive(stream, addr, path) {
+                    Some((200, kept)) => {
+                        ok.fetch_add(1, Ordering::Relaxed);
+                        conn = kept;
+                    }
+                    _ => {
+                        failed.fetch_add(1, Ordering::Relaxed);
+                    }
+                }
+            }
+        });
+        Self(load)
+    }
+}
+
+/// One request on `stream`: its status and the stream, if the answer keeps it alive.
+fn ask_kept_alive(
+    mut stream: TcpStream,
+    addr: SocketAddr,
+    path: &str,
+) -> Option<(u16, Option<TcpStream>)> {
+    stream.set_read_timeout(Some(Duration::from_secs(5))).ok()?;
+    let req = format!("GET {path} HTTP/1.1\r\nHost: {addr}\r\n\r\n");
+    stream.write_all(req.as_bytes()).ok()?;
+    let mut got = Vec::new();
+    let mut buf = [0u8; 4096];
+    let head_end = loop {
+        if let Some(end) = got.windows(4).position(|w| w == b"\r\n\r\n") {
+            break end + 4;
+        }
+        let n = stream.read(&mut buf).ok().filter(|n| *n > 0)?;
+        got.extend_from_slice(&buf[..n]);
+    };
+    let head = String::from_utf8_lossy(&got[..head_end]).to_ascii_lowercase();
+    let status = head.strip_prefix("http/1.1 ")?.get(..3)?.parse().ok()?;
+    let field = |name: &str| {
+        head.lines()
+            .find_map(|l| l.strip_prefix(name))
+            .map(|v| v.trim().to_string())
+    };
+    let mut body = got.split_off(head_end);
+    if let Some(length) = field("content-length:").and_then(|v| v.parse::<usize>().ok()) {
+        while body.len() < length {
+            let n = stream.read(&mut buf).ok().filter(|n| *n > 0)?;
+            body.extend_from_slice(&buf[..n]);
+        }
+    } else {
+        // Chunked: read to its last chunk.
+        while !body.ends_with(b"0\r\n\r\n") {
+            let n = stream.read(&mut buf).ok().filter(|n| *n > 0)?;
+            body.extend_from_slice(&buf[..n]);
+        }
+    }
+    let closes = field("connection:").is_some_and(|v| v == "close");
+    Some((status, (!closes).then_some(stream)))
+}
+
+/// Found in a reload probe: at an upgrade, every busy kept-alive connection lost the
+/// request it had just sent when the old process stopped, 5 s after the SIGQUIT (answers
+/// kept offering keep-alive until then). They are told to close from the SIGQUIT on, as
+/// while a SIGTERM drains, and move to the new process.
+#[test]
+fn a_graceful_upgrade_cuts_no_request_on_a_kept_alive_connection() {
+    let setup = Setup::new("upgrade-kept-alive");
+    let mut old = setup.serve(false);
+    wait_serving(&setup);
+    let load = KeptAliveLoad::start(setup.portal, "/s/cnie-renewal/", 4);
+    std::thread::sleep(Duration::from_millis(500));
+    let new = setup.serve(true);
+    std::thread::sleep(Duration::from_millis(1500));
+    signal(&old, "QUIT");
+    assert!(
+        wait_exit(&mut old, Duration::from_secs(15)),
+        "the old process did not drain and exit"
+    );
+    std::thread::sleep(Duration::from_millis(500));
+    let (ok, failed) = load.0.finish();
     stop(new);
     assert_eq!(
         failed, 0,

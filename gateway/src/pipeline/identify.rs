@@ -18,11 +18,14 @@ pub struct Identify {
     /// admission layer's; whether an answer offers keep-alive is decided here, once pingora
     /// has read the request (it applies the client's own `Connection` wish as it reads).
     keepalive: bool,
-    /// Set when a SIGTERM's grace period begins ([`crate::app::App::draining`]): every
-    /// answer from then on closes its connection, so clients holding one move to another
-    /// instance while this one still serves (found when tried: answers kept offering
-    /// keep-alive, and the connections were cut when the grace period ended).
-    draining: Arc<std::sync::atomic::AtomicBool>,
+    /// Set when a SIGTERM's grace period begins ([`crate::app::App::draining`]) or a
+    /// SIGQUIT hands the listeners over ([`crate::app::App::handing_over`]): every answer
+    /// from then on closes its connection, so clients holding one move to another instance
+    /// (or the new process) while this one still serves. Found when tried: answers kept
+    /// offering keep-alive, and the connections were cut when the grace period ended; then,
+    /// in a reload probe, the same at an upgrade: every busy kept-alive connection lost the
+    /// request it had just sent when the old process stopped, 5 s after the SIGQUIT.
+    leaving: [Arc<std::sync::atomic::AtomicBool>; 2],
 }
 
 impl Identify {
@@ -30,13 +33,13 @@ impl Identify {
         registry: Arc<Registry>,
         telemetry: Arc<Telemetry>,
         keepalive: bool,
-        draining: Arc<std::sync::atomic::AtomicBool>,
+        leaving: [Arc<std::sync::atomic::AtomicBool>; 2],
     ) -> Self {
         Self {
             registry,
             telemetry,
             keepalive,
-            draining,
+            leaving,
         }
     }
 }
@@ -47,7 +50,11 @@ impl Stage for Identify {
     }
 
     async fn run(&self, session: &mut Session, ctx: &mut RequestCtx) -> Step {
-        if !self.keepalive || self.draining.load(std::sync::atomic::Ordering::Relaxed) {
+        let leaving = self
+            .leaving
+            .iter()
+            .any(|l| l.load(std::sync::atomic::Ordering::Relaxed));
+        if !self.keepalive || leaving {
             session.set_keepalive(None);
         }
         let snap = self.registry.snapshot();
@@ -103,7 +110,7 @@ mod tests {
         let registry = Arc::new(Registry::new(
             Arc::try_unwrap(snap).unwrap_or_else(|_| panic!("one owner")),
         ));
-        Identify::new(registry, telemetry(), true, Arc::default())
+        Identify::new(registry, telemetry(), true, Default::default())
     }
 
     #[tokio::test]
