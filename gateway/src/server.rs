@@ -416,9 +416,12 @@ pub fn reopen_logs_on_usr1(server: &mut Server, app: &App) {
         SignalKind::user_defined1(),
         "opens the log files again",
         move || {
+            // Each file says how it went, in a line of its own: found in a reload probe, a
+            // single "log files opened again" came between the two errors saying they could
+            // not be.
+            tracing::info!("SIGUSR1: opening the log files again by name");
             telemetry.access_log.reopen();
             admin.audit.reopen();
-            tracing::info!("log files opened again");
             std::future::ready(())
         },
     );

@@ -61,6 +61,7 @@ impl AuditLog {
                 if let Ok(mut out) = self.out.lock() {
                     *out = Some(Box::new(f));
                 }
+                tracing::info!(file = %path.display(), "the audit log is opened again");
             }
             Err(e) => {
                 tracing::error!(file = %path.display(), error = %e, "the audit log cannot be opened again; still writing to the old file");

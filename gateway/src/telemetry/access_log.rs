@@ -429,7 +429,10 @@ impl AccessLog {
                         if let Some(path) = &file {
                             out.flush();
                             match open_file(path) {
-                                Ok(f) => out = Lines::new(Box::new(f), out.lost),
+                                Ok(f) => {
+                                    out = Lines::new(Box::new(f), out.lost);
+                                    tracing::info!(file = %path.display(), "the access log is opened again");
+                                }
                                 Err(e) => tracing::error!(file = %path.display(), error = %e, "the access log cannot be opened again; still writing to the old file"),
                             }
                         }
