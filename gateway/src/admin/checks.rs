@@ -89,11 +89,10 @@ pub struct Known<'a> {
     pub stored: &'a HashSet<String>,
 }
 
-/// The longest secret a ministry may give: a password, an API key or a token, with room
-/// for a PEM key. Every secret is kept for good (a rollback may name it) and the whole set
-/// is read at every registry build (found when tried: 1.9 MB secrets grew the file by
-/// megabytes a call).
-pub const MAX_SECRET_BYTES: usize = 16 * 1024;
+/// The longest secret a ministry may give ([`crate::config::MAX_SECRET_BYTES`]). Every
+/// secret is kept for good (a rollback may name it) and the whole set is read at every
+/// registry build (found when tried: 1.9 MB secrets grew the file by megabytes a call).
+pub use crate::config::MAX_SECRET_BYTES;
 
 /// Takes every `{ value = "…" }` secret out of `doc` (replaced by
 /// `{ stored = "<id>:<pointer>:<nonce>" }`) and returns them, checking every other secret

@@ -31,7 +31,7 @@ pub use load::{
     read_config_file, service_file, service_files, service_from_document, toml_problem,
     MAX_FILE_BYTES, MISPLACED,
 };
-pub use secret::{Secret, SecretError, SecretRef, Secrets};
+pub use secret::{Secret, SecretError, SecretRef, Secrets, MAX_SECRET_BYTES};
 pub use service::{BACKENDS, LEGACY_MAY_NOT_SEND, TARGETED_CACHING};
 pub use vocab::{
     Access, Category, LegacyHostMode, Quirk, ResponseFormatMode, UnknownResponseFormat,

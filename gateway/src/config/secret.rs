@@ -30,6 +30,12 @@ impl fmt::Debug for SecretRef {
     }
 }
 
+/// The longest secret, from a file, the environment or a ministry through the admin API: a
+/// password, an API key or a token, with room for a PEM key. Found in a reload probe: a
+/// 50 MB file given as a service account's password was read whole, sent in a header on
+/// every request (each one a 502) and took the process from 82 to 653 MB.
+pub const MAX_SECRET_BYTES: usize = 16 * 1024;
+
 /// Why a secret could not be read; says where it looked, never what it found.
 #[derive(Debug, thiserror::Error)]
 pub enum SecretError {
@@ -44,6 +50,10 @@ pub enum SecretError {
     },
     #[error("secret file {0} is empty")]
     FileEmpty(PathBuf),
+    #[error(
+        "secret {0} is longer than {MAX_SECRET_BYTES} bytes, more than any password, key or token"
+    )]
+    TooLong(String),
     #[error("no stored secret {0} (give it again through the admin API)")]
     StoredMissing(String),
 }
@@ -142,23 +152,52 @@ impl Secrets {
                 };
                 match value.as_deref().map(without_line_end) {
                     Some("") => Err(SecretError::EnvEmpty(name.clone())),
+                    Some(v) if v.len() > MAX_SECRET_BYTES => {
+                        Err(SecretError::TooLong(format!("environment variable {name}")))
+                    }
                     Some(v) => Ok(Secret(v.to_string())),
                     None => Err(SecretError::EnvMissing(name.clone())),
                 }
             }
             SecretRef::File(path) => {
-                let raw = std::fs::read_to_string(path).map_err(|source| SecretError::File {
+                let file_error = |source| SecretError::File {
                     path: path.clone(),
                     source,
+                };
+                // Room for a line ending after the longest secret.
+                let limit = MAX_SECRET_BYTES + 2;
+                let bytes = read_at_most(path, limit).map_err(file_error)?;
+                if bytes.len() > limit {
+                    return Err(SecretError::TooLong(format!("file {}", path.display())));
+                }
+                let raw = String::from_utf8(bytes).map_err(|e| {
+                    file_error(std::io::Error::new(
+                        std::io::ErrorKind::InvalidData,
+                        e.utf8_error(),
+                    ))
                 })?;
                 let v = without_line_end(&raw);
                 if v.is_empty() {
                     return Err(SecretError::FileEmpty(path.clone()));
                 }
+                if v.len() > MAX_SECRET_BYTES {
+                    return Err(SecretError::TooLong(format!("file {}", path.display())));
+                }
                 Ok(Secret(v.to_string()))
             }
         }
     }
+}
+
+/// The bytes of the file at `path`, read no further than one past `limit` (a longer file
+/// is told by its length, not read whole).
+fn read_at_most(path: &std::path::Path, limit: usize) -> std::io::Result<Vec<u8>> {
+    use std::io::Read;
+    let mut bytes = Vec::new();
+    std::fs::File::open(path)?
+        .take(limit as u64 + 1)
+        .read_to_end(&mut bytes)?;
+    Ok(bytes)
 }
 
 /// A secret's value without the one line ending (`\n` or `\r\n`) that the file it came
@@ -189,6 +228,30 @@ mod tests {
         assert_eq!(env("CRLF").as_deref(), Some("hunter2"));
         assert_eq!(env("TWO").as_deref(), Some("hunter2\n"));
         assert_eq!(env("INSIDE").as_deref(), Some("hun\nter2"));
+    }
+
+    /// Found in a reload probe: a 50 MB file given as a password was read whole and sent
+    /// on every request. The longest secret is 16 KiB, from a file or the environment.
+    #[test]
+    fn a_secret_longer_than_any_credential_is_refused_and_says_where_not_what() {
+        let dir = std::env::temp_dir().join(format!("egov-secret-{}", std::process::id()));
+        std::fs::create_dir_all(&dir).expect("dir");
+        let (longest, longer) = (dir.join("longest"), dir.join("longer"));
+        std::fs::write(&longest, format!("{}\r\n", "k".repeat(MAX_SECRET_BYTES))).expect("w");
+        std::fs::write(&longer, "k".repeat(50 * MAX_SECRET_BYTES)).expect("write");
+        let secrets = Secrets::default()
+            .with_env("LONGEST", "e".repeat(MAX_SECRET_BYTES))
+            .with_env("LONGER", "e".repeat(MAX_SECRET_BYTES + 1));
+        let file = |p: &std::path::Path| resolved(&secrets, SecretRef::File(p.to_path_buf()));
+        let env = |n: &str| resolved(&secrets, SecretRef::Env(n.to_string()));
+        assert_eq!(file(&longest).map(|s| s.len()).ok(), Some(MAX_SECRET_BYTES));
+        assert_eq!(env("LONGEST").map(|s| s.len()).ok(), Some(MAX_SECRET_BYTES));
+        for refused in [file(&longer), env("LONGER")] {
+            let said = refused.expect_err("too long").to_string();
+            assert!(said.contains("longer than 16384 bytes"), "{said}");
+            assert!(!said.contains("kkkk") && !said.contains("eeee"), "{said}");
+        }
+        let _ = std::fs::remove_dir_all(&dir);
     }
 
     #[test]
