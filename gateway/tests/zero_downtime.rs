@@ -274,9 +274,21 @@ fn a_sighup_reload_under_load_adds_a_service_and_fails_no_request() {
 #[test]
 fn a_graceful_upgrade_under_load_hands_the_sockets_over_and_fails_no_request() {
     let setup = Setup::new("upgrade");
+    let (ok, failed) = upgraded_under(&setup, |portal| Load::start(portal, "/s/cnie-renewal/", 4));
+    assert_eq!(
+        failed, 0,
+        "{failed} failed, {ok} answered across the upgrade"
+    );
+    assert!(ok > 20, "only {ok} requests ran");
+}
+
+/// A graceful upgrade of `setup`'s gateway (`serve --upgrade`, then SIGQUIT to the old
+/// process) while `load` runs, the new process checked to serve after: what the load
+/// counted (answered 200, anything else).
+fn upgraded_under(setup: &Setup, load: impl FnOnce(SocketAddr) -> Load) -> (usize, usize) {
     let mut old = setup.serve(false);
-    wait_serving(&setup);
-    let load = Load::start(setup.portal, "/s/cnie-renewal/", 4);
+    wait_serving(setup);
+    let load = load(setup.portal);
     std::thread::sleep(Duration::from_millis(500));
     // The new process waits on the upgrade socket for the old one's listeners.
     let new = setup.serve(true);
@@ -287,53 +299,44 @@ fn a_graceful_upgrade_under_load_hands_the_sockets_over_and_fails_no_request() {
         "the old process did not drain and exit"
     );
     std::thread::sleep(Duration::from_millis(1000));
-    let (ok, failed) = load.finish();
+    let counted = load.finish();
     assert_eq!(
         setup.get("/s/cnie-renewal/"),
         Some(200),
         "the new process serves"
     );
     stop(new);
-    assert_eq!(
-        failed, 0,
-        "{failed} failed, {ok} answered across the upgrade"
-    );
-    assert!(ok > 20, "only {ok} requests ran");
+    counted
 }
 
 /// Requests `path` in a loop on `threads` kept-alive connections, each reused until an
-/// answer says `Connection: close`, and never sending a request again (as browsers and
-/// hyper do for an idempotent one): (answered 200, anything else).
-struct KeptAliveLoad(Load);
-
-impl KeptAliveLoad {
-    fn start(addr: SocketAddr, path: &'static str, threads: usize) -> Self {
-        let load = Load::start_with(threads, move |ok, failed, stop| {
-            let mut conn: Option<TcpStream> = None;
-            while !stop.load(Ordering::Relaxed) {
-                let stream = match conn.take() {
-                    Some(c) => c,
-                    None => match TcpStream::connect_timeout(&addr, Duration::from_secs(2)) {
-                        Ok(c) => c,
-                        Err(_) => {
-                            failed.fetch_add(1, Ordering::Relaxed);
-                            continue;
-                        }
-                    },
-                };
-                match ask_kept_alive(stream, addr, path) {
-                    Some((200, kept)) => {
-                        ok.fetch_add(1, Ordering::Relaxed);
-                        conn = kept;
-                    }
-                    _ => {
+/// answer says `Connection: close`, and never sending a request again (browsers and hyper
+/// resend an idempotent one on a reused connection that closed, which would hide a cut).
+fn kept_alive_load(addr: SocketAddr, path: &'static str, threads: usize) -> Load {
+    Load::start_with(threads, move |ok, failed, stop| {
+        let mut conn: Option<TcpStream> = None;
+        while !stop.load(Ordering::Relaxed) {
+            let stream = match conn.take() {
+                Some(c) => c,
+                None => match TcpStream::connect_timeout(&addr, Duration::from_secs(2)) {
+                    Ok(c) => c,
+                    Err(_) => {
                         failed.fetch_add(1, Ordering::Relaxed);
+                        continue;
                     }
+                },
+            };
+            match ask_kept_alive(stream, addr, path) {
+                Some((200, kept)) => {
+                    ok.fetch_add(1, Ordering::Relaxed);
+                    conn = kept;
+                }
+                _ => {
+                    failed.fetch_add(1, Ordering::Relaxed);
                 }
             }
-        });
-        Self(load)
-    }
+        }
+    })
 }
 
 /// One request on `stream`: its status and the stream, if the answer keeps it alive.
@@ -385,20 +388,9 @@ fn ask_kept_alive(
 #[test]
 fn a_graceful_upgrade_cuts_no_request_on_a_kept_alive_connection() {
     let setup = Setup::new("upgrade-kept-alive");
-    let mut old = setup.serve(false);
-    wait_serving(&setup);
-    let load = KeptAliveLoad::start(setup.portal, "/s/cnie-renewal/", 4);
-    std::thread::sleep(Duration::from_millis(500));
-    let new = setup.serve(true);
-    std::thread::sleep(Duration::from_millis(1500));
-    signal(&old, "QUIT");
-    assert!(
-        wait_exit(&mut old, Duration::from_secs(15)),
-        "the old process did not drain and exit"
-    );
-    std::thread::sleep(Duration::from_millis(500));
-    let (ok, failed) = load.0.finish();
-    stop(new);
+    let (ok, failed) = upgraded_under(&setup, |portal| {
+        kept_alive_load(portal, "/s/cnie-renewal/", 4)
+    });
     assert_eq!(
         failed, 0,
         "{failed} failed, {ok} answered across the upgrade"

@@ -681,18 +681,7 @@ async fn a_request_pingora_cannot_parse_is_in_the_access_log_and_the_metrics() {
     let counted = r#"egov_http_requests_total{class="4xx",ministry="_portal",service="_portal"} 2"#;
     let text = gw.metrics_showing(&[counted]).await;
     assert!(text.contains(counted), "{text}");
-    let mut lines: Vec<Value> = Vec::new();
-    for _ in 0..100 {
-        let text = std::fs::read_to_string(&log).unwrap_or_default();
-        lines = text
-            .lines()
-            .map(|l| serde_json::from_str(l).unwrap_or_else(|e| panic!("{e}: {l}")))
-            .collect();
-        if lines.len() >= 2 {
-            break;
-        }
-        tokio::time::sleep(Duration::from_millis(50)).await;
-    }
+    let lines = access_lines(&log, 2).await;
     assert_eq!(lines.len(), 2, "{lines:?}");
     for line in &lines {
         assert_eq!(line["status"], 400, "{line}");
@@ -741,18 +730,25 @@ async fn an_http2_request_pingora_refuses_unread_is_in_the_access_log_and_the_me
         r#"egov_http_requests_total{class="2xx",ministry="interior",service="cnie-renewal"} 1"#;
     let text = gw.metrics_showing(&[refused, served]).await;
     assert!(text.contains(refused) && text.contains(served), "{text}");
-    let mut lines: Vec<Value> = Vec::new();
+    let lines = access_lines(&log, 3).await;
+    let refusals = lines.iter().filter(|l| l["status"] == 400).count();
+    assert_eq!((lines.len(), refusals), (3, 2), "{lines:?}");
+}
+
+/// The access log's lines at `log`, each parsed as JSON, once there are `at_least` (or after
+/// 5 s): its writer drains its queue every few milliseconds.
+async fn access_lines(log: &std::path::Path, at_least: usize) -> Vec<Value> {
+    let mut lines = Vec::new();
     for _ in 0..100 {
-        let text = std::fs::read_to_string(&log).unwrap_or_default();
+        let text = std::fs::read_to_string(log).unwrap_or_default();
         lines = text
             .lines()
             .map(|l| serde_json::from_str(l).unwrap_or_else(|e| panic!("{e}: {l}")))
             .collect();
-        if lines.len() >= 3 {
+        if lines.len() >= at_least {
             break;
         }
         tokio::time::sleep(Duration::from_millis(50)).await;
     }
-    let refusals = lines.iter().filter(|l| l["status"] == 400).count();
-    assert_eq!((lines.len(), refusals), (3, 2), "{lines:?}");
+    lines
 }
