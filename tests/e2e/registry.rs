@@ -1923,6 +1923,45 @@ async fn a_secret_sent_with_a_refused_change_is_not_kept() {
     assert!(!kept.contains("stale-write-secret"), "{kept}");
 }
 
+/// Found in a reload probe: with the registry's secrets file torn, a ministry's change was
+/// stored and answered 200 like any other, yet citizens were still served the version
+/// before; the ministry took it for live. The answer says it is stored but not serving, in
+/// the list's words and without the platform's file names.
+#[tokio::test]
+async fn a_change_stored_while_the_registry_cannot_be_rebuilt_says_it_is_not_serving() {
+    let e = Estate::start();
+    let api = e.api("interior");
+    let secrets = e.staged().dir().join("registry-secrets.json");
+    std::fs::write(&secrets, "{\"cnie-renewal:half").expect("tear the secrets file");
+    let changed = api
+        .patch(
+            "/services/cnie-renewal",
+            &json!({ "names": { "en": "After the tear" } }),
+            None,
+        )
+        .await;
+    assert_status(&changed, StatusCode::OK);
+    assert_eq!(changed.body["serving"], false, "{}", changed.body);
+    let why = changed.body["not_serving_because"]
+        .as_str()
+        .unwrap_or_default();
+    assert!(why.starts_with("stored, but"), "{why}");
+    assert!(
+        !why.contains("registry-secrets") && !why.contains('/'),
+        "{why}"
+    );
+    std::fs::write(&secrets, "{}").expect("mend it");
+    let again = api
+        .patch(
+            "/services/cnie-renewal",
+            &json!({ "names": { "en": "After the mend" } }),
+            None,
+        )
+        .await;
+    assert_status(&again, StatusCode::OK);
+    assert_eq!(again.body["serving"], true, "{}", again.body);
+}
+
 #[tokio::test]
 async fn a_ministry_cannot_move_a_service_to_other_backends_with_the_operators_secret() {
     let e = Estate::start();

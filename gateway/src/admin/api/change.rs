@@ -242,7 +242,7 @@ pub(super) async fn change(admin: &Admin, req: Request<'_>) -> Response {
             "unchanged",
             client,
         );
-        return stored(StatusCode::OK, id, &ministry, c.version, &doc);
+        return stored(StatusCode::OK, id, &ministry, c.version, &doc, true);
     }
     let upstream_changed = snapshot
         .service(id)
@@ -406,16 +406,17 @@ pub(super) async fn change(admin: &Admin, req: Request<'_>) -> Response {
         }
     };
     prune_secrets(store.as_ref(), id).await;
-    if let Some(held) = one_at_a_time {
-        held.applied().await;
-    }
+    let serving = match one_at_a_time {
+        Some(held) => held.applied().await,
+        None => true,
+    };
     admin.audit(caller, action, Some(id), Some(version), "ok", client);
     let status = if req.action == Action::Create {
         StatusCode::CREATED
     } else {
         StatusCode::OK
     };
-    let mut response = stored(status, id, &ministry, version, &doc);
+    let mut response = stored(status, id, &ministry, version, &doc, serving);
     if req.action == Action::Create {
         if let Ok(location) = HeaderValue::from_str(&format!("/api/v1/services/{id}")) {
             response.headers_mut().insert(header::LOCATION, location);
@@ -425,14 +426,22 @@ pub(super) async fn change(admin: &Admin, req: Request<'_>) -> Response {
 }
 
 /// The answer to a change that is stored (or was already): the version, as the `ETag` and
-/// in the body with the document.
-fn stored(status: StatusCode, id: &str, ministry: &str, version: u64, doc: &Value) -> Response {
-    (
-        status,
-        [(header::ETAG, etag(version))],
-        Json(json!({ "id": id, "ministry": ministry, "version": version, "document": doc })),
-    )
-        .into_response()
+/// in the body with the document, and whether the registry serves it ([`NOT_APPLIED`]).
+fn stored(
+    status: StatusCode,
+    id: &str,
+    ministry: &str,
+    version: u64,
+    doc: &Value,
+    serving: bool,
+) -> Response {
+    let mut body = json!({
+        "id": id, "ministry": ministry, "version": version, "document": doc, "serving": serving,
+    });
+    if !serving {
+        body["not_serving_because"] = json!(NOT_APPLIED);
+    }
+    (status, [(header::ETAG, etag(version))], Json(body)).into_response()
 }
 
 /// A creation whose id is taken: 409, as Kong answers a duplicate (a 422 said the document
@@ -590,10 +599,12 @@ impl OneAtATime {
         self.storing = true;
     }
 
-    /// The stored change, applied; the next change may go.
-    async fn applied(mut self) {
-        apply(&self.live).await;
+    /// The stored change, applied; the next change may go. `false`: the registry could
+    /// not be built again with it (logged), and the running one serves on.
+    async fn applied(mut self) -> bool {
+        let applied = apply(&self.live).await;
         self.held = None;
+        applied
     }
 }
 
@@ -610,8 +621,20 @@ impl Drop for OneAtATime {
     }
 }
 
-pub(super) async fn apply(live: &crate::registry::LiveRegistry) {
-    if let Err(e) = live.refresh().await {
-        tracing::error!(error = %e, "admin API: a stored change could not be applied");
+/// The registry built again from the store; `false` if it could not be (logged: the
+/// cause is the platform's to mend, a store or a file that no longer reads).
+pub(super) async fn apply(live: &crate::registry::LiveRegistry) -> bool {
+    match live.refresh().await {
+        Ok(_) => true,
+        Err(e) => {
+            tracing::error!(error = %e, "admin API: a stored change could not be applied");
+            false
+        }
     }
 }
+
+/// What a change's answer says when it is stored but not serving: found in a reload probe,
+/// a change answered 200 while the registry could not be rebuilt (its secrets file torn),
+/// and the ministry took it for live. Said as the list says it (`serving`,
+/// `not_serving_because`), without the platform's file names or errors.
+const NOT_APPLIED: &str = "stored, but the gateway could not build its registry again with it (a fault of the platform's, not of this change: its operators are told); it serves once they mend it";
