@@ -175,6 +175,22 @@ async fn a_citizens_trace_headers_of_other_tracing_systems_never_reach_the_site(
             "x-cloud-trace-context",
             "105445aa7843bc8bf206b12000100000/1;o=1",
         ),
+        // From a bypass probe of the first list.
+        ("jaeger-debug-id", "forced"),
+        ("jaeger-baggage", "user=admin"),
+        ("ot-tracer-traceid", "1234"),
+        ("x-datadog-sampled", "1"),
+        ("request-id", "|abc.1."),
+        ("sw6", "1-abc"),
+        ("sentry-trace", "771a43a4192642f0b136d5159a501700-1"),
+        (
+            "elastic-apm-traceparent",
+            "00-0af7651916cd43dd8448eb211c80319c-b7ad6b7169203331-01",
+        ),
+        ("newrelic", "eyJ2IjpbMCwxXX0="),
+        ("x-newrelic-id", "VQQUUFNS"),
+        ("x-instana-t", "1234"),
+        ("x-dynatrace", "FW4;1"),
     ];
     let mut request = client().get(gw.url("/s/cnie-renewal/__estate/echo"));
     for (name, value) in chosen {

@@ -330,7 +330,13 @@ fn h2_hang_up(e: &pingora::Error) -> bool {
     while let Some(e) = next {
         let said = e.context.as_ref().is_some_and(|c| {
             let c = c.as_str();
-            c == "downstream error while idling" || c.starts_with("Client closed H2")
+            c == "downstream error while idling"
+                || c.starts_with("Client closed H2")
+                // Writing the answer's body to a stream the client reset, or a connection
+                // it cut (found in a bypass probe: 150 ERROR lines a second from one client
+                // cutting connections while pages were flowing).
+                || c == "cannot reserve capacity"
+                || c == "while waiting for capacity"
         });
         if said {
             return true;
@@ -496,6 +502,12 @@ mod tests {
         let mut closed = pingora::Error::new_down(pingora::ErrorType::H2Error);
         closed.set_context("Client closed H2, reason: CANCEL");
         assert!(citizens_doing(&closed, false), "{closed}");
+        for writing in ["cannot reserve capacity", "while waiting for capacity"] {
+            let mut cut = pingora::Error::new_down(pingora::ErrorType::H2Error);
+            cut.set_context(writing);
+            let cut = cut.more_context("Peer: addr: 127.0.0.1:8080");
+            assert!(citizens_doing(&cut, false), "{cut}");
+        }
         // As pingora hands it over once the site is being talked to.
         let peer = closed.more_context("Peer: addr: 127.0.0.1:8080");
         assert!(citizens_doing(&peer, false), "{peer}");

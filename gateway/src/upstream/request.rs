@@ -28,8 +28,9 @@ static TRACESTATE: HeaderName = HeaderName::from_static("tracestate");
 /// tracing systems' headers, which the gateway never sets: found in an observability probe,
 /// a citizen's `X-B3-TraceId` and `uber-trace-id` reached the sites as sent, and a site
 /// traced with Zipkin or Jaeger joined the trace the citizen chose (B3 single and multi,
-/// Jaeger's context and baggage, OpenTracing's, Datadog's, AWS X-Ray's, Google Cloud's,
-/// SkyWalking's).
+/// Jaeger's context, debug id and baggage, OpenTracing's, Datadog's, AWS X-Ray's, Google
+/// Cloud's, SkyWalking's, .NET's `Request-Id`, Sentry's, Elastic APM's, New Relic's,
+/// Instana's, Dynatrace's; a bypass probe found the first list short).
 static TRACE_CONTEXT: LazyLock<HeaderSet> = LazyLock::new(|| {
     let other_systems = [
         "b3",
@@ -39,18 +40,22 @@ static TRACE_CONTEXT: LazyLock<HeaderSet> = LazyLock::new(|| {
         "x-b3-sampled",
         "x-b3-flags",
         "uber-trace-id",
+        "jaeger-debug-id",
+        "jaeger-baggage",
         "x-ot-span-context",
-        "x-datadog-trace-id",
-        "x-datadog-parent-id",
-        "x-datadog-sampling-priority",
-        "x-datadog-origin",
-        "x-datadog-tags",
         "x-amzn-trace-id",
         "x-cloud-trace-context",
         "grpc-trace-bin",
+        "sw3",
+        "sw6",
         "sw8",
         "sw8-correlation",
         "sw8-x",
+        "request-id",
+        "sentry-trace",
+        "elastic-apm-traceparent",
+        "newrelic",
+        "x-dynatrace",
     ]
     .map(HeaderName::from_static);
     [
@@ -62,8 +67,16 @@ static TRACE_CONTEXT: LazyLock<HeaderSet> = LazyLock::new(|| {
     .into_iter()
     .chain(other_systems)
     .collect::<HeaderSet>()
-    // Jaeger's and OpenTracing's baggage, a header per item.
-    .with_prefixes(&["uberctx-", "ot-baggage-"])
+    // Jaeger's and OpenTracing's baggage, a header per item, and the systems that spell
+    // their context over several headers.
+    .with_prefixes(&[
+        "uberctx-",
+        "ot-baggage-",
+        "ot-tracer-",
+        "x-datadog-",
+        "x-newrelic-",
+        "x-instana-",
+    ])
 });
 
 /// What every call to a legacy site says about the citizen's request.
