@@ -331,6 +331,12 @@ pub fn toml_problem(text: &str, e: &toml::de::Error) -> String {
     }
 }
 
+/// Whether `path` is named as a TOML file, in any case.
+fn named_toml(path: &Path) -> bool {
+    path.extension()
+        .is_some_and(|e| e.eq_ignore_ascii_case("toml"))
+}
+
 /// Why a file found in the wrong place of `services/` is refused.
 pub const MISPLACED: &str = "service files belong in services/<ministry-id>/<service-id>.toml";
 
@@ -361,11 +367,12 @@ pub fn service_files(dir: &Path) -> std::io::Result<(Vec<PathBuf>, Vec<PathBuf>)
                 }
                 if f.extension().is_some_and(|e| e == "toml") {
                     files.push(f);
-                } else if f.is_dir() {
+                } else if f.is_dir() || named_toml(&f) {
+                    // `x.TOML`: found in a bypass probe, dropped without a word.
                     misplaced.push(f);
                 }
             }
-        } else if path.extension().is_some_and(|e| e == "toml") {
+        } else if named_toml(&path) {
             misplaced.push(path);
         }
     }

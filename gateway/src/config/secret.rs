@@ -190,9 +190,16 @@ impl Secrets {
 }
 
 /// The bytes of the file at `path`, read no further than one past `limit` (a longer file
-/// is told by its length, not read whole).
+/// is told by its length, not read whole). Only a regular file is read: found in a bypass probe, a FIFO named as a secret held
+/// `check`, the registry's poll and every later reload until something wrote to it.
 fn read_at_most(path: &std::path::Path, limit: usize) -> std::io::Result<Vec<u8>> {
     use std::io::Read;
+    if !std::fs::metadata(path)?.is_file() {
+        return Err(std::io::Error::new(
+            std::io::ErrorKind::InvalidInput,
+            "is not a regular file",
+        ));
+    }
     let mut bytes = Vec::new();
     std::fs::File::open(path)?
         .take(limit as u64 + 1)
@@ -233,7 +240,7 @@ mod tests {
     /// Found in a reload probe: a 50 MB file given as a password was read whole and sent
     /// on every request. The longest secret is 16 KiB, from a file or the environment.
     #[test]
-    fn a_secret_longer_than_any_credential_is_refused_and_says_where_not_what() {
+    fn a_secret_longer_than_any_credential_or_not_a_regular_file_is_refused_saying_where() {
         let dir = std::env::temp_dir().join(format!("egov-secret-{}", std::process::id()));
         std::fs::create_dir_all(&dir).expect("dir");
         let (longest, longer) = (dir.join("longest"), dir.join("longer"));
@@ -246,6 +253,14 @@ mod tests {
         let env = |n: &str| resolved(&secrets, SecretRef::Env(n.to_string()));
         assert_eq!(file(&longest).map(|s| s.len()).ok(), Some(MAX_SECRET_BYTES));
         assert_eq!(env("LONGEST").map(|s| s.len()).ok(), Some(MAX_SECRET_BYTES));
+        let fifo = dir.join("fifo");
+        let made = std::process::Command::new("mkfifo")
+            .arg(&fifo)
+            .status()
+            .expect("mkfifo");
+        assert!(made.success());
+        let said = file(&fifo).expect_err("a FIFO").to_string();
+        assert!(said.contains("is not a regular file"), "{said}");
         for refused in [file(&longer), env("LONGER")] {
             let said = refused.expect_err("too long").to_string();
             assert!(said.contains("longer than 16384 bytes"), "{said}");

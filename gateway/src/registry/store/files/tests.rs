@@ -524,10 +524,19 @@ fn a_file_in_the_wrong_place_is_reported_as_a_start_would_refuse_it() {
     std::fs::write(services.join("stray.toml"), "id = \"stray\"\n").expect("write");
     std::fs::create_dir_all(services.join("m/old")).expect("dir");
     std::fs::write(services.join("m/old/svc.toml"), "id = \"svc\"\n").expect("write");
+    // Found in a bypass probe: dropped without a word by a start, `check` and the poll.
+    std::fs::write(services.join("m/shouting.TOML"), "id = \"shouting\"\n").expect("write");
     let (_, broken) = store.absorb_edits().expect("scan");
     let mut files: Vec<&std::path::Path> = broken.iter().map(|b| b.file.as_path()).collect();
     files.sort();
-    assert_eq!(files, [services.join("m/old"), services.join("stray.toml")]);
+    assert_eq!(
+        files,
+        [
+            services.join("m/old"),
+            services.join("m/shouting.TOML"),
+            services.join("stray.toml")
+        ]
+    );
     assert!(
         broken.iter().all(|b| b.reason == crate::config::MISPLACED),
         "{broken:?}"
