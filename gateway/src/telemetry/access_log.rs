@@ -148,12 +148,7 @@ fn json_text(out: &mut Vec<u8>, s: &str) {
                     continue;
                 }
                 out.extend_from_slice(&bytes[from..i]);
-                // Every such character is in the Basic Multilingual Plane: one `\uXXXX`.
-                let code = u32::from(c);
-                out.extend_from_slice(b"\\u");
-                for shift in [12, 8, 4, 0] {
-                    out.push(HEX[((code >> shift) & 0xf) as usize]);
-                }
+                super::log_fields::json_escape(c, |b| out.push(b));
                 from = i + c.len_utf8();
                 continue;
             }
@@ -799,11 +794,22 @@ mod tests {
             "\u{85}del\u{7f}",
             "/بطاقة/ⵜⴰⴽⴰⵔⴹⴰ",
             "\u{2066}abcdefgh",
+            // From a bypass probe: a tag character, a word joiner, a soft hyphen.
+            "/t\u{E0041}\u{2060}\u{AD}\u{206B}x",
         ] {
             let mut out = Vec::new();
             json_str(&mut out, text);
             let line = String::from_utf8(out).expect("UTF-8");
-            let obeyed = ['\u{202e}', '\u{85}', '\u{7f}', '\u{2066}'];
+            let obeyed = [
+                '\u{202e}',
+                '\u{85}',
+                '\u{7f}',
+                '\u{2066}',
+                '\u{E0041}',
+                '\u{2060}',
+                '\u{AD}',
+                '\u{206B}',
+            ];
             assert!(!line.contains(obeyed), "{line}");
             let back: String = serde_json::from_str(&line).expect("a JSON string");
             assert_eq!(back, text, "{line}");

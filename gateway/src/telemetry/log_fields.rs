@@ -174,8 +174,7 @@ pub fn json_safe(line: &str) -> std::borrow::Cow<'_, str> {
     let mut out = String::with_capacity(line.len() + 16);
     for c in line.chars() {
         if raw(c) {
-            // Every such character is in the Basic Multilingual Plane: one `\uXXXX`.
-            let _ = write!(out, "\\u{:04x}", u32::from(c));
+            json_escape(c, |b| out.push(char::from(b)));
         } else {
             out.push(c);
         }
@@ -183,20 +182,44 @@ pub fn json_safe(line: &str) -> std::borrow::Cow<'_, str> {
     std::borrow::Cow::Owned(out)
 }
 
+/// `c` as JSON writes any character (RFC 8259 §7): `\uXXXX`, a surrogate pair of them
+/// beyond the Basic Multilingual Plane (the tag characters), handed to `push` byte by byte.
+pub(crate) fn json_escape(c: char, mut push: impl FnMut(u8)) {
+    const HEX: &[u8; 16] = b"0123456789abcdef";
+    for unit in c.encode_utf16(&mut [0; 2]) {
+        for b in *b"\\u" {
+            push(b);
+        }
+        for shift in [12, 8, 4, 0] {
+            push(HEX[usize::from((*unit >> shift) & 0xf)]);
+        }
+    }
+}
+
 /// Whether a log line must not carry `c` as it is: a control character (a newline would
 /// start a forged line, an escape code would rewrite the terminal), or an invisible one that
-/// reorders or hides the text around it.
+/// reorders or hides the text around it. Found in a bypass probe: the tag characters
+/// ("ASCII smuggling"), the word joiner, the soft hyphen and the deprecated format controls
+/// reached the access log raw; every invisible format character is escaped now.
 pub(crate) fn must_escape(c: char) -> bool {
     c.is_control()
         || matches!(
             c,
-            '\u{061C}' // Arabic letter mark
-                | '\u{200B}' // zero-width space
-                | '\u{200E}' | '\u{200F}' // left-to-right and right-to-left marks
+            '\u{00AD}' // soft hyphen
+                | '\u{034F}' // combining grapheme joiner
+                | '\u{061C}' // Arabic letter mark
+                | '\u{115F}' | '\u{1160}' | '\u{3164}' | '\u{FFA0}' // Hangul fillers
+                | '\u{17B4}' | '\u{17B5}' // Khmer inherent vowels
+                | '\u{180B}'..='\u{180F}' // Mongolian selectors and vowel separator
+                | '\u{200B}'..='\u{200F}' // zero-width space, joiners, directional marks
                 | '\u{2028}' | '\u{2029}' // line and paragraph separators
                 | '\u{202A}'..='\u{202E}' // embeddings and overrides
-                | '\u{2066}'..='\u{2069}' // isolates
+                | '\u{2060}'..='\u{206F}' // word joiner, invisible operators, isolates, deprecated
+                | '\u{FE00}'..='\u{FE0F}' // variation selectors
                 | '\u{FEFF}' // zero-width no-break space
+                | '\u{FFF9}'..='\u{FFFB}' // interlinear annotation
+                | '\u{E0000}'..='\u{E007F}' // tags
+                | '\u{E0100}'..='\u{E01EF}' // variation selectors supplement
         )
 }
 
@@ -290,6 +313,17 @@ mod tests {
         let back: serde_json::Value = serde_json::from_str(&safe).expect("still JSON");
         assert_eq!(back["service"], "FORGED\u{202e}gpj\u{85}");
         assert_eq!(back["ok"], "بطاقة ⵜⴰⴽⴰⵔⴹⴰ");
+    }
+
+    /// Found in a bypass probe: a tag character (beyond the Basic Multilingual Plane) is
+    /// invisible too; JSON writes it as a surrogate pair.
+    #[test]
+    fn a_character_beyond_the_basic_plane_is_escaped_as_a_surrogate_pair() {
+        let line = serde_json::json!({ "path": "/t\u{E0041}x" }).to_string();
+        let safe = super::json_safe(&line);
+        assert!(safe.contains(r"/t\udb40\udc41x"), "{safe}");
+        let back: serde_json::Value = serde_json::from_str(&safe).expect("still JSON");
+        assert_eq!(back["path"], "/t\u{E0041}x");
     }
 
     #[test]
