@@ -266,6 +266,8 @@ async fn spans_the_collector_does_not_take_are_counted_as_failed() {
     let failed = egov_integration::metric_value(&text, FAILED);
     assert!(failed.is_some_and(|n| n >= 3), "{failed:?}");
     assert_eq!(egov_integration::metric_value(&text, EXPORTED), None);
+    let ended = egov_integration::metric_value(&text, "egov_trace_spans_ended_total");
+    assert!(ended >= failed, "{ended:?} ended, {failed:?} failed");
 }
 
 #[tokio::test(flavor = "multi_thread")]
@@ -277,9 +279,22 @@ async fn spans_the_collector_takes_are_counted_as_exported() {
         .await
         .expect("request");
     assert_eq!(answer.status(), 200);
-    gw.telemetry.tracing.flush();
     const EXPORTED: &str = r#"egov_trace_spans_exported_total{result="exported"}"#;
-    let text = gw.metrics_showing(&[EXPORTED]).await;
-    let exported = egov_integration::metric_value(&text, EXPORTED);
+    // The server span ends after the answer: flushed until every span ended is exported.
+    let mut counts = (None, None);
+    for _ in 0..50 {
+        gw.telemetry.tracing.flush();
+        let text = gw.metrics_showing(&[EXPORTED]).await;
+        counts = (
+            egov_integration::metric_value(&text, "egov_trace_spans_ended_total"),
+            egov_integration::metric_value(&text, EXPORTED),
+        );
+        if counts.0.is_some() && counts.0 == counts.1 {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    let (ended, exported) = counts;
     assert!(exported.is_some_and(|n| n >= 1), "{exported:?}");
+    assert_eq!(ended, exported, "every span ended was exported");
 }

@@ -105,6 +105,8 @@ pub struct Metrics {
     /// `egov_trace_spans_exported_total{result}`: what became of the spans handed to the
     /// OTLP collector.
     pub trace_spans: IntCounterVec,
+    /// `egov_trace_spans_ended_total`: spans handed to the exporter's queue.
+    pub trace_spans_ended: IntCounter,
     /// Admin audit lines the target did not take (a full disk): the change stood unaudited.
     pub admin_audit_dropped: IntCounter,
     /// The process's CPU time, memory, start time and file descriptors, read at each
@@ -319,7 +321,12 @@ impl Metrics {
                 r.register(Box::new(c.clone()))?;
                 c
             },
-            trace_spans: counter(&r, "egov_trace_spans_exported_total", "Spans handed to the OTLP collector (telemetry.otlp_endpoint), by result (exported; failed: the collector refused them, answered an error or did not answer within 3 s, and they are lost). Spans dropped before export, while the exporter's queue of 2,048 was full behind a slow collector, are not counted: a failed count that keeps growing says the traces have gaps.", &["result"])?,
+            trace_spans: counter(&r, "egov_trace_spans_exported_total", "Spans handed to the OTLP collector (telemetry.otlp_endpoint), by result (exported; failed: the collector refused them, answered an error or did not answer within 3 s, and they are lost). What falls short of egov_trace_spans_ended_total was dropped while the exporter's queue of 2,048 was full behind a slow collector.", &["result"])?,
+            trace_spans_ended: {
+                let c = IntCounter::new("egov_trace_spans_ended_total", "Spans finished and handed to the exporter's queue (when telemetry.otlp_endpoint is set): egov_trace_spans_exported_total{result=\"exported\"} falls short of it by the spans lost, failed or dropped at a full queue.")?;
+                r.register(Box::new(c.clone()))?;
+                c
+            },
             admin_audit_dropped: {
                 let c = IntCounter::new("egov_admin_audit_dropped_total", "Admin audit lines the audit log did not take (a full disk): each change, refusal or read they were for stands unaudited.")?;
                 r.register(Box::new(c.clone()))?;

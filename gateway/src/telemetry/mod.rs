@@ -95,7 +95,13 @@ impl Telemetry {
                 &settings.access_log,
                 metrics.access_log_dropped.clone(),
             )?,
-            tracing: trace::Tracing::new(settings, metrics.trace_spans.clone())?,
+            tracing: trace::Tracing::new(
+                settings,
+                trace::SpanCounters {
+                    ended: metrics.trace_spans_ended.clone(),
+                    exported: metrics.trace_spans.clone(),
+                },
+            )?,
             status: status::StatusBoard::new(Arc::clone(&metrics)),
             record_metrics: settings.metrics,
             portal_metrics: metrics.for_service(PORTAL, PORTAL, &[]),
