@@ -3512,6 +3512,50 @@ async fn a_read_right_after_redis_lost_its_data_is_a_503_not_a_404() {
     assert!(back.is_some(), "the service never came back");
 }
 
+/// Found in review: a loss's token was written only where none was, so a second loss that
+/// kept the first one's token (keys evicted, a lagging replica taking over: the version
+/// back in time, `reg:lost` still there) was never restored, and its services were gone.
+#[tokio::test]
+async fn a_second_loss_that_keeps_the_first_ones_token_is_restored_too() {
+    let redis = RedisServer::start();
+    let p = Pair::start(&redis);
+    p.settle(&redis);
+    let on_a = api_of(&p.a, &p.keys, "interior");
+    // A first loss, restored: its token stays in the store.
+    redis.command(&["FLUSHALL"]).expect("flushall");
+    let restored = within(Duration::from_secs(15), || async {
+        on_a.get("/services/cnie-renewal").await.status == StatusCode::OK
+            && redis
+                .command(&["EXISTS", "egov:reg:lost"])
+                .is_ok_and(|v| v == redis::Value::Int(1))
+    })
+    .await;
+    assert!(restored.is_some(), "the first loss was never restored");
+    std::thread::sleep(Duration::from_secs(1));
+    // The second: one service's keys gone and the version back at 1, the token kept.
+    for command in [
+        &["DEL", "egov:reg:svc:cnie-renewal"][..],
+        &["SREM", "egov:reg:ids", "cnie-renewal"][..],
+        &["SET", "egov:reg:version", "1"][..],
+    ] {
+        redis.command(command).expect("the second loss");
+    }
+    let back = within(Duration::from_secs(15), || async {
+        redis
+            .command(&["EXISTS", "egov:reg:svc:cnie-renewal"])
+            .is_ok_and(|v| v == redis::Value::Int(1))
+    })
+    .await;
+    assert!(back.is_some(), "the lost service was never written back");
+    for g in [&p.a, &p.b] {
+        let served = within(Duration::from_secs(10), || async {
+            status_of(&g.url("/s/cnie-renewal/")).await == StatusCode::OK
+        })
+        .await;
+        assert!(served.is_some(), "an instance stopped serving the service");
+    }
+}
+
 /// Found when tried: while the store was being restored, a service created on another
 /// instance (not yet known here) was 404 "there is no service"; no absence is known then.
 #[tokio::test]

@@ -374,12 +374,18 @@ impl SharedStore {
     /// others had applied, so they never saw the loss, and applied its older reading over a
     /// change they held (each restored record now says which change it was read at, and the
     /// newer reading wins: [`Self::restore_record`]).
+    ///
+    /// A loss this instance finds always writes a new token: found in review, written only
+    /// where none was, a loss that kept the old token (a lagging replica taking over, keys
+    /// evicted) was never restored, and the older store was applied. Two instances finding
+    /// one loss at once make two tokens, and each instance gives its reading back twice,
+    /// which writes nothing the second time (the newer reading is already there).
     pub async fn losses(&self, lost: bool) -> Result<Option<String>, StoreError> {
         let key = self.kv.key("reg", "lost");
         if lost {
             let token = format!("{:032x}", rand::random::<u128>());
             self.kv
-                .set(&key, token.as_bytes(), Some(HISTORY_TTL), Write::IfAbsent)
+                .set(&key, token.as_bytes(), Some(HISTORY_TTL), Write::Always)
                 .await?;
         }
         Ok(self
