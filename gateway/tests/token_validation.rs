@@ -501,6 +501,22 @@ fn logout_tokens_without_events_with_a_nonce_or_a_wrong_type_are_refused() {
     ))));
 }
 
+/// Found in review: a logout token's identifiers, each a key in the session store, were
+/// not held to the ID token's bound.
+#[test]
+fn a_logout_token_with_an_identifier_longer_than_any_is_refused() {
+    let k = key("k1");
+    let d = serve(vec![k.jwk.clone()]);
+    let p = provider(&d.issuer);
+    let rt = runtime();
+    for claim in ["sub", "sid", "jti"] {
+        let mut c = logout_claims(&d.issuer);
+        c[claim] = json!("x".repeat(50_000));
+        let why = refused(rt.block_on(p.validate_logout_token(&sign(&k, &c, Some("logout+jwt")))));
+        assert!(why.contains(&format!("{claim} longer than")), "{why}");
+    }
+}
+
 #[test]
 fn a_logout_token_older_than_the_replay_memory_is_refused_even_without_exp() {
     let k = key("k1");

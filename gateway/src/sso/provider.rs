@@ -122,6 +122,24 @@ const MAX_PROVIDER_DOCUMENT_BYTES: usize = 1 << 20;
 /// `acr` went to every site in the identity header, and each answered that citizen 431.
 const MAX_IDENTIFIER_BYTES: usize = 255;
 
+/// `Err` naming the first of `names` whose claim is a string over [`MAX_IDENTIFIER_BYTES`].
+fn identifiers_bounded(
+    claims: &serde_json::Map<String, Value>,
+    names: &[&str],
+) -> Result<(), ProviderError> {
+    match names.iter().find(|name| {
+        claims
+            .get(**name)
+            .and_then(Value::as_str)
+            .is_some_and(|v| v.len() > MAX_IDENTIFIER_BYTES)
+    }) {
+        Some(name) => Err(ProviderError::InvalidToken(format!(
+            "{name} longer than {MAX_IDENTIFIER_BYTES} bytes"
+        ))),
+        None => Ok(()),
+    }
+}
+
 /// `text` cut to `max` characters.
 fn shortened(text: &str, max: usize) -> String {
     text.chars().take(max).collect()
@@ -509,13 +527,7 @@ impl Provider {
             .ok_or_else(|| ProviderError::InvalidToken("no sub".into()))?
             .to_string();
         let text = |k: &str| claims.get(k).and_then(Value::as_str).map(str::to_string);
-        for claim in ["sub", "sid", "acr", "iss"] {
-            if text(claim).is_some_and(|v| v.len() > MAX_IDENTIFIER_BYTES) {
-                return Err(ProviderError::InvalidToken(format!(
-                    "{claim} longer than {MAX_IDENTIFIER_BYTES} bytes"
-                )));
-            }
-        }
+        identifiers_bounded(&claims, &["sub", "sid", "acr", "iss"])?;
         let name = text("name")
             .or_else(|| match (text("given_name"), text("family_name")) {
                 (Some(g), Some(f)) => Some(format!("{g} {f}")),
@@ -589,6 +601,9 @@ impl Provider {
                 "a logout token must not carry a nonce".into(),
             ));
         }
+        // Each becomes a key in the session store: found in review, a logout token's were
+        // not held to the ID token's bound.
+        identifiers_bounded(&claims, &["sub", "sid", "jti"])?;
         let text = |k: &str| claims.get(k).and_then(Value::as_str).map(str::to_string);
         let (sub, sid) = (text("sub"), text("sid"));
         if sub.is_none() && sid.is_none() {
