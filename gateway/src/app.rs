@@ -63,10 +63,11 @@ pub struct App {
     /// Set once shutdown has begun: `/readyz` answers 503 so load balancers stop sending,
     /// while the portal keeps serving for `server.grace_period`.
     pub draining: Arc<std::sync::atomic::AtomicBool>,
-    /// Set once a graceful upgrade (SIGQUIT) hands the listeners to a new process: every
-    /// answer from then on closes its connection, as while draining, but `/readyz` stays
-    /// ready (the new process answers beside it on the same ports).
-    pub handing_over: Arc<std::sync::atomic::AtomicBool>,
+    /// Set once this process is leaving: SIGTERM's grace period (with [`Self::draining`])
+    /// or a graceful upgrade's hand-over (SIGQUIT; `/readyz` stays ready then, the new
+    /// process answering beside it on the same ports). Every answer from then on closes its
+    /// connection, so kept-alive clients move elsewhere before this process stops.
+    pub closing_connections: Arc<std::sync::atomic::AtomicBool>,
     /// The TLS listeners' certificates, which a reload reads again.
     pub certificates: Arc<PortalCertificates>,
 }
@@ -184,7 +185,7 @@ impl App {
             rate_limiter,
             connections: crate::limits::ConnectionLimits::new(&config.gateway.limits),
             draining: Arc::new(std::sync::atomic::AtomicBool::new(false)),
-            handing_over: Arc::new(std::sync::atomic::AtomicBool::new(false)),
+            closing_connections: Arc::new(std::sync::atomic::AtomicBool::new(false)),
             certificates,
         })
     }

@@ -635,7 +635,7 @@ pub fn run_until_signalled(server: Server, app: &App, settings: &ServerSettings)
     server.run(RunArgs {
         shutdown_signal: Box::new(DrainFirst {
             draining: Arc::clone(&app.draining),
-            handing_over: Arc::clone(&app.handing_over),
+            closing_connections: Arc::clone(&app.closing_connections),
             grace: settings.grace_period,
             upgrade_sock: settings.upgrade_sock.clone(),
         }),
@@ -657,18 +657,18 @@ pub fn run_until_signalled(server: Server, app: &App, settings: &ServerSettings)
 /// and serves on.
 struct DrainFirst {
     draining: Arc<std::sync::atomic::AtomicBool>,
-    handing_over: Arc<std::sync::atomic::AtomicBool>,
+    closing_connections: Arc<std::sync::atomic::AtomicBool>,
     grace: std::time::Duration,
     upgrade_sock: std::path::PathBuf,
 }
 
 impl DrainFirst {
     /// SIGQUIT's upgrade, if a new process is there to take the listeners: from then on
-    /// every answer closes its connection ([`crate::app::App::handing_over`]), so the
+    /// every answer closes its connection ([`crate::app::App::closing_connections`]), so the
     /// clients move to the new process before this one stops.
     fn upgrade(&self) -> Option<ShutdownSignal> {
         if upgrade_waiting(&self.upgrade_sock) {
-            self.handing_over
+            self.closing_connections
                 .store(true, std::sync::atomic::Ordering::Relaxed);
             return Some(ShutdownSignal::GracefulUpgrade);
         }
@@ -793,6 +793,8 @@ impl ShutdownSignalWatch for DrainFirst {
             }
         }
         self.draining
+            .store(true, std::sync::atomic::Ordering::Relaxed);
+        self.closing_connections
             .store(true, std::sync::atomic::Ordering::Relaxed);
         tracing::info!(grace = ?self.grace, "SIGTERM: /readyz says 503; serving on for the grace period");
         let grace = tokio::time::sleep(self.grace);

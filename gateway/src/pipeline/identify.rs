@@ -18,14 +18,14 @@ pub struct Identify {
     /// admission layer's; whether an answer offers keep-alive is decided here, once pingora
     /// has read the request (it applies the client's own `Connection` wish as it reads).
     keepalive: bool,
-    /// Set when a SIGTERM's grace period begins ([`crate::app::App::draining`]) or a
-    /// SIGQUIT hands the listeners over ([`crate::app::App::handing_over`]): every answer
-    /// from then on closes its connection, so clients holding one move to another instance
-    /// (or the new process) while this one still serves. Found when tried: answers kept
-    /// offering keep-alive, and the connections were cut when the grace period ended; then,
-    /// in a reload probe, the same at an upgrade: every busy kept-alive connection lost the
-    /// request it had just sent when the old process stopped, 5 s after the SIGQUIT.
-    leaving: [Arc<std::sync::atomic::AtomicBool>; 2],
+    /// Set when a SIGTERM's grace period begins or a SIGQUIT hands the listeners over
+    /// ([`crate::app::App::closing_connections`]): every answer from then on closes its
+    /// connection, so clients holding one move to another instance (or the new process)
+    /// while this one still serves. Found when tried: answers kept offering keep-alive, and
+    /// the connections were cut when the grace period ended; then, in a reload probe, the
+    /// same at an upgrade: every busy kept-alive connection lost the request it had just
+    /// sent when the old process stopped, 5 s after the SIGQUIT.
+    closing_connections: Arc<std::sync::atomic::AtomicBool>,
 }
 
 impl Identify {
@@ -33,13 +33,13 @@ impl Identify {
         registry: Arc<Registry>,
         telemetry: Arc<Telemetry>,
         keepalive: bool,
-        leaving: [Arc<std::sync::atomic::AtomicBool>; 2],
+        closing_connections: Arc<std::sync::atomic::AtomicBool>,
     ) -> Self {
         Self {
             registry,
             telemetry,
             keepalive,
-            leaving,
+            closing_connections,
         }
     }
 }
@@ -50,11 +50,10 @@ impl Stage for Identify {
     }
 
     async fn run(&self, session: &mut Session, ctx: &mut RequestCtx) -> Step {
-        let leaving = self
-            .leaving
-            .iter()
-            .any(|l| l.load(std::sync::atomic::Ordering::Relaxed));
-        if !self.keepalive || leaving {
+        let closing = self
+            .closing_connections
+            .load(std::sync::atomic::Ordering::Relaxed);
+        if !self.keepalive || closing {
             session.set_keepalive(None);
         }
         let snap = self.registry.snapshot();

@@ -93,7 +93,7 @@ impl Pipeline {
                 Arc::clone(&app.registry),
                 t(),
                 app.connections.keepalive_timeout.is_some(),
-                [Arc::clone(&app.draining), Arc::clone(&app.handing_over)],
+                Arc::clone(&app.closing_connections),
             ),
             guard: guard::Guard,
             route: route::RouteStage::new(t()),

@@ -126,43 +126,45 @@ fn json_str(out: &mut Vec<u8>, s: &str) {
 /// logs write them). Found in an observability probe: a path's right-to-left override
 /// reached the access log raw, and turned the rest of its line around under `tail`.
 fn json_text(out: &mut Vec<u8>, s: &str) {
-    const HEX: &[u8; 16] = b"0123456789abcdef";
+    use super::log_fields::{json_escape, must_escape};
     let bytes = s.as_bytes();
     let clean = clean_prefix(bytes);
     out.extend_from_slice(&bytes[..clean]);
     let mut from = clean;
     for (i, &b) in bytes.iter().enumerate().skip(clean) {
-        let escape: &[u8] = match b {
+        let short: &[u8] = match b {
             b'"' => b"\\\"",
             b'\\' => b"\\\\",
             b'\n' => b"\\n",
             b'\r' => b"\\r",
             b'\t' => b"\\t",
-            0..=0x1f => b"",
-            0x7f.. => {
-                // A character's first byte (`None` for the bytes after it).
-                let Some(c) = s.get(i..).and_then(|rest| rest.chars().next()) else {
-                    continue;
-                };
-                if !super::log_fields::must_escape(c) {
-                    continue;
-                }
-                out.extend_from_slice(&bytes[from..i]);
-                super::log_fields::json_escape(c, |b| out.push(b));
-                from = i + c.len_utf8();
-                continue;
-            }
-            _ => continue,
+            _ => b"",
         };
-        out.extend_from_slice(&bytes[from..i]);
-        if escape.is_empty() {
-            out.extend_from_slice(b"\\u00");
-            out.push(HEX[usize::from(b >> 4)]);
-            out.push(HEX[usize::from(b & 0xf)]);
-        } else {
-            out.extend_from_slice(escape);
+        if short.is_empty() && (0x20..0x7f).contains(&b) {
+            continue;
         }
-        from = i + 1;
+        // A character's first byte (`None` for the bytes after it, and for the plain ones).
+        let escaped = if short.is_empty() {
+            s.get(i..)
+                .and_then(|rest| rest.chars().next())
+                .filter(|&c| must_escape(c))
+        } else {
+            None
+        };
+        if short.is_empty() && escaped.is_none() {
+            continue;
+        }
+        out.extend_from_slice(&bytes[from..i]);
+        match escaped {
+            Some(c) => {
+                json_escape(c, |b| out.push(b));
+                from = i + c.len_utf8();
+            }
+            None => {
+                out.extend_from_slice(short);
+                from = i + 1;
+            }
+        }
     }
     out.extend_from_slice(&bytes[from..]);
 }

@@ -32,8 +32,8 @@ pub struct RequestObs {
     client_wait: Duration,
     upstream_error: Option<&'static str>,
     backend: Option<SocketAddr>,
-    /// When the answer's header left for the citizen (a final one or a `101`, not another
-    /// `1xx`: `crate::limits::ends_the_exchange`).
+    /// When the answer's header left for the citizen (a final one or a `101`, after which
+    /// the bytes are another protocol's; not another `1xx`).
     header_sent: Option<Instant>,
     finished: bool,
 }
