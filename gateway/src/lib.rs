@@ -10,6 +10,7 @@
 pub mod admin;
 pub mod app;
 pub mod assist;
+pub mod bounded_body;
 pub mod cache;
 pub mod certificates;
 pub mod chain;

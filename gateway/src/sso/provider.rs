@@ -289,22 +289,12 @@ impl Provider {
                 resp.status()
             )));
         }
-        // Read to a cap, not whole: found when tried, a 100 MB key set (fetched again at an
-        // anonymous post's unknown `kid`) took the gateway from 92 to 315 MB.
-        let mut resp = resp;
-        let mut body = Vec::new();
-        while let Some(chunk) = resp
-            .chunk()
+        let body = crate::bounded_body::read_capped(resp, MAX_PROVIDER_DOCUMENT_BYTES)
             .await
-            .map_err(|e| ProviderError::Unavailable(format!("{url}: {e}")))?
-        {
-            if body.len() + chunk.len() > MAX_PROVIDER_DOCUMENT_BYTES {
-                return Err(ProviderError::Unavailable(format!(
-                    "{url}: the answer is larger than {MAX_PROVIDER_DOCUMENT_BYTES} bytes"
-                )));
-            }
-            body.extend_from_slice(&chunk);
-        }
+            .map_err(|e| {
+                let e = crate::telemetry::log_fields::ErrorChain(&e);
+                ProviderError::Unavailable(format!("{url}: {e}"))
+            })?;
         serde_json::from_slice(&body).map_err(|e| ProviderError::Unavailable(format!("{url}: {e}")))
     }
 

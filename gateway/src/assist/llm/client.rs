@@ -420,7 +420,7 @@ impl LlmClient {
         if let Some(key) = &self.settings.api_key {
             request = request.bearer_auth(key);
         }
-        let mut response = request.send().await.map_err(transport)?;
+        let response = request.send().await.map_err(transport)?;
         let status = response.status();
         if status == StatusCode::TOO_MANY_REQUESTS || status.is_server_error() {
             return Err(Failure {
@@ -435,22 +435,14 @@ impl LlmClient {
         if !status.is_success() {
             return Err(LlmError::Status(status.as_u16()).into());
         }
-        let too_big = || LlmError::Malformed(format!("response over {MAX_RESPONSE_BYTES} bytes"));
-        if response
-            .content_length()
-            .is_some_and(|n| n > MAX_RESPONSE_BYTES as u64)
-        {
-            return Err(too_big().into());
-        }
-        // The same bounded read as `soap_facade::read_response`; kept apart while the two
-        // have different owners and error types.
-        let mut bytes = Vec::new();
-        while let Some(chunk) = response.chunk().await.map_err(transport)? {
-            if bytes.len() + chunk.len() > MAX_RESPONSE_BYTES {
-                return Err(too_big().into());
-            }
-            bytes.extend_from_slice(&chunk);
-        }
+        let bytes = crate::bounded_body::read_capped(response, MAX_RESPONSE_BYTES)
+            .await
+            .map_err(|e| match e {
+                crate::bounded_body::BoundedBodyError::TooLarge(max) => {
+                    LlmError::Malformed(format!("response over {max} bytes"))
+                }
+                crate::bounded_body::BoundedBodyError::Transport(e) => transport(e),
+            })?;
         serde_json::from_slice(&bytes)
             .map_err(|e| LlmError::Malformed(format!("not a chat completion: {e}")).into())
     }
