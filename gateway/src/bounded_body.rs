@@ -1,5 +1,5 @@
 //! An outside server's answer read to a cap, never whole: the identity provider's discovery
-//! document and key set, the LLM's completions. Found when tried: a 100 MB key set, fetched
+//! document, key set and token answers, the LLM's completions. Found when tried: a 100 MB key set, fetched
 //! again at an anonymous post's asking, took the gateway from 92 to 315 MB. A declared
 //! `Content-Length` over the cap is refused before a byte is read.
 

@@ -530,3 +530,18 @@ fn a_logout_token_older_than_the_replay_memory_is_refused_even_without_exp() {
     let why = refused(rt.block_on(p.validate_logout_token(&sign(&k, &old, Some("logout+jwt")))));
     assert!(why.contains("issued more than 3600 s ago"), "{why}");
 }
+
+/// Found in a last read: the key set and the discovery document were read to a cap, the
+/// token endpoint's answer (at every login and every session's refresh) was read whole.
+#[test]
+fn a_token_answer_larger_than_a_megabyte_is_not_read() {
+    let d = serve(Vec::new());
+    let p = provider(&d.issuer);
+    *d.token_answer.lock().expect("lock") = json!({
+        "access_token": "a".repeat(2 << 20), "token_type": "Bearer", "expires_in": 600,
+    });
+    match runtime().block_on(p.refresh("rt-1")) {
+        Err(ProviderError::Unavailable(why)) => assert!(why.contains("larger than"), "{why}"),
+        other => panic!("expected the answer refused, got {other:?}"),
+    }
+}

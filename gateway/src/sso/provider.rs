@@ -405,7 +405,7 @@ impl Provider {
             .client
             .exchange_code(AuthorizationCode::new(code.to_string()))
             .set_pkce_verifier(PkceCodeVerifier::new(pkce_verifier.to_string()))
-            .request_async(&self.http)
+            .request_async(&CappedTokenClient(&self.http))
             .await
             .map_err(token_error)?;
         let tokens = tokens_from(&resp);
@@ -429,7 +429,7 @@ impl Provider {
         let resp = d
             .client
             .exchange_refresh_token(&rt)
-            .request_async(&self.http)
+            .request_async(&CappedTokenClient(&self.http))
             .await
             .map_err(refresh_error)?;
         let mut tokens = tokens_from(&resp);
@@ -835,6 +835,56 @@ fn access_expires_at(now: u64, expires_in: Option<Duration>) -> u64 {
         .unwrap_or(Duration::from_secs(300))
         .min(MAX_ACCESS_LIFETIME);
     now.saturating_add(lifetime.as_secs())
+}
+
+/// Why the token endpoint gave no answer to read.
+#[derive(Debug, thiserror::Error)]
+enum TokenCallError {
+    #[error("the token endpoint could not be asked")]
+    Send(#[source] reqwest::Error),
+    #[error(transparent)]
+    Answer(#[from] crate::bounded_body::BoundedBodyError),
+}
+
+/// `oauth2`'s call to the token endpoint, its answer read to the cap of the provider's
+/// documents: `oauth2`'s own client reads it whole. Found when tried: the discovery document
+/// and the key set were capped, the token endpoint's answer (a code exchange at every login,
+/// a refresh at every session's renewal) was not.
+struct CappedTokenClient<'a>(&'a reqwest::Client);
+
+impl<'c> oauth2::AsyncHttpClient<'c> for CappedTokenClient<'_> {
+    type Error = TokenCallError;
+    type Future = std::pin::Pin<
+        Box<
+            dyn std::future::Future<Output = Result<oauth2::HttpResponse, TokenCallError>>
+                + Send
+                + Sync
+                + 'c,
+        >,
+    >;
+
+    fn call(&'c self, request: oauth2::HttpRequest) -> Self::Future {
+        Box::pin(token_call(self.0, request))
+    }
+}
+
+async fn token_call(
+    http: &reqwest::Client,
+    request: oauth2::HttpRequest,
+) -> Result<oauth2::HttpResponse, TokenCallError> {
+    let request = reqwest::Request::try_from(request).map_err(TokenCallError::Send)?;
+    let response = http.execute(request).await.map_err(TokenCallError::Send)?;
+    let (status, version, headers) = (
+        response.status(),
+        response.version(),
+        response.headers().clone(),
+    );
+    let body = crate::bounded_body::read_capped(response, MAX_PROVIDER_DOCUMENT_BYTES).await?;
+    let mut answer = http::Response::new(body);
+    *answer.status_mut() = status;
+    *answer.version_mut() = version;
+    *answer.headers_mut() = headers;
+    Ok(answer)
 }
 
 /// A token-endpoint error answer that means the grant itself is over: the code or
