@@ -245,13 +245,13 @@ fn a_json_call_round_trips_through_a_service_echoing_its_fields() {
 
 #[test]
 fn a_latin1_response_declared_in_the_xml_declaration_is_decoded() {
-    let xml = b"<?xml version='1.0' encoding='ISO-8859-1'?><Envelope><Body><R><v>D\xe9j\xe0</v></R></Body></Envelope>";
+    let xml = b"<?xml version='1.0' encoding='ISO-8859-1'?><Envelope xmlns='http://schemas.xmlsoap.org/soap/envelope/'><Body><R><v>D\xe9j\xe0</v></R></Body></Envelope>";
     assert_eq!(envelope_to_json(xml).expect("json"), json!({"v": "Déjà"}));
 }
 
 #[test]
 fn the_content_type_charset_decodes_a_response_with_a_bare_declaration() {
-    let xml = b"<?xml version=\"1.0\"?><Envelope><Body><R><v>D\xe9j\xe0</v></R></Body></Envelope>";
+    let xml = b"<?xml version=\"1.0\"?><Envelope xmlns='http://schemas.xmlsoap.org/soap/envelope/'><Body><R><v>D\xe9j\xe0</v></R></Body></Envelope>";
     assert_eq!(
         envelope_to_json_with_content_type(xml, Some("text/xml; charset=ISO-8859-1"))
             .expect("json"),
@@ -261,7 +261,7 @@ fn the_content_type_charset_decodes_a_response_with_a_bare_declaration() {
 
 #[test]
 fn the_content_type_charset_wins_over_the_xml_declaration() {
-    let xml = "<?xml version='1.0' encoding='windows-1256'?><Envelope><Body><R><v>مرحبا</v></R></Body></Envelope>";
+    let xml = "<?xml version='1.0' encoding='windows-1256'?><Envelope xmlns='http://schemas.xmlsoap.org/soap/envelope/'><Body><R><v>مرحبا</v></R></Body></Envelope>";
     assert_eq!(
         envelope_to_json_with_content_type(xml.as_bytes(), Some("text/xml;charset=\"utf-8\""))
             .expect("json"),
@@ -272,7 +272,7 @@ fn the_content_type_charset_wins_over_the_xml_declaration() {
 #[test]
 fn a_byte_order_mark_wins_over_the_content_type() {
     let mut xml = b"\xEF\xBB\xBF".to_vec();
-    xml.extend_from_slice("<Envelope><Body><R><v>Fès</v></R></Body></Envelope>".as_bytes());
+    xml.extend_from_slice("<Envelope xmlns='http://schemas.xmlsoap.org/soap/envelope/'><Body><R><v>Fès</v></R></Body></Envelope>".as_bytes());
     assert_eq!(
         envelope_to_json_with_content_type(&xml, Some("text/xml; charset=iso-8859-1"))
             .expect("json"),
@@ -282,7 +282,7 @@ fn a_byte_order_mark_wins_over_the_content_type() {
 
 #[test]
 fn utf16_declared_without_a_byte_order_mark_is_read_as_utf8() {
-    let xml = "<?xml version=\"1.0\" encoding=\"utf-16\"?><Envelope><Body><R><v>Déjà مرحبا</v></R></Body></Envelope>";
+    let xml = "<?xml version=\"1.0\" encoding=\"utf-16\"?><Envelope xmlns='http://schemas.xmlsoap.org/soap/envelope/'><Body><R><v>Déjà مرحبا</v></R></Body></Envelope>";
     assert_eq!(
         envelope_to_json_with_content_type(xml.as_bytes(), Some("text/xml")).expect("json"),
         json!({"v": "Déjà مرحبا"})
@@ -295,7 +295,7 @@ fn utf16_declared_without_a_byte_order_mark_is_read_as_utf8() {
 
 #[test]
 fn a_response_without_any_declaration_is_utf8() {
-    let xml = "<Envelope><Body><R><v>Déjà</v></R></Body></Envelope>";
+    let xml = "<Envelope xmlns='http://schemas.xmlsoap.org/soap/envelope/'><Body><R><v>Déjà</v></R></Body></Envelope>";
     assert_eq!(
         envelope_to_json_with_content_type(xml.as_bytes(), Some("text/xml; charset=klingon"))
             .expect("json"),
@@ -305,7 +305,7 @@ fn a_response_without_any_declaration_is_utf8() {
 
 #[test]
 fn an_empty_body_is_an_empty_object() {
-    let xml = br#"<s:Envelope xmlns:s="x"><s:Body/></s:Envelope>"#;
+    let xml = br#"<s:Envelope xmlns:s="http://schemas.xmlsoap.org/soap/envelope/"><s:Body/></s:Envelope>"#;
     assert_eq!(envelope_to_json(xml).expect("json"), json!({}));
 }
 
@@ -323,13 +323,13 @@ fn oversized_responses_are_refused_before_parsing() {
 #[test]
 fn dtds_deep_nesting_and_broken_xml_are_malformed_not_panics() {
     let dtd =
-        br#"<!DOCTYPE x [<!ENTITY a "aaaa">]><Envelope><Body><R><v>&a;</v></R></Body></Envelope>"#;
+        br#"<!DOCTYPE x [<!ENTITY a "aaaa">]><Envelope xmlns='http://schemas.xmlsoap.org/soap/envelope/'><Body><R><v>&a;</v></R></Body></Envelope>"#;
     assert!(matches!(
         envelope_to_json(dtd),
         Err(SoapError::Malformed(_))
     ));
     let deep = format!(
-        "<Envelope><Body>{}{}</Body></Envelope>",
+        r#"<Envelope xmlns="http://schemas.xmlsoap.org/soap/envelope/"><Body>{}{}</Body></Envelope>"#,
         "<a>".repeat(100),
         "</a>".repeat(100)
     );
@@ -338,10 +338,10 @@ fn dtds_deep_nesting_and_broken_xml_are_malformed_not_panics() {
         Err(SoapError::Malformed(_))
     ));
     for bad in [
-        &b"<Envelope><Body><R><v>x</R></Body></Envelope>"[..],
+        &b"<Envelope xmlns='http://schemas.xmlsoap.org/soap/envelope/'><Body><R><v>x</R></Body></Envelope>"[..],
         b"<html><body>502 Bad Gateway</body></html>",
         b"",
-        b"<Envelope><Body><R><v>&unknown;</v></R></Body></Envelope>",
+        b"<Envelope xmlns='http://schemas.xmlsoap.org/soap/envelope/'><Body><R><v>&unknown;</v></R></Body></Envelope>",
         b"\xff\xfe<",
     ] {
         assert!(
@@ -397,4 +397,97 @@ fn text_and_attributes_in_a_response_are_kept_not_dropped() {
             "status": "ok"
         }))
     );
+}
+
+/// Found when tried: an answer cut off inside its Body (its `Content-Length` saying so, or a
+/// server dying mid-answer on a connection it then closed) became a `200 {}`, a server
+/// fault cut off the same: the citizen was told a failed call had succeeded.
+#[test]
+fn an_answer_cut_off_before_its_envelope_ends_is_malformed_not_an_empty_answer() {
+    let whole = String::from_utf8(envelope(
+        "<EchoResponse><result>ACCEPTED</result><balance>100</balance></EchoResponse>",
+    ))
+    .expect("utf-8");
+    assert!(envelope_to_json(whole.as_bytes()).is_ok());
+    let fault = String::from_utf8(envelope(
+        "<soap:Fault><faultcode>soap:Server</faultcode><faultstring>OutOfMemoryError</faultstring></soap:Fault>",
+    ))
+    .expect("utf-8");
+    for cut in [
+        &whole[..whole.find("<balance>").expect("balance") + 12],
+        &whole[..whole.find("<soap:Body>").expect("body") + 11],
+        &whole[..whole.find("</soap:Body>").expect("end of body")],
+        &fault[..fault.find("</faultstring>").expect("fault") - 3],
+    ] {
+        match envelope_to_json(cut.as_bytes()) {
+            Err(SoapError::Malformed(why)) => assert!(why.contains("ends inside"), "{why}"),
+            other => panic!("{cut}: {other:?}"),
+        }
+    }
+}
+
+/// Found when tried: a PHP warning printed before the envelope, or two envelopes one after
+/// the other, were read as an answer.
+#[test]
+fn text_beside_the_envelope_or_a_second_envelope_is_malformed() {
+    let one = String::from_utf8(envelope("<R><a>1</a></R>")).expect("utf-8");
+    for bad in [
+        format!("Warning: mysql_connect() failed in /var/www/ws.php\n{one}"),
+        format!("{one}\n<b>Notice</b>: undefined index"),
+        format!(
+            "{one}{}",
+            String::from_utf8(envelope("<R><a>2</a></R>")).expect("utf-8")
+        ),
+    ] {
+        assert!(
+            matches!(
+                envelope_to_json(bad.as_bytes()),
+                Err(SoapError::Malformed(_))
+            ),
+            "{bad}"
+        );
+    }
+    assert!(envelope_to_json(format!("\n  {one}\n").as_bytes()).is_ok());
+}
+
+/// Found when tried: an `Envelope` in a namespace that is not SOAP's, or in none, was read as
+/// a SOAP answer. SOAP 1.1's and 1.2's are, under any prefix.
+#[test]
+fn an_envelope_outside_soaps_namespaces_is_not_a_soap_answer() {
+    for bad in [
+        r#"<s:Envelope xmlns:s="urn:not-soap"><s:Body><R><a>1</a></R></s:Body></s:Envelope>"#,
+        r#"<Envelope><Body><R><a>1</a></R></Body></Envelope>"#,
+        r#"<s:Envelope xmlns="http://schemas.xmlsoap.org/soap/envelope/"><s:Body/></s:Envelope>"#,
+    ] {
+        assert!(
+            matches!(
+                envelope_to_json(bad.as_bytes()),
+                Err(SoapError::Malformed(_))
+            ),
+            "{bad}"
+        );
+    }
+    for good in [
+        r#"<Envelope xmlns="http://schemas.xmlsoap.org/soap/envelope/"><Body><R><a>1</a></R></Body></Envelope>"#,
+        r#"<e:Envelope xmlns:e="http://www.w3.org/2003/05/soap-envelope"><e:Body><R><a>1</a></R></e:Body></e:Envelope>"#,
+    ] {
+        assert_eq!(
+            envelope_to_json(good.as_bytes()),
+            Ok(json!({"a": "1"})),
+            "{good}"
+        );
+    }
+}
+
+/// Found when tried: 466,000 `<a b=""/>` in an answer under the size limit took 330 MB to
+/// convert. Elements and attributes are counted, and an answer of more is refused.
+#[test]
+fn an_answer_of_more_elements_and_attributes_than_the_bound_is_refused() {
+    let within = envelope(&format!("<R>{}</R>", "<a/>".repeat(MAX_NODES - 10)));
+    assert!(envelope_to_json(&within).is_ok());
+    let over = envelope(&format!("<R>{}</R>", r#"<a b=""/>"#.repeat(MAX_NODES / 2)));
+    match envelope_to_json(&over) {
+        Err(SoapError::Malformed(why)) => assert!(why.contains("elements and attributes"), "{why}"),
+        other => panic!("expected the bound, got {other:?}"),
+    }
 }
