@@ -292,6 +292,11 @@ fn portal_service(
             .keepalive_timeout
             .unwrap_or(app.connections.header_timeout),
     );
+    // `CONNECT` goes on to the guard, which refuses it as it does every method no service
+    // takes (405 with `Allow`, counted and logged, the connection closed): pingora's own
+    // refusal had no `Allow` (RFC 9110 §15.5.6), said `Server: Pingora` and left no trace
+    // (found when tried). Nothing is ever tunnelled: no phase of the gateway's lets it by.
+    options.allow_connect_method_proxying = true;
     http.server_options = Some(options);
     let metrics = &app.telemetry.metrics;
     let admission = Admission::new(

@@ -164,6 +164,37 @@ fn trace_track_and_invented_methods_get_405_and_never_reach_a_site_with_injected
     }
 }
 
+/// Found when tried: `CONNECT` got pingora's own bare 405, without the `Allow` RFC 9110
+/// §15.5.6 requires, with `Server: Pingora`, and in no log. In origin or authority form it
+/// is the portal's 405 like any method no service takes, and the connection closes.
+#[test]
+fn connect_in_either_form_gets_the_portals_405_with_allow() {
+    let estate = start_estate(None);
+    let gw = TestGateway::in_front_of(&estate);
+    for target in [
+        "/s/land-registration-tracking/__estate/echo".to_string(),
+        gw.addr.to_string(),
+    ] {
+        let req = format!("CONNECT {target} HTTP/1.1\r\nHost: {}\r\n\r\n", gw.addr);
+        let resp = raw_http::send(gw.addr, req.as_bytes());
+        assert_eq!(resp.status, 405, "{target}");
+        assert!(
+            resp.header("allow").is_some_and(|a| a.contains("GET")),
+            "{target}: {:?}",
+            resp.headers
+        );
+        assert!(
+            resp.header("server").is_none(),
+            "{target}: {:?}",
+            resp.headers
+        );
+        assert!(
+            resp.header("x-request-id").is_some(),
+            "{target}: the portal's own answer"
+        );
+    }
+}
+
 #[test]
 fn client_ip_and_url_override_headers_never_reach_the_legacy_site() {
     let estate = start_estate(None);
