@@ -533,7 +533,8 @@ async fn login_starts_another_site_makes_do_not_spend_the_addresss_login_rate() 
         ("sec-fetch-dest", "document"),
     ];
     for _ in 0..40 {
-        assert_eq!(start(pushed).await, 403);
+        // Asked of the citizen (a page with the login's button), not started.
+        assert_eq!(start(pushed).await, 200);
     }
     let typed: &[(&str, &str)] = &[
         ("sec-fetch-site", "none"),
@@ -542,6 +543,44 @@ async fn login_starts_another_site_makes_do_not_spend_the_addresss_login_rate() 
         ("sec-fetch-user", "?1"),
     ];
     assert_eq!(start(typed).await, 302, "the citizen's own login");
+}
+
+/// Found in a browser probe: Back, after a logout, to a service page that sends the citizen
+/// to the login, made the browser open the login start from the service's origin without
+/// her act, and she got the 403 page saying another service's page had sent it in her
+/// place. Such a start is a page asking her to log in, its button the same start; nothing
+/// is started (no login cookie, no provider) until she presses it. A picture is refused.
+#[tokio::test(flavor = "multi_thread")]
+async fn a_login_start_opened_without_the_citizens_act_asks_her_to_log_in() {
+    let world = SsoWorld::start(SsoOptions::new(Store::Memory));
+    let start = "/auth/login?return_to=%2Fs%2Fcnie-renewal%2F%3Fa%3D1%26b%3D2";
+    let resp = client()
+        .get(world.gateway.url(start))
+        .header("sec-fetch-site", "cross-site")
+        .header("sec-fetch-mode", "navigate")
+        .header("sec-fetch-dest", "document")
+        .header("accept-language", "fr")
+        .send()
+        .await
+        .expect("login");
+    assert_eq!(resp.status(), 200);
+    assert!(
+        resp.headers().get("set-cookie").is_none(),
+        "nothing started"
+    );
+    let page = resp.text().await.expect("page");
+    let button = format!("href=\"{}\"", start.replace('&', "&amp;"));
+    assert!(page.contains(&button), "{page}");
+    assert!(page.contains("Pour continuer, connectez-vous"), "{page}");
+    let picture = client()
+        .get(world.gateway.url(start))
+        .header("sec-fetch-site", "cross-site")
+        .header("sec-fetch-mode", "no-cors")
+        .header("sec-fetch-dest", "image")
+        .send()
+        .await
+        .expect("picture");
+    assert_eq!(picture.status(), 403);
 }
 
 /// A world whose addresses may each have five logins in progress (and start many more a

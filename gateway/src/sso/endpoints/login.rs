@@ -1,7 +1,7 @@
 //! The login: `/auth/login` sends the citizen to the provider, `/auth/callback` takes her
 //! back with a session, once the provider proves it authenticated her during this login.
 
-use super::{opened_as_a_page, query_param, safe_return_to, LOGIN_TTL};
+use super::{page_navigation, query_param, safe_return_to, Act, LOGIN_TTL};
 use crate::lang::Lang;
 use crate::response::{self, ErrorKind, LocalResponse};
 use crate::sso::pending::PendingRefusal;
@@ -22,8 +22,13 @@ impl Sso {
         let Some(provider) = &self.provider else {
             return response::error_page(ErrorKind::LoginUnavailable, request_id);
         };
-        if !opened_as_a_page(http.req_header()) {
-            return response::error_page(ErrorKind::Forbidden, request_id);
+        match page_navigation(http.req_header()) {
+            Some(Act::Citizens) => {}
+            // Found in a browser probe: Back, after a logout, to a service page that sends
+            // the citizen here got the 403 page saying another service's page had sent
+            // the request in her place. A page opened without her act is asked of her.
+            Some(Act::Unshown) => return login_prompt(http.req_header(), lang),
+            None => return response::error_page(ErrorKind::Forbidden, request_id),
         }
         let created_at = now_secs();
         match self.pending.admit(client, created_at).await {
@@ -269,4 +274,60 @@ pub(super) fn authenticated_during(
         .saturating_sub(began)
         .saturating_add(AUTHENTICATION_SLACK_SECS);
     issued_at.saturating_sub(auth_time) <= lasted
+}
+
+/// The page that asks the citizen to log in, for a login start her browser opened without
+/// her act (from another origin): its button opens the same start, as her act. Nothing is
+/// counted or started until she presses it, so a page that navigates here by itself spends
+/// none of her address's logins, and cannot log her in as anyone.
+fn login_prompt(req: &pingora::http::RequestHeader, lang: Lang) -> LocalResponse {
+    let target = req
+        .uri
+        .path_and_query()
+        .map_or("/auth/login", |pq| pq.as_str());
+    let page = LoginPrompt {
+        href: response::escape(target).into_owned(),
+    };
+    let body = response::Localized::render(&page, lang, "/");
+    LocalResponse::html_bytes(http::StatusCode::OK, body).localized(
+        std::sync::Arc::new(page),
+        lang,
+        "/",
+    )
+}
+
+/// The login prompt in every language, the reader's first (see [`response::Localized`]).
+#[derive(Debug)]
+struct LoginPrompt {
+    /// The login start to open, escaped already.
+    href: String,
+}
+
+impl response::Localized for LoginPrompt {
+    fn render(&self, lang: Lang, home: &str) -> bytes::Bytes {
+        // In the order of `Lang::ALL`: title, explanation, button.
+        const TEXTS: [[&str; 3]; 4] = [
+            [
+                "تسجيل الدخول",
+                "للمتابعة، سجّل الدخول إلى البوابة.",
+                "تسجيل الدخول",
+            ],
+            ["ⴽⵛⵎ", "ⴰⴷ ⵜⴽⵎⵎⵍⴷ, ⴽⵛⵎ ⵙ ⵓⵡⵡⵓⵔ.", "ⴽⵛⵎ"],
+            [
+                "Se connecter",
+                "Pour continuer, connectez-vous au portail.",
+                "Se connecter",
+            ],
+            ["Log in", "To continue, log in to the portal.", "Log in"],
+        ];
+        let href = &self.href;
+        let home_href = response::escape(home);
+        response::in_every_language(lang, TEXTS[lang.index()][0], "", home, |l| {
+            let [title, explanation, button] = TEXTS[l.index()];
+            let back = response::BACK_TO_THE_PORTAL[l.index()];
+            format!(
+                "<h1>{title}</h1><p>{explanation}</p><p><a class=\"button\" href=\"{href}\">{button}</a></p><p><a href=\"{home_href}\">{back}</a></p>"
+            )
+        })
+    }
 }

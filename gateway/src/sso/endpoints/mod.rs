@@ -138,6 +138,23 @@ impl EndpointContext<'_> {
 /// counts only the starts this lets through (found in a second bypass probe: refused ones
 /// still spent it, and pictures on a page anywhere kept an address's logins at 429).
 pub fn opened_as_a_page(req: &pingora::http::RequestHeader) -> bool {
+    page_navigation(req) == Some(Act::Citizens)
+}
+
+/// Who opened a page navigation ([`page_navigation`]).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Act {
+    /// The citizen: from the portal's own pages, an address she typed, a link she followed.
+    Citizens,
+    /// Not shown to be hers: from another origin, without her act (a page navigating by
+    /// itself, a form it submits, but also Back to a page that redirects here).
+    Unshown,
+}
+
+/// Whether `req` is a page the browser opens at the top (not a picture, frame, script,
+/// `fetch` or prefetch), and if so whose act it is; `None` for anything else. See
+/// [`opened_as_a_page`].
+pub fn page_navigation(req: &pingora::http::RequestHeader) -> Option<Act> {
     let header = |name: &str| req.headers.get(name).map(|v| v.as_bytes());
     let is = |name: &str, value: &[u8]| header(name).is_some_and(|v| v.eq_ignore_ascii_case(value));
     let is_or_absent = |name: &str, value: &[u8]| header(name).is_none() || is(name, value);
@@ -152,12 +169,16 @@ pub fn opened_as_a_page(req: &pingora::http::RequestHeader) -> bool {
         || is("sec-fetch-site", b"same-origin")
         || is("sec-fetch-site", b"none")
         || is("sec-fetch-user", b"?1");
-    !prefetch
+    let a_page = !prefetch
         && read
         && !a_picture
         && is_or_absent("sec-fetch-mode", b"navigate")
-        && is_or_absent("sec-fetch-dest", b"document")
-        && own_or_citizens
+        && is_or_absent("sec-fetch-dest", b"document");
+    a_page.then_some(if own_or_citizens {
+        Act::Citizens
+    } else {
+        Act::Unshown
+    })
 }
 
 impl Sso {

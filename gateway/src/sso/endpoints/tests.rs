@@ -68,6 +68,34 @@ fn a_login_starts_from_the_citizens_own_act_or_the_portals_pages_only() {
     }
 }
 
+#[test]
+fn a_page_opened_without_the_citizens_act_is_told_apart_from_what_is_no_page() {
+    let pushed = |site| {
+        vec![
+            ("sec-fetch-site", site),
+            ("sec-fetch-mode", "navigate"),
+            ("sec-fetch-dest", "document"),
+        ]
+    };
+    for unshown in [pushed("cross-site"), pushed("same-site")] {
+        assert_eq!(
+            page_navigation(&login_start(&unshown)),
+            Some(Act::Unshown),
+            "{unshown:?}"
+        );
+    }
+    let mut prefetched = pushed("cross-site");
+    prefetched.push(("sec-purpose", "prefetch"));
+    let framed = vec![
+        ("sec-fetch-site", "cross-site"),
+        ("sec-fetch-mode", "navigate"),
+        ("sec-fetch-dest", "iframe"),
+    ];
+    for no_page in [prefetched, framed] {
+        assert_eq!(page_navigation(&login_start(&no_page)), None, "{no_page:?}");
+    }
+}
+
 fn claims(
     auth_time: Option<u64>,
     issued_at: Option<u64>,
