@@ -54,7 +54,9 @@ pub enum Route<'a> {
     UnknownHost,
 }
 
-pub use crate::sso::origin::{ORIGIN_EXCHANGE_PATH, ORIGIN_KEEP_ALIVE_PATH};
+pub use crate::sso::origin::{
+    ORIGIN_EXCHANGE_PATH, ORIGIN_KEEP_ALIVE_PATH, ORIGIN_SIGNED_OUT_PATH,
+};
 
 /// Routes a request by its `host` (as sent, any case, maybe with a port), `path` and raw `query`.
 pub fn route<'a>(snap: &'a Snapshot, host: &str, path: &'a str, query: Option<&str>) -> Route<'a> {
@@ -103,6 +105,12 @@ fn service_origin_route<'a>(snap: &'a Snapshot, id: &str, path: &'a str) -> Rout
         return Route::OriginAuth {
             service,
             endpoint: AuthEndpoint::KeepAlive,
+        };
+    }
+    if path == ORIGIN_SIGNED_OUT_PATH {
+        return Route::OriginAuth {
+            service,
+            endpoint: AuthEndpoint::OriginSignedOut,
         };
     }
     if path == crate::portal::lang::ORIGIN_SWITCH_PATH {

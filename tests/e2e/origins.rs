@@ -457,6 +457,43 @@ async fn every_origin_asks_for_login_again(browser: &Browser, port: u16) {
     }
 }
 
+/// Found in a browser probe: after a logout, Back showed the service pages the citizen had
+/// opened (her dossier, her identity's claims) from the browser's back/forward cache, which
+/// keeps even `no-store` pages while their own origin's cookies are unchanged: the logout
+/// had ended only the portal's. It now goes through every service origin she opened, the
+/// latest last, ending its session cookie there, and then where a logout ends.
+#[tokio::test(flavor = "multi_thread")]
+async fn a_logout_goes_through_every_origin_the_citizen_opened_and_ends_its_cookie_there() {
+    let world = world(Store::Memory);
+    let browser = Browser::resolving_service_origins(world.gateway.addr);
+    signed_in_everywhere(&world, &browser).await;
+    let out = browser.logout(&world.gateway.url("/auth/logout")).await;
+    assert_eq!(out.status(), 303);
+    let mut next = redirect_target(&out);
+    let mut ended = Vec::new();
+    while next.path() == egov_gateway::routing::ORIGIN_SIGNED_OUT_PATH {
+        let step = browser.get(next.clone()).await;
+        assert!(step.status().is_redirection(), "{next}: {}", step.status());
+        let cleared = step.headers().get_all("set-cookie").iter().any(|c| {
+            c.to_str()
+                .is_ok_and(|c| c.starts_with("egov_session=; Max-Age=0"))
+        });
+        assert!(cleared, "{next}: {:?}", step.headers());
+        assert_eq!(step.headers()["clear-site-data"], "\"cache\"", "{next}");
+        ended.push(next.host_str().unwrap_or_default().to_string());
+        next = redirect_target(&step);
+    }
+    let opened: Vec<String> = CITIZEN_SERVICES
+        .iter()
+        .map(|s| format!("{s}.localhost"))
+        .collect();
+    assert_eq!(ended, opened);
+    assert!(
+        next.as_str().starts_with(world.provider.issuer()),
+        "then the provider's logout: {next}"
+    );
+}
+
 #[tokio::test(flavor = "multi_thread")]
 async fn one_logout_ends_every_origin_session_on_every_instance() {
     one_logout_ends_every_origin_session_on_every_instance_of(Store::Redis).await;

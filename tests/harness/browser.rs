@@ -150,7 +150,12 @@ impl Browser {
     /// it sends the browser to, as a citizen leaving a shared computer does.
     pub async fn logout_everywhere(&self, logout_url: &str) {
         let out = self.logout(logout_url).await;
-        let end_session = redirect_target(&out);
+        let mut end_session = redirect_target(&out);
+        // Through each service origin the citizen had a session on, first.
+        while end_session.path() == egov_gateway::routing::ORIGIN_SIGNED_OUT_PATH {
+            let step = self.get(end_session).await;
+            end_session = redirect_target(&step);
+        }
         self.oidc_provider_logout(end_session.as_str()).await;
     }
 

@@ -58,6 +58,7 @@ impl Stage for RouteStage {
                 ctx.local = Some(LocalRoute::Auth(endpoint));
                 let label = match endpoint {
                     AuthEndpoint::KeepAlive => crate::routing::ORIGIN_KEEP_ALIVE_PATH,
+                    AuthEndpoint::OriginSignedOut => crate::routing::ORIGIN_SIGNED_OUT_PATH,
                     _ => crate::routing::ORIGIN_EXCHANGE_PATH,
                 };
                 (Step::Continue, label)

@@ -47,6 +47,7 @@ pub struct CookieJar {
     hop_name: &'static str,
     search_name: &'static str,
     signed_out_name: &'static str,
+    visited_name: &'static str,
 }
 
 /// A cookie that must come once came twice or more: none of its copies is trusted.
@@ -68,6 +69,7 @@ impl CookieJar {
                 hop_name: "__Host-egov_hop",
                 search_name: "__Host-egov_search",
                 signed_out_name: "__Secure-egov_signed_out",
+                visited_name: "__Host-egov_visited",
             }
         } else {
             Self {
@@ -77,6 +79,7 @@ impl CookieJar {
                 hop_name: "egov_hop",
                 search_name: "egov_search",
                 signed_out_name: "egov_signed_out",
+                visited_name: "egov_visited",
             }
         }
     }
@@ -317,6 +320,32 @@ impl CookieJar {
             "{}=1; Max-Age={SIGNED_OUT_MAX_AGE}{}",
             self.signed_out_name,
             self.attributes("/auth")
+        ))
+    }
+
+    /// The services whose own origins the portal gave this browser a session for (see
+    /// [`Self::set_visited`]), as the cookie says: ids separated by `.`, unchecked.
+    pub fn visited<'a>(&self, req: &'a RequestHeader) -> &'a str {
+        find(req, self.visited_name).unwrap_or("")
+    }
+
+    /// The portal origin's list of the service origins it has handed this browser's session
+    /// to (`ids`, separated by `.`): a logout goes through each to end its session cookie
+    /// there too, which the portal's own cookies cannot reach. As long-lived as the session
+    /// cookie; never trusted beyond naming services the registry has.
+    pub fn set_visited(&self, ids: &str) -> HeaderValue {
+        value(format!(
+            "{}={ids}{}",
+            self.visited_name,
+            self.attributes("/")
+        ))
+    }
+
+    pub fn clear_visited(&self) -> HeaderValue {
+        value(format!(
+            "{}=; Max-Age=0{}",
+            self.visited_name,
+            self.attributes("/")
         ))
     }
 

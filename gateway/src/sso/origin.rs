@@ -45,6 +45,40 @@ pub const ORIGIN_EXCHANGE_PATH: &str = "/__egov/session";
 /// in (`assets/session.js`); the portal's is `/auth/keep-alive`.
 pub const ORIGIN_KEEP_ALIVE_PATH: &str = "/__egov/keep-alive";
 
+/// On a service's own origin, a step of a logout: this origin's session cookie ended, then on
+/// to the next origin the citizen had a session on (`?then=<ids>`), and after the last to
+/// the identity provider's logout or the portal's home. See [`Sso::signed_out_here`].
+pub const ORIGIN_SIGNED_OUT_PATH: &str = "/__egov/signed-out";
+
+/// The most service origins a logout goes through: the most recently opened ones.
+const MAX_SIGNED_OUT_STEPS: usize = 16;
+
+/// The ids in `list` (separated by `.`) shaped like service ids, at most
+/// [`MAX_SIGNED_OUT_STEPS`] of them, the last ones.
+fn service_ids(list: &str) -> Vec<&str> {
+    let ids: Vec<&str> = list
+        .split('.')
+        .filter(|id| {
+            !id.is_empty()
+                && id.len() <= 64
+                && id
+                    .bytes()
+                    .all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b == b'-')
+        })
+        .collect();
+    ids[ids.len().saturating_sub(MAX_SIGNED_OUT_STEPS)..].to_vec()
+}
+
+/// `visited` with `id` as its most recent entry (and once).
+fn visited_with(visited: &str, id: &str) -> String {
+    let mut ids: Vec<&str> = service_ids(visited)
+        .into_iter()
+        .filter(|v| *v != id)
+        .collect();
+    ids.push(id);
+    ids[ids.len().saturating_sub(MAX_SIGNED_OUT_STEPS)..].join(".")
+}
+
 fn encode(s: &str) -> String {
     form_urlencoded::byte_serialize(s.as_bytes()).collect()
 }
@@ -188,7 +222,57 @@ impl Sso {
             "{}{ORIGIN_EXCHANGE_PATH}?code={code}{lang}",
             origins.origin(service.id())
         );
+        let visited = visited_with(self.jar.visited(http.req_header()), service.id());
         LocalResponse::redirect(false, &target)
+            .with_header(SET_COOKIE, self.jar.set_visited(&visited))
+    }
+
+    /// Where a logout goes first when the citizen had sessions on services' own origins
+    /// (`visited`, the portal's list of them): the first of those the registry still has,
+    /// to end its session cookie there ([`Self::signed_out_here`]), with the rest to follow.
+    /// `None`: none (or the services are paths of the portal, whose cookie ended already).
+    ///
+    /// Found in a browser probe: after a logout, Back showed the service pages she had
+    /// opened (her dossier, her identity's claims) from the browser's back/forward cache,
+    /// which keeps even `no-store` pages while the page's own cookies have not changed;
+    /// the logout had changed only the portal's. Ending each origin's cookie evicts them.
+    pub(crate) fn signing_out_through(&self, snapshot: &Snapshot, visited: &str) -> Option<String> {
+        let origins = self.service_origins.as_ref()?;
+        let ids: Vec<&str> = service_ids(visited)
+            .into_iter()
+            .filter(|id| snapshot.service(id).is_some())
+            .collect();
+        let (first, rest) = ids.split_first()?;
+        Some(format!(
+            "{}{ORIGIN_SIGNED_OUT_PATH}?then={}",
+            origins.origin(first),
+            rest.join(".")
+        ))
+    }
+
+    /// `GET /__egov/signed-out?then=<ids>` on a service's origin: this origin's session and
+    /// hop cookies ended (with its cached pages: `Clear-Site-Data: "cache"`), then on to the
+    /// next origin of `then`, and after the last to where a logout ends
+    /// ([`Self::after_logout`]). Anyone may send a browser here: it ends nothing but the
+    /// cookie of an origin whose session the next request asks the portal for again, and it
+    /// goes only to the registry's services' origins and the logout's own end.
+    pub(crate) async fn signed_out_here(
+        &self,
+        http: &HttpSession,
+        snapshot: &Snapshot,
+    ) -> LocalResponse {
+        let then = query_param(http, "then").unwrap_or_default();
+        let next = match self.signing_out_through(snapshot, &then) {
+            Some(next) => next,
+            None => self.after_logout().await,
+        };
+        LocalResponse::redirect(false, &next)
+            .with_header(SET_COOKIE, self.jar.clear_session())
+            .with_header(SET_COOKIE, self.jar.clear_hop())
+            .with_header(
+                http::HeaderName::from_static("clear-site-data"),
+                http::HeaderValue::from_static("\"cache\""),
+            )
     }
 
     /// `GET /__egov/session?code=…` on `service`'s origin: the code exchanged, once, for
@@ -313,4 +397,30 @@ fn binding_of(nonce: &str) -> String {
 /// A binding as [`binding_of`] writes it: 64 lowercase hex digits.
 fn is_binding(s: &str) -> bool {
     s.len() == 64 && s.bytes().all(|b| matches!(b, b'0'..=b'9' | b'a'..=b'f'))
+}
+
+#[cfg(test)]
+mod signed_out_tests {
+    use super::{service_ids, visited_with, MAX_SIGNED_OUT_STEPS};
+
+    #[test]
+    fn the_visited_list_keeps_each_service_once_the_latest_last_and_at_most_sixteen() {
+        assert_eq!(visited_with("", "cnie-renewal"), "cnie-renewal");
+        assert_eq!(visited_with("a.b.c", "a"), "b.c.a");
+        let many: Vec<String> = (0..40).map(|i| format!("s{i}")).collect();
+        let kept = visited_with(&many.join("."), "last");
+        assert_eq!(kept.split('.').count(), MAX_SIGNED_OUT_STEPS);
+        assert!(
+            kept.ends_with(".last") && kept.starts_with("s25."),
+            "{kept}"
+        );
+    }
+
+    #[test]
+    fn only_names_shaped_like_service_ids_are_read_from_the_list() {
+        assert_eq!(
+            service_ids("ok-1..Evil.x/y.%2e.ok2.\u{662}"),
+            ["ok-1", "ok2"]
+        );
+    }
 }

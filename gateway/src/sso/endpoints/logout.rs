@@ -22,6 +22,7 @@ impl Sso {
         http: &mut HttpSession,
         request_id: &str,
         pace: BodyPace,
+        snapshot: &crate::registry::Snapshot,
     ) -> LocalResponse {
         let home = format!("{}/", self.origin);
         // The CSRF token is a digest of the cookie, which only the browser holds (not of
@@ -42,7 +43,13 @@ impl Sso {
         let method = http.req_header().method.clone();
         if method == http::Method::GET || method == http::Method::HEAD {
             let provider = self.provider.as_ref().and_then(|p| p.origin());
-            return logout_page(&logout_csrf(&cookie), provider.as_deref());
+            // The logout's way goes through the services' own origins first.
+            let services = self.service_origins.as_ref().map(|o| o.origin("*"));
+            let targets: Vec<&str> = [provider.as_deref(), services.as_deref()]
+                .into_iter()
+                .flatten()
+                .collect();
+            return logout_page(&logout_csrf(&cookie), &targets.join(" "));
         }
         if method != http::Method::POST {
             return LocalResponse::post_only("invalid_request", "use POST");
@@ -74,9 +81,11 @@ impl Sso {
             return response::error_page(ErrorKind::SessionsUnavailable, request_id);
         }
         self.metrics.logouts.with_label_values(&["rp"]).inc();
-        let target = match &self.provider {
-            Some(p) => p.end_session_url(&home).await.unwrap_or(home),
-            None => home,
+        // Through each service origin she had a session on, then to the end.
+        let visited = self.jar.visited(http.req_header());
+        let target = match self.signing_out_through(snapshot, visited) {
+            Some(first) => first,
+            None => self.after_logout().await,
         };
         // 303: the browser follows a POST's answer with a GET.
         // The searches she made open to nothing after her (her history stays in the
@@ -84,9 +93,20 @@ impl Sso {
         let mut resp = LocalResponse::redirect(false, &target)
             .with_header(SET_COOKIE, self.jar.clear_session())
             .with_header(SET_COOKIE, self.jar.clear_search_binding())
+            .with_header(SET_COOKIE, self.jar.clear_visited())
             .with_header(SET_COOKIE, self.jar.set_signed_out());
         resp.status = StatusCode::SEE_OTHER;
         resp
+    }
+
+    /// Where a logout ends: the identity provider's own logout (which comes back to the
+    /// portal's home), or the home itself.
+    pub(crate) async fn after_logout(&self) -> String {
+        let home = format!("{}/", self.origin);
+        match &self.provider {
+            Some(p) => p.end_session_url(&home).await.unwrap_or(home),
+            None => home,
+        }
     }
 
     pub(super) async fn backchannel_logout(
@@ -201,7 +221,9 @@ pub fn logout_csrf(session_cookie: &str) -> String {
 
 /// The page `GET /auth/logout` answers: one button that posts the logout. Its policy lets
 /// the form's answer redirect to the provider (`form-action` covers redirects).
-fn logout_page(csrf: &str, provider: Option<&str>) -> LocalResponse {
+/// The logout page; its form may lead (through redirects, which `form-action` covers) to
+/// `targets`, space-separated CSP sources: the provider, the services' origins.
+fn logout_page(csrf: &str, targets: &str) -> LocalResponse {
     let page = LogoutPage {
         csrf: crate::response::escape(csrf).into_owned(),
     };
@@ -213,7 +235,7 @@ fn logout_page(csrf: &str, provider: Option<&str>) -> LocalResponse {
     );
     let policy = crate::response::CONTENT_SECURITY_POLICY_VALUE.replace(
         "form-action 'self'",
-        &format!("form-action 'self' {}", provider.unwrap_or("")),
+        &format!("form-action 'self' {targets}"),
     );
     match HeaderValue::from_str(policy.trim()) {
         Ok(v) => page.with_header(http::header::CONTENT_SECURITY_POLICY, v),

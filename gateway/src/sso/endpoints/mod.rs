@@ -47,6 +47,8 @@ pub enum AuthEndpoint {
     /// `/auth/keep-alive`, and on a service's origin its own: the session's idle clock moved
     /// on, and how long it now has (the strip's session warning, "stay signed in").
     KeepAlive,
+    /// On a service's origin, a step of a logout: its session cookie ended, on to the next.
+    OriginSignedOut,
 }
 
 impl AuthEndpoint {
@@ -198,7 +200,11 @@ impl Sso {
             },
             AuthEndpoint::Login => self.login(http, request_id, cx.client, cx.lang).await,
             AuthEndpoint::Callback => self.callback(http, request_id).await,
-            AuthEndpoint::Logout => self.logout(http, request_id, cx.body_pace()).await,
+            AuthEndpoint::Logout => {
+                self.logout(http, request_id, cx.body_pace(), cx.snapshot)
+                    .await
+            }
+            AuthEndpoint::OriginSignedOut => self.signed_out_here(http, cx.snapshot).await,
             AuthEndpoint::BackchannelLogout => {
                 self.backchannel_logout(http, request_id, cx.body_pace())
                     .await
