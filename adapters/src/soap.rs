@@ -9,12 +9,12 @@
 //! nothing beside it. Any namespace prefix is accepted, since every legacy toolkit picks
 //! its own.
 
-use crate::charset::{charset_from_content_type, declared_in_document, Encoding};
-use quick_xml::events::Event;
-use quick_xml::Reader;
+mod response;
+
+pub use response::{envelope_to_json, envelope_to_json_with_content_type};
 use serde::de::{Deserialize, Deserializer, MapAccess, Visitor};
 use serde_json::value::RawValue;
-use serde_json::{Map, Value};
+use serde_json::Value;
 use std::borrow::Cow;
 
 /// The largest SOAP response parsed, in bytes.
@@ -31,6 +31,9 @@ pub const CONTENT_TYPE: &str = "text/xml; charset=utf-8";
 const ENVELOPE_NS: &str = "http://schemas.xmlsoap.org/soap/envelope/";
 /// SOAP 1.2's envelope namespace: some legacy services answer in the newer dialect.
 const ENVELOPE_NS_12: &str = "http://www.w3.org/2003/05/soap-envelope";
+/// The most attributes one element of a response may have: quick-xml checks each against
+/// every other for duplicates, so 49,000 on one element took 5 s (found when tried).
+pub const MAX_ATTRIBUTES: usize = 256;
 
 /// One operation of a legacy SOAP service, as declared in the service's configuration.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -78,7 +81,37 @@ pub enum SoapError {
     #[error("malformed SOAP response: {0}")]
     Malformed(String),
     #[error("SOAP fault {code}: {message}")]
-    Fault { code: String, message: String },
+    Fault {
+        /// As the service wrote it (for the log; see [`shown_fault_code`]).
+        code: String,
+        message: String,
+        /// Whose fault it is, as SOAP's namespaces say ([`FaultClass`]).
+        class: FaultClass,
+    },
+}
+
+/// Whose a fault is: the caller's to fix (SOAP 1.1 `Client` and its dotted subclasses,
+/// SOAP 1.2 `Sender`, in SOAP's own namespace), or the service's (anything else).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum FaultClass {
+    Caller,
+    Service,
+}
+
+/// A fault code fit to show a caller: a QName (`soap:Server`, `Client.Validation`) of at
+/// most 100 bytes; `None` for anything else. Found when tried: a service's "code" carried
+/// `java.sql.SQLException: db01.internal user=sa password=...` to the citizen.
+pub fn shown_fault_code(code: &str) -> Option<&str> {
+    let ncname = |part: &str| {
+        let mut chars = part.chars();
+        chars.next().is_some_and(|c| c.is_alphabetic() || c == '_')
+            && chars.all(|c| c.is_alphanumeric() || matches!(c, '_' | '-' | '.'))
+    };
+    let qname = match code.split_once(':') {
+        Some((prefix, local)) => ncname(prefix) && ncname(local),
+        None => ncname(code),
+    };
+    (qname && code.len() <= 100).then_some(code)
 }
 
 fn valid_name(name: &str) -> bool {
@@ -215,270 +248,6 @@ fn scalar_text(raw: &RawValue) -> Option<Cow<'_, str>> {
         b't' | b'f' => Some(Cow::Borrowed(text)),
         _ => None,
     }
-}
-
-/// One element being read: its local name, attributes, children so far, and text.
-struct Frame {
-    name: String,
-    /// Its own attributes (`@name`), without the namespace machinery (`xmlns`, `xsi:*`...).
-    attributes: Map<String, Value>,
-    children: Map<String, Value>,
-    text: String,
-    has_children: bool,
-    nil: bool,
-}
-
-impl Frame {
-    /// An element with only text is that text, and one with `xsi:nil` is null. Otherwise it
-    /// is an object of its attributes (`@name`), its children, and its text (`#text`) when
-    /// it has more than whitespace besides them, so that nothing the service said is lost.
-    fn into_value(self) -> Value {
-        if self.nil {
-            return Value::Null;
-        }
-        if !self.has_children && self.attributes.is_empty() {
-            return Value::String(self.text);
-        }
-        self.into_object()
-    }
-
-    fn into_object(self) -> Value {
-        let mut out = self.attributes;
-        out.extend(self.children);
-        if !self.text.trim().is_empty() {
-            out.insert("#text".into(), Value::String(self.text));
-        }
-        Value::Object(out)
-    }
-}
-
-/// Adds a child's value; a name seen again turns into an array of all its values.
-fn insert_child(map: &mut Map<String, Value>, name: String, value: Value) {
-    match map.get_mut(&name) {
-        None => {
-            map.insert(name, value);
-        }
-        Some(Value::Array(items)) => items.push(value),
-        Some(existing) => {
-            let first = existing.take();
-            *existing = Value::Array(vec![first, value]);
-        }
-    }
-}
-
-fn malformed(e: impl std::fmt::Display) -> SoapError {
-    SoapError::Malformed(e.to_string())
-}
-
-/// The response XML as text, decoded by the first of: a byte order mark, the `charset` of
-/// the HTTP `Content-Type`, the XML declaration's `encoding`, else UTF-8 (legacy Java and
-/// .NET services answer in ISO-8859-1 too). A declaration is read like a `<meta charset>`
-/// ([`declared_in_document`]): one found in ASCII cannot mean UTF-16, so `encoding="utf-16"`
-/// without a byte order mark (what .NET writes when it serializes a string) is UTF-8.
-fn xml_text<'a>(xml: &'a [u8], content_type: Option<&str>) -> Cow<'a, str> {
-    if let Some((enc, bom_len)) = encoding_rs::Encoding::for_bom(xml) {
-        return enc.decode_without_bom_handling(&xml[bom_len..]).0;
-    }
-    content_type
-        .and_then(charset_from_content_type)
-        .or_else(|| xml_declared_encoding(xml))
-        .unwrap_or(encoding_rs::UTF_8)
-        .decode_without_bom_handling(xml)
-        .0
-}
-
-/// The encoding an `<?xml ... encoding="..."?>` declaration at the very start names.
-fn xml_declared_encoding(xml: &[u8]) -> Option<&'static Encoding> {
-    if !xml.starts_with(b"<?xml") {
-        return None;
-    }
-    let end = memchr::memmem::find(xml, b"?>")?;
-    let decl = std::str::from_utf8(&xml[..end]).ok()?;
-    let at = decl.find("encoding")?;
-    let rest = decl[at + 8..].trim_start().strip_prefix('=')?.trim_start();
-    let quote = rest.chars().next()?;
-    let label = rest.get(1..)?.split(quote).next()?;
-    declared_in_document(label.as_bytes())
-}
-
-/// The JSON form of a SOAP response: the children of the element inside `Body` (repeated
-/// elements as arrays, nested ones as objects, text as strings, `xsi:nil` as null,
-/// attributes as `@name`, text beside children or attributes as `#text`). A `Fault`
-/// anywhere in the `Body` becomes [`SoapError::Fault`].
-///
-/// Without the response's `Content-Type`; prefer [`envelope_to_json_with_content_type`],
-/// whose `charset` decides the decoding when there is no byte order mark.
-pub fn envelope_to_json(xml: &[u8]) -> Result<Value, SoapError> {
-    envelope_to_json_with_content_type(xml, None)
-}
-
-/// [`envelope_to_json`] for a response served with `content_type`: its `charset`, when it
-/// names a known encoding, is how the body is decoded unless a byte order mark says
-/// otherwise; only without one does the XML declaration decide.
-pub fn envelope_to_json_with_content_type(
-    xml: &[u8],
-    content_type: Option<&str>,
-) -> Result<Value, SoapError> {
-    if xml.len() > MAX_ENVELOPE_BYTES {
-        return Err(SoapError::TooLarge {
-            limit: MAX_ENVELOPE_BYTES,
-        });
-    }
-    let text = xml_text(xml, content_type);
-    let mut reader = Reader::from_str(&text);
-    reader.config_mut().expand_empty_elements = true;
-    let mut stack: Vec<Frame> = Vec::new();
-    let mut saw_body = false;
-    let mut saw_root = false;
-    let mut nodes = 0usize;
-    let mut payload: Option<Value> = None;
-    loop {
-        match reader.read_event().map_err(malformed)? {
-            Event::Start(e) => {
-                if stack.is_empty() && saw_root {
-                    return Err(SoapError::Malformed(
-                        "more than one element at the top".into(),
-                    ));
-                }
-                nodes += 1 + e.attributes().count();
-                if nodes > MAX_NODES {
-                    return Err(SoapError::Malformed(format!(
-                        "more than {MAX_NODES} elements and attributes"
-                    )));
-                }
-                if stack.len() >= MAX_DEPTH {
-                    return Err(SoapError::Malformed(format!(
-                        "elements nested deeper than {MAX_DEPTH}"
-                    )));
-                }
-                let name = std::str::from_utf8(e.local_name().as_ref())
-                    .map_err(malformed)?
-                    .to_string();
-                let mut nil = false;
-                let mut attributes = Map::new();
-                for attr in e.attributes() {
-                    let attr = attr.map_err(malformed)?;
-                    let key = attr.key;
-                    if key.local_name().as_ref() == b"nil" {
-                        let v = attr.unescape_value().map_err(malformed)?;
-                        nil = matches!(v.trim(), "true" | "1");
-                    } else if key.prefix().is_none() && key.as_ref() != b"xmlns" {
-                        // Prefixed attributes are the namespaces' machinery (`xmlns:*`,
-                        // `xsi:type`, `soapenc:arrayType`), not the service's data.
-                        let name = std::str::from_utf8(key.as_ref()).map_err(malformed)?;
-                        let value = attr.unescape_value().map_err(malformed)?;
-                        attributes.insert(format!("@{name}"), Value::String(value.into_owned()));
-                    }
-                }
-                if stack.is_empty() && (name != "Envelope" || !in_envelope_namespace(&e)) {
-                    return Err(SoapError::Malformed(format!(
-                        "<{name}> is not a SOAP Envelope"
-                    )));
-                }
-                saw_root = true;
-                saw_body |= stack.len() == 1 && name == "Body";
-                stack.push(Frame {
-                    name,
-                    attributes,
-                    children: Map::new(),
-                    text: String::new(),
-                    has_children: false,
-                    nil,
-                });
-            }
-            Event::Text(t) => {
-                let text = t.unescape().map_err(malformed)?;
-                match stack.last_mut() {
-                    Some(top) => top.text.push_str(&text),
-                    // A PHP warning printed before the envelope, or anything after it.
-                    None if !text.trim().is_empty() => {
-                        return Err(SoapError::Malformed("text outside the Envelope".into()))
-                    }
-                    None => {}
-                }
-            }
-            Event::CData(c) => {
-                if let Some(top) = stack.last_mut() {
-                    top.text
-                        .push_str(std::str::from_utf8(&c.into_inner()).map_err(malformed)?);
-                }
-            }
-            Event::End(_) => {
-                let frame = stack
-                    .pop()
-                    .ok_or_else(|| SoapError::Malformed("unbalanced end tag".into()))?;
-                if stack.len() == 2 && stack[1].name == "Body" {
-                    // A fault may be any entry of the Body (SOAP 1.1 section 4.4), not only
-                    // the first; the first other entry is the answer.
-                    if frame.name == "Fault" {
-                        return Err(fault(&frame.children));
-                    }
-                    payload.get_or_insert(frame.into_object());
-                    continue;
-                }
-                if let Some(parent) = stack.last_mut() {
-                    parent.has_children = true;
-                    let name = frame.name.clone();
-                    insert_child(&mut parent.children, name, frame.into_value());
-                }
-            }
-            Event::DocType(_) => return Err(SoapError::Malformed("DTDs are not allowed".into())),
-            Event::Eof => match stack.last() {
-                // Found when tried: an answer cut off inside its Body (a Content-Length
-                // that said so, or a server that died mid-answer on a connection it
-                // closed) was a `200 {}`, and a server fault cut off the same.
-                Some(open) => {
-                    return Err(SoapError::Malformed(format!(
-                        "the answer ends inside <{}>",
-                        open.name
-                    )))
-                }
-                None => break,
-            },
-            // `Empty` does not occur: empty elements are expanded to Start + End.
-            Event::Empty(_) | Event::Decl(_) | Event::PI(_) | Event::Comment(_) => {}
-        }
-    }
-    if saw_body {
-        // An empty Body is a one-way operation's answer.
-        Ok(payload.unwrap_or_else(|| Value::Object(Map::new())))
-    } else {
-        Err(SoapError::Malformed("no SOAP Body".into()))
-    }
-}
-
-/// Whether the root element `e` is in SOAP 1.1's or 1.2's envelope namespace, declared on
-/// it for its prefix (any prefix, or none). An `Envelope` of another namespace, or of none,
-/// is not a SOAP answer (SOAP 1.1 section 4.1.2).
-fn in_envelope_namespace(e: &quick_xml::events::BytesStart<'_>) -> bool {
-    let name = e.name();
-    let declaration: Vec<u8> = match name.prefix() {
-        Some(prefix) => [b"xmlns:".as_slice(), prefix.as_ref()].concat(),
-        None => b"xmlns".to_vec(),
-    };
-    e.attributes().flatten().any(|a| {
-        a.key.as_ref() == declaration.as_slice()
-            && matches!(&*a.value, v if v == ENVELOPE_NS.as_bytes() || v == ENVELOPE_NS_12.as_bytes())
-    })
-}
-
-/// The code and message of a SOAP 1.1 fault (`faultcode`, `faultstring`), or of a SOAP 1.2
-/// one (`Code/Value`, `Reason/Text`) from services that answer in the newer dialect.
-fn fault(f: &Map<String, Value>) -> SoapError {
-    fn text(v: Option<&Value>) -> Option<String> {
-        match v? {
-            Value::String(s) => Some(s.trim().to_string()),
-            Value::Array(items) => text(items.first()),
-            _ => None,
-        }
-    }
-    let code = text(f.get("faultcode"))
-        .or_else(|| text(f.get("Code").and_then(|c| c.get("Value"))))
-        .unwrap_or_default();
-    let message = text(f.get("faultstring"))
-        .or_else(|| text(f.get("Reason").and_then(|r| r.get("Text"))))
-        .unwrap_or_default();
-    SoapError::Fault { code, message }
 }
 
 #[cfg(test)]

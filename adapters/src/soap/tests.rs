@@ -208,7 +208,8 @@ fn a_fault_becomes_a_typed_error() {
         envelope_to_json(xml),
         Err(SoapError::Fault {
             code: "soap:Client".into(),
-            message: "Dossier introuvable".into()
+            message: "Dossier introuvable".into(),
+            class: FaultClass::Caller,
         })
     );
 }
@@ -223,7 +224,8 @@ fn a_soap_12_style_fault_is_understood_too() {
         envelope_to_json(xml),
         Err(SoapError::Fault {
             code: "env:Sender".into(),
-            message: "Refus".into()
+            message: "Refus".into(),
+            class: FaultClass::Caller,
         })
     );
 }
@@ -377,7 +379,8 @@ fn a_fault_after_another_body_entry_is_still_the_answer() {
         envelope_to_json(&xml),
         Err(SoapError::Fault {
             code: "soap:Server".into(),
-            message: "down".into()
+            message: "down".into(),
+            class: FaultClass::Service,
         })
     );
 }
@@ -489,5 +492,200 @@ fn an_answer_of_more_elements_and_attributes_than_the_bound_is_refused() {
     match envelope_to_json(&over) {
         Err(SoapError::Malformed(why)) => assert!(why.contains("elements and attributes"), "{why}"),
         other => panic!("expected the bound, got {other:?}"),
+    }
+}
+
+/// Found in a bypass probe: quick-xml checks each attribute of an element against every
+/// other, so 49,000 on one element (under the node bound) took 5 s, and 200,000 (over it)
+/// 30 s before the bound was looked at. An element may have at most 256.
+#[test]
+fn an_element_with_more_attributes_than_the_bound_is_refused() {
+    let within = (0..MAX_ATTRIBUTES)
+        .map(|i| format!(r#" a{i}="""#))
+        .collect::<String>();
+    assert!(envelope_to_json(&envelope(&format!("<R{within}/>"))).is_ok());
+    let over = (0..49_000)
+        .map(|i| format!(r#" a{i}="""#))
+        .collect::<String>();
+    match envelope_to_json(&envelope(&format!("<R{over}/>"))) {
+        Err(SoapError::Malformed(why)) => assert!(why.contains("attributes"), "{why}"),
+        other => panic!("expected the bound, got {other:?}"),
+    }
+}
+
+/// Found in a bypass probe: a fault was answered as soon as it closed, so an answer cut off
+/// after it, with text after it or a second envelope after it still gave the fault's
+/// message. A fault too counts only in a whole answer.
+#[test]
+fn a_fault_counts_only_in_a_whole_answer() {
+    let fault = "<soap:Fault><faultcode>soap:Client</faultcode><faultstring>secret</faultstring></soap:Fault>";
+    let whole = String::from_utf8(envelope(fault)).expect("utf-8");
+    assert!(matches!(
+        envelope_to_json(whole.as_bytes()),
+        Err(SoapError::Fault { .. })
+    ));
+    let cut = &whole[..whole.find("</soap:Body>").expect("end of body")];
+    for bad in [
+        cut.to_string(),
+        format!("{whole}\n<b>Notice</b>: undefined index"),
+        format!("{whole}{whole}"),
+    ] {
+        assert!(
+            matches!(
+                envelope_to_json(bad.as_bytes()),
+                Err(SoapError::Malformed(_))
+            ),
+            "{bad}"
+        );
+    }
+}
+
+/// Found in a bypass probe: CDATA, a second XML declaration or a no-break space beside the
+/// envelope were let through; only XML's own white space is layout there.
+#[test]
+fn cdata_a_second_declaration_or_other_spaces_beside_the_envelope_are_malformed() {
+    let one = String::from_utf8(envelope("<R><a>1</a></R>")).expect("utf-8");
+    for bad in [
+        format!("<![CDATA[Warning: mysql_connect() failed]]>{one}"),
+        format!("{one}<![CDATA[x]]>"),
+        format!("<?xml version=\"1.0\"?>{one}<?xml version=\"1.0\"?>"),
+        format!("<?xml version=\"1.0\"?><?xml version=\"1.0\"?>{one}"),
+        format!("{one}\u{a0}"),
+        format!("\u{2028}{one}"),
+    ] {
+        assert!(
+            matches!(
+                envelope_to_json(bad.as_bytes()),
+                Err(SoapError::Malformed(_))
+            ),
+            "{bad}"
+        );
+    }
+    let declared = format!("<?xml version=\"1.0\"?>\r\n{one}\t<!-- end --><?pi x?>\n");
+    assert_eq!(envelope_to_json(declared.as_bytes()), Ok(json!({"a": "1"})));
+}
+
+/// Found in a bypass probe: only the Envelope's namespace was checked, so a `Body` of
+/// another (by its own prefix, or the Envelope's prefix bound again on it) was the answer.
+#[test]
+fn a_body_outside_soaps_namespace_is_no_soap_body() {
+    let ns = "http://schemas.xmlsoap.org/soap/envelope/";
+    for bad in [
+        format!(
+            r#"<soap:Envelope xmlns:soap="{ns}"><x:Body xmlns:x="urn:other"><R><a>1</a></R></x:Body></soap:Envelope>"#
+        ),
+        format!(
+            r#"<soap:Envelope xmlns:soap="{ns}"><soap:Body xmlns:soap="urn:other"><R><a>1</a></R></soap:Body></soap:Envelope>"#
+        ),
+        format!(
+            r#"<Envelope xmlns="{ns}"><Body xmlns="urn:other"><R><a>1</a></R></Body></Envelope>"#
+        ),
+    ] {
+        assert!(
+            matches!(
+                envelope_to_json(bad.as_bytes()),
+                Err(SoapError::Malformed(_))
+            ),
+            "{bad}"
+        );
+    }
+}
+
+/// The fault of `body`'s class (see [`a_fault_is_the_callers_only_when_soap_says_so`]).
+fn class_of_fault(body: &str) -> Option<FaultClass> {
+    match envelope_to_json(&envelope(body)) {
+        Err(SoapError::Fault { class, .. }) => Some(class),
+        _ => None,
+    }
+}
+
+/// Found in a bypass probe: a server fault's message (a password) was shown to the citizen
+/// through codes that only looked like a client's: `soap:Server:Client`, `soap:CLIENT`, a
+/// `Client` in another namespace or an undeclared one, a `Fault` element of another
+/// namespace, a SOAP 1.1 `Client` beside a SOAP 1.2 `Receiver`.
+#[test]
+fn a_fault_is_the_callers_only_when_soap_says_so() {
+    let code = |c: &str| {
+        format!("<soap:Fault><faultcode>{c}</faultcode><faultstring>m</faultstring></soap:Fault>")
+    };
+    for callers in ["soap:Client", "soap:Client.Validation", "Client"] {
+        assert_eq!(
+            class_of_fault(&code(callers)),
+            Some(FaultClass::Caller),
+            "{callers}"
+        );
+    }
+    for services in [
+        "soap:Server",
+        "soap:Server:Client",
+        "soap:CLIENT",
+        "x:Client",
+        "soap:Server.Client",
+    ] {
+        assert_eq!(
+            class_of_fault(&code(services)),
+            Some(FaultClass::Service),
+            "{services}"
+        );
+    }
+    let elsewhere = r#"<soap:Fault xmlns:app="urn:app"><faultcode>app:Client</faultcode><faultstring>m</faultstring></soap:Fault>"#;
+    assert_eq!(class_of_fault(elsewhere), Some(FaultClass::Service));
+    let mixed = "<soap:Fault><faultcode>soap:Client</faultcode><soap:Code><soap:Value>soap:Receiver</soap:Value></soap:Code></soap:Fault>";
+    assert_eq!(class_of_fault(mixed), Some(FaultClass::Service));
+    let not_soaps = r#"<app:Fault xmlns:app="urn:app"><faultcode>Client</faultcode></app:Fault>"#;
+    assert_eq!(
+        class_of_fault(not_soaps),
+        None,
+        "another namespace's Fault is data"
+    );
+}
+
+/// Found in a bypass probe: 4 MiB of byte 0x01, which XML forbids, became 25 MB of
+/// `\u0001` in the JSON answer.
+#[test]
+fn characters_xml_forbids_are_malformed() {
+    for bad in [
+        "<R><a>\u{1}</a></R>",
+        "<R><a>&#1;</a></R>",
+        "<R a=\"\u{1}\"/>",
+        "<R><![CDATA[\u{1}]]></R>",
+    ] {
+        assert!(
+            matches!(
+                envelope_to_json(&envelope(bad)),
+                Err(SoapError::Malformed(_))
+            ),
+            "{bad:?}"
+        );
+    }
+    assert!(envelope_to_json(&envelope("<R><a>\ttab\r\nline</a></R>")).is_ok());
+}
+
+/// A fault's message with an attribute beside its text (`lang="en"`) is its text; found in
+/// a bypass probe, it was lost.
+#[test]
+fn a_fault_message_with_attributes_keeps_its_text() {
+    let body = r#"<soap:Fault><faultcode>soap:Client</faultcode><faultstring lang="en">Bad reference</faultstring></soap:Fault>"#;
+    match envelope_to_json(&envelope(body)) {
+        Err(SoapError::Fault { message, .. }) => assert_eq!(message, "Bad reference"),
+        other => panic!("{other:?}"),
+    }
+}
+
+/// Found in a bypass probe: a server fault's "code" carried a stack trace and a password.
+/// Only a code that is a QName is shown.
+#[test]
+fn only_a_fault_code_that_is_a_qname_is_shown() {
+    for shown in ["soap:Server", "Client.Validation", "env:Receiver"] {
+        assert_eq!(shown_fault_code(shown), Some(shown));
+    }
+    for hidden in [
+        "soap:Server java.sql.SQLException: db01 user=sa password=hunter2",
+        "soap:Server\n\tat oracle.jdbc",
+        "a:b:c",
+        "",
+        &"x".repeat(101),
+    ] {
+        assert_eq!(shown_fault_code(hidden), None, "{hidden}");
     }
 }
