@@ -428,7 +428,12 @@ impl Stage for LimitsStage {
             if announced.is_some_and(|n| n > max) {
                 // The body will not be read: the connection cannot carry another request.
                 session.set_keepalive(None);
-                return Step::Respond(ctx.error_page(ErrorKind::PayloadTooLarge));
+                return Step::Respond(if super::soap::is_a_facade_call(ctx) {
+                    let limit = usize::try_from(max).unwrap_or(usize::MAX);
+                    crate::request_body::BodyError::TooLarge { limit }.response()
+                } else {
+                    ctx.error_page(ErrorKind::PayloadTooLarge)
+                });
             }
             ctx.body_limit = Some(max);
         }

@@ -42,6 +42,18 @@ fn operation(service: &Service, uri: &http::Uri) -> Option<String> {
     Some(decoded.into_owned())
 }
 
+/// Whether the request is a call of its service's SOAP facade, whose refusals are JSON like
+/// its answers: found when tried, a body announced over the service's limit got the
+/// portal's HTML page, one that grew past it while read the facade's JSON.
+pub(super) fn is_a_facade_call(ctx: &RequestCtx) -> bool {
+    match (ctx.service.as_ref(), ctx.upstream_uri.as_ref()) {
+        (Some(service), Some(uri)) => {
+            service.chain.soap.is_some() && operation(service, uri).is_some()
+        }
+        _ => false,
+    }
+}
+
 impl Stage for SoapFacade {
     fn name(&self) -> &'static str {
         "soap-facade"
