@@ -220,9 +220,9 @@ pub fn logout_csrf(session_cookie: &str) -> String {
 }
 
 /// The page `GET /auth/logout` answers: one button that posts the logout. Its policy lets
-/// the form's answer redirect to the provider (`form-action` covers redirects).
-/// The logout page; its form may lead (through redirects, which `form-action` covers) to
-/// `targets`, space-separated CSP sources: the provider, the services' origins.
+/// the form's answer redirect (`form-action` covers redirects) to `targets`,
+/// space-separated CSP sources: the services' origins the logout goes through, then the
+/// provider.
 fn logout_page(csrf: &str, targets: &str) -> LocalResponse {
     let page = LogoutPage {
         csrf: crate::response::escape(csrf).into_owned(),
