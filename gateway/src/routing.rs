@@ -124,7 +124,9 @@ fn service_origin_route<'a>(snap: &'a Snapshot, id: &str, path: &'a str) -> Rout
         // none of the above is no page of the legacy site's either (found when tried: it
         // reached the site, while the documentation said the site never sees it).
         Ok(path) if is_reserved_on_origins(&path) => Route::NotFound,
-        Ok(path) => Route::Service { service, path },
+        Ok(path) => {
+            logout_page_of(snap, service, &path).unwrap_or(Route::Service { service, path })
+        }
         Err(e) => Route::BadPath(e),
     }
 }
@@ -137,6 +139,20 @@ fn service_origin_route<'a>(snap: &'a Snapshot, id: &str, path: &'a str) -> Rout
 /// Most paths cost one glance (see `reaches_under`).
 fn is_reserved_on_origins(cleaned: &str) -> bool {
     paths::reaches_under(RESERVED_ON_ORIGINS.trim_end_matches('/'), cleaned)
+}
+
+/// The portal's logout page for `path` of `service`, when it is one of the legacy site's own
+/// "log out" pages (`[identity] logout_paths`). Found in a browser probe: the site's
+/// "Déconnexion", the only logout a citizen sees on most services, ended the site's session
+/// and left her signed in at the portal and on every service; the next person at a shared
+/// computer was her. The portal's page asks her to confirm (a link cannot log anyone out).
+fn logout_page_of<'a>(snap: &Snapshot, service: &Service, path: &str) -> Option<Route<'a>> {
+    let logout = &service.config.logout_paths;
+    (!logout.is_empty() && logout.iter().any(|p| p == path)).then(|| Route::Redirect {
+        location: format!("{}/auth/logout", snap.portal.origin),
+        permanent: false,
+        same_page: false,
+    })
 }
 
 /// Routing on the portal's own host.
@@ -179,7 +195,9 @@ fn portal_route<'a>(snap: &'a Snapshot, path: &'a str, query: Option<&str>) -> R
             same_page: true,
         },
         Some(rest) => match paths::clean(rest) {
-            Ok(path) => Route::Service { service, path },
+            Ok(path) => {
+                logout_page_of(snap, service, &path).unwrap_or(Route::Service { service, path })
+            }
             Err(e) => Route::BadPath(e),
         },
     }

@@ -494,6 +494,87 @@ async fn a_logout_goes_through_every_origin_the_citizen_opened_and_ends_its_cook
     );
 }
 
+/// Found in a bypass probe: anonymous requests that spent a service's `rate_total` (its
+/// site's capacity) stopped every citizen's logout at that origin with a 429, her other
+/// origins still signed in. The gateway's own answers on an origin spend none of it.
+#[tokio::test(flavor = "multi_thread")]
+async fn a_logout_goes_through_an_origin_whose_site_is_at_its_rate() {
+    let mut options = SsoOptions::new(Store::Memory);
+    options.tweak = Some(Box::new(|c: &mut Config| {
+        own_origins(c);
+        egov_integration::service_mut(c, "tax-certificates")
+            .limits
+            .rate_total = Some(egov_gateway::config::Rate {
+            count: 6,
+            per: Duration::from_secs(600),
+        });
+    }));
+    let world = SsoWorld::start(options);
+    let browser = Browser::resolving_service_origins(world.gateway.addr);
+    signed_in_everywhere(&world, &browser).await;
+    let anonymous = origin_client(world.gateway.addr);
+    let url = world.gateway.origin_url("tax-certificates", "/");
+    let mut spent = false;
+    for _ in 0..10 {
+        let status = anonymous.get(&url).send().await.expect("request").status();
+        spent |= status == 429;
+    }
+    assert!(spent, "the service's rate was never reached");
+    let out = browser.logout(&world.gateway.url("/auth/logout")).await;
+    let mut next = redirect_target(&out);
+    while next.path() == egov_gateway::routing::ORIGIN_SIGNED_OUT_PATH {
+        let step = browser.get(next.clone()).await;
+        assert!(step.status().is_redirection(), "{next}: {}", step.status());
+        next = redirect_target(&step);
+    }
+    assert!(next.as_str().starts_with(world.provider.issuer()), "{next}");
+}
+
+/// Found in a browser probe: on most services the only logout a citizen sees is the legacy
+/// site's own "Déconnexion", which ended the site's session and left her signed in at the
+/// portal and on every service. A page named in `[identity] logout_paths` is the portal's
+/// logout page, asked of her on the service's origin and under the portal's path alike.
+#[tokio::test(flavor = "multi_thread")]
+async fn a_legacy_sites_own_logout_link_leads_to_the_portals_logout() {
+    let world = world(Store::Memory);
+    let browser = Browser::resolving_service_origins(world.gateway.addr);
+    signed_in_everywhere(&world, &browser).await;
+    let logout = world.gateway.url("/auth/logout");
+    let on_origin = browser
+        .get(world.gateway.origin_url("tax-certificates", "/deconnexion"))
+        .await;
+    assert_eq!(on_origin.status(), 302);
+    assert_eq!(redirect_target(&on_origin).as_str(), logout);
+    // A page of the site that is not its logout still reaches it.
+    let page = browser
+        .get(
+            world
+                .gateway
+                .origin_url("tax-certificates", "/deconnexion/aide"),
+        )
+        .await;
+    assert_ne!(
+        redirect_target_or_none(&page).as_deref(),
+        Some(logout.as_str())
+    );
+    // The logout page itself: her session, its button.
+    let page = browser.get(&logout).await;
+    assert_eq!(page.status(), 200);
+    assert!(page
+        .text()
+        .await
+        .unwrap_or_default()
+        .contains("name=\"csrf\""));
+}
+
+/// Where `answer` redirects, if it does.
+fn redirect_target_or_none(answer: &reqwest::Response) -> Option<String> {
+    answer
+        .status()
+        .is_redirection()
+        .then(|| redirect_target(answer).to_string())
+}
+
 #[tokio::test(flavor = "multi_thread")]
 async fn one_logout_ends_every_origin_session_on_every_instance() {
     one_logout_ends_every_origin_session_on_every_instance_of(Store::Redis).await;

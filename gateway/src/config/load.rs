@@ -526,6 +526,38 @@ mod tests {
     }
 
     #[test]
+    fn a_logout_path_must_be_a_clean_path_of_the_site_and_not_the_gateways() {
+        let (config, mut doc) = first_service();
+        let mut with_paths = |paths: serde_json::Value| {
+            doc["identity"] = serde_json::json!({ "logout_paths": paths });
+            validated(&config, &doc)
+        };
+        let taken = with_paths(serde_json::json!(["/deconnexion", "/app/logout.do"]));
+        assert_eq!(
+            taken.map(|s| s.logout_paths).ok(),
+            Some(vec![
+                "/deconnexion".to_string(),
+                "/app/logout.do".to_string()
+            ])
+        );
+        for (bad, why) in [
+            ("deconnexion", "must start with /"),
+            ("/logout?next=/", "without ? or #"),
+            ("/a/../logout", "as routing reads it"),
+            ("/__egov/session", "the gateway's own"),
+        ] {
+            let text = with_paths(serde_json::json!([bad])).expect_err(bad);
+            assert!(
+                text.contains("identity.logout_paths[0]") && text.contains(why),
+                "{bad}: {text}"
+            );
+        }
+        let many: Vec<String> = (0..9).map(|i| format!("/out{i}")).collect();
+        let text = with_paths(serde_json::json!(many)).expect_err("nine");
+        assert!(text.contains("at most 8"), "{text}");
+    }
+
+    #[test]
     fn a_legacy_sites_aliases_are_names_of_its_own() {
         let (config, mut doc) = first_service();
         let hostname = config.services[0].legacy.hostname.clone();

@@ -661,6 +661,10 @@ pub struct ServiceConfig {
     pub limits: ServiceLimits,
     /// Which of the citizen's claims the identity assertion to this service carries.
     pub identity_claims: IdentityClaims,
+    /// The legacy site's own "log out" pages (`[identity] logout_paths`, paths under the
+    /// service's root): the portal's logout answers them, so that the link a citizen sees
+    /// on the site ends her session everywhere, not only the site's.
+    pub logout_paths: Vec<String>,
 }
 
 /// The optional claims of a service's identity assertion (`[identity] claims`). The

@@ -222,12 +222,15 @@ pub struct RawService {
     pub identity: RawServiceIdentity,
 }
 
-/// A service's `[identity]` table: which of the citizen's claims its assertion carries.
+/// A service's `[identity]` table: which of the citizen's claims its assertion carries, and
+/// where its legacy site's own "log out" is.
 #[derive(Debug, Default, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct RawServiceIdentity {
     #[serde(default)]
     pub claims: Vec<String>,
+    #[serde(default)]
+    pub logout_paths: Vec<String>,
 }
 
 /// A service's `[limits]` table: what it takes on top of the portal's own limits.

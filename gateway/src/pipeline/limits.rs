@@ -67,7 +67,11 @@ impl LimitsStage {
         let rates = &snap.config.gateway.limits.rate;
         let address = AddressKey::of(ctx);
         let ip_key = address.bytes();
-        let service = ctx.service.as_ref();
+        // A service's rates are its site's capacity: the gateway's own answers on its origin
+        // (the login's code exchange, a logout's way through it) spend none. Found in a
+        // bypass probe: anonymous requests that spent a service's `rate_total` stopped every
+        // citizen's logout at that origin with a 429, her other origins still signed in.
+        let service = ctx.service.as_ref().filter(|_| ctx.local.is_none());
         if let Some(rate) = service.and_then(|s| s.config.limits.rate_per_ip) {
             let id = service.map_or("", |s| s.id());
             let mut key = Vec::with_capacity(id.len() + 17);

@@ -50,7 +50,9 @@ pub const ORIGIN_KEEP_ALIVE_PATH: &str = "/__egov/keep-alive";
 /// the identity provider's logout or the portal's home. See [`Sso::signed_out_here`].
 pub const ORIGIN_SIGNED_OUT_PATH: &str = "/__egov/signed-out";
 
-/// The most service origins a logout goes through: the most recently opened ones.
+/// The most service origins a logout goes through: the most recently opened ones. Browsers
+/// follow at most 20 redirects (Chromium, Firefox): these, the provider's logout and the
+/// way back home stay within them.
 const MAX_SIGNED_OUT_STEPS: usize = 16;
 
 /// The ids in `list` (separated by `.`) shaped like service ids, at most
@@ -253,9 +255,10 @@ impl Sso {
     /// `GET /__egov/signed-out?then=<ids>` on a service's origin: this origin's session and
     /// hop cookies ended (with its cached pages: `Clear-Site-Data: "cache"`), then on to the
     /// next origin of `then`, and after the last to where a logout ends
-    /// ([`Self::after_logout`]). Anyone may send a browser here: it ends nothing but the
-    /// cookie of an origin whose session the next request asks the portal for again, and it
-    /// goes only to the registry's services' origins and the logout's own end.
+    /// ([`Self::after_logout`]). Anyone may send a browser here: it ends only the cookies of
+    /// origins whose session the next request asks the portal for again, goes only to the
+    /// registry's services' origins, and ends at the provider's logout, which any page may
+    /// link to itself (without an ID token hint, a provider asks the citizen to confirm).
     pub(crate) async fn signed_out_here(
         &self,
         http: &HttpSession,

@@ -59,6 +59,8 @@ pub const BACKENDS: usize = 32;
 const SOAP_OPERATIONS: usize = 64;
 const SOAP_FIELDS: usize = 64;
 const CLAIMS: usize = 8;
+const LOGOUT_PATHS: usize = 8;
+const LOGOUT_PATH_BYTES: usize = 256;
 const METHODS: usize = PORTAL_METHODS.len();
 
 /// Refuses a list of `len` entries at `field` when it holds more than `most`.
@@ -172,6 +174,7 @@ pub(crate) fn validate_service(
     let adapters = adapters::adapters(&raw.adapters, &file, p);
     let limits = limits(&raw.limits, p);
     let identity_claims = identity_claims(&raw.identity.claims, p);
+    let logout_paths = logout_paths(&raw.identity.logout_paths, p);
     let cache = match &raw.cache {
         None => Some(ServiceCache::default()),
         Some(c) => cache::cache(c, p),
@@ -201,7 +204,37 @@ pub(crate) fn validate_service(
         cache: cache?,
         limits: limits?,
         identity_claims: identity_claims?,
+        logout_paths: logout_paths?,
     })
+}
+
+/// A service's `[identity] logout_paths`: each a clean path under the service's root (as
+/// routing compares it: no dot segments, query or fragment), none of the gateway's own.
+fn logout_paths(raw: &[String], p: &mut Problems<'_>) -> Option<Vec<String>> {
+    let mut ok = at_most(p, "identity.logout_paths", raw.len(), LOGOUT_PATHS);
+    for (i, path) in raw.iter().enumerate() {
+        let why = if !path.starts_with('/') {
+            Some("must start with /".to_string())
+        } else if path.len() > LOGOUT_PATH_BYTES {
+            Some(format!("is longer than {LOGOUT_PATH_BYTES} bytes"))
+        } else if path.contains(['?', '#']) {
+            Some("is a path only, without ? or #".to_string())
+        } else if egov_adapters::paths::clean(path).ok().as_deref() != Some(path.as_str()) {
+            Some("must be written as routing reads it (no dot segments, no //)".to_string())
+        } else if egov_adapters::paths::reaches_under("/__egov", path) {
+            Some("is the gateway's own (/__egov/)".to_string())
+        } else {
+            None
+        };
+        if let Some(why) = why {
+            ok = false;
+            p.add(
+                format!("identity.logout_paths[{i}]"),
+                format!("{path:?} {why}"),
+            );
+        }
+    }
+    ok.then(|| raw.to_vec())
 }
 
 /// A service's `[identity] claims`.
