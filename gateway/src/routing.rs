@@ -146,9 +146,15 @@ fn is_reserved_on_origins(cleaned: &str) -> bool {
 /// "Déconnexion", the only logout a citizen sees on most services, ended the site's session
 /// and left her signed in at the portal and on every service; the next person at a shared
 /// computer was her. The portal's page asks her to confirm (a link cannot log anyone out).
+/// A path parameter after it (`/logout.do;jsessionid=…`, what Java sites write into their
+/// links) is the same page.
 fn logout_page_of<'a>(snap: &Snapshot, service: &Service, path: &str) -> Option<Route<'a>> {
     let logout = &service.config.logout_paths;
-    (!logout.is_empty() && logout.iter().any(|p| p == path)).then(|| Route::Redirect {
+    let same = |p: &String| {
+        path.strip_prefix(p.as_str())
+            .is_some_and(|rest| rest.is_empty() || rest.starts_with(';'))
+    };
+    (!logout.is_empty() && logout.iter().any(same)).then(|| Route::Redirect {
         location: format!("{}/auth/logout", snap.portal.origin),
         permanent: false,
         same_page: false,

@@ -545,6 +545,15 @@ async fn a_legacy_sites_own_logout_link_leads_to_the_portals_logout() {
         .await;
     assert_eq!(on_origin.status(), 302);
     assert_eq!(redirect_target(&on_origin).as_str(), logout);
+    // As a Java site writes it into its links.
+    let with_parameter = browser
+        .get(
+            world
+                .gateway
+                .origin_url("tax-certificates", "/deconnexion;jsessionid=A1B2"),
+        )
+        .await;
+    assert_eq!(redirect_target(&with_parameter).as_str(), logout);
     // A page of the site that is not its logout still reaches it.
     let page = browser
         .get(
