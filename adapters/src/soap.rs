@@ -102,22 +102,26 @@ pub enum FaultClass {
 /// most 100 bytes; `None` for anything else. Found when tried: a service's "code" carried
 /// `java.sql.SQLException: db01.internal user=sa password=...` to the citizen.
 pub fn shown_fault_code(code: &str) -> Option<&str> {
-    let ncname = |part: &str| {
-        let mut chars = part.chars();
-        chars.next().is_some_and(|c| c.is_alphabetic() || c == '_')
-            && chars.all(|c| c.is_alphanumeric() || matches!(c, '_' | '-' | '.'))
-    };
     let qname = match code.split_once(':') {
-        Some((prefix, local)) => ncname(prefix) && ncname(local),
-        None => ncname(code),
+        Some((prefix, local)) => valid_name(prefix) && valid_name(local),
+        None => valid_name(code),
     };
     (qname && code.len() <= 100).then_some(code)
 }
 
+/// Whether `name` is an XML name without a colon (an NCName, as far as a legacy toolkit
+/// writes one): an operation's, a field's, either part of a fault code.
 fn valid_name(name: &str) -> bool {
     let mut chars = name.chars();
     chars.next().is_some_and(|c| c.is_alphabetic() || c == '_')
         && chars.all(|c| c.is_alphanumeric() || matches!(c, '_' | '-' | '.'))
+}
+
+/// Whether XML 1.0 allows `c` at all (its `Char` production, as far as a `char` goes): not
+/// NUL, most control characters, U+FFFE or U+FFFF. One rule for what the gateway writes
+/// to a legacy service and what it accepts from one.
+fn xml_char(c: char) -> bool {
+    !matches!(c, '\u{0}'..='\u{8}' | '\u{B}' | '\u{C}' | '\u{E}'..='\u{1F}' | '\u{FFFE}' | '\u{FFFF}')
 }
 
 /// Escapes text for XML content and attribute values; `None` for characters XML 1.0
@@ -132,7 +136,7 @@ fn escape_into(out: &mut String, text: &str) -> Option<()> {
             '\'' => out.push_str("&apos;"),
             '\r' => out.push_str("&#13;"),
             '\t' | '\n' => out.push(c),
-            c if (c as u32) < 0x20 || c == '\u{FFFE}' || c == '\u{FFFF}' => return None,
+            c if !xml_char(c) => return None,
             c => out.push(c),
         }
     }

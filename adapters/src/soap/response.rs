@@ -4,7 +4,7 @@
 //! its code is spelled.
 
 use super::{
-    FaultClass, SoapError, ENVELOPE_NS, ENVELOPE_NS_12, MAX_ATTRIBUTES, MAX_DEPTH,
+    xml_char, FaultClass, SoapError, ENVELOPE_NS, ENVELOPE_NS_12, MAX_ATTRIBUTES, MAX_DEPTH,
     MAX_ENVELOPE_BYTES, MAX_NODES,
 };
 use crate::charset::{charset_from_content_type, declared_in_document, Encoding};
@@ -80,12 +80,11 @@ fn malformed(e: impl std::fmt::Display) -> SoapError {
     SoapError::Malformed(e.to_string())
 }
 
-/// `text`, if every character in it is one XML 1.0 allows (RFC: its `Char` production):
+/// `text`, if every character in it is one XML 1.0 allows (its `Char` production, [`xml_char`]):
 /// found when tried, 4 MiB of byte 0x01, which XML forbids, became 25 MB of `\u0001` in
 /// the JSON answer.
 fn xml_chars(text: Cow<'_, str>) -> Result<Cow<'_, str>, SoapError> {
-    let allowed = |c: char| !matches!(c, '\u{0}'..='\u{8}' | '\u{B}' | '\u{C}' | '\u{E}'..='\u{1F}' | '\u{FFFE}' | '\u{FFFF}');
-    if text.chars().all(allowed) {
+    if text.chars().all(xml_char) {
         Ok(text)
     } else {
         Err(SoapError::Malformed(

@@ -55,18 +55,12 @@ pub const ORIGIN_SIGNED_OUT_PATH: &str = "/__egov/signed-out";
 /// way back home stay within them.
 const MAX_SIGNED_OUT_STEPS: usize = 16;
 
-/// The ids in `list` (separated by `.`) shaped like service ids, at most
-/// [`MAX_SIGNED_OUT_STEPS`] of them, the last ones.
+/// The ids in `list` (separated by `.`) shaped like service ids
+/// ([`crate::config::values::slug`]), at most [`MAX_SIGNED_OUT_STEPS`] of them, the last ones.
 fn service_ids(list: &str) -> Vec<&str> {
     let ids: Vec<&str> = list
         .split('.')
-        .filter(|id| {
-            !id.is_empty()
-                && id.len() <= 64
-                && id
-                    .bytes()
-                    .all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b == b'-')
-        })
+        .filter(|id| crate::config::values::slug(id).is_ok())
         .collect();
     ids[ids.len().saturating_sub(MAX_SIGNED_OUT_STEPS)..].to_vec()
 }
