@@ -469,19 +469,16 @@ async fn a_logout_goes_through_every_origin_the_citizen_opened_and_ends_its_cook
     signed_in_everywhere(&world, &browser).await;
     let out = browser.logout(&world.gateway.url("/auth/logout")).await;
     assert_eq!(out.status(), 303);
-    let mut next = redirect_target(&out);
+    let (steps, next) = browser.through_the_origins(&out).await;
     let mut ended = Vec::new();
-    while next.path() == egov_gateway::routing::ORIGIN_SIGNED_OUT_PATH {
-        let step = browser.get(next.clone()).await;
-        assert!(step.status().is_redirection(), "{next}: {}", step.status());
+    for (url, step) in &steps {
         let cleared = step.headers().get_all("set-cookie").iter().any(|c| {
             c.to_str()
                 .is_ok_and(|c| c.starts_with("egov_session=; Max-Age=0"))
         });
-        assert!(cleared, "{next}: {:?}", step.headers());
-        assert_eq!(step.headers()["clear-site-data"], "\"cache\"", "{next}");
-        ended.push(next.host_str().unwrap_or_default().to_string());
-        next = redirect_target(&step);
+        assert!(cleared, "{url}: {:?}", step.headers());
+        assert_eq!(step.headers()["clear-site-data"], "\"cache\"", "{url}");
+        ended.push(url.host_str().unwrap_or_default().to_string());
     }
     let opened: Vec<String> = CITIZEN_SERVICES
         .iter()
@@ -521,12 +518,8 @@ async fn a_logout_goes_through_an_origin_whose_site_is_at_its_rate() {
     }
     assert!(spent, "the service's rate was never reached");
     let out = browser.logout(&world.gateway.url("/auth/logout")).await;
-    let mut next = redirect_target(&out);
-    while next.path() == egov_gateway::routing::ORIGIN_SIGNED_OUT_PATH {
-        let step = browser.get(next.clone()).await;
-        assert!(step.status().is_redirection(), "{next}: {}", step.status());
-        next = redirect_target(&step);
-    }
+    let (steps, next) = browser.through_the_origins(&out).await;
+    assert_eq!(steps.len(), CITIZEN_SERVICES.len(), "one step an origin");
     assert!(next.as_str().starts_with(world.provider.issuer()), "{next}");
 }
 

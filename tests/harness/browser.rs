@@ -150,13 +150,24 @@ impl Browser {
     /// it sends the browser to, as a citizen leaving a shared computer does.
     pub async fn logout_everywhere(&self, logout_url: &str) {
         let out = self.logout(logout_url).await;
-        let mut end_session = redirect_target(&out);
-        // Through each service origin the citizen had a session on, first.
-        while end_session.path() == egov_gateway::routing::ORIGIN_SIGNED_OUT_PATH {
-            let step = self.get(end_session).await;
-            end_session = redirect_target(&step);
-        }
+        let (_, end_session) = self.through_the_origins(&out).await;
         self.oidc_provider_logout(end_session.as_str()).await;
+    }
+
+    /// Follows a logout's answer `out` through each service origin it ends a session on
+    /// (`/__egov/signed-out`): each step's URL and answer, and where the way goes after the
+    /// last (the provider's end-session endpoint, or home). Panics if a step is no redirect.
+    pub async fn through_the_origins(&self, out: &Response) -> (Vec<(Url, Response)>, Url) {
+        let mut steps = Vec::new();
+        let mut next = redirect_target(out);
+        while next.path() == egov_gateway::routing::ORIGIN_SIGNED_OUT_PATH {
+            let step = self.get(next.clone()).await;
+            assert!(step.status().is_redirection(), "{next}: {}", step.status());
+            let after = redirect_target(&step);
+            steps.push((next, step));
+            next = after;
+        }
+        (steps, next)
     }
 
     /// Logs out at `logout_url` (the gateway's `/auth/logout`) as a citizen does: opens the
