@@ -1962,6 +1962,43 @@ async fn a_change_stored_while_the_registry_cannot_be_rebuilt_says_it_is_not_ser
     assert_eq!(again.body["serving"], true, "{}", again.body);
 }
 
+/// Found when tried: with the registry unable to be rebuilt, a deletion was answered 204
+/// ("no longer served") while citizens were still served the service. The answer says it
+/// is deleted but still serving, and the service is gone once the platform mends it.
+#[tokio::test]
+async fn a_deletion_stored_while_the_registry_cannot_be_rebuilt_says_it_is_still_serving() {
+    let e = Estate::start();
+    let api = e.api("interior");
+    let secrets = e.staged().dir().join("registry-secrets.json");
+    std::fs::write(&secrets, "{\"cnie-renewal:half").expect("tear the secrets file");
+    let deleted = api.delete("/services/cnie-renewal").await;
+    assert_status(&deleted, StatusCode::OK);
+    assert_eq!(deleted.body["deleted"], true, "{}", deleted.body);
+    assert_eq!(deleted.body["serving"], true, "{}", deleted.body);
+    let why = deleted.body["still_serving_because"]
+        .as_str()
+        .unwrap_or_default();
+    assert!(why.starts_with("deleted from the store, but"), "{why}");
+    assert!(
+        !why.contains("registry-secrets") && !why.contains('/'),
+        "{why}"
+    );
+    std::fs::write(&secrets, "{}").expect("mend it");
+    let other = api
+        .patch(
+            "/services/passport-application",
+            &json!({ "names": { "en": "After the mend" } }),
+            None,
+        )
+        .await;
+    assert_status(&other, StatusCode::OK);
+    assert_eq!(other.body["serving"], true, "{}", other.body);
+    assert_status(
+        &api.get("/services/cnie-renewal").await,
+        StatusCode::NOT_FOUND,
+    );
+}
+
 #[tokio::test]
 async fn a_ministry_cannot_move_a_service_to_other_backends_with_the_operators_secret() {
     let e = Estate::start();

@@ -115,6 +115,7 @@ pub const DOCUMENT: &str = r##"{
         "parameters": [{ "$ref": "#/components/parameters/IfMatch" }],
         "responses": {
           "204": { "description": "Removed; no longer served" },
+          "200": { "description": "Removed from the store, but the registry could not be built again without it: still served until the platform mends it", "content": { "application/json": { "schema": { "type": "object", "properties": { "id": { "type": "string" }, "version": { "type": "integer" }, "deleted": { "const": true }, "serving": { "const": true }, "still_serving_because": { "type": "string" } } } } } },
           "401": { "$ref": "#/components/responses/Unauthenticated" },
           "429": { "$ref": "#/components/responses/Locked" },
           "403": { "$ref": "#/components/responses/Forbidden" },

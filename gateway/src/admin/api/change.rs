@@ -106,12 +106,17 @@ pub(super) async fn change(admin: &Admin, req: Request<'_>) -> Response {
             return match store.delete(id, expect, &author(caller, req.action)).await {
                 Ok(version) => {
                     prune_secrets(store.as_ref(), id).await;
-                    held.applied().await;
+                    let applied = held.applied().await;
+                    admin.audit(caller, action, Some(id), Some(version), "ok", client);
+                    let _ = c;
+                    if !applied {
+                        // Found when tried: a deletion the registry could not apply was
+                        // answered 204, while citizens were still served the service.
+                        return still_serving(id, version);
+                    }
                     // Its answers can no longer be hit; they would hold L1 until they expire
                     // (found when tried again: 267 MB kept after six services were deleted).
                     admin.cache.storage.forget_service(id);
-                    admin.audit(caller, action, Some(id), Some(version), "ok", client);
-                    let _ = c;
                     StatusCode::NO_CONTENT.into_response()
                 }
                 Err(e @ StoreError::Conflict { .. }) if req.retried => store_error(e),
@@ -444,6 +449,17 @@ fn stored(
     (status, [(header::ETAG, etag(version))], Json(body)).into_response()
 }
 
+/// The answer to a deletion that is stored but not applied: the running registry still
+/// serves the service, so a 204 ("no longer served") would be untrue. 200 with the list's
+/// words (`serving`), and why, without the platform's file names or errors.
+fn still_serving(id: &str, version: u64) -> Response {
+    let body = json!({
+        "id": id, "version": version, "deleted": true, "serving": true,
+        "still_serving_because": STILL_SERVING,
+    });
+    (StatusCode::OK, Json(body)).into_response()
+}
+
 /// A creation whose id is taken: 409, as Kong answers a duplicate (a 422 said the document
 /// was wrong, when only the method was).
 fn already_a_service(id: &str) -> Response {
@@ -638,3 +654,6 @@ pub(super) async fn apply(live: &crate::registry::LiveRegistry) -> bool {
 /// and the ministry took it for live. Said as the list says it (`serving`,
 /// `not_serving_because`), without the platform's file names or errors.
 const NOT_APPLIED: &str = "stored, but the gateway could not build its registry again with it (a fault of the platform's, not of this change: its operators are told); it serves once they mend it";
+
+/// Why a stored deletion still serves: [`NOT_APPLIED`]'s case for a service taken away.
+const STILL_SERVING: &str = "deleted from the store, but the gateway could not build its registry again without it (a fault of the platform's, not of this deletion: its operators are told); citizens are served it until they mend it";
