@@ -279,14 +279,18 @@ impl Assist {
         // e-mail's local part) steer the shortlist without reaching the key (found when tried:
         // one citizen's pick, from his shortlist, was served to others whose shortlist never
         // held it). That also leaves out a service removed since.
-        let fits = match &c.service {
-            Some(s) => local.candidates.contains(s),
-            // "None of these": only for a query whose shortlist is those very services.
-            // Found in a bypass probe: an e-mail address's local part, redacted out of the
-            // key, steered one citizen's shortlist to services that did not fit, and the
-            // LLM's "none" then answered everyone asking the same words about a card.
-            None => c.shortlist == local.candidates,
-        };
+        //
+        // And only for a query whose shortlist is the one the LLM chose from: a pick is a
+        // judgement between those services, a "none" about them. Found in a bypass probe:
+        // an e-mail address's local part, redacted out of the key, steered one citizen's
+        // shortlist to services that did not fit, and the LLM's "none" then answered
+        // everyone asking the same words about a card; found again when tried, a name after
+        // "je m'appelle" (redacted) left out the service the words were about, and the LLM's
+        // second-best pick was served for ten minutes to everyone whose shortlist held it.
+        let fits = c.shortlist == local.candidates
+            && c.service
+                .as_ref()
+                .is_none_or(|s| local.candidates.contains(s));
         if !fits {
             return None;
         }
@@ -559,7 +563,7 @@ mod tests {
             confidence: LLM_CONFIDENCE,
             outcome: "routed".into(),
             alternatives: vec![elsewhere.to_string()],
-            shortlist: Vec::new(),
+            shortlist: own.candidates.clone(),
         };
         let key = assist.keys.of(&crate::assist::shareable_text(query));
         assist.cache.put(&key, planted(elsewhere)).await;
@@ -578,6 +582,47 @@ mod tests {
         assert_eq!(d.source, Source::Cache, "{d:?}");
         assert_eq!(d.service, Some(shortlisted), "{d:?}");
         assert_eq!(d.alternatives, own.alternatives, "{d:?}");
+    }
+
+    /// Found when tried: a name after "je m'appelle" is redacted out of the key but steers
+    /// the shortlist. An attacker's words left out the service a question was about, the
+    /// LLM picked the best of what was left, and that pick, which the citizen's own
+    /// shortlist also held (lower down), was served to her from the cache. A pick is
+    /// served only to a query with the very shortlist it was chosen from.
+    #[tokio::test]
+    async fn a_cached_pick_from_another_shortlist_is_not_served_even_if_this_one_holds_it() {
+        let (catalog, assist) = router_with(Some(unreachable_llm()));
+        let query = "permis karim.alami@gmail.com";
+        let own = assist
+            .decide(&catalog, query, false, None, &Unbudgeted)
+            .await;
+        assert!(own.candidates.len() >= 2, "{own:?}");
+        let second_best = own.candidates[1].clone();
+        // The shortlist a steered asking had: without this query's best candidate.
+        let steered: Vec<String> = own.candidates[1..].to_vec();
+        let key = assist.keys.of(&crate::assist::shareable_text(query));
+        let pick_from = |shortlist: Vec<String>| Cached {
+            service: Some(second_best.clone()),
+            confidence: LLM_CONFIDENCE,
+            outcome: "routed".into(),
+            alternatives: Vec::new(),
+            shortlist,
+        };
+        assist.cache.put(&key, pick_from(steered)).await;
+        let d = assist
+            .decide(&catalog, query, false, None, &Unbudgeted)
+            .await;
+        assert_ne!(d.source, Source::Cache, "{d:?}");
+
+        assist
+            .cache
+            .put(&key, pick_from(own.candidates.clone()))
+            .await;
+        let d = assist
+            .decide(&catalog, query, false, None, &Unbudgeted)
+            .await;
+        assert_eq!(d.source, Source::Cache, "{d:?}");
+        assert_eq!(d.service, Some(second_best), "{d:?}");
     }
 
     /// Found in a probe: out of scope, "ONEE" names its services, but "blague drole" was

@@ -6,7 +6,7 @@
 //!   language, the routed and the chosen service, and the time: no session, no address;
 //! - in Redis when `[redis]` is configured (a set per service, shared by every instance),
 //!   else appended to a JSON-lines file (`[portal] feedback_log`);
-//! - capped ([`MAX_PER_SERVICE`] per service, [`MAX_FILE_ENTRIES`] per file) and expiring
+//! - capped ([`MAX_PER_SERVICE`] per service, in either store; [`MAX_FILE_ENTRIES`] per file) and expiring
 //!   after [`KEEP`].
 //!
 //! Ministries read the entries of their services through the admin API; `egov-gateway
@@ -307,22 +307,49 @@ fn append_line(path: &std::path::Path, line: &str, known: Option<usize>) -> std:
         let now = crate::sso::session::now_secs();
         let mut entries = read_file(path)?;
         entries.retain(|e| !e.expired(now));
-        let keep = entries.split_off(entries.len().saturating_sub(MAX_FILE_ENTRIES / 2));
+        // The new answer counts in its services' caps, as in the shared store.
+        entries.extend(serde_json::from_str::<FeedbackEntry>(line).ok());
+        let mut keep = newest_per_service(entries);
+        let keep = keep.split_off(keep.len().saturating_sub(MAX_FILE_ENTRIES / 2));
         let tmp = path.with_extension("jsonl.tmp");
         let mut text = String::new();
         for e in &keep {
             text.push_str(&serde_json::to_string(e).unwrap_or_default());
             text.push('\n');
         }
-        text.push_str(line);
-        text.push('\n');
         crate::private_file::write(&tmp, text.as_bytes())?;
         std::fs::rename(&tmp, path)?;
-        return Ok(keep.len() + 1);
+        return Ok(keep.len());
     }
     let mut file = crate::private_file::append(path)?;
     file.write_all(format!("{line}\n").as_bytes())?;
     Ok(count + 1)
+}
+
+/// The entries among the newest [`MAX_PER_SERVICE`] of a service they concern, in their
+/// order: the file's cap per service, as the shared store's sets have. Found when tried: a
+/// flood of answers about two services (24,000 in 38 s from 40 addresses, each within its
+/// rate) compacted every other service's answers out of the file.
+fn newest_per_service(entries: Vec<FeedbackEntry>) -> Vec<FeedbackEntry> {
+    let mut kept = vec![false; entries.len()];
+    {
+        let mut seen: std::collections::HashMap<&str, usize> = std::collections::HashMap::new();
+        for (i, e) in entries.iter().enumerate().rev() {
+            let mut within = false;
+            let routed = e.routed.as_deref().filter(|r| *r != e.service);
+            for service in std::iter::once(e.service.as_str()).chain(routed) {
+                let n = seen.entry(service).or_default();
+                *n += 1;
+                within |= *n <= MAX_PER_SERVICE;
+            }
+            kept[i] = within;
+        }
+    }
+    entries
+        .into_iter()
+        .zip(kept)
+        .filter_map(|(e, k)| k.then_some(e))
+        .collect()
 }
 
 /// The `examples = [...]` lines a ministry can paste into the service file of `service`:
@@ -480,6 +507,42 @@ mod tests {
         assert_eq!(entries.len(), MAX_PER_SERVICE);
         assert_eq!(entries[0].query, format!("q{}", MAX_PER_SERVICE + 4));
         assert!(!entries.iter().any(|e| e.query == "q0"));
+    }
+
+    /// Found when tried: 24,000 answers about two services, sent in 38 s from 40 addresses
+    /// each within its rate, compacted every other service's answers out of the file.
+    #[tokio::test]
+    async fn a_flood_of_answers_about_one_service_leaves_the_others_in_the_file() {
+        let dir = std::env::temp_dir().join(format!(
+            "egov-feedback-{}",
+            crate::sso::session::random_token()
+        ));
+        std::fs::create_dir_all(&dir).expect("dir");
+        let path = dir.join("feedback.jsonl");
+        let start = now() - 100_000;
+        let mut text = serde_json::to_string(&entry(start, "genuine", "b", "vendre ma voiture"))
+            .expect("json");
+        text.push('\n');
+        for i in 0..MAX_FILE_ENTRIES as u64 {
+            let flood = entry(start + 1 + i, "flooded", "b", &format!("f{i}"));
+            text.push_str(&serde_json::to_string(&flood).expect("json"));
+            text.push('\n');
+        }
+        std::fs::write(&path, text).expect("a full file");
+        let log = FeedbackLog::file(path);
+        log.record(&entry(now(), "flooded", "b", "one more"))
+            .await
+            .expect("kept");
+        let genuine = log.for_service("genuine").await.expect("read");
+        assert_eq!(genuine.len(), 1, "{genuine:?}");
+        let flooded = log.for_service("flooded").await.expect("read");
+        assert_eq!(
+            flooded.len(),
+            MAX_PER_SERVICE,
+            "the newest, as in the shared store"
+        );
+        assert_eq!(flooded[0].query, "one more");
+        let _ = std::fs::remove_dir_all(dir);
     }
 
     #[test]
