@@ -322,11 +322,9 @@ impl RequestCtx {
             kind => kind,
         };
         let Some(wait) = self.attempts.unavailable_for else {
-            let mut page = self.error_page(kind);
             // A connection the site ended stays a 502 (found in a bypass probe: a form the
             // site read before resetting was answered "try again").
-            page.status = failure.status();
-            return Some(page);
+            return Some(self.error_page_as(kind, failure.status()));
         };
         let kind = if self.attempts.busy {
             ErrorKind::Unavailable
@@ -338,8 +336,14 @@ impl RequestCtx {
 
     /// An error page quoting the request id (and the trace id when they differ).
     pub fn error_page(&self, kind: ErrorKind) -> LocalResponse {
+        self.error_page_as(kind, kind.status())
+    }
+
+    /// [`Self::error_page`] sent (and quoting) `status` rather than its kind's.
+    fn error_page_as(&self, kind: ErrorKind, status: http::StatusCode) -> LocalResponse {
         let trace = self.obs.as_ref().map(|o| o.trace_id.as_str());
-        response::error_page_traced(kind, self.request_id.as_str(), trace, &self.portal_home())
+        let (id, home) = (self.request_id.as_str(), &self.portal_home());
+        response::error_page_answered_as(kind, status, id, trace, home)
     }
 
     /// The portal's address as a link from where this request is served: `/` on the

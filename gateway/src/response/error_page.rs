@@ -5,7 +5,7 @@ use super::html::{escape, in_every_language};
 use super::{LocalResponse, Localized};
 use crate::lang::Lang;
 use bytes::Bytes;
-use http::StatusCode;
+use http::{HeaderName, HeaderValue, StatusCode};
 use std::sync::Arc;
 
 /// What went wrong, from the citizen's point of view.
@@ -217,23 +217,29 @@ impl ErrorKind {
 /// The error page for `kind` on the portal's origin, quoting `request_id` (by default the
 /// request's trace id).
 pub fn error_page(kind: ErrorKind, request_id: &str) -> LocalResponse {
-    error_page_traced(kind, request_id, None, "/")
+    error_page_answered_as(kind, kind.status(), request_id, None, "/")
 }
 
-/// The error page for `kind`, quoting `request_id` and, when it differs (the id came from a
-/// trusted proxy), the trace id too. `home` is the portal's address as a link from where
-/// the page is served: `/` on the portal's origin, the portal's absolute URL on a service's
-/// own origin or a legacy host, where `/` is the service (its maintenance page linked back
-/// to itself: found when tried). Where the page is written, it is put in the reader's
-/// language and given the right `home` ([`LocalResponse::localized`]).
-pub fn error_page_traced(
+/// The error page for `kind`, sent with `status` (its kind's, but a form's "may have been
+/// received" is a 502 when the site ended the connection, a 504 when it did not answer in
+/// time: the page quotes the status it is sent with; found when tried, a 502 whose page
+/// said 504, the number the citizen reads to support disagreeing with the log), quoting
+/// `request_id` and, when it differs (the id came from a trusted proxy), the trace id too.
+/// `home` is the portal's address as a link from where the page is served: `/` on the
+/// portal's origin, the portal's absolute URL on a service's own origin or a legacy host,
+/// where `/` is the service (its maintenance page linked back to itself: found when
+/// tried). Where the page is written, it is put in the reader's language and given the
+/// right `home` ([`LocalResponse::localized`]).
+pub fn error_page_answered_as(
     kind: ErrorKind,
+    status: StatusCode,
     request_id: &str,
     trace_id: Option<&str>,
     home: &str,
 ) -> LocalResponse {
     ErrorPage {
         kind,
+        status,
         id: quoted_id(request_id, trace_id),
         next: None,
     }
@@ -245,6 +251,7 @@ pub fn error_page_traced(
 pub fn session_ended_page(request_id: &str, login: &str, home: &str) -> LocalResponse {
     ErrorPage {
         kind: ErrorKind::SessionEnded,
+        status: ErrorKind::SessionEnded.status(),
         id: quoted_id(request_id, None),
         next: Some(Link {
             href: login.to_owned(),
@@ -257,6 +264,26 @@ pub fn session_ended_page(request_id: &str, login: &str, home: &str) -> LocalRes
         }),
     }
     .respond(home)
+}
+
+/// The security policy of an error page: the gateway's own, but a page of the same origin
+/// may frame it. The error answers a request for a legacy page, and a legacy site made of
+/// frames (seven of the catalog's) loads its pages in frames of its own: found when tried,
+/// under `frame-ancestors 'none'` the browser showed "refused to connect" in the frame
+/// instead of the page, so a payment form that timed out inside a frame told the citizen
+/// nothing had been sent, where the page says it may have been received. Legacy pages are
+/// framed only by their own origin too (`chain::body`), and no other origin may frame it.
+fn framed_by_its_own_origin() -> ((HeaderName, HeaderValue), (HeaderName, HeaderValue)) {
+    (
+        (
+            http::header::CONTENT_SECURITY_POLICY,
+            HeaderValue::from_static(super::security::CONTENT_SECURITY_POLICY_FRAMED_BY_ITSELF),
+        ),
+        (
+            http::header::X_FRAME_OPTIONS,
+            HeaderValue::from_static("SAMEORIGIN"),
+        ),
+    )
 }
 
 /// What "back to the portal" says, in the order of [`Lang::ALL`].
@@ -296,6 +323,8 @@ struct Link {
 #[derive(Debug)]
 struct ErrorPage {
     kind: ErrorKind,
+    /// What it is sent with (its kind's, but for [`error_page_answered_as`]).
+    status: StatusCode,
     /// Escaped already.
     id: String,
     /// `None`: back to the portal's home.
@@ -305,9 +334,13 @@ struct ErrorPage {
 impl ErrorPage {
     /// The answer, rendered Arabic first (the portal's default) linking `home`.
     fn respond(self, home: &str) -> LocalResponse {
-        let status = self.kind.status();
+        let status = self.status;
         let body = self.render(Lang::Ar, home);
-        LocalResponse::html_bytes(status, body).localized(Arc::new(self), Lang::Ar, home)
+        let (policy, frames) = framed_by_its_own_origin();
+        LocalResponse::html_bytes(status, body)
+            .with_header(policy.0, policy.1)
+            .with_header(frames.0, frames.1)
+            .localized(Arc::new(self), Lang::Ar, home)
     }
 }
 
@@ -319,7 +352,7 @@ impl Localized for ErrorPage {
             None => (escape(home), BACK_TO_THE_PORTAL),
         };
         let id = &self.id;
-        let status = self.kind.status().as_u16();
+        let status = self.status.as_u16();
         // In the page's own language (its `<html lang>`, the first section's): a French
         // title was read with an Arabic voice (found when tried).
         let title = format!("{status} {}", texts[lang.index()].1);

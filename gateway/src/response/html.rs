@@ -88,7 +88,7 @@ const SKIP: [&str; 4] = [
 /// `lang` (its `<html lang>`, title, header and skip link; the first section should be its
 /// own): the error pages and the logout page, whose reader may not read the language her
 /// browser names. `home`: the portal's address from where the page is served (see
-/// [`super::error_page_traced`]).
+/// [`super::error_page_answered_as`]).
 pub fn frame(
     lang: Lang,
     title: &str,

@@ -17,6 +17,12 @@ pub const CONTENT_SECURITY_POLICY_VALUE: &str = "default-src 'self'; script-src 
 style-src 'self'; img-src 'self' data:; object-src 'none'; base-uri 'none'; \
 form-action 'self'; frame-ancestors 'none'";
 
+/// [`CONTENT_SECURITY_POLICY_VALUE`] for an error page, which a page of its own origin may
+/// frame (a legacy site of frames shows it where the failed page would have been).
+pub const CONTENT_SECURITY_POLICY_FRAMED_BY_ITSELF: &str = "default-src 'self'; \
+script-src 'self'; style-src 'self'; img-src 'self' data:; object-src 'none'; \
+base-uri 'none'; form-action 'self'; frame-ancestors 'self'";
+
 /// Two years: what the HSTS preload list asks for. Without `includeSubDomains`: the portal's
 /// host does not speak for every name under it.
 const HSTS: &str = "max-age=63072000";
@@ -53,6 +59,15 @@ mod tests {
         assert!(!CONTENT_SECURITY_POLICY_VALUE.contains("script-src 'self' 'unsafe-inline'"));
         assert!(CONTENT_SECURITY_POLICY_VALUE.contains("frame-ancestors 'none'"));
         assert!(CONTENT_SECURITY_POLICY_VALUE.contains("style-src 'self';"));
+    }
+
+    #[test]
+    fn an_error_pages_policy_differs_only_in_who_may_frame_it() {
+        assert_eq!(
+            CONTENT_SECURITY_POLICY_FRAMED_BY_ITSELF,
+            CONTENT_SECURITY_POLICY_VALUE
+                .replace("frame-ancestors 'none'", "frame-ancestors 'self'")
+        );
     }
 
     #[test]
