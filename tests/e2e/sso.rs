@@ -686,6 +686,34 @@ async fn back_channel_logout_revokes_the_session_on_every_instance_sharing_redis
     );
 }
 
+/// Found when tried: on a flaky network the callback's answer was lost (the request had
+/// reached the gateway, the login was used), and her reload was told "log in again" with
+/// only a link home. The page's link is the login.
+#[tokio::test(flavor = "multi_thread")]
+async fn a_reloaded_callback_whose_answer_was_lost_links_to_the_login() {
+    let world = SsoWorld::start(SsoOptions::new(Store::Memory));
+    let browser = Browser::new();
+    let first = browser.get(world.gateway.url(CITIZEN_PAGE)).await;
+    let login = browser.follow(first).await;
+    let authorize = egov_integration::browser::redirect_target(&login);
+    let callback = browser
+        .oidc_provider_login(authorize.as_str(), "amina", "x")
+        .await;
+    let cookies = browser.cookies_for(callback.as_str()).expect("the login's");
+    let lost = Browser::new()
+        .client()
+        .get(callback.clone())
+        .header("cookie", cookies)
+        .send()
+        .await
+        .expect("the callback");
+    assert_eq!(lost.status(), 302, "the login went through");
+    let reloaded = browser.get(callback).await;
+    assert_eq!(reloaded.status(), 400);
+    let text = reloaded.text().await.expect("the page");
+    assert!(text.contains("href=\"/auth/login\""), "{text}");
+}
+
 both_stores!(a_replayed_or_missing_state_creates_no_session, bad_state);
 async fn bad_state(store: Store) {
     let world = SsoWorld::start(SsoOptions::new(store));

@@ -249,9 +249,21 @@ pub fn error_page_answered_as(
 /// The [`ErrorKind::SessionEnded`] page: its link is `login` (which brings the citizen back
 /// to the form), not the portal's home.
 pub fn session_ended_page(request_id: &str, login: &str, home: &str) -> LocalResponse {
+    login_again_page(ErrorKind::SessionEnded, request_id, login, home)
+}
+
+/// The page for `kind` (a page that tells the citizen to log in again) whose link is
+/// `login`, not the portal's home. Found when tried: a login whose last answer a flaky
+/// network lost was told, at the reload, to log in again, with only a link home.
+pub fn login_again_page(
+    kind: ErrorKind,
+    request_id: &str,
+    login: &str,
+    home: &str,
+) -> LocalResponse {
     ErrorPage {
-        kind: ErrorKind::SessionEnded,
-        status: ErrorKind::SessionEnded.status(),
+        kind,
+        status: kind.status(),
         id: quoted_id(request_id, None),
         next: Some(Link {
             href: login.to_owned(),

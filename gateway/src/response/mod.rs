@@ -13,7 +13,8 @@ mod html;
 mod security;
 
 pub use error_page::{
-    error_page, error_page_answered_as, session_ended_page, ErrorKind, BACK_TO_THE_PORTAL,
+    error_page, error_page_answered_as, login_again_page, session_ended_page, ErrorKind,
+    BACK_TO_THE_PORTAL,
 };
 pub use failure::failure_kind;
 pub use html::{escape, frame, frame_context, in_every_language, template_env};

@@ -23,6 +23,9 @@ const LOGIN_NAME_CHARS: usize = 12;
 /// How long a logout's mark lasts ([`CookieJar::set_signed_out`]): longer than an
 /// identity provider's "remember me" usually keeps a citizen signed in (30 days).
 const SIGNED_OUT_MAX_AGE: u64 = 30 * 24 * 3600;
+/// How long a hop started again is remembered ([`CookieJar::set_hop_again`]): a code's
+/// own longest life (`sessions.origin_code_ttl`, at most 60 s).
+const HOP_AGAIN_MAX_AGE: u64 = 60;
 /// The longest cookie attribute value browsers keep (RFC 6265bis: 1024 bytes).
 const MAX_COOKIE_PATH: usize = 1024;
 
@@ -48,6 +51,7 @@ pub struct CookieJar {
     search_name: &'static str,
     signed_out_name: &'static str,
     visited_name: &'static str,
+    restarted_name: &'static str,
 }
 
 /// A cookie that must come once came twice or more: none of its copies is trusted.
@@ -70,6 +74,7 @@ impl CookieJar {
                 search_name: "__Host-egov_search",
                 signed_out_name: "__Secure-egov_signed_out",
                 visited_name: "__Host-egov_visited",
+                restarted_name: "__Secure-egov_hop_again",
             }
         } else {
             Self {
@@ -80,6 +85,7 @@ impl CookieJar {
                 search_name: "egov_search",
                 signed_out_name: "egov_signed_out",
                 visited_name: "egov_visited",
+                restarted_name: "egov_hop_again",
             }
         }
     }
@@ -361,6 +367,24 @@ impl CookieJar {
             self.signed_out_name,
             self.attributes("/auth")
         ))
+    }
+
+    /// Marks, for [`HOP_AGAIN_MAX_AGE`], that this origin sent the browser to start its hop
+    /// again after a code that could no longer be used (see `Sso::exchange`): a second such
+    /// code within it gets the error page, so that a store losing codes (a replica behind)
+    /// cannot send the browser round the hop until it gives up. Sent only to the exchange
+    /// path.
+    pub fn set_hop_again(&self) -> HeaderValue {
+        value(format!(
+            "{}=1; Max-Age={HOP_AGAIN_MAX_AGE}{}",
+            self.restarted_name,
+            self.attributes(crate::sso::origin::ORIGIN_EXCHANGE_PATH)
+        ))
+    }
+
+    /// Whether [`Self::set_hop_again`]'s mark is on the request.
+    pub fn hop_again(&self, req: &RequestHeader) -> bool {
+        all(req, self.restarted_name).next().is_some()
     }
 
     /// Expires login `state`'s cookie, once its callback came (completed or not). `None`

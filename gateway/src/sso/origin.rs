@@ -214,9 +214,12 @@ impl Sso {
         let lang = super::cookie::find(http.req_header(), crate::lang::COOKIE)
             .and_then(crate::lang::Lang::from_code)
             .map_or(String::new(), |l| format!("&lang={}", l.code()));
+        // `to`: where a code that can no longer be used sends the browser (see
+        // `Self::exchange`); the code's own `return_to` is where a used one goes.
         let target = format!(
-            "{}{ORIGIN_EXCHANGE_PATH}?code={code}{lang}",
-            origins.origin(service.id())
+            "{}{ORIGIN_EXCHANGE_PATH}?code={code}{lang}&to={}",
+            origins.origin(service.id()),
+            encode(&hop.return_to)
         );
         let visited = visited_with(self.jar.visited(http.req_header()), service.id());
         LocalResponse::redirect(false, &target)
@@ -289,17 +292,39 @@ impl Sso {
             );
             self.metrics.origin_codes.with_label_values(&[result]).inc();
         };
+        // Its page's link starts the login again, at the portal.
         let refused = |result: &str, why: &str| {
             counted(result, why);
-            response::error_page(ErrorKind::LoginFailed, request_id)
+            let login = format!("{}/auth/login", self.origin);
+            let home = format!("{}/", self.origin);
+            response::login_again_page(ErrorKind::LoginFailed, request_id, &login, &home)
+        };
+        // A code no longer in the store (used, late, or never ours) sets nothing, and the
+        // browser goes on to the page as it is, where, without a session of its own, it
+        // starts a hop again. Found when tried: a reload of an exchange whose answer a flaky
+        // network lost, its code used already, was a dead end ("log in again", though she
+        // was signed in at the portal), when typing the service's address went on at once.
+        // Once a minute: see `CookieJar::set_hop_again`.
+        let start_again = |why: &str| {
+            if self.jar.hop_again(http.req_header()) {
+                return refused("unknown", why);
+            }
+            counted("unknown", why);
+            let to = safe_return_to(query_param(http, "to").as_deref());
+            LocalResponse::redirect(false, &to)
+                .with_header(
+                    http::header::CACHE_CONTROL,
+                    http::HeaderValue::from_static("no-store"),
+                )
+                .with_header(SET_COOKIE, self.jar.set_hop_again())
         };
         let Some(code) = query_param(http, "code").filter(|c| super::session::looks_like_token(c))
         else {
-            return refused("unknown", "no code, or not one of ours");
+            return start_again("no code, or not one of ours");
         };
         let hop = match self.store.take_hop(&code).await {
             Ok(Some(h)) => h,
-            Ok(None) => return refused("unknown", "unknown, already used or expired code"),
+            Ok(None) => return start_again("unknown, already used or expired code"),
             Err(StoreError::Corrupt(_)) => return refused("unknown", "unreadable code record"),
             Err(e) => {
                 tracing::warn!(error = %e, "exchange: session store unavailable");

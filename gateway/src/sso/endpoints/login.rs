@@ -110,11 +110,16 @@ impl Sso {
     pub(super) async fn callback(&self, http: &HttpSession, request_id: &str) -> LocalResponse {
         let state = query_param(http, "state");
         let clear_login = state.as_deref().and_then(|s| self.jar.clear_login(s));
+        // Its page's link starts a login again (a reload of a callback whose answer the
+        // network lost lands here, its login used already).
+        let failed_page = || {
+            response::login_again_page(ErrorKind::LoginFailed, request_id, "/auth/login", "/")
+                .with_headers(SET_COOKIE, clear_login.clone())
+        };
         let failed = |why: &str| {
             tracing::info!(reason = why, request_id, "login failed");
             self.metrics.logins.with_label_values(&["failure"]).inc();
-            response::error_page(ErrorKind::LoginFailed, request_id)
-                .with_headers(SET_COOKIE, clear_login.clone())
+            failed_page()
         };
         // A callback for no login this browser started is no login that failed: anyone can
         // send one, and counted as failures (found when tried: 40 made-up callbacks moved
@@ -127,8 +132,7 @@ impl Sso {
                 "callback for no login of this browser"
             );
             self.metrics.logins.with_label_values(&["stray"]).inc();
-            response::error_page(ErrorKind::LoginFailed, request_id)
-                .with_headers(SET_COOKIE, clear_login.clone())
+            failed_page()
         };
         let Some(provider) = &self.provider else {
             return response::error_page(ErrorKind::LoginUnavailable, request_id);
