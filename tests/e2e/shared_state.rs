@@ -122,6 +122,21 @@ async fn only_one_of_two_writers_that_read_the_same_value_wins(kv: &dyn Kv) {
         kv.get(&key).await.expect("get").as_deref(),
         Some(&b"v2"[..])
     );
+    // A value that expires: replaced only over what was read, with its expiry.
+    assert!(!kv
+        .replace_if(&key, b"v1", b"v4", Duration::from_millis(300))
+        .await
+        .expect("replace"));
+    assert!(kv
+        .replace_if(&key, b"v2", b"v5", Duration::from_millis(300))
+        .await
+        .expect("replace"));
+    assert_eq!(
+        kv.get(&key).await.expect("get").as_deref(),
+        Some(&b"v5"[..])
+    );
+    tokio::time::sleep(Duration::from_millis(500)).await;
+    assert_eq!(kv.get(&key).await.expect("get"), None, "it expired");
     kv.delete(&key).await.expect("delete");
 }
 

@@ -225,6 +225,32 @@ impl Kv for MemoryKv {
         Ok(true)
     }
 
+    async fn replace_if(
+        &self,
+        key: &str,
+        current: &[u8],
+        new: &[u8],
+        ttl: Duration,
+    ) -> Result<bool, KvError> {
+        let now = Instant::now();
+        let mut inner = self.lock()?;
+        let matches = matches!(
+            inner.live(key, now).map(|e| &e.value),
+            Some(Value::Bytes(b)) if b.as_slice() == current
+        );
+        if !matches {
+            return Ok(false);
+        }
+        inner.entries.insert(
+            key.to_string(),
+            Entry {
+                value: Value::Bytes(new.to_vec()),
+                expires: Some(now + ttl),
+            },
+        );
+        Ok(true)
+    }
+
     async fn take(&self, key: &str) -> Result<Option<Vec<u8>>, KvError> {
         let now = Instant::now();
         let mut inner = self.lock()?;

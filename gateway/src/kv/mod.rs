@@ -73,6 +73,16 @@ pub trait Kv: Send + Sync {
         current: Option<&[u8]>,
         new: &[u8],
     ) -> Result<bool, KvError>;
+    /// [`Self::compare_and_set`] of a value that lives `ttl`: replaces the value at `key`
+    /// with `new`, expiring after `ttl`, only if it is still exactly `current`; whether it
+    /// did. For a record that expires, written back after a read-modify-write.
+    async fn replace_if(
+        &self,
+        key: &str,
+        current: &[u8],
+        new: &[u8],
+        ttl: Duration,
+    ) -> Result<bool, KvError>;
     /// Returns and deletes the value in one step (`GETDEL`): only one caller gets it.
     async fn take(&self, key: &str) -> Result<Option<Vec<u8>>, KvError>;
     /// Deletes `key`; whether it existed.

@@ -30,6 +30,11 @@ const CAS_SCRIPT: &str = "local v = redis.call('GET', KEYS[1]) \
 if (ARGV[1] == '0' and v == false) or (ARGV[1] == '1' and v == ARGV[2]) then \
 redis.call('SET', KEYS[1], ARGV[3]) return 1 end return 0";
 
+/// `replace_if`: the value replaced, with its expiry (ARGV[3] ms), only if it is still
+/// ARGV[1].
+const REPLACE_IF_SCRIPT: &str = "if redis.call('GET', KEYS[1]) == ARGV[1] then \
+redis.call('SET', KEYS[1], ARGV[2], 'PX', ARGV[3]) return 1 end return 0";
+
 /// Pause between two attempts to follow a channel.
 const FOLLOW_RETRY: Duration = Duration::from_secs(1);
 
@@ -371,6 +376,24 @@ impl Kv for RedisKv {
                     .arg(if current.is_some() { "1" } else { "0" })
                     .arg(current.unwrap_or_default())
                     .arg(new),
+            )
+            .await?;
+        Ok(done == 1)
+    }
+
+    async fn replace_if(
+        &self,
+        key: &str,
+        current: &[u8],
+        new: &[u8],
+        ttl: Duration,
+    ) -> Result<bool, KvError> {
+        let done: i64 = self
+            .run(
+                on_one_key(REPLACE_IF_SCRIPT, key)
+                    .arg(current)
+                    .arg(new)
+                    .arg(ttl.as_millis().max(1) as u64),
             )
             .await?;
         Ok(done == 1)

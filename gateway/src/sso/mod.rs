@@ -433,28 +433,32 @@ impl Sso {
             self.end_session(id).await;
             return Ok(None);
         }
-        let mut dirty = false;
+        let mut touched = false;
         // Touch at most once a minute (or a tenth of the idle timeout): idle expiry stays
         // accurate without a write per request.
         let touch_every = (self.idle.as_secs() / 10).clamp(1, 60);
         if now.saturating_sub(session.last_seen) >= touch_every {
             session.last_seen = now;
-            dirty = true;
+            touched = true;
         }
-        match self.refresh_if_due(&mut session, now).await {
-            Refresh::Kept => {}
-            Refresh::Updated => dirty = true,
+        let refreshed = match self.refresh_if_due(&mut session, now).await {
+            Refresh::Kept => false,
+            Refresh::Updated => true,
             Refresh::Ended => {
                 self.end_session(&session.id).await;
                 return Ok(None);
             }
-        }
-        if dirty {
-            match self
-                .store
-                .update(&session, session.ttl(now, self.idle))
-                .await
-            {
+        };
+        if touched || refreshed {
+            let ttl = session.ttl(now, self.idle);
+            // Refreshed: the whole record, read from the store under the refresh's claim.
+            // Only touched: the idle clock alone, over whatever the store holds now.
+            let written = if refreshed {
+                self.store.update(&session, ttl).await
+            } else {
+                self.store.touch(&session, ttl).await
+            };
+            match written {
                 Ok(UpdateOutcome::Written) => {}
                 Ok(UpdateOutcome::Gone) => return Ok(None),
                 Err(e) => {

@@ -110,6 +110,17 @@ impl<S: SessionStore> SessionStore for CachedStore<S> {
         Ok(outcome)
     }
 
+    async fn touch(&self, session: &Session, ttl: Duration) -> Result<UpdateOutcome, StoreError> {
+        let outcome = self.inner.touch(session, ttl).await?;
+        // The store's record may differ from this copy (another instance's tokens): read
+        // again next time. Gone: forgotten, as by `update`.
+        match outcome {
+            UpdateOutcome::Written => self.cache.0.invalidate(&session.id),
+            UpdateOutcome::Gone => self.cache.invalidate(&session.id),
+        }
+        Ok(outcome)
+    }
+
     async fn delete(&self, id: &str) -> Result<(), StoreError> {
         self.cache.invalidate(id);
         self.inner.delete(id).await

@@ -48,6 +48,15 @@ pub trait SessionStore: Send + Sync {
     /// one deleted or revoked after it was read: a back-channel logout that lands while a
     /// request refreshes tokens wins.
     async fn update(&self, session: &Session, ttl: Duration) -> Result<UpdateOutcome, StoreError>;
+    /// Moves a session's idle clock on to `session.last_seen` (and its expiry to `ttl`),
+    /// keeping the rest as the store holds it: the copy a request read may be seconds old
+    /// (an instance's cache), and another instance may have stored rotated tokens since.
+    /// Found when tried: an instance wrote its cached copy back for the idle clock over the
+    /// refresh token another had just rotated, and the next refresh, sending the used one,
+    /// ended the citizen's session. A store that only one process reads has no older copy.
+    async fn touch(&self, session: &Session, ttl: Duration) -> Result<UpdateOutcome, StoreError> {
+        self.update(session, ttl).await
+    }
     async fn delete(&self, id: &str) -> Result<(), StoreError>;
     /// Deletes every session of a provider session; returns their ids (so caches can drop
     /// exactly those).
@@ -104,6 +113,9 @@ impl<T: SessionStore + ?Sized> SessionStore for Arc<T> {
     }
     async fn update(&self, session: &Session, ttl: Duration) -> Result<UpdateOutcome, StoreError> {
         (**self).update(session, ttl).await
+    }
+    async fn touch(&self, session: &Session, ttl: Duration) -> Result<UpdateOutcome, StoreError> {
+        (**self).touch(session, ttl).await
     }
     async fn delete(&self, id: &str) -> Result<(), StoreError> {
         (**self).delete(id).await

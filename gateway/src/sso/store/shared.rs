@@ -244,6 +244,10 @@ impl SharedStore {
     }
 }
 
+/// How many times [`SharedStore::touch`] reads and writes again a record another writer
+/// changed in between.
+const TOUCH_TRIES: usize = 3;
+
 fn corrupt(e: serde_json::Error) -> StoreError {
     StoreError::Corrupt(e.to_string())
 }
@@ -310,6 +314,32 @@ impl SessionStore for SharedStore {
         } else {
             UpdateOutcome::Gone
         })
+    }
+
+    async fn touch(&self, session: &Session, ttl: Duration) -> Result<UpdateOutcome, StoreError> {
+        let key = self.kv.key("s", &session.id);
+        let ttl = at_least_a_second(ttl);
+        // Read, moved on, written only over what was read; a write in between (a refresh on
+        // another instance) is read again. A few tries: each loss is another writer's win.
+        for _ in 0..TOUCH_TRIES {
+            let Some(current) = self.kv.get(&key).await? else {
+                return Ok(UpdateOutcome::Gone);
+            };
+            let mut stored: Session = serde_json::from_slice(&current).map_err(corrupt)?;
+            if stored.last_seen >= session.last_seen {
+                // Moved on already (by another instance, or a later request).
+                return Ok(UpdateOutcome::Written);
+            }
+            stored.last_seen = session.last_seen;
+            let json = serde_json::to_vec(&stored).map_err(corrupt)?;
+            if self.kv.replace_if(&key, &current, &json, ttl).await? {
+                self.seen(&stored.public_id).await?;
+                self.extend_records_of(&stored, ttl).await?;
+                return Ok(UpdateOutcome::Written);
+            }
+        }
+        // Others kept writing it: they move the clock on too.
+        Ok(UpdateOutcome::Written)
     }
 
     async fn delete(&self, id: &str) -> Result<(), StoreError> {
@@ -529,6 +559,46 @@ mod tests {
         read.last_seen += 1;
         assert_eq!(
             store.update(&read, TTL).await.expect("update"),
+            UpdateOutcome::Gone
+        );
+        assert!(store.get(&session.id).await.expect("get").is_none());
+    }
+
+    /// Found when tried: with two instances, one wrote its cached copy back for the idle
+    /// clock over the refresh token the other had just rotated, and the next refresh, with
+    /// the used token, ended the citizen's session. A touch moves the idle clock alone.
+    #[tokio::test]
+    async fn a_touch_from_an_older_copy_keeps_the_tokens_stored_since() {
+        let store = store();
+        let mut session = Session::for_test("amina", None);
+        session.refresh_token = Some("rt-1".into());
+        store.create(&session, TTL).await.expect("create");
+        // Another instance's cached copy, from before the refresh.
+        let mut older = store.get(&session.id).await.expect("get").expect("live");
+        session.refresh_token = Some("rt-2".into());
+        session.access_expires_at += 300;
+        store.update(&session, TTL).await.expect("the refresh");
+        older.last_seen += 30;
+        assert_eq!(
+            store.touch(&older, TTL).await.expect("touch"),
+            UpdateOutcome::Written
+        );
+        let stored = store.get(&session.id).await.expect("get").expect("live");
+        assert_eq!(stored.refresh_token.as_deref(), Some("rt-2"));
+        assert_eq!(stored.access_expires_at, session.access_expires_at);
+        assert_eq!(stored.last_seen, older.last_seen, "the idle clock moved on");
+    }
+
+    #[tokio::test]
+    async fn a_touch_after_a_revocation_writes_nothing_and_says_gone() {
+        let store = store();
+        let session = Session::for_test("amina", Some("op-1"));
+        store.create(&session, TTL).await.expect("create");
+        let mut read = store.get(&session.id).await.expect("get").expect("live");
+        store.revoke_idp_sid("op-1").await.expect("revoke");
+        read.last_seen += 1;
+        assert_eq!(
+            store.touch(&read, TTL).await.expect("touch"),
             UpdateOutcome::Gone
         );
         assert!(store.get(&session.id).await.expect("get").is_none());
