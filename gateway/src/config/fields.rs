@@ -106,6 +106,31 @@ pub(crate) fn opt_duration(
     }
 }
 
+/// [`opt_duration`] of a value counted in whole seconds where it is used (a session's
+/// clocks, a token's `exp`): a fraction is refused, not cut. Found when tried:
+/// `sessions.idle_timeout = "500ms"` passed `check` and became 0, so every session ended
+/// as it was made and the browser went round the login for ever; `identity.ttl = "500ms"`
+/// gave assertions whose `exp` was their `iat`.
+pub(crate) fn opt_seconds(
+    p: &mut Problems<'_>,
+    field: &str,
+    value: Option<&str>,
+    default: Duration,
+) -> Option<Duration> {
+    let d = opt_duration(p, field, value, default)?;
+    if d.subsec_nanos() != 0 {
+        p.add(
+            field,
+            format!(
+                "{:?} is not a whole number of seconds: it is counted in seconds (write e.g. \"30s\" or \"15min\")",
+                value.unwrap_or_default()
+            ),
+        );
+        return None;
+    }
+    Some(d)
+}
+
 pub(crate) fn opt_listen(
     p: &mut Problems<'_>,
     field: &str,

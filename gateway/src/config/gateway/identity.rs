@@ -1,7 +1,7 @@
 //! `[identity]`: the signed, pairwise assertion ministries receive.
 
 use crate::config::error::Problems;
-use crate::config::fields::{key_file, opt_duration, secret_ref};
+use crate::config::fields::{key_file, opt_duration, opt_seconds, secret_ref};
 use crate::config::raw::RawIdentity;
 use crate::config::IdentitySettings;
 use std::time::Duration;
@@ -27,7 +27,7 @@ pub(super) fn validate(
             format!("{header:?} is not a valid header name"),
         );
     }
-    let ttl = opt_duration(
+    let ttl = opt_seconds(
         p,
         "identity.ttl",
         raw.ttl.as_deref(),

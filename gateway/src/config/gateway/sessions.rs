@@ -1,7 +1,7 @@
 //! `[sessions]`: where sessions live and how long they last.
 
 use crate::config::error::Problems;
-use crate::config::fields::opt_duration;
+use crate::config::fields::{opt_duration, opt_seconds};
 use crate::config::raw::RawSessions;
 use crate::config::{SessionSettings, SessionStoreKind};
 use std::time::Duration;
@@ -31,13 +31,13 @@ pub(super) fn validate(
             None
         }
     };
-    let idle = opt_duration(
+    let idle = opt_seconds(
         p,
         "sessions.idle_timeout",
         raw.idle_timeout.as_deref(),
         Duration::from_secs(30 * 60),
     );
-    let absolute = opt_duration(
+    let absolute = opt_seconds(
         p,
         "sessions.absolute_timeout",
         raw.absolute_timeout.as_deref(),
@@ -49,7 +49,7 @@ pub(super) fn validate(
         raw.cache_ttl.as_deref(),
         Duration::from_secs(5),
     );
-    let origin_code_ttl = opt_duration(
+    let origin_code_ttl = opt_seconds(
         p,
         "sessions.origin_code_ttl",
         raw.origin_code_ttl.as_deref(),
@@ -102,6 +102,27 @@ mod tests {
             settings.expect("valid").sessions.store,
             SessionStoreKind::Memory
         );
+    }
+
+    /// Found when tried: `idle_timeout = "500ms"` passed and became 0 (every session ended
+    /// as it was made); a fraction of a second is refused, not cut.
+    #[test]
+    fn session_times_in_fractions_of_a_second_are_refused() {
+        for field in ["idle_timeout", "absolute_timeout", "origin_code_ttl"] {
+            let (settings, errors) =
+                validate_text(&format!("{PORTAL}[sessions]\n{field} = \"1500ms\"\n"));
+            assert!(settings.is_none(), "{field}");
+            let field = format!("sessions.{field}");
+            assert!(
+                errors
+                    .iter()
+                    .any(|e| e.contains(&field) && e.contains("whole number of seconds")),
+                "{errors:?}"
+            );
+        }
+        let (settings, errors) =
+            validate_text(&format!("{PORTAL}[sessions]\nidle_timeout = \"2000ms\"\n"));
+        assert!(settings.is_some(), "{errors:?}");
     }
 
     #[test]
