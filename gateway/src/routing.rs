@@ -77,6 +77,12 @@ pub fn route<'a>(snap: &'a Snapshot, host: &str, path: &'a str, query: Option<&s
         return legacy_route(snap, &host, path, query);
     }
     if !snap.portal.settings.answers_to(&host) {
+        // The 421 page's own stylesheet (a fingerprinted file of the gateway's, the same
+        // on every host): found when tried, the page for an old bookmark's domain linked it
+        // on that domain, got a 421 for it, and showed unstyled.
+        if crate::response::assets::is_ours(path) {
+            return Route::Portal(crate::portal::PortalPage::Asset);
+        }
         return Route::UnknownHost;
     }
     portal_route(snap, path, query)
@@ -350,6 +356,25 @@ mod tests {
             ),
             Route::Portal(crate::portal::PortalPage::Asset)
         ));
+    }
+
+    /// Found when tried: the 421 page for an old bookmark's domain linked its stylesheet on
+    /// that domain, got a 421 for it, and showed unstyled. The gateway's fingerprinted
+    /// files are served on any host; nothing else is.
+    #[test]
+    fn an_unknown_host_gets_the_gateways_stylesheet_and_nothing_else() {
+        let snap = snapshot_on_origins();
+        let host = "www.anciensite.gov.ma";
+        assert!(matches!(
+            route(&snap, host, crate::response::assets::stylesheet(), None),
+            Route::Portal(crate::portal::PortalPage::Asset)
+        ));
+        for path in ["/", "/assets/portal.css", "/s/x/", "/auth/login"] {
+            assert!(
+                matches!(route(&snap, host, path, None), Route::UnknownHost),
+                "{path}"
+            );
+        }
     }
 
     /// Found when tried: the prefix was looked for before dot segments were resolved, so
