@@ -125,6 +125,55 @@ async fn the_access_log_has_one_json_line_per_request_without_query_values_or_co
     );
 }
 
+/// Found when tried: support, given the request id a citizen read off a 502 page, found
+/// its access line with no cause, and pingora's line with the cause but no request id. The
+/// line says why the site gave no answer, in the metrics' words.
+#[tokio::test(flavor = "multi_thread")]
+async fn an_access_line_says_why_the_legacy_site_gave_no_answer() {
+    let estate = start_estate(None);
+    let dir = TempDir::new("access-log");
+    let log = dir.path().join("access.log");
+    let path = log.clone();
+    let dead = egov_integration::ports::closed_port();
+    let dead_addr = dead.addr;
+    let gw = TestGateway::with(&estate, |c| {
+        all_public(c);
+        c.gateway.telemetry.access_log = AccessLogTarget::File(path);
+        egov_integration::service_mut(c, "cnie-renewal")
+            .upstream
+            .backends = vec![egov_gateway::config::Backend {
+            host: dead_addr.ip().to_string(),
+            port: dead_addr.port(),
+            weight: 1,
+        }];
+    });
+    let http = client();
+    let failed = http
+        .get(gw.url("/s/cnie-renewal/"))
+        .send()
+        .await
+        .expect("request");
+    assert_eq!(failed.status(), 502);
+    let request_id = egov_integration::request_id(&failed);
+    http.get(gw.url("/s/passport-application/"))
+        .send()
+        .await
+        .expect("request");
+    let lines = access_lines(&log, 2).await;
+    let line = |id: &str| {
+        lines
+            .iter()
+            .find(|l| l["service"] == id)
+            .unwrap_or_else(|| panic!("no line for {id}: {lines:?}"))
+    };
+    let failed = line("cnie-renewal");
+    assert_eq!(failed["request_id"], request_id.as_str(), "{failed}");
+    assert_eq!(failed["upstream_error"], "refused", "{failed}");
+    let answered = line("passport-application");
+    assert_eq!(answered["status"], 200, "{answered}");
+    assert_eq!(answered["upstream_error"], Value::Null, "{answered}");
+}
+
 #[tokio::test(flavor = "multi_thread")]
 async fn the_legacy_site_receives_a_traceparent_of_the_requests_trace() {
     let estate = start_estate(None);

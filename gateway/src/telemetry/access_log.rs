@@ -43,6 +43,11 @@ pub struct AccessLine<'a> {
     pub status: u16,
     pub duration: Duration,
     pub upstream: Option<Duration>,
+    /// Why the legacy site gave no answer, when it did not (`egov_upstream_errors_total`'s
+    /// `kind`: `refused`, `timeout`, `reset`...). Found when tried: support, given the
+    /// request id from a 502 page, found its line with no cause, and pingora's line with
+    /// the cause but no request id.
+    pub upstream_error: Option<&'a str>,
     pub cache: &'a str,
     /// The gateway answered itself, without the legacy site (a refusal, a service's
     /// redirect, its own endpoints): what `egov_http_requests_refused_total` counts, so
@@ -57,7 +62,8 @@ impl AccessLine<'_> {
     /// The line as one JSON object and its newline, appended to `out`:
     /// `{"time":"2025-12-04T10:00:00.123Z","trace_id":"...","request_id":"...","service":...,
     /// "ministry":...,"method":...,"path":"/s/x/:id?cin=","status":200,"duration_ms":1.25,
-    /// "upstream_ms":null,"cache":"none","refused":false,"bytes":1024,"client_ip":"192.0.2.7"}`.
+    /// "upstream_ms":null,"upstream_error":null,"cache":"none","refused":false,"bytes":1024,
+    /// "client_ip":"192.0.2.7"}`.
     pub fn write_json(&self, out: &mut Vec<u8>) {
         out.extend_from_slice(b"{\"time\":\"");
         write_time(out, self.time);
@@ -88,6 +94,11 @@ impl AccessLine<'_> {
         out.extend_from_slice(b",\"upstream_ms\":");
         match self.upstream {
             Some(u) => write_millis(out, u),
+            None => out.extend_from_slice(b"null"),
+        }
+        out.extend_from_slice(b",\"upstream_error\":");
+        match self.upstream_error {
+            Some(kind) => json_str(out, kind),
             None => out.extend_from_slice(b"null"),
         }
         out.extend_from_slice(b",\"cache\":");
@@ -729,6 +740,7 @@ mod tests {
             status: 200,
             duration: Duration::from_micros(1_250),
             upstream: None,
+            upstream_error: None,
             cache: "none",
             refused: false,
             bytes: 1024,
