@@ -97,6 +97,12 @@ const BELIEF: &[&str] = &[
     "lihoudi",
     "mol7id",
     "mul7id",
+    // Found when tried again: as written ("ana mase7i", "ana mlhd").
+    "mase7i",
+    "mse7i",
+    "mlhd",
+    "mla7id",
+    "mol7ida",
     "chi3i",
     "shi3i",
     // Found when tried: each reached the LLM as written ("msi7iya", "chi3iya", "yahoudiya"

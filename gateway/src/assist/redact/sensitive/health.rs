@@ -128,6 +128,22 @@ const HEALTH: &[&str] = &[
     "mo3aq",
     "مختل",
     "مختله",
+    // Found when tried again: as written ("kan3ani mn lektiab", "tayeb mn droga"); "l" and
+    // the feminine are taken off by [`latin_forms`].
+    "ektiab",
+    "ktiab",
+    "iktiab",
+    "ikti2ab",
+    "kti2ab",
+    "2ikti2ab",
+    "droga",
+    "drogue",
+    "mdmen",
+    "mdmna",
+    "الادمان",
+    "ادمان",
+    "مدمن",
+    "مدمنه",
 ];
 
 const HEALTH_PHRASES: &[&str] = &[
@@ -157,6 +173,14 @@ const HEALTH_PHRASES: &[&str] = &[
     "مرض نفسي",
     "مريض عقلي",
     "مريضه عقليه",
+    // Found when tried again: as written (Darija, Latin script).
+    "mrid nafsi",
+    "mrid nafsiyan",
+    "mrid nafsani",
+    "mrida nafsiya",
+    "mrida nafsia",
+    "mrid 3a9li",
+    "mrida 3a9liya",
 ];
 
 /// Words that say someone has what follows ("مريض بالسرطان", "fiya sukkar", "atteint de
@@ -228,6 +252,12 @@ const HEALTH_TRAILS: &[&str] = &[
     "جسدي",
     "جسديا",
     "mentally",
+    // Found when tried again: "mrid nafsiyan" kept its qualifier (Darija, Latin script).
+    "nafsiyan",
+    "nafsiya",
+    "nafsi",
+    "nafsani",
+    "nafsania",
     "positive",
     "positif",
     "positifs",

@@ -52,6 +52,11 @@ const ORIENTATION: &[&str] = &[
     // feminine ending, [`latin_forms`]).
     "zamla",
     "zwamel",
+    // Found when tried again: as written ("ana mthli").
+    "mthli",
+    "methli",
+    "metli",
+    "mtli",
     "trans",
     "pede",
     "pedes",

@@ -143,6 +143,24 @@ fn darija_and_slang_orientation_words_are_redacted() {
     );
 }
 
+/// Found when tried (an outside probe): each reached the LLM as written, the lexicon
+/// knowing other spellings ("mithli", "msi7i", "mol7id", "اكتئاب").
+#[test]
+fn more_darija_spellings_of_special_categories_are_redacted() {
+    all_redacted_as(PiiKind::Orientation, &["mthli", "methli", "metliya"]);
+    all_redacted_as(PiiKind::Belief, &["mase7i", "mse7i", "mlhd", "mol7ida"]);
+    for text in [
+        "ana mrid nafsiyan",
+        "mrida nafsiya",
+        "kan3ani mn lektiab",
+        "3ndi l2ikti2ab",
+        "ana tayeb mn droga",
+        "mdmen 3la droga",
+    ] {
+        assert!(sent(text).contains("[HEALTH]"), "{text}: {}", sent(text));
+    }
+}
+
 #[test]
 fn darija_feminine_and_slang_detention_words_are_redacted() {
     assert_eq!(sent("كنت محبوس"), "كنت [CONVICTION]");
