@@ -686,6 +686,17 @@ async fn back_channel_logout_revokes_the_session_on_every_instance_sharing_redis
     );
 }
 
+/// The callback URL the provider sends `browser` to once Amina has logged in there, from a
+/// citizen page: not yet followed.
+async fn callback_after_logging_in(world: &SsoWorld, browser: &Browser) -> reqwest::Url {
+    let first = browser.get(world.gateway.url(CITIZEN_PAGE)).await;
+    let login = browser.follow(first).await;
+    let authorize = egov_integration::browser::redirect_target(&login);
+    browser
+        .oidc_provider_login(authorize.as_str(), "amina", "x")
+        .await
+}
+
 /// Found when tried: on a flaky network the callback's answer was lost (the request had
 /// reached the gateway, the login was used), and her reload was told "log in again" with
 /// only a link home. The page's link is the login.
@@ -693,12 +704,7 @@ async fn back_channel_logout_revokes_the_session_on_every_instance_sharing_redis
 async fn a_reloaded_callback_whose_answer_was_lost_links_to_the_login() {
     let world = SsoWorld::start(SsoOptions::new(Store::Memory));
     let browser = Browser::new();
-    let first = browser.get(world.gateway.url(CITIZEN_PAGE)).await;
-    let login = browser.follow(first).await;
-    let authorize = egov_integration::browser::redirect_target(&login);
-    let callback = browser
-        .oidc_provider_login(authorize.as_str(), "amina", "x")
-        .await;
+    let callback = callback_after_logging_in(&world, &browser).await;
     let cookies = browser.cookies_for(callback.as_str()).expect("the login's");
     let lost = Browser::new()
         .client()
@@ -718,12 +724,7 @@ both_stores!(a_replayed_or_missing_state_creates_no_session, bad_state);
 async fn bad_state(store: Store) {
     let world = SsoWorld::start(SsoOptions::new(store));
     let browser = Browser::new();
-    let first = browser.get(world.gateway.url(CITIZEN_PAGE)).await;
-    let login = browser.follow(first).await;
-    let authorize = egov_integration::browser::redirect_target(&login);
-    let callback = browser
-        .oidc_provider_login(authorize.as_str(), "amina", "x")
-        .await;
+    let callback = callback_after_logging_in(&world, &browser).await;
     assert_eq!(browser.get(callback.clone()).await.status(), 302);
     let session_cookie = browser
         .cookies_for(&world.gateway.url("/"))
@@ -1540,12 +1541,7 @@ async fn a_legacy_cookie_that_is_not_ascii_does_not_sign_the_citizen_out() {
 async fn back_into_a_completed_login_goes_home_signed_in() {
     let world = SsoWorld::start(SsoOptions::new(Store::Memory));
     let browser = Browser::new();
-    let first = browser.get(world.gateway.url(CITIZEN_PAGE)).await;
-    let login = browser.follow(first).await;
-    let authorize = egov_integration::browser::redirect_target(&login);
-    let callback = browser
-        .oidc_provider_login(authorize.as_str(), "amina", "x")
-        .await;
+    let callback = callback_after_logging_in(&world, &browser).await;
     assert_eq!(browser.get(callback.clone()).await.status(), 302);
 
     let again = browser.get(callback).await;
