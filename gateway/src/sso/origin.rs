@@ -215,7 +215,7 @@ impl Sso {
             .and_then(crate::lang::Lang::from_code)
             .map_or(String::new(), |l| format!("&lang={}", l.code()));
         // `to`: where a code that can no longer be used sends the browser (see
-        // `Self::exchange`); the code's own `return_to` is where a used one goes.
+        // `Self::exchange`); a code exchanged goes to its own `return_to`, as stored.
         let target = format!(
             "{}{ORIGIN_EXCHANGE_PATH}?code={code}{lang}&to={}",
             origins.origin(service.id()),
