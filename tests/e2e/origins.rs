@@ -808,6 +808,43 @@ async fn a_reload_of_an_exchange_whose_answer_was_lost_goes_on_to_the_page() {
     assert!(text.contains(&login), "{login} in {text}");
 }
 
+/// Found in a bypass probe: a signed-in attacker asked for a code bound to the digest of an
+/// empty nonce, which every browser without a nonce cookie (or with two) matched; one link
+/// signed a citizen in to the service as him. A code is bound only to a nonce the gateway
+/// made.
+#[tokio::test(flavor = "multi_thread")]
+async fn a_code_bound_to_an_empty_nonce_gives_a_browser_without_one_nothing() {
+    let world = world(Store::Memory);
+    let service = CITIZEN_SERVICES[0];
+    let attacker = Browser::resolving_service_origins(world.gateway.addr);
+    let elsewhere = world
+        .gateway
+        .origin_url(CITIZEN_SERVICES[1], "/__estate/whoami");
+    let (his, _) = visit_as(&world, &attacker, &elsewhere, "youssef").await;
+    assert_eq!(his.status(), 200, "he is signed in");
+    // SHA-256 of the empty string.
+    let empty = "e3b0c44298fc1c149afbf4c8996fb92427ae41e4649b934ca495991b7852b855";
+    for nonces in [None, Some("egov_hop=a; egov_hop=b")] {
+        let hop = attacker
+            .get(world.gateway.url(&format!(
+                "/auth/hop?service={service}&return_to=/__estate/whoami&binding={empty}"
+            )))
+            .await;
+        assert_eq!(hop.status(), 302);
+        let planted = redirect_target(&hop);
+        let victim = Browser::resolving_service_origins(world.gateway.addr);
+        let mut request = victim.client().get(planted.clone());
+        if let Some(cookies) = nonces {
+            request = request.header("cookie", cookies);
+        }
+        let opened = request.send().await.expect("the link");
+        assert!(
+            !sets_a_session(&opened),
+            "{nonces:?}: the attacker's code set a session"
+        );
+    }
+}
+
 #[tokio::test(flavor = "multi_thread")]
 async fn a_code_replayed_for_another_origin_or_late_is_refused_and_counted() {
     let mut options = SsoOptions::new(Store::Memory);
@@ -847,6 +884,10 @@ async fn a_code_replayed_for_another_origin_or_late_is_refused_and_counted() {
     tokio::time::sleep(Duration::from_millis(2100)).await;
     let late = browser.get(exchange(CITIZEN_SERVICES[2], &code)).await;
     assert_eq!(late.status(), 302, "a late code: on to the page");
+    // No code at all is no refused code (found in a bypass probe: each made a WARN line
+    // and moved the count below).
+    let none = browser.get(exchange(CITIZEN_SERVICES[2], "")).await;
+    assert_eq!(none.status(), 302);
     assert!(!sets_a_session(&late), "a late code was accepted");
     let text = world
         .gateway
