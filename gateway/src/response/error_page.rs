@@ -359,6 +359,9 @@ impl ErrorPage {
 impl Localized for ErrorPage {
     fn render(&self, lang: Lang, home: &str) -> Bytes {
         let texts = self.kind.texts();
+        // Its links leave a legacy frame the page may be shown in (see
+        // `framed_by_its_own_origin`): found in a bypass probe, "back to the portal" loaded
+        // the portal inside the frame, which refused it.
         let (href, labels) = match &self.next {
             Some(link) => (escape(&link.href), link.labels),
             None => (escape(home), BACK_TO_THE_PORTAL),
@@ -375,7 +378,7 @@ impl Localized for ErrorPage {
             let (_, title, text) = texts[i];
             let (quote, label) = (REQUEST_REFERENCE[i], labels[i]);
             format!(
-                "<h1>{title}</h1><p>{text}</p><p>{quote}: <code>{id}</code></p><p><a href=\"{href}\">{label}</a></p>"
+                "<h1>{title}</h1><p>{text}</p><p>{quote}: <code>{id}</code></p><p><a href=\"{href}\" target=\"_top\">{label}</a></p>"
             )
         })
     }
@@ -429,6 +432,22 @@ mod tests {
             }
             assert!(body.contains("req-123"));
         }
+    }
+
+    /// Found in a bypass probe: shown in a legacy site's frame, the page's links loaded the
+    /// portal inside the frame, which the portal's pages refuse.
+    #[test]
+    fn an_error_pages_links_leave_the_frame_it_is_shown_in() {
+        let page = session_ended_page("id", "/auth/login", "/");
+        let html = String::from_utf8_lossy(&page.body);
+        assert!(
+            html.contains("href=\"/auth/login\" target=\"_top\""),
+            "{html}"
+        );
+        assert!(
+            html.contains("class=\"brand\" href=\"/\" target=\"_top\""),
+            "{html}"
+        );
     }
 
     #[test]
