@@ -326,11 +326,19 @@ fn append_line(path: &std::path::Path, line: &str, known: Option<usize>) -> std:
     Ok(count + 1)
 }
 
-/// The entries among the newest [`MAX_PER_SERVICE`] of a service they concern, in their
-/// order: the file's cap per service, as the shared store's sets have. Found when tried: a
-/// flood of answers about two services (24,000 in 38 s from 40 addresses, each within its
-/// rate) compacted every other service's answers out of the file.
+/// The entries among the newest of a service they concern, in their order: the file's cap
+/// per service, [`MAX_PER_SERVICE`] as the shared store's sets have, or each service's
+/// equal share of the compacted file's half when that is less, so that what is kept fits
+/// it whatever the answers are about. Found when tried: a flood of answers about two
+/// services (24,000 in 38 s from 40 addresses, each within its rate) compacted every other
+/// service's answers out of the file; then, in a bypass probe, one spread over 25 services
+/// (25 × 500 past the half the file keeps).
 fn newest_per_service(entries: Vec<FeedbackEntry>) -> Vec<FeedbackEntry> {
+    let services: std::collections::HashSet<&str> = entries
+        .iter()
+        .flat_map(|e| std::iter::once(e.service.as_str()).chain(e.routed.as_deref()))
+        .collect();
+    let cap = MAX_PER_SERVICE.min(MAX_FILE_ENTRIES / 2 / services.len().max(1));
     let mut kept = vec![false; entries.len()];
     {
         let mut seen: std::collections::HashMap<&str, usize> = std::collections::HashMap::new();
@@ -340,7 +348,7 @@ fn newest_per_service(entries: Vec<FeedbackEntry>) -> Vec<FeedbackEntry> {
             for service in std::iter::once(e.service.as_str()).chain(routed) {
                 let n = seen.entry(service).or_default();
                 *n += 1;
-                within |= *n <= MAX_PER_SERVICE;
+                within |= *n <= cap;
             }
             kept[i] = within;
         }
@@ -542,6 +550,41 @@ mod tests {
             "the newest, as in the shared store"
         );
         assert_eq!(flooded[0].query, "one more");
+        let _ = std::fs::remove_dir_all(dir);
+    }
+
+    /// Found in a bypass probe: a flood spread over 25 services (500 each, past the 10,000
+    /// lines a compaction keeps) still pushed the other services' answers out.
+    #[tokio::test]
+    async fn a_flood_spread_over_many_services_leaves_the_others_in_the_file() {
+        let dir = std::env::temp_dir().join(format!(
+            "egov-feedback-{}",
+            crate::sso::session::random_token()
+        ));
+        std::fs::create_dir_all(&dir).expect("dir");
+        let path = dir.join("feedback.jsonl");
+        let start = now() - 100_000;
+        let mut text = serde_json::to_string(&entry(start, "genuine", "b", "vendre ma voiture"))
+            .expect("json");
+        text.push('\n');
+        for i in 0..MAX_FILE_ENTRIES as u64 {
+            let flooded = format!("flooded-{}", i % 25);
+            let flood = entry(start + 1 + i, &flooded, "b", &format!("f{i}"));
+            text.push_str(&serde_json::to_string(&flood).expect("json"));
+            text.push('\n');
+        }
+        std::fs::write(&path, text).expect("a full file");
+        let log = FeedbackLog::file(path.clone());
+        log.record(&entry(now(), "flooded-0", "b", "one more"))
+            .await
+            .expect("kept");
+        let genuine = log.for_service("genuine").await.expect("read");
+        assert_eq!(genuine.len(), 1, "{genuine:?}");
+        let lines = std::fs::read_to_string(&path)
+            .expect("the file")
+            .lines()
+            .count();
+        assert!(lines <= MAX_FILE_ENTRIES / 2, "{lines} lines kept");
         let _ = std::fs::remove_dir_all(dir);
     }
 

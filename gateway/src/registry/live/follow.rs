@@ -42,9 +42,18 @@ impl LiveRegistry {
                             }
                             let broken_changed = broken != reported;
                             reported = broken;
-                            if edits > 0 || broken_changed {
-                                if let Err(e) = self.refresh().await {
-                                    tracing::warn!(error = %e, "registry: an edit was not applied");
+                            // Behind: what the store holds could not be applied (a torn
+                            // secrets file, say); tried again until it is, said once.
+                            let behind = self.behind();
+                            if edits > 0 || broken_changed || behind {
+                                match self.refresh().await {
+                                    Err(e) if !behind => {
+                                        tracing::warn!(error = %e, "registry: an edit was not applied")
+                                    }
+                                    Ok(_) if behind => tracing::info!(
+                                        "registry: the store's changes held back are applied"
+                                    ),
+                                    _ => {}
                                 }
                                 self.add_unreadable(&reported);
                             }

@@ -17,7 +17,7 @@ use crate::config::{
 };
 use crate::telemetry::Metrics;
 use std::collections::BTreeMap;
-use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::{Arc, Mutex, RwLock};
 
 /// How often backend names that did not resolve are looked up again.
@@ -68,6 +68,11 @@ pub struct LiveRegistry {
     /// One refresh at a time: the watcher's and an admin API write's could interleave, and
     /// an older reading of the store be applied over a newer one.
     refreshing: tokio::sync::Mutex<()>,
+    /// The last refresh failed: the store holds what is not serving, so the files store's
+    /// watcher tries again at each look. Found in a bypass probe: once the platform had
+    /// mended the registry's secrets file, a service deleted meanwhile was still served,
+    /// and `/readyz` still named the mended file, until some unrelated change or a reload.
+    behind: AtomicBool,
 }
 
 /// The records and the stored secrets (`(pointer, value)`) of one read of the store.
@@ -104,7 +109,13 @@ impl LiveRegistry {
             restored_loss: Mutex::new(None),
             metrics,
             refreshing: tokio::sync::Mutex::new(()),
+            behind: AtomicBool::new(false),
         }
+    }
+
+    /// Whether the last refresh failed (see `behind`).
+    pub fn behind(&self) -> bool {
+        self.behind.load(Ordering::Relaxed)
     }
 
     pub fn registry(&self) -> &Arc<Registry> {
@@ -348,6 +359,13 @@ impl LiveRegistry {
     /// Brings the running snapshot in step with the store.
     pub async fn refresh(&self) -> Result<Diff, RefreshError> {
         let _turn = self.refreshing.lock().await;
+        let refreshed = self.refresh_in_turn().await;
+        self.behind.store(refreshed.is_err(), Ordering::Relaxed);
+        refreshed
+    }
+
+    /// [`Self::refresh`], its turn taken.
+    async fn refresh_in_turn(&self) -> Result<Diff, RefreshError> {
         let (next, mut broken, version) = self.desired().await?;
         let stored = match self.store().secrets().await {
             Ok(s) => s,
