@@ -44,6 +44,27 @@ fn dot_segments_inside_a_service_are_resolved_within_it() {
     assert_eq!(echo["path"], "/cnie-renewal/__estate/echo");
 }
 
+/// Found in a bypass probe: a hostile legacy page registered a service worker for its
+/// origin, which saw the gateway's hand-over of the citizen's session (its one-time code)
+/// before the gateway did and took it out unspent. A worker's script never reaches a site.
+#[test]
+fn a_service_workers_script_never_reaches_the_legacy_site() {
+    let estate = start_estate(None);
+    let gw = TestGateway::in_front_of(&estate);
+    let echo = "/s/cnie-renewal/__estate/echo";
+    let registered = raw_http::get(gw.addr, echo, "Service-Worker: script\r\n");
+    assert_eq!(registered.status, 404, "{}", registered.text());
+    assert!(
+        !registered.text().contains("\"headers\""),
+        "the site answered"
+    );
+    assert_eq!(
+        raw_http::get(gw.addr, echo, "").status,
+        200,
+        "a page is served"
+    );
+}
+
 #[test]
 fn paths_that_would_leave_the_service_are_refused_with_400() {
     let estate = start_estate(None);

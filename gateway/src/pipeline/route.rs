@@ -11,6 +11,14 @@ use crate::telemetry::Telemetry;
 use pingora::proxy::Session;
 use std::sync::Arc;
 
+/// What a browser sends with the fetch of a service worker's script (and its updates).
+/// A worker sees every page load of its origin before the gateway does, the hand-over of
+/// the citizen's session among them (`/__egov/session?code=…`): found in a bypass probe,
+/// a hostile legacy page's worker took the one-time code out unspent, and its maker opened
+/// a session of that origin as the citizen from his own browser. No legacy site of the
+/// estate has one; none may register one under a portal origin.
+static SERVICE_WORKER: http::HeaderName = http::HeaderName::from_static("service-worker");
+
 pub struct RouteStage {
     telemetry: Arc<Telemetry>,
 }
@@ -34,6 +42,11 @@ impl Stage for RouteStage {
         let host = request_host(req).unwrap_or("");
         let query = req.uri.query();
         let (step, route_name) = match routing::route(snap, host, req.uri.path(), query) {
+            // A service worker's script: refused, as a site without one answers it.
+            Route::Service { .. } if req.headers.contains_key(&SERVICE_WORKER) => (
+                Step::Respond(ctx.error_page(ErrorKind::NotFound)),
+                "service_worker",
+            ),
             Route::Service { service, path } => {
                 match upstream_uri(&service.upstream.base_path, &path, &req.uri) {
                     Some(uri) => {
