@@ -517,10 +517,10 @@ mod tests {
         assert!(!entries.iter().any(|e| e.query == "q0"));
     }
 
-    /// Found when tried: 24,000 answers about two services, sent in 38 s from 40 addresses
-    /// each within its rate, compacted every other service's answers out of the file.
-    #[tokio::test]
-    async fn a_flood_of_answers_about_one_service_leaves_the_others_in_the_file() {
+    /// A feedback file at its [`MAX_FILE_ENTRIES`]: one genuine answer about `genuine`, then
+    /// a flood of answers each about the service `flooded(i)` names, all routed to `b`.
+    /// Returns its directory (to remove) and path.
+    fn a_flooded_file(flooded: impl Fn(u64) -> String) -> (PathBuf, PathBuf) {
         let dir = std::env::temp_dir().join(format!(
             "egov-feedback-{}",
             crate::sso::session::random_token()
@@ -532,11 +532,19 @@ mod tests {
             .expect("json");
         text.push('\n');
         for i in 0..MAX_FILE_ENTRIES as u64 {
-            let flood = entry(start + 1 + i, "flooded", "b", &format!("f{i}"));
+            let flood = entry(start + 1 + i, &flooded(i), "b", &format!("f{i}"));
             text.push_str(&serde_json::to_string(&flood).expect("json"));
             text.push('\n');
         }
         std::fs::write(&path, text).expect("a full file");
+        (dir, path)
+    }
+
+    /// Found when tried: 24,000 answers about two services, sent in 38 s from 40 addresses
+    /// each within its rate, compacted every other service's answers out of the file.
+    #[tokio::test]
+    async fn a_flood_of_answers_about_one_service_leaves_the_others_in_the_file() {
+        let (dir, path) = a_flooded_file(|_| "flooded".into());
         let log = FeedbackLog::file(path);
         log.record(&entry(now(), "flooded", "b", "one more"))
             .await
@@ -557,23 +565,7 @@ mod tests {
     /// lines a compaction keeps) still pushed the other services' answers out.
     #[tokio::test]
     async fn a_flood_spread_over_many_services_leaves_the_others_in_the_file() {
-        let dir = std::env::temp_dir().join(format!(
-            "egov-feedback-{}",
-            crate::sso::session::random_token()
-        ));
-        std::fs::create_dir_all(&dir).expect("dir");
-        let path = dir.join("feedback.jsonl");
-        let start = now() - 100_000;
-        let mut text = serde_json::to_string(&entry(start, "genuine", "b", "vendre ma voiture"))
-            .expect("json");
-        text.push('\n');
-        for i in 0..MAX_FILE_ENTRIES as u64 {
-            let flooded = format!("flooded-{}", i % 25);
-            let flood = entry(start + 1 + i, &flooded, "b", &format!("f{i}"));
-            text.push_str(&serde_json::to_string(&flood).expect("json"));
-            text.push('\n');
-        }
-        std::fs::write(&path, text).expect("a full file");
+        let (dir, path) = a_flooded_file(|i| format!("flooded-{}", i % 25));
         let log = FeedbackLog::file(path.clone());
         log.record(&entry(now(), "flooded-0", "b", "one more"))
             .await

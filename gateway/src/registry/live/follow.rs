@@ -14,6 +14,8 @@ use std::time::Duration;
 const POLL_SHARED: Duration = Duration::from_secs(5);
 /// How soon the shared store is asked again after it failed to answer.
 const RETRY_SOON: Duration = Duration::from_millis(500);
+/// While a refresh fails, the files store's watcher tries it again at every this many looks.
+const BEHIND_EVERY: u32 = 3;
 /// Every this many polls the whole store is read again even if its version says nothing
 /// changed (a resync, as Kubernetes informers do: nothing can stay missed for long).
 const RESYNC_EVERY: u32 = 6;
@@ -27,6 +29,7 @@ impl LiveRegistry {
             Backing::Files(files) => {
                 let interval = self.base().gateway.registry.watch_interval;
                 let mut reported: Vec<BrokenFile> = Vec::new();
+                let mut looks_behind = 0u32;
                 loop {
                     tokio::time::sleep(interval).await;
                     let scan = {
@@ -44,8 +47,12 @@ impl LiveRegistry {
                             reported = broken;
                             // Behind: what the store holds could not be applied (a torn
                             // secrets file, say); tried again until it is, said once.
+                            // Every few looks, not each: a registry of thousands of
+                            // services is a build each time, for as long as it fails.
                             let behind = self.behind();
-                            if edits > 0 || broken_changed || behind {
+                            looks_behind = if behind { looks_behind + 1 } else { 0 };
+                            let retry = behind && looks_behind % BEHIND_EVERY == 1;
+                            if edits > 0 || broken_changed || retry {
                                 match self.refresh().await {
                                     Err(e) if !behind => {
                                         tracing::warn!(error = %e, "registry: an edit was not applied")

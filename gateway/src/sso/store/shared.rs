@@ -325,7 +325,11 @@ impl SessionStore for SharedStore {
             let Some(current) = self.kv.get(&key).await? else {
                 return Ok(UpdateOutcome::Gone);
             };
-            let mut stored: Session = serde_json::from_slice(&current).map_err(corrupt)?;
+            // A record this version cannot read is no session (the next read deletes it),
+            // not a store that fails: readiness is not to say the store is down.
+            let Ok(mut stored) = serde_json::from_slice::<Session>(&current) else {
+                return Ok(UpdateOutcome::Gone);
+            };
             if stored.last_seen >= session.last_seen {
                 // Moved on already (by another instance, or a later request).
                 return Ok(UpdateOutcome::Written);
@@ -587,6 +591,29 @@ mod tests {
         assert_eq!(stored.refresh_token.as_deref(), Some("rt-2"));
         assert_eq!(stored.access_expires_at, session.access_expires_at);
         assert_eq!(stored.last_seen, older.last_seen, "the idle clock moved on");
+    }
+
+    /// A record this version cannot read, met by a touch, is no session: not a store
+    /// failure (which readiness would report as the store down).
+    #[tokio::test]
+    async fn a_touch_of_an_unreadable_record_says_gone() {
+        let kv: Arc<dyn Kv> = Arc::new(MemoryKv::default());
+        let store = SharedStore::new(Arc::clone(&kv));
+        let mut session = Session::for_test("amina", None);
+        store.create(&session, TTL).await.expect("create");
+        kv.set(
+            &kv.key("s", &session.id),
+            b"{torn",
+            Some(TTL),
+            Write::Always,
+        )
+        .await
+        .expect("tear it");
+        session.last_seen += 30;
+        assert_eq!(
+            store.touch(&session, TTL).await.expect("no store failure"),
+            UpdateOutcome::Gone
+        );
     }
 
     #[tokio::test]
