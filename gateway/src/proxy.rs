@@ -18,7 +18,8 @@
 //!                            · outcome: sent (at its end)
 //!  upstream_response_filter  Attempts::answer_arrived (deadline, few 1xx) · outcome: answered
 //!                            (final) · framing::from_legacy · limits::upgraded (a 101) ·
-//!                            chain::adapt_response; X-Request-Id, X-Cache-Status if uncached
+//!                            pipeline::adapt (the adapters, a site's error page replaced;
+//!                            X-Request-Id, X-Cache-Status if uncached)
 //!  upstream_response_body_filter   the body feed, chunk by chunk (a WebSocket: cut at logout)
 //!  response_filter           crate::framing (small: uncompressed; HTTP/1.0: no chunks);
 //!                            RequestCtx::answer_leaving: X-Request-Id, X-Cache-Status on the
@@ -28,12 +29,12 @@
 //! ```
 
 use crate::app::App;
-use crate::cache::{self, mark_answer, ResponseCache, ANSWER_HEADERS};
+use crate::cache::{self, ResponseCache};
+use crate::framing;
 use crate::pipeline::{limits::settle_body, write_local, Pipeline, RequestCtx, Step};
 use crate::sso::Sso;
 use crate::telemetry::Telemetry;
 use crate::upstream::{self, Outcome, Upstreams};
-use crate::{chain::edit_response, framing};
 use async_trait::async_trait;
 use bytes::Bytes;
 use pingora::cache::key::HashBinary;
@@ -290,37 +291,7 @@ impl ProxyHttp for GatewayProxy {
             self.report(ctx, Outcome::Answered(status.as_u16()));
         }
         crate::framing::from_legacy(upstream_response, arrived)?;
-        let Some(service) = ctx.service.as_ref() else {
-            return Ok(());
-        };
-        let chain = &service.chain;
-        chain.refuse_page_slice(status.as_u16(), &upstream_response.headers)?;
-        let strip_set_cookie = ctx.cache.strips_set_cookie();
-        let head = ctx.upstream_head;
-        // An answer the cache takes no part in is marked in this edit (see response_filter).
-        let mark = (!status.is_informational() && !ctx.cache.is_shared())
-            .then(|| cache::status(ctx.cache, session.cache.phase()));
-        let adapted = edit_response(upstream_response, ANSWER_HEADERS, |headers| {
-            if strip_set_cookie {
-                headers.remove(http::header::SET_COOKIE);
-            }
-            let adapted = chain.adapt_response(
-                headers,
-                status.as_u16(),
-                ctx.asked(head || status.is_informational()),
-                ctx.strip.as_ref().map(|(_, html)| html),
-            );
-            if let Some(cache_status) = mark {
-                mark_answer(headers, &ctx.request_id, cache_status, ctx.https());
-            }
-            adapted
-        });
-        ctx.answer_marked = mark.is_some();
-        if let Some((feed, transcodes)) = adapted {
-            self.telemetry.body_rewritten(service.id(), transcodes);
-            ctx.body = Some(feed);
-        }
-        Ok(())
+        crate::pipeline::adapt::legacy_answer(session, upstream_response, ctx, &self.telemetry)
     }
 
     fn upstream_response_body_filter(

@@ -20,6 +20,7 @@ mod registry;
 mod resilience;
 mod scale;
 mod shared_state;
+mod site_errors;
 mod sso;
 mod telemetry;
 mod tracing;

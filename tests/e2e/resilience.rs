@@ -441,10 +441,11 @@ fn a_post_a_backend_answers_503_to_is_not_sent_to_another() {
     assert_eq!(refused, posts.load(Ordering::SeqCst), "each sent once");
 }
 
-/// With every backend in maintenance, the citizen gets the last one's own page (as nginx
-/// passes on the last backend's answer), not a gateway error; each backend is asked once.
+/// With every backend in maintenance, the citizen gets the last one's answer (as nginx
+/// passes on the last backend's), not a gateway error: its 503, shown as the portal's page
+/// for it (`[legacy] error_pages`); each backend is asked once.
 #[test]
-fn when_every_backend_answers_503_the_citizen_gets_the_sites_own_page() {
+fn when_every_backend_answers_503_the_citizen_gets_the_sites_503_not_a_gateway_error() {
     let estate = start_estate(None);
     let (first, first_answered, _) = backend_in_maintenance();
     let (second, second_answered, _) = backend_in_maintenance();
@@ -452,7 +453,7 @@ fn when_every_backend_answers_503_the_citizen_gets_the_sites_own_page() {
     let answer = raw_http::get(gw.addr, &format!("/s/{SERVICE}/"), "");
     assert_eq!(answer.status, 503);
     assert!(
-        answer.text().contains("this backend: maintenance"),
+        answer.text().contains("Service temporarily unavailable"),
         "{}",
         answer.text()
     );

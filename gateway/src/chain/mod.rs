@@ -8,6 +8,7 @@
 //! chunk ([`BodyFeed`]).
 
 mod body;
+mod error_pages;
 mod feed;
 mod headers;
 mod site_cookies;
@@ -62,6 +63,8 @@ pub struct AdapterChain {
     signed_in: bool,
     /// The JSON facade over the service's SOAP endpoint, when declared.
     pub soap: Option<SoapFacade>,
+    /// Whose page the site's server errors show (`[legacy] error_pages`).
+    error_pages: crate::config::SiteErrorPages,
     /// The cookie names the legacy site sets itself (a copy without its binding was
     /// planted), kept across registry changes that leave the site as it was.
     pub site_cookies: Arc<SiteCookies>,
@@ -191,6 +194,7 @@ impl AdapterChain {
             body_policy: BodyPolicy::default(),
             signed_in: service.access != crate::config::Access::Public,
             soap: None,
+            error_pages: service.legacy.error_pages,
             site_cookies: Arc::default(),
         };
         let mut credentials = Vec::new();

@@ -620,6 +620,25 @@ mod tests {
         );
     }
 
+    #[test]
+    fn a_sites_error_pages_are_the_portals_unless_it_keeps_its_own() {
+        let (config, mut doc) = first_service();
+        assert_eq!(
+            validated(&config, &doc).map(|s| s.legacy.error_pages),
+            Ok(crate::config::SiteErrorPages::Portal)
+        );
+        let mut with = |pages: &str| {
+            doc["legacy"]["error_pages"] = serde_json::json!(pages);
+            validated(&config, &doc).map(|s| s.legacy.error_pages)
+        };
+        assert_eq!(with("site"), Ok(crate::config::SiteErrorPages::Site));
+        let refused = with("none").expect_err("refused");
+        assert!(
+            refused.contains("legacy.error_pages") && refused.contains("portal, site"),
+            "{refused}"
+        );
+    }
+
     /// Found in a bypass probe: `connect = total` was accepted, and never failed over (a
     /// failover needs the connect timeout left of the total).
     #[test]

@@ -34,7 +34,8 @@ pub use load::{
 pub use secret::{Secret, SecretError, SecretRef, Secrets, MAX_SECRET_BYTES};
 pub use service::{BACKENDS, LEGACY_MAY_NOT_SEND, TARGETED_CACHING};
 pub use vocab::{
-    Access, Category, LegacyHostMode, Quirk, ResponseFormatMode, UnknownResponseFormat,
+    Access, Category, LegacyHostMode, Quirk, ResponseFormatMode, SiteErrorPages,
+    UnknownResponseFormat,
 };
 
 use ipnet::IpNet;
@@ -759,6 +760,8 @@ pub struct LegacySite {
     pub path: String,
     pub quirks: Vec<Quirk>,
     pub on_host: LegacyHostMode,
+    /// Whose page a server error of the site's (a 5xx page) shows.
+    pub error_pages: SiteErrorPages,
 }
 
 /// The most other names one legacy site may have.

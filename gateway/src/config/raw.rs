@@ -321,6 +321,8 @@ pub struct RawLegacy {
     #[serde(default)]
     pub quirks: Vec<String>,
     pub on_host: Option<String>,
+    /// `"portal"` (the default) or `"site"`.
+    pub error_pages: Option<String>,
 }
 
 #[derive(Debug, Deserialize)]

@@ -113,6 +113,20 @@ vocabulary! {
     }
 }
 
+vocabulary! {
+    /// Whose page a citizen sees when the legacy site answers a page with a server error
+    /// (`[legacy] error_pages`), as nginx's `proxy_intercept_errors`.
+    SiteErrorPages {
+        /// The portal's: in her language, quoting the request id, with a way back. Found when
+        /// tried: legacy 5xx pages reached citizens as the site wrote them, an English Apache
+        /// "502 Proxy Error" with its version, a Java stack trace naming an internal address.
+        Portal = "portal",
+        /// The site's own, for a site whose error pages say something citizens need (its
+        /// maintenance page, with the date it comes back).
+        Site = "site",
+    }
+}
+
 /// Which `response_format` the routing LLM is asked for (`[assist.llm] response_format`).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Default)]
 pub enum ResponseFormatMode {

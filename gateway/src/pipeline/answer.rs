@@ -59,14 +59,7 @@ pub async fn write_local(
     let mut parts = http::Response::new(()).into_parts().0;
     parts.status = response.status;
     // A page in every language is put in its reader's, linking the portal from here.
-    let body = match &response.page {
-        Some(page) => {
-            let lang = Lang::of_request(session.req_header());
-            page.body_for(lang, &ctx.portal_home())
-                .unwrap_or(response.body)
-        }
-        None => response.body,
-    };
+    let body = response.body_for(Lang::of_request(session.req_header()), &ctx.portal_home());
     let headers = &mut parts.headers;
     headers.reserve(response.headers.len() + 10);
     // A planted session cookie beside the real one makes every request anonymous (see

@@ -334,6 +334,23 @@ impl RequestCtx {
         Some(self.error_page(kind).with_retry_after_secs(wait.as_secs()))
     }
 
+    /// The portal's page for the site's own server error `status` (`[legacy] error_pages`),
+    /// rendered for the reader of `req`: the page of the failure the status names (a
+    /// form's 502 or 504 may have been received), else the site's error; sent with the
+    /// site's status.
+    pub fn site_error_page(&self, status: http::StatusCode, req: &RequestHeader) -> LocalResponse {
+        let kind = match status.as_u16() {
+            502 | 504 if !req.method.is_idempotent() => ErrorKind::MaybeReceived,
+            502 => ErrorKind::BadGateway,
+            503 => ErrorKind::Unavailable,
+            504 => ErrorKind::GatewayTimeout,
+            _ => ErrorKind::SiteError,
+        };
+        let mut page = self.error_page_as(kind, status);
+        page.body = page.body_for(crate::lang::Lang::of_request(req), &self.portal_home());
+        page
+    }
+
     /// An error page quoting the request id (and the trace id when they differ).
     pub fn error_page(&self, kind: ErrorKind) -> LocalResponse {
         self.error_page_as(kind, kind.status())

@@ -7,7 +7,8 @@
 //!  trace, id            | 404    429      /api/    401, 403,  variant (pingora call
 //!                       | 400             route    503               looks up)
 //!        ─▶ upstream (proxy.rs: peer, failover, deadline; upstream::prepare; outcome hook)
-//!        ─▶ adapters (chain: Location/Set-Cookie/header rules, body feed)
+//!        ─▶ adapters (adapt: chain's Location/Set-Cookie/header rules, body feed; a site's
+//!                    error page replaced)
 //!        ─▶ log (telemetry: metrics, access log, spans)
 //! ```
 //!
@@ -23,6 +24,7 @@
 //! behind a cheap check, so requests that do not need it never build it.
 
 pub mod access;
+pub mod adapt;
 mod answer;
 pub mod cache;
 pub mod ctx;

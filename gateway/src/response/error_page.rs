@@ -22,6 +22,10 @@ pub enum ErrorKind {
     /// citizen was told "try again". A 504, or a 502 for a connection the site ended.
     MaybeReceived,
     Unavailable,
+    /// The legacy site answered with a server error of its own (a 500, or another 5xx than
+    /// those above), whose page the portal's replaces (`[legacy] error_pages`); sent with
+    /// the site's status.
+    SiteError,
     /// The identity provider cannot be reached to log in.
     LoginUnavailable,
     /// The login could not be completed (expired, replayed or refused).
@@ -63,6 +67,7 @@ impl ErrorKind {
             ErrorKind::BadGateway => StatusCode::BAD_GATEWAY,
             ErrorKind::GatewayTimeout | ErrorKind::MaybeReceived => StatusCode::GATEWAY_TIMEOUT,
             ErrorKind::Unavailable => StatusCode::SERVICE_UNAVAILABLE,
+            ErrorKind::SiteError => StatusCode::INTERNAL_SERVER_ERROR,
             ErrorKind::LoginUnavailable => StatusCode::SERVICE_UNAVAILABLE,
             ErrorKind::LoginFailed => StatusCode::BAD_REQUEST,
             ErrorKind::ProfessionalOnly => StatusCode::FORBIDDEN,
@@ -161,6 +166,12 @@ impl ErrorKind {
                 ("zgh", "ⴰⵙⵉⵜ ⵏ ⵜⵏⴱⴰⴹⵜ ⵉⵄⵟⵟⵍ ⴱⵣⵣⴰⴼ", "ⴰⵙⵉⵜ ⵏ ⵜⵏⴱⴰⴹⵜ ⵓⵔ ⴷ ⵢⵔⴰⵔ, ⵎⴰⵛⴰ ⵎⴰ ⵜⵓⵣⵏⴷ ⵉⵣⵎⵔ ⴰⴷ ⵢⴰⵡⴹ ⵜⴰⵎⴰⵡⴰⵙⵜ. ⵙⵙⵏⵇⴷ ⴳ ⵜⵎⴰⵡⴰⵙⵜ ⵇⴱⵍ ⴰⴷ ⵜⴰⵍⵙⴷ ⴰⵣⵏ."),
                 ("fr", "Votre demande a peut-être été reçue", "Le site de l'administration concernée n'a pas répondu, mais il a peut-être reçu ce que vous avez envoyé. Avant de renvoyer le formulaire, vérifiez dans le service (vos demandes, vos e-mails) s'il a été enregistré, pour éviter une demande en double."),
                 ("en", "Your request may have been received", "The administration's site did not answer, but it may have received what you sent. Before sending the form again, check in the service (your requests, your e-mails) whether it was recorded, to avoid a duplicate request."),
+            ],
+            ErrorKind::SiteError => [
+                ("ar", "خطأ في خدمة الوزارة", "تعذر على موقع الإدارة المعنية إتمام هذا الطلب. أعد المحاولة بعد لحظات؛ وإذا كنت قد أرسلت استمارة، فتحقق في الخدمة مما إذا كانت قد سجلت قبل إعادة إرسالها."),
+                ("zgh", "ⵜⴰⵣⴳⵍⵜ ⴳ ⵓⵙⵉⵜ ⵏ ⵜⵏⴱⴰⴹⵜ", "ⵜⴹⵕⴰ ⵢⴰⵜ ⵜⵣⴳⵍⵜ ⴳ ⵓⵙⵉⵜ ⵏ ⵜⵏⴱⴰⴹⵜ. ⴰⵍⵙ ⴰⵔⵎ ⴷⴼⴼⵉⵔ ⵉⵎⵉⴽ; ⵙⵙⵏⵇⴷ ⴳ ⵜⵎⴰⵡⴰⵙⵜ ⵇⴱⵍ ⴰⴷ ⵜⴰⵍⵙⴷ ⴰⵣⵏ."),
+                ("fr", "Erreur du service du ministère", "Le site de l'administration concernée n'a pas pu traiter cette demande. Réessayez dans quelques instants ; si vous avez envoyé un formulaire, vérifiez dans le service s'il a été enregistré avant de le renvoyer."),
+                ("en", "The ministry's service had an error", "The administration's site could not complete this request. Please try again in a moment; if you sent a form, check in the service whether it was recorded before sending it again."),
             ],
             ErrorKind::Unavailable => [
                 ("ar", "الخدمة غير متاحة مؤقتا", "الخدمة غير متاحة حاليا. أعد المحاولة لاحقا."),
@@ -416,6 +427,7 @@ mod tests {
             ErrorKind::GatewayTimeout,
             ErrorKind::MaybeReceived,
             ErrorKind::Unavailable,
+            ErrorKind::SiteError,
             ErrorKind::LoginUnavailable,
             ErrorKind::LoginFailed,
             ErrorKind::ProfessionalOnly,

@@ -102,6 +102,15 @@ impl LocalResponse {
         self
     }
 
+    /// The body for a reader of `lang` seeing the portal as `home`: a page written in every
+    /// language ([`Self::localized`]) rendered for her, else the body as it is.
+    pub fn body_for(&self, lang: Lang, home: &str) -> Bytes {
+        self.page
+            .as_ref()
+            .and_then(|page| page.body_for(lang, home))
+            .unwrap_or_else(|| self.body.clone())
+    }
+
     /// A small JSON document (API clients get JSON errors, not pages).
     pub fn json(status: StatusCode, value: &serde_json::Value) -> Self {
         Self {

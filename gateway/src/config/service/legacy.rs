@@ -3,7 +3,7 @@
 use crate::config::error::Problems;
 use crate::config::raw::RawService;
 use crate::config::values;
-use crate::config::{Defaults, LegacyHostMode, LegacySite, Quirk};
+use crate::config::{Defaults, LegacyHostMode, LegacySite, Quirk, SiteErrorPages};
 
 pub(super) fn legacy(
     raw: &RawService,
@@ -27,6 +27,10 @@ pub(super) fn legacy(
     let on_host = match raw.legacy.on_host.as_deref() {
         None => Some(defaults.on_legacy_host),
         Some(s) => p.check("legacy.on_host", LegacyHostMode::parse(s)),
+    };
+    let error_pages = match raw.legacy.error_pages.as_deref() {
+        None => Some(SiteErrorPages::Portal),
+        Some(s) => p.check("legacy.error_pages", SiteErrorPages::parse(s)),
     };
     let mut aliases: Vec<String> = Vec::new();
     let mut aliases_ok = true;
@@ -62,5 +66,6 @@ pub(super) fn legacy(
         path: path?,
         quirks,
         on_host: on_host?,
+        error_pages: error_pages?,
     })
 }
