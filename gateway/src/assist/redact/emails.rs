@@ -18,11 +18,11 @@ pub(super) fn emails(chars: &[char], spans: &mut Vec<Span>) {
         while r > p + 1 && ".-".contains(at(chars, r - 1)) {
             r -= 1;
         }
-        let host: String = chars.get(p + 1..r).unwrap_or_default().iter().collect();
-        let tld_ok = host.rsplit_once('.').is_some_and(|(name, tld)| {
-            !name.is_empty() && tld.len() >= 2 && tld.chars().all(|c| c.is_ascii_alphabetic())
-        });
-        if l < p && tld_ok {
+        // A host with no dot is still one (`karim@gmail`: found in a bypass probe, the
+        // citizen left out the `.com`, and the address reached the LLM): any host naming a
+        // letter, after a local part, is an address.
+        let host = chars.get(p + 1..r).unwrap_or_default();
+        if l < p && host.iter().any(|c| c.is_ascii_alphabetic()) {
             spans.push(Span {
                 start: l,
                 end: r,
@@ -82,4 +82,78 @@ pub(super) fn spelled_emails(chars: &[char], spans: &mut Vec<Span>) {
             });
         }
     }
+}
+
+/// E-mail addresses with the `@` and dots spelled out inside the word, as filters are
+/// dodged: `karim(at)gmail.com`, `karim[at]gmail[dot]com`, `karim{arobase}gmail(point)ma`
+/// (found in a bypass probe: [`spelled_emails`] reads words apart, and these are one word).
+pub(super) fn bracketed_emails(chars: &[char], spans: &mut Vec<Span>) {
+    let local = |c: char| c.is_ascii_alphanumeric() || "._%+-".contains(c);
+    let domain = |c: char| c.is_ascii_alphanumeric() || "-".contains(c);
+    let mut i = 0;
+    while i < chars.len() {
+        let Some(after_at) = spelled(chars, i, &["at", "arobase"]) else {
+            i += 1;
+            continue;
+        };
+        let mut l = i;
+        while l > 0 && local(at(chars, l - 1)) {
+            l -= 1;
+        }
+        // The host: names joined by dots, written or spelled; its last name the TLD.
+        let (mut r, mut dots, mut last) = (after_at, 0, after_at);
+        loop {
+            let start = r;
+            while r < chars.len() && domain(at(chars, r)) {
+                r += 1;
+            }
+            if r == start {
+                break;
+            }
+            last = start;
+            let dot = if at(chars, r) == '.' {
+                Some(r + 1)
+            } else {
+                spelled(chars, r, &["dot", "point"])
+            };
+            match dot {
+                Some(next) if next < chars.len() && domain(at(chars, next)) => {
+                    dots += 1;
+                    r = next;
+                }
+                _ => break,
+            }
+        }
+        let tld_ok = r - last >= 2 && chars[last..r].iter().all(|c| c.is_ascii_alphabetic());
+        if l < i && dots > 0 && tld_ok {
+            spans.push(Span {
+                start: l,
+                end: r,
+                kind: PiiKind::Email,
+                rank: 0,
+            });
+        }
+        i = after_at;
+    }
+}
+
+/// Where a bracketed spelling of one of `words` starting at `i` (`(at)`, `[dot]`, `{at}`,
+/// `<point>`, any case) ends, if one does.
+fn spelled(chars: &[char], i: usize, words: &[&str]) -> Option<usize> {
+    let close = match at(chars, i) {
+        '(' => ')',
+        '[' => ']',
+        '{' => '}',
+        '<' => '>',
+        _ => return None,
+    };
+    words.iter().find_map(|word| {
+        let n = word.chars().count();
+        let inner = chars.get(i + 1..i + 1 + n)?;
+        let same = inner
+            .iter()
+            .zip(word.chars())
+            .all(|(a, b)| a.to_ascii_lowercase() == b);
+        (same && at(chars, i + 1 + n) == close).then_some(i + n + 2)
+    })
 }

@@ -33,7 +33,7 @@ mod tests;
 mod words;
 
 use dates::numeric::dates;
-use emails::{emails, spelled_emails};
+use emails::{bracketed_emails, emails, spelled_emails};
 use numbers::{arabic_cins, cins, ibans, numbers, passports, plates, student_ids};
 
 /// Kind of personal data found.
@@ -188,10 +188,12 @@ struct Span {
 
 /// Replaces personal data in `text` with typed placeholders.
 pub fn redact(text: &str) -> Redacted {
-    let chars: Vec<char> = text.chars().collect();
+    let mut chars: Vec<char> = text.chars().collect();
+    chars::zeros_typed_as_o(&mut chars);
     let mut spans = Vec::new();
     emails(&chars, &mut spans);
     spelled_emails(&chars, &mut spans);
+    bracketed_emails(&chars, &mut spans);
     ibans(&chars, &mut spans);
     passports(&chars, &mut spans);
     dates(&chars, &mut spans);

@@ -544,6 +544,15 @@ pub(super) fn numbers(chars: &[char], spans: &mut Vec<Span>) {
         // Try the longest run of whole groups that classifies, then shorter
         // ones; if none does, move past the first group.
         let groups = DigitGroups::starting(chars, first);
+        if let Some(end) = cued_number(chars, i, &groups) {
+            // Ranked after what its shape tells (a phone number after "رقم الهاتف").
+            spans.push(Span {
+                start: i,
+                end,
+                kind: PiiKind::Number,
+                rank: 4,
+            });
+        }
         let mut start = i;
         let mut from = first;
         let mut g = 0;
@@ -585,4 +594,43 @@ pub(super) fn numbers(chars: &[char], spans: &mut Vec<Span>) {
         }
         i = groups.whole().map_or(i + 1, |(end, _)| end.max(i + 1));
     }
+}
+
+/// Words that say a number follows ("number", "n°", "رقم"; Darija's "ra9m", "nmra"...),
+/// normalised.
+const NUMBER_CUES: [&str; 14] = [
+    "رقم", "رقمي", "نمره", "numero", "num", "n", "no", "nr", "number", "ra9m", "r9m", "ra9am",
+    "nmra", "nemra",
+];
+
+/// The most words between a [`NUMBER_CUES`] word and its number: "رقم البطاقة ديالي".
+const MAX_CUE_GAP: usize = 3;
+
+/// Where the number at `i` (its digit groups `groups`) ends when a word before it says it is
+/// one ("رقم البطاقة 12345678", "numéro de dossier 2023-55871"), and it has from 5 to
+/// [`MAX_NUMBER_DIGITS`] digits and no unit after it: whatever its shape, it is someone's
+/// (found in a bypass probe: an eight-digit card number after "رقم البطاقة" reached the
+/// LLM, its shape none of a phone, CNSS, card or RIB).
+fn cued_number(chars: &[char], i: usize, groups: &DigitGroups) -> Option<usize> {
+    let (end, digits) = groups.whole()?;
+    if !(5..=MAX_NUMBER_DIGITS).contains(&digits.len())
+        || at(chars, end).is_alphabetic()
+        || UNIT_WORDS.contains(&word_after(chars, end).as_str())
+    {
+        return None;
+    }
+    let mut k = i;
+    for _ in 0..=MAX_CUE_GAP {
+        let word_end = (0..k).rev().find(|&p| chars[p].is_alphanumeric())? + 1;
+        let word_start = (0..word_end)
+            .rev()
+            .find(|&p| !chars[p].is_alphanumeric())
+            .map_or(0, |p| p + 1);
+        let word: String = chars[word_start..word_end].iter().collect();
+        if NUMBER_CUES.contains(&crate::assist::text::normalize(&word).as_str()) {
+            return Some(end);
+        }
+        k = word_start;
+    }
+    None
 }

@@ -232,10 +232,11 @@ fn numbers_apart_by_spaces_that_are_no_birth_date_stay() {
         "rendez-vous le 12 / 05 / 2026",
         "j'ai 2 enfants 3 4 ans",
         "facture 03 2024 onee",
-        "numero 12 03 1990 45",
     ] {
         assert_eq!(redact(s).text, s, "{s}");
     }
+    // Nor is a number named one, which is redacted as a number.
+    assert_eq!(redact("numero 12 03 1990 45").found, [PiiKind::Number]);
 }
 
 #[test]
@@ -326,6 +327,84 @@ fn the_probe_prefix_stays_and_every_variant_goes() {
             redact(&format!("{PREFIX}{x}")).text.find(x),
             None,
             "{x}: {out}"
+        );
+    }
+}
+
+/// Found by the AI-endpoint probe: an address with its `@` spelled inside the word, or
+/// without its domain's dot, reached the LLM as written.
+#[test]
+fn an_address_spelled_inside_its_word_or_without_its_dot_is_redacted() {
+    all_redacted_as(
+        PiiKind::Email,
+        &[
+            "karim(at)gmail.com",
+            "karim[at]gmail[dot]com",
+            "Karim.B{AT}menara(point)ma",
+            "karim<arobase>gmail.co.ma",
+            "karim@gmail",
+        ],
+    );
+    assert_eq!(
+        sent("ecrivez a karim(at)gmail.com svp"),
+        "ecrivez a [EMAIL] svp"
+    );
+}
+
+#[test]
+fn brackets_and_an_at_sign_that_are_no_address_stay() {
+    for text in ["rdv (at) 10h", "salut [at] toi", "merci @DGSN"] {
+        assert!(redact(text).found.is_empty(), "{text}");
+    }
+}
+
+/// Found by the AI-endpoint probe: a phone number typed with the letter O for its zero
+/// reached the LLM as written.
+#[test]
+fn a_phone_number_with_an_o_for_its_zero_is_redacted() {
+    all_redacted_as(
+        PiiKind::Phone,
+        &["O6 12 34 56 78", "o612345678", "O6.12.34.56.78"],
+    );
+}
+
+#[test]
+fn a_darija_word_written_with_digits_keeps_its_o() {
+    assert_eq!(sent("3ndi o 7na bghina"), "3ndi o 7na bghina");
+}
+
+/// Found by the AI-endpoint probe: an eight-digit card number after "رقم البطاقة" reached
+/// the LLM, in Arabic-Indic digits as in ASCII ones: its shape is none of a phone, CNSS,
+/// card or RIB number, but the words before it say what it is.
+#[test]
+fn a_number_the_words_before_it_name_is_redacted_whatever_its_shape() {
+    for text in [
+        "رقم البطاقة ١٢٣٤٥٦٧٨",
+        "رقم البطاقة 12345678",
+        "رقم البطاقة ديالي 12345678",
+        "numéro de dossier 2023-55871",
+        "ra9m l bita9a 12345678",
+        "card number 1234 5678",
+    ] {
+        let shared = crate::assist::shareable_text(text);
+        assert!(
+            shared.contains("[NUMBER]") || shared.contains("[CNSS]"),
+            "{text}: {shared}"
+        );
+        assert!(
+            !shared.contains("5678") && !shared.contains("55871"),
+            "{text}: {shared}"
+        );
+    }
+}
+
+#[test]
+fn a_short_number_or_an_amount_after_a_number_word_stays() {
+    for text in ["numero 3 f la liste", "رقم 15", "numero de compte 12000 dh"] {
+        assert_eq!(
+            crate::assist::shareable_text(text),
+            crate::assist::text::normalize(text),
+            "{text}"
         );
     }
 }
