@@ -1423,3 +1423,54 @@ async fn origin_sessions_and_indexes_live_and_end_with_the_citizens_idle_session
         records()
     );
 }
+
+/// Services a hostile page steers the browser's hops through (none the citizen opened).
+const STEERED: [&str; 16] = [
+    "agricultural-subsidy-fda",
+    "land-registration-tracking",
+    "property-certificate",
+    "chikaya-complaint",
+    "public-job-applications",
+    "cmr-pension",
+    "customs-tariff-lookup",
+    "income-tax-declaration",
+    "local-taxes-payment",
+    "vat-declaration",
+    "anapec-jobseeker",
+    "cnss-insured-portal",
+    "consular-appointment",
+    "hajj-registration",
+    "amo-tadamon",
+    "diploma-equivalence",
+];
+
+/// Found in a bypass probe: any page could push a citizen's services out of the browser's
+/// list of the origins she opened, by steering a pop-up through 16 hops to other services
+/// with a binding no origin would accept; her logout then went through those 16, and ended
+/// none of her real origins' cookies (the back/forward cache exposure the chain closes).
+/// The logout now goes through the origins whose code was accepted, as the store has them.
+#[tokio::test(flavor = "multi_thread")]
+async fn a_page_cannot_push_her_origins_out_of_her_logouts_way() {
+    let world = world(Store::Memory);
+    let browser = Browser::resolving_service_origins(world.gateway.addr);
+    signed_in_everywhere(&world, &browser).await;
+    let junk = "ab".repeat(32);
+    for service in STEERED {
+        let hop = world.gateway.url(&format!(
+            "/auth/hop?service={service}&return_to=/&binding={junk}"
+        ));
+        assert_eq!(browser.get(&hop).await.status(), 302, "{service}");
+    }
+    let out = browser.logout(&world.gateway.url("/auth/logout")).await;
+    let (steps, _) = browser.through_the_origins(&out).await;
+    let ended: Vec<String> = steps
+        .iter()
+        .map(|(url, _)| url.host_str().unwrap_or_default().to_string())
+        .collect();
+    for service in CITIZEN_SERVICES {
+        assert!(
+            ended.contains(&format!("{service}.localhost")),
+            "{service} not ended: {ended:?}"
+        );
+    }
+}

@@ -226,6 +226,19 @@ impl Sso {
             .with_header(SET_COOKIE, self.jar.set_visited(&visited))
     }
 
+    /// `visited` (a list of service ids, as the browser's cookie has it) with each of
+    /// `services` moved to its end (once), in the order `visited` has them (the latest
+    /// last; those it lacks first): what [`Self::signing_out_through`] keeps of a long list
+    /// is its end.
+    pub(crate) fn with_services_last(&self, visited: &str, services: &[String]) -> String {
+        let listed = service_ids(visited);
+        let mut services: Vec<&String> = services.iter().collect();
+        services.sort_by_key(|id| listed.iter().position(|v| v == id));
+        services
+            .into_iter()
+            .fold(visited.to_owned(), |list, id| visited_with(&list, id))
+    }
+
     /// Where a logout goes first when the citizen had sessions on services' own origins
     /// (`visited`, the portal's list of them): the first of those the registry still has,
     /// to end its session cookie there ([`Self::signed_out_here`]), with the rest to follow.

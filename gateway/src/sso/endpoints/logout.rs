@@ -73,6 +73,19 @@ impl Sso {
             tracing::info!("logout refused: missing or wrong CSRF token, or a foreign Origin");
             return response::error_page(ErrorKind::Forbidden, request_id);
         }
+        // The origins to go through: those whose code the session's store says was accepted
+        // (read before the session ends, which ends that list too), then the browser's own
+        // list for the rest (a session that ended by itself has none in the store). Found
+        // in a bypass probe: any page could push her services out of the browser's list,
+        // steering a pop-up through 16 hops it never meant to finish, and her logout then
+        // ended none of her real origins' cookies.
+        let visited = match self.store.origin_services(id.as_str()).await {
+            Ok(services) => self.with_services_last(self.jar.visited(http.req_header()), &services),
+            Err(e) => {
+                tracing::debug!(error = %e, "logout: the session's origins unread; the browser's list used");
+                self.jar.visited(http.req_header()).to_owned()
+            }
+        };
         // A logout that cannot end the session says so, and keeps the cookie for a retry.
         // Answering "logged out" over a session left alive (a Redis partition) left it
         // usable on every service's origin, for the next person at a shared computer.
@@ -82,8 +95,7 @@ impl Sso {
         }
         self.metrics.logouts.with_label_values(&["rp"]).inc();
         // Through each service origin she had a session on, then to the end.
-        let visited = self.jar.visited(http.req_header());
-        let target = match self.signing_out_through(snapshot, visited) {
+        let target = match self.signing_out_through(snapshot, &visited) {
             Some(first) => first,
             None => self.after_logout().await,
         };

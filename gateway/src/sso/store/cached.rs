@@ -193,6 +193,10 @@ impl<S: SessionStore> SessionStore for CachedStore<S> {
         Ok(found)
     }
 
+    async fn origin_services(&self, parent: &str) -> Result<Vec<String>, StoreError> {
+        self.inner.origin_services(parent).await
+    }
+
     async fn put_hop(&self, code: &str, hop: &HopCode, ttl: Duration) -> Result<(), StoreError> {
         self.inner.put_hop(code, hop, ttl).await
     }

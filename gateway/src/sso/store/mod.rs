@@ -86,6 +86,9 @@ pub trait SessionStore: Send + Sync {
     /// A service origin's session (shared: it is read on every request of that origin and
     /// never changes).
     async fn get_origin(&self, id: &str) -> Result<Option<Arc<OriginSession>>, StoreError>;
+    /// The services whose own origin holds a session of portal session `parent`: those whose
+    /// one-time code was accepted (what a logout goes through to end their cookies).
+    async fn origin_services(&self, parent: &str) -> Result<Vec<String>, StoreError>;
     /// Stores a one-time origin code for `ttl`.
     async fn put_hop(&self, code: &str, hop: &HopCode, ttl: Duration) -> Result<(), StoreError>;
     /// Returns and removes a one-time origin code: a code works once.
@@ -153,6 +156,9 @@ impl<T: SessionStore + ?Sized> SessionStore for Arc<T> {
     }
     async fn get_origin(&self, id: &str) -> Result<Option<Arc<OriginSession>>, StoreError> {
         (**self).get_origin(id).await
+    }
+    async fn origin_services(&self, parent: &str) -> Result<Vec<String>, StoreError> {
+        (**self).origin_services(parent).await
     }
     async fn put_hop(&self, code: &str, hop: &HopCode, ttl: Duration) -> Result<(), StoreError> {
         (**self).put_hop(code, hop, ttl).await

@@ -446,6 +446,14 @@ impl SessionStore for SharedStore {
         Ok(decode(self.kv.get(&self.kv.key("o", id)).await?)?.map(Arc::new))
     }
 
+    async fn origin_services(&self, parent: &str) -> Result<Vec<String>, StoreError> {
+        let kids = self.kv.set_members(&self.kv.key("kids", parent)).await?;
+        Ok(kids
+            .iter()
+            .filter_map(|m| m.rsplit_once(':').map(|(service, _)| service.to_owned()))
+            .collect())
+    }
+
     async fn put_hop(&self, code: &str, hop: &HopCode, ttl: Duration) -> Result<(), StoreError> {
         let json = serde_json::to_vec(hop).map_err(corrupt)?;
         self.kv
