@@ -615,15 +615,19 @@ async fn logins_in_progress_from_one_address_are_capped_and_the_next_gets_429() 
         .await
         .expect("login");
     assert_eq!(refused.status(), 429);
+    let retry_after = refused.headers()["retry-after"].clone();
     // When the first of them leaves the count (logins just started live ten minutes, counted
     // in windows of two), not the 60 s it said while the refusal lasted eight minutes more
     // (found when tried).
-    let retry_after: u64 = refused.headers()["retry-after"]
+    let retry_after: u64 = retry_after
         .to_str()
         .ok()
         .and_then(|v| v.parse().ok())
         .expect("Retry-After in seconds");
     assert!((480..=720).contains(&retry_after), "{retry_after}");
+    // And the page says so: not the rate limit's "wait a moment" (found when tried).
+    let page = refused.text().await.expect("page");
+    assert!(page.contains("ten at most"), "{page}");
     // Counted with the other 429s of the login's rate (it was not: found when tried).
     let text = metrics(&world.gateway);
     assert!(

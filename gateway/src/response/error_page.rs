@@ -40,6 +40,10 @@ pub enum ErrorKind {
     MethodNotAllowed,
     /// A rate limit: too many requests from this address, session or for this service.
     TooManyRequests,
+    /// Too many logins started from this address are still in progress (each is held for
+    /// ten minutes unless finished): found when tried, the rate limit's "wait a moment"
+    /// was a wait of up to ten minutes behind a shared connection.
+    TooManyLogins,
     /// A host this gateway does not serve.
     MisdirectedRequest,
     /// The service cannot be reached at all right now (its breaker is open, or every
@@ -74,7 +78,7 @@ impl ErrorKind {
             ErrorKind::SessionsUnavailable => StatusCode::SERVICE_UNAVAILABLE,
             ErrorKind::Forbidden => StatusCode::FORBIDDEN,
             ErrorKind::MethodNotAllowed => StatusCode::METHOD_NOT_ALLOWED,
-            ErrorKind::TooManyRequests => StatusCode::TOO_MANY_REQUESTS,
+            ErrorKind::TooManyRequests | ErrorKind::TooManyLogins => StatusCode::TOO_MANY_REQUESTS,
             ErrorKind::MisdirectedRequest => StatusCode::MISDIRECTED_REQUEST,
             ErrorKind::Maintenance => StatusCode::SERVICE_UNAVAILABLE,
             ErrorKind::PayloadTooLarge => StatusCode::PAYLOAD_TOO_LARGE,
@@ -118,6 +122,12 @@ impl ErrorKind {
                 ("zgh", "ⵜⵓⵜⵜⵔⵉⵡⵉⵏ ⵓⴳⴳⴰⵔ", "ⵢⵓⵙⴷ ⵖⵔ ⵓⵡⵡⵓⵔ ⵓⴳⴳⴰⵔ ⵏ ⵜⵓⵜⵜⵔⵉⵡⵉⵏ ⵙⵖⵓⵔⴽ ⴳ ⵢⴰⵏ ⵓⵣⵎⵣ ⵉⵎⵥⵥⵉⵏ. ⵔⴰⵊⵓ ⵉⵎⵉⴽ, ⵜⴰⵍⵙⴷ ⴰⵔⵎ."),
                 ("fr", "Trop de requêtes", "Le portail a reçu trop de requêtes de votre part en peu de temps. Patientez un instant puis réessayez."),
                 ("en", "Too many requests", "The portal received too many requests from you in a short time. Wait a moment and try again."),
+            ],
+            ErrorKind::TooManyLogins => [
+                ("ar", "عمليات تسجيل دخول كثيرة جدا", "بدأت من اتصالك عمليات تسجيل دخول كثيرة لم تكتمل (الاتصال المشترك يحسبها كلها). أعد المحاولة بعد بضع دقائق، عشر على الأكثر؛ الخدمات التي لا تتطلب تسجيل الدخول تبقى متاحة."),
+                ("zgh", "ⵉⴽⵛⵛⵓⵎⵏ ⵓⴳⴳⴰⵔ", "ⴱⴷⴰⵏ ⵙⴳ ⵓⵣⴷⴰⵢ ⵏⵏⴽ ⵓⴳⴳⴰⵔ ⵏ ⵉⴽⵛⵛⵓⵎⵏ ⵓⵔ ⵉⴽⵎⵎⵍⵏ. ⴰⵍⵙ ⴰⵔⵎ ⴷⴼⴼⵉⵔ ⴽⵔⴰ ⵏ ⵜⵓⵙⴷⵉⴷⵉⵏ, ⵎⵔⴰⵡ ⴰⴽⴽⵯ ⵓⴳⴳⴰⵔ; ⵜⵉⵎⴰⵡⴰⵙⵉⵏ ⵢⴰⴹⵏⵉⵏ ⵅⴷⴷⵎⵏⵜ."),
+                ("fr", "Trop de connexions en cours", "Trop de connexions ont été commencées depuis votre connexion internet sans être terminées (une connexion partagée les compte toutes). Réessayez dans quelques minutes, dix au plus ; les services sans connexion restent accessibles."),
+                ("en", "Too many logins in progress", "Too many logins were started from your internet connection and not finished (a shared connection counts them all). Try again in a few minutes, ten at most; services that need no login remain available."),
             ],
             ErrorKind::Maintenance => [
                 ("ar", "الخدمة في فترة صيانة", "موقع الإدارة المعنية متوقف حاليا. أعد المحاولة بعد بضع دقائق؛ باقي خدمات البوابة تعمل."),
@@ -434,6 +444,7 @@ mod tests {
             ErrorKind::SessionsUnavailable,
             ErrorKind::Forbidden,
             ErrorKind::SessionEnded,
+            ErrorKind::TooManyLogins,
             ErrorKind::Internal,
         ] {
             let page = error_page(kind, "req-123");

@@ -47,7 +47,7 @@ impl Sso {
                             .rate_limited
                             .with_label_values(&["login"])
                             .inc();
-                        (ErrorKind::TooManyRequests, retry_after)
+                        (ErrorKind::TooManyLogins, retry_after)
                     }
                     PendingRefusal::Total { retry_after } => {
                         // Counted too: a flood that reached the overall cap moved no login
