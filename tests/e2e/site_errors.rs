@@ -213,3 +213,33 @@ fn a_service_that_keeps_its_own_error_pages_shows_the_sites() {
         answer.text()
     );
 }
+
+/// A legacy page's script reads its site's error itself (shows its message in place, or acts
+/// on it): the page is replaced only where the browser shows it.
+#[test]
+fn a_legacy_scripts_fetch_gets_the_sites_error_as_written() {
+    let gw = gateway(failing_site(), SiteErrorPages::Portal);
+    for header in ["Sec-Fetch-Dest: empty", "X-Requested-With: XMLHttpRequest"] {
+        let request = format!(
+            "GET /s/{SERVICE}/trace HTTP/1.1\r\nHost: {}\r\n{header}\r\nConnection: close\r\n\r\n",
+            gw.addr
+        );
+        let answer = raw_http::send(gw.addr, request.as_bytes());
+        assert_eq!(answer.status, 500);
+        assert!(
+            answer.text().contains("NullPointerException"),
+            "{header}: {}",
+            answer.text()
+        );
+    }
+    let navigation = format!(
+        "GET /s/{SERVICE}/trace HTTP/1.1\r\nHost: {}\r\nSec-Fetch-Dest: document\r\nSec-Fetch-Mode: navigate\r\nConnection: close\r\n\r\n",
+        gw.addr
+    );
+    let shown = raw_http::send(gw.addr, navigation.as_bytes());
+    assert!(
+        !shown.text().contains("NullPointerException"),
+        "{}",
+        shown.text()
+    );
+}

@@ -35,8 +35,12 @@ pub fn legacy_answer(
     // leave: `RequestCtx::answer_leaving`).
     let mark = (!status.is_informational() && !ctx.cache.is_shared())
         .then(|| cache::status(ctx.cache, session.cache.phase()));
-    let page = (chain.replaces_error_page(code, &upstream_response.headers))
-        .then(|| ctx.site_error_page(status, session.req_header()));
+    // A page the browser shows, not what a legacy page's script reads (its own error
+    // message, which it may show in place, or act on).
+    let req = session.req_header();
+    let page = (chain.replaces_error_page(code, &upstream_response.headers)
+        && !crate::fetch_metadata::read_by_a_script(req))
+    .then(|| ctx.site_error_page(status, req));
     let adapted = edit_response(upstream_response, ANSWER_HEADERS, |headers| {
         if strip_set_cookie {
             headers.remove(http::header::SET_COOKIE);
