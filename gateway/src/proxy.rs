@@ -345,10 +345,11 @@ impl ProxyHttp for GatewayProxy {
 
     /// A body refused for its size, or stalled by the citizen, is the citizen's doing: his
     /// answer (413, 408) is logged and counted, not reported as the proxy's error; nor is a
-    /// WebSocket's end at its idle limit.
+    /// WebSocket's end at its idle limit, nor a site's error page replaced by the portal's.
     fn suppress_error_log(&self, _session: &Session, ctx: &Self::CTX, e: &Error) -> bool {
         let service = ctx.service.as_ref().map(|s| s.id());
         ctx.citizens_doing
+            || crate::pipeline::adapt::replaced_the_sites_page(e)
             || crate::limits::idle_end(ctx.attempts.upgraded, e)
             || crate::telemetry::access_log::withhold_pingora_line(service, e)
     }

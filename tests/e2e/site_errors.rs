@@ -63,6 +63,30 @@ fn failing_site() -> SocketAddr {
     })
 }
 
+/// A legacy site whose error page never ends: it announces 10,000 bytes, sends 100 and then
+/// nothing, holding the connection (a site that trickles its error page, or stalls in it).
+fn stalling_site() -> SocketAddr {
+    let listener = std::net::TcpListener::bind("127.0.0.1:0").expect("bind");
+    let addr = listener.local_addr().expect("addr");
+    std::thread::spawn(move || {
+        for stream in listener.incoming() {
+            let Ok(mut stream) = stream else { continue };
+            std::thread::spawn(move || {
+                let mut head = [0u8; 4096];
+                let _ = stream.read(&mut head);
+                let answer = format!(
+                    "HTTP/1.1 500 Internal Server Error\r\nContent-Type: text/html\r\n\
+                     Content-Length: 10000\r\n\r\n{}",
+                    "<p>java.lang.OutOfMemoryError</p>".repeat(3)
+                );
+                let _ = stream.write_all(answer.as_bytes());
+                std::thread::sleep(std::time::Duration::from_secs(60));
+            });
+        }
+    });
+    addr
+}
+
 /// A gateway whose service is the failing site, its error pages `error_pages`.
 fn gateway(site: SocketAddr, error_pages: SiteErrorPages) -> TestGateway {
     let estate = start_estate(None);
@@ -79,13 +103,19 @@ fn gateway(site: SocketAddr, error_pages: SiteErrorPages) -> TestGateway {
     })
 }
 
-fn ask(gw: &TestGateway, method: &str, path: &str, lang: &str) -> RawResponse {
-    let request = format!(
-        "{method} /s/{SERVICE}{path} HTTP/1.1\r\nHost: {}\r\nAccept-Language: {lang}\r\n\
-         Content-Length: 0\r\nConnection: close\r\n\r\n",
+/// A request for `path` of the service with `extra` header lines (each ending in CRLF).
+fn request(gw: &TestGateway, method: &str, path: &str, extra: &str) -> String {
+    format!(
+        "{method} /s/{SERVICE}{path} HTTP/1.1\r\nHost: {}\r\n{extra}Content-Length: 0\r\n\
+         Connection: close\r\n\r\n",
         gw.addr
-    );
-    raw_http::send(gw.addr, request.as_bytes())
+    )
+}
+
+/// The answer to [`request`], asked in language `lang`.
+fn ask(gw: &TestGateway, method: &str, path: &str, lang: &str) -> RawResponse {
+    let extra = format!("Accept-Language: {lang}\r\n");
+    raw_http::send(gw.addr, request(gw, method, path, &extra).as_bytes())
 }
 
 #[test]
@@ -120,10 +150,7 @@ fn the_replaced_page_keeps_the_sites_cookie_and_not_its_status_line() {
         answer.headers
     );
     let mut stream = TcpStream::connect(gw.addr).expect("connect");
-    let request = format!(
-        "GET /s/{SERVICE}/trace HTTP/1.1\r\nHost: {}\r\nConnection: close\r\n\r\n",
-        gw.addr
-    );
+    let request = request(&gw, "GET", "/trace", "");
     stream.write_all(request.as_bytes()).expect("sent");
     let mut raw = Vec::new();
     let _ = stream.read_to_end(&mut raw);
@@ -219,12 +246,11 @@ fn a_service_that_keeps_its_own_error_pages_shows_the_sites() {
 #[test]
 fn a_legacy_scripts_fetch_gets_the_sites_error_as_written() {
     let gw = gateway(failing_site(), SiteErrorPages::Portal);
-    for header in ["Sec-Fetch-Dest: empty", "X-Requested-With: XMLHttpRequest"] {
-        let request = format!(
-            "GET /s/{SERVICE}/trace HTTP/1.1\r\nHost: {}\r\n{header}\r\nConnection: close\r\n\r\n",
-            gw.addr
-        );
-        let answer = raw_http::send(gw.addr, request.as_bytes());
+    for header in [
+        "Sec-Fetch-Dest: empty\r\n",
+        "X-Requested-With: XMLHttpRequest\r\n",
+    ] {
+        let answer = raw_http::send(gw.addr, request(&gw, "GET", "/trace", header).as_bytes());
         assert_eq!(answer.status, 500);
         assert!(
             answer.text().contains("NullPointerException"),
@@ -232,14 +258,38 @@ fn a_legacy_scripts_fetch_gets_the_sites_error_as_written() {
             answer.text()
         );
     }
-    let navigation = format!(
-        "GET /s/{SERVICE}/trace HTTP/1.1\r\nHost: {}\r\nSec-Fetch-Dest: document\r\nSec-Fetch-Mode: navigate\r\nConnection: close\r\n\r\n",
-        gw.addr
+    let navigation = "Sec-Fetch-Dest: document\r\nSec-Fetch-Mode: navigate\r\n";
+    let shown = raw_http::send(
+        gw.addr,
+        request(&gw, "GET", "/trace", navigation).as_bytes(),
     );
-    let shown = raw_http::send(gw.addr, navigation.as_bytes());
     assert!(
         !shown.text().contains("NullPointerException"),
         "{}",
         shown.text()
     );
+}
+
+/// Found in a probe: the portal's page waited for the end of the site's body it replaces, so
+/// a site trickling its error page kept the citizen before a blank page for as long as it
+/// liked, and one that stalled or closed mid-body left her nothing. The page is written
+/// once the site's head is read, and the rest of the site's answer is not waited for.
+#[test]
+fn the_page_does_not_wait_for_the_end_of_the_sites_error_page() {
+    let gw = gateway(stalling_site(), SiteErrorPages::Portal);
+    let answer = ask(&gw, "GET", "/", "en");
+    assert_eq!(answer.status, 500);
+    let length: usize = answer
+        .header("content-length")
+        .and_then(|l| l.parse().ok())
+        .expect("a length");
+    assert_eq!(answer.body.len(), length, "the whole page");
+    assert!(
+        answer
+            .text()
+            .contains("The ministry's service had an error"),
+        "{}",
+        answer.text()
+    );
+    assert!(!answer.text().contains("OutOfMemoryError"));
 }

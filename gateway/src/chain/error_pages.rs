@@ -11,14 +11,13 @@
 
 use super::AdapterChain;
 use crate::config::SiteErrorPages;
-use http::header::{CONTENT_LENGTH, CONTENT_TYPE};
+use http::header::CONTENT_TYPE;
 use http::HeaderMap;
 
 impl AdapterChain {
     /// Whether the site's answer (`status`, `headers` as the site sent them) is a server
-    /// error page the portal's replaces. An empty one stays as it is: pingora has already
-    /// ended such an answer with its head, and a page announced there would never come (the
-    /// browser shows its own error page for an empty 5xx).
+    /// error page the portal's replaces (an empty one too: the browser would show its own
+    /// error page, in no language of the portal's).
     pub fn replaces_error_page(&self, status: u16, headers: &HeaderMap) -> bool {
         replaces(self.error_pages, status, headers)
     }
@@ -27,12 +26,7 @@ impl AdapterChain {
 /// [`AdapterChain::replaces_error_page`] for a service whose `[legacy] error_pages` is
 /// `error_pages`.
 fn replaces(error_pages: SiteErrorPages, status: u16, headers: &HeaderMap) -> bool {
-    (500..600).contains(&status)
-        && error_pages == SiteErrorPages::Portal
-        && headers
-            .get(CONTENT_LENGTH)
-            .is_none_or(|v| v.as_bytes() != b"0")
-        && is_a_page(headers)
+    (500..600).contains(&status) && error_pages == SiteErrorPages::Portal && is_a_page(headers)
 }
 
 /// An answer a browser would show as a page: no type (it sniffs one), or any of its types
@@ -103,10 +97,16 @@ mod tests {
         assert!(!replaces(SiteErrorPages::Site, 500, &typed("text/html")));
     }
 
+    /// Found in a probe: `Content-Length: 00` and `0, 0` slipped past a check of `0`.
     #[test]
-    fn an_empty_error_answer_is_left_empty() {
-        let mut headers = typed("text/html");
-        headers.insert(CONTENT_LENGTH, HeaderValue::from_static("0"));
-        assert!(!replaces(PORTAL, 500, &headers));
+    fn an_empty_error_answer_is_replaced_however_its_length_is_written() {
+        for length in ["0", "00", "0, 0"] {
+            let mut headers = typed("text/html");
+            headers.insert(
+                http::header::CONTENT_LENGTH,
+                HeaderValue::from_str(length).expect("a length"),
+            );
+            assert!(replaces(PORTAL, 500, &headers), "{length}");
+        }
     }
 }

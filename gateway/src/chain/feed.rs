@@ -6,18 +6,9 @@ use egov_adapters::body::{BodyError, BodyPipeline};
 use std::sync::Mutex;
 use std::time::{Duration, Instant};
 
-/// One response's body rewriting, or its replacement. (A mutex only because pingora wants
-/// the context `Sync`; one task uses it at a time, through `&mut`, so it is never contended.)
-pub struct BodyFeed(Mutex<Feed>, Option<Instant>);
-
-/// What a [`BodyFeed`] does with the site's body.
-enum Feed {
-    /// Rewrites it through the service's adapters.
-    Rewrite(BodyPipeline),
-    /// Drops it, and sends this page in its place at its end (`pipeline::adapt::replace_with_page`);
-    /// `None` once sent.
-    Replace(Option<Bytes>),
-}
+/// One response's body rewriting. (A mutex only because pingora wants the context `Sync`;
+/// one task uses it at a time, through `&mut`, so it is never contended.)
+pub struct BodyFeed(Mutex<BodyPipeline>, Option<Instant>);
 
 /// How long the start of a page is held to find its charset before the charset is decided
 /// with what came (when the next piece arrives), as browsers wait.
@@ -34,13 +25,7 @@ pub enum FeedError {
 
 impl BodyFeed {
     pub fn new(pipeline: BodyPipeline) -> Self {
-        Self(Mutex::new(Feed::Rewrite(pipeline)), None)
-    }
-
-    /// A feed that sends `page` in place of the body: nothing while the site's body comes
-    /// (it is read to its end, and dropped), then the page.
-    pub fn replacing(page: Bytes) -> Self {
-        Self(Mutex::new(Feed::Replace(Some(page))), None)
+        Self(Mutex::new(pipeline), None)
     }
 
     /// Replaces `body` (this chunk, maybe none) with its rewritten bytes; at
@@ -53,14 +38,7 @@ impl BodyFeed {
         end_of_stream: bool,
     ) -> Result<Option<Duration>, FeedError> {
         let started = Instant::now();
-        let pipeline = match self.0.get_mut().map_err(|_| FeedError::Poisoned)? {
-            Feed::Rewrite(pipeline) => pipeline,
-            Feed::Replace(page) => {
-                let page = if end_of_stream { page.take() } else { None };
-                *body = Some(page.unwrap_or_default());
-                return Ok(None);
-            }
-        };
+        let pipeline = self.0.get_mut().map_err(|_| FeedError::Poisoned)?;
         let mut out = match body.as_deref() {
             Some(chunk) if !chunk.is_empty() => pipeline.feed(chunk)?,
             _ => Vec::new(),
@@ -123,19 +101,6 @@ mod tests {
         let pause = feed_for_links().feed(&mut body, false).expect("rewritten");
         assert_eq!(pause, Some(PAUSE));
         assert!(body.is_some_and(|b| !b.is_empty()));
-    }
-
-    #[test]
-    fn a_replaced_body_sends_nothing_of_the_sites_and_the_page_at_its_end() {
-        let mut feed = BodyFeed::replacing(Bytes::from_static(b"<p>the portal's page</p>"));
-        let mut body = Some(Bytes::from_static(
-            b"java.lang.NullPointerException at 10.2.0.15",
-        ));
-        feed.feed(&mut body, false).expect("fed");
-        assert_eq!(body.as_deref(), Some(&b""[..]));
-        let mut last = Some(Bytes::from_static(b"\tat com.example.Servlet"));
-        feed.feed(&mut last, true).expect("fed");
-        assert_eq!(last.as_deref(), Some(&b"<p>the portal's page</p>"[..]));
     }
 
     #[test]

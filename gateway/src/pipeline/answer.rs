@@ -22,7 +22,8 @@ pub fn answered(session: &Session) -> Option<&ResponseHeader> {
 }
 
 /// The citizen's answer when proxying failed with `e` (`stalled`: the citizen's body stopped
-/// coming): the failure's page (502, 504, 408, 413...), unless an answer already left; what
+/// coming): the failure's page (502, 504, 408, 413...), or the portal's page in place of the
+/// site's server error page (`RequestCtx::site_error`), unless an answer already left; what
 /// pingora is told of it.
 pub async fn answer_failure(
     session: &mut Session,
@@ -31,7 +32,10 @@ pub async fn answer_failure(
     ctx: &mut RequestCtx,
 ) -> pingora::proxy::FailToProxy {
     ctx.citizens_doing = super::limits::citizens_doing(e, stalled);
-    let page = ctx.failure_page(e, stalled, session.req_header());
+    let page = match ctx.site_error.take() {
+        Some(page) => Some(page),
+        None => ctx.failure_page(e, stalled, session.req_header()),
+    };
     let code = page.as_ref().map_or(0, |p| p.status.as_u16());
     if let Some(page) = page {
         if answered(session).is_none() {

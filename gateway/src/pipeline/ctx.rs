@@ -98,6 +98,9 @@ pub struct RequestCtx {
     /// legacy answer's adapters when the cache cannot change the status; see
     /// `GatewayProxy::response_filter`).
     pub answer_marked: bool,
+    /// The portal's page in place of the site's server error page, to be written by the
+    /// failure's writer (see `pipeline::adapt::SITE_ERROR_REPLACED`).
+    pub site_error: Option<LocalResponse>,
     /// A stage answered the request itself, as a refusal (4xx) or, on a legacy service, by
     /// sending the citizen elsewhere (3xx) or from the gateway's own endpoints. The
     /// metrics keep such requests, and those whose body the citizen sent too large or too
@@ -135,6 +138,7 @@ impl Default for RequestCtx {
             ranges: false,
             stream_ticket: None,
             answer_marked: false,
+            site_error: None,
             refused: false,
         }
     }
@@ -334,10 +338,9 @@ impl RequestCtx {
         Some(self.error_page(kind).with_retry_after_secs(wait.as_secs()))
     }
 
-    /// The portal's page for the site's own server error `status` (`[legacy] error_pages`),
-    /// rendered for the reader of `req`: the page of the failure the status names (a
-    /// form's 502 or 504 may have been received), else the site's error; sent with the
-    /// site's status.
+    /// The portal's page for the site's own server error `status` (`[legacy] error_pages`)
+    /// answering `req`: the page of the failure the status names (a form's 502 or 504 may
+    /// have been received), else the site's error; sent with the site's status.
     pub fn site_error_page(&self, status: http::StatusCode, req: &RequestHeader) -> LocalResponse {
         let kind = match status.as_u16() {
             502 | 504 if !req.method.is_idempotent() => ErrorKind::MaybeReceived,
@@ -346,9 +349,7 @@ impl RequestCtx {
             504 => ErrorKind::GatewayTimeout,
             _ => ErrorKind::SiteError,
         };
-        let mut page = self.error_page_as(kind, status);
-        page.body = page.body_for(crate::lang::Lang::of_request(req), &self.portal_home());
-        page
+        self.error_page_as(kind, status)
     }
 
     /// An error page quoting the request id (and the trace id when they differ).
