@@ -3,26 +3,65 @@
 use super::chars::at;
 use super::{PiiKind, Span};
 
+/// Mail providers' names, which make a host of their own without a domain's dot
+/// (`karim at hotmail`, `karim(at)gmail`): an address the citizen left the `.com` out of.
+const PROVIDERS: [&str; 10] = [
+    "gmail",
+    "hotmail",
+    "yahoo",
+    "outlook",
+    "live",
+    "menara",
+    "icloud",
+    "protonmail",
+    "aol",
+    "msn",
+];
+
+/// Whether `host` (lower-case) is a mail provider's name ([`PROVIDERS`]).
+fn a_provider(host: &str) -> bool {
+    PROVIDERS.contains(&host)
+}
+
 pub(super) fn emails(chars: &[char], spans: &mut Vec<Span>) {
-    let local = |c: char| c.is_ascii_alphanumeric() || "._%+-".contains(c);
-    let domain = |c: char| c.is_ascii_alphanumeric() || ".-".contains(c);
+    // Any script's letters: an address written in Arabic letters is one too (found in a
+    // probe: `حسن.العلوي@هوتميل.كوم` kept its first name).
+    let local = |c: char| c.is_alphanumeric() || "._%+-".contains(c);
+    let domain = |c: char| c.is_alphanumeric() || ".-".contains(c);
     for (p, _) in chars.iter().enumerate().filter(|(_, &c)| c == '@') {
-        let mut l = p;
+        // One space on either side of the `@` still joins an address (found in a probe:
+        // `karim@ hotmail` and `karim @hotmail.com` reached the LLM).
+        let before = if p > 0 && at(chars, p - 1) == ' ' {
+            p - 1
+        } else {
+            p
+        };
+        let after = if at(chars, p + 1) == ' ' {
+            p + 2
+        } else {
+            p + 1
+        };
+        let mut l = before;
         while l > 0 && local(at(chars, l - 1)) {
             l -= 1;
         }
-        let mut r = p + 1;
+        let mut r = after;
         while r < chars.len() && domain(at(chars, r)) {
             r += 1;
         }
-        while r > p + 1 && ".-".contains(at(chars, r - 1)) {
+        while r > after && ".-".contains(at(chars, r - 1)) {
             r -= 1;
         }
         // A host with no dot is still one (`karim@gmail`: found in a bypass probe, the
         // citizen left out the `.com`, and the address reached the LLM): any host naming a
-        // letter, after a local part, is an address.
-        let host = chars.get(p + 1..r).unwrap_or_default();
-        if l < p && host.iter().any(|c| c.is_ascii_alphabetic()) {
+        // letter, after a local part, is an address. With a space beside the `@`, only a
+        // host with a dot or a provider's name is (`merci @DGSN` is no address).
+        let host = chars.get(after..r).unwrap_or_default();
+        let named = host.iter().any(|c| c.is_alphabetic());
+        let spaced = before != p || after != p + 1;
+        let dotted_or_provider =
+            host.contains(&'.') || a_provider(&host.iter().collect::<String>().to_lowercase());
+        if l < before && named && (!spaced || dotted_or_provider) {
             spans.push(Span {
                 start: l,
                 end: r,
@@ -60,6 +99,22 @@ pub(super) fn spelled_emails(chars: &[char], spans: &mut Vec<Span>) {
             && w.chars()
                 .all(|c| c.is_ascii_alphanumeric() || "._-".contains(c))
     };
+    // `karim at hotmail`: a provider's name needs no dot (found in a probe).
+    for k in 0..words.len().saturating_sub(2) {
+        let (at_w, host) = (&words[k + 1].2, &words[k + 2].2);
+        let host = host.trim_end_matches(|c: char| ".,;:!?".contains(c));
+        if plain(&words[k].2)
+            && is(at_w, &["at", "arobase", "@", "arroba", "chez"])
+            && a_provider(host)
+        {
+            spans.push(Span {
+                start: words[k].0,
+                end: words[k + 2].1,
+                kind: PiiKind::Email,
+                rank: 0,
+            });
+        }
+    }
     for k in 0..words.len().saturating_sub(4) {
         let (at_w, host, dot, tld) = (
             &words[k + 1].2,
@@ -85,14 +140,17 @@ pub(super) fn spelled_emails(chars: &[char], spans: &mut Vec<Span>) {
 }
 
 /// E-mail addresses with the `@` and dots spelled out inside the word, as filters are
-/// dodged: `karim(at)gmail.com`, `karim[at]gmail[dot]com`, `karim{arobase}gmail(point)ma`
-/// (found in a bypass probe: [`spelled_emails`] reads words apart, and these are one word).
+/// dodged: `karim(at)gmail.com`, `karim[at]gmail[dot]com`, `karim{arobase}gmail(point)ma`,
+/// `karim(@)gmail[.]com`, `karim%40gmail.com`, `karim(at)gmail` (found in bypass probes:
+/// [`spelled_emails`] reads words apart, and these are one word).
 pub(super) fn bracketed_emails(chars: &[char], spans: &mut Vec<Span>) {
     let local = |c: char| c.is_ascii_alphanumeric() || "._%+-".contains(c);
     let domain = |c: char| c.is_ascii_alphanumeric() || "-".contains(c);
     let mut i = 0;
     while i < chars.len() {
-        let Some(after_at) = spelled(chars, i, &["at", "arobase"]) else {
+        let Some(after_at) =
+            spelled(chars, i, &["at", "arobase", "@"]).or_else(|| percent_at(chars, i))
+        else {
             i += 1;
             continue;
         };
@@ -114,7 +172,7 @@ pub(super) fn bracketed_emails(chars: &[char], spans: &mut Vec<Span>) {
             let dot = if at(chars, r) == '.' {
                 Some(r + 1)
             } else {
-                spelled(chars, r, &["dot", "point"])
+                spelled(chars, r, &["dot", "point", "."])
             };
             match dot {
                 Some(next) if next < chars.len() && domain(at(chars, next)) => {
@@ -125,7 +183,9 @@ pub(super) fn bracketed_emails(chars: &[char], spans: &mut Vec<Span>) {
             }
         }
         let tld_ok = r - last >= 2 && chars[last..r].iter().all(|c| c.is_ascii_alphabetic());
-        if l < i && dots > 0 && tld_ok {
+        let host: String = chars[after_at..r].iter().collect();
+        let provider = a_provider(&host.to_lowercase());
+        if l < i && ((dots > 0 && tld_ok) || provider) {
             spans.push(Span {
                 start: l,
                 end: r,
@@ -156,4 +216,9 @@ fn spelled(chars: &[char], i: usize, words: &[&str]) -> Option<usize> {
             .all(|(a, b)| a.to_ascii_lowercase() == b);
         (same && at(chars, i + 1 + n) == close).then_some(i + n + 2)
     })
+}
+
+/// Where a URL-encoded `@` (`%40`) starting at `i` ends, if one does.
+fn percent_at(chars: &[char], i: usize) -> Option<usize> {
+    (at(chars, i) == '%' && at(chars, i + 1) == '4' && at(chars, i + 2) == '0').then_some(i + 3)
 }

@@ -189,7 +189,7 @@ struct Span {
 /// Replaces personal data in `text` with typed placeholders.
 pub fn redact(text: &str) -> Redacted {
     let mut chars: Vec<char> = text.chars().collect();
-    chars::zeros_typed_as_o(&mut chars);
+    chars::read_as_digits_and_latin(&mut chars);
     let mut spans = Vec::new();
     emails(&chars, &mut spans);
     spelled_emails(&chars, &mut spans);

@@ -566,7 +566,8 @@ pub(super) fn numbers(chars: &[char], spans: &mut Vec<Span>) {
             let hit = (g..=last).rev().find_map(|e| {
                 let digits = groups.digits(g, e);
                 let end = groups.end(e);
-                let classified = classify(digits, plus && g == 0);
+                let classified = classify(digits, plus && g == 0)
+                    .filter(|kind| *kind != PiiKind::Card || !years(&groups, g, e));
                 let kind = classified.or_else(|| {
                     spaced_like_a_phone(chars, &groups, g, e).then_some(PiiKind::Phone)
                 })?;
@@ -633,4 +634,15 @@ fn cued_number(chars: &[char], i: usize, groups: &DigitGroups) -> Option<usize> 
         k = word_start;
     }
     None
+}
+
+/// Whether groups `g..=e` are years one after another, each of four digits from 1900 to
+/// 2099 (`2021 2022 2023 2024`): found in a probe, a citizen listing the years of a tax
+/// she owes had them read as a card number.
+fn years(groups: &DigitGroups, g: usize, e: usize) -> bool {
+    e > g
+        && (g..=e).all(|k| {
+            let year = groups.digits(k, k);
+            year.len() == 4 && (year.starts_with("19") || year.starts_with("20"))
+        })
 }

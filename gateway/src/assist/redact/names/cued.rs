@@ -51,8 +51,47 @@ const CUES: &[(&str, Cue)] = &[
 
 /// Whether a normalised word ends a name (function word, verb glue, digits).
 fn ends_name(norm: &str) -> bool {
-    norm.is_empty() || stopwords::is_stop(norm) || norm.chars().any(|c| c.is_ascii_digit())
+    norm.is_empty()
+        || stopwords::is_stop(norm)
+        || NOT_A_NAME.contains(&norm)
+        || norm.chars().any(|c| c.is_ascii_digit())
 }
+
+/// What a citizen says of her name, after "my name is", "ismi", "mon nom est", "اسمي": no
+/// name (found in a probe: "my name is misspelled on my passport" reached the LLM as "my
+/// name is [NAME] on my passport", her question lost), normalised.
+const NOT_A_NAME: [&str; 30] = [
+    "misspelled",
+    "wrong",
+    "incorrect",
+    "mistaken",
+    "changed",
+    "missing",
+    "spelled",
+    "written",
+    "ghalat",
+    "ghalta",
+    "ghlat",
+    "ghlt",
+    "mghlot",
+    "mktoub",
+    "mktob",
+    "maktoub",
+    "mal",
+    "faux",
+    "errone",
+    "erronee",
+    "ecrit",
+    "change",
+    "manquant",
+    "incomplet",
+    "مكتوب",
+    "غلط",
+    "غالط",
+    "خطا",
+    "ناقص",
+    "مغلوط",
+];
 
 fn acceptable(cue: Cue, chars: &[char], w: &Word) -> bool {
     if ends_name(&w.norm) {

@@ -408,3 +408,69 @@ fn a_short_number_or_an_amount_after_a_number_word_stays() {
         );
     }
 }
+
+/// Found in a probe: letters of other scripts that look like Latin ones, and an `@` or a
+/// dot written another way, got personal data past the redactor.
+#[test]
+fn look_alike_letters_and_other_spellings_of_an_address_are_redacted() {
+    for (text, kind) in [
+        ("CNIE tel \u{039F}7 98 76 54 32", PiiKind::Phone),
+        ("CNIE tel \u{041E}7 98 76 54 32", PiiKind::Phone),
+        ("tel O6I2345678", PiiKind::Phone),
+        ("ma carte \u{0410}\u{0412}123456", PiiKind::Cin),
+        ("hassan77(@)hotmail.com", PiiKind::Email),
+        ("hassan77%40hotmail.com", PiiKind::Email),
+        ("kb.zz85[@]gmail[.]com", PiiKind::Email),
+        ("hassan.alaoui77@ hotmail", PiiKind::Email),
+        ("hassan.alaoui77 @hotmail.com", PiiKind::Email),
+        ("hassan77 at hotmail", PiiKind::Email),
+        ("hassan77 chez yahoo", PiiKind::Email),
+        ("hassan77(at)gmail", PiiKind::Email),
+    ] {
+        let found = redact(text).found;
+        assert!(found.contains(&kind), "{text}: {found:?}");
+    }
+    let arabic = sent("\u{62d}\u{633}\u{646}.\u{627}\u{644}\u{639}\u{644}\u{648}\u{64a}@\u{647}\u{648}\u{62a}\u{645}\u{64a}\u{644}.\u{643}\u{648}\u{645}");
+    assert_eq!(arabic, "[EMAIL]");
+}
+
+#[test]
+fn a_word_of_another_script_alone_keeps_its_letters() {
+    let russian = "\u{041f}\u{0440}\u{0438}\u{0432}\u{0435}\u{0442}";
+    assert_eq!(redact(russian).text, russian);
+    assert!(redact("merci @DGSN, at home").found.is_empty());
+}
+
+/// Found in a probe: what a citizen says of her name was taken for it.
+#[test]
+fn what_she_says_of_her_name_is_no_name() {
+    for text in [
+        "my name is misspelled on my passport",
+        "ismi ghalat f la carte nationale",
+        "mon nom est mal \u{e9}crit sur la CNIE",
+        "\u{627}\u{633}\u{645}\u{64a} \u{645}\u{643}\u{62a}\u{648}\u{628} \u{63a}\u{644}\u{637}",
+    ] {
+        assert!(
+            redact(text).found.is_empty(),
+            "{text}: {}",
+            redact(text).text
+        );
+    }
+    assert_eq!(redact("my name is Karim Tazi").found, [PiiKind::Name]);
+}
+
+/// Found in a probe: years listed one after another were read as a card number.
+#[test]
+fn years_one_after_another_are_no_card_number() {
+    for text in [
+        "taxe habitation 2021 2022 2023 2024 2025",
+        "imp\u{f4}t revenu 2020 2021 2022 2023 2024",
+    ] {
+        assert!(
+            redact(text).found.is_empty(),
+            "{text}: {}",
+            redact(text).text
+        );
+    }
+    assert_eq!(redact("carte 4111 1111 1111 1111").found, [PiiKind::Card]);
+}
