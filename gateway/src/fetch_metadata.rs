@@ -15,6 +15,7 @@ pub fn asks_for_a_picture(req: &RequestHeader) -> bool {
     let contains = |what: &[u8]| memchr::memmem::find(accept, what).is_some();
     contains(b"image/") && !contains(b"text/html")
 }
+
 /// Whether `req` was sent by a page's script (`fetch`, `XMLHttpRequest`: `Sec-Fetch-Dest:
 /// empty`, or jQuery's `X-Requested-With` from a browser that sends no Fetch Metadata),
 /// which reads the answer itself rather than showing it: a legacy page's script may show

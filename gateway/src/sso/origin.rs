@@ -75,6 +75,18 @@ fn visited_with(visited: &str, id: &str) -> String {
     ids[ids.len().saturating_sub(MAX_SIGNED_OUT_STEPS)..].join(".")
 }
 
+/// `visited` (a list of service ids, as the browser's cookie has it) with each of `services`
+/// moved to its end (once), in the order `visited` has them (the latest last; those it lacks
+/// first): what [`Sso::signing_out_through`] keeps of a long list is its end.
+pub(crate) fn with_services_last(visited: &str, services: &[String]) -> String {
+    let listed = service_ids(visited);
+    let mut services: Vec<&String> = services.iter().collect();
+    services.sort_by_key(|id| listed.iter().position(|v| v == id));
+    services
+        .into_iter()
+        .fold(visited.to_owned(), |list, id| visited_with(&list, id))
+}
+
 fn encode(s: &str) -> String {
     form_urlencoded::byte_serialize(s.as_bytes()).collect()
 }
@@ -224,19 +236,6 @@ impl Sso {
         let visited = visited_with(self.jar.visited(http.req_header()), service.id());
         LocalResponse::redirect(false, &target)
             .with_header(SET_COOKIE, self.jar.set_visited(&visited))
-    }
-
-    /// `visited` (a list of service ids, as the browser's cookie has it) with each of
-    /// `services` moved to its end (once), in the order `visited` has them (the latest
-    /// last; those it lacks first): what [`Self::signing_out_through`] keeps of a long list
-    /// is its end.
-    pub(crate) fn with_services_last(&self, visited: &str, services: &[String]) -> String {
-        let listed = service_ids(visited);
-        let mut services: Vec<&String> = services.iter().collect();
-        services.sort_by_key(|id| listed.iter().position(|v| v == id));
-        services
-            .into_iter()
-            .fold(visited.to_owned(), |list, id| visited_with(&list, id))
     }
 
     /// Where a logout goes first when the citizen had sessions on services' own origins

@@ -80,7 +80,10 @@ impl Sso {
         // steering a pop-up through 16 hops it never meant to finish, and her logout then
         // ended none of her real origins' cookies.
         let visited = match self.store.origin_services(id.as_str()).await {
-            Ok(services) => self.with_services_last(self.jar.visited(http.req_header()), &services),
+            Ok(services) => crate::sso::origin::with_services_last(
+                self.jar.visited(http.req_header()),
+                &services,
+            ),
             Err(e) => {
                 tracing::debug!(error = %e, "logout: the session's origins unread; the browser's list used");
                 self.jar.visited(http.req_header()).to_owned()
