@@ -627,7 +627,7 @@ async fn logins_in_progress_from_one_address_are_capped_and_the_next_gets_429() 
     assert!((480..=720).contains(&retry_after), "{retry_after}");
     // And the page says so: not the rate limit's "wait a moment" (found when tried).
     let page = refused.text().await.expect("page");
-    assert!(page.contains("ten at most"), "{page}");
+    assert!(page.contains("a quarter of an hour at most"), "{page}");
     // Counted with the other 429s of the login's rate (it was not: found when tried).
     let text = metrics(&world.gateway);
     assert!(

@@ -29,20 +29,27 @@ fn replaces(error_pages: SiteErrorPages, status: u16, headers: &HeaderMap) -> bo
     (500..600).contains(&status) && error_pages == SiteErrorPages::Portal && is_a_page(headers)
 }
 
-/// An answer a browser would show as a page: no type (it sniffs one), or any of its types
-/// (several fields, or several in one) HTML, XHTML or text.
+/// An answer a browser would show as a page: any but one whose every type is one a program
+/// reads, JSON or XML (a SOAP fault), and no SVG or XHTML, which are pages. Found in a probe:
+/// with only the page types listed, a site's stack trace typed `unknown/unknown`, `*/*`,
+/// `text/htm` or an unreadable type reached the citizen raw, and Chromium sniffed it and ran
+/// it as HTML.
 fn is_a_page(headers: &HeaderMap) -> bool {
     let mut values = headers.get_all(CONTENT_TYPE).iter().peekable();
     if values.peek().is_none() {
         return true;
     }
-    values.any(|value| {
-        value.to_str().map_or(true, |text| {
-            text.split(',').any(|ct| {
-                let essence = egov_adapters::charset::media_type(ct);
-                ["text/html", "application/xhtml+xml", "text/plain", ""]
-                    .iter()
-                    .any(|page| essence.eq_ignore_ascii_case(page))
+    !values.all(|value| {
+        value.to_str().is_ok_and(|text| {
+            text.split(',').all(|ct| {
+                let essence = egov_adapters::charset::media_type(ct).to_ascii_lowercase();
+                let json = essence == "application/json" || essence.ends_with("+json");
+                let xml = essence == "text/xml"
+                    || essence == "application/xml"
+                    || (essence.ends_with("+xml")
+                        && !essence.starts_with("image/svg")
+                        && essence != "application/xhtml+xml");
+                essence.contains('/') && (json || xml)
             })
         })
     })
@@ -71,6 +78,17 @@ mod tests {
             assert!(replaces(PORTAL, 500, &typed(ct)), "{ct}");
         }
         assert!(replaces(PORTAL, 502, &HeaderMap::new()));
+        // Found in a probe: types a browser sniffs, or cannot read, were passed raw.
+        for ct in [
+            "unknown/unknown",
+            "*/*",
+            "text/htm",
+            "html",
+            "image/svg+xml",
+            "text/x-php",
+        ] {
+            assert!(replaces(PORTAL, 500, &typed(ct)), "{ct}");
+        }
         assert!(replaces(PORTAL, 503, &typed("application/json, text/html")));
     }
 
@@ -80,6 +98,8 @@ mod tests {
             "application/json",
             "text/xml; charset=utf-8",
             "application/soap+xml",
+            "application/problem+json",
+            "application/xml",
         ] {
             assert!(!replaces(PORTAL, 500, &typed(ct)), "{ct}");
         }

@@ -41,8 +41,9 @@ pub enum ErrorKind {
     /// A rate limit: too many requests from this address, session or for this service.
     TooManyRequests,
     /// Too many logins started from this address are still in progress (each is held for
-    /// ten minutes unless finished): found when tried, the rate limit's "wait a moment"
-    /// was a wait of up to ten minutes behind a shared connection.
+    /// ten minutes unless finished, and counted for up to twelve): found when tried, the
+    /// rate limit's "wait a moment" was a wait of up to twelve minutes behind a shared
+    /// connection (the page said "ten at most" until a probe read its `Retry-After`).
     TooManyLogins,
     /// A host this gateway does not serve.
     MisdirectedRequest,
@@ -124,10 +125,10 @@ impl ErrorKind {
                 ("en", "Too many requests", "The portal received too many requests from you in a short time. Wait a moment and try again."),
             ],
             ErrorKind::TooManyLogins => [
-                ("ar", "عمليات تسجيل دخول كثيرة جدا", "بدأت من اتصالك عمليات تسجيل دخول كثيرة لم تكتمل (الاتصال المشترك يحسبها كلها). أعد المحاولة بعد بضع دقائق، عشر على الأكثر؛ الخدمات التي لا تتطلب تسجيل الدخول تبقى متاحة."),
-                ("zgh", "ⵉⴽⵛⵛⵓⵎⵏ ⵓⴳⴳⴰⵔ", "ⴱⴷⴰⵏ ⵙⴳ ⵓⵣⴷⴰⵢ ⵏⵏⴽ ⵓⴳⴳⴰⵔ ⵏ ⵉⴽⵛⵛⵓⵎⵏ ⵓⵔ ⵉⴽⵎⵎⵍⵏ. ⴰⵍⵙ ⴰⵔⵎ ⴷⴼⴼⵉⵔ ⴽⵔⴰ ⵏ ⵜⵓⵙⴷⵉⴷⵉⵏ, ⵎⵔⴰⵡ ⴰⴽⴽⵯ ⵓⴳⴳⴰⵔ; ⵜⵉⵎⴰⵡⴰⵙⵉⵏ ⵢⴰⴹⵏⵉⵏ ⵅⴷⴷⵎⵏⵜ."),
-                ("fr", "Trop de connexions en cours", "Trop de connexions ont été commencées depuis votre connexion internet sans être terminées (une connexion partagée les compte toutes). Réessayez dans quelques minutes, dix au plus ; les services sans connexion restent accessibles."),
-                ("en", "Too many logins in progress", "Too many logins were started from your internet connection and not finished (a shared connection counts them all). Try again in a few minutes, ten at most; services that need no login remain available."),
+                ("ar", "عمليات تسجيل دخول كثيرة جدا", "بدأت من اتصالك عمليات تسجيل دخول كثيرة لم تكتمل (الاتصال المشترك يحسبها كلها). أعد المحاولة بعد بضع دقائق، ربع ساعة على الأكثر؛ الخدمات التي لا تتطلب تسجيل الدخول تبقى متاحة."),
+                ("zgh", "ⵉⴽⵛⵛⵓⵎⵏ ⵓⴳⴳⴰⵔ", "ⴱⴷⴰⵏ ⵙⴳ ⵓⵣⴷⴰⵢ ⵏⵏⴽ ⵓⴳⴳⴰⵔ ⵏ ⵉⴽⵛⵛⵓⵎⵏ ⵓⵔ ⵉⴽⵎⵎⵍⵏ. ⴰⵍⵙ ⴰⵔⵎ ⴷⴼⴼⵉⵔ ⴽⵔⴰ ⵏ ⵜⵓⵙⴷⵉⴷⵉⵏ; ⵜⵉⵎⴰⵡⴰⵙⵉⵏ ⵢⴰⴹⵏⵉⵏ ⵅⴷⴷⵎⵏⵜ."),
+                ("fr", "Trop de connexions en cours", "Trop de connexions ont été commencées depuis votre connexion internet sans être terminées (une connexion partagée les compte toutes). Réessayez dans quelques minutes, un quart d'heure au plus ; les services sans connexion restent accessibles."),
+                ("en", "Too many logins in progress", "Too many logins were started from your internet connection and not finished (a shared connection counts them all). Try again in a few minutes, a quarter of an hour at most; services that need no login remain available."),
             ],
             ErrorKind::Maintenance => [
                 ("ar", "الخدمة في فترة صيانة", "موقع الإدارة المعنية متوقف حاليا. أعد المحاولة بعد بضع دقائق؛ باقي خدمات البوابة تعمل."),

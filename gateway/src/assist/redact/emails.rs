@@ -29,18 +29,13 @@ pub(super) fn emails(chars: &[char], spans: &mut Vec<Span>) {
     let local = |c: char| c.is_alphanumeric() || "._%+-".contains(c);
     let domain = |c: char| c.is_alphanumeric() || ".-".contains(c);
     for (p, _) in chars.iter().enumerate().filter(|(_, &c)| c == '@') {
-        // One space on either side of the `@` still joins an address (found in a probe:
-        // `karim@ hotmail` and `karim @hotmail.com` reached the LLM).
-        let before = if p > 0 && at(chars, p - 1) == ' ' {
-            p - 1
-        } else {
-            p
-        };
-        let after = if at(chars, p + 1) == ' ' {
-            p + 2
-        } else {
-            p + 1
-        };
+        // A space or two on either side of the `@` still join an address (found in probes:
+        // `karim@ hotmail`, `karim @hotmail.com` and `karim  @  gmail.com` reached the LLM).
+        let before = p
+            - (0..2)
+                .take_while(|k| p > *k && at(chars, p - 1 - k) == ' ')
+                .count();
+        let after = p + 1 + (0..2).take_while(|k| at(chars, p + 1 + k) == ' ').count();
         let mut l = before;
         while l > 0 && local(at(chars, l - 1)) {
             l -= 1;
@@ -99,13 +94,36 @@ pub(super) fn spelled_emails(chars: &[char], spans: &mut Vec<Span>) {
             && w.chars()
                 .all(|c| c.is_ascii_alphanumeric() || "._-".contains(c))
     };
-    // `karim at hotmail`: a provider's name needs no dot (found in a probe).
+    // `karim.b at hotmail`, `kbenali1990 at gmail.com`: a host written whole after a spelled
+    // `@` (found in probes: adding the `.com` turned the redaction off). A provider's name
+    // needs no dot; the local part must look like an address's (a digit, `.`, `_`, `-`),
+    // so that "my account at gmail is blocked" keeps its words (a first name alone is
+    // redacted as a name).
+    let dotted_host = |host: &str| {
+        host.rsplit_once('.').is_some_and(|(name, tld)| {
+            !name.is_empty()
+                && name
+                    .chars()
+                    .all(|c| c.is_ascii_alphanumeric() || ".-".contains(c))
+                && tld.len() >= 2
+                && tld.chars().all(|c| c.is_ascii_alphabetic())
+        })
+    };
+    let address_like = |local: &str| {
+        plain(local)
+            && local
+                .chars()
+                .any(|c| c.is_ascii_digit() || "._-".contains(c))
+    };
     for k in 0..words.len().saturating_sub(2) {
         let (at_w, host) = (&words[k + 1].2, &words[k + 2].2);
         let host = host.trim_end_matches(|c: char| ".,;:!?".contains(c));
-        if plain(&words[k].2)
-            && is(at_w, &["at", "arobase", "@", "arroba", "chez"])
-            && a_provider(host)
+        if address_like(&words[k].2)
+            && is(
+                at_w,
+                &["at", "arobase", "@", "arroba", "chez", "على", "3la"],
+            )
+            && (a_provider(host) || dotted_host(host))
         {
             spans.push(Span {
                 start: words[k].0,
@@ -218,7 +236,12 @@ fn spelled(chars: &[char], i: usize, words: &[&str]) -> Option<usize> {
     })
 }
 
-/// Where a URL-encoded `@` (`%40`) starting at `i` ends, if one does.
+/// Where a URL-encoded or HTML-escaped `@` (`%40`, `&#64;`) starting at `i` ends, if one
+/// does.
 fn percent_at(chars: &[char], i: usize) -> Option<usize> {
-    (at(chars, i) == '%' && at(chars, i + 1) == '4' && at(chars, i + 2) == '0').then_some(i + 3)
+    ["%40", "&#64;"].iter().find_map(|form| {
+        let n = form.chars().count();
+        let same = chars.get(i..i + n)?.iter().copied().eq(form.chars());
+        same.then_some(i + n)
+    })
 }

@@ -34,7 +34,7 @@ mod words;
 
 use dates::numeric::dates;
 use emails::{bracketed_emails, emails, spelled_emails};
-use numbers::{arabic_cins, cins, ibans, numbers, passports, plates, student_ids};
+use numbers::{arabic_cins, cins, foreign_ibans, ibans, numbers, passports, plates, student_ids};
 
 /// Kind of personal data found.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
@@ -195,6 +195,7 @@ pub fn redact(text: &str) -> Redacted {
     spelled_emails(&chars, &mut spans);
     bracketed_emails(&chars, &mut spans);
     ibans(&chars, &mut spans);
+    foreign_ibans(&chars, &mut spans);
     passports(&chars, &mut spans);
     dates(&chars, &mut spans);
     cins(&chars, &mut spans);

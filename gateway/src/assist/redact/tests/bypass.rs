@@ -425,6 +425,12 @@ fn look_alike_letters_and_other_spellings_of_an_address_are_redacted() {
         ("hassan.alaoui77 @hotmail.com", PiiKind::Email),
         ("hassan77 at hotmail", PiiKind::Email),
         ("hassan77 chez yahoo", PiiKind::Email),
+        // Found in the bypass probe: the `.com` turned the redaction off, and two spaces.
+        ("kbenali1990 at gmail.com", PiiKind::Email),
+        ("john.doe at outlook.com", PiiKind::Email),
+        ("kbenali1990 arobase laposte.net", PiiKind::Email),
+        ("kbenali1990  @  gmail.com", PiiKind::Email),
+        ("kbenali1990&#64;gmail.com", PiiKind::Email),
         ("hassan77(at)gmail", PiiKind::Email),
     ] {
         let found = redact(text).found;
@@ -439,6 +445,14 @@ fn a_word_of_another_script_alone_keeps_its_letters() {
     let russian = "\u{041f}\u{0440}\u{0438}\u{0432}\u{0435}\u{0442}";
     assert_eq!(redact(russian).text, russian);
     assert!(redact("merci @DGSN, at home").found.is_empty());
+    // Found in the bypass probe: words about an account were taken for an address.
+    for text in [
+        "my account at gmail is blocked",
+        "receipt at hotmail never came",
+        "taxe at gmail they said",
+    ] {
+        assert!(!redact(text).found.contains(&PiiKind::Email), "{text}");
+    }
 }
 
 /// Found in a probe: what a citizen says of her name was taken for it.
@@ -473,4 +487,23 @@ fn years_one_after_another_are_no_card_number() {
         );
     }
     assert_eq!(redact("carte 4111 1111 1111 1111").found, [PiiKind::Card]);
+}
+
+/// Found in the bypass probe: a French, German or Belgian IBAN reached the LLM whole (only
+/// Moroccan ones were known), even after the word "iban".
+#[test]
+fn an_iban_of_any_country_is_redacted() {
+    for text in [
+        "carte iban FR7630006000011234567890189",
+        "DE89370400440532013000",
+        "BE68539007547034",
+        "mon compte FR76 3000 6000 0112 3456 7890 189 merci",
+    ] {
+        let found = redact(text).found;
+        assert_eq!(found, [PiiKind::Iban], "{text}: {}", redact(text).text);
+    }
+    // Two letters and digits that fail the check digits are no IBAN.
+    assert!(!redact("FR7630006000011234567890180")
+        .found
+        .contains(&PiiKind::Iban));
 }
