@@ -53,10 +53,51 @@ const ADDRESS_CUES_CAPITALISED: &[&str] = &[
     "تجزئة",
 ];
 
-/// Words that end an address (what comes next is the request again).
+/// Words that end an address (what comes next is the request again), and the verbs that
+/// say a street is a street, not where someone lives (found in a probe: "la rue est
+/// fermée" reached the LLM as "la [ADDRESS]").
 const ADDRESS_ENDS: &[&str] = &[
-    "et", "and", "w", "o", "و", "pour", "for", "bach", "باش", "je", "i", "ana", "انا", "bghit",
-    "بغيت", "svp", "please", "merci", "à", "a", "in", "f", "ف", "في", "de", "of", "ديال", "dyal",
+    "et",
+    "and",
+    "w",
+    "o",
+    "و",
+    "pour",
+    "for",
+    "bach",
+    "باش",
+    "je",
+    "i",
+    "ana",
+    "انا",
+    "bghit",
+    "بغيت",
+    "svp",
+    "please",
+    "merci",
+    "à",
+    "a",
+    "in",
+    "f",
+    "ف",
+    "في",
+    "de",
+    "of",
+    "ديال",
+    "dyal",
+    "est",
+    "is",
+    "was",
+    "etait",
+    "sont",
+    "are",
+    "ferme",
+    "fermee",
+    "bloquee",
+    "msdoda",
+    "mghlo9a",
+    "مسدودة",
+    "مغلقة",
 ];
 
 /// English street types written after the street's name ("12 Orange Street"). Found when

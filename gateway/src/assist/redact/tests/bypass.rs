@@ -507,3 +507,16 @@ fn an_iban_of_any_country_is_redacted() {
         .found
         .contains(&PiiKind::Iban));
 }
+
+/// Found in the bypass probe: a street spoken of was taken for someone's address.
+#[test]
+fn a_street_spoken_of_is_no_address() {
+    for text in ["la rue est fermée", "the street is closed", "الشارع مسدودة"] {
+        assert!(
+            redact(text).found.is_empty(),
+            "{text}: {}",
+            redact(text).text
+        );
+    }
+    assert_eq!(redact("j'habite 12 rue Ibn Sina").found, [PiiKind::Address]);
+}
