@@ -155,16 +155,33 @@ impl Browser {
     }
 
     /// Follows a logout's answer `out` through each service origin it ends a session on
-    /// (`/__egov/signed-out`): each step's URL and answer, and where the way goes after the
-    /// last (the provider's end-session endpoint, or home). Panics if a step is no redirect.
-    pub async fn through_the_origins(&self, out: &Response) -> (Vec<(Url, Response)>, Url) {
+    /// (`/__egov/signed-out`): each step's URL and answer's headers, and where the way goes
+    /// after the last (the provider's end-session endpoint, or home). A step is a redirect,
+    /// or, past a run of redirects, a page that sends the browser on at once (its
+    /// `<meta http-equiv="refresh">`, followed as a browser does); panics on anything else.
+    pub async fn through_the_origins(
+        &self,
+        out: &Response,
+    ) -> (Vec<(Url, reqwest::header::HeaderMap)>, Url) {
         let mut steps = Vec::new();
         let mut next = redirect_target(out);
         while next.path() == egov_gateway::routing::ORIGIN_SIGNED_OUT_PATH {
             let step = self.get(next.clone()).await;
-            assert!(step.status().is_redirection(), "{next}: {}", step.status());
-            let after = redirect_target(&step);
-            steps.push((next, step));
+            let headers = step.headers().clone();
+            let after = if step.status().is_redirection() {
+                redirect_target(&step)
+            } else {
+                assert_eq!(step.status(), 200, "{next}");
+                let html = step.text().await.unwrap_or_default();
+                let target = html
+                    .split("content=\"0;url=")
+                    .nth(1)
+                    .and_then(|rest| rest.split('"').next())
+                    .map(|t| t.replace("&amp;", "&"))
+                    .unwrap_or_else(|| panic!("{next}: neither a redirect nor a refresh: {html}"));
+                next.join(&target).expect("a URL")
+            };
+            steps.push((next, headers));
             next = after;
         }
         (steps, next)

@@ -50,22 +50,32 @@ pub const ORIGIN_KEEP_ALIVE_PATH: &str = "/__egov/keep-alive";
 /// the identity provider's logout or the portal's home. See [`Sso::signed_out_here`].
 pub const ORIGIN_SIGNED_OUT_PATH: &str = "/__egov/signed-out";
 
-/// The most service origins a logout goes through: the most recently opened ones. Browsers
-/// follow at most 20 redirects (Chromium, Firefox): these, the provider's logout and the
-/// way back home stay within them.
+/// The most service origins a logout goes through in one run of redirects: browsers follow
+/// at most 20 (Chromium, Firefox), and these, the provider's logout and the way back home
+/// stay within them. A longer way goes on from a page of the last origin of the run
+/// ([`Sso::signed_out_here`]), a new navigation. Also the most the browser's own list
+/// (`egov_visited`) keeps: the most recently opened.
 const MAX_SIGNED_OUT_STEPS: usize = 16;
 
+/// The most service origins a logout's way holds in all (each of the registry's services
+/// once, whatever pages sent the browser through). Found in a bypass probe: with the way cut
+/// at 16, a page that had her browser sign in to 17 other services' origins, one after
+/// another, pushed the origins she had opened herself out of it.
+const MAX_SIGNED_OUT_ORIGINS: usize = 64;
+
 /// The ids in `list` (separated by `.`) shaped like service ids
-/// ([`crate::config::values::slug`]), at most [`MAX_SIGNED_OUT_STEPS`] of them, the last ones.
+/// ([`crate::config::values::slug`]), at most [`MAX_SIGNED_OUT_ORIGINS`] of them, the last
+/// ones.
 fn service_ids(list: &str) -> Vec<&str> {
     let ids: Vec<&str> = list
         .split('.')
         .filter(|id| crate::config::values::slug(id).is_ok())
         .collect();
-    ids[ids.len().saturating_sub(MAX_SIGNED_OUT_STEPS)..].to_vec()
+    ids[ids.len().saturating_sub(MAX_SIGNED_OUT_ORIGINS)..].to_vec()
 }
 
-/// `visited` with `id` as its most recent entry (and once).
+/// `visited` with `id` as its most recent entry (and once), at most
+/// [`MAX_SIGNED_OUT_STEPS`] of them (a cookie's list).
 fn visited_with(visited: &str, id: &str) -> String {
     let mut ids: Vec<&str> = service_ids(visited)
         .into_iter()
@@ -76,15 +86,23 @@ fn visited_with(visited: &str, id: &str) -> String {
 }
 
 /// `visited` (a list of service ids, as the browser's cookie has it) with each of `services`
-/// moved to its end (once), in the order `visited` has them (the latest last; those it lacks
-/// first): what [`Sso::signing_out_through`] keeps of a long list is its end.
+/// (the session store's) moved to its end (once), in the order `visited` has them (the
+/// latest last; those it lacks first), at most [`MAX_SIGNED_OUT_ORIGINS`] in all.
 pub(crate) fn with_services_last(visited: &str, services: &[String]) -> String {
     let listed = service_ids(visited);
-    let mut services: Vec<&String> = services.iter().collect();
+    let mut services: Vec<&str> = services.iter().map(String::as_str).collect();
     services.sort_by_key(|id| listed.iter().position(|v| v == id));
-    services
-        .into_iter()
-        .fold(visited.to_owned(), |list, id| visited_with(&list, id))
+    let mut ids: Vec<&str> = listed
+        .iter()
+        .copied()
+        .filter(|v| !services.contains(v))
+        .collect();
+    for id in services {
+        if !ids.contains(&id) {
+            ids.push(id);
+        }
+    }
+    ids[ids.len().saturating_sub(MAX_SIGNED_OUT_ORIGINS)..].join(".")
 }
 
 fn encode(s: &str) -> String {
@@ -240,14 +258,20 @@ impl Sso {
 
     /// Where a logout goes first when the citizen had sessions on services' own origins
     /// (`visited`, the portal's list of them): the first of those the registry still has,
-    /// to end its session cookie there ([`Self::signed_out_here`]), with the rest to follow.
-    /// `None`: none (or the services are paths of the portal, whose cookie ended already).
+    /// to end its session cookie there ([`Self::signed_out_here`]), with the rest to follow;
+    /// `run`: the origins gone through already in this run of redirects. `None`: none (or
+    /// the services are paths of the portal, whose cookie ended already).
     ///
     /// Found in a browser probe: after a logout, Back showed the service pages she had
     /// opened (her dossier, her identity's claims) from the browser's back/forward cache,
     /// which keeps even `no-store` pages while the page's own cookies have not changed;
     /// the logout had changed only the portal's. Ending each origin's cookie evicts them.
-    pub(crate) fn signing_out_through(&self, snapshot: &Snapshot, visited: &str) -> Option<String> {
+    pub(crate) fn signing_out_through(
+        &self,
+        snapshot: &Snapshot,
+        visited: &str,
+        run: usize,
+    ) -> Option<String> {
         let origins = self.service_origins.as_ref()?;
         let ids: Vec<&str> = service_ids(visited)
             .into_iter()
@@ -255,9 +279,10 @@ impl Sso {
             .collect();
         let (first, rest) = ids.split_first()?;
         Some(format!(
-            "{}{ORIGIN_SIGNED_OUT_PATH}?then={}",
+            "{}{ORIGIN_SIGNED_OUT_PATH}?then={}&run={}",
             origins.origin(first),
-            rest.join(".")
+            rest.join("."),
+            run + 1
         ))
     }
 
@@ -274,11 +299,22 @@ impl Sso {
         snapshot: &Snapshot,
     ) -> LocalResponse {
         let then = query_param(http, "then").unwrap_or_default();
-        let next = match self.signing_out_through(snapshot, &then) {
+        let run = query_param(http, "run")
+            .and_then(|r| r.parse::<usize>().ok())
+            .unwrap_or(MAX_SIGNED_OUT_STEPS);
+        // The last origin of a run of redirects goes on from a page: a new navigation, whose
+        // redirects the browser counts afresh (see `MAX_SIGNED_OUT_STEPS`).
+        let page = run >= MAX_SIGNED_OUT_STEPS;
+        let next = match self.signing_out_through(snapshot, &then, if page { 0 } else { run }) {
             Some(next) => next,
             None => self.after_logout().await,
         };
-        LocalResponse::redirect(false, &next)
+        let answer = if page {
+            going_on_page(&next)
+        } else {
+            LocalResponse::redirect(false, &next)
+        };
+        answer
             .with_header(SET_COOKIE, self.jar.clear_session())
             .with_header(SET_COOKIE, self.jar.clear_hop())
             .with_header(
@@ -437,6 +473,23 @@ impl Sso {
     }
 }
 
+/// A page that sends the browser on to `next` at once (`<meta http-equiv="refresh">`, which
+/// the portal's policy allows, as it forbids inline script), with a link for a browser that
+/// does not: a logout's way past a run of [`MAX_SIGNED_OUT_STEPS`] redirects.
+fn going_on_page(next: &str) -> LocalResponse {
+    let next = response::escape(next);
+    LocalResponse::html(
+        http::StatusCode::OK,
+        format!(
+            "<!DOCTYPE html><html lang=\"ar\"><head><meta charset=\"utf-8\">\
+             <meta http-equiv=\"refresh\" content=\"0;url={next}\">\
+             <title>\u{645}\u{62a}\u{627}\u{628}\u{639}\u{629} \u{b7} Continuer \u{b7} Continue</title>\
+             </head><body><p><a href=\"{next}\">\u{645}\u{62a}\u{627}\u{628}\u{639}\u{629} \u{b7} \
+             Continuer \u{b7} Continue</a></p></body></html>"
+        ),
+    )
+}
+
 /// What a hop code is bound to: the SHA-256 of the browser's nonce, in hex (the nonce itself
 /// never leaves the service origin's cookie).
 fn binding_of(nonce: &str) -> String {
@@ -451,7 +504,7 @@ fn is_binding(s: &str) -> bool {
 
 #[cfg(test)]
 mod signed_out_tests {
-    use super::{service_ids, visited_with, MAX_SIGNED_OUT_STEPS};
+    use super::{service_ids, visited_with, with_services_last, MAX_SIGNED_OUT_STEPS};
 
     #[test]
     fn the_visited_list_keeps_each_service_once_the_latest_last_and_at_most_sixteen() {
@@ -460,6 +513,9 @@ mod signed_out_tests {
         let many: Vec<String> = (0..40).map(|i| format!("s{i}")).collect();
         let kept = visited_with(&many.join("."), "last");
         assert_eq!(kept.split('.').count(), MAX_SIGNED_OUT_STEPS);
+        // The session store's list is kept whole, up to its own bound.
+        let merged = with_services_last(&many[..10].join("."), &many[10..40]);
+        assert_eq!(merged.split('.').count(), 40);
         assert!(
             kept.ends_with(".last") && kept.starts_with("s25."),
             "{kept}"

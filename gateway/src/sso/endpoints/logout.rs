@@ -98,7 +98,7 @@ impl Sso {
         }
         self.metrics.logouts.with_label_values(&["rp"]).inc();
         // Through each service origin she had a session on, then to the end.
-        let target = match self.signing_out_through(snapshot, &visited) {
+        let target = match self.signing_out_through(snapshot, &visited, 0) {
             Some(first) => first,
             None => self.after_logout().await,
         };
