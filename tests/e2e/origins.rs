@@ -1451,7 +1451,18 @@ const STEERED: [&str; 16] = [
 /// The logout now goes through the origins whose code was accepted, as the store has them.
 #[tokio::test(flavor = "multi_thread")]
 async fn a_page_cannot_push_her_origins_out_of_her_logouts_way() {
-    let world = world(Store::Memory);
+    a_page_cannot_push_her_origins_out_of_her_logouts_way_with(Store::Memory).await;
+}
+
+/// The same with the sessions in a real Redis: the origins are read from the portal
+/// session's list there.
+#[tokio::test(flavor = "multi_thread")]
+async fn with_redis_a_page_cannot_push_her_origins_out_of_her_logouts_way() {
+    a_page_cannot_push_her_origins_out_of_her_logouts_way_with(Store::Redis).await;
+}
+
+async fn a_page_cannot_push_her_origins_out_of_her_logouts_way_with(store: Store) {
+    let world = world(store);
     let browser = Browser::resolving_service_origins(world.gateway.addr);
     signed_in_everywhere(&world, &browser).await;
     let junk = "ab".repeat(32);

@@ -3,9 +3,10 @@
 //! the site's. Found when tried: an English Apache "502 Proxy Error" with its version, and a
 //! Java stack trace naming an internal address, reached citizens as the sites wrote them.
 
-use egov_gateway::config::{Backend, SiteErrorPages};
+use egov_estate::EstateOptions;
+use egov_gateway::config::SiteErrorPages;
 use egov_integration::raw_http::{self, RawResponse};
-use egov_integration::{service_mut, start_estate, TestGateway};
+use egov_integration::{backend_at, service_mut, start_estate, TestGateway};
 use std::io::{Read, Write};
 use std::net::{SocketAddr, TcpStream};
 
@@ -91,12 +92,8 @@ fn stalling_site() -> SocketAddr {
 fn gateway(site: SocketAddr, error_pages: SiteErrorPages) -> TestGateway {
     let estate = start_estate(None);
     TestGateway::with(&estate, move |c| {
+        backend_at(c, SERVICE, site.port());
         let service = service_mut(c, SERVICE);
-        service.upstream.backends = vec![Backend {
-            host: site.ip().to_string(),
-            port: site.port(),
-            weight: 1,
-        }];
         service.upstream.outlier.consecutive_failures = 0;
         service.upstream.breaker.failures = 0;
         service.legacy.error_pages = error_pages;
@@ -292,4 +289,36 @@ fn the_page_does_not_wait_for_the_end_of_the_sites_error_page() {
         answer.text()
     );
     assert!(!answer.text().contains("OutOfMemoryError"));
+}
+
+/// The estate's own flaky site (its front Apache's "502 Proxy Error", in ISO-8859-1, with its
+/// version and the site's host): the citizen gets the portal's 502 page in her language.
+#[test]
+fn the_estates_front_apache_error_is_the_portals_502_page() {
+    let estate = start_estate(Some(EstateOptions {
+        flaky: true,
+        ..EstateOptions::calm(42)
+    }));
+    let gw = TestGateway::with(&estate, egov_integration::all_public);
+    let failed = (0..400)
+        .map(|i| {
+            raw_http::get(
+                gw.addr,
+                &format!("/s/vehicle-tax-vignette/?n={i}"),
+                "Accept-Language: fr\r\n",
+            )
+        })
+        .find(|answer| answer.status == 502)
+        .expect("the flaky site failed once in 400 requests");
+    let page = failed.text();
+    assert!(
+        page.contains("Le service du ministère ne répond pas"),
+        "{page}"
+    );
+    let id = failed.header("x-request-id").expect("a request id");
+    assert!(page.contains(id), "{page}");
+    assert!(
+        !page.contains("Apache") && !page.contains("Proxy Error"),
+        "{page}"
+    );
 }

@@ -139,13 +139,7 @@ async fn an_access_line_says_why_the_legacy_site_gave_no_answer() {
     let gw = TestGateway::with(&estate, |c| {
         all_public(c);
         c.gateway.telemetry.access_log = AccessLogTarget::File(path);
-        egov_integration::service_mut(c, "cnie-renewal")
-            .upstream
-            .backends = vec![egov_gateway::config::Backend {
-            host: dead_addr.ip().to_string(),
-            port: dead_addr.port(),
-            weight: 1,
-        }];
+        egov_integration::backend_at(c, "cnie-renewal", dead_addr.port());
     });
     let http = client();
     let failed = http

@@ -164,43 +164,32 @@ pub(super) fn foreign_ibans(chars: &[char], spans: &mut Vec<Span>) {
         {
             continue;
         }
-        let mut text = String::new();
+        // Its characters, upper-cased, and where each ends in the text.
+        let (mut text, mut ends) = (String::new(), Vec::new());
         let mut j = i;
         while j < chars.len() && text.len() < 34 {
             let c = at(chars, j);
             if c.is_ascii_alphanumeric() {
                 text.push(c.to_ascii_uppercase());
                 j += 1;
+                ends.push(j);
             } else if c == ' ' && at(chars, j + 1).is_ascii_alphanumeric() && text.len() % 4 == 0 {
                 j += 1;
             } else {
                 break;
             }
         }
-        // The longest prefix, on a group's end, that is an IBAN.
-        let mut end = j;
-        while end > i {
-            let written: String = chars[i..end]
-                .iter()
-                .filter(|c| c.is_ascii_alphanumeric())
-                .map(|c| c.to_ascii_uppercase())
-                .collect();
-            if !at(chars, end).is_ascii_alphanumeric()
-                && (15..=34).contains(&written.len())
-                && iban_checks(&written)
-            {
-                spans.push(Span {
-                    start: i,
-                    end,
-                    kind: PiiKind::Iban,
-                    rank: 1,
-                });
-                break;
-            }
-            end -= 1;
-            while end > i && at(chars, end - 1) == ' ' {
-                end -= 1;
-            }
+        // The longest of its beginnings, ending a word, that is an IBAN.
+        let found = (15..=text.len())
+            .rev()
+            .find(|&n| !at(chars, ends[n - 1]).is_ascii_alphanumeric() && iban_checks(&text[..n]));
+        if let Some(n) = found {
+            spans.push(Span {
+                start: i,
+                end: ends[n - 1],
+                kind: PiiKind::Iban,
+                rank: 1,
+            });
         }
     }
 }

@@ -435,6 +435,18 @@ fn look_alike_letters_and_other_spellings_of_an_address_are_redacted() {
     ] {
         let found = redact(text).found;
         assert!(found.contains(&kind), "{text}: {found:?}");
+        // Nothing of the number or the address is left for the LLM.
+        let shared = sent(text);
+        let left = [
+            "hassan", "alaoui", "kb", "john", "doe", "gmail", "hotmail", "yahoo",
+        ]
+        .iter()
+        .chain(&["outlook", "laposte", "#"])
+        .any(|w| shared.contains(w));
+        assert!(
+            !left && !shared.chars().any(|c| c.is_ascii_digit()),
+            "{text}: {shared}"
+        );
     }
     let arabic = sent("\u{62d}\u{633}\u{646}.\u{627}\u{644}\u{639}\u{644}\u{648}\u{64a}@\u{647}\u{648}\u{62a}\u{645}\u{64a}\u{644}.\u{643}\u{648}\u{645}");
     assert_eq!(arabic, "[EMAIL]");
